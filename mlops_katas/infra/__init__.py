@@ -1,0 +1,1 @@
+"""Real infrastructure for the tests: Docker, kind, MLflow, HTTP and SMTP servers."""

@@ -1,0 +1,124 @@
+"""A real HTTP server on loopback whose behaviour a test controls.
+
+Days 05, 06, 11 and 13 probe model servers; their tests need a server that can be
+healthy, failing or slow on demand, answering over a real socket (not a mock), so
+timeouts, refused connections and status codes behave as they do in production.
+It speaks the day-03 contract: `GET /health`, `GET /ready`, `POST /predict`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+MODES = ("healthy", "failing", "slow", "not_ready")
+
+
+@dataclass
+class Behaviour:
+    mode: str = "healthy"
+    delay_s: float = 0.0  # added to every answer; `slow` mode uses it on every route
+    status: int = 500  # what `failing` answers with
+    model_version: str = "test-1"
+    requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path) seen
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: "_Server"
+
+    def log_message(self, format, *args):  # keep test output clean
+        return
+
+    def _answer(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _handle(self, method: str) -> None:
+        behaviour = self.server.behaviour
+        behaviour.requests.append((method, self.path))
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        if behaviour.delay_s:
+            time.sleep(behaviour.delay_s)
+        if behaviour.mode == "failing":
+            self._answer(behaviour.status, {"error": "failing on purpose"})
+        elif self.path == "/health":
+            self._answer(200, {"status": "ok", "model_version": behaviour.model_version})
+        elif self.path == "/ready":
+            ready = behaviour.mode != "not_ready"
+            self._answer(200 if ready else 503, {"ready": ready})
+        elif self.path == "/predict" and method == "POST":
+            self._answer(200, {"predictions": [0], "model_version": behaviour.model_version})
+        else:
+            self._answer(404, {"error": f"no route {method} {self.path}"})
+
+    def do_GET(self):
+        self._handle("GET")
+
+    def do_POST(self):
+        self._handle("POST")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    behaviour: Behaviour
+
+
+class ControlledServer:
+    """`with ControlledServer() as server:` serves on 127.0.0.1 at `server.url` until the block ends."""
+
+    def __init__(self, mode: str = "healthy", delay_s: float = 0.0) -> None:
+        self.behaviour = Behaviour()
+        self.set(mode, delay_s)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def set(self, mode: str, delay_s: float | None = None, status: int | None = None) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        self.behaviour.mode = mode
+        if delay_s is not None:
+            self.behaviour.delay_s = delay_s
+        if status is not None:
+            self.behaviour.status = status
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "server not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def requests(self) -> list[tuple[str, str]]:
+        return self.behaviour.requests
+
+    def __enter__(self) -> "ControlledServer":
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.behaviour = self.behaviour
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="controlled-http-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        assert self._server is not None and self._thread is not None
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now (for 'connection refused' cases)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

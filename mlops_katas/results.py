@@ -1,0 +1,88 @@
+"""Results files compatible with Exercism's test-runner `results.json` (version 3).
+
+Extended with `day`, `score` and `max_score` so GitHub Classroom-style graders and
+`katas score` read per-test partial credit from the same file.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MAX_OUTPUT = 500  # Exercism truncates learner output to 500 characters.
+MAX_MESSAGE = 4000
+
+
+@dataclass
+class TestResult:
+    name: str
+    task_id: int | None
+    test_code: str
+    status: str = "pass"  # pass | fail | error | skip
+    message: str | None = None
+    output: str | None = None
+
+
+@dataclass
+class DayResults:
+    day: str
+    tests: dict[str, TestResult] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        tests = list(self.tests.values())
+        score = sum(t.status == "pass" for t in tests)
+        if self.errors:
+            status, message = "error", "\n".join(self.errors)
+        elif tests and score == len(tests):
+            status, message = "pass", None
+        else:
+            status, message = "fail", None
+        return {
+            "version": 3,
+            "status": status,
+            "message": message,
+            "day": self.day,
+            "score": score,
+            "max_score": len(tests),
+            "tests": [
+                {k: v for k, v in vars(t).items() if v is not None or k in ("message", "output")}
+                for t in tests
+            ],
+        }
+
+
+def test_code(function) -> str:
+    try:
+        lines, _ = inspect.getsourcelines(function)
+    except (OSError, TypeError):
+        return ""
+    body = [i for i, line in enumerate(lines) if line.lstrip().startswith("def ")]
+    start = body[0] + 1 if body else 0
+    return textwrap.dedent("".join(lines[start:])).strip()
+
+
+def truncate(text: str | None, limit: int) -> str | None:
+    if not text:
+        return None
+    return text if len(text) <= limit else text[:limit] + f"... (truncated, {len(text)} chars)"
+
+
+def write(results: DayResults, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{results.day}.json"
+    path.write_text(json.dumps(results.to_json(), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def read_all(folder: Path) -> dict[str, dict]:
+    found = {}
+    for path in sorted(folder.glob("day*.json")):
+        try:
+            found[path.stem] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+    return found
