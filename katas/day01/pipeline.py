@@ -1,0 +1,50 @@
+"""A DAG pipeline runner: ingest → validate → train → evaluate → deploy → monitor.
+
+Contract (the tests check exactly this):
+- `Pipeline()`; `add_stage(name, fn, depends_on=())`. Stages may be added in any order.
+  A duplicate name, or a stage that lists itself in `depends_on`, raises ValueError at
+  once and leaves the pipeline unchanged.
+- `execution_order()`: repeatedly take the earliest-added stage whose dependencies are
+  all taken. An unknown dependency raises ValueError naming it; a cycle raises
+  ValueError naming every stage of at least one cycle and no stage that could have run.
+- `run()` calls each stage once, in execution order, with its dependencies' outputs as
+  keyword arguments named after them, and returns a `RunReport`. A stage that raises is
+  failed; everything downstream of it is skipped (never called); other branches run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class RunReport:
+    """What one run did; every stage name lands in exactly one of the three lists."""
+
+    outputs: dict[str, Any] = field(default_factory=dict)  # succeeded stages only
+    succeeded: list[str] = field(default_factory=list)  # each list in execution order
+    failed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+class Pipeline:
+    def __init__(self) -> None:
+        # TODO(task 1): choose how to keep the stages; the tie rule needs their add order.
+        raise NotImplementedError("task 1")
+
+    def add_stage(self, name: str, fn: Callable[..., Any], depends_on: Sequence[str] = ()) -> None:
+        """Register a stage; dependencies may be added later, so only local mistakes fail here."""
+        # TODO(task 1): reject a duplicate name and a stage that depends on itself.
+        raise NotImplementedError("task 1")
+
+    def execution_order(self) -> list[str]:
+        """The earliest-added ready stage goes next, so the order is stable and reviewable."""
+        # TODO(task 2): unknown dependencies and cycles raise ValueError naming the stages.
+        raise NotImplementedError("task 2")
+
+    def run(self) -> RunReport:
+        """Run every stage it can; a failure costs only the stages downstream of it."""
+        # TODO(task 3): call each stage with its dependencies' outputs as keyword arguments.
+        raise NotImplementedError("task 3")

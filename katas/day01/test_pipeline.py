@@ -1,0 +1,443 @@
+"""Day 01: the DAG pipeline runner. Read these tests as the specification.
+
+How error messages are checked. "Naming the stages involved" means:
+- an unknown dependency: the message contains the unknown name;
+- a cycle: the message contains every stage of at least one cycle, and no stage that
+  could still have run (one that neither sits on a cycle nor waits, directly or not,
+  for a stage on one). Listing just one cycle is fine; so is listing every blocked stage.
+A stage counts as named when its name appears anywhere in the message, so the random
+tests use names like `st07` that cannot turn up by accident.
+"""
+
+import itertools
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline import Pipeline
+
+NAMES = [f"st{i:02d}" for i in range(12)]
+
+
+# --- helpers ------------------------------------------------------------------------
+
+
+class Recorder:
+    """Stage functions that log each call and return an output unique to their stage."""
+
+    def __init__(self, failing=()):
+        self.calls = []
+        self.failing = set(failing)
+
+    def stage(self, name):
+        def fn(**kwargs):
+            self.calls.append((name, kwargs))
+            if name in self.failing:
+                raise RuntimeError(f"{name} broke")
+            return ("output of", name)
+
+        return fn
+
+    def called(self):
+        return [name for name, _ in self.calls]
+
+
+def build(stages, recorder=None):
+    recorder = recorder or Recorder()
+    pipeline = Pipeline()
+    for name, deps in stages:
+        pipeline.add_stage(name, recorder.stage(name), depends_on=deps)
+    return pipeline
+
+
+def runnable(stages):
+    """Stages the take rule reaches at all: the rest sit on a cycle or wait for one."""
+    done = set()
+    progress = True
+    while progress:
+        progress = False
+        for name, deps in stages:
+            if name not in done and set(deps) <= done:
+                done.add(name)
+                progress = True
+    return done
+
+
+def contains_cycle(names, deps):
+    """True when the dependencies among `names` alone form a cycle (peel off stages until stuck)."""
+    left = set(names)
+    while True:
+        free = {n for n in left if not (set(deps[n]) & left)}
+        if not free:
+            return bool(left)
+        left -= free
+
+
+def brute_force_order(stages):
+    """Of all orders that respect every dependency, the first when compared by add position.
+
+    `itertools.permutations` of the add-ordered names yields orders in exactly that
+    sequence, so the first valid one is the answer; taking the earliest-added ready
+    stage each time must produce the same order.
+    """
+    deps = dict(stages)
+    for order in itertools.permutations(name for name, _ in stages):
+        position = {name: i for i, name in enumerate(order)}
+        if all(position[d] < position[name] for name in order for d in deps[name]):
+            return list(order)
+    raise AssertionError("the generated graph has no valid order")
+
+
+@st.composite
+def dags(draw, min_stages=1, max_stages=8):
+    """(name, depends_on) pairs in add order; acyclic, but stages often come before their dependencies.
+
+    Names are shuffled, so alphabetical order is not add order.
+    """
+    n = draw(st.integers(min_stages, max_stages))
+    names = draw(st.permutations(NAMES))[:n]
+    rank = draw(st.permutations(range(n)))  # a hidden topological order
+    return [
+        (names[i], [names[j] for j in range(n) if rank[j] < rank[i] and draw(st.booleans())])
+        for i in range(n)
+    ]
+
+
+@st.composite
+def graphs_with_a_cycle(draw):
+    stages = draw(dags(min_stages=2))
+    names = [name for name, _ in stages]
+    length = draw(st.integers(2, len(names)))
+    ring = draw(st.permutations(names))[:length]
+    deps = {name: list(d) for name, d in stages}
+    for here, there in zip(ring, ring[1:] + ring[:1]):
+        if there not in deps[here]:
+            deps[here].append(there)
+    return [(name, deps[name]) for name in names]
+
+
+# --- task 1: add_stage ------------------------------------------------------------
+
+
+@pytest.mark.task(taskno=1)
+def test_a_duplicate_stage_name_is_rejected_at_once():
+    pipeline = Pipeline()
+    pipeline.add_stage("ingest", lambda: 1)
+    with pytest.raises(ValueError):
+        pipeline.add_stage("ingest", lambda: 2)
+
+
+@pytest.mark.task(taskno=1)
+@pytest.mark.parametrize("depends_on", [["train"], ["ingest", "train"], ("train",)])
+def test_a_stage_depending_on_itself_is_rejected_at_once(depends_on):
+    pipeline = Pipeline()
+    pipeline.add_stage("ingest", lambda: 1)
+    with pytest.raises(ValueError):
+        pipeline.add_stage("train", lambda **_: 2, depends_on=depends_on)
+
+
+@pytest.mark.task(taskno=1)
+def test_a_stage_may_be_added_before_its_dependencies():
+    pipeline = Pipeline()
+    pipeline.add_stage("train", lambda *, ingest: ingest + 1, depends_on=["ingest"])
+    pipeline.add_stage("ingest", lambda: 1)
+    assert pipeline.execution_order() == ["ingest", "train"], (
+        "a dependency added after its dependant must still come first in the order"
+    )
+
+
+@pytest.mark.task(taskno=1)
+def test_a_rejected_stage_leaves_the_pipeline_unchanged():
+    pipeline = Pipeline()
+    pipeline.add_stage("ingest", lambda: "first")
+    with pytest.raises(ValueError):
+        pipeline.add_stage("ingest", lambda **_: "second", depends_on=["missing_source"])
+    with pytest.raises(ValueError):
+        pipeline.add_stage("loop_stage", lambda **_: 0, depends_on=["loop_stage"])
+    assert pipeline.execution_order() == ["ingest"], (
+        "after two rejected add_stage calls the pipeline should hold only the original 'ingest'"
+    )
+    report = pipeline.run()
+    assert report.outputs == {"ingest": "first"}, (
+        "a rejected duplicate must not replace the function of the stage already there"
+    )
+
+
+# --- task 2: execution_order -----------------------------------------------------
+
+
+@pytest.mark.task(taskno=2)
+def test_an_empty_pipeline_has_an_empty_order():
+    assert Pipeline().execution_order() == [], "a pipeline with no stages has nothing to order"
+
+
+@pytest.mark.task(taskno=2)
+def test_a_chain_added_backwards_is_ordered_forwards():
+    stages = [("deploy", ["evaluate"]), ("evaluate", ["train"]), ("train", ["ingest"]), ("ingest", [])]
+    assert build(stages).execution_order() == ["ingest", "train", "evaluate", "deploy"], (
+        "each stage must come after the stage it depends on, whatever the add order"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_the_earliest_added_ready_stage_goes_next():
+    # After 'ingest', both 'train' and 'report' are ready; 'train' was added first.
+    stages = [("ingest", []), ("train", ["ingest"]), ("report", [])]
+    assert build(stages).execution_order() == ["ingest", "train", "report"], (
+        "when several stages are ready, the one added earliest goes next: 'train' was added "
+        "before 'report' (not first-come-first-served, not alphabetical)"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_the_ml_lifecycle_added_out_of_order():
+    stages = [
+        ("monitor", ["deploy"]),
+        ("deploy", ["evaluate"]),
+        ("evaluate", ["train", "validate"]),
+        ("train", ["validate"]),
+        ("validate", ["ingest"]),
+        ("ingest", []),
+    ]
+    assert build(stages).execution_order() == [
+        "ingest", "validate", "train", "evaluate", "deploy", "monitor"
+    ], "the lifecycle must run ingest → validate → train → evaluate → deploy → monitor"
+
+
+@pytest.mark.task(taskno=2)
+def test_an_unknown_dependency_is_rejected_naming_it():
+    pipeline = build([("ingest", []), ("train", ["ingest", "feature_store_v2"])])
+    with pytest.raises(ValueError) as error:
+        pipeline.execution_order()
+    assert "feature_store_v2" in str(error.value), (
+        f"the error should name the unknown dependency 'feature_store_v2'; it said: {error.value}"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_a_two_stage_cycle_is_rejected_naming_both():
+    pipeline = build([("fit_model", ["tune_hparams"]), ("tune_hparams", ["fit_model"])])
+    with pytest.raises(ValueError) as error:
+        pipeline.execution_order()
+    for name in ("fit_model", "tune_hparams"):
+        assert name in str(error.value), (
+            f"'fit_model' and 'tune_hparams' depend on each other; the error should name both, "
+            f"it said: {error.value}"
+        )
+
+
+@pytest.mark.task(taskno=2)
+def test_a_cycle_error_names_the_cycle_and_no_stage_that_could_run():
+    stages = [
+        ("ingest", []),
+        ("fit_model", ["ingest", "score_model"]),
+        ("score_model", ["tune_hparams"]),
+        ("tune_hparams", ["fit_model"]),
+        ("publish_report", ["ingest"]),
+    ]
+    with pytest.raises(ValueError) as error:
+        build(stages).execution_order()
+    message = str(error.value)
+    for name in ("fit_model", "score_model", "tune_hparams"):
+        assert name in message, f"the error should name every stage on the cycle, {name!r} is missing: {message}"
+    for name in ("ingest", "publish_report"):
+        assert name not in message, (
+            f"{name!r} is not blocked by the cycle, so the error should not name it: {message}"
+        )
+
+
+@pytest.mark.task(taskno=2)
+@given(dags(max_stages=6))
+def test_order_matches_a_brute_force_reference(stages):
+    expected = brute_force_order(stages)
+    got = build(stages).execution_order()
+    assert got == expected, (
+        f"stages {stages} (in add order) should run as {expected}, got {got}"
+    )
+
+
+@pytest.mark.task(taskno=2)
+@given(dags(max_stages=12))
+def test_order_respects_every_dependency_and_the_tie_rule(stages):
+    order = build(stages).execution_order()
+    deps = dict(stages)
+    assert sorted(order) == sorted(deps), f"the order {order} should hold every stage exactly once"
+    taken = set()
+    for name in order:
+        assert set(deps[name]) <= taken, f"{name!r} comes before its dependencies {deps[name]} in {order}"
+        earlier_ready = [
+            other for other, _ in stages[: [n for n, _ in stages].index(name)]
+            if other not in taken and set(deps[other]) <= taken
+        ]
+        assert not earlier_ready, (
+            f"{earlier_ready[0]!r} was ready and added before {name!r}, so it should go first ({order})"
+        )
+        taken.add(name)
+
+
+@pytest.mark.task(taskno=2)
+@given(graphs_with_a_cycle())
+def test_cycles_are_rejected_naming_a_cycle_and_only_blocked_stages(stages):
+    with pytest.raises(ValueError) as error:
+        build(stages).execution_order()
+    message = str(error.value)
+    named = {name for name, _ in stages if name in message}
+    could_run = named & runnable(stages)
+    assert not could_run, f"{sorted(could_run)} could still run, so the cycle error should not name them: {message}"
+    assert contains_cycle(named, dict(stages)), (
+        f"the cycle error should name every stage of at least one cycle in {stages}; it said: {message}"
+    )
+
+
+@pytest.mark.task(taskno=2)
+@given(dags(), st.data())
+def test_unknown_dependencies_are_rejected_naming_them(stages, data):
+    index = data.draw(st.integers(0, len(stages) - 1))
+    name, deps = stages[index]
+    stages[index] = (name, deps + ["st99"])
+    with pytest.raises(ValueError) as error:
+        build(stages).execution_order()
+    assert "st99" in str(error.value), f"the error should name the unknown dependency 'st99': {error.value}"
+
+
+# --- task 3: run ---------------------------------------------------------------------
+
+
+@pytest.mark.task(taskno=3)
+def test_an_empty_pipeline_runs_nothing():
+    report = Pipeline().run()
+    assert report.outputs == {}, "an empty pipeline has no outputs"
+    assert (list(report.succeeded), list(report.failed), list(report.skipped)) == ([], [], []), (
+        "an empty pipeline has no succeeded, failed or skipped stages"
+    )
+
+
+@pytest.mark.task(taskno=3)
+def test_each_stage_receives_its_dependencies_outputs_as_keyword_arguments():
+    pipeline = Pipeline()
+    pipeline.add_stage("train", lambda *, clean, features: f"model({clean},{features})", depends_on=["clean", "features"])
+    pipeline.add_stage("clean", lambda *, ingest: ingest.strip(), depends_on=["ingest"])
+    pipeline.add_stage("ingest", lambda: "  rows  ")
+    pipeline.add_stage("features", lambda *, ingest: len(ingest), depends_on=["ingest"])
+    report = pipeline.run()
+    assert report.outputs == {
+        "ingest": "  rows  ", "clean": "rows", "features": 8, "train": "model(rows,8)"
+    }, "each stage should get exactly its dependencies' outputs as keyword arguments named after them"
+    assert list(report.succeeded) == ["ingest", "clean", "features", "train"], (
+        "succeeded should list the stages in execution order"
+    )
+
+
+@pytest.mark.task(taskno=3)
+def test_a_stage_without_dependencies_is_called_with_no_arguments():
+    received = []
+
+    def ingest(*args, **kwargs):
+        received.append((args, kwargs))
+        return "rows"
+
+    pipeline = Pipeline()
+    pipeline.add_stage("ingest", ingest)
+    pipeline.add_stage("train", lambda *, ingest: ingest, depends_on=["ingest"])
+    pipeline.run()
+    assert received == [((), {})], f"'ingest' has no dependencies and should be called as ingest(), got {received}"
+
+
+@pytest.mark.task(taskno=3)
+def test_falsy_and_none_outputs_count_as_success():
+    pipeline = Pipeline()
+    pipeline.add_stage("notify", lambda: None)
+    pipeline.add_stage("count", lambda: 0)
+    pipeline.add_stage("check", lambda *, notify, count: (notify, count), depends_on=["notify", "count"])
+    report = pipeline.run()
+    assert report.outputs == {"notify": None, "count": 0, "check": (None, 0)}, (
+        "a stage that returns None or 0 without raising has succeeded, and its output is passed on"
+    )
+    assert list(report.succeeded) == ["notify", "count", "check"] and not report.failed and not report.skipped
+
+
+@pytest.mark.task(taskno=3)
+def test_stages_run_once_each_in_execution_order():
+    stages = [("report", ["evaluate"]), ("ingest", []), ("evaluate", ["train"]), ("train", ["ingest"]), ("audit", [])]
+    recorder = Recorder()
+    pipeline = build(stages, recorder)
+    order = pipeline.execution_order()
+    pipeline.run()
+    assert recorder.called() == order, f"stages should be called once each, in execution order {order}; calls were {recorder.called()}"
+
+
+@pytest.mark.task(taskno=3)
+def test_a_failure_skips_everything_downstream_and_nothing_else():
+    stages = [
+        ("ingest", []),
+        ("validate", ["ingest"]),
+        ("train", ["validate"]),
+        ("deploy", ["train"]),
+        ("profile", ["ingest"]),
+        ("drift_report", ["profile"]),
+        ("notify", []),
+    ]
+    recorder = Recorder(failing={"validate"})
+    report = build(stages, recorder).run()
+    assert list(report.failed) == ["validate"], f"only 'validate' raised, so only it has failed: {report.failed}"
+    assert list(report.skipped) == ["train", "deploy"], (
+        "'train' needs 'validate' and 'deploy' needs 'train': both must be skipped "
+        f"(transitively), got {report.skipped}"
+    )
+    assert list(report.succeeded) == ["ingest", "profile", "drift_report", "notify"], (
+        f"branches that do not need 'validate' must still run, got succeeded={report.succeeded}"
+    )
+    assert not {"train", "deploy"} & set(recorder.called()), "skipped stages must never be called"
+    assert set(report.outputs) == {"ingest", "profile", "drift_report", "notify"}, (
+        "outputs should hold the succeeded stages only"
+    )
+
+
+@pytest.mark.task(taskno=3)
+def test_a_stage_needing_one_failed_and_one_good_input_is_skipped():
+    stages = [("ingest", []), ("labels", []), ("features", ["ingest"]), ("train", ["features", "labels"])]
+    recorder = Recorder(failing={"labels"})
+    report = build(stages, recorder).run()
+    assert list(report.skipped) == ["train"], "'train' needs the failed 'labels', so it is skipped"
+    assert list(report.succeeded) == ["ingest", "features"] and list(report.failed) == ["labels"]
+    assert "train" not in recorder.called(), "a skipped stage must never be called"
+
+
+@pytest.mark.task(taskno=3)
+@given(dags(max_stages=10), st.data())
+@settings(max_examples=150)
+def test_random_failures_skip_exactly_their_transitive_dependants(stages, data):
+    names = [name for name, _ in stages]
+    failing = data.draw(st.sets(st.sampled_from(names)), label="failing")
+    deps = dict(stages)
+
+    status = {}
+
+    def status_of(name):
+        if name not in status:
+            if any(status_of(d) != "succeeded" for d in deps[name]):
+                status[name] = "skipped"
+            else:
+                status[name] = "failed" if name in failing else "succeeded"
+        return status[name]
+
+    recorder = Recorder(failing)
+    pipeline = build(stages, recorder)
+    order = pipeline.execution_order()
+    report = pipeline.run()
+    for kind in ("succeeded", "failed", "skipped"):
+        expected = [name for name in order if status_of(name) == kind]
+        got = list(getattr(report, kind))
+        assert got == expected, f"with {sorted(failing)} raising, .{kind} should be {expected}, got {got}"
+    expected_outputs = {name: ("output of", name) for name in order if status_of(name) == "succeeded"}
+    assert report.outputs == expected_outputs, "outputs should map every succeeded stage to what it returned"
+    expected_calls = [name for name in order if status_of(name) != "skipped"]
+    assert recorder.called() == expected_calls, (
+        f"each stage that is not skipped should be called once, in order: expected {expected_calls}, "
+        f"got {recorder.called()}"
+    )
+    for name, kwargs in recorder.calls:
+        assert kwargs == {d: ("output of", d) for d in deps[name]}, (
+            f"{name!r} should get exactly its dependencies' outputs as keyword arguments, got {kwargs}"
+        )

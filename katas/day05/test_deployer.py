@@ -1,0 +1,265 @@
+"""Tasks 4 and 5: the Deployer's decisions, against a fake Docker engine and a fake clock.
+
+`engine` (conftest.py) answers `docker build/run/stop/start/rm` like a small Docker
+engine: a port can be bound by one running container at a time, `rm` refuses a running
+container unless forced. `health` answers probes for whatever runs on the probed port.
+The tests look at what is left running, not at the exact commands you chose.
+"""
+
+import logging
+
+import pytest
+
+from deploy_automation import Deployer, RetryPolicy
+
+PORT = 8080
+POLICY = RetryPolicy(max_attempts=4, initial_delay_s=0.5, max_delay_s=4.0, deadline_s=30.0, probe_timeout_s=2.0)
+
+
+@pytest.fixture
+def make(engine, health, clock):
+    def make(**kwargs):
+        kwargs.setdefault("runner", engine)
+        kwargs.setdefault("health_check", health)
+        kwargs.setdefault("sleep", clock.sleep)
+        kwargs.setdefault("clock", clock)
+        kwargs.setdefault("policy", POLICY)
+        return Deployer("model", PORT, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def v1_serving(engine):
+    """Version v1 already serving on PORT, as a previous run of the deployer left it."""
+    return engine.add_running("model-v1", "app:v1", PORT)
+
+
+def assert_serves(engine, name, image):
+    container = engine.serving(PORT)
+    assert container is not None, f"nothing is serving on port {PORT}; {name} should be"
+    assert (container.name, container.image) == (name, image), (
+        f"port {PORT} should be served by {name} ({image}), found {container.name} ({container.image})"
+    )
+
+
+def assert_gone(engine, name):
+    assert name not in engine.containers, (
+        f"container {name} should be stopped and removed, found it "
+        f"{'running' if engine.containers[name].running else 'stopped'}"
+    )
+
+
+# --- Task 4: build, run, check, promote ------------------------------------------
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.parametrize(
+    "args",
+    [{"name": "my model"}, {"name": "-model"}, {"port": 0}, {"port": 70000}, {"command_timeout_s": 0}],
+)
+def test_bad_settings_are_rejected(args, engine):
+    settings = {"name": "model", "port": PORT, **args}
+    with pytest.raises(ValueError):
+        Deployer(settings.pop("name"), settings.pop("port"), runner=engine, **settings)
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.parametrize("version", ["", "v 2", "v2;rm -rf", "-v2", "x" * 129])
+def test_a_version_that_is_not_a_valid_tag_is_rejected_before_any_command(make, engine, version):
+    with pytest.raises(ValueError):
+        make().deploy("app", version, context=".")
+    assert engine.calls == [], f"nothing should run for an invalid version, ran {engine.commands()}"
+
+
+@pytest.mark.task(taskno=4)
+def test_first_deploy_builds_runs_and_promotes(make, engine):
+    deployer = make()
+    result = deployer.deploy("app", "v1", context="/src/app")
+    assert result.promoted is True, f"a healthy first version should be promoted: {result}"
+    assert result.version == "v1" and result.serving_version == "v1", f"the result should say v1 serves: {result}"
+    assert deployer.current_version == "v1", "after promotion current_version should be the new version"
+    assert "app:v1" in engine.images, "the image should be built and tagged image:version"
+    build = next((argv for argv in engine.commands() if argv[0] == "build"), None)
+    assert build is not None and build[-1] == "/src/app", f"the build should use the given context: {build}"
+    assert_serves(engine, "model-v1", "app:v1")
+
+
+@pytest.mark.task(taskno=4)
+def test_build_args_reach_the_build(make, engine):
+    make().deploy("app", "v1", context="ctx", build_args={"BASE_IMAGE": "local/python:3.11"})
+    build = next(argv for argv in engine.commands() if argv[0] == "build")
+    joined = " ".join(build)
+    assert "--build-arg BASE_IMAGE=local/python:3.11" in joined or "--build-arg=BASE_IMAGE=local/python:3.11" in joined, (
+        f"build_args should be passed as --build-arg KEY=VALUE: {build}"
+    )
+
+
+@pytest.mark.task(taskno=4)
+def test_without_a_context_the_existing_image_is_deployed_without_building(make, engine):
+    engine.images.add("app:v1")
+    result = make().deploy("app", "v1")
+    assert result.promoted, f"an existing healthy image should be deployed: {result}"
+    assert not any(argv[0] == "build" for argv in engine.commands()), "with no context there is nothing to build"
+
+
+@pytest.mark.task(taskno=4)
+def test_promotion_replaces_the_previous_version(make, engine, v1_serving):
+    deployer = make(current_version="v1")
+    result = deployer.deploy("app", "v2", context=".")
+    assert (result.promoted, result.serving_version, deployer.current_version) == (True, "v2", "v2"), (
+        f"a healthy v2 should be promoted and recorded: {result}"
+    )
+    assert_serves(engine, "model-v2", "app:v2")
+    assert_gone(engine, "model-v1")
+
+
+@pytest.mark.task(taskno=4)
+def test_successive_deploys_leave_only_the_latest_container(make, engine):
+    deployer = make()
+    for version in ("v1", "v2", "v3"):
+        assert deployer.deploy("app", version, context=".").promoted, f"{version} is healthy and should be promoted"
+    assert list(engine.containers) == ["model-v3"], f"only model-v3 should be left, found {list(engine.containers)}"
+    assert deployer.current_version == "v3", "current_version should follow the promotions"
+
+
+@pytest.mark.task(taskno=4)
+def test_a_slow_start_is_retried_with_backoff(make, engine, health, clock):
+    health.script["app:v1"] = [False, False, True]
+    result = make().deploy("app", "v1", context=".")
+    assert result.promoted, "a version that becomes healthy on the third probe should be promoted"
+    assert clock.sleeps == [0.5, 1.0], f"the deploy should wait with the policy's backoff, got {clock.sleeps}"
+    assert all(url == f"http://127.0.0.1:{PORT}/health" for url, _ in health.probes), (
+        f"the probe should target http://127.0.0.1:{PORT}/health, got {[u for u, _ in health.probes]}"
+    )
+
+
+@pytest.mark.task(taskno=4)
+def test_redeploying_the_serving_version_is_rejected(make, engine, v1_serving):
+    with pytest.raises(ValueError):
+        make(current_version="v1").deploy("app", "v1", context=".")
+    assert_serves(engine, "model-v1", "app:v1")
+
+
+@pytest.mark.task(taskno=4)
+def test_containers_carry_the_given_labels(make, engine):
+    labels = {"org.katas.managed": "true", "team": "ml-platform"}
+    make(labels=labels).deploy("app", "v1", context=".")
+    container = engine.containers.get("model-v1")
+    assert container is not None, "model-v1 should be running"
+    assert labels.items() <= container.labels.items(), f"the container should carry {labels}, has {container.labels}"
+
+
+@pytest.mark.task(taskno=4)
+def test_every_command_uses_the_given_docker_binary_and_timeout(make, engine, v1_serving):
+    engine.binary = "/opt/bin/docker"
+    result = make(docker="/opt/bin/docker", command_timeout_s=42, current_version="v1").deploy("app", "v2", context=".")
+    assert result.promoted, f"the deploy through /opt/bin/docker should succeed: {result}"
+    assert engine.calls, "the deploy should run docker commands"
+    assert all(timeout <= 42 for _, timeout in engine.calls), (
+        f"no docker command may wait longer than command_timeout_s: {[t for _, t in engine.calls]}"
+    )
+
+
+@pytest.mark.task(taskno=4)
+def test_each_step_is_logged_with_its_name_and_version(make, caplog):
+    caplog.set_level(logging.INFO)
+    make().deploy("app", "v1", context=".")
+    steps = [r.step for r in caplog.records if hasattr(r, "step")]
+    wanted = ["build", "run", "health", "promote"]
+    positions = [steps.index(s) if s in steps else -1 for s in wanted]
+    assert -1 not in positions and positions == sorted(positions), (
+        f"records with extra step= should include {wanted} in that order, got {steps}"
+    )
+    assert all(getattr(r, "version", None) == "v1" for r in caplog.records if hasattr(r, "step")), (
+        "every step record should carry version='v1'"
+    )
+
+
+# --- Task 5: roll back --------------------------------------------------------------
+
+
+@pytest.mark.task(taskno=5)
+def test_an_unhealthy_version_is_rolled_back_and_the_previous_one_serves(make, engine, health, v1_serving):
+    health.script["app:v2"] = [False]
+    deployer = make(current_version="v1")
+    result = deployer.deploy("app", "v2", context=".")
+    assert result.promoted is False, "a version that never becomes healthy must not be promoted"
+    assert result.serving_version == "v1", f"the result should say v1 still serves: {result}"
+    assert result.reason, "the result should say why the deploy failed"
+    assert deployer.current_version == "v1", "current_version should stay v1 after a rollback"
+    assert_gone(engine, "model-v2")
+    assert_serves(engine, "model-v1", "app:v1")
+    assert engine.containers["model-v1"].id == v1_serving.id, "the previous container should be kept, not recreated"
+
+
+@pytest.mark.task(taskno=5)
+def test_the_health_check_is_retried_the_policy_s_number_of_times_before_rolling_back(make, health, v1_serving):
+    health.script["app:v2"] = [False]
+    make(current_version="v1").deploy("app", "v2", context=".")
+    v2_probes = len(health.probes)
+    assert v2_probes >= POLICY.max_attempts, f"v2 should get {POLICY.max_attempts} probes before the rollback, got {v2_probes}"
+
+
+@pytest.mark.task(taskno=5)
+def test_a_hanging_version_is_rolled_back_within_the_deadline(make, engine, health, clock, v1_serving):
+    health.script["app:v2"] = ["hang"]
+    policy = RetryPolicy(max_attempts=100, initial_delay_s=0.5, max_delay_s=2, deadline_s=10, probe_timeout_s=3)
+    result = make(current_version="v1", policy=policy).deploy("app", "v2", context=".")
+    assert not result.promoted, "a version whose health check hangs must not be promoted"
+    assert clock.elapsed <= 10 + 1e-9, f"the deploy waited {clock.elapsed:g} s for health past its 10 s deadline"
+    assert_gone(engine, "model-v2")
+    assert_serves(engine, "model-v1", "app:v1")
+
+
+@pytest.mark.task(taskno=5)
+def test_a_failed_first_deploy_leaves_nothing_behind(make, engine, health):
+    health.script["app:v1"] = [False]
+    deployer = make()
+    result = deployer.deploy("app", "v1", context=".")
+    assert (result.promoted, result.serving_version) == (False, None), f"nothing should be serving: {result}"
+    assert deployer.current_version is None, "nothing was ever promoted"
+    assert engine.containers == {}, f"the broken container should be removed, found {list(engine.containers)}"
+
+
+@pytest.mark.task(taskno=5)
+@pytest.mark.parametrize("failure", ["build", "build:timeout"])
+def test_a_failed_build_never_touches_the_serving_version(make, engine, failure, v1_serving):
+    engine.fail_commands.add(failure)
+    result = make(current_version="v1").deploy("app", "v2", context=".")
+    assert not result.promoted, "a version that did not build must not be promoted"
+    assert not any(argv[0] == "run" for argv in engine.commands()), "nothing should run after a failed build"
+    assert v1_serving.stops == 0, "the serving version should not even be stopped when the build fails"
+    assert_serves(engine, "model-v1", "app:v1")
+
+
+@pytest.mark.task(taskno=5)
+@pytest.mark.parametrize("failure", ["run", "run:timeout"])
+def test_a_failed_start_restores_the_previous_version(make, engine, failure, v1_serving):
+    engine.fail_commands.add(failure)
+    deployer = make(current_version="v1")
+    result = deployer.deploy("app", "v2", context=".")
+    assert not result.promoted and deployer.current_version == "v1", "a version that did not start must not be promoted"
+    assert_gone(engine, "model-v2")
+    assert_serves(engine, "model-v1", "app:v1")
+
+
+@pytest.mark.task(taskno=5)
+def test_after_a_rollback_the_next_version_can_still_be_deployed(make, engine, health, v1_serving):
+    health.script["app:v2"] = [False]
+    deployer = make(current_version="v1")
+    deployer.deploy("app", "v2", context=".")
+    result = deployer.deploy("app", "v3", context=".")
+    assert result.promoted, f"a healthy v3 after a failed v2 should be promoted: {result}"
+    assert list(engine.containers) == ["model-v3"], f"only model-v3 should be left, found {list(engine.containers)}"
+
+
+@pytest.mark.task(taskno=5)
+def test_the_rollback_is_logged_as_a_warning_or_worse(make, health, caplog, v1_serving):
+    caplog.set_level(logging.INFO)
+    health.script["app:v2"] = [False]
+    make(current_version="v1").deploy("app", "v2", context=".")
+    rollbacks = [r for r in caplog.records if getattr(r, "step", None) == "rollback"]
+    assert rollbacks, "the rollback should be logged with extra step='rollback'"
+    assert all(r.levelno >= logging.WARNING for r in rollbacks), "a rollback should be logged as WARNING or ERROR"
+    assert all(getattr(r, "version", None) == "v2" for r in rollbacks), "the rollback record should name version v2"

@@ -1,0 +1,106 @@
+"""Tasks 4 and 5 against a real Docker engine: your Deployer with its real runner and probe.
+
+The images are built by your Deployer from `testapp/` (a tiny /health server; the
+`broken` build answers 500). Everything carries the run's labels and is removed at the
+end of each test, also when it fails.
+"""
+
+import json
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from deploy_automation import Deployer, RetryPolicy
+from mlops_katas.infra.docker_engine import run_labels
+from mlops_katas.infra.http_server import free_port
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
+
+APP = Path(__file__).parent / "testapp"
+POLICY = RetryPolicy(max_attempts=6, initial_delay_s=0.2, max_delay_s=1.0, deadline_s=20.0, probe_timeout_s=2.0)
+
+
+class Service:
+    def __init__(self, request, client, base_image):
+        self.client = client
+        self.base_image = base_image
+        self.name = f"katas-day05-{uuid.uuid4().hex[:8]}"
+        self.image = f"katas/day05-app-{self.name[-8:]}"
+        self.port = free_port()
+        self.deployer = Deployer(self.name, self.port, policy=POLICY, labels=run_labels(request.node.nodeid),
+                                 command_timeout_s=120)
+
+    def deploy(self, version, mode="healthy"):
+        return self.deployer.deploy(self.image, version, context=str(APP),
+                                    build_args={"BASE_IMAGE": self.base_image, "APP_VERSION": version, "APP_MODE": mode})
+
+    def containers(self):
+        return {c.name: c for c in self.client.containers.list(all=True, filters={"name": self.name})}
+
+    def answering_version(self, wait_s=15.0):
+        """The model_version /health reports, polled until it answers 200 or the wait ends."""
+        deadline = time.monotonic() + wait_s
+        last = "no answer"
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as answer:
+                    return json.load(answer).get("model_version")
+            except OSError as exc:
+                last = str(exc)
+            time.sleep(0.2)
+        pytest.fail(f"nothing answered 200 on port {self.port} within {wait_s:g} s ({last})")
+
+    def remove_all(self):
+        import docker
+
+        for container in self.containers().values():
+            try:
+                container.remove(force=True, v=True)
+            except docker.errors.NotFound:
+                pass
+        for image in self.client.images.list(name=self.image):
+            for tag in image.tags:
+                try:
+                    self.client.images.remove(tag)
+                except docker.errors.APIError:
+                    pass
+
+
+@pytest.fixture
+def service(request, docker_client, docker_base_image):
+    svc = Service(request, docker_client, docker_base_image)
+    try:
+        yield svc
+    finally:
+        svc.remove_all()
+
+
+@pytest.mark.task(taskno=4)
+def test_a_healthy_new_version_replaces_the_old_one(service):
+    first = service.deploy("v1")
+    assert first.promoted, f"v1 of the test app is healthy and should be promoted: {first}"
+    assert service.answering_version() == "v1", "after promoting v1 it should answer on the service port"
+    second = service.deploy("v2")
+    assert second.promoted, f"v2 of the test app is healthy and should be promoted: {second}"
+    assert service.answering_version() == "v2", "after promoting v2 it should answer on the same port"
+    left = service.containers()
+    assert list(left) == [f"{service.name}-v2"], f"only the v2 container should be left, found {sorted(left)}"
+    assert service.deployer.current_version == "v2", "current_version should record the promoted version"
+
+
+@pytest.mark.task(taskno=5)
+def test_a_broken_version_is_rolled_back_and_the_old_one_keeps_serving(service):
+    first = service.deploy("v1")
+    assert first.promoted, f"v1 of the test app is healthy and should be promoted: {first}"
+    v1_id = service.containers()[f"{service.name}-v1"].id
+    broken = service.deploy("v2", mode="broken")
+    assert not broken.promoted, f"v2 answers 500 on /health and must not be promoted: {broken}"
+    assert service.deployer.current_version == "v1", "current_version should stay v1 after the rollback"
+    left = service.containers()
+    assert f"{service.name}-v2" not in left, "the broken v2 container should be stopped and removed"
+    v1 = left.get(f"{service.name}-v1")
+    assert v1 is not None and v1.id == v1_id, "the v1 container should be kept, not removed or recreated"
+    assert service.answering_version() == "v1", "v1 should answer on the same port after the rollback"

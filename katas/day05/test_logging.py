@@ -1,0 +1,63 @@
+"""Task 3: structured logs, one JSON object per line, that a log pipeline can filter."""
+
+import json
+import logging
+
+import pytest
+
+from deploy_automation import JsonLineFormatter
+
+pytestmark = pytest.mark.task(taskno=3)
+
+
+def record(message, *args, level=logging.INFO, exc_info=None, **extra):
+    logger = logging.getLogger("day05.test")
+    return logger.makeRecord(logger.name, level, __file__, 1, message, args, exc_info, extra=extra)
+
+
+def render(rec):
+    line = JsonLineFormatter().format(rec)
+    assert "\n" not in line, f"a log entry must stay on one line, got {line!r}"
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        pytest.fail(f"a log line should be one JSON object, got {line!r} ({exc})")
+
+
+def test_a_line_carries_message_level_logger_and_time():
+    entry = render(record("deploying %s", "v2", level=logging.WARNING))
+    assert entry.get("message") == "deploying v2", "'message' should be the message with its arguments filled in"
+    assert entry.get("level") == "WARNING", "'level' should be the level name"
+    assert entry.get("logger") == "day05.test", "'logger' should be the logger's name"
+    assert isinstance(entry.get("ts"), str) and entry["ts"][:4].isdigit(), "'ts' should be an ISO 8601 timestamp"
+
+
+def test_extra_fields_become_json_fields():
+    entry = render(record("health ok", step="health", version="v2", attempts=3))
+    assert entry.get("step") == "health", "fields passed with extra= should appear in the JSON"
+    assert entry.get("version") == "v2", "fields passed with extra= should appear in the JSON"
+    assert entry.get("attempts") == 3, "numbers passed with extra= should stay numbers"
+
+
+def test_a_multi_line_message_stays_one_line():
+    entry = render(record('build failed:\nStep 3/7 : RUN pip install\n"quoted"'))
+    assert entry.get("message") == 'build failed:\nStep 3/7 : RUN pip install\n"quoted"', (
+        "newlines and quotes in a message should be escaped, not break the line"
+    )
+
+
+def test_values_json_cannot_encode_are_written_as_text():
+    from pathlib import Path
+
+    entry = render(record("context", context=Path("/srv/app")))
+    assert entry.get("context") == "/srv/app", "a value JSON cannot encode (a Path) should be written as text"
+
+
+def test_an_exception_is_included():
+    try:
+        raise RuntimeError("docker daemon went away")
+    except RuntimeError:
+        import sys
+
+        entry = render(record("step crashed", level=logging.ERROR, exc_info=sys.exc_info()))
+    assert "docker daemon went away" in json.dumps(entry), "an exception's text should be part of the log entry"

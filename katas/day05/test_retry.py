@@ -1,0 +1,117 @@
+"""Task 2: waiting for health with bounded retries, exponential backoff and a deadline.
+
+Time is a fake clock: `clock.sleeps` records every wait, and a probe that "hangs" uses up
+its whole timeout on that clock.
+"""
+
+import pytest
+
+from deploy_automation import RetryPolicy, wait_until_healthy
+
+pytestmark = pytest.mark.task(taskno=2)
+
+URL = "http://127.0.0.1:8000/health"
+
+
+class Probe:
+    """Answers from a list (the last answer repeats); "hang" uses up the probe's timeout."""
+
+    def __init__(self, clock, answers):
+        self.clock = clock
+        self.answers = answers
+        self.timeouts = []
+
+    def __call__(self, url, timeout):
+        assert url == URL, f"the probe should be called with the URL given, got {url!r}"
+        assert 0 < timeout < float("inf"), f"every probe needs a finite positive timeout, got {timeout!r}"
+        answer = self.answers[min(len(self.timeouts), len(self.answers) - 1)]
+        self.timeouts.append(timeout)
+        if answer == "hang":
+            self.clock.now += timeout
+            return False
+        return answer
+
+    @property
+    def count(self):
+        return len(self.timeouts)
+
+
+def wait(clock, answers, **policy):
+    probe = Probe(clock, answers)
+    healthy = wait_until_healthy(URL, health_check=probe, policy=RetryPolicy(**policy), sleep=clock.sleep, clock=clock)
+    return healthy, probe
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        {"max_attempts": 0},
+        {"initial_delay_s": 0},
+        {"initial_delay_s": 2, "max_delay_s": 1},
+        {"deadline_s": 0},
+        {"probe_timeout_s": 0},
+        {"probe_timeout_s": -1},
+    ],
+)
+def test_nonsense_policies_are_rejected(policy):
+    with pytest.raises(ValueError):
+        RetryPolicy(**policy)
+
+
+def test_a_healthy_service_is_accepted_on_the_first_probe_without_waiting(clock):
+    healthy, probe = wait(clock, [True])
+    assert healthy is True, "a service healthy on the first probe should be accepted"
+    assert probe.count == 1, f"one probe is enough for a healthy service, made {probe.count}"
+    assert clock.sleeps == [], f"there is nothing to wait for, yet it slept {clock.sleeps}"
+
+
+def test_retries_until_the_service_becomes_healthy(clock):
+    healthy, probe = wait(clock, [False, False, True], max_attempts=5, initial_delay_s=0.5)
+    assert healthy is True, "a service that becomes healthy on the third probe should be accepted"
+    assert probe.count == 3, f"it should stop probing once healthy; made {probe.count} probes"
+    assert clock.sleeps == [0.5, 1.0], f"waits should be 0.5 then 1.0 s (doubling), got {clock.sleeps}"
+
+
+def test_backoff_doubles_and_is_capped_at_max_delay(clock):
+    healthy, probe = wait(clock, [False], max_attempts=7, initial_delay_s=0.25, max_delay_s=2.0, deadline_s=600)
+    assert healthy is False, "a service that never answers 200 is not healthy"
+    assert clock.sleeps == [0.25, 0.5, 1.0, 2.0, 2.0, 2.0], (
+        f"waits should double from initial_delay_s and stop growing at max_delay_s, got {clock.sleeps}"
+    )
+
+
+def test_gives_up_after_max_attempts_without_a_final_wait(clock):
+    healthy, probe = wait(clock, [False], max_attempts=4, initial_delay_s=0.1, deadline_s=600)
+    assert healthy is False, "after max_attempts failed probes the answer is: not healthy"
+    assert probe.count == 4, f"max_attempts=4 means exactly 4 probes, made {probe.count}"
+    assert len(clock.sleeps) == 3, f"4 probes need 3 waits between them (none after the last), got {clock.sleeps}"
+
+
+def test_a_single_attempt_never_waits(clock):
+    healthy, probe = wait(clock, [False], max_attempts=1)
+    assert (healthy, probe.count, clock.sleeps) == (False, 1, []), "max_attempts=1 means one probe and no wait"
+
+
+def test_the_deadline_stops_retries_before_max_attempts(clock):
+    healthy, probe = wait(clock, [False], max_attempts=50, initial_delay_s=0.5, max_delay_s=8, deadline_s=3.0)
+    assert healthy is False, "a service that never becomes healthy is not healthy"
+    assert clock.elapsed <= 3.0 + 1e-9, f"the wait ran {clock.elapsed:g} s past a 3 s deadline"
+    assert probe.count >= 3, f"probes at 0, 0.5 and 1.5 s fit in a 3 s deadline; it gave up after {probe.count}"
+    assert probe.count < 50, "the deadline should stop the retries long before 50 attempts"
+
+
+def test_probe_timeouts_are_bounded_by_the_policy_and_the_time_left(clock):
+    healthy, probe = wait(clock, ["hang"], max_attempts=20, initial_delay_s=0.5, max_delay_s=1, deadline_s=4.0,
+                          probe_timeout_s=2.0)
+    assert healthy is False, "a server that never answers is not healthy"
+    assert all(t <= 2.0 for t in probe.timeouts), f"no probe may wait longer than probe_timeout_s: {probe.timeouts}"
+    assert clock.elapsed <= 4.0 + 1e-9, (
+        f"hanging probes plus waits took {clock.elapsed:g} s of a 4 s deadline; cut a probe's timeout to the time left"
+    )
+    assert probe.count >= 2, "two probes fit in 4 s: one of 2 s, a 0.5 s wait, one cut to the 1.5 s left"
+
+
+def test_a_slow_start_within_the_deadline_is_accepted(clock):
+    healthy, probe = wait(clock, ["hang", "hang", True], probe_timeout_s=1.0, initial_delay_s=0.5, deadline_s=10)
+    assert healthy is True, "a service that answers within the deadline should be accepted"
+    assert probe.timeouts[:2] == [1.0, 1.0], f"probes should use probe_timeout_s while there is time, got {probe.timeouts}"

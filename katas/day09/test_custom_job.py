@@ -1,0 +1,197 @@
+"""Task 2: a CreateCustomJobRequest for one worker pool, checked before it is sent."""
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+aiplatform_v1 = pytest.importorskip(
+    "google.cloud.aiplatform_v1",
+    reason="day 09 needs the Vertex AI client library: pip install -e '.[vertex]'",
+)
+
+from vertex_config import custom_job_request  # noqa: E402
+
+pytestmark = pytest.mark.task(taskno=2)
+
+PARENT = "projects/my-project/locations/us-central1"
+IMAGE = "us-docker.pkg.dev/my-project/trainers/fraud:1.0"
+EXECUTOR = "us-docker.pkg.dev/vertex-ai/training/sklearn-cpu.1-0:latest"
+
+
+def job(**overrides):
+    kwargs = {"parent": PARENT, "display_name": "fraud-train", "machine_type": "n1-standard-8",
+              "image_uri": IMAGE}
+    kwargs.update(overrides)
+    return custom_job_request(**kwargs)
+
+
+def only_pool(request):
+    pools = request.custom_job.job_spec.worker_pool_specs
+    assert len(pools) == 1, f"the job should have exactly one worker pool, it has {len(pools)}"
+    return pools[0]
+
+
+def test_builds_a_request_for_a_custom_container():
+    request = job(command=["python", "-m", "trainer.task"], args=["--epochs=10", "--lr=0.001"])
+    assert isinstance(request, aiplatform_v1.CreateCustomJobRequest), (
+        "custom_job_request should return an aiplatform_v1.CreateCustomJobRequest")
+    assert request.parent == PARENT, "parent should be the projects/*/locations/* name given"
+    assert request.custom_job.display_name == "fraud-train", "display_name belongs on the CustomJob"
+    pool = only_pool(request)
+    assert pool.machine_spec.machine_type == "n1-standard-8", "the pool should run on the machine_type given"
+    assert pool.replica_count == 1, "replica_count defaults to 1"
+    assert "container_spec" in pool and "python_package_spec" not in pool, (
+        "without package_uris the pool runs a container_spec, not a python_package_spec")
+    assert pool.container_spec.image_uri == IMAGE, "the container image should be image_uri"
+    assert list(pool.container_spec.command) == ["python", "-m", "trainer.task"], "command should be kept as given"
+    assert list(pool.container_spec.args) == ["--epochs=10", "--lr=0.001"], "args should be kept in order"
+
+
+def test_gpu_and_replicas_reach_the_worker_pool():
+    pool = only_pool(job(accelerator_type="NVIDIA_TESLA_T4", accelerator_count=2, replica_count=3))
+    assert pool.machine_spec.accelerator_type == aiplatform_v1.AcceleratorType.NVIDIA_TESLA_T4, (
+        "the accelerator should be set on the pool's machine_spec")
+    assert pool.machine_spec.accelerator_count == 2, "accelerator_count should be set on the machine_spec"
+    assert pool.replica_count == 3, "replica_count should be set on the worker pool"
+
+
+def test_a_python_package_runs_on_the_prebuilt_executor_image():
+    request = job(image_uri=EXECUTOR, package_uris=["gs://my-bucket/dist/trainer-0.1.tar.gz"],
+                  python_module="trainer.task", args=["--epochs=10"])
+    pool = only_pool(request)
+    assert "python_package_spec" in pool and "container_spec" not in pool, (
+        "with package_uris the pool runs a python_package_spec, not a container_spec")
+    package = pool.python_package_spec
+    assert package.executor_image_uri == EXECUTOR, "image_uri is the executor image the package runs in"
+    assert list(package.package_uris) == ["gs://my-bucket/dist/trainer-0.1.tar.gz"], "package_uris should be kept"
+    assert package.python_module == "trainer.task", "python_module should be kept"
+    assert list(package.args) == ["--epochs=10"], "args go to the python_package_spec"
+
+
+def test_base_output_directory_becomes_the_job_gcs_destination():
+    spec = job(base_output_directory="gs://my-bucket/runs/7").custom_job.job_spec
+    assert spec.base_output_directory.output_uri_prefix == "gs://my-bucket/runs/7", (
+        "base_output_directory should become job_spec.base_output_directory.output_uri_prefix")
+
+
+def test_no_base_output_directory_leaves_the_field_unset():
+    spec = job().custom_job.job_spec
+    assert "base_output_directory" not in spec, "base_output_directory should be unset when none is given"
+
+
+def test_the_request_round_trips_through_rest_json():
+    request = job(accelerator_type="NVIDIA_TESLA_T4", accelerator_count=1, args=["--epochs=3"],
+                  base_output_directory="gs://my-bucket/out")
+    text = aiplatform_v1.CreateCustomJobRequest.to_json(request, use_integers_for_enums=False)
+    machine = json.loads(text)["customJob"]["jobSpec"]["workerPoolSpecs"][0]["machineSpec"]
+    assert machine["machineType"] == "n1-standard-8", "REST JSON should carry machineType"
+    assert machine["acceleratorType"] == "NVIDIA_TESLA_T4", "REST JSON should carry the accelerator by name"
+    assert aiplatform_v1.CreateCustomJobRequest.from_json(text) == request, (
+        "from_json(to_json(request)) should give back the same request")
+
+
+@pytest.mark.parametrize("parent", [
+    "projects/my-project",
+    "projects/my-project/locations/",
+    "projects//locations/us-central1",
+    "projects/my-project/locations/us-central1/",
+    "/projects/my-project/locations/us-central1",
+    "locations/us-central1/projects/my-project",
+    "projects/my-project/regions/us-central1",
+    "projects/My Project/locations/us-central1",
+    "https://us-central1-aiplatform.googleapis.com/v1/projects/my-project/locations/us-central1",
+])
+def test_a_malformed_parent_is_rejected(parent, value_error_naming):
+    with value_error_naming("parent"):
+        job(parent=parent)
+
+
+def test_a_project_number_is_a_valid_parent():
+    assert job(parent="projects/123456789012/locations/europe-west4").parent == (
+        "projects/123456789012/locations/europe-west4"), "a project number may stand for the project ID"
+
+
+@pytest.mark.parametrize("name", ["", "x" * 129])
+def test_a_display_name_must_be_1_to_128_characters(name, value_error_naming):
+    with value_error_naming("display_name"):
+        job(display_name=name)
+
+
+@pytest.mark.parametrize("uri", ["gs:/my-bucket/out", "gs://", "gs:///out", "s3://my-bucket/out",
+                                 "/tmp/out", "GS://my-bucket/out", "gs://My-Bucket/out"])
+def test_a_base_output_directory_outside_cloud_storage_is_rejected(uri, value_error_naming):
+    with value_error_naming("base_output_directory"):
+        job(base_output_directory=uri)
+
+
+@settings(max_examples=50)
+@given(st.text(max_size=30).filter(lambda s: not s.startswith("gs://")))
+def test_anything_not_starting_with_gs_is_rejected(uri, value_error_naming):
+    with value_error_naming("base_output_directory"):
+        job(base_output_directory=uri)
+
+
+@pytest.mark.parametrize("uri", ["gs://my-bucket", "gs://my-bucket/", "gs://ml_artifacts-2024/runs/7/model"])
+def test_cloud_storage_uris_are_accepted(uri):
+    spec = job(base_output_directory=uri).custom_job.job_spec
+    assert spec.base_output_directory.output_uri_prefix == uri, f"{uri} is a valid gs:// URI"
+
+
+def test_a_package_outside_cloud_storage_is_rejected(value_error_naming):
+    with value_error_naming("package_uris"):
+        job(image_uri=EXECUTOR, package_uris=["dist/trainer-0.1.tar.gz"], python_module="trainer.task")
+
+
+@pytest.mark.parametrize("count", [0, -1])
+def test_replica_count_below_one_is_rejected(count, value_error_naming):
+    with value_error_naming("replica_count"):
+        job(replica_count=count)
+
+
+def test_args_given_as_one_string_are_rejected(value_error_naming):
+    with value_error_naming("args"):
+        job(args="--epochs=10 --lr=0.001")
+
+
+def test_command_given_as_one_string_is_rejected(value_error_naming):
+    with value_error_naming("command"):
+        job(command="python -m trainer.task")
+
+
+def test_a_python_package_takes_no_command(value_error_naming):
+    with value_error_naming("command"):
+        job(image_uri=EXECUTOR, package_uris=["gs://my-bucket/trainer.tar.gz"], python_module="trainer.task",
+            command=["python", "train.py"])
+
+
+def test_a_python_package_needs_its_module(value_error_naming):
+    with value_error_naming("python_module"):
+        job(image_uri=EXECUTOR, package_uris=["gs://my-bucket/trainer.tar.gz"])
+
+
+def test_a_module_needs_a_package(value_error_naming):
+    with value_error_naming("package_uris"):
+        job(image_uri=EXECUTOR, python_module="trainer.task")
+
+
+@pytest.mark.parametrize("module", ["trainer/task.py", "trainer..task", "my-trainer.task"])
+def test_python_module_must_be_a_dotted_module_name(module, value_error_naming):
+    with value_error_naming("python_module"):
+        job(image_uri=EXECUTOR, package_uris=["gs://my-bucket/trainer.tar.gz"], python_module=module)
+
+
+def test_an_image_is_required(value_error_naming):
+    with value_error_naming("image_uri"):
+        job(image_uri="")
+
+
+def test_a_gpu_the_machine_cannot_take_is_rejected(value_error_naming):
+    with value_error_naming("accelerator_type"):
+        job(machine_type="e2-standard-4", accelerator_type="NVIDIA_TESLA_T4", accelerator_count=1)
+
+
+def test_an_accelerator_with_a_count_of_zero_is_rejected(value_error_naming):
+    with value_error_naming("accelerator_count"):
+        job(accelerator_type="NVIDIA_TESLA_T4", accelerator_count=0)

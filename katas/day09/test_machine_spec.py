@@ -1,0 +1,128 @@
+"""Task 1: a MachineSpec whose machine and accelerator really go together."""
+
+import pytest
+
+aiplatform_v1 = pytest.importorskip(
+    "google.cloud.aiplatform_v1",
+    reason="day 09 needs the Vertex AI client library: pip install -e '.[vertex]'",
+)
+
+from vertex_config import machine_spec  # noqa: E402
+
+pytestmark = pytest.mark.task(taskno=1)
+
+Accelerator = aiplatform_v1.AcceleratorType
+
+GPU_MACHINES = [
+    ("n1-standard-8", "NVIDIA_TESLA_T4", 1),
+    ("n1-standard-16", "NVIDIA_TESLA_T4", 4),
+    ("n1-highmem-8", "NVIDIA_TESLA_P4", 2),
+    ("n1-standard-4", "NVIDIA_TESLA_P100", 1),
+    ("n1-highmem-64", "NVIDIA_TESLA_V100", 8),
+    ("a2-highgpu-1g", "NVIDIA_TESLA_A100", 1),
+    ("a2-highgpu-8g", "NVIDIA_TESLA_A100", 8),
+    ("a2-megagpu-16g", "NVIDIA_TESLA_A100", 16),
+    ("a2-ultragpu-2g", "NVIDIA_A100_80GB", 2),
+    ("a3-highgpu-8g", "NVIDIA_H100_80GB", 8),
+    ("a3-megagpu-8g", "NVIDIA_H100_MEGA_80GB", 8),
+    ("g2-standard-8", "NVIDIA_L4", 1),
+    ("g2-standard-24", "NVIDIA_L4", 2),
+    ("g2-standard-96", "NVIDIA_L4", 8),
+]
+
+CPU_MACHINES = ["n1-standard-4", "n1-highcpu-16", "e2-standard-4", "e2-highmem-2",
+                "n2-standard-8", "n2d-highcpu-32", "c2-standard-8"]
+
+
+@pytest.mark.parametrize(("machine", "gpu", "count"), GPU_MACHINES)
+def test_a_machine_with_a_fitting_gpu_builds_a_machine_spec(machine, gpu, count):
+    spec = machine_spec(machine_type=machine, accelerator_type=gpu, accelerator_count=count)
+    assert isinstance(spec, aiplatform_v1.MachineSpec), "machine_spec should return an aiplatform_v1.MachineSpec"
+    assert spec.machine_type == machine, "machine_type should be carried over unchanged"
+    assert spec.accelerator_type == Accelerator[gpu], f"accelerator_type should be the enum {gpu}"
+    assert spec.accelerator_count == count, "accelerator_count should be carried over"
+
+
+@pytest.mark.parametrize("machine", CPU_MACHINES)
+def test_a_cpu_machine_needs_no_accelerator(machine):
+    spec = machine_spec(machine_type=machine)
+    assert isinstance(spec, aiplatform_v1.MachineSpec), "machine_spec should return an aiplatform_v1.MachineSpec"
+    assert spec.machine_type == machine, "machine_type should be carried over unchanged"
+    assert spec.accelerator_type == Accelerator.ACCELERATOR_TYPE_UNSPECIFIED, "no accelerator was asked for"
+    assert spec.accelerator_count == 0, "no accelerator means an accelerator_count of 0"
+
+
+def test_the_accelerator_may_be_given_as_the_enum_member():
+    spec = machine_spec(machine_type="n1-standard-8", accelerator_type=Accelerator.NVIDIA_TESLA_T4,
+                        accelerator_count=2)
+    assert spec.accelerator_type == Accelerator.NVIDIA_TESLA_T4, "an AcceleratorType member should be accepted"
+    assert spec.accelerator_count == 2, "accelerator_count should be carried over"
+
+
+def test_accelerator_type_unspecified_means_no_accelerator():
+    spec = machine_spec(machine_type="e2-standard-4", accelerator_type="ACCELERATOR_TYPE_UNSPECIFIED")
+    assert spec.accelerator_type == Accelerator.ACCELERATOR_TYPE_UNSPECIFIED, (
+        "ACCELERATOR_TYPE_UNSPECIFIED with no count is the same as no accelerator")
+
+
+@pytest.mark.parametrize(("machine", "gpu", "count"), [
+    ("n2-standard-8", "NVIDIA_TESLA_T4", 1),
+    ("c2-standard-8", "NVIDIA_TESLA_V100", 1),
+    ("n1-standard-8", "NVIDIA_L4", 1),
+    ("n1-standard-8", "NVIDIA_TESLA_A100", 1),
+    ("n1-standard-8", "NVIDIA_TESLA_K80", 1),
+    ("n1-standard-8", "TPU_V3", 8),
+    ("a2-highgpu-1g", "NVIDIA_A100_80GB", 1),
+    ("a2-ultragpu-1g", "NVIDIA_TESLA_A100", 1),
+    ("g2-standard-8", "NVIDIA_TESLA_T4", 1),
+    ("a3-highgpu-8g", "NVIDIA_TESLA_A100", 8),
+    ("a3-megagpu-8g", "NVIDIA_H100_80GB", 8),
+])
+def test_a_gpu_the_machine_cannot_take_is_rejected(machine, gpu, count, value_error_naming):
+    with value_error_naming("accelerator_type"):
+        machine_spec(machine_type=machine, accelerator_type=gpu, accelerator_count=count)
+
+
+@pytest.mark.parametrize("gpu", [a.name for a in Accelerator if a != Accelerator.ACCELERATOR_TYPE_UNSPECIFIED])
+def test_no_accelerator_fits_an_e2_machine(gpu, value_error_naming):
+    with value_error_naming("accelerator_type"):
+        machine_spec(machine_type="e2-standard-4", accelerator_type=gpu, accelerator_count=1)
+
+
+@pytest.mark.parametrize("machine", ["a2-highgpu-1g", "a3-highgpu-8g", "g2-standard-4"])
+def test_an_accelerator_optimized_machine_without_its_gpu_is_rejected(machine, value_error_naming):
+    with value_error_naming("accelerator_type"):
+        machine_spec(machine_type=machine)
+
+
+@pytest.mark.parametrize(("machine", "gpu", "count"), [
+    ("n1-standard-8", "NVIDIA_TESLA_T4", 0),
+    ("n1-standard-8", "NVIDIA_TESLA_T4", 3),
+    ("n1-standard-8", "NVIDIA_TESLA_T4", 8),
+    ("n1-standard-8", "NVIDIA_TESLA_V100", -1),
+    ("a2-highgpu-1g", "NVIDIA_TESLA_A100", 0),
+    ("a2-highgpu-2g", "NVIDIA_TESLA_A100", 1),
+    ("g2-standard-24", "NVIDIA_L4", 1),
+    ("g2-standard-8", "NVIDIA_L4", 2),
+    ("n1-standard-8", None, 1),
+])
+def test_a_wrong_accelerator_count_is_rejected(machine, gpu, count, value_error_naming):
+    with value_error_naming("accelerator_count"):
+        machine_spec(machine_type=machine, accelerator_type=gpu, accelerator_count=count)
+
+
+@pytest.mark.parametrize("machine", ["not-a-machine", "", "n1-standard", "N1-STANDARD-8",
+                                     "n1-standard-8 ", "t4-standard-8", "a2-highgpu-3g"])
+def test_an_unknown_machine_type_is_rejected(machine, value_error_naming):
+    with value_error_naming("machine_type"):
+        machine_spec(machine_type=machine)
+
+
+def test_an_unknown_machine_type_is_rejected_even_with_a_gpu(value_error_naming):
+    with value_error_naming("machine_type"):
+        machine_spec(machine_type="not-a-machine", accelerator_type="NVIDIA_TESLA_T4", accelerator_count=1)
+
+
+def test_an_unknown_accelerator_name_is_a_value_error(value_error_naming):
+    with value_error_naming("accelerator_type"):
+        machine_spec(machine_type="n1-standard-8", accelerator_type="NVIDIA_TESLA_X", accelerator_count=1)

@@ -1,0 +1,302 @@
+"""Day 11, tasks 4-5: threshold alerts with a cooldown and recovery, delivered over real SMTP."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from alerting import AlertDeliveryError, AlertManager, Notification, SmtpNotifier, Threshold
+from mlops_katas.infra.http_server import free_port
+from mlops_katas.infra.smtp import SmtpSink, silent_listener
+
+
+
+def latency_above_200() -> Threshold:
+    return Threshold("latency_ms", 200.0, "above")
+
+
+def availability_below_95() -> Threshold:
+    return Threshold("availability", 0.95, "below")
+
+
+class RecordingNotifier:
+    """Stands in for the mail relay while task 4 tests the manager's own decisions."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+        self.down = False
+
+    def send(self, subject: str, body: str) -> None:
+        if self.down:
+            raise AlertDeliveryError("relay down (on purpose)")
+        self.sent.append((subject, body))
+
+    @property
+    def subjects(self) -> list[str]:
+        return [subject for subject, _ in self.sent]
+
+
+@pytest.fixture
+def notifier() -> RecordingNotifier:
+    return RecordingNotifier()
+
+
+def manager(notifier, clock, *thresholds, cooldown_s=300.0):
+    return AlertManager(thresholds or (latency_above_200(), availability_below_95()), notifier, cooldown_s=cooldown_s, clock=clock)
+
+
+# --- task 4: when to alert -------------------------------------------------------
+
+
+@pytest.mark.task(taskno=4)
+def test_threshold_direction_must_be_above_or_below():
+    with pytest.raises(ValueError):
+        Threshold("latency_ms", 200.0, "over")
+    assert Threshold("latency_ms", 200.0).direction == "above", "the default direction is 'above'"
+
+
+@pytest.mark.task(taskno=4)
+def test_manager_rejects_two_thresholds_for_one_metric_and_a_negative_cooldown(notifier, clock):
+    with pytest.raises(ValueError):
+        AlertManager([latency_above_200(), Threshold("latency_ms", 500.0)], notifier, clock=clock)
+    with pytest.raises(ValueError):
+        AlertManager([latency_above_200()], notifier, cooldown_s=-1, clock=clock)
+
+
+@pytest.mark.task(taskno=4)
+def test_a_breach_above_sends_one_firing_alert_with_metric_value_and_threshold(notifier, clock):
+    alerts = manager(notifier, clock)
+    sent = alerts.evaluate({"latency_ms": 350.5})
+    assert notifier.subjects == ["[FIRING] latency_ms is 350.5, above the threshold 200"], (
+        f"one alert with the exact subject from the README, got {notifier.subjects}"
+    )
+    body = notifier.sent[0][1]
+    for part in ("latency_ms", "350.5", "200"):
+        assert part in body, f"the alert body should name the metric, value and threshold; {part!r} missing in {body!r}"
+    assert sent == [Notification("firing", "latency_ms", 350.5, latency_above_200(), notifier.subjects[0], True)], (
+        f"evaluate returns what it sent, got {sent}"
+    )
+    assert alerts.firing == {"latency_ms"}, f"latency_ms is now firing, got {alerts.firing}"
+
+
+@pytest.mark.task(taskno=4)
+def test_a_breach_below_fires_when_the_value_drops_under_the_limit(notifier, clock):
+    alerts = manager(notifier, clock)
+    alerts.evaluate({"availability": 0.96})
+    assert notifier.sent == [], "availability 0.96 is above its 0.95 floor: no alert"
+    alerts.evaluate({"availability": 0.9})
+    assert notifier.subjects == ["[FIRING] availability is 0.9, below the threshold 0.95"], (
+        f"availability 0.9 breaches the 0.95 floor, got {notifier.subjects}"
+    )
+
+
+@pytest.mark.task(taskno=4)
+def test_a_value_equal_to_the_limit_is_not_a_breach(notifier, clock):
+    alerts = manager(notifier, clock)
+    assert alerts.evaluate({"latency_ms": 200.0, "availability": 0.95}) == [], (
+        "a value exactly at the limit is not a breach, in either direction"
+    )
+    assert notifier.sent == [] and alerts.firing == set(), "nothing sent, nothing firing"
+
+
+@pytest.mark.task(taskno=4)
+def test_unknown_and_missing_metrics_are_ignored(notifier, clock):
+    alerts = manager(notifier, clock)
+    alerts.evaluate({"cpu": 99.0})
+    alerts.evaluate({})
+    assert notifier.sent == [], "metrics without a threshold, or not given this tick, alert nothing"
+
+
+@pytest.mark.task(taskno=4)
+def test_a_lasting_breach_does_not_mail_every_tick(notifier, clock):
+    alerts = manager(notifier, clock, cooldown_s=300)
+    for _ in range(10):
+        alerts.evaluate({"latency_ms": 900.0})
+        clock.advance(29)
+    assert len(notifier.sent) == 1, (
+        f"ten ticks within the 300 s cooldown of one breach should mail once, got {len(notifier.sent)} mails"
+    )
+    assert alerts.firing == {"latency_ms"}, "the metric is still firing"
+
+
+@pytest.mark.task(taskno=4)
+def test_a_reminder_goes_out_once_the_cooldown_has_passed(notifier, clock):
+    alerts = manager(notifier, clock, cooldown_s=300)
+    alerts.evaluate({"latency_ms": 900.0})
+    clock.advance(299)
+    assert alerts.evaluate({"latency_ms": 900.0}) == [], "299 s after the alert: still inside the cooldown"
+    clock.advance(1)
+    sent = alerts.evaluate({"latency_ms": 800.0})
+    assert [n.subject for n in sent] == ["[FIRING] latency_ms is 800, above the threshold 200"], (
+        f"exactly 300 s after the last alert the cooldown is over: one reminder with the current value, got {sent}"
+    )
+    clock.advance(299)
+    assert alerts.evaluate({"latency_ms": 900.0}) == [], "the cooldown counts from the reminder"
+    assert len(notifier.sent) == 2, f"two mails in total, got {notifier.subjects}"
+
+
+@pytest.mark.task(taskno=4)
+def test_recovery_sends_one_resolved_notice(notifier, clock):
+    alerts = manager(notifier, clock)
+    alerts.evaluate({"latency_ms": 900.0})
+    clock.advance(10)
+    sent = alerts.evaluate({"latency_ms": 120.0})
+    assert notifier.subjects[1:] == ["[RESOLVED] latency_ms is 120, no longer above the threshold 200"], (
+        f"going back under the limit sends one recovery notice, got {notifier.subjects}"
+    )
+    assert [n.status for n in sent] == ["resolved"], f"evaluate returns the resolved notice, got {sent}"
+    assert alerts.firing == set(), "nothing is firing after recovery"
+    clock.advance(10)
+    alerts.evaluate({"latency_ms": 110.0})
+    assert len(notifier.sent) == 2, f"a healthy metric that was not firing sends nothing, got {notifier.subjects}"
+
+
+@pytest.mark.task(taskno=4)
+def test_a_new_breach_after_recovery_alerts_at_once(notifier, clock):
+    alerts = manager(notifier, clock, cooldown_s=300)
+    alerts.evaluate({"latency_ms": 900.0})
+    clock.advance(10)
+    alerts.evaluate({"latency_ms": 100.0})
+    clock.advance(10)
+    alerts.evaluate({"latency_ms": 700.0})
+    assert notifier.subjects == [
+        "[FIRING] latency_ms is 900, above the threshold 200",
+        "[RESOLVED] latency_ms is 100, no longer above the threshold 200",
+        "[FIRING] latency_ms is 700, above the threshold 200",
+    ], f"a new incident is news even inside the old cooldown, got {notifier.subjects}"
+
+
+@pytest.mark.task(taskno=4)
+def test_each_metric_has_its_own_cooldown(notifier, clock):
+    alerts = manager(notifier, clock, cooldown_s=300)
+    alerts.evaluate({"latency_ms": 900.0})
+    clock.advance(60)
+    alerts.evaluate({"latency_ms": 900.0, "availability": 0.5})
+    assert notifier.subjects == [
+        "[FIRING] latency_ms is 900, above the threshold 200",
+        "[FIRING] availability is 0.5, below the threshold 0.95",
+    ], f"availability's first breach is mailed although latency's cooldown is running, got {notifier.subjects}"
+    assert alerts.firing == {"latency_ms", "availability"}, f"both are firing, got {alerts.firing}"
+
+
+@pytest.mark.task(taskno=4)
+def test_undelivered_alert_is_logged_returned_and_retried_next_tick(notifier, clock, caplog):
+    alerts = manager(notifier, clock, cooldown_s=300)
+    notifier.down = True
+    with caplog.at_level(logging.ERROR):
+        sent = alerts.evaluate({"latency_ms": 900.0})
+    assert [(n.status, n.delivered) for n in sent] == [("firing", False)], (
+        f"a failed delivery is returned with delivered=False, not raised, got {sent}"
+    )
+    assert any(r.levelno >= logging.ERROR for r in caplog.records), "a failed delivery is logged as an error"
+    notifier.down = False
+    clock.advance(1)
+    sent = alerts.evaluate({"latency_ms": 900.0})
+    assert [(n.status, n.delivered) for n in sent] == [("firing", True)], (
+        f"an alert that was never delivered is retried at the next tick, cooldown or not; got {sent}"
+    )
+    clock.advance(1)
+    assert alerts.evaluate({"latency_ms": 900.0}) == [], "once delivered, the cooldown applies again"
+
+
+@pytest.mark.task(taskno=4)
+def test_undelivered_resolved_notice_is_not_retried(notifier, clock):
+    alerts = manager(notifier, clock)
+    alerts.evaluate({"latency_ms": 900.0})
+    notifier.down = True
+    sent = alerts.evaluate({"latency_ms": 100.0})
+    assert [(n.status, n.delivered) for n in sent] == [("resolved", False)], f"got {sent}"
+    notifier.down = False
+    assert alerts.evaluate({"latency_ms": 100.0}) == [], "a recovery notice is attempted once"
+
+
+# --- task 5: real delivery over SMTP -----------------------------------------------
+
+
+@pytest.mark.task(taskno=5)
+def test_smtp_notifier_delivers_subject_body_sender_and_recipients(smtp):
+    notifier = SmtpNotifier(smtp.host, smtp.port, "alerts@example.com", ["oncall@example.com", "ml@example.com"])
+    notifier.send("[FIRING] test", "latency_ms = 900")
+    received = smtp.wait_for(1)
+    assert len(received) == 1, f"the SMTP server should receive one message, got {len(received)}"
+    mail = received[0]
+    assert mail.subject == "[FIRING] test", f"subject should arrive unchanged, got {mail.subject!r}"
+    assert "latency_ms = 900" in mail.body, f"body should arrive as plain text, got {mail.body!r}"
+    assert mail.mail_from == "alerts@example.com", f"envelope sender should be the configured one, got {mail.mail_from}"
+    assert sorted(mail.rcpt_tos) == ["ml@example.com", "oncall@example.com"], (
+        f"every recipient gets the mail, got {mail.rcpt_tos}"
+    )
+    assert "oncall@example.com" in str(mail.message["To"]), "the To header names the recipients"
+    assert "alerts@example.com" in str(mail.message["From"]), "the From header names the sender"
+
+
+@pytest.mark.task(taskno=5)
+def test_smtp_notifier_needs_a_recipient():
+    with pytest.raises(ValueError):
+        SmtpNotifier("127.0.0.1", 25, "alerts@example.com", [])
+
+
+@pytest.mark.task(taskno=5)
+def test_smtp_down_raises_alert_delivery_error_naming_the_relay():
+    port = free_port()
+    notifier = SmtpNotifier("127.0.0.1", port, "alerts@example.com", ["oncall@example.com"], timeout_s=2)
+    with pytest.raises(AlertDeliveryError) as info:
+        notifier.send("[FIRING] x", "y")
+    assert str(port) in str(info.value), f"the error should say which relay failed (port {port}), got {info.value}"
+
+
+@pytest.mark.task(taskno=5)
+def test_rejected_recipient_raises_alert_delivery_error():
+    with SmtpSink(reject_recipients=True) as sink:
+        notifier = SmtpNotifier(sink.host, sink.port, "alerts@example.com", ["nobody@example.com"], timeout_s=2)
+        with pytest.raises(AlertDeliveryError):
+            notifier.send("[FIRING] x", "y")
+
+
+@pytest.mark.task(taskno=5)
+@pytest.mark.timeout(15)
+def test_hung_relay_times_out_with_alert_delivery_error():
+    with silent_listener() as port:
+        notifier = SmtpNotifier("127.0.0.1", port, "alerts@example.com", ["oncall@example.com"], timeout_s=0.5)
+        with pytest.raises(AlertDeliveryError):
+            notifier.send("[FIRING] x", "y")
+
+
+@pytest.mark.task(taskno=5)
+def test_alerts_and_recovery_arrive_by_mail(smtp, clock):
+    notifier = SmtpNotifier(smtp.host, smtp.port, "alerts@example.com", ["oncall@example.com"])
+    alerts = AlertManager([latency_above_200(), availability_below_95()], notifier, cooldown_s=300, clock=clock)
+    alerts.evaluate({"latency_ms": 431.0, "availability": 1.0})
+    clock.advance(60)
+    alerts.evaluate({"latency_ms": 512.0, "availability": 1.0})
+    clock.advance(60)
+    alerts.evaluate({"latency_ms": 150.0, "availability": 1.0})
+    received = smtp.wait_for(2)
+    assert [m.subject for m in received] == [
+        "[FIRING] latency_ms is 431, above the threshold 200",
+        "[RESOLVED] latency_ms is 150, no longer above the threshold 200",
+    ], f"one alert and one recovery mail, got {[m.subject for m in received]}"
+    for part in ("latency_ms", "431", "200"):
+        assert part in received[0].body, f"the alert mail body should contain {part!r}: {received[0].body!r}"
+
+
+@pytest.mark.task(taskno=5)
+def test_manager_keeps_running_while_smtp_is_down_and_delivers_when_it_is_back(clock, caplog):
+    port = free_port()
+    notifier = SmtpNotifier("127.0.0.1", port, "alerts@example.com", ["oncall@example.com"], timeout_s=2)
+    alerts = AlertManager([latency_above_200()], notifier, cooldown_s=300, clock=clock)
+    with caplog.at_level(logging.ERROR):
+        sent = alerts.evaluate({"latency_ms": 900.0})
+    assert [n.delivered for n in sent] == [False], f"with SMTP down the alert is not delivered, got {sent}"
+    assert any(str(port) in r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR), (
+        "the failed delivery is logged as an error that names the relay"
+    )
+    with SmtpSink(port=port) as sink:
+        clock.advance(5)
+        sent = alerts.evaluate({"latency_ms": 950.0})
+        received = sink.wait_for(1)
+    assert [n.delivered for n in sent] == [True], f"once SMTP is back the alert is delivered, got {sent}"
+    assert [m.subject for m in received] == ["[FIRING] latency_ms is 950, above the threshold 200"], (
+        f"the retried alert arrives with the current value, got {[m.subject for m in received]}"
+    )

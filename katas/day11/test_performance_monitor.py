@@ -1,0 +1,392 @@
+"""Day 11, tasks 1-3: a performance monitor with an SQLite store, an SLA and a latency probe."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlops_katas.infra.http_server import free_port
+from performance_monitor import ModelPerformanceMonitor
+
+HOUR = 3600.0
+
+# Timestamps are whole seconds and windows whole quarter hours, so "exactly `hours`
+# old" is exact in floating point whichever way an implementation computes it.
+offsets = st.lists(st.integers(min_value=0, max_value=48 * 3600), max_size=15)
+windows = st.integers(min_value=1, max_value=48 * 4).map(lambda quarters: quarters / 4)
+
+
+def record_at(monitor, clock, name, samples):
+    """Record (timestamp, value) pairs in time order, moving the clock to each timestamp."""
+    for timestamp, value in sorted(samples, key=lambda s: s[0]):
+        clock.now = timestamp
+        monitor.record_metric(name, value)
+
+
+def fresh_monitor(folder, make_clock):
+    clock = make_clock()
+    return ModelPerformanceMonitor(os.path.join(folder, "perf.db"), clock=clock), clock
+
+
+# --- task 1: store and query ------------------------------------------------------
+
+
+@pytest.mark.task(taskno=1)
+def test_recorded_metric_comes_back_with_clock_timestamp_and_value(db_path, clock):
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    monitor.record_metric("latency_ms", 123.5)
+    rows = monitor.get_recent_metrics("latency_ms")
+    assert rows == [{"timestamp": clock.now, "value": 123.5}], (
+        "one recorded sample should come back as {'timestamp': <the injected clock's epoch seconds>, "
+        f"'value': 123.5}}, got {rows}"
+    )
+
+
+@pytest.mark.task(taskno=1)
+def test_recent_metrics_are_newest_first(db_path, clock):
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    for value in (1.0, 2.0, 3.0):
+        monitor.record_metric("accuracy", value)
+        clock.advance(60)
+    rows = monitor.get_recent_metrics("accuracy")
+    assert [row["value"] for row in rows] == [3.0, 2.0, 1.0], f"newest sample should come first, got {rows}"
+    assert [row["timestamp"] for row in rows] == [clock.now - 60, clock.now - 120, clock.now - 180], (
+        f"timestamps should be the clock's value at each record_metric call, got {rows}"
+    )
+
+
+@pytest.mark.task(taskno=1)
+def test_newest_first_even_when_recorded_out_of_order(db_path, clock):
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    clock.now = 2000.0
+    monitor.record_metric("m", 2.0)
+    clock.now = 1000.0  # a backfill of an older sample
+    monitor.record_metric("m", 1.0)
+    clock.now = 3000.0
+    monitor.record_metric("m", 3.0)
+    rows = monitor.get_recent_metrics("m")
+    assert [row["timestamp"] for row in rows] == [3000.0, 2000.0, 1000.0], (
+        f"order is by timestamp (newest first), not by insertion, got {rows}"
+    )
+
+
+@pytest.mark.task(taskno=1)
+def test_only_the_named_metric_is_returned_whatever_its_model_version(db_path, clock):
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    monitor.record_metric("latency_ms", 10.0, model_version="v1")
+    clock.advance(1)
+    monitor.record_metric("availability", 1.0)
+    clock.advance(1)
+    monitor.record_metric("latency_ms", 20.0, model_version="v2")
+    values = [row["value"] for row in monitor.get_recent_metrics("latency_ms")]
+    assert values == [20.0, 10.0], f"both versions' latency samples and nothing else, got {values}"
+    assert monitor.get_recent_metrics("nothing-recorded") == [], "an unknown metric has no samples"
+
+
+@pytest.mark.task(taskno=1)
+def test_sample_exactly_hours_old_is_in_the_window_and_older_is_out(db_path, clock):
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    now = clock.now
+    record_at(monitor, clock, "m", [(now - 2 * HOUR - 1, 1.0), (now - 2 * HOUR, 2.0), (now - 1, 3.0)])
+    clock.now = now
+    values = [row["value"] for row in monitor.get_recent_metrics("m", hours=2)]
+    assert values == [3.0, 2.0], (
+        f"with hours=2 the sample exactly 2 h old is in and the one a second older is out, got {values}"
+    )
+
+
+@pytest.mark.task(taskno=1)
+def test_window_takes_fractional_hours_and_defaults_to_24(db_path, clock):
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    now = clock.now
+    record_at(monitor, clock, "m", [(now - 25 * HOUR, 1.0), (now - 24 * HOUR, 2.0),
+                                    (now - 1800, 3.0), (now - 1801, 4.0)])
+    clock.now = now
+    half_hour = [row["value"] for row in monitor.get_recent_metrics("m", hours=0.5)]
+    assert half_hour == [3.0], f"hours=0.5 is a 30-minute window, got {half_hour}"
+    default = sorted(row["value"] for row in monitor.get_recent_metrics("m"))
+    assert default == [2.0, 3.0, 4.0], f"the default window is 24 hours, got {default}"
+
+
+@pytest.mark.task(taskno=1)
+def test_window_moves_with_the_injected_clock(db_path, clock):
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    monitor.record_metric("m", 1.0)
+    clock.advance(HOUR)
+    assert len(monitor.get_recent_metrics("m", hours=1)) == 1, "a sample 1 h old is inside a 1 h window"
+    clock.advance(1)
+    assert monitor.get_recent_metrics("m", hours=1) == [], (
+        "once the injected clock moved past the window the sample is out: use `clock`, not the wall clock"
+    )
+
+
+@pytest.mark.task(taskno=1)
+def test_metrics_persist_across_instances_sharing_a_db_file(db_path, clock):
+    ModelPerformanceMonitor(db_path, clock=clock).record_metric("latency_ms", 42.0)
+    again = ModelPerformanceMonitor(db_path, clock=clock)
+    assert again.get_recent_metrics("latency_ms") == [{"timestamp": clock.now, "value": 42.0}], (
+        "a second monitor on the same db file should see what the first recorded (and not wipe it)"
+    )
+    again.record_metric("latency_ms", 43.0)
+    third = ModelPerformanceMonitor(db_path, clock=clock)
+    assert sorted(row["value"] for row in third.get_recent_metrics("latency_ms")) == [42.0, 43.0], (
+        "samples from both monitors should be kept in the file"
+    )
+
+
+@pytest.mark.task(taskno=1)
+@settings(max_examples=25)
+@given(samples=st.lists(st.tuples(st.integers(0, 48 * 3600), st.floats(-1e6, 1e6)), max_size=15),
+       hours=windows)
+def test_window_query_matches_a_brute_force_filter(make_clock, samples, hours):
+    with tempfile.TemporaryDirectory() as folder:
+        monitor, clock = fresh_monitor(folder, make_clock)
+        now = clock.now
+        stamped = [(now - offset, value) for offset, value in samples]
+        record_at(monitor, clock, "m", stamped)
+        clock.now = now
+        rows = monitor.get_recent_metrics("m", hours=hours)
+    expected = sorted((ts, v) for ts, v in stamped if now - ts <= hours * 3600)
+    got = sorted((row["timestamp"], row["value"]) for row in rows)
+    assert got == expected, f"hours={hours}: expected the samples at most {hours} h old {expected}, got {got}"
+    stamps = [row["timestamp"] for row in rows]
+    assert stamps == sorted(stamps, reverse=True), f"samples should be newest first, got {stamps}"
+
+
+tricky_names = st.one_of(
+    st.sampled_from([
+        "it's", 'say "hi"', "x'; DROP TABLE metrics; --", "' OR '1'='1", "latency_ms' --",
+        "%s", "?", "{}", "a\\b", "名前", "", " ",
+    ]),
+    st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20),
+)
+
+
+@pytest.mark.task(taskno=1)
+@settings(max_examples=30)
+@given(name=tricky_names, value=st.floats(-1e9, 1e9), version=tricky_names)
+def test_metric_names_with_quotes_and_sql_round_trip_unharmed(make_clock, name, value, version):
+    with tempfile.TemporaryDirectory() as folder:
+        monitor, _ = fresh_monitor(folder, make_clock)
+        monitor.record_metric("other", 7.0)
+        monitor.record_metric(name, value, model_version=version)
+        mine = [row["value"] for row in monitor.get_recent_metrics(name)]
+        other = [row["value"] for row in monitor.get_recent_metrics("other")]
+    if name == "other":
+        assert sorted(mine) == sorted([7.0, value]), f"both samples of {name!r} should come back, got {mine}"
+    else:
+        assert mine == [value], f"metric {name!r} should hold exactly its one sample {value}, got {mine}"
+        assert other == [7.0], f"recording {name!r} must not change other metrics, got {other}"
+
+
+# --- task 2: SLA compliance and percentiles ---------------------------------------
+
+
+@pytest.mark.task(taskno=2)
+def test_sla_compliance_counts_samples_at_or_below_the_threshold(db_path, clock):
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    for latency in (100.0, 200.0, 200.5, 900.0):
+        monitor.record_metric("latency_ms", latency)
+    assert monitor.calculate_sla_compliance(200.0) == pytest.approx(50.0), (
+        "2 of 4 samples are <= 200 ms (exactly 200 complies), so compliance is 50 (percent)"
+    )
+    assert monitor.calculate_sla_compliance(1000.0) == pytest.approx(100.0), "all within 1000 ms is 100 percent"
+    assert monitor.calculate_sla_compliance(50.0) == pytest.approx(0.0), "none within 50 ms is 0 percent"
+
+
+@pytest.mark.task(taskno=2)
+def test_sla_compliance_defaults_to_200_ms_over_24_hours(db_path, clock):
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    now = clock.now
+    record_at(monitor, clock, "latency_ms", [(now - 25 * HOUR, 1.0), (now - 2, 150.0),
+                                             (now - 1, 250.0), (now, 199.0)])
+    assert monitor.calculate_sla_compliance() == pytest.approx(200 / 3), (
+        "defaults: threshold 200 ms, window 24 h; 2 of the 3 samples in the window comply"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_sla_compliance_is_none_when_there_are_no_latency_samples_in_the_window(db_path, clock):
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    assert monitor.calculate_sla_compliance() is None, "no samples at all: None, not 0 or 100"
+    monitor.record_metric("availability", 1.0)
+    monitor.record_metric("other_ms", 5.0)
+    assert monitor.calculate_sla_compliance() is None, "only latency_ms samples count"
+    monitor.record_metric("latency_ms", 10.0)
+    clock.advance(2 * HOUR + 1)
+    assert monitor.calculate_sla_compliance(hours=2) is None, "a sample older than the window does not count"
+
+
+@pytest.mark.task(taskno=2)
+@settings(max_examples=25)
+@given(samples=st.lists(st.tuples(st.integers(0, 48 * 3600), st.integers(0, 1000).map(float)), max_size=15),
+       noise=st.lists(st.floats(0, 1000), max_size=3),
+       threshold=st.integers(0, 1000).map(float), hours=windows)
+def test_sla_compliance_equals_a_brute_force_count(make_clock, samples, noise, threshold, hours):
+    with tempfile.TemporaryDirectory() as folder:
+        monitor, clock = fresh_monitor(folder, make_clock)
+        now = clock.now
+        stamped = [(now - offset, value) for offset, value in samples]
+        record_at(monitor, clock, "latency_ms", stamped)
+        for value in noise:
+            monitor.record_metric("error_rate", value)
+        clock.now = now
+        got = monitor.calculate_sla_compliance(latency_threshold_ms=threshold, hours=hours)
+    window = [v for ts, v in stamped if now - ts <= hours * 3600]
+    if not window:
+        assert got is None, f"no latency samples within {hours} h: expected None, got {got}"
+    else:
+        expected = 100.0 * sum(v <= threshold for v in window) / len(window)
+        assert got == pytest.approx(expected), (
+            f"{window} with threshold {threshold} ms: {expected} percent comply, got {got}"
+        )
+
+
+@pytest.mark.task(taskno=2)
+def test_percentile_interpolates_linearly_between_samples(db_path, clock):
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    for latency in (40.0, 10.0, 30.0, 20.0):
+        monitor.record_metric("latency_ms", latency)
+    cases = {0: 10.0, 50: 25.0, 90: 37.0, 95: 38.5, 100: 40.0}
+    for q, expected in cases.items():
+        got = monitor.latency_percentile(q)
+        assert got == pytest.approx(expected), (
+            f"p{q} of 10, 20, 30, 40 ms is {expected} with linear interpolation (numpy.percentile), got {got}"
+        )
+
+
+@pytest.mark.task(taskno=2)
+def test_percentile_is_none_without_latency_samples_in_the_window(db_path, clock):
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    assert monitor.latency_percentile(95) is None, "no samples: None"
+    monitor.record_metric("availability", 1.0)
+    assert monitor.latency_percentile(95) is None, "only latency_ms samples count"
+    monitor.record_metric("latency_ms", 80.0)
+    assert monitor.latency_percentile(95) == pytest.approx(80.0), "one sample is every percentile"
+    clock.advance(HOUR + 1)
+    assert monitor.latency_percentile(95, hours=1) is None, "a sample older than the window does not count"
+
+
+@pytest.mark.task(taskno=2)
+@settings(max_examples=25)
+@given(samples=st.lists(st.tuples(st.integers(0, 48 * 3600), st.floats(0, 1e5)), max_size=15),
+       q=st.floats(0, 100), hours=windows)
+def test_percentile_equals_numpy_percentile_over_the_window(make_clock, samples, q, hours):
+    with tempfile.TemporaryDirectory() as folder:
+        monitor, clock = fresh_monitor(folder, make_clock)
+        now = clock.now
+        stamped = [(now - offset, value) for offset, value in samples]
+        record_at(monitor, clock, "latency_ms", stamped)
+        clock.now = now
+        got = monitor.latency_percentile(q, hours=hours)
+    window = [v for ts, v in stamped if now - ts <= hours * 3600]
+    if not window:
+        assert got is None, f"no latency samples within {hours} h: expected None, got {got}"
+    else:
+        expected = float(np.percentile(window, q))
+        assert got is not None and math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-6), (
+            f"p{q} of {sorted(window)} should be {expected} (numpy.percentile, linear), got {got}"
+        )
+
+
+# --- task 3: the latency probe ----------------------------------------------------
+
+
+@pytest.mark.task(taskno=3)
+def test_probe_of_a_healthy_server_returns_and_records_latency_in_milliseconds(db_path, clock, model_server):
+    model_server.set("healthy", delay_s=0.25)
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    latency = monitor.check_model_latency(model_server.url)
+    assert latency is not None and latency >= 250, (
+        f"the server took at least 0.25 s, so the latency is at least 250 (milliseconds), got {latency}; "
+        "time the request with a monotonic timer, not the injected clock, and convert seconds to ms"
+    )
+    assert latency < 30_000, f"{latency} ms for a 0.25 s answer: is the unit right?"
+    assert ("POST", "/predict") in model_server.requests, "the probe should POST to {endpoint}/predict"
+    assert monitor.get_recent_metrics("latency_ms") == [{"timestamp": clock.now, "value": pytest.approx(latency)}], (
+        "a 200 records one latency_ms sample equal to the returned latency, stamped by the injected clock"
+    )
+    assert monitor.get_recent_metrics("availability") == [{"timestamp": clock.now, "value": 1.0}], (
+        "a 200 records availability 1.0"
+    )
+
+
+@pytest.mark.task(taskno=3)
+def test_probe_posts_one_row_of_four_zeros_by_default(db_path, clock, recording_server):
+    ModelPerformanceMonitor(db_path, clock=clock).check_model_latency(recording_server.url)
+    assert len(recording_server.seen) == 1, f"one request per probe, got {recording_server.seen}"
+    path, content_type, body = recording_server.seen[0]
+    assert path == "/predict", f"the probe should POST to /predict, not {path}"
+    assert "application/json" in content_type, f"the payload is sent as JSON, Content-Type was {content_type!r}"
+    assert isinstance(body, dict) and body.get("features") in ([[0, 0, 0, 0]], [0, 0, 0, 0]), (
+        f"the default payload is one row of 4 zeros, {{'features': [[0.0, 0.0, 0.0, 0.0]]}}; got {body!r}"
+    )
+
+
+@pytest.mark.task(taskno=3)
+def test_probe_posts_the_given_payload(db_path, clock, recording_server):
+    payload = {"features": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}
+    latency = ModelPerformanceMonitor(db_path, clock=clock).check_model_latency(recording_server.url, payload)
+    assert latency is not None, "a 200 answer returns the latency"
+    assert [body for _, _, body in recording_server.seen] == [payload], (
+        f"the probe should send the given payload as the JSON body, got {recording_server.seen}"
+    )
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("status", [500, 503, 404, 201])
+def test_probe_of_a_non_200_answer_records_only_unavailability(db_path, clock, model_server, status):
+    model_server.set("failing", status=status)
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    assert monitor.check_model_latency(model_server.url) is None, f"an HTTP {status} answer returns None"
+    assert monitor.get_recent_metrics("availability") == [{"timestamp": clock.now, "value": 0.0}], (
+        f"an HTTP {status} answer records availability 0.0"
+    )
+    assert monitor.get_recent_metrics("latency_ms") == [], (
+        f"an HTTP {status} answer records no latency: a fast error must not improve the SLA"
+    )
+
+
+@pytest.mark.task(taskno=3)
+def test_probe_of_a_refused_connection_records_unavailability(db_path, clock):
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    url = f"http://127.0.0.1:{free_port()}"
+    assert monitor.check_model_latency(url) is None, "a refused connection returns None (and does not raise)"
+    assert [row["value"] for row in monitor.get_recent_metrics("availability")] == [0.0], (
+        "a refused connection records availability 0.0"
+    )
+    assert monitor.get_recent_metrics("latency_ms") == [], "a refused connection records no latency"
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.timeout(25)
+def test_probe_gives_up_on_a_server_that_never_answers(db_path, clock, model_server):
+    model_server.set("slow", delay_s=60)
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    assert monitor.check_model_latency(model_server.url) is None, (
+        "a server that does not answer within the probe's timeout counts as down: None"
+    )
+    assert [row["value"] for row in monitor.get_recent_metrics("availability")] == [0.0], (
+        "a timed-out probe records availability 0.0"
+    )
+    assert monitor.get_recent_metrics("latency_ms") == [], "a timed-out probe records no latency"
+
+
+@pytest.mark.task(taskno=3)
+def test_probe_results_feed_the_sla(db_path, clock, model_server):
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    model_server.set("healthy", delay_s=0.0)
+    monitor.check_model_latency(model_server.url)
+    model_server.set("failing", status=503)
+    monitor.check_model_latency(model_server.url)
+    availability = sorted(row["value"] for row in monitor.get_recent_metrics("availability"))
+    assert availability == [0.0, 1.0], f"one good and one failed probe, got availability {availability}"
+    assert monitor.calculate_sla_compliance(latency_threshold_ms=30_000) == pytest.approx(100.0), (
+        "only the successful probe's latency counts towards the SLA"
+    )

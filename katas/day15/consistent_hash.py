@@ -1,0 +1,37 @@
+"""Task 3: a consistent-hash ring, how a feature cache or model shard picks its server.
+
+Contract (the tests check exactly this):
+- `ConsistentHashRing(nodes=(), vnodes=100)`: each node gets `vnodes` points on the ring.
+- `add_node(node)` (already present: ValueError); `remove_node(node)` (absent: KeyError).
+- `get_node(key)` returns the node that owns `key`; an empty ring raises LookupError.
+- `nodes` is the set of node names.
+- Placement is the same in every process: do not use the built-in `hash()`.
+- Adding a node moves keys only onto it; removing one moves only its own keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class ConsistentHashRing:
+    def __init__(self, nodes: Iterable[str] = (), vnodes: int = 100) -> None:
+        # TODO(task 3): set up the ring and add the initial nodes.
+        raise NotImplementedError("task 3")
+
+    @property
+    def nodes(self) -> set[str]:
+        # TODO(task 3): the node names on the ring.
+        raise NotImplementedError("task 3")
+
+    def add_node(self, node: str) -> None:
+        # TODO(task 3): put `vnodes` points for `node` on the ring.
+        raise NotImplementedError("task 3")
+
+    def remove_node(self, node: str) -> None:
+        # TODO(task 3): take the node's points off the ring.
+        raise NotImplementedError("task 3")
+
+    def get_node(self, key: str) -> str:
+        # TODO(task 3): the owner of the first point at or after the key's position.
+        raise NotImplementedError("task 3")

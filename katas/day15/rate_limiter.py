@@ -1,0 +1,36 @@
+"""Task 2: a token-bucket rate limiter, the gate in front of a model server.
+
+Contract (the tests check exactly this):
+- `TokenBucketRateLimiter(capacity, refill_rate, clock=time.monotonic)`; capacity <= 0
+  or refill_rate < 0 raises ValueError. The bucket starts full.
+- Tokens refill continuously at `refill_rate` per second of `clock()` time (fractions
+  count), never beyond `capacity`.
+- `consume(tokens=1)` takes all the tokens and returns True, or takes none and
+  returns False. tokens <= 0 raises ValueError; more than `capacity` returns False.
+- `get_available_tokens()` returns the current (fractional) number of tokens.
+- Safe to share between threads: concurrent consumers never get more than the bucket holds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+class TokenBucketRateLimiter:
+    def __init__(
+        self,
+        capacity: float,
+        refill_rate: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        # TODO(task 2): validate, start full, remember when you last looked at the clock.
+        raise NotImplementedError("task 2")
+
+    def consume(self, tokens: float = 1) -> bool:
+        # TODO(task 2): refill for the time passed, then take all of `tokens` or none.
+        raise NotImplementedError("task 2")
+
+    def get_available_tokens(self) -> float:
+        # TODO(task 2): refill for the time passed and report the tokens.
+        raise NotImplementedError("task 2")

@@ -1,0 +1,144 @@
+"""Task 3: the consistent-hash ring."""
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from consistent_hash import ConsistentHashRing
+
+pytestmark = pytest.mark.task(taskno=3)
+
+KEYS = [f"user-{i}" for i in range(20_000)]
+
+
+def placement(ring, keys=KEYS):
+    return {key: ring.get_node(key) for key in keys}
+
+
+def test_an_empty_ring_raises_lookup_error():
+    with pytest.raises(LookupError):
+        ConsistentHashRing().get_node("anything")
+
+
+def test_nodes_lists_the_node_names():
+    ring = ConsistentHashRing(["a", "b"])
+    ring.add_node("c")
+    assert ring.nodes == {"a", "b", "c"}, "nodes should be the set of names given and added"
+    ring.remove_node("b")
+    assert ring.nodes == {"a", "c"}, "a removed node should no longer be listed"
+
+
+def test_adding_a_node_twice_raises_value_error():
+    ring = ConsistentHashRing(["a"])
+    with pytest.raises(ValueError):
+        ring.add_node("a")
+
+
+def test_removing_an_absent_node_raises_key_error():
+    ring = ConsistentHashRing(["a"])
+    with pytest.raises(KeyError):
+        ring.remove_node("b")
+
+
+def test_a_single_node_owns_every_key():
+    ring = ConsistentHashRing(["only"])
+    assert set(placement(ring, KEYS[:500]).values()) == {"only"}, "with one node every key belongs to it"
+
+
+def test_every_key_goes_to_a_node_on_the_ring_and_always_the_same_one():
+    ring = ConsistentHashRing(["a", "b", "c"])
+    first = placement(ring, KEYS[:2000])
+    assert set(first.values()) <= {"a", "b", "c"}, "get_node must return one of the ring's nodes"
+    assert placement(ring, KEYS[:2000]) == first, "asking twice for the same key must give the same node"
+
+
+def test_load_is_balanced_across_ten_nodes():
+    nodes = [f"node-{i}" for i in range(10)]
+    ring = ConsistentHashRing(nodes, vnodes=100)
+    keys = [f"key-{i}" for i in range(100_000)]
+    load = Counter(ring.get_node(key) for key in keys)
+    mean = len(keys) / len(nodes)
+    ratio = max(load.values()) / mean
+    assert set(load) == set(nodes), f"every node should own some keys, got {sorted(load)}"
+    assert ratio <= 1.5, (
+        f"with 100 virtual nodes each, the busiest of 10 nodes should hold at most 1.5x the mean "
+        f"load, but it holds {ratio:.2f}x ({dict(load)}); are virtual nodes spread by a good hash?"
+    )
+
+
+def test_adding_a_node_moves_keys_only_onto_it():
+    ring = ConsistentHashRing([f"node-{i}" for i in range(5)])
+    before = placement(ring)
+    ring.add_node("node-new")
+    after = placement(ring)
+    moved = [key for key in KEYS if before[key] != after[key]]
+    wrong = [key for key in moved if after[key] != "node-new"]
+    assert not wrong, f"{len(wrong)} keys moved between old nodes (e.g. {wrong[:3]}); they may only move to the new node"
+    assert 0.08 * len(KEYS) <= len(moved) <= 0.3 * len(KEYS), (
+        f"a 6th node should take roughly 1/6 of the keys, it took {len(moved)} of {len(KEYS)}"
+    )
+
+
+def test_removing_a_node_moves_only_its_keys():
+    ring = ConsistentHashRing([f"node-{i}" for i in range(5)])
+    before = placement(ring)
+    ring.remove_node("node-2")
+    after = placement(ring)
+    moved = {key for key in KEYS if before[key] != after[key]}
+    owned = {key for key in KEYS if before[key] == "node-2"}
+    assert moved == owned, (
+        f"removing node-2 should move exactly its {len(owned)} keys; {len(moved - owned)} other keys moved"
+    )
+    assert "node-2" not in set(after.values()), "no key may stay on a removed node"
+
+
+PLACEMENT_SCRIPT = """
+import json, sys
+from consistent_hash import ConsistentHashRing
+ring = ConsistentHashRing([f"node-{i}" for i in range(7)])
+print(json.dumps({k: ring.get_node(k) for k in json.loads(sys.stdin.read())}))
+"""
+
+
+def test_placement_is_identical_in_another_process(impl_dir):
+    keys = KEYS[:2000]
+    here = placement(ConsistentHashRing([f"node-{i}" for i in range(7)]), keys)
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(impl_dir)}
+        result = subprocess.run(
+            [sys.executable, "-c", PLACEMENT_SCRIPT],
+            input=json.dumps(keys), capture_output=True, text=True, env=env, timeout=60, check=False,
+        )
+        assert result.returncode == 0, f"the placement script failed in a subprocess:\n{result.stderr[-2000:]}"
+        there = json.loads(result.stdout)
+        differ = sum(here[k] != there[k] for k in keys)
+        assert differ == 0, (
+            f"{differ} of {len(keys)} keys land on another node in a process with PYTHONHASHSEED={seed}: "
+            "placement must not depend on the built-in hash(), which is salted per process"
+        )
+
+
+node_names = st.lists(st.text(min_size=1, max_size=8), min_size=2, max_size=6, unique=True)
+
+
+@settings(max_examples=40)
+@given(nodes=node_names, new=st.text(min_size=1, max_size=8), keys=st.lists(st.text(max_size=12), min_size=1, max_size=60))
+def test_for_any_nodes_adding_then_removing_only_touches_that_node(nodes, new, keys):
+    if new in nodes:
+        nodes = [n for n in nodes if n != new]
+    ring = ConsistentHashRing(nodes, vnodes=20)
+    before = placement(ring, keys)
+    ring.add_node(new)
+    with_new = placement(ring, keys)
+    for key in keys:
+        assert with_new[key] in (before[key], new), (
+            f"adding {new!r} moved key {key!r} from {before[key]!r} to {with_new[key]!r}"
+        )
+    ring.remove_node(new)
+    assert placement(ring, keys) == before, f"removing {new!r} again should restore the original placement"

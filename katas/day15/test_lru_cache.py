@@ -1,0 +1,189 @@
+"""Task 1: the LRU cache. Read these tests as the specification."""
+
+from collections import OrderedDict
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from lru_cache import LRUCache
+
+pytestmark = pytest.mark.task(taskno=1)
+
+
+@pytest.mark.parametrize("capacity", [0, -1])
+def test_capacity_below_one_is_rejected(capacity):
+    with pytest.raises(ValueError):
+        LRUCache(capacity)
+
+
+def test_get_of_a_missing_key_returns_none():
+    cache = LRUCache(2)
+    assert cache.get("absent") is None, "get() of a key never put should return None"
+
+
+def test_put_then_get_returns_the_value():
+    cache = LRUCache(2)
+    cache.put("a", 1)
+    assert cache.get("a") == 1, "get('a') should return the value put under 'a'"
+
+
+def test_falsy_values_are_stored_like_any_other():
+    cache = LRUCache(3)
+    cache.put("zero", 0)
+    cache.put("empty", "")
+    assert cache.get("zero") == 0, "a stored 0 should come back as 0, not None"
+    assert cache.get("empty") == "", "a stored '' should come back as ''"
+
+
+def test_put_updates_an_existing_key_without_growing():
+    cache = LRUCache(2)
+    cache.put("a", 1)
+    cache.put("a", 2)
+    assert cache.get("a") == 2, "putting an existing key should replace its value"
+    assert len(cache) == 1, "updating a key should not add a second entry"
+
+
+def test_len_counts_entries_and_never_exceeds_capacity():
+    cache = LRUCache(3)
+    assert len(cache) == 0, "a new cache should be empty"
+    for i in range(5):
+        cache.put(i, i)
+    assert len(cache) == 3, "after 5 puts into a cache of capacity 3, len() should be 3"
+
+
+def test_in_reports_membership():
+    cache = LRUCache(2)
+    cache.put("a", 1)
+    assert "a" in cache, "'a' was put, so `'a' in cache` should be True"
+    assert "b" not in cache, "'b' was never put, so `'b' in cache` should be False"
+
+
+def test_evicts_the_least_recently_used_key_when_full():
+    cache = LRUCache(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    cache.put("c", 3)
+    assert "a" not in cache, "'a' was the least recently used, so putting 'c' should evict it"
+    assert cache.get("b") == 2 and cache.get("c") == 3, "'b' and 'c' should still be cached"
+
+
+def test_get_refreshes_recency():
+    cache = LRUCache(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    cache.get("a")
+    cache.put("c", 3)
+    assert "a" in cache, "get('a') made 'a' the most recently used, so it should survive"
+    assert "b" not in cache, "'b' became the least recently used and should be evicted"
+
+
+def test_put_of_an_existing_key_refreshes_recency():
+    cache = LRUCache(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    cache.put("a", 10)
+    cache.put("c", 3)
+    assert cache.get("a") == 10, "updating 'a' made it the most recently used, so it should survive"
+    assert "b" not in cache, "'b' became the least recently used and should be evicted"
+
+
+def test_in_does_not_refresh_recency():
+    cache = LRUCache(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert "a" in cache
+    cache.put("c", 3)
+    assert "a" not in cache, "`in` must not count as a use: 'a' was still the least recently used"
+
+
+def test_get_of_a_missing_key_changes_nothing():
+    cache = LRUCache(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    cache.get("zzz")
+    cache.put("c", 3)
+    assert "a" not in cache and "b" in cache, "a miss must not change which key is evicted next"
+    assert len(cache) == 2, "a miss must not add an entry"
+
+
+def test_capacity_one_keeps_only_the_latest_key():
+    cache = LRUCache(1)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") is None and cache.get("b") == 2, "capacity 1 should keep only the last key put"
+
+
+class CountingKey:
+    """A key that counts how often it is compared, to tell O(1) lookups from scans."""
+
+    comparisons = 0
+
+    def __init__(self, n):
+        self.n = n
+
+    def __hash__(self):
+        return hash(self.n)
+
+    def __eq__(self, other):
+        CountingKey.comparisons += 1
+        return isinstance(other, CountingKey) and other.n == self.n
+
+
+def test_operations_do_not_scan_every_key():
+    size = 2_000
+    cache = LRUCache(size)
+    keys = [CountingKey(i) for i in range(size)]
+    for key in keys:
+        cache.put(key, key.n)
+    CountingKey.comparisons = 0
+    for key in keys[::10]:
+        cache.get(key)
+        cache.put(key, -key.n)
+    operations = 2 * len(keys[::10])
+    assert CountingKey.comparisons <= 5 * operations, (
+        f"{operations} gets/puts compared keys {CountingKey.comparisons} times: each operation "
+        "should find its key by hashing (O(1)), not by searching a list of keys"
+    )
+
+
+class LRUAgainstModel(RuleBasedStateMachine):
+    """Random sequences of operations, checked step by step against an OrderedDict model."""
+
+    @initialize(capacity=st.integers(min_value=1, max_value=5))
+    def create(self, capacity):
+        self.capacity = capacity
+        self.cache = LRUCache(capacity)
+        self.model = OrderedDict()
+
+    @rule(key=st.integers(0, 7), value=st.integers())
+    def put(self, key, value):
+        self.cache.put(key, value)
+        self.model[key] = value
+        self.model.move_to_end(key)
+        if len(self.model) > self.capacity:
+            self.model.popitem(last=False)
+
+    @rule(key=st.integers(0, 7))
+    def get(self, key):
+        expected = self.model.get(key)
+        if key in self.model:
+            self.model.move_to_end(key)
+        got = self.cache.get(key)
+        assert got == expected, f"get({key}) returned {got!r}, expected {expected!r}"
+
+    @rule(key=st.integers(0, 7))
+    def contains(self, key):
+        assert (key in self.cache) == (key in self.model), f"`{key} in cache` disagrees with the model"
+
+    @invariant()
+    def same_size(self):
+        if hasattr(self, "cache"):
+            assert len(self.cache) == len(self.model), (
+                f"len(cache) is {len(self.cache)}, expected {len(self.model)}"
+            )
+
+
+LRUAgainstModel.TestCase.settings = settings(max_examples=60, stateful_step_count=30)
+test_lru_matches_a_reference_model = pytest.mark.task(taskno=1)(LRUAgainstModel.TestCase)

@@ -1,0 +1,193 @@
+"""Task 2: the token-bucket rate limiter. Time comes from a fake clock the test moves."""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rate_limiter import TokenBucketRateLimiter
+
+pytestmark = pytest.mark.task(taskno=2)
+
+
+class FakeClock:
+    """Seconds that move only when the test says so."""
+
+    def __init__(self, start=1000.0):
+        self.now = start
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds):
+        self.now += seconds
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@pytest.mark.parametrize("capacity, refill_rate", [(0, 1), (-5, 1), (10, -0.1)])
+def test_invalid_capacity_or_rate_is_rejected(capacity, refill_rate, clock):
+    with pytest.raises(ValueError):
+        TokenBucketRateLimiter(capacity, refill_rate, clock=clock)
+
+
+def test_a_zero_refill_rate_is_allowed_and_never_refills(clock):
+    bucket = TokenBucketRateLimiter(2, 0, clock=clock)
+    assert bucket.consume(2), "a new bucket of 2 should give 2 tokens"
+    clock.advance(3600)
+    assert not bucket.consume(1), "with refill_rate 0 the bucket should stay empty"
+
+
+def test_starts_full(clock):
+    bucket = TokenBucketRateLimiter(10, 1, clock=clock)
+    assert bucket.get_available_tokens() == pytest.approx(10), "a new bucket should hold `capacity` tokens"
+
+
+def test_consume_takes_tokens(clock):
+    bucket = TokenBucketRateLimiter(10, 1, clock=clock)
+    assert bucket.consume(3) is True, "consuming 3 of 10 tokens should succeed"
+    assert bucket.get_available_tokens() == pytest.approx(7), "10 - 3 should leave 7 tokens"
+
+
+def test_consume_defaults_to_one_token(clock):
+    bucket = TokenBucketRateLimiter(5, 1, clock=clock)
+    assert bucket.consume() is True
+    assert bucket.get_available_tokens() == pytest.approx(4), "consume() with no argument should take 1 token"
+
+
+def test_consume_is_all_or_nothing(clock):
+    bucket = TokenBucketRateLimiter(5, 1, clock=clock)
+    assert bucket.consume(4)
+    assert bucket.consume(2) is False, "only 1 token is left, so consuming 2 should fail"
+    assert bucket.get_available_tokens() == pytest.approx(1), "a failed consume must not take any tokens"
+
+
+def test_more_than_capacity_is_refused_even_when_full(clock):
+    bucket = TokenBucketRateLimiter(5, 1, clock=clock)
+    assert bucket.consume(6) is False, "asking for more than the capacity can never succeed"
+    assert bucket.get_available_tokens() == pytest.approx(5), "a refused request must not take tokens"
+
+
+@pytest.mark.parametrize("tokens", [0, -1, -0.5])
+def test_non_positive_requests_are_rejected(tokens, clock):
+    bucket = TokenBucketRateLimiter(5, 1, clock=clock)
+    with pytest.raises(ValueError):
+        bucket.consume(tokens)
+
+
+def test_refill_counts_fractions_of_a_second(clock):
+    bucket = TokenBucketRateLimiter(10, 2, clock=clock)
+    assert bucket.consume(10)
+    clock.advance(0.25)
+    assert bucket.get_available_tokens() == pytest.approx(0.5), "0.25 s at 2 tokens/s should refill 0.5 tokens"
+    assert bucket.consume(1) is False, "0.5 tokens are not enough for 1"
+    clock.advance(0.25)
+    assert bucket.consume(1) is True, "after 0.5 s at 2 tokens/s there should be 1 token"
+
+
+def test_fractional_tokens_can_be_consumed(clock):
+    bucket = TokenBucketRateLimiter(1, 1, clock=clock)
+    assert bucket.consume(0.5) and bucket.consume(0.5), "two halves of a 1-token bucket should both succeed"
+    assert bucket.consume(0.5) is False, "the bucket is empty now"
+
+
+def test_refill_is_capped_at_capacity(clock):
+    bucket = TokenBucketRateLimiter(10, 5, clock=clock)
+    assert bucket.consume(4)
+    clock.advance(1000)
+    assert bucket.get_available_tokens() == pytest.approx(10), "tokens must never exceed the capacity"
+
+
+def test_refill_does_not_double_count_time(clock):
+    stepwise = TokenBucketRateLimiter(10, 1, clock=clock)
+    assert stepwise.consume(10)
+    for _ in range(4):
+        clock.advance(0.5)
+        stepwise.get_available_tokens()
+    assert stepwise.get_available_tokens() == pytest.approx(2), (
+        "4 steps of 0.5 s at 1 token/s should refill 2 tokens however often you look"
+    )
+
+
+def test_uses_the_injected_clock_not_real_time(clock):
+    bucket = TokenBucketRateLimiter(2, 1000, clock=clock)
+    assert bucket.consume(2)
+    threading.Event().wait(0.02)  # real time passes; the injected clock does not
+    assert bucket.get_available_tokens() == pytest.approx(0), "refill must follow the given clock only"
+
+
+steps = st.lists(
+    st.tuples(st.floats(0, 5, allow_nan=False), st.floats(0.01, 12, allow_nan=False)),
+    min_size=1,
+    max_size=25,
+)
+
+
+@settings(max_examples=80)
+@given(capacity=st.floats(0.5, 10), rate=st.floats(0, 4), steps=steps)
+def test_matches_a_simple_model_for_any_sequence(capacity, rate, steps):
+    clock = FakeClock()
+    bucket = TokenBucketRateLimiter(capacity, rate, clock=clock)
+    tokens = capacity
+    for wait, request in steps:
+        clock.advance(wait)
+        tokens = min(capacity, tokens + wait * rate)
+        allowed = request <= tokens + 1e-9
+        got = bucket.consume(request)
+        if abs(request - tokens) > 1e-6:  # leave float ties at the boundary alone
+            assert got == allowed, f"consume({request}) with {tokens:.6f} tokens should be {allowed}"
+        if got:
+            tokens -= request
+        assert bucket.get_available_tokens() == pytest.approx(tokens, abs=1e-6), (
+            f"after waiting {wait}s and consume({request}) the bucket should hold {tokens:.6f} tokens"
+        )
+
+
+class YieldingFloat(float):
+    """A token count whose comparisons pause, so other threads run between a check and a take."""
+
+    def _pause(self):
+        time.sleep(0.0002)
+
+    def __lt__(self, other):
+        self._pause()
+        return float(self) < other
+
+    def __le__(self, other):
+        self._pause()
+        return float(self) <= other
+
+    def __gt__(self, other):
+        self._pause()
+        return float(self) > other
+
+    def __ge__(self, other):
+        self._pause()
+        return float(self) >= other
+
+
+@pytest.mark.parametrize("round_", range(2))
+def test_concurrent_consumers_never_get_more_than_the_bucket_holds(round_, clock):
+    capacity = 100
+    bucket = TokenBucketRateLimiter(capacity, 0, clock=clock)
+    workers, attempts = 8, 30
+    start = threading.Barrier(workers)
+    one = YieldingFloat(1)
+
+    def hammer(_):
+        start.wait(timeout=10)
+        return sum(bucket.consume(one) for _ in range(attempts))
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        granted = sum(pool.map(hammer, range(workers)))
+    assert granted == capacity, (
+        f"{workers} threads asked for {workers * attempts} tokens from a bucket of {capacity} that never "
+        f"refills; exactly {capacity} should be granted, got {granted} (make consume thread-safe)"
+    )
+    assert bucket.get_available_tokens() == pytest.approx(0), "the bucket should be empty afterwards"

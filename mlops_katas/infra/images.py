@@ -1,0 +1,258 @@
+"""Building images once: a tag derived from everything the build reads, and the base image.
+
+An image is rebuilt only when its inputs change, so a warm run of a docker day costs a
+hash of a few files instead of a build. The tag `katas/<name>:<hash>` covers exactly
+what Docker uses: the files the build context sends (the `.dockerignore` rules applied
+by the same code the Docker SDK uses to make the context), their executable bits, the
+Dockerfile, the build args, and the image ID of every base image the Dockerfile's
+`FROM` lines name (so a rebuilt base image makes new tags, not stale ones).
+
+Kata Dockerfiles start with `ARG BASE_IMAGE=python:3.11-slim`. Where Docker Hub cannot
+be reached, `scripts/build-base-image.sh` makes a Debian bookworm image with the same
+Python, and `choose_base_image()` passes that one instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from . import docker_engine
+
+PUBLIC_BASE = "python:3.11-slim"
+LOCAL_BASE = os.environ.get("KATAS_LOCAL_BASE_IMAGE", "katas-base/python:3.11-bookworm")
+BUILD_SCRIPT = "scripts/build-base-image.sh"
+HASH_SALT = b"mlops-katas-build-v1\0"
+BUILD_TIMEOUT_S = 900
+PULL_TIMEOUT_S = 20
+LOG_TAIL_CHARS = 6000
+
+
+class ImageBuildFailed(Exception):
+    """`docker build` failed; the message ends with the tail of the build log."""
+
+
+# --- what a build reads --------------------------------------------------------------
+
+
+def dockerignore_patterns(context_dir: Path) -> list[str]:
+    """The `.dockerignore` patterns, read the way the Docker SDK reads them."""
+    path = Path(context_dir) / ".dockerignore"
+    if not path.is_file():
+        return []
+    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def context_files(context_dir: Path, dockerfile: str = "Dockerfile") -> list[str]:
+    """Relative paths of the files `docker build` would send from this folder, sorted."""
+    from docker.utils.build import exclude_paths
+
+    root = Path(context_dir)
+    sent = exclude_paths(str(root), dockerignore_patterns(root), dockerfile=dockerfile)
+    return sorted(p for p in sent if (root / p).is_symlink() or (root / p).is_file())
+
+
+_ARG = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?", re.IGNORECASE)
+_FROM = re.compile(r"^\s*FROM\s+(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?", re.IGNORECASE)
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def base_images(dockerfile_text: str, buildargs: dict[str, str] | None = None) -> list[str]:
+    """The images the `FROM` lines pull in, with ARG defaults and build args substituted."""
+    values: dict[str, str] = {}
+    stages: set[str] = set()
+    bases: list[str] = []
+    seen_from = False
+    for line in dockerfile_text.splitlines():
+        arg = _ARG.match(line)
+        if arg and not seen_from:
+            values[arg.group(1)] = (buildargs or {}).get(arg.group(1), (arg.group(2) or "").strip("\"'"))
+            continue
+        match = _FROM.match(line)
+        if not match:
+            continue
+        seen_from = True
+        image = _VAR.sub(lambda m: values.get(m.group(1) or m.group(3)) or m.group(2) or "", match.group(1))
+        if image.lower() not in stages and image != "scratch" and image not in bases:
+            bases.append(image)
+        if match.group(2):
+            stages.add(match.group(2).lower())
+    return bases
+
+
+def _image_id(client, name: str) -> str:
+    import docker
+
+    try:
+        return client.images.get(name).id
+    except docker.errors.ImageNotFound:
+        return "absent"
+
+
+def context_hash(context_dir: Path, dockerfile: str = "Dockerfile", buildargs: dict[str, str] | None = None,
+                 base_ids: dict[str, str] | None = None) -> str:
+    """sha256 over the files sent, their exec bits, the build args and the base image IDs."""
+    root = Path(context_dir)
+    digest = hashlib.sha256(HASH_SALT)
+    digest.update(f"dockerfile={dockerfile}\0".encode())
+    for rel in context_files(root, dockerfile):
+        path = root / rel
+        digest.update(rel.encode() + b"\0")
+        if path.is_symlink():
+            digest.update(b"link\0" + os.readlink(path).encode())
+        else:
+            digest.update(b"x\0" if os.access(path, os.X_OK) else b"-\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    digest.update(json.dumps(buildargs or {}, sort_keys=True).encode())
+    digest.update(json.dumps(base_ids or {}, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+# --- building ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    tag: str
+    id: str
+    cached: bool  # True when an image with this content hash already existed
+
+
+def build_image(context_dir: Path, *, dockerfile: str = "Dockerfile", buildargs: dict[str, str] | None = None,
+                name: str = "kata", progress: Callable[[str], None] | None = None,
+                client=None) -> BuiltImage:
+    """Build `context_dir` unless an image of the same content hash exists; returns its tag.
+
+    `progress` receives the build's `Step N/M` lines as they happen. A failed build
+    raises ImageBuildFailed with the tail of the log.
+    """
+    import docker
+
+    client = client or docker_engine.get_client()
+    root = Path(context_dir)
+    dockerfile_path = root / dockerfile
+    if not dockerfile_path.is_file():
+        raise ImageBuildFailed(f"there is no {dockerfile} in {root}")
+    bases = base_images(dockerfile_path.read_text(encoding="utf-8"), buildargs)
+    digest = context_hash(root, dockerfile, buildargs, {b: _image_id(client, b) for b in bases})
+    tag = f"katas/{name}:{digest[:16]}"
+    try:
+        return BuiltImage(tag, client.images.get(tag).id, cached=True)
+    except docker.errors.ImageNotFound:
+        pass
+    labels = {docker_engine.MANAGED: "true", f"{docker_engine.LABEL}.context-hash": digest}
+    log: list[str] = []
+    deadline = time.monotonic() + BUILD_TIMEOUT_S
+    # A quiet build step (pip downloading) may outlast the usual API timeout.
+    with _api_timeout(client, BUILD_TIMEOUT_S):
+        _stream_build(client, root, dockerfile, tag, buildargs, labels, log, progress, deadline)
+    try:
+        return BuiltImage(tag, client.images.get(tag).id, cached=False)
+    except docker.errors.ImageNotFound:
+        raise ImageBuildFailed(_failure(tag, log + ["\n(the build ended without producing the image)"])) from None
+
+
+@contextlib.contextmanager
+def _api_timeout(client, seconds: float):
+    previous = client.api.timeout
+    client.api.timeout = seconds
+    try:
+        yield
+    finally:
+        client.api.timeout = previous
+
+
+def _stream_build(client, root, dockerfile, tag, buildargs, labels, log, progress, deadline) -> None:
+    import docker
+
+    try:
+        stream = client.api.build(path=str(root), dockerfile=dockerfile, tag=tag, buildargs=buildargs or {},
+                           labels=labels, rm=True, forcerm=True, pull=False, decode=True)
+        for chunk in stream:
+            text = chunk.get("stream") or chunk.get("status") or ""
+            if text:
+                log.append(text)
+                if progress and text.startswith("Step "):
+                    progress(text.strip())
+            if "error" in chunk:
+                log.append(chunk["error"])
+                raise ImageBuildFailed(_failure(tag, log))
+            if time.monotonic() > deadline:
+                raise ImageBuildFailed(_failure(tag, log + [f"\n(stopped: the build ran past {BUILD_TIMEOUT_S} s)"]))
+    except docker.errors.APIError as exc:
+        raise ImageBuildFailed(_failure(tag, log + [f"\n{exc.explanation or exc}"])) from None
+
+
+def _failure(tag: str, log: list[str]) -> str:
+    text = "".join(log)
+    tail = text[-LOG_TAIL_CHARS:]
+    return f"docker build of {tag} failed; last lines of the build log:\n{tail}"
+
+
+# --- the base image --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BaseImageStatus:
+    image: str | None  # what BASE_IMAGE is set to; None when there is none
+    message: str       # which one is used and why, or how to get one
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _present(client, name: str) -> bool:
+    return _image_id(client, name) != "absent"
+
+
+def _pull(client, name: str) -> bool:
+    import docker
+
+    repository, _, tag = name.partition(":")
+    with _api_timeout(client, PULL_TIMEOUT_S):
+        try:
+            client.api.pull(repository, tag=tag or "latest")
+            return True
+        except (docker.errors.DockerException, OSError):
+            return False
+
+
+def choose_base_image(client=None, *, pull: bool = True) -> BaseImageStatus:
+    """The public base image when present (or pullable), else the local Debian build.
+
+    `KATAS_BASE_IMAGE` forces a choice. A present image wins over a pull, so a warm run
+    never waits on a registry.
+    """
+    forced = os.environ.get("KATAS_BASE_IMAGE")
+    if client is None:
+        reason = docker_engine.probe()
+        if reason is not None:
+            return BaseImageStatus(None, reason)
+        client = docker_engine.get_client()
+    if forced:
+        if _present(client, forced):
+            return BaseImageStatus(forced, f"base image {forced} (set by KATAS_BASE_IMAGE)")
+        return BaseImageStatus(None, f"KATAS_BASE_IMAGE={forced} is not present locally; pull or build it")
+    if _present(client, PUBLIC_BASE):
+        return BaseImageStatus(PUBLIC_BASE, f"base image {PUBLIC_BASE} (present locally)")
+    if _present(client, LOCAL_BASE):
+        return BaseImageStatus(LOCAL_BASE, f"base image {LOCAL_BASE} (the local Debian build; "
+                                           f"{PUBLIC_BASE} is not present)")
+    if pull and _pull(client, PUBLIC_BASE):
+        return BaseImageStatus(PUBLIC_BASE, f"base image {PUBLIC_BASE} (pulled)")
+    return BaseImageStatus(None, f"no base image: {PUBLIC_BASE} is not present"
+                                 f"{' and could not be pulled' if pull else ''}; build the local one "
+                                 f"with `sudo {BUILD_SCRIPT}` (about a minute, Debian packages only)")
+
+
+def base_image_status() -> BaseImageStatus:
+    """For `katas doctor`: which base image the docker days use, or how to get one (never pulls)."""
+    return choose_base_image(pull=False)

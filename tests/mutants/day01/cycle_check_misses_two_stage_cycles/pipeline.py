@@ -1,0 +1,107 @@
+"""Mutant: the cycle check misses two stages that depend on each other.
+
+It borrows the undirected-graph trick of ignoring the edge back to the parent, so
+A -> B -> A is never reported and execution_order() quietly returns a partial order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunReport:
+    """What one run did; every stage name lands in exactly one of the three lists."""
+
+    outputs: dict[str, Any] = field(default_factory=dict)
+    succeeded: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Stage:
+    fn: Callable[..., Any]
+    depends_on: tuple[str, ...]
+
+
+class Pipeline:
+    def __init__(self) -> None:
+        # A dict keeps insertion order, which is what the tie rule is defined on.
+        self._stages: dict[str, _Stage] = {}
+
+    def add_stage(self, name: str, fn: Callable[..., Any], depends_on: Sequence[str] = ()) -> None:
+        """Register a stage; dependencies may be added later, so only local mistakes fail here."""
+        if name in self._stages:
+            raise ValueError(f"a stage named {name!r} already exists")
+        depends_on = tuple(depends_on)
+        if name in depends_on:
+            raise ValueError(f"stage {name!r} depends on itself")
+        self._stages[name] = _Stage(fn, depends_on)
+
+    def execution_order(self) -> list[str]:
+        """The earliest-added ready stage goes next, once a depth-first search found no cycle."""
+        self._check_dependencies_exist()
+        self._check_no_cycle()
+        order: list[str] = []
+        taken: set[str] = set()
+        while True:
+            ready = next(
+                (
+                    name
+                    for name, stage in self._stages.items()
+                    if name not in taken and taken.issuperset(stage.depends_on)
+                ),
+                None,
+            )
+            if ready is None:
+                return order
+            order.append(ready)
+            taken.add(ready)
+
+    def _check_no_cycle(self) -> None:
+        """A dependency already on the search path closes a cycle, unless it is the stage we came from."""
+
+        def visit(name: str, parent: str | None, path: tuple[str, ...]) -> None:
+            for dep in self._stages[name].depends_on:
+                if dep in path and dep != parent:
+                    raise ValueError(f"dependency cycle: {' -> '.join(path[path.index(dep):] + (dep,))}")
+                if dep not in path:
+                    visit(dep, name, path + (dep,))
+
+        for name in self._stages:
+            visit(name, None, (name,))
+
+    def _check_dependencies_exist(self) -> None:
+        missing = {
+            dep: name
+            for name, stage in self._stages.items()
+            for dep in stage.depends_on
+            if dep not in self._stages
+        }
+        if missing:
+            details = ", ".join(f"{dep!r} (needed by {name!r})" for dep, name in missing.items())
+            raise ValueError(f"unknown dependencies: {details}")
+
+    def run(self) -> RunReport:
+        """Run every stage it can; a failure costs only the stages downstream of it."""
+        report = RunReport()
+        for name in self.execution_order():
+            stage = self._stages[name]
+            if not all(dep in report.outputs for dep in stage.depends_on):
+                report.skipped.append(name)
+                continue
+            try:
+                value = stage.fn(**{dep: report.outputs[dep] for dep in stage.depends_on})
+            except Exception:
+                log.exception("stage %r failed; its dependants will be skipped", name)
+                report.failed.append(name)
+                continue
+            report.outputs[name] = value
+            report.succeeded.append(name)
+        return report

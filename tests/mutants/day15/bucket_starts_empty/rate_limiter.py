@@ -1,0 +1,53 @@
+"""Mutant: starts empty instead of full.
+
+Tokens are computed lazily from the clock on every call rather than by a background
+timer, so the bucket is exact at any instant and costs nothing while idle.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+
+class TokenBucketRateLimiter:
+    def __init__(
+        self,
+        capacity: float,
+        refill_rate: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if capacity <= 0:
+            raise ValueError(f"capacity must be positive, got {capacity}")
+        if refill_rate < 0:
+            raise ValueError(f"refill_rate must not be negative, got {refill_rate}")
+        self.capacity = capacity
+        self.refill_rate = refill_rate
+        self._clock = clock
+        self._tokens = 0.0
+        self._updated = clock()
+        self._lock = threading.Lock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        elapsed = max(0.0, now - self._updated)
+        self._tokens = min(self.capacity, self._tokens + elapsed * self.refill_rate)
+        self._updated = now
+
+    def consume(self, tokens: float = 1) -> bool:
+        if tokens <= 0:
+            raise ValueError(f"tokens must be positive, got {tokens}")
+        if tokens > self.capacity:
+            return False
+        with self._lock:
+            self._refill()
+            if self._tokens < tokens:
+                return False
+            self._tokens -= tokens
+            return True
+
+    def get_available_tokens(self) -> float:
+        with self._lock:
+            self._refill()
+            return self._tokens
