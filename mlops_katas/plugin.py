@@ -26,9 +26,6 @@ from .learner import (
 )
 from .tiers import TIERS, Tiers
 
-DEFAULT_RESULTS = Path(".katas") / "results"
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("katas")
     group.addoption(
@@ -40,9 +37,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--require",
         action="append",
-        default=[],
+        default=[os.environ["KATAS_REQUIRE"]] if os.environ.get("KATAS_REQUIRE") else [],
         metavar="TIER",
-        help=f"fail instead of skip when a tier is missing ({', '.join(TIERS)}); repeatable or comma-separated",
+        help=f"fail instead of skip when a tier is missing ({', '.join(TIERS)}); repeatable or comma-separated; also KATAS_REQUIRE",
     )
     group.addoption(
         "--results-dir",
@@ -62,11 +59,12 @@ class KatasRun:
         self.switch = ModuleSwitch()
         self.days: dict[str, Day] = {}
         self.results: dict[str, results_mod.DayResults] = {}
+        self.partial_days: set[str] = set()  # days this run did not run in full (-k, one file)
         option = config.getoption("results_dir")
         if option:
             self.results_dir: Path | None = Path(option)
         elif self.impl is None:
-            self.results_dir = self.root / DEFAULT_RESULTS
+            self.results_dir = self.root / results_mod.DEFAULT_DIR
         else:
             self.results_dir = None
 
@@ -91,8 +89,8 @@ class KatasRun:
     def pytest_sessionfinish(self) -> None:
         if self.results_dir is None:
             return
-        for day_results in self.results.values():
-            results_mod.write(day_results, self.results_dir)
+        for name, day_results in self.results.items():
+            results_mod.write(day_results, self.results_dir, partial=name in self.partial_days)
 
 
 def _record(test: results_mod.TestResult, report: pytest.TestReport) -> None:
@@ -334,18 +332,39 @@ def _import_error_message(run: KatasRun, day: Day, report) -> str | None:
 # --- results --------------------------------------------------------------------
 
 
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items) -> None:
-    run = _run(config)
-    for item in items:
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Register the tests that will run (after -k and other deselection) in the results."""
+    run = _run(session.config)
+    for item in session.items:
         day = run.day_for(Path(item.path))
         if day is None:
             continue
         day_results = run.results.setdefault(day.name, results_mod.DayResults(day.name))
         day_results.tests[item.nodeid] = results_mod.TestResult(
-            name=item.nodeid.split("::", 1)[-1],
+            name=item.nodeid.split(f"{day.name}/", 1)[-1],
             task_id=_task_of(item),
             test_code=results_mod.test_code(getattr(item, "function", None)),
+            passes_on_stub=_passes_on_stub(item),
         )
+    collected = {Path(item.path) for item in session.items}
+    for name, day in run.days.items():
+        if not set(day.path.glob("test_*.py")) <= collected:
+            run.partial_days.add(name)
+
+
+def pytest_deselected(items) -> None:
+    for item in items:
+        run = _run(item.config)
+        day = run.day_for(Path(item.path))
+        if day is not None:
+            run.partial_days.add(day.name)
+
+
+def _passes_on_stub(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("passes_on_stub")
+    if marker is None:
+        return None
+    return marker.kwargs.get("reason") or "allowed to pass on the stub"
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

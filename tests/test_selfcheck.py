@@ -1,0 +1,76 @@
+"""The self-check: for every day, stubs red, solutions green, every mutant killed.
+
+Each check is its own test, so a failure names the day, the mutant or the test at
+fault. Pass `--require docker` to make the docker tier mandatory in the day runs too.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from pathlib import Path
+
+import pytest
+
+from mlops_katas import selfcheck
+from mlops_katas.curriculum import all_days, find_root, load_day
+
+ROOT = find_root(Path(__file__).parent)
+DAYS = [day.name for day in all_days(ROOT)]
+MUTANTS = [(day, mutant.name) for day in DAYS for mutant in selfcheck.mutants(ROOT, load_day(ROOT, day))]
+DAY_TIMEOUT = selfcheck.RUN_TIMEOUT_S + 60
+
+
+def _require_args(config: pytest.Config) -> list[str]:
+    return [f"--require={tier}" for tier in config.getoption("require")]
+
+
+@functools.cache
+def _stub_run(day_name: str, require: tuple[str, ...]) -> selfcheck.DayRun:
+    day = load_day(ROOT, day_name)
+    return selfcheck.run_day(ROOT, day, day.path, *require)
+
+
+@pytest.fixture
+def require(request) -> tuple[str, ...]:
+    return tuple(_require_args(request.config))
+
+
+@pytest.mark.timeout(DAY_TIMEOUT)
+@pytest.mark.parametrize("day_name", DAYS)
+def test_every_test_fails_against_the_stubs(day_name, require):
+    problems = selfcheck.stub_problems(_stub_run(day_name, require))
+    assert not problems, f"{day_name} stubs:\n" + "\n".join(problems)
+
+
+@pytest.mark.timeout(DAY_TIMEOUT)
+@pytest.mark.parametrize("day_name", DAYS)
+def test_every_test_passes_against_the_solutions(day_name, require):
+    day = load_day(ROOT, day_name)
+    run = selfcheck.run_day(ROOT, day, ROOT / "solutions" / day_name, *require)
+    problems = selfcheck.solution_problems(run)
+    assert not problems, f"{day_name} solutions:\n" + "\n".join(problems)
+    if selfcheck.unproven(run):
+        warnings.warn(f"{day_name}: {len(selfcheck.unproven(run))} tests skipped for a missing tier, unproven here")
+
+
+@pytest.mark.timeout(DAY_TIMEOUT)
+@pytest.mark.parametrize("day_name, mutant_name", MUTANTS)
+def test_every_mutant_is_killed(day_name, mutant_name, require, tmp_path):
+    day = load_day(ROOT, day_name)
+    mutant = ROOT / "tests" / "mutants" / day_name / mutant_name
+    impl = selfcheck.overlay(ROOT / "solutions" / day_name, mutant, tmp_path / day_name)
+    run = selfcheck.run_day(ROOT, day, impl, "-x", *require)
+    if selfcheck.mutant_survived(run) and selfcheck.unproven(run):
+        pytest.skip(f"{mutant_name} is caught only by a tier this machine lacks: {selfcheck.unproven(run)[:3]}")
+    assert not selfcheck.mutant_survived(run), (
+        f"mutant {day_name}/{mutant_name} ({selfcheck.mutant_bug(mutant)}) passes every test:\n{run.output[-2000:]}"
+    )
+
+
+@pytest.mark.timeout(DAY_TIMEOUT)
+@pytest.mark.parametrize("day_name", DAYS)
+def test_readme_tasks_hints_and_markers_agree(day_name, require):
+    day = load_day(ROOT, day_name)
+    problems = selfcheck.consistency_problems(ROOT, day, _stub_run(day_name, require))
+    assert not problems, f"{day_name}:\n" + "\n".join(problems)
