@@ -127,7 +127,7 @@ def test_a_base_output_directory_outside_cloud_storage_is_rejected(uri, value_er
 
 
 @settings(max_examples=50)
-@given(st.text(max_size=30).filter(lambda s: not s.startswith("gs://")))
+@given(uri=st.text(max_size=30).filter(lambda s: not s.startswith("gs://")))
 def test_anything_not_starting_with_gs_is_rejected(uri, value_error_naming):
     with value_error_naming("base_output_directory"):
         job(base_output_directory=uri)

@@ -24,7 +24,6 @@ GPU_MACHINES = [
     ("a2-megagpu-16g", "NVIDIA_TESLA_A100", 16),
     ("a2-ultragpu-2g", "NVIDIA_A100_80GB", 2),
     ("a3-highgpu-8g", "NVIDIA_H100_80GB", 8),
-    ("a3-megagpu-8g", "NVIDIA_H100_MEGA_80GB", 8),
     ("g2-standard-8", "NVIDIA_L4", 1),
     ("g2-standard-24", "NVIDIA_L4", 2),
     ("g2-standard-96", "NVIDIA_L4", 8),
@@ -76,7 +75,6 @@ def test_accelerator_type_unspecified_means_no_accelerator():
     ("a2-ultragpu-1g", "NVIDIA_TESLA_A100", 1),
     ("g2-standard-8", "NVIDIA_TESLA_T4", 1),
     ("a3-highgpu-8g", "NVIDIA_TESLA_A100", 8),
-    ("a3-megagpu-8g", "NVIDIA_H100_80GB", 8),
 ])
 def test_a_gpu_the_machine_cannot_take_is_rejected(machine, gpu, count, value_error_naming):
     with value_error_naming("accelerator_type"):

@@ -28,7 +28,6 @@ FIXED_GPU_MACHINES: dict[str, tuple[Accelerator, int]] = {
     "a2-megagpu-16g": (Accelerator.NVIDIA_TESLA_A100, 16),
     **{f"a2-ultragpu-{n}g": (Accelerator.NVIDIA_A100_80GB, n) for n in (1, 2, 4, 8)},
     **{f"a3-highgpu-{n}g": (Accelerator.NVIDIA_H100_80GB, n) for n in (1, 2, 4, 8)},
-    "a3-megagpu-8g": (Accelerator.NVIDIA_H100_MEGA_80GB, 8),
     **{f"g2-standard-{n}": (Accelerator.NVIDIA_L4, 1) for n in (4, 8, 12, 16, 32)},
     "g2-standard-24": (Accelerator.NVIDIA_L4, 2),
     "g2-standard-48": (Accelerator.NVIDIA_L4, 4),
@@ -120,7 +119,7 @@ def custom_job_request(
     base_output_directory: str | None = None,
 ) -> aiplatform_v1.CreateCustomJobRequest:
     """One worker pool running a custom container, or a Python package on a prebuilt image."""
-    _check_parent(parent, "parent")
+    _check_resource_name(parent, "parent")
     _check_display_name(display_name)
     command, args, package_uris = (
         _strings(command, "command"), _strings(args, "args"), _strings(package_uris, "package_uris")
@@ -164,8 +163,8 @@ def deploy_model_request(
     accelerator_count: int = 0,
 ) -> aiplatform_v1.DeployModelRequest:
     """Deploy `model` to `endpoint` on dedicated machines, with a checked traffic split."""
-    endpoint_location = _check_parent(endpoint, "endpoint", ENDPOINT)
-    if _check_parent(model, "model", MODEL) != endpoint_location:
+    endpoint_location = _check_resource_name(endpoint, "endpoint", ENDPOINT)
+    if _check_resource_name(model, "model", MODEL) != endpoint_location:
         raise ValueError(f"model: {model} is not in the endpoint's location {endpoint_location}")
     _check_display_name(display_name)
     _check_count(min_replica_count, "min_replica_count")
@@ -251,7 +250,7 @@ def _label(accelerator: Accelerator | None) -> str:
     return "no accelerator" if accelerator is None else accelerator.name
 
 
-def _check_parent(name: str, field: str, pattern: re.Pattern[str] = PARENT) -> str:
+def _check_resource_name(name: str, field: str, pattern: re.Pattern[str] = PARENT) -> str:
     """Checks a resource name and returns its location, which Vertex AI is scoped to."""
     match = pattern.fullmatch(name) if isinstance(name, str) else None
     if match is None:

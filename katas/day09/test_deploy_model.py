@@ -1,0 +1,173 @@
+"""Task 3: a DeployModelRequest with dedicated machines and a traffic split that adds up."""
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+aiplatform_v1 = pytest.importorskip(
+    "google.cloud.aiplatform_v1",
+    reason="day 09 needs the Vertex AI client library: pip install -e '.[vertex]'",
+)
+
+from vertex_config import deploy_model_request  # noqa: E402
+
+pytestmark = pytest.mark.task(taskno=3)
+
+ENDPOINT = "projects/my-project/locations/us-central1/endpoints/1234567890"
+MODEL = "projects/my-project/locations/us-central1/models/987654321"
+
+
+def deploy(**overrides):
+    kwargs = {"endpoint": ENDPOINT, "model": MODEL, "display_name": "fraud-v2", "machine_type": "n1-standard-4",
+              "min_replica_count": 1, "max_replica_count": 3, "traffic_split": {"0": 100}}
+    kwargs.update(overrides)
+    return deploy_model_request(**kwargs)
+
+
+def test_builds_a_deploy_model_request():
+    request = deploy()
+    assert isinstance(request, aiplatform_v1.DeployModelRequest), (
+        "deploy_model_request should return an aiplatform_v1.DeployModelRequest")
+    assert request.endpoint == ENDPOINT, "endpoint should be the endpoint's resource name"
+    deployed = request.deployed_model
+    assert deployed.model == MODEL, "deployed_model.model should be the model's resource name"
+    assert deployed.display_name == "fraud-v2", "display_name belongs on the DeployedModel"
+    resources = deployed.dedicated_resources
+    assert resources.machine_spec.machine_type == "n1-standard-4", "the machine goes in dedicated_resources"
+    assert resources.min_replica_count == 1, "min_replica_count goes in dedicated_resources"
+    assert resources.max_replica_count == 3, "max_replica_count goes in dedicated_resources"
+    assert dict(request.traffic_split) == {"0": 100}, "traffic_split should be carried over"
+
+
+def test_a_gpu_serving_machine_reaches_dedicated_resources():
+    spec = deploy(machine_type="g2-standard-8", accelerator_type="NVIDIA_L4",
+                  accelerator_count=1).deployed_model.dedicated_resources.machine_spec
+    assert spec.accelerator_type == aiplatform_v1.AcceleratorType.NVIDIA_L4, "the L4 should be on the machine_spec"
+    assert spec.accelerator_count == 1, "accelerator_count should be on the machine_spec"
+
+
+@pytest.mark.parametrize("split", [
+    {"0": 10, "1111": 90},
+    {"1111": 100},
+    {"0": 0, "1111": 60, "2222": 40},
+])
+def test_canary_and_zero_traffic_splits_are_accepted(split):
+    assert dict(deploy(traffic_split=split).traffic_split) == split, (
+        "a split of whole percentages adding up to 100 should be carried over as given")
+
+
+def test_a_fixed_size_deployment_has_min_equal_to_max():
+    resources = deploy(min_replica_count=2, max_replica_count=2).deployed_model.dedicated_resources
+    assert (resources.min_replica_count, resources.max_replica_count) == (2, 2), "min == max is a fixed size"
+
+
+def test_a_model_version_may_be_deployed():
+    model = MODEL + "@2"
+    assert deploy(model=model).deployed_model.model == model, "models/ID@VERSION names one model version"
+
+
+def test_the_request_round_trips_through_rest_json():
+    request = deploy(traffic_split={"0": 25, "1111": 75})
+    text = aiplatform_v1.DeployModelRequest.to_json(request, use_integers_for_enums=False)
+    body = json.loads(text)
+    assert body["trafficSplit"] == {"0": 25, "1111": 75}, "REST JSON should carry trafficSplit"
+    assert body["deployedModel"]["dedicatedResources"]["maxReplicaCount"] == 3, (
+        "REST JSON should carry dedicatedResources.maxReplicaCount")
+    assert aiplatform_v1.DeployModelRequest.from_json(text) == request, (
+        "from_json(to_json(request)) should give back the same request")
+
+
+@pytest.mark.parametrize("endpoint", [
+    MODEL,
+    "projects/my-project/locations/us-central1",
+    "projects/my-project/locations/us-central1/endpoints/",
+    "1234567890",
+    ENDPOINT + "/deployedModels/1",
+])
+def test_a_malformed_endpoint_is_rejected(endpoint, value_error_naming):
+    with value_error_naming("endpoint"):
+        deploy(endpoint=endpoint)
+
+
+@pytest.mark.parametrize("model", [
+    ENDPOINT,
+    "987654321",
+    "gs://my-bucket/models/fraud",
+    "projects/my-project/locations/us-central1/models/",
+])
+def test_a_malformed_model_is_rejected(model, value_error_naming):
+    with value_error_naming("model"):
+        deploy(model=model)
+
+
+def test_a_model_in_another_location_is_rejected(value_error_naming):
+    with value_error_naming("model"):
+        deploy(model="projects/my-project/locations/europe-west4/models/987654321")
+
+
+@pytest.mark.parametrize("count", [0, -1])
+def test_min_replica_count_below_one_is_rejected(count, value_error_naming):
+    with value_error_naming("min_replica_count"):
+        deploy(min_replica_count=count, max_replica_count=3)
+
+
+def test_max_replica_count_below_min_is_rejected(value_error_naming):
+    with value_error_naming("max_replica_count"):
+        deploy(min_replica_count=3, max_replica_count=2)
+
+
+def test_a_gpu_the_serving_machine_cannot_take_is_rejected(value_error_naming):
+    with value_error_naming("accelerator_type"):
+        deploy(machine_type="e2-standard-4", accelerator_type="NVIDIA_TESLA_T4", accelerator_count=1)
+
+
+def test_an_empty_display_name_is_rejected(value_error_naming):
+    with value_error_naming("display_name"):
+        deploy(display_name="")
+
+
+@pytest.mark.parametrize("split", [
+    {},
+    {"0": 90, "1111": 5},
+    {"0": 110, "1111": -10},
+    {"0": 50.5, "1111": 49.5},
+    {0: 100},
+    {"fraud-v1": 100},
+    {"": 100},
+    {"12345678901": 100},
+], ids=["empty", "adds-to-95", "negative", "fractions", "int-key", "name-key", "empty-key", "11-digit-id"])
+def test_a_bad_traffic_split_is_rejected(split, value_error_naming):
+    with value_error_naming("traffic_split"):
+        deploy(traffic_split=split)
+
+
+PERCENT_LISTS = st.lists(st.integers(min_value=0, max_value=100), min_size=1, max_size=5)
+
+
+def as_split(percents):
+    """The first share goes to the model being deployed ("0"), the rest to deployed IDs."""
+    return {("0" if i == 0 else str(1000 + i)): p for i, p in enumerate(percents)}
+
+
+@settings(max_examples=60)
+@given(percents=PERCENT_LISTS.filter(lambda ps: sum(ps) != 100))
+def test_a_split_not_adding_up_to_100_is_rejected(percents, value_error_naming):
+    with value_error_naming("traffic_split"):
+        deploy(traffic_split=as_split(percents))
+
+
+@st.composite
+def percents_adding_to_100(draw):
+    cuts = sorted(draw(st.lists(st.integers(min_value=0, max_value=100), max_size=4)))
+    bounds = [0, *cuts, 100]
+    return [high - low for low, high in zip(bounds, bounds[1:])]
+
+
+@settings(max_examples=60)
+@given(percents_adding_to_100())
+def test_a_split_adding_up_to_100_is_accepted(percents):
+    split = as_split(percents)
+    assert dict(deploy(traffic_split=split).traffic_split) == split, (
+        f"{split} adds up to 100 and should be accepted as given")

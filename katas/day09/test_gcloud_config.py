@@ -1,0 +1,159 @@
+"""Task 4: a gcloud `--config` YAML turned into a checked CustomJobSpec."""
+
+import copy
+
+import pytest
+import yaml
+
+aiplatform_v1 = pytest.importorskip(
+    "google.cloud.aiplatform_v1",
+    reason="day 09 needs the Vertex AI client library: pip install -e '.[vertex]'",
+)
+
+from vertex_config import custom_job_spec_from_gcloud  # noqa: E402
+
+pytestmark = pytest.mark.task(taskno=4)
+
+# The shape many tutorials use: workerPoolSpecs written as one mapping, not a list.
+ONE_POOL_AS_A_MAPPING = """
+workerPoolSpecs:
+  machineSpec:
+    machineType: n1-highmem-2
+  replicaCount: 1
+  containerSpec:
+    imageUri: europe-west1-docker.pkg.dev/my-project/trainers/mnist:latest
+    args: ["--epochs=5"]
+"""
+
+TWO_POOLS = """
+baseOutputDirectory:
+  outputUriPrefix: gs://my-bucket/runs/8
+workerPoolSpecs:
+  - machineSpec:
+      machineType: n1-standard-8
+      acceleratorType: NVIDIA_TESLA_T4
+      acceleratorCount: 1
+    replicaCount: 1
+    pythonPackageSpec:
+      executorImageUri: us-docker.pkg.dev/vertex-ai/training/tf-gpu.2-17.py310:latest
+      packageUris: [gs://my-bucket/dist/trainer-0.1.tar.gz]
+      pythonModule: trainer.task
+  - machineSpec:
+      machineType: n1-standard-8
+      acceleratorType: NVIDIA_TESLA_T4
+      acceleratorCount: 2
+    replicaCount: 3
+    pythonPackageSpec:
+      executorImageUri: us-docker.pkg.dev/vertex-ai/training/tf-gpu.2-17.py310:latest
+      packageUris: [gs://my-bucket/dist/trainer-0.1.tar.gz]
+      pythonModule: trainer.task
+"""
+
+
+def config(text=ONE_POOL_AS_A_MAPPING, **changes):
+    data = yaml.safe_load(text)
+    data.update(changes)
+    return data
+
+
+def first_pool_with(**changes):
+    data = config(TWO_POOLS)
+    data["workerPoolSpecs"][0].update(changes)
+    return data
+
+
+def test_one_pool_written_as_a_mapping_becomes_a_one_pool_list():
+    spec = custom_job_spec_from_gcloud(config())
+    assert isinstance(spec, aiplatform_v1.CustomJobSpec), "the result should be an aiplatform_v1.CustomJobSpec"
+    assert len(spec.worker_pool_specs) == 1, "one workerPoolSpecs mapping should give exactly one worker pool"
+    pool = spec.worker_pool_specs[0]
+    assert pool.machine_spec.machine_type == "n1-highmem-2", "machineType should land in machine_spec.machine_type"
+    assert pool.replica_count == 1, "replicaCount should land in replica_count"
+    assert pool.container_spec.image_uri.endswith("/mnist:latest"), "imageUri should land in container_spec"
+    assert list(pool.container_spec.args) == ["--epochs=5"], "args should be kept"
+
+
+def test_a_list_of_pools_is_kept_in_order():
+    spec = custom_job_spec_from_gcloud(config(TWO_POOLS))
+    pools = spec.worker_pool_specs
+    assert [p.replica_count for p in pools] == [1, 3], "pools should stay in the order written (chief first)"
+    assert pools[1].machine_spec.accelerator_type == aiplatform_v1.AcceleratorType.NVIDIA_TESLA_T4, (
+        "acceleratorType given by name should become the enum")
+    assert pools[1].machine_spec.accelerator_count == 2, "acceleratorCount should be kept"
+    assert pools[0].python_package_spec.python_module == "trainer.task", "pythonPackageSpec should be parsed"
+    assert spec.base_output_directory.output_uri_prefix == "gs://my-bucket/runs/8", (
+        "baseOutputDirectory.outputUriPrefix should be parsed")
+
+
+def test_the_callers_config_is_not_changed():
+    original = config()
+    untouched = copy.deepcopy(original)
+    custom_job_spec_from_gcloud(original)
+    assert original == untouched, "normalising must work on a copy, not rewrite the caller's config"
+
+
+def test_a_misspelt_key_is_a_value_error_naming_it():
+    data = config()
+    data["workerPoolSpecs"]["machineSpec"]["machineTypo"] = "n1-standard-4"
+    with pytest.raises(ValueError, match="machineTypo"):
+        custom_job_spec_from_gcloud(data)
+
+
+def test_a_value_of_the_wrong_type_is_a_value_error():
+    data = config()
+    data["workerPoolSpecs"]["replicaCount"] = "many"
+    with pytest.raises(ValueError):
+        custom_job_spec_from_gcloud(data)
+
+
+@pytest.mark.parametrize("text", ["", "- machineSpec: {machineType: n1-standard-4}"], ids=["empty-file", "a-list"])
+def test_a_config_that_is_not_a_mapping_is_a_value_error(text):
+    with pytest.raises(ValueError):
+        custom_job_spec_from_gcloud(yaml.safe_load(text))
+
+
+def test_a_config_without_worker_pools_is_rejected(value_error_naming):
+    with value_error_naming("worker_pool_specs"):
+        custom_job_spec_from_gcloud({"baseOutputDirectory": {"outputUriPrefix": "gs://my-bucket/out"}})
+
+
+def test_an_empty_list_of_worker_pools_is_rejected(value_error_naming):
+    with value_error_naming("worker_pool_specs"):
+        custom_job_spec_from_gcloud({"workerPoolSpecs": []})
+
+
+def test_a_gpu_the_machine_cannot_take_is_rejected(value_error_naming):
+    data = first_pool_with(machineSpec={"machineType": "e2-standard-8", "acceleratorType": "NVIDIA_TESLA_T4",
+                                        "acceleratorCount": 1})
+    with value_error_naming("accelerator_type"):
+        custom_job_spec_from_gcloud(data)
+
+
+def test_a_gpu_without_a_count_is_rejected(value_error_naming):
+    data = first_pool_with(machineSpec={"machineType": "n1-standard-8", "acceleratorType": "NVIDIA_TESLA_T4"})
+    with value_error_naming("accelerator_count"):
+        custom_job_spec_from_gcloud(data)
+
+
+def test_an_unknown_machine_in_a_later_pool_is_rejected(value_error_naming):
+    data = config(TWO_POOLS)
+    data["workerPoolSpecs"][1]["machineSpec"] = {"machineType": "n1-turbo-8"}
+    with value_error_naming("machine_type"):
+        custom_job_spec_from_gcloud(data)
+
+
+def test_a_pool_with_no_replicas_is_rejected(value_error_naming):
+    with value_error_naming("replica_count"):
+        custom_job_spec_from_gcloud(first_pool_with(replicaCount=0))
+
+
+def test_a_package_outside_cloud_storage_is_rejected(value_error_naming):
+    data = config(TWO_POOLS)
+    data["workerPoolSpecs"][0]["pythonPackageSpec"]["packageUris"] = ["./dist/trainer-0.1.tar.gz"]
+    with value_error_naming("package_uris"):
+        custom_job_spec_from_gcloud(data)
+
+
+def test_an_output_directory_outside_cloud_storage_is_rejected(value_error_naming):
+    with value_error_naming("base_output_directory"):
+        custom_job_spec_from_gcloud(config(TWO_POOLS, baseOutputDirectory={"outputUriPrefix": "gs:/my-bucket/out"}))
