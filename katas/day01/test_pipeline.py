@@ -12,7 +12,7 @@ tests use names like `st07` that cannot turn up by accident.
 import itertools
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline import Pipeline
@@ -406,7 +406,6 @@ def test_a_stage_needing_one_failed_and_one_good_input_is_skipped():
 
 @pytest.mark.task(taskno=3)
 @given(dags(max_stages=10), st.data())
-@settings(max_examples=150)
 def test_random_failures_skip_exactly_their_transitive_dependants(stages, data):
     names = [name for name, _ in stages]
     failing = data.draw(st.sets(st.sampled_from(names)), label="failing")

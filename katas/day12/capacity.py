@@ -1,0 +1,58 @@
+"""Back-of-envelope capacity planning: traffic → latency budget → replicas → storage.
+
+Contract (the tests check exactly this; every bad input raises ValueError):
+- `peak_qps(requests_per_day, peak_to_mean=3.0)`: requests_per_day / 86,400 × peak_to_mean.
+  requests_per_day must be > 0 and peak_to_mean >= 1.
+- `latency_budget_ms(p99_target_ms, other_hops_ms)`: what is left of the end-to-end p99
+  target after the other hops' p99s: target − sum(hops). Target > 0, hops >= 0, and
+  the result must be > 0.
+- `replica_qps(workers, mean_latency_ms)`: one replica's throughput by Little's law,
+  workers × 1000 / mean_latency_ms. workers >= 1 (an int), latency > 0.
+- `replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2)`: replicas
+  run at most at (1 − headroom) of their throughput, so
+  max(min_replicas, ceil(peak_qps / (qps_per_replica × (1 − headroom)))).
+  peak_qps > 0, qps_per_replica > 0, 0 <= headroom < 1, min_replicas >= 1 (an int).
+- `storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3)`:
+  ceil(events_per_day × bytes_per_event × retention_days × replication). All > 0;
+  retention_days and replication are ints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+SECONDS_PER_DAY = 86_400
+
+
+def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
+    """Size for the busiest second, not the average one: traffic follows the sun."""
+    # TODO(task 3): validate, then the mean rate per second times the peak-to-mean ratio.
+    raise NotImplementedError("task 3")
+
+
+def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
+    """Adding p99s overstates the total, which is the safe side for a budget."""
+    # TODO(task 3): validate, subtract the other hops, refuse a budget that is already spent.
+    raise NotImplementedError("task 3")
+
+
+def replica_qps(workers: int, mean_latency_ms: float) -> float:
+    """Little's law: requests in flight = throughput × time in system, so throughput = workers / time."""
+    # TODO(task 3): validate, then workers per second of mean latency.
+    raise NotImplementedError("task 3")
+
+
+def replicas_needed(
+    peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2
+) -> int:
+    """Round up, keep spare capacity for spikes and a lost replica, never go below the floor."""
+    # TODO(task 3): validate; usable capacity per replica is qps_per_replica * (1 - headroom).
+    raise NotImplementedError("task 3")
+
+
+def storage_bytes(
+    events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3
+) -> int:
+    """Raw bytes on disk over the retention window, counting every replica."""
+    # TODO(task 3): validate, multiply, round up to whole bytes.
+    raise NotImplementedError("task 3")

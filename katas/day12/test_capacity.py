@@ -1,0 +1,161 @@
+"""Day 12, task 3: back-of-envelope capacity planning. Read these tests as the specification.
+
+Exact-boundary cases use headroom 0 or 0.5, where every reasonable way of writing the
+formula gives exactly the same float.
+"""
+
+import math
+
+import pytest
+
+from capacity import latency_budget_ms, peak_qps, replica_qps, replicas_needed, storage_bytes
+
+pytestmark = pytest.mark.task(taskno=3)
+
+
+def test_peak_qps_is_the_mean_rate_times_the_peak_ratio():
+    assert peak_qps(8_640_000, 3.0) == pytest.approx(300.0), (
+        "8,640,000 requests a day is 100 per second on average; a 3x peak makes 300"
+    )
+
+
+def test_peak_qps_defaults_to_a_three_times_peak():
+    assert peak_qps(86_400) == pytest.approx(3.0), "86,400 requests a day with the default 3x peak is 3 QPS"
+
+
+@pytest.mark.parametrize(
+    "requests_per_day, peak_to_mean",
+    [(0, 3.0), (-86_400, 3.0), (86_400, 0.5), (86_400, 0.0), (86_400, -2.0)],
+)
+def test_peak_qps_rejects_no_traffic_and_a_peak_below_the_mean(requests_per_day, peak_to_mean):
+    with pytest.raises(ValueError):
+        peak_qps(requests_per_day, peak_to_mean)
+
+
+def test_a_peak_equal_to_the_mean_is_allowed():
+    assert peak_qps(86_400, 1.0) == pytest.approx(1.0), "perfectly flat traffic has its peak at the mean"
+
+
+def test_latency_budget_is_what_the_other_hops_leave():
+    assert latency_budget_ms(200.0, [20.0, 30.5, 0.0]) == pytest.approx(149.5), (
+        "a 200 ms p99 target minus hops of 20, 30.5 and 0 ms leaves 149.5 ms for the model"
+    )
+
+
+def test_latency_budget_with_no_other_hops_is_the_whole_target():
+    assert latency_budget_ms(120.0, []) == pytest.approx(120.0), "with no other hops the model gets the whole target"
+
+
+@pytest.mark.parametrize(
+    "target, hops",
+    [(0.0, []), (-50.0, []), (200.0, [-10.0]), (200.0, [150.0, 50.0]), (200.0, [250.0])],
+    ids=["zero_target", "negative_target", "negative_hop", "budget_exactly_spent", "budget_overspent"],
+)
+def test_latency_budget_rejects_bad_inputs_and_a_spent_budget(target, hops):
+    with pytest.raises(ValueError):
+        latency_budget_ms(target, hops)
+
+
+def test_replica_throughput_follows_littles_law():
+    assert replica_qps(4, 40.0) == pytest.approx(100.0), (
+        "4 workers each busy 40 ms per request serve 4 / 0.040 s = 100 requests per second"
+    )
+    assert replica_qps(1, 8.0) == pytest.approx(125.0), "one worker at 8 ms per request serves 125 per second"
+
+
+@pytest.mark.parametrize("workers, latency", [(0, 40.0), (-2, 40.0), (4, 0.0), (4, -5.0)])
+def test_replica_throughput_rejects_zero_or_negative_inputs(workers, latency):
+    with pytest.raises(ValueError):
+        replica_qps(workers, latency)
+
+
+def test_replicas_round_up_never_to_the_nearest():
+    assert replicas_needed(120.0, 100.0, headroom=0.0, min_replicas=1) == 2, (
+        "120 QPS at 100 QPS per replica needs 2 replicas: 1.2 rounds up, never down"
+    )
+    assert replicas_needed(101.0, 100.0, headroom=0.0, min_replicas=1) == 2, "101 QPS needs 2 replicas, not 1"
+
+
+def test_an_exact_fit_needs_no_extra_replica():
+    assert replicas_needed(200.0, 100.0, headroom=0.0, min_replicas=1) == 2, (
+        "200 QPS at exactly 100 QPS per replica fits on 2 replicas"
+    )
+
+
+def test_headroom_caps_how_busy_each_replica_may_run():
+    assert replicas_needed(300.0, 100.0, headroom=0.5, min_replicas=1) == 6, (
+        "with 50% headroom each replica takes at most 50 QPS, so 300 QPS needs 6 replicas "
+        "(adding 50% to the load instead would give only 5)"
+    )
+
+
+def test_default_headroom_is_thirty_percent():
+    assert replicas_needed(347.0, 100.0, min_replicas=1) == 5, (
+        "with the default 30% headroom a replica takes at most 70 QPS: 347 / 70 = 4.96, so 5 replicas"
+    )
+    assert replicas_needed(141.0, 100.0, min_replicas=1) == 3, (
+        "141 QPS at 70 usable QPS per replica is 2.01, so 3 replicas"
+    )
+
+
+def test_light_traffic_still_gets_the_minimum_replicas():
+    assert replicas_needed(10.0, 100.0) == 2, "the default floor is 2 replicas, so one can fail or be rolled"
+    assert replicas_needed(10.0, 100.0, min_replicas=3) == 3, "min_replicas=3 should be respected"
+    assert replicas_needed(10.0, 100.0, min_replicas=1) == 1, "with min_replicas=1 a light load fits on 1 replica"
+
+
+def test_the_floor_does_not_cap_a_heavy_load():
+    assert replicas_needed(1_000.0, 100.0, headroom=0.5, min_replicas=2) == 20, (
+        "1,000 QPS at 50 usable QPS per replica needs 20 replicas; the floor of 2 changes nothing"
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(peak_qps=0.0, qps_per_replica=100.0),
+        dict(peak_qps=-5.0, qps_per_replica=100.0),
+        dict(peak_qps=50.0, qps_per_replica=0.0),
+        dict(peak_qps=50.0, qps_per_replica=-100.0),
+        dict(peak_qps=50.0, qps_per_replica=100.0, headroom=1.0),
+        dict(peak_qps=50.0, qps_per_replica=100.0, headroom=-0.1),
+        dict(peak_qps=50.0, qps_per_replica=100.0, min_replicas=0),
+    ],
+    ids=["zero_qps", "negative_qps", "zero_throughput", "negative_throughput",
+         "full_headroom", "negative_headroom", "zero_min_replicas"],
+)
+def test_replicas_needed_rejects_bad_inputs(kwargs):
+    with pytest.raises(ValueError):
+        replicas_needed(**kwargs)
+
+
+def test_storage_multiplies_volume_retention_and_replicas():
+    assert storage_bytes(1_000_000, 50, 90, replication=3) == 13_500_000_000, (
+        "1M events/day × 50 bytes × 90 days × 3 replicas = 13.5 GB"
+    )
+    assert storage_bytes(1_000, 10, 7) == 210_000, "the default replication is 3: 1,000 × 10 × 7 × 3"
+
+
+def test_storage_rounds_up_to_whole_bytes():
+    got = storage_bytes(3, 0.5, 1, replication=1)
+    assert got == 2 and isinstance(got, int), f"3 events × 0.5 bytes is 1.5 bytes, which needs 2 whole bytes, got {got!r}"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [(0, 50, 90, 3), (-1, 50, 90, 3), (1_000, 0, 90, 3), (1_000, 50, 0, 3), (1_000, 50, -7, 3), (1_000, 50, 90, 0)],
+    ids=["zero_events", "negative_events", "zero_bytes", "zero_retention", "negative_retention", "zero_replication"],
+)
+def test_storage_rejects_zero_or_negative_inputs(args):
+    with pytest.raises(ValueError):
+        storage_bytes(*args)
+
+
+def test_a_full_plan_for_ten_million_requests_a_day():
+    peak = peak_qps(10_000_000, 3.0)
+    budget = latency_budget_ms(200.0, [20.0, 30.0])
+    per_replica = replica_qps(4, 40.0)
+    replicas = replicas_needed(peak, per_replica, headroom=0.3)
+    assert peak == pytest.approx(347.22, abs=0.01), "10M requests a day at a 3x peak is about 347 QPS"
+    assert budget == pytest.approx(150.0), "200 ms minus 50 ms of other hops leaves 150 ms"
+    assert replicas == math.ceil(peak / 70.0) == 5, "347 QPS at 70 usable QPS per replica needs 5 replicas"

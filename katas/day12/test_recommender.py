@@ -1,0 +1,264 @@
+"""Day 12, tasks 1 and 2: the recommender. Read these tests as the specification.
+
+The small examples are built so that every sensible similarity (cosine, Jaccard, raw
+co-occurrence counts) gives the same ranking: the tests pin the contract, not the
+reference's choice of similarity.
+"""
+
+import json
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from recommender import ItemItemRecommender
+
+N_USERS, N_ITEMS = 1_000, 10_000
+N_CLUSTERS, CLUSTER_SIZE = 50, 20
+SEEN_PER_USER, HELD_OUT_PER_USER, NOISE_PER_USER = 12, 4, 3
+RECALL_AT_10_BOUND = 0.5
+
+
+def interactions(histories, n_items, fmt=sparse.csr_array):
+    """A users × items matrix: row u holds a 1 (or the given count) for each item in histories[u]."""
+    rows, cols, values = [], [], []
+    for user, history in enumerate(histories):
+        items = history.items() if isinstance(history, dict) else ((item, 1.0) for item in history)
+        for item, value in items:
+            rows.append(user)
+            cols.append(item)
+            values.append(value)
+    coo = sparse.coo_array((values, (rows, cols)), shape=(len(histories), n_items))
+    return fmt(coo)
+
+
+def fitted(histories, n_items, fmt=sparse.csr_array):
+    return ItemItemRecommender().fit(interactions(histories, n_items, fmt))
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """1,000 users × 10,000 items with planted taste clusters, some history held out.
+
+    Each user belongs to one of 50 clusters of 20 items scattered over the catalogue,
+    has seen 12 of their cluster's items, of which 4 are held out of training, plus 3
+    random items from outside any cluster. A popularity list knows nothing of clusters
+    and scores near 0 on the held-out items; item-item similarity finds them.
+    """
+    rng = np.random.default_rng(12)
+    clusters = rng.permutation(N_ITEMS)[: N_CLUSTERS * CLUSTER_SIZE].reshape(N_CLUSTERS, CLUSTER_SIZE)
+    outside = np.setdiff1d(np.arange(N_ITEMS), clusters.ravel())
+    train, held_out = [], []
+    for user in range(N_USERS):
+        liked = rng.choice(clusters[user % N_CLUSTERS], SEEN_PER_USER, replace=False)
+        noise = rng.choice(outside, NOISE_PER_USER, replace=False)
+        history = np.concatenate([liked[HELD_OUT_PER_USER:], noise])
+        train.append({int(item): float(rng.integers(1, 4)) for item in history})
+        held_out.append({int(item) for item in liked[:HELD_OUT_PER_USER]})
+    matrix = interactions(train, N_ITEMS)
+    model = ItemItemRecommender().fit(matrix)
+    return model, train, held_out
+
+
+# --- task 1: fit and the popularity baseline --------------------------------------------
+
+
+@pytest.mark.task(taskno=1)
+def test_fit_returns_the_recommender_itself():
+    model = ItemItemRecommender()
+    assert model.fit(interactions([[0]], 3)) is model, "fit() should return the recommender so calls can chain"
+
+
+@pytest.mark.task(taskno=1)
+def test_most_popular_ranks_items_by_how_many_users_interacted():
+    model = fitted([[2, 3], [3], [3, 4], [4]], 6)
+    assert model.most_popular(3) == [3, 4, 2], (
+        "item 3 has 3 users, item 4 has 2, item 2 has 1: most_popular(3) should be [3, 4, 2]"
+    )
+
+
+@pytest.mark.task(taskno=1)
+def test_popularity_counts_users_not_interaction_volume():
+    model = fitted([{1: 50.0}, {2: 1.0}, {2: 1.0}], 4)
+    assert model.most_popular(1) == [2], (
+        "one user with 50 plays of item 1 is less popular than item 2 with two users: "
+        "popularity counts distinct users"
+    )
+
+
+@pytest.mark.task(taskno=1)
+def test_equal_popularity_goes_to_the_lower_item_id():
+    model = fitted([[7], [5], [2], [9, 5]], 10)
+    assert model.most_popular(4) == [5, 2, 7, 9], (
+        "item 5 has two users; items 2, 7 and 9 have one each and must follow in id order: [5, 2, 7, 9]"
+    )
+
+
+@pytest.mark.task(taskno=1)
+def test_most_popular_with_k_beyond_the_catalogue_returns_every_item_once():
+    model = fitted([[1], [1, 3]], 4)
+    assert model.most_popular(10) == [1, 3, 0, 2], (
+        "with 4 items, most_popular(10) should return all 4, by users then by id: [1, 3, 0, 2]"
+    )
+
+
+@pytest.mark.task(taskno=1)
+@pytest.mark.parametrize(
+    "fmt", [sparse.coo_array, sparse.csc_array, sparse.csr_matrix, sparse.coo_matrix],
+    ids=["coo_array", "csc_array", "csr_matrix", "coo_matrix"],
+)
+def test_fit_accepts_any_scipy_sparse_format(fmt):
+    model = fitted([[2, 3], [3], [3, 4], [4]], 6, fmt)
+    assert model.most_popular(3) == [3, 4, 2], f"fit() should work the same on a {fmt.__name__}"
+
+
+@pytest.mark.task(taskno=1)
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf")])
+def test_negative_or_non_finite_interactions_are_rejected(bad):
+    with pytest.raises(ValueError):
+        ItemItemRecommender().fit(interactions([{0: 1.0}, {1: bad}], 3))
+
+
+@pytest.mark.task(taskno=1)
+def test_using_the_model_before_fit_is_an_error():
+    model = ItemItemRecommender()
+    with pytest.raises(RuntimeError):
+        model.most_popular(3)
+    with pytest.raises(RuntimeError):
+        model.recommend(0, 3)
+
+
+@pytest.mark.task(taskno=1)
+def test_most_popular_rejects_k_below_one():
+    model = fitted([[0]], 3)
+    with pytest.raises(ValueError):
+        model.most_popular(0)
+
+
+@pytest.mark.task(taskno=1)
+def test_most_popular_returns_plain_ints(planted):
+    model, _, _ = planted
+    items = model.most_popular(5)
+    assert all(type(item) is int for item in items), (
+        f"item ids should be plain Python ints (numpy integers do not serialise to JSON), got {items!r}"
+    )
+
+
+# --- task 2: recommend -----------------------------------------------------------------
+
+
+@pytest.mark.task(taskno=2)
+def test_items_sharing_users_with_the_history_come_first_then_popular_ones():
+    # User 0 saw item 0; user 1 saw items 0 and 1, so item 1 is similar to item 0.
+    # Item 2 is the most popular but shares no user with item 0.
+    model = fitted([[0], [0, 1], [2], [2], [2]], 6)
+    assert model.recommend(0, 3) == [1, 2, 3], (
+        "similar item 1 first, then unseen items by popularity (2, then 3 by lower id)"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_k_larger_than_the_unseen_items_returns_every_unseen_item_once():
+    model = fitted([[0], [0, 1], [2], [2], [2]], 6)
+    assert model.recommend(0, 50) == [1, 2, 3, 4, 5], (
+        "user 0 has seen 1 of 6 items, so recommend(0, 50) should return the other 5, each once"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_a_more_similar_item_ranks_higher():
+    # User 0 saw items 0 and 1. Item 2 shares users with both; item 3 only with item 0
+    # and is more popular overall.
+    model = fitted([[0, 1], [0, 1, 2], [0, 3], [3], [3]], 5)
+    assert model.recommend(0, 2) == [2, 3], (
+        "item 2 is similar to both items user 0 saw, item 3 to only one: [2, 3]"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_equal_scores_go_to_the_lower_item_id():
+    # User 2 saw items 0 and 1, which are mirror images: item 7 pairs with item 0 exactly
+    # as item 3 pairs with item 1, so 7 and 3 score the same.
+    model = fitted([[0, 7], [1, 3], [0, 1]], 10)
+    assert model.recommend(2, 2) == [3, 7], "items 3 and 7 tie, so the lower id, 3, comes first"
+
+
+@pytest.mark.task(taskno=2)
+def test_many_equal_scores_come_out_in_id_order():
+    # Every other user pairs item 0 with one item; user 4 saw only item 0.
+    model = fitted([[0, 9], [0, 4], [0, 6], [0, 2], [0]], 12)
+    assert model.recommend(4, 4) == [2, 4, 6, 9], (
+        "items 9, 4, 6 and 2 are equally similar to item 0, so they come in id order: [2, 4, 6, 9]"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_recommend_rejects_k_below_one():
+    model = fitted([[0], [0, 1]], 3)
+    with pytest.raises(ValueError):
+        model.recommend(0, 0)
+
+
+@pytest.mark.task(taskno=2)
+@pytest.mark.parametrize("user_id", [5, 10**6], ids=["just_past_the_last_row", "far_away"])
+def test_an_unknown_user_gets_the_most_popular_items(user_id):
+    model = fitted([[0, 1], [1], [1, 2], [], [3]], 5)
+    assert model.recommend(user_id, 3) == [1, 0, 2], (
+        f"user {user_id} is not in the data: a cold start gets the most popular items, [1, 0, 2]"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_a_user_without_interactions_gets_the_most_popular_items():
+    model = fitted([[0, 1], [1], [1, 2], [], [3]], 5)
+    assert model.recommend(3, 3) == [1, 0, 2], (
+        "user 3 has an empty history: a cold start gets the most popular items, [1, 0, 2]"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_a_negative_user_id_is_unknown_not_the_last_user():
+    model = fitted([[1], [1], [1, 2], [0, 4], [3, 4]], 5)
+    assert model.recommend(-1, 2) == [1, 4], (
+        "user -1 does not exist and gets the most popular items [1, 4]; "
+        "indexing the matrix with -1 would wrongly answer for the last user"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_recommendations_never_include_seen_items(planted):
+    model, train, _ = planted
+    for user in range(0, N_USERS, 10):
+        shown = model.recommend(user, 10)
+        repeated = set(shown) & set(train[user])
+        assert not repeated, f"user {user} already interacted with {sorted(repeated)}; they must not be recommended"
+        assert len(shown) == 10 and len(set(shown)) == 10, f"user {user} should get 10 distinct items, got {shown}"
+
+
+@pytest.mark.task(taskno=2)
+def test_asking_for_the_whole_catalogue_returns_every_unseen_item_once(planted):
+    model, train, _ = planted
+    shown = model.recommend(7, N_ITEMS)
+    expected = set(range(N_ITEMS)) - set(train[7])
+    assert len(shown) == len(expected) and set(shown) == expected, (
+        f"recommend(7, {N_ITEMS}) should return each of the {len(expected)} items user 7 has not seen exactly once"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_recommendations_are_plain_ints(planted):
+    model, _, _ = planted
+    shown = model.recommend(3, 5)
+    assert all(type(item) is int for item in shown), f"item ids should be plain Python ints, got {shown!r}"
+    json.dumps(shown)
+
+
+@pytest.mark.task(taskno=2)
+def test_recall_at_10_on_planted_clusters_beats_the_bound(planted):
+    model, _, held_out = planted
+    users = range(0, N_USERS, 4)
+    recall = np.mean([len(set(model.recommend(u, 10)) & held_out[u]) / HELD_OUT_PER_USER for u in users])
+    assert recall >= RECALL_AT_10_BOUND, (
+        f"mean recall@10 on the held-out cluster items is {recall:.2f}; item-item similarity should "
+        f"reach at least {RECALL_AT_10_BOUND} (a popularity list scores about 0)"
+    )

@@ -1,0 +1,69 @@
+"""Mutant: headroom is added on top of the load (x 1.3) instead of capping utilisation (/ 0.7).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+SECONDS_PER_DAY = 86_400
+
+
+def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
+    """Size for the busiest second, not the average one: traffic follows the sun."""
+    _positive("requests_per_day", requests_per_day)
+    if peak_to_mean < 1:
+        raise ValueError(f"peak_to_mean is at least 1 (the peak is never below the mean), got {peak_to_mean}")
+    return requests_per_day / SECONDS_PER_DAY * peak_to_mean
+
+
+def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
+    """Adding p99s overstates the total, which is the safe side for a budget."""
+    _positive("p99_target_ms", p99_target_ms)
+    for hop in other_hops_ms:
+        if hop < 0:
+            raise ValueError(f"a hop's latency cannot be negative, got {hop}")
+    left = p99_target_ms - sum(other_hops_ms)
+    if left <= 0:
+        raise ValueError(f"the other hops already use {sum(other_hops_ms)} ms of the {p99_target_ms} ms target")
+    return left
+
+
+def replica_qps(workers: int, mean_latency_ms: float) -> float:
+    """Little's law: requests in flight = throughput × time in system, so throughput = workers / time."""
+    _whole("workers", workers)
+    _positive("mean_latency_ms", mean_latency_ms)
+    return workers * 1000.0 / mean_latency_ms
+
+
+def replicas_needed(
+    peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2
+) -> int:
+    """Round up, keep spare capacity for spikes and a lost replica, never go below the floor."""
+    _positive("peak_qps", peak_qps)
+    _positive("qps_per_replica", qps_per_replica)
+    if not 0 <= headroom < 1:
+        raise ValueError(f"headroom is the fraction of capacity kept free, in [0, 1), got {headroom}")
+    _whole("min_replicas", min_replicas)
+    return max(min_replicas, math.ceil(peak_qps * (1 + headroom) / qps_per_replica))
+
+
+def storage_bytes(
+    events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3
+) -> int:
+    """Raw bytes on disk over the retention window, counting every replica."""
+    _positive("events_per_day", events_per_day)
+    _positive("bytes_per_event", bytes_per_event)
+    _whole("retention_days", retention_days)
+    _whole("replication", replication)
+    return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
+
+
+def _positive(name: str, value: float) -> None:
+    if not value > 0:  # also rejects NaN
+        raise ValueError(f"{name} must be greater than 0, got {value}")
+
+
+def _whole(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")

@@ -1,0 +1,74 @@
+"""Mutant: equal popularity comes out higher item id first (the argsort()[::-1] idiom).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+
+
+class ItemItemRecommender:
+    def __init__(self) -> None:
+        self._interactions: sparse.csr_array | None = None
+        self._similarity: sparse.csr_array | None = None
+        self._by_popularity: np.ndarray | None = None
+
+    def fit(self, interactions) -> ItemItemRecommender:
+        """Precompute everything a request needs, so serving is a sparse row lookup and a sort."""
+        matrix = sparse.csr_array(interactions, dtype=np.float64)
+        matrix.sum_duplicates()
+        if not np.all(np.isfinite(matrix.data)) or np.any(matrix.data < 0):
+            raise ValueError("interaction values must be finite and non-negative (counts or strengths)")
+        matrix.eliminate_zeros()
+        n_items = matrix.shape[1]
+        users_per_item = np.bincount(matrix.indices, minlength=n_items)
+        # lexsort sorts by the last key first: most users, then the lower item id.
+        self._by_popularity = np.argsort(users_per_item, kind="stable")[::-1]
+        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=0)).ravel())
+        inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+        normalised = matrix @ sparse.diags_array(inverse)
+        # Sparse on purpose: a dense 10,000 x 10,000 float64 matrix would take 800 MB.
+        self._similarity = sparse.csr_array(normalised.T @ normalised)
+        self._interactions = matrix
+        return self
+
+    def most_popular(self, k: int = 10) -> list[int]:
+        """The cold-start answer and the baseline any personalised model must beat."""
+        self._check_ready(k)
+        return self._by_popularity[:k].tolist()
+
+    def recommend(self, user_id: int, k: int = 10) -> list[int]:
+        """Unseen items, similar ones first, padded with popular ones so the shelf is never short."""
+        self._check_ready(k)
+        row = self._row_of(user_id)
+        if row is None:
+            return self.most_popular(k)
+        start, end = self._interactions.indptr[row], self._interactions.indptr[row + 1]
+        seen = self._interactions.indices[start:end]
+        weights = self._interactions.data[start:end]
+        scores = self._similarity[seen].T @ weights
+        scores[seen] = 0.0
+        candidates = np.flatnonzero(scores > 0)
+        ranked = candidates[np.lexsort((candidates, -scores[candidates]))][:k]
+        if len(ranked) < k:
+            taken = np.zeros(len(scores), dtype=bool)
+            taken[seen] = True
+            taken[ranked] = True
+            fill = self._by_popularity[~taken[self._by_popularity]]
+            ranked = np.concatenate([ranked, fill[: k - len(ranked)]])
+        return ranked.tolist()
+
+    def _row_of(self, user_id: int) -> int | None:
+        """The user's row, or None for a cold start; never let -1 mean "the last user"."""
+        n_users = self._interactions.shape[0]
+        if not isinstance(user_id, (int, np.integer)) or not 0 <= user_id < n_users:
+            return None
+        if self._interactions.indptr[user_id] == self._interactions.indptr[user_id + 1]:
+            return None
+        return int(user_id)
+
+    def _check_ready(self, k: int) -> None:
+        if self._interactions is None:
+            raise RuntimeError("call fit() before asking for recommendations")
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
