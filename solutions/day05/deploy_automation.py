@@ -9,7 +9,8 @@ Contract (the tests check exactly this):
   refused connection or no answer within `timeout` seconds is False, never an exception.
 - `RetryPolicy(max_attempts=6, initial_delay_s=0.5, max_delay_s=4.0, deadline_s=30.0,
   probe_timeout_s=2.0)`; nonsense values raise ValueError.
-- `wait_until_healthy(url, *, health_check, policy, sleep, clock) -> bool` probes up to
+- `wait_until_healthy(url, *, health_check, policy=None, sleep, clock) -> bool` (None means
+  `RetryPolicy()`) probes up to
   `max_attempts` times; after failed probe n it sleeps
   `min(max_delay_s, initial_delay_s * 2 ** (n - 1))`, never after the last attempt. It never
   runs past `deadline_s` of `clock()` time: no wait ends after it and each probe's timeout is
@@ -24,6 +25,7 @@ Contract (the tests check exactly this):
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import re
@@ -57,7 +59,7 @@ def http_health_check(url: str, timeout: float) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.status == 200
-    except (OSError, ValueError):  # URLError, HTTPError, timeouts and resets are all OSErrors
+    except (OSError, ValueError, http.client.HTTPException):  # URLError, HTTPError, timeouts, resets
         return False
 
 
@@ -85,11 +87,12 @@ def wait_until_healthy(
     url: str,
     *,
     health_check: HealthCheck = http_health_check,
-    policy: RetryPolicy = RetryPolicy(),
+    policy: RetryPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> bool:
     """Bounded in attempts and in time, so a container that never comes up cannot stall a deploy."""
+    policy = policy or RetryPolicy()
     deadline = clock() + policy.deadline_s
     for attempt in range(1, policy.max_attempts + 1):
         left = deadline - clock()
@@ -146,7 +149,7 @@ class Deployer:
         *,
         runner: Runner = run_command,
         health_check: HealthCheck = http_health_check,
-        policy: RetryPolicy = RetryPolicy(),
+        policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         docker: str = "docker",
@@ -167,7 +170,7 @@ class Deployer:
         self.port = port
         self.runner = runner
         self.health_check = health_check
-        self.policy = policy
+        self.policy = policy or RetryPolicy()
         self.sleep = sleep
         self.clock = clock
         self.docker = docker
@@ -205,7 +208,7 @@ class Deployer:
         if context is not None:
             try:
                 self._docker("build", version, "build", "-t", tag, *self._flags("--build-arg", build_args or {}),
-                             *self._flags("--label", self.labels), context)
+                             context)
             except _StepFailed as exc:
                 return self._result(version, promoted=False, reason=str(exc))
         try:

@@ -1,0 +1,254 @@
+"""Day 06 fixtures: run your scripts as real processes, a recording fake `docker`, a real HTTP server.
+
+The fake `docker` stands in for the engine only in the unit tier, to check your script's
+own decisions (the order of build, stop, run, health, rm, start); the docker tier runs
+`deploy.sh` against the real engine. `curl` and the HTTP server are always real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mlops_katas.infra.http_server import ControlledServer
+
+TIMESTAMP = re.compile(r"^\[?\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}")
+
+FAKE_DOCKER = r'''#!{python} -S
+"""A fake docker CLI: records each call, keeps a tiny engine state in JSON files."""
+import json, os, sys, time
+
+home = os.environ["FAKE_DOCKER_DIR"]
+state_path = os.path.join(home, "state.json")
+with open(state_path) as f:
+    state = json.load(f)
+argv = sys.argv[1:]
+with open(os.path.join(home, "calls.jsonl"), "a") as f:
+    f.write(json.dumps({{"argv": argv, "t": time.time()}}) + "\n")
+VALUE_OPTIONS = {{"--name", "-p", "--publish", "-l", "--label", "-e", "--env", "-t", "--tag", "--build-arg",
+                 "-f", "--file", "--network", "--restart", "-u", "--user", "--time", "--platform"}}
+
+
+def done(code, out="", err=""):
+    with open(state_path, "w") as f:
+        json.dump(state, f)
+    if out:
+        print(out)
+    if err:
+        print(err, file=sys.stderr)
+    sys.exit(code)
+
+
+def parse(args):
+    options, flags, rest = {{}}, set(), []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if rest:
+            rest.append(arg)
+        elif arg.startswith("-") and "=" in arg and arg.split("=", 1)[0] in VALUE_OPTIONS:
+            key, value = arg.split("=", 1)
+            options.setdefault(key, []).append(value)
+        elif arg in VALUE_OPTIONS:
+            i += 1
+            options.setdefault(arg, []).append(args[i] if i < len(args) else "")
+        elif arg.startswith("-"):
+            flags.add(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return options, flags, rest
+
+
+def serving(port):
+    return next((n for n, c in state["containers"].items() if c["running"] and c["port"] == port), None)
+
+
+if not argv:
+    done(1, err="fake docker: no subcommand")
+sub, args = argv[0], argv[1:]
+if sub in state["fail"]:
+    done(1, err=f"fake docker: {{sub}} failed on purpose")
+options, flags, rest = parse(args)
+containers = state["containers"]
+if sub == "build":
+    tags = options.get("-t", []) + options.get("--tag", [])
+    if not tags or not rest:
+        done(1, err="fake docker: build needs -t TAG and a context")
+    state["images"] = sorted(set(state["images"]) | set(tags))
+    done(0, out="Successfully built")
+if sub == "run":
+    if not rest or rest[0] not in state["images"]:
+        done(125, err=f"Unable to find image {{rest[:1]}} locally")
+    name = (options.get("--name") or [""])[-1]
+    if not name or name in containers:
+        done(125, err=f"Conflict: the container name {{name!r}} is already in use or missing")
+    publish = options.get("-p", []) + options.get("--publish", [])
+    port = int(publish[0].split(":")[-2]) if publish and ":" in publish[0] else None
+    if port is not None and serving(port):
+        done(125, err=f"Bind for 127.0.0.1:{{port}} failed: port is already allocated")
+    labels = dict(l.split("=", 1) if "=" in l else (l, "") for l in options.get("-l", []) + options.get("--label", []))
+    state["next_id"] += 1
+    containers[name] = {{"id": f"id{{state['next_id']}}", "image": rest[0], "port": port, "running": True,
+                        "labels": labels, "auto_remove": "--rm" in flags, "stops": 0}}
+    done(0, out=containers[name]["id"])
+if sub in ("stop", "start", "rm"):
+    for ref in rest:
+        c = containers.get(ref)
+        if c is None:
+            done(1, err=f"Error: No such container: {{ref}}")
+        if sub == "stop":
+            c["running"] = False
+            c["stops"] += 1
+            if c["auto_remove"]:
+                del containers[ref]
+        elif sub == "start":
+            holder = serving(c["port"]) if c["port"] else None
+            if holder and holder != ref:
+                done(1, err=f"Bind for 127.0.0.1:{{c['port']}} failed: port is already allocated")
+            c["running"] = True
+        else:
+            if c["running"] and not flags & {{"-f", "--force"}}:
+                done(1, err="You cannot remove a running container. Stop it first")
+            del containers[ref]
+    done(0, out="\n".join(rest))
+done(1, err=f"fake docker: unsupported subcommand {{sub!r}}")
+'''
+
+
+@dataclass
+class Finished:
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def output(self) -> str:
+        return f"--- stdout ---\n{self.stdout}\n--- stderr ---\n{self.stderr}"
+
+
+def run_script(path: Path, args: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
+               timeout: float = 20) -> Finished:
+    """Run `bash path args` in its own process group; past `timeout` the whole group is killed."""
+    started = time.monotonic()
+    proc = subprocess.Popen(["bash", str(path), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=10)
+        pytest.fail(f"{path.name} {' '.join(args)} was still running after {timeout:g} s and was killed; "
+                    f"is there a loop that never ends, or a curl without --max-time?\n"
+                    f"--- stdout ---\n{out}\n--- stderr ---\n{err}", pytrace=False)
+    return Finished(proc.returncode, out, err, time.monotonic() - started)
+
+
+class TimedRequests(list):
+    """A ControlledServer request log that also notes when each request came, and can
+    change the server's mode for the next request (`plan`: one mode per request)."""
+
+    def __init__(self, server: ControlledServer, plan: list[str] | None = None) -> None:
+        super().__init__()
+        self.server = server
+        self.plan = plan or []
+        self.times: list[float] = []
+
+    def append(self, item) -> None:
+        super().append(item)
+        self.times.append(time.time())
+        if self.plan:
+            self.server.set(self.plan[min(len(self) - 1, len(self.plan) - 1)])
+
+
+@pytest.fixture
+def server():
+    with ControlledServer("healthy") as srv:
+        srv.behaviour.requests = TimedRequests(srv)
+        yield srv
+
+
+class FakeDocker:
+    """The recording fake: `calls` (argv lists), `containers`, `fail(sub)` to make a subcommand fail."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.bin = home / "bin"
+        self.bin.mkdir(parents=True)
+        script = self.bin / "docker"
+        script.write_text(FAKE_DOCKER.format(python=sys.executable))
+        script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        self._write({"containers": {}, "images": [], "fail": [], "next_id": 0})
+
+    def _read(self) -> dict:
+        return json.loads((self.home / "state.json").read_text())
+
+    def _write(self, state: dict) -> None:
+        (self.home / "state.json").write_text(json.dumps(state))
+
+    @property
+    def path(self) -> Path:
+        return self.bin / "docker"
+
+    @property
+    def env(self) -> dict[str, str]:
+        # DOCKER=docker: a DOCKER set in the caller's environment must not reach the real engine.
+        return {"FAKE_DOCKER_DIR": str(self.home), "DOCKER": "docker",
+                "PATH": f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+    def fail(self, sub: str) -> None:
+        state = self._read()
+        state["fail"].append(sub)
+        self._write(state)
+
+    def add_running(self, name: str, image: str, port: int) -> str:
+        state = self._read()
+        state["next_id"] += 1
+        state["images"].append(image)
+        state["containers"][name] = {"id": f"id{state['next_id']}", "image": image, "port": port, "running": True,
+                                     "labels": {}, "auto_remove": False, "stops": 0}
+        self._write(state)
+        return state["containers"][name]["id"]
+
+    @property
+    def containers(self) -> dict:
+        return self._read()["containers"]
+
+    def timed_calls(self) -> list[tuple[list[str], float]]:
+        log = self.home / "calls.jsonl"
+        if not log.exists():
+            return []
+        entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        return [(entry["argv"], entry["t"]) for entry in entries]
+
+    @property
+    def calls(self) -> list[list[str]]:
+        return [argv for argv, _ in self.timed_calls()]
+
+
+@pytest.fixture
+def run_bash():
+    """`run_bash(path, args, env=..., cwd=..., timeout=...)` -> Finished(returncode, stdout, stderr, seconds)."""
+    return run_script
+
+
+@pytest.fixture
+def timestamp():
+    """A log line starts with a date and time, e.g. 2026-01-31T12:00:00Z or [2026-01-31 12:00:00]."""
+    return TIMESTAMP
+
+
+@pytest.fixture
+def fake_docker(tmp_path) -> FakeDocker:
+    return FakeDocker(tmp_path / "fake-docker")

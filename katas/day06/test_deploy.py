@@ -1,0 +1,188 @@
+"""Tasks 3 and 4: deploy.sh's decisions, with a recording fake `docker` first on PATH.
+
+The fake (conftest.py) keeps a tiny engine state: a host port can be bound by one running
+container at a time and `rm` refuses a running container unless forced. `curl` is real: the
+health check goes to `server`, a real HTTP server on loopback that plays the new container
+(healthy, failing or slow).
+"""
+
+import pytest
+
+NAME = "model"
+IMAGE = "ml"
+
+
+@pytest.fixture
+def deploy(learner_file, run_bash, fake_docker, server, tmp_path):
+    port = server.url.rsplit(":", 1)[1]
+    state_file = tmp_path / "deployed-version"
+
+    def run(version, *extra, env=None, timeout=20):
+        args = ["--image", IMAGE, "--name", NAME, "--port", port, "--context", str(tmp_path),
+                "--state-file", str(state_file), "--retries", "3", "--interval", "0.1", "--timeout", "2",
+                *extra, version]
+        return run_bash(learner_file("deploy.sh"), args, env={**fake_docker.env, **(env or {})}, cwd=tmp_path, timeout=timeout)
+
+    run.port = int(port)
+    run.state_file = state_file
+    return run
+
+
+@pytest.fixture
+def v1_serving(deploy, fake_docker):
+    """v1 serving on the port, recorded in the state file, as an earlier deploy left it."""
+    container_id = fake_docker.add_running(f"{NAME}-v1", f"{IMAGE}:v1", deploy.port)
+    deploy.state_file.write_text("v1\n")
+    return container_id
+
+
+def first_index(calls, sub, *args):
+    """Index of the first call `docker sub ... args...`, or None."""
+    return next((i for i, argv in enumerate(calls) if argv and argv[0] == sub and all(a in argv for a in args)), None)
+
+
+def state(deploy):
+    return deploy.state_file.read_text().strip() if deploy.state_file.exists() else ""
+
+
+def assert_only_serving(fake_docker, deploy, name, image, output):
+    containers = fake_docker.containers
+    running = {n: c for n, c in containers.items() if c["running"] and c["port"] == deploy.port}
+    assert list(running) == [name], f"{name} should serve port {deploy.port}, found {sorted(running)}\n{output}"
+    assert running[name]["image"] == image, f"{name} should run {image}, runs {running[name]['image']}"
+
+
+# --- Task 3: usage, build, swap, promote -------------------------------------------------
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.parametrize(
+    "args",
+    [[], ["v1", "v2"], ["--bogus", "v1"], ["--port", "abc", "v1"], ["--port", "70000", "v1"],
+     ["--retries", "0", "v1"], ["--interval", "0", "v1"], ["--timeout", "x", "v1"], ["v 1"], ["v1;reboot"],
+     ["v1", "--port"]],
+    ids=lambda a: " ".join(a) or "no-version",
+)
+def test_a_bad_argument_prints_usage_and_exits_2(learner_file, run_bash, fake_docker, args):
+    done = run_bash(learner_file("deploy.sh"), args, env=fake_docker.env, timeout=10)
+    assert done.returncode == 2, f"{' '.join(args) or '(no arguments)'} should be a usage error (exit 2)\n{done.output}"
+    assert "usage" in done.stderr.lower(), f"a usage error should print the usage on stderr\n{done.output}"
+    assert fake_docker.calls == [], f"no docker command should run after a usage error, ran {fake_docker.calls}"
+
+
+@pytest.mark.task(taskno=3)
+def test_help_prints_usage_and_exits_0(learner_file, run_bash, fake_docker):
+    done = run_bash(learner_file("deploy.sh"), ["--help"], env=fake_docker.env, timeout=10)
+    assert done.returncode == 0 and "usage" in done.stdout.lower(), f"--help should print usage, exit 0\n{done.output}"
+
+
+@pytest.mark.task(taskno=3)
+def test_first_deploy_builds_runs_and_records_the_version(deploy, fake_docker, server, tmp_path):
+    done = deploy("v1", "--build-arg", "BASE_IMAGE=local/py", "--label", "team=ml")
+    assert done.returncode == 0, f"a healthy first deploy should exit 0\n{done.output}"
+    calls = fake_docker.calls
+    build, run = first_index(calls, "build", f"{IMAGE}:v1"), first_index(calls, "run", f"{IMAGE}:v1")
+    assert build is not None and run is not None and build < run, f"it should build {IMAGE}:v1, then run it: {calls}"
+    assert calls[build][-1] == str(tmp_path), f"the build context should be the last argument: {calls[build]}"
+    assert "BASE_IMAGE=local/py" in calls[build], f"--build-arg should reach docker build: {calls[build]}"
+    assert_only_serving(fake_docker, deploy, f"{NAME}-v1", f"{IMAGE}:v1", done.output)
+    assert fake_docker.containers[f"{NAME}-v1"]["labels"].get("team") == "ml", "--label should reach docker run"
+    assert server.requests, "the health check should GET /health on the service port"
+    assert state(deploy) == "v1", f"the state file should record v1 as serving, holds {state(deploy)!r}"
+
+
+@pytest.mark.task(taskno=3)
+def test_a_new_version_replaces_the_previous_one_in_order(deploy, fake_docker, server, v1_serving):
+    done = deploy("v2")
+    assert done.returncode == 0, f"a healthy v2 should be promoted (exit 0)\n{done.output}"
+    timed = fake_docker.timed_calls()
+    calls = [argv for argv, _ in timed]
+    build = first_index(calls, "build", f"{IMAGE}:v2")
+    stop = first_index(calls, "stop", f"{NAME}-v1")
+    run = first_index(calls, "run", f"{IMAGE}:v2")
+    remove = first_index(calls, "rm", f"{NAME}-v1")
+    assert None not in (build, stop, run, remove), f"expected build v2, stop v1, run v2, rm v1; got {calls}"
+    assert build < stop < run < remove, f"the order should be build, stop old, run new, rm old: {calls}"
+    first_probe = server.behaviour.requests.times[0] if server.requests else float("inf")
+    assert first_probe < timed[remove][1], "the old container should be removed only after the new one was checked"
+    assert_only_serving(fake_docker, deploy, f"{NAME}-v2", f"{IMAGE}:v2", done.output)
+    assert f"{NAME}-v1" not in fake_docker.containers, "the old container should be removed after the promotion"
+    assert state(deploy) == "v2", f"the state file should now say v2, holds {state(deploy)!r}"
+
+
+@pytest.mark.task(taskno=3)
+def test_the_docker_binary_can_be_chosen_with_the_DOCKER_variable(deploy, fake_docker, tmp_path):
+    elsewhere = tmp_path / "tools"
+    elsewhere.mkdir()
+    (elsewhere / "docker-cli").symlink_to(fake_docker.path)
+    decoy = tmp_path / "decoy"
+    decoy.mkdir()
+    (decoy / "docker").write_text("#!/bin/sh\necho 'the docker on PATH was called although DOCKER is set' >&2\nexit 1\n")
+    (decoy / "docker").chmod(0o755)
+    done = deploy("v1", env={"DOCKER": str(elsewhere / "docker-cli"), "PATH": f"{decoy}:/usr/local/bin:/usr/bin:/bin"})
+    assert done.returncode == 0, f"with DOCKER set, deploy.sh should use that binary\n{done.output}"
+    assert fake_docker.calls, "the docker binary named by DOCKER should have been called"
+
+
+@pytest.mark.task(taskno=3)
+def test_log_lines_are_timestamped(deploy, timestamp):
+    done = deploy("v1")
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    assert lines, f"deploy.sh should log its steps on stdout\n{done.output}"
+    assert all(timestamp.match(line) for line in lines), f"every stdout line should start with a timestamp\n{done.output}"
+
+
+# --- Task 4: rollback ----------------------------------------------------------------------
+
+
+@pytest.mark.task(taskno=4)
+def test_an_unhealthy_version_is_rolled_back(deploy, fake_docker, server, v1_serving):
+    server.set("failing")
+    done = deploy("v2")
+    assert done.returncode == 1, f"a version that never becomes healthy should fail the deploy (exit 1)\n{done.output}"
+    assert f"{NAME}-v2" not in fake_docker.containers, f"the broken container should be stopped and removed\n{done.output}"
+    assert fake_docker.containers.get(f"{NAME}-v1", {}).get("id") == v1_serving, "the v1 container should be kept"
+    assert_only_serving(fake_docker, deploy, f"{NAME}-v1", f"{IMAGE}:v1", done.output)
+    assert state(deploy) == "v1", f"the state file should still say v1, holds {state(deploy)!r}"
+    assert "roll" in done.stdout.lower(), f"the rollback should be logged\n{done.output}"
+    assert len(server.requests) == 3, f"--retries 3 means 3 health checks before giving up, made {len(server.requests)}"
+
+
+@pytest.mark.task(taskno=4)
+def test_a_failed_build_stops_the_deploy_before_anything_changes(deploy, fake_docker, v1_serving):
+    fake_docker.fail("build")
+    done = deploy("v2")
+    assert done.returncode == 1, f"a failed build should fail the deploy (exit 1)\n{done.output}"
+    calls = fake_docker.calls
+    assert first_index(calls, "run") is None, f"nothing should run after a failed build: {calls}"
+    assert fake_docker.containers[f"{NAME}-v1"]["stops"] == 0, "the serving v1 should not even be stopped"
+    assert_only_serving(fake_docker, deploy, f"{NAME}-v1", f"{IMAGE}:v1", done.output)
+    assert state(deploy) == "v1", f"the state file should still say v1, holds {state(deploy)!r}"
+
+
+@pytest.mark.task(taskno=4)
+def test_a_container_that_does_not_start_is_rolled_back(deploy, fake_docker, v1_serving):
+    fake_docker.fail("run")
+    done = deploy("v2")
+    assert done.returncode == 1, f"a container that does not start should fail the deploy (exit 1)\n{done.output}"
+    assert f"{NAME}-v2" not in fake_docker.containers, "no v2 container should be left"
+    assert_only_serving(fake_docker, deploy, f"{NAME}-v1", f"{IMAGE}:v1", done.output)
+    assert state(deploy) == "v1", f"the state file should still say v1, holds {state(deploy)!r}"
+
+
+@pytest.mark.task(taskno=4)
+def test_a_hanging_health_check_is_bounded_by_the_timeout(deploy, fake_docker, server, v1_serving):
+    server.set("slow", delay_s=60)
+    done = deploy("v2", "--retries", "2", "--timeout", "0.3", timeout=20)
+    assert done.returncode == 1, f"a server that never answers should fail the deploy (exit 1)\n{done.output}"
+    assert f"{NAME}-v2" not in fake_docker.containers, "the hanging v2 container should be removed"
+    assert_only_serving(fake_docker, deploy, f"{NAME}-v1", f"{IMAGE}:v1", done.output)
+
+
+@pytest.mark.task(taskno=4)
+def test_a_failed_first_deploy_leaves_nothing_behind(deploy, fake_docker, server):
+    server.set("failing")
+    done = deploy("v1")
+    assert done.returncode == 1, f"an unhealthy first version should fail the deploy (exit 1)\n{done.output}"
+    assert fake_docker.containers == {}, f"no container should be left, found {list(fake_docker.containers)}"
+    assert state(deploy) == "", f"nothing was promoted, so the state file should be absent or empty, holds {state(deploy)!r}"

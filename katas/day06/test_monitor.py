@@ -1,0 +1,158 @@
+"""Tasks 1 and 2: monitor.sh, run as a real process against a real HTTP server on loopback.
+
+`server` (conftest.py) is a ControlledServer: healthy, failing (500) or slow on demand;
+`server.requests` lists what it was asked.
+"""
+
+import subprocess
+import time
+
+import pytest
+
+from mlops_katas.infra.http_server import free_port
+
+
+@pytest.fixture
+def monitor(learner_file, run_bash):
+    def run(*args, timeout=20):
+        return run_bash(learner_file("monitor.sh"), list(args), timeout=timeout)
+
+    return run
+
+
+def health_requests(server):
+    return [r for r in server.requests if r[1] == "/health"]
+
+
+# --- Task 1: one check ----------------------------------------------------------------
+
+
+@pytest.mark.task(taskno=1)
+def test_once_against_a_healthy_server_exits_0(monitor, server):
+    done = monitor("--once", "--url", server.url)
+    assert done.returncode == 0, f"a healthy /health should give exit 0\n{done.output}"
+    assert health_requests(server), f"monitor.sh should GET {server.url}/health"
+
+
+@pytest.mark.task(taskno=1)
+@pytest.mark.parametrize("status", [500, 503])
+def test_once_against_a_failing_server_exits_1(monitor, server, status):
+    server.set("failing", status=status)
+    done = monitor("--once", "--url", server.url)
+    assert done.returncode == 1, f"a {status} from /health should give exit 1\n{done.output}"
+
+
+@pytest.mark.task(taskno=1)
+def test_once_against_nothing_listening_exits_1(monitor):
+    done = monitor("--once", "--url", f"http://127.0.0.1:{free_port()}")
+    assert done.returncode == 1, f"a refused connection should give exit 1\n{done.output}"
+
+
+@pytest.mark.task(taskno=1)
+def test_once_against_a_slow_server_gives_up_at_the_timeout(monitor, server):
+    server.set("slow", delay_s=60)
+    done = monitor("--once", "--timeout", "0.5", "--url", server.url, timeout=15)
+    assert done.returncode == 1, f"no answer within --timeout should count as unhealthy (exit 1)\n{done.output}"
+
+
+@pytest.mark.task(taskno=1)
+def test_every_log_line_is_timestamped(monitor, server, timestamp):
+    done = monitor("--once", "--url", server.url)
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    assert lines, f"monitor.sh should log what it checked on stdout\n{done.output}"
+    untimed = [line for line in lines if not timestamp.match(line)]
+    assert not untimed, f"every log line should start with a date and time, these do not: {untimed}"
+
+
+@pytest.mark.task(taskno=1)
+def test_system_metrics_are_logged(monitor, server):
+    done = monitor("--once", "--url", server.url)
+    metrics = [line for line in done.stdout.splitlines() if "load1=" in line and "mem_used_pct=" in line]
+    assert metrics, f"a check should log a line with load1=... and mem_used_pct=...\n{done.output}"
+    assert any(ch.isdigit() for ch in metrics[0].split("load1=", 1)[1][:8]), (
+        f"load1= should carry the 1-minute load average: {metrics[0]}"
+    )
+
+
+@pytest.mark.task(taskno=1)
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--bogus"],
+        ["extra-argument"],
+        ["--interval"],
+        ["--interval", "abc"],
+        ["--interval", "0"],
+        ["--max-failures", "0"],
+        ["--max-failures", "-1"],
+        ["--max-failures", "two"],
+        ["--url"],
+        ["--timeout", "soon"],
+    ],
+    ids=lambda a: " ".join(a),
+)
+def test_a_bad_argument_prints_usage_and_exits_2(monitor, server, args):
+    done = monitor("--once", "--url", server.url, *args, timeout=10)
+    assert done.returncode == 2, f"{' '.join(args)} should be a usage error (exit 2)\n{done.output}"
+    assert "usage" in done.stderr.lower(), f"a usage error should print the usage on stderr\n{done.output}"
+    assert not health_requests(server), "nothing should be checked after a usage error"
+
+
+@pytest.mark.task(taskno=1)
+def test_help_prints_usage_and_exits_0(monitor):
+    done = monitor("--help", timeout=10)
+    assert done.returncode == 0, f"--help is not an error: exit 0\n{done.output}"
+    assert "usage" in done.stdout.lower(), f"--help should print the usage on stdout\n{done.output}"
+
+
+# --- Task 2: the loop ----------------------------------------------------------------
+
+
+@pytest.mark.task(taskno=2)
+def test_exits_1_after_max_failures_consecutive_failures(monitor, server):
+    server.set("failing")
+    done = monitor("--url", server.url, "--interval", "0.1", "--max-failures", "3")
+    assert done.returncode == 1, f"three failures in a row with --max-failures 3 should exit 1\n{done.output}"
+    assert len(health_requests(server)) == 3, (
+        f"it should give up exactly at the 3rd consecutive failure, made {len(health_requests(server))} checks"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_only_consecutive_failures_count(monitor, server):
+    server.behaviour.requests.plan = ["failing", "healthy", "failing", "healthy", "failing", "failing"]
+    done = monitor("--url", server.url, "--interval", "0.1", "--max-failures", "2")
+    assert done.returncode == 1, f"two failures in a row should end the monitor with exit 1\n{done.output}"
+    assert len(health_requests(server)) == 6, (
+        "a success should reset the failure count: with answers fail, ok, fail, ok, fail, fail it should stop "
+        f"after the 6th check, stopped after {len(health_requests(server))}"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_slow_answers_count_as_failures(monitor, server):
+    server.set("slow", delay_s=60)
+    done = monitor("--url", server.url, "--interval", "0.1", "--max-failures", "2", "--timeout", "0.3", timeout=15)
+    assert done.returncode == 1, f"two timed-out checks with --max-failures 2 should exit 1\n{done.output}"
+
+
+@pytest.mark.task(taskno=2)
+def test_keeps_checking_a_healthy_server_at_the_interval(learner_file, server, timestamp):
+    import os
+    import signal
+
+    proc = subprocess.Popen(["bash", str(learner_file("monitor.sh")), "--url", server.url, "--interval", "0.2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 15
+        while len(health_requests(server)) < 3 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        still_running = proc.poll() is None
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=10)
+    assert len(health_requests(server)) >= 3, (
+        f"with --interval 0.2 it should check again and again; saw {len(health_requests(server))} checks\n{out}{err}"
+    )
+    assert still_running, f"monitor.sh should keep running while the server is healthy\n{out}{err}"

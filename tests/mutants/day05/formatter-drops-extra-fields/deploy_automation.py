@@ -1,0 +1,280 @@
+"""Mutant: the JSON log line keeps only the message and level, dropping step and version.
+
+Deploy a container image safely: build, run, wait until healthy, promote, or roll back.
+
+Contract (the tests check exactly this):
+- `run_command(argv, timeout)` runs a program without a shell and returns its
+  `subprocess.CompletedProcess` (text stdout/stderr captured, a non-zero exit is not an
+  exception); past `timeout` seconds the program is killed and `subprocess.TimeoutExpired`
+  is raised. `timeout <= 0` raises ValueError.
+- `http_health_check(url, timeout)` is True only for a 200 answer; an error status, a
+  refused connection or no answer within `timeout` seconds is False, never an exception.
+- `RetryPolicy(max_attempts=6, initial_delay_s=0.5, max_delay_s=4.0, deadline_s=30.0,
+  probe_timeout_s=2.0)`; nonsense values raise ValueError.
+- `wait_until_healthy(url, *, health_check, policy=None, sleep, clock) -> bool` (None means
+  `RetryPolicy()`) probes up to
+  `max_attempts` times; after failed probe n it sleeps
+  `min(max_delay_s, initial_delay_s * 2 ** (n - 1))`, never after the last attempt. It never
+  runs past `deadline_s` of `clock()` time: no wait ends after it and each probe's timeout is
+  at most `probe_timeout_s` and at most the time left.
+- `JsonLineFormatter` renders a log record as one JSON object on one line: `ts`, `level`,
+  `logger`, `message`, and every field passed with `extra=`.
+- `Deployer(name, port, *, runner, health_check, policy, sleep, clock, docker, labels,
+  command_timeout_s, current_version, logger)`; `deploy(image, version, *, context=None,
+  build_args=None) -> DeployResult`; `current_version`; `container_name(version)`.
+  See the README for the steps and the rollback rules.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+CONTAINER_PORT = 8000  # the day-03 server listens here inside the container
+
+Runner = Callable[[list[str], float], subprocess.CompletedProcess]
+HealthCheck = Callable[[str, float], bool]
+
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_STANDARD_RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess:
+    """One bounded child process: a hung `docker build` must not hang the deploy."""
+    if not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def http_health_check(url: str, timeout: float) -> bool:
+    """A probe answers yes or no; the retry loop decides what a 'no' means."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status == 200
+    except (OSError, ValueError, http.client.HTTPException):  # URLError, HTTPError, timeouts, resets
+        return False
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    initial_delay_s: float = 0.5
+    max_delay_s: float = 4.0
+    deadline_s: float = 30.0
+    probe_timeout_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if not 0 < self.initial_delay_s <= self.max_delay_s:
+            raise ValueError("delays must satisfy 0 < initial_delay_s <= max_delay_s")
+        if not self.deadline_s > 0 or not self.probe_timeout_s > 0:
+            raise ValueError("deadline_s and probe_timeout_s must be positive")
+
+    def delay_after(self, failed_attempt: int) -> float:
+        return min(self.max_delay_s, self.initial_delay_s * 2 ** (failed_attempt - 1))
+
+
+def wait_until_healthy(
+    url: str,
+    *,
+    health_check: HealthCheck = http_health_check,
+    policy: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> bool:
+    """Bounded in attempts and in time, so a container that never comes up cannot stall a deploy."""
+    policy = policy or RetryPolicy()
+    deadline = clock() + policy.deadline_s
+    for attempt in range(1, policy.max_attempts + 1):
+        left = deadline - clock()
+        if left <= 0:
+            return False
+        if health_check(url, min(policy.probe_timeout_s, left)):
+            return True
+        if attempt == policy.max_attempts:
+            return False
+        delay = policy.delay_after(attempt)
+        if clock() + delay >= deadline:
+            return False
+        sleep(delay)
+    return False
+
+
+class JsonLineFormatter(logging.Formatter):
+    """One JSON object per line, so a log pipeline can filter deploys by step and version."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    version: str
+    promoted: bool
+    serving_version: str | None
+    reason: str = ""
+
+
+class _StepFailed(Exception):
+    pass
+
+
+class Deployer:
+    """Replaces the container serving `127.0.0.1:port` with a new version, or leaves the old one serving."""
+
+    def __init__(
+        self,
+        name: str,
+        port: int,
+        *,
+        runner: Runner = run_command,
+        health_check: HealthCheck = http_health_check,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        docker: str = "docker",
+        labels: Mapping[str, str] | None = None,
+        command_timeout_s: float = 300.0,
+        current_version: str | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        if not _NAME.match(name):
+            raise ValueError(f"{name!r} is not a valid container name")
+        if not 1 <= port <= 65535:
+            raise ValueError(f"port must be between 1 and 65535, not {port}")
+        if not command_timeout_s > 0:
+            raise ValueError("command_timeout_s must be positive")
+        if current_version is not None:
+            _check_version(current_version)
+        self.name = name
+        self.port = port
+        self.runner = runner
+        self.health_check = health_check
+        self.policy = policy or RetryPolicy()
+        self.sleep = sleep
+        self.clock = clock
+        self.docker = docker
+        self.labels = dict(labels or {})
+        self.command_timeout_s = command_timeout_s
+        self._current = current_version
+        self.log = logger or logging.getLogger("deploy_automation")
+
+    @property
+    def current_version(self) -> str | None:
+        return self._current
+
+    def container_name(self, version: str) -> str:
+        return f"{self.name}-{version}"
+
+    @property
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/health"
+
+    def deploy(
+        self,
+        image: str,
+        version: str,
+        *,
+        context: str | None = None,
+        build_args: Mapping[str, str] | None = None,
+    ) -> DeployResult:
+        _check_version(version)
+        if not image or ":" in image.rsplit("/", 1)[-1] or any(c.isspace() for c in image):
+            raise ValueError(f"image must be a repository name without a tag, not {image!r}")
+        if version == self._current:
+            raise ValueError(f"version {version} is already serving")
+        tag = f"{image}:{version}"
+        previous = self._current
+        if context is not None:
+            try:
+                self._docker("build", version, "build", "-t", tag, *self._flags("--build-arg", build_args or {}),
+                             context)
+            except _StepFailed as exc:
+                return self._result(version, promoted=False, reason=str(exc))
+        try:
+            if previous is not None:
+                self._docker("stop-previous", version, "stop", self.container_name(previous))
+            self._docker("run", version, "run", "--detach", "--name", self.container_name(version),
+                         "--publish", f"127.0.0.1:{self.port}:{CONTAINER_PORT}",
+                         *self._flags("--label", self.labels), tag)
+            healthy = wait_until_healthy(self.health_url, health_check=self.health_check, policy=self.policy,
+                                         sleep=self.sleep, clock=self.clock)
+            self._step("health", version, healthy, url=self.health_url)
+            if not healthy:
+                raise _StepFailed(f"{self.health_url} not healthy within {self.policy.max_attempts} attempts "
+                                  f"or {self.policy.deadline_s:g} s")
+        except _StepFailed as exc:
+            self._roll_back(version, previous)
+            return self._result(version, promoted=False, reason=str(exc))
+        if previous is not None:
+            self._cleanup("remove-previous", version, "rm", "--force", self.container_name(previous))
+        self._current = version
+        self.log.info("promoted %s", tag, extra={"step": "promote", "version": version, "outcome": "ok",
+                                                 "previous_version": previous})
+        return self._result(version, promoted=True)
+
+    def _roll_back(self, version: str, previous: str | None) -> None:
+        """The broken container goes first: it holds the port the previous one needs back."""
+        self.log.warning("rolling back %s", version, extra={"step": "rollback", "version": version,
+                                                           "outcome": "started", "previous_version": previous})
+        self._cleanup("remove-new", version, "rm", "--force", self.container_name(version))
+        if previous is not None:
+            self._cleanup("restart-previous", version, "start", self.container_name(previous))
+
+    def _result(self, version: str, promoted: bool, reason: str = "") -> DeployResult:
+        return DeployResult(version=version, promoted=promoted, serving_version=self._current, reason=reason)
+
+    def _flags(self, flag: str, values: Mapping[str, str]) -> list[str]:
+        return [part for key, value in values.items() for part in (flag, f"{key}={value}")]
+
+    def _docker(self, step: str, version: str, *args: str) -> None:
+        ok, detail = self._call(args)
+        self._step(step, version, ok, detail=detail)
+        if not ok:
+            raise _StepFailed(f"{step} failed: {detail}")
+
+    def _cleanup(self, step: str, version: str, *args: str) -> None:
+        """Rollback and clean-up go on after a failed command; each failure is logged."""
+        ok, detail = self._call(args)
+        self._step(step, version, ok, detail=detail)
+
+    def _call(self, args: Sequence[str]) -> tuple[bool, str]:
+        argv = [self.docker, *args]
+        try:
+            done = self.runner(argv, self.command_timeout_s)
+        except subprocess.TimeoutExpired:
+            return False, f"timed out after {self.command_timeout_s:g} s"
+        except OSError as exc:
+            return False, f"could not run {self.docker}: {exc}"
+        if done.returncode != 0:
+            return False, f"exit {done.returncode}: {(done.stderr or '').strip()[-500:]}"
+        return True, ""
+
+    def _step(self, step: str, version: str, ok: bool, **fields) -> None:
+        level = logging.INFO if ok else logging.ERROR
+        self.log.log(level, "%s %s", step, "ok" if ok else "failed",
+                     extra={"step": step, "version": version, "outcome": "ok" if ok else "failed", **fields})
+
+
+def _check_version(version: str) -> None:
+    if not isinstance(version, str) or not _TAG.match(version):
+        raise ValueError(f"{version!r} is not a valid image tag (letters, digits, '_', '.', '-')")
