@@ -94,13 +94,16 @@ class KatasRun:
 
 
 def _record(test: results_mod.TestResult, report: pytest.TestReport) -> None:
-    if report.skipped and test.status == "pass":
+    """One phase's outcome; the first failure or skip of a test decides its status."""
+    if report.failed and test.status in (results_mod.NOT_RUN, "pass"):
+        test.status = "fail" if report.when == "call" else "error"
+        test.message = results_mod.truncate(str(report.longrepr), results_mod.MAX_MESSAGE)
+    elif report.skipped and test.status == results_mod.NOT_RUN:
         test.status = "skip"
         longrepr = report.longrepr
         test.message = str(longrepr[-1]) if isinstance(longrepr, tuple) else str(longrepr)
-    elif report.failed and test.status in ("pass", "skip"):
-        test.status = "fail" if report.when == "call" else "error"
-        test.message = results_mod.truncate(str(report.longrepr), results_mod.MAX_MESSAGE)
+    elif report.passed and report.when == "call" and test.status == results_mod.NOT_RUN:
+        test.status = "pass"
     if report.when == "call":
         test.output = results_mod.truncate(report.capstdout, results_mod.MAX_OUTPUT)
 
@@ -116,24 +119,6 @@ def pytest_configure(config: pytest.Config) -> None:
     run = KatasRun(config)
     config.stash[RUN] = run
     config.pluginmanager.register(run, "katas-run")
-    _load_hypothesis_profile(config)
-
-
-def _load_hypothesis_profile(config: pytest.Config) -> None:
-    """Learners get fresh random examples; CI and scoring get the same examples every run."""
-    from hypothesis import HealthCheck, settings
-
-    settings.register_profile("learner", deadline=None, print_blob=True)
-    settings.register_profile(
-        "ci",
-        deadline=None,
-        derandomize=True,
-        database=None,
-        print_blob=True,
-        suppress_health_check=[HealthCheck.too_slow],
-    )
-    if not config.getoption("hypothesis_profile", default=None):
-        settings.load_profile("ci" if os.environ.get("CI") else "learner")
 
 
 # --- keeping days apart -------------------------------------------------------

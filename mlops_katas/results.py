@@ -15,6 +15,7 @@ from pathlib import Path
 DEFAULT_DIR = Path(".katas") / "results"  # a learner's own runs; --impl runs write nowhere by default
 MAX_OUTPUT = 500  # Exercism truncates learner output to 500 characters.
 MAX_MESSAGE = 4000
+NOT_RUN = "notrun"
 
 
 @dataclass
@@ -22,7 +23,7 @@ class TestResult:
     name: str
     task_id: int | None
     test_code: str
-    status: str = "pass"  # pass | fail | error | skip
+    status: str = "notrun"  # pass | fail | error | skip, or notrun (-x stopped the run first)
     message: str | None = None
     output: str | None = None
     passes_on_stub: str | None = None  # the reason, for tests allowed to pass on stubs
@@ -35,6 +36,9 @@ class DayResults:
     errors: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
+        for test in self.tests.values():
+            if test.status == NOT_RUN:
+                test.status, test.message = "skip", "not run: the run stopped before this test"
         tests = list(self.tests.values())
         score = sum(t.status == "pass" for t in tests)
         if self.errors:
@@ -74,21 +78,28 @@ def truncate(text: str | None, limit: int) -> str | None:
 
 
 def write(results: DayResults, folder: Path, *, partial: bool = False) -> Path:
-    """Write a day's results; a partial run (-k, one file) updates only the tests it ran."""
+    """Write a day's results. A partial run (-k, one file, -x stopping early) updates only
+    the tests it ran and keeps the last known status of the others."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{results.day}.json"
-    data = results.to_json()
-    if partial and path.is_file() and not results.errors:
-        try:
-            previous = {t["name"]: t for t in json.loads(path.read_text(encoding="utf-8"))["tests"]}
-        except (OSError, ValueError, KeyError):
-            previous = {}
-        merged = DayResults(results.day)
-        for name, test in {**previous, **{t["name"]: t for t in data["tests"]}}.items():
-            merged.tests[name] = TestResult(**{k: test.get(k) for k in TestResult.__dataclass_fields__})
-        data = merged.to_json()
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    merged = DayResults(results.day, errors=list(results.errors))
+    stopped_early = any(t.status == NOT_RUN for t in results.tests.values())
+    if (partial or stopped_early) and path.is_file() and not results.errors:
+        for test in _previous_tests(path):
+            merged.tests[test.name] = test
+    for test in results.tests.values():
+        if test.status != NOT_RUN or test.name not in merged.tests:
+            merged.tests[test.name] = test
+    path.write_text(json.dumps(merged.to_json(), indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def _previous_tests(path: Path) -> list[TestResult]:
+    try:
+        tests = json.loads(path.read_text(encoding="utf-8"))["tests"]
+        return [TestResult(**{k: t.get(k) for k in TestResult.__dataclass_fields__}) for t in tests]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
 
 
 def read_all(folder: Path) -> dict[str, dict]:

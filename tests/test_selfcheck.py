@@ -19,6 +19,8 @@ ROOT = find_root(Path(__file__).parent)
 DAYS = [day.name for day in all_days(ROOT)]
 MUTANTS = [(day, mutant.name) for day in DAYS for mutant in selfcheck.mutants(ROOT, load_day(ROOT, day))]
 DAY_TIMEOUT = selfcheck.RUN_TIMEOUT_S + 60
+# The stub run is shared by two checks; under xdist they go to the same worker.
+DAYS_GROUPED = [pytest.param(day, marks=pytest.mark.xdist_group(day)) for day in DAYS]
 
 
 def _require_args(config: pytest.Config) -> list[str]:
@@ -37,7 +39,7 @@ def require(request) -> tuple[str, ...]:
 
 
 @pytest.mark.timeout(DAY_TIMEOUT)
-@pytest.mark.parametrize("day_name", DAYS)
+@pytest.mark.parametrize("day_name", DAYS_GROUPED)
 def test_every_test_fails_against_the_stubs(day_name, require):
     problems = selfcheck.stub_problems(_stub_run(day_name, require))
     assert not problems, f"{day_name} stubs:\n" + "\n".join(problems)
@@ -69,7 +71,7 @@ def test_every_mutant_is_killed(day_name, mutant_name, require, tmp_path):
 
 
 @pytest.mark.timeout(DAY_TIMEOUT)
-@pytest.mark.parametrize("day_name", DAYS)
+@pytest.mark.parametrize("day_name", DAYS_GROUPED)
 def test_readme_tasks_hints_and_markers_agree(day_name, require):
     day = load_day(ROOT, day_name)
     problems = selfcheck.consistency_problems(ROOT, day, _stub_run(day_name, require))

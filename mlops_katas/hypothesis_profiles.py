@@ -1,0 +1,25 @@
+"""Hypothesis profiles for the katas, registered when Hypothesis is first imported.
+
+Hypothesis calls this through its `hypothesis` entry point, so days that never use
+Hypothesis do not pay for importing it. Learners get fresh random examples each run;
+CI and scoring (`CI` set) get the same examples every run, so scores are reproducible.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def register() -> None:
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile("learner", deadline=None, print_blob=True)
+    settings.register_profile(
+        "ci",
+        deadline=None,
+        derandomize=True,
+        database=None,
+        print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    settings.load_profile("ci" if os.environ.get("CI") else "learner")
