@@ -11,15 +11,19 @@ import os
 
 
 def register() -> None:
-    from hypothesis import HealthCheck, settings
+    from hypothesis import HealthCheck, Phase, settings
 
-    settings.register_profile("learner", deadline=None, print_blob=True)
+    # No "explain" phase: it re-runs a failing example many times to annotate lines,
+    # which makes every run against a stub slow and adds little for these katas.
+    phases = [phase for phase in Phase if phase is not Phase.explain]
+    settings.register_profile("learner", deadline=None, print_blob=True, phases=phases)
     settings.register_profile(
         "ci",
         deadline=None,
         derandomize=True,
         database=None,
         print_blob=True,
+        phases=phases,
         suppress_health_check=[HealthCheck.too_slow],
     )
     settings.load_profile("ci" if os.environ.get("CI") else "learner")

@@ -231,12 +231,18 @@ def friendly_message(item: pytest.Item, excinfo: pytest.ExceptionInfo) -> str | 
     day = run.day_for(Path(item.path))
     if day is None:
         return None
-    exc = excinfo.value
+    return _explain(run, day, item, excinfo.value)
+
+
+def _explain(run: KatasRun, day: Day, item: pytest.Item, exc: BaseException) -> str | None:
+    if isinstance(exc, BaseExceptionGroup):
+        # Hypothesis groups distinct failures; a stub reached in any of them explains them all.
+        return next(filter(None, (_explain(run, day, item, inner) for inner in exc.exceptions)), None)
     if isinstance(exc, StubNotDone):
         return str(exc)
     folder = run.impl_dir(day)
     if isinstance(exc, NotImplementedError):
-        frames = list(_frames_in(folder, excinfo.tb))
+        frames = list(_frames_in(folder, exc.__traceback__))
         if not frames:
             return None
         frame, _ = frames[-1]

@@ -23,6 +23,7 @@ MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 SUITE=bookworm
 HOST_CA=/etc/ssl/certs/ca-certificates.crt
 FORCE=0
+started=$SECONDS
 
 usage() { echo "usage: $0 [--force]   build $IMAGE (skipped when it exists unless --force)" >&2; }
 step() { printf '\n==> [%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -49,7 +50,7 @@ command -v debootstrap >/dev/null || die "debootstrap is not installed (apt-get 
 WORK=$(mktemp -d /tmp/katas-base.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 ROOTFS="$WORK/rootfs"
-started=$SECONDS
+
 
 step "1/4 debootstrap $SUITE (minbase + python3) from $MIRROR into $ROOTFS"
 timeout 900 debootstrap --variant=minbase \
@@ -86,13 +87,21 @@ rm -f "$ROOTFS"/usr/lib/python3*/EXTERNALLY-MANAGED
 for name in python python3 pip pip3; do
   ln -sf "/usr/bin/$name" "$ROOTFS/usr/local/bin/$name"
 done
+# Recipes for the public image often do `pip install --prefix=/install` in one stage and
+# `COPY --from=build /install /usr/local` in the next. Debian's pip puts such installs
+# under /install/local/..., which then lands in /usr/local/local/...: put that on
+# sys.path (and on PATH below), and give Debian's dist-packages the public image's name.
+py=$(basename "$(find "$ROOTFS/usr/lib" -maxdepth 1 -name 'python3.[0-9]*' -type d | sort | tail -n 1)")
+echo "/usr/local/local/lib/$py/dist-packages" > "$ROOTFS/usr/lib/python3/dist-packages/katas-prefix-layout.pth"
+mkdir -p "$ROOTFS/usr/local/lib/$py/dist-packages"
+[[ -e "$ROOTFS/usr/local/lib/$py/site-packages" ]] || ln -s dist-packages "$ROOTFS/usr/local/lib/$py/site-packages"
 rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/* \
   "$ROOTFS"/usr/share/doc/* "$ROOTFS"/usr/share/man/* "$ROOTFS"/var/log/*.log
 
 step "4/4 docker import as $IMAGE"
 tar -C "$ROOTFS" -c . | docker import \
   --change 'ENV LANG=C.UTF-8' \
-  --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/local/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
   --change 'ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt' \
   --change 'LABEL org.mlops-katas.base-image=debootstrap-bookworm' \
   --change 'CMD ["python3"]' \

@@ -155,27 +155,9 @@ def run_script(path: Path, args: list[str], *, env: dict[str, str] | None = None
     return Finished(proc.returncode, out, err, time.monotonic() - started)
 
 
-class TimedRequests(list):
-    """A ControlledServer request log that also notes when each request came, and can
-    change the server's mode for the next request (`plan`: one mode per request)."""
-
-    def __init__(self, server: ControlledServer, plan: list[str] | None = None) -> None:
-        super().__init__()
-        self.server = server
-        self.plan = plan or []
-        self.times: list[float] = []
-
-    def append(self, item) -> None:
-        super().append(item)
-        self.times.append(time.time())
-        if self.plan:
-            self.server.set(self.plan[min(len(self) - 1, len(self.plan) - 1)])
-
-
 @pytest.fixture
 def server():
     with ControlledServer("healthy") as srv:
-        srv.behaviour.requests = TimedRequests(srv)
         yield srv
 
 

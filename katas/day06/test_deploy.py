@@ -103,7 +103,7 @@ def test_a_new_version_replaces_the_previous_one_in_order(deploy, fake_docker, s
     remove = first_index(calls, "rm", f"{NAME}-v1")
     assert None not in (build, stop, run, remove), f"expected build v2, stop v1, run v2, rm v1; got {calls}"
     assert build < stop < run < remove, f"the order should be build, stop old, run new, rm old: {calls}"
-    first_probe = server.behaviour.requests.times[0] if server.requests else float("inf")
+    first_probe = server.received[0].at if server.received else float("inf")
     assert first_probe < timed[remove][1], "the old container should be removed only after the new one was checked"
     assert_only_serving(fake_docker, deploy, f"{NAME}-v2", f"{IMAGE}:v2", done.output)
     assert f"{NAME}-v1" not in fake_docker.containers, "the old container should be removed after the promotion"

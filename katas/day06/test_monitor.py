@@ -120,7 +120,7 @@ def test_exits_1_after_max_failures_consecutive_failures(monitor, server):
 
 @pytest.mark.task(taskno=2)
 def test_only_consecutive_failures_count(monitor, server):
-    server.behaviour.requests.plan = ["failing", "healthy", "failing", "healthy", "failing", "failing"]
+    server.follow(["failing", "healthy", "failing", "healthy", "failing", "failing"])
     done = monitor("--url", server.url, "--interval", "0.1", "--max-failures", "2")
     assert done.returncode == 1, f"two failures in a row should end the monitor with exit 1\n{done.output}"
     assert len(health_requests(server)) == 6, (

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 from mlops_katas.infra.http_server import ControlledServer
@@ -48,56 +44,6 @@ def model_server():
     """A real model server on loopback; the test makes it healthy, failing or slow."""
     with ControlledServer() as server:
         yield server
-
-
-class _BodyRecorder(BaseHTTPRequestHandler):
-    """Answers `/predict` like a healthy model and keeps each request's path and JSON body."""
-
-    server: "BodyRecordingServer"
-
-    def log_message(self, format, *args):
-        return
-
-    def do_POST(self):
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = raw
-        self.server.seen.append((self.path, self.headers.get("Content-Type", ""), body))
-        data = json.dumps({"predictions": [0], "model_version": "test-1"}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
-class BodyRecordingServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _BodyRecorder)
-        self.seen: list[tuple[str, str, object]] = []
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
-
-
-@pytest.fixture
-def recording_server():
-    """A healthy model server that also shows the test what the probe sent."""
-    server = BodyRecordingServer()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture

@@ -92,7 +92,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     if docker_engine.probe() is not None:
         return
-    removed = containers.reap(docker_engine.get_client())
+    client = docker_engine.get_client()
+    removed = containers.reap(client) + images.prune_cached_images(client)
     if removed:
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:

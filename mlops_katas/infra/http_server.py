@@ -13,8 +13,19 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, NamedTuple
 
 MODES = ("healthy", "failing", "slow", "not_ready")
+
+
+class Received(NamedTuple):
+    """One request as the server saw it; `body` is parsed JSON, or the raw bytes if not JSON."""
+
+    method: str
+    path: str
+    content_type: str
+    body: Any
+    at: float  # time.time() when it arrived
 
 
 @dataclass
@@ -23,7 +34,8 @@ class Behaviour:
     delay_s: float = 0.0  # added to every answer; `slow` mode uses it on every route
     status: int = 500  # what `failing` answers with
     model_version: str = "test-1"
-    requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path) seen
+    received: list[Received] = field(default_factory=list)
+    plan: list[str] = field(default_factory=list)  # a mode per coming request; the last one repeats
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -42,10 +54,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         behaviour = self.server.behaviour
-        behaviour.requests.append((method, self.path))
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw
+        behaviour.received.append(Received(method, self.path, self.headers.get("Content-Type", ""), body, time.time()))
+        if behaviour.plan:
+            behaviour.mode = behaviour.plan[min(len(behaviour.received), len(behaviour.plan)) - 1]
         if behaviour.delay_s:
             time.sleep(behaviour.delay_s)
         if behaviour.mode == "failing":
@@ -90,6 +106,14 @@ class ControlledServer:
         if status is not None:
             self.behaviour.status = status
 
+    def follow(self, plan: list[str]) -> None:
+        """Answer the next requests in these modes, one each; the last mode then stays."""
+        unknown = [mode for mode in plan if mode not in MODES]
+        if unknown:
+            raise ValueError(f"modes must be among {MODES}, not {unknown}")
+        self.behaviour.plan = list(plan)
+        self.behaviour.received.clear()
+
     @property
     def url(self) -> str:
         assert self._server is not None, "server not started"
@@ -98,7 +122,12 @@ class ControlledServer:
 
     @property
     def requests(self) -> list[tuple[str, str]]:
-        return self.behaviour.requests
+        """(method, path) of every request so far."""
+        return [(r.method, r.path) for r in self.behaviour.received]
+
+    @property
+    def received(self) -> list[Received]:
+        return self.behaviour.received
 
     def __enter__(self) -> "ControlledServer":
         self._server = _Server(("127.0.0.1", 0), _Handler)

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ PUBLIC_BASE = "python:3.11-slim"
 LOCAL_BASE = os.environ.get("KATAS_LOCAL_BASE_IMAGE", "katas-base/python:3.11-bookworm")
 BUILD_SCRIPT = "scripts/build-base-image.sh"
 HASH_SALT = b"mlops-katas-build-v1\0"
-BUILD_TIMEOUT_S = 900
+BUILD_TIMEOUT_S = 600
 PULL_TIMEOUT_S = 20
 LOG_TAIL_CHARS = 6000
 
@@ -151,31 +152,21 @@ def build_image(context_dir: Path, *, dockerfile: str = "Dockerfile", buildargs:
     labels = {docker_engine.MANAGED: "true", f"{docker_engine.LABEL}.context-hash": digest}
     log: list[str] = []
     deadline = time.monotonic() + BUILD_TIMEOUT_S
-    # A quiet build step (pip downloading) may outlast the usual API timeout.
-    with _api_timeout(client, BUILD_TIMEOUT_S):
-        _stream_build(client, root, dockerfile, tag, buildargs, labels, log, progress, deadline)
+    _stream_build(client, root, dockerfile, tag, buildargs, labels, log, progress, deadline)
     try:
         return BuiltImage(tag, client.images.get(tag).id, cached=False)
     except docker.errors.ImageNotFound:
         raise ImageBuildFailed(_failure(tag, log + ["\n(the build ended without producing the image)"])) from None
 
 
-@contextlib.contextmanager
-def _api_timeout(client, seconds: float):
-    previous = client.api.timeout
-    client.api.timeout = seconds
-    try:
-        yield
-    finally:
-        client.api.timeout = previous
-
-
 def _stream_build(client, root, dockerfile, tag, buildargs, labels, log, progress, deadline) -> None:
     import docker
 
     try:
+        # The read timeout bounds a silent step; the deadline bounds the whole build.
         stream = client.api.build(path=str(root), dockerfile=dockerfile, tag=tag, buildargs=buildargs or {},
-                           labels=labels, rm=True, forcerm=True, pull=False, decode=True)
+                                  labels=labels, rm=True, forcerm=True, pull=False, decode=True,
+                                  timeout=BUILD_TIMEOUT_S)
         for chunk in stream:
             text = chunk.get("stream") or chunk.get("status") or ""
             if text:
@@ -197,6 +188,31 @@ def _failure(tag: str, log: list[str]) -> str:
     return f"docker build of {tag} failed; last lines of the build log:\n{tail}"
 
 
+KEEP_PER_NAME = 3  # cached builds kept per `katas/<name>`: the current one and a few recent
+
+
+def prune_cached_images(client, keep: int = KEEP_PER_NAME) -> list[str]:
+    """Remove all but the newest `keep` cached builds of each kata image.
+
+    Every edit of a Dockerfile or build context makes a new content-hash tag; without
+    pruning, a learner's disk would fill with images nobody will run again. An image a
+    container still uses is left alone.
+    """
+    import docker
+
+    by_name: dict[str, list] = {}
+    for image in client.images.list(filters={"label": f"{docker_engine.LABEL}.context-hash"}):
+        for tag in image.tags:
+            by_name.setdefault(tag.rsplit(":", 1)[0], []).append((image.attrs.get("Created", ""), tag))
+    removed = []
+    for tags in by_name.values():
+        for _, tag in sorted(tags, reverse=True)[keep:]:
+            with contextlib.suppress(docker.errors.APIError):
+                client.images.remove(tag, noprune=False)
+                removed.append(tag)
+    return removed
+
+
 # --- the base image --------------------------------------------------------------------
 
 
@@ -214,15 +230,19 @@ def _present(client, name: str) -> bool:
 
 
 def _pull(client, name: str) -> bool:
+    """Pull with a deadline: the SDK's pull has no timeout, so it runs in a daemon thread."""
     import docker
 
     repository, _, tag = name.partition(":")
-    with _api_timeout(client, PULL_TIMEOUT_S):
-        try:
+    done = threading.Event()
+
+    def pull() -> None:
+        with contextlib.suppress(docker.errors.DockerException, OSError):
             client.api.pull(repository, tag=tag or "latest")
-            return True
-        except (docker.errors.DockerException, OSError):
-            return False
+            done.set()
+
+    threading.Thread(target=pull, name="katas-base-image-pull", daemon=True).start()
+    return done.wait(PULL_TIMEOUT_S)
 
 
 def choose_base_image(client=None, *, pull: bool = True) -> BaseImageStatus:

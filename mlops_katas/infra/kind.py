@@ -250,9 +250,24 @@ class KindCluster:
             if self.created and not keep:
                 self.delete(check=False)
 
-    def load_image(self, tag: str) -> None:
-        """`kind load` skips nodes that already hold the image, so a warm run costs a second."""
-        self._kind("load", "docker-image", "--name", self.name, tag, timeout=LOAD_TIMEOUT_S)
+    def load_image(self, tag: str, save: Callable[[str, Path], None] | None = None) -> None:
+        """`kind load` skips nodes that already hold the image, so a warm run costs a second.
+
+        Docker's containerd image store (the default from Docker 29) breaks `kind load
+        docker-image` with "content digest ... not found" (kubernetes-sigs/kind#3795);
+        then the image goes in as an archive written by `docker save`.
+        """
+        try:
+            self._kind("load", "docker-image", "--name", self.name, tag, timeout=LOAD_TIMEOUT_S)
+        except KindError as exc:
+            if "digest" not in str(exc):
+                raise
+            import tempfile
+
+            with tempfile.TemporaryDirectory(prefix="katas-image-") as folder:
+                archive = Path(folder) / "image.tar"
+                (save or _docker_save)(tag, archive)
+                self._kind("load", "image-archive", "--name", self.name, str(archive), timeout=LOAD_TIMEOUT_S)
 
     # kubectl -------------------------------------------------------------------------
 
@@ -280,6 +295,14 @@ class KindCluster:
             yield ns
         finally:
             ns.close()
+
+
+def _docker_save(tag: str, archive: Path) -> None:
+    from .docker_engine import get_client
+
+    with archive.open("wb") as out:
+        for chunk in get_client().images.get(tag).save(named=True):
+            out.write(chunk)
 
 
 def _alive(pid: str) -> bool:
@@ -321,8 +344,9 @@ class Namespace:
     def apply(self, docs: list[dict]) -> None:
         self.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": docs}))
 
-    def get(self, resource: str) -> dict:
-        return json.loads(self.kubectl("get", resource, "-o", "json"))
+    def get(self, resource: str, selector: str | None = None) -> dict:
+        """`kubectl get RESOURCE [-l SELECTOR] -o json`, parsed."""
+        return json.loads(self.kubectl("get", resource, *(["-l", selector] if selector else []), "-o", "json"))
 
     def rollout_status(self, deployment: str, timeout_s: int = 120) -> None:
         """Waits for the rollout, then re-opens every port-forward: the old one was bound to a replaced pod."""

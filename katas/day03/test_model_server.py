@@ -1,0 +1,195 @@
+"""Task 1: the model server's HTTP contract, checked in-process with Flask's test client."""
+
+import json
+import pickle
+import time
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from model_server import create_app
+
+pytestmark = pytest.mark.task(taskno=1)
+
+MiB = 1024 * 1024
+ROWS = np.random.default_rng(0).normal(scale=2.0, size=(40, 4)).round(3).tolist()
+
+
+def wait_ready(client, seconds: float = 10.0):
+    """Loading may happen in the background; give it a few seconds to finish."""
+    deadline = time.monotonic() + seconds
+    while True:
+        answer = client.get("/ready")
+        if answer.status_code == 200 or time.monotonic() > deadline:
+            return answer
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def client(model_file):
+    app = create_app({"MODEL_PATH": str(model_file), "MODEL_VERSION": "test-7"})
+    client = app.test_client()
+    answer = wait_ready(client)
+    assert answer.status_code == 200, f"GET /ready should answer 200 once the model is loaded, got {answer.status_code}"
+    return client
+
+
+def predict(client, body):
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return client.post("/predict", data=data, content_type="application/json")
+
+
+def assert_bad_request(answer, what: str):
+    assert answer.status_code == 400, f"{what} should be answered with 400, got {answer.status_code}"
+    body = answer.get_json(silent=True)
+    assert isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"], (
+        f"a 400 for {what} should carry a JSON body {{\"error\": \"...\"}} saying what is wrong, got {answer.data[:200]!r}")
+
+
+# --- health, readiness, predictions -------------------------------------------------------
+
+
+def test_health_answers_ok_with_the_model_version(client):
+    answer = client.get("/health")
+    assert answer.status_code == 200, f"GET /health should answer 200, got {answer.status_code}"
+    assert answer.get_json() == {"status": "ok", "model_version": "test-7"}, (
+        "GET /health should answer {\"status\": \"ok\", \"model_version\": <MODEL_VERSION>}")
+
+
+def test_predict_returns_the_models_predictions_for_a_batch(client, reference_model):
+    answer = predict(client, {"features": ROWS})
+    assert answer.status_code == 200, f"a valid batch should get 200, got {answer.status_code}: {answer.data[:200]!r}"
+    body = answer.get_json()
+    expected = reference_model.predict(np.asarray(ROWS)).tolist()
+    assert body.get("predictions") == expected, "predictions should be the model's, one per row, in row order"
+    assert body.get("model_version") == "test-7", "/predict should report the model_version it served with"
+
+
+def test_a_single_row_is_accepted_as_a_batch_of_one(client, reference_model):
+    answer = predict(client, {"features": ROWS[0]})
+    assert answer.status_code == 200, f"a single row [f, f, f, f] should be accepted, got {answer.status_code}"
+    expected = reference_model.predict(np.asarray([ROWS[0]])).tolist()
+    assert answer.get_json().get("predictions") == expected, "a single row should get a list of one prediction"
+
+
+def test_integers_are_accepted_as_numbers(client):
+    answer = predict(client, {"features": [[1, 0, -2, 3]]})
+    assert answer.status_code == 200, f"integer features are numbers too and should get 200, got {answer.status_code}"
+
+
+def test_model_uri_with_the_file_scheme_is_accepted(model_file):
+    app = create_app({"MODEL_URI": model_file.as_uri(), "MODEL_VERSION": "uri-1"})
+    answer = wait_ready(app.test_client())
+    assert answer.status_code == 200, "MODEL_URI=file:///... should load the model like MODEL_PATH does"
+
+
+def test_settings_come_from_the_environment_when_no_config_is_given(model_file, monkeypatch):
+    monkeypatch.setenv("MODEL_PATH", str(model_file))
+    monkeypatch.setenv("MODEL_VERSION", "from-env")
+    client = create_app().test_client()
+    assert wait_ready(client).status_code == 200, "create_app() should load the model named by $MODEL_PATH"
+    assert client.get("/health").get_json().get("model_version") == "from-env", (
+        "create_app() should report $MODEL_VERSION (this is how the container is configured)")
+
+
+def test_without_a_model_the_server_lives_but_is_not_ready(tmp_path):
+    app = create_app({"MODEL_PATH": str(tmp_path / "missing.skops"), "MODEL_VERSION": "none"})
+    client = app.test_client()
+    assert client.get("/health").status_code == 200, "/health should answer 200 while the process lives, model or not"
+    ready = client.get("/ready")
+    assert ready.status_code == 503, f"/ready should answer 503 until a model is loaded, got {ready.status_code}"
+    answer = predict(client, {"features": ROWS[:1]})
+    assert answer.status_code == 503, f"/predict without a model should answer 503, got {answer.status_code}"
+
+
+def test_a_pickle_file_is_never_unpickled(tmp_path):
+    marker = tmp_path / "code-ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    evil = tmp_path / "model.skops"
+    evil.write_bytes(pickle.dumps(Payload()))
+    client = create_app({"MODEL_PATH": str(evil), "MODEL_VERSION": "evil"}).test_client()
+    wait_ready(client, seconds=0.5)
+    assert not marker.exists(), ("loading the model ran code from the file: never unpickle (pickle, joblib) "
+                                 "a file you did not make; load it with skops.io.load")
+    assert client.get("/ready").status_code == 503, "a file that is not a valid skops model should leave /ready at 503"
+
+
+# --- bad input: 400 with an error, never a 500 -------------------------------------------
+
+
+@pytest.mark.parametrize("body, what", [
+    ("{", "a truncated JSON body"),
+    ("features", "a body that is not JSON"),
+    ("", "an empty body"),
+    (b"\xff\xfe\x00{", "bytes that are not UTF-8 text"),
+    ("[1, 2, 3, 4]", "a JSON list instead of an object"),
+    ('{"rows": [[1, 2, 3, 4]]}', "an object without \"features\""),
+    ('{"features": "1,2,3,4"}', "features given as a string"),
+    ('{"features": []}', "an empty features list"),
+    ('{"features": [[1, 2, 3]]}', "a row of 3 numbers"),
+    ('{"features": [[1, 2, 3, 4, 5]]}', "a row of 5 numbers"),
+    ('{"features": [1, 2, 3]}', "a single row of 3 numbers"),
+    ('{"features": [[1, 2, 3, 4], [1, 2]]}', "rows of different widths"),
+    ('{"features": [[1, 2, "three", 4]]}', "a word among the numbers"),
+    ('{"features": [[1, 2, null, 4]]}', "null among the numbers"),
+    ('{"features": [[1, 2, [3], 4]]}', "a list among the numbers"),
+    ('{"features": [[1, 2, NaN, 4]]}', "NaN"),
+    ('{"features": [[1, 2, Infinity, 4]]}', "Infinity"),
+    ('{"features": [[1, 2, -Infinity, 4]]}', "-Infinity"),
+    ('{"features": [[1, 2, 1e400, 4]]}', "a number too large for a float"),
+])
+def test_bad_input_is_answered_with_400_and_an_error(client, body, what):
+    assert_bad_request(predict(client, body), what)
+
+
+def test_deeply_nested_json_is_a_400_not_a_crash(client):
+    assert_bad_request(predict(client, "[" * 100_000 + "]" * 100_000), "JSON nested 100,000 levels deep")
+
+
+def test_a_body_over_1_mib_is_answered_with_413(client):
+    row = json.dumps(ROWS[0])
+    body = '{"features": [' + ",".join([row] * (MiB // len(row) + 10)) + "]}"
+    assert len(body) > MiB, "(the test's own body should be over 1 MiB)"
+    answer = predict(client, body)
+    assert answer.status_code == 413, f"a body over 1 MiB should be refused with 413, got {answer.status_code}"
+
+
+def test_a_body_just_under_1_mib_is_served(client):
+    row = json.dumps(ROWS[0])
+    count = (MiB - 100) // (len(row) + 1)
+    body = '{"features": [' + ",".join([row] * count) + "]}"
+    assert MiB - 200 < len(body) <= MiB, "(the test's own body should be just under 1 MiB)"
+    answer = predict(client, body)
+    assert answer.status_code == 200, f"a valid body of just under 1 MiB should be served, got {answer.status_code}"
+    assert len(answer.get_json()["predictions"]) == count, "every row of a large batch should get a prediction"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=True, allow_infinity=True) | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(features=json_values)
+def test_any_features_value_gets_a_200_or_a_400_never_a_5xx(client, features):
+    answer = predict(client, json.dumps({"features": features}))
+    assert answer.status_code in (200, 400), (
+        f"features={features!r} should get 200 (a valid batch) or 400 (anything else), got {answer.status_code}")
+    if answer.status_code == 400:
+        assert_bad_request(answer, f"features={features!r}")
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
+def test_any_body_bytes_never_get_a_5xx(client, body):
+    answer = predict(client, body)
+    assert answer.status_code < 500, f"the body {body!r} made the server fail with {answer.status_code}"
+    assert answer.status_code in (200, 400), f"the body {body!r} should get 400, got {answer.status_code}"

@@ -1,0 +1,113 @@
+"""Task 2, for real: build your image, run it, and talk to it over HTTP.
+
+Docker tier: skipped with a reason where no Docker engine answers ('katas doctor').
+The first run builds the image (a minute or two); later runs reuse it until a file
+the build reads changes.
+"""
+
+import io
+import tarfile
+import time
+
+import numpy as np
+import pytest
+import requests
+
+pytestmark = [pytest.mark.task(taskno=2), pytest.mark.docker, pytest.mark.timeout(660)]  # a cold build may take minutes
+
+IMAGE_BUDGET_MB = 600
+HEALTHY_WITHIN_S = 60
+STOP_GRACE_S = 20  # generous: a loaded machine can take seconds to end the workers
+ROWS = np.random.default_rng(1).normal(scale=2.0, size=(25, 4)).round(3).tolist()
+
+
+def env_of(container) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in container.attrs["Config"]["Env"] or [])
+
+
+def model_file_from(container, tmp_path):
+    """The model file the container serves, copied out of it through the Docker API."""
+    env = env_of(container)
+    path = env.get("MODEL_PATH") or (env.get("MODEL_URI") or "").removeprefix("file://")
+    assert path, "the image should set MODEL_PATH (or MODEL_URI) to the model file it serves"
+    stream, _ = container.get_archive(path)
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+        member = next(m for m in archive.getmembers() if m.isfile())
+        target = tmp_path / "served-model.skops"
+        target.write_bytes(archive.extractfile(member).read())
+    return target
+
+
+def test_the_server_answers_health_with_the_version_it_was_given(server):
+    answer = requests.get(server.url + "/health", timeout=5)
+    assert answer.status_code == 200, f"GET /health on the container should answer 200, got {answer.status_code}"
+    assert answer.json() == {"status": "ok", "model_version": "docker-test"}, (
+        "the container should report the MODEL_VERSION given with `docker run -e`")
+
+
+def test_the_server_is_ready_with_the_model_baked_into_the_image(server):
+    deadline = time.monotonic() + 10
+    while (answer := requests.get(server.url + "/ready", timeout=5)).status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert answer.status_code == 200, f"GET /ready should answer 200: the image should hold its model, got {answer.status_code}"
+
+
+def test_predictions_over_http_equal_the_same_models_in_process(server, tmp_path):
+    import skops.io
+
+    model = skops.io.load(model_file_from(server.container, tmp_path))
+    answer = requests.post(server.url + "/predict", json={"features": ROWS}, timeout=10)
+    assert answer.status_code == 200, f"POST /predict on the container should answer 200, got {answer.status_code}"
+    assert answer.json()["predictions"] == model.predict(np.asarray(ROWS)).tolist(), (
+        "the container's predictions should equal those of the model file it holds")
+
+
+def test_bad_input_and_big_bodies_are_refused_by_the_container_too(server):
+    bad = requests.post(server.url + "/predict", data=b"{not json", timeout=10,
+                        headers={"Content-Type": "application/json"})
+    assert bad.status_code == 400, f"malformed JSON sent to the container should get 400, got {bad.status_code}"
+    big = requests.post(server.url + "/predict", data=b"[" * (1024 * 1024 + 1), timeout=10,
+                        headers={"Content-Type": "application/json"})
+    assert big.status_code == 413, f"a body over 1 MiB sent to the container should get 413, got {big.status_code}"
+
+
+def test_the_server_process_does_not_run_as_root(server):
+    result = server.container.exec_run(["id", "-u"])
+    uid = result.output.decode().strip()
+    assert result.exit_code == 0 and uid.isdigit(), f"`id -u` in the container failed: {result.output!r}"
+    assert uid != "0", "the container runs as root (uid 0); switch to an unprivileged USER"
+
+
+def test_a_production_server_serves_not_the_flask_development_server(server):
+    header = requests.get(server.url + "/health", timeout=5).headers.get("Server", "")
+    assert not header.startswith("Werkzeug"), (
+        f"Server: {header}: the Flask development server is not for production; run gunicorn (or another WSGI server)")
+
+
+def test_the_healthcheck_turns_the_container_healthy(server):
+    declared = (server.container.attrs["Config"].get("Healthcheck") or {}).get("Test") or ["NONE"]
+    assert declared[0] != "NONE", "the image declares no HEALTHCHECK, so Docker never reports it healthy"
+    # The harness runs your HEALTHCHECK command every 0.5 s, so this does not wait your interval.
+    deadline = time.monotonic() + HEALTHY_WITHIN_S
+    server.container.reload()
+    while server.container.health != "healthy" and time.monotonic() < deadline:
+        time.sleep(0.3)
+        server.container.reload()
+    assert server.container.health == "healthy", (
+        f"the HEALTHCHECK never passed within {HEALTHY_WITHIN_S} s (state {server.container.health!r}; "
+        f"last check: {server.health_log() or 'none ran'})")
+
+
+def test_the_image_stays_within_the_size_budget(server_image, docker_client):
+    size_mb = docker_client.images.get(server_image.tag).attrs["Size"] / 1e6
+    assert size_mb <= IMAGE_BUDGET_MB, (
+        f"the image is {size_mb:.0f} MB, over the {IMAGE_BUDGET_MB} MB budget; ship only the venv, the model "
+        "and the server from a multi-stage build, and install with --no-cache-dir")
+
+
+# Kept last: it stops the module's shared container.
+def test_docker_stop_ends_the_server_cleanly(server):
+    server.container.stop(timeout=STOP_GRACE_S)
+    code = server.container.wait(timeout=STOP_GRACE_S + 30)["StatusCode"]
+    assert code != 137, ("`docker stop` had to kill the server (exit 137) after the grace period: the server never "
+                         "saw SIGTERM; use the exec form of CMD so it runs as PID 1 and gets the signal")

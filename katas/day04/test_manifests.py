@@ -1,0 +1,119 @@
+"""Tasks 1 and 2, checked offline: the Kubernetes schema and the rules a schema cannot see.
+
+`manifest_report(...)` loads your YAML files and runs mlops_katas/infra/manifests.py
+over them: the official schema of Kubernetes 1.32 in strict mode (a misspelt key is an
+error), then cross-object rules. Every problem names the file, the object and the field.
+"""
+
+import pytest
+
+from mlops_katas.infra.manifests import explain
+
+DEPLOYMENT = "k8s/deployment.yaml"
+SERVICE = "k8s/service.yaml"
+CONTRACT_PORT = 8000  # the day-03 server listens here
+
+
+def _only(report, kind, api_version, file):
+    objects = report.objects(kind)
+    assert len(objects) == 1, f"{file} should hold exactly one {kind}, found {len(objects)}"
+    assert objects[0].doc["apiVersion"] == api_version, f"the {kind} should use apiVersion {api_version}"
+    return objects[0]
+
+
+def _container(report):
+    deployment = _only(report, "Deployment", "apps/v1", DEPLOYMENT)
+    containers = deployment.doc.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or []
+    assert len(containers) == 1, "the pod should run exactly one container: the model server"
+    return containers[0]
+
+
+class TestDeployment:
+    pytestmark = pytest.mark.task(taskno=1)
+
+    def test_holds_one_apps_v1_deployment(self, manifest_report):
+        _only(manifest_report(DEPLOYMENT), "Deployment", "apps/v1", DEPLOYMENT)
+
+    def test_passes_the_kubernetes_schema(self, manifest_report):
+        report = manifest_report(DEPLOYMENT)
+        _only(report, "Deployment", "apps/v1", DEPLOYMENT)
+        problems = report.problems_of("yaml", "schema")
+        assert not problems, "the Deployment should match the Kubernetes 1.32 schema:\n" + explain(problems)
+
+    def test_selector_matches_the_pod_template_labels(self, manifest_report):
+        report = manifest_report(DEPLOYMENT)
+        _only(report, "Deployment", "apps/v1", DEPLOYMENT)
+        problems = report.problems_of("selector")
+        assert not problems, "spec.selector should select the pods the template makes:\n" + explain(problems)
+
+    def test_runs_at_least_two_replicas(self, manifest_report):
+        deployment = _only(manifest_report(DEPLOYMENT), "Deployment", "apps/v1", DEPLOYMENT)
+        replicas = deployment.doc.get("spec", {}).get("replicas", 1)
+        assert isinstance(replicas, int) and replicas >= 2, \
+            f"spec.replicas is {replicas}: with one pod, every restart or node drain is an outage"
+
+    def test_container_listens_on_the_contract_port(self, manifest_report):
+        ports = [p.get("containerPort") for p in _container(manifest_report(DEPLOYMENT)).get("ports") or []]
+        assert CONTRACT_PORT in ports, f"the container should declare containerPort {CONTRACT_PORT} (day 03), not {ports}"
+
+    def test_readiness_probe_gets_ready_on_the_container_port(self, manifest_report):
+        report = manifest_report(DEPLOYMENT)
+        _container(report)
+        problems = [p for p in report.problems_of("probe") if ".readinessProbe" in p.field]
+        assert not problems, ("the readiness probe should GET /ready on the container port, so a pod gets "
+                              "traffic only once its model is loaded:\n" + explain(problems))
+
+    def test_liveness_probe_gets_health_on_the_container_port(self, manifest_report):
+        report = manifest_report(DEPLOYMENT)
+        _container(report)
+        problems = [p for p in report.problems_of("probe") if ".livenessProbe" in p.field]
+        assert not problems, ("the liveness probe should GET /health on the container port, so a hung "
+                              "process is restarted (but a loading model is not):\n" + explain(problems))
+
+    def test_requests_are_set_and_no_higher_than_limits(self, manifest_report):
+        report = manifest_report(DEPLOYMENT)
+        container = _container(report)
+        problems = report.problems_of("resources")
+        assert not problems, "resources should request CPU and memory within the limits:\n" + explain(problems)
+        limits = (container.get("resources") or {}).get("limits") or {}
+        assert "memory" in limits, ("resources.limits.memory should be set: a leaking server is then "
+                                    "OOM-killed and restarted instead of starving its neighbours")
+
+    def test_image_is_pinned_not_latest(self, manifest_report):
+        report = manifest_report(DEPLOYMENT)
+        _container(report)
+        problems = report.problems_of("image")
+        assert not problems, "the image should have a fixed tag or digest:\n" + explain(problems)
+
+    def test_pull_policy_lets_a_loaded_image_run(self, manifest_report):
+        policy = _container(manifest_report(DEPLOYMENT)).get("imagePullPolicy", "IfNotPresent")
+        assert policy in ("IfNotPresent", "Never"), \
+            (f"imagePullPolicy {policy!r} pulls on every start; an image loaded into the cluster "
+             "(kind load) or a pinned tag needs IfNotPresent")
+
+
+class TestService:
+    pytestmark = pytest.mark.task(taskno=2)
+
+    def test_holds_one_v1_service(self, manifest_report):
+        _only(manifest_report(SERVICE), "Service", "v1", SERVICE)
+
+    def test_passes_the_kubernetes_schema(self, manifest_report):
+        report = manifest_report(SERVICE)
+        _only(report, "Service", "v1", SERVICE)
+        problems = report.problems_of("yaml", "schema")
+        assert not problems, "the Service should match the Kubernetes 1.32 schema:\n" + explain(problems)
+
+    def test_selects_the_deployments_pods(self, manifest_report):
+        report = manifest_report(DEPLOYMENT, SERVICE)
+        _only(report, "Service", "v1", SERVICE)
+        problems = [p for p in report.problems_of("service") if p.field == "spec.selector"]
+        assert not problems, "the Service's selector should match the Deployment's pod labels:\n" + explain(problems)
+
+    def test_target_port_is_the_container_port(self, manifest_report):
+        report = manifest_report(DEPLOYMENT, SERVICE)
+        service = _only(report, "Service", "v1", SERVICE)
+        assert service.doc.get("spec", {}).get("ports"), "the Service should list at least one port"
+        problems = report.problems_of("service")
+        assert not problems, ("every Service port should send traffic to a port the container declares "
+                              "(targetPort by number or by the port's name):\n" + explain(problems))

@@ -1,0 +1,125 @@
+"""Day 08 fixtures: trained models already logged in runs, ready for your registry code.
+
+Training is not today's lesson (that was day 02), so the runs are made here, once per
+test run, and each test registers them under a model name of its own. The models
+differ in quality on purpose, and one run logs a misleading metric (its training
+score), the way careless pipelines do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from mlops_katas.infra.mlflow_env import MlflowStore, isolated
+
+SEED = 11
+
+
+@dataclass
+class Runs:
+    tracking_uri: str
+    store: MlflowStore
+    run_ids: dict[str, str]      # "weak", "good", "best", "overclaimed", "no_model" -> run id
+    model_uris: dict[str, str]   # the same names (but "no_model") -> models:/m-... of the logged model
+    X_test: object
+    y_test: object
+
+
+def _dataset():
+    from sklearn.datasets import make_classification
+    from sklearn.model_selection import train_test_split
+
+    X, y = make_classification(n_samples=800, n_features=8, n_informative=4, n_redundant=2,
+                               flip_y=0.05, class_sep=0.8, random_state=SEED)
+    return train_test_split(X, y, test_size=0.3, stratify=y, random_state=SEED)
+
+
+def _candidates():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    return {
+        "weak": DecisionTreeClassifier(max_depth=1, random_state=SEED),
+        "good": LogisticRegression(max_iter=500),
+        "best": KNeighborsClassifier(n_neighbors=15, algorithm="brute"),
+        # Memorises the training rows: perfect there, mediocre on held-out rows.
+        "overclaimed": DecisionTreeClassifier(random_state=SEED),
+    }
+
+
+def _log_runs(tracking_uri: str, store: MlflowStore, artifact_location: str | None) -> Runs:
+    import uuid
+
+    import mlflow
+    import sklearn
+    from mlflow.models import infer_signature
+    from sklearn.metrics import roc_auc_score
+
+    X_train, X_test, y_train, y_test = _dataset()
+    run_ids, model_uris = {}, {}
+    with isolated(store):
+        mlflow.set_tracking_uri(tracking_uri)
+        client = mlflow.MlflowClient(tracking_uri)
+        experiment_id = client.create_experiment(f"day08-training-{uuid.uuid4().hex[:8]}",
+                                                 artifact_location=artifact_location)
+        for name, model in _candidates().items():
+            with mlflow.start_run(experiment_id=experiment_id, run_name=name) as run:
+                model.fit(X_train, y_train)
+                rows = (X_train, y_train) if name == "overclaimed" else (X_test, y_test)
+                mlflow.log_metric("roc_auc", roc_auc_score(rows[1], model.predict_proba(rows[0])[:, 1]))
+                info = mlflow.sklearn.log_model(
+                    model, name="model", signature=infer_signature(X_train, model.predict(X_train)),
+                    input_example=X_train[:2], pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                    skops_trusted_types=["sklearn.tree._tree.Tree"])
+                run_ids[name] = run.info.run_id
+                model_uris[name] = info.model_uri
+        with mlflow.start_run(experiment_id=experiment_id, run_name="no_model") as run:
+            mlflow.log_metric("roc_auc", 0.5)
+            run_ids["no_model"] = run.info.run_id
+    return Runs(tracking_uri, store, run_ids, model_uris, X_test, y_test)
+
+
+@pytest.fixture(scope="session")
+def runs(mlflow_store_factory) -> Runs:
+    """Runs in an embedded SQLite store; the registry lives in the same database."""
+    store = mlflow_store_factory("day08-embedded")
+    return _log_runs(store.tracking_uri, store, store.artifact_location)
+
+
+@pytest.fixture(scope="session")
+def served_runs(mlflow_store_factory, mlflow_server) -> Runs:
+    """The same runs logged through the tracking server."""
+    return _log_runs(mlflow_server.url, mlflow_store_factory("day08-served"), None)
+
+
+@pytest.fixture
+def registry(runs: Runs):
+    """Isolates MLflow's process defaults while a test runs your registry code."""
+    with isolated(runs.store):
+        yield runs
+
+
+@pytest.fixture
+def served_registry(served_runs: Runs):
+    with isolated(served_runs.store):
+        yield served_runs
+
+
+@pytest.fixture(scope="session")
+def held_out(runs: Runs) -> dict[str, float]:
+    """Held-out scores the tests expect, computed here with scikit-learn directly."""
+    import mlflow
+    from sklearn.metrics import roc_auc_score
+
+    scores = {}
+    with isolated(runs.store):
+        mlflow.set_tracking_uri(runs.tracking_uri)
+        for name, uri in runs.model_uris.items():
+            model = mlflow.sklearn.load_model(uri)
+            scores[name] = roc_auc_score(runs.y_test, model.predict_proba(runs.X_test)[:, 1])
+    # The tests rely on this order, with clear gaps: weak < overclaimed < good < best.
+    assert scores["weak"] + 0.02 < scores["overclaimed"] + 0.02 < scores["good"] + 0.02 < scores["best"], scores
+    return scores

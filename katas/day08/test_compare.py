@@ -1,0 +1,55 @@
+"""Task 4: every version side by side, scored on the same rows, best first."""
+
+import pytest
+
+from registry import compare_versions, promote_if_better, register_challenger
+
+pytestmark = [pytest.mark.task(taskno=4), pytest.mark.mlflow, pytest.mark.timeout(240)]
+
+
+def test_one_row_per_version_best_score_first(registry, held_out, mlflow_name):
+    for run in ("good", "weak", "best"):
+        register_challenger(registry.tracking_uri, registry.run_ids[run], mlflow_name)
+    table = compare_versions(registry.tracking_uri, mlflow_name, registry.X_test, registry.y_test)
+    assert [row["version"] for row in table] == ["3", "1", "2"], (
+        f"rows should be sorted by score, best first (best=3, good=1, weak=2); got {[r['version'] for r in table]}")
+    expected = {"1": held_out["good"], "2": held_out["weak"], "3": held_out["best"]}
+    for row in table:
+        assert row["score"] == pytest.approx(expected[row["version"]], abs=1e-9), (
+            f"version {row['version']} scores {expected[row['version']]:.4f} on the rows given, not {row['score']:.4f}")
+
+
+def test_rows_carry_run_ids_and_aliases(registry, mlflow_name):
+    register_challenger(registry.tracking_uri, registry.run_ids["weak"], mlflow_name)
+    promote_if_better(registry.tracking_uri, mlflow_name, registry.X_test, registry.y_test)
+    register_challenger(registry.tracking_uri, registry.run_ids["good"], mlflow_name)
+    table = {row["version"]: row for row in compare_versions(registry.tracking_uri, mlflow_name,
+                                                             registry.X_test, registry.y_test)}
+    assert set(table) == {"1", "2"}, f"there should be a row for versions 1 and 2, got {sorted(table)}"
+    assert table["1"]["aliases"] == ["champion"] and table["2"]["aliases"] == ["challenger"], (
+        f"each row should list its version's aliases: {({v: r['aliases'] for v, r in table.items()})}")
+    assert table["1"]["run_id"] == registry.run_ids["weak"] and table["2"]["run_id"] == registry.run_ids["good"], (
+        "each row should name the run its version came from")
+
+
+def test_uses_the_metric_asked_for(registry, mlflow_name):
+    import mlflow
+    from sklearn.metrics import accuracy_score
+
+    register_challenger(registry.tracking_uri, registry.run_ids["good"], mlflow_name)
+    table = compare_versions(registry.tracking_uri, mlflow_name, registry.X_test, registry.y_test, metric="accuracy")
+    model = mlflow.sklearn.load_model(f"models:/{mlflow_name}/1")
+    expected = accuracy_score(registry.y_test, model.predict(registry.X_test))
+    assert table[0]["score"] == pytest.approx(expected, abs=1e-9), f"with metric='accuracy' the score should be {expected:.4f}"
+
+
+def test_ties_are_ordered_by_version_number_not_text(registry, mlflow_name):
+    import mlflow
+
+    mlflow.set_tracking_uri(registry.tracking_uri)
+    for _ in range(11):
+        mlflow.register_model(registry.model_uris["weak"], mlflow_name)
+    table = compare_versions(registry.tracking_uri, mlflow_name, registry.X_test, registry.y_test)
+    versions = [row["version"] for row in table]
+    assert versions == [str(v) for v in range(1, 12)], (
+        f"equal scores should be ordered by version number (1, 2, …, 10, 11), not as text; got {versions}")

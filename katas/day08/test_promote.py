@@ -1,0 +1,100 @@
+"""Task 3: promote the challenger to champion only when it is better by a margin."""
+
+import warnings
+
+import pytest
+
+from registry import promote_if_better, register_challenger
+
+pytestmark = [pytest.mark.task(taskno=3), pytest.mark.mlflow, pytest.mark.timeout(240)]
+
+
+def _client(uri):
+    import mlflow
+
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _aliases(registry, name) -> dict[str, str]:
+    """alias -> version, for every alias of the registered model."""
+    return {alias: str(version) for alias, version in _client(registry.tracking_uri).get_registered_model(name).aliases.items()}
+
+
+def _promote(registry, name, **kwargs):
+    return promote_if_better(registry.tracking_uri, name, registry.X_test, registry.y_test, **kwargs)
+
+
+def _champion_then_challenger(registry, name, champion_run, challenger_run):
+    register_challenger(registry.tracking_uri, registry.run_ids[champion_run], name)
+    assert _promote(registry, name) is True, "with no champion yet, the first challenger should be promoted"
+    register_challenger(registry.tracking_uri, registry.run_ids[challenger_run], name)
+
+
+def test_the_first_challenger_becomes_champion(registry, mlflow_name):
+    register_challenger(registry.tracking_uri, registry.run_ids["weak"], mlflow_name)
+    assert _promote(registry, mlflow_name) is True, "with no champion yet, promote_if_better should promote and return True"
+    assert _aliases(registry, mlflow_name) == {"champion": "1"}, (
+        "after promotion 'champion' should point at version 1 and 'challenger' should be gone")
+
+
+def test_a_clearly_better_challenger_is_promoted(registry, mlflow_name):
+    _champion_then_challenger(registry, mlflow_name, "weak", "good")
+    assert _promote(registry, mlflow_name) is True, "a challenger far better than the champion should be promoted"
+    assert _aliases(registry, mlflow_name) == {"champion": "2"}, (
+        "'champion' should move to the challenger's version 2, and 'challenger' be removed")
+
+
+def test_a_worse_challenger_is_not_promoted(registry, mlflow_name):
+    _champion_then_challenger(registry, mlflow_name, "good", "weak")
+    assert _promote(registry, mlflow_name) is False, "a challenger worse than the champion must not be promoted"
+    assert _aliases(registry, mlflow_name) == {"champion": "1", "challenger": "2"}, (
+        "when nothing is promoted, both aliases should stay where they were")
+
+
+def test_better_but_within_the_margin_is_not_promoted(registry, held_out, mlflow_name):
+    _champion_then_challenger(registry, mlflow_name, "weak", "good")
+    gap = held_out["good"] - held_out["weak"]
+    assert _promote(registry, mlflow_name, margin=gap + 0.01) is False, (
+        f"the challenger is better by {gap:.3f}, less than the margin {gap + 0.01:.3f}: it must not be promoted")
+    assert _aliases(registry, mlflow_name)["champion"] == "1", "the champion should stay on version 1"
+    assert _promote(registry, mlflow_name, margin=gap - 0.01) is True, (
+        f"better by {gap:.3f} is more than the margin {gap - 0.01:.3f}: it should be promoted")
+
+
+def test_a_tie_is_not_an_improvement(registry, mlflow_name):
+    _champion_then_challenger(registry, mlflow_name, "good", "good")
+    assert _promote(registry, mlflow_name, margin=0.0) is False, (
+        "the same model registered again scores exactly the same: a tie is not better, even with margin 0")
+
+
+def test_judges_on_the_held_out_rows_not_the_runs_own_metric(registry, held_out, mlflow_name):
+    _champion_then_challenger(registry, mlflow_name, "good", "overclaimed")
+    claimed = _client(registry.tracking_uri).get_run(registry.run_ids["overclaimed"]).data.metrics["roc_auc"]
+    assert _promote(registry, mlflow_name) is False, (
+        f"the challenger's run claims roc_auc {claimed:.3f} (its training score) but scores "
+        f"{held_out['overclaimed']:.3f} on the held-out rows vs the champion's {held_out['good']:.3f}: "
+        "evaluate both on the same rows")
+
+
+def test_without_a_challenger_is_a_lookup_error(registry, mlflow_name):
+    register_challenger(registry.tracking_uri, registry.run_ids["good"], mlflow_name)
+    assert _promote(registry, mlflow_name) is True
+    with pytest.raises(LookupError):
+        _promote(registry, mlflow_name)
+
+
+def test_a_negative_margin_is_a_value_error(registry, mlflow_name):
+    register_challenger(registry.tracking_uri, registry.run_ids["good"], mlflow_name)
+    with pytest.raises(ValueError):
+        _promote(registry, mlflow_name, margin=-0.1)
+
+
+def test_promotes_with_aliases_not_the_deprecated_stages(registry, mlflow_name):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _champion_then_challenger(registry, mlflow_name, "weak", "best")
+        _promote(registry, mlflow_name)
+    deprecated = [str(w.message) for w in caught if issubclass(w.category, FutureWarning) and "deprecated" in str(w.message)]
+    assert not deprecated, f"registry stages are deprecated since MLflow 2.9; use aliases: {deprecated}"
+    stages = {v.version: v.current_stage for v in _client(registry.tracking_uri).search_model_versions(f"name = '{mlflow_name}'")}
+    assert set(stages.values()) == {"None"}, f"no version should be moved to a stage: {stages}"

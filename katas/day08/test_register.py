@@ -1,0 +1,59 @@
+"""Task 2: register a run's model as a new version and point `challenger` at it."""
+
+import warnings
+
+import pytest
+
+from registry import register_challenger
+
+pytestmark = [pytest.mark.task(taskno=2), pytest.mark.mlflow, pytest.mark.timeout(240)]
+
+
+def _client(uri):
+    import mlflow
+
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def test_first_registration_creates_version_1_with_the_challenger_alias(registry, mlflow_name):
+    version = register_challenger(registry.tracking_uri, registry.run_ids["good"], mlflow_name)
+    assert version == "1", f"the first version of a new registered model is '1' (a string), not {version!r}"
+    found = _client(registry.tracking_uri).get_model_version_by_alias(mlflow_name, "challenger")
+    assert str(found.version) == "1", f"the alias 'challenger' should point at version 1, not {found.version}"
+    assert found.run_id == registry.run_ids["good"], "the registered version should come from the run you were given"
+
+
+def test_the_next_registration_moves_challenger_and_keeps_the_old_version(registry, mlflow_name):
+    register_challenger(registry.tracking_uri, registry.run_ids["weak"], mlflow_name)
+    version = register_challenger(registry.tracking_uri, registry.run_ids["best"], mlflow_name)
+    client = _client(registry.tracking_uri)
+    assert version == "2", f"the second registration should create version '2', not {version!r}"
+    assert str(client.get_model_version_by_alias(mlflow_name, "challenger").version) == "2", (
+        "'challenger' should move to the newest version")
+    first = client.get_model_version(mlflow_name, "1")
+    assert first.run_id == registry.run_ids["weak"], "version 1 should still exist, unchanged"
+    assert "challenger" not in first.aliases, "an alias points at one version only; version 1 should have lost it"
+
+
+def test_registering_leaves_the_champion_where_it_is(registry, mlflow_name):
+    register_challenger(registry.tracking_uri, registry.run_ids["good"], mlflow_name)
+    client = _client(registry.tracking_uri)
+    client.set_registered_model_alias(mlflow_name, "champion", "1")
+    register_challenger(registry.tracking_uri, registry.run_ids["best"], mlflow_name)
+    assert str(client.get_model_version_by_alias(mlflow_name, "champion").version) == "1", (
+        "registering a challenger must not touch the champion: production changes only on promotion")
+
+
+def test_uses_aliases_not_the_deprecated_stages(registry, mlflow_name):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        register_challenger(registry.tracking_uri, registry.run_ids["good"], mlflow_name)
+    deprecated = [str(w.message) for w in caught if issubclass(w.category, FutureWarning) and "deprecated" in str(w.message)]
+    assert not deprecated, f"registry stages are deprecated since MLflow 2.9; use aliases: {deprecated}"
+    stage = _client(registry.tracking_uri).get_model_version(mlflow_name, "1").current_stage
+    assert stage == "None", f"leave stages alone (use aliases); version 1 is in stage {stage!r}"
+
+
+def test_a_run_without_a_model_is_a_lookup_error(registry, mlflow_name):
+    with pytest.raises(LookupError):
+        register_challenger(registry.tracking_uri, registry.run_ids["no_model"], mlflow_name)

@@ -1,0 +1,60 @@
+"""Task 5: roll the champion back to the version that served before it."""
+
+import pytest
+
+from registry import compare_versions, evaluate, promote_if_better, register_challenger, rollback
+
+pytestmark = [pytest.mark.task(taskno=5), pytest.mark.mlflow, pytest.mark.timeout(240)]
+
+
+def _champion(uri, name) -> str:
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    return str(client.get_model_version_by_alias(name, "champion").version)
+
+
+def _offer(registry, name, run) -> bool:
+    register_challenger(registry.tracking_uri, registry.run_ids[run], name)
+    return promote_if_better(registry.tracking_uri, name, registry.X_test, registry.y_test)
+
+
+def test_goes_back_to_the_previous_champion_not_the_previous_number(registry, mlflow_name):
+    assert _offer(registry, mlflow_name, "good"), "setup: version 1 should have become champion"
+    assert not _offer(registry, mlflow_name, "overclaimed"), "setup: version 2 should have been rejected"
+    assert _offer(registry, mlflow_name, "best"), "setup: version 3 should have been promoted"
+    back_to = rollback(registry.tracking_uri, mlflow_name)
+    assert back_to == "1", (f"version 2 was rejected and never served; rolling back from 3 should return to "
+                            f"the previous champion '1', not {back_to!r}")
+    assert _champion(registry.tracking_uri, mlflow_name) == "1", "the 'champion' alias should point at version 1 again"
+
+
+def test_repeated_rollbacks_walk_further_back(registry, mlflow_name):
+    for run in ("weak", "good", "best"):
+        assert _offer(registry, mlflow_name, run), f"setup: the {run} model should have been promoted"
+    assert rollback(registry.tracking_uri, mlflow_name) == "2", "the first rollback from 3 should return to 2"
+    assert rollback(registry.tracking_uri, mlflow_name) == "1", "a second rollback should return to 1"
+    assert _champion(registry.tracking_uri, mlflow_name) == "1", "'champion' should now point at version 1"
+    with pytest.raises(LookupError):
+        rollback(registry.tracking_uri, mlflow_name)
+
+
+def test_with_only_one_champion_ever_is_a_lookup_error(registry, mlflow_name):
+    assert _offer(registry, mlflow_name, "good")
+    with pytest.raises(LookupError):
+        rollback(registry.tracking_uri, mlflow_name)
+    assert _champion(registry.tracking_uri, mlflow_name) == "1", "a failed rollback must leave the champion alone"
+
+
+def test_through_the_server_the_whole_workflow_works(served_registry, mlflow_name):
+    registry = served_registry
+    assert _offer(registry, mlflow_name, "good"), "through the server: the first challenger should become champion"
+    assert not _offer(registry, mlflow_name, "overclaimed"), "through the server: a worse challenger must not be promoted"
+    assert _offer(registry, mlflow_name, "best"), "through the server: a better challenger should be promoted"
+    table = compare_versions(registry.tracking_uri, mlflow_name, registry.X_test, registry.y_test)
+    assert table[0]["version"] == "3" and table[0]["aliases"] == ["champion"], (
+        f"through the server: version 3 should lead the table as champion: {table}")
+    assert rollback(registry.tracking_uri, mlflow_name) == "1", "through the server: rollback should return to version 1"
+    champion_score = evaluate(registry.tracking_uri, f"models:/{mlflow_name}@champion", registry.X_test, registry.y_test)
+    assert champion_score == pytest.approx(next(r["score"] for r in table if r["version"] == "1"), abs=1e-9), (
+        "models:/<name>@champion should load the rolled-back version")

@@ -1,0 +1,229 @@
+"""Task 1: the HPA replica rule. Read these tests as the specification.
+
+The rule, exactly as the Kubernetes controller applies it in float arithmetic:
+ratio = current_value / target_value; if abs(ratio - 1) <= tolerance keep
+current_replicas, else ceil(current_replicas * ratio); then clamp to [min, max].
+"""
+
+import pytest
+from hypothesis import Phase, assume, given, settings
+from hypothesis import strategies as st
+
+from hpa import desired_replicas
+
+pytestmark = pytest.mark.task(taskno=1)
+
+
+def rule(current_replicas, current_value, target_value, min_replicas, max_replicas, tolerance=0.1):
+    """A brute-force reading of the rule: the smallest allowed count that is >= the wanted count."""
+    ratio = current_value / target_value
+    wanted = current_replicas if abs(ratio - 1) <= tolerance else current_replicas * ratio
+    for count in range(min_replicas, max_replicas + 1):
+        if count >= wanted:
+            return count
+    return max_replicas
+
+
+# --- worked examples ----------------------------------------------------------------------
+
+
+def test_doubles_the_replicas_when_load_is_twice_the_target():
+    assert desired_replicas(4, 200.0, 100.0, 1, 20) == 8, \
+        "4 replicas at 200% of target: ratio 2.0, so ceil(4 * 2.0) = 8"
+
+
+def test_scales_down_when_load_is_far_below_the_target():
+    assert desired_replicas(10, 20.0, 100.0, 1, 20) == 2, \
+        "10 replicas at 20% of target: ratio 0.2, so ceil(10 * 0.2) = 2"
+
+
+def test_rounds_up_never_to_nearest():
+    assert desired_replicas(3, 150.0, 100.0, 1, 20) == 5, \
+        "3 replicas at ratio 1.5 want 4.5 pods; the HPA rounds up to 5 (rounding to nearest gives 4)"
+    assert desired_replicas(10, 62.0, 100.0, 1, 20) == 7, \
+        "10 replicas at ratio 0.62 want 6.2 pods; rounding up gives 7 (truncating or rounding gives 6)"
+
+
+def test_keeps_the_count_inside_the_tolerance_band():
+    assert desired_replicas(5, 105.0, 100.0, 1, 20) == 5, \
+        "ratio 1.05 is within the default tolerance 0.1, so 5 replicas stay 5 (no flapping on noise)"
+    assert desired_replicas(5, 95.0, 100.0, 1, 20) == 5, "ratio 0.95 is within tolerance 0.1: stay at 5"
+
+
+def test_default_tolerance_is_ten_percent():
+    assert desired_replicas(10, 109.0, 100.0, 1, 50) == 10, "ratio 1.09 is inside the default tolerance of 0.1"
+    assert desired_replicas(10, 125.0, 100.0, 1, 50) == 13, "ratio 1.25 is outside 0.1: ceil(10 * 1.25) = 13"
+
+
+def test_a_ratio_exactly_on_the_tolerance_edge_keeps_the_count():
+    # 1.125 and 0.125 are exact in binary floating point, so the edge is exactly the edge.
+    assert desired_replicas(8, 112.5, 100.0, 1, 20, tolerance=0.125) == 8, \
+        "abs(1.125 - 1) == 0.125 is within a tolerance of 0.125 (the band includes its edge: <=)"
+    assert desired_replicas(8, 87.5, 100.0, 1, 20, tolerance=0.125) == 8, \
+        "abs(0.875 - 1) == 0.125 is within a tolerance of 0.125"
+
+
+def test_a_ratio_just_past_the_edge_scales():
+    assert desired_replicas(8, 125.0, 100.0, 1, 20, tolerance=0.125) == 10, \
+        "ratio 1.25 is past a tolerance of 0.125: ceil(8 * 1.25) = 10"
+
+
+def test_zero_tolerance_reacts_to_any_change():
+    assert desired_replicas(4, 101.0, 100.0, 1, 20, tolerance=0.0) == 5, \
+        "with tolerance 0, ratio 1.01 scales: ceil(4 * 1.01) = 5"
+    assert desired_replicas(4, 100.0, 100.0, 1, 20, tolerance=0.0) == 4, \
+        "with tolerance 0, ratio exactly 1 keeps 4 replicas"
+
+
+def test_clamps_to_max_replicas():
+    assert desired_replicas(5, 1000.0, 100.0, 2, 12) == 12, "ratio 10 wants 50 pods but maxReplicas is 12"
+
+
+def test_clamps_to_min_replicas():
+    assert desired_replicas(5, 1.0, 100.0, 3, 12) == 3, "ratio 0.01 wants 1 pod but minReplicas is 3"
+
+
+def test_zero_load_scales_to_min_replicas():
+    assert desired_replicas(6, 0.0, 100.0, 2, 10) == 2, "no load at all wants 0 pods; minReplicas 2 wins"
+
+
+def test_clamps_even_inside_the_tolerance_band():
+    assert desired_replicas(1, 100.0, 100.0, 3, 10) == 3, \
+        "1 replica is below minReplicas 3: on target, the count is still raised to 3"
+    assert desired_replicas(15, 100.0, 100.0, 3, 10) == 10, \
+        "15 replicas are above maxReplicas 10: on target, the count is still lowered to 10"
+
+
+def test_ratio_is_load_over_target_not_the_inverse():
+    assert desired_replicas(2, 300.0, 100.0, 1, 20) == 6, "load 3x the target should triple the replicas"
+
+
+def test_answers_a_plain_int():
+    result = desired_replicas(3, 150.0, 100.0, 1, 20)
+    assert type(result) is int, f"the replica count should be an int, not {type(result).__name__}"
+
+
+def test_min_equal_to_max_pins_the_count():
+    assert desired_replicas(3, 900.0, 100.0, 4, 4) == 4, "min == max == 4 always answers 4"
+
+
+# --- bad input ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("args", "why"), [
+    ((0, 50.0, 100.0, 1, 10), "current_replicas below 1"),
+    ((-1, 50.0, 100.0, 1, 10), "negative current_replicas"),
+    ((3, -0.5, 100.0, 1, 10), "negative current_value"),
+    ((3, 50.0, 0.0, 1, 10), "target_value of 0 (division by zero)"),
+    ((3, 50.0, -10.0, 1, 10), "negative target_value"),
+    ((3, 50.0, 100.0, 0, 10), "min_replicas below 1"),
+    ((3, 50.0, 100.0, 5, 4), "max_replicas below min_replicas"),
+])
+def test_rejects_impossible_arguments(args, why):
+    with pytest.raises(ValueError):
+        desired_replicas(*args)
+        pytest.fail(f"{why} should raise ValueError")
+
+
+def test_rejects_a_negative_tolerance():
+    with pytest.raises(ValueError):
+        desired_replicas(3, 50.0, 100.0, 1, 10, tolerance=-0.01)
+        pytest.fail("a negative tolerance should raise ValueError")
+
+
+def test_accepts_the_edges_of_the_valid_range():
+    assert desired_replicas(1, 0.0, 0.001, 1, 1, tolerance=0.0) == 1, \
+        "current_replicas 1, current_value 0, min == max and tolerance 0 are all valid"
+
+
+# --- properties ----------------------------------------------------------------------------------
+
+# No "explain" phase: it re-runs every failing example many times, which makes a first
+# run against the stub slow and adds nothing for a function of plain numbers.
+PHASES = (Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink)
+
+replicas = st.integers(min_value=1, max_value=60)
+loads = st.floats(min_value=0.0, max_value=5000.0, allow_nan=False, allow_infinity=False)
+targets = st.floats(min_value=0.01, max_value=1000.0, allow_nan=False, allow_infinity=False)
+tolerances = st.sampled_from([0.0, 0.05, 0.1, 0.125, 0.2, 0.5]) | st.floats(0.0, 1.0)
+
+
+@st.composite
+def bounds(draw):
+    low = draw(st.integers(min_value=1, max_value=20))
+    return low, draw(st.integers(min_value=low, max_value=low + 40))
+
+
+@st.composite
+def near_the_band_edge(draw):
+    """Loads right at target * (1 +- tolerance), where float rounding decides the outcome."""
+    target = draw(targets)
+    tolerance = draw(tolerances)
+    sign = draw(st.sampled_from([1, -1]))
+    nudge = draw(st.sampled_from([0.0, 1e-12, -1e-12, 1e-9, -1e-9]))
+    load = target * (1 + sign * tolerance) * (1 + nudge)
+    assume(load >= 0)
+    ratio = load / target
+    # Where float rounding makes `1 - tol <= ratio <= 1 + tol` disagree with the rule's
+    # `abs(ratio - 1) <= tol`, either reading is fair: such cases are not asked.
+    assume((abs(ratio - 1) <= tolerance) == (1 - tolerance <= ratio <= 1 + tolerance))
+    return load, target, tolerance
+
+
+@settings(max_examples=300, phases=PHASES)
+@given(replicas, loads, targets, bounds(), tolerances)
+def test_matches_the_rule_read_literally(current, load, target, limits, tolerance):
+    low, high = limits
+    expected = rule(current, load, target, low, high, tolerance)
+    assert desired_replicas(current, load, target, low, high, tolerance) == expected, \
+        f"the rule gives {expected} for {current} replicas, load {load!r}, target {target!r}, tolerance {tolerance!r}"
+
+
+@settings(max_examples=200, phases=PHASES)
+@given(replicas, near_the_band_edge(), bounds())
+def test_matches_the_rule_at_the_edge_of_the_band(current, case, limits):
+    load, target, tolerance = case
+    low, high = limits
+    expected = rule(current, load, target, low, high, tolerance)
+    assert desired_replicas(current, load, target, low, high, tolerance) == expected, \
+        (f"at the band edge (ratio {load / target!r}, tolerance {tolerance!r}) the rule gives {expected}: "
+         "compute ratio = current_value / target_value and compare abs(ratio - 1) <= tolerance")
+
+
+@settings(max_examples=200, phases=PHASES)
+@given(replicas, loads, targets, bounds(), tolerances)
+def test_never_leaves_the_min_max_range(current, load, target, limits, tolerance):
+    low, high = limits
+    result = desired_replicas(current, load, target, low, high, tolerance)
+    assert low <= result <= high, f"{result} replicas is outside [minReplicas {low}, maxReplicas {high}]"
+
+
+@settings(max_examples=200, phases=PHASES)
+@given(replicas, loads, loads, targets, bounds(), tolerances)
+def test_more_load_never_means_fewer_replicas(current, load_a, load_b, target, limits, tolerance):
+    low, high = limits
+    lighter, heavier = sorted((load_a, load_b))
+    fewer = desired_replicas(current, lighter, target, low, high, tolerance)
+    more = desired_replicas(current, heavier, target, low, high, tolerance)
+    assert fewer <= more, f"load {heavier!r} gave {more} replicas but the lighter load {lighter!r} gave {fewer}"
+
+
+@settings(max_examples=200, phases=PHASES)
+@given(bounds(), targets, tolerances, st.data())
+def test_inside_the_band_and_the_range_nothing_changes(limits, target, tolerance, data):
+    low, high = limits
+    current = data.draw(st.integers(min_value=low, max_value=high), label="current_replicas")
+    share = data.draw(st.floats(min_value=1 - tolerance, max_value=1 + tolerance), label="load / target")
+    load = target * share
+    assume(abs(load / target - 1) <= tolerance)
+    assert desired_replicas(current, load, target, low, high, tolerance) == current, \
+        f"ratio {load / target!r} is within tolerance {tolerance!r}, so {current} replicas should stay {current}"
+
+
+@settings(max_examples=100, phases=PHASES)
+@given(replicas, st.integers(min_value=2, max_value=50), bounds())
+def test_an_exact_multiple_of_the_target_scales_by_that_multiple(current, factor, limits):
+    low, high = limits
+    expected = max(low, min(high, current * factor))
+    assert desired_replicas(current, 100.0 * factor, 100.0, low, high) == expected, \
+        f"load {factor}x the target should ask for {current} * {factor} replicas, clamped to [{low}, {high}]"

@@ -1,0 +1,83 @@
+"""Day 13 fixtures: the fault image, containers that fail on purpose, a stand-in metrics store."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+FAULT_IMAGE = Path(__file__).parent / "fault_image"
+
+
+class RecordedLatency:
+    """Answers like the day-11 monitor's `get_recent_metrics`, from fixed samples."""
+
+    def __init__(self, values: list[float]) -> None:
+        self.values = values
+        self.asked: list[str] = []
+
+    def get_recent_metrics(self, name: str, hours: float = 24) -> list[dict]:
+        self.asked.append(name)
+        now = time.time()
+        values = self.values if name == "latency_ms" else []
+        return [{"timestamp": now - i, "value": v} for i, v in enumerate(values)]
+
+
+@pytest.fixture
+def recorded_latency():
+    return RecordedLatency
+
+
+@pytest.fixture(scope="session")
+def fault_image(docker_build) -> str:
+    """The fault image's tag, built once and reused while its files do not change."""
+    return docker_build(FAULT_IMAGE, name="day13-fault").tag
+
+
+@pytest.fixture
+def faulty_container(request, docker_client, fault_image):
+    """Start the fault image without waiting for it to answer (it may never); removed after the test.
+
+    Returns (container, url): the container publishes port 8000 on a fixed loopback
+    port, so the URL stays the same while Docker restarts it.
+    """
+    from mlops_katas.infra import containers, docker_engine
+    from mlops_katas.infra.docker_fixtures import attach_container_logs
+    from mlops_katas.infra.http_server import free_port
+
+    started = []
+
+    def start(fault: str, **run_kwargs):
+        port = free_port()
+        container = docker_client.containers.run(
+            fault_image, detach=True, name=f"katas-day13-{fault}-{uuid.uuid4().hex[:8]}",
+            environment={"FAULT": fault}, labels=docker_engine.run_labels(request.node.nodeid),
+            ports={"8000/tcp": ("127.0.0.1", port)}, **run_kwargs)
+        started.append(container)
+        url = f"http://127.0.0.1:{port}"
+        attach_container_logs(request.node, containers.RunningContainer(container, port, url))
+        return container, url
+
+    yield start
+    for container in started:
+        containers.remove(container)
+
+
+def wait_for_state(container, done, what: str, timeout_s: float = 30.0) -> dict:
+    """Poll `docker inspect` until done(attrs) holds; fail the test with the last state after the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        container.reload()
+        if done(container.attrs):
+            return container.attrs
+        if time.monotonic() > deadline:
+            pytest.fail(f"the container never {what} within {timeout_s:g} s; last state: "
+                        f"{container.attrs.get('State')}, restarts {container.attrs.get('RestartCount')}")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def wait_until():
+    return wait_for_state

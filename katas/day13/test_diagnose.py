@@ -1,0 +1,213 @@
+"""Day 13, tasks 3-4 (unit tier): ranking causes from recorded evidence, and the health probe.
+
+The snapshots in `recorded/` are real `docker inspect` output and logs of the
+fault image (`fault_image/`) in each failure mode, trimmed to the fields that matter.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from diagnose import Finding, HealthCheck, Snapshot, analyse, check_health
+from mlops_katas.infra.http_server import free_port
+
+RECORDED = Path(__file__).parent / "recorded"
+ANSWERED = HealthCheck(status=200, latency_ms=4.0)
+REFUSED = HealthCheck(status=None, latency_ms=None, error="ConnectionError: connection refused")
+
+
+def recorded(name: str) -> tuple[dict, str]:
+    data = json.loads((RECORDED / f"{name}.json").read_text(encoding="utf-8"))
+    return data["inspect"], data["logs"]
+
+
+def snapshot(name: str, health: HealthCheck = ANSWERED, latency_ms=(), logs: str | None = None, **state) -> Snapshot:
+    inspect, recorded_logs = recorded(name)
+    inspect = copy.deepcopy(inspect)
+    restarts = state.pop("RestartCount", None)
+    if restarts is not None:
+        inspect["RestartCount"] = restarts
+    inspect["State"].update(state)
+    return Snapshot(f"day13-{name}", inspect, recorded_logs if logs is None else logs, health, tuple(latency_ms))
+
+
+def causes(findings: list[Finding]) -> list[str]:
+    return [finding.cause for finding in findings]
+
+
+def evidence_of(findings: list[Finding], cause: str) -> str:
+    return next(f.evidence for f in findings if f.cause == cause)
+
+
+# --- task 3: ranking causes ---------------------------------------------------------
+
+
+@pytest.mark.task(taskno=3)
+def test_a_running_container_that_answers_quickly_is_healthy():
+    findings = analyse(snapshot("healthy"))
+    assert causes(findings) == ["healthy"], f"nothing is wrong, so the only finding is 'healthy': {findings}"
+    assert findings[0].evidence, "even 'healthy' says what was checked"
+
+
+@pytest.mark.task(taskno=3)
+def test_an_oom_kill_is_named_first_with_its_exit_code():
+    findings = analyse(snapshot("oom_killed", REFUSED))
+    assert causes(findings) == ["oom_killed", "exited", "unreachable"], (
+        f"State.OOMKilled is the root cause of the exit and of the refused probe: {findings}"
+    )
+    assert "137" in evidence_of(findings, "oom_killed"), "the OOM evidence quotes the exit code 137"
+
+
+@pytest.mark.task(taskno=3)
+def test_an_oom_kill_behind_a_crash_loop_is_still_the_root_cause():
+    findings = analyse(snapshot("oom_crash_loop", REFUSED))
+    assert causes(findings) == ["oom_killed", "crash_loop", "unreachable"], (
+        f"a container restarting after OOM kills is out of memory first, crash-looping second: {findings}"
+    )
+
+
+@pytest.mark.task(taskno=3)
+def test_a_crash_loop_is_named_with_its_restart_count_and_the_error_line():
+    findings = analyse(snapshot("crash_loop", REFUSED))
+    assert causes(findings) == ["crash_loop", "unreachable", "error_logs"], (
+        f"4 restarts is a crash loop; the probe is refused; the log holds the error: {findings}"
+    )
+    assert "4" in evidence_of(findings, "crash_loop"), "the crash-loop evidence gives the restart count (4)"
+    assert "ERROR: could not load model: /models/model.joblib not found" in evidence_of(findings, "error_logs"), (
+        "the log evidence quotes the last error line"
+    )
+
+
+@pytest.mark.task(taskno=3)
+def test_a_container_in_restarting_state_is_crash_looping_even_with_few_restarts():
+    findings = analyse(snapshot("crash_loop", REFUSED, RestartCount=1, Status="restarting", Restarting=True,
+                                Running=True, ExitCode=3))
+    assert causes(findings)[0] == "crash_loop", f"State.Restarting means Docker is in its restart back-off: {findings}"
+    assert "exited" not in causes(findings), f"a restarting container is not 'exited': {findings}"
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("restarts, looping", [(2, False), (3, True)])
+def test_three_restarts_make_a_crash_loop(restarts, looping):
+    findings = analyse(snapshot("healthy", RestartCount=restarts))
+    assert ("crash_loop" in causes(findings)) is looping, (
+        f"{restarts} restarts {'is' if looping else 'is not yet'} a crash loop: {findings}"
+    )
+
+
+@pytest.mark.task(taskno=3)
+def test_an_exited_container_is_named_with_its_exit_code():
+    findings = analyse(snapshot("exited", REFUSED))
+    assert causes(findings) == ["exited", "unreachable", "error_logs"], f"it exited with code 3: {findings}"
+    assert "3" in evidence_of(findings, "exited"), "the evidence gives the exit code"
+
+
+@pytest.mark.task(taskno=3)
+def test_no_answer_from_health_is_unreachable_quoting_the_error():
+    findings = analyse(snapshot("healthy", REFUSED))
+    assert causes(findings) == ["unreachable"], f"running but not answering: {findings}"
+    assert "connection refused" in evidence_of(findings, "unreachable"), "the evidence quotes the probe's error"
+
+
+@pytest.mark.task(taskno=3)
+def test_a_non_200_health_answer_is_unhealthy():
+    findings = analyse(snapshot("healthy", HealthCheck(status=503, latency_ms=3.0)))
+    assert causes(findings) == ["unhealthy"], f"/health answered 503: {findings}"
+    assert "503" in evidence_of(findings, "unhealthy"), "the evidence gives the status code"
+
+
+@pytest.mark.task(taskno=3)
+def test_a_failing_docker_healthcheck_is_unhealthy():
+    findings = analyse(snapshot("unhealthy"))
+    assert causes(findings) == ["unhealthy"], f"State.Health.Status is 'unhealthy': {findings}"
+
+
+@pytest.mark.task(taskno=3)
+def test_a_slow_health_answer_is_slow_with_the_measured_latency():
+    findings = analyse(snapshot("slow", HealthCheck(status=200, latency_ms=1004.0)))
+    assert causes(findings) == ["slow"], f"/health took 1004 ms against a 200 ms budget: {findings}"
+    assert "1004" in evidence_of(findings, "slow"), "the evidence gives the latency in whole milliseconds"
+    assert causes(analyse(snapshot("slow", HealthCheck(200, 1004.0)), slow_ms=2000)) == ["healthy"], (
+        "slow_ms sets the budget: 1004 ms is fine within 2000 ms"
+    )
+    assert causes(analyse(snapshot("slow", HealthCheck(200, 200.0)))) == ["healthy"], (
+        "exactly the budget is not slow"
+    )
+
+
+@pytest.mark.task(taskno=3)
+def test_recent_latency_is_judged_by_its_95th_percentile():
+    tail_heavy = [50.0] * 90 + [1000.0] * 10  # p95 is 1000 ms though the mean is 145 ms
+    findings = analyse(snapshot("healthy", latency_ms=tail_heavy))
+    assert causes(findings) == ["slow"], f"the p95 of the stored latency (1000 ms) is over budget: {findings}"
+    assert "1000" in evidence_of(findings, "slow"), "the evidence gives the p95 in whole milliseconds"
+    rare_outliers = [50.0] * 95 + [1000.0] * 5  # p95 is 97.5 ms though the maximum is 1000 ms
+    assert causes(analyse(snapshot("healthy", latency_ms=rare_outliers))) == ["healthy"], (
+        "a few outliers beyond the 95th percentile do not make the service slow"
+    )
+
+
+@pytest.mark.task(taskno=3)
+def test_error_lines_in_the_log_are_a_finding_of_their_own():
+    logs = "starting\nGET /health 200\nTraceback (most recent call last):\n  File x\nValueError: bad row\nserving\n"
+    findings = analyse(snapshot("healthy", logs=logs))
+    assert causes(findings) == ["error_logs"], f"a traceback in the log of a healthy server: {findings}"
+    assert "ValueError: bad row" in evidence_of(findings, "error_logs"), "the evidence quotes the last error line"
+    for line in ("FATAL: disk full", "unhandled Exception in worker", "panic: out of range"):
+        found = causes(analyse(snapshot("healthy", logs=f"ok\n{line}\n")))
+        assert found == ["error_logs"], f"{line!r} is an error line: {found}"
+
+
+@pytest.mark.task(taskno=3)
+def test_a_missing_container_is_not_found_and_nothing_else():
+    findings = analyse(Snapshot("ghost", None, "", REFUSED, (900.0,)))
+    assert causes(findings) == ["not_found"], f"with no container there is nothing else to judge: {findings}"
+    assert "ghost" in findings[0].evidence, "the evidence names the container that was looked for"
+
+
+# --- task 4: the health probe (real HTTP) -------------------------------------------
+
+
+@pytest.fixture
+def server():
+    from mlops_katas.infra.http_server import ControlledServer
+
+    with ControlledServer() as running:
+        yield running
+
+
+@pytest.mark.task(taskno=4)
+def test_check_health_times_a_real_answer_in_milliseconds(server):
+    server.set("healthy", delay_s=0.2)
+    result = check_health(server.url)
+    assert result.status == 200, f"a healthy server answers 200, got {result}"
+    assert result.latency_ms is not None and 200 <= result.latency_ms < 30_000, (
+        f"the answer took at least 0.2 s, so latency_ms is at least 200, got {result.latency_ms}"
+    )
+    assert ("GET", "/health") in server.requests, "check_health should GET {url}/health"
+
+
+@pytest.mark.task(taskno=4)
+def test_check_health_reports_an_error_status_as_it_is(server):
+    server.set("failing", status=503)
+    result = check_health(server.url)
+    assert result.status == 503 and result.latency_ms is not None, f"a 503 is an answer, with a latency: {result}"
+
+
+@pytest.mark.task(taskno=4)
+def test_check_health_of_a_refused_connection_has_no_status_and_says_why():
+    result = check_health(f"http://127.0.0.1:{free_port()}")
+    assert result.status is None and result.latency_ms is None, f"no answer means no status, no latency: {result}"
+    assert result.error, "the error says why there was no answer"
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.timeout(15)
+def test_check_health_gives_up_after_its_timeout(server):
+    server.set("slow", delay_s=30)
+    result = check_health(server.url, timeout_s=0.3)
+    assert result.status is None and result.error, f"a server slower than the timeout gives no answer: {result}"

@@ -1,0 +1,61 @@
+"""Day 13, task 4 (docker tier): diagnose real containers that are healthy, slow, crash-looping or OOM-killed."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from diagnose import diagnose
+from mlops_katas.infra.http_server import free_port
+
+pytestmark = [pytest.mark.task(taskno=4), pytest.mark.docker, pytest.mark.timeout(90)]
+
+
+def causes(findings) -> list[str]:
+    return [finding.cause for finding in findings]
+
+
+def test_a_healthy_container_is_diagnosed_healthy(docker_client, docker_run, fault_image):
+    server = docker_run(fault_image, env={"FAULT": "healthy"})
+    findings = diagnose(server.container.name, server.url, client=docker_client)
+    assert causes(findings) == ["healthy"], f"a running container answering /health fast is healthy: {findings}"
+
+
+def test_a_slow_container_is_diagnosed_slow(docker_client, docker_run, fault_image):
+    server = docker_run(fault_image, env={"FAULT": "slow", "SLOW_S": "0.6"})
+    findings = diagnose(server.container.name, server.url, client=docker_client)
+    assert causes(findings) == ["slow"], f"/health takes 600 ms against a 200 ms budget: {findings}"
+
+
+def test_latency_from_the_monitoring_store_is_taken_into_account(docker_client, docker_run, fault_image,
+                                                                   recorded_latency):
+    server = docker_run(fault_image, env={"FAULT": "healthy"})
+    store = recorded_latency([900.0] * 20)
+    findings = diagnose(server.container.id, server.url, client=docker_client, metrics=store)
+    assert "latency_ms" in store.asked, "diagnose reads latency_ms from the metrics store it is given"
+    assert causes(findings) == ["slow"], f"the stored p95 latency is 900 ms: {findings}"
+
+
+def test_a_crash_looping_container_is_diagnosed_with_its_error(docker_client, faulty_container, wait_until):
+    container, url = faulty_container("crash", restart_policy={"Name": "always"})
+    wait_until(container, lambda attrs: attrs["RestartCount"] >= 3, "restarted 3 times")
+    findings = diagnose(container.name, url, client=docker_client)
+    assert causes(findings)[0] == "crash_loop", f"Docker keeps restarting it: {findings}"
+    assert "error_logs" in causes(findings), f"the container logged its error: {findings}"
+    evidence = next(f.evidence for f in findings if f.cause == "error_logs")
+    assert "could not load model" in evidence, f"the evidence quotes the container's error line: {evidence}"
+
+
+def test_an_oom_killed_container_is_diagnosed_oom(docker_client, faulty_container, wait_until):
+    container, url = faulty_container("oom", mem_limit="32m", memswap_limit="32m")
+    wait_until(container, lambda attrs: attrs["State"]["Status"] == "exited", "exited")
+    findings = diagnose(container.id, url, client=docker_client)
+    assert causes(findings)[0] == "oom_killed", f"the kernel killed it for using more than 32 MiB: {findings}"
+    assert "137" in findings[0].evidence, f"the evidence quotes exit code 137: {findings[0].evidence}"
+
+
+def test_a_container_that_does_not_exist_is_not_found(docker_client):
+    name = f"katas-day13-ghost-{uuid.uuid4().hex[:8]}"
+    findings = diagnose(name, f"http://127.0.0.1:{free_port()}", client=docker_client)
+    assert causes(findings) == ["not_found"], f"there is no container {name}: {findings}"

@@ -1,0 +1,249 @@
+"""Day 13, tasks 1-2: drift between a reference sample and current data (PSI and KS)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from drift import DriftReport, detect_drift, ks_test, psi, psi_level
+
+EPS = 1e-4
+N = 5000  # large enough that sampling noise stays far below the PSI and KS cut-offs
+
+
+def term(p_cur: float, p_ref: float) -> float:
+    return (p_cur - p_ref) * math.log(p_cur / p_ref)
+
+
+def brute_force_psi(reference, current, bins=10, epsilon=EPS) -> float:
+    """The README's definition, written out plainly, as the oracle."""
+    edges = [float(e) for e in np.quantile(np.asarray(reference, dtype=float), [i / bins for i in range(1, bins)])]
+
+    def proportions(values):
+        counts = [0] * bins
+        for x in values:
+            counts[sum(1 for e in edges if e < x)] += 1
+        return [max(c / len(values), epsilon) for c in counts]
+
+    return sum(term(c, r) for c, r in zip(proportions(current), proportions(reference)))
+
+
+# --- task 1: PSI ----------------------------------------------------------------
+
+
+@pytest.mark.task(taskno=1)
+def test_psi_of_a_hand_worked_example_uses_epsilon_for_the_empty_bin():
+    reference = np.arange(100.0)  # quartile edges 24.75, 49.5, 74.25: 25 values per bin
+    current = [10.0] * 50 + [60.0] * 30 + [90.0] * 20  # bins: 50 %, 0 %, 30 %, 20 %
+    expected = term(0.5, 0.25) + term(EPS, 0.25) + term(0.3, 0.25) + term(0.2, 0.25)
+    got = psi(reference, current, bins=4)
+    assert got == pytest.approx(expected, rel=1e-9), (
+        f"PSI should be {expected:.6f}: proportions 0.5/0.0/0.3/0.2 against 0.25 each, the empty bin "
+        f"counted as epsilon={EPS}; got {got}"
+    )
+
+
+@pytest.mark.task(taskno=1)
+def test_psi_bins_are_cut_at_the_reference_quantiles_not_at_equal_widths():
+    reference = np.arange(100.0) ** 2  # skewed: the median (2450.5) is far below the midrange (4900.5)
+    current = [3000.0] * 40
+    expected = term(EPS, 0.5) + term(1.0, 0.5)
+    got = psi(reference, current, bins=2)
+    assert got == pytest.approx(expected, rel=1e-9), (
+        f"with bins cut at the reference median 2450.5 every current value (3000) lies in the upper bin, "
+        f"PSI {expected:.6f}; got {got} (equal-width bins would cut at 4900.5)"
+    )
+
+
+@pytest.mark.task(taskno=1)
+def test_psi_counts_values_outside_the_reference_range_in_the_outer_bins():
+    reference = np.arange(100.0)
+    above = psi(reference, [1000.0] * 10, bins=4)
+    below = psi(reference, [-1000.0] * 10, bins=4)
+    expected = term(1.0, 0.25) + 3 * term(EPS, 0.25)
+    assert above == pytest.approx(expected, rel=1e-9), f"values above the reference go to the last bin, got {above}"
+    assert below == pytest.approx(expected, rel=1e-9), f"values below the reference go to the first bin, got {below}"
+
+
+@pytest.mark.task(taskno=1)
+def test_psi_puts_a_value_equal_to_an_edge_in_the_bin_below():
+    reference = [0.0, 1.0, 2.0, 3.0, 4.0]  # median edge is exactly 2.0: 0, 1, 2 below it, 3, 4 above
+    got = psi(reference, [2.0] * 5 + [0.0] * 5, bins=2)
+    expected = term(1.0, 0.6) + term(EPS, 0.4)
+    assert got == pytest.approx(expected, rel=1e-9), (
+        f"2.0 sits on the edge and belongs to the lower bin, with 0.0 (and with 3/5 of the reference); "
+        f"expected {expected:.6f}, got {got}"
+    )
+
+
+@pytest.mark.task(taskno=1)
+def test_psi_epsilon_is_a_parameter():
+    reference = np.arange(100.0)
+    got = psi(reference, [1000.0] * 10, bins=4, epsilon=0.01)
+    expected = term(1.0, 0.25) + 3 * term(0.01, 0.25)
+    assert got == pytest.approx(expected, rel=1e-9), f"with epsilon=0.01 PSI should be {expected:.6f}, got {got}"
+
+
+@pytest.mark.task(taskno=1)
+def test_psi_of_a_sample_against_itself_is_zero_even_with_ties():
+    for sample in ([5.0] * 50, [1.0, 1.0, 2.0, 2.0, 2.0, 7.0] * 10, list(np.linspace(-3, 3, 101))):
+        got = psi(sample, sample)
+        assert got == pytest.approx(0.0, abs=1e-12), f"a sample compared with itself has PSI 0, got {got}"
+
+
+@pytest.mark.task(taskno=1)
+@pytest.mark.parametrize("bad", [[], [1.0, float("nan")], [1.0, float("inf")]])
+def test_psi_rejects_empty_or_non_finite_samples(bad):
+    with pytest.raises(ValueError):
+        psi(bad, [1.0, 2.0])
+    with pytest.raises(ValueError):
+        psi([1.0, 2.0], bad)
+
+
+@pytest.mark.task(taskno=1)
+def test_psi_rejects_fewer_than_two_bins_and_a_non_positive_epsilon():
+    with pytest.raises(ValueError):
+        psi([1.0, 2.0], [1.0, 2.0], bins=1)
+    with pytest.raises(ValueError):
+        psi([1.0, 2.0], [1.0, 2.0], epsilon=0.0)
+
+
+@pytest.mark.task(taskno=1)
+@settings(max_examples=40)
+@given(reference=st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=60),
+       current=st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=60),
+       bins=st.integers(2, 12))
+def test_psi_equals_the_definition_and_is_never_negative(reference, current, bins):
+    got = psi(reference, current, bins=bins)
+    expected = brute_force_psi(reference, current, bins)
+    assert math.isfinite(got) and got >= -1e-12, f"PSI is a finite, non-negative number, got {got}"
+    assert got == pytest.approx(expected, rel=1e-9, abs=1e-12), (
+        f"bins={bins}: expected {expected} from the README's definition, got {got}"
+    )
+
+
+@pytest.mark.task(taskno=1)
+@pytest.mark.parametrize("value, level", [
+    (0.0, "none"), (0.0999, "none"), (0.1, "moderate"), (0.2, "moderate"), (0.25, "moderate"),
+    (0.2501, "major"), (3.0, "major"),
+])
+def test_psi_level_follows_the_rule_of_thumb(value, level):
+    assert psi_level(value) == level, f"PSI {value} reads as {level!r}, got {psi_level(value)!r}"
+
+
+# --- task 2: KS and the verdict --------------------------------------------------
+
+
+@pytest.mark.task(taskno=2)
+@pytest.mark.filterwarnings("ignore:ks_2samp:RuntimeWarning")  # scipy falling back to its asymptotic method
+@settings(max_examples=25)
+@given(reference=st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=80),
+       current=st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=80))
+def test_ks_test_is_the_two_sided_two_sample_test(reference, current):
+    expected = stats.ks_2samp(reference, current)
+    statistic, pvalue = ks_test(reference, current)
+    assert statistic == pytest.approx(expected.statistic) and pvalue == pytest.approx(expected.pvalue), (
+        f"expected scipy's two-sided ks_2samp ({expected.statistic}, {expected.pvalue}), got ({statistic}, {pvalue})"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_ks_test_rejects_empty_or_non_finite_samples():
+    with pytest.raises(ValueError):
+        ks_test([], [1.0])
+    with pytest.raises(ValueError):
+        ks_test([1.0, float("nan")], [1.0])
+
+
+@pytest.mark.task(taskno=2)
+def test_detect_drift_reports_psi_level_and_ks_together():
+    rng = np.random.default_rng(7)
+    reference, current = rng.normal(0, 1, N), rng.normal(1, 1, N)
+    report = detect_drift(reference, current)
+    assert isinstance(report, DriftReport), f"detect_drift returns a DriftReport, got {type(report)}"
+    assert report.psi == pytest.approx(psi(reference, current)), "report.psi is psi() with the same bins"
+    assert report.level == psi_level(report.psi), "report.level is psi_level(report.psi)"
+    statistic, pvalue = ks_test(reference, current)
+    assert (report.ks_statistic, report.ks_pvalue) == (pytest.approx(statistic), pytest.approx(pvalue)), (
+        "the report carries the KS statistic and p-value"
+    )
+    assert report.drifted and report.level == "major", f"a shift of one standard deviation is major drift: {report}"
+
+
+@pytest.mark.task(taskno=2)
+def test_detect_drift_flags_a_significant_ks_even_when_psi_sees_little():
+    rng = np.random.default_rng(3)
+    reference, current = rng.normal(0, 1, 50_000), rng.normal(0.08, 1, 50_000)
+    report = detect_drift(reference, current, alpha=0.01)
+    assert report.level == "none" and report.ks_pvalue < 0.01, f"precondition of this example: {report}"
+    assert report.drifted, "a KS p-value below alpha is drift, whatever PSI says"
+    assert not detect_drift(reference, current, alpha=1e-300).drifted, (
+        "with alpha below the p-value and PSI 'none' there is no drift: alpha is the KS cut-off"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_detect_drift_uses_the_given_bins_and_checks_alpha():
+    reference, current = np.arange(100.0) ** 2, [3000.0] * 40
+    assert detect_drift(reference, current, bins=2).psi == pytest.approx(psi(reference, current, bins=2)), (
+        "detect_drift passes `bins` on to psi"
+    )
+    for alpha in (0.0, 1.0, -0.5):
+        with pytest.raises(ValueError):
+            detect_drift(reference, current, alpha=alpha)
+
+
+def normal_or_uniform(rng, kind, mu, sigma, n):
+    if kind == "normal":
+        return rng.normal(mu, sigma, n)
+    half_width = sigma * math.sqrt(3)  # a uniform with standard deviation sigma
+    return rng.uniform(mu - half_width, mu + half_width, n)
+
+
+seeds = st.integers(0, 2**32 - 1)
+locations = st.floats(-100, 100)
+scales = st.floats(0.1, 100)
+kinds = st.sampled_from(["normal", "uniform"])
+
+
+@pytest.mark.task(taskno=2)
+@settings(max_examples=20)
+@given(seed=seeds, kind=kinds, mu=locations, sigma=scales)
+def test_samples_from_one_distribution_show_no_drift(seed, kind, mu, sigma):
+    rng = np.random.default_rng(seed)
+    reference, current = normal_or_uniform(rng, kind, mu, sigma, N), normal_or_uniform(rng, kind, mu, sigma, N)
+    report = detect_drift(reference, current, alpha=1e-6)
+    assert report.level == "none" and not report.drifted, (
+        f"two samples of {N} from one {kind} distribution should show no drift: {report}"
+    )
+
+
+@pytest.mark.task(taskno=2)
+@settings(max_examples=20)
+@given(seed=seeds, kind=kinds, mu=locations, sigma=scales, shift=st.floats(0.5, 3), sign=st.sampled_from([-1, 1]))
+def test_a_mean_shift_of_half_a_standard_deviation_or_more_is_drift(seed, kind, mu, sigma, shift, sign):
+    rng = np.random.default_rng(seed)
+    reference = normal_or_uniform(rng, kind, mu, sigma, N)
+    current = normal_or_uniform(rng, kind, mu + sign * shift * sigma, sigma, N)
+    report = detect_drift(reference, current, alpha=1e-6)
+    assert report.drifted and report.level in ("moderate", "major") and report.ks_pvalue < 1e-6, (
+        f"a mean shift of {sign * shift:.2f} standard deviations should be moderate or major drift: {report}"
+    )
+
+
+@pytest.mark.task(taskno=2)
+@settings(max_examples=20)
+@given(seed=seeds, kind=kinds, mu=locations, sigma=scales, factor=st.floats(2, 5), wider=st.booleans())
+def test_scaling_the_spread_by_two_or_more_is_major_drift(seed, kind, mu, sigma, factor, wider):
+    rng = np.random.default_rng(seed)
+    reference = normal_or_uniform(rng, kind, mu, sigma, N)
+    current = normal_or_uniform(rng, kind, mu, sigma * factor if wider else sigma / factor, N)
+    report = detect_drift(reference, current, alpha=1e-6)
+    assert report.drifted and report.level == "major", (
+        f"a spread {'wider' if wider else 'narrower'} by {factor:.2f}x should be major drift: {report}"
+    )

@@ -1,0 +1,232 @@
+"""A real `mlflow server` process on loopback: started, waited on, stopped, never left behind.
+
+The server gets its own folder under `<tempdir>/mlops-katas-mlflow/`: a SQLite
+backend store, the artifact destination it proxies (`--artifacts-destination`, so
+clients see `mlflow-artifacts:/` URIs as they would against a team server), its log,
+and `server.json` naming the pytest process that owns it. Every process of the server
+(the `mlflow` command and the uvicorn it starts) carries the folder in an environment
+variable, its label. A run killed outright cannot stop its server; the next run that
+starts one finds folders whose owner is gone, kills the processes carrying their label
+and deletes them (`reap()`).
+
+MLflow's background job runner (huey consumers, used by GenAI features) is switched
+off: it outlives a killed `mlflow` command and the katas do not need it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+LABEL_ENV = "MLOPS_KATAS_MLFLOW_SERVER"
+READY_WAIT_S = 120.0  # a cold start imports all of MLflow; on a busy 2-core machine that takes a while
+STOP_WAIT_S = 10.0
+POLL_S = 0.2
+LOG_TAIL_LINES = 60
+START_ATTEMPTS = 3  # a free port can be taken between choosing it and the server binding it
+
+
+class ServerFailed(Exception):
+    """The server exited or never answered; the message carries its log tail."""
+
+
+def servers_root() -> Path:
+    return Path(tempfile.gettempdir()) / "mlops-katas-mlflow"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class MlflowServer:
+    """`start()` launches without waiting; `wait_ready()` blocks until `GET /health` answers."""
+
+    def __init__(self, root: Path | None = None, template: Path | None = None) -> None:
+        """`template`: an empty migrated store to start from, if it exists (saves the migrations)."""
+        base = servers_root()
+        base.mkdir(parents=True, exist_ok=True)
+        self.dir = Path(root) if root else Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=base))
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = 0
+        self.proc: subprocess.Popen | None = None
+        self._ready = False
+        self._attempts = 0
+        if template is not None and template.is_file() and not self.backend_db.exists():
+            from .mlflow_env import copy_template
+
+            copy_template(template, self.backend_db, "mlflow-artifacts:/0")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / "server.log"
+
+    @property
+    def backend_db(self) -> Path:
+        return self.dir / "backend.db"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.dir / "artifacts"
+
+    @property
+    def label(self) -> str:
+        return str(self.dir)
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return "(the server wrote no log)"
+        return "\n".join(text.strip().splitlines()[-lines:]) or "(the server log is empty)"
+
+    def start(self) -> None:
+        if self.proc is not None:
+            return
+        self._attempts += 1
+        self.port = free_port()
+        command = [
+            sys.executable, "-m", "mlflow", "server",
+            "--backend-store-uri", f"sqlite:///{self.backend_db}",
+            "--artifacts-destination", str(self.artifacts_dir),
+            "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
+        ]
+        env = {
+            **os.environ,
+            LABEL_ENV: self.label,
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+        }
+        for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+            env.pop(name, None)
+        with open(self.log_path, "ab") as log:
+            # Its own session: stop() signals the whole process group, uvicorn included.
+            self.proc = subprocess.Popen(command, cwd=self.dir, env=env, stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        (self.dir / "server.json").write_text(json.dumps({
+            "owner_pid": os.getpid(), "server_pid": self.proc.pid, "port": self.port,
+        }))
+
+    def wait_ready(self, wait_s: float = READY_WAIT_S) -> None:
+        if self._ready:
+            return
+        self.start()
+        assert self.proc is not None
+        deadline = time.monotonic() + wait_s
+        while True:
+            if self.proc.poll() is not None:
+                code = self.proc.returncode
+                self.proc = None
+                if self._attempts < START_ATTEMPTS and "already in use" in self.log_tail():
+                    self.start()
+                    continue
+                raise ServerFailed(f"mlflow server exited with code {code} before it answered; "
+                                   f"last log lines:\n{self.log_tail()}")
+            if self._answers():
+                self._ready = True
+                return
+            if time.monotonic() > deadline:
+                raise ServerFailed(f"mlflow server did not answer GET /health within {wait_s:g} s; "
+                                   f"last log lines:\n{self.log_tail()}")
+            time.sleep(POLL_S)
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + "/health", timeout=2) as answer:
+                return answer.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def stop(self) -> None:
+        """SIGTERM to the group, wait, then SIGKILL whatever still carries the label."""
+        if self.proc is not None:
+            _signal_group(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=STOP_WAIT_S)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=STOP_WAIT_S)
+            self.proc = None
+        _kill_labelled(self.label)
+        self._ready = False
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def labelled_pids(label: str) -> list[int]:
+    """Processes whose environment carries `label`; empty where there is no /proc (not Linux)."""
+    needle = f"{LABEL_ENV}={label}".encode()
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except (OSError, ValueError):
+            continue
+    return [pid for pid in found if pid != os.getpid()]
+
+
+def _kill_labelled(label: str) -> None:
+    for pid in labelled_pids(label):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + STOP_WAIT_S
+    while labelled_pids(label) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap() -> list[str]:
+    """Stop and delete servers whose pytest process is gone; returns the folders removed."""
+    removed = []
+    base = servers_root()
+    if not base.is_dir():
+        return removed
+    for folder in sorted(p for p in base.iterdir() if p.is_dir()):
+        try:
+            owner = json.loads((folder / "server.json").read_text())["owner_pid"]
+        except (OSError, ValueError, KeyError):
+            owner = None
+        if owner is not None and _alive(owner):
+            continue
+        if owner is None and time.time() - folder.stat().st_mtime < 60:
+            continue  # being created right now by a run that has not written server.json yet
+        _kill_labelled(str(folder))
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder.name)
+    return removed

@@ -1,0 +1,80 @@
+"""The image cache key: what changes a build's content hash and what does not (no engine needed)."""
+
+import os
+import shutil
+
+import pytest
+
+from mlops_katas.infra.images import base_images, context_files, context_hash
+
+
+@pytest.fixture
+def context(tmp_path):
+    root = tmp_path / "ctx"
+    root.mkdir()
+    (root / "Dockerfile").write_text("ARG BASE_IMAGE=python:3.11-slim\nFROM ${BASE_IMAGE}\nCOPY app.py .\n")
+    (root / "app.py").write_text("print('hi')\n")
+    (root / ".dockerignore").write_text("# local junk\n.git\n*.log\n")
+    return root
+
+
+def test_the_same_content_in_another_folder_hashes_the_same(context, tmp_path):
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(context, copy)
+    assert context_hash(copy) == context_hash(context), "the hash must not depend on where the folder lives"
+
+
+def test_changing_a_sent_file_changes_the_hash(context):
+    before = context_hash(context)
+    (context / "app.py").write_text("print('bye')\n")
+    assert context_hash(context) != before, "a changed source file must give a new tag"
+
+
+def test_adding_a_sent_file_changes_the_hash(context):
+    before = context_hash(context)
+    (context / "extra.py").write_text("")
+    assert context_hash(context) != before, "a new file in the context must give a new tag"
+
+
+def test_files_the_dockerignore_excludes_do_not_change_the_hash(context):
+    before = context_hash(context)
+    (context / ".git").mkdir()
+    (context / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (context / "build.log").write_text("noise\n")
+    assert context_hash(context) == before, "files docker never sends must not force a rebuild"
+    assert context_files(context) == [".dockerignore", "Dockerfile", "app.py"], "context_files lists what is sent"
+
+
+def test_changing_the_dockerignore_changes_the_hash(context):
+    before = context_hash(context)
+    (context / ".dockerignore").write_text(".git\n")
+    assert context_hash(context) != before, "the .dockerignore is sent, so changing it changes the tag"
+
+
+def test_the_executable_bit_changes_the_hash(context):
+    before = context_hash(context)
+    os.chmod(context / "app.py", 0o755)
+    assert context_hash(context) != before, "a file becoming executable changes the image"
+
+
+def test_build_args_and_base_image_ids_change_the_hash(context):
+    plain = context_hash(context)
+    assert context_hash(context, buildargs={"BASE_IMAGE": "a"}) != plain, "build args are part of the key"
+    assert context_hash(context, buildargs={"BASE_IMAGE": "a"}) != context_hash(context, buildargs={"BASE_IMAGE": "b"})
+    assert context_hash(context, base_ids={"x": "sha256:1"}) != context_hash(context, base_ids={"x": "sha256:2"}), (
+        "a rebuilt base image must give a new tag")
+
+
+def test_the_dockerfile_name_is_part_of_the_hash(context):
+    (context / "Other.Dockerfile").write_text((context / "Dockerfile").read_text())
+    assert context_hash(context, "Other.Dockerfile") != context_hash(context), "another Dockerfile, another tag"
+
+
+def test_base_images_resolves_arg_defaults_build_args_and_skips_stage_names():
+    text = ("ARG BASE_IMAGE=python:3.11-slim\nARG TOOLS\n"
+            "FROM ${BASE_IMAGE} AS build\nRUN true\n"
+            "FROM --platform=linux/amd64 $BASE_IMAGE\nCOPY --from=build /a /a\n"
+            "FROM build AS again\nFROM scratch\nFROM ${TOOLS:-busybox:1}\n")
+    assert base_images(text) == ["python:3.11-slim", "busybox:1"]
+    assert base_images(text, {"BASE_IMAGE": "katas-base/python:3.11-bookworm", "TOOLS": "alpine:3"}) == [
+        "katas-base/python:3.11-bookworm", "alpine:3"]
