@@ -86,8 +86,8 @@ class KatasRun:
             if test is not None:
                 _record(test, report)
 
-    def pytest_sessionfinish(self) -> None:
-        if self.results_dir is None:
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.results_dir is None or session.config.option.collectonly:
             return
         for name, day_results in self.results.items():
             results_mod.write(day_results, self.results_dir, partial=name in self.partial_days)
@@ -323,6 +323,23 @@ def _import_error_message(run: KatasRun, day: Day, report) -> str | None:
 # --- results --------------------------------------------------------------------
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run each day's test files in task order (task 1's file first), files kept whole so
+    module fixtures (trained models, containers) are set up once."""
+    first_task: dict[Path, int] = {}
+    for item in items:
+        task = _task_of(item)
+        if task is not None:
+            path = Path(item.path)
+            first_task[path] = min(first_task.get(path, task), task)
+    day_position: dict[str | None, int] = {}
+    for item in items:
+        day_position.setdefault(day_of(Path(item.path)), len(day_position))
+    order = {id(item): index for index, item in enumerate(items)}
+    items.sort(key=lambda item: (day_position[day_of(Path(item.path))],
+                                 first_task.get(Path(item.path), 0), order[id(item)]))
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Register the tests that will run (after -k and other deselection) in the results."""
     run = _run(session.config)
@@ -366,6 +383,8 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    if config.option.collectonly:
+        return
     run = _run(config)
     probed = run.tiers.probed()
     if probed:

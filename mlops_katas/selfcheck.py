@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import mutants as mutants_mod
 from .curriculum import Day
 from .learner import STUB_MARK
 
@@ -60,25 +60,12 @@ def run_day(root: Path, day: Day, impl: Path, *extra: str) -> DayRun:
 
 
 def mutants(root: Path, day: Day) -> list[Path]:
-    folder = root / "tests" / "mutants" / day.name
-    return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    return mutants_mod.find(root / "tests" / "mutants" / day.name)
 
 
-def mutant_files(mutant: Path) -> list[str]:
-    return sorted(str(p.relative_to(mutant)) for p in mutant.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-
-
-def mutant_bug(mutant: Path) -> str:
-    """The bug a mutant carries: the first line of its first file."""
-    first = mutant / mutant_files(mutant)[0]
-    line = first.read_text(encoding="utf-8").splitlines()[0] if first.stat().st_size else ""
-    return line.strip().strip('"#').strip()
-
-
-def overlay(solution: Path, mutant: Path, dest: Path) -> Path:
-    shutil.copytree(solution, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(mutant, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
-    return dest
+def overlay(root: Path, day: Day, mutant: Path, dest: Path) -> Path:
+    """The day's solution with one mutant applied, in `dest`."""
+    return mutants_mod.apply(mutants_mod.load(mutant), root / "solutions" / day.name, dest)
 
 
 def _is_unprovable(test: dict) -> bool:
@@ -139,18 +126,21 @@ def consistency_problems(root: Path, day: Day, stub_run: DayRun | None = None) -
         if not (solution / name).is_file():
             problems.append(f"solutions/{day.name}/{name} is missing")
     per_file: dict[str, int] = {name: 0 for name in day.files}
-    for mutant in mutants(root, day):
-        files = mutant_files(mutant)
-        if not files:
-            problems.append(f"mutant {mutant.name} is empty")
+    for path in mutants(root, day):
+        try:
+            mutant = mutants_mod.load(path)
+            with tempfile.TemporaryDirectory() as scratch:
+                overlay(root, day, path, Path(scratch))
+        except mutants_mod.MutantError as exc:
+            problems.append(f"mutant {path.name}: {exc}")
             continue
-        for name in files:
+        for name in mutant.files:
             if name not in per_file:
-                problems.append(f"mutant {mutant.name} replaces {name}, which is not a learner file of {day.name}")
+                problems.append(f"mutant {path.name} changes {name}, which is not a learner file of {day.name}")
             else:
                 per_file[name] += 1
-        if "mutant" not in mutant_bug(mutant).lower():
-            problems.append(f"mutant {mutant.name}: its first line should name its bug ('Mutant: ...')")
+        if not mutant.bug.lower().startswith("mutant:"):
+            problems.append(f"mutant {path.name}: its first line should name its bug ('# Mutant: ...')")
     for name, count in per_file.items():
         if count < MIN_MUTANTS_PER_FILE:
             problems.append(f"{name} has {count} mutants; at least {MIN_MUTANTS_PER_FILE} are needed")

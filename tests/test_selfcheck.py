@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from mlops_katas import selfcheck
+from mlops_katas import mutants, selfcheck
 from mlops_katas.curriculum import all_days, find_root, load_day
 
 ROOT = find_root(Path(__file__).parent)
 DAYS = [day.name for day in all_days(ROOT)]
-MUTANTS = [(day, mutant.name) for day in DAYS for mutant in selfcheck.mutants(ROOT, load_day(ROOT, day))]
+MUTANTS = [(day, mutant.stem) for day in DAYS for mutant in selfcheck.mutants(ROOT, load_day(ROOT, day))]
 DAY_TIMEOUT = selfcheck.RUN_TIMEOUT_S + 60
 # The stub run is shared by two checks; under xdist they go to the same worker.
 DAYS_GROUPED = [pytest.param(day, marks=pytest.mark.xdist_group(day)) for day in DAYS]
@@ -60,13 +60,13 @@ def test_every_test_passes_against_the_solutions(day_name, require):
 @pytest.mark.parametrize("day_name, mutant_name", MUTANTS)
 def test_every_mutant_is_killed(day_name, mutant_name, require, tmp_path):
     day = load_day(ROOT, day_name)
-    mutant = ROOT / "tests" / "mutants" / day_name / mutant_name
-    impl = selfcheck.overlay(ROOT / "solutions" / day_name, mutant, tmp_path / day_name)
+    path = ROOT / "tests" / "mutants" / day_name / f"{mutant_name}.diff"
+    impl = selfcheck.overlay(ROOT, day, path, tmp_path / day_name)
     run = selfcheck.run_day(ROOT, day, impl, "-x", *require)
     if selfcheck.mutant_survived(run) and selfcheck.unproven(run):
         pytest.skip(f"{mutant_name} is caught only by a tier this machine lacks: {selfcheck.unproven(run)[:3]}")
     assert not selfcheck.mutant_survived(run), (
-        f"mutant {day_name}/{mutant_name} ({selfcheck.mutant_bug(mutant)}) passes every test:\n{run.output[-2000:]}"
+        f"mutant {day_name}/{mutant_name} ({mutants.load(path).bug}) passes every test:\n{run.output[-2000:]}"
     )
 
 

@@ -63,8 +63,10 @@ class FakeCheckout:
         return folder
 
     def pytest(self, *args: str, env: dict | None = None, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess:
+        """Run pytest in the checkout; an `env` value of None removes that variable."""
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("KATAS_")}
         full_env.update(env or {})
+        full_env = {k: v for k, v in full_env.items() if v is not None}
         return subprocess.run([sys.executable, "-m", "pytest", *args, "-p", "no:cacheprovider"],
                               cwd=self.path, capture_output=True, text=True, timeout=timeout, env=full_env,
                               check=False)

@@ -1,0 +1,123 @@
+"""Mutants: known-wrong answers, each a unified diff against a day's reference solution.
+
+A mutant is `tests/mutants/dayNN/<slug>.diff`. Its first line, `# Mutant: ...`, names
+the realistic bug it carries; the rest is a plain unified diff (`--- a/FILE`,
+`+++ b/FILE`, hunks) that turns `solutions/dayNN` into the wrong answer. Keeping only the
+difference shows a reader the bug at a glance, and a mutant whose context no longer
+matches the solution fails loudly instead of silently testing stale code.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+NO_NEWLINE = "\\ No newline at end of file"
+
+
+class MutantError(Exception):
+    """A mutant diff is malformed or no longer applies to the solution."""
+
+
+@dataclass
+class Hunk:
+    old_start: int
+    lines: list[str] = field(default_factory=list)  # each starts with ' ', '-' or '+'
+
+
+@dataclass
+class Mutant:
+    path: Path
+    bug: str
+    files: dict[str, list[Hunk]]
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+def load(path: Path) -> Mutant:
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    if not lines or not lines[0].startswith("#"):
+        raise MutantError(f"{path.name}: the first line should be '# Mutant: <the bug>'")
+    bug = lines[0].lstrip("#").strip()
+    files: dict[str, list[Hunk]] = {}
+    current: list[Hunk] | None = None
+    for number, line in enumerate(lines[1:], start=2):
+        if line.startswith("--- "):
+            continue
+        if line.startswith("+++ "):
+            name = line[4:].split("\t")[0]
+            current = files.setdefault(name[2:] if name.startswith("b/") else name, [])
+            continue
+        match = HUNK.match(line)
+        if match:
+            if current is None:
+                raise MutantError(f"{path.name} line {number}: a hunk before any '+++ b/FILE' line")
+            current.append(Hunk(int(match.group(1))))
+        elif line == NO_NEWLINE and current:
+            hunk = current[-1]
+            hunk.lines[-1] = hunk.lines[-1] + NO_NEWLINE
+        elif current and current[-1] and line[:1] in (" ", "-", "+"):
+            current[-1].lines.append(line)
+        elif current and current[-1] and line == "":
+            current[-1].lines.append(" ")
+        elif line.strip():
+            raise MutantError(f"{path.name} line {number}: not part of a unified diff: {line[:60]!r}")
+    if not files:
+        raise MutantError(f"{path.name}: no file changes")
+    return Mutant(path, bug, files)
+
+
+def _content(line: str) -> tuple[str, bool]:
+    """A diff line's text and whether it ends with a newline."""
+    text = line[1:]
+    if text.endswith(NO_NEWLINE):
+        return text[: -len(NO_NEWLINE)], False
+    return text, True
+
+
+def patch_text(original: str, hunks: list[Hunk], where: str) -> str:
+    old = original.splitlines(keepends=True)
+    out: list[str] = []
+    position = 0  # index into old
+    for hunk in hunks:
+        start = max(hunk.old_start - 1, 0) if any(l[0] in " -" for l in hunk.lines) else hunk.old_start
+        if start < position:
+            raise MutantError(f"{where}: hunks overlap or are out of order")
+        out.extend(old[position:start])
+        position = start
+        for line in hunk.lines:
+            text, newline = _content(line)
+            text = text + ("\n" if newline else "")
+            if line[0] in " -":
+                if position >= len(old) or old[position] != text:
+                    found = old[position].rstrip("\n") if position < len(old) else "<end of file>"
+                    raise MutantError(f"{where} line {position + 1}: expected {text.rstrip()!r}, found {found!r}; "
+                                      "the solution changed, so regenerate this mutant")
+                position += 1
+            if line[0] in " +":
+                out.append(text)
+    out.extend(old[position:])
+    return "".join(out)
+
+
+def apply(mutant: Mutant, solution: Path, dest: Path) -> Path:
+    """Copy the solution to `dest` and apply the mutant there."""
+    shutil.copytree(solution, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    for name, hunks in mutant.files.items():
+        target = dest / name
+        original = target.read_text(encoding="utf-8") if target.exists() else ""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(patch_text(original, hunks, f"{mutant.path.name}: {name}"), encoding="utf-8")
+        if (solution / name).exists():
+            shutil.copymode(solution / name, target)
+    return dest
+
+
+def find(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.diff")) if folder.is_dir() else []
