@@ -8,6 +8,7 @@ turns each of these into a test of its own, so `tox -e selfcheck` names what bro
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -107,6 +108,16 @@ def mutant_survived(run: DayRun) -> bool:
     return run.returncode == 0 or not (run.tests("fail") or run.tests("error") or run.results.get("status") == "error")
 
 
+def bare_asserts(day: Day) -> list[str]:
+    """An assert with no message shows a learner only `AssertionError`: every one needs words."""
+    found = []
+    for test_file in sorted(day.path.glob("test_*.py")):
+        tree = ast.parse(test_file.read_text(encoding="utf-8"))
+        found += [f"{test_file.name} line {node.lineno}: assert without a message"
+                  for node in ast.walk(tree) if isinstance(node, ast.Assert) and node.msg is None]
+    return found
+
+
 def consistency_problems(root: Path, day: Day, stub_run: DayRun | None = None) -> list[str]:
     problems = []
     tasks = day.tasks
@@ -125,6 +136,7 @@ def consistency_problems(root: Path, day: Day, stub_run: DayRun | None = None) -
             problems.append(f"katas/{day.name}/{name} carries no TODO for the learner")
         if not (solution / name).is_file():
             problems.append(f"solutions/{day.name}/{name} is missing")
+    problems += bare_asserts(day)
     per_file: dict[str, int] = {name: 0 for name in day.files}
     for path in mutants(root, day):
         try:

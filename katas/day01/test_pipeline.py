@@ -354,7 +354,9 @@ def test_falsy_and_none_outputs_count_as_success():
     assert report.outputs == {"notify": None, "count": 0, "check": (None, 0)}, (
         "a stage that returns None or 0 without raising has succeeded, and its output is passed on"
     )
-    assert list(report.succeeded) == ["notify", "count", "check"] and not report.failed and not report.skipped
+    assert list(report.succeeded) == ["notify", "count", "check"] and not report.failed and not report.skipped, (
+        f"all three stages should succeed in order notify, count, check; got {report}"
+    )
 
 
 @pytest.mark.task(taskno=3)
@@ -400,7 +402,9 @@ def test_a_stage_needing_one_failed_and_one_good_input_is_skipped():
     recorder = Recorder(failing={"labels"})
     report = build(stages, recorder).run()
     assert list(report.skipped) == ["train"], "'train' needs the failed 'labels', so it is skipped"
-    assert list(report.succeeded) == ["ingest", "features"] and list(report.failed) == ["labels"]
+    assert list(report.succeeded) == ["ingest", "features"] and list(report.failed) == ["labels"], (
+        f"ingest and features should succeed and labels fail; got {report}"
+    )
     assert "train" not in recorder.called(), "a skipped stage must never be called"
 
 

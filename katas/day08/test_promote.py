@@ -78,7 +78,7 @@ def test_judges_on_the_held_out_rows_not_the_runs_own_metric(registry, held_out,
 
 def test_without_a_challenger_is_a_lookup_error(registry, mlflow_name):
     register_challenger(registry.tracking_uri, registry.run_ids["good"], mlflow_name)
-    assert _promote(registry, mlflow_name) is True
+    assert _promote(registry, mlflow_name) is True, "the first challenger should be promoted"
     with pytest.raises(LookupError):
         _promote(registry, mlflow_name)
 

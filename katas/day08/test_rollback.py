@@ -40,7 +40,7 @@ def test_repeated_rollbacks_walk_further_back(registry, mlflow_name):
 
 
 def test_with_only_one_champion_ever_is_a_lookup_error(registry, mlflow_name):
-    assert _offer(registry, mlflow_name, "good")
+    assert _offer(registry, mlflow_name, "good"), "the good model should be promoted to champion"
     with pytest.raises(LookupError):
         rollback(registry.tracking_uri, mlflow_name)
     assert _champion(registry.tracking_uri, mlflow_name) == "1", "a failed rollback must leave the champion alone"

@@ -93,7 +93,7 @@ def test_in_does_not_refresh_recency():
     cache = LRUCache(2)
     cache.put("a", 1)
     cache.put("b", 2)
-    assert "a" in cache
+    assert "a" in cache, "'a' was put and should be cached"
     cache.put("c", 3)
     assert "a" not in cache, "`in` must not count as a use: 'a' was still the least recently used"
 
@@ -185,5 +185,5 @@ class LRUAgainstModel(RuleBasedStateMachine):
             )
 
 
-LRUAgainstModel.TestCase.settings = settings(max_examples=60, stateful_step_count=30)
+LRUAgainstModel.TestCase.settings = settings(max_examples=40, stateful_step_count=30)
 test_lru_matches_a_reference_model = pytest.mark.task(taskno=1)(LRUAgainstModel.TestCase)

@@ -57,13 +57,13 @@ def test_consume_takes_tokens(clock):
 
 def test_consume_defaults_to_one_token(clock):
     bucket = TokenBucketRateLimiter(5, 1, clock=clock)
-    assert bucket.consume() is True
+    assert bucket.consume() is True, "a full bucket of 5 should give 1 token"
     assert bucket.get_available_tokens() == pytest.approx(4), "consume() with no argument should take 1 token"
 
 
 def test_consume_is_all_or_nothing(clock):
     bucket = TokenBucketRateLimiter(5, 1, clock=clock)
-    assert bucket.consume(4)
+    assert bucket.consume(4), "a full bucket of 5 should give 4 tokens"
     assert bucket.consume(2) is False, "only 1 token is left, so consuming 2 should fail"
     assert bucket.get_available_tokens() == pytest.approx(1), "a failed consume must not take any tokens"
 
@@ -83,7 +83,7 @@ def test_non_positive_requests_are_rejected(tokens, clock):
 
 def test_refill_counts_fractions_of_a_second(clock):
     bucket = TokenBucketRateLimiter(10, 2, clock=clock)
-    assert bucket.consume(10)
+    assert bucket.consume(10), "a full bucket of 10 should give all 10 tokens"
     clock.advance(0.25)
     assert bucket.get_available_tokens() == pytest.approx(0.5), "0.25 s at 2 tokens/s should refill 0.5 tokens"
     assert bucket.consume(1) is False, "0.5 tokens are not enough for 1"
@@ -99,14 +99,14 @@ def test_fractional_tokens_can_be_consumed(clock):
 
 def test_refill_is_capped_at_capacity(clock):
     bucket = TokenBucketRateLimiter(10, 5, clock=clock)
-    assert bucket.consume(4)
+    assert bucket.consume(4), "a full bucket of 10 should give 4 tokens"
     clock.advance(1000)
     assert bucket.get_available_tokens() == pytest.approx(10), "tokens must never exceed the capacity"
 
 
 def test_refill_does_not_double_count_time(clock):
     stepwise = TokenBucketRateLimiter(10, 1, clock=clock)
-    assert stepwise.consume(10)
+    assert stepwise.consume(10), "a full bucket of 10 should give all 10 tokens"
     for _ in range(4):
         clock.advance(0.5)
         stepwise.get_available_tokens()
@@ -117,7 +117,7 @@ def test_refill_does_not_double_count_time(clock):
 
 def test_uses_the_injected_clock_not_real_time(clock):
     bucket = TokenBucketRateLimiter(2, 1000, clock=clock)
-    assert bucket.consume(2)
+    assert bucket.consume(2), "a full bucket of 2 should give 2 tokens"
     threading.Event().wait(0.02)  # real time passes; the injected clock does not
     assert bucket.get_available_tokens() == pytest.approx(0), "refill must follow the given clock only"
 
