@@ -16,9 +16,13 @@ def register() -> None:
     # No "explain" phase: it re-runs a failing example many times to annotate lines,
     # which makes every run against a stub slow and adds little for these katas.
     phases = [phase for phase in Phase if phase is not Phase.explain]
-    settings.register_profile("learner", deadline=None, print_blob=True, phases=phases)
+    # Hypothesis may already have loaded its own "ci" profile (it looks at CI variables,
+    # tox's included); start both of ours from its plain default, not from whatever is loaded.
+    base = settings.get_profile("default")
+    settings.register_profile("learner", parent=base, deadline=None, print_blob=True, phases=phases)
     settings.register_profile(
         "ci",
+        parent=base,
         deadline=None,
         derandomize=True,
         database=None,

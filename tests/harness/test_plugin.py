@@ -140,7 +140,7 @@ def test_dockerfile_has_a_user(learner_file):
     assert "day98 task 1 is yours to do: Dockerfile in katas/day98/Dockerfile" in done.stdout, done.stdout
 
 
-@pytest.mark.parametrize("profile_env, derandomized", [({"CI": "1"}, True), ({"CI": None}, False)])
+@pytest.mark.parametrize("profile_env, derandomized", [({"CI": "1"}, True), ({"CI": None, "__TOX_ENVIRONMENT_VARIABLE_ORIGINAL_CI": None}, False)])
 def test_ci_gets_the_derandomised_hypothesis_profile(checkout, profile_env, derandomized):
     checkout.day("day98", {"mod.py": SOLVED, "test_mod.py": TEST + '''
 from hypothesis import settings
