@@ -1,0 +1,329 @@
+"""Day 14 fixtures: real collaborators for the monitor loop, recording fakes for the pipeline.
+
+The monitoring system is tested with a real SQLite metric store, a real HTTP model
+server on loopback and a real SMTP server: small stand-ins for day 11's monitor and
+alert manager, written here so this day never imports another day's code. Time is a
+fake clock that only the fake sleep moves, so a test of a 60 s interval takes no time.
+
+`pipeline.sh` runs as a real process; in the unit tier `docker`, `kubectl` and `kind`
+are recording fakes first on PATH (each call is logged, each answer is scripted), and
+`curl` is real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import smtplib
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+import requests
+
+from mlops_katas.infra.http_server import ControlledServer
+from mlops_katas.infra.smtp import SmtpSink
+
+START = 1_700_000_000.0
+
+
+# --- time -------------------------------------------------------------------------------------
+
+
+class FakeClock:
+    """Seconds that move only when the test (or the fake sleep) says so."""
+
+    def __init__(self, now: float = START) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class RunawayLoop(BaseException):
+    """Raised by the fake sleep when a loop keeps going; BaseException so `except Exception` cannot hide it."""
+
+
+class FakeSleep:
+    """Records each pause and moves the fake clock by it; `on_sleep(n)` runs before the n-th pause returns."""
+
+    LIMIT = 200
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.calls: list[float] = []
+        self.on_sleep = None
+
+    def __call__(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError(f"sleep length must be non-negative, got {seconds}")  # as time.sleep does
+        self.calls.append(seconds)
+        if len(self.calls) > self.LIMIT:
+            raise RunawayLoop(f"the loop slept {self.LIMIT} times and was still going: it does not stop")
+        self.clock.advance(seconds)
+        if self.on_sleep is not None:
+            self.on_sleep(len(self.calls))
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def fake_sleep(clock) -> FakeSleep:
+    return FakeSleep(clock)
+
+
+# --- a day-11 style metric store and probe, on SQLite and HTTP --------------------------------
+
+
+class SqliteMetricStore:
+    """Latency and availability samples in SQLite; window SLA and percentiles like day 11's monitor."""
+
+    def __init__(self, db_path: str, clock) -> None:
+        self.db_path = db_path
+        self.clock = clock
+        with sqlite3.connect(db_path) as db:
+            db.execute("CREATE TABLE IF NOT EXISTS metrics (name TEXT, value REAL, ts REAL)")
+
+    def record(self, name: str, value: float) -> None:
+        with sqlite3.connect(self.db_path) as db:
+            db.execute("INSERT INTO metrics VALUES (?, ?, ?)", (name, value, self.clock()))
+
+    def values(self, name: str, hours: float) -> list[float]:
+        since = self.clock() - hours * 3600
+        with sqlite3.connect(self.db_path) as db:
+            rows = db.execute("SELECT value FROM metrics WHERE name = ? AND ts >= ?", (name, since)).fetchall()
+        return [row[0] for row in rows]
+
+    def calculate_sla_compliance(self, latency_threshold_ms: float = 200.0, hours: float = 24) -> float | None:
+        values = self.values("latency_ms", hours)
+        if not values:
+            return None
+        return 100.0 * sum(v <= latency_threshold_ms for v in values) / len(values)
+
+    def latency_percentile(self, q: float, hours: float = 24) -> float | None:
+        import numpy
+
+        values = self.values("latency_ms", hours)
+        return float(numpy.percentile(values, q)) if values else None
+
+
+def http_probe(store: SqliteMetricStore, url: str, timeout_s: float = 2.0):
+    """POST one row to `{url}/predict`: a 200 records its latency, anything else records the server down."""
+
+    def probe() -> float | None:
+        started = time.perf_counter()
+        try:
+            answer = requests.post(f"{url}/predict", json={"features": [[0.0] * 4]}, timeout=timeout_s)
+        except requests.RequestException:
+            answer = None
+        if answer is None or answer.status_code != 200:
+            store.record("availability", 0.0)
+            return None
+        latency_ms = (time.perf_counter() - started) * 1000
+        store.record("latency_ms", latency_ms)
+        store.record("availability", 1.0)
+        return latency_ms
+
+    return probe
+
+
+@pytest.fixture
+def store(tmp_path, clock) -> SqliteMetricStore:
+    return SqliteMetricStore(str(tmp_path / "metrics.db"), clock)
+
+
+@pytest.fixture
+def model_server():
+    with ControlledServer() as server:
+        yield server
+
+
+# --- a day-11 style alert manager that mails over real SMTP ------------------------------------
+
+
+@dataclass
+class Rule:
+    metric: str
+    limit: float
+    direction: str = "above"
+
+    def breached_by(self, value: float) -> bool:
+        return value > self.limit if self.direction == "above" else value < self.limit
+
+
+class MailAlerter:
+    """Mails on the first breach, again only after `cooldown_s`, and once on recovery."""
+
+    def __init__(self, rules: list[Rule], smtp: SmtpSink, clock, cooldown_s: float = 3600.0) -> None:
+        self.rules = rules
+        self.smtp = smtp
+        self.clock = clock
+        self.cooldown_s = cooldown_s
+        self.last_sent: dict[str, float] = {}
+        self.seen: list[dict[str, float]] = []
+
+    def evaluate(self, metrics) -> list[str]:
+        self.seen.append(dict(metrics))
+        for name, value in metrics.items():
+            if not isinstance(value, (int, float)) or value != value:
+                raise TypeError(f"metric {name} = {value!r} is not a number")
+        sent = []
+        for rule in self.rules:
+            if rule.metric not in metrics:
+                continue
+            value = metrics[rule.metric]
+            last = self.last_sent.get(rule.metric)
+            if rule.breached_by(value):
+                if last is None or self.clock() - last >= self.cooldown_s:
+                    sent.append(self._mail(f"[FIRING] {rule.metric} is {value:g}"))
+                    self.last_sent[rule.metric] = self.clock()
+            elif last is not None:
+                del self.last_sent[rule.metric]
+                sent.append(self._mail(f"[RESOLVED] {rule.metric} is {value:g}"))
+        return sent
+
+    def _mail(self, subject: str) -> str:
+        message = EmailMessage()
+        message["Subject"], message["From"], message["To"] = subject, "monitor@example.com", "oncall@example.com"
+        message.set_content(subject)
+        with smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=5) as client:
+            client.send_message(message)
+        return subject
+
+
+class RecordingAlerter:
+    """Keeps the metrics of each tick and sends nothing: for tests about the loop itself."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, float]] = []
+
+    def evaluate(self, metrics) -> list:
+        self.seen.append(dict(metrics))
+        return []
+
+
+@pytest.fixture
+def smtp():
+    with SmtpSink() as sink:
+        yield sink
+
+
+# --- pipeline.sh: running it, and recording fakes for docker / kubectl / kind ------------------
+
+FAKE_TOOL = r'''#!{python} -S
+"""A recording fake CLI: logs argv, answers by the first rule whose words all appear in argv."""
+import json, os, sys, time
+
+home = os.environ["FAKE_TOOLS_DIR"]
+name = os.path.basename(sys.argv[0])
+argv = sys.argv[1:]
+with open(os.path.join(home, "calls.jsonl"), "a") as f:
+    f.write(json.dumps({{"tool": name, "argv": argv}}) + "\n")
+with open(os.path.join(home, "rules.json")) as f:
+    rules = json.load(f)
+for rule in rules:
+    if rule["tool"] == name and all(word in argv for word in rule["match"]):
+        if rule["hang"]:
+            time.sleep(3600)
+        if rule["out"]:
+            print(rule["out"])
+        sys.exit(rule["code"])
+sys.exit(0)
+'''
+
+
+class FakeTools:
+    """`docker`, `kubectl` and `kind` fakes. `answer(tool, *words, code=, out=, hang=)` scripts a reply."""
+
+    TOOLS = ("docker", "kubectl", "kind")
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.bin = home / "bin"
+        self.bin.mkdir(parents=True)
+        for tool in self.TOOLS:
+            path = self.bin / tool
+            path.write_text(FAKE_TOOL.format(python=sys.executable))
+            path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        self.rules: list[dict] = []
+        self._save()
+
+    def _save(self) -> None:
+        (self.home / "rules.json").write_text(json.dumps(self.rules))
+
+    def answer(self, tool: str, *match: str, code: int = 0, out: str = "", hang: bool = False) -> None:
+        self.rules.append({"tool": tool, "match": list(match), "code": code, "out": out, "hang": hang})
+        self._save()
+
+    @property
+    def env(self) -> dict[str, str]:
+        # The variables point at the fakes too, so a DOCKER/KUBECTL/KIND in the caller's
+        # environment never reaches a real engine or cluster.
+        return {"FAKE_TOOLS_DIR": str(self.home), "PATH": f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}",
+                **{tool.upper(): str(self.bin / tool) for tool in self.TOOLS}}
+
+    @property
+    def calls(self) -> list[tuple[str, list[str]]]:
+        log = self.home / "calls.jsonl"
+        if not log.exists():
+            return []
+        entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        return [(entry["tool"], entry["argv"]) for entry in entries]
+
+
+@pytest.fixture
+def fake_tools(tmp_path) -> FakeTools:
+    return FakeTools(tmp_path / "fake-tools")
+
+
+@dataclass
+class Finished:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return f"--- stdout ---\n{self.stdout}\n--- stderr ---\n{self.stderr}"
+
+
+def run_script(path: Path, args: list[str], *, env: dict[str, str] | None = None, timeout: float = 20) -> Finished:
+    """Run `bash path args` in its own process group; past `timeout` the whole group is killed."""
+    proc = subprocess.Popen(["bash", str(path), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})}, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=10)
+        pytest.fail(f"{path.name} {' '.join(args)} was still running after {timeout:g} s and was killed; "
+                    f"is there a step without a timeout?\n--- stdout ---\n{out}\n--- stderr ---\n{err}",
+                    pytrace=False)
+    return Finished(proc.returncode, out, err)
+
+
+@pytest.fixture
+def run_bash():
+    """`run_bash(path, args, env=..., timeout=...)` -> Finished(returncode, stdout, stderr)."""
+    return run_script
+
+
+@pytest.fixture
+def kit():
+    """The stand-in collaborators by name: RecordingAlerter, MailAlerter, Rule, http_probe."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(RecordingAlerter=RecordingAlerter, MailAlerter=MailAlerter, Rule=Rule, http_probe=http_probe)

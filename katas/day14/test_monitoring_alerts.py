@@ -1,0 +1,53 @@
+"""Task 2: each tick's metrics from a real HTTP server and SQLite store, alerts mailed over real SMTP."""
+
+import pytest
+
+from monitoring_system import MonitoringSystem
+
+pytestmark = pytest.mark.task(taskno=2)
+
+
+def test_a_tick_reports_up_latency_and_window_metrics(kit, store, clock, fake_sleep, model_server):
+    alerter = kit.RecordingAlerter()
+    system = MonitoringSystem(kit.http_probe(store, model_server.url), store, alerter, clock=clock, sleep=fake_sleep,
+                              interval_s=10, max_iterations=1)
+    report = system.tick()
+    metrics = report.metrics
+    assert metrics.get("up") == 1.0, f"a server answering 200 should give up = 1.0, metrics were {metrics}"
+    assert metrics.get("latency_ms", 0) > 0, f"the probe's latency should be reported as latency_ms, metrics were {metrics}"
+    assert metrics.get("sla_compliance") == pytest.approx(100.0), f"one fast sample means 100 % SLA, metrics were {metrics}"
+    assert "p95_latency_ms" in metrics, f"the window's p95 latency should be reported, metrics were {metrics}"
+    assert alerter.seen == [metrics], "the alerter should get exactly the tick's metrics, once"
+
+
+def test_a_down_server_is_up_0_with_no_made_up_numbers(kit, store, clock, fake_sleep, model_server):
+    model_server.set("failing")
+    alerter = kit.RecordingAlerter()
+    system = MonitoringSystem(kit.http_probe(store, model_server.url), store, alerter, clock=clock, sleep=fake_sleep,
+                              interval_s=10, max_iterations=1)
+    metrics = system.tick().metrics
+    assert metrics == {"up": 0.0}, (
+        f"a down server with no samples yet should give only up = 0.0 (no latency of 0, no SLA of 0, no None), got {metrics}")
+
+
+def test_a_long_outage_mails_once_and_its_recovery_once(kit, store, clock, fake_sleep, model_server, smtp):
+    model_server.set("failing")
+    fake_sleep.on_sleep = lambda n: model_server.set("healthy") if n == 4 else None
+    alerter = kit.MailAlerter([kit.Rule("up", 1.0, "below")], smtp, clock, cooldown_s=3600)
+    summary = MonitoringSystem(kit.http_probe(store, model_server.url), store, alerter, clock=clock, sleep=fake_sleep,
+                               interval_s=60, max_iterations=6).run()
+    subjects = [m.subject for m in smtp.wait_for(2)]
+    assert subjects == ["[FIRING] up is 0", "[RESOLVED] up is 1"], (
+        f"4 down ticks then 2 healthy ones should mail one alert and one recovery, got {subjects}")
+    assert summary.notifications == 2, f"the summary should count 2 notifications, says {summary.notifications}"
+    assert summary.last_metrics.get("up") == 1.0, f"the last tick was healthy, last_metrics {summary.last_metrics}"
+
+
+def test_a_slow_server_breaches_the_sla(kit, store, clock, fake_sleep, model_server, smtp):
+    model_server.set("slow", delay_s=0.25)
+    alerter = kit.MailAlerter([kit.Rule("sla_compliance", 99.0, "below")], smtp, clock)
+    MonitoringSystem(kit.http_probe(store, model_server.url), store, alerter, clock=clock, sleep=fake_sleep,
+                     interval_s=60, max_iterations=2, sla_threshold_ms=200).run()
+    subjects = [m.subject for m in smtp.wait_for(1)]
+    assert subjects == ["[FIRING] sla_compliance is 0"], (
+        f"answers over 200 ms should put the SLA at 0 % and mail one alert, got {subjects}")

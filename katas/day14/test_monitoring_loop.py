@@ -1,0 +1,103 @@
+"""Task 1: the loop stops, keeps its schedule with the injected clock and sleep, and survives errors."""
+
+import threading
+
+import pytest
+
+from monitoring_system import MonitoringSystem
+
+pytestmark = pytest.mark.task(taskno=1)
+
+
+def make(store, alerter, clock, sleep, probe=lambda: 12.0, **kwargs):
+    return MonitoringSystem(probe, store, alerter, clock=clock, sleep=sleep, **kwargs)
+
+
+def test_pauses_with_the_injected_sleep_between_ticks_only(kit, store, clock, fake_sleep):
+    make(store, kit.RecordingAlerter(), clock, fake_sleep, interval_s=0.05, max_iterations=3).run()
+    assert fake_sleep.calls == [0.05, 0.05], (
+        f"3 ticks 0.05 s apart need two 0.05 s pauses through the injected sleep (none after the last), got {fake_sleep.calls}")
+
+
+def test_runs_exactly_max_iterations_ticks(kit, store, clock, fake_sleep):
+    alerter = kit.RecordingAlerter()
+    summary = make(store, alerter, clock, fake_sleep, interval_s=0.05, max_iterations=3).run()
+    assert len(alerter.seen) == 3, f"3 ticks should reach the alerter, {len(alerter.seen)} did"
+    assert summary.iterations == 3, f"the summary should count 3 iterations, says {summary.iterations}"
+    assert summary.stopped_by == "max_iterations", f"stopped_by should be 'max_iterations', is {summary.stopped_by!r}"
+
+
+def test_the_tick_duration_comes_off_the_pause(kit, store, clock, fake_sleep):
+    def slow_probe():
+        clock.advance(2)
+        return 12.0
+
+    make(store, kit.RecordingAlerter(), clock, fake_sleep, probe=slow_probe, interval_s=10, max_iterations=3).run()
+    assert fake_sleep.calls == [pytest.approx(8), pytest.approx(8)], (
+        f"a tick that takes 2 s of a 10 s interval should pause 8 s, so ticks do not drift; got {fake_sleep.calls}")
+
+
+def test_an_overrunning_tick_pauses_zero_never_negative(kit, store, clock, fake_sleep):
+    def slow_probe():
+        clock.advance(15)
+        return 12.0
+
+    summary = make(store, kit.RecordingAlerter(), clock, fake_sleep, probe=slow_probe, interval_s=10,
+                   max_iterations=3).run()
+    assert summary.iterations == 3, "all 3 ticks should still run"
+    assert all(s == 0 for s in fake_sleep.calls), f"a tick longer than the interval should pause 0 s, got {fake_sleep.calls}"
+
+
+def test_a_stop_event_set_before_run_means_no_tick(kit, store, clock, fake_sleep):
+    alerter, stop = kit.RecordingAlerter(), threading.Event()
+    stop.set()
+    summary = make(store, alerter, clock, fake_sleep, interval_s=10, stop_event=stop).run()
+    assert alerter.seen == [] and summary.iterations == 0, "a stop event already set should stop the loop before any tick"
+    assert summary.stopped_by == "stop_event", f"stopped_by should be 'stop_event', is {summary.stopped_by!r}"
+
+
+def test_a_stop_event_set_during_a_pause_ends_the_loop(kit, store, clock, fake_sleep):
+    alerter, stop = kit.RecordingAlerter(), threading.Event()
+    fake_sleep.on_sleep = lambda n: stop.set() if n == 2 else None
+    summary = make(store, alerter, clock, fake_sleep, interval_s=10, stop_event=stop).run()
+    assert len(alerter.seen) == 2, f"the stop set in the 2nd pause should prevent a 3rd tick; {len(alerter.seen)} ticks ran"
+    assert summary.stopped_by == "stop_event", f"stopped_by should be 'stop_event', is {summary.stopped_by!r}"
+
+
+@pytest.mark.timeout(20)
+def test_a_stop_from_another_thread_ends_a_real_time_run_promptly(kit, store):
+    stop, ticked = threading.Event(), threading.Event()
+
+    def probe():
+        ticked.set()
+        return 12.0
+
+    system = MonitoringSystem(probe, store, kit.RecordingAlerter(), sleep=stop.wait, interval_s=3600, stop_event=stop)
+    worker = threading.Thread(target=system.run, daemon=True)
+    worker.start()
+    assert ticked.wait(5), "the first tick should start at once"
+    stop.set()
+    worker.join(timeout=5)
+    assert not worker.is_alive(), "with sleep=stop_event.wait, setting the stop event should end the run within seconds"
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"interval_s": 0, "max_iterations": 1}, {"interval_s": -5, "max_iterations": 1},
+                                    {"max_iterations": 0}],
+                         ids=["no-way-to-stop", "zero-interval", "negative-interval", "zero-iterations"])
+def test_a_loop_that_could_never_stop_or_would_spin_is_refused(kit, store, clock, fake_sleep, kwargs):
+    with pytest.raises(ValueError):
+        make(store, kit.RecordingAlerter(), clock, fake_sleep, **kwargs)
+
+
+def test_an_error_in_one_tick_does_not_end_the_loop(kit, store, clock, fake_sleep):
+    calls = []
+
+    def flaky_probe():
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("probe bug")
+        return 12.0
+
+    summary = make(store, kit.RecordingAlerter(), clock, fake_sleep, probe=flaky_probe, interval_s=10, max_iterations=3).run()
+    assert len(calls) == 3, f"the loop should go on after a failing tick: 3 probes expected, {len(calls)} ran"
+    assert summary.errors == 1 and summary.iterations == 3, f"1 error in 3 iterations expected, got {summary}"

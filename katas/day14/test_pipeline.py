@@ -1,0 +1,140 @@
+"""Tasks 3 and 4: pipeline.sh's steps and decisions, with recording fakes of docker, kubectl and kind.
+
+The fakes log every call and answer as the test scripts them; `curl` is real and checks a
+real HTTP server on loopback that plays the deployed model server.
+"""
+
+import pytest
+
+IMAGE = "ml"
+NAME = "model"
+
+
+def index(calls, tool, *words):
+    """Position of the first call of `tool` holding all `words`, or None."""
+    return next((i for i, (t, argv) in enumerate(calls) if t == tool and all(w in argv for w in words)), None)
+
+
+def describe(calls):
+    return "\n".join(f"  {tool} {' '.join(argv)}" for tool, argv in calls) or "  (no calls)"
+
+
+@pytest.fixture
+def pipeline(learner_file, run_bash, fake_tools, model_server, tmp_path):
+    port = model_server.url.rsplit(":", 1)[1]
+
+    def run(*extra, version="v2", timeout=20):
+        args = ["--image", IMAGE, "--name", NAME, "--port", port, "--context", str(tmp_path),
+                "--test-cmd", "python -m pytest -q", "--retries", "3", "--interval", "0.1", "--timeout", "2",
+                "--rollout-timeout", "5", *extra, version]
+        return run_bash(learner_file("pipeline.sh"), args, env=fake_tools.env, timeout=timeout)
+
+    return run
+
+
+@pytest.fixture
+def docker_previous(fake_tools):
+    """The container NAME runs ml:v1 and any new container reports itself running."""
+    fake_tools.answer("docker", "inspect", "{{.Config.Image}}", out=f"{IMAGE}:v1")
+    fake_tools.answer("docker", "inspect", "{{.State.Status}}", out="running")
+
+
+# --- Task 3: usage, the steps in order --------------------------------------------------------
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("args", [[], ["v1", "v2"], ["--bogus", "v1"], ["--mode", "swarm", "v1"], ["--port", "x", "v1"],
+                                  ["--retries", "0", "v1"], ["--rollout-timeout", "1.5", "v1"], ["v 1"], ["v1", "--image"]],
+                         ids=lambda a: " ".join(a) or "no-version")
+def test_a_bad_argument_prints_usage_and_exits_2(learner_file, run_bash, fake_tools, args):
+    done = run_bash(learner_file("pipeline.sh"), args, env=fake_tools.env, timeout=10)
+    assert done.returncode == 2, f"{' '.join(args) or '(no arguments)'} should be a usage error (exit 2)\n{done.output}"
+    assert "usage" in done.stderr.lower(), f"a usage error should print the usage on stderr\n{done.output}"
+    assert fake_tools.calls == [], f"nothing should run after a usage error, ran:\n{describe(fake_tools.calls)}"
+
+
+@pytest.mark.task(taskno=3)
+def test_docker_mode_builds_tests_in_the_image_deploys_and_checks_health(pipeline, fake_tools, docker_previous, model_server):
+    done = pipeline("--mode", "docker")
+    calls = fake_tools.calls
+    assert done.returncode == 0, f"a healthy deploy should exit 0\n{done.output}\ncalls:\n{describe(calls)}"
+    build = index(calls, "docker", "build", f"{IMAGE}:v2")
+    test = index(calls, "docker", "run", "--rm", f"{IMAGE}:v2")
+    deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
+    assert None not in (build, test, deploy), f"expected docker build, a --rm test run and a --name {NAME} run:\n{describe(calls)}"
+    assert build < test < deploy, f"the order must be build, test in the image, deploy:\n{describe(calls)}"
+    assert "python -m pytest -q" in calls[test][1], f"the test run should execute --test-cmd in the image:\n{describe(calls)}"
+    assert ("GET", "/health") in model_server.requests, "the pipeline should check /health on the service port"
+    assert index(calls, "docker", "run", f"{IMAGE}:v1") is None, f"a healthy deploy must not bring back v1:\n{describe(calls)}"
+
+
+@pytest.mark.task(taskno=3)
+def test_failing_tests_in_the_image_stop_the_pipeline_before_deploying(pipeline, fake_tools, docker_previous):
+    fake_tools.answer("docker", "run", "--rm", code=1)
+    done = pipeline("--mode", "docker")
+    calls = fake_tools.calls
+    assert done.returncode == 1, f"failing tests should fail the pipeline (exit 1)\n{done.output}"
+    assert index(calls, "docker", "run", "--name") is None and index(calls, "docker", "rm") is None, (
+        f"nothing may be deployed or removed when the tests fail:\n{describe(calls)}")
+
+
+@pytest.mark.task(taskno=3)
+def test_k8s_mode_sets_the_image_waits_for_the_rollout_then_checks_health(pipeline, fake_tools):
+    done = pipeline("--mode", "k8s", "--namespace", "prod", "--kind-cluster", "dev")
+    calls = fake_tools.calls
+    assert done.returncode == 0, f"a healthy rollout should exit 0\n{done.output}\ncalls:\n{describe(calls)}"
+    order = [index(calls, "docker", "build"), index(calls, "docker", "run", "--rm"),
+             index(calls, "kind", "load", f"{IMAGE}:v2"), index(calls, "kubectl", "set", "image", f"deployment/{NAME}"),
+             index(calls, "kubectl", "rollout", "status", f"deployment/{NAME}"), index(calls, "kubectl", "get", "--raw")]
+    assert None not in order and order == sorted(order), (
+        f"expected build, test, kind load, set image, rollout status, health (get --raw) in that order:\n{describe(calls)}")
+    assert any("prod" in argv for tool, argv in calls if tool == "kubectl"), f"kubectl should use the namespace:\n{describe(calls)}"
+    assert index(calls, "kubectl", "rollout", "undo") is None, f"a healthy rollout must not be undone:\n{describe(calls)}"
+
+
+# --- Task 4: undo on failure, every step bounded ----------------------------------------------
+
+
+@pytest.mark.task(taskno=4)
+def test_docker_mode_brings_the_previous_image_back_when_health_fails(pipeline, fake_tools, docker_previous, model_server):
+    model_server.set("failing")
+    done = pipeline("--mode", "docker")
+    calls = fake_tools.calls
+    assert done.returncode == 1, f"an unhealthy deploy should exit 1\n{done.output}"
+    deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
+    back = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v1")
+    assert deploy is not None and back is not None and back > deploy, (
+        f"after the failed health check the pipeline should run {IMAGE}:v1 as {NAME} again:\n{describe(calls)}")
+    removed = index(calls[deploy:], "docker", "rm", NAME)
+    assert removed is not None and deploy + removed < back, f"the broken container should be removed first:\n{describe(calls)}"
+
+
+@pytest.mark.task(taskno=4)
+def test_k8s_mode_undoes_a_rollout_that_does_not_finish(pipeline, fake_tools):
+    fake_tools.answer("kubectl", "rollout", "status", code=1, out="error: deployment exceeded its progress deadline")
+    done = pipeline("--mode", "k8s")
+    calls = fake_tools.calls
+    assert done.returncode == 1, f"a failed rollout should exit 1\n{done.output}"
+    assert index(calls, "kubectl", "rollout", "undo", f"deployment/{NAME}") is not None, (
+        f"a rollout that does not finish should be undone with kubectl rollout undo:\n{describe(calls)}")
+    assert index(calls, "kubectl", "get", "--raw") is None, f"no health check on a failed rollout:\n{describe(calls)}"
+
+
+@pytest.mark.task(taskno=4)
+def test_k8s_mode_undoes_an_unhealthy_rollout_and_waits_for_the_undo(pipeline, fake_tools):
+    fake_tools.answer("kubectl", "get", "--raw", code=1, out="Error from server (ServiceUnavailable)")
+    done = pipeline("--mode", "k8s")
+    calls = fake_tools.calls
+    assert done.returncode == 1, f"an unhealthy rollout should exit 1\n{done.output}"
+    undo = index(calls, "kubectl", "rollout", "undo", f"deployment/{NAME}")
+    assert undo is not None, f"an unhealthy rollout should be undone:\n{describe(calls)}"
+    assert index(calls[undo:], "kubectl", "rollout", "status") is not None, (
+        f"after the undo the pipeline should wait for that rollout too:\n{describe(calls)}")
+
+
+@pytest.mark.task(taskno=4)
+def test_a_hanging_step_is_cut_off_by_the_step_timeout(pipeline, fake_tools):
+    fake_tools.answer("docker", "build", hang=True)
+    done = pipeline("--mode", "docker", "--step-timeout", "1", timeout=15)
+    assert done.returncode == 1, f"a build that hangs past --step-timeout should fail the pipeline (exit 1)\n{done.output}"
+    assert index(fake_tools.calls, "docker", "run") is None, f"nothing should run after the failed build:\n{describe(fake_tools.calls)}"

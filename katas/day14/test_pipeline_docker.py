@@ -1,0 +1,90 @@
+"""Tasks 3 and 4 against a real Docker engine: pipeline.sh builds, tests in the image, deploys, undoes.
+
+The app is this day's tiny /health server (`katas/day14/app`). Containers carry the run's
+labels and are removed at the end of each test, also when it fails.
+"""
+
+import json
+import shutil
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from mlops_katas.infra.docker_engine import run_labels
+from mlops_katas.infra.http_server import free_port
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
+
+APP = Path(__file__).resolve().parent / "app"
+IMAGE = "katas/day14-app"
+UNIT_TESTS = "python -m unittest -q checks_app"
+
+
+@pytest.fixture
+def service(request, docker_client, docker_base_image, learner_file, run_bash):
+    import docker
+
+    name = f"katas-day14-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+
+    def deploy(version, *build_args, test_cmd=UNIT_TESTS):
+        args = ["--mode", "docker", "--image", IMAGE, "--name", name, "--port", str(port), "--context", str(APP),
+                "--test-cmd", test_cmd, "--retries", "10", "--interval", "0.3", "--timeout", "2",
+                "--rollout-timeout", "20", "--step-timeout", "90",
+                "--build-arg", f"BASE_IMAGE={docker_base_image}", "--build-arg", f"APP_VERSION={version}"]
+        for item in build_args:
+            args += ["--build-arg", item]
+        for key, value in run_labels(request.node.nodeid).items():
+            args += ["--label", f"{key}={value}"]
+        return run_bash(learner_file("pipeline.sh"), [*args, version],
+                        env={"DOCKER": shutil.which("docker") or "docker"}, timeout=100)
+
+    def version(wait_s=15.0):
+        deadline, last = time.monotonic() + wait_s, "no answer"
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as answer:
+                    return json.load(answer).get("model_version")
+            except OSError as exc:
+                last = str(exc)
+            time.sleep(0.2)
+        pytest.fail(f"nothing answered 200 on port {port} within {wait_s:g} s ({last})")
+
+    def containers():
+        return docker_client.containers.list(all=True, filters={"name": name})
+
+    deploy.version, deploy.containers = version, containers
+    try:
+        yield deploy
+    finally:
+        for container in containers():
+            try:
+                container.remove(force=True, v=True)
+            except docker.errors.NotFound:
+                pass
+
+
+@pytest.mark.task(taskno=3)
+def test_pipeline_builds_tests_and_deploys_for_real(service):
+    done = service("v1")
+    assert done.returncode == 0, f"a healthy v1 should pass the pipeline (exit 0)\n{done.output}"
+    assert service.version() == "v1", "v1 should answer /health on the service port"
+
+
+@pytest.mark.task(taskno=3)
+def test_failing_tests_in_the_image_deploy_nothing(service):
+    done = service("v1", test_cmd="python -c 'raise SystemExit(1)'")
+    assert done.returncode == 1, f"failing tests in the image should fail the pipeline (exit 1)\n{done.output}"
+    assert service.containers() == [], "no container may be deployed when the tests fail"
+
+
+@pytest.mark.task(taskno=4)
+def test_an_unhealthy_version_is_undone_and_the_previous_one_serves(service):
+    first = service("v1")
+    assert first.returncode == 0, f"a healthy v1 should pass the pipeline (exit 0)\n{first.output}"
+    broken = service("v2", "APP_PORT=8001")
+    assert broken.returncode == 1, f"v2 listens on the wrong port and should fail its health check (exit 1)\n{broken.output}"
+    assert service.version() == "v1", "after the undo v1 should answer on the service port again"
