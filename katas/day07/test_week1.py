@@ -1,0 +1,128 @@
+"""Day 07: the week-1 pipeline's decisions, with recording stand-ins for its steps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from week1 import Champion, run
+
+IMAGE = "week1-model"
+CHAMPION = Champion(run_id="run-best", model_uri="models:/week1/3", version="3", score=0.91)
+
+
+@dataclass
+class Result:
+    version: str
+    promoted: bool
+    serving_version: str | None
+    reason: str = ""
+
+
+@dataclass
+class FakeDeployer:
+    """Records deploys; `healthy` says whether the new version passes the deployer's own check."""
+
+    current_version: str | None = None
+    healthy: bool = True
+    calls: list = field(default_factory=list)
+    log: list = field(default_factory=list)
+
+    def deploy(self, image, version, *, context=None, build_args=None):
+        self.calls.append((image, version, context))
+        self.log.append("deploy")
+        if self.healthy or context is None:
+            self.current_version = version
+            return Result(version, True, version)
+        return Result(version, False, self.current_version, "health check failed")
+
+
+def steps(champion=CHAMPION, verified=True, deployer=None):
+    log = deployer.log if deployer else []
+    packaged = []
+
+    def train():
+        log.append("train")
+        return champion
+
+    def package(model, version):
+        log.append("package")
+        packaged.append((model, version))
+        return "/tmp/context"
+
+    def verify():
+        log.append("verify")
+        return verified
+
+    return dict(train=train, package=package, verify=verify), log, packaged
+
+
+@pytest.mark.task(taskno=1)
+def test_happy_path_runs_the_steps_in_order_and_reports_success():
+    deployer = FakeDeployer()
+    fns, log, _ = steps(deployer=deployer)
+    report = run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
+    assert log == ["train", "package", "deploy", "verify"], "the steps should run train, package, deploy, verify"
+    assert report.ok and report.stage == "done", "a verified deploy should be reported as ok at stage 'done'"
+    assert report.version == "v3" and report.serving_version == "v3", "v<champion.version> should be serving"
+    assert report.champion == CHAMPION, "the report should name the champion"
+
+
+@pytest.mark.task(taskno=1)
+def test_packages_and_deploys_exactly_the_champion():
+    deployer = FakeDeployer()
+    fns, _, packaged = steps(deployer=deployer)
+    run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
+    assert packaged == [(CHAMPION, "v3")], "package should get the champion train returned and its version tag"
+    assert deployer.calls == [(IMAGE, "v3", "/tmp/context")], "deploy should build the packaged context as v3"
+
+
+@pytest.mark.task(taskno=1)
+def test_model_below_the_bar_is_never_packaged_or_deployed():
+    deployer = FakeDeployer(current_version="v2")
+    weak = Champion("run-weak", "models:/week1/4", "4", 0.6)
+    fns, log, _ = steps(champion=weak, deployer=deployer)
+    report = run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
+    assert log == ["train"], "a model below the bar should stop the pipeline before packaging"
+    assert not report.ok and report.stage == "gate", "the report should say the quality gate stopped it"
+    assert report.serving_version == "v2", "the previous version should still be serving"
+    assert "0.6" in report.reason, "the reason should give the score that failed the bar"
+
+
+@pytest.mark.task(taskno=1)
+def test_model_exactly_at_the_bar_is_deployed():
+    deployer = FakeDeployer()
+    fns, _, _ = steps(champion=Champion("r", "models:/week1/1", "1", 0.8), deployer=deployer)
+    assert run(**fns, deployer=deployer, image=IMAGE, min_score=0.8).ok, "a score equal to the bar passes"
+
+
+@pytest.mark.task(taskno=2)
+def test_failed_deploy_is_reported_and_not_verified():
+    deployer = FakeDeployer(current_version="v2", healthy=False)
+    fns, log, _ = steps(deployer=deployer)
+    report = run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
+    assert "verify" not in log, "a version the deployer refused should not be checked by the monitor"
+    assert not report.ok and report.stage == "deploy", "the report should say the deploy failed"
+    assert report.serving_version == "v2", "the deployer kept v2 serving; the report should say so"
+    assert "health" in report.reason, "the reason should carry the deployer's reason"
+
+
+@pytest.mark.task(taskno=2)
+def test_failed_monitor_check_rolls_back_to_the_previous_version():
+    deployer = FakeDeployer(current_version="v2")
+    fns, log, _ = steps(verified=False, deployer=deployer)
+    report = run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
+    assert deployer.calls[-1] == (IMAGE, "v2", None), "the rollback should redeploy v2 without building"
+    assert not report.ok and report.stage == "verify", "a failed check is not a success"
+    assert report.rolled_back and report.serving_version == "v2", "the report should say v2 serves again"
+
+
+@pytest.mark.task(taskno=2)
+def test_failed_monitor_check_without_previous_version_is_a_failure():
+    deployer = FakeDeployer()
+    fns, _, _ = steps(verified=False, deployer=deployer)
+    report = run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
+    assert not report.ok and report.stage == "verify", "a failed check is not a success"
+    assert not report.rolled_back, "with nothing deployed before, there is nothing to roll back to"
+    assert report.reason, "the report should say why it failed"
