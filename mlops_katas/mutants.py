@@ -81,29 +81,39 @@ def _content(line: str) -> tuple[str, bool]:
     return text, True
 
 
+def _locate(old: list[str], expected: list[str], hint: int, floor: int) -> int | None:
+    """Where `expected` lines stand in `old`: at `hint` if they do, else the nearest place
+    at or after `floor` (like `patch`, a hunk may move when lines above it changed)."""
+    candidates = range(floor, len(old) - len(expected) + 1)
+    for start in sorted(candidates, key=lambda i: abs(i - hint)):
+        if old[start:start + len(expected)] == expected:
+            return start
+    return None
+
+
 def patch_text(original: str, hunks: list[Hunk], where: str) -> str:
     old = original.splitlines(keepends=True)
     out: list[str] = []
     position = 0  # index into old
     for hunk in hunks:
-        start = max(hunk.old_start - 1, 0) if any(l[0] in " -" for l in hunk.lines) else hunk.old_start
-        if start < position:
-            raise MutantError(f"{where}: hunks overlap or are out of order")
+        lines = [(line[0], "".join(_text_with_newline(line))) for line in hunk.lines]
+        expected = [text for kind, text in lines if kind in " -"]
+        hint = max(hunk.old_start - 1, 0) if expected else hunk.old_start
+        start = _locate(old, expected, hint, position)
+        if start is None:
+            first = expected[0].rstrip() if expected else ""
+            raise MutantError(f"{where}: the lines around {first!r} (line {hunk.old_start}) are no longer "
+                              "in the solution; regenerate this mutant")
         out.extend(old[position:start])
-        position = start
-        for line in hunk.lines:
-            text, newline = _content(line)
-            text = text + ("\n" if newline else "")
-            if line[0] in " -":
-                if position >= len(old) or old[position] != text:
-                    found = old[position].rstrip("\n") if position < len(old) else "<end of file>"
-                    raise MutantError(f"{where} line {position + 1}: expected {text.rstrip()!r}, found {found!r}; "
-                                      "the solution changed, so regenerate this mutant")
-                position += 1
-            if line[0] in " +":
-                out.append(text)
+        out.extend(text for kind, text in lines if kind in " +")
+        position = start + len(expected)
     out.extend(old[position:])
     return "".join(out)
+
+
+def _text_with_newline(line: str) -> tuple[str, str]:
+    text, newline = _content(line)
+    return text, "\n" if newline else ""
 
 
 def apply(mutant: Mutant, solution: Path, dest: Path) -> Path:

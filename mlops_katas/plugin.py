@@ -392,7 +392,8 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         terminalreporter.write_line("katas tiers: " + ", ".join(parts))
     for name, day_results in sorted(run.results.items()):
         data = day_results.to_json()
-        terminalreporter.write_line(
-            f"katas {name}: {data['score']}/{data['max_score']} tests pass"
-            + (" — day complete!" if data["status"] == "pass" else "")
-        )
+        if name in run.partial_days:
+            verdict = " (part of the day ran; run the whole day to complete it)"
+        else:
+            verdict = " — day complete!" if data["status"] == "pass" else ""
+        terminalreporter.write_line(f"katas {name}: {data['score']}/{data['max_score']} tests pass{verdict}")

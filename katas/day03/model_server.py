@@ -12,6 +12,11 @@ Routes (the container listens on port 8000):
   non-empty `features` list, a row that is not exactly 4 numbers, or a number that is
   not finite (NaN, Infinity, or too large for a float). A body over 1 MiB -> 413.
   Bad input never causes a 500.
+- `GET /metrics` -> 200 in the Prometheus text format (task 4): a counter
+  `model_requests_total{endpoint, status}` and a histogram
+  `model_request_latency_seconds{endpoint}` (seconds) over every answered request except
+  /metrics itself. `endpoint` is the route (`/predict`, `/health`, `/ready`) or
+  `unmatched` for unknown paths, never the raw URL. Each app has its own metrics.
 
 Settings (each taken from `config`, else from the environment variable of the same name):
 - `MODEL_PATH`: the model file, a skops file written by train_model.py; or
@@ -39,4 +44,6 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     # TODO(task 1): read MODEL_PATH / MODEL_URI / MODEL_VERSION (config over environment),
     # load the model with skops, limit request bodies to 1 MiB, and register /health,
     # /ready and /predict with input validation that answers 400, never 500.
+    # TODO(task 4): a CollectorRegistry for this app, the request counter and latency
+    # histogram updated for every answered request, and GET /metrics.
     raise NotImplementedError("task 1")

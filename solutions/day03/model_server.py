@@ -6,11 +6,13 @@ import json
 import logging
 import math
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from flask import Flask, jsonify, request
+from flask import Flask, g, jsonify, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import HTTPException
 
 N_FEATURES = 4
@@ -95,6 +97,32 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         state["model"] = load_model(model_location(settings))
     except Exception as exc:  # the process stays up and says it is not ready
         log.error("model not loaded: %s", exc)
+
+    # One registry per app: create_app may run many times in one process (tests, reloads),
+    # and the global default registry would refuse the second set of metrics.
+    registry = CollectorRegistry()
+    answered = Counter("model_requests", "Requests answered, by route and HTTP status.",
+                       ["endpoint", "status"], registry=registry)
+    latency = Histogram("model_request_latency_seconds", "Time to answer a request, by route.",
+                        ["endpoint"], registry=registry)
+
+    @app.before_request
+    def start_timer():
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def record(response):
+        if request.path != "/metrics":
+            # The route pattern, never the raw path: a scanner hitting random URLs must
+            # not create a new time series per URL.
+            endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+            answered.labels(endpoint, str(response.status_code)).inc()
+            latency.labels(endpoint).observe(time.perf_counter() - g.get("started", time.perf_counter()))
+        return response
+
+    @app.get("/metrics")
+    def metrics():
+        return generate_latest(registry), 200, {"Content-Type": CONTENT_TYPE_LATEST}
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

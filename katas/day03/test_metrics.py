@@ -1,0 +1,103 @@
+"""Task 4: the server's Prometheus metrics, scraped and parsed like Prometheus would."""
+
+import json
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from model_server import create_app
+
+pytestmark = pytest.mark.task(taskno=4)
+
+ROW = [5.1, 3.5, 1.4, 0.2]
+
+
+@pytest.fixture
+def app(model_file):
+    return create_app({"MODEL_PATH": str(model_file), "MODEL_VERSION": "metrics-1"})
+
+
+def scrape(client) -> dict[str, list]:
+    """Samples by name from GET /metrics, parsed by prometheus_client's own parser."""
+    answer = client.get("/metrics")
+    assert answer.status_code == 200, f"GET /metrics should answer 200, got {answer.status_code}"
+    assert answer.content_type.startswith("text/plain"), (
+        f"/metrics should be Prometheus text format (text/plain), got {answer.content_type!r}"
+    )
+    samples: dict[str, list] = {}
+    for family in text_string_to_metric_families(answer.get_data(as_text=True)):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append(sample)
+    return samples
+
+
+def value(samples, name, **labels) -> float:
+    matching = [s.value for s in samples.get(name, []) if all(s.labels.get(k) == v for k, v in labels.items())]
+    return sum(matching)
+
+
+def send_traffic(client):
+    for _ in range(2):
+        assert client.post("/predict", json={"features": [ROW]}).status_code == 200, "a good row should answer 200"
+    assert client.post("/predict", data="not json", content_type="application/json").status_code == 400, (
+        "malformed JSON should answer 400"
+    )
+    assert client.get("/health").status_code == 200, "/health should answer 200"
+
+
+def test_requests_are_counted_by_route_and_status(app):
+    client = app.test_client()
+    send_traffic(client)
+    samples = scrape(client)
+    assert value(samples, "model_requests_total", endpoint="/predict", status="200") == 2, (
+        "two good /predict calls should count 2 under endpoint='/predict', status='200'"
+    )
+    assert value(samples, "model_requests_total", endpoint="/predict", status="400") == 1, (
+        "one malformed /predict call should count 1 under status='400'"
+    )
+    assert value(samples, "model_requests_total", endpoint="/health", status="200") == 1, (
+        "one /health call should count 1 under endpoint='/health'"
+    )
+
+
+def test_latency_histogram_observes_every_answered_request(app):
+    client = app.test_client()
+    send_traffic(client)
+    samples = scrape(client)
+    count = value(samples, "model_request_latency_seconds_count", endpoint="/predict")
+    total = value(samples, "model_request_latency_seconds_sum", endpoint="/predict")
+    assert count == 3, f"3 calls to /predict (good and bad) should be 3 observations, got {count}"
+    assert 0 < total < 30, f"the latency sum should be a small positive number of seconds, got {total}"
+    infinite = [s for s in samples.get("model_request_latency_seconds_bucket", [])
+                if s.labels.get("endpoint") == "/predict" and s.labels.get("le") == "+Inf"]
+    assert infinite and infinite[0].value == 3, "the +Inf bucket of a histogram holds every observation"
+
+
+def test_unknown_paths_share_one_label_instead_of_one_series_each(app):
+    client = app.test_client()
+    for path in ("/admin", "/wp-login.php", "/.env"):
+        assert client.get(path).status_code == 404, f"{path} is not a route and should answer 404"
+    samples = scrape(client)
+    endpoints = {s.labels.get("endpoint") for s in samples.get("model_requests_total", [])}
+    assert not endpoints & {"/admin", "/wp-login.php", "/.env"}, (
+        f"raw paths must not become label values (one time series per scanned URL); got {sorted(endpoints)}"
+    )
+    assert value(samples, "model_requests_total", endpoint="unmatched", status="404") == 3, (
+        "the three unknown paths should count 3 under endpoint='unmatched', status='404'"
+    )
+
+
+def test_scraping_does_not_count_itself(app):
+    client = app.test_client()
+    scrape(client)
+    samples = scrape(client)
+    assert value(samples, "model_requests_total", endpoint="/metrics") == 0, "GET /metrics should not count itself"
+
+
+def test_each_app_has_its_own_metrics(model_file):
+    first = create_app({"MODEL_PATH": str(model_file)}).test_client()
+    second = create_app({"MODEL_PATH": str(model_file)}).test_client()
+    first.post("/predict", data=json.dumps({"features": [ROW]}), content_type="application/json")
+    assert value(scrape(second), "model_requests_total", endpoint="/predict") == 0, (
+        "a second app must start from zero: give each app its own CollectorRegistry, not the global one"
+    )
