@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import json
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_DIR = Path(".katas") / "results"  # a learner's own runs; --impl runs write nowhere by default
@@ -36,10 +36,7 @@ class DayResults:
     errors: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        for test in self.tests.values():
-            if test.status == NOT_RUN:
-                test.status, test.message = "skip", "not run: the run stopped before this test"
-        tests = list(self.tests.values())
+        tests = [_reported(t) for t in self.tests.values()]
         score = sum(t.status == "pass" for t in tests)
         if self.errors:
             status, message = "error", "\n".join(self.errors)
@@ -59,6 +56,13 @@ class DayResults:
                 for t in tests
             ],
         }
+
+
+def _reported(test: TestResult) -> TestResult:
+    """A test the run never reached is reported as skipped, never as passed."""
+    if test.status != NOT_RUN:
+        return test
+    return replace(test, status="skip", message="not run: the run stopped before this test")
 
 
 def test_code(function) -> str:
