@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import shutil
 import threading
 from pathlib import Path
 
@@ -19,7 +18,6 @@ import pytest
 
 DAY = Path(__file__).resolve().parent
 PROVIDED = ("train_model.py", "requirements.txt")
-LOCAL_CACHES = ("__pycache__", ".pytest_cache", ".hypothesis")
 
 
 def _provided_module(name: str):
@@ -47,12 +45,9 @@ def reference_model(model_file):
 @pytest.fixture
 def build_context(impl_dir: Path, tmp_path: Path) -> Path:
     """Your folder as Docker would see it, plus the provided files it does not have."""
-    context = tmp_path / "context"
-    shutil.copytree(impl_dir, context, ignore=shutil.ignore_patterns(*LOCAL_CACHES))
-    for name in PROVIDED:
-        if not (context / name).exists():
-            shutil.copy2(DAY / name, context / name)
-    return context
+    from mlops_katas.infra.images import assemble_context
+
+    return assemble_context(impl_dir, tmp_path / "context", provided=DAY, names=PROVIDED)
 
 
 @pytest.fixture

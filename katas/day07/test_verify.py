@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
@@ -11,18 +10,17 @@ from mlops_katas.infra.http_server import ControlledServer
 from week1 import verify
 
 pytestmark = pytest.mark.task(taskno=3)
-MONITOR = Path(__file__).resolve().parents[2] / "solutions" / "day06" / "monitor.sh"
 
 
-def test_healthy_service_passes_the_check():
+def test_healthy_service_passes_the_check(monitor):
     with ControlledServer("healthy") as server:
-        assert verify(server.url, monitor=MONITOR, timeout_s=10) is True, "a 200 on /health should pass"
+        assert verify(server.url, monitor=monitor, timeout_s=10) is True, "a 200 on /health should pass"
         assert any(path.startswith("/health") for _, path in server.requests), "the monitor should call /health"
 
 
-def test_failing_service_fails_the_check():
+def test_failing_service_fails_the_check(monitor):
     with ControlledServer("failing") as server:
-        assert verify(server.url, monitor=MONITOR, timeout_s=10) is False, "a 500 on /health should fail"
+        assert verify(server.url, monitor=monitor, timeout_s=10) is False, "a 500 on /health should fail"
 
 
 def test_hanging_monitor_is_a_failed_check_within_the_timeout(tmp_path):

@@ -166,7 +166,7 @@ def remove(container) -> None:
 
 
 def reap(client=None, *, session: str | None = None) -> list[str]:
-    """Remove labelled containers and networks of dead runs on this host (or of one session).
+    """Remove labelled containers, networks and per-run images of dead runs on this host (or of one session).
 
     Without `session`: what runs that no longer exist left (a SIGKILL, an OOM kill).
     With `session`: everything this run created, as a last sweep at its end. Returns
@@ -193,4 +193,10 @@ def reap(client=None, *, session: str | None = None) -> list[str]:
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                 network.remove()
                 removed.append(f"network {network.name}")
+    # Only images built for one run carry a session label; the build cache carries none.
+    for image in client.images.list(filters={"label": [*wanted, docker_engine.SESSION]}):
+        if doomed(image.labels):
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                client.images.remove(image.id, force=True)
+                removed.append(f"image {', '.join(image.tags) or image.short_id}")
     return removed

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -41,6 +42,23 @@ class ImageBuildFailed(Exception):
 
 
 # --- what a build reads --------------------------------------------------------------
+
+LOCAL_CACHES = ("__pycache__", ".pytest_cache", ".hypothesis")
+
+
+def assemble_context(folder: Path, dest: Path, *, provided: Path, names: tuple[str, ...]) -> Path:
+    """`folder` copied to `dest`, plus the files `names` from `provided` that it lacks.
+
+    A learner's folder may hold only the files they edit; the kata's provided files
+    (training script, pinned requirements) complete the build context. Local caches stay
+    out, so they never change the content hash.
+    """
+    shutil.copytree(folder, dest, ignore=shutil.ignore_patterns(*LOCAL_CACHES))
+    for name in names:
+        if not (dest / name).exists():
+            shutil.copy2(Path(provided) / name, dest / name)
+    return dest
+
 
 
 def dockerignore_patterns(context_dir: Path) -> list[str]:

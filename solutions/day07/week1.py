@@ -5,13 +5,24 @@ Contract (the tests check exactly this):
 - `Report(ok, stage, champion, version, serving_version, rolled_back, reason)`.
 - `run(*, train, package, deployer, verify, image, min_score) -> Report`; see the README.
 - `verify(url, *, monitor, timeout_s=10.0) -> bool`: the day-06 monitor run once, bounded.
+- `train_and_register(tracking_uri, model_name, *, data, candidates, artifact_location=None)
+  -> Champion`: one MLflow run per candidate, the best on held-out accuracy registered
+  as a new version of `model_name` with the alias `challenger`.
+- `package(champion, version, *, tracking_uri, base_image, out_dir) -> Path`: a Docker
+  build context serving exactly that registered version from the day-03 image.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+CHALLENGER = "challenger"
+METRIC = "accuracy"
+MODEL_FILE = "model.skops"
+MODEL_PATH = "/models/model.skops"
 
 
 @dataclass(frozen=True)
@@ -67,3 +78,64 @@ def verify(url: str, *, monitor: str | Path, timeout_s: float = 10.0) -> bool:
     except (subprocess.TimeoutExpired, OSError):
         return False
     return done.returncode == 0
+
+
+def train_and_register(tracking_uri: str, model_name: str, *, data, candidates: Mapping[str, object],
+                       artifact_location: str | None = None) -> Champion:
+    import mlflow
+    import sklearn
+    from mlflow.models import infer_signature
+    from sklearn.base import clone
+    from sklearn.metrics import accuracy_score
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    X_train, X_test, y_train, y_test = data
+    experiment = client.get_experiment_by_name(model_name)
+    experiment_id = (experiment.experiment_id if experiment is not None
+                     else client.create_experiment(model_name, artifact_location=artifact_location))
+    best = None
+    for name, candidate in candidates.items():
+        with mlflow.start_run(experiment_id=experiment_id, run_name=name) as run:
+            model = clone(candidate).fit(X_train, y_train)
+            score = float(accuracy_score(y_test, model.predict(X_test)))
+            mlflow.log_metric(METRIC, score)
+            logged = mlflow.sklearn.log_model(
+                model, name="model", signature=infer_signature(X_train, model.predict(X_train)),
+                input_example=X_train[:2],
+                # Pinned explicitly: inferring requirements starts a second Python per model.
+                pip_requirements=[f"scikit-learn=={sklearn.__version__}"])
+        if best is None or score > best[0]:
+            best = (score, run.info.run_id, logged.model_uri)
+    if best is None:
+        raise ValueError("no candidates to train")
+    score, run_id, logged_uri = best
+    version = str(mlflow.register_model(logged_uri, model_name).version)
+    client.set_registered_model_alias(model_name, CHALLENGER, version)
+    return Champion(run_id=run_id, model_uri=f"models:/{model_name}/{version}", version=version, score=score)
+
+
+def package(champion: Champion, version: str, *, tracking_uri: str, base_image: str, out_dir: str | Path) -> Path:
+    """A build context of two files: the registered model as skops (loading it runs no
+    code, unlike a pickle) and a Dockerfile that puts it into the day-03 server image."""
+    import mlflow
+    import skops.io
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    model = mlflow.sklearn.load_model(champion.model_uri)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    skops.io.dump(model, out / MODEL_FILE)
+    labels = {"mlflow.run_id": champion.run_id, "mlflow.model_uri": champion.model_uri,
+              "org.opencontainers.image.version": version}
+    (out / "Dockerfile").write_text(
+        "# The week-1 champion served by the day-03 model server image.\n"
+        f"FROM {base_image}\n"
+        # Labels trace a running container back to its registry version and training run.
+        "LABEL " + " ".join(f"{key}={json.dumps(value)}" for key, value in labels.items()) + "\n"
+        f"COPY {MODEL_FILE} {MODEL_PATH}\n"
+        f"ENV MODEL_PATH={MODEL_PATH} MODEL_VERSION={json.dumps(version)}\n",
+        encoding="utf-8")
+    return out

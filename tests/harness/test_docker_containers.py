@@ -78,6 +78,36 @@ def test_the_reaper_removes_containers_of_dead_runs_only(docker_client, docker_b
             orphan_network.remove()
 
 
+
+def _labelled_image(client, base_image, tmp_path, name, labels):
+    context = tmp_path / name
+    context.mkdir()
+    (context / "Dockerfile").write_text(f"FROM {base_image}\n")
+    image, _ = client.images.build(path=str(context), tag=f"katas-test/{name}:1", labels=labels, rm=True)
+    return image
+
+
+def test_the_reaper_removes_per_run_images_of_dead_runs_but_not_the_build_cache(docker_client, docker_base_image,
+                                                                                request, tmp_path):
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait(timeout=30)
+    dead = {**docker_engine.run_labels(request.node.nodeid), docker_engine.PID: str(finished.pid),
+            docker_engine.SESSION: "dead-session", "test.marker": "dead"}
+    cache = {docker_engine.MANAGED: "true", f"{docker_engine.LABEL}.context-hash": "0" * 64}
+    live = {**docker_engine.run_labels(request.node.nodeid), "test.marker": "live"}
+    images = {name: _labelled_image(docker_client, docker_base_image, tmp_path, f"reap-{name}-{finished.pid}", labels)
+              for name, labels in (("dead", dead), ("cache", cache), ("live", live))}
+    try:
+        removed = containers.reap(docker_client)
+        assert f"image katas-test/reap-dead-{finished.pid}:1" in removed, f"the dead run's image should go: {removed}"
+        assert not any(f"reap-cache-{finished.pid}" in r or f"reap-live-{finished.pid}" in r for r in removed), (
+            f"the build cache and a live run's images must stay: {removed}")
+    finally:
+        for image in images.values():
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                docker_client.images.remove(image.id, force=True)
+
+
 def test_a_run_killed_with_sigkill_is_reaped_by_the_next(docker_client, docker_base_image):
     script = textwrap.dedent(f"""
         import time

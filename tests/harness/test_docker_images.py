@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from mlops_katas.infra.images import base_images, context_files, context_hash
+from mlops_katas.infra.images import assemble_context, base_images, context_files, context_hash
 
 
 @pytest.fixture
@@ -78,3 +78,17 @@ def test_base_images_resolves_arg_defaults_build_args_and_skips_stage_names():
     assert base_images(text) == ["python:3.11-slim", "busybox:1"]
     assert base_images(text, {"BASE_IMAGE": "katas-base/python:3.11-bookworm", "TOOLS": "alpine:3"}) == [
         "katas-base/python:3.11-bookworm", "alpine:3"]
+
+
+def test_assemble_context_adds_missing_provided_files_and_leaves_caches_out(context, tmp_path):
+    provided = tmp_path / "provided"
+    provided.mkdir()
+    (provided / "app.py").write_text("print('provided')\n")
+    (provided / "requirements.txt").write_text("flask\n")
+    (context / "__pycache__").mkdir()
+    (context / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"\0")
+    built = assemble_context(context, tmp_path / "out", provided=provided, names=("app.py", "requirements.txt"))
+    assert (built / "app.py").read_text() == "print('hi')\n", "the folder's own file wins over the provided one"
+    assert (built / "requirements.txt").read_text() == "flask\n", "a provided file the folder lacks is added"
+    assert not (built / "__pycache__").exists(), "local caches stay out of the context"
+    assert context_hash(built) != context_hash(context), "the added file is part of what the build reads"

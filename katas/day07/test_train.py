@@ -1,0 +1,135 @@
+"""Task 4: train the candidates, log honest held-out accuracy, register the best as a new version.
+
+The fixture calls your `train_and_register` twice against an embedded MLflow store (the
+second call is a retraining: it must make version 2). The tests then read the store
+themselves and recompute every score from the logged models on the held-out rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from mlops_katas.infra.mlflow_env import MlflowStore, isolated
+
+pytestmark = [pytest.mark.task(taskno=4), pytest.mark.mlflow, pytest.mark.timeout(240)]
+
+MODEL_NAME = "week1"
+
+
+@dataclass
+class Training:
+    store: MlflowStore
+    first: object          # the Champion of the first call
+    second: object         # the Champion of the retraining
+    stray_writes: list[str]
+
+
+@pytest.fixture(scope="module")
+def training(mlflow_store_factory, data, candidates) -> Training:
+    from week1 import train_and_register
+
+    store = mlflow_store_factory("day07-training")
+    with isolated(store):
+        first = train_and_register(store.tracking_uri, MODEL_NAME, data=data.split(), candidates=candidates(),
+                                   artifact_location=store.artifact_location)
+        second = train_and_register(store.tracking_uri, MODEL_NAME, data=data.split(), candidates=candidates(),
+                                    artifact_location=store.artifact_location)
+        stray = store.stray_writes()
+    return Training(store, first, second, stray)
+
+
+def _client(store: MlflowStore):
+    import mlflow
+
+    return mlflow.MlflowClient(tracking_uri=store.tracking_uri, registry_uri=store.tracking_uri)
+
+
+def _first_runs(training: Training) -> dict:
+    """Run name -> run, for the first call's runs (the oldest run of each name)."""
+    client = _client(training.store)
+    experiment = client.get_experiment_by_name(MODEL_NAME)
+    assert experiment is not None, f"the runs should be in an experiment named after the model, {MODEL_NAME!r}"
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+    first = {}
+    for run in runs:
+        first.setdefault(run.info.run_name, run)
+    return first
+
+
+def _held_out_accuracy(training: Training, run, data) -> float:
+    import mlflow
+    from sklearn.metrics import accuracy_score
+
+    client = _client(training.store)
+    logged = client.search_logged_models(experiment_ids=[run.info.experiment_id],
+                                         filter_string=f"source_run_id = '{run.info.run_id}'")
+    assert len(logged) == 1, (f"run {run.info.run_name!r} should log exactly one model "
+                              f"(mlflow.sklearn.log_model(model, name='model', ...)), found {len(logged)}")
+    with isolated(training.store):
+        mlflow.set_tracking_uri(training.store.tracking_uri)
+        model = mlflow.sklearn.load_model(logged[0].model_uri)
+    return float(accuracy_score(data.y_test, model.predict(data.X_test)))
+
+
+def test_every_candidate_gets_a_run_named_after_it(training, candidates):
+    runs = _first_runs(training)
+    assert sorted(runs) == sorted(candidates()), (
+        f"each candidate should have a run named after it ({sorted(candidates())}), found {sorted(runs)}")
+
+
+def test_logged_accuracy_is_measured_on_the_held_out_rows(training, data):
+    for name, run in _first_runs(training).items():
+        logged = run.data.metrics.get("accuracy")
+        assert logged is not None, f"run {name!r} should log the metric 'accuracy'; it logged {sorted(run.data.metrics)}"
+        actual = _held_out_accuracy(training, run, data)
+        assert logged == pytest.approx(actual, abs=1e-9), (
+            f"run {name!r} logged accuracy {logged:.4f}, but its model scores {actual:.4f} on the held-out rows: "
+            "measure on X_test, not on the rows the model was fitted on")
+
+
+def test_champion_is_the_best_candidate_on_held_out_accuracy(training, data):
+    runs = _first_runs(training)
+    scores = {name: _held_out_accuracy(training, run, data) for name, run in runs.items()}
+    best = max(scores, key=scores.get)
+    champion = training.first
+    assert champion.run_id == runs[best].info.run_id, (
+        f"the champion should be the run of {best!r} (held-out accuracy {scores[best]:.4f}); "
+        f"held-out scores were {({k: round(v, 4) for k, v in scores.items()})}")
+    assert champion.score == pytest.approx(scores[best], abs=1e-9), (
+        f"champion.score should be the best held-out accuracy {scores[best]:.4f}, got {champion.score!r}")
+
+
+def test_champion_is_a_registered_version_of_that_run(training):
+    champion = training.first
+    assert champion.version == "1" and champion.model_uri == f"models:/{MODEL_NAME}/1", (
+        f"the first registration should be version '1' at models:/{MODEL_NAME}/1, got "
+        f"version={champion.version!r} model_uri={champion.model_uri!r}")
+    version = _client(training.store).get_model_version(MODEL_NAME, "1")
+    assert version.run_id == champion.run_id, (
+        f"version 1 of {MODEL_NAME!r} should come from the champion's run {champion.run_id}, not {version.run_id}")
+
+
+def test_retraining_registers_a_new_version_and_moves_the_challenger_alias(training):
+    assert training.second.version == "2", f"training again should register version '2', got {training.second.version!r}"
+    aliased = _client(training.store).get_model_version_by_alias(MODEL_NAME, "challenger")
+    assert str(aliased.version) == "2", f"the alias 'challenger' should point at the newest version 2, not {aliased.version}"
+
+
+def test_the_registered_model_has_a_signature_for_four_features(training):
+    import mlflow
+    from mlflow.models import Model
+
+    with isolated(training.store):
+        mlflow.set_registry_uri(training.store.tracking_uri)
+        signature = Model.load(training.first.model_uri).signature
+    assert signature is not None, "log the model with a signature (mlflow.models.infer_signature)"
+    width = signature.inputs.to_dict()[0].get("tensor-spec", {}).get("shape", [None, None])[-1]
+    assert width == 4, f"the signature should describe rows of 4 features, got {signature.inputs}"
+
+
+def test_nothing_is_written_outside_the_store(training):
+    assert training.stray_writes == [], (
+        "train_and_register wrote outside the tracking_uri and artifact_location it was given: "
+        + "; ".join(training.stray_writes))
