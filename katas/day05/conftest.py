@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from mlops_katas.fakes import FakeClock
+
 # Options of `docker run` / `docker build` that take a value (both `--opt v` and `--opt=v`).
 _VALUE_OPTIONS = {
     "--name", "-p", "--publish", "-l", "--label", "-e", "--env", "--network", "--restart",
@@ -21,27 +23,6 @@ _VALUE_OPTIONS = {
     "--health-cmd", "--health-interval", "--health-retries", "--health-timeout", "--user", "-u",
     "--platform", "--entrypoint", "-w", "--workdir", "--pull",
 }
-
-
-class FakeClock:
-    """Seconds that move only when the code under test sleeps or a probe uses up its timeout."""
-
-    def __init__(self, start: float = 5000.0) -> None:
-        self.start = start
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        assert seconds >= 0, f"sleep() was called with a negative duration {seconds}"
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    @property
-    def elapsed(self) -> float:
-        return self.now - self.start
 
 
 @dataclass

@@ -1,33 +1,30 @@
 """Tasks 4 and 5 against a real Docker engine: your Deployer with its real runner and probe.
 
-The images are built by your Deployer from `testapp/` (a tiny /health server; the
-`broken` build answers 500) and kept as a build cache under `katas/day05-app`. The
+The images are built by your Deployer from `docker/standin/` (a tiny stand-in for the
+day-03 server; the `broken` build answers 500 on /health) and kept as a build cache under `katas/day05-app`. The
 containers carry the run's labels and are removed at the end of each test, also when it
 fails.
 """
 
-import json
-import time
-import urllib.request
 import uuid
-from pathlib import Path
 
 import pytest
 
 from deploy_automation import Deployer, RetryPolicy
 from mlops_katas.infra.docker_engine import run_labels
+from mlops_katas.infra.docker_fixtures import remove_named, serving_version
 from mlops_katas.infra.http_server import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 
-APP = Path(__file__).parent / "testapp"
 IMAGE = "katas/day05-app"
 
 
 class Service:
-    def __init__(self, request, client, base_image):
+    def __init__(self, request, client, base_image, context):
         self.client = client
         self.base_image = base_image
+        self.context = context
         self.name = f"katas-day05-{uuid.uuid4().hex[:8]}"
         self.port = free_port()
         self.labels = run_labels(request.node.nodeid)
@@ -43,38 +40,22 @@ class Service:
         return self._deployer
 
     def deploy(self, version, mode="healthy"):
-        return self.deployer.deploy(IMAGE, version, context=str(APP),
+        return self.deployer.deploy(IMAGE, version, context=str(self.context),
                                     build_args={"BASE_IMAGE": self.base_image, "APP_VERSION": version, "APP_MODE": mode})
 
     def containers(self):
         return {c.name: c for c in self.client.containers.list(all=True, filters={"name": self.name})}
 
     def answering_version(self, wait_s=15.0):
-        """The model_version /health reports, polled until it answers 200 or the wait ends."""
-        deadline = time.monotonic() + wait_s
-        last = "no answer"
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as answer:
-                    return json.load(answer).get("model_version")
-            except OSError as exc:
-                last = str(exc)
-            time.sleep(0.2)
-        pytest.fail(f"nothing answered 200 on port {self.port} within {wait_s:g} s ({last})")
+        return serving_version(self.port, wait_s)
 
     def remove_containers(self):
-        import docker
-
-        for container in self.containers().values():
-            try:
-                container.remove(force=True, v=True)
-            except docker.errors.NotFound:
-                pass
+        remove_named(self.client, self.name)
 
 
 @pytest.fixture
-def service(request, docker_client, docker_base_image):
-    svc = Service(request, docker_client, docker_base_image)
+def service(request, docker_client, docker_base_image, standin_context):
+    svc = Service(request, docker_client, docker_base_image, standin_context)
     try:
         yield svc
     finally:

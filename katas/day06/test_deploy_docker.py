@@ -1,31 +1,28 @@
 """Tasks 3 and 4 against a real Docker engine: deploy.sh with the real `docker` CLI and curl.
 
-The app is day 05's tiny /health server (`katas/day05/testapp`; the `broken` build answers
-500), built by your script into `katas/day06-app` and kept as a build cache. Containers
+The app is the harness's stand-in model server (`docker/standin`; the `broken` build
+answers 500 on /health), built by your script into `katas/day06-app` and kept as a build cache. Containers
 carry the run's labels and are removed at the end of each test, also when it fails.
 """
 
-import json
 import shutil
-import time
-import urllib.request
 import uuid
-from pathlib import Path
 
 import pytest
 
 from mlops_katas.infra.docker_engine import run_labels
+from mlops_katas.infra.docker_fixtures import remove_named, serving_version
 from mlops_katas.infra.http_server import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 
-APP = Path(__file__).resolve().parents[1] / "day05" / "testapp"
 IMAGE = "katas/day06-app"
 
 
 class Service:
-    def __init__(self, request, client, base_image, script, run_bash, tmp_path):
+    def __init__(self, request, client, base_image, script, run_bash, tmp_path, context):
         self.client = client
+        self.context = context
         self.base_image = base_image
         self.script = script
         self.run_bash = run_bash
@@ -35,7 +32,7 @@ class Service:
         self.labels = run_labels(request.node.nodeid)
 
     def deploy(self, version, mode="healthy"):
-        args = ["--image", IMAGE, "--name", self.name, "--port", str(self.port), "--context", str(APP),
+        args = ["--image", IMAGE, "--name", self.name, "--port", str(self.port), "--context", str(self.context),
                 "--state-file", str(self.state_file), "--retries", "10", "--interval", "0.3", "--timeout", "2",
                 "--build-arg", f"BASE_IMAGE={self.base_image}", "--build-arg", f"APP_VERSION={version}",
                 "--build-arg", f"APP_MODE={mode}"]
@@ -48,34 +45,19 @@ class Service:
         return {c.name: c for c in self.client.containers.list(all=True, filters={"name": self.name})}
 
     def answering_version(self, wait_s=15.0):
-        """The model_version /health reports, polled until it answers 200 or the wait ends."""
-        deadline = time.monotonic() + wait_s
-        last = "no answer"
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as answer:
-                    return json.load(answer).get("model_version")
-            except OSError as exc:
-                last = str(exc)
-            time.sleep(0.2)
-        pytest.fail(f"nothing answered 200 on port {self.port} within {wait_s:g} s ({last})")
+        return serving_version(self.port, wait_s)
 
     def state(self):
         return self.state_file.read_text().strip() if self.state_file.exists() else ""
 
     def remove_containers(self):
-        import docker
-
-        for container in self.containers().values():
-            try:
-                container.remove(force=True, v=True)
-            except docker.errors.NotFound:
-                pass
+        remove_named(self.client, self.name)
 
 
 @pytest.fixture
-def service(request, docker_client, docker_base_image, learner_file, run_bash, tmp_path):
-    svc = Service(request, docker_client, docker_base_image, lambda: learner_file("deploy.sh"), run_bash, tmp_path)
+def service(request, docker_client, docker_base_image, standin_context, learner_file, run_bash, tmp_path):
+    svc = Service(request, docker_client, docker_base_image, lambda: learner_file("deploy.sh"), run_bash, tmp_path,
+                  standin_context)
     try:
         yield svc
     finally:

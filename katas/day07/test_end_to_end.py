@@ -20,6 +20,7 @@ import uuid
 import pytest
 
 from mlops_katas.infra.docker_engine import run_labels
+from mlops_katas.infra.docker_fixtures import remove_named
 from mlops_katas.infra.http_server import free_port
 
 pytestmark = [pytest.mark.task(taskno=5), pytest.mark.docker, pytest.mark.mlflow, pytest.mark.timeout(420)]
@@ -102,11 +103,7 @@ class Week1:
     def remove(self) -> None:
         import docker
 
-        for container in self.client.containers.list(all=True, filters={"name": self.name}):
-            try:
-                container.remove(force=True, v=True)
-            except docker.errors.NotFound:
-                pass
+        remove_named(self.client, self.name)
         for image in self.client.images.list(name=self.image):
             try:
                 self.client.images.remove(image.id, force=True)

@@ -4,24 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from mlops_katas.fakes import FakeClock
 from mlops_katas.infra.http_server import ControlledServer
 from mlops_katas.infra.smtp import SmtpSink
-
-START = 1_700_000_000.0  # a fixed epoch second, far from 0 so wall-clock mix-ups show
-
-
-class FakeClock:
-    """Epoch seconds that only move when the test says so."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
 
 @pytest.fixture
 def clock() -> FakeClock:

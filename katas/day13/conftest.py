@@ -1,14 +1,11 @@
-"""Day 13 fixtures: the fault image, containers that fail on purpose, a stand-in metrics store."""
+"""Day 13 fixtures: containers that fail on purpose (the harness's stand-in server), a stand-in metrics store."""
 
 from __future__ import annotations
 
 import time
 import uuid
-from pathlib import Path
 
 import pytest
-
-FAULT_IMAGE = Path(__file__).parent / "fault_image"
 
 
 class RecordedLatency:
@@ -30,15 +27,9 @@ def recorded_latency():
     return RecordedLatency
 
 
-@pytest.fixture(scope="session")
-def fault_image(docker_build) -> str:
-    """The fault image's tag, built once and reused while its files do not change."""
-    return docker_build(FAULT_IMAGE, name="day13-fault").tag
-
-
 @pytest.fixture
-def faulty_container(request, docker_client, fault_image):
-    """Start the fault image without waiting for it to answer (it may never); removed after the test.
+def faulty_container(request, docker_client, standin_image):
+    """Start the stand-in server in a failure mode without waiting for it to answer (it may never); removed after the test.
 
     Returns (container, url): the container publishes port 8000 on a fixed loopback
     port, so the URL stays the same while Docker restarts it.
@@ -52,8 +43,8 @@ def faulty_container(request, docker_client, fault_image):
     def start(fault: str, **run_kwargs):
         port = free_port()
         container = docker_client.containers.run(
-            fault_image, detach=True, name=f"katas-day13-{fault}-{uuid.uuid4().hex[:8]}",
-            environment={"FAULT": fault}, labels=docker_engine.run_labels(request.node.nodeid),
+            standin_image, detach=True, name=f"katas-day13-{fault}-{uuid.uuid4().hex[:8]}",
+            environment={"APP_MODE": fault}, labels=docker_engine.run_labels(request.node.nodeid),
             ports={"8000/tcp": ("127.0.0.1", port)}, **run_kwargs)
         started.append(container)
         url = f"http://127.0.0.1:{port}"

@@ -1,7 +1,7 @@
 """Day 13, tasks 3-4 (unit tier): ranking causes from recorded evidence, and the health probe.
 
 The snapshots in `recorded/` are real `docker inspect` output and logs of the
-fault image (`fault_image/`) in each failure mode, trimmed to the fields that matter.
+stand-in server image (`docker/standin/`) in each failure mode, trimmed to the fields that matter.
 """
 
 from __future__ import annotations

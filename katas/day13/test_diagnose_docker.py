@@ -16,21 +16,21 @@ def causes(findings) -> list[str]:
     return [finding.cause for finding in findings]
 
 
-def test_a_healthy_container_is_diagnosed_healthy(docker_client, docker_run, fault_image):
-    server = docker_run(fault_image, env={"FAULT": "healthy"})
+def test_a_healthy_container_is_diagnosed_healthy(docker_client, docker_run, standin_image):
+    server = docker_run(standin_image, env={"APP_MODE": "healthy"})
     findings = diagnose(server.container.name, server.url, client=docker_client)
     assert causes(findings) == ["healthy"], f"a running container answering /health fast is healthy: {findings}"
 
 
-def test_a_slow_container_is_diagnosed_slow(docker_client, docker_run, fault_image):
-    server = docker_run(fault_image, env={"FAULT": "slow", "SLOW_S": "0.6"})
+def test_a_slow_container_is_diagnosed_slow(docker_client, docker_run, standin_image):
+    server = docker_run(standin_image, env={"APP_MODE": "slow", "SLOW_S": "0.6"})
     findings = diagnose(server.container.name, server.url, client=docker_client)
     assert causes(findings) == ["slow"], f"/health takes 600 ms against a 200 ms budget: {findings}"
 
 
-def test_latency_from_the_monitoring_store_is_taken_into_account(docker_client, docker_run, fault_image,
+def test_latency_from_the_monitoring_store_is_taken_into_account(docker_client, docker_run, standin_image,
                                                                    recorded_latency):
-    server = docker_run(fault_image, env={"FAULT": "healthy"})
+    server = docker_run(standin_image, env={"APP_MODE": "healthy"})
     store = recorded_latency([900.0] * 20)
     findings = diagnose(server.container.id, server.url, client=docker_client, metrics=store)
     assert "latency_ms" in store.asked, "diagnose reads latency_ms from the metrics store it is given"

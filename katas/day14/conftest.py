@@ -26,28 +26,16 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+
+from mlops_katas.fakes import FakeClock
 import requests
 
 from mlops_katas.infra.http_server import ControlledServer
 from mlops_katas.infra.smtp import SmtpSink
 
-START = 1_700_000_000.0
 
 
 # --- time -------------------------------------------------------------------------------------
-
-
-class FakeClock:
-    """Seconds that move only when the test (or the fake sleep) says so."""
-
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class RunawayLoop(BaseException):
@@ -65,12 +53,10 @@ class FakeSleep:
         self.on_sleep = None
 
     def __call__(self, seconds: float) -> None:
-        if seconds < 0:
-            raise ValueError(f"sleep length must be non-negative, got {seconds}")  # as time.sleep does
+        self.clock.sleep(seconds)  # refuses a negative pause, as time.sleep does
         self.calls.append(seconds)
         if len(self.calls) > self.LIMIT:
             raise RunawayLoop(f"the loop slept {self.LIMIT} times and was still going: it does not stop")
-        self.clock.advance(seconds)
         if self.on_sleep is not None:
             self.on_sleep(len(self.calls))
 

@@ -1,37 +1,31 @@
 """Tasks 3 and 4 against a real Docker engine: pipeline.sh builds, tests in the image, deploys, undoes.
 
-The app is this day's tiny /health server (`katas/day14/app`). Containers carry the run's
+The app is the harness's stand-in model server (`docker/standin`). Containers carry the run's
 labels and are removed at the end of each test, also when it fails.
 """
 
-import json
 import shutil
-import time
-import urllib.request
 import uuid
-from pathlib import Path
 
 import pytest
 
 from mlops_katas.infra.docker_engine import run_labels
+from mlops_katas.infra.docker_fixtures import remove_named, serving_version
 from mlops_katas.infra.http_server import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 
-APP = Path(__file__).resolve().parent / "app"
 IMAGE = "katas/day14-app"
 UNIT_TESTS = "python -m unittest -q checks_app"
 
 
 @pytest.fixture
-def service(request, docker_client, docker_base_image, learner_file, run_bash):
-    import docker
-
+def service(request, docker_client, docker_base_image, standin_context, learner_file, run_bash):
     name = f"katas-day14-{uuid.uuid4().hex[:8]}"
     port = free_port()
 
     def deploy(version, *build_args, test_cmd=UNIT_TESTS):
-        args = ["--mode", "docker", "--image", IMAGE, "--name", name, "--port", str(port), "--context", str(APP),
+        args = ["--mode", "docker", "--image", IMAGE, "--name", name, "--port", str(port), "--context", str(standin_context),
                 "--test-cmd", test_cmd, "--retries", "10", "--interval", "0.3", "--timeout", "2",
                 "--rollout-timeout", "20", "--step-timeout", "90",
                 "--build-arg", f"BASE_IMAGE={docker_base_image}", "--build-arg", f"APP_VERSION={version}"]
@@ -43,15 +37,7 @@ def service(request, docker_client, docker_base_image, learner_file, run_bash):
                         env={"DOCKER": shutil.which("docker") or "docker"}, timeout=100)
 
     def version(wait_s=15.0):
-        deadline, last = time.monotonic() + wait_s, "no answer"
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as answer:
-                    return json.load(answer).get("model_version")
-            except OSError as exc:
-                last = str(exc)
-            time.sleep(0.2)
-        pytest.fail(f"nothing answered 200 on port {port} within {wait_s:g} s ({last})")
+        return serving_version(port, wait_s)
 
     def containers():
         return docker_client.containers.list(all=True, filters={"name": name})
@@ -60,11 +46,7 @@ def service(request, docker_client, docker_base_image, learner_file, run_bash):
     try:
         yield deploy
     finally:
-        for container in containers():
-            try:
-                container.remove(force=True, v=True)
-            except docker.errors.NotFound:
-                pass
+        remove_named(docker_client, name)
 
 
 @pytest.mark.task(taskno=3)

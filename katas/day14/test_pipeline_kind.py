@@ -6,13 +6,11 @@ Skipped, with the reason, where kind is not installed ('katas doctor').
 import json
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
 pytestmark = [pytest.mark.kind, pytest.mark.docker, pytest.mark.timeout(600), pytest.mark.task(taskno=4)]
 
-APP = Path(__file__).resolve().parent / "app"
 IMAGE = "katas/day14-app"
 NAME = "model"
 
@@ -32,10 +30,11 @@ def deployment(image: str) -> list[dict]:
     ]
 
 
-def test_a_bad_rollout_is_undone_on_a_real_cluster(k8s_cluster, k8s_namespace, docker_base_image, learner_file, run_bash):
+def test_a_bad_rollout_is_undone_on_a_real_cluster(k8s_cluster, k8s_namespace, docker_base_image, standin_context,
+                                                    learner_file, run_bash):
     def pipeline(version, *build_args):
         args = ["--mode", "k8s", "--image", IMAGE, "--name", NAME, "--namespace", k8s_namespace.name,
-                "--context", str(APP), "--test-cmd", "python -m unittest -q checks_app", "--kind-cluster", k8s_cluster.name,
+                "--context", str(standin_context), "--test-cmd", "python -m unittest -q checks_app", "--kind-cluster", k8s_cluster.name,
                 "--rollout-timeout", "60", "--retries", "10", "--interval", "1", "--timeout", "3", "--step-timeout", "300",
                 "--build-arg", f"BASE_IMAGE={docker_base_image}", "--build-arg", f"APP_VERSION={version}"]
         for item in build_args:
@@ -45,7 +44,7 @@ def test_a_bad_rollout_is_undone_on_a_real_cluster(k8s_cluster, k8s_namespace, d
         return run_bash(learner_file("pipeline.sh"), [*args, version], env=env, timeout=500)
 
     subprocess.run(["docker", "build", "-q", "-t", f"{IMAGE}:v0", "--build-arg", f"BASE_IMAGE={docker_base_image}",
-                    str(APP)], check=True, capture_output=True, timeout=300)
+                    str(standin_context)], check=True, capture_output=True, timeout=300)
     k8s_cluster.load_image(f"{IMAGE}:v0")
     k8s_namespace.apply(deployment(f"{IMAGE}:v0"))
     k8s_namespace.rollout_status(NAME)

@@ -8,22 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mlops_katas.fakes import FakeClock
 from rate_limiter import TokenBucketRateLimiter
 
 pytestmark = pytest.mark.task(taskno=2)
-
-
-class FakeClock:
-    """Seconds that move only when the test says so."""
-
-    def __init__(self, start=1000.0):
-        self.now = start
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, seconds):
-        self.now += seconds
 
 
 @pytest.fixture

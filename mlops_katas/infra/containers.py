@@ -184,7 +184,9 @@ def reap(client=None, *, session: str | None = None) -> list[str]:
         return bool(session) or not docker_engine.owner_alive(labels)
 
     removed = []
-    for container in client.containers.list(all=True, filters={"label": wanted}):
+    # Other runs remove their own things meanwhile: what vanished between listing and
+    # reading is skipped, never an error.
+    for container in client.containers.list(all=True, filters={"label": wanted}, ignore_removed=True):
         if doomed(container.labels):
             remove(container)
             removed.append(f"container {container.name}")
@@ -194,9 +196,10 @@ def reap(client=None, *, session: str | None = None) -> list[str]:
                 network.remove()
                 removed.append(f"network {network.name}")
     # Only images built for one run carry a session label; the build cache carries none.
-    for image in client.images.list(filters={"label": [*wanted, docker_engine.SESSION]}):
-        if doomed(image.labels):
+    for image in client.api.images(filters={"label": [*wanted, docker_engine.SESSION]}):
+        if doomed(image.get("Labels") or {}):
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                client.images.remove(image.id, force=True)
-                removed.append(f"image {', '.join(image.tags) or image.short_id}")
+                client.images.remove(image["Id"], force=True)
+                tags = [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
+                removed.append(f"image {', '.join(tags) or image['Id'].removeprefix('sha256:')[:12]}")
     return removed

@@ -18,6 +18,12 @@ engine answers; `--require docker` fails them instead). Then request:
   HEALTHCHECK fails with its last output), and returns a `RunningContainer` (`.url`,
   `.port`, `.container`, `.logs_tail()`, `.health_log()`). It is removed when the test
   ends, and its log tail is added to the report of a failing test.
+- `serving_version(port)` / `remove_named(client, name)`: for tests whose code under
+  test starts containers itself (a deploy script, a deployer): the version answering on
+  a port, polled with a deadline, and the clean-up by container name.
+- `standin_image` / `standin_context`: a tiny stand-in for the day-03 server
+  (`docker/standin`: starts in a second; `APP_MODE` healthy, broken, slow, crash or oom;
+  `APP_VERSION`, `APP_PORT`), built once, or its folder for code that builds it itself.
 - `docker_run_shared(...)`: the same, but one container per module for the same
   arguments (cheaper when several tests only read from it). Call
   `attach_container_logs(request.node, running)` in a function fixture so each failing
@@ -40,13 +46,19 @@ anything still carrying its session label is removed.
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import threading
+import time
+import urllib.request
+from pathlib import Path
 
 import pytest
 
 from . import containers, docker_engine, images
 from .containers import RunningContainer
+
+STANDIN = Path(__file__).resolve().parents[2] / "docker" / "standin"
 
 
 def _required(config: pytest.Config) -> bool:
@@ -64,6 +76,27 @@ def attach_container_logs(item: pytest.Item, running: RunningContainer, title: s
     from mlops_katas.plugin import add_failure_context
 
     add_failure_context(item, title, running.logs_tail)
+
+
+def serving_version(port: int, wait_s: float = 15.0) -> str | None:
+    """The `model_version` that `GET /health` on 127.0.0.1:`port` reports, polled until it
+    answers 200; fails the test when nothing does within `wait_s` seconds."""
+    deadline = time.monotonic() + wait_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as answer:
+                return json.load(answer).get("model_version")
+        except (OSError, ValueError) as exc:
+            last = str(exc)
+        time.sleep(0.2)
+    pytest.fail(f"nothing answered 200 on port {port} within {wait_s:g} s ({last})", pytrace=False)
+
+
+def remove_named(client, name: str) -> None:
+    """Remove every container whose name contains `name` (what code under test started)."""
+    for container in client.containers.list(all=True, filters={"name": name}, ignore_removed=True):
+        containers.remove(container)
 
 
 # --- hooks ------------------------------------------------------------------------------
@@ -92,12 +125,18 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     if docker_engine.probe() is not None:
         return
+    import docker
+
     client = docker_engine.get_client()
-    removed = containers.reap(client) + images.prune_cached_images(client)
-    if removed:
-        reporter = config.pluginmanager.get_plugin("terminalreporter")
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    try:
+        removed = containers.reap(client) + images.prune_cached_images(client)
+    except docker.errors.DockerException as exc:  # a clean-up problem must not stop the tests
+        removed = []
         if reporter is not None:
-            reporter.write_line(f"katas docker: removed what an earlier killed run left: {', '.join(removed)}")
+            reporter.write_line(f"katas docker: could not remove an earlier run's leftovers: {exc}")
+    if removed and reporter is not None:
+        reporter.write_line(f"katas docker: removed what an earlier killed run left: {', '.join(removed)}")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -143,6 +182,19 @@ def docker_build(pytestconfig: pytest.Config, docker_client, docker_base_image):
             pytest.fail(str(exc), pytrace=False)
 
     return build
+
+
+@pytest.fixture(scope="session")
+def standin_context() -> Path:
+    """The build context of the stand-in model server (`docker/standin`), for tests whose
+    code under test runs `docker build` itself."""
+    return STANDIN
+
+
+@pytest.fixture(scope="session")
+def standin_image(docker_build) -> str:
+    """The stand-in model server, built once (cached by content); `APP_MODE` picks its behaviour."""
+    return docker_build(STANDIN, name="standin").tag
 
 
 def _starter(request: pytest.FixtureRequest, docker_client, stack: contextlib.ExitStack):

@@ -20,11 +20,12 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from . import docker_engine
 
@@ -167,14 +168,49 @@ def build_image(context_dir: Path, *, dockerfile: str = "Dockerfile", buildargs:
         return BuiltImage(tag, client.images.get(tag).id, cached=True)
     except docker.errors.ImageNotFound:
         pass
-    labels = {docker_engine.MANAGED: "true", f"{docker_engine.LABEL}.context-hash": digest}
-    log: list[str] = []
+    with _build_lock(tag, progress):
+        try:  # another process may have built it while this one waited
+            return BuiltImage(tag, client.images.get(tag).id, cached=True)
+        except docker.errors.ImageNotFound:
+            pass
+        labels = {docker_engine.MANAGED: "true", f"{docker_engine.LABEL}.context-hash": digest}
+        log: list[str] = []
+        deadline = time.monotonic() + BUILD_TIMEOUT_S
+        _stream_build(client, root, dockerfile, tag, buildargs, labels, log, progress, deadline)
+        try:
+            return BuiltImage(tag, client.images.get(tag).id, cached=False)
+        except docker.errors.ImageNotFound:
+            raise ImageBuildFailed(_failure(tag, log + ["\n(the build ended without producing the image)"])) from None
+
+
+@contextlib.contextmanager
+def _build_lock(tag: str, progress: Callable[[str], None] | None = None) -> Iterator[None]:
+    """One build of a tag at a time on this machine: two test processes (xdist workers, a
+    second terminal) needing the same image would otherwise both build it, on a cold
+    cache minutes of CPU each. The second waits, up to the build timeout, then reuses it."""
+    import fcntl
+
+    folder = Path(tempfile.gettempdir()) / "mlops-katas-build-locks"
+    folder.mkdir(exist_ok=True)
     deadline = time.monotonic() + BUILD_TIMEOUT_S
-    _stream_build(client, root, dockerfile, tag, buildargs, labels, log, progress, deadline)
-    try:
-        return BuiltImage(tag, client.images.get(tag).id, cached=False)
-    except docker.errors.ImageNotFound:
-        raise ImageBuildFailed(_failure(tag, log + ["\n(the build ended without producing the image)"])) from None
+    with open(folder / (re.sub(r"[^A-Za-z0-9_.-]", "_", tag) + ".lock"), "w") as handle:
+        told = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise ImageBuildFailed(f"another process has been building {tag} for over {BUILD_TIMEOUT_S} s; "
+                                           "is a build stuck? ('docker ps', 'ps aux | grep pytest')") from None
+                if progress and not told:
+                    progress(f"another process is building {tag}; waiting for it")
+                    told = True
+                time.sleep(0.5)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _stream_build(client, root, dockerfile, tag, buildargs, labels, log, progress, deadline) -> None:
@@ -219,9 +255,11 @@ def prune_cached_images(client, keep: int = KEEP_PER_NAME) -> list[str]:
     import docker
 
     by_name: dict[str, list] = {}
-    for image in client.images.list(filters={"label": f"{docker_engine.LABEL}.context-hash"}):
-        for tag in image.tags:
-            by_name.setdefault(tag.rsplit(":", 1)[0], []).append((image.attrs.get("Created", ""), tag))
+    # The low-level listing reads no image one by one, so one removed meanwhile is no error.
+    for image in client.api.images(filters={"label": f"{docker_engine.LABEL}.context-hash"}):
+        for tag in image.get("RepoTags") or []:
+            if tag != "<none>:<none>":
+                by_name.setdefault(tag.rsplit(":", 1)[0], []).append((image.get("Created", 0), tag))
     removed = []
     for tags in by_name.values():
         for _, tag in sorted(tags, reverse=True)[keep:]:

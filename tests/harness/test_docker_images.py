@@ -1,5 +1,6 @@
 """The image cache key: what changes a build's content hash and what does not (no engine needed)."""
 
+import contextlib
 import os
 import shutil
 
@@ -92,3 +93,43 @@ def test_assemble_context_adds_missing_provided_files_and_leaves_caches_out(cont
     assert (built / "requirements.txt").read_text() == "flask\n", "a provided file the folder lacks is added"
     assert not (built / "__pycache__").exists(), "local caches stay out of the context"
     assert context_hash(built) != context_hash(context), "the added file is part of what the build reads"
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(300)
+def test_two_builds_of_the_same_content_at_once_build_it_once(docker_client, docker_base_image, tmp_path):
+    import threading
+    import uuid
+
+    import docker
+
+    from mlops_katas.infra.images import build_image
+
+    root = tmp_path / "slow"
+    root.mkdir()
+    # The label makes this run's content unique; the sleep keeps the first build going while the second asks.
+    (root / "Dockerfile").write_text(f"ARG BASE_IMAGE\nFROM ${{BASE_IMAGE}}\nRUN sleep 3\nLABEL test.run={uuid.uuid4().hex}\n")
+    results, errors = [], []
+
+    def build():
+        try:
+            client = docker.from_env(timeout=120)  # a client per thread, as two processes would have
+            results.append(build_image(root, buildargs={"BASE_IMAGE": docker_base_image}, name="harness-lock",
+                                       client=client))
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=build) for _ in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=240)
+        assert not errors, f"both builds should succeed: {errors}"
+        assert sorted(r.cached for r in results) == [False, True], (
+            f"one process should build and the other reuse its image: {results}")
+        assert len({r.tag for r in results}) == 1, f"both should get the same tag: {results}"
+    finally:
+        for tag in {r.tag for r in results}:
+            with contextlib.suppress(docker.errors.APIError):
+                docker_client.images.remove(tag, force=True)
