@@ -1,9 +1,11 @@
 """The upstream fingerprint of every file a learner must not change, and of every stub.
 
-`katas.lock` maps each test file, day conftest, kata.toml and stub to its git blob id.
-Scoring compares the working tree with it (and with the lock of an upstream git ref),
-so an edited test is reported, not scored; `katas reset` restores a stub from the blob
-the lock names, which every clone of the repository holds.
+`katas.lock` maps each test file, day conftest, kata.toml and stub to its git blob id,
+and so every file the tests run or read besides them: the harness, the stand-in images,
+the reference answers later days build on, each day's provided files. Scoring compares
+the working tree with it (and with the lock of an upstream git ref), so an edited test,
+or a harness edited to pass everything, is reported, not scored; `katas reset` restores
+a stub from the blob the lock names, which every clone of the repository holds.
 """
 
 from __future__ import annotations
@@ -33,6 +35,29 @@ def protected_files(root: Path) -> list[Path]:
     return files
 
 
+SUPPORT_ROOT_FILES = ("pyproject.toml", "tox.ini")
+SUPPORT_TREES = ("mlops_katas", "docker", "solutions")
+CACHES = {"__pycache__", ".pytest_cache", ".hypothesis"}
+
+
+def _walk(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not CACHES & set(p.relative_to(folder).parts))
+
+
+def support_files(root: Path) -> list[Path]:
+    """What else the tests run or read. Only edits and deletions count here: a learner
+    may add files of their own (notes, helper modules) beside their work."""
+    files = [root / name for name in SUPPORT_ROOT_FILES]
+    for tree in SUPPORT_TREES:
+        if (root / tree).is_dir():
+            files += _walk(root / tree)
+    protected = set(protected_files(root))
+    for day in all_days(root):
+        learner = {day.path / name for name in day.files}
+        files += [p for p in _walk(day.path) if p not in learner and p not in protected and p.name != "README.md"]
+    return files
+
+
 def stub_files(root: Path) -> list[Path]:
     return [day.path / name for day in all_days(root) for name in day.files]
 
@@ -41,7 +66,8 @@ def compute(root: Path) -> dict[str, dict[str, str]]:
     def ids(paths: list[Path]) -> dict[str, str]:
         return {str(p.relative_to(root)): blob_id(p.read_bytes()) for p in paths if p.is_file()}
 
-    return {"protected": ids(protected_files(root)), "stubs": ids(stub_files(root))}
+    return {"protected": ids(protected_files(root)), "support": ids(support_files(root)),
+            "stubs": ids(stub_files(root))}
 
 
 def write(root: Path) -> Path:
@@ -60,11 +86,13 @@ def read(root: Path, ref: str | None = None) -> dict[str, dict[str, str]]:
 
 
 def tampered(root: Path, ref: str | None = None) -> list[str]:
-    """Protected files that differ from the lock (the working tree's, or `ref`'s)."""
-    expected = read(root, ref)["protected"]
-    found = compute(root)["protected"]
-    changed = [path for path, blob in expected.items() if found.get(path) != blob]
-    added = [path for path in found if path not in expected]
+    """Locked files that differ from the lock (the working tree's, or `ref`'s), and test
+    files or conftests that were added."""
+    expected = read(root, ref)
+    found = compute(root)
+    changed = [path for section in ("protected", "support")
+               for path, blob in expected.get(section, {}).items() if found[section].get(path) != blob]
+    added = [path for path in found["protected"] if path not in expected["protected"]]
     return sorted(changed + added)
 
 

@@ -243,6 +243,7 @@ def _failure(tag: str, log: list[str]) -> str:
 
 
 KEEP_PER_NAME = 3  # cached builds kept per `katas/<name>`: the current one and a few recent
+KATA_BUILD_LABEL = f"{docker_engine.LABEL}.kata-build"  # set by Dockerfiles the tests' own code builds
 
 
 def prune_cached_images(client, keep: int = KEEP_PER_NAME) -> list[str]:
@@ -266,6 +267,12 @@ def prune_cached_images(client, keep: int = KEEP_PER_NAME) -> list[str]:
             with contextlib.suppress(docker.errors.APIError):
                 client.images.remove(tag, noprune=False)
                 removed.append(tag)
+    # Code under test builds kata images under fixed tags (`app:v1`); a build with other
+    # content takes the tag and leaves the old image nameless. Nothing can run those again.
+    for image in client.api.images(filters={"dangling": True, "label": KATA_BUILD_LABEL}):
+        with contextlib.suppress(docker.errors.APIError):
+            client.images.remove(image["Id"], noprune=False)
+            removed.append(f"untagged {image['Id'].removeprefix('sha256:')[:12]}")
     return removed
 
 

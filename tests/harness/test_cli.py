@@ -105,6 +105,21 @@ def test_score_reports_an_edited_test_file_and_scores_nothing(day98):
     assert json.loads((day98.path / ".katas" / "score" / "badge.json").read_text())["message"] == "tests modified"
 
 
+def test_edited_support_files_count_as_tampering_but_a_learners_own_files_do_not(checkout):
+    checkout.day("day98", {"mod.py": STUB, "test_mod.py": TEST})
+    provided = checkout.path / "katas" / "day98" / "data.json"
+    provided.write_text('{"answer": 42}\n')
+    standin = checkout.path / "docker" / "standin" / "app.py"
+    standin.parent.mkdir(parents=True)
+    standin.write_text("HEALTHY = True\n")
+    lock.write(checkout.path)
+    (checkout.path / "katas" / "day98" / "notes.py").write_text("# what I learned\n")
+    assert lock.tampered(checkout.path) == [], "a file the learner adds beside their work is theirs"
+    provided.write_text('{"answer": 0}\n')
+    standin.write_text("HEALTHY = False\n")
+    assert lock.tampered(checkout.path) == ["docker/standin/app.py", "katas/day98/data.json"], (
+        "edits to provided files and to what the tests run are tampering")
+
 def test_the_committed_lock_matches_the_tests_and_stubs():
     root = find_root()
     assert lock.compute(root) == lock.read(root), "katas.lock is out of date: run `katas lock` and commit it"

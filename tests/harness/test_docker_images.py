@@ -133,3 +133,30 @@ def test_two_builds_of_the_same_content_at_once_build_it_once(docker_client, doc
         for tag in {r.tag for r in results}:
             with contextlib.suppress(docker.errors.APIError):
                 docker_client.images.remove(tag, force=True)
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(300)
+def test_a_kata_build_left_nameless_by_a_rebuild_is_pruned(docker_client, docker_base_image, tmp_path):
+    import uuid
+
+    import docker
+
+    from mlops_katas.infra.images import KATA_BUILD_LABEL, prune_cached_images
+
+    tag = f"katas-test/nameless-{uuid.uuid4().hex[:8]}:v1"
+    root = tmp_path / "app"
+    root.mkdir()
+    built = []
+    try:
+        for content in ("first", "second"):  # the second build takes the tag from the first
+            (root / "Dockerfile").write_text(f"FROM {docker_base_image}\nLABEL {KATA_BUILD_LABEL}=test test.content={content}\n")
+            image, _ = docker_client.images.build(path=str(root), tag=tag, rm=True)
+            built.append(image.id)
+        removed = prune_cached_images(docker_client)
+        assert f"untagged {built[0].removeprefix('sha256:')[:12]}" in removed, f"the nameless first build should go: {removed}"
+        assert docker_client.images.get(tag).id == built[1], "the tagged build must stay"
+    finally:
+        for image_id in built:
+            with contextlib.suppress(docker.errors.APIError):
+                docker_client.images.remove(image_id, force=True)
