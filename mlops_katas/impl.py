@@ -11,6 +11,7 @@ modules it loaded in and out of `sys.modules` as tests of different days run.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -72,3 +73,13 @@ class ModuleSwitch:
 def _defined_in(module: ModuleType, folder: Path) -> bool:
     origin = getattr(module, "__file__", None)
     return origin is not None and Path(origin).resolve().is_relative_to(folder)
+
+
+def load_file(path: Path, name: str) -> ModuleType:
+    """Import one file under a name of its own, whatever folder the day's code comes from:
+    a provided script, or an earlier day's reference answer a later day builds on."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while a class is made
+    spec.loader.exec_module(module)
+    return module

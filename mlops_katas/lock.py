@@ -44,14 +44,15 @@ def _walk(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and not CACHES & set(p.relative_to(folder).parts))
 
 
-def support_files(root: Path) -> list[Path]:
-    """What else the tests run or read. Only edits and deletions count here: a learner
-    may add files of their own (notes, helper modules) beside their work."""
+def support_files(root: Path, protected: list[Path]) -> list[Path]:
+    """What else the tests run or read, besides the `protected` files. Only edits and
+    deletions count here: a learner may add files of their own (notes, helper modules)
+    beside their work."""
     files = [root / name for name in SUPPORT_ROOT_FILES]
     for tree in SUPPORT_TREES:
         if (root / tree).is_dir():
             files += _walk(root / tree)
-    protected = set(protected_files(root))
+    protected = set(protected)
     for day in all_days(root):
         learner = {day.path / name for name in day.files}
         files += [p for p in _walk(day.path) if p not in learner and p not in protected and p.name != "README.md"]
@@ -66,8 +67,8 @@ def compute(root: Path) -> dict[str, dict[str, str]]:
     def ids(paths: list[Path]) -> dict[str, str]:
         return {str(p.relative_to(root)): blob_id(p.read_bytes()) for p in paths if p.is_file()}
 
-    return {"protected": ids(protected_files(root)), "support": ids(support_files(root)),
-            "stubs": ids(stub_files(root))}
+    protected = protected_files(root)
+    return {"protected": ids(protected), "support": ids(support_files(root, protected)), "stubs": ids(stub_files(root))}
 
 
 def write(root: Path) -> Path:

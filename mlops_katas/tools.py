@@ -14,3 +14,13 @@ from pathlib import Path
 
 def find_tool(name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+
+
+def require_tool(name: str, install: str) -> str:
+    """The tool's path; fails the asking test with how to install it when it is missing."""
+    found = find_tool(name)
+    if found is None:
+        import pytest
+
+        pytest.fail(f"{name} is not installed; {install}", pytrace=False)
+    return found

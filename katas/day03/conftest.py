@@ -10,21 +10,19 @@ something the build reads changes.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import threading
 from pathlib import Path
 
 import pytest
+
+from mlops_katas.impl import load_file
 
 DAY = Path(__file__).resolve().parent
 PROVIDED = ("train_model.py", "requirements.txt")
 
 
 def _provided_module(name: str):
-    spec = importlib.util.spec_from_file_location(f"day03_provided_{name}", DAY / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file(DAY / f"{name}.py", f"day03_provided_{name}")
 
 
 @pytest.fixture(scope="session")

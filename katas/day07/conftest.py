@@ -7,13 +7,12 @@ today's tests judge only today's code: your `week1.py`.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from mlops_katas.impl import load_file
 from mlops_katas.infra.mlflow_env import MlflowStore, isolated
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,12 +116,7 @@ def monitor() -> Path:
 @pytest.fixture(scope="session")
 def deploy_automation():
     """The day-05 reference deployer module, loaded by its path under a name of its own."""
-    spec = importlib.util.spec_from_file_location("day05_reference_deploy_automation",
-                                                  ROOT / "solutions" / "day05" / "deploy_automation.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
+    return load_file(ROOT / "solutions" / "day05" / "deploy_automation.py", "day05_reference_deploy_automation")
 
 
 @pytest.fixture(scope="session")

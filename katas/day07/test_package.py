@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from mlops_katas.infra.images import instructions
 from mlops_katas.infra.mlflow_env import isolated
 from week1 import Champion, package
 
@@ -27,18 +28,6 @@ def packaged(registered, tmp_path_factory):
                           out_dir=out_dir)
         stray = registered.store.stray_writes()
     return champion, context, stray
-
-
-def _instructions(dockerfile: str) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs, continuation lines joined and comments dropped."""
-    joined = dockerfile.replace("\\\n", " ")
-    pairs = []
-    for line in joined.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            word, _, rest = line.partition(" ")
-            pairs.append((word.upper(), rest.strip()))
-    return pairs
 
 
 def test_package_returns_the_context_folder_with_a_model_and_a_dockerfile(packaged):
@@ -66,8 +55,7 @@ def test_the_model_file_is_the_champion_version_and_loads_without_trusting_anyth
 
 def test_the_dockerfile_builds_on_the_base_image(packaged):
     _, context, _ = packaged
-    instructions = _instructions((context / "Dockerfile").read_text(encoding="utf-8"))
-    froms = [args for word, args in instructions if word == "FROM"]
+    froms = [args for word, args in instructions((context / "Dockerfile").read_text(encoding="utf-8")) if word == "FROM"]
     assert froms == [BASE_IMAGE], f"the Dockerfile should have one stage, FROM {BASE_IMAGE}; its FROM lines are {froms}"
 
 

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import smtplib
 import sqlite3
 import stat
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -26,12 +24,12 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-
-from mlops_katas.fakes import FakeClock
 import requests
 
+from mlops_katas.fakes import FakeClock
 from mlops_katas.infra.http_server import ControlledServer
 from mlops_katas.infra.smtp import SmtpSink
+from mlops_katas.shell import run_script
 
 
 
@@ -275,35 +273,9 @@ def fake_tools(tmp_path) -> FakeTools:
     return FakeTools(tmp_path / "fake-tools")
 
 
-@dataclass
-class Finished:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return f"--- stdout ---\n{self.stdout}\n--- stderr ---\n{self.stderr}"
-
-
-def run_script(path: Path, args: list[str], *, env: dict[str, str] | None = None, timeout: float = 20) -> Finished:
-    """Run `bash path args` in its own process group; past `timeout` the whole group is killed."""
-    proc = subprocess.Popen(["bash", str(path), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})}, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate(timeout=10)
-        pytest.fail(f"{path.name} {' '.join(args)} was still running after {timeout:g} s and was killed; "
-                    f"is there a step without a timeout?\n--- stdout ---\n{out}\n--- stderr ---\n{err}",
-                    pytrace=False)
-    return Finished(proc.returncode, out, err)
-
-
 @pytest.fixture
 def run_bash():
-    """`run_bash(path, args, env=..., timeout=...)` -> Finished(returncode, stdout, stderr)."""
+    """`run_bash(path, args, env=..., timeout=...)` -> Finished(returncode, stdout, stderr, seconds)."""
     return run_script
 
 

