@@ -2,7 +2,12 @@
 
 A mutant is `tests/mutants/dayNN/<slug>.diff`. Its first line, `# Mutant: ...`, names
 the realistic bug it carries; the rest is a plain unified diff (`--- a/FILE`,
-`+++ b/FILE`, hunks) that turns `solutions/dayNN` into the wrong answer. Keeping only the
+`+++ b/FILE`, hunks) that turns `solutions/dayNN` into the wrong answer. A bug found by a
+blind reviewer is one change away from the reviewer's own correct answer, not from ours:
+such a mutant says `# Base: <slug>` on its second line and applies to the correct
+answer kept in `tests/alternatives/dayNN/<slug>` (see alternatives.py). A header line
+`# Killed-by: <test id>` names the test that killed it last time (`scripts/record-killers`
+writes it): the self-check runs that test first and the whole day only when it passes. Keeping only the
 difference shows a reader the bug at a glance, and a mutant whose context no longer
 matches the solution fails loudly instead of silently testing stale code.
 """
@@ -14,6 +19,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+HEADER = re.compile(r"^#\s*(Base|Killed-by):\s*(\S.*?)\s*$")
 HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 NO_NEWLINE = "\\ No newline at end of file"
 
@@ -33,6 +39,8 @@ class Mutant:
     path: Path
     bug: str
     files: dict[str, list[Hunk]]
+    base: str | None = None  # an alternative's slug; None: the solution
+    killed_by: str | None = None  # a test id relative to the day folder
 
     @property
     def name(self) -> str:
@@ -45,9 +53,14 @@ def load(path: Path) -> Mutant:
     if not lines or not lines[0].startswith("#"):
         raise MutantError(f"{path.name}: the first line should be '# Mutant: <the bug>'")
     bug = lines[0].lstrip("#").strip()
+    header: dict[str, str] = {}
+    first = 2
+    while first <= len(lines) and (match := HEADER.match(lines[first - 1])):
+        header[match.group(1)] = match.group(2)
+        first += 1
     files: dict[str, list[Hunk]] = {}
     current: list[Hunk] | None = None
-    for number, line in enumerate(lines[1:], start=2):
+    for number, line in enumerate(lines[first - 1:], start=first):
         if line.startswith("--- "):
             continue
         if line.startswith("+++ "):
@@ -70,7 +83,17 @@ def load(path: Path) -> Mutant:
             raise MutantError(f"{path.name} line {number}: not part of a unified diff: {line[:60]!r}")
     if not files:
         raise MutantError(f"{path.name}: no file changes")
-    return Mutant(path, bug, files)
+    return Mutant(path, bug, files, header.get("Base"), header.get("Killed-by"))
+
+
+def with_killer(path: Path, test_id: str) -> None:
+    """Write (or replace) the mutant's `# Killed-by:` header line."""
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    end = 1
+    while end < len(lines) and HEADER.match(lines[end].rstrip("\n")):
+        end += 1
+    kept = [line for line in lines[1:end] if not line.startswith("# Killed-by:")]
+    path.write_text("".join([lines[0], *kept, f"# Killed-by: {test_id}\n", *lines[end:]]), encoding="utf-8")
 
 
 def _content(line: str) -> tuple[str, bool]:
@@ -117,16 +140,19 @@ def _text_with_newline(line: str) -> tuple[str, str]:
 
 
 def apply(mutant: Mutant, solution: Path, dest: Path) -> Path:
-    """Copy the solution to `dest` and apply the mutant there."""
+    """Copy the solution (or the alternative the mutant is based on) to `dest` and apply the mutant there."""
     shutil.copytree(solution, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    return patch_in_place(mutant, dest)
+
+
+def patch_in_place(mutant: Mutant, folder: Path) -> Path:
+    """Apply the mutant to the files in `folder` (a copy made for it; modes are kept)."""
     for name, hunks in mutant.files.items():
-        target = dest / name
+        target = folder / name
         original = target.read_text(encoding="utf-8") if target.exists() else ""
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(patch_text(original, hunks, f"{mutant.path.name}: {name}"), encoding="utf-8")
-        if (solution / name).exists():
-            shutil.copymode(solution / name, target)
-    return dest
+    return folder
 
 
 def find(folder: Path) -> list[Path]:

@@ -17,6 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import alternatives
 from . import mutants as mutants_mod
 from .curriculum import Day
 from .learner import STUB_MARK
@@ -28,6 +29,9 @@ MIN_MUTANTS_PER_FILE = 3
 # stubs and solutions alike: such tests are reported as unproven, never as passing.
 # CI passes --require docker, so there the docker tier cannot be skipped.
 TIER_SKIP = " tier skipped:"
+# Installed pytest plugins no kata uses (the harness drives kind itself, see infra/kind.py):
+# not loading them saves half a second in each of the self-check's hundreds of runs.
+UNUSED_PLUGINS = ("-p", "no:pytest-kind", "-p", "no:anyio", "-p", "no:xdist", "-p", "no:xdist.looponfail")
 
 
 @dataclass
@@ -40,12 +44,12 @@ class DayRun:
         return [t for t in self.results.get("tests", []) if t["status"] == status]
 
 
-def run_day(root: Path, day: Day, impl: Path, *extra: str) -> DayRun:
-    """Run one day's unchanged tests against `impl` in a fresh interpreter."""
+def run_day(root: Path, day: Day, impl: Path, *extra: str, only: str | None = None) -> DayRun:
+    """Run one day's unchanged tests (or only the test `only`) against `impl` in a fresh interpreter."""
     with tempfile.TemporaryDirectory(prefix="katas-selfcheck-") as results_dir:
         command = [
-            sys.executable, "-m", "pytest", str(day.path), "--impl", str(impl),
-            "--results-dir", results_dir, "-q", "-p", "no:cacheprovider", *extra,
+            sys.executable, "-m", "pytest", str(day.path / only) if only else str(day.path), "--impl", str(impl),
+            "--results-dir", results_dir, "-q", "-p", "no:cacheprovider", *UNUSED_PLUGINS, *extra,
         ]
         env = {**os.environ, "CI": os.environ.get("CI", "1")}
         env.pop("KATAS_IMPL", None)
@@ -65,8 +69,15 @@ def mutants(root: Path, day: Day) -> list[Path]:
 
 
 def overlay(root: Path, day: Day, mutant: Path, dest: Path) -> Path:
-    """The day's solution with one mutant applied, in `dest`."""
-    return mutants_mod.apply(mutants_mod.load(mutant), root / "solutions" / day.name, dest)
+    """The day's solution (or the alternative the mutant names) with one mutant applied, in `dest`."""
+    loaded = mutants_mod.load(mutant)
+    if loaded.base is None:
+        return mutants_mod.apply(loaded, root / "solutions" / day.name, dest)
+    try:
+        alternatives.assemble(root, day, loaded.base, dest)
+    except FileNotFoundError as exc:
+        raise mutants_mod.MutantError(f"{mutant.name}: based on {exc}") from None
+    return mutants_mod.patch_in_place(loaded, dest)
 
 
 def _is_unprovable(test: dict) -> bool:
@@ -103,6 +114,22 @@ def solution_problems(run: DayRun) -> list[str]:
     ]
 
 
+def run_mutant(root: Path, day: Day, impl: Path, mutant: mutants_mod.Mutant, *extra: str) -> DayRun:
+    """Run the test that killed the mutant last time first; the whole day (to its first
+    failure) only when that test no longer fails. The proof is the same: a failing test."""
+    if mutant.killed_by:
+        run = run_day(root, day, impl, "-x", *extra, only=mutant.killed_by)
+        if run.tests("fail") or run.tests("error"):
+            return run
+    return run_day(root, day, impl, "-x", *extra)
+
+
+def first_failure(run: DayRun) -> str | None:
+    """The id of the first test that failed in a run (what `# Killed-by:` records)."""
+    failed = run.tests("fail") + run.tests("error")
+    return failed[0]["name"] if failed else None
+
+
 def mutant_survived(run: DayRun) -> bool:
     """A mutant is killed when at least one test fails (errors count, skips do not)."""
     return run.returncode == 0 or not (run.tests("fail") or run.tests("error") or run.results.get("status") == "error")
@@ -137,6 +164,7 @@ def consistency_problems(root: Path, day: Day, stub_run: DayRun | None = None) -
         if not (solution / name).is_file():
             problems.append(f"solutions/{day.name}/{name} is missing")
     problems += bare_asserts(day)
+    problems += alternatives.problems(root, day)
     per_file: dict[str, int] = {name: 0 for name in day.files}
     for path in mutants(root, day):
         try:

@@ -1,4 +1,5 @@
-"""The self-check: for every day, stubs red, solutions green, every mutant killed.
+"""The self-check: for every day, stubs red, solutions green, every mutant killed,
+every blind reviewer's correct answer accepted.
 
 Each check is its own test, so a failure names the day, the mutant or the test at
 fault. Pass `--require docker` to make the docker tier mandatory in the day runs too.
@@ -7,17 +8,19 @@ fault. Pass `--require docker` to make the docker tier mandatory in the day runs
 from __future__ import annotations
 
 import functools
+import os
 import warnings
 from pathlib import Path
 
 import pytest
 
-from mlops_katas import mutants, selfcheck
+from mlops_katas import alternatives, mutants, selfcheck
 from mlops_katas.curriculum import all_days, find_root, load_day
 
 ROOT = find_root(Path(__file__).parent)
 DAYS = [day.name for day in all_days(ROOT)]
 MUTANTS = [(day, mutant.stem) for day in DAYS for mutant in selfcheck.mutants(ROOT, load_day(ROOT, day))]
+ALTERNATIVES = [(day, alt.name) for day in DAYS for alt in alternatives.find(ROOT, load_day(ROOT, day))]
 DAY_TIMEOUT = selfcheck.RUN_TIMEOUT_S + 60
 # The stub run is shared by two checks; under xdist they go to the same worker.
 DAYS_GROUPED = [pytest.param(day, marks=pytest.mark.xdist_group(day)) for day in DAYS]
@@ -62,12 +65,27 @@ def test_every_mutant_is_killed(day_name, mutant_name, require, tmp_path):
     day = load_day(ROOT, day_name)
     path = ROOT / "tests" / "mutants" / day_name / f"{mutant_name}.diff"
     impl = selfcheck.overlay(ROOT, day, path, tmp_path / day_name)
-    run = selfcheck.run_day(ROOT, day, impl, "-x", *require)
+    mutant = mutants.load(path)
+    run = selfcheck.run_mutant(ROOT, day, impl, mutant, *require)
+    killer = selfcheck.first_failure(run)
+    if os.environ.get("KATAS_RECORD_KILLERS") and killer and killer != mutant.killed_by:
+        mutants.with_killer(path, killer)  # scripts/record-killers: the next run tries this test first
     if selfcheck.mutant_survived(run) and selfcheck.unproven(run):
         pytest.skip(f"{mutant_name} is caught only by a tier this machine lacks: {selfcheck.unproven(run)[:3]}")
     assert not selfcheck.mutant_survived(run), (
         f"mutant {day_name}/{mutant_name} ({mutants.load(path).bug}) passes every test:\n{run.output[-2000:]}"
     )
+
+
+@pytest.mark.timeout(DAY_TIMEOUT)
+@pytest.mark.parametrize("day_name, alternative", ALTERNATIVES)
+def test_every_alternative_passes(day_name, alternative, require, tmp_path):
+    """A correct answer in another style that fails shows a test demanding more than the README says."""
+    day = load_day(ROOT, day_name)
+    impl = alternatives.assemble(ROOT, day, alternative, tmp_path / day_name)
+    run = selfcheck.run_day(ROOT, day, impl, *require)
+    problems = selfcheck.solution_problems(run)
+    assert not problems, f"alternative {day_name}/{alternative} is rejected:\n" + "\n".join(problems)
 
 
 @pytest.mark.timeout(DAY_TIMEOUT)
