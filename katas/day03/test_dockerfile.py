@@ -15,6 +15,7 @@ from mlops_katas.tools import require_tool
 
 pytestmark = pytest.mark.task(taskno=2)
 
+PASSWORD_IN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@")
 SECRET_NAME = re.compile(r"(SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL)", re.IGNORECASE)
 
 
@@ -96,3 +97,6 @@ def test_no_secret_is_baked_into_the_image(dockerfile):
             assert not SECRET_NAME.search(name), (
                 f"{keyword} {name}=...: a secret in ENV or ARG stays readable in the image's history; "
                 "pass it at run time instead")
+        assert not PASSWORD_IN_URL.search(args), (
+            f"{keyword} {args[:60]}...: a URL with user:password@ in ENV or ARG puts the password in the image's "
+            "history; pass credentials at run time instead")

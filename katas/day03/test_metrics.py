@@ -1,6 +1,7 @@
 """Task 4: the server's Prometheus metrics, scraped and parsed like Prometheus would."""
 
 import json
+import time
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -12,9 +13,19 @@ pytestmark = pytest.mark.task(taskno=4)
 ROW = [5.1, 3.5, 1.4, 0.2]
 
 
+def wait_ready(client, seconds: float = 10.0) -> None:
+    """Loading may happen in the background (/predict answers 503 until then); wait for /ready."""
+    deadline = time.monotonic() + seconds
+    while client.get("/ready").status_code != 200:
+        assert time.monotonic() < deadline, f"GET /ready should answer 200 once the model is loaded (waited {seconds} s)"
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def app(model_file):
-    return create_app({"MODEL_PATH": str(model_file), "MODEL_VERSION": "metrics-1"})
+    app = create_app({"MODEL_PATH": str(model_file), "MODEL_VERSION": "metrics-1"})
+    wait_ready(app.test_client())
+    return app
 
 
 def scrape(client) -> dict[str, list]:
@@ -62,12 +73,17 @@ def test_requests_are_counted_by_route_and_status(app):
 
 def test_latency_histogram_observes_every_answered_request(app):
     client = app.test_client()
+    started = time.perf_counter()
     send_traffic(client)
+    elapsed = time.perf_counter() - started
     samples = scrape(client)
     count = value(samples, "model_request_latency_seconds_count", endpoint="/predict")
     total = value(samples, "model_request_latency_seconds_sum", endpoint="/predict")
     assert count == 3, f"3 calls to /predict (good and bad) should be 3 observations, got {count}"
     assert 0 < total < 30, f"the latency sum should be a small positive number of seconds, got {total}"
+    assert total <= elapsed + 0.05, (
+        f"the three /predict calls took {elapsed:.4f} s in all as the test measured them, but the histogram sums "
+        f"{total} for them: observe seconds (not milliseconds)")
     infinite = [s for s in samples.get("model_request_latency_seconds_bucket", [])
                 if s.labels.get("endpoint") == "/predict" and s.labels.get("le") == "+Inf"]
     assert infinite and infinite[0].value == 3, "the +Inf bucket of a histogram holds every observation"

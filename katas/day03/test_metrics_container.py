@@ -37,8 +37,14 @@ def predicted_ok(url: str) -> float:
 
 def test_every_scrape_of_the_container_counts_every_request(server):
     def predict(_):
-        # A new connection per request, as separate clients would open them.
-        return requests.post(server.url + "/predict", json={"features": [ROW]}, timeout=10).status_code
+        # A new connection per request, as separate clients would open them; again while it
+        # answers 503 (a worker still loading its model in the background).
+        deadline = time.monotonic() + 30
+        while True:
+            code = requests.post(server.url + "/predict", json={"features": [ROW]}, timeout=10).status_code
+            if code != 503 or time.monotonic() > deadline:
+                return code
+            time.sleep(0.2)
 
     sent = 0
     with ThreadPoolExecutor(max_workers=REQUESTS) as pool:

@@ -1,6 +1,8 @@
 """Task 1: the model server's HTTP contract, checked in-process with Flask's test client."""
 
+import io
 import json
+import os
 import pickle
 import time
 
@@ -74,9 +76,13 @@ def test_a_single_row_is_accepted_as_a_batch_of_one(client, reference_model):
     assert answer.get_json().get("predictions") == expected, "a single row should get a list of one prediction"
 
 
-def test_integers_are_accepted_as_numbers(client):
-    answer = predict(client, {"features": [[1, 0, -2, 3]]})
-    assert answer.status_code == 200, f"integer features are numbers too and should get 200, got {answer.status_code}"
+def test_integers_and_zeros_are_accepted_as_numbers(client, reference_model):
+    rows = [[1, 0, -2, 3], [0, 0.0, -0.0, 0]]
+    answer = predict(client, {"features": rows})
+    assert answer.status_code == 200, (
+        f"integer features and zeros (0, 0.0, -0.0) are numbers too and should get 200, got {answer.status_code}")
+    expected = reference_model.predict(np.asarray(rows, dtype=float)).tolist()
+    assert answer.get_json().get("predictions") == expected, "integer and zero features should be predicted like floats"
 
 
 def test_model_uri_with_the_file_scheme_is_accepted(model_file):
@@ -92,6 +98,46 @@ def test_settings_come_from_the_environment_when_no_config_is_given(model_file, 
     assert wait_ready(client).status_code == 200, "create_app() should load the model named by $MODEL_PATH"
     assert client.get("/health").get_json().get("model_version") == "from-env", (
         "create_app() should report $MODEL_VERSION (this is how the container is configured)")
+
+
+def test_config_wins_over_the_environment_and_the_environment_fills_what_it_lacks(model_file, tmp_path, monkeypatch):
+    monkeypatch.setenv("MODEL_PATH", str(tmp_path / "missing.skops"))
+    monkeypatch.setenv("MODEL_VERSION", "from-env")
+    client = create_app({"MODEL_PATH": str(model_file), "MODEL_VERSION": "from-config"}).test_client()
+    assert wait_ready(client).status_code == 200, (
+        "MODEL_PATH given in config should win over $MODEL_PATH (which names a missing file here)")
+    assert client.get("/health").get_json().get("model_version") == "from-config", (
+        "MODEL_VERSION given in config should win over $MODEL_VERSION")
+
+    monkeypatch.setenv("MODEL_PATH", str(model_file))
+    client = create_app({"MODEL_VERSION": "only-version"}).test_client()
+    assert wait_ready(client).status_code == 200, (
+        "a config without MODEL_PATH should still load the model named by $MODEL_PATH")
+    assert client.get("/health").get_json().get("model_version") == "only-version", (
+        "MODEL_VERSION from config should be reported")
+    client = create_app({"MODEL_PATH": str(model_file)}).test_client()
+    assert client.get("/health").get_json().get("model_version") == "from-env", (
+        "a config without MODEL_VERSION should still report $MODEL_VERSION")
+
+
+def test_model_path_wins_over_model_uri(model_file, tmp_path, monkeypatch):
+    monkeypatch.delenv("MODEL_PATH", raising=False)
+    monkeypatch.delenv("MODEL_URI", raising=False)
+    config = {"MODEL_PATH": str(model_file), "MODEL_URI": (tmp_path / "missing.skops").as_uri(), "MODEL_VERSION": "both"}
+    answer = wait_ready(create_app(config).test_client())
+    assert answer.status_code == 200, (
+        "with both MODEL_PATH and MODEL_URI set, MODEL_PATH should be loaded (MODEL_URI is only used without it)")
+
+
+def test_model_version_is_non_empty_text_when_unset(model_file, monkeypatch):
+    monkeypatch.delenv("MODEL_VERSION", raising=False)
+    client = create_app({"MODEL_PATH": str(model_file)}).test_client()
+    assert wait_ready(client).status_code == 200, "GET /ready should answer 200 once the model is loaded"
+    version = client.get("/health").get_json().get("model_version")
+    assert isinstance(version, str) and version.strip(), (
+        f"without MODEL_VERSION, /health should still report some non-empty text as model_version, got {version!r}")
+    served = predict(client, {"features": ROWS[:1]}).get_json().get("model_version")
+    assert served == version, f"/predict should report the same model_version as /health ({version!r}), got {served!r}"
 
 
 def test_without_a_model_the_server_lives_but_is_not_ready(tmp_path):
@@ -120,6 +166,21 @@ def test_a_pickle_file_is_never_unpickled(tmp_path):
     assert client.get("/ready").status_code == 503, "a file that is not a valid skops model should leave /ready at 503"
 
 
+def test_a_skops_file_naming_an_untrusted_function_is_not_loaded(tmp_path):
+    import skops.io
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    evil = tmp_path / "model.skops"
+    skops.io.dump(make_pipeline(FunctionTransformer(os.system), LogisticRegression()), evil)
+    client = create_app({"MODEL_PATH": str(evil), "MODEL_VERSION": "evil"}).test_client()
+    answer = wait_ready(client, seconds=1.0)
+    assert answer.status_code == 503, (
+        "a skops file naming os.system was loaded: trust only skops' default types, never the file's own "
+        "list from get_untrusted_types; /ready should stay 503")
+
+
 # --- bad input: 400 with an error, never a 500 -------------------------------------------
 
 
@@ -138,11 +199,15 @@ def test_a_pickle_file_is_never_unpickled(tmp_path):
     ('{"features": [[1, 2, 3, 4], [1, 2]]}', "rows of different widths"),
     ('{"features": [[1, 2, "three", 4]]}', "a word among the numbers"),
     ('{"features": [[1, 2, null, 4]]}', "null among the numbers"),
+    ('{"features": [[1, 2, true, 4]]}', "true among the numbers"),
+    ('{"features": [true, false, true, false]}', "a single row of booleans"),
+    ('{"features": [[1, 2, "3", 4]]}', "a number written as a string"),
     ('{"features": [[1, 2, [3], 4]]}', "a list among the numbers"),
     ('{"features": [[1, 2, NaN, 4]]}', "NaN"),
     ('{"features": [[1, 2, Infinity, 4]]}', "Infinity"),
     ('{"features": [[1, 2, -Infinity, 4]]}', "-Infinity"),
     ('{"features": [[1, 2, 1e400, 4]]}', "a number too large for a float"),
+    ('{"features": [[1, 2, 1' + "0" * 400 + ', 4]]}', "an integer too large for a float"),
 ])
 def test_bad_input_is_answered_with_400_and_an_error(client, body, what):
     assert_bad_request(predict(client, body), what)
@@ -158,6 +223,19 @@ def test_a_body_over_1_mib_is_answered_with_413(client):
     assert len(body) > MiB, "(the test's own body should be over 1 MiB)"
     answer = predict(client, body)
     assert answer.status_code == 413, f"a body over 1 MiB should be refused with 413, got {answer.status_code}"
+
+
+def test_a_chunked_body_over_1_mib_is_never_served(client):
+    # Sent in chunks, the body has no Content-Length; a WSGI server such as gunicorn then
+    # sets wsgi.input_terminated and leaves the limit to the application.
+    row = json.dumps(ROWS[0])
+    body = ('{"features": [' + ",".join([row] * (MiB // len(row) + 10)) + "]}").encode()
+    answer = client.post("/predict", input_stream=io.BytesIO(body),
+                         headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+                         environ_overrides={"wsgi.input_terminated": True})
+    assert answer.status_code in (400, 413), (
+        f"a chunked body over 1 MiB (no Content-Length) should be refused (413, or 400 for the truncated JSON), "
+        f"got {answer.status_code}: check the size of what is read, not only the Content-Length header")
 
 
 def test_a_body_just_under_1_mib_is_served(client):
