@@ -1,21 +1,27 @@
 """Task 5: package a registered version as a Docker build context for the day-03 server.
 
 The fixture registers two different models as versions 1 and 2 of `week1-package`; the
-tests package version 1 and read what your `package` wrote (no Docker needed here; the
-end-to-end test builds and runs it).
+tests package version 1 under the image version `VERSION` and read what your `package`
+wrote (no Docker needed here; the end-to-end test builds and runs it).
 """
 
 from __future__ import annotations
 
+import re
+import shlex
+from pathlib import Path
+
 import pytest
 
-from mlops_katas.infra.images import instructions
+from mlops_katas.infra.images import base_images, instructions
 from mlops_katas.infra.mlflow_env import isolated
 from week1 import Champion, package
 
 pytestmark = [pytest.mark.task(taskno=5), pytest.mark.mlflow, pytest.mark.timeout(120)]
 
 BASE_IMAGE = "katas/day03:0123456789abcdef"
+# Not "v" + champion.version on purpose: MODEL_VERSION must be the `version` passed in.
+VERSION = "v1-rc1"
 
 
 @pytest.fixture(scope="module")
@@ -24,16 +30,17 @@ def packaged(registered, tmp_path_factory):
                         score=0.9)
     out_dir = tmp_path_factory.mktemp("day07-package") / "context"
     with isolated(registered.store):
-        context = package(champion, "v1", tracking_uri=registered.store.tracking_uri, base_image=BASE_IMAGE,
-                          out_dir=out_dir)
+        # out_dir as a str (the contract takes str or Path); package returns a Path either way.
+        context = package(champion, VERSION, tracking_uri=registered.store.tracking_uri, base_image=BASE_IMAGE,
+                          out_dir=str(out_dir))
         stray = registered.store.stray_writes()
     return champion, context, stray
 
 
 def test_package_returns_the_context_folder_with_a_model_and_a_dockerfile(packaged):
     _, context, _ = packaged
-    assert context is not None and (context / "Dockerfile").is_file(), (
-        f"package should return the folder it wrote, holding a Dockerfile; it returned {context!r}")
+    assert isinstance(context, Path) and (context / "Dockerfile").is_file(), (
+        f"package should return the folder it wrote as a Path, holding a Dockerfile; it returned {context!r}")
     assert (context / "model.skops").is_file(), "the context should hold the model as model.skops"
 
 
@@ -55,8 +62,49 @@ def test_the_model_file_is_the_champion_version_and_loads_without_trusting_anyth
 
 def test_the_dockerfile_builds_on_the_base_image(packaged):
     _, context, _ = packaged
-    froms = [args for word, args in instructions((context / "Dockerfile").read_text(encoding="utf-8")) if word == "FROM"]
-    assert froms == [BASE_IMAGE], f"the Dockerfile should have one stage, FROM {BASE_IMAGE}; its FROM lines are {froms}"
+    bases = base_images((context / "Dockerfile").read_text(encoding="utf-8"))
+    assert bases == [BASE_IMAGE], f"the Dockerfile should build FROM {BASE_IMAGE} and no other image; it uses {bases}"
+
+
+def _settings(dockerfile: str, keyword: str) -> dict[str, str]:
+    """The values a Dockerfile's ENV or LABEL lines set (both `K=V ...` and `K V` forms, ARG/ENV `$X` expanded)."""
+    values: dict[str, str] = {}
+    known: dict[str, str] = {}
+
+    def expand(text: str) -> str:
+        return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: known.get(m.group(1) or m.group(2), m.group(0)), text)
+
+    for word, args in instructions(dockerfile):
+        if word not in ("ARG", "ENV", "LABEL"):
+            continue
+        tokens = shlex.split(args)
+        if tokens and all("=" in token for token in tokens):
+            pairs = [token.split("=", 1) for token in tokens]
+        elif word == "ARG" or not tokens:
+            pairs = [[tokens[0], ""]] if tokens else []
+        else:
+            pairs = [[tokens[0], " ".join(tokens[1:])]]
+        for key, value in pairs:
+            value = expand(value)
+            if word in ("ARG", "ENV"):
+                known[key] = value
+            if word == keyword:
+                values[key] = value
+    return values
+
+
+def test_the_image_says_its_version_and_where_it_came_from(packaged):
+    champion, context, _ = packaged
+    dockerfile = (context / "Dockerfile").read_text(encoding="utf-8")
+    env = _settings(dockerfile, "ENV")
+    assert env.get("MODEL_VERSION") == VERSION, (
+        f"package(champion, {VERSION!r}) should set MODEL_VERSION={VERSION} (the version argument); "
+        f"the Dockerfile sets {env.get('MODEL_VERSION')!r}")
+    labels = _settings(dockerfile, "LABEL")
+    assert labels.get("mlflow.run_id") == champion.run_id, (
+        f"the image should be labelled mlflow.run_id={champion.run_id}; the Dockerfile's labels are {labels}")
+    assert labels.get("mlflow.model_uri") == champion.model_uri, (
+        f"the image should be labelled mlflow.model_uri={champion.model_uri}; the Dockerfile's labels are {labels}")
 
 
 def test_packaging_writes_nothing_outside_its_folder(packaged):

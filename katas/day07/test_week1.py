@@ -26,12 +26,15 @@ class FakeDeployer:
 
     current_version: str | None = None
     healthy: bool = True
+    rollback_works: bool = True
     calls: list = field(default_factory=list)
     log: list = field(default_factory=list)
 
     def deploy(self, image, version, *, context=None, build_args=None):
         self.calls.append((image, version, context))
         self.log.append("deploy")
+        if context is None and not self.rollback_works:
+            return Result(version, False, self.current_version, "image not found")
         if self.healthy or context is None:
             self.current_version = version
             return Result(version, True, version)
@@ -87,7 +90,18 @@ def test_model_below_the_bar_is_never_packaged_or_deployed():
     assert log == ["train"], "a model below the bar should stop the pipeline before packaging"
     assert not report.ok and report.stage == "gate", "the report should say the quality gate stopped it"
     assert report.serving_version == "v2", "the previous version should still be serving"
-    assert "0.6" in report.reason, "the reason should give the score that failed the bar"
+    assert report.champion == weak, "the report should name the champion that failed the gate"
+    assert "0.6" in report.reason or "60" in report.reason, "the reason should give the score that failed the bar"
+
+
+@pytest.mark.task(taskno=1)
+def test_score_that_is_not_a_number_never_passes_the_gate():
+    deployer = FakeDeployer(current_version="v2")
+    broken = Champion("run-nan", "models:/week1/4", "4", float("nan"))
+    fns, log, _ = steps(champion=broken, deployer=deployer)
+    report = run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
+    assert log == ["train"], "a NaN score (a broken metric) is not above the bar: nothing should be packaged or deployed"
+    assert not report.ok and report.stage == "gate", "a NaN score should be stopped by the quality gate"
 
 
 @pytest.mark.task(taskno=1)
@@ -126,3 +140,15 @@ def test_failed_monitor_check_without_previous_version_is_a_failure():
     assert not report.ok and report.stage == "verify", "a failed check is not a success"
     assert not report.rolled_back, "with nothing deployed before, there is nothing to roll back to"
     assert report.reason, "the report should say why it failed"
+
+
+@pytest.mark.task(taskno=2)
+def test_failed_rollback_is_reported_as_not_rolled_back():
+    deployer = FakeDeployer(current_version="v2", rollback_works=False)
+    fns, _, _ = steps(verified=False, deployer=deployer)
+    report = run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
+    assert deployer.calls[-1] == (IMAGE, "v2", None), "the rollback should try to redeploy v2 without building"
+    assert not report.ok and report.stage == "verify", "a failed check is not a success"
+    assert not report.rolled_back, "the rollback deploy was not promoted: the report must not claim a rollback"
+    assert report.serving_version == "v3", (
+        "the deployer says v3 still serves after the failed rollback; the report should say what serves, not v2")

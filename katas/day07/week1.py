@@ -49,7 +49,7 @@ def run(*, train: Callable[[], Champion], package: Callable[[Champion, str], str
 
 
 def verify(url: str, *, monitor: str | Path, timeout_s: float = 10.0) -> bool:
-    """Run the monitor script once (`bash monitor --url URL --once`): True only when it exits 0.
+    """Run the monitor script once (`bash monitor --url URL --once --timeout S`): True only when it exits 0.
     It is killed after `timeout_s` seconds, and a hang or a failure to start is False."""
     # TODO(task 3): one bounded subprocess, no shell (README task 3).
     raise NotImplementedError("task 3")
