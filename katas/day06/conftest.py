@@ -33,8 +33,20 @@ with open(state_path) as f:
 argv = sys.argv[1:]
 with open(os.path.join(home, "calls.jsonl"), "a") as f:
     f.write(json.dumps({{"argv": argv, "t": time.time()}}) + "\n")
-VALUE_OPTIONS = {{"--name", "-p", "--publish", "-l", "--label", "-e", "--env", "-t", "--tag", "--build-arg",
-                 "-f", "--file", "--network", "--restart", "-u", "--user", "--time", "--platform"}}
+# Options that take a value, per subcommand, as the real CLI parses them: `-f` is a value
+# (the Dockerfile) for build but a flag (force) for rm, `-t` a tag for build, a value (the
+# grace time) for stop and a flag (tty) for run.
+VALUE_OPTIONS = {{
+    "build": {{"-t", "--tag", "-f", "--file", "--build-arg", "--label", "--platform", "--target", "--network",
+               "--progress", "--iidfile", "--cache-from", "--secret", "--ssh", "--add-host", "--shm-size"}},
+    "run": {{"--name", "-p", "--publish", "-l", "--label", "-e", "--env", "--env-file", "--network", "--restart",
+             "-u", "--user", "--platform", "-v", "--volume", "--mount", "-w", "--workdir", "--entrypoint", "-m",
+             "--memory", "--cpus", "--health-cmd", "--label-file", "--add-host", "--pull", "-h", "--hostname",
+             "--stop-timeout", "--log-driver", "--log-opt", "--cidfile"}},
+    "stop": {{"-t", "--time", "--timeout", "-s", "--signal"}},
+    "start": {{"--detach-keys"}},
+    "rm": set(),
+}}
 
 
 def done(code, out="", err=""):
@@ -47,21 +59,29 @@ def done(code, out="", err=""):
     sys.exit(code)
 
 
-def parse(args):
+def parse(sub, args):
+    """options (value lists), flags and the positional rest, like the real CLI: `--opt=value`,
+    `--` ending the options, and bundled short flags (`-fv`) are understood."""
+    value_options = VALUE_OPTIONS.get(sub, set())
     options, flags, rest = {{}}, set(), []
     i = 0
     while i < len(args):
         arg = args[i]
         if rest:
             rest.append(arg)
-        elif arg.startswith("-") and "=" in arg and arg.split("=", 1)[0] in VALUE_OPTIONS:
+        elif arg == "--":
+            rest.extend(args[i + 1:])
+            break
+        elif arg.startswith("-") and "=" in arg and arg.split("=", 1)[0] in value_options:
             key, value = arg.split("=", 1)
             options.setdefault(key, []).append(value)
-        elif arg in VALUE_OPTIONS:
+        elif arg in value_options:
             i += 1
             options.setdefault(arg, []).append(args[i] if i < len(args) else "")
-        elif arg.startswith("-"):
+        elif arg.startswith("--"):
             flags.add(arg)
+        elif arg.startswith("-") and len(arg) > 1:
+            flags.update(f"-{{letter}}" for letter in arg[1:])
         else:
             rest.append(arg)
         i += 1
@@ -77,7 +97,7 @@ if not argv:
 sub, args = argv[0], argv[1:]
 if sub in state["fail"]:
     done(1, err=f"fake docker: {{sub}} failed on purpose")
-options, flags, rest = parse(args)
+options, flags, rest = parse(sub, args)
 containers = state["containers"]
 if sub == "build":
     tags = options.get("-t", []) + options.get("--tag", [])

@@ -17,9 +17,12 @@ def deploy(learner_file, run_bash, fake_docker, server, tmp_path):
     port = server.url.rsplit(":", 1)[1]
     state_file = tmp_path / "deployed-version"
 
-    def run(version, *extra, env=None, timeout=20):
+    def run(version, *extra, env=None, timeout=20, **options):
+        """options (retries=, interval=, timeout_s=) replace the defaults below."""
+        settings = {"--retries": "3", "--interval": "0.1", "--timeout": "2"}
+        settings.update({f"--{key.removesuffix('_s')}": str(value) for key, value in options.items()})
         args = ["--image", IMAGE, "--name", NAME, "--port", port, "--context", str(tmp_path),
-                "--state-file", str(state_file), "--retries", "3", "--interval", "0.1", "--timeout", "2",
+                "--state-file", str(state_file), *[word for pair in settings.items() for word in pair],
                 *extra, version]
         return run_bash(learner_file("deploy.sh"), args, env={**fake_docker.env, **(env or {})}, cwd=tmp_path, timeout=timeout)
 
@@ -41,6 +44,22 @@ def first_index(calls, sub, *args):
     return next((i for i, argv in enumerate(calls) if argv and argv[0] == sub and all(a in argv for a in args)), None)
 
 
+def option_values(argv, *names):
+    """The values given to an option in a docker argv, as `--opt value` or `--opt=value`."""
+    values = []
+    for i, arg in enumerate(argv):
+        if arg in names and i + 1 < len(argv):
+            values.append(argv[i + 1])
+        elif "=" in arg and arg.split("=", 1)[0] in names:
+            values.append(arg.split("=", 1)[1])
+    return values
+
+
+def health_gaps(server):
+    times = [r.at for r in server.received if r.path == "/health"]
+    return [later - earlier for earlier, later in zip(times, times[1:])]
+
+
 def state(deploy):
     return deploy.state_file.read_text().strip() if deploy.state_file.exists() else ""
 
@@ -59,9 +78,10 @@ def assert_only_serving(fake_docker, deploy, name, image, output):
 @pytest.mark.parametrize(
     "args",
     [[], ["v1", "v2"], ["--bogus", "v1"], ["--port", "abc", "v1"], ["--port", "70000", "v1"],
-     ["--retries", "0", "v1"], ["--interval", "0", "v1"], ["--timeout", "x", "v1"], ["v 1"], ["v1;reboot"],
-     ["v1", "--port"]],
-    ids=lambda a: " ".join(a) or "no-version",
+     ["--port", "0", "v1"], ["--port", "65536", "v1"], ["--retries", "0", "v1"], ["--retries", "1.5", "v1"],
+     ["--interval", "0", "v1"], ["--interval", "0.0", "v1"], ["--timeout", "x", "v1"], ["--timeout", "0", "v1"],
+     ["--timeout", "0.0", "v1"], ["v 1"], ["v1;reboot"], [".v1"], ["v1\n"], ["v" * 129], ["v1", "--port"]],
+    ids=lambda a: " ".join(a).replace("\n", "\\n")[:40] or "no-version",
 )
 def test_a_bad_argument_prints_usage_and_exits_2(learner_file, run_bash, fake_docker, args):
     done = run_bash(learner_file("deploy.sh"), args, env=fake_docker.env, timeout=10)
@@ -71,9 +91,10 @@ def test_a_bad_argument_prints_usage_and_exits_2(learner_file, run_bash, fake_do
 
 
 @pytest.mark.task(taskno=3)
-def test_help_prints_usage_and_exits_0(learner_file, run_bash, fake_docker):
-    done = run_bash(learner_file("deploy.sh"), ["--help"], env=fake_docker.env, timeout=10)
-    assert done.returncode == 0 and "usage" in done.stdout.lower(), f"--help should print usage, exit 0\n{done.output}"
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_prints_usage_and_exits_0(learner_file, run_bash, fake_docker, flag):
+    done = run_bash(learner_file("deploy.sh"), [flag], env=fake_docker.env, timeout=10)
+    assert done.returncode == 0 and "usage" in done.stdout.lower(), f"{flag} should print usage, exit 0\n{done.output}"
 
 
 @pytest.mark.task(taskno=3)
@@ -84,7 +105,10 @@ def test_first_deploy_builds_runs_and_records_the_version(deploy, fake_docker, s
     build, run = first_index(calls, "build", f"{IMAGE}:v1"), first_index(calls, "run", f"{IMAGE}:v1")
     assert build is not None and run is not None and build < run, f"it should build {IMAGE}:v1, then run it: {calls}"
     assert calls[build][-1] == str(tmp_path), f"the build context should be the last argument: {calls[build]}"
-    assert "BASE_IMAGE=local/py" in calls[build], f"--build-arg should reach docker build: {calls[build]}"
+    assert "BASE_IMAGE=local/py" in option_values(calls[build], "--build-arg"), (
+        f"--build-arg should reach docker build: {calls[build]}")
+    assert option_values(calls[run], "--publish", "-p") == [f"127.0.0.1:{deploy.port}:8000"], (
+        f"the container should publish port 8000 on 127.0.0.1:{deploy.port} only (not on every interface): {calls[run]}")
     assert_only_serving(fake_docker, deploy, f"{NAME}-v1", f"{IMAGE}:v1", done.output)
     assert fake_docker.containers[f"{NAME}-v1"]["labels"].get("team") == "ml", "--label should reach docker run"
     assert server.requests, "the health check should GET /health on the service port"
@@ -125,6 +149,16 @@ def test_the_docker_binary_can_be_chosen_with_the_DOCKER_variable(deploy, fake_d
 
 
 @pytest.mark.task(taskno=3)
+def test_the_docker_flag_wins_over_the_DOCKER_variable(deploy, fake_docker, tmp_path):
+    decoy = tmp_path / "decoy-docker"
+    decoy.write_text("#!/bin/sh\necho 'the DOCKER variable was used although --docker was given' >&2\nexit 1\n")
+    decoy.chmod(0o755)
+    done = deploy("v1", "--docker", str(fake_docker.path), env={"DOCKER": str(decoy)})
+    assert done.returncode == 0, f"--docker PATH should choose the docker binary, over the DOCKER variable\n{done.output}"
+    assert fake_docker.calls, "the docker binary named by --docker should have been called"
+
+
+@pytest.mark.task(taskno=3)
 def test_log_lines_are_timestamped(deploy, timestamp):
     done = deploy("v1")
     lines = [line for line in done.stdout.splitlines() if line.strip()]
@@ -136,9 +170,10 @@ def test_log_lines_are_timestamped(deploy, timestamp):
 
 
 @pytest.mark.task(taskno=4)
-def test_an_unhealthy_version_is_rolled_back(deploy, fake_docker, server, v1_serving):
-    server.set("failing")
-    done = deploy("v2")
+@pytest.mark.parametrize("status", [500, 301])
+def test_an_unhealthy_version_is_rolled_back(deploy, fake_docker, server, v1_serving, status):
+    server.set("failing", status=status)
+    done = deploy("v2", interval=0.4)
     assert done.returncode == 1, f"a version that never becomes healthy should fail the deploy (exit 1)\n{done.output}"
     assert f"{NAME}-v2" not in fake_docker.containers, f"the broken container should be stopped and removed\n{done.output}"
     assert fake_docker.containers.get(f"{NAME}-v1", {}).get("id") == v1_serving, "the v1 container should be kept"
@@ -146,6 +181,8 @@ def test_an_unhealthy_version_is_rolled_back(deploy, fake_docker, server, v1_ser
     assert state(deploy) == "v1", f"the state file should still say v1, holds {state(deploy)!r}"
     assert "roll" in done.stdout.lower(), f"the rollback should be logged\n{done.output}"
     assert len(server.requests) == 3, f"--retries 3 means 3 health checks before giving up, made {len(server.requests)}"
+    assert all(gap >= 0.3 for gap in health_gaps(server)), (
+        f"health checks should be --interval 0.4 s apart, the gaps were {health_gaps(server)}")
 
 
 @pytest.mark.task(taskno=4)
@@ -173,8 +210,11 @@ def test_a_container_that_does_not_start_is_rolled_back(deploy, fake_docker, v1_
 @pytest.mark.task(taskno=4)
 def test_a_hanging_health_check_is_bounded_by_the_timeout(deploy, fake_docker, server, v1_serving):
     server.set("slow", delay_s=60)
-    done = deploy("v2", "--retries", "2", "--timeout", "0.3", timeout=20)
+    done = deploy("v2", retries=2, timeout_s=0.3, timeout=20)
     assert done.returncode == 1, f"a server that never answers should fail the deploy (exit 1)\n{done.output}"
+    assert len(server.requests) == 2, f"--retries 2 means 2 health checks, made {len(server.requests)}"
+    assert all(gap < 3 for gap in health_gaps(server)), (
+        f"each health request should give up after --timeout 0.3 s, not the 5 s default; gaps {health_gaps(server)}")
     assert f"{NAME}-v2" not in fake_docker.containers, "the hanging v2 container should be removed"
     assert_only_serving(fake_docker, deploy, f"{NAME}-v1", f"{IMAGE}:v1", done.output)
 

@@ -4,6 +4,8 @@
 `server.requests` lists what it was asked.
 """
 
+import os
+import re
 import subprocess
 import time
 
@@ -35,11 +37,11 @@ def test_once_against_a_healthy_server_exits_0(monitor, server):
 
 
 @pytest.mark.task(taskno=1)
-@pytest.mark.parametrize("status", [500, 503])
+@pytest.mark.parametrize("status", [204, 301, 404, 500, 503])
 def test_once_against_a_failing_server_exits_1(monitor, server, status):
     server.set("failing", status=status)
     done = monitor("--once", "--url", server.url)
-    assert done.returncode == 1, f"a {status} from /health should give exit 1\n{done.output}"
+    assert done.returncode == 1, f"only a 200 is healthy: a {status} from /health should give exit 1\n{done.output}"
 
 
 @pytest.mark.task(taskno=1)
@@ -53,6 +55,8 @@ def test_once_against_a_slow_server_gives_up_at_the_timeout(monitor, server):
     server.set("slow", delay_s=60)
     done = monitor("--once", "--timeout", "0.5", "--url", server.url, timeout=15)
     assert done.returncode == 1, f"no answer within --timeout should count as unhealthy (exit 1)\n{done.output}"
+    assert done.seconds < 4, (
+        f"--timeout 0.5 should give up after about half a second, not the 5 s default; took {done.seconds:.1f} s")
 
 
 @pytest.mark.task(taskno=1)
@@ -64,14 +68,34 @@ def test_every_log_line_is_timestamped(monitor, server, timestamp):
     assert not untimed, f"every log line should start with a date and time, these do not: {untimed}"
 
 
+def metric(line, key):
+    """The number after `key=` in a log line, or None."""
+    found = re.search(rf"\b{key}=([0-9]+(?:\.[0-9]+)?)", line)
+    return float(found.group(1)) if found else None
+
+
+def disk_used_pct():
+    """What `df -P /` reports as Use%: used / (used + available to users)."""
+    st = os.statvfs("/")
+    used = (st.f_blocks - st.f_bfree) * st.f_frsize
+    available = st.f_bavail * st.f_frsize
+    return 100.0 * used / (used + available) if used + available else 0.0
+
+
 @pytest.mark.task(taskno=1)
 def test_system_metrics_are_logged(monitor, server):
     done = monitor("--once", "--url", server.url)
-    metrics = [line for line in done.stdout.splitlines() if "load1=" in line and "mem_used_pct=" in line]
-    assert metrics, f"a check should log a line with load1=... and mem_used_pct=...\n{done.output}"
-    assert any(ch.isdigit() for ch in metrics[0].split("load1=", 1)[1][:8]), (
-        f"load1= should carry the 1-minute load average: {metrics[0]}"
-    )
+    metrics = [line for line in done.stdout.splitlines() if "load1=" in line]
+    assert metrics, f"a check should log a line with load1=... mem_used_pct=... disk_used_pct=...\n{done.output}"
+    line = metrics[0]
+    load1, mem, disk = (metric(line, key) for key in ("load1", "mem_used_pct", "disk_used_pct"))
+    assert load1 is not None, f"load1= should carry the 1-minute load average as a number: {line}"
+    assert abs(load1 - os.getloadavg()[0]) <= max(2.0, os.getloadavg()[0]), (
+        f"load1={load1} should be this host's 1-minute load average (/proc/loadavg says {os.getloadavg()[0]:.2f})")
+    assert mem is not None and 0 < mem <= 100, f"mem_used_pct= should be the percentage of memory in use: {line}"
+    assert disk is not None, f"disk_used_pct= should carry the percentage of / in use: {line}"
+    assert abs(disk - disk_used_pct()) <= 2, (
+        f"disk_used_pct={disk} should be the use of / as `df -P /` reports it ({disk_used_pct():.1f} %)")
 
 
 @pytest.mark.task(taskno=1)
@@ -83,11 +107,16 @@ def test_system_metrics_are_logged(monitor, server):
         ["--interval"],
         ["--interval", "abc"],
         ["--interval", "0"],
+        ["--interval", "0.0"],
+        ["--interval", "-1"],
         ["--max-failures", "0"],
+        ["--max-failures", "1.5"],
         ["--max-failures", "-1"],
         ["--max-failures", "two"],
         ["--url"],
         ["--timeout", "soon"],
+        ["--timeout", "0"],
+        ["--timeout", "0.0"],
     ],
     ids=lambda a: " ".join(a),
 )
@@ -99,10 +128,11 @@ def test_a_bad_argument_prints_usage_and_exits_2(monitor, server, args):
 
 
 @pytest.mark.task(taskno=1)
-def test_help_prints_usage_and_exits_0(monitor):
-    done = monitor("--help", timeout=10)
-    assert done.returncode == 0, f"--help is not an error: exit 0\n{done.output}"
-    assert "usage" in done.stdout.lower(), f"--help should print the usage on stdout\n{done.output}"
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_prints_usage_and_exits_0(monitor, flag):
+    done = monitor(flag, timeout=10)
+    assert done.returncode == 0, f"{flag} is not an error: exit 0\n{done.output}"
+    assert "usage" in done.stdout.lower(), f"{flag} should print the usage on stdout\n{done.output}"
 
 
 # --- Task 2: the loop ----------------------------------------------------------------
@@ -111,11 +141,17 @@ def test_help_prints_usage_and_exits_0(monitor):
 @pytest.mark.task(taskno=2)
 def test_exits_1_after_max_failures_consecutive_failures(monitor, server):
     server.set("failing")
-    done = monitor("--url", server.url, "--interval", "0.1", "--max-failures", "3")
+    done = monitor("--url", server.url, "--interval", "0.4", "--max-failures", "3")
     assert done.returncode == 1, f"three failures in a row with --max-failures 3 should exit 1\n{done.output}"
     assert len(health_requests(server)) == 3, (
         f"it should give up exactly at the 3rd consecutive failure, made {len(health_requests(server))} checks"
     )
+    times = [r.at for r in server.received if r.path == "/health"]
+    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    assert all(gap >= 0.3 for gap in gaps), f"checks should be --interval 0.4 s apart, the gaps were {gaps}"
+    metric_lines = [line for line in done.stdout.splitlines() if "load1=" in line]
+    assert len(metric_lines) >= 2, (
+        f"every check of the loop should log its metrics line, not only --once; found {len(metric_lines)}\n{done.output}")
 
 
 @pytest.mark.task(taskno=2)

@@ -13,6 +13,9 @@ SCRIPTS = [
 ]
 
 
+LONG_NAMES = {"errexit": "e", "nounset": "u"}
+
+
 def set_options(text):
     """The options `set` switches on anywhere in a script: letters like 'e', 'u' and names like 'pipefail'."""
     found = set()
@@ -28,7 +31,8 @@ def set_options(text):
                 found.update(word[1:])
                 if word.endswith("o"):
                     found.add(next(it, ""))
-    return found
+    # `set -o errexit -o nounset` is the long spelling of `set -eu`.
+    return found | {letter for name, letter in LONG_NAMES.items() if name in found}
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
