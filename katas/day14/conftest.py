@@ -218,8 +218,13 @@ with open(os.path.join(home, "calls.jsonl"), "a") as f:
     f.write(json.dumps({{"tool": name, "argv": argv}}) + "\n")
 with open(os.path.join(home, "rules.json")) as f:
     rules = json.load(f)
+def has(word):
+    # `--format '{{{{.State.Status}}}}'`, `--format={{{{.State.Status}}}}` and `-n=ns` hold the word alike.
+    return any(arg == word or arg.endswith("=" + word) for arg in argv)
+
+
 for rule in rules:
-    if rule["tool"] == name and all(word in argv for word in rule["match"]):
+    if rule["tool"] == name and all(has(word) for word in rule["match"]):
         if rule["hang"]:
             time.sleep(3600)
         if rule["out"]:

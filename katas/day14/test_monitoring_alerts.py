@@ -51,3 +51,31 @@ def test_a_slow_server_breaches_the_sla(kit, store, clock, fake_sleep, model_ser
     subjects = [m.subject for m in smtp.wait_for(1)]
     assert subjects == ["[FIRING] sla_compliance is 0"], (
         f"answers over 200 ms should put the SLA at 0 % and mail one alert, got {subjects}")
+
+
+def test_window_metrics_use_the_sla_threshold_and_the_window(kit, store, clock, fake_sleep):
+    import numpy
+
+    store.record("latency_ms", 500.0)  # 4.5 h before the tick: outside both windows below
+    clock.advance(3 * 3600)
+    store.record("latency_ms", 300.0)  # 1.5 h before the tick: inside a 2 h window, outside the default 1 h
+    clock.advance(1.5 * 3600)
+
+    def probe():
+        store.record("latency_ms", 100.0)
+        return 100.0
+
+    wide = MonitoringSystem(probe, store, kit.RecordingAlerter(), clock=clock, sleep=fake_sleep, max_iterations=1,
+                            sla_threshold_ms=350, window_hours=2).tick().metrics
+    assert wide.get("sla_compliance") == pytest.approx(100.0), (
+        f"over the last 2 h (300 and 100 ms) with sla_threshold_ms=350 every sample is within the SLA, got {wide}")
+    assert wide.get("p95_latency_ms") == pytest.approx(float(numpy.percentile([300.0, 100.0], 95))), (
+        f"p95_latency_ms should be the 95th percentile of the 2 h window's latencies (300 and 100 ms), got {wide}")
+    default = MonitoringSystem(probe, store, kit.RecordingAlerter(), clock=clock, sleep=fake_sleep,
+                               max_iterations=1).tick().metrics
+    assert default.get("sla_compliance") == pytest.approx(100.0) and default.get("p95_latency_ms") == pytest.approx(100.0), (
+        f"by default the window is the last hour (only the 100 ms samples) with a 200 ms SLA threshold, got {default}")
+    strict = MonitoringSystem(probe, store, kit.RecordingAlerter(), clock=clock, sleep=fake_sleep, max_iterations=1,
+                              sla_threshold_ms=200, window_hours=2).tick().metrics
+    assert strict.get("sla_compliance") == pytest.approx(75.0), (
+        f"over 2 h (300, 100, 100, 100 ms) a 200 ms threshold keeps 3 of 4 samples: 75 %, got {strict}")

@@ -89,7 +89,48 @@ def test_a_loop_that_could_never_stop_or_would_spin_is_refused(kit, store, clock
         make(store, kit.RecordingAlerter(), clock, fake_sleep, **kwargs)
 
 
-def test_an_error_in_one_tick_does_not_end_the_loop(kit, store, clock, fake_sleep):
+class FailsOnce:
+    """Wraps a collaborator; the method `name` raises RuntimeError on its first call only."""
+
+    def __init__(self, inner, name):
+        self.inner, self.name, self.failed = inner, name, False
+
+    def __getattr__(self, attr):
+        method = getattr(self.inner, attr)
+        if attr != self.name:
+            return method
+
+        def wrapped(*args, **kwargs):
+            if not self.failed:
+                self.failed = True
+                raise RuntimeError(f"{attr} bug")
+            return method(*args, **kwargs)
+
+        return wrapped
+
+
+@pytest.mark.parametrize("broken", ["probe", "calculate_sla_compliance", "latency_percentile", "evaluate"])
+def test_an_error_in_one_tick_does_not_end_the_loop(kit, store, clock, fake_sleep, broken):
+    calls = []
+
+    def probe():
+        calls.append(1)
+        if broken == "probe" and len(calls) == 1:
+            raise RuntimeError("probe bug")
+        return 12.0
+
+    alerter = kit.RecordingAlerter()
+    system = make(FailsOnce(store, broken), FailsOnce(alerter, broken), clock, fake_sleep, probe=probe,
+                  interval_s=10, max_iterations=3)
+    report = system.tick()
+    assert report.error == f"RuntimeError: {broken} bug", (
+        f"a tick whose {broken} raises should report error='RuntimeError: {broken} bug', got {report.error!r}")
+    summary = system.run()
+    assert len(calls) == 4, f"the loop should go on after a failing tick: 1 + 3 probes expected, {len(calls)} ran"
+    assert summary.errors == 0 and summary.iterations == 3, f"the failure was in the earlier tick: got {summary}"
+
+
+def test_errors_are_counted_in_the_summary(kit, store, clock, fake_sleep):
     calls = []
 
     def flaky_probe():

@@ -10,9 +10,39 @@ IMAGE = "ml"
 NAME = "model"
 
 
+def has(argv, word):
+    """`word` is in argv, alone or as the value of `--option=word`."""
+    return any(arg == word or arg.endswith("=" + word) for arg in argv)
+
+
 def index(calls, tool, *words):
     """Position of the first call of `tool` holding all `words`, or None."""
-    return next((i for i, (t, argv) in enumerate(calls) if t == tool and all(w in argv for w in words)), None)
+    return next((i for i, (t, argv) in enumerate(calls) if t == tool and all(has(argv, w) for w in words)), None)
+
+
+def option_values(argv, *names):
+    """The values given to an option, as `--opt value` or `--opt=value`."""
+    values = []
+    for i, arg in enumerate(argv):
+        if arg in names and i + 1 < len(argv):
+            values.append(argv[i + 1])
+        elif "=" in arg and arg.split("=", 1)[0] in names:
+            values.append(arg.split("=", 1)[1])
+    return values
+
+
+def seconds(duration):
+    """A kubectl duration ('5s', '5000ms', '1m') in seconds, or None."""
+    import re
+
+    found = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h)", duration or "")
+    if not found:
+        return None
+    return float(found.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[found.group(2)]
+
+
+def health_times(server):
+    return [r.at for r in server.received if r.path == "/health"]
 
 
 def describe(calls):
@@ -23,12 +53,16 @@ def describe(calls):
 def pipeline(learner_file, run_bash, fake_tools, model_server, tmp_path):
     port = model_server.url.rsplit(":", 1)[1]
 
-    def run(*extra, version="v2", timeout=20):
+    def run(*extra, version="v2", timeout=20, **options):
+        """options (retries=, interval=, timeout_s=, rollout_timeout=) replace the defaults below."""
+        settings = {"--retries": "3", "--interval": "0.1", "--timeout": "2", "--rollout-timeout": "5"}
+        settings.update({"--" + key.removesuffix("_s").replace("_", "-"): str(value) for key, value in options.items()})
         args = ["--image", IMAGE, "--name", NAME, "--port", port, "--context", str(tmp_path),
-                "--test-cmd", "python -m pytest -q", "--retries", "3", "--interval", "0.1", "--timeout", "2",
-                "--rollout-timeout", "5", *extra, version]
+                "--test-cmd", "python -m pytest -q", *[word for pair in settings.items() for word in pair],
+                *extra, version]
         return run_bash(learner_file("pipeline.sh"), args, env=fake_tools.env, timeout=timeout)
 
+    run.port = int(port)
     return run
 
 
@@ -37,6 +71,15 @@ def docker_previous(fake_tools):
     """The container NAME runs ml:v1 and any new container reports itself running."""
     fake_tools.answer("docker", "inspect", "{{.Config.Image}}", out=f"{IMAGE}:v1")
     fake_tools.answer("docker", "inspect", "{{.State.Status}}", out="running")
+    fake_tools.answer("docker", "inspect", "{{.State.Running}}", out="true")
+
+
+@pytest.fixture
+def docker_first(fake_tools):
+    """No container NAME exists yet; the new one reports itself running."""
+    fake_tools.answer("docker", "inspect", "{{.Config.Image}}", code=1)  # the real CLI says "No such object" on stderr
+    fake_tools.answer("docker", "inspect", "{{.State.Status}}", out="running")
+    fake_tools.answer("docker", "inspect", "{{.State.Running}}", out="true")
 
 
 # --- Task 3: usage, the steps in order --------------------------------------------------------
@@ -44,7 +87,10 @@ def docker_previous(fake_tools):
 
 @pytest.mark.task(taskno=3)
 @pytest.mark.parametrize("args", [[], ["v1", "v2"], ["--bogus", "v1"], ["--mode", "swarm", "v1"], ["--port", "x", "v1"],
-                                  ["--retries", "0", "v1"], ["--rollout-timeout", "1.5", "v1"], ["v 1"], ["v1", "--image"]],
+                                  ["--port", "0", "v1"], ["--port", "65536", "v1"], ["--retries", "0", "v1"], ["--retries", "1.5", "v1"],
+                                  ["--rollout-timeout", "1.5", "v1"], ["--rollout-timeout", "0", "v1"],
+                                  ["--interval", "0.0", "v1"], ["--timeout", "0", "v1"], ["--step-timeout", "0", "v1"],
+                                  ["v 1"], [".v1"], ["v1", "--image"]],
                          ids=lambda a: " ".join(a) or "no-version")
 def test_a_bad_argument_prints_usage_and_exits_2(learner_file, run_bash, fake_tools, args):
     done = run_bash(learner_file("pipeline.sh"), args, env=fake_tools.env, timeout=10)
@@ -55,7 +101,7 @@ def test_a_bad_argument_prints_usage_and_exits_2(learner_file, run_bash, fake_to
 
 @pytest.mark.task(taskno=3)
 def test_docker_mode_builds_tests_in_the_image_deploys_and_checks_health(pipeline, fake_tools, docker_previous, model_server):
-    done = pipeline("--mode", "docker")
+    done = pipeline("--mode", "docker", "--label", "team=ml")
     calls = fake_tools.calls
     assert done.returncode == 0, f"a healthy deploy should exit 0\n{done.output}\ncalls:\n{describe(calls)}"
     build = index(calls, "docker", "build", f"{IMAGE}:v2")
@@ -64,6 +110,11 @@ def test_docker_mode_builds_tests_in_the_image_deploys_and_checks_health(pipelin
     assert None not in (build, test, deploy), f"expected docker build, a --rm test run and a --name {NAME} run:\n{describe(calls)}"
     assert build < test < deploy, f"the order must be build, test in the image, deploy:\n{describe(calls)}"
     assert "python -m pytest -q" in calls[test][1], f"the test run should execute --test-cmd in the image:\n{describe(calls)}"
+    for step in (test, deploy):
+        assert "team=ml" in option_values(calls[step][1], "--label", "-l"), (
+            f"--label should go on every container the pipeline starts:\n{describe(calls)}")
+    assert option_values(calls[deploy][1], "--publish", "-p") == [f"127.0.0.1:{pipeline.port}:8000"], (
+        f"the container should publish 8000 on 127.0.0.1:{pipeline.port} only, not on every interface:\n{describe(calls)}")
     assert ("GET", "/health") in model_server.requests, "the pipeline should check /health on the service port"
     assert index(calls, "docker", "run", f"{IMAGE}:v1") is None, f"a healthy deploy must not bring back v1:\n{describe(calls)}"
 
@@ -88,7 +139,13 @@ def test_k8s_mode_sets_the_image_waits_for_the_rollout_then_checks_health(pipeli
              index(calls, "kubectl", "rollout", "status", f"deployment/{NAME}"), index(calls, "kubectl", "get", "--raw")]
     assert None not in order and order == sorted(order), (
         f"expected build, test, kind load, set image, rollout status, health (get --raw) in that order:\n{describe(calls)}")
-    assert any("prod" in argv for tool, argv in calls if tool == "kubectl"), f"kubectl should use the namespace:\n{describe(calls)}"
+    assert any(has(argv, "prod") for tool, argv in calls if tool == "kubectl"), f"kubectl should use the namespace:\n{describe(calls)}"
+    assert option_values(calls[order[2]][1], "--name", "-n") == ["dev"], (
+        f"kind load should load into the --kind-cluster named dev:\n{describe(calls)}")
+    assert has(calls[order[3]][1], f"{NAME}={IMAGE}:v2"), (
+        f"without --container, set image should update the container named like the Deployment:\n{describe(calls)}")
+    waited = [seconds(value) for value in option_values(calls[order[4]][1], "--timeout")]
+    assert waited == [5], f"rollout status should wait at most --rollout-timeout 5 s (--timeout=5s):\n{describe(calls)}"
     assert index(calls, "kubectl", "rollout", "undo") is None, f"a healthy rollout must not be undone:\n{describe(calls)}"
 
 
@@ -98,23 +155,59 @@ def test_k8s_mode_sets_the_image_waits_for_the_rollout_then_checks_health(pipeli
 @pytest.mark.task(taskno=4)
 def test_docker_mode_brings_the_previous_image_back_when_health_fails(pipeline, fake_tools, docker_previous, model_server):
     model_server.set("failing")
-    done = pipeline("--mode", "docker")
+    done = pipeline("--mode", "docker", "--label", "team=ml", interval=0.4)
     calls = fake_tools.calls
     assert done.returncode == 1, f"an unhealthy deploy should exit 1\n{done.output}"
+    times = health_times(model_server)
+    assert len(times) == 3, f"--retries 3 means 3 health checks before the undo, made {len(times)}"
+    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    assert all(gap >= 0.3 for gap in gaps), f"health checks should be --interval 0.4 s apart, the gaps were {gaps}"
     deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
     back = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v1")
     assert deploy is not None and back is not None and back > deploy, (
         f"after the failed health check the pipeline should run {IMAGE}:v1 as {NAME} again:\n{describe(calls)}")
     removed = index(calls[deploy:], "docker", "rm", NAME)
     assert removed is not None and deploy + removed < back, f"the broken container should be removed first:\n{describe(calls)}"
+    assert option_values(calls[back][1], "--publish", "-p") == [f"127.0.0.1:{pipeline.port}:8000"], (
+        f"v1 should come back on the same port, on 127.0.0.1:\n{describe(calls)}")
+    assert "team=ml" in option_values(calls[back][1], "--label", "-l"), (
+        f"the container the undo starts should carry --label too:\n{describe(calls)}")
+
+
+@pytest.mark.task(taskno=4)
+def test_docker_mode_a_failed_first_deploy_leaves_no_container(pipeline, fake_tools, docker_first, model_server):
+    model_server.set("failing")
+    done = pipeline("--mode", "docker", version="v1")
+    calls = fake_tools.calls
+    assert done.returncode == 1, f"an unhealthy first deploy should exit 1\n{done.output}"
+    deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v1")
+    assert deploy is not None, f"the pipeline should have run {IMAGE}:v1 as {NAME}:\n{describe(calls)}"
+    assert index(calls[deploy + 1:], "docker", "rm", NAME) is not None, (
+        f"with no previous version the broken container should still be removed:\n{describe(calls)}")
+    assert index(calls[deploy + 1:], "docker", "run", "--name", NAME) is None, (
+        f"with no previous version nothing should be started again:\n{describe(calls)}")
+
+
+@pytest.mark.task(taskno=4)
+def test_docker_mode_each_health_request_is_bounded_by_the_timeout(pipeline, fake_tools, docker_previous, model_server):
+    model_server.set("slow", delay_s=60)
+    done = pipeline("--mode", "docker", retries=2, timeout_s=0.3)
+    assert done.returncode == 1, f"a server that never answers should fail the pipeline (exit 1)\n{done.output}"
+    times = health_times(model_server)
+    assert len(times) == 2 and times[1] - times[0] < 3, (
+        f"with --timeout 0.3 each health request should give up after 0.3 s, not the 5 s default; requests at {times}")
+    assert index(fake_tools.calls, "docker", "run", "--name", NAME, f"{IMAGE}:v1") is not None, (
+        f"the hanging version should be undone:\n{describe(fake_tools.calls)}")
 
 
 @pytest.mark.task(taskno=4)
 def test_k8s_mode_undoes_a_rollout_that_does_not_finish(pipeline, fake_tools):
     fake_tools.answer("kubectl", "rollout", "status", code=1, out="error: deployment exceeded its progress deadline")
-    done = pipeline("--mode", "k8s")
+    done = pipeline("--mode", "k8s", "--container", "server")
     calls = fake_tools.calls
     assert done.returncode == 1, f"a failed rollout should exit 1\n{done.output}"
+    assert index(calls, "kubectl", "set", "image", f"deployment/{NAME}", f"server={IMAGE}:v2") is not None, (
+        f"--container server should name the container set image updates:\n{describe(calls)}")
     assert index(calls, "kubectl", "rollout", "undo", f"deployment/{NAME}") is not None, (
         f"a rollout that does not finish should be undone with kubectl rollout undo:\n{describe(calls)}")
     assert index(calls, "kubectl", "get", "--raw") is None, f"no health check on a failed rollout:\n{describe(calls)}"
