@@ -10,6 +10,8 @@ Contract (the tests check exactly this):
 - `run()` calls each stage once, in execution order, with its dependencies' outputs as
   keyword arguments named after them, and returns a `RunReport`. A stage that raises is
   failed; everything downstream of it is skipped (never called); other branches run.
+  KeyboardInterrupt and SystemExit are not caught. Every call is a fresh run over every
+  stage added so far.
 """
 
 from __future__ import annotations

@@ -397,6 +397,54 @@ def test_a_failure_skips_everything_downstream_and_nothing_else():
 
 
 @pytest.mark.task(taskno=3)
+def test_every_run_is_fresh_and_sees_stages_added_since():
+    recorder = Recorder(failing={"labels"})
+    pipeline = build([("ingest", []), ("labels", []), ("train", ["ingest", "labels"])], recorder)
+    assert pipeline.execution_order() == ["ingest", "labels", "train"], "three stages, in add order"
+    first = pipeline.run()
+    second = pipeline.run()
+    for kind in ("succeeded", "failed", "skipped"):
+        assert list(getattr(second, kind)) == list(getattr(first, kind)), (
+            f"a second run of the same pipeline should report the same .{kind} "
+            f"({getattr(first, kind)}), not add to the first run's report; got {getattr(second, kind)}"
+        )
+    assert second.outputs == first.outputs == {"ingest": ("output of", "ingest")}, (
+        "each run's outputs should hold that run's succeeded stages only"
+    )
+    assert recorder.called() == ["ingest", "labels"] * 2, (
+        f"each run should call every stage that is not skipped again; calls were {recorder.called()}"
+    )
+    pipeline.add_stage("monitor", recorder.stage("monitor"), depends_on=["ingest"])
+    assert pipeline.execution_order() == ["ingest", "labels", "train", "monitor"], (
+        "a stage added after the order was computed must appear in the next execution_order()"
+    )
+    third = pipeline.run()
+    assert list(third.succeeded) == ["ingest", "monitor"], (
+        f"a stage added after a run must run in the next one; succeeded={third.succeeded}"
+    )
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])
+def test_ctrl_c_in_a_stage_stops_the_run(interrupt):
+    recorder = Recorder()
+    pipeline = Pipeline()
+    pipeline.add_stage("ingest", recorder.stage("ingest"))
+
+    def train(**_):
+        raise interrupt()
+
+    pipeline.add_stage("train", train, depends_on=["ingest"])
+    pipeline.add_stage("report", recorder.stage("report"))
+    with pytest.raises(interrupt):
+        pipeline.run()
+    assert recorder.called() == ["ingest"], (
+        f"{interrupt.__name__} is not a stage failure: it must stop the run, not be caught "
+        f"(catch Exception, not BaseException); calls were {recorder.called()}"
+    )
+
+
+@pytest.mark.task(taskno=3)
 def test_a_stage_needing_one_failed_and_one_good_input_is_skipped():
     stages = [("ingest", []), ("labels", []), ("features", ["ingest"]), ("train", ["features", "labels"])]
     recorder = Recorder(failing={"labels"})
