@@ -98,6 +98,36 @@ def test_removing_a_node_moves_only_its_keys():
     assert "node-2" not in set(after.values()), "no key may stay on a removed node"
 
 
+def test_the_default_is_100_virtual_nodes():
+    nodes = [f"node-{i}" for i in range(5)]
+    keys = KEYS[:5000]
+    default = placement(ConsistentHashRing(nodes), keys)
+    explicit = placement(ConsistentHashRing(nodes, vnodes=100), keys)
+    differ = sum(default[k] != explicit[k] for k in keys)
+    assert differ == 0, (
+        f"ConsistentHashRing(nodes) should place keys exactly like vnodes=100 (the default), "
+        f"but {differ} of {len(keys)} keys land elsewhere"
+    )
+
+
+@pytest.mark.parametrize("vnodes", [1, 3])
+def test_a_removed_nodes_keys_go_to_at_most_vnodes_other_nodes(vnodes):
+    # Each of the node's `vnodes` points hands its arc to the next point clockwise, so its
+    # keys can land on at most `vnodes` other nodes: this shows `vnodes` is honoured.
+    nodes = [f"node-{i}" for i in range(8)]
+    keys = KEYS[:4000]
+    for gone in nodes:
+        ring = ConsistentHashRing(nodes, vnodes=vnodes)
+        before = placement(ring, keys)
+        ring.remove_node(gone)
+        after = placement(ring, keys)
+        receivers = {after[k] for k in keys if before[k] == gone}
+        assert len(receivers) <= vnodes, (
+            f"with vnodes={vnodes}, {gone!r} has {vnodes} point(s) on the ring, so its keys may move to at "
+            f"most {vnodes} other node(s); they moved to {sorted(receivers)}: is `vnodes` ignored?"
+        )
+
+
 PLACEMENT_SCRIPT = """
 import json, sys
 from consistent_hash import ConsistentHashRing

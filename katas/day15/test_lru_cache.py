@@ -37,6 +37,27 @@ def test_falsy_values_are_stored_like_any_other():
     assert cache.get("empty") == "", "a stored '' should come back as ''"
 
 
+def test_a_key_stored_with_the_value_none_is_in_the_cache():
+    cache = LRUCache(2)
+    cache.put("a", None)
+    cache.put("b", 2)
+    assert "a" in cache, "'a' was put (with the value None), so `'a' in cache` should be True"
+    assert len(cache) == 2, "an entry whose value is None still counts"
+    cache.put("c", 3)
+    assert "a" not in cache and "b" in cache, "an entry whose value is None is evicted like any other"
+
+
+def test_updating_a_key_of_a_full_cache_evicts_nothing():
+    cache = LRUCache(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    cache.put("b", 20)
+    assert cache.get("a") == 1 and cache.get("b") == 20, (
+        "updating 'b' in a full cache adds no entry, so nothing should be evicted"
+    )
+    assert len(cache) == 2, "updating a key of a full cache should keep both entries"
+
+
 def test_put_updates_an_existing_key_without_growing():
     cache = LRUCache(2)
     cache.put("a", 1)
@@ -157,7 +178,7 @@ class LRUAgainstModel(RuleBasedStateMachine):
         self.cache = LRUCache(capacity)
         self.model = OrderedDict()
 
-    @rule(key=st.integers(0, 7), value=st.integers())
+    @rule(key=st.integers(0, 7), value=st.none() | st.integers())
     def put(self, key, value):
         self.cache.put(key, value)
         self.model[key] = value
