@@ -8,6 +8,7 @@ score), the way careless pipelines do.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -100,6 +101,27 @@ def registry(runs: Runs):
     """Isolates MLflow's process defaults while a test runs your registry code."""
     with isolated(runs.store):
         yield runs
+
+
+@pytest.fixture
+def test_side_mlflow(registry: Runs):
+    """`with test_side_mlflow() as mlflow:` for the test's own MLflow calls (registering, loading).
+
+    Inside, MLflow's process default points at the test store; afterwards it points back at a
+    store that is not the test's, so code under test that ignores its `tracking_uri` still fails.
+    """
+
+    @contextmanager
+    def use():
+        import mlflow
+
+        mlflow.set_tracking_uri(registry.tracking_uri)
+        try:
+            yield mlflow
+        finally:
+            mlflow.set_tracking_uri(registry.store.default_uri)
+
+    return use
 
 
 @pytest.fixture

@@ -8,46 +8,51 @@ from registry import evaluate
 pytestmark = [pytest.mark.task(taskno=1), pytest.mark.mlflow, pytest.mark.timeout(240)]
 
 
-def _register(registry, name, run):
+def _register(test_side_mlflow, registry, name, run):
+    with test_side_mlflow() as mlflow:
+        return mlflow.register_model(registry.model_uris[run], name).version
+
+
+@pytest.mark.parametrize("form", ["version", "alias", "logged-model"])
+def test_roc_auc_of_a_registered_version_matches_scikit_learn(registry, held_out, mlflow_name, form,
+                                                              test_side_mlflow):
     import mlflow
 
-    mlflow.set_tracking_uri(registry.tracking_uri)
-    return mlflow.register_model(registry.model_uris[run], name).version
-
-
-def test_roc_auc_of_a_registered_version_matches_scikit_learn(registry, held_out, mlflow_name):
-    version = _register(registry, mlflow_name, "good")
-    score = evaluate(registry.tracking_uri, f"models:/{mlflow_name}/{version}", registry.X_test, registry.y_test)
+    version = _register(test_side_mlflow, registry, mlflow_name, "good")
+    mlflow.MlflowClient(tracking_uri=registry.tracking_uri, registry_uri=registry.tracking_uri
+                        ).set_registered_model_alias(mlflow_name, "champion", version)
+    uri = {"version": f"models:/{mlflow_name}/{version}", "alias": f"models:/{mlflow_name}@champion",
+           "logged-model": registry.model_uris["good"]}[form]
+    score = evaluate(registry.tracking_uri, uri, registry.X_test, registry.y_test)
     assert score == pytest.approx(held_out["good"], abs=1e-9), (
-        f"evaluate should return the model's ROC AUC on the rows given ({held_out['good']:.4f}), not {score:.4f}")
+        f"evaluate({uri!r}) should return the model's ROC AUC on the rows given ({held_out['good']:.4f}), "
+        f"not {score:.4f}")
 
 
 @pytest.mark.parametrize("metric, compute", [("accuracy", accuracy_score), ("f1", f1_score)])
-def test_label_metrics_match_scikit_learn(registry, mlflow_name, metric, compute):
-    import mlflow
-
-    version = _register(registry, mlflow_name, "best")
+def test_label_metrics_match_scikit_learn(registry, mlflow_name, metric, compute, test_side_mlflow):
+    version = _register(test_side_mlflow, registry, mlflow_name, "best")
     uri = f"models:/{mlflow_name}/{version}"
-    predicted = mlflow.sklearn.load_model(uri).predict(registry.X_test)
+    with test_side_mlflow() as mlflow:
+        predicted = mlflow.sklearn.load_model(uri).predict(registry.X_test)
     expected = compute(registry.y_test, predicted)
     score = evaluate(registry.tracking_uri, uri, registry.X_test, registry.y_test, metric=metric)
     assert score == pytest.approx(expected, abs=1e-9), f"evaluate(metric={metric!r}) should be {expected:.4f}, not {score:.4f}"
 
 
-def test_scores_the_rows_it_is_given(registry, held_out, mlflow_name):
-    version = _register(registry, mlflow_name, "good")
+def test_scores_the_rows_it_is_given(registry, held_out, mlflow_name, test_side_mlflow):
+    version = _register(test_side_mlflow, registry, mlflow_name, "good")
     half = len(registry.y_test) // 2
     X, y = registry.X_test[:half], registry.y_test[:half]
-    import mlflow
-
-    model = mlflow.sklearn.load_model(f"models:/{mlflow_name}/{version}")
+    with test_side_mlflow() as mlflow:
+        model = mlflow.sklearn.load_model(f"models:/{mlflow_name}/{version}")
     expected = roc_auc_score(y, model.predict_proba(X)[:, 1])
     score = evaluate(registry.tracking_uri, f"models:/{mlflow_name}/{version}", X, y)
     assert score == pytest.approx(expected, abs=1e-9), "evaluate should score exactly the rows passed in"
 
 
-def test_an_unknown_metric_is_a_value_error(registry, mlflow_name):
-    version = _register(registry, mlflow_name, "weak")
+def test_an_unknown_metric_is_a_value_error(registry, mlflow_name, test_side_mlflow):
+    version = _register(test_side_mlflow, registry, mlflow_name, "weak")
     with pytest.raises(ValueError):
         evaluate(registry.tracking_uri, f"models:/{mlflow_name}/{version}", registry.X_test, registry.y_test,
                  metric="precision_at_7")

@@ -33,22 +33,53 @@ def _champion_then_challenger(registry, name, champion_run, challenger_run):
 def test_the_first_challenger_becomes_champion(registry, mlflow_name):
     register_challenger(registry.tracking_uri, registry.run_ids["weak"], mlflow_name)
     assert _promote(registry, mlflow_name) is True, "with no champion yet, promote_if_better should promote and return True"
-    assert _aliases(registry, mlflow_name) == {"champion": "1"}, (
-        "after promotion 'champion' should point at version 1 and 'challenger' should be gone")
+    aliases = _aliases(registry, mlflow_name)
+    assert aliases.get("champion") == "1", f"after promotion 'champion' should point at version 1: {aliases}"
+    assert "challenger" not in aliases, f"after promotion the 'challenger' alias should be gone: {aliases}"
 
 
 def test_a_clearly_better_challenger_is_promoted(registry, mlflow_name):
     _champion_then_challenger(registry, mlflow_name, "weak", "good")
     assert _promote(registry, mlflow_name) is True, "a challenger far better than the champion should be promoted"
-    assert _aliases(registry, mlflow_name) == {"champion": "2"}, (
-        "'champion' should move to the challenger's version 2, and 'challenger' be removed")
+    aliases = _aliases(registry, mlflow_name)
+    assert aliases.get("champion") == "2", f"'champion' should move to the challenger's version 2: {aliases}"
+    assert "challenger" not in aliases, f"after promotion the 'challenger' alias should be removed: {aliases}"
 
 
 def test_a_worse_challenger_is_not_promoted(registry, mlflow_name):
     _champion_then_challenger(registry, mlflow_name, "good", "weak")
     assert _promote(registry, mlflow_name) is False, "a challenger worse than the champion must not be promoted"
-    assert _aliases(registry, mlflow_name) == {"champion": "1", "challenger": "2"}, (
-        "when nothing is promoted, both aliases should stay where they were")
+    aliases = _aliases(registry, mlflow_name)
+    assert (aliases.get("champion"), aliases.get("challenger")) == ("1", "2"), (
+        f"when nothing is promoted, 'champion' should stay on 1 and 'challenger' on 2: {aliases}")
+
+
+def test_the_challenger_is_measured_against_the_champion_not_the_newest_version(registry, held_out, mlflow_name):
+    _champion_then_challenger(registry, mlflow_name, "good", "weak")
+    assert _promote(registry, mlflow_name) is False, "setup: the weak version 2 should have been rejected"
+    register_challenger(registry.tracking_uri, registry.run_ids["overclaimed"], mlflow_name)
+    assert _promote(registry, mlflow_name) is False, (
+        f"version 3 scores {held_out['overclaimed']:.3f}: better than the rejected version 2 "
+        f"({held_out['weak']:.3f}) but worse than the champion, version 1 ({held_out['good']:.3f}); "
+        "compare the challenger with the version 'champion' points at")
+    assert _aliases(registry, mlflow_name).get("champion") == "1", "the champion should stay on version 1"
+
+
+def test_promotion_is_judged_on_the_metric_asked_for(registry, mlflow_name, test_side_mlflow):
+    from sklearn.metrics import accuracy_score
+
+    _champion_then_challenger(registry, mlflow_name, "good", "best")
+    with test_side_mlflow() as mlflow:
+        accuracy = {v: accuracy_score(registry.y_test, mlflow.sklearn.load_model(f"models:/{mlflow_name}/{v}")
+                                      .predict(registry.X_test)) for v in ("1", "2")}
+    gain = accuracy["2"] - accuracy["1"]
+    assert 0 < gain < 0.01, f"setup: the challenger should gain less than 0.01 accuracy, not {gain:.4f}"
+    assert _promote(registry, mlflow_name, metric="accuracy") is False, (
+        f"with metric='accuracy' the challenger gains only {gain:.4f}, less than the default margin 0.01 "
+        "(its ROC AUC gain is far larger): it must not be promoted")
+    assert _aliases(registry, mlflow_name).get("champion") == "1", "the champion should stay on version 1"
+    assert _promote(registry, mlflow_name, metric="roc_auc") is True, (
+        "with metric='roc_auc' the challenger is better by far more than the margin: it should be promoted")
 
 
 def test_better_but_within_the_margin_is_not_promoted(registry, held_out, mlflow_name):
