@@ -101,6 +101,13 @@ def test_the_request_round_trips_through_rest_json():
     "locations/us-central1/projects/my-project",
     "projects/my-project/regions/us-central1",
     "projects/My Project/locations/us-central1",
+    "projects/abcde/locations/us-central1",
+    "projects/" + "a" * 31 + "/locations/us-central1",
+    "projects/my-project-/locations/us-central1",
+    "projects/1project/locations/us-central1",
+    "projects/my-project/locations/us-central",
+    "projects/my-project/locations/US-CENTRAL1",
+    "projects/my-project/locations/us-central1\n",
     "https://us-central1-aiplatform.googleapis.com/v1/projects/my-project/locations/us-central1",
 ])
 def test_a_malformed_parent_is_rejected(parent, value_error_naming):
@@ -108,19 +115,33 @@ def test_a_malformed_parent_is_rejected(parent, value_error_naming):
         job(parent=parent)
 
 
-def test_a_project_number_is_a_valid_parent():
-    assert job(parent="projects/123456789012/locations/europe-west4").parent == (
-        "projects/123456789012/locations/europe-west4"), "a project number may stand for the project ID"
+@pytest.mark.parametrize("parent", [
+    "projects/123456789012/locations/europe-west4",
+    "projects/abcdef/locations/us-central1",
+    "projects/" + "a" * 30 + "/locations/asia-northeast1",
+    "projects/my-2nd-project/locations/us-east1",
+], ids=["project-number", "6-character-id", "30-character-id", "digits-and-hyphens"])
+def test_project_ids_and_numbers_are_valid_parents(parent):
+    assert job(parent=parent).parent == parent, (
+        f"{parent} is a valid parent: a project ID of 6 to 30 characters or a project number, then a region")
 
 
-@pytest.mark.parametrize("name", ["", "x" * 129])
+@pytest.mark.parametrize("name", ["", "x" * 129, "   ", "\t\n"])
 def test_a_display_name_must_be_1_to_128_characters(name, value_error_naming):
     with value_error_naming("display_name"):
         job(display_name=name)
 
 
+@pytest.mark.parametrize("name", ["x", "x" * 128, "fraud train v2"])
+def test_display_names_of_1_to_128_characters_are_accepted(name):
+    assert job(display_name=name).custom_job.display_name == name, (
+        f"a display name of {len(name)} characters is within 1 to 128 and should be kept as given")
+
+
 @pytest.mark.parametrize("uri", ["gs:/my-bucket/out", "gs://", "gs:///out", "s3://my-bucket/out",
-                                 "/tmp/out", "GS://my-bucket/out", "gs://My-Bucket/out"])
+                                 "/tmp/out", "GS://my-bucket/out", "gs://My-Bucket/out", "",
+                                 "gs://ab/out", "gs://" + "b" * 64 + "/out", "gs://my-bucket-/out",
+                                 "gs://-my-bucket/out", "gs://my.bucket./out"])
 def test_a_base_output_directory_outside_cloud_storage_is_rejected(uri, value_error_naming):
     with value_error_naming("base_output_directory"):
         job(base_output_directory=uri)
@@ -133,7 +154,8 @@ def test_anything_not_starting_with_gs_is_rejected(uri, value_error_naming):
         job(base_output_directory=uri)
 
 
-@pytest.mark.parametrize("uri", ["gs://my-bucket", "gs://my-bucket/", "gs://ml_artifacts-2024/runs/7/model"])
+@pytest.mark.parametrize("uri", ["gs://my-bucket", "gs://my-bucket/", "gs://ml_artifacts-2024/runs/7/model",
+                                 "gs://abc/out", "gs://" + "b" * 63 + "/out", "gs://my.bucket.example/out"])
 def test_cloud_storage_uris_are_accepted(uri):
     spec = job(base_output_directory=uri).custom_job.job_spec
     assert spec.base_output_directory.output_uri_prefix == uri, f"{uri} is a valid gs:// URI"
@@ -144,8 +166,8 @@ def test_a_package_outside_cloud_storage_is_rejected(value_error_naming):
         job(image_uri=EXECUTOR, package_uris=["dist/trainer-0.1.tar.gz"], python_module="trainer.task")
 
 
-@pytest.mark.parametrize("count", [0, -1])
-def test_replica_count_below_one_is_rejected(count, value_error_naming):
+@pytest.mark.parametrize("count", [0, -1, 2.5, 2.0, True, "2"], ids=["0", "-1", "2.5", "2.0", "True", "str-2"])
+def test_replica_count_must_be_a_whole_number_of_at_least_one(count, value_error_naming):
     with value_error_naming("replica_count"):
         job(replica_count=count)
 
@@ -158,6 +180,14 @@ def test_args_given_as_one_string_are_rejected(value_error_naming):
 def test_command_given_as_one_string_is_rejected(value_error_naming):
     with value_error_naming("command"):
         job(command="python -m trainer.task")
+
+
+@pytest.mark.parametrize("field", ["command", "args", "package_uris"])
+def test_list_items_that_are_not_strings_are_rejected(field, value_error_naming):
+    package = {"image_uri": EXECUTOR, "python_module": "trainer.task"} if field == "package_uris" else {}
+    value = ["gs://my-bucket/trainer.tar.gz", 7] if field == "package_uris" else ["--epochs", 10]
+    with value_error_naming(field):
+        job(**package, **{field: value})
 
 
 def test_a_python_package_takes_no_command(value_error_naming):
@@ -176,7 +206,8 @@ def test_a_module_needs_a_package(value_error_naming):
         job(image_uri=EXECUTOR, python_module="trainer.task")
 
 
-@pytest.mark.parametrize("module", ["trainer/task.py", "trainer..task", "my-trainer.task"])
+@pytest.mark.parametrize("module", ["trainer/task.py", "trainer..task", "my-trainer.task", "trainer.", ".task",
+                                    "trainer task", "trainer.task\n"])
 def test_python_module_must_be_a_dotted_module_name(module, value_error_naming):
     with value_error_naming("python_module"):
         job(image_uri=EXECUTOR, package_uris=["gs://my-bucket/trainer.tar.gz"], python_module=module)

@@ -52,6 +52,7 @@ def test_a_gpu_serving_machine_reaches_dedicated_resources():
     {"0": 10, "1111": 90},
     {"1111": 100},
     {"0": 0, "1111": 60, "2222": 40},
+    {"0": 50, "1234567890": 50},
 ])
 def test_canary_and_zero_traffic_splits_are_accepted(split):
     assert dict(deploy(traffic_split=split).traffic_split) == split, (
@@ -63,8 +64,9 @@ def test_a_fixed_size_deployment_has_min_equal_to_max():
     assert (resources.min_replica_count, resources.max_replica_count) == (2, 2), "min == max is a fixed size"
 
 
-def test_a_model_version_may_be_deployed():
-    model = MODEL + "@2"
+@pytest.mark.parametrize("version", ["2", "prod-2", "a" * 63])
+def test_a_model_version_may_be_deployed(version):
+    model = f"{MODEL}@{version}"
     assert deploy(model=model).deployed_model.model == model, "models/ID@VERSION names one model version"
 
 
@@ -85,6 +87,11 @@ def test_the_request_round_trips_through_rest_json():
     "projects/my-project/locations/us-central1/endpoints/",
     "1234567890",
     ENDPOINT + "/deployedModels/1",
+    ENDPOINT + "\n",
+    "projects/my-project/locations/us-central/endpoints/1234567890",
+    "projects/abc/locations/us-central1/endpoints/1234567890",
+    "projects/my-project/locations/us-central1/endpoints/Fraud",
+    "projects/my-project/locations/us-central1/endpoints/" + "1" * 64,
 ])
 def test_a_malformed_endpoint_is_rejected(endpoint, value_error_naming):
     with value_error_naming("endpoint"):
@@ -96,6 +103,11 @@ def test_a_malformed_endpoint_is_rejected(endpoint, value_error_naming):
     "987654321",
     "gs://my-bucket/models/fraud",
     "projects/my-project/locations/us-central1/models/",
+    MODEL + "@",
+    MODEL + "@V2",
+    MODEL + "@1@2",
+    MODEL + "@2/3",
+    MODEL + "\n",
 ])
 def test_a_malformed_model_is_rejected(model, value_error_naming):
     with value_error_naming("model"):
@@ -107,10 +119,16 @@ def test_a_model_in_another_location_is_rejected(value_error_naming):
         deploy(model="projects/my-project/locations/europe-west4/models/987654321")
 
 
-@pytest.mark.parametrize("count", [0, -1])
-def test_min_replica_count_below_one_is_rejected(count, value_error_naming):
+@pytest.mark.parametrize("count", [0, -1, 1.5, 1.0, True], ids=["0", "-1", "1.5", "1.0", "True"])
+def test_min_replica_count_must_be_a_whole_number_of_at_least_one(count, value_error_naming):
     with value_error_naming("min_replica_count"):
         deploy(min_replica_count=count, max_replica_count=3)
+
+
+@pytest.mark.parametrize("count", [3.0, 2.5, "3"], ids=["3.0", "2.5", "str-3"])
+def test_max_replica_count_must_be_a_whole_number(count, value_error_naming):
+    with value_error_naming("max_replica_count"):
+        deploy(min_replica_count=1, max_replica_count=count)
 
 
 def test_max_replica_count_below_min_is_rejected(value_error_naming):
@@ -123,9 +141,10 @@ def test_a_gpu_the_serving_machine_cannot_take_is_rejected(value_error_naming):
         deploy(machine_type="e2-standard-4", accelerator_type="NVIDIA_TESLA_T4", accelerator_count=1)
 
 
-def test_an_empty_display_name_is_rejected(value_error_naming):
+@pytest.mark.parametrize("name", ["", "  ", "x" * 129])
+def test_a_display_name_outside_1_to_128_characters_is_rejected(name, value_error_naming):
     with value_error_naming("display_name"):
-        deploy(display_name="")
+        deploy(display_name=name)
 
 
 @pytest.mark.parametrize("split", [
@@ -137,7 +156,14 @@ def test_an_empty_display_name_is_rejected(value_error_naming):
     {"fraud-v1": 100},
     {"": 100},
     {"12345678901": 100},
-], ids=["empty", "adds-to-95", "negative", "fractions", "int-key", "name-key", "empty-key", "11-digit-id"])
+    {"0": True, "1111": 99},
+    {"0": 100.0},
+    {"0": "100"},
+    {"1111\n": 100},
+    {" 1111": 100},
+    [("0", 100)],
+], ids=["empty", "adds-to-95", "negative", "fractions", "int-key", "name-key", "empty-key", "11-digit-id",
+        "bool-share", "whole-float", "string-share", "key-with-newline", "key-with-space", "a-list"])
 def test_a_bad_traffic_split_is_rejected(split, value_error_naming):
     with value_error_naming("traffic_split"):
         deploy(traffic_split=split)

@@ -142,9 +142,32 @@ def test_an_unknown_machine_in_a_later_pool_is_rejected(value_error_naming):
         custom_job_spec_from_gcloud(data)
 
 
-def test_a_pool_with_no_replicas_is_rejected(value_error_naming):
+@pytest.mark.parametrize("pool", [0, 1], ids=["first-pool", "second-pool"])
+def test_a_pool_with_no_replicas_is_rejected(pool, value_error_naming):
+    data = config(TWO_POOLS)
+    data["workerPoolSpecs"][pool]["replicaCount"] = 0
     with value_error_naming("replica_count"):
-        custom_job_spec_from_gcloud(first_pool_with(replicaCount=0))
+        custom_job_spec_from_gcloud(data)
+
+
+def test_a_container_pool_without_an_image_is_rejected(value_error_naming):
+    data = config()
+    del data["workerPoolSpecs"]["containerSpec"]["imageUri"]
+    with value_error_naming("image_uri"):
+        custom_job_spec_from_gcloud(data)
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"pythonModule": "trainer/task.py"}, "python_module"),
+    ({"pythonModule": ""}, "python_module"),
+    ({"packageUris": []}, "package_uris"),
+    ({"executorImageUri": ""}, "image_uri"),
+], ids=["module-as-a-path", "no-module", "no-packages", "no-executor-image"])
+def test_a_python_package_pool_is_checked_like_task_2(change, field, value_error_naming):
+    data = config(TWO_POOLS)
+    data["workerPoolSpecs"][1]["pythonPackageSpec"].update(change)
+    with value_error_naming(field):
+        custom_job_spec_from_gcloud(data)
 
 
 def test_a_package_outside_cloud_storage_is_rejected(value_error_naming):

@@ -103,6 +103,12 @@ def test_an_accelerator_optimized_machine_without_its_gpu_is_rejected(machine, v
     ("g2-standard-24", "NVIDIA_L4", 1),
     ("g2-standard-8", "NVIDIA_L4", 2),
     ("n1-standard-8", None, 1),
+    ("n1-standard-8", "NVIDIA_TESLA_T4", True),
+    ("n1-standard-8", "NVIDIA_TESLA_T4", 1.0),
+    ("n1-standard-8", "NVIDIA_TESLA_T4", "1"),
+    ("a2-highgpu-1g", "NVIDIA_TESLA_A100", True),
+    ("e2-standard-4", None, False),
+    ("e2-standard-4", None, 0.0),
 ])
 def test_a_wrong_accelerator_count_is_rejected(machine, gpu, count, value_error_naming):
     with value_error_naming("accelerator_count"):
@@ -110,7 +116,9 @@ def test_a_wrong_accelerator_count_is_rejected(machine, gpu, count, value_error_
 
 
 @pytest.mark.parametrize("machine", ["not-a-machine", "", "n1-standard", "N1-STANDARD-8",
-                                     "n1-standard-8 ", "t4-standard-8", "a2-highgpu-3g"])
+                                     "n1-standard-8 ", "n1-standard-8\n", "t4-standard-8", "a2-highgpu-3g",
+                                     "n1-standard-0", "e2-standard-0", "n1-ultramem-40", "e2-micro-2",
+                                     "a2-megagpu-8g", "g2-standard-6"])
 def test_an_unknown_machine_type_is_rejected(machine, value_error_naming):
     with value_error_naming("machine_type"):
         machine_spec(machine_type=machine)
@@ -121,6 +129,7 @@ def test_an_unknown_machine_type_is_rejected_even_with_a_gpu(value_error_naming)
         machine_spec(machine_type="not-a-machine", accelerator_type="NVIDIA_TESLA_T4", accelerator_count=1)
 
 
-def test_an_unknown_accelerator_name_is_a_value_error(value_error_naming):
+@pytest.mark.parametrize("name", ["NVIDIA_TESLA_X", "nvidia_tesla_t4", "NVIDIA_TESLA_T4 ", "T4", ""])
+def test_an_unknown_accelerator_name_is_a_value_error(name, value_error_naming):
     with value_error_naming("accelerator_type"):
-        machine_spec(machine_type="n1-standard-8", accelerator_type="NVIDIA_TESLA_X", accelerator_count=1)
+        machine_spec(machine_type="n1-standard-8", accelerator_type=name, accelerator_count=1)
