@@ -16,13 +16,140 @@ import pytest
 
 from mlops_katas.fakes import FakeClock
 
-# Options of `docker run` / `docker build` that take a value (both `--opt v` and `--opt=v`).
-_VALUE_OPTIONS = {
-    "--name", "-p", "--publish", "-l", "--label", "-e", "--env", "--network", "--restart",
-    "-t", "--tag", "--build-arg", "-f", "--file", "--stop-timeout", "-m", "--memory", "--cpus",
-    "--health-cmd", "--health-interval", "--health-retries", "--health-timeout", "--user", "-u",
-    "--platform", "--entrypoint", "-w", "--workdir", "--pull",
+CONTAINER_PORT = 8000  # the day-03 server listens here inside the container
+
+
+def _aliases(spec: str) -> dict[str, str]:
+    """'-t/--tag --build-arg' -> {'-t': '--tag', '--tag': '--tag', '--build-arg': '--build-arg'}."""
+    table = {}
+    for group in spec.split():
+        names = group.split("/")
+        canonical = next((n for n in names if n.startswith("--")), names[0])
+        table.update({n: canonical for n in names})
+    return table
+
+
+# The options of each subcommand as the real docker CLI (28.x, legacy builder and buildx) parses
+# them: (options taking a value, boolean options, options allowed after the first positional).
+# Parsing is per subcommand because the same letter means different things: `build -t TAG`,
+# `run -t` (a tty), `stop -t SECONDS`; `rm -f` (force) but `build -f FILE`.
+_SUBCOMMANDS = {
+    "build": (
+        _aliases("--add-host --build-arg --cache-from --cgroup-parent --cpu-period --cpu-quota -c/--cpu-shares "
+                 "--cpuset-cpus --cpuset-mems -f/--file --iidfile --isolation --label -m/--memory --memory-swap "
+                 "--network --platform --security-opt --shm-size -t/--tag --target --ulimit --allow --annotation "
+                 "--attest --build-context --builder --cache-to --call --metadata-file -o/--output --progress "
+                 "--provenance --sbom --secret --ssh"),
+        _aliases("--compress --disable-content-trust --force-rm --help --no-cache --pull -q/--quiet --rm --load "
+                 "--push --check"),
+        True,
+    ),
+    "run": (
+        _aliases("--add-host -a/--attach --blkio-weight --blkio-weight-device --cap-add --cap-drop --cgroup-parent "
+                 "--cgroupns --cidfile --cpu-period --cpu-quota --cpu-rt-period --cpu-rt-runtime -c/--cpu-shares "
+                 "--cpus --cpuset-cpus --cpuset-mems --detach-keys --device --device-cgroup-rule --device-read-bps "
+                 "--device-read-iops --device-write-bps --device-write-iops --dns --dns-option --dns-search "
+                 "--domainname --entrypoint -e/--env --env-file --expose --gpus --group-add --health-cmd "
+                 "--health-interval --health-retries --health-start-interval --health-start-period "
+                 "--health-timeout -h/--hostname --ip --ip6 --ipc --isolation --kernel-memory -l/--label "
+                 "--label-file --link --link-local-ip --log-driver --log-opt --mac-address -m/--memory "
+                 "--memory-reservation --memory-swap --memory-swappiness --mount --name --network/--net "
+                 "--network-alias/--net-alias --oom-score-adj --pid --pids-limit --platform -p/--publish --pull "
+                 "--restart --runtime --security-opt --shm-size --stop-signal --stop-timeout --storage-opt "
+                 "--sysctl --tmpfs --ulimit -u/--user --userns --uts -v/--volume --volume-driver --volumes-from "
+                 "-w/--workdir"),
+        _aliases("-d/--detach --disable-content-trust --help --init -i/--interactive --no-healthcheck "
+                 "--oom-kill-disable --privileged -P/--publish-all -q/--quiet --read-only --rm --sig-proxy -t/--tty "
+                 "--use-api-socket"),
+        False,  # everything after the image is the container's command
+    ),
+    "stop": (_aliases("-s/--signal -t/--timeout/--time"), _aliases("--help"), True),
+    "start": (_aliases("--detach-keys --checkpoint --checkpoint-dir"), _aliases("-a/--attach -i/--interactive --help"),
+              True),
+    "rm": ({}, _aliases("-f/--force -l/--link -v/--volumes --help"), True),
 }
+
+
+class _UsageError(Exception):
+    pass
+
+
+def parse_options(subcommand: str, args: list[str]) -> tuple[dict[str, list[str]], set[str], list[str]]:
+    """(values by canonical option, boolean options set, positional arguments), as docker's flag parser
+    reads them: `--opt v`, `--opt=v`, `-o v`, `-ov`, `-o=v`, combined short booleans (`-fv`), `--`."""
+    values, booleans, interspersed = _SUBCOMMANDS[subcommand]
+    options: dict[str, list[str]] = {}
+    flags: set[str] = set()
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg == "--":
+            rest += args[i:]
+            break
+        if not arg.startswith("-") or arg == "-":
+            rest.append(arg)
+            if not interspersed:
+                rest += args[i:]
+                break
+            continue
+        if arg.startswith("--"):
+            key, eq, value = arg.partition("=")
+            if key in values:
+                if not eq:
+                    if i >= len(args):
+                        raise _UsageError(f"flag needs an argument: {key}")
+                    value, i = args[i], i + 1
+                options.setdefault(values[key], []).append(value)
+            elif key in booleans:
+                if not eq or value.lower() in ("true", "1"):
+                    flags.add(booleans[key])
+                elif value.lower() in ("false", "0"):
+                    flags.discard(booleans[key])
+                else:
+                    raise _UsageError(f"invalid argument {value!r} for {key}")
+            else:
+                raise _UsageError(f"unknown flag: {key}")
+            continue
+        shorts = arg[1:]
+        j = 0
+        while j < len(shorts):
+            key = "-" + shorts[j]
+            if key in values:
+                value = shorts[j + 1:].removeprefix("=")
+                if not value:
+                    if i >= len(args):
+                        raise _UsageError(f"flag needs an argument: {key}")
+                    value, i = args[i], i + 1
+                options.setdefault(values[key], []).append(value)
+                break
+            if key not in booleans:
+                raise _UsageError(f"unknown shorthand flag: {shorts[j]!r} in {arg}")
+            flags.add(booleans[key])
+            j += 1
+    return options, flags, rest
+
+
+def parse_publish(spec: str) -> tuple[str, int | None, int]:
+    """`[ip:][host_port:]container_port[/proto]` -> (host ip, host port or None, container port)."""
+    spec = spec.rsplit("/", 1)[0]
+    ip = "0.0.0.0"
+    if spec.startswith("["):  # [::1]:8080:8000
+        ip, _, spec = spec[1:].partition("]:")
+    parts = spec.split(":")
+    if len(parts) == 3:
+        ip, host, container = parts
+    elif len(parts) == 2:
+        host, container = parts
+    elif len(parts) == 1:
+        host, container = "", parts[0]
+    else:
+        raise _UsageError(f"invalid publish spec {spec!r}")
+    try:
+        return ip or "0.0.0.0", (int(host) if host else None), int(container)
+    except ValueError:
+        raise _UsageError(f"invalid publish spec {spec!r}") from None
 
 
 @dataclass
@@ -33,6 +160,8 @@ class Container:
     host_port: int | None
     labels: dict[str, str]
     auto_remove: bool
+    host_ip: str = "127.0.0.1"
+    container_port: int = CONTAINER_PORT
     running: bool = True
     stops: int = 0
     starts: int = 0
@@ -41,6 +170,9 @@ class Container:
 @dataclass
 class FakeDocker:
     """A small model of a Docker engine that answers `docker build/run/stop/start/rm`.
+
+    Options are parsed per subcommand like the real CLI (`parse_options`); an option the
+    real CLI does not know fails with exit 125 as it does there.
 
     Images named in `broken_builds` fail to build; builds of anything else succeed.
     `fail_commands` makes the named subcommand fail (`run`) or time out after doing its
@@ -53,6 +185,7 @@ class FakeDocker:
     broken_builds: set[str] = field(default_factory=set)
     fail_commands: set[str] = field(default_factory=set)
     calls: list[tuple[list[str], float]] = field(default_factory=list)
+    builds: list[dict] = field(default_factory=list)  # each build's tags, context and build args, parsed
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     # --- what a test reads ---------------------------------------------------
@@ -84,9 +217,12 @@ class FakeDocker:
         if sub in self.fail_commands:
             return self._done(argv, 1, err=f"fake docker: {sub} failed on purpose")
         handler = getattr(self, f"_{sub}", None)
-        if handler is None:
+        if handler is None or sub not in _SUBCOMMANDS:
             return self._done(argv, 1, err=f"fake docker: unsupported subcommand {sub!r}")
-        done = handler(argv, args)
+        try:
+            done = handler(argv, *parse_options(sub, args))
+        except _UsageError as exc:
+            return self._done(argv, 125, err=f"docker {sub}: {exc}")
         if f"{sub}:timeout" in self.fail_commands:  # the engine did the work, the CLI never returned
             raise subprocess.TimeoutExpired(argv, timeout)
         return done
@@ -94,37 +230,18 @@ class FakeDocker:
     def _done(self, argv, code, out="", err=""):
         return subprocess.CompletedProcess(argv, code, out, err)
 
-    def _parse(self, args):
-        options: dict[str, list[str]] = {}
-        flags: set[str] = set()
-        rest: list[str] = []
-        it = iter(args)
-        for arg in it:
-            if rest:
-                rest.append(arg)
-            elif arg.startswith("-") and "=" in arg and arg.split("=", 1)[0] in _VALUE_OPTIONS:
-                key, value = arg.split("=", 1)
-                options.setdefault(key, []).append(value)
-            elif arg in _VALUE_OPTIONS:
-                options.setdefault(arg, []).append(next(it, ""))
-            elif arg.startswith("-"):
-                flags.add(arg)
-            else:
-                rest.append(arg)
-        return options, flags, rest
-
-    def _build(self, argv, args):
-        options, _, rest = self._parse(args)
-        tags = options.get("-t", []) + options.get("--tag", [])
-        if not rest or not tags:
-            return self._done(argv, 1, err="fake docker: build needs -t TAG and a context")
+    def _build(self, argv, options, flags, rest):
+        tags = options.get("--tag", [])
+        if len(rest) != 1 or not tags:
+            return self._done(argv, 1, err="fake docker: build needs -t TAG and exactly one context")
+        build_args = dict(v.split("=", 1) if "=" in v else (v, "") for v in options.get("--build-arg", []))
+        self.builds.append({"tags": tags, "context": rest[0], "build_args": build_args})
         if any(t in self.broken_builds for t in tags):
             return self._done(argv, 1, err="fake docker: RUN pip install failed")
         self.images.update(tags)
         return self._done(argv, 0, out="built")
 
-    def _run(self, argv, args):
-        options, flags, rest = self._parse(args)
+    def _run(self, argv, options, flags, rest):
         if not rest:
             return self._done(argv, 1, err="fake docker: run needs an image")
         image = rest[0]
@@ -133,20 +250,22 @@ class FakeDocker:
         name = (options.get("--name") or [f"auto{len(self.containers)}"])[-1]
         if name in self.containers:
             return self._done(argv, 125, err=f'Conflict. The container name "/{name}" is already in use')
-        publish = (options.get("-p", []) + options.get("--publish", []))
-        host_port = int(publish[0].split(":")[-2]) if publish and publish[0].count(":") >= 1 else None
+        publish = options.get("--publish", [])
+        host_ip, host_port, container_port = parse_publish(publish[0]) if publish else ("", None, 0)
         if host_port is not None and self.serving(host_port) is not None:
             return self._done(argv, 125, err=f"Bind for 127.0.0.1:{host_port} failed: port is already allocated")
-        labels = dict(v.split("=", 1) if "=" in v else (v, "") for v in options.get("-l", []) + options.get("--label", []))
-        container = Container(f"id{next(self._ids)}", name, image, host_port, labels, auto_remove="--rm" in flags)
+        labels = dict(v.split("=", 1) if "=" in v else (v, "") for v in options.get("--label", []))
+        container = Container(f"id{next(self._ids)}", name, image, host_port, labels, auto_remove="--rm" in flags,
+                              host_ip=host_ip, container_port=container_port)
         self.containers[name] = container
         return self._done(argv, 0, out=container.id + "\n")
 
     def _find(self, ref):
         return self.containers.get(ref) or next((c for c in self.containers.values() if c.id == ref), None)
 
-    def _stop(self, argv, args):
-        _, _, refs = self._parse(args)
+    def _stop(self, argv, options, flags, refs):
+        if not refs:
+            return self._done(argv, 1, err='"docker stop" requires at least 1 argument.')
         for ref in refs:
             container = self._find(ref)
             if container is None:
@@ -157,8 +276,9 @@ class FakeDocker:
                 del self.containers[container.name]
         return self._done(argv, 0, out="\n".join(refs))
 
-    def _start(self, argv, args):
-        _, _, refs = self._parse(args)
+    def _start(self, argv, options, flags, refs):
+        if not refs:
+            return self._done(argv, 1, err='"docker start" requires at least 1 argument.')
         for ref in refs:
             container = self._find(ref)
             if container is None:
@@ -170,9 +290,10 @@ class FakeDocker:
             container.starts += 1
         return self._done(argv, 0, out="\n".join(refs))
 
-    def _rm(self, argv, args):
-        _, flags, refs = self._parse(args)
-        force = bool(flags & {"-f", "--force"})
+    def _rm(self, argv, options, flags, refs):
+        if not refs:
+            return self._done(argv, 1, err='"docker rm" requires at least 1 argument.')
+        force = "--force" in flags
         for ref in refs:
             container = self._find(ref)
             if container is None:
@@ -205,8 +326,8 @@ class FakeHealth:
         self.probes.append((url, timeout))
         parts = urlsplit(url)
         container = self.engine.serving(parts.port) if parts.port else None
-        if container is None or parts.path != "/health":
-            return False
+        if container is None or parts.path != "/health" or container.container_port != CONTAINER_PORT:
+            return False  # nothing listens there: the server inside listens on CONTAINER_PORT only
         n = self._seen.get(container.image, 0)
         self._seen[container.image] = n + 1
         answers = self.script.get(container.image, [True])

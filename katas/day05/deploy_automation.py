@@ -4,11 +4,11 @@ Contract (the tests check exactly this):
 - `run_command(argv, timeout)` runs a program without a shell and returns its
   `subprocess.CompletedProcess` (text stdout/stderr captured, a non-zero exit is not an
   exception); past `timeout` seconds the program is killed and `subprocess.TimeoutExpired`
-  is raised. `timeout <= 0` raises ValueError.
+  is raised. A timeout that is not a finite positive number raises ValueError.
 - `http_health_check(url, timeout)` is True only for a 200 answer; an error status, a
   refused connection or no answer within `timeout` seconds is False, never an exception.
 - `RetryPolicy(max_attempts=6, initial_delay_s=0.5, max_delay_s=4.0, deadline_s=30.0,
-  probe_timeout_s=2.0)`; nonsense values raise ValueError.
+  probe_timeout_s=2.0)`; nonsense values (NaN included) raise ValueError.
 - `wait_until_healthy(url, *, health_check, policy=None, sleep, clock) -> bool` (None means
   `RetryPolicy()`) probes up to
   `max_attempts` times; after failed probe n it sleeps
@@ -16,7 +16,7 @@ Contract (the tests check exactly this):
   runs past `deadline_s` of `clock()` time: no wait ends after it and each probe's timeout is
   at most `probe_timeout_s` and at most the time left.
 - `JsonLineFormatter` renders a log record as one JSON object on one line: `ts`, `level`,
-  `logger`, `message`, and every field passed with `extra=`.
+  `logger`, `message`, every field passed with `extra=`, and the exception if any.
 - `Deployer(name, port, *, runner, health_check, policy, sleep, clock, docker, labels,
   command_timeout_s, current_version, logger)`; `deploy(image, version, *, context=None,
   build_args=None) -> DeployResult`; `current_version`; `container_name(version)`.

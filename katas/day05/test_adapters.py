@@ -4,9 +4,14 @@ Real processes and a real HTTP server on loopback: timeouts only mean something 
 things that can actually hang.
 """
 
+import os
+import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -30,15 +35,49 @@ def test_run_command_does_not_use_a_shell():
     )
 
 
-def test_run_command_gives_up_at_the_timeout():
+def _still_running(pid: int) -> bool:
+    """True while the process exists and is not a zombie (killed, waiting to be reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.exists():
+        try:
+            return stat.read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except (OSError, IndexError):
+            return False
+    ps = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True, timeout=10)
+    return bool(ps.stdout.strip()) and not ps.stdout.strip().startswith("Z")
+
+
+def test_run_command_gives_up_at_the_timeout_and_kills_the_program(tmp_path):
+    pid_file = tmp_path / "pid"
+    script = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(8)"
     started = time.monotonic()
     with pytest.raises(subprocess.TimeoutExpired):
-        run_command([sys.executable, "-c", "import time; time.sleep(8)"], 0.5)
+        run_command([sys.executable, "-c", script, str(pid_file)], 1.0)
     assert time.monotonic() - started < 5, "run_command should stop a program that runs past its timeout"
+    deadline = time.monotonic() + 0.5
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid_text = pid_file.read_text().strip() if pid_file.exists() else ""
+    if not pid_text:
+        return  # killed before it could even write its pid: nothing is left running
+    pid = int(pid_text)
+    deadline = time.monotonic() + 5
+    while _still_running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    alive = _still_running(pid)
+    if alive:
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, "past its timeout the program should be killed, not left running in the background"
 
 
-@pytest.mark.parametrize("timeout", [0, -1])
-def test_run_command_rejects_a_non_positive_timeout(timeout):
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf")], ids=repr)
+def test_run_command_rejects_a_timeout_that_is_not_a_finite_positive_number(timeout):
     with pytest.raises(ValueError):
         run_command([sys.executable, "-c", "pass"], timeout)
 
@@ -49,17 +88,53 @@ def test_health_check_is_true_for_a_healthy_server():
         assert ("GET", "/health") in server.requests, "the probe should GET the URL it was given"
 
 
-@pytest.mark.parametrize("status", [500, 503])
-def test_health_check_is_false_for_an_error_status(status):
+@pytest.mark.parametrize("status", [204, 404, 500, 503])
+def test_health_check_is_false_for_any_status_but_200(status):
     with ControlledServer("failing") as server:
         server.set("failing", status=status)
-        assert http_health_check(f"{server.url}/health", 2) is False, f"a {status} answer means unhealthy"
+        assert http_health_check(f"{server.url}/health", 2) is False, (
+            f"a {status} answer means unhealthy: only a 200 is healthy"
+        )
 
 
 def test_health_check_is_false_when_nothing_listens():
     assert http_health_check(f"http://127.0.0.1:{free_port()}/health", 2) is False, (
         "a refused connection means unhealthy, not an exception"
     )
+
+
+def test_health_check_is_false_for_an_answer_that_is_not_http():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(10)
+
+    def answer_garbage():
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(5)
+            try:
+                conn.recv(4096)
+                conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+            except OSError:
+                pass
+
+    server = threading.Thread(target=answer_garbage, daemon=True)
+    server.start()
+    try:
+        try:
+            healthy = http_health_check(f"http://127.0.0.1:{listener.getsockname()[1]}/health", 2)
+        except NotImplementedError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the contract is: never an exception
+            pytest.fail(f"a malformed answer should make the probe return False, not raise {exc!r}")
+    finally:
+        server.join(timeout=10)
+        listener.close()
+    assert healthy is False, "an answer that is not HTTP means unhealthy"
 
 
 @pytest.mark.timeout(15)

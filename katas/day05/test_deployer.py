@@ -61,7 +61,11 @@ def assert_gone(engine, name):
 @pytest.mark.task(taskno=4)
 @pytest.mark.parametrize(
     "args",
-    [{"name": "my model"}, {"name": "-model"}, {"port": 0}, {"port": 70000}, {"command_timeout_s": 0}],
+    [{"name": "my model"}, {"name": "-model"}, {"name": "_model"}, {"name": ""}, {"name": "mod\u00e8le"},
+     {"name": "model\n"}, {"port": 0}, {"port": 65536},
+     {"command_timeout_s": 0}, {"command_timeout_s": -1}, {"command_timeout_s": float("nan")},
+     {"command_timeout_s": float("inf")}],
+    ids=repr,
 )
 def test_bad_settings_are_rejected(args, engine):
     settings = {"name": "model", "port": PORT, **args}
@@ -70,11 +74,36 @@ def test_bad_settings_are_rejected(args, engine):
 
 
 @pytest.mark.task(taskno=4)
-@pytest.mark.parametrize("version", ["", "v 2", "v2;rm -rf", "-v2", "x" * 129])
+@pytest.mark.parametrize("version", ["", "v 2", "v2;rm -rf", "-v2", ".v2", "v2\n", "v\u00e9", "x" * 129], ids=repr)
 def test_a_version_that_is_not_a_valid_tag_is_rejected_before_any_command(make, engine, version):
     with pytest.raises(ValueError):
         make().deploy("app", version, context=".")
     assert engine.calls == [], f"nothing should run for an invalid version, ran {engine.commands()}"
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.parametrize("image", ["app:v1", "localhost:5000/team/app:v1", "", "my app", "app\n"], ids=repr)
+def test_an_image_that_is_not_a_repository_without_a_tag_is_rejected_before_any_command(make, engine, image):
+    with pytest.raises(ValueError):
+        make().deploy(image, "v2", context=".")
+    assert engine.calls == [], f"nothing should run for image {image!r}, ran {engine.commands()}"
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.parametrize(
+    "image, version, port",
+    [("localhost:5000/team/app", "v1", 65535), ("app", "x" * 128, 65535), ("app", "_1.0-RC_2", 65535),
+     ("team/app", "v1", 1)],
+    ids=["registry-with-port", "128-char-tag", "underscore-first", "port-1"],
+)
+def test_valid_names_at_the_edges_of_the_rules_are_deployed(engine, health, clock, image, version, port):
+    deployer = Deployer("model", port, runner=engine, health_check=health, sleep=clock.sleep, clock=clock,
+                        policy=policy())
+    result = deployer.deploy(image, version, context=".")
+    assert result.promoted, f"{image}:{version} on port {port} is valid and healthy and should be promoted: {result}"
+    assert f"{image}:{version}" in engine.images, f"the image should be built as {image}:{version}"
+    container = engine.serving(port)
+    assert container is not None and container.image == f"{image}:{version}", f"it should serve on port {port}"
 
 
 @pytest.mark.task(taskno=4)
@@ -85,18 +114,21 @@ def test_first_deploy_builds_runs_and_promotes(make, engine):
     assert result.version == "v1" and result.serving_version == "v1", f"the result should say v1 serves: {result}"
     assert deployer.current_version == "v1", "after promotion current_version should be the new version"
     assert "app:v1" in engine.images, "the image should be built and tagged image:version"
-    build = next((argv for argv in engine.commands() if argv[0] == "build"), None)
-    assert build is not None and build[-1] == "/src/app", f"the build should use the given context: {build}"
+    assert [b["context"] for b in engine.builds] == ["/src/app"], f"the build should use the given context: {engine.builds}"
     assert_serves(engine, "model-v1", "app:v1")
+    container = engine.containers["model-v1"]
+    assert container.host_ip == "127.0.0.1", (
+        f"the port should be published on 127.0.0.1 only, not on {container.host_ip} (every interface)"
+    )
 
 
 @pytest.mark.task(taskno=4)
 def test_build_args_reach_the_build(make, engine):
-    make().deploy("app", "v1", context="ctx", build_args={"BASE_IMAGE": "local/python:3.11"})
-    build = next(argv for argv in engine.commands() if argv[0] == "build")
-    joined = " ".join(build)
-    assert "--build-arg BASE_IMAGE=local/python:3.11" in joined or "--build-arg=BASE_IMAGE=local/python:3.11" in joined, (
-        f"build_args should be passed as --build-arg KEY=VALUE: {build}"
+    build_args = {"BASE_IMAGE": "local/python:3.11", "APP_VERSION": "v1"}
+    make().deploy("app", "v1", context="ctx", build_args=build_args)
+    assert engine.builds, "the image should be built"
+    assert engine.builds[0]["build_args"] == build_args, (
+        f"every build arg should be passed as --build-arg KEY=VALUE: got {engine.builds[0]['build_args']}"
     )
 
 
@@ -143,6 +175,7 @@ def test_a_slow_start_is_retried_with_backoff(make, engine, health, clock):
 def test_redeploying_the_serving_version_is_rejected(make, engine, v1_serving):
     with pytest.raises(ValueError):
         make(current_version="v1").deploy("app", "v1", context=".")
+    assert engine.calls == [], f"nothing should run (not even a rebuild of app:v1), ran {engine.commands()}"
     assert_serves(engine, "model-v1", "app:v1")
 
 
@@ -158,10 +191,10 @@ def test_containers_carry_the_given_labels(make, engine):
 @pytest.mark.task(taskno=4)
 def test_every_command_uses_the_given_docker_binary_and_timeout(make, engine, v1_serving):
     engine.binary = "/opt/bin/docker"
-    result = make(docker="/opt/bin/docker", command_timeout_s=42, current_version="v1").deploy("app", "v2", context=".")
+    result = make(docker="/opt/bin/docker", command_timeout_s=3, current_version="v1").deploy("app", "v2", context=".")
     assert result.promoted, f"the deploy through /opt/bin/docker should succeed: {result}"
     assert engine.calls, "the deploy should run docker commands"
-    assert all(timeout <= 42 for _, timeout in engine.calls), (
+    assert all(timeout <= 3 for _, timeout in engine.calls), (
         f"no docker command may wait longer than command_timeout_s: {[t for _, t in engine.calls]}"
     )
 
@@ -179,6 +212,18 @@ def test_each_step_is_logged_with_its_name_and_version(make, caplog):
     assert all(getattr(r, "version", None) == "v1" for r in caplog.records if hasattr(r, "step")), (
         "every step record should carry version='v1'"
     )
+    loggers = {r.name for r in caplog.records if hasattr(r, "step")}
+    assert loggers == {"deploy_automation"}, (
+        f"without a logger the steps should go to logging.getLogger('deploy_automation'), went to {loggers}"
+    )
+
+
+@pytest.mark.task(taskno=4)
+def test_steps_are_logged_on_the_given_logger(make, caplog):
+    caplog.set_level(logging.INFO)
+    make(logger=logging.getLogger("team.deploys")).deploy("app", "v1", context=".")
+    loggers = {r.name for r in caplog.records if hasattr(r, "step")}
+    assert loggers == {"team.deploys"}, f"the step records should go to the logger given, went to {loggers or 'none'}"
 
 
 # --- Task 5: roll back --------------------------------------------------------------
@@ -190,6 +235,7 @@ def test_an_unhealthy_version_is_rolled_back_and_the_previous_one_serves(make, e
     deployer = make(current_version="v1")
     result = deployer.deploy("app", "v2", context=".")
     assert result.promoted is False, "a version that never becomes healthy must not be promoted"
+    assert result.version == "v2", f"the result should be about v2: {result}"
     assert result.serving_version == "v1", f"the result should say v1 still serves: {result}"
     assert result.reason, "the result should say why the deploy failed"
     assert deployer.current_version == "v1", "current_version should stay v1 after a rollback"
@@ -218,6 +264,21 @@ def test_a_hanging_version_is_rolled_back_within_the_deadline(make, engine, heal
 
 
 @pytest.mark.task(taskno=5)
+def test_a_version_this_deployer_promoted_is_restored_after_a_failed_deploy(make, engine, health):
+    health.script["app:v2"] = [False]
+    deployer = make()
+    assert deployer.deploy("app", "v1", context=".").promoted, "a healthy v1 should be promoted"
+    v1_id = engine.serving(PORT).id
+    result = deployer.deploy("app", "v2", context=".")
+    assert (result.promoted, result.serving_version) == (False, "v1"), f"v2 is unhealthy, v1 should serve: {result}"
+    assert_gone(engine, "model-v2")
+    assert_serves(engine, "model-v1", "app:v1")
+    assert engine.containers["model-v1"].id == v1_id, (
+        "the v1 container this deployer started should survive being stopped (no --rm) and be started again"
+    )
+
+
+@pytest.mark.task(taskno=5)
 def test_a_failed_first_deploy_leaves_nothing_behind(make, engine, health):
     health.script["app:v1"] = [False]
     deployer = make()
@@ -233,6 +294,7 @@ def test_a_failed_build_never_touches_the_serving_version(make, engine, failure,
     engine.fail_commands.add(failure)
     result = make(current_version="v1").deploy("app", "v2", context=".")
     assert not result.promoted, "a version that did not build must not be promoted"
+    assert result.serving_version == "v1" and result.reason, f"the result should say v1 serves and why: {result}"
     assert not any(argv[0] == "run" for argv in engine.commands()), "nothing should run after a failed build"
     assert v1_serving.stops == 0, "the serving version should not even be stopped when the build fails"
     assert_serves(engine, "model-v1", "app:v1")
@@ -245,6 +307,7 @@ def test_a_failed_start_restores_the_previous_version(make, engine, failure, v1_
     deployer = make(current_version="v1")
     result = deployer.deploy("app", "v2", context=".")
     assert not result.promoted and deployer.current_version == "v1", "a version that did not start must not be promoted"
+    assert result.serving_version == "v1" and result.reason, f"the result should say v1 serves and why: {result}"
     assert_gone(engine, "model-v2")
     assert_serves(engine, "model-v1", "app:v1")
 

@@ -32,6 +32,22 @@ def test_a_line_carries_message_level_logger_and_time():
     assert isinstance(entry.get("ts"), str) and entry["ts"][:4].isdigit(), "'ts' should be an ISO 8601 timestamp"
 
 
+def test_ts_is_the_time_the_record_was_made():
+    from datetime import datetime
+
+    rec = record("built v1")
+    rec.created, rec.msecs = 1_500_000_000.25, 250.0  # 2017-07-14T02:40:00.25Z, long before this test runs
+    ts = render(rec).get("ts")
+    try:
+        when = datetime.fromisoformat(str(ts).replace(",", "."))
+    except ValueError:
+        pytest.fail(f"'ts' should be an ISO 8601 timestamp, got {ts!r}")
+    assert when.tzinfo is not None, f"'ts' should carry its UTC offset (Z or +00:00), got {ts!r}"
+    assert abs(when.timestamp() - 1_500_000_000.25) < 1.0, (
+        f"'ts' should be the time the record was made (record.created, 2017-07-14T02:40:00Z), got {ts!r}"
+    )
+
+
 def test_extra_fields_become_json_fields():
     entry = render(record("health ok", step="health", version="v2", attempts=3))
     assert entry.get("step") == "health", "fields passed with extra= should appear in the JSON"

@@ -51,11 +51,32 @@ def wait(clock, answers, **policy):
         {"deadline_s": 0},
         {"probe_timeout_s": 0},
         {"probe_timeout_s": -1},
+        {"deadline_s": float("nan")},
+        {"initial_delay_s": float("nan")},
+        {"probe_timeout_s": float("nan")},
+        {"max_delay_s": float("nan")},
+        {"max_attempts": float("nan")},
     ],
+    ids=repr,
 )
 def test_nonsense_policies_are_rejected(policy):
     with pytest.raises(ValueError):
         RetryPolicy(**policy)
+
+
+def test_equal_initial_and_max_delay_is_a_valid_policy_of_equal_waits(clock):
+    healthy, probe = wait(clock, [False], max_attempts=4, initial_delay_s=2.0, max_delay_s=2.0, deadline_s=600)
+    assert healthy is False, "a service that never answers 200 is not healthy"
+    assert clock.sleeps == [2.0, 2.0, 2.0], f"max_delay_s == initial_delay_s means equal waits, got {clock.sleeps}"
+
+
+def test_without_a_policy_the_default_policy_applies(clock):
+    probe = Probe(clock, [False])
+    healthy = wait_until_healthy(URL, health_check=probe, sleep=clock.sleep, clock=clock)
+    assert healthy is False, "a service that never answers 200 is not healthy"
+    assert probe.count == 6, f"policy=None means RetryPolicy(): 6 attempts, made {probe.count}"
+    assert clock.sleeps == [0.5, 1.0, 2.0, 4.0, 4.0], f"policy=None means the default backoff, got {clock.sleeps}"
+    assert probe.timeouts == [2.0] * 6, f"policy=None means 2 s probes, got {probe.timeouts}"
 
 
 def test_a_healthy_service_is_accepted_on_the_first_probe_without_waiting(clock):

@@ -4,11 +4,11 @@ Contract (the tests check exactly this):
 - `run_command(argv, timeout)` runs a program without a shell and returns its
   `subprocess.CompletedProcess` (text stdout/stderr captured, a non-zero exit is not an
   exception); past `timeout` seconds the program is killed and `subprocess.TimeoutExpired`
-  is raised. `timeout <= 0` raises ValueError.
+  is raised. A timeout that is not a finite positive number raises ValueError.
 - `http_health_check(url, timeout)` is True only for a 200 answer; an error status, a
   refused connection or no answer within `timeout` seconds is False, never an exception.
 - `RetryPolicy(max_attempts=6, initial_delay_s=0.5, max_delay_s=4.0, deadline_s=30.0,
-  probe_timeout_s=2.0)`; nonsense values raise ValueError.
+  probe_timeout_s=2.0)`; nonsense values (NaN included) raise ValueError.
 - `wait_until_healthy(url, *, health_check, policy=None, sleep, clock) -> bool` (None means
   `RetryPolicy()`) probes up to
   `max_attempts` times; after failed probe n it sleeps
@@ -16,7 +16,7 @@ Contract (the tests check exactly this):
   runs past `deadline_s` of `clock()` time: no wait ends after it and each probe's timeout is
   at most `probe_timeout_s` and at most the time left.
 - `JsonLineFormatter` renders a log record as one JSON object on one line: `ts`, `level`,
-  `logger`, `message`, and every field passed with `extra=`.
+  `logger`, `message`, every field passed with `extra=`, and the exception if any.
 - `Deployer(name, port, *, runner, health_check, policy, sleep, clock, docker, labels,
   command_timeout_s, current_version, logger)`; `deploy(image, version, *, context=None,
   build_args=None) -> DeployResult`; `current_version`; `container_name(version)`.
@@ -28,6 +28,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import math
 import re
 import subprocess
 import time
@@ -42,15 +43,15 @@ CONTAINER_PORT = 8000  # the day-03 server listens here inside the container
 Runner = Callable[[list[str], float], subprocess.CompletedProcess]
 HealthCheck = Callable[[str, float], bool]
 
-_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")  # used with fullmatch: `$` would let "name\n" through
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _STANDARD_RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 
 def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess:
     """One bounded child process: a hung `docker build` must not hang the deploy."""
-    if not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    if not (timeout > 0 and math.isfinite(timeout)):  # NaN or inf would mean: no limit at all
+        raise ValueError(f"timeout must be a finite positive number of seconds, not {timeout!r}")
     return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
 
 
@@ -72,6 +73,8 @@ class RetryPolicy:
     probe_timeout_s: float = 2.0
 
     def __post_init__(self) -> None:
+        if any(math.isnan(value) for value in vars(self).values()):
+            raise ValueError("a retry policy cannot hold NaN")
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         if not 0 < self.initial_delay_s <= self.max_delay_s:
@@ -158,12 +161,12 @@ class Deployer:
         current_version: str | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
-        if not _NAME.match(name):
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ValueError(f"{name!r} is not a valid container name")
         if not 1 <= port <= 65535:
             raise ValueError(f"port must be between 1 and 65535, not {port}")
-        if not command_timeout_s > 0:
-            raise ValueError("command_timeout_s must be positive")
+        if not (command_timeout_s > 0 and math.isfinite(command_timeout_s)):
+            raise ValueError("command_timeout_s must be a finite positive number of seconds")
         if current_version is not None:
             _check_version(current_version)
         self.name = name
@@ -277,5 +280,5 @@ class Deployer:
 
 
 def _check_version(version: str) -> None:
-    if not isinstance(version, str) or not _TAG.match(version):
+    if not isinstance(version, str) or not _TAG.fullmatch(version):
         raise ValueError(f"{version!r} is not a valid image tag (letters, digits, '_', '.', '-')")
