@@ -38,3 +38,15 @@ class FakeClock:
     def elapsed(self) -> float:
         """Seconds since the clock was made."""
         return self.now - self.start
+
+
+def option_values(argv: list[str], *names: str) -> list[str]:
+    """The values a recorded command line gave an option, written `--opt value` or
+    `--opt=value` (both are how real CLIs take it), so a test never rejects either form."""
+    values = []
+    for i, arg in enumerate(argv):
+        if arg in names and i + 1 < len(argv):
+            values.append(argv[i + 1])
+        elif "=" in arg and arg.split("=", 1)[0] in names:
+            values.append(arg.split("=", 1)[1])
+    return values

@@ -8,6 +8,8 @@ health check goes to `server`, a real HTTP server on loopback that plays the new
 
 import pytest
 
+from mlops_katas.fakes import option_values
+
 NAME = "model"
 IMAGE = "ml"
 
@@ -42,17 +44,6 @@ def v1_serving(deploy, fake_docker):
 def first_index(calls, sub, *args):
     """Index of the first call `docker sub ... args...`, or None."""
     return next((i for i, argv in enumerate(calls) if argv and argv[0] == sub and all(a in argv for a in args)), None)
-
-
-def option_values(argv, *names):
-    """The values given to an option in a docker argv, as `--opt value` or `--opt=value`."""
-    values = []
-    for i, arg in enumerate(argv):
-        if arg in names and i + 1 < len(argv):
-            values.append(argv[i + 1])
-        elif "=" in arg and arg.split("=", 1)[0] in names:
-            values.append(arg.split("=", 1)[1])
-    return values
 
 
 def health_gaps(server):

@@ -6,6 +6,8 @@ real HTTP server on loopback that plays the deployed model server.
 
 import pytest
 
+from mlops_katas.fakes import option_values
+
 IMAGE = "ml"
 NAME = "model"
 
@@ -18,17 +20,6 @@ def has(argv, word):
 def index(calls, tool, *words):
     """Position of the first call of `tool` holding all `words`, or None."""
     return next((i for i, (t, argv) in enumerate(calls) if t == tool and all(has(argv, w) for w in words)), None)
-
-
-def option_values(argv, *names):
-    """The values given to an option, as `--opt value` or `--opt=value`."""
-    values = []
-    for i, arg in enumerate(argv):
-        if arg in names and i + 1 < len(argv):
-            values.append(argv[i + 1])
-        elif "=" in arg and arg.split("=", 1)[0] in names:
-            values.append(arg.split("=", 1)[1])
-    return values
 
 
 def seconds(duration):
