@@ -15,6 +15,7 @@ import pytest
 from mlops_katas.infra.mlflow_env import MlflowStore, isolated
 
 SEED = 7
+EXISTING_SEED = 11  # another seed, for the run into an existing experiment
 EXPERIMENT = "day02-model-comparison"
 
 
@@ -78,6 +79,42 @@ def embedded_experiment(mlflow_store_factory) -> Experiment:
     """`run_experiment` against a SQLite store, artifacts in a folder of their own."""
     store = mlflow_store_factory("day02-embedded")
     return _run(store, store.tracking_uri, EXPERIMENT, store.artifact_location)
+
+
+@dataclass
+class IntoExisting:
+    """`run_experiment` called for an experiment that already existed and held a run."""
+    experiment_id: str       # the experiment the test created beforehand
+    earlier_run_id: str      # the run that was in it before the call
+    experiment: Experiment | None = None   # the call's result (models not loaded), if it returned
+    error: str | None = None                # what it raised, if it raised
+
+
+@pytest.fixture(scope="session")
+def existing_experiment(mlflow_store_factory) -> IntoExisting:
+    """`run_experiment` into an experiment that already exists (another seed, no model loading)."""
+    import mlflow
+    from experiment import run_experiment
+
+    store = mlflow_store_factory("day02-existing")
+    with isolated(store):
+        client = mlflow.MlflowClient(store.tracking_uri)
+        experiment_id = client.create_experiment(EXPERIMENT, artifact_location=store.artifact_location)
+        earlier = client.create_run(experiment_id, run_name="earlier-run")
+        client.log_metric(earlier.info.run_id, "roc_auc", 0.5)
+        client.set_terminated(earlier.info.run_id)
+        result = IntoExisting(experiment_id, earlier.info.run_id)
+        try:
+            run_ids = run_experiment(store.tracking_uri, EXPERIMENT, seed=EXISTING_SEED,
+                                     artifact_location=store.artifact_location)
+        except NotImplementedError:
+            raise  # a stub: the harness turns it into the task line
+        except Exception as exc:  # reported by the test, in words
+            result.error = f"{type(exc).__name__}: {exc}"
+            return result
+        result.experiment = Experiment(store.tracking_uri, EXPERIMENT, EXISTING_SEED, list(run_ids), store,
+                                       store.stray_writes())
+    return result
 
 
 @pytest.fixture(scope="session")

@@ -40,13 +40,15 @@ def run_experiment(tracking_uri: str, experiment_name: str, seed: int = 0,
 
     Use the store at `tracking_uri` (never MLflow's default). Create the experiment
     `experiment_name` with `artifact_location` if it does not exist yet (None: the
-    store decides, e.g. a server's own artifact store). Each run logs:
-    - the model's hyperparameters as params (names and values from `get_params()`),
+    store decides, e.g. a server's own artifact store); an existing one is reused.
+    Fit each model on the training rows only, every `random_state` fixed (the tests
+    refit a copy on X_train and compare). Each run logs:
+    - the model's hyperparameters as params (every name and value from `get_params()`),
     - metrics `accuracy`, `f1` and `roc_auc` computed on the held-out test rows,
     - the tag `dataset_fingerprint` = `fingerprint(X_train, X_test, y_train, y_test)`,
     - exactly one model, `mlflow.sklearn.log_model(model, name="model", ...)`, with a
-      signature and an input example.
-    Returns the run ids, one per model.
+      signature and an input example, in the default skops format (never a pickle).
+    Returns the ids of the runs this call made, one per model.
     """
     # TODO(task 2): one run per model: fit, log params, real held-out metrics, tags, model.
     raise NotImplementedError("task 2")
@@ -55,6 +57,7 @@ def run_experiment(tracking_uri: str, experiment_name: str, seed: int = 0,
 def best_run(tracking_uri: str, experiment_name: str, metric: str = "roc_auc") -> str:
     """The id of the experiment's (non-deleted) run with the highest `metric`.
 
+    Only runs of `experiment_name` count; any metric name, any value (0.0 and negative too).
     Raises LookupError when the experiment does not exist or no run logged `metric`.
     """
     # TODO(task 3): ask the store with search_runs, ordered by the metric.

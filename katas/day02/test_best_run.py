@@ -9,36 +9,53 @@ pytestmark = [pytest.mark.task(taskno=3), pytest.mark.mlflow, pytest.mark.timeou
 
 @pytest.fixture
 def scored_runs(mlflow_store):
-    """Hand-made runs whose metrics disagree on which is best; name -> run id."""
+    """Hand-made runs whose metrics disagree on which is best; name -> run id.
+
+    Another experiment in the same store holds a run better on every metric: it must never win.
+    """
     import mlflow
+    from mlflow.entities import Metric
+
+    def log(run_id, metrics):
+        client.log_batch(run_id, metrics=[Metric(key, value, 0, 0) for key, value in metrics.items()])
 
     client = mlflow.MlflowClient(mlflow_store.tracking_uri)
     experiment_id = client.create_experiment("leaderboard", artifact_location=mlflow_store.artifact_location)
     table = {
-        "steady": {"accuracy": 0.80, "f1": 0.79, "roc_auc": 0.88},
-        "sharp": {"accuracy": 0.84, "f1": 0.70, "roc_auc": 0.86},
-        "ranker": {"accuracy": 0.78, "f1": 0.81, "roc_auc": 0.93},
-        "baseline": {"accuracy": 0.50, "f1": 0.40, "roc_auc": 0.50},
+        "steady": {"accuracy": 0.80, "f1": 0.79, "roc_auc": 0.88, "holdout-auc": 0.84, "neg_log_loss": -0.35, "gain": -0.02},
+        "sharp": {"accuracy": 0.84, "f1": 0.70, "roc_auc": 0.86, "holdout-auc": 0.87, "neg_log_loss": -0.41, "gain": 0.0},
+        "ranker": {"accuracy": 0.78, "f1": 0.81, "roc_auc": 0.93, "holdout-auc": 0.85, "neg_log_loss": -0.30, "gain": -0.01},
+        "baseline": {"accuracy": 0.50, "f1": 0.40, "roc_auc": 0.50, "holdout-auc": 0.50, "neg_log_loss": -0.69, "gain": -0.05},
     }
+    other_team = client.create_experiment("leaderboard-other-team", artifact_location=mlflow_store.artifact_location)
+    elsewhere = client.create_run(other_team, run_name="elsewhere")
+    log(elsewhere.info.run_id, dict.fromkeys(table["steady"], 0.99))
+    client.set_terminated(elsewhere.info.run_id)
     ids = {}
     for name, metrics in table.items():
         run = client.create_run(experiment_id, run_name=name)
-        for key, value in metrics.items():
-            client.log_metric(run.info.run_id, key, value)
+        log(run.info.run_id, metrics)
         client.set_terminated(run.info.run_id)
         ids[name] = run.info.run_id
+    ids["the other experiment's run"] = elsewhere.info.run_id
     unscored = client.create_run(experiment_id, run_name="crashed-before-scoring")
     client.set_terminated(unscored.info.run_id, status="FAILED")
     return mlflow_store.tracking_uri, client, experiment_id, ids
 
 
-@pytest.mark.parametrize("metric, winner", [("roc_auc", "ranker"), ("accuracy", "sharp"), ("f1", "ranker")])
+@pytest.mark.parametrize("metric, winner", [
+    ("roc_auc", "ranker"), ("accuracy", "sharp"), ("f1", "ranker"),
+    ("holdout-auc", "sharp"),   # a name with a dash: back-quote it in filters and orderings
+    ("neg_log_loss", "ranker"),  # every value negative: the highest still wins
+    ("gain", "sharp"),           # the best value is exactly 0.0
+])
 def test_picks_the_run_with_the_highest_metric(scored_runs, metric, winner):
     uri, _, _, ids = scored_runs
     chosen = best_run(uri, "leaderboard", metric=metric)
     names = {run_id: name for name, run_id in ids.items()}
     assert chosen == ids[winner], (
-        f"by {metric}, the best run is {winner!r}, not {names.get(chosen, chosen)!r} (higher is better)")
+        f"by {metric}, the best run of 'leaderboard' is {winner!r}, not {names.get(chosen, chosen)!r} "
+        "(higher is better, whatever the metric's name or sign; only the named experiment's runs count)")
 
 
 def test_roc_auc_is_the_default_metric(scored_runs):

@@ -68,3 +68,18 @@ def test_fingerprint_changes_when_one_value_changes():
     nudged[5, 1] += 1e-9
     assert fingerprint(nudged, X_test, y_train, y_test) != before, (
         "changing one feature value slightly should change the fingerprint")
+
+
+def test_fingerprint_covers_dtype_and_shape_not_only_the_bytes():
+    X_train, X_test, y_train, y_test = make_dataset(0)
+    before = fingerprint(X_train, X_test, y_train, y_test)
+    moved = fingerprint(X_train[:-1], np.concatenate([X_train[-1:], X_test]),
+                        y_train[:-1], np.concatenate([y_train[-1:], y_test]))
+    assert moved != before, (
+        "moving one row from the training split to the test split keeps every byte in the same order "
+        "but must change the fingerprint: hash each array's shape too")
+    assert fingerprint(X_train.reshape(-1), X_test, y_train, y_test) != before, (
+        "the same values in another shape (X_train flattened) should give another fingerprint")
+    other = np.dtype(f"{'i' if X_train.dtype.kind == 'u' else 'u'}{X_train.dtype.itemsize}")
+    assert fingerprint(X_train.view(other), X_test, y_train, y_test) != before, (
+        f"the same bytes read as another dtype (X_train viewed as {other}) should give another fingerprint")

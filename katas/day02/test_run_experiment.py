@@ -61,11 +61,21 @@ def _check_metrics(experiment):
                 f"on the held-out data (make_dataset({experiment.seed})): log what the model really scores on X_test")
 
 
+def _as_signature_input(logged, X):
+    """The rows in the form the model's signature describes: named columns, or a plain array."""
+    signature = logged.mlmodel.signature
+    if signature is not None and signature.inputs.has_input_names():
+        import pandas as pd
+
+        return pd.DataFrame(X, columns=signature.inputs.input_names())
+    return X
+
+
 def _check_pyfunc(experiment):
     _check_one_model_per_run(experiment)
     _, X_test, _, _ = make_dataset(experiment.seed)
     for run_id, logged in experiment.models.items():
-        through_pyfunc = np.asarray(logged.pyfunc_model.predict(X_test)).ravel()
+        through_pyfunc = np.asarray(logged.pyfunc_model.predict(_as_signature_input(logged, X_test))).ravel()
         assert np.array_equal(through_pyfunc, logged.sklearn_model.predict(X_test)), (
             f"the model of run {run_id}, loaded with mlflow.pyfunc, should predict what the classifier predicts")
 
@@ -97,6 +107,32 @@ def test_logged_metrics_equal_metrics_recomputed_on_held_out_data(embedded_exper
     _check_metrics(embedded_experiment)
 
 
+def test_logged_models_were_fitted_on_the_training_rows_only(embedded_experiment):
+    from sklearn.base import clone
+
+    _check_one_model_per_run(embedded_experiment)
+    X_train, X_test, y_train, _ = make_dataset(embedded_experiment.seed)
+    for run_id, logged in embedded_experiment.models.items():
+        model = logged.sklearn_model
+        refit = clone(model).fit(X_train, y_train)
+        same = (np.array_equal(refit.predict(X_test), model.predict(X_test))
+                and np.allclose(_scores(refit, X_test), _scores(model, X_test), rtol=0, atol=1e-6))
+        assert same, (
+            f"the model of run {run_id} ({type(_estimator(model)).__name__}) scores the test rows differently "
+            f"from a fresh copy with the same hyperparameters fitted on X_train, y_train of "
+            f"make_dataset({embedded_experiment.seed}): fit on the training rows only (never on the test rows), "
+            "and fix random_state wherever an estimator has one")
+
+
+def test_models_are_not_saved_as_pickles(embedded_experiment):
+    _check_one_model_per_run(embedded_experiment)
+    for run_id, logged in embedded_experiment.models.items():
+        saved_as = logged.mlmodel.flavors.get("sklearn", {}).get("serialization_format")
+        assert saved_as not in ("pickle", "cloudpickle"), (
+            f"the model of run {run_id} is saved as {saved_as}: loading a pickle runs whatever code it holds; "
+            "keep MLflow's default skops format (skops_trusted_types=[...] for the types you trained)")
+
+
 def test_logged_params_are_the_models_real_hyperparameters(embedded_experiment):
     _check_one_model_per_run(embedded_experiment)
     for run_id, logged in embedded_experiment.models.items():
@@ -107,6 +143,11 @@ def test_logged_params_are_the_models_real_hyperparameters(embedded_experiment):
                        f"it logged {sorted(params)}")
         wrong = {key: (value, hyper[key]) for key, value in known.items() if value != hyper[key]}
         assert not wrong, f"run {run_id} logged parameters its model does not have (logged, real): {wrong}"
+        plain = {key for key, value in logged.sklearn_model.get_params().items()
+                 if value is None or isinstance(value, (bool, int, float, str))}
+        missing = sorted(plain - set(params))
+        assert not missing, (f"run {run_id} should log every hyperparameter of get_params(), defaults included "
+                             f"(they are what the model really used); missing: {missing}")
 
 
 def test_runs_are_tagged_with_the_dataset_fingerprint(embedded_experiment):
@@ -152,6 +193,29 @@ def test_artifacts_go_to_the_artifact_location_and_nothing_to_the_working_folder
         where = Path(logged.artifact_location.removeprefix("file://"))
         assert where.is_relative_to(root), (
             f"run {run_id}'s model is stored at {logged.artifact_location}, outside the artifact_location {root}")
+
+
+def test_an_existing_experiment_gets_new_runs_and_only_their_ids_are_returned(existing_experiment):
+    import mlflow
+
+    assert existing_experiment.error is None, (
+        "run_experiment should reuse an experiment that already exists; it raised "
+        f"{existing_experiment.error}")
+    experiment = existing_experiment.experiment
+    assert not experiment.stray_writes, f"run_experiment wrote {experiment.stray_writes}"
+    assert len(experiment.run_ids) >= 3, f"run_experiment should return at least 3 run ids, got {experiment.run_ids!r}"
+    assert existing_experiment.earlier_run_id not in experiment.run_ids, (
+        "run_experiment returned the id of a run that was in the experiment before it was called: "
+        "return the ids of the runs it made, not every run of the experiment")
+    client = mlflow.MlflowClient(experiment.tracking_uri)
+    expected_tag = fingerprint(*make_dataset(experiment.seed))
+    for run_id in experiment.run_ids:
+        run = client.get_run(run_id)
+        assert run.info.experiment_id == existing_experiment.experiment_id, (
+            f"run {run_id} should go into the existing experiment {experiment.name!r}, not a new one")
+        assert run.data.tags.get("dataset_fingerprint") == expected_tag, (
+            f"run {run_id} was made with seed={experiment.seed}; its dataset_fingerprint should be "
+            f"fingerprint(*make_dataset({experiment.seed}))")
 
 
 def test_through_the_server_metrics_equal_metrics_recomputed_on_held_out_data(served_experiment):
