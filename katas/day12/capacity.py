@@ -1,10 +1,11 @@
 """Back-of-envelope capacity planning: traffic → latency budget → replicas → storage.
 
-Contract (the tests check exactly this; every bad input raises ValueError):
+Contract (the tests check exactly this; every bad input raises ValueError, and NaN or
+infinity is a bad input for every parameter):
 - `peak_qps(requests_per_day, peak_to_mean=3.0)`: requests_per_day / 86,400 × peak_to_mean.
   requests_per_day must be > 0 and peak_to_mean >= 1.
 - `latency_budget_ms(p99_target_ms, other_hops_ms)`: what is left of the end-to-end p99
-  target after the other hops' p99s: target − sum(hops). Target > 0, hops >= 0, and
+  target after the other hops' p99s: target − sum(hops). Target > 0, each hop >= 0, and
   the result must be > 0.
 - `replica_qps(workers, mean_latency_ms)`: one replica's throughput by Little's law,
   workers × 1000 / mean_latency_ms. workers >= 1 (an int), latency > 0.

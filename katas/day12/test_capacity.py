@@ -48,8 +48,9 @@ def test_latency_budget_with_no_other_hops_is_the_whole_target():
 
 @pytest.mark.parametrize(
     "target, hops",
-    [(0.0, []), (-50.0, []), (200.0, [-10.0]), (200.0, [150.0, 50.0]), (200.0, [250.0])],
-    ids=["zero_target", "negative_target", "negative_hop", "budget_exactly_spent", "budget_overspent"],
+    [(0.0, []), (-50.0, []), (200.0, [-10.0]), (200.0, [30.0, -10.0]), (200.0, [150.0, 50.0]), (200.0, [250.0])],
+    ids=["zero_target", "negative_target", "negative_hop", "negative_hop_outweighed_by_another",
+         "budget_exactly_spent", "budget_overspent"],
 )
 def test_latency_budget_rejects_bad_inputs_and_a_spent_budget(target, hops):
     with pytest.raises(ValueError):
@@ -61,9 +62,12 @@ def test_replica_throughput_follows_littles_law():
         "4 workers each busy 40 ms per request serve 4 / 0.040 s = 100 requests per second"
     )
     assert replica_qps(1, 8.0) == pytest.approx(125.0), "one worker at 8 ms per request serves 125 per second"
+    assert replica_qps(4, 30.0) == pytest.approx(133.333, abs=0.001), (
+        "4 workers at 30 ms serve 133.33 per second: throughput is not rounded down"
+    )
 
 
-@pytest.mark.parametrize("workers, latency", [(0, 40.0), (-2, 40.0), (4, 0.0), (4, -5.0)])
+@pytest.mark.parametrize("workers, latency", [(0, 40.0), (0.5, 40.0), (-2, 40.0), (4, 0.0), (4, -5.0)])
 def test_replica_throughput_rejects_zero_or_negative_inputs(workers, latency):
     with pytest.raises(ValueError):
         replica_qps(workers, latency)
@@ -139,12 +143,18 @@ def test_storage_multiplies_volume_retention_and_replicas():
 def test_storage_rounds_up_to_whole_bytes():
     got = storage_bytes(3, 0.5, 1, replication=1)
     assert got == 2 and isinstance(got, int), f"3 events × 0.5 bytes is 1.5 bytes, which needs 2 whole bytes, got {got!r}"
+    got = storage_bytes(10, 0.25, 1, replication=1)
+    assert got == 3, f"10 events × 0.25 bytes is 2.5 bytes, which needs 3 whole bytes (never round to nearest), got {got!r}"
+    got = storage_bytes(1, 1.25, 1, replication=1)
+    assert got == 2, f"1.25 bytes needs 2 whole bytes: round up, got {got!r}"
 
 
 @pytest.mark.parametrize(
     "args",
-    [(0, 50, 90, 3), (-1, 50, 90, 3), (1_000, 0, 90, 3), (1_000, 50, 0, 3), (1_000, 50, -7, 3), (1_000, 50, 90, 0)],
-    ids=["zero_events", "negative_events", "zero_bytes", "zero_retention", "negative_retention", "zero_replication"],
+    [(0, 50, 90, 3), (-1, 50, 90, 3), (1_000, 0, 90, 3), (1_000, 50, 0, 3), (1_000, 50, -7, 3), (1_000, 50, 90, 0),
+     (-1_000, -50, 90, 3), (1_000, 50, -90, -3)],
+    ids=["zero_events", "negative_events", "zero_bytes", "zero_retention", "negative_retention", "zero_replication",
+         "two_negatives_that_cancel", "negative_retention_and_replication"],
 )
 def test_storage_rejects_zero_or_negative_inputs(args):
     with pytest.raises(ValueError):
@@ -159,3 +169,26 @@ def test_a_full_plan_for_ten_million_requests_a_day():
     assert peak == pytest.approx(347.22, abs=0.01), "10M requests a day at a 3x peak is about 347 QPS"
     assert budget == pytest.approx(150.0), "200 ms minus 50 ms of other hops leaves 150 ms"
     assert replicas == math.ceil(peak / 70.0) == 5, "347 QPS at 70 usable QPS per replica needs 5 replicas"
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    "function, args",
+    [
+        (peak_qps, (NAN,)), (peak_qps, (INF,)), (peak_qps, (86_400, NAN)), (peak_qps, (86_400, INF)),
+        (latency_budget_ms, (NAN, [])), (latency_budget_ms, (INF, [])), (latency_budget_ms, (200.0, [NAN])),
+        (replica_qps, (4, NAN)), (replica_qps, (4, INF)), (replica_qps, (INF, 40.0)), (replica_qps, (NAN, 40.0)),
+        (replicas_needed, (NAN, 100.0)), (replicas_needed, (INF, 100.0)), (replicas_needed, (50.0, NAN)),
+        (replicas_needed, (50.0, INF)), (replicas_needed, (50.0, 100.0, NAN)), (replicas_needed, (50.0, 100.0, 0.3, INF)),
+        (replicas_needed, (50.0, 100.0, 0.3, NAN)), (latency_budget_ms, (200.0, [INF])),
+        (storage_bytes, (NAN, 50, 90)), (storage_bytes, (INF, 50, 90)), (storage_bytes, (1_000, NAN, 90)),
+        (storage_bytes, (1_000, INF, 90)), (storage_bytes, (1_000, 50, INF)), (storage_bytes, (1_000, 50, 90, INF)),
+        (storage_bytes, (1_000, 50, NAN)), (storage_bytes, (1_000, 50, 90, NAN)),
+    ],
+    ids=lambda value: value.__name__ if callable(value) else None,
+)
+def test_nan_and_infinity_are_bad_inputs(function, args):
+    with pytest.raises(ValueError):
+        function(*args)

@@ -113,6 +113,26 @@ def test_fit_accepts_any_scipy_sparse_format(fmt):
 
 
 @pytest.mark.task(taskno=1)
+def test_a_stored_zero_is_not_an_interaction():
+    # Item 1 is stored three times, always with the value 0: nobody interacted with it.
+    model = fitted([{0: 1.0}, {0: 1.0, 1: 0.0}, {1: 0.0}, {1: 0.0}, {2: 1.0}], 4)
+    assert model.most_popular(4) == [0, 2, 1, 3], (
+        "a stored zero is no interaction: item 0 has 2 users, item 2 has 1, items 1 and 3 none: [0, 2, 1, 3]"
+    )
+
+
+@pytest.mark.task(taskno=1)
+@pytest.mark.parametrize("fmt", [sparse.coo_array, sparse.coo_matrix], ids=["coo_array", "coo_matrix"])
+def test_repeated_events_of_one_user_count_once(fmt):
+    # An event log as COO: user 0 played item 1 three times (three entries for one cell).
+    log = fmt(([1.0, 1.0, 1.0, 1.0, 1.0], ([0, 0, 0, 1, 2], [1, 1, 1, 2, 2])), shape=(3, 4))
+    model = ItemItemRecommender().fit(log)
+    assert model.most_popular(2) == [2, 1], (
+        "repeated entries for one (user, item) cell are one user: item 2 (2 users) before item 1 (1 user)"
+    )
+
+
+@pytest.mark.task(taskno=1)
 @pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf")])
 def test_negative_or_non_finite_interactions_are_rejected(bad):
     with pytest.raises(ValueError):
@@ -129,10 +149,11 @@ def test_using_the_model_before_fit_is_an_error():
 
 
 @pytest.mark.task(taskno=1)
-def test_most_popular_rejects_k_below_one():
+@pytest.mark.parametrize("k", [0, -1])
+def test_most_popular_rejects_k_below_one(k):
     model = fitted([[0]], 3)
     with pytest.raises(ValueError):
-        model.most_popular(0)
+        model.most_popular(k)
 
 
 @pytest.mark.task(taskno=1)
@@ -176,6 +197,27 @@ def test_a_more_similar_item_ranks_higher():
 
 
 @pytest.mark.task(taskno=2)
+def test_a_stronger_interaction_weighs_more_in_the_score():
+    # User 0 played item 1 three times and item 0 once. Item 3 pairs with item 1 exactly as
+    # item 2 pairs with item 0, so only the weights (3 against 1) can put item 3 first.
+    model = fitted([{0: 1.0, 1: 3.0}, [0, 2], [1, 3]], 4)
+    assert model.recommend(0, 2) == [3, 2], (
+        "an item's score sums value(user, i) x similarity(i, j): item 3, next to the item played 3 times, "
+        "beats item 2, next to the item played once: [3, 2]"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_padding_follows_popularity_by_users_not_volume():
+    # Item 2 has three users; item 3 one user with 50 plays. Neither shares a user with item 0.
+    model = fitted([{0: 1.0}, {0: 1.0, 1: 1.0}, {2: 1.0}, {2: 1.0}, {2: 1.0}, {3: 50.0}], 5)
+    assert model.recommend(0, 4) == [1, 2, 3, 4], (
+        "after the similar item 1 the list is padded in popularity order (distinct users): 2 (3 users), "
+        "3 (1 user, however many plays), 4: [1, 2, 3, 4]"
+    )
+
+
+@pytest.mark.task(taskno=2)
 def test_equal_scores_go_to_the_lower_item_id():
     # User 2 saw items 0 and 1, which are mirror images: item 7 pairs with item 0 exactly
     # as item 3 pairs with item 1, so 7 and 3 score the same.
@@ -193,10 +235,11 @@ def test_many_equal_scores_come_out_in_id_order():
 
 
 @pytest.mark.task(taskno=2)
-def test_recommend_rejects_k_below_one():
+@pytest.mark.parametrize("k", [0, -1])
+def test_recommend_rejects_k_below_one(k):
     model = fitted([[0], [0, 1]], 3)
     with pytest.raises(ValueError):
-        model.recommend(0, 0)
+        model.recommend(0, k)
 
 
 @pytest.mark.task(taskno=2)
@@ -222,6 +265,36 @@ def test_a_negative_user_id_is_unknown_not_the_last_user():
     assert model.recommend(-1, 2) == [1, 4], (
         "user -1 does not exist and gets the most popular items [1, 4]; "
         "indexing the matrix with -1 would wrongly answer for the last user"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_an_item_stored_with_value_zero_is_not_seen():
+    model = fitted([{0: 1.0}, {0: 1.0, 1: 0.0}, {1: 0.0}, {1: 0.0}, {2: 1.0}], 4)
+    assert model.recommend(1, 3) == [2, 1, 3], (
+        "user 1's stored zero for item 1 is no interaction: item 1 is unseen and may be recommended, [2, 1, 3]"
+    )
+    assert model.recommend(2, 2) == [0, 2], "user 2 has only a stored zero: a cold start gets the most popular [0, 2]"
+
+
+@pytest.mark.task(taskno=2)
+@pytest.mark.parametrize("integer", [np.int64, np.int32], ids=["int64", "int32"])
+def test_numpy_integer_user_ids_are_users(integer):
+    model = fitted([[0], [0, 1], [2], [2], [2]], 6)
+    assert model.recommend(integer(0), 3) == [1, 2, 3], (
+        f"a {integer.__name__} user id (as read from an array or a DataFrame) is user 0, not a cold start"
+    )
+    assert model.recommend(integer(-1), 2) == [2, 0], f"a {integer.__name__} -1 is still an unknown user"
+
+
+@pytest.mark.task(taskno=2)
+def test_fitting_again_replaces_the_previous_model():
+    model = ItemItemRecommender().fit(interactions([[0, 1], [0, 1], [2], [2]], 4))
+    assert model.recommend(0, 2) == [2, 3], "after the first fit nothing shares a user with items 0 and 1: [2, 3]"
+    model.fit(interactions([[0], [0, 3], [1], [1], [1], [2]], 4))
+    assert model.most_popular(2) == [1, 0], "after the second fit, popularity comes from the new data: [1, 0]"
+    assert model.recommend(0, 2) == [3, 1], (
+        "after the second fit item 3 (not item 1) shares a user with item 0: [3, 1]; the first fit is forgotten"
     )
 
 

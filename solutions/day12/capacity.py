@@ -1,10 +1,11 @@
 """Back-of-envelope capacity planning: traffic → latency budget → replicas → storage.
 
-Contract (the tests check exactly this; every bad input raises ValueError):
+Contract (the tests check exactly this; every bad input raises ValueError, and NaN or
+infinity is a bad input for every parameter):
 - `peak_qps(requests_per_day, peak_to_mean=3.0)`: requests_per_day / 86,400 × peak_to_mean.
   requests_per_day must be > 0 and peak_to_mean >= 1.
 - `latency_budget_ms(p99_target_ms, other_hops_ms)`: what is left of the end-to-end p99
-  target after the other hops' p99s: target − sum(hops). Target > 0, hops >= 0, and
+  target after the other hops' p99s: target − sum(hops). Target > 0, each hop >= 0, and
   the result must be > 0.
 - `replica_qps(workers, mean_latency_ms)`: one replica's throughput by Little's law,
   workers × 1000 / mean_latency_ms. workers >= 1 (an int), latency > 0.
@@ -28,7 +29,7 @@ SECONDS_PER_DAY = 86_400
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
     """Size for the busiest second, not the average one: traffic follows the sun."""
     _positive("requests_per_day", requests_per_day)
-    if peak_to_mean < 1:
+    if not (peak_to_mean >= 1 and math.isfinite(peak_to_mean)):  # also rejects NaN and infinity
         raise ValueError(f"peak_to_mean is at least 1 (the peak is never below the mean), got {peak_to_mean}")
     return requests_per_day / SECONDS_PER_DAY * peak_to_mean
 
@@ -37,8 +38,8 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
     """Adding p99s overstates the total, which is the safe side for a budget."""
     _positive("p99_target_ms", p99_target_ms)
     for hop in other_hops_ms:
-        if hop < 0:
-            raise ValueError(f"a hop's latency cannot be negative, got {hop}")
+        if not (hop >= 0 and math.isfinite(hop)):
+            raise ValueError(f"a hop's latency is a finite number >= 0, got {hop}")
     left = p99_target_ms - sum(other_hops_ms)
     if left <= 0:
         raise ValueError(f"the other hops already use {sum(other_hops_ms)} ms of the {p99_target_ms} ms target")
@@ -76,7 +77,7 @@ def storage_bytes(
 
 
 def _positive(name: str, value: float) -> None:
-    if not value > 0:  # also rejects NaN
+    if not (value > 0 and math.isfinite(value)):  # also rejects NaN and infinity
         raise ValueError(f"{name} must be greater than 0, got {value}")
 
 

@@ -3,7 +3,8 @@
 Contract (the tests check exactly this):
 - `ItemItemRecommender()`; `fit(interactions)` takes any scipy.sparse matrix or array of
   shape (n_users, n_items), row = user id, column = item id, value = interaction
-  strength (a nonzero entry means "seen"), and returns the recommender itself. Negative
+  strength (a nonzero entry means "seen"; a stored zero does not; repeated entries for one
+  cell add up), and returns the recommender itself; fitting again replaces the old model. Negative
   or non-finite values raise ValueError. `most_popular` / `recommend` before `fit`
   raise RuntimeError; `k < 1` raises ValueError.
 - `most_popular(k)`: up to k item ids by the number of distinct users who interacted,
@@ -13,7 +14,7 @@ Contract (the tests check exactly this):
   first, by score (sum of cosine similarities to the user's items, weighted by the
   user's values) descending, equal scores to the lower item id; the rest of the unseen
   items follow in popularity order. The list is min(k, unseen items) long.
-  A cold-start user (an id that is not a row, negative ids included, or a row with no
+  A user id is any integer, numpy integers included. A cold-start user (an id that is not a row, negative ids included, or a row with no
   interactions) gets `most_popular(k)`.
 """
 

@@ -1,0 +1,61 @@
+"""Capacity arithmetic with exact fractions and explicit checks."""
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+SECONDS_PER_DAY = 86_400
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+def _finite(*values) -> bool:
+    return all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
+
+
+def peak_qps(requests_per_day, peak_to_mean=3.0):
+    _require(_finite(requests_per_day, peak_to_mean), "inputs must be finite numbers")
+    _require(requests_per_day > 0, "requests_per_day must be positive")
+    _require(peak_to_mean >= 1, "peak_to_mean must be at least 1")
+    return float(requests_per_day) * float(peak_to_mean) / SECONDS_PER_DAY
+
+
+def latency_budget_ms(p99_target_ms, other_hops_ms):
+    hops = tuple(other_hops_ms)
+    _require(_finite(p99_target_ms, *hops), "inputs must be finite numbers")
+    _require(p99_target_ms > 0, "target must be positive")
+    _require(all(h >= 0 for h in hops), "hops must be non-negative")
+    left = p99_target_ms
+    for h in hops:
+        left -= h
+    _require(left > 0, "the other hops already spend the whole budget")
+    return float(left)
+
+
+def replica_qps(workers, mean_latency_ms):
+    _require(_finite(workers, mean_latency_ms), "inputs must be finite numbers")
+    _require(workers >= 1, "need at least one worker")
+    _require(mean_latency_ms > 0, "latency must be positive")
+    return workers / (mean_latency_ms / 1000.0)
+
+
+def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
+    _require(_finite(peak_qps, qps_per_replica, headroom, min_replicas), "inputs must be finite numbers")
+    _require(peak_qps > 0 and qps_per_replica > 0, "rates must be positive")
+    _require(0 <= headroom < 1, "headroom must be in [0, 1)")
+    _require(min_replicas >= 1, "min_replicas must be at least 1")
+    usable = Fraction(qps_per_replica) * (1 - Fraction(headroom))
+    needed = Fraction(peak_qps) / usable
+    whole = -(-needed.numerator // needed.denominator)
+    return max(int(min_replicas), int(whole))
+
+
+def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3):
+    values = (events_per_day, bytes_per_event, retention_days, replication)
+    _require(_finite(*values), "inputs must be finite numbers")
+    _require(all(v > 0 for v in values), "every input must be positive")
+    total = Fraction(events_per_day) * Fraction(bytes_per_event) * retention_days * replication
+    return math.ceil(total)

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+SECONDS_PER_DAY = 86_400
+
+
+def _pos(name, v):
+    if not v > 0 or not math.isfinite(v):
+        raise ValueError(f"{name} must be > 0, got {v!r}")
+
+
+def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
+    _pos("requests_per_day", requests_per_day)
+    if not peak_to_mean >= 1 or not math.isfinite(peak_to_mean):
+        raise ValueError("peak_to_mean must be >= 1")
+    return requests_per_day / SECONDS_PER_DAY * peak_to_mean
+
+
+def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
+    _pos("p99_target_ms", p99_target_ms)
+    hops = list(other_hops_ms)
+    for h in hops:
+        if not h >= 0 or not math.isfinite(h):
+            raise ValueError("hops must be >= 0")
+    budget = p99_target_ms - sum(hops)
+    if not budget > 0:
+        raise ValueError("budget already spent")
+    return budget
+
+
+def replica_qps(workers: int, mean_latency_ms: float) -> float:
+    if not workers >= 1 or not math.isfinite(workers):
+        raise ValueError("workers must be >= 1")
+    _pos("mean_latency_ms", mean_latency_ms)
+    return workers * 1000 / mean_latency_ms
+
+
+def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2) -> int:
+    _pos("peak_qps", peak_qps)
+    _pos("qps_per_replica", qps_per_replica)
+    if not (0 <= headroom < 1):
+        raise ValueError("headroom in [0, 1)")
+    if not min_replicas >= 1 or not math.isfinite(min_replicas):
+        raise ValueError("min_replicas >= 1")
+    return max(min_replicas, math.ceil(peak_qps / (qps_per_replica * (1 - headroom))))
+
+
+def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3) -> int:
+    for name, v in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
+                    ("retention_days", retention_days), ("replication", replication)):
+        _pos(name, v)
+    return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
