@@ -9,17 +9,25 @@ import pytest
 
 
 class RecordedLatency:
-    """Answers like the day-11 monitor's `get_recent_metrics`, from fixed samples."""
+    """Answers like the day-11 monitor's `get_recent_metrics`, from fixed samples.
 
-    def __init__(self, values: list[float]) -> None:
+    `values` were recorded in the last minute; `older` holds (hours ago, value) pairs, returned
+    only when they fall inside the `hours` asked for, as the real store does.
+    """
+
+    def __init__(self, values: list[float], older: list[tuple[float, float]] = ()) -> None:
         self.values = values
+        self.older = list(older)
         self.asked: list[str] = []
 
     def get_recent_metrics(self, name: str, hours: float = 24) -> list[dict]:
         self.asked.append(name)
+        if name != "latency_ms":
+            return []
         now = time.time()
-        values = self.values if name == "latency_ms" else []
-        return [{"timestamp": now - i, "value": v} for i, v in enumerate(values)]
+        rows = [{"timestamp": now - i, "value": v} for i, v in enumerate(self.values)]
+        rows += [{"timestamp": now - age * 3600, "value": v} for age, v in self.older if age < hours]
+        return rows
 
 
 @pytest.fixture
@@ -72,3 +80,42 @@ def wait_for_state(container, done, what: str, timeout_s: float = 30.0) -> dict:
 @pytest.fixture
 def wait_until():
     return wait_for_state
+
+
+@pytest.fixture
+def failing_docker_api():
+    """start(status) -> base_url of a stand-in Docker daemon answering every request with that HTTP error.
+
+    The body is what dockerd sends with an error, `{"message": ...}`, so docker-py raises its
+    APIError (a 404 would be NotFound). Stopped after the test.
+    """
+    import http.server
+    import json
+    import threading
+
+    servers = []
+
+    def start(status: int) -> str:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _fail(self):
+                body = json.dumps({"message": f"stand-in daemon error {status}"}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_HEAD = do_DELETE = _fail
+
+            def log_message(self, format, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"tcp://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from diagnose import Finding, HealthCheck, Snapshot, analyse, check_health
+from diagnose import Finding, HealthCheck, Snapshot, analyse, check_health, diagnose
 from mlops_katas.infra.http_server import free_port
 
 RECORDED = Path(__file__).parent / "recorded"
@@ -107,6 +107,25 @@ def test_an_exited_container_is_named_with_its_exit_code():
 
 
 @pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("status, exit_code", [("created", 128), ("dead", 1)])
+def test_a_container_that_is_not_running_is_exited_whatever_its_status(status, exit_code):
+    findings = analyse(snapshot("exited", REFUSED, logs="", Status=status, ExitCode=exit_code))
+    assert causes(findings) == ["exited", "unreachable"], (
+        f"State.Running and State.Restarting are both false, so a {status!r} container counts as exited: {findings}"
+    )
+    assert str(exit_code) in evidence_of(findings, "exited"), "the evidence gives the exit code"
+
+
+@pytest.mark.task(taskno=3)
+def test_exit_code_137_without_oom_killed_is_not_an_oom():
+    findings = analyse(snapshot("exited", REFUSED, logs="", ExitCode=137))
+    assert causes(findings) == ["exited", "unreachable"], (
+        f"`docker kill` also exits 137; only State.OOMKilled says the kernel killed it for memory: {findings}"
+    )
+    assert "137" in evidence_of(findings, "exited"), "the exited evidence gives the exit code 137"
+
+
+@pytest.mark.task(taskno=3)
 def test_no_answer_from_health_is_unreachable_quoting_the_error():
     findings = analyse(snapshot("healthy", REFUSED))
     assert causes(findings) == ["unreachable"], f"running but not answering: {findings}"
@@ -114,16 +133,29 @@ def test_no_answer_from_health_is_unreachable_quoting_the_error():
 
 
 @pytest.mark.task(taskno=3)
-def test_a_non_200_health_answer_is_unhealthy():
-    findings = analyse(snapshot("healthy", HealthCheck(status=503, latency_ms=3.0)))
-    assert causes(findings) == ["unhealthy"], f"/health answered 503: {findings}"
-    assert "503" in evidence_of(findings, "unhealthy"), "the evidence gives the status code"
+@pytest.mark.parametrize("status", [503, 500, 404, 401])
+def test_a_non_200_health_answer_is_unhealthy(status):
+    findings = analyse(snapshot("healthy", HealthCheck(status=status, latency_ms=3.0)))
+    assert causes(findings) == ["unhealthy"], f"/health answered {status}, which is not 200: {findings}"
+    assert str(status) in evidence_of(findings, "unhealthy"), "the evidence gives the status code"
 
 
 @pytest.mark.task(taskno=3)
 def test_a_failing_docker_healthcheck_is_unhealthy():
     findings = analyse(snapshot("unhealthy"))
     assert causes(findings) == ["unhealthy"], f"State.Health.Status is 'unhealthy': {findings}"
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("docker_health", ["starting", "healthy"])
+def test_a_docker_healthcheck_that_is_not_unhealthy_is_no_finding(docker_health):
+    inspect, _ = recorded("unhealthy")
+    health = dict(inspect["State"]["Health"], Status=docker_health)
+    findings = analyse(snapshot("unhealthy", Health=health))
+    assert causes(findings) == ["healthy"], (
+        f"only State.Health.Status 'unhealthy' is a finding; {docker_health!r} with /health answering 200 "
+        f"is healthy: {findings}"
+    )
 
 
 @pytest.mark.task(taskno=3)
@@ -137,6 +169,10 @@ def test_a_slow_health_answer_is_slow_with_the_measured_latency():
     assert causes(analyse(snapshot("slow", HealthCheck(200, 200.0)))) == ["healthy"], (
         "exactly the budget is not slow"
     )
+    findings = analyse(snapshot("slow", HealthCheck(200, 450.7)))
+    assert "451" in evidence_of(findings, "slow"), (
+        f"450.7 ms in whole milliseconds is 451 (f'{{v:.0f}}' rounds, it does not truncate): {findings}"
+    )
 
 
 @pytest.mark.task(taskno=3)
@@ -149,6 +185,28 @@ def test_recent_latency_is_judged_by_its_95th_percentile():
     assert causes(analyse(snapshot("healthy", latency_ms=rare_outliers))) == ["healthy"], (
         "a few outliers beyond the 95th percentile do not make the service slow"
     )
+
+
+@pytest.mark.task(taskno=3)
+def test_the_stored_p95_interpolates_linearly_and_is_judged_against_slow_ms():
+    between = [100.0] * 18 + [180.0, 600.0]  # p95 lies 5 % of the way from 180 to 600: 201 ms
+    findings = analyse(snapshot("healthy", latency_ms=between))
+    assert causes(findings) == ["slow"], f"the linear p95 of the stored latency is 201 ms, over 200: {findings}"
+    assert "201" in evidence_of(findings, "slow"), "the evidence gives the interpolated p95, 201 ms"
+    assert causes(analyse(snapshot("healthy", latency_ms=between), slow_ms=250)) == ["healthy"], (
+        "slow_ms sets the budget for the stored latency too: 201 ms is fine within 250 ms"
+    )
+    assert causes(analyse(snapshot("healthy", latency_ms=[200.0] * 20))) == ["healthy"], (
+        "a stored p95 of exactly the budget (200 ms) is not slow"
+    )
+    fractional = [100.0] * 19 + [214.0]  # p95 lies 5 % of the way from 100 to 214: 105.7 ms
+    findings = analyse(snapshot("healthy", latency_ms=fractional), slow_ms=100)
+    assert "106" in evidence_of(findings, "slow"), (
+        f"a p95 of 105.7 ms in whole milliseconds is 106 (f'{{v:.0f}}' rounds, it does not truncate): {findings}"
+    )
+    moderate = [50.0] * 90 + [150.0] * 10  # p95 is 150 ms
+    findings = analyse(snapshot("healthy", latency_ms=moderate), slow_ms=100)
+    assert causes(findings) == ["slow"], f"a p95 of 150 ms is slow against slow_ms=100: {findings}"
 
 
 @pytest.mark.task(taskno=3)
@@ -211,3 +269,36 @@ def test_check_health_gives_up_after_its_timeout(server):
     server.set("slow", delay_s=30)
     result = check_health(server.url, timeout_s=0.3)
     assert result.status is None and result.error, f"a server slower than the timeout gives no answer: {result}"
+
+
+@pytest.mark.task(taskno=4)
+def test_a_docker_that_cannot_answer_is_not_a_missing_container():
+    import docker
+
+    # A client pointed at a port where no Docker daemon listens: every call fails to connect.
+    unreachable = docker.DockerClient(base_url=f"tcp://127.0.0.1:{free_port()}", version="1.41", timeout=2)
+    try:
+        findings = diagnose("day13-any", f"http://127.0.0.1:{free_port()}", client=unreachable)
+    except NotImplementedError:
+        raise
+    except Exception:
+        return  # the Docker error propagated: the caller knows Docker itself is the problem
+    pytest.fail(f"Docker could not be reached, yet diagnose answered {findings}: only NotFound means 'no such "
+                "container'; any other Docker error must propagate")
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.parametrize("status", [500, 403], ids=["daemon_error", "permission_denied"])
+def test_a_docker_error_answer_is_not_a_missing_container(failing_docker_api, status):
+    import docker
+
+    # A Docker daemon answers, but with an error instead of the container (a missing one is a 404).
+    failing = docker.DockerClient(base_url=failing_docker_api(status), version="1.41", timeout=2)
+    try:
+        findings = diagnose("day13-any", f"http://127.0.0.1:{free_port()}", client=failing)
+    except NotImplementedError:
+        raise
+    except Exception:
+        return  # the Docker error propagated
+    pytest.fail(f"Docker answered HTTP {status}, yet diagnose answered {findings}: only NotFound (404) means "
+                "'no such container'; any other Docker API error must propagate")

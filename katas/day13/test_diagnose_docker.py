@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from diagnose import diagnose
+from diagnose import diagnose, gather
 from mlops_katas.infra.http_server import free_port
 
 pytestmark = [pytest.mark.task(taskno=4), pytest.mark.docker, pytest.mark.timeout(90)]
@@ -26,15 +26,25 @@ def test_a_slow_container_is_diagnosed_slow(docker_client, docker_run, standin_i
     server = docker_run(standin_image, env={"APP_MODE": "slow", "SLOW_S": "0.6"})
     findings = diagnose(server.container.name, server.url, client=docker_client)
     assert causes(findings) == ["slow"], f"/health takes 600 ms against a 200 ms budget: {findings}"
+    findings = diagnose(server.container.name, server.url, client=docker_client, slow_ms=5000.0)
+    assert causes(findings) == ["healthy"], f"diagnose passes slow_ms on: 600 ms is fine within 5000 ms: {findings}"
+    probe = gather(server.container.name, server.url, client=docker_client, timeout_s=0.2).health
+    assert probe.status is None and probe.error, f"gather(timeout_s=0.2) gives up on a 600 ms /health: {probe}"
 
 
 def test_latency_from_the_monitoring_store_is_taken_into_account(docker_client, docker_run, standin_image,
                                                                    recorded_latency):
     server = docker_run(standin_image, env={"APP_MODE": "healthy"})
-    store = recorded_latency([900.0] * 20)
+    store = recorded_latency([900.0] * 20, older=[(0.75, 30.0)] * 5 + [(3.0, 7.0)] * 5)
     findings = diagnose(server.container.id, server.url, client=docker_client, metrics=store)
     assert "latency_ms" in store.asked, "diagnose reads latency_ms from the metrics store it is given"
     assert causes(findings) == ["slow"], f"the stored p95 latency is 900 ms: {findings}"
+    last_hour = gather(server.container.id, server.url, client=docker_client, metrics=store).latency_ms
+    assert sorted(last_hour) == [30.0] * 5 + [900.0] * 20, (
+        f"by default gather reads the last hour of latency (not the 3-hour-old samples), got {sorted(last_hour)}"
+    )
+    half_hour = gather(server.container.id, server.url, client=docker_client, metrics=store, hours=0.5).latency_ms
+    assert sorted(half_hour) == [900.0] * 20, f"hours=0.5 reads only the last half hour, got {sorted(half_hour)}"
 
 
 def test_a_crash_looping_container_is_diagnosed_with_its_error(docker_client, faulty_container, wait_until):
@@ -45,6 +55,8 @@ def test_a_crash_looping_container_is_diagnosed_with_its_error(docker_client, fa
     assert "error_logs" in causes(findings), f"the container logged its error: {findings}"
     evidence = next(f.evidence for f in findings if f.cause == "error_logs")
     assert "could not load model" in evidence, f"the evidence quotes the container's error line: {evidence}"
+    tail = gather(container.name, url, client=docker_client, log_lines=2).logs
+    assert len(tail.splitlines()) == 2, f"log_lines=2 keeps only the last 2 of the restarts' log lines, got {tail!r}"
 
 
 def test_an_oom_killed_container_is_diagnosed_oom(docker_client, faulty_container, wait_until):

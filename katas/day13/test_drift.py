@@ -87,6 +87,13 @@ def test_psi_epsilon_is_a_parameter():
     got = psi(reference, [1000.0] * 10, bins=4, epsilon=0.01)
     expected = term(1.0, 0.25) + 3 * term(0.01, 0.25)
     assert got == pytest.approx(expected, rel=1e-9), f"with epsilon=0.01 PSI should be {expected:.6f}, got {got}"
+    # One value of 200 in the first bin is a proportion of 0.005: below epsilon, so it counts as 0.01 too.
+    got = psi(reference, [10.0] + [1000.0] * 199, bins=4, epsilon=0.01)
+    expected = term(0.995, 0.25) + 3 * term(0.01, 0.25)
+    assert got == pytest.approx(expected, rel=1e-9), (
+        f"every proportion below epsilon (0.005 < 0.01, not only an empty bin) is raised to epsilon: "
+        f"PSI {expected:.6f}, got {got}"
+    )
 
 
 @pytest.mark.task(taskno=1)
@@ -109,8 +116,9 @@ def test_psi_rejects_empty_or_non_finite_samples(bad):
 def test_psi_rejects_fewer_than_two_bins_and_a_non_positive_epsilon():
     with pytest.raises(ValueError):
         psi([1.0, 2.0], [1.0, 2.0], bins=1)
-    with pytest.raises(ValueError):
-        psi([1.0, 2.0], [1.0, 2.0], epsilon=0.0)
+    for epsilon in (0.0, -1e-4, float("nan")):
+        with pytest.raises(ValueError):
+            psi([1.0, 2.0], [1.0, 2.0], epsilon=epsilon)
 
 
 @pytest.mark.task(taskno=1)
@@ -185,6 +193,9 @@ def test_detect_drift_flags_a_significant_ks_even_when_psi_sees_little():
     assert not detect_drift(reference, current, alpha=1e-300).drifted, (
         "with alpha below the p-value and PSI 'none' there is no drift: alpha is the KS cut-off"
     )
+    assert not detect_drift(reference, current, alpha=report.ks_pvalue).drifted, (
+        "drift is a p-value strictly below alpha: a p-value equal to alpha (and PSI 'none') is no drift"
+    )
 
 
 @pytest.mark.task(taskno=2)
@@ -193,9 +204,18 @@ def test_detect_drift_uses_the_given_bins_and_checks_alpha():
     assert detect_drift(reference, current, bins=2).psi == pytest.approx(psi(reference, current, bins=2)), (
         "detect_drift passes `bins` on to psi"
     )
-    for alpha in (0.0, 1.0, -0.5):
+    for alpha in (0.0, 1.0, -0.5, float("nan")):
         with pytest.raises(ValueError):
             detect_drift(reference, current, alpha=alpha)
+
+
+@pytest.mark.task(taskno=2)
+def test_moderate_psi_is_drift_even_when_ks_does_not_reject():
+    reference = np.arange(100.0)
+    current = [10.0] * 8 + [40.0] * 4 + [60.0] * 4 + [90.0] * 4  # 40 %, 20 %, 20 %, 20 % of the quartile bins
+    report = detect_drift(reference, current, bins=4, alpha=0.01)
+    assert report.level == "moderate" and report.ks_pvalue > 0.01, f"precondition of this example: {report}"
+    assert report.drifted, f"a moderate PSI (0.104) is drift even when KS does not reject at alpha: {report}"
 
 
 def normal_or_uniform(rng, kind, mu, sigma, n):
