@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 
@@ -62,6 +63,32 @@ def test_manager_rejects_two_thresholds_for_one_metric_and_a_negative_cooldown(n
         AlertManager([latency_above_200(), Threshold("latency_ms", 500.0)], notifier, clock=clock)
     with pytest.raises(ValueError):
         AlertManager([latency_above_200()], notifier, cooldown_s=-1, clock=clock)
+
+
+@pytest.mark.task(taskno=4)
+def test_zero_cooldown_is_allowed_and_reminds_every_tick(notifier, clock):
+    alerts = AlertManager([latency_above_200()], notifier, cooldown_s=0.0, clock=clock)
+    alerts.evaluate({"latency_ms": 900.0})
+    alerts.evaluate({"latency_ms": 901.0})
+    assert notifier.subjects == [
+        "[FIRING] latency_ms is 900, above the threshold 200",
+        "[FIRING] latency_ms is 901, above the threshold 200",
+    ], f"a cooldown of 0 (only a negative one is an error) reminds at every tick, got {notifier.subjects}"
+    assert AlertManager([latency_above_200()], notifier, cooldown_s=0, clock=clock).firing == set(), (
+        "an int 0 cooldown is allowed too"
+    )
+
+
+@pytest.mark.task(taskno=4)
+def test_default_cooldown_is_300_seconds(notifier, clock):
+    alerts = AlertManager([latency_above_200()], notifier, clock=clock)
+    alerts.evaluate({"latency_ms": 900.0})
+    clock.advance(299.5)
+    assert alerts.evaluate({"latency_ms": 900.0}) == [], "299.5 s after the alert the default 300 s cooldown runs"
+    clock.advance(0.5)
+    assert [n.status for n in alerts.evaluate({"latency_ms": 900.0})] == ["firing"], (
+        "300 s after the alert the default cooldown is over: one reminder"
+    )
 
 
 @pytest.mark.task(taskno=4)
@@ -145,11 +172,26 @@ def test_recovery_sends_one_resolved_notice(notifier, clock):
     assert notifier.subjects[1:] == ["[RESOLVED] latency_ms is 120, no longer above the threshold 200"], (
         f"going back under the limit sends one recovery notice, got {notifier.subjects}"
     )
-    assert [n.status for n in sent] == ["resolved"], f"evaluate returns the resolved notice, got {sent}"
+    assert sent == [Notification("resolved", "latency_ms", 120.0, latency_above_200(), notifier.subjects[1], True)], (
+        f"evaluate returns the resolved notice with the current value, the threshold and its subject, got {sent}"
+    )
     assert alerts.firing == set(), "nothing is firing after recovery"
     clock.advance(10)
     alerts.evaluate({"latency_ms": 110.0})
     assert len(notifier.sent) == 2, f"a healthy metric that was not firing sends nothing, got {notifier.subjects}"
+
+
+@pytest.mark.task(taskno=4)
+def test_back_exactly_at_the_limit_resolves_in_both_directions(notifier, clock):
+    alerts = manager(notifier, clock)
+    alerts.evaluate({"latency_ms": 900.0, "availability": 0.5})
+    clock.advance(10)
+    sent = alerts.evaluate({"latency_ms": 200.0, "availability": 0.95})
+    assert [n.subject for n in sent] == [
+        "[RESOLVED] latency_ms is 200, no longer above the threshold 200",
+        "[RESOLVED] availability is 0.95, no longer below the threshold 0.95",
+    ], f"a value equal to the limit is not a breach, so a firing metric that reaches it has recovered; got {sent}"
+    assert alerts.firing == set(), f"nothing is firing after recovery, got {alerts.firing}"
 
 
 @pytest.mark.task(taskno=4)
@@ -181,6 +223,18 @@ def test_each_metric_has_its_own_cooldown(notifier, clock):
 
 
 @pytest.mark.task(taskno=4)
+def test_notifications_follow_the_order_of_the_thresholds_not_of_the_tick(notifier, clock):
+    alerts = manager(notifier, clock, availability_below_95(), latency_above_200())
+    sent = alerts.evaluate({"latency_ms": 900.0, "cpu": 1.0, "availability": 0.5})
+    assert [n.metric for n in sent] == ["availability", "latency_ms"], (
+        f"notifications come in the order the thresholds were given, whatever the tick's order; got {sent}"
+    )
+    assert [s.split(" ")[1] for s in notifier.subjects] == ["availability", "latency_ms"], (
+        f"and are sent in that order, got {notifier.subjects}"
+    )
+
+
+@pytest.mark.task(taskno=4)
 def test_undelivered_alert_is_logged_returned_and_retried_next_tick(notifier, clock, caplog):
     alerts = manager(notifier, clock, cooldown_s=300)
     notifier.down = True
@@ -189,7 +243,16 @@ def test_undelivered_alert_is_logged_returned_and_retried_next_tick(notifier, cl
     assert [(n.status, n.delivered) for n in sent] == [("firing", False)], (
         f"a failed delivery is returned with delivered=False, not raised, got {sent}"
     )
-    assert any(r.levelno >= logging.ERROR for r in caplog.records), "a failed delivery is logged as an error"
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any(r.name == "alerting" for r in errors), (
+        f"a failed delivery is logged as an error on the 'alerting' logger, got {[(r.name, r.levelname) for r in caplog.records]}"
+    )
+    assert any("relay down (on purpose)" in r.getMessage() for r in errors), (
+        f"the error log carries the notifier's message, got {[r.getMessage() for r in errors]}"
+    )
+    assert alerts.firing == {"latency_ms"}, (
+        f"the metric is in breach (firing) even though its alert was not delivered, got {alerts.firing}"
+    )
     notifier.down = False
     clock.advance(1)
     sent = alerts.evaluate({"latency_ms": 900.0})
@@ -214,6 +277,19 @@ def test_undelivered_resolved_notice_is_not_retried(notifier, clock):
 # --- task 5: real delivery over SMTP -----------------------------------------------
 
 
+@pytest.mark.task(taskno=4)
+def test_recovery_after_an_undelivered_alert_still_sends_a_resolved_notice(notifier, clock):
+    alerts = manager(notifier, clock)
+    notifier.down = True
+    alerts.evaluate({"latency_ms": 900.0})
+    notifier.down = False
+    clock.advance(10)
+    sent = alerts.evaluate({"latency_ms": 100.0})
+    assert [(n.status, n.delivered) for n in sent] == [("resolved", True)], (
+        f"the metric was firing (its alert just failed to arrive), so its recovery is announced; got {sent}"
+    )
+
+
 @pytest.mark.task(taskno=5)
 def test_smtp_notifier_delivers_subject_body_sender_and_recipients(smtp):
     notifier = SmtpNotifier(smtp.host, smtp.port, "alerts@example.com", ["oncall@example.com", "ml@example.com"])
@@ -227,7 +303,9 @@ def test_smtp_notifier_delivers_subject_body_sender_and_recipients(smtp):
     assert sorted(mail.rcpt_tos) == ["ml@example.com", "oncall@example.com"], (
         f"every recipient gets the mail, got {mail.rcpt_tos}"
     )
-    assert "oncall@example.com" in str(mail.message["To"]), "the To header names the recipients"
+    assert all(r in str(mail.message["To"]) for r in ("oncall@example.com", "ml@example.com")), (
+        f"the To header names every recipient, got {mail.message['To']!r}"
+    )
     assert "alerts@example.com" in str(mail.message["From"]), "the From header names the sender"
 
 
@@ -258,9 +336,15 @@ def test_rejected_recipient_raises_alert_delivery_error():
 @pytest.mark.timeout(15)
 def test_hung_relay_times_out_with_alert_delivery_error():
     with silent_listener() as port:
-        notifier = SmtpNotifier("127.0.0.1", port, "alerts@example.com", ["oncall@example.com"], timeout_s=0.5)
+        notifier = SmtpNotifier("127.0.0.1", port, "alerts@example.com", ["oncall@example.com"], timeout_s=0.3)
+        started = time.monotonic()
         with pytest.raises(AlertDeliveryError):
             notifier.send("[FIRING] x", "y")
+        waited = time.monotonic() - started
+    assert waited < 6, (
+        f"with timeout_s=0.3 a relay that never answers is given up on after about 0.3 s, not {waited:.1f} s: "
+        "pass timeout_s to the SMTP client"
+    )
 
 
 @pytest.mark.task(taskno=5)
