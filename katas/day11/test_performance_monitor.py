@@ -238,11 +238,11 @@ def test_sla_compliance_counts_samples_at_or_below_the_threshold(db_path, clock)
 def test_sla_compliance_defaults_to_200_ms_over_24_hours(db_path, clock):
     monitor = ModelPerformanceMonitor(db_path, clock=clock)
     now = clock.now
-    record_at(monitor, clock, "latency_ms", [(now - 25 * HOUR, 1.0), (now - 4, 200.5), (now - 3, 200.0),
-                                             (now - 2, 150.0), (now - 1, 250.0), (now, 199.0)])
-    assert monitor.calculate_sla_compliance() == pytest.approx(60.0), (
-        "defaults: threshold 200 ms, window 24 h; 3 of the 5 samples in the window are <= 200 ms "
-        "(200.0 complies, 200.5 does not)"
+    record_at(monitor, clock, "latency_ms", [(now - 25 * HOUR, 1.0), (now - 24 * HOUR, 2.0), (now - 4, 200.5),
+                                             (now - 3, 200.0), (now - 2, 150.0), (now - 1, 250.0), (now, 199.0)])
+    assert monitor.calculate_sla_compliance() == pytest.approx(400 / 6), (
+        "defaults: threshold 200 ms, window 24 h (a sample exactly 24 h old is in); 4 of the 6 samples "
+        "in the window are <= 200 ms (200.0 complies, 200.5 does not)"
     )
 
 
