@@ -108,6 +108,7 @@ def test_the_request_round_trips_through_rest_json():
     "projects/my-project/locations/us-central",
     "projects/my-project/locations/US-CENTRAL1",
     "projects/my-project/locations/us-central1\n",
+    "projects/\u0661\u0662\u0663/locations/us-central1",
     "https://us-central1-aiplatform.googleapis.com/v1/projects/my-project/locations/us-central1",
 ])
 def test_a_malformed_parent_is_rejected(parent, value_error_naming):
@@ -126,13 +127,13 @@ def test_project_ids_and_numbers_are_valid_parents(parent):
         f"{parent} is a valid parent: a project ID of 6 to 30 characters or a project number, then a region")
 
 
-@pytest.mark.parametrize("name", ["", "x" * 129, "   ", "\t\n"])
+@pytest.mark.parametrize("name", ["", "x" * 129, "   ", "\t\n", None, 7])
 def test_a_display_name_must_be_1_to_128_characters(name, value_error_naming):
     with value_error_naming("display_name"):
         job(display_name=name)
 
 
-@pytest.mark.parametrize("name", ["x", "x" * 128, "fraud train v2"])
+@pytest.mark.parametrize("name", ["x", "x" * 128, "fraud train v2", " fraud-train "])
 def test_display_names_of_1_to_128_characters_are_accepted(name):
     assert job(display_name=name).custom_job.display_name == name, (
         f"a display name of {len(name)} characters is within 1 to 128 and should be kept as given")
@@ -207,10 +208,21 @@ def test_a_module_needs_a_package(value_error_naming):
 
 
 @pytest.mark.parametrize("module", ["trainer/task.py", "trainer..task", "my-trainer.task", "trainer.", ".task",
-                                    "trainer task", "trainer.task\n"])
+                                    "trainer task", "trainer.task\n", "1trainer.task", "trainer.2task"])
 def test_python_module_must_be_a_dotted_module_name(module, value_error_naming):
     with value_error_naming("python_module"):
         job(image_uri=EXECUTOR, package_uris=["gs://my-bucket/trainer.tar.gz"], python_module=module)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("image_uri", 7),
+    ("python_module", 7),
+    ("base_output_directory", 7),
+], ids=["image-uri-int", "python-module-int", "base-output-directory-int"])
+def test_a_value_of_the_wrong_type_is_a_value_error_naming_its_field(field, value, value_error_naming):
+    package = {"package_uris": ["gs://my-bucket/trainer.tar.gz"]} if field == "python_module" else {}
+    with value_error_naming(field):
+        job(**package, **{field: value})
 
 
 def test_an_image_is_required(value_error_naming):

@@ -108,15 +108,18 @@ def test_a_malformed_endpoint_is_rejected(endpoint, value_error_naming):
     MODEL + "@1@2",
     MODEL + "@2/3",
     MODEL + "\n",
+    "projects/my-project/locations/us-central1/models/Fraud",
+    "projects/my-project/locations/us-central1/models/_fraud",
 ])
 def test_a_malformed_model_is_rejected(model, value_error_naming):
     with value_error_naming("model"):
         deploy(model=model)
 
 
-def test_a_model_in_another_location_is_rejected(value_error_naming):
+@pytest.mark.parametrize("location", ["europe-west4", "us-central12"])
+def test_a_model_in_another_location_is_rejected(location, value_error_naming):
     with value_error_naming("model"):
-        deploy(model="projects/my-project/locations/europe-west4/models/987654321")
+        deploy(model=f"projects/my-project/locations/{location}/models/987654321")
 
 
 @pytest.mark.parametrize("count", [0, -1, 1.5, 1.0, True], ids=["0", "-1", "1.5", "1.0", "True"])
@@ -125,7 +128,7 @@ def test_min_replica_count_must_be_a_whole_number_of_at_least_one(count, value_e
         deploy(min_replica_count=count, max_replica_count=3)
 
 
-@pytest.mark.parametrize("count", [3.0, 2.5, "3"], ids=["3.0", "2.5", "str-3"])
+@pytest.mark.parametrize("count", [3.0, 2.5, "3", True], ids=["3.0", "2.5", "str-3", "True"])
 def test_max_replica_count_must_be_a_whole_number(count, value_error_naming):
     with value_error_naming("max_replica_count"):
         deploy(min_replica_count=1, max_replica_count=count)
@@ -141,7 +144,7 @@ def test_a_gpu_the_serving_machine_cannot_take_is_rejected(value_error_naming):
         deploy(machine_type="e2-standard-4", accelerator_type="NVIDIA_TESLA_T4", accelerator_count=1)
 
 
-@pytest.mark.parametrize("name", ["", "  ", "x" * 129])
+@pytest.mark.parametrize("name", ["", "  ", "x" * 129, None])
 def test_a_display_name_outside_1_to_128_characters_is_rejected(name, value_error_naming):
     with value_error_naming("display_name"):
         deploy(display_name=name)
@@ -161,9 +164,10 @@ def test_a_display_name_outside_1_to_128_characters_is_rejected(name, value_erro
     {"0": "100"},
     {"1111\n": 100},
     {" 1111": 100},
+    {"\u0661\u0662\u0663\u0664": 100},
     [("0", 100)],
 ], ids=["empty", "adds-to-95", "negative", "fractions", "int-key", "name-key", "empty-key", "11-digit-id",
-        "bool-share", "whole-float", "string-share", "key-with-newline", "key-with-space", "a-list"])
+        "bool-share", "whole-float", "string-share", "key-with-newline", "key-with-space", "non-ascii-digits", "a-list"])
 def test_a_bad_traffic_split_is_rejected(split, value_error_naming):
     with value_error_naming("traffic_split"):
         deploy(traffic_split=split)

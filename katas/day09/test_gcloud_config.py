@@ -177,6 +177,8 @@ def test_a_package_outside_cloud_storage_is_rejected(value_error_naming):
         custom_job_spec_from_gcloud(data)
 
 
-def test_an_output_directory_outside_cloud_storage_is_rejected(value_error_naming):
+@pytest.mark.parametrize("destination", [{"outputUriPrefix": "gs:/my-bucket/out"}, {}],
+                         ids=["single-slash", "present-but-empty"])
+def test_an_output_directory_outside_cloud_storage_is_rejected(destination, value_error_naming):
     with value_error_naming("base_output_directory"):
-        custom_job_spec_from_gcloud(config(TWO_POOLS, baseOutputDirectory={"outputUriPrefix": "gs:/my-bucket/out"}))
+        custom_job_spec_from_gcloud(config(TWO_POOLS, baseOutputDirectory=destination))

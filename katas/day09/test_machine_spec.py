@@ -124,6 +124,12 @@ def test_an_unknown_machine_type_is_rejected(machine, value_error_naming):
         machine_spec(machine_type=machine)
 
 
+@pytest.mark.parametrize("machine", [None, 8], ids=["None", "int"])
+def test_a_machine_type_that_is_not_a_string_is_a_value_error(machine, value_error_naming):
+    with value_error_naming("machine_type"):
+        machine_spec(machine_type=machine)
+
+
 def test_an_unknown_machine_type_is_rejected_even_with_a_gpu(value_error_naming):
     with value_error_naming("machine_type"):
         machine_spec(machine_type="not-a-machine", accelerator_type="NVIDIA_TESLA_T4", accelerator_count=1)

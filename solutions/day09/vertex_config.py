@@ -121,6 +121,12 @@ def custom_job_request(
     """One worker pool running a custom container, or a Python package on a prebuilt image."""
     _check_resource_name(parent, "parent")
     _check_display_name(display_name)
+    if not isinstance(image_uri, str):
+        raise ValueError(f"image_uri: expected a string, got {image_uri!r}")
+    if python_module is not None and not isinstance(python_module, str):
+        raise ValueError(f"python_module: expected a dotted module name, got {python_module!r}")
+    if base_output_directory is not None:
+        _check_gcs_uri(base_output_directory, "base_output_directory")
     command, args, package_uris = (
         _strings(command, "command"), _strings(args, "args"), _strings(package_uris, "package_uris")
     )
