@@ -7,11 +7,13 @@ error), then cross-object rules. Every problem names the file, the object and th
 
 import pytest
 
-from mlops_katas.infra.manifests import explain
+from mlops_katas.infra.manifests import explain, quantity
 
 DEPLOYMENT = "k8s/deployment.yaml"
 SERVICE = "k8s/service.yaml"
 CONTRACT_PORT = 8000  # the day-03 server listens here
+MAX_CPU_REQUEST = 1  # cores: the tests' kind cluster is one node on your machine
+MIN_MEMORY = 16 * 2**20  # bytes: less cannot even start Python, let alone load a model
 
 
 def _only(report, kind, api_version, file):
@@ -26,6 +28,15 @@ def _container(report):
     containers = deployment.doc.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or []
     assert len(containers) == 1, "the pod should run exactly one container: the model server"
     return containers[0]
+
+
+def _assert_plain_http_to_the_pod(container, probe):
+    http = (container.get(probe) or {}).get("httpGet") or {}
+    scheme = http.get("scheme", "HTTP")
+    assert scheme == "HTTP", (f"{probe}.httpGet.scheme is {scheme!r}: the day-03 server speaks plain HTTP, "
+                              "so every probe would fail")
+    assert "host" not in http, (f"{probe}.httpGet.host is {http['host']!r}: the kubelet would probe that "
+                                "address (the node itself for 127.0.0.1), not the pod; leave host out")
 
 
 class TestDeployment:
@@ -62,6 +73,7 @@ class TestDeployment:
         problems = [p for p in report.problems_of("probe") if ".readinessProbe" in p.field]
         assert not problems, ("the readiness probe should GET /ready on the container port, so a pod gets "
                               "traffic only once its model is loaded:\n" + explain(problems))
+        _assert_plain_http_to_the_pod(_container(report), "readinessProbe")
 
     def test_liveness_probe_gets_health_on_the_container_port(self, manifest_report):
         report = manifest_report(DEPLOYMENT)
@@ -69,6 +81,7 @@ class TestDeployment:
         problems = [p for p in report.problems_of("probe") if ".livenessProbe" in p.field]
         assert not problems, ("the liveness probe should GET /health on the container port, so a hung "
                               "process is restarted (but a loading model is not):\n" + explain(problems))
+        _assert_plain_http_to_the_pod(_container(report), "livenessProbe")
 
     def test_requests_are_set_and_no_higher_than_limits(self, manifest_report):
         report = manifest_report(DEPLOYMENT)
@@ -79,6 +92,19 @@ class TestDeployment:
         assert "memory" in limits, ("resources.limits.memory should be set: a leaking server is then "
                                     "OOM-killed and restarted instead of starving its neighbours")
 
+    def test_resources_are_in_real_units(self, manifest_report):
+        resources = _container(manifest_report(DEPLOYMENT)).get("resources") or {}
+        requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+        cpu = quantity(requests.get("cpu"))
+        assert cpu is not None and cpu <= MAX_CPU_REQUEST, \
+            (f"requests.cpu is {requests.get('cpu')!r}: at most one core per pod (CPU counts cores, so "
+             "100m is a tenth of one and a bare 100 is a hundred cores, which no node has)")
+        for where, values in (("requests", requests), ("limits", limits)):
+            memory = quantity(values.get("memory"))
+            assert memory is not None and memory >= MIN_MEMORY, \
+                (f"{where}.memory is {values.get('memory')!r}: memory counts bytes, so give it a unit "
+                 "(256Mi); under 16Mi the server cannot even start")
+
     def test_image_is_pinned_not_latest(self, manifest_report):
         report = manifest_report(DEPLOYMENT)
         _container(report)
@@ -87,9 +113,9 @@ class TestDeployment:
 
     def test_pull_policy_lets_a_loaded_image_run(self, manifest_report):
         policy = _container(manifest_report(DEPLOYMENT)).get("imagePullPolicy", "IfNotPresent")
-        assert policy in ("IfNotPresent", "Never"), \
-            (f"imagePullPolicy {policy!r} pulls on every start; an image loaded into the cluster "
-             "(kind load) or a pinned tag needs IfNotPresent")
+        assert policy == "IfNotPresent", \
+            (f"imagePullPolicy {policy!r}: Always pulls on every start (and fails for an image loaded "
+             "with kind load), Never fails on every node that lacks the image; use IfNotPresent")
 
 
 class TestService:
@@ -109,6 +135,15 @@ class TestService:
         _only(report, "Service", "v1", SERVICE)
         problems = [p for p in report.problems_of("service") if p.field == "spec.selector"]
         assert not problems, "the Service's selector should match the Deployment's pod labels:\n" + explain(problems)
+
+    def test_lives_in_the_deployments_namespace(self, manifest_report):
+        report = manifest_report(DEPLOYMENT, SERVICE)
+        service = _only(report, "Service", "v1", SERVICE)
+        deployment = _only(report, "Deployment", "apps/v1", DEPLOYMENT)
+        theirs, ours = (m.doc.get("metadata", {}).get("namespace") for m in (deployment, service))
+        assert ours == theirs, \
+            (f"the Service's metadata.namespace is {ours!r} but the Deployment's is {theirs!r}: a Service "
+             "selects pods of its own namespace only, so it would have no endpoints; use the same (or none)")
 
     def test_target_port_is_the_container_port(self, manifest_report):
         report = manifest_report(DEPLOYMENT, SERVICE)
