@@ -68,11 +68,25 @@ def test_a_ratio_just_past_the_edge_scales():
         "ratio 1.25 is past a tolerance of 0.125: ceil(8 * 1.25) = 10"
 
 
+def test_the_band_compares_the_ratio_not_the_relative_difference():
+    assert desired_replicas(10, 6.3, 7.0, 1, 20) == 10, \
+        ("ratio = 6.3 / 7.0 is 0.9 and abs(0.9 - 1) <= 0.1, so 10 replicas stay 10; the algebraically equal "
+         "abs(6.3 - 7.0) / 7.0 is 0.10000000000000002 in floats and would scale to 9")
+
+
 def test_zero_tolerance_reacts_to_any_change():
     assert desired_replicas(4, 101.0, 100.0, 1, 20, tolerance=0.0) == 5, \
         "with tolerance 0, ratio 1.01 scales: ceil(4 * 1.01) = 5"
     assert desired_replicas(4, 100.0, 100.0, 1, 20, tolerance=0.0) == 4, \
         "with tolerance 0, ratio exactly 1 keeps 4 replicas"
+
+
+def test_computes_the_ratio_first_in_float_arithmetic():
+    assert desired_replicas(3, 0.2, 0.1, 1, 20) == 6, \
+        ("ratio = 0.2 / 0.1 is exactly 2.0 in floats, so ceil(3 * 2.0) = 6; multiplying first, "
+         "3 * 0.2 / 0.1 is 6.000000000000001 and rounds up to 7")
+    assert desired_replicas(3, 0.8, 0.3, 1, 20) == 8, \
+        "ratio = 0.8 / 0.3 first, then ceil(3 * ratio) = 8 (3 * 0.8 / 0.3 would give 8.000000000000002, so 9)"
 
 
 def test_clamps_to_max_replicas():
@@ -129,6 +143,13 @@ def test_rejects_a_negative_tolerance():
     with pytest.raises(ValueError):
         desired_replicas(3, 50.0, 100.0, 1, 10, tolerance=-0.01)
         pytest.fail("a negative tolerance should raise ValueError")
+
+
+def test_a_tolerance_above_one_is_valid():
+    assert desired_replicas(4, 250.0, 100.0, 1, 20, tolerance=1.5) == 4, \
+        "only a negative tolerance is invalid: ratio 2.5 is within a tolerance of 1.5, so 4 replicas stay 4"
+    assert desired_replicas(4, 300.0, 100.0, 1, 20, tolerance=1.5) == 12, \
+        "ratio 3.0 is past a tolerance of 1.5: ceil(4 * 3.0) = 12"
 
 
 def test_accepts_the_edges_of_the_valid_range():
@@ -215,7 +236,9 @@ def test_inside_the_band_and_the_range_nothing_changes(limits, target, tolerance
     current = data.draw(st.integers(min_value=low, max_value=high), label="current_replicas")
     share = data.draw(st.floats(min_value=1 - tolerance, max_value=1 + tolerance), label="load / target")
     load = target * share
-    assume(abs(load / target - 1) <= tolerance)
+    # Inside the band by both readings: where float rounding makes them disagree (only at
+    # the edge), either is fair, as in test_matches_the_rule_at_the_edge_of_the_band.
+    assume(abs(load / target - 1) <= tolerance and 1 - tolerance <= load / target <= 1 + tolerance)
     assert desired_replicas(current, load, target, low, high, tolerance) == current, \
         f"ratio {load / target!r} is within tolerance {tolerance!r}, so {current} replicas should stay {current}"
 

@@ -5,14 +5,18 @@ a misspelt key is an error) and then checks the rules across objects: the HPA sc
 your Deployment, CPU requests exist for a CPU target, the budget leaves room to evict.
 """
 
+import re
+
 import pytest
 
-from mlops_katas.infra.manifests import explain
+from mlops_katas.infra.manifests import explain, quantity
 
 DEPLOYMENT = "k8s/deployment.yaml"
 HPA = "k8s/hpa.yaml"
 PDB = "k8s/pdb.yaml"
 ALL = (DEPLOYMENT, HPA, PDB)
+MAX_CPU_REQUEST = 1  # cores, as on day 04: the tests' kind cluster is one node on your machine
+MIN_MEMORY = 16 * 2**20  # bytes, as on day 04
 
 
 def _only(report, kind, api_version, file):
@@ -26,6 +30,17 @@ def _only(report, kind, api_version, file):
 def _spec(manifest):
     spec = manifest.doc.get("spec")
     return spec if isinstance(spec, dict) else {}
+
+
+def _namespace(manifest):
+    return (manifest.doc.get("metadata") or {}).get("namespace")
+
+
+def _containers(report):
+    deployment = _only(report, "Deployment", "apps/v1", DEPLOYMENT)
+    containers = (_spec(deployment).get("template") or {}).get("spec", {}).get("containers") or []
+    assert containers, "the Deployment's pod template should run the model server container"
+    return containers
 
 
 class TestDeployment:
@@ -42,12 +57,55 @@ class TestDeployment:
         replicas = _spec(deployment).get("replicas", 1)
         assert isinstance(replicas, int) and replicas >= 2, f"spec.replicas is {replicas}; run at least two"
 
+    def test_probes_are_plain_http_to_the_pod(self, manifest_report):
+        for container in _containers(manifest_report(DEPLOYMENT)):
+            for probe in ("readinessProbe", "livenessProbe"):
+                http = (container.get(probe) or {}).get("httpGet") or {}
+                assert http.get("scheme", "HTTP") == "HTTP", \
+                    f"{probe}.httpGet.scheme is {http.get('scheme')!r}: the server speaks plain HTTP (day 04)"
+                assert "host" not in http, \
+                    f"{probe}.httpGet.host is {http.get('host')!r}: the kubelet would probe that address, not the pod"
+
+    def test_resources_are_in_real_units(self, manifest_report):
+        for container in _containers(manifest_report(DEPLOYMENT)):
+            resources = container.get("resources") or {}
+            requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+            cpu = quantity(requests.get("cpu"))
+            assert cpu is not None and cpu <= MAX_CPU_REQUEST, \
+                (f"requests.cpu is {requests.get('cpu')!r}: at most one core per pod (250m is a quarter of "
+                 "a core; a bare 250 is 250 cores, which no node has, so no pod and no scaling)")
+            assert "memory" in limits, \
+                (f"container {container.get('name')!r} has no resources.limits.memory: as on day 04, a leaking "
+                 "server should be OOM-killed and restarted instead of starving its neighbours")
+            for where, values in (("requests", requests), ("limits", limits)):
+                memory = quantity(values.get("memory"))
+                assert memory is None or memory >= MIN_MEMORY, \
+                    (f"{where}.memory is {values.get('memory')!r}: memory counts bytes, so give it a unit "
+                     "(256Mi); under 16Mi the server cannot even start")
+
+    def test_pull_policy_lets_a_loaded_image_run(self, manifest_report):
+        for container in _containers(manifest_report(DEPLOYMENT)):
+            policy = container.get("imagePullPolicy", "IfNotPresent")
+            assert policy == "IfNotPresent", \
+                (f"imagePullPolicy {policy!r}: as on day 04, a pinned image loaded into the cluster needs "
+                 "IfNotPresent (Always pulls from a registry, Never fails on a node without the image)")
+
     def test_pods_carry_the_prometheus_scrape_annotations(self, manifest_report):
         report = manifest_report(DEPLOYMENT, scrape=True)
         _only(report, "Deployment", "apps/v1", DEPLOYMENT)
         problems = report.problems_of("scrape")
         assert not problems, ("the pod template should tell Prometheus to scrape it, on the container's "
                               "port:\n" + explain(problems))
+
+
+    def test_pods_say_where_the_metrics_are(self, manifest_report):
+        deployment = _only(manifest_report(DEPLOYMENT), "Deployment", "apps/v1", DEPLOYMENT)
+        template = _spec(deployment).get("template") or {}
+        annotations = (template.get("metadata") or {}).get("annotations") or {}
+        path = annotations.get("prometheus.io/path")
+        assert path == "/metrics", \
+            (f"the pod template's prometheus.io/path is {path!r}: the day-03 server serves its metrics at "
+             "/metrics, so the annotation should say exactly that")
 
 
 class TestAutoscaler:
@@ -65,6 +123,18 @@ class TestAutoscaler:
         problems = report.problems_of("hpa")
         assert not problems, ("the HPA should target the Deployment of k8s/deployment.yaml, whose containers "
                               "request the resource it scales on:\n" + explain(problems))
+        hpa = report.objects("HorizontalPodAutoscaler")[0]
+        deployment = _only(report, "Deployment", "apps/v1", DEPLOYMENT)
+        assert _namespace(hpa) == _namespace(deployment), \
+            (f"the HPA's metadata.namespace is {_namespace(hpa)!r} but the Deployment's is "
+             f"{_namespace(deployment)!r}: an HPA scales only in its own namespace (FailedGetScale)")
+
+    def test_scale_target_ref_is_an_apps_v1_deployment(self, manifest_report):
+        hpa = _only(manifest_report(HPA), "HorizontalPodAutoscaler", "autoscaling/v2", HPA)
+        ref = _spec(hpa).get("scaleTargetRef") or {}
+        assert (ref.get("apiVersion"), ref.get("kind")) == ("apps/v1", "Deployment"), \
+            (f"scaleTargetRef is {ref.get('apiVersion')!r} {ref.get('kind')!r}: Deployments live in apps/v1 "
+             "(an old extensions/v1beta1 reference leaves the HPA at FailedGetScale, scaling nothing)")
 
     def test_keeps_at_least_two_replicas_and_room_to_grow(self, manifest_report):
         hpa = _only(manifest_report(HPA), "HorizontalPodAutoscaler", "autoscaling/v2", HPA)
@@ -99,6 +169,21 @@ class TestDisruptionBudget:
         _only(report, "PodDisruptionBudget", "policy/v1", PDB)
         problems = [p for p in report.problems_of("pdb") if p.field == "spec.selector"]
         assert not problems, "the budget should select the Deployment's pods:\n" + explain(problems)
+        pdb = report.objects("PodDisruptionBudget")[0]
+        deployment = _only(report, "Deployment", "apps/v1", DEPLOYMENT)
+        assert _namespace(pdb) == _namespace(deployment), \
+            (f"the budget's metadata.namespace is {_namespace(pdb)!r} but the Deployment's is "
+             f"{_namespace(deployment)!r}: a PDB covers only pods of its own namespace, so it would protect nothing")
+
+    def test_budget_is_a_whole_number_or_a_percentage(self, manifest_report):
+        pdb = _only(manifest_report(PDB), "PodDisruptionBudget", "policy/v1", PDB)
+        budget = {k: v for k, v in _spec(pdb).items() if k in ("minAvailable", "maxUnavailable")}
+        assert len(budget) == 1, f"set exactly one of minAvailable and maxUnavailable, not {sorted(budget)}"
+        (field, value), = budget.items()
+        percent = re.fullmatch(r"(\d+)%", value) if isinstance(value, str) else None
+        assert (type(value) is int and value >= 0) or (percent and int(percent.group(1)) <= 100), \
+            (f"{field} is {value!r}: the API server takes a whole number of pods (1) or a percentage "
+             "string up to 100% (\"50%\"), and rejects anything else, such as the string \"1\"")
 
     def test_leaves_room_to_evict_at_min_replicas(self, manifest_report):
         report = manifest_report(*ALL)

@@ -1,0 +1,30 @@
+"""HPA replica rule, table-driven validation and a dataclass-free pipeline."""
+from __future__ import annotations
+
+import math
+import operator
+
+_RULES = (
+    ("current_replicas", operator.ge, 1),
+    ("current_value", operator.ge, 0),
+    ("target_value", operator.gt, 0),
+    ("min_replicas", operator.ge, 1),
+    ("tolerance", operator.ge, 0),
+)
+
+
+def _clamp(value: int, low: int, high: int) -> int:
+    return sorted((low, value, high))[1]
+
+
+def desired_replicas(current_replicas: int, current_value: float, target_value: float,
+                     min_replicas: int, max_replicas: int, tolerance: float = 0.1) -> int:
+    given = locals()
+    bad = [name for name, op, bound in _RULES if not op(given[name], bound)]
+    if not max_replicas >= min_replicas:
+        bad.append("max_replicas")
+    if bad:
+        raise ValueError(f"invalid argument(s): {', '.join(bad)}")
+    ratio = current_value / target_value
+    scaled = current_replicas if abs(ratio - 1) <= tolerance else -math.floor(-(current_replicas * ratio))
+    return int(_clamp(scaled, min_replicas, max_replicas))

@@ -1,0 +1,32 @@
+"""HPA replica rule: table-driven validation, a band predicate, sorted-middle clamp."""
+
+from __future__ import annotations
+
+_CHECKS = (
+    (lambda a: a["current_replicas"] < 1, "current_replicas must be at least 1"),
+    (lambda a: a["current_value"] < 0, "current_value cannot be negative"),
+    (lambda a: a["target_value"] <= 0, "target_value must be positive"),
+    (lambda a: a["min_replicas"] < 1, "min_replicas must be at least 1"),
+    (lambda a: a["max_replicas"] < a["min_replicas"], "max_replicas must be >= min_replicas"),
+    (lambda a: a["tolerance"] < 0, "tolerance cannot be negative"),
+)
+
+
+def _in_band(ratio: float, tolerance: float) -> bool:
+    return not abs(ratio - 1.0) > tolerance
+
+
+def _ceil(x: float) -> int:
+    return int(-((-x) // 1))
+
+
+def desired_replicas(current_replicas: int, current_value: float, target_value: float,
+                     min_replicas: int, max_replicas: int, tolerance: float = 0.1) -> int:
+    args = dict(current_replicas=current_replicas, current_value=current_value, target_value=target_value,
+                min_replicas=min_replicas, max_replicas=max_replicas, tolerance=tolerance)
+    problems = [message for failed, message in _CHECKS if failed(args)]
+    if problems:
+        raise ValueError("; ".join(problems))
+    ratio = current_value / target_value
+    wanted = current_replicas if _in_band(ratio, tolerance) else _ceil(current_replicas * ratio)
+    return sorted((min_replicas, wanted, max_replicas))[1]
