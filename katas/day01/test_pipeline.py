@@ -162,6 +162,10 @@ def test_a_rejected_stage_leaves_the_pipeline_unchanged():
     assert report.outputs == {"ingest": "first"}, (
         "a rejected duplicate must not replace the function of the stage already there"
     )
+    pipeline.add_stage("loop_stage", lambda *, ingest: ingest + " again", depends_on=["ingest"])
+    assert pipeline.run().outputs == {"ingest": "first", "loop_stage": "first again"}, (
+        "a name whose add_stage call was rejected was never added, so adding it properly later must work"
+    )
 
 
 # --- task 2: execution_order -----------------------------------------------------
