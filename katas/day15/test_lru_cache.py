@@ -47,6 +47,18 @@ def test_a_key_stored_with_the_value_none_is_in_the_cache():
     assert "a" not in cache and "b" in cache, "an entry whose value is None is evicted like any other"
 
 
+def test_get_of_a_key_holding_none_refreshes_its_recency():
+    cache = LRUCache(2)
+    cache.put("a", None)
+    cache.put("b", 2)
+    assert cache.get("a") is None, "get('a') should return the stored None"
+    cache.put("c", 3)
+    assert "a" in cache and "b" not in cache, (
+        "get('a') made 'a' the most recently used even though its value is None, "
+        "so putting 'c' should evict 'b', not 'a'"
+    )
+
+
 def test_updating_a_key_of_a_full_cache_evicts_nothing():
     cache = LRUCache(2)
     cache.put("a", 1)

@@ -194,3 +194,28 @@ def test_concurrent_consumers_never_get_more_than_the_bucket_holds(round_, clock
         f"refills; exactly {capacity} should be granted, got {granted} (make consume thread-safe)"
     )
     assert bucket.get_available_tokens() == pytest.approx(0), "the bucket should be empty afterwards"
+
+
+@pytest.mark.parametrize("round_", range(2))
+def test_reading_the_tokens_while_others_consume_never_grants_extra(round_, clock):
+    # A reader refills too: if it does so outside the lock, it can write back a stale count.
+    capacity = YieldingFloat(60)
+    bucket = TokenBucketRateLimiter(capacity, 0, clock=clock)
+    workers, attempts = 8, 20
+    start = threading.Barrier(workers)
+
+    def hammer(worker):
+        start.wait(timeout=10)
+        if worker % 2:
+            for _ in range(attempts):
+                bucket.get_available_tokens()
+            return 0
+        return sum(bucket.consume(1) for _ in range(attempts))
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        granted = sum(pool.map(hammer, range(workers)))
+    assert granted == 60, (
+        f"a bucket of 60 that never refills should grant exactly 60 of 80 requests; it granted {granted} "
+        "while other threads called "
+        "get_available_tokens(): refilling and reading the count must happen under the same lock as consume"
+    )
