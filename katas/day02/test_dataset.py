@@ -83,3 +83,19 @@ def test_fingerprint_covers_dtype_and_shape_not_only_the_bytes():
     other = np.dtype(f"{'i' if X_train.dtype.kind == 'u' else 'u'}{X_train.dtype.itemsize}")
     assert fingerprint(X_train.view(other), X_test, y_train, y_test) != before, (
         f"the same bytes read as another dtype (X_train viewed as {other}) should give another fingerprint")
+
+
+def test_fingerprint_depends_on_the_order_of_the_arrays():
+    X_train, X_test, y_train, y_test = make_dataset(0)
+    assert fingerprint(X_train, X_test, y_train, y_test) != fingerprint(X_test, X_train, y_test, y_train), (
+        "the same arrays in another order (test split passed as training split) should give another "
+        "fingerprint: hash the arrays in the order given, do not sort or combine them order-free")
+
+
+def test_fingerprint_covers_the_dtype_when_the_values_are_equal():
+    X_train, X_test, y_train, y_test = make_dataset(0)
+    as32 = fingerprint(X_train, X_test, y_train.astype(np.int32), y_test)
+    as64 = fingerprint(X_train, X_test, y_train.astype(np.int64), y_test)
+    assert as32 != as64, (
+        "y_train as int32 and as int64 holds equal values but another dtype: the fingerprint covers the "
+        "dtype (hash each array's dtype, not only its values as a list)")
