@@ -95,10 +95,16 @@ def serving(port):
 if not argv:
     done(1, err="fake docker: no subcommand")
 sub, args = argv[0], argv[1:]
-if sub in state["fail"]:
-    done(1, err=f"fake docker: {{sub}} failed on purpose")
 options, flags, rest = parse(sub, args)
 containers = state["containers"]
+if sub in state["fail"]:
+    name = (options.get("--name") or [""])[-1]
+    if sub == "run" and name and name not in containers:
+        # Like the real engine: `run` creates the container, then starting it fails; it stays, stopped.
+        state["next_id"] += 1
+        containers[name] = {{"id": f"id{{state['next_id']}}", "image": rest[0] if rest else "", "port": None,
+                            "running": False, "labels": {{}}, "auto_remove": False, "stops": 0}}
+    done(1, err=f"fake docker: {{sub}} failed on purpose")
 if sub == "build":
     tags = options.get("-t", []) + options.get("--tag", [])
     if not tags or not rest:

@@ -69,7 +69,7 @@ def assert_only_serving(fake_docker, deploy, name, image, output):
 @pytest.mark.parametrize(
     "args",
     [[], ["v1", "v2"], ["--bogus", "v1"], ["--port", "abc", "v1"], ["--port", "70000", "v1"],
-     ["--port", "0", "v1"], ["--port", "65536", "v1"], ["--retries", "0", "v1"], ["--retries", "1.5", "v1"],
+     ["--port", "0", "v1"], ["--port", "65536", "v1"], ["--port", "0x50", "v1"], ["--retries", "0", "v1"], ["--retries", "1.5", "v1"],
      ["--interval", "0", "v1"], ["--interval", "0.0", "v1"], ["--timeout", "x", "v1"], ["--timeout", "0", "v1"],
      ["--timeout", "0.0", "v1"], ["v 1"], ["v1;reboot"], [".v1"], ["v1\n"], ["v" * 129], ["v1", "--port"]],
     ids=lambda a: " ".join(a).replace("\n", "\\n")[:40] or "no-version",
@@ -90,18 +90,21 @@ def test_help_prints_usage_and_exits_0(learner_file, run_bash, fake_docker, flag
 
 @pytest.mark.task(taskno=3)
 def test_first_deploy_builds_runs_and_records_the_version(deploy, fake_docker, server, tmp_path):
-    done = deploy("v1", "--build-arg", "BASE_IMAGE=local/py", "--label", "team=ml")
+    done = deploy("v1", "--build-arg", "BASE_IMAGE=local/py", "--label", "team=ml", "--build-arg", "APP_MODE=fast",
+                  "--label", "tier=gold")
     assert done.returncode == 0, f"a healthy first deploy should exit 0\n{done.output}"
     calls = fake_docker.calls
     build, run = first_index(calls, "build", f"{IMAGE}:v1"), first_index(calls, "run", f"{IMAGE}:v1")
     assert build is not None and run is not None and build < run, f"it should build {IMAGE}:v1, then run it: {calls}"
     assert calls[build][-1] == str(tmp_path), f"the build context should be the last argument: {calls[build]}"
-    assert "BASE_IMAGE=local/py" in option_values(calls[build], "--build-arg"), (
-        f"--build-arg should reach docker build: {calls[build]}")
+    assert {"BASE_IMAGE=local/py", "APP_MODE=fast"} <= set(option_values(calls[build], "--build-arg")), (
+        f"every --build-arg (it is repeatable) should reach docker build: {calls[build]}")
     assert option_values(calls[run], "--publish", "-p") == [f"127.0.0.1:{deploy.port}:8000"], (
         f"the container should publish port 8000 on 127.0.0.1:{deploy.port} only (not on every interface): {calls[run]}")
     assert_only_serving(fake_docker, deploy, f"{NAME}-v1", f"{IMAGE}:v1", done.output)
-    assert fake_docker.containers[f"{NAME}-v1"]["labels"].get("team") == "ml", "--label should reach docker run"
+    labels = fake_docker.containers[f"{NAME}-v1"]["labels"]
+    assert labels.get("team") == "ml" and labels.get("tier") == "gold", (
+        f"every --label (it is repeatable) should reach docker run, the container has {labels}")
     assert server.requests, "the health check should GET /health on the service port"
     assert state(deploy) == "v1", f"the state file should record v1 as serving, holds {state(deploy)!r}"
 
@@ -161,7 +164,7 @@ def test_log_lines_are_timestamped(deploy, timestamp):
 
 
 @pytest.mark.task(taskno=4)
-@pytest.mark.parametrize("status", [500, 301])
+@pytest.mark.parametrize("status", [500, 301, 204])
 def test_an_unhealthy_version_is_rolled_back(deploy, fake_docker, server, v1_serving, status):
     server.set("failing", status=status)
     done = deploy("v2", interval=0.4)
@@ -174,6 +177,18 @@ def test_an_unhealthy_version_is_rolled_back(deploy, fake_docker, server, v1_ser
     assert len(server.requests) == 3, f"--retries 3 means 3 health checks before giving up, made {len(server.requests)}"
     assert all(gap >= 0.3 for gap in health_gaps(server)), (
         f"health checks should be --interval 0.4 s apart, the gaps were {health_gaps(server)}")
+
+
+@pytest.mark.task(taskno=3)
+def test_a_version_healthy_at_a_later_check_is_promoted_at_once(deploy, fake_docker, server, v1_serving):
+    server.follow(["failing", "healthy", "failing"])
+    done = deploy("v2", retries=3)
+    assert done.returncode == 0, (
+        f"up to --retries checks: the first 200 (here the 2nd check) should promote v2 (exit 0)\n{done.output}")
+    assert len(server.requests) == 2, (
+        f"the health check should stop at the first 200, made {len(server.requests)} checks")
+    assert_only_serving(fake_docker, deploy, f"{NAME}-v2", f"{IMAGE}:v2", done.output)
+    assert state(deploy) == "v2", f"the state file should now say v2, holds {state(deploy)!r}"
 
 
 @pytest.mark.task(taskno=4)
@@ -193,7 +208,9 @@ def test_a_container_that_does_not_start_is_rolled_back(deploy, fake_docker, v1_
     fake_docker.fail("run")
     done = deploy("v2")
     assert done.returncode == 1, f"a container that does not start should fail the deploy (exit 1)\n{done.output}"
-    assert f"{NAME}-v2" not in fake_docker.containers, "no v2 container should be left"
+    assert f"{NAME}-v2" not in fake_docker.containers, (
+        "a failed `docker run` leaves a created container behind (as the real engine does); "
+        f"the rollback should remove it with docker rm -f, left {list(fake_docker.containers)}")
     assert_only_serving(fake_docker, deploy, f"{NAME}-v1", f"{IMAGE}:v1", done.output)
     assert state(deploy) == "v1", f"the state file should still say v1, holds {state(deploy)!r}"
 

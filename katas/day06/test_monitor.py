@@ -42,6 +42,8 @@ def test_once_against_a_failing_server_exits_1(monitor, server, status):
     server.set("failing", status=status)
     done = monitor("--once", "--url", server.url)
     assert done.returncode == 1, f"only a 200 is healthy: a {status} from /health should give exit 1\n{done.output}"
+    assert "load1=" in done.stdout, (
+        f"every check logs its metrics line, an unhealthy --once check too\n{done.output}")
 
 
 @pytest.mark.task(taskno=1)
@@ -109,6 +111,10 @@ def test_system_metrics_are_logged(monitor, server):
         ["--interval", "0"],
         ["--interval", "0.0"],
         ["--interval", "-1"],
+        ["--interval", "."],
+        ["--interval", "1.2.3"],
+        ["--interval", "00"],
+        ["--timeout", "0.00"],
         ["--max-failures", "0"],
         ["--max-failures", "1.5"],
         ["--max-failures", "-1"],
@@ -192,3 +198,7 @@ def test_keeps_checking_a_healthy_server_at_the_interval(learner_file, server, t
         f"with --interval 0.2 it should check again and again; saw {len(health_requests(server))} checks\n{out}{err}"
     )
     assert still_running, f"monitor.sh should keep running while the server is healthy\n{out}{err}"
+    times = [r.at for r in server.received if r.path == "/health"]
+    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    assert all(gap >= 0.15 for gap in gaps), (
+        f"healthy checks should also be --interval 0.2 s apart, not back to back; the gaps were {gaps}")
