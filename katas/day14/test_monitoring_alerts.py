@@ -79,3 +79,20 @@ def test_window_metrics_use_the_sla_threshold_and_the_window(kit, store, clock, 
                               sla_threshold_ms=200, window_hours=2).tick().metrics
     assert strict.get("sla_compliance") == pytest.approx(75.0), (
         f"over 2 h (300, 100, 100, 100 ms) a 200 ms threshold keeps 3 of 4 samples: 75 %, got {strict}")
+
+
+def test_a_latency_of_zero_ms_is_up_not_down(kit, store, clock, fake_sleep):
+    alerter = kit.RecordingAlerter()
+    metrics = MonitoringSystem(lambda: 0.0, store, alerter, clock=clock, sleep=fake_sleep, max_iterations=1).tick().metrics
+    assert metrics.get("up") == 1.0 and metrics.get("latency_ms") == 0.0, (
+        f"a probe that returned 0.0 ms answered: up = 1.0 and latency_ms = 0.0, got {metrics}")
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])
+def test_an_interrupt_from_a_collaborator_is_not_swallowed(kit, store, clock, fake_sleep, interrupt):
+    def probe():
+        raise interrupt()
+
+    system = MonitoringSystem(probe, store, kit.RecordingAlerter(), clock=clock, sleep=fake_sleep, max_iterations=3)
+    with pytest.raises(interrupt):
+        system.run()

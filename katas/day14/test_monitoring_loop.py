@@ -142,3 +142,28 @@ def test_errors_are_counted_in_the_summary(kit, store, clock, fake_sleep):
     summary = make(store, kit.RecordingAlerter(), clock, fake_sleep, probe=flaky_probe, interval_s=10, max_iterations=3).run()
     assert len(calls) == 3, f"the loop should go on after a failing tick: 3 probes expected, {len(calls)} ran"
     assert summary.errors == 1 and summary.iterations == 3, f"1 error in 3 iterations expected, got {summary}"
+
+
+def test_max_iterations_still_ends_a_loop_that_has_a_stop_event(kit, store, clock, fake_sleep):
+    alerter = kit.RecordingAlerter()
+    summary = make(store, alerter, clock, fake_sleep, interval_s=10, max_iterations=2, stop_event=threading.Event()).run()
+    assert len(alerter.seen) == 2 and summary.stopped_by == "max_iterations", (
+        f"with both, the loop should end after max_iterations=2 ticks when the event is never set; got {summary}")
+
+
+def test_a_stop_event_still_ends_a_loop_that_has_max_iterations(kit, store, clock, fake_sleep):
+    alerter, stop = kit.RecordingAlerter(), threading.Event()
+    fake_sleep.on_sleep = lambda n: stop.set() if n == 2 else None
+    summary = make(store, alerter, clock, fake_sleep, interval_s=10, max_iterations=5, stop_event=stop).run()
+    assert len(alerter.seen) == 2 and summary.stopped_by == "stop_event", (
+        f"with both, a stop set in the 2nd pause should end the loop after 2 of 5 ticks; got {summary}")
+
+
+class TwoAlerts:
+    def evaluate(self, metrics):
+        return ["[FIRING] up", "[FIRING] latency_ms"]
+
+
+def test_the_summary_counts_every_notification_not_every_alerting_tick(store, clock, fake_sleep):
+    summary = make(store, TwoAlerts(), clock, fake_sleep, interval_s=10, max_iterations=3).run()
+    assert summary.notifications == 6, f"3 ticks sending 2 notifications each make 6 notifications, got {summary.notifications}"

@@ -44,14 +44,14 @@ def describe(calls):
 def pipeline(learner_file, run_bash, fake_tools, model_server, tmp_path):
     port = model_server.url.rsplit(":", 1)[1]
 
-    def run(*extra, version="v2", timeout=20, **options):
-        """options (retries=, interval=, timeout_s=, rollout_timeout=) replace the defaults below."""
+    def run(*extra, version="v2", timeout=20, env=None, **options):
+        """options (retries=, interval=, timeout_s=, rollout_timeout=) replace the defaults below; env= adds variables."""
         settings = {"--retries": "3", "--interval": "0.1", "--timeout": "2", "--rollout-timeout": "5"}
         settings.update({"--" + key.removesuffix("_s").replace("_", "-"): str(value) for key, value in options.items()})
         args = ["--image", IMAGE, "--name", NAME, "--port", port, "--context", str(tmp_path),
                 "--test-cmd", "python -m pytest -q", *[word for pair in settings.items() for word in pair],
                 *extra, version]
-        return run_bash(learner_file("pipeline.sh"), args, env=fake_tools.env, timeout=timeout)
+        return run_bash(learner_file("pipeline.sh"), args, env={**fake_tools.env, **(env or {})}, timeout=timeout)
 
     run.port = int(port)
     return run
@@ -81,8 +81,8 @@ def docker_first(fake_tools):
                                   ["--port", "0", "v1"], ["--port", "65536", "v1"], ["--retries", "0", "v1"], ["--retries", "1.5", "v1"],
                                   ["--rollout-timeout", "1.5", "v1"], ["--rollout-timeout", "0", "v1"],
                                   ["--interval", "0.0", "v1"], ["--timeout", "0", "v1"], ["--step-timeout", "0", "v1"],
-                                  ["v 1"], [".v1"], ["v1", "--image"]],
-                         ids=lambda a: " ".join(a) or "no-version")
+                                  ["v 1"], [".v1"], ["v1", "--image"], ["a" * 129]],
+                         ids=lambda a: (" ".join(a) if len(" ".join(a)) < 40 else "129-char-version") or "no-version")
 def test_a_bad_argument_prints_usage_and_exits_2(learner_file, run_bash, fake_tools, args):
     done = run_bash(learner_file("pipeline.sh"), args, env=fake_tools.env, timeout=10)
     assert done.returncode == 2, f"{' '.join(args) or '(no arguments)'} should be a usage error (exit 2)\n{done.output}"
@@ -222,3 +222,81 @@ def test_a_hanging_step_is_cut_off_by_the_step_timeout(pipeline, fake_tools):
     done = pipeline("--mode", "docker", "--step-timeout", "1", timeout=15)
     assert done.returncode == 1, f"a build that hangs past --step-timeout should fail the pipeline (exit 1)\n{done.output}"
     assert index(fake_tools.calls, "docker", "run") is None, f"nothing should run after the failed build:\n{describe(fake_tools.calls)}"
+
+
+@pytest.mark.task(taskno=3)
+def test_the_limits_themselves_are_valid_arguments(learner_file, run_bash, fake_tools):
+    args = ["--mode", "k8s", "--image", IMAGE, "--name", NAME, "--port", "65535", "--retries", "1", "--interval", "0.1",
+            "--timeout", "2", "--rollout-timeout", "1", "--step-timeout", "5", "_" + "v" * 127]
+    done = run_bash(learner_file("pipeline.sh"), args, env=fake_tools.env, timeout=20)
+    assert done.returncode == 0, (
+        f"port 65535, retries 1, rollout-timeout 1 and a 128-character tag are all valid and this rollout is healthy "
+        f"(exit 0)\n{done.output}\ncalls:\n{describe(fake_tools.calls)}")
+    assert index(fake_tools.calls, "docker", "build", f"{IMAGE}:_{'v' * 127}") is not None, (
+        f"the 128-character tag should be built:\n{describe(fake_tools.calls)}")
+
+
+@pytest.mark.task(taskno=3)
+def test_k8s_mode_works_in_the_namespace_and_checks_the_service_health_path(pipeline, fake_tools):
+    fake_tools.answer("kubectl", "get", "--raw", code=1, out="Error from server (ServiceUnavailable)")
+    done = pipeline("--mode", "k8s", "--namespace", "prod", retries=1)
+    calls = fake_tools.calls
+    assert done.returncode == 1, f"an unhealthy rollout should exit 1\n{done.output}"
+    raw = [argv for tool, argv in calls if tool == "kubectl" and "--raw" in " ".join(argv)]
+    path = f"/api/v1/namespaces/prod/services/{NAME}:{pipeline.port}/proxy/health"
+    assert raw and all(has(argv, path) for argv in raw), (
+        f"health should be read from {path} (namespace and service port of this run):\n{describe(calls)}")
+    for tool, argv in calls:
+        if tool == "kubectl" and argv not in raw:
+            assert has(argv, "prod"), f"every kubectl command should run in --namespace prod, this one does not:\n  kubectl {' '.join(argv)}"
+
+
+DECOY = "#!/bin/sh\necho \"$0 $*\" >> \"$(dirname \"$0\")/called\"\nexit 97\n"
+
+
+@pytest.fixture
+def decoys(tmp_path):
+    """docker, kubectl and kind that must not be used: they log and exit 97."""
+    import stat
+
+    home = tmp_path / "decoys"
+    home.mkdir()
+    for tool in ("docker", "kubectl", "kind"):
+        path = home / tool
+        path.write_text(DECOY)
+        path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    from types import SimpleNamespace
+
+    return SimpleNamespace(dir=home, calls=lambda: (home / "called").read_text() if (home / "called").exists() else "")
+
+
+@pytest.mark.task(taskno=3)
+def test_the_tool_binaries_come_from_docker_kubectl_kind_variables(pipeline, fake_tools, decoys):
+    import os
+
+    done = pipeline("--mode", "k8s", "--kind-cluster", "dev", env={"PATH": f"{decoys.dir}{os.pathsep}{os.environ['PATH']}"})
+    assert done.returncode == 0, f"DOCKER, KUBECTL and KIND name the binaries, not the first on PATH\n{done.output}"
+    assert decoys.calls() == "", f"the binaries first on PATH were run although DOCKER/KUBECTL/KIND were set:\n{decoys.calls()}"
+
+
+@pytest.mark.task(taskno=3)
+def test_the_tool_options_win_over_the_variables(pipeline, fake_tools, decoys):
+    import os
+
+    tools = fake_tools.env
+    env = {"PATH": f"{decoys.dir}{os.pathsep}{os.environ['PATH']}",
+           **{tool.upper(): str(decoys.dir / tool) for tool in ("docker", "kubectl", "kind")}}
+    done = pipeline("--mode", "k8s", "--kind-cluster", "dev", "--docker", tools["DOCKER"], "--kubectl", tools["KUBECTL"],
+                    "--kind", tools["KIND"], env=env)
+    assert done.returncode == 0, f"--docker/--kubectl/--kind should win over DOCKER/KUBECTL/KIND\n{done.output}"
+    assert decoys.calls() == "", f"the binaries named by the variables were run despite the options:\n{decoys.calls()}"
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.parametrize("hung", [("kind", "load"), ("kubectl", "set", "image"), ("docker", "run", "--rm")],
+                         ids=lambda words: " ".join(words))
+def test_every_tool_command_is_cut_off_by_the_step_timeout(pipeline, fake_tools, hung):
+    fake_tools.answer(*hung, hang=True)
+    mode = ["--mode", "docker"] if hung[0] == "docker" else ["--mode", "k8s", "--kind-cluster", "dev"]
+    done = pipeline(*mode, "--step-timeout", "1", timeout=15)
+    assert done.returncode == 1, f"a `{' '.join(hung)}` that hangs past --step-timeout should fail the pipeline (exit 1)\n{done.output}"

@@ -171,7 +171,8 @@ docker_undo() {
 k8s_deploy() {
   if [[ -n $KIND_CLUSTER ]]; then
     log INFO "load image=$TAG kind-cluster=$KIND_CLUSTER"
-    step "$KIND" load docker-image "$TAG" --name "$KIND_CLUSTER"
+    # `|| return 1`: errexit is off inside a function called from `||`, so say it.
+    step "$KIND" load docker-image "$TAG" --name "$KIND_CLUSTER" || return 1
   fi
   log INFO "deploy deployment=$NAME namespace=$NAMESPACE image=$TAG"
   kube set image "deployment/$NAME" "$CONTAINER=$TAG"

@@ -1,0 +1,140 @@
+"""A monitoring loop that can be stopped, tested and trusted to keep running.
+
+The loop every MLOps team writes first is `while True: probe(); time.sleep(60)`: it
+never ends, cannot be tested without waiting, dies on the first exception, and crashes
+or lies when the service is down (a missing latency is not a latency of 0). This one
+takes its collaborators by injection: a probe, a metric store, an alerter, a clock and
+a sleep function, and it always has a way to stop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+log = logging.getLogger("monitoring_system")
+
+STOPPED_BY_MAX_ITERATIONS = "max_iterations"
+STOPPED_BY_STOP_EVENT = "stop_event"
+
+
+class MetricStore(Protocol):
+    """The part of the day-11 performance monitor the loop reads its window metrics from."""
+
+    def calculate_sla_compliance(self, latency_threshold_ms: float = 200.0, hours: float = 24) -> float | None: ...
+
+    def latency_percentile(self, q: float, hours: float = 24) -> float | None: ...
+
+
+class Alerter(Protocol):
+    """The day-11 alert manager: decides what to send (first breach, cooldown, recovery) and sends it."""
+
+    def evaluate(self, metrics: Mapping[str, float]) -> list: ...
+
+
+@dataclass(frozen=True)
+class TickReport:
+    started_at: float
+    metrics: dict[str, float]
+    notifications: list = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    iterations: int
+    notifications: int
+    errors: int
+    stopped_by: str
+    last_metrics: dict[str, float]
+
+
+class MonitoringSystem:
+    def __init__(
+        self,
+        probe: Callable[[], float | None],
+        store: MetricStore,
+        alerter: Alerter,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] = time.sleep,
+        interval_s: float = 60.0,
+        max_iterations: int | None = None,
+        stop_event: threading.Event | None = None,
+        sla_threshold_ms: float = 200.0,
+        window_hours: float = 1.0,
+    ) -> None:
+        """interval_s <= 0, max_iterations < 1, or neither max_iterations nor stop_event: ValueError."""
+        problems = []
+        if interval_s <= 0:
+            problems.append(f"interval_s={interval_s!r} would spin")
+        if max_iterations is not None and max_iterations <= 0:
+            problems.append(f"max_iterations={max_iterations!r} is not >= 1")
+        if stop_event is None and max_iterations is None:
+            problems.append("no max_iterations and no stop_event: the loop could never stop")
+        if problems:
+            raise ValueError("; ".join(problems))
+        self._probe = probe
+        self._store = store
+        self._alerter = alerter
+        self.clock = clock
+        self.sleep = sleep
+        self._interval = float(interval_s)
+        self._limit = max_iterations
+        self._stop = stop_event
+        self._threshold = sla_threshold_ms
+        self._hours = window_hours
+
+    def _metrics(self) -> dict[str, float]:
+        latency = self._probe()
+        out: dict[str, float] = {"up": 1.0 if latency is not None else 0.0}
+        for key, value in (
+            ("latency_ms", latency),
+            ("sla_compliance", self._store.calculate_sla_compliance(latency_threshold_ms=self._threshold, hours=self._hours)),
+            ("p95_latency_ms", self._store.latency_percentile(95.0, hours=self._hours)),
+        ):
+            if value is not None:
+                out[key] = value
+        return out
+
+    def tick(self) -> TickReport:
+        t0 = self.clock()
+        try:
+            metrics = self._metrics()
+            sent = self._alerter.evaluate(metrics)
+            return TickReport(started_at=t0, metrics=metrics, notifications=list(sent or []))
+        except Exception as err:  # a broken collaborator must not kill the loop
+            log.exception("tick failed")
+            return TickReport(started_at=t0, metrics={}, error=f"{err.__class__.__name__}: {err}")
+
+    def _stopping(self) -> bool:
+        return self._stop is not None and self._stop.is_set()
+
+    def run(self) -> RunSummary:
+        import itertools
+
+        reports: list[TickReport] = []
+        for n in itertools.count(1):
+            if self._stopping():
+                return self._summary(reports, STOPPED_BY_STOP_EVENT)
+            report = self.tick()
+            reports.append(report)
+            if self._limit is not None and n == self._limit:
+                return self._summary(reports, STOPPED_BY_MAX_ITERATIONS)
+            elapsed = self.clock() - report.started_at
+            self.sleep(max(0, self._interval - elapsed))
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _summary(reports: list[TickReport], why: str) -> RunSummary:
+        return RunSummary(
+            iterations=len(reports),
+            notifications=sum(len(r.notifications) for r in reports),
+            errors=sum(r.error is not None for r in reports),
+            stopped_by=why,
+            last_metrics=dict(reports[-1].metrics) if reports else {},
+        )
