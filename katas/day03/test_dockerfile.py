@@ -70,6 +70,26 @@ def test_the_image_is_built_in_more_than_one_stage(dockerfile):
         "the final stage should take its results from the build stage with COPY --from=...")
 
 
+def test_the_final_stage_neither_trains_nor_descends_from_the_build_stage(dockerfile):
+    found = stages(dockerfile)
+    names = {}
+    for index, stage in enumerate(found):
+        parts = stage[0][1].split()
+        if len(parts) >= 3 and parts[-2].upper() == "AS":
+            names[parts[-1].lower()] = index
+    lineage, index = [], len(found) - 1
+    while index is not None and index not in lineage:
+        lineage.append(index)
+        image = next(p for p in found[index][0][1].split() if not p.startswith("--")).lower()
+        index = names.get(image)
+    for index in lineage:
+        for keyword, args in found[index][1:]:
+            assert not (keyword in ("RUN", "COPY", "ADD") and "train_model" in args and "--from=" not in args), (
+                f"{keyword} {args[:60]}: the final stage (or a stage it is built FROM) handles train_model.py; "
+                "train in the build stage and COPY --from= only the model file, the venv and the server, "
+                "into a final stage that starts FROM ${BASE_IMAGE}")
+
+
 def test_the_final_stage_runs_as_a_non_root_user(dockerfile):
     users = [args for keyword, args in stages(dockerfile)[-1] if keyword == "USER"]
     assert users, "the final stage should switch to an unprivileged user with USER"
@@ -93,7 +113,10 @@ def test_no_secret_is_baked_into_the_image(dockerfile):
     for keyword, args in instructions(dockerfile.read_text(encoding="utf-8")):
         if keyword not in ("ENV", "ARG"):
             continue
-        for name in re.findall(r"([A-Za-z_][A-Za-z0-9_]*)\s*[= ]\s*\S", args):
+        names = re.findall(r"([A-Za-z_][A-Za-z0-9_]*)\s*[= ]\s*\S", args)
+        if keyword == "ARG":  # `ARG NAME` without a default: its --build-arg value lands in the history too
+            names += re.findall(r"(?:^|\s)([A-Za-z_][A-Za-z0-9_]*)(?=[=\s]|$)", args)
+        for name in names:
             assert not SECRET_NAME.search(name), (
                 f"{keyword} {name}=...: a secret in ENV or ARG stays readable in the image's history; "
                 "pass it at run time instead")

@@ -85,10 +85,17 @@ def test_integers_and_zeros_are_accepted_as_numbers(client, reference_model):
     assert answer.get_json().get("predictions") == expected, "integer and zero features should be predicted like floats"
 
 
-def test_model_uri_with_the_file_scheme_is_accepted(model_file):
+def test_model_uri_with_the_file_scheme_is_accepted(model_file, monkeypatch):
+    monkeypatch.delenv("MODEL_PATH", raising=False)
+    monkeypatch.delenv("MODEL_URI", raising=False)
     app = create_app({"MODEL_URI": model_file.as_uri(), "MODEL_VERSION": "uri-1"})
     answer = wait_ready(app.test_client())
     assert answer.status_code == 200, "MODEL_URI=file:///... should load the model like MODEL_PATH does"
+
+    monkeypatch.setenv("MODEL_URI", model_file.as_uri())
+    answer = wait_ready(create_app({"MODEL_VERSION": "uri-env"}).test_client())
+    assert answer.status_code == 200, (
+        "with neither MODEL_PATH nor MODEL_URI in config, the model named by $MODEL_URI (file:///...) should load")
 
 
 def test_settings_come_from_the_environment_when_no_config_is_given(model_file, monkeypatch):
@@ -238,13 +245,16 @@ def test_a_chunked_body_over_1_mib_is_never_served(client):
         f"got {answer.status_code}: check the size of what is read, not only the Content-Length header")
 
 
-def test_a_body_just_under_1_mib_is_served(client):
+def test_a_body_of_exactly_1_mib_is_served(client):
+    # "Over 1 MiB" is refused: a body of exactly 1 MiB (padded with JSON whitespace) is not over it.
     row = json.dumps(ROWS[0])
     count = (MiB - 100) // (len(row) + 1)
     body = '{"features": [' + ",".join([row] * count) + "]}"
-    assert MiB - 200 < len(body) <= MiB, "(the test's own body should be just under 1 MiB)"
+    body = body[:-1] + " " * (MiB - len(body)) + "}"
+    assert len(body.encode()) == MiB, "(the test's own body should be exactly 1 MiB)"
     answer = predict(client, body)
-    assert answer.status_code == 200, f"a valid body of just under 1 MiB should be served, got {answer.status_code}"
+    assert answer.status_code == 200, (
+        f"a valid body of exactly 1 MiB is not over the limit and should be served, got {answer.status_code}")
     assert len(answer.get_json()["predictions"]) == count, "every row of a large batch should get a prediction"
 
 
