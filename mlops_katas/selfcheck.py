@@ -9,6 +9,7 @@ turns each of these into a test of its own, so `tox -e selfcheck` names what bro
 from __future__ import annotations
 
 import ast
+import atexit
 import json
 import os
 import subprocess
@@ -17,7 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import alternatives
+from . import alternatives, forkrun
 from . import mutants as mutants_mod
 from .curriculum import Day
 from .learner import STUB_MARK
@@ -47,21 +48,58 @@ class DayRun:
 def run_day(root: Path, day: Day, impl: Path, *extra: str, only: str | None = None) -> DayRun:
     """Run one day's unchanged tests (or only the test `only`) against `impl` in a fresh interpreter."""
     with tempfile.TemporaryDirectory(prefix="katas-selfcheck-") as results_dir:
-        command = [
-            sys.executable, "-m", "pytest", str(day.path / only) if only else str(day.path), "--impl", str(impl),
+        argv = [
+            str(day.path / only) if only else str(day.path), "--impl", str(impl),
             "--results-dir", results_dir, "-q", "-p", "no:cacheprovider", *UNUSED_PLUGINS, *extra,
         ]
         env = {**os.environ, "CI": os.environ.get("CI", "1")}
         env.pop("KATAS_IMPL", None)
-        try:
-            done = subprocess.run(command, cwd=root, capture_output=True, text=True,
-                                  timeout=RUN_TIMEOUT_S, env=env, check=False)
-        except subprocess.TimeoutExpired as exc:
-            output = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-            return DayRun(-1, output + f"\n(stopped after {RUN_TIMEOUT_S} s)", {})
+        env.pop("PYTEST_CURRENT_TEST", None)  # changes with every test around us; the run sets its own
+        returncode, output = _run_pytest(argv, root, env, Path(results_dir) / "output.txt")
+        if returncode == -1:
+            output += f"\n(stopped after {RUN_TIMEOUT_S} s)"
         path = Path(results_dir) / f"{day.name}.json"
         results = json.loads(path.read_text()) if path.is_file() else {}
-    return DayRun(done.returncode, done.stdout + done.stderr, results)
+    return DayRun(returncode, output, results)
+
+
+_zygote: forkrun.Zygote | None = None
+_fork_failed = False  # a zygote that failed once is not tried again in this process
+
+
+def _stop_zygote() -> None:
+    global _zygote
+    if _zygote is not None:
+        _zygote.stop()
+        _zygote = None
+
+
+atexit.register(_stop_zygote)
+
+
+def _run_pytest(argv: list[str], cwd: Path, env: dict[str, str], output: Path) -> tuple[int, str]:
+    """`python -m pytest argv`: forked from this process's zygote when it can be (see
+    `forkrun`), else in a fresh interpreter (KATAS_FORK=0, no fork on this system)."""
+    global _zygote, _fork_failed
+    if not _fork_failed and env.get("KATAS_FORK", "1") != "0" and hasattr(os, "fork"):
+        try:
+            if _zygote is None or _zygote.env != env or not _zygote.alive():
+                _stop_zygote()
+                _zygote = forkrun.Zygote(env)
+                _zygote.start()
+            done = _zygote.run(argv, cwd, output, RUN_TIMEOUT_S)
+            return done.returncode, done.output
+        except forkrun.ZygoteGone:
+            _stop_zygote()
+            _fork_failed = True
+    command = [sys.executable, "-m", "pytest", *argv]
+    try:
+        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True,
+                              timeout=RUN_TIMEOUT_S, env=env, check=False)
+    except subprocess.TimeoutExpired as exc:
+        stdout = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        return -1, stdout
+    return done.returncode, done.stdout + done.stderr
 
 
 def mutants(root: Path, day: Day) -> list[Path]:

@@ -127,11 +127,11 @@ def run_file(day: Day, name: str, tiers: list[str], scratch: Path) -> dict:
         encoding="utf-8",
     )
     bindir = Path(sys.executable).parent
-    for tool in (["cosmic-ray", "init"], ["cr-filter-operators"], ["cosmic-ray", "exec"]):
-        args = [str(bindir / tool[0]), *tool[1:], str(config), str(session)]
-        if tool[0] == "cr-filter-operators":
-            args = [str(bindir / tool[0]), str(session), str(config)]
-        subprocess.run(args, cwd=ROOT, env=env, check=True, capture_output=True, text=True, timeout=6 * 3600)
+    for args in ([bindir / "cosmic-ray", "init", config, session],
+                 [bindir / "cr-filter-operators", session, config],  # its arguments come the other way round
+                 [bindir / "cosmic-ray", "exec", config, session]):
+        subprocess.run([str(a) for a in args], cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+                       timeout=6 * 3600)
     dump = subprocess.run([str(bindir / "cosmic-ray"), "dump", str(session)], cwd=ROOT, env=env,
                           check=True, capture_output=True, text=True, timeout=600)
     source = (ROOT / "solutions" / day.name / name).read_text(encoding="utf-8").splitlines()

@@ -59,6 +59,20 @@ def test_every_test_passes_against_the_solutions(day_name, require):
         warnings.warn(f"{day_name}: {len(selfcheck.unproven(run))} tests skipped for a missing tier, unproven here")
 
 
+# Whole-day runs (stubs, solutions, alternatives) come before the mutants' one-test runs:
+# xdist hands out checks in this order, so the two workers finish together, not one of
+# them alone on a minute-long day run at the end.
+@pytest.mark.timeout(DAY_TIMEOUT)
+@pytest.mark.parametrize("day_name, alternative", ALTERNATIVES)
+def test_every_alternative_passes(day_name, alternative, require, tmp_path):
+    """A correct answer in another style that fails shows a test demanding more than the README says."""
+    day = load_day(ROOT, day_name)
+    impl = alternatives.assemble(ROOT, day, alternative, tmp_path / day_name)
+    run = selfcheck.run_day(ROOT, day, impl, *require)
+    problems = selfcheck.solution_problems(run)
+    assert not problems, f"alternative {day_name}/{alternative} is rejected:\n" + "\n".join(problems)
+
+
 @pytest.mark.timeout(DAY_TIMEOUT)
 @pytest.mark.parametrize("day_name, mutant_name", MUTANTS)
 def test_every_mutant_is_killed(day_name, mutant_name, require, tmp_path):
@@ -75,17 +89,6 @@ def test_every_mutant_is_killed(day_name, mutant_name, require, tmp_path):
     assert not selfcheck.mutant_survived(run), (
         f"mutant {day_name}/{mutant_name} ({mutants.load(path).bug}) passes every test:\n{run.output[-2000:]}"
     )
-
-
-@pytest.mark.timeout(DAY_TIMEOUT)
-@pytest.mark.parametrize("day_name, alternative", ALTERNATIVES)
-def test_every_alternative_passes(day_name, alternative, require, tmp_path):
-    """A correct answer in another style that fails shows a test demanding more than the README says."""
-    day = load_day(ROOT, day_name)
-    impl = alternatives.assemble(ROOT, day, alternative, tmp_path / day_name)
-    run = selfcheck.run_day(ROOT, day, impl, *require)
-    problems = selfcheck.solution_problems(run)
-    assert not problems, f"alternative {day_name}/{alternative} is rejected:\n" + "\n".join(problems)
 
 
 @pytest.mark.timeout(DAY_TIMEOUT)

@@ -266,17 +266,22 @@ def _failure(tag: str, log: list[str]) -> str:
 
 
 KEEP_PER_NAME = 3  # cached builds kept per `katas/<name>`: the current one and a few recent
+# Younger images are never pruned: another session running at the same time (the self-check's
+# two workers, a learner's second terminal) may have just built one and be about to use it.
+PRUNE_MIN_AGE_S = 3600
 KATA_BUILD_LABEL = f"{docker_engine.LABEL}.kata-build"  # set by Dockerfiles the tests' own code builds
 
 
-def prune_cached_images(client, keep: int = KEEP_PER_NAME) -> list[str]:
+def prune_cached_images(client, keep: int = KEEP_PER_NAME, min_age_s: float = PRUNE_MIN_AGE_S) -> list[str]:
     """Remove all but the newest `keep` cached builds of each kata image.
 
     Every edit of a Dockerfile or build context makes a new content-hash tag; without
     pruning, a learner's disk would fill with images nobody will run again. An image a
-    container still uses is left alone.
+    container still uses, or one built less than `min_age_s` ago, is left alone.
     """
     import docker
+
+    cutoff = time.time() - min_age_s
 
     by_name: dict[str, list] = {}
     # The low-level listing reads no image one by one, so one removed meanwhile is no error.
@@ -286,13 +291,17 @@ def prune_cached_images(client, keep: int = KEEP_PER_NAME) -> list[str]:
                 by_name.setdefault(tag.rsplit(":", 1)[0], []).append((image.get("Created", 0), tag))
     removed = []
     for tags in by_name.values():
-        for _, tag in sorted(tags, reverse=True)[keep:]:
+        for created, tag in sorted(tags, reverse=True)[keep:]:
+            if created > cutoff:
+                continue
             with contextlib.suppress(docker.errors.APIError):
                 client.images.remove(tag, noprune=False)
                 removed.append(tag)
     # Code under test builds kata images under fixed tags (`app:v1`); a build with other
     # content takes the tag and leaves the old image nameless. Nothing can run those again.
     for image in client.api.images(filters={"dangling": True, "label": KATA_BUILD_LABEL}):
+        if image.get("Created", 0) > cutoff:
+            continue
         with contextlib.suppress(docker.errors.APIError):
             client.images.remove(image["Id"], noprune=False)
             removed.append(f"untagged {image['Id'].removeprefix('sha256:')[:12]}")

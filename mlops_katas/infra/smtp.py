@@ -18,7 +18,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from .http_server import free_port
 
@@ -44,7 +44,7 @@ class _Handler:
         self.sink = sink
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if self.sink.reject_recipients:
+        if self.sink.refuses(address):
             return "550 5.1.1 mailbox unavailable (rejected on purpose)"
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -58,16 +58,26 @@ class _Handler:
 
 
 class SmtpSink:
-    """`with SmtpSink() as smtp:` accepts mail on `smtp.host:smtp.port` until the block ends."""
+    """`with SmtpSink() as smtp:` accepts mail on `smtp.host:smtp.port` until the block ends.
+
+    `reject_recipients=True` refuses every recipient; a collection of addresses refuses
+    only those, as a relay does for one unknown mailbox among several good ones.
+    """
 
     host = "127.0.0.1"
 
-    def __init__(self, reject_recipients: bool = False, port: int | None = None) -> None:
-        self.reject_recipients = reject_recipients
+    def __init__(self, reject_recipients: bool | Iterable[str] = False, port: int | None = None) -> None:
+        self.reject_recipients = (reject_recipients if isinstance(reject_recipients, bool)
+                                  else frozenset(a.lower() for a in reject_recipients))
         self.port = port or 0
         self._messages: list[Received] = []
         self._lock = threading.Lock()
         self._controller = None
+
+    def refuses(self, address: str) -> bool:
+        if isinstance(self.reject_recipients, bool):
+            return self.reject_recipients
+        return address.lower() in self.reject_recipients
 
     @property
     def messages(self) -> list[Received]:
