@@ -3,7 +3,7 @@
 Contract (the tests check exactly this):
 - `Pipeline()`; `add_stage(name, fn, depends_on=())`. Stages may be added in any order.
   A duplicate name, or a stage that lists itself in `depends_on`, raises ValueError at
-  once and leaves the pipeline unchanged.
+  once and leaves the pipeline unchanged. A dependency listed twice is one dependency.
 - `execution_order()`: repeatedly take the earliest-added stage whose dependencies are
   all taken. An unknown dependency raises ValueError naming it; a cycle raises
   ValueError naming every stage of at least one cycle and no stage that could have run.
@@ -11,7 +11,8 @@ Contract (the tests check exactly this):
   keyword arguments named after them, and returns a `RunReport`. A stage that raises is
   failed; everything downstream of it is skipped (never called); other branches run.
   KeyboardInterrupt and SystemExit are not caught. Every call is a fresh run over every
-  stage added so far.
+  stage added so far. With an unknown dependency or a cycle, run() raises the ValueError
+  execution_order() raises.
 """
 
 from __future__ import annotations

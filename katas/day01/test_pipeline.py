@@ -168,6 +168,20 @@ def test_a_rejected_stage_leaves_the_pipeline_unchanged():
     )
 
 
+@pytest.mark.task(taskno=1)
+def test_a_dependency_listed_twice_counts_once():
+    pipeline = Pipeline()
+    pipeline.add_stage("train", lambda *, ingest: ingest + 1, depends_on=["ingest", "ingest"])
+    pipeline.add_stage("ingest", lambda: 1)
+    assert pipeline.execution_order() == ["ingest", "train"], (
+        "'train' lists 'ingest' twice: that is still one dependency, not a cycle nor a stage that never runs"
+    )
+    report = pipeline.run()
+    assert report.outputs == {"ingest": 1, "train": 2} and list(report.succeeded) == ["ingest", "train"], (
+        f"'train' should be called once with ingest=1 and succeed; got {report}"
+    )
+
+
 # --- task 2: execution_order -----------------------------------------------------
 
 
@@ -315,6 +329,26 @@ def test_an_empty_pipeline_runs_nothing():
     assert (list(report.succeeded), list(report.failed), list(report.skipped)) == ([], [], []), (
         "an empty pipeline has no succeeded, failed or skipped stages"
     )
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.parametrize(
+    "stages, named",
+    [
+        ([("ingest", []), ("train", ["ingest", "feature_store_v2"]), ("report", [])], ["feature_store_v2"]),
+        ([("ingest", []), ("fit_model", ["ingest", "tune_hparams"]), ("tune_hparams", ["fit_model"])],
+         ["fit_model", "tune_hparams"]),
+    ],
+    ids=["unknown-dependency", "cycle"],
+)
+def test_run_rejects_a_pipeline_that_has_no_execution_order(stages, named):
+    with pytest.raises(ValueError) as error:
+        build(stages).run()
+    for name in named:
+        assert name in str(error.value), (
+            f"run() has no execution order to follow, so it should raise the ValueError execution_order() "
+            f"raises, naming {name!r}; it said: {error.value}"
+        )
 
 
 @pytest.mark.task(taskno=3)

@@ -81,6 +81,52 @@ def test_an_experiment_where_no_run_has_the_metric_is_a_lookup_error(scored_runs
         best_run(uri, "leaderboard", metric="precision")
 
 
+def _copy_run(db_path, run_id: str, copies: int) -> None:
+    """Add `copies` copies of a run (its row and its metrics, params, tags), each started later.
+
+    Straight into the store's SQLite file: through the API a thousand runs take minutes.
+    """
+    import sqlite3
+    import uuid
+
+    with sqlite3.connect(db_path) as db:
+        tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                  if name in ("runs", "metrics", "latest_metrics", "params", "tags")]
+        for table in tables:
+            columns = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
+            rows = db.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE run_uuid = ?", (run_id,)).fetchall()
+            at = columns.index("run_uuid")
+            new_rows = []
+            for n in range(copies):
+                new_id = uuid.UUID(int=n + 1).hex
+                for row in rows:
+                    row = list(row)
+                    row[at] = new_id
+                    if table == "runs":
+                        row[columns.index("start_time")] += n + 1
+                    new_rows.append(row)
+            db.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                           new_rows)
+
+
+def test_finds_the_best_run_among_more_runs_than_one_page_of_results(mlflow_store):
+    import mlflow
+
+    client = mlflow.MlflowClient(mlflow_store.tracking_uri)
+    experiment_id = client.create_experiment("crowded", artifact_location=mlflow_store.artifact_location)
+    oldest = client.create_run(experiment_id, run_name="oldest-and-best", start_time=1_000)
+    client.log_metric(oldest.info.run_id, "roc_auc", 0.95)
+    client.set_terminated(oldest.info.run_id)
+    later = client.create_run(experiment_id, run_name="later", start_time=2_000)
+    client.log_metric(later.info.run_id, "roc_auc", 0.6)
+    client.set_terminated(later.info.run_id)
+    _copy_run(mlflow_store.db_path, later.info.run_id, 1_000)   # 1,002 runs, the best one the oldest
+    assert best_run(mlflow_store.tracking_uri, "crowded") == oldest.info.run_id, (
+        "'crowded' holds 1,002 runs and its best by roc_auc is the oldest one: search_runs returns "
+        "1,000 runs a page (newest first), so let the store sort (order_by, max_results=1) instead of "
+        "taking the best of the first page")
+
+
 def _logged(experiment, metric: str) -> dict[str, float]:
     scores = {run_id: model.run.data.metrics.get(metric, float("-inf")) for run_id, model in experiment.models.items()}
     assert scores, ("none of the runs run_experiment returned is in the store at tracking_uri with "

@@ -44,6 +44,15 @@ def test_same_seed_gives_the_same_arrays():
         assert np.array_equal(a, b), f"make_dataset(3) called twice should give the same {name} (fix every random seed)"
 
 
+def test_seed_zero_is_a_seed_and_the_default():
+    default, zero, again = make_dataset(), make_dataset(0), make_dataset(0)
+    for a, b, c, name in zip(default, zero, again, ("X_train", "X_test", "y_train", "y_test")):
+        assert np.array_equal(b, c), (
+            f"make_dataset(0) called twice should give the same {name}: 0 is a seed like any other "
+            "(`seed or None` turns it into fresh randomness)")
+        assert np.array_equal(a, b), f"make_dataset() should be make_dataset(0) (the default seed is 0); {name} differs"
+
+
 def test_different_seeds_give_different_data():
     assert not np.array_equal(make_dataset(1)[1], make_dataset(2)[1]), (
         "make_dataset(1) and make_dataset(2) should differ: the seed must drive the randomness")
@@ -68,6 +77,11 @@ def test_fingerprint_changes_when_one_value_changes():
     nudged[5, 1] += 1e-9
     assert fingerprint(nudged, X_test, y_train, y_test) != before, (
         "changing one feature value slightly should change the fingerprint")
+    last = X_train.copy()
+    last[-1, -1] += 1e-9
+    assert fingerprint(last, X_test, y_train, y_test) != before, (
+        "changing the very last value of X_train should change the fingerprint: hash every value, "
+        "not a prefix or a sample of the bytes")
 
 
 def test_fingerprint_covers_dtype_and_shape_not_only_the_bytes():
@@ -83,6 +97,17 @@ def test_fingerprint_covers_dtype_and_shape_not_only_the_bytes():
     other = np.dtype(f"{'i' if X_train.dtype.kind == 'u' else 'u'}{X_train.dtype.itemsize}")
     assert fingerprint(X_train.view(other), X_test, y_train, y_test) != before, (
         f"the same bytes read as another dtype (X_train viewed as {other}) should give another fingerprint")
+
+
+def test_fingerprint_takes_a_strided_view_like_its_copy():
+    X_train, X_test, y_train, y_test = make_dataset(0)
+    every_other_column = X_train[:, ::2]   # a view: its values are not contiguous in memory
+    as_copy = np.ascontiguousarray(every_other_column)
+    assert fingerprint(every_other_column, X_test, y_train, y_test) == fingerprint(as_copy, X_test, y_train, y_test), (
+        "a strided view (X_train[:, ::2]) and its contiguous copy hold equal data and should give the "
+        "same fingerprint (hash the values in order, e.g. np.ascontiguousarray(a).tobytes(), not the raw buffer)")
+    assert fingerprint(every_other_column, X_test, y_train, y_test) != fingerprint(X_train, X_test, y_train, y_test), (
+        "every other column of X_train is other data than X_train: the fingerprints should differ")
 
 
 def test_fingerprint_depends_on_the_order_of_the_arrays():

@@ -205,8 +205,9 @@ def test_an_existing_experiment_gets_new_runs_and_only_their_ids_are_returned(ex
     assert not experiment.stray_writes, f"run_experiment wrote {experiment.stray_writes}"
     assert len(experiment.run_ids) >= 3, f"run_experiment should return at least 3 run ids, got {experiment.run_ids!r}"
     assert existing_experiment.earlier_run_id not in experiment.run_ids, (
-        "run_experiment returned the id of a run that was in the experiment before it was called: "
-        "return the ids of the runs it made, not every run of the experiment")
+        "run_experiment returned the id of a run that was in the experiment before it was called (a run "
+        "on the same data, with the same dataset_fingerprint): return the ids of the runs it made, "
+        "not runs found in the experiment afterwards")
     client = mlflow.MlflowClient(experiment.tracking_uri)
     expected_tag = fingerprint(*make_dataset(experiment.seed))
     for run_id in experiment.run_ids:
@@ -214,7 +215,7 @@ def test_an_existing_experiment_gets_new_runs_and_only_their_ids_are_returned(ex
         assert run.info.experiment_id == existing_experiment.experiment_id, (
             f"run {run_id} should go into the existing experiment {experiment.name!r}, not a new one")
         assert run.data.tags.get("dataset_fingerprint") == expected_tag, (
-            f"run {run_id} was made with seed={experiment.seed}; its dataset_fingerprint should be "
+            f"run {run_id} was made with the default seed ({experiment.seed}); its dataset_fingerprint should be "
             f"fingerprint(*make_dataset({experiment.seed}))")
 
 

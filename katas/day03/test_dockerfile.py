@@ -15,8 +15,10 @@ from mlops_katas.tools import require_tool
 
 pytestmark = pytest.mark.task(taskno=2)
 
-PASSWORD_IN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@")
-SECRET_NAME = re.compile(r"(SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL)", re.IGNORECASE)
+# user:password@ or just :password@ (redis://:password@host has no user name)
+PASSWORD_IN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@")
+SECRET_NAME = re.compile(r"(SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL"
+                         r"|(?:^|_)(?:PASS|PWD|PAT)(?:_|$))", re.IGNORECASE)
 
 
 def stages(dockerfile: Path) -> list[list[tuple[str, str]]]:

@@ -80,6 +80,10 @@ def test_latency_histogram_observes_every_answered_request(app):
     count = value(samples, "model_request_latency_seconds_count", endpoint="/predict")
     total = value(samples, "model_request_latency_seconds_sum", endpoint="/predict")
     assert count == 3, f"3 calls to /predict (good and bad) should be 3 observations, got {count}"
+    health = value(samples, "model_request_latency_seconds_count", endpoint="/health")
+    assert health == 1, (
+        f"the one /health call should be 1 observation under endpoint='/health', got {health}: the histogram "
+        "times every answered request, not only the model's")
     assert 0 < total < 30, f"the latency sum should be a small positive number of seconds, got {total}"
     assert total <= elapsed + 0.05, (
         f"the three /predict calls took {elapsed:.4f} s in all as the test measured them, but the histogram sums "
@@ -100,6 +104,9 @@ def test_unknown_paths_share_one_label_instead_of_one_series_each(app):
     )
     assert value(samples, "model_requests_total", endpoint="unmatched", status="404") == 3, (
         "the three unknown paths should count 3 under endpoint='unmatched', status='404'"
+    )
+    assert value(samples, "model_request_latency_seconds_count", endpoint="unmatched") == 3, (
+        "the three unknown paths should be 3 latency observations under endpoint='unmatched'"
     )
 
 

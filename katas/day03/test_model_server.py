@@ -76,6 +76,16 @@ def test_a_single_row_is_accepted_as_a_batch_of_one(client, reference_model):
     assert answer.get_json().get("predictions") == expected, "a single row should get a list of one prediction"
 
 
+def test_a_batch_of_exactly_four_rows_gets_four_predictions(client, reference_model):
+    rows = ROWS[:4]  # as many rows as a row has numbers: still a batch, never "one row"
+    answer = predict(client, {"features": rows})
+    assert answer.status_code == 200, f"a batch of 4 rows should get 200, got {answer.status_code}: {answer.data[:200]!r}"
+    expected = reference_model.predict(np.asarray(rows)).tolist()
+    assert answer.get_json().get("predictions") == expected, (
+        "a batch of exactly 4 rows should get 4 predictions: a batch is told from a single row by its items "
+        "being lists, not by how many items there are")
+
+
 def test_integers_and_zeros_are_accepted_as_numbers(client, reference_model):
     rows = [[1, 0, -2, 3], [0, 0.0, -0.0, 0]]
     answer = predict(client, {"features": rows})
@@ -135,6 +145,13 @@ def test_model_path_wins_over_model_uri(model_file, tmp_path, monkeypatch):
     assert answer.status_code == 200, (
         "with both MODEL_PATH and MODEL_URI set, MODEL_PATH should be loaded (MODEL_URI is only used without it)")
 
+    monkeypatch.setenv("MODEL_PATH", str(model_file))
+    config = {"MODEL_URI": (tmp_path / "missing.skops").as_uri(), "MODEL_VERSION": "path-from-env"}
+    answer = wait_ready(create_app(config).test_client())
+    assert answer.status_code == 200, (
+        "$MODEL_PATH should win over a MODEL_URI given in config: a key config lacks (MODEL_PATH) still comes "
+        "from the environment, and MODEL_URI is only used when MODEL_PATH is not set")
+
 
 def test_model_version_is_non_empty_text_when_unset(model_file, monkeypatch):
     monkeypatch.delenv("MODEL_VERSION", raising=False)
@@ -150,11 +167,18 @@ def test_model_version_is_non_empty_text_when_unset(model_file, monkeypatch):
 def test_without_a_model_the_server_lives_but_is_not_ready(tmp_path):
     app = create_app({"MODEL_PATH": str(tmp_path / "missing.skops"), "MODEL_VERSION": "none"})
     client = app.test_client()
-    assert client.get("/health").status_code == 200, "/health should answer 200 while the process lives, model or not"
+    health = client.get("/health")
+    assert health.status_code == 200, "/health should answer 200 while the process lives, model or not"
+    assert health.get_json(silent=True) == {"status": "ok", "model_version": "none"}, (
+        f"without a model /health is still {{\"status\": \"ok\", \"model_version\": <MODEL_VERSION>}} "
+        f"(liveness, not readiness), got {health.data[:200]!r}")
     ready = client.get("/ready")
     assert ready.status_code == 503, f"/ready should answer 503 until a model is loaded, got {ready.status_code}"
     answer = predict(client, {"features": ROWS[:1]})
     assert answer.status_code == 503, f"/predict without a model should answer 503, got {answer.status_code}"
+    body = answer.get_json(silent=True)
+    assert isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"], (
+        f"a 503 from /predict should carry a JSON body {{\"error\": \"...\"}}, got {answer.data[:200]!r}")
 
 
 def test_a_pickle_file_is_never_unpickled(tmp_path):
@@ -215,6 +239,12 @@ def test_a_skops_file_naming_an_untrusted_function_is_not_loaded(tmp_path):
     ('{"features": [[1, 2, -Infinity, 4]]}', "-Infinity"),
     ('{"features": [[1, 2, 1e400, 4]]}', "a number too large for a float"),
     ('{"features": [[1, 2, 1' + "0" * 400 + ', 4]]}', "an integer too large for a float"),
+    ('{"features": [[1, 2, 3, 1' + "0" * 5000 + ']]}', "an integer of 5,001 digits (more than Python's int() takes)"),
+    ('{"features": [[1, 2, "3", 4], [1, 2, 3, 4]]}', "a number written as a string in the first of two rows"),
+    ('{"features": [[1, 2, 3, 4], [1, 2, true, 4]]}', "true in the second of two rows"),
+    ('{"features": [[1, 2], [3, 4]]}', "two rows of 2 numbers"),
+    ('{"features": [[1, 2, 3, 4, 5, 6, 7, 8]]}', "a row of 8 numbers"),
+    ('{"features": [1, 2, 3, 4, 5, 6, 7, 8]}', "a single row of 8 numbers"),
 ])
 def test_bad_input_is_answered_with_400_and_an_error(client, body, what):
     assert_bad_request(predict(client, body), what)
@@ -243,6 +273,48 @@ def test_a_chunked_body_over_1_mib_is_never_served(client):
     assert answer.status_code in (400, 413), (
         f"a chunked body over 1 MiB (no Content-Length) should be refused (413, or 400 for the truncated JSON), "
         f"got {answer.status_code}: check the size of what is read, not only the Content-Length header")
+
+
+def test_the_limit_counts_bytes_not_characters(client):
+    # "é" is 2 bytes in UTF-8: this body is over 1 MiB in bytes but under 1 MiB in characters.
+    padding = "é" * (MiB // 2 + 1000)
+    body = json.dumps({"features": ROWS[:1], "note": padding}, ensure_ascii=False)
+    assert len(body) < MiB < len(body.encode()), "(the test's own body should be over 1 MiB only in bytes)"
+    answer = predict(client, body.encode())
+    assert answer.status_code == 413, (
+        f"a body of {len(body.encode())} bytes ({len(body)} characters) is over 1 MiB and should get 413, "
+        f"got {answer.status_code}: the limit is on bytes")
+
+
+class EndlessUpload(io.RawIOBase):
+    """A chunked upload of `size` bytes, produced as it is read, that counts what the server read."""
+
+    def __init__(self, size: int):
+        self.left, self.read_bytes = size, 0
+        self.piece = ('{"features": [' + ",".join([json.dumps(ROWS[0])] * 2000)).encode()
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        count = min(len(buffer), self.left, len(self.piece))
+        buffer[:count] = self.piece[:count]
+        self.left -= count
+        self.read_bytes += count
+        return count
+
+
+def test_a_chunked_body_is_not_read_far_past_the_limit(client):
+    # A client can send gigabytes without a Content-Length; the server must stop reading soon after 1 MiB,
+    # not take everything into memory and only then say 413.
+    upload = EndlessUpload(size=48 * MiB)
+    answer = client.post("/predict", headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+                         environ_overrides={"wsgi.input": upload, "wsgi.input_terminated": True})
+    assert answer.status_code in (400, 413), (
+        f"a chunked body of 48 MiB should be refused (413, or 400 for the truncated JSON), got {answer.status_code}")
+    assert upload.read_bytes <= 2 * MiB, (
+        f"the server read {upload.read_bytes / MiB:.1f} MiB of a chunked body before refusing it: stop reading "
+        "once it is over 1 MiB (Flask's MAX_CONTENT_LENGTH does; so does reading at most 1 MiB + 1 bytes)")
 
 
 def test_a_body_of_exactly_1_mib_is_served(client):

@@ -116,6 +116,55 @@ def test_the_image_stays_within_the_size_budget(server_image, docker_client):
         "and the server from a multi-stage build, and install with --no-cache-dir")
 
 
+# Walks the container's files (a time budget keeps it bounded) for anything named train_model*.
+FIND_TRAINING_CODE = """
+import os, sys, time
+deadline = time.monotonic() + 20
+for top, dirs, files in os.walk("/"):
+    if top == "/":
+        dirs[:] = [d for d in dirs if d not in ("proc", "sys", "dev")]
+    for name in files:
+        if name.startswith("train_model"):
+            print(os.path.join(top, name))
+    if time.monotonic() > deadline:
+        sys.exit(3)
+"""
+
+
+def test_the_image_ships_no_training_code(server):
+    result = server.container.exec_run(["python", "-c", FIND_TRAINING_CODE])
+    assert result.exit_code == 0, f"looking through the image's files failed: {result.output[-300:]!r}"
+    found = result.output.decode().split()
+    assert not found, (
+        f"the image holds {', '.join(found)}: the training code stays in the build stage; COPY --from=... only the "
+        "model file and the venv (not the whole build folder), and COPY only model_server.py from the context")
+
+
+def test_the_healthcheck_fails_when_nothing_answers(request, server_image, docker_client):
+    import docker
+
+    from mlops_katas.infra.docker_engine import run_labels
+
+    declared = (docker_client.images.get(server_image.tag).attrs["Config"].get("Healthcheck") or {}).get("Test")
+    assert declared and declared[0] in ("CMD", "CMD-SHELL"), "the image declares no HEALTHCHECK command"
+    command = ["/bin/sh", "-c", declared[1]] if declared[0] == "CMD-SHELL" else declared[1:]
+    # The check alone, in a container of the image where no server runs and no network exists.
+    container = docker_client.containers.run(server_image.tag, entrypoint=command[:1], command=command[1:],
+                                             network_mode="none", detach=True, labels=run_labels(request.node.nodeid))
+    try:
+        try:
+            code = container.wait(timeout=30)["StatusCode"]
+        except (docker.errors.APIError, requests.exceptions.RequestException):
+            code = None  # still running after 30 s: Docker's --timeout would count it as a failed check
+        output = container.logs(tail=5).decode(errors="replace").strip()
+    finally:
+        container.remove(force=True)
+    assert code != 0, (
+        f"the HEALTHCHECK command exits 0 while no server answers on port 8000 (it printed {output[-200:]!r}): "
+        "a check that cannot fail tells Docker and the orchestrator nothing; let it exit non-zero when /health "
+        "does not answer 200")
+
+
 # Kept last: it stops the module's shared container.
 def test_docker_stop_ends_the_server_cleanly(server):
     server.container.stop(timeout=STOP_GRACE_S)

@@ -177,6 +177,8 @@ class FakeDocker:
     Images named in `broken_builds` fail to build; builds of anything else succeed.
     `fail_commands` makes the named subcommand fail (`run`) or time out after doing its
     work (`run:timeout`: the container exists, but the CLI never returned).
+    A `run` without `--detach` does what the real CLI does: the container runs and the CLI
+    stays attached to it, so the command only ends at its timeout.
     """
 
     binary: str = "docker"
@@ -258,6 +260,8 @@ class FakeDocker:
         container = Container(f"id{next(self._ids)}", name, image, host_port, labels, auto_remove="--rm" in flags,
                               host_ip=host_ip, container_port=container_port)
         self.containers[name] = container
+        if "--detach" not in flags:  # attached: the CLI streams the server's output until it is killed
+            raise subprocess.TimeoutExpired(argv, self.calls[-1][1])
         return self._done(argv, 0, out=container.id + "\n")
 
     def _find(self, ref):

@@ -13,10 +13,12 @@ Contract (the tests check exactly this):
   `RetryPolicy()`) probes up to
   `max_attempts` times; after failed probe n it sleeps
   `min(max_delay_s, initial_delay_s * 2 ** (n - 1))`, never after the last attempt. It never
-  runs past `deadline_s` of `clock()` time: no wait ends after it and each probe's timeout is
-  at most `probe_timeout_s` and at most the time left.
+  runs past `deadline_s` of `clock()` time: no wait ends after it (it gives up rather than
+  shorten a wait) and each probe's timeout is at most `probe_timeout_s` and at most the time
+  left (no time left: no probe).
 - `JsonLineFormatter` renders a log record as one JSON object on one line: `ts`, `level`,
-  `logger`, `message`, every field passed with `extra=`, and the exception if any.
+  `logger`, `message`, every field passed with `extra=`, and the exception if any. It is
+  strict JSON: what JSON cannot encode (a Path, NaN, infinity) is written as a string.
 - `Deployer(name, port, *, runner, health_check, policy, sleep, clock, docker, labels,
   command_timeout_s, current_version, logger)`; `deploy(image, version, *, context=None,
   build_args=None) -> DeployResult`; `current_version`; `container_name(version)`.
@@ -79,7 +81,8 @@ class JsonLineFormatter(logging.Formatter):
     """One JSON object per line, so a log pipeline can filter deploys by step and version."""
 
     def format(self, record: logging.LogRecord) -> str:
-        # TODO(task 3): ts, level, logger, message, the extra= fields, the exception if any; json.dumps.
+        # TODO(task 3): ts, level, logger, message, the extra= fields, the exception if any; json.dumps,
+        #   with NaN and infinity turned into strings first (bare NaN is not JSON).
         raise NotImplementedError("task 3")
 
 

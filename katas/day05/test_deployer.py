@@ -91,16 +91,18 @@ def test_an_image_that_is_not_a_repository_without_a_tag_is_rejected_before_any_
 
 @pytest.mark.task(taskno=4)
 @pytest.mark.parametrize(
-    "image, version, port",
-    [("localhost:5000/team/app", "v1", 65535), ("app", "x" * 128, 65535), ("app", "_1.0-RC_2", 65535),
-     ("team/app", "v1", 1)],
-    ids=["registry-with-port", "128-char-tag", "underscore-first", "port-1"],
+    "name, image, version, port",
+    [("model", "localhost:5000/team/app", "v1", 65535), ("model", "app", "x" * 128, 65535),
+     ("model", "app", "_1.0-RC_2", 65535), ("model", "team/app", "v1", 1), ("9ml_team.model-a", "app", "v1", PORT)],
+    ids=["registry-with-port", "128-char-tag", "underscore-first", "port-1", "name-digit-first-with-._-"],
 )
-def test_valid_names_at_the_edges_of_the_rules_are_deployed(engine, health, clock, image, version, port):
-    deployer = Deployer("model", port, runner=engine, health_check=health, sleep=clock.sleep, clock=clock,
+def test_valid_names_at_the_edges_of_the_rules_are_deployed(engine, health, clock, name, image, version, port):
+    deployer = Deployer(name, port, runner=engine, health_check=health, sleep=clock.sleep, clock=clock,
                         policy=policy())
     result = deployer.deploy(image, version, context=".")
-    assert result.promoted, f"{image}:{version} on port {port} is valid and healthy and should be promoted: {result}"
+    assert result.promoted, (
+        f"{name!r} deploying {image}:{version} on port {port} is valid and healthy and should be promoted: {result}"
+    )
     assert f"{image}:{version}" in engine.images, f"the image should be built as {image}:{version}"
     container = engine.serving(port)
     assert container is not None and container.image == f"{image}:{version}", f"it should serve on port {port}"
@@ -154,10 +156,12 @@ def test_promotion_replaces_the_previous_version(make, engine, v1_serving):
 @pytest.mark.task(taskno=4)
 def test_successive_deploys_leave_only_the_latest_container(make, engine):
     deployer = make()
-    for version in ("v1", "v2", "v3"):
-        assert deployer.deploy("app", version, context=".").promoted, f"{version} is healthy and should be promoted"
-    assert list(engine.containers) == ["model-v3"], f"only model-v3 should be left, found {list(engine.containers)}"
-    assert deployer.current_version == "v3", "current_version should follow the promotions"
+    for version in ("v1", "v2", "v3", "v1"):  # the last: going back to v1, which no longer serves, is allowed
+        assert deployer.deploy("app", version, context=".").promoted, (
+            f"{version} is healthy and not the version serving, so it should be promoted"
+        )
+    assert list(engine.containers) == ["model-v1"], f"only model-v1 should be left, found {list(engine.containers)}"
+    assert deployer.current_version == "v1", "current_version should follow the promotions"
 
 
 @pytest.mark.task(taskno=4)
@@ -301,12 +305,14 @@ def test_a_failed_build_never_touches_the_serving_version(make, engine, failure,
 
 
 @pytest.mark.task(taskno=5)
-@pytest.mark.parametrize("failure", ["run", "run:timeout"])
-def test_a_failed_start_restores_the_previous_version(make, engine, failure, v1_serving):
-    engine.fail_commands.add(failure)
+@pytest.mark.parametrize("failure", ["run", "run:timeout", "stop", "stop:timeout"])
+def test_a_failed_stop_or_start_restores_the_previous_version(make, engine, failure, v1_serving):
+    engine.fail_commands.add(failure)  # stop:timeout: the old container stopped, the CLI never returned
     deployer = make(current_version="v1")
     result = deployer.deploy("app", "v2", context=".")
-    assert not result.promoted and deployer.current_version == "v1", "a version that did not start must not be promoted"
+    assert not result.promoted and deployer.current_version == "v1", (
+        f"with docker {failure} failing, v2 did not replace v1 properly and must not be promoted: {result}"
+    )
     assert result.serving_version == "v1" and result.reason, f"the result should say v1 serves and why: {result}"
     assert_gone(engine, "model-v2")
     assert_serves(engine, "model-v1", "app:v1")

@@ -15,13 +15,17 @@ def record(message, *args, level=logging.INFO, exc_info=None, **extra):
     return logger.makeRecord(logger.name, level, __file__, 1, message, args, exc_info, extra=extra)
 
 
+def _not_json(constant):
+    raise ValueError(f"bare {constant} is not JSON (RFC 8259); strict parsers reject the line")
+
+
 def render(rec):
     line = JsonLineFormatter().format(rec)
     assert "\n" not in line, f"a log entry must stay on one line, got {line!r}"
     try:
-        return json.loads(line)
-    except json.JSONDecodeError as exc:
-        pytest.fail(f"a log line should be one JSON object, got {line!r} ({exc})")
+        return json.loads(line, parse_constant=_not_json)  # strict: Python's json.loads alone accepts NaN
+    except ValueError as exc:
+        pytest.fail(f"a log line should be one strict JSON object, got {line!r} ({exc})")
 
 
 def test_a_line_carries_message_level_logger_and_time():
@@ -67,6 +71,31 @@ def test_values_json_cannot_encode_are_written_as_text():
 
     entry = render(record("context", context=Path("/srv/app")))
     assert entry.get("context") == "/srv/app", "a value JSON cannot encode (a Path) should be written as text"
+
+
+def test_nan_and_infinity_are_written_as_text_so_the_line_stays_json():
+    nan, inf = float("nan"), float("inf")
+    entry = render(record("eval done", loss=nan, latency_s=inf, floor=-inf, metrics={"auc": nan, "runs": [inf, 1.5]}))
+    for key in ("loss", "latency_s", "floor"):
+        assert isinstance(entry.get(key), str), (
+            f"{key}={entry.get(key)!r}: NaN and infinity cannot be encoded in JSON and should be written as text"
+        )
+    assert "auc" in json.dumps(entry.get("metrics")), "a dict holding NaN should still be logged (as text if need be)"
+
+
+def test_values_json_can_encode_keep_their_json_type():
+    build_args = {"BASE_IMAGE": "python:3.11", "WORKERS": 2}
+    entry = render(record("promoted", previous_version=None, promoted=False, ratio=0.25, build_args=build_args,
+                          tags=["v2", "latest"]))
+    assert "previous_version" in entry and entry["previous_version"] is None, (
+        f"None should be written as JSON null, got {entry.get('previous_version', 'nothing')!r}"
+    )
+    assert entry.get("promoted") is False, f"a bool should stay a JSON boolean, got {entry.get('promoted')!r}"
+    assert entry.get("ratio") == 0.25, f"a finite float should stay a number, got {entry.get('ratio')!r}"
+    assert entry.get("build_args") == build_args, (
+        f"a dict should stay a JSON object with its values, got {entry.get('build_args')!r}"
+    )
+    assert entry.get("tags") == ["v2", "latest"], f"a list should stay a JSON array, got {entry.get('tags')!r}"
 
 
 def test_an_exception_is_included():

@@ -119,6 +119,18 @@ def test_the_deadline_stops_retries_before_max_attempts(clock):
     assert clock.elapsed <= 3.0 + 1e-9, f"the wait ran {clock.elapsed:g} s past a 3 s deadline"
     assert probe.count >= 3, f"probes at 0, 0.5 and 1.5 s fit in a 3 s deadline; it gave up after {probe.count}"
     assert probe.count < 50, "the deadline should stop the retries long before 50 attempts"
+    assert clock.sleeps == [0.5, 1.0], (
+        f"the third wait (2 s, from 1.5 s) would end past the 3 s deadline: give up instead of waiting, "
+        f"not even a shortened wait; got waits {clock.sleeps}"
+    )
+
+
+def test_no_probe_is_made_when_a_wait_has_used_up_the_time_left(clock):
+    # waits of 0.5 and 1.0 s end exactly at the 1.5 s deadline: no time is left for a third probe
+    healthy, probe = wait(clock, [False], max_attempts=10, initial_delay_s=0.5, max_delay_s=4, deadline_s=1.5)
+    assert healthy is False, "a service that never answers 200 is not healthy"
+    assert probe.count == 2, f"probes at 0 and 0.5 s fit in a 1.5 s deadline, none after it; made {probe.count}"
+    assert clock.elapsed <= 1.5, f"the wait ran {clock.elapsed:g} s past a 1.5 s deadline"
 
 
 def test_probe_timeouts_are_bounded_by_the_policy_and_the_time_left(clock):

@@ -13,6 +13,7 @@ import os
 import re
 import stat
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,9 @@ from mlops_katas.infra.http_server import ControlledServer
 from mlops_katas.shell import run_script
 
 TIMESTAMP = re.compile(r"^\[?\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}")
+STAMP = re.compile(r"^\[?(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:[.,]\d+)?\s?(Z|UTC|[+-]\d{2}:?\d{2})?")
+# A POSIX TZ 14 hours east of UTC (no tzdata needed): a script that stamps local time shows it.
+FAR_TZ = "XYZ-14"
 
 FAKE_DOCKER = r'''#!{python} -S
 """A fake docker CLI: records each call, keeps a tiny engine state in JSON files."""
@@ -224,6 +228,40 @@ def run_bash():
 def timestamp():
     """A log line starts with a date and time, e.g. 2026-01-31T12:00:00Z or [2026-01-31 12:00:00]."""
     return TIMESTAMP
+
+
+def stamp_instant(line: str) -> datetime | None:
+    """The moment a log line's leading timestamp names: `Z`, `UTC` or an offset are honoured,
+    a timestamp without a zone is read as UTC (the README asks for UTC)."""
+    found = STAMP.match(line)
+    if not found:
+        return None
+    day, clock, zone = found.groups()
+    moment = datetime.fromisoformat(f"{day}T{clock}").replace(tzinfo=timezone.utc)
+    if zone and zone not in ("Z", "UTC"):
+        sign = 1 if zone[0] == "+" else -1
+        digits = zone[1:].replace(":", "")
+        moment -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    return moment
+
+
+class UtcStamps:
+    """`utc_stamped(stdout, started, finished)`: the stdout lines whose timestamp is missing or is
+    not the UTC time between `started` and `finished` (time.time() values, 2 minutes of slack).
+    `utc_stamped.env` runs a script 14 hours east of UTC, where local time is never UTC."""
+
+    env = {"TZ": FAR_TZ}
+
+    def __call__(self, stdout: str, started: float, finished: float) -> list[str]:
+        low = datetime.fromtimestamp(started, timezone.utc) - timedelta(minutes=2)
+        high = datetime.fromtimestamp(finished, timezone.utc) + timedelta(minutes=2)
+        lines = [line for line in stdout.splitlines() if line.strip()]
+        return [line for line in lines if not (moment := stamp_instant(line)) or not low <= moment <= high]
+
+
+@pytest.fixture
+def utc_stamped() -> UtcStamps:
+    return UtcStamps()
 
 
 @pytest.fixture

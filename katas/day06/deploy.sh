@@ -6,7 +6,7 @@
 # Exit codes: 0 promoted, 1 deploy failed (the previous version serves again), 2 usage error.
 #
 # usage: deploy.sh [options] VERSION
-#   --image NAME        image repository; builds and runs NAME:VERSION (default ml-model, env IMAGE)
+#   --image NAME        image repository; builds and runs NAME:VERSION (default ml-model; may hold a registry:port)
 #   --name NAME         container name prefix; the container is NAME-VERSION (default ml-model)
 #   --port PORT         host port on 127.0.0.1 the service answers on (default 8000)
 #   --context DIR       docker build context (default .)
@@ -26,5 +26,5 @@
 #   --publish 127.0.0.1:PORT:8000; health check with curl --max-time, --retries times;
 #   docker rm -f NAME-PREVIOUS; write VERSION to the state file.
 # TODO(task 4): a failed build exits 1 before anything else; a container that does not start
-#   or never becomes healthy: docker rm -f NAME-VERSION first, then docker start NAME-PREVIOUS,
-#   log the rollback, exit 1.
+#   or never becomes healthy: docker rm -f NAME-VERSION first, then docker start NAME-PREVIOUS
+#   (a step that fails is logged, the rollback goes on), log the rollback, exit 1.

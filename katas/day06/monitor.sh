@@ -13,8 +13,10 @@
 #
 # TODO(task 1): strict mode (set -euo pipefail); parse the flags with a while/case loop;
 #   an unknown flag, a missing value or a bad value prints the usage on stderr and exits 2.
-# TODO(task 1): log() prints "<ISO 8601 timestamp> [LEVEL] message" on stdout.
+# TODO(task 1): log() prints "<ISO 8601 UTC timestamp> [LEVEL] message" on stdout (date -u).
 # TODO(task 1): check_health: curl with --max-time (never without a timeout); only a 200 is healthy.
-# TODO(task 1): log_metrics: one line with load1=<1-min load> mem_used_pct=<n> disk_used_pct=<n>.
+# TODO(task 1): log_metrics: one line with load1=<1-min load> mem_used_pct=<n> disk_used_pct=<n>
+#   (memory in use: MemTotal - MemAvailable; disk: the Capacity column of df -P /).
 # TODO(task 2): loop: check, count consecutive failures (a success resets the count),
-#   exit 1 when the count reaches --max-failures, sleep --interval between checks.
+#   when the count reaches --max-failures log a line containing "giving up" and exit 1;
+#   sleep --interval between checks.

@@ -6,6 +6,8 @@ health check goes to `server`, a real HTTP server on loopback that plays the new
 (healthy, failing or slow).
 """
 
+import time
+
 import pytest
 
 from mlops_katas.fakes import option_values
@@ -71,7 +73,7 @@ def assert_only_serving(fake_docker, deploy, name, image, output):
     [[], ["v1", "v2"], ["--bogus", "v1"], ["--port", "abc", "v1"], ["--port", "70000", "v1"],
      ["--port", "0", "v1"], ["--port", "65536", "v1"], ["--port", "0x50", "v1"], ["--retries", "0", "v1"], ["--retries", "1.5", "v1"],
      ["--interval", "0", "v1"], ["--interval", "0.0", "v1"], ["--timeout", "x", "v1"], ["--timeout", "0", "v1"],
-     ["--timeout", "0.0", "v1"], ["v 1"], ["v1;reboot"], [".v1"], ["v1\n"], ["v" * 129], ["v1", "--port"]],
+     ["--timeout", "0.0", "v1"], ["--interval", "inf", "v1"], ["--timeout", "nan", "v1"], ["v 1"], ["v1;reboot"], [".v1"], ["v1\n"], ["v" * 129], ["v1", "--port"]],
     ids=lambda a: " ".join(a).replace("\n", "\\n")[:40] or "no-version",
 )
 def test_a_bad_argument_prints_usage_and_exits_2(learner_file, run_bash, fake_docker, args):
@@ -86,6 +88,26 @@ def test_a_bad_argument_prints_usage_and_exits_2(learner_file, run_bash, fake_do
 def test_help_prints_usage_and_exits_0(learner_file, run_bash, fake_docker, flag):
     done = run_bash(learner_file("deploy.sh"), [flag], env=fake_docker.env, timeout=10)
     assert done.returncode == 0 and "usage" in done.stdout.lower(), f"{flag} should print usage, exit 0\n{done.output}"
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.parametrize(
+    "image,port,version",
+    [("localhost:5000/team/ml", "1", "_Build.1-RC"), ("ml", "65535", "V" + "7" * 127)],
+    ids=["registry-with-port,port-1,leading-underscore", "port-65535,128-char-tag"],
+)
+def test_values_at_their_limits_are_accepted(learner_file, run_bash, fake_docker, tmp_path, image, port, version):
+    args = ["--image", image, "--name", NAME, "--port", port, "--context", str(tmp_path), "--state-file",
+            str(tmp_path / "deployed-version"), "--retries", "1", "--interval", "0.1", "--timeout", "0.5", version]
+    done = run_bash(learner_file("deploy.sh"), args, env=fake_docker.env, cwd=tmp_path, timeout=20)
+    assert done.returncode != 2, (
+        f"--image {image}, --port {port} and VERSION {version} (a valid tag of {len(version)} characters) are all "
+        f"valid: no usage error\n{done.output}")
+    calls = fake_docker.calls
+    assert first_index(calls, "build", f"{image}:{version}") is not None, f"it should build {image}:{version}: {calls}"
+    run = first_index(calls, "run", f"{image}:{version}")
+    assert run is not None and option_values(calls[run], "--publish", "-p") == [f"127.0.0.1:{port}:8000"], (
+        f"it should run {image}:{version} published on 127.0.0.1:{port}: {calls}")
 
 
 @pytest.mark.task(taskno=3)
@@ -153,11 +175,15 @@ def test_the_docker_flag_wins_over_the_DOCKER_variable(deploy, fake_docker, tmp_
 
 
 @pytest.mark.task(taskno=3)
-def test_log_lines_are_timestamped(deploy, timestamp):
-    done = deploy("v1")
+def test_log_lines_are_timestamped_in_utc(deploy, timestamp, utc_stamped):
+    started = time.time()
+    done = deploy("v1", env=utc_stamped.env)
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     assert lines, f"deploy.sh should log its steps on stdout\n{done.output}"
     assert all(timestamp.match(line) for line in lines), f"every stdout line should start with a timestamp\n{done.output}"
+    wrong = utc_stamped(done.stdout, started, time.time())
+    assert not wrong, (
+        f"timestamps should be UTC whatever TZ says (this run had TZ={utc_stamped.env['TZ']}, 14 h east): {wrong}")
 
 
 # --- Task 4: rollback ----------------------------------------------------------------------
@@ -182,11 +208,13 @@ def test_an_unhealthy_version_is_rolled_back(deploy, fake_docker, server, v1_ser
 @pytest.mark.task(taskno=3)
 def test_a_version_healthy_at_a_later_check_is_promoted_at_once(deploy, fake_docker, server, v1_serving):
     server.follow(["failing", "healthy", "failing"])
-    done = deploy("v2", retries=3)
+    done = deploy("v2", retries=3, interval=1.5)
     assert done.returncode == 0, (
         f"up to --retries checks: the first 200 (here the 2nd check) should promote v2 (exit 0)\n{done.output}")
     assert len(server.requests) == 2, (
         f"the health check should stop at the first 200, made {len(server.requests)} checks")
+    assert all(gap >= 1.4 for gap in health_gaps(server)), (
+        f"--interval 1.5 should put 1.5 s between health checks (not the 1 s default), the gaps were {health_gaps(server)}")
     assert_only_serving(fake_docker, deploy, f"{NAME}-v2", f"{IMAGE}:v2", done.output)
     assert state(deploy) == "v2", f"the state file should now say v2, holds {state(deploy)!r}"
 
@@ -212,6 +240,19 @@ def test_a_container_that_does_not_start_is_rolled_back(deploy, fake_docker, v1_
         "a failed `docker run` leaves a created container behind (as the real engine does); "
         f"the rollback should remove it with docker rm -f, left {list(fake_docker.containers)}")
     assert_only_serving(fake_docker, deploy, f"{NAME}-v1", f"{IMAGE}:v1", done.output)
+    assert state(deploy) == "v1", f"the state file should still say v1, holds {state(deploy)!r}"
+    assert "roll" in done.stdout.lower(), f"this rollback should be logged too\n{done.output}"
+
+
+@pytest.mark.task(taskno=4)
+def test_a_failing_rollback_step_does_not_stop_the_rollback(deploy, fake_docker, v1_serving):
+    fake_docker.fail("run")
+    fake_docker.fail("rm")
+    done = deploy("v2")
+    assert done.returncode == 1, f"a container that does not start should fail the deploy (exit 1)\n{done.output}"
+    assert_only_serving(fake_docker, deploy, f"{NAME}-v1", f"{IMAGE}:v1",
+                        f"docker rm failed during the rollback; it should be logged and v1 started all the same\n"
+                        f"{done.output}")
     assert state(deploy) == "v1", f"the state file should still say v1, holds {state(deploy)!r}"
 
 

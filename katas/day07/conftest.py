@@ -121,9 +121,11 @@ def deploy_automation():
 
 @pytest.fixture(scope="session")
 def server_image(docker_build, tmp_path_factory) -> str:
-    """The day-03 reference model server, built like day 03 builds it (so the two share a cache)."""
+    """The day-03 reference model server, built like day 03 builds it (so the two share docker's layer
+    cache). Tagged under a name of its own: a run of day 03 keeps only its newest few `katas/day03`
+    builds and would remove this one while the pipeline still builds FROM it."""
     from mlops_katas.infra.images import assemble_context
 
     context = assemble_context(ROOT / "solutions" / "day03", tmp_path_factory.mktemp("day07-server") / "context",
                                provided=ROOT / "katas" / "day03", names=("train_model.py", "requirements.txt"))
-    return docker_build(context, name="day03").tag
+    return docker_build(context, name="day07-server").tag

@@ -24,6 +24,7 @@ class Training:
     first: object          # the Champion of the first call
     second: object         # the Champion of the retraining
     stray_writes: list[str]
+    given: dict            # the candidates dict passed to the first call
 
 
 @pytest.fixture(scope="module")
@@ -31,13 +32,14 @@ def training(mlflow_store_factory, data, candidates) -> Training:
     from week1 import train_and_register
 
     store = mlflow_store_factory("day07-training")
+    given = candidates()
     with isolated(store):
-        first = train_and_register(store.tracking_uri, MODEL_NAME, data=data.split(), candidates=candidates(),
+        first = train_and_register(store.tracking_uri, MODEL_NAME, data=data.split(), candidates=given,
                                    artifact_location=store.artifact_location)
         second = train_and_register(store.tracking_uri, MODEL_NAME, data=data.split(), candidates=candidates(),
                                     artifact_location=store.artifact_location)
         stray = store.stray_writes()
-    return Training(store, first, second, stray)
+    return Training(store, first, second, stray, given)
 
 
 def _client(store: MlflowStore):
@@ -133,3 +135,19 @@ def test_nothing_is_written_outside_the_store(training):
     assert training.stray_writes == [], (
         "train_and_register wrote outside the tracking_uri and artifact_location it was given: "
         + "; ".join(training.stray_writes))
+
+
+def test_the_callers_candidates_stay_unfitted(training):
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    fitted = []
+    for name, estimator in training.given.items():
+        try:
+            check_is_fitted(estimator)
+        except NotFittedError:
+            continue
+        fitted.append(name)
+    assert fitted == [], (
+        f"train_and_register fitted the caller's own estimators {fitted}: fit a copy (sklearn.base.clone) "
+        "and leave the candidates it was given unfitted")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -24,12 +26,47 @@ def test_failing_service_fails_the_check(monitor):
         assert verify(server.url, monitor=monitor, timeout_s=10) is False, "a 500 on /health should fail"
 
 
-def test_hanging_monitor_is_a_failed_check_within_the_timeout(tmp_path):
+def _running(pid: int) -> bool:
+    """Whether process `pid` is still alive (a zombie waiting to be reaped counts as ended)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return False
+    return fields[0] not in ("Z", "X")
+
+
+def _sleep_pid(record: Path) -> int | None:
+    """The pid a stand-in monitor wrote for its background `sleep`, if it wrote one."""
+    try:
+        return int(record.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def test_hanging_monitor_is_a_failed_check_and_is_killed_with_its_children(tmp_path):
+    record = tmp_path / "child.pid"
     hanging = tmp_path / "monitor.sh"
-    hanging.write_text("#!/usr/bin/env bash\nsleep 30\n")
+    # The way a monitor hangs in practice: bash waits for a child (curl, sleep) that does not end.
+    hanging.write_text(f'#!/usr/bin/env bash\nsleep 30 &\necho $! > "{record}"\nwait\n')
     start = time.monotonic()
-    assert verify("http://127.0.0.1:9", monitor=hanging, timeout_s=1) is False, "a monitor that hangs is a failure"
-    assert time.monotonic() - start < 15, "verify should kill a hanging monitor after timeout_s"
+    try:
+        assert verify("http://127.0.0.1:9", monitor=hanging, timeout_s=1) is False, "a monitor that hangs is a failure"
+        assert time.monotonic() - start < 15, "verify should kill a hanging monitor after timeout_s"
+        child = _sleep_pid(record)
+        assert child is not None, "the stand-in monitor should have started its sleep (a broken test machine)"
+        deadline = time.monotonic() + 5
+        while _running(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _running(child), (
+            "the killed monitor's child (its sleep) is still running: start the monitor in a process group of its "
+            "own (start_new_session=True) and kill the whole group (os.killpg), not only bash")
+    finally:  # leave nothing behind, whatever verify did (only our own sleep, never a reused pid)
+        child = _sleep_pid(record)
+        try:
+            if child is not None and _running(child) and b"sleep" in Path(f"/proc/{child}/cmdline").read_bytes():
+                os.kill(child, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def _monitor(folder: Path, body: str) -> Path:
@@ -46,19 +83,39 @@ def test_monitor_gets_url_once_and_a_timeout_as_separate_arguments(tmp_path):
     record = folder / "args.txt"
     monitor = _monitor(folder, 'printf "%s\\n" "$@" > "${0%/*}/args.txt"\nexit 0\n')
     url = "http://127.0.0.1:9/?probe=1&x=$HOME"
-    assert verify(url, monitor=monitor, timeout_s=10) is True, (
+    assert verify(url, monitor=monitor) is True, (
         "a monitor that exits 0 is a passing check; run it as bash <monitor> with a list of arguments, no shell")
     args = record.read_text().splitlines() if record.is_file() else []
     assert "--url" in args and args[args.index("--url") + 1:args.index("--url") + 2] == [url], (
         f"the monitor should get --url followed by the exact url {url!r}; it got {args}")
     assert "--once" in args, f"the monitor should get --once (one check, then exit); it got {args}"
+    assert _timeout_argument(args) <= 10, (
+        f"--timeout should be a number of seconds, at most timeout_s (its default, 10); it got {args}")
+    record.unlink()
+    verify(url, monitor=monitor, timeout_s=3)  # only the arguments matter here, not how fast the machine is
+    args = record.read_text().splitlines() if record.is_file() else []
+    assert _timeout_argument(args) <= 3, (
+        f"with timeout_s=3 the monitor's own --timeout should be at most 3 seconds (it is killed at 3); it got {args}")
+
+
+def _timeout_argument(args: list[str]) -> float:
+    """The number after --timeout; fails the test when there is none or it is not a positive number."""
     assert "--timeout" in args, f"the monitor should get --timeout <seconds>; it got {args}"
     value = args[args.index("--timeout") + 1] if args.index("--timeout") + 1 < len(args) else ""
     try:
         seconds = float(value)
     except ValueError:
         seconds = float("nan")
-    assert 0 < seconds <= 10, f"--timeout should be a number of seconds, at most timeout_s=10; it got {value!r}"
+    assert seconds > 0, f"--timeout should be a positive number of seconds; it got {value!r}"
+    return seconds
+
+
+def test_healthy_monitor_that_prints_a_lot_passes_the_check(tmp_path):
+    chatty = _monitor(tmp_path / "chatty", "head -c 1000000 /dev/zero | tr '\\0' o\n"
+                      "head -c 1000000 /dev/zero | tr '\\0' e >&2\nexit 0\n")
+    assert verify("http://127.0.0.1:9", monitor=chatty, timeout_s=10) is True, (
+        "a monitor that prints a megabyte on stdout and stderr and exits 0 is a passing check: read or discard "
+        "its output (a pipe nobody reads fills up, and the monitor stalls until it is killed)")
 
 
 def test_monitor_that_exits_nonzero_or_cannot_be_found_fails_the_check(tmp_path):

@@ -27,6 +27,7 @@ class FakeDeployer:
     current_version: str | None = None
     healthy: bool = True
     rollback_works: bool = True
+    failure_stops_serving: bool = False   # a failed deploy leaves nothing serving (the old container is gone too)
     calls: list = field(default_factory=list)
     log: list = field(default_factory=list)
 
@@ -38,6 +39,8 @@ class FakeDeployer:
         if self.healthy or context is None:
             self.current_version = version
             return Result(version, True, version)
+        if self.failure_stops_serving:
+            self.current_version = None
         return Result(version, False, self.current_version, "health check failed")
 
 
@@ -120,6 +123,17 @@ def test_failed_deploy_is_reported_and_not_verified():
     assert not report.ok and report.stage == "deploy", "the report should say the deploy failed"
     assert report.serving_version == "v2", "the deployer kept v2 serving; the report should say so"
     assert "health" in report.reason, "the reason should carry the deployer's reason"
+
+
+@pytest.mark.task(taskno=2)
+def test_failed_deploy_reports_what_the_deployer_says_serves():
+    deployer = FakeDeployer(current_version="v2", healthy=False, failure_stops_serving=True)
+    fns, _, _ = steps(deployer=deployer)
+    report = run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
+    assert not report.ok and report.stage == "deploy", "the report should say the deploy failed"
+    assert report.serving_version is None, (
+        "the deployer says nothing serves after its failed deploy (serving_version None); the report should say "
+        f"what the deployer returned, not the version that served before; it says {report.serving_version!r}")
 
 
 @pytest.mark.task(taskno=2)

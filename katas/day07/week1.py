@@ -50,16 +50,18 @@ def run(*, train: Callable[[], Champion], package: Callable[[Champion, str], str
 
 def verify(url: str, *, monitor: str | Path, timeout_s: float = 10.0) -> bool:
     """Run the monitor script once (`bash monitor --url URL --once --timeout S`): True only when it exits 0.
-    It is killed after `timeout_s` seconds, and a hang or a failure to start is False."""
+    After `timeout_s` seconds it is killed with everything it started (its process group), and
+    a hang or a failure to start is False. Its output is read or discarded, never left in a pipe."""
     # TODO(task 3): one bounded subprocess, no shell (README task 3).
     raise NotImplementedError("task 3")
 
 
 def train_and_register(tracking_uri: str, model_name: str, *, data, candidates: Mapping[str, object],
                        artifact_location: str | None = None) -> Champion:
-    """Fit every candidate on the training rows, each in its own MLflow run named after it
-    that logs `accuracy` on the held-out rows and the model; register the best run's model
-    as a new version of `model_name`, point the alias `challenger` at it, and return it.
+    """Fit a copy of every candidate on the training rows (the caller's stay unfitted), each in
+    its own MLflow run named after it that logs `accuracy` on the held-out rows and the model;
+    register the best run's model as a new version of `model_name`, point the alias
+    `challenger` at it, and return it.
     `data` is `(X_train, X_test, y_train, y_test)`; everything goes to `tracking_uri`."""
     # TODO(task 4): runs, real held-out metric, registry version and alias (README task 4).
     raise NotImplementedError("task 4")

@@ -68,7 +68,7 @@ def rollback(tracking_uri: str, model_name: str) -> str:
     """Point `champion` back at the version that was champion before the current one.
 
     Repeated calls walk further back. Returns that version; raises LookupError when
-    there is no earlier champion (the champion is then left as it is).
+    there is no earlier champion (the champion and its history are then left as they are).
     """
     # TODO(task 5): read the champion history you recorded, step back one.
     raise NotImplementedError("task 5")

@@ -26,13 +26,15 @@ def test_rows_carry_run_ids_and_aliases(registry, mlflow_name):
     register_challenger(registry.tracking_uri, registry.run_ids["weak"], mlflow_name)
     promote_if_better(registry.tracking_uri, mlflow_name, registry.X_test, registry.y_test)
     register_challenger(registry.tracking_uri, registry.run_ids["good"], mlflow_name)
+    client = mlflow.MlflowClient(tracking_uri=registry.tracking_uri, registry_uri=registry.tracking_uri)
+    client.set_registered_model_alias(mlflow_name, "shadow", "2")  # aliases other than yours count too
     table = {row["version"]: row for row in compare_versions(registry.tracking_uri, mlflow_name,
                                                              registry.X_test, registry.y_test)}
     assert set(table) == {"1", "2"}, f"there should be a row for versions 1 and 2, got {sorted(table)}"
     listed = {v: r["aliases"] for v, r in table.items()}
-    assert "champion" in listed["1"] and "challenger" in listed["2"], (
-        f"version 1 is 'champion' and version 2 'challenger'; each row should list its version's aliases: {listed}")
-    client = mlflow.MlflowClient(tracking_uri=registry.tracking_uri, registry_uri=registry.tracking_uri)
+    assert "champion" in listed["1"] and {"challenger", "shadow"} <= set(listed["2"]), (
+        "version 1 is 'champion' and version 2 'challenger' and 'shadow'; each row should list every alias of "
+        f"its version: {listed}")
     in_registry = {"1": [], "2": []}
     for alias, version in client.get_registered_model(mlflow_name).aliases.items():
         in_registry[str(version)].append(alias)
@@ -42,7 +44,7 @@ def test_rows_carry_run_ids_and_aliases(registry, mlflow_name):
         "each row should name the run its version came from")
 
 
-def test_uses_the_metric_asked_for(registry, mlflow_name, test_side_mlflow):
+def test_uses_the_metric_and_the_rows_asked_for(registry, mlflow_name, test_side_mlflow):
     from sklearn.metrics import accuracy_score
 
     register_challenger(registry.tracking_uri, registry.run_ids["good"], mlflow_name)
@@ -51,6 +53,14 @@ def test_uses_the_metric_asked_for(registry, mlflow_name, test_side_mlflow):
         model = mlflow.sklearn.load_model(f"models:/{mlflow_name}/1")
     expected = accuracy_score(registry.y_test, model.predict(registry.X_test))
     assert table[0]["score"] == pytest.approx(expected, abs=1e-9), f"with metric='accuracy' the score should be {expected:.4f}"
+    half = len(registry.y_test) // 2
+    X, y = registry.X_test[:half], registry.y_test[:half]
+    expected_half = accuracy_score(y, model.predict(X))
+    assert expected_half != pytest.approx(expected, abs=1e-6), "setup: the first half should score differently"
+    table = compare_versions(registry.tracking_uri, mlflow_name, X, y, metric="accuracy")
+    assert table[0]["score"] == pytest.approx(expected_half, abs=1e-9), (
+        f"called again with only the first {half} rows, the score should be {expected_half:.4f} on those rows, "
+        f"not {table[0]['score']:.4f}: score the rows given on every call, never a remembered score")
 
 
 def test_ties_are_ordered_by_version_number_not_text(registry, mlflow_name, test_side_mlflow):

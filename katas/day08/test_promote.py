@@ -66,7 +66,7 @@ def test_the_challenger_is_measured_against_the_champion_not_the_newest_version(
 
 
 def test_promotion_is_judged_on_the_metric_asked_for(registry, mlflow_name, test_side_mlflow):
-    from sklearn.metrics import accuracy_score
+    from sklearn.metrics import accuracy_score, f1_score
 
     _champion_then_challenger(registry, mlflow_name, "good", "best")
     with test_side_mlflow() as mlflow:
@@ -78,8 +78,13 @@ def test_promotion_is_judged_on_the_metric_asked_for(registry, mlflow_name, test
         f"with metric='accuracy' the challenger gains only {gain:.4f}, less than the default margin 0.01 "
         "(its ROC AUC gain is far larger): it must not be promoted")
     assert _aliases(registry, mlflow_name).get("champion") == "1", "the champion should stay on version 1"
-    assert _promote(registry, mlflow_name, metric="roc_auc") is True, (
-        "with metric='roc_auc' the challenger is better by far more than the margin: it should be promoted")
+    with test_side_mlflow() as mlflow:
+        f1 = {v: f1_score(registry.y_test, mlflow.sklearn.load_model(f"models:/{mlflow_name}/{v}")
+                          .predict(registry.X_test)) for v in ("1", "2")}
+    assert f1["2"] - f1["1"] > 0.015, f"setup: the challenger should gain more than 0.015 f1, not {f1['2'] - f1['1']:.4f}"
+    assert _promote(registry, mlflow_name, metric="f1") is True, (
+        f"with metric='f1' the challenger ({f1['2']:.4f}) beats the champion ({f1['1']:.4f}) by more than the "
+        "margin 0.01: it should be promoted (score both versions with the metric asked for)")
 
 
 def test_better_but_within_the_margin_is_not_promoted(registry, held_out, mlflow_name):

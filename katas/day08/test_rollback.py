@@ -54,11 +54,21 @@ def test_a_promotion_after_a_rollback_builds_on_the_restored_champion(registry, 
 
 def test_a_rollback_run_by_another_process_finds_the_history(registry, held_out, mlflow_name, tmp_path):
     import inspect
+    import os
+    import shutil
     import subprocess
     import sys
     from pathlib import Path
 
-    code_dir = Path(inspect.getfile(rollback)).resolve().parent  # the folder of the registry.py under test
+    # The other process runs a copy of your code in another folder, with its own home and temp folders,
+    # as a rollback on another machine would: only what is in the registry is shared.
+    code_dir = tmp_path / "elsewhere"
+    code_dir.mkdir()
+    for source in Path(inspect.getfile(rollback)).resolve().parent.glob("*.py"):
+        shutil.copy(source, code_dir / source.name)
+    env = {**os.environ, "HOME": str(tmp_path / "home"), "TMPDIR": str(tmp_path / "tmp")}
+    for folder in ("home", "tmp", "cwd"):
+        (tmp_path / folder).mkdir()
 
     assert _offer(registry, mlflow_name, "good") and _offer(registry, mlflow_name, "best"), (
         "setup: versions 1 (good) and 2 (best) should have been promoted in turn")
@@ -68,11 +78,12 @@ def test_a_rollback_run_by_another_process_finds_the_history(registry, held_out,
     script = ("import sys; sys.path.insert(0, sys.argv[1]); from registry import rollback; "
               "print('ROLLED_BACK_TO', rollback(sys.argv[2], sys.argv[3]))")
     done = subprocess.run([sys.executable, "-c", script, str(code_dir), registry.tracking_uri, mlflow_name],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=180)
+                          cwd=tmp_path / "cwd", env=env, capture_output=True, text=True, timeout=180)
     answer = [line for line in done.stdout.splitlines() if line.startswith("ROLLED_BACK_TO ")]
     assert done.returncode == 0 and answer == ["ROLLED_BACK_TO 1"], (
         "a rollback run by another process (another folder) should find the history in the registry and "
-        f"return '1'; keep the history in the registry, not in your process or a local file. "
+        f"return '1'; keep the history in the registry, not in your process or a local file (not even one "
+        "beside your code or in the temp folder). "
         f"exit {done.returncode}, stdout {done.stdout[-300:]!r}, stderr {done.stderr[-800:]!r}")
     assert _champion(registry.tracking_uri, mlflow_name) == "1", "the 'champion' alias should point at version 1"
     after = evaluate(registry.tracking_uri, alias_uri, registry.X_test, registry.y_test)
@@ -86,6 +97,10 @@ def test_with_only_one_champion_ever_is_a_lookup_error(registry, mlflow_name):
     with pytest.raises(LookupError):
         rollback(registry.tracking_uri, mlflow_name)
     assert _champion(registry.tracking_uri, mlflow_name) == "1", "a failed rollback must leave the champion alone"
+    assert _offer(registry, mlflow_name, "best"), "setup: version 2 (best) should have been promoted"
+    assert rollback(registry.tracking_uri, mlflow_name) == "1", (
+        "after a failed rollback, promoting version 2 and rolling back should return to version 1: "
+        "a rollback that finds no earlier champion must leave the recorded history as it was")
 
 
 def test_through_the_server_the_whole_workflow_works(served_registry, mlflow_name):

@@ -101,6 +101,7 @@ def test_the_request_round_trips_through_rest_json():
     "locations/us-central1/projects/my-project",
     "projects/my-project/regions/us-central1",
     "projects/My Project/locations/us-central1",
+    "projects/MyProject/locations/us-central1",
     "projects/abcde/locations/us-central1",
     "projects/" + "a" * 31 + "/locations/us-central1",
     "projects/my-project-/locations/us-central1",
@@ -142,7 +143,7 @@ def test_display_names_of_1_to_128_characters_are_accepted(name):
 @pytest.mark.parametrize("uri", ["gs:/my-bucket/out", "gs://", "gs:///out", "s3://my-bucket/out",
                                  "/tmp/out", "GS://my-bucket/out", "gs://My-Bucket/out", "",
                                  "gs://ab/out", "gs://" + "b" * 64 + "/out", "gs://my-bucket-/out",
-                                 "gs://-my-bucket/out", "gs://my.bucket./out"])
+                                 "gs://-my-bucket/out", "gs://my.bucket./out", "gs://my-bucket\n"])
 def test_a_base_output_directory_outside_cloud_storage_is_rejected(uri, value_error_naming):
     with value_error_naming("base_output_directory"):
         job(base_output_directory=uri)
@@ -173,9 +174,13 @@ def test_replica_count_must_be_a_whole_number_of_at_least_one(count, value_error
         job(replica_count=count)
 
 
-def test_args_given_as_one_string_are_rejected(value_error_naming):
+PACKAGE_JOB = {"image_uri": EXECUTOR, "package_uris": ["gs://my-bucket/trainer.tar.gz"], "python_module": "trainer.task"}
+
+
+@pytest.mark.parametrize("task", ["container", "python-package"])
+def test_args_given_as_one_string_are_rejected(task, value_error_naming):
     with value_error_naming("args"):
-        job(args="--epochs=10 --lr=0.001")
+        job(**(PACKAGE_JOB if task == "python-package" else {}), args="--epochs=10 --lr=0.001")
 
 
 def test_command_given_as_one_string_is_rejected(value_error_naming):
@@ -183,9 +188,13 @@ def test_command_given_as_one_string_is_rejected(value_error_naming):
         job(command="python -m trainer.task")
 
 
-@pytest.mark.parametrize("field", ["command", "args", "package_uris"])
-def test_list_items_that_are_not_strings_are_rejected(field, value_error_naming):
-    package = {"image_uri": EXECUTOR, "python_module": "trainer.task"} if field == "package_uris" else {}
+@pytest.mark.parametrize(("field", "task"), [("command", "container"), ("args", "container"),
+                                           ("package_uris", "python-package"), ("args", "python-package")],
+                         ids=["command", "args", "package_uris", "args-of-a-python-package"])
+def test_list_items_that_are_not_strings_are_rejected(field, task, value_error_naming):
+    package = {"image_uri": EXECUTOR, "python_module": "trainer.task"} if task == "python-package" else {}
+    if task == "python-package" and field != "package_uris":
+        package["package_uris"] = ["gs://my-bucket/trainer.tar.gz"]
     value = ["gs://my-bucket/trainer.tar.gz", 7] if field == "package_uris" else ["--epochs", 10]
     with value_error_naming(field):
         job(**package, **{field: value})

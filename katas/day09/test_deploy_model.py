@@ -1,6 +1,7 @@
 """Task 3: a DeployModelRequest with dedicated machines and a traffic split that adds up."""
 
 import json
+from types import MappingProxyType
 
 import pytest
 from hypothesis import given, settings
@@ -57,6 +58,19 @@ def test_a_gpu_serving_machine_reaches_dedicated_resources():
 def test_canary_and_zero_traffic_splits_are_accepted(split):
     assert dict(deploy(traffic_split=split).traffic_split) == split, (
         "a split of whole percentages adding up to 100 should be carried over as given")
+
+
+def test_only_the_location_of_the_model_must_match_the_endpoint():
+    model = "projects/123456789012/locations/us-central1/models/987654321"
+    assert deploy(model=model).deployed_model.model == model, (
+        "the model is in the endpoint's location (us-central1); the same project written as its number "
+        "instead of its ID is not a mismatch")
+
+
+def test_any_mapping_is_accepted_as_a_traffic_split():
+    split = MappingProxyType({"0": 10, "1111": 90})
+    assert dict(deploy(traffic_split=split).traffic_split) == {"0": 10, "1111": 90}, (
+        "traffic_split is a Mapping: a read-only mapping that adds up to 100 should be accepted like a dict")
 
 
 def test_a_fixed_size_deployment_has_min_equal_to_max():

@@ -150,6 +150,13 @@ def test_a_pool_with_no_replicas_is_rejected(pool, value_error_naming):
         custom_job_spec_from_gcloud(data)
 
 
+def test_a_pool_with_neither_a_container_nor_a_package_is_rejected(value_error_naming):
+    data = config()
+    del data["workerPoolSpecs"]["containerSpec"]
+    with value_error_naming("image_uri"):
+        custom_job_spec_from_gcloud(data)
+
+
 def test_a_container_pool_without_an_image_is_rejected(value_error_naming):
     data = config()
     del data["workerPoolSpecs"]["containerSpec"]["imageUri"]

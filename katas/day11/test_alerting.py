@@ -44,7 +44,9 @@ def notifier() -> RecordingNotifier:
 
 
 def manager(notifier, clock, *thresholds, cooldown_s=300.0):
-    return AlertManager(thresholds or (latency_above_200(), availability_below_95()), notifier, cooldown_s=cooldown_s, clock=clock)
+    # `thresholds` is any iterable: hand over a one-shot iterator, as a generator expression would be.
+    given = thresholds or (latency_above_200(), availability_below_95())
+    return AlertManager(iter(given), notifier, cooldown_s=cooldown_s, clock=clock)
 
 
 # --- task 4: when to alert -------------------------------------------------------
@@ -52,8 +54,9 @@ def manager(notifier, clock, *thresholds, cooldown_s=300.0):
 
 @pytest.mark.task(taskno=4)
 def test_threshold_direction_must_be_above_or_below():
-    with pytest.raises(ValueError):
-        Threshold("latency_ms", 200.0, "over")
+    for direction in ("over", "Above", "below "):
+        with pytest.raises(ValueError):
+            Threshold("latency_ms", 200.0, direction)
     assert Threshold("latency_ms", 200.0).direction == "above", "the default direction is 'above'"
 
 
@@ -133,6 +136,27 @@ def test_unknown_and_missing_metrics_are_ignored(notifier, clock):
     alerts.evaluate({"cpu": 99.0})
     alerts.evaluate({})
     assert notifier.sent == [], "metrics without a threshold, or not given this tick, alert nothing"
+    alerts.evaluate({"latency_ms": 900.0})
+    clock.advance(10)
+    assert alerts.evaluate({"availability": 1.0}) == [] and alerts.evaluate({}) == [], (
+        "a firing metric that is missing from a tick is ignored: no recovery notice without a value"
+    )
+    assert alerts.firing == {"latency_ms"}, f"a metric missing from a tick is still firing, got {alerts.firing}"
+
+
+@pytest.mark.task(taskno=4)
+def test_a_zero_value_is_a_value(notifier, clock):
+    alerts = manager(notifier, clock)
+    alerts.evaluate({"availability": 0.0})
+    assert notifier.subjects == ["[FIRING] availability is 0, below the threshold 0.95"], (
+        f"availability 0.0 (a total outage) is a breach of its 0.95 floor, got {notifier.subjects}"
+    )
+    alerts.evaluate({"latency_ms": 900.0})
+    clock.advance(10)
+    sent = alerts.evaluate({"latency_ms": 0})
+    assert [n.subject for n in sent] == ["[RESOLVED] latency_ms is 0, no longer above the threshold 200"], (
+        f"a latency of 0 is within the limit and resolves the alert, got {sent}"
+    )
 
 
 @pytest.mark.task(taskno=4)
@@ -175,6 +199,10 @@ def test_recovery_sends_one_resolved_notice(notifier, clock):
     assert sent == [Notification("resolved", "latency_ms", 120.0, latency_above_200(), notifier.subjects[1], True)], (
         f"evaluate returns the resolved notice with the current value, the threshold and its subject, got {sent}"
     )
+    for part in ("latency_ms", "120", "200"):
+        assert part in notifier.sent[1][1], (
+            f"the recovery body names the metric, value and threshold; {part!r} missing in {notifier.sent[1][1]!r}"
+        )
     assert alerts.firing == set(), "nothing is firing after recovery"
     clock.advance(10)
     alerts.evaluate({"latency_ms": 110.0})
@@ -274,7 +302,22 @@ def test_undelivered_resolved_notice_is_not_retried(notifier, clock):
     assert alerts.evaluate({"latency_ms": 100.0}) == [], "a recovery notice is attempted once"
 
 
-# --- task 5: real delivery over SMTP -----------------------------------------------
+@pytest.mark.task(taskno=4)
+def test_a_new_incidents_undelivered_alert_is_retried_whatever_the_old_cooldown(notifier, clock):
+    alerts = manager(notifier, clock, cooldown_s=300)
+    alerts.evaluate({"latency_ms": 900.0})
+    clock.advance(10)
+    alerts.evaluate({"latency_ms": 100.0})
+    clock.advance(10)
+    notifier.down = True
+    alerts.evaluate({"latency_ms": 700.0})
+    notifier.down = False
+    clock.advance(10)
+    sent = alerts.evaluate({"latency_ms": 750.0})
+    assert [(n.status, n.delivered) for n in sent] == [("firing", True)], (
+        "recovery forgets the old incident's cooldown: the new incident's first alert failed, so it is retried "
+        f"at the next tick although the old alert was mailed only 30 s ago; got {sent}"
+    )
 
 
 @pytest.mark.task(taskno=4)
@@ -288,6 +331,9 @@ def test_recovery_after_an_undelivered_alert_still_sends_a_resolved_notice(notif
     assert [(n.status, n.delivered) for n in sent] == [("resolved", True)], (
         f"the metric was firing (its alert just failed to arrive), so its recovery is announced; got {sent}"
     )
+
+
+# --- task 5: real delivery over SMTP -----------------------------------------------
 
 
 @pytest.mark.task(taskno=5)
@@ -325,11 +371,34 @@ def test_smtp_down_raises_alert_delivery_error_naming_the_relay():
 
 
 @pytest.mark.task(taskno=5)
-def test_rejected_recipient_raises_alert_delivery_error():
+def test_rejected_recipient_raises_alert_delivery_error_naming_the_relay():
     with SmtpSink(reject_recipients=True) as sink:
         notifier = SmtpNotifier(sink.host, sink.port, "alerts@example.com", ["nobody@example.com"], timeout_s=2)
-        with pytest.raises(AlertDeliveryError):
+        with pytest.raises(AlertDeliveryError) as info:
             notifier.send("[FIRING] x", "y")
+    assert str(sink.port) in str(info.value), (
+        f"the error for a rejected recipient should say which relay failed (port {sink.port}), got {info.value}"
+    )
+
+
+@pytest.mark.task(taskno=5)
+def test_one_rejected_recipient_among_several_is_a_failed_delivery():
+    with SmtpSink(reject_recipients={"nobody@example.com"}) as sink:
+        notifier = SmtpNotifier(sink.host, sink.port, "alerts@example.com",
+                                ["oncall@example.com", "nobody@example.com"], timeout_s=2)
+        try:
+            notifier.send("[FIRING] x", "y")
+        except AlertDeliveryError as error:
+            failure = error
+        else:
+            failure = None
+    assert failure is not None, (
+        "the relay refused nobody@example.com (and took oncall@example.com): a rejected recipient is a failed "
+        "delivery, so send raises AlertDeliveryError; smtplib does not raise for that, it returns the refused ones"
+    )
+    assert str(sink.port) in str(failure), (
+        f"the error should say which relay failed (port {sink.port}), got {failure}"
+    )
 
 
 @pytest.mark.task(taskno=5)

@@ -94,8 +94,12 @@ def test_only_the_named_metric_is_returned_whatever_its_model_version(db_path, c
     monitor.record_metric("availability", 1.0)
     clock.advance(1)
     monitor.record_metric("latency_ms", 20.0, model_version="v2")
+    for lookalike in ("LATENCY_MS", "latencyXms"):  # names SQL LIKE would match
+        monitor.record_metric(lookalike, 99.0)
     values = [row["value"] for row in monitor.get_recent_metrics("latency_ms")]
-    assert values == [20.0, 10.0], f"both versions' latency samples and nothing else, got {values}"
+    assert values == [20.0, 10.0], (
+        f"both versions' latency samples and nothing else (names match exactly, case and all), got {values}"
+    )
     assert monitor.get_recent_metrics("nothing-recorded") == [], "an unknown metric has no samples"
 
 
@@ -139,15 +143,15 @@ def test_window_moves_with_the_injected_clock(db_path, clock):
 
 @pytest.mark.task(taskno=1)
 def test_timestamps_are_numbers_kept_exactly_across_a_change_of_digit_count(db_path):
-    # 999_999_999.5 and 1_000_000_000.25: compared as text, "999..." sorts after "1000...",
-    # and a value rounded or truncated to whole seconds no longer equals what the clock said.
+    # 999_999_999.5 and 1_000_000_000.0625: compared as text, "999..." sorts after "1000...",
+    # and a value rounded to whole seconds or to milliseconds no longer equals what the clock said.
     clock = FakeClock(start=999_999_999.5)
     monitor = ModelPerformanceMonitor(db_path, clock=clock)
     monitor.record_metric("m", 1.0)
-    clock.now = 1_000_000_000.25
+    clock.now = 1_000_000_000.0625
     monitor.record_metric("m", 2.0)
     got = samples(monitor, "m", hours=1)
-    assert got == [(1_000_000_000.25, 2.0), (999_999_999.5, 1.0)], (
+    assert got == [(1_000_000_000.0625, 2.0), (999_999_999.5, 1.0)], (
         "timestamps come back exactly as the clock gave them (fractions included), newest first by numeric "
         f"value, and both are inside a 1 h window: store them as numbers, not text or whole seconds; got {got}"
     )
@@ -162,12 +166,17 @@ def test_timestamps_are_numbers_kept_exactly_across_a_change_of_digit_count(db_p
 
 @pytest.mark.task(taskno=1)
 def test_metrics_persist_across_instances_sharing_a_db_file(db_path, clock):
-    ModelPerformanceMonitor(db_path, clock=clock).record_metric("latency_ms", 42.0)
+    first = ModelPerformanceMonitor(db_path, clock=clock)
+    first.record_metric("latency_ms", 42.0)
     again = ModelPerformanceMonitor(db_path, clock=clock)
     assert samples(again, "latency_ms") == [(clock.now, 42.0)], (
         "a second monitor on the same db file should see what the first recorded (and not wipe it)"
     )
     again.record_metric("latency_ms", 43.0)
+    assert sorted(row["value"] for row in first.get_recent_metrics("latency_ms")) == [42.0, 43.0], (
+        "a monitor opened earlier sees what another monitor recorded in the file since (read the file, "
+        "not a copy taken when the monitor was opened)"
+    )
     third = ModelPerformanceMonitor(db_path, clock=clock)
     assert sorted(row["value"] for row in third.get_recent_metrics("latency_ms")) == [42.0, 43.0], (
         "samples from both monitors should be kept in the file"

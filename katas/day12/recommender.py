@@ -4,7 +4,8 @@ Contract (the tests check exactly this):
 - `ItemItemRecommender()`; `fit(interactions)` takes any scipy.sparse matrix or array of
   shape (n_users, n_items), row = user id, column = item id, value = interaction
   strength (a nonzero entry means "seen"; a stored zero does not; repeated entries for one
-  cell add up), and returns the recommender itself; fitting again replaces the old model. Negative
+  cell add up; float or integer values), and returns the recommender itself; fitting again
+  replaces the old model; the caller's matrix is never changed. Negative
   or non-finite values raise ValueError. `most_popular` / `recommend` before `fit`
   raise RuntimeError; `k < 1` raises ValueError.
 - `most_popular(k)`: up to k item ids by the number of distinct users who interacted,

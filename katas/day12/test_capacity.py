@@ -74,9 +74,13 @@ def test_replica_throughput_rejects_zero_or_negative_inputs(workers, latency):
 
 
 def test_replicas_round_up_never_to_the_nearest():
-    assert replicas_needed(120.0, 100.0, headroom=0.0, min_replicas=1) == 2, (
-        "120 QPS at 100 QPS per replica needs 2 replicas: 1.2 rounds up, never down"
+    got = replicas_needed(120.0, 100.0, headroom=0.0, min_replicas=1)
+    assert got == 2 and type(got) is int, (
+        f"120 QPS at 100 QPS per replica needs 2 replicas (an int: replicas are whole machines): "
+        f"1.2 rounds up, never down; got {got!r}"
     )
+    got = replicas_needed(347.0, 100.0)
+    assert got == 5 and type(got) is int, f"347 QPS at 70 usable QPS per replica is 5 replicas, an int; got {got!r}"
     assert replicas_needed(101.0, 100.0, headroom=0.0, min_replicas=1) == 2, "101 QPS needs 2 replicas, not 1"
 
 
@@ -147,6 +151,11 @@ def test_storage_rounds_up_to_whole_bytes():
     assert got == 3, f"10 events × 0.25 bytes is 2.5 bytes, which needs 3 whole bytes (never round to nearest), got {got!r}"
     got = storage_bytes(1, 1.25, 1, replication=1)
     assert got == 2, f"1.25 bytes needs 2 whole bytes: round up, got {got!r}"
+    got = storage_bytes(3, 0.5, 1, replication=3)
+    assert got == 5, (
+        f"3 events × 0.5 bytes × 3 replicas is 4.5 bytes, rounded up once to 5 (not 2 bytes per replica "
+        f"× 3 = 6): round the whole product, got {got!r}"
+    )
 
 
 @pytest.mark.parametrize(

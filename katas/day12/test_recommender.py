@@ -112,6 +112,32 @@ def test_fit_accepts_any_scipy_sparse_format(fmt):
     assert model.most_popular(3) == [3, 4, 2], f"fit() should work the same on a {fmt.__name__}"
 
 
+@pytest.mark.task(taskno=2)
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8])
+def test_integer_counts_work_like_float_values(dtype):
+    # The weighted example of test_a_stronger_interaction_weighs_more_in_the_score, as play counts.
+    counts = sparse.csr_array(np.array([[1, 3, 0, 0], [1, 0, 1, 0], [0, 1, 0, 1]], dtype=dtype))
+    model = ItemItemRecommender().fit(counts)
+    assert model.most_popular(4) == [0, 1, 2, 3], f"popularity from {dtype.__name__} counts: [0, 1, 2, 3]"
+    assert model.recommend(0, 2) == [3, 2], (
+        f"interaction counts stored as {dtype.__name__} (a count matrix) are values like any other: "
+        "item 3, next to the item played 3 times, comes before item 2: [3, 2]"
+    )
+
+
+@pytest.mark.task(taskno=2)
+@pytest.mark.parametrize("fmt", [sparse.csr_array, sparse.csc_array, sparse.coo_array], ids=["csr", "csc", "coo"])
+def test_fit_leaves_the_callers_matrix_unchanged(fmt):
+    matrix = interactions([{0: 1.0, 1: 3.0}, {0: 2.0, 2: 1.0}, {1: 1.0, 3: 5.0}], 4, fmt)
+    before = matrix.toarray()
+    model = ItemItemRecommender().fit(matrix)
+    assert np.array_equal(matrix.toarray(), before), (
+        "fit() changed the matrix it was given (normalised it in place?): work on a copy, "
+        "the caller's interactions are not yours to rewrite"
+    )
+    assert model.recommend(0, 2) == [3, 2], "the fitted model should still weigh user 0's values 1 and 3: [3, 2]"
+
+
 @pytest.mark.task(taskno=1)
 def test_a_stored_zero_is_not_an_interaction():
     # Item 1 is stored three times, always with the value 0: nobody interacted with it.
@@ -296,6 +322,10 @@ def test_fitting_again_replaces_the_previous_model():
     assert model.recommend(0, 2) == [3, 1], (
         "after the second fit item 3 (not item 1) shares a user with item 0: [3, 1]; the first fit is forgotten"
     )
+    assert model.recommend(4, 2) == [0, 2], (
+        "user 4 exists only in the second fit (6 users, not 4): they saw item 1 and get the popular unseen "
+        "items [0, 2], not a cold start's [1, 0]"
+    )
 
 
 @pytest.mark.task(taskno=2)
@@ -319,11 +349,23 @@ def test_asking_for_the_whole_catalogue_returns_every_unseen_item_once(planted):
 
 
 @pytest.mark.task(taskno=2)
+def test_k_defaults_to_ten(planted):
+    model, _, _ = planted
+    assert model.most_popular() == model.most_popular(10), "most_popular() should return the top 10 (k=10 by default)"
+    assert model.recommend(3) == model.recommend(3, 10), "recommend(user) should return 10 items (k=10 by default)"
+    assert model.recommend(-1) == model.most_popular(10), "a cold start without k gets the top 10 popular items"
+
+
+@pytest.mark.task(taskno=2)
 def test_recommendations_are_plain_ints(planted):
     model, _, _ = planted
     shown = model.recommend(3, 5)
     assert all(type(item) is int for item in shown), f"item ids should be plain Python ints, got {shown!r}"
     json.dumps(shown)
+    padded = model.recommend(3, 500)   # more than share a user with user 3's history: popular items pad it
+    not_int = sorted({type(item).__name__ for item in padded if type(item) is not int})
+    assert not not_int, f"the items padding the list should be plain Python ints too, not {not_int}"
+    json.dumps(padded)
 
 
 @pytest.mark.task(taskno=2)

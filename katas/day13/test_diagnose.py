@@ -107,7 +107,7 @@ def test_an_exited_container_is_named_with_its_exit_code():
 
 
 @pytest.mark.task(taskno=3)
-@pytest.mark.parametrize("status, exit_code", [("created", 128), ("dead", 1)])
+@pytest.mark.parametrize("status, exit_code", [("created", 128), ("dead", 1), ("removing", 2)])
 def test_a_container_that_is_not_running_is_exited_whatever_its_status(status, exit_code):
     findings = analyse(snapshot("exited", REFUSED, logs="", Status=status, ExitCode=exit_code))
     assert causes(findings) == ["exited", "unreachable"], (
@@ -133,10 +133,12 @@ def test_no_answer_from_health_is_unreachable_quoting_the_error():
 
 
 @pytest.mark.task(taskno=3)
-@pytest.mark.parametrize("status", [503, 500, 404, 401])
+@pytest.mark.parametrize("status", [503, 500, 404, 401, 302, 204])
 def test_a_non_200_health_answer_is_unhealthy(status):
     findings = analyse(snapshot("healthy", HealthCheck(status=status, latency_ms=3.0)))
-    assert causes(findings) == ["unhealthy"], f"/health answered {status}, which is not 200: {findings}"
+    assert causes(findings) == ["unhealthy"], (
+        f"/health answered {status}, which is not 200 (only 200 is healthy, not a redirect or a 204): {findings}"
+    )
     assert str(status) in evidence_of(findings, "unhealthy"), "the evidence gives the status code"
 
 
@@ -144,6 +146,10 @@ def test_a_non_200_health_answer_is_unhealthy(status):
 def test_a_failing_docker_healthcheck_is_unhealthy():
     findings = analyse(snapshot("unhealthy"))
     assert causes(findings) == ["unhealthy"], f"State.Health.Status is 'unhealthy': {findings}"
+    findings = analyse(snapshot("unhealthy", REFUSED))
+    assert causes(findings) == ["unreachable", "unhealthy"], (
+        f"no answer to our probe and Docker's HEALTHCHECK failing are two causes that both apply: {findings}"
+    )
 
 
 @pytest.mark.task(taskno=3)
@@ -163,6 +169,10 @@ def test_a_slow_health_answer_is_slow_with_the_measured_latency():
     findings = analyse(snapshot("slow", HealthCheck(status=200, latency_ms=1004.0)))
     assert causes(findings) == ["slow"], f"/health took 1004 ms against a 200 ms budget: {findings}"
     assert "1004" in evidence_of(findings, "slow"), "the evidence gives the latency in whole milliseconds"
+    findings = analyse(snapshot("slow", HealthCheck(status=200, latency_ms=1004.0), latency_ms=[20.0] * 20))
+    assert causes(findings) == ["slow"] and "1004" in evidence_of(findings, "slow"), (
+        f"a slow /health answer is slow even when the stored latency is fast (either one over budget): {findings}"
+    )
     assert causes(analyse(snapshot("slow", HealthCheck(200, 1004.0)), slow_ms=2000)) == ["healthy"], (
         "slow_ms sets the budget: 1004 ms is fine within 2000 ms"
     )
@@ -269,6 +279,10 @@ def test_check_health_gives_up_after_its_timeout(server):
     server.set("slow", delay_s=30)
     result = check_health(server.url, timeout_s=0.3)
     assert result.status is None and result.error, f"a server slower than the timeout gives no answer: {result}"
+    assert server.requests == [("GET", "/health")], (
+        f"check_health does one GET and gives up after timeout_s, no retries (each would wait timeout_s again): "
+        f"the server saw {server.requests}"
+    )
 
 
 @pytest.mark.task(taskno=4)

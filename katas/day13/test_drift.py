@@ -161,11 +161,12 @@ def test_ks_test_is_the_two_sided_two_sample_test(reference, current):
 
 
 @pytest.mark.task(taskno=2)
-def test_ks_test_rejects_empty_or_non_finite_samples():
+@pytest.mark.parametrize("bad", [[], [1.0, float("nan")], [1.0, float("inf")], [-float("inf"), 1.0]])
+def test_ks_test_rejects_empty_or_non_finite_samples(bad):
     with pytest.raises(ValueError):
-        ks_test([], [1.0])
+        ks_test(bad, [1.0, 2.0])
     with pytest.raises(ValueError):
-        ks_test([1.0, float("nan")], [1.0])
+        ks_test([1.0, 2.0], bad)
 
 
 @pytest.mark.task(taskno=2)

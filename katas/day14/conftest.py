@@ -215,7 +215,7 @@ home = os.environ["FAKE_TOOLS_DIR"]
 name = os.path.basename(sys.argv[0])
 argv = sys.argv[1:]
 with open(os.path.join(home, "calls.jsonl"), "a") as f:
-    f.write(json.dumps({{"tool": name, "argv": argv}}) + "\n")
+    f.write(json.dumps({{"tool": name, "argv": argv, "cwd": os.getcwd()}}) + "\n")
 with open(os.path.join(home, "rules.json")) as f:
     rules = json.load(f)
 def has(word):
@@ -271,6 +271,14 @@ class FakeTools:
             return []
         entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
         return [(entry["tool"], entry["argv"]) for entry in entries]
+
+    @property
+    def folders(self) -> list[str]:
+        """The working folder of each call in `calls`, in the same order (a script may `cd` before a step)."""
+        log = self.home / "calls.jsonl"
+        if not log.exists():
+            return []
+        return [json.loads(line)["cwd"] for line in log.read_text().splitlines() if line.strip()]
 
 
 @pytest.fixture

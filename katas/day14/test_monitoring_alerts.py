@@ -28,6 +28,10 @@ def test_a_down_server_is_up_0_with_no_made_up_numbers(kit, store, clock, fake_s
     metrics = system.tick().metrics
     assert metrics == {"up": 0.0}, (
         f"a down server with no samples yet should give only up = 0.0 (no latency of 0, no SLA of 0, no None), got {metrics}")
+    store.record("latency_ms", 150.0)  # an earlier answer, inside the window
+    metrics = system.tick().metrics
+    assert metrics == {"up": 0.0, "sla_compliance": pytest.approx(100.0), "p95_latency_ms": pytest.approx(150.0)}, (
+        f"while the server is down the window still holds a 150 ms sample: up = 0.0 plus the window's SLA and p95, got {metrics}")
 
 
 def test_a_long_outage_mails_once_and_its_recovery_once(kit, store, clock, fake_sleep, model_server, smtp):

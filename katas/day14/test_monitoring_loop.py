@@ -82,8 +82,9 @@ def test_a_stop_from_another_thread_ends_a_real_time_run_promptly(kit, store):
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"interval_s": 0, "max_iterations": 1}, {"interval_s": -5, "max_iterations": 1},
-                                    {"max_iterations": 0}],
-                         ids=["no-way-to-stop", "zero-interval", "negative-interval", "zero-iterations"])
+                                    {"interval_s": 0.0, "max_iterations": 1}, {"max_iterations": 0}, {"max_iterations": -1}],
+                         ids=["no-way-to-stop", "zero-interval", "negative-interval", "zero-float-interval", "zero-iterations",
+                              "negative-iterations"])
 def test_a_loop_that_could_never_stop_or_would_spin_is_refused(kit, store, clock, fake_sleep, kwargs):
     with pytest.raises(ValueError):
         make(store, kit.RecordingAlerter(), clock, fake_sleep, **kwargs)
@@ -130,7 +131,9 @@ def test_an_error_in_one_tick_does_not_end_the_loop(kit, store, clock, fake_slee
     assert summary.errors == 0 and summary.iterations == 3, f"the failure was in the earlier tick: got {summary}"
 
 
-def test_errors_are_counted_in_the_summary(kit, store, clock, fake_sleep):
+def test_errors_are_counted_in_the_summary_and_logged(kit, store, clock, fake_sleep, caplog):
+    import logging
+
     calls = []
 
     def flaky_probe():
@@ -139,9 +142,30 @@ def test_errors_are_counted_in_the_summary(kit, store, clock, fake_sleep):
             raise RuntimeError("probe bug")
         return 12.0
 
-    summary = make(store, kit.RecordingAlerter(), clock, fake_sleep, probe=flaky_probe, interval_s=10, max_iterations=3).run()
+    caplog.set_level(logging.DEBUG)
+    system = make(store, kit.RecordingAlerter(), clock, fake_sleep, probe=flaky_probe, interval_s=10, max_iterations=3)
+    summary = system.run()
     assert len(calls) == 3, f"the loop should go on after a failing tick: 3 probes expected, {len(calls)} ran"
     assert summary.errors == 1 and summary.iterations == 3, f"1 error in 3 iterations expected, got {summary}"
+    logged = [r.getMessage() + (f" {r.exc_info[1]}" if r.exc_info and r.exc_info[1] else "") for r in caplog.records]
+    assert any("probe bug" in line for line in logged), (
+        f"the failing tick's error should be logged with the logging module (not printed or dropped); records: {logged}")
+    again = system.run()
+    assert again.errors == 0 and again.iterations == 3, (
+        f"a second run() counts its own ticks (3 iterations, no error this time), got {again}")
+
+
+def test_a_failing_tick_keeps_the_schedule(kit, store, clock, fake_sleep):
+    def slow_failing_probe():
+        clock.advance(2)
+        raise RuntimeError("probe bug")
+
+    summary = make(store, kit.RecordingAlerter(), clock, fake_sleep, probe=slow_failing_probe, interval_s=10,
+                   max_iterations=3).run()
+    assert summary.errors == 3, f"3 failing ticks should count 3 errors, got {summary}"
+    assert fake_sleep.calls == [pytest.approx(8), pytest.approx(8)], (
+        "a tick that failed after 2 s of a 10 s interval should still be followed by an 8 s pause "
+        f"(measured from the tick's start, no retry at once), got {fake_sleep.calls}")
 
 
 def test_max_iterations_still_ends_a_loop_that_has_a_stop_event(kit, store, clock, fake_sleep):
@@ -165,5 +189,9 @@ class TwoAlerts:
 
 
 def test_the_summary_counts_every_notification_not_every_alerting_tick(store, clock, fake_sleep):
-    summary = make(store, TwoAlerts(), clock, fake_sleep, interval_s=10, max_iterations=3).run()
+    system = make(store, TwoAlerts(), clock, fake_sleep, interval_s=10, max_iterations=3)
+    summary = system.run()
     assert summary.notifications == 6, f"3 ticks sending 2 notifications each make 6 notifications, got {summary.notifications}"
+    again = system.run()
+    assert (again.iterations, again.notifications) == (3, 6), (
+        f"a second run() should count only its own 3 ticks and 6 notifications, got {again}")

@@ -10,6 +10,7 @@ from mlops_katas.fakes import option_values
 
 IMAGE = "ml"
 NAME = "model"
+PREVIOUS_ID = "sha256:" + "1" * 64  # what `docker inspect --format {{.Image}}` prints: the image ID container NAME runs
 
 
 def has(argv, word):
@@ -54,13 +55,15 @@ def pipeline(learner_file, run_bash, fake_tools, model_server, tmp_path):
         return run_bash(learner_file("pipeline.sh"), args, env={**fake_tools.env, **(env or {})}, timeout=timeout)
 
     run.port = int(port)
+    run.context = str(tmp_path)
     return run
 
 
 @pytest.fixture
 def docker_previous(fake_tools):
-    """The container NAME runs ml:v1 and any new container reports itself running."""
+    """The container NAME runs ml:v1 (image ID PREVIOUS_ID) and any new container reports itself running."""
     fake_tools.answer("docker", "inspect", "{{.Config.Image}}", out=f"{IMAGE}:v1")
+    fake_tools.answer("docker", "inspect", "{{.Image}}", out=PREVIOUS_ID)
     fake_tools.answer("docker", "inspect", "{{.State.Status}}", out="running")
     fake_tools.answer("docker", "inspect", "{{.State.Running}}", out="true")
 
@@ -69,8 +72,17 @@ def docker_previous(fake_tools):
 def docker_first(fake_tools):
     """No container NAME exists yet; the new one reports itself running."""
     fake_tools.answer("docker", "inspect", "{{.Config.Image}}", code=1)  # the real CLI says "No such object" on stderr
+    fake_tools.answer("docker", "inspect", "{{.Image}}", code=1)
     fake_tools.answer("docker", "inspect", "{{.State.Status}}", out="running")
     fake_tools.answer("docker", "inspect", "{{.State.Running}}", out="true")
+
+
+def previous_back(calls, after):
+    """Position of the first `docker run --name NAME` after `after` that starts ml:v1 (by name or by image ID), or None."""
+    found = [after + 1 + i for i, (tool, argv) in enumerate(calls[after + 1:])
+             if tool == "docker" and has(argv, "run") and has(argv, "--name") and has(argv, NAME)
+             and (has(argv, f"{IMAGE}:v1") or has(argv, PREVIOUS_ID))]
+    return found[0] if found else None
 
 
 # --- Task 3: usage, the steps in order --------------------------------------------------------
@@ -81,8 +93,10 @@ def docker_first(fake_tools):
                                   ["--port", "0", "v1"], ["--port", "65536", "v1"], ["--retries", "0", "v1"], ["--retries", "1.5", "v1"],
                                   ["--rollout-timeout", "1.5", "v1"], ["--rollout-timeout", "0", "v1"],
                                   ["--interval", "0.0", "v1"], ["--timeout", "0", "v1"], ["--step-timeout", "0", "v1"],
-                                  ["v 1"], [".v1"], ["v1", "--image"], ["a" * 129]],
-                         ids=lambda a: (" ".join(a) if len(" ".join(a)) < 40 else "129-char-version") or "no-version")
+                                  ["--interval", "abc", "v1"], ["--timeout", "x", "v1"], ["--step-timeout", "ten", "v1"],
+                                  ["v 1"], [".v1"], ["v2\n"], ["v1\nv2"], ["v1", "--image"], ["a" * 129]],
+                         ids=lambda a: (" ".join(a).replace("\n", "<LF>") if len(" ".join(a)) < 40 else "129-char-version")
+                         or "no-version")
 def test_a_bad_argument_prints_usage_and_exits_2(learner_file, run_bash, fake_tools, args):
     done = run_bash(learner_file("pipeline.sh"), args, env=fake_tools.env, timeout=10)
     assert done.returncode == 2, f"{' '.join(args) or '(no arguments)'} should be a usage error (exit 2)\n{done.output}"
@@ -91,8 +105,16 @@ def test_a_bad_argument_prints_usage_and_exits_2(learner_file, run_bash, fake_to
 
 
 @pytest.mark.task(taskno=3)
+def test_help_prints_the_usage_on_stdout_and_exits_0(learner_file, run_bash, fake_tools):
+    done = run_bash(learner_file("pipeline.sh"), ["--help"], env=fake_tools.env, timeout=10)
+    assert done.returncode == 0, f"--help should exit 0\n{done.output}"
+    assert "usage" in done.stdout.lower(), f"--help should print the usage on stdout\n{done.output}"
+    assert fake_tools.calls == [], f"--help should run nothing, ran:\n{describe(fake_tools.calls)}"
+
+
+@pytest.mark.task(taskno=3)
 def test_docker_mode_builds_tests_in_the_image_deploys_and_checks_health(pipeline, fake_tools, docker_previous, model_server):
-    done = pipeline("--mode", "docker", "--label", "team=ml")
+    done = pipeline("--mode", "docker", "--label", "team=ml", "--label", "tier=gold", "--build-arg", "A=1", "--build-arg", "B=2")
     calls = fake_tools.calls
     assert done.returncode == 0, f"a healthy deploy should exit 0\n{done.output}\ncalls:\n{describe(calls)}"
     build = index(calls, "docker", "build", f"{IMAGE}:v2")
@@ -101,13 +123,21 @@ def test_docker_mode_builds_tests_in_the_image_deploys_and_checks_health(pipelin
     assert None not in (build, test, deploy), f"expected docker build, a --rm test run and a --name {NAME} run:\n{describe(calls)}"
     assert build < test < deploy, f"the order must be build, test in the image, deploy:\n{describe(calls)}"
     assert "python -m pytest -q" in calls[test][1], f"the test run should execute --test-cmd in the image:\n{describe(calls)}"
+    assert sorted(option_values(calls[build][1], "--build-arg")) == ["A=1", "B=2"], (
+        f"every --build-arg should reach docker build:\n{describe(calls)}")
+    import os
+
+    folder = fake_tools.folders[build]
+    assert has(calls[build][1], pipeline.context) or (
+            os.path.samefile(folder, pipeline.context) and any(arg in (".", "./") for arg in calls[build][1])), (
+        f"docker build should build the --context folder {pipeline.context} (ran in {folder}):\n{describe(calls)}")
     for step in (test, deploy):
-        assert "team=ml" in option_values(calls[step][1], "--label", "-l"), (
-            f"--label should go on every container the pipeline starts:\n{describe(calls)}")
+        assert {"team=ml", "tier=gold"} <= set(option_values(calls[step][1], "--label", "-l")), (
+            f"every --label should go on every container the pipeline starts:\n{describe(calls)}")
     assert option_values(calls[deploy][1], "--publish", "-p") == [f"127.0.0.1:{pipeline.port}:8000"], (
         f"the container should publish 8000 on 127.0.0.1:{pipeline.port} only, not on every interface:\n{describe(calls)}")
     assert ("GET", "/health") in model_server.requests, "the pipeline should check /health on the service port"
-    assert index(calls, "docker", "run", f"{IMAGE}:v1") is None, f"a healthy deploy must not bring back v1:\n{describe(calls)}"
+    assert previous_back(calls, deploy) is None, f"a healthy deploy must not bring back v1:\n{describe(calls)}"
 
 
 @pytest.mark.task(taskno=3)
@@ -146,31 +176,46 @@ def test_k8s_mode_sets_the_image_waits_for_the_rollout_then_checks_health(pipeli
 @pytest.mark.task(taskno=4)
 def test_docker_mode_brings_the_previous_image_back_when_health_fails(pipeline, fake_tools, docker_previous, model_server):
     model_server.set("failing")
-    done = pipeline("--mode", "docker", "--label", "team=ml", interval=0.4)
+    done = pipeline("--mode", "docker", "--label", "team=ml", "--label", "tier=gold", interval=1.5, retries=2)
     calls = fake_tools.calls
     assert done.returncode == 1, f"an unhealthy deploy should exit 1\n{done.output}"
     times = health_times(model_server)
-    assert len(times) == 3, f"--retries 3 means 3 health checks before the undo, made {len(times)}"
+    assert len(times) == 2, f"--retries 2 means 2 health checks before the undo, made {len(times)}"
     gaps = [later - earlier for earlier, later in zip(times, times[1:])]
-    assert all(gap >= 0.3 for gap in gaps), f"health checks should be --interval 0.4 s apart, the gaps were {gaps}"
+    assert all(gap >= 1.3 for gap in gaps), f"health checks should be --interval 1.5 s apart, the gaps were {gaps}"
     deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
-    back = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v1")
-    assert deploy is not None and back is not None and back > deploy, (
-        f"after the failed health check the pipeline should run {IMAGE}:v1 as {NAME} again:\n{describe(calls)}")
+    back = previous_back(calls, deploy) if deploy is not None else None
+    assert deploy is not None and back is not None, (
+        f"after the failed health check the pipeline should run {IMAGE}:v1 (by name or image ID) as {NAME} again:\n"
+        f"{describe(calls)}")
+    read = next((i for i, (tool, argv) in enumerate(calls) if tool == "docker" and has(argv, "inspect")
+                 and (has(argv, "{{.Config.Image}}") or has(argv, "{{.Image}}"))), None)
+    first_rm = index(calls, "docker", "rm", NAME)
+    assert read is not None and (first_rm is None or read < first_rm), (
+        f"the image container {NAME} runs should be read before that container is removed:\n{describe(calls)}")
     removed = index(calls[deploy:], "docker", "rm", NAME)
     assert removed is not None and deploy + removed < back, f"the broken container should be removed first:\n{describe(calls)}"
     assert option_values(calls[back][1], "--publish", "-p") == [f"127.0.0.1:{pipeline.port}:8000"], (
         f"v1 should come back on the same port, on 127.0.0.1:\n{describe(calls)}")
-    assert "team=ml" in option_values(calls[back][1], "--label", "-l"), (
-        f"the container the undo starts should carry --label too:\n{describe(calls)}")
+    assert {"team=ml", "tier=gold"} <= set(option_values(calls[back][1], "--label", "-l")), (
+        f"the container the undo starts should carry every --label too:\n{describe(calls)}")
+
+
+@pytest.fixture
+def docker_never_running(fake_tools):
+    """No container NAME exists yet; the new one exits at once (docker reports it exited, not running)."""
+    fake_tools.answer("docker", "inspect", "{{.Config.Image}}", code=1)
+    fake_tools.answer("docker", "inspect", "{{.Image}}", code=1)
+    fake_tools.answer("docker", "inspect", "{{.State.Status}}", out="exited")
+    fake_tools.answer("docker", "inspect", "{{.State.Running}}", out="false")
 
 
 @pytest.mark.task(taskno=4)
-def test_docker_mode_a_failed_first_deploy_leaves_no_container(pipeline, fake_tools, docker_first, model_server):
+def test_docker_mode_a_failed_first_deploy_leaves_no_container(pipeline, fake_tools, docker_never_running, model_server):
     model_server.set("failing")
-    done = pipeline("--mode", "docker", version="v1")
+    done = pipeline("--mode", "docker", version="v1", rollout_timeout=1)
     calls = fake_tools.calls
-    assert done.returncode == 1, f"an unhealthy first deploy should exit 1\n{done.output}"
+    assert done.returncode == 1, f"a first deploy whose container exits at once should fail (exit 1), not wait forever\n{done.output}"
     deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v1")
     assert deploy is not None, f"the pipeline should have run {IMAGE}:v1 as {NAME}:\n{describe(calls)}"
     assert index(calls[deploy + 1:], "docker", "rm", NAME) is not None, (
@@ -187,7 +232,8 @@ def test_docker_mode_each_health_request_is_bounded_by_the_timeout(pipeline, fak
     times = health_times(model_server)
     assert len(times) == 2 and times[1] - times[0] < 3, (
         f"with --timeout 0.3 each health request should give up after 0.3 s, not the 5 s default; requests at {times}")
-    assert index(fake_tools.calls, "docker", "run", "--name", NAME, f"{IMAGE}:v1") is not None, (
+    deploy = index(fake_tools.calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
+    assert deploy is not None and previous_back(fake_tools.calls, deploy) is not None, (
         f"the hanging version should be undone:\n{describe(fake_tools.calls)}")
 
 
@@ -202,6 +248,11 @@ def test_k8s_mode_undoes_a_rollout_that_does_not_finish(pipeline, fake_tools):
     assert index(calls, "kubectl", "rollout", "undo", f"deployment/{NAME}") is not None, (
         f"a rollout that does not finish should be undone with kubectl rollout undo:\n{describe(calls)}")
     assert index(calls, "kubectl", "get", "--raw") is None, f"no health check on a failed rollout:\n{describe(calls)}"
+    for tool, argv in calls:
+        if tool == "kubectl":
+            assert has(argv, "default"), (
+                f"without --namespace every kubectl command should run in the namespace 'default' (not the kubeconfig's):"
+                f"\n  kubectl {' '.join(argv)}")
 
 
 @pytest.mark.task(taskno=4)
@@ -214,6 +265,12 @@ def test_k8s_mode_undoes_an_unhealthy_rollout_and_waits_for_the_undo(pipeline, f
     assert undo is not None, f"an unhealthy rollout should be undone:\n{describe(calls)}"
     assert index(calls[undo:], "kubectl", "rollout", "status") is not None, (
         f"after the undo the pipeline should wait for that rollout too:\n{describe(calls)}")
+    checks = [argv for tool, argv in calls[:undo] if tool == "kubectl" and any(a.startswith("--raw") for a in argv)]
+    assert len(checks) == 3, f"--retries 3 means 3 health checks before the undo, made {len(checks)}:\n{describe(calls)}"
+    for tool, argv in calls:
+        if tool == "kubectl" and has(argv, "rollout") and has(argv, "status"):
+            assert option_values(argv, "--timeout"), (
+                f"every rollout status, the one after the undo too, needs its --timeout:\n  kubectl {' '.join(argv)}")
 
 
 @pytest.mark.task(taskno=4)
@@ -237,6 +294,17 @@ def test_the_limits_themselves_are_valid_arguments(learner_file, run_bash, fake_
 
 
 @pytest.mark.task(taskno=3)
+def test_the_lower_limits_and_fractions_are_valid_arguments(learner_file, run_bash, fake_tools):
+    fake_tools.answer("docker", "build", code=1)  # the run stops at the build: this test is only about the arguments
+    args = ["--mode", "docker", "--image", IMAGE, "--name", NAME, "--port", "1", "--retries", "1", "--interval", "0.5",
+            "--timeout", "0.5", "--rollout-timeout", "1", "--step-timeout", "2.5", "v1"]
+    done = run_bash(learner_file("pipeline.sh"), args, env=fake_tools.env, timeout=10)
+    assert done.returncode == 1 and index(fake_tools.calls, "docker", "build") is not None, (
+        f"port 1, retries 1 and fractional --interval/--timeout/--step-timeout are valid: the pipeline should get to "
+        f"the build (which fails here: exit 1), not stop with a usage error\n{done.output}\ncalls:\n{describe(fake_tools.calls)}")
+
+
+@pytest.mark.task(taskno=3)
 def test_k8s_mode_works_in_the_namespace_and_checks_the_service_health_path(pipeline, fake_tools):
     fake_tools.answer("kubectl", "get", "--raw", code=1, out="Error from server (ServiceUnavailable)")
     done = pipeline("--mode", "k8s", "--namespace", "prod", retries=1)
@@ -249,6 +317,7 @@ def test_k8s_mode_works_in_the_namespace_and_checks_the_service_health_path(pipe
     for tool, argv in calls:
         if tool == "kubectl" and argv not in raw:
             assert has(argv, "prod"), f"every kubectl command should run in --namespace prod, this one does not:\n  kubectl {' '.join(argv)}"
+    assert index(calls, "kind") is None, f"without --kind-cluster nothing should be loaded with kind:\n{describe(calls)}"
 
 
 DECOY = "#!/bin/sh\necho \"$0 $*\" >> \"$(dirname \"$0\")/called\"\nexit 97\n"
@@ -293,10 +362,12 @@ def test_the_tool_options_win_over_the_variables(pipeline, fake_tools, decoys):
 
 
 @pytest.mark.task(taskno=4)
-@pytest.mark.parametrize("hung", [("kind", "load"), ("kubectl", "set", "image"), ("docker", "run", "--rm")],
+@pytest.mark.parametrize("hung", [("kind", "load"), ("kubectl", "set", "image"), ("kubectl", "get", "--raw"),
+                                  ("docker", "run", "--rm"), ("docker", "inspect")],
                          ids=lambda words: " ".join(words))
-def test_every_tool_command_is_cut_off_by_the_step_timeout(pipeline, fake_tools, hung):
+def test_every_tool_command_is_cut_off_by_the_step_timeout(pipeline, fake_tools, model_server, hung):
     fake_tools.answer(*hung, hang=True)
+    model_server.set("failing")  # so a run that gets past a hung `docker inspect` still ends in an undo
     mode = ["--mode", "docker"] if hung[0] == "docker" else ["--mode", "k8s", "--kind-cluster", "dev"]
-    done = pipeline(*mode, "--step-timeout", "1", timeout=15)
+    done = pipeline(*mode, "--step-timeout", "1", timeout=15, retries=1, rollout_timeout=1)
     assert done.returncode == 1, f"a `{' '.join(hung)}` that hangs past --step-timeout should fail the pipeline (exit 1)\n{done.output}"

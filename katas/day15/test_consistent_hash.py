@@ -110,6 +110,20 @@ def test_the_default_is_100_virtual_nodes():
     )
 
 
+def test_a_node_whose_name_extends_another_keeps_its_own_points():
+    # "cache-1" point 10 and "cache-11" point 0 must stay two points, whatever text you hash.
+    keys = KEYS[:4000]
+    ring = ConsistentHashRing(["cache-1", "cache-2", "cache-11"])
+    ring.remove_node("cache-11")
+    after, without = placement(ring, keys), placement(ConsistentHashRing(["cache-1", "cache-2"]), keys)
+    differ = sum(after[k] != without[k] for k in keys)
+    assert differ == 0, (
+        f"after removing 'cache-11', {differ} of {len(keys)} keys land elsewhere than on a ring built with "
+        "only 'cache-1' and 'cache-2': did adding 'cache-11' overwrite some of 'cache-1''s points (labels "
+        "like f'{node}{i}' collide: 'cache-1' + '10' == 'cache-11' + '0')?"
+    )
+
+
 @pytest.mark.parametrize("vnodes", [1, 3])
 def test_a_removed_nodes_keys_go_to_at_most_vnodes_other_nodes(vnodes):
     # Each of the node's `vnodes` points hands its arc to the next point clockwise, so its

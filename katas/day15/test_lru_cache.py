@@ -149,18 +149,19 @@ def test_capacity_one_keeps_only_the_latest_key():
 
 
 class CountingKey:
-    """A key that counts how often it is compared, to tell O(1) lookups from scans."""
+    """A key that counts how often it is hashed or compared, to tell O(1) lookups from scans."""
 
-    comparisons = 0
+    uses = 0
 
     def __init__(self, n):
         self.n = n
 
     def __hash__(self):
+        CountingKey.uses += 1
         return hash(self.n)
 
     def __eq__(self, other):
-        CountingKey.comparisons += 1
+        CountingKey.uses += 1
         return isinstance(other, CountingKey) and other.n == self.n
 
 
@@ -170,14 +171,19 @@ def test_operations_do_not_scan_every_key():
     keys = [CountingKey(i) for i in range(size)]
     for key in keys:
         cache.put(key, key.n)
-    CountingKey.comparisons = 0
+    CountingKey.uses = 0
     for key in keys[::10]:
         cache.get(key)
         cache.put(key, -key.n)
-    operations = 2 * len(keys[::10])
-    assert CountingKey.comparisons <= 5 * operations, (
-        f"{operations} gets/puts compared keys {CountingKey.comparisons} times: each operation "
-        "should find its key by hashing (O(1)), not by searching a list of keys"
+    newcomers = [CountingKey(size + i) for i in range(200)]  # each put of a new key evicts one
+    for key in newcomers:
+        cache.put(key, key.n)
+    operations = 2 * len(keys[::10]) + len(newcomers)
+    assert len(cache) == size, "the cache should still hold `capacity` entries after evicting"
+    assert CountingKey.uses <= 10 * operations, (
+        f"{operations} gets/puts (200 of them evicting) hashed or compared keys {CountingKey.uses} times: "
+        "each operation should find its key, and the least recently used one, in O(1), not by searching "
+        "a list of keys or scanning every entry for the oldest"
     )
 
 

@@ -3,6 +3,7 @@
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -175,47 +176,99 @@ class YieldingFloat(float):
         return float(self) >= other
 
 
-@pytest.mark.parametrize("round_", range(2))
-def test_concurrent_consumers_never_get_more_than_the_bucket_holds(round_, clock):
-    capacity = 100
-    bucket = TokenBucketRateLimiter(capacity, 0, clock=clock)
-    workers, attempts = 8, 30
+@pytest.fixture
+def threads_switch_between_lines(impl_dir):
+    """Every thread started in the test gives up the CPU before each line of your code runs, so
+    a check on one line and a take on the next interleave with other threads unless a lock holds
+    them together, whatever number types your code converts the tokens to."""
+    folder = Path(impl_dir).resolve()
+    yours = {}  # file name -> whether it lies in the folder under test
+
+    def each_line(frame, event, arg):
+        if event == "line":
+            time.sleep(1e-6)  # lets another thread take the interpreter
+        return each_line
+
+    def on_call(frame, event, arg):
+        name = frame.f_code.co_filename
+        if name not in yours:
+            yours[name] = Path(name).resolve().is_relative_to(folder)
+        return each_line if yours[name] else None
+
+    threading.settrace(on_call)
+    yield
+    threading.settrace(None)
+
+
+@pytest.mark.parametrize(
+    "buckets, capacity, attempts, switch_between_lines",
+    [(1, 100, 30, False), (12, 2, 2, True)],
+    ids=["one-bucket", "many-small-buckets-line-by-line"],
+)
+def test_concurrent_consumers_never_get_more_than_the_bucket_holds(
+    buckets, capacity, attempts, switch_between_lines, clock, request
+):
+    # Many small buckets: each one's last token is a fresh chance for two threads to race.
+    if switch_between_lines:
+        request.getfixturevalue("threads_switch_between_lines")
+    limiters = [TokenBucketRateLimiter(capacity, 0, clock=clock) for _ in range(buckets)]
+    workers = 8
     start = threading.Barrier(workers)
     one = YieldingFloat(1)
 
     def hammer(_):
         start.wait(timeout=10)
-        return sum(bucket.consume(one) for _ in range(attempts))
+        return [sum(bucket.consume(one) for _ in range(attempts)) for bucket in limiters]
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        granted = sum(pool.map(hammer, range(workers)))
-    assert granted == capacity, (
-        f"{workers} threads asked for {workers * attempts} tokens from a bucket of {capacity} that never "
-        f"refills; exactly {capacity} should be granted, got {granted} (make consume thread-safe)"
+        granted = [sum(column) for column in zip(*pool.map(hammer, range(workers)))]
+    assert granted == [capacity] * buckets, (
+        f"{workers} threads each asked {attempts} times for 1 token from every bucket of {capacity} (never "
+        f"refilling); each bucket should grant exactly {capacity}, they granted {granted} (make consume "
+        "thread-safe: refill, check and take under one lock)"
     )
-    assert bucket.get_available_tokens() == pytest.approx(0), "the bucket should be empty afterwards"
+    assert all(bucket.get_available_tokens() == pytest.approx(0) for bucket in limiters), (
+        "every bucket should be empty afterwards"
+    )
 
 
-@pytest.mark.parametrize("round_", range(2))
-def test_reading_the_tokens_while_others_consume_never_grants_extra(round_, clock):
+@pytest.mark.parametrize(
+    "switch_between_lines, tokens, attempts",
+    [(False, 60, 20), (True, 30, 10)],
+    ids=["free-running", "line-by-line"],
+)
+def test_reading_the_tokens_while_others_consume_never_grants_extra(
+    switch_between_lines, tokens, attempts, clock, request
+):
     # A reader refills too: if it does so outside the lock, it can write back a stale count.
-    capacity = YieldingFloat(60)
-    bucket = TokenBucketRateLimiter(capacity, 0, clock=clock)
-    workers, attempts = 8, 20
+    if switch_between_lines:
+        request.getfixturevalue("threads_switch_between_lines")
+    bucket = TokenBucketRateLimiter(YieldingFloat(tokens), 0, clock=clock)
+    workers = 8
     start = threading.Barrier(workers)
+    consumers_left = [workers // 2]
+    count_lock = threading.Lock()
+    consumers_done = threading.Event()
 
     def hammer(worker):
         start.wait(timeout=10)
         if worker % 2:
-            for _ in range(attempts):
+            for _ in range(attempts if not switch_between_lines else 30 * attempts):
                 bucket.get_available_tokens()
+                if consumers_done.is_set():  # line by line, read on until every consumer has finished
+                    break
             return 0
-        return sum(bucket.consume(1) for _ in range(attempts))
+        granted = sum(bucket.consume(1) for _ in range(attempts))
+        with count_lock:
+            consumers_left[0] -= 1
+            if not consumers_left[0]:
+                consumers_done.set()
+        return granted
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         granted = sum(pool.map(hammer, range(workers)))
-    assert granted == 60, (
-        f"a bucket of 60 that never refills should grant exactly 60 of 80 requests; it granted {granted} "
-        "while other threads called "
-        "get_available_tokens(): refilling and reading the count must happen under the same lock as consume"
+    assert granted == tokens, (
+        f"a bucket of {tokens} that never refills should grant exactly {tokens} of {workers // 2 * attempts} "
+        f"requests; it granted {granted} while other threads called get_available_tokens(): refilling and "
+        "reading the count must happen under the same lock as consume"
     )

@@ -13,10 +13,12 @@ Contract (the tests check exactly this):
   `RetryPolicy()`) probes up to
   `max_attempts` times; after failed probe n it sleeps
   `min(max_delay_s, initial_delay_s * 2 ** (n - 1))`, never after the last attempt. It never
-  runs past `deadline_s` of `clock()` time: no wait ends after it and each probe's timeout is
-  at most `probe_timeout_s` and at most the time left.
+  runs past `deadline_s` of `clock()` time: no wait ends after it (it gives up rather than
+  shorten a wait) and each probe's timeout is at most `probe_timeout_s` and at most the time
+  left (no time left: no probe).
 - `JsonLineFormatter` renders a log record as one JSON object on one line: `ts`, `level`,
-  `logger`, `message`, every field passed with `extra=`, and the exception if any.
+  `logger`, `message`, every field passed with `extra=`, and the exception if any. It is
+  strict JSON: what JSON cannot encode (a Path, NaN, infinity) is written as a string.
 - `Deployer(name, port, *, runner, health_check, policy, sleep, clock, docker, labels,
   command_timeout_s, current_version, logger)`; `deploy(image, version, *, context=None,
   build_args=None) -> DeployResult`; `current_version`; `container_name(version)`.
@@ -127,7 +129,18 @@ class JsonLineFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return json.dumps(_strict(entry), default=str, allow_nan=False)
+
+
+def _strict(value):
+    """NaN and infinity as text: `json.dumps` would write them as bare NaN/Infinity, which is not JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _strict(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(item) for item in value]
+    return value
 
 
 @dataclass(frozen=True)

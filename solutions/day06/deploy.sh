@@ -83,7 +83,7 @@ done
 [[ -n $VERSION ]] || die_usage "VERSION is missing"
 [[ $VERSION =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die_usage "'$VERSION' is not a valid image tag"
 [[ $NAME =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ ]] || die_usage "'$NAME' is not a valid container name"
-[[ $IMAGE =~ ^[a-z0-9][a-z0-9._/-]*$ ]] || die_usage "'$IMAGE' is not a valid image repository"
+[[ $IMAGE =~ ^[a-z0-9][a-z0-9._/:-]*$ ]] || die_usage "'$IMAGE' is not a valid image repository"
 is_port "$PORT" || die_usage "--port must be 1-65535, not '$PORT'"
 is_positive_integer "$RETRIES" || die_usage "--retries must be a positive integer, not '$RETRIES'"
 is_positive_number "$INTERVAL" || die_usage "--interval must be a positive number of seconds, not '$INTERVAL'"

@@ -69,15 +69,31 @@ def run(*, train: Callable[[], Champion], package: Callable[[Champion, str], str
 
 
 def verify(url: str, *, monitor: str | Path, timeout_s: float = 10.0) -> bool:
-    """One `monitor.sh --once` run; a monitor that hangs or cannot start is a failed check."""
+    """One `monitor.sh --once` run; a monitor that hangs or cannot start is a failed check.
+
+    The monitor runs in a process group of its own, and on timeout the whole group is
+    killed: `subprocess.run(timeout=...)` would kill only bash and leave its `curl` or
+    `sleep` running."""
+    import os
+    import signal
     import subprocess
 
-    argv = ["bash", str(monitor), "--url", url, "--once", "--timeout", f"{max(timeout_s / 2, 1):g}"]
+    argv = ["bash", str(monitor), "--url", url, "--once", "--timeout", f"{min(max(timeout_s / 2, 1), timeout_s):g}"]
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, check=False)
-    except (subprocess.TimeoutExpired, OSError):
+        # Output goes nowhere: a pipe nobody reads would stall a chatty monitor.
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, start_new_session=True)
+    except OSError:
         return False
-    return done.returncode == 0
+    try:
+        return process.wait(timeout=timeout_s) == 0
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait()
+        return False
 
 
 def train_and_register(tracking_uri: str, model_name: str, *, data, candidates: Mapping[str, object],

@@ -79,11 +79,14 @@ class SmtpNotifier:
         message.set_content(body)
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
-                smtp.send_message(message)
+                # send_message raises only when *every* recipient is refused; it returns the others.
+                refused = smtp.send_message(message)
         except (OSError, smtplib.SMTPException) as exc:
             raise AlertDeliveryError(
                 f"could not deliver alert via {self.host}:{self.port}: {exc.__class__.__name__}: {exc}"
             ) from exc
+        if refused:
+            raise AlertDeliveryError(f"the relay {self.host}:{self.port} refused {', '.join(sorted(refused))}")
 
 
 class AlertManager:

@@ -106,7 +106,18 @@ class JsonLineFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return json.dumps(_no_bare_nan(entry), default=str)
+
+
+def _no_bare_nan(value):
+    """json.dumps writes NaN/inf as bare NaN/Infinity, which strict JSON parsers reject."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _no_bare_nan(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_no_bare_nan(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)

@@ -122,7 +122,19 @@ class JsonLineFormatter(logging.Formatter):
             out["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             out["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(out, default=str, ensure_ascii=False)
+        try:
+            return json.dumps(out, default=str, ensure_ascii=False, allow_nan=False)
+        except ValueError:  # NaN or infinity somewhere: those fields go out as text, the rest as they are
+            return json.dumps({k: v if _strict_ok(v) else str(v) for k, v in out.items()}, default=str,
+                              ensure_ascii=False, allow_nan=False)
+
+
+def _strict_ok(value) -> bool:
+    try:
+        json.dumps(value, default=str, allow_nan=False)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)

@@ -118,7 +118,18 @@ class JsonLineFormatter(logging.Formatter):
             entry["exception"] = "".join(self.formatException(record.exc_info))
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return json.dumps(_finite(entry), default=str, ensure_ascii=False, allow_nan=False)
+
+
+def _finite(obj):
+    """Non-finite floats as text (x != x is NaN; an infinity equals itself doubled), containers walked."""
+    if isinstance(obj, float) and (obj != obj or obj * 2 == obj != 0):
+        return repr(obj)
+    if isinstance(obj, dict):
+        return {key: _finite(val) for key, val in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return list(map(_finite, obj))
+    return obj
 
 
 @dataclass(frozen=True)
@@ -217,9 +228,10 @@ class Deployer:
         new = self.container_name(version)
         try:
             if old is not None:
+                # registered before the stop: a stop that fails or times out may have stopped it all the same
+                undo.append(("restart previous", lambda: self._run("start", self.container_name(old))))
                 self._event(logging.INFO, "stop-previous", version, "stopping %s", self.container_name(old))
                 self._run("stop", f"--time={STOP_GRACE_S}", self.container_name(old))
-                undo.append(("restart previous", lambda: self._run("start", self.container_name(old))))
             # registered before the run: a run that times out may still have created the container
             undo.append(("remove new", lambda: self._run("rm", new)))
             undo.append(("stop new", lambda: self._run("stop", "--time", str(STOP_GRACE_S), new)))

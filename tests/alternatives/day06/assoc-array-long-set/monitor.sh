@@ -90,5 +90,5 @@ until (( streak >= 10#${opt[max-failures]} )); do
   fi
   sleep "${opt[interval]}"
 done
-say ERROR "unhealthy for $streak consecutive checks: exiting"
+say ERROR "giving up: unhealthy for $streak consecutive checks"
 exit 1

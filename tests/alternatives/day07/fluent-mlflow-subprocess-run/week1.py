@@ -1,7 +1,9 @@
-"""Week 1 end to end (answer A: fluent MLflow API, subprocess.run, straight-line run)."""
+"""Week 1 end to end (answer A: fluent MLflow API, Popen in its own process group, straight-line run)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -52,8 +54,14 @@ def run(*, train: Callable[[], Champion], package: Callable[[Champion, str], str
 def verify(url: str, *, monitor: str | Path, timeout_s: float = 10.0) -> bool:
     argv = ["bash", str(monitor), "--url", url, "--once", "--timeout", str(max(1, int(timeout_s)))]
     try:
-        done = subprocess.run(argv, capture_output=True, timeout=timeout_s, check=False)
-    except (subprocess.TimeoutExpired, OSError):
+        with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, process_group=0) as done:
+            try:
+                done.communicate(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(done.pid, signal.SIGKILL)
+                done.communicate()
+                return False
+    except OSError:
         return False
     return done.returncode == 0
 

@@ -61,9 +61,11 @@ class SmtpNotifier:
         msg.set_content(body)
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
-                smtp.send_message(msg)
+                refused = smtp.send_message(msg)
         except (OSError, smtplib.SMTPException) as e:
             raise AlertDeliveryError(f"cannot deliver via {self.host}:{self.port}: {e}") from e
+        if refused:  # some recipients refused, the others accepted: still a failed delivery
+            raise AlertDeliveryError(f"{self.host}:{self.port} refused {sorted(refused)}")
 
 
 class AlertManager:

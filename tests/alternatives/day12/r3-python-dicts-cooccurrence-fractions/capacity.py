@@ -1,0 +1,52 @@
+"""Answer B: exact arithmetic with fractions.Fraction, a declarative table of rules."""
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+SECONDS_PER_DAY = 86_400
+
+
+def _check(**rules):
+    for name, (value, ok) in rules.items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}={value!r} is not a number") from None
+        if math.isnan(number) or math.isinf(number) or not ok(number):
+            raise ValueError(f"{name}={value!r} is out of range")
+
+
+def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
+    _check(requests_per_day=(requests_per_day, lambda v: v > 0), peak_to_mean=(peak_to_mean, lambda v: v >= 1))
+    return float(Fraction(requests_per_day) / SECONDS_PER_DAY * Fraction(peak_to_mean))
+
+
+def latency_budget_ms(p99_target_ms, other_hops_ms):
+    _check(p99_target_ms=(p99_target_ms, lambda v: v > 0))
+    total = Fraction(0)
+    for n, hop in enumerate(other_hops_ms):
+        _check(**{f"hop[{n}]": (hop, lambda v: v >= 0)})
+        total += Fraction(hop)
+    left = Fraction(p99_target_ms) - total
+    if left <= 0:
+        raise ValueError("nothing is left for the model")
+    return float(left)
+
+
+def replica_qps(workers, mean_latency_ms):
+    _check(workers=(workers, lambda v: v >= 1 and v.is_integer()), mean_latency_ms=(mean_latency_ms, lambda v: v > 0))
+    return float(Fraction(workers) * 1000 / Fraction(mean_latency_ms))
+
+
+def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
+    _check(peak_qps=(peak_qps, lambda v: v > 0), qps_per_replica=(qps_per_replica, lambda v: v > 0),
+           headroom=(headroom, lambda v: 0 <= v < 1), min_replicas=(min_replicas, lambda v: v >= 1 and v.is_integer()))
+    usable = Fraction(qps_per_replica) * (1 - Fraction(headroom))
+    return max(int(min_replicas), math.ceil(Fraction(peak_qps) / usable))
+
+
+def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3):
+    _check(events_per_day=(events_per_day, lambda v: v > 0), bytes_per_event=(bytes_per_event, lambda v: v > 0),
+           retention_days=(retention_days, lambda v: v > 0), replication=(replication, lambda v: v > 0))
+    return math.ceil(Fraction(events_per_day) * Fraction(bytes_per_event) * Fraction(retention_days) * Fraction(replication))

@@ -1,0 +1,44 @@
+"""Token bucket with exact rational arithmetic (fractions.Fraction) under a Lock."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from fractions import Fraction
+
+
+class TokenBucketRateLimiter:
+    def __init__(self, capacity: float, refill_rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        if capacity <= 0 or refill_rate < 0:
+            raise ValueError("need capacity > 0 and refill_rate >= 0")
+        self._cap = Fraction(capacity)
+        self._rate = Fraction(refill_rate)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tokens = self._cap
+        self._last = Fraction(clock())
+
+    def _refill(self) -> None:
+        now = Fraction(self._clock())
+        if now > self._last:
+            self._tokens = min(self._cap, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+
+    def consume(self, tokens: float = 1) -> bool:
+        if tokens <= 0:
+            raise ValueError("tokens must be > 0")
+        want = Fraction(tokens)
+        if want > self._cap:
+            return False
+        with self._lock:
+            self._refill()
+            if self._tokens >= want:
+                self._tokens -= want
+                return True
+            return False
+
+    def get_available_tokens(self) -> float:
+        with self._lock:
+            self._refill()
+            return float(self._tokens)
