@@ -1,0 +1,35 @@
+"""Task 1: point-in-time correct features, the join every feature store is built around.
+
+Contract (the tests check exactly this):
+- `point_in_time_join(labels, features, *, entity="entity_id", label_time="event_timestamp",
+  feature_time="feature_timestamp", ttl=None)` returns a NEW frame: every `labels` row, in
+  the labels' original order and with their index, plus every column of `features` other
+  than `entity` and `feature_time`, and no other column.
+- A label row takes its feature values from the row of the same entity with the greatest
+  `feature_time <= label_time` (with `ttl`, also `feature_time >= label_time - ttl`);
+  among rows sharing that greatest time, the last one in `features`' order wins.
+- Where no row qualifies, the feature columns hold missing values (NaN/None/NaT).
+- Neither input is modified; neither needs to be sorted; the features' index plays no
+  part; the two time columns may have different resolutions (datetime64[s] vs [ns]).
+- A missing column raises KeyError naming it; tz-aware timestamps on one side and naive
+  ones on the other raise ValueError.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def point_in_time_join(
+    labels: pd.DataFrame,
+    features: pd.DataFrame,
+    *,
+    entity: str = "entity_id",
+    label_time: str = "event_timestamp",
+    feature_time: str = "feature_timestamp",
+    ttl: pd.Timedelta | None = None,
+) -> pd.DataFrame:
+    """Every label row (same order, same index) with the features known at its time."""
+    # TODO(task 1): check the columns and time zones, then join each label to the newest
+    # feature row of its entity at or before its time (never after: that is a leak).
+    raise NotImplementedError("task 1")

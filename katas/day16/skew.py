@@ -1,0 +1,40 @@
+"""Task 3: train/serve skew, the silent failure of every two-path feature pipeline.
+
+Contract (the tests check exactly this):
+- `feature_skew(offline, online, *, entity="entity_id", tolerance=1e-6) -> dict[str, list]`:
+  for every column of `offline` other than `entity` (each must exist in `online`, else
+  KeyError naming it), the sorted list of entities, present in both frames, whose two
+  values disagree; an empty list when all agree. Numbers (not bools) agree when they
+  differ by at most `tolerance`; other values when they are equal; two missing values
+  agree, one missing value never does. Entities in only one frame are not compared.
+  A missing `entity` column raises KeyError; an entity repeated in a frame ValueError.
+- `distribution_skew(train, serving, features, *, bins=10, threshold=0.1)
+  -> dict[str, tuple[float, bool]]`: for each named feature, `(psi, psi >= threshold)`
+  where `psi` is the Population Stability Index of serving against training, exactly as
+  day 13 defines it (edges `numpy.quantile(train, [1/bins, ..., (bins-1)/bins])` from
+  training only; a value's bin is the number of edges strictly below it; proportions
+  floored at epsilon = 1e-4, no renormalising; sum of (p_serving - p_train) *
+  ln(p_serving / p_train)). A feature missing from a frame → KeyError; an empty column
+  or one holding NaN/inf → ValueError; `bins < 2` or a threshold that is not a positive
+  finite number → ValueError.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import pandas as pd
+
+
+def feature_skew(offline: pd.DataFrame, online: pd.DataFrame, *, entity: str = "entity_id",
+                 tolerance: float = 1e-6) -> dict[str, list]:
+    """For each feature of `offline`, the entities (sorted) whose two values disagree."""
+    # TODO(task 3): join the two frames on the entity, then compare each feature's values.
+    raise NotImplementedError("task 3")
+
+
+def distribution_skew(train: pd.DataFrame, serving: pd.DataFrame, features: Sequence[str], *,
+                      bins: int = 10, threshold: float = 0.1) -> dict[str, tuple[float, bool]]:
+    """For each feature: (PSI of serving against training, whether PSI >= threshold)."""
+    # TODO(task 3): validate the arguments, then compute day 13's PSI for each feature.
+    raise NotImplementedError("task 3")

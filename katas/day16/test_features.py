@@ -1,0 +1,304 @@
+"""Task 1: the point-in-time join. Read these tests as the specification."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from features import point_in_time_join
+
+pytestmark = pytest.mark.task(taskno=1)
+
+T0 = pd.Timestamp("2024-03-01 12:00:00")
+
+
+def at(minutes: float) -> pd.Timestamp:
+    return T0 + pd.Timedelta(minutes=minutes)
+
+
+def _times(stamps) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(list(stamps), dtype="datetime64[ns]")  # nanoseconds: the leak test needs them
+
+
+def labels_frame(rows, index=None) -> pd.DataFrame:
+    """rows: (entity, minutes, label)."""
+    return pd.DataFrame(
+        {"entity_id": [r[0] for r in rows], "event_timestamp": _times(at(r[1]) for r in rows),
+         "label": [r[2] for r in rows]},
+        index=index,
+    )
+
+
+def features_frame(rows) -> pd.DataFrame:
+    """rows: (entity, minutes, value)."""
+    return pd.DataFrame(
+        {"entity_id": [r[0] for r in rows], "feature_timestamp": _times(at(r[1]) for r in rows),
+         "spend_7d": [r[2] for r in rows]}
+    )
+
+
+def missing(value) -> bool:
+    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
+
+
+def values(result: pd.DataFrame, column: str = "spend_7d") -> list:
+    return [None if missing(v) else v for v in result[column].tolist()]
+
+
+def test_each_label_gets_the_newest_feature_at_or_before_its_time():
+    features = features_frame([("a", 0, 1.0), ("a", 10, 2.0), ("a", 20, 3.0)])
+    labels = labels_frame([("a", 15, 1)])
+    result = point_in_time_join(labels, features)
+    assert values(result) == [2.0], (
+        "at minute 15 the newest value known was the one from minute 10 (2.0), "
+        f"not the one from minute 20; got {values(result)}"
+    )
+
+
+def test_a_feature_one_nanosecond_after_the_label_is_a_leak_and_never_used():
+    features = features_frame([("a", 0, 1.0)])
+    features.loc[1] = ["a", at(15) + pd.Timedelta(nanoseconds=1), 99.0]
+    labels = labels_frame([("a", 15, 1)])
+    assert values(point_in_time_join(labels, features)) == [1.0], (
+        "a feature computed 1 ns after the label's time did not exist yet: using it leaks the future"
+    )
+
+
+def test_a_feature_at_exactly_the_label_time_is_used():
+    features = features_frame([("a", 0, 1.0), ("a", 15, 2.0)])
+    labels = labels_frame([("a", 15, 1)])
+    assert values(point_in_time_join(labels, features)) == [2.0], (
+        "feature_time <= label_time: a value written at exactly the label's time counts"
+    )
+
+
+def test_only_rows_of_the_same_entity_are_used():
+    features = features_frame([("b", 5, 7.0), ("a", 1, 1.0), ("b", 9, 8.0)])
+    labels = labels_frame([("a", 10, 1), ("b", 6, 0), ("c", 10, 1)])
+    assert values(point_in_time_join(labels, features)) == [1.0, 7.0, None], (
+        "each label takes its own entity's newest value; an entity with no feature rows gets a missing value"
+    )
+
+
+def test_a_label_before_every_feature_row_gets_missing_values():
+    features = features_frame([("a", 10, 1.0)])
+    result = point_in_time_join(labels_frame([("a", 5, 1)]), features)
+    assert values(result) == [None], f"nothing was known at minute 5: expected a missing value, got {values(result)}"
+
+
+def test_ttl_drops_rows_older_than_ttl_and_keeps_the_boundary():
+    features = features_frame([("a", 0, 1.0), ("b", 0, 2.0)])
+    labels = labels_frame([("a", 30, 1), ("b", 31, 0)])
+    result = point_in_time_join(labels, features, ttl=pd.Timedelta(minutes=30))
+    assert values(result) == [1.0, None], (
+        "with ttl=30 min a value exactly 30 min old is still fresh (feature_time >= label_time - ttl), "
+        f"one 31 min old is expired; got {values(result)}"
+    )
+
+
+def test_without_ttl_old_values_are_used():
+    features = features_frame([("a", 0, 1.0)])
+    result = point_in_time_join(labels_frame([("a", 60 * 24 * 365, 1)]), features)
+    assert values(result) == [1.0], "without a ttl a value never expires"
+
+
+def test_ttl_does_not_fall_back_to_an_older_row():
+    features = features_frame([("a", 0, 1.0), ("a", 50, 2.0)])
+    result = point_in_time_join(labels_frame([("a", 100, 1)]), features, ttl=pd.Timedelta(minutes=30))
+    assert values(result) == [None], "the newest row is expired, and older ones are even older: missing"
+
+
+def test_a_zero_ttl_keeps_only_values_from_the_label_time_itself():
+    features = features_frame([("a", 0, 1.0), ("b", 0, 2.0), ("b", 5, 3.0)])
+    labels = labels_frame([("a", 5, 1), ("b", 5, 0)])
+    result = point_in_time_join(labels, features, ttl=pd.Timedelta(0))
+    assert values(result) == [None, 3.0], (
+        f"ttl=0 is a ttl (not 'no ttl'): only a value written at exactly the label's time is fresh; got {values(result)}"
+    )
+
+
+def test_among_many_rows_with_equal_times_the_last_in_feature_order_wins():
+    minutes = [(2 * i) % 5 for i in range(25)]  # 0, 2, 4, 1, 3, 0, 2, ...: every time five times over
+    features = features_frame([("a", m, float(i)) for i, m in enumerate(minutes)])
+    result = point_in_time_join(labels_frame([("a", t, 1) for t in range(5)]), features)
+    expected = [float(max(i for i, m in enumerate(minutes) if m == t)) for t in range(5)]
+    assert values(result) == expected, (
+        "with 25 feature rows the last row of each time must still win a tie: sort with a stable sort "
+        f"(kind='mergesort'); expected {expected}, got {values(result)}"
+    )
+
+
+def test_among_rows_with_the_same_time_the_last_in_feature_order_wins():
+    features = features_frame([("a", 10, 1.0), ("a", 10, 2.0), ("a", 5, 9.0), ("a", 10, 3.0), ("a", 1, 8.0)])
+    result = point_in_time_join(labels_frame([("a", 12, 1)]), features)
+    assert values(result) == [3.0], (
+        "three rows share the newest time (minute 10): the last one in the features frame (3.0) wins, "
+        f"got {values(result)}"
+    )
+
+
+def test_labels_keep_their_order_index_and_columns():
+    features = features_frame([("a", 0, 1.0), ("b", 0, 2.0), ("a", 20, 3.0)])
+    labels = labels_frame([("a", 30, 1), ("b", 5, 0), ("a", 10, 0)], index=["x", "y", "z"])
+    result = point_in_time_join(labels, features)
+    assert list(result.index) == ["x", "y", "z"], f"the labels' index and order are kept; got {list(result.index)}"
+    assert result["label"].tolist() == [1, 0, 0], "label columns are kept as they were"
+    assert result["event_timestamp"].tolist() == labels["event_timestamp"].tolist(), "label times are kept"
+    assert values(result) == [3.0, 2.0, 1.0], f"each row gets its own point-in-time value; got {values(result)}"
+    assert "feature_timestamp" not in result.columns, "the feature time is not one of the feature columns"
+    assert sorted(result.columns) == sorted(["entity_id", "event_timestamp", "label", "spend_7d"]), (
+        f"the result holds the labels' columns plus the feature columns, nothing else; got {list(result.columns)}"
+    )
+
+
+def test_a_repeated_label_index_is_kept_row_by_row():
+    features = features_frame([("a", 0, 1.0), ("a", 20, 3.0)])
+    labels = labels_frame([("a", 30, 1), ("a", 10, 0)], index=[7, 7])
+    result = point_in_time_join(labels, features)
+    assert list(result.index) == [7, 7] and values(result) == [3.0, 1.0], (
+        f"rows are matched by position, not by index label; got index {list(result.index)}, values {values(result)}"
+    )
+
+
+def test_the_features_index_plays_no_part():
+    features = features_frame([("a", 20, 3.0), ("b", 0, 2.0), ("a", 0, 1.0)])
+    features.index = [12, 3, 7]  # a filtered, shuffled frame, as after features[features.ok]
+    labels = labels_frame([("a", 10, 0), ("b", 5, 1), ("a", 30, 1)])
+    assert values(point_in_time_join(labels, features)) == [1.0, 2.0, 3.0], (
+        "each feature row's time and values belong together whatever the features' index"
+    )
+
+
+def test_time_columns_of_different_resolutions_are_compared_as_times():
+    labels = labels_frame([("a", 15, 1), ("a", 45, 0)])
+    labels["event_timestamp"] = labels["event_timestamp"].dt.as_unit("s")  # e.g. parsed from CSV
+    features = features_frame([("a", 0, 1.0), ("a", 10, 2.0)])
+    features["feature_timestamp"] = features["feature_timestamp"].dt.as_unit("us")  # e.g. read from Parquet
+    result = point_in_time_join(labels, features, ttl=pd.Timedelta(minutes=30))
+    assert values(result) == [2.0, None], (
+        f"datetime64[s] labels and datetime64[us] features hold comparable times; got {values(result)}"
+    )
+    assert result["event_timestamp"].tolist() == labels["event_timestamp"].tolist(), "label times are kept"
+
+
+def test_every_feature_column_is_added_with_its_values():
+    features = features_frame([("a", 0, 1.0)])
+    features["country"] = ["FR"]
+    features["last_seen"] = [at(-5)]
+    result = point_in_time_join(labels_frame([("a", 1, 1), ("b", 1, 0)]), features)
+    assert values(result, "country") == ["FR", None], "text features are joined too"
+    assert values(result, "last_seen") == [at(-5), None], "timestamp features are joined too"
+
+
+def test_neither_input_is_modified_and_a_new_frame_is_returned():
+    features = features_frame([("a", 20, 3.0), ("a", 0, 1.0)])
+    labels = labels_frame([("a", 30, 1), ("a", 10, 0)], index=[5, 3])
+    labels_before, features_before = labels.copy(deep=True), features.copy(deep=True)
+    result = point_in_time_join(labels, features)
+    pd.testing.assert_frame_equal(labels, labels_before, obj="labels after the join")
+    pd.testing.assert_frame_equal(features, features_before, obj="features after the join")
+    assert result is not labels and "spend_7d" not in labels.columns, "the result is a new frame"
+
+
+def test_custom_column_names_are_used():
+    labels = pd.DataFrame({"card": ["a"], "ts": [at(10)], "y": [1]})
+    features = pd.DataFrame({"card": ["a", "a"], "computed_at": [at(0), at(11)], "spend_7d": [1.0, 2.0]})
+    result = point_in_time_join(labels, features, entity="card", label_time="ts", feature_time="computed_at")
+    assert values(result) == [1.0], "the entity and time columns are the ones named in the call"
+    assert "computed_at" not in result.columns, "the named feature time is not a feature column"
+
+
+@pytest.mark.parametrize("side, column", [("labels", "entity_id"), ("labels", "event_timestamp"),
+                                          ("features", "entity_id"), ("features", "feature_timestamp")])
+def test_a_missing_column_raises_keyerror_naming_it(side, column):
+    labels = labels_frame([("a", 1, 1)])
+    features = features_frame([("a", 0, 1.0)])
+    frames = {"labels": labels, "features": features}
+    frames[side] = frames[side].drop(columns=[column])
+    with pytest.raises(KeyError, match=column):
+        point_in_time_join(frames["labels"], frames["features"])
+
+
+@pytest.mark.parametrize("aware_side", ["labels", "features"])
+def test_tz_aware_mixed_with_naive_timestamps_raises_valueerror(aware_side):
+    labels = labels_frame([("a", 1, 1)])
+    features = features_frame([("a", 0, 1.0)])
+    if aware_side == "labels":
+        labels["event_timestamp"] = labels["event_timestamp"].dt.tz_localize("UTC")
+    else:
+        features["feature_timestamp"] = features["feature_timestamp"].dt.tz_localize("UTC")
+    with pytest.raises(ValueError):
+        point_in_time_join(labels, features)
+
+
+def test_tz_aware_times_in_different_zones_compare_as_instants():
+    labels = labels_frame([("a", 0, 1)])
+    labels["event_timestamp"] = labels["event_timestamp"].dt.tz_localize("Europe/Paris")  # 11:00 UTC
+    features = features_frame([("a", -61, 1.0), ("a", -59, 2.0)])
+    features["feature_timestamp"] = features["feature_timestamp"].dt.tz_localize("UTC")  # 10:59 and 11:01 UTC
+    assert values(point_in_time_join(labels, features)) == [1.0], (
+        "12:00 in Paris is 11:00 UTC: the value from 11:01 UTC is in the future"
+    )
+
+
+# --- fuzzing against a brute-force reading of the contract --------------------------------
+
+
+def brute_force(labels, features, ttl):
+    """The contract read literally: scan every feature row for every label."""
+    out = []
+    for _, label in labels.iterrows():
+        best = None
+        for pos in range(len(features)):
+            row = features.iloc[pos]
+            if row["entity_id"] != label["entity_id"] or row["feature_timestamp"] > label["event_timestamp"]:
+                continue
+            if ttl is not None and row["feature_timestamp"] < label["event_timestamp"] - ttl:
+                continue
+            if best is None or row["feature_timestamp"] >= features.iloc[best]["feature_timestamp"]:
+                best = pos
+        out.append(None if best is None else features.iloc[best]["spend_7d"])
+    return out
+
+
+rows = st.tuples(st.sampled_from("abc"), st.integers(0, 12), st.integers(0, 1))
+
+
+@settings(max_examples=150)
+@given(
+    label_rows=st.lists(rows, max_size=8),
+    feature_rows=st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 12)), max_size=10),
+    ttl_minutes=st.one_of(st.none(), st.integers(0, 6)),
+    index_offset=st.integers(-3, 3),
+)
+def test_matches_a_brute_force_reading_of_the_contract(label_rows, feature_rows, ttl_minutes, index_offset):
+    labels = labels_frame(label_rows, index=[index_offset * 10 - i for i in range(len(label_rows))])
+    # each feature row has a distinct value, so the test can see exactly which row was taken
+    features = features_frame([(e, m, float(i)) for i, (e, m) in enumerate(feature_rows)])
+    features.index = [5 * index_offset - 2 * i for i in range(len(feature_rows))]  # the features' index plays no part
+    ttl = None if ttl_minutes is None else pd.Timedelta(minutes=ttl_minutes)
+    result = point_in_time_join(labels, features, ttl=ttl)
+    assert list(result.index) == list(labels.index), "the labels' index and order are kept"
+    assert values(result) == brute_force(labels, features, ttl), (
+        f"labels {label_rows}, features {feature_rows}, ttl {ttl_minutes} min: got {values(result)}"
+    )
+
+
+@settings(max_examples=60)
+@given(feature_rows=st.lists(st.tuples(st.sampled_from("ab"), st.integers(0, 50)), min_size=1, max_size=12,
+                             unique_by=lambda r: r[1]),
+       label_rows=st.lists(st.tuples(st.sampled_from("ab"), st.integers(0, 60)), min_size=1, max_size=8))
+def test_agrees_with_pandas_merge_asof(feature_rows, label_rows):
+    features = features_frame([(e, m, float(i)) for i, (e, m) in enumerate(feature_rows)])
+    labels = labels_frame([(e, m, 0) for e, m in label_rows])
+    expected = pd.merge_asof(
+        labels.reset_index().sort_values("event_timestamp", kind="mergesort"),
+        features.sort_values("feature_timestamp"), left_on="event_timestamp", right_on="feature_timestamp",
+        by="entity_id", direction="backward", allow_exact_matches=True,
+    ).set_index("index").loc[labels.index]
+    result = point_in_time_join(labels, features)
+    assert values(result) == values(expected), "merge_asof(direction='backward') is the reference for this case"

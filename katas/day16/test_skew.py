@@ -1,0 +1,234 @@
+"""Task 3: train/serve skew. Read these tests as the specification."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from skew import distribution_skew, feature_skew
+
+pytestmark = pytest.mark.task(taskno=3)
+
+
+def offline_online():
+    offline = pd.DataFrame({"entity_id": ["a", "b", "c", "d"], "spend_7d": [10.0, 20.0, 30.0, np.nan],
+                            "country": ["FR", "DE", "US", None], "txn_count": [1, 2, 3, 4]})
+    online = pd.DataFrame({"entity_id": ["d", "c", "b", "a"], "spend_7d": [np.nan, 30.0, 20.0 + 5e-7, 10.0],
+                           "country": [None, "US", "de", "FR"], "txn_count": [4, 3, 2, 1]})
+    # "z" exists online only; online rows come in another order
+    online.loc[4] = ["z", 1.0, "FR", 9]
+    return offline, online
+
+
+def test_every_feature_is_reported_with_the_entities_that_disagree():
+    offline, online = offline_online()
+    report = feature_skew(offline, online)
+    assert report == {"spend_7d": [], "country": ["b"], "txn_count": []}, (
+        "'b' has country DE offline but 'de' online; 5e-7 is within the default tolerance of 1e-6; "
+        f"two missing values agree; 'z' is online only and not compared. Got {report}"
+    )
+
+
+def test_the_tolerance_is_inclusive_and_used():
+    offline = pd.DataFrame({"entity_id": [1, 2, 3], "x": [0.0, 0.0, 0.0]})
+    online = pd.DataFrame({"entity_id": [1, 2, 3], "x": [0.5, 0.25, 0.75]})
+    assert feature_skew(offline, online, tolerance=0.5) == {"x": [3]}, (
+        "a difference of exactly the tolerance (0.5) agrees; 0.75 does not"
+    )
+    assert feature_skew(offline, online) == {"x": [1, 2, 3]}, "the default tolerance is 1e-6"
+
+
+def test_integers_are_numbers_and_the_tolerance_is_absolute():
+    offline = pd.DataFrame({"entity_id": ["a", "b", "c"], "n": [10, 20, 30],
+                            "count": pd.array([1, None, None], dtype="Int64"), "big": [1e9, 1e9, 1e12]})
+    online = pd.DataFrame({"entity_id": ["a", "b", "c"], "n": [11, 22, 30],
+                           "count": pd.array([1, None, 4], dtype="Int64"), "big": [1e9, 1e9 + 2, 1e12 + 100]})
+    assert feature_skew(offline, online, tolerance=1) == {"n": ["b"], "count": ["c"], "big": ["b", "c"]}, (
+        "integers are numbers (10 and 11 agree within a tolerance of 1, 20 and 22 do not); pd.NA on both sides "
+        "agrees and on one side does not; the tolerance is absolute, however large the values"
+    )
+
+
+def test_one_missing_value_always_disagrees():
+    offline = pd.DataFrame({"entity_id": ["a", "b"], "x": [np.nan, 1.0], "s": ["v", None]})
+    online = pd.DataFrame({"entity_id": ["a", "b"], "x": [1.0, np.nan], "s": [None, "v"]})
+    assert feature_skew(offline, online, tolerance=10.0) == {"x": ["a", "b"], "s": ["a", "b"]}, (
+        "a value on one path and nothing on the other is skew, whatever the tolerance"
+    )
+
+
+def test_entities_are_listed_sorted():
+    offline = pd.DataFrame({"entity_id": ["c", "a", "b"], "x": [1.0, 1.0, 1.0]})
+    online = pd.DataFrame({"entity_id": ["b", "c", "a"], "x": [2.0, 2.0, 2.0]})
+    assert feature_skew(offline, online) == {"x": ["a", "b", "c"]}, "entities are matched by id and sorted"
+
+
+def test_booleans_are_compared_as_values():
+    offline = pd.DataFrame({"entity_id": ["a", "b", "c"], "is_new": [True, False, True]})
+    online = pd.DataFrame({"entity_id": ["a", "b", "c"], "is_new": [True, True, False]})
+    assert feature_skew(offline, online, tolerance=1.0) == {"is_new": ["b", "c"]}, (
+        "True and False differ, either way round, even with a tolerance of 1: booleans are not numbers here"
+    )
+
+
+def test_text_values_agree_only_when_equal():
+    offline = pd.DataFrame({"entity_id": ["a", "b", "c"], "country": ["fr", "FR", "FR"]})
+    online = pd.DataFrame({"entity_id": ["a", "b", "c"], "country": ["FR", "fr", "FR"]})
+    assert feature_skew(offline, online, tolerance=100.0) == {"country": ["a", "b"]}, (
+        "text agrees only when equal (case counts), whichever side sorts first; the tolerance is for numbers"
+    )
+
+
+def test_a_custom_entity_column_is_used():
+    offline = pd.DataFrame({"card": ["a"], "entity_id": [1.0]})
+    online = pd.DataFrame({"card": ["a"], "entity_id": [2.0]})
+    assert feature_skew(offline, online, entity="card") == {"entity_id": ["a"]}, (
+        "with entity='card', 'entity_id' is an ordinary feature"
+    )
+
+
+def test_missing_columns_and_repeated_entities_are_rejected():
+    offline, online = offline_online()
+    with pytest.raises(KeyError, match="txn_count"):
+        feature_skew(offline, online.drop(columns=["txn_count"]))
+    with pytest.raises(KeyError, match="entity_id"):
+        feature_skew(offline.drop(columns=["entity_id"]), online)
+    with pytest.raises(KeyError, match="entity_id"):
+        feature_skew(offline, online.drop(columns=["entity_id"]))
+    with pytest.raises(ValueError):
+        feature_skew(pd.concat([offline, offline.iloc[:1]]), online)
+    with pytest.raises(ValueError):
+        feature_skew(offline, pd.concat([online, online.iloc[:1]]))
+
+
+def test_extra_online_columns_are_ignored():
+    offline, online = offline_online()
+    online["only_online"] = 1
+    assert set(feature_skew(offline, online)) == {"spend_7d", "country", "txn_count"}, (
+        "the features compared are offline's columns"
+    )
+
+
+# --- distribution skew (PSI) ---------------------------------------------------------------
+
+
+def reference_psi(train, serving, bins):
+    """Day 13's PSI, written out."""
+    train, serving = np.asarray(train, float), np.asarray(serving, float)
+    edges = np.quantile(train, [i / bins for i in range(1, bins)])
+    total = 0.0
+    p = {}
+    for name, sample in (("t", train), ("s", serving)):
+        counts = [0] * bins
+        for v in sample:
+            counts[sum(1 for e in edges if e < v)] += 1
+        p[name] = [max(c / len(sample), 1e-4) for c in counts]
+    for pt, ps in zip(p["t"], p["s"]):
+        total += (ps - pt) * math.log(ps / pt)
+    return total
+
+
+def test_a_shifted_feature_is_flagged_and_a_stable_one_is_not():
+    rng = np.random.default_rng(7)
+    train = pd.DataFrame({"amount": rng.normal(50, 10, 2000), "age": rng.normal(40, 5, 2000)})
+    serving = pd.DataFrame({"amount": rng.normal(65, 10, 2000), "age": rng.normal(40, 5, 2000)})
+    report = distribution_skew(train, serving, ["amount", "age"])
+    assert set(report) == {"amount", "age"}, "every named feature is reported"
+    assert bool(report["amount"][1]) is True and bool(report["age"][1]) is False, (
+        f"a 1.5-sigma shift is skew, the same distribution is not; got {report}"
+    )
+    for name in ("amount", "age"):
+        assert report[name][0] == pytest.approx(reference_psi(train[name], serving[name], 10), rel=1e-9), (
+            f"{name}: PSI is day 13's definition over 10 training-quantile bins"
+        )
+
+
+def test_values_equal_to_an_edge_go_to_the_bin_below_and_epsilon_floors_empty_bins():
+    train = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]})
+    serving = pd.DataFrame({"x": [2.0, 2.0, 2.0, 9.0]})
+    value, _ = distribution_skew(train, serving, ["x"], bins=4)["x"]
+    assert value == pytest.approx(reference_psi(train["x"], serving["x"], 4), rel=1e-9), (
+        "edges at the training quartiles (1.75, 2.5, 3.25): 2.0 lies in bin 2, 9.0 in the last; "
+        "empty bins count as 1e-4"
+    )
+
+
+@pytest.mark.parametrize("bins", [2, 5, 20])
+def test_bins_is_used(bins):
+    rng = np.random.default_rng(bins)
+    train = pd.DataFrame({"x": rng.exponential(1.0, 500)})
+    serving = pd.DataFrame({"x": rng.exponential(1.3, 500)})
+    value, _ = distribution_skew(train, serving, ["x"], bins=bins)["x"]
+    assert value == pytest.approx(reference_psi(train["x"], serving["x"], bins), rel=1e-9), f"PSI over {bins} bins"
+
+
+def test_the_threshold_is_inclusive_and_used():
+    train = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]})
+    serving = pd.DataFrame({"x": [1.0, 1.0, 2.0, 4.0]})
+    # the answer's own PSI as the threshold: exact, whatever order its sum was taken in
+    value = distribution_skew(train, serving, ["x"], bins=2)["x"][0]
+    assert value == pytest.approx(reference_psi(train["x"], serving["x"], 2), rel=1e-9), "PSI over 2 bins"
+    assert distribution_skew(train, serving, ["x"], bins=2, threshold=value)["x"][1] == True, (  # noqa: E712
+        "PSI equal to the threshold is skew (psi >= threshold)"
+    )
+    assert distribution_skew(train, serving, ["x"], bins=2, threshold=value * 1.01)["x"][1] == False, (  # noqa: E712
+        "PSI just below the threshold is not"
+    )
+    assert distribution_skew(train, serving, ["x"], bins=2)["x"][1] == (value >= 0.1), "the default threshold is 0.1"
+
+
+@pytest.mark.parametrize("low, expected", [(33, True), (32, False)])
+def test_the_default_threshold_is_0_1(low, expected):
+    train = pd.DataFrame({"x": [float(v) for v in range(1, 11)]})  # 2 bins split at 5.5
+    serving = pd.DataFrame({"x": [1.0] * low + [9.0] * (50 - low)})
+    value, skewed = distribution_skew(train, serving, ["x"], bins=2)["x"]
+    assert skewed == expected, (
+        f"{low} of 50 serving values in the lower half gives PSI {value:.3f}: "
+        f"{'at or above' if expected else 'below'} the default threshold of 0.1"
+    )
+
+
+def test_only_the_named_features_are_reported():
+    train = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [1.0, 2.0, 3.0]})
+    assert set(distribution_skew(train, train, ["y"])) == {"y"}, "only the features asked for"
+    assert distribution_skew(train, train, ["y"])["y"] == (0.0, False), "identical samples have PSI 0"
+
+
+@pytest.mark.parametrize("side", ["train", "serving"])
+@pytest.mark.parametrize("problem", ["missing", "nan", "inf", "-inf", "empty"])
+def test_bad_feature_columns_are_rejected(problem, side):
+    frames = {"train": pd.DataFrame({"x": [1.0, 2.0, 3.0]}), "serving": pd.DataFrame({"x": [1.0, 2.0, 3.0]})}
+    bad = frames[side]
+    if problem == "missing":
+        bad = bad.rename(columns={"x": "z"})
+    elif problem == "empty":
+        bad = bad.iloc[:0]
+    else:
+        bad.loc[1, "x"] = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf}[problem]
+    frames[side] = bad
+    error = KeyError if problem == "missing" else ValueError
+    with pytest.raises(error):
+        distribution_skew(frames["train"], frames["serving"], ["x"])
+
+
+@pytest.mark.parametrize("kwargs", [{"bins": 1}, {"bins": 0}, {"threshold": 0}, {"threshold": -0.1},
+                                    {"threshold": float("nan")}, {"threshold": float("inf")}])
+def test_bad_parameters_are_rejected(kwargs):
+    train = pd.DataFrame({"x": [1.0, 2.0, 3.0]})
+    with pytest.raises(ValueError):
+        distribution_skew(train, train, ["x"], **kwargs)
+
+
+@settings(max_examples=60)
+@given(train=st.lists(st.integers(0, 20), min_size=1, max_size=30),
+       serving=st.lists(st.integers(0, 25), min_size=1, max_size=30), bins=st.integers(2, 6))
+def test_psi_matches_the_definition_on_ties_and_small_samples(train, serving, bins):
+    value, skewed = distribution_skew(pd.DataFrame({"x": train}), pd.DataFrame({"x": serving}), ["x"], bins=bins)["x"]
+    expected = reference_psi(train, serving, bins)
+    assert value == pytest.approx(expected, rel=1e-9, abs=1e-12), f"train {train}, serving {serving}, bins {bins}"
+    assert skewed == (value >= 0.1), "skewed is psi >= threshold"

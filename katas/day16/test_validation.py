@@ -1,0 +1,223 @@
+"""Task 2: batch validation with quarantine. Read these tests as the specification."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from validation import Column, Violation, validate_batch
+
+pytestmark = pytest.mark.task(taskno=2)
+
+SCHEMA = {
+    "txn_id": Column("str", unique=True),
+    "amount": Column("float", min=0.0, max=10_000.0),
+    "country": Column("str", allowed={"FR", "DE", "US"}),
+    "items": Column("int", nullable=True, min=1),
+}
+
+
+def batch(**overrides) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {"txn_id": ["t1", "t2", "t3", "t4"], "amount": [10.0, 20.5, 0.0, 10_000.0],
+         "country": ["FR", "DE", "US", "FR"], "items": [1, 2, 3, 4]},
+        index=[100, 101, 102, 103],
+    )
+    for name, values in overrides.items():
+        frame[name] = values
+    return frame
+
+
+def found(result) -> set[tuple[str, str, tuple]]:
+    return {(v.column, v.check, tuple(v.rows)) for v in result.violations}
+
+
+def test_a_clean_batch_is_accepted_whole():
+    result = validate_batch(batch(), SCHEMA)
+    assert result.ok and result.violations == [], f"a clean batch has no violation; got {result.violations}"
+    pd.testing.assert_frame_equal(result.accepted, batch(), obj="accepted rows of a clean batch")
+    assert len(result.quarantined) == 0 and result.reasons == {}, "nothing is quarantined"
+
+
+def test_bounds_are_inclusive_and_values_outside_are_caught():
+    result = validate_batch(batch(amount=[-0.01, 0.0, 10_000.0, 10_000.01]), SCHEMA)
+    assert found(result) == {("amount", "min", (100,)), ("amount", "max", (103,))}, (
+        f"min and max are inclusive: 0.0 and 10000.0 pass, -0.01 and 10000.01 do not; got {found(result)}"
+    )
+    assert not result.ok, "a batch with violations is not ok"
+    at_zero = validate_batch(pd.DataFrame({"n": [0, 1, -1]}), {"n": Column("int", min=0, max=0)})
+    assert found(at_zero) == {("n", "min", (2,)), ("n", "max", (1,))}, (
+        f"a bound of 0 is a bound (not 'no bound'): 0 passes, 1 and -1 do not; got {found(at_zero)}"
+    )
+
+
+def test_a_missing_value_breaks_null_and_no_other_rule():
+    result = validate_batch(batch(amount=[np.nan, 5.0, 6.0, 7.0], country=[None, "FR", "FR", "FR"],
+                                  txn_id=["t1", None, "t3", None]), SCHEMA)
+    assert found(result) == {("amount", "null", (100,)), ("country", "null", (100,)),
+                             ("txn_id", "null", (101, 103))}, (
+        "NaN and None break 'null' only: not min/max, not allowed, and two missing ids are not duplicates; "
+        f"got {found(result)}"
+    )
+
+
+def test_nullable_columns_accept_missing_values():
+    frame = batch(items=pd.array([1, None, 3, None], dtype="Int64"))
+    result = validate_batch(frame, SCHEMA)
+    assert result.ok, f"'items' is nullable: missing values there are fine; got {result.violations}"
+
+
+def test_infinity_is_a_value_not_a_missing_one():
+    result = validate_batch(batch(amount=[np.inf, 1.0, 2.0, 3.0]), SCHEMA)
+    assert found(result) == {("amount", "max", (100,))}, f"inf is present and above max; got {found(result)}"
+
+
+def test_values_outside_the_allowed_set_are_caught():
+    result = validate_batch(batch(country=["FR", "fr", "GB", "US"]), SCHEMA)
+    assert found(result) == {("country", "allowed", (101, 102))}, (
+        f"'fr' and 'GB' are not in the allowed set (it is case-sensitive); got {found(result)}"
+    )
+
+
+def test_an_empty_allowed_set_allows_no_value():
+    schema = {"country": Column("str", nullable=True, allowed=set())}
+    result = validate_batch(pd.DataFrame({"country": ["FR", None, "DE"]}), schema)
+    assert found(result) == {("country", "allowed", (0, 2))}, (
+        f"allowed=set() allows nothing (only allowed=None means any value); got {found(result)}"
+    )
+
+
+def test_every_occurrence_of_a_duplicate_is_reported():
+    result = validate_batch(batch(txn_id=["t1", "t2", "t1", "t1"]), SCHEMA)
+    assert found(result) == {("txn_id", "unique", (100, 102, 103))}, (
+        f"all three rows holding 't1' are duplicates, the first one too; got {found(result)}"
+    )
+
+
+def test_rows_are_listed_in_the_batch_order():
+    frame = batch(amount=[-1.0, 5.0, -2.0, -3.0])
+    frame.index = [9, 3, 7, 1]
+    result = validate_batch(frame, SCHEMA)
+    assert found(result) == {("amount", "min", (9, 7, 1))}, f"rows in the batch's own order; got {found(result)}"
+
+
+def test_a_missing_column_quarantines_every_row():
+    result = validate_batch(batch().drop(columns=["country"]), SCHEMA)
+    assert found(result) == {("country", "missing", (100, 101, 102, 103))}, f"got {found(result)}"
+    assert len(result.accepted) == 0 and len(result.quarantined) == 4, "no row can be trusted without the column"
+    assert {k: list(v) for k, v in result.reasons.items()} == {row: ["country:missing"] for row in (100, 101, 102, 103)}, (
+        f"every row is quarantined with the reason 'country:missing'; got {result.reasons}"
+    )
+
+
+@pytest.mark.parametrize("column, values, dtype", [
+    ("amount", ["10", "20", "30", "40"], "float"),
+    ("amount", [True, False, True, True], "float"),
+    ("items", [1.0, 2.0, 3.0, 4.0], "int"),
+    ("items", [True, True, False, True], "int"),
+    ("txn_id", [1, 2, 3, 4], "str"),
+    ("txn_id", ["t1", 2, "t3", "t4"], "str"),
+])
+def test_a_column_of_the_wrong_type_is_reported_once_and_not_value_checked(column, values, dtype):
+    result = validate_batch(batch(**{column: values}), SCHEMA)
+    assert found(result) == {(column, "dtype", (100, 101, 102, 103))}, (
+        f"{values!r} is not a {dtype!r} column: one 'dtype' violation naming every row, "
+        f"and no value rule checked on it; got {found(result)}"
+    )
+    assert {k: list(v) for k, v in result.reasons.items()} == {row: [f"{column}:dtype"] for row in (100, 101, 102, 103)}, (
+        f"every row is quarantined with the reason '{column}:dtype'; got {result.reasons}"
+    )
+
+
+def test_integers_are_valid_floats_and_other_types_are_checked():
+    schema = {"n": Column("float"), "flag": Column("bool"), "when": Column("datetime"),
+              "name": Column("str"), "count": Column("int")}
+    frame = pd.DataFrame({"n": [1, 2], "flag": [True, False],
+                          "when": pd.to_datetime(["2024-01-01", "2024-01-02"], utc=True),
+                          "name": pd.array(["a", "b"], dtype="string"), "count": np.array([1, 2], dtype="int32")})
+    assert validate_batch(frame, schema).ok, "int64 is a valid float, and each other column has its declared type"
+    unsigned = pd.DataFrame({"count": np.array([1, 2], dtype="uint8"), "n": np.array([1, 2], dtype="uint64")})
+    assert validate_batch(unsigned, {"count": Column("int"), "n": Column("float")}).ok, (
+        "unsigned integers are an integer dtype too: valid 'int' and 'float' columns"
+    )
+    wrong = frame.assign(flag=[1, 0], when=["2024-01-01", "2024-01-02"])
+    assert found(validate_batch(wrong, schema)) == {("flag", "dtype", (0, 1)), ("when", "dtype", (0, 1))}, (
+        "0/1 integers are not a bool column and date strings are not a datetime column"
+    )
+
+
+def test_datetime_bounds_are_checked():
+    schema = {"when": Column("datetime", min=pd.Timestamp("2024-01-01"), max=pd.Timestamp("2024-12-31"))}
+    frame = pd.DataFrame({"when": pd.to_datetime(["2023-12-31", "2024-06-01", "2025-01-01"])})
+    assert found(validate_batch(frame, schema)) == {("when", "min", (0,)), ("when", "max", (2,))}, (
+        "datetime columns have bounds too: the day before min and the day after max are caught"
+    )
+
+
+def test_quarantine_keeps_every_row_with_its_reasons():
+    frame = batch(amount=[-1.0, 5.0, 6.0, 7.0], country=["GB", "FR", "FR", "FR"], txn_id=["t1", "t2", "t2", "t4"])
+    frame["note"] = ["a", "b", "c", "d"]  # a column the schema does not name is kept
+    result = validate_batch(frame, SCHEMA)
+    assert list(result.quarantined.index) == [100, 101, 102], f"rows 100-102 broke a rule; got {list(result.quarantined.index)}"
+    assert list(result.accepted.index) == [103], f"row 103 is clean; got {list(result.accepted.index)}"
+    pd.testing.assert_frame_equal(result.quarantined, frame.loc[[100, 101, 102]], obj="quarantined rows")
+    pd.testing.assert_frame_equal(result.accepted, frame.loc[[103]], obj="accepted rows")
+    assert {k: sorted(v) for k, v in result.reasons.items()} == {
+        100: ["amount:min", "country:allowed"], 101: ["txn_id:unique"], 102: ["txn_id:unique"]
+    }, f"each quarantined row lists every rule it broke as 'column:check'; got {result.reasons}"
+
+
+def test_the_batch_is_not_modified():
+    frame = batch(amount=[-1.0, 5.0, 6.0, 7.0])
+    before = frame.copy(deep=True)
+    validate_batch(frame, SCHEMA)
+    pd.testing.assert_frame_equal(frame, before, obj="the batch after validation")
+
+
+def test_an_empty_batch_is_fine_but_a_missing_column_is_still_reported():
+    empty = batch().iloc[:0]
+    assert validate_batch(empty, SCHEMA).ok, "an empty batch with the right columns breaks no rule"
+    result = validate_batch(empty.drop(columns=["amount"]), SCHEMA)
+    assert found(result) == {("amount", "missing", ())}, "a missing column is reported even with no rows"
+    result = validate_batch(empty.astype({"items": "float64"}), SCHEMA)
+    assert found(result) == {("items", "dtype", ())}, (
+        f"a column of the wrong type is reported even with no rows (a float column is not 'int'); got {found(result)}"
+    )
+    assert not result.ok, "a batch with a wrong-type column is not ok, even empty"
+
+
+def test_a_repeated_index_label_is_rejected():
+    frame = batch()
+    frame.index = [1, 2, 2, 3]
+    with pytest.raises(ValueError):
+        validate_batch(frame, SCHEMA)
+
+
+@pytest.mark.parametrize("column", ["amount", "not_in_the_batch"])
+def test_an_unknown_dtype_in_the_schema_is_rejected(column):
+    with pytest.raises(ValueError):
+        validate_batch(batch(), {**SCHEMA, column: Column("double")})
+
+
+def test_violation_is_a_value_with_column_check_and_rows():
+    result = validate_batch(batch(amount=[-1.0, 5.0, 6.0, 7.0]), SCHEMA)
+    assert result.violations == [Violation("amount", "min", (100,))], f"got {result.violations}"
+
+
+@settings(max_examples=80)
+@given(amounts=st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=32),
+                                  st.sampled_from([0.0, 100.0, -0.0])), min_size=1, max_size=12))
+def test_rows_in_equal_rows_accepted_plus_rows_quarantined(amounts):
+    frame = pd.DataFrame({"amount": amounts}, index=[f"r{i}" for i in range(len(amounts))])
+    result = validate_batch(frame, {"amount": Column("float", min=0.0, max=100.0)})
+    bad = [f"r{i}" for i, a in enumerate(amounts) if math.isnan(a) or not 0.0 <= a <= 100.0]
+    assert list(result.quarantined.index) == bad, f"{amounts}: rows outside [0, 100] or missing are quarantined"
+    assert sorted(list(result.accepted.index) + list(result.quarantined.index)) == sorted(frame.index), (
+        "every row is either accepted or quarantined, never dropped nor both"
+    )
+    assert set(result.reasons) == set(bad), "every quarantined row, and only those, has reasons"

@@ -1,0 +1,106 @@
+"""Validate a batch against a declared schema, and quarantine the rows that fail.
+
+A pipeline that drops bad rows silently trains on a biased sample and nobody knows; one
+that fails the whole batch for one bad row stops the business. Quarantine is the middle
+way: good rows go on, bad rows are set aside with their reasons, and the counts add up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Collection, Mapping
+
+import pandas as pd
+from pandas.api import types
+
+DTYPES = ("int", "float", "str", "bool", "datetime")
+
+
+@dataclass(frozen=True)
+class Column:
+    dtype: str
+    nullable: bool = False
+    min: Any = None
+    max: Any = None
+    allowed: Collection | None = None
+    unique: bool = False
+
+
+@dataclass(frozen=True)
+class Violation:
+    column: str
+    check: str
+    rows: tuple
+
+
+@dataclass
+class ValidationResult:
+    violations: list[Violation]
+    accepted: pd.DataFrame
+    quarantined: pd.DataFrame
+    reasons: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+def _dtype_ok(column: pd.Series, dtype: str) -> bool:
+    if dtype == "bool":
+        return types.is_bool_dtype(column)
+    if dtype == "int":
+        return types.is_integer_dtype(column) and not types.is_bool_dtype(column)
+    if dtype == "float":
+        return types.is_numeric_dtype(column) and not types.is_bool_dtype(column)
+    if dtype == "datetime":
+        return types.is_datetime64_any_dtype(column)
+    if types.is_string_dtype(column) and not types.is_object_dtype(column):
+        return True
+    return types.is_object_dtype(column) and all(isinstance(v, str) for v in column.dropna())
+
+
+def _checks(column: pd.Series, spec: Column) -> list[tuple[str, pd.Series]]:
+    """(check, mask of offending rows) for every value rule of the column."""
+    present = column.notna()
+    found = [("null", ~present if not spec.nullable else pd.Series(False, index=column.index))]
+    if spec.min is not None:
+        found.append(("min", present & (column < spec.min)))
+    if spec.max is not None:
+        found.append(("max", present & (column > spec.max)))
+    if spec.allowed is not None:
+        found.append(("allowed", present & ~column.isin(list(spec.allowed))))
+    if spec.unique:
+        found.append(("unique", present & column.duplicated(keep=False)))
+    return found
+
+
+def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> ValidationResult:
+    """Every violation with its rows; good rows accepted, bad ones quarantined with reasons."""
+    for name, spec in schema.items():
+        if spec.dtype not in DTYPES:
+            raise ValueError(f"column {name!r}: dtype must be one of {DTYPES}, not {spec.dtype!r}")
+    if not batch.index.is_unique:
+        raise ValueError("the batch's index must be unique, so each quarantined row can be named")
+    violations: list[Violation] = []
+    bad = pd.Series(False, index=batch.index)
+    reasons: dict = {}
+
+    def report(name: str, check: str, mask: pd.Series) -> None:
+        nonlocal bad
+        rows = tuple(batch.index[mask.to_numpy(dtype=bool)])
+        if rows or check in ("missing", "dtype"):
+            violations.append(Violation(name, check, rows))
+        for row in rows:
+            reasons.setdefault(row, []).append(f"{name}:{check}")
+        bad = bad | mask
+
+    everything = pd.Series(True, index=batch.index)
+    for name, spec in schema.items():
+        if name not in batch.columns:
+            report(name, "missing", everything)
+        elif not _dtype_ok(batch[name], spec.dtype):
+            report(name, "dtype", everything)
+        else:
+            for check, mask in _checks(batch[name], spec):
+                report(name, check, mask.fillna(False).astype(bool))
+    return ValidationResult(violations, batch[~bad].copy(), batch[bad].copy(), reasons)
