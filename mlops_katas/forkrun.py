@@ -53,7 +53,8 @@ class ZygoteGone(Exception):
 
 
 class Zygote:
-    """`with Zygote(env) as z: z.run(argv, cwd, timeout_s)` — `python -m pytest argv`, forked.
+    """`with Zygote(env) as z: z.run(argv, cwd, output, timeout_s)`: `python -m pytest argv`
+    in `cwd`, forked, its output written to the file `output`.
 
     `env` is fixed for the zygote's life: modules read some variables when imported
     (Hypothesis its profile, for one), so every run must see the environment they saw.
@@ -64,6 +65,7 @@ class Zygote:
         self.preload = preload
         self._proc: subprocess.Popen | None = None
         self._running: int | None = None  # the process group of the run under way
+        self._received = b""  # read from the zygote, not yet a whole line
 
     def __enter__(self) -> "Zygote":
         self.start()
@@ -73,10 +75,10 @@ class Zygote:
         self.stop()
 
     def start(self, wait_s: float = 180.0) -> None:
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "mlops_katas.forkrun", *([] if self.preload else ["--no-preload"])], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            env=self.env, text=True, bufsize=1, start_new_session=True,
-        )
+        command = [sys.executable, "-m", "mlops_katas.forkrun", *([] if self.preload else ["--no-preload"])]
+        self._proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self.env,
+                                      bufsize=0, start_new_session=True)
+        self._received = b""
         if self._read_line(wait_s) != READY:
             self.stop()
             raise ZygoteGone("the zygote did not start")
@@ -96,8 +98,7 @@ class Zygote:
     def _run(self, argv: list[str], cwd: Path, output: Path, timeout_s: float) -> Finished:
         request = {"argv": argv, "cwd": str(cwd), "output": str(output)}
         try:
-            self._proc.stdin.write(json.dumps(request) + "\n")
-            self._proc.stdin.flush()
+            self._proc.stdin.write((json.dumps(request) + "\n").encode())
             self._running = int(json.loads(self._read_line(10.0))["pid"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ZygoteGone(f"the zygote did not take the run: {exc}") from None
@@ -129,15 +130,23 @@ class Zygote:
         self._proc = None
 
     def _read_line(self, timeout_s: float) -> str | None:
-        """The zygote's next line; None when the deadline passes first."""
+        """The zygote's next line; None when the deadline passes first.
+
+        Read with os.read into our own buffer: a buffered reader could hold a second line
+        that `select` on the pipe would then never report.
+        """
         assert self._proc is not None and self._proc.stdout is not None
-        ready, _, _ = select.select([self._proc.stdout], [], [], timeout_s)
-        if not ready:
-            return None
-        line = self._proc.stdout.readline()
-        if not line:
-            raise ZygoteGone("the zygote exited")
-        return line.rstrip("\n")
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in self._received:
+            ready, _, _ = select.select([self._proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                return None
+            chunk = os.read(self._proc.stdout.fileno(), 65536)
+            if not chunk:
+                raise ZygoteGone("the zygote exited")
+            self._received += chunk
+        line, self._received = self._received.split(b"\n", 1)
+        return line.decode()
 
 
 def _kill_group(pid: int) -> None:
