@@ -32,6 +32,15 @@ def post_predict(url: str, body, seconds: float = 30.0) -> requests.Response:
         time.sleep(0.2)
 
 
+def ready_answer(url: str) -> requests.Response:
+    """GET /ready until it answers 200 or HEALTHY_WITHIN_S pass: the model may load in the
+    background after /health answers, and /predict answers 503 until it has."""
+    deadline = time.monotonic() + HEALTHY_WITHIN_S
+    while (answer := requests.get(url + "/ready", timeout=5)).status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return answer
+
+
 def env_of(container) -> dict[str, str]:
     return dict(item.split("=", 1) for item in container.attrs["Config"]["Env"] or [])
 
@@ -57,9 +66,7 @@ def test_the_server_answers_health_with_the_version_it_was_given(server):
 
 
 def test_the_server_is_ready_with_the_model_baked_into_the_image(server):
-    deadline = time.monotonic() + HEALTHY_WITHIN_S  # the model may load in the background after /health answers
-    while (answer := requests.get(server.url + "/ready", timeout=5)).status_code != 200 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    answer = ready_answer(server.url)
     assert answer.status_code == 200, f"GET /ready should answer 200: the image should hold its model, got {answer.status_code}"
 
 
@@ -74,6 +81,7 @@ def test_predictions_over_http_equal_the_same_models_in_process(server, tmp_path
 
 
 def test_bad_input_and_big_bodies_are_refused_by_the_container_too(server):
+    ready_answer(server.url)  # before the model is loaded, 503 is a fair answer to anything
     bad = requests.post(server.url + "/predict", data=b"{not json", timeout=10,
                         headers={"Content-Type": "application/json"})
     assert bad.status_code == 400, f"malformed JSON sent to the container should get 400, got {bad.status_code}"
