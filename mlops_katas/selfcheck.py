@@ -46,7 +46,8 @@ class DayRun:
 
 
 def run_day(root: Path, day: Day, impl: Path, *extra: str, only: str | None = None) -> DayRun:
-    """Run one day's unchanged tests (or only the test `only`) against `impl` in a fresh interpreter."""
+    """Run one day's unchanged tests (or only the test `only`) against `impl` in a pytest of its
+    own (a fork of a preloaded interpreter, see `_run_pytest`)."""
     with tempfile.TemporaryDirectory(prefix="katas-selfcheck-") as results_dir:
         argv = [
             str(day.path / only) if only else str(day.path), "--impl", str(impl),
