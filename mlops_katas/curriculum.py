@@ -108,8 +108,8 @@ def all_days(root: Path) -> list[Day]:
 
 def normalise_day(text: str) -> str:
     """'15', 'day15' and 'katas/day15/' all mean day15."""
-    match = re.search(r"(?:day)?(\d{1,2})/?$", text.strip())
-    if not match:
+    match = re.fullmatch(r"(?:.*/)?(?:day)?(\d{1,2})/?", text.strip())
+    if not match or int(match.group(1)) < 1:
         raise CurriculumError(f"{text!r} is not a day; try 'day15' or '15'")
     return f"day{int(match.group(1)):02d}"
 

@@ -36,7 +36,7 @@ def _binary(name: str, version_args: list[str], how: str, required: bool) -> Che
 
 
 def checks() -> list[Check]:
-    from .infra import docker_engine, images, kind
+    from .infra import docker_engine, images, kind, prometheus, redis_server
 
     found = [Check("python", sys.version_info >= (3, 11), f"{sys.version.split()[0]} (3.11 or newer needed)")]
     for module, extra in (("mlflow", ""), ("sklearn", ""), ("hypothesis", ""), ("google.cloud.aiplatform_v1", "[vertex]")):
@@ -54,6 +54,12 @@ def checks() -> list[Check]:
     kind_reason = kind.probe()
     found.append(Check("kind tier", kind_reason is None, kind_reason or "kind, kubectl and node image ready",
                        required=False))
+    for tier, reason, ready in (("redis tier", redis_server.probe(), "redis-server found"),
+                                ("prometheus tier", prometheus.probe(), "prometheus and promtool found")):
+        found.append(Check(tier, reason is None, reason or ready, required=False))
+    alertmanager = prometheus.alertmanager_binary()
+    found.append(Check("alertmanager", alertmanager is not None,
+                       alertmanager or "install Debian's prometheus-alertmanager package", required=False))
     return found
 
 

@@ -19,15 +19,17 @@ def register() -> None:
     # Hypothesis may already have loaded its own "ci" profile (it looks at CI variables,
     # tox's included); start both of ours from its plain default, not from whatever is loaded.
     base = settings.get_profile("default")
-    settings.register_profile("learner", parent=base, deadline=None, print_blob=True, phases=phases)
+    # A failing run reads as one short block: one counterexample (no ExceptionGroup of
+    # several), and no `@reproduce_failure` advice to paste into a test file the learner
+    # must not edit (the example database replays the failure on the next run anyway).
+    quiet = {"deadline": None, "print_blob": False, "report_multiple_bugs": False, "phases": phases}
+    settings.register_profile("learner", parent=base, **quiet)
     settings.register_profile(
         "ci",
         parent=base,
-        deadline=None,
         derandomize=True,
         database=None,
-        print_blob=True,
-        phases=phases,
+        **quiet,
         suppress_health_check=[HealthCheck.too_slow],
     )
     settings.load_profile("ci" if os.environ.get("CI") else "learner")

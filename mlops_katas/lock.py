@@ -86,15 +86,26 @@ def read(root: Path, ref: str | None = None) -> dict[str, dict[str, str]]:
     return json.loads(text)
 
 
-def tampered(root: Path, ref: str | None = None) -> list[str]:
-    """Locked files that differ from the lock (the working tree's, or `ref`'s), and test
-    files or conftests that were added."""
-    expected = read(root, ref)
-    found = compute(root)
+def same_blob(data: bytes, blob: str | None) -> bool:
+    """Is `data` the content of `blob` as git would store it? A checkout with
+    `core.autocrlf=true` has CRLF line endings for LF blobs: not an edit."""
+    return blob is not None and blob in (blob_id(data), blob_id(data.replace(b"\r\n", b"\n")))
+
+
+def tampered(root: Path, ref: str | None = None, *, expected: dict | None = None) -> list[str]:
+    """Locked files that differ from the lock (the working tree's, `ref`'s, or `expected`),
+    and test files or conftests that were added."""
+    expected = read(root, ref) if expected is None else expected
+
+    def differs(path: str, blob: str) -> bool:
+        file = root / path
+        return file.is_symlink() or not file.is_file() or not same_blob(file.read_bytes(), blob)
+
     changed = [path for section in ("protected", "support")
-               for path, blob in expected.get(section, {}).items() if found[section].get(path) != blob]
-    added = [path for path in found["protected"] if path not in expected["protected"]]
-    return sorted(changed + added)
+               for path, blob in expected.get(section, {}).items() if differs(path, blob)]
+    present = [str(p.relative_to(root)) for p in protected_files(root) if p.is_file()]
+    added = [path for path in present if path not in expected.get("protected", {})]
+    return sorted(set(changed + added))
 
 
 def pristine_stub(root: Path, relpath: str) -> bytes:

@@ -7,12 +7,16 @@ writes an Exercism-style results file per day.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import signal
+import threading
 from pathlib import Path
 
 import pytest
 
+from . import guards, lock, scratch
 from . import results as results_mod
 from .curriculum import Day, day_of, load_day
 from .impl import ModuleSwitch, resolve_impl_dir
@@ -25,6 +29,7 @@ from .learner import (
     todo_message,
 )
 from .tiers import TIERS, Tiers
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("katas")
@@ -42,6 +47,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"fail instead of skip when a tier is missing ({', '.join(TIERS)}); repeatable or comma-separated; also KATAS_REQUIRE",
     )
     group.addoption(
+        "--task",
+        type=int,
+        default=None,
+        help="run only the tests of this README task (with a day's folder: pytest katas/day15 --task 2)",
+    )
+    group.addoption(
         "--results-dir",
         default=None,
         help="where to write dayNN.json results (default .katas/results for your own katas, none for --impl)",
@@ -52,14 +63,28 @@ class KatasRun:
     """State of one pytest session: days seen, the module switch, tiers, results."""
 
     def __init__(self, config: pytest.Config) -> None:
+        self.config = config
         self.root = Path(config.rootpath)
         self.impl = config.getoption("impl")
         required = {t.strip() for opt in config.getoption("require") for t in opt.split(",") if t.strip()}
-        self.tiers = Tiers(required)
+        try:
+            self.tiers = Tiers(required)
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        if self.impl is not None and not Path(self.impl).expanduser().is_dir():
+            raise pytest.UsageError(f"--impl {self.impl}: no such folder (give a folder holding dayNN/ "
+                                    "folders, like solutions/, or one day's folder)")
         self.switch = ModuleSwitch()
         self.days: dict[str, Day] = {}
         self.results: dict[str, results_mod.DayResults] = {}
         self.partial_days: set[str] = set()  # days this run did not run in full (-k, one file)
+        self.exitstatus = 0
+        self.threads_before = {t.ident for t in threading.enumerate()}
+        self.running: str | None = None  # the test the watchdog guards
+        self.setup_errors: dict[int, tuple[str, BaseException]] = {}
+        self._untouched: dict[str, bool] = {}
+        self.todo: dict[tuple[str, int | None], list[str]] = {}  # (day, task) -> messages
+        self.watchdog = guards.Watchdog(lambda message: self.stopped_by_watchdog(self.running or "", message))
         option = config.getoption("results_dir")
         if option:
             self.results_dir: Path | None = Path(option)
@@ -81,16 +106,54 @@ class KatasRun:
 
     # Registered as a plugin object so these hooks can reach the run's state.
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if is_todo(report):
+            task = next(value for name, value in report.user_properties if name == TODO)
+            day = day_of(Path(report.fspath))
+            self.todo.setdefault((day or "?", task), []).append(str(report.longrepr))
         for day_results in self.results.values():
             test = day_results.tests.get(report.nodeid)
             if test is not None:
                 _record(test, report)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.results_dir is None or session.config.option.collectonly:
+        self.exitstatus = int(session.exitstatus)
+        if not session.config.option.collectonly:
+            self.write_results()
+
+    def write_results(self) -> None:
+        if self.results_dir is None:
             return
         for name, day_results in self.results.items():
             results_mod.write(day_results, self.results_dir, partial=name in self.partial_days)
+
+    def untouched(self, day: Day) -> bool:
+        """Are all of the day's learner files, in the learner's own folder, still the stubs?"""
+        if self.impl is not None:
+            return False
+        if day.name not in self._untouched:
+            try:
+                stubs = lock.read(self.root).get("stubs", {})
+            except (OSError, ValueError):
+                stubs = {}
+            blobs = [(day.path / name, stubs.get(str((day.path / name).relative_to(self.root))))
+                     for name in day.files]
+            self._untouched[day.name] = bool(blobs) and all(
+                blob is not None and path.is_file() and lock.same_blob(path.read_bytes(), blob)
+                for path, blob in blobs)
+        return self._untouched[day.name]
+
+    def stopped_by_watchdog(self, nodeid: str, message: str) -> None:
+        """The watchdog is about to end the process: record the overrunning test as failed
+        and lift pytest's output capture so its one line reaches the terminal."""
+        capture = self.config.pluginmanager.getplugin("capturemanager")
+        if capture is not None:
+            with contextlib.suppress(Exception):
+                capture.suspend_global_capture(in_=True)
+        for day_results in self.results.values():
+            test = day_results.tests.get(nodeid)
+            if test is not None:
+                test.status, test.message = "fail", message
+        self.write_results()
 
 
 def _record(test: results_mod.TestResult, report: pytest.TestReport) -> None:
@@ -115,7 +178,17 @@ def _run(config: pytest.Config) -> KatasRun:
     return config.stash[RUN]
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    scratch.leave()
+    run = config.stash.get(RUN, None)
+    if run is not None and run.days:
+        guards.exit_if_threads_left(run.threads_before, run.exitstatus)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    scratch.enter()
+    guards.limit_memory()
     run = KatasRun(config)
     config.stash[RUN] = run
     config.pluginmanager.register(run, "katas-run")
@@ -198,11 +271,15 @@ def pytest_timeout_set_timer(item: pytest.Item, settings) -> bool | None:
 
     signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, settings.timeout)
+    run = _run(item.config)
+    run.running = item.nodeid
+    run.watchdog.arm(item.nodeid, settings.timeout)
     return True
 
 
 @pytest.hookimpl
 def pytest_timeout_cancel_timer(item: pytest.Item) -> bool:
+    _run(item.config).watchdog.disarm()
     signal.setitimer(signal.ITIMER_REAL, 0)
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
     return True
@@ -250,6 +327,10 @@ def _explain(run: KatasRun, day: Day, item: pytest.Item, exc: BaseException) -> 
         task = int(match.group(1)) if match else _task_of(item)
         return todo_message(day.name, task, frame.f_code.co_qualname,
                             relative(Path(frame.f_code.co_filename), run.root))
+    if isinstance(exc, MemoryError):
+        return (f"{day.name} task {_task_of(item)}: ran out of memory (each test process may use "
+                f"{guards.MEMORY_SHARE:.0%} of this machine's memory): a list or a recursion that never "
+                f"stops growing? ('katas hint {day.name}')")
     if isinstance(exc, LearnerTimeout):
         where = "in the test itself"
         frame = exc.frame
@@ -265,6 +346,9 @@ def _explain(run: KatasRun, day: Day, item: pytest.Item, exc: BaseException) -> 
     return None
 
 
+TODO = "katas_todo"  # user property of a failure that only reached unfinished code
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
@@ -273,12 +357,63 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         message = friendly_message(item, call.excinfo)
         if message is not None:
             report.longrepr = message
+            if _reached_a_stub(call.excinfo.value):
+                report.user_properties.append((TODO, _task_of(item)))
+        elif call.when == "setup":
+            _shared_setup_error(item, call, report)
     if report.failed:
         for title, produce in item.stash.get(FAILURE_CONTEXT, []):
             try:
                 report.sections.append((title, produce()))
             except Exception as exc:  # context is a courtesy; never mask the failure
                 report.sections.append((title, f"(could not collect: {exc})"))
+    report.sections = guards.trim_sections(report.sections)
+
+
+def not_started_message(item: pytest.Item) -> str | None:
+    """The task line for a test of a day whose files are all untouched stubs, else None.
+    Fixtures that start something slow (an MLflow server) use it to fail such a test at
+    once, the way it would fail anyway at the stub, without starting anything."""
+    run = _run(item.config)
+    day = run.day_for(Path(item.path))
+    if day is None or not run.untouched(day):
+        return None
+    task = _task_of(item)
+    heading = day.task(task).title if task is not None and day.task(task) else ""
+    name = next((f for f in day.files if f"`{f}`" in heading), day.files[0])
+    return todo_message(day.name, task, name, relative(day.path / name, run.root))
+
+
+def _reached_a_stub(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return any(_reached_a_stub(inner) for inner in exc.exceptions)
+    return isinstance(exc, (StubNotDone, NotImplementedError))
+
+
+def _shared_setup_error(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:
+    """A broken shared fixture (an image that does not build, a container that exits) fails
+    every test that uses it with the same exception: show it once, without the chain of
+    exceptions it was raised from, and point the other tests at the first."""
+    run = _run(item.config)
+    exc = call.excinfo.value
+    first = run.setup_errors.get(id(exc))
+    if first is None:
+        run.setup_errors[id(exc)] = (item.nodeid, exc)  # the exception is kept so its id stays unique
+        report.longrepr = call.excinfo.getrepr(style="short", chain=False, truncate_locals=True)
+    else:
+        report.longrepr = f"the same setup error as {first[0]} (shown there once)"
+
+
+def is_todo(report: pytest.TestReport) -> bool:
+    return report.failed and any(name == TODO for name, _ in report.user_properties)
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
+    """Failures that only reached unfinished code are counted apart ("todo") and summed
+    up per task at the end, so a real failure is not buried under them."""
+    if is_todo(report):
+        return "todo", "t", "TODO"
+    return None
 
 
 FAILURE_CONTEXT = pytest.StashKey[list]()
@@ -291,7 +426,9 @@ def add_failure_context(item: pytest.Item, title: str, produce) -> None:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_make_collect_report(collector: pytest.Collector):
-    outcome = yield
+    is_day_module = isinstance(collector, pytest.Module) and _run(collector.config).day_for(Path(collector.path))
+    with guards.import_deadline() if is_day_module else contextlib.nullcontext():
+        outcome = yield
     report = outcome.get_result()
     if not (report.failed and isinstance(collector, pytest.Module)):
         return
@@ -305,9 +442,27 @@ def pytest_make_collect_report(collector: pytest.Collector):
         run.results.setdefault(day.name, results_mod.DayResults(day.name)).errors.append(message)
 
 
+LOCATION = re.compile(r'(?P<file>[^\s"]+\.py)(?:", line |:)(?P<line>\d+)')
+
+
 def _import_error_message(run: KatasRun, day: Day, report) -> str | None:
     text = str(report.longrepr)
     folder = run.impl_dir(day)
+    learner = {(folder / name).resolve() for name in day.files if name.endswith(".py")}
+    # The innermost place in the learner's own files, not the test file that imported them.
+    places = [(Path(m["file"]), int(m["line"])) for m in LOCATION.finditer(text)]
+    places = [(path if path.is_absolute() else run.root / path, line) for path, line in places]
+    mine = [(path, line) for path, line in places if path.resolve() in learner]
+    if mine:
+        path, line = mine[-1]
+        last = text.strip().splitlines()[-1].lstrip("E ").strip()
+        try:
+            source = path.read_text(encoding="utf-8", errors="replace").splitlines()[line - 1].strip()
+        except (OSError, IndexError):
+            source = ""
+        shown = f": {source}" if source else ""
+        return (f"{day.name}: your code could not be imported ({last}); "
+                f"see {relative(path, run.root)}:{line}{shown}")
     for line in text.splitlines():
         if str(folder) in line or relative(folder, run.root) in line:
             last = text.strip().splitlines()[-1].lstrip("E ").strip()
@@ -325,7 +480,14 @@ def _import_error_message(run: KatasRun, day: Day, report) -> str | None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run each day's test files in task order (task 1's file first), files kept whole so
-    module fixtures (trained models, containers) are set up once."""
+    module fixtures (trained models, containers) are set up once; with --task, only that
+    task's tests."""
+    task = config.getoption("task")
+    if task is not None:
+        other = [item for item in items if _task_of(item) != task]
+        if other:
+            config.hook.pytest_deselected(items=other)
+            items[:] = [item for item in items if _task_of(item) == task]
     first_task: dict[Path, int] = {}
     for item in items:
         task = _task_of(item)
@@ -390,6 +552,10 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     if probed:
         parts = [f"{tier}={'ok' if reason is None else 'MISSING'}" for tier, reason in probed.items()]
         terminalreporter.write_line("katas tiers: " + ", ".join(parts))
+    for (day, task), messages in sorted(run.todo.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+        first = min(messages, key=len)
+        count = f"{len(messages)} test{'s' if len(messages) != 1 else ''}"
+        terminalreporter.write_line(f"{first} [{count} of task {task} wait on it]")
     for name, day_results in sorted(run.results.items()):
         data = day_results.to_json()
         if name in run.partial_days:

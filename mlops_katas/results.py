@@ -83,12 +83,14 @@ def truncate(text: str | None, limit: int) -> str | None:
 
 def write(results: DayResults, folder: Path, *, partial: bool = False) -> Path:
     """Write a day's results. A partial run (-k, one file, -x stopping early) updates only
-    the tests it ran and keeps the last known status of the others."""
+    the tests it ran and keeps the last known status of the others. A run whose modules
+    could not be imported keeps the last known tests too (with the error on top): a typo
+    must not turn "40/47" into "0/31"."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{results.day}.json"
     merged = DayResults(results.day, errors=list(results.errors))
     stopped_early = any(t.status == NOT_RUN for t in results.tests.values())
-    if (partial or stopped_early) and path.is_file() and not results.errors:
+    if (partial or stopped_early or results.errors) and path.is_file():
         for test in _previous_tests(path):
             merged.tests[test.name] = test
     for test in results.tests.values():
@@ -107,10 +109,15 @@ def _previous_tests(path: Path) -> list[TestResult]:
 
 
 def read_all(folder: Path) -> dict[str, dict]:
+    """Every readable day results file; a corrupt or oddly shaped one is left out (the
+    next run of that day rewrites it), never a traceback."""
     found = {}
     for path in sorted(folder.glob("day*.json")):
         try:
-            found[path.stem] = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
             continue
+        if (isinstance(data, dict) and isinstance(data.get("score"), int) and isinstance(data.get("max_score"), int)
+                and isinstance(data.get("tests", []), list)):
+            found[path.stem] = data
     return found

@@ -13,6 +13,8 @@ import importlib
 PROBES = {
     "docker": "mlops_katas.infra.docker_engine:probe",
     "kind": "mlops_katas.infra.kind:probe",
+    "redis": "mlops_katas.infra.redis_server:probe",
+    "prometheus": "mlops_katas.infra.prometheus:probe",
 }
 TIERS = tuple(PROBES)
 

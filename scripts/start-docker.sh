@@ -18,16 +18,7 @@ die() { say "$*"; exit 1; }
 
 answers() { timeout 10 docker info >/dev/null 2>&1; }
 
-missing=()
-command -v dockerd >/dev/null || missing+=(docker.io)
-command -v debootstrap >/dev/null || missing+=(debootstrap)
-if [[ ${#missing[@]} -gt 0 ]]; then
-  [[ $(id -u) -eq 0 ]] || die "installing ${missing[*]} needs root; run: sudo $0"
-  command -v apt-get >/dev/null || die "no apt-get here; install ${missing[*]} with your package manager"
-  say "installing ${missing[*]} with apt-get"
-  timeout 300 apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+"$(dirname "$0")/install-system-packages.sh" docker.io debootstrap
 
 if answers; then
   say "the Docker engine already answers"

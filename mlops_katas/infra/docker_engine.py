@@ -14,9 +14,11 @@ what a killed run left behind and what this run failed to remove.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import socket
 import uuid
+from pathlib import Path
 
 LABEL = "org.mlops-katas"
 MANAGED = f"{LABEL}.managed"
@@ -24,9 +26,13 @@ SESSION = f"{LABEL}.session"
 PID = f"{LABEL}.pid"
 PID_START = f"{LABEL}.pid-start"
 HOST = f"{LABEL}.host"
+CHECKOUT = f"{LABEL}.checkout"
 TEST = f"{LABEL}.test"
 
 SESSION_ID = uuid.uuid4().hex[:12]
+# Which checkout's harness built an image: pruning touches only this checkout's images,
+# never those of another clone of the course on the same engine.
+CHECKOUT_ID = hashlib.sha1(str(Path(__file__).resolve().parents[2]).encode()).hexdigest()[:12]
 API_TIMEOUT_S = 30
 
 
@@ -48,6 +54,7 @@ def run_labels(test: str | None = None) -> dict[str, str]:
         PID: str(os.getpid()),
         PID_START: process_start(os.getpid()),
         HOST: socket.gethostname(),
+        CHECKOUT: CHECKOUT_ID,
     }
     if test:
         labels[TEST] = test

@@ -167,10 +167,15 @@ def docker_base_image(pytestconfig: pytest.Config, docker_client) -> str:
 @pytest.fixture(scope="session")
 def docker_build(pytestconfig: pytest.Config, docker_client, docker_base_image):
     reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
 
     def progress(line: str) -> None:
-        if reporter is not None:
+        """Build steps reach the terminal as they happen: a first build takes minutes."""
+        if reporter is None:
+            return
+        with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
             reporter.write_line(f"  docker build: {line}")
+            reporter.flush()
 
     def build(context_dir, *, dockerfile: str = "Dockerfile", buildargs: dict[str, str] | None = None,
               name: str = "kata") -> images.BuiltImage:

@@ -20,13 +20,13 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from ..scratch import system_tmp
 from . import docker_engine
 
 PUBLIC_BASE = "python:3.11-slim"
@@ -196,7 +196,8 @@ def build_image(context_dir: Path, *, dockerfile: str = "Dockerfile", buildargs:
             return BuiltImage(tag, client.images.get(tag).id, cached=True)
         except docker.errors.ImageNotFound:
             pass
-        labels = {docker_engine.MANAGED: "true", f"{docker_engine.LABEL}.context-hash": digest}
+        labels = {docker_engine.MANAGED: "true", f"{docker_engine.LABEL}.context-hash": digest,
+                  docker_engine.CHECKOUT: docker_engine.CHECKOUT_ID}
         log: list[str] = []
         deadline = time.monotonic() + BUILD_TIMEOUT_S
         _stream_build(client, root, dockerfile, tag, buildargs, labels, log, progress, deadline)
@@ -213,7 +214,7 @@ def _build_lock(tag: str, progress: Callable[[str], None] | None = None) -> Iter
     cache minutes of CPU each. The second waits, up to the build timeout, then reuses it."""
     import fcntl
 
-    folder = Path(tempfile.gettempdir()) / "mlops-katas-build-locks"
+    folder = system_tmp() / "mlops-katas-build-locks"
     folder.mkdir(exist_ok=True)
     deadline = time.monotonic() + BUILD_TIMEOUT_S
     with open(folder / (re.sub(r"[^A-Za-z0-9_.-]", "_", tag) + ".lock"), "w") as handle:
@@ -233,6 +234,10 @@ def _build_lock(tag: str, progress: Callable[[str], None] | None = None) -> Iter
         try:
             yield
         finally:
+            # Removed while still held: a waiter that opened it gets the lock on the old file
+            # and finds the image built; a newcomer makes a new file. None is left behind.
+            with contextlib.suppress(OSError):
+                os.unlink(handle.name)
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
@@ -273,7 +278,7 @@ KATA_BUILD_LABEL = f"{docker_engine.LABEL}.kata-build"  # set by Dockerfiles the
 
 
 def prune_cached_images(client, keep: int = KEEP_PER_NAME, min_age_s: float = PRUNE_MIN_AGE_S) -> list[str]:
-    """Remove all but the newest `keep` cached builds of each kata image.
+    """Remove all but the newest `keep` cached builds of each kata image built by this checkout.
 
     Every edit of a Dockerfile or build context makes a new content-hash tag; without
     pruning, a learner's disk would fill with images nobody will run again. An image a
@@ -285,7 +290,8 @@ def prune_cached_images(client, keep: int = KEEP_PER_NAME, min_age_s: float = PR
 
     by_name: dict[str, list] = {}
     # The low-level listing reads no image one by one, so one removed meanwhile is no error.
-    for image in client.api.images(filters={"label": f"{docker_engine.LABEL}.context-hash"}):
+    mine = f"{docker_engine.CHECKOUT}={docker_engine.CHECKOUT_ID}"
+    for image in client.api.images(filters={"label": [f"{docker_engine.LABEL}.context-hash", mine]}):
         for tag in image.get("RepoTags") or []:
             if tag != "<none>:<none>":
                 by_name.setdefault(tag.rsplit(":", 1)[0], []).append((image.get("Created", 0), tag))
@@ -299,7 +305,7 @@ def prune_cached_images(client, keep: int = KEEP_PER_NAME, min_age_s: float = PR
                 removed.append(tag)
     # Code under test builds kata images under fixed tags (`app:v1`); a build with other
     # content takes the tag and leaves the old image nameless. Nothing can run those again.
-    for image in client.api.images(filters={"dangling": True, "label": KATA_BUILD_LABEL}):
+    for image in client.api.images(filters={"dangling": True, "label": [KATA_BUILD_LABEL, mine]}):
         if image.get("Created", 0) > cutoff:
             continue
         with contextlib.suppress(docker.errors.APIError):

@@ -154,9 +154,9 @@ def version_skew(tools: Tools) -> str | None:
 
 
 def _node_image_missing(image: str) -> str | None:
-    from .docker_engine import get_client
-
     import docker
+
+    from .docker_engine import get_client
 
     try:
         get_client().images.get(image)

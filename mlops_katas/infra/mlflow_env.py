@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from ..scratch import system_tmp
+
 # Environment variables MLflow reads (and writes) as its process-wide defaults.
 MLFLOW_ENV = (
     "MLFLOW_TRACKING_URI",
@@ -96,7 +98,7 @@ class MlflowStore:
 def template_path() -> Path:
     """Where the migrated empty store for the installed MLflow version is kept between runs."""
     version = importlib.metadata.version("mlflow")
-    return Path(tempfile.gettempdir()) / "mlops-katas-mlflow-cache" / f"empty-store-mlflow-{version}.db"
+    return system_tmp() / "mlops-katas-mlflow-cache" / f"empty-store-mlflow-{version}.db"
 
 
 def cached_template() -> Path:

@@ -28,6 +28,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ..scratch import system_tmp
+from . import local_server
+
 LABEL_ENV = "MLOPS_KATAS_MLFLOW_SERVER"
 READY_WAIT_S = 120.0  # a cold start imports all of MLflow; on a busy 2-core machine that takes a while
 STOP_WAIT_S = 10.0
@@ -41,7 +44,7 @@ class ServerFailed(Exception):
 
 
 def servers_root() -> Path:
-    return Path(tempfile.gettempdir()) / "mlops-katas-mlflow"
+    return system_tmp() / "mlops-katas-mlflow"
 
 
 def free_port() -> int:
@@ -155,14 +158,14 @@ class MlflowServer:
     def stop(self) -> None:
         """SIGTERM to the group, wait, then SIGKILL whatever still carries the label."""
         if self.proc is not None:
-            _signal_group(self.proc.pid, signal.SIGTERM)
+            local_server.signal_group(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(timeout=STOP_WAIT_S)
             except subprocess.TimeoutExpired:
-                _signal_group(self.proc.pid, signal.SIGKILL)
+                local_server.signal_group(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=STOP_WAIT_S)
             self.proc = None
-        _kill_labelled(self.label)
+        local_server.kill_labelled(LABEL_ENV, self.label)
         self._ready = False
 
     def remove(self) -> None:
@@ -170,63 +173,11 @@ class MlflowServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _signal_group(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass
-
-
 def labelled_pids(label: str) -> list[int]:
     """Processes whose environment carries `label`; empty where there is no /proc (not Linux)."""
-    needle = f"{LABEL_ENV}={label}".encode()
-    found = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
-                found.append(int(entry.name))
-        except (OSError, ValueError):
-            continue
-    return [pid for pid in found if pid != os.getpid()]
-
-
-def _kill_labelled(label: str) -> None:
-    for pid in labelled_pids(label):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + STOP_WAIT_S
-    while labelled_pids(label) and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return local_server.labelled_pids(LABEL_ENV, label)
 
 
 def reap() -> list[str]:
     """Stop and delete servers whose pytest process is gone; returns the folders removed."""
-    removed = []
-    base = servers_root()
-    if not base.is_dir():
-        return removed
-    for folder in sorted(p for p in base.iterdir() if p.is_dir()):
-        try:
-            owner = json.loads((folder / "server.json").read_text())["owner_pid"]
-        except (OSError, ValueError, KeyError):
-            owner = None
-        if owner is not None and _alive(owner):
-            continue
-        if owner is None and time.time() - folder.stat().st_mtime < 60:
-            continue  # being created right now by a run that has not written server.json yet
-        _kill_labelled(str(folder))
-        shutil.rmtree(folder, ignore_errors=True)
-        removed.append(folder.name)
-    return removed
+    return local_server.reap_folders(servers_root(), LABEL_ENV)

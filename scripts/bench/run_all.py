@@ -1,8 +1,9 @@
-"""Speed figures for the harness and day 15, reported and never asserted.
+"""Speed figures for the harness and the days, reported and never asserted.
 
 - wall time of `pytest katas/day15 --impl solutions` (median of several runs)
 - wall time of `katas list`
 - the reference LRU against cachetools.LRUCache on 10^5 mixed get/put operations
+- every day's own benchmark, `scripts/bench/bench_dayNN.py`, on the reference answers
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = 5
 TIMEOUT_S = 300
+DAY_BENCH_TIMEOUT_S = 900
 
 
 def wall(command: list[str], runs: int = RUNS) -> tuple[float, list[float]]:
@@ -65,7 +67,12 @@ def main() -> int:
     theirs = time_cache(cachetools.LRUCache, cachetools.LRUCache.__setitem__, ops)
     print(f"LRU, 10^5 mixed get/put (70% get, 5,000 keys, capacity 1,000): reference {ours * 1000:.1f} ms, "
           f"cachetools {theirs * 1000:.1f} ms, ratio {ours / theirs:.2f}x")
-    return 0
+    failed = 0
+    for script in sorted(Path(__file__).parent.glob("bench_day*.py")):
+        print(f"\n== {script.name}", flush=True)
+        done = subprocess.run([python, str(script)], cwd=ROOT, timeout=DAY_BENCH_TIMEOUT_S, check=False)
+        failed += done.returncode != 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -72,7 +72,8 @@ class FakeCheckout:
                               check=False)
 
     def katas(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "mlops_katas.cli", *args], cwd=self.path, capture_output=True,
+        # -P, as the installed `katas` script: nothing in the checkout shadows a module.
+        return subprocess.run([sys.executable, "-P", "-m", "mlops_katas.cli", *args], cwd=self.path, capture_output=True,
                               text=True, timeout=RUN_TIMEOUT_S, input=input, check=False,
                               env={**os.environ, "COLUMNS": "200"})
 

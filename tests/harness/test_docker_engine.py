@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+from mlops_katas import scratch
 from mlops_katas.infra import docker_engine
 from mlops_katas.infra.http_server import free_port
 
@@ -18,8 +19,9 @@ def probe_with(docker_host: str) -> str:
     return result.stdout.strip()
 
 
-def test_probe_names_a_missing_socket_and_how_to_start_docker(tmp_path):
-    socket_path = tmp_path / "no-such.sock"
+def test_probe_names_a_missing_socket_and_how_to_start_docker():
+    # A short path: a unix socket path over 107 bytes fails for its length, not its absence.
+    socket_path = scratch.system_tmp() / f"katas-no-such-{os.getpid()}.sock"
     reason = probe_with(f"unix://{socket_path}")
     assert f"no Docker socket at unix://{socket_path}" in reason, reason
     assert "start-docker.sh" in reason and "DOCKER_HOST" in reason, f"the reason should say how to fix it: {reason}"

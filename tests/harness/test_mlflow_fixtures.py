@@ -143,6 +143,7 @@ def _inner_run(pytester, monkeypatch, source: str):
     own_tmp = pytester.path / "tmp"
     own_tmp.mkdir()
     monkeypatch.setenv("TMPDIR", str(own_tmp))
+    monkeypatch.setenv("MLOPS_KATAS_SYSTEM_TMP", str(own_tmp))
     result = pytester.runpytest_subprocess("-p", "mlops_katas.plugin", "-p", "mlops_katas.infra.mlflow_fixtures",
                                            "-p", "no:cacheprovider", "-q", timeout=170)
     servers = own_tmp / mlflow_server.servers_root().name
