@@ -374,7 +374,8 @@ def cmd_score(root: Path, args: argparse.Namespace) -> int:
         try:
             result = scoring.score(root, learner_root, upstream=args.upstream,
                                    verified=bool(args.upstream or args.fork), pytest_args=args.pytest_args,
-                                   progress=advance)
+                                   progress=advance,
+                                   cache=None if args.fork else learner_root / ".katas" / "score-cache")
         except scoring.ScoreError as exc:
             console.print(f"[red]cannot score: {exc}[/]")
             return 2

@@ -38,6 +38,8 @@ PRELOAD = (
     "google.cloud.aiplatform_v1", "pytest_timeout", "mlops_katas.plugin",
     "mlops_katas.infra.docker_fixtures", "mlops_katas.infra.mlflow_fixtures",
     "mlops_katas.infra.kind_fixtures", "mlops_katas.infra.smtp", "mlops_katas.shell",
+    "mlops_katas.infra.server_fixtures", "mlflow.store.artifact.artifact_repository_registry",
+    "mlflow.tracking.client", "redis", "concurrent.futures",
 )
 READY = "ready"
 

@@ -24,6 +24,9 @@ def register() -> None:
     # must not edit (the example database replays the failure on the next run anyway).
     quiet = {"deadline": None, "print_blob": False, "report_multiple_bugs": False, "phases": phases}
     settings.register_profile("learner", parent=base, **quiet)
+    # The learner's profile without the example database: every run starts from nothing,
+    # as a fresh clone does (scripts/hypothesis-reliability measures catch rates with it).
+    settings.register_profile("learner-fresh", parent=base, database=None, **quiet)
     settings.register_profile(
         "ci",
         parent=base,

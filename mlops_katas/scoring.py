@@ -306,9 +306,39 @@ class Score:
         }
 
 
+def _cache_key(commit: str, day: Day, pytest_args: list[str]) -> str:
+    """Same trusted commit, same learner files, same options and tiers: the same outcome."""
+    files = [lock.blob_id((day.path / name).read_bytes()) if (day.path / name).is_file() else None
+             for name in day.files]
+    material = [commit, day.name, files, list(pytest_args), os.environ.get("KATAS_REQUIRE", "")]
+    return hashlib.sha256(json.dumps(material).encode()).hexdigest()
+
+
+def _cached(cache: Path | None, key: str, result: DayScore) -> bool:
+    if cache is None:
+        return False
+    try:
+        data = json.loads((cache / f"{key}.json").read_text(encoding="utf-8"))
+        result.passed = set(data["passed"]) & set(result.expected)
+        result.messages = {k: str(v) for k, v in data["messages"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+    return True
+
+
+def _remember(cache: Path | None, key: str, result: DayScore) -> None:
+    if cache is None or result.error:  # a failed run may be the machine's fault: run it again next time
+        return
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / f"{key}.json").write_text(json.dumps({"passed": sorted(result.passed), "messages": result.messages}),
+                                       encoding="utf-8")
+
+
 def score(repo: Path, learner_root: Path, *, upstream: str | None, verified: bool,
-          pytest_args: list[str] = (), progress=None) -> Score:
-    """Score `learner_root`'s learner files against the tests of `repo` at its trusted commit."""
+          pytest_args: list[str] = (), progress=None, cache: Path | None = None) -> Score:
+    """Score `learner_root`'s learner files against the tests of `repo` at its trusted commit.
+    With `cache`, a day whose learner files were scored before against the same commit is
+    not run again (a learner's repeated local scoring; CI starts with none)."""
     commit = trusted_commit(repo, upstream)
     with tempfile.TemporaryDirectory(prefix="katas-score-") as tmp:
         tree = Path(tmp) / "tree"
@@ -324,8 +354,12 @@ def score(repo: Path, learner_root: Path, *, upstream: str | None, verified: boo
             result.started, result.notes = copy_learner_files(learner_root, tree, day)
             if not result.started:
                 result.messages = {nodeid: "not started: the learner files are the stubs" for nodeid in result.expected}
-            else:
+                days.append(result)
+                continue
+            key = _cache_key(commit, day, list(pytest_args))
+            if not _cached(cache, key, result):
                 run_day(tree, result, list(pytest_args))
+                _remember(cache, key, result)
             days.append(result)
         shutil.rmtree(tree, ignore_errors=True)
     return Score(commit, verified, days, ignored)

@@ -7,6 +7,7 @@ health check goes to `server`, a real HTTP server on loopback that plays the new
 """
 
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -175,6 +176,70 @@ def test_the_docker_flag_wins_over_the_DOCKER_variable(deploy, fake_docker, tmp_
 
 
 @pytest.mark.task(taskno=3)
+def test_an_empty_DOCKER_variable_means_docker_on_PATH(deploy, fake_docker):
+    done = deploy("v1", env={"DOCKER": ""})
+    assert done.returncode == 0, (
+        f"the docker binary is ${{DOCKER:-docker}}: an empty DOCKER should fall back to the docker on PATH\n{done.output}")
+    assert fake_docker.calls, "the docker on PATH should have been called"
+
+
+@pytest.mark.task(taskno=3)
+def test_the_defaults(learner_file, run_bash, fake_docker, server, tmp_path):
+    """Only --port (the test server's) and --interval (to keep the run short) are given."""
+    port = int(server.url.rsplit(":", 1)[1])
+    fake_docker.add_running("ml-model-v1", "ml-model:v1", port)
+    (tmp_path / ".deployed-version").write_text("v1\n")
+    server.set("failing")
+    done = run_bash(learner_file("deploy.sh"), ["--port", str(port), "--interval", "0.1", "v2"],
+                    env=fake_docker.env, cwd=tmp_path, timeout=30)
+    assert done.returncode == 1, f"a v2 that never becomes healthy should fail the deploy (exit 1)\n{done.output}"
+    calls = fake_docker.calls
+    build = first_index(calls, "build", "ml-model:v2")
+    assert build is not None and calls[build][-1] == ".", (
+        f"by default the image is ml-model and the build context is . (the working directory): {calls}")
+    assert first_index(calls, "stop", "ml-model-v1") is not None, (
+        f"by default the state file is .deployed-version (it says v1) and containers are named ml-model-VERSION, "
+        f"so ml-model-v1 should be stopped: {calls}")
+    run = first_index(calls, "run", "ml-model:v2")
+    assert run is not None and option_values(calls[run], "--name") == ["ml-model-v2"], (
+        f"by default the new container is ml-model-v2: {calls}")
+    assert len(server.requests) == 10, f"--retries defaults to 10 health checks, made {len(server.requests)}"
+    assert_only_serving(fake_docker, SimpleNamespace(port=port), "ml-model-v1", "ml-model:v1", done.output)
+    assert (tmp_path / ".deployed-version").read_text().strip() == "v1", "the default state file should still say v1"
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("content", ["", "\n"], ids=["empty", "blank-line"])
+def test_an_empty_state_file_means_nothing_is_serving(deploy, fake_docker, content):
+    deploy.state_file.write_text(content)
+    done = deploy("v1")
+    assert done.returncode == 0, f"an empty state file means nothing serves yet: a first deploy (exit 0)\n{done.output}"
+    assert not [argv for argv in fake_docker.calls if argv[:1] in (["stop"], ["start"])], (
+        f"with nothing serving there is nothing to stop or start: {fake_docker.calls}")
+    assert state(deploy) == "v1", f"the state file should record v1, holds {state(deploy)!r}"
+
+
+@pytest.mark.task(taskno=3)
+def test_a_state_file_without_a_final_newline_is_read(deploy, fake_docker, v1_serving):
+    deploy.state_file.write_text("v1")
+    done = deploy("v2")
+    assert done.returncode == 0, (
+        f"a state file holding v1 without a newline (as `printf %s v1` writes it) still names v1\n{done.output}")
+    assert first_index(fake_docker.calls, "stop", f"{NAME}-v1") is not None, f"v1 should be stopped: {fake_docker.calls}"
+    assert_only_serving(fake_docker, deploy, f"{NAME}-v2", f"{IMAGE}:v2", done.output)
+
+
+@pytest.mark.task(taskno=3)
+def test_a_slow_answer_within_the_timeout_passes(deploy, fake_docker, server):
+    server.set("healthy", delay_s=0.6)
+    done = deploy("v1", retries=2, interval=0.1, timeout_s=3)
+    assert done.returncode == 0, (
+        f"a 200 that takes 0.6 s is within --timeout 3: the health check should pass (the request limit is "
+        f"--timeout, not --interval)\n{done.output}")
+    assert state(deploy) == "v1", f"the state file should record v1, holds {state(deploy)!r}"
+
+
+@pytest.mark.task(taskno=3)
 def test_log_lines_are_timestamped_in_utc(deploy, timestamp, utc_stamped):
     started = time.time()
     done = deploy("v1", env=utc_stamped.env)
@@ -226,6 +291,9 @@ def test_a_failed_build_stops_the_deploy_before_anything_changes(deploy, fake_do
     assert done.returncode == 1, f"a failed build should fail the deploy (exit 1)\n{done.output}"
     calls = fake_docker.calls
     assert first_index(calls, "run") is None, f"nothing should run after a failed build: {calls}"
+    after = [argv for argv in calls if argv[:1] != ["build"]]
+    assert not after, (
+        f"a failed build exits at once: no other docker command (no rollback either, nothing was changed), ran {after}")
     assert fake_docker.containers[f"{NAME}-v1"]["stops"] == 0, "the serving v1 should not even be stopped"
     assert_only_serving(fake_docker, deploy, f"{NAME}-v1", f"{IMAGE}:v1", done.output)
     assert state(deploy) == "v1", f"the state file should still say v1, holds {state(deploy)!r}"

@@ -66,16 +66,34 @@ def test_once_against_a_slow_server_gives_up_at_the_timeout(monitor, server):
 
 
 @pytest.mark.task(taskno=1)
-def test_every_log_line_is_timestamped_in_utc(monitor, server, timestamp, utc_stamped):
+@pytest.mark.parametrize("answer", ["healthy", "failing", "nothing listening"])
+def test_every_log_line_is_timestamped_in_utc(monitor, server, timestamp, utc_stamped, answer):
+    if answer == "failing":
+        server.set("failing")
+    url = f"http://127.0.0.1:{free_port()}" if answer == "nothing listening" else server.url
     started = time.time()
-    done = monitor("--once", "--url", server.url, env=utc_stamped.env)
+    done = monitor("--once", "--url", url, env=utc_stamped.env)
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     assert lines, f"monitor.sh should log what it checked on stdout\n{done.output}"
     untimed = [line for line in lines if not timestamp.match(line)]
     assert not untimed, f"every log line should start with a date and time, these do not: {untimed}"
     wrong = utc_stamped(done.stdout, started, time.time())
     assert not wrong, (
-        f"timestamps should be UTC whatever TZ says (this run had TZ={utc_stamped.env['TZ']}, 14 h east; `date -u`): {wrong}")
+        f"timestamps should be UTC whatever TZ says, on the lines about a {answer} server too "
+        f"(this run had TZ={utc_stamped.env['TZ']}, 14 h east; `date -u`): {wrong}")
+
+
+@pytest.mark.task(taskno=1)
+@pytest.mark.parametrize("answer", ["healthy", "failing"])
+def test_a_check_logs_a_health_line_and_a_metrics_line(monitor, server, answer):
+    server.set(answer)
+    done = monitor("--once", "--url", server.url)
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    metrics = [line for line in lines if "load1=" in line]
+    others = [line for line in lines if "load1=" not in line]
+    assert metrics and others, (
+        f"each check logs one line about the health (a {answer} one too) and one metrics line, "
+        f"found {len(others)} other line(s) and {len(metrics)} metrics line(s)\n{done.output}")
 
 
 def metric(line, key):
@@ -199,6 +217,18 @@ def test_exits_1_after_max_failures_consecutive_failures(monitor, server, timest
 
 
 @pytest.mark.task(taskno=2)
+def test_gives_up_without_sleeping_another_interval(learner_file, run_bash, server):
+    server.set("failing")
+    done = run_bash(learner_file("monitor.sh"), ["--url", server.url, "--interval", "60", "--max-failures", "1"],
+                    timeout=10, hint="when the count reaches --max-failures it should log 'giving up' and exit 1 "
+                                     "at once, not sleep another --interval (60 s here) first")
+    assert done.returncode == 1, (
+        f"with --max-failures 1 the first failed check should end the monitor with exit 1 at once, "
+        f"not after another --interval of sleep\n{done.output}")
+    assert give_up_lines(done), f"it should log a line containing 'giving up'\n{done.output}"
+
+
+@pytest.mark.task(taskno=2)
 def test_gives_up_after_3_consecutive_failures_by_default(monitor, server):
     server.set("failing")
     done = monitor("--url", server.url, "--interval", "0.1")
@@ -250,3 +280,6 @@ def test_keeps_checking_a_healthy_server_at_the_interval(learner_file, server, t
     gaps = [later - earlier for earlier, later in zip(times, times[1:])]
     assert all(gap >= 0.15 for gap in gaps), (
         f"healthy checks should also be --interval 0.2 s apart, not back to back; the gaps were {gaps}")
+    metrics = [line for line in out.splitlines() if "load1=" in line]
+    assert len(metrics) >= 2, (
+        f"every check logs its metrics line, a healthy one too: after 3 checks found {len(metrics)}\n{out}{err}")

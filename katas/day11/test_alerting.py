@@ -292,6 +292,44 @@ def test_undelivered_alert_is_logged_returned_and_retried_next_tick(notifier, cl
 
 
 @pytest.mark.task(taskno=4)
+def test_undelivered_reminder_is_retried_at_the_next_tick(notifier, clock):
+    alerts = manager(notifier, clock, cooldown_s=300)
+    alerts.evaluate({"latency_ms": 900.0})  # delivered
+    clock.advance(300)
+    notifier.down = True
+    sent = alerts.evaluate({"latency_ms": 900.0})
+    assert [(n.status, n.delivered) for n in sent] == [("firing", False)], (
+        f"300 s after the alert a reminder is due; with the relay down it is not delivered, got {sent}"
+    )
+    notifier.down = False
+    clock.advance(1)
+    sent = alerts.evaluate({"latency_ms": 910.0})
+    assert [(n.status, n.delivered) for n in sent] == [("firing", True)], (
+        "the cooldown counts from the last *delivered* alert (301 s ago), so the reminder that failed is "
+        f"retried at the next tick, not a whole cooldown later; got {sent}"
+    )
+    clock.advance(1)
+    assert alerts.evaluate({"latency_ms": 900.0}) == [], "once the reminder is delivered the cooldown runs again"
+
+
+@pytest.mark.task(taskno=4)
+def test_a_notifier_bug_is_not_mistaken_for_a_delivery_failure(clock):
+    class BrokenNotifier:
+        def send(self, subject: str, body: str) -> None:
+            raise TypeError("a bug in the notifier (on purpose)")
+
+    alerts = AlertManager([latency_above_200()], BrokenNotifier(), clock=clock)
+    try:
+        sent = alerts.evaluate({"latency_ms": 900.0})
+    except TypeError:
+        return
+    pytest.fail(
+        "only AlertDeliveryError means 'could not deliver'; a TypeError from the notifier is a bug and should "
+        f"propagate out of evaluate (catch AlertDeliveryError, not Exception), but evaluate returned {sent}"
+    )
+
+
+@pytest.mark.task(taskno=4)
 def test_undelivered_resolved_notice_is_not_retried(notifier, clock):
     alerts = manager(notifier, clock)
     alerts.evaluate({"latency_ms": 900.0})

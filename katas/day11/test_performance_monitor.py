@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import sqlite3
 import tempfile
 import time
 
@@ -163,6 +164,62 @@ def test_timestamps_are_numbers_kept_exactly_across_a_change_of_digit_count(db_p
     assert [v for _, v in samples(monitor, "m", hours=1)] == [2.0], (
         "half a second later the older sample is out of the 1 h window"
     )
+
+@pytest.mark.task(taskno=1)
+def test_window_start_keeps_the_fraction_of_a_second_of_the_clock(db_path):
+    # Binary fractions (.25, .5, .75) are exact in floating point, so the boundary is exact too.
+    clock = FakeClock(start=1_700_000_000.75 - HOUR - 0.5)
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    monitor.record_metric("m", 1.0)  # 1 h and half a second before "now" below
+    clock.now = 1_700_000_000.75 - HOUR
+    monitor.record_metric("m", 2.0)  # exactly 1 h before "now"
+    clock.now = 1_700_000_000.75
+    got = [v for _, v in samples(monitor, "m", hours=1)]
+    assert got == [2.0], (
+        "at clock 1_700_000_000.75 a 1 h window starts at 1_699_996_400.75: the sample exactly 1 h old is in and "
+        "the one half a second older is out; use the clock's value as it is, not rounded or cut to whole seconds; "
+        f"got {got}"
+    )
+
+
+@pytest.mark.task(taskno=1)
+def test_a_zero_hour_window_holds_only_samples_stamped_now(db_path, clock):
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    monitor.record_metric("m", 1.0)
+    clock.advance(1)
+    monitor.record_metric("m", 2.0)
+    got = [v for _, v in samples(monitor, "m", hours=0)]
+    assert got == [2.0], (
+        "hours=0 is a window that starts at clock() itself: only the sample stamped now is in it "
+        f"(0 is a value, not 'use the default of 24'); got {got}"
+    )
+
+
+@pytest.mark.task(taskno=1)
+def test_a_busy_window_returns_every_sample_however_many(db_path, clock, monkeypatch):
+    # Only a speed-up for the test: the 1050 one-row transactions below skip fsync.
+    connect = sqlite3.connect
+
+    def connect_without_fsync(*args, **kwargs):
+        conn = connect(*args, **kwargs)
+        conn.execute("PRAGMA synchronous=OFF")
+        conn.execute("PRAGMA journal_mode=MEMORY")
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", connect_without_fsync)
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    for i in range(1050):  # one sample a second: the oldest 50 were slow, the newest 1000 fast
+        monitor.record_metric("latency_ms", 900.0 if i < 50 else 100.0)
+        clock.advance(1)
+    rows = monitor.get_recent_metrics("latency_ms")
+    assert len(rows) == 1050, (
+        f"all 1050 samples of the last 18 minutes are in the 24 h window, got {len(rows)}: "
+        "do not cap the query (no LIMIT), an SLA over a truncated window is a wrong SLA"
+    )
+    assert monitor.calculate_sla_compliance() == pytest.approx(100.0 * 1000 / 1050), (
+        "the 50 oldest (slow) samples of a busy window count towards the SLA too"
+    )
+
 
 @pytest.mark.task(taskno=1)
 def test_metrics_persist_across_instances_sharing_a_db_file(db_path, clock):
@@ -381,6 +438,30 @@ def test_probe_of_a_healthy_server_returns_and_records_latency_in_milliseconds(d
 
 
 @pytest.mark.task(taskno=3)
+def test_probe_latency_is_not_fooled_by_a_wall_clock_step(db_path, clock, model_server, monkeypatch):
+    model_server.set("healthy", delay_s=0.25)
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    wall = time.time
+    steps = iter(range(1_000_000))
+
+    def wall_clock_stepping_back():
+        # As if NTP set the system clock back an hour at every reading.
+        return wall() - HOUR * next(steps)
+
+    monkeypatch.setattr(time, "time", wall_clock_stepping_back)
+    monkeypatch.setattr(time, "time_ns", lambda: int(wall_clock_stepping_back() * 1e9))
+    started = time.monotonic()
+    latency = monitor.check_model_latency(model_server.url)
+    call_ms = (time.monotonic() - started) * 1000
+    monkeypatch.undo()
+    assert latency is not None and 250 <= latency <= call_ms + 1, (
+        f"the server took 0.25 s and the call {call_ms:.0f} ms while the wall clock was stepped back, "
+        f"yet the probe reported {latency} ms: time the request with a monotonic timer "
+        "(time.perf_counter or time.monotonic), not time.time"
+    )
+
+
+@pytest.mark.task(taskno=3)
 def test_probe_posts_one_row_of_four_zeros_by_default(db_path, clock, model_server):
     ModelPerformanceMonitor(db_path, clock=clock).check_model_latency(model_server.url)
     assert len(model_server.received) == 1, f"one request per probe, got {model_server.received}"
@@ -388,8 +469,9 @@ def test_probe_posts_one_row_of_four_zeros_by_default(db_path, clock, model_serv
     path, content_type, body = request.path, request.content_type, request.body
     assert path == "/predict", f"the probe should POST to /predict, not {path}"
     assert "application/json" in content_type, f"the payload is sent as JSON, Content-Type was {content_type!r}"
-    assert isinstance(body, dict) and body.get("features") in ([[0, 0, 0, 0]], [0, 0, 0, 0]), (
-        f"the default payload is one row of 4 zeros, {{'features': [[0.0, 0.0, 0.0, 0.0]]}}; got {body!r}"
+    assert body == {"features": [[0.0, 0.0, 0.0, 0.0]]}, (
+        "the default payload is one row of 4 zeros, a list holding one list: {'features': [[0.0, 0.0, 0.0, 0.0]]} "
+        f"(a flat [0.0, 0.0, 0.0, 0.0] is not a batch of rows); got {body!r}"
     )
 
 
@@ -442,8 +524,14 @@ def test_probe_of_a_refused_connection_records_unavailability(db_path, clock):
 def test_probe_gives_up_on_a_server_that_never_answers(db_path, clock, model_server):
     model_server.set("slow", delay_s=120)
     monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    started = time.monotonic()
     assert monitor.check_model_latency(model_server.url) is None, (
         "a server that does not answer within the probe's timeout counts as down: None"
+    )
+    waited = time.monotonic() - started
+    assert waited < 35, (  # 30 s allowed, plus room for a loaded machine
+        f"the probe waited {waited:.0f} s for a server that never answers; give up after at most 30 s "
+        "(a few seconds is plenty when the SLA is 200 ms)"
     )
     assert [row["value"] for row in monitor.get_recent_metrics("availability")] == [0.0], (
         "a timed-out probe records availability 0.0"

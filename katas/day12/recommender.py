@@ -7,16 +7,19 @@ Contract (the tests check exactly this):
   cell add up; float or integer values), and returns the recommender itself; fitting again
   replaces the old model; the caller's matrix is never changed. Negative
   or non-finite values raise ValueError. `most_popular` / `recommend` before `fit`
-  raise RuntimeError; `k < 1` raises ValueError.
+  raise RuntimeError; `k < 1` raises ValueError (a cold start too). Integer counts of any
+  size work (compute in floats: squared in uint8 or int32 they wrap round).
 - `most_popular(k)`: up to k item ids by the number of distinct users who interacted,
   most first; equal counts go to the lower item id.
 - `recommend(user_id, k)`: up to k item ids the user has not seen, as plain ints.
   Items sharing at least one user with the user's history (positive similarity) come
   first, by score (sum of cosine similarities to the user's items, weighted by the
-  user's values) descending, equal scores to the lower item id; the rest of the unseen
+  user's values) descending, equal scores to the lower item id (also when k cuts through them); the rest of the unseen
   items follow in popularity order. The list is min(k, unseen items) long.
   A user id is any integer, numpy integers included. A cold-start user (an id that is not a row, negative ids included, or a row with no
   interactions) gets `most_popular(k)`.
+- Memory: fit and recommend on 1,000 x 10,000 data peak under 300 MB (tracemalloc): the
+  item-item similarity stays sparse.
 """
 
 from __future__ import annotations

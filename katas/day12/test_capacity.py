@@ -32,6 +32,13 @@ def test_peak_qps_rejects_no_traffic_and_a_peak_below_the_mean(requests_per_day,
         peak_qps(requests_per_day, peak_to_mean)
 
 
+def test_peak_qps_is_not_rounded_for_light_traffic():
+    assert peak_qps(100, 3.0) == pytest.approx(100 / 86_400 * 3), (
+        "100 requests a day at a 3x peak is about 0.00347 QPS: return the exact rate, not a rounded one "
+        "(rounded to two decimals it becomes 0 and the rest of the plan breaks)"
+    )
+
+
 def test_a_peak_equal_to_the_mean_is_allowed():
     assert peak_qps(86_400, 1.0) == pytest.approx(1.0), "perfectly flat traffic has its peak at the mean"
 
@@ -87,6 +94,12 @@ def test_replicas_round_up_never_to_the_nearest():
 def test_an_exact_fit_needs_no_extra_replica():
     assert replicas_needed(200.0, 100.0, headroom=0.0, min_replicas=1) == 2, (
         "200 QPS at exactly 100 QPS per replica fits on 2 replicas"
+    )
+    assert replicas_needed(300.0, 100.0, headroom=0.0, min_replicas=1) == 3, (
+        "300 QPS at exactly 100 QPS per replica fits on 3 replicas (round(x + 0.5) would say 4)"
+    )
+    assert replicas_needed(150.0, 100.0, headroom=0.5, min_replicas=1) == 3, (
+        "150 QPS at 50 usable QPS per replica fits exactly on 3 replicas"
     )
 
 
@@ -151,6 +164,10 @@ def test_storage_rounds_up_to_whole_bytes():
     assert got == 3, f"10 events × 0.25 bytes is 2.5 bytes, which needs 3 whole bytes (never round to nearest), got {got!r}"
     got = storage_bytes(1, 1.25, 1, replication=1)
     assert got == 2, f"1.25 bytes needs 2 whole bytes: round up, got {got!r}"
+    got = storage_bytes(3, 1, 1, replication=1)
+    assert got == 3, f"3 events of 1 byte are exactly 3 bytes: nothing to round up, got {got!r}"
+    got = storage_bytes(1_001, 1, 7, replication=1)
+    assert got == 7_007, f"1,001 events x 1 byte x 7 days is exactly 7,007 bytes, got {got!r}"
     got = storage_bytes(3, 0.5, 1, replication=3)
     assert got == 5, (
         f"3 events × 0.5 bytes × 3 replicas is 4.5 bytes, rounded up once to 5 (not 2 bytes per replica "

@@ -6,6 +6,7 @@ reference's choice of similarity.
 """
 
 import json
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ N_USERS, N_ITEMS = 1_000, 10_000
 N_CLUSTERS, CLUSTER_SIZE = 50, 20
 SEEN_PER_USER, HELD_OUT_PER_USER, NOISE_PER_USER = 12, 4, 3
 RECALL_AT_10_BOUND = 0.5
+PEAK_MEMORY_BOUND_MB = 300
 
 
 def interactions(histories, n_items, fmt=sparse.csr_array):
@@ -37,7 +39,7 @@ def fitted(histories, n_items, fmt=sparse.csr_array):
 
 
 @pytest.fixture(scope="module")
-def planted():
+def planted_data():
     """1,000 users × 10,000 items with planted taste clusters, some history held out.
 
     Each user belongs to one of 50 clusters of 20 items scattered over the catalogue,
@@ -55,9 +57,13 @@ def planted():
         history = np.concatenate([liked[HELD_OUT_PER_USER:], noise])
         train.append({int(item): float(rng.integers(1, 4)) for item in history})
         held_out.append({int(item) for item in liked[:HELD_OUT_PER_USER]})
-    matrix = interactions(train, N_ITEMS)
-    model = ItemItemRecommender().fit(matrix)
-    return model, train, held_out
+    return interactions(train, N_ITEMS), train, held_out
+
+
+@pytest.fixture(scope="module")
+def planted(planted_data):
+    matrix, train, held_out = planted_data
+    return ItemItemRecommender().fit(matrix), train, held_out
 
 
 # --- task 1: fit and the popularity baseline --------------------------------------------
@@ -122,6 +128,21 @@ def test_integer_counts_work_like_float_values(dtype):
     assert model.recommend(0, 2) == [3, 2], (
         f"interaction counts stored as {dtype.__name__} (a count matrix) are values like any other: "
         "item 3, next to the item played 3 times, comes before item 2: [3, 2]"
+    )
+
+
+@pytest.mark.task(taskno=2)
+@pytest.mark.parametrize(
+    "dtype, count", [(np.uint8, 16), (np.int32, 65_536), (np.int64, 2**32)], ids=["uint8", "int32", "int64"]
+)
+def test_large_integer_counts_do_not_overflow(dtype, count):
+    # User 1 played item 1 `count` times; squared in the matrix's own dtype that wraps round to 0.
+    counts = sparse.csr_array(np.array([[1, 0, 0], [1, count, 0], [0, 0, 1], [0, 0, 1]], dtype=dtype))
+    model = ItemItemRecommender().fit(counts)
+    assert model.recommend(0, 2) == [1, 2], (
+        f"item 1 shares user 1 with item 0, so it comes first for user 0, then the popular item 2: [1, 2]. "
+        f"A count of {count} stored as {dtype.__name__} must not overflow (compute in floats, not in the "
+        f"matrix's own integer type)"
     )
 
 
@@ -261,11 +282,25 @@ def test_many_equal_scores_come_out_in_id_order():
 
 
 @pytest.mark.task(taskno=2)
+def test_when_k_cuts_through_equal_scores_the_lower_ids_are_kept():
+    # Three users pair item 0 with item 5; one user each pairs it with 1, 2, 3, 4, 6, 7 or 8.
+    # User 10 saw only item 0: item 5 is the best, the other seven tie behind it.
+    model = fitted([[0, 5]] * 3 + [[0, item] for item in (1, 2, 3, 4, 6, 7, 8)] + [[0]], 12)
+    tied = [1, 2, 3, 4, 6, 7, 8]
+    for k in range(2, 8):
+        assert model.recommend(10, k) == [5] + tied[: k - 1], (
+            f"recommend(10, {k}): item 5 first, then the first {k - 1} of the equally scored items "
+            f"{tied} in id order; cutting the top k out of the ties must keep the lower ids"
+        )
+
+
+@pytest.mark.task(taskno=2)
 @pytest.mark.parametrize("k", [0, -1])
-def test_recommend_rejects_k_below_one(k):
-    model = fitted([[0], [0, 1]], 3)
+@pytest.mark.parametrize("user_id", [0, 2, 7], ids=["known_user", "empty_history", "unknown_user"])
+def test_recommend_rejects_k_below_one(k, user_id):
+    model = fitted([[0], [0, 1], []], 3)
     with pytest.raises(ValueError):
-        model.recommend(0, k)
+        model.recommend(user_id, k)
 
 
 @pytest.mark.task(taskno=2)
@@ -286,11 +321,12 @@ def test_a_user_without_interactions_gets_the_most_popular_items():
 
 
 @pytest.mark.task(taskno=2)
-def test_a_negative_user_id_is_unknown_not_the_last_user():
+@pytest.mark.parametrize("user_id", [-1, -2, -5], ids=["minus_one", "minus_two", "minus_n_users"])
+def test_a_negative_user_id_is_unknown_not_a_user_counted_from_the_end(user_id):
     model = fitted([[1], [1], [1, 2], [0, 4], [3, 4]], 5)
-    assert model.recommend(-1, 2) == [1, 4], (
-        "user -1 does not exist and gets the most popular items [1, 4]; "
-        "indexing the matrix with -1 would wrongly answer for the last user"
+    assert model.recommend(user_id, 2) == [1, 4], (
+        f"user {user_id} does not exist and gets the most popular items [1, 4]; "
+        f"indexing the matrix with {user_id} would wrongly answer for user {5 + user_id}"
     )
 
 
@@ -317,8 +353,13 @@ def test_numpy_integer_user_ids_are_users(integer):
 def test_fitting_again_replaces_the_previous_model():
     model = ItemItemRecommender().fit(interactions([[0, 1], [0, 1], [2], [2]], 4))
     assert model.recommend(0, 2) == [2, 3], "after the first fit nothing shares a user with items 0 and 1: [2, 3]"
+    assert model.most_popular(2) == [0, 1], "after the first fit items 0 and 1 have two users each: [0, 1]"
+    assert model.recommend(9, 2) == [0, 1], "after the first fit a cold start gets [0, 1]"
     model.fit(interactions([[0], [0, 3], [1], [1], [1], [2]], 4))
-    assert model.most_popular(2) == [1, 0], "after the second fit, popularity comes from the new data: [1, 0]"
+    assert model.most_popular(2) == [1, 0], (
+        "after the second fit, popularity comes from the new data: [1, 0] (nothing remembered from the first fit)"
+    )
+    assert model.recommend(9, 2) == [1, 0], "after the second fit a cold start gets the new most popular [1, 0]"
     assert model.recommend(0, 2) == [3, 1], (
         "after the second fit item 3 (not item 1) shares a user with item 0: [3, 1]; the first fit is forgotten"
     )
@@ -376,4 +417,29 @@ def test_recall_at_10_on_planted_clusters_beats_the_bound(planted):
     assert recall >= RECALL_AT_10_BOUND, (
         f"mean recall@10 on the held-out cluster items is {recall:.2f}; item-item similarity should "
         f"reach at least {RECALL_AT_10_BOUND} (a popularity list scores about 0)"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_fit_and_recommend_never_build_a_dense_item_by_item_matrix(planted_data):
+    matrix, _, _ = planted_data
+    started_here = not tracemalloc.is_tracing()
+    if started_here:
+        tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        baseline, _ = tracemalloc.get_traced_memory()
+        model = ItemItemRecommender().fit(matrix)
+        for user in range(0, N_USERS, 100):
+            model.recommend(user, 10)
+        model.recommend(7, N_ITEMS)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        if started_here:
+            tracemalloc.stop()
+    used_mb = (peak - baseline) / 1e6
+    assert used_mb < PEAK_MEMORY_BOUND_MB, (
+        f"fit() and recommend() on 1,000 users x 10,000 items peaked at {used_mb:.0f} MB; keep the similarity "
+        f"sparse (a dense 10,000 x 10,000 matrix is 800 MB in float64, 400 MB in float32): stay under "
+        f"{PEAK_MEMORY_BOUND_MB} MB"
     )

@@ -214,13 +214,41 @@ import json, os, sys, time
 home = os.environ["FAKE_TOOLS_DIR"]
 name = os.path.basename(sys.argv[0])
 argv = sys.argv[1:]
+
+
+def ancestry():
+    """argv of each parent process, nearest first (up to 12), or None where it cannot be read."""
+    chain, pid = [], os.getppid()
+    for _ in range(12):
+        if pid <= 1:
+            break
+        try:
+            with open(f"/proc/{{pid}}/cmdline", "rb") as f:
+                words = [w.decode(errors="replace") for w in f.read().split(b"\0") if w]
+            with open(f"/proc/{{pid}}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            try:
+                import subprocess
+                out = subprocess.run(["ps", "-o", "ppid=", "-o", "command=", "-p", str(pid)], capture_output=True,
+                                     text=True, timeout=5).stdout.split()
+                parent, words = int(out[0]), out[1:]
+            except Exception:
+                return None
+        chain.append(words)
+        pid = parent
+    return chain
+
+
 with open(os.path.join(home, "calls.jsonl"), "a") as f:
-    f.write(json.dumps({{"tool": name, "argv": argv, "cwd": os.getcwd()}}) + "\n")
+    f.write(json.dumps({{"tool": name, "argv": argv, "cwd": os.getcwd(), "parents": ancestry()}}) + "\n")
 with open(os.path.join(home, "rules.json")) as f:
     rules = json.load(f)
 def has(word):
-    # `--format '{{{{.State.Status}}}}'`, `--format={{{{.State.Status}}}}` and `-n=ns` hold the word alike.
-    return any(arg == word or arg.endswith("=" + word) for arg in argv)
+    # `--format '{{{{.State.Status}}}}'`, `--format={{{{.State.Status}}}}` and `-n=ns` hold the word alike,
+    # and `--raw=/path` or `--rm=true` hold the option `--raw` or `--rm`.
+    return any(arg == word or arg.endswith("=" + word) or (word.startswith("--") and arg.startswith(word + "="))
+               for arg in argv)
 
 
 for rule in rules:
@@ -271,6 +299,14 @@ class FakeTools:
             return []
         entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
         return [(entry["tool"], entry["argv"]) for entry in entries]
+
+    @property
+    def parents(self) -> list[list[list[str]] | None]:
+        """For each call in `calls`, the argv of its parent processes, nearest first (None where unknown)."""
+        log = self.home / "calls.jsonl"
+        if not log.exists():
+            return []
+        return [json.loads(line).get("parents") for line in log.read_text().splitlines() if line.strip()]
 
     @property
     def folders(self) -> list[str]:

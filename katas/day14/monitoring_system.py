@@ -68,7 +68,7 @@ class MonitoringSystem:
         sla_threshold_ms: float = 200.0,
         window_hours: float = 1.0,
     ) -> None:
-        """interval_s <= 0, max_iterations < 1, or neither max_iterations nor stop_event: ValueError."""
+        """interval_s <= 0 or NaN, max_iterations < 1, or neither max_iterations nor stop_event: ValueError."""
         # TODO(task 1): validate (a loop with no way to stop is refused), then keep the arguments.
         raise NotImplementedError("task 1")
 

@@ -13,7 +13,8 @@ def test_a_tick_reports_up_latency_and_window_metrics(kit, store, clock, fake_sl
                               interval_s=10, max_iterations=1)
     report = system.tick()
     metrics = report.metrics
-    assert metrics.get("up") == 1.0, f"a server answering 200 should give up = 1.0, metrics were {metrics}"
+    assert metrics.get("up") == 1.0 and isinstance(metrics["up"], float), (
+        f"a server answering 200 should give up = 1.0 (a float, not True), metrics were {metrics}")
     assert metrics.get("latency_ms", 0) > 0, f"the probe's latency should be reported as latency_ms, metrics were {metrics}"
     assert metrics.get("sla_compliance") == pytest.approx(100.0), f"one fast sample means 100 % SLA, metrics were {metrics}"
     assert "p95_latency_ms" in metrics, f"the window's p95 latency should be reported, metrics were {metrics}"
@@ -26,8 +27,9 @@ def test_a_down_server_is_up_0_with_no_made_up_numbers(kit, store, clock, fake_s
     system = MonitoringSystem(kit.http_probe(store, model_server.url), store, alerter, clock=clock, sleep=fake_sleep,
                               interval_s=10, max_iterations=1)
     metrics = system.tick().metrics
-    assert metrics == {"up": 0.0}, (
-        f"a down server with no samples yet should give only up = 0.0 (no latency of 0, no SLA of 0, no None), got {metrics}")
+    assert metrics == {"up": 0.0} and isinstance(metrics["up"], float), (
+        f"a down server with no samples yet should give only up = 0.0 (a float, not False; no latency of 0, no SLA of 0, "
+        f"no None), got {metrics}")
     store.record("latency_ms", 150.0)  # an earlier answer, inside the window
     metrics = system.tick().metrics
     assert metrics == {"up": 0.0, "sla_compliance": pytest.approx(100.0), "p95_latency_ms": pytest.approx(150.0)}, (
@@ -71,6 +73,9 @@ def test_window_metrics_use_the_sla_threshold_and_the_window(kit, store, clock, 
 
     wide = MonitoringSystem(probe, store, kit.RecordingAlerter(), clock=clock, sleep=fake_sleep, max_iterations=1,
                             sla_threshold_ms=350, window_hours=2).tick().metrics
+    assert wide.get("up") == 1.0 and wide.get("latency_ms") == pytest.approx(100.0), (
+        f"the probe answered 100.0 ms: up = 1.0 and latency_ms = 100.0, the probe's value as it is (already in ms), "
+        f"got {wide}")
     assert wide.get("sla_compliance") == pytest.approx(100.0), (
         f"over the last 2 h (300 and 100 ms) with sla_threshold_ms=350 every sample is within the SLA, got {wide}")
     assert wide.get("p95_latency_ms") == pytest.approx(float(numpy.percentile([300.0, 100.0], 95))), (

@@ -27,14 +27,28 @@ def test_runs_exactly_max_iterations_ticks(kit, store, clock, fake_sleep):
     assert summary.stopped_by == "max_iterations", f"stopped_by should be 'max_iterations', is {summary.stopped_by!r}"
 
 
-def test_the_tick_duration_comes_off_the_pause(kit, store, clock, fake_sleep):
+class SlowAlerter:
+    """An alerter that takes `seconds` of the fake clock to decide."""
+
+    def __init__(self, clock, seconds):
+        self.clock, self.seconds = clock, seconds
+
+    def evaluate(self, metrics):
+        self.clock.advance(self.seconds)
+        return []
+
+
+@pytest.mark.parametrize("slow", ["probe", "probe-and-alerter"])
+def test_the_tick_duration_comes_off_the_pause(kit, store, clock, fake_sleep, slow):
     def slow_probe():
-        clock.advance(2)
+        clock.advance(1 if slow == "probe-and-alerter" else 2)
         return 12.0
 
-    make(store, kit.RecordingAlerter(), clock, fake_sleep, probe=slow_probe, interval_s=10, max_iterations=3).run()
+    alerter = SlowAlerter(clock, 1) if slow == "probe-and-alerter" else kit.RecordingAlerter()
+    make(store, alerter, clock, fake_sleep, probe=slow_probe, interval_s=10, max_iterations=3).run()
     assert fake_sleep.calls == [pytest.approx(8), pytest.approx(8)], (
-        f"a tick that takes 2 s of a 10 s interval should pause 8 s, so ticks do not drift; got {fake_sleep.calls}")
+        f"a tick that takes 2 s of a 10 s interval (the whole tick: probe, store and alerter) should pause 8 s, "
+        f"so ticks do not drift; got {fake_sleep.calls}")
 
 
 def test_an_overrunning_tick_pauses_zero_never_negative(kit, store, clock, fake_sleep):
@@ -82,9 +96,10 @@ def test_a_stop_from_another_thread_ends_a_real_time_run_promptly(kit, store):
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"interval_s": 0, "max_iterations": 1}, {"interval_s": -5, "max_iterations": 1},
-                                    {"interval_s": 0.0, "max_iterations": 1}, {"max_iterations": 0}, {"max_iterations": -1}],
-                         ids=["no-way-to-stop", "zero-interval", "negative-interval", "zero-float-interval", "zero-iterations",
-                              "negative-iterations"])
+                                    {"interval_s": 0.0, "max_iterations": 1}, {"interval_s": float("nan"), "max_iterations": 1},
+                                    {"max_iterations": 0}, {"max_iterations": -1}],
+                         ids=["no-way-to-stop", "zero-interval", "negative-interval", "zero-float-interval", "nan-interval",
+                              "zero-iterations", "negative-iterations"])
 def test_a_loop_that_could_never_stop_or_would_spin_is_refused(kit, store, clock, fake_sleep, kwargs):
     with pytest.raises(ValueError):
         make(store, kit.RecordingAlerter(), clock, fake_sleep, **kwargs)

@@ -4,6 +4,8 @@ The fakes log every call and answer as the test scripts them; `curl` is real and
 real HTTP server on loopback that plays the deployed model server.
 """
 
+import re
+
 import pytest
 
 from mlops_katas.fakes import option_values
@@ -14,8 +16,9 @@ PREVIOUS_ID = "sha256:" + "1" * 64  # what `docker inspect --format {{.Image}}` 
 
 
 def has(argv, word):
-    """`word` is in argv, alone or as the value of `--option=word`."""
-    return any(arg == word or arg.endswith("=" + word) for arg in argv)
+    """`word` is in argv, alone or as the value of `--option=word`; an option `--opt` also as `--opt=value`."""
+    return any(arg == word or arg.endswith("=" + word) or (word.startswith("--") and arg.startswith(word + "="))
+               for arg in argv)
 
 
 def index(calls, tool, *words):
@@ -25,8 +28,6 @@ def index(calls, tool, *words):
 
 def seconds(duration):
     """A kubectl duration ('5s', '5000ms', '1m') in seconds, or None."""
-    import re
-
     found = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h)", duration or "")
     if not found:
         return None
@@ -94,6 +95,7 @@ def previous_back(calls, after):
                                   ["--rollout-timeout", "1.5", "v1"], ["--rollout-timeout", "0", "v1"],
                                   ["--interval", "0.0", "v1"], ["--timeout", "0", "v1"], ["--step-timeout", "0", "v1"],
                                   ["--interval", "abc", "v1"], ["--timeout", "x", "v1"], ["--step-timeout", "ten", "v1"],
+                                  ["--interval", "1.2.3", "v1"], ["--timeout", ".", "v1"],
                                   ["v 1"], [".v1"], ["v2\n"], ["v1\nv2"], ["v1", "--image"], ["a" * 129]],
                          ids=lambda a: (" ".join(a).replace("\n", "<LF>") if len(" ".join(a)) < 40 else "129-char-version")
                          or "no-version")
@@ -105,11 +107,12 @@ def test_a_bad_argument_prints_usage_and_exits_2(learner_file, run_bash, fake_to
 
 
 @pytest.mark.task(taskno=3)
-def test_help_prints_the_usage_on_stdout_and_exits_0(learner_file, run_bash, fake_tools):
-    done = run_bash(learner_file("pipeline.sh"), ["--help"], env=fake_tools.env, timeout=10)
-    assert done.returncode == 0, f"--help should exit 0\n{done.output}"
-    assert "usage" in done.stdout.lower(), f"--help should print the usage on stdout\n{done.output}"
-    assert fake_tools.calls == [], f"--help should run nothing, ran:\n{describe(fake_tools.calls)}"
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_prints_the_usage_on_stdout_and_exits_0(learner_file, run_bash, fake_tools, flag):
+    done = run_bash(learner_file("pipeline.sh"), [flag], env=fake_tools.env, timeout=10)
+    assert done.returncode == 0, f"{flag} should exit 0\n{done.output}"
+    assert "usage" in done.stdout.lower(), f"{flag} should print the usage on stdout\n{done.output}"
+    assert fake_tools.calls == [], f"{flag} should run nothing, ran:\n{describe(fake_tools.calls)}"
 
 
 @pytest.mark.task(taskno=3)
@@ -222,6 +225,29 @@ def test_docker_mode_a_failed_first_deploy_leaves_no_container(pipeline, fake_to
         f"with no previous version the broken container should still be removed:\n{describe(calls)}")
     assert index(calls[deploy + 1:], "docker", "run", "--name", NAME) is None, (
         f"with no previous version nothing should be started again:\n{describe(calls)}")
+
+
+@pytest.fixture
+def docker_previous_then_exited(fake_tools):
+    """The container NAME runs ml:v1; the new container exits at once (docker reports it exited)."""
+    fake_tools.answer("docker", "inspect", "{{.Config.Image}}", out=f"{IMAGE}:v1")
+    fake_tools.answer("docker", "inspect", "{{.Image}}", out=PREVIOUS_ID)
+    fake_tools.answer("docker", "inspect", "{{.State.Status}}", out="exited")
+    fake_tools.answer("docker", "inspect", "{{.State.Running}}", out="false")
+
+
+@pytest.mark.task(taskno=4)
+def test_docker_mode_a_container_that_exits_is_a_failed_deploy_even_if_health_answers(
+        pipeline, fake_tools, docker_previous_then_exited, model_server):
+    # model_server stays healthy: something answers on the port, but it is not the new container.
+    done = pipeline("--mode", "docker", rollout_timeout=1)
+    calls = fake_tools.calls
+    assert done.returncode == 1, (
+        f"a new container that exits at once is a failed deploy (exit 1), whatever answers /health on the port; "
+        f"the pipeline should wait until docker says it is running\n{done.output}\ncalls:\n{describe(calls)}")
+    deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
+    assert deploy is not None and previous_back(calls, deploy) is not None, (
+        f"the failed deploy should be undone: {IMAGE}:v1 runs as {NAME} again:\n{describe(calls)}")
 
 
 @pytest.mark.task(taskno=4)
@@ -371,3 +397,52 @@ def test_every_tool_command_is_cut_off_by_the_step_timeout(pipeline, fake_tools,
     mode = ["--mode", "docker"] if hung[0] == "docker" else ["--mode", "k8s", "--kind-cluster", "dev"]
     done = pipeline(*mode, "--step-timeout", "1", timeout=15, retries=1, rollout_timeout=1)
     assert done.returncode == 1, f"a `{' '.join(hung)}` that hangs past --step-timeout should fail the pipeline (exit 1)\n{done.output}"
+
+
+def timeout_limit(parents):
+    """The limit of the nearest `timeout` a tool call ran under (below the pipeline script itself), else None."""
+    import os
+
+    for argv in parents:
+        if any(word.endswith("pipeline.sh") for word in argv):
+            return None  # reached the script: no `timeout` in between
+        if argv and os.path.basename(argv[0]) in ("timeout", "gtimeout"):  # coreutils, or its name on macOS
+            words, skip = iter(argv[1:]), {"-k", "-s", "--kill-after", "--signal"}
+            for word in words:
+                if word in skip:
+                    next(words, None)
+                elif not word.startswith("-"):
+                    found = re.fullmatch(r"(\d+(?:\.\d*)?|\.\d+)([smhd]?)", word)
+                    return float(found.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[found.group(2)] \
+                        if found else float("nan")
+            return float("nan")
+    return None
+
+
+@pytest.mark.task(taskno=4)
+def test_every_tool_command_runs_under_timeout(pipeline, fake_tools, docker_previous, model_server):
+    model_server.set("failing")  # so both runs go through the undo as well
+    docker = pipeline("--mode", "docker", "--step-timeout", "7", retries=1)
+    fake_tools.answer("kubectl", "get", "--raw", code=1)  # the k8s health fails too: the undo runs
+    k8s = pipeline("--mode", "k8s", "--kind-cluster", "dev", "--step-timeout", "7", retries=1)
+    assert docker.returncode == 1 and k8s.returncode == 1, (
+        f"both runs should fail their health check and undo (exit 1)\n{docker.output}\n{k8s.output}")
+    calls, parents = fake_tools.calls, fake_tools.parents
+    if any(chain is None for chain in parents):
+        pytest.skip("the parent processes of a command cannot be read on this system (no /proc, no ps)")
+    for (tool, argv), chain in zip(calls, parents):
+        limit = timeout_limit(chain)
+        command = f"{tool} {' '.join(argv)}"
+        assert limit is not None, (
+            f"every docker, kubectl and kind command should run under `timeout` so a hung engine or API server "
+            f"cannot hang the pipeline; this one did not:\n  {command}")
+        if has(argv, "rollout") and has(argv, "status"):
+            assert limit > 5, (f"rollout status should run under a `timeout` longer than its own --timeout "
+                               f"(--rollout-timeout 5 plus a margin), got timeout {limit:g}:\n  {command}")
+        elif has(argv, "--raw"):
+            assert limit in (7, 2), (f"the k8s health request should run under timeout --step-timeout (7) or "
+                                     f"--timeout (2), got timeout {limit:g}:\n  {command}")
+        else:
+            assert limit == 7, f"this command should run under timeout --step-timeout (7), got {limit:g}:\n  {command}"
+    for words in (("docker", "rm"), ("kubectl", "rollout", "undo"), ("kind", "load")):
+        assert index(calls, *words) is not None, f"expected a `{' '.join(words)}` call in these runs:\n{describe(calls)}"

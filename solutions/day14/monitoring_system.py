@@ -68,7 +68,7 @@ class MonitoringSystem:
         sla_threshold_ms: float = 200.0,
         window_hours: float = 1.0,
     ) -> None:
-        if interval_s <= 0:
+        if not interval_s > 0:  # `not > 0` also refuses NaN, which `<= 0` lets through (and would spin)
             raise ValueError(f"interval_s must be > 0, not {interval_s}")
         if max_iterations is not None and max_iterations < 1:
             raise ValueError(f"max_iterations must be >= 1 or None, not {max_iterations}")

@@ -142,23 +142,34 @@ def test_a_kata_build_left_nameless_by_a_rebuild_is_pruned(docker_client, docker
 
     import docker
 
+    from mlops_katas.infra.docker_engine import CHECKOUT, CHECKOUT_ID
     from mlops_katas.infra.images import KATA_BUILD_LABEL, prune_cached_images
 
-    tag = f"katas-test/nameless-{uuid.uuid4().hex[:8]}:v1"
-    root = tmp_path / "app"
-    root.mkdir()
     built = []
-    try:
+
+    def build_twice(checkout: str) -> str:
+        """Two builds under one tag: the first is left nameless. Returns its prune line."""
+        tag = f"katas-test/nameless-{uuid.uuid4().hex[:8]}:v1"
+        root = tmp_path / tag.split("/")[1].split(":")[0]
+        root.mkdir()
+        ids = []
         for content in ("first", "second"):  # the second build takes the tag from the first
-            (root / "Dockerfile").write_text(f"FROM {docker_base_image}\nLABEL {KATA_BUILD_LABEL}=test test.content={content}\n")
+            (root / "Dockerfile").write_text(f"FROM {docker_base_image}\n"
+                                             f"LABEL {KATA_BUILD_LABEL}=test {CHECKOUT}={checkout} test.content={content}\n")
             image, _ = docker_client.images.build(path=str(root), tag=tag, rm=True)
-            built.append(image.id)
-        nameless = f"untagged {built[0].removeprefix('sha256:')[:12]}"
+            ids.append(image.id)
+        built.extend(ids)
+        return f"untagged {ids[0].removeprefix('sha256:')[:12]}"
+
+    try:
+        nameless = build_twice(CHECKOUT_ID)
+        elsewhere = build_twice("another-checkout")
         removed = prune_cached_images(docker_client)
         assert nameless not in removed, "a build younger than an hour may belong to a session running now: kept"
         removed = prune_cached_images(docker_client, min_age_s=0)
         assert nameless in removed, f"the nameless first build should go: {removed}"
-        assert docker_client.images.get(tag).id == built[1], "the tagged build must stay"
+        assert elsewhere not in removed, "another checkout's images are never pruned from this one"
+        assert docker_client.images.get(built[1]).id == built[1], "the tagged build must stay"
     finally:
         for image_id in built:
             with contextlib.suppress(docker.errors.APIError):

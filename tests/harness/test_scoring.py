@@ -141,3 +141,17 @@ def test_fork_mode_scores_another_checkout_with_this_ones_tests(day98, tmp_path)
     report, _ = score(day98, "--fork", str(fork))
     assert day_score(report) == (1, 1) and report["verified"] is True
     assert report["ignored"] == ["katas/day98/test_mod.py"]
+
+
+def test_a_second_score_reuses_an_unchanged_days_result_and_reruns_a_changed_one(day98, tmp_path):
+    imports = tmp_path / "imports.log"
+    counting = f"open({str(imports)!r}, 'a').write('x')\n"
+    learner_file(day98).write_text(counting + SOLVED)
+    assert day_score(score(day98)[0]) == (1, 1)
+    assert day_score(score(day98)[0]) == (1, 1), "the cached result is the same"
+    assert imports.read_text() == "x", "an unchanged day is not run again"
+    learner_file(day98).write_text(counting + WRONG)
+    assert day_score(score(day98)[0]) == (0, 1), "a changed file is scored afresh"
+    for cached in (day98.path / ".katas" / "score-cache").glob("*.json"):
+        cached.write_text("{not json")
+    assert day_score(score(day98)[0]) == (0, 1), "a corrupt cache entry is ignored, the day is run"

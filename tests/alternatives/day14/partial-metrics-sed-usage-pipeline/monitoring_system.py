@@ -57,7 +57,7 @@ class MonitoringSystem:
         sla_threshold_ms: float = 200.0,
         window_hours: float = 1.0,
     ) -> None:
-        if interval_s <= 0:
+        if interval_s <= 0 or interval_s != interval_s:  # NaN is not equal to itself
             raise ValueError(f"interval_s must be > 0, got {interval_s}")
         if max_iterations is not None and max_iterations < 1:
             raise ValueError(f"max_iterations must be >= 1, got {max_iterations}")

@@ -68,9 +68,9 @@ class MonitoringSystem:
         sla_threshold_ms: float = 200.0,
         window_hours: float = 1.0,
     ) -> None:
-        """interval_s <= 0, max_iterations < 1, or neither max_iterations nor stop_event: ValueError."""
+        """interval_s <= 0 or NaN, max_iterations < 1, or neither max_iterations nor stop_event: ValueError."""
         problems = []
-        if interval_s <= 0:
+        if not interval_s > 0:
             problems.append(f"interval_s={interval_s!r} would spin")
         if max_iterations is not None and max_iterations <= 0:
             problems.append(f"max_iterations={max_iterations!r} is not >= 1")

@@ -1,0 +1,313 @@
+"""Task 2: the online feature store on a real Redis. Read these tests as the specification.
+
+Tests marked `redis` get a fresh `redis-server` each (the `redis_server` fixture; its
+`url` is what you connect to); the others never need a server that answers.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+
+import pytest
+import redis
+
+from feature_store import OnlineFeatureStore, StoreUnavailable
+
+pytestmark = pytest.mark.task(taskno=2)
+
+FEATURES = {"count": 3, "total_amount": 42.5, "max_amount": 30.0, "distinct_merchants": 2}
+
+
+@pytest.fixture
+def raw(redis_server):
+    """A plain client on the same server, to look at what the store really wrote."""
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True, socket_timeout=5)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def store(redis_server):
+    with OnlineFeatureStore(redis_server.url) as store:
+        yield store
+
+
+def ttls_ms(client) -> dict[str, int]:
+    """Every key in the database with its remaining time to live (-1: none)."""
+    return {key: client.pttl(key) for key in client.scan_iter()}
+
+
+# --- construction and bad input (no Redis needed) ---------------------------------------------
+
+@pytest.mark.parametrize("option", ["ttl_s", "timeout_s"])
+@pytest.mark.parametrize("value", [0, 0.0, -1, math.nan, math.inf, True])
+def test_a_ttl_or_timeout_that_is_not_a_positive_finite_number_is_rejected(option, value, closed_redis_url):
+    with pytest.raises(ValueError):
+        OnlineFeatureStore(closed_redis_url, **{option: value})
+
+
+def test_creating_a_store_does_not_contact_redis(closed_redis_url):
+    store = OnlineFeatureStore(closed_redis_url, ttl_s=0.001, timeout_s=0.001)
+    store.close()
+
+
+@pytest.mark.parametrize("card_id, features, event_ts", [
+    (None, FEATURES, 1.0),
+    (123, FEATURES, 1.0),
+    ("c1", {}, 1.0),
+    ("c1", {"count": math.nan}, 1.0),
+    ("c1", {"count": math.inf}, 1.0),
+    ("c1", {"count": "3"}, 1.0),
+    ("c1", FEATURES, math.nan),
+    ("c1", FEATURES, "100.0"),
+])
+def test_bad_writes_raise_value_error_before_contacting_redis(card_id, features, event_ts, closed_redis_url):
+    with OnlineFeatureStore(closed_redis_url) as store, pytest.raises(ValueError):
+        store.write(card_id, features, event_ts=event_ts)
+
+
+@pytest.mark.parametrize("card_id", [None, 123])
+def test_reading_a_card_id_that_is_not_a_str_raises_value_error(card_id, closed_redis_url):
+    with OnlineFeatureStore(closed_redis_url) as store, pytest.raises(ValueError):
+        store.read(card_id)
+
+
+def test_a_refused_connection_raises_store_unavailable(closed_redis_url):
+    with OnlineFeatureStore(closed_redis_url) as store:
+        with pytest.raises(StoreUnavailable):
+            store.read("c1")
+        with pytest.raises(StoreUnavailable):
+            store.write("c1", FEATURES, event_ts=1.0)
+
+
+def _time_until_unavailable(store: OnlineFeatureStore, limit_s: float) -> float:
+    outcome: list = []
+
+    def read() -> None:
+        started = time.monotonic()
+        try:
+            store.read("c1")
+            outcome.append(("answered", time.monotonic() - started))
+        except StoreUnavailable:
+            outcome.append(("unavailable", time.monotonic() - started))
+        except Exception as error:  # reported below, with its type
+            outcome.append((repr(error), time.monotonic() - started))
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    thread.join(limit_s)
+    assert outcome, f"read() against a Redis that never answers was still waiting after {limit_s} s: no timeout?"
+    assert outcome[0][0] == "unavailable", f"a Redis that never answers should raise StoreUnavailable, got {outcome[0][0]}"
+    return outcome[0][1]
+
+
+def test_a_redis_that_never_answers_raises_store_unavailable_after_timeout_s(hung_redis_url):
+    with OnlineFeatureStore(hung_redis_url, timeout_s=0.2) as store:
+        _time_until_unavailable(store, limit_s=4)
+
+
+def test_the_default_timeout_is_short(hung_redis_url):
+    with OnlineFeatureStore(hung_redis_url) as store:
+        _time_until_unavailable(store, limit_s=10)
+
+
+# --- reading and writing (a real Redis) ---------------------------------------------------------
+
+@pytest.mark.redis
+def test_read_returns_what_was_written_as_floats(store):
+    assert store.write("c1", FEATURES, event_ts=100.0) is True, "a first write is accepted: True"
+    got = store.read("c1")
+    assert got == {"count": 3.0, "total_amount": 42.5, "max_amount": 30.0, "distinct_merchants": 2.0}, (
+        f"read should give back the written features as floats; got {got}")
+    assert all(type(v) is float for v in got.values()), f"every value read is a float; got {got}"
+
+
+@pytest.mark.redis
+def test_an_unknown_card_reads_as_none(store):
+    store.write("c1", FEATURES, event_ts=100.0)
+    assert store.read("c2") is None, "a card never written has no features: None"
+
+
+@pytest.mark.redis
+def test_another_process_reads_what_this_one_wrote(store, redis_server):
+    store.write("c1", FEATURES, event_ts=100.0)
+    with OnlineFeatureStore(redis_server.url) as other:
+        assert other.read("c1") == pytest.approx(FEATURES), (
+            "the features live in Redis, not in this object: a second store on the same server reads them")
+
+
+@pytest.mark.redis
+def test_an_older_write_is_ignored(store):
+    store.write("c1", {"count": 5}, event_ts=200.0)
+    assert store.write("c1", {"count": 1}, event_ts=199.5) is False, "a write older than the stored one returns False"
+    assert store.read("c1") == {"count": 5.0}, (
+        "features as of t=199.5 arriving after those of t=200 must not overwrite them (out-of-order stream)")
+
+
+@pytest.mark.redis
+def test_a_write_at_the_same_time_replaces(store):
+    store.write("c1", {"count": 5}, event_ts=200.0)
+    assert store.write("c1", {"count": 6}, event_ts=200.0) is True, "a write as new as the stored one is accepted"
+    assert store.read("c1") == {"count": 6.0}, "the later of two writes with the same event time wins"
+
+
+@pytest.mark.redis
+def test_a_newer_write_replaces_the_whole_set(store):
+    store.write("c1", {"count": 5, "old_feature": 1.0}, event_ts=200.0)
+    assert store.write("c1", {"count": 7}, event_ts=300.0) is True, "a newer write is accepted"
+    assert store.read("c1") == {"count": 7.0}, "a write replaces the card's whole feature set, it does not merge"
+
+
+@pytest.mark.redis
+def test_cards_are_independent(store):
+    store.write("c1", {"count": 1}, event_ts=500.0)
+    assert store.write("c2", {"count": 2}, event_ts=100.0) is True, "another card's newer time does not matter"
+    assert (store.read("c1"), store.read("c2")) == ({"count": 1.0}, {"count": 2.0}), "each card has its own features"
+
+
+@pytest.mark.redis
+def test_concurrent_out_of_order_writers_leave_the_newest_set(redis_server):
+    times = list(range(1, 201))
+    random.Random(20).shuffle(times)
+    errors: list[BaseException] = []
+    stores = [OnlineFeatureStore(redis_server.url, timeout_s=5) for _ in range(4)]
+
+    def writer(own: OnlineFeatureStore, chunk: list[int]) -> None:
+        try:
+            for ts in chunk:
+                own.write("c1", {"count": ts}, event_ts=float(ts))
+        except Exception as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer, args=(stores[i], times[i::4])) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    for own in stores:
+        own.close()
+    assert not errors, f"writers failed: {errors!r}"
+    with OnlineFeatureStore(redis_server.url) as store:
+        assert store.read("c1") == {"count": 200.0}, (
+            "four writers racing with out-of-order times must leave the newest set: compare and write in one "
+            "atomic step (a Lua script, or WATCH/MULTI)")
+
+
+@pytest.mark.redis
+def test_concurrent_writers_never_move_a_card_back_in_time(redis_server):
+    errors: list[BaseException] = []
+    went_back: list[tuple[int, float]] = []
+    stores = [OnlineFeatureStore(redis_server.url, timeout_s=5) for _ in range(4)]
+
+    def writer(own: OnlineFeatureStore, first: int) -> None:
+        try:
+            for ts in range(first, 400, 4):  # four writers, interleaved times, each always just behind the others
+                own.write("c1", {"count": ts}, event_ts=float(ts))
+                now = own.read("c1")["count"]
+                if now < ts:
+                    went_back.append((ts, now))
+        except Exception as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer, args=(stores[i], i)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    for own in stores:
+        own.close()
+    assert not errors, f"writers failed: {errors!r}"
+    assert not went_back, (
+        "after a write of time t returns, the card's stored time is t or newer; here writers read back older "
+        f"sets {went_back[:3]} ((written t, read back), {len(went_back)} in all): a writer compared with a stale "
+        "stored time and overwrote a newer set. Compare and write in one atomic step (a Lua script, or "
+        "WATCH the key before reading it, then MULTI/EXEC)")
+
+
+# --- time to live -------------------------------------------------------------------------------
+
+@pytest.mark.redis
+def test_every_key_expires_after_the_default_ttl_of_an_hour(store, raw):
+    store.write("c1", FEATURES, event_ts=100.0)
+    ttls = ttls_ms(raw)
+    assert ttls, "the store wrote nothing to Redis"
+    assert all(3_500_000 < ttl <= 3_600_000 for ttl in ttls.values()), (
+        f"every key the store writes should expire one hour (ttl_s=3600) after the write; got {ttls} (ms, -1 = never)")
+
+
+@pytest.mark.redis
+def test_every_key_expires_after_ttl_s(redis_server, raw):
+    with OnlineFeatureStore(redis_server.url, ttl_s=30) as store:
+        store.write("c1", FEATURES, event_ts=100.0)
+    ttls = ttls_ms(raw)
+    assert ttls and all(25_000 < ttl <= 30_000 for ttl in ttls.values()), (
+        f"with ttl_s=30 every key should expire 30 s after the write; got {ttls} (ms, -1 = never)")
+
+
+@pytest.mark.redis
+def test_the_ttl_is_kept_to_the_millisecond(redis_server, raw):
+    with OnlineFeatureStore(redis_server.url, ttl_s=1.75) as store:
+        store.write("c1", FEATURES, event_ts=100.0)
+        ttls = ttls_ms(raw)
+    assert ttls and all(1_000 < ttl <= 1_750 for ttl in ttls.values()), (
+        "with ttl_s=1.75 every key should expire 1750 ms after the write, not a whole number of seconds "
+        f"(PEXPIRE / PX take milliseconds); got {ttls} (ms)")
+
+
+@pytest.mark.redis
+def test_an_accepted_write_restarts_the_ttl_and_an_ignored_one_does_not(redis_server, raw):
+    with OnlineFeatureStore(redis_server.url, ttl_s=30) as store:
+        store.write("c1", FEATURES, event_ts=100.0)
+        for key in raw.scan_iter():
+            raw.pexpire(key, 5_000)  # as if 25 s had passed
+        store.write("c1", FEATURES, event_ts=90.0)
+        ttls = ttls_ms(raw)
+        assert ttls and all(0 < ttl <= 5_000 for ttl in ttls.values()), (
+            f"an ignored (older) write changes nothing, its TTL included; got {ttls} (ms)")
+        store.write("c1", FEATURES, event_ts=110.0)
+        ttls = ttls_ms(raw)
+        assert ttls and all(25_000 < ttl <= 30_000 for ttl in ttls.values()), (
+            f"an accepted write gives the card ttl_s to live again; got {ttls} (ms)")
+
+
+@pytest.mark.redis
+def test_features_are_gone_once_the_ttl_has_passed(redis_server):
+    with OnlineFeatureStore(redis_server.url, ttl_s=0.2) as store:
+        store.write("c1", FEATURES, event_ts=100.0)
+        deadline = time.monotonic() + 10
+        while store.read("c1") is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert store.read("c1") is None, "with ttl_s=0.2 the features should be gone (None) after 0.2 s (waited 10 s)"
+        assert store.write("c1", {"count": 1}, event_ts=50.0) is True, (
+            "once expired, nothing is stored: even an older write is accepted")
+
+
+# --- key prefix -----------------------------------------------------------------------------------
+
+@pytest.mark.redis
+def test_keys_start_with_the_prefix(redis_server, raw):
+    with OnlineFeatureStore(redis_server.url) as default, OnlineFeatureStore(redis_server.url, prefix="shadow:") as other:
+        default.write("c1", {"count": 1}, event_ts=100.0)
+        assert all(key.startswith("fraud:") for key in raw.scan_iter()), (
+            f"by default every key starts with 'fraud:'; got {sorted(raw.scan_iter())}")
+        other.write("c1", {"count": 2}, event_ts=50.0)
+        assert {key for key in raw.scan_iter() if key.startswith("shadow:")}, (
+            f"with prefix='shadow:' the store's keys start with 'shadow:'; got {sorted(raw.scan_iter())}")
+        assert (default.read("c1"), other.read("c1")) == ({"count": 1.0}, {"count": 2.0}), (
+            "two prefixes are two separate stores on one Redis")
+
+
+# --- Redis going away -------------------------------------------------------------------------------
+
+@pytest.mark.redis
+def test_a_redis_that_stops_raises_store_unavailable(redis_server):
+    with OnlineFeatureStore(redis_server.url) as store:
+        store.write("c1", FEATURES, event_ts=100.0)
+        redis_server.stop()
+        with pytest.raises(StoreUnavailable):
+            store.read("c1")
+        with pytest.raises(StoreUnavailable):
+            store.write("c1", FEATURES, event_ts=101.0)

@@ -1,0 +1,403 @@
+"""Task 3: rules + a model under a latency budget. Read these tests as the specification.
+
+The store and the models here are stand-ins: a dict that can play "Redis is down", and
+models that answer at once, late, never (until released), or wrongly. Timing tests never
+depend on how fast this machine is: a "late" model is always later than the budget.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from feature_store import StoreUnavailable
+from scorer import FraudScorer
+
+pytestmark = pytest.mark.task(taskno=3)
+
+QUIET = {"count": 2, "total_amount": 60.0, "max_amount": 40.0, "distinct_merchants": 2}  # no rule fires
+
+
+def ev(card: str = "c1", amount: float = 20.0) -> dict:
+    return {"card_id": card, "amount": amount, "merchant": "m1", "ts": 1000.0}
+
+
+def window(count=2, total_amount=60.0, max_amount=40.0, distinct_merchants=2) -> dict:
+    return {"count": count, "total_amount": total_amount, "max_amount": max_amount,
+            "distinct_merchants": distinct_merchants}
+
+
+class FakeStore:
+    """Features by card; `down=True` makes every read raise StoreUnavailable, like a dead Redis."""
+
+    def __init__(self, features: dict | None = None, down: bool = False) -> None:
+        self.features = dict(features or {})
+        self.down = down
+        self.reads: list = []
+
+    def read(self, card_id):
+        self.reads.append(card_id)
+        if self.down:
+            raise StoreUnavailable("redis is down")
+        return self.features.get(card_id)
+
+
+class Answers:
+    """Answers `p` at once; remembers every row it was asked about."""
+
+    def __init__(self, p: float) -> None:
+        self.p = p
+        self.rows: list[list[float]] = []
+
+    def predict_proba(self, X):
+        rows = np.asarray(X, dtype=float).tolist()
+        self.rows.extend(rows)
+        return np.array([[1 - self.p, self.p] for _ in rows])
+
+
+class AnswersAfter(Answers):
+    """Answers `p` after `delay_s` (always later than a budget shorter than the delay)."""
+
+    def __init__(self, p: float, delay_s: float) -> None:
+        super().__init__(p)
+        self.delay_s = delay_s
+
+    def predict_proba(self, X):
+        time.sleep(self.delay_s)
+        return super().predict_proba(X)
+
+
+class Blocks(Answers):
+    """Never answers until `release` is set (the test sets it at the end; at most 10 s)."""
+
+    def __init__(self, p: float = 0.9) -> None:
+        super().__init__(p)
+        self.release = threading.Event()
+
+    def predict_proba(self, X):
+        self.release.wait(10)
+        return super().predict_proba(X)
+
+
+class Raises(Answers):
+    def predict_proba(self, X):
+        raise RuntimeError("model server returned 500")
+
+
+@pytest.fixture
+def blocking_model():
+    model = Blocks()
+    yield model
+    model.release.set()
+
+
+def scored(model, features=QUIET, event=None, **settings):
+    """Score one event for card c1 with `features` stored for it; returns (decision, scorer)."""
+    store = FakeStore({"c1": features} if features is not None else {})
+    with FraudScorer(model, store, **settings) as scorer:
+        decision = scorer.score(event or ev())
+    return decision, scorer
+
+
+# --- the model's part ---------------------------------------------------------------------------
+
+def test_the_model_gets_amount_and_the_stored_window_in_order():
+    model = Answers(0.1)
+    scored(model, window(count=3, total_amount=75.5, max_amount=50.0, distinct_merchants=2), ev(amount=12.5))
+    assert model.rows == [[12.5, 3.0, 75.5, 50.0, 2.0]], (
+        "the model is asked one row: [amount, count, total_amount, max_amount, distinct_merchants]; "
+        f"got {model.rows}")
+
+
+def test_without_stored_features_the_event_is_its_own_window():
+    model = Answers(0.1)
+    store = FakeStore()
+    with FraudScorer(model, store) as scorer:
+        decision = scorer.score(ev("new-card", amount=30.0))
+    assert store.reads == ["new-card"], f"the scorer reads the card's features from the store; reads: {store.reads}"
+    assert model.rows == [[30.0, 1.0, 30.0, 30.0, 1.0]], (
+        f"no stored features: the window is the event alone (count 1, its amount, one merchant); got {model.rows}")
+    assert decision.source == "model" and scorer.store_fallbacks == 0, (
+        "a card with no stored features is not a store failure")
+
+
+def test_the_score_is_the_model_probability_when_no_rule_fires():
+    decision, scorer = scored(Answers(0.3))
+    assert decision.score == pytest.approx(0.3), f"no rule fired: the score is the model's 0.3; got {decision}"
+    assert decision.source == "model", f"the model answered in time: source 'model'; got {decision}"
+    assert decision.flagged is False, "0.3 is below the default threshold 0.5"
+    assert decision.reasons == frozenset() or set(decision.reasons) == set(), f"no rule fired; got {decision.reasons}"
+    assert (scorer.model_fallbacks, scorer.store_fallbacks) == (0, 0), "nothing fell back"
+
+
+def test_a_fired_rule_outweighs_a_low_model_probability():
+    decision, _ = scored(Answers(0.2), window(count=9))
+    assert decision.score == pytest.approx(1.0) and decision.flagged, (
+        f"score = max(rule score 1.0, model 0.2): a fired rule flags the transaction; got {decision}")
+    assert decision.source == "model", "the model did answer: source 'model' even though a rule decided"
+
+
+@pytest.mark.parametrize("p, flagged", [(0.5, True), (0.49, False)])
+def test_the_default_threshold_is_half_and_inclusive(p, flagged):
+    decision, _ = scored(Answers(p))
+    assert decision.flagged is flagged, f"flagged = score >= 0.5 by default; score {p} gave {decision}"
+
+
+@pytest.mark.parametrize("p, flagged", [(0.7, True), (0.6, False)])
+def test_threshold_is_honoured(p, flagged):
+    decision, _ = scored(Answers(p), threshold=0.7)
+    assert decision.flagged is flagged, f"flagged = score >= threshold (0.7); score {p} gave {decision}"
+
+
+# --- rules ----------------------------------------------------------------------------------------
+
+def reasons_for(features, event=None, **settings) -> set:
+    decision, _ = scored(Answers(0.0), features, event, **settings)
+    return set(decision.reasons)
+
+
+@pytest.mark.parametrize("count, fires", [(4, False), (5, True), (6, True)])
+def test_velocity_fires_at_five_events_in_the_window_by_default(count, fires):
+    got = reasons_for(window(count=count))
+    assert ("velocity" in got) is fires, f"velocity fires when count >= 5 (default); count {count} gave {got}"
+
+
+@pytest.mark.parametrize("count, fires", [(2, False), (3, True)])
+def test_velocity_count_is_honoured(count, fires):
+    got = reasons_for(window(count=count), velocity_count=3)
+    assert ("velocity" in got) is fires, f"with velocity_count=3, count {count} gave {got}"
+
+
+@pytest.mark.parametrize("distinct, max_amount, fires", [
+    (3, 5.0, True), (3, 1.0, True), (4, 4.99, True), (2, 1.0, False), (3, 5.01, False),
+])
+def test_card_testing_fires_on_small_amounts_at_three_merchants_by_default(distinct, max_amount, fires):
+    got = reasons_for(window(count=distinct, total_amount=distinct * max_amount, max_amount=max_amount,
+                             distinct_merchants=distinct), ev(amount=max_amount))
+    assert ("card_testing" in got) is fires, (
+        "card_testing fires when distinct_merchants >= 3 and max_amount <= 5.0 (defaults); "
+        f"{distinct} merchants with max {max_amount} gave {got}")
+
+
+def test_testing_merchants_and_small_amount_are_honoured():
+    few = window(count=2, total_amount=20.0, max_amount=10.0, distinct_merchants=2)
+    assert "card_testing" in reasons_for(few, ev(amount=10.0), testing_merchants=2, small_amount=10.0), (
+        "with testing_merchants=2 and small_amount=10.0, two merchants with amounts up to 10.0 is card testing")
+    assert "card_testing" not in reasons_for(few, ev(amount=10.0), testing_merchants=2, small_amount=9.99), (
+        "with small_amount=9.99 a max_amount of 10.0 is not small")
+    assert "card_testing" not in reasons_for(few, ev(amount=10.0), testing_merchants=3, small_amount=10.0), (
+        "with testing_merchants=3 two merchants are not enough")
+
+
+@pytest.mark.parametrize("amount, fires", [(999.99, False), (1000.0, True)])
+def test_large_amount_fires_at_a_thousand_by_default(amount, fires):
+    got = reasons_for(window(max_amount=amount, total_amount=amount + 20), ev(amount=amount))
+    assert ("large_amount" in got) is fires, f"large_amount fires when the event's amount >= 1000.0; {amount} gave {got}"
+
+
+def test_large_amount_is_honoured_and_uses_the_event_amount():
+    assert "large_amount" in reasons_for(window(max_amount=300.0), ev(amount=250.0), large_amount=250.0), (
+        "with large_amount=250.0 an event of 250.0 fires")
+    assert "large_amount" not in reasons_for(window(max_amount=5000.0), ev(amount=249.0), large_amount=250.0), (
+        "large_amount looks at this event's amount, not the window's max_amount")
+
+
+def test_every_rule_that_fires_is_a_reason():
+    got = reasons_for(window(count=6, total_amount=12.0, max_amount=4.0, distinct_merchants=4), ev(amount=1500.0))
+    assert got == {"velocity", "card_testing", "large_amount"}, f"all three rules fire here; got {got}"
+
+
+def test_rules_use_the_one_event_window_when_nothing_is_stored():
+    got = reasons_for(None, ev(amount=3.0), testing_merchants=1, velocity_count=1)
+    assert got == {"card_testing", "velocity"}, (
+        "with nothing stored the window is the event alone (count 1, one merchant, max = its amount 3.0); "
+        f"got {got}")
+
+
+# --- the latency budget ---------------------------------------------------------------------------
+
+def _score_in_thread(scorer: FraudScorer, event: dict, limit_s: float):
+    outcome: list = []
+    thread = threading.Thread(target=lambda: outcome.append(scorer.score(event)), daemon=True)
+    thread.start()
+    thread.join(limit_s)
+    assert outcome, f"score() was still waiting for a model that never answers after {limit_s} s: no budget?"
+    return outcome[0]
+
+
+def test_a_model_that_never_answers_falls_back_to_the_rules(blocking_model):
+    store = FakeStore({"c1": window(count=7)})
+    with FraudScorer(blocking_model, store, budget_s=0.2) as scorer:
+        decision = _score_in_thread(scorer, ev(), limit_s=8)
+        assert decision.source == "rules", f"the model missed its budget: source 'rules'; got {decision}"
+        assert decision.score == pytest.approx(1.0) and decision.flagged, (
+            f"the rule score (velocity fired: 1.0) is used; got {decision}")
+        assert decision.reasons == {"velocity"} or set(decision.reasons) == {"velocity"}, f"got {decision.reasons}"
+        assert scorer.model_fallbacks == 1, f"the fallback is counted: model_fallbacks 1, got {scorer.model_fallbacks}"
+        quiet = _score_in_thread(scorer, ev("c2"), limit_s=8)
+        assert (quiet.source, quiet.score, quiet.flagged) == ("rules", 0.0, False), (
+            f"no rule fired and the model is late: rule score 0.0; got {quiet}")
+        assert scorer.model_fallbacks == 2, f"every fallback is counted; got {scorer.model_fallbacks}"
+        blocking_model.release.set()
+
+
+def test_the_default_budget_does_not_wait_half_a_second():
+    decision, scorer = scored(AnswersAfter(0.9, delay_s=0.5))
+    assert decision.source == "rules" and scorer.model_fallbacks == 1, (
+        f"the default budget is 0.05 s: a model answering after 0.5 s is too late; got {decision}")
+
+
+def test_budget_s_is_honoured():
+    slow = AnswersAfter(0.9, delay_s=0.3)
+    decision, _ = scored(slow, budget_s=10)
+    assert decision.source == "model" and decision.score == pytest.approx(0.9), (
+        f"with budget_s=10 a model answering in 0.3 s is in time; got {decision}")
+    decision, scorer = scored(AnswersAfter(0.9, delay_s=0.5), budget_s=0.1)
+    assert decision.source == "rules" and scorer.model_fallbacks == 1, (
+        f"with budget_s=0.1 a model answering after 0.5 s is late; got {decision}")
+
+
+@pytest.mark.parametrize("model", [Raises(0.5), Answers(math.nan), Answers(1.5), Answers(-0.1)],
+                         ids=["raises", "nan", "above-one", "negative"])
+def test_a_failing_or_nonsense_model_falls_back_and_is_counted(model):
+    decision, scorer = scored(model, window(count=9))
+    assert decision.source == "rules" and decision.score == pytest.approx(1.0), (
+        f"a model that fails or answers outside [0, 1] is not used: the rule score decides; got {decision}")
+    assert scorer.model_fallbacks == 1, f"the fallback is counted; got {scorer.model_fallbacks}"
+
+
+@pytest.mark.parametrize("p", [0.0, 1.0])
+def test_probabilities_zero_and_one_are_valid_answers(p):
+    decision, scorer = scored(Answers(p))
+    assert decision.source == "model" and decision.score == pytest.approx(p), f"{p} is in [0, 1]; got {decision}"
+    assert scorer.model_fallbacks == 0, "nothing fell back"
+
+
+# --- the store's part -----------------------------------------------------------------------------
+
+def test_a_store_that_is_down_falls_back_to_rules_on_the_event_alone():
+    model = Answers(0.9)
+    store = FakeStore({"c1": window(count=9)}, down=True)
+    with FraudScorer(model, store) as scorer:
+        decision = scorer.score(ev(amount=1200.0))
+        assert decision.source == "rules", f"no features, no model: source 'rules'; got {decision}"
+        assert set(decision.reasons) == {"large_amount"} and decision.score == pytest.approx(1.0), (
+            f"the rules see the event alone: only large_amount can fire; got {decision}")
+        assert model.rows == [], "without features the model is not asked"
+        assert (scorer.store_fallbacks, scorer.model_fallbacks) == (1, 0), (
+            f"a store fallback is counted (and is not a model fallback); got store {scorer.store_fallbacks}, "
+            f"model {scorer.model_fallbacks}")
+        scorer.score(ev(amount=10.0))
+        assert scorer.store_fallbacks == 2, f"every store fallback is counted; got {scorer.store_fallbacks}"
+        store.down = False
+        back = scorer.score(ev(amount=10.0))
+        assert back.source == "model" and "velocity" in back.reasons, (
+            f"once the store answers again its features and the model are used; got {back}")
+        assert scorer.store_fallbacks == 2, "a successful read is not a fallback"
+
+
+def test_a_store_that_goes_down_does_not_lend_the_features_it_gave_before():
+    store = FakeStore({"c1": window(count=9)})
+    with FraudScorer(Answers(0.1), store) as scorer:
+        assert "velocity" in scorer.score(ev(amount=20.0)).reasons, "the stored count 9 fires velocity"
+        store.down = True
+        decision = scorer.score(ev(amount=20.0))
+    assert decision.source == "rules" and set(decision.reasons) == set() and decision.score == 0.0, (
+        "with the store down the rules see the event alone (count 1), never the features read earlier: "
+        f"they may be stale by now; got {decision}")
+
+
+def test_the_counters_start_at_zero():
+    with FraudScorer(Answers(0.1), FakeStore()) as scorer:
+        assert (scorer.model_fallbacks, scorer.store_fallbacks) == (0, 0), "a new scorer has fallen back 0 times"
+
+
+# --- bad input and settings -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("missing", ["card_id", "amount"])
+def test_an_event_without_card_id_or_amount_raises_key_error(missing):
+    event = ev()
+    del event[missing]
+    store = FakeStore()
+    with FraudScorer(Answers(0.1), store) as scorer:
+        with pytest.raises(KeyError, match=missing):
+            scorer.score(event)
+        assert store.reads == [] and scorer.model_fallbacks == 0, "a rejected event reads nothing and counts nothing"
+
+
+@pytest.mark.parametrize("field, value", [("amount", math.nan), ("amount", math.inf), ("card_id", None)])
+def test_a_nan_amount_or_missing_card_raises_value_error(field, value):
+    event = ev()
+    event[field] = value
+    store = FakeStore()
+    with FraudScorer(Answers(0.1), store) as scorer:
+        with pytest.raises(ValueError):
+            scorer.score(event)
+        assert store.reads == [], "a rejected event never reaches the store"
+
+
+@pytest.mark.parametrize("setting, value", [
+    ("budget_s", 0), ("budget_s", -1), ("budget_s", math.nan),
+    ("threshold", -0.01), ("threshold", 1.01), ("threshold", math.nan),
+    ("velocity_count", 0), ("testing_merchants", 0),
+    ("small_amount", -1), ("large_amount", 0), ("large_amount", math.nan),
+])
+def test_settings_out_of_range_are_rejected(setting, value):
+    with pytest.raises(ValueError):
+        FraudScorer(Answers(0.1), FakeStore(), **{setting: value})
+
+
+def test_settings_at_their_limits_are_accepted():
+    settings = dict(budget_s=0.001, threshold=0.0, velocity_count=1, testing_merchants=1, small_amount=0.0,
+                    large_amount=0.01)
+    with FraudScorer(Answers(0.1), FakeStore(), **settings) as scorer:
+        assert scorer.score(ev()).flagged, "with threshold 0.0 every score is flagged"
+    with FraudScorer(Answers(0.1), FakeStore(), threshold=1.0) as scorer:
+        assert scorer.score(ev()).flagged is False, "threshold 1.0 is valid: only a score of 1.0 is flagged"
+
+
+# --- resources ------------------------------------------------------------------------------------
+
+def test_close_stops_every_thread_the_scorer_started(blocking_model):
+    before = set(threading.enumerate())
+    scorer = FraudScorer(blocking_model, FakeStore(), budget_s=0.05)
+    for card in ("a", "b", "c"):
+        scorer.score(ev(card))
+    blocking_model.release.set()
+    scorer.close()
+    deadline = time.monotonic() + 5
+    while set(threading.enumerate()) - before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    left = set(threading.enumerate()) - before
+    assert not left, f"close() should stop the scorer's threads once the model calls end; still running: {left}"
+
+
+def test_close_waits_for_a_running_model_call_and_leaves_no_thread(blocking_model):
+    before = set(threading.enumerate())
+    scorer = FraudScorer(blocking_model, FakeStore(), budget_s=0.05)
+    scorer.score(ev())  # the model is still running when score() gives up on it
+    releaser = threading.Timer(0.3, blocking_model.release.set)
+    closer = threading.Thread(target=scorer.close, name="closer")
+    releaser.start()
+    closer.start()
+    closer.join(10)
+    assert not closer.is_alive(), "close() was still waiting 10 s after the model call had ended"
+    left = set(threading.enumerate()) - before - {releaser}
+    releaser.join(10)
+    assert not left, (
+        "when close() returns the scorer's threads are gone: it waits for the model call still running, "
+        f"then stops its threads (shutdown(wait=True), or join them); still running after close(): {left}")
+
+
+def test_leaving_the_with_block_closes_the_scorer():
+    before = set(threading.enumerate())
+    with FraudScorer(Answers(0.2), FakeStore()) as scorer:
+        scorer.score(ev())
+    deadline = time.monotonic() + 5
+    while set(threading.enumerate()) - before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not set(threading.enumerate()) - before, "leaving `with` should stop the scorer's threads"

@@ -1,0 +1,339 @@
+"""Task 1: sliding-window features in event time. Read these tests as the specification.
+
+Times in these tests are whole seconds (exact in floating point), so any correct way of
+writing the window `(ts - window_s, ts]` gives the same answer.
+"""
+
+from __future__ import annotations
+
+import math
+import tracemalloc
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from windows import SlidingWindowFeatures
+
+pytestmark = pytest.mark.task(taskno=1)
+
+
+def ev(card: str, ts: float, amount: float = 10.0, merchant: str = "m1") -> dict:
+    return {"card_id": card, "amount": amount, "merchant": merchant, "ts": ts}
+
+
+class Oracle:
+    """The contract read literally: keep every accepted event, scan them all each time."""
+
+    def __init__(self, window_s: float, allowed_lateness_s: float) -> None:
+        self.window_s, self.lateness = window_s, allowed_lateness_s
+        self.accepted: list[dict] = []
+        self.max_ts = -math.inf
+        self.late_events = 0
+
+    def process(self, event: dict) -> dict | None:
+        if event["ts"] < self.max_ts - self.lateness:
+            self.late_events += 1
+            return None
+        self.accepted.append(event)
+        self.max_ts = max(self.max_ts, event["ts"])
+        ts = event["ts"]
+        window = [e for e in self.accepted
+                  if e["card_id"] == event["card_id"] and ts - self.window_s < e["ts"] <= ts]
+        return {"count": len(window), "total_amount": sum(e["amount"] for e in window),
+                "max_amount": max(e["amount"] for e in window),
+                "distinct_merchants": len({e["merchant"] for e in window})}
+
+    def state_size(self) -> int:
+        horizon = self.max_ts - self.lateness - self.window_s
+        return sum(1 for e in self.accepted if e["ts"] > horizon)
+
+
+def features_of(result: dict) -> dict:
+    """The four contract features of a result (other keys, if any, are not judged)."""
+    return {name: result[name] for name in ("count", "total_amount", "max_amount", "distinct_merchants")}
+
+
+# --- construction -------------------------------------------------------------------
+
+@pytest.mark.parametrize("window_s, lateness", [(0, 0), (0.0, 5), (-1, 0), (60, -1), (60, -0.001)])
+def test_a_non_positive_window_or_negative_lateness_is_rejected(window_s, lateness):
+    with pytest.raises(ValueError):
+        SlidingWindowFeatures(window_s, lateness)
+
+
+def test_a_tiny_window_and_zero_lateness_are_allowed():
+    windows = SlidingWindowFeatures(0.001, 0)
+    assert features_of(windows.process(ev("a", 100))) == {
+        "count": 1, "total_amount": 10.0, "max_amount": 10.0, "distinct_merchants": 1}, (
+        "window_s > 0 and allowed_lateness_s == 0 are valid settings")
+
+
+# --- features -----------------------------------------------------------------------
+
+def test_the_first_event_is_its_own_window():
+    windows = SlidingWindowFeatures(60, 0)
+    got = windows.process(ev("a", 1000, amount=12.5, merchant="shop"))
+    assert features_of(got) == {"count": 1, "total_amount": 12.5, "max_amount": 12.5, "distinct_merchants": 1}, (
+        f"the event itself is in its window: count 1, its amount, one merchant; got {got}")
+
+
+def test_features_sum_count_max_and_distinct_merchants_of_the_card():
+    windows = SlidingWindowFeatures(60, 0)
+    windows.process(ev("a", 100, 5.0, "m1"))
+    windows.process(ev("b", 101, 900.0, "m9"))
+    windows.process(ev("a", 110, 7.5, "m2"))
+    got = windows.process(ev("a", 120, 1.0, "m1"))
+    assert features_of(got) == {"count": 3, "total_amount": pytest.approx(13.5), "max_amount": 7.5,
+                                "distinct_merchants": 2}, (
+        f"card a has 3 events (5.0, 7.5, 1.0) at 2 merchants in its window; card b's event is not its; got {got}")
+
+
+def test_an_event_exactly_window_s_before_is_outside_the_window():
+    windows = SlidingWindowFeatures(60, 0)
+    windows.process(ev("a", 100, 1.0))
+    windows.process(ev("a", 101, 2.0))
+    got = windows.process(ev("a", 160, 4.0))
+    assert got["count"] == 2 and got["total_amount"] == pytest.approx(6.0), (
+        "the window is (ts - window_s, ts]: the event at 160 - 60 = 100 is out, the one at 101 is in; "
+        f"got {features_of(got)}")
+
+
+def test_events_with_the_same_time_are_all_in_the_window():
+    windows = SlidingWindowFeatures(60, 0)
+    windows.process(ev("a", 100, 1.0, "m1"))
+    windows.process(ev("a", 100, 2.0, "m2"))
+    got = windows.process(ev("a", 100, 3.0, "m3"))
+    assert features_of(got) == {"count": 3, "total_amount": pytest.approx(6.0), "max_amount": 3.0,
+                                "distinct_merchants": 3}, (
+        f"three events at the same second are all at or before that second; got {features_of(got)}")
+
+
+def test_an_out_of_order_event_sees_only_events_up_to_its_own_time():
+    windows = SlidingWindowFeatures(60, 30)
+    windows.process(ev("a", 100, 1.0, "m1"))
+    windows.process(ev("a", 120, 50.0, "m2"))
+    got = windows.process(ev("a", 110, 2.0, "m1"))
+    assert features_of(got) == {"count": 2, "total_amount": pytest.approx(3.0), "max_amount": 2.0,
+                                "distinct_merchants": 1}, (
+        "an event from t=110 arriving after one from t=120 gets its features as of t=110: "
+        f"the later event is not in its window; got {features_of(got)}")
+    later = windows.process(ev("a", 125, 4.0, "m3"))
+    assert later["count"] == 4, f"the late-arriving event (accepted) counts for later events; got {features_of(later)}"
+
+
+def test_refunds_are_negative_amounts_and_count_like_any_other():
+    windows = SlidingWindowFeatures(60, 0)
+    windows.process(ev("a", 100, -20.0, "m1"))
+    got = windows.process(ev("a", 101, -5.0, "m2"))
+    assert features_of(got) == {"count": 2, "total_amount": pytest.approx(-25.0), "max_amount": -5.0,
+                                "distinct_merchants": 2}, (
+        f"amounts -20.0 and -5.0 (refunds): the largest is -5.0, the total -25.0; got {features_of(got)}")
+
+
+def test_amounts_and_times_may_be_ints():
+    windows = SlidingWindowFeatures(60, 0)
+    windows.process(ev("a", 100, 3))
+    got = windows.process(ev("a", 101, 4))
+    assert got["count"] == 2 and got["total_amount"] == pytest.approx(7) and got["max_amount"] == 4, (
+        f"ints are numbers too; got {features_of(got)}")
+
+
+# --- watermark and lateness ----------------------------------------------------------
+
+def test_an_event_exactly_at_the_watermark_is_accepted():
+    windows = SlidingWindowFeatures(600, 30)
+    windows.process(ev("a", 1000))
+    got = windows.process(ev("a", 970, amount=1.0))
+    assert got is not None, "watermark = 1000 - 30 = 970: an event at 970 is not below it, so not late"
+    assert windows.late_events == 0, "an event at the watermark is not late"
+
+
+def test_an_event_below_the_watermark_is_late_dropped_and_counted():
+    windows = SlidingWindowFeatures(600, 30)
+    windows.process(ev("a", 1000, amount=1.0))
+    assert windows.process(ev("a", 969, amount=500.0)) is None, "969 < 1000 - 30: late, process returns None"
+    assert windows.late_events == 1, f"one late event should be counted, got {windows.late_events}"
+    assert windows.process(ev("b", 969.5)) is None, "late for every card: the watermark is global"
+    assert windows.late_events == 2, f"two late events should be counted, got {windows.late_events}"
+    got = windows.process(ev("a", 1001, amount=2.0))
+    assert got["count"] == 2 and got["max_amount"] == 2.0, (
+        f"a dropped late event must not appear in later features; got {features_of(got)}")
+
+
+def test_late_events_starts_at_zero_and_counts_only_late_events():
+    windows = SlidingWindowFeatures(60, 10)
+    assert windows.late_events == 0, "no event yet, none late"
+    for ts in (100, 95, 90, 200, 191, 189):
+        windows.process(ev("a", ts))
+    assert windows.late_events == 1, (
+        f"only 189 fell below a watermark (200 - 10); 95, 90 and 191 were within the lateness; got {windows.late_events}")
+
+
+def test_with_zero_lateness_any_event_older_than_the_newest_is_late():
+    windows = SlidingWindowFeatures(60, 0)
+    windows.process(ev("a", 100))
+    assert windows.process(ev("b", 100)) is not None, "an event at the newest time is at the watermark: accepted"
+    assert windows.process(ev("b", 99.5)) is None, "with lateness 0, anything older than the newest event is late"
+
+
+def test_the_watermark_only_moves_forward():
+    windows = SlidingWindowFeatures(60, 10)
+    windows.process(ev("a", 100))
+    windows.process(ev("a", 95))
+    assert windows.process(ev("a", 89)) is None, "the watermark is 100 - 10 even after an older event was accepted"
+    assert windows.process(ev("a", 90)) is not None, "90 is exactly at the watermark (100 - 10): accepted"
+
+
+# --- state ------------------------------------------------------------------------------
+
+def test_state_size_counts_the_events_a_future_event_could_still_see():
+    windows = SlidingWindowFeatures(60, 10)
+    assert windows.state_size() == 0, "nothing held before the first event"
+    windows.process(ev("a", 100))
+    windows.process(ev("b", 125))
+    assert windows.state_size() == 2, "watermark 115, horizon 55: both events could still be in a window"
+    windows.process(ev("c", 170))
+    assert windows.state_size() == 2, (
+        "watermark 160, horizon 100: the event at 100 can never again be in a window (a future event is at "
+        f"160 or later, its window starts after 100), so it is dropped; got {windows.state_size()}")
+
+
+def test_an_event_exactly_at_the_horizon_is_dropped_on_every_card():
+    windows = SlidingWindowFeatures(60, 10)
+    windows.process(ev("a", 100))
+    windows.process(ev("a", 101))
+    windows.process(ev("b", 169))
+    assert windows.state_size() == 3, (
+        f"watermark 159, horizon 99: all three events are newer than the horizon; got {windows.state_size()}")
+    windows.process(ev("c", 170))
+    assert windows.state_size() == 3, (
+        "watermark 160, horizon 100: card a's event at exactly 100 can no longer be in any window and must "
+        f"be dropped even though card a had no new event; got {windows.state_size()}")
+    windows.process(ev("c", 171))
+    assert windows.state_size() == 3, (
+        f"horizon 101: card a's event at 101 goes too, c's second event arrives; got {windows.state_size()}")
+    got = windows.process(ev("a", 161))
+    assert got["count"] == 1, f"card a's old events were outside the window of t=161 anyway; got {features_of(got)}"
+
+
+def test_a_late_event_is_not_held():
+    windows = SlidingWindowFeatures(600, 5)
+    windows.process(ev("a", 1000))
+    windows.process(ev("a", 900))
+    assert windows.state_size() == 1, f"a late event is dropped, not kept; got {windows.state_size()}"
+
+
+def test_state_stays_bounded_on_a_long_stream():
+    windows = SlidingWindowFeatures(window_s=10, allowed_lateness_s=5)
+    most = 0
+    for i in range(20_000):
+        windows.process(ev(f"card{i % 500}", float(i), merchant=f"m{i % 7}"))
+        most = max(most, windows.state_size())
+    assert windows.state_size() == 15, (
+        f"one event a second, window 10 s, lateness 5 s: exactly 15 events can still be seen; got {windows.state_size()}")
+    assert most <= 15, f"state must never grow past what a future event can see; peaked at {most}"
+
+
+def test_memory_stays_bounded_when_every_event_is_a_new_card():
+    windows = SlidingWindowFeatures(window_s=10, allowed_lateness_s=5)
+
+    def feed(start: int, stop: int) -> None:
+        for i in range(start, stop):
+            windows.process(ev(f"card{i}", float(i)))
+
+    feed(0, 1_000)
+    tracemalloc.start()
+    try:
+        feed(1_000, 2_000)
+        before = tracemalloc.get_traced_memory()[0]
+        feed(2_000, 10_000)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert windows.state_size() == 15, f"15 events can still be seen; got {windows.state_size()}"
+    assert grown < 500_000, (
+        f"8,000 more events, each for a card never seen again, grew memory by {grown:,} bytes: a card whose "
+        "last event was dropped must be forgotten too (delete its empty entry), or memory grows without bound")
+
+
+# --- bad input ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("missing", ["card_id", "amount", "merchant", "ts"])
+def test_an_event_without_a_key_raises_key_error_naming_it(missing):
+    windows = SlidingWindowFeatures(60, 0)
+    event = ev("a", 100)
+    del event[missing]
+    with pytest.raises(KeyError, match=missing):
+        windows.process(event)
+
+
+BAD_VALUES = [
+    ("amount", math.nan), ("amount", math.inf), ("amount", -math.inf), ("ts", math.nan), ("ts", math.inf),
+    ("card_id", None),
+]
+
+
+@pytest.mark.parametrize("field, value", BAD_VALUES)
+def test_a_bad_value_raises_value_error_and_changes_nothing(field, value):
+    windows = SlidingWindowFeatures(60, 0)
+    windows.process(ev("a", 100, amount=1.0))
+    event = ev("a", 110, amount=2.0)
+    event[field] = value
+    with pytest.raises(ValueError):
+        windows.process(event)
+    assert windows.late_events == 0, "a rejected event is not a late event"
+    assert windows.state_size() == 1, "a rejected event must not be held"
+    got = windows.process(ev("a", 100, amount=4.0))
+    assert got is not None and got["count"] == 2, (
+        f"a rejected event must not move the watermark nor count in a window; got {got}")
+
+
+@pytest.mark.parametrize("field, value", [(f, v) for f, v in BAD_VALUES if f != "ts"])
+def test_a_bad_value_on_a_late_event_still_raises_value_error(field, value):
+    windows = SlidingWindowFeatures(60, 0)
+    windows.process(ev("a", 100, amount=1.0))
+    event = ev("a", 50, amount=2.0)  # below the watermark (100): late if it were valid
+    event[field] = value
+    with pytest.raises(ValueError):
+        windows.process(event)
+    assert windows.late_events == 0, (
+        "an event with a bad value is rejected (ValueError), even when its time is below the watermark: "
+        "validate before the lateness check; a rejected event is not a late event")
+
+
+# --- the contract, fuzzed ---------------------------------------------------------------
+
+@st.composite
+def streams(draw):
+    """Event times drifting forward with jumps back: out of order, late, ties, boundaries, refunds."""
+    window_s = draw(st.sampled_from([1, 3, 5, 10]))
+    lateness = draw(st.sampled_from([0, 1, 2, 5]))
+    ts = 1000
+    events = []
+    for _ in range(draw(st.integers(1, 40))):
+        ts += draw(st.integers(-6, 4))
+        events.append(ev(draw(st.sampled_from("abc")), float(ts),
+                         amount=draw(st.integers(-8, 40)) / 4, merchant=draw(st.sampled_from(["m1", "m2", "m3"]))))
+    return window_s, lateness, events
+
+
+@settings(max_examples=150)
+@given(streams())
+def test_matches_a_brute_force_reading_of_the_contract(stream):
+    window_s, lateness, events = stream
+    windows, oracle = SlidingWindowFeatures(window_s, lateness), Oracle(window_s, lateness)
+    for i, event in enumerate(events):
+        got, want = windows.process(dict(event)), oracle.process(event)
+        where = f"event {i} {event} (window_s={window_s}, lateness={lateness})"
+        if want is None:
+            assert got is None, f"{where} is below the watermark: expected None, got {got}"
+        else:
+            assert got is not None, f"{where} is not late: expected features {want}, got None"
+            assert features_of(got) == {**want, "total_amount": pytest.approx(want["total_amount"])}, (
+                f"{where}: expected {want}, got {features_of(got)}")
+        assert windows.late_events == oracle.late_events, (
+            f"after {where}: late_events should be {oracle.late_events}, got {windows.late_events}")
+        assert windows.state_size() == oracle.state_size(), (
+            f"after {where}: state_size() should be exactly {oracle.state_size()} (accepted events with "
+            f"ts > watermark - window_s), got {windows.state_size()}")

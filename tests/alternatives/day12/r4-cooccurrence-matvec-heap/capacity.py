@@ -1,0 +1,72 @@
+"""Back-of-envelope capacity planning, in exact rational arithmetic."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from fractions import Fraction
+
+SECONDS_PER_DAY = 86_400
+
+
+def _exact(value) -> Fraction:
+    """A finite number as an exact fraction; NaN, infinity and non-numbers are bad input."""
+    try:
+        result = Fraction(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"not a finite number: {value!r}") from exc
+    return result
+
+
+def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
+    requests, ratio = _exact(requests_per_day), _exact(peak_to_mean)
+    if requests <= 0:
+        raise ValueError("requests_per_day must be > 0")
+    if ratio < 1:
+        raise ValueError("peak_to_mean must be >= 1")
+    return float(requests / SECONDS_PER_DAY * ratio)
+
+
+def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
+    target = _exact(p99_target_ms)
+    hops = [_exact(hop) for hop in other_hops_ms]
+    if target <= 0:
+        raise ValueError("the p99 target must be > 0")
+    if min(hops, default=0) < 0:
+        raise ValueError("a hop cannot take negative time")
+    left = target - sum(hops)
+    if left <= 0:
+        raise ValueError("no latency budget left for the model")
+    return float(left)
+
+
+def replica_qps(workers: int, mean_latency_ms: float) -> float:
+    n, latency = _exact(workers), _exact(mean_latency_ms)
+    if n < 1:
+        raise ValueError("workers must be >= 1")
+    if latency <= 0:
+        raise ValueError("mean latency must be > 0")
+    return float(n * 1000 / latency)
+
+
+def replicas_needed(
+    peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2
+) -> int:
+    peak, per_replica = _exact(peak_qps), _exact(qps_per_replica)
+    spare, floor = _exact(headroom), _exact(min_replicas)
+    if peak <= 0 or per_replica <= 0:
+        raise ValueError("peak_qps and qps_per_replica must be > 0")
+    if not 0 <= spare < 1:
+        raise ValueError("headroom must be in [0, 1)")
+    if floor < 1:
+        raise ValueError("min_replicas must be >= 1")
+    return max(math.ceil(floor), math.ceil(peak / (per_replica * (1 - spare))))
+
+
+def storage_bytes(
+    events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3
+) -> int:
+    factors = [_exact(x) for x in (events_per_day, bytes_per_event, retention_days, replication)]
+    if any(f <= 0 for f in factors):
+        raise ValueError("every input must be > 0")
+    return math.ceil(math.prod(factors))

@@ -1,0 +1,76 @@
+"""Back-of-envelope capacity planning (validation by a small helper per rule)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+SECONDS_PER_DAY = 86_400
+
+
+def _finite(name: str, value: float) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a number, not a bool")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def _positive(name: str, value: float) -> float:
+    value = _finite(name, value)
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    return value
+
+
+def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
+    requests = _positive("requests_per_day", requests_per_day)
+    ratio = _finite("peak_to_mean", peak_to_mean)
+    if ratio < 1:
+        raise ValueError(f"peak_to_mean must be >= 1, got {ratio}")
+    return requests / SECONDS_PER_DAY * ratio
+
+
+def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
+    target = _positive("p99_target_ms", p99_target_ms)
+    hops = [_finite("hop", hop) for hop in other_hops_ms]
+    if any(hop < 0 for hop in hops):
+        raise ValueError("every hop must be >= 0 ms")
+    budget = target - sum(hops)
+    if not budget > 0:
+        raise ValueError(f"the other hops spend the whole {target} ms target")
+    return budget
+
+
+def replica_qps(workers: int, mean_latency_ms: float) -> float:
+    n = _finite("workers", workers)
+    if n < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    latency = _positive("mean_latency_ms", mean_latency_ms)
+    return n * 1000.0 / latency
+
+
+def replicas_needed(
+    peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2
+) -> int:
+    peak = _positive("peak_qps", peak_qps)
+    per_replica = _positive("qps_per_replica", qps_per_replica)
+    spare = _finite("headroom", headroom)
+    if not 0 <= spare < 1:
+        raise ValueError(f"headroom must be in [0, 1), got {spare}")
+    floor = _finite("min_replicas", min_replicas)
+    if floor < 1:
+        raise ValueError(f"min_replicas must be >= 1, got {min_replicas}")
+    needed = math.ceil(peak / (per_replica * (1 - spare)))
+    return int(max(math.ceil(floor), needed))
+
+
+def storage_bytes(
+    events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3
+) -> int:
+    events = _positive("events_per_day", events_per_day)
+    size = _positive("bytes_per_event", bytes_per_event)
+    days = _positive("retention_days", retention_days)
+    copies = _positive("replication", replication)
+    return math.ceil(events * size * days * copies)
