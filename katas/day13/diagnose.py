@@ -67,7 +67,7 @@ def check_health(url: str, timeout_s: float = 2.0) -> HealthCheck:
 def gather(container: str, url: str, *, client=None, metrics: MetricStore | None = None,
            log_lines: int = 50, timeout_s: float = 2.0, hours: float = 1.0) -> Snapshot:
     """Collect a Snapshot: `docker inspect` and the last `log_lines` log lines of `container`
-    (through `client`, a docker.DockerClient, default docker.from_env()), check_health(url),
+    (through `client`, a docker.DockerClient, default docker.from_env() made at call time), check_health(url),
     and the `latency_ms` samples of the last `hours` from `metrics` when given. Only docker's
     NotFound means "no such container"; any other Docker error propagates."""
     # TODO(task 4): client.api.inspect_container / client.api.logs; docker.errors.NotFound.

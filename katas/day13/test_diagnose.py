@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from diagnose import Finding, HealthCheck, Snapshot, analyse, check_health, diagnose
+from diagnose import Finding, HealthCheck, Snapshot, analyse, check_health, diagnose, gather
 from mlops_katas.infra.http_server import free_port
 
 RECORDED = Path(__file__).parent / "recorded"
@@ -88,6 +88,16 @@ def test_a_container_in_restarting_state_is_crash_looping_even_with_few_restarts
                                 Running=True, ExitCode=3))
     assert causes(findings)[0] == "crash_loop", f"State.Restarting means Docker is in its restart back-off: {findings}"
     assert "exited" not in causes(findings), f"a restarting container is not 'exited': {findings}"
+
+
+@pytest.mark.task(taskno=3)
+def test_a_restarting_container_is_not_exited_whatever_running_says():
+    findings = analyse(snapshot("crash_loop", REFUSED, RestartCount=1, Status="restarting", Restarting=True,
+                                Running=False, ExitCode=3))
+    assert causes(findings)[0] == "crash_loop" and "exited" not in causes(findings), (
+        f"'exited' needs State.Running and State.Restarting both false; State.Restarting is true here, so "
+        f"Docker is about to start it again (a crash loop, not an exit), even with State.Running false: {findings}"
+    )
 
 
 @pytest.mark.task(taskno=3)
@@ -316,3 +326,44 @@ def test_a_docker_error_answer_is_not_a_missing_container(failing_docker_api, st
         return  # the Docker error propagated
     pytest.fail(f"Docker answered HTTP {status}, yet diagnose answered {findings}: only NotFound (404) means "
                 "'no such container'; any other Docker API error must propagate")
+
+
+@pytest.mark.task(taskno=4)
+def test_the_probe_and_gather_defaults_are_the_documented_ones():
+    import inspect
+
+    def defaults(function):
+        return {name: p.default for name, p in inspect.signature(function).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+
+    refused = check_health(f"http://127.0.0.1:{free_port()}")
+    assert refused.status is None, f"nothing listens on that port, so there is no answer: {refused}"
+    assert defaults(check_health).get("timeout_s") == 2.0, (
+        f"check_health waits at most timeout_s=2.0 s by default, got {defaults(check_health)}"
+    )
+    expected = {"client": None, "metrics": None, "log_lines": 50, "timeout_s": 2.0, "hours": 1.0}
+    got = defaults(gather)
+    assert {name: got.get(name) for name in expected} == expected, (
+        f"gather's defaults are client=None, metrics=None, log_lines=50, timeout_s=2.0, hours=1.0; got {got}"
+    )
+    got = defaults(diagnose)
+    assert (got.get("client"), got.get("metrics"), got.get("slow_ms")) == (None, None, 200.0), (
+        f"diagnose's defaults are client=None, metrics=None, slow_ms=200.0; got {got}"
+    )
+
+
+@pytest.mark.task(taskno=4)
+def test_without_a_client_gather_asks_docker_from_env_when_called(failing_docker_api, monkeypatch):
+    # docker.from_env() reads DOCKER_HOST when it is called: here it points at a stand-in daemon that
+    # answers every request with an error, so a client made now cannot even learn the API version.
+    monkeypatch.setenv("DOCKER_HOST", failing_docker_api(500))
+    for name in ("DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONTEXT"):
+        monkeypatch.delenv(name, raising=False)
+    try:
+        snapshot = gather("day13-any", f"http://127.0.0.1:{free_port()}", timeout_s=0.5)
+    except NotImplementedError:
+        raise
+    except Exception:
+        return  # the client was made now, from the environment, and its Docker error propagated
+    pytest.fail(f"without `client`, gather must call docker.from_env() when it is called (not once at import), "
+                f"so DOCKER_HOST set now is used; it answered from another Docker instead: {snapshot}")

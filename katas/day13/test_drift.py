@@ -97,6 +97,17 @@ def test_psi_epsilon_is_a_parameter():
 
 
 @pytest.mark.task(taskno=1)
+def test_psi_leaves_the_callers_samples_as_they_were():
+    reference = [3.0, 1.0, 2.0, 5.0, 4.0] * 4
+    current = [9.0, 0.0, 4.5, 2.5]
+    before = (list(reference), list(current))
+    psi(reference, current, bins=4)
+    assert (reference, current) == before, (
+        f"psi only reads its samples; the caller's lists were changed (sorted in place?) to {reference}, {current}"
+    )
+
+
+@pytest.mark.task(taskno=1)
 def test_psi_of_a_sample_against_itself_is_zero_even_with_ties():
     for sample in ([5.0] * 50, [1.0, 1.0, 2.0, 2.0, 2.0, 7.0] * 10, list(np.linspace(-3, 3, 101))):
         got = psi(sample, sample)
@@ -196,6 +207,22 @@ def test_detect_drift_flags_a_significant_ks_even_when_psi_sees_little():
     )
     assert not detect_drift(reference, current, alpha=report.ks_pvalue).drifted, (
         "drift is a p-value strictly below alpha: a p-value equal to alpha (and PSI 'none') is no drift"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_detect_drift_alpha_defaults_to_one_percent():
+    rng = np.random.default_rng(12)
+    reference, current = rng.normal(0, 1, N), rng.normal(0.05, 1, N)
+    _, pvalue = ks_test(reference, current)
+    assert 0.01 < pvalue < 0.05 and psi_level(psi(reference, current)) == "none", (
+        f"precondition of this example: a KS p-value between 0.01 and 0.05 (got {pvalue}) and PSI 'none'"
+    )
+    assert not detect_drift(reference, current).drifted, (
+        f"the default alpha is 0.01: a KS p-value of {pvalue:.3f} with PSI 'none' is no drift"
+    )
+    assert detect_drift(reference, current, alpha=0.05).drifted, (
+        f"with alpha=0.05 a KS p-value of {pvalue:.3f} is drift"
     )
 
 
