@@ -183,3 +183,33 @@ def test_edited_support_files_count_as_tampering_but_a_learners_own_files_do_not
 def test_the_committed_lock_matches_the_tests_and_stubs():
     root = find_root()
     assert lock.compute(root) == lock.read(root), "katas.lock is out of date: run `katas lock` and commit it"
+
+
+def test_ctrl_c_during_check_lets_the_tests_clean_up_and_says_so_in_one_line(day98):
+    """The terminal sends SIGINT to the whole foreground group: `katas` must wait for pytest's
+    teardown (containers, servers) instead of killing it, then stop without a traceback."""
+    import os
+    import signal
+    import sys
+    import time
+
+    marker = day98.path / "teardown-ran"
+    (day98.path / "katas" / "day98" / "conftest.py").write_text(
+        "import pathlib, pytest\n"
+        "@pytest.fixture(autouse=True)\n"
+        "def server():\n"
+        f"    pathlib.Path({str(day98.path / 'started')!r}).write_text('x')\n"
+        "    yield\n"
+        f"    pathlib.Path({str(marker)!r}).write_text('x')\n")
+    (day98.path / "katas" / "day98" / "mod.py").write_text("import time\ndef answer():\n    time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-P", "-m", "mlops_katas.cli", "check", "day98"], cwd=day98.path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not (day98.path / "started").exists():
+        assert time.monotonic() < deadline and proc.poll() is None, "the test never started"
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    output, _ = proc.communicate(timeout=60)
+    assert marker.exists(), "the fixture's teardown must run after Ctrl-C"
+    assert "Traceback" not in output, output
+    assert proc.returncode != 0
