@@ -1,0 +1,309 @@
+"""Task 3: backpressure (429 with Retry-After, from a full queue or the token bucket) and the
+new metrics, checked in process. The token bucket reads a FakeClock the tests move; a held
+model keeps requests waiting in the queue, and `model_queue_depth` says how many."""
+
+import json
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+import numpy as np
+import pytest
+
+from mlops_katas.fakes import FakeClock
+
+pytestmark = pytest.mark.task(taskno=3)
+
+ROWS = np.random.default_rng(3).normal(scale=2.0, size=(32, 4)).round(3).tolist()
+WAIT_S = 10
+
+
+def post(app, body):
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return app.test_client().post("/predict", data=data, content_type="application/json")
+
+
+def metrics(app) -> dict[str, float]:
+    """Every sample of /metrics, keyed like `name{label="value",...}` (labels sorted)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    answer = app.test_client().get("/metrics")
+    assert answer.status_code == 200, f"GET /metrics should answer 200, got {answer.status_code}"
+    samples = {}
+    for family in text_string_to_metric_families(answer.get_data(as_text=True)):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()) if k != "le")
+            if "le" in sample.labels:
+                continue
+            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return samples
+
+
+def wait_for_queue_depth(app, depth: int) -> float:
+    deadline = time.monotonic() + WAIT_S
+    while (value := metrics(app).get("model_queue_depth")) != depth and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return value
+
+
+def assert_429(answer, retry_after: str, why: str):
+    assert answer.status_code == 429, f"{why}: expected 429, got {answer.status_code}"
+    assert answer.headers.get("Retry-After") == retry_after, (
+        f"{why}: the 429 should carry Retry-After: {retry_after}, got {answer.headers.get('Retry-After')!r}")
+    assert (answer.get_json(silent=True) or {}).get("error"), f"{why}: the 429 carries {{\"error\": \"...\"}}"
+
+
+def expected(reference_model, rows):
+    return reference_model.predict(np.asarray(rows, dtype=float)).tolist()
+
+
+# --- a full queue ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def held(make_app, counting_model):
+    """An app with MAX_BATCH_SIZE=1, MAX_QUEUE=2 whose model holds its first call (request ROWS[0])."""
+    model = counting_model(gated=True)
+    app = make_app({"MAX_BATCH_SIZE": 1, "MAX_WAIT_MS": 0, "MAX_QUEUE": 2}, model=model)
+    pool = ThreadPoolExecutor(max_workers=4)
+    first = pool.submit(post, app, {"features": [ROWS[0]]})
+    assert model.entered.wait(WAIT_S), "the first request should reach the model"
+    yield app, model, pool, first
+    model.open()
+    pool.shutdown(wait=True)
+
+
+def test_a_full_queue_answers_429_with_retry_after_and_the_waiting_requests_are_served(held, reference_model):
+    app, model, pool, first = held
+    waiting = [pool.submit(post, app, {"features": [row]}) for row in ROWS[1:3]]
+    depth = wait_for_queue_depth(app, 2)
+    assert depth == 2, f"two requests wait behind the held model call: model_queue_depth should be 2, got {depth}"
+    # The gauge may count a request a moment before its submit() reaches the batcher, so the request
+    # sent now may overtake one of the two: exactly one of the three is refused, whichever it is.
+    probe = pool.submit(post, app, {"features": [ROWS[3]]})
+    done, _ = wait([*waiting, probe], timeout=WAIT_S, return_when=FIRST_COMPLETED)
+    assert done, f"a third request while MAX_QUEUE=2 requests wait should be refused at once; none was in {WAIT_S} s"
+    model.open()
+    late = [f.result(timeout=WAIT_S) for f in (*waiting, probe)]
+    codes = [a.status_code for a in late]
+    assert sorted(codes) == [200, 200, 429], (
+        f"with MAX_QUEUE=2, of three requests behind the held call two are queued and one is refused; got {codes}")
+    refused_row = ROWS[1 + codes.index(429)]
+    assert_429(late[codes.index(429)], "1", "a request finding MAX_QUEUE=2 requests waiting")
+    answers = [first.result(timeout=WAIT_S)] + [a for a in late if a.status_code == 200]
+    rows = [ROWS[0]] + [row for row, code in zip(ROWS[1:4], codes) if code == 200]
+    assert answers[0].status_code == 200, "the held request should be served"
+    assert [a.get_json()["predictions"] for a in answers] == [expected(reference_model, [r]) for r in rows], (
+        "each queued request should get its own row's prediction")
+    assert [refused_row] not in model.calls, "a refused request must never reach the model"
+    again = post(app, {"features": [refused_row]})
+    assert again.status_code == 200, f"once the queue has drained, requests are served again, got {again.status_code}"
+    assert metrics(app).get("model_queue_depth") == 0, "with every request answered (or refused), nothing waits"
+    counted = metrics(app).get('model_requests_total{endpoint="/predict",status="429"}')
+    assert counted == 1, f"model_requests_total should count the 429 under status=\"429\", got {counted}"
+
+
+def test_one_request_fewer_than_max_queue_still_gets_in(held):
+    app, model, pool, _ = held
+    waiting = pool.submit(post, app, {"features": [ROWS[1]]})
+    assert wait_for_queue_depth(app, 1) == 1, "one request waits behind the held model call"
+    second = pool.submit(post, app, {"features": [ROWS[2]]})
+    assert wait_for_queue_depth(app, 2) == 2, "with MAX_QUEUE=2, a second waiting request is still accepted"
+    model.open()
+    assert waiting.result(timeout=WAIT_S).status_code == 200 and second.result(timeout=WAIT_S).status_code == 200, "both queued requests should be served once the model is released"
+
+
+def test_a_cached_answer_is_served_even_while_the_queue_is_full(make_app, counting_model, reference_model):
+    model = counting_model()
+    app = make_app({"MAX_BATCH_SIZE": 1, "MAX_WAIT_MS": 0, "MAX_QUEUE": 1}, model=model)
+    assert post(app, {"features": [ROWS[9]]}).status_code == 200, "the first request fills the cache"
+    model.gate.clear()
+    model.entered.clear()
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        busy = pool.submit(post, app, {"features": [ROWS[0]]})
+        assert model.entered.wait(WAIT_S), "the request should reach the model"
+        queued = pool.submit(post, app, {"features": [ROWS[1]]})
+        assert wait_for_queue_depth(app, 1) == 1, "one request waits: the queue (MAX_QUEUE=1) is full"
+        uncached = pool.submit(post, app, {"features": [ROWS[2]]})  # it, or the one before it, is refused
+        done, _ = wait([queued, uncached], timeout=WAIT_S, return_when=FIRST_COMPLETED)
+        assert [f.result().status_code for f in done] == [429], (
+            "of two uncached requests behind the held call with MAX_QUEUE=1, one should be refused at once with 429; "
+            f"got {[f.result().status_code for f in done] or 'none within the time limit'}")
+        cached = post(app, {"features": [ROWS[9]]})
+        model.open()
+        codes = sorted(f.result(timeout=WAIT_S).status_code for f in (busy, queued, uncached))
+        assert codes == [200, 200, 429], f"the requests that got in should be served; got {codes}"
+    assert cached.status_code == 200 and cached.get_json()["predictions"] == expected(reference_model, [ROWS[9]]), (
+        f"a cached answer needs no queue and should be served while it is full, got {cached.status_code}")
+
+
+# --- the token bucket -----------------------------------------------------------------------------------
+
+
+def test_the_rate_limit_refuses_beyond_the_burst_and_refills_over_time(make_app, counting_model):
+    clock = FakeClock()
+    app = make_app({"RATE_LIMIT": "2", "RATE_BURST": "3", "MAX_WAIT_MS": 0}, model=counting_model(), clock=clock)
+    for i in range(3):
+        assert post(app, {"features": [ROWS[i]]}).status_code == 200, f"request {i + 1} of a burst of 3 is served"
+    assert_429(post(app, {"features": [ROWS[3]]}), "1", "the 4th request at the same instant (RATE_BURST=3)")
+    counted = metrics(app).get('model_requests_total{endpoint="/predict",status="429"}')
+    assert counted == 1, f"model_requests_total should count the rate limit's 429 under status=\"429\", got {counted}"
+    clock.advance(0.5)
+    assert post(app, {"features": [ROWS[4]]}).status_code == 200, "after 0.5 s at 2 tokens/s there is 1 token"
+    assert post(app, {"features": [ROWS[5]]}).status_code == 429, "and it has been used"
+    clock.advance(10)
+    answers = [post(app, {"features": [ROWS[6 + i]]}).status_code for i in range(4)]
+    assert answers == [200, 200, 200, 429], f"the bucket refills to RATE_BURST=3 and no further; got {answers}"
+
+
+def test_retry_after_is_the_whole_seconds_until_the_next_token(make_app, counting_model):
+    clock = FakeClock()
+    app = make_app({"RATE_LIMIT": 0.25, "MAX_WAIT_MS": 0}, model=counting_model(), clock=clock)
+    assert post(app, {"features": [ROWS[0]]}).status_code == 200, "RATE_BURST defaults to at least 1 token"
+    assert_429(post(app, {"features": [ROWS[1]]}), "4", "an empty bucket at 0.25 tokens/s (4 s to the next token)")
+    clock.advance(1.5)
+    assert_429(post(app, {"features": [ROWS[1]]}), "3", "2.5 s before the next token (rounded up, not to the nearest)")
+    clock.advance(1)
+    assert_429(post(app, {"features": [ROWS[1]]}), "2", "1.5 s before the next token (rounded up)")
+    clock.advance(1.25)
+    assert_429(post(app, {"features": [ROWS[1]]}), "1", "0.25 s before the next token (at least 1)")
+    clock.advance(0.25)
+    assert post(app, {"features": [ROWS[1]]}).status_code == 200, "after 4 s the token is there"
+
+
+def test_rate_burst_defaults_to_the_rate_limit(make_app, counting_model):
+    clock = FakeClock()
+    app = make_app({"RATE_LIMIT": "5", "MAX_WAIT_MS": 0}, model=counting_model(), clock=clock)
+    answers = [post(app, {"features": [ROWS[i]]}).status_code for i in range(6)]
+    assert answers == [200] * 5 + [429], f"RATE_LIMIT=5 without RATE_BURST allows a burst of 5; got {answers}"
+
+
+def test_without_rate_limit_nothing_is_refused(make_app, counting_model):
+    app = make_app({"MAX_WAIT_MS": 0, "CACHE_SIZE": 0}, model=counting_model(), clock=FakeClock())
+    answers = {post(app, {"features": [ROWS[i % 32]]}).status_code for i in range(60)}
+    assert answers == {200}, f"with RATE_LIMIT unset no request is rate limited; got {answers}"
+
+
+def test_rate_limit_from_the_environment(make_app, counting_model, monkeypatch):
+    monkeypatch.setenv("RATE_LIMIT", "1")
+    app = make_app({"MAX_WAIT_MS": 0}, model=counting_model(), clock=FakeClock())
+    assert [post(app, {"features": [ROWS[i]]}).status_code for i in range(2)] == [200, 429], (
+        "RATE_LIMIT=1 from the environment: one request, then 429")
+
+
+def test_the_bucket_is_checked_first_and_every_predict_takes_a_token(make_app, counting_model):
+    clock = FakeClock()
+    model = counting_model()
+    app = make_app({"RATE_LIMIT": "1", "MAX_WAIT_MS": 0}, model=model, clock=clock)
+    assert post(app, b"{not json").status_code == 400, "a bad body with a token left is a 400"
+    assert post(app, {"features": [ROWS[0]]}).status_code == 429, "the bad request took the only token"
+    assert post(app, b"{not json").status_code == 429, "with no token, even a bad body is answered 429"
+    clock.advance(1)
+    assert post(app, {"features": [ROWS[0]]}).status_code == 200, "after 1 s at 1 token/s a request is served"
+    assert post(app, {"features": [ROWS[0]]}).status_code == 429, "a cached answer takes a token too"
+    assert len(model.calls) == 1, "refused requests never reach the model"
+
+
+def test_health_ready_and_metrics_are_never_rate_limited(make_app, counting_model):
+    clock = FakeClock()
+    app = make_app({"RATE_LIMIT": "1", "MAX_WAIT_MS": 0}, model=counting_model(), clock=clock)
+    post(app, {"features": [ROWS[0]]})
+    assert post(app, {"features": [ROWS[1]]}).status_code == 429, "the bucket is empty"
+    client = app.test_client()
+    for _ in range(3):
+        for path in ("/health", "/ready", "/metrics"):
+            assert client.get(path).status_code == 200, f"GET {path} must not be rate limited (probes would fail)"
+
+
+@pytest.mark.parametrize("settings", [
+    {"RATE_LIMIT": "0"}, {"RATE_LIMIT": "-2"}, {"RATE_LIMIT": "nan"}, {"RATE_LIMIT": "inf"}, {"RATE_LIMIT": "fast"},
+    {"RATE_LIMIT": "5", "RATE_BURST": "0.5"}, {"RATE_LIMIT": "5", "RATE_BURST": "0"},
+    {"RATE_LIMIT": "5", "RATE_BURST": "lots"}, {"RATE_LIMIT": True}, {"RATE_LIMIT": "5", "RATE_BURST": True},
+    {"RATE_LIMIT": "5", "RATE_BURST": "inf"},
+])
+def test_a_bad_rate_setting_raises_value_error_naming_it(make_app, counting_model, settings):
+    name = "RATE_BURST" if "RATE_BURST" in settings else "RATE_LIMIT"
+    with pytest.raises(ValueError, match=name):
+        make_app(settings, model=counting_model())
+
+
+def test_a_fractional_rate_and_a_burst_of_one_are_accepted(make_app, counting_model):
+    app = make_app({"RATE_LIMIT": "0.5", "RATE_BURST": "1", "MAX_WAIT_MS": 0}, model=counting_model(),
+                   clock=FakeClock())
+    assert [post(app, {"features": [ROWS[i]]}).status_code for i in range(2)] == [200, 429], "RATE_LIMIT=0.5 with RATE_BURST=1: one request, then 429"
+
+
+def test_a_fractional_burst_keeps_its_fraction(make_app, counting_model):
+    clock = FakeClock()
+    app = make_app({"RATE_LIMIT": "1", "RATE_BURST": "2.5", "MAX_WAIT_MS": 0}, model=counting_model(), clock=clock)
+    answers = [post(app, {"features": [ROWS[i]]}).status_code for i in range(3)]
+    assert answers == [200, 200, 429], f"RATE_BURST=2.5 (any finite number >= 1) holds 2.5 tokens: two requests; got {answers}"
+    clock.advance(0.5)
+    answers = [post(app, {"features": [ROWS[3 + i]]}).status_code for i in range(2)]
+    assert answers == [200, 429], (
+        f"the half token left plus 0.5 s at 1 token/s make one whole token: one more request; got {answers}")
+
+
+# --- metrics ------------------------------------------------------------------------------------------------
+
+
+def test_batch_size_histogram_counts_requests_per_model_call(make_app, counting_model):
+    model = counting_model()
+    app = make_app({"MAX_BATCH_SIZE": 4, "MAX_WAIT_MS": 3000}, model=model)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda i: post(app, {"features": ROWS[2 * i:2 * i + 2]}), range(4)))
+    found = metrics(app)
+    assert found.get("model_batch_size_count") == 1 and found.get("model_batch_size_sum") == 4, (
+        "4 concurrent requests of 2 rows in one model call: model_batch_size should have 1 observation of 4 "
+        f"(requests, not rows); got count {found.get('model_batch_size_count')}, sum {found.get('model_batch_size_sum')}")
+    post(app, {"features": ROWS[:2]})  # a cache hit: no model call
+    found = metrics(app)
+    assert found.get("model_batch_size_count") == 1, "a cached answer makes no model call and no observation"
+
+
+def test_a_model_call_that_raises_is_still_observed(make_app, counting_model):
+    app = make_app({"MAX_WAIT_MS": 0}, model=counting_model(fail_on=ROWS[5]))
+    assert post(app, {"features": [ROWS[5]]}).status_code == 503, "a model call that raises answers 503"
+    found = metrics(app)
+    assert found.get("model_batch_size_count") == 1 and found.get("model_batch_size_sum") == 1, (
+        "model_batch_size is observed once per model call, also one that raises: expected 1 observation of 1, got "
+        f"count {found.get('model_batch_size_count')}, sum {found.get('model_batch_size_sum')}")
+    assert found.get("model_queue_depth") == 0, "after a failed call nothing waits"
+
+
+def test_a_request_in_a_batch_still_being_collected_counts_in_the_queue_depth(make_app, counting_model):
+    model = counting_model()
+    app = make_app({"MAX_BATCH_SIZE": 2, "MAX_WAIT_MS": 60_000}, model=model)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(post, app, {"features": [ROWS[0]]})
+        assert wait_for_queue_depth(app, 1) == 1, "one request submitted and not yet handed to the model"
+        time.sleep(0.2)  # the worker has taken it into a batch by now, and waits up to 60 s for a second request
+        depth = metrics(app).get("model_queue_depth")
+        second = pool.submit(post, app, {"features": [ROWS[1]]})
+        codes = [first.result(timeout=WAIT_S).status_code, second.result(timeout=WAIT_S).status_code]
+    assert depth == 1, (
+        "model_queue_depth counts requests submitted and not yet handed to the model, including one in a batch the "
+        f"worker is still collecting; expected 1, got {depth}")
+    assert codes == [200, 200] and model.sizes == [2], f"the second request completes the batch; {codes}, {model.sizes}"
+    assert metrics(app).get("model_queue_depth") == 0, "with both answered, nothing waits"
+
+
+def test_queue_depth_is_zero_when_idle_and_back_to_zero_after_a_burst(make_app, counting_model):
+    app = make_app({"MAX_WAIT_MS": 1}, model=counting_model())
+    assert metrics(app).get("model_queue_depth") == 0, "an idle server has model_queue_depth 0"
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda row: post(app, {"features": [row]}), ROWS[:16]))
+    assert metrics(app).get("model_queue_depth") == 0, "after every request is answered, model_queue_depth is 0"
+
+
+def test_day_03_metrics_are_still_there(make_app, counting_model):
+    app = make_app({"MAX_WAIT_MS": 0}, model=counting_model())
+    post(app, {"features": [ROWS[0]]})
+    post(app, b"{bad")
+    app.test_client().get("/health")
+    found = metrics(app)
+    for key in ('model_requests_total{endpoint="/predict",status="200"}',
+                'model_requests_total{endpoint="/predict",status="400"}',
+                'model_requests_total{endpoint="/health",status="200"}'):
+        assert found.get(key) == 1, f"{key} should be 1, got {found.get(key)}"
+    assert found.get('model_request_latency_seconds_count{endpoint="/predict"}') == 2, (
+        "model_request_latency_seconds should observe both /predict requests")

@@ -1,0 +1,481 @@
+"""Task 1: the micro-batcher, driven by real threads.
+
+`predict_batch` here is a recorder the tests control: it notes every batch it is given
+and, when gated, holds its first call until the test opens the gate. While the worker is
+held inside that call, everything submitted waits in the queue, so the tests know the
+queue's state without timing anything.
+"""
+
+import contextlib
+import threading
+import time
+from concurrent.futures import CancelledError, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+
+import pytest
+from batcher import MicroBatcher, QueueFull
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+pytestmark = pytest.mark.task(taskno=1)
+
+WAIT_S = 5  # generous bound on anything that should happen within milliseconds
+
+
+class Recorder:
+    """A predict_batch that records its batches; `gated` holds the first call until `open()`."""
+
+    def __init__(self, gated: bool = False, result=lambda x: ("done", x)) -> None:
+        self.batches: list[list] = []
+        self.non_lists: list = []
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+        if not gated:
+            self.gate.set()
+        self.result = result
+        self._lock = threading.Lock()
+
+    def __call__(self, items):
+        if not isinstance(items, list):
+            self.non_lists.append(type(items).__name__)
+        with self._lock:
+            self.batches.append(list(items))
+        self.entered.set()
+        assert self.gate.wait(WAIT_S), "test gate never opened"
+        return [self.result(x) for x in items]
+
+    def open(self) -> None:
+        self.gate.set()
+
+    @property
+    def items(self) -> list:
+        return [x for batch in self.batches for x in batch]
+
+
+@contextlib.contextmanager
+def opened_on_exit(recorder: Recorder):
+    """Opens the gate when the block ends, also on a failed assertion, before the batcher closes:
+    a close() that waits for the held batch must not wait out the gate's own time limit."""
+    try:
+        yield
+    finally:
+        recorder.open()
+
+
+def batcher_threads() -> set[threading.Thread]:
+    return set(threading.enumerate())
+
+
+def wait_for_threads_to_end(threads: set[threading.Thread]) -> list[str]:
+    """Names of the threads of `threads` still alive after WAIT_S."""
+    deadline = time.monotonic() + WAIT_S
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return [t.name for t in threads if t.is_alive()]
+
+
+def hold_worker(recorder: Recorder, batcher: MicroBatcher):
+    """Submit one item and wait until the worker is inside predict_batch with it (after the
+    batcher's max_wait_s, which these tests keep short). Full batches queued behind it are
+    then sent without waiting."""
+    first = batcher.submit("first")
+    assert recorder.entered.wait(WAIT_S), (
+        f"one submitted item should reach predict_batch within {WAIT_S} s (is the worker thread started?)")
+    return first
+
+
+# --- arguments -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"max_batch_size": 0, "max_wait_s": 0.01},
+    {"max_batch_size": -3, "max_wait_s": 0.01},
+    {"max_batch_size": 4, "max_wait_s": -0.001},
+    {"max_batch_size": 4, "max_wait_s": 0.01, "max_queue": 0},
+    {"max_batch_size": 4, "max_wait_s": 0.01, "max_queue": -1},
+])
+def test_invalid_arguments_raise_value_error(kwargs):
+    with pytest.raises(ValueError):
+        MicroBatcher(Recorder(), **kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"max_batch_size": 1, "max_wait_s": 0},
+    {"max_batch_size": 1, "max_wait_s": 0.0, "max_queue": 1},
+    {"max_batch_size": 2, "max_wait_s": 0.01, "max_queue": None},
+])
+def test_the_smallest_allowed_values_are_accepted(kwargs):
+    recorder = Recorder()
+    with MicroBatcher(recorder, **kwargs) as batcher:
+        assert batcher.submit(7).result(timeout=WAIT_S) == ("done", 7), (
+            f"a batcher made with {kwargs} should answer a submitted item")
+
+
+# --- answers -----------------------------------------------------------------------------------
+
+
+def test_a_submitted_item_resolves_to_its_result_and_the_context_manager_hands_back_the_batcher():
+    recorder = Recorder()
+    with MicroBatcher(recorder, max_batch_size=4, max_wait_s=0.01) as batcher:
+        assert isinstance(batcher, MicroBatcher), "`with MicroBatcher(...) as batcher` should give the batcher"
+        future = batcher.submit(5)
+        assert future.result(timeout=WAIT_S) == ("done", 5), "the item's future should resolve to its result"
+    assert recorder.batches == [[5]], f"predict_batch should have been called once with [5]; got {recorder.batches}"
+    assert not recorder.non_lists, f"predict_batch should be given a list, got {recorder.non_lists}"
+
+
+def test_the_ith_result_resolves_the_ith_items_future():
+    recorder = Recorder(gated=True, result=lambda x: x * 10)
+    with MicroBatcher(recorder, max_batch_size=5, max_wait_s=0.05) as batcher, opened_on_exit(recorder):
+        hold_worker(recorder, batcher)
+        futures = {x: batcher.submit(x) for x in (3, 1, 4, 1.5, 9)}
+        recorder.open()
+        got = {x: f.result(timeout=WAIT_S) for x, f in futures.items()}
+    assert got == {x: x * 10 for x in futures}, f"each future should get its own item's result; got {got}"
+    assert recorder.batches[1] == [3, 1, 4, 1.5, 9], (
+        f"the waiting items should form one batch in submission order; got {recorder.batches}")
+
+
+def test_waiting_items_are_batched_up_to_max_batch_size_in_submission_order():
+    recorder = Recorder(gated=True)
+    with MicroBatcher(recorder, max_batch_size=3, max_wait_s=0.05) as batcher, opened_on_exit(recorder):
+        hold_worker(recorder, batcher)
+        futures = [batcher.submit(i) for i in range(9)]
+        recorder.open()
+        for f in futures:
+            f.result(timeout=WAIT_S)
+    assert recorder.batches == [["first"], [0, 1, 2], [3, 4, 5], [6, 7, 8]], (
+        "with max_batch_size=3 and 9 items waiting, the worker should make batches of the 3 oldest, "
+        f"then the next 3...; got {recorder.batches}")
+
+
+def test_the_worker_waits_up_to_max_wait_s_for_more_items():
+    recorder = Recorder()
+    with MicroBatcher(recorder, max_batch_size=4, max_wait_s=WAIT_S) as batcher:
+        first = batcher.submit("a")
+        time.sleep(0.2)  # the worker has taken "a" by now and should still be collecting
+        rest = [batcher.submit(x) for x in "bcd"]
+        for f in [first, *rest]:
+            f.result(timeout=WAIT_S)
+    assert recorder.batches == [["a", "b", "c", "d"]], (
+        f"with max_wait_s={WAIT_S}, items submitted 0.2 s after the first should join its batch (which is then full); "
+        f"got {recorder.batches}")
+
+
+def test_a_partial_batch_is_sent_once_max_wait_s_has_passed():
+    recorder = Recorder()
+    with MicroBatcher(recorder, max_batch_size=1000, max_wait_s=0.05) as batcher:
+        future = batcher.submit("alone")
+        try:
+            result = future.result(timeout=WAIT_S)
+        except FutureTimeout:
+            pytest.fail(f"a lone item should be sent after max_wait_s=0.05, but after {WAIT_S} s it is still waiting "
+                        "for a full batch")
+    assert result == ("done", "alone") and recorder.batches == [["alone"]], f"got batches {recorder.batches}"
+
+
+def test_max_wait_s_counts_from_the_first_item_and_does_not_restart_with_each_new_one():
+    recorder = Recorder()
+    with MicroBatcher(recorder, max_batch_size=100_000, max_wait_s=0.2) as batcher:
+        first = batcher.submit(0)
+        deadline = time.monotonic() + WAIT_S
+        n = 1
+        # A steady trickle, one item every 20 ms: a timer that restarts with each item never fires.
+        while not first.done() and time.monotonic() < deadline:
+            batcher.submit(n)
+            n += 1
+            time.sleep(0.02)
+        assert first.done(), (
+            f"with items arriving every 20 ms, the first item waited {WAIT_S} s: max_wait_s=0.2 counts from when the "
+            "worker took the first item, it does not restart whenever another arrives")
+
+
+def test_an_item_that_arrives_late_does_not_stretch_the_first_items_wait():
+    recorder = Recorder()
+    with MicroBatcher(recorder, max_batch_size=100, max_wait_s=0.8) as batcher:
+        first = batcher.submit("a")
+        time.sleep(0.55)
+        batcher.submit("b")  # joins a's batch; a's deadline is still 0.8 s after the worker took it
+        time.sleep(0.55)  # 1.1 s after "a": its batch has been sent
+        batcher.submit("c")
+        first.result(timeout=WAIT_S)
+    with_a = next(batch for batch in recorder.batches if "a" in batch)
+    assert "c" not in with_a, (
+        "with max_wait_s=0.8, an item submitted 1.1 s after the first should not join the first's batch: the wait "
+        "counts from when the worker took the first item, not from the latest arrival (when the worker wakes for "
+        f"an item, it should wait only the time left, not max_wait_s again); got batches {recorder.batches}")
+
+
+def test_with_max_wait_s_zero_no_batch_is_held_back():
+    recorder = Recorder()
+    with MicroBatcher(recorder, max_batch_size=50, max_wait_s=0) as batcher:
+        assert batcher.submit(1).result(timeout=WAIT_S) == ("done", 1), "max_wait_s=0 should send at once"
+
+
+def test_predict_batch_is_never_called_with_an_empty_list():
+    recorder = Recorder()
+    with MicroBatcher(recorder, max_batch_size=4, max_wait_s=0.001) as batcher:
+        time.sleep(0.3)  # idle: many wait periods pass with nothing queued
+        batcher.submit(1).result(timeout=WAIT_S)
+        time.sleep(0.1)
+    assert [] not in recorder.batches, f"predict_batch was called with an empty list: {recorder.batches}"
+    assert recorder.batches == [[1]], f"only one item was submitted; got batches {recorder.batches}"
+
+
+def test_many_threads_submitting_at_once_each_get_their_own_answers():
+    recorder = Recorder()
+    with MicroBatcher(recorder, max_batch_size=8, max_wait_s=0.002) as batcher:
+        def client(who: int):
+            futures = [(i, batcher.submit((who, i))) for i in range(40)]
+            return [(who, i, f.result(timeout=WAIT_S)) for i, f in futures]
+
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            answers = [a for part in pool.map(client, range(12)) for a in part]
+    wrong = [(who, i, got) for who, i, got in answers if got != ("done", (who, i))]
+    assert not wrong, f"some futures got another item's result: {wrong[:5]}"
+    sizes = [len(b) for b in recorder.batches]
+    assert all(1 <= s <= 8 for s in sizes), f"every batch should hold 1 to max_batch_size=8 items; sizes {sizes}"
+    assert sorted(recorder.items) == sorted((w, i) for w in range(12) for i in range(40)), (
+        "every submitted item should reach predict_batch exactly once")
+    for who in range(12):
+        mine = [i for w, i in recorder.items if w == who]
+        assert mine == sorted(mine), f"thread {who}'s items reached predict_batch out of submission order: {mine}"
+
+
+@settings(max_examples=15)
+@given(items=st.lists(st.integers(), min_size=1, max_size=30), max_batch_size=st.integers(1, 6),
+       max_wait_s=st.sampled_from([0, 0.001, 0.003]))
+def test_batches_partition_the_items_in_order(items, max_batch_size, max_wait_s):
+    recorder = Recorder(result=lambda x: -x)
+    with MicroBatcher(recorder, max_batch_size=max_batch_size, max_wait_s=max_wait_s) as batcher:
+        futures = [batcher.submit(x) for x in items]
+        results = [f.result(timeout=WAIT_S) for f in futures]
+    assert results == [-x for x in items], "each future should resolve to its own item's result"
+    assert recorder.items == items, f"the batches, joined, should be the items in submission order: {recorder.batches}"
+    assert all(1 <= len(b) <= max_batch_size for b in recorder.batches), (
+        f"batch sizes should be 1..{max_batch_size}: {[len(b) for b in recorder.batches]}")
+
+
+# --- failures -------------------------------------------------------------------------------------
+
+
+class Boom(Exception):
+    pass
+
+
+def test_a_failing_batch_fails_all_its_futures_and_the_worker_goes_on():
+    gate = Recorder(gated=True)
+
+    def predict_batch(items):
+        gate(items)
+        if "bad" in items:
+            raise Boom("the model fell over")
+        return [x.upper() for x in items]
+
+    with MicroBatcher(predict_batch, max_batch_size=3, max_wait_s=0.05) as batcher, opened_on_exit(gate):
+        hold_worker(gate, batcher)
+        batch = [batcher.submit(x) for x in ("x", "bad", "y")]
+        gate.open()
+        for f in batch:
+            error = f.exception(timeout=WAIT_S)
+            assert isinstance(error, Boom) and str(error) == "the model fell over", (
+                f"every future of a batch whose predict_batch raised should get that exception, got {error!r}")
+        after = batcher.submit("z")
+        assert after.result(timeout=WAIT_S) == "Z", "after a failed batch the worker should go on with the next one"
+
+
+@pytest.mark.parametrize("extra", [-1, +1])
+def test_a_result_of_the_wrong_length_fails_the_batch_with_value_error(extra):
+    gate = Recorder(gated=True)
+
+    def predict_batch(items):
+        gate(items)
+        return ["r"] * (len(items) + extra)
+
+    with MicroBatcher(predict_batch, max_batch_size=3, max_wait_s=0.05) as batcher, opened_on_exit(gate):
+        hold_worker(gate, batcher)
+        batch = [batcher.submit(x) for x in "abc"]
+        gate.open()
+        for f in batch:
+            error = f.exception(timeout=WAIT_S)
+            assert isinstance(error, ValueError), (
+                f"{len(batch) + extra} results for a batch of {len(batch)} should fail every future with ValueError, "
+                f"got {error!r}")
+
+    with MicroBatcher(lambda items: [1] * (len(items) + (extra if items == ["bad"] else 0)),
+                      max_batch_size=1, max_wait_s=0) as batcher:
+        assert isinstance(batcher.submit("bad").exception(timeout=WAIT_S), ValueError), "wrong length → ValueError"
+        assert batcher.submit("good").result(timeout=WAIT_S) == 1, "the worker should go on after a wrong-length result"
+
+
+# --- the queue bound ------------------------------------------------------------------------------
+
+
+def test_a_full_queue_raises_queue_full_exactly_at_max_queue():
+    assert issubclass(QueueFull, Exception), "QueueFull should be an Exception subclass"
+    recorder = Recorder(gated=True)
+    with MicroBatcher(recorder, max_batch_size=1, max_wait_s=0, max_queue=3) as batcher, opened_on_exit(recorder):
+        hold_worker(recorder, batcher)  # taken into a batch: it no longer waits
+        waiting = [batcher.submit(i) for i in range(3)]
+        with pytest.raises(QueueFull):
+            batcher.submit("one too many")
+        recorder.open()
+        assert [f.result(timeout=WAIT_S) for f in waiting] == [("done", i) for i in range(3)], (
+            "the items that were accepted should still be answered")
+        assert batcher.submit("room again").result(timeout=WAIT_S) == ("done", "room again"), (
+            "once the queue has drained, submit should accept items again")
+    assert "one too many" not in recorder.items, "a refused item must never reach predict_batch"
+
+
+def test_items_of_the_batch_being_collected_no_longer_count_as_waiting():
+    recorder = Recorder()
+    # max_wait_s=60: once the worker has taken "a" it keeps collecting, with "a" out of the queue.
+    with MicroBatcher(recorder, max_batch_size=2, max_wait_s=60, max_queue=1) as batcher:
+        first = batcher.submit("a")
+        second, deadline = None, time.monotonic() + WAIT_S
+        while second is None and time.monotonic() < deadline:
+            try:
+                second = batcher.submit("b")
+            except QueueFull:  # fair until the worker has taken "a"
+                time.sleep(0.01)
+        assert second is not None, (
+            f"with max_queue=1, once the worker has taken the first item into the batch it is collecting, nothing "
+            f"waits and a second submit should be accepted; it was refused for {WAIT_S} s")
+        assert [first.result(timeout=WAIT_S), second.result(timeout=WAIT_S)] == [("done", "a"), ("done", "b")], (
+            "both items should be answered")
+    assert recorder.batches == [["a", "b"]], (
+        f"the second item should join the batch being collected, which is then full; got {recorder.batches}")
+
+
+def test_without_max_queue_the_queue_is_not_bounded():
+    recorder = Recorder(gated=True)
+    with MicroBatcher(recorder, max_batch_size=500, max_wait_s=0) as batcher, opened_on_exit(recorder):
+        hold_worker(recorder, batcher)
+        futures = [batcher.submit(i) for i in range(1000)]
+        recorder.open()
+        assert [f.result(timeout=WAIT_S) for f in futures] == [("done", i) for i in range(1000)], (
+            "without max_queue, 1000 waiting items should all be accepted and answered")
+    sizes = [len(b) for b in recorder.batches]
+    assert sizes == [1, 500, 500], f"1000 waiting items with max_batch_size=500 make two full batches; got sizes {sizes}"
+
+
+@pytest.fixture
+def threads_switch_between_lines(impl_dir):
+    """Every thread started in the test gives up the CPU before each line of your code runs, so a
+    check on one line and an append on the next interleave with other threads unless a lock
+    holds them together."""
+    folder = Path(impl_dir).resolve()
+    yours = {}  # file name -> whether it lies in the folder under test
+
+    def each_line(frame, event, arg):
+        if event == "line":
+            time.sleep(1e-6)  # lets another thread take the interpreter
+        return each_line
+
+    def on_call(frame, event, arg):
+        name = frame.f_code.co_filename
+        if name not in yours:
+            yours[name] = Path(name).resolve().is_relative_to(folder)
+        return each_line if yours[name] else None
+
+    threading.settrace(on_call)
+    yield
+    threading.settrace(None)
+
+
+def test_concurrent_submits_never_overfill_the_queue(threads_switch_between_lines):
+    for _ in range(3):  # three fresh queues: three chances for two threads to race for the last slot
+        recorder = Recorder(gated=True)
+        with MicroBatcher(recorder, max_batch_size=100, max_wait_s=0, max_queue=5) as batcher, opened_on_exit(recorder):
+            hold_worker(recorder, batcher)
+
+            def client(_, start=threading.Barrier(8), batcher=batcher):
+                start.wait(WAIT_S)
+                accepted = 0
+                for i in range(10):
+                    try:
+                        batcher.submit(i)
+                        accepted += 1
+                    except QueueFull:
+                        pass
+                return accepted
+
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                accepted = sum(pool.map(client, range(8)))
+            recorder.open()
+        assert accepted == 5, (
+            f"with max_queue=5 and the worker busy, exactly 5 of 80 concurrent submits should succeed; {accepted} did "
+            "(check the bound and append under one lock)")
+
+
+# --- closing ------------------------------------------------------------------------------------------
+
+
+def test_close_answers_everything_already_submitted_then_refuses_and_stops_the_worker():
+    before = batcher_threads()
+    recorder = Recorder(gated=True)
+    batcher = MicroBatcher(recorder, max_batch_size=2, max_wait_s=0.05)
+    started = batcher_threads() - before
+    first = hold_worker(recorder, batcher)
+    queued = [batcher.submit(i) for i in range(5)]
+    closer = threading.Thread(target=batcher.close, daemon=True)  # close() may wait for the drain: keep this thread free
+    closer.start()
+    deadline = time.monotonic() + WAIT_S
+    refused = None
+    while refused is None and time.monotonic() < deadline:  # close() runs in the other thread
+        try:
+            queued.append(batcher.submit(f"late-{len(queued)}"))
+            time.sleep(0.01)
+        except RuntimeError as exc:
+            refused = exc
+    recorder.open()
+    closer.join(WAIT_S)
+    assert isinstance(refused, RuntimeError) and not isinstance(refused, QueueFull), (
+        "submit after close() should raise RuntimeError")
+    try:
+        answers = [f.result(timeout=WAIT_S) for f in [first, *queued]]
+    except (FutureTimeout, CancelledError) as exc:
+        pytest.fail(f"close() should still answer every item submitted before it; a future got {exc!r}")
+    expected = [("done", "first")] + [("done", i) for i in range(5)] + [("done", f"late-{i}") for i in range(5, len(queued))]
+    assert answers == expected, f"every item submitted before close() should get its result; got {answers}"
+    assert not closer.is_alive(), f"close() did not return within {WAIT_S} s"
+    leftover = wait_for_threads_to_end(started)
+    assert not leftover, f"close() should stop the worker thread, but {leftover} still run"
+
+
+def test_leaving_the_with_block_closes_the_batcher():
+    before = batcher_threads()
+    recorder = Recorder()
+    with MicroBatcher(recorder, max_batch_size=4, max_wait_s=0.01) as batcher:
+        started = batcher_threads() - before
+        future = batcher.submit("x")
+    assert future.result(timeout=WAIT_S) == ("done", "x"), "an item submitted inside the block is answered"
+    with pytest.raises(RuntimeError):
+        batcher.submit("after")
+    assert not wait_for_threads_to_end(started), "leaving the with block should stop the worker thread"
+
+
+def test_leaving_the_with_block_after_an_explicit_close_is_harmless():
+    before = batcher_threads()
+    with MicroBatcher(Recorder(), max_batch_size=4, max_wait_s=0.01) as batcher:
+        started = batcher_threads() - before
+        answer = batcher.submit("x")
+        batcher.close()  # leaving the block closes it a second time
+    assert answer.result(timeout=WAIT_S) == ("done", "x"), "an item submitted before close() is answered"
+    batcher.close()  # and a third time
+    assert not wait_for_threads_to_end(started), "the worker thread should have stopped"
+
+
+def test_close_on_an_idle_batcher_stops_its_worker():
+    before = batcher_threads()
+    batcher = MicroBatcher(Recorder(), max_batch_size=4, max_wait_s=30)
+    started = batcher_threads() - before
+    assert started, "the batcher should run a worker thread"
+    closer = threading.Thread(target=batcher.close, daemon=True)
+    closer.start()
+    closer.join(WAIT_S)
+    never_noticed = ("close() on a batcher with nothing queued should stop its worker (a worker blocked forever on "
+                     "an empty queue, or waiting out max_wait_s=30, never notices)")
+    assert not closer.is_alive(), f"close() did not return within {WAIT_S} s: " + never_noticed
+    assert not wait_for_threads_to_end(started), never_noticed

@@ -1,0 +1,345 @@
+"""Task 2: /predict through the micro-batcher, and the answer cache, checked in process.
+
+`counting_model()` wraps the day-03 model and records the rows of every `predict` call,
+so "one model call per batch" is counted, not timed. Concurrent requests come from
+threads, each with its own Flask test client.
+"""
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.task(taskno=2)
+
+MiB = 1024 * 1024
+ROWS = np.random.default_rng(17).normal(scale=2.0, size=(64, 4)).round(3).tolist()
+LONG_WAIT_MS = 3000  # long enough that requests sent together always share a batch
+
+
+def post(app, body):
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return app.test_client().post("/predict", data=data, content_type="application/json")
+
+
+def post_all(app, bodies, workers=None):
+    """POST every body at once, from its own thread; answers in the bodies' order."""
+    with ThreadPoolExecutor(max_workers=workers or len(bodies)) as pool:
+        return list(pool.map(lambda body: post(app, body), bodies))
+
+
+def wait_ready(app, seconds=10.0):
+    client = app.test_client()
+    deadline = time.monotonic() + seconds
+    while (answer := client.get("/ready")).status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return answer
+
+
+def expected(reference_model, rows):
+    return reference_model.predict(np.asarray(rows, dtype=float)).tolist()
+
+
+class SumModel:
+    """A model that costs next to nothing: the sum of each row; counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls = []
+
+    def predict(self, X):
+        self.calls.append(len(X))
+        return np.asarray(X, dtype=float).sum(axis=1)
+
+
+# --- day 03's contract, still -----------------------------------------------------------------
+
+
+def test_health_ready_and_predict_serve_the_model_from_model_path(make_app, model_file, reference_model):
+    app = make_app({"MODEL_PATH": str(model_file), "MODEL_VERSION": "v17"})
+    assert wait_ready(app).status_code == 200, "GET /ready should answer 200 once the model is loaded"
+    health = app.test_client().get("/health")
+    assert health.status_code == 200 and health.get_json() == {"status": "ok", "model_version": "v17"}, (
+        f"GET /health should answer {{'status': 'ok', 'model_version': 'v17'}}, got {health.get_json()}")
+    answer = post(app, {"features": ROWS[:10]})
+    assert answer.status_code == 200, f"a valid batch should get 200, got {answer.status_code}: {answer.data[:200]!r}"
+    assert answer.get_json() == {"predictions": expected(reference_model, ROWS[:10]), "model_version": "v17"}, (
+        "/predict should answer the model's predictions, one per row in order, and the model_version")
+    single = post(app, {"features": ROWS[0]})
+    assert single.get_json()["predictions"] == expected(reference_model, ROWS[:1]), (
+        "a single row [f, f, f, f] is a batch of one")
+
+
+def test_model_path_comes_from_the_environment_when_config_lacks_it(make_app, model_file, monkeypatch):
+    monkeypatch.setenv("MODEL_PATH", str(model_file))
+    monkeypatch.setenv("MODEL_VERSION", "from-env")
+    app = make_app()
+    assert wait_ready(app).status_code == 200, "MODEL_PATH from the environment should be loaded"
+    assert app.test_client().get("/health").get_json()["model_version"] == "from-env", "MODEL_VERSION from the env"
+    app = make_app({"MODEL_VERSION": "from-config"})
+    assert app.test_client().get("/health").get_json()["model_version"] == "from-config", (
+        "a key in config wins over the environment variable")
+
+
+def test_a_given_model_is_served_without_any_model_path(make_app, counting_model, reference_model):
+    model = counting_model()
+    app = make_app({"MODEL_VERSION": "injected"}, model=model)
+    assert wait_ready(app).status_code == 200, "an app given `model=` is ready"
+    answer = post(app, {"features": ROWS[:3]})
+    assert answer.get_json() == {"predictions": expected(reference_model, ROWS[:3]), "model_version": "injected"}, "the given model's predictions and the configured version"
+    assert model.calls == [ROWS[:3]], f"the given model should be called with the request's rows, got {model.calls}"
+
+
+def test_a_given_model_wins_over_model_path(make_app, model_file, monkeypatch):
+    monkeypatch.setenv("MODEL_PATH", str(model_file))
+    model = SumModel()
+    app = make_app({"MODEL_PATH": str(model_file)}, model=model)
+    answer = post(app, {"features": [[1, 2, 3, 4.5]]})
+    assert answer.status_code == 200 and answer.get_json()["predictions"] == [10.5], (
+        "with `model=` given, that model is served and MODEL_PATH is not read; the answer should be the given "
+        f"model's prediction 10.5, got {answer.status_code} {answer.get_json()}")
+    assert model.calls == [1], f"the given model should have been called once, on one row; calls {model.calls}"
+
+
+def test_without_a_model_the_server_is_alive_but_not_ready(make_app, tmp_path):
+    app = make_app({"MODEL_PATH": str(tmp_path / "missing.skops")})
+    client = app.test_client()
+    assert client.get("/health").status_code == 200, "/health answers 200 without a model"
+    assert client.get("/ready").status_code == 503, "/ready answers 503 when the model could not be loaded"
+    answer = post(app, {"features": ROWS[:2]})
+    assert answer.status_code == 503 and answer.get_json().get("error"), (
+        f"/predict without a model should answer 503 with an error, got {answer.status_code}")
+
+
+@pytest.mark.parametrize("body", [
+    b"{not json", b"[]", b'{"rows": [[1, 2, 3, 4]]}', b'{"features": []}', b'{"features": [[1, 2, 3]]}',
+    b'{"features": [[1, 2, 3, "4"]]}', b'{"features": [[1, 2, 3, true]]}', b'{"features": [[1, 2, 3, NaN]]}',
+    b'{"features": [[1, 2, 3, 1e400]]}', b'{"features": [[1, 2, 3, null]]}', b'{"features": [[1, 2, 3, 4], [1]]}',
+    b"[" * 100_000, b'{"features": [[1, 2, 3, 1' + b"0" * 400 + b']]}', b'{"features": [[1, 2, 3, 1' + b"0" * 5000 + b']]}',
+], ids=lambda body: body[:30].decode() + (f"-{len(body)}-bytes" if len(body) > 100 else ""))
+def test_bad_bodies_get_400_and_never_reach_the_model(make_app, counting_model, body):
+    model = counting_model()
+    app = make_app(model=model)
+    answer = post(app, body)
+    assert answer.status_code == 400, f"{body[:40]!r} should be answered with 400, got {answer.status_code}"
+    error = (answer.get_json(silent=True) or {}).get("error")
+    assert isinstance(error, str) and error, "a 400 carries {\"error\": \"...\"}"
+    assert model.calls == [], "a bad request must never reach the model"
+
+
+def test_a_body_over_one_mib_gets_413_and_one_of_exactly_one_mib_is_served(make_app, counting_model):
+    app = make_app(model=counting_model())
+    big = post(app, b"[" * (MiB + 1))
+    assert big.status_code == 413, f"a body over 1 MiB should get 413, got {big.status_code}"
+    row = json.dumps({"features": [1, 2, 3, 4]}).encode()
+    exact = row[:-1] + b" " * (MiB - len(row)) + b"}"
+    assert len(exact) == MiB, "test setup: the body should be exactly 1 MiB"
+    assert post(app, exact).status_code == 200, "a body of exactly 1 MiB should be served"
+
+
+# --- batching ---------------------------------------------------------------------------------------
+
+
+def test_concurrent_requests_share_one_model_call_and_each_gets_its_own_answer(make_app, counting_model,
+                                                                               reference_model):
+    model = counting_model()
+    app = make_app({"MAX_BATCH_SIZE": 8, "MAX_WAIT_MS": LONG_WAIT_MS}, model=model)
+    answers = post_all(app, [{"features": [row]} for row in ROWS[:8]])
+    assert [a.status_code for a in answers] == [200] * 8, f"got {[a.status_code for a in answers]}"
+    got = [a.get_json()["predictions"] for a in answers]
+    assert got == [expected(reference_model, [row]) for row in ROWS[:8]], (
+        "each request should be answered with the prediction for its own row")
+    assert model.sizes == [8], (
+        f"8 concurrent requests with MAX_BATCH_SIZE=8 should make ONE model call of 8 rows; calls had {model.sizes}")
+
+
+def test_max_batch_size_counts_requests_and_a_batch_calls_the_model_once_on_all_their_rows(
+        make_app, counting_model, reference_model):
+    model = counting_model()
+    app = make_app({"MAX_BATCH_SIZE": 3, "MAX_WAIT_MS": LONG_WAIT_MS}, model=model)
+    bodies = [{"features": ROWS[0:1]}, {"features": ROWS[1:4]}, {"features": ROWS[4:6]}]
+    answers = post_all(app, bodies)
+    assert [a.get_json()["predictions"] for a in answers] == [expected(reference_model, b["features"]) for b in bodies], (
+        "each request should get the predictions of its own rows, in order")
+    assert model.sizes == [6], (
+        "3 requests of 1, 3 and 2 rows with MAX_BATCH_SIZE=3 (requests, not rows) should make ONE model call on "
+        f"all 6 rows; calls had {model.sizes} rows")
+    assert sorted(map(tuple, model.calls[0])) == sorted(map(tuple, ROWS[:6])), "the call should hold every row once"
+
+
+def test_max_batch_size_defaults_to_32(make_app, counting_model):
+    model = counting_model()
+    app = make_app({"MAX_WAIT_MS": LONG_WAIT_MS}, model=model)
+    answers = post_all(app, [{"features": [row]} for row in ROWS[:64]])
+    assert all(a.status_code == 200 for a in answers), "every request should be answered"
+    assert max(model.sizes) == 32, f"by default a model call holds at most 32 requests; calls had {model.sizes}"
+
+
+@pytest.mark.parametrize("where", ["config", "environment"])
+def test_max_batch_size_from_config_or_environment(make_app, counting_model, monkeypatch, where):
+    model = counting_model()
+    if where == "config":
+        monkeypatch.setenv("MAX_BATCH_SIZE", "4")
+        app = make_app({"MAX_BATCH_SIZE": "2", "MAX_WAIT_MS": LONG_WAIT_MS}, model=model)
+    else:
+        monkeypatch.setenv("MAX_BATCH_SIZE", "2")
+        app = make_app({"MAX_WAIT_MS": LONG_WAIT_MS}, model=model)
+    post_all(app, [{"features": [row]} for row in ROWS[:4]])
+    assert model.sizes == [2, 2], (
+        f"MAX_BATCH_SIZE=2 from the {where} (config wins over the environment) should give two calls of 2 rows "
+        f"for 4 concurrent requests; calls had {model.sizes}")
+
+
+def test_max_wait_ms_is_in_milliseconds(make_app, counting_model):
+    model = counting_model()
+    app = make_app({"MAX_BATCH_SIZE": 2, "MAX_WAIT_MS": LONG_WAIT_MS}, model=model)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(post, app, {"features": [ROWS[0]]})
+        time.sleep(0.3)
+        second = pool.submit(post, app, {"features": [ROWS[1]]})
+        assert first.result(timeout=30).status_code == 200 and second.result(timeout=30).status_code == 200, "both requests should be served"
+    assert model.sizes == [2], (
+        f"with MAX_WAIT_MS={LONG_WAIT_MS} ({LONG_WAIT_MS / 1000:g} s), a request sent 0.3 s after the first should "
+        f"join its batch; calls had {model.sizes} rows")
+
+
+def test_the_default_wait_is_milliseconds_not_seconds(make_app, counting_model):
+    model = counting_model()
+    app = make_app({"MAX_BATCH_SIZE": 2}, model=model)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(post, app, {"features": [ROWS[0]]})
+        time.sleep(0.5)
+        second = pool.submit(post, app, {"features": [ROWS[1]]})
+        assert first.result(timeout=30).status_code == 200 and second.result(timeout=30).status_code == 200, "both requests should be served"
+    assert model.sizes == [1, 1], (
+        f"with the default MAX_WAIT_MS (5 ms) a request sent 0.5 s after another should not share its model call; "
+        f"calls had {model.sizes} rows")
+
+
+def test_a_failed_model_call_answers_503_and_the_next_request_is_served(make_app, counting_model, reference_model):
+    model = counting_model(fail_on=ROWS[5])
+    app = make_app({"MAX_WAIT_MS": 0}, model=model)
+    failed = post(app, {"features": [ROWS[5]]})
+    assert failed.status_code == 503, f"a model call that raises should answer 503, got {failed.status_code}"
+    assert (failed.get_json(silent=True) or {}).get("error"), "the 503 carries {\"error\": \"...\"}"
+    again = post(app, {"features": [ROWS[5]]})
+    assert again.status_code == 503 and len(model.calls) == 2, "a failed answer must not be cached"
+    good = post(app, {"features": [ROWS[6]]})
+    assert good.status_code == 200 and good.get_json()["predictions"] == expected(reference_model, [ROWS[6]]), (
+        "after a failed model call the server should go on serving")
+
+
+@pytest.mark.parametrize("setting, value", [
+    ("MAX_BATCH_SIZE", "0"), ("MAX_BATCH_SIZE", "-1"), ("MAX_BATCH_SIZE", "abc"), ("MAX_BATCH_SIZE", "2.5"),
+    ("MAX_BATCH_SIZE", True), ("MAX_WAIT_MS", "-1"), ("MAX_WAIT_MS", "nan"), ("MAX_WAIT_MS", "soon"),
+    ("MAX_WAIT_MS", True), ("MAX_QUEUE", "0"), ("MAX_QUEUE", "ten"), ("MAX_QUEUE", 2.5), ("CACHE_SIZE", "-1"),
+    ("CACHE_SIZE", "many"), ("CACHE_SIZE", "2.5"), ("CACHE_SIZE", False),
+])
+def test_a_bad_setting_raises_value_error_naming_it(make_app, counting_model, setting, value):
+    with pytest.raises(ValueError, match=setting):
+        make_app({setting: value}, model=counting_model())
+
+
+def test_the_smallest_allowed_settings_are_accepted(make_app, counting_model, reference_model):
+    app = make_app({"MAX_BATCH_SIZE": "1", "MAX_WAIT_MS": "0", "MAX_QUEUE": "1", "CACHE_SIZE": "0"},
+                   model=counting_model())
+    answer = post(app, {"features": [ROWS[0]]})
+    assert answer.status_code == 200 and answer.get_json()["predictions"] == expected(reference_model, [ROWS[0]]), "the smallest allowed settings should still serve predictions"
+
+
+@pytest.mark.parametrize("wait_ms", ["2.5", 0.5])
+def test_max_wait_ms_may_be_a_fraction(make_app, counting_model, reference_model, wait_ms):
+    app = make_app({"MAX_WAIT_MS": wait_ms}, model=counting_model())
+    answer = post(app, {"features": [ROWS[0]]})
+    assert answer.status_code == 200 and answer.get_json()["predictions"] == expected(reference_model, [ROWS[0]]), (
+        f"MAX_WAIT_MS={wait_ms!r} is a number of milliseconds >= 0 (not necessarily whole) and should be accepted")
+
+
+def test_empty_settings_mean_the_defaults(make_app, counting_model, monkeypatch):
+    for name in ("MODEL_VERSION", "MAX_BATCH_SIZE", "MAX_WAIT_MS", "MAX_QUEUE", "RATE_LIMIT", "RATE_BURST"):
+        monkeypatch.setenv(name, "")
+    model = counting_model()
+    app = make_app({"CACHE_SIZE": ""}, model=model)
+    version = app.test_client().get("/health").get_json()["model_version"]
+    assert isinstance(version, str) and version, f"an empty MODEL_VERSION means the default (non-empty), got {version!r}"
+    answers = [post(app, {"features": [ROWS[0]]}).status_code for _ in range(3)]
+    assert answers == [200] * 3, f"empty settings mean the defaults (no rate limit); got {answers}"
+    assert len(model.calls) == 1, "an empty CACHE_SIZE means the default cache, which answers repeats"
+
+
+def test_the_app_keeps_its_batcher_in_extensions_and_closing_it_stops_the_worker(make_app, counting_model):
+    before = set(threading.enumerate())
+    app = make_app(model=counting_model())
+    started = set(threading.enumerate()) - before
+    batcher = app.extensions["batcher"]
+    assert hasattr(batcher, "submit") and hasattr(batcher, "close"), (
+        "app.extensions['batcher'] should be the app's MicroBatcher")
+    batcher.close()
+    deadline = time.monotonic() + 10
+    for thread in started:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    assert not [t for t in started if t.is_alive()], "closing the app's batcher should stop its worker thread"
+
+
+# --- the cache -----------------------------------------------------------------------------------------
+
+
+def test_a_repeated_request_is_answered_from_the_cache(make_app, counting_model, reference_model):
+    model = counting_model()
+    app = make_app({"MAX_WAIT_MS": 0}, model=model)
+    first = post(app, {"features": ROWS[:2]})
+    again = post(app, {"features": ROWS[:2]})
+    assert again.status_code == 200 and again.get_json() == first.get_json(), "a cached answer is the same answer"
+    assert len(model.calls) == 1, f"the same rows twice should call the model once; it was called {len(model.calls)} times"
+    post(app, {"features": ROWS[2:4]})
+    assert len(model.calls) == 2, "different rows are not in the cache and need the model"
+
+
+def test_the_cache_key_is_the_parsed_rows(make_app, counting_model):
+    model = counting_model()
+    app = make_app({"MAX_WAIT_MS": 0}, model=model)
+    post(app, {"features": [1, 2, 3, 4]})
+    post(app, b'{"features": [[1.0, 2.0, 3.0, 4.0]]}')
+    post(app, b'{ "features" : [[1, 2.0, 3, 4e0]] }')
+    assert len(model.calls) == 1, (
+        "[1, 2, 3, 4], [[1.0, 2.0, 3.0, 4.0]] and [[1, 2.0, 3, 4e0]] are the same rows; only the first should call "
+        f"the model, it was called {len(model.calls)} times")
+    post(app, {"features": [1, 2, 4, 3]})
+    post(app, {"features": [[1, 2, 3, 4], [1, 2, 3, 4]]})
+    assert len(model.calls) == 3, "other rows, or the same row twice, are other requests"
+
+
+def test_the_cache_evicts_the_least_recently_used_answer(make_app, counting_model):
+    model = counting_model()
+    app = make_app({"MAX_WAIT_MS": 0, "CACHE_SIZE": 2}, model=model)
+    a, b, c = ({"features": [row]} for row in ROWS[:3])
+    for body in (a, b, a, c):  # a is used again before c arrives, so b is the least recently used
+        post(app, body)
+    assert len(model.calls) == 3, "a, b, a, c: the second a is a cache hit"
+    post(app, a)
+    assert len(model.calls) == 3, "a was used recently and should still be cached"
+    post(app, b)
+    assert len(model.calls) == 4, "b was the least recently used and should have been evicted by c"
+
+
+def test_cache_size_zero_turns_the_cache_off(make_app, counting_model):
+    model = counting_model()
+    app = make_app({"MAX_WAIT_MS": 0, "CACHE_SIZE": 0}, model=model)
+    for _ in range(3):
+        post(app, {"features": [ROWS[0]]})
+    assert len(model.calls) == 3, f"with CACHE_SIZE=0 every request needs the model; {len(model.calls)} calls"
+
+
+def test_cache_size_defaults_to_1024(make_app):
+    model = SumModel()
+    app = make_app({"MAX_WAIT_MS": 0}, model=model)
+    client = app.test_client()
+    for i in range(1025):
+        client.post("/predict", json={"features": [[i, 0, 0, 0]]})
+    assert len(model.calls) == 1025, "1025 different requests should each call the model"
+    client.post("/predict", json={"features": [[1, 0, 0, 0]]})
+    assert len(model.calls) == 1025, "the 1024 most recent answers should be cached by default"
+    client.post("/predict", json={"features": [[0, 0, 0, 0]]})
+    assert len(model.calls) == 1026, "the cache holds 1024 answers by default; the oldest should have been evicted"
