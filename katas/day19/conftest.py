@@ -1,0 +1,894 @@
+"""Day 19 fixtures: trained candidates logged in MLflow, and the checker for your workflow file.
+
+Models (tasks 3 and 4). Training is not today's lesson, so the runs are made here, once
+per test run, and each test registers its own champion under a model name of its own.
+Every model takes the same held-out frame (`f0`, `f1`, `f2` floats and `region`, one of
+north/south/east/west) except `incompatible`, which was trained on another schema:
+
+- `champion`: a linear model with interactions; good in the west, mediocre elsewhere.
+- `better`: gradient boosting; clearly better overall, within a few points in every region.
+- `worse`: a linear model that sees one feature only.
+- `slice_regressor`: gradient boosting trained on data whose west labels were scrambled
+  (an upstream bug): better overall, far worse in the west.
+- `incompatible`: `region` as integer codes and one extra column `f3`.
+- `unsigned`: the `better` recipe, logged without a signature.
+
+Workflow (task 5). `workflow_report("workflow.yml")` checks your file offline, the way
+day 04 checks manifests: first GitHub's workflow schema (check-jsonschema's vendored
+`github-workflows` schema), then the rules of the README's task 5, each problem naming
+the file, the job and the step. The rules *simulate* events: for a pull request, a push
+to main, a push to another branch or a tag, they decide which jobs would run from the
+`on:` filters, each job's `if:` and its `needs`, the way GitHub does.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from mlops_katas.infra.mlflow_env import MlflowStore, isolated
+
+SEED = 19
+REGIONS = ("north", "south", "east", "west")
+TRUSTED = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
+
+
+# --- data and models ----------------------------------------------------------------------
+
+
+def make_rows(n: int, rng):
+    import numpy as np
+    import pandas as pd
+
+    region = rng.choice(REGIONS, size=n, p=[0.3, 0.3, 0.3, 0.1])
+    f = rng.normal(size=(n, 3))
+    west = region == "west"
+    z = np.where(west, -1.5 * f[:, 0] + f[:, 2], f[:, 0] + 0.8 * f[:, 1] ** 2 - 0.8 + 0.5 * f[:, 0] * f[:, 1])
+    y = (z + rng.normal(scale=0.7, size=n) > 0).astype(int)
+    return pd.DataFrame({"f0": f[:, 0], "f1": f[:, 1], "f2": f[:, 2], "region": region}), y
+
+
+def _models(X, y):
+    import numpy as np
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, PolynomialFeatures, StandardScaler
+
+    def encode():
+        return ColumnTransformer([("region", OneHotEncoder(handle_unknown="ignore"), ["region"])],
+                                 remainder="passthrough")
+
+    def boosted():
+        return make_pipeline(encode(), HistGradientBoostingClassifier(max_iter=60, random_state=SEED))
+
+    scrambled = y.copy()
+    west = (X["region"] == "west").to_numpy()
+    scrambled[west] = np.random.default_rng(5).permutation(scrambled[west])
+    coded = X.assign(region=X["region"].map({r: i for i, r in enumerate(REGIONS)}).astype("int64"), f3=X["f0"] * 0)
+    return {
+        "champion": (make_pipeline(encode(), PolynomialFeatures(2, interaction_only=True, include_bias=False),
+                                   StandardScaler(), LogisticRegression(max_iter=2000)), X, y),
+        "better": (boosted(), X, y),
+        "worse": (make_pipeline(ColumnTransformer([("f2", "passthrough", ["f2"])]), LogisticRegression()), X, y),
+        "slice_regressor": (boosted(), X, scrambled),
+        "incompatible": (boosted(), coded, y),
+        "unsigned": (boosted(), X, y),
+    }
+
+
+@dataclass
+class Trained:
+    tracking_uri: str
+    store: MlflowStore
+    model_uris: dict[str, str]  # "champion", "better", ... -> models:/m-... of the logged model
+    X: object  # held-out rows no model was trained on
+    y: object
+
+    def _client(self):
+        import mlflow
+
+        return mlflow.MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    def register_champion(self, name: str, which: str = "champion") -> str:
+        """Register a logged model as a new version of `name` and point `champion` at it (the test's own calls)."""
+        import mlflow
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+        try:
+            version = str(mlflow.register_model(self.model_uris[which], name).version)
+        finally:  # code under test must use its tracking_uri, not what the test left behind
+            mlflow.set_tracking_uri(self.store.default_uri)
+            mlflow.set_registry_uri(self.store.default_uri)
+        self._client().set_registered_model_alias(name, "champion", version)
+        return version
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        """Remove one alias of the registered model (its versions stay)."""
+        self._client().delete_registered_model_alias(name, alias)
+
+    def aliases(self, name: str) -> dict[str, str]:
+        """alias -> version, for every alias of the registered model."""
+        return {alias: str(v) for alias, v in self._client().get_registered_model(name).aliases.items()}
+
+    def versions(self, name: str) -> list[str]:
+        return sorted((str(v.version) for v in self._client().search_model_versions(f"name = '{name}'")), key=int)
+
+    def auc_of(self, model_uri: str) -> float:
+        """The held-out ROC AUC of what `model_uri` resolves to now, loaded by the test."""
+        import mlflow
+        from sklearn.metrics import roc_auc_score
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+        try:
+            model = mlflow.sklearn.load_model(model_uri)
+        finally:
+            mlflow.set_tracking_uri(self.store.default_uri)
+            mlflow.set_registry_uri(self.store.default_uri)
+        return roc_auc_score(self.y, model.predict_proba(self.X)[:, 1])
+
+
+def log_models(tracking_uri: str, store: MlflowStore, artifact_location: str | None, names=None) -> Trained:
+    with one_thread():
+        return _log_models(tracking_uri, store, artifact_location, names)
+
+
+def one_thread():
+    """OpenMP and BLAS on one thread: on a busy two-core machine their thread pools only fight."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    with one_thread():
+        yield
+
+
+def _log_models(tracking_uri: str, store: MlflowStore, artifact_location: str | None, names=None) -> Trained:
+    import uuid
+
+    import mlflow
+    import numpy as np
+    import sklearn
+    from mlflow.models import infer_signature
+
+    rng = np.random.default_rng(SEED)
+    X_train, y_train = make_rows(3000, rng)
+    X_test, y_test = make_rows(1200, rng)
+    uris = {}
+    with isolated(store):
+        mlflow.set_tracking_uri(tracking_uri)
+        client = mlflow.MlflowClient(tracking_uri)
+        experiment_id = client.create_experiment(f"day19-training-{uuid.uuid4().hex[:8]}",
+                                                 artifact_location=artifact_location)
+        for name, (model, X, y) in _models(X_train, y_train).items():
+            if names is not None and name not in names:
+                continue
+            with mlflow.start_run(experiment_id=experiment_id, run_name=name):
+                model.fit(X, y)
+                signature = None if name == "unsigned" else infer_signature(X, model.predict(X))
+                info = mlflow.sklearn.log_model(
+                    model, name="model", signature=signature,
+                    pip_requirements=[f"scikit-learn=={sklearn.__version__}"], skops_trusted_types=TRUSTED)
+                uris[name] = info.model_uri
+    return Trained(tracking_uri, store, uris, X_test, y_test)
+
+
+def _cache_dir() -> Path:
+    """Where the trained store is kept between runs: keyed by this file and the library versions."""
+    import importlib.metadata
+
+    try:
+        from mlops_katas.scratch import system_tmp
+        root = system_tmp()
+    except ImportError:  # an older harness
+        import tempfile
+        root = Path(tempfile.gettempdir())
+    key = hashlib.sha256(Path(__file__).read_bytes())
+    for package in ("mlflow", "scikit-learn", "numpy"):
+        key.update(importlib.metadata.version(package).encode())
+    return root / "mlops-katas-day19-models" / key.hexdigest()[:16]
+
+
+def _cached_store(store: MlflowStore) -> dict[str, str]:
+    """Fill `store` with the five logged models, training them only on the first run on this machine.
+
+    Training and logging take seconds; each run copies the database of the first one instead
+    (its artifacts stay in the cache folder, which tests and gates only read).
+    """
+    import fcntl
+    import sqlite3
+    from contextlib import closing
+
+    from mlops_katas.infra.mlflow_env import cached_template, new_store
+
+    cache = _cache_dir()
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with open(cache.parent / f"{cache.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder at a time; the others wait and reuse
+        done = cache / "uris.json"
+        if not done.is_file():
+            shutil.rmtree(cache, ignore_errors=True)
+            built = new_store(cache, cached_template())
+            uris = log_models(built.tracking_uri, built, built.artifact_location).model_uris
+            done.write_text(json.dumps(uris), encoding="utf-8")
+        uris = json.loads(done.read_text(encoding="utf-8"))
+        shutil.copyfile(cache / "mlflow.db", store.db_path)
+    with closing(sqlite3.connect(store.db_path)) as db, db:
+        db.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
+                   (str((store.artifact_root / "0").resolve()),))
+    return uris
+
+
+@pytest.fixture(scope="session")
+def trained(mlflow_store_factory) -> Trained:
+    """The five models in an embedded SQLite store; the registry lives in the same database."""
+    import numpy as np
+
+    store = mlflow_store_factory("day19-embedded")
+    uris = _cached_store(store)
+    rng = np.random.default_rng(SEED)
+    make_rows(3000, rng)  # the training rows come first from the same generator
+    X_test, y_test = make_rows(1200, rng)
+    return Trained(store.tracking_uri, store, uris, X_test, y_test)
+
+
+@pytest.fixture(scope="session")
+def served(mlflow_store_factory, mlflow_server) -> Trained:
+    """The champion and the better model, logged through the tracking server."""
+    return log_models(mlflow_server.url, mlflow_store_factory("day19-served"), None, names=("champion", "better"))
+
+
+@pytest.fixture
+def registry(trained: Trained):
+    """Isolates MLflow's process defaults while a test runs your gate.
+
+    Inside, MLflow's default tracking URI points at a store that is not the test's, so code
+    that ignores the `tracking_uri` it was given fails.
+    """
+    with isolated(trained.store):
+        yield trained
+
+
+@dataclass
+class Expected:
+    """What the tests expect of each logged model, recomputed here from the models themselves."""
+
+    roc_auc: dict[str, float]
+    accuracy: dict[str, float]
+    region_auc: dict[str, dict[str, float]]  # model -> region -> ROC AUC
+    region_accuracy: dict[str, dict[str, float]]
+    size: dict[str, int]  # bytes of every file of the model's artifacts
+    proba: dict[str, object]  # model -> predict_proba(X)[:, 1]
+
+
+def artifact_bytes(model_uri: str) -> int:
+    import tempfile
+
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as scratch:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=scratch))
+        return sum(p.stat().st_size for p in local.rglob("*") if p.is_file())
+
+
+@pytest.fixture(scope="session")
+def expected(trained: Trained) -> Expected:
+    import mlflow
+    from sklearn.metrics import accuracy_score, roc_auc_score
+
+    out = Expected({}, {}, {}, {}, {}, {})
+    X, y = trained.X, trained.y
+    with isolated(trained.store), one_thread():
+        mlflow.set_tracking_uri(trained.tracking_uri)
+        for name, uri in trained.model_uris.items():
+            out.size[name] = artifact_bytes(uri)
+            if name == "incompatible":
+                continue
+            model = mlflow.sklearn.load_model(uri)
+            proba, predicted = model.predict_proba(X)[:, 1], model.predict(X)
+            out.proba[name] = proba
+            out.roc_auc[name] = roc_auc_score(y, proba)
+            out.accuracy[name] = accuracy_score(y, predicted)
+            rows = {r: (X["region"] == r).to_numpy() for r in REGIONS}
+            out.region_auc[name] = {r: roc_auc_score(y[m], proba[m]) for r, m in rows.items()}
+            out.region_accuracy[name] = {r: accuracy_score(y[m], predicted[m]) for r, m in rows.items()}
+    auc, west = out.roc_auc, out.region_auc
+    # The tests rely on these relations, with clear gaps.
+    assert auc["worse"] + 0.1 < auc["champion"] < auc["slice_regressor"] - 0.03 < auc["better"] - 0.05, auc
+    assert west["champion"]["west"] - west["slice_regressor"]["west"] > 0.3, west
+    worst = max(west["champion"][r] - west["better"][r] for r in REGIONS)
+    assert 0.005 < worst < 0.045, worst
+    gain = out.accuracy["slice_regressor"] - out.accuracy["champion"]
+    assert 0.01 < gain < auc["slice_regressor"] - auc["champion"] - 0.01, (gain, auc)
+    return out
+
+
+# --- the workflow checker -------------------------------------------------------------------
+
+JOBS = ("test", "gate", "promote")
+SHA = re.compile(r"[0-9a-f]{40}")
+VERSION_TAG = re.compile(r"v\d+(\.\d+){0,2}")
+STATUS_FUNCTIONS = ("success", "always", "failure", "cancelled")
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    job: str  # "-" when the problem is about the whole file
+    step: str  # "-" when it is about the job
+    message: str
+    rule: str  # yaml, schema, jobs, pull-request, main-only, needs, permissions, pinning, concurrency
+
+    def __str__(self) -> str:
+        where = "" if self.job == "-" else f" job '{self.job}'" + ("" if self.step == "-" else f", {self.step}")
+        return f"{self.file}:{where} {self.message}"
+
+
+def explain(problems) -> str:
+    return "\n".join(f"  - {p}" for p in problems)
+
+
+@dataclass
+class WorkflowReport:
+    file: str
+    doc: dict | None
+    problems: list[Problem] = field(default_factory=list)
+
+    def problems_of(self, *rules: str) -> list[Problem]:
+        return [p for p in self.problems if p.rule in rules]
+
+
+class Unsupported(Exception):
+    """An expression outside the subset the README lists."""
+
+
+# Contexts of the simulated events. Two pushes to main differ only in what is unique per run.
+def _github(event: str, ref: str, *, base_ref: str = "", run: int = 1) -> dict:
+    ref_name = ref.split("/", 2)[2] if ref.startswith(("refs/heads/", "refs/tags/")) else ref.split("/", 2)[-1]
+    return {"event_name": event, "ref": ref, "ref_name": ref_name, "base_ref": base_ref,
+            "head_ref": "feature/better-model" if event == "pull_request" else "",
+            "ref_type": "tag" if ref.startswith("refs/tags/") else "branch",
+            "workflow": "ml", "repository": "acme/fraud-model", "repository_owner": "acme",
+            "run_id": str(9000 + run), "run_number": str(40 + run), "run_attempt": "1",
+            "sha": hashlib.sha1(str(run).encode()).hexdigest(), "actor": f"dev{run}",
+            "event": {}}
+
+
+PULL_REQUESTS = {"a pull request into main": _github("pull_request", "refs/pull/7/merge", base_ref="main"),
+                 "a pull request into develop": _github("pull_request", "refs/pull/8/merge", base_ref="develop"),
+                 "a pull request into release/2.0": _github("pull_request", "refs/pull/9/merge",
+                                                            base_ref="release/2.0"),
+                 "a pull request into users/ana/spike": _github("pull_request", "refs/pull/10/merge",
+                                                                base_ref="users/ana/spike")}
+PUSH_MAIN = _github("push", "refs/heads/main")
+PUSH_MAIN_AGAIN = _github("push", "refs/heads/main", run=2)
+ELSEWHERE = {"a push to branch feature/x": _github("push", "refs/heads/feature/x"),
+             "a push of tag v1.0": _github("push", "refs/tags/v1.0"),
+             "a push to branch main-backup": _github("push", "refs/heads/main-backup")}
+
+
+class Expression:
+    """A small evaluator for GitHub expressions: the subset the README lists."""
+
+    TOKEN = re.compile(r"\s*(?:(?P<op>==|!=|&&|\|\||!|\(|\)|,)|'(?P<str>(?:[^']|'')*)'|(?P<num>\d+(?:\.\d+)?)"
+                       r"|(?P<name>[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_][A-Za-z0-9_-]*)*))")
+
+    def __init__(self, text: str, github: dict, needs_ok: bool = True, failed_before: bool = False) -> None:
+        self.tokens, position = [], 0
+        text = text.strip()
+        while position < len(text):
+            match = self.TOKEN.match(text, position)
+            if not match or match.end() == position:
+                raise Unsupported(f"cannot read {text[position:]!r}")
+            kind = match.lastgroup
+            value = match.group(kind)
+            self.tokens.append((kind, value.replace("''", "'") if kind == "str" else value))
+            position = match.end()
+            while position < len(text) and text[position].isspace():
+                position += 1
+        self.github, self.needs_ok, self.failed_before, self.index = github, needs_ok, failed_before, 0
+        self.status_function = False
+
+    def evaluate(self):
+        value = self._or()
+        if self.index != len(self.tokens):
+            raise Unsupported(f"unexpected {self.tokens[self.index][1]!r}")
+        return value
+
+    def _peek(self):
+        return self.tokens[self.index] if self.index < len(self.tokens) else (None, None)
+
+    def _take(self, op=None):
+        kind, value = self._peek()
+        if kind is None or (op is not None and value != op):
+            raise Unsupported(f"expected {op or 'a value'}")
+        self.index += 1
+        return kind, value
+
+    def _or(self):
+        value = self._and()
+        while self._peek() == ("op", "||"):
+            self._take()
+            right = self._and()
+            value = value if truthy(value) else right
+        return value
+
+    def _and(self):
+        value = self._not()
+        while self._peek() == ("op", "&&"):
+            self._take()
+            right = self._not()
+            value = right if truthy(value) else value
+        return value
+
+    def _not(self):
+        if self._peek() == ("op", "!"):
+            self._take()
+            return not truthy(self._not())
+        return self._compare()
+
+    def _compare(self):
+        left = self._primary()
+        if self._peek() in (("op", "=="), ("op", "!=")):
+            _, op = self._take()
+            right = self._primary()
+            same = _loose(left) == _loose(right)
+            return same if op == "==" else not same
+        return left
+
+    def _primary(self):
+        kind, value = self._take()
+        if kind == "op" and value == "(":
+            inner = self._or()
+            self._take(")")
+            return inner
+        if kind == "str":
+            return value
+        if kind == "num":
+            return float(value)
+        if kind != "name":
+            raise Unsupported(f"unexpected {value!r}")
+        if value in ("true", "false"):
+            return value == "true"
+        if value == "null":
+            return None
+        if self._peek() == ("op", "("):
+            return self._call(value)
+        parts = value.split(".")
+        if parts[0] != "github" or len(parts) < 2 or parts[1] not in self.github:
+            raise Unsupported(f"{value} is not one of the github.* values the checker knows")
+        found = self.github
+        for part in parts[1:]:
+            found = found.get(part) if isinstance(found, dict) else None
+        return found
+
+    def _call(self, name: str):
+        self._take("(")
+        args = []
+        while self._peek() != ("op", ")"):
+            args.append(self._or())
+            if self._peek() == ("op", ","):
+                self._take()
+        self._take(")")
+        lowered = name.lower()
+        if lowered in STATUS_FUNCTIONS:
+            self.status_function = True
+            return {"success": self.needs_ok, "always": True, "failure": self.failed_before,
+                    "cancelled": False}[lowered]
+        text = [str(a if a is not None else "") for a in args]
+        if lowered == "startswith" and len(args) == 2:
+            return text[0].lower().startswith(text[1].lower())
+        if lowered == "endswith" and len(args) == 2:
+            return text[0].lower().endswith(text[1].lower())
+        if lowered == "contains" and len(args) == 2:
+            return text[1].lower() in text[0].lower()
+        if lowered == "format" and args:
+            return re.sub(r"\{(\d+)\}", lambda m: _text(args[int(m.group(1)) + 1]), text[0])
+        raise Unsupported(f"the function {name}() is not one the checker knows")
+
+
+def truthy(value) -> bool:
+    return value not in (None, False, "", 0, 0.0)
+
+
+def _loose(value):
+    return value.lower() if isinstance(value, str) else value
+
+
+def _text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else (str(int(value)) if isinstance(value, float) and value.is_integer() else str(value))
+
+
+def _unwrap(text: str) -> str | None:
+    """The expression inside a whole-string `${{ ... }}`, or None if the string is not one."""
+    match = re.fullmatch(r"\s*\$\{\{(.*)\}\}\s*", text, re.S)
+    return match.group(1) if match and "${{" not in match.group(1) else None
+
+
+def template(value, github: dict):
+    """A value that may hold `${{ }}` parts, evaluated: a whole expression keeps its type."""
+    if not isinstance(value, str):
+        return value
+    inner = _unwrap(value)
+    if inner is not None:
+        return Expression(inner, github).evaluate()
+    return re.sub(r"\$\{\{(.*?)\}\}", lambda m: _text(Expression(m.group(1), github).evaluate()), value)
+
+
+def _job_if(job: dict, github: dict, needs_ok: bool, failed_before: bool = False) -> bool:
+    condition = job.get("if")
+    if condition is None:
+        return needs_ok
+    if isinstance(condition, bool):
+        return needs_ok and condition
+    text = str(condition)
+    expression = Expression(_unwrap(text) if _unwrap(text) is not None else text, github, needs_ok, failed_before)
+    value = truthy(expression.evaluate())
+    return value if expression.status_function else (needs_ok and value)
+
+
+def _pattern_match(patterns, name: str) -> bool:
+    """GitHub's filter patterns: `*` any characters but `/`, `**` anything, `!` negates a pattern."""
+    matched = False
+    for pattern in patterns if isinstance(patterns, list) else [patterns]:
+        pattern = str(pattern)
+        negate = pattern.startswith("!")
+        body = pattern[1:] if negate else pattern
+        regex = "".join(".*" if part == "**" else ("[^/]*" if part == "*" else re.escape(part))
+                        for part in re.split(r"(\*\*|\*)", body))
+        if re.fullmatch(regex, name):
+            matched = not negate
+    return matched
+
+
+def _on(doc: dict) -> dict:
+    on = doc.get("on", doc.get(True))  # YAML 1.1 reads a bare `on` key as the boolean True
+    if isinstance(on, str):
+        return {on: {}}
+    if isinstance(on, list):
+        return {str(event): {} for event in on}
+    return {str(k): (v or {}) for k, v in on.items()} if isinstance(on, dict) else {}
+
+
+def _triggered(on: dict, github: dict) -> bool:
+    event = github["event_name"]
+    if event not in on:
+        return False
+    filters = on[event] if isinstance(on[event], dict) else {}
+    if event == "pull_request":
+        branch = github["base_ref"]
+        if "branches" in filters:
+            return _pattern_match(filters["branches"], branch)
+        if "branches-ignore" in filters:
+            return not _pattern_match(filters["branches-ignore"], branch)
+        return True
+    if event == "push":
+        is_tag = github["ref_type"] == "tag"
+        own, other = ("tags", "branches") if is_tag else ("branches", "tags")
+        if own in filters:
+            return _pattern_match(filters[own], github["ref_name"])
+        if f"{own}-ignore" in filters:
+            return not _pattern_match(filters[f"{own}-ignore"], github["ref_name"])
+        # Only the other kind filtered: this kind does not trigger at all.
+        return not (other in filters or f"{other}-ignore" in filters)
+    return True
+
+
+def _needs(job: dict) -> list[str]:
+    needs = job.get("needs", [])
+    return [needs] if isinstance(needs, str) else [str(n) for n in needs] if isinstance(needs, list) else []
+
+
+def jobs_that_run(doc: dict, github: dict, failing=()) -> set[str]:
+    """The jobs GitHub would run for this event, every job succeeding except those named in `failing`
+    (which run and fail); Unsupported if an `if` cannot be read."""
+    jobs = doc.get("jobs") or {}
+    on = _on(doc)
+    if not _triggered(on, github):
+        return set()
+    status: dict[str, str] = {}  # success, failure or skipped
+    upstream_failed: dict[str, bool] = {}
+
+    def state(name: str, seen=()) -> str:
+        if name not in status:
+            job = jobs.get(name)
+            if not isinstance(job, dict) or name in seen:
+                return "skipped"
+            needed = _needs(job)
+            needs_ok = all([state(n, (*seen, name)) == "success" for n in needed])  # every need, no short cut
+            failed_before = any(status.get(n) == "failure" or upstream_failed.get(n, False) for n in needed)
+            upstream_failed[name] = failed_before
+            if not _job_if(job, github, needs_ok, failed_before):
+                status[name] = "skipped"
+            else:
+                status[name] = "failure" if name in failing else "success"
+        return status[name]
+
+    return {name for name in jobs if state(name) != "skipped"}
+
+
+def _step_label(index: int, step) -> str:
+    if not isinstance(step, dict):
+        return f"step {index + 1}"
+    what = step.get("name") or step.get("uses") or str(step.get("run", "")).strip().splitlines()[:1]
+    return f"step {index + 1} ({what[0] if isinstance(what, list) and what else what})"
+
+
+def _schema_problems(path: Path, shown: str) -> list[Problem]:
+    exe = Path(sys.executable).parent / "check-jsonschema"
+    command = [str(exe)] if exe.exists() else [shutil.which("check-jsonschema") or "check-jsonschema"]
+    try:
+        done = subprocess.run([*command, "--builtin-schema", "vendor.github-workflows", "-o", "json", str(path)],
+                              capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pytest.fail(f"check-jsonschema could not run ({exc}); is it installed in this environment?", pytrace=False)
+    try:
+        result = json.loads(done.stdout)
+    except ValueError:
+        pytest.fail(f"check-jsonschema gave no JSON report: {done.stdout[-500:]} {done.stderr[-500:]}", pytrace=False)
+    problems = []
+    for error in result.get("errors", []):
+        best = error.get("best_deep_match") or error.get("best_match") or error
+        where = best.get("path", error.get("path", "$"))
+        match = re.match(r"\$\.jobs\.([^.\[]+)(?:\.steps\[(\d+)\])?", where)
+        job = match.group(1) if match else "-"
+        step = f"step {int(match.group(2)) + 1}" if match and match.group(2) else "-"
+        problems.append(Problem(shown, job, step, f"schema: at {where}: {best.get('message', error.get('message'))}",
+                                "schema"))
+    for error in result.get("parse_errors", []):
+        problems.append(Problem(shown, "-", "-", f"is not valid YAML: {error.get('message', error)}", "yaml"))
+    return problems
+
+
+def check_workflow(path: Path, shown: str | None = None) -> WorkflowReport:
+    """Every problem of the workflow file at `path`: YAML, the schema, then the README's rules."""
+    import yaml
+
+    shown = shown or path.name
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        return WorkflowReport(shown, None, [Problem(shown, "-", "-", f"is not valid YAML: {exc}", "yaml")])
+    if not isinstance(doc, dict) or "jobs" not in doc or ("on" not in doc and True not in doc):
+        return WorkflowReport(shown, None, [Problem(
+            shown, "-", "-", "is not a GitHub Actions workflow: it needs top-level 'on' and 'jobs' keys", "yaml")])
+    report = WorkflowReport(shown, doc, _schema_problems(path, shown))
+    jobs = doc["jobs"] if isinstance(doc["jobs"], dict) else {}
+    problem = lambda job, step, message, rule: report.problems.append(Problem(shown, job, step, message, rule))  # noqa: E731
+
+    for name in JOBS:
+        if not isinstance(jobs.get(name), dict):
+            problem(name, "-", f"the workflow has no job named '{name}' (jobs: {sorted(jobs)})", "jobs")
+    _check_events(doc, jobs, problem)
+    _check_needs(doc, jobs, problem)
+    _check_permissions(doc, jobs, problem)
+    _check_pinning(jobs, problem)
+    _check_concurrency(doc, jobs, problem)
+    return report
+
+
+def _simulate(doc, github, problem) -> set[str] | None:
+    try:
+        return jobs_that_run(doc, github)
+    except Unsupported as exc:
+        problem("-", "-", f"an if: expression the checker cannot evaluate ({exc}); use only the subset the "
+                "README lists", "main-only")
+        return None
+
+
+def _check_events(doc, jobs, problem) -> None:
+    on = _on(doc)
+    if "pull_request_target" in on:
+        problem("-", "-", "pull_request_target runs a fork's code with a write token and the repository's "
+                "secrets; use pull_request", "pull-request")
+    pr_filters = on.get("pull_request") if isinstance(on.get("pull_request"), dict) else {}
+    for key in ("paths", "paths-ignore"):
+        if key in pr_filters:
+            problem("-", "-", f"on.pull_request.{key} skips the tests for some pull requests; "
+                    "every pull request must be tested", "pull-request")
+    types = pr_filters.get("types")
+    if types is not None:
+        missing = {"opened", "synchronize", "reopened"} - set(types if isinstance(types, list) else [types])
+        if missing:
+            problem("-", "-", f"on.pull_request.types leaves out {sorted(missing)}: a pull request would "
+                    "not be tested then", "pull-request")
+    test_steps = jobs.get("test", {}).get("steps") if isinstance(jobs.get("test"), dict) else None
+    runs_pytest = any(isinstance(s, dict) and re.search(r"\bpytest\b", str(s.get("run", "")))
+                      for s in (test_steps or []))
+    if isinstance(jobs.get("test"), dict) and not runs_pytest:
+        problem("test", "-", "no step of the job runs pytest", "pull-request")
+    for what, github in PULL_REQUESTS.items():
+        ran = _simulate(doc, github, problem)
+        if ran is None:
+            return
+        if "test" not in ran:
+            problem("test", "-", f"does not run for {what}: every pull request must be tested", "pull-request")
+        for name in ("gate", "promote"):
+            if name in ran:
+                problem(name, "-", f"runs for {what}: train, gate and promote run on a push to main only "
+                        "(a pull request's code is not reviewed yet)", "main-only")
+    ran = _simulate(doc, PUSH_MAIN, problem)
+    if ran is None:
+        return
+    for name in JOBS:
+        if name in jobs and name not in ran:
+            problem(name, "-", "does not run on a push to main", "main-only")
+    for what, github in ELSEWHERE.items():
+        ran = _simulate(doc, github, problem)
+        if ran is None:
+            return
+        for name in ("gate", "promote"):
+            if name in ran:
+                problem(name, "-", f"runs for {what}: it must run on a push to main only", "main-only")
+    for event in on:
+        if event in ("push", "pull_request"):
+            continue
+        github = _github(event, "refs/heads/main")
+        ran = _simulate(doc, github, problem)
+        for name in ("gate", "promote"):
+            if ran is not None and name in ran:
+                problem(name, "-", f"runs on a {event} event on main: it must run on a push to main only", "main-only")
+
+
+def _check_needs(doc, jobs, problem) -> None:
+    for job, needed in (("gate", "test"), ("promote", "gate")):
+        if isinstance(jobs.get(job), dict) and needed not in _needs(jobs[job]):
+            problem(job, "-", f"needs: does not list '{needed}', so '{job}' would start without waiting "
+                    f"for '{needed}' to pass (needs: {_needs(jobs[job])})", "needs")
+    # Listing a job in needs is not enough: a status function in if: (always(), !cancelled(),
+    # failure()) runs the job after the one it needs failed.
+    for failed, later in (("test", ("gate", "promote")), ("gate", ("promote",))):
+        try:
+            ran = jobs_that_run(doc, PUSH_MAIN, failing={failed})
+        except Unsupported:
+            return  # reported by the main-only rule
+        for name in later:
+            if name in ran:
+                condition = jobs[name].get("if") if isinstance(jobs.get(name), dict) else None
+                problem(name, "-", f"runs on a push to main even when '{failed}' failed (if: {condition!r}): "
+                        f"a failed {failed} must stop everything after it", "needs")
+
+
+def _check_permissions(doc, jobs, problem) -> None:
+    top = doc.get("permissions")
+    if not isinstance(top, dict):
+        problem("-", "-", f"top-level permissions is {top!r}: set a mapping with 'contents: read' so every job "
+                "starts from read-only (without it the token gets the repository's default, often write)",
+                "permissions")
+    else:
+        if top.get("contents") != "read":
+            problem("-", "-", f"top-level permissions should hold 'contents: read', not contents: "
+                    f"{top.get('contents')!r}", "permissions")
+        for scope, level in top.items():
+            if level == "write":
+                problem("-", "-", f"top-level permissions grant {scope}: write to every job; grant it only "
+                        "to the job that needs it", "permissions")
+    for name, job in jobs.items():
+        granted = job.get("permissions") if isinstance(job, dict) else None
+        if granted is None:
+            continue
+        if granted == "write-all":
+            problem(name, "-", "permissions: write-all gives the job every scope at write", "permissions")
+        elif isinstance(granted, dict):
+            for scope, level in granted.items():
+                if level == "write" and scope != "id-token":
+                    problem(name, "-", f"permissions grant {scope}: write; a model pipeline needs write for "
+                            "id-token (OIDC to the cloud) at most", "permissions")
+
+
+def _pinned(uses: str) -> str | None:
+    """Why `uses` is not pinned, or None."""
+    if uses.startswith("./"):
+        return None
+    if uses.startswith("docker://"):
+        return None if "@sha256:" in uses else f"'{uses}' is a moving image tag; pin it with @sha256:<digest>"
+    if "@" not in uses:
+        return f"'{uses}' has no version: it runs whatever the default branch holds today"
+    ref = uses.rsplit("@", 1)[1]
+    if SHA.fullmatch(ref) or VERSION_TAG.fullmatch(ref):
+        return None
+    if re.fullmatch(r"[0-9a-f]{7,39}", ref):
+        return f"'{uses}' uses a short commit SHA; GitHub needs the full 40 characters"
+    return f"'{uses}' points at '{ref}', a branch or other moving ref; pin a full commit SHA or a version tag (v4)"
+
+
+def _check_pinning(jobs, problem) -> None:
+    for name, job in jobs.items():
+        if not isinstance(job, dict):
+            continue
+        if isinstance(job.get("uses"), str) and (why := _pinned(job["uses"])):
+            problem(name, "-", why, "pinning")
+        for index, step in enumerate(job.get("steps") or []):
+            if isinstance(step, dict) and isinstance(step.get("uses"), str) and (why := _pinned(step["uses"])):
+                problem(name, _step_label(index, step), why, "pinning")
+
+
+def _concurrency_problem(concurrency, where: str) -> str | None:
+    if concurrency is None:
+        return f"{where} has no concurrency"
+    if isinstance(concurrency, str):
+        concurrency = {"group": concurrency}
+    if not isinstance(concurrency, dict) or "group" not in concurrency:
+        return f"{where}'s concurrency has no group"
+    try:
+        first = template(concurrency["group"], PUSH_MAIN)
+        second = template(concurrency["group"], PUSH_MAIN_AGAIN)
+        cancel = template(concurrency.get("cancel-in-progress", False), PUSH_MAIN)
+    except Unsupported as exc:
+        return f"{where}'s concurrency uses an expression the checker cannot evaluate ({exc})"
+    if _text(first) != _text(second):
+        return (f"{where}'s concurrency group is {_text(first)!r} in one run and {_text(second)!r} in the "
+                "next: a group unique per run never makes two promotions wait for each other")
+    if truthy(cancel):
+        return (f"{where}'s concurrency cancels a promotion in progress on a push to main: a promotion "
+                "stopped half-way can leave the registry half-changed; queue it instead")
+    return None
+
+
+def _cancels_runs_on_main(concurrency) -> bool:
+    """Whether a workflow-level concurrency makes a push to main cancel the run on main in progress."""
+    if isinstance(concurrency, str):
+        return False  # a bare group queues
+    if not isinstance(concurrency, dict) or "group" not in concurrency:
+        return False
+    try:
+        same = _text(template(concurrency["group"], PUSH_MAIN)) == _text(template(concurrency["group"], PUSH_MAIN_AGAIN))
+        cancel = truthy(template(concurrency.get("cancel-in-progress", False), PUSH_MAIN))
+    except Unsupported:
+        return False  # reported below
+    return same and cancel
+
+
+def _check_concurrency(doc, jobs, problem) -> None:
+    promote = jobs.get("promote")
+    if not isinstance(promote, dict):
+        return
+    if _cancels_runs_on_main(doc.get("concurrency")):
+        problem("promote", "-", "the workflow's concurrency cancels the run in progress on main when the next push "
+                "to main starts, and its promote job with it, whatever promote's own group says: a promotion "
+                "stopped half-way can leave the registry half-changed; set cancel-in-progress false on a push "
+                "to main", "concurrency")
+    job_level = _concurrency_problem(promote.get("concurrency"), "the job")
+    workflow_level = _concurrency_problem(doc.get("concurrency"), "the workflow")
+    if job_level and workflow_level:
+        problem("promote", "-", f"two promotions could run at once: {job_level}; {workflow_level}", "concurrency")
+
+
+_cache: dict[tuple[str, str], WorkflowReport] = {}
+
+
+@pytest.fixture
+def workflow_checker():
+    """The checker itself, for any file: `workflow_checker(path)` -> WorkflowReport."""
+    return check_workflow
+
+
+@pytest.fixture
+def workflow_report(learner_file, impl_dir: Path):
+    """`workflow_report("workflow.yml")`: your workflow, checked; an untouched stub fails with its task line."""
+
+    def check(name: str = "workflow.yml") -> WorkflowReport:
+        path = learner_file(name)
+        key = (str(path), hashlib.sha256(path.read_bytes()).hexdigest())
+        if key not in _cache:
+            _cache[key] = check_workflow(path, name)
+        return _cache[key]
+
+    return check

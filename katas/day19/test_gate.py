@@ -1,0 +1,329 @@
+"""Task 3: the gate, against a real MLflow registry. Every number is recomputed by the test."""
+
+from __future__ import annotations
+
+import math
+import uuid
+
+import pytest
+
+from gate import run_gate
+
+pytestmark = [pytest.mark.task(taskno=3), pytest.mark.mlflow, pytest.mark.timeout(180)]
+
+CHECKS = ["metric", "slices", "signature", "size", "latency"]
+REGIONS = ("north", "south", "east", "west")
+
+
+def fast(model, row):
+    """An injected latency measure: 2 ms, whatever the clock says."""
+    return 0.002
+
+
+@pytest.fixture(scope="module")
+def champion_name(trained):
+    """One registered model whose champion is the `champion` model, shared by the tests that only read."""
+    from mlops_katas.infra.mlflow_env import isolated
+
+    name = f"day19-gate-{uuid.uuid4().hex[:8]}"
+    with isolated(trained.store):
+        trained.register_champion(name)
+    return name
+
+
+def gate(registry, name, which, **options):
+    options.setdefault("measure_latency", fast)
+    options.setdefault("slice_by", "region")
+    return run_gate(registry.tracking_uri, name, registry.model_uris[which], registry.X, registry.y, **options)
+
+
+def by_name(report) -> dict:
+    names = [check.name for check in report.checks]
+    assert names == CHECKS, f"the report should hold the five checks in this order: {CHECKS}, not {names}"
+    return {check.name: check for check in report.checks}
+
+
+def worst_drop(expected, which, metric="roc_auc"):
+    scores = expected.region_auc if metric == "roc_auc" else expected.region_accuracy
+    return max(scores["champion"][r] - scores[which][r] for r in REGIONS)
+
+
+def test_a_better_candidate_passes_every_check_with_its_numbers(registry, champion_name, expected):
+    report = gate(registry, champion_name, "better")
+    checks = by_name(report)
+    assert report.passed, f"the better model should pass every check: {checks}"
+    assert report.candidate == registry.model_uris["better"], "report.candidate is the candidate's URI as given"
+    assert report.champion == "1", f"report.champion is the version judged against, '1', not {report.champion!r}"
+    metric = checks["metric"]
+    assert metric.value == pytest.approx(expected.roc_auc["better"], abs=1e-9), (
+        f"metric.value is the candidate's held-out ROC AUC {expected.roc_auc['better']:.4f}, not {metric.value}")
+    assert metric.limit == pytest.approx(expected.roc_auc["champion"] + 0.01, abs=1e-9), (
+        f"metric.limit is the champion's ROC AUC plus the default margin 0.01: "
+        f"{expected.roc_auc['champion'] + 0.01:.4f}, not {metric.limit}")
+    slices = checks["slices"]
+    assert slices.value == pytest.approx(worst_drop(expected, "better"), abs=1e-9), (
+        f"slices.value is the worst per-region drop {worst_drop(expected, 'better'):.4f}, not {slices.value}")
+    assert slices.limit == pytest.approx(0.05), f"slices.limit is the default tolerance 0.05, not {slices.limit}"
+    assert (checks["signature"].value, checks["signature"].limit) == (0, 0), (
+        f"same columns and types: signature value 0 problems, limit 0: {checks['signature']}")
+    assert checks["size"].value == expected.size["better"], (
+        f"size.value is the bytes of the model's artifacts, {expected.size['better']}, not {checks['size'].value}")
+    assert checks["size"].limit == 100_000_000, f"the default size budget is 100_000_000 bytes: {checks['size']}"
+    assert checks["latency"].value == pytest.approx(2.0), f"2 ms measured: latency.value is in ms: {checks['latency']}"
+    assert checks["latency"].limit == pytest.approx(50.0), f"the default latency budget is 50 ms: {checks['latency']}"
+
+
+def test_a_worse_candidate_fails_on_the_metric_and_every_check_still_runs(registry, champion_name, expected):
+    report = gate(registry, champion_name, "worse")
+    checks = by_name(report)
+    assert not report.passed, "a candidate worse than the champion must not pass"
+    assert not checks["metric"].passed, f"the metric check should fail: {checks['metric']}"
+    assert checks["metric"].value == pytest.approx(expected.roc_auc["worse"], abs=1e-9), (
+        f"the failed check still reports the candidate's ROC AUC {expected.roc_auc['worse']:.4f}: {checks['metric']}")
+    assert checks["signature"].passed and checks["size"].passed and checks["latency"].passed, (
+        f"the other checks still run and pass (not stop-at-first): {checks}")
+    regressed = [r for r in REGIONS if expected.region_auc["champion"][r] - expected.region_auc["worse"][r] > 0.05]
+    assert len(regressed) >= 2, f"setup: the worse model regresses in several regions: {expected.region_auc}"
+    slices = checks["slices"]
+    assert not slices.passed and all(region in slices.message for region in regressed), (
+        f"the slices message names every slice that regressed by more than the tolerance ({regressed}), "
+        f"not only the worst: {slices.message!r}")
+
+
+def test_a_regressed_slice_fails_even_when_overall_is_better(registry, champion_name, expected):
+    report = gate(registry, champion_name, "slice_regressor")
+    checks = by_name(report)
+    assert checks["metric"].passed, f"overall the candidate is better by more than the margin: {checks['metric']}"
+    assert not checks["slices"].passed and not report.passed, (
+        f"the west region drops from {expected.region_auc['champion']['west']:.3f} to "
+        f"{expected.region_auc['slice_regressor']['west']:.3f}: the slices check must fail: {checks['slices']}")
+    assert checks["slices"].value == pytest.approx(worst_drop(expected, "slice_regressor"), abs=1e-9), (
+        f"slices.value is the worst drop {worst_drop(expected, 'slice_regressor'):.4f}: {checks['slices']}")
+    assert "west" in checks["slices"].message, f"the message names the slice that regressed: {checks['slices']}"
+
+
+def test_the_margin_is_used_and_must_be_exceeded(registry, champion_name, expected):
+    gain = expected.roc_auc["better"] - expected.roc_auc["champion"]
+    above = by_name(gate(registry, champion_name, "better", margin=gain + 0.002))["metric"]
+    assert not above.passed, f"a gain of {gain:.4f} does not exceed the margin {gain + 0.002:.4f}: {above}"
+    assert above.limit == pytest.approx(expected.roc_auc["champion"] + gain + 0.002, abs=1e-9), (
+        f"limit is the champion's score plus the margin given: {above}")
+    below = by_name(gate(registry, champion_name, "better", margin=gain - 0.002))["metric"]
+    assert below.passed, f"a gain of {gain:.4f} exceeds the margin {gain - 0.002:.4f}: {below}"
+
+
+def test_the_same_model_as_the_champion_does_not_pass_even_with_margin_zero(registry, champion_name, expected):
+    metric = by_name(gate(registry, champion_name, "champion", margin=0))["metric"]
+    assert not metric.passed, f"a tie is not an improvement: the candidate must score more than the champion: {metric}"
+    assert metric.value == pytest.approx(metric.limit, abs=1e-12), f"a tie: value and limit are equal: {metric}"
+
+
+def test_the_slice_tolerance_is_used(registry, champion_name, expected):
+    drop = worst_drop(expected, "better")
+    tight = by_name(gate(registry, champion_name, "better", slice_tolerance=drop - 0.002))["slices"]
+    assert not tight.passed, f"a drop of {drop:.4f} is more than a tolerance of {drop - 0.002:.4f}: {tight}"
+    assert tight.limit == pytest.approx(drop - 0.002), f"slices.limit is the tolerance given: {tight}"
+    exact = by_name(gate(registry, champion_name, "better", slice_tolerance=tight.value))["slices"]
+    assert exact.value == tight.value and exact.passed, (
+        f"a worst drop of exactly the tolerance ({tight.value!r}) is within it (value <= limit): {exact}")
+
+
+def test_the_metric_asked_for_is_used_overall_and_per_slice(registry, champion_name, expected):
+    gain_auc = expected.roc_auc["slice_regressor"] - expected.roc_auc["champion"]
+    gain_acc = expected.accuracy["slice_regressor"] - expected.accuracy["champion"]
+    margin = (gain_auc + gain_acc) / 2
+    report = gate(registry, champion_name, "slice_regressor", metric="accuracy", margin=margin, slice_tolerance=1)
+    checks = by_name(report)
+    assert checks["metric"].value == pytest.approx(expected.accuracy["slice_regressor"], abs=1e-9), (
+        f"with metric='accuracy' the value is the candidate's accuracy: {checks['metric']}")
+    assert not checks["metric"].passed, (
+        f"its accuracy gain {gain_acc:.4f} is below the margin {margin:.4f} (its ROC AUC gain {gain_auc:.4f} is "
+        f"above): {checks['metric']}")
+    assert checks["slices"].value == pytest.approx(worst_drop(expected, "slice_regressor", "accuracy"), abs=1e-9), (
+        f"slices are compared with the same metric: {checks['slices']}")
+    auc = by_name(gate(registry, champion_name, "slice_regressor", margin=margin, slice_tolerance=1))
+    assert auc["metric"].passed and auc["slices"].passed, f"with roc_auc the same margin is met: {auc}"
+
+
+def test_an_incompatible_candidate_fails_the_signature_and_the_gate_still_reports(registry, champion_name, expected):
+    report = gate(registry, champion_name, "incompatible")
+    checks = by_name(report)
+    assert not report.passed, "a candidate with another signature must not pass"
+    signature = checks["signature"]
+    assert not signature.passed and signature.value == 2, (
+        f"region changed type (string -> long) and f3 is new: two problems, not {signature}")
+    assert "region" in signature.message and "f3" in signature.message, f"the message names both columns: {signature}"
+    assert not checks["metric"].passed and checks["metric"].value is None, (
+        f"the candidate cannot score the held-out rows (it needs f3): the metric check fails with value None: "
+        f"{checks['metric']}")
+    assert not checks["slices"].passed and checks["slices"].value is None, (
+        f"the candidate cannot score any slice either: the slices check fails with value None (a slice "
+        f"whose scoring raises is not a slice to leave out): {checks['slices']}")
+    assert checks["size"].passed and checks["size"].value == expected.size["incompatible"], (
+        f"the size check still runs: {checks['size']}")
+
+
+def test_checks_that_cannot_be_computed_fail_alone_with_their_error(registry, champion_name):
+    def broken(model, row):
+        raise RuntimeError("the profiler crashed")
+
+    report = gate(registry, champion_name, "unsigned", measure_latency=broken)
+    checks = by_name(report)
+    assert not checks["signature"].passed and checks["signature"].value is None, (
+        f"a candidate logged without a signature fails the signature check with value None: {checks['signature']}")
+    latency = checks["latency"]
+    assert not latency.passed and latency.value is None and "the profiler crashed" in latency.message, (
+        f"a latency measure that raises fails the latency check with value None and the error in its "
+        f"message; it does not crash the gate: {latency}")
+    assert checks["metric"].passed and checks["slices"].passed and checks["size"].passed, (
+        f"the other checks still run (the unsigned model is the better recipe): {checks}")
+
+
+def test_the_size_budget_is_inclusive(registry, champion_name, expected):
+    size = expected.size["better"]
+    exact = by_name(gate(registry, champion_name, "better", max_size_bytes=size))["size"]
+    assert exact.passed and exact.limit == size, f"a model of exactly the budget ({size} bytes) fits: {exact}"
+    under = by_name(gate(registry, champion_name, "better", max_size_bytes=size - 1))["size"]
+    assert not under.passed and under.value == size, f"{size} bytes is over a budget of {size - 1}: {under}"
+
+
+def test_latency_is_measured_on_one_held_out_row_of_the_candidate(registry, champion_name, expected):
+    import numpy as np
+
+    seen = []
+
+    def measure(model, row):
+        seen.append((model, row))
+        return 0.025
+
+    exact = by_name(gate(registry, champion_name, "better", measure_latency=measure, max_latency_ms=25))["latency"]
+    assert exact.passed and exact.value == pytest.approx(25.0), f"25 ms is within a 25 ms budget: {exact}"
+    assert len(seen) == 1, f"the measure is called once per gate, not {len(seen)} times"
+    model, row = seen[0]
+    assert len(row) == 1 and list(row.columns) == list(registry.X.columns), (
+        f"the measure gets one held-out row as a one-row DataFrame, not {row!r}")
+    assert row.iloc[0].tolist() == registry.X.iloc[0].tolist(), "the row is the first held-out row"
+    assert np.allclose(model.predict_proba(registry.X)[:, 1], expected.proba["better"]), (
+        "the measure gets the candidate model, not the champion")
+    over = by_name(gate(registry, champion_name, "better", measure_latency=measure, max_latency_ms=24.9))["latency"]
+    assert not over.passed and over.limit == pytest.approx(24.9), f"25 ms is over a 24.9 ms budget: {over}"
+
+
+def test_without_a_measure_the_model_itself_is_timed(registry, champion_name):
+    generous = by_name(gate(registry, champion_name, "better", measure_latency=None, max_latency_ms=60_000))["latency"]
+    assert generous.passed and generous.value is not None and 0 < generous.value < 60_000, (
+        f"one prediction takes more than 0 ms and far less than a minute: {generous}")
+    tiny = by_name(gate(registry, champion_name, "better", measure_latency=None, max_latency_ms=1e-6))["latency"]
+    assert not tiny.passed, f"no prediction takes under a nanosecond: {tiny}"
+
+
+def test_the_default_measure_is_one_prediction_timed_with_perf_counter(registry, champion_name, monkeypatch):
+    """A clock the test controls: time.perf_counter (and timeit's default timer, which is it) stands
+    still except inside the candidate's predict, which takes exactly 2**-8 s = 3.90625 ms."""
+    import sys
+    import time
+    import timeit
+
+    from sklearn.pipeline import Pipeline
+
+    clock = [1024.0]
+    real_counter, real_counter_ns = time.perf_counter, time.perf_counter_ns
+    real_predict = Pipeline.__dict__["predict"]
+
+    def perf_counter():
+        return clock[0]
+
+    def perf_counter_ns():
+        return int(clock[0] * 1_000_000_000)
+
+    def predict(self, X, **params):
+        clock[0] += 2 ** -8
+        return real_predict.__get__(self, type(self))(X, **params)
+
+    monkeypatch.setattr(Pipeline, "predict", predict)
+    monkeypatch.setattr(time, "perf_counter", perf_counter)
+    monkeypatch.setattr(time, "perf_counter_ns", perf_counter_ns)
+    monkeypatch.setattr(timeit, "default_timer", perf_counter)
+    for function in (timeit.Timer.__init__, timeit.timeit, timeit.repeat):  # each binds the timer as a default
+        monkeypatch.setattr(function, "__defaults__",
+                            tuple(perf_counter if d is real_counter else d for d in function.__defaults__))
+    learner = sys.modules[run_gate.__module__]
+    for name, value in list(vars(learner).items()):  # `from time import perf_counter` too
+        if value is real_counter:
+            monkeypatch.setattr(learner, name, perf_counter)
+        elif value is real_counter_ns:
+            monkeypatch.setattr(learner, name, perf_counter_ns)
+    latency = by_name(gate(registry, champion_name, "better", measure_latency=None, max_latency_ms=4.0))["latency"]
+    assert latency.value == pytest.approx(3.90625, abs=1e-6), (
+        f"each predict takes 3.90625 ms on the test's clock: the default measure reports the time of one "
+        f"call in ms (not the sum of several calls, not milliseconds times 1000): {latency}")
+    assert latency.passed, f"3.90625 ms is within a 4 ms budget: {latency}"
+
+
+def test_versions_without_a_champion_alias_are_no_champion(registry, mlflow_name):
+    registry.register_champion(mlflow_name)
+    registry.delete_alias(mlflow_name, "champion")
+    with pytest.raises(LookupError):
+        gate(registry, mlflow_name, "better")  # version 1 exists, but nothing says it serves
+    report = gate(registry, mlflow_name, "better", first_deploy=True)
+    assert report.champion is None and by_name(report)["metric"].value is None, (
+        f"without the alias there is no champion, whatever versions exist: nothing to compare with: {report}")
+
+
+def test_without_a_champion_is_a_lookup_error_unless_it_is_the_first_deploy(registry, mlflow_name, expected):
+    with pytest.raises(LookupError):
+        gate(registry, mlflow_name, "better")
+    report = gate(registry, mlflow_name, "better", first_deploy=True, max_size_bytes=expected.size["better"] - 1)
+    checks = by_name(report)
+    for name in ("metric", "slices", "signature"):
+        assert checks[name].passed and checks[name].value is None, (
+            f"on a first deploy there is nothing to compare with: {name} passes with value None: {checks[name]}")
+    assert not checks["size"].passed and report.champion is None, (
+        f"the budgets still apply on a first deploy, and report.champion is None: {report}")
+
+
+def test_first_deploy_changes_nothing_when_there_is_a_champion(registry, champion_name):
+    report = gate(registry, champion_name, "worse", first_deploy=True)
+    assert report.champion == "1" and not by_name(report)["metric"].passed, (
+        f"with a champion in place the candidate is compared with it, first_deploy or not: {report}")
+
+
+def test_the_gate_only_reads_the_registry(registry, mlflow_name):
+    registry.register_champion(mlflow_name)
+    assert gate(registry, mlflow_name, "better").passed, "setup: the better model should pass"
+    assert registry.aliases(mlflow_name) == {"champion": "1"} and registry.versions(mlflow_name) == ["1"], (
+        "run_gate only judges: promotion is task 4's job")
+
+
+def test_an_unknown_candidate_is_a_lookup_error(registry, champion_name):
+    with pytest.raises(LookupError):
+        run_gate(registry.tracking_uri, champion_name, "models:/m-0123456789abcdef0123456789abcdef",
+                 registry.X, registry.y, slice_by="region", measure_latency=fast)
+
+
+def test_a_missing_slice_column_is_a_key_error(registry, champion_name):
+    with pytest.raises(KeyError):
+        gate(registry, champion_name, "better", slice_by="country")
+
+
+@pytest.mark.parametrize("option, value", [
+    ("metric", "f1"), ("margin", -0.01), ("margin", math.nan), ("margin", math.inf), ("margin", True),
+    ("margin", "0.01"), ("slice_tolerance", -0.1), ("slice_tolerance", math.nan), ("slice_tolerance", math.inf),
+    ("slice_tolerance", True), ("slice_tolerance", "0.05"), ("max_size_bytes", 0), ("max_size_bytes", -5),
+    ("max_size_bytes", 1.5), ("max_size_bytes", True), ("max_latency_ms", 0), ("max_latency_ms", -1.0),
+    ("max_latency_ms", math.inf), ("max_latency_ms", math.nan), ("max_latency_ms", "50"),
+])
+def test_bad_options_are_value_errors(registry, champion_name, option, value):
+    with pytest.raises(ValueError):
+        gate(registry, champion_name, "better", **{option: value})
+
+
+def test_zero_margin_and_tolerance_are_allowed(registry, champion_name):
+    report = gate(registry, champion_name, "better", margin=0, slice_tolerance=0.0)
+    assert by_name(report)["metric"].passed, "a margin of 0 is allowed: better by anything passes"
+
+
+def test_mismatched_rows_are_a_value_error(registry, champion_name):
+    with pytest.raises(ValueError):
+        run_gate(registry.tracking_uri, champion_name, registry.model_uris["better"], registry.X, registry.y[:-1],
+                 slice_by="region", measure_latency=fast)

@@ -1,0 +1,161 @@
+"""Task 1: the held-out metric, overall and per slice. Read these tests as the specification."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import accuracy_score, roc_auc_score
+
+from gate import score, slice_scores
+
+pytestmark = pytest.mark.task(taskno=1)
+
+
+class ColumnModel:
+    """A stand-in classifier: the positive class's probability is the column `p`, clipped to [0, 1]."""
+
+    def __init__(self, column: str = "p") -> None:
+        self.column = column
+        self.calls = 0
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        self.calls += 1
+        p = np.clip(X[self.column].to_numpy(dtype=float), 0, 1)
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        self.calls += 1
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+
+def frame():
+    X = pd.DataFrame({"p": [0.9, 0.2, 0.6, 0.4, 0.8, 0.1, 0.7, 0.3],
+                      "q": [0.1, 0.9, 0.2, 0.8, 0.4, 0.6, 0.3, 0.7],
+                      "region": ["north", "north", "north", "south", "south", "south", "west", "west"]})
+    y = np.array([1, 0, 0, 1, 1, 0, 1, 1])
+    return X, y
+
+
+def test_roc_auc_is_the_default_and_uses_the_probabilities():
+    X, y = frame()
+    expected = roc_auc_score(y, X["p"])
+    assert score(ColumnModel(), X, y) == pytest.approx(expected, abs=1e-12), (
+        "the default metric is roc_auc, computed from predict_proba(X)[:, 1]")
+
+
+def test_accuracy_uses_the_predictions():
+    X, y = frame()
+    expected = accuracy_score(y, (X["p"] >= 0.5).astype(int))
+    got = score(ColumnModel(), X, y, metric="accuracy")
+    assert got == pytest.approx(expected, abs=1e-12), f"accuracy should be {expected} (from predict), not {got}"
+    assert isinstance(got, float), f"score returns a float, not {type(got).__name__}"
+
+
+def test_the_model_is_scored_not_the_labels_or_another_column():
+    X, y = frame()
+    assert score(ColumnModel("q"), X, y) == pytest.approx(roc_auc_score(y, X["q"]), abs=1e-12), (
+        "score must use what the model given predicts")
+
+
+@pytest.mark.parametrize("metric", ["auc", "ROC_AUC", "f1", ""])
+def test_an_unknown_metric_is_a_value_error(metric):
+    X, y = frame()
+    with pytest.raises(ValueError):
+        score(ColumnModel(), X, y, metric=metric)
+    with pytest.raises(ValueError):
+        slice_scores(ColumnModel(), X, y, "region", metric=metric)
+
+
+def test_no_rows_or_mismatched_labels_are_value_errors():
+    X, y = frame()
+    with pytest.raises(ValueError):
+        score(ColumnModel(), X.iloc[:0], y[:0])
+    with pytest.raises(ValueError):
+        score(ColumnModel(), X, y[:-1])
+    with pytest.raises(ValueError):
+        slice_scores(ColumnModel(), X, y[:-1], "region")
+
+
+def test_every_slice_is_scored_on_its_own_rows():
+    X, y = frame()
+    got = slice_scores(ColumnModel(), X, y, "region", metric="accuracy")
+    expected = {r: accuracy_score(y[(X["region"] == r).to_numpy()], (X["p"][X["region"] == r] >= 0.5).astype(int))
+                for r in ("north", "south", "west")}
+    assert set(got) == set(expected), f"one entry per region value: expected {sorted(expected)}, got {sorted(got)}"
+    for region, value in expected.items():
+        assert got[region] == pytest.approx(value, abs=1e-12), (
+            f"accuracy of the {region!r} rows should be {value}, not {got[region]}")
+
+
+def test_a_slice_where_auc_is_undefined_is_left_out():
+    X, y = frame()
+    got = slice_scores(ColumnModel(), X, y, "region")
+    assert "west" not in got, f"the west rows hold one class only, so their ROC AUC is undefined: leave it out ({got})"
+    north = (X["region"] == "north").to_numpy()
+    assert got["north"] == pytest.approx(roc_auc_score(y[north], X["p"][north]), abs=1e-12), "north's ROC AUC"
+    assert set(got) == {"north", "south"}, f"north and south both hold two classes: {got}"
+
+
+def test_labels_are_matched_by_position_not_index():
+    X, y = frame()
+    X = X.set_axis([70, 10, 60, 20, 50, 30, 40, 0])
+    labels = pd.Series(y, index=[0, 10, 20, 30, 40, 50, 60, 70])  # another index, same order
+    got = slice_scores(ColumnModel(), X, labels, "region", metric="accuracy")
+    assert got == slice_scores(ColumnModel(), X.reset_index(drop=True), y, "region", metric="accuracy"), (
+        "the i-th label belongs to the i-th row, whatever the index says")
+    assert score(ColumnModel(), X, labels) == pytest.approx(roc_auc_score(y, X["p"]), abs=1e-12), (
+        "score matches labels to rows by position too")
+
+
+def test_a_missing_slice_column_is_a_key_error():
+    X, y = frame()
+    with pytest.raises(KeyError):
+        slice_scores(ColumnModel(), X, y, "country")
+
+
+def test_rows_without_a_slice_value_are_a_value_error():
+    X, y = frame()
+    X.loc[2, "region"] = None
+    with pytest.raises(ValueError):
+        slice_scores(ColumnModel(), X, y, "region")
+
+
+def test_a_numeric_slice_column_keeps_its_values_as_keys():
+    X, y = frame()
+    X["store"] = [3, 3, 3, 7, 7, 7, 12, 12]
+    got = slice_scores(ColumnModel(), X, y, "store", metric="accuracy")
+    assert sorted(got) == [3, 7, 12] and all(not isinstance(key, str) for key in got), (
+        f"the keys are the column's values themselves (3, 7, 12), not their text: {sorted(got, key=str)}")
+    X.loc[4, "store"] = np.nan
+    with pytest.raises(ValueError):
+        slice_scores(ColumnModel(), X, y, "store")  # a NaN in a numeric column is a row without a slice
+
+
+def test_the_inputs_are_not_modified():
+    X, y = frame()
+    before_X, before_y = X.copy(), y.copy()
+    slice_scores(ColumnModel(), X, y, "region")
+    score(ColumnModel(), X, y)
+    pd.testing.assert_frame_equal(X, before_X, obj="the held-out rows after scoring")
+    assert (y == before_y).all(), "the labels must not change"
+
+
+@settings(max_examples=40)
+@given(st.lists(st.tuples(st.floats(0, 1), st.sampled_from("abc"), st.integers(0, 1)), min_size=1, max_size=30))
+def test_slices_agree_with_scoring_each_slice_alone(rows):
+    X = pd.DataFrame({"p": [r[0] for r in rows], "segment": [r[1] for r in rows]})
+    y = np.array([r[2] for r in rows])
+    for metric in ("accuracy", "roc_auc"):
+        got = slice_scores(ColumnModel(), X, y, "segment", metric=metric)
+        expected = {}
+        for value in X["segment"].unique():
+            rows_of = (X["segment"] == value).to_numpy()
+            if metric == "roc_auc" and len(set(y[rows_of])) < 2:
+                continue
+            expected[value] = score(ColumnModel(), X[rows_of], y[rows_of], metric=metric)
+        assert got.keys() == expected.keys(), f"{metric}: slices {sorted(got)} instead of {sorted(expected)}"
+        for value in expected:
+            assert got[value] == pytest.approx(expected[value], abs=1e-12), f"{metric} of slice {value!r}"
