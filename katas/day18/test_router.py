@@ -1,0 +1,212 @@
+"""Task 6, unit tier: the canary router against real HTTP servers on loopback."""
+
+import gc
+import time
+import types
+
+import pytest
+
+from mlops_katas.fakes import FakeClock
+from mlops_katas.infra.http_server import ControlledServer, free_port
+from router import CanaryRouter
+
+pytestmark = pytest.mark.task(taskno=6)
+
+USERS = [f"user-{i}" for i in range(400)]
+ROW = {"features": [[5.1, 3.5, 1.4, 0.2]]}
+
+
+@pytest.fixture
+def servers():
+    with ControlledServer() as stable, ControlledServer() as canary:
+        stable.behaviour.model_version, canary.behaviour.model_version = "v1", "v2"
+        yield stable, canary
+
+
+def test_everyone_goes_to_stable_until_the_canary_gets_traffic(servers):
+    stable, canary = servers
+    router = CanaryRouter(stable.url, canary.url)
+    answers = [router.predict(u, ROW) for u in USERS[:50]]
+    assert all(a == (200, {"predictions": [0], "model_version": "v1"}) for a in answers), (
+        f"a new router sends everyone to stable; got e.g. {answers[:2]}")
+    assert {router.variant_for(u) for u in USERS} == {"stable"}, "variant_for is 'stable' for everyone at 0 %"
+    assert not canary.received, "the canary server must get no request at 0 %"
+
+
+def test_predict_forwards_the_body_and_passes_the_answer_through(servers):
+    stable, canary = servers
+    router = CanaryRouter(stable.url + "/", canary.url)
+    status, body = router.predict("user-1", ROW)
+    assert (status, body) == (200, {"predictions": [0], "model_version": "v1"}), f"the stable answer, got {(status, body)}"
+    got = stable.received[-1]
+    assert (got.method, got.path, got.body) == ("POST", "/predict", ROW), (
+        f"the router should POST the payload as JSON to <stable_url>/predict, the server saw {got}")
+    stable.set("failing", status=400)
+    assert router.predict("user-1", ROW)[0] == 400, "an upstream 400 is passed through as 400"
+
+
+def test_users_split_by_percent_and_stay_put_when_it_grows(servers):
+    stable, canary = servers
+    router = CanaryRouter(stable.url, canary.url, salt="r1")
+    router.set_canary_percent(25)
+    first = {u for u in USERS if router.variant_for(u) == "canary"}
+    assert 60 <= len(first) <= 140, f"about 25 % of 400 users should see the canary, {len(first)} do"
+    for u in USERS[:40]:
+        status, body = router.predict(u, ROW)
+        expected = "v2" if u in first else "v1"
+        assert body["model_version"] == expected, f"{u} is routed to {router.variant_for(u)}, but got {body}"
+    router.set_canary_percent(60)
+    later = {u for u in USERS if router.variant_for(u) == "canary"}
+    assert first <= later, f"going from 25 % to 60 % moved {len(first - later)} canary users back to stable"
+    router.set_canary_percent(100)
+    assert {router.variant_for(u) for u in USERS} == {"canary"}, "at 100 % everyone sees the canary"
+    router.set_canary_percent(0)
+    assert {router.variant_for(u) for u in USERS} == {"stable"}, "back at 0 % (a rollback) everyone sees stable"
+
+
+def test_the_salt_is_used(servers):
+    stable, canary = servers
+    one, two = CanaryRouter(stable.url, canary.url, salt="a"), CanaryRouter(stable.url, canary.url, salt="b")
+    one.set_canary_percent(50)
+    two.set_canary_percent(50)
+    same = sum(one.variant_for(u) == two.variant_for(u) for u in USERS)
+    assert same < 300, f"two salts should split users independently; {same} of 400 agree"
+
+
+def test_error_counts_cover_the_canary_over_the_window():
+    clock = FakeClock()
+    with ControlledServer() as stable, ControlledServer("failing") as canary:
+        router = CanaryRouter(stable.url, canary.url, clock=clock)
+        router.set_canary_percent(50)
+        canary_users = [u for u in USERS if router.variant_for(u) == "canary"][:10]
+        stable_users = [u for u in USERS if router.variant_for(u) == "stable"][:10]
+        assert router.error_counts(300) == (0, 0), "no canary request yet: (0, 0)"
+        for u in stable_users:
+            assert router.predict(u, ROW)[0] == 200, "stable users are served by the healthy stable server"
+        assert router.error_counts(300) == (0, 0), "stable answers are not the canary's: still (0, 0)"
+        for u in canary_users[:4]:
+            assert router.predict(u, ROW)[0] == 500, "the failing canary's 500 reaches its users"
+        clock.advance(100)
+        canary.set("healthy")
+        for u in canary_users[4:]:
+            router.predict(u, ROW)
+        assert router.error_counts(300) == (4, 10), f"4 errors of 10 canary answers in 300 s, got {router.error_counts(300)}"
+        assert router.error_counts(100) == (4, 10), "an answer exactly window_s old is still in the window"
+        assert router.error_counts(50) == (0, 6), f"only the 6 healthy answers are in the last 50 s: {router.error_counts(50)}"
+        clock.advance(0.5)
+        assert router.error_counts(100) == (0, 6), "an answer older than window_s has left the window"
+        assert router.error_counts(300) == (4, 10), (
+            "asking for a short window must not forget answers a longer window still holds: 4 errors of 10 in 300 s, "
+            f"got {router.error_counts(300)}")
+
+
+def test_an_unreachable_canary_is_a_502_and_counts_as_an_error():
+    clock = FakeClock()
+    with ControlledServer() as stable:
+        router = CanaryRouter(stable.url, f"http://127.0.0.1:{free_port()}", clock=clock)
+        router.set_canary_percent(100)
+        status, body = router.predict("user-1", ROW)
+        assert status == 502 and isinstance(body.get("error"), str), f"no answer from the canary is a 502, got {(status, body)}"
+        assert router.error_counts(60) == (1, 1), f"a 502 is a canary error: {router.error_counts(60)}"
+
+
+def test_a_slow_canary_times_out_as_a_502():
+    with ControlledServer() as stable, ControlledServer("slow", delay_s=3.0) as canary:
+        router = CanaryRouter(stable.url, canary.url, timeout_s=0.3)
+        router.set_canary_percent(100)
+        began = time.monotonic()
+        status, _ = router.predict("user-1", ROW)
+        assert status == 502, f"an answer slower than timeout_s is a 502, got {status}"
+        assert time.monotonic() - began < 2.5, "the router must give up after timeout_s (0.3 s), not wait 3 s"
+
+
+def test_the_default_timeout_outlasts_a_one_second_answer():
+    with ControlledServer() as stable, ControlledServer("slow", delay_s=1.0) as canary:
+        router = CanaryRouter(stable.url, canary.url)
+        router.set_canary_percent(100)
+        assert router.predict("user-1", ROW)[0] == 200, "the default timeout is 2 s: a 1 s answer arrives"
+
+
+def test_a_non_json_answer_is_a_502(servers):
+    _, canary = servers
+    import http.server
+    import threading
+
+    class Plain(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Length", "5")
+            self.end_headers()
+            self.wfile.write(b"hello")
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Plain)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        router = CanaryRouter(f"http://127.0.0.1:{server.server_address[1]}", canary.url)
+        status, body = router.predict("user-1", ROW)
+        assert status == 502 and "error" in body, f"an answer that is not JSON is a 502, got {(status, body)}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_windows_reach_back_max_window_s():
+    clock = FakeClock()
+    with ControlledServer() as stable, ControlledServer() as canary:
+        router = CanaryRouter(stable.url, canary.url, clock=clock, max_window_s=600)
+        router.set_canary_percent(100)
+        router.predict("user-1", ROW)
+        clock.advance(600)
+        assert router.error_counts(600) == (0, 1), "an answer max_window_s old still counts in a max_window_s window"
+        with pytest.raises(ValueError):
+            router.error_counts(601)
+        for window in (0, -5, float("nan")):
+            with pytest.raises(ValueError):
+                router.error_counts(window)
+        assert CanaryRouter(stable.url, canary.url, clock=clock).error_counts(3600) == (0, 0), (
+            "max_window_s defaults to 3600 s, the controller's long window")
+
+
+def reachable_objects(root) -> int:
+    """How many objects `root` holds, directly or through its attributes and containers."""
+    skip = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.CodeType)
+    seen, todo = {id(root)}, [root]
+    while todo:
+        for ref in gc.get_referents(todo.pop()):
+            if not isinstance(ref, skip) and id(ref) not in seen:
+                seen.add(id(ref))
+                todo.append(ref)
+    return len(seen)
+
+
+def test_old_answers_are_forgotten_so_memory_stays_bounded():
+    clock = FakeClock()
+    with ControlledServer() as stable, ControlledServer() as canary:
+        router = CanaryRouter(stable.url, canary.url, clock=clock, max_window_s=60)
+        router.set_canary_percent(100)
+        for _ in range(20):
+            router.predict("user-1", ROW)
+            clock.advance(10)
+        before = reachable_objects(router)
+        for _ in range(150):
+            router.predict("user-1", ROW)
+            clock.advance(10)
+        grown = reachable_objects(router) - before
+        assert grown < 50, (
+            f"150 more canary answers, one every 10 s with max_window_s=60, made the router hold {grown} more objects: "
+            "answers older than max_window_s must be forgotten, or memory grows with every request")
+        assert router.error_counts(60) == (0, 6), "the last minute still holds its 6 answers"
+
+
+@pytest.mark.parametrize("percent", [-1, 100.5, float("nan")])
+def test_bad_percent_raises_value_error(servers, percent):
+    stable, canary = servers
+    router = CanaryRouter(stable.url, canary.url)
+    with pytest.raises(ValueError):
+        router.set_canary_percent(percent)

@@ -1,0 +1,287 @@
+"""Task 4: shadow traffic with real threads: the candidate is mirrored, never waited on."""
+
+import threading
+import time
+
+import pytest
+
+from shadow import ShadowRouter
+
+pytestmark = pytest.mark.task(taskno=4)
+
+GENEROUS_S = 5.0
+
+
+def wait_for(condition, what, timeout_s=GENEROUS_S):
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up after {timeout_s} s waiting for {what}"
+        time.sleep(0.005)
+
+
+def double(x):
+    return x * 2
+
+
+@pytest.fixture
+def no_leaked_threads():
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + GENEROUS_S
+    while set(threading.enumerate()) - before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    left = set(threading.enumerate()) - before
+    assert not left, f"threads still running after close(): {sorted(t.name for t in left)}"
+
+
+def test_handle_returns_the_stable_answer(no_leaked_threads):
+    with ShadowRouter(double, lambda x: x * 3) as router:
+        assert [router.handle(i) for i in range(5)] == [0, 2, 4, 6, 8], "the caller always gets the stable answer"
+
+
+def test_agreement_is_counted(no_leaked_threads):
+    with ShadowRouter(double, lambda x: x * 2 if x % 4 else -1) as router:
+        for i in range(40):
+            router.handle(i)
+    stats = router.stats()
+    assert stats["agreed"] == 30 and stats["disagreed"] == 10, (
+        f"of 0..39, the 10 multiples of 4 disagree and 30 agree; stats are {stats}")
+    assert stats["errors"] == 0 and stats["dropped"] == 0, f"no errors or drops expected: {stats}"
+    assert router.agreement_rate() == pytest.approx(30 / 40), f"agreement rate 30/40, got {router.agreement_rate()}"
+
+
+def test_agreement_rate_is_none_before_any_comparison(no_leaked_threads):
+    with ShadowRouter(double, double) as router:
+        assert router.agreement_rate() is None, "nothing compared yet: agreement_rate() is None"
+        assert router.stats() == {"agreed": 0, "disagreed": 0, "errors": 0, "dropped": 0}, f"fresh stats: {router.stats()}"
+
+
+def test_the_caller_never_waits_for_a_blocked_candidate(no_leaked_threads):
+    release = threading.Event()
+    started = threading.Event()
+
+    def stuck(x):
+        started.set()
+        release.wait(30)
+        return x * 2
+
+    router = ShadowRouter(double, stuck)
+    answers = []
+    caller = threading.Thread(target=lambda: answers.extend(router.handle(i) for i in range(3)), name="caller")
+    try:
+        caller.start()
+        caller.join(GENEROUS_S)
+        assert not caller.is_alive(), (
+            f"handle() was still busy after {GENEROUS_S} s while the candidate was blocked: it must not wait for it")
+        assert answers == [0, 2, 4], f"the stable answers come back at once, got {answers}"
+        wait_for(started.is_set, "the candidate to be called in the background")
+        assert router.stats()["agreed"] == 0, "the blocked candidate has not answered: nothing compared yet"
+    finally:
+        release.set()
+        caller.join(GENEROUS_S)
+        router.close()
+    assert router.stats()["agreed"] == 3, f"close() finishes every accepted mirror: {router.stats()}"
+
+
+def test_a_full_queue_drops_mirrors_instead_of_waiting(no_leaked_threads):
+    release = threading.Event()
+
+    def stuck(x):
+        release.wait(30)
+        return x * 2
+
+    router = ShadowRouter(double, stuck, max_pending=3)
+    try:
+        began = time.monotonic()
+        answers = [router.handle(i) for i in range(10)]
+        assert time.monotonic() - began < GENEROUS_S, "a full mirror queue must never make the caller wait"
+        assert answers == [2 * i for i in range(10)], "every caller still gets the stable answer"
+        assert router.stats()["dropped"] == 7, (
+            f"with max_pending=3 and a stuck candidate, 3 mirrors are accepted and 7 dropped: {router.stats()}")
+    finally:
+        release.set()
+        router.close()
+    stats = router.stats()
+    assert stats["agreed"] == 3 and stats["dropped"] == 7, f"after close: 3 compared, 7 dropped; got {stats}"
+
+
+def test_a_mirror_being_run_still_counts_as_pending(no_leaked_threads):
+    release = threading.Event()
+    started = threading.Event()
+
+    def stuck(x):
+        started.set()
+        release.wait(30)
+        return x * 2
+
+    router = ShadowRouter(double, stuck, max_pending=2, workers=1)
+    try:
+        router.handle(0)
+        wait_for(started.is_set, "the worker to start the first mirror")
+        for i in range(1, 10):
+            router.handle(i)
+        assert router.stats()["dropped"] == 8, (
+            f"max_pending=2 counts the mirror the worker is running plus the queued ones: one more is accepted, "
+            f"8 dropped; got {router.stats()}")
+    finally:
+        release.set()
+        router.close()
+    assert router.stats()["agreed"] == 2, f"the two accepted mirrors are compared: {router.stats()}"
+
+
+def test_default_max_pending_is_100(no_leaked_threads):
+    release = threading.Event()
+    router = ShadowRouter(double, lambda x: release.wait(30) and x * 2)
+    try:
+        for i in range(130):
+            router.handle(i)
+        assert router.stats()["dropped"] == 30, f"100 pending mirrors by default, so 30 of 130 dropped: {router.stats()}"
+    finally:
+        release.set()
+        router.close()
+
+
+def test_a_failing_candidate_is_counted_and_never_reaches_the_caller(no_leaked_threads):
+    def broken(x):
+        if x % 2:
+            raise RuntimeError("candidate model crashed")
+        return x * 2
+
+    with ShadowRouter(double, broken) as router:
+        answers = [router.handle(i) for i in range(10)]
+    assert answers == [2 * i for i in range(10)], "candidate errors must not change what the caller gets"
+    stats = router.stats()
+    assert stats["errors"] == 5 and stats["agreed"] == 5 and stats["disagreed"] == 0, f"5 errors, 5 agreed: {stats}"
+    assert router.agreement_rate() == 1.0, "errors are not comparisons: the agreement rate is over the 5 compared"
+
+
+def test_a_finished_mirror_frees_its_place_even_when_it_failed(no_leaked_threads):
+    def broken(x):
+        raise RuntimeError("candidate model crashed")
+
+    def compare_breaks(a, b):
+        raise TypeError("cannot compare")
+
+    for candidate, compare, what in ((broken, None, "candidate"), (double, compare_breaks, "compare")):
+        options = {"compare": compare} if compare else {}
+        with ShadowRouter(double, candidate, max_pending=2, workers=1, **options) as router:
+            for i in range(6):
+                router.handle(i)
+                wait_for(lambda: sum(router.stats().values()) == i + 1, f"mirror {i} to finish or be dropped")
+        stats = router.stats()
+        assert stats["errors"] == 6 and stats["dropped"] == 0, (
+            f"each mirror (a {what} error) finished before the next request, so with max_pending=2 none is dropped: "
+            f"an error must free its pending place too; got {stats}")
+
+
+def test_a_failing_stable_raises_to_the_caller_and_is_not_mirrored(no_leaked_threads):
+    called = []
+
+    def stable(x):
+        if x == 3:
+            raise ValueError("bad request")
+        return x
+
+    def candidate(x):
+        called.append(x)
+        return x
+
+    with ShadowRouter(stable, candidate) as router:
+        with pytest.raises(ValueError):
+            router.handle(3)
+        assert router.handle(4) == 4, "the router keeps working after a stable error"
+    assert called == [4], f"a request that stable failed is not mirrored, candidate saw {called}"
+
+
+def test_compare_decides_agreement(no_leaked_threads):
+    stable = lambda x: {"predictions": [x % 2], "model_version": "v1"}  # noqa: E731
+    candidate = lambda x: {"predictions": [x % 2], "model_version": "v2"}  # noqa: E731
+    with ShadowRouter(stable, candidate) as plain:
+        for i in range(6):
+            plain.handle(i)
+    assert plain.stats()["disagreed"] == 6, "by default answers are compared with ==: the versions differ"
+    same = lambda a, b: a["predictions"] == b["predictions"]  # noqa: E731
+    with ShadowRouter(stable, candidate, compare=same) as custom:
+        for i in range(6):
+            custom.handle(i)
+    assert custom.stats()["agreed"] == 6, f"compare=... decides agreement: same predictions agree, {custom.stats()}"
+
+
+def test_compare_receives_stable_then_candidate(no_leaked_threads):
+    seen = []
+
+    def compare(a, b):
+        seen.append((a, b))
+        return True
+
+    with ShadowRouter(lambda x: ("stable", x), lambda x: ("candidate", x), compare=compare) as router:
+        router.handle(1)
+    assert seen == [(("stable", 1), ("candidate", 1))], f"compare(stable_answer, candidate_answer), got {seen}"
+
+
+def test_a_failing_compare_counts_as_an_error(no_leaked_threads):
+    def compare(a, b):
+        raise TypeError("cannot compare")
+
+    with ShadowRouter(double, double, compare=compare) as router:
+        assert router.handle(2) == 4, "a broken compare must not reach the caller"
+    assert router.stats()["errors"] == 1, f"a compare that raises counts as an error: {router.stats()}"
+
+
+def test_mirrors_run_concurrently_with_workers(no_leaked_threads):
+    barrier = threading.Barrier(3, timeout=GENEROUS_S)
+
+    def meet(x):
+        barrier.wait()
+        return x * 2
+
+    with ShadowRouter(double, meet, workers=3) as router:
+        for i in range(3):
+            router.handle(i)
+    assert router.stats()["agreed"] == 3, f"three workers run three mirrors at once: {router.stats()}"
+
+
+def test_two_workers_by_default(no_leaked_threads):
+    barrier = threading.Barrier(2, timeout=GENEROUS_S)
+
+    def meet(x):
+        barrier.wait()
+        return x * 2
+
+    with ShadowRouter(double, meet) as router:
+        for i in range(2):
+            router.handle(i)
+    assert router.stats()["agreed"] == 2, (
+        f"two workers by default run two mirrors at once (each waits for the other here): {router.stats()}")
+
+
+def test_many_callers_at_once(no_leaked_threads):
+    with ShadowRouter(double, lambda x: x * 2 if x % 10 else 0, max_pending=10_000) as router:
+        results = {}
+
+        def caller(k):
+            results[k] = [router.handle(k * 100 + i) for i in range(100)]
+
+        threads = [threading.Thread(target=caller, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(GENEROUS_S * 2)
+    assert all(results[k] == [2 * (k * 100 + i) for i in range(100)] for k in range(8)), "each caller gets its answers"
+    stats = router.stats()
+    assert stats["agreed"] + stats["disagreed"] == 800 and stats["disagreed"] == 79, (
+        f"800 mirrors from 8 threads, 79 disagreeing (multiples of 10 except 0): {stats}")
+
+
+def test_handle_after_close_raises(no_leaked_threads):
+    router = ShadowRouter(double, double)
+    router.close()
+    router.close()
+    with pytest.raises(RuntimeError):
+        router.handle(1)
+
+
+@pytest.mark.parametrize("options", [{"max_pending": 0}, {"workers": 0}, {"max_pending": -1}])
+def test_bad_options_raise_value_error(options):
+    with pytest.raises(ValueError):
+        ShadowRouter(double, double, **options)

@@ -1,0 +1,161 @@
+"""Task 5: the burn-rate alerts as Prometheus rules, checked and unit-tested by the real promtool.
+
+Each test writes input series (the day-03 server's `model_requests_total` counter, one
+sample a minute) and asks `promtool test rules` which alerts fire when. Annotations are
+yours to word: they are taken out of the copy that promtool tests.
+"""
+
+import json
+
+import pytest
+import yaml
+
+from mlops_katas.infra.prometheus import promtool
+
+pytestmark = [pytest.mark.task(taskno=5), pytest.mark.prometheus, pytest.mark.timeout(120)]
+
+OK_PER_MIN = 600  # 10 requests a second
+FAST, SLOW = "ErrorBudgetFastBurn", "ErrorBudgetSlowBurn"
+PAGE = {"severity": "page"}
+
+
+def counter(per_minute):
+    """A counter's samples, one a minute, from how much it grows each minute."""
+    total, values = 0, [0]
+    for step in per_minute:
+        total += step
+        values.append(total)
+    return " ".join(map(str, values))
+
+
+def predict(status, per_minute, **labels):
+    names = {"endpoint": "/predict", "status": status, **labels}
+    text = ", ".join(f'{k}="{v}"' for k, v in names.items())
+    return {"series": f"model_requests_total{{{text}}}", "values": counter(per_minute)}
+
+
+def split(minutes, error_share_at):
+    """(ok, errors) per minute for `minutes` minutes, errors being a share of 600 per minute."""
+    errors = [round(OK_PER_MIN * error_share_at(m)) for m in range(minutes)]
+    return [OK_PER_MIN - e for e in errors], errors
+
+
+@pytest.fixture
+def rules(learner_file, tmp_path):
+    """The learner's rules, checked by `promtool check rules`, copied without annotations."""
+    path = learner_file("slo_rules.yml")
+    checked = promtool("check", "rules", path)
+    assert checked.returncode == 0, f"promtool check rules rejects slo_rules.yml:\n{checked.stdout}{checked.stderr}"
+    doc = yaml.safe_load(path.read_text())
+    for group in doc.get("groups") or []:
+        for rule in group.get("rules") or []:
+            if "alert" in rule:
+                rule.pop("annotations", None)
+    copy = tmp_path / "rules.yml"
+    copy.write_text(yaml.safe_dump(doc))
+    return copy
+
+
+def run_promtool(rules, tmp_path, series, alerts=(), exprs=(), what=""):
+    test = {"rule_files": [rules.name], "evaluation_interval": "1m",
+            "tests": [{"interval": "1m", "input_series": series,
+                       "alert_rule_test": [{"eval_time": f"{at}m", "alertname": name,
+                                            "exp_alerts": [{"exp_labels": PAGE}] if firing else []}
+                                           for at, name, firing in alerts],
+                       "promql_expr_test": [{"expr": expr, "eval_time": f"{at}m",
+                                             "exp_samples": [{"labels": "{}", "value": 1}]}
+                                            for at, expr in exprs]}]}
+    test_file = tmp_path / "slo_test.yml"
+    test_file.write_text(json.dumps(test))  # JSON is YAML
+    done = promtool("test", "rules", test_file)
+    assert done.returncode == 0, f"{what}\npromtool test rules says:\n{done.stdout[-4000:]}{done.stderr[-2000:]}"
+
+
+HISTORY = 360  # six clean hours first, so every window starts full
+
+
+def test_the_rules_file_passes_promtool_check(rules):
+    assert rules.exists(), "the checked copy of slo_rules.yml should exist"
+
+
+def test_recording_rules_hold_the_error_ratio_of_each_window(rules, tmp_path):
+    ok, errors = split(HISTORY + 60, lambda m: 0.02)
+    series = [predict("200", ok), predict("500", errors)]
+    exprs = [(HISTORY + 30, f"(slo:predict_errors:ratio_rate{w} > bool 0.0199) * (slo:predict_errors:ratio_rate{w} < bool 0.0201)")
+             for w in ("5m", "30m", "1h", "6h")]
+    run_promtool(rules, tmp_path, series, exprs=exprs,
+                 what="with 2 % of /predict answers failing for hours, each slo:predict_errors:ratio_rate<window> "
+                      "recording rule should be 0.02, as one series without labels")
+
+
+def test_the_ratio_is_over_predict_answers_of_every_instance_together(rules, tmp_path):
+    minutes = HISTORY + 60
+    busy = [OK_PER_MIN] * minutes  # instance a: 600 good answers a minute
+    quiet_ok, quiet_bad = [120] * minutes, [30] * minutes  # instance b: 150 a minute, 30 of them 500s
+    series = [predict("200", busy, instance="a"), predict("200", quiet_ok, instance="b"),
+              predict("500", quiet_bad, instance="b"),
+              {"series": 'model_requests_total{endpoint="/health", status="200", instance="a"}', "values": counter(busy)},
+              {"series": 'model_requests_total{endpoint="/ready", status="200", instance="b"}', "values": counter(busy)}]
+    exprs = [(HISTORY + 30, f"(slo:predict_errors:ratio_rate{w} > bool 0.0399) * (slo:predict_errors:ratio_rate{w} < bool 0.0401)")
+             for w in ("5m", "30m", "1h", "6h")]
+    run_promtool(rules, tmp_path, series, exprs=exprs,
+                 what="30 of the 750 /predict answers a minute are 500s (all on the quieter instance b), so each "
+                      "slo:predict_errors:ratio_rate<window> is 30 / 750 = 0.04: errors over /predict answers only "
+                      "(the /health and /ready traffic is not in the denominator), summed over instances before dividing "
+                      "(not the average of the instances' ratios, 0.1)")
+
+
+def test_a_fast_burn_pages_and_stops_paging_soon_after_the_errors_stop(rules, tmp_path):
+    start = HISTORY
+    ok, errors = split(HISTORY + 120, lambda m: 0.10 if start <= m < start + 15 else 0.0)  # 100x burn for 15 minutes
+    run_promtool(rules, tmp_path, [predict("200", ok), predict("500", errors)],
+                 alerts=[(start + 14, FAST, True), (start + 30, FAST, False), (start + 60, FAST, False),
+                         (start - 1, FAST, False)],
+                 what="10 % errors for 15 minutes (a 100x burn) must fire ErrorBudgetFastBurn {severity=page} by the 14th "
+                      "minute, and it must stop within 15 minutes of the errors stopping: the 1h window still burns, "
+                      "the 5m one no longer does")
+
+
+def test_a_slow_burn_pages_later_and_never_as_a_fast_burn(rules, tmp_path):
+    start = HISTORY
+    ok, errors = split(HISTORY + 250, lambda m: 0.012 if m >= start else 0.0)  # 12x: above 6, below 14.4
+    run_promtool(rules, tmp_path, [predict("200", ok), predict("500", errors)],
+                 alerts=[(start + 60, SLOW, False), (start + 120, SLOW, False), (start + 240, SLOW, True),
+                         (start + 30, FAST, False), (start + 240, FAST, False)],
+                 what="1.2 % errors (a 12x burn) must not fire ErrorBudgetFastBurn (threshold 14.4x) and must fire "
+                      "ErrorBudgetSlowBurn {severity=page} once the 6h window averages above 6x (after about 3 hours), "
+                      "not after 2 hours")
+
+
+def test_a_brief_blip_pages_nobody(rules, tmp_path):
+    start = HISTORY
+    ok, errors = split(HISTORY + 90, lambda m: 0.20 if start <= m < start + 2 else 0.0)  # 2 minutes of 20 % errors
+    checks = [(start + t, name, False) for t in (1, 2, 3, 5, 10, 30, 60) for name in (FAST, SLOW)]
+    run_promtool(rules, tmp_path, [predict("200", ok), predict("500", errors)], alerts=checks,
+                 what="two minutes of 20 % errors burn only 0.7 % of the hour: neither alert may fire (a 5m window alone "
+                      "would page; the long window is what stops it)")
+
+
+def test_only_server_errors_on_predict_burn_the_budget(rules, tmp_path):
+    minutes = HISTORY + 60
+    ok = [OK_PER_MIN] * minutes
+    noise = [300] * minutes
+    series = [predict("200", ok), predict("400", noise), predict("404", noise),
+              {"series": 'model_requests_total{endpoint="/health", status="500"}', "values": counter(noise)},
+              {"series": 'model_requests_total{endpoint="/ready", status="503"}', "values": counter(noise)}]
+    run_promtool(rules, tmp_path, series,
+                 alerts=[(HISTORY + 30, FAST, False), (HISTORY + 30, SLOW, False)],
+                 what="4xx answers are the client's fault and /health or /ready errors are not the /predict SLO: "
+                      "no alert may fire")
+
+
+def test_any_5xx_counts_and_instances_are_summed(rules, tmp_path):
+    start = HISTORY
+    minutes = HISTORY + 30
+    bad = [120 if m >= start else 0 for m in range(minutes)]  # 120 of 1200 a minute from instance b: 10 %
+    series = [predict("200", [OK_PER_MIN] * minutes, instance="a"),
+              predict("200", [OK_PER_MIN - b for b in bad], instance="b"),
+              predict("503", bad, instance="b")]
+    run_promtool(rules, tmp_path, series, alerts=[(start + 25, FAST, True), (start + 25, SLOW, True)],
+                 what="503s are server errors too; the SLO is the whole service's, summed over instances: one "
+                      "ErrorBudgetFastBurn and one ErrorBudgetSlowBurn alert, labelled only severity=page")

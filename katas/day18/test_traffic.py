@@ -1,0 +1,212 @@
+"""Task 1: the sticky weighted traffic splitter."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from traffic import TrafficSplitter
+
+pytestmark = pytest.mark.task(taskno=1)
+
+USERS = [f"user-{i}" for i in range(100_000)]
+
+
+def shares(splitter, users=USERS):
+    counts = Counter(splitter.route(u) for u in users)
+    return {name: count / len(users) for name, count in counts.items()}
+
+
+def test_route_returns_one_of_the_variants_and_always_the_same_one():
+    splitter = TrafficSplitter({"stable": 0.9, "canary": 0.1})
+    first = [splitter.route(u) for u in USERS[:2000]]
+    assert set(first) == {"stable", "canary"}, f"route must return a variant name, got {set(first)}"
+    changed = sum(splitter.route(u) != f for u, f in zip(USERS, first))
+    assert changed == 0, f"asking twice for the same user must give the same variant; {changed} of 2000 users moved"
+    again = TrafficSplitter({"stable": 0.9, "canary": 0.1})
+    changed = sum(again.route(u) != f for u, f in zip(USERS, first))
+    assert changed == 0, (
+        f"a second splitter with the same weights and salt must route every user the same way; {changed} differ")
+
+
+@pytest.mark.parametrize("weights", [
+    {"stable": 0.95, "canary": 0.05},
+    {"control": 0.5, "treatment": 0.5},
+    {"a": 0.2, "b": 0.3, "c": 0.5},
+    {"a": 0.01, "b": 0.09, "c": 0.6, "d": 0.3},
+])
+def test_shares_over_100000_users_are_within_one_point_of_the_weights(weights):
+    got = shares(TrafficSplitter(weights))
+    for name, weight in weights.items():
+        assert abs(got.get(name, 0.0) - weight) <= 0.01, (
+            f"over 100,000 users {name!r} should get {weight:.0%} (within 1 point), got {got.get(name, 0.0):.2%}; "
+            f"all shares: {got}")
+
+
+def test_weights_are_normalised():
+    got = shares(TrafficSplitter({"stable": 3, "canary": 1}))
+    assert abs(got.get("canary", 0) - 0.25) <= 0.01 and abs(got.get("stable", 0) - 0.75) <= 0.01, (
+        f"weights 3 and 1 mean 75 % and 25 %, got {got}")
+    big = TrafficSplitter({"stable": 300, "canary": 100})
+    small = TrafficSplitter({"stable": 0.75, "canary": 0.25})
+    differ = sum(big.route(u) != small.route(u) for u in USERS[:20_000])
+    assert differ <= 2, f"weights 300:100 and 0.75:0.25 are the same split, yet {differ} of 20,000 users differ"
+
+
+def test_uuid_like_user_ids_are_spread_too():
+    users = [f"{i:08x}-7f3a-4c1e-9b2d-{i * 7919:012x}" for i in range(50_000)]
+    got = shares(TrafficSplitter({"stable": 0.8, "canary": 0.2}), users)
+    assert abs(got.get("canary", 0) - 0.2) <= 0.01, f"20 % of uuid-like ids should see the canary, got {got}"
+
+
+def test_a_zero_weight_variant_gets_no_user():
+    splitter = TrafficSplitter({"stable": 1.0, "canary": 0.0, "a": 0})
+    got = shares(splitter, USERS[:20_000])
+    assert got == {"stable": 1.0}, f"variants of weight 0 must get no user at all, got {got}"
+
+
+def test_a_single_variant_gets_everyone():
+    assert set(shares(TrafficSplitter({"only": 2.5}), USERS[:5000])) == {"only"}, "one variant gets every user"
+
+
+def test_key_order_of_the_mapping_does_not_matter():
+    users = USERS[:20_000]
+    one = TrafficSplitter({"a": 0.2, "b": 0.5, "c": 0.3}, salt="exp-7")
+    other = TrafficSplitter({"c": 0.3, "a": 0.2, "b": 0.5}, salt="exp-7")
+    differ = [u for u in users if one.route(u) != other.route(u)]
+    assert not differ, (
+        f"the same weights listed in another order moved {len(differ)} users (e.g. {differ[:3]}); "
+        "the assignment must depend on the weights and the salt only")
+
+
+def test_the_salt_changes_the_assignment():
+    users = USERS[:20_000]
+    plain = TrafficSplitter({"control": 0.5, "treatment": 0.5})
+    salted = TrafficSplitter({"control": 0.5, "treatment": 0.5}, salt="checkout-button")
+    same = sum(plain.route(u) == salted.route(u) for u in users) / len(users)
+    assert 0.47 <= same <= 0.53, (
+        f"with another salt a user should land in the same half by chance only (about 50 %), but {same:.1%} did: "
+        "is the salt ignored?")
+
+
+def test_two_salts_give_independent_assignments():
+    users = USERS[:40_000]
+    first = TrafficSplitter({"a": 0.5, "b": 0.5}, salt="experiment-1")
+    second = TrafficSplitter({"x": 0.2, "y": 0.8}, salt="experiment-2")
+    cells = Counter((first.route(u), second.route(u)) for u in users)
+    for (left, lw) in (("a", 0.5), ("b", 0.5)):
+        for (right, rw) in (("x", 0.2), ("y", 0.8)):
+            got = cells[(left, right)] / len(users)
+            assert abs(got - lw * rw) <= 0.01, (
+                f"two experiments with different salts must be independent: {left!r} and {right!r} together "
+                f"should be {lw * rw:.0%} of users, got {got:.2%} ({dict(cells)})")
+
+
+def test_salt_and_user_id_are_kept_apart():
+    users = [f"{i}" for i in range(20_000)]
+    one = TrafficSplitter({"a": 0.5, "b": 0.5}, salt="exp1")
+    two = TrafficSplitter({"a": 0.5, "b": 0.5}, salt="exp")
+    # Salt "exp1" with user "23" must not be salt "exp" with user "123": each salt is its own experiment.
+    same = sum(one.route(u) == two.route("1" + u) for u in users) / len(users)
+    assert 0.46 <= same <= 0.54, (
+        f"salt 'exp1' with user u and salt 'exp' with user '1'+u agree on {same:.1%} of users, not about half: "
+        "are salt and user id glued together without a separator?")
+
+
+def test_with_weights_keeps_the_salt_and_leaves_the_original_alone():
+    users = USERS[:10_000]
+    original = TrafficSplitter({"stable": 0.5, "canary": 0.5}, salt="s1")
+    before = [original.route(u) for u in users]
+    moved = original.with_weights({"stable": 0.5, "canary": 0.5})
+    changed = sum(moved.route(u) != b for u, b in zip(users, before))
+    assert changed == 0, (
+        f"with_weights with the same weights must give the same assignment, but {changed} of {len(users)} users "
+        "moved: the salt must be kept")
+    original.with_weights({"stable": 0.0, "canary": 1.0})
+    changed = sum(original.route(u) != b for u, b in zip(users, before))
+    assert changed == 0, f"with_weights must return a new splitter, not change this one ({changed} users moved)"
+
+
+def test_a_canary_ramp_keeps_every_user_who_already_saw_the_canary():
+    users = USERS[:30_000]
+    splitter = TrafficSplitter({"stable": 95, "canary": 5}, salt="release-42")
+    seen = {u for u in users if splitter.route(u) == "canary"}
+    for percent in (25, 50, 100):
+        splitter = splitter.with_weights({"stable": 100 - percent, "canary": percent})
+        now = {u for u in users if splitter.route(u) == "canary"}
+        lost = seen - now
+        assert not lost, (
+            f"ramping the canary to {percent} % moved {len(lost)} users back to stable (e.g. {sorted(lost)[:3]}): "
+            "a user who saw the canary must keep seeing it")
+        assert abs(len(now) / len(users) - percent / 100) <= 0.01, f"at {percent} % the canary has {len(now) / len(users):.1%}"
+        seen = now
+
+
+@settings(max_examples=25)
+@given(
+    names=st.lists(st.text("abcdefgh", min_size=1, max_size=3), min_size=2, max_size=4, unique=True),
+    data=st.data(),
+)
+def test_raising_one_weight_never_moves_a_user_out_of_that_variant(names, data):
+    weights = {n: data.draw(st.floats(0.0, 10.0), label=f"weight of {n}") for n in names}
+    if sum(weights.values()) <= 0:
+        weights[names[0]] = 1.0
+    grown = data.draw(st.sampled_from(names), label="variant that grows")
+    factor = data.draw(st.floats(1.0, 20.0), label="growth factor")
+    salt = data.draw(st.text("xyz", max_size=3), label="salt")
+    new = dict(weights)
+    new[grown] = weights[grown] * factor + data.draw(st.floats(0.0, 5.0), label="added weight")
+    users = USERS[:1500]
+    before = TrafficSplitter(weights, salt=salt)
+    after = before.with_weights(new)
+    lost = [u for u in users if before.route(u) == grown and after.route(u) != grown]
+    assert not lost, (
+        f"raising {grown!r} from {weights} to {new} (the others unchanged) moved {len(lost)} of its users elsewhere, "
+        f"e.g. {lost[:3]}")
+
+
+def test_routing_is_the_same_in_another_process_with_another_hash_seed(impl_dir):
+    users = USERS[:3000]
+    weights = {"stable": 0.7, "canary": 0.2, "shadow": 0.1}
+    here = [TrafficSplitter(weights, salt="s").route(u) for u in users]
+    script = textwrap.dedent(f"""
+        import json, sys
+        sys.path.insert(0, {str(impl_dir)!r})
+        from traffic import TrafficSplitter
+        s = TrafficSplitter({weights!r}, salt="s")
+        print(json.dumps([s.route(f"user-{{i}}") for i in range(3000)]))
+    """)
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
+        assert done.returncode == 0, f"the other process failed:\n{done.stderr[-2000:]}"
+        there = json.loads(done.stdout.strip().splitlines()[-1])
+        differ = sum(a != b for a, b in zip(here, there))
+        assert differ == 0, (
+            f"with PYTHONHASHSEED={seed} another process routed {differ} of 3000 users differently: "
+            "the built-in hash() changes per process; use a real hash such as hashlib")
+
+
+@pytest.mark.parametrize("weights", [
+    {"stable": 1.0, "canary": -0.1},
+    {"stable": 0.0, "canary": 0.0},
+    {},
+    {"stable": float("nan"), "canary": 1.0},
+    {"stable": -1.0, "canary": 2.0},
+], ids=["negative", "zero-sum", "empty", "nan", "negative-with-positive-sum"])
+def test_bad_weights_raise_value_error(weights):
+    with pytest.raises(ValueError):
+        TrafficSplitter(weights)
+
+
+def test_with_weights_validates_too():
+    splitter = TrafficSplitter({"stable": 1.0})
+    with pytest.raises(ValueError):
+        splitter.with_weights({"stable": 0.0, "canary": 0.0})
