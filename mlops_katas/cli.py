@@ -104,18 +104,8 @@ def cmd_status(root: Path, args: argparse.Namespace) -> int:
 
 def _started_days(root: Path, days: list[Day]) -> set[str]:
     """Days with a learner file that is no longer its stub (as the lock records it)."""
-    try:
-        stubs = lock.read(root).get("stubs", {})
-    except (OSError, ValueError):
-        return {day.name for day in days}
-    started = set()
-    for day in days:
-        for name in day.files:
-            path = day.path / name
-            relpath = str(path.relative_to(root))
-            if relpath in stubs and path.is_file() and not lock.same_blob(path.read_bytes(), stubs[relpath]):
-                started.add(day.name)
-    return started
+    stubs = lock.stub_blobs(root)
+    return {day.name for day in days if not lock.untouched(root, day, stubs)}
 
 
 def _next_day(days: list[Day], found: dict[str, dict], started: set[str]) -> str:

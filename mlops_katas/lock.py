@@ -92,6 +92,23 @@ def same_blob(data: bytes, blob: str | None) -> bool:
     return blob is not None and blob in (blob_id(data), blob_id(data.replace(b"\r\n", b"\n")))
 
 
+def untouched(root: Path, day, stubs: dict[str, str]) -> bool:
+    """Is every learner file of `day` (a Day under `root`) still the stub `stubs` records?
+    The one definition of "not started" for `katas list`, the plugin and the scorer."""
+    paths = [day.path / name for name in day.files]
+    return bool(paths) and all(
+        path.is_file() and same_blob(path.read_bytes(), stubs.get(str(path.relative_to(root))))
+        for path in paths)
+
+
+def stub_blobs(root: Path) -> dict[str, str]:
+    """The lock's stub blob ids; none where there is no readable lock."""
+    try:
+        return read(root).get("stubs", {})
+    except (OSError, ValueError):
+        return {}
+
+
 def tampered(root: Path, ref: str | None = None, *, expected: dict | None = None) -> list[str]:
     """Locked files that differ from the lock (the working tree's, `ref`'s, or `expected`),
     and test files or conftests that were added."""

@@ -131,15 +131,7 @@ class KatasRun:
         if self.impl is not None:
             return False
         if day.name not in self._untouched:
-            try:
-                stubs = lock.read(self.root).get("stubs", {})
-            except (OSError, ValueError):
-                stubs = {}
-            blobs = [(day.path / name, stubs.get(str((day.path / name).relative_to(self.root))))
-                     for name in day.files]
-            self._untouched[day.name] = bool(blobs) and all(
-                blob is not None and path.is_file() and lock.same_blob(path.read_bytes(), blob)
-                for path, blob in blobs)
+            self._untouched[day.name] = lock.untouched(self.root, day, lock.stub_blobs(self.root))
         return self._untouched[day.name]
 
     def stopped_by_watchdog(self, nodeid: str, message: str) -> None:

@@ -119,9 +119,8 @@ def export_tree(repo: Path, commit: str, dest: Path) -> None:
 
 def copy_learner_files(learner_root: Path, tree: Path, day: Day) -> tuple[bool, list[str]]:
     """Copy the day's learner files into `tree`; (any differs from its stub, notes on ignored files)."""
-    stubs = lock.read(tree).get("stubs", {})
     source_day = (learner_root / "katas" / day.name).resolve()
-    notes, started = [], False
+    notes = []
     for name in day.files:
         relpath = f"katas/{day.name}/{name}"
         source = learner_root / relpath
@@ -139,8 +138,7 @@ def copy_learner_files(learner_root: Path, tree: Path, day: Day) -> tuple[bool, 
             notes.append(f"{relpath} is larger than {MAX_LEARNER_FILE // 1024 // 1024} MiB: ignored")
             continue
         (tree / relpath).write_bytes(data)
-        started |= not lock.same_blob(data, stubs.get(relpath))
-    return started, notes
+    return not lock.untouched(tree, day, lock.stub_blobs(tree)), notes
 
 
 # --- running ----------------------------------------------------------------------------
