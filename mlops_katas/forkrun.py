@@ -39,7 +39,8 @@ PRELOAD = (
     "mlops_katas.infra.docker_fixtures", "mlops_katas.infra.mlflow_fixtures",
     "mlops_katas.infra.kind_fixtures", "mlops_katas.infra.smtp", "mlops_katas.shell",
     "mlops_katas.infra.server_fixtures", "mlflow.store.artifact.artifact_repository_registry",
-    "mlflow.tracking.client", "redis", "concurrent.futures",
+    "mlflow.tracking.client", "redis", "concurrent.futures", "pytest_docker.plugin",
+    "mlops_katas.infra.compose_fixtures",
 )
 READY = "ready"
 
@@ -191,6 +192,9 @@ def _child(request: dict) -> None:
     sys.argv = [sys.executable, *request["argv"]]
     if sys.path[0] != request["cwd"]:
         sys.path.insert(0, request["cwd"])  # as `python -m` puts the current folder first
+    # Hundreds of runs import the same test files: let pytest keep their rewritten bytecode
+    # even where PYTHONDONTWRITEBYTECODE is set, instead of rewriting them in every run.
+    sys.dont_write_bytecode = False
     import pytest
 
     # Leaves through the interpreter's normal exit, as `python -m pytest` does: exit

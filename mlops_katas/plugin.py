@@ -396,8 +396,9 @@ def _shared_setup_error(item: pytest.Item, call: pytest.CallInfo, report: pytest
         report.longrepr = f"the same setup error as {first[0]} (shown there once)"
 
 
-def is_todo(report: pytest.TestReport) -> bool:
-    return report.failed and any(name == TODO for name, _ in report.user_properties)
+def is_todo(report: pytest.TestReport | pytest.CollectReport) -> bool:
+    # A collection report (a test file that does not import) has no user properties.
+    return report.failed and any(name == TODO for name, _ in getattr(report, "user_properties", ()))
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):

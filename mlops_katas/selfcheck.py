@@ -33,6 +33,10 @@ TIER_SKIP = " tier skipped:"
 # Installed pytest plugins no kata uses (the harness drives kind itself, see infra/kind.py):
 # not loading them saves half a second in each of the self-check's hundreds of runs.
 UNUSED_PLUGINS = ("-p", "no:pytest-kind", "-p", "no:anyio", "-p", "no:xdist", "-p", "no:xdist.looponfail")
+# A test marked `end_to_end` brings up a whole stack and takes minutes: it runs against the
+# solutions and the stubs, while alternatives and mutants are judged by the day's other tests
+# (every mutant must be killed by a fast test).
+FAST_ONLY = ("-m", "not end_to_end")
 
 
 @dataclass
@@ -157,10 +161,10 @@ def run_mutant(root: Path, day: Day, impl: Path, mutant: mutants_mod.Mutant, *ex
     """Run the test that killed the mutant last time first; the whole day (to its first
     failure) only when that test no longer fails. The proof is the same: a failing test."""
     if mutant.killed_by:
-        run = run_day(root, day, impl, "-x", *extra, only=mutant.killed_by)
+        run = run_day(root, day, impl, "-x", *FAST_ONLY, *extra, only=mutant.killed_by)
         if run.tests("fail") or run.tests("error"):
             return run
-    return run_day(root, day, impl, "-x", *extra)
+    return run_day(root, day, impl, "-x", *FAST_ONLY, *extra)
 
 
 def first_failure(run: DayRun) -> str | None:

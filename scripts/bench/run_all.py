@@ -3,7 +3,8 @@
 - wall time of `pytest katas/day15 --impl solutions` (median of several runs)
 - wall time of `katas list`
 - the reference LRU against cachetools.LRUCache on 10^5 mixed get/put operations
-- every day's own benchmark, `scripts/bench/bench_dayNN.py`, on the reference answers
+- every other `scripts/bench/bench_*.py`: each day's own benchmark on the reference answers, the unit
+  tiers against their import floor, `katas watch` against a plain pytest run
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def main() -> int:
     print(f"LRU, 10^5 mixed get/put (70% get, 5,000 keys, capacity 1,000): reference {ours * 1000:.1f} ms, "
           f"cachetools {theirs * 1000:.1f} ms, ratio {ours / theirs:.2f}x")
     failed = 0
-    for script in sorted(Path(__file__).parent.glob("bench_day*.py")):
+    for script in sorted(Path(__file__).parent.glob("bench_*.py")):
         print(f"\n== {script.name}", flush=True)
         done = subprocess.run([python, str(script)], cwd=ROOT, timeout=DAY_BENCH_TIMEOUT_S, check=False)
         failed += done.returncode != 0

@@ -86,6 +86,7 @@ def test_a_syntax_error_in_learner_code_is_one_clear_line(checkout):
     checkout.day("day98", {"mod.py": "def answer(:\n", "test_mod.py": TEST})
     done = checkout.pytest("katas/day98")
     assert "day98: your code could not be imported" in done.stdout, done.stdout
+    assert "Traceback" not in done.stdout + done.stderr, "no traceback of the harness itself, also in the summary"
     assert results(checkout)["status"] == "error"
 
 

@@ -58,3 +58,15 @@ def test_a_stale_or_missing_killer_falls_back_to_the_whole_day(checkout, day, wr
     run = selfcheck.run_mutant(checkout.path, day, wrong, mutant(tmp_path, stale))
     assert selfcheck.mutant_survived(run) is False, f"the whole day still kills the mutant: {run.output[-800:]}"
     assert selfcheck.first_failure(run) == "test_mod.py::test_answer_is_42", "the day's failing test is found"
+
+
+def test_an_end_to_end_test_never_counts_as_a_mutants_killer(checkout, wrong, tmp_path):
+    """End-to-end tests take minutes: mutants (and alternatives) are judged by the fast tests only."""
+    checkout.day("day98", {
+        "mod.py": "def answer():\n    # TODO(task 1)\n    raise NotImplementedError('task 1')\n",
+        "test_mod.py": TESTS.replace("def test_answer_is_42", "@pytest.mark.end_to_end\ndef test_answer_is_42"),
+    })
+    day = load_day(checkout.path, "day98")
+    run = selfcheck.run_mutant(checkout.path, day, wrong, mutant(tmp_path, "test_mod.py::test_answer_is_42"))
+    assert selfcheck.mutant_survived(run) is True, (
+        f"only the end-to-end test catches this mutant, so the self-check must report it as surviving: {run.output[-800:]}")
