@@ -132,6 +132,10 @@ def test_health_check_is_false_for_an_answer_that_is_not_http():
         except Exception as exc:  # noqa: BLE001 - the contract is: never an exception
             pytest.fail(f"a malformed answer should make the probe return False, not raise {exc!r}")
     finally:
+        try:
+            listener.shutdown(socket.SHUT_RDWR)  # wakes an accept() still waiting (a probe that never connected)
+        except OSError:
+            pass
         server.join(timeout=10)
         listener.close()
     assert healthy is False, "an answer that is not HTTP means unhealthy"
