@@ -5,6 +5,8 @@ over them: the official schema of Kubernetes 1.32 in strict mode (a misspelt key
 error), then cross-object rules. Every problem names the file, the object and the field.
 """
 
+import re
+
 import pytest
 
 from mlops_katas.infra.manifests import explain, quantity
@@ -14,6 +16,8 @@ SERVICE = "k8s/service.yaml"
 CONTRACT_PORT = 8000  # the day-03 server listens here
 MAX_CPU_REQUEST = 1  # cores: the tests' kind cluster is one node on your machine
 MIN_MEMORY = 16 * 2**20  # bytes: less cannot even start Python, let alone load a model
+TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # the image reference grammar's tag
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def _only(report, kind, api_version, file):
@@ -28,6 +32,37 @@ def _container(report):
     containers = deployment.doc.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or []
     assert len(containers) == 1, "the pod should run exactly one container: the model server"
     return containers[0]
+
+
+def _port_number(container, port, protocol=None):
+    """The containerPort a probe or targetPort reaches: a number as is (if declared), a name looked up.
+
+    A Service resolves a named targetPort only among ports of its own protocol; the kubelet's
+    probes ignore the protocol (protocol=None).
+    """
+    ports = [p for p in container.get("ports") or [] if isinstance(p, dict)]
+    if isinstance(port, bool):
+        return None
+    if isinstance(port, int):
+        return port if any(p.get("containerPort") == port for p in ports) else None
+    for p in ports:
+        if p.get("name") == port and protocol in (None, p.get("protocol", "TCP")):
+            return p.get("containerPort")
+    return None
+
+
+def _which(number, protocol=None):
+    if number is None:
+        return f"no declared {protocol} container port" if protocol else "no declared container port"
+    return f"container port {number}"
+
+
+def _assert_probe_on_the_contract_port(container, probe):
+    port = ((container.get(probe) or {}).get("httpGet") or {}).get("port")
+    reached = _port_number(container, port)
+    assert reached == CONTRACT_PORT, \
+        (f"{probe}.httpGet.port is {port!r}, which reaches {_which(reached)}: the day-03 server answers "
+         f"on {CONTRACT_PORT} only, so the probe should use {CONTRACT_PORT} or that port's name")
 
 
 def _assert_plain_http_to_the_pod(container, probe):
@@ -64,8 +99,20 @@ class TestDeployment:
             f"spec.replicas is {replicas}: with one pod, every restart or node drain is an outage"
 
     def test_container_listens_on_the_contract_port(self, manifest_report):
-        ports = [p.get("containerPort") for p in _container(manifest_report(DEPLOYMENT)).get("ports") or []]
+        declared = [p for p in _container(manifest_report(DEPLOYMENT)).get("ports") or [] if isinstance(p, dict)]
+        ports = [p.get("containerPort") for p in declared]
         assert CONTRACT_PORT in ports, f"the container should declare containerPort {CONTRACT_PORT} (day 03), not {ports}"
+        protocols = [p.get("protocol", "TCP") for p in declared if p.get("containerPort") == CONTRACT_PORT]
+        assert "TCP" in protocols, \
+            (f"containerPort {CONTRACT_PORT} is declared as {protocols}: HTTP runs over TCP, and a Service "
+             "finds a named port only under its own protocol (TCP); leave protocol out or write TCP")
+
+    def test_claims_no_port_of_the_node(self, manifest_report):
+        declared = [p for p in _container(manifest_report(DEPLOYMENT)).get("ports") or [] if isinstance(p, dict)]
+        claimed = [p["hostPort"] for p in declared if p.get("hostPort")]
+        assert not claimed, \
+            (f"the container claims hostPort {claimed}: only one pod per node can hold a node port, so on the "
+             "tests' one-node cluster the second replica never starts; the Service is how traffic gets in")
 
     def test_readiness_probe_gets_ready_on_the_container_port(self, manifest_report):
         report = manifest_report(DEPLOYMENT)
@@ -73,6 +120,7 @@ class TestDeployment:
         problems = [p for p in report.problems_of("probe") if ".readinessProbe" in p.field]
         assert not problems, ("the readiness probe should GET /ready on the container port, so a pod gets "
                               "traffic only once its model is loaded:\n" + explain(problems))
+        _assert_probe_on_the_contract_port(_container(report), "readinessProbe")
         _assert_plain_http_to_the_pod(_container(report), "readinessProbe")
 
     def test_liveness_probe_gets_health_on_the_container_port(self, manifest_report):
@@ -81,6 +129,7 @@ class TestDeployment:
         problems = [p for p in report.problems_of("probe") if ".livenessProbe" in p.field]
         assert not problems, ("the liveness probe should GET /health on the container port, so a hung "
                               "process is restarted (but a loading model is not):\n" + explain(problems))
+        _assert_probe_on_the_contract_port(_container(report), "livenessProbe")
         _assert_plain_http_to_the_pod(_container(report), "livenessProbe")
 
     def test_requests_are_set_and_no_higher_than_limits(self, manifest_report):
@@ -104,12 +153,27 @@ class TestDeployment:
             assert memory is not None and memory >= MIN_MEMORY, \
                 (f"{where}.memory is {values.get('memory')!r}: memory counts bytes, so give it a unit "
                  "(256Mi); under 16Mi the server cannot even start")
+            for name, value in values.items():
+                assert quantity(value) is not None, \
+                    (f"{where}.{name} is {value!r}, which is not a Kubernetes quantity (such as 500m, 1, "
+                     "256Mi): the API server rejects the Deployment")
 
     def test_image_is_pinned_not_latest(self, manifest_report):
         report = manifest_report(DEPLOYMENT)
         _container(report)
         problems = report.problems_of("image")
         assert not problems, "the image should have a fixed tag or digest:\n" + explain(problems)
+        image = str(_container(report).get("image"))
+        if "@" in image:
+            digest = image.rsplit("@", 1)[1]
+            assert DIGEST.fullmatch(digest), \
+                (f"the image's digest {digest!r} is not sha256: and 64 hex digits (a short image id is not a "
+                 "digest): the reference is invalid and the pod never starts (InvalidImageName)")
+        else:
+            tag = image.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+            assert TAG.fullmatch(tag), \
+                (f"the image's tag {tag!r} is empty or not a valid tag: {image!r} is an invalid reference "
+                 "and the pod never starts (InvalidImageName)")
 
     def test_pull_policy_lets_a_loaded_image_run(self, manifest_report):
         policy = _container(manifest_report(DEPLOYMENT)).get("imagePullPolicy", "IfNotPresent")
@@ -152,3 +216,13 @@ class TestService:
         problems = report.problems_of("service")
         assert not problems, ("every Service port should send traffic to a port the container declares "
                               "(targetPort by number or by the port's name):\n" + explain(problems))
+        container = _container(report)
+        for i, port in enumerate(p for p in service.doc["spec"]["ports"] if isinstance(p, dict)):
+            protocol = port.get("protocol", "TCP")
+            assert protocol == "TCP", \
+                f"spec.ports[{i}].protocol is {protocol!r}: the model server speaks HTTP, which runs over TCP"
+            target = port.get("targetPort", port.get("port"))
+            reached = _port_number(container, target, protocol)
+            assert reached == CONTRACT_PORT, \
+                (f"spec.ports[{i}].targetPort {target!r} reaches {_which(reached, protocol)}, but the model server "
+                 f"listens on {CONTRACT_PORT}: use {CONTRACT_PORT} or the name of that port")
