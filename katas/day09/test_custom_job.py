@@ -108,6 +108,8 @@ def test_the_request_round_trips_through_rest_json():
     "projects/1project/locations/us-central1",
     "projects/my-project/locations/us-central",
     "projects/my-project/locations/US-CENTRAL1",
+    "projects/my-project/locations/us--central1",
+    "projects/my-project/locations/us-central-1",
     "projects/my-project/locations/us-central1\n",
     "projects/\u0661\u0662\u0663/locations/us-central1",
     "https://us-central1-aiplatform.googleapis.com/v1/projects/my-project/locations/us-central1",
@@ -128,7 +130,7 @@ def test_project_ids_and_numbers_are_valid_parents(parent):
         f"{parent} is a valid parent: a project ID of 6 to 30 characters or a project number, then a region")
 
 
-@pytest.mark.parametrize("name", ["", "x" * 129, "   ", "\t\n", None, 7])
+@pytest.mark.parametrize("name", ["", "x" * 129, " " + "x" * 128, "   ", "\t\n", None, 7])
 def test_a_display_name_must_be_1_to_128_characters(name, value_error_naming):
     with value_error_naming("display_name"):
         job(display_name=name)
@@ -163,9 +165,11 @@ def test_cloud_storage_uris_are_accepted(uri):
     assert spec.base_output_directory.output_uri_prefix == uri, f"{uri} is a valid gs:// URI"
 
 
-def test_a_package_outside_cloud_storage_is_rejected(value_error_naming):
+@pytest.mark.parametrize("uris", [["dist/trainer-0.1.tar.gz"], ["gs://my-bucket/trainer-0.1.tar.gz", "dist/utils-0.1.tar.gz"]],
+                         ids=["only-package", "second-package"])
+def test_a_package_outside_cloud_storage_is_rejected(uris, value_error_naming):
     with value_error_naming("package_uris"):
-        job(image_uri=EXECUTOR, package_uris=["dist/trainer-0.1.tar.gz"], python_module="trainer.task")
+        job(image_uri=EXECUTOR, package_uris=uris, python_module="trainer.task")
 
 
 @pytest.mark.parametrize("count", [0, -1, 2.5, 2.0, True, "2"], ids=["0", "-1", "2.5", "2.0", "True", "str-2"])
@@ -186,6 +190,18 @@ def test_args_given_as_one_string_are_rejected(task, value_error_naming):
 def test_command_given_as_one_string_is_rejected(value_error_naming):
     with value_error_naming("command"):
         job(command="python -m trainer.task")
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("args", {"--epochs": "10", "--lr": "0.001"}),
+    ("args", {"--epochs=10", "--lr=0.001"}),
+    ("command", None),
+    ("package_uris", {"gs://my-bucket/trainer.tar.gz": "trainer"}),
+], ids=["args-as-a-dict", "args-as-a-set", "command-None", "package-uris-as-a-dict"])
+def test_a_list_field_given_as_something_other_than_a_sequence_is_rejected(field, value, value_error_naming):
+    package = {"image_uri": EXECUTOR, "python_module": "trainer.task"} if field == "package_uris" else {}
+    with value_error_naming(field):
+        job(**package, **{field: value})
 
 
 @pytest.mark.parametrize(("field", "task"), [("command", "container"), ("args", "container"),
@@ -234,9 +250,11 @@ def test_a_value_of_the_wrong_type_is_a_value_error_naming_its_field(field, valu
         job(**package, **{field: value})
 
 
-def test_an_image_is_required(value_error_naming):
+@pytest.mark.parametrize("task", ["container", "python-package"])
+def test_an_image_is_required(task, value_error_naming):
+    package = {"package_uris": ["gs://my-bucket/trainer.tar.gz"], "python_module": "trainer.task"}
     with value_error_naming("image_uri"):
-        job(image_uri="")
+        job(**(package if task == "python-package" else {}), image_uri="")
 
 
 def test_a_gpu_the_machine_cannot_take_is_rejected(value_error_naming):

@@ -78,6 +78,14 @@ def test_a_fixed_size_deployment_has_min_equal_to_max():
     assert (resources.min_replica_count, resources.max_replica_count) == (2, 2), "min == max is a fixed size"
 
 
+def test_endpoint_and_model_ids_need_not_be_numbers():
+    endpoint = "projects/my-project/locations/us-central1/endpoints/fraud-endpoint"
+    model = "projects/my-project/locations/us-central1/models/fraud_model"
+    request = deploy(endpoint=endpoint, model=model)
+    assert (request.endpoint, request.deployed_model.model) == (endpoint, model), (
+        "an endpoint or model ID is 1 to 63 lowercase letters, digits, '_' or '-', not only digits")
+
+
 @pytest.mark.parametrize("version", ["2", "prod-2", "a" * 63])
 def test_a_model_version_may_be_deployed(version):
     model = f"{MODEL}@{version}"
@@ -106,6 +114,7 @@ def test_the_request_round_trips_through_rest_json():
     "projects/abc/locations/us-central1/endpoints/1234567890",
     "projects/my-project/locations/us-central1/endpoints/Fraud",
     "projects/my-project/locations/us-central1/endpoints/" + "1" * 64,
+    "projects/my-project/locations/us-central1/endpoints/\u0661\u0662\u0663",
 ])
 def test_a_malformed_endpoint_is_rejected(endpoint, value_error_naming):
     with value_error_naming("endpoint"):
@@ -124,6 +133,8 @@ def test_a_malformed_endpoint_is_rejected(endpoint, value_error_naming):
     MODEL + "\n",
     "projects/my-project/locations/us-central1/models/Fraud",
     "projects/my-project/locations/us-central1/models/_fraud",
+    "projects/my-project/locations/us-central1/models/\u0661\u0662\u0663",
+    MODEL + "@\u0661",
 ])
 def test_a_malformed_model_is_rejected(model, value_error_naming):
     with value_error_naming("model"):
@@ -158,7 +169,7 @@ def test_a_gpu_the_serving_machine_cannot_take_is_rejected(value_error_naming):
         deploy(machine_type="e2-standard-4", accelerator_type="NVIDIA_TESLA_T4", accelerator_count=1)
 
 
-@pytest.mark.parametrize("name", ["", "  ", "x" * 129, None])
+@pytest.mark.parametrize("name", ["", "  ", "x" * 129, "x" * 128 + " ", None])
 def test_a_display_name_outside_1_to_128_characters_is_rejected(name, value_error_naming):
     with value_error_naming("display_name"):
         deploy(display_name=name)
@@ -168,6 +179,7 @@ def test_a_display_name_outside_1_to_128_characters_is_rejected(name, value_erro
     {},
     {"0": 90, "1111": 5},
     {"0": 110, "1111": -10},
+    {"0": 60, "1111": 50, "2222": -10},
     {"0": 50.5, "1111": 49.5},
     {0: 100},
     {"fraud-v1": 100},
@@ -180,7 +192,7 @@ def test_a_display_name_outside_1_to_128_characters_is_rejected(name, value_erro
     {" 1111": 100},
     {"\u0661\u0662\u0663\u0664": 100},
     [("0", 100)],
-], ids=["empty", "adds-to-95", "negative", "fractions", "int-key", "name-key", "empty-key", "11-digit-id",
+], ids=["empty", "adds-to-95", "negative", "negative-with-every-share-below-100", "fractions", "int-key", "name-key", "empty-key", "11-digit-id",
         "bool-share", "whole-float", "string-share", "key-with-newline", "key-with-space", "non-ascii-digits", "a-list"])
 def test_a_bad_traffic_split_is_rejected(split, value_error_naming):
     with value_error_naming("traffic_split"):

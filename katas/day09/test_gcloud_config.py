@@ -1,6 +1,7 @@
 """Task 4: a gcloud `--config` YAML turned into a checked CustomJobSpec."""
 
 import copy
+from types import MappingProxyType
 
 import pytest
 import yaml
@@ -92,6 +93,12 @@ def test_the_callers_config_is_not_changed():
     assert original == untouched, "normalising must work on a copy, not rewrite the caller's config"
 
 
+def test_any_mapping_is_accepted_as_a_config():
+    spec = custom_job_spec_from_gcloud(MappingProxyType(config()))
+    assert [p.machine_spec.machine_type for p in spec.worker_pool_specs] == ["n1-highmem-2"], (
+        "the config is a Mapping: a read-only mapping should be read like the dict yaml.safe_load gives")
+
+
 def test_a_misspelt_key_is_a_value_error_naming_it():
     data = config()
     data["workerPoolSpecs"]["machineSpec"]["machineTypo"] = "n1-standard-4"
@@ -142,10 +149,14 @@ def test_an_unknown_machine_in_a_later_pool_is_rejected(value_error_naming):
         custom_job_spec_from_gcloud(data)
 
 
-@pytest.mark.parametrize("pool", [0, 1], ids=["first-pool", "second-pool"])
+@pytest.mark.parametrize("pool", [None, 0, 1], ids=["container-pool", "first-package-pool", "second-package-pool"])
 def test_a_pool_with_no_replicas_is_rejected(pool, value_error_naming):
-    data = config(TWO_POOLS)
-    data["workerPoolSpecs"][pool]["replicaCount"] = 0
+    if pool is None:
+        data = config()
+        data["workerPoolSpecs"]["replicaCount"] = 0
+    else:
+        data = config(TWO_POOLS)
+        data["workerPoolSpecs"][pool]["replicaCount"] = 0
     with value_error_naming("replica_count"):
         custom_job_spec_from_gcloud(data)
 

@@ -285,7 +285,8 @@ def _check_count(value: int, field: str) -> None:
 
 
 def _strings(values: Sequence[str], field: str) -> list[str]:
-    if isinstance(values, str) or not all(isinstance(v, str) for v in values):
+    if (isinstance(values, str) or not isinstance(values, Sequence)
+            or not all(isinstance(v, str) for v in values)):
         raise ValueError(f"{field}: expected a list of strings, got {values!r}")
     return list(values)
 
