@@ -8,7 +8,9 @@ Contract (the tests check exactly this):
 - A label row takes its feature values from the row of the same entity with the greatest
   `feature_time <= label_time` (with `ttl`, also `feature_time >= label_time - ttl`);
   among rows sharing that greatest time, the last one in `features`' order wins.
-- Where no row qualifies, the feature columns hold missing values (NaN/None/NaT).
+- Where no row qualifies, the feature columns hold missing values (NaN/None/NaT). A row whose
+  time is missing (NaT) matches nothing: such a label gets missing values, such a feature
+  row is never used.
 - Neither input is modified; neither needs to be sorted; the features' index plays no
   part; the two time columns may have different resolutions (datetime64[s] vs [ns]).
 - A missing column raises KeyError naming it; tz-aware timestamps on one side and naive

@@ -5,8 +5,9 @@ Contract (the tests check exactly this):
   for every column of `offline` other than `entity` (each must exist in `online`, else
   KeyError naming it), the sorted list of entities, present in both frames, whose two
   values disagree; an empty list when all agree. Numbers (not bools) agree when they
-  differ by at most `tolerance`; other values when they are equal; two missing values
-  agree, one missing value never does. Entities in only one frame are not compared.
+  differ by at most `tolerance` (0: only equal numbers agree); other values (text, bools,
+  timestamps) when they are equal; two missing values (None, NaN, NaT, pd.NA) agree, one
+  missing value never does. Entities in only one frame (either one) are not compared.
   A missing `entity` column raises KeyError; an entity repeated in a frame ValueError.
 - `distribution_skew(train, serving, features, *, bins=10, threshold=0.1)
   -> dict[str, tuple[float, bool]]`: for each named feature, `(psi, psi >= threshold)`

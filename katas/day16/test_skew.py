@@ -20,8 +20,9 @@ def offline_online():
                             "country": ["FR", "DE", "US", None], "txn_count": [1, 2, 3, 4]})
     online = pd.DataFrame({"entity_id": ["d", "c", "b", "a"], "spend_7d": [np.nan, 30.0, 20.0 + 5e-7, 10.0],
                            "country": [None, "US", "de", "FR"], "txn_count": [4, 3, 2, 1]})
-    # "z" exists online only; online rows come in another order
+    # "z" exists online only, "y" offline only; online rows come in another order
     online.loc[4] = ["z", 1.0, "FR", 9]
+    offline.loc[4] = ["y", 5.0, "FR", 7]
     return offline, online
 
 
@@ -30,7 +31,7 @@ def test_every_feature_is_reported_with_the_entities_that_disagree():
     report = feature_skew(offline, online)
     assert report == {"spend_7d": [], "country": ["b"], "txn_count": []}, (
         "'b' has country DE offline but 'de' online; 5e-7 is within the default tolerance of 1e-6; "
-        f"two missing values agree; 'z' is online only and not compared. Got {report}"
+        f"two missing values agree; 'z' is online only and 'y' offline only: neither is compared. Got {report}"
     )
 
 
@@ -41,6 +42,10 @@ def test_the_tolerance_is_inclusive_and_used():
         "a difference of exactly the tolerance (0.5) agrees; 0.75 does not"
     )
     assert feature_skew(offline, online) == {"x": [1, 2, 3]}, "the default tolerance is 1e-6"
+    close = pd.DataFrame({"entity_id": [1, 2, 3], "x": [0.0, 5e-7, 0.0]})
+    assert feature_skew(offline, close, tolerance=0) == {"x": [2]}, (
+        "tolerance=0 is a tolerance (not 'the default'): only equal numbers agree, 5e-7 apart do not"
+    )
 
 
 def test_integers_are_numbers_and_the_tolerance_is_absolute():
@@ -59,6 +64,17 @@ def test_one_missing_value_always_disagrees():
     online = pd.DataFrame({"entity_id": ["a", "b"], "x": [1.0, np.nan], "s": [None, "v"]})
     assert feature_skew(offline, online, tolerance=10.0) == {"x": ["a", "b"], "s": ["a", "b"]}, (
         "a value on one path and nothing on the other is skew, whatever the tolerance"
+    )
+
+
+def test_timestamps_are_values_and_two_missing_ones_agree():
+    t = pd.Timestamp("2024-03-01 12:00")
+    offline = pd.DataFrame({"entity_id": ["a", "b", "c", "d"], "seen": pd.DatetimeIndex([pd.NaT, pd.NaT, t, t])})
+    online = pd.DataFrame({"entity_id": ["a", "b", "c", "d"],
+                           "seen": pd.DatetimeIndex([pd.NaT, t, t, t + pd.Timedelta(seconds=1)])})
+    assert feature_skew(offline, online, tolerance=10.0) == {"seen": ["b", "d"]}, (
+        "NaT on both paths agrees, NaT on one does not; timestamps agree only when equal (the tolerance is "
+        "for numbers)"
     )
 
 

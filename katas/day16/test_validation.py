@@ -115,6 +115,47 @@ def test_a_missing_column_quarantines_every_row():
     )
 
 
+def test_a_missing_or_mistyped_column_does_not_stop_the_other_checks():
+    every = (100, 101, 102, 103)
+    result = validate_batch(batch(amount=[-1.0, 5.0, 6.0, 7.0]).drop(columns=["txn_id"]), SCHEMA)
+    assert found(result) == {("txn_id", "missing", every), ("amount", "min", (100,))}, (
+        f"'txn_id' (the schema's first column) is missing, and 'amount' is still checked; got {found(result)}"
+    )
+    assert sorted(result.reasons[100]) == ["amount:min", "txn_id:missing"], (
+        f"row 100 lists both rules it broke; got {result.reasons.get(100)}"
+    )
+    result = validate_batch(batch(txn_id=[1, 2, 3, 4], country=["FR", "GB", "US", "FR"]), SCHEMA)
+    assert found(result) == {("txn_id", "dtype", every), ("country", "allowed", (101,))}, (
+        f"'txn_id' has the wrong type, and 'country' is still checked; got {found(result)}"
+    )
+
+
+def test_an_object_column_of_strings_with_missing_values_is_a_str_column():
+    country = pd.Series(["FR", None, "DE", np.nan], dtype=object, index=[100, 101, 102, 103])
+    result = validate_batch(batch(country=country), SCHEMA)
+    assert found(result) == {("country", "null", (101, 103))}, (
+        "an object column whose non-missing values are all str is a 'str' column: its missing values "
+        f"break 'null', not the column's type; got {found(result)}"
+    )
+
+
+def test_pandas_nullable_dtypes_are_their_types():
+    frame = pd.DataFrame({"flag": pd.array([True, None, False], dtype="boolean"),
+                          "n": pd.array([1, None, 3], dtype="Int64"),
+                          "x": pd.array([1.5, None, 3.0], dtype="Float64"),
+                          "s": pd.array(["a", None, "c"], dtype="string")})
+    kinds = {"flag": "bool", "n": "int", "x": "float", "s": "str"}
+    nullable = {name: Column(kind, nullable=True) for name, kind in kinds.items()}
+    result = validate_batch(frame, nullable)
+    assert result.ok, f"'boolean', 'Int64', 'Float64' and 'string' are bool, int, float and str; got {result.violations}"
+    strict = validate_batch(frame, {name: Column(kind) for name, kind in kinds.items()})
+    assert found(strict) == {(name, "null", (1,)) for name in kinds}, (
+        f"pd.NA in a nullable dtype is a missing value: it breaks 'null' only; got {found(strict)}"
+    )
+    as_number = validate_batch(frame[["flag"]], {"flag": Column("float", nullable=True)})
+    assert found(as_number) == {("flag", "dtype", (0, 1, 2))}, "a 'boolean' column is not a float column either"
+
+
 @pytest.mark.parametrize("column, values, dtype", [
     ("amount", ["10", "20", "30", "40"], "float"),
     ("amount", [True, False, True, True], "float"),

@@ -8,7 +8,8 @@ Contract (the tests check exactly this):
   "int" an integer dtype (signed or unsigned, not bool; a float column of whole numbers is not "int");
   "float" any numeric dtype but bool (integers are valid floats); "str" a string dtype, or
   an object column whose non-missing values are all `str`; "bool" a bool dtype;
-  "datetime" a datetime64 dtype, naive or tz-aware.
+  "datetime" a datetime64 dtype, naive or tz-aware. pandas' nullable dtypes ("boolean",
+  "Int64", "Float64", "string") are their types too.
 - Missing values (None, NaN, NaT, pd.NA) break "null" unless `nullable`, and no other
   rule: min/max (inclusive bounds; 0 is a bound), allowed (None: any value; an empty
   collection: none) and unique look only at present values;
@@ -19,6 +20,7 @@ Contract (the tests check exactly this):
     "missing" (no such column: every row), "dtype" (the column's type is wrong: every
     row, and its value rules are not checked), "null", "min", "max", "allowed", "unique".
     A value rule with no offending row is not reported; "missing" and "dtype" always are.
+    Every schema column is checked: a missing or mistyped one does not stop the others.
   - `accepted`: the rows with no violation; `quarantined`: every other row. Both keep
     all the batch's columns, its order and its index: rows in = accepted + quarantined.
   - `reasons`: for each quarantined row's index label, the list of "column:check" it broke.

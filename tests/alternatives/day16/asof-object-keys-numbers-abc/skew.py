@@ -1,0 +1,80 @@
+"""Train/serve skew via a merge and numpy PSI."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+EPS = 1e-4
+
+
+def _missing(v) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, numbers.Number) and not isinstance(v, (bool, np.bool_))
+
+
+def _agree(a, b, tol) -> bool:
+    ma, mb = _missing(a), _missing(b)
+    if ma or mb:
+        return ma and mb
+    if _is_number(a) and _is_number(b):
+        return abs(a - b) <= tol
+    return a == b
+
+
+def feature_skew(offline, online, *, entity="entity_id", tolerance=1e-6):
+    for frame in (offline, online):
+        if entity not in frame.columns:
+            raise KeyError(entity)
+    features = [c for c in offline.columns if c != entity]
+    for c in features:
+        if c not in online.columns:
+            raise KeyError(c)
+    for frame in (offline, online):
+        if frame[entity].duplicated().any():
+            raise ValueError("an entity is repeated")
+    both = offline[[entity, *features]].merge(online[[entity, *features]], on=entity,
+                                               suffixes=("_off", "_on"), how="inner")
+    report = {}
+    for c in features:
+        off = both[f"{c}_off"].astype(object).tolist()
+        on = both[f"{c}_on"].astype(object).tolist()
+        report[c] = sorted(e for e, a, b in zip(both[entity].tolist(), off, on) if not _agree(a, b, tolerance))
+    return report
+
+
+def _psi(train: np.ndarray, serving: np.ndarray, bins: int) -> float:
+    edges = np.quantile(train, [i / bins for i in range(1, bins)])
+    pt = np.maximum(np.bincount(np.searchsorted(edges, train, side="left"), minlength=bins) / len(train), EPS)
+    ps = np.maximum(np.bincount(np.searchsorted(edges, serving, side="left"), minlength=bins) / len(serving), EPS)
+    return float(np.sum((ps - pt) * np.log(ps / pt)))
+
+
+def distribution_skew(train, serving, features: Sequence[str], *, bins=10, threshold=0.1):
+    if bins < 2:
+        raise ValueError("bins must be at least 2")
+    if not (math.isfinite(threshold) and threshold > 0):
+        raise ValueError("threshold must be a positive finite number")
+    report = {}
+    for name in features:
+        arrays = []
+        for frame in (train, serving):
+            if name not in frame.columns:
+                raise KeyError(name)
+            values = frame[name].to_numpy(dtype=float)
+            if len(values) == 0 or not np.isfinite(values).all():
+                raise ValueError(f"{name}: empty or non-finite values")
+            arrays.append(values)
+        psi = _psi(arrays[0], arrays[1], bins)
+        report[name] = (psi, psi >= threshold)
+    return report

@@ -1,0 +1,103 @@
+"""Batch validation with boolean masks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Collection, Mapping
+
+import pandas as pd
+from pandas.api import types as ptypes
+
+DTYPES = ("int", "float", "str", "bool", "datetime")
+
+
+@dataclass(frozen=True)
+class Column:
+    dtype: str
+    nullable: bool = False
+    min: Any = None  # inclusive
+    max: Any = None  # inclusive
+    allowed: Collection | None = None
+    unique: bool = False
+
+
+@dataclass(frozen=True)
+class Violation:
+    column: str
+    check: str
+    rows: tuple
+
+
+@dataclass
+class ValidationResult:
+    violations: list[Violation]
+    accepted: pd.DataFrame
+    quarantined: pd.DataFrame
+    reasons: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+def _type_ok(col: pd.Series, dtype: str) -> bool:
+    d = col.dtype
+    if dtype == "bool":
+        return ptypes.is_bool_dtype(d)
+    if ptypes.is_bool_dtype(d):
+        return False
+    if dtype == "int":
+        return ptypes.is_integer_dtype(d)
+    if dtype == "float":
+        return ptypes.is_numeric_dtype(d)
+    if dtype == "datetime":
+        return ptypes.is_datetime64_any_dtype(d)
+    if dtype == "str":
+        if isinstance(d, pd.StringDtype):
+            return True
+        if d == object:
+            return all(isinstance(v, str) for v in col.dropna())
+        return False
+    raise ValueError(dtype)
+
+
+def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> ValidationResult:
+    for name, spec in schema.items():
+        if spec.dtype not in DTYPES:
+            raise ValueError(f"unknown dtype {spec.dtype!r} for {name!r}")
+    if batch.index.has_duplicates:
+        raise ValueError("the batch index repeats a label")
+    violations: list[Violation] = []
+    bad = pd.Series(False, index=batch.index)
+    reasons: dict = {}
+
+    def report(name, check, mask, always=False):
+        nonlocal bad
+        rows = tuple(batch.index[mask.to_numpy()])
+        if rows or always:
+            violations.append(Violation(name, check, rows))
+            bad = bad | mask
+            for r in rows:
+                reasons.setdefault(r, []).append(f"{name}:{check}")
+
+    everything = pd.Series(True, index=batch.index)
+    for name, spec in schema.items():
+        if name not in batch.columns:
+            report(name, "missing", everything, always=True)
+            continue
+        col = batch[name]
+        if not _type_ok(col, spec.dtype):
+            report(name, "dtype", everything, always=True)
+            continue
+        present = col.notna().astype(bool)
+        if not spec.nullable:
+            report(name, "null", ~present)
+        if spec.min is not None:
+            report(name, "min", present & (col < spec.min).fillna(False).astype(bool))
+        if spec.max is not None:
+            report(name, "max", present & (col > spec.max).fillna(False).astype(bool))
+        if spec.allowed is not None:
+            report(name, "allowed", present & ~col.isin(list(spec.allowed)).astype(bool))
+        if spec.unique:
+            report(name, "unique", present & col.duplicated(keep=False) & present)
+    return ValidationResult(violations, batch[~bad.to_numpy()].copy(), batch[bad.to_numpy()].copy(), reasons)
