@@ -16,7 +16,8 @@ Contract (the tests check exactly this):
 - With `max_queue`, a submit while `max_queue` items wait (submitted, not yet taken into
   a batch) raises `QueueFull`.
 - `close()` makes later submits raise RuntimeError, still answers every item already
-  submitted, then stops the worker thread. `with MicroBatcher(...) as batcher:` closes
+  submitted (a submit racing close() either raises RuntimeError or is answered), then
+  stops the worker thread. `with MicroBatcher(...) as batcher:` closes
   it on leaving the block; closing again does nothing more.
 """
 

@@ -112,6 +112,35 @@ def test_one_request_fewer_than_max_queue_still_gets_in(held):
     assert waiting.result(timeout=WAIT_S).status_code == 200 and second.result(timeout=WAIT_S).status_code == 200, "both queued requests should be served once the model is released"
 
 
+def test_max_queue_defaults_to_256(make_app, counting_model):
+    model = counting_model(gated=True)
+    app = make_app({"MAX_BATCH_SIZE": 1, "MAX_WAIT_MS": 0}, model=model)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        held = pool.submit(post, app, {"features": [ROWS[0]]})
+        try:
+            assert model.entered.wait(WAIT_S), "the first request should reach the model"
+            # Each /predict request is one item of app.extensions["batcher"]: fill its queue directly.
+            batcher = app.extensions["batcher"]
+            refused_early = None
+            for i in range(256):
+                try:
+                    batcher.submit(((float(i), 0.0, 0.0, 0.0),))
+                except Exception as exc:  # noqa: BLE001 - reported below
+                    refused_early = (i, exc)
+                    break
+            assert refused_early is None, (
+                f"by default MAX_QUEUE is 256: item {refused_early and refused_early[0] + 1} of 256 waiting behind "
+                f"the held model call was refused with {refused_early and refused_early[1]!r}")
+            probe = pool.submit(post, app, {"features": [ROWS[1]]})
+            done, _ = wait([probe], timeout=WAIT_S)
+            assert done, (f"a request finding 256 requests waiting (the default MAX_QUEUE) should be refused at once; "
+                          f"it still waited after {WAIT_S} s (is the queue unbounded by default?)")
+            assert_429(probe.result(), "1", "a request finding 256 requests waiting (the default MAX_QUEUE)")
+        finally:
+            model.open()
+        assert held.result(timeout=WAIT_S).status_code == 200, "the held request should be served"
+
+
 def test_a_cached_answer_is_served_even_while_the_queue_is_full(make_app, counting_model, reference_model):
     model = counting_model()
     app = make_app({"MAX_BATCH_SIZE": 1, "MAX_WAIT_MS": 0, "MAX_QUEUE": 1}, model=model)
@@ -201,6 +230,24 @@ def test_the_bucket_is_checked_first_and_every_predict_takes_a_token(make_app, c
     assert post(app, {"features": [ROWS[0]]}).status_code == 200, "after 1 s at 1 token/s a request is served"
     assert post(app, {"features": [ROWS[0]]}).status_code == 429, "a cached answer takes a token too"
     assert len(model.calls) == 1, "refused requests never reach the model"
+
+
+def test_a_body_over_one_mib_takes_a_token_before_it_is_read(make_app, counting_model):
+    clock = FakeClock()
+    app = make_app({"RATE_LIMIT": "1", "MAX_WAIT_MS": 0}, model=counting_model(), clock=clock)
+    huge = b"[" * (1024 * 1024 + 1)
+    assert post(app, huge).status_code == 413, "a body over 1 MiB with a token left is a 413"
+    assert post(app, {"features": [ROWS[0]]}).status_code == 429, (
+        "the body over 1 MiB took the only token: the bucket is checked before the body is read")
+    assert_429(post(app, huge), "1", "a body over 1 MiB with no token left (the bucket comes before the body)")
+
+
+def test_without_a_model_a_predict_still_takes_a_token(make_app, tmp_path):
+    app = make_app({"MODEL_PATH": str(tmp_path / "missing.skops"), "RATE_LIMIT": "1"}, clock=FakeClock())
+    assert post(app, {"features": [ROWS[0]]}).status_code == 503, "without a model /predict answers 503"
+    assert_429(post(app, {"features": [ROWS[0]]}), "1",
+               "the first request took the only token (every POST /predict takes one before anything else, also "
+               "without a model)")
 
 
 def test_health_ready_and_metrics_are_never_rate_limited(make_app, counting_model):

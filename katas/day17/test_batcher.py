@@ -207,6 +207,24 @@ def test_an_item_that_arrives_late_does_not_stretch_the_first_items_wait():
         f"an item, it should wait only the time left, not max_wait_s again); got batches {recorder.batches}")
 
 
+def test_the_wait_counts_from_when_the_worker_takes_the_item_not_from_its_submit():
+    recorder = Recorder(gated=True)
+    with MicroBatcher(recorder, max_batch_size=2, max_wait_s=0.6) as batcher, opened_on_exit(recorder):
+        held = [batcher.submit(x) for x in ("x1", "x2")]  # a full batch: sent at once, then held
+        assert recorder.entered.wait(WAIT_S), "a full batch should reach predict_batch at once"
+        late = batcher.submit("a")
+        time.sleep(0.7)  # "a" has waited longer than max_wait_s, behind the busy worker
+        recorder.open()  # the worker now takes "a" and collects for up to 0.6 s
+        time.sleep(0.1)
+        b = batcher.submit("b")
+        for f in [*held, late, b]:
+            f.result(timeout=WAIT_S)
+    assert recorder.batches == [["x1", "x2"], ["a", "b"]], (
+        "max_wait_s counts from when the worker takes the first item of a batch, not from when it was submitted: "
+        "an item that waited behind a busy worker still gets its max_wait_s to collect company, so 'b', submitted "
+        f"0.1 s after the worker took 'a' (max_wait_s=0.6), should share its batch; got {recorder.batches}")
+
+
 def test_with_max_wait_s_zero_no_batch_is_held_back():
     recorder = Recorder()
     with MicroBatcher(recorder, max_batch_size=50, max_wait_s=0) as batcher:
@@ -410,6 +428,46 @@ def test_concurrent_submits_never_overfill_the_queue(threads_switch_between_line
 
 
 # --- closing ------------------------------------------------------------------------------------------
+
+
+def test_a_submit_racing_close_is_either_refused_or_answered(threads_switch_between_lines):
+    for _ in range(3):
+        recorder = Recorder()
+        batcher = MicroBatcher(recorder, max_batch_size=4, max_wait_s=0)
+        start = threading.Barrier(5)
+
+        def client(who, batcher=batcher, start=start):
+            start.wait(WAIT_S)
+            accepted = []
+            for i in range(15):
+                try:
+                    accepted.append(((who, i), batcher.submit((who, i))))
+                except RuntimeError:
+                    break
+            return accepted
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            parts = [pool.submit(client, who) for who in range(4)]
+            start.wait(WAIT_S)
+            time.sleep(0.005)
+            closer = threading.Thread(target=batcher.close, daemon=True)
+            closer.start()
+            accepted = [pair for part in parts for pair in part.result(timeout=WAIT_S)]
+        closer.join(WAIT_S)
+        unanswered = []
+        for item, future in accepted:
+            try:
+                if future.result(timeout=max(0.0, WAIT_S / 3)) != ("done", item):
+                    unanswered.append(item)
+            except (FutureTimeout, CancelledError):
+                unanswered.append(item)
+            if unanswered:
+                break
+        assert not unanswered, (
+            f"a submit that returned a future while close() ran in another thread was never answered ({unanswered}): "
+            "a submit either raises RuntimeError or its item is answered; check the closed flag and queue the item "
+            "under the same lock close() takes")
+        assert not closer.is_alive(), f"close() did not return within {WAIT_S} s"
 
 
 def test_close_answers_everything_already_submitted_then_refuses_and_stops_the_worker():

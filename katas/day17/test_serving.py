@@ -103,6 +103,42 @@ def test_a_given_model_wins_over_model_path(make_app, model_file, monkeypatch):
     assert model.calls == [1], f"the given model should have been called once, on one row; calls {model.calls}"
 
 
+def _pickle_that_writes(marker):
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    return pickle.dumps(Payload())
+
+
+def _skops_naming_os_system(path):
+    import os
+
+    import skops.io
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    skops.io.dump(make_pipeline(FunctionTransformer(os.system), LogisticRegression()), path)
+
+
+@pytest.mark.parametrize("kind", ["pickle", "skops naming os.system"])
+def test_a_model_file_that_is_not_a_safe_skops_model_leaves_the_server_not_ready(make_app, tmp_path, kind):
+    evil, marker = tmp_path / "model.skops", tmp_path / "code-ran"
+    if kind == "pickle":
+        evil.write_bytes(_pickle_that_writes(marker))
+    else:
+        _skops_naming_os_system(evil)
+    app = make_app({"MODEL_PATH": str(evil)})
+    assert not marker.exists(), "loading the model ran code from the file: never unpickle it, use skops.io.load"
+    ready = app.test_client().get("/ready")
+    assert ready.status_code == 503, (
+        f"a {kind} file was loaded as the model: load MODEL_PATH with skops.io.load trusting only skops' default "
+        "types (never the file's own list from get_untrusted_types); /ready should answer 503")
+
+
 def test_without_a_model_the_server_is_alive_but_not_ready(make_app, tmp_path):
     app = make_app({"MODEL_PATH": str(tmp_path / "missing.skops")})
     client = app.test_client()
@@ -311,6 +347,21 @@ def test_the_cache_key_is_the_parsed_rows(make_app, counting_model):
     assert len(model.calls) == 3, "other rows, or the same row twice, are other requests"
 
 
+def test_the_same_rows_in_another_order_are_another_request(make_app, counting_model, reference_model):
+    model = counting_model()
+    app = make_app({"MAX_WAIT_MS": 0}, model=model)
+    rows = ROWS[10:13]
+    swapped = [rows[2], rows[0], rows[1]]
+    first = post(app, {"features": rows})
+    second = post(app, {"features": swapped})
+    assert len(model.calls) == 2, (
+        "the same rows in another order are another request (the key keeps the rows' order): the model should be "
+        f"called for both; it was called {len(model.calls)} times")
+    assert second.get_json()["predictions"] == expected(reference_model, swapped), (
+        "the answer should hold one prediction per row, in the order of this request's rows")
+    assert first.get_json()["predictions"] == expected(reference_model, rows), "and the first request its own order"
+
+
 def test_the_cache_evicts_the_least_recently_used_answer(make_app, counting_model):
     model = counting_model()
     app = make_app({"MAX_WAIT_MS": 0, "CACHE_SIZE": 2}, model=model)
@@ -324,12 +375,20 @@ def test_the_cache_evicts_the_least_recently_used_answer(make_app, counting_mode
     assert len(model.calls) == 4, "b was the least recently used and should have been evicted by c"
 
 
-def test_cache_size_zero_turns_the_cache_off(make_app, counting_model):
+@pytest.mark.parametrize("where", ["config", "environment", "config over the environment"])
+def test_cache_size_zero_turns_the_cache_off(make_app, counting_model, monkeypatch, where):
     model = counting_model()
-    app = make_app({"MAX_WAIT_MS": 0, "CACHE_SIZE": 0}, model=model)
+    config = {"MAX_WAIT_MS": 0}
+    if where != "environment":
+        config["CACHE_SIZE"] = 0
+    if where != "config":
+        monkeypatch.setenv("CACHE_SIZE", "0" if where == "environment" else "8")
+    app = make_app(config, model=model)
     for _ in range(3):
         post(app, {"features": [ROWS[0]]})
-    assert len(model.calls) == 3, f"with CACHE_SIZE=0 every request needs the model; {len(model.calls)} calls"
+    assert len(model.calls) == 3, (
+        f"with CACHE_SIZE=0 from the {where} every request needs the model (a key in config wins, also when its "
+        f"value is 0); the model was called {len(model.calls)} times for 3 requests")
 
 
 def test_cache_size_defaults_to_1024(make_app):
