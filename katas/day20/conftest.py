@@ -1,4 +1,4 @@
-"""Day 20 fixtures: unreachable and unresponsive 'Redis' endpoints for the failure paths.
+"""Day 20 fixtures: unreachable, unresponsive and never-connecting 'Redis' endpoints for the failure paths.
 
 The real Redis server for the redis tier is the harness's `redis_server` fixture.
 """
@@ -46,4 +46,36 @@ def hung_redis_url():
         thread.join(timeout=5)
         for conn in held:
             conn.close()
+        listener.close()
+
+
+@pytest.fixture
+def unconnectable_redis_url():
+    """A Redis URL whose server never completes a TCP connection: its accept queue is full.
+
+    The listener never accepts; one connection fills its queue (backlog 0), so the kernel
+    ignores every further SYN and a client's connect() waits until its own timeout.
+    """
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    address = listener.getsockname()
+    filler = socket.create_connection(address, timeout=5)
+    probe = socket.socket()
+    probe.settimeout(0.3)
+    try:
+        probe.connect(address)
+        hangs = False
+    except TimeoutError:
+        hangs = True  # as intended
+    except OSError:
+        hangs = False  # refused instead: not what this fixture is for
+    finally:
+        probe.close()
+    try:
+        if not hangs:
+            pytest.skip("this kernel completes connections beyond a full accept queue")
+        yield f"redis://127.0.0.1:{address[1]}/0"
+    finally:
+        filler.close()
         listener.close()

@@ -109,6 +109,11 @@ def test_a_redis_that_never_answers_raises_store_unavailable_after_timeout_s(hun
         _time_until_unavailable(store, limit_s=4)
 
 
+def test_a_connection_that_never_completes_raises_store_unavailable_after_timeout_s(unconnectable_redis_url):
+    with OnlineFeatureStore(unconnectable_redis_url, timeout_s=0.2) as store:
+        _time_until_unavailable(store, limit_s=4)  # redis-py's own connect timeout is 5 s
+
+
 def test_the_default_timeout_is_short(hung_redis_url):
     with OnlineFeatureStore(hung_redis_url) as store:
         _time_until_unavailable(store, limit_s=10)
@@ -145,6 +150,14 @@ def test_an_older_write_is_ignored(store):
     assert store.write("c1", {"count": 1}, event_ts=199.5) is False, "a write older than the stored one returns False"
     assert store.read("c1") == {"count": 5.0}, (
         "features as of t=199.5 arriving after those of t=200 must not overwrite them (out-of-order stream)")
+
+
+@pytest.mark.redis
+def test_event_times_are_compared_to_the_fraction_of_a_second(store):
+    store.write("c1", {"count": 2}, event_ts=100.75)
+    assert store.write("c1", {"count": 1}, event_ts=100.25) is False, (
+        "event_ts 100.25 is older than the stored 100.75: the write is ignored (keep the fraction of a second)")
+    assert store.read("c1") == {"count": 2.0}, "the newer set (event_ts 100.75) must still be stored"
 
 
 @pytest.mark.redis
@@ -298,6 +311,36 @@ def test_keys_start_with_the_prefix(redis_server, raw):
             f"with prefix='shadow:' the store's keys start with 'shadow:'; got {sorted(raw.scan_iter())}")
         assert (default.read("c1"), other.read("c1")) == ({"count": 1.0}, {"count": 2.0}), (
             "two prefixes are two separate stores on one Redis")
+
+
+# --- timeouts and connections ----------------------------------------------------------------------
+
+@pytest.mark.redis
+def test_a_longer_timeout_s_waits_out_a_slow_redis(redis_server, raw):
+    with OnlineFeatureStore(redis_server.url, timeout_s=5) as store:
+        store.write("c1", FEATURES, event_ts=100.0)
+        raw.client_pause(1000)  # the server answers nobody for 1 s
+        try:
+            got = store.read("c1")
+        except StoreUnavailable as error:
+            pytest.fail(f"with timeout_s=5 a Redis that stalls for 1 s is waited for, not unavailable: {error!r}")
+    assert got == pytest.approx(FEATURES), f"the read answered after the stall with the stored features; got {got}"
+
+
+@pytest.mark.redis
+def test_close_releases_the_connections(redis_server, raw):
+    already = {client["id"] for client in raw.client_list()}
+    store = OnlineFeatureStore(redis_server.url)
+    store.write("c1", FEATURES, event_ts=100.0)
+    store.read("c1")
+    opened = {client["id"] for client in raw.client_list()} - already
+    assert opened, "the store wrote and read, yet Redis lists no connection of its own"
+    store.close()
+    deadline = time.monotonic() + 5
+    while opened & {client["id"] for client in raw.client_list()} and time.monotonic() < deadline:
+        time.sleep(0.02)
+    left = opened & {client["id"] for client in raw.client_list()}
+    assert not left, f"close() should close the store's connections to Redis; still open 5 s later: {sorted(left)}"
 
 
 # --- Redis going away -------------------------------------------------------------------------------

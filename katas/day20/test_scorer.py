@@ -231,7 +231,7 @@ def _score_in_thread(scorer: FraudScorer, event: dict, limit_s: float):
 
 def test_a_model_that_never_answers_falls_back_to_the_rules(blocking_model):
     store = FakeStore({"c1": window(count=7)})
-    with FraudScorer(blocking_model, store, budget_s=0.2) as scorer:
+    with FraudScorer(blocking_model, store, budget_s=0.1) as scorer:
         decision = _score_in_thread(scorer, ev(), limit_s=8)
         assert decision.source == "rules", f"the model missed its budget: source 'rules'; got {decision}"
         assert decision.score == pytest.approx(1.0) and decision.flagged, (
@@ -252,13 +252,52 @@ def test_the_default_budget_does_not_wait_half_a_second():
 
 
 def test_budget_s_is_honoured():
-    slow = AnswersAfter(0.9, delay_s=0.3)
+    slow = AnswersAfter(0.9, delay_s=0.2)
     decision, _ = scored(slow, budget_s=10)
     assert decision.source == "model" and decision.score == pytest.approx(0.9), (
-        f"with budget_s=10 a model answering in 0.3 s is in time; got {decision}")
-    decision, scorer = scored(AnswersAfter(0.9, delay_s=0.5), budget_s=0.1)
+        f"with budget_s=10 a model answering in 0.2 s is in time; got {decision}")
+    decision, scorer = scored(AnswersAfter(0.9, delay_s=0.3), budget_s=0.1)
     assert decision.source == "rules" and scorer.model_fallbacks == 1, (
-        f"with budget_s=0.1 a model answering after 0.5 s is late; got {decision}")
+        f"with budget_s=0.1 a model answering after 0.3 s is late; got {decision}")
+
+
+class LateOnceThenPrompt(Answers):
+    """The first call answers 0.9 only once `release` is set; every later call answers 0.1 after 0.1 s."""
+
+    def __init__(self) -> None:
+        super().__init__(0.1)
+        self.release = threading.Event()
+        self.first_answered = threading.Event()
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def predict_proba(self, X):
+        with self.lock:
+            self.calls += 1
+            first = self.calls == 1
+        if first:
+            self.release.wait(10)
+            self.first_answered.set()
+            return np.array([[0.1, 0.9]])
+        time.sleep(0.1)
+        return super().predict_proba(X)
+
+
+def test_a_late_answer_is_never_used_for_a_later_event():
+    model = LateOnceThenPrompt()
+    try:
+        with FraudScorer(model, FakeStore(), budget_s=1.5) as scorer:
+            first = _score_in_thread(scorer, ev("c1"), limit_s=8)
+            assert first.source == "rules", f"the first model call is late: source 'rules'; got {first}"
+            model.release.set()
+            assert model.first_answered.wait(10), "the first model call should answer once released"
+            second = _score_in_thread(scorer, ev("c2"), limit_s=8)
+            assert second.source == "model" and second.score == pytest.approx(0.1), (
+                "the model answered the second event 0.1 in time; the late 0.9 was the first event's answer and "
+                f"must be thrown away, never used for another event; got {second}")
+            assert scorer.model_fallbacks == 1, f"only the first call fell back; got {scorer.model_fallbacks}"
+    finally:
+        model.release.set()
 
 
 @pytest.mark.parametrize("model", [Raises(0.5), Answers(math.nan), Answers(1.5), Answers(-0.1)],
@@ -343,8 +382,8 @@ def test_a_nan_amount_or_missing_card_raises_value_error(field, value):
 @pytest.mark.parametrize("setting, value", [
     ("budget_s", 0), ("budget_s", -1), ("budget_s", math.nan),
     ("threshold", -0.01), ("threshold", 1.01), ("threshold", math.nan),
-    ("velocity_count", 0), ("testing_merchants", 0),
-    ("small_amount", -1), ("large_amount", 0), ("large_amount", math.nan),
+    ("velocity_count", 0), ("velocity_count", math.nan), ("testing_merchants", 0), ("testing_merchants", math.nan),
+    ("small_amount", -1), ("small_amount", math.nan), ("large_amount", 0), ("large_amount", math.nan),
 ])
 def test_settings_out_of_range_are_rejected(setting, value):
     with pytest.raises(ValueError):
@@ -380,7 +419,7 @@ def test_close_waits_for_a_running_model_call_and_leaves_no_thread(blocking_mode
     before = set(threading.enumerate())
     scorer = FraudScorer(blocking_model, FakeStore(), budget_s=0.05)
     scorer.score(ev())  # the model is still running when score() gives up on it
-    releaser = threading.Timer(0.3, blocking_model.release.set)
+    releaser = threading.Timer(0.15, blocking_model.release.set)
     closer = threading.Thread(target=scorer.close, name="closer")
     releaser.start()
     closer.start()

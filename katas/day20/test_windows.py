@@ -1,7 +1,7 @@
 """Task 1: sliding-window features in event time. Read these tests as the specification.
 
-Times in these tests are whole seconds (exact in floating point), so any correct way of
-writing the window `(ts - window_s, ts]` gives the same answer.
+Times in these tests are whole seconds or quarters of one (exact in floating point), so any
+correct way of writing the window `(ts - window_s, ts]` gives the same answer.
 """
 
 from __future__ import annotations
@@ -120,6 +120,18 @@ def test_an_out_of_order_event_sees_only_events_up_to_its_own_time():
         f"the later event is not in its window; got {features_of(got)}")
     later = windows.process(ev("a", 125, 4.0, "m3"))
     assert later["count"] == 4, f"the late-arriving event (accepted) counts for later events; got {features_of(later)}"
+
+
+def test_fractions_of_a_second_count():
+    windows = SlidingWindowFeatures(60, 0)
+    windows.process(ev("a", 100.5, 1.0))
+    windows.process(ev("a", 100.75, 2.0))
+    got = windows.process(ev("a", 160.5, 4.0))
+    assert got["count"] == 2 and got["total_amount"] == pytest.approx(6.0), (
+        "ts is a float: the window of t=160.5 is (100.5, 160.5], so the event at 100.5 is out and the one at "
+        f"100.75 is in; do not round event times; got {features_of(got)}")
+    assert windows.process(ev("b", 160.25)) is None, (
+        "with lateness 0 an event at 160.25 is older than the newest (160.5): late")
 
 
 def test_refunds_are_negative_amounts_and_count_like_any_other():
