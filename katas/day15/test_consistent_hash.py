@@ -171,7 +171,7 @@ def test_placement_is_identical_in_another_process(impl_dir):
 node_names = st.lists(st.text(min_size=1, max_size=8), min_size=2, max_size=6, unique=True)
 
 
-@settings(max_examples=40)
+@settings(max_examples=60)
 @given(nodes=node_names, new=st.text(min_size=1, max_size=8), keys=st.lists(st.text(max_size=12), min_size=1, max_size=60))
 def test_for_any_nodes_adding_then_removing_only_touches_that_node(nodes, new, keys):
     if new in nodes:
