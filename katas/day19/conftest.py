@@ -324,6 +324,8 @@ JOBS = ("test", "gate", "promote")
 SHA = re.compile(r"[0-9a-f]{40}")
 VERSION_TAG = re.compile(r"v\d+(\.\d+){0,2}")
 STATUS_FUNCTIONS = ("success", "always", "failure", "cancelled")
+# `pytest || true` and the like: a failure that is turned into a success.
+SWALLOWED = re.compile(r"\|\|\s*(true|:|exit\s+0|echo)\b|\|\|\s*:\s*$")
 
 
 @dataclass(frozen=True)
@@ -379,7 +381,9 @@ PUSH_MAIN = _github("push", "refs/heads/main")
 PUSH_MAIN_AGAIN = _github("push", "refs/heads/main", run=2)
 ELSEWHERE = {"a push to branch feature/x": _github("push", "refs/heads/feature/x"),
              "a push of tag v1.0": _github("push", "refs/tags/v1.0"),
-             "a push to branch main-backup": _github("push", "refs/heads/main-backup")}
+             "a push to branch main-backup": _github("push", "refs/heads/main-backup"),
+             "a push to branch users/ana/main": _github("push", "refs/heads/users/ana/main"),
+             "a push of tag main": _github("push", "refs/tags/main")}
 
 
 class Expression:
@@ -710,10 +714,18 @@ def _check_events(doc, jobs, problem) -> None:
             problem("-", "-", f"on.pull_request.types leaves out {sorted(missing)}: a pull request would "
                     "not be tested then", "pull-request")
     test_steps = jobs.get("test", {}).get("steps") if isinstance(jobs.get("test"), dict) else None
-    runs_pytest = any(isinstance(s, dict) and re.search(r"\bpytest\b", str(s.get("run", "")))
-                      for s in (test_steps or []))
-    if isinstance(jobs.get("test"), dict) and not runs_pytest:
+    pytest_steps = [(i, s) for i, s in enumerate(test_steps or [])
+                    if isinstance(s, dict) and re.search(r"\bpytest\b", str(s.get("run", "")))]
+    if isinstance(jobs.get("test"), dict) and not pytest_steps:
         problem("test", "-", "no step of the job runs pytest", "pull-request")
+    for index, step in pytest_steps:
+        if _continues_on_error(step):
+            problem("test", _step_label(index, step), "continue-on-error lets the job succeed when pytest fails: "
+                    "failing tests must fail the job", "pull-request")
+        for line in str(step.get("run", "")).splitlines():
+            if re.search(r"\bpytest\b", line) and SWALLOWED.search(line):
+                problem("test", _step_label(index, step), f"'{line.strip()}' swallows pytest's exit code, so the "
+                        "step succeeds when tests fail: failing tests must fail the job", "pull-request")
     for what, github in PULL_REQUESTS.items():
         ran = _simulate(doc, github, problem)
         if ran is None:
@@ -747,11 +759,25 @@ def _check_events(doc, jobs, problem) -> None:
                 problem(name, "-", f"runs on a {event} event on main: it must run on a push to main only", "main-only")
 
 
+def _continues_on_error(where: dict) -> bool:
+    """Whether a job's or step's continue-on-error is on for a push to main (an unreadable one counts)."""
+    value = where.get("continue-on-error", False)
+    try:
+        return truthy(template(value, PUSH_MAIN))
+    except Unsupported:
+        return True
+
+
 def _check_needs(doc, jobs, problem) -> None:
     for job, needed in (("gate", "test"), ("promote", "gate")):
         if isinstance(jobs.get(job), dict) and needed not in _needs(jobs[job]):
             problem(job, "-", f"needs: does not list '{needed}', so '{job}' would start without waiting "
                     f"for '{needed}' to pass (needs: {_needs(jobs[job])})", "needs")
+    # A job with continue-on-error counts as a success when it fails, so what needs it starts anyway.
+    for job in ("test", "gate"):
+        if isinstance(jobs.get(job), dict) and _continues_on_error(jobs[job]):
+            problem(job, "-", f"continue-on-error makes a failed '{job}' count as a success, so the jobs that "
+                    f"need it start anyway: a failed {job} must stop everything after it", "needs")
     # Listing a job in needs is not enough: a status function in if: (always(), !cancelled(),
     # failure()) runs the job after the one it needs failed.
     for failed, later in (("test", ("gate", "promote")), ("gate", ("promote",))):
@@ -856,6 +882,28 @@ def _cancels_runs_on_main(concurrency) -> bool:
     return same and cancel
 
 
+def _other_runs(doc: dict) -> dict[str, dict]:
+    """The simulated runs other than a push to main that this workflow's `on:` starts."""
+    on = _on(doc)
+    runs = {**PULL_REQUESTS, **ELSEWHERE}
+    runs.update({f"a {event} event on main": _github(event, "refs/heads/main") for event in on
+                 if event not in ("push", "pull_request")})
+    return {what: github for what, github in runs.items() if _triggered(on, github)}
+
+
+def _cancels_run_on_main(concurrency, github: dict) -> bool:
+    """Whether a run of event `github` joins the group of the runs on main and cancels the one in progress."""
+    if not isinstance(concurrency, dict) or "group" not in concurrency:
+        return False  # a bare group (or none) queues
+    try:
+        group = _text(template(concurrency["group"], github)).lower()  # GitHub's groups ignore case
+        same = group == _text(template(concurrency["group"], PUSH_MAIN)).lower()
+        cancel = truthy(template(concurrency.get("cancel-in-progress", False), github))
+    except Unsupported:
+        return False  # reported by the push-to-main rule
+    return same and cancel
+
+
 def _check_concurrency(doc, jobs, problem) -> None:
     promote = jobs.get("promote")
     if not isinstance(promote, dict):
@@ -865,6 +913,11 @@ def _check_concurrency(doc, jobs, problem) -> None:
                 "to main starts, and its promote job with it, whatever promote's own group says: a promotion "
                 "stopped half-way can leave the registry half-changed; set cancel-in-progress false on a push "
                 "to main", "concurrency")
+    for what, github in _other_runs(doc).items():
+        if _cancels_run_on_main(doc.get("concurrency"), github):
+            problem("promote", "-", f"the workflow's concurrency puts {what} in the same group as the runs on "
+                    "main with cancel-in-progress true: it would cancel the run on main in progress, its promote "
+                    "job included; give other runs another group, or never cancel", "concurrency")
     job_level = _concurrency_problem(promote.get("concurrency"), "the job")
     workflow_level = _concurrency_problem(doc.get("concurrency"), "the workflow")
     if job_level and workflow_level:

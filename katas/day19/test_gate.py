@@ -102,6 +102,16 @@ def test_a_regressed_slice_fails_even_when_overall_is_better(registry, champion_
     assert "west" in checks["slices"].message, f"the message names the slice that regressed: {checks['slices']}"
 
 
+def test_the_worst_drop_is_negative_when_every_slice_improved(registry, mlflow_name, expected):
+    registry.register_champion(mlflow_name, "worse")  # a weak champion: the better model wins in every region
+    drop = max(expected.region_auc["worse"][r] - expected.region_auc["better"][r] for r in REGIONS)
+    assert drop < 0, f"setup: the better model improves every region on the worse one: {expected.region_auc}"
+    slices = by_name(gate(registry, mlflow_name, "better"))["slices"]
+    assert slices.passed and slices.value == pytest.approx(drop, abs=1e-9), (
+        f"slices.value is the worst drop itself, {drop:.4f} here (every region improved, so it is negative), "
+        f"not clamped at 0 nor an absolute change: {slices}")
+
+
 def test_the_margin_is_used_and_must_be_exceeded(registry, champion_name, expected):
     gain = expected.roc_auc["better"] - expected.roc_auc["champion"]
     above = by_name(gate(registry, champion_name, "better", margin=gain + 0.002))["metric"]
@@ -310,12 +320,21 @@ def test_a_missing_slice_column_is_a_key_error(registry, champion_name):
     ("metric", "f1"), ("margin", -0.01), ("margin", math.nan), ("margin", math.inf), ("margin", True),
     ("margin", "0.01"), ("slice_tolerance", -0.1), ("slice_tolerance", math.nan), ("slice_tolerance", math.inf),
     ("slice_tolerance", True), ("slice_tolerance", "0.05"), ("max_size_bytes", 0), ("max_size_bytes", -5),
-    ("max_size_bytes", 1.5), ("max_size_bytes", True), ("max_latency_ms", 0), ("max_latency_ms", -1.0),
+    ("max_size_bytes", 1.5), ("max_size_bytes", 1e8), ("max_size_bytes", True), ("max_latency_ms", 0), ("max_latency_ms", -1.0),
     ("max_latency_ms", math.inf), ("max_latency_ms", math.nan), ("max_latency_ms", "50"),
 ])
 def test_bad_options_are_value_errors(registry, champion_name, option, value):
     with pytest.raises(ValueError):
         gate(registry, champion_name, "better", **{option: value})
+
+
+def test_bad_options_are_value_errors_before_the_registry_is_read(registry, mlflow_name):
+    """mlflow_name has no registered model at all: the options are refused before anything is looked up."""
+    for option, value in (("metric", "f1"), ("margin", -0.01), ("max_size_bytes", 0), ("max_latency_ms", math.nan)):
+        with pytest.raises(ValueError):
+            gate(registry, mlflow_name, "better", **{option: value})  # not LookupError (no champion)
+    with pytest.raises(KeyError):
+        gate(registry, mlflow_name, "better", slice_by="country")
 
 
 def test_zero_margin_and_tolerance_are_allowed(registry, champion_name):
@@ -327,3 +346,9 @@ def test_mismatched_rows_are_a_value_error(registry, champion_name):
     with pytest.raises(ValueError):
         run_gate(registry.tracking_uri, champion_name, registry.model_uris["better"], registry.X, registry.y[:-1],
                  slice_by="region", measure_latency=fast)
+
+
+def test_no_held_out_rows_is_a_value_error(registry, champion_name):
+    with pytest.raises(ValueError):  # not a report whose checks failed: there is nothing to judge on
+        run_gate(registry.tracking_uri, champion_name, registry.model_uris["better"], registry.X.iloc[:0],
+                 registry.y[:0], slice_by="region", measure_latency=fast)

@@ -47,6 +47,18 @@ def test_a_failing_report_is_refused_and_nothing_changes(registry, mlflow_name):
         "a refused promotion registers nothing and moves no alias")
 
 
+def test_the_error_names_every_failed_check(registry, mlflow_name):
+    registry.register_champion(mlflow_name)
+    verdicts = {"metric": False, "slices": True, "signature": False, "size": True, "latency": False}
+    report = GateReport(registry.model_uris["better"], "1",
+                        [Check(name, verdicts[name], None, None, "made by hand") for name in CHECKS])
+    with pytest.raises(ValueError) as raised:
+        promote(registry.tracking_uri, mlflow_name, report)
+    missing = [name for name, ok in verdicts.items() if not ok and name not in str(raised.value)]
+    assert not missing, f"the error names every failed check (metric, signature, latency); {missing} missing: {raised.value}"
+    assert registry.versions(mlflow_name) == ["1"], "a refused promotion registers nothing"
+
+
 def test_a_report_judged_against_an_older_champion_is_refused(registry, mlflow_name):
     registry.register_champion(mlflow_name)
     first = gate(registry, mlflow_name, "better")

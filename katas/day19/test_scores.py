@@ -136,11 +136,14 @@ def test_a_numeric_slice_column_keeps_its_values_as_keys():
 
 def test_the_inputs_are_not_modified():
     X, y = frame()
-    before_X, before_y = X.copy(), y.copy()
-    slice_scores(ColumnModel(), X, y, "region")
-    score(ColumnModel(), X, y)
-    pd.testing.assert_frame_equal(X, before_X, obj="the held-out rows after scoring")
-    assert (y == before_y).all(), "the labels must not change"
+    X = X.set_axis([70, 10, 60, 20, 50, 30, 40, 0])  # an index that is not 0..n-1, as after a shuffle
+    labels = pd.Series(y, index=X.index)
+    before_X, before_labels = X.copy(), labels.copy()
+    slice_scores(ColumnModel(), X, labels, "region")
+    score(ColumnModel(), X, labels)
+    score(ColumnModel(), X, labels, metric="accuracy")
+    pd.testing.assert_frame_equal(X, before_X, obj="the held-out rows after scoring (values, columns and index)")
+    pd.testing.assert_series_equal(labels, before_labels, obj="the labels after scoring (values and index)")
 
 
 @settings(max_examples=40)
