@@ -12,4 +12,5 @@ pytest_plugins = [
     "mlops_katas.infra.mlflow_fixtures",
     "mlops_katas.infra.kind_fixtures",
     "mlops_katas.infra.server_fixtures",
+    "mlops_katas.infra.compose_fixtures",
 ]

@@ -1,0 +1,117 @@
+"""Task 3: the command line, `parse_args(argv)` and `main(argv, make_steps=..., clock=...)`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from capstone import main, parse_args
+from mlops_katas.fakes import FakeClock
+
+pytestmark = pytest.mark.task(taskno=3)
+
+REQUIRED = ["--tracking-uri", "http://127.0.0.1:5000", "--server-image", "katas/day03-server"]
+DEFAULTS = {"model_name": "capstone", "candidate": "interactions", "image_repo": "katas/capstone-model",
+            "project": "capstone", "model_port": 8000, "prometheus_url": "", "margin": 0.01,
+            "slice_tolerance": 0.05, "requests": 100, "rps": 20.0, "load_seconds": 30.0, "min_availability": 0.99,
+            "max_p95_ms": 500.0, "max_error_ratio": 0.01, "wait_seconds": 60.0, "label": [], "report_json": None}
+
+
+def test_the_defaults_are_the_readmes():
+    args = parse_args(REQUIRED)
+    assert args.tracking_uri == "http://127.0.0.1:5000", (
+        f"--tracking-uri should be read as given, got {args.tracking_uri!r}")
+    assert args.server_image == "katas/day03-server", f"--server-image should be read as given, got {args.server_image!r}"
+    for name, value in DEFAULTS.items():
+        assert getattr(args, name) == value, f"--{name.replace('_', '-')} defaults to {value!r}, got {getattr(args, name)!r}"
+    assert Path(args.compose_file).name == "docker-compose.yml", "--compose-file defaults to docker-compose.yml"
+    assert Path(args.store).name == "capstone-metrics.db", "--store defaults to capstone-metrics.db"
+
+
+def test_every_flag_is_read():
+    args = parse_args(REQUIRED + [
+        "--model-name", "fraud", "--candidate", "linear", "--image-repo", "reg.example:5000/m", "--project", "p1",
+        "--model-port", "18080", "--prometheus-url", "http://127.0.0.1:9090", "--margin", "0", "--slice-tolerance",
+        "0.1", "--requests", "7", "--rps", "2.5", "--load-seconds", "4", "--min-availability", "1",
+        "--max-p95-ms", "250", "--max-error-ratio", "0", "--wait-seconds", "9", "--store", "/tmp/x.db",
+        "--label", "a=1", "--label", "b=", "--report-json", "/tmp/r.json", "--compose-file", "/tmp/c.yml"])
+    expected = {"model_name": "fraud", "candidate": "linear", "image_repo": "reg.example:5000/m", "project": "p1",
+                "model_port": 18080, "prometheus_url": "http://127.0.0.1:9090", "margin": 0.0,
+                "slice_tolerance": 0.1, "requests": 7, "rps": 2.5, "load_seconds": 4.0, "min_availability": 1.0,
+                "max_p95_ms": 250.0, "max_error_ratio": 0.0, "wait_seconds": 9.0, "label": ["a=1", "b="]}
+    for name, value in expected.items():
+        assert getattr(args, name) == value, f"{name} should be {value!r}, got {getattr(args, name)!r}"
+    assert str(args.store) == "/tmp/x.db", f"--store /tmp/x.db should give the path /tmp/x.db, got {args.store!r}"
+    assert str(args.report_json) == "/tmp/r.json", (
+        f"--report-json /tmp/r.json should give the path /tmp/r.json, got {args.report_json!r}")
+    assert str(args.compose_file) == "/tmp/c.yml", (
+        f"--compose-file /tmp/c.yml should give the path /tmp/c.yml, got {args.compose_file!r}")
+
+
+@pytest.mark.parametrize("flag, value", [
+    ("--requests", "0"), ("--requests", "2.5"), ("--requests", "ten"), ("--rps", "0"), ("--rps", "nan"),
+    ("--rps", "inf"), ("--load-seconds", "-1"), ("--wait-seconds", "0"), ("--max-p95-ms", "0"),
+    ("--min-availability", "1.5"), ("--min-availability", "-0.1"), ("--max-error-ratio", "2"),
+    ("--margin", "-0.01"), ("--margin", "nan"), ("--slice-tolerance", "-1"), ("--model-port", "0"),
+    ("--model-port", "65536"), ("--candidate", "forest"), ("--label", "novalue"), ("--label", "=x"),
+])
+def test_bad_flags_exit_2_naming_the_flag(flag, value, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(REQUIRED + [flag, value])
+    assert exit_info.value.code == 2, f"{flag} {value} is a usage error: exit code 2, got {exit_info.value.code}"
+    assert flag in capsys.readouterr().err, f"the error message names {flag}"
+
+
+@pytest.mark.parametrize("missing", ["--tracking-uri", "--server-image"])
+def test_required_flags(missing, capsys):
+    argv = list(REQUIRED)
+    del argv[argv.index(missing):argv.index(missing) + 2]
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(argv)
+    assert exit_info.value.code == 2 and missing in capsys.readouterr().err, f"{missing} is required"
+
+
+def test_main_runs_the_steps_prints_the_report_and_returns_the_exit_code(fake_steps, tmp_path, capsys):
+    clock = FakeClock()
+    made = []
+
+    def make_steps(args):
+        made.append(args)
+        return fake_steps(clock, champion="3", healthy=False)
+
+    out = tmp_path / "report.json"
+    code = main(REQUIRED + ["--report-json", str(out)], make_steps=make_steps, clock=clock)
+    assert code == 3, f"a rolled-back run exits 3, main returned {code}"
+    assert made and made[0].report_json == out, "make_steps gets the parsed arguments"
+    printed = capsys.readouterr().out
+    assert "outcome: rolled_back" in printed and "rollback" in printed, f"the report is printed:\n{printed}"
+    data = json.loads(out.read_text())
+    assert data["outcome"] == "rolled_back" and data["exit_code"] == 3 and data["serving"] == "v3", data
+    names = [s["name"] for s in data["stages"]]
+    assert names and names[-1] == "rollback", f"the JSON report's last stage should be the rollback, got {names}"
+
+
+@pytest.mark.parametrize("options, code", [({}, 0), ({"gate_passes": False}, 2), ({"fail": "package"}, 1)])
+def test_main_exit_codes(fake_steps, options, code, capsys):
+    clock = FakeClock()
+    returned = main(REQUIRED, make_steps=lambda args: fake_steps(clock, **options), clock=clock)
+    assert returned == code, (
+        f"with a fake world {options or '(all healthy)'} main should return exit code {code}, it returned {returned!r}")
+
+
+def test_help_runs_as_a_script(impl_dir):
+    import os
+
+    parse_args(REQUIRED)  # in process first: an unfinished parse_args says so here
+
+    day = Path(__file__).resolve().parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(day), str(day.parents[1])])}
+    done = subprocess.run([sys.executable, str(impl_dir / "capstone.py"), "--help"], capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert done.returncode == 0, f"python capstone.py --help exits 0: {done.stderr[-500:]}"
+    for flag in ("--tracking-uri", "--server-image", "--requests", "--report-json"):
+        assert flag in done.stdout, f"--help lists {flag}"

@@ -1,0 +1,130 @@
+"""Task 2: the bounded load (`put_load`) and the monitor's decision (`judge`)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from capstone import LoadResult, judge, put_load
+from mlops_katas.fakes import FakeClock
+
+pytestmark = pytest.mark.task(taskno=2)
+
+
+class Probe:
+    """Records when it was called; each call takes `cost` seconds and answers per `answers`."""
+
+    def __init__(self, clock, cost=0.0, answers=None):
+        self.clock, self.cost, self.answers, self.times = clock, cost, answers, []
+
+    def __call__(self):
+        self.times.append(self.clock.elapsed)
+        self.clock.advance(self.cost)
+        if self.answers is None:
+            return 12.5
+        return self.answers[(len(self.times) - 1) % len(self.answers)]
+
+
+def load(probe, clock, **kwargs):
+    return put_load(probe, clock=clock, sleep=clock.sleep, **kwargs)
+
+
+def test_requests_are_paced_at_the_rate():
+    clock = FakeClock()
+    probe = Probe(clock)
+    result = load(probe, clock, requests=5, rps=10, deadline_s=60)
+    assert result == LoadResult(5, 5, 0), f"5 answered requests, got {result}"
+    assert probe.times == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4]), (
+        f"request i starts at i / rps seconds, got {probe.times}")
+
+
+def test_never_more_than_the_requests_asked_for():
+    clock = FakeClock()
+    probe = Probe(clock)
+    result = load(probe, clock, requests=3, rps=1000, deadline_s=60)
+    assert result.sent == 3, f"requests=3 with time to spare should send exactly 3 requests, sent {result.sent}"
+    assert len(probe.times) == 3, f"requests=3 should call the probe exactly 3 times, it was called {len(probe.times)}"
+    clock = FakeClock()
+    probe = Probe(clock)
+    assert load(probe, clock, requests=1, rps=0.5, deadline_s=60).sent == 1 and clock.elapsed == 0, (
+        "one request is sent at once and nothing waits after the last one")
+
+
+def test_nothing_starts_at_or_after_the_deadline():
+    clock = FakeClock()
+    probe = Probe(clock)
+    result = load(probe, clock, requests=100, rps=1, deadline_s=10)
+    assert result.sent == 10 and probe.times == pytest.approx(list(range(10))), (
+        f"at 1 a second with a 10 s deadline: requests at 0..9 s, none at 10 s; got {probe.times}")
+    assert clock.elapsed <= 10, f"the load never waits past its deadline, it took {clock.elapsed} s"
+
+
+def test_the_deadline_holds_with_a_slow_server():
+    clock = FakeClock()
+    probe = Probe(clock, cost=3.0)
+    result = load(probe, clock, requests=100, rps=100, deadline_s=10)
+    assert probe.times == pytest.approx([0, 3, 6, 9]), f"slow answers: requests at 0, 3, 6, 9 s, got {probe.times}"
+    assert result.sent == 4, f"with 3 s answers and a 10 s deadline exactly 4 requests start, sent {result.sent}"
+
+
+def test_failed_requests_are_counted():
+    clock = FakeClock()
+    result = load(Probe(clock, answers=[10.0, None, None, 0.0]), clock, requests=8, rps=100, deadline_s=60)
+    assert result == LoadResult(sent=8, ok=4, failed=4), (
+        f"None is a failed request; a latency of 0.0 is an answered one: {result}")
+
+
+@pytest.mark.parametrize("bad", [
+    {"requests": 0}, {"requests": -1}, {"requests": 2.0}, {"requests": True}, {"requests": "5"},
+    {"rps": 0}, {"rps": -1.0}, {"rps": math.nan}, {"rps": math.inf},
+    {"deadline_s": 0}, {"deadline_s": math.nan}, {"deadline_s": math.inf}, {"deadline_s": -5},
+])
+def test_an_unbounded_or_nonsense_load_is_refused(bad):
+    clock = FakeClock()
+    probe = Probe(clock)
+    kwargs = {"requests": 5, "rps": 10.0, "deadline_s": 10.0, **bad}
+    with pytest.raises(ValueError):
+        load(probe, clock, **kwargs)
+    assert not probe.times, f"a refused load sends nothing, got {len(probe.times)} requests"
+
+
+def test_a_healthy_run_is_healthy_and_limits_are_inclusive():
+    verdict = judge(sent=100, ok=99, p95_ms=500.0, error_ratio=0.01, min_availability=0.99, max_p95_ms=500.0,
+                    max_error_ratio=0.01)
+    assert verdict.healthy, f"every signal exactly at its limit is healthy: {verdict}"
+    assert judge(sent=10, ok=10, p95_ms=None, error_ratio=None).healthy, "unmeasured signals do not fail a run"
+
+
+@pytest.mark.parametrize("signal, kwargs, words", [
+    ("availability", {"ok": 98}, "availability"),
+    ("latency", {"p95_ms": 500.1}, "p95"),
+    ("errors", {"error_ratio": 0.0101}, "5xx"),
+])
+def test_each_signal_past_its_limit_is_a_regression(signal, kwargs, words):
+    values = {"sent": 100, "ok": 100, "p95_ms": 20.0, "error_ratio": 0.0, **kwargs}
+    verdict = judge(**values, min_availability=0.99, max_p95_ms=500.0, max_error_ratio=0.01)
+    assert not verdict.healthy, f"{signal} past its limit is a regression: {verdict}"
+    assert words in verdict.reason, f"the reason names the {signal} signal ({words!r}): {verdict.reason!r}"
+
+
+def test_the_defaults_are_the_readmes():
+    verdict = judge(sent=100, ok=99, p95_ms=500.0, error_ratio=0.01)
+    assert verdict.healthy, (
+        f"with the default limits (0.99, 500 ms, 0.01), 99 of 100, p95 500 ms and 1% 5xx are all at the limit "
+        f"and healthy: {verdict}")
+    assert not judge(sent=1000, ok=989, p95_ms=10.0, error_ratio=0.0).healthy, "min_availability defaults to 0.99"
+    assert not judge(sent=100, ok=100, p95_ms=500.5, error_ratio=0.0).healthy, "max_p95_ms defaults to 500"
+    assert not judge(sent=100, ok=100, p95_ms=10.0, error_ratio=0.011).healthy, "max_error_ratio defaults to 0.01"
+
+
+def test_every_failed_signal_is_named():
+    verdict = judge(sent=100, ok=50, p95_ms=900.0, error_ratio=0.5)
+    assert not verdict.healthy, f"availability 0.5, p95 900 ms and 50% 5xx are all past the limits: {verdict}"
+    for words in ("availability", "p95", "5xx"):
+        assert words in verdict.reason, f"all three signals failed; the reason names {words!r}: {verdict.reason!r}"
+
+
+def test_no_request_is_no_evidence():
+    assert not judge(sent=0, ok=0, p95_ms=None, error_ratio=None).healthy, (
+        "a load that sent nothing proves nothing: not healthy")

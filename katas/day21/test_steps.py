@@ -1,0 +1,264 @@
+"""Task 6: the real steps (`Steps`), one at a time and fast, against fake tools (see fake_tools.py).
+
+`Steps(args, runner=docker, clock=clock, sleep=clock.sleep)` gets a fake `docker` /
+`docker-compose` that parses its commands like the real ones, a real HTTP server on
+loopback standing for the model service's port (the old container answers a little longer
+after `up`, the new one takes a few seconds to start and then to be ready), and a fake
+clock. The MLflow steps run against a real, private MLflow store. Every test checks the
+world afterwards: which container runs which image in which project, which images exist,
+what the port answers, where the registry's alias points.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from capstone import LoadResult, Steps
+from fake_tools import FakeDocker, ModelPort
+from mlops_katas.fakes import FakeClock
+
+pytestmark = pytest.mark.task(taskno=6)
+
+PROJECT = "capstone-test"
+REPO = "reg.example:5000/capstone-model"
+SERVER_IMAGE = "katas/day03-server:test"
+WAIT_S = 20.0
+
+
+class BoundedClock(FakeClock):
+    """A fake clock whose `sleep` stops a wait that has gone on far past any deadline."""
+
+    limit_s = 10 * WAIT_S
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds)
+        if self.elapsed > self.limit_s:
+            pytest.fail(f"still waiting after {self.elapsed:.0f} s (of fake time) although --wait-seconds is "
+                        f"{WAIT_S:g}: every wait needs a deadline", pytrace=False)
+
+
+def make_args(tmp_path: Path, port: int, **overrides) -> argparse.Namespace:
+    stack = tmp_path / "stack"
+    stack.mkdir(exist_ok=True)
+    compose_file = stack / "docker-compose.yml"
+    compose_file.write_text("services: {mlflow: {image: x}, model: {image: y}}\n", encoding="utf-8")
+    values = dict(tracking_uri="http://127.0.0.1:9", server_image=SERVER_IMAGE, model_name="capstone",
+                  candidate="linear", image_repo=REPO, compose_file=compose_file, project=PROJECT, model_port=port,
+                  prometheus_url="", margin=0.01, slice_tolerance=0.05, requests=20, rps=10.0, load_seconds=5.0,
+                  min_availability=0.99, max_p95_ms=500.0, max_error_ratio=0.01, wait_seconds=WAIT_S,
+                  store=tmp_path / "metrics.db", label=["org.example.team=fraud", "run=42"], report_json=None)
+    values.update(overrides)
+    return argparse.Namespace(**values)
+
+
+class World:
+    def __init__(self, tmp_path: Path, port: ModelPort, docker: FakeDocker, clock: BoundedClock) -> None:
+        self.tmp_path, self.port, self.docker, self.clock = tmp_path, port, docker, clock
+
+    def steps(self, **overrides) -> Steps:
+        args = make_args(self.tmp_path, self.port.port, **overrides)
+        return Steps(args, runner=self.docker, clock=self.clock, sleep=self.clock.sleep)
+
+    def containers(self) -> list[str]:
+        return [f"{c.project}/{c.service} on {c.image}{'' if c.running else ' (stopped)'}"
+                for c in self.docker.containers]
+
+
+@pytest.fixture
+def world(tmp_path):
+    """v1 has been serving for a while in project PROJECT; images of v1 and v2 exist."""
+    clock = BoundedClock()
+    docker = FakeDocker(clock, compose_file=tmp_path / "stack" / "docker-compose.yml", project=PROJECT)
+    docker.add_image(SERVER_IMAGE)
+    docker.add_image(f"{REPO}:v1", model_version="v1")
+    docker.add_image(f"{REPO}:v2", model_version="v2")
+    docker.start("model", f"{REPO}:v1", at=clock() - 100)
+    with ModelPort(docker, clock) as port:
+        yield World(tmp_path, port, docker, clock)
+
+
+def set_timing(world: World, **timing) -> None:
+    world.port.timing.update(timing)
+
+
+def raises(call, what: str) -> BaseException:
+    """The exception `call()` raised (an unfinished step's NotImplementedError goes through)."""
+    try:
+        call()
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any error is how the step says it failed
+        return exc
+    pytest.fail(f"{what} should have raised", pytrace=False)
+
+
+# --- deploy, undeploy, serving ------------------------------------------------------------------
+
+
+def test_deploy_runs_the_versions_image_as_the_model_service_of_the_project(world):
+    steps = world.steps()
+    mlflow_before = world.docker.container("mlflow")
+    url = steps.deploy("2")
+    model = world.docker.container("model")
+    assert model is not None and model.image == f"{REPO}:v2" and model.running, (
+        f"deploy('2') should run {REPO}:v2 as the 'model' service of project {PROJECT!r} (--project-name) from "
+        f"--compose-file; the containers are now {world.containers()}")
+    others = [c for c in world.docker.containers if c.project != PROJECT]
+    assert not others, f"deploy should create nothing outside project {PROJECT!r}, found {world.containers()}"
+    assert world.docker.container("mlflow") is mlflow_before and mlflow_before.running, (
+        "deploy should leave the mlflow service alone (up names the model service only); it was recreated or "
+        f"stopped: {world.containers()}")
+    assert model.env.get("MODEL_PORT") == str(world.port.port), (
+        f"compose should see MODEL_PORT={world.port.port} (--model-port) in its environment, it saw "
+        f"{model.env.get('MODEL_PORT')!r}")
+    parsed = urlparse(url)
+    assert parsed.hostname in ("127.0.0.1", "localhost") and parsed.port == world.port.port, (
+        f"deploy should return the service's URL on loopback at --model-port {world.port.port}, got {url!r}")
+
+
+def test_deploy_waits_for_the_new_version_not_for_any_answer(world):
+    # After `up`, the old container answers /health with v1 for 2 s; v2 answers from 3 s, is ready from 4 s.
+    steps = world.steps()
+    steps.deploy("2")
+    version, ready, _ = world.port.state()
+    assert version == "v2", (
+        f"deploy('2') returned while the port still answered {version!r}: it should wait until /health reports "
+        "model_version 'v2', not for any answer (the old container answers for a while after `up`)")
+    assert ready, "deploy('2') returned while /ready still answered 503: it should wait until /ready answers 200"
+    assert steps.serving() == "v2", f"serving() should report 'v2' after the deploy, got {steps.serving()!r}"
+
+
+def test_deploy_waits_for_ready_after_the_version_answers(world):
+    set_timing(world, old_answers_s=0.0, start_s=1.0, ready_s=8.0)
+    world.steps().deploy("2")
+    version, ready, _ = world.port.state()
+    assert version == "v2" and ready, (
+        f"v2 answered /health from 1 s but /ready only from 8 s; deploy returned when the port showed version "
+        f"{version!r}, ready {ready}: it should wait for both")
+
+
+def test_deploy_still_succeeds_just_before_the_deadline(world):
+    set_timing(world, start_s=WAIT_S - 3, ready_s=WAIT_S - 2)
+    started = world.clock()
+    try:
+        world.steps().deploy("2")
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the message is the point
+        pytest.fail(f"v2 was ready {WAIT_S - 2:g} s after `up` with --wait-seconds {WAIT_S:g}, yet deploy raised "
+                    f"after {world.clock() - started:.1f} s: {type(exc).__name__}: {exc}", pytrace=False)
+    assert world.port.state()[:2] == ("v2", True), f"deploy returned before v2 was ready: {world.port.state()}"
+
+
+def test_deploy_gives_up_at_wait_seconds(world):
+    set_timing(world, start_s=10 * WAIT_S, ready_s=10 * WAIT_S)
+    started = world.clock()
+    error = raises(lambda: world.steps().deploy("2"), "deploy('2') of a version that never becomes ready")
+    waited = world.clock() - started
+    assert WAIT_S - 1 <= waited <= WAIT_S + 2, (
+        f"v2 never became ready: deploy should keep trying for --wait-seconds ({WAIT_S:g} s) and then raise; "
+        f"it raised {type(error).__name__} after {waited:.1f} s")
+
+
+def test_deploy_reads_wait_seconds(world):
+    set_timing(world, start_s=10 * WAIT_S, ready_s=10 * WAIT_S)
+    started = world.clock()
+    raises(lambda: world.steps(wait_seconds=7.0).deploy("2"), "deploy('2') of a version that never becomes ready")
+    waited = world.clock() - started
+    assert 6 <= waited <= 9, f"with --wait-seconds 7 deploy should give up after about 7 s, it took {waited:.1f} s"
+
+
+def test_a_first_deploy_starts_the_service(world):
+    world.docker.containers.remove(world.docker.container("model"))
+    steps = world.steps()
+    assert steps.serving() is None, "with no model service, serving() should be None"
+    steps.deploy("1")
+    model = world.docker.container("model")
+    assert model is not None and model.image == f"{REPO}:v1", (
+        f"a first deploy should start the model service on {REPO}:v1: {world.containers()}")
+    assert steps.serving() == "v1", f"serving() should then report 'v1', got {steps.serving()!r}"
+
+
+def test_deploy_of_a_version_without_an_image_raises(world):
+    steps = world.steps()
+    # compose cannot pull reg.example:5000/capstone-model:v9, and says so
+    raises(lambda: steps.deploy("9"), "deploy('9') without an image of v9")
+    assert steps.serving() == "v1", (
+        f"compose failed before touching the running v1; serving() should still say 'v1', got {steps.serving()!r}")
+
+
+def test_undeploy_removes_the_model_service_and_leaves_mlflow(world):
+    steps = world.steps()
+    mlflow_before = world.docker.container("mlflow")
+    steps.undeploy()
+    assert world.docker.container("model") is None, (
+        f"undeploy should leave no model container at all (not even a stopped one): {world.containers()}")
+    assert world.docker.container("mlflow") is mlflow_before and mlflow_before.running, (
+        f"undeploy should leave the mlflow service running: {world.containers()}")
+    assert steps.serving() is None, f"after undeploy nothing serves; serving() said {steps.serving()!r}"
+
+
+def test_serving_is_what_health_reports_or_none(world, tmp_path):
+    from mlops_katas.infra.http_server import free_port
+
+    steps = world.steps()
+    assert steps.serving() == "v1", f"v1 answers /health, serving() said {steps.serving()!r}"
+    nobody = Steps(make_args(tmp_path, free_port()), runner=world.docker, clock=world.clock, sleep=world.clock.sleep)
+    assert nobody.serving() is None, "serving() should be None when nothing listens on --model-port"
+
+
+# --- images ---------------------------------------------------------------------------------------
+
+
+def test_remove_image_removes_that_versions_image_only(world):
+    world.docker.add_image(f"{REPO}:v3", model_version="v3")
+    world.steps().remove_image("3")
+    assert f"{REPO}:v3" not in world.docker.images, (
+        f"remove_image('3') should remove {REPO}:v3; images left: {sorted(world.docker.images)}")
+    assert {f"{REPO}:v1", f"{REPO}:v2", SERVER_IMAGE} <= set(world.docker.images), (
+        f"remove_image('3') should remove no other image; images left: {sorted(world.docker.images)}")
+
+
+# --- load and monitor -----------------------------------------------------------------------------
+
+
+def test_load_is_bounded_paced_and_recorded_in_the_store(world):
+    monitoring = pytest.importorskip("earlier_days").monitoring
+    steps = world.steps(requests=12, rps=4.0, load_seconds=60.0)
+    started = world.clock()
+    result = steps.load(f"http://127.0.0.1:{world.port.port}")
+    predicts = [a for a in world.port.answers if a[0] == "/predict"]
+    assert result == LoadResult(12, 12, 0), f"--requests 12 answered requests should give LoadResult(12, 12, 0), got {result}"
+    assert len(predicts) == 12 and all(status == 200 for _, status, _ in predicts), (
+        f"the load should POST 12 valid day-03 payloads to /predict; the port answered {predicts[:5]}...")
+    assert world.clock() - started >= 11 / 4.0 - 0.01, (
+        f"12 requests at --rps 4 take at least 2.75 s; the load took {world.clock() - started:.2f} s")
+    latencies = monitoring.ModelPerformanceMonitor(str(steps.args.store)).get_recent_metrics("latency_ms", 24 * 365)
+    assert len(latencies) == 12, f"each answered request is recorded in the --store (day 11), found {len(latencies)}"
+
+
+def test_load_stops_at_load_seconds(world):
+    result = world.steps(requests=100, rps=2.0, load_seconds=3.0).load(f"http://127.0.0.1:{world.port.port}")
+    assert result.sent == 6, f"--rps 2 for --load-seconds 3 sends 6 requests (at 0, 0.5 ... 2.5 s), sent {result.sent}"
+
+
+def test_monitor_reports_a_broken_model(world):
+    world.docker.add_image(f"{REPO}:v3", model_version="v3", broken=True)
+    steps = world.steps(requests=10)
+    steps.deploy("3")
+    load = steps.load(f"http://127.0.0.1:{world.port.port}")
+    assert (load.sent, load.ok) == (10, 0), f"every /predict of v3 answers 500: sent 10, ok 0, got {load}"
+    verdict = steps.monitor(f"http://127.0.0.1:{world.port.port}", load)
+    assert not verdict.healthy and "availability" in verdict.reason, (
+        f"a load nobody answered is a regression of availability: {verdict}")
+
+
+def test_monitor_passes_a_healthy_model(world):
+    steps = world.steps(requests=10)
+    url = f"http://127.0.0.1:{world.port.port}"
+    verdict = steps.monitor(url, steps.load(url))
+    assert verdict.healthy, f"ten fast answered requests with no Prometheus should be healthy: {verdict}"
