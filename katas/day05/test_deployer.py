@@ -319,6 +319,40 @@ def test_a_failed_stop_or_start_restores_the_previous_version(make, engine, fail
 
 
 @pytest.mark.task(taskno=5)
+def test_the_rollback_uses_the_given_docker_binary_and_timeout(make, engine, health, v1_serving):
+    engine.binary = "/opt/bin/docker"
+    health.script["app:v2"] = [False]
+    try:
+        result = make(docker="/opt/bin/docker", command_timeout_s=3, current_version="v1").deploy(
+            "app", "v2", context=".")
+    except AssertionError:
+        result = None  # the fake engine refused a command; the checks below say which
+    binaries = {argv[0] for argv, _ in engine.calls}
+    assert binaries == {"/opt/bin/docker"}, f"the rollback commands should also run /opt/bin/docker, ran {binaries}"
+    assert all(timeout <= 3 for _, timeout in engine.calls), (
+        f"no docker command, the rollback's included, may wait longer than command_timeout_s (3 s): "
+        f"{[(argv[1], t) for argv, t in engine.calls]}"
+    )
+    assert result is not None and not result.promoted, f"an unhealthy v2 must not be promoted: {result}"
+    assert_gone(engine, "model-v2")
+    assert_serves(engine, "model-v1", "app:v1")
+
+
+@pytest.mark.task(taskno=5)
+def test_the_failed_health_step_is_logged_before_the_rollback(make, health, caplog, v1_serving):
+    caplog.set_level(logging.INFO)
+    health.script["app:v2"] = [False]
+    make(current_version="v1").deploy("app", "v2", context=".")
+    steps = [(r.step, getattr(r, "version", None)) for r in caplog.records if hasattr(r, "step")]
+    names = [step for step, _ in steps]
+    assert "health" in names, f"a failed health check is a step too and should be logged with step='health': {steps}"
+    assert ("health", "v2") in steps, f"the health record should carry version='v2': {steps}"
+    assert "rollback" in names and names.index("health") < names.index("rollback"), (
+        f"the failed health step should be logged before the rollback it causes: {names}"
+    )
+
+
+@pytest.mark.task(taskno=5)
 def test_after_a_rollback_the_next_version_can_still_be_deployed(make, engine, health, v1_serving):
     health.script["app:v2"] = [False]
     deployer = make(current_version="v1")

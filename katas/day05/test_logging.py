@@ -83,6 +83,14 @@ def test_nan_and_infinity_are_written_as_text_so_the_line_stays_json():
     assert "auc" in json.dumps(entry.get("metrics")), "a dict holding NaN should still be logged (as text if need be)"
 
 
+def test_nan_inside_a_tuple_is_still_logged_as_strict_json():
+    nan = float("nan")
+    entry = render(record("window", window=(nan, 1.5)))  # render fails the test if format() raises or writes bare NaN
+    assert "window" in entry and "nan" in json.dumps(entry["window"]).lower(), (
+        f"a tuple holding NaN should still be logged (as text if need be), got {entry.get('window', 'nothing')!r}"
+    )
+
+
 def test_values_json_can_encode_keep_their_json_type():
     build_args = {"BASE_IMAGE": "python:3.11", "WORKERS": 2}
     entry = render(record("promoted", previous_version=None, promoted=False, ratio=0.25, build_args=build_args,

@@ -49,6 +49,8 @@ def wait(clock, answers, **policy):
         {"initial_delay_s": 0},
         {"initial_delay_s": 2, "max_delay_s": 1},
         {"deadline_s": 0},
+        {"deadline_s": -1},
+        {"initial_delay_s": -0.5},
         {"probe_timeout_s": 0},
         {"probe_timeout_s": -1},
         {"deadline_s": float("nan")},
@@ -62,6 +64,15 @@ def wait(clock, answers, **policy):
 def test_nonsense_policies_are_rejected(policy):
     with pytest.raises(ValueError):
         RetryPolicy(**policy)
+
+
+def test_a_policy_is_frozen_so_it_stays_valid():
+    import dataclasses
+
+    policy = RetryPolicy()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        policy.deadline_s = -1  # a changeable policy could be made invalid after __post_init__ checked it
+    assert policy.deadline_s == 30.0, "a frozen RetryPolicy keeps the values it was validated with"
 
 
 def test_equal_initial_and_max_delay_is_a_valid_policy_of_equal_waits(clock):
