@@ -44,12 +44,14 @@ def practise(store: PracticeStore, term: Terminal, questions: list[Question], *,
     session = store.start_session(kind, subject, term.now().isoformat(timespec="seconds"), aloud=aloud)
     stopped = None
     for number, question in enumerate(questions, 1):
-        show_question(term, question, f"{question.source} · question {number} of {len(questions)}")
         started = term.clock()
-        try:
+        try:  # Ctrl-C may come at any point of a question, also while it is being shown
+            show_question(term, question, f"{question.source} · question {number} of {len(questions)}")
             text = read_answer(term, aloud=aloud)
             seconds = term.clock() - started
             covered = ask_marks(term, question)
+            card = store.record(session, answer_record(question, text, seconds, covered), term.today)
+            show_marks(term, question, covered, card)
         except EndOfInput as exc:
             if exc.partial:
                 store.record(session, answer_record(question, exc.partial, term.clock() - started, None), term.today)
@@ -58,8 +60,6 @@ def practise(store: PracticeStore, term: Terminal, questions: list[Question], *,
         except KeyboardInterrupt:
             stopped = "interrupted"
             break
-        card = store.record(session, answer_record(question, text, seconds, covered), term.today)
-        show_marks(term, question, covered, card)
     marked = [a for a in session["answers"] if a["covered"] is not None]
     if not session["answers"] and stopped == "input ended" and not term.live:
         no_answers(term, print_command)

@@ -77,11 +77,12 @@ def run_mock(store: PracticeStore, term: Terminal, week: Week, questions: list[Q
         if left <= 0:
             stopped = "time"
             break
-        show_question(term, question, f"question {number} of {len(questions)} · {clock_text(left)} left · "
-                                      f"about {clock_text(left / (len(questions) - number + 1))} for this one")
         started = term.clock()
-        try:
+        try:  # Ctrl-C may come at any point of a question, also while it is being shown
+            show_question(term, question, f"question {number} of {len(questions)} · {clock_text(left)} left · "
+                                          f"about {clock_text(left / (len(questions) - number + 1))} for this one")
             text = read_answer(term, aloud=aloud, deadline=deadline)
+            store.record(session, answer_record(question, text, term.clock() - started, None), term.today)
         except TimeUp as exc:
             store.record(session, answer_record(question, exc.partial, term.clock() - started, None), term.today)
             stopped = "time"
@@ -94,7 +95,6 @@ def run_mock(store: PracticeStore, term: Terminal, week: Week, questions: list[Q
         except KeyboardInterrupt:
             stopped = "interrupted"
             break
-        store.record(session, answer_record(question, text, term.clock() - started, None), term.today)
     if not session["answers"] and stopped == "input ended" and not term.live:
         no_answers(term, f"katas mock {week.name} --print")
         return 1
@@ -112,16 +112,16 @@ def _mark_all(store: PracticeStore, term: Terminal, session: dict, by_id: dict[s
         term.console.rule("[bold]Marking: which points did each answer cover?")
     for index, answer in enumerate(session["answers"]):
         question = by_id[answer["id"]]
-        show_question(term, question, f"your answer {index + 1} of {len(session['answers'])}")
-        if answer["answer"]:
-            term.console.print(f"[italic]{escape(answer['answer'])}[/]")
-        try:
+        try:  # Ctrl-C may come at any point, also while an answer is being shown
+            show_question(term, question, f"your answer {index + 1} of {len(session['answers'])}")
+            if answer["answer"]:
+                term.console.print(f"[italic]{escape(answer['answer'])}[/]")
             covered = ask_marks(term, question)
+            show_marks(term, question, covered, store.mark(session, index, covered, term.today))
         except EndOfInput:
             return "input ended"
         except KeyboardInterrupt:
             return "interrupted"
-        show_marks(term, question, covered, store.mark(session, index, covered, term.today))
     return None
 
 

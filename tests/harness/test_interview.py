@@ -585,3 +585,23 @@ def test_mock_in_a_terminal_counts_down_and_ends_when_time_is_up(course, termina
     # clock, a loaded machine may reach the deadline before the last keys are read.
     assert len(answers) == 2 and answers[0]["answer"] == "quick"
     assert [len(a["covered"]) for a in answers] == [1, answers[1]["points"]]
+
+
+def test_ctrl_c_while_a_question_is_shown_still_keeps_the_answers(course, monkeypatch):
+    """Ctrl-C lands wherever the program is: also between reading answers, not only inside them."""
+    from mlops_katas import mock_interview
+
+    shown = []
+
+    def show_or_interrupt(term, question, title):
+        shown.append(title)
+        if len(shown) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(mock_interview, "show_question", show_or_interrupt)
+    week = plan_week(3)
+    term, out, clock = scripted_terminal([("first", 30), ("", 0)])
+    code = run_mock(PracticeStore(course, warn=pytest.fail), term, week, list(week.mock), minutes=10, aloud=False)
+    assert code == 130, out.getvalue()
+    assert "Every answer given so far is saved" in out.getvalue()
+    assert [a["answer"] for a in practice(course)["sessions"][0]["answers"]] == ["first"]
