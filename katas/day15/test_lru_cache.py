@@ -5,7 +5,7 @@ from collections import OrderedDict
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from lru_cache import LRUCache
 
@@ -216,6 +216,12 @@ class LRUAgainstModel(RuleBasedStateMachine):
             self.model.move_to_end(key)
         got = self.cache.get(key)
         assert got == expected, f"get({key}) returned {got!r}, expected {expected!r}"
+
+    @precondition(lambda self: bool(getattr(self, "model", None)))
+    @rule()
+    def get_least_recently_used(self):
+        """Touching the entry next in line for eviction is where a recency bug shows."""
+        self.get(next(iter(self.model)))
 
     @rule(key=st.sampled_from(KEYS))
     def contains(self, key):
