@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from capstone import main, parse_args
+from fake_world import COSTS
 from mlops_katas.fakes import FakeClock
 
 pytestmark = pytest.mark.task(taskno=3)
@@ -93,6 +94,9 @@ def test_main_runs_the_steps_prints_the_report_and_returns_the_exit_code(fake_st
     assert data["outcome"] == "rolled_back" and data["exit_code"] == 3 and data["serving"] == "v3", data
     names = [s["name"] for s in data["stages"]]
     assert names and names[-1] == "rollback", f"the JSON report's last stage should be the rollback, got {names}"
+    assert data["stages"][0]["seconds"] == pytest.approx(COSTS["train"]), (
+        f"main passes its clock to run: train took {COSTS['train']} s on that clock, the JSON report says "
+        f"{data['stages'][0]['seconds']}")
 
 
 @pytest.mark.parametrize("options, code", [({}, 0), ({"gate_passes": False}, 2), ({"fail": "package"}, 1)])
@@ -115,3 +119,23 @@ def test_help_runs_as_a_script(impl_dir):
     assert done.returncode == 0, f"python capstone.py --help exits 0: {done.stderr[-500:]}"
     for flag in ("--tracking-uri", "--server-image", "--requests", "--report-json"):
         assert flag in done.stdout, f"--help lists {flag}"
+
+
+@pytest.mark.parametrize("flag, value, expected", [
+    ("--model-port", "1", 1), ("--model-port", "65535", 65535), ("--requests", "1", 1),
+])
+def test_flag_values_at_the_edge_of_their_range_are_accepted(flag, value, expected):
+    args = parse_args(REQUIRED + [flag, value])
+    name = flag[2:].replace("-", "_")
+    assert getattr(args, name) == expected, f"{flag} {value} is within its range, got {getattr(args, name)!r}"
+
+
+def test_the_compose_file_defaults_to_the_one_beside_capstone_py(tmp_path, monkeypatch):
+    import capstone
+
+    monkeypatch.chdir(tmp_path)
+    args = parse_args(REQUIRED)
+    beside = Path(capstone.__file__).resolve().parent / "docker-compose.yml"
+    assert Path(args.compose_file).resolve() == beside, (
+        f"run from another folder, --compose-file should still default to {beside} (beside capstone.py), "
+        f"got {args.compose_file!r}")

@@ -128,3 +128,18 @@ def test_every_failed_signal_is_named():
 def test_no_request_is_no_evidence():
     assert not judge(sent=0, ok=0, p95_ms=None, error_ratio=None).healthy, (
         "a load that sent nothing proves nothing: not healthy")
+
+
+def test_the_limits_given_are_the_limits_used():
+    assert judge(sent=100, ok=60, p95_ms=10.0, error_ratio=0.0, min_availability=0.5).healthy, (
+        "60 of 100 answered is healthy when min_availability is 0.5")
+    assert not judge(sent=100, ok=99, p95_ms=10.0, error_ratio=0.0, min_availability=1.0).healthy, (
+        "99 of 100 answered is a regression when min_availability is 1.0")
+    assert judge(sent=100, ok=100, p95_ms=900.0, error_ratio=0.0, max_p95_ms=1000.0).healthy, (
+        "a p95 of 900 ms is healthy when max_p95_ms is 1000")
+    assert not judge(sent=100, ok=100, p95_ms=60.0, error_ratio=0.0, max_p95_ms=50.0).healthy, (
+        "a p95 of 60 ms is a regression when max_p95_ms is 50")
+    assert judge(sent=100, ok=100, p95_ms=10.0, error_ratio=0.2, max_error_ratio=0.25).healthy, (
+        "20% 5xx is healthy when max_error_ratio is 0.25")
+    assert not judge(sent=100, ok=100, p95_ms=10.0, error_ratio=0.002, max_error_ratio=0.001).healthy, (
+        "0.2% 5xx is a regression when max_error_ratio is 0.001")

@@ -187,3 +187,54 @@ def test_the_report_as_json_has_every_field(fake_steps):
     assert names == FORWARD, f"the JSON report lists the stages in order, got {names}"
     assert data["stages"][0]["seconds"] == COSTS["train"], (
         f"the JSON report's train stage took {COSTS['train']} s on the clock, it says {data['stages'][0]['seconds']}")
+
+
+def test_a_step_raising_any_exception_is_a_failed_stage(fake_steps):
+    clock = FakeClock()
+    steps = fake_steps(clock, champion="3")
+    real_load = steps.load
+
+    def load(url):
+        real_load(url)
+        raise LookupError("no rows to send")  # not a RuntimeError: run_gate, HTTP and files raise others
+
+    steps.load = load
+    report = run(steps, clock=clock)
+    assert (report.outcome, report.exit_code) == ("failed", 1), (
+        f"a step raising LookupError (not only RuntimeError) fails the run like any other error: {report}")
+    assert report.reason.startswith("load failed") and "no rows to send" in report.reason, (
+        f"the reason names the stage and the error: {report.reason!r}")
+    assert steps.alias == "3" and steps.serving_version == "v3" and steps.images == {"v3"}, (
+        "the undos ran after the LookupError: the world is back as the run found it")
+
+
+def test_a_failed_undo_after_a_failed_stage_is_reported(fake_steps):
+    clock = FakeClock()
+    steps = fake_steps(clock, champion="3", fail="load")
+
+    def remove_image(version):
+        steps.calls.append(("remove_image", version))
+        raise OSError("image is in use by a stopped container")
+
+    steps.remove_image = remove_image
+    report = run(steps, clock=clock)
+    assert (report.outcome, report.exit_code) == ("failed", 1), f"the run failed: {report}"
+    assert report.reason.startswith("load failed"), f"the reason starts with the failed stage: {report.reason!r}"
+    assert "image is in use" in report.reason and "image is in use" in report.stages[-1].detail, (
+        f"a failed undo after a failed stage is named in the reason and in the rollback stage's detail: "
+        f"{report.reason!r}, {report.stages[-1]}")
+    assert not report.stages[-1].ok and report.stages[-1].name == "rollback", f"the rollback failed: {report.stages}"
+    assert steps.alias == "3" and steps.serving_version == "v3", "the other undos still ran"
+
+
+def test_serving_that_raises_leaves_the_outcome_alone(fake_steps):
+    clock = FakeClock()
+    steps = fake_steps(clock, champion="3")
+
+    def serving():
+        raise ConnectionError("nothing answers /health")
+
+    steps.serving = serving
+    report = run(steps, clock=clock)
+    assert (report.outcome, report.serving) == ("promoted", None), (
+        f"when steps.serving() raises at the end, report.serving is None and the outcome stands: {report}")
