@@ -8,6 +8,17 @@ from experiment import fingerprint, make_dataset
 pytestmark = pytest.mark.task(taskno=1)
 
 
+def _nudged(array, index):
+    """A copy of `array` with one value changed by the smallest step its dtype can hold."""
+    changed = array.copy()
+    value = changed[index]
+    if changed.dtype.kind == "f":
+        changed[index] = np.nextafter(value, np.inf, dtype=changed.dtype)
+    else:
+        changed[index] = value + 1 if value < np.iinfo(changed.dtype).max else value - 1
+    return changed
+
+
 def test_returns_train_and_test_arrays_that_fit_together():
     X_train, X_test, y_train, y_test = make_dataset(0)
     for name, array in {"X_train": X_train, "X_test": X_test, "y_train": y_train, "y_test": y_test}.items():
@@ -73,13 +84,10 @@ def test_fingerprint_changes_when_one_value_changes():
     flipped[0] = 1 - flipped[0]
     assert fingerprint(X_train, X_test, y_train, flipped) != before, (
         "flipping one test label should change the fingerprint: it must cover the values, not just shapes")
-    nudged = X_train.copy()
-    nudged[5, 1] += 1e-9
-    assert fingerprint(nudged, X_test, y_train, y_test) != before, (
-        "changing one feature value slightly should change the fingerprint")
-    last = X_train.copy()
-    last[-1, -1] += 1e-9
-    assert fingerprint(last, X_test, y_train, y_test) != before, (
+    assert fingerprint(_nudged(X_train, (5, 1)), X_test, y_train, y_test) != before, (
+        "changing one feature value by the smallest step its dtype holds should change the fingerprint "
+        "(hash the exact values, not rounded or cast to a smaller type)")
+    assert fingerprint(_nudged(X_train, (-1, -1)), X_test, y_train, y_test) != before, (
         "changing the very last value of X_train should change the fingerprint: hash every value, "
         "not a prefix or a sample of the bytes")
 
@@ -97,6 +105,11 @@ def test_fingerprint_covers_dtype_and_shape_not_only_the_bytes():
     other = np.dtype(f"{'i' if X_train.dtype.kind == 'u' else 'u'}{X_train.dtype.itemsize}")
     assert fingerprint(X_train.view(other), X_test, y_train, y_test) != before, (
         f"the same bytes read as another dtype (X_train viewed as {other}) should give another fingerprint")
+    swapped = X_train.dtype.newbyteorder()
+    assert X_train.dtype.itemsize == 1 or fingerprint(X_train.view(swapped), X_test, y_train, y_test) != before, (
+        f"the same bytes read with the other byte order (X_train viewed as {swapped.str}, same kind and size) "
+        "are other values and should give another fingerprint: hash the full dtype (dtype.str), "
+        "not only its kind or size")
 
 
 def test_fingerprint_takes_a_strided_view_like_its_copy():

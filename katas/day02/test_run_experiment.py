@@ -124,6 +124,28 @@ def test_logged_models_were_fitted_on_the_training_rows_only(embedded_experiment
             "and fix random_state wherever an estimator has one")
 
 
+# Estimators whose fit draws random numbers on every call (scikit-learn's docs say so): a tree
+# permutes the features at each split, a forest or bagging ensemble also draws bootstrap samples.
+RANDOM_FIT_MODULES = ("sklearn.tree", "sklearn.ensemble._forest", "sklearn.ensemble._bagging",
+                      "sklearn.ensemble._gb", "sklearn.ensemble._weight_boosting")
+
+
+def _steps(model):
+    """The estimator and, for a Pipeline, every step in it."""
+    return [step for _, step in model.steps if hasattr(step, "get_params")] if hasattr(model, "steps") else [model]
+
+
+def test_tree_and_ensemble_models_have_a_fixed_random_state(embedded_experiment):
+    _check_one_model_per_run(embedded_experiment)
+    for run_id, logged in embedded_experiment.models.items():
+        for step in _steps(logged.sklearn_model):
+            if type(step).__module__.startswith(RANDOM_FIT_MODULES):
+                assert step.get_params().get("random_state") is not None, (
+                    f"the {type(step).__name__} of run {run_id} has random_state=None: its fit shuffles the "
+                    "features at every split (and a forest draws bootstrap samples), so another fit can give "
+                    "another model even when this data hides it; pass random_state=seed")
+
+
 def test_models_are_not_saved_as_pickles(embedded_experiment):
     _check_one_model_per_run(embedded_experiment)
     for run_id, logged in embedded_experiment.models.items():
