@@ -217,11 +217,16 @@ class LRUAgainstModel(RuleBasedStateMachine):
         got = self.cache.get(key)
         assert got == expected, f"get({key}) returned {got!r}, expected {expected!r}"
 
+    # Touching the entry next in line for eviction is where a recency bug shows.
     @precondition(lambda self: bool(getattr(self, "model", None)))
     @rule()
     def get_least_recently_used(self):
-        """Touching the entry next in line for eviction is where a recency bug shows."""
         self.get(next(iter(self.model)))
+
+    @precondition(lambda self: bool(getattr(self, "model", None)))
+    @rule(value=st.none() | st.integers())
+    def update_least_recently_used(self, value):
+        self.put(next(iter(self.model)), value)
 
     @rule(key=st.sampled_from(KEYS))
     def contains(self, key):
