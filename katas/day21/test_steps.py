@@ -115,6 +115,10 @@ def test_deploy_runs_the_versions_image_as_the_model_service_of_the_project(worl
     assert model.env.get("MODEL_PORT") == str(world.port.port), (
         f"compose should see MODEL_PORT={world.port.port} (--model-port) in its environment, it saw "
         f"{model.env.get('MODEL_PORT')!r}")
+    ups = world.docker.compose_calls("up")
+    assert ups and all(call["services"] == ["model"] for call in ups), (
+        "deploy's `docker-compose up` should name the model service only (an `up` of every service would "
+        f"recreate mlflow from the defaults); it ran {[call['argv'] for call in ups]}")
     parsed = urlparse(url)
     assert parsed.hostname in ("127.0.0.1", "localhost") and parsed.port == world.port.port, (
         f"deploy should return the service's URL on loopback at --model-port {world.port.port}, got {url!r}")
@@ -262,3 +266,94 @@ def test_monitor_passes_a_healthy_model(world):
     url = f"http://127.0.0.1:{world.port.port}"
     verdict = steps.monitor(url, steps.load(url))
     assert verdict.healthy, f"ten fast answered requests with no Prometheus should be healthy: {verdict}"
+
+
+def test_monitor_judges_this_loads_latencies_only(world):
+    monitoring = pytest.importorskip("earlier_days").monitoring
+    import time as wall
+
+    steps = world.steps(requests=10)
+    earlier = monitoring.ModelPerformanceMonitor(str(steps.args.store), clock=lambda: wall.time() - 600)
+    for _ in range(50):
+        earlier.record_metric("latency_ms", 5000.0)  # an earlier, slow version, ten minutes ago
+    url = f"http://127.0.0.1:{world.port.port}"
+    verdict = steps.monitor(url, steps.load(url))
+    assert verdict.healthy, (
+        f"the store holds 5 s latencies from ten minutes before this load; the p95 should be this load's only "
+        f"(fast answers): {verdict}")
+
+
+# --- package --------------------------------------------------------------------------------------
+
+
+def register_two_versions(store) -> dict:
+    """Versions 1 (linear) and 2 (interactions) of the model `capstone` in the test's own store; version ->
+    the fitted model, so a test can tell which one an image holds."""
+    import mlflow
+    import sklearn
+    from earlier_days import CANDIDATES, make_data
+    from mlflow.models import infer_signature
+
+    X_train, _, y_train, _ = make_data()
+    mlflow.set_tracking_uri(store.tracking_uri)
+    mlflow.set_registry_uri(store.tracking_uri)
+    models = {}
+    for version, candidate in (("1", "linear"), ("2", "interactions")):
+        model = CANDIDATES[candidate]().fit(X_train, y_train)
+        with mlflow.start_run(run_name=candidate):
+            mlflow.sklearn.log_model(model, name="model", registered_model_name="capstone",
+                                     signature=infer_signature(X_train.astype("float64"), model.predict(X_train)),
+                                     pip_requirements=[f"scikit-learn=={sklearn.__version__}"])
+        models[version] = model
+    return models
+
+
+def package_version_1(world, store):
+    """Registers two versions, packages version 1; (the image name package returned, the fitted versions)."""
+    models = register_two_versions(store)
+    image = world.steps(tracking_uri=store.tracking_uri).package("1")
+    return image, models
+
+
+@pytest.mark.mlflow
+@pytest.mark.timeout(180)
+def test_package_builds_the_registered_version_on_the_server_image(world, mlflow_store):
+    import skops.io
+    from earlier_days import make_data
+
+    tag, models = package_version_1(world, mlflow_store)
+    assert tag == f"{REPO}:v1", f"package('1') should return the image it built, {REPO}:v1 (--image-repo), got {tag!r}"
+    assert tag in world.docker.images, (
+        f"package('1') should build {REPO}:v1 with `docker build`; images now: {sorted(world.docker.images)}")
+    image = world.docker.images[tag]
+    assert image.base == SERVER_IMAGE, (
+        f"the image should be built FROM --server-image {SERVER_IMAGE}, it was built from {image.base!r}")
+    assert image.env.get("MODEL_VERSION") == "v1", (
+        f"the image should set MODEL_VERSION=v1 for version '1', its environment is {image.env}")
+    model_path = image.env.get("MODEL_PATH")
+    assert model_path in image.files, (
+        f"MODEL_PATH should point at the model file copied into the image; MODEL_PATH is {model_path!r}, the files "
+        f"copied are {sorted(image.files)}")
+    assert model_path.rsplit("/", 1)[-1] == "model.skops", (
+        f"the model file in the image should be model.skops (day 07), MODEL_PATH is {model_path!r}")
+    try:
+        model = skops.io.loads(image.files[model_path])
+    except Exception as exc:  # noqa: BLE001 - what matters is that it does not load safely
+        pytest.fail(f"the copied model.skops should load with skops.io and no trusted types (skops.io.dump): "
+                    f"{type(exc).__name__}: {str(exc)[:200]}", pytrace=False)
+    X_test = make_data()[1]
+    wanted, other = (models[v].predict(X_test).tolist() for v in ("1", "2"))
+    assert wanted != other, "the two registered versions should predict differently (a broken test, not your code)"
+    assert model.predict(X_test).tolist() == wanted, (
+        "the image should hold registered version 1 of the model (package's version), not another version")
+
+
+@pytest.mark.mlflow
+@pytest.mark.timeout(180)
+def test_package_puts_every_label_on_the_image(world, mlflow_store):
+    tag, _ = package_version_1(world, mlflow_store)
+    labels = world.docker.images[tag].labels if tag in world.docker.images else {}
+    wanted = {"org.example.team": "fraud", "run": "42"}  # make_args' --label org.example.team=fraud --label run=42
+    missing = {key: value for key, value in wanted.items() if labels.get(key) != value}
+    assert not missing, (
+        f"the image should carry every --label given ({wanted}); it lacks {missing}, its labels are {labels}")
