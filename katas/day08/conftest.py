@@ -107,19 +107,32 @@ def registry(runs: Runs):
 def test_side_mlflow(registry: Runs):
     """`with test_side_mlflow() as mlflow:` for the test's own MLflow calls (registering, loading).
 
-    Inside, MLflow's process default points at the test store; afterwards it points back at a
-    store that is not the test's, so code under test that ignores its `tracking_uri` still fails.
+    Inside, MLflow's tracking and registry URIs point at the test store; afterwards the tracking
+    URI points back at a store that is not the test's (so code under test that ignores its
+    `tracking_uri` still fails) and the registry URI is as the code under test left it.
     """
 
     @contextmanager
     def use():
-        import mlflow
+        import os
 
+        import mlflow
+        from mlflow.tracking import _model_registry
+
+        # The registry URI too: code under test may have left it set (say, restored to the URI it
+        # found). Whatever it was is put back afterwards, so the test leaves no trace of its own.
+        saved = (_model_registry.utils._registry_uri, os.environ.get("MLFLOW_REGISTRY_URI"))
         mlflow.set_tracking_uri(registry.tracking_uri)
+        mlflow.set_registry_uri(registry.tracking_uri)
         try:
             yield mlflow
         finally:
             mlflow.set_tracking_uri(registry.store.default_uri)
+            _model_registry.utils._registry_uri = saved[0]
+            if saved[1] is None:
+                os.environ.pop("MLFLOW_REGISTRY_URI", None)
+            else:
+                os.environ["MLFLOW_REGISTRY_URI"] = saved[1]
 
     return use
 

@@ -7,11 +7,14 @@ from registry import compare_versions, evaluate, promote_if_better, register_cha
 pytestmark = [pytest.mark.task(taskno=5), pytest.mark.mlflow, pytest.mark.timeout(240)]
 
 
-def _champion(uri, name) -> str:
+def _client(uri):
     import mlflow
 
-    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
-    return str(client.get_model_version_by_alias(name, "champion").version)
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _champion(uri, name) -> str:
+    return str(_client(uri).get_model_version_by_alias(name, "champion").version)
 
 
 def _offer(registry, name, run) -> bool:
@@ -27,6 +30,8 @@ def test_goes_back_to_the_previous_champion_not_the_previous_number(registry, ml
     assert back_to == "1", (f"version 2 was rejected and never served; rolling back from 3 should return to "
                             f"the previous champion '1', not {back_to!r}")
     assert _champion(registry.tracking_uri, mlflow_name) == "1", "the 'champion' alias should point at version 1 again"
+    with pytest.raises(LookupError):
+        rollback(registry.tracking_uri, mlflow_name)  # version 1 was the first champion; 2 never served
 
 
 def test_repeated_rollbacks_walk_further_back(registry, mlflow_name):
@@ -72,24 +77,49 @@ def test_a_rollback_run_by_another_process_finds_the_history(registry, held_out,
 
     assert _offer(registry, mlflow_name, "good") and _offer(registry, mlflow_name, "best"), (
         "setup: versions 1 (good) and 2 (best) should have been promoted in turn")
-    alias_uri = f"models:/{mlflow_name}@champion"
+    # Renamed, as a team might: what is kept with the registered model moves with it.
+    renamed = f"{mlflow_name}-renamed"
+    _client(registry.tracking_uri).rename_registered_model(mlflow_name, renamed)
+    alias_uri = f"models:/{renamed}@champion"
     before = evaluate(registry.tracking_uri, alias_uri, registry.X_test, registry.y_test)
     assert before == pytest.approx(held_out["best"], abs=1e-9), f"{alias_uri} should load version 2 (best)"
     script = ("import sys; sys.path.insert(0, sys.argv[1]); from registry import rollback; "
               "print('ROLLED_BACK_TO', rollback(sys.argv[2], sys.argv[3]))")
-    done = subprocess.run([sys.executable, "-c", script, str(code_dir), registry.tracking_uri, mlflow_name],
+    done = subprocess.run([sys.executable, "-c", script, str(code_dir), registry.tracking_uri, renamed],
                           cwd=tmp_path / "cwd", env=env, capture_output=True, text=True, timeout=180)
     answer = [line for line in done.stdout.splitlines() if line.startswith("ROLLED_BACK_TO ")]
     assert done.returncode == 0 and answer == ["ROLLED_BACK_TO 1"], (
-        "a rollback run by another process (another folder) should find the history in the registry and "
-        f"return '1'; keep the history in the registry, not in your process or a local file (not even one "
-        "beside your code or in the temp folder). "
+        f"a rollback of {renamed!r} (the model renamed after its promotions) run by another process (another "
+        "folder) should find the history in the registry and return '1'; keep the history with the registered "
+        "model (its tags, aliases or versions), not in your process or a file on this machine (not even one "
+        "beside your code, in the temp folder or under /tmp). "
         f"exit {done.returncode}, stdout {done.stdout[-300:]!r}, stderr {done.stderr[-800:]!r}")
-    assert _champion(registry.tracking_uri, mlflow_name) == "1", "the 'champion' alias should point at version 1"
+    assert _champion(registry.tracking_uri, renamed) == "1", "the 'champion' alias should point at version 1"
     after = evaluate(registry.tracking_uri, alias_uri, registry.X_test, registry.y_test)
     assert after == pytest.approx(held_out["good"], abs=1e-9), (
         f"after the rollback {alias_uri} should load version 1 (score {held_out['good']:.4f}), not {after:.4f}: "
         "an alias moves, so do not cache what it resolved to")
+
+
+def test_a_long_history_rolls_back_one_step(registry, mlflow_name, test_side_mlflow):
+    uri = registry.tracking_uri
+    with test_side_mlflow() as mlflow:
+        right = {run: mlflow.sklearn.load_model(registry.model_uris[run]).predict(registry.X_test) == registry.y_test
+                 for run in ("weak", "best")}
+    # On the rows only it gets right, each model beats the other on accuracy (1.0 against 0.0).
+    only = {"weak": right["weak"] & ~right["best"], "best": right["best"] & ~right["weak"]}
+    assert only["weak"].any() and only["best"].any(), "setup: each model should get some rows the other misses"
+    for number, run in enumerate(["weak", "best"] * 5, start=1):
+        register_challenger(uri, registry.run_ids[run], mlflow_name)
+        rows = only[run]
+        assert promote_if_better(uri, mlflow_name, registry.X_test[rows], registry.y_test[rows], metric="accuracy"), (
+            f"setup: version {number} scores 1.0 accuracy against the champion's 0.0 on the rows given; "
+            "it should be promoted")
+    assert _champion(uri, mlflow_name) == "10", "setup: version 10 should be champion after ten promotions"
+    steps = [rollback(uri, mlflow_name), rollback(uri, mlflow_name)]
+    assert steps == ["9", "8"], (
+        f"ten versions were champion in turn (1, 2, …, 10); two rollbacks should return '9' then '8', not {steps}: "
+        "order the history by when each version became champion (numbers, not text: 10 comes after 9)")
 
 
 def test_with_only_one_champion_ever_is_a_lookup_error(registry, mlflow_name):
