@@ -36,19 +36,21 @@ def _binary(name: str, version_args: list[str], how: str, required: bool) -> Che
     return Check(name, True, f"{path}: {_version([path, *version_args])}", required)
 
 
-def _days_needing(tier: str) -> tuple[str, ...]:
+def _days_needing(tier: str, learner_file: str | None = None) -> tuple[str, ...]:
     """A missing tier is not optional for the days that list it: their tests of it skip, and
-    a skipped test never counts towards a completed day."""
+    a skipped test never counts towards a completed day. With `learner_file`, only the days
+    whose learner writes that file (a compose file needs `docker-compose` besides the engine)."""
     from .curriculum import CurriculumError, all_days, find_root
 
     try:
-        return tuple(day.name for day in all_days(find_root()) if tier in day.tiers)
+        return tuple(day.name for day in all_days(find_root())
+                     if tier in day.tiers and (learner_file is None or learner_file in day.files))
     except (CurriculumError, OSError):
         return ()
 
 
 def checks() -> list[Check]:
-    from .infra import docker_engine, images, kind, prometheus, redis_server
+    from .infra import compose, docker_engine, images, kind, prometheus, redis_server
 
     found = [Check("python", sys.version_info >= (3, 11), f"{sys.version.split()[0]} (3.11 or newer needed)")]
     for module, extra in (("mlflow", ""), ("sklearn", ""), ("hypothesis", ""), ("google.cloud.aiplatform_v1", "[vertex]")):
@@ -74,6 +76,9 @@ def checks() -> list[Check]:
     alertmanager = prometheus.alertmanager_binary()
     found.append(Check("alertmanager", alertmanager is not None,
                        alertmanager or "install Debian's prometheus-alertmanager package", required=False))
+    compose_reason = compose.probe()
+    found.append(Check("docker-compose", compose_reason is None, compose_reason or "found", required=False,
+                       needed_by=_days_needing("docker", "docker-compose.yml")))
     return found
 
 
