@@ -86,10 +86,10 @@ class CapstoneWorld:
         self.project = compose.project_name("day21")
         self.image_repo = f"katas/day21-model-{docker_engine.SESSION_ID}"
         self.mlflow_port, self.model_port = free_port(), free_port()
-        env_file = compose.env_file(self.tmp / "stack.env", {
+        command = compose.with_env_file(compose.COMPOSE_COMMAND, self.tmp / "stack.env", {
             "MLFLOW_IMAGE": mlflow_image, "MLFLOW_PORT": str(self.mlflow_port), "MODEL_PORT": str(self.model_port)})
         self.services = stack.enter_context(compose.stack(
-            f"{compose.COMPOSE_COMMAND} --env-file {env_file}", [str(compose_file)], self.project,
+            command, [str(compose_file)], self.project,
             ["up -d mlflow"], ["down -v --remove-orphans"], client=self.docker))
         stack.callback(self.remove_images)
         self.tracking_uri = f"http://127.0.0.1:{self.mlflow_port}"

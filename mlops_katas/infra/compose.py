@@ -21,8 +21,8 @@ import os
 import re
 import shlex
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from . import docker_engine
 
@@ -97,17 +97,6 @@ def reap(client=None, *, session: str | None = None) -> list[str]:
     return removed
 
 
-def executor(compose_file: str | Path | list, project: str, env_file: str | Path | None = None,
-             command: str = COMPOSE_COMMAND):
-    """pytest-docker's `DockerComposeExecutor` for `docker-compose` (with `--env-file`)."""
-    from pytest_docker.plugin import DockerComposeExecutor
-
-    if env_file is not None:
-        command = f"{command} --env-file {shlex.quote(str(env_file))}"
-    return DockerComposeExecutor(command, [str(f) for f in (compose_file if isinstance(compose_file, list)
-                                                            else [compose_file])], project)
-
-
 @contextlib.contextmanager
 def stack(compose_command: str, compose_file, project: str, setup, cleanup, client=None) -> Iterator[object]:
     """pytest-docker's `get_docker_services`, except that `down` also runs when `up` fails
@@ -128,8 +117,9 @@ def stack(compose_command: str, compose_file, project: str, setup, cleanup, clie
             remove_project(client or docker_engine.get_client(), project)
 
 
-def env_file(path: Path, values: dict[str, str]) -> Path:
-    """Write a compose `--env-file` (KEY=VALUE lines) and return its path."""
+def with_env_file(command: str, path: Path, values: dict[str, str]) -> str:
+    """Write the compose file's `${VARIABLES}` to `path` (KEY=VALUE lines) and return
+    `command` with `--env-file` pointing at it."""
     path = Path(path)
     path.write_text("".join(f"{key}={value}{os.linesep}" for key, value in values.items()), encoding="utf-8")
-    return path
+    return f"{command} --env-file {shlex.quote(str(path))}"

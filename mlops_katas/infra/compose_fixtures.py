@@ -66,8 +66,8 @@ def docker_services(docker_client, docker_compose_command, docker_compose_file, 
                     docker_setup, docker_cleanup, docker_compose_env, tmp_path_factory):
     command = docker_compose_command
     if docker_compose_env:
-        env = compose.env_file(tmp_path_factory.mktemp("compose") / "stack.env", docker_compose_env)
-        command = f"{command} --env-file {env}"
+        command = compose.with_env_file(command, tmp_path_factory.mktemp("compose") / "stack.env",
+                                        docker_compose_env)
     with compose.stack(command, docker_compose_file, docker_compose_project_name, docker_setup, docker_cleanup,
                        client=docker_client) as services:
         yield services
