@@ -59,10 +59,12 @@ def test_a_huge_print_is_cut_in_the_report(checkout):
 
 def test_a_runaway_allocation_fails_as_out_of_memory(checkout):
     # numpy.empty reserves without touching the pages: the cap is reached at once, even on a
-    # loaded machine, where filling gigabytes could outlast the test's two seconds.
-    module = ("import numpy\ndef answer():\n    hog = []\n    while True:\n"
+    # loaded machine, where filling gigabytes could outlast a short timeout. numpy is imported
+    # inside the call, under a roomy timeout: on a busy machine importing it alone can take
+    # longer than the two seconds this file gives an import.
+    module = ("def answer():\n    import numpy\n    hog = []\n    while True:\n"
               "        hog.append(numpy.empty(64 * 1024 * 1024, dtype=numpy.uint8))\n")
-    done, output, _ = run(checkout, module)
+    done, output, _ = run(checkout, module, TEST.replace("timeout(2)", "timeout(60)"))
     assert done.returncode != 0 and "ran out of memory" in output, output[-2000:]
 
 
