@@ -182,6 +182,22 @@ def test_a_dependency_listed_twice_counts_once():
     )
 
 
+@pytest.mark.task(taskno=1)
+def test_changing_the_callers_list_later_changes_nothing():
+    depends_on = ["ingest"]
+    pipeline = Pipeline()
+    pipeline.add_stage("ingest", lambda: 1)
+    pipeline.add_stage("train", lambda **inputs: sorted(inputs), depends_on=depends_on)
+    depends_on.append("labels")
+    assert pipeline.execution_order() == ["ingest", "train"], (
+        "add_stage should keep its own copy of depends_on: appending 'labels' to the caller's list "
+        "afterwards must not give 'train' a new (unknown) dependency"
+    )
+    assert pipeline.run().outputs == {"ingest": 1, "train": ["ingest"]}, (
+        "'train' should still be called with ingest only after the caller changed its own list"
+    )
+
+
 # --- task 2: execution_order -----------------------------------------------------
 
 
@@ -460,6 +476,12 @@ def test_every_run_is_fresh_and_sees_stages_added_since():
     assert list(third.succeeded) == ["ingest", "monitor"], (
         f"a stage added after a run must run in the next one; succeeded={third.succeeded}"
     )
+    assert (list(first.succeeded), list(first.failed), list(first.skipped)) == (
+        ["ingest"], ["labels"], ["train"]
+    ) and first.outputs == {"ingest": ("output of", "ingest")}, (
+        "each run() returns a new report: a report already handed out must not change when the "
+        f"pipeline runs again; the first report now says {first}"
+    )
 
 
 @pytest.mark.task(taskno=3)
@@ -479,6 +501,37 @@ def test_ctrl_c_in_a_stage_stops_the_run(interrupt):
     assert recorder.called() == ["ingest"], (
         f"{interrupt.__name__} is not a stage failure: it must stop the run, not be caught "
         f"(catch Exception, not BaseException); calls were {recorder.called()}"
+    )
+
+
+class QualityGateFailed(Exception):
+    """A project's own exception type, as a real stage would raise."""
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.parametrize(
+    "error",
+    [ZeroDivisionError("division by zero"), OSError("disk full"), AssertionError("check failed"),
+     LookupError("no such column"), QualityGateFailed("accuracy below baseline")],
+    ids=lambda error: type(error).__name__,
+)
+def test_any_exception_from_a_stage_is_a_failure(error):
+    recorder = Recorder()
+    pipeline = Pipeline()
+    pipeline.add_stage("ingest", recorder.stage("ingest"))
+
+    def evaluate(**_):
+        raise error
+
+    pipeline.add_stage("evaluate", evaluate, depends_on=["ingest"])
+    pipeline.add_stage("deploy", recorder.stage("deploy"), depends_on=["evaluate"])
+    pipeline.add_stage("report", recorder.stage("report"))
+    report = pipeline.run()
+    assert (list(report.succeeded), list(report.failed), list(report.skipped)) == (
+        ["ingest", "report"], ["evaluate"], ["deploy"]
+    ), (
+        f"a stage raising {type(error).__name__} (an Exception) has failed, like any other exception; "
+        f"the run must go on; got {report}"
     )
 
 

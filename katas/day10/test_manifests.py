@@ -43,6 +43,19 @@ def _containers(report):
     return containers
 
 
+def _evictable(field, value, pods):
+    """How many of `pods` the budget lets go at once (percentages round up); None if unreadable."""
+    if type(value) is int:
+        count = value
+    elif isinstance(value, str) and re.fullmatch(r"\d+%", value):
+        count = -(-pods * int(value[:-1]) // 100)
+    else:
+        return None
+    if not isinstance(pods, int):
+        return None
+    return min(count, pods) if field == "maxUnavailable" else max(pods - count, 0)
+
+
 class TestDeployment:
     pytestmark = pytest.mark.task(taskno=2)
 
@@ -184,6 +197,22 @@ class TestDisruptionBudget:
         assert (type(value) is int and value >= 0) or (percent and int(percent.group(1)) <= 100), \
             (f"{field} is {value!r}: the API server takes a whole number of pods (1) or a percentage "
              "string up to 100% (\"50%\"), and rejects anything else, such as the string \"1\"")
+
+    def test_never_lets_every_pod_go_at_once(self, manifest_report):
+        report = manifest_report(*ALL)
+        pdb = _only(report, "PodDisruptionBudget", "policy/v1", PDB)
+        deployment = _only(report, "Deployment", "apps/v1", DEPLOYMENT)
+        hpa = _only(report, "HorizontalPodAutoscaler", "autoscaling/v2", HPA)
+        budget = {k: v for k, v in _spec(pdb).items() if k in ("minAvailable", "maxUnavailable")}
+        assert len(budget) == 1, f"set exactly one of minAvailable and maxUnavailable, not {sorted(budget)}"
+        (field, value), = budget.items()
+        sizes = {"the HPA's minReplicas": _spec(hpa).get("minReplicas", 1),
+                 "the Deployment's replicas": _spec(deployment).get("replicas", 1)}
+        for where, pods in sizes.items():
+            evictable = _evictable(field, value, pods)
+            assert evictable is None or evictable < pods, \
+                (f"{field}: {value!r} lets all {pods} pods ({where}) be evicted at once, so a drain can take "
+                 "the whole service down: the budget should always keep at least one pod")
 
     def test_leaves_room_to_evict_at_min_replicas(self, manifest_report):
         report = manifest_report(*ALL)

@@ -1,0 +1,30 @@
+"""The HPA replica rule, written as a validation table and a pipeline of small steps."""
+
+from __future__ import annotations
+
+_CHECKS = (
+    (lambda a: a["current_replicas"] < 1, "current_replicas must be at least 1"),
+    (lambda a: a["current_value"] < 0, "current_value cannot be negative"),
+    (lambda a: a["target_value"] <= 0, "target_value must be positive"),
+    (lambda a: a["min_replicas"] < 1, "min_replicas must be at least 1"),
+    (lambda a: a["max_replicas"] < a["min_replicas"], "max_replicas must be >= min_replicas"),
+    (lambda a: a["tolerance"] < 0, "tolerance cannot be negative"),
+)
+
+
+def _round_up(x: float) -> int:
+    return int(-(-x // 1))
+
+
+def desired_replicas(current_replicas: int, current_value: float, target_value: float,
+                     min_replicas: int, max_replicas: int, tolerance: float = 0.1) -> int:
+    args = dict(current_replicas=current_replicas, current_value=current_value,
+                target_value=target_value, min_replicas=min_replicas,
+                max_replicas=max_replicas, tolerance=tolerance)
+    for broken, message in _CHECKS:
+        if broken(args):
+            raise ValueError(message)
+    ratio = current_value / target_value
+    in_band = abs(ratio - 1) <= tolerance
+    wanted = current_replicas if in_band else _round_up(current_replicas * ratio)
+    return sorted((min_replicas, int(wanted), max_replicas))[1]
