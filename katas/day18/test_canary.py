@@ -298,6 +298,36 @@ def test_start_twice_and_tick_before_start_raise():
     assert traffic.percents == [5], "a second start() must not move traffic"
 
 
+def test_a_second_start_raises_after_a_rollback_or_a_promotion_too():
+    metrics = Metrics(default=(500, 1000))
+    controller, clock, traffic, _ = make(metrics)
+    controller.start()
+    assert controller.tick() == "rolled_back", "both windows burning roll the canary back"
+    with pytest.raises(RuntimeError):
+        controller.start()
+    assert traffic.percents == [5, 0] and controller.state == "rolled_back", (
+        f"start() after a rollback is a second start(): RuntimeError, and the canary stays at 0 % ({traffic.percents})")
+    controller, clock, traffic, _ = make(steps=(100,))
+    controller.start()
+    with pytest.raises(RuntimeError):
+        controller.start()
+    assert traffic.percents == [100] and controller.state == "promoted", (
+        f"start() after a promotion is a second start() too: RuntimeError ({traffic.percents})")
+
+
+def test_a_promoted_canary_is_not_rolled_back_by_a_later_burn():
+    metrics = Metrics()
+    controller, clock, traffic, _ = make(metrics, steps=(50, 100), step_duration_s=60)
+    controller.start()
+    clock.advance(60)
+    assert controller.tick() == "promoted", "a healthy canary at its last step is promoted"
+    metrics.default = (500, 1000)  # 500x in both windows, after the promotion
+    clock.advance(60)
+    assert controller.tick() == "promoted" and traffic.percents == [50, 100] and controller.percent == 100, (
+        "after a promotion tick() changes nothing and returns 'promoted', even when the windows burn: "
+        f"traffic moved {traffic.percents}, state {controller.state!r}")
+
+
 @pytest.mark.parametrize("options", [
     {"slo": 1.0}, {"slo": 0.0}, {"slo": -0.9}, {"slo": float("nan")},
     {"steps": ()}, {"steps": (5, 25, 50)}, {"steps": (25, 5, 100)}, {"steps": (5, 5, 100)},
@@ -307,7 +337,7 @@ def test_start_twice_and_tick_before_start_raise():
     {"long_window_s": 300, "short_window_s": 600},
     {"burn_threshold": 0}, {"burn_threshold": -1}, {"burn_threshold": float("nan")}, {"burn_threshold": float("inf")},
     {"step_duration_s": float("inf")},
-    {"min_requests": -1}, {"min_requests": 2.5}, {"min_requests": True},
+    {"min_requests": -1}, {"min_requests": 2.5}, {"min_requests": True}, {"min_requests": 10.0},
 ])
 def test_bad_options_raise_value_error(options):
     with pytest.raises(ValueError):

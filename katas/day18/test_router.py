@@ -164,6 +164,10 @@ def test_windows_reach_back_max_window_s():
         router.predict("user-1", ROW)
         clock.advance(600)
         assert router.error_counts(600) == (0, 1), "an answer max_window_s old still counts in a max_window_s window"
+        router.predict("user-2", ROW)
+        assert router.error_counts(600) == (0, 2), (
+            "a new canary answer must not forget one exactly max_window_s old: a max_window_s window still holds both, "
+            f"got {router.error_counts(600)}")
         with pytest.raises(ValueError):
             router.error_counts(601)
         for window in (0, -5, float("nan")):

@@ -50,6 +50,18 @@ def test_agreement_is_counted(no_leaked_threads):
     assert router.agreement_rate() == pytest.approx(30 / 40), f"agreement rate 30/40, got {router.agreement_rate()}"
 
 
+def test_stats_is_a_snapshot(no_leaked_threads):
+    with ShadowRouter(double, double) as router:
+        before = router.stats()
+        before["dropped"] = 99
+        assert router.stats()["dropped"] == 0, "changing the dict stats() returned must not change the router's counts"
+        for i in range(3):
+            router.handle(i)
+    assert before == {"agreed": 0, "disagreed": 0, "errors": 0, "dropped": 99}, (
+        f"stats() returns a snapshot: a dict taken earlier must not follow the router's counts, it became {before}")
+    assert router.stats()["agreed"] == 3, f"the three mirrors agree: {router.stats()}"
+
+
 def test_agreement_rate_is_none_before_any_comparison(no_leaked_threads):
     with ShadowRouter(double, double) as router:
         assert router.agreement_rate() is None, "nothing compared yet: agreement_rate() is None"

@@ -91,18 +91,19 @@ def test_recording_rules_hold_the_error_ratio_of_each_window(rules, tmp_path):
 def test_the_ratio_is_over_predict_answers_of_every_instance_together(rules, tmp_path):
     minutes = HISTORY + 60
     busy = [OK_PER_MIN] * minutes  # instance a: 600 good answers a minute
+    rejected = [250] * minutes  # instance a: 250 more a minute are 400s, the clients' fault
     quiet_ok, quiet_bad = [120] * minutes, [30] * minutes  # instance b: 150 a minute, 30 of them 500s
-    series = [predict("200", busy, instance="a"), predict("200", quiet_ok, instance="b"),
-              predict("500", quiet_bad, instance="b"),
+    series = [predict("200", busy, instance="a"), predict("400", rejected, instance="a"),
+              predict("200", quiet_ok, instance="b"), predict("500", quiet_bad, instance="b"),
               {"series": 'model_requests_total{endpoint="/health", status="200", instance="a"}', "values": counter(busy)},
               {"series": 'model_requests_total{endpoint="/ready", status="200", instance="b"}', "values": counter(busy)}]
-    exprs = [(HISTORY + 30, f"(slo:predict_errors:ratio_rate{w} > bool 0.0399) * (slo:predict_errors:ratio_rate{w} < bool 0.0401)")
+    exprs = [(HISTORY + 30, f"(slo:predict_errors:ratio_rate{w} > bool 0.0299) * (slo:predict_errors:ratio_rate{w} < bool 0.0301)")
              for w in ("5m", "30m", "1h", "6h")]
     run_promtool(rules, tmp_path, series, exprs=exprs,
-                 what="30 of the 750 /predict answers a minute are 500s (all on the quieter instance b), so each "
-                      "slo:predict_errors:ratio_rate<window> is 30 / 750 = 0.04: errors over /predict answers only "
-                      "(the /health and /ready traffic is not in the denominator), summed over instances before dividing "
-                      "(not the average of the instances' ratios, 0.1)")
+                 what="30 of the 1000 /predict answers a minute are 500s (all on the quieter instance b), so each "
+                      "slo:predict_errors:ratio_rate<window> is 30 / 1000 = 0.03: errors over every /predict answer, the "
+                      "250 400s a minute included (not 30 / 750 = 0.04); the /health and /ready traffic is not in the "
+                      "denominator; summed over instances before dividing (not the average of the instances' ratios)")
 
 
 def test_a_fast_burn_pages_and_stops_paging_soon_after_the_errors_stop(rules, tmp_path):
@@ -117,14 +118,17 @@ def test_a_fast_burn_pages_and_stops_paging_soon_after_the_errors_stop(rules, tm
 
 
 def test_a_slow_burn_pages_later_and_never_as_a_fast_burn(rules, tmp_path):
-    start = HISTORY
-    ok, errors = split(HISTORY + 250, lambda m: 0.012 if m >= start else 0.0)  # 12x: above 6, below 14.4
+    start, stop = HISTORY, HISTORY + 250
+    ok, errors = split(stop + 40, lambda m: 0.012 if start <= m < stop else 0.0)  # 12x: above 6, below 14.4
     run_promtool(rules, tmp_path, [predict("200", ok), predict("500", errors)],
                  alerts=[(start + 60, SLOW, False), (start + 120, SLOW, False), (start + 240, SLOW, True),
-                         (start + 30, FAST, False), (start + 240, FAST, False)],
-                 what="1.2 % errors (a 12x burn) must not fire ErrorBudgetFastBurn (threshold 14.4x) and must fire "
-                      "ErrorBudgetSlowBurn {severity=page} once the 6h window averages above 6x (after about 3 hours), "
-                      "not after 2 hours")
+                         (start + 30, FAST, False), (start + 240, FAST, False),
+                         (stop + 10, SLOW, True), (stop + 35, SLOW, False)],
+                 what="1.2 % errors (a 12x burn) for 250 minutes must not fire ErrorBudgetFastBurn (threshold 14.4x) and "
+                      "must fire ErrorBudgetSlowBurn {severity=page} once the 6h window averages above 6x (after about 3 "
+                      "hours), not after 2 hours; when the errors stop it keeps paging while the 30m window still burns "
+                      "above 6x (10 minutes later: 20 of its 30 minutes at 12x) and stops once the 30m window is clean "
+                      "(35 minutes later)")
 
 
 def test_a_brief_blip_pages_nobody(rules, tmp_path):

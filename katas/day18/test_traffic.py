@@ -118,6 +118,12 @@ def test_salt_and_user_id_are_kept_apart():
     assert 0.46 <= same <= 0.54, (
         f"salt 'exp1' with user u and salt 'exp' with user '1'+u agree on {same:.1%} of users, not about half: "
         "are salt and user id glued together without a separator?")
+    # The same with the user id first: user "u2" with salt "1" must not be user "u" with salt "21".
+    one, two = TrafficSplitter({"a": 0.5, "b": 0.5}, salt="1"), TrafficSplitter({"a": 0.5, "b": 0.5}, salt="21")
+    same = sum(one.route(u + "2") == two.route(u) for u in users) / len(users)
+    assert 0.46 <= same <= 0.54, (
+        f"salt '1' with user u+'2' and salt '21' with user u agree on {same:.1%} of users, not about half: "
+        "are user id and salt glued together without a separator?")
 
 
 def test_with_weights_keeps_the_salt_and_leaves_the_original_alone():

@@ -1,0 +1,33 @@
+"""Task 1: HMAC-keyed point, bisect over float bounds."""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import hmac
+import itertools
+from collections.abc import Mapping
+
+
+class TrafficSplitter:
+    def __init__(self, weights: Mapping[str, float], salt: str = "") -> None:
+        if not weights:
+            raise ValueError("no variants")
+        if not all(w >= 0 for w in weights.values()):
+            raise ValueError("weights must be >= 0 (and numbers)")
+        total = float(sum(weights.values()))
+        if not total > 0:
+            raise ValueError("weights must have a positive sum")
+        self.salt = salt
+        live = sorted(n for n, w in weights.items() if w > 0)
+        self._names = live
+        self._bounds = list(itertools.accumulate(weights[n] / total for n in live))
+        self._bounds[-1] = 1.0
+
+    def route(self, user_id: str) -> str:
+        digest = hmac.new(self.salt.encode(), user_id.encode(), hashlib.sha256).digest()
+        point = (int.from_bytes(digest[:8], "big") >> 11) / float(1 << 53)
+        return self._names[min(bisect.bisect_right(self._bounds, point), len(self._names) - 1)]
+
+    def with_weights(self, new_weights: Mapping[str, float]) -> TrafficSplitter:
+        return type(self)(new_weights, self.salt)
