@@ -7,6 +7,7 @@ Contract (the tests check exactly this):
   count), never beyond `capacity`.
 - `consume(tokens=1)` takes all the tokens and returns True, or takes none and
   returns False. tokens <= 0 raises ValueError; more than `capacity` returns False.
+  Compare the exact count: 0.99999 tokens are not enough for 1.
 - `get_available_tokens()` returns the current (fractional) number of tokens.
 - Safe to share between threads: concurrent consumers never get more than the bucket holds.
 """

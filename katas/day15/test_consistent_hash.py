@@ -34,6 +34,18 @@ def test_nodes_lists_the_node_names():
     assert ring.nodes == {"a", "c"}, "a removed node should no longer be listed"
 
 
+def test_nodes_may_be_given_as_any_iterable():
+    names = [f"node-{i}" for i in range(5)]
+    from_list = ConsistentHashRing(names)
+    from_generator = ConsistentHashRing(name for name in names)
+    assert from_generator.nodes == set(names), (
+        f"a ring built from a generator of {names} should hold all of them, it holds {from_generator.nodes}"
+    )
+    keys = KEYS[:2000]
+    differ = sum(a != b for a, b in zip(placement(from_list, keys).values(), placement(from_generator, keys).values()))
+    assert differ == 0, f"{differ} of {len(keys)} keys land elsewhere when the same nodes come from a generator"
+
+
 def test_adding_a_node_twice_raises_value_error():
     ring = ConsistentHashRing(["a"])
     with pytest.raises(ValueError):
@@ -121,6 +133,42 @@ def test_a_node_whose_name_extends_another_keeps_its_own_points():
         f"after removing 'cache-11', {differ} of {len(keys)} keys land elsewhere than on a ring built with "
         "only 'cache-1' and 'cache-2': did adding 'cache-11' overwrite some of 'cache-1''s points (labels "
         "like f'{node}{i}' collide: 'cache-1' + '10' == 'cache-11' + '0')?"
+    )
+
+
+def test_two_nodes_whose_names_extend_each_other_split_the_keys_evenly():
+    # With labels like f"{node}{i}", half of 'cache-11''s points land exactly on points of
+    # 'cache-1' ('cache-11' + '0' == 'cache-1' + '10'): those points own nothing, and
+    # 'cache-11' gets about a third of the keys. 2,000 points each make the split even.
+    ring = ConsistentHashRing(["cache-1", "cache-11"], vnodes=2000)
+    load = Counter(placement(ring).values())
+    share = load["cache-11"] / len(KEYS)
+    assert 0.45 <= share <= 0.55, (
+        f"with 2000 virtual nodes each, 'cache-1' and 'cache-11' should each hold about half of the "
+        f"keys, but 'cache-11' holds {share:.0%}: do some of its points sit exactly on points of "
+        "'cache-1' (labels like f'{node}{i}' collide: 'cache-1' + '10' == 'cache-11' + '0')?"
+    )
+
+
+def test_with_one_point_each_the_nodes_form_one_circle():
+    # One point per node: removing a node hands its keys to the next node clockwise, its
+    # neighbour. On a circle every node is the neighbour of exactly one other node, including
+    # the first one, which receives the keys past the last point (wrapping around).
+    nodes = [f"node-{i}" for i in range(8)]
+    keys = KEYS[:8000]
+    ring = ConsistentHashRing(nodes, vnodes=1)
+    before = placement(ring, keys)
+    takes_over_from = {}
+    for gone in nodes:
+        ring = ConsistentHashRing([n for n in nodes if n != gone], vnodes=1)
+        for key, owner in placement(ring, keys).items():
+            if before[key] == gone:
+                takes_over_from.setdefault(owner, set()).add(gone)
+    twice = {node: sorted(given) for node, given in takes_over_from.items() if len(given) > 1}
+    assert not twice, (
+        f"with one point per node, each node should take over the keys of only its one neighbour "
+        f"counter-clockwise, but {twice} took over the keys of several nodes: do keys past the last "
+        "point wrap around to the first point?"
     )
 
 

@@ -80,6 +80,19 @@ def test_refill_counts_fractions_of_a_second(clock):
     assert bucket.consume(1) is True, "after 0.5 s at 2 tokens/s there should be 1 token"
 
 
+def test_a_request_a_hair_above_the_tokens_held_is_refused(clock):
+    bucket = TokenBucketRateLimiter(1, 1, clock=clock)
+    assert bucket.consume(1), "a full bucket of 1 should give 1 token"
+    clock.advance(0.99999)
+    assert bucket.consume(1) is False, (
+        "after 0.99999 s at 1 token/s the bucket holds 0.99999 tokens, not enough for 1: "
+        "compare the exact count, not a rounded one"
+    )
+    assert bucket.get_available_tokens() == pytest.approx(0.99999, abs=1e-6), (
+        "a refused request must leave the 0.99999 tokens in place"
+    )
+
+
 def test_fractional_tokens_can_be_consumed(clock):
     bucket = TokenBucketRateLimiter(1, 1, clock=clock)
     assert bucket.consume(0.5) and bucket.consume(0.5), "two halves of a 1-token bucket should both succeed"
@@ -234,18 +247,34 @@ def test_concurrent_consumers_never_get_more_than_the_bucket_holds(
     )
 
 
+class TickingClock:
+    """A clock that moves forward a millisecond every time it is read, as a real one always
+    has by the next call: a reader that refills only when time has passed still writes."""
+
+    def __init__(self):
+        self.now = 1_700_000_000.0
+        self._lock = threading.Lock()
+
+    def __call__(self):
+        with self._lock:
+            self.now += 0.001
+            return self.now
+
+
 @pytest.mark.parametrize(
     "switch_between_lines, tokens, attempts",
     [(False, 60, 20), (True, 30, 10)],
     ids=["free-running", "line-by-line"],
 )
 def test_reading_the_tokens_while_others_consume_never_grants_extra(
-    switch_between_lines, tokens, attempts, clock, request
+    switch_between_lines, tokens, attempts, request
 ):
     # A reader refills too: if it does so outside the lock, it can write back a stale count.
+    # The clock ticks on every read and the bucket refills a millionth of a token per second,
+    # so every refill changes the count, yet all of them together add far less than 1 token.
     if switch_between_lines:
         request.getfixturevalue("threads_switch_between_lines")
-    bucket = TokenBucketRateLimiter(YieldingFloat(tokens), 0, clock=clock)
+    bucket = TokenBucketRateLimiter(YieldingFloat(tokens), 1e-6, clock=TickingClock())
     workers = 8
     start = threading.Barrier(workers)
     consumers_left = [workers // 2]
@@ -270,7 +299,8 @@ def test_reading_the_tokens_while_others_consume_never_grants_extra(
     with ThreadPoolExecutor(max_workers=workers) as pool:
         granted = sum(pool.map(hammer, range(workers)))
     assert granted == tokens, (
-        f"a bucket of {tokens} that never refills should grant exactly {tokens} of {workers // 2 * attempts} "
+        f"a bucket of {tokens} that refills less than 1 token in the whole test should grant exactly {tokens} of "
+        f"{workers // 2 * attempts} "
         f"requests; it granted {granted} while other threads called get_available_tokens(): refilling and "
         "reading the count must happen under the same lock as consume"
     )
