@@ -203,8 +203,11 @@ def _child(request: dict) -> None:
 
 
 def _reply(message: dict | str) -> None:
-    sys.stdout.write((message if isinstance(message, str) else json.dumps(message)) + "\n")
-    sys.stdout.flush()
+    try:
+        sys.stdout.write((message if isinstance(message, str) else json.dumps(message)) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:  # the parent has gone (it exited mid-run): nobody to tell
+        os._exit(0)
 
 
 def main() -> None:

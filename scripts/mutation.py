@@ -43,6 +43,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from mlops_katas.project_python import use_project_python  # noqa: E402
+
+use_project_python(ROOT)
+
 from mlops_katas.curriculum import Day, all_days, load_day  # noqa: E402
 
 # Operators whose mutants are nearly all noise for this code (bit shifts and bitwise ops on

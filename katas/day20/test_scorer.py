@@ -286,7 +286,7 @@ class LateOnceThenPrompt(Answers):
 def test_a_late_answer_is_never_used_for_a_later_event():
     model = LateOnceThenPrompt()
     try:
-        with FraudScorer(model, FakeStore(), budget_s=1.5) as scorer:
+        with FraudScorer(model, FakeStore(), budget_s=0.8) as scorer:
             first = _score_in_thread(scorer, ev("c1"), limit_s=8)
             assert first.source == "rules", f"the first model call is late: source 'rules'; got {first}"
             model.release.set()
