@@ -18,6 +18,30 @@ MAX_CPU_REQUEST = 1  # cores: the tests' kind cluster is one node on your machin
 MIN_MEMORY = 16 * 2**20  # bytes: less cannot even start Python, let alone load a model
 TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # the image reference grammar's tag
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+# The image reference grammar (distribution/reference): an optional registry host, then lowercase path components.
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_HOST = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]+)?"
+REPOSITORY = re.compile(rf"(?:{_HOST}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
+DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")  # container names, label-like names
+DNS_1035_LABEL = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")  # Service names
+DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
+NODE_PORTS = range(30000, 32768)  # the API server's default --service-node-port-range
+PROBE_HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")
+
+
+def _valid_port_name(name):
+    """IANA_SVC_NAME, as the API server checks a container port's name: 1-15 of [a-z0-9-], a letter, no '--'."""
+    return (isinstance(name, str) and re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,13}[a-z0-9])?", name) is not None
+            and "--" not in name and re.search("[a-z]", name) is not None)
+
+
+def _deployment_doc(report):
+    return _only(report, "Deployment", "apps/v1", DEPLOYMENT).doc
+
+
+def _pod_spec(report):
+    spec = ((_deployment_doc(report).get("spec") or {}).get("template") or {}).get("spec")
+    return spec if isinstance(spec, dict) else {}
 
 
 def _only(report, kind, api_version, file):
@@ -113,6 +137,41 @@ class TestDeployment:
         assert not claimed, \
             (f"the container claims hostPort {claimed}: only one pod per node can hold a node port, so on the "
              "tests' one-node cluster the second replica never starts; the Service is how traffic gets in")
+        host_network = _pod_spec(manifest_report(DEPLOYMENT)).get("hostNetwork")
+        assert host_network is not True, \
+            ("the pod sets hostNetwork: true, so every container port is a port of the node: on the tests' "
+             "one-node cluster the second replica cannot bind 8000 and never starts; leave hostNetwork out")
+
+    def test_replicas_can_share_one_node(self, manifest_report):
+        from mlops_katas.infra.manifests import selector_matches
+
+        report = manifest_report(DEPLOYMENT)
+        labels = ((_deployment_doc(report).get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels")
+        anti = ((_pod_spec(report).get("affinity") or {}).get("podAntiAffinity") or {})
+        required = anti.get("requiredDuringSchedulingIgnoredDuringExecution") or []
+        for i, term in enumerate(t for t in required if isinstance(t, dict)):
+            selector = term.get("labelSelector")
+            # An empty labelSelector ({}) selects every pod, this one's replicas included.
+            keeps_apart = selector == {} or selector_matches(selector, labels if isinstance(labels, dict) else {})
+            assert not keeps_apart, \
+                (f"podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[{i}] forbids two replicas in "
+                 f"one {term.get('topologyKey')!r} domain: on the tests' one-node cluster only one replica is "
+                 "ever scheduled; use preferredDuringSchedulingIgnoredDuringExecution to spread them")
+
+    def test_names_are_ones_the_api_server_accepts(self, manifest_report):
+        report = manifest_report(DEPLOYMENT)
+        name = _deployment_doc(report).get("metadata", {}).get("name")
+        assert isinstance(name, str) and DNS_SUBDOMAIN.fullmatch(name), \
+            (f"the Deployment's metadata.name {name!r} should be lowercase letters, digits, '-' and '.' "
+             "(model-server, not model_server): the API server rejects it")
+        container = _container(report)
+        assert isinstance(container.get("name"), str) and DNS_LABEL.fullmatch(container["name"]), \
+            (f"the container's name {container.get('name')!r} should be at most 63 lowercase letters, digits "
+             "and '-' (model-server, not model_server): the API server rejects it")
+        for p in (p for p in container.get("ports") or [] if isinstance(p, dict) and "name" in p):
+            assert _valid_port_name(p["name"]), \
+                (f"the container port name {p['name']!r} should be 1-15 lowercase letters, digits and '-', "
+                 "with at least one letter (http, not model-server-http): the API server rejects it")
 
     def test_readiness_probe_gets_ready_on_the_container_port(self, manifest_report):
         report = manifest_report(DEPLOYMENT)
@@ -132,6 +191,57 @@ class TestDeployment:
         _assert_probe_on_the_contract_port(_container(report), "livenessProbe")
         _assert_plain_http_to_the_pod(_container(report), "livenessProbe")
 
+    def test_probes_are_ones_the_api_server_accepts(self, manifest_report):
+        container = _container(manifest_report(DEPLOYMENT))
+        for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+            spec = container.get(probe)
+            if not isinstance(spec, dict):
+                continue
+            handlers = [h for h in PROBE_HANDLERS if h in spec]
+            assert len(handlers) <= 1, \
+                f"{probe} has {len(handlers)} handlers {handlers}: a probe may have only one, the API server rejects it"
+            if probe != "readinessProbe":
+                success = spec.get("successThreshold", 1)
+                assert success == 1 and not isinstance(success, bool), \
+                    (f"{probe}.successThreshold is {success!r}: for a liveness or startup probe it must be 1 "
+                     "(one success already proves the process is up); the API server rejects any other")
+
+    def test_startup_probe_if_any_reaches_the_server(self, manifest_report):
+        container = _container(manifest_report(DEPLOYMENT))
+        spec = container.get("startupProbe")
+        if not isinstance(spec, dict):
+            return  # a startup probe is optional
+        if "tcpSocket" in spec:
+            port = (spec.get("tcpSocket") or {}).get("port")
+            reached = _port_number(container, port)
+            assert reached == CONTRACT_PORT, \
+                (f"startupProbe.tcpSocket.port is {port!r}, which reaches {_which(reached)}: until it succeeds "
+                 f"the container is restarted, so it should check {CONTRACT_PORT} or that port's name")
+            return
+        if "httpGet" not in spec:
+            return
+        path = (spec.get("httpGet") or {}).get("path")
+        assert path in ("/health", "/ready"), \
+            (f"startupProbe.httpGet.path is {path!r}: the day-03 server answers /health (and /ready), anything "
+             "else is a 404, so the kubelet kills every container before it has started")
+        _assert_probe_on_the_contract_port(container, "startupProbe")
+        _assert_plain_http_to_the_pod(container, "startupProbe")
+
+    def test_runs_the_image_as_built(self, manifest_report):
+        container = _container(manifest_report(DEPLOYMENT))
+        overrides = {k: container[k] for k in ("command", "args") if k in container}
+        assert not overrides, \
+            (f"the container overrides the image's entry point with {overrides}: the tests run the day-03 image "
+             "they built, whose CMD already serves on 0.0.0.0:8000; leave command and args out")
+
+    def test_rolling_update_can_make_progress(self, manifest_report):
+        strategy = (_deployment_doc(manifest_report(DEPLOYMENT)).get("spec") or {}).get("strategy") or {}
+        rolling = strategy.get("rollingUpdate") or {}
+        surge, unavailable = rolling.get("maxSurge", "25%"), rolling.get("maxUnavailable", "25%")
+        assert not (surge in (0, "0%") and unavailable in (0, "0%")), \
+            ("strategy.rollingUpdate has maxSurge 0 and maxUnavailable 0: a rollout could neither add a new pod "
+             "nor remove an old one, and the API server rejects it; keep maxSurge at 1 with maxUnavailable 0")
+
     def test_requests_are_set_and_no_higher_than_limits(self, manifest_report):
         report = manifest_report(DEPLOYMENT)
         container = _container(report)
@@ -145,9 +255,15 @@ class TestDeployment:
         resources = _container(manifest_report(DEPLOYMENT)).get("resources") or {}
         requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
         cpu = quantity(requests.get("cpu"))
-        assert cpu is not None and cpu <= MAX_CPU_REQUEST, \
-            (f"requests.cpu is {requests.get('cpu')!r}: at most one core per pod (CPU counts cores, so "
-             "100m is a tenth of one and a bare 100 is a hundred cores, which no node has)")
+        assert cpu is not None and 0 < cpu <= MAX_CPU_REQUEST, \
+            (f"requests.cpu is {requests.get('cpu')!r}: above 0 (a zero request reserves nothing) and at most "
+             "one core per pod (CPU counts cores, so 100m is a tenth of one and a bare 100 is a hundred cores, "
+             "which no node has)")
+        if "cpu" in limits:
+            cpu_limit = quantity(limits.get("cpu"))
+            assert cpu_limit is not None and cpu_limit <= MAX_CPU_REQUEST, \
+                (f"limits.cpu is {limits.get('cpu')!r}: at most one core per pod (CPU counts cores, so a bare "
+                 "500 is five hundred cores, not 500m)")
         for where, values in (("requests", requests), ("limits", limits)):
             memory = quantity(values.get("memory"))
             assert memory is not None and memory >= MIN_MEMORY, \
@@ -164,6 +280,14 @@ class TestDeployment:
         problems = report.problems_of("image")
         assert not problems, "the image should have a fixed tag or digest:\n" + explain(problems)
         image = str(_container(report).get("image"))
+        repository = image.split("@", 1)[0]
+        last = repository.rsplit("/", 1)[-1]
+        if ":" in last:
+            repository = repository[: -(len(last) - last.index(":"))]
+        assert REPOSITORY.fullmatch(repository), \
+            (f"the image's repository {repository!r} is not a valid reference (path components are lowercase "
+             "letters, digits and separators, after an optional registry host): the pod never starts "
+             "(InvalidImageName)")
         if "@" in image:
             digest = image.rsplit("@", 1)[1]
             assert DIGEST.fullmatch(digest), \
@@ -193,6 +317,29 @@ class TestService:
         _only(report, "Service", "v1", SERVICE)
         problems = report.problems_of("yaml", "schema")
         assert not problems, "the Service should match the Kubernetes 1.32 schema:\n" + explain(problems)
+
+    def test_is_one_the_api_server_accepts(self, manifest_report):
+        service = _only(manifest_report(SERVICE), "Service", "v1", SERVICE)
+        name = service.doc.get("metadata", {}).get("name")
+        assert isinstance(name, str) and DNS_1035_LABEL.fullmatch(name), \
+            (f"the Service's metadata.name {name!r} should be at most 63 lowercase letters, digits and '-', "
+             "starting with a letter (model-server, not model_server): the API server rejects it")
+        for i, port in enumerate(p for p in service.doc.get("spec", {}).get("ports") or [] if isinstance(p, dict)):
+            if "name" in port:
+                assert isinstance(port["name"], str) and DNS_LABEL.fullmatch(port["name"]), \
+                    (f"spec.ports[{i}].name {port['name']!r} should be lowercase letters, digits and '-': "
+                     "the API server rejects it")
+            if "nodePort" in port:
+                assert port["nodePort"] in NODE_PORTS and not isinstance(port["nodePort"], bool), \
+                    (f"spec.ports[{i}].nodePort is {port['nodePort']!r}: node ports lie in 30000-32767, the API "
+                     "server rejects any other (and ClusterIP, the default, needs none)")
+
+    def test_routes_only_to_ready_pods(self, manifest_report):
+        service = _only(manifest_report(SERVICE), "Service", "v1", SERVICE)
+        publish = service.doc.get("spec", {}).get("publishNotReadyAddresses")
+        assert publish is not True, \
+            ("spec.publishNotReadyAddresses is true: the Service would send requests to pods whose /ready "
+             "still answers 503 (model not loaded), defeating the readiness probe; leave it out")
 
     def test_selects_the_deployments_pods(self, manifest_report):
         report = manifest_report(DEPLOYMENT, SERVICE)
