@@ -362,13 +362,23 @@ class Unsupported(Exception):
 # Contexts of the simulated events. Two pushes to main differ only in what is unique per run.
 def _github(event: str, ref: str, *, base_ref: str = "", run: int = 1) -> dict:
     ref_name = ref.split("/", 2)[2] if ref.startswith(("refs/heads/", "refs/tags/")) else ref.split("/", 2)[-1]
+    sha = hashlib.sha1(str(run).encode()).hexdigest()
+    payload: dict = {}
+    if event == "push":  # the fields of GitHub's push payload a workflow might read
+        payload = {"ref": ref, "after": sha, "before": hashlib.sha1(f"before {run}".encode()).hexdigest(),
+                   "created": False, "deleted": False, "forced": False,
+                   "head_commit": {"id": sha, "message": f"change {run}"}}
+    elif event == "pull_request":
+        number = int(ref.split("/")[2]) if ref.startswith("refs/pull/") else run
+        payload = {"action": "synchronize", "number": number,
+                   "pull_request": {"number": number, "head": {"ref": "feature/better-model", "sha": sha},
+                                    "base": {"ref": base_ref}}}
     return {"event_name": event, "ref": ref, "ref_name": ref_name, "base_ref": base_ref,
             "head_ref": "feature/better-model" if event == "pull_request" else "",
             "ref_type": "tag" if ref.startswith("refs/tags/") else "branch",
             "workflow": "ml", "repository": "acme/fraud-model", "repository_owner": "acme",
             "run_id": str(9000 + run), "run_number": str(40 + run), "run_attempt": "1",
-            "sha": hashlib.sha1(str(run).encode()).hexdigest(), "actor": f"dev{run}",
-            "event": {}}
+            "sha": sha, "actor": f"dev{run}", "event": payload}
 
 
 PULL_REQUESTS = {"a pull request into main": _github("pull_request", "refs/pull/7/merge", base_ref="main"),
@@ -723,7 +733,7 @@ def _check_events(doc, jobs, problem) -> None:
             problem("test", _step_label(index, step), "continue-on-error lets the job succeed when pytest fails: "
                     "failing tests must fail the job", "pull-request")
         for line in str(step.get("run", "")).splitlines():
-            if re.search(r"\bpytest\b", line) and SWALLOWED.search(line):
+            if re.search(r"\bpytest\b", line) and _swallows(line, str(step.get("run", ""))):
                 problem("test", _step_label(index, step), f"'{line.strip()}' swallows pytest's exit code, so the "
                         "step succeeds when tests fail: failing tests must fail the job", "pull-request")
     for what, github in PULL_REQUESTS.items():
@@ -757,6 +767,21 @@ def _check_events(doc, jobs, problem) -> None:
         for name in ("gate", "promote"):
             if ran is not None and name in ran:
                 problem(name, "-", f"runs on a {event} event on main: it must run on a push to main only", "main-only")
+
+
+def _swallows(line: str, script: str) -> bool:
+    """Whether `pytest ... || X` on this line turns pytest's failure into a success: X neither fails
+    (`exit 1`, `exit $?`, `false`) nor keeps the status for an `exit $status` later in the script."""
+    if SWALLOWED.search(line):
+        return True
+    if "||" not in line:
+        return False
+    after = line.split("||", 1)[1]
+    if re.search(r"\bexit\s+(?!0\b)\S|\bfalse\b|\breturn\s+(?!0\b)\S", after):
+        return False
+    kept = re.search(r"\b([A-Za-z_][A-Za-z0-9_]*)=\$\?", after)
+    rest = script.split(line, 1)[1] if line in script else ""
+    return not (kept and re.search(rf"\bexit\s+\"?\$\{{?{kept.group(1)}\b", rest))
 
 
 def _continues_on_error(where: dict) -> bool:
@@ -918,10 +943,45 @@ def _check_concurrency(doc, jobs, problem) -> None:
             problem("promote", "-", f"the workflow's concurrency puts {what} in the same group as the runs on "
                     "main with cancel-in-progress true: it would cancel the run on main in progress, its promote "
                     "job included; give other runs another group, or never cancel", "concurrency")
+    _check_shared_group(doc, jobs, problem)
     job_level = _concurrency_problem(promote.get("concurrency"), "the job")
     workflow_level = _concurrency_problem(doc.get("concurrency"), "the workflow")
     if job_level and workflow_level:
         problem("promote", "-", f"two promotions could run at once: {job_level}; {workflow_level}", "concurrency")
+
+
+def _group_and_cancel(concurrency, github: dict):
+    """(group, cancel-in-progress) of a concurrency value for one run, or None."""
+    if isinstance(concurrency, str):
+        concurrency = {"group": concurrency}
+    if not isinstance(concurrency, dict) or "group" not in concurrency:
+        return None
+    group = _text(template(concurrency["group"], github)).lower()  # GitHub's groups ignore case
+    return group, truthy(template(concurrency.get("cancel-in-progress", False), github))
+
+
+def _check_shared_group(doc, jobs, problem) -> None:
+    """A concurrency group is shared by every job and run that names it: another job that joins
+    promote's group with cancel-in-progress true cancels the promotion in progress."""
+    promote = jobs["promote"]
+    own = promote.get("concurrency") if promote.get("concurrency") is not None else doc.get("concurrency")
+    try:
+        promoting = _group_and_cancel(own, PUSH_MAIN)
+        if promoting is None:
+            return
+        runs = {"the next push to main": PUSH_MAIN_AGAIN, **_other_runs(doc)}
+        for what, github in runs.items():
+            ran = jobs_that_run(doc, github)
+            for name, job in jobs.items():
+                if name == "promote" or name not in ran or not isinstance(job, dict):
+                    continue
+                joined = _group_and_cancel(job.get("concurrency"), github)
+                if joined and joined[0] == promoting[0] and joined[1]:
+                    problem(name, "-", f"its concurrency joins promote's group {promoting[0]!r} with "
+                            f"cancel-in-progress true, so for {what} it would cancel the promotion in progress: "
+                            "give it another group, or never cancel", "concurrency")
+    except Unsupported:
+        return  # reported by the other rules
 
 
 _cache: dict[tuple[str, str], WorkflowReport] = {}

@@ -146,6 +146,9 @@ def test_the_metric_asked_for_is_used_overall_and_per_slice(registry, champion_n
     checks = by_name(report)
     assert checks["metric"].value == pytest.approx(expected.accuracy["slice_regressor"], abs=1e-9), (
         f"with metric='accuracy' the value is the candidate's accuracy: {checks['metric']}")
+    assert checks["metric"].limit == pytest.approx(expected.accuracy["champion"] + margin, abs=1e-9), (
+        f"with metric='accuracy' the limit is the champion's accuracy plus the margin, "
+        f"{expected.accuracy['champion'] + margin:.4f} (both models scored with the same metric): {checks['metric']}")
     assert not checks["metric"].passed, (
         f"its accuracy gain {gain_acc:.4f} is below the margin {margin:.4f} (its ROC AUC gain {gain_auc:.4f} is "
         f"above): {checks['metric']}")
@@ -246,8 +249,11 @@ def test_the_default_measure_is_one_prediction_timed_with_perf_counter(registry,
     def perf_counter_ns():
         return int(clock[0] * 1_000_000_000)
 
+    predicted = []
+
     def predict(self, X, **params):
-        clock[0] += 2 ** -8
+        predicted.append(X)
+        clock[0] += 2 ** -8 * len(X)  # each row predicted takes 3.90625 ms
         return real_predict.__get__(self, type(self))(X, **params)
 
     monkeypatch.setattr(Pipeline, "predict", predict)
@@ -268,6 +274,10 @@ def test_the_default_measure_is_one_prediction_timed_with_perf_counter(registry,
         f"each predict takes 3.90625 ms on the test's clock: the default measure reports the time of one "
         f"call in ms (not the sum of several calls, not milliseconds times 1000): {latency}")
     assert latency.passed, f"3.90625 ms is within a 4 ms budget: {latency}"
+    assert predicted and all(len(rows) == 1 and rows.iloc[0].tolist() == registry.X.iloc[0].tolist()
+                             for rows in predicted), (
+        f"the default measure times predict on the first held-out row alone, not on "
+        f"{sorted({len(rows) for rows in predicted})} rows")
 
 
 def test_versions_without_a_champion_alias_are_no_champion(registry, mlflow_name):
@@ -290,6 +300,33 @@ def test_without_a_champion_is_a_lookup_error_unless_it_is_the_first_deploy(regi
             f"on a first deploy there is nothing to compare with: {name} passes with value None: {checks[name]}")
     assert not checks["size"].passed and report.champion is None, (
         f"the budgets still apply on a first deploy, and report.champion is None: {report}")
+    assert checks["latency"].passed and checks["latency"].value == pytest.approx(2.0), (
+        f"the latency budget applies on a first deploy too: the measure is called and its 2 ms reported: "
+        f"{checks['latency']}")
+
+
+def test_the_report_names_the_champion_it_was_compared_with(registry, mlflow_name, expected):
+    """The alias moves while the gate runs (another pipeline promoted): the report must not claim a
+    champion its numbers were not computed against, or a stale report would pass promote's check."""
+    import mlflow
+
+    registry.register_champion(mlflow_name)  # version 1: the champion model
+    moved = []
+
+    def measure_and_promote(model, row):
+        if not moved:
+            tracking, registry_uri = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+            moved.append(registry.register_champion(mlflow_name, "worse"))  # version 2 becomes champion
+            mlflow.set_tracking_uri(tracking)  # leave the gate's own settings as they were
+            mlflow.set_registry_uri(registry_uri)
+        return 0.002
+
+    metric = by_name(report := gate(registry, mlflow_name, "better", measure_latency=measure_and_promote))["metric"]
+    assert moved == ["2"], "setup: the alias moved to version 2 during the gate"
+    judged = {"1": expected.roc_auc["champion"], "2": expected.roc_auc["worse"]}
+    assert report.champion in judged and metric.limit == pytest.approx(judged[report.champion] + 0.01, abs=1e-9), (
+        f"report.champion ({report.champion!r}) must be the version whose model the candidate was compared with "
+        f"(limit {metric.limit}; version 1 would give {judged['1'] + 0.01:.4f}, version 2 {judged['2'] + 0.01:.4f})")
 
 
 def test_first_deploy_changes_nothing_when_there_is_a_champion(registry, champion_name):
@@ -333,13 +370,21 @@ def test_bad_options_are_value_errors_before_the_registry_is_read(registry, mlfl
     for option, value in (("metric", "f1"), ("margin", -0.01), ("max_size_bytes", 0), ("max_latency_ms", math.nan)):
         with pytest.raises(ValueError):
             gate(registry, mlflow_name, "better", **{option: value})  # not LookupError (no champion)
+    for rows, labels in ((registry.X.iloc[:0], registry.y[:0]), (registry.X, registry.y[:-1])):
+        with pytest.raises(ValueError):  # no rows, or labels that do not match them: before the registry too
+            run_gate(registry.tracking_uri, mlflow_name, registry.model_uris["better"], rows, labels,
+                     slice_by="region", measure_latency=fast)
     with pytest.raises(KeyError):
         gate(registry, mlflow_name, "better", slice_by="country")
 
 
-def test_zero_margin_and_tolerance_are_allowed(registry, champion_name):
+def test_zero_margin_and_tolerance_are_allowed(registry, champion_name, expected):
     report = gate(registry, champion_name, "better", margin=0, slice_tolerance=0.0)
     assert by_name(report)["metric"].passed, "a margin of 0 is allowed: better by anything passes"
+    slices = by_name(report)["slices"]
+    assert slices.limit == 0 and not slices.passed, (
+        f"a tolerance of 0 is a tolerance of 0, not the default: the better model drops "
+        f"{worst_drop(expected, 'better'):.4f} in one region, so the slices check fails: {slices}")
 
 
 def test_mismatched_rows_are_a_value_error(registry, champion_name):

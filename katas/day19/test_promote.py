@@ -72,6 +72,17 @@ def test_a_report_judged_against_an_older_champion_is_refused(registry, mlflow_n
     assert registry.versions(mlflow_name) == ["1", "2"], "a refused promotion registers nothing"
 
 
+def test_a_report_whose_champion_alias_was_removed_is_refused(registry, mlflow_name):
+    registry.register_champion(mlflow_name)
+    report = gate(registry, mlflow_name, "better")
+    assert report.passed and report.champion == "1", f"setup: the better model passes against version 1: {report}"
+    registry.delete_alias(mlflow_name, "champion")  # someone took version 1 out of service since
+    with pytest.raises(RuntimeError):
+        promote(registry.tracking_uri, mlflow_name, report)
+    assert registry.aliases(mlflow_name) == {} and registry.versions(mlflow_name) == ["1"], (
+        "the alias no longer points at the version the report was judged against: nothing may change")
+
+
 def test_the_first_deploy_has_no_previous_champion(registry, mlflow_name):
     report = gate(registry, mlflow_name, "champion", first_deploy=True)
     assert report.passed and report.champion is None, f"setup: a first deploy passes the budgets: {report}"

@@ -77,6 +77,8 @@ def test_no_rows_or_mismatched_labels_are_value_errors():
         score(ColumnModel(), X, y[:-1])
     with pytest.raises(ValueError):
         slice_scores(ColumnModel(), X, y[:-1], "region")
+    with pytest.raises(ValueError):  # same rules: no rows is an error, not an empty result
+        slice_scores(ColumnModel(), X.iloc[:0], y[:0], "region")
 
 
 def test_every_slice_is_scored_on_its_own_rows():

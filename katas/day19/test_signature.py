@@ -58,6 +58,12 @@ def test_types_are_compared_exactly():
     assert len(problems) == 1, f"integer (32-bit) and long (64-bit) are different MLflow types: {problems}"
 
 
+def test_types_are_compared_by_value_not_identity():
+    built = "".join(["dou", "ble"])  # equal to "double", but another string object, as read from a file
+    assert signature_problems({"f0": "double"}, {"f0": built}) == [], (
+        "the same type name is the same type, however the string was made (compare with ==, not `is`)")
+
+
 def test_empty_signatures():
     assert signature_problems({}, {}) == [], "two empty signatures agree"
     assert len(signature_problems({}, CHAMPION)) == 3, "every column of a candidate is new against an empty one"
