@@ -6,20 +6,16 @@ clock by a known number of seconds (`COSTS`), and changes the world the way the 
 would, so the tests check what the world looks like after your `run`, not only what it
 called. `fail="deploy"` makes that step raise after doing half its work.
 
-The end-to-end world (`capstone_world`) is started once per module and only after your
-files passed their checks: the images (the MLflow server of `docker/day21/mlflow` and the
-day-03 reference server), your compose file's `mlflow` service brought up with
-pytest-docker's compose executor under a project name this run owns (always taken down,
-also when `up` fails; a killed run's stack is reaped by the next run), a real SMTP sink,
-Alertmanager with your `alertmanager.yml` (its `smtp_smarthost` pointed at the sink), and
-Prometheus scraping the model service's port every second with day 18's burn-rate rules.
-Your `capstone.py` runs as a learner runs it: `python capstone.py ...` in a subprocess.
+The end-to-end world (`capstone_world`) is `stack.py`'s `CapstoneStack` (the images, your
+compose file's `mlflow` service, Prometheus with day 18's rules, Alertmanager with your file,
+an SMTP sink), started once per module and only after your files passed their checks; it
+is always taken down, and a killed run's leftovers are reaped by the next run. Your
+`capstone.py` runs as a learner runs it: `python capstone.py ...` in a subprocess.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -30,7 +26,6 @@ from pathlib import Path
 import pytest
 
 DAY = Path(__file__).resolve().parent
-ROOT = DAY.parents[1]
 if str(DAY) not in sys.path:
     sys.path.append(str(DAY))  # `import earlier_days` from capstone.py, whichever folder it comes from
 
@@ -46,86 +41,33 @@ def fake_steps():
 # --- the end-to-end world -------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    from mlops_katas.infra.http_server import free_port as free
-
-    return free()
-
-
 def http_json(url: str, timeout: float = 5.0):
     with urllib.request.urlopen(url, timeout=timeout) as answer:
         return json.load(answer)
 
 
 class CapstoneWorld:
-    """The stack, Prometheus, Alertmanager and the SMTP sink for one module; started on first use."""
+    """The stack of `stack.py` (MLflow, Prometheus, Alertmanager, the SMTP sink) for one module;
+    started on first use, with what the tests ask of it."""
 
     def __init__(self, request, tmp_path_factory) -> None:
         self.request = request
         self.tmp = tmp_path_factory.mktemp("day21-world")
-        self.started = False
+        self.stack = None
         self.runs: dict[str, dict] = {}
         self.outputs: dict[str, str] = {}
 
-    def start(self, stack, compose_file: Path, alertmanager_file: Path) -> None:
-        if self.started:
+    def start(self, exit_stack, compose_file: Path, alertmanager_file: Path) -> None:
+        if self.stack is not None:
             return
-        import yaml
+        from stack import CapstoneStack
 
-        from earlier_days import MLFLOW_CONTEXT, SLO_RULES, server_context
-        from mlops_katas.infra import compose, docker_engine
-        from mlops_katas.infra.prometheus import AlertmanagerServer, PrometheusServer
-        from mlops_katas.infra.smtp import SmtpSink
-
-        self.started = True
         docker_build = self.request.getfixturevalue("docker_build")
-        self.docker = self.request.getfixturevalue("docker_client")
-        mlflow_image = docker_build(MLFLOW_CONTEXT, name="day21-mlflow").tag
-        self.server_image = docker_build(server_context(self.tmp / "server"), name="day21-server").tag
-        self.compose_file = compose_file
-        self.project = compose.project_name("day21")
-        self.image_repo = f"katas/day21-model-{docker_engine.SESSION_ID}"
-        self.mlflow_port, self.model_port = free_port(), free_port()
-        command = compose.with_env_file(compose.COMPOSE_COMMAND, self.tmp / "stack.env", {
-            "MLFLOW_IMAGE": mlflow_image, "MLFLOW_PORT": str(self.mlflow_port), "MODEL_PORT": str(self.model_port)})
-        self.services = stack.enter_context(compose.stack(
-            command, [str(compose_file)], self.project,
-            ["up -d mlflow"], ["down -v --remove-orphans"], client=self.docker))
-        stack.callback(self.remove_images)
-        self.tracking_uri = f"http://127.0.0.1:{self.mlflow_port}"
-
-        self.smtp = stack.enter_context(SmtpSink())
-        config = yaml.safe_load(alertmanager_file.read_text(encoding="utf-8"))
-        config.setdefault("global", {})["smtp_smarthost"] = f"{self.smtp.host}:{self.smtp.port}"
-        alertmanager = stack.enter_context(AlertmanagerServer(yaml.safe_dump(config)))
-        prometheus_config = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": ["slo_rules.yml"],
-            "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager.url.split("//", 1)[1]]}]}]},
-            "scrape_configs": [{"job_name": "model",
-                                "static_configs": [{"targets": [f"127.0.0.1:{self.model_port}"]}]}],
-        }
-        self.prometheus = stack.enter_context(PrometheusServer(
-            yaml.safe_dump(prometheus_config), rule_files={"slo_rules.yml": SLO_RULES.read_text(encoding="utf-8")}))
-        self.services.wait_until_responsive(lambda: self._answers(self.tracking_uri + "/health"), timeout=120,
-                                            pause=0.5)
-
-    @staticmethod
-    def _answers(url: str) -> bool:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                return answer.status == 200
-        except OSError:
-            return False
-
-    def remove_images(self) -> None:
-        import docker
-
-        for image in self.docker.images.list(name=self.image_repo):
-            try:
-                self.docker.images.remove(image.id, force=True)
-            except docker.errors.APIError:
-                pass
+        self.stack = exit_stack.enter_context(CapstoneStack(
+            compose_file, alertmanager_file, self.tmp, build=lambda context, name: docker_build(context, name=name).tag,
+            client=self.request.getfixturevalue("docker_client")))
+        self.prometheus, self.smtp, self.model_port = self.stack.prometheus, self.stack.smtp, self.stack.model_port
+        self.tracking_uri = self.stack.tracking_uri
 
     def run_capstone(self, capstone_py: Path, key: str, candidate: str, timeout: float = 200) -> dict:
         """`python capstone.py ...` as a learner runs it; the JSON report it wrote."""
@@ -134,14 +76,8 @@ class CapstoneWorld:
         report = self.tmp / f"report-{key}.json"
         labels = [part for k, v in docker_engine.run_labels(self.request.node.nodeid).items()
                   for part in ("--label", f"{k}={v}")]
-        argv = [sys.executable, str(capstone_py), "--tracking-uri", self.tracking_uri,
-                "--server-image", self.server_image, "--candidate", candidate,
-                "--image-repo", self.image_repo, "--compose-file", str(self.compose_file),
-                "--project", self.project, "--model-port", str(self.model_port),
-                "--prometheus-url", self.prometheus.url, "--requests", "60", "--rps", "30",
-                "--load-seconds", "20", "--wait-seconds", "60", "--store", str(self.tmp / "metrics.db"),
-                "--report-json", str(report), *labels]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(DAY), str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        argv = self.stack.capstone_argv(capstone_py, candidate, report, labels)
+        env = self.stack.capstone_env()
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=self.tmp)
         self.outputs[key] = f"exit code {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         if not report.exists():

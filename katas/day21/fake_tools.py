@@ -18,7 +18,10 @@ project's `model` service would, on a fake clock. When compose replaces that con
 the old one keeps answering for `old_answers_s` seconds (it is being stopped), then nothing
 is ready until the new one answers `/health` (`start_s` after `up`) and then `/ready`
 (`ready_s` after `up`). An image built as `broken` answers every `/predict` with 500. Each
-request moves the fake clock by `request_cost_s`, as a real request takes time.
+request moves the fake clock by `request_cost_s`, as a real request takes time. Its
+`/metrics` counts the `/predict` answers by status (day 03's `model_requests_total`);
+`hold_metrics(seconds)` keeps showing the counts of that moment for a while, as a scrape
+lags behind the requests.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import os
 import shlex
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -448,7 +452,18 @@ class ModelPort:
         self.request_cost_s = request_cost_s
         self.answers: list[tuple[str, int, str | None]] = []
         self.counts: dict[tuple[str, str], int] = {}
+        self._held: tuple[float, dict[tuple[str, str], int]] | None = None
         self._server: ThreadingHTTPServer | None = None
+
+    def hold_metrics(self, seconds: float) -> None:
+        """For the next `seconds` of wall time, /metrics keeps showing today's counts: a scrape
+        lags behind the requests, as Prometheus' last sample does."""
+        self._held = (time.monotonic() + seconds, dict(self.counts))
+
+    def _exposed_counts(self) -> dict[tuple[str, str], int]:
+        if self._held is not None and time.monotonic() < self._held[0]:
+            return self._held[1]
+        return self.counts
 
     def state(self):
         return self.docker.serving_state(self.clock(), **self.timing)
@@ -480,7 +495,7 @@ class ModelPort:
             self.counts[key] = self.counts.get(key, 0) + 1
         if body is None:
             data = "".join(f'model_requests_total{{endpoint="{p}",status="{s}"}} {n}\n'
-                           for (p, s), n in sorted(self.counts.items())).encode()
+                           for (p, s), n in sorted(self._exposed_counts().items())).encode()
             content_type = "text/plain; version=0.0.4"
         else:
             data, content_type = json.dumps(body).encode(), "application/json"

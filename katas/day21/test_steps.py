@@ -283,6 +283,62 @@ def test_monitor_judges_this_loads_latencies_only(world):
         f"(fast answers): {verdict}")
 
 
+@pytest.fixture
+def prometheus(world):
+    """A real Prometheus scraping the model port's /metrics twice a second."""
+    pytest.importorskip("mlops_katas.infra.prometheus")
+    import yaml
+
+    from mlops_katas.infra.prometheus import PrometheusServer
+
+    config = {"global": {"scrape_interval": "500ms"},
+              "scrape_configs": [{"job_name": "model", "static_configs": [{"targets": [f"127.0.0.1:{world.port.port}"]}]}]}
+    with PrometheusServer(yaml.safe_dump(config)) as server:
+        yield server
+
+
+def real_time_steps(world, prometheus_url: str, **overrides) -> Steps:
+    """Steps on the wall clock: Prometheus scrapes in real time, so the monitor must wait in it."""
+    import time as wall
+
+    args = make_args(world.tmp_path, world.port.port, prometheus_url=prometheus_url, **overrides)
+    return Steps(args, runner=world.docker, clock=wall.monotonic, sleep=wall.sleep)
+
+
+@pytest.mark.prometheus
+@pytest.mark.timeout(60)
+def test_monitor_waits_until_prometheus_has_counted_the_whole_load(world, prometheus):
+    world.docker.add_image(f"{REPO}:v3", model_version="v3", broken=True)
+    world.steps().deploy("3")
+    steps = real_time_steps(world, prometheus.url, requests=20, rps=100.0, wait_seconds=30.0)
+    url = f"http://127.0.0.1:{world.port.port}"
+    world.port.hold_metrics(2.5)  # Prometheus' samples lag: the load's 500s show up a little later
+    steps.load(url)
+    verdict = steps.monitor(url, LoadResult(20, 20, 0))
+    assert not verdict.healthy, (
+        "the load's 20 requests all answered 500 on the server, and Prometheus counts them about 2 s after the "
+        "load ends: the monitor must wait (up to --wait-seconds) until Prometheus has counted all 20 before it "
+        f"reads the 5xx ratio, rather than judge an earlier, incomplete scrape; got {verdict}")
+
+
+@pytest.mark.prometheus
+@pytest.mark.timeout(45)
+def test_monitor_does_not_call_a_model_healthy_when_prometheus_never_counts_the_load(world, prometheus):
+    steps = real_time_steps(world, prometheus.url, requests=10, rps=100.0, wait_seconds=2.0)
+    url = f"http://127.0.0.1:{world.port.port}"
+    world.port.hold_metrics(600)  # Prometheus never sees these requests
+    steps.load(url)
+    try:
+        verdict = steps.monitor(url, LoadResult(10, 10, 0))
+    except NotImplementedError:
+        raise
+    except Exception:  # noqa: BLE001 - giving up with an error is one right answer
+        return
+    assert not verdict.healthy, (
+        "Prometheus never counted the load's requests within --wait-seconds 2: the monitor should give up "
+        f"(raise, or judge the model unhealthy), not call it healthy; got {verdict}")
+
+
 # --- package --------------------------------------------------------------------------------------
 
 

@@ -453,6 +453,9 @@ class Steps:
             while (total is None or total < load.sent) and self.clock() < deadline:
                 self.sleep(min(1.0, max(0.0, deadline - self.clock())))
                 total = self._prometheus(total_q)
+            if total is None or total < load.sent:
+                raise RuntimeError(f"Prometheus counted {total or 0:g} of the load's {load.sent} requests "
+                                   f"within {self.args.wait_seconds} s: the 5xx ratio is unknown")
             errors = self._prometheus('sum(model_requests_total{endpoint="/predict",status=~"5.."})')
             if total and errors is not None:
                 error_ratio = errors / total
