@@ -151,10 +151,17 @@ def solution_problems(run: DayRun) -> list[str]:
     if not run.results.get("tests"):
         return [f"no test results from the solutions run:\n{run.output[-3000:]}"]
     return [
-        f"{t['name']} {t['status']}s against the solutions: {(t.get('message') or '')[:1500]}"
+        f"{t['name']} {t['status']}s against the solutions: {_head_and_tail(t.get('message') or '')}"
         for t in run.results["tests"]
         if t["status"] != "pass" and not _is_unprovable(t)
     ]
+
+
+def _head_and_tail(message: str, keep: int = 1500) -> str:
+    """A long traceback's start says where, its end says what: keep both."""
+    if len(message) <= 2 * keep:
+        return message
+    return f"{message[:keep // 3]}\n[... {len(message) - keep} characters ...]\n{message[-(keep - keep // 3):]}"
 
 
 def run_mutant(root: Path, day: Day, impl: Path, mutant: mutants_mod.Mutant, *extra: str) -> DayRun:

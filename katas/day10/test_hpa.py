@@ -211,6 +211,14 @@ def test_matches_the_rule_at_the_edge_of_the_band(current, case, limits):
          "compute ratio = current_value / target_value and compare abs(ratio - 1) <= tolerance")
 
 
+def test_a_count_a_hair_above_a_whole_number_rounds_up():
+    # 10 replicas at 1.10000000001x the target need 11.0000000001 pods: ceil makes that 12.
+    got = desired_replicas(10, 110.000000001, 100.0, 1, 100, 0.1)
+    assert got == 12, (
+        f"10 * (110.000000001 / 100) is a hair above 11, and ceil rounds any excess up: expected 12, got {got} "
+        "(no epsilon, no rounding before ceil)")
+
+
 @settings(max_examples=200, phases=PHASES)
 @given(replicas, loads, targets, bounds(), tolerances)
 def test_never_leaves_the_min_max_range(current, load, target, limits, tolerance):

@@ -300,7 +300,9 @@ def test_matches_a_brute_force_reading_of_the_contract(label_rows, feature_rows,
     )
 
 
-@settings(max_examples=60)
+# The brute-force test above is the thorough fuzz; this one pins the meaning to pandas' own
+# as-of join, and a few dozen frames do that.
+@settings(max_examples=30)
 @given(feature_rows=st.lists(st.tuples(st.sampled_from("ab"), st.integers(0, 50)), min_size=1, max_size=12,
                              unique_by=lambda r: r[1]),
        label_rows=st.lists(st.tuples(st.sampled_from("ab"), st.integers(0, 60)), min_size=1, max_size=8))
