@@ -9,7 +9,8 @@ Contract (the tests check exactly this):
   order, until it holds `max_batch_size` items or `max_wait_s` seconds have passed since
   it took the first; then it calls `predict_batch(items)` once, with a list. The i-th
   result resolves the i-th item's future. `predict_batch` is never called with an empty
-  list, nor with more than `max_batch_size` items.
+  list, nor with more than `max_batch_size` items. An idle worker blocks until an item or
+  close() arrives; it never spins.
 - If `predict_batch` raises, every future of that batch gets that exception and the
   worker goes on with the next batch. A result whose length differs from the batch's
   fails every future of the batch with ValueError.
@@ -18,7 +19,8 @@ Contract (the tests check exactly this):
 - `close()` makes later submits raise RuntimeError, still answers every item already
   submitted (a submit racing close() either raises RuntimeError or is answered), then
   stops the worker thread. `with MicroBatcher(...) as batcher:` closes
-  it on leaving the block; closing again does nothing more.
+  it on leaving the block (an exception in the block still propagates); closing again does
+  nothing more.
 """
 
 from __future__ import annotations

@@ -3,8 +3,10 @@ new metrics, checked in process. The token bucket reads a FakeClock the tests mo
 model keeps requests waiting in the queue, and `model_queue_depth` says how many."""
 
 import json
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -206,6 +208,18 @@ def test_rate_burst_defaults_to_the_rate_limit(make_app, counting_model):
     assert answers == [200] * 5 + [429], f"RATE_LIMIT=5 without RATE_BURST allows a burst of 5; got {answers}"
 
 
+def test_a_fractional_rate_limit_is_also_the_default_burst_fraction_and_all(make_app, counting_model):
+    clock = FakeClock()
+    app = make_app({"RATE_LIMIT": "2.5", "MAX_WAIT_MS": 0}, model=counting_model(), clock=clock)
+    answers = [post(app, {"features": [ROWS[i]]}).status_code for i in range(3)]
+    assert answers == [200, 200, 429], f"RATE_LIMIT=2.5 without RATE_BURST holds 2.5 tokens: two requests; got {answers}"
+    clock.advance(0.3)
+    answer = post(app, {"features": [ROWS[3]]}).status_code
+    assert answer == 200, (
+        "RATE_BURST defaults to max(1, RATE_LIMIT) = 2.5, not a whole 2: the half token left plus 0.3 s at 2.5 "
+        f"tokens/s make 1.25 tokens, so the next request is served; got {answer}")
+
+
 def test_without_rate_limit_nothing_is_refused(make_app, counting_model):
     app = make_app({"MAX_WAIT_MS": 0, "CACHE_SIZE": 0}, model=counting_model(), clock=FakeClock())
     answers = {post(app, {"features": [ROWS[i % 32]]}).status_code for i in range(60)}
@@ -290,6 +304,65 @@ def test_a_fractional_burst_keeps_its_fraction(make_app, counting_model):
         f"the half token left plus 0.5 s at 1 token/s make one whole token: one more request; got {answers}")
 
 
+class MeetingClock(FakeClock):
+    """A clock that stands still; once armed, its next two readers wait (briefly) for each other, so two
+    requests reach the bucket at the same moment. A bucket that reads the clock under its lock makes the
+    first reader wait out the short time limit alone, and stays correct."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._armed = 0
+        self._lock = threading.Lock()
+        self._meeting = threading.Barrier(2)
+
+    def arm(self) -> None:
+        self._armed, self._meeting = 2, threading.Barrier(2)
+
+    def __call__(self) -> float:
+        with self._lock:
+            meet = self._armed > 0
+            self._armed -= meet
+        if meet:
+            try:
+                self._meeting.wait(0.3)
+            except threading.BrokenBarrierError:
+                pass
+        return self.now
+
+
+def test_two_requests_at_once_never_share_the_last_token(make_app, counting_model, impl_dir):
+    """Every thread gives up the CPU before each line of your code runs, so a bucket read on one line and
+    written on the next interleaves with the other request unless a lock holds them together."""
+    folder = Path(impl_dir).resolve()
+    yours = {}
+
+    def each_line(frame, event, arg):
+        if event == "line":
+            time.sleep(1e-6)
+        return each_line
+
+    def on_call(frame, event, arg):
+        name = frame.f_code.co_filename
+        if name not in yours:
+            yours[name] = Path(name).resolve().is_relative_to(folder)
+        return each_line if yours[name] else None
+
+    for _ in range(3):
+        clock = MeetingClock()
+        app = make_app({"RATE_LIMIT": "1", "RATE_BURST": "1", "MAX_WAIT_MS": 0}, model=counting_model(), clock=clock)
+        clock.arm()
+        threading.settrace(on_call)
+        try:
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                codes = list(pool.map(lambda _, app=app: post(app, b"{not json").status_code, range(2)))  # no model needed
+        finally:
+            threading.settrace(None)
+        assert sorted(codes) == [400, 429], (
+            "two requests at the same instant against a bucket holding RATE_BURST=1 token (the clock stands still): "
+            f"one takes it (here a 400, a bad body) and the other gets 429; got {codes} (refill, check and take "
+            "under one lock)")
+
+
 # --- metrics ------------------------------------------------------------------------------------------------
 
 
@@ -303,8 +376,12 @@ def test_batch_size_histogram_counts_requests_per_model_call(make_app, counting_
         "4 concurrent requests of 2 rows in one model call: model_batch_size should have 1 observation of 4 "
         f"(requests, not rows); got count {found.get('model_batch_size_count')}, sum {found.get('model_batch_size_sum')}")
     post(app, {"features": ROWS[:2]})  # a cache hit: no model call
+    post(app, b"{not json")  # a 400: never submitted either
     found = metrics(app)
     assert found.get("model_batch_size_count") == 1, "a cached answer makes no model call and no observation"
+    assert found.get("model_queue_depth") == 0, (
+        "a cached answer and a bad body are never submitted to the batcher, so they never count in "
+        f"model_queue_depth: with everything answered it should be 0, got {found.get('model_queue_depth')}")
 
 
 def test_a_model_call_that_raises_is_still_observed(make_app, counting_model):

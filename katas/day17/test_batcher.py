@@ -514,6 +514,59 @@ def test_leaving_the_with_block_closes_the_batcher():
     assert not wait_for_threads_to_end(started), "leaving the with block should stop the worker thread"
 
 
+class Escaping(Exception):
+    pass
+
+
+def test_an_exception_in_the_with_block_still_propagates_and_the_batcher_is_closed():
+    before = batcher_threads()
+    started = set()
+    # A context manager that swallows the exception would hide every error of the block.
+    with pytest.raises(Escaping), MicroBatcher(Recorder(), max_batch_size=4, max_wait_s=0.01) as batcher:
+        started = batcher_threads() - before
+        answer = batcher.submit("x")
+        raise Escaping("raised inside the with block")
+    assert answer.result(timeout=WAIT_S) == ("done", "x"), "an item submitted before the exception is answered"
+    with pytest.raises(RuntimeError):
+        batcher.submit("after")
+    assert not wait_for_threads_to_end(started), "leaving the block by an exception should stop the worker thread too"
+
+
+def test_an_idle_worker_waits_without_spinning():
+    """Counts the lines of your code that run while nothing is queued: a worker blocked on a condition or
+    a queue runs none, one that polls with a zero timeout (max_wait_s=0) runs them by the thousand."""
+    import batcher as learner_batcher
+
+    learner_file = Path(learner_batcher.__file__).resolve()
+    lines = [0]
+
+    def each_line(frame, event, arg):
+        if event == "line":
+            lines[0] += 1
+        return each_line
+
+    def on_call(frame, event, arg):
+        return each_line if Path(frame.f_code.co_filename).resolve() == learner_file else None
+
+    threading.settrace(on_call)
+    try:
+        batcher = MicroBatcher(Recorder(), max_batch_size=8, max_wait_s=0)
+    finally:
+        threading.settrace(None)
+    try:
+        assert batcher.submit(1).result(timeout=WAIT_S) == ("done", 1), "max_wait_s=0 should answer an item"
+        time.sleep(0.1)  # the worker goes idle
+        at_rest = lines[0]
+        time.sleep(0.5)
+        idle_lines = lines[0] - at_rest
+    finally:
+        batcher.close()
+    assert idle_lines < 1000, (
+        f"with nothing queued the worker ran {idle_lines} lines of batcher.py in 0.5 s: an idle worker should "
+        "block until an item or close() arrives (Condition.wait() or queue.get() without a timeout), not poll "
+        "with a timeout of max_wait_s, which is 0 here and spins a CPU core")
+
+
 def test_leaving_the_with_block_after_an_explicit_close_is_harmless():
     before = batcher_threads()
     with MicroBatcher(Recorder(), max_batch_size=4, max_wait_s=0.01) as batcher:

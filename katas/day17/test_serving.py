@@ -72,6 +72,16 @@ def test_health_ready_and_predict_serve_the_model_from_model_path(make_app, mode
         "a single row [f, f, f, f] is a batch of one")
 
 
+def test_a_batch_of_exactly_four_rows_is_four_rows(make_app, counting_model, reference_model):
+    model = counting_model()
+    app = make_app({"MAX_WAIT_MS": 0}, model=model)
+    answer = post(app, {"features": ROWS[20:24]})
+    assert answer.status_code == 200 and answer.get_json()["predictions"] == expected(reference_model, ROWS[20:24]), (
+        "a list of 4 rows is a batch of 4 (rows are never regrouped, as on day 03): it should get 4 predictions, "
+        f"got {answer.status_code} {answer.get_json()}")
+    assert model.calls == [ROWS[20:24]], f"the model should see the 4 rows; calls {model.calls}"
+
+
 def test_model_path_comes_from_the_environment_when_config_lacks_it(make_app, model_file, monkeypatch):
     monkeypatch.setenv("MODEL_PATH", str(model_file))
     monkeypatch.setenv("MODEL_VERSION", "from-env")
@@ -228,17 +238,18 @@ def test_max_batch_size_from_config_or_environment(make_app, counting_model, mon
         f"for 4 concurrent requests; calls had {model.sizes}")
 
 
-def test_max_wait_ms_is_in_milliseconds(make_app, counting_model):
+@pytest.mark.parametrize("wait_ms, gap_s", [(LONG_WAIT_MS, 0.3), (900, 0.05)])
+def test_max_wait_ms_is_in_milliseconds(make_app, counting_model, wait_ms, gap_s):
     model = counting_model()
-    app = make_app({"MAX_BATCH_SIZE": 2, "MAX_WAIT_MS": LONG_WAIT_MS}, model=model)
+    app = make_app({"MAX_BATCH_SIZE": 2, "MAX_WAIT_MS": wait_ms}, model=model)
     with ThreadPoolExecutor(max_workers=2) as pool:
         first = pool.submit(post, app, {"features": [ROWS[0]]})
-        time.sleep(0.3)
+        time.sleep(gap_s)
         second = pool.submit(post, app, {"features": [ROWS[1]]})
         assert first.result(timeout=30).status_code == 200 and second.result(timeout=30).status_code == 200, "both requests should be served"
     assert model.sizes == [2], (
-        f"with MAX_WAIT_MS={LONG_WAIT_MS} ({LONG_WAIT_MS / 1000:g} s), a request sent 0.3 s after the first should "
-        f"join its batch; calls had {model.sizes} rows")
+        f"with MAX_WAIT_MS={wait_ms} ({wait_ms / 1000:g} s, a fraction of a second is not 0), a request sent "
+        f"{gap_s} s after the first should join its batch; calls had {model.sizes} rows")
 
 
 def test_the_default_wait_is_milliseconds_not_seconds(make_app, counting_model):
