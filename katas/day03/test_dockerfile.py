@@ -17,6 +17,8 @@ pytestmark = pytest.mark.task(taskno=2)
 
 # user:password@ or just :password@ (redis://:password@host has no user name)
 PASSWORD_IN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@")
+# password=... (or pwd=, AccountKey=) inside a value: a connection string carrying a secret
+PASSWORD_IN_VALUE = re.compile(r"(?:^|[\s;\"'=])(?:password|passwd|pwd|accountkey)\s*=\s*[^\s;\"']", re.IGNORECASE)
 SECRET_NAME = re.compile(r"(SECRET|PASSWORD|PASSWD|TOKEN|API_?KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL"
                          r"|(?:^|_)(?:PASS|PWD|PAT)(?:_|$))", re.IGNORECASE)
 
@@ -125,3 +127,7 @@ def test_no_secret_is_baked_into_the_image(dockerfile):
         assert not PASSWORD_IN_URL.search(args), (
             f"{keyword} {args[:60]}...: a URL with user:password@ in ENV or ARG puts the password in the image's "
             "history; pass credentials at run time instead")
+        values = args.split("=", 1)[1] if "=" in args else ""
+        assert not PASSWORD_IN_VALUE.search(values), (
+            f"{keyword} {args[:60]}...: a connection string with password=... in ENV or ARG puts the password in "
+            "the image's history; pass credentials at run time instead")

@@ -108,6 +108,18 @@ def test_unknown_paths_share_one_label_instead_of_one_series_each(app):
     assert value(samples, "model_request_latency_seconds_count", endpoint="unmatched") == 3, (
         "the three unknown paths should be 3 latency observations under endpoint='unmatched'"
     )
+    counter_labels = {frozenset(s.labels) for s in samples.get("model_requests_total", [])}
+    assert counter_labels == {frozenset({"endpoint", "status"})}, (
+        f"model_requests_total should be labelled endpoint and status only, got label sets "
+        f"{sorted(sorted(labels) for labels in counter_labels)}: any other label (the raw path, say) still makes "
+        "a time series per scanned URL")
+    unmatched = [s for s in samples.get("model_requests_total", []) if s.labels.get("endpoint") == "unmatched"]
+    assert len(unmatched) == 1, (
+        f"three unknown paths answered 404 should be one time series, got {len(unmatched)}: {unmatched}")
+    histogram_labels = {frozenset(s.labels) - {"le"} for s in samples.get("model_request_latency_seconds_count", [])}
+    assert histogram_labels == {frozenset({"endpoint"})}, (
+        f"model_request_latency_seconds should be labelled endpoint only, got label sets "
+        f"{sorted(sorted(labels) for labels in histogram_labels)}")
 
 
 def test_scraping_does_not_count_itself(app):

@@ -39,7 +39,7 @@ def test_every_scrape_of_the_container_counts_every_request(server):
     def predict(_):
         # A new connection per request, as separate clients would open them; again while it
         # answers 503 (a worker still loading its model in the background).
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             code = requests.post(server.url + "/predict", json={"features": [ROW]}, timeout=10).status_code
             if code != 503 or time.monotonic() > deadline:

@@ -181,6 +181,18 @@ def test_without_a_model_the_server_lives_but_is_not_ready(tmp_path):
         f"a 503 from /predict should carry a JSON body {{\"error\": \"...\"}}, got {answer.data[:200]!r}")
 
 
+def test_each_app_loads_its_model_afresh(model_file, tmp_path):
+    # A server started before its model file was there must not make the next one blind to it.
+    path = tmp_path / "arrives-later.skops"
+    first = create_app({"MODEL_PATH": str(path), "MODEL_VERSION": "early"}).test_client()
+    assert first.get("/ready").status_code == 503, "/ready should answer 503 while the model file does not exist"
+    path.write_bytes(model_file.read_bytes())
+    second = create_app({"MODEL_PATH": str(path), "MODEL_VERSION": "later"}).test_client()
+    assert wait_ready(second).status_code == 200, (
+        "a new app for a model file that now exists should load it and be ready: each create_app loads its model, "
+        "it does not reuse an earlier app's (failed) load")
+
+
 def test_a_pickle_file_is_never_unpickled(tmp_path):
     marker = tmp_path / "code-ran"
 

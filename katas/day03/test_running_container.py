@@ -22,11 +22,12 @@ STOP_GRACE_S = 40
 ROWS = np.random.default_rng(1).normal(scale=2.0, size=(25, 4)).round(3).tolist()
 
 
-def post_predict(url: str, body, seconds: float = 30.0) -> requests.Response:
-    """POST /predict, again while it answers 503: a worker may still be loading its model."""
+def post_predict(url: str, body=None, seconds: float = HEALTHY_WITHIN_S, **kwargs) -> requests.Response:
+    """POST /predict, again while it answers 503: a worker may still be loading its model
+    (with several worker processes, /ready answering 200 says only that one of them is ready)."""
     deadline = time.monotonic() + seconds
     while True:
-        answer = requests.post(url + "/predict", json=body, timeout=10)
+        answer = requests.post(url + "/predict", json=body, timeout=10, **kwargs)
         if answer.status_code != 503 or time.monotonic() > deadline:
             return answer
         time.sleep(0.2)
@@ -81,12 +82,13 @@ def test_predictions_over_http_equal_the_same_models_in_process(server, tmp_path
 
 
 def test_bad_input_and_big_bodies_are_refused_by_the_container_too(server):
-    ready_answer(server.url)  # before the model is loaded, 503 is a fair answer to anything
-    bad = requests.post(server.url + "/predict", data=b"{not json", timeout=10,
-                        headers={"Content-Type": "application/json"})
+    # Before the model is loaded, 503 is a fair answer to anything; with several worker
+    # processes another one may still be loading after /ready said 200, so ask again on 503.
+    ready_answer(server.url)
+    json_header = {"Content-Type": "application/json"}
+    bad = post_predict(server.url, data=b"{not json", headers=json_header)
     assert bad.status_code == 400, f"malformed JSON sent to the container should get 400, got {bad.status_code}"
-    big = requests.post(server.url + "/predict", data=b"[" * (1024 * 1024 + 1), timeout=10,
-                        headers={"Content-Type": "application/json"})
+    big = post_predict(server.url, data=b"[" * (1024 * 1024 + 1), headers=json_header)
     assert big.status_code == 413, f"a body over 1 MiB sent to the container should get 413, got {big.status_code}"
 
 

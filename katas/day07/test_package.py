@@ -60,6 +60,20 @@ def test_the_model_file_is_the_champion_version_and_loads_without_trusting_anyth
         "model.skops should be version 1 of the registry, the champion's model_uri, not the latest version")
 
 
+def test_packaging_another_version_afterwards_ships_that_version(packaged, registered, data, tmp_path):
+    import skops.io
+
+    champion = Champion(run_id=registered.versions["2"], model_uri=f"models:/{registered.name}/2", version="2",
+                        score=0.9)
+    with isolated(registered.store):
+        context = package(champion, "v2", tracking_uri=registered.store.tracking_uri, base_image=BASE_IMAGE,
+                          out_dir=tmp_path / "context-v2")
+    wanted = registered.models["2"].predict(data.X_test).tolist()
+    assert skops.io.load(context / "model.skops").predict(data.X_test).tolist() == wanted, (
+        "packaging version 2 after version 1 should ship version 2: load the model at the champion's "
+        "model_uri every time, not one remembered from an earlier call")
+
+
 def test_the_dockerfile_builds_on_the_base_image(packaged):
     _, context, _ = packaged
     bases = base_images((context / "Dockerfile").read_text(encoding="utf-8"))

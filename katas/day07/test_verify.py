@@ -43,7 +43,22 @@ def _sleep_pid(record: Path) -> int | None:
         return None
 
 
+def _children() -> set[int]:
+    """The pids of this process's children, ended-but-unreaped ones (zombies) included."""
+    me, found = os.getpid(), set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == me:
+                found.add(int(entry.name))
+    return found
+
+
 def test_hanging_monitor_is_a_failed_check_and_is_killed_with_its_children(tmp_path):
+    before = _children()
     record = tmp_path / "child.pid"
     hanging = tmp_path / "monitor.sh"
     # The way a monitor hangs in practice: bash waits for a child (curl, sleep) that does not end.
@@ -60,6 +75,11 @@ def test_hanging_monitor_is_a_failed_check_and_is_killed_with_its_children(tmp_p
         assert not _running(child), (
             "the killed monitor's child (its sleep) is still running: start the monitor in a process group of its "
             "own (start_new_session=True) and kill the whole group (os.killpg), not only bash")
+        deadline = time.monotonic() + 5
+        while _children() - before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _children() - before, (
+            "the killed monitor is left as a zombie process: after killing its group, wait for it (proc.wait())")
     finally:  # leave nothing behind, whatever verify did (only our own sleep, never a reused pid)
         child = _sleep_pid(record)
         try:
@@ -96,6 +116,13 @@ def test_monitor_gets_url_once_and_a_timeout_as_separate_arguments(tmp_path):
     args = record.read_text().splitlines() if record.is_file() else []
     assert _timeout_argument(args) <= 3, (
         f"with timeout_s=3 the monitor's own --timeout should be at most 3 seconds (it is killed at 3); it got {args}")
+    for _ in range(3):  # below one second: a slow start may be killed before it records, so try a few times
+        record.unlink(missing_ok=True)
+        verify(url, monitor=monitor, timeout_s=0.9)
+        if record.is_file():
+            break
+    args = record.read_text().splitlines() if record.is_file() else []
+    _timeout_argument(args)  # int(0.9) is 0, not a timeout: the monitor refuses it
 
 
 def _timeout_argument(args: list[str]) -> float:

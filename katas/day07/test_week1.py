@@ -108,6 +108,16 @@ def test_score_that_is_not_a_number_never_passes_the_gate():
 
 
 @pytest.mark.task(taskno=1)
+def test_score_a_hair_below_the_bar_is_stopped():
+    deployer = FakeDeployer(current_version="v2")
+    close = Champion("run-close", "models:/week1/4", "4", 0.7999)
+    fns, log, _ = steps(champion=close, deployer=deployer)
+    report = run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
+    assert log == ["train"] and not report.ok and report.stage == "gate", (
+        "a score of 0.7999 is below a bar of 0.8: compare the score itself, not a rounded copy of it")
+
+
+@pytest.mark.task(taskno=1)
 def test_model_exactly_at_the_bar_is_deployed():
     deployer = FakeDeployer()
     fns, _, _ = steps(champion=Champion("r", "models:/week1/1", "1", 0.8), deployer=deployer)
