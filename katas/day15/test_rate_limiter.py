@@ -3,14 +3,14 @@
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from rate_limiter import TokenBucketRateLimiter
 
 from mlops_katas.fakes import FakeClock
-from rate_limiter import TokenBucketRateLimiter
+from mlops_katas.interleave import switching_threads
 
 pytestmark = pytest.mark.task(taskno=2)
 
@@ -196,23 +196,8 @@ def threads_switch_between_lines(impl_dir):
     """Every thread started in the test gives up the CPU before each line of your code runs, so
     a check on one line and a take on the next interleave with other threads unless a lock holds
     them together, whatever number types your code converts the tokens to."""
-    folder = Path(impl_dir).resolve()
-    yours = {}  # file name -> whether it lies in the folder under test
-
-    def each_line(frame, event, arg):
-        if event == "line":
-            time.sleep(1e-6)  # lets another thread take the interpreter
-        return each_line
-
-    def on_call(frame, event, arg):
-        name = frame.f_code.co_filename
-        if name not in yours:
-            yours[name] = Path(name).resolve().is_relative_to(folder)
-        return each_line if yours[name] else None
-
-    threading.settrace(on_call)
-    yield
-    threading.settrace(None)
+    with switching_threads(impl_dir):
+        yield
 
 
 @pytest.mark.parametrize(

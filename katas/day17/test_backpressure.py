@@ -6,12 +6,12 @@ import json
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mlops_katas.fakes import FakeClock
+from mlops_katas.interleave import switching_threads
 
 pytestmark = pytest.mark.task(taskno=3)
 
@@ -333,30 +333,12 @@ class MeetingClock(FakeClock):
 def test_two_requests_at_once_never_share_the_last_token(make_app, counting_model, impl_dir):
     """Every thread gives up the CPU before each line of your code runs, so a bucket read on one line and
     written on the next interleaves with the other request unless a lock holds them together."""
-    folder = Path(impl_dir).resolve()
-    yours = {}
-
-    def each_line(frame, event, arg):
-        if event == "line":
-            time.sleep(1e-6)
-        return each_line
-
-    def on_call(frame, event, arg):
-        name = frame.f_code.co_filename
-        if name not in yours:
-            yours[name] = Path(name).resolve().is_relative_to(folder)
-        return each_line if yours[name] else None
-
     for _ in range(3):
         clock = MeetingClock()
         app = make_app({"RATE_LIMIT": "1", "RATE_BURST": "1", "MAX_WAIT_MS": 0}, model=counting_model(), clock=clock)
         clock.arm()
-        threading.settrace(on_call)
-        try:
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                codes = list(pool.map(lambda _, app=app: post(app, b"{not json").status_code, range(2)))  # no model needed
-        finally:
-            threading.settrace(None)
+        with switching_threads(impl_dir), ThreadPoolExecutor(max_workers=2) as pool:
+            codes = list(pool.map(lambda _, app=app: post(app, b"{not json").status_code, range(2)))  # no model needed
         assert sorted(codes) == [400, 429], (
             "two requests at the same instant against a bucket holding RATE_BURST=1 token (the clock stands still): "
             f"one takes it (here a 400, a bad body) and the other gets 429; got {codes} (refill, check and take "

@@ -18,6 +18,8 @@ from batcher import MicroBatcher, QueueFull
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mlops_katas.interleave import on_every_line_of, switching_threads
+
 pytestmark = pytest.mark.task(taskno=1)
 
 WAIT_S = 5  # generous bound on anything that should happen within milliseconds
@@ -383,23 +385,8 @@ def threads_switch_between_lines(impl_dir):
     """Every thread started in the test gives up the CPU before each line of your code runs, so a
     check on one line and an append on the next interleave with other threads unless a lock
     holds them together."""
-    folder = Path(impl_dir).resolve()
-    yours = {}  # file name -> whether it lies in the folder under test
-
-    def each_line(frame, event, arg):
-        if event == "line":
-            time.sleep(1e-6)  # lets another thread take the interpreter
-        return each_line
-
-    def on_call(frame, event, arg):
-        name = frame.f_code.co_filename
-        if name not in yours:
-            yours[name] = Path(name).resolve().is_relative_to(folder)
-        return each_line if yours[name] else None
-
-    threading.settrace(on_call)
-    yield
-    threading.settrace(None)
+    with switching_threads(impl_dir):
+        yield
 
 
 def test_concurrent_submits_never_overfill_the_queue(threads_switch_between_lines):
@@ -540,19 +527,11 @@ def test_an_idle_worker_waits_without_spinning():
     learner_file = Path(learner_batcher.__file__).resolve()
     lines = [0]
 
-    def each_line(frame, event, arg):
-        if event == "line":
-            lines[0] += 1
-        return each_line
+    def count() -> None:
+        lines[0] += 1
 
-    def on_call(frame, event, arg):
-        return each_line if Path(frame.f_code.co_filename).resolve() == learner_file else None
-
-    threading.settrace(on_call)
-    try:
+    with on_every_line_of(learner_file, count):
         batcher = MicroBatcher(Recorder(), max_batch_size=8, max_wait_s=0)
-    finally:
-        threading.settrace(None)
     try:
         assert batcher.submit(1).result(timeout=WAIT_S) == ("done", 1), "max_wait_s=0 should answer an item"
         time.sleep(0.1)  # the worker goes idle
