@@ -286,7 +286,6 @@ def test_monitor_judges_this_loads_latencies_only(world):
 @pytest.fixture
 def prometheus(world):
     """A real Prometheus scraping the model port's /metrics twice a second."""
-    pytest.importorskip("mlops_katas.infra.prometheus")
     import yaml
 
     from mlops_katas.infra.prometheus import PrometheusServer
