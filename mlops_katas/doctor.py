@@ -75,7 +75,7 @@ def checks() -> list[Check]:
                            needed_by=_days_needing(tier)))
     alertmanager = prometheus.alertmanager_binary()
     found.append(Check("alertmanager", alertmanager is not None,
-                       alertmanager or "install Debian's prometheus-alertmanager package", required=False))
+                       alertmanager or prometheus.ALERTMANAGER_HINT, required=False))
     compose_reason = compose.probe()
     found.append(Check("docker-compose", compose_reason is None, compose_reason or "found", required=False,
                        needed_by=_days_needing("docker", "docker-compose.yml")))

@@ -167,7 +167,7 @@ def missing_tools() -> list[str]:
 
     reasons = [docker_engine.probe(), compose.probe(), prometheus.probe()]
     if prometheus.alertmanager_binary() is None:
-        reasons.append("Alertmanager is not installed (Debian: apt-get install prometheus-alertmanager)")
+        reasons.append(f"Alertmanager is not installed: {prometheus.ALERTMANAGER_HINT}")
     return [reason for reason in reasons if reason]
 
 

@@ -20,6 +20,7 @@ from .local_server import LocalServer
 INSTALL_HINT = "install Debian's prometheus package (apt-get install prometheus); 'katas doctor'"
 ALERTMANAGER_NAMES = ("alertmanager", "prometheus-alertmanager")
 PROMTOOL_TIMEOUT_S = 60
+ALERTMANAGER_HINT = "install Debian's prometheus-alertmanager package (apt-get install prometheus-alertmanager)"
 
 
 def probe() -> str | None:
