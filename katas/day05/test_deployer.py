@@ -62,6 +62,7 @@ def assert_gone(engine, name):
 @pytest.mark.parametrize(
     "args",
     [{"name": "my model"}, {"name": "-model"}, {"name": "_model"}, {"name": ""}, {"name": "mod\u00e8le"},
+     {"name": "\u00e9model"}, {"name": "\u0663model"},
      {"name": "model\n"}, {"port": 0}, {"port": 65536},
      {"command_timeout_s": 0}, {"command_timeout_s": -1}, {"command_timeout_s": float("nan")},
      {"command_timeout_s": float("inf")}],
@@ -74,7 +75,7 @@ def test_bad_settings_are_rejected(args, engine):
 
 
 @pytest.mark.task(taskno=4)
-@pytest.mark.parametrize("version", ["", "v 2", "v2;rm -rf", "-v2", ".v2", "v2\n", "v\u00e9", "x" * 129], ids=repr)
+@pytest.mark.parametrize("version", ["", "v 2", "v2;rm -rf", "-v2", ".v2", "v2\n", "v\u00e9", "\u00e9v2", "\u0663", "x" * 129], ids=repr)
 def test_a_version_that_is_not_a_valid_tag_is_rejected_before_any_command(make, engine, version):
     with pytest.raises(ValueError):
         make().deploy("app", version, context=".")
@@ -126,11 +127,13 @@ def test_first_deploy_builds_runs_and_promotes(make, engine):
 
 @pytest.mark.task(taskno=4)
 def test_build_args_reach_the_build(make, engine):
-    build_args = {"BASE_IMAGE": "local/python:3.11", "APP_VERSION": "v1"}
+    build_args = {"BASE_IMAGE": "local/python:3.11", "APP_VERSION": "v1", "PIP_EXTRA_INDEX_URL": "",
+                  "APP_TITLE": "Churn model (beta)"}
     make().deploy("app", "v1", context="ctx", build_args=build_args)
     assert engine.builds, "the image should be built"
     assert engine.builds[0]["build_args"] == build_args, (
-        f"every build arg should be passed as --build-arg KEY=VALUE: got {engine.builds[0]['build_args']}"
+        f"every build arg should reach docker unchanged as --build-arg KEY=VALUE (an empty value too: it overrides "
+        f"the Dockerfile's default; no shell quoting: there is no shell): got {engine.builds[0]['build_args']}"
     )
 
 
@@ -162,6 +165,10 @@ def test_successive_deploys_leave_only_the_latest_container(make, engine):
         )
     assert list(engine.containers) == ["model-v1"], f"only model-v1 should be left, found {list(engine.containers)}"
     assert deployer.current_version == "v1", "current_version should follow the promotions"
+    assert [b["tags"] for b in engine.builds] == [["app:v1"], ["app:v2"], ["app:v3"], ["app:v1"]], (
+        f"every deploy with a context builds, also of a version built before (the context may have changed): "
+        f"built {[b['tags'] for b in engine.builds]}"
+    )
 
 
 @pytest.mark.task(taskno=4)
@@ -185,11 +192,14 @@ def test_redeploying_the_serving_version_is_rejected(make, engine, v1_serving):
 
 @pytest.mark.task(taskno=4)
 def test_containers_carry_the_given_labels(make, engine):
-    labels = {"org.katas.managed": "true", "team": "ml-platform"}
+    labels = {"org.katas.managed": "true", "team": "ml-platform", "description": "churn model (beta)"}
     make(labels=labels).deploy("app", "v1", context=".")
     container = engine.containers.get("model-v1")
     assert container is not None, "model-v1 should be running"
-    assert labels.items() <= container.labels.items(), f"the container should carry {labels}, has {container.labels}"
+    assert labels.items() <= container.labels.items(), (
+        f"the container should carry {labels} exactly as given (no shell quoting: there is no shell), "
+        f"has {container.labels}"
+    )
 
 
 @pytest.mark.task(taskno=4)
@@ -228,6 +238,17 @@ def test_steps_are_logged_on_the_given_logger(make, caplog):
     make(logger=logging.getLogger("team.deploys")).deploy("app", "v1", context=".")
     loggers = {r.name for r in caplog.records if hasattr(r, "step")}
     assert loggers == {"team.deploys"}, f"the step records should go to the logger given, went to {loggers or 'none'}"
+
+
+@pytest.mark.task(taskno=5)
+def test_a_rollback_is_logged_on_the_given_logger(make, health, caplog, v1_serving):
+    caplog.set_level(logging.INFO)
+    health.script["app:v2"] = [False]
+    make(current_version="v1", logger=logging.getLogger("team.deploys")).deploy("app", "v2", context=".")
+    rollbacks = {r.name for r in caplog.records if getattr(r, "step", None) == "rollback"}
+    assert rollbacks == {"team.deploys"}, (
+        f"the rollback records should go to the logger given, like every other step; went to {rollbacks or 'none'}"
+    )
 
 
 # --- Task 5: roll back --------------------------------------------------------------
@@ -371,3 +392,49 @@ def test_the_rollback_is_logged_as_a_warning_or_worse(make, health, caplog, v1_s
     assert rollbacks, "the rollback should be logged with extra step='rollback'"
     assert all(r.levelno >= logging.WARNING for r in rollbacks), "a rollback should be logged as WARNING or ERROR"
     assert all(getattr(r, "version", None) == "v2" for r in rollbacks), "the rollback record should name version v2"
+
+
+@pytest.mark.task(taskno=5)
+def test_a_rollback_command_that_times_out_does_not_stop_the_rollback(make, engine, health, v1_serving):
+    health.script["app:v2"] = [False]
+    engine.fail_commands.add("rm:timeout")  # the engine removes the container, the CLI never returns
+    deployer = make(current_version="v1")
+    try:
+        result = deployer.deploy("app", "v2", context=".")
+    except Exception as exc:  # noqa: BLE001 - the contract is: a result, not an exception
+        pytest.fail(f"a docker rm that times out during the rollback should be logged and the rollback go on, "
+                    f"not raise {exc!r}")
+    assert (result.promoted, result.serving_version) == (False, "v1"), f"v2 is unhealthy, v1 should serve: {result}"
+    assert_serves(engine, "model-v1", "app:v1")
+
+
+@pytest.mark.task(taskno=4)
+def test_removing_the_previous_container_failing_does_not_undo_the_promotion(make, engine, v1_serving):
+    engine.fail_commands.add("rm:timeout")  # the engine removes it, the CLI never returns
+    deployer = make(current_version="v1")
+    try:
+        result = deployer.deploy("app", "v2", context=".")
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"v2 serves and is healthy: a docker rm of v1 that times out should be logged, not raise {exc!r}")
+    assert (result.promoted, result.serving_version, deployer.current_version) == (True, "v2", "v2"), (
+        f"v2 serves and is healthy, so it is promoted even though removing v1 timed out: {result}"
+    )
+    assert_serves(engine, "model-v2", "app:v2")
+
+
+@pytest.mark.task(taskno=5)
+@pytest.mark.parametrize("context", [".", None], ids=["build", "no-build"])
+def test_a_docker_that_cannot_even_start_is_a_failed_step_not_an_exception(make, engine, context):
+    def missing_docker(argv, timeout):
+        raise FileNotFoundError(2, "No such file or directory", argv[0])
+
+    engine.images.add("app:v1")
+    deployer = make(runner=missing_docker)
+    try:
+        result = deployer.deploy("app", "v1", context=context)
+    except OSError as exc:
+        pytest.fail(f"a docker binary that cannot be run (OSError) is a failed step: deploy should return "
+                    f"promoted=False with a reason, not raise {exc!r}")
+    assert (result.promoted, result.serving_version) == (False, None), f"nothing could run, nothing serves: {result}"
+    assert result.reason, "the result should say why the deploy failed"
+    assert deployer.current_version is None, "nothing was promoted"

@@ -34,7 +34,8 @@ class Service:
     def deployer(self):
         """Made on first use, inside the test, so an unfinished stub fails the test itself."""
         if self._deployer is None:
-            policy = RetryPolicy(max_attempts=6, initial_delay_s=0.2, max_delay_s=1.0, deadline_s=20.0,
+            # ~10 s of grace for a container to start on a loaded machine (a broken one is refused as late)
+            policy = RetryPolicy(max_attempts=12, initial_delay_s=0.2, max_delay_s=1.0, deadline_s=20.0,
                                  probe_timeout_s=2.0)
             self._deployer = Deployer(self.name, self.port, policy=policy, labels=self.labels, command_timeout_s=120)
         return self._deployer

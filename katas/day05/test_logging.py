@@ -52,6 +52,37 @@ def test_ts_is_the_time_the_record_was_made():
     )
 
 
+@pytest.fixture
+def india_time(monkeypatch):
+    """The machine's local time zone is UTC+05:30 for the test (a POSIX TZ string: no tz database needed)."""
+    import time
+
+    if not hasattr(time, "tzset"):
+        pytest.skip("time.tzset is needed to change the local time zone")
+    monkeypatch.setenv("TZ", "IST-5:30")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_ts_is_right_on_a_machine_whose_local_time_is_not_utc(india_time):
+    from datetime import datetime
+
+    rec = record("built v1")
+    rec.created, rec.msecs = 1_500_000_000.25, 250.0  # 2017-07-14T02:40:00.25Z == 08:10:00.25+05:30
+    ts = render(rec).get("ts")
+    try:
+        when = datetime.fromisoformat(str(ts).replace(",", "."))
+    except ValueError:
+        pytest.fail(f"'ts' should be an ISO 8601 timestamp, got {ts!r}")
+    assert when.tzinfo is not None, f"'ts' should carry its UTC offset (Z or +00:00), got {ts!r}"
+    assert abs(when.timestamp() - 1_500_000_000.25) < 1.0, (
+        f"on a machine in UTC+05:30 'ts' should still name the moment the record was made "
+        f"(2017-07-14T02:40:00Z, i.e. 08:10:00+05:30), got {ts!r}: local time labelled as UTC is 5.5 hours off"
+    )
+
+
 def test_extra_fields_become_json_fields():
     entry = render(record("health ok", step="health", version="v2", attempts=3))
     assert entry.get("step") == "health", "fields passed with extra= should appear in the JSON"
@@ -88,6 +119,27 @@ def test_nan_inside_a_tuple_is_still_logged_as_strict_json():
     entry = render(record("window", window=(nan, 1.5)))  # render fails the test if format() raises or writes bare NaN
     assert "window" in entry and "nan" in json.dumps(entry["window"]).lower(), (
         f"a tuple holding NaN should still be logged (as text if need be), got {entry.get('window', 'nothing')!r}"
+    )
+
+
+def test_nan_of_a_float_subclass_is_written_as_text():
+    class Float64(float):  # what numpy.float64 is: a subclass of float
+        pass
+
+    entry = render(record("eval done", loss=Float64("nan"), metrics={"p99_s": Float64("inf")}))
+    assert isinstance(entry.get("loss"), str), (
+        f"loss={entry.get('loss')!r}: a NaN of a float subclass (such as numpy.float64) is still NaN, "
+        f"and should be written as text"
+    )
+    assert "p99_s" in json.dumps(entry.get("metrics")), "a dict holding an infinite float subclass should be logged"
+
+
+def test_a_dict_with_keys_json_cannot_encode_is_still_logged():
+    confusion = {("cat", "dog"): 3, ("dog", "dog"): 11}
+    entry = render(record("confusion", confusion=confusion))  # render fails the test if format() raises
+    assert "confusion" in entry and "11" in json.dumps(entry["confusion"]), (
+        f"a dict whose keys JSON cannot encode (tuples) should still be logged, its keys as text; "
+        f"got {entry.get('confusion', 'nothing')!r}"
     )
 
 

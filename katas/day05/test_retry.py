@@ -159,3 +159,14 @@ def test_a_slow_start_within_the_deadline_is_accepted(clock):
     healthy, probe = wait(clock, ["hang", "hang", True], probe_timeout_s=1.0, initial_delay_s=0.5, deadline_s=10)
     assert healthy is True, "a service that answers within the deadline should be accepted"
     assert probe.timeouts[:2] == [1.0, 1.0], f"probes should use probe_timeout_s while there is time, got {probe.timeouts}"
+
+
+def test_a_policy_of_many_equal_waits_runs_all_its_attempts(clock):
+    # "probe every 10 ms for up to 1100 attempts": 2 ** 1100 does not fit in a float, the delay is still the cap
+    healthy, probe = wait(clock, [False], max_attempts=1100, initial_delay_s=0.01, max_delay_s=0.01, deadline_s=1e6)
+    assert healthy is False, "a service that never answers 200 is not healthy"
+    assert probe.count == 1100, f"max_attempts=1100 means 1100 probes, made {probe.count}"
+    assert len(clock.sleeps) == 1099 and set(clock.sleeps) == {0.01}, (
+        f"every wait should be max_delay_s (0.01 s), however many attempts came before; got {len(clock.sleeps)} "
+        f"waits of {sorted(set(clock.sleeps))[:5]}"
+    )

@@ -85,7 +85,10 @@ class RetryPolicy:
             raise ValueError("deadline_s and probe_timeout_s must be positive")
 
     def delay_after(self, failed_attempt: int) -> float:
-        return min(self.max_delay_s, self.initial_delay_s * 2 ** (failed_attempt - 1))
+        doublings = failed_attempt - 1
+        if doublings > math.log2(self.max_delay_s / self.initial_delay_s) + 1:
+            return self.max_delay_s  # capped long ago; 0.5 * 2 ** 1024 would not even fit in a float
+        return min(self.max_delay_s, self.initial_delay_s * 2 ** doublings)
 
 
 def wait_until_healthy(
@@ -137,10 +140,15 @@ def _strict(value):
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, dict):
-        return {key: _strict(item) for key, item in value.items()}
+        return {_key(key): _strict(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [_strict(item) for item in value]
     return value
+
+
+def _key(key):
+    """JSON object keys are text: a key json.dumps cannot write (a tuple) would make format() raise."""
+    return key if key is None or isinstance(key, (str, int, bool)) else str(key)
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,7 @@ def wait_until_healthy(
             return True
         if attempt == policy.max_attempts:
             return False
-        delay = min(policy.max_delay_s, policy.initial_delay_s * 2 ** (attempt - 1))
+        delay = min(policy.max_delay_s, policy.initial_delay_s * 2 ** min(attempt - 1, 1000))
         if clock() + delay >= deadline:
             return False
         sleep(delay)
@@ -114,7 +114,7 @@ def _no_bare_nan(value):
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, dict):
-        return {k: _no_bare_nan(v) for k, v in value.items()}
+        return {(k if isinstance(k, (str, int, bool)) or k is None else str(k)): _no_bare_nan(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_no_bare_nan(v) for v in value]
     return value

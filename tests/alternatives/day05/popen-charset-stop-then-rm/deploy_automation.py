@@ -74,7 +74,7 @@ class RetryPolicy:
             raise ValueError(f"invalid retry policy fields: {bad}")
 
     def delay_after(self, n: int) -> float:
-        return min(self.max_delay_s, self.initial_delay_s * 2 ** (n - 1))
+        return min(self.max_delay_s, self.initial_delay_s * 2 ** min(n - 1, 1000))
 
 
 def wait_until_healthy(
@@ -124,7 +124,7 @@ class JsonLineFormatter(logging.Formatter):
             out["stack"] = self.formatStack(record.stack_info)
         try:
             return json.dumps(out, default=str, ensure_ascii=False, allow_nan=False)
-        except ValueError:  # NaN or infinity somewhere: those fields go out as text, the rest as they are
+        except (ValueError, TypeError):  # NaN, infinity or a tuple key somewhere: those fields go out as text
             return json.dumps({k: v if _strict_ok(v) else str(v) for k, v in out.items()}, default=str,
                               ensure_ascii=False, allow_nan=False)
 
@@ -132,7 +132,7 @@ class JsonLineFormatter(logging.Formatter):
 def _strict_ok(value) -> bool:
     try:
         json.dumps(value, default=str, allow_nan=False)
-    except ValueError:
+    except (ValueError, TypeError):
         return False
     return True
 

@@ -89,7 +89,7 @@ class RetryPolicy:
     def delays(self):
         """The wait after each failed probe, one per probe but the last."""
         for n in range(1, self.max_attempts):
-            yield min(self.max_delay_s, self.initial_delay_s * 2 ** (n - 1))
+            yield min(self.max_delay_s, self.initial_delay_s * 2 ** min(n - 1, 1000))
 
 
 def wait_until_healthy(

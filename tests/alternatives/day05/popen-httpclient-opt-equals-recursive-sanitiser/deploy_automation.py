@@ -87,7 +87,7 @@ class RetryPolicy:
             raise ValueError("probe_timeout_s must be positive")
 
     def delay_after(self, failed_attempt: int) -> float:
-        return min(self.max_delay_s, self.initial_delay_s * 2 ** (failed_attempt - 1))
+        return min(self.max_delay_s, self.initial_delay_s * 2 ** min(failed_attempt - 1, 1000))
 
 
 def wait_until_healthy(

@@ -126,7 +126,7 @@ def _finite(obj):
     if isinstance(obj, float) and (obj != obj or obj * 2 == obj != 0):
         return repr(obj)
     if isinstance(obj, dict):
-        return {key: _finite(val) for key, val in obj.items()}
+        return {(k if isinstance(k, (str, int, bool)) or k is None else str(k)): _finite(val) for k, val in obj.items()}
     if isinstance(obj, (list, tuple)):
         return list(map(_finite, obj))
     return obj

@@ -106,7 +106,7 @@ def _text_for_unencodable(obj):
     if isinstance(obj, float) and (math.isnan(obj) or math.isinf(obj)):
         return repr(obj)
     if isinstance(obj, Mapping):
-        return {k: _text_for_unencodable(v) for k, v in obj.items()}
+        return {(k if isinstance(k, (str, int, bool)) or k is None else str(k)): _text_for_unencodable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, set, frozenset)):
         return [_text_for_unencodable(v) for v in obj]
     return obj

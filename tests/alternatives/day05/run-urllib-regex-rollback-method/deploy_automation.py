@@ -84,7 +84,7 @@ def wait_until_healthy(
             return True
         if attempt == policy.max_attempts:
             return False
-        delay = min(policy.max_delay_s, policy.initial_delay_s * 2 ** (attempt - 1))
+        delay = min(policy.max_delay_s, policy.initial_delay_s * 2 ** min(attempt - 1, 1000))
         if clock() + delay > deadline:
             return False
         sleep(delay)

@@ -76,7 +76,7 @@ def wait_until_healthy(url, *, health_check=http_health_check, policy=None, slee
             return True
         if attempt == policy.max_attempts:
             return False
-        delay = min(policy.max_delay_s, policy.initial_delay_s * 2 ** (attempt - 1))
+        delay = min(policy.max_delay_s, policy.initial_delay_s * 2 ** min(attempt - 1, 1000))
         if clock() + delay >= deadline:
             return False
         sleep(delay)
@@ -106,7 +106,7 @@ def _json_safe(value):
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
+        return {(k if isinstance(k, (str, int, bool)) or k is None else str(k)): _json_safe(item) for k, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [_json_safe(item) for item in value]
     return value

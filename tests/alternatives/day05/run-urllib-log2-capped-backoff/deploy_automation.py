@@ -1,0 +1,262 @@
+"""Deploy a container image safely (style: subprocess.run, urllib, for-loop retries, exceptions per step)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import math
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+CONTAINER_PORT = 8000
+
+Runner = Callable[[list[str], float], subprocess.CompletedProcess]
+HealthCheck = Callable[[str, float], bool]
+
+
+def _finite_positive(x) -> bool:
+    try:
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0
+    except TypeError:
+        return False
+
+
+def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess:
+    if not _finite_positive(timeout):
+        raise ValueError(f"timeout must be a finite positive number, got {timeout!r}")
+    return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def http_health_check(url: str, timeout: float) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status == 200
+    except (OSError, ValueError, http.client.HTTPException):
+        return False
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    initial_delay_s: float = 0.5
+    max_delay_s: float = 4.0
+    deadline_s: float = 30.0
+    probe_timeout_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_attempts", "initial_delay_s", "max_delay_s", "deadline_s", "probe_timeout_s"):
+            value = getattr(self, name)
+            if isinstance(value, float) and math.isnan(value):
+                raise ValueError(f"{name} is NaN")
+        if not self.max_attempts >= 1:
+            raise ValueError("max_attempts must be at least 1")
+        if not self.initial_delay_s > 0:
+            raise ValueError("initial_delay_s must be positive")
+        if not self.max_delay_s >= self.initial_delay_s:
+            raise ValueError("max_delay_s must be >= initial_delay_s")
+        if not self.deadline_s > 0:
+            raise ValueError("deadline_s must be positive")
+        if not self.probe_timeout_s > 0:
+            raise ValueError("probe_timeout_s must be positive")
+
+
+def wait_until_healthy(
+    url: str,
+    *,
+    health_check: HealthCheck = http_health_check,
+    policy: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> bool:
+    policy = policy if policy is not None else RetryPolicy()
+    deadline = clock() + policy.deadline_s
+    for attempt in range(1, policy.max_attempts + 1):
+        left = deadline - clock()
+        if left <= 0:
+            return False
+        if health_check(url, min(policy.probe_timeout_s, left)):
+            return True
+        if attempt == policy.max_attempts:
+            return False
+        doublings = attempt - 1
+        if doublings > math.log2(policy.max_delay_s / policy.initial_delay_s) + 1:
+            delay = policy.max_delay_s  # capped long ago; 2 ** 1024 would not even fit in a float
+        else:
+            delay = min(policy.max_delay_s, policy.initial_delay_s * 2 ** doublings)
+        if clock() + delay >= deadline:
+            return False
+        sleep(delay)
+    return False
+
+
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+def _plain(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+class JsonLineFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD:
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(_plain(entry), default=str, allow_nan=False)
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    version: str
+    promoted: bool
+    serving_version: str | None
+    reason: str = ""
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_IMAGE = re.compile(r"(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-]+[a-z0-9]+)*(?:/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*")
+
+
+class StepFailed(Exception):
+    pass
+
+
+class Deployer:
+    def __init__(
+        self,
+        name: str,
+        port: int,
+        *,
+        runner: Runner = run_command,
+        health_check: HealthCheck = http_health_check,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        docker: str = "docker",
+        labels: Mapping[str, str] | None = None,
+        command_timeout_s: float = 300.0,
+        current_version: str | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name.isascii() or not _NAME.fullmatch(name):
+            raise ValueError(f"invalid container name {name!r}")
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            raise ValueError(f"invalid port {port!r}")
+        if not _finite_positive(command_timeout_s):
+            raise ValueError(f"invalid command_timeout_s {command_timeout_s!r}")
+        self.name = name
+        self.port = port
+        self.runner = runner
+        self.health_check = health_check
+        self.policy = policy if policy is not None else RetryPolicy()
+        self.sleep = sleep
+        self.clock = clock
+        self.docker = docker
+        self.labels = dict(labels or {})
+        self.command_timeout_s = command_timeout_s
+        self._current = current_version
+        self.logger = logger if logger is not None else logging.getLogger("deploy_automation")
+
+    @property
+    def current_version(self) -> str | None:
+        return self._current
+
+    def container_name(self, version: str) -> str:
+        return f"{self.name}-{version}"
+
+    def _log(self, level, step, version, msg, *args):
+        self.logger.log(level, msg, *args, extra={"step": step, "version": version})
+
+    def _docker(self, *args: str) -> subprocess.CompletedProcess:
+        argv = [self.docker, *args]
+        try:
+            done = self.runner(argv, self.command_timeout_s)
+        except subprocess.TimeoutExpired:
+            raise StepFailed(f"docker {args[0]} timed out after {self.command_timeout_s} s") from None
+        except OSError as exc:
+            raise StepFailed(f"docker {args[0]} could not run: {exc}") from None
+        if done.returncode != 0:
+            raise StepFailed(f"docker {args[0]} failed ({done.returncode}): {(done.stderr or '').strip()}")
+        return done
+
+    def deploy(self, image: str, version: str, *, context: str | None = None,
+               build_args: Mapping[str, str] | None = None) -> DeployResult:
+        if not isinstance(version, str) or not version.isascii() or not _TAG.fullmatch(version):
+            raise ValueError(f"invalid version {version!r}")
+        if not isinstance(image, str) or not image.isascii() or not _IMAGE.fullmatch(image):
+            raise ValueError(f"invalid image {image!r}")
+        previous = self._current
+        if version == previous:
+            raise ValueError(f"{version} is already serving")
+        ref = f"{image}:{version}"
+        new = self.container_name(version)
+        if context is not None:
+            cmd = ["build", "--tag", ref]
+            for key, value in (build_args or {}).items():
+                cmd += ["--build-arg", f"{key}={value}"]
+            cmd.append(context)
+            try:
+                self._docker(*cmd)
+            except StepFailed as exc:
+                self._log(logging.ERROR, "build", version, "build of %s failed: %s", ref, exc)
+                return DeployResult(version, False, previous, str(exc))
+            self._log(logging.INFO, "build", version, "built %s", ref)
+        try:
+            if previous is not None:
+                self._docker("stop", self.container_name(previous))
+                self._log(logging.INFO, "stop", version, "stopped %s", previous)
+            cmd = ["run", "--detach", "--name", new, "--publish", f"127.0.0.1:{self.port}:{CONTAINER_PORT}"]
+            for key, value in self.labels.items():
+                cmd += ["--label", f"{key}={value}"]
+            cmd.append(ref)
+            self._docker(*cmd)
+            self._log(logging.INFO, "run", version, "started %s", new)
+            healthy = wait_until_healthy(f"http://127.0.0.1:{self.port}/health", health_check=self.health_check,
+                                         policy=self.policy, sleep=self.sleep, clock=self.clock)
+            self._log(logging.INFO if healthy else logging.WARNING, "health", version, "healthy: %s", healthy)
+            if not healthy:
+                raise StepFailed(f"{new} never became healthy")
+        except StepFailed as exc:
+            self._roll_back(version, previous, str(exc))
+            return DeployResult(version, False, previous, str(exc))
+        if previous is not None:
+            try:
+                self._docker("rm", "--force", self.container_name(previous))
+            except StepFailed as exc:
+                self._log(logging.WARNING, "cleanup", version, "could not remove %s: %s", previous, exc)
+        self._current = version
+        self._log(logging.INFO, "promote", version, "promoted %s", version)
+        return DeployResult(version, True, version)
+
+    def _roll_back(self, version, previous, reason):
+        self._log(logging.WARNING, "rollback", version, "rolling back %s: %s", version, reason)
+        try:
+            self._docker("rm", "--force", self.container_name(version))
+        except StepFailed as exc:
+            self._log(logging.WARNING, "rollback", version, "could not remove %s: %s", version, exc)
+        if previous is not None:
+            try:
+                self._docker("start", self.container_name(previous))
+            except StepFailed as exc:
+                self._log(logging.ERROR, "rollback", version, "could not restart %s: %s", previous, exc)
