@@ -106,11 +106,13 @@ def test_the_request_round_trips_through_rest_json():
     "projects/" + "a" * 31 + "/locations/us-central1",
     "projects/my-project-/locations/us-central1",
     "projects/1project/locations/us-central1",
+    "projects/my_project/locations/us-central1",
     "projects/my-project/locations/us-central",
     "projects/my-project/locations/US-CENTRAL1",
     "projects/my-project/locations/us--central1",
     "projects/my-project/locations/us-central-1",
     "projects/my-project/locations/us-central1\n",
+    "projects/my-project/locations/us-central\u0661",
     "projects/\u0661\u0662\u0663/locations/us-central1",
     "https://us-central1-aiplatform.googleapis.com/v1/projects/my-project/locations/us-central1",
 ])
@@ -136,7 +138,7 @@ def test_a_display_name_must_be_1_to_128_characters(name, value_error_naming):
         job(display_name=name)
 
 
-@pytest.mark.parametrize("name", ["x", "x" * 128, "fraud train v2", " fraud-train "])
+@pytest.mark.parametrize("name", ["x", "x" * 128, "fraud train v2", " fraud-train ", "\u00e9" * 128, "\u6a21\u578b" * 64])
 def test_display_names_of_1_to_128_characters_are_accepted(name):
     assert job(display_name=name).custom_job.display_name == name, (
         f"a display name of {len(name)} characters is within 1 to 128 and should be kept as given")
@@ -172,7 +174,7 @@ def test_a_package_outside_cloud_storage_is_rejected(uris, value_error_naming):
         job(image_uri=EXECUTOR, package_uris=uris, python_module="trainer.task")
 
 
-@pytest.mark.parametrize("count", [0, -1, 2.5, 2.0, True, "2"], ids=["0", "-1", "2.5", "2.0", "True", "str-2"])
+@pytest.mark.parametrize("count", [0, -1, 2.5, 2.0, True, "2", None], ids=["0", "-1", "2.5", "2.0", "True", "str-2", "None"])
 def test_replica_count_must_be_a_whole_number_of_at_least_one(count, value_error_naming):
     with value_error_naming("replica_count"):
         job(replica_count=count)

@@ -115,6 +115,9 @@ def test_the_request_round_trips_through_rest_json():
     "projects/my-project/locations/us-central1/endpoints/Fraud",
     "projects/my-project/locations/us-central1/endpoints/" + "1" * 64,
     "projects/my-project/locations/us-central1/endpoints/\u0661\u0662\u0663",
+    ENDPOINT + "@2",
+    "projects/my_project/locations/us-central1/endpoints/1234567890",
+    "projects/my-project/locations/us-central\u0661/endpoints/1234567890",
 ])
 def test_a_malformed_endpoint_is_rejected(endpoint, value_error_naming):
     with value_error_naming("endpoint"):
@@ -135,6 +138,9 @@ def test_a_malformed_endpoint_is_rejected(endpoint, value_error_naming):
     "projects/my-project/locations/us-central1/models/_fraud",
     "projects/my-project/locations/us-central1/models/\u0661\u0662\u0663",
     MODEL + "@\u0661",
+    MODEL + "@-2",
+    MODEL + "@_2",
+    MODEL + "@" + "a" * 64,
 ])
 def test_a_malformed_model_is_rejected(model, value_error_naming):
     with value_error_naming("model"):
@@ -147,13 +153,13 @@ def test_a_model_in_another_location_is_rejected(location, value_error_naming):
         deploy(model=f"projects/my-project/locations/{location}/models/987654321")
 
 
-@pytest.mark.parametrize("count", [0, -1, 1.5, 1.0, True], ids=["0", "-1", "1.5", "1.0", "True"])
+@pytest.mark.parametrize("count", [0, -1, 1.5, 1.0, True, None], ids=["0", "-1", "1.5", "1.0", "True", "None"])
 def test_min_replica_count_must_be_a_whole_number_of_at_least_one(count, value_error_naming):
     with value_error_naming("min_replica_count"):
         deploy(min_replica_count=count, max_replica_count=3)
 
 
-@pytest.mark.parametrize("count", [3.0, 2.5, "3", True], ids=["3.0", "2.5", "str-3", "True"])
+@pytest.mark.parametrize("count", [0, 3.0, 2.5, "3", True, None], ids=["0", "3.0", "2.5", "str-3", "True", "None"])
 def test_max_replica_count_must_be_a_whole_number(count, value_error_naming):
     with value_error_naming("max_replica_count"):
         deploy(min_replica_count=1, max_replica_count=count)
@@ -169,7 +175,7 @@ def test_a_gpu_the_serving_machine_cannot_take_is_rejected(value_error_naming):
         deploy(machine_type="e2-standard-4", accelerator_type="NVIDIA_TESLA_T4", accelerator_count=1)
 
 
-@pytest.mark.parametrize("name", ["", "  ", "x" * 129, "x" * 128 + " ", None])
+@pytest.mark.parametrize("name", ["", "  ", "x" * 129, "x" * 128 + " ", "\u00e9" * 129, None])
 def test_a_display_name_outside_1_to_128_characters_is_rejected(name, value_error_naming):
     with value_error_naming("display_name"):
         deploy(display_name=name)

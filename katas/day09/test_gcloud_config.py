@@ -119,9 +119,31 @@ def test_a_config_that_is_not_a_mapping_is_a_value_error(text):
         custom_job_spec_from_gcloud(yaml.safe_load(text))
 
 
+def test_a_yaml_date_where_a_string_belongs_leaks_no_other_error():
+    # YAML reads an unquoted 2024-01-01 as a date, not a string. Refusing it (a ValueError) or
+    # reading it as the string it was meant to be are both fine; a TypeError is not.
+    data = config()
+    data["workerPoolSpecs"]["containerSpec"]["args"] = yaml.safe_load("[--since, 2024-01-01]")
+    try:
+        custom_job_spec_from_gcloud(data)
+    except ValueError:
+        pass
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"a YAML date in args should give a ValueError or be read as a string, "
+                    f"not {type(exc).__name__}: {exc}", pytrace=False)
+
+
 def test_a_config_without_worker_pools_is_rejected(value_error_naming):
     with value_error_naming("worker_pool_specs"):
         custom_job_spec_from_gcloud({"baseOutputDirectory": {"outputUriPrefix": "gs://my-bucket/out"}})
+
+
+def test_worker_pools_left_empty_in_the_yaml_are_rejected(value_error_naming):
+    # `workerPoolSpecs:` with nothing after it is null in YAML: no worker pools at all.
+    with value_error_naming("worker_pool_specs"):
+        custom_job_spec_from_gcloud(yaml.safe_load("workerPoolSpecs:\n"))
 
 
 def test_an_empty_list_of_worker_pools_is_rejected(value_error_naming):
@@ -149,14 +171,15 @@ def test_an_unknown_machine_in_a_later_pool_is_rejected(value_error_naming):
         custom_job_spec_from_gcloud(data)
 
 
+@pytest.mark.parametrize("replicas", [0, -1])
 @pytest.mark.parametrize("pool", [None, 0, 1], ids=["container-pool", "first-package-pool", "second-package-pool"])
-def test_a_pool_with_no_replicas_is_rejected(pool, value_error_naming):
+def test_a_pool_with_no_replicas_is_rejected(pool, replicas, value_error_naming):
     if pool is None:
         data = config()
-        data["workerPoolSpecs"]["replicaCount"] = 0
+        data["workerPoolSpecs"]["replicaCount"] = replicas
     else:
         data = config(TWO_POOLS)
-        data["workerPoolSpecs"][pool]["replicaCount"] = 0
+        data["workerPoolSpecs"][pool]["replicaCount"] = replicas
     with value_error_naming("replica_count"):
         custom_job_spec_from_gcloud(data)
 
