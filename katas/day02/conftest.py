@@ -94,17 +94,24 @@ class IntoExisting:
 def existing_experiment(mlflow_store_factory) -> IntoExisting:
     """`run_experiment` into an experiment that already exists (default seed, no model loading).
 
-    The experiment already holds a finished run on the same data, tagged with the same fingerprint.
+    The store already holds another experiment, and the experiment a finished run on the same
+    data, tagged with the same fingerprint and started (by its clock) after the call.
     """
+    import time
+
     import mlflow
     from experiment import fingerprint, make_dataset, run_experiment
 
     store = mlflow_store_factory("day02-existing")
     with isolated(store):
         client = mlflow.MlflowClient(store.tracking_uri)
+        # Another team's experiment came first, so this store numbers experiments unlike the others.
+        client.create_experiment(f"{EXPERIMENT}-other-team", artifact_location=store.artifact_location)
         experiment_id = client.create_experiment(EXPERIMENT, artifact_location=store.artifact_location)
-        # An earlier run on the same data (same fingerprint), as an earlier call would leave.
+        # A run on the same data (same fingerprint) from another client whose clock runs an hour
+        # ahead: by start time it looks like the newest run of the experiment.
         earlier = client.create_run(experiment_id, run_name="earlier-run",
+                                    start_time=int(time.time() * 1000) + 3_600_000,
                                     tags={"dataset_fingerprint": fingerprint(*make_dataset(EXISTING_SEED))})
         client.log_metric(earlier.info.run_id, "roc_auc", 0.5)
         client.set_terminated(earlier.info.run_id)

@@ -58,7 +58,8 @@ def best_run(tracking_uri: str, experiment_name: str, metric: str = "roc_auc") -
     """The id of the experiment's (non-deleted) run with the highest `metric`.
 
     Only runs of `experiment_name` count; any metric name, any value (0.0 and negative too).
-    Raises LookupError when the experiment does not exist or no run logged `metric`.
+    Raises LookupError when the experiment does not exist or no run logged `metric`;
+    any other failure (a server that is down) propagates. Each call asks the store afresh.
     """
     # TODO(task 3): ask the store with search_runs, ordered by the metric.
     raise NotImplementedError("task 3")

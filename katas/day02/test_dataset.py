@@ -123,6 +123,20 @@ def test_fingerprint_takes_a_strided_view_like_its_copy():
         "every other column of X_train is other data than X_train: the fingerprints should differ")
 
 
+def test_fingerprint_of_an_array_changed_in_place_changes():
+    X_train, X_test, y_train, y_test = make_dataset(0)
+    X_train, y_train = X_train.copy(), y_train.copy()
+    before = fingerprint(X_train, X_test, y_train, y_test)
+    y_train[0] = 1 - y_train[0]   # the same array object, one label flipped in place
+    assert fingerprint(X_train, X_test, y_train, y_test) != before, (
+        "an array changed in place (one label of y_train flipped) holds other data: its fingerprint "
+        "must change (hash the values on every call, do not remember digests by array identity)")
+    y_train[0] = 1 - y_train[0]
+    assert fingerprint(X_train, X_test, y_train, y_test) == before, (
+        "the array changed back in place holds the original data again: the fingerprint should be the "
+        "original one")
+
+
 def test_fingerprint_depends_on_the_order_of_the_arrays():
     X_train, X_test, y_train, y_test = make_dataset(0)
     assert fingerprint(X_train, X_test, y_train, y_test) != fingerprint(X_test, X_train, y_test, y_train), (

@@ -97,6 +97,20 @@ def test_returns_one_finished_run_per_model_in_the_named_experiment(embedded_exp
         assert run.info.status == "FINISHED", f"run {run_id} should be finished (end each run), not {run.info.status}"
 
 
+def test_every_run_the_call_made_is_returned_and_holds_a_model(embedded_experiment):
+    import mlflow
+
+    _check_one_model_per_run(embedded_experiment)
+    client = mlflow.MlflowClient(embedded_experiment.tracking_uri)
+    experiment = client.get_experiment_by_name(embedded_experiment.name)
+    made = {run.info.run_id: run.info.run_name for run in client.search_runs([experiment.experiment_id])}
+    left_behind = {run_id: name for run_id, name in made.items() if run_id not in embedded_experiment.run_ids}
+    assert not left_behind, (
+        f"run_experiment made runs {left_behind} in the (new) experiment but did not return their ids: "
+        "return one id for every run you make (two models of one class need two ids), and never skip a "
+        "model that fails to save and leave its run behind without a model: let the error propagate")
+
+
 def test_compares_at_least_three_different_classifiers(embedded_experiment):
     _check_one_model_per_run(embedded_experiment)
     kinds = {type(_estimator(m.sklearn_model)).__name__ for m in embedded_experiment.models.values()}
@@ -239,6 +253,28 @@ def test_an_existing_experiment_gets_new_runs_and_only_their_ids_are_returned(ex
         assert run.data.tags.get("dataset_fingerprint") == expected_tag, (
             f"run {run_id} was made with the default seed ({experiment.seed}); its dataset_fingerprint should be "
             f"fingerprint(*make_dataset({experiment.seed}))")
+
+
+def test_with_the_default_seed_0_tree_models_still_have_a_fixed_random_state(existing_experiment):
+    import mlflow
+
+    from mlops_katas.infra.mlflow_env import isolated
+
+    assert existing_experiment.error is None, f"run_experiment raised {existing_experiment.error}"
+    experiment = existing_experiment.experiment
+    client = mlflow.MlflowClient(experiment.tracking_uri)
+    with isolated(experiment.store):
+        mlflow.set_tracking_uri(experiment.tracking_uri)
+        for run_id in experiment.run_ids:
+            logged = client.search_logged_models(experiment_ids=[existing_experiment.experiment_id],
+                                                 filter_string=f"source_run_id = '{run_id}'")
+            assert len(logged) == 1, f"run {run_id} should hold exactly one logged model, not {len(logged)}"
+            for step in _steps(mlflow.sklearn.load_model(logged[0].model_uri)):
+                if type(step).__module__.startswith(RANDOM_FIT_MODULES):
+                    assert step.get_params().get("random_state") is not None, (
+                        f"called with the default seed 0, run {run_id}'s {type(step).__name__} has "
+                        "random_state=None: 0 is a seed like any other (`seed or None` turns it into "
+                        "fresh randomness); pass random_state=seed")
 
 
 def test_through_the_server_metrics_equal_metrics_recomputed_on_held_out_data(served_experiment):
