@@ -41,6 +41,13 @@ PRELOAD = (
     "mlops_katas.infra.server_fixtures", "mlflow.store.artifact.artifact_repository_registry",
     "mlflow.tracking.client", "redis", "concurrent.futures", "pytest_docker.plugin",
     "mlops_katas.infra.compose_fixtures",
+    # MLflow imports its SQL stores (SQLAlchemy, Alembic, Mako) and GitPython only when a run first
+    # opens a store: some 500 modules that every run of an MLflow day would otherwise import again.
+    "mlflow.store.tracking.sqlalchemy_store", "mlflow.store.model_registry.sqlalchemy_store",
+    "mlflow.store.tracking.sqlalchemy_workspace_store", "mlflow.store.model_registry.sqlalchemy_workspace_store",
+    "mlflow.tracing.processor.otel", "mlflow.tracking.request_header.registry", "mlflow.pyfunc.scoring_server",
+    "sqlalchemy.dialects.sqlite", "alembic.command", "alembic.config", "git", "narwhals._pandas_like.dataframe",
+    "pdb",
 )
 READY = "ready"
 

@@ -1,7 +1,8 @@
 """Day 19 fixtures: trained candidates logged in MLflow, and the checker for your workflow file.
 
 Models (tasks 3 and 4). Training is not today's lesson, so the runs are made here, once
-per test run, and each test registers its own champion under a model name of its own.
+per machine (later test runs copy the store), and each test registers its own champion under
+a model name of its own.
 Every model takes the same held-out frame (`f0`, `f1`, `f2` floats and `region`, one of
 north/south/east/west) except `incompatible`, which was trained on another schema:
 
@@ -23,7 +24,6 @@ to main, a push to another branch or a tag, they decide which jobs would run fro
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 import re
@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_katas.infra.mlflow_env import MlflowStore, isolated
+from mlops_katas.infra.mlflow_env import MlflowStore, filled_store, isolated
 
 SEED = 19
 REGIONS = ("north", "south", "east", "west")
@@ -188,59 +188,15 @@ def _log_models(tracking_uri: str, store: MlflowStore, artifact_location: str | 
     return Trained(tracking_uri, store, uris, X_test, y_test)
 
 
-def _cache_dir() -> Path:
-    """Where the trained store is kept between runs: keyed by this file and the library versions."""
-    import importlib.metadata
-
-    try:
-        from mlops_katas.scratch import system_tmp
-        root = system_tmp()
-    except ImportError:  # an older harness
-        import tempfile
-        root = Path(tempfile.gettempdir())
-    key = hashlib.sha256(Path(__file__).read_bytes())
-    for package in ("mlflow", "scikit-learn", "numpy"):
-        key.update(importlib.metadata.version(package).encode())
-    return root / "mlops-katas-day19-models" / key.hexdigest()[:16]
-
-
-def _cached_store(store: MlflowStore) -> dict[str, str]:
-    """Fill `store` with the five logged models, training them only on the first run on this machine.
-
-    Training and logging take seconds; each run copies the database of the first one instead
-    (its artifacts stay in the cache folder, which tests and gates only read).
-    """
-    import fcntl
-    import sqlite3
-    from contextlib import closing
-
-    from mlops_katas.infra.mlflow_env import cached_template, new_store
-
-    cache = _cache_dir()
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    with open(cache.parent / f"{cache.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder at a time; the others wait and reuse
-        done = cache / "uris.json"
-        if not done.is_file():
-            shutil.rmtree(cache, ignore_errors=True)
-            built = new_store(cache, cached_template())
-            uris = log_models(built.tracking_uri, built, built.artifact_location).model_uris
-            done.write_text(json.dumps(uris), encoding="utf-8")
-        uris = json.loads(done.read_text(encoding="utf-8"))
-        shutil.copyfile(cache / "mlflow.db", store.db_path)
-    with closing(sqlite3.connect(store.db_path)) as db, db:
-        db.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
-                   (str((store.artifact_root / "0").resolve()),))
-    return uris
-
-
 @pytest.fixture(scope="session")
 def trained(mlflow_store_factory) -> Trained:
     """The five models in an embedded SQLite store; the registry lives in the same database."""
     import numpy as np
 
     store = mlflow_store_factory("day19-embedded")
-    uris = _cached_store(store)
+    # Trained and logged on the first run on this machine; later runs copy that store.
+    uris = filled_store(store, Path(__file__).read_bytes(),
+                        lambda built: log_models(built.tracking_uri, built, built.artifact_location).model_uris)
     rng = np.random.default_rng(SEED)
     make_rows(3000, rng)  # the training rows come first from the same generator
     X_test, y_test = make_rows(1200, rng)

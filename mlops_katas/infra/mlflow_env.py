@@ -18,14 +18,17 @@ pay for the import.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.metadata
+import json
 import os
 import shutil
 import sqlite3
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TypeVar
 
 from ..scratch import system_tmp
 
@@ -37,6 +40,7 @@ MLFLOW_ENV = (
     "MLFLOW_EXPERIMENT_NAME",
     "MLFLOW_RUN_ID",
 )
+T = TypeVar("T")
 
 
 def sqlite_uri(path: Path) -> str:
@@ -135,6 +139,35 @@ def new_store(root: Path, template: Path) -> MlflowStore:
     store.workdir.mkdir(exist_ok=True)
     copy_template(template, store.db_path, str((store.artifact_root / "0").resolve()))
     return store
+
+
+def filled_store(store: MlflowStore, source: bytes, fill: Callable[[MlflowStore], T],
+                 packages: tuple[str, ...] = ("mlflow", "scikit-learn", "numpy")) -> T:
+    """Make `store` a copy of a store `fill` logged into once on this machine, and return what `fill` returned.
+
+    Training and logging models for a day's fixtures takes seconds, and the self-check runs a
+    day's tests hundreds of times. The first run keeps its filled store in the system's
+    temporary folder, keyed by `source` (the fixture's own code) and the `packages`' versions;
+    later runs copy its database and leave its artifacts where they are: tests and learners
+    only read the artifacts of runs they did not make. `fill`'s result must be JSON.
+    """
+    import fcntl
+
+    key = hashlib.sha256(source)
+    for package in packages:
+        key.update(importlib.metadata.version(package).encode())
+    cache = system_tmp() / "mlops-katas-mlflow-cache" / f"filled-{key.hexdigest()[:16]}"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with open(cache.parent / f"{cache.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder at a time; the others wait and reuse
+        done = cache / "filled.json"
+        if not done.is_file():
+            shutil.rmtree(cache, ignore_errors=True)
+            built = new_store(cache, cached_template())
+            done.write_text(json.dumps(fill(built)), encoding="utf-8")
+        result = json.loads(done.read_text(encoding="utf-8"))
+        copy_template(MlflowStore(cache).db_path, store.db_path, str((store.artifact_root / "0").resolve()))
+    return result
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -17,7 +18,9 @@ from pathlib import Path
 import pytest
 
 from mlops_katas.infra import mlflow_server
-from mlops_katas.infra.mlflow_env import isolated
+import uuid
+
+from mlops_katas.infra.mlflow_env import filled_store, isolated
 
 pytest_plugins = ("pytester",)
 pytestmark = pytest.mark.mlflow
@@ -62,6 +65,42 @@ def test_stores_are_separate_and_report_stray_writes(mlflow_store_factory):
     stray = first.stray_writes()
     assert any("./mlruns (1 file in the working folder)" in s for s in stray), f"the work folder's files are reported: {stray}"
     assert any("default tracking store" in s for s in stray), f"use of the default store is reported: {stray}"
+
+
+def test_a_filled_store_is_filled_once_and_each_run_gets_its_own_copy(mlflow_store_factory, request):
+    import mlflow
+
+    fills = []
+
+    def fill(built):
+        fills.append(built)
+        with isolated(built):
+            client = mlflow.MlflowClient(built.tracking_uri)
+            experiment_id = client.create_experiment("filled", artifact_location=built.artifact_location)
+            run = client.create_run(experiment_id)
+            client.log_metric(run.info.run_id, "auc", 0.9)
+        return {"run_id": run.info.run_id}
+
+    source = f"a fixture's code {uuid.uuid4()}".encode()  # a key no earlier run has used
+    first, second = mlflow_store_factory("first"), mlflow_store_factory("second")
+
+    def forget() -> None:  # this test's fills are never used again: leave no cache behind
+        for built in fills:
+            shutil.rmtree(built.root, ignore_errors=True)
+            built.root.with_name(f"{built.root.name}.lock").unlink(missing_ok=True)
+
+    request.addfinalizer(forget)
+    made = filled_store(first, source, fill)
+    again = filled_store(second, source, fill)
+    assert len(fills) == 1 and made == again, "the second store is a copy of the first fill, not a new one"
+    for store in (first, second):
+        client = mlflow.MlflowClient(store.tracking_uri)
+        assert client.get_run(made["run_id"]).data.metrics == {"auc": 0.9}, "each copy holds the filled run"
+    mlflow.MlflowClient(first.tracking_uri).create_registered_model("only-in-first")
+    assert mlflow.MlflowClient(second.tracking_uri).search_registered_models() == [], "the copies are separate"
+    default = mlflow.MlflowClient(second.tracking_uri).get_experiment("0").artifact_location
+    assert default == str((second.artifact_root / "0").resolve()), "the Default experiment writes into the copy"
+    assert filled_store(mlflow_store_factory("third"), source + b"changed", fill) != made, "other code, another fill"
 
 
 # --- the server -----------------------------------------------------------------------------
