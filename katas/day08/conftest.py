@@ -1,7 +1,8 @@
 """Day 08 fixtures: trained models already logged in runs, ready for your registry code.
 
 Training is not today's lesson (that was day 02), so the runs are made here, once per
-test run, and each test registers them under a model name of its own. The models
+machine (later test runs copy the store), and each test registers them under a model name
+of its own. The models
 differ in quality on purpose, and one run logs a misleading metric (its training
 score), the way careless pipelines do.
 """
@@ -10,10 +11,11 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from mlops_katas.infra.mlflow_env import MlflowStore, isolated
+from mlops_katas.infra.mlflow_env import MlflowStore, filled_store, isolated
 
 SEED = 11
 
@@ -87,7 +89,15 @@ def _log_runs(tracking_uri: str, store: MlflowStore, artifact_location: str | No
 def runs(mlflow_store_factory) -> Runs:
     """Runs in an embedded SQLite store; the registry lives in the same database."""
     store = mlflow_store_factory("day08-embedded")
-    return _log_runs(store.tracking_uri, store, store.artifact_location)
+
+    def fill(built: MlflowStore) -> dict:
+        logged = _log_runs(built.tracking_uri, built, built.artifact_location)
+        return {"run_ids": logged.run_ids, "model_uris": logged.model_uris}
+
+    # Trained and logged on the first run on this machine; later runs copy that store.
+    logged = filled_store(store, Path(__file__).read_bytes(), fill)
+    _, X_test, _, y_test = _dataset()
+    return Runs(store.tracking_uri, store, logged["run_ids"], logged["model_uris"], X_test, y_test)
 
 
 @pytest.fixture(scope="session")

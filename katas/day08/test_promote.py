@@ -87,6 +87,58 @@ def test_promotion_is_judged_on_the_metric_asked_for(registry, mlflow_name, test
         "margin 0.01: it should be promoted (score both versions with the metric asked for)")
 
 
+def test_an_explicit_zero_margin_promotes_any_real_gain(registry, mlflow_name, test_side_mlflow):
+    from sklearn.metrics import accuracy_score
+
+    _champion_then_challenger(registry, mlflow_name, "good", "best")
+    with test_side_mlflow() as mlflow:
+        accuracy = {v: accuracy_score(registry.y_test, mlflow.sklearn.load_model(f"models:/{mlflow_name}/{v}")
+                                      .predict(registry.X_test)) for v in ("1", "2")}
+    gain = accuracy["2"] - accuracy["1"]
+    assert 0 < gain < 0.01, f"setup: the challenger should gain a little accuracy (less than 0.01), not {gain:.4f}"
+    assert _promote(registry, mlflow_name, metric="accuracy", margin=0.0) is True, (
+        f"margin=0.0 was passed explicitly: any gain counts, and the challenger gains {gain:.4f} accuracy; "
+        "it should be promoted (0 is a margin, not a missing one: do not replace it with the default 0.01)")
+    assert _aliases(registry, mlflow_name).get("champion") == "2", "'champion' should move to version 2"
+
+
+def test_an_unknown_metric_is_a_value_error_and_changes_nothing(registry, mlflow_name):
+    _champion_then_challenger(registry, mlflow_name, "good", "best")
+    with pytest.raises(ValueError):
+        _promote(registry, mlflow_name, metric="precision_at_7")
+        pytest.fail("metric='precision_at_7' cannot score the champion or the challenger: promote_if_better "
+                    "should raise ValueError (as evaluate does), not treat the unscorable champion as beaten")
+    aliases = _aliases(registry, mlflow_name)
+    assert (aliases.get("champion"), aliases.get("challenger")) == ("1", "2"), (
+        f"a promotion that failed with ValueError must change nothing: {aliases}")
+
+
+def test_a_champion_scoring_zero_is_still_a_champion(registry, mlflow_name, test_side_mlflow):
+    _champion_then_challenger(registry, mlflow_name, "good", "best")
+    with test_side_mlflow() as mlflow:
+        wrong = [mlflow.sklearn.load_model(f"models:/{mlflow_name}/{v}").predict(registry.X_test) != registry.y_test
+                 for v in ("1", "2")]
+    rows = wrong[0] & wrong[1]
+    assert rows.any(), "setup: some rows should be missed by both versions"
+    assert promote_if_better(registry.tracking_uri, mlflow_name, registry.X_test[rows], registry.y_test[rows],
+                             metric="accuracy") is False, (
+        "on rows both versions get wrong, champion and challenger both score 0.0 accuracy: a tie, so no promotion "
+        "(a champion scoring 0.0 is still a champion: do not test the score for truth)")
+    aliases = _aliases(registry, mlflow_name)
+    assert (aliases.get("champion"), aliases.get("challenger")) == ("1", "2"), f"nothing should change: {aliases}"
+
+
+def test_a_challenger_that_is_already_champion_is_not_promoted_again(registry, mlflow_name):
+    register_challenger(registry.tracking_uri, registry.run_ids["good"], mlflow_name)
+    _client(registry.tracking_uri).set_registered_model_alias(mlflow_name, "champion", "1")
+    assert _promote(registry, mlflow_name) is False, (
+        "'champion' and 'challenger' both point at version 1: nothing moves, so promote_if_better should "
+        "return False")
+    aliases = _aliases(registry, mlflow_name)
+    assert (aliases.get("champion"), aliases.get("challenger")) == ("1", "1"), (
+        f"when nothing is promoted nothing changes; both aliases should still point at version 1: {aliases}")
+
+
 def test_better_but_within_the_margin_is_not_promoted(registry, held_out, mlflow_name):
     _champion_then_challenger(registry, mlflow_name, "weak", "good")
     gap = held_out["good"] - held_out["weak"]

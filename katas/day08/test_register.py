@@ -57,3 +57,6 @@ def test_uses_aliases_not_the_deprecated_stages(registry, mlflow_name):
 def test_a_run_without_a_model_is_a_lookup_error(registry, mlflow_name):
     with pytest.raises(LookupError):
         register_challenger(registry.tracking_uri, registry.run_ids["no_model"], mlflow_name)
+    left = [m.name for m in _client(registry.tracking_uri).search_registered_models(filter_string=f"name = '{mlflow_name}'")]
+    assert not left, (f"a run without a model should register nothing, but the registered model {mlflow_name!r} "
+                      "was created anyway: look for the run's model before you create anything")
