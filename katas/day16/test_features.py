@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from features import point_in_time_join
@@ -280,13 +280,19 @@ def brute_force(label_rows, feature_rows, ttl_minutes):
 rows = st.tuples(st.sampled_from("abc"), st.integers(0, 12), st.integers(0, 1))
 
 
-@settings(max_examples=80)
+# The shapes random frames reach least often are always tried first: two rows of one entity at
+# one time (the last one wins), and that newest time exactly `ttl` before the label (still fresh).
+@settings(max_examples=40)
 @given(
     label_rows=st.lists(rows, max_size=8),
     feature_rows=st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 12)), max_size=10),
     ttl_minutes=st.one_of(st.none(), st.integers(0, 6)),
     index_offset=st.integers(-3, 3),
 )
+@example(label_rows=[("a", 7, 1), ("b", 9, 0)], feature_rows=[("a", 3), ("b", 2), ("a", 3), ("a", 8)],
+         ttl_minutes=None, index_offset=1)
+@example(label_rows=[("b", 6, 0), ("a", 10, 1)], feature_rows=[("a", 1), ("a", 6), ("a", 6), ("b", 2)],
+         ttl_minutes=4, index_offset=-2)
 def test_matches_a_brute_force_reading_of_the_contract(label_rows, feature_rows, ttl_minutes, index_offset):
     labels = labels_frame(label_rows, index=[index_offset * 10 - i for i in range(len(label_rows))])
     # each feature row has a distinct value, so the test can see exactly which row was taken
@@ -301,8 +307,8 @@ def test_matches_a_brute_force_reading_of_the_contract(label_rows, feature_rows,
 
 
 # The brute-force test above is the thorough fuzz; this one pins the meaning to pandas' own
-# as-of join, and a few dozen frames do that.
-@settings(max_examples=30)
+# as-of join, and fifteen frames do that.
+@settings(max_examples=15)
 @given(feature_rows=st.lists(st.tuples(st.sampled_from("ab"), st.integers(0, 50)), min_size=1, max_size=12,
                              unique_by=lambda r: r[1]),
        label_rows=st.lists(st.tuples(st.sampled_from("ab"), st.integers(0, 60)), min_size=1, max_size=8))

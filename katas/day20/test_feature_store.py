@@ -105,12 +105,12 @@ def _time_until_unavailable(store: OnlineFeatureStore, limit_s: float) -> float:
 
 
 def test_a_redis_that_never_answers_raises_store_unavailable_after_timeout_s(hung_redis_url):
-    with OnlineFeatureStore(hung_redis_url, timeout_s=0.2) as store:
+    with OnlineFeatureStore(hung_redis_url, timeout_s=0.05) as store:
         _time_until_unavailable(store, limit_s=4)
 
 
 def test_a_connection_that_never_completes_raises_store_unavailable_after_timeout_s(unconnectable_redis_url):
-    with OnlineFeatureStore(unconnectable_redis_url, timeout_s=0.2) as store:
+    with OnlineFeatureStore(unconnectable_redis_url, timeout_s=0.05) as store:
         _time_until_unavailable(store, limit_s=4)  # redis-py's own connect timeout is 5 s
 
 

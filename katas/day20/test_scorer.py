@@ -60,14 +60,22 @@ class Answers:
 
 
 class AnswersAfter(Answers):
-    """Answers `p` after `delay_s` (always later than a budget shorter than the delay)."""
+    """Answers `p` after `delay_s` (always later than a budget shorter than the delay).
+
+    Once the test has its decision it calls `hurry()`: the model then answers at once, so
+    close() need not wait out the rest of the delay. Until then it is exactly as slow as said.
+    """
 
     def __init__(self, p: float, delay_s: float) -> None:
         super().__init__(p)
         self.delay_s = delay_s
+        self.hurried = threading.Event()
+
+    def hurry(self) -> None:
+        self.hurried.set()
 
     def predict_proba(self, X):
-        time.sleep(self.delay_s)
+        self.hurried.wait(self.delay_s)
         return super().predict_proba(X)
 
 
@@ -96,10 +104,15 @@ def blocking_model():
 
 
 def scored(model, features=QUIET, event=None, **settings):
-    """Score one event for card c1 with `features` stored for it; returns (decision, scorer)."""
+    """Score one event for card c1 with `features` stored for it; returns (decision, scorer).
+
+    A slow model is hurried only once score() has returned: the decision was made at its full delay.
+    """
     store = FakeStore({"c1": features} if features is not None else {})
     with FraudScorer(model, store, **settings) as scorer:
         decision = scorer.score(event or ev())
+        if isinstance(model, AnswersAfter):
+            model.hurry()
     return decision, scorer
 
 
@@ -231,7 +244,7 @@ def _score_in_thread(scorer: FraudScorer, event: dict, limit_s: float):
 
 def test_a_model_that_never_answers_falls_back_to_the_rules(blocking_model):
     store = FakeStore({"c1": window(count=7)})
-    with FraudScorer(blocking_model, store, budget_s=0.1) as scorer:
+    with FraudScorer(blocking_model, store, budget_s=0.05) as scorer:
         decision = _score_in_thread(scorer, ev(), limit_s=8)
         assert decision.source == "rules", f"the model missed its budget: source 'rules'; got {decision}"
         assert decision.score == pytest.approx(1.0) and decision.flagged, (
@@ -262,7 +275,7 @@ def test_budget_s_is_honoured():
 
 
 class LateOnceThenPrompt(Answers):
-    """The first call answers 0.9 only once `release` is set; every later call answers 0.1 after 0.1 s."""
+    """The first call answers 0.9 only once `release` is set; every later call answers 0.1 after 0.05 s."""
 
     def __init__(self) -> None:
         super().__init__(0.1)
@@ -279,14 +292,14 @@ class LateOnceThenPrompt(Answers):
             self.release.wait(10)
             self.first_answered.set()
             return np.array([[0.1, 0.9]])
-        time.sleep(0.1)
+        time.sleep(0.05)  # the late 0.9 is queued well before this answer
         return super().predict_proba(X)
 
 
 def test_a_late_answer_is_never_used_for_a_later_event():
     model = LateOnceThenPrompt()
     try:
-        with FraudScorer(model, FakeStore(), budget_s=0.8) as scorer:
+        with FraudScorer(model, FakeStore(), budget_s=0.3) as scorer:
             first = _score_in_thread(scorer, ev("c1"), limit_s=8)
             assert first.source == "rules", f"the first model call is late: source 'rules'; got {first}"
             model.release.set()
@@ -403,7 +416,7 @@ def test_settings_at_their_limits_are_accepted():
 
 def test_close_stops_every_thread_the_scorer_started(blocking_model):
     before = set(threading.enumerate())
-    scorer = FraudScorer(blocking_model, FakeStore(), budget_s=0.05)
+    scorer = FraudScorer(blocking_model, FakeStore(), budget_s=0.01)
     for card in ("a", "b", "c"):
         scorer.score(ev(card))
     blocking_model.release.set()
@@ -417,10 +430,21 @@ def test_close_stops_every_thread_the_scorer_started(blocking_model):
 
 def test_close_waits_for_a_running_model_call_and_leaves_no_thread(blocking_model):
     before = set(threading.enumerate())
-    scorer = FraudScorer(blocking_model, FakeStore(), budget_s=0.05)
+    scorer = FraudScorer(blocking_model, FakeStore(), budget_s=0.01)
     scorer.score(ev())  # the model is still running when score() gives up on it
-    releaser = threading.Timer(0.15, blocking_model.release.set)
-    closer = threading.Thread(target=scorer.close, name="closer")
+    closing = threading.Event()
+
+    def close() -> None:
+        closing.set()
+        scorer.close()
+
+    def release_while_closing() -> None:  # the model call ends while close() is under way
+        closing.wait(10)
+        time.sleep(0.05)
+        blocking_model.release.set()
+
+    releaser = threading.Thread(target=release_while_closing, name="releaser")
+    closer = threading.Thread(target=close, name="closer")
     releaser.start()
     closer.start()
     closer.join(10)
