@@ -21,9 +21,10 @@ names one behaviour, and print problems with `explain()`.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -103,6 +104,29 @@ def validate(paths: Iterable[Path], *, root: Path | None = None, scrape: bool = 
     return report(paths, root=root, scrape=scrape).problems
 
 
+@functools.cache
+def _strict_loader():
+    """PyYAML keeps the last of two equal keys in a mapping; kubectl refuses the file. A second
+    `readinessProbe:` left by a copy-paste must not silently replace the first here either."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # a key a `<<` merge brings in may be set again: that is what merges are for
+                key = self.construct_object(key_node, deep=deep)
+                if isinstance(key, Hashable) and key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        "while reading a mapping", node.start_mark, f"found the key {key!r} twice", key_node.start_mark)
+                if isinstance(key, Hashable):
+                    seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictLoader
+
+
 def load(paths: Iterable[Path], *, root: Path | None = None) -> tuple[list[Manifest], list[Problem]]:
     import yaml
 
@@ -112,7 +136,8 @@ def load(paths: Iterable[Path], *, root: Path | None = None) -> tuple[list[Manif
         path = Path(path)
         shown = str(path.relative_to(root)) if root is not None and path.is_relative_to(root) else str(path)
         try:
-            docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+            docs = [d for d in yaml.load_all(path.read_text(encoding="utf-8"), Loader=_strict_loader())
+                    if d is not None]
         except yaml.YAMLError as exc:
             problems.append(Problem(shown, "-", "-", f"is not valid YAML: {exc}", "yaml"))
             continue

@@ -81,6 +81,19 @@ def test_invalid_yaml_is_one_problem_not_a_crash(tmp_path):
     assert rules(problems) == ["yaml"]
 
 
+def test_a_key_written_twice_is_reported_as_kubectl_would(tmp_path):
+    text = yaml.safe_dump(DEPLOYMENT, sort_keys=False)
+    twice = text.replace("  replicas: 2\n", "  replicas: 2\n  replicas: 3\n")
+    assert twice != text, "the test edits the replicas line"
+    [problem] = check(tmp_path, raw=twice)
+    assert problem.rule == "yaml" and "found the key 'replicas' twice" in problem.message, problem.message
+
+
+def test_a_key_set_again_after_a_merge_is_not_a_duplicate(tmp_path):
+    merged = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\ndata:\n  <<: {mode: a}\n  mode: b\n"
+    assert rules(check(tmp_path, raw=merged)) == []
+
+
 def test_a_document_without_kind_is_reported(tmp_path):
     assert rules(check(tmp_path, raw="just: a mapping\n")) == ["yaml"]
 
