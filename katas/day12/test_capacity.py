@@ -125,6 +125,17 @@ def test_light_traffic_still_gets_the_minimum_replicas():
     assert replicas_needed(10.0, 100.0, min_replicas=1) == 1, "with min_replicas=1 a light load fits on 1 replica"
 
 
+def test_a_float_floor_still_gives_a_whole_number_of_replicas():
+    try:
+        got = replicas_needed(10.0, 100.0, min_replicas=3.0)
+    except ValueError:
+        return  # refusing a float floor is fine too
+    assert got == 3 and type(got) is int, (
+        f"min_replicas=3.0 (as read from a YAML or JSON config) either raises ValueError or gives the int 3; "
+        f"got {got!r}: replicas are whole machines, never echo the float back"
+    )
+
+
 def test_the_floor_does_not_cap_a_heavy_load():
     assert replicas_needed(1_000.0, 100.0, headroom=0.5, min_replicas=2) == 20, (
         "1,000 QPS at 50 usable QPS per replica needs 20 replicas; the floor of 2 changes nothing"

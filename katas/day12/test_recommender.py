@@ -180,6 +180,87 @@ def test_repeated_events_of_one_user_count_once(fmt):
 
 
 @pytest.mark.task(taskno=1)
+@pytest.mark.parametrize("dtype, events", [(np.uint8, 256), (np.int8, 200)], ids=["uint8", "int8"])
+def test_an_event_log_in_a_small_integer_type_adds_up_without_wrapping(dtype, events):
+    # User 0 played item 1 `events` times, one log entry per play; users 1 and 2 played item 2 once.
+    rows = [0] * events + [1, 2]
+    cols = [1] * events + [2, 2]
+    log = sparse.coo_array((np.ones(len(rows), dtype=dtype), (rows, cols)), shape=(3, 4))
+    model = ItemItemRecommender().fit(log)
+    assert model.most_popular(3) == [2, 1, 0], (
+        f"{events} entries of 1 for one cell add up to {events} (one user) even in a {dtype.__name__} log: item 2 "
+        f"(2 users), item 1 (1 user), then item 0: [2, 1, 0]. scipy sums repeated cells in the log's own dtype when "
+        f"it converts to CSR, so in {dtype.__name__} the sum wraps round (to 0 or a negative): convert the values to "
+        f"float before the repeated cells are summed"
+    )
+
+
+@pytest.mark.task(taskno=1)
+@pytest.mark.parametrize("fmt", ["coo", "csr", "csc"])
+def test_fit_leaves_the_callers_stored_entries_alone(fmt):
+    # A float64 log with a repeated cell (0, 1) and a stored zero (1, 2), in the caller's own format.
+    log = sparse.coo_array(([1.0, 2.0, 0.0, 1.0, 1.0], ([0, 0, 1, 1, 2], [1, 1, 2, 0, 0])), shape=(3, 3))
+    matrix = log if fmt == "coo" else log.asformat(fmt)
+    if fmt != "coo":   # keep the stored zero (CSR/CSC conversion already summed the repeated cell)
+        matrix = type(matrix)((matrix.data, matrix.indices, matrix.indptr), shape=matrix.shape)
+    parts = ("data", "row", "col") if fmt == "coo" else ("data", "indices", "indptr")
+    before = {name: getattr(matrix, name).copy() for name in parts}
+    nnz = matrix.nnz
+    ItemItemRecommender().fit(matrix)
+    changed = [name for name in parts if not np.array_equal(getattr(matrix, name), before[name])]
+    assert matrix.nnz == nnz and not changed, (
+        f"fit() rewrote the caller's {fmt.upper()} matrix (stored entries {nnz} -> {matrix.nnz}, changed: {changed}): "
+        f"summing duplicates or dropping zeros in place changes the caller's event log even when the dense values "
+        f"stay the same; do it on your own copy"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_changing_the_matrix_after_fit_changes_nothing():
+    # The weighted example: user 0 played item 1 three times and item 0 once, so [3, 2].
+    matrix = interactions([{0: 1.0, 1: 3.0}, [0, 2], [1, 3]], 4)
+    model = ItemItemRecommender().fit(matrix)
+    matrix.data[:2] = [3.0, 1.0]   # the caller reuses its matrix: user 0's values swap
+    matrix.data[2:] = 0.0          # and everyone else's interactions are cleared
+    assert model.recommend(0, 2) == [3, 2] and model.most_popular(2) == [0, 1], (
+        "the fitted model must keep what it learnt: after fit() the caller changed its matrix in place, and the "
+        "recommendations changed with it (the model kept a reference to the caller's arrays instead of a copy)"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_a_failed_refit_leaves_the_previous_model_serving():
+    model = fitted([[0], [0, 1], [2], [2], [2]], 6)
+    before = model.recommend(0, 3), model.recommend(9, 3), model.most_popular(3)
+    with pytest.raises(ValueError):
+        model.fit(interactions([{0: 1.0}, {1: float("nan")}], 3))
+    after = model.recommend(0, 3), model.recommend(9, 3), model.most_popular(3)
+    assert after == before, (
+        f"a fit() that raises ValueError must leave the recommender as it was (the last good model keeps "
+        f"serving): before the failed fit {before}, after it {after}"
+    )
+    with pytest.raises(RuntimeError):
+        unfitted = ItemItemRecommender()
+        with pytest.raises(ValueError):
+            unfitted.fit(interactions([{0: -1.0}], 2))
+        unfitted.most_popular(1)
+
+
+@pytest.mark.task(taskno=2)
+def test_each_call_returns_a_list_of_its_own():
+    model = fitted([[0], [0, 1], [2], [2], [2]], 6)
+    for ask in (lambda: model.most_popular(3), lambda: model.recommend(9, 3), lambda: model.recommend(0, 3)):
+        first = ask()
+        expected = list(first)
+        first.remove(first[0])      # the caller filters a banned item out of its copy
+        first.append(99)
+        assert ask() == expected, (
+            f"the caller edited the list it got back and the next identical call returned {ask()} instead of "
+            f"{expected}: return a new list every time, never one the recommender keeps (a cache included)"
+        )
+
+
+@pytest.mark.task(taskno=1)
 @pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf")])
 def test_negative_or_non_finite_interactions_are_rejected(bad):
     with pytest.raises(ValueError):
@@ -366,6 +447,39 @@ def test_fitting_again_replaces_the_previous_model():
     assert model.recommend(4, 2) == [0, 2], (
         "user 4 exists only in the second fit (6 users, not 4): they saw item 1 and get the popular unseen "
         "items [0, 2], not a cold start's [1, 0]"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_every_item_sharing_a_user_comes_before_the_padding_however_many():
+    # User 0 saw items 0..149; user 1 saw only item 0; user 2 saw item 0 and the even items 2..148.
+    # So items 1..149 all share a user with user 1's history: the even ones share two users with
+    # item 0 (more similar), the odd ones one. Items 200 and 201 are popular but share no user with item 0.
+    model = fitted([list(range(150)), [0], [0] + list(range(2, 150, 2)), [200], [200], [200], [201], [201]], 210)
+    shown = model.recommend(1, 151)
+    expected = list(range(2, 150, 2)) + list(range(1, 150, 2)) + [200, 201]
+    assert shown == expected, (
+        "all 149 items that share a user with item 0 come first: the even ones (two shared users) in id order, "
+        "then the odd ones (one shared user) in id order, then the popular items 200 and 201; got "
+        f"{shown[:6]}...{shown[-4:]} with 200 at position {shown.index(200) if 200 in shown else None}. Keep every "
+        "positive similarity (no top-N pruning of neighbours, no skipping users with long histories), and sort "
+        "equal scores stably by id (numpy's default argsort is not stable)"
+    )
+
+
+@pytest.mark.task(taskno=1)
+def test_equal_popularity_on_the_full_catalogue_goes_to_the_lower_item_id(planted):
+    model, train, _ = planted
+    users = np.zeros(N_ITEMS, dtype=np.int64)
+    for history in train:
+        users[list(history)] += 1
+    expected = sorted(range(N_ITEMS), key=lambda item: (-users[item], item))
+    got = model.most_popular(N_ITEMS)
+    first_wrong = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), None)
+    assert got == expected, (
+        f"most_popular({N_ITEMS}) on the 10,000-item catalogue should list items by users, equal counts by "
+        f"lower id; first difference at position {first_wrong}. numpy's default argsort is not stable on "
+        f"large arrays: use np.lexsort or kind='stable'"
     )
 
 

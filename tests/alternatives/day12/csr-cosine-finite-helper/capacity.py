@@ -41,7 +41,7 @@ def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0
     _finite(peak_qps, qps_per_replica, headroom, min_replicas)
     if not peak_qps > 0 or not qps_per_replica > 0 or not 0 <= headroom < 1 or not min_replicas >= 1:
         raise ValueError("bad input")
-    return max(min_replicas, math.ceil(peak_qps / (qps_per_replica * (1 - headroom))))
+    return max(math.ceil(min_replicas), math.ceil(peak_qps / (qps_per_replica * (1 - headroom))))
 
 
 def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3) -> int:

@@ -47,7 +47,7 @@ def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
     _require(0 <= _real("headroom", headroom) < 1, "headroom must be in [0, 1)")
     _require(_real("min_replicas", min_replicas) >= 1, "min_replicas must be >= 1")
     usable = qps_per_replica * (1 - headroom)
-    return max(min_replicas, math.ceil(peak_qps / usable))
+    return max(math.ceil(min_replicas), math.ceil(peak_qps / usable))
 
 
 def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3):

@@ -12,7 +12,7 @@ class ItemItemRecommender:
         self._fitted = False
 
     def fit(self, interactions) -> "ItemItemRecommender":
-        m = sparse.csr_array(interactions, dtype=float, copy=True)
+        m = sparse.coo_array(interactions).astype(float, copy=True).tocsr()
         m.sum_duplicates()
         if not np.all(np.isfinite(m.data)) or np.any(m.data < 0):
             raise ValueError("interaction values must be finite and non-negative")

@@ -18,7 +18,7 @@ class ItemItemRecommender:
         self._n_items = 0
 
     def fit(self, interactions) -> ItemItemRecommender:
-        m = sparse.csr_array(interactions, dtype=np.float64, copy=True)
+        m = sparse.coo_array(interactions).astype(np.float64, copy=True).tocsr()
         m.sum_duplicates()
         if m.data.size and (not np.all(np.isfinite(m.data)) or np.any(m.data < 0)):
             raise ValueError("interaction values must be finite and non-negative")

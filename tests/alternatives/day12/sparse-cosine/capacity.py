@@ -44,7 +44,7 @@ def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0
         raise ValueError("headroom in [0, 1)")
     if not min_replicas >= 1 or not math.isfinite(min_replicas):
         raise ValueError("min_replicas >= 1")
-    return max(min_replicas, math.ceil(peak_qps / (qps_per_replica * (1 - headroom))))
+    return max(math.ceil(min_replicas), math.ceil(peak_qps / (qps_per_replica * (1 - headroom))))
 
 
 def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3) -> int:

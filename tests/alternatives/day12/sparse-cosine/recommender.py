@@ -9,7 +9,7 @@ class ItemItemRecommender:
         self._m = None
 
     def fit(self, interactions):
-        m = sparse.csr_array(interactions, dtype=float)
+        m = sparse.coo_array(interactions).astype(float, copy=True).tocsr()
         m.sum_duplicates()
         if m.data.size and (not np.all(np.isfinite(m.data)) or np.any(m.data < 0)):
             raise ValueError("interactions must be finite and non-negative")

@@ -1,0 +1,78 @@
+"""Capacity arithmetic with one validation helper per kind of bound."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+SECONDS_PER_DAY = 86_400
+
+
+def _finite(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+        raise ValueError(f"{name} must be a number")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return value
+
+
+def _positive(name, value):
+    if not _finite(name, value) > 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return value
+
+
+def _at_least(name, value, low):
+    if not _finite(name, value) >= low:
+        raise ValueError(f"{name} must be >= {low}, got {value!r}")
+    return value
+
+
+def _whole(name, value, low):
+    _at_least(name, value, low)
+    if value != int(value):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    return int(value)
+
+
+def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
+    _positive("requests_per_day", requests_per_day)
+    _at_least("peak_to_mean", peak_to_mean, 1)
+    return requests_per_day / SECONDS_PER_DAY * peak_to_mean
+
+
+def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
+    _positive("p99_target_ms", p99_target_ms)
+    hops = [_at_least("hop", hop, 0) for hop in other_hops_ms]
+    budget = p99_target_ms - sum(hops)
+    if not budget > 0:
+        raise ValueError(f"the other hops use the whole {p99_target_ms} ms target")
+    return budget
+
+
+def replica_qps(workers: int, mean_latency_ms: float) -> float:
+    workers = _whole("workers", workers, 1)
+    _positive("mean_latency_ms", mean_latency_ms)
+    return workers * 1000 / mean_latency_ms
+
+
+def replicas_needed(
+    peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2
+) -> int:
+    _positive("peak_qps", peak_qps)
+    _positive("qps_per_replica", qps_per_replica)
+    _at_least("headroom", headroom, 0)
+    if not headroom < 1:
+        raise ValueError("headroom must be below 1")
+    min_replicas = _whole("min_replicas", min_replicas, 1)
+    usable = qps_per_replica * (1 - headroom)
+    return max(min_replicas, math.ceil(peak_qps / usable))
+
+
+def storage_bytes(
+    events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3
+) -> int:
+    for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
+                        ("retention_days", retention_days), ("replication", replication)):
+        _positive(name, value)
+    return int(math.ceil(events_per_day * bytes_per_event * retention_days * replication))

@@ -1,0 +1,59 @@
+"""Capacity arithmetic: a table of rules checked by one function, then the formula."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+SECONDS_PER_DAY = 86_400
+
+
+def _require(**checks):
+    for name, (value, rule) in checks.items():
+        try:
+            ok = math.isfinite(value) and rule(value)
+        except TypeError:
+            ok = False
+        if not ok:
+            raise ValueError(f"bad {name}: {value!r}")
+
+
+positive = lambda v: v > 0  # noqa: E731
+whole_from_one = lambda v: v >= 1 and float(v).is_integer()  # noqa: E731
+
+
+def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
+    _require(requests_per_day=(requests_per_day, positive), peak_to_mean=(peak_to_mean, lambda v: v >= 1))
+    return requests_per_day * peak_to_mean / SECONDS_PER_DAY
+
+
+def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
+    _require(p99_target_ms=(p99_target_ms, positive))
+    for index, hop in enumerate(other_hops_ms):
+        _require(**{f"hop_{index}": (hop, lambda v: v >= 0)})
+    left = p99_target_ms - math.fsum(other_hops_ms)
+    if left <= 0:
+        raise ValueError("no latency left for the model")
+    return left
+
+
+def replica_qps(workers: int, mean_latency_ms: float) -> float:
+    _require(workers=(workers, whole_from_one), mean_latency_ms=(mean_latency_ms, positive))
+    return workers / (mean_latency_ms / 1000)
+
+
+def replicas_needed(
+    peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2
+) -> int:
+    _require(peak_qps=(peak_qps, positive), qps_per_replica=(qps_per_replica, positive),
+             headroom=(headroom, lambda v: 0 <= v < 1), min_replicas=(min_replicas, whole_from_one))
+    needed = -(-peak_qps // (qps_per_replica * (1 - headroom)))
+    return int(max(min_replicas, needed))
+
+
+def storage_bytes(
+    events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3
+) -> int:
+    _require(events_per_day=(events_per_day, positive), bytes_per_event=(bytes_per_event, positive),
+             retention_days=(retention_days, positive), replication=(replication, positive))
+    return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
