@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from mlops_katas.fakes import option_values
+from mlops_katas.infra.http_server import free_port
 
 NAME = "model"
 IMAGE = "ml"
@@ -343,3 +344,95 @@ def test_a_failed_first_deploy_leaves_nothing_behind(deploy, fake_docker, server
     assert done.returncode == 1, f"an unhealthy first version should fail the deploy (exit 1)\n{done.output}"
     assert fake_docker.containers == {}, f"no container should be left, found {list(fake_docker.containers)}"
     assert state(deploy) == "", f"nothing was promoted, so the state file should be absent or empty, holds {state(deploy)!r}"
+
+
+# --- Sharper edges: what curl, bash arithmetic and the state file do by default ------------
+
+
+@pytest.mark.task(taskno=3)
+def test_a_redirect_to_a_page_answering_200_does_not_pass_the_health_check(
+        learner_file, run_bash, fake_docker, redirecting_server, tmp_path):
+    state_file = tmp_path / "deployed-version"
+    args = ["--image", IMAGE, "--name", NAME, "--port", str(redirecting_server.port), "--context", str(tmp_path),
+            "--state-file", str(state_file), "--retries", "2", "--interval", "0.1", "--timeout", "2", "v1"]
+    done = run_bash(learner_file("deploy.sh"), args, env=fake_docker.env, cwd=tmp_path, timeout=20)
+    assert done.returncode == 1, (
+        "only a 200 from /health itself passes: a 302 to a login page answering 200 is a failed check, so do not "
+        f"follow redirects (no curl --location)\n{done.output}")
+    assert fake_docker.containers == {}, f"the unhealthy v1 should be removed, found {list(fake_docker.containers)}"
+    assert not state_file.exists() or not state_file.read_text().strip(), "nothing was promoted: no version recorded"
+
+
+@pytest.mark.task(taskno=4)
+def test_the_timeout_is_not_rounded_to_whole_seconds(deploy, fake_docker, server, v1_serving):
+    server.set("healthy", delay_s=1.55)
+    done = deploy("v2", retries=1, timeout_s=1.1)
+    assert done.returncode == 1, (
+        "a 200 that comes 1.55 s after the request is past --timeout 1.1: a failed check; pass the fraction to "
+        f"curl --max-time as it is, do not round it up to whole seconds\n{done.output}")
+    assert_only_serving(fake_docker, deploy, f"{NAME}-v1", f"{IMAGE}:v1", done.output)
+
+
+@pytest.mark.task(taskno=3)
+def test_retries_with_a_leading_zero_is_decimal(deploy, fake_docker, server):
+    server.set("failing")
+    done = deploy("v1", retries="010", interval=0.05)
+    if done.returncode == 2:
+        assert fake_docker.calls == [], f"a usage error should come before any docker command: {fake_docker.calls}"
+        return
+    assert done.returncode == 1, f"a version failing every check should fail the deploy (exit 1)\n{done.output}"
+    assert len(server.requests) == 10, (
+        f"--retries 010 is ten checks (or a usage error), not octal 8: made {len(server.requests)}; bash reads a "
+        f"leading 0 as octal in $((...)) and ((...)), so write 10#$n\n{done.output}")
+
+
+@pytest.mark.task(taskno=4)
+def test_the_rollback_does_not_wait_another_interval_after_the_last_check(
+        learner_file, run_bash, fake_docker, server, tmp_path):
+    port = int(server.url.rsplit(":", 1)[1])
+    fake_docker.add_running(f"{NAME}-v1", f"{IMAGE}:v1", port)
+    state_file = tmp_path / "deployed-version"
+    state_file.write_text("v1\n")
+    server.set("failing")
+    args = ["--image", IMAGE, "--name", NAME, "--port", str(port), "--context", str(tmp_path), "--state-file",
+            str(state_file), "--retries", "1", "--interval", "60", "--timeout", "2", "v2"]
+    done = run_bash(learner_file("deploy.sh"), args, env=fake_docker.env, cwd=tmp_path, timeout=15,
+                    hint="--interval is the pause *between* health checks: after the last failed check the rollback "
+                         "should start at once, not after another --interval (60 s here) of downtime")
+    assert done.returncode == 1, f"a v2 failing its only check should be rolled back (exit 1)\n{done.output}"
+    assert_only_serving(fake_docker, SimpleNamespace(port=port), f"{NAME}-v1", f"{IMAGE}:v1", done.output)
+
+
+@pytest.mark.task(taskno=3)
+def test_no_temporary_file_is_left_beside_the_state_file(learner_file, run_bash, fake_docker, server, tmp_path):
+    port = server.url.rsplit(":", 1)[1]
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    state_file = state_dir / "deployed-version"
+    args = ["--image", IMAGE, "--name", NAME, "--port", port, "--context", str(tmp_path), "--state-file",
+            str(state_file), "--retries", "2", "--interval", "0.1", "--timeout", "2"]
+    for version in ("v1", "v2"):
+        done = run_bash(learner_file("deploy.sh"), [*args, version], env=fake_docker.env, cwd=tmp_path, timeout=20)
+        assert done.returncode == 0, f"a healthy {version} should be promoted (exit 0)\n{done.output}"
+    assert state_file.read_text().strip() == "v2", f"the state file should say v2, holds {state_file.read_text()!r}"
+    left = sorted(path.name for path in state_dir.iterdir())
+    assert left == [state_file.name], (
+        f"only the state file should be left in its directory (write a temporary file, then mv it over), "
+        f"found {left}")
+
+
+@pytest.mark.task(taskno=4)
+def test_a_container_that_never_listens_is_rolled_back(learner_file, run_bash, fake_docker, tmp_path):
+    port = free_port()
+    fake_docker.add_running(f"{NAME}-v1", f"{IMAGE}:v1", port)
+    state_file = tmp_path / "deployed-version"
+    state_file.write_text("v1\n")
+    args = ["--image", IMAGE, "--name", NAME, "--port", str(port), "--context", str(tmp_path), "--state-file",
+            str(state_file), "--retries", "2", "--interval", "0.1", "--timeout", "1", "v2"]
+    done = run_bash(learner_file("deploy.sh"), args, env=fake_docker.env, cwd=tmp_path, timeout=15,
+                    hint="a refused connection is a failed health check like any other: it counts against "
+                         "--retries, or a container that never listens hangs the deploy")
+    assert done.returncode == 1, f"a v2 that never listens should be rolled back (exit 1)\n{done.output}"
+    assert f"{NAME}-v2" not in fake_docker.containers, "the v2 container that never listened should be removed"
+    assert_only_serving(fake_docker, SimpleNamespace(port=port), f"{NAME}-v1", f"{IMAGE}:v1", done.output)
+    assert state_file.read_text().strip() == "v1", "the state file should still say v1"

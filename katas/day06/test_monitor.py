@@ -283,3 +283,44 @@ def test_keeps_checking_a_healthy_server_at_the_interval(learner_file, server, t
     metrics = [line for line in out.splitlines() if "load1=" in line]
     assert len(metrics) >= 2, (
         f"every check logs its metrics line, a healthy one too: after 3 checks found {len(metrics)}\n{out}{err}")
+
+
+@pytest.mark.task(taskno=1)
+def test_a_redirect_to_a_page_answering_200_is_not_healthy(monitor, redirecting_server):
+    done = monitor("--once", "--url", redirecting_server.url)
+    assert done.returncode == 1, (
+        "only a 200 from /health itself is healthy: a 302 to a login page answering 200 (a proxy in front of a "
+        f"dead service) is a failure, so do not follow redirects (no curl --location)\n{done.output}")
+
+
+@pytest.mark.task(taskno=1)
+def test_the_timeout_is_not_rounded_to_whole_seconds(monitor, server):
+    server.set("healthy", delay_s=1.55)
+    done = monitor("--once", "--timeout", "1.1", "--url", server.url, timeout=15)
+    assert done.returncode == 1, (
+        "a 200 that comes 1.55 s after the request is past --timeout 1.1: a failure; pass the fraction to "
+        f"curl --max-time as it is, do not round it up to whole seconds\n{done.output}")
+
+
+@pytest.mark.task(taskno=2)
+def test_a_refused_connection_counts_as_a_failure_in_the_loop(monitor):
+    done = monitor("--url", f"http://127.0.0.1:{free_port()}", "--interval", "0.1", "--max-failures", "2",
+                   timeout=15)
+    assert done.returncode == 1, (
+        "with nothing listening every check fails (a refused connection is a failure, in the loop too): "
+        f"--max-failures 2 should end the monitor with exit 1\n{done.output}")
+    assert give_up_lines(done), f"it should log a line containing 'giving up'\n{done.output}"
+
+
+@pytest.mark.task(taskno=2)
+def test_max_failures_with_a_leading_zero_is_decimal(monitor, server):
+    server.set("failing")
+    done = monitor("--url", server.url, "--interval", "0.05", "--max-failures", "010", timeout=20)
+    checks = len(health_requests(server))
+    if done.returncode == 2:
+        assert checks == 0, f"a usage error should come before any check, made {checks}"
+        return
+    assert done.returncode == 1, f"ten failures in a row with --max-failures 010 should exit 1\n{done.output}"
+    assert checks == 10, (
+        f"--max-failures 010 is ten (or a usage error), not octal 8: it gave up after {checks} checks; "
+        f"bash reads a leading 0 as octal in $((...)), so write 10#$n\n{done.output}")

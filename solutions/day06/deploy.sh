@@ -86,6 +86,7 @@ done
 [[ $IMAGE =~ ^[a-z0-9][a-z0-9._/:-]*$ ]] || die_usage "'$IMAGE' is not a valid image repository"
 is_port "$PORT" || die_usage "--port must be 1-65535, not '$PORT'"
 is_positive_integer "$RETRIES" || die_usage "--retries must be a positive integer, not '$RETRIES'"
+RETRIES=$((10#$RETRIES)) # decimal: bash arithmetic would read 010 as octal 8
 is_positive_number "$INTERVAL" || die_usage "--interval must be a positive number of seconds, not '$INTERVAL'"
 is_positive_number "$TIMEOUT" || die_usage "--timeout must be a positive number of seconds, not '$TIMEOUT'"
 

@@ -51,6 +51,7 @@ done
 [[ $URL =~ ^https?://[^[:space:]]+$ ]] || die_usage "--url must be an http(s) URL, not '$URL'"
 is_positive_number "$INTERVAL" || die_usage "--interval must be a positive number of seconds, not '$INTERVAL'"
 is_positive_integer "$MAX_FAILURES" || die_usage "--max-failures must be a positive integer, not '$MAX_FAILURES'"
+MAX_FAILURES=$((10#$MAX_FAILURES)) # decimal: bash arithmetic would read 010 as octal 8
 is_positive_number "$TIMEOUT" || die_usage "--timeout must be a positive number of seconds, not '$TIMEOUT'"
 
 check_health() {
