@@ -241,7 +241,7 @@ def ancestry():
 
 
 with open(os.path.join(home, "calls.jsonl"), "a") as f:
-    f.write(json.dumps({{"tool": name, "argv": argv, "cwd": os.getcwd(), "parents": ancestry()}}) + "\n")
+    f.write(json.dumps({{"tool": name, "argv": argv, "cwd": os.getcwd(), "parents": ancestry(), "at": time.time()}}) + "\n")
 with open(os.path.join(home, "rules.json")) as f:
     rules = json.load(f)
 def has(word):
@@ -307,6 +307,14 @@ class FakeTools:
         if not log.exists():
             return []
         return [json.loads(line).get("parents") for line in log.read_text().splitlines() if line.strip()]
+
+    @property
+    def times(self) -> list[float]:
+        """When each call in `calls` started (time.time()), in the same order."""
+        log = self.home / "calls.jsonl"
+        if not log.exists():
+            return []
+        return [json.loads(line).get("at", 0.0) for line in log.read_text().splitlines() if line.strip()]
 
     @property
     def folders(self) -> list[str]:

@@ -90,11 +90,48 @@ def test_window_metrics_use_the_sla_threshold_and_the_window(kit, store, clock, 
         f"over 2 h (300, 100, 100, 100 ms) a 200 ms threshold keeps 3 of 4 samples: 75 %, got {strict}")
 
 
-def test_a_latency_of_zero_ms_is_up_not_down(kit, store, clock, fake_sleep):
+@pytest.mark.parametrize("latency", [0.0, 0, 12], ids=["0.0", "int-0", "int-12"])
+def test_a_latency_of_zero_ms_is_up_not_down(kit, store, clock, fake_sleep, latency):
     alerter = kit.RecordingAlerter()
-    metrics = MonitoringSystem(lambda: 0.0, store, alerter, clock=clock, sleep=fake_sleep, max_iterations=1).tick().metrics
-    assert metrics.get("up") == 1.0 and metrics.get("latency_ms") == 0.0, (
-        f"a probe that returned 0.0 ms answered: up = 1.0 and latency_ms = 0.0, got {metrics}")
+    metrics = MonitoringSystem(lambda: latency, store, alerter, clock=clock, sleep=fake_sleep, max_iterations=1).tick().metrics
+    assert metrics.get("up") == 1.0 and metrics.get("latency_ms") == latency, (
+        f"a probe that returned {latency!r} ms answered (an int number of ms is a latency too): up = 1.0 and "
+        f"latency_ms = {latency!r}, got {metrics}")
+
+
+def test_an_explicit_sla_threshold_of_zero_is_used(kit, store, clock, fake_sleep):
+    store.record("latency_ms", 100.0)
+    metrics = MonitoringSystem(lambda: None, store, kit.RecordingAlerter(), clock=clock, sleep=fake_sleep,
+                               max_iterations=1, sla_threshold_ms=0).tick().metrics
+    assert metrics.get("sla_compliance") == pytest.approx(0.0), (
+        f"sla_threshold_ms=0 is a threshold like any other (not 'use the 200 ms default'): a 100 ms sample is over it, "
+        f"so sla_compliance = 0, got {metrics}")
+
+
+class FlickeringStore:
+    """A window that empties between two reads: each metric alternates a value and None, call by call."""
+
+    def __init__(self):
+        self.calls = {"sla": 0, "p95": 0}
+
+    def calculate_sla_compliance(self, latency_threshold_ms=200.0, hours=24):
+        self.calls["sla"] += 1
+        return 100.0 if self.calls["sla"] % 2 else None
+
+    def latency_percentile(self, q, hours=24):
+        self.calls["p95"] += 1
+        return 150.0 if self.calls["p95"] % 2 else None
+
+
+def test_a_window_metric_is_sent_as_it_was_read(kit, clock, fake_sleep):
+    alerter = kit.RecordingAlerter()
+    report = MonitoringSystem(lambda: 12.0, FlickeringStore(), alerter, clock=clock, sleep=fake_sleep,
+                              max_iterations=1).tick()
+    assert report.error is None and alerter.seen and all(value is not None for value in alerter.seen[0].values()), (
+        f"each window metric should be read once and sent as read (a value, or left out when None); a second read "
+        f"may find the window empty and send None: the alerter got {alerter.seen}, error {report.error!r}")
+    assert report.metrics == {"up": 1.0, "latency_ms": 12.0, "sla_compliance": 100.0, "p95_latency_ms": 150.0}, (
+        f"the first read of each window metric had a value, got {report.metrics}")
 
 
 @pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])

@@ -162,9 +162,12 @@ def test_errors_are_counted_in_the_summary_and_logged(kit, store, clock, fake_sl
     summary = system.run()
     assert len(calls) == 3, f"the loop should go on after a failing tick: 3 probes expected, {len(calls)} ran"
     assert summary.errors == 1 and summary.iterations == 3, f"1 error in 3 iterations expected, got {summary}"
-    logged = [r.getMessage() + (f" {r.exc_info[1]}" if r.exc_info and r.exc_info[1] else "") for r in caplog.records]
+    logged = [r.getMessage() + (f" {r.exc_info[1]}" if r.exc_info and r.exc_info[1] else "") for r in caplog.records
+              if r.levelno >= logging.WARNING]
     assert any("probe bug" in line for line in logged), (
-        f"the failing tick's error should be logged with the logging module (not printed or dropped); records: {logged}")
+        f"the failing tick's error should be logged with the logging module at WARNING or above (not printed, dropped "
+        f"or hidden at DEBUG/INFO, which the default configuration does not show); records: "
+        f"{[(r.levelname, r.getMessage()) for r in caplog.records]}")
     again = system.run()
     assert again.errors == 0 and again.iterations == 3, (
         f"a second run() counts its own ticks (3 iterations, no error this time), got {again}")
@@ -210,3 +213,35 @@ def test_the_summary_counts_every_notification_not_every_alerting_tick(store, cl
     again = system.run()
     assert (again.iterations, again.notifications) == (3, 6), (
         f"a second run() should count only its own 3 ticks and 6 notifications, got {again}")
+
+
+def test_an_exception_without_a_message_is_still_a_failed_tick(kit, store, clock, fake_sleep):
+    calls = []
+
+    def probe():
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectionError()  # no arguments, an empty message
+        return 12.0
+
+    system = make(store, kit.RecordingAlerter(), clock, fake_sleep, probe=probe, interval_s=10, max_iterations=2)
+    summary = system.run()
+    assert (summary.iterations, summary.errors) == (2, 1), (
+        f"a collaborator raising ConnectionError() with no message should make one failed tick and the loop go on, "
+        f"got {summary}")
+    calls.clear()
+    report = system.tick()
+    assert report.error is not None and report.error.startswith("ConnectionError"), (
+        f"the failed tick should report error='ConnectionError: ' (its type, then its empty message), got {report.error!r}")
+
+
+def test_a_run_with_no_tick_reports_no_last_metrics(kit, store, clock, fake_sleep):
+    stop = threading.Event()
+    system = make(store, kit.RecordingAlerter(), clock, fake_sleep, interval_s=10, max_iterations=2, stop_event=stop)
+    first = system.run()
+    assert first.last_metrics.get("up") == 1.0, f"the first run ticked twice with a healthy probe, got {first}"
+    stop.set()
+    again = system.run()
+    assert again.iterations == 0 and again.last_metrics == {}, (
+        f"a second run() stopped before its first tick reports only its own ticks: 0 iterations and "
+        f"last_metrics {{}}, not the earlier run's, got {again}")

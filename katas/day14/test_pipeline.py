@@ -46,14 +46,15 @@ def describe(calls):
 def pipeline(learner_file, run_bash, fake_tools, model_server, tmp_path):
     port = model_server.url.rsplit(":", 1)[1]
 
-    def run(*extra, version="v2", timeout=20, env=None, **options):
+    def run(*extra, version="v2", timeout=20, env=None, hint=None, **options):
         """options (retries=, interval=, timeout_s=, rollout_timeout=) replace the defaults below; env= adds variables."""
         settings = {"--retries": "3", "--interval": "0.1", "--timeout": "2", "--rollout-timeout": "5"}
         settings.update({"--" + key.removesuffix("_s").replace("_", "-"): str(value) for key, value in options.items()})
         args = ["--image", IMAGE, "--name", NAME, "--port", port, "--context", str(tmp_path),
                 "--test-cmd", "python -m pytest -q", *[word for pair in settings.items() for word in pair],
                 *extra, version]
-        return run_bash(learner_file("pipeline.sh"), args, env={**fake_tools.env, **(env or {})}, timeout=timeout)
+        extra_kw = {"hint": hint} if hint else {}
+        return run_bash(learner_file("pipeline.sh"), args, env={**fake_tools.env, **(env or {})}, timeout=timeout, **extra_kw)
 
     run.port = int(port)
     run.context = str(tmp_path)
@@ -78,6 +79,21 @@ def docker_first(fake_tools):
     fake_tools.answer("docker", "inspect", "{{.State.Running}}", out="true")
 
 
+def options_before_image(argv, image):
+    """True when every --label/--publish/--name/--detach word of a `docker run` comes before `image`
+    (what follows the image is the container's command, not options)."""
+    if image not in argv:
+        return False
+    at = argv.index(image)
+    words = [i for i, arg in enumerate(argv) for name in ("--label", "-l", "--publish", "-p", "--name", "--detach", "-d")
+             if arg == name or arg.startswith(name + "=")]
+    return all(i < at for i in words)
+
+
+def detached(argv):
+    return any(arg in ("-d", "--detach", "--detach=true") or re.fullmatch(r"-[a-zA-Z]*d[a-zA-Z]*", arg) for arg in argv)
+
+
 def previous_back(calls, after):
     """Position of the first `docker run --name NAME` after `after` that starts ml:v1 (by name or by image ID), or None."""
     found = [after + 1 + i for i, (tool, argv) in enumerate(calls[after + 1:])
@@ -96,6 +112,7 @@ def previous_back(calls, after):
                                   ["--interval", "0.0", "v1"], ["--timeout", "0", "v1"], ["--step-timeout", "0", "v1"],
                                   ["--interval", "abc", "v1"], ["--timeout", "x", "v1"], ["--step-timeout", "ten", "v1"],
                                   ["--interval", "1.2.3", "v1"], ["--timeout", ".", "v1"],
+                                  ["--step-timeout", "00", "v1"], ["--interval", "0.00", "v1"], ["--timeout", "00.0", "v1"],
                                   ["v 1"], [".v1"], ["v2\n"], ["v1\nv2"], ["v1", "--image"], ["a" * 129]],
                          ids=lambda a: (" ".join(a).replace("\n", "<LF>") if len(" ".join(a)) < 40 else "129-char-version")
                          or "no-version")
@@ -117,7 +134,8 @@ def test_help_prints_the_usage_on_stdout_and_exits_0(learner_file, run_bash, fak
 
 @pytest.mark.task(taskno=3)
 def test_docker_mode_builds_tests_in_the_image_deploys_and_checks_health(pipeline, fake_tools, docker_previous, model_server):
-    done = pipeline("--mode", "docker", "--label", "team=ml", "--label", "tier=gold", "--build-arg", "A=1", "--build-arg", "B=2")
+    done = pipeline("--mode", "docker", "--label", "team=ml", "--label", "tier=gold", "--build-arg", "A=1",
+                    "--build-arg", "NOTE=two words", "--kind-cluster", "dev")
     calls = fake_tools.calls
     assert done.returncode == 0, f"a healthy deploy should exit 0\n{done.output}\ncalls:\n{describe(calls)}"
     build = index(calls, "docker", "build", f"{IMAGE}:v2")
@@ -126,8 +144,9 @@ def test_docker_mode_builds_tests_in_the_image_deploys_and_checks_health(pipelin
     assert None not in (build, test, deploy), f"expected docker build, a --rm test run and a --name {NAME} run:\n{describe(calls)}"
     assert build < test < deploy, f"the order must be build, test in the image, deploy:\n{describe(calls)}"
     assert "python -m pytest -q" in calls[test][1], f"the test run should execute --test-cmd in the image:\n{describe(calls)}"
-    assert sorted(option_values(calls[build][1], "--build-arg")) == ["A=1", "B=2"], (
-        f"every --build-arg should reach docker build:\n{describe(calls)}")
+    assert sorted(option_values(calls[build][1], "--build-arg")) == ["A=1", "NOTE=two words"], (
+        f"every --build-arg should reach docker build, each as one word (spaces kept):\n{describe(calls)}")
+    assert index(calls, "kind") is None, f"--kind-cluster is for k8s mode only: docker mode runs no kind:\n{describe(calls)}"
     import os
 
     folder = fake_tools.folders[build]
@@ -137,6 +156,11 @@ def test_docker_mode_builds_tests_in_the_image_deploys_and_checks_health(pipelin
     for step in (test, deploy):
         assert {"team=ml", "tier=gold"} <= set(option_values(calls[step][1], "--label", "-l")), (
             f"every --label should go on every container the pipeline starts:\n{describe(calls)}")
+        assert options_before_image(calls[step][1], f"{IMAGE}:v2"), (
+            f"docker run takes its options (--label, --name, --publish...) before the image; words after the image are "
+            f"the container's command (here arguments to sh -c or the server), so that container gets no label:\n"
+            f"  docker {' '.join(calls[step][1])}")
+    assert detached(calls[deploy][1]), f"the deployed container should run detached (--detach):\n{describe(calls)}"
     assert option_values(calls[deploy][1], "--publish", "-p") == [f"127.0.0.1:{pipeline.port}:8000"], (
         f"the container should publish 8000 on 127.0.0.1:{pipeline.port} only, not on every interface:\n{describe(calls)}")
     assert ("GET", "/health") in model_server.requests, "the pipeline should check /health on the service port"
@@ -202,6 +226,10 @@ def test_docker_mode_brings_the_previous_image_back_when_health_fails(pipeline, 
         f"v1 should come back on the same port, on 127.0.0.1:\n{describe(calls)}")
     assert {"team=ml", "tier=gold"} <= set(option_values(calls[back][1], "--label", "-l")), (
         f"the container the undo starts should carry every --label too:\n{describe(calls)}")
+    previous = f"{IMAGE}:v1" if f"{IMAGE}:v1" in calls[back][1] else PREVIOUS_ID
+    assert options_before_image(calls[back][1], previous) and detached(calls[back][1]), (
+        f"the undo should run the previous image detached (--detach), its options before the image, like the deploy; "
+        f"an attached `docker run` blocks until the step timeout kills it:\n  docker {' '.join(calls[back][1])}")
 
 
 @pytest.fixture
@@ -446,3 +474,35 @@ def test_every_tool_command_runs_under_timeout(pipeline, fake_tools, docker_prev
             assert limit == 7, f"this command should run under timeout --step-timeout (7), got {limit:g}:\n  {command}"
     for words in (("docker", "rm"), ("kubectl", "rollout", "undo"), ("kind", "load")):
         assert index(calls, *words) is not None, f"expected a `{' '.join(words)}` call in these runs:\n{describe(calls)}"
+
+
+@pytest.mark.task(taskno=3)
+def test_k8s_mode_pauses_the_interval_between_health_checks(pipeline, fake_tools):
+    fake_tools.answer("kubectl", "get", "--raw", code=1, out="Error from server (ServiceUnavailable)")
+    done = pipeline("--mode", "k8s", retries=2, interval=1.5)
+    calls, times = fake_tools.calls, fake_tools.times
+    assert done.returncode == 1, f"an unhealthy rollout should exit 1\n{done.output}"
+    checks = [at for (tool, argv), at in zip(calls, times) if tool == "kubectl" and any(a.startswith("--raw") for a in argv)]
+    assert len(checks) == 2 and checks[1] - checks[0] >= 1.3, (
+        f"in k8s mode too, --retries 2 health checks should be --interval 1.5 s apart; they started at "
+        f"{[round(at - checks[0], 2) for at in checks]} s:\n{describe(calls)}")
+
+
+@pytest.fixture
+def docker_previous_then_stuck(fake_tools):
+    """The container NAME runs ml:v1; the new container stays `created`: neither running nor exited."""
+    fake_tools.answer("docker", "inspect", "{{.Config.Image}}", out=f"{IMAGE}:v1")
+    fake_tools.answer("docker", "inspect", "{{.Image}}", out=PREVIOUS_ID)
+    fake_tools.answer("docker", "inspect", "{{.State.Status}}", out="created")
+    fake_tools.answer("docker", "inspect", "{{.State.Running}}", out="false")
+
+
+@pytest.mark.task(taskno=4)
+def test_docker_mode_waits_for_running_only_the_rollout_timeout(pipeline, fake_tools, docker_previous_then_stuck):
+    done = pipeline("--mode", "docker", rollout_timeout=1, timeout=12,
+                    hint="a container that never runs should fail the deploy after --rollout-timeout (1 s here)")
+    calls = fake_tools.calls
+    assert done.returncode == 1, f"a container still not running after --rollout-timeout 1 s is a failed deploy\n{done.output}"
+    deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
+    assert deploy is not None and previous_back(calls, deploy) is not None, (
+        f"the failed deploy should be undone: {IMAGE}:v1 runs as {NAME} again:\n{describe(calls)}")
