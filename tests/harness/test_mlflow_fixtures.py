@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -130,6 +131,9 @@ def test_reap_kills_the_server_of_a_run_that_died(tmp_path):
                                 env={**os.environ, mlflow_server.LABEL_ENV: str(folder)}, start_new_session=True)
     try:
         (folder / "server.json").write_text(json.dumps({"owner_pid": int(dead.stdout), "server_pid": leftover.pid}))
+        deadline = time.monotonic() + 10  # reap finds a process by its environment: let it be readable first
+        while leftover.pid not in mlflow_server.labelled_pids(str(folder)) and time.monotonic() < deadline:
+            time.sleep(0.05)
         removed = mlflow_server.reap()
         assert folder.name in removed, f"a folder whose owner is gone is reaped: {removed}"
         assert leftover.wait(timeout=10) is not None, "the leftover process is killed"
