@@ -13,8 +13,6 @@ import os
 import re
 import stat
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -162,42 +160,12 @@ def server():
         yield srv
 
 
-class _RedirectHandler(BaseHTTPRequestHandler):
-    """/health answers 302 to /login; every other path answers 200 (a login page)."""
-
-    def log_message(self, format, *args):
-        return
-
-    def do_GET(self):
-        self.server.paths.append(self.path)
-        body = b"<html>please log in</html>"
-        if self.path == "/health":
-            self.send_response(302)
-            self.send_header("Location", "/login")
-        else:
-            self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
 @pytest.fixture
 def redirecting_server():
-    """A real server on loopback whose /health redirects (302) to a page answering 200, as a
-    proxy in front of a dead service may: `.url`, `.port`, `.paths` (the paths it was asked)."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _RedirectHandler)
-    httpd.daemon_threads = True
-    httpd.paths = []
-    httpd.port = httpd.server_address[1]
-    httpd.url = f"http://127.0.0.1:{httpd.port}"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    try:
-        yield httpd
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+    """A real server on loopback whose /health redirects (302) to a login page answering 200,
+    as a proxy in front of a dead service may."""
+    with ControlledServer("redirect") as srv:
+        yield srv
 
 
 class FakeDocker:

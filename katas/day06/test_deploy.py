@@ -353,7 +353,7 @@ def test_a_failed_first_deploy_leaves_nothing_behind(deploy, fake_docker, server
 def test_a_redirect_to_a_page_answering_200_does_not_pass_the_health_check(
         learner_file, run_bash, fake_docker, redirecting_server, tmp_path):
     state_file = tmp_path / "deployed-version"
-    args = ["--image", IMAGE, "--name", NAME, "--port", str(redirecting_server.port), "--context", str(tmp_path),
+    args = ["--image", IMAGE, "--name", NAME, "--port", redirecting_server.url.rsplit(":", 1)[1], "--context", str(tmp_path),
             "--state-file", str(state_file), "--retries", "2", "--interval", "0.1", "--timeout", "2", "v1"]
     done = run_bash(learner_file("deploy.sh"), args, env=fake_docker.env, cwd=tmp_path, timeout=20)
     assert done.returncode == 1, (

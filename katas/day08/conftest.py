@@ -2,9 +2,8 @@
 
 Training is not today's lesson (that was day 02), so the runs are made here, once per
 machine (later test runs copy the store), and each test registers them under a model name
-of its own. The models
-differ in quality on purpose, and one run logs a misleading metric (its training
-score), the way careless pipelines do.
+of its own. The models differ in quality on purpose, and one run logs a misleading metric
+(its training score), the way careless pipelines do.
 """
 
 from __future__ import annotations

@@ -292,37 +292,31 @@ class FakeTools:
         return {"FAKE_TOOLS_DIR": str(self.home), "PATH": f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}",
                 **{tool.upper(): str(self.bin / tool) for tool in self.TOOLS}}
 
-    @property
-    def calls(self) -> list[tuple[str, list[str]]]:
+    def _log(self) -> list[dict]:
+        """Every call the fakes recorded, in order: tool, argv, cwd, parents and start time."""
         log = self.home / "calls.jsonl"
         if not log.exists():
             return []
-        entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-        return [(entry["tool"], entry["argv"]) for entry in entries]
+        return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+    @property
+    def calls(self) -> list[tuple[str, list[str]]]:
+        return [(entry["tool"], entry["argv"]) for entry in self._log()]
 
     @property
     def parents(self) -> list[list[list[str]] | None]:
         """For each call in `calls`, the argv of its parent processes, nearest first (None where unknown)."""
-        log = self.home / "calls.jsonl"
-        if not log.exists():
-            return []
-        return [json.loads(line).get("parents") for line in log.read_text().splitlines() if line.strip()]
+        return [entry.get("parents") for entry in self._log()]
 
     @property
     def times(self) -> list[float]:
         """When each call in `calls` started (time.time()), in the same order."""
-        log = self.home / "calls.jsonl"
-        if not log.exists():
-            return []
-        return [json.loads(line).get("at", 0.0) for line in log.read_text().splitlines() if line.strip()]
+        return [entry.get("at", 0.0) for entry in self._log()]
 
     @property
     def folders(self) -> list[str]:
         """The working folder of each call in `calls`, in the same order (a script may `cd` before a step)."""
-        log = self.home / "calls.jsonl"
-        if not log.exists():
-            return []
-        return [json.loads(line)["cwd"] for line in log.read_text().splitlines() if line.strip()]
+        return [entry["cwd"] for entry in self._log()]
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 
-MODES = ("healthy", "failing", "slow", "not_ready")
+MODES = ("healthy", "failing", "slow", "not_ready", "redirect")
 
 
 class Received(NamedTuple):
@@ -44,9 +44,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):  # keep test output clean
         return
 
-    def _answer(self, status: int, body: dict) -> None:
+    def _answer(self, status: int, body: dict, location: str | None = None) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
+        if location is not None:
+            self.send_header("Location", location)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -66,6 +68,12 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(behaviour.delay_s)
         if behaviour.mode == "failing":
             self._answer(behaviour.status, {"error": "failing on purpose"})
+        elif behaviour.mode == "redirect":
+            # A proxy in front of a dead service: every route sends the client to a login page answering 200.
+            if self.path == "/login":
+                self._answer(200, {"page": "please log in"})
+            else:
+                self._answer(302, {"error": "log in first"}, location="/login")
         elif self.path == "/health":
             self._answer(200, {"status": "ok", "model_version": behaviour.model_version})
         elif self.path == "/ready":

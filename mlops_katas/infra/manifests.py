@@ -117,11 +117,12 @@ def _strict_loader():
                 if key_node.tag == "tag:yaml.org,2002:merge":
                     continue  # a key a `<<` merge brings in may be set again: that is what merges are for
                 key = self.construct_object(key_node, deep=deep)
-                if isinstance(key, Hashable) and key in seen:
+                if not isinstance(key, Hashable):
+                    continue  # the base class reports an unhashable key
+                if key in seen:
                     raise yaml.constructor.ConstructorError(
                         "while reading a mapping", node.start_mark, f"found the key {key!r} twice", key_node.start_mark)
-                if isinstance(key, Hashable):
-                    seen.add(key)
+                seen.add(key)
             return super().construct_mapping(node, deep=deep)
 
     return StrictLoader

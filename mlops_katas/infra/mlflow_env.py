@@ -99,10 +99,15 @@ class MlflowStore:
         return found
 
 
+def _cache_root() -> Path:
+    """Where stores made once per machine are kept between runs."""
+    return system_tmp() / "mlops-katas-mlflow-cache"
+
+
 def template_path() -> Path:
     """Where the migrated empty store for the installed MLflow version is kept between runs."""
     version = importlib.metadata.version("mlflow")
-    return system_tmp() / "mlops-katas-mlflow-cache" / f"empty-store-mlflow-{version}.db"
+    return _cache_root() / f"empty-store-mlflow-{version}.db"
 
 
 def cached_template() -> Path:
@@ -156,7 +161,7 @@ def filled_store(store: MlflowStore, source: bytes, fill: Callable[[MlflowStore]
     key = hashlib.sha256(source)
     for package in packages:
         key.update(importlib.metadata.version(package).encode())
-    cache = system_tmp() / "mlops-katas-mlflow-cache" / f"filled-{key.hexdigest()[:16]}"
+    cache = _cache_root() / f"filled-{key.hexdigest()[:16]}"
     cache.parent.mkdir(parents=True, exist_ok=True)
     with open(cache.parent / f"{cache.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one builder at a time; the others wait and reuse
