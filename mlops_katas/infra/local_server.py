@@ -177,15 +177,35 @@ def labelled_pids(label_env: str, label: str) -> list[int]:
     return [pid for pid in found if pid != os.getpid()]
 
 
+def _running(pid: int) -> bool:
+    """True while any thread of `pid` has not exited. A killed leader loses its label (its
+    cwd) before its last thread closes the process's sockets, so the label alone cannot
+    say the port is free; a zombie nobody reaps counts as exited."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return False
+    for task in tasks:
+        try:
+            state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state not in ("Z", "X"):
+            return True
+    return False
+
+
 def kill_labelled(label_env: str, label: str) -> None:
-    for pid in labelled_pids(label_env, label):
+    killed = labelled_pids(label_env, label)
+    for pid in killed:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
     deadline = time.monotonic() + STOP_WAIT_S
-    while labelled_pids(label_env, label) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    while time.monotonic() < deadline and (labelled_pids(label_env, label)
+                                           or any(_running(pid) for pid in killed)):
+        time.sleep(POLL_S)
 
 
 def reap_folders(base: Path, label_env: str) -> list[str]:
