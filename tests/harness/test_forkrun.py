@@ -28,6 +28,16 @@ def test_fails_when_a_file_says_so():
 def test_sees_no_variable_set_after_the_zygote_started():
     assert "SET_LATER" not in os.environ, "the run sees the zygote's environment, fixed at its start"
 
+def test_leaves_work_for_the_exit(tmp_path_factory):
+    if not os.path.exists("at-exit"):
+        return
+    import atexit, threading
+    atexit.register(lambda: open("exit-handler-ran", "w").close())
+    def late_writer():
+        time.sleep(0.5)
+        open("thread-finished", "w").close()
+    threading.Thread(target=late_writer).start()
+
 def test_hangs_with_a_child(tmp_path_factory):
     if not os.path.exists("hang"):
         return
@@ -58,7 +68,7 @@ def test_a_passing_run_exits_0_with_pytest_output_twice_in_a_row(zygote, project
     for _ in range(2):  # the second run must not see the first one's module state
         done = _run(zygote, project)
         assert done.returncode == 0, f"every probe test should pass:\n{done.output}"
-        assert "5 passed" in done.output, f"pytest's own summary is the output:\n{done.output}"
+        assert "6 passed" in done.output, f"pytest's own summary is the output:\n{done.output}"
 
 
 def test_a_failing_run_exits_1_and_an_empty_one_5(zygote, project):
@@ -73,6 +83,15 @@ def test_the_environment_is_the_zygotes(zygote, project, monkeypatch):
     monkeypatch.setenv("SET_LATER", "1")
     done = _run(zygote, project, "-k", "environment or variable")
     assert done.returncode == 0, f"the run should see the zygote's environment only:\n{done.output}"
+
+
+def test_a_run_waits_for_its_threads_and_runs_its_exit_handlers(zygote, project):
+    """As a fresh interpreter's exit does, though a forked run skips the heap's teardown."""
+    (project / "at-exit").write_text("")
+    done = _run(zygote, project, "-k", "leaves_work")
+    assert done.returncode == 0, done.output
+    assert (project / "thread-finished").exists(), "the run should end only after its non-daemon threads"
+    assert (project / "exit-handler-ran").exists(), "exit handlers registered by the run should run"
 
 
 def test_a_run_past_its_deadline_is_killed_with_its_children(zygote, project):
