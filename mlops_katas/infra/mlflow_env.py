@@ -187,6 +187,9 @@ def isolated(store: MlflowStore) -> Iterator[MlflowStore]:
     import mlflow
     from mlflow.tracking import _model_registry, _tracking_service, fluent
 
+    from .mlflow_requirements import install
+
+    install()
     saved_env = {name: os.environ.get(name) for name in MLFLOW_ENV}
     saved_globals = (_tracking_service.utils._tracking_uri, _model_registry.utils._registry_uri,
                      fluent._active_experiment_id)

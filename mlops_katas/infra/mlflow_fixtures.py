@@ -118,6 +118,9 @@ def mlflow_store(mlflow_store_factory, request: pytest.FixtureRequest):
 
 @pytest.fixture(scope="session")
 def mlflow_server() -> server_mod.MlflowServer:
+    from .mlflow_requirements import install
+
+    install()  # learner code logs models to the server from this process
     server = _get_server()
     try:
         server.wait_ready()
