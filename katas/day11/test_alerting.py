@@ -111,6 +111,19 @@ def test_a_breach_above_sends_one_firing_alert_with_metric_value_and_threshold(n
 
 
 @pytest.mark.task(taskno=4)
+def test_subjects_format_long_values_and_limits_with_g(notifier, clock):
+    alerts = manager(notifier, clock, Threshold("queue_depth", 1e6), latency_above_200())
+    alerts.evaluate({"queue_depth": 1234567.0, "latency_ms": 250.123456})
+    assert notifier.subjects == [
+        "[FIRING] queue_depth is 1.23457e+06, above the threshold 1e+06",
+        "[FIRING] latency_ms is 250.123, above the threshold 200",
+    ], (
+        "values and limits are formatted with :g (6 significant digits, exponent for large numbers): "
+        f"f'{{1234567.0:g}}' is '1.23457e+06' and f'{{250.123456:g}}' is '250.123'; got {notifier.subjects}"
+    )
+
+
+@pytest.mark.task(taskno=4)
 def test_a_breach_below_fires_when_the_value_drops_under_the_limit(notifier, clock):
     alerts = manager(notifier, clock)
     alerts.evaluate({"availability": 0.96})
@@ -359,6 +372,25 @@ def test_a_new_incidents_undelivered_alert_is_retried_whatever_the_old_cooldown(
 
 
 @pytest.mark.task(taskno=4)
+def test_recovery_forgets_the_cooldown_even_when_its_notice_was_not_delivered(notifier, clock):
+    alerts = manager(notifier, clock, cooldown_s=300)
+    alerts.evaluate({"latency_ms": 900.0})  # delivered
+    clock.advance(10)
+    notifier.down = True
+    alerts.evaluate({"latency_ms": 100.0})  # the resolved notice fails
+    clock.advance(10)
+    alerts.evaluate({"latency_ms": 700.0})  # a new incident; its first alert fails too
+    notifier.down = False
+    clock.advance(10)
+    sent = alerts.evaluate({"latency_ms": 750.0})
+    assert [(n.status, n.delivered) for n in sent] == [("firing", True)], (
+        "recovery ends the incident and forgets its cooldown whether or not the resolved notice got through, "
+        "so the new incident's failed first alert is retried at the next tick (the old alert was mailed "
+        f"only 30 s ago); got {sent}"
+    )
+
+
+@pytest.mark.task(taskno=4)
 def test_recovery_after_an_undelivered_alert_still_sends_a_resolved_notice(notifier, clock):
     alerts = manager(notifier, clock)
     notifier.down = True
@@ -391,6 +423,43 @@ def test_smtp_notifier_delivers_subject_body_sender_and_recipients(smtp):
         f"the To header names every recipient, got {mail.message['To']!r}"
     )
     assert "alerts@example.com" in str(mail.message["From"]), "the From header names the sender"
+
+
+@pytest.mark.task(taskno=5)
+def test_smtp_notifier_delivers_non_ascii_subjects_and_bodies(smtp):
+    notifier = SmtpNotifier(smtp.host, smtp.port, "alerts@example.com", ["oncall@example.com"], timeout_s=5)
+    subject = "[FIRING] latência_ms is 431, above the threshold 200"
+    try:
+        notifier.send(subject, "latência_ms = 431 ≥ 200 (modèle v2)")
+    except (AlertDeliveryError, UnicodeError) as error:
+        pytest.fail(f"a metric name with accents must still be mailed, send raised {error!r}: build the mail with "
+                    "email.message.EmailMessage (or MIMEText), which encodes headers and body, not as a raw ASCII string")
+    received = smtp.wait_for(1)
+    assert [m.subject for m in received] == [subject], (
+        f"the subject should arrive unchanged, accents included, got {[m.subject for m in received]}"
+    )
+    assert "latência_ms = 431 ≥ 200 (modèle v2)" in received[0].body, (
+        f"the body should arrive unchanged, got {received[0].body!r}"
+    )
+
+
+@pytest.mark.task(taskno=5)
+def test_each_alert_reaches_a_relay_restarted_since_the_previous_one():
+    with SmtpSink() as first:
+        port = first.port
+        notifier = SmtpNotifier(first.host, port, "alerts@example.com", ["oncall@example.com"], timeout_s=2)
+        notifier.send("[FIRING] one", "first alert")
+        assert [m.subject for m in first.wait_for(1)] == ["[FIRING] one"], "the first alert should arrive"
+    with SmtpSink(port=port) as second:  # the relay restarted on the same address
+        try:
+            notifier.send("[FIRING] two", "second alert")
+        except AlertDeliveryError as error:
+            pytest.fail(f"the relay is up again, yet send failed: {error}; a connection kept from the earlier send "
+                        "died with the old relay: open a fresh connection for each send")
+        received = second.wait_for(1)
+    assert [m.subject for m in received] == ["[FIRING] two"], (
+        f"the second alert should reach the restarted relay, got {[m.subject for m in received]}"
+    )
 
 
 @pytest.mark.task(taskno=5)

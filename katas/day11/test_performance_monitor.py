@@ -196,6 +196,86 @@ def test_a_zero_hour_window_holds_only_samples_stamped_now(db_path, clock):
 
 
 @pytest.mark.task(taskno=1)
+def test_whole_number_values_and_timestamps_come_back_as_floats(db_path, clock):
+    # clock.now is a whole second (1_700_000_000.0) and 1.0 / 200.0 are whole numbers: a column
+    # declared NUMERIC or INTEGER would turn them into Python ints.
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    monitor.record_metric("availability", 1.0)
+    monitor.record_metric("latency_ms", 200.0)
+    for name in ("availability", "latency_ms"):
+        rows = monitor.get_recent_metrics(name)
+        kinds = [(type(row["timestamp"]).__name__, type(row["value"]).__name__) for row in rows]
+        assert kinds == [("float", "float")], (
+            f"each sample is {{'timestamp': float, 'value': float}}, even when the number is whole; {name} came back "
+            f"with types {kinds} ({rows}): declare the columns REAL"
+        )
+
+
+class SqlWatchingConnection(sqlite3.Connection):
+    """A real sqlite3 connection that also keeps the SQL text of every statement it is given."""
+
+    statements: list[str] = []
+
+    def execute(self, sql, *args, **kwargs):
+        self.statements.append(sql)
+        return super().execute(sql, *args, **kwargs)
+
+    def executemany(self, sql, *args, **kwargs):
+        self.statements.append(sql)
+        return super().executemany(sql, *args, **kwargs)
+
+    def executescript(self, sql, *args, **kwargs):
+        self.statements.append(sql)
+        return super().executescript(sql, *args, **kwargs)
+
+    def cursor(self, *args, **kwargs):
+        return super().cursor(SqlWatchingCursor)
+
+
+class SqlWatchingCursor(sqlite3.Cursor):
+    def execute(self, sql, *args, **kwargs):
+        SqlWatchingConnection.statements.append(sql)
+        return super().execute(sql, *args, **kwargs)
+
+    def executemany(self, sql, *args, **kwargs):
+        SqlWatchingConnection.statements.append(sql)
+        return super().executemany(sql, *args, **kwargs)
+
+
+@pytest.mark.task(taskno=1)
+def test_numbers_reach_sqlite_as_parameters_not_as_sql_text(db_path, monkeypatch):
+    import performance_monitor
+
+    statements: list[str] = []
+    monkeypatch.setattr(SqlWatchingConnection, "statements", statements)
+    connect = sqlite3.connect
+
+    def watched_connect(*args, **kwargs):
+        return connect(*args, factory=SqlWatchingConnection, **kwargs)
+
+    # sqlite3.connect, the same function under sqlite3.dbapi2, and any copy the module imported by name.
+    monkeypatch.setattr(sqlite3, "connect", watched_connect)
+    monkeypatch.setattr(sqlite3.dbapi2, "connect", watched_connect)
+    for attribute, value in vars(performance_monitor).items():
+        if value is connect:
+            monkeypatch.setattr(performance_monitor, attribute, watched_connect)
+    clock = FakeClock(start=1_700_001_234.75)
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    monitor.record_metric("checkout_p95_ms", 431.625, model_version="v7-candidate")
+    rows = monitor.get_recent_metrics("checkout_p95_ms", hours=2.5)
+    assert [row["value"] for row in rows] == [431.625], f"the sample should come back, got {rows}"
+    window_start = 1_700_001_234.75 - 2.5 * 3600
+    values = {"the metric name": "checkout_p95_ms", "the model version": "v7-candidate", "the value": "431.625",
+              "the timestamp": "1700001234.75", "the window start": str(window_start)}
+    for what, text in values.items():
+        inside = [sql for sql in statements if text in sql]
+        assert not inside, (
+            f"{what} ({text}) was written into the SQL text {inside}: every value, numbers included, reaches "
+            "SQLite as a parameter (? or :name) and the SQL text only holds placeholders"
+        )
+
+
+@pytest.mark.task(taskno=1)
 def test_a_busy_window_returns_every_sample_however_many(db_path, clock, monkeypatch):
     # Only a speed-up for the test: the 1050 one-row transactions below skip fsync.
     connect = sqlite3.connect
@@ -207,6 +287,7 @@ def test_a_busy_window_returns_every_sample_however_many(db_path, clock, monkeyp
         return conn
 
     monkeypatch.setattr(sqlite3, "connect", connect_without_fsync)
+    monkeypatch.setattr(sqlite3.dbapi2, "connect", connect_without_fsync)  # the name SQLAlchemy calls
     monitor = ModelPerformanceMonitor(db_path, clock=clock)
     for i in range(1050):  # one sample a second: the oldest 50 were slow, the newest 1000 fast
         monitor.record_metric("latency_ms", 900.0 if i < 50 else 100.0)
@@ -325,6 +406,39 @@ def test_sla_compliance_is_none_when_there_are_no_latency_samples_in_the_window(
 
 
 @pytest.mark.task(taskno=2)
+def test_a_zero_threshold_is_used_not_replaced_by_the_default(db_path, clock):
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    for latency in (0.0, 5.0, 150.0, 250.0):
+        monitor.record_metric("latency_ms", latency)
+    got = monitor.calculate_sla_compliance(latency_threshold_ms=0.0)
+    assert got == pytest.approx(25.0), (
+        "with a threshold of 0 ms only the 0.0 sample complies: 25 percent (0 is a threshold, not "
+        f"'use the default of 200'); got {got}"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_a_zero_hour_window_summarises_only_the_samples_stamped_now(db_path, clock):
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    monitor.record_metric("latency_ms", 900.0)
+    clock.advance(1)
+    monitor.record_metric("latency_ms", 100.0)
+    sla = monitor.calculate_sla_compliance(hours=0)
+    assert sla == pytest.approx(100.0), (
+        "hours=0 keeps only the sample stamped exactly clock() (100 ms, within 200 ms): 100 percent; "
+        f"0 hours is a window, not 'use the default of 24'; got {sla}"
+    )
+    p50 = monitor.latency_percentile(50, hours=0)
+    assert p50 == pytest.approx(100.0), (
+        f"hours=0 keeps only the sample stamped now, so its p50 is 100 ms, got {p50}"
+    )
+    clock.advance(1)
+    assert monitor.calculate_sla_compliance(hours=0) is None and monitor.latency_percentile(50, hours=0) is None, (
+        "one second later no sample is stamped exactly now: no data, None"
+    )
+
+
+@pytest.mark.task(taskno=2)
 @settings(max_examples=25)
 @given(samples=st.lists(st.tuples(st.integers(0, 48 * 3600), st.integers(0, 1000).map(float)), min_size=1,
                         max_size=15),
@@ -355,11 +469,12 @@ def test_percentile_interpolates_linearly_between_samples(db_path, clock):
     monitor = ModelPerformanceMonitor(db_path, clock=clock)
     for latency in (40.0, 10.0, 30.0, 20.0):
         monitor.record_metric("latency_ms", latency)
-    cases = {0: 10.0, 50: 25.0, 90: 37.0, 95: 38.5, 100: 40.0}
+    cases = {0: 10.0, 0.5: 10.15, 1: 10.3, 50: 25.0, 90: 37.0, 95: 38.5, 100: 40.0}  # q is a percent, 1 is p1
     for q, expected in cases.items():
         got = monitor.latency_percentile(q)
         assert got == pytest.approx(expected), (
-            f"p{q} of 10, 20, 30, 40 ms is {expected} with linear interpolation (numpy.percentile), got {got}"
+            f"p{q} of 10, 20, 30, 40 ms is {expected} with linear interpolation (numpy.percentile; q is a percent, "
+            f"so q=1 is p1, not p100), got {got}"
         )
 
 
@@ -505,6 +620,22 @@ def test_probe_of_a_non_200_answer_records_only_unavailability(db_path, clock, m
     )
     assert monitor.get_recent_metrics("latency_ms") == [], (
         f"an HTTP {status} answer records no latency: a fast error must not improve the SLA"
+    )
+
+
+@pytest.mark.task(taskno=3)
+def test_probe_does_not_follow_a_redirect_to_a_page_answering_200(db_path, clock, model_server):
+    # A proxy in front of a dead model: POST /predict answers 302 to /login, and /login answers 200.
+    model_server.set("redirect")
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    assert monitor.check_model_latency(model_server.url) is None, (
+        "/predict answered 302 (a redirect to a login page): that is not a 200 from the model, so the probe "
+        "returns None; do not follow redirects (requests: allow_redirects=False)"
+    )
+    assert samples(monitor, "availability") == [(clock.now, 0.0)], "a redirect records availability 0.0"
+    assert monitor.get_recent_metrics("latency_ms") == [], "a redirect records no latency"
+    assert model_server.requests == [("POST", "/predict")], (
+        f"the probe should stop at the 302, not fetch the login page, got {model_server.requests}"
     )
 
 

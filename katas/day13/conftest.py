@@ -30,9 +30,58 @@ class RecordedLatency:
         return rows
 
 
+class UnreadableStore:
+    """A day-11 store whose database cannot be read: `get_recent_metrics` raises as sqlite3 does then."""
+
+    def get_recent_metrics(self, name: str, hours: float = 24) -> list[dict]:
+        import sqlite3
+
+        raise sqlite3.OperationalError("unable to open database file")
+
+
 @pytest.fixture
 def recorded_latency():
     return RecordedLatency
+
+
+@pytest.fixture
+def unreadable_store():
+    return UnreadableStore()
+
+
+@pytest.fixture
+def broken_http_server():
+    """URL of a server that sends `200 OK` headers promising 100 bytes, then closes after 9 (a crashing worker)."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    conn.recv(65536)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+                                 b'{"status"')
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    thread.join(timeout=5)
+    listener.close()
 
 
 @pytest.fixture
@@ -84,10 +133,13 @@ def wait_until():
 
 @pytest.fixture
 def failing_docker_api():
-    """start(status) -> base_url of a stand-in Docker daemon answering every request with that HTTP error.
+    """start(status, knows_version=False) -> base_url of a stand-in Docker daemon answering every request with that
+    HTTP error.
 
     The body is what dockerd sends with an error, `{"message": ...}`, so docker-py raises its
-    APIError (a 404 would be NotFound). Stopped after the test.
+    APIError (a 404 is NotFound). With knows_version it answers `GET /version` as dockerd does
+    (so `docker.from_env()` can learn the API version) and every other request with the error.
+    Stopped after the test.
     """
     import http.server
     import json
@@ -95,11 +147,15 @@ def failing_docker_api():
 
     servers = []
 
-    def start(status: int) -> str:
+    def start(status: int, knows_version: bool = False) -> str:
         class Handler(http.server.BaseHTTPRequestHandler):
             def _fail(self):
-                body = json.dumps({"message": f"stand-in daemon error {status}"}).encode()
-                self.send_response(status)
+                if knows_version and self.command == "GET" and self.path.split("?")[0].endswith("/version"):
+                    answer, body = 200, json.dumps({"ApiVersion": "1.41", "MinAPIVersion": "1.12",
+                                                    "Version": "stand-in"}).encode()
+                else:
+                    answer, body = status, json.dumps({"message": f"stand-in daemon error {status}"}).encode()
+                self.send_response(answer)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

@@ -59,7 +59,8 @@ def analyse(snapshot: Snapshot, slow_ms: float = 200.0) -> list[Finding]:
 
 
 def check_health(url: str, timeout_s: float = 2.0) -> HealthCheck:
-    """One timed GET {url}/health; never raises for a broken or hung server."""
+    """One timed GET {url}/health (a redirect's status is reported, not followed); never raises for a broken
+    or hung server."""
     # TODO(task 4): time.perf_counter() around requests.get(..., timeout=timeout_s).
     raise NotImplementedError("task 4")
 
@@ -69,7 +70,7 @@ def gather(container: str, url: str, *, client=None, metrics: MetricStore | None
     """Collect a Snapshot: `docker inspect` and the last `log_lines` log lines of `container`
     (through `client`, a docker.DockerClient, default docker.from_env() made at call time), check_health(url),
     and the `latency_ms` samples of the last `hours` from `metrics` when given. Only docker's
-    NotFound means "no such container"; any other Docker error propagates."""
+    NotFound means "no such container"; any other Docker error, and an error of the store, propagates."""
     # TODO(task 4): client.api.inspect_container / client.api.logs; docker.errors.NotFound.
     raise NotImplementedError("task 4")
 

@@ -143,6 +143,18 @@ def test_no_answer_from_health_is_unreachable_quoting_the_error():
 
 
 @pytest.mark.task(taskno=3)
+def test_unreachable_is_decided_by_the_missing_status_not_by_the_error_text():
+    findings = analyse(snapshot("healthy", HealthCheck(status=None, latency_ms=None, error="")))
+    assert causes(findings) == ["unreachable"], (
+        f"no status means no answer, even when the error text is empty (str() of some timeouts is ''): {findings}"
+    )
+    findings = analyse(snapshot("healthy", HealthCheck(status=503, latency_ms=3.0, error="Service Unavailable")))
+    assert causes(findings) == ["unhealthy"], (
+        f"a 503 is an answer: the server is unhealthy, not unreachable, whatever the error field says: {findings}"
+    )
+
+
+@pytest.mark.task(taskno=3)
 @pytest.mark.parametrize("status", [503, 500, 404, 401, 302, 204])
 def test_a_non_200_health_answer_is_unhealthy(status):
     findings = analyse(snapshot("healthy", HealthCheck(status=status, latency_ms=3.0)))
@@ -193,6 +205,16 @@ def test_a_slow_health_answer_is_slow_with_the_measured_latency():
     assert "451" in evidence_of(findings, "slow"), (
         f"450.7 ms in whole milliseconds is 451 (f'{{v:.0f}}' rounds, it does not truncate): {findings}"
     )
+
+
+@pytest.mark.task(taskno=3)
+def test_a_zero_slow_budget_is_used_not_replaced_by_the_default():
+    findings = analyse(snapshot("healthy", HealthCheck(status=200, latency_ms=4.0)), slow_ms=0)
+    assert causes(findings) == ["slow"], (
+        f"with slow_ms=0 any measured latency is over budget: a 4 ms answer is slow (0 is a budget, not 'use the "
+        f"default'): {findings}"
+    )
+    assert "4" in evidence_of(findings, "slow"), "the evidence gives the 4 ms latency"
 
 
 @pytest.mark.task(taskno=3)
@@ -274,6 +296,51 @@ def test_check_health_reports_an_error_status_as_it_is(server):
     server.set("failing", status=503)
     result = check_health(server.url)
     assert result.status == 503 and result.latency_ms is not None, f"a 503 is an answer, with a latency: {result}"
+
+
+@pytest.mark.task(taskno=4)
+def test_check_health_reports_a_redirect_without_following_it(server):
+    server.set("redirect")  # every route answers 302 to /login, and /login answers 200
+    result = check_health(server.url)
+    assert result.status == 302 and result.latency_ms is not None, (
+        f"/health answered 302: that status is the answer (a login page answering 200 is not a healthy "
+        f"server), got {result}"
+    )
+    assert server.requests == [("GET", "/health")], (
+        f"check_health does one GET and does not follow the redirect; the server saw {server.requests}"
+    )
+
+
+@pytest.mark.task(taskno=4)
+def test_check_health_survives_an_answer_broken_off_midway(broken_http_server):
+    try:
+        result = check_health(broken_http_server)
+    except NotImplementedError:
+        raise
+    except Exception as exc:
+        pytest.fail(f"the server sent its headers (Content-Length 100) and closed the connection after 9 bytes; "
+                    f"check_health never raises for a broken server, but it raised {exc!r}")
+    assert result.status is not None or result.error, (
+        f"either the status that arrived, or no status and the reason why; got {result}"
+    )
+
+
+@pytest.mark.task(taskno=4)
+def test_check_health_times_with_a_monotonic_clock_not_the_wall_clock(server, monkeypatch):
+    import itertools
+    import time
+
+    # The wall clock is stepped back an hour (an NTP correction) every time it is read during the probe.
+    real_time, steps = time.time, itertools.count()
+    monkeypatch.setattr(time, "time", lambda: real_time() - 3600.0 * next(steps))
+    server.set("healthy", delay_s=0.05)
+    result = check_health(server.url)
+    monkeypatch.undo()
+    assert result.status == 200, f"a healthy server answers 200, got {result}"
+    assert result.latency_ms is not None and 50 <= result.latency_ms < 30_000, (
+        f"the answer took about 50 ms; time it with a monotonic timer (time.perf_counter or time.monotonic), "
+        f"which the wall clock being set back cannot change; got latency_ms={result.latency_ms}"
+    )
 
 
 @pytest.mark.task(taskno=4)
@@ -367,3 +434,41 @@ def test_without_a_client_gather_asks_docker_from_env_when_called(failing_docker
         return  # the client was made now, from the environment, and its Docker error propagated
     pytest.fail(f"without `client`, gather must call docker.from_env() when it is called (not once at import), "
                 f"so DOCKER_HOST set now is used; it answered from another Docker instead: {snapshot}")
+
+
+def clear_docker_environment(monkeypatch):
+    for name in ("DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONTEXT"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.task(taskno=4)
+def test_every_gather_without_a_client_reads_docker_host_anew(failing_docker_api, monkeypatch):
+    import docker
+
+    clear_docker_environment(monkeypatch)
+    # First a Docker that has no such container, then (DOCKER_HOST changed) one that answers every request with 500.
+    monkeypatch.setenv("DOCKER_HOST", failing_docker_api(404, knows_version=True))
+    first = gather("day13-any", f"http://127.0.0.1:{free_port()}", timeout_s=0.5)
+    assert first.inspect is None, f"the Docker at DOCKER_HOST has no container day13-any: {first}"
+    monkeypatch.setenv("DOCKER_HOST", failing_docker_api(500, knows_version=True))
+    try:
+        second = gather("day13-any", f"http://127.0.0.1:{free_port()}", timeout_s=0.5)
+    except docker.errors.APIError:
+        return  # a client made for this call, from the DOCKER_HOST of now: its error propagated
+    pytest.fail(f"DOCKER_HOST now points at a Docker answering 500, yet gather answered {second}: each call "
+                "without `client` makes its client with docker.from_env() then, not a client kept from an earlier call")
+
+
+@pytest.mark.task(taskno=4)
+def test_a_given_client_is_used_and_docker_host_is_not_read(failing_docker_api, monkeypatch):
+    import docker
+
+    clear_docker_environment(monkeypatch)
+    monkeypatch.setenv("DOCKER_HOST", failing_docker_api(500))  # a client made from the environment fails at once
+    no_such_container = docker.DockerClient(base_url=failing_docker_api(404), version="1.41", timeout=2)
+    try:
+        snapshot = gather("day13-any", f"http://127.0.0.1:{free_port()}", client=no_such_container, timeout_s=0.5)
+    except docker.errors.DockerException as exc:
+        pytest.fail(f"gather was given a client whose Docker has no container day13-any, yet it failed with {exc!r}: "
+                    "docker.from_env() (DOCKER_HOST) is only for calls without `client`")
+    assert snapshot.inspect is None, f"the given client's Docker has no container day13-any: {snapshot}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 
 import pytest
@@ -33,7 +34,7 @@ def test_a_slow_container_is_diagnosed_slow(docker_client, docker_run, standin_i
 
 
 def test_latency_from_the_monitoring_store_is_taken_into_account(docker_client, docker_run, standin_image,
-                                                                   recorded_latency):
+                                                                   recorded_latency, unreadable_store):
     server = docker_run(standin_image, env={"APP_MODE": "healthy"})
     store = recorded_latency([900.0] * 20, older=[(0.75, 30.0)] * 5 + [(3.0, 7.0)] * 5)
     findings = diagnose(server.container.id, server.url, client=docker_client, metrics=store)
@@ -45,6 +46,20 @@ def test_latency_from_the_monitoring_store_is_taken_into_account(docker_client, 
     )
     half_hour = gather(server.container.id, server.url, client=docker_client, metrics=store, hours=0.5).latency_ms
     assert sorted(half_hour) == [900.0] * 20, f"hours=0.5 reads only the last half hour, got {sorted(half_hour)}"
+    with_zeros = recorded_latency([0.0] * 19 + [1000.0])
+    samples = gather(server.container.id, server.url, client=docker_client, metrics=with_zeros).latency_ms
+    assert sorted(samples) == [0.0] * 19 + [1000.0], (
+        f"a latency of 0.0 ms is a sample like any other (not a missing value): expected 19 zeros and 1000.0, "
+        f"got {sorted(samples)}"
+    )
+    try:
+        failed = gather(server.container.id, server.url, client=docker_client, metrics=unreadable_store)
+    except NotImplementedError:
+        raise
+    except sqlite3.OperationalError:
+        return  # the store's error propagated: the caller knows the latency is unknown, not fast
+    pytest.fail(f"the metrics store raised sqlite3.OperationalError, yet gather answered {failed}: a store that "
+                "fails makes gather raise, since no latency is not fast latency")
 
 
 def test_a_crash_looping_container_is_diagnosed_with_its_error(docker_client, faulty_container, wait_until):

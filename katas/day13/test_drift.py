@@ -108,6 +108,18 @@ def test_psi_leaves_the_callers_samples_as_they_were():
 
 
 @pytest.mark.task(taskno=1)
+def test_psi_leaves_the_callers_numpy_arrays_as_they_were():
+    reference = np.array([3.0, 1.0, 2.0, 5.0, 4.0] * 4)
+    current = np.array([9.0, 0.0, 4.5, 2.5])
+    before = (reference.copy(), current.copy())
+    psi(reference, current, bins=4)
+    assert np.array_equal(reference, before[0]) and np.array_equal(current, before[1]), (
+        f"psi only reads its samples; the caller's numpy arrays were changed (numpy.asarray of a float array is "
+        f"the same array, so sorting it sorts the caller's data) to {reference}, {current}"
+    )
+
+
+@pytest.mark.task(taskno=1)
 def test_psi_of_a_sample_against_itself_is_zero_even_with_ties():
     for sample in ([5.0] * 50, [1.0, 1.0, 2.0, 2.0, 2.0, 7.0] * 10, list(np.linspace(-3, 3, 101))):
         got = psi(sample, sample)
@@ -115,7 +127,7 @@ def test_psi_of_a_sample_against_itself_is_zero_even_with_ties():
 
 
 @pytest.mark.task(taskno=1)
-@pytest.mark.parametrize("bad", [[], [1.0, float("nan")], [1.0, float("inf")]])
+@pytest.mark.parametrize("bad", [[], [1.0, float("nan")], [1.0, float("inf")], [-float("inf"), 1.0]])
 def test_psi_rejects_empty_or_non_finite_samples(bad):
     with pytest.raises(ValueError):
         psi(bad, [1.0, 2.0])

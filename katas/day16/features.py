@@ -7,14 +7,16 @@ Contract (the tests check exactly this):
   than `entity` and `feature_time`, and no other column.
 - A label row takes its feature values from the row of the same entity with the greatest
   `feature_time <= label_time` (with `ttl`, also `feature_time >= label_time - ttl`);
-  among rows sharing that greatest time, the last one in `features`' order wins.
+  among rows sharing that greatest time, the last one in `features`' order wins. The values
+  are taken as they are: a missing value in that row stays missing (no older row stands in).
 - Where no row qualifies, the feature columns hold missing values (NaN/None/NaT). A row whose
   time is missing (NaT) matches nothing: such a label gets missing values, such a feature
   row is never used.
 - Neither input is modified; neither needs to be sorted; the features' index plays no
   part; the two time columns may have different resolutions (datetime64[s] vs [ns]).
 - A missing column raises KeyError naming it; tz-aware timestamps on one side and naive
-  ones on the other raise ValueError.
+  ones on the other raise ValueError. Aware times compare as instants (other zones, and
+  across a daylight-saving change). Each call reads both frames as they are then (no cache).
 """
 
 from __future__ import annotations

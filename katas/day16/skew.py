@@ -6,8 +6,10 @@ Contract (the tests check exactly this):
   KeyError naming it), the sorted list of entities, present in both frames, whose two
   values disagree; an empty list when all agree. Numbers (not bools) agree when they
   differ by at most `tolerance` (0: only equal numbers agree); other values (text, bools,
-  timestamps) when they are equal; two missing values (None, NaN, NaT, pd.NA) agree, one
-  missing value never does. Entities in only one frame (either one) are not compared.
+  timestamps) when they are equal. Numbers compare exactly: equal ones agree (inf with inf),
+  integers subtract as integers (no float rounding above 2**53, no unsigned wrap-around).
+  Two missing values (None, NaN, NaT, pd.NA) agree, one missing value never does.
+  Entities in only one frame (either one) are not compared.
   A missing `entity` column raises KeyError; an entity repeated in a frame ValueError.
 - `distribution_skew(train, serving, features, *, bins=10, threshold=0.1)
   -> dict[str, tuple[float, bool]]`: for each named feature, `(psi, psi >= threshold)`
@@ -17,7 +19,7 @@ Contract (the tests check exactly this):
   floored at epsilon = 1e-4, no renormalising; sum of (p_serving - p_train) *
   ln(p_serving / p_train)). A feature missing from a frame → KeyError; an empty column
   or one holding NaN/inf → ValueError; `bins < 2` or a threshold that is not a positive
-  finite number → ValueError.
+  finite number → ValueError, even when `features` is empty.
 """
 
 from __future__ import annotations

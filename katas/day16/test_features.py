@@ -112,6 +112,17 @@ def test_a_row_with_a_missing_time_matches_nothing():
     )
 
 
+def test_a_missing_value_in_the_newest_row_stays_missing():
+    features = features_frame([("a", 0, 1.0), ("a", 10, float("nan"))])
+    features["country"] = ["FR", None]
+    result = point_in_time_join(labels_frame([("a", 15, 1)]), features)
+    assert values(result) == [None] and values(result, "country") == [None], (
+        "the newest row (minute 10) has no spend and no country: those missing values are its values, and the "
+        "older row from minute 0 must not stand in for them (drop the rows whose *time* is missing, not every "
+        f"row with a missing value); got spend {values(result)}, country {values(result, 'country')}"
+    )
+
+
 def test_without_ttl_old_values_are_used():
     features = features_frame([("a", 0, 1.0)])
     result = point_in_time_join(labels_frame([("a", 60 * 24 * 365, 1)]), features)
@@ -216,6 +227,34 @@ def test_neither_input_is_modified_and_a_new_frame_is_returned():
     assert result is not labels and "spend_7d" not in labels.columns, "the result is a new frame"
 
 
+@pytest.mark.parametrize("zone", [None, "Europe/Paris"])
+def test_time_columns_of_other_units_and_zones_are_not_converted_in_the_inputs(zone):
+    labels = labels_frame([("a", 30, 1)])
+    labels["event_timestamp"] = labels["event_timestamp"].dt.as_unit("s")
+    features = features_frame([("a", 0, 1.0)])
+    features["feature_timestamp"] = features["feature_timestamp"].dt.as_unit("us")
+    if zone:
+        labels["event_timestamp"] = labels["event_timestamp"].dt.tz_localize(zone)
+        features["feature_timestamp"] = features["feature_timestamp"].dt.tz_localize(zone)
+    labels_before, features_before = labels.copy(deep=True), features.copy(deep=True)
+    point_in_time_join(labels, features)
+    pd.testing.assert_frame_equal(labels, labels_before, obj="labels after the join (convert a copy of the times)")
+    pd.testing.assert_frame_equal(features, features_before, obj="features after the join (convert a copy of the times)")
+
+
+def test_a_second_join_sees_rows_added_to_the_same_features_frame():
+    features = features_frame([("a", 0, 1.0)])
+    labels = labels_frame([("a", 10, 1)])
+    first = values(point_in_time_join(labels, features))
+    assert first == [1.0], f"the only row (minute 0) is the newest at minute 10; got {first}"
+    features.loc[1] = ["a", at(5), 2.0]  # the same frame object, one row newer
+    second = values(point_in_time_join(labels, features))
+    assert second == [2.0], (
+        "each call reads the frames as they are at that call: the row added at minute 5 is now the newest; "
+        f"nothing may be cached from the first join; got {second}"
+    )
+
+
 def test_custom_column_names_are_used():
     labels = pd.DataFrame({"card": ["a"], "ts": [at(10)], "y": [1]})
     features = pd.DataFrame({"card": ["a", "a"], "computed_at": [at(0), at(11)], "spend_7d": [1.0, 2.0]})
@@ -254,6 +293,18 @@ def test_tz_aware_times_in_different_zones_compare_as_instants():
     features["feature_timestamp"] = features["feature_timestamp"].dt.tz_localize("UTC")  # 10:59 and 11:01 UTC
     assert values(point_in_time_join(labels, features)) == [1.0], (
         "12:00 in Paris is 11:00 UTC: the value from 11:01 UTC is in the future"
+    )
+
+
+def test_times_across_a_daylight_saving_change_compare_as_instants():
+    # 2024-10-27 in Paris the clocks go back from 03:00 (CEST) to 02:00 (CET): 02:30 happens twice
+    paris = pd.DatetimeIndex(["2024-10-27 00:40", "2024-10-27 00:20", "2024-10-27 01:30"]).tz_localize("UTC") \
+        .tz_convert("Europe/Paris")  # 02:40 CEST, 02:20 CEST, 02:30 CET
+    labels = pd.DataFrame({"entity_id": ["a"], "event_timestamp": paris[:1], "label": [1]})
+    features = pd.DataFrame({"entity_id": ["a", "a"], "feature_timestamp": paris[1:], "spend_7d": [1.0, 2.0]})
+    assert values(point_in_time_join(labels, features)) == [1.0], (
+        "02:30 CET (01:30 UTC) comes 50 minutes after the label at 02:40 CEST (00:40 UTC): it is from the "
+        "future even though its wall clock reads earlier; compare instants (UTC), never wall-clock times"
     )
 
 

@@ -59,6 +59,34 @@ def test_integers_are_numbers_and_the_tolerance_is_absolute():
     )
 
 
+def test_equal_infinities_agree_and_opposite_ones_do_not():
+    offline = pd.DataFrame({"entity_id": ["a", "b", "c"], "x": [np.inf, -np.inf, np.inf]})
+    online = pd.DataFrame({"entity_id": ["a", "b", "c"], "x": [np.inf, -np.inf, -np.inf]})
+    report = feature_skew(offline, online)
+    assert report == {"x": ["c"]}, (
+        "inf and inf are equal numbers, so they agree (inf - inf is NaN: test equality before the difference); "
+        f"inf and -inf do not; got {report}"
+    )
+
+
+def test_integers_are_compared_exactly_without_wrap_around_or_rounding():
+    offline = pd.DataFrame({"entity_id": ["a", "b"], "count": np.array([5, 7], dtype="uint32")})
+    online = pd.DataFrame({"entity_id": ["a", "b"], "count": np.array([7, 5], dtype="uint32")})
+    report = feature_skew(offline, online, tolerance=2)
+    assert report == {"count": []}, (
+        "5 and 7 differ by 2, either way round: within a tolerance of 2 (numpy's uint32(5) - uint32(7) wraps "
+        f"around to 4294967294; subtract Python ints); got {report}"
+    )
+    big = 1_709_294_400_000_000_000  # an epoch time in nanoseconds, far above 2**53
+    offline = pd.DataFrame({"entity_id": ["a", "b"], "ns": np.array([big, big], dtype="int64")})
+    online = pd.DataFrame({"entity_id": ["a", "b"], "ns": np.array([big, big + 1], dtype="int64")})
+    report = feature_skew(offline, online, tolerance=0)
+    assert report == {"ns": ["b"]}, (
+        "int64 values 1 apart are not equal: with tolerance=0 they disagree (float() rounds both to the same "
+        f"number above 2**53); got {report}"
+    )
+
+
 def test_one_missing_value_always_disagrees():
     offline = pd.DataFrame({"entity_id": ["a", "b"], "x": [np.nan, 1.0], "s": ["v", None]})
     online = pd.DataFrame({"entity_id": ["a", "b"], "x": [1.0, np.nan], "s": [None, "v"]})
@@ -238,6 +266,8 @@ def test_bad_parameters_are_rejected(kwargs):
     train = pd.DataFrame({"x": [1.0, 2.0, 3.0]})
     with pytest.raises(ValueError):
         distribution_skew(train, train, ["x"], **kwargs)
+    with pytest.raises(ValueError):  # the parameters are checked first, even with no feature to compare
+        distribution_skew(train, train, [], **kwargs)
 
 
 @settings(max_examples=60)

@@ -70,6 +70,10 @@ def test_nullable_columns_accept_missing_values():
     frame = batch(items=pd.array([1, None, 3, None], dtype="Int64"))
     result = validate_batch(frame, SCHEMA)
     assert result.ok, f"'items' is nullable: missing values there are fine; got {result.violations}"
+    assert list(result.accepted.index) == [100, 101, 102, 103] and len(result.quarantined) == 0, (
+        "a row whose only gap is in a nullable column broke no rule: it is accepted, not quarantined; "
+        f"got accepted {list(result.accepted.index)}, quarantined {list(result.quarantined.index)}"
+    )
 
 
 def test_infinity_is_a_value_not_a_missing_one():
@@ -172,6 +176,15 @@ def test_a_column_of_the_wrong_type_is_reported_once_and_not_value_checked(colum
     )
     assert {k: list(v) for k, v in result.reasons.items()} == {row: [f"{column}:dtype"] for row in (100, 101, 102, 103)}, (
         f"every row is quarantined with the reason '{column}:dtype'; got {result.reasons}"
+    )
+
+
+def test_an_object_column_of_booleans_is_not_a_bool_column():
+    frame = pd.DataFrame({"flag": [True, False, None]})  # pandas stores True/False/None as object
+    result = validate_batch(frame, {"flag": Column("bool", nullable=True)})
+    assert found(result) == {("flag", "dtype", (0, 1, 2))}, (
+        "'bool' is numpy's bool or pandas' 'boolean' dtype; an object column of True/False/None is neither "
+        f"(cast it with .astype('boolean')); got {found(result)}"
     )
 
 

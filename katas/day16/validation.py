@@ -7,7 +7,8 @@ Contract (the tests check exactly this):
   columns of the batch that the schema does not name are allowed and kept. Types:
   "int" an integer dtype (signed or unsigned, not bool; a float column of whole numbers is not "int");
   "float" any numeric dtype but bool (integers are valid floats); "str" a string dtype, or
-  an object column whose non-missing values are all `str`; "bool" a bool dtype;
+  an object column whose non-missing values are all `str`; "bool" a bool dtype (an object
+  column of True/False/None is not);
   "datetime" a datetime64 dtype, naive or tz-aware. pandas' nullable dtypes ("boolean",
   "Int64", "Float64", "string") are their types too.
 - Missing values (None, NaN, NaT, pd.NA) break "null" unless `nullable`, and no other

@@ -145,6 +145,34 @@ def test_another_process_reads_what_this_one_wrote(store, redis_server):
 
 
 @pytest.mark.redis
+def test_the_database_number_in_the_url_is_used(redis_server, raw):
+    url = redis_server.url.rsplit("/", 1)[0] + "/3"
+    with OnlineFeatureStore(url) as store:
+        store.write("c1", FEATURES, event_ts=100.0)
+    db3 = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5)
+    try:
+        in_db3 = list(db3.scan_iter())
+    finally:
+        db3.close()
+    assert in_db3 and not list(raw.scan_iter()), (
+        f"a store on {url} writes to database 3 (the URL's /3), not database 0; keys in db 3: {in_db3}, "
+        f"in db 0: {list(raw.scan_iter())} (redis.Redis.from_url reads the whole URL)")
+
+
+@pytest.mark.redis
+def test_writes_keep_working_after_redis_forgets_its_scripts(store, raw):
+    assert store.write("c1", {"count": 1}, event_ts=100.0) is True, "a first write is accepted"
+    raw.script_flush()  # what a restarted Redis looks like: no script it loaded before is known
+    try:
+        accepted = store.write("c1", {"count": 2}, event_ts=101.0)
+    except StoreUnavailable as error:
+        pytest.fail(f"Redis is up, yet the write raised {error!r}: a script loaded once and then called by its "
+                    "SHA (EVALSHA) fails with NOSCRIPT after a restart; register_script() reloads it")
+    assert accepted is True and store.read("c1") == {"count": 2.0}, (
+        "after Redis forgot its scripts a newer write is still accepted and stored")
+
+
+@pytest.mark.redis
 def test_an_older_write_is_ignored(store):
     store.write("c1", {"count": 5}, event_ts=200.0)
     assert store.write("c1", {"count": 1}, event_ts=199.5) is False, "a write older than the stored one returns False"
@@ -158,6 +186,17 @@ def test_event_times_are_compared_to_the_fraction_of_a_second(store):
     assert store.write("c1", {"count": 1}, event_ts=100.25) is False, (
         "event_ts 100.25 is older than the stored 100.75: the write is ignored (keep the fraction of a second)")
     assert store.read("c1") == {"count": 2.0}, "the newer set (event_ts 100.75) must still be stored"
+
+
+@pytest.mark.redis
+def test_real_epoch_times_are_compared_exactly(store):
+    store.write("c1", {"count": 2}, event_ts=1_700_000_500.75)
+    assert store.write("c1", {"count": 1}, event_ts=1_700_000_000.25) is False, (
+        "event_ts 1700000000.25 is older than the stored 1700000500.75: ignored. Send the time to Redis "
+        "exactly (repr(float(ts))), not in a short format such as '%g' (1.7e+09 for both)")
+    assert store.write("c1", {"count": 3}, event_ts=1_700_000_500.5) is False, (
+        "1700000500.5 is older than the stored 1700000500.75 by a quarter of a second: ignored")
+    assert store.read("c1") == {"count": 2.0}, "the newest set (event_ts 1700000500.75) must still be stored"
 
 
 @pytest.mark.redis

@@ -126,6 +126,24 @@ def test_the_model_gets_amount_and_the_stored_window_in_order():
         f"got {model.rows}")
 
 
+def test_stored_features_are_taken_by_name_whatever_their_order_or_extra_keys():
+    model = Answers(0.1)
+    stored = {"distinct_merchants": 2, "max_amount": 50.0, "late_events": 7, "total_amount": 75.5, "count": 3}
+    scored(model, stored, ev(amount=12.5))
+    assert model.rows == [[12.5, 3.0, 75.5, 50.0, 2.0]], (
+        "the row is [amount, count, total_amount, max_amount, distinct_merchants] taken by name, whatever order "
+        f"the store's dict has and whatever other keys it holds; got {model.rows}")
+
+
+def test_stored_features_of_zero_are_used_as_they_are():
+    model = Answers(0.1)
+    scored(model, window(count=2, total_amount=0.0, max_amount=0.0, distinct_merchants=2), ev(amount=20.0))
+    assert model.rows == [[20.0, 2.0, 0.0, 0.0, 2.0]], (
+        "a stored total_amount of 0.0 (a purchase and its refund) and max_amount 0.0 ($0 checks) are the card's "
+        "features: only None means 'use the event alone', a stored 0 is a value like any other; "
+        f"got {model.rows}")
+
+
 def test_without_stored_features_the_event_is_its_own_window():
     model = Answers(0.1)
     store = FakeStore()
@@ -320,6 +338,29 @@ def test_a_failing_or_nonsense_model_falls_back_and_is_counted(model):
     assert decision.source == "rules" and decision.score == pytest.approx(1.0), (
         f"a model that fails or answers outside [0, 1] is not used: the rule score decides; got {decision}")
     assert scorer.model_fallbacks == 1, f"the fallback is counted; got {scorer.model_fallbacks}"
+
+
+class AnswersInLists(Answers):
+    """Answers with plain Python lists, as a model server's JSON client does."""
+
+    def predict_proba(self, X):
+        return super().predict_proba(X).tolist()
+
+
+class AnswersInFloat32(Answers):
+    """Answers a float32 array, as many non-scikit-learn models do."""
+
+    def predict_proba(self, X):
+        return super().predict_proba(X).astype(np.float32)
+
+
+@pytest.mark.parametrize("model", [AnswersInLists(0.25), AnswersInFloat32(0.25)], ids=["lists", "float32"])
+def test_any_answer_indexable_as_0_1_holding_a_number_is_used(model):
+    decision, scorer = scored(model)
+    assert decision.source == "model" and decision.score == pytest.approx(0.25), (
+        "the probability is answer[0][1], whether the answer is a numpy array or plain lists and whatever real "
+        f"number type it holds (here 0.25); got {decision}")
+    assert scorer.model_fallbacks == 0, f"a valid answer is no fallback; got {scorer.model_fallbacks}"
 
 
 @pytest.mark.parametrize("p", [0.0, 1.0])

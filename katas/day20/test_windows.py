@@ -122,6 +122,16 @@ def test_an_out_of_order_event_sees_only_events_up_to_its_own_time():
     assert later["count"] == 4, f"the late-arriving event (accepted) counts for later events; got {features_of(later)}"
 
 
+def test_a_returned_result_does_not_change_afterwards():
+    windows = SlidingWindowFeatures(60, 0)
+    first = windows.process(ev("a", 100, 5.0, "m1"))
+    kept = dict(first)
+    windows.process(ev("a", 101, 7.0, "m2"))
+    assert first == kept, (
+        f"the features of t=100 were {kept}; after the next event the same result reads {first}: return a new "
+        "dict each time, never one object reused and updated")
+
+
 def test_fractions_of_a_second_count():
     windows = SlidingWindowFeatures(60, 0)
     windows.process(ev("a", 100.5, 1.0))
@@ -227,6 +237,19 @@ def test_an_event_exactly_at_the_horizon_is_dropped_on_every_card():
         f"horizon 101: card a's event at 101 goes too, c's second event arrives; got {windows.state_size()}")
     got = windows.process(ev("a", 161))
     assert got["count"] == 1, f"card a's old events were outside the window of t=161 anyway; got {features_of(got)}"
+
+
+def test_the_oldest_event_is_dropped_not_the_first_to_arrive():
+    windows = SlidingWindowFeatures(10, 5)
+    windows.process(ev("a", 100, 1.0))
+    windows.process(ev("a", 96, 2.0))  # arrives second but is older (within the lateness)
+    windows.process(ev("b", 107))
+    windows.process(ev("b", 111))  # watermark 106, horizon 96: card a's event at 96 goes, its event at 100 stays
+    assert windows.state_size() == 3, f"held: a@100, b@107, b@111; got {windows.state_size()}"
+    got = windows.process(ev("a", 108, 4.0))
+    assert got["count"] == 2 and got["total_amount"] == pytest.approx(5.0), (
+        "the window of t=108 is (98, 108]: card a's event at 100 is in it. Eviction drops the card's OLDEST "
+        f"event (t=96), not the one that arrived first (t=100); got {features_of(got)}")
 
 
 def test_a_late_event_is_not_held():

@@ -19,7 +19,9 @@ the old one keeps answering for `old_answers_s` seconds (it is being stopped), t
 is ready until the new one answers `/health` (`start_s` after `up`) and then `/ready`
 (`ready_s` after `up`). An image built as `broken` answers every `/predict` with 500. Each
 request moves the fake clock by `request_cost_s`, as a real request takes time. Its
-`/metrics` counts the `/predict` answers by status (day 03's `model_requests_total`);
+`/metrics` counts every answer by endpoint and status, as day 03's `model_requests_total`
+does (`/health`, `/ready` and `/metrics` too, not only `/predict`); `rows` keeps the rows
+of every valid `/predict`;
 `hold_metrics(seconds)` keeps showing the counts of that moment for a while, as a scrape
 lags behind the requests.
 """
@@ -451,6 +453,7 @@ class ModelPort:
         self.timing = {"old_answers_s": old_answers_s, "start_s": start_s, "ready_s": ready_s}
         self.request_cost_s = request_cost_s
         self.answers: list[tuple[str, int, str | None]] = []
+        self.rows: list[list[float]] = []
         self.counts: dict[tuple[str, str], int] = {}
         self._held: tuple[float, dict[tuple[str, str], int]] | None = None
         self._server: ThreadingHTTPServer | None = None
@@ -483,6 +486,7 @@ class ModelPort:
         elif path == "/predict" and method == "POST" and not valid_payload(raw):
             status, body = 422, {"error": "the day-03 payload is {\"features\": [[f0, f1, f2, segment], ...]}"}
         elif path == "/predict" and method == "POST":
+            self.rows.extend(json.loads(raw)["features"])
             status, body = (500, {"error": "cannot predict"}) if broken or not ready else (
                 200, {"predictions": [0.5], "model_version": version})
         elif path == "/metrics" and method == "GET":
@@ -490,9 +494,8 @@ class ModelPort:
         else:
             status, body = 404, {"error": f"no route {method} {path}"}
         self.answers.append((path, status, version))
-        if path in ("/predict",):
-            key = (path, str(status))
-            self.counts[key] = self.counts.get(key, 0) + 1
+        key = (path, str(status))  # every endpoint, as day 03's server counts them
+        self.counts[key] = self.counts.get(key, 0) + 1
         if body is None:
             data = "".join(f'model_requests_total{{endpoint="{p}",status="{s}"}} {n}\n'
                            for (p, s), n in sorted(self._exposed_counts().items())).encode()

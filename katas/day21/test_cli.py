@@ -87,7 +87,8 @@ def test_main_runs_the_steps_prints_the_report_and_returns_the_exit_code(fake_st
     out = tmp_path / "report.json"
     code = main(REQUIRED + ["--report-json", str(out)], make_steps=make_steps, clock=clock)
     assert code == 3, f"a rolled-back run exits 3, main returned {code}"
-    assert made and made[0].report_json == out, "make_steps gets the parsed arguments"
+    assert made and str(made[0].report_json) == str(out), (
+        f"make_steps gets the parsed arguments (--report-json {out}), got {made}")
     printed = capsys.readouterr().out
     assert "outcome: rolled_back" in printed and "rollback" in printed, f"the report is printed:\n{printed}"
     data = json.loads(out.read_text())
@@ -128,6 +129,12 @@ def test_flag_values_at_the_edge_of_their_range_are_accepted(flag, value, expect
     args = parse_args(REQUIRED + [flag, value])
     name = flag[2:].replace("-", "_")
     assert getattr(args, name) == expected, f"{flag} {value} is within its range, got {getattr(args, name)!r}"
+
+
+def test_a_label_value_may_hold_an_equals_sign():
+    args = parse_args(REQUIRED + ["--label", "query=a=b", "--label", "note=two words"])
+    assert args.label == ["query=a=b", "note=two words"], (
+        f"--label KEY=VALUE splits at the first '=': a value may hold '=' and spaces; got {args.label!r}")
 
 
 def test_the_compose_file_defaults_to_the_one_beside_capstone_py(tmp_path, monkeypatch):

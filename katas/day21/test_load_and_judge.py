@@ -79,6 +79,7 @@ def test_failed_requests_are_counted():
     {"requests": 0}, {"requests": -1}, {"requests": 2.0}, {"requests": True}, {"requests": "5"},
     {"rps": 0}, {"rps": -1.0}, {"rps": math.nan}, {"rps": math.inf},
     {"deadline_s": 0}, {"deadline_s": math.nan}, {"deadline_s": math.inf}, {"deadline_s": -5},
+    {"rps": "10"}, {"deadline_s": "5"},  # a numeric string is not a number: ValueError, not TypeError
 ])
 def test_an_unbounded_or_nonsense_load_is_refused(bad):
     clock = FakeClock()
@@ -105,6 +106,18 @@ def test_each_signal_past_its_limit_is_a_regression(signal, kwargs, words):
     values = {"sent": 100, "ok": 100, "p95_ms": 20.0, "error_ratio": 0.0, **kwargs}
     verdict = judge(**values, min_availability=0.99, max_p95_ms=500.0, max_error_ratio=0.01)
     assert not verdict.healthy, f"{signal} past its limit is a regression: {verdict}"
+    assert words in verdict.reason, f"the reason names the {signal} signal ({words!r}): {verdict.reason!r}"
+
+
+@pytest.mark.parametrize("signal, kwargs, words", [
+    ("latency", {"p95_ms": math.nan}, "p95"),
+    ("errors", {"error_ratio": math.nan}, "5xx"),
+])
+def test_a_nan_signal_is_within_no_limit(signal, kwargs, words):
+    values = {"sent": 100, "ok": 100, "p95_ms": 20.0, "error_ratio": 0.0, **kwargs}
+    verdict = judge(**values)
+    assert not verdict.healthy, (
+        f"a NaN {signal} (Prometheus answers NaN for 0/0) is measured and within no limit, so not healthy: {verdict}")
     assert words in verdict.reason, f"the reason names the {signal} signal ({words!r}): {verdict.reason!r}"
 
 

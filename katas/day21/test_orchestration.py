@@ -144,6 +144,10 @@ def test_a_failed_stage_stops_the_run_names_the_stage_and_undoes_what_was_starte
     assert steps.alias == "3" and steps.serving_version == "v3", (
         f"the world is back as the run found it: champion 3 ({steps.alias}), v3 serving ({steps.serving_version})")
     assert steps.images == {"v3"}, f"only the previous image is left, got {steps.images}"
+    registered = FORWARD.index(failing) > FORWARD.index("register")
+    assert report.version == ("4" if registered else None), (
+        f"report.version is what register returned ('4'), also when a later stage failed, and None when register "
+        f"never returned; got {report.version!r}")
 
 
 def test_a_failed_undo_does_not_stop_the_others(fake_steps):

@@ -50,7 +50,8 @@ def make_args(tmp_path: Path, port: int, **overrides) -> argparse.Namespace:
                   candidate="linear", image_repo=REPO, compose_file=compose_file, project=PROJECT, model_port=port,
                   prometheus_url="", margin=0.01, slice_tolerance=0.05, requests=20, rps=10.0, load_seconds=5.0,
                   min_availability=0.99, max_p95_ms=500.0, max_error_ratio=0.01, wait_seconds=WAIT_S,
-                  store=tmp_path / "metrics.db", label=["org.example.team=fraud", "run=42"], report_json=None)
+                  store=tmp_path / "metrics.db", label=["org.example.team=fraud", "run=42", "note=two words"],
+                  report_json=None)
     values.update(overrides)
     return argparse.Namespace(**values)
 
@@ -83,6 +84,16 @@ def world(tmp_path):
 
 def set_timing(world: World, **timing) -> None:
     world.port.timing.update(timing)
+
+
+def assert_finite_timeouts(world: World) -> None:
+    import math
+
+    unbounded = [c["argv"][:3] for c in world.docker.commands
+                 if not (isinstance(c["timeout"], (int, float)) and math.isfinite(c["timeout"]) and c["timeout"] > 0)]
+    assert not unbounded, (
+        f"every docker / docker-compose command should get a finite timeout (a hung docker must not hang the run); "
+        f"these got none: {unbounded}")
 
 
 def raises(call, what: str) -> BaseException:
@@ -122,6 +133,7 @@ def test_deploy_runs_the_versions_image_as_the_model_service_of_the_project(worl
     parsed = urlparse(url)
     assert parsed.hostname in ("127.0.0.1", "localhost") and parsed.port == world.port.port, (
         f"deploy should return the service's URL on loopback at --model-port {world.port.port}, got {url!r}")
+    assert_finite_timeouts(world)
 
 
 def test_deploy_waits_for_the_new_version_not_for_any_answer(world):
@@ -159,13 +171,18 @@ def test_deploy_still_succeeds_just_before_the_deadline(world):
 
 
 def test_deploy_gives_up_at_wait_seconds(world):
+    steps = world.steps()
+    assert steps.serving() == "v1", f"v1 serves before the deploy; serving() said {steps.serving()!r}"
     set_timing(world, start_s=10 * WAIT_S, ready_s=10 * WAIT_S)
     started = world.clock()
-    error = raises(lambda: world.steps().deploy("2"), "deploy('2') of a version that never becomes ready")
+    error = raises(lambda: steps.deploy("2"), "deploy('2') of a version that never becomes ready")
     waited = world.clock() - started
     assert WAIT_S - 1 <= waited <= WAIT_S + 2, (
         f"v2 never became ready: deploy should keep trying for --wait-seconds ({WAIT_S:g} s) and then raise; "
         f"it raised {type(error).__name__} after {waited:.1f} s")
+    assert steps.serving() is None, (
+        "v1's container was replaced and v2 never answered: serving() asks /health each time and should say None, "
+        f"not a version remembered from before; it said {steps.serving()!r}")
 
 
 def test_deploy_reads_wait_seconds(world):
@@ -204,6 +221,7 @@ def test_undeploy_removes_the_model_service_and_leaves_mlflow(world):
     assert world.docker.container("mlflow") is mlflow_before and mlflow_before.running, (
         f"undeploy should leave the mlflow service running: {world.containers()}")
     assert steps.serving() is None, f"after undeploy nothing serves; serving() said {steps.serving()!r}"
+    assert_finite_timeouts(world)
 
 
 def test_serving_is_what_health_reports_or_none(world, tmp_path):
@@ -225,6 +243,7 @@ def test_remove_image_removes_that_versions_image_only(world):
         f"remove_image('3') should remove {REPO}:v3; images left: {sorted(world.docker.images)}")
     assert {f"{REPO}:v1", f"{REPO}:v2", SERVER_IMAGE} <= set(world.docker.images), (
         f"remove_image('3') should remove no other image; images left: {sorted(world.docker.images)}")
+    assert_finite_timeouts(world)
 
 
 # --- load and monitor -----------------------------------------------------------------------------
@@ -243,6 +262,21 @@ def test_load_is_bounded_paced_and_recorded_in_the_store(world):
         f"12 requests at --rps 4 take at least 2.75 s; the load took {world.clock() - started:.2f} s")
     latencies = monitoring.ModelPerformanceMonitor(str(steps.args.store)).get_recent_metrics("latency_ms", 24 * 365)
     assert len(latencies) == 12, f"each answered request is recorded in the --store (day 11), found {len(latencies)}"
+
+
+def test_load_sends_held_out_rows(world):
+    from earlier_days import make_data
+
+    X_train, X_test = make_data()[:2]
+    held_out = {tuple(row) for row in X_test.to_numpy(dtype=float).tolist()}
+    steps = world.steps(requests=12, rps=100.0, load_seconds=60.0)
+    steps.load(f"http://127.0.0.1:{world.port.port}")
+    sent = [tuple(float(v) for v in row) for row in world.port.rows]
+    assert len(sent) >= 12, f"the 12 requests should carry a row each, the port saw {len(sent)} rows"
+    foreign = [row for row in sent if row not in held_out]
+    assert not foreign, (
+        f"the load sends held-out rows (make_data()'s X_test, in the columns' order f0, f1, f2, segment), never "
+        f"training rows; {len(foreign)} of {len(sent)} rows are not held-out rows, e.g. {foreign[0]}")
 
 
 def test_load_stops_at_load_seconds(world):
@@ -276,11 +310,31 @@ def test_monitor_judges_this_loads_latencies_only(world):
     earlier = monitoring.ModelPerformanceMonitor(str(steps.args.store), clock=lambda: wall.time() - 600)
     for _ in range(50):
         earlier.record_metric("latency_ms", 5000.0)  # an earlier, slow version, ten minutes ago
+    just_before = monitoring.ModelPerformanceMonitor(str(steps.args.store), clock=lambda: wall.time() - 10)
+    for _ in range(50):
+        just_before.record_metric("latency_ms", 5000.0)  # and an earlier load, ten seconds ago
     url = f"http://127.0.0.1:{world.port.port}"
     verdict = steps.monitor(url, steps.load(url))
     assert verdict.healthy, (
-        f"the store holds 5 s latencies from ten minutes before this load; the p95 should be this load's only "
-        f"(fast answers): {verdict}")
+        f"the store holds 5 s latencies from ten minutes and from ten seconds before this load; the p95 should be "
+        f"this load's only (fast answers): {verdict}")
+
+
+def test_monitor_does_not_call_a_model_healthy_when_prometheus_cannot_be_reached(world):
+    from mlops_katas.infra.http_server import free_port
+
+    steps = world.steps(requests=10, prometheus_url=f"http://127.0.0.1:{free_port()}", wait_seconds=5.0)
+    url = f"http://127.0.0.1:{world.port.port}"
+    load = steps.load(url)
+    try:
+        verdict = steps.monitor(url, load)
+    except NotImplementedError:
+        raise
+    except Exception:  # noqa: BLE001 - giving up with an error is one right answer
+        return
+    assert not verdict.healthy, (
+        "--prometheus-url was given but nothing answers there: Prometheus never counted the load, so the 5xx "
+        f"ratio is unknown and the model is not healthy (raise, or an unhealthy verdict); got {verdict}")
 
 
 @pytest.fixture
@@ -309,15 +363,24 @@ def real_time_steps(world, prometheus_url: str, **overrides) -> Steps:
 def test_monitor_waits_until_prometheus_has_counted_the_whole_load(world, prometheus):
     world.docker.add_image(f"{REPO}:v3", model_version="v3", broken=True)
     world.steps().deploy("3")
-    steps = real_time_steps(world, prometheus.url, requests=20, rps=100.0, wait_seconds=30.0)
+    # a 5xx ratio limit of 0.6: all 20 /predict answers are 500s (ratio 1.0, unhealthy), while 20 of 45 and more
+    # answers of every endpoint (/health included) would look healthy
+    steps = real_time_steps(world, prometheus.url, requests=20, rps=100.0, wait_seconds=30.0, max_error_ratio=0.6)
     url = f"http://127.0.0.1:{world.port.port}"
+    import urllib.request
+
+    for _ in range(25):  # answers of other endpoints: model_requests_total counts them too, as day 03's does
+        with urllib.request.urlopen(f"{url}/health", timeout=5) as answer:
+            answer.read()
     world.port.hold_metrics(2.5)  # Prometheus' samples lag: the load's 500s show up a little later
     steps.load(url)
     verdict = steps.monitor(url, LoadResult(20, 20, 0))
     assert not verdict.healthy, (
         "the load's 20 requests all answered 500 on the server, and Prometheus counts them about 2 s after the "
-        "load ends: the monitor must wait (up to --wait-seconds) until Prometheus has counted all 20 before it "
-        f"reads the 5xx ratio, rather than judge an earlier, incomplete scrape; got {verdict}")
+        "load ends: the monitor must wait (up to --wait-seconds) until Prometheus has counted all 20 /predict "
+        "answers before it reads the 5xx ratio, rather than judge an earlier, incomplete scrape; and the ratio is "
+        "the 5xx share among /predict answers only (endpoint=\"/predict\"), not among the 25 /health answers "
+        f"too (1.0 is past --max-error-ratio 0.6); got {verdict}")
 
 
 @pytest.mark.prometheus
@@ -336,6 +399,88 @@ def test_monitor_does_not_call_a_model_healthy_when_prometheus_never_counts_the_
     assert not verdict.healthy, (
         "Prometheus never counted the load's requests within --wait-seconds 2: the monitor should give up "
         f"(raise, or judge the model unhealthy), not call it healthy; got {verdict}")
+
+
+# --- train, gate, set_champion -------------------------------------------------------------------
+
+
+def test_gate_judges_the_candidate_on_the_held_out_rows_with_the_flags(world, monkeypatch):
+    import inspect
+
+    import earlier_days
+    import numpy as np
+
+    real = earlier_days.gate.run_gate
+    seen = {}
+
+    def run_gate(*args, **kwargs):
+        bound = inspect.signature(real).bind(*args, **kwargs)
+        bound.apply_defaults()
+        seen.update(bound.arguments)
+        return "the gate report"
+
+    monkeypatch.setattr(earlier_days.gate, "run_gate", run_gate)
+    steps = world.steps(model_name="fraud", margin=0.0, slice_tolerance=0.2)
+    answer = steps.gate("models:/m-candidate")
+    assert answer == "the gate report", f"gate returns run_gate's report, got {answer!r}"
+    _, X_test, _, y_test = earlier_days.make_data()
+    expected = {"tracking_uri": "http://127.0.0.1:9", "model_name": "fraud", "candidate_uri": "models:/m-candidate",
+                "slice_by": "segment", "metric": "roc_auc", "margin": 0.0, "slice_tolerance": 0.2,
+                "first_deploy": True}
+    for name, value in expected.items():
+        assert seen.get(name) == value, (
+            f"run_gate's {name} should be {value!r} (from the flags: --margin 0 is a margin of 0, not the default), "
+            f"got {seen.get(name)!r}")
+    X, y = seen.get("X"), seen.get("y")
+    assert np.shape(X) == X_test.shape and np.array_equal(np.asarray(X, dtype=float), X_test.to_numpy(dtype=float)), (
+        "the gate judges on the held-out rows, make_data()'s X_test, not the training rows")
+    assert np.array_equal(np.asarray(y), np.asarray(y_test)), "the gate judges against the held-out labels, y_test"
+
+
+@pytest.mark.mlflow
+@pytest.mark.timeout(120)
+def test_set_champion_moves_the_alias_and_none_removes_it(world, mlflow_store):
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient(tracking_uri=mlflow_store.tracking_uri, registry_uri=mlflow_store.tracking_uri)
+    client.create_registered_model("capstone")
+    for _ in range(2):  # two versions are enough to move an alias between; no model needs to load
+        client.create_model_version("capstone", source=str(mlflow_store.workdir / "no-model"))
+    client.set_registered_model_alias("capstone", "champion", "1")
+    steps = world.steps(tracking_uri=mlflow_store.tracking_uri)
+    steps.set_champion("2")
+    now = client.get_model_version_by_alias("capstone", "champion").version
+    assert str(now) == "2", f"set_champion('2') points the champion alias at version 2, it points at {now}"
+    steps.set_champion(None)
+    try:
+        left = client.get_model_version_by_alias("capstone", "champion").version
+    except MlflowException:
+        left = None
+    assert left is None, (
+        f"set_champion(None) removes the champion alias (undoing a first deploy), it still points at version {left}")
+
+
+@pytest.mark.mlflow
+@pytest.mark.timeout(180)
+def test_train_logs_the_candidate_fitted_on_the_training_rows(world, mlflow_store):
+    import mlflow
+    import numpy as np
+    from earlier_days import CANDIDATES, make_data
+
+    steps = world.steps(tracking_uri=mlflow_store.tracking_uri, candidate="linear", model_name="fraud")
+    uri = steps.train()
+    info = mlflow.models.get_model_info(uri)
+    assert info.signature is not None, f"the candidate at {uri} should be logged with a signature"
+    client = mlflow.MlflowClient(tracking_uri=mlflow_store.tracking_uri)
+    experiment = client.get_experiment(client.get_run(info.run_id).info.experiment_id)
+    assert experiment.name == "fraud", f"the run is logged in experiment --model-name 'fraud', not {experiment.name!r}"
+    X_train, X_test, y_train, _ = make_data()
+    wanted = CANDIDATES["linear"]().fit(X_train, y_train).predict_proba(X_test)[:, 1]
+    got = mlflow.sklearn.load_model(uri).predict_proba(X_test)[:, 1]
+    assert np.allclose(got, wanted, atol=1e-9), (
+        "the logged model should be --candidate linear fitted on make_data()'s training rows only (X_train, "
+        "y_train); its predictions differ, so it saw other rows or another candidate")
 
 
 # --- package --------------------------------------------------------------------------------------
@@ -408,7 +553,8 @@ def test_package_builds_the_registered_version_on_the_server_image(world, mlflow
 def test_package_puts_every_label_on_the_image(world, mlflow_store):
     tag, _ = package_version_1(world, mlflow_store)
     labels = world.docker.images[tag].labels if tag in world.docker.images else {}
-    wanted = {"org.example.team": "fraud", "run": "42"}  # make_args' --label org.example.team=fraud --label run=42
+    wanted = {"org.example.team": "fraud", "run": "42", "note": "two words"}  # make_args' three --label flags
     missing = {key: value for key, value in wanted.items() if labels.get(key) != value}
     assert not missing, (
         f"the image should carry every --label given ({wanted}); it lacks {missing}, its labels are {labels}")
+    assert_finite_timeouts(world)

@@ -86,7 +86,10 @@ class ModelPerformanceMonitor:
         body = DEFAULT_PAYLOAD if payload is None else payload
         started = time.perf_counter()
         try:
-            response = requests.post(f"{endpoint.rstrip('/')}/predict", json=body, timeout=PROBE_TIMEOUT_S)
+            response = requests.post(
+                f"{endpoint.rstrip('/')}/predict", json=body, timeout=PROBE_TIMEOUT_S,
+                allow_redirects=False,  # a 302 to a login page answering 200 is not a healthy model
+            )
         except requests.RequestException:
             self.record_metric(AVAILABILITY, 0.0)
             return None

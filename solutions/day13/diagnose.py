@@ -94,7 +94,7 @@ def check_health(url: str, timeout_s: float = 2.0) -> HealthCheck:
     """One timed GET {url}/health; never raises for a broken server."""
     started = time.perf_counter()
     try:
-        response = requests.get(f"{url.rstrip('/')}/health", timeout=timeout_s)
+        response = requests.get(f"{url.rstrip('/')}/health", timeout=timeout_s, allow_redirects=False)
     except requests.Timeout:
         return HealthCheck(None, None, f"timed out after {timeout_s:g} s")
     except requests.RequestException as exc:

@@ -41,6 +41,10 @@ def _agree(a, b, tolerance: float) -> bool:
         return bool(a_missing and b_missing)
     if isinstance(a, (int, float, np.number)) and isinstance(b, (int, float, np.number)) \
             and not isinstance(a, bool) and not isinstance(b, bool):
+        if a == b:  # equal numbers agree, infinities too (inf - inf is NaN)
+            return True
+        if isinstance(a, (int, np.integer)) and isinstance(b, (int, np.integer)):
+            return abs(int(a) - int(b)) <= tolerance  # exact: no float rounding, no unsigned wrap-around
         return abs(float(a) - float(b)) <= tolerance
     return a == b
 

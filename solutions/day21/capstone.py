@@ -229,9 +229,9 @@ def judge(*, sent: int, ok: int, p95_ms: float | None, error_ratio: float | None
     problems = []
     if availability < min_availability:
         problems.append(f"availability {availability:.3f} below {min_availability:g} ({ok} of {sent} answered)")
-    if p95_ms is not None and p95_ms > max_p95_ms:
+    if p95_ms is not None and not p95_ms <= max_p95_ms:  # NaN is within no limit
         problems.append(f"p95 latency {p95_ms:.1f} ms above {max_p95_ms:g} ms")
-    if error_ratio is not None and error_ratio > max_error_ratio:
+    if error_ratio is not None and not error_ratio <= max_error_ratio:  # NaN too (Prometheus 0/0)
         problems.append(f"server 5xx ratio {error_ratio:.3f} above {max_error_ratio:g} (Prometheus)")
     if problems:
         return Verdict(False, "; ".join(problems))

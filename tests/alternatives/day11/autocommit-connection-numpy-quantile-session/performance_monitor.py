@@ -58,7 +58,8 @@ class ModelPerformanceMonitor:
         with requests.Session() as session:
             start = time.perf_counter()
             try:
-                response = session.post(f"{endpoint}/predict", json=body, timeout=(2, PROBE_TIMEOUT_S))
+                response = session.post(f"{endpoint}/predict", json=body, timeout=(2, PROBE_TIMEOUT_S),
+                                        allow_redirects=False)
             except requests.RequestException:
                 ok = False
             else:

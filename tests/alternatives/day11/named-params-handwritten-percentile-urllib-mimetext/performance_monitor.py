@@ -14,6 +14,16 @@ from typing import Callable
 _DEFAULT = {"features": [[0.0, 0.0, 0.0, 0.0]]}
 
 
+class _StayOnRedirect(urllib.request.HTTPRedirectHandler):
+    """A 3xx answer is the answer: do not follow it (a login page answering 200 is not the model)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None  # urllib then raises HTTPError with the 3xx code
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_StayOnRedirect)
+
+
 class ModelPerformanceMonitor:
     def __init__(self, db_path: str, clock: Callable[[], float] = time.time) -> None:
         self.db_path = db_path
@@ -70,7 +80,7 @@ class ModelPerformanceMonitor:
                                      headers={"Content-Type": "application/json"})
         t0 = time.monotonic()
         try:
-            with urllib.request.urlopen(req, timeout=3) as resp:
+            with _NO_REDIRECTS.open(req, timeout=3) as resp:
                 resp.read()
                 status = resp.status
         except urllib.error.HTTPError as e:

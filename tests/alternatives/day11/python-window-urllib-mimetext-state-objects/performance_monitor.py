@@ -34,6 +34,16 @@ def _linear_percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * fraction
 
 
+class _StayOnRedirect(urllib.request.HTTPRedirectHandler):
+    """A 3xx answer is the answer: do not follow it (a login page answering 200 is not the model)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None  # urllib then raises HTTPError with the 3xx code
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_StayOnRedirect)
+
+
 class ModelPerformanceMonitor:
     def __init__(self, db_path: str, clock: Callable[[], float] = time.time) -> None:
         self.db_path = db_path
@@ -79,7 +89,7 @@ class ModelPerformanceMonitor:
         )
         began = time.monotonic()
         try:
-            with urllib.request.urlopen(request, timeout=3) as response:
+            with _NO_REDIRECTS.open(request, timeout=3) as response:
                 response.read()
                 status = response.status
         except urllib.error.HTTPError as error:

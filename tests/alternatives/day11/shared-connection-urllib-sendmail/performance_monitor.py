@@ -21,6 +21,16 @@ def _interpolated(sorted_values, q):
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * frac
 
 
+class _StayOnRedirect(urllib.request.HTTPRedirectHandler):
+    """A 3xx answer is the answer: do not follow it (a login page answering 200 is not the model)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None  # urllib then raises HTTPError with the 3xx code
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_StayOnRedirect)
+
+
 class ModelPerformanceMonitor:
     def __init__(self, db_path: str, clock: Callable[[], float] = time.time) -> None:
         self.db_path = db_path
@@ -81,7 +91,7 @@ class ModelPerformanceMonitor:
         t0 = time.monotonic_ns()
         ok = False
         try:
-            with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT_S) as response:
+            with _NO_REDIRECTS.open(request, timeout=PROBE_TIMEOUT_S) as response:
                 response.read()
                 ok = response.status == 200
         except (urllib.error.URLError, OSError, ValueError):

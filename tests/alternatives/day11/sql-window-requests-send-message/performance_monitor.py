@@ -63,7 +63,7 @@ class ModelPerformanceMonitor:
         body = DEFAULT_PAYLOAD if payload is None else payload
         start = time.perf_counter()
         try:
-            response = requests.post(f"{endpoint}/predict", json=body, timeout=PROBE_TIMEOUT_S)
+            response = requests.post(f"{endpoint}/predict", json=body, timeout=PROBE_TIMEOUT_S, allow_redirects=False)
         except requests.RequestException:
             self.record_metric("availability", 0.0)
             return None

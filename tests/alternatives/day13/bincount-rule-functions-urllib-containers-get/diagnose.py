@@ -109,10 +109,20 @@ def analyse(snapshot: Snapshot, slow_ms: float = 200.0) -> list[Finding]:
     return findings or [Finding("healthy", "container running, /health answered 200 in time, no error lines")]
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is the answer: report its status, do not follow it."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 def check_health(url: str, timeout_s: float = 2.0) -> HealthCheck:
     started = time.monotonic()
     try:
-        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=timeout_s) as resp:
+        with _OPENER.open(url.rstrip("/") + "/health", timeout=timeout_s) as resp:
             resp.read()
             status = resp.status
     except urllib.error.HTTPError as err:

@@ -1,6 +1,7 @@
 """Rule table + urllib probe + docker high-level API."""
 from __future__ import annotations
 
+import http.client
 import math
 import time
 import urllib.error
@@ -79,15 +80,25 @@ def analyse(snapshot: Snapshot, slow_ms: float = 200.0) -> list[Finding]:
     return found or [Finding("healthy", "checked state, restarts, /health status and latency, p95, logs")]
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is the answer: report its status, do not follow it."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 def check_health(url: str, timeout_s: float = 2.0) -> HealthCheck:
     started = time.monotonic()
     try:
-        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=timeout_s) as response:
+        with _OPENER.open(url.rstrip("/") + "/health", timeout=timeout_s) as response:
             response.read()
             status = response.status
     except urllib.error.HTTPError as exc:
         status = exc.code
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
         return HealthCheck(None, None, repr(exc))
     return HealthCheck(status, (time.monotonic() - started) * 1000)
 

@@ -91,7 +91,7 @@ def analyse(snapshot: Snapshot, slow_ms: float = 200.0) -> list[Finding]:
 def check_health(url: str, timeout_s: float = 2.0) -> HealthCheck:
     t0 = time.perf_counter()
     try:
-        r = requests.get(f"{url}/health", timeout=timeout_s)
+        r = requests.get(f"{url}/health", timeout=timeout_s, allow_redirects=False)
     except requests.RequestException as exc:
         return HealthCheck(None, None, repr(exc))
     return HealthCheck(r.status_code, (time.perf_counter() - t0) * 1000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import math
 import time
 import urllib.error
@@ -124,15 +125,25 @@ def analyse(snapshot: Snapshot, slow_ms: float = 200.0) -> list[Finding]:
                                            f"fast enough, clean logs")]
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is the answer: report its status, do not follow it."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 def check_health(url: str, timeout_s: float = 2.0) -> HealthCheck:
     started = time.monotonic()
     try:
-        with urllib.request.urlopen(url + "/health", timeout=timeout_s) as response:
+        with _OPENER.open(url + "/health", timeout=timeout_s) as response:
             response.read()
             status = response.status
     except urllib.error.HTTPError as exc:
         status = exc.code
-    except (OSError, ValueError) as exc:  # URLError, refused, timeouts
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError, refused, timeouts, broken answers
         return HealthCheck(None, None, repr(exc))
     return HealthCheck(status, (time.monotonic() - started) * 1000)
 

@@ -80,7 +80,7 @@ def check_health(url: str, timeout_s: float = 2.0) -> HealthCheck:
 
     start = time.perf_counter()
     try:
-        response = requests.get(f"{url.rstrip('/')}/health", timeout=timeout_s)
+        response = requests.get(f"{url.rstrip('/')}/health", timeout=timeout_s, allow_redirects=False)
     except requests.RequestException as exc:
         return HealthCheck(None, None, f"{type(exc).__name__}: {exc}")
     return HealthCheck(response.status_code, (time.perf_counter() - start) * 1000.0)

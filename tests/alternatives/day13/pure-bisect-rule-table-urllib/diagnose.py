@@ -117,10 +117,20 @@ def analyse(snapshot, slow_ms=200.0):
     return findings
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is the answer: report its status, do not follow it."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 def check_health(url, timeout_s=2.0):
     started = time.monotonic()
     try:
-        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=timeout_s) as response:
+        with _OPENER.open(url.rstrip("/") + "/health", timeout=timeout_s) as response:
             response.read()
             status = response.status
     except urllib.error.HTTPError as exc:

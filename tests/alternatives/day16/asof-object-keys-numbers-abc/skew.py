@@ -28,7 +28,7 @@ def _agree(a, b, tol) -> bool:
     if ma or mb:
         return ma and mb
     if _is_number(a) and _is_number(b):
-        return abs(a - b) <= tol
+        return a == b or abs(a - b) <= tol  # inf == inf agrees (inf - inf is NaN)
     return a == b
 
 

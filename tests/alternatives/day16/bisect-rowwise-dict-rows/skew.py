@@ -27,6 +27,10 @@ def _same(a, b, tolerance):
     if pd.isna(a) or pd.isna(b):
         return pd.isna(a) and pd.isna(b)
     if _is_number(a) and _is_number(b):
+        if a == b:  # equal numbers agree, infinities too
+            return True
+        if isinstance(a, (int, np.integer)) and isinstance(b, (int, np.integer)):
+            return abs(int(a) - int(b)) <= tolerance  # exact above 2**53
         return abs(float(a) - float(b)) <= tolerance
     return a == b
 

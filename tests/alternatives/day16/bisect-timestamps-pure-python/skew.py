@@ -47,7 +47,7 @@ def feature_skew(offline, online, *, entity="entity_id", tolerance=1e-6):
             if _none(a) or _none(b):
                 same = _none(a) and _none(b)
             elif _num(a) and _num(b):
-                same = abs(a - b) <= tolerance
+                same = a == b or abs(a - b) <= tolerance  # inf == inf agrees
             else:
                 same = a == b
             if not same:

@@ -1,0 +1,63 @@
+"""Train/serve skew: an inner merge on the entity, then PSI with numpy."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+
+def _agree(a, b, tolerance) -> bool:
+    a_missing, b_missing = bool(pd.isna(a)), bool(pd.isna(b))
+    if a_missing or b_missing:
+        return a_missing and b_missing
+    a_num = isinstance(a, numbers.Number) and not isinstance(a, (bool, np.bool_))
+    b_num = isinstance(b, numbers.Number) and not isinstance(b, (bool, np.bool_))
+    if a_num and b_num:
+        return bool(a == b) or abs(a - b) <= tolerance
+    return bool(a == b)
+
+
+def feature_skew(offline, online, *, entity="entity_id", tolerance=1e-6):
+    for frame in (offline, online):
+        if entity not in frame.columns:
+            raise KeyError(entity)
+        if frame[entity].duplicated().any():
+            raise ValueError(f"an entity is repeated in a frame")
+    features = [c for c in offline.columns if c != entity]
+    for name in features:
+        if name not in online.columns:
+            raise KeyError(name)
+    both = offline[[entity, *features]].merge(online[[entity, *features]], on=entity, suffixes=("_off", "_on"))
+    report = {}
+    for name in features:
+        keys = both[entity].tolist()
+        left, right = both[f"{name}_off"].tolist(), both[f"{name}_on"].tolist()
+        report[name] = sorted(k for k, a, b in zip(keys, left, right) if not _agree(a, b, tolerance))
+    return report
+
+
+def distribution_skew(train, serving, features: Sequence[str], *, bins=10, threshold=0.1):
+    if bins < 2:
+        raise ValueError("bins must be at least 2")
+    if not (isinstance(threshold, numbers.Real) and math.isfinite(threshold) and threshold > 0):
+        raise ValueError("threshold must be a positive finite number")
+    report = {}
+    for name in features:
+        for frame in (train, serving):
+            if name not in frame.columns:
+                raise KeyError(name)
+        t = np.asarray(train[name], dtype=float)
+        s = np.asarray(serving[name], dtype=float)
+        for sample in (t, s):
+            if sample.size == 0 or not np.isfinite(sample).all():
+                raise ValueError(f"{name}: empty, or holds NaN or infinity")
+        edges = np.quantile(t, [i / bins for i in range(1, bins)])
+        p_t = np.maximum(np.bincount(np.searchsorted(edges, t, side="left"), minlength=bins) / t.size, 1e-4)
+        p_s = np.maximum(np.bincount(np.searchsorted(edges, s, side="left"), minlength=bins) / s.size, 1e-4)
+        psi = float(np.sum((p_s - p_t) * np.log(p_s / p_t)))
+        report[name] = (psi, psi >= threshold)
+    return report

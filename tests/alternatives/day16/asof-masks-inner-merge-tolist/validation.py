@@ -1,0 +1,100 @@
+"""Batch validation with boolean masks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Collection, Mapping
+
+import pandas as pd
+from pandas.api import types as pdt
+
+DTYPES = ("int", "float", "str", "bool", "datetime")
+
+
+@dataclass(frozen=True)
+class Column:
+    dtype: str
+    nullable: bool = False
+    min: Any = None  # inclusive
+    max: Any = None  # inclusive
+    allowed: Collection | None = None
+    unique: bool = False
+
+
+@dataclass(frozen=True)
+class Violation:
+    column: str
+    check: str
+    rows: tuple
+
+
+@dataclass
+class ValidationResult:
+    violations: list[Violation]
+    accepted: pd.DataFrame
+    quarantined: pd.DataFrame
+    reasons: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+def _has_type(col: pd.Series, kind: str) -> bool:
+    dtype = col.dtype
+    if kind == "bool":
+        return pdt.is_bool_dtype(dtype) and dtype != object
+    if pdt.is_bool_dtype(dtype):
+        return False
+    if kind == "int":
+        return pdt.is_integer_dtype(dtype)
+    if kind == "float":
+        return pdt.is_numeric_dtype(dtype)
+    if kind == "datetime":
+        return pdt.is_datetime64_any_dtype(dtype)
+    # str
+    if dtype == object:
+        return all(isinstance(v, str) for v in col if not pd.isna(v))
+    return isinstance(dtype, pd.StringDtype)
+
+
+def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> ValidationResult:
+    for name, spec in schema.items():
+        if spec.dtype not in DTYPES:
+            raise ValueError(f"{name}: unknown dtype {spec.dtype!r}")
+    if batch.index.has_duplicates:
+        raise ValueError("the batch's index repeats a label")
+    violations: list[Violation] = []
+    bad = pd.Series(False, index=batch.index)
+    reasons: dict = {}
+
+    def report(name, check, mask, always=False):
+        nonlocal bad
+        rows = tuple(batch.index[mask.to_numpy(dtype=bool)])
+        if rows or always:
+            violations.append(Violation(name, check, rows))
+            bad = bad | mask
+            for row in rows:
+                reasons.setdefault(row, []).append(f"{name}:{check}")
+
+    everyone = pd.Series(True, index=batch.index)
+    for name, spec in schema.items():
+        if name not in batch.columns:
+            report(name, "missing", everyone, always=True)
+            continue
+        col = batch[name]
+        if not _has_type(col, spec.dtype):
+            report(name, "dtype", everyone, always=True)
+            continue
+        present = col.notna().astype(bool)
+        if not spec.nullable:
+            report(name, "null", ~present)
+        if spec.min is not None:
+            report(name, "min", present & (col < spec.min).fillna(False).astype(bool))
+        if spec.max is not None:
+            report(name, "max", present & (col > spec.max).fillna(False).astype(bool))
+        if spec.allowed is not None:
+            report(name, "allowed", present & ~col.isin(list(spec.allowed)).astype(bool))
+        if spec.unique:
+            report(name, "unique", present & col.duplicated(keep=False))
+    return ValidationResult(violations, batch[~bad].copy(), batch[bad].copy(), reasons)
