@@ -19,13 +19,12 @@ import hashlib
 import importlib.metadata
 import io
 import json
-import os
 import pickletools
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
+from ..practice_store import atomic_write_text
 from .mlflow_env import _cache_root
 
 PACKAGES = ("mlflow", "scikit-learn", "numpy", "scipy", "skops")
@@ -58,10 +57,7 @@ def _cached(capture):
         except (OSError, ValueError):
             pass
         modules = capture(model_uri, flavor, record_full_module=record_full_module, extra_env_vars=extra_env_vars)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as out:
-            json.dump(list(modules), out)
-        os.replace(out.name, path)  # atomic: a parallel run reads the old state or the whole list
+        atomic_write_text(path, json.dumps(list(modules)))  # a parallel run reads no list or the whole one
         return modules
 
     cached.kata_cached = True
@@ -106,22 +102,24 @@ def _pickle_modules(data: bytes) -> set[str] | None:
     """Modules of the classes and functions a pickle refers to, read from its opcodes (nothing is
     loaded); None when `data` is not a pickle."""
     modules: set[str] = set()
-    recent: list[str] = []  # the strings pushed last: STACK_GLOBAL takes its module and name from them
-    memo: dict[int, str] = {}
+    pushed: list[str | None] = []  # what each push left on the stack, as text (None: not a string)
+    memo: dict[int, str | None] = {}
     try:
         for op, arg, _ in pickletools.genops(data):
             if op.name in STRING_OPS:
-                recent.append(arg.decode("latin-1") if isinstance(arg, bytes) else str(arg))
-            elif op.name in MEMO_PUT and recent:
-                memo[arg if arg is not None else len(memo)] = recent[-1]
+                pushed.append(arg.decode("latin-1") if isinstance(arg, bytes) else str(arg))
             elif op.name in MEMO_GET:
-                recent.append(memo.get(arg, ""))
-            elif op.name == "GLOBAL":
-                modules.add(str(arg).split(" ", 1)[0])
-            elif op.name == "STACK_GLOBAL" and len(recent) >= 2:
-                modules.add(recent[-2])
-            if op.name == "STOP":
+                pushed.append(memo.get(arg))
+            elif op.name in MEMO_PUT:  # memoises the top of the stack; MEMOIZE's index is the memo's size
+                memo[len(memo) if arg is None else arg] = pushed[-1] if pushed else None
+            elif op.name == "STOP":
                 return modules
+            else:
+                if op.name == "GLOBAL":
+                    modules.add(str(arg).split(" ", 1)[0])
+                elif op.name == "STACK_GLOBAL" and len(pushed) >= 2 and pushed[-2] is not None:
+                    modules.add(pushed[-2])  # module, then name: the two values pushed last
+                pushed.append(None)  # the global, or whatever else an op leaves: not a string
     except Exception:  # any parse error: not a pickle this reader understands
         return None
     return None

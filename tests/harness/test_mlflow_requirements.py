@@ -46,6 +46,9 @@ def test_pickle_modules_are_read_from_opcodes_without_loading():
     data = pickle.dumps([collections.OrderedDict(a=1), fractions.Fraction(1, 3), collections.OrderedDict()], protocol=4)
     assert mlflow_requirements._pickle_modules(data) == {"collections", "fractions"}
     assert mlflow_requirements._pickle_modules(pickle.dumps(fractions.Fraction(1, 3), protocol=0)) == {"fractions"}
+    # Memoised non-strings ({} and []) come first: a module name fetched back from the memo is still read right.
+    data = pickle.dumps([{}, [], collections.OrderedDict(), fractions.Fraction(1, 3), collections.Counter()], protocol=4)
+    assert mlflow_requirements._pickle_modules(data) == {"collections", "fractions"}
     assert mlflow_requirements._pickle_modules(b"not a pickle at all") is None
 
 
