@@ -35,6 +35,16 @@ def alive(pid: int) -> bool:
     return True
 
 
+def stat_fields(path: str | Path) -> list[str]:
+    """The fields of a `/proc/<pid>[/task/<tid>]/stat` file after the command name, which may
+    hold spaces and ')': [0] is the state, [19] the start time; [] where it cannot be read."""
+    try:
+        with open(path, encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
 def system_tmp() -> Path:
     """The temporary folder shared by runs (where reapable servers and caches live)."""
     return _SYSTEM_TMP

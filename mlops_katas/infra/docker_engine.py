@@ -20,6 +20,8 @@ import socket
 import uuid
 from pathlib import Path
 
+from ..scratch import stat_fields
+
 LABEL = "org.mlops-katas"
 MANAGED = f"{LABEL}.managed"
 SESSION = f"{LABEL}.session"
@@ -38,12 +40,8 @@ API_TIMEOUT_S = 30
 
 def process_start(pid: int) -> str:
     """When a process started (clock ticks since boot; '' where /proc is not available)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            # The command name (field 2) may hold spaces; fields after its ')' are fixed.
-            return stat.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
+    fields = stat_fields(f"/proc/{pid}/stat")
+    return fields[19] if len(fields) > 19 else ""
 
 
 def run_labels(test: str | None = None) -> dict[str, str]:

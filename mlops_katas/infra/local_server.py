@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..scratch import alive, system_tmp
+from ..scratch import alive, stat_fields, system_tmp
 from .http_server import free_port
 
 LABEL_ENV = "MLOPS_KATAS_SERVER"
@@ -185,14 +185,7 @@ def _running(pid: int) -> bool:
         tasks = list(Path(f"/proc/{pid}/task").iterdir())
     except OSError:
         return False
-    for task in tasks:
-        try:
-            state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if state not in ("Z", "X"):
-            return True
-    return False
+    return any(stat_fields(task / "stat")[:1] not in ([], ["Z"], ["X"]) for task in tasks)
 
 
 def kill_labelled(label_env: str, label: str) -> None:

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from mlops_katas import forkrun
+from mlops_katas.scratch import stat_fields
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -111,8 +112,4 @@ def test_a_run_past_its_deadline_is_killed_with_its_children(zygote, project):
 
 
 def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+    return stat_fields(f"/proc/{pid}/stat")[:1] not in ([], ["Z"])
