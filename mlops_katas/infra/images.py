@@ -277,8 +277,9 @@ PRUNE_MIN_AGE_S = 3600
 KATA_BUILD_LABEL = f"{docker_engine.LABEL}.kata-build"  # set by Dockerfiles the tests' own code builds
 
 
-def prune_cached_images(client, keep: int = KEEP_PER_NAME, min_age_s: float = PRUNE_MIN_AGE_S) -> list[str]:
-    """Remove all but the newest `keep` cached builds of each kata image built by this checkout.
+def prune_cached_images(client, keep: int = KEEP_PER_NAME, min_age_s: float = PRUNE_MIN_AGE_S,
+                        checkout: str = docker_engine.CHECKOUT_ID) -> list[str]:
+    """Remove all but the newest `keep` cached builds of each kata image built by `checkout` (this one).
 
     Every edit of a Dockerfile or build context makes a new content-hash tag; without
     pruning, a learner's disk would fill with images nobody will run again. An image a
@@ -290,7 +291,7 @@ def prune_cached_images(client, keep: int = KEEP_PER_NAME, min_age_s: float = PR
 
     by_name: dict[str, list] = {}
     # The low-level listing reads no image one by one, so one removed meanwhile is no error.
-    mine = f"{docker_engine.CHECKOUT}={docker_engine.CHECKOUT_ID}"
+    mine = f"{docker_engine.CHECKOUT}={checkout}"
     for image in client.api.images(filters={"label": [f"{docker_engine.LABEL}.context-hash", mine]}):
         for tag in image.get("RepoTags") or []:
             if tag != "<none>:<none>":

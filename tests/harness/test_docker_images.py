@@ -142,10 +142,13 @@ def test_a_kata_build_left_nameless_by_a_rebuild_is_pruned(docker_client, docker
 
     import docker
 
-    from mlops_katas.infra.docker_engine import CHECKOUT, CHECKOUT_ID
+    from mlops_katas.infra.docker_engine import CHECKOUT
     from mlops_katas.infra.images import KATA_BUILD_LABEL, prune_cached_images
 
     built = []
+    # A checkout of the test's own: pruning this checkout's images would take those of a self-check
+    # running beside the harness (CI runs the two at once).
+    mine = f"checkout-under-test-{uuid.uuid4().hex[:8]}"
 
     def build_twice(checkout: str) -> str:
         """Two builds under one tag: the first is left nameless. Returns its prune line."""
@@ -162,11 +165,11 @@ def test_a_kata_build_left_nameless_by_a_rebuild_is_pruned(docker_client, docker
         return f"untagged {ids[0].removeprefix('sha256:')[:12]}"
 
     try:
-        nameless = build_twice(CHECKOUT_ID)
+        nameless = build_twice(mine)
         elsewhere = build_twice("another-checkout")
-        removed = prune_cached_images(docker_client)
+        removed = prune_cached_images(docker_client, checkout=mine)
         assert nameless not in removed, "a build younger than an hour may belong to a session running now: kept"
-        removed = prune_cached_images(docker_client, min_age_s=0)
+        removed = prune_cached_images(docker_client, min_age_s=0, checkout=mine)
         assert nameless in removed, f"the nameless first build should go: {removed}"
         assert elsewhere not in removed, "another checkout's images are never pruned from this one"
         assert docker_client.images.get(built[1]).id == built[1], "the tagged build must stay"
