@@ -30,7 +30,7 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pytest
@@ -188,19 +188,32 @@ def _log_models(tracking_uri: str, store: MlflowStore, artifact_location: str | 
     return Trained(tracking_uri, store, uris, X_test, y_test)
 
 
+def _fill(built: MlflowStore) -> dict:
+    logged = log_models(built.tracking_uri, built, built.artifact_location)
+    return {"uris": logged.model_uris, "expected": asdict(_measure(logged))}
+
+
 @pytest.fixture(scope="session")
-def trained(mlflow_store_factory) -> Trained:
-    """The five models in an embedded SQLite store; the registry lives in the same database."""
+def _logged(mlflow_store_factory) -> tuple[MlflowStore, dict]:
+    """The five models in an embedded SQLite store, and what each scores (see `expected`).
+
+    Trained, logged and measured on the first run on this machine; later runs copy that store
+    and read the scores back.
+    """
+    store = mlflow_store_factory("day19-embedded")
+    return store, filled_store(store, Path(__file__).read_bytes(), _fill)
+
+
+@pytest.fixture(scope="session")
+def trained(_logged) -> Trained:
+    """The five models; the registry lives in the same database."""
     import numpy as np
 
-    store = mlflow_store_factory("day19-embedded")
-    # Trained and logged on the first run on this machine; later runs copy that store.
-    uris = filled_store(store, Path(__file__).read_bytes(),
-                        lambda built: log_models(built.tracking_uri, built, built.artifact_location).model_uris)
+    store, filled = _logged
     rng = np.random.default_rng(SEED)
     make_rows(3000, rng)  # the training rows come first from the same generator
     X_test, y_test = make_rows(1200, rng)
-    return Trained(store.tracking_uri, store, uris, X_test, y_test)
+    return Trained(store.tracking_uri, store, filled["uris"], X_test, y_test)
 
 
 @pytest.fixture(scope="session")
@@ -229,7 +242,7 @@ class Expected:
     region_auc: dict[str, dict[str, float]]  # model -> region -> ROC AUC
     region_accuracy: dict[str, dict[str, float]]
     size: dict[str, int]  # bytes of every file of the model's artifacts
-    proba: dict[str, object]  # model -> predict_proba(X)[:, 1]
+    proba: dict[str, list[float]]  # model -> predict_proba(X)[:, 1]
 
 
 def artifact_bytes(model_uri: str) -> int:
@@ -243,7 +256,21 @@ def artifact_bytes(model_uri: str) -> int:
 
 
 @pytest.fixture(scope="session")
-def expected(trained: Trained) -> Expected:
+def expected(_logged) -> Expected:
+    out = Expected(**_logged[1]["expected"])
+    auc, west = out.roc_auc, out.region_auc
+    # The tests rely on these relations, with clear gaps.
+    assert auc["worse"] + 0.1 < auc["champion"] < auc["slice_regressor"] - 0.03 < auc["better"] - 0.05, auc
+    assert west["champion"]["west"] - west["slice_regressor"]["west"] > 0.3, west
+    worst = max(west["champion"][r] - west["better"][r] for r in REGIONS)
+    assert 0.005 < worst < 0.045, worst
+    gain = out.accuracy["slice_regressor"] - out.accuracy["champion"]
+    assert 0.01 < gain < auc["slice_regressor"] - auc["champion"] - 0.01, (gain, auc)
+    return out
+
+
+def _measure(trained: Trained) -> Expected:
+    """Each model's scores and size, recomputed from the logged model itself (JSON-ready)."""
     import mlflow
     from sklearn.metrics import accuracy_score, roc_auc_score
 
@@ -257,20 +284,12 @@ def expected(trained: Trained) -> Expected:
                 continue
             model = mlflow.sklearn.load_model(uri)
             proba, predicted = model.predict_proba(X)[:, 1], model.predict(X)
-            out.proba[name] = proba
+            out.proba[name] = proba.tolist()
             out.roc_auc[name] = roc_auc_score(y, proba)
             out.accuracy[name] = accuracy_score(y, predicted)
             rows = {r: (X["region"] == r).to_numpy() for r in REGIONS}
             out.region_auc[name] = {r: roc_auc_score(y[m], proba[m]) for r, m in rows.items()}
             out.region_accuracy[name] = {r: accuracy_score(y[m], predicted[m]) for r, m in rows.items()}
-    auc, west = out.roc_auc, out.region_auc
-    # The tests rely on these relations, with clear gaps.
-    assert auc["worse"] + 0.1 < auc["champion"] < auc["slice_regressor"] - 0.03 < auc["better"] - 0.05, auc
-    assert west["champion"]["west"] - west["slice_regressor"]["west"] > 0.3, west
-    worst = max(west["champion"][r] - west["better"][r] for r in REGIONS)
-    assert 0.005 < worst < 0.045, worst
-    gain = out.accuracy["slice_regressor"] - out.accuracy["champion"]
-    assert 0.01 < gain < auc["slice_regressor"] - auc["champion"] - 0.01, (gain, auc)
     return out
 
 
