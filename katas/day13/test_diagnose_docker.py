@@ -76,7 +76,9 @@ def test_a_crash_looping_container_is_diagnosed_with_its_error(docker_client, fa
 
 def test_an_oom_killed_container_is_diagnosed_oom(docker_client, faulty_container, wait_until):
     container, url = faulty_container("oom", mem_limit="32m", memswap_limit="32m")
-    wait_until(container, lambda attrs: attrs["State"]["Status"] == "exited", "exited")
+    # Docker records the exit a moment before the OOM kill: wait for both, as `docker inspect` shows them.
+    wait_until(container, lambda attrs: attrs["State"]["Status"] == "exited" and attrs["State"]["OOMKilled"],
+               "exited with OOMKilled set")
     findings = diagnose(container.id, url, client=docker_client)
     assert causes(findings)[0] == "oom_killed", f"the kernel killed it for using more than 32 MiB: {findings}"
     assert "137" in findings[0].evidence, f"the evidence quotes exit code 137: {findings[0].evidence}"

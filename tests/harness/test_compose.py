@@ -10,6 +10,8 @@ import pytest
 
 from mlops_katas.infra import compose, docker_engine
 
+from .reaping import reaped
+
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(180)]
 
 
@@ -73,7 +75,8 @@ def test_the_stack_of_a_killed_run_is_reaped(need_compose, docker_client, docker
     try:
         assert project_things(docker_client, name)
         removed = compose.reap(docker_client)
-        assert any("container" in r for r in removed), f"the dead run's stack is reaped: {removed}"
+        assert reaped("container", removed, lambda: not project_things(docker_client, name)), (
+            f"the dead run's stack is reaped: {removed}")
         assert not project_things(docker_client, name)
     finally:
         compose.remove_project(docker_client, name)

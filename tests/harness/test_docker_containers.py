@@ -13,7 +13,19 @@ import pytest
 
 from mlops_katas.infra import containers, docker_engine
 
+from .reaping import reaped
+
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(180)]
+
+
+def _gone(collection, object_id: str) -> bool:
+    import docker
+
+    try:
+        collection.get(object_id)
+    except docker.errors.NotFound:
+        return True
+    return False
 
 
 def labelled(client, **labels) -> list:
@@ -67,8 +79,11 @@ def test_the_reaper_removes_containers_of_dead_runs_only(docker_client, docker_b
     orphan_network = docker_client.networks.create(f"katas-orphan-{finished.pid}", labels=dead_labels)
     try:
         removed = containers.reap(docker_client)
-        assert f"container {orphan.name}" in removed, f"the dead run's container should be reaped: {removed}"
-        assert f"network {orphan_network.name}" in removed, f"the dead run's network should be reaped: {removed}"
+        assert reaped(f"container {orphan.name}", removed, lambda: _gone(docker_client.containers, orphan.id)), (
+            f"the dead run's container should be reaped: {removed}")
+        assert reaped(f"network {orphan_network.name}", removed,
+                      lambda: _gone(docker_client.networks, orphan_network.id)), (
+            f"the dead run's network should be reaped: {removed}")
         remaining = {c.id for c in labelled(docker_client, **{docker_engine.TEST: request.node.nodeid})}
         assert remaining == {mine.id}, "a live run's container must be left alone"
     finally:
@@ -99,8 +114,9 @@ def test_the_reaper_removes_per_run_images_of_dead_runs_but_not_the_build_cache(
               for name, labels in (("dead", dead), ("cache", cache), ("live", live))}
     try:
         removed = containers.reap(docker_client)
-        assert f"image katas-test/reap-dead-{finished.pid}:1" in removed, f"the dead run's image should go: {removed}"
-        assert not any(f"reap-cache-{finished.pid}" in r or f"reap-live-{finished.pid}" in r for r in removed), (
+        assert reaped(f"image katas-test/reap-dead-{finished.pid}:1", removed,
+                      lambda: _gone(docker_client.images, images["dead"].id)), f"the dead run's image should go: {removed}"
+        assert not any(_gone(docker_client.images, images[name].id) for name in ("cache", "live")), (
             f"the build cache and a live run's images must stay: {removed}")
     finally:
         for image in images.values():

@@ -147,7 +147,7 @@ def test_a_kata_build_left_nameless_by_a_rebuild_is_pruned(docker_client, docker
 
     built = []
     # A checkout of the test's own: pruning this checkout's images would take those of a self-check
-    # running beside the harness (CI runs the two at once).
+    # running beside the harness.
     mine = f"checkout-under-test-{uuid.uuid4().hex[:8]}"
 
     def build_twice(checkout: str) -> str:

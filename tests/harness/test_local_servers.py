@@ -14,6 +14,8 @@ import pytest
 from mlops_katas.infra import local_server, prometheus, redis_server
 from mlops_katas.infra.local_server import LABEL_ENV, labelled_pids
 
+from .reaping import reaped
+
 needs_redis = pytest.mark.skipif(redis_server.probe() is not None, reason=str(redis_server.probe()))
 needs_prometheus = pytest.mark.skipif(prometheus.probe() is not None, reason=str(prometheus.probe()))
 
@@ -54,7 +56,8 @@ def test_a_killed_runs_server_is_reaped():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     folder, port = done.stdout.split()
     assert _port_open(int(port)), "the orphaned server is still running"
-    assert os.path.basename(folder) in " ".join(local_server.reap())
+    removed = local_server.reap()
+    assert reaped(os.path.basename(folder), removed, lambda: not os.path.exists(folder)), f"not reaped: {removed}"
     assert not _port_open(int(port)) and not os.path.exists(folder)
 
 

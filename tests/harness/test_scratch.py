@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mlops_katas import scratch
 
+from .reaping import reaped
 from .test_plugin import SOLVED
 
 LEAKY_TEST = '''
@@ -40,4 +41,5 @@ def test_a_killed_runs_scratch_folder_is_removed_by_the_next_run():
     root.mkdir(parents=True, exist_ok=True)
     dead = Path(tempfile.mkdtemp(prefix=f"{finished.stdout.strip()}-", dir=root))
     (dead / "left-over").write_text("x")
-    assert dead.name in scratch.reap() and not dead.exists()
+    removed = scratch.reap()
+    assert reaped(dead.name, removed, lambda: not dead.exists()) and not dead.exists(), f"not reaped: {removed}"
