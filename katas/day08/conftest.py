@@ -97,9 +97,8 @@ def runs(mlflow_store_factory) -> Runs:
     # Trained, logged and scored on the first run on this machine; later runs copy that store.
     logged = filled_store(store, Path(__file__).read_bytes(), fill)
     _, X_test, _, y_test = _dataset()
-    runs = Runs(store.tracking_uri, store, logged["run_ids"], logged["model_uris"], X_test, y_test)
-    runs.held_out = logged["held_out"]
-    return runs
+    return Runs(store.tracking_uri, store, logged["run_ids"], logged["model_uris"], X_test, y_test,
+                logged["held_out"])
 
 
 @pytest.fixture(scope="session")
