@@ -21,6 +21,8 @@ from pathlib import Path
 from . import alternatives, forkrun
 from . import mutants as mutants_mod
 from .curriculum import Day
+from .infra import mlflow_server
+from .infra.mlflow_env import template_path
 from .learner import STUB_MARK
 
 RUN_TIMEOUT_S = 1500
@@ -49,14 +51,17 @@ class DayRun:
         return [t for t in self.results.get("tests", []) if t["status"] == status]
 
 
-def run_day(root: Path, day: Day, impl: Path, *extra: str, only: str | None = None) -> DayRun:
-    """Run one day's unchanged tests (or only the test `only`) against `impl` in a pytest of its
-    own (a fork of a preloaded interpreter, see `_run_pytest`)."""
+def run_day(root: Path, day: Day, impl: Path, *extra: str, only: str | tuple[str, ...] = ()) -> DayRun:
+    """Run one day's unchanged tests (or only the test ids `only`, in that order) against `impl`
+    in a pytest of its own (a fork of a preloaded interpreter, see `_run_pytest`)."""
+    targets = [str(day.path / test_id) for test_id in ((only,) if isinstance(only, str) else only)]
     with tempfile.TemporaryDirectory(prefix="katas-selfcheck-") as results_dir:
         argv = [
-            str(day.path / only) if only else str(day.path), "--impl", str(impl),
+            *(targets or [str(day.path)]), "--impl", str(impl),
             "--results-dir", results_dir, "-q", "-p", "no:cacheprovider", *UNUSED_PLUGINS, *extra,
         ]
+        if impl.resolve() != day.path.resolve() and _uses_mlflow_server(day):  # stubs never get to it
+            argv += ["--mlflow-server-dir", str(_shared_mlflow_server().dir)]
         env = {**os.environ, "CI": os.environ.get("CI", "1")}
         env.pop("KATAS_IMPL", None)
         env.pop("PYTEST_CURRENT_TEST", None)  # changes with every test around us; the run sets its own
@@ -66,6 +71,36 @@ def run_day(root: Path, day: Day, impl: Path, *extra: str, only: str | None = No
         path = Path(results_dir) / f"{day.name}.json"
         results = json.loads(path.read_text()) if path.is_file() else {}
     return DayRun(returncode, output, results)
+
+
+_mlflow: mlflow_server.MlflowServer | None = None
+
+
+def _uses_mlflow_server(day: Day) -> bool:
+    return any("mlflow_server" in path.read_text(encoding="utf-8") for path in day.path.glob("*.py"))
+
+
+def _shared_mlflow_server() -> mlflow_server.MlflowServer:
+    """One `mlflow server` for all of this process's day runs: starting one costs ten seconds of
+    CPU, and a run's tests already share its server under names of their own."""
+    global _mlflow
+    if _mlflow is not None and _mlflow.proc is not None and _mlflow.proc.poll() is not None:
+        _stop_mlflow()  # it died: the next run gets a new one
+    if _mlflow is None:
+        mlflow_server.reap()
+        _mlflow = mlflow_server.MlflowServer(template=template_path())
+        _mlflow.start()
+    return _mlflow
+
+
+def _stop_mlflow() -> None:
+    global _mlflow
+    if _mlflow is not None:
+        _mlflow.remove()
+        _mlflow = None
+
+
+atexit.register(_stop_mlflow)
 
 
 _zygote: forkrun.Zygote | None = None

@@ -23,6 +23,10 @@ Mark such tests `@pytest.mark.mlflow`, then request:
 Stores start as copies of one migrated empty database, cached per MLflow version in
 the system's temporary folder. mlflow is imported only by the fixtures that need it,
 never when this plugin loads.
+
+`--mlflow-server-dir DIR` makes the run use a server another process started in DIR and
+keeps running (the self-check shares one among a worker's day runs: a start costs ten
+seconds of CPU); tests see no difference, as they already share the run's server.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from __future__ import annotations
 import atexit
 import re
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -40,8 +45,10 @@ SERVER_FIXTURE = "mlflow_server"
 _server: server_mod.MlflowServer | None = None
 
 
-def _get_server() -> server_mod.MlflowServer:
+def _get_server(config: pytest.Config) -> server_mod.MlflowServer:
     global _server
+    if _server is None and config.getoption("mlflow_server_dir"):
+        _server = server_mod.MlflowServer.attach(Path(config.getoption("mlflow_server_dir")))
     if _server is None:
         server_mod.reap()
         _server = server_mod.MlflowServer(template=template_path())
@@ -57,6 +64,12 @@ def _stop_server() -> None:
 
 
 # --- hooks ------------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("katas").addoption(
+        "--mlflow-server-dir", default=None, metavar="DIR",
+        help="use the mlflow server another process runs from DIR instead of starting one (the self-check does)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -77,7 +90,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if session.config.option.collectonly:
         return
     if any(_needs_server(item) for item in session.items):
-        _get_server().start()
+        _get_server(session.config).start()
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -117,11 +130,11 @@ def mlflow_store(mlflow_store_factory, request: pytest.FixtureRequest):
 
 
 @pytest.fixture(scope="session")
-def mlflow_server() -> server_mod.MlflowServer:
+def mlflow_server(pytestconfig: pytest.Config) -> server_mod.MlflowServer:
     from .mlflow_requirements import install
 
     install()  # learner code logs models to the server from this process
-    server = _get_server()
+    server = _get_server(pytestconfig)
     try:
         server.wait_ready()
     except server_mod.ServerFailed as exc:

@@ -66,10 +66,20 @@ class MlflowServer:
         self.proc: subprocess.Popen | None = None
         self._ready = False
         self._attempts = 0
+        self._owned = True
         if template is not None and template.is_file() and not self.backend_db.exists():
             from .mlflow_env import copy_template
 
             copy_template(template, self.backend_db, "mlflow-artifacts:/0")
+
+    @classmethod
+    def attach(cls, folder: Path) -> MlflowServer:
+        """The server another process started in `folder` and owns: this one only uses it, never
+        starts or stops it (the self-check shares one server among the day runs of a worker)."""
+        server = cls(root=folder)
+        server.port = json.loads((server.dir / "server.json").read_text())["port"]
+        server._owned = False
+        return server
 
     @property
     def url(self) -> str:
@@ -99,7 +109,7 @@ class MlflowServer:
         return "\n".join(text.strip().splitlines()[-lines:]) or "(the server log is empty)"
 
     def start(self) -> None:
-        if self.proc is not None:
+        if self.proc is not None or not self._owned:
             return
         self._attempts += 1
         self.port = free_port()
@@ -129,10 +139,9 @@ class MlflowServer:
         if self._ready:
             return
         self.start()
-        assert self.proc is not None
         deadline = time.monotonic() + wait_s
         while True:
-            if self.proc.poll() is not None:
+            if self.proc is not None and self.proc.poll() is not None:
                 code = self.proc.returncode
                 self.proc = None
                 if self._attempts < START_ATTEMPTS and "already in use" in self.log_tail():
@@ -157,6 +166,8 @@ class MlflowServer:
 
     def stop(self) -> None:
         """SIGTERM to the group, wait, then SIGKILL whatever still carries the label."""
+        if not self._owned:
+            return
         if self.proc is not None:
             local_server.signal_group(self.proc.pid, signal.SIGTERM)
             try:
@@ -169,6 +180,8 @@ class MlflowServer:
         self._ready = False
 
     def remove(self) -> None:
+        if not self._owned:
+            return
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -182,7 +182,7 @@ def _labelled_processes() -> set[str]:
     return labels
 
 
-def _inner_run(pytester, monkeypatch, source: str):
+def _inner_run(pytester, monkeypatch, source: str, *args: str):
     """Run `source` in a pytest of its own, with a temporary folder of its own (other runs may be going on)."""
     pytester.makepyfile(test_inner=source)
     own_tmp = pytester.path / "tmp"
@@ -190,7 +190,7 @@ def _inner_run(pytester, monkeypatch, source: str):
     monkeypatch.setenv("TMPDIR", str(own_tmp))
     monkeypatch.setenv("MLOPS_KATAS_SYSTEM_TMP", str(own_tmp))
     result = pytester.runpytest_subprocess("-p", "mlops_katas.plugin", "-p", "mlops_katas.infra.mlflow_fixtures",
-                                           "-p", "no:cacheprovider", "-q", timeout=170)
+                                           "-p", "no:cacheprovider", "-q", *args, timeout=170)
     servers = own_tmp / mlflow_server.servers_root().name
     left = sorted(p.name for p in servers.iterdir()) if servers.is_dir() else []
     return result, left, servers
@@ -212,3 +212,28 @@ def test_a_run_that_does_not_need_the_server_never_starts_one(pytester, monkeypa
     result, _, servers = _inner_run(pytester, monkeypatch, "def test_plain():\n    assert True\n")
     result.assert_outcomes(passed=1)
     assert not servers.exists(), "no server should start for tests that do not ask for one"
+
+
+USES_THE_GIVEN_SERVER = """
+import os
+import urllib.request
+
+def test_uses_the_given_server(mlflow_server):
+    assert mlflow_server.url == os.environ["GIVEN_SERVER_URL"]
+    with urllib.request.urlopen(mlflow_server.url + "/health", timeout=5) as answer:
+        assert answer.status == 200
+"""
+
+
+@pytest.mark.timeout(240)
+def test_a_run_given_a_running_server_uses_it_and_leaves_it_running(pytester, monkeypatch):
+    given = mlflow_server.MlflowServer()
+    try:
+        given.wait_ready()
+        monkeypatch.setenv("GIVEN_SERVER_URL", given.url)
+        result, left, _ = _inner_run(pytester, monkeypatch, USES_THE_GIVEN_SERVER, "--mlflow-server-dir", str(given.dir))
+        result.assert_outcomes(passed=1)
+        assert not left, f"the inner run should start no server of its own: {left}"
+        assert given._answers(), "the server the run was given must still answer after the run"
+    finally:
+        given.remove()
