@@ -1,4 +1,5 @@
-"""Day 20 fixtures: unreachable, unresponsive and never-connecting 'Redis' endpoints for the failure paths.
+"""Day 20 fixtures: unreachable, unresponsive and never-connecting 'Redis' endpoints for the failure
+paths, and a pass-through proxy to a real Redis that makes a race happen on purpose.
 
 The real Redis server for the redis tier is the harness's `redis_server` fixture.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -83,3 +85,113 @@ def unconnectable_redis_url():
     finally:
         filler.close()
         listener.close()
+
+
+# Commands that commit a write, or make one: the race is staged just before the first of them.
+COMMITS = {b"EXEC", b"EVAL", b"EVALSHA", b"EVAL_RO", b"FCALL", b"SET", b"HSET", b"HMSET", b"MSET"}
+
+
+def _commands(buffer: bytearray) -> list[tuple[bytes, bytes]]:
+    """Complete RESP commands (name upper-cased, raw bytes) taken from the front of `buffer`."""
+    found = []
+    while buffer.startswith(b"*"):
+        end = buffer.find(b"\r\n")
+        if end < 0:
+            break
+        count, pos, args = int(buffer[1:end]), end + 2, []
+        for _ in range(count):
+            end = buffer.find(b"\r\n", pos)
+            if end < 0 or len(buffer) < end + 2 + int(buffer[pos + 1:end]) + 2:
+                return found
+            size = int(buffer[pos + 1:end])
+            args.append(bytes(buffer[end + 2:end + 2 + size]))
+            pos = end + 2 + size + 2
+        found.append((args[0].upper() if args else b"", bytes(buffer[:pos])))
+        del buffer[:pos]
+    return found
+
+
+class RacingRedis:
+    """Forwards every byte between a client and a real Redis, unchanged; `before_commit(action)`
+    runs `action` once, just before the first command that commits a write (EXEC, EVALSHA, HSET...)
+    reaches Redis: another client's write lands between the store's read and its write."""
+
+    def __init__(self, target: str) -> None:
+        host, port = target.removeprefix("redis://").split("/")[0].split(":")
+        self.target = (host, int(port))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"redis://127.0.0.1:{self.listener.getsockname()[1]}/0"
+        self.fired = threading.Event()
+        self.error: BaseException | None = None
+        self._action: Callable[[], object] | None = None
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = [self.listener]
+        self._threads = [threading.Thread(target=self._accept, name="racing-redis", daemon=True)]
+        self._threads[0].start()
+
+    def before_commit(self, action: Callable[[], object]) -> None:
+        self._action = action
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+                server = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                return
+            server.settimeout(None)
+            self._sockets += [client, server]
+            for job in (lambda: self._to_redis(client, server), lambda: self._pump(server, client)):
+                self._threads.append(threading.Thread(target=job, daemon=True))
+                self._threads[-1].start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            sink.close()
+
+    def _to_redis(self, client: socket.socket, server: socket.socket) -> None:
+        buffer = bytearray()
+        try:
+            while data := client.recv(65536):
+                buffer += data
+                for name, raw in _commands(buffer):
+                    if name in COMMITS:
+                        self._stage()
+                    server.sendall(raw)
+        except OSError:
+            pass
+        finally:
+            server.close()
+
+    def _stage(self) -> None:
+        with self._lock:
+            action, self._action = self._action, None
+        if action is not None:
+            try:
+                action()
+            except BaseException as error:  # the test reports it; the client's command still goes on
+                self.error = error
+            self.fired.set()
+
+    def close(self) -> None:
+        for sock in self._sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in accept() or recv()
+            except OSError:
+                pass
+            sock.close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+
+@pytest.fixture
+def racing_redis(redis_server):
+    """A proxy to the test's real Redis that stages a race on request (see `RacingRedis`)."""
+    proxy = RacingRedis(redis_server.url)
+    yield proxy
+    proxy.close()

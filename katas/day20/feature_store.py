@@ -1,7 +1,7 @@
 """Task 2: an online feature store on Redis, the way Feast's online store works.
 
 Contract (the tests check exactly this; README task 2 says it in full):
-- `OnlineFeatureStore(url, *, ttl_s=3600.0, timeout_s=0.5, prefix="fraud:")`: `ttl_s` and
+- `OnlineFeatureStore(url, *, ttl_s=3600.0, timeout_s=0.1, prefix="fraud:")`: `ttl_s` and
   `timeout_s` must be positive finite numbers (not bools), else ValueError. Creating the
   store does not contact Redis. `close()` and `with` release the connection.
 - `write(card_id, features, *, event_ts) -> bool` stores the card's features (a non-empty
@@ -31,7 +31,7 @@ class StoreUnavailable(Exception):
 class OnlineFeatureStore:
     """The latest features of each card, in Redis, with a time to live."""
 
-    def __init__(self, url: str, *, ttl_s: float = 3600.0, timeout_s: float = 0.5,
+    def __init__(self, url: str, *, ttl_s: float = 3600.0, timeout_s: float = 0.1,
                  prefix: str = "fraud:") -> None:
         # TODO(task 2): validate ttl_s and timeout_s; make a redis client for `url` whose
         # connect and socket timeouts are timeout_s (it connects lazily, on first use).

@@ -1,7 +1,9 @@
 """Task 2: the online feature store on a real Redis. Read these tests as the specification.
 
 Tests marked `redis` get a fresh `redis-server` each (the `redis_server` fixture; its
-`url` is what you connect to); the others never need a server that answers.
+`url` is what you connect to); the others never need a server that answers. Stores on the
+real server get `timeout_s=5`: the default is meant for a production Redis next door, and a
+busy test machine can keep this one waiting longer.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def raw(redis_server):
 
 @pytest.fixture
 def store(redis_server):
-    with OnlineFeatureStore(redis_server.url) as store:
+    with OnlineFeatureStore(redis_server.url, timeout_s=5) as store:
         yield store
 
 
@@ -139,7 +141,7 @@ def test_an_unknown_card_reads_as_none(store):
 @pytest.mark.redis
 def test_another_process_reads_what_this_one_wrote(store, redis_server):
     store.write("c1", FEATURES, event_ts=100.0)
-    with OnlineFeatureStore(redis_server.url) as other:
+    with OnlineFeatureStore(redis_server.url, timeout_s=5) as other:
         assert other.read("c1") == pytest.approx(FEATURES), (
             "the features live in Redis, not in this object: a second store on the same server reads them")
 
@@ -147,7 +149,7 @@ def test_another_process_reads_what_this_one_wrote(store, redis_server):
 @pytest.mark.redis
 def test_the_database_number_in_the_url_is_used(redis_server, raw):
     url = redis_server.url.rsplit("/", 1)[0] + "/3"
-    with OnlineFeatureStore(url) as store:
+    with OnlineFeatureStore(url, timeout_s=5) as store:
         store.write("c1", FEATURES, event_ts=100.0)
     db3 = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5)
     try:
@@ -242,10 +244,41 @@ def test_concurrent_out_of_order_writers_leave_the_newest_set(redis_server):
     for own in stores:
         own.close()
     assert not errors, f"writers failed: {errors!r}"
-    with OnlineFeatureStore(redis_server.url) as store:
+    with OnlineFeatureStore(redis_server.url, timeout_s=5) as store:
         assert store.read("c1") == {"count": 200.0}, (
             "four writers racing with out-of-order times must leave the newest set: compare and write in one "
             "atomic step (a Lua script, or WATCH/MULTI)")
+
+
+@pytest.mark.redis
+def test_a_write_raced_by_an_older_one_still_lands(redis_server, racing_redis):
+    with OnlineFeatureStore(redis_server.url, timeout_s=5) as other, OnlineFeatureStore(racing_redis.url, timeout_s=5) as store:
+        other.write("c1", {"count": 1}, event_ts=1.0)
+        # Between this store's read of the card and its write, another client sets an older time
+        # (5) than ours (10), but newer than the one stored (1).
+        racing_redis.before_commit(lambda: other.write("c1", {"count": 5}, event_ts=5.0))
+        written = store.write("c1", {"count": 10}, event_ts=10.0)
+        assert racing_redis.fired.is_set() and racing_redis.error is None, (
+            f"the other client's write should have landed mid-write; it failed: {racing_redis.error!r}")
+        assert written is True and other.read("c1") == {"count": 10.0}, (
+            "a write of time 10 that meets another client's write of time 5 mid-way is still the newest: it must "
+            f"land and return True (with WATCH/MULTI, retry after a WatchError); returned {written}, "
+            f"stored {other.read('c1')}")
+
+
+@pytest.mark.redis
+def test_a_write_raced_by_a_newer_one_leaves_the_newer(redis_server, racing_redis):
+    with OnlineFeatureStore(redis_server.url, timeout_s=5) as other, OnlineFeatureStore(racing_redis.url, timeout_s=5) as store:
+        other.write("c1", {"count": 1}, event_ts=1.0)
+        # Between this store's read of the card (time 1) and its write, another client sets a newer time (20).
+        racing_redis.before_commit(lambda: other.write("c1", {"count": 20}, event_ts=20.0))
+        store.write("c1", {"count": 10}, event_ts=10.0)
+        assert racing_redis.fired.is_set() and racing_redis.error is None, (
+            f"the other client's write should have landed mid-write; it failed: {racing_redis.error!r}")
+        assert other.read("c1") == {"count": 20.0}, (
+            "a write of time 10 must not overwrite the time-20 set another client made after it read the card: "
+            "compare and write in one atomic step (a Lua script, or WATCH the key before reading it, then "
+            f"MULTI/EXEC); stored {other.read('c1')}")
 
 
 @pytest.mark.redis
@@ -292,7 +325,7 @@ def test_every_key_expires_after_the_default_ttl_of_an_hour(store, raw):
 
 @pytest.mark.redis
 def test_every_key_expires_after_ttl_s(redis_server, raw):
-    with OnlineFeatureStore(redis_server.url, ttl_s=30) as store:
+    with OnlineFeatureStore(redis_server.url, ttl_s=30, timeout_s=5) as store:
         store.write("c1", FEATURES, event_ts=100.0)
     ttls = ttls_ms(raw)
     assert ttls and all(25_000 < ttl <= 30_000 for ttl in ttls.values()), (
@@ -301,7 +334,7 @@ def test_every_key_expires_after_ttl_s(redis_server, raw):
 
 @pytest.mark.redis
 def test_the_ttl_is_kept_to_the_millisecond(redis_server, raw):
-    with OnlineFeatureStore(redis_server.url, ttl_s=1.75) as store:
+    with OnlineFeatureStore(redis_server.url, ttl_s=1.75, timeout_s=5) as store:
         store.write("c1", FEATURES, event_ts=100.0)
         ttls = ttls_ms(raw)
     assert ttls and all(1_000 < ttl <= 1_750 for ttl in ttls.values()), (
@@ -311,7 +344,7 @@ def test_the_ttl_is_kept_to_the_millisecond(redis_server, raw):
 
 @pytest.mark.redis
 def test_an_accepted_write_restarts_the_ttl_and_an_ignored_one_does_not(redis_server, raw):
-    with OnlineFeatureStore(redis_server.url, ttl_s=30) as store:
+    with OnlineFeatureStore(redis_server.url, ttl_s=30, timeout_s=5) as store:
         store.write("c1", FEATURES, event_ts=100.0)
         for key in raw.scan_iter():
             raw.pexpire(key, 5_000)  # as if 25 s had passed
@@ -327,7 +360,7 @@ def test_an_accepted_write_restarts_the_ttl_and_an_ignored_one_does_not(redis_se
 
 @pytest.mark.redis
 def test_features_are_gone_once_the_ttl_has_passed(redis_server):
-    with OnlineFeatureStore(redis_server.url, ttl_s=0.2) as store:
+    with OnlineFeatureStore(redis_server.url, ttl_s=0.2, timeout_s=5) as store:
         store.write("c1", FEATURES, event_ts=100.0)
         deadline = time.monotonic() + 10
         while store.read("c1") is not None and time.monotonic() < deadline:
@@ -341,7 +374,7 @@ def test_features_are_gone_once_the_ttl_has_passed(redis_server):
 
 @pytest.mark.redis
 def test_keys_start_with_the_prefix(redis_server, raw):
-    with OnlineFeatureStore(redis_server.url) as default, OnlineFeatureStore(redis_server.url, prefix="shadow:") as other:
+    with OnlineFeatureStore(redis_server.url, timeout_s=5) as default, OnlineFeatureStore(redis_server.url, prefix="shadow:", timeout_s=5) as other:
         default.write("c1", {"count": 1}, event_ts=100.0)
         assert all(key.startswith("fraud:") for key in raw.scan_iter()), (
             f"by default every key starts with 'fraud:'; got {sorted(raw.scan_iter())}")
@@ -369,7 +402,7 @@ def test_a_longer_timeout_s_waits_out_a_slow_redis(redis_server, raw):
 @pytest.mark.redis
 def test_close_releases_the_connections(redis_server, raw):
     already = {client["id"] for client in raw.client_list()}
-    store = OnlineFeatureStore(redis_server.url)
+    store = OnlineFeatureStore(redis_server.url, timeout_s=5)
     store.write("c1", FEATURES, event_ts=100.0)
     store.read("c1")
     opened = {client["id"] for client in raw.client_list()} - already
@@ -386,7 +419,7 @@ def test_close_releases_the_connections(redis_server, raw):
 
 @pytest.mark.redis
 def test_a_redis_that_stops_raises_store_unavailable(redis_server):
-    with OnlineFeatureStore(redis_server.url) as store:
+    with OnlineFeatureStore(redis_server.url, timeout_s=5) as store:
         store.write("c1", FEATURES, event_ts=100.0)
         redis_server.stop()
         with pytest.raises(StoreUnavailable):

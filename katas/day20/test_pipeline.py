@@ -121,7 +121,7 @@ def test_rules_alone_catch_velocity_and_card_testing_precisely(redis_server):
 
 def test_scoring_survives_redis_stopping(trained_model, redis_server):
     event = {"card_id": "c1", "amount": 1500.0, "merchant": "m1", "ts": 1000.0}
-    with OnlineFeatureStore(redis_server.url) as store, FraudScorer(trained_model, store, budget_s=5) as scorer:
+    with OnlineFeatureStore(redis_server.url, timeout_s=5) as store, FraudScorer(trained_model, store, budget_s=5) as scorer:
         store.write("c1", {"count": 1, "total_amount": 1500.0, "max_amount": 1500.0, "distinct_merchants": 1},
                     event_ts=1000.0)
         assert scorer.score(event).source == "model", "with Redis up and the model in time, the model answers"

@@ -283,10 +283,10 @@ def test_the_default_budget_does_not_wait_half_a_second():
 
 
 def test_budget_s_is_honoured():
-    slow = AnswersAfter(0.9, delay_s=0.2)
+    slow = AnswersAfter(0.9, delay_s=0.1)  # twice the default budget
     decision, _ = scored(slow, budget_s=10)
     assert decision.source == "model" and decision.score == pytest.approx(0.9), (
-        f"with budget_s=10 a model answering in 0.2 s is in time; got {decision}")
+        f"with budget_s=10 a model answering in 0.1 s is in time; got {decision}")
     decision, scorer = scored(AnswersAfter(0.9, delay_s=0.3), budget_s=0.1)
     assert decision.source == "rules" and scorer.model_fallbacks == 1, (
         f"with budget_s=0.1 a model answering after 0.3 s is late; got {decision}")
@@ -314,21 +314,32 @@ class LateOnceThenPrompt(Answers):
         return super().predict_proba(X)
 
 
-def test_a_late_answer_is_never_used_for_a_later_event():
+def _late_then_prompt(budget_s: float):
+    """Score two events with a model whose first answer comes late: (first, second, fallbacks)."""
     model = LateOnceThenPrompt()
     try:
-        with FraudScorer(model, FakeStore(), budget_s=0.3) as scorer:
+        with FraudScorer(model, FakeStore(), budget_s=budget_s) as scorer:
             first = _score_in_thread(scorer, ev("c1"), limit_s=8)
-            assert first.source == "rules", f"the first model call is late: source 'rules'; got {first}"
             model.release.set()
             assert model.first_answered.wait(10), "the first model call should answer once released"
             second = _score_in_thread(scorer, ev("c2"), limit_s=8)
-            assert second.source == "model" and second.score == pytest.approx(0.1), (
-                "the model answered the second event 0.1 in time; the late 0.9 was the first event's answer and "
-                f"must be thrown away, never used for another event; got {second}")
-            assert scorer.model_fallbacks == 1, f"only the first call fell back; got {scorer.model_fallbacks}"
+            return first, second, scorer.model_fallbacks
     finally:
         model.release.set()
+
+
+def test_a_late_answer_is_never_used_for_a_later_event():
+    # A short budget keeps the test quick. A machine too busy to get the second answer (0.05 s of
+    # work) back within it makes that event fall back too: then the test tries a longer budget.
+    for budget_s in (0.15, 0.6, 2.0):
+        first, second, fallbacks = _late_then_prompt(budget_s)
+        if not (second.source == "rules" and fallbacks == 2):
+            break
+    assert first.source == "rules", f"the first model call is late: source 'rules'; got {first}"
+    assert second.source == "model" and second.score == pytest.approx(0.1), (
+        "the model answered the second event 0.1 in time; the late 0.9 was the first event's answer and "
+        f"must be thrown away, never used for another event; got {second}")
+    assert fallbacks == 1, f"only the first call fell back; got {fallbacks}"
 
 
 @pytest.mark.parametrize("model", [Raises(0.5), Answers(math.nan), Answers(1.5), Answers(-0.1)],

@@ -1,7 +1,7 @@
 """Task 2: an online feature store on Redis, the way Feast's online store works.
 
 Contract (the tests check exactly this):
-- `OnlineFeatureStore(url, *, ttl_s=3600.0, timeout_s=0.5, prefix="fraud:")`: `ttl_s` and
+- `OnlineFeatureStore(url, *, ttl_s=3600.0, timeout_s=0.1, prefix="fraud:")`: `ttl_s` and
   `timeout_s` must be positive finite numbers, else ValueError. Creating the store does
   not contact Redis.
 - `write(card_id, features, *, event_ts) -> bool` stores the card's features (a non-empty
@@ -60,7 +60,7 @@ def _finite_number(name: str, value: object) -> float:
 class OnlineFeatureStore:
     """Latest features per card in a Redis hash: event time + the feature set as JSON."""
 
-    def __init__(self, url: str, *, ttl_s: float = 3600.0, timeout_s: float = 0.5,
+    def __init__(self, url: str, *, ttl_s: float = 3600.0, timeout_s: float = 0.1,
                  prefix: str = "fraud:") -> None:
         self.ttl_s = _positive_finite("ttl_s", ttl_s)
         self.timeout_s = _positive_finite("timeout_s", timeout_s)

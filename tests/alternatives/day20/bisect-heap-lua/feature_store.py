@@ -36,7 +36,7 @@ def _finite_number(value) -> bool:
 
 
 class OnlineFeatureStore:
-    def __init__(self, url: str, *, ttl_s: float = 3600.0, timeout_s: float = 0.5,
+    def __init__(self, url: str, *, ttl_s: float = 3600.0, timeout_s: float = 0.1,
                  prefix: str = "fraud:") -> None:
         self.ttl_s = _positive_finite(ttl_s, "ttl_s")
         self.timeout_s = _positive_finite(timeout_s, "timeout_s")

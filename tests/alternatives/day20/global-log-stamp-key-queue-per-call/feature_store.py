@@ -21,7 +21,7 @@ def _finite_real(value) -> bool:
 
 
 class OnlineFeatureStore:
-    def __init__(self, url: str, *, ttl_s: float = 3600.0, timeout_s: float = 0.5,
+    def __init__(self, url: str, *, ttl_s: float = 3600.0, timeout_s: float = 0.1,
                  prefix: str = "fraud:") -> None:
         if not (_finite_real(ttl_s) and ttl_s > 0):
             raise ValueError(f"ttl_s must be a positive finite number: {ttl_s!r}")

@@ -30,7 +30,7 @@ def _finite_number(value) -> bool:
 
 
 class OnlineFeatureStore:
-    def __init__(self, url: str, *, ttl_s: float = 3600.0, timeout_s: float = 0.5,
+    def __init__(self, url: str, *, ttl_s: float = 3600.0, timeout_s: float = 0.1,
                  prefix: str = "fraud:") -> None:
         for name, value in (("ttl_s", ttl_s), ("timeout_s", timeout_s)):
             if not _finite_number(value) or value <= 0:

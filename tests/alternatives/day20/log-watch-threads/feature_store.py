@@ -20,7 +20,7 @@ def _is_finite_number(x) -> bool:
 
 
 class OnlineFeatureStore:
-    def __init__(self, url: str, *, ttl_s: float = 3600.0, timeout_s: float = 0.5,
+    def __init__(self, url: str, *, ttl_s: float = 3600.0, timeout_s: float = 0.1,
                  prefix: str = "fraud:") -> None:
         if not (_is_finite_number(ttl_s) and ttl_s > 0):
             raise ValueError("ttl_s must be a positive finite number")

@@ -16,7 +16,7 @@ def _check_seconds(name, value):
 
 
 class OnlineFeatureStore:
-    def __init__(self, url, *, ttl_s=3600.0, timeout_s=0.5, prefix="fraud:"):
+    def __init__(self, url, *, ttl_s=3600.0, timeout_s=0.1, prefix="fraud:"):
         _check_seconds("ttl_s", ttl_s)
         _check_seconds("timeout_s", timeout_s)
         self.ttl_ms = max(1, math.ceil(ttl_s * 1000))

@@ -29,7 +29,7 @@ def _finite(x) -> bool:
 
 
 class OnlineFeatureStore:
-    def __init__(self, url, *, ttl_s=3600.0, timeout_s=0.5, prefix="fraud:"):
+    def __init__(self, url, *, ttl_s=3600.0, timeout_s=0.1, prefix="fraud:"):
         for name, v in (("ttl_s", ttl_s), ("timeout_s", timeout_s)):
             if not (_finite(v) and v > 0):
                 raise ValueError(f"{name}={v!r} must be a positive finite number")
