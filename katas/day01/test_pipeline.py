@@ -250,6 +250,18 @@ def test_an_unknown_dependency_is_rejected_naming_it():
 
 
 @pytest.mark.task(taskno=2)
+def test_an_unknown_dependency_is_named_even_beside_a_cycle():
+    pipeline = build([("fit_model", ["tune_hparams"]), ("tune_hparams", ["fit_model"]),
+                      ("report", ["feature_store_v2"])])
+    with pytest.raises(ValueError) as error:
+        pipeline.execution_order()
+    assert "feature_store_v2" in str(error.value), (
+        "an unknown dependency always raises an error naming it, also when the pipeline has a cycle "
+        f"as well; it said: {error.value}"
+    )
+
+
+@pytest.mark.task(taskno=2)
 def test_a_two_stage_cycle_is_rejected_naming_both():
     pipeline = build([("fit_model", ["tune_hparams"]), ("tune_hparams", ["fit_model"])])
     with pytest.raises(ValueError) as error:
@@ -279,6 +291,33 @@ def test_a_cycle_error_names_the_cycle_and_no_stage_that_could_run():
         assert name not in message, (
             f"{name!r} is not blocked by the cycle, so the error should not name it: {message}"
         )
+
+
+@pytest.mark.task(taskno=2)
+def test_changing_the_returned_order_changes_nothing():
+    recorder = Recorder()
+    pipeline = build([("ingest", []), ("train", ["ingest"])], recorder)
+    order = pipeline.execution_order()
+    order.clear()
+    assert pipeline.execution_order() == ["ingest", "train"], (
+        "the list execution_order() returns is the caller's: clearing it must not change the pipeline's order; "
+        f"it is now {pipeline.execution_order()}"
+    )
+    assert list(pipeline.run().succeeded) == ["ingest", "train"] and recorder.called() == ["ingest", "train"], (
+        f"run() must still call both stages after the caller cleared a returned order; calls were {recorder.called()}"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_a_cycle_is_an_error_on_every_call():
+    pipeline = build([("ingest", []), ("fit_model", ["tune_hparams"]), ("tune_hparams", ["fit_model"])])
+    for attempt in ("first", "second"):
+        with pytest.raises(ValueError):
+            pipeline.execution_order()
+            pytest.fail(f"the {attempt} execution_order() call on a pipeline with a cycle should raise ValueError")
+    with pytest.raises(ValueError):
+        pipeline.run()
+        pytest.fail("run() on a pipeline with a cycle should raise ValueError, even after execution_order() raised")
 
 
 @pytest.mark.task(taskno=2)
@@ -399,17 +438,19 @@ def test_a_stage_without_dependencies_is_called_with_no_arguments():
 
 
 @pytest.mark.task(taskno=3)
-def test_falsy_and_none_outputs_count_as_success():
+@pytest.mark.parametrize("falsy", [None, 0, False, "", [], {}], ids=repr)
+def test_falsy_and_none_outputs_count_as_success(falsy):
     pipeline = Pipeline()
     pipeline.add_stage("notify", lambda: None)
-    pipeline.add_stage("count", lambda: 0)
-    pipeline.add_stage("check", lambda *, notify, count: (notify, count), depends_on=["notify", "count"])
+    pipeline.add_stage("gate", lambda: falsy)
+    pipeline.add_stage("check", lambda *, notify, gate: (notify, gate), depends_on=["notify", "gate"])
     report = pipeline.run()
-    assert report.outputs == {"notify": None, "count": 0, "check": (None, 0)}, (
-        "a stage that returns None or 0 without raising has succeeded, and its output is passed on"
+    assert report.outputs == {"notify": None, "gate": falsy, "check": (None, falsy)}, (
+        f"a stage that returns {falsy!r} without raising has succeeded (only raising is failing), and its "
+        f"output is passed on; outputs were {report.outputs}"
     )
-    assert list(report.succeeded) == ["notify", "count", "check"] and not report.failed and not report.skipped, (
-        f"all three stages should succeed in order notify, count, check; got {report}"
+    assert list(report.succeeded) == ["notify", "gate", "check"] and not report.failed and not report.skipped, (
+        f"all three stages should succeed in order notify, gate, check; got {report}"
     )
 
 
@@ -501,6 +542,12 @@ def test_ctrl_c_in_a_stage_stops_the_run(interrupt):
     assert recorder.called() == ["ingest"], (
         f"{interrupt.__name__} is not a stage failure: it must stop the run, not be caught "
         f"(catch Exception, not BaseException); calls were {recorder.called()}"
+    )
+    recorder.failing.add("ingest")  # the next run fails at once
+    report = pipeline.run()
+    assert report.outputs == {"report": ("output of", "report")} and list(report.failed) == ["ingest"], (
+        "a run stopped half-way must leave nothing behind: the next run reports its own results only "
+        f"(ingest failed this time, so no ingest output); got {report}"
     )
 
 

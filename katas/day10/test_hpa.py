@@ -211,12 +211,15 @@ def test_matches_the_rule_at_the_edge_of_the_band(current, case, limits):
          "compute ratio = current_value / target_value and compare abs(ratio - 1) <= tolerance")
 
 
-def test_a_count_a_hair_above_a_whole_number_rounds_up():
-    # 10 replicas at 1.10000000001x the target need 11.0000000001 pods: ceil makes that 12.
-    got = desired_replicas(10, 110.000000001, 100.0, 1, 100, 0.1)
-    assert got == 12, (
-        f"10 * (110.000000001 / 100) is a hair above 11, and ceil rounds any excess up: expected 12, got {got} "
-        "(no epsilon, no rounding before ceil)")
+@pytest.mark.parametrize("load, tolerance, expected", [(110.000000001, 0.1, 12), (100.0000000001, 0.0, 11)],
+                         ids=["1e-11-above-11", "1e-12-above-10"])
+def test_a_count_a_hair_above_a_whole_number_rounds_up(load, tolerance, expected):
+    # 10 replicas at 1.10000000001x the target need 11.0000000001 pods: ceil makes that 12;
+    # at 1.000000000001x with no tolerance they need 10.00000000001: ceil makes that 11.
+    got = desired_replicas(10, load, 100.0, 1, 100, tolerance)
+    assert got == expected, (
+        f"10 * ({load} / 100) is a hair above {expected - 1}, and ceil rounds any excess up (tolerance "
+        f"{tolerance}): expected {expected}, got {got} (no epsilon, no rounding before ceil)")
 
 
 @settings(max_examples=200, phases=PHASES)

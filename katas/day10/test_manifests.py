@@ -15,6 +15,7 @@ DEPLOYMENT = "k8s/deployment.yaml"
 HPA = "k8s/hpa.yaml"
 PDB = "k8s/pdb.yaml"
 ALL = (DEPLOYMENT, HPA, PDB)
+SERVER_PORT = 8000  # the day-03 image serves on 0.0.0.0:8000 (day 04)
 MAX_CPU_REQUEST = 1  # cores, as on day 04: the tests' kind cluster is one node on your machine
 MIN_MEMORY = 16 * 2**20  # bytes, as on day 04
 
@@ -110,6 +111,21 @@ class TestDeployment:
         assert not problems, ("the pod template should tell Prometheus to scrape it, on the container's "
                               "port:\n" + explain(problems))
 
+
+    def test_the_probes_and_the_scrape_port_are_the_servers_port(self, manifest_report):
+        report = manifest_report(DEPLOYMENT)
+        for container in _containers(report):
+            by_name = {p.get("name"): p.get("containerPort") for p in container.get("ports") or [] if p.get("name")}
+            for probe in ("readinessProbe", "livenessProbe"):
+                port = ((container.get(probe) or {}).get("httpGet") or {}).get("port")
+                assert by_name.get(port, port) == SERVER_PORT, \
+                    (f"{probe}.httpGet.port is {port!r}: the day-03 server answers on port {SERVER_PORT}; a probe "
+                     "of another declared port (an admin or debug port) never sees it ready")
+        template = _spec(_only(report, "Deployment", "apps/v1", DEPLOYMENT)).get("template") or {}
+        port = ((template.get("metadata") or {}).get("annotations") or {}).get("prometheus.io/port")
+        assert port == str(SERVER_PORT), \
+            (f"prometheus.io/port is {port!r}: the day-03 server serves /metrics on port {SERVER_PORT}, so "
+             f'Prometheus must scrape "{SERVER_PORT}", not another declared port')
 
     def test_pods_say_where_the_metrics_are(self, manifest_report):
         deployment = _only(manifest_report(DEPLOYMENT), "Deployment", "apps/v1", DEPLOYMENT)

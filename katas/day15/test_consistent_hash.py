@@ -122,17 +122,22 @@ def test_the_default_is_100_virtual_nodes():
     )
 
 
-def test_a_node_whose_name_extends_another_keeps_its_own_points():
-    # "cache-1" point 10 and "cache-11" point 0 must stay two points, whatever text you hash.
+@pytest.mark.parametrize("removed", ["cache-11", "cache-1"])
+def test_a_node_whose_name_extends_another_keeps_its_own_points(removed):
+    # "cache-1" point 10 and "cache-11" point 0 must stay two points, whatever text you hash;
+    # and removing "cache-1" must not take the points of "cache-11", whose name starts with it.
     keys = KEYS[:4000]
-    ring = ConsistentHashRing(["cache-1", "cache-2", "cache-11"])
-    ring.remove_node("cache-11")
-    after, without = placement(ring, keys), placement(ConsistentHashRing(["cache-1", "cache-2"]), keys)
+    nodes = ["cache-1", "cache-2", "cache-11"]
+    ring = ConsistentHashRing(nodes)
+    ring.remove_node(removed)
+    rest = [node for node in nodes if node != removed]
+    after, without = placement(ring, keys), placement(ConsistentHashRing(rest), keys)
     differ = sum(after[k] != without[k] for k in keys)
     assert differ == 0, (
-        f"after removing 'cache-11', {differ} of {len(keys)} keys land elsewhere than on a ring built with "
-        "only 'cache-1' and 'cache-2': did adding 'cache-11' overwrite some of 'cache-1''s points (labels "
-        "like f'{node}{i}' collide: 'cache-1' + '10' == 'cache-11' + '0')?"
+        f"after removing {removed!r}, {differ} of {len(keys)} keys land elsewhere than on a ring built with "
+        f"only {rest}: did adding 'cache-11' overwrite some of 'cache-1''s points (labels like f'{{node}}{{i}}' "
+        "collide: 'cache-1' + '10' == 'cache-11' + '0'), or did removing a node also drop the points of a "
+        "node whose name merely starts with it?"
     )
 
 

@@ -1,5 +1,7 @@
 """Task 1: the LRU cache. Read these tests as the specification."""
 
+import sys
+import tracemalloc
 from collections import OrderedDict
 
 import pytest
@@ -184,6 +186,49 @@ def test_operations_do_not_scan_every_key():
         f"{operations} gets/puts (200 of them evicting) hashed or compared keys {CountingKey.uses} times: "
         "each operation should find its key, and the least recently used one, in O(1), not by searching "
         "a list of keys or scanning every entry for the oldest"
+    )
+
+
+def _work_of(call) -> tuple[int, int]:
+    """(lines of lru_cache.py run, peak bytes allocated) while `call()` runs."""
+    learner_file = sys.modules[LRUCache.__module__].__file__
+    lines = 0
+
+    def count_lines(frame, event, arg):
+        nonlocal lines
+        if event == "line":
+            lines += 1
+        return count_lines
+
+    def trace(frame, event, arg):
+        return count_lines if frame.f_code.co_filename == learner_file else None
+
+    tracemalloc.start()
+    sys.settrace(trace)
+    try:
+        call()
+    finally:
+        sys.settrace(None)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    return lines, peak
+
+
+def _filled(size: int) -> LRUCache:
+    cache = LRUCache(size)
+    for i in range(size):
+        cache.put(i, i)
+    assert len(cache) == size, f"len(cache) should be {size} after {size} puts"
+    return cache
+
+
+def test_len_does_not_count_the_entries():
+    small, large = _filled(10), _filled(5_000)
+    (small_lines, _), (large_lines, large_bytes) = _work_of(lambda: len(small)), _work_of(lambda: len(large))
+    assert large_lines <= small_lines + 5 and large_bytes < 4096, (
+        f"len() of a cache of 5,000 entries ran {large_lines} lines of lru_cache.py (of 10 entries: {small_lines}) "
+        f"and allocated {large_bytes} bytes: like every operation, len() must be O(1) (keep the count, or ask the "
+        "dict), not walk or copy the entries"
     )
 
 

@@ -93,6 +93,17 @@ def test_a_request_a_hair_above_the_tokens_held_is_refused(clock):
     )
 
 
+def test_a_request_a_trillionth_of_a_token_short_is_refused():
+    clock = FakeClock(start=0.0)  # near zero a float resolves 1e-12 s; near today's epoch it cannot
+    bucket = TokenBucketRateLimiter(1, 1, clock=clock)
+    assert bucket.consume(1), "a full bucket of 1 should give 1 token"
+    clock.advance(1 - 1e-12)
+    assert bucket.consume(1) is False, (
+        "after 1 s minus a trillionth at 1 token/s the bucket is a trillionth short of 1 token: compare the "
+        "exact count, with no tolerance (math.isclose would round it up to enough)"
+    )
+
+
 def test_fractional_tokens_can_be_consumed(clock):
     bucket = TokenBucketRateLimiter(1, 1, clock=clock)
     assert bucket.consume(0.5) and bucket.consume(0.5), "two halves of a 1-token bucket should both succeed"
