@@ -211,14 +211,19 @@ class TestDeployment:
         spec = container.get("startupProbe")
         if not isinstance(spec, dict):
             return  # a startup probe is optional
+        assert "tcpSocket" in spec or "httpGet" in spec, \
+            (f"startupProbe has no httpGet or tcpSocket (its fields: {sorted(spec)}): the README allows an httpGet "
+             "of /health (or /ready) or a tcpSocket; an exec of a command such as curl may not even exist in the "
+             "image, and until the probe succeeds the kubelet keeps killing the container")
         if "tcpSocket" in spec:
-            port = (spec.get("tcpSocket") or {}).get("port")
-            reached = _port_number(container, port)
+            tcp = spec.get("tcpSocket") or {}
+            reached = _port_number(container, tcp.get("port"))
             assert reached == CONTRACT_PORT, \
-                (f"startupProbe.tcpSocket.port is {port!r}, which reaches {_which(reached)}: until it succeeds "
-                 f"the container is restarted, so it should check {CONTRACT_PORT} or that port's name")
-            return
-        if "httpGet" not in spec:
+                (f"startupProbe.tcpSocket.port is {tcp.get('port')!r}, which reaches {_which(reached)}: until it "
+                 f"succeeds the container is restarted, so it should check {CONTRACT_PORT} or that port's name")
+            assert "host" not in tcp, \
+                (f"startupProbe.tcpSocket.host is {tcp['host']!r}: the kubelet would dial that address (with "
+                 "127.0.0.1 its own node), not your pod, and kill every container before it starts")
             return
         path = (spec.get("httpGet") or {}).get("path")
         assert path in ("/health", "/ready"), \
