@@ -100,19 +100,26 @@ class Trained:
 
         return mlflow.MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
-    def register_champion(self, name: str, which: str = "champion") -> str:
-        """Register a logged model as a new version of `name` and point `champion` at it (the test's own calls)."""
+    def register(self, name: str, which: str) -> str:
+        """Register a logged model as a new version of `name`, moving no alias (the test's own calls)."""
         import mlflow
 
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
         try:
-            version = str(mlflow.register_model(self.model_uris[which], name).version)
+            return str(mlflow.register_model(self.model_uris[which], name).version)
         finally:  # code under test must use its tracking_uri, not what the test left behind
             mlflow.set_tracking_uri(self.store.default_uri)
             mlflow.set_registry_uri(self.store.default_uri)
-        self._client().set_registered_model_alias(name, "champion", version)
+
+    def register_champion(self, name: str, which: str = "champion") -> str:
+        """Register a logged model as a new version of `name` and point `champion` at it."""
+        version = self.register(name, which)
+        self.set_alias(name, "champion", version)
         return version
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        self._client().set_registered_model_alias(name, alias, version)
 
     def delete_alias(self, name: str, alias: str) -> None:
         """Remove one alias of the registered model (its versions stay)."""
@@ -711,6 +718,11 @@ def _check_events(doc, jobs, problem) -> None:
             if re.search(r"\bpytest\b", line) and _swallows(line, str(step.get("run", ""))):
                 problem("test", _step_label(index, step), f"'{line.strip()}' swallows pytest's exit code, so the "
                         "step succeeds when tests fail: failing tests must fail the job", "pull-request")
+            elif _pipe_hides_pytest(line, str(step.get("run", "")), _shell(doc, jobs["test"], step)):
+                problem("test", _step_label(index, step), f"'{line.strip()}' pipes pytest into another command: "
+                        "without pipefail the step's status is the last command's, so it succeeds when tests "
+                        "fail (give the step `shell: bash`, which GitHub runs with -o pipefail, or "
+                        "`set -o pipefail`)", "pull-request")
     for what, github in PULL_REQUESTS.items():
         ran = _simulate(doc, github, problem)
         if ran is None:
@@ -757,6 +769,26 @@ def _swallows(line: str, script: str) -> bool:
     kept = re.search(r"\b([A-Za-z_][A-Za-z0-9_]*)=\$\?", after)
     rest = script.split(line, 1)[1] if line in script else ""
     return not (kept and re.search(rf"\bexit\s+\"?\$\{{?{kept.group(1)}\b", rest))
+
+
+PIPED_PYTEST = re.compile(r"\bpytest\b[^|]*\|(?!\|)")
+
+
+def _shell(doc: dict, job: dict, step: dict) -> str | None:
+    """The step's shell: its own, else the job's or the workflow's `defaults.run.shell`."""
+    for where in (step, (job.get("defaults") or {}).get("run") or {}, (doc.get("defaults") or {}).get("run") or {}):
+        if isinstance(where, dict) and where.get("shell"):
+            return str(where["shell"])
+    return None
+
+
+def _pipe_hides_pytest(line: str, script: str, shell: str | None) -> bool:
+    """Whether `pytest ... | X` on this line ends with X's status: GitHub's default shell is
+    `bash -e {0}`, without pipefail; an explicit `shell: bash` is `bash ... -eo pipefail {0}`."""
+    if not PIPED_PYTEST.search(line) or shell == "bash":
+        return False
+    before = script.split(line, 1)[0] if line in script else ""
+    return not re.search(r"\bset\b[^\n]*(-o\s*pipefail|-\w*o\s+pipefail)", before)
 
 
 def _continues_on_error(where: dict) -> bool:

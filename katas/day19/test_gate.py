@@ -329,6 +329,43 @@ def test_the_report_names_the_champion_it_was_compared_with(registry, mlflow_nam
         f"(limit {metric.limit}; version 1 would give {judged['1'] + 0.01:.4f}, version 2 {judged['2'] + 0.01:.4f})")
 
 
+def test_the_champion_is_the_version_the_alias_names_not_the_newest(registry, mlflow_name, expected):
+    registry.register_champion(mlflow_name)  # version 1, the champion
+    registry.register(mlflow_name, "worse")  # version 2, registered but never promoted
+    metric = by_name(report := gate(registry, mlflow_name, "better"))["metric"]
+    assert report.champion == "1" and metric.limit == pytest.approx(expected.roc_auc["champion"] + 0.01, abs=1e-9), (
+        "the candidate is compared with the version the alias champion points at (1), not the newest version (2): "
+        f"report.champion {report.champion!r}, limit {metric.limit} (version 1 gives "
+        f"{expected.roc_auc['champion'] + 0.01:.4f})")
+
+
+def test_the_alias_is_read_once(registry, mlflow_name, expected, monkeypatch):
+    """Another pipeline promotes just after the gate first reads the alias: the gate must compare with the
+    version it read, not read the alias again (say, by loading models:/<name>@champion) and get another."""
+    from mlflow.tracking._model_registry.client import ModelRegistryClient
+
+    registry.register_champion(mlflow_name)  # version 1: the champion model
+    registry.register(mlflow_name, "worse")  # version 2, about to be promoted by someone else
+    read = ModelRegistryClient.get_model_version_by_alias
+    moved = []
+
+    def read_then_promote(self, name, alias):
+        version = read(self, name, alias)
+        if not moved:
+            moved.append(version.version)
+            registry.set_alias(mlflow_name, "champion", "2")
+        return version
+
+    monkeypatch.setattr(ModelRegistryClient, "get_model_version_by_alias", read_then_promote)
+    metric = by_name(report := gate(registry, mlflow_name, "better"))["metric"]
+    monkeypatch.undo()
+    judged = {"1": expected.roc_auc["champion"], "2": expected.roc_auc["worse"]}
+    assert report.champion in judged and metric.limit == pytest.approx(judged[report.champion] + 0.01, abs=1e-9), (
+        f"the alias moved from 1 to 2 right after the gate first read it: report.champion ({report.champion!r}) "
+        f"must be the version whose model gave the numbers (limit {metric.limit}; version 1 would give "
+        f"{judged['1'] + 0.01:.4f}, version 2 {judged['2'] + 0.01:.4f}); read the alias once")
+
+
 def test_first_deploy_changes_nothing_when_there_is_a_champion(registry, champion_name):
     report = gate(registry, champion_name, "worse", first_deploy=True)
     assert report.champion == "1" and not by_name(report)["metric"].passed, (

@@ -72,6 +72,27 @@ def test_a_report_judged_against_an_older_champion_is_refused(registry, mlflow_n
     assert registry.versions(mlflow_name) == ["1", "2"], "a refused promotion registers nothing"
 
 
+def test_a_report_judged_before_a_rollback_is_refused(registry, mlflow_name):
+    registry.register_champion(mlflow_name)
+    assert promote(registry.tracking_uri, mlflow_name, gate(registry, mlflow_name, "better")) == "2", "setup"
+    report = GateReport(registry.model_uris["worse"], "2", [Check(name, True, None, None, "ok") for name in CHECKS])
+    registry.set_alias(mlflow_name, "champion", "1")  # an operator rolled back to version 1 since
+    with pytest.raises(RuntimeError):
+        promote(registry.tracking_uri, mlflow_name, report)
+    assert registry.aliases(mlflow_name) == {"champion": "1", "previous-champion": "1"} and (
+        registry.versions(mlflow_name) == ["1", "2"]), (
+        "the report was judged against version 2, but champion points at 1 again (a rollback, not a newer "
+        "version): nothing may change")
+
+
+def test_a_report_without_checks_is_refused(registry, mlflow_name):
+    registry.register_champion(mlflow_name)
+    with pytest.raises(ValueError):
+        promote(registry.tracking_uri, mlflow_name, GateReport(registry.model_uris["better"], "1", []))
+    assert registry.aliases(mlflow_name) == {"champion": "1"} and registry.versions(mlflow_name) == ["1"], (
+        "a report with no checks has not passed (report.passed is false): nothing may change")
+
+
 def test_a_report_whose_champion_alias_was_removed_is_refused(registry, mlflow_name):
     registry.register_champion(mlflow_name)
     report = gate(registry, mlflow_name, "better")
