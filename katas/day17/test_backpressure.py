@@ -287,6 +287,13 @@ def test_a_bad_rate_setting_raises_value_error_naming_it(make_app, counting_mode
         make_app(settings, model=counting_model())
 
 
+def test_rate_burst_is_ignored_without_rate_limit(make_app, counting_model):
+    app = make_app({"RATE_BURST": "lots", "MAX_WAIT_MS": 0}, model=counting_model())
+    answers = [post(app, {"features": [ROWS[i]]}).status_code for i in range(3)]
+    assert answers == [200, 200, 200], (
+        f"without RATE_LIMIT there is no rate limit and RATE_BURST is ignored, even a bad one; got {answers}")
+
+
 def test_a_fractional_rate_and_a_burst_of_one_are_accepted(make_app, counting_model):
     app = make_app({"RATE_LIMIT": "0.5", "RATE_BURST": "1", "MAX_WAIT_MS": 0}, model=counting_model(),
                    clock=FakeClock())

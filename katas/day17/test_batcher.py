@@ -489,6 +489,49 @@ def test_close_answers_everything_already_submitted_then_refuses_and_stops_the_w
     assert not leftover, f"close() should stop the worker thread, but {leftover} still run"
 
 
+def test_once_close_has_begun_a_full_queue_still_refuses_with_runtime_error():
+    recorder = Recorder(gated=True)
+    batcher = MicroBatcher(recorder, max_batch_size=1, max_wait_s=0, max_queue=1)
+    outcomes: list = []
+    attempts = [0]
+
+    def submit_late() -> None:
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            attempts[0] += 1
+            try:
+                batcher.submit("late")
+                outcomes.append("accepted")
+                return
+            except QueueFull:
+                time.sleep(0.01)  # close() may not have begun yet
+            except RuntimeError as exc:
+                outcomes.append(exc)
+                return
+        outcomes.append("QueueFull, again and again, long after close() was called")
+
+    with opened_on_exit(recorder):
+        first = hold_worker(recorder, batcher)
+        waiting = batcher.submit("waiting")  # the queue is full now
+        closer = threading.Thread(target=batcher.close, daemon=True)  # close() waits for the drain
+        closer.start()
+        submitter = threading.Thread(target=submit_late, daemon=True)
+        submitter.start()
+        seen = -1
+        while submitter.is_alive() and attempts[0] != seen:  # a submit may wait for close() to finish:
+            seen = attempts[0]                              # once one has been under way for 0.5 s,
+            submitter.join(0.5)                             # let the drain go on
+        recorder.open()
+        submitter.join(WAIT_S)
+        closer.join(WAIT_S)
+    assert outcomes and isinstance(outcomes[0], RuntimeError), (
+        "after close() every submit should raise RuntimeError, also while the queue is full; got "
+        f"{outcomes[0] if outcomes else 'no answer'} (check closed before full: a closed batcher takes nothing, "
+        "full or not)")
+    assert first.result(timeout=WAIT_S) == ("done", "first") and waiting.result(timeout=WAIT_S) == ("done", "waiting"), (
+        "the items submitted before close() are still answered")
+
+
 def test_leaving_the_with_block_closes_the_batcher():
     before = batcher_threads()
     recorder = Recorder()

@@ -278,6 +278,15 @@ def test_a_failed_model_call_answers_503_and_the_next_request_is_served(make_app
         "after a failed model call the server should go on serving")
 
 
+def test_a_failed_batch_answers_503_to_every_request_in_it(make_app, counting_model):
+    model = counting_model(fail_on=ROWS[5])
+    app = make_app({"MAX_BATCH_SIZE": 2, "MAX_WAIT_MS": LONG_WAIT_MS}, model=model)
+    answers = post_all(app, [{"features": [ROWS[5]]}, {"features": [ROWS[6]]}])
+    assert [a.status_code for a in answers] == [503, 503] and len(model.calls) == 1, (
+        "a model call that raises answers every request of its batch with 503, after one model call (not a "
+        f"retry of each request alone); got {[a.status_code for a in answers]} after {len(model.calls)} calls")
+
+
 @pytest.mark.parametrize("setting, value", [
     ("MAX_BATCH_SIZE", "0"), ("MAX_BATCH_SIZE", "-1"), ("MAX_BATCH_SIZE", "abc"), ("MAX_BATCH_SIZE", "2.5"),
     ("MAX_BATCH_SIZE", True), ("MAX_WAIT_MS", "-1"), ("MAX_WAIT_MS", "nan"), ("MAX_WAIT_MS", "soon"),
@@ -356,6 +365,18 @@ def test_the_cache_key_is_the_parsed_rows(make_app, counting_model):
     post(app, {"features": [1, 2, 4, 3]})
     post(app, {"features": [[1, 2, 3, 4], [1, 2, 3, 4]]})
     assert len(model.calls) == 3, "other rows, or the same row twice, are other requests"
+
+
+def test_rows_that_differ_in_the_seventh_decimal_are_other_requests(make_app, counting_model, reference_model):
+    model = counting_model()
+    app = make_app({"MAX_WAIT_MS": 0}, model=model)
+    row, near = [1.0, 2.0, 3.0, 4.0000001], [1.0, 2.0, 3.0, 4.0000002]
+    post(app, {"features": [row]})
+    answer = post(app, {"features": [near]})
+    assert len(model.calls) == 2, (
+        f"{row} and {near} are other rows: the cache matches exactly (no rounding of the key), so the model "
+        f"should be called for both; it was called {len(model.calls)} times")
+    assert answer.get_json()["predictions"] == expected(reference_model, [near]), "the second row gets its own answer"
 
 
 def test_the_same_rows_in_another_order_are_another_request(make_app, counting_model, reference_model):
