@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import atexit
+import functools
 import json
 import os
 import subprocess
@@ -60,7 +61,7 @@ def run_day(root: Path, day: Day, impl: Path, *extra: str, only: str | tuple[str
             *(targets or [str(day.path)]), "--impl", str(impl),
             "--results-dir", results_dir, "-q", "-p", "no:cacheprovider", *UNUSED_PLUGINS, *extra,
         ]
-        if impl.resolve() != day.path.resolve() and _uses_mlflow_server(day):  # stubs never get to it
+        if impl.resolve() != day.path.resolve() and _uses_mlflow_server(day.path):  # stubs never get to it
             argv += ["--mlflow-server-dir", str(_shared_mlflow_server().dir)]
         env = {**os.environ, "CI": os.environ.get("CI", "1")}
         env.pop("KATAS_IMPL", None)
@@ -76,8 +77,10 @@ def run_day(root: Path, day: Day, impl: Path, *extra: str, only: str | tuple[str
 _mlflow: mlflow_server.MlflowServer | None = None
 
 
-def _uses_mlflow_server(day: Day) -> bool:
-    return any("mlflow_server" in path.read_text(encoding="utf-8") for path in day.path.glob("*.py"))
+@functools.cache
+def _uses_mlflow_server(day_folder: Path) -> bool:
+    """Read once per day folder, not in each of the day's hundred runs."""
+    return any("mlflow_server" in path.read_text(encoding="utf-8") for path in day_folder.glob("*.py"))
 
 
 def _shared_mlflow_server() -> mlflow_server.MlflowServer:
