@@ -457,6 +457,63 @@ def test_a_submit_racing_close_is_either_refused_or_answered(threads_switch_betw
         assert not closer.is_alive(), f"close() did not return within {WAIT_S} s"
 
 
+def test_a_close_at_any_line_of_a_submit_leaves_its_item_refused_or_answered(impl_dir):
+    """The race above, staged on purpose: close() runs in another thread just before each line
+    a submit executes, one line per try, so the window between checking "closed" and queueing
+    the item is hit every run, not by luck."""
+    submitter: list[threading.Thread] = []
+
+    def one_submit(batcher, before_line=None):
+        """Runs batcher.submit in its own thread; before its line `before_line`, close() runs in
+        another thread and is given a moment (it waits longer if submit holds its lock)."""
+        seen = {"lines": 0, "closer": None, "outcome": None}
+
+        def each_line():
+            if threading.current_thread() is not submitter[-1]:
+                return
+            seen["lines"] += 1
+            if seen["lines"] == before_line:
+                closer = threading.Thread(target=batcher.close, daemon=True)
+                seen["closer"] = closer
+                closer.start()
+                closer.join(0.2)
+
+        def submit():
+            try:
+                seen["outcome"] = batcher.submit("racer")
+            except RuntimeError as refused:
+                seen["outcome"] = refused
+
+        with on_every_line_of(impl_dir, each_line):
+            submitter.append(threading.Thread(target=submit, daemon=True))
+            submitter[-1].start()
+            submitter[-1].join(WAIT_S)
+        assert not submitter[-1].is_alive(), f"submit() did not return within {WAIT_S} s"
+        return seen
+
+    batcher = MicroBatcher(Recorder(), max_batch_size=4, max_wait_s=0)
+    lines = one_submit(batcher)["lines"]
+    batcher.close()
+    for before_line in range(1, min(lines, 200) + 1):
+        batcher = MicroBatcher(Recorder(), max_batch_size=4, max_wait_s=0)
+        seen = one_submit(batcher, before_line)
+        if seen["closer"] is not None:
+            seen["closer"].join(WAIT_S)
+        else:
+            batcher.close()
+        outcome = seen["outcome"]
+        if isinstance(outcome, RuntimeError):
+            continue
+        try:
+            answer = outcome.result(timeout=WAIT_S)
+        except (FutureTimeout, CancelledError):
+            answer = None
+        assert answer == ("done", "racer"), (
+            f"close() ran in another thread just before line {before_line} of a submit; the submit returned a "
+            f"future that was never answered (got {answer!r}): a submit either raises RuntimeError or its item "
+            "is answered; check the closed flag and queue the item under the same lock close() takes")
+
+
 def test_close_answers_everything_already_submitted_then_refuses_and_stops_the_worker():
     before = batcher_threads()
     recorder = Recorder(gated=True)
