@@ -149,7 +149,7 @@ class MlflowServer:
                     continue
                 raise ServerFailed(f"mlflow server exited with code {code} before it answered; "
                                    f"last log lines:\n{self.log_tail()}")
-            if self._answers():
+            if self.answers():
                 self._ready = True
                 return
             if time.monotonic() > deadline:
@@ -157,7 +157,7 @@ class MlflowServer:
                                    f"last log lines:\n{self.log_tail()}")
             time.sleep(POLL_S)
 
-    def _answers(self) -> bool:
+    def answers(self) -> bool:
         try:
             with urllib.request.urlopen(self.url + "/health", timeout=2) as answer:
                 return answer.status == 200

@@ -234,6 +234,6 @@ def test_a_run_given_a_running_server_uses_it_and_leaves_it_running(pytester, mo
         result, left, _ = _inner_run(pytester, monkeypatch, USES_THE_GIVEN_SERVER, "--mlflow-server-dir", str(given.dir))
         result.assert_outcomes(passed=1)
         assert not left, f"the inner run should start no server of its own: {left}"
-        assert given._answers(), "the server the run was given must still answer after the run"
+        assert given.answers(), "the server the run was given must still answer after the run"
     finally:
         given.remove()
