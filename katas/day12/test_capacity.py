@@ -136,6 +136,18 @@ def test_a_float_floor_still_gives_a_whole_number_of_replicas():
     )
 
 
+@pytest.mark.parametrize("floor, rounded_up", [(2.5, 3), (1.5, 2)])
+def test_a_fractional_floor_is_refused_or_rounded_up(floor, rounded_up):
+    try:
+        got = replicas_needed(10.0, 100.0, min_replicas=floor)
+    except ValueError:
+        return  # refusing a fractional floor is fine
+    assert got == rounded_up and type(got) is int, (
+        f"min_replicas={floor} either raises ValueError or gives {rounded_up} replicas (an int): the floor is a "
+        f"floor, so a fraction of a replica rounds up, never down; got {got!r}"
+    )
+
+
 def test_the_floor_does_not_cap_a_heavy_load():
     assert replicas_needed(1_000.0, 100.0, headroom=0.5, min_replicas=2) == 20, (
         "1,000 QPS at 50 usable QPS per replica needs 20 replicas; the floor of 2 changes nothing"

@@ -196,6 +196,37 @@ def test_an_event_log_in_a_small_integer_type_adds_up_without_wrapping(dtype, ev
 
 
 @pytest.mark.task(taskno=1)
+@pytest.mark.parametrize(
+    "matrix",
+    [sparse.csr_array((3, 4)), sparse.coo_array(([0.0, 0.0], ([0, 2], [1, 3])), shape=(3, 4))],
+    ids=["no_stored_entries", "only_stored_zeros"],
+)
+def test_a_matrix_without_interactions_is_a_valid_fit(matrix):
+    model = ItemItemRecommender().fit(matrix)
+    assert model.most_popular(4) == [0, 1, 2, 3], (
+        "with no interactions every item has 0 users: the popularity order is the id order, [0, 1, 2, 3] "
+        "(fit must not refuse a log without a single interaction: nothing in it is negative or non-finite)"
+    )
+    assert model.recommend(0, 2) == [0, 1] and model.recommend(7, 2) == [0, 1], (
+        "with no interactions every user is a cold start and gets most_popular(2), [0, 1]"
+    )
+
+
+@pytest.mark.task(taskno=1)
+def test_fractional_values_are_interactions():
+    # Users 0 and 1 played item 0 half-way (0.5); user 1 also item 1 (0.25); user 2 played item 2.
+    model = fitted([{0: 0.5}, {0: 0.5, 1: 0.25}, {2: 1.0}], 4)
+    assert model.most_popular(4) == [0, 1, 2, 3], (
+        "a value of 0.5 or 0.25 is nonzero, so an interaction: item 0 has 2 users, items 1 and 2 one each: "
+        "[0, 1, 2, 3] (never round or truncate the values)"
+    )
+    assert model.recommend(0, 3) == [1, 2, 3], (
+        "user 0's 0.5 on item 0 is history: item 1 shares user 1 with it and comes first, then the popular "
+        "unseen items 2 and 3: [1, 2, 3]"
+    )
+
+
+@pytest.mark.task(taskno=1)
 @pytest.mark.parametrize("fmt", ["coo", "csr", "csc"])
 def test_fit_leaves_the_callers_stored_entries_alone(fmt):
     # A float64 log with a repeated cell (0, 1) and a stored zero (1, 2), in the caller's own format.
@@ -244,6 +275,26 @@ def test_a_failed_refit_leaves_the_previous_model_serving():
         with pytest.raises(ValueError):
             unfitted.fit(interactions([{0: -1.0}], 2))
         unfitted.most_popular(1)
+
+
+@pytest.mark.task(taskno=2)
+@pytest.mark.parametrize(
+    "rejected",
+    [interactions([{0: float("nan")}], 3), interactions([{0: 1.0}] * 8 + [{8: -1.0}], 9)],
+    ids=["fewer_users_and_items", "more_users_and_items"],
+)
+def test_a_failed_refit_of_another_shape_changes_no_user(rejected):
+    # Users 3 and 4 have histories; user 7 is unknown.
+    model = fitted([[2], [2], [2], [0], [0, 1]], 6)
+    before = [model.recommend(user, 3) for user in (3, 4, 7)], model.most_popular(6)
+    with pytest.raises(ValueError):
+        model.fit(rejected)
+    after = [model.recommend(user, 3) for user in (3, 4, 7)], model.most_popular(6)
+    assert after == before, (
+        f"a fit() that raises must not change who the known users and items are, whatever the shape of the "
+        f"rejected {rejected.shape[0]} x {rejected.shape[1]} matrix (was the shape stored before validating?): "
+        f"users 3, 4, 7 and the popularity order were {before}, after the failed fit {after}"
+    )
 
 
 @pytest.mark.task(taskno=2)
@@ -332,6 +383,32 @@ def test_a_stronger_interaction_weighs_more_in_the_score():
     assert model.recommend(0, 2) == [3, 2], (
         "an item's score sums value(user, i) x similarity(i, j): item 3, next to the item played 3 times, "
         "beats item 2, next to the item played once: [3, 2]"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_a_fractional_value_weighs_in_the_score_as_it_is():
+    # The weighted example with values 1.5 and 1.0: truncated to whole numbers they would tie.
+    model = fitted([{0: 1.0, 1: 1.5}, [0, 2], [1, 3]], 4)
+    assert model.recommend(0, 2) == [3, 2], (
+        "item 3, next to the item user 0 valued 1.5, beats item 2, next to the item valued 1.0: [3, 2] "
+        "(a truncated or rounded value makes them tie and puts 2 first)"
+    )
+
+
+@pytest.mark.task(taskno=2)
+@pytest.mark.parametrize("fmt", [sparse.coo_array, sparse.coo_matrix], ids=["coo_array", "coo_matrix"])
+def test_repeated_events_add_up_to_the_weight_in_the_score(fmt):
+    # The weighted example as an event log: user 0 played item 1 three times (three entries of 1)
+    # and item 0 once; user 1 played items 0 and 2, user 2 items 1 and 3.
+    rows = [0, 0, 0, 0, 1, 1, 2, 2]
+    cols = [1, 1, 1, 0, 0, 2, 1, 3]
+    log = fmt((np.ones(len(rows)), (rows, cols)), shape=(3, 4))
+    model = ItemItemRecommender().fit(log)
+    assert model.recommend(0, 2) == [3, 2], (
+        "three log entries of 1 for user 0 and item 1 add up to a value of 3, which weighs in the score like "
+        "one entry of 3: item 3 (next to item 1) beats item 2 (next to item 0, played once): [3, 2]. "
+        "Keeping only one of the repeated entries makes them tie"
     )
 
 
@@ -464,6 +541,19 @@ def test_every_item_sharing_a_user_comes_before_the_padding_however_many():
         f"{shown[:6]}...{shown[-4:]} with 200 at position {shown.index(200) if 200 in shown else None}. Keep every "
         "positive similarity (no top-N pruning of neighbours, no skipping users with long histories), and sort "
         "equal scores stably by id (numpy's default argsort is not stable)"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_a_weak_similarity_still_comes_before_the_padding():
+    # Item 0 was played by 20,001 users; one of them (user 0) also played item 1, so items 0 and 1
+    # share one user: their similarity is positive but tiny (cosine 1/sqrt(20,001), about 0.007).
+    # Item 2, played by 3 users, shares no user with item 0.
+    crowd = 20_000
+    model = fitted([[0, 1]] + [[0]] * crowd + [[2]] * 3, 3)
+    assert model.recommend(1, 2) == [1, 2], (
+        "user 1 saw item 0, which shares a user with item 1: however weak that similarity, item 1 comes "
+        "before the popular padding item 2: [1, 2]. Do not drop small similarities with a threshold"
     )
 
 

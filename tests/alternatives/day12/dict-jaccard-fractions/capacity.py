@@ -50,7 +50,7 @@ def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
     usable = Fraction(qps_per_replica) * (1 - Fraction(headroom))
     needed = Fraction(peak_qps) / usable
     whole = -(-needed.numerator // needed.denominator)
-    return max(int(min_replicas), int(whole))
+    return max(math.ceil(min_replicas), int(whole))
 
 
 def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3):
