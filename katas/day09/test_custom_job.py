@@ -111,6 +111,7 @@ def test_the_request_round_trips_through_rest_json():
     "projects/my-project/locations/US-CENTRAL1",
     "projects/my-project/locations/us--central1",
     "projects/my-project/locations/us-central-1",
+    "projects/my-project/locations/us-central1-a",
     "projects/my-project/locations/us-central1\n",
     "projects/my-project/locations/us-central\u0661",
     "projects/\u0661\u0662\u0663/locations/us-central1",
@@ -132,7 +133,7 @@ def test_project_ids_and_numbers_are_valid_parents(parent):
         f"{parent} is a valid parent: a project ID of 6 to 30 characters or a project number, then a region")
 
 
-@pytest.mark.parametrize("name", ["", "x" * 129, " " + "x" * 128, "   ", "\t\n", None, 7])
+@pytest.mark.parametrize("name", ["", "x" * 129, " " + "x" * 128, "   ", "\t\n", "\u3000", "\u00a0\u00a0", None, 7])
 def test_a_display_name_must_be_1_to_128_characters(name, value_error_naming):
     with value_error_naming("display_name"):
         job(display_name=name)
@@ -147,7 +148,8 @@ def test_display_names_of_1_to_128_characters_are_accepted(name):
 @pytest.mark.parametrize("uri", ["gs:/my-bucket/out", "gs://", "gs:///out", "s3://my-bucket/out",
                                  "/tmp/out", "GS://my-bucket/out", "gs://My-Bucket/out", "",
                                  "gs://ab/out", "gs://" + "b" * 64 + "/out", "gs://my-bucket-/out",
-                                 "gs://-my-bucket/out", "gs://my.bucket./out", "gs://my-bucket\n"])
+                                 "gs://-my-bucket/out", "gs://my.bucket./out", "gs://my-bucket\n",
+                                 "gs://_my-bucket/out", "gs://my-bucket_/out"])
 def test_a_base_output_directory_outside_cloud_storage_is_rejected(uri, value_error_naming):
     with value_error_naming("base_output_directory"):
         job(base_output_directory=uri)
@@ -199,11 +201,18 @@ def test_command_given_as_one_string_is_rejected(value_error_naming):
     ("args", {"--epochs=10", "--lr=0.001"}),
     ("command", None),
     ("package_uris", {"gs://my-bucket/trainer.tar.gz": "trainer"}),
-], ids=["args-as-a-dict", "args-as-a-set", "command-None", "package-uris-as-a-dict"])
+    ("args", {"epochs": "--epochs=10", "lr": "--lr=0.001"}.values()),
+], ids=["args-as-a-dict", "args-as-a-set", "command-None", "package-uris-as-a-dict", "args-as-dict-values"])
 def test_a_list_field_given_as_something_other_than_a_sequence_is_rejected(field, value, value_error_naming):
     package = {"image_uri": EXECUTOR, "python_module": "trainer.task"} if field == "package_uris" else {}
     with value_error_naming(field):
         job(**package, **{field: value})
+
+
+def test_list_fields_given_as_a_generator_are_rejected(value_error_naming):
+    # A generator is iterable but not a sequence: it can be read only once and has no length.
+    with value_error_naming("args"):
+        job(args=(flag for flag in ["--epochs=10", "--lr=0.001"]))
 
 
 @pytest.mark.parametrize(("field", "task"), [("command", "container"), ("args", "container"),
@@ -245,7 +254,9 @@ def test_python_module_must_be_a_dotted_module_name(module, value_error_naming):
     ("image_uri", 7),
     ("python_module", 7),
     ("base_output_directory", 7),
-], ids=["image-uri-int", "python-module-int", "base-output-directory-int"])
+    ("parent", None),
+    ("parent", 7),
+], ids=["image-uri-int", "python-module-int", "base-output-directory-int", "parent-None", "parent-int"])
 def test_a_value_of_the_wrong_type_is_a_value_error_naming_its_field(field, value, value_error_naming):
     package = {"package_uris": ["gs://my-bucket/trainer.tar.gz"]} if field == "python_module" else {}
     with value_error_naming(field):

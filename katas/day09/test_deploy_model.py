@@ -113,6 +113,9 @@ def test_the_request_round_trips_through_rest_json():
     "projects/my-project/locations/us-central/endpoints/1234567890",
     "projects/abc/locations/us-central1/endpoints/1234567890",
     "projects/my-project/locations/us-central1/endpoints/Fraud",
+    "projects/my-project/locations/us-central1/endpoints/-fraud",
+    "projects/my-project/locations/us-central1/endpoints/_fraud",
+    "projects/my-project/locations/us-central1-a/endpoints/1234567890",
     "projects/my-project/locations/us-central1/endpoints/" + "1" * 64,
     "projects/my-project/locations/us-central1/endpoints/\u0661\u0662\u0663",
     ENDPOINT + "@2",
@@ -147,6 +150,13 @@ def test_a_malformed_model_is_rejected(model, value_error_naming):
         deploy(model=model)
 
 
+@pytest.mark.parametrize(("field", "value"), [("endpoint", None), ("endpoint", 7), ("model", None), ("model", 7)],
+                         ids=["endpoint-None", "endpoint-int", "model-None", "model-int"])
+def test_a_resource_name_that_is_not_a_string_is_a_value_error(field, value, value_error_naming):
+    with value_error_naming(field):
+        deploy(**{field: value})
+
+
 @pytest.mark.parametrize("location", ["europe-west4", "us-central12"])
 def test_a_model_in_another_location_is_rejected(location, value_error_naming):
     with value_error_naming("model"):
@@ -175,7 +185,7 @@ def test_a_gpu_the_serving_machine_cannot_take_is_rejected(value_error_naming):
         deploy(machine_type="e2-standard-4", accelerator_type="NVIDIA_TESLA_T4", accelerator_count=1)
 
 
-@pytest.mark.parametrize("name", ["", "  ", "x" * 129, "x" * 128 + " ", "\u00e9" * 129, None])
+@pytest.mark.parametrize("name", ["", "  ", "\u3000", "x" * 129, "x" * 128 + " ", "\u00e9" * 129, None])
 def test_a_display_name_outside_1_to_128_characters_is_rejected(name, value_error_naming):
     with value_error_naming("display_name"):
         deploy(display_name=name)

@@ -119,7 +119,8 @@ def test_a_wrong_accelerator_count_is_rejected(machine, gpu, count, value_error_
                                      "n1-standard-8 ", "n1-standard-8\n", "t4-standard-8", "a2-highgpu-3g",
                                      "n1-standard-0", "e2-standard-0", "n1-ultramem-40", "e2-micro-2",
                                      "a2-megagpu-8g", "g2-standard-6", "e2-standard-4x", "e2-standard-4 ",
-                                     "n2-highmem-8\n"])
+                                     "n2-highmem-8\n", "c2d-standard-8", "c3-standard-8", "n4-standard-8",
+                                     "e2-medium"])
 def test_an_unknown_machine_type_is_rejected(machine, value_error_naming):
     with value_error_naming("machine_type"):
         machine_spec(machine_type=machine)
