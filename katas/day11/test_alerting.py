@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
+import socket
 import time
+from contextlib import ExitStack, contextmanager
+from typing import Iterator
 
 import pytest
 
 from alerting import AlertDeliveryError, AlertManager, Notification, SmtpNotifier, Threshold
+from mlops_katas.fakes import FakeClock
 from mlops_katas.infra.http_server import free_port
 from mlops_katas.infra.smtp import SmtpSink, silent_listener
 
@@ -326,20 +331,50 @@ def test_undelivered_reminder_is_retried_at_the_next_tick(notifier, clock):
 
 
 @pytest.mark.task(taskno=4)
-def test_a_notifier_bug_is_not_mistaken_for_a_delivery_failure(clock):
+@pytest.mark.parametrize("error", [TypeError("a bug in the notifier (on purpose)"),
+                                   ConnectionRefusedError("a notifier that forgot to wrap its socket error")],
+                         ids=["TypeError", "ConnectionRefusedError"])
+def test_a_notifier_bug_is_not_mistaken_for_a_delivery_failure(clock, error):
     class BrokenNotifier:
         def send(self, subject: str, body: str) -> None:
-            raise TypeError("a bug in the notifier (on purpose)")
+            raise error
 
     alerts = AlertManager([latency_above_200()], BrokenNotifier(), clock=clock)
     try:
         sent = alerts.evaluate({"latency_ms": 900.0})
-    except TypeError:
+    except type(error):
         return
     pytest.fail(
-        "only AlertDeliveryError means 'could not deliver'; a TypeError from the notifier is a bug and should "
-        f"propagate out of evaluate (catch AlertDeliveryError, not Exception), but evaluate returned {sent}"
+        f"only AlertDeliveryError means 'could not deliver'; a {type(error).__name__} from the notifier is a bug "
+        "(a notifier turns its own failures into AlertDeliveryError) and should propagate out of evaluate "
+        f"(catch AlertDeliveryError, not Exception or OSError), but evaluate returned {sent}"
     )
+
+
+@pytest.mark.task(taskno=4)
+def test_the_default_clock_is_monotonic(notifier, monkeypatch):
+    # A cooldown measured with time.time stops (or ends early) when NTP steps the wall clock.
+    monotonic = time.monotonic
+    fake = FakeClock(start=1000.0)  # seen only by a default looked up when the manager is built
+    monkeypatch.setattr(time, "monotonic", fake)
+    monkeypatch.setattr(time, "time", lambda: 0.0)
+    alerts = AlertManager([latency_above_200()], notifier, cooldown_s=300)
+    first = alerts.evaluate({"latency_ms": 900.0})
+    assert [n.status for n in first] == ["firing"], f"a manager built without a clock alerts too, got {first}"
+    default = inspect.signature(AlertManager).parameters["clock"].default
+    if callable(default):
+        before, reading, after = monotonic(), default(), monotonic()
+        assert reading == fake.now or before - 1 <= reading <= after + 1, (
+            f"AlertManager's default clock read {reading} while time.monotonic() read {before:.1f}: the default "
+            "clock is time.monotonic (a wall clock such as time.time jumps when NTP sets it)"
+        )
+    else:  # a default resolved when the manager is built (clock=None)
+        fake.advance(300)
+        sent = alerts.evaluate({"latency_ms": 900.0})
+        assert [n.status for n in sent] == ["firing"], (
+            f"300 s of time.monotonic after the alert a reminder is due, got {sent}: the default clock is "
+            "time.monotonic"
+        )
 
 
 @pytest.mark.task(taskno=4)
@@ -514,13 +549,55 @@ def test_hung_relay_times_out_with_alert_delivery_error():
     with silent_listener() as port:
         notifier = SmtpNotifier("127.0.0.1", port, "alerts@example.com", ["oncall@example.com"], timeout_s=0.3)
         started = time.monotonic()
-        with pytest.raises(AlertDeliveryError):
+        with pytest.raises(AlertDeliveryError) as info:
             notifier.send("[FIRING] x", "y")
         waited = time.monotonic() - started
+    assert str(port) in str(info.value), (
+        f"the error for a relay that never answers should say which relay failed (port {port}), got {info.value}"
+    )
     assert waited < 6, (
         f"with timeout_s=0.3 a relay that never answers is given up on after about 0.3 s, not {waited:.1f} s: "
         "pass timeout_s to the SMTP client"
     )
+
+
+@contextmanager
+def relay_that_never_accepts() -> Iterator[int]:
+    """A loopback port whose connection attempts time out, as with a relay host that drops them; yields the port.
+
+    The listener's accept queue is full (a backlog of 0, already taken, never accepted), so the kernel
+    drops further connection attempts and the client's connect times out.
+    """
+    with socket.socket() as listener, ExitStack() as held:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        for _ in range(8):
+            attempt = held.enter_context(socket.socket())
+            attempt.settimeout(0.3)
+            try:
+                attempt.connect(("127.0.0.1", port))
+            except TimeoutError:
+                break
+        else:
+            pytest.skip("this kernel accepts connections beyond a full backlog; no connect timeout to test")
+        yield port
+
+
+@pytest.mark.task(taskno=5)
+@pytest.mark.timeout(15)
+def test_a_relay_that_never_accepts_the_connection_times_out_with_alert_delivery_error_naming_it():
+    with relay_that_never_accepts() as port:
+        notifier = SmtpNotifier("127.0.0.1", port, "alerts@example.com", ["oncall@example.com"], timeout_s=0.3)
+        started = time.monotonic()
+        with pytest.raises(AlertDeliveryError) as info:
+            notifier.send("[FIRING] x", "y")
+        waited = time.monotonic() - started
+    assert str(port) in str(info.value), (
+        f"a connection attempt that timed out is a failed delivery like any other: the error should say which "
+        f"relay failed (port {port}), got {info.value!r}"
+    )
+    assert waited < 6, f"with timeout_s=0.3 the connection attempt is given up on after about 0.3 s, not {waited:.1f} s"
 
 
 @pytest.mark.task(taskno=5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sqlite3
 import tempfile
 import time
@@ -211,6 +212,36 @@ def test_whole_number_values_and_timestamps_come_back_as_floats(db_path, clock):
         )
 
 
+@pytest.mark.task(taskno=1)
+def test_int_values_and_an_int_clock_come_back_as_floats(db_path):
+    # Python code passes ints where floats are expected (a count, `int(time.time())`); SQLite keeps an int
+    # as an int unless the column says REAL.
+    clock = FakeClock(start=1_700_000_000)
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    monitor.record_metric("requests_in_flight", 3)
+    rows = monitor.get_recent_metrics("requests_in_flight")
+    assert rows == [{"timestamp": 1_700_000_000.0, "value": 3.0}], f"the sample should come back, got {rows}"
+    kinds = [(type(row["timestamp"]).__name__, type(row["value"]).__name__) for row in rows]
+    assert kinds == [("float", "float")], (
+        "each sample is {'timestamp': float, 'value': float} even when record_metric was given an int and the "
+        f"clock said an int; got types {kinds}: declare the columns REAL (or convert)"
+    )
+
+
+@pytest.mark.task(taskno=1)
+def test_the_default_clock_stamps_samples_in_epoch_seconds(db_path):
+    monitor = ModelPerformanceMonitor(db_path)
+    before = time.time()
+    monitor.record_metric("m", 1.0)
+    after = time.time()
+    stamps = [row["timestamp"] for row in monitor.get_recent_metrics("m")]
+    assert len(stamps) == 1 and before - 1 <= stamps[0] <= after + 1, (
+        f"without a clock the sample is stamped with time.time() (epoch seconds, between {before:.0f} and "
+        f"{after:.0f}), got {stamps}: time.monotonic counts from an arbitrary point (often the boot), so its "
+        "stamps mean nothing in another process or after a restart"
+    )
+
+
 class SqlWatchingConnection(sqlite3.Connection):
     """A real sqlite3 connection that also keeps the SQL text of every statement it is given."""
 
@@ -242,8 +273,8 @@ class SqlWatchingCursor(sqlite3.Cursor):
         return super().executemany(sql, *args, **kwargs)
 
 
-@pytest.mark.task(taskno=1)
-def test_numbers_reach_sqlite_as_parameters_not_as_sql_text(db_path, monkeypatch):
+def watch_sql(monkeypatch) -> list[str]:
+    """From now on, the SQL text of every statement the monitor gives SQLite lands in the returned list."""
     import performance_monitor
 
     statements: list[str] = []
@@ -259,6 +290,12 @@ def test_numbers_reach_sqlite_as_parameters_not_as_sql_text(db_path, monkeypatch
     for attribute, value in vars(performance_monitor).items():
         if value is connect:
             monkeypatch.setattr(performance_monitor, attribute, watched_connect)
+    return statements
+
+
+@pytest.mark.task(taskno=1)
+def test_numbers_reach_sqlite_as_parameters_not_as_sql_text(db_path, monkeypatch):
+    statements = watch_sql(monkeypatch)
     clock = FakeClock(start=1_700_001_234.75)
     monitor = ModelPerformanceMonitor(db_path, clock=clock)
     monitor.record_metric("checkout_p95_ms", 431.625, model_version="v7-candidate")
@@ -273,6 +310,20 @@ def test_numbers_reach_sqlite_as_parameters_not_as_sql_text(db_path, monkeypatch
             f"{what} ({text}) was written into the SQL text {inside}: every value, numbers included, reaches "
             "SQLite as a parameter (? or :name) and the SQL text only holds placeholders"
         )
+
+
+@pytest.mark.task(taskno=1)
+def test_the_window_query_is_not_capped_by_a_fixed_limit(db_path, clock, monkeypatch):
+    statements = watch_sql(monkeypatch)
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    monitor.record_metric("latency_ms", 120.0)
+    reading = len(statements)  # only the statements of the window query itself are judged
+    assert [row["value"] for row in monitor.get_recent_metrics("latency_ms")] == [120.0], "the sample comes back"
+    capped = [sql for sql in statements[reading:] if re.search(r"\bLIMIT\s+\d", sql, re.IGNORECASE)]
+    assert not capped, (
+        f"the window query carries a fixed cap {capped}: get_recent_metrics returns every sample of the window, "
+        "however many (no LIMIT); an SLA over the newest N samples of a busy day is a wrong SLA"
+    )
 
 
 @pytest.mark.task(taskno=1)
@@ -621,6 +672,20 @@ def test_probe_of_a_non_200_answer_records_only_unavailability(db_path, clock, m
     assert monitor.get_recent_metrics("latency_ms") == [], (
         f"an HTTP {status} answer records no latency: a fast error must not improve the SLA"
     )
+
+
+@pytest.mark.task(taskno=3)
+def test_probe_does_not_retry_a_failed_answer_into_a_success(db_path, clock, model_server):
+    # The model answers 503 once, then would answer 200: a probe that retries hides the outage.
+    model_server.set("failing", status=503)
+    model_server.follow(["failing", "healthy"])
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    assert monitor.check_model_latency(model_server.url) is None, (
+        f"the model answered 503: the probe returns None, got a latency (requests made: {model_server.requests}); "
+        "one POST per probe, a failed answer is not retried into a success"
+    )
+    assert samples(monitor, "availability") == [(clock.now, 0.0)], "the 503 records availability 0.0"
+    assert monitor.get_recent_metrics("latency_ms") == [], "the 503 records no latency"
 
 
 @pytest.mark.task(taskno=3)
