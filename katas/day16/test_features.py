@@ -112,6 +112,23 @@ def test_a_row_with_a_missing_time_matches_nothing():
     )
 
 
+def test_a_timeless_feature_row_is_never_used_and_a_timeless_label_keeps_its_columns():
+    features = features_frame([("a", 0, 99.0), ("a", 10, 1.0)])
+    features.loc[0, "feature_timestamp"] = pd.NaT  # no time recorded: not "older than everything"
+    labels = labels_frame([("a", 5, 1), ("a", 15, 0), ("a", 20, 1)], index=["x", "y", "z"])
+    labels.loc["z", "event_timestamp"] = pd.NaT
+    result = point_in_time_join(labels, features)
+    assert values(result) == [None, 1.0, None], (
+        "at minute 5 no timed row exists yet: the row without a time must not stand in as the oldest one "
+        f"(NaT is not a very early time), and a label without a time matches nothing; got {values(result)}"
+    )
+    assert list(result.index) == ["x", "y", "z"], f"every label row is kept with its index; got {list(result.index)}"
+    assert result["entity_id"].tolist() == ["a", "a", "a"] and result["label"].tolist() == [1, 0, 1], (
+        "a label without a time keeps its own columns (entity, label): only the feature columns are missing; "
+        f"got entity {result['entity_id'].tolist()}, label {result['label'].tolist()}"
+    )
+
+
 def test_a_missing_value_in_the_newest_row_stays_missing():
     features = features_frame([("a", 0, 1.0), ("a", 10, float("nan"))])
     features["country"] = ["FR", None]
@@ -133,6 +150,17 @@ def test_ttl_does_not_fall_back_to_an_older_row():
     features = features_frame([("a", 0, 1.0), ("a", 50, 2.0)])
     result = point_in_time_join(labels_frame([("a", 100, 1)]), features, ttl=pd.Timedelta(minutes=30))
     assert values(result) == [None], "the newest row is expired, and older ones are even older: missing"
+
+
+def test_a_ttl_of_days_counts_every_day():
+    features = features_frame([("a", 0, 1.0)])
+    day = 60 * 24
+    labels = labels_frame([("a", 3 * day, 1), ("a", 7 * day, 0), ("a", 7 * day + 1, 1)])
+    result = point_in_time_join(labels, features, ttl=pd.Timedelta(days=7))
+    assert values(result) == [1.0, 1.0, None], (
+        "with ttl=7 days a value 3 days old and one exactly 7 days old are fresh, one 7 days and a minute old "
+        f"is expired (the whole ttl counts, not only its seconds component); got {values(result)}"
+    )
 
 
 def test_a_zero_ttl_keeps_only_values_from_the_label_time_itself():
@@ -217,6 +245,18 @@ def test_every_feature_column_is_added_with_its_values():
     assert values(result, "last_seen") == [at(-5), None], "timestamp features are joined too"
 
 
+def test_timezone_aware_feature_values_are_taken_as_they_are():
+    features = features_frame([("a", 0, 1.0)])
+    seen = pd.Timestamp("2024-03-01 12:00", tz="Europe/Paris")
+    features["last_seen"] = pd.DatetimeIndex([seen])
+    result = point_in_time_join(labels_frame([("a", 1, 1), ("b", 1, 0)]), features)
+    got = values(result, "last_seen")
+    assert got[1] is None and got[0] == seen and getattr(got[0], "tz", None) is not None, (
+        "an aware feature value keeps its instant and its time zone (12:00 in Paris is not a naive 11:00); "
+        f"got {got}"
+    )
+
+
 def test_neither_input_is_modified_and_a_new_frame_is_returned():
     features = features_frame([("a", 20, 3.0), ("a", 0, 1.0)])
     labels = labels_frame([("a", 30, 1), ("a", 10, 0)], index=[5, 3])
@@ -252,6 +292,20 @@ def test_a_second_join_sees_rows_added_to_the_same_features_frame():
     assert second == [2.0], (
         "each call reads the frames as they are at that call: the row added at minute 5 is now the newest; "
         f"nothing may be cached from the first join; got {second}"
+    )
+
+
+def test_a_second_join_sees_times_and_values_changed_in_place():
+    features = features_frame([("a", 0, 1.0), ("a", 5, 2.0)])
+    labels = labels_frame([("a", 10, 1)])
+    first = values(point_in_time_join(labels, features))
+    assert first == [2.0], f"the row from minute 5 is the newest at minute 10; got {first}"
+    features.loc[1, "feature_timestamp"] = at(15)  # the same frame, same shape: a time corrected in place
+    features.loc[0, "spend_7d"] = 7.0
+    second = values(point_in_time_join(labels, features))
+    assert second == [7.0], (
+        "each call reads the frames as they are at that call: the row now timed at minute 15 is from the "
+        f"future and the minute-0 row now holds 7.0; nothing may be reused from the first join; got {second}"
     )
 
 

@@ -110,6 +110,10 @@ def test_entities_are_listed_sorted():
     offline = pd.DataFrame({"entity_id": ["c", "a", "b"], "x": [1.0, 1.0, 1.0]})
     online = pd.DataFrame({"entity_id": ["b", "c", "a"], "x": [2.0, 2.0, 2.0]})
     assert feature_skew(offline, online) == {"x": ["a", "b", "c"]}, "entities are matched by id and sorted"
+    offline = pd.DataFrame({"entity_id": [10, 2, 1], "x": [1.0, 1.0, 1.0]})
+    online = pd.DataFrame({"entity_id": [1, 10, 2], "x": [2.0, 2.0, 2.0]})
+    report = feature_skew(offline, online)
+    assert report == {"x": [1, 2, 10]}, f"integer entities are sorted as numbers (2 before 10), not as text; got {report}"
 
 
 def test_booleans_are_compared_as_values():
@@ -199,6 +203,16 @@ def test_values_equal_to_an_edge_go_to_the_bin_below_and_epsilon_floors_empty_bi
     assert value == pytest.approx(reference_psi(train["x"], serving["x"], 4), rel=1e-9), (
         "edges at the training quartiles (1.75, 2.5, 3.25): 2.0 lies in bin 2, 9.0 in the last; "
         "empty bins count as 1e-4"
+    )
+
+
+def test_the_quantile_levels_are_exactly_i_over_bins():
+    train = pd.DataFrame({"x": [float(v) for v in range(19)]})  # its 5/6 quantile is exactly 15.0
+    serving = pd.DataFrame({"x": [15.0] * 5 + [3.0] * 5})
+    value, _ = distribution_skew(train, serving, ["x"], bins=6)["x"]
+    assert value == pytest.approx(reference_psi(train["x"], serving["x"], 6), rel=1e-9), (
+        "edges are numpy.quantile(train, [1/6, ..., 5/6]) with the levels i/bins: the last edge is 15.0 and "
+        "15.0 lies in the bin below it (np.linspace(0, 1, 7)[5] is one ulp below 5/6 and moves that edge)"
     )
 
 

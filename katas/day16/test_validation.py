@@ -160,6 +160,21 @@ def test_pandas_nullable_dtypes_are_their_types():
     assert found(as_number) == {("flag", "dtype", (0, 1, 2))}, "a 'boolean' column is not a float column either"
 
 
+def test_an_object_column_with_no_value_present_is_a_str_column():
+    coupon = pd.Series([None, None, np.nan], dtype=object)  # an optional text field nobody filled in this batch
+    result = validate_batch(pd.DataFrame({"coupon": coupon}), {"coupon": Column("str", nullable=True)})
+    assert result.ok, (
+        "an object column whose non-missing values are all str is a 'str' column, also when no value is "
+        f"present: all missing in a nullable column breaks no rule; got {result.violations}"
+    )
+    strict = validate_batch(pd.DataFrame({"coupon": coupon}), {"coupon": Column("str")})
+    assert found(strict) == {("coupon", "null", (0, 1, 2))}, (
+        f"in a non-nullable 'str' column every missing value breaks 'null' (not 'dtype'); got {found(strict)}"
+    )
+    empty = validate_batch(pd.DataFrame({"coupon": pd.Series([], dtype=object)}), {"coupon": Column("str")})
+    assert empty.ok, f"an empty object column is a 'str' column too; got {empty.violations}"
+
+
 @pytest.mark.parametrize("column, values, dtype", [
     ("amount", ["10", "20", "30", "40"], "float"),
     ("amount", [True, False, True, True], "float"),
@@ -211,6 +226,18 @@ def test_datetime_bounds_are_checked():
     assert found(validate_batch(frame, schema)) == {("when", "min", (0,)), ("when", "max", (2,))}, (
         "datetime columns have bounds too: the day before min and the day after max are caught"
     )
+
+
+def test_a_missing_time_breaks_null_and_no_other_rule():
+    schema = {"when": Column("datetime", min=pd.Timestamp("2024-01-01"), max=pd.Timestamp("2024-12-31"))}
+    frame = pd.DataFrame({"when": pd.to_datetime(["2024-06-01", None, "2025-01-01"])})
+    result = validate_batch(frame, schema)
+    assert found(result) == {("when", "null", (1,)), ("when", "max", (2,))}, (
+        f"NaT is a missing value: it breaks 'null' in a non-nullable column (and no bound); got {found(result)}"
+    )
+    assert list(result.accepted.index) == [0], f"the row without a time is quarantined; got {list(result.accepted.index)}"
+    nullable = {"when": Column("datetime", nullable=True, min=pd.Timestamp("2024-01-01"))}
+    assert validate_batch(frame, nullable).ok, "in a nullable datetime column NaT breaks no rule"
 
 
 def test_quarantine_keeps_every_row_with_its_reasons():
