@@ -328,10 +328,28 @@ def test_a_promoted_canary_is_not_rolled_back_by_a_later_burn():
         f"traffic moved {traffic.percents}, state {controller.state!r}")
 
 
+def test_a_finished_rollout_needs_no_metrics():
+    metrics = Metrics()
+    controller, clock, traffic, _ = make(metrics, steps=(50, 100), step_duration_s=60)
+    controller.start()
+    clock.advance(60)
+    assert controller.tick() == "promoted", "a healthy canary at its last step is promoted"
+    metrics.fail = ConnectionError("prometheus is down")
+    assert controller.tick() == "promoted", (
+        "after a promotion tick() changes nothing and returns 'promoted': a metric source that is down no longer matters")
+    metrics = Metrics(default=(500, 1000))
+    controller, clock, traffic, _ = make(metrics)
+    controller.start()
+    assert controller.tick() == "rolled_back", "both windows burning roll the canary back"
+    metrics.fail = ConnectionError("prometheus is down")
+    assert controller.tick() == "rolled_back" and traffic.percents == [5, 0], (
+        "after a rollback tick() changes nothing and returns 'rolled_back', even when the metric source is down")
+
+
 @pytest.mark.parametrize("options", [
     {"slo": 1.0}, {"slo": 0.0}, {"slo": -0.9}, {"slo": float("nan")},
     {"steps": ()}, {"steps": (5, 25, 50)}, {"steps": (25, 5, 100)}, {"steps": (5, 5, 100)},
-    {"steps": (0, 50, 100)}, {"steps": (5, 50, 150)}, {"steps": (-5, 100)},
+    {"steps": (0, 50, 100)}, {"steps": (5, 50, 150)}, {"steps": (-5, 100)}, {"steps": (5, float("nan"), 100)},
     {"step_duration_s": 0}, {"step_duration_s": -1}, {"step_duration_s": float("nan")},
     {"long_window_s": 0}, {"short_window_s": 0}, {"short_window_s": -300}, {"long_window_s": float("inf")},
     {"long_window_s": 300, "short_window_s": 600},

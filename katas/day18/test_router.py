@@ -100,6 +100,22 @@ def test_error_counts_cover_the_canary_over_the_window():
             f"got {router.error_counts(300)}")
 
 
+def test_client_errors_from_the_canary_are_not_canary_errors():
+    clock = FakeClock()
+    with ControlledServer() as stable, ControlledServer() as canary:
+        router = CanaryRouter(stable.url, canary.url, clock=clock)
+        router.set_canary_percent(100)
+        canary.set("failing", status=400)
+        for u in USERS[:3]:
+            assert router.predict(u, ROW)[0] == 400, "the canary's 400 is passed through to its user"
+        assert router.error_counts(60) == (0, 3), (
+            f"a 400 is the client's fault, not the canary's: an error is a status >= 500, so 3 answers and 0 errors, "
+            f"got {router.error_counts(60)}")
+        canary.set("failing", status=503)
+        router.predict(USERS[3], ROW)
+        assert router.error_counts(60) == (1, 4), f"a 503 is a server error: 1 error of 4, got {router.error_counts(60)}"
+
+
 def test_an_unreachable_canary_is_a_502_and_counts_as_an_error():
     clock = FakeClock()
     with ControlledServer() as stable:
@@ -118,6 +134,15 @@ def test_a_slow_canary_times_out_as_a_502():
         status, _ = router.predict("user-1", ROW)
         assert status == 502, f"an answer slower than timeout_s is a 502, got {status}"
         assert time.monotonic() - began < 2.5, "the router must give up after timeout_s (0.3 s), not wait 3 s"
+
+
+def test_timeout_s_is_the_limit_the_router_waits():
+    with ControlledServer() as stable, ControlledServer("slow", delay_s=1.0) as canary:
+        router = CanaryRouter(stable.url, canary.url, timeout_s=0.3)
+        router.set_canary_percent(100)
+        status, _ = router.predict("user-1", ROW)
+        assert status == 502, (
+            f"with timeout_s=0.3 an answer that takes 1 s is too late: a 502, got {status} (is timeout_s ignored?)")
 
 
 def test_the_default_timeout_outlasts_a_one_second_answer():

@@ -219,6 +219,32 @@ def test_compare_decides_agreement(no_leaked_threads):
     assert custom.stats()["agreed"] == 6, f"compare=... decides agreement: same predictions agree, {custom.stats()}"
 
 
+def test_a_true_value_from_compare_counts_as_agreement(no_leaked_threads):
+    import numpy as np
+
+    stable = lambda x: np.float64(x) * 2  # noqa: E731
+    candidate = lambda x: np.float64(x * 2 if x % 2 else -1)  # noqa: E731
+    with ShadowRouter(stable, candidate) as router:  # operator.eq on numpy numbers gives numpy's True/False
+        for i in range(10):
+            router.handle(i)
+    stats = router.stats()
+    assert stats["agreed"] == 5 and stats["disagreed"] == 5 and stats["errors"] == 0, (
+        f"compare decides: a true result (numpy's True here) is an agreement, a false one a disagreement; "
+        f"the 5 odd requests agree, got {stats}")
+
+
+def test_close_waits_for_a_slow_mirror_to_finish(no_leaked_threads):
+    def slow(x):
+        time.sleep(1.5)
+        return x * 2
+
+    router = ShadowRouter(double, slow)
+    assert router.handle(1) == 2, "the caller gets the stable answer at once"
+    router.close()
+    assert router.stats()["agreed"] == 1, (
+        f"close() lets every accepted mirror finish, however long it takes (1.5 s here): {router.stats()}")
+
+
 def test_compare_receives_stable_then_candidate(no_leaked_threads):
     seen = []
 

@@ -6,6 +6,7 @@ yours to word: they are taken out of the copy that promtool tests.
 """
 
 import json
+import re
 
 import pytest
 import yaml
@@ -88,22 +89,59 @@ def test_recording_rules_hold_the_error_ratio_of_each_window(rules, tmp_path):
                       "recording rule should be 0.02, as one series without labels")
 
 
+def test_each_recording_rule_looks_back_over_its_own_window(rules, tmp_path):
+    end = HISTORY + 60
+    ok, errors = split(end, lambda m: 0.05 if m >= end - 20 else 0.01)  # 1 % for hours, then 5 % for 20 minutes
+    expected = {"5m": 0.05, "30m": (20 * 5 + 10 * 1) / 30 / 100, "1h": (20 * 5 + 40 * 1) / 60 / 100,
+                "6h": (20 * 5 + 340 * 1) / 360 / 100}  # 5 %, 3.67 %, 2.33 %, 1.22 %
+    exprs = [(end, f"(slo:predict_errors:ratio_rate{w} > bool {share * 0.95}) * (slo:predict_errors:ratio_rate{w} "
+                   f"< bool {share * 1.05})") for w, share in expected.items()]
+    run_promtool(rules, tmp_path, [predict("200", ok), predict("500", errors)], exprs=exprs,
+                 what="after hours at 1 % errors and then 20 minutes at 5 %, each recording rule holds the share over "
+                      "its own window: ratio_rate5m about 5 %, ratio_rate30m about 3.7 %, ratio_rate1h about 2.3 % and "
+                      "ratio_rate6h about 1.2 % (within 5 %): is a rule looking back over another window than its name says?")
+
+
+def test_alerts_wait_at_most_two_minutes(learner_file):
+    doc = yaml.safe_load(learner_file("slo_rules.yml").read_text())
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+    waits = {}
+    for group in doc.get("groups") or []:
+        for rule in group.get("rules") or []:
+            if rule.get("alert") in (FAST, SLOW) and rule.get("for") is not None:
+                text = str(rule["for"])
+                if text == "0":
+                    waits[rule["alert"]] = 0
+                    continue
+                parts = re.findall(r"(\d+)(ms|s|m|h|d|w|y)", text)
+                assert parts and "".join(n + u for n, u in parts) == text, f"{rule['alert']} has an unreadable for: {text!r}"
+                waits[rule["alert"]] = sum(int(n) * units[u] for n, u in parts)
+    slow = {name: seconds for name, seconds in waits.items() if seconds > 120}
+    assert not slow, (
+        f"an alert may wait with for: up to 2m, these wait longer (seconds): {slow}; a page that waits longer comes "
+        "late for a burn that spends the budget this fast")
+
+
 def test_the_ratio_is_over_predict_answers_of_every_instance_together(rules, tmp_path):
     minutes = HISTORY + 60
     busy = [OK_PER_MIN] * minutes  # instance a: 600 good answers a minute
     rejected = [250] * minutes  # instance a: 250 more a minute are 400s, the clients' fault
     quiet_ok, quiet_bad = [120] * minutes, [30] * minutes  # instance b: 150 a minute, 30 of them 500s
-    series = [predict("200", busy, instance="a"), predict("400", rejected, instance="a"),
-              predict("200", quiet_ok, instance="b"), predict("500", quiet_bad, instance="b"),
-              {"series": 'model_requests_total{endpoint="/health", status="200", instance="a"}', "values": counter(busy)},
-              {"series": 'model_requests_total{endpoint="/ready", status="200", instance="b"}', "values": counter(busy)}]
+    job = "model-server"  # as scraped: Prometheus adds job and instance labels to every series
+    series = [predict("200", busy, instance="a", job=job), predict("400", rejected, instance="a", job=job),
+              predict("200", quiet_ok, instance="b", job=job), predict("500", quiet_bad, instance="b", job=job),
+              {"series": f'model_requests_total{{endpoint="/health", status="200", instance="a", job="{job}"}}',
+               "values": counter(busy)},
+              {"series": f'model_requests_total{{endpoint="/ready", status="200", instance="b", job="{job}"}}',
+               "values": counter(busy)}]
     exprs = [(HISTORY + 30, f"(slo:predict_errors:ratio_rate{w} > bool 0.0299) * (slo:predict_errors:ratio_rate{w} < bool 0.0301)")
              for w in ("5m", "30m", "1h", "6h")]
     run_promtool(rules, tmp_path, series, exprs=exprs,
                  what="30 of the 1000 /predict answers a minute are 500s (all on the quieter instance b), so each "
                       "slo:predict_errors:ratio_rate<window> is 30 / 1000 = 0.03: errors over every /predict answer, the "
                       "250 400s a minute included (not 30 / 750 = 0.04); the /health and /ready traffic is not in the "
-                      "denominator; summed over instances before dividing (not the average of the instances' ratios)")
+                      "denominator; summed over instances before dividing (not the average of the instances' ratios), "
+                      "into one series without labels (no job, instance, endpoint or status label is kept)")
 
 
 def test_a_fast_burn_pages_and_stops_paging_soon_after_the_errors_stop(rules, tmp_path):
