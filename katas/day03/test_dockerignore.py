@@ -18,6 +18,7 @@ KEPT_OUT = {
     ".git/objects/ab/cdef": "the git history (.git)",
     ".env": "a local .env file with secrets",
     ".env.production": "an .env.* file with secrets",
+    ".env.staging": "every .env.* file, not only the names you thought of",
     ".venv/bin/python": "a local virtualenv (.venv)",
     "__pycache__/model_server.cpython-311.pyc": "Python byte-code caches (__pycache__)",
 }

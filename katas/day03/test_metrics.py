@@ -1,6 +1,8 @@
 """Task 4: the server's Prometheus metrics, scraped and parsed like Prometheus would."""
 
+import io
 import json
+import threading
 import time
 
 import pytest
@@ -127,6 +129,59 @@ def test_scraping_does_not_count_itself(app):
     scrape(client)
     samples = scrape(client)
     assert value(samples, "model_requests_total", endpoint="/metrics") == 0, "GET /metrics should not count itself"
+
+
+def test_only_the_metrics_route_itself_goes_uncounted(app):
+    client = app.test_client()
+    for path in ("/metrics/", "/metrics.json", "/metricsz"):
+        assert client.get(path).status_code == 404, f"{path} is not a route and should answer 404"
+    samples = scrape(client)
+    assert value(samples, "model_requests_total", endpoint="unmatched", status="404") == 3, (
+        "/metrics/, /metrics.json and /metricsz are unknown paths answered 404 and should count 3 under "
+        "endpoint='unmatched': only GET /metrics itself goes uncounted, not every path that starts like it")
+
+
+class HeldBody(io.RawIOBase):
+    """A request body that arrives only when the test lets it (a slow client)."""
+
+    def __init__(self, data: bytes):
+        self.data, self.reading, self.release = data, threading.Event(), threading.Event()
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        self.reading.set()
+        if not self.release.wait(timeout=20):
+            return 0
+        count = min(len(buffer), len(self.data))
+        buffer[:count] = self.data[:count]
+        self.data = self.data[count:]
+        return count
+
+
+def test_each_request_is_timed_from_its_own_start(app):
+    # gunicorn's threads serve requests side by side: a request that starts while another
+    # is in flight must not change the other's measured latency.
+    body = HeldBody(json.dumps({"features": [ROW]}).encode())
+    answers = []
+    slow = threading.Thread(target=lambda: answers.append(app.test_client().post(
+        "/predict", content_type="application/json",
+        environ_overrides={"wsgi.input": body, "CONTENT_LENGTH": str(len(body.data))})))
+    slow.start()
+    try:
+        assert body.reading.wait(timeout=10), "the server should start reading the /predict body"
+        time.sleep(0.4)
+        assert app.test_client().get("/health").status_code == 200, "/health should answer 200"
+        time.sleep(0.4)
+    finally:
+        body.release.set()
+        slow.join(timeout=20)
+    assert answers and answers[0].status_code == 200, "the held /predict should answer 200 once its body arrives"
+    total = value(scrape(app.test_client()), "model_request_latency_seconds_sum", endpoint="/predict")
+    assert total >= 0.7, (
+        f"a /predict whose body took over 0.8 s to arrive was observed as {total:.3f} s: time each request from "
+        "its own start (flask.g, or a local in a middleware), not from one value shared by the whole app")
 
 
 def test_each_app_has_its_own_metrics(model_file):

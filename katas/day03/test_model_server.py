@@ -193,6 +193,56 @@ def test_each_app_loads_its_model_afresh(model_file, tmp_path):
         "it does not reuse an earlier app's (failed) load")
 
 
+def test_each_app_serves_the_model_file_as_it_is_now(model_file, tmp_path):
+    # A model file replaced in place (a new version under the same path) must be what the next app serves.
+    import skops.io
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    path = tmp_path / "model.skops"
+    path.write_bytes(model_file.read_bytes())
+    first = create_app({"MODEL_PATH": str(path), "MODEL_VERSION": "v1"}).test_client()
+    assert wait_ready(first).status_code == 200, "GET /ready should answer 200 once the model is loaded"
+    assert predict(first, {"features": ROWS[:5]}).status_code == 200, "the first app should serve the first model"
+
+    features, labels = make_classification(n_samples=200, n_features=4, n_informative=3, n_redundant=0,
+                                           n_classes=3, random_state=7)
+    retrained = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(features, labels + 10)
+    skops.io.dump(retrained, path)
+    second = create_app({"MODEL_PATH": str(path), "MODEL_VERSION": "v2"}).test_client()
+    assert wait_ready(second).status_code == 200, "GET /ready should answer 200 once the new model is loaded"
+    answer = predict(second, {"features": ROWS[:5]})
+    assert answer.status_code == 200, f"a valid batch should get 200, got {answer.status_code}"
+    assert answer.get_json().get("predictions") == retrained.predict(np.asarray(ROWS[:5])).tolist(), (
+        "a new app should serve the model file as it is now (classes 10-12 here), not a model an earlier app "
+        "loaded from the same path: each create_app loads its own model, no cache across apps")
+
+
+def broken_model_files(model_file, folder):
+    import zipfile
+
+    empty = folder / "empty.skops"
+    empty.write_bytes(b"")
+    other_zip = folder / "other.skops"
+    with zipfile.ZipFile(other_zip, "w") as archive:
+        archive.writestr("notes.txt", "a zip file, but not a skops model")
+    truncated = folder / "truncated.skops"
+    truncated.write_bytes(model_file.read_bytes()[: model_file.stat().st_size // 2])
+    return {"an empty file": empty, "a zip that is not a skops file": other_zip, "a truncated skops file": truncated}
+
+
+@pytest.mark.parametrize("kind", ["an empty file", "a zip that is not a skops file", "a truncated skops file"])
+def test_a_broken_model_file_leaves_the_server_alive_but_not_ready(model_file, tmp_path, kind):
+    path = broken_model_files(model_file, tmp_path)[kind]
+    # create_app must not raise here: whatever error the load hits is logged and the app serves "not ready".
+    client = create_app({"MODEL_PATH": str(path), "MODEL_VERSION": "broken"}).test_client()
+    wait_ready(client, seconds=1.0)
+    assert client.get("/health").status_code == 200, f"/health should answer 200 with {kind} as the model"
+    assert client.get("/ready").status_code == 503, f"{kind} as the model should leave /ready at 503"
+
+
 def test_a_pickle_file_is_never_unpickled(tmp_path):
     marker = tmp_path / "code-ran"
 

@@ -175,6 +175,71 @@ def test_the_healthcheck_fails_when_nothing_answers(request, server_image, docke
         "does not answer 200")
 
 
+# Runs the image's HEALTHCHECK command (given as JSON in argv[1]) next to a stand-in server
+# whose /health answers 503, and exits with the command's exit code.
+CHECK_AGAINST_AN_UNHEALTHY_SERVER = """
+import http.server, json, socket, subprocess, sys, threading
+
+class Unhealthy(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b'{"status": "broken"}'
+        self.send_response(503)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+class DualStack(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+try:
+    server = DualStack(("::", 8000), Unhealthy)
+except OSError:
+    server = http.server.ThreadingHTTPServer(("0.0.0.0", 8000), Unhealthy)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+try:
+    code = subprocess.run(json.loads(sys.argv[1]), timeout=20).returncode
+except subprocess.TimeoutExpired:
+    code = 124
+print("healthcheck exit code", code)
+sys.exit(code)
+"""
+
+
+def test_the_healthcheck_fails_when_health_answers_an_error(request, server_image, docker_client):
+    import json
+
+    import docker
+
+    from mlops_katas.infra.docker_engine import run_labels
+
+    declared = (docker_client.images.get(server_image.tag).attrs["Config"].get("Healthcheck") or {}).get("Test")
+    assert declared and declared[0] in ("CMD", "CMD-SHELL"), "the image declares no HEALTHCHECK command"
+    command = ["/bin/sh", "-c", declared[1]] if declared[0] == "CMD-SHELL" else declared[1:]
+    # The check, in a container of the image where a stand-in server answers /health with 503.
+    container = docker_client.containers.run(server_image.tag, entrypoint=["python", "-c"],
+                                             command=[CHECK_AGAINST_AN_UNHEALTHY_SERVER, json.dumps(command)],
+                                             network_mode="none", detach=True, labels=run_labels(request.node.nodeid))
+    try:
+        try:
+            code = container.wait(timeout=60)["StatusCode"]
+        except (docker.errors.APIError, requests.exceptions.RequestException):
+            code = None  # still running: Docker's --timeout would count it as a failed check
+        output = container.logs(tail=5).decode(errors="replace").strip()
+    finally:
+        container.remove(force=True)
+    assert code != 0, (
+        f"the HEALTHCHECK command exits 0 when /health answers 503 (it printed {output[-200:]!r}): a check that "
+        "only sees that something answers reports a sick server as healthy; exit non-zero unless the answer is 200")
+
+
 # Kept last: it stops the module's shared container.
 def test_docker_stop_ends_the_server_cleanly(server):
     server.container.stop(timeout=STOP_GRACE_S)
