@@ -75,7 +75,10 @@ def assert_only_serving(fake_docker, deploy, name, image, output):
     [[], ["v1", "v2"], ["--bogus", "v1"], ["--port", "abc", "v1"], ["--port", "70000", "v1"],
      ["--port", "0", "v1"], ["--port", "65536", "v1"], ["--port", "0x50", "v1"], ["--retries", "0", "v1"], ["--retries", "1.5", "v1"],
      ["--interval", "0", "v1"], ["--interval", "0.0", "v1"], ["--timeout", "x", "v1"], ["--timeout", "0", "v1"],
-     ["--timeout", "0.0", "v1"], ["--interval", "inf", "v1"], ["--timeout", "nan", "v1"], ["v 1"], ["v1;reboot"], [".v1"], ["v1\n"], ["v" * 129], ["v1", "--port"]],
+     ["--timeout", "0.0", "v1"], ["--interval", "inf", "v1"], ["--timeout", "nan", "v1"], ["v 1"], ["v1;reboot"], [".v1"], ["v1\n"], ["v" * 129], ["v1", "--port"],
+     ["v1", "--image"], ["v1", "--name"], ["v1", "--context"], ["v1", "--build-arg"], ["v1", "--label"],
+     ["v1", "--state-file"], ["v1", "--retries"], ["v1", "--interval"], ["v1", "--timeout"], ["v1", "--docker"],
+     ["--interval", "1.2.3", "v1"], ["--timeout", "1.2.3", "v1"], ["--interval", "-1", "v1"], ["--timeout", ".", "v1"]],
     ids=lambda a: " ".join(a).replace("\n", "\\n")[:40] or "no-version",
 )
 def test_a_bad_argument_prints_usage_and_exits_2(learner_file, run_bash, fake_docker, args):
@@ -252,7 +255,55 @@ def test_log_lines_are_timestamped_in_utc(deploy, timestamp, utc_stamped):
         f"timestamps should be UTC whatever TZ says (this run had TZ={utc_stamped.env['TZ']}, 14 h east): {wrong}")
 
 
+@pytest.mark.task(taskno=3)
+def test_the_default_timeout_is_5_seconds(learner_file, run_bash, fake_docker, server, tmp_path):
+    args = ["--image", IMAGE, "--name", NAME, "--port", server.url.rsplit(":", 1)[1], "--context", str(tmp_path),
+            "--state-file", str(tmp_path / "deployed-version"), "--retries", "1"]
+    server.set("healthy", delay_s=2.5)
+    done = run_bash(learner_file("deploy.sh"), [*args, "v1"], env=fake_docker.env, cwd=tmp_path, timeout=20)
+    assert done.returncode == 0, (
+        f"without --timeout a health request may take up to 5 s: a 200 after 2.5 s passes (exit 0)\n{done.output}")
+    server.set("slow", delay_s=60)
+    done = run_bash(learner_file("deploy.sh"), [*args, "v2"], env=fake_docker.env, cwd=tmp_path, timeout=20,
+                    hint="--timeout defaults to 5 s: a health request that never answers should end after 5 s")
+    assert done.returncode == 1, (
+        f"without --timeout a server that never answers fails its health check after 5 s (exit 1)\n{done.output}")
+
+
+@pytest.mark.task(taskno=3)
+def test_the_default_interval_is_1_second(learner_file, run_bash, fake_docker, server, tmp_path):
+    server.set("failing")
+    args = ["--image", IMAGE, "--name", NAME, "--port", server.url.rsplit(":", 1)[1], "--context", str(tmp_path),
+            "--state-file", str(tmp_path / "deployed-version"), "--retries", "2", "v1"]
+    done = run_bash(learner_file("deploy.sh"), args, env=fake_docker.env, cwd=tmp_path, timeout=20)
+    assert done.returncode == 1, f"a version failing both checks should fail the deploy (exit 1)\n{done.output}"
+    assert len(server.requests) == 2, f"--retries 2 means 2 health checks, made {len(server.requests)}"
+    assert all(gap >= 0.9 for gap in health_gaps(server)), (
+        f"without --interval the health checks should be 1 s apart, the gaps were {health_gaps(server)}")
+
+
 # --- Task 4: rollback ----------------------------------------------------------------------
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.parametrize("failure", ["unhealthy", "does not start"])
+def test_rollback_log_lines_are_timestamped_in_utc(deploy, fake_docker, server, v1_serving, timestamp, utc_stamped,
+                                                   failure):
+    if failure == "unhealthy":
+        server.set("failing")
+    else:
+        fake_docker.fail("run")
+    started = time.time()
+    done = deploy("v2", env=utc_stamped.env)
+    assert done.returncode == 1, f"a version that {failure.replace('unhealthy', 'is not healthy')} fails the deploy\n{done.output}"
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    untimed = [line for line in lines if not timestamp.match(line)]
+    assert not untimed, (
+        f"every stdout line, the rollback's too, should start with a timestamp (docker's own output belongs on "
+        f"stderr): {untimed}")
+    wrong = utc_stamped(done.stdout, started, time.time())
+    assert not wrong, (
+        f"the rollback's timestamps should be UTC whatever TZ says (this run had TZ={utc_stamped.env['TZ']}): {wrong}")
 
 
 @pytest.mark.task(taskno=4)
@@ -344,6 +395,8 @@ def test_a_failed_first_deploy_leaves_nothing_behind(deploy, fake_docker, server
     assert done.returncode == 1, f"an unhealthy first version should fail the deploy (exit 1)\n{done.output}"
     assert fake_docker.containers == {}, f"no container should be left, found {list(fake_docker.containers)}"
     assert state(deploy) == "", f"nothing was promoted, so the state file should be absent or empty, holds {state(deploy)!r}"
+    starts = [argv for argv in fake_docker.calls if argv[:1] == ["start"]]
+    assert not starts, f"on a first deploy there is no previous container to start again, ran {starts}"
 
 
 # --- Sharper edges: what curl, bash arithmetic and the state file do by default ------------

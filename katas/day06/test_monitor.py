@@ -150,6 +150,55 @@ def test_system_metrics_are_logged(monitor, server):
         f"disk_used_pct={disk} should be the use of / as `df -P /` reports it ({disk_used_pct():.1f} %)")
 
 
+def other_filesystem_dir():
+    """A directory on another filesystem than /, whose use `df -P` reports differently (or not at all)."""
+    def used_pct(path):
+        st = os.statvfs(path)
+        used = (st.f_blocks - st.f_bfree) * st.f_frsize
+        total = used + st.f_bavail * st.f_frsize
+        return 100.0 * used / total if total else None
+
+    root_dev, root_pct = os.stat("/").st_dev, used_pct("/")
+    for candidate in ("/dev/shm", "/proc", "/dev", "/run", "/sys"):
+        try:
+            if os.stat(candidate).st_dev == root_dev:
+                continue
+            pct = used_pct(candidate)
+        except OSError:
+            continue
+        if pct is None or abs(pct - root_pct) > 3:
+            return candidate
+    return None
+
+
+@pytest.mark.task(taskno=1)
+def test_disk_use_is_that_of_the_root_filesystem_whatever_the_working_directory(learner_file, run_bash, server):
+    elsewhere = other_filesystem_dir()
+    if elsewhere is None:
+        pytest.skip("no directory on another filesystem than / with a different use to run from")
+    done = run_bash(learner_file("monitor.sh"), ["--once", "--url", server.url], cwd=elsewhere, timeout=20)
+    metrics = [line for line in done.stdout.splitlines() if "load1=" in line]
+    assert metrics, f"a check should log a line with load1=... mem_used_pct=... disk_used_pct=...\n{done.output}"
+    disk = metric(metrics[0], "disk_used_pct")
+    assert disk is not None and abs(disk - disk_used_pct()) <= 2, (
+        f"run from {elsewhere}, disk_used_pct should still be the use of / ({disk_used_pct():.1f} %, `df -P /`), "
+        f"not of the working directory's filesystem (`df -P .` or plain `df`): {metrics[0]}")
+
+
+@pytest.mark.task(taskno=1)
+def test_the_default_timeout_is_5_seconds(learner_file, run_bash, server):
+    server.set("healthy", delay_s=2.5)
+    done = run_bash(learner_file("monitor.sh"), ["--once", "--url", server.url], timeout=20)
+    assert done.returncode == 0, (
+        f"without --timeout a request may take up to 5 s: a 200 after 2.5 s is healthy (exit 0)\n{done.output}")
+    server.set("slow", delay_s=60)
+    done = run_bash(learner_file("monitor.sh"), ["--once", "--url", server.url], timeout=20,
+                    hint="--timeout defaults to 5 s: without it a server that never answers should be given up on "
+                         "after 5 s, not 30 s or never")
+    assert done.returncode == 1, (
+        f"without --timeout a server that never answers is a failure after 5 s (exit 1)\n{done.output}")
+
+
 @pytest.mark.task(taskno=1)
 @pytest.mark.parametrize(
     "args",
@@ -170,6 +219,8 @@ def test_system_metrics_are_logged(monitor, server):
         ["--max-failures", "-1"],
         ["--max-failures", "two"],
         ["--url"],
+        ["--max-failures"],
+        ["--timeout"],
         ["--timeout", "soon"],
         ["--timeout", "0"],
         ["--timeout", "0.0"],
