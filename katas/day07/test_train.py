@@ -151,3 +151,29 @@ def test_the_callers_candidates_stay_unfitted(training):
     assert fitted == [], (
         f"train_and_register fitted the caller's own estimators {fitted}: fit a copy (sklearn.base.clone) "
         "and leave the candidates it was given unfitted")
+
+
+def test_champion_is_the_best_run_of_this_training_not_of_an_earlier_one(mlflow_store_factory, data, candidates):
+    from sklearn.dummy import DummyClassifier
+
+    from week1 import train_and_register
+
+    store = mlflow_store_factory("day07-this-training")
+    with isolated(store):
+        train_and_register(store.tracking_uri, MODEL_NAME, data=data.split(),
+                           candidates={"logistic_regression": candidates()["logistic_regression"]},
+                           artifact_location=store.artifact_location)
+        # Retraining with only a weaker candidate: the earlier, better run is still in the experiment.
+        weaker = train_and_register(store.tracking_uri, MODEL_NAME, data=data.split(),
+                                    candidates={"constant": DummyClassifier(strategy="most_frequent")},
+                                    artifact_location=store.artifact_location)
+    client = _client(store)
+    experiment = client.get_experiment_by_name(MODEL_NAME)
+    runs = {run.info.run_name: run for run in client.search_runs([experiment.experiment_id])}
+    assert "constant" in runs, f"the retraining should log a run named 'constant'; found {sorted(runs)}"
+    assert weaker.run_id == runs["constant"].info.run_id, (
+        "the champion should be the best of the runs this call made (only 'constant'), not a better run an "
+        "earlier training left in the experiment")
+    version = client.get_model_version(MODEL_NAME, weaker.version)
+    assert version.run_id == runs["constant"].info.run_id, (
+        f"version {weaker.version} should come from this training's run, not from {version.run_id}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -89,6 +90,46 @@ def test_hanging_monitor_is_a_failed_check_and_is_killed_with_its_children(tmp_p
             pass
 
 
+@pytest.mark.timeout(60)
+def test_monitor_that_ignores_sigterm_is_still_stopped_at_timeout_s(tmp_path):
+    record = tmp_path / "child.pid"
+    # A monitor (and its sleep, which inherits the ignored signal) that SIGTERM does not stop.
+    stubborn = tmp_path / "monitor.sh"
+    stubborn.write_text(f'#!/usr/bin/env bash\ntrap "" TERM\nsleep 60 &\necho $! > "{record}"\nwait\n')
+    outcome: list = []
+
+    def check() -> None:
+        try:
+            outcome.append(verify("http://127.0.0.1:9", monitor=stubborn, timeout_s=1))
+        except Exception as exc:  # noqa: BLE001 - reported by the assert below
+            outcome.append(exc)
+
+    worker = threading.Thread(target=check, daemon=True)
+    try:
+        worker.start()
+        worker.join(timeout=20)
+        assert not worker.is_alive(), (
+            "verify is still waiting for a monitor that ignores SIGTERM long after timeout_s=1: a hang; kill "
+            "the monitor's process group with SIGKILL, which no process can ignore")
+        if outcome and isinstance(outcome[0], Exception):
+            raise outcome[0]
+        assert outcome == [False], f"a monitor still running after timeout_s is a failed check; verify returned {outcome}"
+        child = _sleep_pid(record)
+        deadline = time.monotonic() + 5
+        while child is not None and _running(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert child is None or not _running(child), (
+            "the stopped monitor's sleep (it ignores SIGTERM) is still running: kill the whole group with SIGKILL")
+    finally:  # leave nothing behind (only our own sleep, never a reused pid); this also ends a stuck verify
+        child = _sleep_pid(record)
+        try:
+            if child is not None and _running(child) and b"sleep" in Path(f"/proc/{child}/cmdline").read_bytes():
+                os.kill(child, signal.SIGKILL)
+        except OSError:
+            pass
+        worker.join(timeout=10)
+
+
 def _monitor(folder: Path, body: str) -> Path:
     """A stand-in monitor script (not executable: the contract runs it with bash)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -122,7 +163,9 @@ def test_monitor_gets_url_once_and_a_timeout_as_separate_arguments(tmp_path):
         if record.is_file():
             break
     args = record.read_text().splitlines() if record.is_file() else []
-    _timeout_argument(args)  # int(0.9) is 0, not a timeout: the monitor refuses it
+    # int(0.9) is 0, not a timeout: the monitor refuses it; rounding up to 1 is more than timeout_s
+    assert _timeout_argument(args) <= 0.9, (
+        f"with timeout_s=0.9 the monitor's own --timeout should be at most 0.9 seconds, not rounded up; it got {args}")
 
 
 def _timeout_argument(args: list[str]) -> float:

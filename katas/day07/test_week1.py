@@ -157,6 +157,17 @@ def test_failed_monitor_check_rolls_back_to_the_previous_version():
 
 
 @pytest.mark.task(taskno=2)
+def test_rollback_redeploys_the_version_that_served_before_whatever_its_number():
+    deployer = FakeDeployer(current_version="v1")  # v2 never served (a failed gate or deploy): v1 is the last good one
+    fns, _, _ = steps(verified=False, deployer=deployer)
+    report = run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
+    assert deployer.calls[-1] == (IMAGE, "v1", None), (
+        "the rollback should redeploy the version the deployer served before this deploy (v1), not the champion's "
+        f"version minus one; the deploys were {deployer.calls}")
+    assert report.rolled_back and report.serving_version == "v1", f"the report should say v1 serves again: {report}"
+
+
+@pytest.mark.task(taskno=2)
 def test_failed_monitor_check_without_previous_version_is_a_failure():
     deployer = FakeDeployer()
     fns, _, _ = steps(verified=False, deployer=deployer)
@@ -164,6 +175,9 @@ def test_failed_monitor_check_without_previous_version_is_a_failure():
     assert not report.ok and report.stage == "verify", "a failed check is not a success"
     assert not report.rolled_back, "with nothing deployed before, there is nothing to roll back to"
     assert report.reason, "the report should say why it failed"
+    assert report.serving_version == "v3", (
+        "with nothing to roll back to, the promoted v3 still serves (the deployer said so); the report should say "
+        f"what serves, not that nothing does; it says {report.serving_version!r}")
 
 
 @pytest.mark.task(taskno=2)

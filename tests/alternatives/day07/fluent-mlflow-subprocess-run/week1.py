@@ -52,7 +52,7 @@ def run(*, train: Callable[[], Champion], package: Callable[[Champion, str], str
 
 
 def verify(url: str, *, monitor: str | Path, timeout_s: float = 10.0) -> bool:
-    argv = ["bash", str(monitor), "--url", url, "--once", "--timeout", str(max(1, int(timeout_s)))]
+    argv = ["bash", str(monitor), "--url", url, "--once", "--timeout", str(min(max(1, int(timeout_s)), timeout_s))]
     try:
         with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, process_group=0) as done:
             try:
