@@ -28,6 +28,19 @@ def test_run_command_returns_exit_code_and_output():
     assert "warn" in done.stderr, "run_command should capture standard error as text"
 
 
+def test_run_command_returns_a_large_output_whole():
+    # more than a pipe buffer holds (64 KiB) on each stream, as a docker build prints
+    script = "import sys; sys.stdout.write('o' * 1_000_000); sys.stderr.write('e' * 1_000_000)"
+    try:
+        done = run_command([sys.executable, "-c", script], 10)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a program that prints a lot and exits at once should finish, not time out: read its output "
+                    "while it runs (a full pipe blocks the program)")
+    assert done.returncode == 0, f"the program should exit 0, got {done.returncode}"
+    assert len(done.stdout) == 1_000_000, f"all of standard output should be captured, got {len(done.stdout)} chars"
+    assert len(done.stderr) == 1_000_000, f"all of standard error should be captured, got {len(done.stderr)} chars"
+
+
 def test_run_command_does_not_use_a_shell():
     done = run_command([sys.executable, "-c", "import sys; print(sys.argv[1])", "$HOME; echo injected"], 10)
     assert done.stdout.strip() == "$HOME; echo injected", (
@@ -149,3 +162,13 @@ def test_health_check_gives_up_on_a_slow_server_at_its_timeout():
         waited = time.monotonic() - started
     assert healthy is False, "a server that does not answer within the timeout is unhealthy"
     assert waited < 5, f"the probe waited {waited:.1f} s for an 8 s answer; it should stop at its 0.5 s timeout"
+
+
+@pytest.mark.timeout(20)
+def test_health_check_uses_the_timeout_it_is_given():
+    # the server answers 200 after 2.5 s: a 0.5 s probe must not see it, a 10 s probe must
+    with ControlledServer("slow", delay_s=2.5) as server:
+        short = http_health_check(f"{server.url}/health", 0.5)
+        long = http_health_check(f"{server.url}/health", 10)
+    assert short is False, "a 200 that comes after the probe's 0.5 s timeout should not count: the probe is unhealthy"
+    assert long is True, "a 200 within the probe's 10 s timeout means healthy: the probe should wait that long"

@@ -83,7 +83,7 @@ def test_a_version_that_is_not_a_valid_tag_is_rejected_before_any_command(make, 
 
 
 @pytest.mark.task(taskno=4)
-@pytest.mark.parametrize("image", ["app:v1", "localhost:5000/team/app:v1", "", "my app", "app\n"], ids=repr)
+@pytest.mark.parametrize("image", ["app:v1", "localhost:5000/team/app:v1", "", "my app", "my\tapp", "app\n"], ids=repr)
 def test_an_image_that_is_not_a_repository_without_a_tag_is_rejected_before_any_command(make, engine, image):
     with pytest.raises(ValueError):
         make().deploy(image, "v2", context=".")
@@ -94,8 +94,10 @@ def test_an_image_that_is_not_a_repository_without_a_tag_is_rejected_before_any_
 @pytest.mark.parametrize(
     "name, image, version, port",
     [("model", "localhost:5000/team/app", "v1", 65535), ("model", "app", "x" * 128, 65535),
-     ("model", "app", "_1.0-RC_2", 65535), ("model", "team/app", "v1", 1), ("9ml_team.model-a", "app", "v1", PORT)],
-    ids=["registry-with-port", "128-char-tag", "underscore-first", "port-1", "name-digit-first-with-._-"],
+     ("model", "app", "_1.0-RC_2", 65535), ("model", "team/app", "v1", 1), ("9ml_team.model-a", "app", "v1", PORT),
+     ("m", "app", "v1", PORT), ("model", "app", "7", PORT)],
+    ids=["registry-with-port", "128-char-tag", "underscore-first", "port-1", "name-digit-first-with-._-",
+         "one-char-name", "one-char-tag"],
 )
 def test_valid_names_at_the_edges_of_the_rules_are_deployed(engine, health, clock, name, image, version, port):
     deployer = Deployer(name, port, runner=engine, health_check=health, sleep=clock.sleep, clock=clock,
@@ -188,6 +190,28 @@ def test_redeploying_the_serving_version_is_rejected(make, engine, v1_serving):
         make(current_version="v1").deploy("app", "v1", context=".")
     assert engine.calls == [], f"nothing should run (not even a rebuild of app:v1), ran {engine.commands()}"
     assert_serves(engine, "model-v1", "app:v1")
+
+
+@pytest.mark.task(taskno=4)
+def test_the_serving_version_is_recognised_by_its_value_however_the_string_was_made(make, engine, v1_serving):
+    version = "".join(["v", "1"])  # equal to "v1" but another str object, as a version read from a CLI or a file
+    with pytest.raises(ValueError):
+        make(current_version="v1").deploy("app", version, context=".")
+    assert engine.calls == [], f"nothing should run for the version already serving, ran {engine.commands()}"
+    assert_serves(engine, "model-v1", "app:v1")
+
+
+@pytest.mark.task(taskno=4)
+def test_every_step_is_logged_at_info_or_above(make, health, caplog, v1_serving):
+    caplog.set_level(logging.DEBUG)
+    health.script["app:v3"] = [False]
+    deployer = make(current_version="v1")
+    deployer.deploy("app", "v2", context=".")  # stop v1, run, health, remove v1, promote
+    deployer.deploy("app", "v3", context=".")  # stop v2, run, health fails, rollback
+    steps = [r for r in caplog.records if hasattr(r, "step")]
+    assert steps, "the deploy steps should be logged with extra step="
+    quiet = [(r.step, r.levelname) for r in steps if r.levelno < logging.INFO]
+    assert not quiet, f"every step should be logged at INFO or above, these were below: {quiet}"
 
 
 @pytest.mark.task(taskno=4)
@@ -323,6 +347,17 @@ def test_a_failed_build_never_touches_the_serving_version(make, engine, failure,
     assert not any(argv[0] == "run" for argv in engine.commands()), "nothing should run after a failed build"
     assert v1_serving.stops == 0, "the serving version should not even be stopped when the build fails"
     assert_serves(engine, "model-v1", "app:v1")
+
+
+@pytest.mark.task(taskno=5)
+@pytest.mark.parametrize("failure", ["build", "build:timeout"])
+def test_a_failed_build_is_logged(make, engine, caplog, failure, v1_serving):
+    caplog.set_level(logging.INFO)
+    engine.fail_commands.add(failure)
+    make(current_version="v1").deploy("app", "v2", context=".")
+    builds = [r for r in caplog.records if getattr(r, "step", None) == "build"]
+    assert builds, "a failed build is a step too and should be logged with extra step='build'"
+    assert all(getattr(r, "version", None) == "v2" for r in builds), "the build record should carry version='v2'"
 
 
 @pytest.mark.task(taskno=5)

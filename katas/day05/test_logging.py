@@ -84,8 +84,9 @@ def test_ts_is_right_on_a_machine_whose_local_time_is_not_utc(india_time):
 
 
 def test_extra_fields_become_json_fields():
-    entry = render(record("health ok", step="health", version="v2", attempts=3))
+    entry = render(record("health ok", step="health", version="v2", attempts=3, _deploy_id="d-42"))
     assert entry.get("step") == "health", "fields passed with extra= should appear in the JSON"
+    assert entry.get("_deploy_id") == "d-42", "every extra= field should appear, also one whose name starts with _"
     assert entry.get("version") == "v2", "fields passed with extra= should appear in the JSON"
     assert entry.get("attempts") == 3, "numbers passed with extra= should stay numbers"
 

@@ -1,0 +1,276 @@
+"""Deploy a container image safely: build, run, wait until healthy, promote, or roll back."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import math
+import re
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+CONTAINER_PORT = 8000  # the day-03 server listens here inside the container
+
+Runner = Callable[[list[str], float], subprocess.CompletedProcess]
+HealthCheck = Callable[[str, float], bool]
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*", re.ASCII)
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", re.ASCII)
+
+
+def _finite_positive(value) -> bool:
+    try:
+        return value > 0 and math.isfinite(value)
+    except TypeError:
+        return False
+
+
+def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess:
+    """One bounded child process: a hung `docker build` must not hang the deploy."""
+    if not _finite_positive(timeout):
+        raise ValueError(f"timeout must be a finite positive number of seconds, got {timeout!r}")
+    return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def http_health_check(url: str, timeout: float) -> bool:
+    """A probe answers yes or no; the retry loop decides what a 'no' means."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status == 200
+    except (OSError, ValueError, http.client.HTTPException):
+        return False
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    initial_delay_s: float = 0.5
+    max_delay_s: float = 4.0
+    deadline_s: float = 30.0
+    probe_timeout_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        fields = (self.max_attempts, self.initial_delay_s, self.max_delay_s, self.deadline_s, self.probe_timeout_s)
+        if any(math.isnan(v) for v in fields):
+            raise ValueError(f"a retry policy cannot hold NaN: {self}")
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.initial_delay_s <= 0:
+            raise ValueError("initial_delay_s must be positive")
+        if self.max_delay_s < self.initial_delay_s:
+            raise ValueError("max_delay_s must be at least initial_delay_s")
+        if self.deadline_s <= 0:
+            raise ValueError("deadline_s must be positive")
+        if self.probe_timeout_s <= 0:
+            raise ValueError("probe_timeout_s must be positive")
+
+
+def wait_until_healthy(
+    url: str,
+    *,
+    health_check: HealthCheck = http_health_check,
+    policy: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> bool:
+    """Bounded in attempts and in time, so a container that never comes up cannot stall a deploy."""
+    policy = policy or RetryPolicy()
+    deadline = clock() + policy.deadline_s
+    attempt = 0
+    while True:
+        attempt += 1
+        left = deadline - clock()
+        if left <= 0:
+            return False
+        if health_check(url, min(policy.probe_timeout_s, left)):
+            return True
+        if attempt >= policy.max_attempts:
+            return False
+        delay = min(policy.max_delay_s, policy.initial_delay_s * 2 ** min(attempt - 1, 1000))
+        if clock() + delay >= deadline:
+            return False
+        sleep(delay)
+
+
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+def _plain(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {(k if k is None or isinstance(k, (str, int, float, bool)) else str(k)): _plain(v)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+class JsonLineFormatter(logging.Formatter):
+    """One JSON object per line, so a log pipeline can filter deploys by step and version."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD:
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(_plain(entry), default=str, allow_nan=False)
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    version: str
+    promoted: bool
+    serving_version: str | None
+    reason: str = ""
+
+
+class StepFailed(Exception):
+    """A docker command that exited non-zero, timed out or could not start."""
+
+
+class Deployer:
+    """Replaces the container serving `127.0.0.1:port` with a new version, or leaves the old one serving."""
+
+    def __init__(
+        self,
+        name: str,
+        port: int,
+        *,
+        runner: Runner = run_command,
+        health_check: HealthCheck = http_health_check,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        docker: str = "docker",
+        labels: Mapping[str, str] | None = None,
+        command_timeout_s: float = 300.0,
+        current_version: str | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a valid container name")
+        if not isinstance(port, int) or not 1 <= port <= 65535:
+            raise ValueError(f"port must be in 1-65535, got {port!r}")
+        if not _finite_positive(command_timeout_s):
+            raise ValueError(f"command_timeout_s must be a finite positive number, got {command_timeout_s!r}")
+        self.name = name
+        self.port = port
+        self.runner = runner
+        self.health_check = health_check
+        self.policy = policy or RetryPolicy()
+        self.sleep = sleep
+        self.clock = clock
+        self.docker = docker
+        self.labels = dict(labels or {})
+        self.command_timeout_s = command_timeout_s
+        self._current = current_version
+        self.log = logger or logging.getLogger("deploy_automation")
+
+    @property
+    def current_version(self) -> str | None:
+        return self._current
+
+    def container_name(self, version: str) -> str:
+        return f"{self.name}-{version}"
+
+    def _docker(self, *args: str) -> subprocess.CompletedProcess:
+        argv = [self.docker, *args]
+        try:
+            done = self.runner(argv, self.command_timeout_s)
+        except subprocess.TimeoutExpired:
+            raise StepFailed(f"docker {args[0]} timed out after {self.command_timeout_s:g} s") from None
+        except OSError as exc:
+            raise StepFailed(f"docker {args[0]} could not start: {exc}") from None
+        if done.returncode != 0:
+            detail = (done.stderr or done.stdout or "").strip()[-500:]
+            raise StepFailed(f"docker {args[0]} exited {done.returncode}: {detail}")
+        return done
+
+    def _validate(self, image: str, version: str) -> None:
+        if not isinstance(version, str) or not _TAG.fullmatch(version):
+            raise ValueError(f"{version!r} is not a valid image tag")
+        if not isinstance(image, str) or not image or any(c.isspace() for c in image):
+            raise ValueError(f"{image!r} is not a repository name")
+        if ":" in image.rsplit("/", 1)[-1]:
+            raise ValueError(f"{image!r} carries a tag; give the repository only")
+        if version == self._current:
+            raise ValueError(f"{version} is already serving")
+
+    def deploy(
+        self,
+        image: str,
+        version: str,
+        *,
+        context: str | None = None,
+        build_args: Mapping[str, str] | None = None,
+    ) -> DeployResult:
+        self._validate(image, version)
+        previous = self._current
+        tag = f"{image}:{version}"
+        step = {"version": version}
+
+        if context is not None:
+            argv = ["build", "--tag", tag]
+            for key, value in (build_args or {}).items():
+                argv += ["--build-arg", f"{key}={value}"]
+            try:
+                self._docker(*argv, context)
+            except StepFailed as exc:
+                self.log.error("build of %s failed: %s", tag, exc, extra={"step": "build", **step})
+                return DeployResult(version, False, previous, f"build failed: {exc}")
+            self.log.info("built %s", tag, extra={"step": "build", **step})
+
+        try:
+            if previous is not None:
+                self._docker("stop", self.container_name(previous))
+                self.log.info("stopped %s", self.container_name(previous), extra={"step": "stop", **step})
+            argv = ["run", "--detach", "--name", self.container_name(version),
+                    "--publish", f"127.0.0.1:{self.port}:{CONTAINER_PORT}"]
+            for key, value in self.labels.items():
+                argv += ["--label", f"{key}={value}"]
+            self._docker(*argv, tag)
+            self.log.info("started %s", self.container_name(version), extra={"step": "run", **step})
+            url = f"http://127.0.0.1:{self.port}/health"
+            healthy = wait_until_healthy(url, health_check=self.health_check, policy=self.policy,
+                                         sleep=self.sleep, clock=self.clock)
+            self.log.log(logging.INFO if healthy else logging.ERROR, "health of %s: %s", version,
+                         "ok" if healthy else "failed", extra={"step": "health", "healthy": healthy, **step})
+            if not healthy:
+                raise StepFailed(f"{url} never answered 200 within the retry policy")
+        except StepFailed as exc:
+            self._roll_back(version, previous, str(exc))
+            return DeployResult(version, False, previous, str(exc))
+
+        if previous is not None:
+            try:
+                self._docker("rm", "--force", self.container_name(previous))
+            except StepFailed as exc:
+                self.log.warning("could not remove %s: %s", self.container_name(previous), exc,
+                                 extra={"step": "cleanup", **step})
+        self._current = version
+        self.log.info("promoted %s", version, extra={"step": "promote", "previous_version": previous, **step})
+        return DeployResult(version, True, version)
+
+    def _roll_back(self, version: str, previous: str | None, reason: str) -> None:
+        self.log.warning("rolling back %s: %s", version, reason, extra={"step": "rollback", **{"version": version}})
+        commands = [("rm", "--force", self.container_name(version))]
+        if previous is not None:
+            commands.append(("start", self.container_name(previous)))
+        for command in commands:
+            try:
+                self._docker(*command)
+            except StepFailed as exc:
+                self.log.error("rollback step failed: %s", exc, extra={"step": "rollback", "version": version})
