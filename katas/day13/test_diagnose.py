@@ -88,6 +88,12 @@ def test_a_container_in_restarting_state_is_crash_looping_even_with_few_restarts
                                 Running=True, ExitCode=3))
     assert causes(findings)[0] == "crash_loop", f"State.Restarting means Docker is in its restart back-off: {findings}"
     assert "exited" not in causes(findings), f"a restarting container is not 'exited': {findings}"
+    findings = analyse(snapshot("crash_loop", REFUSED, RestartCount=0, Status="restarting", Restarting=True,
+                                Running=True, ExitCode=3))
+    assert causes(findings)[0] == "crash_loop", f"State.Restarting is a crash loop even before a restart: {findings}"
+    assert "0" in evidence_of(findings, "crash_loop"), (
+        f"the crash-loop evidence quotes the restart count, here 0: {evidence_of(findings, 'crash_loop')!r}"
+    )
 
 
 @pytest.mark.task(taskno=3)
@@ -155,11 +161,12 @@ def test_unreachable_is_decided_by_the_missing_status_not_by_the_error_text():
 
 
 @pytest.mark.task(taskno=3)
-@pytest.mark.parametrize("status", [503, 500, 404, 401, 302, 204])
+@pytest.mark.parametrize("status", [503, 500, 404, 401, 302, 204, 101])
 def test_a_non_200_health_answer_is_unhealthy(status):
     findings = analyse(snapshot("healthy", HealthCheck(status=status, latency_ms=3.0)))
     assert causes(findings) == ["unhealthy"], (
-        f"/health answered {status}, which is not 200 (only 200 is healthy, not a redirect or a 204): {findings}"
+        f"/health answered {status}, which is not 200 (only 200 is healthy, not a redirect, a 204 or a 1xx): "
+        f"{findings}"
     )
     assert str(status) in evidence_of(findings, "unhealthy"), "the evidence gives the status code"
 
@@ -200,6 +207,9 @@ def test_a_slow_health_answer_is_slow_with_the_measured_latency():
     )
     assert causes(analyse(snapshot("slow", HealthCheck(200, 200.0)))) == ["healthy"], (
         "exactly the budget is not slow"
+    )
+    assert causes(analyse(snapshot("slow", HealthCheck(200, 200.5)))) == ["slow"], (
+        "the default budget is slow_ms=200.0: 200.5 ms is over it"
     )
     findings = analyse(snapshot("slow", HealthCheck(200, 450.7)))
     assert "451" in evidence_of(findings, "slow"), (
@@ -282,11 +292,19 @@ def server():
 
 @pytest.mark.task(taskno=4)
 def test_check_health_times_a_real_answer_in_milliseconds(server):
+    import time
+
     server.set("healthy", delay_s=0.2)
+    before = time.perf_counter()
     result = check_health(server.url)
+    took_ms = (time.perf_counter() - before) * 1000.0
     assert result.status == 200, f"a healthy server answers 200, got {result}"
     assert result.latency_ms is not None and 200 <= result.latency_ms < 30_000, (
         f"the answer took at least 0.2 s, so latency_ms is at least 200, got {result.latency_ms}"
+    )
+    assert result.latency_ms <= took_ms + 50, (
+        f"latency_ms is the time the answer took, so at most the {took_ms:.0f} ms the whole check_health call "
+        f"took; got {result.latency_ms}"
     )
     assert ("GET", "/health") in server.requests, "check_health should GET {url}/health"
 

@@ -21,6 +21,11 @@ def test_a_healthy_container_is_diagnosed_healthy(docker_client, docker_run, sta
     server = docker_run(standin_image, env={"APP_MODE": "healthy"})
     findings = diagnose(server.container.name, server.url, client=docker_client)
     assert causes(findings) == ["healthy"], f"a running container answering /health fast is healthy: {findings}"
+    logs = gather(server.container.name, server.url, client=docker_client).logs
+    assert "starting model server" in logs, (
+        f"this server writes all its log lines, the start-up line first, to stdout; gather's logs hold "
+        f"stdout and stderr, got {logs!r}"
+    )
 
 
 def test_a_slow_container_is_diagnosed_slow(docker_client, docker_run, standin_image):
