@@ -184,6 +184,16 @@ def test_threshold_is_honoured(p, flagged):
     assert decision.flagged is flagged, f"flagged = score >= threshold (0.7); score {p} gave {decision}"
 
 
+@pytest.mark.parametrize("features, threshold", [(window(count=5), 1.0), (QUIET, 0.0)],
+                         ids=["a-fired-rule-at-threshold-1", "no-rule-at-threshold-0"])
+def test_the_threshold_is_inclusive_for_a_rules_only_decision_too(features, threshold):
+    decision, _ = scored(Raises(0.9), features=features, threshold=threshold)
+    assert decision.source == "rules", f"the model failed: the rules decide; got {decision}"
+    assert decision.flagged, (
+        f"flagged = score >= threshold, whoever decided: a rule score of {decision.score} with threshold={threshold} "
+        f"is flagged; got {decision}")
+
+
 # --- rules ----------------------------------------------------------------------------------------
 
 def reasons_for(features, event=None, **settings) -> set:
