@@ -279,10 +279,19 @@ class FakeTools:
         self._save()
 
     def _save(self) -> None:
-        (self.home / "rules.json").write_text(json.dumps(self.rules))
+        # Written aside, then renamed: a fake reading the rules while a test changes them mid-run sees old or new.
+        scratch = self.home / "rules.json.new"
+        scratch.write_text(json.dumps(self.rules))
+        os.replace(scratch, self.home / "rules.json")
 
-    def answer(self, tool: str, *match: str, code: int = 0, out: str = "", hang: bool = False) -> None:
-        self.rules.append({"tool": tool, "match": list(match), "code": code, "out": out, "hang": hang})
+    def answer(self, tool: str, *match: str, code: int = 0, out: str = "", hang: bool = False,
+               first: bool = False) -> None:
+        """Script a reply; `first=True` puts it before the earlier rules (to change an answer while a script runs)."""
+        rule = {"tool": tool, "match": list(match), "code": code, "out": out, "hang": hang}
+        if first:
+            self.rules.insert(0, rule)
+        else:
+            self.rules.append(rule)
         self._save()
 
     @property

@@ -99,6 +99,15 @@ def test_a_latency_of_zero_ms_is_up_not_down(kit, store, clock, fake_sleep, late
         f"latency_ms = {latency!r}, got {metrics}")
 
 
+def test_the_latency_is_sent_as_the_probe_measured_it(kit, store, clock, fake_sleep):
+    alerter = kit.RecordingAlerter()
+    metrics = MonitoringSystem(lambda: 12.3456789, store, alerter, clock=clock, sleep=fake_sleep,
+                               max_iterations=1).tick().metrics
+    assert metrics.get("latency_ms") == pytest.approx(12.3456789, abs=1e-9) and alerter.seen == [metrics], (
+        f"a probe that measured 12.3456789 ms should be reported as latency_ms = 12.3456789, the probe's value as it "
+        f"is (not rounded, not converted), to the alerter and in the report; got {metrics}, the alerter saw {alerter.seen}")
+
+
 def test_an_explicit_sla_threshold_of_zero_is_used(kit, store, clock, fake_sleep):
     store.record("latency_ms", 100.0)
     metrics = MonitoringSystem(lambda: None, store, kit.RecordingAlerter(), clock=clock, sleep=fake_sleep,

@@ -15,7 +15,7 @@ def make(store, alerter, clock, sleep, probe=lambda: 12.0, **kwargs):
 
 def test_pauses_with_the_injected_sleep_between_ticks_only(kit, store, clock, fake_sleep):
     make(store, kit.RecordingAlerter(), clock, fake_sleep, interval_s=0.05, max_iterations=3).run()
-    assert fake_sleep.calls == [0.05, 0.05], (
+    assert fake_sleep.calls == [pytest.approx(0.05), pytest.approx(0.05)], (
         f"3 ticks 0.05 s apart need two 0.05 s pauses through the injected sleep (none after the last), got {fake_sleep.calls}")
 
 
@@ -97,9 +97,10 @@ def test_a_stop_from_another_thread_ends_a_real_time_run_promptly(kit, store):
 
 @pytest.mark.parametrize("kwargs", [{}, {"interval_s": 0, "max_iterations": 1}, {"interval_s": -5, "max_iterations": 1},
                                     {"interval_s": 0.0, "max_iterations": 1}, {"interval_s": float("nan"), "max_iterations": 1},
-                                    {"max_iterations": 0}, {"max_iterations": -1}],
+                                    {"max_iterations": 0}, {"max_iterations": -1},
+                                    {"max_iterations": 0, "stop_event": threading.Event()}],
                          ids=["no-way-to-stop", "zero-interval", "negative-interval", "zero-float-interval", "nan-interval",
-                              "zero-iterations", "negative-iterations"])
+                              "zero-iterations", "negative-iterations", "zero-iterations-with-stop-event"])
 def test_a_loop_that_could_never_stop_or_would_spin_is_refused(kit, store, clock, fake_sleep, kwargs):
     with pytest.raises(ValueError):
         make(store, kit.RecordingAlerter(), clock, fake_sleep, **kwargs)

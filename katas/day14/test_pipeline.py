@@ -203,7 +203,9 @@ def test_k8s_mode_sets_the_image_waits_for_the_rollout_then_checks_health(pipeli
 @pytest.mark.task(taskno=4)
 def test_docker_mode_brings_the_previous_image_back_when_health_fails(pipeline, fake_tools, docker_previous, model_server):
     model_server.set("failing")
-    done = pipeline("--mode", "docker", "--label", "team=ml", "--label", "tier=gold", interval=1.5, retries=2)
+    # --timeout 60 bounds one request (a 500 comes back at once); the pause between checks is --interval 1.5.
+    done = pipeline("--mode", "docker", "--label", "team=ml", "--label", "tier=gold", interval=1.5, retries=2,
+                    timeout_s=60, hint="health checks should pause --interval (1.5 s here), not --timeout (60 s)")
     calls = fake_tools.calls
     assert done.returncode == 1, f"an unhealthy deploy should exit 1\n{done.output}"
     times = health_times(model_server)
@@ -452,7 +454,7 @@ def test_every_tool_command_runs_under_timeout(pipeline, fake_tools, docker_prev
     model_server.set("failing")  # so both runs go through the undo as well
     docker = pipeline("--mode", "docker", "--step-timeout", "7", retries=1)
     fake_tools.answer("kubectl", "get", "--raw", code=1)  # the k8s health fails too: the undo runs
-    k8s = pipeline("--mode", "k8s", "--kind-cluster", "dev", "--step-timeout", "7", retries=1)
+    k8s = pipeline("--mode", "k8s", "--kind-cluster", "dev", "--step-timeout", "7", retries=1, rollout_timeout=9)
     assert docker.returncode == 1 and k8s.returncode == 1, (
         f"both runs should fail their health check and undo (exit 1)\n{docker.output}\n{k8s.output}")
     calls, parents = fake_tools.calls, fake_tools.parents
@@ -465,8 +467,9 @@ def test_every_tool_command_runs_under_timeout(pipeline, fake_tools, docker_prev
             f"every docker, kubectl and kind command should run under `timeout` so a hung engine or API server "
             f"cannot hang the pipeline; this one did not:\n  {command}")
         if has(argv, "rollout") and has(argv, "status"):
-            assert limit > 5, (f"rollout status should run under a `timeout` longer than its own --timeout "
-                               f"(--rollout-timeout 5 plus a margin), got timeout {limit:g}:\n  {command}")
+            assert limit > 9, (f"rollout status should run under a `timeout` longer than its own --timeout "
+                               f"(--rollout-timeout 9 plus a margin, not --step-timeout 7, which would kill a rollout "
+                               f"still within its time), got timeout {limit:g}:\n  {command}")
         elif has(argv, "--raw"):
             assert limit in (7, 2), (f"the k8s health request should run under timeout --step-timeout (7) or "
                                      f"--timeout (2), got timeout {limit:g}:\n  {command}")
@@ -479,7 +482,8 @@ def test_every_tool_command_runs_under_timeout(pipeline, fake_tools, docker_prev
 @pytest.mark.task(taskno=3)
 def test_k8s_mode_pauses_the_interval_between_health_checks(pipeline, fake_tools):
     fake_tools.answer("kubectl", "get", "--raw", code=1, out="Error from server (ServiceUnavailable)")
-    done = pipeline("--mode", "k8s", retries=2, interval=1.5)
+    done = pipeline("--mode", "k8s", retries=2, interval=1.5, timeout_s=60,
+                    hint="health checks should pause --interval (1.5 s here), not --timeout (60 s)")
     calls, times = fake_tools.calls, fake_tools.times
     assert done.returncode == 1, f"an unhealthy rollout should exit 1\n{done.output}"
     checks = [at for (tool, argv), at in zip(calls, times) if tool == "kubectl" and any(a.startswith("--raw") for a in argv)]
@@ -506,3 +510,50 @@ def test_docker_mode_waits_for_running_only_the_rollout_timeout(pipeline, fake_t
     deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
     assert deploy is not None and previous_back(calls, deploy) is not None, (
         f"the failed deploy should be undone: {IMAGE}:v1 runs as {NAME} again:\n{describe(calls)}")
+
+
+@pytest.fixture
+def docker_previous_then_slow_start(fake_tools):
+    """The container NAME runs ml:v1; the new container stays `created` for 3 s, then runs."""
+    import threading
+
+    fake_tools.answer("docker", "inspect", "{{.Config.Image}}", out=f"{IMAGE}:v1")
+    fake_tools.answer("docker", "inspect", "{{.Image}}", out=PREVIOUS_ID)
+    fake_tools.answer("docker", "inspect", "{{.State.Status}}", out="created")
+    fake_tools.answer("docker", "inspect", "{{.State.Running}}", out="false")
+
+    def started():
+        fake_tools.answer("docker", "inspect", "{{.State.Status}}", out="running", first=True)
+        fake_tools.answer("docker", "inspect", "{{.State.Running}}", out="true", first=True)
+
+    timer = threading.Timer(3.0, started)
+    timer.start()
+    yield
+    timer.cancel()
+
+
+@pytest.mark.task(taskno=4)
+def test_docker_mode_waits_up_to_the_rollout_timeout_for_a_slow_start(pipeline, fake_tools, docker_previous_then_slow_start,
+                                                                      model_server):
+    done = pipeline("--mode", "docker", rollout_timeout=20, timeout=30)
+    calls = fake_tools.calls
+    assert done.returncode == 0, (
+        f"a container that needs 3 s to start is running well within --rollout-timeout 20 s: the pipeline should "
+        f"keep waiting for it (not give up after a fixed number of checks) and succeed\n{done.output}\n"
+        f"calls:\n{describe(calls)}")
+    deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
+    assert deploy is not None and previous_back(calls, deploy) is None, (
+        f"the slow but healthy deploy must not be undone:\n{describe(calls)}")
+
+
+@pytest.mark.task(taskno=4)
+def test_docker_mode_a_new_container_that_fails_to_start_is_undone(pipeline, fake_tools, docker_previous):
+    # The engine refuses the new container (a port taken, a bad option...): `docker run` fails.
+    fake_tools.answer("docker", "run", "--name", f"{IMAGE}:v2", code=125, out="Error: port is already allocated")
+    done = pipeline("--mode", "docker")
+    calls = fake_tools.calls
+    assert done.returncode == 1, f"a new container that fails to start is a failed deploy (exit 1)\n{done.output}"
+    deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
+    assert deploy is not None and previous_back(calls, deploy) is not None, (
+        f"a deploy whose new container did not start is undone like any failed deploy: the old container was "
+        f"replaced, so {IMAGE}:v1 should run as {NAME} again:\n{describe(calls)}")

@@ -63,6 +63,18 @@ def test_failing_tests_in_the_image_deploy_nothing(service):
     assert service.containers() == [], "no container may be deployed when the tests fail"
 
 
+@pytest.mark.task(taskno=3)
+def test_a_healthy_new_version_replaces_the_running_one(service):
+    first = service("v1")
+    assert first.returncode == 0, f"a healthy v1 should pass the pipeline (exit 0)\n{first.output}"
+    second = service("v2")
+    assert second.returncode == 0, (
+        f"a healthy v2 should replace the running v1 (exit 0); the container named like the service has to go "
+        f"before the new one can take its name\n{second.output}")
+    assert service.version() == "v2", "after a healthy deploy v2 should answer on the service port"
+    assert len(service.containers()) == 1, "one container should serve the name after the replacement"
+
+
 @pytest.mark.task(taskno=4)
 def test_an_unhealthy_version_is_undone_and_the_previous_one_serves(service):
     first = service("v1")

@@ -81,9 +81,9 @@ deploy_docker() {
     [[ -n $previous ]] && say "container $name runs image $previous"
     dk container rm --force "$name" >/dev/null 2>&1 || true
     start_container "$image" || return 1
-    local tries=0 running
+    local deadline=$((SECONDS + opt[rollout-timeout])) running
     until running=$(dk container inspect --format '{{.State.Running}}' "$name") && [[ $running == true ]]; do
-        ((++tries < opt[retries])) || return 1
+        ((SECONDS < deadline)) || return 1
         sleep "${opt[interval]}"
     done
 }
