@@ -34,6 +34,9 @@ def test_labels_are_binary_and_both_classes_are_in_each_split():
     _, _, y_train, y_test = make_dataset(0)
     for name, labels in {"y_train": y_train, "y_test": y_test}.items():
         assert set(np.unique(labels)) == {0, 1}, f"{name} should hold both classes, 0 and 1, and nothing else"
+        assert labels.dtype.kind in "iu", (
+            f"{name} holds {labels.dtype} values: labels should be the integers 0 and 1 (booleans compare equal "
+            "to 0 and 1 but are another type, and the models then predict True/False)")
 
 
 def test_test_split_is_a_fair_share_of_the_data():
@@ -62,6 +65,19 @@ def test_seed_zero_is_a_seed_and_the_default():
             f"make_dataset(0) called twice should give the same {name}: 0 is a seed like any other "
             "(`seed or None` turns it into fresh randomness)")
         assert np.array_equal(a, b), f"make_dataset() should be make_dataset(0) (the default seed is 0); {name} differs"
+
+
+def test_changing_the_returned_arrays_in_place_does_not_change_the_next_call():
+    first = make_dataset(0)
+    kept = [a.copy() for a in first]
+    for array in first:
+        if array.flags.writeable:   # read-only arrays are a fine way to share a cached copy
+            array[0] = 1 - array[0]   # what a caller cleaning or relabelling "its" data might do
+    again = make_dataset(0)
+    for a, b, name in zip(kept, again, ("X_train", "X_test", "y_train", "y_test")):
+        assert np.array_equal(a, b), (
+            f"after a caller changed the arrays make_dataset(0) gave it in place, make_dataset(0) returns another "
+            f"{name}: hand out fresh (or read-only) arrays on every call, not one shared cached copy")
 
 
 def test_different_seeds_give_different_data():
@@ -121,6 +137,15 @@ def test_fingerprint_takes_a_strided_view_like_its_copy():
         "same fingerprint (hash the values in order, e.g. np.ascontiguousarray(a).tobytes(), not the raw buffer)")
     assert fingerprint(every_other_column, X_test, y_train, y_test) != fingerprint(X_train, X_test, y_train, y_test), (
         "every other column of X_train is other data than X_train: the fingerprints should differ")
+
+
+def test_fingerprint_takes_a_fortran_ordered_copy_like_a_c_ordered_one():
+    X_train, X_test, y_train, y_test = make_dataset(0)
+    c_order, fortran = np.ascontiguousarray(X_train), np.asfortranarray(X_train)
+    assert fingerprint(fortran, X_test, y_train, y_test) == fingerprint(c_order, X_test, y_train, y_test), (
+        "X_train in Fortran (column-major) order, as DataFrame.to_numpy() often returns it, holds the same "
+        "values as its C-ordered copy and should give the same fingerprint: hash the values in row order "
+        "(np.ascontiguousarray(a).tobytes()), not the array's memory as it lies")
 
 
 def test_fingerprint_of_an_array_changed_in_place_changes():
