@@ -98,3 +98,15 @@ def test_nearly_equal_scores_are_not_treated_as_ties(registry, mlflow_name, test
     assert [row["version"] for row in table] == ["2", "1"], (
         f"version 2 scores {scores['2']!r} and version 1 {scores['1']!r}: not equal, so the higher one comes first "
         "(sort by the score itself, not a rounded copy)")
+
+
+def test_lists_only_the_versions_of_the_model_asked_for(registry, mlflow_name):
+    register_challenger(registry.tracking_uri, registry.run_ids["good"], mlflow_name)
+    # Another model whose name starts with this one's, as "churn-eu" beside "churn".
+    register_challenger(registry.tracking_uri, registry.run_ids["weak"], f"{mlflow_name}-eu")
+    register_challenger(registry.tracking_uri, registry.run_ids["best"], f"{mlflow_name}-eu")
+    table = compare_versions(registry.tracking_uri, mlflow_name, registry.X_test, registry.y_test)
+    rows = [(row["version"], row["run_id"]) for row in table]
+    assert rows == [("1", registry.run_ids["good"])], (
+        f"{mlflow_name!r} has one version (1, from the good run); the versions of {mlflow_name + '-eu'!r} belong to "
+        f"another model and must not be listed: got {len(rows)} rows {[v for v, _ in rows]}")

@@ -51,11 +51,61 @@ def test_scores_the_rows_it_is_given(registry, held_out, mlflow_name, test_side_
     assert score == pytest.approx(expected, abs=1e-9), "evaluate should score exactly the rows passed in"
 
 
-@pytest.mark.parametrize("metric", ["precision_at_7", ""])
+@pytest.mark.parametrize("metric", ["precision_at_7", "", "ROC_AUC", "f1 "])
 def test_an_unknown_metric_is_a_value_error(registry, mlflow_name, metric, test_side_mlflow):
     version = _register(test_side_mlflow, registry, mlflow_name, "weak")
     with pytest.raises(ValueError):
         evaluate(registry.tracking_uri, f"models:/{mlflow_name}/{version}", registry.X_test, registry.y_test,
                  metric=metric)
-        pytest.fail(f"metric={metric!r} is not accuracy, f1 or roc_auc: evaluate should raise ValueError, "
-                    "not fall back to a default metric")
+        pytest.fail(f"metric={metric!r} is not exactly accuracy, f1 or roc_auc: evaluate should raise ValueError, "
+                    "not fall back to a default metric nor guess at another spelling")
+
+
+def _second_store(registry, tmp_path) -> str:
+    """A copy of the test store taken now: the same runs and logged models, its own registry from here on."""
+    import sqlite3
+    from contextlib import closing
+
+    from mlops_katas.infra.mlflow_env import sqlite_uri
+
+    copy = tmp_path / "second-store.db"
+    with closing(sqlite3.connect(registry.store.db_path)) as source, closing(sqlite3.connect(copy)) as target:
+        source.backup(target)
+    return sqlite_uri(copy)
+
+
+def _register_in(test_side_mlflow, store_uri, name, logged_model_uri):
+    with test_side_mlflow() as mlflow:
+        mlflow.set_tracking_uri(store_uri)
+        mlflow.set_registry_uri(store_uri)
+        return mlflow.register_model(logged_model_uri, name).version
+
+
+def test_each_store_serves_its_own_versions(registry, held_out, mlflow_name, test_side_mlflow, tmp_path):
+    other = _second_store(registry, tmp_path)
+    assert str(_register(test_side_mlflow, registry, mlflow_name, "weak")) == "1", "setup: version 1 in the test store"
+    assert str(_register_in(test_side_mlflow, other, mlflow_name, registry.model_uris["good"])) == "1", (
+        "setup: version 1 in the second store")
+    uri = f"models:/{mlflow_name}/1"
+    here = evaluate(registry.tracking_uri, uri, registry.X_test, registry.y_test)
+    there = evaluate(other, uri, registry.X_test, registry.y_test)
+    assert (here, there) == (pytest.approx(held_out["weak"], abs=1e-9), pytest.approx(held_out["good"], abs=1e-9)), (
+        f"{uri} is the weak model in one store ({held_out['weak']:.4f}) and the good one in another "
+        f"({held_out['good']:.4f}); evaluate gave {here:.4f} and {there:.4f}: load from the store at tracking_uri "
+        "on every call (a cache of loaded models must be keyed by the store too)")
+
+
+def test_a_registry_uri_left_pointing_elsewhere_does_not_change_the_model(registry, held_out, mlflow_name,
+                                                                          test_side_mlflow, tmp_path):
+    import mlflow
+
+    other = _second_store(registry, tmp_path)
+    _register(test_side_mlflow, registry, mlflow_name, "weak")
+    _register_in(test_side_mlflow, other, mlflow_name, registry.model_uris["good"])
+    mlflow.set_registry_uri(other)  # as other code in the same process might have left it
+    uri = f"models:/{mlflow_name}/1"
+    score = evaluate(registry.tracking_uri, uri, registry.X_test, registry.y_test)
+    assert score == pytest.approx(held_out["weak"], abs=1e-9), (
+        f"the process's registry URI pointed at another store, where {uri} is the good model; evaluate was given "
+        f"the test store, where it is the weak one ({held_out['weak']:.4f}), not {score:.4f}: point both the "
+        "tracking and the registry URI at tracking_uri before loading")

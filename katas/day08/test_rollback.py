@@ -133,6 +133,38 @@ def test_with_only_one_champion_ever_is_a_lookup_error(registry, mlflow_name):
         "a rollback that finds no earlier champion must leave the recorded history as it was")
 
 
+def test_a_model_that_never_had_a_champion_has_nothing_to_roll_back(registry, mlflow_name):
+    register_challenger(registry.tracking_uri, registry.run_ids["good"], mlflow_name)
+    with pytest.raises(LookupError):
+        rollback(registry.tracking_uri, mlflow_name)
+        pytest.fail("nothing was ever promoted: rollback has no earlier champion and should raise LookupError")
+    aliases = {a: str(v) for a, v in _client(registry.tracking_uri).get_registered_model(mlflow_name).aliases.items()}
+    assert aliases.get("challenger") == "1" and "champion" not in aliases, (
+        f"a failed rollback changes nothing: 'challenger' stays on 1 and there is still no champion: {aliases}")
+
+
+def test_a_version_that_served_twice_is_rolled_back_in_the_order_it_served(registry, mlflow_name, test_side_mlflow):
+    uri = registry.tracking_uri
+    with test_side_mlflow() as mlflow:
+        right = {run: mlflow.sklearn.load_model(registry.model_uris[run]).predict(registry.X_test) == registry.y_test
+                 for run in ("weak", "best")}
+    only_weak = right["weak"] & ~right["best"]
+    assert only_weak.any(), "setup: the weak model should get some rows the best one misses"
+    assert _offer(registry, mlflow_name, "weak") and _offer(registry, mlflow_name, "best"), (
+        "setup: versions 1 (weak) and 2 (best) should have been promoted in turn")
+    # The team offers version 1 again; on the rows only it gets right it wins 1.0 to 0.0.
+    _client(uri).set_registered_model_alias(mlflow_name, "challenger", "1")
+    assert promote_if_better(uri, mlflow_name, registry.X_test[only_weak], registry.y_test[only_weak],
+                             metric="accuracy"), "setup: version 1, offered again, should win back 'champion'"
+    assert _champion(uri, mlflow_name) == "1", "setup: version 1 should be champion again"
+    steps = [rollback(uri, mlflow_name), rollback(uri, mlflow_name)]
+    assert steps == ["2", "1"], (
+        f"champions in turn were 1, 2, then 1 again: two rollbacks should return '2' then '1', not {steps} "
+        "(keep every promotion in the history, in the order it happened, even of a version that served before)")
+    with pytest.raises(LookupError):
+        rollback(uri, mlflow_name)
+
+
 def test_through_the_server_the_whole_workflow_works(served_registry, mlflow_name):
     registry = served_registry
     assert _offer(registry, mlflow_name, "good"), "through the server: the first challenger should become champion"
