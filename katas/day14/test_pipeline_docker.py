@@ -4,6 +4,7 @@ The app is the harness's stand-in model server (`docker/standin`). Containers ca
 labels and are removed at the end of each test, also when it fails.
 """
 
+import contextlib
 import shutil
 import uuid
 
@@ -22,10 +23,11 @@ UNIT_TESTS = "python -m unittest -q checks_app"
 @pytest.fixture
 def service(request, docker_client, docker_base_image, standin_context, learner_file, run_bash):
     name = f"katas-day14-{uuid.uuid4().hex[:8]}"
+    image = f"{IMAGE}-{name.rsplit('-', 1)[1]}"  # its own: runs side by side must not retag each other's v2
     port = free_port()
 
     def deploy(version, *build_args, test_cmd=UNIT_TESTS):
-        args = ["--mode", "docker", "--image", IMAGE, "--name", name, "--port", str(port), "--context", str(standin_context),
+        args = ["--mode", "docker", "--image", image, "--name", name, "--port", str(port), "--context", str(standin_context),
                 "--test-cmd", test_cmd, "--retries", "10", "--interval", "0.3", "--timeout", "2",
                 "--rollout-timeout", "20", "--step-timeout", "90",
                 "--build-arg", f"BASE_IMAGE={docker_base_image}", "--build-arg", f"APP_VERSION={version}"]
@@ -47,6 +49,18 @@ def service(request, docker_client, docker_base_image, standin_context, learner_
         yield deploy
     finally:
         remove_named(docker_client, name)
+        remove_tags(docker_client, image)
+
+
+def remove_tags(docker_client, image):
+    """Untag every version the test built of `image`; layers shared with other builds stay."""
+    import docker
+
+    for built in docker_client.images.list(name=image):
+        for tag in built.tags:
+            if tag.startswith(f"{image}:"):
+                with contextlib.suppress(docker.errors.APIError):
+                    docker_client.images.remove(tag)
 
 
 @pytest.mark.task(taskno=3)
