@@ -102,9 +102,13 @@ def test_a_registry_uri_left_pointing_elsewhere_does_not_change_the_model(regist
     other = _second_store(registry, tmp_path)
     _register(test_side_mlflow, registry, mlflow_name, "weak")
     _register_in(test_side_mlflow, other, mlflow_name, registry.model_uris["good"])
+    before = mlflow.get_registry_uri()
     mlflow.set_registry_uri(other)  # as other code in the same process might have left it
     uri = f"models:/{mlflow_name}/1"
-    score = evaluate(registry.tracking_uri, uri, registry.X_test, registry.y_test)
+    try:
+        score = evaluate(registry.tracking_uri, uri, registry.X_test, registry.y_test)
+    finally:
+        mlflow.set_registry_uri(before)
     assert score == pytest.approx(held_out["weak"], abs=1e-9), (
         f"the process's registry URI pointed at another store, where {uri} is the good model; evaluate was given "
         f"the test store, where it is the weak one ({held_out['weak']:.4f}), not {score:.4f}: point both the "
