@@ -461,7 +461,6 @@ def test_a_close_at_any_line_of_a_submit_leaves_its_item_refused_or_answered(imp
     """The race above, staged on purpose: close() runs in another thread just before each line
     a submit executes, one line per try, so the window between checking "closed" and queueing
     the item is hit every run, not by luck."""
-    submitter: list[threading.Thread] = []
 
     def one_submit(batcher, before_line=None):
         """Runs batcher.submit in its own thread; before its line `before_line`, close() runs in
@@ -469,7 +468,7 @@ def test_a_close_at_any_line_of_a_submit_leaves_its_item_refused_or_answered(imp
         seen = {"lines": 0, "closer": None, "outcome": None}
 
         def each_line():
-            if threading.current_thread() is not submitter[-1]:
+            if threading.current_thread() is not submitter:
                 return
             seen["lines"] += 1
             if seen["lines"] == before_line:
@@ -484,11 +483,11 @@ def test_a_close_at_any_line_of_a_submit_leaves_its_item_refused_or_answered(imp
             except RuntimeError as refused:
                 seen["outcome"] = refused
 
-        with on_every_line_of(impl_dir, each_line):
-            submitter.append(threading.Thread(target=submit, daemon=True))
-            submitter[-1].start()
-            submitter[-1].join(WAIT_S)
-        assert not submitter[-1].is_alive(), f"submit() did not return within {WAIT_S} s"
+        submitter = threading.Thread(target=submit, daemon=True)
+        with on_every_line_of(impl_dir, each_line):  # traces the threads started in the block
+            submitter.start()
+            submitter.join(WAIT_S)
+        assert not submitter.is_alive(), f"submit() did not return within {WAIT_S} s"
         return seen
 
     batcher = MicroBatcher(Recorder(), max_batch_size=4, max_wait_s=0)
