@@ -124,17 +124,18 @@ class JsonLineFormatter(logging.Formatter):
             out["stack"] = self.formatStack(record.stack_info)
         try:
             return json.dumps(out, default=str, ensure_ascii=False, allow_nan=False)
-        except (ValueError, TypeError):  # NaN, infinity or a tuple key somewhere: those fields go out as text
-            return json.dumps({k: v if _strict_ok(v) else str(v) for k, v in out.items()}, default=str,
-                              ensure_ascii=False, allow_nan=False)
+        except (ValueError, TypeError):  # NaN, infinity or a tuple key somewhere: only those go out as text
+            return json.dumps(_strict(out), default=str, ensure_ascii=False, allow_nan=False)
 
 
-def _strict_ok(value) -> bool:
-    try:
-        json.dumps(value, default=str, allow_nan=False)
-    except (ValueError, TypeError):
-        return False
-    return True
+def _strict(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k if isinstance(k, (str, int, float, bool)) or k is None else str(k): _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
