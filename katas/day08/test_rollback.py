@@ -44,6 +44,20 @@ def test_repeated_rollbacks_walk_further_back(registry, mlflow_name):
         rollback(registry.tracking_uri, mlflow_name)
 
 
+def test_a_champion_set_by_hand_is_where_a_rollback_returns(registry, mlflow_name):
+    register_challenger(registry.tracking_uri, registry.run_ids["good"], mlflow_name)
+    client = _client(registry.tracking_uri)
+    # An operator put version 1 in production by hand, before this code managed the model.
+    client.set_registered_model_alias(mlflow_name, "champion", "1")
+    client.delete_registered_model_alias(mlflow_name, "challenger")
+    assert _offer(registry, mlflow_name, "best"), "setup: version 2 (best) should beat the hand-set champion 1"
+    back_to = rollback(registry.tracking_uri, mlflow_name)
+    assert back_to == "1", (
+        f"version 1 served (set by hand) before version 2 was promoted; rolling back should return to '1', "
+        f"not {back_to!r}: record the champion a promotion replaces, however it became champion")
+    assert _champion(registry.tracking_uri, mlflow_name) == "1", "the 'champion' alias should point at version 1 again"
+
+
 def test_a_promotion_after_a_rollback_builds_on_the_restored_champion(registry, held_out, mlflow_name):
     assert _offer(registry, mlflow_name, "weak") and _offer(registry, mlflow_name, "good"), (
         "setup: versions 1 (weak) and 2 (good) should have been promoted in turn")

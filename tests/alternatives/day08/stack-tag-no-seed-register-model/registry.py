@@ -80,6 +80,8 @@ def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_
         if not new > old + margin:
             return False
     history = _history(client, model_name)
+    if champion is not None and history[-1:] != [champion]:
+        history.append(champion)  # set by hand, never pushed
     history.append(challenger)
     client.set_registered_model_tag(model_name, HISTORY_TAG, json.dumps(history))
     client.set_registered_model_alias(model_name, "champion", challenger)
