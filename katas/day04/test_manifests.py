@@ -157,6 +157,18 @@ class TestDeployment:
                 (f"podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[{i}] forbids two replicas in "
                  f"one {term.get('topologyKey')!r} domain: on the tests' one-node cluster only one replica is "
                  "ever scheduled; use preferredDuringSchedulingIgnoredDuringExecution to spread them")
+        spread = _pod_spec(report).get("topologySpreadConstraints") or []
+        for i, constraint in enumerate(c for c in spread if isinstance(c, dict)):
+            if constraint.get("whenUnsatisfiable") != "DoNotSchedule":
+                continue
+            key, domains = constraint.get("topologyKey"), constraint.get("minDomains", 1)
+            assert key == "kubernetes.io/hostname", \
+                (f"topologySpreadConstraints[{i}] must spread over {key!r} (DoNotSchedule): a node without that "
+                 "label takes no pod at all, and the tests' kind node has no zone label; spread zones with "
+                 "whenUnsatisfiable: ScheduleAnyway, or spread over kubernetes.io/hostname")
+            assert not (isinstance(domains, int) and domains > 1), \
+                (f"topologySpreadConstraints[{i}] asks for minDomains {domains} (DoNotSchedule): on the tests' "
+                 "one-node cluster the second replica is never scheduled; leave minDomains out")
 
     def test_names_are_ones_the_api_server_accepts(self, manifest_report):
         report = manifest_report(DEPLOYMENT)
@@ -168,10 +180,15 @@ class TestDeployment:
         assert isinstance(container.get("name"), str) and DNS_LABEL.fullmatch(container["name"]), \
             (f"the container's name {container.get('name')!r} should be at most 63 lowercase letters, digits "
              "and '-' (model-server, not model_server): the API server rejects it")
-        for p in (p for p in container.get("ports") or [] if isinstance(p, dict) and "name" in p):
-            assert _valid_port_name(p["name"]), \
-                (f"the container port name {p['name']!r} should be 1-15 lowercase letters, digits and '-', "
+        names = [p["name"] for p in container.get("ports") or [] if isinstance(p, dict) and "name" in p]
+        for name in names:
+            assert _valid_port_name(name), \
+                (f"the container port name {name!r} should be 1-15 lowercase letters, digits and '-', "
                  "with at least one letter (http, not model-server-http): the API server rejects it")
+        repeated = sorted({str(n) for n in names if names.count(n) > 1})
+        assert not repeated, \
+            (f"the container's ports share the name(s) {repeated}: each port needs a name of its own (a probe "
+             "or targetPort by name must reach one port), and the API server rejects the duplicate")
 
     def test_readiness_probe_gets_ready_on_the_container_port(self, manifest_report):
         report = manifest_report(DEPLOYMENT)
@@ -238,6 +255,26 @@ class TestDeployment:
         assert not overrides, \
             (f"the container overrides the image's entry point with {overrides}: the tests run the day-03 image "
              "they built, whose CMD already serves on 0.0.0.0:8000; leave command and args out")
+
+    def test_keeps_the_model_the_image_carries(self, manifest_report):
+        env = _container(manifest_report(DEPLOYMENT)).get("env") or []
+        paths = [e.get("value") for e in env if isinstance(e, dict) and e.get("name") == "MODEL_PATH"]
+        assert not paths, \
+            (f"the container sets MODEL_PATH to {paths}: the day-03 image already points MODEL_PATH at the model "
+             "it carries, and a path of your own is not in that image, so no pod would ever be ready; "
+             "leave MODEL_PATH out of env")
+
+    def test_restart_policy_is_always(self, manifest_report):
+        policy = _pod_spec(manifest_report(DEPLOYMENT)).get("restartPolicy", "Always")
+        assert policy == "Always", \
+            (f"the pod template's restartPolicy is {policy!r}: a Deployment's pods must always be restarted, "
+             "the API server rejects any other value; leave restartPolicy out")
+
+    def test_recreate_strategy_sets_no_rolling_update(self, manifest_report):
+        strategy = (_deployment_doc(manifest_report(DEPLOYMENT)).get("spec") or {}).get("strategy") or {}
+        assert not (strategy.get("type") == "Recreate" and "rollingUpdate" in strategy), \
+            ("strategy.type is Recreate but strategy.rollingUpdate is set: the API server rejects rollingUpdate "
+             "unless the type is RollingUpdate; drop rollingUpdate or keep type RollingUpdate")
 
     def test_rolling_update_can_make_progress(self, manifest_report):
         strategy = (_deployment_doc(manifest_report(DEPLOYMENT)).get("spec") or {}).get("strategy") or {}
@@ -329,7 +366,16 @@ class TestService:
         assert isinstance(name, str) and DNS_1035_LABEL.fullmatch(name), \
             (f"the Service's metadata.name {name!r} should be at most 63 lowercase letters, digits and '-', "
              "starting with a letter (model-server, not model_server): the API server rejects it")
-        for i, port in enumerate(p for p in service.doc.get("spec", {}).get("ports") or [] if isinstance(p, dict)):
+        ports = [p for p in service.doc.get("spec", {}).get("ports") or [] if isinstance(p, dict)]
+        names = [p.get("name") for p in ports]
+        if len(ports) > 1:
+            assert all(names), \
+                (f"the Service has {len(ports)} ports but not every one has a name ({names}): with two or more "
+                 "ports each needs a name, or the API server rejects the Service")
+            repeated = sorted({str(n) for n in names if names.count(n) > 1})
+            assert not repeated, \
+                f"the Service's ports share the name(s) {repeated}: each needs a name of its own, the API server rejects it"
+        for i, port in enumerate(ports):
             if "name" in port:
                 assert isinstance(port["name"], str) and DNS_LABEL.fullmatch(port["name"]), \
                     (f"spec.ports[{i}].name {port['name']!r} should be lowercase letters, digits and '-': "
