@@ -12,7 +12,7 @@ Contract (the tests check exactly this):
   failed; everything downstream of it is skipped (never called); other branches run.
   KeyboardInterrupt and SystemExit are not caught. Every call is a fresh run over every
   stage added so far. With an unknown dependency or a cycle, run() raises the ValueError
-  execution_order() raises.
+  execution_order() raises, before calling any stage.
 """
 
 from __future__ import annotations

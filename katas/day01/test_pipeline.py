@@ -169,6 +169,28 @@ def test_a_rejected_stage_leaves_the_pipeline_unchanged():
 
 
 @pytest.mark.task(taskno=1)
+def test_a_rejected_stage_leaves_none_of_its_dependencies_behind():
+    recorder = Recorder()
+    pipeline = Pipeline()
+    pipeline.add_stage("train", recorder.stage("train"), depends_on=["features"])
+    with pytest.raises(ValueError):
+        pipeline.add_stage("train", recorder.stage("train"), depends_on=["ingest"])
+    with pytest.raises(ValueError):
+        pipeline.add_stage("report", recorder.stage("report"), depends_on=["ingest", "report"])
+    pipeline.add_stage("ingest", recorder.stage("ingest"))
+    pipeline.add_stage("report", recorder.stage("report"), depends_on=["train"])
+    pipeline.add_stage("features", recorder.stage("features"), depends_on=["ingest"])
+    assert pipeline.execution_order() == ["ingest", "features", "train", "report"], (
+        "the rejected calls listed 'ingest' as a dependency of 'train' and of 'report'; a rejected call "
+        "changes nothing, so 'train' still waits for 'features' and 'report' for 'train'; "
+        f"got {pipeline.execution_order()}"
+    )
+    assert list(pipeline.run().succeeded) == ["ingest", "features", "train", "report"], (
+        f"every stage should be called after its real dependencies and succeed; calls were {recorder.called()}"
+    )
+
+
+@pytest.mark.task(taskno=1)
 def test_a_dependency_listed_twice_counts_once():
     pipeline = Pipeline()
     pipeline.add_stage("train", lambda *, ingest: ingest + 1, depends_on=["ingest", "ingest"])
@@ -321,6 +343,24 @@ def test_a_cycle_is_an_error_on_every_call():
 
 
 @pytest.mark.task(taskno=2)
+def test_an_unknown_dependency_is_named_on_every_call():
+    pipeline = build([("ingest", []), ("train", ["ingest", "feature_store_v2"])])
+    for attempt in ("first", "second"):
+        with pytest.raises(ValueError) as error:
+            pipeline.execution_order()
+            pytest.fail(f"the {attempt} execution_order() call with an unknown dependency should raise ValueError")
+        assert "feature_store_v2" in str(error.value), (
+            f"the {attempt} execution_order() call should name the unknown dependency 'feature_store_v2' "
+            f"(nothing was added in between); it said: {error.value}"
+        )
+    with pytest.raises(ValueError) as error:
+        pipeline.run()
+    assert "feature_store_v2" in str(error.value), (
+        f"run() after execution_order() raised should still name the unknown dependency; it said: {error.value}"
+    )
+
+
+@pytest.mark.task(taskno=2)
 @given(dags(max_stages=6))
 def test_order_matches_a_brute_force_reference(stages):
     expected = brute_force_order(stages)
@@ -397,13 +437,18 @@ def test_an_empty_pipeline_runs_nothing():
     ids=["unknown-dependency", "cycle"],
 )
 def test_run_rejects_a_pipeline_that_has_no_execution_order(stages, named):
+    recorder = Recorder()
     with pytest.raises(ValueError) as error:
-        build(stages).run()
+        build(stages, recorder).run()
     for name in named:
         assert name in str(error.value), (
             f"run() has no execution order to follow, so it should raise the ValueError execution_order() "
             f"raises, naming {name!r}; it said: {error.value}"
         )
+    assert recorder.called() == [], (
+        "run() must raise before calling any stage: a pipeline with no execution order runs nothing, "
+        f"not even the stages that could come first; calls were {recorder.called()}"
+    )
 
 
 @pytest.mark.task(taskno=3)
@@ -451,6 +496,23 @@ def test_falsy_and_none_outputs_count_as_success(falsy):
     )
     assert list(report.succeeded) == ["notify", "gate", "check"] and not report.failed and not report.skipped, (
         f"all three stages should succeed in order notify, gate, check; got {report}"
+    )
+
+
+@pytest.mark.task(taskno=3)
+def test_a_returned_exception_is_an_output_not_a_failure():
+    found = ValueError("3 rows failed validation")
+    pipeline = Pipeline()
+    pipeline.add_stage("validate", lambda: found)
+    pipeline.add_stage("report", lambda *, validate: f"report: {validate}", depends_on=["validate"])
+    report = pipeline.run()
+    assert list(report.succeeded) == ["validate", "report"] and not report.failed and not report.skipped, (
+        "only raising is failing: a stage that returns an exception object has succeeded and its "
+        f"dependants run; got {report}"
+    )
+    assert report.outputs == {"validate": found, "report": "report: 3 rows failed validation"}, (
+        "the returned exception is the stage's output and is passed on like any other value; "
+        f"outputs were {report.outputs}"
     )
 
 
@@ -531,9 +593,13 @@ def test_ctrl_c_in_a_stage_stops_the_run(interrupt):
     recorder = Recorder()
     pipeline = Pipeline()
     pipeline.add_stage("ingest", recorder.stage("ingest"))
+    interrupted = []
 
     def train(**_):
-        raise interrupt()
+        if not interrupted:  # only the first run is stopped, so a second one fails an assertion, not the session
+            interrupted.append(interrupt)
+            raise interrupt()
+        return "model"
 
     pipeline.add_stage("train", train, depends_on=["ingest"])
     pipeline.add_stage("report", recorder.stage("report"))
