@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -142,6 +143,19 @@ def test_exit_code_137_without_oom_killed_is_not_an_oom():
 
 
 @pytest.mark.task(taskno=3)
+def test_an_oom_kill_is_read_from_the_flag_whatever_the_exit_code():
+    # The kernel killed a worker for memory; the main process then exited with its own code, 1.
+    findings = analyse(snapshot("oom_killed", REFUSED, ExitCode=1))
+    assert causes(findings) == ["oom_killed", "exited", "unreachable"], (
+        f"State.OOMKilled is true, so the OOM kill is the root cause even with exit code 1 (not 137): {findings}"
+    )
+    evidence = evidence_of(findings, "oom_killed")
+    assert re.search(r"(?<!\d)1(?!\d)", evidence) and "137" not in evidence, (
+        f"the OOM evidence quotes the exit code the container really has (1), not a 137 it never had: {evidence!r}"
+    )
+
+
+@pytest.mark.task(taskno=3)
 def test_no_answer_from_health_is_unreachable_quoting_the_error():
     findings = analyse(snapshot("healthy", REFUSED))
     assert causes(findings) == ["unreachable"], f"running but not answering: {findings}"
@@ -262,6 +276,26 @@ def test_the_stored_p95_interpolates_linearly_and_is_judged_against_slow_ms():
 
 
 @pytest.mark.task(taskno=3)
+def test_a_slow_health_answer_is_slow_whatever_its_status():
+    findings = analyse(snapshot("healthy", HealthCheck(status=503, latency_ms=1500.0)))
+    assert causes(findings) == ["unhealthy", "slow"], (
+        f"/health answered 503 after 1500 ms: unhealthy, and slow too, since slow is judged on the latency "
+        f"of any answer, not only of a 200: {findings}"
+    )
+    assert "1500" in evidence_of(findings, "slow"), "the evidence gives the 1500 ms latency"
+
+
+@pytest.mark.task(taskno=3)
+def test_slow_stored_latency_counts_when_the_probe_gets_no_answer():
+    findings = analyse(snapshot("healthy", REFUSED, latency_ms=[900.0] * 20))
+    assert causes(findings) == ["unreachable", "slow"], (
+        f"the probe got no answer, and the stored p95 (900 ms) is over budget: both apply, the stored latency "
+        f"is judged whether or not /health answered: {findings}"
+    )
+    assert "900" in evidence_of(findings, "slow"), "the evidence gives the stored p95, 900 ms"
+
+
+@pytest.mark.task(taskno=3)
 def test_error_lines_in_the_log_are_a_finding_of_their_own():
     logs = "starting\nGET /health 200\nTraceback (most recent call last):\n  File x\nValueError: bad row\nserving\n"
     findings = analyse(snapshot("healthy", logs=logs))
@@ -307,6 +341,22 @@ def test_check_health_times_a_real_answer_in_milliseconds(server):
         f"took; got {result.latency_ms}"
     )
     assert ("GET", "/health") in server.requests, "check_health should GET {url}/health"
+
+
+@pytest.mark.task(taskno=4)
+def test_check_health_counts_the_whole_seconds_of_a_slow_answer(server):
+    import time
+
+    server.set("healthy", delay_s=1.05)
+    before = time.perf_counter()
+    result = check_health(server.url, timeout_s=10.0)
+    took_ms = (time.perf_counter() - before) * 1000.0
+    assert result.status == 200, f"a healthy server answers 200, got {result}"
+    assert result.latency_ms is not None and 1050 <= result.latency_ms <= took_ms + 50, (
+        f"the answer took more than a second (at least 1050 ms, at most the {took_ms:.0f} ms of the whole call); "
+        f"latency_ms counts the whole seconds too (a timedelta's .microseconds leaves them out), "
+        f"got {result.latency_ms}"
+    )
 
 
 @pytest.mark.task(taskno=4)
