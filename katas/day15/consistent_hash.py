@@ -5,7 +5,7 @@ Contract (the tests check exactly this):
   `nodes` may be any iterable (a generator too). Keys past the last point wrap to the first.
 - `add_node(node)` (already present: ValueError); `remove_node(node)` (absent: KeyError).
 - `get_node(key)` returns the node that owns `key`; an empty ring raises LookupError.
-- `nodes` is the set of node names.
+- `nodes` is the set of node names, a copy (safe to loop over while adding or removing nodes).
 - Placement is the same in every process: do not use the built-in `hash()`.
 - Adding a node moves keys only onto it; removing one moves only its own keys.
 """

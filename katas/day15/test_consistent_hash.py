@@ -34,6 +34,16 @@ def test_nodes_lists_the_node_names():
     assert ring.nodes == {"a", "c"}, "a removed node should no longer be listed"
 
 
+def test_nodes_is_a_copy_the_ring_can_change_under():
+    ring = ConsistentHashRing(["a", "b"])
+    taken = ring.nodes
+    ring.add_node("c")
+    assert taken == {"a", "b"}, f"a set of names taken before add_node('c') should stay {{'a', 'b'}}, it became {taken}"
+    for node in ring.nodes:
+        ring.remove_node(node)
+    assert ring.nodes == set(), "removing every node while looping over `nodes` should leave an empty ring"
+
+
 def test_nodes_may_be_given_as_any_iterable():
     names = [f"node-{i}" for i in range(5)]
     from_list = ConsistentHashRing(names)

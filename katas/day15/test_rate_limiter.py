@@ -1,8 +1,11 @@
 """Task 2: the token-bucket rate limiter. Time comes from a fake clock the test moves."""
 
+import importlib.util
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from hypothesis import example, given, settings
@@ -147,6 +150,29 @@ def test_uses_the_injected_clock_not_real_time(clock):
     assert bucket.get_available_tokens() == pytest.approx(0), "refill must follow the given clock only"
 
 
+def test_the_default_clock_is_time_monotonic(monkeypatch):
+    # Load your file afresh while time.monotonic and time.time are fakes, so the default binds to them.
+    monotonic, wall = FakeClock(start=1000.0), FakeClock()
+    monkeypatch.setattr(time, "monotonic", monotonic)
+    monkeypatch.setattr(time, "time", wall)
+    learner_file = sys.modules[TokenBucketRateLimiter.__module__].__file__
+    spec = importlib.util.spec_from_file_location("fresh_rate_limiter", learner_file)
+    fresh = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, fresh)
+    spec.loader.exec_module(fresh)
+    bucket = fresh.TokenBucketRateLimiter(2, 1)
+    assert bucket.consume(2), "a full bucket of 2 should give 2 tokens"
+    wall.advance(3600)
+    assert bucket.get_available_tokens() == pytest.approx(0), (
+        "the wall clock jumped an hour but time.monotonic() did not move: without a clock argument the "
+        "bucket should follow time.monotonic (the default), not time.time, which jumps when the clock is set"
+    )
+    monotonic.advance(1.5)
+    assert bucket.get_available_tokens() == pytest.approx(1.5), (
+        "1.5 s of time.monotonic() at 1 token/s should refill 1.5 tokens when no clock is given"
+    )
+
+
 steps = st.lists(
     st.tuples(st.floats(0, 5, allow_nan=False), st.floats(0.01, 12, allow_nan=False)),
     min_size=1,
@@ -211,6 +237,35 @@ def threads_switch_between_lines(impl_dir):
         yield
 
 
+@pytest.fixture
+def threads_switch_between_operations(impl_dir):
+    """Like threads_switch_between_lines, but before every bytecode operation of your code: a
+    count read and written back within one line (`self.tokens = min(...)`) then interleaves too,
+    even when the arithmetic runs in exact fractions or decimals that no test number can pause."""
+    target = Path(impl_dir).resolve()
+    ours = {}  # file name -> whether it is one of your files
+
+    def each_operation(frame, event, arg):
+        if event == "opcode":
+            time.sleep(1e-6)
+        return each_operation
+
+    def on_call(frame, event, arg):
+        name = frame.f_code.co_filename
+        if name not in ours:
+            ours[name] = Path(name).resolve().is_relative_to(target)
+        if not ours[name]:
+            return None
+        frame.f_trace_opcodes = True
+        return each_operation
+
+    threading.settrace(on_call)
+    try:
+        yield
+    finally:
+        threading.settrace(None)
+
+
 @pytest.mark.parametrize(
     "buckets, capacity, attempts, switch_between_lines",
     [(1, 100, 30, False), (12, 2, 2, True)],
@@ -244,32 +299,78 @@ def test_concurrent_consumers_never_get_more_than_the_bucket_holds(
 
 
 class TickingClock:
-    """A clock that moves forward a millisecond every time it is read, as a real one always
-    has by the next call: a reader that refills only when time has passed still writes."""
+    """A clock that moves forward a tick (a millisecond unless told) every time it is read, as a real
+    one always has by the next call: a reader that refills only when time has passed still writes."""
 
-    def __init__(self):
-        self.now = 1_700_000_000.0
+    def __init__(self, start=1_700_000_000.0, tick=0.001):
+        self.now = start
+        self.tick = tick
         self._lock = threading.Lock()
 
     def __call__(self):
         with self._lock:
-            self.now += 0.001
+            self.now += self.tick
             return self.now
 
 
+class StallingClock(TickingClock):
+    """A ticking clock that holds every other reader back a millisecond after it has read the time,
+    as a thread preempted right after reading the clock would be: a later reading can reach the
+    bucket before an earlier one."""
+
+    def __init__(self, start, tick):
+        super().__init__(start, tick)
+        self.reads = 0
+
+    def __call__(self):
+        with self._lock:
+            self.now += self.tick
+            self.reads += 1
+            now, stall = self.now, self.reads % 2
+        if stall:
+            time.sleep(0.001)
+        return now
+
+
+def test_concurrent_consumers_get_no_more_than_the_capacity_plus_the_refill():
+    # Every read moves the clock 1/1024 s and the bucket refills 64 tokens/s, 1/16 token per read
+    # (exact in floats and fractions alike). A consumer that reads the clock before taking the lock
+    # can record an older time after a newer one, and the next refill counts that time twice.
+    clock = StallingClock(start=1024.0, tick=2**-10)
+    capacity, rate = 2, 64
+    bucket = TokenBucketRateLimiter(capacity, rate, clock=clock)
+    workers, attempts = 8, 40
+    start = threading.Barrier(workers)
+
+    def hammer(_):
+        start.wait(timeout=10)
+        return sum(bucket.consume(1) for _ in range(attempts))
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        granted = sum(pool.map(hammer, range(workers)))
+    refilled = (clock.now - 1024.0) * rate
+    assert granted <= capacity + refilled, (
+        f"a bucket of {capacity} that refilled at most {refilled:g} tokens over the whole test granted {granted} "
+        f"tokens to {workers} threads: read the clock, refill, check and take under one lock, so that no "
+        "stretch of time is counted twice"
+    )
+
+
 @pytest.mark.parametrize(
-    "switch_between_lines, tokens, attempts",
-    [(False, 60, 20), (True, 30, 10)],
-    ids=["free-running", "line-by-line"],
+    "switching, tokens, attempts",
+    [
+        (None, 60, 20),
+        ("threads_switch_between_lines", 30, 10),
+        ("threads_switch_between_operations", 20, 10),
+    ],
+    ids=["free-running", "line-by-line", "operation-by-operation"],
 )
-def test_reading_the_tokens_while_others_consume_never_grants_extra(
-    switch_between_lines, tokens, attempts, request
-):
+def test_reading_the_tokens_while_others_consume_never_grants_extra(switching, tokens, attempts, request):
     # A reader refills too: if it does so outside the lock, it can write back a stale count.
     # The clock ticks on every read and the bucket refills a millionth of a token per second,
     # so every refill changes the count, yet all of them together add far less than 1 token.
-    if switch_between_lines:
-        request.getfixturevalue("threads_switch_between_lines")
+    if switching:
+        request.getfixturevalue(switching)
     bucket = TokenBucketRateLimiter(YieldingFloat(tokens), 1e-6, clock=TickingClock())
     workers = 8
     start = threading.Barrier(workers)
@@ -280,7 +381,7 @@ def test_reading_the_tokens_while_others_consume_never_grants_extra(
     def hammer(worker):
         start.wait(timeout=10)
         if worker % 2:
-            for _ in range(attempts if not switch_between_lines else 30 * attempts):
+            for _ in range(attempts if not switching else 30 * attempts):
                 bucket.get_available_tokens()
                 if consumers_done.is_set():  # line by line, read on until every consumer has finished
                     break
