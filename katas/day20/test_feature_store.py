@@ -50,7 +50,7 @@ def ttls_ms(client) -> dict[str, int]:
 # --- construction and bad input (no Redis needed) ---------------------------------------------
 
 @pytest.mark.parametrize("option", ["ttl_s", "timeout_s"])
-@pytest.mark.parametrize("value", [0, 0.0, -1, math.nan, math.inf, True])
+@pytest.mark.parametrize("value", [0, 0.0, -1, math.nan, math.inf, True, "30"])
 def test_a_ttl_or_timeout_that_is_not_a_positive_finite_number_is_rejected(option, value, closed_redis_url):
     with pytest.raises(ValueError):
         OnlineFeatureStore(closed_redis_url, **{option: value})
@@ -75,6 +75,7 @@ def test_the_default_options_are_valid(closed_redis_url):
     ("c1", {"count": "3"}, 1.0),
     ("c1", FEATURES, math.nan),
     ("c1", FEATURES, "100.0"),
+    ("c1", [("count", 3)], 1.0),
 ])
 def test_bad_writes_raise_value_error_before_contacting_redis(card_id, features, event_ts, closed_redis_url):
     with OnlineFeatureStore(closed_redis_url) as store, pytest.raises(ValueError):

@@ -303,9 +303,22 @@ def test_an_event_without_a_key_raises_key_error_naming_it(missing):
         windows.process(event)
 
 
+@pytest.mark.parametrize("missing", ["card_id", "amount", "merchant"])
+def test_a_late_event_without_a_key_still_raises_key_error(missing):
+    windows = SlidingWindowFeatures(60, 0)
+    windows.process(ev("a", 100, amount=1.0))
+    event = ev("a", 50, amount=2.0)  # below the watermark (100): late if it were valid
+    del event[missing]
+    with pytest.raises(KeyError, match=missing):
+        windows.process(event)
+    assert windows.late_events == 0, (
+        f"an event without {missing!r} is rejected (KeyError), even when its time is below the watermark: "
+        "check all four keys before the lateness check; a rejected event is not a late event")
+
+
 BAD_VALUES = [
     ("amount", math.nan), ("amount", math.inf), ("amount", -math.inf), ("ts", math.nan), ("ts", math.inf),
-    ("card_id", None),
+    ("ts", -math.inf), ("card_id", None),
 ]
 
 

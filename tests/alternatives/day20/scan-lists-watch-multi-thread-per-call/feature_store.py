@@ -2,6 +2,7 @@
 updated with an optimistic WATCH/MULTI transaction, retried when another writer got there first."""
 
 import math
+from collections.abc import Mapping
 
 import redis
 
@@ -30,8 +31,8 @@ class OnlineFeatureStore:
 
     def write(self, card_id, features, *, event_ts):
         feats_key, ts_key = self._keys(card_id)
-        if not features:
-            raise ValueError("no features")
+        if not isinstance(features, Mapping) or not features:
+            raise ValueError("features must be a non-empty mapping")
         for name, value in features.items():
             if type(value) not in (int, float) or not math.isfinite(value):
                 raise ValueError(f"feature {name} is not a finite number: {value!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from numbers import Real
 
 import redis
@@ -47,7 +48,7 @@ class OnlineFeatureStore:
 
     def write(self, card_id, features, *, event_ts):
         key = self._key(card_id)
-        if not features or not all(isinstance(k, str) and _finite(v) for k, v in features.items()):
+        if not isinstance(features, Mapping) or not features or not all(isinstance(k, str) and _finite(v) for k, v in features.items()):
             raise ValueError(f"features must be a non-empty mapping of names to finite numbers: {features!r}")
         if not _finite(event_ts):
             raise ValueError(f"event_ts must be finite: {event_ts!r}")
