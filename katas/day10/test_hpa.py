@@ -89,6 +89,12 @@ def test_computes_the_ratio_first_in_float_arithmetic():
         "ratio = 0.8 / 0.3 first, then ceil(3 * ratio) = 8 (3 * 0.8 / 0.3 would give 8.000000000000002, so 9)"
 
 
+def test_float_noise_above_a_whole_number_still_rounds_up():
+    assert desired_replicas(9, 0.2, 0.3, 1, 20) == 7, \
+        ("ratio = 0.2 / 0.3 is 0.6666666666666667 in floats and 9 * ratio is 6.000000000000001, which ceil "
+         "rounds up to 7 (rounding the product to a few places, or subtracting an epsilon, first gives 6)")
+
+
 def test_clamps_to_max_replicas():
     assert desired_replicas(5, 1000.0, 100.0, 2, 12) == 12, "ratio 10 wants 50 pods but maxReplicas is 12"
 
@@ -115,6 +121,13 @@ def test_ratio_is_load_over_target_not_the_inverse():
 def test_answers_a_plain_int():
     result = desired_replicas(3, 150.0, 100.0, 1, 20)
     assert type(result) is int, f"the replica count should be an int, not {type(result).__name__}"
+
+
+def test_accepts_whole_numbers_for_the_float_arguments():
+    assert desired_replicas(4, 90, 60, 1, 10) == 6, \
+        "4 pods at 90 against a target of 60 (ints are valid floats): ratio 1.5, so ceil(4 * 1.5) = 6"
+    assert desired_replicas(4, 101, 100, 1, 20, tolerance=0) == 5, \
+        "a tolerance of 0 given as an int is valid: ratio 1.01 scales to ceil(4 * 1.01) = 5"
 
 
 def test_min_equal_to_max_pins_the_count():

@@ -111,6 +111,14 @@ class TestDeployment:
         assert not problems, ("the pod template should tell Prometheus to scrape it, on the container's "
                               "port:\n" + explain(problems))
 
+    def test_pods_are_scraped_over_plain_http(self, manifest_report):
+        deployment = _only(manifest_report(DEPLOYMENT), "Deployment", "apps/v1", DEPLOYMENT)
+        template = _spec(deployment).get("template") or {}
+        annotations = (template.get("metadata") or {}).get("annotations") or {}
+        scheme = annotations.get("prometheus.io/scheme", "http")
+        assert scheme == "http", \
+            (f"the pod template's prometheus.io/scheme is {scheme!r}: the day-03 server speaks plain HTTP, so "
+             'leave the annotation out or set it to "http"; any other scheme makes every scrape fail')
 
     def test_the_probes_and_the_scrape_port_are_the_servers_port(self, manifest_report):
         report = manifest_report(DEPLOYMENT)
@@ -182,6 +190,16 @@ class TestAutoscaler:
         assert target.get("type") == "Utilization" and 0 < (target.get("averageUtilization") or 0) < 100, \
             (f"the CPU target should be a Utilization below 100 %, not {target}: "
              "headroom absorbs a spike while new pods start")
+
+    def test_behavior_never_switches_a_direction_off(self, manifest_report):
+        hpa = _only(manifest_report(HPA), "HorizontalPodAutoscaler", "autoscaling/v2", HPA)
+        behavior = _spec(hpa).get("behavior") or {}
+        for direction in ("scaleUp", "scaleDown"):
+            policy = (behavior.get(direction) or {}).get("selectPolicy")
+            assert policy != "Disabled", \
+                (f"behavior.{direction}.selectPolicy is Disabled, so the HPA never scales "
+                 f"{'up to absorb a spike' if direction == 'scaleUp' else 'back down after one'}: "
+                 "behavior may slow scaling, not switch it off")
 
 
 class TestDisruptionBudget:

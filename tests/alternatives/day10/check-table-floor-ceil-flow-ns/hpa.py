@@ -1,0 +1,31 @@
+"""The HorizontalPodAutoscaler's replica rule, as the Kubernetes controller applies it."""
+
+from __future__ import annotations
+
+_CHECKS = (
+    ("current_replicas", lambda a: a["current_replicas"] >= 1, "at least 1"),
+    ("current_value", lambda a: a["current_value"] >= 0, "zero or more"),
+    ("target_value", lambda a: a["target_value"] > 0, "above zero"),
+    ("min_replicas", lambda a: a["min_replicas"] >= 1, "at least 1"),
+    ("max_replicas", lambda a: a["max_replicas"] >= a["min_replicas"], "at least min_replicas"),
+    ("tolerance", lambda a: a["tolerance"] >= 0, "zero or more"),
+)
+
+
+def _round_up(x: float) -> int:
+    whole = -(-x // 1)  # floor division of the negation is ceil
+    return int(whole)
+
+
+def desired_replicas(current_replicas: int, current_value: float, target_value: float,
+                     min_replicas: int, max_replicas: int, tolerance: float = 0.1) -> int:
+    args = dict(current_replicas=current_replicas, current_value=current_value, target_value=target_value,
+                min_replicas=min_replicas, max_replicas=max_replicas, tolerance=tolerance)
+    bad = [f"{name} should be {what}, got {args[name]!r}" for name, ok, what in _CHECKS if not ok(args)]
+    if bad:
+        raise ValueError("; ".join(bad))
+
+    ratio = current_value / target_value
+    in_band = abs(ratio - 1) <= tolerance
+    wanted = current_replicas if in_band else _round_up(current_replicas * ratio)
+    return sorted((min_replicas, wanted, max_replicas))[1]
