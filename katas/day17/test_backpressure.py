@@ -114,6 +114,18 @@ def test_one_request_fewer_than_max_queue_still_gets_in(held):
     assert waiting.result(timeout=WAIT_S).status_code == 200 and second.result(timeout=WAIT_S).status_code == 200, "both queued requests should be served once the model is released"
 
 
+def test_queue_depth_counts_requests_not_rows(held):
+    app, model, pool, _ = held
+    waiting = pool.submit(post, app, {"features": ROWS[1:4]})
+    depth = wait_for_queue_depth(app, 1)
+    model.open()
+    assert depth == 1, (
+        "model_queue_depth is the number of requests submitted and not yet handed to the model: one request of 3 "
+        f"rows waiting behind the held model call counts once; expected 1, got {depth}")
+    assert waiting.result(timeout=WAIT_S).status_code == 200, "the waiting request should be served"
+    assert wait_for_queue_depth(app, 0) == 0, "with every request answered, nothing waits"
+
+
 def test_max_queue_defaults_to_256(make_app, counting_model):
     model = counting_model(gated=True)
     app = make_app({"MAX_BATCH_SIZE": 1, "MAX_WAIT_MS": 0}, model=model)

@@ -227,6 +227,26 @@ def test_the_wait_counts_from_when_the_worker_takes_the_item_not_from_its_submit
         f"0.1 s after the worker took 'a' (max_wait_s=0.6), should share its batch; got {recorder.batches}")
 
 
+def test_a_full_batch_already_waiting_is_sent_without_waiting_out_max_wait_s():
+    recorder = Recorder(gated=True)
+    with MicroBatcher(recorder, max_batch_size=2, max_wait_s=10) as batcher, opened_on_exit(recorder):
+        held = [batcher.submit(x) for x in ("x1", "x2")]  # a full batch: sent at once, then held
+        assert recorder.entered.wait(WAIT_S), (
+            "two items with max_batch_size=2 make a full batch, which should reach predict_batch at once, not after "
+            "max_wait_s=10")
+        waiting = [batcher.submit(x) for x in ("y1", "y2")]  # another full batch, waiting behind the busy worker
+        recorder.open()
+        try:
+            answers = [f.result(timeout=WAIT_S) for f in [*held, *waiting]]
+        except FutureTimeout:
+            pytest.fail(
+                f"two items were already waiting when the worker came for them (max_batch_size=2): they should be "
+                f"batched and sent at once, but after {WAIT_S} s they were still waiting out max_wait_s=10 (take the "
+                "items already queued before waiting for more)")
+    assert answers == [("done", x) for x in ("x1", "x2", "y1", "y2")], f"each item gets its result; got {answers}"
+    assert recorder.batches == [["x1", "x2"], ["y1", "y2"]], f"two full batches; got {recorder.batches}"
+
+
 def test_with_max_wait_s_zero_no_batch_is_held_back():
     recorder = Recorder()
     with MicroBatcher(recorder, max_batch_size=50, max_wait_s=0) as batcher:
