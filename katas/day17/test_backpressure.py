@@ -432,3 +432,16 @@ def test_day_03_metrics_are_still_there(make_app, counting_model):
         assert found.get(key) == 1, f"{key} should be 1, got {found.get(key)}"
     assert found.get('model_request_latency_seconds_count{endpoint="/predict"}') == 2, (
         "model_request_latency_seconds should observe both /predict requests")
+
+
+def test_day_03_labels_hold_unknown_paths_are_unmatched_and_scrapes_uncounted(make_app, counting_model):
+    app = make_app({"MAX_WAIT_MS": 0}, model=counting_model())
+    for path in ("/wp-login.php", "/admin/.env", "/metrics/"):
+        app.test_client().get(path)
+    metrics(app)  # a scrape: /metrics itself is never counted
+    found = {key: value for key, value in metrics(app).items() if key.startswith("model_requests_total")}
+    assert found.get('model_requests_total{endpoint="unmatched",status="404"}') == 3, (
+        "as on day 03, a path no route knows is counted under endpoint=\"unmatched\" (a scanner's random paths "
+        f"must not make a time series each); the counter holds {found}")
+    assert not [key for key in found if "wp-login" in key or ".env" in key or 'endpoint="/metrics' in key], (
+        f"as on day 03, endpoint is the route pattern or unmatched, never the raw path, and /metrics is not counted: {found}")

@@ -197,7 +197,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
 
     @app.after_request
     def count(answer: Response):
-        endpoint = request.url_rule.rule if request.url_rule else "unknown"
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        if endpoint == "/metrics":
+            return answer
         requests_total.labels(endpoint=endpoint, status=str(answer.status_code)).inc()
         latency.labels(endpoint=endpoint).observe(time.perf_counter() - request.environ.get("day17.start", 0))
         return answer

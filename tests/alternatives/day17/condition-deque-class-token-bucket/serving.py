@@ -271,7 +271,9 @@ class ModelServer:
 
         @app.after_request
         def record(response):
-            endpoint = request.path
+            if request.url_rule is not None and request.url_rule.rule == "/metrics":
+                return response
+            endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
             self.requests.labels(endpoint=endpoint, status=str(response.status_code)).inc()
             start = request.environ.get("model_server.start")
             if start is not None:

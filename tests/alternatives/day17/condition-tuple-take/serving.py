@@ -189,7 +189,9 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
 
     @app.after_request
     def _count(response):
-        endpoint = request.path
+        if request.url_rule is not None and request.url_rule.rule == "/metrics":
+            return response
+        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
         requests_total.labels(endpoint=endpoint, status=str(response.status_code)).inc()
         start = request.environ.get("katas.start")
         if start is not None:

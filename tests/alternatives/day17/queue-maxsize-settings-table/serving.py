@@ -221,6 +221,11 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
             return json_answer({"error": "model not loaded"}, 503)
         return json_answer({"ready": True})
 
+    @app.errorhandler(404)
+    @instrumented("unmatched")
+    def unmatched(_error):
+        return json_answer({"error": "not found"}, 404)
+
     @app.route("/metrics")
     def metrics():
         return Response(generate_latest(registry), mimetype="text/plain; version=0.0.4")

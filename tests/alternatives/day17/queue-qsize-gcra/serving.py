@@ -213,8 +213,11 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
 
     @app.after_request
     def record(resp):
-        c_requests.labels(request.path, str(resp.status_code)).inc()
-        h_latency.labels(request.path).observe(time.perf_counter() - g.get("t0", time.perf_counter()))
+        rule = request.url_rule.rule if request.url_rule else "unmatched"
+        if rule == "/metrics":
+            return resp
+        c_requests.labels(rule, str(resp.status_code)).inc()
+        h_latency.labels(rule).observe(time.perf_counter() - g.get("t0", time.perf_counter()))
         return resp
 
     @app.errorhandler(HTTPException)

@@ -191,9 +191,12 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
 
     @app.after_request
     def after(resp):
-        req_total.labels(request.path, str(resp.status_code)).inc()
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        if endpoint == "/metrics":
+            return resp
+        req_total.labels(endpoint, str(resp.status_code)).inc()
         if "t0" in g:
-            req_latency.labels(request.path).observe(time.perf_counter() - g.t0)
+            req_latency.labels(endpoint).observe(time.perf_counter() - g.t0)
         return resp
 
     @app.errorhandler(HTTPException)
