@@ -2,8 +2,9 @@
 
 Contract (the tests check exactly this):
 - `point_in_time_join(labels, features, *, entity="entity_id", label_time="event_timestamp",
-  feature_time="feature_timestamp", ttl=None)` returns a NEW frame: every `labels` row, in
-  the labels' original order and with their index, plus every column of `features` other
+  feature_time="feature_timestamp", ttl=None)` returns a NEW frame: every `labels` row as it
+  was (same values and dtypes, a time column keeps its unit and zone), in the labels'
+  original order and with their index, plus every column of `features` other
   than `entity` and `feature_time`, and no other column.
 - A label row takes its feature values from the row of the same entity with the greatest
   `feature_time <= label_time` (with `ttl`, also `feature_time >= label_time - ttl`);

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import example, given, settings
@@ -206,6 +207,19 @@ def test_labels_keep_their_order_index_and_columns():
     )
 
 
+def test_the_label_times_are_returned_in_their_own_unit_and_zone():
+    labels = labels_frame([("a", 30, 1)])
+    labels["event_timestamp"] = labels["event_timestamp"].dt.as_unit("s").dt.tz_localize("Europe/Paris")
+    features = features_frame([("a", 0, 1.0)])
+    features["feature_timestamp"] = features["feature_timestamp"].dt.tz_localize("UTC")
+    result = point_in_time_join(labels, features)
+    got, kept = result["event_timestamp"].dtype, labels["event_timestamp"].dtype
+    assert got == kept, (
+        f"the labels' own columns come back unchanged: label times stay {kept} (compare UTC nanoseconds "
+        f"in a copy, not in the returned frame); got {got}"
+    )
+
+
 def test_a_repeated_label_index_is_kept_row_by_row():
     features = features_frame([("a", 0, 1.0), ("a", 20, 3.0)])
     labels = labels_frame([("a", 30, 1), ("a", 10, 0)], index=[7, 7])
@@ -234,6 +248,16 @@ def test_time_columns_of_different_resolutions_are_compared_as_times():
         f"datetime64[s] labels and datetime64[us] features hold comparable times; got {values(result)}"
     )
     assert result["event_timestamp"].tolist() == labels["event_timestamp"].tolist(), "label times are kept"
+
+
+def test_entity_ids_stored_in_different_integer_dtypes_still_match():
+    labels = pd.DataFrame({"entity_id": np.array([7, 8], dtype="int64"), "event_timestamp": _times([at(10), at(10)]),
+                           "label": [1, 0]})  # e.g. parsed from CSV
+    features = pd.DataFrame({"entity_id": np.array([8, 7], dtype="int32"), "feature_timestamp": _times([at(0), at(0)]),
+                             "spend_7d": [2.0, 1.0]})  # e.g. read from Parquet
+    assert values(point_in_time_join(labels, features)) == [1.0, 2.0], (
+        "entity 7 is entity 7 whether stored as int64 or int32: cast both key columns to one type before joining"
+    )
 
 
 def test_every_feature_column_is_added_with_its_values():

@@ -103,11 +103,26 @@ def test_every_occurrence_of_a_duplicate_is_reported():
     )
 
 
+def test_a_value_breaking_one_rule_is_still_checked_against_the_others():
+    schema = {"n": Column("int", min=0, max=5, allowed={-1, 1}, unique=True)}
+    result = validate_batch(pd.DataFrame({"n": [-1, 1, -1, 9]}), schema)
+    assert found(result) == {("n", "min", (0, 2)), ("n", "unique", (0, 2)), ("n", "max", (3,)),
+                             ("n", "allowed", (3,))}, (
+        "every rule of a column is checked on every value: -1 breaks min and is still a duplicate, 9 breaks max "
+        f"and is still outside the allowed set; got {found(result)}"
+    )
+    assert sorted(result.reasons[0]) == ["n:min", "n:unique"], f"row 0 broke min and unique; got {result.reasons[0]}"
+
+
 def test_rows_are_listed_in_the_batch_order():
     frame = batch(amount=[-1.0, 5.0, -2.0, -3.0])
     frame.index = [9, 3, 7, 1]
     result = validate_batch(frame, SCHEMA)
     assert found(result) == {("amount", "min", (9, 7, 1))}, f"rows in the batch's own order; got {found(result)}"
+    result = validate_batch(batch(txn_id=["t1", "t2", "t1", "t2"]), SCHEMA)
+    assert found(result) == {("txn_id", "unique", (100, 101, 102, 103))}, (
+        f"duplicates of two values are listed in the batch's order, not grouped by value; got {found(result)}"
+    )
 
 
 def test_a_missing_column_quarantines_every_row():
@@ -217,6 +232,10 @@ def test_integers_are_valid_floats_and_other_types_are_checked():
     wrong = frame.assign(flag=[1, 0], when=["2024-01-01", "2024-01-02"])
     assert found(validate_batch(wrong, schema)) == {("flag", "dtype", (0, 1)), ("when", "dtype", (0, 1))}, (
         "0/1 integers are not a bool column and date strings are not a datetime column"
+    )
+    durations = frame.assign(when=pd.to_timedelta(["1D", "2D"]))
+    assert found(validate_batch(durations, schema)) == {("when", "dtype", (0, 1))}, (
+        "timedelta64 durations are not a datetime column (datetime64 is)"
     )
 
 
