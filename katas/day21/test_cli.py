@@ -59,6 +59,8 @@ def test_every_flag_is_read():
     ("--min-availability", "1.5"), ("--min-availability", "-0.1"), ("--max-error-ratio", "2"),
     ("--margin", "-0.01"), ("--margin", "nan"), ("--slice-tolerance", "-1"), ("--model-port", "0"),
     ("--model-port", "65536"), ("--candidate", "forest"), ("--label", "novalue"), ("--label", "=x"),
+    ("--min-availability", "nan"), ("--max-error-ratio", "nan"), ("--slice-tolerance", "nan"),
+    ("--load-seconds", "inf"), ("--wait-seconds", "nan"), ("--max-p95-ms", "inf"),
 ])
 def test_bad_flags_exit_2_naming_the_flag(flag, value, capsys):
     with pytest.raises(SystemExit) as exit_info:

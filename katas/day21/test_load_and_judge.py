@@ -60,6 +60,17 @@ def test_nothing_starts_at_or_after_the_deadline():
     assert clock.elapsed <= 10, f"the load never waits past its deadline, it took {clock.elapsed} s"
 
 
+def test_the_load_does_not_wait_past_its_deadline():
+    clock = FakeClock()
+    probe = Probe(clock)
+    result = load(probe, clock, requests=100, rps=1, deadline_s=2.5)
+    assert result.sent == 3 and probe.times == pytest.approx([0, 1, 2]), (
+        f"at 1 a second with a 2.5 s deadline: requests at 0, 1 and 2 s; got {probe.times}")
+    assert clock.elapsed <= 2.5, (
+        f"the next request would be due at 3 s, past the 2.5 s deadline: the load should not wait for it, "
+        f"it took {clock.elapsed} s")
+
+
 def test_the_deadline_holds_with_a_slow_server():
     clock = FakeClock()
     probe = Probe(clock, cost=3.0)

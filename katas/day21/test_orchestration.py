@@ -81,6 +81,11 @@ def test_a_rejected_candidate_changes_nothing(fake_steps):
         f"the reason names every failed check (metric, size) and no passed one: {report.reason!r}")
     assert "metric" in report.stages[1].detail and "size" in report.stages[1].detail, (
         f"the gate stage's detail names the failed checks: {report.stages[1].detail!r}")
+    passed_named = [name for name in ("slices", "signature", "latency")
+                    if name in report.stages[1].detail or name in report.reason]
+    assert not passed_named, (
+        f"the gate stage's detail and the reason name the failed checks only, not the passed {passed_named}: "
+        f"detail {report.stages[1].detail!r}, reason {report.reason!r}")
     assert not {"register", "package", "deploy", "set_champion", "remove_image", "undeploy"} & set(steps.names), (
         f"nothing is registered, built, deployed or undone after a rejection: {steps.names}")
     assert (report.version, report.previous, report.serving) == (None, "3", "v3"), (

@@ -103,6 +103,30 @@ def test_amtool_accepts_the_configuration(learner_file):
     assert done.returncode == 0, f"amtool check-config rejects alertmanager.yml: {done.stdout[-600:]}{done.stderr[-600:]}"
 
 
+@pytest.mark.task(taskno=5)
+def test_no_password_in_the_alertmanager_file(learner_file):
+    import yaml
+
+    config = yaml.safe_load(learner_file("alertmanager.yml").read_text(encoding="utf-8"))
+    found = []
+
+    def walk(node, where: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                secret = any(word in str(key).lower() for word in ("password", "secret"))
+                if secret and not str(key).lower().endswith("_file") and value not in (None, ""):
+                    found.append(f"{where}{key}")
+                walk(value, f"{where}{key}.")
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                walk(item, f"{where}{index}.")
+
+    walk(config, "")
+    assert not found, (
+        f"alertmanager.yml should hold no password or secret (a real relay's goes in smtp_auth_password_file); "
+        f"found {found}")
+
+
 def post_alert(url: str, labels: dict) -> None:
     body = json.dumps([{"labels": labels, "annotations": {"summary": "test"}}]).encode()
     request = urllib.request.Request(url + "/api/v2/alerts", data=body, headers={"Content-Type": "application/json"})

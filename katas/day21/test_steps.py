@@ -193,6 +193,17 @@ def test_deploy_reads_wait_seconds(world):
     assert 6 <= waited <= 9, f"with --wait-seconds 7 deploy should give up after about 7 s, it took {waited:.1f} s"
 
 
+def test_deploy_gives_up_at_wait_seconds_when_every_answer_is_slow(world):
+    set_timing(world, start_s=10 * WAIT_S, ready_s=10 * WAIT_S)
+    world.port.request_cost_s = 1.0  # each answer takes a second: a count of attempts is no deadline
+    started = world.clock()
+    raises(lambda: world.steps().deploy("2"), "deploy('2') of a version that never becomes ready")
+    waited = world.clock() - started
+    assert WAIT_S - 1 <= waited <= WAIT_S + 5, (
+        f"with answers taking 1 s each, deploy should still give up about --wait-seconds ({WAIT_S:g} s) after it "
+        f"began, reading the clock rather than counting attempts; it took {waited:.1f} s")
+
+
 def test_a_first_deploy_starts_the_service(world):
     world.docker.containers.remove(world.docker.container("model"))
     steps = world.steps()
@@ -320,6 +331,21 @@ def test_monitor_judges_this_loads_latencies_only(world):
         f"this load's only (fast answers): {verdict}")
 
 
+def test_monitor_judges_with_the_limits_of_the_flags(world):
+    url = f"http://127.0.0.1:{world.port.port}"
+    strict = world.steps(requests=10, max_p95_ms=0.001)
+    verdict = strict.monitor(url, strict.load(url))
+    assert not verdict.healthy and "p95" in verdict.reason, (
+        f"with --max-p95-ms 0.001 no real answer is fast enough: the monitor should judge with that limit, not "
+        f"the default 500 ms; got {verdict}")
+    lenient = world.steps(requests=10, min_availability=0.5)
+    lenient.load(url)
+    verdict = lenient.monitor(url, LoadResult(10, 6, 4))
+    assert verdict.healthy, (
+        f"6 of 10 answered is healthy with --min-availability 0.5: the monitor should judge with that limit, not "
+        f"the default 0.99; got {verdict}")
+
+
 def test_monitor_does_not_call_a_model_healthy_when_prometheus_cannot_be_reached(world):
     from mlops_katas.infra.http_server import free_port
 
@@ -381,6 +407,41 @@ def test_monitor_waits_until_prometheus_has_counted_the_whole_load(world, promet
         "answers before it reads the 5xx ratio, rather than judge an earlier, incomplete scrape; and the ratio is "
         "the 5xx share among /predict answers only (endpoint=\"/predict\"), not among the 25 /health answers "
         f"too (1.0 is past --max-error-ratio 0.6); got {verdict}")
+
+
+@pytest.mark.prometheus
+@pytest.mark.timeout(60)
+def test_monitor_waits_for_this_loads_requests_not_for_any_count(world, prometheus):
+    import json
+    import time as wall
+    import urllib.parse
+    import urllib.request
+
+    url = f"http://127.0.0.1:{world.port.port}"
+    body = json.dumps({"features": [[0.1, 0.2, 0.3, 1.0]]}).encode()
+    for _ in range(5):  # v1 answered five predictions before this deploy, and Prometheus counted them
+        request = urllib.request.Request(f"{url}/predict", data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            answer.read()
+    query = urllib.parse.quote('sum(model_requests_total{endpoint="/predict"})')
+    deadline = wall.monotonic() + 20
+    while True:
+        with urllib.request.urlopen(f"{prometheus.url}/api/v1/query?query={query}", timeout=5) as answer:
+            result = json.load(answer)["data"]["result"]
+        if result and float(result[0]["value"][1]) >= 5:
+            break
+        assert wall.monotonic() < deadline, "Prometheus should scrape the five earlier predictions within 20 s"
+        wall.sleep(0.2)
+    world.docker.add_image(f"{REPO}:v3", model_version="v3", broken=True)
+    world.steps().deploy("3")
+    steps = real_time_steps(world, prometheus.url, requests=20, rps=100.0, wait_seconds=30.0, max_error_ratio=0.6)
+    world.port.hold_metrics(2.5)  # Prometheus keeps showing the five earlier answers until the load's 500s appear
+    steps.load(url)
+    verdict = steps.monitor(url, LoadResult(20, 20, 0))
+    assert not verdict.healthy, (
+        "Prometheus had counted five earlier /predict answers (all 200) and counts the load's 20 answers (all 500) "
+        "about 2 s after the load ends: the monitor must wait until the requests this load sent are counted, not "
+        f"until any /predict answer is, and then find the 5xx share past --max-error-ratio 0.6; got {verdict}")
 
 
 @pytest.mark.prometheus
