@@ -723,6 +723,16 @@ def _check_events(doc, jobs, problem) -> None:
                         "without pipefail the step's status is the last command's, so it succeeds when tests "
                         "fail (give the step `shell: bash`, which GitHub runs with -o pipefail, or "
                         "`set -o pipefail`)", "pull-request")
+            elif _runs_pytest(line) and _errexit_off(line, str(step.get("run", ""))):
+                problem("test", _step_label(index, step), f"'set +e' before '{line.strip()}' lets the script go on "
+                        "after pytest fails and end with another command's status, so the step succeeds when "
+                        "tests fail: keep -e, or end the script with `exit` and pytest's status", "pull-request")
+    for what, github in PULL_REQUESTS.items():
+        running = [(index, step) for index, step in pytest_steps if _runs_pytest(str(step.get("run", "")))]
+        if running and not any(_step_runs(step, github) for _, step in running):
+            labels = ", ".join(_step_label(index, step) for index, step in running)
+            problem("test", labels, f"the step's if: skips pytest for {what}: the job runs but tests nothing; "
+                    "every pull request must be tested", "pull-request")
     for what, github in PULL_REQUESTS.items():
         ran = _simulate(doc, github, problem)
         if ran is None:
@@ -769,6 +779,38 @@ def _swallows(line: str, script: str) -> bool:
     kept = re.search(r"\b([A-Za-z_][A-Za-z0-9_]*)=\$\?", after)
     rest = script.split(line, 1)[1] if line in script else ""
     return not (kept and re.search(rf"\bexit\s+\"?\$\{{?{kept.group(1)}\b", rest))
+
+
+# A later command that fails the script: `exit 1`, `exit $status`, `false` (not the words inside an echo).
+FAILS_LATER = re.compile(r"(?:^|[;&|{(]|\bthen\b|\belse\b|\bdo\b)\s*(?:exit\s+(?!0\b)\S|false\b)", re.M)
+
+
+def _runs_pytest(text: str) -> bool:
+    """Whether a line (or script) runs pytest, not merely installs it."""
+    return any(re.search(r"\bpytest\b", line) and not re.search(r"\binstall\b", line) for line in text.splitlines())
+
+
+def _errexit_off(line: str, script: str) -> bool:
+    """Whether a `set +e` before this pytest line (and no `set -e` after it) lets the script carry on
+    after pytest fails and end with another command's status: not when pytest's line is the script's
+    last command, nor when a later line exits with a status that is not 0."""
+    before, _, after = script.partition(line)
+    off = max(before.rfind(marker) for marker in ("set +e", "set +o errexit"))
+    if off < 0 or re.search(r"\bset\s+-\w*e|\bset\s+-o\s+errexit", before[off:]):
+        return False
+    rest = [text for text in after.splitlines() if text.strip() and not text.strip().startswith("#")]
+    return bool(rest) and not FAILS_LATER.search(after)
+
+
+def _step_runs(step: dict, github: dict) -> bool:
+    """Whether a step's own `if:` lets it run for this event (the steps before it succeeding); an `if:`
+    on what the checker cannot know (steps.*, env.*, matrix.*) counts as running."""
+    if step.get("if") is None:
+        return True
+    try:
+        return _job_if(step, github, needs_ok=True)
+    except Unsupported:
+        return True
 
 
 PIPED_PYTEST = re.compile(r"\bpytest\b[^|]*\|(?!\|)")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 import uuid
+from pathlib import Path
 
 import pytest
 
-from gate import run_gate
+from gate import run_gate, signature_problems
 
 pytestmark = [pytest.mark.task(taskno=3), pytest.mark.mlflow, pytest.mark.timeout(180)]
 
@@ -41,6 +42,18 @@ def by_name(report) -> dict:
     names = [check.name for check in report.checks]
     assert names == CHECKS, f"the report should hold the five checks in this order: {CHECKS}, not {names}"
     return {check.name: check for check in report.checks}
+
+
+def input_columns(registry, which) -> dict:
+    """{column: type} of a logged model's input signature, read by the test."""
+    import mlflow
+
+    mlflow.set_tracking_uri(registry.tracking_uri)
+    try:
+        signature = mlflow.models.get_model_info(registry.model_uris[which]).signature
+    finally:
+        mlflow.set_tracking_uri(registry.store.default_uri)
+    return {spec.name: spec.type.name for spec in signature.inputs.inputs}
 
 
 def worst_drop(expected, which, metric="roc_auc"):
@@ -166,6 +179,10 @@ def test_an_incompatible_candidate_fails_the_signature_and_the_gate_still_report
     assert not signature.passed and signature.value == 2, (
         f"region changed type (string -> long) and f3 is new: two problems, not {signature}")
     assert "region" in signature.message and "f3" in signature.message, f"the message names both columns: {signature}"
+    problems = signature_problems(input_columns(registry, "champion"), input_columns(registry, "incompatible"))
+    assert all(problem in signature.message for problem in problems), (
+        f"the message lists the problems of signature_problems(champion's, candidate's), champion first: "
+        f"{problems} (f3 is new in the candidate, region went from string to long): {signature.message!r}")
     assert not checks["metric"].passed and checks["metric"].value is None, (
         f"the candidate cannot score the held-out rows (it needs f3): the metric check fails with value None: "
         f"{checks['metric']}")
@@ -198,6 +215,37 @@ def test_the_size_budget_is_inclusive(registry, champion_name, expected):
     assert exact.passed and exact.limit == size, f"a model of exactly the budget ({size} bytes) fits: {exact}"
     under = by_name(gate(registry, champion_name, "better", max_size_bytes=size - 1))["size"]
     assert not under.passed and under.value == size, f"{size} bytes is over a budget of {size - 1}: {under}"
+
+
+def test_the_size_counts_the_files_in_sub_folders_too(registry, champion_name, tmp_path, monkeypatch):
+    """A model logged with `code_paths` keeps that code in a `code/` sub-folder of its artifacts."""
+    import sys
+
+    import mlflow
+    import sklearn
+
+    monkeypatch.setattr(sys, "path", list(sys.path))  # loading the model puts its code folder on sys.path
+    helper = tmp_path / "day19_features.py"
+    helper.write_text("# feature helpers shipped with the model\n" + "SCALE = 1.0\n" * 2000, encoding="utf-8")
+    mlflow.set_tracking_uri(registry.tracking_uri)
+    try:
+        model = mlflow.sklearn.load_model(registry.model_uris["champion"])
+        with mlflow.start_run(run_name="with-code"):
+            uri = mlflow.sklearn.log_model(
+                model, name="model", signature=mlflow.models.get_model_info(registry.model_uris["champion"]).signature,
+                code_paths=[str(helper)], pip_requirements=[f"scikit-learn=={sklearn.__version__}"]).model_uri
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(tmp_path / "artifacts")))
+        files = [path for path in local.rglob("*") if path.is_file()]
+    finally:
+        mlflow.set_tracking_uri(registry.store.default_uri)
+    nested = sum(path.stat().st_size for path in files if path.parent != local)
+    assert nested > 20_000, f"setup: the code folder holds {nested} bytes: {sorted(map(str, files))}"
+    size = by_name(run_gate(registry.tracking_uri, champion_name, uri, registry.X, registry.y, slice_by="region",
+                            measure_latency=fast))["size"]
+    total = sum(path.stat().st_size for path in files)
+    assert size.value == total, (
+        f"size.value is the bytes of every file of the artifacts, those in sub-folders included ({total}, of which "
+        f"{nested} in sub-folders), not {size.value}")
 
 
 def test_latency_is_measured_on_one_held_out_row_of_the_candidate(registry, champion_name, expected):
@@ -404,7 +452,8 @@ def test_bad_options_are_value_errors(registry, champion_name, option, value):
 
 def test_bad_options_are_value_errors_before_the_registry_is_read(registry, mlflow_name):
     """mlflow_name has no registered model at all: the options are refused before anything is looked up."""
-    for option, value in (("metric", "f1"), ("margin", -0.01), ("max_size_bytes", 0), ("max_latency_ms", math.nan)):
+    for option, value in (("metric", "f1"), ("margin", -0.01), ("slice_tolerance", math.inf), ("max_size_bytes", 0),
+                          ("max_latency_ms", math.nan)):
         with pytest.raises(ValueError):
             gate(registry, mlflow_name, "better", **{option: value})  # not LookupError (no champion)
     for rows, labels in ((registry.X.iloc[:0], registry.y[:0]), (registry.X, registry.y[:-1])):

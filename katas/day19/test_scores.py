@@ -17,8 +17,9 @@ pytestmark = pytest.mark.task(taskno=1)
 class ColumnModel:
     """A stand-in classifier: the positive class's probability is the column `p`, clipped to [0, 1]."""
 
-    def __init__(self, column: str = "p") -> None:
+    def __init__(self, column: str = "p", threshold: float = 0.5) -> None:
         self.column = column
+        self.threshold = threshold
         self.calls = 0
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
@@ -28,7 +29,7 @@ class ColumnModel:
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         self.calls += 1
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+        return (self.predict_proba(X)[:, 1] >= self.threshold).astype(int)
 
 
 def frame():
@@ -52,6 +53,21 @@ def test_accuracy_uses_the_predictions():
     got = score(ColumnModel(), X, y, metric="accuracy")
     assert got == pytest.approx(expected, abs=1e-12), f"accuracy should be {expected} (from predict), not {got}"
     assert isinstance(got, float), f"score returns a float, not {type(got).__name__}"
+
+
+def test_accuracy_comes_from_predict_not_from_a_threshold_on_the_probabilities():
+    X, y = frame()
+    model = ColumnModel(threshold=0.65)  # a tuned decision threshold: predict is not probability >= 0.5
+    expected = accuracy_score(y, (X["p"] >= 0.65).astype(int))
+    assert expected != accuracy_score(y, (X["p"] >= 0.5).astype(int)), "setup: the two thresholds disagree"
+    got = score(model, X, y, metric="accuracy")
+    assert got == pytest.approx(expected, abs=1e-12), (
+        f"accuracy compares the labels with model.predict(X), whatever threshold the model uses: "
+        f"expected {expected}, got {got}")
+    sliced = slice_scores(model, X, y, "region", metric="accuracy")
+    north = (X["region"] == "north").to_numpy()
+    assert sliced["north"] == pytest.approx(accuracy_score(y[north], (X["p"][north] >= 0.65).astype(int)),
+                                            abs=1e-12), f"per slice too, accuracy comes from predict: {sliced}"
 
 
 def test_the_model_is_scored_not_the_labels_or_another_column():
