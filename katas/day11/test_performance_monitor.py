@@ -642,6 +642,16 @@ def test_probe_posts_one_row_of_four_zeros_by_default(db_path, clock, model_serv
 
 
 @pytest.mark.task(taskno=3)
+def test_probe_posts_to_predict_under_the_endpoints_path(db_path, clock, model_server):
+    # A model behind a gateway lives under a path; urljoin(endpoint, "predict") would drop it.
+    ModelPerformanceMonitor(db_path, clock=clock).check_model_latency(f"{model_server.url}/models/iris")
+    assert model_server.requests == [("POST", "/models/iris/predict")], (
+        "the probe POSTs to {endpoint}/predict, keeping the endpoint's own path: for .../models/iris that is "
+        f"/models/iris/predict; got {model_server.requests}"
+    )
+
+
+@pytest.mark.task(taskno=3)
 def test_probe_posts_the_given_payload(db_path, clock, model_server):
     payload = {"features": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}
     latency = ModelPerformanceMonitor(db_path, clock=clock).check_model_latency(model_server.url, payload)
