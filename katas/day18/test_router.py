@@ -1,6 +1,8 @@
 """Task 6, unit tier: the canary router against real HTTP servers on loopback."""
 
 import gc
+import sys
+import threading
 import time
 import types
 
@@ -14,6 +16,7 @@ pytestmark = pytest.mark.task(taskno=6)
 
 USERS = [f"user-{i}" for i in range(400)]
 ROW = {"features": [[5.1, 3.5, 1.4, 0.2]]}
+GENEROUS_S = 5.0
 
 
 @pytest.fixture
@@ -62,6 +65,17 @@ def test_users_split_by_percent_and_stay_put_when_it_grows(servers):
     assert {router.variant_for(u) for u in USERS} == {"canary"}, "at 100 % everyone sees the canary"
     router.set_canary_percent(0)
     assert {router.variant_for(u) for u in USERS} == {"stable"}, "back at 0 % (a rollback) everyone sees stable"
+
+
+def test_a_fractional_percent_is_honoured(servers):
+    stable, canary = servers
+    router = CanaryRouter(stable.url, canary.url, salt="r2")
+    router.set_canary_percent(0.5)
+    users = [f"user-{i}" for i in range(20_000)]
+    on_canary = sum(router.variant_for(u) == "canary" for u in users)
+    assert 50 <= on_canary <= 150, (
+        f"set_canary_percent(0.5) gives the canary 0.5 % of users, about 100 of 20,000; {on_canary} see it "
+        "(is the percent rounded to a whole number?)")
 
 
 def test_the_salt_is_used(servers):
@@ -231,6 +245,42 @@ def test_old_answers_are_forgotten_so_memory_stays_bounded():
             f"150 more canary answers, one every 10 s with max_window_s=60, made the router hold {grown} more objects: "
             "answers older than max_window_s must be forgotten, or memory grows with every request")
         assert router.error_counts(60) == (0, 6), "the last minute still holds its 6 answers"
+
+
+def test_predict_and_error_counts_are_safe_from_many_threads():
+    clock = FakeClock()
+    with ControlledServer() as stable, ControlledServer() as canary:
+        router = CanaryRouter(stable.url, canary.url, clock=clock)
+        router.set_canary_percent(100)
+        problems = []
+
+        def client(k):
+            try:
+                for i in range(40):
+                    router.predict(f"user-{k}-{i}", ROW)
+            except Exception as e:  # noqa: BLE001 - reported below
+                problems.append(e)
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(6)]
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # switch threads as often as possible, so unguarded shared state shows
+        try:
+            for t in threads:
+                t.start()
+            deadline = time.monotonic() + 60
+            while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
+                try:
+                    router.error_counts(60)
+                except Exception as e:  # noqa: BLE001 - reported below
+                    problems.append(e)
+        finally:
+            sys.setswitchinterval(switch)
+            for t in threads:
+                t.join(GENEROUS_S)
+        assert not problems, (
+            f"predict() from several threads while error_counts() reads the answers failed: {problems[:3]!r}; "
+            "guard the canary's answers with a lock")
+        assert router.error_counts(60) == (0, 240), f"240 canary answers from 6 threads, got {router.error_counts(60)}"
 
 
 @pytest.mark.parametrize("percent", [-1, 100.5, float("nan")])

@@ -235,14 +235,14 @@ def test_a_true_value_from_compare_counts_as_agreement(no_leaked_threads):
 
 def test_close_waits_for_a_slow_mirror_to_finish(no_leaked_threads):
     def slow(x):
-        time.sleep(1.5)
+        time.sleep(3.0)
         return x * 2
 
     router = ShadowRouter(double, slow)
     assert router.handle(1) == 2, "the caller gets the stable answer at once"
     router.close()
     assert router.stats()["agreed"] == 1, (
-        f"close() lets every accepted mirror finish, however long it takes (1.5 s here): {router.stats()}")
+        f"close() lets every accepted mirror finish, however long it takes (3 s here): {router.stats()}")
 
 
 def test_compare_receives_stable_then_candidate(no_leaked_threads):
@@ -255,6 +255,24 @@ def test_compare_receives_stable_then_candidate(no_leaked_threads):
     with ShadowRouter(lambda x: ("stable", x), lambda x: ("candidate", x), compare=compare) as router:
         router.handle(1)
     assert seen == [(("stable", 1), ("candidate", 1))], f"compare(stable_answer, candidate_answer), got {seen}"
+
+
+def test_compare_gets_the_answer_the_caller_got(no_leaked_threads):
+    calls = iter(range(1000))
+
+    def stable(x):  # a model that answers differently on every call, as sampling models do
+        return (x, next(calls))
+
+    seen = []
+
+    def compare(a, b):
+        seen.append(a)
+        return True
+
+    with ShadowRouter(stable, lambda x: x, compare=compare) as router:
+        answers = [router.handle(i) for i in range(5)]
+    assert sorted(seen) == answers, (
+        f"compare must receive the stable answer the caller got ({answers}), not a new call to stable; got {sorted(seen)}")
 
 
 def test_a_failing_compare_counts_as_an_error(no_leaked_threads):

@@ -201,3 +201,14 @@ def test_any_5xx_counts_and_instances_are_summed(rules, tmp_path):
     run_promtool(rules, tmp_path, series, alerts=[(start + 25, FAST, True), (start + 25, SLOW, True)],
                  what="503s are server errors too; the SLO is the whole service's, summed over instances: one "
                       "ErrorBudgetFastBurn and one ErrorBudgetSlowBurn alert, labelled only severity=page")
+
+
+def test_every_5xx_status_burns_the_budget(rules, tmp_path):
+    start = HISTORY
+    minutes = HISTORY + 30
+    rare = [15 if m >= start else 0 for m in range(minutes)]  # 4 x 15 of 600 a minute: 10 %
+    series = [predict("200", [OK_PER_MIN - 4 * r for r in rare])]
+    series += [predict(status, rare) for status in ("501", "505", "507", "511")]
+    run_promtool(rules, tmp_path, series, alerts=[(start + 25, FAST, True), (start + 25, SLOW, True)],
+                 what="every 5xx status is a server error, not only the common 500, 502, 503 and 504: 10 % of /predict "
+                      "answers being 501, 505, 507 or 511 must page as a fast and a slow burn")
