@@ -55,13 +55,20 @@ def test_latency_budget_with_no_other_hops_is_the_whole_target():
 
 @pytest.mark.parametrize(
     "target, hops",
-    [(0.0, []), (-50.0, []), (200.0, [-10.0]), (200.0, [30.0, -10.0]), (200.0, [150.0, 50.0]), (200.0, [250.0])],
-    ids=["zero_target", "negative_target", "negative_hop", "negative_hop_outweighed_by_another",
-         "budget_exactly_spent", "budget_overspent"],
+    [(0.0, []), (-50.0, []), (200.0, [-10.0]), (200.0, [-0.5]), (200.0, [30.0, -10.0]), (200.0, [150.0, 50.0]),
+     (200.0, [250.0])],
+    ids=["zero_target", "negative_target", "negative_hop", "negative_hop_under_one_ms",
+         "negative_hop_outweighed_by_another", "budget_exactly_spent", "budget_overspent"],
 )
 def test_latency_budget_rejects_bad_inputs_and_a_spent_budget(target, hops):
     with pytest.raises(ValueError):
         latency_budget_ms(target, hops)
+
+
+def test_a_budget_under_one_millisecond_is_still_a_budget():
+    assert latency_budget_ms(200.0, [199.5]) == pytest.approx(0.5), (
+        "a 200 ms target minus a 199.5 ms hop leaves 0.5 ms: tight, but more than 0, so it is returned, not refused"
+    )
 
 
 def test_replica_throughput_follows_littles_law():
@@ -162,11 +169,12 @@ def test_the_floor_does_not_cap_a_heavy_load():
         dict(peak_qps=50.0, qps_per_replica=0.0),
         dict(peak_qps=50.0, qps_per_replica=-100.0),
         dict(peak_qps=50.0, qps_per_replica=100.0, headroom=1.0),
+        dict(peak_qps=50.0, qps_per_replica=100.0, headroom=1.5),
         dict(peak_qps=50.0, qps_per_replica=100.0, headroom=-0.1),
         dict(peak_qps=50.0, qps_per_replica=100.0, min_replicas=0),
     ],
     ids=["zero_qps", "negative_qps", "zero_throughput", "negative_throughput",
-         "full_headroom", "negative_headroom", "zero_min_replicas"],
+         "full_headroom", "headroom_above_one", "negative_headroom", "zero_min_replicas"],
 )
 def test_replicas_needed_rejects_bad_inputs(kwargs):
     with pytest.raises(ValueError):

@@ -479,6 +479,16 @@ def test_a_user_without_interactions_gets_the_most_popular_items():
 
 
 @pytest.mark.task(taskno=2)
+def test_a_user_right_after_one_without_interactions_is_not_a_cold_start():
+    # User 1 has an empty row; user 2, the next row, saw item 0, which shares user 0 with item 1.
+    model = fitted([[0, 1], [], [0], [2], [2], [2]], 4)
+    assert model.recommend(2, 2) == [1, 2], (
+        "user 2 saw item 0 and gets the similar item 1, then the popular unseen item 2: [1, 2]. The empty "
+        "history of user 1 says nothing about user 2, who is not a cold start (that would be [2, 0])"
+    )
+
+
+@pytest.mark.task(taskno=2)
 @pytest.mark.parametrize("user_id", [-1, -2, -5], ids=["minus_one", "minus_two", "minus_n_users"])
 def test_a_negative_user_id_is_unknown_not_a_user_counted_from_the_end(user_id):
     model = fitted([[1], [1], [1, 2], [0, 4], [3, 4]], 5)
