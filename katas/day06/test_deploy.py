@@ -59,6 +59,11 @@ def state(deploy):
     return deploy.state_file.read_text().strip() if deploy.state_file.exists() else ""
 
 
+def rollback_logged(stdout):
+    """A line the on-call engineer finds with `grep -i -e rollback -e 'rolling back'`."""
+    return any("rollback" in line.lower() or "rolling back" in line.lower() for line in stdout.splitlines())
+
+
 def assert_only_serving(fake_docker, deploy, name, image, output):
     containers = fake_docker.containers
     running = {n: c for n, c in containers.items() if c["running"] and c["port"] == deploy.port}
@@ -78,7 +83,8 @@ def assert_only_serving(fake_docker, deploy, name, image, output):
      ["--timeout", "0.0", "v1"], ["--interval", "inf", "v1"], ["--timeout", "nan", "v1"], ["v 1"], ["v1;reboot"], [".v1"], ["v1\n"], ["v" * 129], ["v1", "--port"],
      ["v1", "--image"], ["v1", "--name"], ["v1", "--context"], ["v1", "--build-arg"], ["v1", "--label"],
      ["v1", "--state-file"], ["v1", "--retries"], ["v1", "--interval"], ["v1", "--timeout"], ["v1", "--docker"],
-     ["--interval", "1.2.3", "v1"], ["--timeout", "1.2.3", "v1"], ["--interval", "-1", "v1"], ["--timeout", ".", "v1"]],
+     ["--interval", "1.2.3", "v1"], ["--timeout", "1.2.3", "v1"], ["--interval", "-1", "v1"], ["--timeout", ".", "v1"],
+     ["--timeout", "1,5", "v1"], ["--retries", "00", "v1"], ["v1^"], ["v[1]"], ["v`1`"]],
     ids=lambda a: " ".join(a).replace("\n", "\\n")[:40] or "no-version",
 )
 def test_a_bad_argument_prints_usage_and_exits_2(learner_file, run_bash, fake_docker, args):
@@ -98,8 +104,8 @@ def test_help_prints_usage_and_exits_0(learner_file, run_bash, fake_docker, flag
 @pytest.mark.task(taskno=3)
 @pytest.mark.parametrize(
     "image,port,version",
-    [("localhost:5000/team/ml", "1", "_Build.1-RC"), ("ml", "65535", "V" + "7" * 127)],
-    ids=["registry-with-port,port-1,leading-underscore", "port-65535,128-char-tag"],
+    [("localhost:5000/team/ml", "1", "_Build.1-RC"), ("ml", "65535", "V" + "7" * 127), ("ml", "8080", "7")],
+    ids=["registry-with-port,port-1,leading-underscore", "port-65535,128-char-tag", "one-character-tag"],
 )
 def test_values_at_their_limits_are_accepted(learner_file, run_bash, fake_docker, tmp_path, image, port, version):
     args = ["--image", image, "--name", NAME, "--port", port, "--context", str(tmp_path), "--state-file",
@@ -213,6 +219,48 @@ def test_the_defaults(learner_file, run_bash, fake_docker, server, tmp_path):
 
 
 @pytest.mark.task(taskno=3)
+def test_the_name_defaults_to_ml_model_whatever_the_image(learner_file, run_bash, fake_docker, server, tmp_path):
+    """--image is given, --name is not: the containers are still named ml-model-VERSION."""
+    port = int(server.url.rsplit(":", 1)[1])
+    fake_docker.add_running("ml-model-v1", "team/ml:v1", port)
+    state_file = tmp_path / "deployed-version"
+    state_file.write_text("v1\n")
+    args = ["--image", "team/ml", "--port", str(port), "--context", str(tmp_path), "--state-file", str(state_file),
+            "--retries", "2", "--interval", "0.1", "--timeout", "2", "v2"]
+    done = run_bash(learner_file("deploy.sh"), args, env=fake_docker.env, cwd=tmp_path, timeout=20)
+    calls = fake_docker.calls
+    run = first_index(calls, "run", "team/ml:v2")
+    assert run is not None and option_values(calls[run], "--name") == ["ml-model-v2"], (
+        f"--name defaults to ml-model, whatever --image says: the new container is ml-model-v2: {calls}")
+    assert first_index(calls, "stop", "ml-model-v1") is not None, (
+        f"the previous container is ml-model-v1 (the default name), it should be stopped: {calls}")
+    assert done.returncode == 0, f"a healthy v2 should be promoted (exit 0)\n{done.output}"
+    assert_only_serving(fake_docker, SimpleNamespace(port=port), "ml-model-v2", "team/ml:v2", done.output)
+
+
+@pytest.mark.task(taskno=3)
+def test_the_default_state_file_is_in_the_working_directory_whatever_the_context(
+        learner_file, run_bash, fake_docker, server, tmp_path):
+    """--context points elsewhere, --state-file is not given: .deployed-version is the working directory's."""
+    port = int(server.url.rsplit(":", 1)[1])
+    context, work = tmp_path / "app", tmp_path / "work"
+    context.mkdir()
+    work.mkdir()
+    fake_docker.add_running(f"{NAME}-v1", f"{IMAGE}:v1", port)
+    (work / ".deployed-version").write_text("v1\n")
+    args = ["--image", IMAGE, "--name", NAME, "--port", str(port), "--context", str(context), "--retries", "2",
+            "--interval", "0.1", "--timeout", "2", "v2"]
+    done = run_bash(learner_file("deploy.sh"), args, env=fake_docker.env, cwd=work, timeout=20)
+    assert first_index(fake_docker.calls, "stop", f"{NAME}-v1") is not None, (
+        f"the default state file is .deployed-version in the working directory (it says v1), not in --context: "
+        f"{NAME}-v1 should be stopped: {fake_docker.calls}\n{done.output}")
+    assert done.returncode == 0, f"a healthy v2 should be promoted (exit 0)\n{done.output}"
+    assert (work / ".deployed-version").read_text().strip() == "v2", (
+        "the .deployed-version in the working directory should now say v2")
+    assert not (context / ".deployed-version").exists(), "no state file should be written into the build context"
+
+
+@pytest.mark.task(taskno=3)
 @pytest.mark.parametrize("content", ["", "\n"], ids=["empty", "blank-line"])
 def test_an_empty_state_file_means_nothing_is_serving(deploy, fake_docker, content):
     deploy.state_file.write_text(content)
@@ -316,7 +364,8 @@ def test_an_unhealthy_version_is_rolled_back(deploy, fake_docker, server, v1_ser
     assert fake_docker.containers.get(f"{NAME}-v1", {}).get("id") == v1_serving, "the v1 container should be kept"
     assert_only_serving(fake_docker, deploy, f"{NAME}-v1", f"{IMAGE}:v1", done.output)
     assert state(deploy) == "v1", f"the state file should still say v1, holds {state(deploy)!r}"
-    assert "roll" in done.stdout.lower(), f"the rollback should be logged\n{done.output}"
+    assert rollback_logged(done.stdout), (
+        f"the rollback should be logged on stdout in a line containing 'rollback' or 'rolling back'\n{done.output}")
     assert len(server.requests) == 3, f"--retries 3 means 3 health checks before giving up, made {len(server.requests)}"
     assert all(gap >= 0.3 for gap in health_gaps(server)), (
         f"health checks should be --interval 0.4 s apart, the gaps were {health_gaps(server)}")
@@ -361,7 +410,8 @@ def test_a_container_that_does_not_start_is_rolled_back(deploy, fake_docker, v1_
         f"the rollback should remove it with docker rm -f, left {list(fake_docker.containers)}")
     assert_only_serving(fake_docker, deploy, f"{NAME}-v1", f"{IMAGE}:v1", done.output)
     assert state(deploy) == "v1", f"the state file should still say v1, holds {state(deploy)!r}"
-    assert "roll" in done.stdout.lower(), f"this rollback should be logged too\n{done.output}"
+    assert rollback_logged(done.stdout), (
+        f"this rollback should be logged too, in a line containing 'rollback' or 'rolling back'\n{done.output}")
 
 
 @pytest.mark.task(taskno=4)
@@ -472,6 +522,26 @@ def test_no_temporary_file_is_left_beside_the_state_file(learner_file, run_bash,
     assert left == [state_file.name], (
         f"only the state file should be left in its directory (write a temporary file, then mv it over), "
         f"found {left}")
+
+
+@pytest.mark.task(taskno=4)
+def test_a_rollback_leaves_no_temporary_file_beside_the_state_file(learner_file, run_bash, fake_docker, server, tmp_path):
+    port = int(server.url.rsplit(":", 1)[1])
+    fake_docker.add_running(f"{NAME}-v1", f"{IMAGE}:v1", port)
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    state_file = state_dir / "deployed-version"
+    state_file.write_text("v1\n")
+    server.set("failing")
+    args = ["--image", IMAGE, "--name", NAME, "--port", str(port), "--context", str(tmp_path), "--state-file",
+            str(state_file), "--retries", "2", "--interval", "0.1", "--timeout", "2", "v2"]
+    done = run_bash(learner_file("deploy.sh"), args, env=fake_docker.env, cwd=tmp_path, timeout=20)
+    assert done.returncode == 1, f"a v2 that never becomes healthy should be rolled back (exit 1)\n{done.output}"
+    assert state_file.read_text().strip() == "v1", f"the state file should still say v1, holds {state_file.read_text()!r}"
+    left = sorted(path.name for path in state_dir.iterdir())
+    assert left == [state_file.name], (
+        f"a rollback leaves the state file as it was and nothing beside it (write the temporary file only once "
+        f"the new version is healthy, or remove it), found {left}")
 
 
 @pytest.mark.task(taskno=4)

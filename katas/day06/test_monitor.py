@@ -226,6 +226,9 @@ def test_the_default_timeout_is_5_seconds(learner_file, run_bash, server):
         ["--timeout", "0.0"],
         ["--interval", "inf"],
         ["--timeout", "nan"],
+        ["--timeout", "1,5"],
+        ["--interval", "1x5"],
+        ["--max-failures", "00"],
     ],
     ids=lambda a: " ".join(a),
 )
