@@ -113,6 +113,7 @@ def previous_back(calls, after):
                                   ["--interval", "abc", "v1"], ["--timeout", "x", "v1"], ["--step-timeout", "ten", "v1"],
                                   ["--interval", "1.2.3", "v1"], ["--timeout", ".", "v1"],
                                   ["--step-timeout", "00", "v1"], ["--interval", "0.00", "v1"], ["--timeout", "00.0", "v1"],
+                                  ["--retries", "00", "v1"], ["--rollout-timeout", "00", "v1"],
                                   ["v 1"], [".v1"], ["v2\n"], ["v1\nv2"], ["v1", "--image"], ["a" * 129]],
                          ids=lambda a: (" ".join(a).replace("\n", "<LF>") if len(" ".join(a)) < 40 else "129-char-version")
                          or "no-version")
@@ -415,6 +416,61 @@ def test_the_tool_options_win_over_the_variables(pipeline, fake_tools, decoys):
                     "--kind", tools["KIND"], env=env)
     assert done.returncode == 0, f"--docker/--kubectl/--kind should win over DOCKER/KUBECTL/KIND\n{done.output}"
     assert decoys.calls() == "", f"the binaries named by the variables were run despite the options:\n{decoys.calls()}"
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.parametrize("source", ["variables", "options"])
+@pytest.mark.parametrize("mode", ["docker", "k8s"])
+def test_the_undo_runs_the_chosen_binaries_too(pipeline, fake_tools, docker_previous, model_server, decoys, mode, source):
+    import os
+
+    model_server.set("failing")  # the docker health check fails: the undo runs
+    fake_tools.answer("kubectl", "get", "--raw", code=1)  # so does the k8s one
+    env = {"PATH": f"{decoys.dir}{os.pathsep}{os.environ['PATH']}"}
+    extra = []
+    if source == "options":
+        env.update({tool.upper(): str(decoys.dir / tool) for tool in ("docker", "kubectl", "kind")})
+        extra = [word for tool in ("docker", "kubectl", "kind") for word in (f"--{tool}", fake_tools.env[tool.upper()])]
+    cluster = ["--kind-cluster", "dev"] if mode == "k8s" else []
+    done = pipeline("--mode", mode, *cluster, *extra, env=env, retries=1)
+    calls = fake_tools.calls
+    assert done.returncode == 1, f"an unhealthy deploy should be undone (exit 1)\n{done.output}\ncalls:\n{describe(calls)}"
+    deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
+    if mode == "k8s":
+        undone = index(calls, "kubectl", "rollout", "undo")
+    else:
+        undone = previous_back(calls, deploy) if deploy is not None else None
+    assert undone is not None, f"the undo should have run through the chosen binaries:\n{describe(calls)}"
+    assert decoys.calls() == "", (
+        f"every step, the undo and the wait for the container included, should run the binaries chosen by the "
+        f"{source} (not another docker/kubectl/kind); these ran instead:\n{decoys.calls()}")
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("mode", ["docker", "k8s"])
+def test_fractional_limits_work_through_a_whole_run(pipeline, fake_tools, docker_previous, mode):
+    done = pipeline("--mode", mode, "--step-timeout", "2.5", interval=0.5, timeout_s=0.5)
+    calls = fake_tools.calls
+    assert done.returncode == 0, (
+        f"--step-timeout 2.5, --interval 0.5 and --timeout 0.5 are valid numbers: a healthy {mode} deploy should go "
+        f"through every step with them (exit 0), rollout wait and health checks included\n{done.output}\n"
+        f"calls:\n{describe(calls)}")
+    if mode == "k8s":
+        assert index(calls, "kubectl", "rollout", "status") is not None, f"the rollout should be waited for:\n{describe(calls)}"
+
+
+@pytest.mark.task(taskno=4)
+def test_docker_mode_the_undo_still_runs_the_previous_image_when_removing_fails(pipeline, fake_tools, docker_previous,
+                                                                               model_server):
+    model_server.set("failing")
+    fake_tools.answer("docker", "rm", code=1, out="Error response from daemon: removal already in progress")
+    done = pipeline("--mode", "docker", retries=1)
+    calls = fake_tools.calls
+    assert done.returncode == 1, f"an unhealthy deploy should fail the pipeline (exit 1)\n{done.output}"
+    tested = index(calls, "docker", "run", "--rm", f"{IMAGE}:v2")
+    assert tested is not None and previous_back(calls, tested) is not None, (
+        f"the undo should still try to bring {IMAGE}:v1 back after a failing `docker rm` (which may have removed the "
+        f"container anyway), not give up half-way and leave nothing serving:\n{describe(calls)}")
 
 
 @pytest.mark.task(taskno=4)
