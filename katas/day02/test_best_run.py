@@ -105,6 +105,17 @@ def test_a_missing_experiment_is_a_lookup_error(mlflow_store):
         best_run(mlflow_store.tracking_uri, "no-such-experiment")
 
 
+def test_asking_about_a_missing_experiment_does_not_create_it(mlflow_store):
+    import mlflow
+
+    with pytest.raises(LookupError):
+        best_run(mlflow_store.tracking_uri, "never-created")
+    client = mlflow.MlflowClient(mlflow_store.tracking_uri)
+    assert client.get_experiment_by_name("never-created") is None, (
+        "best_run only reads the store: after asking about the missing experiment 'never-created' the store "
+        "holds an experiment of that name; look it up (get_experiment_by_name), do not set_experiment it")
+
+
 def test_a_store_that_cannot_be_reached_is_not_reported_as_a_missing_experiment(monkeypatch):
     import socket
 

@@ -223,21 +223,48 @@ def test_models_load_with_pyfunc_and_predict_like_the_classifier(embedded_experi
     _check_pyfunc(embedded_experiment)
 
 
-def test_a_model_that_cannot_be_saved_is_an_error_not_a_run_without_a_model(mlflow_store):
+UNWRITABLE = "day02-unwritable-artifacts"
+
+
+def _run_into_an_unwritable_location(mlflow_store):
+    """`run_experiment` with a file standing where its artifact location should be: (returned, raised)."""
     blocker = mlflow_store.root / "a-file-not-a-folder"
     blocker.write_text("artifacts cannot be written under a file\n", encoding="utf-8")
     made, error = None, None
     try:
-        made = run_experiment(mlflow_store.tracking_uri, "day02-unwritable-artifacts",
-                              artifact_location=str(blocker / "artifacts"))
+        made = run_experiment(mlflow_store.tracking_uri, UNWRITABLE, artifact_location=str(blocker / "artifacts"))
     except NotImplementedError:
         raise   # the stub: not written yet
     except Exception as exc:   # the save failed and the caller hears of it: what should happen
         error = exc
+    return blocker, made, error
+
+
+def test_a_model_that_cannot_be_saved_is_an_error_not_a_run_without_a_model(mlflow_store):
+    blocker, made, error = _run_into_an_unwritable_location(mlflow_store)
     assert error is not None, (
         f"no model can be written to the artifact_location {blocker / 'artifacts'} (a file stands in its path), "
         f"yet run_experiment returned {made!r} instead of raising: a model that fails to save is an error that "
-        "propagates, never a run left behind with metrics and no model")
+        "propagates, never a run returned with metrics and no model")
+
+
+def test_a_call_that_raised_leaves_no_run_open(mlflow_store):
+    import mlflow
+
+    _, made, error = _run_into_an_unwritable_location(mlflow_store)
+    assert error is not None, f"run_experiment should raise when no model can be saved; it returned {made!r}"
+    active = mlflow.active_run()
+    assert active is None, (
+        f"after run_experiment raised, run {active.info.run_id} is still the active run of this process: the "
+        "next call would fail with 'run already active'; end the run on failure (a `with mlflow.start_run(...)` "
+        "block does) or delete it")
+    client = mlflow.MlflowClient(mlflow_store.tracking_uri)
+    experiment = client.get_experiment_by_name(UNWRITABLE)
+    running = [] if experiment is None else [
+        run.info.run_id for run in client.search_runs([experiment.experiment_id]) if run.info.status == "RUNNING"]
+    assert not running, (
+        f"after run_experiment raised, runs {running} are left RUNNING in the store forever: end a run whose "
+        "model failed to save as FAILED, or delete it")
 
 
 def test_artifacts_go_to_the_artifact_location_and_nothing_to_the_working_folder(embedded_experiment):
