@@ -95,6 +95,40 @@ def test_integers_and_zeros_are_accepted_as_numbers(client, reference_model):
     assert answer.get_json().get("predictions") == expected, "integer and zero features should be predicted like floats"
 
 
+def rows_on_a_decision_boundary(model, count: int = 6) -> list[list[float]]:
+    """Rows so close to where the model's answer changes that rounding them to float32 changes it."""
+    rng = np.random.default_rng(11)
+    found = []
+    for _ in range(5000):
+        if len(found) >= count:
+            break
+        low, high = rng.normal(scale=2.0, size=(2, 4))
+        if model.predict([low])[0] == model.predict([high])[0]:
+            continue
+        # Bisect to within ~1e-10 of the boundary: far closer than float32 rounding (~1e-7),
+        # far enough that float64 arithmetic, in whatever order, gives the same answer.
+        for _ in range(35):
+            middle = (low + high) / 2
+            if model.predict([middle])[0] == model.predict([low])[0]:
+                low = middle
+            else:
+                high = middle
+        for row in (low, high):
+            if model.predict([row])[0] != model.predict(row.astype(np.float32).astype(float).reshape(1, -1))[0]:
+                found.append([float(value) for value in row])
+    assert len(found) >= count, "(the test should find rows near the model's decision boundary)"
+    return found[:count]
+
+
+def test_features_reach_the_model_at_full_precision(client, reference_model):
+    rows = rows_on_a_decision_boundary(reference_model)
+    answer = predict(client, {"features": rows})
+    assert answer.status_code == 200, f"a valid batch should get 200, got {answer.status_code}: {answer.data[:200]!r}"
+    assert answer.get_json().get("predictions") == reference_model.predict(np.asarray(rows)).tolist(), (
+        "rows close to the model's decision boundary got other predictions than the model gives them: pass the "
+        "numbers on as Python floats (float64), not rounded to float32 or fewer digits")
+
+
 def test_model_uri_with_the_file_scheme_is_accepted(model_file, monkeypatch):
     monkeypatch.delenv("MODEL_PATH", raising=False)
     monkeypatch.delenv("MODEL_URI", raising=False)
@@ -106,6 +140,26 @@ def test_model_uri_with_the_file_scheme_is_accepted(model_file, monkeypatch):
     answer = wait_ready(create_app({"MODEL_VERSION": "uri-env"}).test_client())
     assert answer.status_code == 200, (
         "with neither MODEL_PATH nor MODEL_URI in config, the model named by $MODEL_URI (file:///...) should load")
+
+
+def test_model_uri_in_config_wins_over_model_uri_in_the_environment(model_file, tmp_path, monkeypatch):
+    monkeypatch.delenv("MODEL_PATH", raising=False)
+    monkeypatch.setenv("MODEL_URI", (tmp_path / "missing.skops").as_uri())
+    answer = wait_ready(create_app({"MODEL_URI": model_file.as_uri(), "MODEL_VERSION": "uri-config"}).test_client())
+    assert answer.status_code == 200, (
+        "MODEL_URI given in config should win over $MODEL_URI (which names a missing file here), like every other key")
+
+
+def test_without_model_path_or_model_uri_the_server_lives_but_is_not_ready(monkeypatch):
+    monkeypatch.delenv("MODEL_PATH", raising=False)
+    monkeypatch.delenv("MODEL_URI", raising=False)
+    # create_app must not raise here: no model setting at all is one more way for the model to be missing.
+    client = create_app({"MODEL_VERSION": "nothing"}).test_client()
+    wait_ready(client, seconds=0.5)
+    assert client.get("/health").status_code == 200, (
+        "/health should answer 200 with neither MODEL_PATH nor MODEL_URI set (liveness, not readiness)")
+    assert client.get("/ready").status_code == 503, (
+        "/ready should answer 503 with neither MODEL_PATH nor MODEL_URI set: there is no model to load")
 
 
 def test_settings_come_from_the_environment_when_no_config_is_given(model_file, monkeypatch):
@@ -243,19 +297,20 @@ def test_a_broken_model_file_leaves_the_server_alive_but_not_ready(model_file, t
     assert client.get("/ready").status_code == 503, f"{kind} as the model should leave /ready at 503"
 
 
-def test_a_pickle_file_is_never_unpickled(tmp_path):
+@pytest.mark.parametrize("name", ["model.skops", "model.pkl", "model.joblib"])
+def test_a_pickle_file_is_never_unpickled(tmp_path, name):
     marker = tmp_path / "code-ran"
 
     class Payload:
         def __reduce__(self):
             return (open, (str(marker), "w"))
 
-    evil = tmp_path / "model.skops"
+    evil = tmp_path / name  # whatever the file is called: a ".pkl" name is no reason to unpickle it
     evil.write_bytes(pickle.dumps(Payload()))
     client = create_app({"MODEL_PATH": str(evil), "MODEL_VERSION": "evil"}).test_client()
     wait_ready(client, seconds=0.5)
-    assert not marker.exists(), ("loading the model ran code from the file: never unpickle (pickle, joblib) "
-                                 "a file you did not make; load it with skops.io.load")
+    assert not marker.exists(), (f"loading the model from {name} ran code from the file: never unpickle (pickle, "
+                                 "joblib) a file you did not make, whatever its name; load it with skops.io.load")
     assert client.get("/ready").status_code == 503, "a file that is not a valid skops model should leave /ready at 503"
 
 
