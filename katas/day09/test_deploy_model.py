@@ -196,6 +196,7 @@ def test_a_display_name_outside_1_to_128_characters_is_rejected(name, value_erro
     {"0": 90, "1111": 5},
     {"0": 110, "1111": -10},
     {"0": 60, "1111": 50, "2222": -10},
+    {"0": 51, "1111": 50, "2222": -1},
     {"0": 50.5, "1111": 49.5},
     {0: 100},
     {"fraud-v1": 100},
@@ -208,7 +209,7 @@ def test_a_display_name_outside_1_to_128_characters_is_rejected(name, value_erro
     {" 1111": 100},
     {"\u0661\u0662\u0663\u0664": 100},
     [("0", 100)],
-], ids=["empty", "adds-to-95", "negative", "negative-with-every-share-below-100", "fractions", "int-key", "name-key", "empty-key", "11-digit-id",
+], ids=["empty", "adds-to-95", "negative", "negative-with-every-share-below-100", "minus-one-share", "fractions", "int-key", "name-key", "empty-key", "11-digit-id",
         "bool-share", "whole-float", "string-share", "key-with-newline", "key-with-space", "non-ascii-digits", "a-list"])
 def test_a_bad_traffic_split_is_rejected(split, value_error_naming):
     with value_error_naming("traffic_split"):

@@ -42,6 +42,34 @@ def test_a_machine_with_a_fitting_gpu_builds_a_machine_spec(machine, gpu, count)
     assert spec.accelerator_count == count, "accelerator_count should be carried over"
 
 
+# Every row of the README's machine and accelerator table, with the counts it allows
+# (Google Cloud "GPU machine types": N1 attachable GPUs, accelerator-optimized A2, A3, G2).
+README_TABLE = [
+    *[("n1-standard-8", gpu, n) for gpu in ("NVIDIA_TESLA_T4", "NVIDIA_TESLA_P4", "NVIDIA_TESLA_P100")
+      for n in (1, 2, 4)],
+    *[("n1-highmem-16", "NVIDIA_TESLA_V100", n) for n in (1, 2, 4, 8)],
+    *[(f"a2-highgpu-{n}g", "NVIDIA_TESLA_A100", n) for n in (1, 2, 4, 8)],
+    ("a2-megagpu-16g", "NVIDIA_TESLA_A100", 16),
+    *[(f"a2-ultragpu-{n}g", "NVIDIA_A100_80GB", n) for n in (1, 2, 4, 8)],
+    *[(f"a3-highgpu-{n}g", "NVIDIA_H100_80GB", n) for n in (1, 2, 4, 8)],
+    *[(f"g2-standard-{n}", "NVIDIA_L4", 1) for n in (4, 8, 12, 16, 32)],
+    ("g2-standard-24", "NVIDIA_L4", 2),
+    ("g2-standard-48", "NVIDIA_L4", 4),
+    ("g2-standard-96", "NVIDIA_L4", 8),
+]
+
+
+@pytest.mark.parametrize(("machine", "gpu", "count"), README_TABLE)
+def test_every_machine_gpu_and_count_in_the_readme_table_is_accepted(machine, gpu, count):
+    try:
+        spec = machine_spec(machine_type=machine, accelerator_type=gpu, accelerator_count=count)
+    except ValueError as exc:
+        pytest.fail(f"the README's table allows {machine} with {count} x {gpu}, but it was rejected: {exc}",
+                    pytrace=False)
+    assert (spec.machine_type, spec.accelerator_type, spec.accelerator_count) == (
+        machine, Accelerator[gpu], count), f"{machine} with {count} x {gpu} should be carried over unchanged"
+
+
 @pytest.mark.parametrize("machine", CPU_MACHINES)
 def test_a_cpu_machine_needs_no_accelerator(machine):
     spec = machine_spec(machine_type=machine)
@@ -103,6 +131,8 @@ def test_an_accelerator_optimized_machine_without_its_gpu_is_rejected(machine, v
     ("g2-standard-24", "NVIDIA_L4", 1),
     ("g2-standard-8", "NVIDIA_L4", 2),
     ("n1-standard-8", None, 1),
+    ("n1-standard-8", None, -1),
+    ("e2-standard-4", None, -2),
     ("n1-standard-8", "NVIDIA_TESLA_T4", True),
     ("n1-standard-8", "NVIDIA_TESLA_T4", 1.0),
     ("n1-standard-8", "NVIDIA_TESLA_T4", "1"),
