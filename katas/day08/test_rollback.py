@@ -58,6 +58,23 @@ def test_a_champion_set_by_hand_is_where_a_rollback_returns(registry, mlflow_nam
     assert _champion(registry.tracking_uri, mlflow_name) == "1", "the 'champion' alias should point at version 1 again"
 
 
+def test_a_champion_moved_back_by_hand_is_where_a_rollback_returns(registry, held_out, mlflow_name):
+    assert _offer(registry, mlflow_name, "weak") and _offer(registry, mlflow_name, "good"), (
+        "setup: versions 1 (weak) and 2 (good) should have been promoted in turn")
+    # An operator moved production back to version 1 by hand, without calling rollback.
+    _client(registry.tracking_uri).set_registered_model_alias(mlflow_name, "champion", "1")
+    assert _offer(registry, mlflow_name, "overclaimed"), (
+        f"the champion is version 1 again ({held_out['weak']:.3f}, set by hand); version 3 scores "
+        f"{held_out['overclaimed']:.3f} and should be promoted: compare with the version 'champion' points at "
+        "now, not with the last one your history recorded")
+    back_to = rollback(registry.tracking_uri, mlflow_name)
+    assert back_to == "1", (
+        f"version 1 was serving (put back by hand) when version 3 was promoted; rolling back should return to "
+        f"'1', not {back_to!r}: record the champion a promotion replaces whenever it is not the last one recorded, "
+        "even if it served earlier too")
+    assert _champion(registry.tracking_uri, mlflow_name) == "1", "the 'champion' alias should point at version 1 again"
+
+
 def test_a_promotion_after_a_rollback_builds_on_the_restored_champion(registry, held_out, mlflow_name):
     assert _offer(registry, mlflow_name, "weak") and _offer(registry, mlflow_name, "good"), (
         "setup: versions 1 (weak) and 2 (good) should have been promoted in turn")

@@ -82,9 +82,9 @@ def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_
         if gain <= margin:
             return False
     depth = _depth(aliases)
-    if depth == 0 and champion is not None:  # a champion set by hand before any promotion
-        client.set_registered_model_alias(model_name, f"{HISTORY_PREFIX}1", champion)
-        depth = 1
+    if champion is not None and aliases.get(f"{HISTORY_PREFIX}{depth}") != champion:  # a champion set by hand
+        depth += 1
+        client.set_registered_model_alias(model_name, f"{HISTORY_PREFIX}{depth}", champion)
     client.set_registered_model_alias(model_name, f"{HISTORY_PREFIX}{depth + 1}", challenger)
     client.set_registered_model_alias(model_name, "champion", challenger)
     client.delete_registered_model_alias(model_name, "challenger")

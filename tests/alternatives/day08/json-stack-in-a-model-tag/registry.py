@@ -80,7 +80,7 @@ def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_
         if not new > old + margin:
             return False
     history = _history(client, model_name)
-    if not history and champion is not None:
+    if champion is not None and history[-1:] != [champion]:  # a champion set by hand
         history.append(champion)
     history.append(challenger)
     client.set_registered_model_tag(model_name, HISTORY_TAG, json.dumps(history))
