@@ -14,22 +14,25 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def on_every_line_of(code: Path, action: Callable[[], None]) -> Iterator[None]:
-    """Within the block, every thread started runs `action()` before each line it executes
-    from `code` (a folder, or one file)."""
+def _before_each(code: Path, event_name: str, action: Callable[[], None]) -> Iterator[None]:
+    """Within the block, every thread started runs `action()` before each trace event named
+    `event_name` ("line" or "opcode") in code from `code` (a folder, or one file)."""
     target = Path(code).resolve()
     traced: dict[str, bool] = {}  # file name -> whether it is under `target`
 
-    def each_line(frame, event, arg):
-        if event == "line":
+    def each_event(frame, event, arg):
+        if event == event_name:
             action()
-        return each_line
+        return each_event
 
     def on_call(frame, event, arg):
         name = frame.f_code.co_filename
         if name not in traced:
             traced[name] = Path(name).resolve().is_relative_to(target)
-        return each_line if traced[name] else None
+        if not traced[name]:
+            return None
+        frame.f_trace_opcodes = event_name == "opcode"
+        return each_event
 
     threading.settrace(on_call)
     try:
@@ -38,6 +41,14 @@ def on_every_line_of(code: Path, action: Callable[[], None]) -> Iterator[None]:
         threading.settrace(None)
 
 
-def switching_threads(code: Path) -> contextlib.AbstractContextManager[None]:
-    """Threads started in the block yield to each other before each line of `code`."""
-    return on_every_line_of(code, lambda: time.sleep(1e-6))
+def on_every_line_of(code: Path, action: Callable[[], None]) -> contextlib.AbstractContextManager[None]:
+    """Within the block, every thread started runs `action()` before each line it executes
+    from `code` (a folder, or one file)."""
+    return _before_each(code, "line", action)
+
+
+def switching_threads(code: Path, *, operations: bool = False) -> contextlib.AbstractContextManager[None]:
+    """Threads started in the block yield to each other before each line of `code`, or with
+    `operations` before each bytecode operation: then a value read and written back within
+    one line (`self.tokens = min(...)`) interleaves too."""
+    return _before_each(code, "opcode" if operations else "line", lambda: time.sleep(1e-6))

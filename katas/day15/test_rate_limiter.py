@@ -5,7 +5,6 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from hypothesis import example, given, settings
@@ -242,28 +241,8 @@ def threads_switch_between_operations(impl_dir):
     """Like threads_switch_between_lines, but before every bytecode operation of your code: a
     count read and written back within one line (`self.tokens = min(...)`) then interleaves too,
     even when the arithmetic runs in exact fractions or decimals that no test number can pause."""
-    target = Path(impl_dir).resolve()
-    ours = {}  # file name -> whether it is one of your files
-
-    def each_operation(frame, event, arg):
-        if event == "opcode":
-            time.sleep(1e-6)
-        return each_operation
-
-    def on_call(frame, event, arg):
-        name = frame.f_code.co_filename
-        if name not in ours:
-            ours[name] = Path(name).resolve().is_relative_to(target)
-        if not ours[name]:
-            return None
-        frame.f_trace_opcodes = True
-        return each_operation
-
-    threading.settrace(on_call)
-    try:
+    with switching_threads(impl_dir, operations=True):
         yield
-    finally:
-        threading.settrace(None)
 
 
 @pytest.mark.parametrize(
