@@ -24,12 +24,14 @@ to main, a push to another branch or a tag, they decide which jobs would run fro
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -100,17 +102,25 @@ class Trained:
 
         return mlflow.MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
-    def register(self, name: str, which: str) -> str:
-        """Register a logged model as a new version of `name`, moving no alias (the test's own calls)."""
+    @contextlib.contextmanager
+    def pointed_at(self) -> Iterator[object]:
+        """MLflow (yielded) with its process URIs on this store for the test's own calls, put back
+        on the decoy default afterwards: code under test must use its tracking_uri, not what the
+        test left behind."""
         import mlflow
 
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
         try:
-            return str(mlflow.register_model(self.model_uris[which], name).version)
-        finally:  # code under test must use its tracking_uri, not what the test left behind
+            yield mlflow
+        finally:
             mlflow.set_tracking_uri(self.store.default_uri)
             mlflow.set_registry_uri(self.store.default_uri)
+
+    def register(self, name: str, which: str) -> str:
+        """Register a logged model as a new version of `name`, moving no alias (the test's own calls)."""
+        with self.pointed_at() as mlflow:
+            return str(mlflow.register_model(self.model_uris[which], name).version)
 
     def register_champion(self, name: str, which: str = "champion") -> str:
         """Register a logged model as a new version of `name` and point `champion` at it."""
@@ -134,16 +144,10 @@ class Trained:
 
     def auc_of(self, model_uri: str) -> float:
         """The held-out ROC AUC of what `model_uri` resolves to now, loaded by the test."""
-        import mlflow
         from sklearn.metrics import roc_auc_score
 
-        mlflow.set_tracking_uri(self.tracking_uri)
-        mlflow.set_registry_uri(self.tracking_uri)
-        try:
+        with self.pointed_at() as mlflow:
             model = mlflow.sklearn.load_model(model_uri)
-        finally:
-            mlflow.set_tracking_uri(self.store.default_uri)
-            mlflow.set_registry_uri(self.store.default_uri)
         return roc_auc_score(self.y, model.predict_proba(self.X)[:, 1])
 
 

@@ -46,13 +46,8 @@ def by_name(report) -> dict:
 
 def input_columns(registry, which) -> dict:
     """{column: type} of a logged model's input signature, read by the test."""
-    import mlflow
-
-    mlflow.set_tracking_uri(registry.tracking_uri)
-    try:
+    with registry.pointed_at() as mlflow:
         signature = mlflow.models.get_model_info(registry.model_uris[which]).signature
-    finally:
-        mlflow.set_tracking_uri(registry.store.default_uri)
     return {spec.name: spec.type.name for spec in signature.inputs.inputs}
 
 
@@ -221,14 +216,12 @@ def test_the_size_counts_the_files_in_sub_folders_too(registry, champion_name, t
     """A model logged with `code_paths` keeps that code in a `code/` sub-folder of its artifacts."""
     import sys
 
-    import mlflow
     import sklearn
 
     monkeypatch.setattr(sys, "path", list(sys.path))  # loading the model puts its code folder on sys.path
     helper = tmp_path / "day19_features.py"
     helper.write_text("# feature helpers shipped with the model\n" + "SCALE = 1.0\n" * 2000, encoding="utf-8")
-    mlflow.set_tracking_uri(registry.tracking_uri)
-    try:
+    with registry.pointed_at() as mlflow:
         model = mlflow.sklearn.load_model(registry.model_uris["champion"])
         with mlflow.start_run(run_name="with-code"):
             uri = mlflow.sklearn.log_model(
@@ -236,8 +229,6 @@ def test_the_size_counts_the_files_in_sub_folders_too(registry, champion_name, t
                 code_paths=[str(helper)], pip_requirements=[f"scikit-learn=={sklearn.__version__}"]).model_uri
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(tmp_path / "artifacts")))
         files = [path for path in local.rglob("*") if path.is_file()]
-    finally:
-        mlflow.set_tracking_uri(registry.store.default_uri)
     nested = sum(path.stat().st_size for path in files if path.parent != local)
     assert nested > 20_000, f"setup: the code folder holds {nested} bytes: {sorted(map(str, files))}"
     size = by_name(run_gate(registry.tracking_uri, champion_name, uri, registry.X, registry.y, slice_by="region",
