@@ -38,6 +38,13 @@ def fitted(histories, n_items, fmt=sparse.csr_array):
     return ItemItemRecommender().fit(interactions(histories, n_items, fmt))
 
 
+def csr_with_repeated_cells(data, rows, cols, shape):
+    """A CSR matrix that keeps repeated (user, item) entries as they come, as a COO log does; scipy adds them up."""
+    order = np.argsort(rows, kind="stable")
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(np.asarray(rows), minlength=shape[0]))])
+    return sparse.csr_array((np.asarray(data)[order], np.asarray(cols)[order], indptr), shape=shape)
+
+
 @pytest.fixture(scope="module")
 def planted_data():
     """1,000 users × 10,000 items with planted taste clusters, some history held out.
@@ -110,12 +117,18 @@ def test_most_popular_with_k_beyond_the_catalogue_returns_every_item_once():
 
 @pytest.mark.task(taskno=1)
 @pytest.mark.parametrize(
-    "fmt", [sparse.coo_array, sparse.csc_array, sparse.csr_matrix, sparse.coo_matrix],
-    ids=["coo_array", "csc_array", "csr_matrix", "coo_matrix"],
+    "fmt",
+    [sparse.coo_array, sparse.csc_array, sparse.csr_matrix, sparse.coo_matrix, sparse.lil_array, sparse.lil_matrix,
+     sparse.dok_array, sparse.bsr_array],
+    ids=["coo_array", "csc_array", "csr_matrix", "coo_matrix", "lil_array", "lil_matrix", "dok_array", "bsr_array"],
 )
 def test_fit_accepts_any_scipy_sparse_format(fmt):
-    model = fitted([[2, 3], [3], [3, 4], [4]], 6, fmt)
-    assert model.most_popular(3) == [3, 4, 2], f"fit() should work the same on a {fmt.__name__}"
+    model = fitted([{2: 1.0, 3: 2.0}, [3], [3, 4], [4], {0: 1.0, 3: 3.0}], 6, fmt)
+    assert model.most_popular(3) == [3, 4, 0], f"fit() should work the same on a {fmt.__name__}"
+    assert model.recommend(0, 2) == [0, 4], (
+        f"fit() on a {fmt.__name__} (a matrix built cell by cell, say) should give the same recommendations: "
+        "[0, 4]"
+    )
 
 
 @pytest.mark.task(taskno=2)
@@ -169,10 +182,17 @@ def test_a_stored_zero_is_not_an_interaction():
 
 
 @pytest.mark.task(taskno=1)
-@pytest.mark.parametrize("fmt", [sparse.coo_array, sparse.coo_matrix], ids=["coo_array", "coo_matrix"])
+@pytest.mark.parametrize(
+    "fmt", [sparse.coo_array, sparse.coo_matrix, "csr_with_repeats"],
+    ids=["coo_array", "coo_matrix", "csr_with_repeats"],
+)
 def test_repeated_events_of_one_user_count_once(fmt):
-    # An event log as COO: user 0 played item 1 three times (three entries for one cell).
-    log = fmt(([1.0, 1.0, 1.0, 1.0, 1.0], ([0, 0, 0, 1, 2], [1, 1, 1, 2, 2])), shape=(3, 4))
+    # An event log: user 0 played item 1 three times (three entries for one cell).
+    data, rows, cols = [1.0, 1.0, 1.0, 1.0, 1.0], [0, 0, 0, 1, 2], [1, 1, 1, 2, 2]
+    if fmt == "csr_with_repeats":
+        log = csr_with_repeated_cells(data, rows, cols, (3, 4))
+    else:
+        log = fmt((data, (rows, cols)), shape=(3, 4))
     model = ItemItemRecommender().fit(log)
     assert model.most_popular(2) == [2, 1], (
         "repeated entries for one (user, item) cell are one user: item 2 (2 users) before item 1 (1 user)"
@@ -227,12 +247,17 @@ def test_fractional_values_are_interactions():
 
 
 @pytest.mark.task(taskno=1)
-@pytest.mark.parametrize("fmt", ["coo", "csr", "csc"])
+@pytest.mark.parametrize("fmt", ["coo", "csr", "csc", "csr_with_repeats"])
 def test_fit_leaves_the_callers_stored_entries_alone(fmt):
     # A float64 log with a repeated cell (0, 1) and a stored zero (1, 2), in the caller's own format.
-    log = sparse.coo_array(([1.0, 2.0, 0.0, 1.0, 1.0], ([0, 0, 1, 1, 2], [1, 1, 2, 0, 0])), shape=(3, 3))
-    matrix = log if fmt == "coo" else log.asformat(fmt)
-    if fmt != "coo":   # keep the stored zero (CSR/CSC conversion already summed the repeated cell)
+    data, rows, cols = [1.0, 2.0, 0.0, 1.0, 1.0], [0, 0, 1, 1, 2], [1, 1, 2, 0, 0]
+    log = sparse.coo_array((data, (rows, cols)), shape=(3, 3))
+    if fmt == "csr_with_repeats":   # CSR that keeps the repeated cell, its row 1 not sorted by column
+        matrix = csr_with_repeated_cells(data, rows, cols, (3, 3))
+    elif fmt == "coo":
+        matrix = log
+    else:   # keep the stored zero (CSR/CSC conversion already summed the repeated cell)
+        matrix = log.asformat(fmt)
         matrix = type(matrix)((matrix.data, matrix.indices, matrix.indptr), shape=matrix.shape)
     parts = ("data", "row", "col") if fmt == "coo" else ("data", "indices", "indptr")
     before = {name: getattr(matrix, name).copy() for name in parts}
@@ -240,7 +265,8 @@ def test_fit_leaves_the_callers_stored_entries_alone(fmt):
     ItemItemRecommender().fit(matrix)
     changed = [name for name in parts if not np.array_equal(getattr(matrix, name), before[name])]
     assert matrix.nnz == nnz and not changed, (
-        f"fit() rewrote the caller's {fmt.upper()} matrix (stored entries {nnz} -> {matrix.nnz}, changed: {changed}): "
+        f"fit() rewrote the caller's {fmt.upper().replace('_', ' ')} matrix (stored entries {nnz} -> {matrix.nnz}, "
+        f"changed: {changed}): "
         f"summing duplicates or dropping zeros in place changes the caller's event log even when the dense values "
         f"stay the same; do it on your own copy"
     )
@@ -539,16 +565,16 @@ def test_fitting_again_replaces_the_previous_model():
 
 @pytest.mark.task(taskno=2)
 def test_every_item_sharing_a_user_comes_before_the_padding_however_many():
-    # User 0 saw items 0..149; user 1 saw only item 0; user 2 saw item 0 and the even items 2..148.
-    # So items 1..149 all share a user with user 1's history: the even ones share two users with
-    # item 0 (more similar), the odd ones one. Items 200 and 201 are popular but share no user with item 0.
-    model = fitted([list(range(150)), [0], [0] + list(range(2, 150, 2)), [200], [200], [200], [201], [201]], 210)
-    shown = model.recommend(1, 151)
-    expected = list(range(2, 150, 2)) + list(range(1, 150, 2)) + [200, 201]
+    # User 0 saw items 0..599; user 1 saw only item 0; user 2 saw item 0 and the even items 2..598.
+    # So items 1..599 all share a user with user 1's history: the even ones share two users with
+    # item 0 (more similar), the odd ones one. Items 600 and 601 are popular but share no user with item 0.
+    model = fitted([list(range(600)), [0], [0] + list(range(2, 600, 2)), [600], [600], [600], [601], [601]], 610)
+    shown = model.recommend(1, 601)
+    expected = list(range(2, 600, 2)) + list(range(1, 600, 2)) + [600, 601]
     assert shown == expected, (
-        "all 149 items that share a user with item 0 come first: the even ones (two shared users) in id order, "
-        "then the odd ones (one shared user) in id order, then the popular items 200 and 201; got "
-        f"{shown[:6]}...{shown[-4:]} with 200 at position {shown.index(200) if 200 in shown else None}. Keep every "
+        "all 599 items that share a user with item 0 come first: the even ones (two shared users) in id order, "
+        "then the odd ones (one shared user) in id order, then the popular items 600 and 601; got "
+        f"{shown[:6]}...{shown[-4:]} with 600 at position {shown.index(600) if 600 in shown else None}. Keep every "
         "positive similarity (no top-N pruning of neighbours, no skipping users with long histories), and sort "
         "equal scores stably by id (numpy's default argsort is not stable)"
     )
@@ -564,6 +590,17 @@ def test_a_weak_similarity_still_comes_before_the_padding():
     assert model.recommend(1, 2) == [1, 2], (
         "user 1 saw item 0, which shares a user with item 1: however weak that similarity, item 1 comes "
         "before the popular padding item 2: [1, 2]. Do not drop small similarities with a threshold"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_a_barely_there_interaction_still_links_two_items():
+    # User 0 played item 0 for a millionth of its length (0.000001) and item 1 fully: the only user the two
+    # items share. Weighted by that value, the cosine of items 0 and 1 is about 0.0000001.
+    model = fitted([{0: 1e-6, 1: 1.0}] + [{0: 1.0}] * 50 + [{2: 1.0}] * 3, 3)
+    assert model.recommend(1, 2) == [1, 2], (
+        "items 0 and 1 share user 0, so item 1 comes first for user 1 (who saw item 0), however small user 0's "
+        "value: [1, 2]. A value of 0.000001 is an interaction; no threshold on similarities or scores may drop it"
     )
 
 
@@ -621,6 +658,19 @@ def test_recommendations_are_plain_ints(planted):
     not_int = sorted({type(item).__name__ for item in padded if type(item) is not int})
     assert not not_int, f"the items padding the list should be plain Python ints too, not {not_int}"
     json.dumps(padded)
+
+
+@pytest.mark.task(taskno=2)
+@pytest.mark.parametrize("user_id", [3, 5, -1], ids=["empty_history", "unknown_user", "negative_id"])
+def test_a_cold_start_gets_plain_ints_too(user_id):
+    model = fitted([[0, 1], [1], [1, 2], []], 4)
+    shown = model.recommend(user_id, 3)
+    types = sorted({type(item).__name__ for item in shown})
+    assert shown == [1, 0, 2] and types == ["int"], (
+        f"cold-start user {user_id} should get the most popular items [1, 0, 2] as plain Python ints, got {shown!r} "
+        f"of types {types}: numpy integers do not serialise to JSON"
+    )
+    json.dumps(shown)
 
 
 @pytest.mark.task(taskno=2)

@@ -1,0 +1,61 @@
+"""Back-of-envelope capacity planning: traffic → latency budget → replicas → storage."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+SECONDS_PER_DAY = 86_400
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+def _ok(value: float, low: float, *, inclusive: bool) -> bool:
+    """Finite and above (or at) a lower bound; NaN fails every comparison."""
+    return math.isfinite(value) and (value >= low if inclusive else value > low)
+
+
+def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
+    _require(_ok(requests_per_day, 0, inclusive=False), "requests_per_day must be a finite number > 0")
+    _require(_ok(peak_to_mean, 1, inclusive=True), "peak_to_mean must be a finite number >= 1")
+    mean_per_second = requests_per_day / SECONDS_PER_DAY
+    return mean_per_second * peak_to_mean
+
+
+def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
+    hops = list(other_hops_ms)
+    _require(_ok(p99_target_ms, 0, inclusive=False), "the p99 target must be a finite number > 0")
+    _require(all(_ok(hop, 0, inclusive=True) for hop in hops), "every hop must be a finite number >= 0")
+    left = p99_target_ms - math.fsum(hops)
+    _require(left > 0, f"the other hops already use the whole {p99_target_ms} ms target")
+    return left
+
+
+def replica_qps(workers: int, mean_latency_ms: float) -> float:
+    _require(_ok(workers, 1, inclusive=True), "workers must be a finite number >= 1")
+    _require(_ok(mean_latency_ms, 0, inclusive=False), "mean_latency_ms must be a finite number > 0")
+    mean_latency_s = mean_latency_ms / 1000
+    return workers / mean_latency_s
+
+
+def replicas_needed(
+    peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2
+) -> int:
+    _require(_ok(peak_qps, 0, inclusive=False), "peak_qps must be a finite number > 0")
+    _require(_ok(qps_per_replica, 0, inclusive=False), "qps_per_replica must be a finite number > 0")
+    _require(_ok(headroom, 0, inclusive=True) and headroom < 1, "headroom must be in [0, 1)")
+    _require(_ok(min_replicas, 1, inclusive=True), "min_replicas must be >= 1")
+    _require(float(min_replicas).is_integer(), "min_replicas must be a whole number of replicas")
+    usable = qps_per_replica * (1 - headroom)
+    return max(int(min_replicas), -(-peak_qps // usable).__int__())
+
+
+def storage_bytes(
+    events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3
+) -> int:
+    factors = (events_per_day, bytes_per_event, retention_days, replication)
+    _require(all(_ok(f, 0, inclusive=False) for f in factors), "every storage input must be a finite number > 0")
+    return math.ceil(math.prod(factors))
