@@ -127,7 +127,10 @@ def test_a_malformed_parent_is_rejected(parent, value_error_naming):
     "projects/abcdef/locations/us-central1",
     "projects/" + "a" * 30 + "/locations/asia-northeast1",
     "projects/my-2nd-project/locations/us-east1",
-], ids=["project-number", "6-character-id", "30-character-id", "digits-and-hyphens"])
+    "projects/1234/locations/us-central1",
+    "projects/my-project/locations/europe-west10",
+], ids=["project-number", "6-character-id", "30-character-id", "digits-and-hyphens", "short-project-number",
+        "region-ending-in-two-digits"])
 def test_project_ids_and_numbers_are_valid_parents(parent):
     assert job(parent=parent).parent == parent, (
         f"{parent} is a valid parent: a project ID of 6 to 30 characters or a project number, then a region")
@@ -169,8 +172,10 @@ def test_cloud_storage_uris_are_accepted(uri):
     assert spec.base_output_directory.output_uri_prefix == uri, f"{uri} is a valid gs:// URI"
 
 
-@pytest.mark.parametrize("uris", [["dist/trainer-0.1.tar.gz"], ["gs://my-bucket/trainer-0.1.tar.gz", "dist/utils-0.1.tar.gz"]],
-                         ids=["only-package", "second-package"])
+@pytest.mark.parametrize("uris", [["dist/trainer-0.1.tar.gz"], ["gs://my-bucket/trainer-0.1.tar.gz", "dist/utils-0.1.tar.gz"],
+                                  ["gs:/my-bucket/trainer-0.1.tar.gz"], ["gs://My-Bucket/trainer-0.1.tar.gz"],
+                                  ["gs://ab/trainer-0.1.tar.gz"]],
+                         ids=["only-package", "second-package", "single-slash", "uppercase-bucket", "2-character-bucket"])
 def test_a_package_outside_cloud_storage_is_rejected(uris, value_error_naming):
     with value_error_naming("package_uris"):
         job(image_uri=EXECUTOR, package_uris=uris, python_module="trainer.task")
@@ -248,6 +253,13 @@ def test_a_module_needs_a_package(value_error_naming):
 def test_python_module_must_be_a_dotted_module_name(module, value_error_naming):
     with value_error_naming("python_module"):
         job(image_uri=EXECUTOR, package_uris=["gs://my-bucket/trainer.tar.gz"], python_module=module)
+
+
+@pytest.mark.parametrize("module", ["my_trainer.task", "trainer2.task_v2"])
+def test_module_names_may_hold_underscores_and_digits(module):
+    package = only_pool(job(image_uri=EXECUTOR, package_uris=["gs://my-bucket/trainer.tar.gz"],
+                            python_module=module)).python_package_spec
+    assert package.python_module == module, f"{module} is a dotted Python module name and should be accepted"
 
 
 @pytest.mark.parametrize(("field", "value"), [

@@ -78,12 +78,27 @@ def test_a_fixed_size_deployment_has_min_equal_to_max():
     assert (resources.min_replica_count, resources.max_replica_count) == (2, 2), "min == max is a fixed size"
 
 
-def test_endpoint_and_model_ids_need_not_be_numbers():
-    endpoint = "projects/my-project/locations/us-central1/endpoints/fraud-endpoint"
-    model = "projects/my-project/locations/us-central1/models/fraud_model"
+@pytest.mark.parametrize(("endpoint_id", "model_id"), [
+    ("fraud-endpoint", "fraud_model"),
+    ("7", "f"),
+    ("fraud-", "fraud_"),
+    ("e" * 63, "m" * 63),
+], ids=["words", "one-character", "ending-in-hyphen-or-underscore", "63-characters"])
+def test_endpoint_and_model_ids_need_not_be_numbers(endpoint_id, model_id):
+    endpoint = f"projects/my-project/locations/us-central1/endpoints/{endpoint_id}"
+    model = f"projects/my-project/locations/us-central1/models/{model_id}"
     request = deploy(endpoint=endpoint, model=model)
     assert (request.endpoint, request.deployed_model.model) == (endpoint, model), (
-        "an endpoint or model ID is 1 to 63 lowercase letters, digits, '_' or '-', not only digits")
+        "an endpoint or model ID is 1 to 63 lowercase letters, digits, '_' or '-', starting with a letter "
+        "or digit; it need not be a number")
+
+
+def test_the_location_may_end_in_more_than_one_digit():
+    endpoint = "projects/my-project/locations/europe-west12/endpoints/1234567890"
+    model = "projects/my-project/locations/europe-west12/models/987654321"
+    request = deploy(endpoint=endpoint, model=model)
+    assert (request.endpoint, request.deployed_model.model) == (endpoint, model), (
+        "europe-west12 is a region (words joined by hyphens, ending in digits) and both names are in it")
 
 
 @pytest.mark.parametrize("version", ["2", "prod-2", "a" * 63])
@@ -157,13 +172,18 @@ def test_a_resource_name_that_is_not_a_string_is_a_value_error(field, value, val
         deploy(**{field: value})
 
 
-@pytest.mark.parametrize("location", ["europe-west4", "us-central12"])
-def test_a_model_in_another_location_is_rejected(location, value_error_naming):
+@pytest.mark.parametrize(("endpoint_location", "model_location"), [
+    ("us-central1", "europe-west4"),
+    ("us-central1", "us-central12"),
+    ("us-central12", "us-central1"),
+])
+def test_a_model_in_another_location_is_rejected(endpoint_location, model_location, value_error_naming):
     with value_error_naming("model"):
-        deploy(model=f"projects/my-project/locations/{location}/models/987654321")
+        deploy(endpoint=f"projects/my-project/locations/{endpoint_location}/endpoints/1234567890",
+               model=f"projects/my-project/locations/{model_location}/models/987654321")
 
 
-@pytest.mark.parametrize("count", [0, -1, 1.5, 1.0, True, None], ids=["0", "-1", "1.5", "1.0", "True", "None"])
+@pytest.mark.parametrize("count", [0, -1, 1.5, 1.0, True, "2", None], ids=["0", "-1", "1.5", "1.0", "True", "str-2", "None"])
 def test_min_replica_count_must_be_a_whole_number_of_at_least_one(count, value_error_naming):
     with value_error_naming("min_replica_count"):
         deploy(min_replica_count=count, max_replica_count=3)

@@ -211,9 +211,11 @@ def test_a_python_package_pool_is_checked_like_task_2(change, field, value_error
         custom_job_spec_from_gcloud(data)
 
 
-def test_a_package_outside_cloud_storage_is_rejected(value_error_naming):
+@pytest.mark.parametrize("uri", ["./dist/trainer-0.1.tar.gz", "gs://My-Bucket/trainer-0.1.tar.gz"],
+                         ids=["local-path", "uppercase-bucket"])
+def test_a_package_outside_cloud_storage_is_rejected(uri, value_error_naming):
     data = config(TWO_POOLS)
-    data["workerPoolSpecs"][0]["pythonPackageSpec"]["packageUris"] = ["./dist/trainer-0.1.tar.gz"]
+    data["workerPoolSpecs"][0]["pythonPackageSpec"]["packageUris"] = [uri]
     with value_error_naming("package_uris"):
         custom_job_spec_from_gcloud(data)
 

@@ -48,6 +48,8 @@ README_TABLE = [
     *[("n1-standard-8", gpu, n) for gpu in ("NVIDIA_TESLA_T4", "NVIDIA_TESLA_P4", "NVIDIA_TESLA_P100")
       for n in (1, 2, 4)],
     *[("n1-highmem-16", "NVIDIA_TESLA_V100", n) for n in (1, 2, 4, 8)],
+    *[("n1-highcpu-16", gpu, 1) for gpu in ("NVIDIA_TESLA_T4", "NVIDIA_TESLA_P4", "NVIDIA_TESLA_P100",
+                                             "NVIDIA_TESLA_V100")],
     *[(f"a2-highgpu-{n}g", "NVIDIA_TESLA_A100", n) for n in (1, 2, 4, 8)],
     ("a2-megagpu-16g", "NVIDIA_TESLA_A100", 16),
     *[(f"a2-ultragpu-{n}g", "NVIDIA_A100_80GB", n) for n in (1, 2, 4, 8)],
@@ -86,10 +88,12 @@ def test_the_accelerator_may_be_given_as_the_enum_member():
     assert spec.accelerator_count == 2, "accelerator_count should be carried over"
 
 
-def test_accelerator_type_unspecified_means_no_accelerator():
-    spec = machine_spec(machine_type="e2-standard-4", accelerator_type="ACCELERATOR_TYPE_UNSPECIFIED")
+@pytest.mark.parametrize("unspecified", ["ACCELERATOR_TYPE_UNSPECIFIED", Accelerator.ACCELERATOR_TYPE_UNSPECIFIED],
+                         ids=["name", "member"])
+def test_accelerator_type_unspecified_means_no_accelerator(unspecified):
+    spec = machine_spec(machine_type="e2-standard-4", accelerator_type=unspecified)
     assert spec.accelerator_type == Accelerator.ACCELERATOR_TYPE_UNSPECIFIED, (
-        "ACCELERATOR_TYPE_UNSPECIFIED with no count is the same as no accelerator")
+        "ACCELERATOR_TYPE_UNSPECIFIED (its name or the enum member) with no count is the same as no accelerator")
 
 
 @pytest.mark.parametrize(("machine", "gpu", "count"), [
