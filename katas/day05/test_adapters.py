@@ -7,6 +7,7 @@ things that can actually hang.
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -152,6 +153,45 @@ def test_health_check_is_false_for_an_answer_that_is_not_http():
         server.join(timeout=10)
         listener.close()
     assert healthy is False, "an answer that is not HTTP means unhealthy"
+
+
+def test_health_check_is_false_when_the_connection_is_reset():
+    # what a published port does while the container behind it is not listening yet
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(10)
+
+    def reset():
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        conn.settimeout(5)
+        try:
+            conn.recv(4096)
+        except OSError:
+            pass
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+        conn.close()
+
+    server = threading.Thread(target=reset, daemon=True)
+    server.start()
+    try:
+        try:
+            healthy = http_health_check(f"http://127.0.0.1:{listener.getsockname()[1]}/health", 2)
+        except NotImplementedError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the contract is: never an exception
+            pytest.fail(f"a connection reset by the server should make the probe return False, not raise {exc!r}")
+    finally:
+        try:
+            listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        server.join(timeout=10)
+        listener.close()
+    assert healthy is False, "a connection reset before any answer means unhealthy"
 
 
 @pytest.mark.timeout(15)

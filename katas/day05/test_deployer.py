@@ -6,7 +6,9 @@ container unless forced. `health` answers probes for whatever runs on the probed
 The tests look at what is left running, not at the exact commands you chose.
 """
 
+import errno
 import logging
+import os
 
 import pytest
 
@@ -361,6 +363,17 @@ def test_a_failed_build_is_logged(make, engine, caplog, failure, v1_serving):
 
 
 @pytest.mark.task(taskno=5)
+@pytest.mark.parametrize("failure", ["run", "run:timeout"])
+def test_a_failed_run_is_logged(make, engine, caplog, failure, v1_serving):
+    caplog.set_level(logging.INFO)
+    engine.fail_commands.add(failure)
+    make(current_version="v1").deploy("app", "v2", context=".")
+    runs = [r for r in caplog.records if getattr(r, "step", None) == "run"]
+    assert runs, f"a failed docker run ({failure}) is a step too and should be logged with extra step='run'"
+    assert all(getattr(r, "version", None) == "v2" for r in runs), "the run record should carry version='v2'"
+
+
+@pytest.mark.task(taskno=5)
 @pytest.mark.parametrize("failure", ["run", "run:timeout", "stop", "stop:timeout"])
 def test_a_failed_stop_or_start_restores_the_previous_version(make, engine, failure, v1_serving):
     engine.fail_commands.add(failure)  # stop:timeout: the old container stopped, the CLI never returned
@@ -459,9 +472,11 @@ def test_removing_the_previous_container_failing_does_not_undo_the_promotion(mak
 
 @pytest.mark.task(taskno=5)
 @pytest.mark.parametrize("context", [".", None], ids=["build", "no-build"])
-def test_a_docker_that_cannot_even_start_is_a_failed_step_not_an_exception(make, engine, context):
+@pytest.mark.parametrize("error, code", [(FileNotFoundError, errno.ENOENT), (PermissionError, errno.EACCES)],
+                         ids=["missing", "not-executable"])
+def test_a_docker_that_cannot_even_start_is_a_failed_step_not_an_exception(make, engine, context, error, code):
     def missing_docker(argv, timeout):
-        raise FileNotFoundError(2, "No such file or directory", argv[0])
+        raise error(code, os.strerror(code), argv[0])
 
     engine.images.add("app:v1")
     deployer = make(runner=missing_docker)

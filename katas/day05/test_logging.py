@@ -99,10 +99,16 @@ def test_a_multi_line_message_stays_one_line():
 
 
 def test_values_json_cannot_encode_are_written_as_text():
+    from datetime import datetime, timezone
     from pathlib import Path
 
-    entry = render(record("context", context=Path("/srv/app")))
+    built = datetime(2017, 7, 14, 2, 40, tzinfo=timezone.utc)
+    entry = render(record("context", context=Path("/srv/app"), built_at=built))
     assert entry.get("context") == "/srv/app", "a value JSON cannot encode (a Path) should be written as text"
+    built_at = entry.get("built_at")
+    assert isinstance(built_at, str) and "2017" in built_at, (
+        f"a value JSON cannot encode (a datetime) should be written as text naming its time, got {built_at!r}"
+    )
 
 
 def test_nan_and_infinity_are_written_as_text_so_the_line_stays_json():
@@ -117,6 +123,19 @@ def test_nan_and_infinity_are_written_as_text_so_the_line_stays_json():
         f"metrics={metrics!r}: a dict holding NaN should stay a JSON object, with only the NaN in it written as text "
         "and its other values (the list [inf, 1.5]) keeping their JSON types"
     )
+
+
+def test_nan_inside_a_dict_inside_a_list_is_written_as_text():
+    nan = float("nan")
+    entry = render(record("cv done", folds=[{"auc": nan, "rows": 3}, {"auc": 0.75, "rows": 4}]))
+    folds = entry.get("folds", "nothing")
+    assert isinstance(folds, list) and len(folds) == 2 and all(isinstance(f, dict) for f in folds), (
+        f"a list of dicts should stay a JSON array of objects, got {folds!r}"
+    )
+    assert isinstance(folds[0].get("auc"), str) and folds[0].get("rows") == 3, (
+        f"a NaN in a dict inside a list should be written as text, its neighbours keeping their types: {folds!r}"
+    )
+    assert folds[1] == {"auc": 0.75, "rows": 4}, f"finite values deep inside a list should stay numbers: {folds!r}"
 
 
 def test_nan_inside_a_tuple_is_still_logged_as_strict_json():

@@ -224,13 +224,21 @@ class Deployer:
             self._log(logging.INFO, "build", version, "built %s", ref)
         try:
             if previous is not None:
-                self._docker("stop", self.container_name(previous))
+                try:
+                    self._docker("stop", self.container_name(previous))
+                except StepFailed as exc:
+                    self._log(logging.ERROR, "stop", version, "could not stop %s: %s", previous, exc)
+                    raise
                 self._log(logging.INFO, "stop", version, "stopped %s", previous)
             cmd = ["run", "--detach", "--name", new, "--publish", f"127.0.0.1:{self.port}:{CONTAINER_PORT}"]
             for key, value in self.labels.items():
                 cmd += ["--label", f"{key}={value}"]
             cmd.append(ref)
-            self._docker(*cmd)
+            try:
+                self._docker(*cmd)
+            except StepFailed as exc:
+                self._log(logging.ERROR, "run", version, "could not start %s: %s", new, exc)
+                raise
             self._log(logging.INFO, "run", version, "started %s", new)
             healthy = wait_until_healthy(f"http://127.0.0.1:{self.port}/health", health_check=self.health_check,
                                          policy=self.policy, sleep=self.sleep, clock=self.clock)

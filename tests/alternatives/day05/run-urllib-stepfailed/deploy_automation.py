@@ -235,13 +235,21 @@ class Deployer:
 
         try:
             if previous is not None:
-                self._docker("stop", self.container_name(previous))
+                try:
+                    self._docker("stop", self.container_name(previous))
+                except StepFailed as exc:
+                    self.log.error("stop of %s failed: %s", previous, exc, extra={"step": "stop", **step})
+                    raise
                 self.log.info("stopped %s", self.container_name(previous), extra={"step": "stop", **step})
             argv = ["run", "--detach", "--name", self.container_name(version),
                     "--publish", f"127.0.0.1:{self.port}:{CONTAINER_PORT}"]
             for key, value in self.labels.items():
                 argv += ["--label", f"{key}={value}"]
-            self._docker(*argv, tag)
+            try:
+                self._docker(*argv, tag)
+            except StepFailed as exc:
+                self.log.error("run of %s failed: %s", tag, exc, extra={"step": "run", **step})
+                raise
             self.log.info("started %s", self.container_name(version), extra={"step": "run", **step})
             url = f"http://127.0.0.1:{self.port}/health"
             healthy = wait_until_healthy(url, health_check=self.health_check, policy=self.policy,
