@@ -35,6 +35,16 @@ def test_every_feature_is_reported_with_the_entities_that_disagree():
     )
 
 
+def test_every_feature_is_reported_even_when_no_entity_is_in_both_frames():
+    offline = pd.DataFrame({"entity_id": ["a"], "x": [1.0], "s": ["v"]})
+    online = pd.DataFrame({"entity_id": ["b"], "x": [2.0], "s": ["w"]})
+    report = feature_skew(offline, online)
+    assert report == {"x": [], "s": []}, (
+        "every offline feature is reported, with an empty list when no entity disagrees, also when no entity is "
+        f"in both frames (nothing compared, nothing disagrees); got {report}"
+    )
+
+
 def test_the_tolerance_is_inclusive_and_used():
     offline = pd.DataFrame({"entity_id": [1, 2, 3], "x": [0.0, 0.0, 0.0]})
     online = pd.DataFrame({"entity_id": [1, 2, 3], "x": [0.5, 0.25, 0.75]})
@@ -97,12 +107,14 @@ def test_one_missing_value_always_disagrees():
 
 def test_timestamps_are_values_and_two_missing_ones_agree():
     t = pd.Timestamp("2024-03-01 12:00")
-    offline = pd.DataFrame({"entity_id": ["a", "b", "c", "d"], "seen": pd.DatetimeIndex([pd.NaT, pd.NaT, t, t])})
-    online = pd.DataFrame({"entity_id": ["a", "b", "c", "d"],
-                           "seen": pd.DatetimeIndex([pd.NaT, t, t, t + pd.Timedelta(seconds=1)])})
-    assert feature_skew(offline, online, tolerance=10.0) == {"seen": ["b", "d"]}, (
+    offline = pd.DataFrame({"entity_id": ["a", "b", "c", "d", "e"],
+                            "seen": pd.DatetimeIndex([pd.NaT, pd.NaT, t, t, t])})
+    online = pd.DataFrame({"entity_id": ["a", "b", "c", "d", "e"],
+                           "seen": pd.DatetimeIndex([pd.NaT, t, t, t + pd.Timedelta(seconds=1),
+                                                     t + pd.Timedelta(nanoseconds=1)])})
+    assert feature_skew(offline, online, tolerance=10.0) == {"seen": ["b", "d", "e"]}, (
         "NaT on both paths agrees, NaT on one does not; timestamps agree only when equal (the tolerance is "
-        "for numbers)"
+        "for numbers, not for nanoseconds since the epoch: 1 ns apart is not equal)"
     )
 
 
@@ -284,7 +296,7 @@ def test_bad_parameters_are_rejected(kwargs):
         distribution_skew(train, train, [], **kwargs)
 
 
-@settings(max_examples=60)
+@settings(max_examples=40)
 @given(train=st.lists(st.integers(0, 20), min_size=1, max_size=30),
        serving=st.lists(st.integers(0, 25), min_size=1, max_size=30), bins=st.integers(2, 6))
 def test_psi_matches_the_definition_on_ties_and_small_samples(train, serving, bins):

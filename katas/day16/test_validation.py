@@ -81,6 +81,14 @@ def test_infinity_is_a_value_not_a_missing_one():
     assert found(result) == {("amount", "max", (100,))}, f"inf is present and above max; got {found(result)}"
 
 
+def test_an_empty_text_is_a_value_not_a_missing_one():
+    result = validate_batch(batch(country=["", "FR", " ", "US"]), SCHEMA)
+    assert found(result) == {("country", "allowed", (100, 102))}, (
+        "only None, NaN, NaT and pd.NA are missing values: an empty or blank text is a value (here one outside the "
+        f"allowed set), not a 'null'; got {found(result)}"
+    )
+
+
 def test_values_outside_the_allowed_set_are_caught():
     result = validate_batch(batch(country=["FR", "fr", "GB", "US"]), SCHEMA)
     assert found(result) == {("country", "allowed", (101, 102))}, (
@@ -131,6 +139,11 @@ def test_a_missing_column_quarantines_every_row():
     assert len(result.accepted) == 0 and len(result.quarantined) == 4, "no row can be trusted without the column"
     assert {k: list(v) for k, v in result.reasons.items()} == {row: ["country:missing"] for row in (100, 101, 102, 103)}, (
         f"every row is quarantined with the reason 'country:missing'; got {result.reasons}"
+    )
+    result = validate_batch(batch().drop(columns=["items"]), SCHEMA)
+    assert found(result) == {("items", "missing", (100, 101, 102, 103))}, (
+        "'items' is nullable: its values may be missing, the column itself may not (a nullable column is not an "
+        f"optional one); got {found(result)}"
     )
 
 
@@ -188,6 +201,11 @@ def test_an_object_column_with_no_value_present_is_a_str_column():
     )
     empty = validate_batch(pd.DataFrame({"coupon": pd.Series([], dtype=object)}), {"coupon": Column("str")})
     assert empty.ok, f"an empty object column is a 'str' column too; got {empty.violations}"
+    floats = validate_batch(pd.DataFrame({"coupon": [np.nan, np.nan]}), {"coupon": Column("str", nullable=True)})
+    assert found(floats) == {("coupon", "dtype", (0, 1))}, (
+        "a float64 column is not a 'str' column, even when none of its values is present: only an object column "
+        f"is judged by its values; got {found(floats)}"
+    )
 
 
 @pytest.mark.parametrize("column, values, dtype", [
@@ -311,7 +329,7 @@ def test_violation_is_a_value_with_column_check_and_rows():
 
 # Every edge at once is always tried first: both bounds, -0.0, NaN, both infinities and the
 # nearest floats outside the bounds; then random batches.
-@settings(max_examples=40)
+@settings(max_examples=30)
 @given(amounts=st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=32),
                                   st.sampled_from([0.0, 100.0, -0.0])), min_size=1, max_size=12))
 @example(amounts=[50.0, 0.0, -0.0, 100.0, math.nan, math.inf, -math.inf, -1e-45, 100.00000762939453, 7.5])
