@@ -126,9 +126,11 @@ if sub == "run":
     if port is not None and serving(port):
         done(125, err=f"Bind for 127.0.0.1:{{port}} failed: port is already allocated")
     labels = dict(l.split("=", 1) if "=" in l else (l, "") for l in options.get("-l", []) + options.get("--label", []))
+    # Without --detach the real CLI stays attached to the container until it exits: the deploy would hang.
+    detached = bool(flags & {{"-d", "--detach", "--detach=true"}})
     state["next_id"] += 1
     containers[name] = {{"id": f"id{{state['next_id']}}", "image": rest[0], "port": port, "running": True,
-                        "labels": labels, "auto_remove": "--rm" in flags, "stops": 0}}
+                        "labels": labels, "auto_remove": "--rm" in flags, "detached": detached, "stops": 0}}
     done(0, out=containers[name]["id"])
 if sub in ("stop", "start", "rm"):
     for ref in rest:

@@ -6,6 +6,7 @@ health check goes to `server`, a real HTTP server on loopback that plays the new
 (healthy, failing or slow).
 """
 
+import re
 import time
 from types import SimpleNamespace
 
@@ -124,7 +125,7 @@ def test_values_at_their_limits_are_accepted(learner_file, run_bash, fake_docker
 @pytest.mark.task(taskno=3)
 def test_first_deploy_builds_runs_and_records_the_version(deploy, fake_docker, server, tmp_path):
     done = deploy("v1", "--build-arg", "BASE_IMAGE=local/py", "--label", "team=ml", "--build-arg", "APP_MODE=fast",
-                  "--label", "tier=gold")
+                  "--label", "tier=gold", "--label", "owner=ML platform team", "--build-arg", "GREETING=hello world")
     assert done.returncode == 0, f"a healthy first deploy should exit 0\n{done.output}"
     calls = fake_docker.calls
     build, run = first_index(calls, "build", f"{IMAGE}:v1"), first_index(calls, "run", f"{IMAGE}:v1")
@@ -132,12 +133,20 @@ def test_first_deploy_builds_runs_and_records_the_version(deploy, fake_docker, s
     assert calls[build][-1] == str(tmp_path), f"the build context should be the last argument: {calls[build]}"
     assert {"BASE_IMAGE=local/py", "APP_MODE=fast"} <= set(option_values(calls[build], "--build-arg")), (
         f"every --build-arg (it is repeatable) should reach docker build: {calls[build]}")
+    assert "GREETING=hello world" in option_values(calls[build], "--build-arg"), (
+        f"--build-arg 'GREETING=hello world' should reach docker build in one piece, spaces and all: {calls[build]}")
     assert option_values(calls[run], "--publish", "-p") == [f"127.0.0.1:{deploy.port}:8000"], (
         f"the container should publish port 8000 on 127.0.0.1:{deploy.port} only (not on every interface): {calls[run]}")
     assert_only_serving(fake_docker, deploy, f"{NAME}-v1", f"{IMAGE}:v1", done.output)
     labels = fake_docker.containers[f"{NAME}-v1"]["labels"]
     assert labels.get("team") == "ml" and labels.get("tier") == "gold", (
         f"every --label (it is repeatable) should reach docker run, the container has {labels}")
+    assert labels.get("owner") == "ML platform team", (
+        f"--label 'owner=ML platform team' should reach docker run in one piece, spaces and all (keep repeatable "
+        f"options in an array, not a string split on spaces); the container has {labels}")
+    assert fake_docker.containers[f"{NAME}-v1"]["detached"], (
+        f"docker run should get --detach: attached, the real CLI waits for the container to exit and the deploy "
+        f"hangs: {calls[run]}")
     assert server.requests, "the health check should GET /health on the service port"
     assert state(deploy) == "v1", f"the state file should record v1 as serving, holds {state(deploy)!r}"
 
@@ -372,7 +381,7 @@ def test_an_unhealthy_version_is_rolled_back(deploy, fake_docker, server, v1_ser
 
 
 @pytest.mark.task(taskno=3)
-def test_a_version_healthy_at_a_later_check_is_promoted_at_once(deploy, fake_docker, server, v1_serving):
+def test_a_version_healthy_at_a_later_check_is_promoted_at_once(deploy, fake_docker, server, v1_serving, timestamp):
     server.follow(["failing", "healthy", "failing"])
     done = deploy("v2", retries=3, interval=1.5)
     assert done.returncode == 0, (
@@ -383,6 +392,24 @@ def test_a_version_healthy_at_a_later_check_is_promoted_at_once(deploy, fake_doc
         f"--interval 1.5 should put 1.5 s between health checks (not the 1 s default), the gaps were {health_gaps(server)}")
     assert_only_serving(fake_docker, deploy, f"{NAME}-v2", f"{IMAGE}:v2", done.output)
     assert state(deploy) == "v2", f"the state file should now say v2, holds {state(deploy)!r}"
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    first, last = (timestamp.match(line) for line in (lines[0], lines[-1])) if lines else (None, None)
+    assert first and last and first.group(0) != last.group(0), (
+        f"the last line comes after a 1.5 s pause between the checks: each line's timestamp should be the moment "
+        f"it is written, not one taken at start-up\n{done.output}")
+
+
+@pytest.mark.task(taskno=3)
+def test_a_failed_removal_of_the_previous_container_still_records_the_new_version(deploy, fake_docker, v1_serving):
+    fake_docker.fail("rm")
+    done = deploy("v2")
+    assert_only_serving(fake_docker, deploy, f"{NAME}-v2", f"{IMAGE}:v2",
+                        f"docker rm of the stopped v1 failed after v2 passed its health check\n{done.output}")
+    assert state(deploy) == "v2", (
+        f"v2 serves, only removing the stopped v1 failed: the state file holds the version now serving, so it "
+        f"should say v2, holds {state(deploy)!r} (log the failed rm and carry on)\n{done.output}")
+    assert done.returncode == 0, (
+        f"v2 was promoted: a failed clean-up of v1 is logged, the deploy still exits 0\n{done.output}")
 
 
 @pytest.mark.task(taskno=4)
@@ -424,6 +451,27 @@ def test_a_failing_rollback_step_does_not_stop_the_rollback(deploy, fake_docker,
                         f"docker rm failed during the rollback; it should be logged and v1 started all the same\n"
                         f"{done.output}")
     assert state(deploy) == "v1", f"the state file should still say v1, holds {state(deploy)!r}"
+
+
+def without_stamp(line):
+    return re.sub(r"^\[?\d{4}-\d{2}-\d{2}[T ][\d:.,]+(?:Z|UTC|[+-]\d{2}:?\d{2})?\]?\s*", "", line)
+
+
+@pytest.mark.task(taskno=4)
+def test_a_failing_rollback_step_is_logged(deploy, fake_docker, v1_serving):
+    fake_docker.fail("run")
+    clean = deploy("v2")
+    fake_docker.fail("rm")
+    failing = deploy("v2")
+    assert clean.returncode == 1 and failing.returncode == 1, (
+        f"a container that does not start should fail the deploy (exit 1)\n{clean.output}\n{failing.output}")
+    assert_only_serving(fake_docker, deploy, f"{NAME}-v1", f"{IMAGE}:v1", failing.output)
+    seen = {without_stamp(line) for line in clean.stdout.splitlines()}
+    new = [line for line in failing.stdout.splitlines() if line.strip() and without_stamp(line) not in seen]
+    assert new, (
+        "the same rollback run twice, the second time with a failing docker rm -f: that failure should be logged "
+        "on stdout (`|| log ERROR ...`, not `|| true`), but the second run logged nothing the first did not"
+        f"\n--- first run ---\n{clean.stdout}\n--- second run, rm failing ---\n{failing.stdout}")
 
 
 @pytest.mark.task(taskno=4)

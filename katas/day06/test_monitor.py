@@ -6,6 +6,7 @@
 
 import os
 import re
+import signal
 import subprocess
 import time
 
@@ -253,21 +254,26 @@ def test_help_prints_usage_and_exits_0(monitor, flag):
 @pytest.mark.task(taskno=2)
 def test_exits_1_after_max_failures_consecutive_failures(monitor, server, timestamp):
     server.set("failing")
-    done = monitor("--url", server.url, "--interval", "0.4", "--max-failures", "3")
+    done = monitor("--url", server.url, "--interval", "0.5", "--max-failures", "3")
     assert done.returncode == 1, f"three failures in a row with --max-failures 3 should exit 1\n{done.output}"
     assert len(health_requests(server)) == 3, (
         f"it should give up exactly at the 3rd consecutive failure, made {len(health_requests(server))} checks"
     )
     times = [r.at for r in server.received if r.path == "/health"]
     gaps = [later - earlier for earlier, later in zip(times, times[1:])]
-    assert all(gap >= 0.3 for gap in gaps), f"checks should be --interval 0.4 s apart, the gaps were {gaps}"
+    assert all(gap >= 0.4 for gap in gaps), f"checks should be --interval 0.5 s apart, the gaps were {gaps}"
     metric_lines = [line for line in done.stdout.splitlines() if "load1=" in line]
     assert len(metric_lines) >= 2, (
         f"every check of the loop should log its metrics line, not only --once; found {len(metric_lines)}\n{done.output}")
     assert give_up_lines(done), (
         f"when it gives up it should log a line containing 'giving up' (stdout or stderr)\n{done.output}")
-    untimed = [line for line in done.stdout.splitlines() if line.strip() and not timestamp.match(line)]
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    untimed = [line for line in lines if not timestamp.match(line)]
     assert not untimed, f"every stdout line of the loop, the last one too, should start with a timestamp: {untimed}"
+    first, last = timestamp.match(lines[0]).group(0), timestamp.match(lines[-1]).group(0)
+    assert first != last, (
+        f"the last check's lines come two --interval 0.5 s pauses after the first line: their timestamp should be "
+        f"the moment each line is written, not one taken at start-up ({first} on both)\n{done.output}")
 
 
 @pytest.mark.task(taskno=2)
@@ -280,6 +286,40 @@ def test_gives_up_without_sleeping_another_interval(learner_file, run_bash, serv
         f"with --max-failures 1 the first failed check should end the monitor with exit 1 at once, "
         f"not after another --interval of sleep\n{done.output}")
     assert give_up_lines(done), f"it should log a line containing 'giving up'\n{done.output}"
+
+
+@pytest.mark.task(taskno=2)
+def test_the_default_interval_is_30_seconds(learner_file, server, tmp_path):
+    """A `sleep` first on PATH records how long the monitor asks to wait, and returns at once."""
+    server.set("failing")
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    asked = tmp_path / "sleeps"
+    (fake_bin / "sleep").write_text(f'#!/bin/sh\necho "$*" >> "{asked}"\n')
+    (fake_bin / "sleep").chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake_bin}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.Popen(["bash", str(learner_file("monitor.sh")), "--url", server.url, "--max-failures", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=10)
+    sleeps = asked.read_text().split() if asked.exists() else []
+    if not sleeps:
+        # It waits some other way than `sleep`: then it must not have checked again within those seconds.
+        assert len(health_requests(server)) == 1, (
+            f"without --interval it should wait 30 s between checks, made {len(health_requests(server))} in 5 s"
+            f"\n{out}{err}")
+        return
+    total = sum(float(word.rstrip("s")) for word in sleeps)
+    assert total == 30, (
+        f"without --interval it should wait 30 s between two checks, it asked sleep for {' + '.join(sleeps)} s"
+        f"\n{out}{err}")
 
 
 @pytest.mark.task(taskno=2)
