@@ -65,9 +65,15 @@ def test_packaging_another_version_afterwards_ships_that_version(packaged, regis
 
     champion = Champion(run_id=registered.versions["2"], model_uri=f"models:/{registered.name}/2", version="2",
                         score=0.9)
+    out_dir = tmp_path / "context-v2"
+    out_dir.mkdir()  # a folder the caller made already: package writes into it
     with isolated(registered.store):
-        context = package(champion, "v2", tracking_uri=registered.store.tracking_uri, base_image=BASE_IMAGE,
-                          out_dir=tmp_path / "context-v2")
+        try:
+            context = package(champion, "v2", tracking_uri=registered.store.tracking_uri, base_image=BASE_IMAGE,
+                              out_dir=out_dir)
+        except FileExistsError as exc:
+            pytest.fail(f"package should write into an out_dir that already exists, not refuse it: {exc}",
+                        pytrace=False)
     wanted = registered.models["2"].predict(data.X_test).tolist()
     assert skops.io.load(context / "model.skops").predict(data.X_test).tolist() == wanted, (
         "packaging version 2 after version 1 should ship version 2: load the model at the champion's "

@@ -159,21 +159,23 @@ def test_champion_is_the_best_run_of_this_training_not_of_an_earlier_one(mlflow_
     from week1 import train_and_register
 
     store = mlflow_store_factory("day07-this-training")
+    name = "week1-retrained"  # not the name the other tests use: the experiment and the model follow model_name
     with isolated(store):
-        train_and_register(store.tracking_uri, MODEL_NAME, data=data.split(),
+        train_and_register(store.tracking_uri, name, data=data.split(),
                            candidates={"logistic_regression": candidates()["logistic_regression"]},
                            artifact_location=store.artifact_location)
         # Retraining with only a weaker candidate: the earlier, better run is still in the experiment.
-        weaker = train_and_register(store.tracking_uri, MODEL_NAME, data=data.split(),
+        weaker = train_and_register(store.tracking_uri, name, data=data.split(),
                                     candidates={"constant": DummyClassifier(strategy="most_frequent")},
                                     artifact_location=store.artifact_location)
     client = _client(store)
-    experiment = client.get_experiment_by_name(MODEL_NAME)
+    experiment = client.get_experiment_by_name(name)
+    assert experiment is not None, f"the runs should be in an experiment named after the model_name given, {name!r}"
     runs = {run.info.run_name: run for run in client.search_runs([experiment.experiment_id])}
     assert "constant" in runs, f"the retraining should log a run named 'constant'; found {sorted(runs)}"
     assert weaker.run_id == runs["constant"].info.run_id, (
         "the champion should be the best of the runs this call made (only 'constant'), not a better run an "
         "earlier training left in the experiment")
-    version = client.get_model_version(MODEL_NAME, weaker.version)
+    version = client.get_model_version(name, weaker.version)
     assert version.run_id == runs["constant"].info.run_id, (
         f"version {weaker.version} should come from this training's run, not from {version.run_id}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import signal
 import threading
@@ -198,7 +199,15 @@ def test_monitor_that_exits_nonzero_or_cannot_be_found_fails_the_check(tmp_path)
 
 
 def test_monitor_slower_than_timeout_s_fails_the_check(tmp_path):
-    slow = _monitor(tmp_path / "slow", "sleep 4\nexit 0\n")
+    slow = _monitor(tmp_path / "slow", "sleep 1.5\nexit 0\n")
     assert verify("http://127.0.0.1:9", monitor=slow, timeout_s=1) is False, (
-        "a monitor still running after timeout_s=1 is a failed check, even if it would pass later: "
-        "use timeout_s, not a fixed timeout")
+        "a monitor still running after timeout_s=1 is a failed check, even if it would pass half a second later: "
+        "wait timeout_s, not a fixed timeout and not timeout_s plus a grace period")
+
+
+def test_timeout_s_defaults_to_ten_seconds(tmp_path):
+    healthy = _monitor(tmp_path / "healthy", "exit 0\n")
+    assert verify("http://127.0.0.1:9", monitor=healthy) is True, "a monitor that exits 0 is a passing check"
+    default = inspect.signature(verify).parameters["timeout_s"].default
+    assert default == 10, (
+        f"verify(url, *, monitor, timeout_s=10.0): timeout_s should default to 10 seconds, not {default!r}")

@@ -118,6 +118,17 @@ def test_score_a_hair_below_the_bar_is_stopped():
 
 
 @pytest.mark.task(taskno=1)
+@pytest.mark.parametrize("score, min_score, deployed", [(0.85, 0.9, False), (0.75, 0.7, True)])
+def test_the_bar_is_the_min_score_given(score, min_score, deployed):
+    deployer = FakeDeployer(current_version="v2")
+    fns, log, _ = steps(champion=Champion("r", "models:/week1/4", "4", score), deployer=deployer)
+    report = run(**fns, deployer=deployer, image=IMAGE, min_score=min_score)
+    assert report.ok is deployed and ("deploy" in log) is deployed, (
+        f"a score of {score} against min_score={min_score} should {'pass' if deployed else 'stop at'} the gate: "
+        f"compare with the min_score given, not a fixed bar; the report says {report}")
+
+
+@pytest.mark.task(taskno=1)
 def test_model_exactly_at_the_bar_is_deployed():
     deployer = FakeDeployer()
     fns, _, _ = steps(champion=Champion("r", "models:/week1/1", "1", 0.8), deployer=deployer)
@@ -152,6 +163,9 @@ def test_failed_monitor_check_rolls_back_to_the_previous_version():
     fns, log, _ = steps(verified=False, deployer=deployer)
     report = run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
     assert deployer.calls[-1] == (IMAGE, "v2", None), "the rollback should redeploy v2 without building"
+    assert log.count("verify") == 1, (
+        "the monitor check runs once: a failed check rolls back, it is not retried until it passes; "
+        f"the steps were {log}")
     assert not report.ok and report.stage == "verify", "a failed check is not a success"
     assert report.rolled_back and report.serving_version == "v2", "the report should say v2 serves again"
 
