@@ -53,6 +53,10 @@ def test_keeps_the_count_inside_the_tolerance_band():
 def test_default_tolerance_is_ten_percent():
     assert desired_replicas(10, 109.0, 100.0, 1, 50) == 10, "ratio 1.09 is inside the default tolerance of 0.1"
     assert desired_replicas(10, 125.0, 100.0, 1, 50) == 13, "ratio 1.25 is outside 0.1: ceil(10 * 1.25) = 13"
+    assert desired_replicas(10, 111.0, 100.0, 1, 50) == 12, \
+        "ratio 1.11 is just outside the default tolerance of 0.1: ceil(10 * 1.11) = 12"
+    assert desired_replicas(10, 89.0, 100.0, 1, 50) == 9, \
+        "ratio 0.89 is just outside the default tolerance of 0.1: ceil(10 * 0.89) = 9"
 
 
 def test_a_ratio_exactly_on_the_tolerance_edge_keeps_the_count():
@@ -163,6 +167,13 @@ def test_a_tolerance_above_one_is_valid():
         "only a negative tolerance is invalid: ratio 2.5 is within a tolerance of 1.5, so 4 replicas stay 4"
     assert desired_replicas(4, 300.0, 100.0, 1, 20, tolerance=1.5) == 12, \
         "ratio 3.0 is past a tolerance of 1.5: ceil(4 * 3.0) = 12"
+
+
+def test_no_load_inside_a_wide_band_keeps_the_count():
+    assert desired_replicas(4, 0.0, 100.0, 1, 20, tolerance=1.0) == 4, \
+        "no load is ratio 0, and abs(0 - 1) == 1 is within a tolerance of 1: 4 replicas stay 4 (the band comes first)"
+    assert desired_replicas(4, 0.0, 100.0, 2, 20, tolerance=1.5) == 4, \
+        "no load is ratio 0, within a tolerance of 1.5: 4 replicas stay 4, not minReplicas 2"
 
 
 def test_accepts_the_edges_of_the_valid_range():

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from mlops_katas.infra.manifests import explain, quantity
+from mlops_katas.infra.manifests import explain, quantity, selector_matches
 
 DEPLOYMENT = "k8s/deployment.yaml"
 HPA = "k8s/hpa.yaml"
@@ -85,9 +85,10 @@ class TestDeployment:
             resources = container.get("resources") or {}
             requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
             cpu = quantity(requests.get("cpu"))
-            assert cpu is not None and cpu <= MAX_CPU_REQUEST, \
-                (f"requests.cpu is {requests.get('cpu')!r}: at most one core per pod (250m is a quarter of "
-                 "a core; a bare 250 is 250 cores, which no node has, so no pod and no scaling)")
+            assert cpu is not None and 0 < cpu <= MAX_CPU_REQUEST, \
+                (f"requests.cpu is {requests.get('cpu')!r}: more than zero (utilisation is usage divided by it) "
+                 "and at most one core per pod (250m is a quarter of a core; a bare 250 is 250 cores, which no "
+                 "node has, so no pod and no scaling)")
             assert "memory" in limits, \
                 (f"container {container.get('name')!r} has no resources.limits.memory: as on day 04, a leaking "
                  "server should be OOM-killed and restarted instead of starving its neighbours")
@@ -96,6 +97,27 @@ class TestDeployment:
                 assert memory is None or memory >= MIN_MEMORY, \
                     (f"{where}.memory is {values.get('memory')!r}: memory counts bytes, so give it a unit "
                      "(256Mi); under 16Mi the server cannot even start")
+
+    def test_replicas_can_share_one_node(self, manifest_report):
+        report = manifest_report(DEPLOYMENT)
+        template = _spec(_only(report, "Deployment", "apps/v1", DEPLOYMENT)).get("template") or {}
+        pod = template.get("spec") or {}
+        assert pod.get("hostNetwork") is not True, \
+            ("the pod sets hostNetwork: true, so every replica binds port 8000 of its node: on the tests' one-node "
+             "cluster the second replica never starts, and the HPA can add none; leave hostNetwork out")
+        claimed = [p.get("hostPort") for c in _containers(report)
+                   for p in c.get("ports") or [] if isinstance(p, dict) and p.get("hostPort")]
+        assert not claimed, \
+            (f"the container claims hostPort {claimed}: only one pod per node can hold it, so the HPA's extra "
+             "replicas never start on the tests' one-node cluster")
+        labels = (template.get("metadata") or {}).get("labels") or {}
+        anti = (pod.get("affinity") or {}).get("podAntiAffinity") or {}
+        for term in anti.get("requiredDuringSchedulingIgnoredDuringExecution") or []:
+            selector = term.get("labelSelector") if isinstance(term, dict) else None
+            assert not (selector == {} or selector_matches(selector, labels)), \
+                (f"a required podAntiAffinity term keeps two replicas out of one {term.get('topologyKey')!r}: "
+                 "on the tests' one-node cluster only one replica is ever scheduled and scaling adds none; "
+                 "use preferredDuringSchedulingIgnoredDuringExecution to spread them")
 
     def test_pull_policy_lets_a_loaded_image_run(self, manifest_report):
         for container in _containers(manifest_report(DEPLOYMENT)):
@@ -195,11 +217,17 @@ class TestAutoscaler:
         hpa = _only(manifest_report(HPA), "HorizontalPodAutoscaler", "autoscaling/v2", HPA)
         behavior = _spec(hpa).get("behavior") or {}
         for direction in ("scaleUp", "scaleDown"):
-            policy = (behavior.get(direction) or {}).get("selectPolicy")
+            rules = behavior.get(direction) or {}
+            policy = rules.get("selectPolicy")
             assert policy != "Disabled", \
                 (f"behavior.{direction}.selectPolicy is Disabled, so the HPA never scales "
                  f"{'up to absorb a spike' if direction == 'scaleUp' else 'back down after one'}: "
                  "behavior may slow scaling, not switch it off")
+            for rule in rules.get("policies") or []:
+                value = rule.get("value") if isinstance(rule, dict) else None
+                assert not (isinstance(value, int) and value < 1), \
+                    (f"a behavior.{direction} policy allows a change of {value} {rule.get('type')}: that switches "
+                     "the direction off (and the API server rejects it); a policy's value should be at least 1")
 
 
 class TestDisruptionBudget:
@@ -247,6 +275,19 @@ class TestDisruptionBudget:
             assert evictable is None or evictable < pods, \
                 (f"{field}: {value!r} lets all {pods} pods ({where}) be evicted at once, so a drain can take "
                  "the whole service down: the budget should always keep at least one pod")
+
+    def test_leaves_room_to_evict_at_the_deployments_replicas(self, manifest_report):
+        report = manifest_report(*ALL)
+        pdb = _only(report, "PodDisruptionBudget", "policy/v1", PDB)
+        deployment = _only(report, "Deployment", "apps/v1", DEPLOYMENT)
+        budget = {k: v for k, v in _spec(pdb).items() if k in ("minAvailable", "maxUnavailable")}
+        assert len(budget) == 1, f"set exactly one of minAvailable and maxUnavailable, not {sorted(budget)}"
+        (field, value), = budget.items()
+        pods = _spec(deployment).get("replicas", 1)
+        evictable = _evictable(field, value, pods)
+        assert evictable is None or evictable >= 1, \
+            (f"{field}: {value!r} lets none of the Deployment's {pods} replicas be evicted, so a node drain hangs "
+             "until the HPA has scaled up: the budget should leave room for one eviction at that size too")
 
     def test_leaves_room_to_evict_at_min_replicas(self, manifest_report):
         report = manifest_report(*ALL)
