@@ -26,8 +26,9 @@ def test_burn_rate_without_requests_is_zero():
 
 @pytest.mark.parametrize("args", [
     (1, 10, 0.0), (1, 10, 1.0), (1, 10, 1.5), (1, 10, -0.5), (1, 10, float("nan")), (11, 10, 0.99), (-1, 10, 0.99),
-    (0, -1, 0.99),
-], ids=["slo=0", "slo=1", "slo>1", "slo<0", "slo=nan", "errors>total", "errors<0", "total<0"])
+    (0, -1, 0.99), (1, 0, 0.999), (0, 0, 1.5), (0, 0, float("nan")),
+], ids=["slo=0", "slo=1", "slo>1", "slo<0", "slo=nan", "errors>total", "errors<0", "total<0", "errors>total=0",
+        "slo>1-without-requests", "slo=nan-without-requests"])
 def test_burn_rate_rejects_impossible_inputs(args):
     with pytest.raises(ValueError):
         burn_rate(*args)
@@ -86,8 +87,10 @@ def test_a_healthy_canary_ramps_5_25_50_100_one_step_per_duration():
     clock.advance(1)
     assert controller.tick() == "ramping" and traffic.percents == [5, 25], (
         f"after 600 s of a healthy step the canary goes to 25 %, traffic moved {traffic.percents}")
+    assert controller.percent == 25, f"percent is the canary's current share: 25 after the second step, got {controller.percent}"
     clock.advance(600)
     controller.tick()
+    assert controller.percent == 50, f"percent is the canary's current share: 50 after the third step, got {controller.percent}"
     clock.advance(600)
     assert controller.tick() == "promoted", "reaching 100 % is promotion"
     assert traffic.percents == [5, 25, 50, 100] and controller.percent == 100, f"steps taken: {traffic.percents}"

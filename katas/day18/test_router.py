@@ -186,9 +186,17 @@ def test_a_non_json_answer_is_a_502(servers):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        router = CanaryRouter(f"http://127.0.0.1:{server.server_address[1]}", canary.url)
+        plain = f"http://127.0.0.1:{server.server_address[1]}"
+        router = CanaryRouter(plain, canary.url)
         status, body = router.predict("user-1", ROW)
         assert status == 502 and "error" in body, f"an answer that is not JSON is a 502, got {(status, body)}"
+        router = CanaryRouter(canary.url, plain, clock=FakeClock())
+        router.set_canary_percent(100)
+        status, body = router.predict("user-1", ROW)
+        assert status == 502 and "error" in body, f"a canary answer that is not JSON is a 502 too, got {(status, body)}"
+        assert router.error_counts(60) == (1, 1), (
+            "the router's own 502 for a canary answer that is not JSON is a canary error: expected (1, 1), "
+            f"got {router.error_counts(60)}")
     finally:
         server.shutdown()
         server.server_close()

@@ -205,6 +205,22 @@ def test_a_failing_stable_raises_to_the_caller_and_is_not_mirrored(no_leaked_thr
     assert called == [4], f"a request that stable failed is not mirrored, candidate saw {called}"
 
 
+def test_a_failing_stable_takes_no_pending_place(no_leaked_threads):
+    def stable(x):
+        if x < 0:
+            raise ValueError("bad request")
+        return x * 2
+
+    with ShadowRouter(stable, double, max_pending=1, workers=1) as router:
+        for i in range(3):
+            with pytest.raises(ValueError):
+                router.handle(-1 - i)
+        assert router.handle(3) == 6, "after failed requests the router still answers from stable"
+    assert router.stats() == {"agreed": 1, "disagreed": 0, "errors": 0, "dropped": 0}, (
+        "requests that stable failed are not mirrored, so they take no pending place: with max_pending=1 the next "
+        f"good request is mirrored and compared, not dropped; got {router.stats()}")
+
+
 def test_compare_decides_agreement(no_leaked_threads):
     stable = lambda x: {"predictions": [x % 2], "model_version": "v1"}  # noqa: E731
     candidate = lambda x: {"predictions": [x % 2], "model_version": "v2"}  # noqa: E731

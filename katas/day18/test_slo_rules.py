@@ -155,6 +155,16 @@ def test_a_fast_burn_pages_and_stops_paging_soon_after_the_errors_stop(rules, tm
                       "the 5m one no longer does")
 
 
+def test_a_burn_just_above_14_4x_pages_as_a_fast_burn(rules, tmp_path):
+    start = HISTORY
+    minutes = HISTORY + 80
+    bad = [10 if m >= start else 0 for m in range(minutes)]  # 10 of 600 a minute: 1.67 %, a 16.7x burn
+    series = [predict("200", [OK_PER_MIN - b for b in bad]), predict("500", bad)]
+    run_promtool(rules, tmp_path, series, alerts=[(start + 75, FAST, True)],
+                 what="1.67 % errors (a 16.7x burn) for over an hour are above 14.4 * 0.001 in both the 1h and the 5m "
+                      "window: ErrorBudgetFastBurn {severity=page} must fire (is the threshold 14.4 * 0.001 = 0.0144?)")
+
+
 def test_a_slow_burn_pages_later_and_never_as_a_fast_burn(rules, tmp_path):
     start, stop = HISTORY, HISTORY + 250
     ok, errors = split(stop + 40, lambda m: 0.012 if start <= m < stop else 0.0)  # 12x: above 6, below 14.4

@@ -109,6 +109,19 @@ def test_two_salts_give_independent_assignments():
                 f"should be {lw * rw:.0%} of users, got {got:.2%} ({dict(cells)})")
 
 
+def test_a_long_salt_works_like_any_other():
+    users = USERS[:20_000]
+    long_salt = "checkout-button-redesign-2025-q3-mobile-web-eu-and-uk-" + "x" * 60
+    one = TrafficSplitter({"control": 0.5, "treatment": 0.5}, salt=long_salt)
+    got = shares(one, users)
+    assert abs(got.get("treatment", 0) - 0.5) <= 0.01, f"a {len(long_salt)}-character salt splits 50/50 too, got {got}"
+    other = TrafficSplitter({"control": 0.5, "treatment": 0.5}, salt=long_salt + "-v2")
+    same = sum(one.route(u) == other.route(u) for u in users) / len(users)
+    assert 0.47 <= same <= 0.53, (
+        f"two long salts that differ only at their end put {same:.1%} of users in the same half, not about 50 %: "
+        "every character of the salt must count")
+
+
 def test_salt_and_user_id_are_kept_apart():
     users = [f"{i}" for i in range(20_000)]
     one = TrafficSplitter({"a": 0.5, "b": 0.5}, salt="exp1")

@@ -25,8 +25,8 @@ class TrafficSplitter:
         self._upper = [c / total for c in accumulate(w for _, w in live)]
 
     def route(self, user_id: str) -> str:
-        # The salt is the blake2b key: salt and user id never run into each other.
-        digest = hashlib.blake2b(user_id.encode("utf-8"), key=self._salt.encode("utf-8")[:64],
+        # The key is the salt's digest (a key holds 64 bytes, a salt any length): never run into the user id.
+        digest = hashlib.blake2b(user_id.encode("utf-8"), key=hashlib.blake2b(self._salt.encode("utf-8")).digest(),
                                  digest_size=8).digest()
         point = struct.unpack(">Q", digest)[0] / 18446744073709551616.0
         for name, upper in zip(self._names, self._upper):
