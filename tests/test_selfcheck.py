@@ -3,18 +3,22 @@ every blind reviewer's correct answer accepted.
 
 Each check is its own test, so a failure names the day, the mutant or the test at
 fault. Pass `--require docker` to make the docker tier mandatory in the day runs too.
+A mutant or alternative check proven before with the very same inputs is reused from
+`tests/proofs/` and reported as skipped (see mlops_katas/proofs.py); `KATAS_REPROVE=all`
+runs every one again.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import subprocess
 import warnings
 from pathlib import Path
 
 import pytest
 
-from mlops_katas import alternatives, mutants, selfcheck
+from mlops_katas import alternatives, mutants, proofs, selfcheck
 from mlops_katas.curriculum import all_days, find_root, load_day
 
 ROOT = find_root(Path(__file__).parent)
@@ -24,6 +28,26 @@ ALTERNATIVES = [(day, alt.name) for day in DAYS for alt in alternatives.find(ROO
 DAY_TIMEOUT = selfcheck.RUN_TIMEOUT_S + 60
 # The stub run is shared by two checks; under xdist they go to the same worker.
 DAYS_GROUPED = [pytest.param(day, marks=pytest.mark.xdist_group(day)) for day in DAYS]
+REPROVE_SHARE = proofs.reprove_share()
+
+
+def _commit() -> str:
+    """The share of reused proofs proven again is drawn anew for each commit."""
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=30, check=False).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+SEED = _commit()
+
+
+def _reuse_proof(day, check: str, digest: str) -> None:
+    """Skip a check proven before with these very inputs, unless drawn to be proven again."""
+    if proofs.Ledger(ROOT, day).proven(check, digest) and not proofs.drawn(f"{day.name} {check}", SEED, REPROVE_SHARE):
+        pytest.skip(f"proven before with these very inputs (tests/proofs/{day.name}.json); "
+                    f"{proofs.REPROVE}=all proves it again")
 
 
 def _require_args(config: pytest.Config) -> list[str]:
@@ -67,10 +91,14 @@ def test_every_test_passes_against_the_solutions(day_name, require):
 def test_every_alternative_passes(day_name, alternative, require, tmp_path):
     """A correct answer in another style that fails shows a test demanding more than the README says."""
     day = load_day(ROOT, day_name)
+    check, digest = f"alternative {alternative}", proofs.alternative_digest(ROOT, day, alternative)
+    _reuse_proof(day, check, digest)
     impl = alternatives.assemble(ROOT, day, alternative, tmp_path / day_name)
     run = selfcheck.run_day(ROOT, day, impl, *selfcheck.FAST_ONLY, *require)
     problems = selfcheck.solution_problems(run)
     assert not problems, f"alternative {day_name}/{alternative} is rejected:\n" + "\n".join(problems)
+    if not selfcheck.unproven(run):
+        proofs.Ledger(ROOT, day).record(check, digest)
 
 
 @pytest.mark.timeout(DAY_TIMEOUT)
@@ -78,6 +106,8 @@ def test_every_alternative_passes(day_name, alternative, require, tmp_path):
 def test_every_mutant_is_killed(day_name, mutant_name, require, tmp_path):
     day = load_day(ROOT, day_name)
     path = ROOT / "tests" / "mutants" / day_name / f"{mutant_name}.diff"
+    check, digest = f"mutant {mutant_name}", proofs.mutant_digest(ROOT, day, path)
+    _reuse_proof(day, check, digest)
     impl = selfcheck.overlay(ROOT, day, path, tmp_path / day_name)
     mutant = mutants.load(path)
     run = selfcheck.run_mutant(ROOT, day, impl, mutant, *require)
@@ -92,6 +122,7 @@ def test_every_mutant_is_killed(day_name, mutant_name, require, tmp_path):
     assert not selfcheck.mutant_survived(run), (
         f"mutant {day_name}/{mutant_name} ({mutants.load(path).bug}) passes every test{broke}:\n{run.output[-2000:]}"
     )
+    proofs.Ledger(ROOT, day).record(check, digest)
 
 
 @pytest.mark.timeout(DAY_TIMEOUT)

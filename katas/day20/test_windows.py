@@ -376,7 +376,7 @@ def streams():
     return st.tuples(st.sampled_from([1, 3, 5, 10]), st.sampled_from([0, 1, 2, 5]), codes.map(decode))
 
 
-@settings(max_examples=150)
+@settings(max_examples=90)
 @given(streams())
 def test_matches_a_brute_force_reading_of_the_contract(stream):
     window_s, lateness, events = stream
