@@ -33,6 +33,7 @@ from pathlib import Path
 
 from . import alternatives, mutants
 from .curriculum import Day
+from .lock import _walk
 
 LEDGER_DIR = Path("tests") / "proofs"
 REPROVE = "KATAS_REPROVE"
@@ -45,7 +46,6 @@ HARNESS_TREES = ("docker", "k8s")
 PACKAGE = "mlops_katas"
 MODULE_NAME = re.compile(PACKAGE + r"(?:\.\w+)*")
 FROM_IMPORT = re.compile(r"^\s*from\s+(\.+[\w.]*|" + PACKAGE + r"[\w.]*)\s+import\s+(\([^)]*\)|.*)$", re.MULTILINE)
-CACHES = {"__pycache__", ".pytest_cache", ".hypothesis"}
 DAY_REFERENCE = re.compile(r"\bday(\d\d)\b")
 # The harness names days in examples and help texts too; only a path into a day's folder is
 # something it reads (the kind fixtures build day 03's server from `solutions/day03`).
@@ -65,11 +65,8 @@ def _tracked(root: Path) -> frozenset[Path] | None:
 
 def _files(root: Path, folder: Path) -> list[Path]:
     tracked = _tracked(root)
-    if not folder.is_dir():
-        found = [folder] if folder.is_file() else []
-    else:
-        found = [p for p in folder.rglob("*") if p.is_file() and not CACHES & set(p.relative_to(folder).parts)]
-    return sorted(p for p in found if tracked is None or p in tracked)
+    found = _walk(folder) if folder.is_dir() else [folder] if folder.is_file() else []
+    return [p for p in found if tracked is None or p in tracked]
 
 
 def _digest(root: Path, paths: list[Path], *extra: str) -> str:
@@ -225,7 +222,7 @@ def reprove_share(environ: dict[str, str] | None = None) -> float:
     try:
         share = float(value)
     except ValueError:
-        raise ValueError(f"{REPROVE}={value!r}: use 'all', or a share between 0 and 1 such as 0.1") from None
+        share = -1.0
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"{REPROVE}={value!r}: use 'all', or a share between 0 and 1 such as 0.1")
     return share
