@@ -144,6 +144,9 @@ def test_failed_deploy_is_reported_and_not_verified():
     assert not report.ok and report.stage == "deploy", "the report should say the deploy failed"
     assert report.serving_version == "v2", "the deployer kept v2 serving; the report should say so"
     assert "health" in report.reason, "the reason should carry the deployer's reason"
+    assert report.rolled_back is False, (
+        "rolled_back is False after a failed deploy: the run redeployed nothing (the deployer keeping v2 "
+        "serving is not a rollback)")
 
 
 @pytest.mark.task(taskno=2)
