@@ -50,7 +50,7 @@ def test_predict_forwards_the_body_and_passes_the_answer_through(servers):
 
 def test_users_split_by_percent_and_stay_put_when_it_grows(servers):
     stable, canary = servers
-    router = CanaryRouter(stable.url, canary.url, salt="r1")
+    router = CanaryRouter(stable.url, canary.url + "/", salt="r1")  # a trailing / on either URL is fine
     router.set_canary_percent(25)
     first = {u for u in USERS if router.variant_for(u) == "canary"}
     assert 60 <= len(first) <= 140, f"about 25 % of 400 users should see the canary, {len(first)} do"
