@@ -9,6 +9,7 @@ A stage counts as named when its name appears anywhere in the message, so the ra
 tests use names like `st07` that cannot turn up by accident.
 """
 
+import asyncio
 import itertools
 
 import pytest
@@ -205,6 +206,39 @@ def test_a_dependency_listed_twice_counts_once():
 
 
 @pytest.mark.task(taskno=1)
+def test_a_dependency_listed_twice_does_not_stand_in_for_another():
+    pipeline = Pipeline()
+    pipeline.add_stage(
+        "train", lambda *, ingest, labels: (ingest, labels), depends_on=["ingest", "ingest", "labels"]
+    )
+    pipeline.add_stage("ingest", lambda: "rows")
+    pipeline.add_stage("labels", lambda: "tags")
+    assert pipeline.execution_order() == ["ingest", "labels", "train"], (
+        "'train' lists 'ingest' twice and 'labels' once: taking 'ingest' satisfies one dependency only, so "
+        f"'train' must still wait for 'labels'; got {pipeline.execution_order()}"
+    )
+    report = pipeline.run()
+    assert report.outputs.get("train") == ("rows", "tags"), (
+        f"'train' should be called once with ingest='rows' and labels='tags'; got {report}"
+    )
+
+
+@pytest.mark.task(taskno=1)
+def test_a_name_need_not_be_a_python_identifier():
+    pipeline = Pipeline()
+    pipeline.add_stage("model.v2", lambda **inputs: sorted(inputs.items()), depends_on=["feature-store"])
+    pipeline.add_stage("feature-store", lambda: "features")
+    pipeline.add_stage("2024 snapshot", lambda: "rows")
+    assert pipeline.execution_order() == ["feature-store", "model.v2", "2024 snapshot"], (
+        "any string is a stage name: add_stage rejects only a duplicate name and a self-dependency; "
+        f"got {pipeline.execution_order()}"
+    )
+    assert pipeline.run().outputs == {
+        "feature-store": "features", "model.v2": [("feature-store", "features")], "2024 snapshot": "rows"
+    }, "a stage whose dependency is not a Python identifier still gets its output as a keyword argument (**inputs)"
+
+
+@pytest.mark.task(taskno=1)
 def test_changing_the_callers_list_later_changes_nothing():
     depends_on = ["ingest"]
     pipeline = Pipeline()
@@ -316,6 +350,19 @@ def test_a_cycle_error_names_the_cycle_and_no_stage_that_could_run():
 
 
 @pytest.mark.task(taskno=2)
+def test_a_long_cycle_is_named_in_full():
+    ring = [f"step{i:02d}" for i in range(14)]
+    stages = [("ingest", [])] + [(name, [ring[i - 1]]) for i, name in enumerate(ring)]
+    with pytest.raises(ValueError) as error:
+        build(stages).execution_order()
+    missing = [name for name in ring if name not in str(error.value)]
+    assert not missing, (
+        f"the only cycle runs through all {len(ring)} 'step' stages, so the error should name every one of "
+        f"them, also in a long pipeline; {missing} are missing: {error.value}"
+    )
+
+
+@pytest.mark.task(taskno=2)
 def test_changing_the_returned_order_changes_nothing():
     recorder = Recorder()
     pipeline = build([("ingest", []), ("train", ["ingest"])], recorder)
@@ -357,6 +404,25 @@ def test_an_unknown_dependency_is_named_on_every_call():
         pipeline.run()
     assert "feature_store_v2" in str(error.value), (
         f"run() after execution_order() raised should still name the unknown dependency; it said: {error.value}"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_adding_the_missing_dependency_gives_the_pipeline_an_order():
+    recorder = Recorder()
+    pipeline = build([("train", ["ingest"]), ("report", ["train"])], recorder)
+    with pytest.raises(ValueError):
+        pipeline.execution_order()
+        pytest.fail("'ingest' is not added yet, so execution_order() should raise ValueError")
+    with pytest.raises(ValueError):
+        pipeline.run()
+        pytest.fail("'ingest' is not added yet, so run() should raise ValueError")
+    pipeline.add_stage("ingest", recorder.stage("ingest"))
+    assert pipeline.execution_order() == ["ingest", "train", "report"], (
+        "once the missing 'ingest' is added the pipeline is valid: an earlier error must not be remembered"
+    )
+    assert list(pipeline.run().succeeded) == ["ingest", "train", "report"], (
+        f"run() should now call every stage; calls were {recorder.called()}"
     )
 
 
@@ -483,6 +549,67 @@ def test_a_stage_without_dependencies_is_called_with_no_arguments():
 
 
 @pytest.mark.task(taskno=3)
+def test_a_stage_receives_the_very_object_its_dependency_returned():
+    dataset = {"rows": [1, 2, 3]}
+    received = {}
+
+    def keep(name):
+        def fn(*, ingest):
+            received[name] = ingest
+            return len(ingest["rows"])
+
+        return fn
+
+    pipeline = Pipeline()
+    pipeline.add_stage("ingest", lambda: dataset)
+    pipeline.add_stage("train", keep("train"), depends_on=["ingest"])
+    pipeline.add_stage("profile", keep("profile"), depends_on=["ingest"])
+    report = pipeline.run()
+    assert list(report.succeeded) == ["ingest", "train", "profile"], (
+        f"all three stages should succeed; got {report}"
+    )
+    for name in ("train", "profile"):
+        assert received[name] is dataset, (
+            f"{name!r} should receive the object 'ingest' returned itself, not a copy of it"
+        )
+    assert report.outputs["ingest"] is dataset, "outputs should hold the object 'ingest' returned itself"
+
+
+@pytest.mark.task(taskno=3)
+def test_an_array_output_is_passed_on_without_being_compared():
+    import numpy as np
+
+    features = np.arange(6.0)  # like a DataFrame: no single truth value, and == compares cell by cell
+    pipeline = Pipeline()
+    pipeline.add_stage("features", lambda: features)
+    pipeline.add_stage("train", lambda *, features: float(features.mean()), depends_on=["features"])
+    report = pipeline.run()
+    assert list(report.succeeded) == ["features", "train"] and not report.failed and not report.skipped, (
+        "an array is an output like any other: the runner must not test its truth or compare it with "
+        f"anything; got {report}"
+    )
+    assert report.outputs["features"] is features and report.outputs["train"] == 2.5, (
+        f"'train' should get the array 'features' returned and output its mean 2.5; outputs were {report.outputs}"
+    )
+
+
+@pytest.mark.task(taskno=3)
+def test_a_stage_that_cannot_take_one_of_its_inputs_fails():
+    pipeline = Pipeline()
+    pipeline.add_stage("ingest", lambda: "rows")
+    pipeline.add_stage("labels", lambda: "tags")
+    pipeline.add_stage("train", lambda *, ingest: f"model({ingest})", depends_on=["ingest", "labels"])
+    pipeline.add_stage("deploy", lambda *, train: train, depends_on=["train"])
+    report = pipeline.run()
+    assert (list(report.succeeded), list(report.failed), list(report.skipped)) == (
+        ["ingest", "labels"], ["train"], ["deploy"]
+    ), (
+        "'train' depends on 'ingest' and 'labels' but takes only ingest: called with both, it raises "
+        f"TypeError, so it has failed and 'deploy' is skipped (inputs are never left out); got {report}"
+    )
+
+
+@pytest.mark.task(taskno=3)
 @pytest.mark.parametrize("falsy", [None, 0, False, "", [], {}], ids=repr)
 def test_falsy_and_none_outputs_count_as_success(falsy):
     pipeline = Pipeline()
@@ -588,7 +715,7 @@ def test_every_run_is_fresh_and_sees_stages_added_since():
 
 
 @pytest.mark.task(taskno=3)
-@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit, asyncio.CancelledError])
 def test_ctrl_c_in_a_stage_stops_the_run(interrupt):
     recorder = Recorder()
     pipeline = Pipeline()
@@ -625,7 +752,8 @@ class QualityGateFailed(Exception):
 @pytest.mark.parametrize(
     "error",
     [ZeroDivisionError("division by zero"), OSError("disk full"), AssertionError("check failed"),
-     LookupError("no such column"), QualityGateFailed("accuracy below baseline")],
+     LookupError("no such column"), KeyError("user_id"), TypeError("expected a DataFrame"),
+     QualityGateFailed("accuracy below baseline")],
     ids=lambda error: type(error).__name__,
 )
 def test_any_exception_from_a_stage_is_a_failure(error):
