@@ -301,9 +301,29 @@ def test_error_lines_in_the_log_are_a_finding_of_their_own():
     findings = analyse(snapshot("healthy", logs=logs))
     assert causes(findings) == ["error_logs"], f"a traceback in the log of a healthy server: {findings}"
     assert "ValueError: bad row" in evidence_of(findings, "error_logs"), "the evidence quotes the last error line"
-    for line in ("FATAL: disk full", "unhandled Exception in worker", "panic: out of range"):
+    for line in ("FATAL: disk full", "unhandled Exception in worker", "panic: out of range",
+                 "Traceback (most recent call last):", "worker 2: error reading request"):
         found = causes(analyse(snapshot("healthy", logs=f"ok\n{line}\n")))
         assert found == ["error_logs"], f"{line!r} is an error line: {found}"
+
+
+@pytest.mark.task(taskno=3)
+def test_every_cause_that_applies_is_reported_in_the_order_of_causes():
+    failing = dict(recorded("unhealthy")[0]["State"]["Health"])  # Docker's HEALTHCHECK reports 'unhealthy'
+    logs = "starting\nERROR: worker died\n"
+    findings = analyse(snapshot("oom_killed", REFUSED, latency_ms=[900.0] * 20, logs=logs, Health=failing))
+    assert causes(findings) == ["oom_killed", "exited", "unreachable", "unhealthy", "slow", "error_logs"], (
+        f"all six causes apply; findings come in the order of CAUSES, the log's error line last: {findings}"
+    )
+    findings = analyse(snapshot("oom_crash_loop", REFUSED, latency_ms=[900.0] * 20, logs=logs, Health=failing))
+    assert causes(findings) == ["oom_killed", "crash_loop", "unreachable", "unhealthy", "slow", "error_logs"], (
+        f"all six causes apply; findings come in the order of CAUSES: {findings}"
+    )
+    findings = analyse(snapshot("healthy", HealthCheck(status=503, latency_ms=1500.0), logs=logs))
+    assert causes(findings) == ["unhealthy", "slow", "error_logs"], (
+        f"a slow 503 with an error line in the log: unhealthy, slow, then error_logs, as CAUSES orders them: "
+        f"{findings}"
+    )
 
 
 @pytest.mark.task(taskno=3)
@@ -341,6 +361,15 @@ def test_check_health_times_a_real_answer_in_milliseconds(server):
         f"took; got {result.latency_ms}"
     )
     assert ("GET", "/health") in server.requests, "check_health should GET {url}/health"
+
+
+@pytest.mark.task(taskno=4)
+def test_check_health_appends_health_to_the_url_it_is_given(server):
+    check_health(f"{server.url}/model-a")  # a server behind a proxy, under a path prefix
+    assert server.requests == [("GET", "/model-a/health")], (
+        f"check_health GETs {{url}}/health, keeping the url's own path (/model-a/health); the server saw "
+        f"{server.requests}"
+    )
 
 
 @pytest.mark.task(taskno=4)
@@ -395,12 +424,39 @@ def test_check_health_survives_an_answer_broken_off_midway(broken_http_server):
 
 @pytest.mark.task(taskno=4)
 def test_check_health_times_with_a_monotonic_clock_not_the_wall_clock(server, monkeypatch):
+    import datetime
     import itertools
+    import sys
     import time
 
-    # The wall clock is stepped back an hour (an NTP correction) every time it is read during the probe.
-    real_time, steps = time.time, itertools.count()
-    monkeypatch.setattr(time, "time", lambda: real_time() - 3600.0 * next(steps))
+    # The wall clock is stepped back an hour (an NTP correction) every time it is read during the probe,
+    # whichever way it is read: time.time(), time.time_ns() or datetime.now().
+    steps = itertools.count()
+    real_time, real_time_ns, real_datetime = time.time, time.time_ns, datetime.datetime
+
+    class SteppedBack(real_datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return real_datetime.now(tz) - datetime.timedelta(hours=next(steps))
+
+        @classmethod
+        def today(cls):
+            return cls.now()
+
+        @classmethod
+        def utcnow(cls):
+            return cls.now(datetime.timezone.utc).replace(tzinfo=None)
+
+    stepped = {id(real_time): lambda: real_time() - 3600.0 * next(steps),
+               id(real_time_ns): lambda: real_time_ns() - 3600 * 10**9 * next(steps),
+               id(real_datetime): SteppedBack}
+    monkeypatch.setattr(time, "time", stepped[id(real_time)])
+    monkeypatch.setattr(time, "time_ns", stepped[id(real_time_ns)])
+    monkeypatch.setattr(datetime, "datetime", SteppedBack)
+    learner = sys.modules[check_health.__module__]
+    for name, value in list(vars(learner).items()):  # `from time import time`, `from datetime import datetime`
+        if id(value) in stepped:
+            monkeypatch.setattr(learner, name, stepped[id(value)])
     server.set("healthy", delay_s=0.05)
     result = check_health(server.url)
     monkeypatch.undo()
@@ -424,6 +480,9 @@ def test_check_health_gives_up_after_its_timeout(server):
     server.set("slow", delay_s=30)
     result = check_health(server.url, timeout_s=0.3)
     assert result.status is None and result.error, f"a server slower than the timeout gives no answer: {result}"
+    assert result.latency_ms is None, (
+        f"a timed-out probe got no answer, so it has no latency (None), not the time it waited: {result}"
+    )
     assert server.requests == [("GET", "/health")], (
         f"check_health does one GET and gives up after timeout_s, no retries (each would wait timeout_s again): "
         f"the server saw {server.requests}"

@@ -26,6 +26,11 @@ def test_a_healthy_container_is_diagnosed_healthy(docker_client, docker_run, sta
         f"this server writes all its log lines, the start-up line first, to stdout; gather's logs hold "
         f"stdout and stderr, got {logs!r}"
     )
+    last = gather(server.container.name, server.url, client=docker_client, log_lines=1).logs
+    assert len(last.splitlines()) == 1 and "starting model server" not in last and "/health" in last, (
+        f"the probes since start-up each logged a 'GET /health' line after the start-up line; log_lines=1 "
+        f"keeps the last line of the log, not the first, got {last!r}"
+    )
 
 
 def test_a_slow_container_is_diagnosed_slow(docker_client, docker_run, standin_image):
