@@ -4,9 +4,9 @@ Contract (the tests check exactly this):
 - `TokenBucketRateLimiter(capacity, refill_rate, clock=time.monotonic)`; capacity <= 0
   or refill_rate < 0 raises ValueError. The bucket starts full.
 - Tokens refill continuously at `refill_rate` per second of `clock()` time (fractions
-  count), never beyond `capacity`.
+  count, every stretch of time exactly once), never beyond `capacity`.
 - `consume(tokens=1)` takes all the tokens and returns True, or takes none and
-  returns False. tokens <= 0 raises ValueError; more than `capacity` returns False.
+  returns False. tokens <= 0 (or NaN) raises ValueError; more than `capacity` returns False.
   Compare the exact count: 0.99999 tokens are not enough for 1.
 - `get_available_tokens()` returns the current (fractional) number of tokens.
 - Safe to share between threads: concurrent consumers never get more than the bucket holds.

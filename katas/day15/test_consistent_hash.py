@@ -132,12 +132,21 @@ def test_the_default_is_100_virtual_nodes():
     )
 
 
-@pytest.mark.parametrize("removed", ["cache-11", "cache-1"])
-def test_a_node_whose_name_extends_another_keeps_its_own_points(removed):
+@pytest.mark.parametrize(
+    "nodes, removed",
+    [
+        (["cache-1", "cache-2", "cache-11"], "cache-11"),
+        (["cache-1", "cache-2", "cache-11"], "cache-1"),
+        (["10.0.0.1", "10.0.0.2", "110.0.0.1"], "110.0.0.1"),
+        (["10.0.0.1", "10.0.0.2", "110.0.0.1"], "10.0.0.1"),
+    ],
+    ids=["cache-11", "cache-1", "110.0.0.1", "10.0.0.1"],
+)
+def test_a_node_whose_name_extends_another_keeps_its_own_points(nodes, removed):
     # "cache-1" point 10 and "cache-11" point 0 must stay two points, whatever text you hash;
     # and removing "cache-1" must not take the points of "cache-11", whose name starts with it.
+    # A name may extend another at the front too: "110.0.0.1" point 1 and "10.0.0.1" point 11.
     keys = KEYS[:4000]
-    nodes = ["cache-1", "cache-2", "cache-11"]
     ring = ConsistentHashRing(nodes)
     ring.remove_node(removed)
     rest = [node for node in nodes if node != removed]
@@ -145,9 +154,9 @@ def test_a_node_whose_name_extends_another_keeps_its_own_points(removed):
     differ = sum(after[k] != without[k] for k in keys)
     assert differ == 0, (
         f"after removing {removed!r}, {differ} of {len(keys)} keys land elsewhere than on a ring built with "
-        f"only {rest}: did adding 'cache-11' overwrite some of 'cache-1''s points (labels like f'{{node}}{{i}}' "
-        "collide: 'cache-1' + '10' == 'cache-11' + '0'), or did removing a node also drop the points of a "
-        "node whose name merely starts with it?"
+        f"only {rest}: did adding one node overwrite some of the other's points (labels like f'{{node}}{{i}}' "
+        "collide: 'cache-1' + '10' == 'cache-11' + '0', and f'{{i}}{{node}}' too: '11' + '10.0.0.1' == '1' + "
+        "'110.0.0.1'), or did removing a node also drop the points of a node whose name merely starts with it?"
     )
 
 
@@ -184,6 +193,22 @@ def test_with_one_point_each_the_nodes_form_one_circle():
         f"with one point per node, each node should take over the keys of only its one neighbour "
         f"counter-clockwise, but {twice} took over the keys of several nodes: do keys past the last "
         "point wrap around to the first point?"
+    )
+
+
+def test_a_node_added_later_gets_as_many_points_as_the_others():
+    # A ring that grew by add_node must be the ring built with all its nodes at once: the node
+    # added later gets the ring's `vnodes` points too, not some default count.
+    nodes = [f"node-{i}" for i in range(8)]
+    keys = KEYS[:4000]
+    grown = ConsistentHashRing(nodes[:-1], vnodes=3)
+    grown.add_node(nodes[-1])
+    at_once = ConsistentHashRing(nodes, vnodes=3)
+    differ = sum(a != b for a, b in zip(placement(grown, keys).values(), placement(at_once, keys).values()))
+    assert differ == 0, (
+        f"{differ} of {len(keys)} keys land elsewhere on a ring of vnodes=3 that got {nodes[-1]!r} through "
+        f"add_node than on one built with all {len(nodes)} nodes: add_node should place the ring's `vnodes` "
+        "points, the same ones the constructor places"
     )
 
 

@@ -189,6 +189,25 @@ def test_operations_do_not_scan_every_key():
     )
 
 
+def test_in_does_not_scan_every_key():
+    size = 2_000
+    cache = LRUCache(size)
+    keys = [CountingKey(i) for i in range(size)]
+    for key in keys:
+        cache.put(key, key.n)
+    absent = [CountingKey(-1 - i) for i in range(100)]
+    CountingKey.uses = 0
+    for key in keys[:100]:  # the least recently used entries, farthest from the newest
+        assert key in cache, f"key {key.n} was put and should be cached"
+    for key in absent:
+        assert key not in cache, f"key {key.n} was never put, so it should not be cached"
+    operations = 200
+    assert CountingKey.uses <= 10 * operations, (
+        f"{operations} `in` checks hashed or compared keys {CountingKey.uses} times: `key in cache` should be "
+        "O(1) like every operation (ask the dict), not walk the entries looking for the key"
+    )
+
+
 def _work_of(call) -> tuple[int, int]:
     """(lines of lru_cache.py run, peak bytes allocated) while `call()` runs."""
     learner_file = sys.modules[LRUCache.__module__].__file__
@@ -229,6 +248,21 @@ def test_len_does_not_count_the_entries():
         f"len() of a cache of 5,000 entries ran {large_lines} lines of lru_cache.py (of 10 entries: {small_lines}) "
         f"and allocated {large_bytes} bytes: like every operation, len() must be O(1) (keep the count, or ask the "
         "dict), not walk or copy the entries"
+    )
+
+
+def test_evicting_does_not_copy_or_walk_the_entries():
+    small, large = _filled(10), _filled(5_000)
+    # A put now and then may grow or tidy the dict (amortised O(1)): judge the cheapest of a few.
+    small_lines = min(_work_of(lambda i=i: small.put(-1 - i, i))[0] for i in range(5))
+    large_work = [_work_of(lambda i=i: large.put(-1 - i, i)) for i in range(5)]
+    large_lines, large_bytes = min(lines for lines, _ in large_work), min(peak for _, peak in large_work)
+    assert len(large) == 5_000, "every put of a new key into a full cache should evict exactly one entry"
+    assert large_lines <= small_lines + 5 and large_bytes < 4096, (
+        f"a put that evicts from a cache of 5,000 entries ran {large_lines} lines of lru_cache.py (of 10 entries: "
+        f"{small_lines}) and allocated {large_bytes} bytes: finding the least recently used key must be O(1) "
+        "(the first key of an ordered dict, or the tail of a linked list), not a copy of the keys "
+        "(`list(d)[0]`) or a walk over every entry"
     )
 
 

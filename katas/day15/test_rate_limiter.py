@@ -72,6 +72,17 @@ def test_non_positive_requests_are_rejected(tokens, clock):
         bucket.consume(tokens)
 
 
+def test_a_request_for_nan_tokens_is_rejected_and_changes_nothing(clock):
+    # NaN fails every comparison: `tokens <= 0` lets it through, and `available < tokens` then
+    # lets it take NaN tokens, after which the count is NaN and the limiter stops limiting.
+    bucket = TokenBucketRateLimiter(2, 0, clock=clock)
+    assert bucket.consume(2), "a full bucket of 2 should give 2 tokens"
+    with pytest.raises(ValueError):
+        bucket.consume(float("nan"))
+    assert bucket.consume(1) is False, "the bucket was empty before the NaN request and should still be empty"
+    assert bucket.get_available_tokens() == pytest.approx(0), "a rejected NaN request must leave the count at 0"
+
+
 def test_refill_counts_fractions_of_a_second(clock):
     bucket = TokenBucketRateLimiter(10, 2, clock=clock)
     assert bucket.consume(10), "a full bucket of 10 should give all 10 tokens"
@@ -332,6 +343,69 @@ def test_concurrent_consumers_get_no_more_than_the_capacity_plus_the_refill():
         f"a bucket of {capacity} that refilled at most {refilled:g} tokens over the whole test granted {granted} "
         f"tokens to {workers} threads: read the clock, refill, check and take under one lock, so that no "
         "stretch of time is counted twice"
+    )
+
+
+def test_every_moment_of_clock_time_refills_once():
+    # The clock moves a tick on every read. A refill that computes the elapsed time from one
+    # reading and stores another loses the time between the two on every call.
+    tick = 2**-10
+    clock = TickingClock(start=1024.0, tick=tick)
+    bucket = TokenBucketRateLimiter(1000, 1 / tick, clock=clock)  # one token per tick, exact in floats
+    assert bucket.consume(1000), "a full bucket of 1000 should give all 1000 tokens"
+    emptied = clock.now  # the bucket was emptied at this reading or an earlier one
+    for _ in range(50):
+        bucket.get_available_tokens()
+    last_call_reads_from = clock.now + tick
+    available = bucket.get_available_tokens()
+    at_least = (last_call_reads_from - emptied) / tick
+    assert available >= at_least - 1e-9, (
+        f"{at_least:g} ticks of clock time passed between emptying the bucket and the last "
+        f"get_available_tokens() (one token per tick), yet it holds only {available:g} tokens: every stretch of "
+        "clock time must refill, also the time between the reading a refill counts from and the one it stores"
+    )
+
+
+def test_a_consumer_held_back_after_reading_the_clock_does_not_refill_time_twice():
+    # "slow" reads 10.0 and is held back before it can take the lock; "fast" reads 20.0 meanwhile.
+    # If fast gets through first, slow must not then store its older reading: the next refill
+    # would count 10..20 again. A bucket that reads the clock under its lock makes fast wait instead.
+    now_of = {"slow": 10.0, "fast": 20.0}
+    main_now = [0.0]
+    slow_has_read, fast_has_read, release_slow = threading.Event(), threading.Event(), threading.Event()
+
+    def clock():
+        name = threading.current_thread().name
+        if name == "slow" and not slow_has_read.is_set():
+            slow_has_read.set()
+            release_slow.wait(timeout=10)
+        elif name == "fast":
+            fast_has_read.set()
+        return now_of.get(name, main_now[0])
+
+    bucket = TokenBucketRateLimiter(100, 1, clock=clock)
+    assert bucket.consume(100), "a full bucket of 100 should give all 100 tokens"
+    granted = []
+    threads = {name: threading.Thread(target=lambda: granted.append(bucket.consume(1)), name=name, daemon=True)
+               for name in ("slow", "fast")}
+    try:
+        threads["slow"].start()
+        assert slow_has_read.wait(timeout=10), "the first consumer never read the clock"
+        threads["fast"].start()
+        if fast_has_read.wait(timeout=0.5):  # fast read the clock while slow holds no lock
+            threads["fast"].join(timeout=10)
+    finally:
+        release_slow.set()
+    for thread in threads.values():
+        thread.join(timeout=10)
+        assert not thread.is_alive(), f"consume() in thread {thread.name!r} did not return within 10 s"
+    main_now[0] = 20.0
+    available = bucket.get_available_tokens()
+    assert granted.count(True) + available <= 20 + 1e-9, (
+        f"the bucket was emptied at 0 s and refills 1 token/s, so by 20 s it can have handed out and held at most "
+        f"20 tokens together; it granted {granted.count(True)} and holds {available:g}: a consumer held back after "
+        "reading the clock stored its older reading after a newer one, so that time refilled twice (read the "
+        "clock under the lock, or never move the stored time backwards)"
     )
 
 

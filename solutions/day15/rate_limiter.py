@@ -36,7 +36,7 @@ class TokenBucketRateLimiter:
         self._updated = now
 
     def consume(self, tokens: float = 1) -> bool:
-        if tokens <= 0:
+        if not tokens > 0:  # NaN too
             raise ValueError(f"tokens must be positive, got {tokens}")
         if tokens > self.capacity:
             return False

@@ -30,7 +30,7 @@ class TokenBucketRateLimiter:
         return min(float(self.capacity), self._level + gained), now
 
     def consume(self, tokens: float = 1) -> bool:
-        if tokens <= 0:
+        if not tokens > 0:  # NaN too
             raise ValueError("tokens must be positive")
         if tokens > self.capacity:
             return False

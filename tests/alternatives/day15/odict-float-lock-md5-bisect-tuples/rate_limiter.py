@@ -33,7 +33,7 @@ class TokenBucketRateLimiter:
             self._last = now
 
     def consume(self, tokens: float = 1) -> bool:
-        if tokens <= 0:
+        if not tokens > 0:  # NaN too
             raise ValueError(f"tokens must be positive, got {tokens}")
         if tokens > self.capacity:
             return False

@@ -21,7 +21,7 @@ class TokenBucketRateLimiter:
         self._last = now
 
     def consume(self, tokens=1):
-        if tokens <= 0:
+        if not tokens > 0:  # NaN too
             raise ValueError("tokens must be > 0")
         if tokens > self.capacity:
             return False

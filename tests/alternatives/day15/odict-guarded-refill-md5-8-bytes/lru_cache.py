@@ -1,0 +1,43 @@
+"""Task 1: a least-recently-used cache, the thing in front of every feature store and model.
+
+Contract (the tests check exactly this):
+- `LRUCache(capacity)`; a capacity below 1 raises ValueError.
+- `get(key)` returns the value or None, and makes the key the most recently used.
+- `put(key, value)` inserts or updates, makes the key the most recently used, and
+  evicts the least recently used key when the cache grows past its capacity.
+- `len(cache)` counts entries; `key in cache` answers without touching recency.
+- Every operation is O(1), `in` and eviction too: no scanning or copying of all keys.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Any
+
+
+class LRUCache:
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity!r}")
+        self._capacity = capacity
+        self._data: OrderedDict = OrderedDict()
+
+    def get(self, key: Hashable) -> Any | None:
+        try:
+            self._data.move_to_end(key)
+        except KeyError:
+            return None
+        return self._data[key]
+
+    def put(self, key: Hashable, value: Any) -> None:
+        self._data[key] = value
+        self._data.move_to_end(key)
+        if len(self._data) > self._capacity:
+            self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._data
