@@ -56,8 +56,9 @@ class ModelPerformanceMonitor:
         """POST `payload` (default: one row of 4 zeros) as JSON to `{endpoint}/predict`.
 
         A 200 records `latency_ms` (the request's duration in milliseconds) and
-        `availability` 1.0 and returns the latency. Any other status, a timeout or a
-        refused connection records only `availability` 0.0 and returns None; the probe
+        `availability` 1.0 and returns the latency. Any other status, a timeout, a
+        refused connection or a broken answer (not HTTP, or cut short) records only
+        `availability` 0.0 and returns None; the probe
         never raises for a broken server and gives up after a timeout of at most 30 s.
         """
         # TODO(task 3): time.perf_counter() around requests.post(..., timeout=...).

@@ -285,6 +285,17 @@ def test_each_metric_has_its_own_cooldown(notifier, clock):
         "[FIRING] availability is 0.5, below the threshold 0.95",
     ], f"availability's first breach is mailed although latency's cooldown is running, got {notifier.subjects}"
     assert alerts.firing == {"latency_ms", "availability"}, f"both are firing, got {alerts.firing}"
+    clock.advance(240)
+    sent = alerts.evaluate({"latency_ms": 900.0, "availability": 0.5})
+    assert [n.metric for n in sent] == ["latency_ms"], (
+        "300 s after latency's alert its reminder is due, although availability was mailed only 240 s ago: each "
+        f"metric's cooldown counts from its own last delivered alert; got {sent}"
+    )
+    clock.advance(60)
+    sent = alerts.evaluate({"latency_ms": 900.0, "availability": 0.5})
+    assert [n.metric for n in sent] == ["availability"], (
+        f"300 s after availability's alert its reminder is due, and latency's cooldown still runs; got {sent}"
+    )
 
 
 @pytest.mark.task(taskno=4)
@@ -326,6 +337,38 @@ def test_undelivered_alert_is_logged_returned_and_retried_next_tick(notifier, cl
     )
     clock.advance(1)
     assert alerts.evaluate({"latency_ms": 900.0}) == [], "once delivered, the cooldown applies again"
+
+
+@pytest.mark.task(taskno=4)
+def test_a_failed_delivery_does_not_stop_the_other_metrics_of_the_tick(notifier, clock, caplog):
+    alerts = manager(notifier, clock)
+    notifier.down = True
+    with caplog.at_level(logging.ERROR):
+        sent = alerts.evaluate({"latency_ms": 900.0, "availability": 0.5})
+    assert [(n.metric, n.delivered) for n in sent] == [("latency_ms", False), ("availability", False)], (
+        "each breached metric gets its own attempt and its own notification, even after the first delivery "
+        f"failed in the same tick; got {sent}"
+    )
+    assert alerts.firing == {"latency_ms", "availability"}, f"both metrics are in breach, got {alerts.firing}"
+    notifier.down = False
+    clock.advance(1)
+    sent = alerts.evaluate({"latency_ms": 900.0, "availability": 0.5})
+    assert [(n.metric, n.delivered) for n in sent] == [("latency_ms", True), ("availability", True)], (
+        f"both undelivered alerts are retried at the next tick, got {sent}"
+    )
+
+
+@pytest.mark.task(taskno=4)
+def test_two_managers_keep_their_own_incidents(clock):
+    first_notifier, second_notifier = RecordingNotifier(), RecordingNotifier()
+    first = manager(first_notifier, clock)
+    second = manager(second_notifier, clock)
+    first.evaluate({"latency_ms": 900.0})
+    assert second.firing == set(), f"an alert of one manager does not make another one fire, got {second.firing}"
+    second.evaluate({"latency_ms": 900.0})
+    assert second_notifier.subjects == ["[FIRING] latency_ms is 900, above the threshold 200"], (
+        f"the second manager's first breach is news to it: one alert, got {second_notifier.subjects}"
+    )
 
 
 @pytest.mark.task(taskno=4)
@@ -535,6 +578,26 @@ def test_smtp_down_raises_alert_delivery_error_naming_the_relay():
     with pytest.raises(AlertDeliveryError) as info:
         notifier.send("[FIRING] x", "y")
     assert str(port) in str(info.value), f"the error should say which relay failed (port {port}), got {info.value}"
+
+
+@pytest.mark.task(taskno=5)
+def test_relay_name_that_does_not_resolve_raises_alert_delivery_error_naming_it(monkeypatch):
+    # As when DNS is down at 3 a.m.: looking the name up fails with socket.gaierror, an OSError that is neither a
+    # ConnectionError nor a timeout.
+    lookup = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host == "relay.invalid":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return lookup(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    notifier = SmtpNotifier("relay.invalid", 2525, "alerts@example.com", ["oncall@example.com"], timeout_s=2)
+    with pytest.raises(AlertDeliveryError) as info:
+        notifier.send("[FIRING] x", "y")
+    assert "relay.invalid:2525" in str(info.value), (
+        f"the error should name the relay as host:port (relay.invalid:2525), got {info.value}"
+    )
 
 
 @pytest.mark.task(taskno=5)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
 import math
 import os
 import re
+import socket
 import sqlite3
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -16,6 +21,7 @@ from hypothesis import strategies as st
 
 from mlops_katas.fakes import FakeClock
 from mlops_katas.infra.http_server import free_port
+import performance_monitor
 from performance_monitor import ModelPerformanceMonitor
 
 HOUR = 3600.0
@@ -303,7 +309,8 @@ def test_numbers_reach_sqlite_as_parameters_not_as_sql_text(db_path, monkeypatch
     assert [row["value"] for row in rows] == [431.625], f"the sample should come back, got {rows}"
     window_start = 1_700_001_234.75 - 2.5 * 3600
     values = {"the metric name": "checkout_p95_ms", "the model version": "v7-candidate", "the value": "431.625",
-              "the timestamp": "1700001234.75", "the window start": str(window_start)}
+              "the timestamp": "1700001234.75", "the window start": str(window_start),
+              "the window length in hours": "2.5", "the window length in seconds": "9000"}
     for what, text in values.items():
         inside = [sql for sql in statements if text in sql]
         assert not inside, (
@@ -370,6 +377,23 @@ def test_metrics_persist_across_instances_sharing_a_db_file(db_path, clock):
     assert sorted(row["value"] for row in third.get_recent_metrics("latency_ms")) == [42.0, 43.0], (
         "samples from both monitors should be kept in the file"
     )
+
+
+@pytest.mark.task(taskno=1)
+def test_old_samples_are_kept_for_a_long_window(db_path, clock):
+    month_ago = clock.now - 30 * 24 * HOUR
+    now = clock.now
+    first = ModelPerformanceMonitor(db_path, clock=clock)
+    record_at(first, clock, "latency_ms", [(month_ago, 120.0)])
+    clock.now = now
+    second = ModelPerformanceMonitor(db_path, clock=clock)  # opening the file again
+    second.record_metric("latency_ms", 80.0)  # and recording after it
+    for monitor in (first, second):
+        got = samples(monitor, "latency_ms", hours=31 * 24)
+        assert got == [(now, 80.0), (month_ago, 120.0)], (
+            "samples are never deleted: a 31-day window still holds the sample recorded 30 days ago, after the "
+            f"file was opened again and a newer sample recorded; got {got}"
+        )
 
 
 @pytest.mark.task(taskno=1)
@@ -614,8 +638,28 @@ def test_probe_latency_is_not_fooled_by_a_wall_clock_step(db_path, clock, model_
         # As if NTP set the system clock back an hour at every reading.
         return wall() - HOUR * next(steps)
 
+    real_datetime = datetime.datetime
+
+    class SteppingDatetime(real_datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return super().now(tz) - datetime.timedelta(hours=next(steps))
+
+        @classmethod
+        def utcnow(cls):
+            return super().utcnow() - datetime.timedelta(hours=next(steps))
+
+        @classmethod
+        def today(cls):
+            return cls.now()
+
     monkeypatch.setattr(time, "time", wall_clock_stepping_back)
     monkeypatch.setattr(time, "time_ns", lambda: int(wall_clock_stepping_back() * 1e9))
+    # datetime.now() reads the wall clock too: step it, and any copy the module imported by name.
+    monkeypatch.setattr(datetime, "datetime", SteppingDatetime)
+    for attribute, value in vars(performance_monitor).items():
+        if value is real_datetime:
+            monkeypatch.setattr(performance_monitor, attribute, SteppingDatetime)
     started = time.monotonic()
     latency = monitor.check_model_latency(model_server.url)
     call_ms = (time.monotonic() - started) * 1000
@@ -623,7 +667,7 @@ def test_probe_latency_is_not_fooled_by_a_wall_clock_step(db_path, clock, model_
     assert latency is not None and 250 <= latency <= call_ms + 1, (
         f"the server took 0.25 s and the call {call_ms:.0f} ms while the wall clock was stepped back, "
         f"yet the probe reported {latency} ms: time the request with a monotonic timer "
-        "(time.perf_counter or time.monotonic), not time.time"
+        "(time.perf_counter or time.monotonic), not time.time or datetime.now"
     )
 
 
@@ -712,6 +756,76 @@ def test_probe_does_not_follow_a_redirect_to_a_page_answering_200(db_path, clock
     assert model_server.requests == [("POST", "/predict")], (
         f"the probe should stop at the 302, not fetch the login page, got {model_server.requests}"
     )
+
+
+@contextmanager
+def server_answering(raw_answer: bytes) -> Iterator[str]:
+    """A loopback server that reads each request and writes `raw_answer` back as it is, then hangs up."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        listener.settimeout(0.1)
+        done = threading.Event()
+
+        def serve() -> None:
+            while not done.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except OSError:  # no request this tenth of a second (or the listener closed)
+                    continue
+                with conn:
+                    conn.settimeout(5)
+                    try:
+                        request = b""
+                        while b"\r\n\r\n" not in request:  # the headers
+                            chunk = conn.recv(65536)
+                            if not chunk:
+                                break
+                            request += chunk
+                        head, _, body = request.partition(b"\r\n\r\n")
+                        length = re.search(rb"content-length:\s*(\d+)", head, re.IGNORECASE)
+                        while length and len(body) < int(length.group(1)):  # and the whole body, so that
+                            chunk = conn.recv(65536)  # hanging up sends a clean end, not a reset
+                            if not chunk:
+                                break
+                            body += chunk
+                        conn.sendall(raw_answer)
+                    except OSError:
+                        pass
+
+        thread = threading.Thread(target=serve, name="broken-model-server", daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+        finally:
+            done.set()
+            thread.join(timeout=5)
+
+
+BROKEN_ANSWERS = {
+    "not-http": b"this is not an HTTP answer\r\n\r\n",
+    "cut-short": (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+                  b'{"predictions": ['),
+}
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("answer", sorted(BROKEN_ANSWERS))
+def test_probe_of_a_broken_answer_records_unavailability(db_path, clock, answer):
+    # A crashing worker: the answer is not HTTP at all, or its body stops half-way (100 bytes announced, 17 sent).
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    with server_answering(BROKEN_ANSWERS[answer]) as url:
+        try:
+            latency = monitor.check_model_latency(url)
+        except NotImplementedError:
+            raise
+        except Exception as error:  # noqa: BLE001 - the point is that nothing escapes
+            pytest.fail(f"the probe raised {error!r} for a server whose answer is {answer}: it never raises for a "
+                        "broken server (requests: catch requests.RequestException; urllib/http.client: also "
+                        "http.client.HTTPException, which is not an OSError)")
+    assert latency is None, f"an answer that is {answer} is not a successful prediction: None, got {latency}"
+    assert samples(monitor, "availability") == [(clock.now, 0.0)], f"an answer that is {answer} records availability 0.0"
+    assert monitor.get_recent_metrics("latency_ms") == [], f"an answer that is {answer} records no latency"
 
 
 @pytest.mark.task(taskno=3)

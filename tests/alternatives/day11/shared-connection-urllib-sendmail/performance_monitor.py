@@ -1,6 +1,7 @@
 """Correct answer B: one long-lived autocommit connection, pure-Python percentile, urllib."""
 from __future__ import annotations
 
+import http.client
 import json
 import math
 import sqlite3
@@ -94,7 +95,7 @@ class ModelPerformanceMonitor:
             with _NO_REDIRECTS.open(request, timeout=PROBE_TIMEOUT_S) as response:
                 response.read()
                 ok = response.status == 200
-        except (urllib.error.URLError, OSError, ValueError):
+        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException):
             ok = False
         elapsed_ms = (time.monotonic_ns() - t0) / 1e6
         if not ok:
