@@ -110,3 +110,17 @@ def test_lists_only_the_versions_of_the_model_asked_for(registry, mlflow_name):
     assert rows == [("1", registry.run_ids["good"])], (
         f"{mlflow_name!r} has one version (1, from the good run); the versions of {mlflow_name + '-eu'!r} belong to "
         f"another model and must not be listed: got {len(rows)} rows {[v for v, _ in rows]}")
+
+
+def test_a_deleted_version_has_no_row(registry, mlflow_name):
+    import mlflow
+
+    for run in ("good", "weak", "best"):
+        register_challenger(registry.tracking_uri, registry.run_ids[run], mlflow_name)
+    client = mlflow.MlflowClient(tracking_uri=registry.tracking_uri, registry_uri=registry.tracking_uri)
+    client.delete_model_version(mlflow_name, "2")  # a team cleaning up: the numbers 1 and 3 stay
+    table = compare_versions(registry.tracking_uri, mlflow_name, registry.X_test, registry.y_test)
+    versions = [row["version"] for row in table]
+    assert versions == ["3", "1"], (
+        f"after version 2 was deleted, {mlflow_name!r} has versions 1 and 3 only: list the versions the registry "
+        f"has (not every number up to the latest), best first; got {versions}")

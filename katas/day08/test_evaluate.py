@@ -51,14 +51,14 @@ def test_scores_the_rows_it_is_given(registry, held_out, mlflow_name, test_side_
     assert score == pytest.approx(expected, abs=1e-9), "evaluate should score exactly the rows passed in"
 
 
-@pytest.mark.parametrize("metric", ["precision_at_7", "", "ROC_AUC", "f1 "])
+@pytest.mark.parametrize("metric", ["precision_at_7", "", "ROC_AUC", "f1 ", "auc", "precision"])
 def test_an_unknown_metric_is_a_value_error(registry, mlflow_name, metric, test_side_mlflow):
     version = _register(test_side_mlflow, registry, mlflow_name, "weak")
     with pytest.raises(ValueError):
         evaluate(registry.tracking_uri, f"models:/{mlflow_name}/{version}", registry.X_test, registry.y_test,
                  metric=metric)
         pytest.fail(f"metric={metric!r} is not exactly accuracy, f1 or roc_auc: evaluate should raise ValueError, "
-                    "not fall back to a default metric nor guess at another spelling")
+                    "not fall back to a default metric, guess at another spelling or accept another scorer's name")
 
 
 def _second_store(registry, tmp_path) -> str:

@@ -191,10 +191,42 @@ def test_without_a_challenger_is_a_lookup_error(registry, mlflow_name):
         _promote(registry, mlflow_name)
 
 
-def test_a_negative_margin_is_a_value_error(registry, mlflow_name):
+@pytest.mark.parametrize("champion", ["none yet", "the challenger itself", "another version"])
+def test_a_negative_margin_is_a_value_error(registry, mlflow_name, champion):
     register_challenger(registry.tracking_uri, registry.run_ids["good"], mlflow_name)
+    if champion == "the challenger itself":
+        _client(registry.tracking_uri).set_registered_model_alias(mlflow_name, "champion", "1")
+    elif champion == "another version":
+        _client(registry.tracking_uri).set_registered_model_alias(mlflow_name, "champion", "1")
+        register_challenger(registry.tracking_uri, registry.run_ids["best"], mlflow_name)
+    before = _aliases(registry, mlflow_name)
     with pytest.raises(ValueError):
         _promote(registry, mlflow_name, margin=-0.1)
+        pytest.fail(f"margin=-0.1 is negative: promote_if_better should raise ValueError on every call (champion: "
+                    f"{champion}), not return before it looks at the margin")
+    assert _aliases(registry, mlflow_name) == before, "a call refused with ValueError must change nothing"
+
+
+def test_a_rejected_challenger_leaves_the_registry_as_it_was(registry, mlflow_name):
+    client = _client(registry.tracking_uri)
+    register_challenger(registry.tracking_uri, registry.run_ids["good"], mlflow_name)
+    # An operator put version 1 in production by hand; this code has recorded nothing yet.
+    client.set_registered_model_alias(mlflow_name, "champion", "1")
+    register_challenger(registry.tracking_uri, registry.run_ids["weak"], mlflow_name)
+
+    def state():
+        model = client.get_registered_model(mlflow_name)
+        versions = {str(v.version): dict(client.get_model_version(mlflow_name, v.version).tags)
+                    for v in client.search_model_versions(f"name = '{mlflow_name}'")}
+        return {"aliases": {a: str(v) for a, v in model.aliases.items()}, "tags": dict(model.tags),
+                "version tags": versions}
+
+    before = state()
+    assert _promote(registry, mlflow_name) is False, "setup: the weak version 2 must not beat the good champion"
+    after = state()
+    assert after == before, (
+        "a challenger that is not promoted changes nothing: no alias moves and nothing is recorded (the "
+        f"champion set by hand is recorded when a promotion replaces it). before: {before}, after: {after}")
 
 
 def test_promotes_with_aliases_not_the_deprecated_stages(registry, mlflow_name):

@@ -60,3 +60,17 @@ def test_a_run_without_a_model_is_a_lookup_error(registry, mlflow_name):
     left = [m.name for m in _client(registry.tracking_uri).search_registered_models(filter_string=f"name = '{mlflow_name}'")]
     assert not left, (f"a run without a model should register nothing, but the registered model {mlflow_name!r} "
                       "was created anyway: look for the run's model before you create anything")
+
+
+def test_a_run_without_a_model_leaves_an_existing_model_as_it_was(registry, mlflow_name):
+    client = _client(registry.tracking_uri)
+    register_challenger(registry.tracking_uri, registry.run_ids["good"], mlflow_name)
+    client.set_registered_model_alias(mlflow_name, "champion", "1")
+    register_challenger(registry.tracking_uri, registry.run_ids["best"], mlflow_name)
+    with pytest.raises(LookupError):
+        register_challenger(registry.tracking_uri, registry.run_ids["no_model"], mlflow_name)
+    versions = sorted((str(v.version) for v in client.search_model_versions(f"name = '{mlflow_name}'")), key=int)
+    aliases = {alias: str(v) for alias, v in client.get_registered_model(mlflow_name).aliases.items()}
+    assert (versions, aliases) == (["1", "2"], {"champion": "1", "challenger": "2"}), (
+        f"offering a run without a model to {mlflow_name!r} should change nothing: versions 1 and 2 with "
+        f"'champion' on 1 and 'challenger' on 2 should stay as they were, got versions {versions} and aliases {aliases}")

@@ -132,6 +132,28 @@ def test_a_rollback_run_by_another_process_finds_the_history(registry, held_out,
         "an alias moves, so do not cache what it resolved to")
 
 
+def test_each_call_reads_the_history_from_the_registry(registry, mlflow_name):
+    import importlib.util
+    import inspect
+
+    # A second, independent copy of your module stands for code running in another process:
+    # it shares nothing with this one but the registry.
+    spec = importlib.util.spec_from_file_location(f"registry_elsewhere_{mlflow_name.replace('-', '_')}",
+                                                  inspect.getfile(rollback))
+    elsewhere = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(elsewhere)
+    for run in ("weak", "good", "best"):
+        assert _offer(registry, mlflow_name, run), f"setup: the {run} model should have been promoted"
+    assert elsewhere.rollback(registry.tracking_uri, mlflow_name) == "2", (
+        "setup: a rollback made elsewhere from 3 should return to 2")
+    back_to = rollback(registry.tracking_uri, mlflow_name)
+    assert back_to == "1", (
+        f"champions were 1, 2, 3 and a rollback made elsewhere already returned to 2; rolling back here should "
+        f"return to '1', not {back_to!r}: read the history from the registry on every call, never a copy kept "
+        "in this process")
+    assert _champion(registry.tracking_uri, mlflow_name) == "1", "the 'champion' alias should point at version 1"
+
+
 def test_a_long_history_rolls_back_one_step(registry, mlflow_name, test_side_mlflow):
     uri = registry.tracking_uri
     with test_side_mlflow() as mlflow:
