@@ -16,13 +16,14 @@ from mlops_katas.infra.mlflow_env import MlflowStore, isolated
 
 SEED = 7
 EXISTING_SEED = 0  # the default seed: the run into an existing experiment passes no seed
-EXPERIMENT = "ana's day02-model-comparison"  # a quote: MLflow accepts it, a filter string pasted together does not
+EXPERIMENT = 'ana\'s "day02" model-comparison'  # quotes of both kinds: MLflow accepts them, a filter string does not
 
 
 @dataclass
 class LoggedModel:
     run: object              # mlflow.entities.Run
     model_uri: str           # models:/<model id>
+    name: str                # the name it was logged under (log_model's name=)
     artifact_location: str   # where the model's files are stored
     sklearn_model: object    # the estimator, loaded back with mlflow.sklearn
     pyfunc_model: object     # the same model through the generic pyfunc interface
@@ -59,7 +60,8 @@ def _load_models(experiment: Experiment) -> None:
                 continue  # the tests report the missing or extra models
             uri = logged[0].model_uri
             experiment.models[run_id] = LoggedModel(
-                run=run, model_uri=uri, artifact_location=logged[0].artifact_location, sklearn_model=mlflow.sklearn.load_model(uri),
+                run=run, model_uri=uri, name=logged[0].name, artifact_location=logged[0].artifact_location,
+                sklearn_model=mlflow.sklearn.load_model(uri),
                 pyfunc_model=mlflow.pyfunc.load_model(uri), mlmodel=Model.load(uri))
 
 

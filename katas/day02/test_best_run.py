@@ -23,13 +23,13 @@ def scored_runs(mlflow_store):
     experiment_id = client.create_experiment("leaderboard", artifact_location=mlflow_store.artifact_location)
     table = {
         "steady": {"accuracy": 0.80, "f1": 0.79, "roc_auc": 0.88, "holdout-auc": 0.84, "neg_log_loss": -0.35, "gain": -0.02,
-                   "eval/auc": 0.91},
+                   "eval/auc": 0.91, "neg_mse": -850.0},
         "sharp": {"accuracy": 0.84, "f1": 0.70, "roc_auc": 0.86, "holdout-auc": 0.87, "neg_log_loss": -0.41, "gain": 0.0,
-                  "eval/auc": 0.83},
+                  "eval/auc": 0.83, "neg_mse": -1200.0},
         "ranker": {"accuracy": 0.78, "f1": 0.81, "roc_auc": 0.93, "holdout-auc": 0.85, "neg_log_loss": -0.30, "gain": -0.01,
-                   "eval/auc": 0.89},
+                   "eval/auc": 0.89, "neg_mse": -990.0},
         "baseline": {"accuracy": 0.50, "f1": 0.40, "roc_auc": 0.50, "holdout-auc": 0.50, "neg_log_loss": -0.69, "gain": -0.05,
-                     "eval/auc": 0.50},
+                     "eval/auc": 0.50, "neg_mse": -25000.0},
     }
     other_team = client.create_experiment("leaderboard-other-team", artifact_location=mlflow_store.artifact_location)
     elsewhere = client.create_run(other_team, run_name="elsewhere")
@@ -52,6 +52,7 @@ def scored_runs(mlflow_store):
     ("holdout-auc", "sharp"),   # a name with a dash: back-quote it in filters and orderings
     ("eval/auc", "steady"),     # a slash (as Keras and Lightning name metrics): back-quote every name
     ("neg_log_loss", "ranker"),  # every value negative: the highest still wins
+    ("neg_mse", "steady"),       # every value far below -1 (a negated squared error): no floor but MLflow's own
     ("gain", "sharp"),           # the best value is exactly 0.0
 ])
 def test_picks_the_run_with_the_highest_metric(scored_runs, metric, winner):
@@ -87,17 +88,32 @@ def test_a_run_that_logged_the_metric_counts_whatever_its_status(scored_runs):
         "logged the metric do not): do not filter on the run's status")
 
 
-def test_an_experiment_name_with_a_quote_is_found(mlflow_store):
+@pytest.mark.parametrize("name", ["ana's churn models", 'the "final" churn models'])
+def test_an_experiment_name_with_a_quote_is_found(mlflow_store, name):
     import mlflow
 
     client = mlflow.MlflowClient(mlflow_store.tracking_uri)
-    experiment_id = client.create_experiment("ana's churn models", artifact_location=mlflow_store.artifact_location)
+    experiment_id = client.create_experiment(name, artifact_location=mlflow_store.artifact_location)
     run = client.create_run(experiment_id)
     client.log_metric(run.info.run_id, "roc_auc", 0.7)
     client.set_terminated(run.info.run_id)
-    assert best_run(mlflow_store.tracking_uri, "ana's churn models") == run.info.run_id, (
-        "MLflow accepts any experiment name, quotes included: look it up by name "
+    assert best_run(mlflow_store.tracking_uri, name) == run.info.run_id, (
+        f"MLflow accepts any experiment name, quotes of either kind included ({name!r}): look it up by name "
         "(get_experiment_by_name), not by pasting it into a filter string")
+
+
+def test_each_call_looks_the_experiment_up_afresh(scored_runs):
+    uri, client, experiment_id, ids = scored_runs
+    assert best_run(uri, "leaderboard") == ids["ranker"], "the best run of 'leaderboard' by roc_auc is 'ranker'"
+    location = client.get_experiment(experiment_id).artifact_location
+    client.rename_experiment(experiment_id, "leaderboard-last-quarter")
+    replacement = client.create_experiment("leaderboard", artifact_location=location)
+    run = client.create_run(replacement, run_name="new-season")
+    client.log_metric(run.info.run_id, "roc_auc", 0.6)
+    client.set_terminated(run.info.run_id)
+    assert best_run(uri, "leaderboard") == run.info.run_id, (
+        "the old 'leaderboard' experiment was renamed and a new one of that name holds a single run: best_run "
+        "should find it, as every call asks the store afresh (no experiment id remembered from an earlier call)")
 
 
 def test_a_missing_experiment_is_a_lookup_error(mlflow_store):
@@ -168,7 +184,9 @@ def _copy_run(db_path, run_id: str, copies: int) -> None:
                            new_rows)
 
 
-def test_finds_the_best_run_among_more_runs_than_one_page_of_results(mlflow_store):
+@pytest.fixture
+def crowded(mlflow_store):
+    """An experiment of 1,002 runs whose best by roc_auc is the oldest; (tracking uri, best run id)."""
     import mlflow
 
     client = mlflow.MlflowClient(mlflow_store.tracking_uri)
@@ -180,10 +198,34 @@ def test_finds_the_best_run_among_more_runs_than_one_page_of_results(mlflow_stor
     client.log_metric(later.info.run_id, "roc_auc", 0.6)
     client.set_terminated(later.info.run_id)
     _copy_run(mlflow_store.db_path, later.info.run_id, 1_000)   # 1,002 runs, the best one the oldest
-    assert best_run(mlflow_store.tracking_uri, "crowded") == oldest.info.run_id, (
+    return mlflow_store.tracking_uri, oldest.info.run_id
+
+
+def test_finds_the_best_run_among_more_runs_than_one_page_of_results(crowded):
+    uri, best = crowded
+    assert best_run(uri, "crowded") == best, (
         "'crowded' holds 1,002 runs and its best by roc_auc is the oldest one: search_runs returns "
         "1,000 runs a page (newest first), so let the store sort (order_by, max_results=1) instead of "
         "taking the best of the first page")
+
+
+def test_lets_the_store_sort_instead_of_downloading_every_run(crowded, monkeypatch):
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    uri, best = crowded
+    search, fetched = SqlAlchemyStore._search_runs, []
+
+    def counted(self, *args, **kwargs):
+        runs, token = search(self, *args, **kwargs)
+        fetched.append(len(runs))
+        return runs, token
+
+    monkeypatch.setattr(SqlAlchemyStore, "_search_runs", counted)
+    assert best_run(uri, "crowded") == best, "the best run of 'crowded' by roc_auc is its oldest run"
+    assert sum(fetched) <= 100, (
+        f"best_run fetched {sum(fetched)} of the 1,002 runs of 'crowded' to return one: ask the store for the "
+        "top run (search_runs with order_by and max_results=1) instead of downloading the runs and sorting "
+        "them yourself (a team server holds thousands)")
 
 
 def _logged(experiment, metric: str) -> dict[str, float]:

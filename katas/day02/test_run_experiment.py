@@ -148,8 +148,22 @@ RANDOM_FIT_MODULES = ("sklearn.tree", "sklearn.ensemble._forest", "sklearn.ensem
 
 
 def _steps(model):
-    """The estimator and, for a Pipeline, every step in it."""
-    return [step for _, step in model.steps if hasattr(step, "get_params")] if hasattr(model, "steps") else [model]
+    """The estimator and every estimator inside it (a Pipeline's steps, a VotingClassifier's members, ...).
+
+    The template `estimator` of a seeded bagging or boosting ensemble is left out: the ensemble seeds
+    every copy of it that it fits.
+    """
+    params = model.get_params(deep=True)
+    found = [step for _, step in model.steps if hasattr(step, "get_params")] if hasattr(model, "steps") else [model]
+    for key, value in params.items():
+        if not hasattr(value, "get_params") or isinstance(value, type) or any(value is step for step in found):
+            continue
+        owner_key, _, name = key.rpartition("__")
+        owner = params[owner_key] if owner_key else model
+        if name in ("estimator", "base_estimator") and type(owner).__module__.startswith(RANDOM_FIT_MODULES):
+            continue
+        found.append(value)
+    return found
 
 
 def test_tree_and_ensemble_models_have_a_fixed_random_state(embedded_experiment):
@@ -160,7 +174,16 @@ def test_tree_and_ensemble_models_have_a_fixed_random_state(embedded_experiment)
                 assert step.get_params().get("random_state") is not None, (
                     f"the {type(step).__name__} of run {run_id} has random_state=None: its fit shuffles the "
                     "features at every split (and a forest draws bootstrap samples), so another fit can give "
-                    "another model even when this data hides it; pass random_state=seed")
+                    "another model even when this data hides it; pass random_state=seed (also to a tree inside "
+                    "a Pipeline or a VotingClassifier)")
+
+
+def test_each_model_is_logged_under_the_name_model(embedded_experiment):
+    _check_one_model_per_run(embedded_experiment)
+    for run_id, logged in embedded_experiment.models.items():
+        assert logged.name == "model", (
+            f"the model of run {run_id} is logged under the name {logged.name!r}: log it with "
+            "mlflow.sklearn.log_model(model, name='model', ...), so runs:/<run id>/model finds it in every run")
 
 
 def test_models_are_not_saved_as_pickles(embedded_experiment):
@@ -260,11 +283,44 @@ def test_a_call_that_raised_leaves_no_run_open(mlflow_store):
         "block does) or delete it")
     client = mlflow.MlflowClient(mlflow_store.tracking_uri)
     experiment = client.get_experiment_by_name(UNWRITABLE)
-    running = [] if experiment is None else [
-        run.info.run_id for run in client.search_runs([experiment.experiment_id]) if run.info.status == "RUNNING"]
+    left = [] if experiment is None else client.search_runs([experiment.experiment_id])
+    running = [run.info.run_id for run in left if run.info.status == "RUNNING"]
     assert not running, (
         f"after run_experiment raised, runs {running} are left RUNNING in the store forever: end a run whose "
         "model failed to save as FAILED, or delete it")
+    finished = [run.info.run_id for run in left if run.info.status == "FINISHED"]
+    assert not finished, (
+        f"after run_experiment raised, runs {finished} are marked FINISHED although their model failed to "
+        "save: a run without its model is not a finished run (best_run could pick it); end it as FAILED "
+        "(a `with mlflow.start_run(...)` block does) or delete it")
+
+
+def test_a_model_that_fails_to_save_after_another_was_saved_is_still_an_error(mlflow_store, monkeypatch):
+    import importlib
+
+    flavor = importlib.import_module("mlflow.sklearn")   # the module log_model saves through
+    save_model, saves = flavor.save_model, []
+
+    def second_save_fails(*args, **kwargs):   # a disk that fills up after the first model
+        saves.append(1)
+        if len(saves) == 2:
+            raise OSError(28, "No space left on device")
+        return save_model(*args, **kwargs)
+
+    monkeypatch.setattr(flavor, "save_model", second_save_fails)
+    made, error = None, None
+    try:
+        made = run_experiment(mlflow_store.tracking_uri, "day02-second-save-fails",
+                              artifact_location=mlflow_store.artifact_location)
+    except NotImplementedError:
+        raise   # the stub: not written yet
+    except Exception as exc:   # the failed save reached the caller: what should happen
+        error = exc
+    assert len(saves) >= 2, f"run_experiment saved {len(saves)} model(s); it should log at least three"
+    assert error is not None, (
+        f"the second model could not be saved (the disk was full), yet run_experiment returned {made!r} "
+        "instead of raising: a model that fails to save is an error that propagates, also when other "
+        "models were saved before it (do not skip it, and do not raise only when every model failed)")
 
 
 def test_artifacts_go_to_the_artifact_location_and_nothing_to_the_working_folder(embedded_experiment):
