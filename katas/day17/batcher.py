@@ -18,7 +18,8 @@ Contract (the tests check exactly this):
   a batch) raises `QueueFull`.
 - `close()` makes later submits raise RuntimeError, still answers every item already
   submitted (a submit racing close() either raises RuntimeError or is answered), then
-  stops the worker thread. `with MicroBatcher(...) as batcher:` closes
+  stops the worker thread; a batch still being collected is sent at once. A batcher never
+  closed does not keep the process from exiting. `with MicroBatcher(...) as batcher:` closes
   it on leaving the block (an exception in the block still propagates); closing again does
   nothing more.
 """

@@ -155,6 +155,30 @@ def test_max_queue_defaults_to_256(make_app, counting_model):
         assert held.result(timeout=WAIT_S).status_code == 200, "the held request should be served"
 
 
+@pytest.mark.parametrize("where", ["environment", "config over the environment"])
+def test_max_queue_from_the_environment_or_config(make_app, counting_model, monkeypatch, where):
+    model = counting_model(gated=True)
+    monkeypatch.setenv("MAX_QUEUE", "1" if where == "environment" else "300")
+    config = {"MAX_BATCH_SIZE": 1, "MAX_WAIT_MS": 0}
+    if where != "environment":
+        config["MAX_QUEUE"] = 1
+    app = make_app(config, model=model)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        held = pool.submit(post, app, {"features": [ROWS[0]]})
+        try:
+            assert model.entered.wait(WAIT_S), "the first request should reach the model"
+            # Each /predict request is one item of app.extensions["batcher"]: one waiting item fills MAX_QUEUE=1.
+            app.extensions["batcher"].submit(((1.0, 2.0, 3.0, 4.0),))
+            probe = pool.submit(post, app, {"features": [ROWS[1]]})
+            done, _ = wait([probe], timeout=WAIT_S / 2)
+            assert done, (f"a request finding one request waiting, with MAX_QUEUE=1 from the {where}, should be "
+                          f"refused at once; it still waited after {WAIT_S / 2:g} s")
+            assert_429(probe.result(), "1", f"a request finding one request waiting, with MAX_QUEUE=1 from the {where}")
+        finally:
+            model.open()
+        assert held.result(timeout=WAIT_S).status_code == 200, "the held request should be served"
+
+
 def test_a_cached_answer_is_served_even_while_the_queue_is_full(make_app, counting_model, reference_model):
     model = counting_model()
     app = make_app({"MAX_BATCH_SIZE": 1, "MAX_WAIT_MS": 0, "MAX_QUEUE": 1}, model=model)

@@ -7,6 +7,8 @@ queue's state without timing anything.
 """
 
 import contextlib
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import CancelledError, ThreadPoolExecutor
@@ -207,6 +209,22 @@ def test_an_item_that_arrives_late_does_not_stretch_the_first_items_wait():
         "with max_wait_s=0.8, an item submitted 1.1 s after the first should not join the first's batch: the wait "
         "counts from when the worker took the first item, not from the latest arrival (when the worker wakes for "
         f"an item, it should wait only the time left, not max_wait_s again); got batches {recorder.batches}")
+
+
+def test_an_idle_spell_longer_than_max_wait_s_does_not_use_up_the_next_batchs_wait():
+    recorder = Recorder()
+    with MicroBatcher(recorder, max_batch_size=2, max_wait_s=0.5) as batcher:
+        assert batcher.submit("warm-up").result(timeout=WAIT_S) == ("done", "warm-up"), "an item is answered"
+        time.sleep(0.6)  # the worker idles longer than max_wait_s
+        first = batcher.submit("a")
+        time.sleep(0.1)
+        second = batcher.submit("b")
+        for f in (first, second):
+            f.result(timeout=WAIT_S)
+    assert recorder.batches == [["warm-up"], ["a", "b"]], (
+        "max_wait_s counts from when the worker takes the first item of a batch, not from when it began waiting for "
+        "one: after an idle spell longer than max_wait_s=0.5, 'b', submitted 0.1 s after 'a', should share its batch "
+        f"(start the deadline once the first item is taken); got {recorder.batches}")
 
 
 def test_the_wait_counts_from_when_the_worker_takes_the_item_not_from_its_submit():
@@ -674,6 +692,39 @@ def test_leaving_the_with_block_after_an_explicit_close_is_harmless():
     assert answer.result(timeout=WAIT_S) == ("done", "x"), "an item submitted before close() is answered"
     batcher.close()  # and a third time
     assert not wait_for_threads_to_end(started), "the worker thread should have stopped"
+
+
+def test_close_sends_the_batch_being_collected_without_waiting_out_max_wait_s():
+    recorder = Recorder()
+    batcher = MicroBatcher(recorder, max_batch_size=10, max_wait_s=60)
+    future = batcher.submit("x")
+    time.sleep(0.1)  # the worker has taken "x" and collects company for up to 60 s
+    closer = threading.Thread(target=batcher.close, daemon=True)
+    closer.start()
+    try:
+        answer = future.result(timeout=WAIT_S)
+    except FutureTimeout:
+        pytest.fail(f"close() should send the batch being collected at once: after {WAIT_S} s the item submitted "
+                    "before close() was still waiting out max_wait_s=60 (stop collecting once the batcher is closed)")
+    assert answer == ("done", "x"), f"the item submitted before close() should get its result, got {answer!r}"
+    closer.join(WAIT_S)
+    assert not closer.is_alive(), f"close() did not return within {WAIT_S} s"
+
+
+def test_a_batcher_never_closed_does_not_keep_the_process_alive(impl_dir):
+    """gunicorn stops a worker process without calling close(): a worker thread that keeps the interpreter alive
+    turns every shutdown into a kill after the timeout."""
+    with MicroBatcher(Recorder(), max_batch_size=4, max_wait_s=0.01) as batcher:  # here first, then in a program
+        assert batcher.submit(1).result(timeout=WAIT_S) == ("done", 1), "a submitted item should be answered"
+    program = ("from batcher import MicroBatcher\n"
+               "batcher = MicroBatcher(lambda items: list(items), max_batch_size=4, max_wait_s=0.01)\n"
+               "assert batcher.submit(1).result(timeout=5) == 1\n")
+    try:
+        ended = subprocess.run([sys.executable, "-c", program], cwd=impl_dir, capture_output=True, timeout=WAIT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"a program that made a batcher, used it and ended without close() was still running after "
+                    f"{WAIT_S} s: the worker thread should not keep the process alive (make it a daemon thread)")
+    assert ended.returncode == 0, f"the program should run and exit cleanly; it said {ended.stderr.decode()[-500:]}"
 
 
 def test_close_on_an_idle_batcher_stops_its_worker():

@@ -166,6 +166,7 @@ def test_without_a_model_the_server_is_alive_but_not_ready(make_app, tmp_path):
     b'{"features": [[1, 2, 3, "4"]]}', b'{"features": [[1, 2, 3, true]]}', b'{"features": [[1, 2, 3, NaN]]}',
     b'{"features": [[1, 2, 3, 1e400]]}', b'{"features": [[1, 2, 3, null]]}', b'{"features": [[1, 2, 3, 4], [1]]}',
     b"[" * 100_000, b'{"features": [[1, 2, 3, 1' + b"0" * 400 + b']]}', b'{"features": [[1, 2, 3, 1' + b"0" * 5000 + b']]}',
+    b'{"features": [[1, 2, 3, 4], 5]}', b'{"features": 5}', b'{"features": {"a": 1}}',
 ], ids=lambda body: body[:30].decode() + (f"-{len(body)}-bytes" if len(body) > 100 else ""))
 def test_bad_bodies_get_400_and_never_reach_the_model(make_app, counting_model, body):
     model = counting_model()
@@ -254,6 +255,30 @@ def test_max_wait_ms_is_in_milliseconds(make_app, counting_model, wait_ms, gap_s
         f"{gap_s} s after the first should join its batch; calls had {model.sizes} rows")
 
 
+@pytest.mark.parametrize("where", ["environment", "config over the environment"])
+def test_max_wait_ms_from_the_environment_or_config(make_app, counting_model, monkeypatch, where):
+    model = counting_model()
+    monkeypatch.setenv("MAX_WAIT_MS", str(LONG_WAIT_MS))
+    config = {"MAX_BATCH_SIZE": 2}
+    if where != "environment":
+        config["MAX_WAIT_MS"] = 0
+    app = make_app(config, model=model)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(post, app, {"features": [ROWS[0]]})
+        time.sleep(0.3)
+        second = pool.submit(post, app, {"features": [ROWS[1]]})
+        codes = [first.result(timeout=30).status_code, second.result(timeout=30).status_code]
+    assert codes == [200, 200], f"both requests should be served, got {codes}"
+    if where == "environment":
+        assert model.sizes == [2], (
+            f"MAX_WAIT_MS={LONG_WAIT_MS} from the environment: a request sent 0.3 s after another should join its "
+            f"batch; calls had {model.sizes} rows")
+    else:
+        assert model.sizes == [1, 1], (
+            f"MAX_WAIT_MS=0 in config wins over {LONG_WAIT_MS} in the environment (also when it is 0): a request "
+            f"sent 0.3 s after another should not share its model call; calls had {model.sizes} rows")
+
+
 def test_the_default_wait_is_milliseconds_not_seconds(make_app, counting_model):
     model = counting_model()
     app = make_app({"MAX_BATCH_SIZE": 2}, model=model)
@@ -293,7 +318,8 @@ def test_a_failed_batch_answers_503_to_every_request_in_it(make_app, counting_mo
     ("MAX_BATCH_SIZE", "0"), ("MAX_BATCH_SIZE", "-1"), ("MAX_BATCH_SIZE", "abc"), ("MAX_BATCH_SIZE", "2.5"),
     ("MAX_BATCH_SIZE", True), ("MAX_WAIT_MS", "-1"), ("MAX_WAIT_MS", "nan"), ("MAX_WAIT_MS", "soon"),
     ("MAX_WAIT_MS", True), ("MAX_QUEUE", "0"), ("MAX_QUEUE", "ten"), ("MAX_QUEUE", 2.5), ("CACHE_SIZE", "-1"),
-    ("CACHE_SIZE", "many"), ("CACHE_SIZE", "2.5"), ("CACHE_SIZE", False),
+    ("CACHE_SIZE", "many"), ("CACHE_SIZE", "2.5"), ("CACHE_SIZE", False), ("MAX_BATCH_SIZE", "inf"),
+    ("MAX_QUEUE", "nan"), ("CACHE_SIZE", "1e400"), ("MAX_WAIT_MS", "inf"),
 ])
 def test_a_bad_setting_raises_value_error_naming_it(make_app, counting_model, setting, value):
     with pytest.raises(ValueError, match=setting):
