@@ -14,6 +14,9 @@ Contract (the tests check exactly this):
 - If `predict_batch` raises, every future of that batch gets that exception and the
   worker goes on with the next batch. A result whose length differs from the batch's
   fails every future of the batch with ValueError.
+- A future its caller cancelled while the item waited gets no result and stays
+  cancelled, and the batcher goes on serving every other item (whether the cancelled
+  item is still sent to `predict_batch` is your choice).
 - With `max_queue`, a submit while `max_queue` items wait (submitted, not yet taken into
   a batch) raises `QueueFull`.
 - `close()` makes later submits raise RuntimeError, still answers every item already

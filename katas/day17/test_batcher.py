@@ -367,6 +367,27 @@ def test_a_result_of_the_wrong_length_fails_the_batch_with_value_error(extra):
         assert batcher.submit("good").result(timeout=WAIT_S) == 1, "the worker should go on after a wrong-length result"
 
 
+def test_a_future_cancelled_while_its_item_waits_gets_no_result_and_the_worker_goes_on():
+    recorder = Recorder(gated=True)
+    with MicroBatcher(recorder, max_batch_size=3, max_wait_s=0.05) as batcher, opened_on_exit(recorder):
+        first = hold_worker(recorder, batcher)
+        before, given_up, after = (batcher.submit(x) for x in ("before", "given up", "after"))
+        assert given_up.cancel(), (
+            "a caller should be able to cancel the future of an item still waiting in the queue (the worker has not "
+            "taken it yet, so its future is not running)")
+        recorder.open()
+        try:
+            answers = [f.result(timeout=WAIT_S) for f in (first, before, after)]
+            later = batcher.submit("later").result(timeout=WAIT_S)
+        except FutureTimeout:
+            pytest.fail(f"a caller cancelled its future while the item waited, and after {WAIT_S} s other items were "
+                        "still unanswered: setting the result of a cancelled future raises InvalidStateError, which "
+                        "must not stop the worker (claim each future with set_running_or_notify_cancel() first)")
+    assert answers == [("done", x) for x in ("first", "before", "after")] and later == ("done", "later"), (
+        f"every item but the cancelled one should get its own result; got {answers} and {later!r}")
+    assert given_up.cancelled(), "a future its caller cancelled should stay cancelled and get no result"
+
+
 # --- the queue bound ------------------------------------------------------------------------------
 
 

@@ -71,10 +71,12 @@ class MicroBatcher:
                     raise ValueError(f"predict_batch returned {len(results)} results for {len(items)} items")
             except Exception as exc:  # noqa: BLE001 - handed to every caller of the batch
                 for _, future in batch:
-                    future.set_exception(exc)
+                    if future.set_running_or_notify_cancel():  # False: its caller cancelled it
+                        future.set_exception(exc)
                 continue
             for (_, future), result in zip(batch, results):
-                future.set_result(result)
+                if future.set_running_or_notify_cancel():
+                    future.set_result(result)
 
     def close(self) -> None:
         with self._cond:

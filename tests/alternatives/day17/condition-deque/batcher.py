@@ -76,10 +76,12 @@ class MicroBatcher:
                     raise ValueError(f"predict_batch gave {len(results)} results for {len(items)} items")
             except Exception as exc:  # noqa: BLE001 - handed to the callers
                 for future in futures:
-                    future.set_exception(exc)
+                    if future.set_running_or_notify_cancel():  # False: its caller cancelled it
+                        future.set_exception(exc)
                 continue
             for future, result in zip(futures, results):
-                future.set_result(result)
+                if future.set_running_or_notify_cancel():
+                    future.set_result(result)
 
     def close(self) -> None:
         with self._cond:

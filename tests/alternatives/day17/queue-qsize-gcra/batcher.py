@@ -98,7 +98,9 @@ class MicroBatcher:
                 raise ValueError(f"{len(results)} results for a batch of {len(futures)}")
         except Exception as exc:  # noqa: BLE001
             for f in futures:
-                f.set_exception(exc)
+                if f.set_running_or_notify_cancel():  # False: its caller cancelled it
+                    f.set_exception(exc)
             return
         for f, r in zip(futures, results):
-            f.set_result(r)
+            if f.set_running_or_notify_cancel():
+                f.set_result(r)

@@ -81,7 +81,9 @@ class MicroBatcher:
                 raise ValueError("wrong number of results")
         except Exception as e:
             for _, f in batch:
-                f.set_exception(e)
+                if f.set_running_or_notify_cancel():  # False: its caller cancelled it
+                    f.set_exception(e)
             return
         for (_, f), r in zip(batch, out):
-            f.set_result(r)
+            if f.set_running_or_notify_cancel():
+                f.set_result(r)

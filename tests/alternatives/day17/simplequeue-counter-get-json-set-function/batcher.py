@@ -94,10 +94,12 @@ class MicroBatcher:
                 raise ValueError(f"{len(results)} results for a batch of {len(items)}")
         except Exception as exc:  # noqa: BLE001
             for _, future in batch:
-                future.set_exception(exc)
+                if future.set_running_or_notify_cancel():  # False: its caller cancelled it
+                    future.set_exception(exc)
             return
         for (_, future), result in zip(batch, results):
-            future.set_result(result)
+            if future.set_running_or_notify_cancel():
+                future.set_result(result)
 
     def close(self) -> None:
         with self._lock:
