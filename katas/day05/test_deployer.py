@@ -9,6 +9,7 @@ The tests look at what is left running, not at the exact commands you chose.
 import errno
 import logging
 import os
+import subprocess
 
 import pytest
 
@@ -229,6 +230,28 @@ def test_containers_carry_the_given_labels(make, engine):
 
 
 @pytest.mark.task(taskno=4)
+def test_without_a_command_timeout_no_docker_command_waits_longer_than_300_s(make, engine, v1_serving):
+    result = make(current_version="v1").deploy("app", "v2", context=".")
+    assert result.promoted, f"a healthy v2 should be promoted: {result}"
+    assert all(timeout <= 300 for _, timeout in engine.calls), (
+        f"command_timeout_s defaults to 300 s: no docker command may wait longer, got {[t for _, t in engine.calls]}"
+    )
+
+
+@pytest.mark.task(taskno=4)
+def test_a_command_timeout_under_a_second_is_valid(make, engine):
+    try:
+        deployer = make(command_timeout_s=0.5)
+    except ValueError as exc:
+        pytest.fail(f"command_timeout_s=0.5 is a finite positive number of seconds, so it is valid; got {exc!r}")
+    result = deployer.deploy("app", "v1", context=".")
+    assert result.promoted, f"a healthy v1 should be promoted: {result}"
+    assert all(timeout <= 0.5 for _, timeout in engine.calls), (
+        f"no docker command may wait longer than command_timeout_s (0.5 s): {[t for _, t in engine.calls]}"
+    )
+
+
+@pytest.mark.task(taskno=4)
 def test_every_command_uses_the_given_docker_binary_and_timeout(make, engine, v1_serving):
     engine.binary = "/opt/bin/docker"
     result = make(docker="/opt/bin/docker", command_timeout_s=3, current_version="v1").deploy("app", "v2", context=".")
@@ -349,6 +372,42 @@ def test_a_failed_build_never_touches_the_serving_version(make, engine, failure,
     assert not any(argv[0] == "run" for argv in engine.commands()), "nothing should run after a failed build"
     assert v1_serving.stops == 0, "the serving version should not even be stopped when the build fails"
     assert_serves(engine, "model-v1", "app:v1")
+
+
+@pytest.mark.task(taskno=5)
+@pytest.mark.parametrize("outcome", ["cannot-start", "killed-by-a-signal"])
+def test_a_build_command_that_cannot_start_or_is_killed_never_touches_the_serving_version(make, engine, outcome,
+                                                                                         v1_serving):
+    def runner(argv, timeout):
+        if argv[1:2] != ["build"]:
+            return engine(argv, timeout)
+        if outcome == "cannot-start":
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), argv[0])
+        return subprocess.CompletedProcess(argv, -9, "", "")  # the OOM killer ended it: a negative exit status
+
+    result = make(runner=runner, current_version="v1").deploy("app", "v2", context=".")
+    assert not result.promoted, f"a build that {outcome.replace('-', ' ')} failed; v2 must not be promoted: {result}"
+    assert result.serving_version == "v1" and result.reason, f"the result should say v1 serves and why: {result}"
+    assert v1_serving.stops == 0, (
+        f"a build that {outcome.replace('-', ' ')} is a failed build: the serving version should not even be stopped"
+    )
+    assert_serves(engine, "model-v1", "app:v1")
+
+
+@pytest.mark.task(taskno=5)
+@pytest.mark.parametrize("failure, error", [("build", "RUN pip install failed"),
+                                            ("run", "run failed on purpose")])
+def test_the_reason_carries_the_error_output_of_the_failed_command(make, engine, failure, error, v1_serving):
+    if failure == "build":
+        engine.broken_builds.add("app:v2")
+    else:
+        engine.fail_commands.add(failure)
+    result = make(current_version="v1").deploy("app", "v2", context=".")
+    assert not result.promoted, f"with docker {failure} failing, v2 must not be promoted: {result}"
+    assert error in result.reason, (
+        f"the reason should carry what the failed docker {failure} wrote on stderr ('fake docker: {error}'), "
+        f"got {result.reason!r}"
+    )
 
 
 @pytest.mark.task(taskno=5)

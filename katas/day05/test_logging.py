@@ -91,6 +91,14 @@ def test_extra_fields_become_json_fields():
     assert entry.get("attempts") == 3, "numbers passed with extra= should stay numbers"
 
 
+def test_a_line_holds_the_contract_fields_and_the_extras_only():
+    entry = render(record("health ok", step="health", version="v2"))
+    assert set(entry) == {"ts", "level", "logger", "message", "step", "version"}, (
+        f"a line should hold ts, level, logger, message and the extra= fields, not the record's other "
+        f"attributes (pathname, lineno, thread, args, ...); got the keys {sorted(entry)}"
+    )
+
+
 def test_a_multi_line_message_stays_one_line():
     entry = render(record('build failed:\nStep 3/7 : RUN pip install\n"quoted"'))
     assert entry.get("message") == 'build failed:\nStep 3/7 : RUN pip install\n"quoted"', (

@@ -66,6 +66,16 @@ def test_nonsense_policies_are_rejected(policy):
         RetryPolicy(**policy)
 
 
+def test_a_policy_may_count_in_fractions_of_a_second(clock):
+    try:
+        healthy, probe = wait(clock, [False, True], initial_delay_s=0.05, max_delay_s=0.2, deadline_s=0.5,
+                              probe_timeout_s=0.1)
+    except ValueError as exc:
+        pytest.fail(f"a deadline of 0.5 s and probes of 0.1 s are positive, so the policy is valid; got {exc!r}")
+    assert healthy is True, "a service healthy on the second probe, within the 0.5 s deadline, should be accepted"
+    assert probe.timeouts == [0.1, 0.1], f"both probes should use probe_timeout_s (0.1 s), got {probe.timeouts}"
+
+
 def test_a_policy_is_frozen_so_it_stays_valid():
     import dataclasses
 
@@ -112,6 +122,15 @@ def test_backoff_doubles_and_is_capped_at_max_delay(clock):
     )
 
 
+def test_backoff_stops_at_a_max_delay_that_is_not_a_doubling_of_the_initial_delay(clock):
+    healthy, probe = wait(clock, [False], max_attempts=7, initial_delay_s=0.25, max_delay_s=3.0, deadline_s=600)
+    assert healthy is False, "a service that never answers 200 is not healthy"
+    assert clock.sleeps == [0.25, 0.5, 1.0, 2.0, 3.0, 3.0], (
+        f"waits should double (0.25, 0.5, 1, 2) until the next one (4) would pass max_delay_s, then be "
+        f"max_delay_s (3); got {clock.sleeps}"
+    )
+
+
 def test_gives_up_after_max_attempts_without_a_final_wait(clock):
     healthy, probe = wait(clock, [False], max_attempts=4, initial_delay_s=0.1, deadline_s=600)
     assert healthy is False, "after max_attempts failed probes the answer is: not healthy"
@@ -142,6 +161,23 @@ def test_no_probe_is_made_when_a_wait_has_used_up_the_time_left(clock):
     assert healthy is False, "a service that never answers 200 is not healthy"
     assert probe.count == 2, f"probes at 0 and 0.5 s fit in a 1.5 s deadline, none after it; made {probe.count}"
     assert clock.elapsed <= 1.5, f"the wait ran {clock.elapsed:g} s past a 1.5 s deadline"
+
+
+@pytest.mark.parametrize("overrun", [0.5, 0.75], ids=["ends-at-the-deadline", "ends-past-the-deadline"])
+def test_no_probe_is_made_after_a_wait_that_overran_into_the_deadline(clock, overrun):
+    # a busy machine: the 0.5 s wait really takes 0.5 + overrun s of clock() time, up to or past the 1 s deadline
+    def slow_sleep(seconds):
+        clock.sleep(seconds)
+        clock.advance(overrun)
+
+    probe = Probe(clock, [False])
+    policy = RetryPolicy(max_attempts=10, initial_delay_s=0.5, max_delay_s=4, deadline_s=1.0, probe_timeout_s=2.0)
+    healthy = wait_until_healthy(URL, health_check=probe, policy=policy, sleep=slow_sleep, clock=clock)
+    assert healthy is False, "a service that never answered 200 within the deadline is not healthy"
+    assert probe.count == 1, (
+        f"the first wait ended {clock.elapsed:g} s after the start, with no time left of the 1 s deadline (measured "
+        f"with clock()): no second probe should be made; made {probe.count} probes with timeouts {probe.timeouts}"
+    )
 
 
 def test_probe_timeouts_are_bounded_by_the_policy_and_the_time_left(clock):
