@@ -48,7 +48,8 @@ def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_
     Both versions are scored with `evaluate` on the same rows. With no champion yet the
     challenger is promoted. On promotion the `challenger` alias is removed and the
     change is recorded so that `rollback` can undo it; otherwise nothing changes.
-    No challenger raises LookupError; a negative margin ValueError.
+    No challenger raises LookupError; a margin that is negative or NaN ValueError
+    (on every call, changing nothing).
     """
     # TODO(task 3): compare challenger and champion on the same rows; promote only if better by margin.
     raise NotImplementedError("task 3")

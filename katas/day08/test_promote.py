@@ -191,20 +191,24 @@ def test_without_a_challenger_is_a_lookup_error(registry, mlflow_name):
         _promote(registry, mlflow_name)
 
 
+@pytest.mark.parametrize("margin", [-0.1, float("nan")], ids=["negative", "NaN"])
 @pytest.mark.parametrize("champion", ["none yet", "the challenger itself", "another version"])
-def test_a_negative_margin_is_a_value_error(registry, mlflow_name, champion):
+def test_a_negative_or_nan_margin_is_a_value_error(registry, mlflow_name, champion, margin):
+    client = _client(registry.tracking_uri)
     register_challenger(registry.tracking_uri, registry.run_ids["good"], mlflow_name)
     if champion == "the challenger itself":
-        _client(registry.tracking_uri).set_registered_model_alias(mlflow_name, "champion", "1")
+        client.set_registered_model_alias(mlflow_name, "champion", "1")
     elif champion == "another version":
-        _client(registry.tracking_uri).set_registered_model_alias(mlflow_name, "champion", "1")
+        client.set_registered_model_alias(mlflow_name, "champion", "1")
         register_challenger(registry.tracking_uri, registry.run_ids["best"], mlflow_name)
-    before = _aliases(registry, mlflow_name)
+    before = (_aliases(registry, mlflow_name), dict(client.get_registered_model(mlflow_name).tags))
     with pytest.raises(ValueError):
-        _promote(registry, mlflow_name, margin=-0.1)
-        pytest.fail(f"margin=-0.1 is negative: promote_if_better should raise ValueError on every call (champion: "
-                    f"{champion}), not return before it looks at the margin")
-    assert _aliases(registry, mlflow_name) == before, "a call refused with ValueError must change nothing"
+        _promote(registry, mlflow_name, margin=margin)
+        pytest.fail(f"margin={margin} is not a number zero or more: promote_if_better should raise ValueError on "
+                    f"every call (champion: {champion}), not return before it looks at the margin")
+    after = (_aliases(registry, mlflow_name), dict(client.get_registered_model(mlflow_name).tags))
+    assert after == before, (
+        f"a call refused with ValueError must change nothing (aliases, tags): before {before}, after {after}")
 
 
 def test_a_rejected_challenger_leaves_the_registry_as_it_was(registry, mlflow_name):

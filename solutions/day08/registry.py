@@ -83,8 +83,8 @@ def _set_champion(client, model_name: str, version: str, history: list[str]) -> 
 
 def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_test: np.ndarray,
                       metric: str = "roc_auc", margin: float = 0.01) -> bool:
-    if margin < 0:
-        raise ValueError(f"margin must not be negative, not {margin}")
+    if not margin >= 0:  # also refuses NaN, for which every comparison is False
+        raise ValueError(f"margin must be zero or more, not {margin}")
     client = _client(tracking_uri)
     challenger = _alias_version(client, model_name, CHALLENGER)
     if challenger is None:

@@ -70,7 +70,7 @@ def register_challenger(tracking_uri: str, run_id: str, model_name: str) -> str:
 
 def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_test: np.ndarray,
                       metric: str = "roc_auc", margin: float = 0.01) -> bool:
-    if margin < 0:
+    if not margin >= 0:
         raise ValueError(f"margin must be >= 0, not {margin}")
     reg = _Registry(tracking_uri)
     aliases = reg.aliases(model_name)

@@ -69,8 +69,8 @@ def register_challenger(tracking_uri: str, run_id: str, model_name: str) -> str:
 
 def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_test: np.ndarray,
                       metric: str = "roc_auc", margin: float = 0.01) -> bool:
-    if margin < 0:
-        raise ValueError("margin must not be negative")
+    if not margin >= 0:
+        raise ValueError("margin must be zero or more")
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}")
     client = _client(tracking_uri)

@@ -70,8 +70,8 @@ def register_challenger(tracking_uri: str, run_id: str, model_name: str) -> str:
 
 def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_test: np.ndarray,
                       metric: str = "roc_auc", margin: float = 0.01) -> bool:
-    if margin < 0:
-        raise ValueError(f"margin must not be negative, got {margin}")
+    if margin < 0 or np.isnan(margin):
+        raise ValueError(f"margin must not be negative or NaN, got {margin}")
     client = _client(tracking_uri)
     challenger = _alias(client, model_name, "challenger")
     if challenger is None:

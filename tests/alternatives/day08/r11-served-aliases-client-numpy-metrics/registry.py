@@ -120,7 +120,7 @@ def _trail(aliases: dict) -> list[tuple[int, str]]:
 
 def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_test: np.ndarray,
                       metric: str = "roc_auc", margin: float = 0.01) -> bool:
-    if margin < 0:
+    if not np.greater_equal(margin, 0):  # False for NaN as well
         raise ValueError("margin must be zero or more")
     client = _client(tracking_uri)
     aliases = {alias: str(v) for alias, v in client.get_registered_model(model_name).aliases.items()}

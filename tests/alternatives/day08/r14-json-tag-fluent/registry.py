@@ -63,8 +63,8 @@ def _history(client, name) -> list[str]:
 
 def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_test: np.ndarray,
                       metric: str = "roc_auc", margin: float = 0.01) -> bool:
-    if margin < 0:
-        raise ValueError("margin must not be negative")
+    if margin < 0 or np.isnan(margin):
+        raise ValueError("margin must be a number, not negative")
     client = _client(tracking_uri)
     challenger = _alias(client, model_name, "challenger")
     if challenger is None:

@@ -97,7 +97,7 @@ def _served(client, name) -> list[tuple[int, str]]:
 
 def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_test: np.ndarray,
                       metric: str = "roc_auc", margin: float = 0.01) -> bool:
-    if margin < 0:
+    if margin < 0 or np.isnan(margin):
         raise ValueError(f"margin must be >= 0, not {margin}")
     client = _client(tracking_uri)
     challenger = _version_of(client, model_name, "challenger")

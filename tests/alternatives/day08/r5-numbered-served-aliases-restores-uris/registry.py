@@ -90,7 +90,7 @@ def _served(aliases) -> dict[int, str]:
 
 def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_test: np.ndarray,
                       metric: str = "roc_auc", margin: float = 0.01) -> bool:
-    if margin < 0:
+    if np.isnan(margin) or margin < 0:
         raise ValueError(f"margin must be >= 0, not {margin}")
     client = _client(tracking_uri)
     aliases = _aliases(client, model_name)

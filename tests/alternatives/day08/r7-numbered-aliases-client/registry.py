@@ -100,7 +100,7 @@ def _served(aliases: dict) -> list[tuple[int, str]]:
 
 def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_test: np.ndarray,
                       metric: str = "roc_auc", margin: float = 0.01) -> bool:
-    if margin < 0:
+    if not margin >= 0:
         raise ValueError(f"margin must be >= 0, got {margin}")
     client = _client(tracking_uri)
     aliases = {a: str(v) for a, v in client.get_registered_model(model_name).aliases.items()}
