@@ -780,6 +780,8 @@ def _swallows(line: str, script: str) -> bool:
     after = line.split("||", 1)[1]
     if re.search(r"\bexit\s+(?!0\b)\S|\bfalse\b|\breturn\s+(?!0\b)\S", after):
         return False
+    if _runs_pytest(after) and not re.search(r"--co\b|--collect-only\b", after):
+        return False  # `pytest || pytest --lf`: the rerun fails again when the tests still fail
     kept = re.search(r"\b([A-Za-z_][A-Za-z0-9_]*)=\$\?", after)
     rest = script.split(line, 1)[1] if line in script else ""
     return not (kept and re.search(rf"\bexit\s+\"?\$\{{?{kept.group(1)}\b", rest))
@@ -856,6 +858,13 @@ def _check_needs(doc, jobs, problem) -> None:
         if isinstance(jobs.get(job), dict) and _continues_on_error(jobs[job]):
             problem(job, "-", f"continue-on-error makes a failed '{job}' count as a success, so the jobs that "
                     f"need it start anyway: a failed {job} must stop everything after it", "needs")
+    # A run step of gate with continue-on-error hides the gate's verdict (its exit status): promote starts anyway.
+    gate = jobs.get("gate")
+    for index, step in enumerate((gate.get("steps") if isinstance(gate, dict) else None) or []):
+        if isinstance(step, dict) and "run" in step and _continues_on_error(step):
+            problem("gate", _step_label(index, step), "continue-on-error makes the step succeed when it fails, so "
+                    "a gate that says no still lets promote start: a failed gate must stop everything after it",
+                    "needs")
     # Listing a job in needs is not enough: a status function in if: (always(), !cancelled(),
     # failure()) runs the job after the one it needs failed.
     for failed, later in (("test", ("gate", "promote")), ("gate", ("promote",))):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from pathlib import Path
 
@@ -96,6 +97,9 @@ def test_a_worse_candidate_fails_on_the_metric_and_every_check_still_runs(regist
     assert not slices.passed and all(region in slices.message for region in regressed), (
         f"the slices message names every slice that regressed by more than the tolerance ({regressed}), "
         f"not only the worst: {slices.message!r}")
+    for name in ("metric", "slices", "size", "latency"):
+        assert re.search(r"\d", checks[name].message), (
+            f"every message carries its numbers (what was measured, what it was held against): {checks[name]}")
 
 
 def test_a_regressed_slice_fails_even_when_overall_is_better(registry, champion_name, expected):
@@ -108,6 +112,36 @@ def test_a_regressed_slice_fails_even_when_overall_is_better(registry, champion_
     assert checks["slices"].value == pytest.approx(worst_drop(expected, "slice_regressor"), abs=1e-9), (
         f"slices.value is the worst drop {worst_drop(expected, 'slice_regressor'):.4f}: {checks['slices']}")
     assert "west" in checks["slices"].message, f"the message names the slice that regressed: {checks['slices']}"
+
+
+def test_the_slices_are_those_of_the_column_asked_for(registry, champion_name, expected):
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    X = registry.X.assign(band=np.where(registry.X["f1"] > 0, "high", "low"))  # a column the models ignore
+    champion, better = np.asarray(expected.proba["champion"]), np.asarray(expected.proba["better"])
+    drops = {}
+    for band in ("high", "low"):
+        rows = (X["band"] == band).to_numpy()
+        drops[band] = roc_auc_score(registry.y[rows], champion[rows]) - roc_auc_score(registry.y[rows], better[rows])
+    assert abs(max(drops.values()) - worst_drop(expected, "better")) > 0.005, f"setup: bands are not regions: {drops}"
+    slices = by_name(run_gate(registry.tracking_uri, champion_name, registry.model_uris["better"], X, registry.y,
+                              slice_by="band", measure_latency=fast))["slices"]
+    assert slices.value == pytest.approx(max(drops.values()), abs=1e-9), (
+        f"slice_by='band': the worst drop over the bands high and low is {max(drops.values()):.4f} "
+        f"(by region it would be {worst_drop(expected, 'better'):.4f}), not {slices.value}")
+
+
+def test_labels_are_matched_to_the_rows_by_position(registry, champion_name, expected):
+    import pandas as pd
+
+    X = registry.X.set_axis(range(len(registry.X) - 1, -1, -1))  # an index in another order, as after a shuffle
+    labels = pd.Series(registry.y)  # the i-th label belongs to the i-th row, whatever the index says
+    metric = by_name(run_gate(registry.tracking_uri, champion_name, registry.model_uris["better"], X, labels,
+                              slice_by="region", measure_latency=fast))["metric"]
+    assert metric.value == pytest.approx(expected.roc_auc["better"], abs=1e-9), (
+        f"labels are matched to the rows by position, as in score: the candidate's ROC AUC is "
+        f"{expected.roc_auc['better']:.4f}, not {metric.value}")
 
 
 def test_the_worst_drop_is_negative_when_every_slice_improved(registry, mlflow_name, expected):
@@ -186,6 +220,28 @@ def test_an_incompatible_candidate_fails_the_signature_and_the_gate_still_report
         f"whose scoring raises is not a slice to leave out): {checks['slices']}")
     assert checks["size"].passed and checks["size"].value == expected.size["incompatible"], (
         f"the size check still runs: {checks['size']}")
+
+
+def test_a_champion_that_cannot_score_the_rows_fails_the_checks_not_the_gate(registry, mlflow_name):
+    registry.register_champion(mlflow_name, "incompatible")  # another schema: it needs f3 and an integer region
+    report = gate(registry, mlflow_name, "better")
+    checks = by_name(report)
+    assert not checks["metric"].passed and not checks["slices"].passed, (
+        f"the champion raises on the held-out rows, so the candidate cannot be compared with it: the metric and "
+        f"slices checks fail (the gate does not crash): {checks}")
+    signature = checks["signature"]
+    assert not signature.passed and signature.value == 2 and "f3" in signature.message, (
+        f"the candidate is compared with the champion's signature (f3 missing from the candidate, region went "
+        f"from long to string), not with the held-out rows' columns: two problems: {signature}")
+    assert checks["size"].passed and checks["latency"].passed, f"the budgets are still judged: {checks}"
+
+
+def test_a_champion_logged_without_a_signature_fails_the_signature_check(registry, mlflow_name):
+    registry.register_champion(mlflow_name, "unsigned")
+    signature = by_name(gate(registry, mlflow_name, "better"))["signature"]
+    assert not signature.passed and signature.value is None, (
+        f"a model logged without a signature fails the signature check with value None, the champion as much "
+        f"as the candidate: its callers' contract is unknown: {signature}")
 
 
 def test_checks_that_cannot_be_computed_fail_alone_with_their_error(registry, champion_name):
@@ -322,16 +378,18 @@ def test_the_default_measure_is_one_prediction_timed_with_perf_counter(registry,
 def test_versions_without_a_champion_alias_are_no_champion(registry, mlflow_name):
     registry.register_champion(mlflow_name)
     registry.delete_alias(mlflow_name, "champion")
-    with pytest.raises(LookupError):
+    with pytest.raises(LookupError) as raised:
         gate(registry, mlflow_name, "better")  # version 1 exists, but nothing says it serves
+    assert mlflow_name in str(raised.value), f"the error names the model without a champion: {raised.value}"
     report = gate(registry, mlflow_name, "better", first_deploy=True)
     assert report.champion is None and by_name(report)["metric"].value is None, (
         f"without the alias there is no champion, whatever versions exist: nothing to compare with: {report}")
 
 
 def test_without_a_champion_is_a_lookup_error_unless_it_is_the_first_deploy(registry, mlflow_name, expected):
-    with pytest.raises(LookupError):
+    with pytest.raises(LookupError) as raised:
         gate(registry, mlflow_name, "better")
+    assert mlflow_name in str(raised.value), f"the error names the model without a champion: {raised.value}"
     report = gate(registry, mlflow_name, "better", first_deploy=True, max_size_bytes=expected.size["better"] - 1)
     checks = by_name(report)
     for name in ("metric", "slices", "signature"):
@@ -405,6 +463,33 @@ def test_the_alias_is_read_once(registry, mlflow_name, expected, monkeypatch):
         f"{judged['1'] + 0.01:.4f}, version 2 {judged['2'] + 0.01:.4f}); read the alias once")
 
 
+def test_the_signature_compared_is_that_of_the_champion_read(registry, mlflow_name, monkeypatch):
+    """As above, but the version promoted right after the gate reads the alias has another schema: the
+    candidate's signature must be compared with the version the gate read, not with the alias read again."""
+    from mlflow.tracking._model_registry.client import ModelRegistryClient
+
+    registry.register_champion(mlflow_name)  # version 1: the champion model
+    registry.register(mlflow_name, "incompatible")  # version 2, another schema, about to be promoted
+    read = ModelRegistryClient.get_model_version_by_alias
+    moved = []
+
+    def read_then_promote(self, name, alias):
+        version = read(self, name, alias)
+        if not moved:
+            moved.append(version.version)
+            registry.set_alias(mlflow_name, "champion", "2")
+        return version
+
+    monkeypatch.setattr(ModelRegistryClient, "get_model_version_by_alias", read_then_promote)
+    report = gate(registry, mlflow_name, "better")
+    monkeypatch.undo()
+    signature = by_name(report)["signature"]
+    problems = 0 if report.champion == "1" else 2
+    assert signature.value == problems, (
+        f"the report names version {report.champion!r}, whose signature has {problems} problems with the "
+        f"candidate's; the gate compared another version's: {signature}")
+
+
 def test_first_deploy_changes_nothing_when_there_is_a_champion(registry, champion_name):
     report = gate(registry, champion_name, "worse", first_deploy=True)
     assert report.champion == "1" and not by_name(report)["metric"].passed, (
@@ -430,7 +515,7 @@ def test_a_missing_slice_column_is_a_key_error(registry, champion_name):
 
 
 @pytest.mark.parametrize("option, value", [
-    ("metric", "f1"), ("margin", -0.01), ("margin", math.nan), ("margin", math.inf), ("margin", True),
+    ("metric", "f1"), ("metric", "ROC_AUC"), ("metric", " accuracy"), ("margin", -0.01), ("margin", math.nan), ("margin", math.inf), ("margin", True),
     ("margin", "0.01"), ("slice_tolerance", -0.1), ("slice_tolerance", math.nan), ("slice_tolerance", math.inf),
     ("slice_tolerance", True), ("slice_tolerance", "0.05"), ("max_size_bytes", 0), ("max_size_bytes", -5),
     ("max_size_bytes", 1.5), ("max_size_bytes", 1e8), ("max_size_bytes", True), ("max_latency_ms", 0), ("max_latency_ms", -1.0),

@@ -128,6 +128,16 @@ def test_labels_are_matched_by_position_not_index():
         "score matches labels to rows by position too")
 
 
+def test_labels_may_be_a_plain_list():
+    X, y = frame()
+    labels = y.tolist()
+    assert score(ColumnModel(), X, labels) == pytest.approx(roc_auc_score(y, X["p"]), abs=1e-12), (
+        "labels given as a list are matched to the rows by position")
+    got = slice_scores(ColumnModel(), X, labels, "region", metric="accuracy")
+    assert got == slice_scores(ColumnModel(), X, y, "region", metric="accuracy"), (
+        f"slice_scores takes its labels as a list too, and scores each slice as with an array: {got}")
+
+
 def test_a_missing_slice_column_is_a_key_error():
     X, y = frame()
     with pytest.raises(KeyError):

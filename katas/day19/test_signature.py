@@ -56,6 +56,8 @@ def test_one_problem_per_column_sorted_by_column():
 def test_types_are_compared_exactly():
     problems = signature_problems({"n": "integer"}, {"n": "long"})
     assert len(problems) == 1, f"integer (32-bit) and long (64-bit) are different MLflow types: {problems}"
+    problems = signature_problems({"f0": "double"}, {"f0": "Double"})
+    assert len(problems) == 1, f"type names are compared as they are, not folded to one case: {problems}"
 
 
 def test_types_are_compared_by_value_not_identity():

@@ -148,8 +148,8 @@ class _Gate:
         try:
             passed, value, message = fn()
         except Exception as exc:
-            return Check(name, False, None, limit, f"error: {exc!r}")
-        return Check(name, passed, value, limit, message)
+            return Check(name, False, None, limit if not callable(limit) else None, f"error: {exc!r}")
+        return Check(name, passed, value, limit() if callable(limit) else limit, message)
 
     def run(self):
         import mlflow
@@ -162,10 +162,10 @@ class _Gate:
         else:
             champion_uri = f"models:/{self.model_name}/{self.champion_version}"
             champ = mlflow.sklearn.load_model(champion_uri)
-            base = score(champ, self.X, self.labels, self.metric)
-            limit = base + self.margin
+            held = {}
 
             def metric():
+                limit = held["limit"] = score(champ, self.X, self.labels, self.metric) + self.margin
                 value = score(self.candidate, self.X, self.labels, self.metric)
                 return value > limit, value, f"{value:.4f} against {limit:.4f}"
 
@@ -188,7 +188,7 @@ class _Gate:
                 problems = signature_problems(a, b)
                 return not problems, len(problems), " | ".join(problems) or "compatible"
 
-            checks = [self.attempt("metric", limit, metric), self.attempt("slices", self.tolerance, slices),
+            checks = [self.attempt("metric", lambda: held["limit"], metric), self.attempt("slices", self.tolerance, slices),
                       self.attempt("signature", 0, signature)]
 
         def size():
