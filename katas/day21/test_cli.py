@@ -61,6 +61,7 @@ def test_every_flag_is_read():
     ("--model-port", "65536"), ("--candidate", "forest"), ("--label", "novalue"), ("--label", "=x"),
     ("--min-availability", "nan"), ("--max-error-ratio", "nan"), ("--slice-tolerance", "nan"),
     ("--load-seconds", "inf"), ("--wait-seconds", "nan"), ("--max-p95-ms", "inf"),
+    ("--margin", "inf"), ("--slice-tolerance", "inf"),  # finite: `not v >= 0` refuses nan but lets inf through
 ])
 def test_bad_flags_exit_2_naming_the_flag(flag, value, capsys):
     with pytest.raises(SystemExit) as exit_info:

@@ -13,14 +13,16 @@ pytestmark = pytest.mark.task(taskno=2)
 
 
 class Probe:
-    """Records when it was called; each call takes `cost` seconds and answers per `answers`."""
+    """Records when it was called; each call takes `cost` seconds (or `costs[i]`, then `cost`) and answers
+    per `answers`."""
 
-    def __init__(self, clock, cost=0.0, answers=None):
-        self.clock, self.cost, self.answers, self.times = clock, cost, answers, []
+    def __init__(self, clock, cost=0.0, answers=None, costs=()):
+        self.clock, self.cost, self.answers, self.costs, self.times = clock, cost, answers, list(costs), []
 
     def __call__(self):
         self.times.append(self.clock.elapsed)
-        self.clock.advance(self.cost)
+        index = len(self.times) - 1
+        self.clock.advance(self.costs[index] if index < len(self.costs) else self.cost)
         if self.answers is None:
             return 12.5
         return self.answers[(len(self.times) - 1) % len(self.answers)]
@@ -77,6 +79,34 @@ def test_the_deadline_holds_with_a_slow_server():
     result = load(probe, clock, requests=100, rps=100, deadline_s=10)
     assert probe.times == pytest.approx([0, 3, 6, 9]), f"slow answers: requests at 0, 3, 6, 9 s, got {probe.times}"
     assert result.sent == 4, f"with 3 s answers and a 10 s deadline exactly 4 requests start, sent {result.sent}"
+
+
+def test_no_request_starts_when_an_answer_ends_exactly_at_the_deadline():
+    clock = FakeClock()
+    probe = Probe(clock, cost=2.5)
+    result = load(probe, clock, requests=100, rps=100, deadline_s=10)
+    assert probe.times == pytest.approx([0, 2.5, 5, 7.5]) and result.sent == 4, (
+        f"answers of 2.5 s and a 10 s deadline: requests at 0, 2.5, 5 and 7.5 s; the fourth answer comes at 10 s, "
+        f"which is the deadline, so no fifth request starts; got {probe.times}")
+
+
+def test_a_slow_answer_does_not_slow_the_schedule_down():
+    clock = FakeClock()
+    probe = Probe(clock, costs=[0.35])  # the first answer is slow, the others instant
+    load(probe, clock, requests=6, rps=10, deadline_s=60)
+    assert probe.times == pytest.approx([0, 0.35, 0.35, 0.35, 0.4, 0.5]), (
+        f"request i is due at i / rps from the start, not 1 / rps after the one before: after a 0.35 s answer the "
+        f"requests due at 0.1, 0.2 and 0.3 s start at once and the schedule is back on time at 0.4 s; "
+        f"got {probe.times}")
+
+
+def test_the_wait_ends_when_the_request_is_due():
+    clock = FakeClock()
+    probe = Probe(clock, cost=0.04)
+    load(probe, clock, requests=4, rps=10, deadline_s=60)
+    assert probe.times == pytest.approx([0, 0.1, 0.2, 0.3]), (
+        f"answers take 0.04 s at 10 a second: each request waits only until it is due (0.06 s), not a whole "
+        f"1 / rps interval, so they start at 0, 0.1, 0.2 and 0.3 s; got {probe.times}")
 
 
 def test_failed_requests_are_counted():

@@ -155,6 +155,18 @@ def test_a_failed_stage_stops_the_run_names_the_stage_and_undoes_what_was_starte
         f"never returned; got {report.version!r}")
 
 
+def test_a_failed_package_undoes_only_what_was_done(fake_steps):
+    clock = FakeClock()
+    steps = fake_steps(clock, champion="3", fail="package")
+    report = run(steps, clock=clock)
+    undo = [call for call in steps.calls[steps.names.index("package") + 1:] if call[0] != "serving"]
+    assert undo == [("set_champion", "3")], (
+        f"package raised, so no image of version 4 was built: the rollback only puts the champion back to 3, it "
+        f"removes no image and redeploys nothing; got {undo}")
+    assert report.stages[-1].name == "rollback" and report.stages[-1].ok, (
+        f"that rollback is one successful stage: {report.stages}")
+
+
 def test_a_failed_undo_does_not_stop_the_others(fake_steps):
     clock = FakeClock()
     steps = fake_steps(clock, champion="3", healthy=False, undo_fail="remove_image")

@@ -50,7 +50,7 @@ def make_args(tmp_path: Path, port: int, **overrides) -> argparse.Namespace:
                   candidate="linear", image_repo=REPO, compose_file=compose_file, project=PROJECT, model_port=port,
                   prometheus_url="", margin=0.01, slice_tolerance=0.05, requests=20, rps=10.0, load_seconds=5.0,
                   min_availability=0.99, max_p95_ms=500.0, max_error_ratio=0.01, wait_seconds=WAIT_S,
-                  store=tmp_path / "metrics.db", label=["org.example.team=fraud", "run=42", "note=two words"],
+                  store=tmp_path / "metrics.db", label=["org.example.team=fraud", "run=42", "note=two words", "query=a=b"],
                   report_json=None)
     values.update(overrides)
     return argparse.Namespace(**values)
@@ -462,6 +462,21 @@ def test_monitor_does_not_call_a_model_healthy_when_prometheus_never_counts_the_
         f"(raise, or judge the model unhealthy), not call it healthy; got {verdict}")
 
 
+@pytest.mark.prometheus
+@pytest.mark.timeout(45)
+def test_monitor_judges_the_5xx_ratio_with_max_error_ratio(world, prometheus):
+    world.docker.add_image(f"{REPO}:v3", model_version="v3", broken=True)
+    world.steps().deploy("3")
+    # every /predict of v3 answers 500 (a 5xx ratio of 1.0); --max-error-ratio 1 tolerates even that
+    steps = real_time_steps(world, prometheus.url, requests=10, rps=100.0, wait_seconds=20.0, max_error_ratio=1.0)
+    url = f"http://127.0.0.1:{world.port.port}"
+    steps.load(url)
+    verdict = steps.monitor(url, LoadResult(10, 10, 0))
+    assert verdict.healthy, (
+        "Prometheus counts the load's 10 /predict answers, all 500: a 5xx ratio of 1.0, within --max-error-ratio 1; "
+        f"the monitor should judge with that limit, not the default 0.01; got {verdict}")
+
+
 # --- train, gate, set_champion -------------------------------------------------------------------
 
 
@@ -614,7 +629,7 @@ def test_package_builds_the_registered_version_on_the_server_image(world, mlflow
 def test_package_puts_every_label_on_the_image(world, mlflow_store):
     tag, _ = package_version_1(world, mlflow_store)
     labels = world.docker.images[tag].labels if tag in world.docker.images else {}
-    wanted = {"org.example.team": "fraud", "run": "42", "note": "two words"}  # make_args' three --label flags
+    wanted = {"org.example.team": "fraud", "run": "42", "note": "two words", "query": "a=b"}  # make_args' labels
     missing = {key: value for key, value in wanted.items() if labels.get(key) != value}
     assert not missing, (
         f"the image should carry every --label given ({wanted}); it lacks {missing}, its labels are {labels}")
