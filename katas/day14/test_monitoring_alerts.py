@@ -117,6 +117,32 @@ def test_an_explicit_sla_threshold_of_zero_is_used(kit, store, clock, fake_sleep
         f"so sla_compliance = 0, got {metrics}")
 
 
+def test_an_explicit_window_of_zero_hours_is_used(kit, store, clock, fake_sleep):
+    store.record("latency_ms", 300.0)  # a minute before the tick: inside the default 1 h window, outside a 0 h one
+    clock.advance(60)
+
+    def probe():
+        store.record("latency_ms", 100.0)
+        return 100.0
+
+    metrics = MonitoringSystem(probe, store, kit.RecordingAlerter(), clock=clock, sleep=fake_sleep, max_iterations=1,
+                               window_hours=0).tick().metrics
+    assert metrics.get("sla_compliance") == pytest.approx(100.0) and metrics.get("p95_latency_ms") == pytest.approx(100.0), (
+        f"window_hours=0 is a window like any other (not 'use the 1 h default'): only this instant's 100 ms sample is "
+        f"in it, not the 300 ms one of a minute ago, got {metrics}")
+
+
+def test_a_metric_missing_from_a_tick_is_not_carried_over_from_the_last(kit, store, clock, fake_sleep):
+    answers = iter([12.0, None])
+    system = MonitoringSystem(lambda: next(answers), store, kit.RecordingAlerter(), clock=clock, sleep=fake_sleep,
+                              max_iterations=2)
+    first, second = system.tick().metrics, system.tick().metrics
+    assert first == {"up": 1.0, "latency_ms": 12.0}, f"the first tick answered in 12 ms, got {first}"
+    assert second == {"up": 0.0}, (
+        f"the second tick got no answer and the window is empty: only up = 0.0, no latency_ms left over from the "
+        f"tick before, got {second}")
+
+
 class FlickeringStore:
     """A window that empties between two reads: each metric alternates a value and None, call by call."""
 

@@ -62,6 +62,19 @@ def test_an_overrunning_tick_pauses_zero_never_negative(kit, store, clock, fake_
     assert all(s == 0 for s in fake_sleep.calls), f"a tick longer than the interval should pause 0 s, got {fake_sleep.calls}"
 
 
+def test_an_overrun_does_not_shorten_the_following_pauses(kit, store, clock, fake_sleep):
+    durations = iter([15, 0, 0])
+
+    def probe():
+        clock.advance(next(durations))
+        return 12.0
+
+    make(store, kit.RecordingAlerter(), clock, fake_sleep, probe=probe, interval_s=10, max_iterations=3).run()
+    assert fake_sleep.calls == [pytest.approx(0), pytest.approx(10)], (
+        f"a 15 s tick of a 10 s interval is followed by a 0 s pause, then an instant tick by the full 10 s: each pause "
+        f"is interval_s minus that tick's own duration (no catching up on earlier overruns), got {fake_sleep.calls}")
+
+
 def test_a_stop_event_set_before_run_means_no_tick(kit, store, clock, fake_sleep):
     alerter, stop = kit.RecordingAlerter(), threading.Event()
     stop.set()
@@ -200,6 +213,22 @@ def test_a_stop_event_still_ends_a_loop_that_has_max_iterations(kit, store, cloc
     summary = make(store, alerter, clock, fake_sleep, interval_s=10, max_iterations=5, stop_event=stop).run()
     assert len(alerter.seen) == 2 and summary.stopped_by == "stop_event", (
         f"with both, a stop set in the 2nd pause should end the loop after 2 of 5 ticks; got {summary}")
+
+
+def test_a_stop_set_during_the_last_tick_still_ends_by_max_iterations(kit, store, clock, fake_sleep):
+    stop, calls = threading.Event(), []
+
+    def probe():
+        calls.append(1)
+        if len(calls) == 2:
+            stop.set()
+        return 12.0
+
+    summary = make(store, kit.RecordingAlerter(), clock, fake_sleep, probe=probe, interval_s=10, max_iterations=2,
+                   stop_event=stop).run()
+    assert (summary.iterations, summary.stopped_by) == (2, "max_iterations"), (
+        f"tick number max_iterations=2 ran, so the loop ends right there by max_iterations; the stop event set during "
+        f"that tick would only have been checked before a 3rd tick: got {summary}")
 
 
 class TwoAlerts:

@@ -125,10 +125,12 @@ def test_a_bad_argument_prints_usage_and_exits_2(learner_file, run_bash, fake_to
 
 
 @pytest.mark.task(taskno=3)
-@pytest.mark.parametrize("flag", ["--help", "-h"])
-def test_help_prints_the_usage_on_stdout_and_exits_0(learner_file, run_bash, fake_tools, flag):
-    done = run_bash(learner_file("pipeline.sh"), [flag], env=fake_tools.env, timeout=10)
-    assert done.returncode == 0, f"{flag} should exit 0\n{done.output}"
+@pytest.mark.parametrize("args", [["--help"], ["-h"], ["--mode", "k8s", "--port", "8080", "--help"], ["--name", "m", "-h"]],
+                         ids=["--help", "-h", "--help-after-options", "-h-after-options"])
+def test_help_prints_the_usage_on_stdout_and_exits_0(learner_file, run_bash, fake_tools, args):
+    flag = " ".join(args)
+    done = run_bash(learner_file("pipeline.sh"), args, env=fake_tools.env, timeout=10)
+    assert done.returncode == 0, f"{flag} should exit 0 (-h/--help anywhere among the options)\n{done.output}"
     assert "usage" in done.stdout.lower(), f"{flag} should print the usage on stdout\n{done.output}"
     assert fake_tools.calls == [], f"{flag} should run nothing, ran:\n{describe(fake_tools.calls)}"
 
@@ -326,8 +328,9 @@ def test_k8s_mode_undoes_an_unhealthy_rollout_and_waits_for_the_undo(pipeline, f
     assert len(checks) == 3, f"--retries 3 means 3 health checks before the undo, made {len(checks)}:\n{describe(calls)}"
     for tool, argv in calls:
         if tool == "kubectl" and has(argv, "rollout") and has(argv, "status"):
-            assert option_values(argv, "--timeout"), (
-                f"every rollout status, the one after the undo too, needs its --timeout:\n  kubectl {' '.join(argv)}")
+            assert [seconds(value) for value in option_values(argv, "--timeout")] == [5], (
+                f"every rollout status, the one after the undo too, should wait at most --rollout-timeout 5 s "
+                f"(--timeout=5s):\n  kubectl {' '.join(argv)}")
 
 
 @pytest.mark.task(taskno=4)
@@ -364,13 +367,14 @@ def test_the_lower_limits_and_fractions_are_valid_arguments(learner_file, run_ba
 @pytest.mark.task(taskno=3)
 def test_k8s_mode_works_in_the_namespace_and_checks_the_service_health_path(pipeline, fake_tools):
     fake_tools.answer("kubectl", "get", "--raw", code=1, out="Error from server (ServiceUnavailable)")
-    done = pipeline("--mode", "k8s", "--namespace", "prod", retries=1)
+    done = pipeline("--mode", "k8s", "--namespace", "prod", "--container", "server", retries=1)
     calls = fake_tools.calls
     assert done.returncode == 1, f"an unhealthy rollout should exit 1\n{done.output}"
     raw = [argv for tool, argv in calls if tool == "kubectl" and "--raw" in " ".join(argv)]
     path = f"/api/v1/namespaces/prod/services/{NAME}:{pipeline.port}/proxy/health"
     assert raw and all(has(argv, path) for argv in raw), (
-        f"health should be read from {path} (namespace and service port of this run):\n{describe(calls)}")
+        f"health should be read from {path} (namespace, the Service named --name and the service port of this run; "
+        f"--container only names the pod template's container):\n{describe(calls)}")
     for tool, argv in calls:
         if tool == "kubectl" and argv not in raw:
             assert has(argv, "prod"), f"every kubectl command should run in --namespace prod, this one does not:\n  kubectl {' '.join(argv)}"
@@ -566,6 +570,13 @@ def test_docker_mode_waits_for_running_only_the_rollout_timeout(pipeline, fake_t
     deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
     assert deploy is not None and previous_back(calls, deploy) is not None, (
         f"the failed deploy should be undone: {IMAGE}:v1 runs as {NAME} again:\n{describe(calls)}")
+    times = fake_tools.times
+    removed = index(calls[deploy + 1:], "docker", "rm", NAME)
+    waited = times[deploy + 1 + removed] - times[deploy] if removed is not None else None
+    # Ten checks half a second apart take 5 s at least; a correct wait is about 1 s, with room for a busy machine.
+    assert waited is not None and waited < 4.5, (
+        f"with --rollout-timeout 1 the pipeline should give up on the container about 1 s after starting it (not "
+        f"after a fixed number of checks), and undo; it waited {waited} s:\n{describe(calls)}")
 
 
 @pytest.fixture

@@ -106,6 +106,6 @@ class MonitoringSystem:
             sent += len(report.notifications)
             failed += report.error is not None
             last = report.metrics
-        reason = STOPPED_BY_MAX_ITERATIONS if self._max is not None and count == self._max and not self._stopped() \
-            else STOPPED_BY_STOP_EVENT
+        # Reaching max_iterations means no stop check came before a further tick: the count ended the loop.
+        reason = STOPPED_BY_MAX_ITERATIONS if self._max is not None and count == self._max else STOPPED_BY_STOP_EVENT
         return RunSummary(count, sent, failed, reason, last)
