@@ -436,13 +436,10 @@ def test_the_champion_is_the_version_the_alias_names_not_the_newest(registry, ml
         f"{expected.roc_auc['champion'] + 0.01:.4f})")
 
 
-def test_the_alias_is_read_once(registry, mlflow_name, expected, monkeypatch):
-    """Another pipeline promotes just after the gate first reads the alias: the gate must compare with the
-    version it read, not read the alias again (say, by loading models:/<name>@champion) and get another."""
+def promote_after_first_alias_read(registry, mlflow_name, monkeypatch) -> None:
+    """Another pipeline moves `champion` to version 2 just after the gate first reads the alias."""
     from mlflow.tracking._model_registry.client import ModelRegistryClient
 
-    registry.register_champion(mlflow_name)  # version 1: the champion model
-    registry.register(mlflow_name, "worse")  # version 2, about to be promoted by someone else
     read = ModelRegistryClient.get_model_version_by_alias
     moved = []
 
@@ -454,6 +451,14 @@ def test_the_alias_is_read_once(registry, mlflow_name, expected, monkeypatch):
         return version
 
     monkeypatch.setattr(ModelRegistryClient, "get_model_version_by_alias", read_then_promote)
+
+
+def test_the_alias_is_read_once(registry, mlflow_name, expected, monkeypatch):
+    """Another pipeline promotes just after the gate first reads the alias: the gate must compare with the
+    version it read, not read the alias again (say, by loading models:/<name>@champion) and get another."""
+    registry.register_champion(mlflow_name)  # version 1: the champion model
+    registry.register(mlflow_name, "worse")  # version 2, about to be promoted by someone else
+    promote_after_first_alias_read(registry, mlflow_name, monkeypatch)
     metric = by_name(report := gate(registry, mlflow_name, "better"))["metric"]
     monkeypatch.undo()
     judged = {"1": expected.roc_auc["champion"], "2": expected.roc_auc["worse"]}
@@ -466,21 +471,9 @@ def test_the_alias_is_read_once(registry, mlflow_name, expected, monkeypatch):
 def test_the_signature_compared_is_that_of_the_champion_read(registry, mlflow_name, monkeypatch):
     """As above, but the version promoted right after the gate reads the alias has another schema: the
     candidate's signature must be compared with the version the gate read, not with the alias read again."""
-    from mlflow.tracking._model_registry.client import ModelRegistryClient
-
     registry.register_champion(mlflow_name)  # version 1: the champion model
     registry.register(mlflow_name, "incompatible")  # version 2, another schema, about to be promoted
-    read = ModelRegistryClient.get_model_version_by_alias
-    moved = []
-
-    def read_then_promote(self, name, alias):
-        version = read(self, name, alias)
-        if not moved:
-            moved.append(version.version)
-            registry.set_alias(mlflow_name, "champion", "2")
-        return version
-
-    monkeypatch.setattr(ModelRegistryClient, "get_model_version_by_alias", read_then_promote)
+    promote_after_first_alias_read(registry, mlflow_name, monkeypatch)
     report = gate(registry, mlflow_name, "better")
     monkeypatch.undo()
     signature = by_name(report)["signature"]
