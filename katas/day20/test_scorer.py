@@ -297,9 +297,9 @@ def test_budget_s_is_honoured():
     decision, _ = scored(slow, budget_s=10)
     assert decision.source == "model" and decision.score == pytest.approx(0.9), (
         f"with budget_s=10 a model answering in 0.1 s is in time; got {decision}")
-    decision, scorer = scored(AnswersAfter(0.9, delay_s=0.3), budget_s=0.1)
+    decision, scorer = scored(AnswersAfter(0.9, delay_s=0.3), budget_s=0.02)
     assert decision.source == "rules" and scorer.model_fallbacks == 1, (
-        f"with budget_s=0.1 a model answering after 0.3 s is late; got {decision}")
+        f"with budget_s=0.02 a model answering after 0.3 s is late; got {decision}")
 
 
 class LateOnceThenPrompt(Answers):
