@@ -172,9 +172,10 @@ def test_the_floor_does_not_cap_a_heavy_load():
         dict(peak_qps=50.0, qps_per_replica=100.0, headroom=1.5),
         dict(peak_qps=50.0, qps_per_replica=100.0, headroom=-0.1),
         dict(peak_qps=50.0, qps_per_replica=100.0, min_replicas=0),
+        dict(peak_qps=50.0, qps_per_replica=100.0, min_replicas=0.5),
     ],
     ids=["zero_qps", "negative_qps", "zero_throughput", "negative_throughput",
-         "full_headroom", "headroom_above_one", "negative_headroom", "zero_min_replicas"],
+         "full_headroom", "headroom_above_one", "negative_headroom", "zero_min_replicas", "min_replicas_below_one"],
 )
 def test_replicas_needed_rejects_bad_inputs(kwargs):
     with pytest.raises(ValueError):

@@ -326,7 +326,10 @@ def test_a_failed_refit_of_another_shape_changes_no_user(rejected):
 @pytest.mark.task(taskno=2)
 def test_each_call_returns_a_list_of_its_own():
     model = fitted([[0], [0, 1], [2], [2], [2]], 6)
-    for ask in (lambda: model.most_popular(3), lambda: model.recommend(9, 3), lambda: model.recommend(0, 3)):
+    asks = (lambda: model.most_popular(3), lambda: model.recommend(9, 3), lambda: model.recommend(0, 3),
+            lambda: model.most_popular(6), lambda: model.most_popular(50), lambda: model.recommend(9, 50),
+            lambda: model.recommend(0, 50))
+    for ask in asks:
         first = ask()
         expected = list(first)
         first.remove(first[0])      # the caller filters a banned item out of its copy
@@ -402,13 +405,15 @@ def test_a_more_similar_item_ranks_higher():
 
 
 @pytest.mark.task(taskno=2)
-def test_a_stronger_interaction_weighs_more_in_the_score():
-    # User 0 played item 1 three times and item 0 once. Item 3 pairs with item 1 exactly as
-    # item 2 pairs with item 0, so only the weights (3 against 1) can put item 3 first.
-    model = fitted([{0: 1.0, 1: 3.0}, [0, 2], [1, 3]], 4)
+@pytest.mark.parametrize("once, more", [(1.0, 3.0), (12.0, 40.0)], ids=["one_and_three", "twelve_and_forty"])
+def test_a_stronger_interaction_weighs_more_in_the_score(once, more):
+    # User 0 played item 1 more often than item 0. Item 3 pairs with item 1 exactly as
+    # item 2 pairs with item 0, so only the weights (say 3 against 1) can put item 3 first.
+    model = fitted([{0: once, 1: more}, [0, 2], [1, 3]], 4)
     assert model.recommend(0, 2) == [3, 2], (
-        "an item's score sums value(user, i) x similarity(i, j): item 3, next to the item played 3 times, "
-        "beats item 2, next to the item played once: [3, 2]"
+        f"an item's score sums value(user, i) x similarity(i, j): item 3, next to the item played {more:g} times, "
+        f"beats item 2, next to the item played {once:g} times: [3, 2] (values are counts of any size: never cap "
+        "them to a rating scale)"
     )
 
 
@@ -488,7 +493,7 @@ def test_recommend_rejects_k_below_one(k, user_id):
 
 
 @pytest.mark.task(taskno=2)
-@pytest.mark.parametrize("user_id", [5, 10**6], ids=["just_past_the_last_row", "far_away"])
+@pytest.mark.parametrize("user_id", [5, 10**6, 2**64], ids=["just_past_the_last_row", "far_away", "beyond_64_bits"])
 def test_an_unknown_user_gets_the_most_popular_items(user_id):
     model = fitted([[0, 1], [1], [1, 2], [], [3]], 5)
     assert model.recommend(user_id, 3) == [1, 0, 2], (
@@ -544,6 +549,28 @@ def test_numpy_integer_user_ids_are_users(integer):
 
 
 @pytest.mark.task(taskno=2)
+@pytest.mark.parametrize("integer", [np.uint32, np.uint64, np.int16], ids=["uint32", "uint64", "int16"])
+def test_user_ids_of_any_numpy_integer_type_are_users(integer):
+    model = fitted([[0], [0, 1], [2], [2], [2]], 6)
+    assert model.recommend(integer(0), 3) == [1, 2, 3], (
+        f"a {integer.__name__} user id (ids are often stored unsigned or narrow) is user 0, not a cold start: "
+        "[1, 2, 3]"
+    )
+    assert model.recommend(integer(5), 2) == [2, 0], f"a {integer.__name__} 5 is past the last user: a cold start"
+
+
+@pytest.mark.task(taskno=2)
+def test_a_user_who_has_seen_every_item_gets_an_empty_list():
+    # User 0 saw all three items; user 1 saw items 0 and 1, user 2 item 2.
+    model = fitted([[0, 1, 2], [0, 1], [2]], 3)
+    assert model.recommend(0, 2) == [], (
+        "user 0 has seen the whole catalogue: there is no unseen item to recommend, so the list is empty "
+        "(min(k, unseen items) = 0); falling back to the popular items would show seen items again"
+    )
+    assert model.recommend(1, 5) == [2], "user 1 has one unseen item left, item 2: [2], however large k is"
+
+
+@pytest.mark.task(taskno=2)
 def test_fitting_again_replaces_the_previous_model():
     model = ItemItemRecommender().fit(interactions([[0, 1], [0, 1], [2], [2]], 4))
     assert model.recommend(0, 2) == [2, 3], "after the first fit nothing shares a user with items 0 and 1: [2, 3]"
@@ -594,13 +621,15 @@ def test_a_weak_similarity_still_comes_before_the_padding():
 
 
 @pytest.mark.task(taskno=2)
-def test_a_barely_there_interaction_still_links_two_items():
-    # User 0 played item 0 for a millionth of its length (0.000001) and item 1 fully: the only user the two
-    # items share. Weighted by that value, the cosine of items 0 and 1 is about 0.0000001.
-    model = fitted([{0: 1e-6, 1: 1.0}] + [{0: 1.0}] * 50 + [{2: 1.0}] * 3, 3)
+@pytest.mark.parametrize("tiny", [1e-6, 1e-12], ids=["a_millionth", "a_trillionth"])
+def test_a_barely_there_interaction_still_links_two_items(tiny):
+    # User 0 played item 0 for a tiny fraction of its length and item 1 fully: the only user the two
+    # items share. Weighted by that value, the cosine of items 0 and 1 is about tiny / 7 (1e-7 or 1e-13).
+    model = fitted([{0: tiny, 1: 1.0}] + [{0: 1.0}] * 50 + [{2: 1.0}] * 3, 3)
     assert model.recommend(1, 2) == [1, 2], (
         "items 0 and 1 share user 0, so item 1 comes first for user 1 (who saw item 0), however small user 0's "
-        "value: [1, 2]. A value of 0.000001 is an interaction; no threshold on similarities or scores may drop it"
+        f"value: [1, 2]. A value of {tiny} is an interaction; no threshold on similarities or scores (not even "
+        "one meant to ignore float noise, such as 1e-9 or np.isclose) may drop it"
     )
 
 

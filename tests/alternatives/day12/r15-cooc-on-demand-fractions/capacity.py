@@ -1,0 +1,58 @@
+"""Back-of-envelope capacity planning, with exact fractions for the rounded answers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from fractions import Fraction
+from numbers import Integral
+
+SECONDS_PER_DAY = 86_400
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+def _positive(value) -> bool:
+    return math.isfinite(value) and value > 0
+
+
+def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
+    _require(_positive(requests_per_day), "requests_per_day must be a finite number > 0")
+    _require(math.isfinite(peak_to_mean) and peak_to_mean >= 1, "peak_to_mean must be finite and >= 1")
+    return requests_per_day * peak_to_mean / SECONDS_PER_DAY
+
+
+def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
+    _require(_positive(p99_target_ms), "p99_target_ms must be a finite number > 0")
+    _require(all(math.isfinite(hop) and hop >= 0 for hop in other_hops_ms), "every hop must be finite and >= 0")
+    left = p99_target_ms - math.fsum(other_hops_ms)
+    _require(left > 0, "the other hops already spend the whole p99 target")
+    return left
+
+
+def replica_qps(workers: int, mean_latency_ms: float) -> float:
+    _require(math.isfinite(workers) and workers >= 1, "workers must be finite and >= 1")
+    _require(_positive(mean_latency_ms), "mean_latency_ms must be a finite number > 0")
+    return workers / (mean_latency_ms / 1000)
+
+
+def replicas_needed(
+    peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2
+) -> int:
+    _require(_positive(peak_qps), "peak_qps must be a finite number > 0")
+    _require(_positive(qps_per_replica), "qps_per_replica must be a finite number > 0")
+    _require(math.isfinite(headroom) and 0 <= headroom < 1, "headroom must be in [0, 1)")
+    _require(isinstance(min_replicas, Integral) and min_replicas >= 1, "min_replicas must be an int >= 1")
+    usable = Fraction(qps_per_replica) * (1 - Fraction(headroom))
+    return max(int(min_replicas), math.ceil(Fraction(peak_qps) / usable))
+
+
+def storage_bytes(
+    events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3
+) -> int:
+    factors = (events_per_day, bytes_per_event, retention_days, replication)
+    _require(all(_positive(factor) for factor in factors), "every input must be a finite number > 0")
+    return math.ceil(math.prod(Fraction(factor) for factor in factors))
