@@ -272,7 +272,7 @@ def _score_in_thread(scorer: FraudScorer, event: dict, limit_s: float):
 
 def test_a_model_that_never_answers_falls_back_to_the_rules(blocking_model):
     store = FakeStore({"c1": window(count=7)})
-    with FraudScorer(blocking_model, store, budget_s=0.05) as scorer:
+    with FraudScorer(blocking_model, store, budget_s=0.02) as scorer:
         decision = _score_in_thread(scorer, ev(), limit_s=8)
         assert decision.source == "rules", f"the model missed its budget: source 'rules'; got {decision}"
         assert decision.score == pytest.approx(1.0) and decision.flagged, (
@@ -303,7 +303,7 @@ def test_budget_s_is_honoured():
 
 
 class LateOnceThenPrompt(Answers):
-    """The first call answers 0.9 only once `release` is set; every later call answers 0.1 after 0.05 s."""
+    """The first call answers 0.9 only once `release` is set; every later call answers 0.1 after 0.02 s."""
 
     def __init__(self) -> None:
         super().__init__(0.1)
@@ -320,7 +320,7 @@ class LateOnceThenPrompt(Answers):
             self.release.wait(10)
             self.first_answered.set()
             return np.array([[0.1, 0.9]])
-        time.sleep(0.05)  # the late 0.9 is queued well before this answer
+        time.sleep(0.02)  # the late 0.9 is queued well before this answer
         return super().predict_proba(X)
 
 
@@ -339,9 +339,9 @@ def _late_then_prompt(budget_s: float):
 
 
 def test_a_late_answer_is_never_used_for_a_later_event():
-    # A short budget keeps the test quick. A machine too busy to get the second answer (0.05 s of
+    # A short budget keeps the test quick. A machine too busy to get the second answer (0.02 s of
     # work) back within it makes that event fall back too: then the test tries a longer budget.
-    for budget_s in (0.1, 0.6, 2.0):
+    for budget_s in (0.06, 0.6, 2.0):
         first, second, fallbacks = _late_then_prompt(budget_s)
         if not (second.source == "rules" and fallbacks == 2):
             break
