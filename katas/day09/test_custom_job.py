@@ -115,6 +115,9 @@ def test_the_request_round_trips_through_rest_json():
     "projects/my-project/locations/us-central1\n",
     "projects/my-project/locations/us-central\u0661",
     "projects/\u0661\u0662\u0663/locations/us-central1",
+    "projects/my-pr\u00f6ject/locations/us-central1",
+    "projects/my-project/locations/z\u00fcrich-west1",
+    "projects/my-project/locations/europe-w\u00e9st4",
     "https://us-central1-aiplatform.googleapis.com/v1/projects/my-project/locations/us-central1",
 ])
 def test_a_malformed_parent_is_rejected(parent, value_error_naming):
@@ -166,7 +169,8 @@ def test_anything_not_starting_with_gs_is_rejected(uri, value_error_naming):
 
 
 @pytest.mark.parametrize("uri", ["gs://my-bucket", "gs://my-bucket/", "gs://ml_artifacts-2024/runs/7/model",
-                                 "gs://abc/out", "gs://" + "b" * 63 + "/out", "gs://my.bucket.example/out"])
+                                 "gs://abc/out", "gs://" + "b" * 63 + "/out", "gs://my.bucket.example/out",
+                                 "gs://my-bucket/runs/date=2024-01-01/model+v2", "gs://my-bucket/runs/7 (retry)"])
 def test_cloud_storage_uris_are_accepted(uri):
     spec = job(base_output_directory=uri).custom_job.job_spec
     assert spec.base_output_directory.output_uri_prefix == uri, f"{uri} is a valid gs:// URI"
@@ -199,6 +203,11 @@ def test_args_given_as_one_string_are_rejected(task, value_error_naming):
 def test_command_given_as_one_string_is_rejected(value_error_naming):
     with value_error_naming("command"):
         job(command="python -m trainer.task")
+
+
+def test_package_uris_given_as_one_string_are_rejected(value_error_naming):
+    with value_error_naming("package_uris"):
+        job(image_uri=EXECUTOR, package_uris="gs://my-bucket/trainer.tar.gz", python_module="trainer.task")
 
 
 @pytest.mark.parametrize(("field", "value"), [

@@ -136,6 +136,8 @@ def test_the_request_round_trips_through_rest_json():
     ENDPOINT + "@2",
     "projects/my_project/locations/us-central1/endpoints/1234567890",
     "projects/my-project/locations/us-central\u0661/endpoints/1234567890",
+    "projects/my-project/locations/us-central1/endpoints/fraud-Endpoint",
+    "projects/my-project/locations/us-central1/endpoints/fraud\u00e9",
 ])
 def test_a_malformed_endpoint_is_rejected(endpoint, value_error_naming):
     with value_error_naming("endpoint"):
@@ -159,6 +161,9 @@ def test_a_malformed_endpoint_is_rejected(endpoint, value_error_naming):
     MODEL + "@-2",
     MODEL + "@_2",
     MODEL + "@" + "a" * 64,
+    "projects/my-project/locations/us-central1/models/fraud_Model",
+    "projects/my-project/locations/us-central1/models/fraud\u00e9",
+    MODEL + "@prod-V2",
 ])
 def test_a_malformed_model_is_rejected(model, value_error_naming):
     with value_error_naming("model"):

@@ -164,6 +164,13 @@ def test_a_gpu_without_a_count_is_rejected(value_error_naming):
         custom_job_spec_from_gcloud(data)
 
 
+def test_a_pool_without_a_machine_is_rejected(value_error_naming):
+    data = config()
+    del data["workerPoolSpecs"]["machineSpec"]
+    with value_error_naming("machine_type"):
+        custom_job_spec_from_gcloud(data)
+
+
 def test_an_unknown_machine_in_a_later_pool_is_rejected(value_error_naming):
     data = config(TWO_POOLS)
     data["workerPoolSpecs"][1]["machineSpec"] = {"machineType": "n1-turbo-8"}

@@ -88,10 +88,11 @@ def test_the_accelerator_may_be_given_as_the_enum_member():
     assert spec.accelerator_count == 2, "accelerator_count should be carried over"
 
 
+@pytest.mark.parametrize("machine", ["e2-standard-4", "n1-standard-8"])
 @pytest.mark.parametrize("unspecified", ["ACCELERATOR_TYPE_UNSPECIFIED", Accelerator.ACCELERATOR_TYPE_UNSPECIFIED],
                          ids=["name", "member"])
-def test_accelerator_type_unspecified_means_no_accelerator(unspecified):
-    spec = machine_spec(machine_type="e2-standard-4", accelerator_type=unspecified)
+def test_accelerator_type_unspecified_means_no_accelerator(unspecified, machine):
+    spec = machine_spec(machine_type=machine, accelerator_type=unspecified)
     assert spec.accelerator_type == Accelerator.ACCELERATOR_TYPE_UNSPECIFIED, (
         "ACCELERATOR_TYPE_UNSPECIFIED (its name or the enum member) with no count is the same as no accelerator")
 
@@ -154,7 +155,8 @@ def test_a_wrong_accelerator_count_is_rejected(machine, gpu, count, value_error_
                                      "n1-standard-0", "e2-standard-0", "n1-ultramem-40", "e2-micro-2",
                                      "a2-megagpu-8g", "g2-standard-6", "e2-standard-4x", "e2-standard-4 ",
                                      "n2-highmem-8\n", "c2d-standard-8", "c3-standard-8", "n4-standard-8",
-                                     "e2-medium"])
+                                     "e2-medium", "n1-standard-\u0668", "e2-standard-\u0664", "n1-standard-\u00b2",
+                                     "n2-standard-\uff18"])
 def test_an_unknown_machine_type_is_rejected(machine, value_error_naming):
     with value_error_naming("machine_type"):
         machine_spec(machine_type=machine)
@@ -175,3 +177,10 @@ def test_an_unknown_machine_type_is_rejected_even_with_a_gpu(value_error_naming)
 def test_an_unknown_accelerator_name_is_a_value_error(name, value_error_naming):
     with value_error_naming("accelerator_type"):
         machine_spec(machine_type="n1-standard-8", accelerator_type=name, accelerator_count=1)
+
+
+@pytest.mark.parametrize("accelerator", [1.5, ["NVIDIA_TESLA_T4"], b"NVIDIA_TESLA_T4", 99],
+                         ids=["float", "list", "bytes", "int-out-of-range"])
+def test_an_accelerator_type_that_is_neither_a_name_nor_a_member_is_a_value_error(accelerator, value_error_naming):
+    with value_error_naming("accelerator_type"):
+        machine_spec(machine_type="n1-standard-8", accelerator_type=accelerator, accelerator_count=1)
