@@ -16,6 +16,16 @@ SERVICE = "k8s/service.yaml"
 CONTRACT_PORT = 8000  # the day-03 server listens here
 MAX_CPU_REQUEST = 1  # cores: the tests' kind cluster is one node on your machine
 MIN_MEMORY = 16 * 2**20  # bytes: less cannot even start Python, let alone load a model
+MIN_MEMORY_LIMIT = 128 * 2**20  # bytes: the day-03 server with its model uses over 100Mi
+MIN_START_S = 30  # seconds the first restarting probe must allow: the defaults give 0 + 3 x 10
+MOVING_TAGS = {"latest", "stable", "main", "master", "dev", "develop", "edge", "nightly", "head", "current",
+               "prod", "production"}
+RELEASE_LABELS = ("app.kubernetes.io/version", "version", "helm.sh/chart")  # change with every release
+# What the tests' kind node offers: Linux on your machine's architecture, no custom labels, no GPU.
+KIND_NODES = [{"kubernetes.io/os": "linux", "beta.kubernetes.io/os": "linux", "kubernetes.io/arch": arch,
+               "beta.kubernetes.io/arch": arch} for arch in ("amd64", "arm64")]
+NODE_RESOURCES = {"cpu", "memory", "ephemeral-storage"}
+SYSTEM_ACCOUNTS = (None, "default")
 TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # the image reference grammar's tag
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 # The image reference grammar (distribution/reference): an optional registry host, then lowercase path components.
@@ -27,6 +37,7 @@ DNS_1035_LABEL = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")  # Service nam
 DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
 NODE_PORTS = range(30000, 32768)  # the API server's default --service-node-port-range
 PROBE_HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")
+LABEL_NAME = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")  # a label value (or "") and key name
 
 
 def _valid_port_name(name):
@@ -98,6 +109,37 @@ def _assert_plain_http_to_the_pod(container, probe):
                                 "address (the node itself for 127.0.0.1), not the pod; leave host out")
 
 
+def _invalid_labels(where, labels):
+    """The labels (a map of key to value) the API server rejects, as "where.key=value" strings."""
+    bad = []
+    for key, value in (labels.items() if isinstance(labels, dict) else []):
+        prefix, _, name = str(key).rpartition("/")
+        key_ok = LABEL_NAME.fullmatch(name) and (not prefix or DNS_SUBDOMAIN.fullmatch(prefix))
+        value_ok = isinstance(value, str) and (value == "" or LABEL_NAME.fullmatch(value))
+        if not (key_ok and value_ok):
+            bad.append(f"{where}.{key}={value!r}")
+    return bad
+
+
+def _startup_allowance(probe):
+    """Seconds the kubelet waits for a probe before its failures restart the container."""
+    probe = probe if isinstance(probe, dict) else {}
+    delay, failures, period = (probe.get(k, d) for k, d in
+                               (("initialDelaySeconds", 0), ("failureThreshold", 3), ("periodSeconds", 10)))
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (delay, failures, period)):
+        return None
+    return delay + (failures or 3) * (period or 10)  # the API server turns 0 into the default
+
+
+def _fits_a_kind_node(term):
+    """A nodeSelectorTerm (matchExpressions only) that every kind node we may run on satisfies."""
+    from mlops_katas.infra.manifests import selector_matches
+
+    if not isinstance(term, dict) or term.get("matchFields"):
+        return False
+    return all(selector_matches({"matchExpressions": term.get("matchExpressions")}, node) for node in KIND_NODES)
+
+
 class TestDeployment:
     pytestmark = pytest.mark.task(taskno=1)
 
@@ -115,6 +157,16 @@ class TestDeployment:
         _only(report, "Deployment", "apps/v1", DEPLOYMENT)
         problems = report.problems_of("selector")
         assert not problems, "spec.selector should select the pods the template makes:\n" + explain(problems)
+
+    def test_selector_leaves_out_the_release_version(self, manifest_report):
+        selector = (_deployment_doc(manifest_report(DEPLOYMENT)).get("spec") or {}).get("selector") or {}
+        keys = list((selector.get("matchLabels") or {}) if isinstance(selector.get("matchLabels"), dict) else [])
+        keys += [e.get("key") for e in selector.get("matchExpressions") or [] if isinstance(e, dict)]
+        moving = [k for k in keys if k in RELEASE_LABELS]
+        assert not moving, \
+            (f"spec.selector uses {moving}, a label that changes with every release: the API server never lets a "
+             "Deployment's selector change, so the next release could not be applied; select on the app's name "
+             "and keep the version on the pod template only")
 
     def test_runs_at_least_two_replicas(self, manifest_report):
         deployment = _only(manifest_report(DEPLOYMENT), "Deployment", "apps/v1", DEPLOYMENT)
@@ -170,6 +222,30 @@ class TestDeployment:
                 (f"topologySpreadConstraints[{i}] asks for minDomains {domains} (DoNotSchedule): on the tests' "
                  "one-node cluster the second replica is never scheduled; leave minDomains out")
 
+    def test_pods_fit_the_tests_node(self, manifest_report):
+        report = manifest_report(DEPLOYMENT)
+        selector = _pod_spec(report).get("nodeSelector")
+        selector = selector if isinstance(selector, dict) else {}
+        foreign = {k: v for k, v in selector.items() if any(node.get(k) != v for node in KIND_NODES)}
+        assert not foreign, \
+            (f"nodeSelector {foreign} keeps the pods off the tests' kind node (Linux on your machine's "
+             "architecture, amd64 or arm64, with no custom labels): they stay Pending; leave it out or keep "
+             "kubernetes.io/os: linux only")
+        node_affinity = (_pod_spec(report).get("affinity") or {}).get("nodeAffinity") or {}
+        required = node_affinity.get("requiredDuringSchedulingIgnoredDuringExecution")
+        if isinstance(required, dict):
+            terms = required.get("nodeSelectorTerms") or []
+            assert any(_fits_a_kind_node(t) for t in terms), \
+                (f"nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution {terms} matches no kind node "
+                 "(Linux, amd64 or arm64, no custom labels): the pods stay Pending; use a preferred node "
+                 "affinity instead")
+        resources = _container(report).get("resources") or {}
+        extra = sorted({str(name) for values in (resources.get("requests"), resources.get("limits"))
+                        if isinstance(values, dict) for name in values} - NODE_RESOURCES)
+        assert not extra, \
+            (f"the container asks for {extra}: the tests' kind node has only cpu, memory and ephemeral-storage "
+             "(no GPU), so no pod would ever be scheduled")
+
     def test_names_are_ones_the_api_server_accepts(self, manifest_report):
         report = manifest_report(DEPLOYMENT)
         name = _deployment_doc(report).get("metadata", {}).get("name")
@@ -189,6 +265,25 @@ class TestDeployment:
         assert not repeated, \
             (f"the container's ports share the name(s) {repeated}: each port needs a name of its own (a probe "
              "or targetPort by name must reach one port), and the API server rejects the duplicate")
+        namespace = _deployment_doc(report).get("metadata", {}).get("namespace")
+        assert namespace is None or (isinstance(namespace, str) and DNS_LABEL.fullmatch(namespace)), \
+            (f"the Deployment's metadata.namespace {namespace!r} should be at most 63 lowercase letters, digits "
+             "and '-' (ml-serving, not ml_serving): no such namespace can exist")
+
+    def test_labels_are_ones_the_api_server_accepts(self, manifest_report):
+        doc = _deployment_doc(manifest_report(DEPLOYMENT))
+        spec = doc.get("spec") or {}
+        selector = spec.get("selector") or {}
+        expressions = [e for e in selector.get("matchExpressions") or [] if isinstance(e, dict)]
+        bad = (_invalid_labels("metadata.labels", (doc.get("metadata") or {}).get("labels"))
+               + _invalid_labels("spec.template.metadata.labels",
+                                 ((spec.get("template") or {}).get("metadata") or {}).get("labels"))
+               + _invalid_labels("spec.selector.matchLabels", selector.get("matchLabels"))
+               + _invalid_labels("spec.selector.matchExpressions",
+                                 {e.get("key"): v for e in expressions for v in e.get("values") or [""]}))
+        assert not bad, \
+            (f"these labels are ones the API server rejects: {bad}; a value is at most 63 letters, digits, '-', "
+             "'_' and '.', starting and ending with a letter or digit (no '@', '/', ':' or spaces)")
 
     def test_readiness_probe_gets_ready_on_the_container_port(self, manifest_report):
         report = manifest_report(DEPLOYMENT)
@@ -249,6 +344,15 @@ class TestDeployment:
         _assert_probe_on_the_contract_port(container, "startupProbe")
         _assert_plain_http_to_the_pod(container, "startupProbe")
 
+    def test_gives_the_server_time_to_start(self, manifest_report):
+        container = _container(manifest_report(DEPLOYMENT))
+        probe = "startupProbe" if isinstance(container.get("startupProbe"), dict) else "livenessProbe"
+        allowed = _startup_allowance(container.get(probe))
+        assert allowed is not None and allowed >= MIN_START_S, \
+            (f"{probe} restarts the container {allowed} s after it starts if the server is not answering yet "
+             f"(initialDelaySeconds + failureThreshold x periodSeconds): the day-03 server needs several seconds "
+             f"to load, more on a busy machine, so allow at least {MIN_START_S} s or it is killed before it is up")
+
     def test_runs_the_image_as_built(self, manifest_report):
         container = _container(manifest_report(DEPLOYMENT))
         overrides = {k: container[k] for k in ("command", "args") if k in container}
@@ -263,6 +367,60 @@ class TestDeployment:
             (f"the container sets MODEL_PATH to {paths}: the day-03 image already points MODEL_PATH at the model "
              "it carries, and a path of your own is not in that image, so no pod would ever be ready; "
              "leave MODEL_PATH out of env")
+
+    def test_needs_no_object_the_files_do_not_create(self, manifest_report):
+        report = manifest_report(DEPLOYMENT)
+        pod, container = _pod_spec(report), _container(report)
+        account = pod.get("serviceAccountName", pod.get("serviceAccount"))
+        assert account in SYSTEM_ACCOUNTS, \
+            (f"the pod runs as service account {account!r}, which these files do not create: the ReplicaSet "
+             "cannot create a single pod; leave serviceAccountName out (the namespace's default account)")
+        assert "priorityClassName" not in pod, \
+            (f"the pod asks for priorityClassName {pod['priorityClassName']!r}, which these files do not "
+             "create: the API server refuses every pod; leave it out")
+        needed = []
+        for e in container.get("envFrom") or []:
+            for kind in ("configMapRef", "secretRef"):
+                ref = (e.get(kind) if isinstance(e, dict) else None) or {}
+                if ref and not ref.get("optional"):
+                    needed.append(f"envFrom {kind} {ref.get('name')!r}")
+        for e in container.get("env") or []:
+            source = ((e.get("valueFrom") if isinstance(e, dict) else None) or {})
+            for kind in ("configMapKeyRef", "secretKeyRef"):
+                ref = source.get(kind) or {}
+                if ref and not ref.get("optional"):
+                    needed.append(f"env {e.get('name')} from {kind} {ref.get('name')!r}")
+        volumes = [v for v in pod.get("volumes") or [] if isinstance(v, dict)]
+        for v in volumes:
+            for kind in ("configMap", "secret"):
+                ref = v.get(kind)
+                if isinstance(ref, dict) and not ref.get("optional"):
+                    needed.append(f"volume {v.get('name')} from {kind} {ref.get('name', ref.get('secretName'))!r}")
+            if "persistentVolumeClaim" in v:
+                needed.append(f"volume {v.get('name')} from a persistentVolumeClaim")
+        assert not needed, \
+            (f"the pod needs objects these files do not create: {needed}; the tests apply only the Deployment "
+             "and the Service, so the container never starts (mark a ConfigMap or Secret optional: true, or "
+             "leave it out)")
+        declared = {v.get("name") for v in volumes}
+        mounts = [m.get("name") for m in container.get("volumeMounts") or [] if isinstance(m, dict)]
+        undeclared = [m for m in mounts if m not in declared]
+        assert not undeclared, \
+            (f"volumeMounts name {undeclared}, which are not volumes of the pod: the API server rejects the "
+             "Deployment; declare each under spec.template.spec.volumes")
+
+    def test_runs_as_the_images_unprivileged_user(self, manifest_report):
+        report = manifest_report(DEPLOYMENT)
+        for where, context in (("the pod's", _pod_spec(report).get("securityContext")),
+                               ("the container's", _container(report).get("securityContext"))):
+            context = context if isinstance(context, dict) else {}
+            user = context.get("runAsUser")
+            assert not (user == 0 and not isinstance(user, bool)), \
+                (f"{where} securityContext sets runAsUser: 0: the day-03 image runs as an unprivileged user, "
+                 "and root in a container is one kernel bug away from root on the node; leave runAsUser out")
+            assert context.get("privileged") is not True, \
+                (f"{where} securityContext sets privileged: true, which hands the container the node's "
+                 "devices and kernel; the model server needs none of that, leave it out")
 
     def test_restart_policy_is_always(self, manifest_report):
         policy = _pod_spec(manifest_report(DEPLOYMENT)).get("restartPolicy", "Always")
@@ -283,6 +441,25 @@ class TestDeployment:
         assert not (surge in (0, "0%") and unavailable in (0, "0%")), \
             ("strategy.rollingUpdate has maxSurge 0 and maxUnavailable 0: a rollout could neither add a new pod "
              "nor remove an old one, and the API server rejects it; keep maxSurge at 1 with maxUnavailable 0")
+
+    def test_rolling_update_counts_pods_or_percentages(self, manifest_report):
+        strategy = (_deployment_doc(manifest_report(DEPLOYMENT)).get("spec") or {}).get("strategy") or {}
+        rolling = strategy.get("rollingUpdate") or {}
+        for key in ("maxSurge", "maxUnavailable"):
+            if key not in rolling:
+                continue
+            value = rolling[key]
+            count = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+            percent = isinstance(value, str) and re.fullmatch(r"[0-9]+%", value) is not None
+            assert count or percent, \
+                (f"strategy.rollingUpdate.{key} is {value!r}: it should be a whole number of pods (1) or a "
+                 "percentage (25%); a quoted number is neither, and the API server rejects it")
+
+    def test_keeps_a_rollout_history_to_roll_back_to(self, manifest_report):
+        history = (_deployment_doc(manifest_report(DEPLOYMENT)).get("spec") or {}).get("revisionHistoryLimit", 10)
+        assert not (isinstance(history, int) and history < 1), \
+            (f"spec.revisionHistoryLimit is {history}: the old ReplicaSets are deleted after each rollout, so "
+             "`kubectl rollout undo` has no earlier build to return to; keep at least 1 (the default is 10)")
 
     def test_requests_are_set_and_no_higher_than_limits(self, manifest_report):
         report = manifest_report(DEPLOYMENT)
@@ -315,6 +492,9 @@ class TestDeployment:
                 assert quantity(value) is not None, \
                     (f"{where}.{name} is {value!r}, which is not a Kubernetes quantity (such as 500m, 1, "
                      "256Mi): the API server rejects the Deployment")
+        assert quantity(limits.get("memory")) >= MIN_MEMORY_LIMIT, \
+            (f"limits.memory is {limits.get('memory')!r}: the day-03 server with its model uses over 100Mi, so "
+             "under a 128Mi limit it is OOM-killed while loading and never becomes ready")
 
     def test_image_is_pinned_not_latest(self, manifest_report):
         report = manifest_report(DEPLOYMENT)
@@ -340,6 +520,9 @@ class TestDeployment:
             assert TAG.fullmatch(tag), \
                 (f"the image's tag {tag!r} is empty or not a valid tag: {image!r} is an invalid reference "
                  "and the pod never starts (InvalidImageName)")
+            assert tag.lower() not in MOVING_TAGS, \
+                (f"the image's tag {tag!r} moves with every build, as :latest does: two pods may run different "
+                 "builds and a rollback cannot return to the old one; pin a version (1.0.0) or a digest")
 
     def test_pull_policy_lets_a_loaded_image_run(self, manifest_report):
         policy = _container(manifest_report(DEPLOYMENT)).get("imagePullPolicy", "IfNotPresent")
@@ -384,6 +567,26 @@ class TestService:
                 assert port["nodePort"] in NODE_PORTS and not isinstance(port["nodePort"], bool), \
                     (f"spec.ports[{i}].nodePort is {port['nodePort']!r}: node ports lie in 30000-32767, the API "
                      "server rejects any other (and ClusterIP, the default, needs none)")
+                kind = service.doc.get("spec", {}).get("type", "ClusterIP")
+                assert kind == "NodePort", \
+                    (f"spec.ports[{i}] sets nodePort {port['nodePort']!r} on a {kind} Service: only a NodePort "
+                     "Service may, the API server rejects it; leave nodePort out")
+        namespace = service.doc.get("metadata", {}).get("namespace")
+        assert namespace is None or (isinstance(namespace, str) and DNS_LABEL.fullmatch(namespace)), \
+            (f"the Service's metadata.namespace {namespace!r} should be at most 63 lowercase letters, digits "
+             "and '-' (ml-serving, not ml_serving): no such namespace can exist")
+        bad = (_invalid_labels("metadata.labels", service.doc.get("metadata", {}).get("labels"))
+               + _invalid_labels("spec.selector", service.doc.get("spec", {}).get("selector")))
+        assert not bad, \
+            (f"these labels are ones the API server rejects: {bad}; a value is at most 63 letters, digits, '-', "
+             "'_' and '.', starting and ending with a letter or digit")
+
+    def test_stays_inside_the_cluster(self, manifest_report):
+        service = _only(manifest_report(SERVICE), "Service", "v1", SERVICE)
+        kind = service.doc.get("spec", {}).get("type", "ClusterIP")
+        assert kind in ("ClusterIP", "NodePort"), \
+            (f"spec.type is {kind!r}: a LoadBalancer gives a server with no authentication a public address on "
+             "a cloud (and waits for ever on kind), an ExternalName forwards to no pod; use ClusterIP")
 
     def test_routes_only_to_ready_pods(self, manifest_report):
         service = _only(manifest_report(SERVICE), "Service", "v1", SERVICE)
