@@ -5,6 +5,8 @@ ratio = current_value / target_value; if abs(ratio - 1) <= tolerance keep
 current_replicas, else ceil(current_replicas * ratio); then clamp to [min, max].
 """
 
+import math
+
 import pytest
 from hypothesis import Phase, assume, given, settings
 from hypothesis import strategies as st
@@ -149,6 +151,10 @@ def test_min_equal_to_max_pins_the_count():
     ((3, 50.0, -10.0, 1, 10), "negative target_value"),
     ((3, 50.0, 100.0, 0, 10), "min_replicas below 1"),
     ((3, 50.0, 100.0, 5, 4), "max_replicas below min_replicas"),
+    ((0, 100.0, 100.0, 1, 10), "current_replicas below 1, even with the load on target"),
+    ((3, 100.0, 100.0, 0, 10), "min_replicas below 1, even with the load on target"),
+    ((3, 100.0, 100.0, 5, 4), "max_replicas below min_replicas, even with the load on target"),
+    ((3, 50.0, 100.0, -2, 10), "negative min_replicas"),
 ])
 def test_rejects_impossible_arguments(args, why):
     with pytest.raises(ValueError):
@@ -167,6 +173,8 @@ def test_a_tolerance_above_one_is_valid():
         "only a negative tolerance is invalid: ratio 2.5 is within a tolerance of 1.5, so 4 replicas stay 4"
     assert desired_replicas(4, 300.0, 100.0, 1, 20, tolerance=1.5) == 12, \
         "ratio 3.0 is past a tolerance of 1.5: ceil(4 * 3.0) = 12"
+    assert desired_replicas(4, 5000.0, 100.0, 1, 20, tolerance=math.inf) == 4, \
+        "an infinite tolerance is valid: every ratio is inside the band, so 4 replicas stay 4"
 
 
 def test_no_load_inside_a_wide_band_keeps_the_count():

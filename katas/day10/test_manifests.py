@@ -229,6 +229,32 @@ class TestAutoscaler:
                     (f"a behavior.{direction} policy allows a change of {value} {rule.get('type')}: that switches "
                      "the direction off (and the API server rejects it); a policy's value should be at least 1")
 
+    def test_behavior_stays_within_the_api_servers_limits(self, manifest_report):
+        hpa = _only(manifest_report(HPA), "HorizontalPodAutoscaler", "autoscaling/v2", HPA)
+        behavior = _spec(hpa).get("behavior") or {}
+        for direction in ("scaleUp", "scaleDown"):
+            rules = behavior.get(direction) or {}
+            policy = rules.get("selectPolicy", "Max")
+            assert policy in ("Max", "Min", "Disabled"), \
+                f"behavior.{direction}.selectPolicy is {policy!r}: the API server accepts only Max or Min here"
+            window = rules.get("stabilizationWindowSeconds", 0)
+            assert type(window) is int and 0 <= window <= 3600, \
+                (f"behavior.{direction}.stabilizationWindowSeconds is {window!r}: the API server accepts 0 to "
+                 "3600 seconds (one hour) and rejects the HPA otherwise")
+            policies = rules.get("policies")
+            assert policies != [], \
+                (f"behavior.{direction}.policies is an empty list: the API server wants at least one policy "
+                 "(leave the key out for the defaults)")
+            for rule in policies or []:
+                rule = rule if isinstance(rule, dict) else {}
+                assert rule.get("type") in ("Pods", "Percent"), \
+                    (f"a behavior.{direction} policy has type {rule.get('type')!r}: the API server accepts "
+                     "Pods or Percent")
+                period = rule.get("periodSeconds")
+                assert type(period) is int and 1 <= period <= 1800, \
+                    (f"a behavior.{direction} policy has periodSeconds {period!r}: the API server accepts 1 to 1800 "
+                     "seconds (30 minutes) and rejects the HPA otherwise")
+
 
 class TestDisruptionBudget:
     pytestmark = pytest.mark.task(taskno=4)

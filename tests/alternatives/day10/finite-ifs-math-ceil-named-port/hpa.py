@@ -1,0 +1,32 @@
+"""The HorizontalPodAutoscaler's replica rule, as the Kubernetes controller applies it."""
+
+from __future__ import annotations
+
+import math
+
+
+def desired_replicas(current_replicas: int, current_value: float, target_value: float,
+                     min_replicas: int, max_replicas: int, tolerance: float = 0.1) -> int:
+    for name, value in (("current_value", current_value), ("target_value", target_value)):
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if math.isnan(tolerance):
+        raise ValueError("tolerance must be a number, got nan")
+    if current_replicas < 1:
+        raise ValueError(f"current_replicas must be at least 1, got {current_replicas}")
+    if current_value < 0:
+        raise ValueError(f"current_value must not be negative, got {current_value}")
+    if target_value <= 0:
+        raise ValueError(f"target_value must be above 0, got {target_value}")
+    if min_replicas < 1:
+        raise ValueError(f"min_replicas must be at least 1, got {min_replicas}")
+    if max_replicas < min_replicas:
+        raise ValueError(f"max_replicas {max_replicas} is below min_replicas {min_replicas}")
+    if tolerance < 0:
+        raise ValueError(f"tolerance must not be negative, got {tolerance}")
+    ratio = current_value / target_value
+    if abs(ratio - 1) <= tolerance:
+        desired = current_replicas
+    else:
+        desired = math.ceil(current_replicas * ratio)
+    return max(min_replicas, min(max_replicas, desired))
