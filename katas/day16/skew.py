@@ -9,8 +9,10 @@ Contract (the tests check exactly this):
   timestamps) when they are equal. Numbers compare exactly: equal ones agree (inf with inf),
   integers subtract as integers (no float rounding above 2**53, no unsigned wrap-around).
   Two missing values (None, NaN, NaT, pd.NA) agree, one missing value never does.
-  Entities in only one frame (either one) are not compared.
+  Entities in only one frame (either one) are not compared; entities match by equal value
+  whatever the dtypes (2 and 2.0 are one entity, the text "1" is not the number 1).
   A missing `entity` column raises KeyError; an entity repeated in a frame ValueError.
+  Neither frame is modified (by either function).
 - `distribution_skew(train, serving, features, *, bins=10, threshold=0.1)
   -> dict[str, tuple[float, bool]]`: for each named feature, `(psi, psi >= threshold)`
   where `psi` is the Population Stability Index of serving against training, exactly as

@@ -229,6 +229,14 @@ def test_a_repeated_label_index_is_kept_row_by_row():
     )
 
 
+def test_a_named_label_index_is_kept():
+    features = features_frame([("a", 0, 1.0)])
+    labels = labels_frame([("a", 5, 1), ("b", 5, 0)], index=pd.Index(["x", "y"], name="txn_id"))
+    result = point_in_time_join(labels, features)
+    pd.testing.assert_index_equal(result.index, labels.index, obj="the result's index (labels and name kept)")
+    assert values(result) == [1.0, None], f"each label still gets its own entity's value; got {values(result)}"
+
+
 def test_the_features_index_plays_no_part():
     features = features_frame([("a", 20, 3.0), ("b", 0, 2.0), ("a", 0, 1.0)])
     features.index = [12, 3, 7]  # a filtered, shuffled frame, as after features[features.ok]
@@ -287,8 +295,22 @@ def test_entity_ids_stored_in_different_integer_dtypes_still_match():
                            "label": [1, 0]})  # e.g. parsed from CSV
     features = pd.DataFrame({"entity_id": np.array([8, 7], dtype="int32"), "feature_timestamp": _times([at(0), at(0)]),
                              "spend_7d": [2.0, 1.0]})  # e.g. read from Parquet
+    labels_before, features_before = labels.copy(deep=True), features.copy(deep=True)
     assert values(point_in_time_join(labels, features)) == [1.0, 2.0], (
         "entity 7 is entity 7 whether stored as int64 or int32: cast both key columns to one type before joining"
+    )
+    pd.testing.assert_frame_equal(labels, labels_before, obj="labels after the join (cast a copy of the keys)")
+    pd.testing.assert_frame_equal(features, features_before, obj="features after the join (cast a copy of the keys)")
+
+
+def test_entity_keys_match_as_equal_values_not_as_text():
+    labels = pd.DataFrame({"entity_id": [7.0, 8.5], "event_timestamp": _times([at(10), at(10)]), "label": [1, 0]})
+    features = pd.DataFrame({"entity_id": np.array([7, 8], dtype="int64"), "feature_timestamp": _times([at(0), at(0)]),
+                             "spend_7d": [1.0, 2.0]})
+    got = values(point_in_time_join(labels, features))
+    assert got == [1.0, None], (
+        "keys match when they are equal values: the float 7.0 is the entity 7 (compared as text, '7.0' is not '7'), "
+        f"and 8.5 is no entity of the features (never round a key to the other side's type); got {got}"
     )
 
 
@@ -299,6 +321,18 @@ def test_every_feature_column_is_added_with_its_values():
     result = point_in_time_join(labels_frame([("a", 1, 1), ("b", 1, 0)]), features)
     assert values(result, "country") == ["FR", None], "text features are joined too"
     assert values(result, "last_seen") == [at(-5), None], "timestamp features are joined too"
+
+
+def test_feature_columns_named_like_helper_columns_keep_their_values():
+    features = features_frame([("a", 0, 1.0), ("b", 5, 2.0)])
+    features["time"], features["key"], features["pos"], features["index"] = ["t0", "t1"], ["k0", "k1"], [10, 11], [20, 21]
+    result = point_in_time_join(labels_frame([("b", 9, 1), ("a", 9, 0)]), features)
+    got = {name: values(result, name) for name in ("spend_7d", "time", "key", "pos", "index")}
+    assert got == {"spend_7d": [2.0, 1.0], "time": ["t1", "t0"], "key": ["k1", "k0"], "pos": [11, 10],
+                   "index": [21, 20]}, (
+        "feature columns named 'time', 'key', 'pos' or 'index' are feature columns like any other: keep the join's "
+        f"own helper columns apart from them; got {got}"
+    )
 
 
 def test_timezone_aware_feature_values_are_taken_as_they_are():

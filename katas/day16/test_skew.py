@@ -128,6 +128,16 @@ def test_entities_are_listed_sorted():
     assert report == {"x": [1, 2, 10]}, f"integer entities are sorted as numbers (2 before 10), not as text; got {report}"
 
 
+def test_entities_match_as_equal_values_not_as_text():
+    offline = pd.DataFrame({"entity_id": np.array([1, 2, 3], dtype="int64"), "x": [1.0, 1.0, 1.0]})
+    online = pd.DataFrame({"entity_id": pd.Series(["1", 2, 3.0], dtype=object), "x": [2.0, 2.0, 1.0]})
+    report = feature_skew(offline, online)
+    assert report == {"x": [2]}, (
+        "entities match by equal value: 2 and 2 disagree, 3 and 3.0 are one entity and agree, and the text '1' is "
+        f"not the number 1 (each is in one frame only: not compared; do not compare keys as text); got {report}"
+    )
+
+
 def test_booleans_are_compared_as_values():
     offline = pd.DataFrame({"entity_id": ["a", "b", "c"], "is_new": [True, False, True]})
     online = pd.DataFrame({"entity_id": ["a", "b", "c"], "is_new": [True, True, False]})
@@ -164,6 +174,20 @@ def test_missing_columns_and_repeated_entities_are_rejected():
         feature_skew(pd.concat([offline, offline.iloc[:1]]), online)
     with pytest.raises(ValueError):
         feature_skew(offline, pd.concat([online, online.iloc[:1]]))
+
+
+def test_neither_frame_is_modified():
+    offline, online = offline_online()
+    offline_before, online_before = offline.copy(deep=True), online.copy(deep=True)
+    feature_skew(offline, online)
+    pd.testing.assert_frame_equal(offline, offline_before, obj="offline after feature_skew")
+    pd.testing.assert_frame_equal(online, online_before, obj="online after feature_skew")
+    train = pd.DataFrame({"x": [3.0, 1.0, 2.0, 5.0]}, index=[4, 2, 9, 1])
+    serving = pd.DataFrame({"x": [2.0, 9.0, 1.0]})
+    train_before, serving_before = train.copy(deep=True), serving.copy(deep=True)
+    distribution_skew(train, serving, ["x"], bins=2)
+    pd.testing.assert_frame_equal(train, train_before, obj="train after distribution_skew")
+    pd.testing.assert_frame_equal(serving, serving_before, obj="serving after distribution_skew")
 
 
 def test_extra_online_columns_are_ignored():
@@ -215,6 +239,16 @@ def test_values_equal_to_an_edge_go_to_the_bin_below_and_epsilon_floors_empty_bi
     assert value == pytest.approx(reference_psi(train["x"], serving["x"], 4), rel=1e-9), (
         "edges at the training quartiles (1.75, 2.5, 3.25): 2.0 lies in bin 2, 9.0 in the last; "
         "empty bins count as 1e-4"
+    )
+
+
+def test_every_proportion_below_epsilon_is_floored_not_only_empty_bins():
+    train = pd.DataFrame({"x": np.arange(20_000, dtype=float)})  # 2 bins split at 9999.5
+    serving = pd.DataFrame({"x": [0.0] * 19_999 + [19_999.0]})  # one value in 20000 in the upper bin: 5e-5
+    value, _ = distribution_skew(train, serving, ["x"], bins=2)["x"]
+    assert value == pytest.approx(reference_psi(train["x"], serving["x"], 2), rel=1e-9), (
+        "the upper bin holds 1 of 20000 serving values (5e-5): every proportion below 1e-4 is raised to 1e-4, "
+        "not only the empty ones (max(p, 1e-4))"
     )
 
 

@@ -295,6 +295,23 @@ def test_the_batch_is_not_modified():
     before = frame.copy(deep=True)
     validate_batch(frame, SCHEMA)
     pd.testing.assert_frame_equal(frame, before, obj="the batch after validation")
+    objects = batch(txn_id=pd.Series(["t1", None, "t3", "t3"], dtype=object, index=[100, 101, 102, 103]),
+                    items=pd.array([1, None, 0, 4], dtype="Int64"))
+    before = objects.copy(deep=True)
+    validate_batch(objects, SCHEMA)
+    pd.testing.assert_frame_equal(objects, before, obj="a batch with object text and nullable columns after validation "
+                                                       "(check copies; never convert the caller's columns)")
+
+
+def test_integer_values_are_compared_with_the_bounds_exactly():
+    frame = pd.DataFrame({"n": np.array([2**53, 2**53 + 1], dtype="int64"),
+                          "u": np.array([2**64 - 1, 2**64 - 2], dtype="uint64")})
+    schema = {"n": Column("int", max=2**53), "u": Column("int", min=2**64 - 2, max=2**64 - 1)}
+    result = validate_batch(frame, schema)
+    assert found(result) == {("n", "max", (1,))}, (
+        "2**53 + 1 is above a max of 2**53, and the largest uint64 is within [2**64 - 2, 2**64 - 1]: compare integers "
+        f"as integers (a float cast rounds them to the same number); got {found(result)}"
+    )
 
 
 def test_an_empty_batch_is_fine_but_a_missing_column_is_still_reported():
@@ -328,11 +345,12 @@ def test_violation_is_a_value_with_column_check_and_rows():
 
 
 # Every edge at once is always tried first: both bounds, -0.0, NaN, both infinities and the
-# nearest floats outside the bounds; then random batches.
+# nearest floats outside the bounds; then eleven rows (r9 and r10 both bad); then random batches.
 @settings(max_examples=30)
 @given(amounts=st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=32),
                                   st.sampled_from([0.0, 100.0, -0.0])), min_size=1, max_size=12))
 @example(amounts=[50.0, 0.0, -0.0, 100.0, math.nan, math.inf, -math.inf, -1e-45, 100.00000762939453, 7.5])
+@example(amounts=[1.0] * 9 + [-1.0, 101.0])  # r9 before r10: the batch's order, not the labels' text order
 def test_rows_in_equal_rows_accepted_plus_rows_quarantined(amounts):
     frame = pd.DataFrame({"amount": amounts}, index=[f"r{i}" for i in range(len(amounts))])
     result = validate_batch(frame, {"amount": Column("float", min=0.0, max=100.0)})

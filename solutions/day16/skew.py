@@ -27,7 +27,9 @@ def feature_skew(offline: pd.DataFrame, online: pd.DataFrame, *, entity: str = "
     for name in names:
         if name not in online.columns:
             raise KeyError(f"online has no feature {name!r}")
-    both = offline.merge(online, on=entity, suffixes=("_offline", "_online"))
+    # object keys: equal values match whatever each side's dtype (2 and 2.0), and text never matches numbers
+    both = offline.astype({entity: object}).merge(
+        online.astype({entity: object}), on=entity, suffixes=("_offline", "_online"))
     report = {}
     for name in names:
         pairs = zip(both[entity], both[f"{name}_offline"], both[f"{name}_online"])

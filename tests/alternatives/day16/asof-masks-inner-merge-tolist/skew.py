@@ -31,7 +31,8 @@ def feature_skew(offline, online, *, entity="entity_id", tolerance=1e-6):
     for name in features:
         if name not in online.columns:
             raise KeyError(name)
-    both = offline[[entity, *features]].merge(online[[entity, *features]], on=entity, suffixes=("_off", "_on"))
+    both = offline[[entity, *features]].astype({entity: object}).merge(
+        online[[entity, *features]].astype({entity: object}), on=entity, suffixes=("_off", "_on"))
     report = {}
     for name in features:
         keys = both[entity].tolist()

@@ -43,8 +43,9 @@ def feature_skew(offline, online, *, entity="entity_id", tolerance=1e-6):
     for frame in (offline, online):
         if frame[entity].duplicated().any():
             raise ValueError("an entity is repeated")
-    both = offline[[entity, *features]].merge(online[[entity, *features]], on=entity,
-                                               suffixes=("_off", "_on"), how="inner")
+    both = offline[[entity, *features]].astype({entity: object}).merge(
+        online[[entity, *features]].astype({entity: object}), on=entity,
+        suffixes=("_off", "_on"), how="inner")
     report = {}
     for c in features:
         off = both[f"{c}_off"].astype(object).tolist()

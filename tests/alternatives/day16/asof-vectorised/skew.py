@@ -39,8 +39,9 @@ def feature_skew(offline: pd.DataFrame, online: pd.DataFrame, *, entity: str = "
     for name in features:
         if name not in online.columns:
             raise KeyError(name)
-    both = offline[[entity, *features]].merge(online[[entity, *features]], on=entity, how="inner",
-                                              suffixes=("_off", "_on"))
+    both = offline[[entity, *features]].astype({entity: object}).merge(
+        online[[entity, *features]].astype({entity: object}), on=entity, how="inner",
+        suffixes=("_off", "_on"))
     keys = both[entity].tolist()
     report = {}
     for name in features:

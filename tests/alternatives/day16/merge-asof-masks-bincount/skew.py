@@ -31,7 +31,7 @@ def feature_skew(offline, online, *, entity="entity_id", tolerance=1e-6):
             raise ValueError("repeated entity")
     off = offline[[entity] + feats].rename(columns={c: ("off", c) for c in feats})
     on = online[[entity] + feats].rename(columns={c: ("on", c) for c in feats})
-    both = off.merge(on, on=entity, how="inner")
+    both = off.astype({entity: object}).merge(on.astype({entity: object}), on=entity, how="inner")
     out = {}
     for c in feats:
         out[c] = sorted(e for e, a, b in zip(both[entity], both[("off", c)], both[("on", c)])

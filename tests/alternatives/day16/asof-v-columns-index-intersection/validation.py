@@ -1,0 +1,130 @@
+"""Task 2: validate a batch against a declared schema, and quarantine the rows that fail.
+
+Contract (the tests check exactly this):
+- `Column(dtype, nullable=False, min=None, max=None, allowed=None, unique=False)` declares
+  one column; `dtype` is one of "int", "float", "str", "bool", "datetime" (anything else:
+  `validate_batch` raises ValueError). A schema is a mapping of column name to Column;
+  columns of the batch that the schema does not name are allowed and kept. Types:
+  "int" an integer dtype (signed or unsigned, not bool; a float column of whole numbers is not "int");
+  "float" any numeric dtype but bool (integers are valid floats); "str" a string dtype, or
+  an object column whose non-missing values are all `str`; "bool" a bool dtype (an object
+  column of True/False/None is not);
+  "datetime" a datetime64 dtype, naive or tz-aware. pandas' nullable dtypes ("boolean",
+  "Int64", "Float64", "string") are their types too.
+- Missing values (None, NaN, NaT, pd.NA) break "null" unless `nullable`, and no other
+  rule: min/max (inclusive bounds; 0 is a bound), allowed (None: any value; an empty
+  collection: none) and unique look only at present values;
+  "unique" reports every row whose value occurs more than once, the first one too.
+- `validate_batch(batch, schema) -> ValidationResult` with
+  - `violations`: one `Violation(column, check, rows)` per broken rule, `rows` the index
+    labels of the offending rows, in the batch's order. `check` is one of
+    "missing" (no such column: every row), "dtype" (the column's type is wrong: every
+    row, and its value rules are not checked), "null", "min", "max", "allowed", "unique".
+    A value rule with no offending row is not reported; "missing" and "dtype" always are.
+    Every schema column is checked: a missing or mistyped one does not stop the others.
+  - `accepted`: the rows with no violation; `quarantined`: every other row. Both keep
+    all the batch's columns, its order and its index: rows in = accepted + quarantined.
+  - `reasons`: for each quarantined row's index label, the list of "column:check" it broke.
+  - `ok`: True when there is no violation.
+- The batch is not modified. A batch whose index repeats a label raises ValueError.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Collection, Mapping
+
+import pandas as pd
+
+DTYPES = ("int", "float", "str", "bool", "datetime")
+
+
+@dataclass(frozen=True)
+class Column:
+    dtype: str
+    nullable: bool = False
+    min: Any = None  # inclusive
+    max: Any = None  # inclusive
+    allowed: Collection | None = None
+    unique: bool = False
+
+
+@dataclass(frozen=True)
+class Violation:
+    column: str
+    check: str
+    rows: tuple
+
+
+@dataclass
+class ValidationResult:
+    violations: list[Violation]
+    accepted: pd.DataFrame
+    quarantined: pd.DataFrame
+    reasons: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+def _is_type(column: pd.Series, kind: str) -> bool:
+    dtype = column.dtype
+    api = pd.api.types
+    if kind == "bool":
+        return api.is_bool_dtype(dtype)
+    if kind == "int":
+        return api.is_integer_dtype(dtype) and not api.is_bool_dtype(dtype)
+    if kind == "float":
+        return api.is_numeric_dtype(dtype) and not api.is_bool_dtype(dtype)
+    if kind == "datetime":
+        return api.is_datetime64_any_dtype(dtype)
+    if isinstance(dtype, pd.StringDtype):
+        return True
+    if dtype == object:
+        present = column[column.notna()]
+        return bool(present.map(lambda v: isinstance(v, str)).all())
+    return False
+
+
+def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> ValidationResult:
+    """Every violation with its rows; good rows accepted, bad ones quarantined with reasons."""
+    for name, spec in schema.items():
+        if spec.dtype not in DTYPES:
+            raise ValueError(f"{name}: unknown dtype {spec.dtype!r}")
+    if batch.index.has_duplicates:
+        raise ValueError("the batch's index repeats a label")
+    violations: list[Violation] = []
+    reasons: dict = {}
+    bad = pd.Series(False, index=batch.index)
+
+    def report(name, check, mask, always=False):
+        nonlocal bad
+        rows = tuple(batch.index[mask.to_numpy(dtype=bool)])
+        if rows or always:
+            violations.append(Violation(name, check, rows))
+            for row in rows:
+                reasons.setdefault(row, []).append(f"{name}:{check}")
+            bad = bad | mask
+
+    everything = pd.Series(True, index=batch.index)
+    for name, spec in schema.items():
+        if name not in batch.columns:
+            report(name, "missing", everything, always=True)
+            continue
+        col = batch[name]
+        if not _is_type(col, spec.dtype):
+            report(name, "dtype", everything, always=True)
+            continue
+        present = col.notna()
+        if not spec.nullable:
+            report(name, "null", ~present)
+        if spec.min is not None:
+            report(name, "min", (present & (col < spec.min)).fillna(False).astype(bool))
+        if spec.max is not None:
+            report(name, "max", (present & (col > spec.max)).fillna(False).astype(bool))
+        if spec.allowed is not None:
+            report(name, "allowed", present & ~col.isin(list(spec.allowed)))
+        if spec.unique:
+            report(name, "unique", present & col.duplicated(keep=False))
+    return ValidationResult(violations, batch[~bad], batch[bad], reasons)
