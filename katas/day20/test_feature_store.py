@@ -12,6 +12,7 @@ import math
 import random
 import threading
 import time
+from types import MappingProxyType
 
 import pytest
 import redis
@@ -73,7 +74,10 @@ def test_the_default_options_are_valid(closed_redis_url):
     ("c1", {"count": math.nan}, 1.0),
     ("c1", {"count": math.inf}, 1.0),
     ("c1", {"count": "3"}, 1.0),
+    ("c1", {1: 3.0}, 1.0),
     ("c1", FEATURES, math.nan),
+    ("c1", FEATURES, math.inf),
+    ("c1", FEATURES, -math.inf),
     ("c1", FEATURES, "100.0"),
     ("c1", [("count", 3)], 1.0),
 ])
@@ -141,6 +145,13 @@ def test_read_returns_what_was_written_as_floats(store):
     assert got == {"count": 3.0, "total_amount": 42.5, "max_amount": 30.0, "distinct_merchants": 2.0}, (
         f"read should give back the written features as floats; got {got}")
     assert all(type(v) is float for v in got.values()), f"every value read is a float; got {got}"
+
+
+@pytest.mark.redis
+def test_features_may_be_any_mapping(store):
+    assert store.write("c1", MappingProxyType({"count": 4, "max_amount": 9.5}), event_ts=100.0) is True, (
+        "features is a mapping, not necessarily a dict: a read-only mapping (types.MappingProxyType) is accepted")
+    assert store.read("c1") == {"count": 4.0, "max_amount": 9.5}, "the mapping's features are stored as given"
 
 
 @pytest.mark.redis

@@ -213,15 +213,16 @@ def test_velocity_count_is_honoured(count, fires):
     assert ("velocity" in got) is fires, f"with velocity_count=3, count {count} gave {got}"
 
 
-@pytest.mark.parametrize("distinct, max_amount, fires", [
-    (3, 5.0, True), (3, 1.0, True), (4, 4.99, True), (2, 1.0, False), (3, 5.01, False),
+@pytest.mark.parametrize("count, distinct, max_amount, fires", [
+    (3, 3, 5.0, True), (3, 3, 1.0, True), (4, 4, 4.99, True), (2, 2, 1.0, False), (3, 3, 5.01, False),
+    (4, 2, 1.0, False), (4, 1, 1.0, False),
 ])
-def test_card_testing_fires_on_small_amounts_at_three_merchants_by_default(distinct, max_amount, fires):
-    got = reasons_for(window(count=distinct, total_amount=distinct * max_amount, max_amount=max_amount,
+def test_card_testing_fires_on_small_amounts_at_three_merchants_by_default(count, distinct, max_amount, fires):
+    got = reasons_for(window(count=count, total_amount=count * max_amount, max_amount=max_amount,
                              distinct_merchants=distinct), ev(amount=max_amount))
     assert ("card_testing" in got) is fires, (
-        "card_testing fires when distinct_merchants >= 3 and max_amount <= 5.0 (defaults); "
-        f"{distinct} merchants with max {max_amount} gave {got}")
+        "card_testing fires when distinct_merchants >= 3 and max_amount <= 5.0 (defaults), however many events "
+        f"there are: {count} events at {distinct} merchants with max {max_amount} gave {got}")
 
 
 def test_testing_merchants_and_small_amount_are_honoured():
@@ -234,10 +235,11 @@ def test_testing_merchants_and_small_amount_are_honoured():
         "with testing_merchants=3 two merchants are not enough")
 
 
-@pytest.mark.parametrize("amount, fires", [(999.99, False), (1000.0, True)])
+@pytest.mark.parametrize("amount, fires", [(999.99, False), (1000.0, True), (-1500.0, False)])
 def test_large_amount_fires_at_a_thousand_by_default(amount, fires):
     got = reasons_for(window(max_amount=amount, total_amount=amount + 20), ev(amount=amount))
-    assert ("large_amount" in got) is fires, f"large_amount fires when the event's amount >= 1000.0; {amount} gave {got}"
+    assert ("large_amount" in got) is fires, (
+        f"large_amount fires when the event's amount >= 1000.0 (a refund, negative, never does); {amount} gave {got}")
 
 
 def test_large_amount_is_honoured_and_uses_the_event_amount():
@@ -443,7 +445,9 @@ def test_an_event_without_card_id_or_amount_raises_key_error(missing):
         assert store.reads == [] and scorer.model_fallbacks == 0, "a rejected event reads nothing and counts nothing"
 
 
-@pytest.mark.parametrize("field, value", [("amount", math.nan), ("amount", math.inf), ("card_id", None)])
+@pytest.mark.parametrize("field, value", [
+    ("amount", math.nan), ("amount", math.inf), ("amount", -math.inf), ("card_id", None),
+])
 def test_a_nan_amount_or_missing_card_raises_value_error(field, value):
     event = ev()
     event[field] = value

@@ -1,7 +1,7 @@
 """Task 1: sliding-window features in event time. Read these tests as the specification.
 
-Times in these tests are whole seconds or quarters of one (exact in floating point), so any
-correct way of writing the window `(ts - window_s, ts]` gives the same answer.
+Times in these tests are whole seconds or quarters of one, or in one test 2 ** -12 of one (all exact
+in floating point), so any correct way of writing the window `(ts - window_s, ts]` gives the same answer.
 """
 
 from __future__ import annotations
@@ -144,6 +144,23 @@ def test_fractions_of_a_second_count():
         "with lateness 0 an event at 160.25 is older than the newest (160.5): late")
 
 
+def test_real_epoch_times_keep_every_fraction_of_a_second():
+    t0, tick = 1_700_000_000, 2 ** -12  # a real epoch time; a tick is about 0.24 ms, t0 + tick is exact
+    windows = SlidingWindowFeatures(60, 0)
+    windows.process(ev("a", t0 + 30, 1.0))
+    got = windows.process(ev("a", t0 + 80, 2.0))
+    assert got["count"] == 2, (
+        "the window of t0 + 80 is (t0 + 20, t0 + 80]: the event at t0 + 30 is in it. Keep event times as "
+        f"Python floats (a float32 cannot tell 1,700,000,000 from 1,700,000,030); got {features_of(got)}")
+    windows.process(ev("a", t0 + 100 + tick, 4.0))
+    got = windows.process(ev("a", t0 + 160, 8.0))
+    assert got["count"] == 2 and got["total_amount"] == pytest.approx(12.0), (
+        f"the window of t0 + 160 is (t0 + 100, t0 + 160]: the event at t0 + 100 + {tick} s is in it, the older "
+        f"ones are not; never round event times, not even to milliseconds; got {features_of(got)}")
+    assert windows.process(ev("b", t0 + 160 - tick)) is None, (
+        f"with lateness 0 an event {tick} s older than the newest is late")
+
+
 def test_refunds_are_negative_amounts_and_count_like_any_other():
     windows = SlidingWindowFeatures(60, 0)
     windows.process(ev("a", 100, -20.0, "m1"))
@@ -276,6 +293,8 @@ def test_memory_stays_bounded_when_every_event_is_a_new_card():
     def feed(start: int, stop: int) -> None:
         for i in range(start, stop):
             windows.process(ev(f"card{i}", float(i)))
+            if i % 2 and i >= 1_000:  # every other second a late event (watermark i - 5) of a new card
+                windows.process(ev(f"late{i}", float(i - 10)))
 
     feed(0, 500)
     tracemalloc.start()
@@ -287,9 +306,12 @@ def test_memory_stays_bounded_when_every_event_is_a_new_card():
     finally:
         tracemalloc.stop()
     assert windows.state_size() == 15, f"15 events can still be seen; got {windows.state_size()}"
-    assert grown < 50_000, (  # a forgotten card keeps at least its id, a 57-byte string: 114,000 bytes
-        f"2,000 more events, each for a card never seen again, grew memory by {grown:,} bytes: a card whose "
-        "last event was dropped must be forgotten too (delete its empty entry), or memory grows without bound")
+    assert windows.late_events == 1_000, f"1,000 late events were sent; got {windows.late_events}"
+    assert grown < 50_000, (  # a card kept by mistake keeps at least its id, a 57-byte string: 57,000 bytes or more
+        f"2,000 more events, each for a card never seen again, and 1,000 late events of new cards grew memory by "
+        f"{grown:,} bytes: a card whose last event was dropped must be forgotten too (delete its empty entry), and "
+        "a late event must leave no entry behind (check lateness before creating the card's state), or memory "
+        "grows without bound")
 
 
 # --- bad input ------------------------------------------------------------------------

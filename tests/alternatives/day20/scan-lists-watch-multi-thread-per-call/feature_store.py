@@ -34,6 +34,8 @@ class OnlineFeatureStore:
         if not isinstance(features, Mapping) or not features:
             raise ValueError("features must be a non-empty mapping")
         for name, value in features.items():
+            if not isinstance(name, str):
+                raise ValueError(f"feature names must be str, got {name!r}")
             if type(value) not in (int, float) or not math.isfinite(value):
                 raise ValueError(f"feature {name} is not a finite number: {value!r}")
         if type(event_ts) not in (int, float) or not math.isfinite(event_ts):
