@@ -78,19 +78,26 @@ def test_bad_settings_are_rejected(args, engine):
 
 
 @pytest.mark.task(taskno=4)
+@pytest.mark.parametrize("context", [".", None], ids=["build", "no-build"])
 @pytest.mark.parametrize("version", ["", "v 2", "v2;rm -rf", "-v2", ".v2", "v2\n", "v\u00e9", "\u00e9v2", "\u0663", "x" * 129], ids=repr)
-def test_a_version_that_is_not_a_valid_tag_is_rejected_before_any_command(make, engine, version):
+def test_a_version_that_is_not_a_valid_tag_is_rejected_before_any_command(make, engine, version, context):
     with pytest.raises(ValueError):
-        make().deploy("app", version, context=".")
-    assert engine.calls == [], f"nothing should run for an invalid version, ran {engine.commands()}"
+        make().deploy("app", version, context=context)
+    assert engine.calls == [], (
+        f"nothing should run for an invalid version, with or without a build; ran {engine.commands()}"
+    )
 
 
 @pytest.mark.task(taskno=4)
-@pytest.mark.parametrize("image", ["app:v1", "localhost:5000/team/app:v1", "", "my app", "my\tapp", "app\n"], ids=repr)
-def test_an_image_that_is_not_a_repository_without_a_tag_is_rejected_before_any_command(make, engine, image):
+@pytest.mark.parametrize("context", [".", None], ids=["build", "no-build"])
+@pytest.mark.parametrize("image", ["app:v1", "team/app:v1", "localhost:5000/team/app:v1", "", "my app", "my\tapp",
+                                   "app\n"], ids=repr)
+def test_an_image_that_is_not_a_repository_without_a_tag_is_rejected_before_any_command(make, engine, image, context):
     with pytest.raises(ValueError):
-        make().deploy(image, "v2", context=".")
-    assert engine.calls == [], f"nothing should run for image {image!r}, ran {engine.commands()}"
+        make().deploy(image, "v2", context=context)
+    assert engine.calls == [], (
+        f"nothing should run for image {image!r}, with or without a build; ran {engine.commands()}"
+    )
 
 
 @pytest.mark.task(taskno=4)
@@ -188,10 +195,14 @@ def test_a_slow_start_is_retried_with_backoff(make, engine, health, clock):
 
 
 @pytest.mark.task(taskno=4)
-def test_redeploying_the_serving_version_is_rejected(make, engine, v1_serving):
+@pytest.mark.parametrize("context", [".", None], ids=["build", "no-build"])
+def test_redeploying_the_serving_version_is_rejected(make, engine, v1_serving, context):
     with pytest.raises(ValueError):
-        make(current_version="v1").deploy("app", "v1", context=".")
-    assert engine.calls == [], f"nothing should run (not even a rebuild of app:v1), ran {engine.commands()}"
+        make(current_version="v1").deploy("app", "v1", context=context)
+    assert engine.calls == [], (
+        f"nothing should run for the version already serving (not even a rebuild of app:v1 or a stop of "
+        f"model-v1), ran {engine.commands()}"
+    )
     assert_serves(engine, "model-v1", "app:v1")
 
 
@@ -396,6 +407,7 @@ def test_a_build_command_that_cannot_start_or_is_killed_never_touches_the_servin
 
 @pytest.mark.task(taskno=5)
 @pytest.mark.parametrize("failure, error", [("build", "RUN pip install failed"),
+                                            ("stop", "stop failed on purpose"),
                                             ("run", "run failed on purpose")])
 def test_the_reason_carries_the_error_output_of_the_failed_command(make, engine, failure, error, v1_serving):
     if failure == "build":
@@ -407,6 +419,76 @@ def test_the_reason_carries_the_error_output_of_the_failed_command(make, engine,
     assert error in result.reason, (
         f"the reason should carry what the failed docker {failure} wrote on stderr ('fake docker: {error}'), "
         f"got {result.reason!r}"
+    )
+
+
+@pytest.mark.task(taskno=5)
+def test_the_reason_carries_the_end_of_a_long_error_output(make, engine, v1_serving):
+    # a build log runs to thousands of lines; the error that explains the failure is the last one
+    log = "".join(f"#{n} [build 3/7] RUN pip install -r requirements.txt: Collecting package-{n}\n" for n in range(400))
+    log += "ERROR: No matching distribution found for torch==9.9\n"
+
+    def runner(argv, timeout):
+        if argv[1:2] == ["build"]:
+            return subprocess.CompletedProcess(argv, 1, "", log)
+        return engine(argv, timeout)
+
+    result = make(runner=runner, current_version="v1").deploy("app", "v2", context=".")
+    assert not result.promoted, f"a build that failed must not be promoted: {result}"
+    assert "No matching distribution found for torch==9.9" in result.reason, (
+        f"the reason should carry the end of what the failed build wrote on stderr (its last line is the error), "
+        f"got {result.reason[:300]!r}"
+    )
+
+
+def _records_after(marks, caplog, command, level):
+    """The records at `level` or above logged after the last `docker <command>` call recorded in `marks`."""
+    start = next((seen for sub, seen in reversed(marks) if sub == command), None)
+    assert start is not None, f"docker {command} should have run; ran {[sub for sub, _ in marks]}"
+    return [r for r in caplog.records[start:] if r.levelno >= level]
+
+
+@pytest.fixture
+def marking(engine, caplog):
+    """A runner in front of the fake engine that marks how many records were logged when each command ended."""
+    marks = []
+
+    def runner(argv, timeout):
+        try:
+            return engine(argv, timeout)
+        finally:
+            marks.append((argv[1] if len(argv) > 1 else "", len(caplog.records)))
+
+    return runner, marks
+
+
+@pytest.mark.task(taskno=5)
+@pytest.mark.parametrize("failure, command", [("rm:timeout", "rm"), ("start", "start")])
+def test_a_rollback_command_that_fails_is_logged(make, engine, health, caplog, marking, failure, command,
+                                                 v1_serving):
+    caplog.set_level(logging.INFO)
+    runner, marks = marking
+    health.script["app:v2"] = [False]
+    engine.fail_commands.add(failure)
+    make(runner=runner, current_version="v1").deploy("app", "v2", context=".")
+    logged = _records_after(marks, caplog, command, logging.WARNING)
+    assert logged, (
+        f"the rollback's docker {command} failed ({failure}): that should be logged at WARNING or above, "
+        f"not swallowed; nothing was logged after it"
+    )
+
+
+@pytest.mark.task(taskno=4)
+def test_removing_the_previous_container_failing_is_logged(make, engine, caplog, marking, v1_serving):
+    caplog.set_level(logging.INFO)
+    runner, marks = marking
+    engine.fail_commands.add("rm:timeout")  # the engine removes it, the CLI never returns
+    result = make(runner=runner, current_version="v1").deploy("app", "v2", context=".")
+    assert result.promoted, f"v2 serves and is healthy, so it is promoted even though removing v1 timed out: {result}"
+    logged = _records_after(marks, caplog, "rm", logging.WARNING)
+    assert logged, (
+        "removing the previous container timed out: that should be logged at WARNING or above, not swallowed; "
+        f"after it came only {[(r.levelname, r.getMessage()) for r in _records_after(marks, caplog, 'rm', 0)]}"
     )
 
 

@@ -155,6 +155,20 @@ def test_nan_inside_a_tuple_is_still_logged_as_strict_json():
     )
 
 
+def test_nan_inside_a_dict_subclass_is_written_as_text():
+    from collections import OrderedDict, defaultdict
+
+    nan = float("nan")
+    entry = render(record("eval done", metrics=defaultdict(float, auc=nan, rows=3), ranked=OrderedDict(top=nan)))
+    metrics, ranked = entry.get("metrics"), entry.get("ranked")
+    assert isinstance(metrics, dict) and isinstance(metrics.get("auc"), str) and metrics.get("rows") == 3, (
+        f"metrics={metrics!r}: a defaultdict is a dict: it should stay a JSON object with only its NaN written as text"
+    )
+    assert isinstance(ranked, dict) and isinstance(ranked.get("top"), str), (
+        f"ranked={ranked!r}: an OrderedDict is a dict: it should stay a JSON object with its NaN written as text"
+    )
+
+
 def test_nan_of_a_float_subclass_is_written_as_text():
     class Float64(float):  # what numpy.float64 is: a subclass of float
         pass
@@ -171,11 +185,18 @@ def test_nan_of_a_float_subclass_is_written_as_text():
 
 
 def test_a_dict_with_keys_json_cannot_encode_is_still_logged():
+    from datetime import date
+
     confusion = {("cat", "dog"): 3, ("dog", "dog"): 11}
-    entry = render(record("confusion", confusion=confusion))  # render fails the test if format() raises
+    daily = {date(2024, 1, 1): 7, date(2024, 1, 2): 9}
+    entry = render(record("confusion", confusion=confusion, daily=daily))  # render fails the test if format() raises
     assert "confusion" in entry and "11" in json.dumps(entry["confusion"]), (
         f"a dict whose keys JSON cannot encode (tuples) should still be logged, its keys as text; "
         f"got {entry.get('confusion', 'nothing')!r}"
+    )
+    assert isinstance(entry.get("daily"), dict) and sorted(entry["daily"].values()) == [7, 9], (
+        f"a dict whose keys JSON cannot encode (dates) should still be logged as an object, its keys as text; "
+        f"got {entry.get('daily', 'nothing')!r}"
     )
 
 

@@ -312,7 +312,8 @@ class Deployer:
 
         if old is not None:
             cleaned = self._cmd("rm", "-f", self.container_name(old))
-            self._step("cleanup", version, f"remove {old}: {'ok' if cleaned.ok else cleaned.reason}")
+            self._step("cleanup", version, f"remove {old}: {'ok' if cleaned.ok else cleaned.reason}",
+                       logging.INFO if cleaned.ok else logging.WARNING)
         self._version = version
         self._step("promote", version, f"{version} promoted")
         return DeployResult(version, True, version)

@@ -257,7 +257,9 @@ class Deployer:
             return failed(why)
 
         if previous:
-            self._run("rm", "-f", self.container_name(previous))
+            trouble = self._run("rm", "-f", self.container_name(previous))
+            if trouble:
+                self._step("cleanup", version, trouble, logging.WARNING)
         self._version = version
         self._step("promote", version, f"promoted {tagged}")
         return DeployResult(version, True, version)
