@@ -143,6 +143,20 @@ def test_get_of_a_missing_key_changes_nothing():
     assert len(cache) == 2, "a miss must not add an entry"
 
 
+def test_keys_with_the_same_hash_are_still_different_keys():
+    # hash(-1) == hash(-2) in CPython: a dict tells them apart by equality, a table of hashes cannot.
+    cache = LRUCache(3)
+    cache.put(-1, "minus one")
+    cache.put(-2, "minus two")
+    assert cache.get(-1) == "minus one" and cache.get(-2) == "minus two", (
+        "-1 and -2 have the same hash but are different keys: each should keep its own value"
+    )
+    assert len(cache) == 2, "two different keys were put, so len(cache) should be 2"
+    cache.put(-1, "updated")
+    cache.put(-3, "minus three")
+    assert -2 in cache and cache.get(-1) == "updated", "updating -1 must leave -2 cached and untouched"
+
+
 def test_capacity_one_keeps_only_the_latest_key():
     cache = LRUCache(1)
     cache.put("a", 1)
@@ -263,6 +277,28 @@ def test_evicting_does_not_copy_or_walk_the_entries():
         f"{small_lines}) and allocated {large_bytes} bytes: finding the least recently used key must be O(1) "
         "(the first key of an ordered dict, or the tail of a linked list), not a copy of the keys "
         "(`list(d)[0]`) or a walk over every entry"
+    )
+
+
+def test_an_evicting_put_after_many_reads_is_still_constant_time():
+    fresh = LRUCache(2)
+    fresh.put("a", 1)
+    fresh.put("b", 2)
+    fresh_lines, _ = _work_of(lambda: fresh.put("c", 3))
+    busy = LRUCache(2)
+    busy.put("a", 1)
+    busy.put("b", 2)
+    for _ in range(5_000):
+        busy.get("a")
+        busy.get("b")
+    busy_lines, _ = _work_of(lambda: busy.put("c", 3))
+    assert "a" not in busy and "b" in busy and "c" in busy, (
+        "'a' was read before 'b' every time, so putting 'c' should evict 'a' and keep 'b'"
+    )
+    assert busy_lines <= fresh_lines + 5, (
+        f"after 10,000 reads of a 2-entry cache, a put that evicts ran {busy_lines} lines of lru_cache.py "
+        f"(in a fresh cache: {fresh_lines}): reads must not leave work for a later eviction (such as a log of "
+        "every use whose stale entries eviction then skips); every operation should be O(1) on its own"
     )
 
 

@@ -123,6 +123,17 @@ def test_fractional_tokens_can_be_consumed(clock):
     assert bucket.consume(0.5) is False, "the bucket is empty now"
 
 
+def test_refill_is_continuous_even_within_a_millisecond(clock):
+    bucket = TokenBucketRateLimiter(10, 1024, clock=clock)
+    assert bucket.consume(10), "a full bucket of 10 should give all 10 tokens"
+    for quarter in range(1, 5):
+        clock.advance(2**-12)  # a quarter of a token at 1024 tokens/s, exact in floats
+        assert bucket.get_available_tokens() == pytest.approx(quarter / 4), (
+            f"after {quarter} x 1/4096 s at 1024 tokens/s the bucket should hold {quarter / 4} tokens: the refill "
+            "is continuous, so even a fraction of a millisecond counts the moment it has passed"
+        )
+
+
 def test_refill_is_capped_at_capacity(clock):
     bucket = TokenBucketRateLimiter(10, 5, clock=clock)
     assert bucket.consume(4), "a full bucket of 10 should give 4 tokens"
@@ -366,10 +377,12 @@ def test_every_moment_of_clock_time_refills_once():
     )
 
 
-def test_a_consumer_held_back_after_reading_the_clock_does_not_refill_time_twice():
+@pytest.mark.parametrize("held_back", ["consume", "get_available_tokens"], ids=["consumer", "reader"])
+def test_a_call_held_back_after_reading_the_clock_does_not_refill_time_twice(held_back):
     # "slow" reads 10.0 and is held back before it can take the lock; "fast" reads 20.0 meanwhile.
     # If fast gets through first, slow must not then store its older reading: the next refill
     # would count 10..20 again. A bucket that reads the clock under its lock makes fast wait instead.
+    # A reader refills too, so a held-back get_available_tokens() must not store an old reading either.
     now_of = {"slow": 10.0, "fast": 20.0}
     main_now = [0.0]
     slow_has_read, fast_has_read, release_slow = threading.Event(), threading.Event(), threading.Event()
@@ -386,11 +399,17 @@ def test_a_consumer_held_back_after_reading_the_clock_does_not_refill_time_twice
     bucket = TokenBucketRateLimiter(100, 1, clock=clock)
     assert bucket.consume(100), "a full bucket of 100 should give all 100 tokens"
     granted = []
-    threads = {name: threading.Thread(target=lambda: granted.append(bucket.consume(1)), name=name, daemon=True)
-               for name in ("slow", "fast")}
+
+    def call():
+        if threading.current_thread().name == "slow" and held_back == "get_available_tokens":
+            bucket.get_available_tokens()
+        else:
+            granted.append(bucket.consume(1))
+
+    threads = {name: threading.Thread(target=call, name=name, daemon=True) for name in ("slow", "fast")}
     try:
         threads["slow"].start()
-        assert slow_has_read.wait(timeout=10), "the first consumer never read the clock"
+        assert slow_has_read.wait(timeout=10), f"{held_back}() in the first thread never read the clock"
         threads["fast"].start()
         if fast_has_read.wait(timeout=0.5):  # fast read the clock while slow holds no lock
             threads["fast"].join(timeout=10)
@@ -398,14 +417,14 @@ def test_a_consumer_held_back_after_reading_the_clock_does_not_refill_time_twice
         release_slow.set()
     for thread in threads.values():
         thread.join(timeout=10)
-        assert not thread.is_alive(), f"consume() in thread {thread.name!r} did not return within 10 s"
+        assert not thread.is_alive(), f"the call in thread {thread.name!r} did not return within 10 s"
     main_now[0] = 20.0
     available = bucket.get_available_tokens()
     assert granted.count(True) + available <= 20 + 1e-9, (
         f"the bucket was emptied at 0 s and refills 1 token/s, so by 20 s it can have handed out and held at most "
-        f"20 tokens together; it granted {granted.count(True)} and holds {available:g}: a consumer held back after "
-        "reading the clock stored its older reading after a newer one, so that time refilled twice (read the "
-        "clock under the lock, or never move the stored time backwards)"
+        f"20 tokens together; it granted {granted.count(True)} and holds {available:g}: a {held_back}() held back "
+        "after reading the clock stored its older reading after a newer one, so that time refilled twice (read "
+        "the clock under the lock, or never move the stored time backwards)"
     )
 
 

@@ -1,0 +1,67 @@
+"""LRU cache: a dict of key -> node in a doubly linked list between two sentinels."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+
+class _Node:
+    __slots__ = ("key", "value", "prev", "next")
+
+    def __init__(self, key=None, value=None):
+        self.key = key
+        self.value = value
+        self.prev = None
+        self.next = None
+
+
+class LRUCache:
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self._capacity = capacity
+        self._index: dict = {}
+        self._head = _Node()  # most recent side
+        self._tail = _Node()  # least recent side
+        self._head.next = self._tail
+        self._tail.prev = self._head
+
+    def _unlink(self, node: _Node) -> None:
+        node.prev.next = node.next
+        node.next.prev = node.prev
+
+    def _push_front(self, node: _Node) -> None:
+        node.prev = self._head
+        node.next = self._head.next
+        self._head.next.prev = node
+        self._head.next = node
+
+    def get(self, key: Hashable) -> Any | None:
+        node = self._index.get(key)
+        if node is None:
+            return None
+        self._unlink(node)
+        self._push_front(node)
+        return node.value
+
+    def put(self, key: Hashable, value: Any) -> None:
+        node = self._index.get(key)
+        if node is not None:
+            node.value = value
+            self._unlink(node)
+            self._push_front(node)
+            return
+        node = _Node(key, value)
+        self._index[key] = node
+        self._push_front(node)
+        if len(self._index) > self._capacity:
+            oldest = self._tail.prev
+            self._unlink(oldest)
+            del self._index[oldest.key]
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._index
