@@ -93,6 +93,11 @@ def test_integers_and_zeros_are_accepted_as_numbers(client, reference_model):
         f"integer features and zeros (0, 0.0, -0.0) are numbers too and should get 200, got {answer.status_code}")
     expected = reference_model.predict(np.asarray(rows, dtype=float)).tolist()
     assert answer.get_json().get("predictions") == expected, "integer and zero features should be predicted like floats"
+    single = predict(client, {"features": rows[0]})
+    assert single.status_code == 200, (
+        f"a single row of integers [1, 0, -2, 3] is a batch of one and should get 200, got {single.status_code}: "
+        "a single row is told by its items being numbers, integers included, not only floats")
+    assert single.get_json().get("predictions") == expected[:1], "a single row of integers should get one prediction"
 
 
 def rows_on_a_decision_boundary(model, count: int = 6) -> list[list[float]]:
@@ -274,6 +279,22 @@ def test_each_app_serves_the_model_file_as_it_is_now(model_file, tmp_path):
         "loaded from the same path: each create_app loads its own model, no cache across apps")
 
 
+def test_an_app_keeps_its_own_model_and_version_when_another_is_built(model_file, tmp_path):
+    first = create_app({"MODEL_PATH": str(model_file), "MODEL_VERSION": "first"}).test_client()
+    assert wait_ready(first).status_code == 200, "GET /ready should answer 200 once the model is loaded"
+    second = create_app({"MODEL_PATH": str(tmp_path / "missing.skops"), "MODEL_VERSION": "second"}).test_client()
+    assert wait_ready(second, seconds=0.5).status_code == 503, "/ready should answer 503 for a missing model file"
+    assert first.get("/ready").status_code == 200, (
+        "an app whose model loaded should stay ready after a second app failed to load another file: keep the "
+        "model in the app (a closure, app.config, an object), not in a module-level variable every app shares")
+    assert first.get("/health").get_json().get("model_version") == "first", (
+        "an app should keep reporting its own MODEL_VERSION after a second app is built with another one")
+    answer = predict(first, {"features": ROWS[:3]})
+    assert answer.status_code == 200, f"the first app should still serve its model, got {answer.status_code}"
+    assert answer.get_json().get("model_version") == "first", (
+        "/predict of the first app should report its own MODEL_VERSION, not the one the second app was given")
+
+
 def broken_model_files(model_file, folder):
     import zipfile
 
@@ -434,17 +455,31 @@ def test_a_chunked_body_is_not_read_far_past_the_limit(client):
         "once it is over 1 MiB (Flask's MAX_CONTENT_LENGTH does; so does reading at most 1 MiB + 1 bytes)")
 
 
-def test_a_body_of_exactly_1_mib_is_served(client):
-    # "Over 1 MiB" is refused: a body of exactly 1 MiB (padded with JSON whitespace) is not over it.
+def valid_body_of(size: int) -> tuple[str, int]:
+    """A valid batch padded with JSON whitespace to exactly `size` bytes, and its number of rows."""
     row = json.dumps(ROWS[0])
     count = (MiB - 100) // (len(row) + 1)
     body = '{"features": [' + ",".join([row] * count) + "]}"
-    body = body[:-1] + " " * (MiB - len(body)) + "}"
+    return body[:-1] + " " * (size - len(body)) + "}", count
+
+
+def test_a_body_of_exactly_1_mib_is_served(client):
+    # "Over 1 MiB" is refused: a body of exactly 1 MiB (padded with JSON whitespace) is not over it.
+    body, count = valid_body_of(MiB)
     assert len(body.encode()) == MiB, "(the test's own body should be exactly 1 MiB)"
     answer = predict(client, body)
     assert answer.status_code == 200, (
         f"a valid body of exactly 1 MiB is not over the limit and should be served, got {answer.status_code}")
     assert len(answer.get_json()["predictions"]) == count, "every row of a large batch should get a prediction"
+
+
+def test_a_body_one_byte_over_1_mib_is_answered_with_413(client):
+    body, _ = valid_body_of(MiB + 1)
+    assert len(body.encode()) == MiB + 1, "(the test's own body should be 1 MiB and 1 byte)"
+    answer = predict(client, body)
+    assert answer.status_code == 413, (
+        f"a valid body of 1 MiB and 1 byte is over the limit and should get 413, got {answer.status_code}: "
+        "the limit is 1,048,576 bytes, not a byte more")
 
 
 json_values = st.recursive(
