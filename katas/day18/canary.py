@@ -9,6 +9,7 @@ README task 3 is the full specification. In short:
 - Each tick: both windows burning strictly above the threshold -> roll back (0 %); else,
   when the step's time is up and the long window holds at least `min_requests` requests,
   advance one step; reaching the last step (100) is promotion.
+- When `error_counts` or `set_canary_percent` raises, the exception comes out and nothing changes.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ README task 4 is the full specification. In short:
   never returned. With `max_pending` mirrors unfinished, one more is dropped and counted.
 - `stats()` -> {"agreed", "disagreed", "errors", "dropped"}; `agreement_rate()` -> float | None.
 - `close()` finishes every accepted mirror, then stops the threads; a context manager.
+- `handle` is safe from many threads, and `stable` runs outside any lock: no caller waits for another.
 """
 
 from __future__ import annotations

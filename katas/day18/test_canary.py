@@ -55,8 +55,11 @@ class Metrics:
 class Traffic:
     def __init__(self):
         self.percents = []
+        self.fail = None
 
     def __call__(self, percent):
+        if self.fail is not None:
+            raise self.fail
         self.percents.append(percent)
 
 
@@ -244,6 +247,62 @@ def test_min_requests_is_configurable():
     assert traffic.percents == [5], "500 requests do not meet min_requests=1000"
 
 
+def test_min_requests_zero_advances_without_traffic():
+    controller, clock, traffic, _ = make(Metrics(default=(0, 0)), min_requests=0)
+    controller.start()
+    clock.advance(600)
+    controller.tick()
+    assert traffic.percents == [5, 25], (
+        f"min_requests=0 asks for no evidence: an empty long window (0 requests) meets it and the step advances; "
+        f"traffic moved {traffic.percents} (is 0 taken for 'not set'?)")
+
+
+def test_min_requests_counts_failed_requests_too():
+    metrics = Metrics()
+    controller, clock, traffic, _ = make(metrics)
+    controller.start()
+    clock.advance(600)
+    metrics.by_window = {3600.0: (5, 100), 300.0: (0, 20)}  # 5 errors an hour ago, none in the last 5 minutes
+    assert controller.tick() == "ramping" and traffic.percents == [5, 25], (
+        "min_requests counts the canary's requests in the long window, failed ones included: 100 requests "
+        f"(5 of them errors) meet min_requests=100 and, with the short window clean, the step advances; "
+        f"traffic moved {traffic.percents}")
+
+
+def test_a_failing_traffic_move_changes_nothing_and_is_tried_again():
+    metrics = Metrics()
+    controller, clock, traffic, _ = make(metrics)
+    traffic.fail = ConnectionError("the router is unreachable")
+    with pytest.raises(ConnectionError):
+        controller.start()
+    assert controller.state == "pending" and controller.percent == 0, (
+        f"start() whose traffic move failed changes nothing: 'pending' at 0, got {controller.state!r} at "
+        f"{controller.percent}")
+    traffic.fail = None
+    controller.start()
+    assert traffic.percents == [5] and controller.state == "ramping", "once the router answers, start() works"
+    clock.advance(600)
+    traffic.fail = ConnectionError("the router is unreachable")
+    with pytest.raises(ConnectionError):
+        controller.tick()
+    assert controller.state == "ramping" and controller.percent == 5, (
+        f"a step whose traffic move failed is not taken: still 5 %, got {controller.state!r} at {controller.percent}")
+    traffic.fail = None
+    controller.tick()
+    assert traffic.percents == [5, 25] and controller.percent == 25, (
+        f"the next tick takes the step that failed, not the one after: traffic moved {traffic.percents}")
+    metrics.default = (500, 1000)
+    traffic.fail = ConnectionError("the router is unreachable")
+    with pytest.raises(ConnectionError):
+        controller.tick()
+    assert controller.state == "ramping" and controller.percent == 25, (
+        "a rollback whose traffic move failed has not happened: the canary still has its users, so the state stays "
+        f"'ramping' at 25 %, got {controller.state!r} at {controller.percent}")
+    traffic.fail = None
+    assert controller.tick() == "rolled_back" and traffic.percents == [5, 25, 0], (
+        f"the next tick rolls back for real: traffic moved {traffic.percents}")
+
+
 def test_a_failing_metric_source_changes_nothing():
     metrics = Metrics()
     controller, clock, traffic, _ = make(metrics)
@@ -355,6 +414,7 @@ def test_a_finished_rollout_needs_no_metrics():
     {"steps": (0, 50, 100)}, {"steps": (5, 50, 150)}, {"steps": (-5, 100)}, {"steps": (5, float("nan"), 100)},
     {"step_duration_s": 0}, {"step_duration_s": -1}, {"step_duration_s": float("nan")},
     {"long_window_s": 0}, {"short_window_s": 0}, {"short_window_s": -300}, {"long_window_s": float("inf")},
+    {"long_window_s": float("nan")}, {"short_window_s": float("nan")}, {"short_window_s": float("inf")},
     {"long_window_s": 300, "short_window_s": 600},
     {"burn_threshold": 0}, {"burn_threshold": -1}, {"burn_threshold": float("nan")}, {"burn_threshold": float("inf")},
     {"step_duration_s": float("inf")},

@@ -114,6 +114,26 @@ def test_error_counts_cover_the_canary_over_the_window():
             f"got {router.error_counts(300)}")
 
 
+def test_an_answer_in_flight_during_a_rollback_still_counts_for_the_canary():
+    clock = FakeClock()
+    with ControlledServer() as stable, ControlledServer("failing", delay_s=0.5) as canary:
+        router = CanaryRouter(stable.url, canary.url, clock=clock)
+        router.set_canary_percent(100)
+        answers = []
+        request = threading.Thread(target=lambda: answers.append(router.predict("user-1", ROW)))
+        request.start()
+        deadline = time.monotonic() + GENEROUS_S
+        while not canary.received and time.monotonic() < deadline:
+            time.sleep(0.005)
+        router.set_canary_percent(0)  # the rollback, while the canary is still answering
+        request.join(GENEROUS_S)
+        assert answers and answers[0][0] == 500, f"the user routed to the canary gets its 500, got {answers}"
+        assert router.error_counts(60) == (1, 1), (
+            "the 500 came from the canary, so it is a canary error even though the canary was rolled back while it "
+            f"was answering: expected (1, 1), got {router.error_counts(60)} (is the variant looked up again after "
+            "the answer?)")
+
+
 def test_client_errors_from_the_canary_are_not_canary_errors():
     clock = FakeClock()
     with ControlledServer() as stable, ControlledServer() as canary:

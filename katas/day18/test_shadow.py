@@ -141,6 +141,50 @@ def test_a_mirror_being_run_still_counts_as_pending(no_leaked_threads):
     assert router.stats()["agreed"] == 2, f"the two accepted mirrors are compared: {router.stats()}"
 
 
+def test_dropping_a_mirror_does_not_wait_for_a_place(no_leaked_threads):
+    release = threading.Event()
+    router = ShadowRouter(double, lambda x: release.wait(30) and x * 2, max_pending=1, workers=1)
+    try:
+        router.handle(0)
+        began = time.monotonic()
+        for i in range(1, 41):
+            router.handle(i)
+        took = time.monotonic() - began
+        assert router.stats()["dropped"] == 40, f"with the one pending place taken, 40 mirrors are dropped: {router.stats()}"
+        assert took < 1.0, (
+            f"40 requests whose mirrors were dropped took {took:.2f} s: a full router drops at once, it never waits "
+            "(not even briefly) for a pending place to free up")
+    finally:
+        release.set()
+        router.close()
+
+
+def test_callers_do_not_wait_for_each_other(no_leaked_threads):
+    both_inside = threading.Barrier(2, timeout=2.0)
+
+    def stable(x):
+        both_inside.wait()  # returns only once the other caller is inside stable() too
+        return x * 2
+
+    answers, problems = {}, []
+
+    def caller(x):
+        try:
+            answers[x] = router.handle(x)
+        except Exception as e:  # noqa: BLE001 - reported below
+            problems.append(e)
+
+    with ShadowRouter(stable, double) as router:
+        threads = [threading.Thread(target=caller, args=(x,)) for x in (1, 2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(GENEROUS_S)
+    assert not problems and answers == {1: 2, 2: 4}, (
+        "two callers must be able to run stable() at the same time (each waits here for the other to arrive): "
+        f"handle() must not hold a lock while stable runs; answers {answers}, errors {problems!r}")
+
+
 def test_default_max_pending_is_100(no_leaked_threads):
     release = threading.Event()
     router = ShadowRouter(double, lambda x: release.wait(30) and x * 2)

@@ -29,6 +29,17 @@ def counter(per_minute):
     return " ".join(map(str, values))
 
 
+def restarted_counter(per_minute, at):
+    """A counter's samples, one a minute, from a server restarted at minute `at`: it counts again from 0."""
+    total, values = 0, [0]
+    for minute, step in enumerate(per_minute, start=1):
+        if minute == at:
+            total = 0
+        total += step
+        values.append(total)
+    return " ".join(map(str, values))
+
+
 def predict(status, per_minute, **labels):
     names = {"endpoint": "/predict", "status": status, **labels}
     text = ", ".join(f'{k}="{v}"' for k, v in names.items())
@@ -222,3 +233,17 @@ def test_every_5xx_status_burns_the_budget(rules, tmp_path):
     run_promtool(rules, tmp_path, series, alerts=[(start + 25, FAST, True), (start + 25, SLOW, True)],
                  what="every 5xx status is a server error, not only the common 500, 502, 503 and 504: 10 % of /predict "
                       "answers being 501, 505, 507 or 511 must page as a fast and a slow burn")
+
+
+def test_a_restart_resets_the_counters_without_paging(rules, tmp_path):
+    restart = HISTORY
+    ok, errors = split(restart + 30, lambda m: 0.10 if m < 60 else 0.0)  # an incident in the first hour, then clean
+    series = [{"series": 'model_requests_total{endpoint="/predict", status="200"}', "values": restarted_counter(ok, restart)},
+              {"series": 'model_requests_total{endpoint="/predict", status="500"}',
+               "values": restarted_counter(errors, restart)}]
+    checks = [(restart + t, name, False) for t in (1, 2, 3, 4, 6) for name in (FAST, SLOW)]
+    run_promtool(rules, tmp_path, series, alerts=checks,
+                 what="the server restarts after five clean hours and its counters start again from 0, while it "
+                      "keeps answering without errors: nothing may page. A counter that drops is a reset, not "
+                      "negative traffic: rate() and increase() account for it, a plain difference of counter "
+                      "values (delta(), x - x offset 5m) turns the old totals into a fake burn")

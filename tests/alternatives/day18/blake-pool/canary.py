@@ -58,8 +58,9 @@ class CanaryController:
         self.percent = 0
 
     def _enter_next_step(self) -> None:
-        percent = self._remaining.pop(0)
+        percent = self._remaining[0]
         self._move(percent)
+        self._remaining.pop(0)
         self.percent = percent
         if self._remaining:
             self.state = RAMPING

@@ -55,8 +55,8 @@ class CanaryController:
         self.state, self.percent = "pending", 0
 
     def _next_step(self) -> None:
+        self._move(self._todo[0])
         self.percent = self._todo.popleft()
-        self._move(self.percent)
         self._due_at = self._clock() + self._bake
         if not self._todo:
             self.state = "promoted"
@@ -64,9 +64,10 @@ class CanaryController:
     def start(self) -> None:
         if self._started:
             raise RuntimeError("start() was already called")
-        self._started = True
-        self.state = "ramping"
         self._next_step()
+        self._started = True
+        if self.state == "pending":
+            self.state = "ramping"
 
     def tick(self) -> str:
         if not self._started:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -90,7 +91,11 @@ class CanaryController:
         now = self._clock()
         if now - self._began >= self._duration and long_total >= self._min_requests:
             step = next(self._remaining)
-            self._move(step)
+            try:
+                self._move(step)
+            except BaseException:  # the move failed: the step is still to come
+                self._remaining = itertools.chain([step], self._remaining)
+                raise
             self._began = now
             if step == 100:
                 self.state = "promoted"

@@ -66,8 +66,9 @@ class CanaryController:
     def percent(self) -> float:
         return self._percent
 
-    def _go(self, percent: float) -> None:
-        self._move(percent)
+    def _go(self, percent: float, moved: bool = False) -> None:
+        if not moved:
+            self._move(percent)
         self._percent = percent
         self._step_began = self._clock()
         if percent == 100:
@@ -76,8 +77,10 @@ class CanaryController:
     def start(self) -> None:
         if self.state != "pending":
             raise RuntimeError(f"already started ({self.state})")
-        self._remaining = deque(self._steps)
-        self._go(self._remaining.popleft())
+        remaining = deque(self._steps)
+        self._move(remaining[0])
+        self._remaining = remaining
+        self._go(remaining.popleft(), moved=True)
 
     def tick(self) -> str:
         state = self.state
@@ -92,5 +95,6 @@ class CanaryController:
             self._move(0)
             self._percent, self._final = 0, "rolled_back"
         elif self._clock() >= self._step_began + self._duration and long_window[1] >= self._min_requests:
-            self._go(self._remaining.popleft())
+            self._go(self._remaining[0])
+            self._remaining.popleft()
         return self.state

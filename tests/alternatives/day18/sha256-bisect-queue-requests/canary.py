@@ -64,9 +64,9 @@ class CanaryController:
         self._began = None
 
     def _go(self, index: int) -> None:
+        self._set(self.steps[index])
         self._index = index
         self.percent = self.steps[index]
-        self._set(self.percent)
         self._began = self._clock()
         self.state = "promoted" if index == len(self.steps) - 1 else "ramping"
 
