@@ -10,6 +10,7 @@ tests use names like `st07` that cannot turn up by accident.
 """
 
 import asyncio
+import functools
 import itertools
 
 import pytest
@@ -236,6 +237,22 @@ def test_a_name_need_not_be_a_python_identifier():
     assert pipeline.run().outputs == {
         "feature-store": "features", "model.v2": [("feature-store", "features")], "2024 snapshot": "rows"
     }, "a stage whose dependency is not a Python identifier still gets its output as a keyword argument (**inputs)"
+
+
+@pytest.mark.task(taskno=1)
+def test_names_that_differ_only_in_case_or_spaces_and_the_empty_name_are_all_distinct():
+    pipeline = Pipeline()
+    pipeline.add_stage("", lambda: "blank")
+    pipeline.add_stage("ingest", lambda: "rows")
+    pipeline.add_stage("Ingest", lambda: "ROWS")
+    pipeline.add_stage(" ingest ", lambda **inputs: sorted(inputs.items()), depends_on=["", "ingest", "Ingest"])
+    assert pipeline.execution_order() == ["", "ingest", "Ingest", " ingest "], (
+        "any string is a stage name, exactly as given: the empty string, 'ingest', 'Ingest' and ' ingest ' "
+        f"are four different stages; got {pipeline.execution_order()}"
+    )
+    assert pipeline.run().outputs == {
+        "": "blank", "ingest": "rows", "Ingest": "ROWS", " ingest ": [("", "blank"), ("Ingest", "ROWS"), ("ingest", "rows")]
+    }, "each of the four stages should run under its own name and ' ingest ' should get the other three outputs"
 
 
 @pytest.mark.task(taskno=1)
@@ -594,6 +611,63 @@ def test_an_array_output_is_passed_on_without_being_compared():
 
 
 @pytest.mark.task(taskno=3)
+def test_an_input_may_have_the_name_of_any_parameter():
+    names = ["fn", "func", "self", "name", "stage", "inputs", "kwargs", "args", "deps", "outputs", "report"]
+    pipeline = Pipeline()
+    for name in names:
+        pipeline.add_stage(name, lambda name=name: name.upper())
+    pipeline.add_stage("train", lambda **inputs: inputs, depends_on=names)
+    report = pipeline.run()
+    assert report.outputs.get("train") == {name: name.upper() for name in names}, (
+        "'train' should be called with one keyword argument per dependency, whatever its name, also names "
+        f"like 'fn' or 'self' that the runner may use for its own parameters; got {report}"
+    )
+
+
+@pytest.mark.task(taskno=3)
+def test_any_callable_can_be_a_stage():
+    class Scale:
+        def __init__(self, factor):
+            self.factor = factor
+
+        def __call__(self, *, ingest):
+            return [x * self.factor for x in ingest]
+
+        def shift(self, *, ingest):
+            return [x + self.factor for x in ingest]
+
+    pipeline = Pipeline()
+    pipeline.add_stage("ingest", functools.partial(list, (1, 2, 3)))
+    pipeline.add_stage("scaled", Scale(10), depends_on=["ingest"])
+    pipeline.add_stage("shifted", Scale(1).shift, depends_on=["ingest"])
+    pipeline.add_stage("bundle", dict, depends_on=["scaled", "shifted"])
+    report = pipeline.run()
+    assert list(report.succeeded) == ["ingest", "scaled", "shifted", "bundle"] and not report.failed, (
+        "a stage function may be any callable (a functools.partial, an object with __call__, a bound method, "
+        f"a class): each should be called like a function and succeed; got {report}"
+    )
+    assert report.outputs["bundle"] == {"scaled": [10, 20, 30], "shifted": [2, 3, 4]}, (
+        f"'bundle' is dict(scaled=..., shifted=...); outputs were {report.outputs}"
+    )
+
+
+@pytest.mark.task(taskno=3)
+def test_one_function_may_serve_several_stages():
+    def load(**inputs):
+        return len(inputs)
+
+    pipeline = Pipeline()
+    pipeline.add_stage("ingest", load)
+    pipeline.add_stage("labels", load)
+    pipeline.add_stage("train", load, depends_on=["ingest", "labels"])
+    report = pipeline.run()
+    assert report.outputs == {"ingest": 0, "labels": 0, "train": 2}, (
+        "the same function may be registered under several names; each stage is called once with its own "
+        f"inputs; got {report}"
+    )
+
+
+@pytest.mark.task(taskno=3)
 def test_a_stage_that_cannot_take_one_of_its_inputs_fails():
     pipeline = Pipeline()
     pipeline.add_stage("ingest", lambda: "rows")
@@ -760,8 +834,10 @@ def test_any_exception_from_a_stage_is_a_failure(error):
     recorder = Recorder()
     pipeline = Pipeline()
     pipeline.add_stage("ingest", recorder.stage("ingest"))
+    calls = []
 
-    def evaluate(**_):
+    def evaluate(*args, **kwargs):
+        calls.append((args, kwargs))
         raise error
 
     pipeline.add_stage("evaluate", evaluate, depends_on=["ingest"])
@@ -773,6 +849,10 @@ def test_any_exception_from_a_stage_is_a_failure(error):
     ), (
         f"a stage raising {type(error).__name__} (an Exception) has failed, like any other exception; "
         f"the run must go on; got {report}"
+    )
+    assert calls == [((), {"ingest": ("output of", "ingest")})], (
+        f"a stage that raises {type(error).__name__} is called once, with its inputs as keyword arguments, "
+        f"and never again in the same run; calls were {calls}"
     )
 
 
