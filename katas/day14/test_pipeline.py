@@ -113,7 +113,7 @@ def previous_back(calls, after):
                                   ["--interval", "abc", "v1"], ["--timeout", "x", "v1"], ["--step-timeout", "ten", "v1"],
                                   ["--interval", "1.2.3", "v1"], ["--timeout", ".", "v1"],
                                   ["--step-timeout", "00", "v1"], ["--interval", "0.00", "v1"], ["--timeout", "00.0", "v1"],
-                                  ["--retries", "00", "v1"], ["--rollout-timeout", "00", "v1"],
+                                  ["--retries", "00", "v1"], ["--rollout-timeout", "00", "v1"], ["--port", "00", "v1"],
                                   ["v 1"], [".v1"], ["v2\n"], ["v1\nv2"], ["v1", "--image"], ["a" * 129]],
                          ids=lambda a: (" ".join(a).replace("\n", "<LF>") if len(" ".join(a)) < 40 else "129-char-version")
                          or "no-version")
@@ -362,6 +362,60 @@ def test_the_lower_limits_and_fractions_are_valid_arguments(learner_file, run_ba
     assert done.returncode == 1 and index(fake_tools.calls, "docker", "build") is not None, (
         f"port 1, retries 1 and fractional --interval/--timeout/--step-timeout are valid: the pipeline should get to "
         f"the build (which fails here: exit 1), not stop with a usage error\n{done.output}\ncalls:\n{describe(fake_tools.calls)}")
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("mode", ["docker", "k8s"])
+@pytest.mark.parametrize("options, checks, waited", [({"retries": "010"}, 10, 5), ({"retries": "08"}, 8, 5),
+                                                     ({"rollout_timeout": "09"}, 3, 9)],
+                         ids=["retries-010", "retries-08", "rollout-timeout-09"])
+def test_whole_numbers_with_a_leading_zero_are_decimal_not_octal(pipeline, fake_tools, docker_previous, model_server, mode,
+                                                                 options, checks, waited):
+    model_server.set("failing")  # the docker health check fails
+    fake_tools.answer("kubectl", "get", "--raw", code=1, out="Error from server (ServiceUnavailable)")  # so does k8s's
+    given = " ".join(f"--{key.replace('_', '-')} {value}" for key, value in options.items())
+    done = pipeline("--mode", mode, interval=0.01, **options)
+    calls = fake_tools.calls
+    if mode == "k8s":
+        undo = index(calls, "kubectl", "rollout", "undo", f"deployment/{NAME}")
+        made = len([argv for tool, argv in calls[:undo] if tool == "kubectl" and any(a.startswith("--raw") for a in argv)])
+    else:
+        deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
+        undo = previous_back(calls, deploy) if deploy is not None else None
+        made = len(health_times(model_server))
+    assert done.returncode == 1 and undo is not None, (
+        f"{given} is a valid whole number (a leading zero does not make it octal): this unhealthy {mode} deploy should "
+        f"be checked and undone (exit 1)\n{done.output}\ncalls:\n{describe(calls)}")
+    assert made == checks, (
+        f"with {given} the pipeline should make {checks} health checks before the undo (a leading zero does not make "
+        f"a number octal), it made {made}:\n{describe(calls)}")
+    if mode == "docker":
+        assert any(tool == "docker" and has(argv, "inspect") and any(".State." in arg for arg in argv)
+                   for tool, argv in calls[deploy + 1:undo]), (
+            f"with {given} the pipeline should still wait until the new container runs (docker inspect its state) "
+            f"before checking its health:\n{describe(calls)}")
+    waits = [argv for tool, argv in calls if tool == "kubectl" and has(argv, "rollout") and has(argv, "status")]
+    assert mode == "docker" or len(waits) >= 2, f"the rollout and the undo should both be waited for:\n{describe(calls)}"
+    for argv in waits:
+        assert [seconds(value) for value in option_values(argv, "--timeout")] == [waited], (
+            f"with {given} every rollout status should wait at most {waited} s (--timeout={waited}s):\n"
+            f"  kubectl {' '.join(argv)}")
+
+
+@pytest.mark.task(taskno=3)
+def test_docker_mode_a_port_with_a_leading_zero_is_decimal(pipeline, fake_tools, docker_previous):
+    # Only the containers' ports are checked: whether something answers on 8080 (then an undo brings v1 back) does not matter.
+    done = pipeline("--mode", "docker", "--port", "08080", retries=1, interval=0.01)
+    calls = fake_tools.calls
+    runs = [argv for tool, argv in calls if tool == "docker" and has(argv, "run") and has(argv, "--name")]
+    assert runs, (f"--port 08080 is a valid port (8080: a leading zero does not make it octal): the pipeline should "
+                  f"deploy\n{done.output}\ncalls:\n{describe(calls)}")
+    for argv in runs:
+        published = option_values(argv, "--publish", "-p")
+        found = re.fullmatch(r"127\.0\.0\.1:(\d+):8000", published[0]) if len(published) == 1 else None
+        assert found and int(found.group(1)) == 8080, (
+            f"--port 08080 is port 8080: every container should publish 8000 on 127.0.0.1:8080, got {published}:\n"
+            f"  docker {' '.join(argv)}")
 
 
 @pytest.mark.task(taskno=3)

@@ -118,6 +118,8 @@ is_positive_integer "$RETRIES" || die_usage "--retries must be a positive intege
 is_positive_number "$INTERVAL" || die_usage "--interval must be a positive number of seconds, not '$INTERVAL'"
 is_positive_number "$TIMEOUT" || die_usage "--timeout must be a positive number of seconds, not '$TIMEOUT'"
 is_positive_number "$STEP_TIMEOUT" || die_usage "--step-timeout must be a positive number of seconds, not '$STEP_TIMEOUT'"
+# Whole numbers are decimal: bash arithmetic would read a leading zero as octal (010 is 8, 08 an error).
+PORT=$((10#$PORT)) RETRIES=$((10#$RETRIES)) ROLLOUT_TIMEOUT=$((10#$ROLLOUT_TIMEOUT))
 CONTAINER=${CONTAINER:-$NAME}
 TAG="$IMAGE:$VERSION"
 

@@ -114,6 +114,8 @@ is_posint "$ROLLOUT_TIMEOUT" || die_usage "--rollout-timeout must be a positive 
 is_posnum "$INTERVAL" || die_usage "--interval must be a positive number"
 is_posnum "$TIMEOUT" || die_usage "--timeout must be a positive number"
 is_posnum "$STEP_TIMEOUT" || die_usage "--step-timeout must be a positive number"
+# whole numbers are decimal: a leading zero is not octal (010 is ten)
+PORT=$((10#$PORT)) RETRIES=$((10#$RETRIES)) ROLLOUT_TIMEOUT=$((10#$ROLLOUT_TIMEOUT))
 CONTAINER="${CONTAINER:-$NAME}"
 REF="$IMAGE:$VERSION"
 PREVIOUS=""

@@ -57,6 +57,8 @@ posint "$ROLLOUT_TIMEOUT" || die_usage "bad --rollout-timeout"
 posnum "$INTERVAL" || die_usage "bad --interval"
 posnum "$TIMEOUT" || die_usage "bad --timeout"
 posnum "$STEP_TIMEOUT" || die_usage "bad --step-timeout"
+# whole numbers are decimal: a leading zero is not octal (010 is ten)
+PORT=$((10#$PORT)) RETRIES=$((10#$RETRIES)) ROLLOUT_TIMEOUT=$((10#$ROLLOUT_TIMEOUT))
 CONTAINER="${CONTAINER:-$NAME}"
 TAG="$IMAGE:$VERSION"
 PREVIOUS=""

@@ -106,6 +106,8 @@ is_pos_int "$ROLLOUT_TIMEOUT" || die_usage "--rollout-timeout must be a positive
 is_pos_num "$INTERVAL" || die_usage "--interval must be a positive number"
 is_pos_num "$TIMEOUT" || die_usage "--timeout must be a positive number"
 is_pos_num "$STEP_TIMEOUT" || die_usage "--step-timeout must be a positive number"
+# whole numbers are decimal: a leading zero is not octal (010 is ten)
+PORT=$((10#$PORT)) RETRIES=$((10#$RETRIES)) ROLLOUT_TIMEOUT=$((10#$ROLLOUT_TIMEOUT))
 CONTAINER="${CONTAINER:-$NAME}"
 TAG="$IMAGE:$VERSION"
 PREVIOUS=""

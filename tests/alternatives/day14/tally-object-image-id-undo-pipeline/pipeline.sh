@@ -57,6 +57,7 @@ positive_integer port "${opt[port]}"
 ((10#${opt[port]} <= 65535)) || bad "--port must be at most 65535"
 positive_integer retries "${opt[retries]}"
 positive_integer rollout-timeout "${opt[rollout-timeout]}"
+for key in port retries rollout-timeout; do opt[$key]=$((10#${opt[$key]})); done  # decimal: a leading zero is not octal
 for key in interval timeout step-timeout; do positive_number "$key" "${opt[$key]}"; done
 
 image="${opt[image]}:$version"
