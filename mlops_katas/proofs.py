@@ -89,8 +89,15 @@ def _named_days(root: Path, paths: list[Path], pattern: re.Pattern = DAY_REFEREN
     return {name for name in found if (root / "katas" / name / "kata.toml").is_file()}
 
 
-def _day_trees(root: Path, name: str) -> list[Path]:
-    return _files(root, root / "katas" / name) + _files(root, root / "solutions" / name)
+def _day_trees(root: Path, name: str, *, used_by_others: bool = False) -> list[Path]:
+    """A day's kata and reference folders. What another day or the harness uses of them is
+    their code and data, never their tests or docs: a sharper day-03 test proves nothing anew
+    about the days that build day 03's server."""
+    paths = _files(root, root / "katas" / name) + _files(root, root / "solutions" / name)
+    if not used_by_others:
+        return paths
+    return [p for p in paths if not (p.suffix == ".md" or p.name == "conftest.py"
+                                     or (p.suffix == ".py" and p.name.startswith("test_")))]
 
 
 def _module_file(root: Path, dotted: str) -> Path | None:
@@ -149,7 +156,7 @@ def harness_digest(root: Path) -> str:
               *sorted((root / "katas").glob("*/*.py"))]
     starts = [p for p in starts if p.is_file()]
     paths += [p for p in starts if p.parent.name == PACKAGE] + _imported_modules(root, starts)
-    paths += [p for name in sorted(_named_days(root, paths, DAY_PATH)) for p in _day_trees(root, name)]
+    paths += [p for name in sorted(_named_days(root, paths, DAY_PATH)) for p in _day_trees(root, name, used_by_others=True)]
     return _digest(root, paths, f"python {sys.version_info.major}.{sys.version_info.minor}")
 
 
@@ -157,8 +164,8 @@ def harness_digest(root: Path) -> str:
 def day_digest(root: Path, day_name: str) -> str:
     """The harness, the day's kata and reference folders, and those of the days it names."""
     own = _files(root, root / "katas" / day_name)
-    names = {day_name} | _named_days(root, [p for p in own if p.suffix == ".py"])
-    paths = [p for name in sorted(names) for p in _day_trees(root, name)]
+    others = _named_days(root, [p for p in own if p.suffix == ".py"]) - {day_name}
+    paths = _day_trees(root, day_name) + [p for name in sorted(others) for p in _day_trees(root, name, used_by_others=True)]
     return _digest(root, paths, harness_digest(root))
 
 

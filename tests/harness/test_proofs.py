@@ -79,6 +79,17 @@ def test_a_day_the_tests_name_is_an_input(root):
     assert proofs.day_digest(root, day.name) != before, "day02's tests read day01, so day01's answer is an input"
 
 
+def test_the_tests_and_docs_of_a_day_the_tests_name_are_not_an_input(root):
+    day = load_day(root, "day02")
+    proofs.day_digest.cache_clear()
+    before = proofs.day_digest(root, day.name)
+    (root / "katas" / "day01" / "test_mod.py").write_text("def test_answer():\n    assert True\n")
+    (root / "katas" / "day01" / "README.md").write_text("# Day 01, reworded\n")
+    proofs.day_digest.cache_clear()
+    assert proofs.day_digest(root, day.name) == before, (
+        "day02 uses day01's code, not its tests or README: sharper day01 tests prove nothing anew about day02")
+
+
 def test_the_killed_by_hint_is_not_an_input(root):
     before = digests(root)
     mutants.with_killer(root / "tests" / "mutants" / "day01" / "wrong.diff", "test_mod.py::test_answer")
