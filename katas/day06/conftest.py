@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import re
+import shutil
 import stat
 import sys
 from datetime import datetime, timedelta, timezone
@@ -226,6 +227,65 @@ class FakeDocker:
     @property
     def calls(self) -> list[list[str]]:
         return [argv for argv, _ in self.timed_calls()]
+
+
+LOOPBACK_CURL = r'''#!{python} -S
+"""A `curl` first on PATH: records its arguments, sends what was meant for 127.0.0.1:8000 to the test server."""
+import json, os, sys, time
+
+args = sys.argv[1:]
+with open(os.environ["LOOPBACK_CURL_CALLS"], "a") as f:
+    f.write(json.dumps({{"argv": args, "t": time.time()}}) + "\n")
+target = os.environ["LOOPBACK_CURL_TARGET"]
+for default in ("http://127.0.0.1:8000", "127.0.0.1:8000"):
+    args = [target + arg[len(default):] if arg.startswith(default) else arg for arg in args]
+os.execv(os.environ["LOOPBACK_CURL_REAL"], ["curl", *args])
+'''
+
+
+class LoopbackCurl:
+    """A `curl` first on PATH that records its calls and sends requests for http://127.0.0.1:8000
+    (the documented default) to `server`, so a default port is checked without binding it.
+    `env(base)` puts it first on base's PATH; `calls` lists the argument lists curl was given,
+    `health_gaps` the seconds between two calls for a /health URL."""
+
+    def __init__(self, home: Path, server: ControlledServer) -> None:
+        real = shutil.which("curl")
+        if real is None:
+            pytest.skip("curl is not installed")
+        self.bin = home / "bin"
+        self.bin.mkdir(parents=True)
+        script = self.bin / "curl"
+        script.write_text(LOOPBACK_CURL.format(python=sys.executable))
+        script.chmod(0o755)
+        self.log = home / "calls.jsonl"
+        self._vars = {"LOOPBACK_CURL_CALLS": str(self.log), "LOOPBACK_CURL_TARGET": server.url,
+                      "LOOPBACK_CURL_REAL": real}
+
+    def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        base = dict(base or {})
+        path = base.get("PATH", os.environ.get("PATH", ""))
+        return {**base, **self._vars, "PATH": f"{self.bin}{os.pathsep}{path}"}
+
+    def timed_calls(self) -> list[tuple[list[str], float]]:
+        if not self.log.exists():
+            return []
+        entries = [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+        return [(entry["argv"], entry["t"]) for entry in entries]
+
+    @property
+    def calls(self) -> list[list[str]]:
+        return [argv for argv, _ in self.timed_calls()]
+
+    @property
+    def health_gaps(self) -> list[float]:
+        times = [t for argv, t in self.timed_calls() if any("/health" in arg for arg in argv)]
+        return [later - earlier for earlier, later in zip(times, times[1:])]
+
+
+@pytest.fixture
+def loopback_curl(tmp_path, server) -> LoopbackCurl:
+    return LoopbackCurl(tmp_path / "loopback-curl", server)
 
 
 @pytest.fixture

@@ -85,7 +85,8 @@ def assert_only_serving(fake_docker, deploy, name, image, output):
      ["v1", "--image"], ["v1", "--name"], ["v1", "--context"], ["v1", "--build-arg"], ["v1", "--label"],
      ["v1", "--state-file"], ["v1", "--retries"], ["v1", "--interval"], ["v1", "--timeout"], ["v1", "--docker"],
      ["--interval", "1.2.3", "v1"], ["--timeout", "1.2.3", "v1"], ["--interval", "-1", "v1"], ["--timeout", ".", "v1"],
-     ["--timeout", "1,5", "v1"], ["--retries", "00", "v1"], ["v1^"], ["v[1]"], ["v`1`"]],
+     ["--timeout", "1,5", "v1"], ["--retries", "00", "v1"], ["v1^"], ["v[1]"], ["v`1`"], ["--retries", "2+1", "v1"],
+     ["--port", "8000+1", "v1"]],
     ids=lambda a: " ".join(a).replace("\n", "\\n")[:40] or "no-version",
 )
 def test_a_bad_argument_prints_usage_and_exits_2(learner_file, run_bash, fake_docker, args):
@@ -194,6 +195,34 @@ def test_the_docker_flag_wins_over_the_DOCKER_variable(deploy, fake_docker, tmp_
     assert fake_docker.calls, "the docker binary named by --docker should have been called"
 
 
+@pytest.mark.task(taskno=4)
+@pytest.mark.parametrize("chosen_by", ["DOCKER variable", "--docker flag"])
+def test_the_rollback_and_the_clean_up_use_the_chosen_docker_binary(deploy, fake_docker, server, v1_serving, tmp_path,
+                                                                     chosen_by):
+    decoy = tmp_path / "decoy"
+    decoy.mkdir()
+    (decoy / "docker").write_text("#!/bin/sh\necho 'the docker on PATH was called, not the chosen one' >&2\nexit 1\n")
+    (decoy / "docker").chmod(0o755)
+    env = {"DOCKER": str(fake_docker.path), "PATH": f"{decoy}:/usr/local/bin:/usr/bin:/bin"}
+    extra = []
+    if chosen_by == "--docker flag":
+        env["DOCKER"], extra = str(decoy / "docker"), ["--docker", str(fake_docker.path)]
+    promoted = deploy("v2", *extra, env=env)
+    assert promoted.returncode == 0, f"a healthy v2 should be promoted (exit 0)\n{promoted.output}"
+    assert f"{NAME}-v1" not in fake_docker.containers, (
+        f"the previous v1 should be removed through the docker binary chosen by the {chosen_by}, like every other "
+        f"docker command, not the docker on PATH\n{promoted.output}")
+    server.set("failing")
+    rolled_back = deploy("v3", *extra, env=env)
+    assert rolled_back.returncode == 1, f"an unhealthy v3 should be rolled back (exit 1)\n{rolled_back.output}"
+    assert f"{NAME}-v3" not in fake_docker.containers, (
+        f"the rollback should remove v3 through the docker binary chosen by the {chosen_by}, not the docker on "
+        f"PATH\n{rolled_back.output}")
+    assert_only_serving(fake_docker, deploy, f"{NAME}-v2", f"{IMAGE}:v2",
+                        f"the rollback should start v2 again through the docker binary chosen by the {chosen_by}\n"
+                        f"{rolled_back.output}")
+
+
 @pytest.mark.task(taskno=3)
 def test_an_empty_DOCKER_variable_means_docker_on_PATH(deploy, fake_docker):
     done = deploy("v1", env={"DOCKER": ""})
@@ -225,6 +254,22 @@ def test_the_defaults(learner_file, run_bash, fake_docker, server, tmp_path):
     assert len(server.requests) == 10, f"--retries defaults to 10 health checks, made {len(server.requests)}"
     assert_only_serving(fake_docker, SimpleNamespace(port=port), "ml-model-v1", "ml-model:v1", done.output)
     assert (tmp_path / ".deployed-version").read_text().strip() == "v1", "the default state file should still say v1"
+
+
+@pytest.mark.task(taskno=3)
+def test_the_port_defaults_to_8000(learner_file, run_bash, fake_docker, server, loopback_curl, tmp_path):
+    """No --port: a `curl` first on PATH sends the health check meant for 127.0.0.1:8000 to the test server."""
+    args = ["--retries", "2", "--interval", "0.1", "--timeout", "2", "v1"]
+    done = run_bash(learner_file("deploy.sh"), args, env=loopback_curl.env(fake_docker.env), cwd=tmp_path, timeout=20)
+    calls = fake_docker.calls
+    run = first_index(calls, "run", "ml-model:v1")
+    assert run is not None and option_values(calls[run], "--publish", "-p") == ["127.0.0.1:8000:8000"], (
+        f"--port defaults to 8000: the container should be published on 127.0.0.1:8000: {calls}\n{done.output}")
+    if not loopback_curl.calls:
+        return  # the health check does not use curl: nothing to redirect to the test server
+    assert server.requests and done.returncode == 0, (
+        f"--port defaults to 8000: the health check should GET http://127.0.0.1:8000/health (here a healthy "
+        f"server, so the deploy exits 0); curl was asked for {loopback_curl.calls}\n{done.output}")
 
 
 @pytest.mark.task(taskno=3)
@@ -335,8 +380,9 @@ def test_the_default_interval_is_1_second(learner_file, run_bash, fake_docker, s
     done = run_bash(learner_file("deploy.sh"), args, env=fake_docker.env, cwd=tmp_path, timeout=20)
     assert done.returncode == 1, f"a version failing both checks should fail the deploy (exit 1)\n{done.output}"
     assert len(server.requests) == 2, f"--retries 2 means 2 health checks, made {len(server.requests)}"
-    assert all(gap >= 0.9 for gap in health_gaps(server)), (
-        f"without --interval the health checks should be 1 s apart, the gaps were {health_gaps(server)}")
+    assert all(0.9 <= gap < 4 for gap in health_gaps(server)), (
+        f"without --interval the health checks should be 1 s apart (not the 5 s of --timeout), the gaps were "
+        f"{health_gaps(server)}")
 
 
 # --- Task 4: rollback ----------------------------------------------------------------------
@@ -593,17 +639,23 @@ def test_a_rollback_leaves_no_temporary_file_beside_the_state_file(learner_file,
 
 
 @pytest.mark.task(taskno=4)
-def test_a_container_that_never_listens_is_rolled_back(learner_file, run_bash, fake_docker, tmp_path):
+def test_a_container_that_never_listens_is_rolled_back(learner_file, run_bash, fake_docker, loopback_curl, tmp_path):
+    """A `curl` first on PATH records when each health check was made (nothing listens, so no server sees them)."""
     port = free_port()
     fake_docker.add_running(f"{NAME}-v1", f"{IMAGE}:v1", port)
     state_file = tmp_path / "deployed-version"
     state_file.write_text("v1\n")
     args = ["--image", IMAGE, "--name", NAME, "--port", str(port), "--context", str(tmp_path), "--state-file",
-            str(state_file), "--retries", "2", "--interval", "0.1", "--timeout", "1", "v2"]
-    done = run_bash(learner_file("deploy.sh"), args, env=fake_docker.env, cwd=tmp_path, timeout=15,
+            str(state_file), "--retries", "2", "--interval", "1", "--timeout", "1", "v2"]
+    done = run_bash(learner_file("deploy.sh"), args, env=loopback_curl.env(fake_docker.env), cwd=tmp_path, timeout=15,
                     hint="a refused connection is a failed health check like any other: it counts against "
                          "--retries, or a container that never listens hangs the deploy")
     assert done.returncode == 1, f"a v2 that never listens should be rolled back (exit 1)\n{done.output}"
+    gaps = loopback_curl.health_gaps
+    assert all(gap >= 0.9 for gap in gaps), (
+        f"refused checks should be --interval 1 s apart like any others (a container may need a moment before it "
+        f"listens), not retried at once; the gaps between the checks were {[round(gap, 2) for gap in gaps]}"
+        f"\n{done.output}")
     assert f"{NAME}-v2" not in fake_docker.containers, "the v2 container that never listened should be removed"
     assert_only_serving(fake_docker, SimpleNamespace(port=port), f"{NAME}-v1", f"{IMAGE}:v1", done.output)
     assert state_file.read_text().strip() == "v1", "the state file should still say v1"

@@ -201,6 +201,37 @@ def test_the_default_timeout_is_5_seconds(learner_file, run_bash, server):
 
 
 @pytest.mark.task(taskno=1)
+def test_the_default_url_is_port_8000_on_loopback(learner_file, run_bash, server, loopback_curl):
+    """A `curl` first on PATH sends what was meant for http://127.0.0.1:8000 to the test server."""
+    done = run_bash(learner_file("monitor.sh"), ["--once"], env=loopback_curl.env(), timeout=20)
+    if not loopback_curl.calls:
+        pytest.skip("monitor.sh does not call curl: the default --url is checked through a curl on PATH")
+    assert health_requests(server) and done.returncode == 0, (
+        f"without --url it should check http://127.0.0.1:8000/health (here a healthy server, so exit 0); "
+        f"curl was asked for {loopback_curl.calls}\n{done.output}")
+
+
+def without_stamp(line):
+    return re.sub(r"^\[?\d{4}-\d{2}-\d{2}[T ][\d:.,]+(?:Z|UTC|[+-]\d{2}:?\d{2})?\]?\s*", "", line)
+
+
+@pytest.mark.task(taskno=1)
+def test_the_health_line_tells_a_failed_check_from_a_healthy_one(monitor, server):
+    healthy = monitor("--once", "--url", server.url)
+    server.set("failing")
+    failing = monitor("--once", "--url", server.url)
+    assert healthy.returncode == 0 and failing.returncode == 1, (
+        f"a healthy check exits 0, a failing one 1\n{healthy.output}\n{failing.output}")
+
+    def health_lines(done):
+        return {without_stamp(line) for line in done.stdout.splitlines() if line.strip() and "load1=" not in line}
+
+    assert health_lines(failing) - health_lines(healthy), (
+        "the line about the health should say how the check went: the failing check (a 500) logged nothing the "
+        f"healthy one did not\n--- healthy ---\n{healthy.stdout}\n--- failing ---\n{failing.stdout}")
+
+
+@pytest.mark.task(taskno=1)
 @pytest.mark.parametrize(
     "args",
     [
@@ -230,6 +261,7 @@ def test_the_default_timeout_is_5_seconds(learner_file, run_bash, server):
         ["--timeout", "1,5"],
         ["--interval", "1x5"],
         ["--max-failures", "00"],
+        ["--max-failures", "2+1"],
     ],
     ids=lambda a: " ".join(a),
 )
@@ -355,7 +387,7 @@ def test_keeps_checking_a_healthy_server_at_the_interval(learner_file, server, t
     import os
     import signal
 
-    proc = subprocess.Popen(["bash", str(learner_file("monitor.sh")), "--url", server.url, "--interval", "0.2"],
+    proc = subprocess.Popen(["bash", str(learner_file("monitor.sh")), "--url", server.url, "--interval", "0.5"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 15
@@ -367,16 +399,42 @@ def test_keeps_checking_a_healthy_server_at_the_interval(learner_file, server, t
             os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate(timeout=10)
     assert len(health_requests(server)) >= 3, (
-        f"with --interval 0.2 it should check again and again; saw {len(health_requests(server))} checks\n{out}{err}"
+        f"with --interval 0.5 it should check again and again; saw {len(health_requests(server))} checks\n{out}{err}"
     )
     assert still_running, f"monitor.sh should keep running while the server is healthy\n{out}{err}"
     times = [r.at for r in server.received if r.path == "/health"]
     gaps = [later - earlier for earlier, later in zip(times, times[1:])]
-    assert all(gap >= 0.15 for gap in gaps), (
-        f"healthy checks should also be --interval 0.2 s apart, not back to back; the gaps were {gaps}")
+    assert all(gap >= 0.45 for gap in gaps), (
+        f"healthy checks should also be --interval 0.5 s apart, not back to back; the gaps were {gaps}")
     metrics = [line for line in out.splitlines() if "load1=" in line]
     assert len(metrics) >= 2, (
         f"every check logs its metrics line, a healthy one too: after 3 checks found {len(metrics)}\n{out}{err}")
+
+
+@pytest.mark.task(taskno=2)
+def test_every_check_of_the_loop_reads_the_disk_use_afresh(learner_file, run_bash, server, tmp_path):
+    """A `df` first on PATH reports / as 11 % used, then 22 %, then 33 %, one more each time it is called."""
+    server.set("failing")
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    counter = tmp_path / "df-calls"
+    (fake_bin / "df").write_text(
+        "#!/bin/sh\n"
+        f'n=$(( $(cat "{counter}" 2>/dev/null || echo 0) + 1 ))\n'
+        f'echo "$n" > "{counter}"\n'
+        'echo "Filesystem 1024-blocks Used Available Capacity Mounted on"\n'
+        'echo "/dev/fake 1000 $((n * 110)) $((1000 - n * 110)) $((n * 11))% /"\n')
+    (fake_bin / "df").chmod(0o755)
+    env = {"PATH": f"{fake_bin}{os.pathsep}{os.environ.get('PATH', '')}"}
+    done = run_bash(learner_file("monitor.sh"), ["--url", server.url, "--interval", "0.1", "--max-failures", "3"],
+                    env=env, timeout=20)
+    assert done.returncode == 1, f"three failures in a row with --max-failures 3 should exit 1\n{done.output}"
+    if not counter.exists():
+        return  # it reads the disk use some other way than `df`: nothing to count here
+    disks = [metric(line, "disk_used_pct") for line in done.stdout.splitlines() if "load1=" in line]
+    assert len(disks) >= 2 and len(set(disks)) == len(disks), (
+        f"each check's metrics line should hold the disk use at that check (df -P / run again each time, here "
+        f"reporting 11 %, 22 %, 33 %...), not a value read once at start-up: got {disks}\n{done.output}")
 
 
 @pytest.mark.task(taskno=1)
@@ -397,13 +455,18 @@ def test_the_timeout_is_not_rounded_to_whole_seconds(monitor, server):
 
 
 @pytest.mark.task(taskno=2)
-def test_a_refused_connection_counts_as_a_failure_in_the_loop(monitor):
-    done = monitor("--url", f"http://127.0.0.1:{free_port()}", "--interval", "0.1", "--max-failures", "2",
-                   timeout=15)
+def test_a_refused_connection_counts_as_a_failure_in_the_loop(monitor, loopback_curl):
+    """A `curl` first on PATH records when each check was made (nothing listens, so no server sees them)."""
+    done = monitor("--url", f"http://127.0.0.1:{free_port()}", "--interval", "1", "--max-failures", "2",
+                   timeout=15, env=loopback_curl.env())
     assert done.returncode == 1, (
         "with nothing listening every check fails (a refused connection is a failure, in the loop too): "
         f"--max-failures 2 should end the monitor with exit 1\n{done.output}")
     assert give_up_lines(done), f"it should log a line containing 'giving up'\n{done.output}"
+    gaps = loopback_curl.health_gaps
+    assert all(gap >= 0.9 for gap in gaps), (
+        f"refused checks should be --interval 1 s apart like any others, not retried at once; the gaps between "
+        f"the checks were {[round(gap, 2) for gap in gaps]}\n{done.output}")
 
 
 @pytest.mark.task(taskno=2)
