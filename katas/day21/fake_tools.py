@@ -17,7 +17,8 @@ answers `/health`, `/ready`, `/predict` and `/metrics` as the container of the w
 project's `model` service would, on a fake clock. When compose replaces that container,
 the old one keeps answering for `old_answers_s` seconds (it is being stopped), then nothing
 is ready until the new one answers `/health` (`start_s` after `up`) and then `/ready`
-(`ready_s` after `up`). An image built as `broken` answers every `/predict` with 500. Each
+(`ready_s` after `up`). An image built as `broken` answers every `/predict` with 500 (or with the
+status `broken` names, e.g. `broken=503`). Each
 request moves the fake clock by `request_cost_s`, as a real request takes time. Its
 `/metrics` counts every answer by endpoint and status, as day 03's `model_requests_total`
 does (`/health`, `/ready` and `/metrics` too, not only `/predict`); `rows` keeps the rows
@@ -50,7 +51,7 @@ class Image:
     labels: dict = field(default_factory=dict)
     env: dict = field(default_factory=dict)
     files: dict = field(default_factory=dict)  # destination in the image -> bytes copied there
-    broken: bool = False
+    broken: bool | int = False  # True: /predict answers 500; a number: that status
 
     @property
     def model_version(self) -> str | None:
@@ -191,7 +192,7 @@ class FakeDocker:
         self.containers.append(Container(project, "mlflow", mlflow_image, clock()))
 
     # the world
-    def add_image(self, tag: str, *, model_version: str | None = None, broken: bool = False) -> Image:
+    def add_image(self, tag: str, *, model_version: str | None = None, broken: bool | int = False) -> Image:
         image = Image(tag, env={"MODEL_VERSION": model_version} if model_version else {}, broken=broken)
         self.images[tag] = image
         return image
@@ -487,7 +488,8 @@ class ModelPort:
             status, body = 422, {"error": "the day-03 payload is {\"features\": [[f0, f1, f2, segment], ...]}"}
         elif path == "/predict" and method == "POST":
             self.rows.extend(json.loads(raw)["features"])
-            status, body = (500, {"error": "cannot predict"}) if broken or not ready else (
+            failing = broken if isinstance(broken, int) and not isinstance(broken, bool) else 500
+            status, body = (failing, {"error": "cannot predict"}) if broken or not ready else (
                 200, {"predictions": [0.5], "model_version": version})
         elif path == "/metrics" and method == "GET":
             status, body = 200, None

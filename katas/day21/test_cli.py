@@ -60,7 +60,7 @@ def test_every_flag_is_read():
     ("--margin", "-0.01"), ("--margin", "nan"), ("--slice-tolerance", "-1"), ("--model-port", "0"),
     ("--model-port", "65536"), ("--candidate", "forest"), ("--label", "novalue"), ("--label", "=x"),
     ("--min-availability", "nan"), ("--max-error-ratio", "nan"), ("--slice-tolerance", "nan"),
-    ("--load-seconds", "inf"), ("--wait-seconds", "nan"), ("--max-p95-ms", "inf"),
+    ("--load-seconds", "inf"), ("--load-seconds", "0"), ("--wait-seconds", "nan"), ("--max-p95-ms", "inf"),
     ("--margin", "inf"), ("--slice-tolerance", "inf"),  # finite: `not v >= 0` refuses nan but lets inf through
 ])
 def test_bad_flags_exit_2_naming_the_flag(flag, value, capsys):
@@ -127,6 +127,7 @@ def test_help_runs_as_a_script(impl_dir):
 
 @pytest.mark.parametrize("flag, value, expected", [
     ("--model-port", "1", 1), ("--model-port", "65535", 65535), ("--requests", "1", 1),
+    ("--slice-tolerance", "0", 0.0), ("--min-availability", "0", 0.0), ("--max-error-ratio", "1", 1.0),
 ])
 def test_flag_values_at_the_edge_of_their_range_are_accepted(flag, value, expected):
     args = parse_args(REQUIRED + [flag, value])

@@ -182,6 +182,9 @@ def test_every_failed_signal_is_named():
 def test_no_request_is_no_evidence():
     assert not judge(sent=0, ok=0, p95_ms=None, error_ratio=None).healthy, (
         "a load that sent nothing proves nothing: not healthy")
+    assert not judge(sent=0, ok=0, p95_ms=None, error_ratio=None, min_availability=0.0).healthy, (
+        "healthy needs sent > 0 whatever the limits: with min_availability 0, a load that sent nothing is still "
+        "not healthy")
 
 
 def test_the_limits_given_are_the_limits_used():

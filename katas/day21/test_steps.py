@@ -235,6 +235,25 @@ def test_undeploy_removes_the_model_service_and_leaves_mlflow(world):
     assert_finite_timeouts(world)
 
 
+@pytest.mark.timeout(90)
+def test_a_model_that_never_answers_hangs_neither_serving_nor_deploy(world, tmp_path):
+    import socket
+    import time as wall
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # connections are accepted by the kernel; no answer ever comes
+        args = make_args(tmp_path, silent.getsockname()[1], wait_seconds=1.0)
+        steps = Steps(args, runner=world.docker, clock=wall.monotonic, sleep=wall.sleep)
+        began = wall.monotonic()
+        assert steps.serving() is None, "serving() should be None when /health never answers"
+        raises(lambda: steps.deploy("2"), "deploy('2') of a model port that never answers")
+        took = wall.monotonic() - began
+    assert took <= 40, (
+        f"a /health that never answers should cost serving() and deploy (--wait-seconds 1) a few seconds each: "
+        f"every HTTP request needs a finite timeout; they took {took:.1f} s")
+
+
 def test_serving_is_what_health_reports_or_none(world, tmp_path):
     from mlops_katas.infra.http_server import free_port
 
@@ -288,6 +307,22 @@ def test_load_sends_held_out_rows(world):
     assert not foreign, (
         f"the load sends held-out rows (make_data()'s X_test, in the columns' order f0, f1, f2, segment), never "
         f"training rows; {len(foreign)} of {len(sent)} rows are not held-out rows, e.g. {foreign[0]}")
+    assert len(set(sent)) >= 6, (
+        f"the load goes through the held-out rows, one per request, not the same few rows again and again; its 12 "
+        f"requests carried {len(set(sent))} different rows")
+
+
+def test_load_starts_the_held_out_rows_over_when_they_run_out(world, monkeypatch):
+    import earlier_days
+
+    real = earlier_days.make_data
+    monkeypatch.setattr(earlier_days, "make_data", lambda seed=earlier_days.SEED, n=40: real(seed, n=n))
+    held_out = len(earlier_days.make_data()[1])  # 12 rows: fewer than the requests
+    steps = world.steps(requests=held_out + 3, rps=1000.0, load_seconds=60.0)
+    result = steps.load(f"http://127.0.0.1:{world.port.port}")
+    assert result == LoadResult(held_out + 3, held_out + 3, 0), (
+        f"--requests {held_out + 3} is more than the {held_out} held-out rows: the load goes round them again and "
+        f"sends every request; got {result}")
 
 
 def test_load_stops_at_load_seconds(world):
@@ -447,19 +482,41 @@ def test_monitor_waits_for_this_loads_requests_not_for_any_count(world, promethe
 @pytest.mark.prometheus
 @pytest.mark.timeout(45)
 def test_monitor_does_not_call_a_model_healthy_when_prometheus_never_counts_the_load(world, prometheus):
+    import time as wall
+
     steps = real_time_steps(world, prometheus.url, requests=10, rps=100.0, wait_seconds=2.0)
     url = f"http://127.0.0.1:{world.port.port}"
     world.port.hold_metrics(600)  # Prometheus never sees these requests
     steps.load(url)
+    began = wall.monotonic()
     try:
         verdict = steps.monitor(url, LoadResult(10, 10, 0))
     except NotImplementedError:
         raise
     except Exception:  # noqa: BLE001 - giving up with an error is one right answer
-        return
-    assert not verdict.healthy, (
+        verdict = None
+    waited = wall.monotonic() - began
+    assert verdict is None or not verdict.healthy, (
         "Prometheus never counted the load's requests within --wait-seconds 2: the monitor should give up "
         f"(raise, or judge the model unhealthy), not call it healthy; got {verdict}")
+    assert waited <= 2.0 + 10, (
+        f"the monitor should give up about --wait-seconds (2 s) after it began waiting for Prometheus, it took "
+        f"{waited:.1f} s")
+
+
+@pytest.mark.prometheus
+@pytest.mark.timeout(45)
+def test_monitor_counts_every_5xx_status_not_only_500(world, prometheus):
+    world.docker.add_image(f"{REPO}:v3", model_version="v3", broken=503)  # every /predict answers 503
+    world.steps().deploy("3")
+    # --min-availability 0 leaves the 5xx ratio (1.0 here, past --max-error-ratio 0.5) the only signal to fail
+    steps = real_time_steps(world, prometheus.url, requests=10, rps=100.0, wait_seconds=20.0, min_availability=0.0,
+                            max_error_ratio=0.5)
+    url = f"http://127.0.0.1:{world.port.port}"
+    verdict = steps.monitor(url, steps.load(url))
+    assert not verdict.healthy and "5xx" in verdict.reason, (
+        "every /predict of the load answered 503: the server's 5xx share counts every 5xx status (503, 502...), "
+        f"not only 500, so it is 1.0, past --max-error-ratio 0.5; got {verdict}")
 
 
 @pytest.mark.prometheus
