@@ -28,7 +28,7 @@ VERSION = "v1-rc1"
 def packaged(registered, tmp_path_factory):
     champion = Champion(run_id=registered.versions["1"], model_uri=f"models:/{registered.name}/1", version="1",
                         score=0.9)
-    out_dir = tmp_path_factory.mktemp("day07-package") / "context"
+    out_dir = tmp_path_factory.mktemp("day07-package") / "contexts" / "v1"  # neither folder exists yet
     with isolated(registered.store):
         # out_dir as a str (the contract takes str or Path); package returns a Path either way.
         context = package(champion, VERSION, tracking_uri=registered.store.tracking_uri, base_image=BASE_IMAGE,
@@ -86,10 +86,17 @@ def test_the_dockerfile_builds_on_the_base_image(packaged):
     assert bases == [BASE_IMAGE], f"the Dockerfile should build FROM {BASE_IMAGE} and no other image; it uses {bases}"
 
 
+# The day-03 image sets these with ENV; docker lets an ENV win over an ARG of the same name, so
+# `ARG MODEL_VERSION=v2` then `ENV MODEL_VERSION=${MODEL_VERSION}` keeps the base image's value.
+BASE_ENV = ("MODEL_PATH", "MODEL_VERSION")
+
+
 def _settings(dockerfile: str, keyword: str) -> dict[str, str]:
-    """The values a Dockerfile's ENV or LABEL lines set (both `K=V ...` and `K V` forms, ARG/ENV `$X` expanded)."""
+    """The values a Dockerfile's ENV or LABEL lines set (both `K=V ...` and `K V` forms, ARG/ENV `$X` expanded
+    the way docker does: an ENV, the base image's included, wins over an ARG of the same name)."""
     values: dict[str, str] = {}
     known: dict[str, str] = {}
+    env_names = set(BASE_ENV)
 
     def expand(text: str) -> str:
         return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: known.get(m.group(1) or m.group(2), m.group(0)), text)
@@ -106,7 +113,10 @@ def _settings(dockerfile: str, keyword: str) -> dict[str, str]:
             pairs = [[tokens[0], " ".join(tokens[1:])]]
         for key, value in pairs:
             value = expand(value)
-            if word in ("ARG", "ENV"):
+            if word == "ENV":
+                known[key] = value
+                env_names.add(key)
+            elif word == "ARG" and key not in env_names:
                 known[key] = value
             if word == keyword:
                 values[key] = value
@@ -125,6 +135,16 @@ def test_the_image_says_its_version_and_where_it_came_from(packaged):
         f"the image should be labelled mlflow.run_id={champion.run_id}; the Dockerfile's labels are {labels}")
     assert labels.get("mlflow.model_uri") == champion.model_uri, (
         f"the image should be labelled mlflow.model_uri={champion.model_uri}; the Dockerfile's labels are {labels}")
+
+
+def test_the_image_keeps_the_base_images_user(packaged):
+    _, context, _ = packaged
+    users = [args.split()[0] if args.split() else "" for word, args in
+             instructions((context / "Dockerfile").read_text(encoding="utf-8")) if word == "USER"]
+    last = users[-1] if users else None
+    assert last is None or last.split(":")[0] not in ("root", "0"), (
+        f"the image should serve as the day-03 image's own non-root user; the Dockerfile ends as USER {last}: "
+        "COPY needs no root, so set no USER (or switch back)")
 
 
 def test_packaging_writes_nothing_outside_its_folder(packaged):

@@ -60,9 +60,8 @@ def _first_runs(training: Training) -> dict:
     return first
 
 
-def _held_out_accuracy(training: Training, run, data) -> float:
+def _logged_model(training: Training, run):
     import mlflow
-    from sklearn.metrics import accuracy_score
 
     client = _client(training.store)
     logged = client.search_logged_models(experiment_ids=[run.info.experiment_id],
@@ -71,7 +70,13 @@ def _held_out_accuracy(training: Training, run, data) -> float:
                               f"(mlflow.sklearn.log_model(model, name='model', ...)), found {len(logged)}")
     with isolated(training.store):
         mlflow.set_tracking_uri(training.store.tracking_uri)
-        model = mlflow.sklearn.load_model(logged[0].model_uri)
+        return mlflow.sklearn.load_model(logged[0].model_uri)
+
+
+def _held_out_accuracy(training: Training, run, data) -> float:
+    from sklearn.metrics import accuracy_score
+
+    model = _logged_model(training, run)
     return float(accuracy_score(data.y_test, model.predict(data.X_test)))
 
 
@@ -89,6 +94,22 @@ def test_logged_accuracy_is_measured_on_the_held_out_rows(training, data):
         assert logged == pytest.approx(actual, abs=1e-9), (
             f"run {name!r} logged accuracy {logged:.4f}, but its model scores {actual:.4f} on the held-out rows: "
             "measure on X_test, not on the rows the model was fitted on")
+
+
+def test_every_model_is_fitted_on_the_training_rows_only(training, data, candidates):
+    from sklearn.base import clone
+
+    runs = _first_runs(training)
+    for name, candidate in candidates().items():
+        if name not in runs:
+            continue  # test_every_candidate_gets_a_run_named_after_it says so
+        # The candidates are deterministic: the same rows give the same model, other rows another one.
+        wanted = clone(candidate).fit(data.X_train, data.y_train).predict(data.X_test).tolist()
+        logged = _logged_model(training, runs[name]).predict(data.X_test).tolist()
+        assert logged == wanted, (
+            f"the model run {name!r} logged predicts the held-out rows differently from the candidate fitted on "
+            "X_train, y_train: fit on the training rows only (a model that has seen the held-out rows, "
+            "like the memoriser, scores itself on rows it remembers)")
 
 
 def test_champion_is_the_best_candidate_on_held_out_accuracy(training, data):

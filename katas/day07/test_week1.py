@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -44,7 +45,7 @@ class FakeDeployer:
         return Result(version, False, self.current_version, "health check failed")
 
 
-def steps(champion=CHAMPION, verified=True, deployer=None):
+def steps(champion=CHAMPION, verified=True, deployer=None, context="/tmp/context"):
     log = deployer.log if deployer else []
     packaged = []
 
@@ -55,7 +56,7 @@ def steps(champion=CHAMPION, verified=True, deployer=None):
     def package(model, version):
         log.append("package")
         packaged.append((model, version))
-        return "/tmp/context"
+        return context
 
     def verify():
         log.append("verify")
@@ -85,6 +86,17 @@ def test_packages_and_deploys_exactly_the_champion():
 
 
 @pytest.mark.task(taskno=1)
+def test_deploy_gets_the_context_as_a_string():
+    deployer = FakeDeployer()
+    fns, _, _ = steps(deployer=deployer, context=Path("/tmp/context v3"))
+    run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
+    context = deployer.calls[0][2] if deployer.calls else None
+    assert isinstance(context, str) and context == "/tmp/context v3", (
+        "package returned a Path; deploy should get it as context=str(context), the folder's path as a string; "
+        f"it got {context!r}")
+
+
+@pytest.mark.task(taskno=1)
 def test_model_below_the_bar_is_never_packaged_or_deployed():
     deployer = FakeDeployer(current_version="v2")
     weak = Champion("run-weak", "models:/week1/4", "4", 0.6)
@@ -108,6 +120,22 @@ def test_score_that_is_not_a_number_never_passes_the_gate():
 
 
 @pytest.mark.task(taskno=1)
+def test_missing_score_never_passes_the_gate():
+    deployer = FakeDeployer(current_version="v2")
+    broken = Champion("run-unscored", "models:/week1/4", "4", None)
+    fns, log, _ = steps(champion=broken, deployer=deployer)
+    try:
+        report = run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
+    except (TypeError, ValueError):
+        report = None  # refusing the missing score with an error also stops the pipeline
+    assert log == ["train"], (
+        "a score of None (a metric that was never measured) is not a number: nothing should be packaged or "
+        f"deployed, the gate is not skipped; the steps were {log}")
+    assert report is None or (not report.ok and report.stage == "gate"), (
+        f"a score of None should be stopped by the quality gate; the report says {report}")
+
+
+@pytest.mark.task(taskno=1)
 def test_score_a_hair_below_the_bar_is_stopped():
     deployer = FakeDeployer(current_version="v2")
     close = Champion("run-close", "models:/week1/4", "4", 0.7999)
@@ -115,6 +143,9 @@ def test_score_a_hair_below_the_bar_is_stopped():
     report = run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
     assert log == ["train"] and not report.ok and report.stage == "gate", (
         "a score of 0.7999 is below a bar of 0.8: compare the score itself, not a rounded copy of it")
+    assert "0.7999" in report.reason or "79.99" in report.reason, (
+        "the reason should give the score that failed the bar, 0.7999, not a rounded copy of it (0.80 would read "
+        f"as passing a bar of 0.8); it says {report.reason!r}")
 
 
 @pytest.mark.task(taskno=1)
@@ -144,6 +175,8 @@ def test_failed_deploy_is_reported_and_not_verified():
     assert not report.ok and report.stage == "deploy", "the report should say the deploy failed"
     assert report.serving_version == "v2", "the deployer kept v2 serving; the report should say so"
     assert "health" in report.reason, "the reason should carry the deployer's reason"
+    assert report.champion == CHAMPION and report.version == "v3", (
+        f"the report should name the champion and the version v3 that failed to deploy; it says {report}")
     assert report.rolled_back is False, (
         "rolled_back is False after a failed deploy: the run redeployed nothing (the deployer keeping v2 "
         "serving is not a rollback)")
@@ -171,6 +204,8 @@ def test_failed_monitor_check_rolls_back_to_the_previous_version():
         f"the steps were {log}")
     assert not report.ok and report.stage == "verify", "a failed check is not a success"
     assert report.rolled_back and report.serving_version == "v2", "the report should say v2 serves again"
+    assert report.champion == CHAMPION and report.version == "v3", (
+        f"the report should name the champion and the version v3 that failed the check; it says {report}")
 
 
 @pytest.mark.task(taskno=2)
