@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 import socket
+import threading
 import time
 from contextlib import ExitStack, contextmanager
 from typing import Iterator
@@ -628,6 +629,86 @@ def test_one_rejected_recipient_among_several_is_a_failed_delivery():
     )
     assert str(sink.port) in str(failure), (
         f"the error should say which relay failed (port {sink.port}), got {failure}"
+    )
+
+
+@contextmanager
+def scripted_relay(greeting: bytes, reply_to_data: bytes) -> Iterator[int]:
+    """A loopback SMTP relay that greets with `greeting` (hanging up unless it is a 220) and answers the end of
+    each message with `reply_to_data`, as a busy relay (421) or a content filter (554) does; yields the port."""
+    replies = {b"EHLO": b"250 relay.test\r\n", b"HELO": b"250 relay.test\r\n", b"MAIL": b"250 OK\r\n",
+               b"RCPT": b"250 OK\r\n", b"RSET": b"250 OK\r\n", b"NOOP": b"250 OK\r\n", b"DATA": b"354 go on\r\n"}
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        listener.settimeout(0.1)
+        done = threading.Event()
+
+        def talk(conn: socket.socket) -> None:
+            lines = conn.makefile("rb")
+            conn.sendall(greeting)
+            if not greeting.startswith(b"220"):
+                return
+            for line in lines:
+                verb = line[:4].upper()
+                if verb == b"QUIT":
+                    conn.sendall(b"221 bye\r\n")
+                    return
+                conn.sendall(replies.get(verb, b"502 not implemented\r\n"))
+                if verb == b"DATA":
+                    for content in lines:  # the message, up to the lone dot that ends it
+                        if content in (b".\r\n", b".\n"):
+                            break
+                    conn.sendall(reply_to_data)
+
+        def serve() -> None:
+            while not done.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except OSError:  # no connection this tenth of a second (or the listener closed)
+                    continue
+                with conn:
+                    conn.settimeout(5)
+                    try:
+                        talk(conn)
+                    except OSError:
+                        pass
+
+        thread = threading.Thread(target=serve, name="scripted-relay", daemon=True)
+        thread.start()
+        try:
+            yield listener.getsockname()[1]
+        finally:
+            done.set()
+            thread.join(timeout=5)
+
+
+RELAY_REFUSALS = {
+    "busy-relay-hangs-up": (b"421 4.3.2 too busy, try again later\r\n", b"250 OK\r\n"),
+    "message-rejected": (b"220 relay.test ESMTP\r\n", b"554 5.7.1 message refused by policy\r\n"),
+}
+
+
+@pytest.mark.task(taskno=5)
+@pytest.mark.timeout(15)
+@pytest.mark.parametrize("refusal", sorted(RELAY_REFUSALS))
+def test_relay_refusing_the_connection_or_the_message_raises_alert_delivery_error(refusal):
+    # smtplib reports these as smtplib.SMTPException (not an OSError, and not a refused recipient).
+    with scripted_relay(*RELAY_REFUSALS[refusal]) as port:
+        notifier = SmtpNotifier("127.0.0.1", port, "alerts@example.com", ["oncall@example.com"], timeout_s=2)
+        try:
+            notifier.send("[FIRING] x", "y")
+        except AlertDeliveryError as error:
+            failure = error
+        except NotImplementedError:
+            raise
+        except Exception as error:  # noqa: BLE001 - the point is what escapes
+            pytest.fail(f"the relay answered {refusal}: a failed delivery like any other, so send raises "
+                        f"AlertDeliveryError, not {error!r} (catch smtplib.SMTPException as well as OSError)")
+        else:
+            pytest.fail(f"the relay answered {refusal}, so nothing was delivered: send raises AlertDeliveryError")
+    assert str(port) in str(failure), (
+        f"the error should say which relay failed (port {port}), got {failure}"
     )
 
 

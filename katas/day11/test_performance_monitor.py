@@ -397,6 +397,21 @@ def test_old_samples_are_kept_for_a_long_window(db_path, clock):
 
 
 @pytest.mark.task(taskno=1)
+def test_samples_are_kept_whatever_their_age(db_path, clock):
+    two_years_ago = clock.now - 2 * 365 * 24 * HOUR
+    now = clock.now
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    record_at(monitor, clock, "latency_ms", [(two_years_ago, 120.0)])
+    clock.now = now
+    ModelPerformanceMonitor(db_path, clock=clock).record_metric("latency_ms", 80.0)  # reopened, recorded again
+    got = samples(monitor, "latency_ms", hours=3 * 365 * 24)
+    assert got == [(now, 80.0), (two_years_ago, 120.0)], (
+        "samples are never deleted, however old (no retention sweep of 30, 90 or 365 days either): a 3-year "
+        f"window still holds the sample recorded 2 years ago; got {got}"
+    )
+
+
+@pytest.mark.task(taskno=1)
 @settings(max_examples=25)
 @given(samples=st.lists(st.tuples(st.integers(0, 48 * 3600), st.floats(-1e6, 1e6)), min_size=1, max_size=15),
        hours=windows)
@@ -759,8 +774,13 @@ def test_probe_does_not_follow_a_redirect_to_a_page_answering_200(db_path, clock
 
 
 @contextmanager
-def server_answering(raw_answer: bytes) -> Iterator[str]:
-    """A loopback server that reads each request and writes `raw_answer` back as it is, then hangs up."""
+def server_answering(raw_answer: bytes, *later_answers: bytes) -> Iterator[str]:
+    """A loopback server that reads each request and writes `raw_answer` back as it is, then hangs up.
+
+    With `later_answers`, the second request gets the first of them, and so on; the last one then stays.
+    """
+    answers = [raw_answer, *later_answers]
+    served = []
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)
@@ -789,7 +809,8 @@ def server_answering(raw_answer: bytes) -> Iterator[str]:
                             if not chunk:
                                 break
                             body += chunk
-                        conn.sendall(raw_answer)
+                        conn.sendall(answers[min(len(served), len(answers) - 1)])
+                        served.append(request)
                     except OSError:
                         pass
 
@@ -808,6 +829,10 @@ BROKEN_ANSWERS = {
                   b'{"predictions": ['),
 }
 
+HEALTHY_ANSWER = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 20\r\n"
+                  b"Connection: close\r\n\r\n"
+                  b'{"predictions": [0]}')
+
 
 @pytest.mark.task(taskno=3)
 @pytest.mark.parametrize("answer", sorted(BROKEN_ANSWERS))
@@ -824,6 +849,21 @@ def test_probe_of_a_broken_answer_records_unavailability(db_path, clock, answer)
                         "broken server (requests: catch requests.RequestException; urllib/http.client: also "
                         "http.client.HTTPException, which is not an OSError)")
     assert latency is None, f"an answer that is {answer} is not a successful prediction: None, got {latency}"
+    assert samples(monitor, "availability") == [(clock.now, 0.0)], f"an answer that is {answer} records availability 0.0"
+    assert monitor.get_recent_metrics("latency_ms") == [], f"an answer that is {answer} records no latency"
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("answer", sorted(BROKEN_ANSWERS))
+def test_probe_does_not_retry_a_broken_answer_into_a_success(db_path, clock, answer):
+    # The worker crashes on the first request, then a healthy one answers: a probe that retries hides the crash.
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    with server_answering(BROKEN_ANSWERS[answer], HEALTHY_ANSWER) as url:
+        latency = monitor.check_model_latency(url)
+    assert latency is None, (
+        f"the first (and only) answer was {answer}: the probe returns None, got a latency of {latency}; one POST "
+        "per probe, a broken answer is recorded as it is and not retried into a success"
+    )
     assert samples(monitor, "availability") == [(clock.now, 0.0)], f"an answer that is {answer} records availability 0.0"
     assert monitor.get_recent_metrics("latency_ms") == [], f"an answer that is {answer} records no latency"
 
