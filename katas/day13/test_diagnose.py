@@ -189,6 +189,9 @@ def test_a_non_200_health_answer_is_unhealthy(status):
 def test_a_failing_docker_healthcheck_is_unhealthy():
     findings = analyse(snapshot("unhealthy"))
     assert causes(findings) == ["unhealthy"], f"State.Health.Status is 'unhealthy': {findings}"
+    assert "unhealthy" in evidence_of(findings, "unhealthy").lower(), (
+        f"/health answered 200, so the evidence must say that Docker's HEALTHCHECK reports 'unhealthy': {findings}"
+    )
     findings = analyse(snapshot("unhealthy", REFUSED))
     assert causes(findings) == ["unreachable", "unhealthy"], (
         f"no answer to our probe and Docker's HEALTHCHECK failing are two causes that both apply: {findings}"
@@ -273,6 +276,16 @@ def test_the_stored_p95_interpolates_linearly_and_is_judged_against_slow_ms():
     moderate = [50.0] * 90 + [150.0] * 10  # p95 is 150 ms
     findings = analyse(snapshot("healthy", latency_ms=moderate), slow_ms=100)
     assert causes(findings) == ["slow"], f"a p95 of 150 ms is slow against slow_ms=100: {findings}"
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("count", [1, 2, 5])
+def test_a_few_stored_latency_samples_are_judged_too(count):
+    findings = analyse(snapshot("healthy", latency_ms=[900.0] * count))
+    assert causes(findings) == ["slow"], (
+        f"the p95 of {count} stored sample(s) of 900 ms is 900 ms, over budget however few the samples: {findings}"
+    )
+    assert "900" in evidence_of(findings, "slow"), "the evidence gives the stored p95, 900 ms"
 
 
 @pytest.mark.task(taskno=3)
@@ -393,6 +406,9 @@ def test_check_health_reports_an_error_status_as_it_is(server):
     server.set("failing", status=503)
     result = check_health(server.url)
     assert result.status == 503 and result.latency_ms is not None, f"a 503 is an answer, with a latency: {result}"
+    assert server.requests == [("GET", "/health")], (
+        f"check_health does one GET and reports the 503 it got, without retrying it; the server saw {server.requests}"
+    )
 
 
 @pytest.mark.task(taskno=4)

@@ -51,6 +51,11 @@ def test_latency_from_the_monitoring_store_is_taken_into_account(docker_client, 
     assert "latency_ms" in store.asked, "diagnose reads latency_ms from the metrics store it is given"
     assert causes(findings) == ["slow"], f"the stored p95 latency is 900 ms: {findings}"
     last_hour = gather(server.container.id, server.url, client=docker_client, metrics=store).latency_ms
+    snapshot = gather(server.container.id, server.url, client=docker_client)
+    assert snapshot.container == server.container.id, (
+        f"the snapshot names the container as it was asked for (its id here), not by Docker's name for it: "
+        f"{snapshot.container!r}"
+    )
     assert sorted(last_hour) == [30.0] * 5 + [900.0] * 20, (
         f"by default gather reads the last hour of latency (not the 3-hour-old samples), got {sorted(last_hour)}"
     )
@@ -82,6 +87,24 @@ def test_a_crash_looping_container_is_diagnosed_with_its_error(docker_client, fa
     assert "could not load model" in evidence, f"the evidence quotes the container's error line: {evidence}"
     tail = gather(container.name, url, client=docker_client, log_lines=2).logs
     assert len(tail.splitlines()) == 2, f"log_lines=2 keeps only the last 2 of the restarts' log lines, got {tail!r}"
+
+
+def test_a_log_that_is_not_utf8_does_not_break_the_diagnosis(docker_client, faulty_container, wait_until):
+    writes_bad_bytes = "import sys; sys.stderr.buffer.write(b'ERROR: cannot parse row caf\\xe9\\n'); sys.exit(3)"
+    # Docker's `local` log driver keeps the bytes as written (json-file would already have replaced them).
+    container, url = faulty_container("bad-bytes", command=["python3", "-c", writes_bad_bytes],
+                                      log_config={"type": "local"})
+    wait_until(container, lambda attrs: attrs["State"]["Status"] == "exited", "exited")
+    try:
+        findings = diagnose(container.name, url, client=docker_client)
+    except UnicodeDecodeError as exc:
+        pytest.fail(f"the container wrote a Latin-1 byte (0xe9) to its log; gather decodes logs with invalid bytes "
+                    f"replaced, it must not fail on them: {exc!r}")
+    assert causes(findings)[:1] == ["exited"] and "error_logs" in causes(findings), (
+        f"it exited with code 3 after logging an error line: {findings}"
+    )
+    evidence = next(f.evidence for f in findings if f.cause == "error_logs")
+    assert "cannot parse row" in evidence, f"the evidence quotes the error line, bad byte replaced: {evidence!r}"
 
 
 def test_an_oom_killed_container_is_diagnosed_oom(docker_client, faulty_container, wait_until):
