@@ -269,6 +269,13 @@ def test_rate_limit_from_the_environment(make_app, counting_model, monkeypatch):
         "RATE_LIMIT=1 from the environment: one request, then 429")
 
 
+def test_rate_burst_from_the_environment(make_app, counting_model, monkeypatch):
+    monkeypatch.setenv("RATE_BURST", "2")
+    app = make_app({"RATE_LIMIT": "1", "MAX_WAIT_MS": 0}, model=counting_model(), clock=FakeClock())
+    answers = [post(app, {"features": [ROWS[i]]}).status_code for i in range(3)]
+    assert answers == [200, 200, 429], f"RATE_BURST=2 from the environment: two requests, then 429; got {answers}"
+
+
 def test_the_bucket_is_checked_first_and_every_predict_takes_a_token(make_app, counting_model):
     clock = FakeClock()
     model = counting_model()
@@ -345,6 +352,17 @@ def test_a_fractional_burst_keeps_its_fraction(make_app, counting_model):
     answers = [post(app, {"features": [ROWS[3 + i]]}).status_code for i in range(2)]
     assert answers == [200, 429], (
         f"the half token left plus 0.5 s at 1 token/s make one whole token: one more request; got {answers}")
+
+
+def test_a_burst_smaller_than_the_rate_limit_is_kept(make_app, counting_model):
+    clock = FakeClock()
+    app = make_app({"RATE_LIMIT": "5", "RATE_BURST": "2", "MAX_WAIT_MS": 0}, model=counting_model(), clock=clock)
+    answers = [post(app, {"features": [ROWS[i]]}).status_code for i in range(3)]
+    assert answers == [200, 200, 429], (
+        f"RATE_BURST=2 (any finite number >= 1, also below RATE_LIMIT=5) holds 2 tokens: two requests; got {answers}")
+    clock.advance(10)
+    answers = [post(app, {"features": [ROWS[3 + i]]}).status_code for i in range(3)]
+    assert answers == [200, 200, 429], f"the bucket refills to RATE_BURST=2 and no further; got {answers}"
 
 
 class MeetingClock(FakeClock):

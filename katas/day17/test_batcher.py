@@ -322,14 +322,21 @@ class Boom(Exception):
     pass
 
 
-def test_a_failing_batch_fails_all_its_futures_and_the_worker_goes_on():
-    gate = Recorder(gated=True)
+def falls_over_on_bad(gate):
+    """A model that raises Boom for any batch holding "bad" and upper-cases every other."""
 
     def predict_batch(items):
         gate(items)
         if "bad" in items:
             raise Boom("the model fell over")
         return [x.upper() for x in items]
+
+    return predict_batch
+
+
+def test_a_failing_batch_fails_all_its_futures_and_the_worker_goes_on():
+    gate = Recorder(gated=True)
+    predict_batch = falls_over_on_bad(gate)
 
     with MicroBatcher(predict_batch, max_batch_size=3, max_wait_s=0.05) as batcher, opened_on_exit(gate):
         hold_worker(gate, batcher)
@@ -386,6 +393,43 @@ def test_a_future_cancelled_while_its_item_waits_gets_no_result_and_the_worker_g
     assert answers == [("done", x) for x in ("first", "before", "after")] and later == ("done", "later"), (
         f"every item but the cancelled one should get its own result; got {answers} and {later!r}")
     assert given_up.cancelled(), "a future its caller cancelled should stay cancelled and get no result"
+
+
+def test_a_cancelled_future_in_a_failing_batch_stays_cancelled_and_the_worker_goes_on():
+    gate = Recorder(gated=True)
+    predict_batch = falls_over_on_bad(gate)
+
+    with MicroBatcher(predict_batch, max_batch_size=3, max_wait_s=0.05) as batcher, opened_on_exit(gate):
+        hold_worker(gate, batcher)
+        bad, given_up, other = (batcher.submit(x) for x in ("bad", "given up", "other"))
+        assert given_up.cancel(), "a caller should be able to cancel the future of an item still waiting"
+        gate.open()
+        try:
+            errors = [f.exception(timeout=WAIT_S) for f in (bad, other)]
+            after = batcher.submit("z").result(timeout=WAIT_S)
+        except FutureTimeout:
+            pytest.fail(f"a batch holding a cancelled future failed, and after {WAIT_S} s other items were still "
+                        "unanswered: setting the exception of a cancelled future raises InvalidStateError, which must "
+                        "not stop the worker (claim each future with set_running_or_notify_cancel() first)")
+    assert all(isinstance(error, Boom) for error in errors), (
+        f"the other futures of the failed batch should get its exception, got {errors!r}")
+    assert after == "Z", "after the failed batch the worker should go on with the next one"
+    assert given_up.cancelled(), "a future its caller cancelled should stay cancelled"
+
+
+def test_a_batch_whose_every_future_was_cancelled_never_calls_predict_batch_with_an_empty_list():
+    recorder = Recorder(gated=True)
+    with MicroBatcher(recorder, max_batch_size=2, max_wait_s=0.05) as batcher, opened_on_exit(recorder):
+        first = hold_worker(recorder, batcher)
+        given_up = [batcher.submit(x) for x in ("gone 1", "gone 2")]
+        assert all(f.cancel() for f in given_up), "a caller should be able to cancel a waiting item's future"
+        recorder.open()
+        assert first.result(timeout=WAIT_S) == ("done", "first"), "the held item gets its result"
+        later = batcher.submit("later").result(timeout=WAIT_S)
+    assert later == ("done", "later"), f"the batcher goes on serving; got {later!r}"
+    assert [] not in recorder.batches, (
+        "every item of a batch was cancelled: send them anyway or skip the call, but predict_batch is never called "
+        f"with an empty list; got batches {recorder.batches}")
 
 
 # --- the queue bound ------------------------------------------------------------------------------

@@ -95,6 +95,14 @@ def test_model_path_comes_from_the_environment_when_config_lacks_it(make_app, mo
         "a key in config wins over the environment variable")
 
 
+def test_model_path_in_config_wins_over_the_environment(make_app, model_file, monkeypatch, tmp_path):
+    monkeypatch.setenv("MODEL_PATH", str(tmp_path / "missing.skops"))
+    app = make_app({"MODEL_PATH": str(model_file)})
+    assert wait_ready(app).status_code == 200, (
+        "MODEL_PATH in config wins over the environment variable: the config's file should be loaded, not the "
+        "missing one the environment names")
+
+
 def test_a_given_model_is_served_without_any_model_path(make_app, counting_model, reference_model):
     model = counting_model()
     app = make_app({"MODEL_VERSION": "injected"}, model=model)
@@ -480,3 +488,15 @@ def test_cache_size_defaults_to_1024(make_app):
     assert len(model.calls) == 1025, "the 1024 most recent answers should be cached by default"
     client.post("/predict", json={"features": [[0, 0, 0, 0]]})
     assert len(model.calls) == 1026, "the cache holds 1024 answers by default; the oldest should have been evicted"
+
+
+def test_each_app_has_its_own_cache(make_app, counting_model):
+    first_model, second_model = counting_model(), SumModel()
+    first = make_app({"MAX_WAIT_MS": 0}, model=first_model)
+    second = make_app({"MAX_WAIT_MS": 0}, model=second_model)
+    post(first, {"features": [[1, 2, 3, 4.5]]})
+    answer = post(second, {"features": [[1, 2, 3, 4.5]]})
+    assert second_model.calls == [1] and answer.get_json()["predictions"] == [10.5], (
+        "an answer cached by one app must never answer a request to another app (it may serve another model): "
+        f"the second app's model should be called and answer 10.5; got {answer.get_json()} after calls "
+        f"{second_model.calls}")
