@@ -6,6 +6,7 @@ error), then cross-object rules. Every problem names the file, the object and th
 """
 
 import re
+from fractions import Fraction
 
 import pytest
 
@@ -17,9 +18,13 @@ CONTRACT_PORT = 8000  # the day-03 server listens here
 MAX_CPU_REQUEST = 1  # cores: the tests' kind cluster is one node on your machine
 MIN_MEMORY = 16 * 2**20  # bytes: less cannot even start Python, let alone load a model
 MIN_MEMORY_LIMIT = 128 * 2**20  # bytes: the day-03 server with its model uses over 100Mi
+MIN_CPU_LIMIT = Fraction(1, 5)  # cores: its libraries take about two CPU-seconds to load
+# What all replicas may request together: a two-core machine's kind node, whose own pods reserve ~0.95 core.
+NODE_CPU, NODE_MEMORY = 1, 2 * 2**30
 MIN_START_S = 30  # seconds the first restarting probe must allow: the defaults give 0 + 3 x 10
 MOVING_TAGS = {"latest", "stable", "main", "master", "dev", "develop", "edge", "nightly", "head", "current",
-               "prod", "production"}
+               "prod", "production", "staging", "stage", "canary", "snapshot", "unstable", "beta", "alpha",
+               "test", "testing", "trunk", "next", "release"}
 RELEASE_LABELS = ("app.kubernetes.io/version", "version", "helm.sh/chart")  # change with every release
 # What the tests' kind node offers: Linux on your machine's architecture, no custom labels, no GPU.
 KIND_NODES = [{"kubernetes.io/os": "linux", "beta.kubernetes.io/os": "linux", "kubernetes.io/arch": arch,
@@ -37,6 +42,9 @@ DNS_1035_LABEL = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")  # Service nam
 DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
 NODE_PORTS = range(30000, 32768)  # the API server's default --service-node-port-range
 PROBE_HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")
+# The capabilities the Pod Security Standards' baseline lets a container add (the runtime's defaults).
+BASELINE_CAPABILITIES = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
+                         "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
 LABEL_NAME = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")  # a label value (or "") and key name
 
 
@@ -107,6 +115,35 @@ def _assert_plain_http_to_the_pod(container, probe):
                               "so every probe would fail")
     assert "host" not in http, (f"{probe}.httpGet.host is {http['host']!r}: the kubelet would probe that "
                                 "address (the node itself for 127.0.0.1), not the pod; leave host out")
+
+
+def _assert_pinned_image(image, where):
+    """A valid reference with a fixed tag or a sha256 digest: never untagged, :latest or another moving tag."""
+    image = str(image if image is not None else "")
+    repository = image.split("@", 1)[0]
+    last = repository.rsplit("/", 1)[-1]
+    if ":" in last:
+        repository = repository[: -(len(last) - last.index(":"))]
+    assert REPOSITORY.fullmatch(repository), \
+        (f"{where}'s repository {repository!r} is not a valid reference (path components are lowercase "
+         "letters, digits and separators, after an optional registry host): the pod never starts "
+         "(InvalidImageName)")
+    if "@" in image:
+        digest = image.rsplit("@", 1)[1]
+        assert DIGEST.fullmatch(digest), \
+            (f"{where}'s digest {digest!r} is not sha256: and 64 hex digits (a short image id is not a "
+             "digest): the reference is invalid and the pod never starts (InvalidImageName)")
+        return
+    assert ":" in last, \
+        (f"{where} {image!r} has no tag, which means :latest: a moving tag cannot be rolled back and is "
+         "pulled on every start; pin a version (1.0.0) or a digest")
+    tag = last.rsplit(":", 1)[-1]
+    assert TAG.fullmatch(tag), \
+        (f"{where}'s tag {tag!r} is empty or not a valid tag: {image!r} is an invalid reference "
+         "and the pod never starts (InvalidImageName)")
+    assert tag.lower() not in MOVING_TAGS, \
+        (f"{where}'s tag {tag!r} moves with every build, as :latest does: two pods may run different "
+         "builds and a rollback cannot return to the old one; pin a version (1.0.0) or a digest")
 
 
 def _invalid_labels(where, labels):
@@ -224,6 +261,10 @@ class TestDeployment:
 
     def test_pods_fit_the_tests_node(self, manifest_report):
         report = manifest_report(DEPLOYMENT)
+        node_name = _pod_spec(report).get("nodeName")
+        assert not node_name, \
+            (f"the pod template sets nodeName {node_name!r}: that bypasses the scheduler and binds every pod to "
+             "a node of that name, which the tests' kind cluster has not got; leave nodeName out")
         selector = _pod_spec(report).get("nodeSelector")
         selector = selector if isinstance(selector, dict) else {}
         foreign = {k: v for k, v in selector.items() if any(node.get(k) != v for node in KIND_NODES)}
@@ -396,6 +437,12 @@ class TestDeployment:
                 ref = v.get(kind)
                 if isinstance(ref, dict) and not ref.get("optional"):
                     needed.append(f"volume {v.get('name')} from {kind} {ref.get('name', ref.get('secretName'))!r}")
+            sources = (v.get("projected") or {}).get("sources") if isinstance(v.get("projected"), dict) else None
+            for source in sources if isinstance(sources, list) else []:
+                for kind in ("configMap", "secret"):
+                    ref = source.get(kind) if isinstance(source, dict) else None
+                    if isinstance(ref, dict) and not ref.get("optional"):
+                        needed.append(f"volume {v.get('name')} projecting {kind} {ref.get('name')!r}")
             if "persistentVolumeClaim" in v:
                 needed.append(f"volume {v.get('name')} from a persistentVolumeClaim")
         assert not needed, \
@@ -421,6 +468,19 @@ class TestDeployment:
             assert context.get("privileged") is not True, \
                 (f"{where} securityContext sets privileged: true, which hands the container the node's "
                  "devices and kernel; the model server needs none of that, leave it out")
+        context = _container(report).get("securityContext")
+        capabilities = context.get("capabilities") if isinstance(context, dict) else None
+        added = capabilities.get("add") if isinstance(capabilities, dict) else None
+        extra = sorted({str(c) for c in added if str(c).upper().removeprefix("CAP_") not in BASELINE_CAPABILITIES}
+                       if isinstance(added, list) else [])
+        assert not extra, \
+            (f"the container adds the capabilities {extra}: they hand it the node's kernel much as privileged: "
+             "true does (the Pod Security Standards' baseline forbids them), and a server on port 8000 needs "
+             "none; leave capabilities.add out")
+        shared = [key for key in ("hostPID", "hostIPC") if _pod_spec(report).get(key) is True]
+        assert not shared, \
+            (f"the pod sets {shared}: it would see (and could signal) the node's processes or shared memory, "
+             "which the Pod Security Standards' baseline forbids and the model server never needs; leave it out")
 
     def test_restart_policy_is_always(self, manifest_report):
         policy = _pod_spec(manifest_report(DEPLOYMENT)).get("restartPolicy", "Always")
@@ -454,6 +514,25 @@ class TestDeployment:
             assert count or percent, \
                 (f"strategy.rollingUpdate.{key} is {value!r}: it should be a whole number of pods (1) or a "
                  "percentage (25%); a quoted number is neither, and the API server rejects it")
+            if key == "maxUnavailable" and percent:
+                assert int(value[:-1]) <= 100, \
+                    (f"strategy.rollingUpdate.maxUnavailable is {value!r}: no more than every pod (100%) can be "
+                     "unavailable, and the API server rejects a larger percentage")
+
+    def test_progress_deadline_is_above_min_ready(self, manifest_report):
+        spec = _deployment_doc(manifest_report(DEPLOYMENT)).get("spec") or {}
+        deadline, min_ready = spec.get("progressDeadlineSeconds"), spec.get("minReadySeconds", 0)
+        if not isinstance(deadline, int) or not isinstance(min_ready, int):
+            return  # no deadline (the default is 600 s), or a type the schema test reports
+        assert deadline > min_ready, \
+            (f"spec.progressDeadlineSeconds is {deadline}, not above minReadySeconds {min_ready}: a rollout "
+             "could never count as progressing, and the API server rejects it; raise the deadline or leave it out")
+
+    def test_is_not_created_paused(self, manifest_report):
+        paused = (_deployment_doc(manifest_report(DEPLOYMENT)).get("spec") or {}).get("paused")
+        assert paused is not True, \
+            ("spec.paused is true: a Deployment created paused never creates its ReplicaSet, so not one pod "
+             "starts until someone runs `kubectl rollout resume`; leave paused out")
 
     def test_keeps_a_rollout_history_to_roll_back_to(self, manifest_report):
         history = (_deployment_doc(manifest_report(DEPLOYMENT)).get("spec") or {}).get("revisionHistoryLimit", 10)
@@ -492,37 +571,54 @@ class TestDeployment:
                 assert quantity(value) is not None, \
                     (f"{where}.{name} is {value!r}, which is not a Kubernetes quantity (such as 500m, 1, "
                      "256Mi): the API server rejects the Deployment")
+        for where, values in (("requests", requests), ("limits", limits)):
+            if "ephemeral-storage" in values:
+                storage = quantity(values["ephemeral-storage"])
+                assert storage is not None and storage >= MIN_MEMORY, \
+                    (f"{where}.ephemeral-storage is {values['ephemeral-storage']!r}: storage counts bytes, as "
+                     "memory does, so give it a unit (1Gi); under 16Mi the pod is evicted at its first log lines")
         assert quantity(limits.get("memory")) >= MIN_MEMORY_LIMIT, \
             (f"limits.memory is {limits.get('memory')!r}: the day-03 server with its model uses over 100Mi, so "
              "under a 128Mi limit it is OOM-killed while loading and never becomes ready")
+
+    def test_all_replicas_fit_one_small_node(self, manifest_report):
+        doc = _deployment_doc(manifest_report(DEPLOYMENT))
+        replicas = (doc.get("spec") or {}).get("replicas", 1)
+        requests = (_container(manifest_report(DEPLOYMENT)).get("resources") or {}).get("requests") or {}
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or not isinstance(requests, dict):
+            return  # other tests report a malformed replicas or resources
+        budgets = (("cpu", NODE_CPU, "one core", "a two-core machine's Kubernetes pods already reserve almost one"),
+                   ("memory", NODE_MEMORY, "2Gi", "a small machine has little more to spare"))
+        for name, budget, shown, why in budgets:
+            each = quantity(requests.get(name))
+            if each is None:
+                continue  # other tests report a missing or malformed request
+            assert replicas * each <= budget, \
+                (f"{replicas} replicas requesting {requests[name]!r} {name} each ask for more than {shown} "
+                 f"together: the tests run every replica on one kind node, where {why}, so some replicas "
+                 f"would stay Pending for ever; keep replicas x requests.{name} within {shown}")
+
+    def test_cpu_limit_lets_the_server_start(self, manifest_report):
+        limits = (_container(manifest_report(DEPLOYMENT)).get("resources") or {}).get("limits") or {}
+        if not isinstance(limits, dict) or "cpu" not in limits:
+            return  # no CPU limit: the server may use any idle CPU
+        cpu = quantity(limits["cpu"])
+        assert cpu is None or cpu >= MIN_CPU_LIMIT, \
+            (f"limits.cpu is {limits['cpu']!r}: the day-03 server's libraries alone take about two CPU-seconds "
+             "to load, which such a limit stretches to minutes, so the probes restart it before it is up; "
+             "give it at least 200m, or leave the CPU limit out")
 
     def test_image_is_pinned_not_latest(self, manifest_report):
         report = manifest_report(DEPLOYMENT)
         _container(report)
         problems = report.problems_of("image")
         assert not problems, "the image should have a fixed tag or digest:\n" + explain(problems)
-        image = str(_container(report).get("image"))
-        repository = image.split("@", 1)[0]
-        last = repository.rsplit("/", 1)[-1]
-        if ":" in last:
-            repository = repository[: -(len(last) - last.index(":"))]
-        assert REPOSITORY.fullmatch(repository), \
-            (f"the image's repository {repository!r} is not a valid reference (path components are lowercase "
-             "letters, digits and separators, after an optional registry host): the pod never starts "
-             "(InvalidImageName)")
-        if "@" in image:
-            digest = image.rsplit("@", 1)[1]
-            assert DIGEST.fullmatch(digest), \
-                (f"the image's digest {digest!r} is not sha256: and 64 hex digits (a short image id is not a "
-                 "digest): the reference is invalid and the pod never starts (InvalidImageName)")
-        else:
-            tag = image.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
-            assert TAG.fullmatch(tag), \
-                (f"the image's tag {tag!r} is empty or not a valid tag: {image!r} is an invalid reference "
-                 "and the pod never starts (InvalidImageName)")
-            assert tag.lower() not in MOVING_TAGS, \
-                (f"the image's tag {tag!r} moves with every build, as :latest does: two pods may run different "
-                 "builds and a rollback cannot return to the old one; pin a version (1.0.0) or a digest")
+        _assert_pinned_image(_container(report).get("image"), "the image")
+
+    def test_init_containers_images_are_pinned_too(self, manifest_report):
+        for i, init in enumerate(c for c in _pod_spec(manifest_report(DEPLOYMENT)).get("initContainers") or []
+                                 if isinstance(c, dict)):
+            _assert_pinned_image(init.get("image"), f"initContainers[{i}].image")
 
     def test_pull_policy_lets_a_loaded_image_run(self, manifest_report):
         policy = _container(manifest_report(DEPLOYMENT)).get("imagePullPolicy", "IfNotPresent")
@@ -594,6 +690,13 @@ class TestService:
         assert publish is not True, \
             ("spec.publishNotReadyAddresses is true: the Service would send requests to pods whose /ready "
              "still answers 503 (model not loaded), defeating the readiness probe; leave it out")
+
+    def test_keeps_a_cluster_ip(self, manifest_report):
+        service = _only(manifest_report(SERVICE), "Service", "v1", SERVICE)
+        cluster_ip = service.doc.get("spec", {}).get("clusterIP")
+        assert cluster_ip != "None", \
+            ("spec.clusterIP is None: a headless Service has no stable address of its own and balances nothing, "
+             "its DNS name hands clients the pods' addresses; leave clusterIP out")
 
     def test_selects_the_deployments_pods(self, manifest_report):
         report = manifest_report(DEPLOYMENT, SERVICE)
