@@ -1,6 +1,7 @@
 """Task 2: a CreateCustomJobRequest for one worker pool, checked before it is sent."""
 
 import json
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -191,6 +192,12 @@ def test_replica_count_must_be_a_whole_number_of_at_least_one(count, value_error
         job(replica_count=count)
 
 
+def test_a_replica_count_too_large_for_the_api_is_rejected(value_error_naming):
+    # replica_count is an int64 in the request: protobuf's own "Value out of range" names no field.
+    with value_error_naming("replica_count"):
+        job(replica_count=2**63)
+
+
 PACKAGE_JOB = {"image_uri": EXECUTOR, "package_uris": ["gs://my-bucket/trainer.tar.gz"], "python_module": "trainer.task"}
 
 
@@ -271,6 +278,31 @@ def test_module_names_may_hold_underscores_and_digits(module):
     assert package.python_module == module, f"{module} is a dotted Python module name and should be accepted"
 
 
+@pytest.mark.parametrize("module", ["task", "Trainer.Task"])
+def test_a_top_level_or_capitalised_module_is_accepted(module):
+    package = only_pool(job(image_uri=EXECUTOR, package_uris=["gs://my-bucket/trainer.tar.gz"],
+                            python_module=module)).python_package_spec
+    assert package.python_module == module, (
+        f"{module} is a Python module name (python -m {module} runs it) and should be accepted")
+
+
+def test_an_empty_python_module_is_rejected(value_error_naming):
+    with value_error_naming("python_module"):
+        job(image_uri=EXECUTOR, package_uris=["gs://my-bucket/trainer.tar.gz"], python_module="")
+
+
+def test_an_empty_python_module_does_not_mean_no_module():
+    # None means "no module"; "" is a module name left blank, so the job must not quietly run a container.
+    try:
+        job(python_module="")
+    except ValueError as exc:
+        named = re.search(r"(?<![A-Za-z0-9_])(python_module|package_uris)(?![A-Za-z0-9_])", str(exc))
+        assert named, f"the ValueError should name python_module (or the missing package_uris), but it said: {exc}"
+    else:
+        pytest.fail("python_module='' is not a module name: it should be a ValueError, not a container job",
+                    pytrace=False)
+
+
 @pytest.mark.parametrize(("field", "value"), [
     ("image_uri", 7),
     ("python_module", 7),
@@ -299,3 +331,11 @@ def test_a_gpu_the_machine_cannot_take_is_rejected(value_error_naming):
 def test_an_accelerator_with_a_count_of_zero_is_rejected(value_error_naming):
     with value_error_naming("accelerator_count"):
         job(accelerator_type="NVIDIA_TESLA_T4", accelerator_count=0)
+
+
+def test_custom_job_request_takes_keyword_arguments_only():
+    assert only_pool(job()).machine_spec.machine_type == "n1-standard-8", "the keyword call should build a request"
+    with pytest.raises(TypeError):
+        custom_job_request(PARENT, "fraud-train", "n1-standard-8", IMAGE)
+        pytest.fail("custom_job_request takes keyword arguments only: positional ones should be a TypeError",
+                    pytrace=False)

@@ -54,6 +54,7 @@ def test_a_gpu_serving_machine_reaches_dedicated_resources():
     {"1111": 100},
     {"0": 0, "1111": 60, "2222": 40},
     {"0": 50, "1234567890": 50},
+    {"0": 50, "0042": 50},
 ])
 def test_canary_and_zero_traffic_splits_are_accepted(split):
     assert dict(deploy(traffic_split=split).traffic_split) == split, (
@@ -73,6 +74,12 @@ def test_any_mapping_is_accepted_as_a_traffic_split():
         "traffic_split is a Mapping: a read-only mapping that adds up to 100 should be accepted like a dict")
 
 
+def test_the_display_name_is_kept_exactly_as_given():
+    name = " fraud v2 "
+    assert deploy(display_name=name).deployed_model.display_name == name, (
+        "a valid display name, surrounding spaces included, should reach the DeployedModel unchanged")
+
+
 def test_a_fixed_size_deployment_has_min_equal_to_max():
     resources = deploy(min_replica_count=2, max_replica_count=2).deployed_model.dedicated_resources
     assert (resources.min_replica_count, resources.max_replica_count) == (2, 2), "min == max is a fixed size"
@@ -83,7 +90,10 @@ def test_a_fixed_size_deployment_has_min_equal_to_max():
     ("7", "f"),
     ("fraud-", "fraud_"),
     ("e" * 63, "m" * 63),
-], ids=["words", "one-character", "ending-in-hyphen-or-underscore", "63-characters"])
+    ("fraud_endpoint", "fraud-model"),
+    ("007", "0042"),
+], ids=["words", "one-character", "ending-in-hyphen-or-underscore", "63-characters", "underscore-in-endpoint",
+        "leading-zeros"])
 def test_endpoint_and_model_ids_need_not_be_numbers(endpoint_id, model_id):
     endpoint = f"projects/my-project/locations/us-central1/endpoints/{endpoint_id}"
     model = f"projects/my-project/locations/us-central1/models/{model_id}"
@@ -101,7 +111,7 @@ def test_the_location_may_end_in_more_than_one_digit():
         "europe-west12 is a region (words joined by hyphens, ending in digits) and both names are in it")
 
 
-@pytest.mark.parametrize("version", ["2", "prod-2", "a" * 63])
+@pytest.mark.parametrize("version", ["2", "prod-2", "a" * 63, "prod_2", "007"])
 def test_a_model_version_may_be_deployed(version):
     model = f"{MODEL}@{version}"
     assert deploy(model=model).deployed_model.model == model, "models/ID@VERSION names one model version"
@@ -200,6 +210,16 @@ def test_max_replica_count_must_be_a_whole_number(count, value_error_naming):
         deploy(min_replica_count=1, max_replica_count=count)
 
 
+@pytest.mark.parametrize(("field", "low", "high"), [
+    ("min_replica_count", 2**31, 2**31),
+    ("max_replica_count", 1, 2**31),
+])
+def test_replica_counts_too_large_for_the_api_are_rejected(field, low, high, value_error_naming):
+    # Both counts are int32 in the request: protobuf's own "Value out of range" names no field.
+    with value_error_naming(field):
+        deploy(min_replica_count=low, max_replica_count=high)
+
+
 def test_max_replica_count_below_min_is_rejected(value_error_naming):
     with value_error_naming("max_replica_count"):
         deploy(min_replica_count=3, max_replica_count=2)
@@ -269,3 +289,11 @@ def test_a_split_adding_up_to_100_is_accepted(percents):
     split = as_split(percents)
     assert dict(deploy(traffic_split=split).traffic_split) == split, (
         f"{split} adds up to 100 and should be accepted as given")
+
+
+def test_deploy_model_request_takes_keyword_arguments_only():
+    assert deploy().endpoint == ENDPOINT, "the keyword call should build a request"
+    with pytest.raises(TypeError):
+        deploy_model_request(ENDPOINT, MODEL, "fraud-v2", "n1-standard-4", 1, 3, {"0": 100})
+        pytest.fail("deploy_model_request takes keyword arguments only: positional ones should be a TypeError",
+                    pytrace=False)

@@ -74,6 +74,14 @@ def test_one_pool_written_as_a_mapping_becomes_a_one_pool_list():
     assert list(pool.container_spec.args) == ["--epochs=5"], "args should be kept"
 
 
+def test_one_pool_written_as_any_mapping_becomes_a_one_pool_list():
+    data = config()
+    data["workerPoolSpecs"] = MappingProxyType(data["workerPoolSpecs"])
+    spec = custom_job_spec_from_gcloud(data)
+    assert [p.machine_spec.machine_type for p in spec.worker_pool_specs] == ["n1-highmem-2"], (
+        "a single workerPoolSpecs given as any Mapping (here a read-only one), not only a dict, is one worker pool")
+
+
 def test_a_list_of_pools_is_kept_in_order():
     spec = custom_job_spec_from_gcloud(config(TWO_POOLS))
     pools = spec.worker_pool_specs
@@ -160,6 +168,12 @@ def test_a_gpu_the_machine_cannot_take_is_rejected(value_error_naming):
 
 def test_a_gpu_without_a_count_is_rejected(value_error_naming):
     data = first_pool_with(machineSpec={"machineType": "n1-standard-8", "acceleratorType": "NVIDIA_TESLA_T4"})
+    with value_error_naming("accelerator_count"):
+        custom_job_spec_from_gcloud(data)
+
+
+def test_a_gpu_count_without_a_gpu_is_rejected(value_error_naming):
+    data = first_pool_with(machineSpec={"machineType": "n1-standard-8", "acceleratorCount": 2})
     with value_error_naming("accelerator_count"):
         custom_job_spec_from_gcloud(data)
 

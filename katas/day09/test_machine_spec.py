@@ -144,6 +144,8 @@ def test_an_accelerator_optimized_machine_without_its_gpu_is_rejected(machine, v
     ("a2-highgpu-1g", "NVIDIA_TESLA_A100", True),
     ("e2-standard-4", None, False),
     ("e2-standard-4", None, 0.0),
+    ("n1-standard-8", "ACCELERATOR_TYPE_UNSPECIFIED", 2),
+    ("e2-standard-4", Accelerator.ACCELERATOR_TYPE_UNSPECIFIED, 1),
 ])
 def test_a_wrong_accelerator_count_is_rejected(machine, gpu, count, value_error_naming):
     with value_error_naming("accelerator_count"):
@@ -156,7 +158,7 @@ def test_a_wrong_accelerator_count_is_rejected(machine, gpu, count, value_error_
                                      "a2-megagpu-8g", "g2-standard-6", "e2-standard-4x", "e2-standard-4 ",
                                      "n2-highmem-8\n", "c2d-standard-8", "c3-standard-8", "n4-standard-8",
                                      "e2-medium", "n1-standard-\u0668", "e2-standard-\u0664", "n1-standard-\u00b2",
-                                     "n2-standard-\uff18"])
+                                     "n2-standard-\uff18", "n1-standard-08", "e2-standard-04"])
 def test_an_unknown_machine_type_is_rejected(machine, value_error_naming):
     with value_error_naming("machine_type"):
         machine_spec(machine_type=machine)
@@ -184,3 +186,13 @@ def test_an_unknown_accelerator_name_is_a_value_error(name, value_error_naming):
 def test_an_accelerator_type_that_is_neither_a_name_nor_a_member_is_a_value_error(accelerator, value_error_naming):
     with value_error_naming("accelerator_type"):
         machine_spec(machine_type="n1-standard-8", accelerator_type=accelerator, accelerator_count=1)
+
+
+def test_machine_spec_takes_keyword_arguments_only():
+    assert machine_spec(machine_type="n1-standard-8").machine_type == "n1-standard-8", (
+        "machine_spec(machine_type=...) should build a MachineSpec")
+    # Positional arguments are easy to swap (a count where the GPU belongs): the contract forbids them.
+    with pytest.raises(TypeError):
+        machine_spec("n1-standard-8", "NVIDIA_TESLA_T4", 1)
+        pytest.fail("machine_spec takes keyword arguments only: positional ones should be a TypeError",
+                    pytrace=False)

@@ -279,9 +279,15 @@ def _check_gcs_uri(uri: str, field: str) -> None:
         raise ValueError(f"{field}: {uri!r} is not a gs://BUCKET/PATH Cloud Storage URI")
 
 
+# The largest value each count's protobuf field can carry (int64 and int32).
+_FIELD_MAX = {"replica_count": 2**63 - 1, "min_replica_count": 2**31 - 1, "max_replica_count": 2**31 - 1}
+
+
 def _check_count(value: int, field: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{field}: expected a whole number of at least 1, got {value!r}")
+    if value > _FIELD_MAX[field]:
+        raise ValueError(f"{field}: {value} is more than the API field holds ({_FIELD_MAX[field]})")
 
 
 def _strings(values: Sequence[str], field: str) -> list[str]:

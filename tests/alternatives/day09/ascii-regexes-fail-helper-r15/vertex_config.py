@@ -176,9 +176,15 @@ def _image(value: Any) -> str:
     return value
 
 
+# The largest value each count's protobuf field can carry (int64 and int32).
+_FIELD_MAX = {"replica_count": 2**63 - 1, "min_replica_count": 2**31 - 1, "max_replica_count": 2**31 - 1}
+
+
 def _replicas(value: Any, field: str = "replica_count") -> int:
     if _count(field, value) < 1:
         _fail(field, f"must be at least 1, got {value}")
+    if value > _FIELD_MAX[field]:
+        _fail(field, f"{value} is more than the API field holds")
     return value
 
 
@@ -264,6 +270,8 @@ def deploy_model_request(
     _display_name(display_name)
     low = _replicas(min_replica_count, "min_replica_count")
     high = _count("max_replica_count", max_replica_count)
+    if high > _FIELD_MAX["max_replica_count"]:
+        _fail("max_replica_count", f"{high} is more than the API field holds")
     if high < low:
         _fail("max_replica_count", f"{high} is below min_replica_count {low}")
     split = _traffic_split(traffic_split)

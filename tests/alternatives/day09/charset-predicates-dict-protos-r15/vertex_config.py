@@ -126,11 +126,17 @@ def _check_display_name(value: Any) -> None:
         raise _Bad("display_name", f"{value!r} must be 1 to 128 characters and not blank")
 
 
+# The largest value each count's protobuf field can carry (int64 and int32).
+_FIELD_MAX = {"replica_count": 2**63 - 1, "min_replica_count": 2**31 - 1, "max_replica_count": 2**31 - 1}
+
+
 def _whole(field: str, value: Any, minimum: int | None = None) -> int:
     if type(value) is not int and not (isinstance(value, int) and not isinstance(value, bool)):
         raise _Bad(field, f"{value!r} is not a whole number (int)")
     if minimum is not None and value < minimum:
         raise _Bad(field, f"{value} is below {minimum}")
+    if value > _FIELD_MAX.get(field, value):
+        raise _Bad(field, f"{value} is more than the API field holds")
     return value
 
 

@@ -106,11 +106,17 @@ def _gcs(field: str, value: Any) -> str:
     return value
 
 
+# The largest value each count's protobuf field can carry (int64 and int32).
+_FIELD_MAX = {"replica_count": 2**63 - 1, "min_replica_count": 2**31 - 1, "max_replica_count": 2**31 - 1}
+
+
 def _whole(field: str, value: Any, minimum: int | None = None) -> int:
     if type(value) is not int:
         raise Invalid(field, f"must be an int, got {value!r}")
     if minimum is not None and value < minimum:
         raise Invalid(field, f"must be at least {minimum}, got {value}")
+    if value > _FIELD_MAX.get(field, value):
+        raise Invalid(field, f"{value} is more than the API field holds")
     return value
 
 

@@ -50,11 +50,17 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+# The largest value each count's protobuf field can carry (int64 and int32).
+_FIELD_MAX = {"replica_count": 2**63 - 1, "min_replica_count": 2**31 - 1, "max_replica_count": 2**31 - 1}
+
+
 def _count(field: str, value: Any, minimum: int) -> int:
     if not _is_int(value):
         raise ValueError(f"{field}: must be an int, got {value!r}")
     if value < minimum:
         raise ValueError(f"{field}: must be at least {minimum}, got {value}")
+    if value > _FIELD_MAX.get(field, value):
+        raise ValueError(f"{field}: {value} is more than the API field holds")
     return value
 
 

@@ -67,11 +67,17 @@ def _fail(field: str, why: str) -> ValueError:
     return ValueError(f"{field}: {why}")
 
 
+# The largest value each count's protobuf field can carry (int64 and int32).
+_FIELD_MAX = {"replica_count": 2**63 - 1, "min_replica_count": 2**31 - 1, "max_replica_count": 2**31 - 1}
+
+
 def _count(field: str, value: Any, minimum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise _fail(field, f"must be an int, got {value!r}")
     if minimum is not None and value < minimum:
         raise _fail(field, f"must be at least {minimum}, got {value}")
+    if value > _FIELD_MAX.get(field, value):
+        raise _fail(field, f"{value} is more than the API field holds")
     return value
 
 

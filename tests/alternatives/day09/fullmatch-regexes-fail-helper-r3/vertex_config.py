@@ -72,11 +72,17 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+# The largest value each count's protobuf field can carry (int64 and int32).
+_FIELD_MAX = {"replica_count": 2**63 - 1, "min_replica_count": 2**31 - 1, "max_replica_count": 2**31 - 1}
+
+
 def _count(field: str, value, minimum: int) -> int:
     if not _is_int(value):
         _fail(field, f"must be an int, not {value!r}")
     if value < minimum:
         _fail(field, f"must be at least {minimum}, not {value}")
+    if value > _FIELD_MAX.get(field, value):
+        _fail(field, f"{value} is more than the API field holds")
     return value
 
 

@@ -86,11 +86,17 @@ def _as_accelerator(value: Any) -> Accelerator | None:
     return None if member is Accelerator.ACCELERATOR_TYPE_UNSPECIFIED else member
 
 
+# The largest value each count's protobuf field can carry (int64 and int32).
+_FIELD_MAX = {"replica_count": 2**63 - 1, "min_replica_count": 2**31 - 1, "max_replica_count": 2**31 - 1}
+
+
 def _whole(field: str, value: Any, at_least: int) -> None:
     if type(value) is not int:
         _fail(field, f"must be an int, got {type(value).__name__} {value!r}")
     if value < at_least:
         _fail(field, f"must be at least {at_least}, got {value}")
+    if value > _FIELD_MAX.get(field, value):
+        _fail(field, f"{value} is more than the API field holds")
 
 
 def machine_spec(

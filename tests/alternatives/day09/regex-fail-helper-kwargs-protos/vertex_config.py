@@ -44,9 +44,15 @@ def _fail(field, why):
     raise ValueError(f"{field}: {why}")
 
 
+# The largest value each count's protobuf field can carry (int64 and int32).
+_FIELD_MAX = {"replica_count": 2**63 - 1, "min_replica_count": 2**31 - 1, "max_replica_count": 2**31 - 1}
+
+
 def _int(value, field):
     if not isinstance(value, int) or isinstance(value, bool):
         _fail(field, f"must be an int, got {value!r}")
+    if value > _FIELD_MAX.get(field, value):
+        _fail(field, f"{value} is more than the API field holds")
     return value
 
 
@@ -127,7 +133,7 @@ def _pool_checks(*, replica_count, image_uri, package_uris, python_module, comma
         _fail("replica_count", "at least 1")
     if not isinstance(image_uri, str) or not image_uri:
         _fail("image_uri", "an image is required")
-    if package_uris or python_module:
+    if package_uris or python_module is not None:
         if not package_uris:
             _fail("package_uris", "a python_module needs package_uris")
         if not python_module:

@@ -129,9 +129,15 @@ def machine_spec(
     return spec
 
 
+# The largest value each count's protobuf field can carry (int64 and int32).
+_FIELD_MAX = {"replica_count": 2**63 - 1, "min_replica_count": 2**31 - 1, "max_replica_count": 2**31 - 1}
+
+
 def _replicas(value) -> int:
     if not _is_int(value) or value < 1:
         raise ValueError(f"replica_count: must be a whole number of at least 1, not {value!r}")
+    if value > _FIELD_MAX["replica_count"]:
+        raise ValueError(f"replica_count: {value} is more than the API field holds")
     return value
 
 
@@ -225,6 +231,9 @@ def deploy_model_request(
         raise ValueError(f"min_replica_count: must be at least 1, not {min_replica_count!r}")
     if not _is_int(max_replica_count) or max_replica_count < min_replica_count:
         raise ValueError(f"max_replica_count: must be at least min_replica_count, not {max_replica_count!r}")
+    for field, value in (("min_replica_count", min_replica_count), ("max_replica_count", max_replica_count)):
+        if value > _FIELD_MAX[field]:
+            raise ValueError(f"{field}: {value} is more than the API field holds")
     split = _traffic_split(traffic_split)
     machine = machine_spec(machine_type=machine_type, accelerator_type=accelerator_type,
                            accelerator_count=accelerator_count)

@@ -106,11 +106,17 @@ def _image(value: Any) -> None:
         _fail("image_uri", "an image is required")
 
 
+# The largest value each count's protobuf field can carry (int64 and int32).
+_FIELD_MAX = {"replica_count": 2**63 - 1, "min_replica_count": 2**31 - 1, "max_replica_count": 2**31 - 1}
+
+
 def _replicas(value: Any, field: str, minimum: int = 1) -> None:
     if not _is_count(value):
         _fail(field, f"must be an int, got {value!r}")
     if value < minimum:
         _fail(field, f"must be at least {minimum}, got {value}")
+    if value > _FIELD_MAX[field]:
+        _fail(field, f"{value} is more than the API field holds")
 
 
 def machine_spec(
@@ -239,6 +245,8 @@ def deploy_model_request(
         _fail("max_replica_count", f"must be an int, got {max_replica_count!r}")
     if max_replica_count < min_replica_count:
         _fail("max_replica_count", f"{max_replica_count} is below min_replica_count {min_replica_count}")
+    if max_replica_count > _FIELD_MAX["max_replica_count"]:
+        _fail("max_replica_count", f"{max_replica_count} is more than the API field holds")
     split = _traffic_split(traffic_split)
     spec = machine_spec(machine_type=machine_type, accelerator_type=accelerator_type,
                         accelerator_count=accelerator_count)

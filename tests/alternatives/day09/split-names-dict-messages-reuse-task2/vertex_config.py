@@ -45,6 +45,10 @@ class Invalid(ValueError):
 
 # --- plain-value checks, written without regular expressions -----------------------------
 
+# The largest value each count's protobuf field can carry (int64 and int32).
+_FIELD_MAX = {"replica_count": 2**63 - 1, "min_replica_count": 2**31 - 1, "max_replica_count": 2**31 - 1}
+
+
 def _whole(value) -> bool:
     return isinstance(value, Integral) and not isinstance(value, bool)
 
@@ -200,6 +204,8 @@ def custom_job_request(
                                    _as_list("package_uris", package_uris))
     if not _whole(replica_count) or replica_count < 1:
         raise Invalid("replica_count", "at least 1")
+    if replica_count > _FIELD_MAX["replica_count"]:
+        raise Invalid("replica_count", "more than the API field holds")
     if not isinstance(image_uri, str) or image_uri == "":
         raise Invalid("image_uri", "required")
     pool: dict[str, Any] = {
@@ -270,6 +276,9 @@ def deploy_model_request(
         raise Invalid("min_replica_count", "at least 1")
     if not _whole(max_replica_count) or max_replica_count < min_replica_count:
         raise Invalid("max_replica_count", "at least min_replica_count")
+    for field, value in (("min_replica_count", min_replica_count), ("max_replica_count", max_replica_count)):
+        if value > _FIELD_MAX[field]:
+            raise Invalid(field, "more than the API field holds")
     split = _check_split(traffic_split)
     spec = machine_spec(machine_type=machine_type, accelerator_type=accelerator_type,
                         accelerator_count=accelerator_count)
@@ -289,6 +298,11 @@ def deploy_model_request(
 _CHECK_PARENT = "projects/offline-check/locations/us-central1"
 
 
+def _jsonable(value: Any) -> Any:
+    """json.dumps fallback: any mapping (a read-only one too) is an object, anything else its str."""
+    return dict(value) if isinstance(value, Mapping) else str(value)
+
+
 def custom_job_spec_from_gcloud(config: Mapping[str, Any]) -> aiplatform_v1.CustomJobSpec:
     if not isinstance(config, Mapping):
         raise ValueError(f"the config must be a mapping of CustomJobSpec fields, got {type(config).__name__}")
@@ -298,7 +312,7 @@ def custom_job_spec_from_gcloud(config: Mapping[str, Any]) -> aiplatform_v1.Cust
         key = "workerPoolSpecs" if "workerPoolSpecs" in config else "worker_pool_specs"
         data[key] = [pools]
     try:
-        spec = aiplatform_v1.CustomJobSpec.from_json(json.dumps(data, default=str))
+        spec = aiplatform_v1.CustomJobSpec.from_json(json.dumps(data, default=_jsonable))
     except json_format.ParseError as exc:
         raise ValueError(f"config does not parse as a CustomJobSpec: {exc}") from exc
     if len(spec.worker_pool_specs) == 0:

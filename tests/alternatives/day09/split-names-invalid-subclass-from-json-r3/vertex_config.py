@@ -139,11 +139,17 @@ def _string_list(field: str, value) -> list[str]:
     return list(value)
 
 
+# The largest value each count's protobuf field can carry (int64 and int32).
+_FIELD_MAX = {"replica_count": 2**63 - 1, "min_replica_count": 2**31 - 1, "max_replica_count": 2**31 - 1}
+
+
 def _check_count(field: str, value, at_least: int) -> None:
     if not _whole(value):
         raise Invalid(field, f"must be an int, not {type(value).__name__}")
     if value < at_least:
         raise Invalid(field, f"{value} is below {at_least}")
+    if value > _FIELD_MAX.get(field, value):
+        raise Invalid(field, f"{value} is more than the API field holds")
 
 
 def _check_image(value) -> None:
@@ -159,7 +165,7 @@ def _allowed_counts(machine: str, gpu) -> tuple[int, ...]:
             raise Invalid("accelerator_type", f"{machine} has {needed.name} built in")
         return (n,)
     pieces = machine.split("-")
-    if len(pieces) != 3 or not (_is_digits(pieces[2]) and int(pieces[2]) > 0):
+    if len(pieces) != 3 or not (_is_digits(pieces[2]) and pieces[2][0] != "0"):
         raise Invalid("machine_type", f"unknown machine {machine!r}")
     family, kind = pieces[0], pieces[1]
     if kind not in ("standard", "highmem", "highcpu"):
@@ -294,13 +300,18 @@ def deploy_model_request(
     })
 
 
+def _jsonable(value: Any) -> Any:
+    """json.dumps fallback: any mapping (a read-only one too) is an object, anything else its str."""
+    return dict(value) if isinstance(value, Mapping) else str(value)
+
+
 def custom_job_spec_from_gcloud(config: Mapping[str, Any]) -> aiplatform_v1.CustomJobSpec:
     if not isinstance(config, Mapping):
         raise Invalid("config", "the config must be a mapping")
     pools = config.get("workerPoolSpecs")
     data = {**config, "workerPoolSpecs": [pools]} if isinstance(pools, Mapping) else config
     try:
-        spec = aiplatform_v1.CustomJobSpec.from_json(json.dumps(data, default=str))
+        spec = aiplatform_v1.CustomJobSpec.from_json(json.dumps(data, default=_jsonable))
     except json_format.ParseError as exc:
         raise Invalid("config", str(exc)) from exc
     if len(spec.worker_pool_specs) == 0:

@@ -150,11 +150,17 @@ def _check_module(module):
         raise _Bad("python_module", f"{module!r} is not a dotted module name like trainer.task")
 
 
+# The largest value each count's protobuf field can carry (int64 and int32).
+_FIELD_MAX = {"replica_count": 2**63 - 1, "min_replica_count": 2**31 - 1, "max_replica_count": 2**31 - 1}
+
+
 def _check_at_least(value, field, floor):
     if not _whole(value):
         raise _Bad(field, f"a whole number (int), not {value!r}")
     if value < floor:
         raise _Bad(field, f"{value} is below {floor}")
+    if value > _FIELD_MAX.get(field, value):
+        raise _Bad(field, f"{value} is more than the API field holds")
 
 
 def _allowed(machine_type, accelerator):

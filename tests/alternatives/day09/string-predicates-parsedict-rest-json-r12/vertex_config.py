@@ -129,11 +129,17 @@ def _location_of(field: str, name: Any, collection: str | None, versioned: bool 
     return parts[3]
 
 
+# The largest value each count's protobuf field can carry (int64 and int32).
+_FIELD_MAX = {"replica_count": 2**63 - 1, "min_replica_count": 2**31 - 1, "max_replica_count": 2**31 - 1}
+
+
 def _whole(field: str, value: Any, at_least: int | None = None) -> int:
     if type(value) is not int and not (isinstance(value, int) and not isinstance(value, bool)):
         raise Invalid(field, f"must be a whole number (int), got {value!r}")
     if at_least is not None and value < at_least:
         raise Invalid(field, f"must be at least {at_least}, got {value}")
+    if value > _FIELD_MAX.get(field, value):
+        raise Invalid(field, f"{value} is more than the API field holds")
     return value
 
 

@@ -1,7 +1,6 @@
 """Style B: string splitting instead of regexes, a dispatch of kinds, proto built from dicts."""
 from __future__ import annotations
 
-import copy
 import re
 import string
 from collections.abc import Mapping, Sequence
@@ -38,6 +37,10 @@ DIGITS = set(string.digits)
 class Invalid(ValueError):
     def __init__(self, field: str, why: str):
         super().__init__(f"invalid {field} ({why})")
+
+
+# The largest value each count's protobuf field can carry (int64 and int32).
+_FIELD_MAX = {"replica_count": 2**63 - 1, "min_replica_count": 2**31 - 1, "max_replica_count": 2**31 - 1}
 
 
 def _is_int(v) -> bool:
@@ -168,9 +171,11 @@ def _check_module(mod):
 def _check_pool(replicas, image, packages, module, command):
     if not _is_int(replicas) or replicas < 1:
         raise Invalid("replica_count", f"{replicas!r} is not an int >= 1")
+    if replicas > _FIELD_MAX["replica_count"]:
+        raise Invalid("replica_count", f"{replicas} is more than the API field holds")
     if not isinstance(image, str) or not image:
         raise Invalid("image_uri", "no image given")
-    if not packages and not module:
+    if not packages and module is None:
         return "container_spec"
     if not module:
         raise Invalid("python_module", "package_uris without python_module")
@@ -221,6 +226,9 @@ def deploy_model_request(*, endpoint, model, display_name, machine_type, min_rep
         raise Invalid("min_replica_count", "an int of at least 1")
     if not _is_int(max_replica_count) or max_replica_count < min_replica_count:
         raise Invalid("max_replica_count", "an int of at least min_replica_count")
+    for field, value in (("min_replica_count", min_replica_count), ("max_replica_count", max_replica_count)):
+        if value > _FIELD_MAX[field]:
+            raise Invalid(field, f"{value} is more than the API field holds")
     if not isinstance(traffic_split, Mapping) or len(traffic_split) == 0:
         raise Invalid("traffic_split", "a non-empty mapping of IDs to percentages")
     keys_ok = all(isinstance(k, str) and 1 <= len(k) <= 10 and k.isascii() and k.isdigit()
@@ -242,10 +250,19 @@ def deploy_model_request(*, endpoint, model, display_name, machine_type, min_rep
     return request
 
 
+def _deep_copy(value):
+    """A deep copy in which every mapping, read-only ones too, becomes a plain dict."""
+    if isinstance(value, Mapping):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value
+
+
 def custom_job_spec_from_gcloud(config):
     if not isinstance(config, Mapping):
         raise Invalid("config", "the config must be a mapping")
-    data = copy.deepcopy(dict(config))
+    data = _deep_copy(config)
     pools = data.get("workerPoolSpecs", data.get("worker_pool_specs"))
     if isinstance(pools, Mapping):
         data["workerPoolSpecs" if "workerPoolSpecs" in data else "worker_pool_specs"] = [pools]
