@@ -66,9 +66,13 @@ def _load_models(experiment: Experiment) -> None:
 
 
 def _run(store: MlflowStore, tracking_uri: str, name: str, artifact_location: str | None) -> Experiment:
+    import mlflow
     from experiment import run_experiment
 
     with isolated(store):
+        # The caller already chose a tracking URI for its own runs (as a notebook does): the tracking_uri
+        # passed in must still win, for the fluent API too.
+        mlflow.set_tracking_uri(store.default_uri)
         run_ids = run_experiment(tracking_uri, name, seed=SEED, artifact_location=artifact_location)
         stray = store.stray_writes()
     experiment = Experiment(tracking_uri, name, SEED, list(run_ids), store, stray)

@@ -23,13 +23,13 @@ def scored_runs(mlflow_store):
     experiment_id = client.create_experiment("leaderboard", artifact_location=mlflow_store.artifact_location)
     table = {
         "steady": {"accuracy": 0.80, "f1": 0.79, "roc_auc": 0.88, "holdout-auc": 0.84, "neg_log_loss": -0.35, "gain": -0.02,
-                   "eval/auc": 0.91, "neg_mse": -850.0},
+                   "eval/auc": 0.91, "neg_mse": -850.0, "neg_sse": -3.5e20},
         "sharp": {"accuracy": 0.84, "f1": 0.70, "roc_auc": 0.86, "holdout-auc": 0.87, "neg_log_loss": -0.41, "gain": 0.0,
-                  "eval/auc": 0.83, "neg_mse": -1200.0},
+                  "eval/auc": 0.83, "neg_mse": -1200.0, "neg_sse": -2.0e20},
         "ranker": {"accuracy": 0.78, "f1": 0.81, "roc_auc": 0.93, "holdout-auc": 0.85, "neg_log_loss": -0.30, "gain": -0.01,
-                   "eval/auc": 0.89, "neg_mse": -990.0},
+                   "eval/auc": 0.89, "neg_mse": -990.0, "neg_sse": -2.6e20},
         "baseline": {"accuracy": 0.50, "f1": 0.40, "roc_auc": 0.50, "holdout-auc": 0.50, "neg_log_loss": -0.69, "gain": -0.05,
-                     "eval/auc": 0.50, "neg_mse": -25000.0},
+                     "eval/auc": 0.50, "neg_mse": -25000.0, "neg_sse": -7.0e21},
     }
     other_team = client.create_experiment("leaderboard-other-team", artifact_location=mlflow_store.artifact_location)
     elsewhere = client.create_run(other_team, run_name="elsewhere")
@@ -53,6 +53,7 @@ def scored_runs(mlflow_store):
     ("eval/auc", "steady"),     # a slash (as Keras and Lightning name metrics): back-quote every name
     ("neg_log_loss", "ranker"),  # every value negative: the highest still wins
     ("neg_mse", "steady"),       # every value far below -1 (a negated squared error): no floor but MLflow's own
+    ("neg_sse", "sharp"),        # every value below any round floor (-1e9, -1e15): still no floor but MLflow's own
     ("gain", "sharp"),           # the best value is exactly 0.0
 ])
 def test_picks_the_run_with_the_highest_metric(scored_runs, metric, winner):
@@ -78,13 +79,15 @@ def test_deleted_runs_do_not_count(scored_runs):
         "store again (no remembered answer) and a deleted run does not win")
 
 
-def test_a_run_that_logged_the_metric_counts_whatever_its_status(scored_runs):
+@pytest.mark.parametrize("status", ["FAILED", "KILLED", "RUNNING"])
+def test_a_run_that_logged_the_metric_counts_whatever_its_status(scored_runs, status):
     uri, client, experiment_id, ids = scored_runs
-    interrupted = client.create_run(experiment_id, run_name="scored-then-crashed")
+    interrupted = client.create_run(experiment_id, run_name=f"scored-then-{status.lower()}")
     client.log_metric(interrupted.info.run_id, "roc_auc", 0.97)
-    client.set_terminated(interrupted.info.run_id, status="FAILED")
+    if status != "RUNNING":
+        client.set_terminated(interrupted.info.run_id, status=status)
     assert best_run(uri, "leaderboard") == interrupted.info.run_id, (
-        "a run that logged roc_auc=0.97 and then failed still counts (only deleted runs and runs that never "
+        f"a run that logged roc_auc=0.97 and is {status} still counts (only deleted runs and runs that never "
         "logged the metric do not): do not filter on the run's status")
 
 

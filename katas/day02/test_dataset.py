@@ -80,6 +80,41 @@ def test_changing_the_returned_arrays_in_place_does_not_change_the_next_call():
             f"{name}: hand out fresh (or read-only) arrays on every call, not one shared cached copy")
 
 
+def test_make_dataset_leaves_the_global_random_state_alone():
+    import random
+
+    make_dataset(0)   # first imports done (an import may draw from `random` once)
+    saved_numpy, saved_python = np.random.get_state(), random.getstate()
+    try:
+        np.random.seed(1234)
+        random.seed(1234)
+        expected = (np.random.random(3), random.random())
+        np.random.seed(1234)
+        random.seed(1234)
+        make_dataset(0)
+        drawn = (np.random.random(3), random.random())
+    finally:
+        np.random.set_state(saved_numpy)
+        random.setstate(saved_python)
+    assert np.array_equal(drawn[0], expected[0]) and drawn[1] == expected[1], (
+        "after make_dataset(0) the caller's global random numbers (np.random, random) come out differently: "
+        "draw from generators of your own seeded with `seed` (random_state=seed, np.random.default_rng(seed)), "
+        "never np.random.seed(...) or random.seed(...), which reset the whole program's randomness")
+
+
+def test_features_are_not_scaled_with_statistics_of_the_test_rows():
+    X_train, X_test, _, _ = make_dataset(0)
+    every_row = np.vstack([X_train, X_test])
+    standardised = (np.allclose(every_row.mean(axis=0), 0.0, rtol=0, atol=1e-9)
+                    and np.allclose(every_row.std(axis=0), 1.0, rtol=0, atol=1e-9))
+    min_max = (np.allclose(every_row.min(axis=0), 0.0, rtol=0, atol=1e-12)
+               and np.allclose(every_row.max(axis=0), 1.0, rtol=0, atol=1e-12))
+    assert not standardised and not min_max, (
+        "the training and test rows together are scaled exactly (mean 0 and std 1, or min 0 and max 1, in "
+        "every column): the scaler was fitted on all rows before the split, so the test rows shaped the "
+        "training data; split first, and fit any scaling on the training rows only (a Pipeline does)")
+
+
 def test_different_seeds_give_different_data():
     assert not np.array_equal(make_dataset(1)[1], make_dataset(2)[1]), (
         "make_dataset(1) and make_dataset(2) should differ: the seed must drive the randomness")

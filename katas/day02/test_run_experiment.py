@@ -242,6 +242,27 @@ def test_models_carry_an_input_example(embedded_experiment):
             f"the model of run {run_id} has no input example: pass input_example=X_train[:3] to log_model")
 
 
+def test_input_examples_are_requests_the_model_answers(embedded_experiment):
+    _check_one_model_per_run(embedded_experiment)
+    width = make_dataset(embedded_experiment.seed)[0].shape[1]
+    for run_id, logged in embedded_experiment.models.items():
+        example = logged.pyfunc_model.input_example
+        assert example is not None, f"the model of run {run_id} has no input example"
+        shape = np.shape(example)
+        assert len(shape) == 2 and shape[1] == width, (
+            f"the input example of run {run_id}'s model has the shape {shape}: it should be a few rows of "
+            f"{width} features (X_train[:3], say), a batch in the form the signature describes, not a single "
+            "1-D row or other columns")
+        try:
+            answered = np.asarray(logged.pyfunc_model.predict(example)).ravel()
+        except Exception as exc:   # the example does not fit the model's own signature
+            pytest.fail(f"the model of run {run_id}, loaded with mlflow.pyfunc, cannot predict its own input "
+                        f"example ({type(exc).__name__}): the example should be a valid request")
+        assert len(answered) == shape[0], (
+            f"the model of run {run_id} answers its {shape[0]}-row input example with {len(answered)} "
+            "predictions: the example should be rows of the training inputs, one prediction per row")
+
+
 def test_models_load_with_pyfunc_and_predict_like_the_classifier(embedded_experiment):
     _check_pyfunc(embedded_experiment)
 
@@ -348,6 +369,10 @@ def test_an_existing_experiment_gets_new_runs_and_only_their_ids_are_returned(ex
         "on the same data, with the same dataset_fingerprint): return the ids of the runs it made, "
         "not runs found in the experiment afterwards")
     client = mlflow.MlflowClient(experiment.tracking_uri)
+    earlier = client.get_run(existing_experiment.earlier_run_id)
+    assert earlier.info.lifecycle_stage == "active" and earlier.data.metrics.get("roc_auc") == 0.5, (
+        "the run that was in the experiment before the call is gone or changed: an existing experiment is "
+        "reused as it is, and run_experiment adds its runs next to the runs already there (never deletes them)")
     expected_tag = fingerprint(*make_dataset(experiment.seed))
     for run_id in experiment.run_ids:
         run = client.get_run(run_id)

@@ -38,16 +38,20 @@ def fingerprint(*arrays):
 
 @contextlib.contextmanager
 def _tracking(uri):
-    """Point MLflow's fluent API at `uri` through its environment variable, then put it back."""
-    previous = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = uri
+    """Point MLflow's fluent API at `uri` (over any URI the caller set), then put the caller's back."""
+    import mlflow
+
+    previous_env = os.environ.get("MLFLOW_TRACKING_URI")
+    previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+    mlflow.set_tracking_uri(uri)
     try:
         yield
     finally:
-        if previous is None:
+        mlflow.set_tracking_uri(previous)
+        if previous_env is None:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
-            os.environ["MLFLOW_TRACKING_URI"] = previous
+            os.environ["MLFLOW_TRACKING_URI"] = previous_env
 
 
 def _scores(model, X):
