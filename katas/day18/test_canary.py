@@ -125,6 +125,17 @@ def test_custom_steps_are_followed():
     assert traffic.percents == [1, 10, 100] and controller.state == "promoted", f"steps taken: {traffic.percents}"
 
 
+def test_fractional_steps_are_followed():
+    controller, clock, traffic, _ = make(steps=(0.5, 2.5, 100), step_duration_s=30)
+    controller.start()
+    assert controller.percent == 0.5, f"a step of 0.5 % is a valid step in (0, 100]: percent should be 0.5, got {controller.percent}"
+    for _ in range(3):
+        clock.advance(30)
+        controller.tick()
+    assert traffic.percents == [0.5, 2.5, 100] and controller.state == "promoted", (
+        f"fractional steps are taken as they are, not rounded: {traffic.percents}")
+
+
 def test_fast_burn_in_both_windows_rolls_back():
     metrics = Metrics()
     controller, clock, traffic, _ = make(metrics)
@@ -301,6 +312,45 @@ def test_a_failing_traffic_move_changes_nothing_and_is_tried_again():
     traffic.fail = None
     assert controller.tick() == "rolled_back" and traffic.percents == [5, 25, 0], (
         f"the next tick rolls back for real: traffic moved {traffic.percents}")
+
+
+def test_a_failing_promotion_changes_nothing_and_is_tried_again():
+    controller, clock, traffic, _ = make(steps=(50, 100), step_duration_s=60)
+    controller.start()
+    clock.advance(60)
+    traffic.fail = ConnectionError("the router is unreachable")
+    with pytest.raises(ConnectionError):
+        controller.tick()
+    assert controller.state == "ramping" and controller.percent == 50, (
+        "a promotion whose traffic move failed has not happened: the canary still has 50 %, so the state stays "
+        f"'ramping' at 50, got {controller.state!r} at {controller.percent}")
+    traffic.fail = None
+    assert controller.tick() == "promoted" and traffic.percents == [50, 100] and controller.percent == 100, (
+        f"the next tick promotes for real: traffic moved {traffic.percents}")
+    controller, clock, traffic, _ = make(steps=(100,))
+    traffic.fail = ConnectionError("the router is unreachable")
+    with pytest.raises(ConnectionError):
+        controller.start()
+    assert controller.state == "pending" and controller.percent == 0, (
+        "start() with the single step 100 whose traffic move failed promotes nothing: 'pending' at 0, got "
+        f"{controller.state!r} at {controller.percent}")
+    traffic.fail = None
+    controller.start()
+    assert controller.state == "promoted" and traffic.percents == [100], "once the router answers, start() promotes"
+
+
+def test_each_tick_reads_each_window_once():
+    metrics = Metrics()
+    controller, clock, traffic, _ = make(metrics, long_window_s=1800, short_window_s=120)
+    controller.start()
+    for advance, what in ((0, "a hold"), (600, "a step"), (600, "another step")):
+        metrics.calls.clear()
+        clock.advance(advance)
+        controller.tick()
+        assert sorted(metrics.calls) == [120, 1800], (
+            f"a tick looks once: it reads the long (1800 s) and the short (120 s) window once each and decides on "
+            f"those numbers; on {what} the metric source was asked for {metrics.calls}")
+    assert traffic.percents == [5, 25, 50], f"two steps taken: {traffic.percents}"
 
 
 def test_a_failing_metric_source_changes_nothing():

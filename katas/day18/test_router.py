@@ -44,8 +44,22 @@ def test_predict_forwards_the_body_and_passes_the_answer_through(servers):
     got = stable.received[-1]
     assert (got.method, got.path, got.body) == ("POST", "/predict", ROW), (
         f"the router should POST the payload as JSON to <stable_url>/predict, the server saw {got}")
+    assert got.content_type.split(";")[0].strip().lower() == "application/json", (
+        f"a JSON body is sent with Content-Type: application/json (servers reject bodies of another type), "
+        f"the server saw {got.content_type!r}")
     stable.set("failing", status=400)
     assert router.predict("user-1", ROW)[0] == 400, "an upstream 400 is passed through as 400"
+
+
+def test_a_url_with_a_path_keeps_it(servers):
+    stable, canary = servers
+    router = CanaryRouter(stable.url + "/models/v1", canary.url + "/models/v2/")
+    router.predict("user-1", ROW)
+    router.set_canary_percent(100)
+    router.predict("user-1", ROW)
+    assert stable.requests == [("POST", "/models/v1/predict")] and canary.requests == [("POST", "/models/v2/predict")], (
+        "<url>/predict keeps the URL's path: http://host/models/v1 is served at /models/v1/predict (and "
+        f"http://host/models/v2/ at /models/v2/predict); stable saw {stable.requests}, canary saw {canary.requests}")
 
 
 def test_users_split_by_percent_and_stay_put_when_it_grows(servers):
@@ -148,6 +162,12 @@ def test_client_errors_from_the_canary_are_not_canary_errors():
         canary.set("failing", status=503)
         router.predict(USERS[3], ROW)
         assert router.error_counts(60) == (1, 4), f"a 503 is a server error: 1 error of 4, got {router.error_counts(60)}"
+        for user, status in zip(USERS[4:], (501, 505, 507, 511)):
+            canary.set("failing", status=status)
+            assert router.predict(user, ROW)[0] == status, f"the canary's {status} is passed through to its user"
+        assert router.error_counts(60) == (5, 8), (
+            f"every status >= 500 is a server error, not only 500, 502, 503 and 504: 501, 505, 507 and 511 make "
+            f"5 errors of 8, got {router.error_counts(60)}")
 
 
 def test_an_unreachable_canary_is_a_502_and_counts_as_an_error():

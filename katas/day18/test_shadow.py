@@ -293,6 +293,48 @@ def test_a_true_value_from_compare_counts_as_agreement(no_leaked_threads):
         f"the 5 odd requests agree, got {stats}")
 
 
+def test_any_true_or_false_value_from_compare_decides(no_leaked_threads):
+    def compare(a, b):  # a note rather than a bool: a non-empty string when they agree, an empty one when not
+        return "same answer" if a == b else ""
+
+    with ShadowRouter(double, lambda x: x * 2 if x % 2 else -1, compare=compare) as router:
+        for i in range(10):
+            router.handle(i)
+    stats = router.stats()
+    assert stats["agreed"] == 5 and stats["disagreed"] == 5 and stats["errors"] == 0, (
+        f"any true value from compare is an agreement and any false one a disagreement, not only True and False: "
+        f"the 5 odd requests agree ('same answer'), the 5 even ones do not (''); got {stats}")
+
+
+def test_no_more_than_workers_mirrors_run_at_once(no_leaked_threads):
+    release = threading.Event()
+    lock = threading.Lock()
+    running, most = [0], [0]
+
+    def held(x):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        release.wait(30)
+        with lock:
+            running[0] -= 1
+        return x * 2
+
+    router = ShadowRouter(double, held, workers=2)
+    try:
+        for i in range(6):
+            router.handle(i)
+        wait_for(lambda: running[0] >= 2, "the two workers to start a mirror each")
+        time.sleep(0.3)  # room for a third mirror to start, were more than two threads running them
+        assert most[0] == 2, (
+            f"with workers=2 at most 2 mirrors run at once, the others wait in line; {most[0]} ran at the same time "
+            "(a thread per mirror ignores workers)")
+    finally:
+        release.set()
+        router.close()
+    assert router.stats()["agreed"] == 6, f"every accepted mirror is run in the end: {router.stats()}"
+
+
 def test_close_waits_for_a_slow_mirror_to_finish(no_leaked_threads):
     def slow(x):
         time.sleep(3.0)
@@ -342,6 +384,9 @@ def test_a_failing_compare_counts_as_an_error(no_leaked_threads):
     with ShadowRouter(double, double, compare=compare) as router:
         assert router.handle(2) == 4, "a broken compare must not reach the caller"
     assert router.stats()["errors"] == 1, f"a compare that raises counts as an error: {router.stats()}"
+    assert router.agreement_rate() is None, (
+        f"an error is not a comparison: with no agreement or disagreement yet agreement_rate() is None, "
+        f"got {router.agreement_rate()!r}")
 
 
 def test_mirrors_run_concurrently_with_workers(no_leaked_threads):

@@ -182,12 +182,13 @@ def test_a_slow_burn_pages_later_and_never_as_a_fast_burn(rules, tmp_path):
     run_promtool(rules, tmp_path, [predict("200", ok), predict("500", errors)],
                  alerts=[(start + 60, SLOW, False), (start + 120, SLOW, False), (start + 240, SLOW, True),
                          (start + 30, FAST, False), (start + 240, FAST, False),
-                         (stop + 10, SLOW, True), (stop + 35, SLOW, False)],
+                         (stop + 10, SLOW, True), (stop + 20, SLOW, False), (stop + 35, SLOW, False)],
                  what="1.2 % errors (a 12x burn) for 250 minutes must not fire ErrorBudgetFastBurn (threshold 14.4x) and "
                       "must fire ErrorBudgetSlowBurn {severity=page} once the 6h window averages above 6x (after about 3 "
                       "hours), not after 2 hours; when the errors stop it keeps paging while the 30m window still burns "
-                      "above 6x (10 minutes later: 20 of its 30 minutes at 12x) and stops once the 30m window is clean "
-                      "(35 minutes later)")
+                      "above 6x (10 minutes later: 20 of its 30 minutes at 12x), stops once the 30m window burns below 6x "
+                      "(20 minutes later: 10 of its 30 minutes at 12x, while the 1h window still burns at 8x) and stays "
+                      "quiet once the 30m window is clean (35 minutes later)")
 
 
 def test_a_brief_blip_pages_nobody(rules, tmp_path):
