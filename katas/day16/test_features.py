@@ -475,20 +475,31 @@ def brute_force(label_rows, feature_rows, ttl_minutes):
 rows = st.tuples(st.sampled_from("abc"), st.integers(0, 12), st.integers(0, 1))
 
 
+def side_by_side(worlds):
+    """Independent small worlds in one pair of frames: world k's entities are renamed "k<name>",
+    so one join answers for all of them and each still sees only its own rows."""
+    labels = [(f"{k}{e}", m, y) for k, (world_labels, _) in enumerate(worlds) for e, m, y in world_labels]
+    features = [(f"{k}{e}", m) for k, (_, world_features) in enumerate(worlds) for e, m in world_features]
+    return labels, features
+
+
+# Each example joins three to six small worlds at once (a join costs far more than drawing one).
 # The shapes random frames reach least often are always tried first: two rows of one entity at
 # one time (the last one wins), and that newest time exactly `ttl` before the label (still fresh).
-@settings(max_examples=28)
+@settings(max_examples=8)
 @given(
-    label_rows=st.lists(rows, max_size=8),
-    feature_rows=st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 12)), max_size=10),
+    worlds=st.lists(st.tuples(st.lists(rows, max_size=8),
+                              st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 12)), max_size=10)),
+                    min_size=3, max_size=6).map(side_by_side),
     ttl_minutes=st.one_of(st.none(), st.integers(0, 6)),
     index_offset=st.integers(-3, 3),
 )
-@example(label_rows=[("a", 7, 1), ("b", 9, 0)], feature_rows=[("a", 3), ("b", 2), ("a", 3), ("a", 8)],
+@example(worlds=([("a", 7, 1), ("b", 9, 0)], [("a", 3), ("b", 2), ("a", 3), ("a", 8)]),
          ttl_minutes=None, index_offset=1)
-@example(label_rows=[("b", 6, 0), ("a", 10, 1)], feature_rows=[("a", 1), ("a", 6), ("a", 6), ("b", 2)],
+@example(worlds=([("b", 6, 0), ("a", 10, 1)], [("a", 1), ("a", 6), ("a", 6), ("b", 2)]),
          ttl_minutes=4, index_offset=-2)
-def test_matches_a_brute_force_reading_of_the_contract(label_rows, feature_rows, ttl_minutes, index_offset):
+def test_matches_a_brute_force_reading_of_the_contract(worlds, ttl_minutes, index_offset):
+    label_rows, feature_rows = worlds
     labels = labels_frame(label_rows, index=[index_offset * 10 - i for i in range(len(label_rows))])
     # each feature row has a distinct value, so the test can see exactly which row was taken
     features = features_frame([(e, m, float(i)) for i, (e, m) in enumerate(feature_rows)])
@@ -502,14 +513,17 @@ def test_matches_a_brute_force_reading_of_the_contract(label_rows, feature_rows,
 
 
 # The brute-force test above is the thorough fuzz; this one pins the meaning to pandas' own
-# as-of join, and fifteen frames do that.
-@settings(max_examples=15)
-@given(feature_rows=st.lists(st.tuples(st.sampled_from("ab"), st.integers(0, 50)), min_size=1, max_size=12,
-                             unique_by=lambda r: r[1]),
-       label_rows=st.lists(st.tuples(st.sampled_from("ab"), st.integers(0, 60)), min_size=1, max_size=8))
-def test_agrees_with_pandas_merge_asof(feature_rows, label_rows):
+# as-of join, and a few examples of several worlds each do that.
+@settings(max_examples=5)
+@given(worlds=st.lists(st.tuples(st.lists(st.tuples(st.sampled_from("ab"), st.integers(0, 60), st.just(0)),
+                                          min_size=1, max_size=8),
+                                 st.lists(st.tuples(st.sampled_from("ab"), st.integers(0, 50)), min_size=1,
+                                          max_size=12, unique_by=lambda r: r[1])),
+                       min_size=3, max_size=5).map(side_by_side))
+def test_agrees_with_pandas_merge_asof(worlds):
+    label_rows, feature_rows = worlds
     features = features_frame([(e, m, float(i)) for i, (e, m) in enumerate(feature_rows)])
-    labels = labels_frame([(e, m, 0) for e, m in label_rows])
+    labels = labels_frame(label_rows)
     expected = pd.merge_asof(
         labels.reset_index().sort_values("event_timestamp", kind="mergesort"),
         features.sort_values("feature_timestamp"), left_on="event_timestamp", right_on="feature_timestamp",
