@@ -99,6 +99,18 @@ def test_a_latency_of_zero_ms_is_up_not_down(kit, store, clock, fake_sleep, late
         f"latency_ms = {latency!r}, got {metrics}")
 
 
+def test_a_window_p95_of_zero_ms_is_sent_not_dropped(kit, store, clock, fake_sleep):
+    def probe():
+        store.record("latency_ms", 0.0)
+        return 0.0
+
+    metrics = MonitoringSystem(probe, store, kit.RecordingAlerter(), clock=clock, sleep=fake_sleep,
+                               max_iterations=1).tick().metrics
+    assert metrics.get("p95_latency_ms") == pytest.approx(0.0) and metrics.get("sla_compliance") == pytest.approx(100.0), (
+        f"the window holds one 0 ms sample: p95_latency_ms = 0.0 is a value (only None is left out), with "
+        f"sla_compliance = 100.0, got {metrics}")
+
+
 def test_the_latency_is_sent_as_the_probe_measured_it(kit, store, clock, fake_sleep):
     alerter = kit.RecordingAlerter()
     metrics = MonitoringSystem(lambda: 12.3456789, store, alerter, clock=clock, sleep=fake_sleep,

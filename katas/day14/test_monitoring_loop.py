@@ -200,6 +200,21 @@ def test_a_failing_tick_keeps_the_schedule(kit, store, clock, fake_sleep):
         f"(measured from the tick's start, no retry at once), got {fake_sleep.calls}")
 
 
+def test_a_tick_report_starts_at_the_injected_clock(kit, store, clock, fake_sleep):
+    clock.advance(30)
+    started = clock()
+
+    def slow_probe():
+        clock.advance(2)
+        return 12.0
+
+    report = make(store, kit.RecordingAlerter(), clock, fake_sleep, probe=slow_probe, interval_s=10,
+                  max_iterations=1).tick()
+    assert report.started_at == pytest.approx(started), (
+        f"TickReport.started_at should be the injected clock's time when the tick began ({started}), before the "
+        f"2 s probe; not the wall clock, not the time it ended: got {report.started_at}")
+
+
 def test_max_iterations_still_ends_a_loop_that_has_a_stop_event(kit, store, clock, fake_sleep):
     alerter = kit.RecordingAlerter()
     summary = make(store, alerter, clock, fake_sleep, interval_s=10, max_iterations=2, stop_event=threading.Event()).run()

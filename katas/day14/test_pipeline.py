@@ -284,6 +284,24 @@ def test_docker_mode_a_container_that_exits_is_a_failed_deploy_even_if_health_an
 
 
 @pytest.mark.task(taskno=4)
+def test_docker_mode_a_container_that_exits_fails_without_waiting_out_the_rollout_timeout(
+        pipeline, fake_tools, docker_previous_then_exited):
+    done = pipeline("--mode", "docker", rollout_timeout=10, timeout=20,
+                    hint="a container that exited should fail the deploy at once, not after --rollout-timeout (10 s)")
+    calls = fake_tools.calls
+    assert done.returncode == 1, f"a new container that exits at once is a failed deploy (exit 1)\n{done.output}"
+    deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
+    removed = index(calls[deploy + 1:], "docker", "rm", NAME) if deploy is not None else None
+    assert removed is not None and previous_back(calls, deploy) is not None, (
+        f"the failed deploy should be undone: {IMAGE}:v1 runs as {NAME} again:\n{describe(calls)}")
+    waited = fake_tools.times[deploy + 1 + removed] - fake_tools.times[deploy]
+    # The old container is gone already: every second spent waiting on one that exited is an outage.
+    assert waited < 4.5, (
+        f"docker says the new container exited: that is a failed deploy at once, without waiting out --rollout-timeout "
+        f"10 s while nothing serves; the undo started {waited:.1f} s after the deploy:\n{describe(calls)}")
+
+
+@pytest.mark.task(taskno=4)
 def test_docker_mode_each_health_request_is_bounded_by_the_timeout(pipeline, fake_tools, docker_previous, model_server):
     model_server.set("slow", delay_s=60)
     done = pipeline("--mode", "docker", retries=2, timeout_s=0.3)
@@ -294,6 +312,19 @@ def test_docker_mode_each_health_request_is_bounded_by_the_timeout(pipeline, fak
     deploy = index(fake_tools.calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
     assert deploy is not None and previous_back(fake_tools.calls, deploy) is not None, (
         f"the hanging version should be undone:\n{describe(fake_tools.calls)}")
+
+
+@pytest.mark.task(taskno=3)
+def test_docker_mode_a_health_answer_within_the_timeout_is_healthy(pipeline, fake_tools, docker_previous, model_server):
+    model_server.set("slow", delay_s=0.5)
+    done = pipeline("--mode", "docker", retries=1, interval=0.1, timeout_s=5)
+    calls = fake_tools.calls
+    assert done.returncode == 0, (
+        f"a /health answer that takes 0.5 s is within --timeout 5 (the limit of one request; --interval 0.1 is only "
+        f"the pause between checks): the deploy is healthy (exit 0)\n{done.output}\ncalls:\n{describe(calls)}")
+    deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
+    assert deploy is not None and previous_back(calls, deploy) is None, (
+        f"the healthy deploy must not be undone:\n{describe(calls)}")
 
 
 @pytest.mark.task(taskno=4)
@@ -357,11 +388,12 @@ def test_the_limits_themselves_are_valid_arguments(learner_file, run_bash, fake_
 def test_the_lower_limits_and_fractions_are_valid_arguments(learner_file, run_bash, fake_tools):
     fake_tools.answer("docker", "build", code=1)  # the run stops at the build: this test is only about the arguments
     args = ["--mode", "docker", "--image", IMAGE, "--name", NAME, "--port", "1", "--retries", "1", "--interval", "0.5",
-            "--timeout", "0.5", "--rollout-timeout", "1", "--step-timeout", "2.5", "v1"]
+            "--timeout", "0.5", "--rollout-timeout", "1", "--step-timeout", "2.5", "7"]
     done = run_bash(learner_file("pipeline.sh"), args, env=fake_tools.env, timeout=10)
-    assert done.returncode == 1 and index(fake_tools.calls, "docker", "build") is not None, (
-        f"port 1, retries 1 and fractional --interval/--timeout/--step-timeout are valid: the pipeline should get to "
-        f"the build (which fails here: exit 1), not stop with a usage error\n{done.output}\ncalls:\n{describe(fake_tools.calls)}")
+    assert done.returncode == 1 and index(fake_tools.calls, "docker", "build", f"{IMAGE}:7") is not None, (
+        f"port 1, retries 1, a one-character tag (7) and fractional --interval/--timeout/--step-timeout are valid: the "
+        f"pipeline should get to the build of {IMAGE}:7 (which fails here: exit 1), not stop with a usage error\n"
+        f"{done.output}\ncalls:\n{describe(fake_tools.calls)}")
 
 
 @pytest.mark.task(taskno=3)
@@ -433,6 +465,33 @@ def test_k8s_mode_works_in_the_namespace_and_checks_the_service_health_path(pipe
         if tool == "kubectl" and argv not in raw:
             assert has(argv, "prod"), f"every kubectl command should run in --namespace prod, this one does not:\n  kubectl {' '.join(argv)}"
     assert index(calls, "kind") is None, f"without --kind-cluster nothing should be loaded with kind:\n{describe(calls)}"
+
+
+@pytest.mark.task(taskno=3)
+def test_k8s_mode_uses_the_documented_defaults(learner_file, run_bash, fake_tools, tmp_path):
+    import os
+
+    done = run_bash(learner_file("pipeline.sh"), ["--mode", "k8s", "v1"], env=fake_tools.env, cwd=tmp_path, timeout=20)
+    calls = fake_tools.calls
+    assert done.returncode == 0, f"a healthy rollout with every default should exit 0\n{done.output}\ncalls:\n{describe(calls)}"
+    build = index(calls, "docker", "build", "ml-model:v1")
+    assert build is not None, f"without --image the image is ml-model, so the build tags ml-model:v1:\n{describe(calls)}"
+    assert has(calls[build][1], str(tmp_path)) or (
+            os.path.samefile(fake_tools.folders[build], tmp_path) and any(arg in (".", "./") for arg in calls[build][1])), (
+        f"without --context the build context is the current folder ({tmp_path}):\n{describe(calls)}")
+    test = index(calls, "docker", "run", "--rm", "ml-model:v1")
+    assert test is not None and "python -m pytest -q" in calls[test][1], (
+        f"without --test-cmd the tests run as \"python -m pytest -q\" in the new image:\n{describe(calls)}")
+    assert index(calls, "kubectl", "set", "image", "deployment/ml-model", "ml-model=ml-model:v1") is not None, (
+        f"without --name and --container, set image updates the container ml-model of deployment/ml-model:\n"
+        f"{describe(calls)}")
+    waits = [argv for tool, argv in calls if tool == "kubectl" and has(argv, "rollout") and has(argv, "status")]
+    assert waits and all([seconds(value) for value in option_values(argv, "--timeout")] == [120] for argv in waits), (
+        f"without --rollout-timeout, rollout status waits at most the default 120 s (--timeout=120s):\n{describe(calls)}")
+    path = "/api/v1/namespaces/default/services/ml-model:8000/proxy/health"
+    raw = [argv for tool, argv in calls if tool == "kubectl" and "--raw" in " ".join(argv)]
+    assert raw and all(has(argv, path) for argv in raw), (
+        f"without --namespace, --name and --port the health is read from {path}:\n{describe(calls)}")
 
 
 DECOY = "#!/bin/sh\necho \"$0 $*\" >> \"$(dirname \"$0\")/called\"\nexit 97\n"
@@ -591,6 +650,31 @@ def test_every_tool_command_runs_under_timeout(pipeline, fake_tools, docker_prev
             assert limit == 7, f"this command should run under timeout --step-timeout (7), got {limit:g}:\n  {command}"
     for words in (("docker", "rm"), ("kubectl", "rollout", "undo"), ("kind", "load")):
         assert index(calls, *words) is not None, f"expected a `{' '.join(words)}` call in these runs:\n{describe(calls)}"
+
+
+@pytest.mark.task(taskno=4)
+def test_without_step_timeout_every_command_is_bounded_by_600_s(learner_file, run_bash, fake_tools, tmp_path):
+    done = run_bash(learner_file("pipeline.sh"), ["--mode", "k8s", "--kind-cluster", "dev", "v1"], env=fake_tools.env,
+                    cwd=tmp_path, timeout=20)
+    calls, parents = fake_tools.calls, fake_tools.parents
+    assert done.returncode == 0, f"a healthy rollout with the default limits should exit 0\n{done.output}\ncalls:\n{describe(calls)}"
+    if any(chain is None for chain in parents):
+        pytest.skip("the parent processes of a command cannot be read on this system (no /proc, no ps)")
+    for (tool, argv), chain in zip(calls, parents):
+        limit = timeout_limit(chain)
+        command = f"{tool} {' '.join(argv)}"
+        if has(argv, "rollout") and has(argv, "status"):
+            assert limit is not None and limit > 120, (
+                f"without --rollout-timeout, rollout status waits up to the default 120 s, under a `timeout` longer "
+                f"than that, got timeout {limit}:\n  {command}")
+        elif has(argv, "--raw"):
+            assert limit in (600, 5), (
+                f"the k8s health request should run under the default --step-timeout (600) or --timeout (5), got "
+                f"timeout {limit}:\n  {command}")
+        else:
+            assert limit == 600, (
+                f"without --step-timeout every command runs under the documented default `timeout 600`, got "
+                f"timeout {limit}:\n  {command}")
 
 
 @pytest.mark.task(taskno=3)

@@ -72,6 +72,7 @@ docker_rollout_wait() {
   local tries=$((cfg[rollout-timeout] * 2))
   while ((tries-- > 0)); do
     [[ $(bounded "${cfg[docker]}" container inspect --format '{{.State.Running}}' "$name" 2>/dev/null || true) == true ]] && return 0
+    [[ $(bounded "${cfg[docker]}" container inspect --format '{{.State.Status}}' "$name" 2>/dev/null || true) =~ ^(exited|dead)$ ]] && return 1
     sleep 0.5
   done
   return 1

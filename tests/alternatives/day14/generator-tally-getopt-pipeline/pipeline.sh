@@ -105,6 +105,7 @@ deploy_docker() {
   while :; do
     running="$(dk inspect --format='{{.State.Running}}' "$name" 2>/dev/null)" || running=false
     [[ "$running" == true ]] && return 0
+    [[ "$(dk inspect --format='{{.State.Status}}' "$name" 2>/dev/null)" =~ ^(exited|dead)$ ]] && return 1
     now="$(date +%s)"
     ((now - start < opt[rollout-timeout])) || return 1
     sleep 1

@@ -154,6 +154,7 @@ docker_deploy() {
     while :; do
         status="$(docker_cmd inspect --format '{{.State.Status}}' "$NAME")" || return 1
         [[ $status == running ]] && return 0
+        [[ $status == exited || $status == dead ]] && return 1
         ((SECONDS < deadline)) || return 1
         sleep "$INTERVAL"
     done

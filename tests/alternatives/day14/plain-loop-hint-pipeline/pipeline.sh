@@ -111,7 +111,9 @@ if [[ $MODE == docker ]]; then
   step "$DOCKER" rm --force "$NAME" || true
   step "$DOCKER" run --detach --name "$NAME" --publish "127.0.0.1:$PORT:8000" "${LABELS[@]}" "$REF" || undo "docker run failed"
   deadline=$((SECONDS + ROLLOUT_TIMEOUT))
-  until [[ $(timeout "$STEP_TIMEOUT" "$DOCKER" inspect --format '{{.State.Status}}' "$NAME" 2>/dev/null || true) == running ]]; do
+  until STATUS=$(timeout "$STEP_TIMEOUT" "$DOCKER" inspect --format '{{.State.Status}}' "$NAME" 2>/dev/null || true)
+    [[ $STATUS == running ]]; do
+    [[ $STATUS != exited && $STATUS != dead ]] || undo "$NAME $STATUS"
     ((SECONDS < deadline)) || undo "$NAME is not running after ${ROLLOUT_TIMEOUT}s"
     sleep 0.5
   done

@@ -100,6 +100,9 @@ if [ "${opt[mode]}" = docker ]; then
   for _ in $(seq 1 "${opt[rollout-timeout]}"); do
     running="$(timeout "${opt[step-timeout]}" "$DOCKER_BIN" inspect --format '{{.State.Running}}' "$name" || true)"
     [ "$running" = true ] && break
+    case "$(timeout "${opt[step-timeout]}" "$DOCKER_BIN" inspect --format '{{.State.Status}}' "$name" || true)" in
+      exited | dead) rollback "container exited" ;;
+    esac
     sleep 1
   done
   [ "$running" = true ] || rollback "container is not running"

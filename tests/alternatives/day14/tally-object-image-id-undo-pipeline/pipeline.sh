@@ -84,6 +84,7 @@ deploy_docker() {
     start_container "$image" || return 1
     local deadline=$((SECONDS + opt[rollout-timeout])) running
     until running=$(dk container inspect --format '{{.State.Running}}' "$name") && [[ $running == true ]]; do
+        [[ $(dk container inspect --format '{{.State.Status}}' "$name" 2>/dev/null) =~ ^(exited|dead)$ ]] && return 1
         ((SECONDS < deadline)) || return 1
         sleep "${opt[interval]}"
     done
