@@ -116,9 +116,10 @@ def test_an_explicit_zero_margin_promotes_a_tiny_real_gain(registry, mlflow_name
     # accuracy 0.49998 for the champion and 0.50002 for the challenger, a real gain of 1/20001.
     rows = np.concatenate([np.resize(both_right, 10_000), np.resize(both_wrong, 10_000), only_2[:1]])
     assert promote_if_better(registry.tracking_uri, mlflow_name, registry.X_test[rows], registry.y_test[rows],
-                             metric="accuracy", margin=0.0) is True, (
-        "with margin=0.0 any real gain counts: the challenger scores 0.50002 accuracy against the champion's "
-        "0.49998 on the rows given and should be promoted (compare the scores themselves, not rounded copies)")
+                             metric="accuracy", margin=0) is True, (
+        "with margin=0 (an int, as good a number as 0.0) any real gain counts: the challenger scores 0.50002 "
+        "accuracy against the champion's 0.49998 on the rows given and should be promoted (compare the scores "
+        "themselves, not rounded copies)")
     assert _aliases(registry, mlflow_name).get("champion") == "2", "'champion' should move to version 2"
 
 
@@ -165,6 +166,10 @@ def test_better_but_within_the_margin_is_not_promoted(registry, held_out, mlflow
     assert _promote(registry, mlflow_name, margin=gap + 0.01) is False, (
         f"the challenger is better by {gap:.3f}, less than the margin {gap + 0.01:.3f}: it must not be promoted")
     assert _aliases(registry, mlflow_name)["champion"] == "1", "the champion should stay on version 1"
+    assert _promote(registry, mlflow_name, margin=float("inf")) is False, (
+        "an infinite margin is a margin too (not negative, not NaN): no challenger beats the champion by it, so "
+        "promote_if_better should return False, not raise ValueError")
+    assert _aliases(registry, mlflow_name)["champion"] == "1", "the champion should stay on version 1"
     assert _promote(registry, mlflow_name, margin=gap - 0.01) is True, (
         f"better by {gap:.3f} is more than the margin {gap - 0.01:.3f}: it should be promoted")
 
@@ -173,6 +178,24 @@ def test_a_tie_is_not_an_improvement(registry, mlflow_name):
     _champion_then_challenger(registry, mlflow_name, "good", "good")
     assert _promote(registry, mlflow_name, margin=0.0) is False, (
         "the same model registered again scores exactly the same: a tie is not better, even with margin 0")
+
+
+def test_an_undefined_score_is_not_an_improvement(registry, mlflow_name):
+    _champion_then_challenger(registry, mlflow_name, "weak", "best")
+    positives = registry.y_test == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn warns that ROC AUC is undefined on rows of one class
+        try:
+            promoted = promote_if_better(registry.tracking_uri, mlflow_name, registry.X_test[positives],
+                                         registry.y_test[positives])
+        except ValueError:
+            promoted = False  # refusing to judge is fine too
+    assert promoted is False, (
+        "on rows of one class only ROC AUC is undefined (NaN) for both versions; NaN is not more than the "
+        "champion's score plus the margin, so nothing should be promoted (ask 'is it more?', not 'is it not at most?')")
+    aliases = _aliases(registry, mlflow_name)
+    assert (aliases.get("champion"), aliases.get("challenger")) == ("1", "2"), (
+        f"when nothing is promoted, 'champion' should stay on 1 and 'challenger' on 2: {aliases}")
 
 
 def test_judges_on_the_held_out_rows_not_the_runs_own_metric(registry, held_out, mlflow_name):

@@ -173,6 +173,12 @@ def test_a_long_history_rolls_back_one_step(registry, mlflow_name, test_side_mlf
     assert steps == ["9", "8"], (
         f"ten versions were champion in turn (1, 2, …, 10); two rollbacks should return '9' then '8', not {steps}: "
         "order the history by when each version became champion (numbers, not text: 10 comes after 9)")
+    steps = [rollback(uri, mlflow_name) for _ in range(7)]
+    assert steps == [str(v) for v in range(7, 0, -1)], (
+        f"seven more rollbacks should walk on back to the first champion ('7', '6', …, '1'), not {steps}: keep the "
+        "whole history, however long it grows")
+    with pytest.raises(LookupError):
+        rollback(uri, mlflow_name)
 
 
 def test_with_only_one_champion_ever_is_a_lookup_error(registry, mlflow_name):

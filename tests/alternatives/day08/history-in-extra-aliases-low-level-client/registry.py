@@ -79,7 +79,7 @@ def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_
             return False
         gain = (evaluate(tracking_uri, f"models:/{model_name}/{challenger}", X_test, y_test, metric)
                 - evaluate(tracking_uri, f"models:/{model_name}/{champion}", X_test, y_test, metric))
-        if gain <= margin:
+        if not gain > margin:  # NaN gain is never an improvement
             return False
     depth = _depth(aliases)
     if champion is not None and aliases.get(f"{HISTORY_PREFIX}{depth}") != champion:  # a champion set by hand

@@ -82,7 +82,7 @@ def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_
             return False
         score = {v: evaluate(tracking_uri, f"models:/{model_name}/{v}", X_test, y_test, metric)
                  for v in (challenger, champion)}
-        if score[challenger] - score[champion] <= margin:
+        if not score[challenger] - score[champion] > margin:  # NaN is never an improvement
             return False
         depth = max([int(a[len(PREV):]) for a in aliases if a.startswith(PREV)], default=0)
         for k in range(depth, 0, -1):

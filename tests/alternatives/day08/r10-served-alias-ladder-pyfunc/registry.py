@@ -108,7 +108,7 @@ def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_
     if champion is not None:
         scores = {v: evaluate(tracking_uri, f"models:/{model_name}/{v}", X_test, y_test, metric)
                   for v in (champion, challenger)}
-        if scores[challenger] - scores[champion] <= margin:
+        if not scores[challenger] - scores[champion] > margin:  # NaN is never an improvement
             return False
     ladder = _ladder(aliases)
     top = ladder[-1][0] if ladder else 0

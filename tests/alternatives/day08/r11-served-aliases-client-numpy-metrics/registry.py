@@ -132,7 +132,7 @@ def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_
     if champion is not None:
         scores = {v: evaluate(tracking_uri, f"models:/{model_name}/{v}", X_test, y_test, metric)
                   for v in (champion, challenger)}
-        if scores[challenger] - scores[champion] <= margin:
+        if not scores[challenger] - scores[champion] > margin:  # NaN is never an improvement
             return False
     trail = _trail(aliases)
     step = trail[-1][0] if trail else 0

@@ -102,7 +102,7 @@ def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_
             return False
         gain = (evaluate(tracking_uri, f"models:/{model_name}/{challenger}", X_test, y_test, metric)
                 - evaluate(tracking_uri, f"models:/{model_name}/{champion}", X_test, y_test, metric))
-        if gain <= margin:
+        if not gain > margin:  # NaN gain is never an improvement
             return False
     served = _served(aliases)
     top = max(served, default=0)

@@ -112,7 +112,7 @@ def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_
     if champion is not None:
         scores = [evaluate(tracking_uri, f"models:/{model_name}/{v}", X_test, y_test, metric)
                   for v in (champion, challenger)]
-        if scores[1] - scores[0] <= margin:
+        if not scores[1] - scores[0] > margin:  # NaN is never an improvement
             return False
     served = _served(aliases)
     top = served[-1][0] if served else 0
