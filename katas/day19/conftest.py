@@ -346,7 +346,7 @@ class Unsupported(Exception):
 
 
 # Contexts of the simulated events. Two pushes to main differ only in what is unique per run.
-def _github(event: str, ref: str, *, base_ref: str = "", run: int = 1) -> dict:
+def _github(event: str, ref: str, *, base_ref: str = "", run: int = 1, fork: bool = False) -> dict:
     ref_name = ref.split("/", 2)[2] if ref.startswith(("refs/heads/", "refs/tags/")) else ref.split("/", 2)[-1]
     sha = hashlib.sha1(str(run).encode()).hexdigest()
     payload: dict = {}
@@ -357,8 +357,12 @@ def _github(event: str, ref: str, *, base_ref: str = "", run: int = 1) -> dict:
     elif event == "pull_request":
         number = int(ref.split("/")[2]) if ref.startswith("refs/pull/") else run
         payload = {"action": "synchronize", "number": number,
-                   "pull_request": {"number": number, "head": {"ref": "feature/better-model", "sha": sha},
-                                    "base": {"ref": base_ref}}}
+                   "pull_request": {"number": number, "draft": False,
+                                    "head": {"ref": "feature/better-model", "sha": sha,
+                                             "repo": {"full_name": "ana/fraud-model" if fork else "acme/fraud-model",
+                                                      "fork": fork}},
+                                    "base": {"ref": base_ref, "repo": {"full_name": "acme/fraud-model",
+                                                                      "fork": False}}}}
     return {"event_name": event, "ref": ref, "ref_name": ref_name, "base_ref": base_ref,
             "head_ref": "feature/better-model" if event == "pull_request" else "",
             "ref_type": "tag" if ref.startswith("refs/tags/") else "branch",
@@ -372,7 +376,9 @@ PULL_REQUESTS = {"a pull request into main": _github("pull_request", "refs/pull/
                  "a pull request into release/2.0": _github("pull_request", "refs/pull/9/merge",
                                                             base_ref="release/2.0"),
                  "a pull request into users/ana/spike": _github("pull_request", "refs/pull/10/merge",
-                                                                base_ref="users/ana/spike")}
+                                                                base_ref="users/ana/spike"),
+                 "a pull request from a fork into main": _github("pull_request", "refs/pull/11/merge",
+                                                                 base_ref="main", fork=True)}
 PUSH_MAIN = _github("push", "refs/heads/main")
 PUSH_MAIN_AGAIN = _github("push", "refs/heads/main", run=2)
 ELSEWHERE = {"a push to branch feature/x": _github("push", "refs/heads/feature/x"),
@@ -715,9 +721,9 @@ def _check_events(doc, jobs, problem) -> None:
     if isinstance(jobs.get("test"), dict) and not pytest_steps:
         problem("test", "-", "no step of the job runs pytest", "pull-request")
     for index, step in pytest_steps:
-        if _continues_on_error(step):
-            problem("test", _step_label(index, step), "continue-on-error lets the job succeed when pytest fails: "
-                    "failing tests must fail the job", "pull-request")
+        if any(_continues_on_error(step, github) for github in (PUSH_MAIN, *PULL_REQUESTS.values())):
+            problem("test", _step_label(index, step), "continue-on-error lets the job succeed when pytest fails "
+                    "(for a push to main or a pull request): failing tests must fail the job", "pull-request")
         for line in str(step.get("run", "")).splitlines():
             if re.search(r"\bpytest\b", line) and _swallows(line, str(step.get("run", ""))):
                 problem("test", _step_label(index, step), f"'{line.strip()}' swallows pytest's exit code, so the "
@@ -727,6 +733,10 @@ def _check_events(doc, jobs, problem) -> None:
                         "without pipefail the step's status is the last command's, so it succeeds when tests "
                         "fail (give the step `shell: bash`, which GitHub runs with -o pipefail, or "
                         "`set -o pipefail`)", "pull-request")
+            elif _runs_pytest(line) and _condition_hides_pytest(line, str(step.get("run", ""))):
+                problem("test", _step_label(index, step), f"'{line.strip()}' runs pytest as a condition: a failure "
+                        "there does not stop the script, and nothing after it exits with a failure, so the step "
+                        "succeeds when tests fail: `exit 1` where the failure is handled", "pull-request")
             elif _runs_pytest(line) and _errexit_off(line, str(step.get("run", ""))):
                 problem("test", _step_label(index, step), f"'set +e' before '{line.strip()}' lets the script go on "
                         "after pytest fails and end with another command's status, so the step succeeds when "
@@ -791,6 +801,20 @@ def _swallows(line: str, script: str) -> bool:
 FAILS_LATER = re.compile(r"(?:^|[;&|{(]|\bthen\b|\belse\b|\bdo\b)\s*(?:exit\s+(?!0\b)\S|false\b)", re.M)
 
 
+# pytest as the condition of `if`, `elif`, `while` or `until`, or negated with `!`: bash -e does not stop there.
+PYTEST_CONDITION = re.compile(r"(?:\b(?:if|elif|while|until)\s+|(?:^|[;&|(])\s*!\s*)[^;]*?\bpytest\b")
+
+
+def _condition_hides_pytest(line: str, script: str) -> bool:
+    """Whether this line tests pytest's status (`if ! pytest; then echo failed; fi`) and nothing after
+    pytest in the script fails (`exit 1`, `exit $status`, `false`), so the step ends successfully."""
+    match = PYTEST_CONDITION.search(line)
+    if not match:
+        return False
+    after = line[match.end():] + "\n" + (script.split(line, 1)[1] if line in script else "")
+    return not FAILS_LATER.search(after)
+
+
 def _runs_pytest(text: str) -> bool:
     """Whether a line (or script) runs pytest, not merely installs it."""
     return any(re.search(r"\bpytest\b", line) and not re.search(r"\binstall\b", line) for line in text.splitlines())
@@ -839,11 +863,12 @@ def _pipe_hides_pytest(line: str, script: str, shell: str | None) -> bool:
     return not re.search(r"\bset\b[^\n]*(-o\s*pipefail|-\w*o\s+pipefail)", before)
 
 
-def _continues_on_error(where: dict) -> bool:
-    """Whether a job's or step's continue-on-error is on for a push to main (an unreadable one counts)."""
+def _continues_on_error(where: dict, github: dict = PUSH_MAIN) -> bool:
+    """Whether a job's or step's continue-on-error is on for this run, a push to main unless told
+    (an unreadable one counts)."""
     value = where.get("continue-on-error", False)
     try:
-        return truthy(template(value, PUSH_MAIN))
+        return truthy(template(value, github))
     except Unsupported:
         return True
 
@@ -865,6 +890,12 @@ def _check_needs(doc, jobs, problem) -> None:
             problem("gate", _step_label(index, step), "continue-on-error makes the step succeed when it fails, so "
                     "a gate that says no still lets promote start: a failed gate must stop everything after it",
                     "needs")
+        if isinstance(step, dict) and "run" in step:
+            for line in str(step["run"]).splitlines():
+                if SWALLOWED.search(line):
+                    problem("gate", _step_label(index, step), f"'{line.strip()}' turns a failure into a success, so "
+                            "a gate that says no still lets promote start: a failed gate must stop everything after "
+                            "it", "needs")
     # Listing a job in needs is not enough: a status function in if: (always(), !cancelled(),
     # failure()) runs the job after the one it needs failed.
     for failed, later in (("test", ("gate", "promote")), ("gate", ("promote",))):

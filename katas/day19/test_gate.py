@@ -317,6 +317,21 @@ def test_latency_is_measured_on_one_held_out_row_of_the_candidate(registry, cham
     assert not over.passed and over.limit == pytest.approx(24.9), f"25 ms is over a 24.9 ms budget: {over}"
 
 
+def test_the_latency_row_is_the_first_held_out_row_by_position(registry, champion_name):
+    X = registry.X.set_axis(range(len(registry.X) - 1, -1, -1))  # the row labelled 0 is the last one here
+    seen = []
+
+    def measure(model, row):
+        seen.append(row)
+        return 0.002
+
+    run_gate(registry.tracking_uri, champion_name, registry.model_uris["better"], X, registry.y, slice_by="region",
+             measure_latency=measure)
+    assert len(seen) == 1 and seen[0].iloc[0].tolist() == X.iloc[0].tolist(), (
+        "the latency is measured on the first held-out row by position (X.iloc[[0]]), whatever the index says, "
+        f"not on {[rows.iloc[0].tolist() for rows in seen]}")
+
+
 def test_without_a_measure_the_model_itself_is_timed(registry, champion_name):
     generous = by_name(gate(registry, champion_name, "better", measure_latency=None, max_latency_ms=60_000))["latency"]
     assert generous.passed and generous.value is not None and 0 < generous.value < 60_000, (
@@ -489,11 +504,67 @@ def test_first_deploy_changes_nothing_when_there_is_a_champion(registry, champio
         f"with a champion in place the candidate is compared with it, first_deploy or not: {report}")
 
 
+def registry_state(registry, name) -> dict:
+    """What a write to the registry would change: the model's and every version's tags, description, aliases."""
+    client = registry._client()
+    model = client.get_registered_model(name)
+    versions = {str(v.version): (dict(v.tags), v.description or "", sorted(v.aliases))
+                for v in client.search_model_versions(f"name = '{name}'")}
+    return {"tags": dict(model.tags), "description": model.description or "",
+            "aliases": dict(model.aliases), "versions": versions}
+
+
 def test_the_gate_only_reads_the_registry(registry, mlflow_name):
     registry.register_champion(mlflow_name)
+    before = registry_state(registry, mlflow_name)
     assert gate(registry, mlflow_name, "better").passed, "setup: the better model should pass"
     assert registry.aliases(mlflow_name) == {"champion": "1"} and registry.versions(mlflow_name) == ["1"], (
         "run_gate only judges: promotion is task 4's job")
+    assert registry_state(registry, mlflow_name) == before, (
+        f"run_gate never writes the registry, not even a tag or a description: {before} became "
+        f"{registry_state(registry, mlflow_name)}")
+
+
+def test_the_gate_does_not_modify_its_inputs(registry, champion_name):
+    import pandas as pd
+
+    X = registry.X.set_axis(range(len(registry.X) - 1, -1, -1))  # an index in another order, as after a shuffle
+    labels = pd.Series(registry.y, index=X.index)
+    before_X, before_labels = X.copy(), labels.copy()
+    run_gate(registry.tracking_uri, champion_name, registry.model_uris["better"], X, labels, slice_by="region",
+             measure_latency=fast)
+    pd.testing.assert_frame_equal(X, before_X, obj="the held-out rows after the gate (values, columns and index)")
+    pd.testing.assert_series_equal(labels, before_labels, obj="the labels after the gate (values and index)")
+
+
+def test_each_gate_compares_with_the_champion_of_the_moment(registry, mlflow_name, expected):
+    registry.register_champion(mlflow_name)  # version 1: the champion model
+    assert gate(registry, mlflow_name, "better").champion == "1", "setup: the first gate judges against version 1"
+    registry.register_champion(mlflow_name, "worse")  # version 2 is promoted between two gates
+    metric = by_name(report := gate(registry, mlflow_name, "better"))["metric"]
+    assert report.champion == "2" and metric.limit == pytest.approx(expected.roc_auc["worse"] + 0.01, abs=1e-9), (
+        f"a second gate compares with the champion of the moment, version 2 (limit "
+        f"{expected.roc_auc['worse'] + 0.01:.4f}), not a model kept from an earlier gate: report.champion "
+        f"{report.champion!r}, limit {metric.limit}")
+
+
+def test_an_unreachable_registry_is_not_a_first_deploy(registry, champion_name, monkeypatch):
+    from mlflow.tracking._model_registry.client import ModelRegistryClient
+
+    def unreachable(self, *args, **kwargs):
+        raise ConnectionError("the registry is unreachable")
+
+    for method in ("get_model_version_by_alias", "get_registered_model", "search_model_versions",
+                   "search_registered_models", "get_latest_versions", "get_model_version"):
+        monkeypatch.setattr(ModelRegistryClient, method, unreachable)
+    try:
+        report = gate(registry, champion_name, "better", first_deploy=True)
+    except NotImplementedError:
+        raise
+    except Exception:  # noqa: BLE001 - any error will do: the outage is not hidden
+        return
+    pytest.fail(f"reading the champion alias failed (the registry is unreachable), which is not 'no champion': the "
+                f"error propagates, first_deploy or not, instead of a report judged as a first deploy: {report}")
 
 
 def test_an_unknown_candidate_is_a_lookup_error(registry, champion_name):
@@ -512,7 +583,7 @@ def test_a_missing_slice_column_is_a_key_error(registry, champion_name):
     ("margin", "0.01"), ("slice_tolerance", -0.1), ("slice_tolerance", math.nan), ("slice_tolerance", math.inf),
     ("slice_tolerance", True), ("slice_tolerance", "0.05"), ("max_size_bytes", 0), ("max_size_bytes", -5),
     ("max_size_bytes", 1.5), ("max_size_bytes", 1e8), ("max_size_bytes", True), ("max_latency_ms", 0), ("max_latency_ms", -1.0),
-    ("max_latency_ms", math.inf), ("max_latency_ms", math.nan), ("max_latency_ms", "50"),
+    ("max_latency_ms", math.inf), ("max_latency_ms", math.nan), ("max_latency_ms", "50"), ("max_latency_ms", True),
 ])
 def test_bad_options_are_value_errors(registry, champion_name, option, value):
     with pytest.raises(ValueError):
