@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import smtplib
 import socket
 import threading
 import time
@@ -395,8 +396,10 @@ def test_undelivered_reminder_is_retried_at_the_next_tick(notifier, clock):
 
 @pytest.mark.task(taskno=4)
 @pytest.mark.parametrize("error", [TypeError("a bug in the notifier (on purpose)"),
-                                   ConnectionRefusedError("a notifier that forgot to wrap its socket error")],
-                         ids=["TypeError", "ConnectionRefusedError"])
+                                   ConnectionRefusedError("a notifier that forgot to wrap its socket error"),
+                                   smtplib.SMTPRecipientsRefused({"oncall@example.com": (550, b"a notifier that "
+                                                                 b"forgot to wrap its SMTP error")})],
+                         ids=["TypeError", "ConnectionRefusedError", "SMTPRecipientsRefused"])
 def test_a_notifier_bug_is_not_mistaken_for_a_delivery_failure(clock, error):
     class BrokenNotifier:
         def send(self, subject: str, body: str) -> None:
@@ -633,9 +636,14 @@ def test_one_rejected_recipient_among_several_is_a_failed_delivery():
 
 
 @contextmanager
-def scripted_relay(greeting: bytes, reply_to_data: bytes) -> Iterator[int]:
+def scripted_relay(greeting: bytes | None, reply_to_data: bytes,
+                   sessions: list[threading.Event] | None = None) -> Iterator[int]:
     """A loopback SMTP relay that greets with `greeting` (hanging up unless it is a 220) and answers the end of
-    each message with `reply_to_data`, as a busy relay (421) or a content filter (554) does; yields the port."""
+    each message with `reply_to_data`, as a busy relay (421) or a content filter (554) does; yields the port.
+
+    A `greeting` of None never greets (a hung relay). With `sessions`, each accepted connection adds an event
+    there, set once the client ended the session (QUIT, or closed its end).
+    """
     replies = {b"EHLO": b"250 relay.test\r\n", b"HELO": b"250 relay.test\r\n", b"MAIL": b"250 OK\r\n",
                b"RCPT": b"250 OK\r\n", b"RSET": b"250 OK\r\n", b"NOOP": b"250 OK\r\n", b"DATA": b"354 go on\r\n"}
     with socket.socket() as listener:
@@ -644,22 +652,29 @@ def scripted_relay(greeting: bytes, reply_to_data: bytes) -> Iterator[int]:
         listener.settimeout(0.1)
         done = threading.Event()
 
-        def talk(conn: socket.socket) -> None:
+        def talk(conn: socket.socket, ended: threading.Event) -> None:
+            if greeting is None:
+                while conn.recv(1024):  # silence, until the client gives up and closes its end
+                    pass
+                ended.set()
+                return
             lines = conn.makefile("rb")
             conn.sendall(greeting)
             if not greeting.startswith(b"220"):
+                ended.set()
                 return
             for line in lines:
                 verb = line[:4].upper()
                 if verb == b"QUIT":
                     conn.sendall(b"221 bye\r\n")
-                    return
+                    break
                 conn.sendall(replies.get(verb, b"502 not implemented\r\n"))
                 if verb == b"DATA":
                     for content in lines:  # the message, up to the lone dot that ends it
                         if content in (b".\r\n", b".\n"):
                             break
                     conn.sendall(reply_to_data)
+            ended.set()  # QUIT, or the client closed its end
 
         def serve() -> None:
             while not done.is_set():
@@ -667,10 +682,13 @@ def scripted_relay(greeting: bytes, reply_to_data: bytes) -> Iterator[int]:
                     conn, _ = listener.accept()
                 except OSError:  # no connection this tenth of a second (or the listener closed)
                     continue
+                ended = threading.Event()
+                if sessions is not None:
+                    sessions.append(ended)
                 with conn:
                     conn.settimeout(5)
                     try:
-                        talk(conn)
+                        talk(conn, ended)
                     except OSError:
                         pass
 
@@ -680,7 +698,7 @@ def scripted_relay(greeting: bytes, reply_to_data: bytes) -> Iterator[int]:
             yield listener.getsockname()[1]
         finally:
             done.set()
-            thread.join(timeout=5)
+            thread.join(timeout=10)
 
 
 RELAY_REFUSALS = {
@@ -709,6 +727,33 @@ def test_relay_refusing_the_connection_or_the_message_raises_alert_delivery_erro
             pytest.fail(f"the relay answered {refusal}, so nothing was delivered: send raises AlertDeliveryError")
     assert str(port) in str(failure), (
         f"the error should say which relay failed (port {port}), got {failure}"
+    )
+
+
+@pytest.mark.task(taskno=5)
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("refusal", sorted(RELAY_REFUSALS) + ["relay-never-greets"])
+def test_a_failed_send_makes_one_attempt_and_closes_its_connection(refusal):
+    # Retrying is the manager's job (at the next tick); a send that tries again keeps the monitor loop waiting
+    # several timeouts, and a session left open after a refusal holds one of the relay's connection slots.
+    sessions: list[threading.Event] = []
+    greeting, reply_to_data = RELAY_REFUSALS.get(refusal, (None, b""))
+    with scripted_relay(greeting, reply_to_data, sessions) as port:
+        notifier = SmtpNotifier("127.0.0.1", port, "alerts@example.com", ["oncall@example.com"], timeout_s=0.3)
+        with pytest.raises(AlertDeliveryError) as info:
+            notifier.send("[FIRING] x", "y")
+        deadline = time.monotonic() + 2
+        while not all(session.is_set() for session in sessions) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        opened, closed = len(sessions), sum(session.is_set() for session in sessions)
+        del info  # the error (and anything its traceback holds) lives until here
+    assert opened <= 1, (
+        f"the relay answered {refusal} and send connected {opened} times: one send is one attempt, it raises "
+        "AlertDeliveryError at the first failure and leaves the retry to the manager's next tick"
+    )
+    assert closed == opened, (
+        f"the relay answered {refusal}, send raised, but its connection to the relay is still open: close it "
+        "(QUIT) whether or not the mail was delivered, e.g. `with smtplib.SMTP(...) as smtp:`"
     )
 
 

@@ -172,6 +172,22 @@ def test_timestamps_are_numbers_kept_exactly_across_a_change_of_digit_count(db_p
         "half a second later the older sample is out of the 1 h window"
     )
 
+
+@pytest.mark.task(taskno=1)
+def test_timestamps_keep_fractions_finer_than_a_microsecond(db_path):
+    # time.time() carries about a quarter of a microsecond at today's epoch; 2**-21 s (0.48 us) is exact in
+    # floating point but lost by a datetime (whole microseconds) or an integer count of microseconds.
+    stamp = 1_700_000_000.0 + 2**-21
+    monitor = ModelPerformanceMonitor(db_path, clock=FakeClock(start=stamp))
+    monitor.record_metric("m", 1.0)
+    got = samples(monitor, "m", hours=0)
+    assert got == [(stamp, 1.0)], (
+        f"the sample stamped {stamp!r} should come back with that very timestamp (and be inside the window that "
+        "starts at clock() itself): store the clock's float as a number (REAL), not as a datetime, ISO text or "
+        f"whole microseconds; got {got}"
+    )
+
+
 @pytest.mark.task(taskno=1)
 def test_window_start_keeps_the_fraction_of_a_second_of_the_clock(db_path):
     # Binary fractions (.25, .5, .75) are exact in floating point, so the boundary is exact too.
@@ -249,12 +265,13 @@ def test_the_default_clock_stamps_samples_in_epoch_seconds(db_path):
 
 
 class SqlWatchingConnection(sqlite3.Connection):
-    """A real sqlite3 connection that also keeps the SQL text of every statement it is given."""
+    """A real sqlite3 connection that also keeps the SQL text of every statement it is given (and its parameters)."""
 
     statements: list[str] = []
+    bindings: list[tuple[str, object]] = []
 
     def execute(self, sql, *args, **kwargs):
-        self.statements.append(sql)
+        SqlWatchingConnection.note(sql, *args, **kwargs)
         return super().execute(sql, *args, **kwargs)
 
     def executemany(self, sql, *args, **kwargs):
@@ -268,10 +285,15 @@ class SqlWatchingConnection(sqlite3.Connection):
     def cursor(self, *args, **kwargs):
         return super().cursor(SqlWatchingCursor)
 
+    @classmethod
+    def note(cls, sql, parameters=(), *args, **kwargs):
+        cls.statements.append(sql)
+        cls.bindings.append((sql, parameters))
+
 
 class SqlWatchingCursor(sqlite3.Cursor):
     def execute(self, sql, *args, **kwargs):
-        SqlWatchingConnection.statements.append(sql)
+        SqlWatchingConnection.note(sql, *args, **kwargs)
         return super().execute(sql, *args, **kwargs)
 
     def executemany(self, sql, *args, **kwargs):
@@ -279,12 +301,27 @@ class SqlWatchingCursor(sqlite3.Cursor):
         return super().executemany(sql, *args, **kwargs)
 
 
+def limit_bound_to(sql: str, parameters) -> object:
+    """The value bound to `LIMIT ?` (or `LIMIT :name`) in `sql`, or None when its LIMIT is not a parameter."""
+    match = re.search(r"\bLIMIT\s+(\?|[:@$]\w+)", sql, re.IGNORECASE)
+    if match is None:
+        return None
+    try:
+        if match.group(1) == "?":
+            return list(parameters)[sql[:match.start(1)].count("?")]
+        return dict(parameters)[match.group(1)[1:]]
+    except (IndexError, KeyError, TypeError, ValueError):
+        return None
+
+
 def watch_sql(monkeypatch) -> list[str]:
-    """From now on, the SQL text of every statement the monitor gives SQLite lands in the returned list."""
+    """From now on, the SQL text of every statement the monitor gives SQLite lands in the returned list (and the
+    text with its parameters in SqlWatchingConnection.bindings)."""
     import performance_monitor
 
     statements: list[str] = []
     monkeypatch.setattr(SqlWatchingConnection, "statements", statements)
+    monkeypatch.setattr(SqlWatchingConnection, "bindings", [])
     connect = sqlite3.connect
 
     def watched_connect(*args, **kwargs):
@@ -325,8 +362,11 @@ def test_the_window_query_is_not_capped_by_a_fixed_limit(db_path, clock, monkeyp
     monitor = ModelPerformanceMonitor(db_path, clock=clock)
     monitor.record_metric("latency_ms", 120.0)
     reading = len(statements)  # only the statements of the window query itself are judged
+    binding = len(SqlWatchingConnection.bindings)
     assert [row["value"] for row in monitor.get_recent_metrics("latency_ms")] == [120.0], "the sample comes back"
     capped = [sql for sql in statements[reading:] if re.search(r"\bLIMIT\s+\d", sql, re.IGNORECASE)]
+    capped += [f"{sql} with LIMIT bound to {bound!r}" for sql, parameters in SqlWatchingConnection.bindings[binding:]
+               if isinstance(bound := limit_bound_to(sql, parameters), (int, float)) and bound >= 0]
     assert not capped, (
         f"the window query carries a fixed cap {capped}: get_recent_metrics returns every sample of the window, "
         "however many (no LIMIT); an SLA over the newest N samples of a busy day is a wrong SLA"
@@ -493,6 +533,21 @@ def test_sla_compliance_is_none_when_there_are_no_latency_samples_in_the_window(
     monitor.record_metric("latency_ms", 10.0)
     clock.advance(2 * HOUR + 1)
     assert monitor.calculate_sla_compliance(hours=2) is None, "a sample older than the window does not count"
+
+
+@pytest.mark.task(taskno=2)
+def test_summaries_include_a_sample_recorded_since_the_last_call(db_path, clock):
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    monitor.record_metric("latency_ms", 100.0)
+    assert monitor.calculate_sla_compliance() == pytest.approx(100.0), "one sample within 200 ms: 100 percent"
+    assert monitor.latency_percentile(100) == pytest.approx(100.0), "one sample of 100 ms: p100 is 100 ms"
+    monitor.record_metric("latency_ms", 900.0)  # same second, same arguments: only the data changed
+    sla, p100 = monitor.calculate_sla_compliance(), monitor.latency_percentile(100)
+    assert sla == pytest.approx(50.0), (
+        f"after a second sample (900 ms) 1 of 2 samples is within 200 ms: 50 percent, got {sla}; every call reads "
+        "the samples stored now, it does not reuse an earlier answer"
+    )
+    assert p100 == pytest.approx(900.0), f"after a 900 ms sample p100 is 900 ms, got {p100}"
 
 
 @pytest.mark.task(taskno=2)

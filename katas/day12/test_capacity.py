@@ -39,6 +39,13 @@ def test_peak_qps_is_not_rounded_for_light_traffic():
     )
 
 
+def test_less_than_one_request_a_day_is_still_traffic():
+    assert peak_qps(0.5, 2.0) == pytest.approx(0.5 / 86_400 * 2), (
+        "0.5 requests a day (one every other day) is more than 0, so it is traffic: 0.5 / 86,400 x 2 QPS, "
+        "not a ValueError"
+    )
+
+
 def test_a_peak_equal_to_the_mean_is_allowed():
     assert peak_qps(86_400, 1.0) == pytest.approx(1.0), "perfectly flat traffic has its peak at the mean"
 

@@ -428,6 +428,32 @@ def test_a_fractional_value_weighs_in_the_score_as_it_is():
 
 
 @pytest.mark.task(taskno=2)
+def test_the_users_values_add_up_in_the_score_as_they_are():
+    # User 0 valued items 0 and 3 (both next to item 5) at 4 and 0.5, items 1 and 2 (both next to item 4) at
+    # 2 each. Users 1-4 make those four links; users 5-8 give items 0-3 the same number of users and the same
+    # column length, so every similarity (cosine on values or on 0/1, Jaccard, counts) of the links is equal.
+    evens = [{0: 1.0}, {1: 13.0**0.5}, {2: 13.0**0.5}, {3: 16.75**0.5}]
+    model = fitted([{0: 4.0, 3: 0.5, 1: 2.0, 2: 2.0}, [0, 5], [3, 5], [1, 4], [2, 4]] + evens, 6)
+    assert model.recommend(0, 2) == [5, 4], (
+        "an item's score sums value(user, i) x similarity(i, j) with the values as they are: at the same "
+        "similarity s, item 5 scores (4 + 0.5) x s and item 4 scores (2 + 2) x s, so [5, 4]. Damping the values "
+        "(a log, a square root) or ignoring them puts item 4 first"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_every_item_of_a_long_history_counts_in_the_score():
+    # User 0 saw items 0..299, valuing each at 2 except item 299, valued 1. Only item 299 shares a user
+    # (user 1) with item 300; item 301 is popular but shares no user with user 0's history.
+    model = fitted([{item: 2.0 for item in range(299)} | {299: 1.0}, [299, 300], [301], [301], [301]], 302)
+    assert model.recommend(0, 2) == [300, 301], (
+        "the score sums over all the user's items, however long the history: item 300, next to item 299 "
+        "(user 0's weakest and last item), shares a user with the history and comes before the popular item "
+        "301: [300, 301]. Scoring only from the user's top or first N items drops it to the padding"
+    )
+
+
+@pytest.mark.task(taskno=2)
 @pytest.mark.parametrize("fmt", [sparse.coo_array, sparse.coo_matrix], ids=["coo_array", "coo_matrix"])
 def test_repeated_events_add_up_to_the_weight_in_the_score(fmt):
     # The weighted example as an event log: user 0 played item 1 three times (three entries of 1)
@@ -471,10 +497,11 @@ def test_many_equal_scores_come_out_in_id_order():
 
 
 @pytest.mark.task(taskno=2)
-def test_when_k_cuts_through_equal_scores_the_lower_ids_are_kept():
-    # Three users pair item 0 with item 5; one user each pairs it with 1, 2, 3, 4, 6, 7 or 8.
+@pytest.mark.parametrize("pairing_order", [(1, 2, 3, 4, 6, 7, 8), (8, 7, 6, 4, 3, 2, 1)], ids=["by_id", "reversed"])
+def test_when_k_cuts_through_equal_scores_the_lower_ids_are_kept(pairing_order):
+    # Three users pair item 0 with item 5; one user each pairs it with 1, 2, 3, 4, 6, 7 or 8, in the given order.
     # User 10 saw only item 0: item 5 is the best, the other seven tie behind it.
-    model = fitted([[0, 5]] * 3 + [[0, item] for item in (1, 2, 3, 4, 6, 7, 8)] + [[0]], 12)
+    model = fitted([[0, 5]] * 3 + [[0, item] for item in pairing_order] + [[0]], 12)
     tied = [1, 2, 3, 4, 6, 7, 8]
     for k in range(2, 8):
         assert model.recommend(10, k) == [5] + tied[: k - 1], (
@@ -591,6 +618,21 @@ def test_fitting_again_replaces_the_previous_model():
 
 
 @pytest.mark.task(taskno=2)
+def test_fitting_again_forgets_the_users_of_the_previous_fit():
+    # First fit: users 0 and 4 saw item 0, which shares user 1 with item 1.
+    model = fitted([[0], [0, 1], [2], [2], [0]], 4)
+    assert model.recommend(0, 2) == [1, 2] and model.recommend(4, 2) == [1, 2], "after the first fit: [1, 2]"
+    # Second fit: user 0's row is empty and there is no user 4 any more; item 2 is the most popular.
+    model.fit(interactions([[], [0, 1], [2], [2]], 4))
+    for user in (0, 4):
+        assert model.recommend(user, 2) == [2, 0], (
+            f"after the second fit user {user} has no history (an empty row, or no row at all): a cold start "
+            f"gets the new most popular items [2, 0]; their history from the first fit must be forgotten "
+            f"(it would give [1, 2])"
+        )
+
+
+@pytest.mark.task(taskno=2)
 def test_every_item_sharing_a_user_comes_before_the_padding_however_many():
     # User 0 saw items 0..599; user 1 saw only item 0; user 2 saw item 0 and the even items 2..598.
     # So items 1..599 all share a user with user 1's history: the even ones share two users with
@@ -630,6 +672,19 @@ def test_a_barely_there_interaction_still_links_two_items(tiny):
         "items 0 and 1 share user 0, so item 1 comes first for user 1 (who saw item 0), however small user 0's "
         f"value: [1, 2]. A value of {tiny} is an interaction; no threshold on similarities or scores (not even "
         "one meant to ignore float noise, such as 1e-9 or np.isclose) may drop it"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_a_barely_there_link_still_counts_next_to_a_strong_one():
+    # As above, items 0 and 1 share only user 0, who played item 0 for a trillionth of its length.
+    # Five more users played items 0 and 3, so for user 1 item 3 scores about 0.3 and item 1 about 1e-13.
+    tiny = 1e-12
+    model = fitted([{0: tiny, 1: 1.0}] + [{0: 1.0}] * 50 + [{2: 1.0}] * 3 + [{0: 1.0, 3: 1.0}] * 5, 4)
+    assert model.recommend(1, 3) == [3, 1, 2], (
+        "item 3 (strongly linked to item 0) first, then item 1, which shares user 0 with item 0 however small "
+        f"that link next to the best score, then the popular item 2: [3, 1, 2]. A threshold relative to the best "
+        f"score (say 1e-9 x the maximum, to ignore float noise) drops item 1's score of about {tiny / 7:.0e}"
     )
 
 

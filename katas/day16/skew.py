@@ -20,8 +20,9 @@ Contract (the tests check exactly this):
   training only; a value's bin is the number of edges strictly below it; proportions
   floored at epsilon = 1e-4, no renormalising; sum of (p_serving - p_train) *
   ln(p_serving / p_train)). A feature missing from a frame → KeyError; an empty column
-  or one holding NaN/inf → ValueError; `bins < 2` or a threshold that is not a positive
-  finite number → ValueError, even when `features` is empty.
+  or one holding NaN/inf → ValueError (only the named features' columns are read: a NaN
+  elsewhere is no error); `bins < 2` or a threshold that is not a positive finite number
+  → ValueError, even when `features` is empty.
 """
 
 from __future__ import annotations

@@ -85,6 +85,17 @@ def test_only_rows_of_the_same_entity_are_used():
     )
 
 
+def test_an_empty_labels_frame_still_gets_the_feature_columns():
+    features = features_frame([("a", 0, 1.0)])
+    features["country"] = ["FR"]
+    result = point_in_time_join(labels_frame([]), features)
+    assert len(result) == 0 and sorted(result.columns) == sorted(
+        ["entity_id", "event_timestamp", "label", "spend_7d", "country"]), (
+        "with no label row the result is still the labels' columns plus every feature column, with no row "
+        f"(an early return of the labels leaves the feature columns out); got {list(result.columns)}"
+    )
+
+
 def test_a_label_before_every_feature_row_gets_missing_values():
     features = features_frame([("a", 10, 1.0)])
     result = point_in_time_join(labels_frame([("a", 5, 1)]), features)
@@ -138,6 +149,17 @@ def test_a_missing_value_in_the_newest_row_stays_missing():
         "the newest row (minute 10) has no spend and no country: those missing values are its values, and the "
         "older row from minute 0 must not stand in for them (drop the rows whose *time* is missing, not every "
         f"row with a missing value); got spend {values(result)}, country {values(result, 'country')}"
+    )
+
+
+def test_a_missing_value_in_the_last_of_rows_sharing_a_time_stays_missing():
+    features = features_frame([("a", 10, 1.0), ("a", 10, float("nan"))])
+    features["country"] = ["FR", None]
+    result = point_in_time_join(labels_frame([("a", 15, 1)]), features)
+    assert values(result) == [None] and values(result, "country") == [None], (
+        "two rows share the newest time and the last one wins whole: its missing spend and country are its values, "
+        "the earlier row of that time must not fill them in (GroupBy.last() skips missing values); "
+        f"got spend {values(result)}, country {values(result, 'country')}"
     )
 
 
@@ -311,6 +333,19 @@ def test_entity_keys_match_as_equal_values_not_as_text():
     assert got == [1.0, None], (
         "keys match when they are equal values: the float 7.0 is the entity 7 (compared as text, '7.0' is not '7'), "
         f"and 8.5 is no entity of the features (never round a key to the other side's type); got {got}"
+    )
+
+
+def test_integer_entity_keys_above_2_53_are_not_rounded_together():
+    big = 2**53  # e.g. 64-bit hashed ids: as float64, 2**53 + 1 is rounded to 2**53
+    labels = pd.DataFrame({"entity_id": np.array([big + 1, big], dtype="int64"),
+                           "event_timestamp": _times([at(10), at(10)]), "label": [1, 0]})
+    features = pd.DataFrame({"entity_id": np.array([big], dtype="int64"), "feature_timestamp": _times([at(0)]),
+                             "spend_7d": [1.0]})
+    got = values(point_in_time_join(labels, features))
+    assert got == [None, 1.0], (
+        f"the entity {big + 1} is not the entity {big}: keys match as equal values, never cast integer keys to "
+        f"float (they would round to one number); got {got}"
     )
 
 

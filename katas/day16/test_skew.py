@@ -95,6 +95,13 @@ def test_integers_are_compared_exactly_without_wrap_around_or_rounding():
         "int64 values 1 apart are not equal: with tolerance=0 they disagree (float() rounds both to the same "
         f"number above 2**53); got {report}"
     )
+    offline = pd.DataFrame({"entity_id": ["a", "b"], "ns": pd.array([big, None], dtype="Int64")})
+    online = pd.DataFrame({"entity_id": ["a", "b"], "ns": pd.array([big + 1, None], dtype="Int64")})
+    report = feature_skew(offline, online, tolerance=0)
+    assert report == {"ns": ["a"]}, (
+        "in nullable 'Int64' columns too, values 1 apart above 2**53 disagree at tolerance=0 (never turn them into "
+        f"floats to get rid of pd.NA); got {report}"
+    )
 
 
 def test_one_missing_value_always_disagrees():
@@ -135,6 +142,17 @@ def test_entities_match_as_equal_values_not_as_text():
     assert report == {"x": [2]}, (
         "entities match by equal value: 2 and 2 disagree, 3 and 3.0 are one entity and agree, and the text '1' is "
         f"not the number 1 (each is in one frame only: not compared; do not compare keys as text); got {report}"
+    )
+
+
+def test_integer_entities_above_2_53_are_not_rounded_together():
+    big = 2**53
+    offline = pd.DataFrame({"entity_id": np.array([big + 1, 5], dtype="int64"), "x": [1.0, 1.0]})
+    online = pd.DataFrame({"entity_id": np.array([big, 5], dtype="int64"), "x": [2.0, 1.0]})
+    report = feature_skew(offline, online)
+    assert report == {"x": []}, (
+        f"the entity {big + 1} (offline only) is not the entity {big} (online only): entities match by equal value, "
+        f"never cast integer ids to float (they would round to one number); got {report}"
     )
 
 
@@ -301,6 +319,16 @@ def test_only_the_named_features_are_reported():
     train = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [1.0, 2.0, 3.0]})
     assert set(distribution_skew(train, train, ["y"])) == {"y"}, "only the features asked for"
     assert distribution_skew(train, train, ["y"])["y"] == (0.0, False), "identical samples have PSI 0"
+
+
+def test_columns_not_named_play_no_part():
+    train = pd.DataFrame({"x": [1.0, 2.0, 3.0], "note": [np.nan, 1.0, 1.0]})
+    serving = pd.DataFrame({"x": [1.0, 2.0, 3.0], "raw": [np.inf, 1.0, 1.0]})
+    report = distribution_skew(train, serving, ["x"], bins=2)
+    assert report == {"x": (0.0, False)}, (
+        "only the named features are checked for NaN and infinity: a NaN or inf in another column is no error; "
+        f"got {report}"
+    )
 
 
 @pytest.mark.parametrize("side", ["train", "serving"])

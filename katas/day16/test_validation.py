@@ -213,6 +213,7 @@ def test_an_object_column_with_no_value_present_is_a_str_column():
     ("amount", [True, False, True, True], "float"),
     ("items", [1.0, 2.0, 3.0, 4.0], "int"),
     ("items", [True, True, False, True], "int"),
+    ("items", pd.Series([1, 2, 3, 4], dtype=object, index=[100, 101, 102, 103]), "int"),
     ("txn_id", [1, 2, 3, 4], "str"),
     ("txn_id", ["t1", 2, "t3", "t4"], "str"),
 ])
@@ -250,6 +251,10 @@ def test_integers_are_valid_floats_and_other_types_are_checked():
     wrong = frame.assign(flag=[1, 0], when=["2024-01-01", "2024-01-02"])
     assert found(validate_batch(wrong, schema)) == {("flag", "dtype", (0, 1)), ("when", "dtype", (0, 1))}, (
         "0/1 integers are not a bool column and date strings are not a datetime column"
+    )
+    stamps = frame.assign(when=pd.Series(list(frame["when"]), dtype=object))
+    assert found(validate_batch(stamps, schema)) == {("when", "dtype", (0, 1))}, (
+        "an object column holding Timestamps is not a datetime column (a datetime64 dtype is)"
     )
     durations = frame.assign(when=pd.to_timedelta(["1D", "2D"]))
     assert found(validate_batch(durations, schema)) == {("when", "dtype", (0, 1))}, (
@@ -311,6 +316,16 @@ def test_integer_values_are_compared_with_the_bounds_exactly():
     assert found(result) == {("n", "max", (1,))}, (
         "2**53 + 1 is above a max of 2**53, and the largest uint64 is within [2**64 - 2, 2**64 - 1]: compare integers "
         f"as integers (a float cast rounds them to the same number); got {found(result)}"
+    )
+    low = validate_batch(frame[["n"]], {"n": Column("int", min=2**53 + 1)})
+    assert found(low) == {("n", "min", (0,))}, (
+        f"2**53 is below a min of 2**53 + 1: the min is compared exactly too; got {found(low)}"
+    )
+    nullable = pd.DataFrame({"n": pd.array([2**53 + 1, None, 2**53 - 1], dtype="Int64")})
+    result = validate_batch(nullable, {"n": Column("int", nullable=True, min=2**53, max=2**53)})
+    assert found(result) == {("n", "max", (0,)), ("n", "min", (2,))}, (
+        "in a nullable 'Int64' column 2**53 + 1 is above a max of 2**53 and 2**53 - 1 below a min of 2**53: "
+        f"never turn its values into floats to get rid of pd.NA; got {found(result)}"
     )
 
 

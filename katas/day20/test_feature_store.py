@@ -100,35 +100,46 @@ def test_a_refused_connection_raises_store_unavailable(closed_redis_url):
             store.write("c1", FEATURES, event_ts=1.0)
 
 
-def _time_until_unavailable(store: OnlineFeatureStore, limit_s: float) -> float:
+def _time_until_unavailable(store: OnlineFeatureStore, limit_s: float, call: str = "read") -> float:
     outcome: list = []
 
-    def read() -> None:
+    def run() -> None:
         started = time.monotonic()
         try:
-            store.read("c1")
+            if call == "read":
+                store.read("c1")
+            else:
+                store.write("c1", FEATURES, event_ts=100.0)
             outcome.append(("answered", time.monotonic() - started))
         except StoreUnavailable:
             outcome.append(("unavailable", time.monotonic() - started))
         except Exception as error:  # reported below, with its type
             outcome.append((repr(error), time.monotonic() - started))
 
-    thread = threading.Thread(target=read, daemon=True)
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     thread.join(limit_s)
-    assert outcome, f"read() against a Redis that never answers was still waiting after {limit_s} s: no timeout?"
-    assert outcome[0][0] == "unavailable", f"a Redis that never answers should raise StoreUnavailable, got {outcome[0][0]}"
+    assert outcome, f"{call}() against a Redis that never answers was still waiting after {limit_s} s: no timeout?"
+    assert outcome[0][0] == "unavailable", (
+        f"{call}() against a Redis that never answers should raise StoreUnavailable, got {outcome[0][0]}")
     return outcome[0][1]
 
 
-def test_a_redis_that_never_answers_raises_store_unavailable_after_timeout_s(hung_redis_url):
-    with OnlineFeatureStore(hung_redis_url, timeout_s=0.05) as store:
-        _time_until_unavailable(store, limit_s=4)
+@pytest.mark.parametrize("call", ["read", "write"])
+def test_a_redis_that_never_answers_raises_store_unavailable_after_timeout_s(hung_redis_url, call):
+    with OnlineFeatureStore(hung_redis_url, timeout_s=0.01) as store:
+        waited = _time_until_unavailable(store, limit_s=4, call=call)
+    assert waited < 0.9, (  # far above 0.01 s, for a busy machine; far below a fixed 1 s
+        f"with timeout_s=0.01 a Redis that never answers is given up on after about 0.01 s; {call}() waited "
+        f"{waited:.2f} s: use timeout_s for the socket timeout, no fixed or longer one")
 
 
 def test_a_connection_that_never_completes_raises_store_unavailable_after_timeout_s(unconnectable_redis_url):
     with OnlineFeatureStore(unconnectable_redis_url, timeout_s=0.05) as store:
-        _time_until_unavailable(store, limit_s=4)  # redis-py's own connect timeout is 5 s
+        waited = _time_until_unavailable(store, limit_s=4)  # redis-py's own connect timeout is 5 s
+    assert waited < 0.9, (  # far above 0.05 s, for a busy machine; far below a fixed 1 s
+        f"with timeout_s=0.05 a connection that does not complete is given up on after about 0.05 s; read() "
+        f"waited {waited:.2f} s: use timeout_s for the connect timeout too, no fixed or longer one")
 
 
 def test_the_default_timeout_is_short(hung_redis_url):
@@ -221,6 +232,24 @@ def test_real_epoch_times_are_compared_exactly(store):
     assert store.write("c1", {"count": 3}, event_ts=1_700_000_500.5) is False, (
         "1700000500.5 is older than the stored 1700000500.75 by a quarter of a second: ignored")
     assert store.read("c1") == {"count": 2.0}, "the newest set (event_ts 1700000500.75) must still be stored"
+
+
+@pytest.mark.redis
+def test_event_times_are_compared_below_the_millisecond(store):
+    t0, tick = 1_700_000_000, 2 ** -12  # a tick is about 0.24 ms; t0 + tick and t0 + 2 * tick are exact
+    store.write("c1", {"count": 2}, event_ts=t0 + 2 * tick)
+    assert store.write("c1", {"count": 1}, event_ts=t0 + tick) is False, (
+        f"event_ts t0 + {tick} is older than the stored t0 + {2 * tick} (by 0.24 ms): ignored. Send the time to "
+        "Redis exactly (repr(float(ts))), never rounded to milliseconds")
+    assert store.read("c1") == {"count": 2.0}, "the newer set (t0 + 2 ticks) must still be stored"
+
+
+@pytest.mark.redis
+def test_event_ts_may_be_an_int(store):
+    assert store.write("c1", {"count": 5}, event_ts=200) is True, "event_ts is a number: an int is accepted"
+    assert store.write("c1", {"count": 1}, event_ts=199) is False, "an int event_ts older than the stored one is ignored"
+    assert store.write("c1", {"count": 6}, event_ts=1_700_000_000) is True, "a newer int event_ts is accepted"
+    assert store.read("c1") == {"count": 6.0}, f"the newest set is stored; got {store.read('c1')}"
 
 
 @pytest.mark.redis

@@ -416,6 +416,15 @@ def test_a_store_that_is_down_falls_back_to_rules_on_the_event_alone():
         assert scorer.store_fallbacks == 2, "a successful read is not a fallback"
 
 
+def test_with_the_store_down_the_rules_see_the_event_as_a_one_event_window():
+    store = FakeStore(down=True)
+    with FraudScorer(Answers(0.1), store, velocity_count=1, testing_merchants=1) as scorer:
+        decision = scorer.score(ev(amount=3.0))
+    assert set(decision.reasons) == {"velocity", "card_testing"} and decision.source == "rules", (
+        "with the store down the window is the event alone: count 1 (velocity_count=1 fires), one merchant and "
+        f"max_amount 3.0 (card_testing with testing_merchants=1 fires), not an empty window of zeros; got {decision}")
+
+
 def test_a_store_that_goes_down_does_not_lend_the_features_it_gave_before():
     store = FakeStore({"c1": window(count=9)})
     with FraudScorer(Answers(0.1), store) as scorer:
@@ -425,6 +434,17 @@ def test_a_store_that_goes_down_does_not_lend_the_features_it_gave_before():
     assert decision.source == "rules" and set(decision.reasons) == set() and decision.score == 0.0, (
         "with the store down the rules see the event alone (count 1), never the features read earlier: "
         f"they may be stale by now; got {decision}")
+
+
+def test_every_score_reads_the_card_features_afresh():
+    store = FakeStore({"c1": QUIET})
+    with FraudScorer(Answers(0.1), store) as scorer:
+        first = scorer.score(ev())
+        store.features["c1"] = window(count=9)
+        second = scorer.score(ev())
+    assert "velocity" not in first.reasons and "velocity" in second.reasons, (
+        "the stream writes the card's newest features before each score: every score reads them from the store "
+        f"again, never a copy kept from an earlier read; got {first} then {second}")
 
 
 def test_the_counters_start_at_zero():
@@ -443,6 +463,15 @@ def test_an_event_without_card_id_or_amount_raises_key_error(missing):
         with pytest.raises(KeyError, match=missing):
             scorer.score(event)
         assert store.reads == [] and scorer.model_fallbacks == 0, "a rejected event reads nothing and counts nothing"
+
+
+def test_an_event_needs_only_card_id_and_amount():
+    model = Answers(0.3)
+    with FraudScorer(model, FakeStore({"c1": QUIET})) as scorer:
+        decision = scorer.score({"card_id": "c1", "amount": 20.0})
+    assert decision.source == "model" and decision.score == pytest.approx(0.3), (
+        "the scorer needs only card_id and amount: an event without merchant or ts is scored like any other "
+        f"(the window features come from the store); got {decision}")
 
 
 @pytest.mark.parametrize("field, value", [

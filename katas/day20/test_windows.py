@@ -109,6 +109,17 @@ def test_events_with_the_same_time_are_all_in_the_window():
         f"three events at the same second are all at or before that second; got {features_of(got)}")
 
 
+def test_identical_events_are_all_counted():
+    windows = SlidingWindowFeatures(60, 0)
+    windows.process(ev("a", 100, 9.99, "m1"))
+    got = windows.process(ev("a", 100, 9.99, "m1"))
+    assert features_of(got) == {"count": 2, "total_amount": pytest.approx(19.98), "max_amount": 9.99,
+                                "distinct_merchants": 1}, (
+        "the same card charged the same amount at the same merchant in the same second twice is two events "
+        f"(a double charge), not one: keep every event, never a set of them; got {features_of(got)}")
+    assert windows.state_size() == 2, f"both identical events are held; got {windows.state_size()}"
+
+
 def test_an_out_of_order_event_sees_only_events_up_to_its_own_time():
     windows = SlidingWindowFeatures(60, 30)
     windows.process(ev("a", 100, 1.0, "m1"))

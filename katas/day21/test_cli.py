@@ -135,6 +135,18 @@ def test_flag_values_at_the_edge_of_their_range_are_accepted(flag, value, expect
     assert getattr(args, name) == expected, f"{flag} {value} is within its range, got {getattr(args, name)!r}"
 
 
+@pytest.mark.parametrize("flag, value, expected", [
+    ("--rps", "0.5", 0.5), ("--load-seconds", "2.5", 2.5), ("--wait-seconds", "0.5", 0.5),
+    ("--max-p95-ms", "0.25", 0.25), ("--margin", "0.001", 0.001), ("--slice-tolerance", "0.125", 0.125),
+])
+def test_number_flags_take_fractions(flag, value, expected):
+    args = parse_args(REQUIRED + [flag, value])
+    name = flag[2:].replace("-", "_")
+    assert getattr(args, name) == pytest.approx(expected), (
+        f"{flag} is a positive (or non-negative) finite number, not a whole one: {flag} {value} should give "
+        f"{expected}, got {getattr(args, name)!r}")
+
+
 def test_a_label_value_may_hold_an_equals_sign():
     args = parse_args(REQUIRED + ["--label", "query=a=b", "--label", "note=two words"])
     assert args.label == ["query=a=b", "note=two words"], (

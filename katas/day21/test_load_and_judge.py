@@ -109,6 +109,17 @@ def test_the_wait_ends_when_the_request_is_due():
         f"1 / rps interval, so they start at 0, 0.1, 0.2 and 0.3 s; got {probe.times}")
 
 
+@pytest.mark.parametrize("rps", [10, 30, 49])
+def test_the_schedule_does_not_drift_into_an_extra_request(rps):
+    clock = FakeClock()
+    probe = Probe(clock)
+    result = load(probe, clock, requests=1000, rps=rps, deadline_s=1)
+    assert result.sent == rps, (
+        f"at {rps} a second with a 1 s deadline exactly {rps} requests start (i / rps for i < {rps}); a due time "
+        f"summed up request by request drifts below 1 s and sends one more; sent {result.sent}")
+    assert probe.times == pytest.approx([i / rps for i in range(rps)]), f"request i starts at i / rps: {probe.times}"
+
+
 def test_failed_requests_are_counted():
     clock = FakeClock()
     result = load(Probe(clock, answers=[10.0, None, None, 0.0]), clock, requests=8, rps=100, deadline_s=60)

@@ -179,6 +179,19 @@ def test_a_failed_undo_does_not_stop_the_others(fake_steps):
         f"the reason and the rollback stage say what failed: {report}")
 
 
+def test_a_regression_whose_undo_fails_reports_the_regression_and_the_undo_error(fake_steps):
+    clock = FakeClock()
+    steps = fake_steps(clock, champion="3", healthy=False, undo_fail="set_champion")
+    report = run(steps, clock=clock)
+    assert (report.outcome, report.exit_code) == ("failed", 1), f"a rollback that failed is a failed run: {report}"
+    assert "availability 0.000" in report.reason, (
+        f"the reason still says why the run rolled back (the monitor's reason) when an undo failed too: "
+        f"{report.reason!r}")
+    assert FAILED in report.reason and FAILED in report.stages[-1].detail, (
+        f"and it names the failed undo's error, as the rollback stage's detail does: {report.reason!r}, "
+        f"{report.stages[-1]}")
+
+
 def test_the_printed_report_has_a_line_per_stage_and_the_outcome(fake_steps):
     import re
 
@@ -193,6 +206,28 @@ def test_the_printed_report_has_a_line_per_stage_and_the_outcome(fake_steps):
         assert seconds and float(seconds.group(1)) == pytest.approx(stage.seconds, abs=0.051), (
             f"the line of {stage.name} gives its seconds ({stage.seconds}) followed by 's':\n{found[0]}")
     assert "outcome: rolled_back" in lines[-1], f"the last line gives the outcome:\n{text}"
+
+
+def test_the_printed_report_keeps_one_line_per_stage_when_an_error_spans_lines(fake_steps):
+    import re
+
+    clock = FakeClock()
+    steps = fake_steps(clock, champion="3")
+
+    def load(url):
+        raise RuntimeError("docker-compose up ... exited 1:\nERROR: for model  Cannot start service model\nboom")
+
+    steps.load = load
+    report = run(steps, clock=clock)
+    text = format_report(report)
+    lines = text.splitlines()
+    assert "outcome: failed" in lines[-1], (
+        f"an error message of several lines (docker's output) still leaves the outcome on the last line:\n{text}")
+    for stage in report.stages:
+        assert [line for line in lines if re.match(rf"{stage.name}\b", line)], (
+            f"a line starts with the stage name {stage.name!r}:\n{text}")
+    stray = [line for line in lines if line.startswith(("ERROR: for model", "boom"))]
+    assert not stray, f"each stage is one line: the error's lines stay on its stage's line, found {stray}:\n{text}"
 
 
 def test_the_report_as_json_has_every_field(fake_steps):

@@ -204,6 +204,16 @@ def test_deploy_gives_up_at_wait_seconds_when_every_answer_is_slow(world):
         f"began, reading the clock rather than counting attempts; it took {waited:.1f} s")
 
 
+def test_deploy_pauses_between_attempts(world):
+    set_timing(world, start_s=10 * WAIT_S, ready_s=10 * WAIT_S)
+    raises(lambda: world.steps().deploy("2"), "deploy('2') of a version that never becomes ready")
+    asked = [a for a in world.port.answers if a[0] in ("/health", "/ready")]
+    assert world.clock.sleeps and len(asked) <= 10 * WAIT_S, (
+        f"while it waits for the new version, deploy should pause with sleep between attempts (a few a second at "
+        f"most), not ask the port again at once; in {WAIT_S:g} s it asked {len(asked)} times and slept "
+        f"{len(world.clock.sleeps)} times")
+
+
 def test_a_first_deploy_starts_the_service(world):
     world.docker.containers.remove(world.docker.container("model"))
     steps = world.steps()
@@ -366,6 +376,30 @@ def test_monitor_judges_this_loads_latencies_only(world):
         f"this load's only (fast answers): {verdict}")
 
 
+@pytest.mark.parametrize("requests, slow, healthy", [(20, 10, False), (40, 1, True)])
+def test_monitor_judges_the_95th_percentile_of_the_loads_latencies(world, monkeypatch, requests, slow, healthy):
+    monitoring = pytest.importorskip("earlier_days").monitoring
+    real = monitoring.ModelPerformanceMonitor.record_metric
+    recorded = []
+
+    def record_metric(self, name, value, *args, **kwargs):
+        if name == "latency_ms":  # the load's latencies as the store keeps them: the last `slow` take 900 ms
+            recorded.append(value)
+            value = 900.0 if len(recorded) > requests - slow else 1.0
+        return real(self, name, value, *args, **kwargs)
+
+    monkeypatch.setattr(monitoring.ModelPerformanceMonitor, "record_metric", record_metric)
+    steps = world.steps(requests=requests, rps=100.0)
+    url = f"http://127.0.0.1:{world.port.port}"
+    verdict = steps.monitor(url, steps.load(url))
+    assert len(recorded) == requests, (
+        f"the load records its {requests} latencies in the --store, it recorded {len(recorded)}")
+    assert verdict.healthy is healthy, (
+        f"of this load's {requests} latencies in the store, {slow} took 900 ms and the rest 1 ms: the p95 (the 95th "
+        f"percentile, not the 0.95th, nor the median or the maximum) is {'900' if not healthy else 'about 1'} ms, "
+        f"so the model is {'not ' if not healthy else ''}healthy with --max-p95-ms 500; got {verdict}")
+
+
 def test_monitor_judges_with_the_limits_of_the_flags(world):
     url = f"http://127.0.0.1:{world.port.port}"
     strict = world.steps(requests=10, max_p95_ms=0.001)
@@ -396,6 +430,34 @@ def test_monitor_does_not_call_a_model_healthy_when_prometheus_cannot_be_reached
     assert not verdict.healthy, (
         "--prometheus-url was given but nothing answers there: Prometheus never counted the load, so the 5xx "
         f"ratio is unknown and the model is not healthy (raise, or an unhealthy verdict); got {verdict}")
+
+
+@pytest.mark.timeout(60)
+def test_a_prometheus_that_never_answers_does_not_hang_the_monitor(world):
+    import socket
+    import time as wall
+
+    url = f"http://127.0.0.1:{world.port.port}"
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # connections are accepted by the kernel; no answer ever comes
+        steps = real_time_steps(world, f"http://127.0.0.1:{silent.getsockname()[1]}", requests=5, rps=100.0,
+                                wait_seconds=1.0)
+        load = steps.load(url)
+        began = wall.monotonic()
+        try:
+            verdict = steps.monitor(url, load)
+        except NotImplementedError:
+            raise
+        except Exception:  # noqa: BLE001 - giving up with an error is one right answer
+            verdict = None
+        took = wall.monotonic() - began
+    assert verdict is None or not verdict.healthy, (
+        f"a Prometheus that never answers never counted the load: not healthy (raise, or an unhealthy verdict); "
+        f"got {verdict}")
+    assert took <= 30, (
+        f"a Prometheus that accepts the connection and never answers should cost the monitor (--wait-seconds 1) a "
+        f"few seconds: every HTTP request needs a finite timeout; it took {took:.1f} s")
 
 
 @pytest.fixture
@@ -448,6 +510,7 @@ def test_monitor_waits_until_prometheus_has_counted_the_whole_load(world, promet
 @pytest.mark.timeout(60)
 def test_monitor_waits_for_this_loads_requests_not_for_any_count(world, prometheus):
     import json
+    import threading
     import time as wall
     import urllib.parse
     import urllib.request
@@ -469,14 +532,22 @@ def test_monitor_waits_for_this_loads_requests_not_for_any_count(world, promethe
         wall.sleep(0.2)
     world.docker.add_image(f"{REPO}:v3", model_version="v3", broken=True)
     world.steps().deploy("3")
-    steps = real_time_steps(world, prometheus.url, requests=20, rps=100.0, wait_seconds=30.0, max_error_ratio=0.6)
-    world.port.hold_metrics(2.5)  # Prometheus keeps showing the five earlier answers until the load's 500s appear
-    steps.load(url)
-    verdict = steps.monitor(url, LoadResult(20, 20, 0))
-    assert not verdict.healthy, (
+    steps = real_time_steps(world, prometheus.url, requests=20, rps=100.0, wait_seconds=30.0, max_error_ratio=0.6,
+                            min_availability=0.0)
+    world.port.hold_metrics(600)  # Prometheus keeps showing the five earlier answers until the load's 500s appear
+    load = steps.load(url)
+    release = threading.Timer(3.0, world.port.hold_metrics, args=(0,))  # and they do 3 s after the load ended
+    release.start()
+    try:
+        verdict = steps.monitor(url, load)
+    finally:
+        release.cancel()
+        world.port.hold_metrics(0)
+    assert not verdict.healthy and "5xx" in verdict.reason, (
         "Prometheus had counted five earlier /predict answers (all 200) and counts the load's 20 answers (all 500) "
-        "about 2 s after the load ends: the monitor must wait until the requests this load sent are counted, not "
-        f"until any /predict answer is, and then find the 5xx share past --max-error-ratio 0.6; got {verdict}")
+        "3 s after the load ends: the monitor must wait until the requests this load sent are counted (all "
+        "it sent, answered or not), not until any /predict answer is, and then find the 5xx share past "
+        f"--max-error-ratio 0.6 (--min-availability 0 leaves that the only signal); got {verdict}")
 
 
 @pytest.mark.prometheus
@@ -517,6 +588,21 @@ def test_monitor_counts_every_5xx_status_not_only_500(world, prometheus):
     assert not verdict.healthy and "5xx" in verdict.reason, (
         "every /predict of the load answered 503: the server's 5xx share counts every 5xx status (503, 502...), "
         f"not only 500, so it is 1.0, past --max-error-ratio 0.5; got {verdict}")
+
+
+@pytest.mark.prometheus
+@pytest.mark.timeout(45)
+def test_monitor_does_not_count_4xx_as_server_errors(world, prometheus):
+    world.docker.add_image(f"{REPO}:v3", model_version="v3", broken=422)  # every /predict answers 422
+    world.steps().deploy("3")
+    # --min-availability 0 leaves the 5xx ratio the only signal: 422 is a client error, so it is 0
+    steps = real_time_steps(world, prometheus.url, requests=10, rps=100.0, wait_seconds=20.0, min_availability=0.0,
+                            max_error_ratio=0.5)
+    url = f"http://127.0.0.1:{world.port.port}"
+    verdict = steps.monitor(url, steps.load(url))
+    assert verdict.healthy, (
+        "every /predict of the load answered 422: the server's 5xx share counts statuses 500 to 599 only, so it is "
+        f"0, within --max-error-ratio 0.5 (and --min-availability 0 accepts the failed answers); got {verdict}")
 
 
 @pytest.mark.prometheus

@@ -178,10 +178,15 @@ def _finish(report: Report, steps) -> Report:
     return report
 
 
+def _one_line(text) -> str:
+    """A detail or reason on one line: an error's output (docker's) may span several."""
+    return " ".join(str(text).split())
+
+
 def format_report(report: Report) -> str:
-    lines = [f"{s.name:<9} {'ok' if s.ok else 'FAILED':<6} {s.seconds:7.2f}s  {s.detail}" for s in report.stages]
+    lines = [f"{s.name:<9} {'ok' if s.ok else 'FAILED':<6} {s.seconds:7.2f}s  {_one_line(s.detail)}" for s in report.stages]
     tail = f"outcome: {report.outcome} (version {report.version}, serving {report.serving})"
-    lines.append(tail + (f": {report.reason}" if report.reason else ""))
+    lines.append(tail + (f": {_one_line(report.reason)}" if report.reason else ""))
     return "\n".join(lines)
 
 

@@ -173,15 +173,20 @@ def run(steps, *, clock: Callable[[], float] = time.monotonic) -> Report:
             report.serving = None
 
 
+def _one_line(text) -> str:
+    """A detail or reason on one line: an error's output (docker's) may span several."""
+    return " ".join(str(text).split())
+
+
 def format_report(report: Report) -> str:
     """One line per stage (its name first, then ok/FAILED, its seconds as `12.3s`, its detail),
     then a last line `outcome: <outcome> ...`."""
-    lines = [f"{stage.name:<9} {'ok' if stage.ok else 'FAILED':<6} {stage.seconds:8.2f}s  {stage.detail}"
+    lines = [f"{stage.name:<9} {'ok' if stage.ok else 'FAILED':<6} {stage.seconds:8.2f}s  {_one_line(stage.detail)}"
              for stage in report.stages]
     tail = f"outcome: {report.outcome} (exit {report.exit_code}) version={report.version} " \
            f"previous={report.previous} serving={report.serving}"
     if report.reason:
-        tail += f" reason: {report.reason}"
+        tail += f" reason: {_one_line(report.reason)}"
     lines.append(tail)
     return "\n".join(lines)
 

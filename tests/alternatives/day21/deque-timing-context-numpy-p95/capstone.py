@@ -179,15 +179,20 @@ def run(steps, *, clock: Callable[[], float] = time.monotonic) -> Report:
     return report
 
 
+def _one_line(text) -> str:
+    """A detail or reason on one line: an error's output (docker's) may span several."""
+    return " ".join(str(text).split())
+
+
 def format_report(report: Report) -> str:
     """One line per stage (its name first, then ok/FAILED, its seconds as `12.3s`, its detail),
     then a last line `outcome: <outcome> ...`."""
     out = io.StringIO()
     for s in report.stages:
-        out.write("%s %s %.2fs %s\n" % (s.name, "ok" if s.ok else "FAILED", s.seconds, s.detail))
+        out.write("%s %s %.2fs %s\n" % (s.name, "ok" if s.ok else "FAILED", s.seconds, _one_line(s.detail)))
     out.write("== outcome: %s, exit %d, v%s over %s, serving %s%s" % (
         report.outcome, report.exit_code, report.version, report.previous, report.serving,
-        f" ({report.reason})" if report.reason else ""))
+        f" ({_one_line(report.reason)})" if report.reason else ""))
     return out.getvalue()
 
 

@@ -166,15 +166,20 @@ def run(steps, *, clock: Callable[[], float] = time.monotonic) -> Report:
     return rep
 
 
+def _one_line(text) -> str:
+    """A detail or reason on one line: an error's output (docker's) may span several."""
+    return " ".join(str(text).split())
+
+
 def format_report(report: Report) -> str:
     """One line per stage (its name first, then ok/FAILED, its seconds as `12.3s`, its detail),
     then a last line `outcome: <outcome> ...`."""
     out = []
     for s in report.stages:
-        out.append("{} [{}] {:.2f}s {}".format(s.name, "ok" if s.ok else "FAILED", s.seconds, s.detail))
+        out.append("{} [{}] {:.2f}s {}".format(s.name, "ok" if s.ok else "FAILED", s.seconds, _one_line(s.detail)))
     out.append("outcome: {} | version={} previous={} serving={} exit={}{}".format(
         report.outcome, report.version, report.previous, report.serving, report.exit_code,
-        f" | {report.reason}" if report.reason else ""))
+        f" | {_one_line(report.reason)}" if report.reason else ""))
     return "\n".join(out)
 
 

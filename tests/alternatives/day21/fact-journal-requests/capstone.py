@@ -195,14 +195,19 @@ def run(steps, *, clock: Callable[[], float] = time.monotonic) -> Report:
     return report
 
 
+def _one_line(text) -> str:
+    """A detail or reason on one line: an error's output (docker's) may span several."""
+    return " ".join(str(text).split())
+
+
 def format_report(report: Report) -> str:
     """One line per stage (its name first, then ok/FAILED, its seconds as `12.3s`, its detail),
     then a last line `outcome: <outcome> ...`."""
     out = []
     for stage in report.stages:
-        out.append(f"{stage.name}: {'ok' if stage.ok else 'FAILED'} after {stage.seconds:.3f}s | {stage.detail}")
+        out.append(f"{stage.name}: {'ok' if stage.ok else 'FAILED'} after {stage.seconds:.3f}s | {_one_line(stage.detail)}")
     summary = f"=> outcome: {report.outcome}, exit {report.exit_code}, serving {report.serving or 'nothing'}"
-    out.append(summary + (f" ({report.reason})" if report.reason else ""))
+    out.append(summary + (f" ({_one_line(report.reason)})" if report.reason else ""))
     return "\n".join(out)
 
 

@@ -184,13 +184,18 @@ def run(steps, *, clock: Callable[[], float] = time.monotonic) -> Report:
     return report
 
 
+def _one_line(text) -> str:
+    """A detail or reason on one line: an error's output (docker's) may span several."""
+    return " ".join(str(text).split())
+
+
 def format_report(report: Report) -> str:
     """One line per stage (its name first, then ok/FAILED, its seconds as `12.3s`, its detail),
     then a last line `outcome: <outcome> ...`."""
     out = []
     for s in report.stages:
-        out.append("%s %s %.3fs %s" % (s.name, "ok" if s.ok else "FAILED", s.seconds, s.detail))
-    out.append("outcome: %s exit=%d reason=%s" % (report.outcome, report.exit_code, report.reason or "-"))
+        out.append("%s %s %.3fs %s" % (s.name, "ok" if s.ok else "FAILED", s.seconds, _one_line(s.detail)))
+    out.append("outcome: %s exit=%d reason=%s" % (report.outcome, report.exit_code, _one_line(report.reason) or "-"))
     return "\n".join(out) + "\n"
 
 

@@ -152,15 +152,20 @@ def run(steps, *, clock: Callable[[], float] = time.monotonic) -> Report:
             report.serving = None
 
 
+def _one_line(text) -> str:
+    """A detail or reason on one line: an error's output (docker's) may span several."""
+    return " ".join(str(text).split())
+
+
 def format_report(report: Report) -> str:
     """One line per stage (its name first, then ok/FAILED, its seconds as `12.3s`, its detail),
     then a last line `outcome: <outcome> ...`."""
-    lines = [f"{s.name:<9} {'ok' if s.ok else 'FAILED':<6} {s.seconds:8.2f}s  {s.detail}".rstrip()
+    lines = [f"{s.name:<9} {'ok' if s.ok else 'FAILED':<6} {s.seconds:8.2f}s  {_one_line(s.detail)}".rstrip()
              for s in report.stages]
     tail = f"outcome: {report.outcome} (exit {report.exit_code}) version {report.version} previous {report.previous} "
     tail += f"serving {report.serving}"
     if report.reason:
-        tail += f": {report.reason}"
+        tail += f": {_one_line(report.reason)}"
     return "\n".join(lines + [tail])
 
 

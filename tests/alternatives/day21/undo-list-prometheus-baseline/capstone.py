@@ -166,14 +166,19 @@ def _short(value) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
+def _one_line(text) -> str:
+    """A detail or reason on one line: an error's output (docker's) may span several."""
+    return " ".join(str(text).split())
+
+
 def format_report(report: Report) -> str:
     """One line per stage (its name first, then ok/FAILED, its seconds as `12.3s`, its detail),
     then a last line `outcome: <outcome> ...`."""
-    lines = [f"{s.name:<9} {'ok' if s.ok else 'FAILED':<6} {s.seconds:8.2f}s  {s.detail}" for s in report.stages]
+    lines = [f"{s.name:<9} {'ok' if s.ok else 'FAILED':<6} {s.seconds:8.2f}s  {_one_line(s.detail)}" for s in report.stages]
     tail = f"outcome: {report.outcome} (exit {report.exit_code}) version={report.version} " \
            f"previous={report.previous} serving={report.serving}"
     if report.reason:
-        tail += f" reason: {report.reason}"
+        tail += f" reason: {_one_line(report.reason)}"
     lines.append(tail.replace("\n", " "))
     return "\n".join(lines)
 

@@ -154,12 +154,17 @@ def run(steps, *, clock: Callable[[], float] = time.monotonic) -> Report:
     return report
 
 
+def _one_line(text) -> str:
+    """A detail or reason on one line: an error's output (docker's) may span several."""
+    return " ".join(str(text).split())
+
+
 def format_report(report: Report) -> str:
     """One line per stage (its name first, then ok/FAILED, its seconds as `12.3s`, its detail),
     then a last line `outcome: <outcome> ...`."""
-    lines = [f"{s.name:<9} {'ok' if s.ok else 'FAILED':<6} {s.seconds:8.2f}s  {s.detail}" for s in report.stages]
+    lines = [f"{s.name:<9} {'ok' if s.ok else 'FAILED':<6} {s.seconds:8.2f}s  {_one_line(s.detail)}" for s in report.stages]
     lines.append(f"outcome: {report.outcome} (exit {report.exit_code}) version={report.version} "
-                 f"previous={report.previous} serving={report.serving}" + (f" reason: {report.reason}" if report.reason else ""))
+                 f"previous={report.previous} serving={report.serving}" + (f" reason: {_one_line(report.reason)}" if report.reason else ""))
     return "\n".join(lines)
 
 

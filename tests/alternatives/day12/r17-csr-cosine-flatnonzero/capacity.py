@@ -1,0 +1,82 @@
+"""Back-of-envelope capacity planning with plain math."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+SECONDS_PER_DAY = 86_400
+
+
+def _finite(name, value):
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a number")
+    try:
+        v = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{name} must be a number") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite")
+    return value
+
+
+def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
+    _finite("requests_per_day", requests_per_day)
+    _finite("peak_to_mean", peak_to_mean)
+    if not requests_per_day > 0:
+        raise ValueError("requests_per_day must be > 0")
+    if not peak_to_mean >= 1:
+        raise ValueError("peak_to_mean must be >= 1")
+    return requests_per_day / SECONDS_PER_DAY * peak_to_mean
+
+
+def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
+    _finite("p99_target_ms", p99_target_ms)
+    if not p99_target_ms > 0:
+        raise ValueError("target must be > 0")
+    hops = list(other_hops_ms)
+    for hop in hops:
+        _finite("hop", hop)
+        if not hop >= 0:
+            raise ValueError("hops must be >= 0")
+    budget = p99_target_ms - sum(hops)
+    if not budget > 0:
+        raise ValueError("the budget is already spent")
+    return budget
+
+
+def replica_qps(workers: int, mean_latency_ms: float) -> float:
+    _finite("workers", workers)
+    _finite("mean_latency_ms", mean_latency_ms)
+    if not workers >= 1 or workers != int(workers):
+        raise ValueError("workers must be a whole number >= 1")
+    if not mean_latency_ms > 0:
+        raise ValueError("latency must be > 0")
+    return workers * 1000 / mean_latency_ms
+
+
+def replicas_needed(
+    peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2
+) -> int:
+    for name, value in (("peak_qps", peak_qps), ("qps_per_replica", qps_per_replica),
+                        ("headroom", headroom), ("min_replicas", min_replicas)):
+        _finite(name, value)
+    if not peak_qps > 0 or not qps_per_replica > 0:
+        raise ValueError("peak_qps and qps_per_replica must be > 0")
+    if not 0 <= headroom < 1:
+        raise ValueError("headroom must be in [0, 1)")
+    if not min_replicas >= 1:
+        raise ValueError("min_replicas must be >= 1")
+    floor = math.ceil(min_replicas)
+    return max(floor, math.ceil(peak_qps / (qps_per_replica * (1 - headroom))))
+
+
+def storage_bytes(
+    events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3
+) -> int:
+    for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
+                        ("retention_days", retention_days), ("replication", replication)):
+        _finite(name, value)
+        if not value > 0:
+            raise ValueError(f"{name} must be > 0")
+    return math.ceil(events_per_day * bytes_per_event * retention_days * replication)

@@ -1,0 +1,85 @@
+"""Back-of-envelope capacity planning in decimal arithmetic (numbers as written)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
+
+SECONDS_PER_DAY = Decimal(86_400)
+
+
+def _dec(value, name: str) -> Decimal:
+    if isinstance(value, bool):
+        raise ValueError(f"{name}: not a number")
+    try:
+        d = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        raise ValueError(f"{name}: not a number") from None
+    if not d.is_finite():
+        raise ValueError(f"{name}: must be finite")
+    return d
+
+
+def _positive(value, name: str) -> Decimal:
+    d = _dec(value, name)
+    if d <= 0:
+        raise ValueError(f"{name}: must be > 0")
+    return d
+
+
+def _ceil(d: Decimal) -> int:
+    return int(d.to_integral_value(rounding=ROUND_CEILING))
+
+
+def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
+    requests = _positive(requests_per_day, "requests_per_day")
+    ratio = _dec(peak_to_mean, "peak_to_mean")
+    if ratio < 1:
+        raise ValueError("peak_to_mean: the peak cannot be below the mean")
+    return float(requests / SECONDS_PER_DAY * ratio)
+
+
+def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
+    target = _positive(p99_target_ms, "p99_target_ms")
+    spent = Decimal(0)
+    for hop in other_hops_ms:
+        d = _dec(hop, "hop")
+        if d < 0:
+            raise ValueError("a hop cannot take negative time")
+        spent += d
+    left = target - spent
+    if left <= 0:
+        raise ValueError("the other hops already spend the whole target")
+    return float(left)
+
+
+def replica_qps(workers: int, mean_latency_ms: float) -> float:
+    w = _dec(workers, "workers")
+    if w < 1 or w != w.to_integral_value():
+        raise ValueError("workers: a whole number, at least 1")
+    latency = _positive(mean_latency_ms, "mean_latency_ms")
+    return float(w * 1000 / latency)
+
+
+def replicas_needed(
+    peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2
+) -> int:
+    peak = _positive(peak_qps, "peak_qps")
+    per_replica = _positive(qps_per_replica, "qps_per_replica")
+    spare = _dec(headroom, "headroom")
+    if not 0 <= spare < 1:
+        raise ValueError("headroom: in [0, 1)")
+    floor = _dec(min_replicas, "min_replicas")
+    if floor < 1:
+        raise ValueError("min_replicas: at least 1")
+    return max(_ceil(floor), _ceil(peak / (per_replica * (1 - spare))))
+
+
+def storage_bytes(
+    events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3
+) -> int:
+    total = Decimal(1)
+    for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
+                        ("retention_days", retention_days), ("replication", replication)):
+        total *= _positive(value, name)
+    return _ceil(total)
