@@ -131,6 +131,48 @@ def test_a_duplicate_stage_name_is_rejected_at_once():
 
 
 @pytest.mark.task(taskno=1)
+def test_adding_the_very_same_stage_twice_is_a_duplicate():
+    def ingest():
+        return "rows"
+
+    def train(*, ingest):
+        return len(ingest)
+
+    pipeline = Pipeline()
+    pipeline.add_stage("ingest", ingest)
+    pipeline.add_stage("train", train, depends_on=["ingest"])
+    for name, fn, depends_on in [("ingest", ingest, ()), ("train", train, ["ingest"])]:
+        with pytest.raises(ValueError):
+            pipeline.add_stage(name, fn, depends_on=depends_on)
+            pytest.fail(
+                f"adding {name!r} a second time, even with the same function and dependencies, "
+                "should raise ValueError: the name is taken"
+            )
+    assert pipeline.execution_order() == ["ingest", "train"], (
+        f"the rejected second calls must not change the pipeline; got {pipeline.execution_order()}"
+    )
+
+
+@pytest.mark.task(taskno=1)
+def test_names_are_compared_by_value_not_by_identity():
+    def fresh(name):
+        """An equal string that is a different object, like a name read from a config file."""
+        return "".join(list(name))
+
+    pipeline = Pipeline()
+    pipeline.add_stage(fresh("ingest"), lambda: "rows")
+    with pytest.raises(ValueError):
+        pipeline.add_stage(fresh("ingest"), lambda: "other rows")
+        pytest.fail("a second 'ingest' is a duplicate even when the two names are different string objects")
+    with pytest.raises(ValueError):
+        pipeline.add_stage(fresh("train"), lambda **_: 0, depends_on=[fresh("train")])
+        pytest.fail("'train' listing 'train' depends on itself even when the two names are different string objects")
+    assert pipeline.run().outputs == {"ingest": "rows"}, (
+        "both rejected calls must leave the pipeline with the first 'ingest' only"
+    )
+
+
+@pytest.mark.task(taskno=1)
 @pytest.mark.parametrize("depends_on", [["train"], ["ingest", "train"], ("train",)])
 def test_a_stage_depending_on_itself_is_rejected_at_once(depends_on):
     pipeline = Pipeline()
@@ -368,7 +410,7 @@ def test_a_cycle_error_names_the_cycle_and_no_stage_that_could_run():
 
 @pytest.mark.task(taskno=2)
 def test_a_long_cycle_is_named_in_full():
-    ring = [f"step{i:02d}" for i in range(14)]
+    ring = [f"step{i:02d}" for i in range(60)]
     stages = [("ingest", [])] + [(name, [ring[i - 1]]) for i, name in enumerate(ring)]
     with pytest.raises(ValueError) as error:
         build(stages).execution_order()
@@ -788,8 +830,14 @@ def test_every_run_is_fresh_and_sees_stages_added_since():
     )
 
 
+class WorkerShutdown(BaseException):
+    """A BaseException that is not an Exception, as a job scheduler may raise to stop work."""
+
+
 @pytest.mark.task(taskno=3)
-@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit, asyncio.CancelledError])
+@pytest.mark.parametrize(
+    "interrupt", [KeyboardInterrupt, SystemExit, asyncio.CancelledError, GeneratorExit, WorkerShutdown]
+)
 def test_ctrl_c_in_a_stage_stops_the_run(interrupt):
     recorder = Recorder()
     pipeline = Pipeline()
@@ -827,6 +875,7 @@ class QualityGateFailed(Exception):
     "error",
     [ZeroDivisionError("division by zero"), OSError("disk full"), AssertionError("check failed"),
      LookupError("no such column"), KeyError("user_id"), TypeError("expected a DataFrame"),
+     ValueError("3 rows failed validation"), TimeoutError("feature store did not answer"),
      QualityGateFailed("accuracy below baseline")],
     ids=lambda error: type(error).__name__,
 )
