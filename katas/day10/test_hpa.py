@@ -99,6 +99,21 @@ def test_float_noise_above_a_whole_number_still_rounds_up():
     assert desired_replicas(9, 0.2, 0.3, 1, 20) == 7, \
         ("ratio = 0.2 / 0.3 is 0.6666666666666667 in floats and 9 * ratio is 6.000000000000001, which ceil "
          "rounds up to 7 (rounding the product to a few places, or subtracting an epsilon, first gives 6)")
+    assert desired_replicas(1, 2.1, 0.7, 1, 20) == 4, \
+        ("ratio = 2.1 / 0.7 is 3.0000000000000004 in floats, which ceil rounds up to 4 (subtracting even "
+         "sys.float_info.epsilon before ceil gives 3)")
+
+
+def test_a_ratio_a_float_step_outside_the_band_scales():
+    assert desired_replicas(4, 0.3, 0.4, 1, 20, tolerance=0.25) == 3, \
+        ("ratio = 0.3 / 0.4 is 0.7499999999999999 in floats and abs(ratio - 1) is 0.2500000000000001, past a "
+         "tolerance of 0.25: ceil(4 * ratio) = 3 (widening the band by even sys.float_info.epsilon keeps 4)")
+    assert desired_replicas(4, 5.4, 4.5, 1, 20, tolerance=0.2) == 5, \
+        ("ratio = 5.4 / 4.5 is 1.2000000000000002 in floats, past a tolerance of 0.2: "
+         "ceil(4 * ratio) = 5, not 4")
+    assert desired_replicas(6, 2.4, 3.0, 1, 20, tolerance=0.2) == 5, \
+        ("ratio = 2.4 / 3.0 is 0.7999999999999999 in floats, past a tolerance of 0.2: ceil(6 * ratio) = 5 "
+         "(comparing the pod counts, abs(6 * ratio - 6) <= 0.2 * 6, rounds differently and keeps 6)")
 
 
 def test_clamps_to_max_replicas():
@@ -155,6 +170,9 @@ def test_min_equal_to_max_pins_the_count():
     ((3, 100.0, 100.0, 0, 10), "min_replicas below 1, even with the load on target"),
     ((3, 100.0, 100.0, 5, 4), "max_replicas below min_replicas, even with the load on target"),
     ((3, 50.0, 100.0, -2, 10), "negative min_replicas"),
+    ((3, 0.0, -10.0, 1, 10), "negative target_value, even with no load"),
+    ((3, -100.0, -100.0, 1, 10), "negative current_value and target_value, even though their ratio is 1"),
+    ((3, -50.0, 100.0, 1, 10, 2.0), "negative current_value, even inside a band wide enough to hold its ratio"),
 ])
 def test_rejects_impossible_arguments(args, why):
     with pytest.raises(ValueError):

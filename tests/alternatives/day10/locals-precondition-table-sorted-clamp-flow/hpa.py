@@ -1,0 +1,31 @@
+"""The HorizontalPodAutoscaler's replica rule, written as a table of preconditions."""
+
+from __future__ import annotations
+
+import operator
+
+_PRECONDITIONS = (
+    ("current_replicas", operator.ge, 1),
+    ("current_value", operator.ge, 0),
+    ("target_value", operator.gt, 0),
+    ("min_replicas", operator.ge, 1),
+    ("tolerance", operator.ge, 0),
+)
+
+
+def _round_up(x: float) -> int:
+    return int(-(-x // 1))
+
+
+def desired_replicas(current_replicas: int, current_value: float, target_value: float,
+                     min_replicas: int, max_replicas: int, tolerance: float = 0.1) -> int:
+    args = locals()
+    for name, ok, bound in _PRECONDITIONS:
+        if not ok(args[name], bound):
+            raise ValueError(f"{name}={args[name]!r} is out of range")
+    if not max_replicas >= min_replicas:
+        raise ValueError(f"max_replicas={max_replicas!r} is below min_replicas={min_replicas!r}")
+
+    ratio = current_value / target_value
+    wanted = current_replicas if abs(ratio - 1) <= tolerance else _round_up(current_replicas * ratio)
+    return sorted((min_replicas, wanted, max_replicas))[1]
