@@ -85,6 +85,66 @@ def broken_http_server():
 
 
 @pytest.fixture
+def non_http_server():
+    """URL of a port where another kind of server listens (Redis, say): it reads the request, answers one line
+    that is not HTTP (`-ERR unknown command`) and closes."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    conn.recv(65536)
+                    conn.sendall(b"-ERR unknown command 'GET', with args beginning with: '/health'\r\n")
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    thread.join(timeout=5)
+    listener.close()
+
+
+@pytest.fixture
+def unanswered_connect():
+    """URL of a port whose connection queue is full: a new connection is never accepted (its SYN goes
+    unanswered), as with a firewall that drops packets or a server too busy to accept."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(3):  # fill the accept queue; the listener never accepts
+        filler = socket.socket()
+        filler.setblocking(False)
+        try:
+            filler.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        fillers.append(filler)
+    yield f"http://127.0.0.1:{port}"
+    for filler in fillers:
+        filler.close()
+    listener.close()
+
+
+@pytest.fixture
 def faulty_container(request, docker_client, standin_image):
     """Start the stand-in server in a failure mode without waiting for it to answer (it may never); removed after the test.
 

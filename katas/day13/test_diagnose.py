@@ -140,6 +140,11 @@ def test_exit_code_137_without_oom_killed_is_not_an_oom():
         f"`docker kill` also exits 137; only State.OOMKilled says the kernel killed it for memory: {findings}"
     )
     assert "137" in evidence_of(findings, "exited"), "the exited evidence gives the exit code 137"
+    limited = analyse(snapshot("oom_killed", REFUSED, OOMKilled=False))  # a 32 MiB limit, exit code 137
+    assert causes(limited) == ["exited", "unreachable"], (
+        f"a container with a memory limit that exits 137 was killed (`docker kill`, `docker stop` after its "
+        f"grace period); without State.OOMKilled that is no OOM, however likely it looks: {limited}"
+    )
 
 
 @pytest.mark.task(taskno=3)
@@ -189,12 +194,25 @@ def test_a_non_200_health_answer_is_unhealthy(status):
 def test_a_failing_docker_healthcheck_is_unhealthy():
     findings = analyse(snapshot("unhealthy"))
     assert causes(findings) == ["unhealthy"], f"State.Health.Status is 'unhealthy': {findings}"
-    assert "unhealthy" in evidence_of(findings, "unhealthy").lower(), (
-        f"/health answered 200, so the evidence must say that Docker's HEALTHCHECK reports 'unhealthy': {findings}"
+    evidence = evidence_of(findings, "unhealthy")
+    assert "unhealthy" in evidence.lower() and re.search(r"docker|healthcheck", evidence, re.IGNORECASE), (
+        f"/health answered 200, so the evidence must say that Docker's HEALTHCHECK reports 'unhealthy': {evidence!r}"
     )
     findings = analyse(snapshot("unhealthy", REFUSED))
     assert causes(findings) == ["unreachable", "unhealthy"], (
         f"no answer to our probe and Docker's HEALTHCHECK failing are two causes that both apply: {findings}"
+    )
+
+
+@pytest.mark.task(taskno=3)
+def test_an_error_status_and_a_failing_docker_healthcheck_are_both_quoted():
+    findings = analyse(snapshot("unhealthy", HealthCheck(status=503, latency_ms=3.0)))
+    assert causes(findings) == ["unhealthy"], f"/health answered 503 and Docker's HEALTHCHECK fails: {findings}"
+    evidence = evidence_of(findings, "unhealthy")
+    assert "503" in evidence, f"the evidence quotes the status code 503: {evidence!r}"
+    assert "unhealthy" in evidence.lower() and re.search(r"docker|healthcheck", evidence, re.IGNORECASE), (
+        f"Docker's HEALTHCHECK fails too, and the evidence says so (its status 'unhealthy') beside the 503: "
+        f"{evidence!r}"
     )
 
 
@@ -369,6 +387,9 @@ def test_check_health_times_a_real_answer_in_milliseconds(server):
     assert result.latency_ms is not None and 200 <= result.latency_ms < 30_000, (
         f"the answer took at least 0.2 s, so latency_ms is at least 200, got {result.latency_ms}"
     )
+    assert isinstance(result.latency_ms, float), (
+        f"latency_ms is the time in milliseconds as a float, not cut to whole milliseconds: {result.latency_ms!r}"
+    )
     assert result.latency_ms <= took_ms + 50, (
         f"latency_ms is the time the answer took, so at most the {took_ms:.0f} ms the whole check_health call "
         f"took; got {result.latency_ms}"
@@ -439,6 +460,20 @@ def test_check_health_survives_an_answer_broken_off_midway(broken_http_server):
 
 
 @pytest.mark.task(taskno=4)
+def test_check_health_survives_an_answer_that_is_not_http(non_http_server):
+    try:
+        result = check_health(non_http_server)
+    except NotImplementedError:
+        raise
+    except Exception as exc:
+        pytest.fail(f"the url's port belongs to a server that does not speak HTTP (it answered '-ERR unknown "
+                    f"command'); check_health never raises for a broken server, but it raised {exc!r}")
+    assert result.status is None and result.latency_ms is None and result.error, (
+        f"a line that is not an HTTP status line is no answer: no status, no latency, and the reason why; got {result}"
+    )
+
+
+@pytest.mark.task(taskno=4)
 def test_check_health_times_with_a_monotonic_clock_not_the_wall_clock(server, monkeypatch):
     import datetime
     import itertools
@@ -502,6 +537,23 @@ def test_check_health_gives_up_after_its_timeout(server):
     assert server.requests == [("GET", "/health")], (
         f"check_health does one GET and gives up after timeout_s, no retries (each would wait timeout_s again): "
         f"the server saw {server.requests}"
+    )
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.timeout(15)
+def test_check_health_waits_for_a_connection_no_longer_than_its_timeout(unanswered_connect):
+    import time
+
+    before = time.perf_counter()
+    result = check_health(unanswered_connect, timeout_s=0.3)
+    took_s = time.perf_counter() - before
+    assert result.status is None and result.latency_ms is None and result.error, (
+        f"a connection that is never accepted gives no answer: {result}"
+    )
+    assert took_s < 2.5, (
+        f"timeout_s=0.3 bounds the wait for the connection too (requests' timeout= bounds connect and read), "
+        f"yet check_health waited {took_s:.1f} s"
     )
 
 

@@ -90,7 +90,9 @@ def test_a_crash_looping_container_is_diagnosed_with_its_error(docker_client, fa
 
 
 def test_a_log_that_is_not_utf8_does_not_break_the_diagnosis(docker_client, faulty_container, wait_until):
-    writes_bad_bytes = "import sys; sys.stderr.buffer.write(b'ERROR: cannot parse row caf\\xe9\\n'); sys.exit(3)"
+    writes_bad_bytes = ("import sys; "
+                        "sys.stderr.buffer.write(b'ERROR: cannot parse row caf\\xe9 (d\\xc3\\xa9j\\xc3\\xa0 vu)\\n'); "
+                        "sys.exit(3)")
     # Docker's `local` log driver keeps the bytes as written (json-file would already have replaced them).
     container, url = faulty_container("bad-bytes", command=["python3", "-c", writes_bad_bytes],
                                       log_config={"type": "local"})
@@ -105,6 +107,11 @@ def test_a_log_that_is_not_utf8_does_not_break_the_diagnosis(docker_client, faul
     )
     evidence = next(f.evidence for f in findings if f.cause == "error_logs")
     assert "cannot parse row" in evidence, f"the evidence quotes the error line, bad byte replaced: {evidence!r}"
+    logs = gather(container.name, url, client=docker_client).logs
+    assert "caf\ufffd" in logs and "d\u00e9j\u00e0 vu" in logs, (
+        f"the log is decoded as UTF-8 with the invalid byte replaced (U+FFFD, not dropped) and the valid UTF-8 "
+        f"'d\u00e9j\u00e0 vu' kept as it is (not read as Latin-1); got {logs!r}"
+    )
 
 
 def test_an_oom_killed_container_is_diagnosed_oom(docker_client, faulty_container, wait_until):

@@ -62,7 +62,8 @@ def analyse(snapshot: Snapshot, slow_ms: float = 200.0) -> list[Finding]:
         findings.append(Finding("unreachable", f"GET /health got no answer: {health.error}"))
     docker_health = (state.get("Health") or {}).get("Status")
     if health.status is not None and health.status != 200:
-        findings.append(Finding("unhealthy", f"GET /health answered {health.status}"))
+        also = "; Docker HEALTHCHECK is unhealthy too" if docker_health == "unhealthy" else ""
+        findings.append(Finding("unhealthy", f"GET /health answered {health.status}{also}"))
     elif docker_health == "unhealthy":
         findings.append(Finding("unhealthy", f"Docker HEALTHCHECK is unhealthy; /health status {health.status}"))
     slow = []
