@@ -478,16 +478,63 @@ def test_a_rollback_command_that_fails_is_logged(make, engine, health, caplog, m
     )
 
 
-@pytest.mark.task(taskno=4)
-def test_removing_the_previous_container_failing_is_logged(make, engine, caplog, marking, v1_serving):
+@pytest.mark.task(taskno=5)
+def test_a_rollback_removal_that_exits_non_zero_is_logged(make, engine, health, caplog, v1_serving):
     caplog.set_level(logging.INFO)
-    runner, marks = marking
-    engine.fail_commands.add("rm:timeout")  # the engine removes it, the CLI never returns
-    result = make(runner=runner, current_version="v1").deploy("app", "v2", context=".")
-    assert result.promoted, f"v2 serves and is healthy, so it is promoted even though removing v1 timed out: {result}"
+    marks = []
+
+    def runner(argv, timeout):
+        try:
+            if argv[1:2] != ["rm"]:
+                return engine(argv, timeout)
+            for ref in argv[2:]:  # the engine kills the container, then cannot remove it
+                if ref in engine.containers:
+                    engine.containers[ref].running = False
+            return subprocess.CompletedProcess(
+                argv, 1, "", "Error response from daemon: unable to remove filesystem: device or resource busy")
+        finally:
+            marks.append((argv[1] if len(argv) > 1 else "", len(caplog.records)))
+
+    health.script["app:v2"] = [False]
+    make(runner=runner, current_version="v1").deploy("app", "v2", context=".")
     logged = _records_after(marks, caplog, "rm", logging.WARNING)
     assert logged, (
-        "removing the previous container timed out: that should be logged at WARNING or above, not swallowed; "
+        "the rollback's docker rm exited non-zero (device or resource busy): a container is left behind, which "
+        "should be logged at WARNING or above, not swallowed; nothing was logged after it"
+    )
+
+
+@pytest.mark.task(taskno=5)
+def test_a_container_created_by_a_docker_run_that_failed_is_removed(make, engine, v1_serving):
+    def runner(argv, timeout):
+        if argv[1:2] != ["run"]:
+            return engine(argv, timeout)
+        before = set(engine.containers)
+        engine(argv, timeout)
+        for name in set(engine.containers) - before:
+            engine.containers[name].running = False  # created, then its start failed: what the real CLI leaves
+        return subprocess.CompletedProcess(argv, 125, "", "docker: Error response from daemon: driver failed "
+                                           "programming external connectivity: port is already allocated.")
+
+    deployer = make(runner=runner, current_version="v1")
+    result = deployer.deploy("app", "v2", context=".")
+    assert (result.promoted, result.serving_version) == (False, "v1"), f"v2 did not start, v1 should serve: {result}"
+    assert_gone(engine, "model-v2")
+    assert_serves(engine, "model-v1", "app:v1")
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.parametrize("failure", ["rm:timeout", "rm"], ids=["times-out", "exits-non-zero"])
+def test_removing_the_previous_container_failing_is_logged(make, engine, caplog, marking, failure, v1_serving):
+    caplog.set_level(logging.INFO)
+    runner, marks = marking
+    engine.fail_commands.add(failure)  # rm:timeout: the engine removes it, the CLI never returns
+    result = make(runner=runner, current_version="v1").deploy("app", "v2", context=".")
+    assert result.promoted, f"v2 serves and is healthy, so it is promoted even though removing v1 failed: {result}"
+    logged = _records_after(marks, caplog, "rm", logging.WARNING)
+    assert logged, (
+        f"removing the previous container failed ({failure}): that should be logged at WARNING or above, not "
+        f"swallowed (a non-zero exit is a failure too); "
         f"after it came only {[(r.levelname, r.getMessage()) for r in _records_after(marks, caplog, 'rm', 0)]}"
     )
 
@@ -598,15 +645,17 @@ def test_a_rollback_command_that_times_out_does_not_stop_the_rollback(make, engi
 
 
 @pytest.mark.task(taskno=4)
-def test_removing_the_previous_container_failing_does_not_undo_the_promotion(make, engine, v1_serving):
-    engine.fail_commands.add("rm:timeout")  # the engine removes it, the CLI never returns
+@pytest.mark.parametrize("failure", ["rm:timeout", "rm"], ids=["times-out", "exits-non-zero"])
+def test_removing_the_previous_container_failing_does_not_undo_the_promotion(make, engine, failure, v1_serving):
+    engine.fail_commands.add(failure)  # rm:timeout: the engine removes it, the CLI never returns
     deployer = make(current_version="v1")
     try:
         result = deployer.deploy("app", "v2", context=".")
     except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"v2 serves and is healthy: a docker rm of v1 that times out should be logged, not raise {exc!r}")
+        pytest.fail(f"v2 serves and is healthy: a docker rm of v1 that fails ({failure}) should be logged, not "
+                    f"raise {exc!r}")
     assert (result.promoted, result.serving_version, deployer.current_version) == (True, "v2", "v2"), (
-        f"v2 serves and is healthy, so it is promoted even though removing v1 timed out: {result}"
+        f"v2 serves and is healthy, so it is promoted even though removing v1 failed ({failure}): {result}"
     )
     assert_serves(engine, "model-v2", "app:v2")
 

@@ -50,6 +50,10 @@ def test_ts_is_the_time_the_record_was_made():
     assert abs(when.timestamp() - 1_500_000_000.25) < 1.0, (
         f"'ts' should be the time the record was made (record.created, 2017-07-14T02:40:00Z), got {ts!r}"
     )
+    assert abs(when.timestamp() - 1_500_000_000.25) < 0.001, (
+        f"'ts' should keep the record's milliseconds (2017-07-14T02:40:00.250Z): steps logged within one second "
+        f"must stay in order; got {ts!r}"
+    )
 
 
 @pytest.fixture
@@ -96,6 +100,24 @@ def test_a_line_holds_the_contract_fields_and_the_extras_only():
     assert set(entry) == {"ts", "level", "logger", "message", "step", "version"}, (
         f"a line should hold ts, level, logger, message and the extra= fields, not the record's other "
         f"attributes (pathname, lineno, thread, args, ...); got the keys {sorted(entry)}"
+    )
+
+
+def test_attributes_another_formatter_added_to_the_record_are_not_logged():
+    rec = record("health ok", step="health", version="v2")
+    logging.Formatter("%(asctime)s %(levelname)s %(message)s").format(rec)  # a console handler ran first
+    entry = render(rec)
+    assert set(entry) == {"ts", "level", "logger", "message", "step", "version"}, (
+        f"a console handler's formatter that ran first adds asctime and message to the record; they are not extra= "
+        f"fields, so the line should still hold only ts, level, logger, message and the extras; got {sorted(entry)}"
+    )
+
+
+def test_a_percent_sign_in_a_message_without_arguments_is_kept():
+    entry = render(record("canary at 100%"))
+    assert entry.get("message") == "canary at 100%", (
+        f"a message logged without arguments is not a format string: it should be kept as written, "
+        f"got {entry.get('message')!r}"
     )
 
 
@@ -200,6 +222,46 @@ def test_a_dict_with_keys_json_cannot_encode_is_still_logged():
     )
 
 
+def test_a_dict_keyed_by_infinity_is_still_logged():
+    inf = float("inf")
+    buckets = {0.1: 3, 0.5: 7, inf: 10}  # a latency histogram: the last bucket's bound is +Inf
+    entry = render(record("latency", buckets=buckets))  # render fails the test if format() raises
+    logged = entry.get("buckets", "nothing")
+    assert isinstance(logged, dict) and sorted(logged.values()) == [3, 7, 10], (
+        f"a dict keyed by floats, one of them infinite, should be logged as an object with its keys as text; "
+        f"got {logged!r}"
+    )
+
+
+def test_a_dict_whose_keys_mix_numbers_and_text_is_logged():
+    per_class = {0: 0.91, 1: 0.85, "macro": 0.88}
+    entry = render(record("eval done", f1=per_class))  # render fails the test if format() raises
+    f1 = entry.get("f1", "nothing")
+    assert isinstance(f1, dict) and sorted(f1.values()) == [0.85, 0.88, 0.91], (
+        f"a dict with int and str keys is JSON (its keys become strings) and should be logged as an object; "
+        f"got {f1!r}"
+    )
+
+
+def test_formatting_leaves_the_logged_values_unchanged():
+    import math
+
+    nan = float("nan")
+    metrics = {"auc": nan, "folds": [nan, 0.5], ("cat", "dog"): 3}
+    rec = record("eval done", metrics=metrics)
+    first = render(rec)
+    assert isinstance(metrics["auc"], float) and math.isnan(metrics["auc"]), (
+        f"formatting should not change the caller's data: metrics['auc'] was NaN, became {metrics['auc']!r}"
+    )
+    assert set(metrics) == {"auc", "folds", ("cat", "dog")}, (
+        f"formatting should not change the caller's dict keys, they became {sorted(map(repr, metrics))}"
+    )
+    assert isinstance(metrics["folds"][0], float) and math.isnan(metrics["folds"][0]), (
+        f"formatting should not change the caller's data: metrics['folds'] became {metrics['folds']!r}"
+    )
+    assert render(rec) == first, "formatting the same record twice (two handlers) should give the same entry"
+
+
 def test_values_json_can_encode_keep_their_json_type():
     build_args = {"BASE_IMAGE": "python:3.11", "WORKERS": 2}
     entry = render(record("promoted", previous_version=None, promoted=False, ratio=0.25, build_args=build_args,
@@ -216,10 +278,28 @@ def test_values_json_can_encode_keep_their_json_type():
 
 
 def test_an_exception_is_included():
+    import sys
+
     try:
         raise RuntimeError("docker daemon went away")
     except RuntimeError:
-        import sys
+        rec = record("step crashed", level=logging.ERROR, exc_info=sys.exc_info())
+    entry = render(rec)  # formatted later, as a handler on another thread does: no exception is being handled now
+    assert "docker daemon went away" in json.dumps(entry), (
+        "the exception the record carries (exc_info) should be part of the log entry, also when it is formatted "
+        "after the except block"
+    )
 
-        entry = render(record("step crashed", level=logging.ERROR, exc_info=sys.exc_info()))
-    assert "docker daemon went away" in json.dumps(entry), "an exception's text should be part of the log entry"
+
+def test_an_exception_received_as_text_is_included():
+    # what a log receiver rebuilds from a SocketHandler: the traceback arrives rendered, exc_info is gone
+    received = logging.makeLogRecord({
+        "name": "day05.test", "msg": "step crashed", "args": None, "levelname": "ERROR", "levelno": logging.ERROR,
+        "exc_info": None,
+        "exc_text": "Traceback (most recent call last):\n  ...\nRuntimeError: docker daemon went away",
+    })
+    entry = render(received)
+    assert "docker daemon went away" in json.dumps(entry), (
+        "a record that carries its exception already rendered as text (exc_text, no exc_info) should still have "
+        "that text in its log entry"
+    )

@@ -191,6 +191,15 @@ def test_probe_timeouts_are_bounded_by_the_policy_and_the_time_left(clock):
     assert probe.count >= 2, "two probes fit in 4 s: one of 2 s, a 0.5 s wait, one cut to the 1.5 s left"
 
 
+def test_the_first_probe_is_cut_to_a_deadline_shorter_than_the_probe_timeout(clock):
+    healthy, probe = wait(clock, ["hang"], max_attempts=3, deadline_s=1.0, probe_timeout_s=2.0)
+    assert healthy is False, "a server that never answers is not healthy"
+    assert probe.timeouts[:1] == [1.0], (
+        f"with a 1 s deadline the first probe may wait 1 s, not the 2 s probe_timeout_s; got {probe.timeouts}"
+    )
+    assert clock.elapsed <= 1.0 + 1e-9, f"a hanging first probe ran the wait {clock.elapsed:g} s past a 1 s deadline"
+
+
 def test_a_slow_start_within_the_deadline_is_accepted(clock):
     healthy, probe = wait(clock, ["hang", "hang", True], probe_timeout_s=1.0, initial_delay_s=0.5, deadline_s=10)
     assert healthy is True, "a service that answers within the deadline should be accepted"

@@ -131,7 +131,7 @@ class _StrictEncoder(json.JSONEncoder):
         if isinstance(o, float):
             return o if math.isfinite(o) else repr(o)
         if isinstance(o, Mapping):
-            return {k if isinstance(k, (str, int, float, bool)) or k is None else str(k): self._clean(v)
+            return {k if isinstance(k, (str, int, bool)) or k is None else str(k): self._clean(v)
                     for k, v in o.items()}
         if isinstance(o, (list, tuple)):
             return [self._clean(v) for v in o]

@@ -144,6 +144,8 @@ class JsonLineFormatter(logging.Formatter):
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:  # a record rebuilt by a log receiver: the exception arrives as text
+            entry["exception"] = record.exc_text
         return json.dumps(_jsonable(entry), allow_nan=False)
 
 

@@ -149,6 +149,8 @@ class JsonLineFormatter(logging.Formatter):
         entry.update((k, v) for k, v in record.__dict__.items() if k not in _RECORD_KEYS)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:  # a record rebuilt by a log receiver: the exception arrives as text
+            entry["exception"] = record.exc_text
         for key, value in list(entry.items()):
             try:
                 json.dumps(value, allow_nan=False, default=str)

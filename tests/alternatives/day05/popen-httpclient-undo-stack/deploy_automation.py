@@ -116,6 +116,8 @@ class JsonLineFormatter(logging.Formatter):
         entry.update({k: v for k, v in record.__dict__.items() if k not in _RESERVED})
         if record.exc_info:
             entry["exception"] = "".join(self.formatException(record.exc_info))
+        elif record.exc_text:  # a record rebuilt by a log receiver: the exception arrives as text
+            entry["exception"] = record.exc_text
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
         return json.dumps(_finite(entry), default=str, ensure_ascii=False, allow_nan=False)

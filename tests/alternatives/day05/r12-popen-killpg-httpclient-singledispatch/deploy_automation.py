@@ -194,7 +194,7 @@ def _(value):
 def _(value: dict):
     out = {}
     for k, v in value.items():
-        if not (k is None or isinstance(k, (str, int, float, bool))):
+        if not (k is None or isinstance(k, (str, int, bool))):
             k = str(k)
         out[k] = _jsonable(v)
     return out

@@ -122,6 +122,8 @@ class JsonLineFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:  # a record rebuilt by a log receiver: the exception arrives as text
+            entry["exc"] = record.exc_text
         return json.dumps(_plain(entry), default=str, allow_nan=False)
 
 

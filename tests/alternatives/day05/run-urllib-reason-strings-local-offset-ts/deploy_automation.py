@@ -124,6 +124,8 @@ class JsonLineFormatter(logging.Formatter):
             entry[key] = _text_for_unencodable(record.__dict__[key])
         if record.exc_info is not None:
             entry["exc_info"] = self.formatException(record.exc_info)
+        elif record.exc_text:  # a record rebuilt by a log receiver: the exception arrives as text
+            entry["exc_info"] = record.exc_text
         return json.dumps(entry, default=str, ensure_ascii=True)
 
 

@@ -104,7 +104,7 @@ def _plain(value):
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, dict):
-        return {(k if k is None or isinstance(k, (str, int, float, bool)) else str(k)): _plain(v)
+        return {(k if k is None or isinstance(k, (str, int, bool)) else str(k)): _plain(v)
                 for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
@@ -126,6 +126,8 @@ class JsonLineFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:  # a record rebuilt by a log receiver: the exception arrives as text
+            entry["exc"] = record.exc_text
         return json.dumps(_plain(entry), default=str, allow_nan=False)
 
 
