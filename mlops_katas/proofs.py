@@ -15,8 +15,9 @@ day's README check.
 
 A ledger is only as honest as whoever wrote it: so every CI run also re-proves a share of
 the reused checks (`KATAS_REPROVE=0.1`), a different share for each commit, and
-`KATAS_REPROVE=all` re-proves everything. Checks a missing tier left unproven are never
-recorded.
+`KATAS_REPROVE=all` re-proves everything. An alternative whose run a missing tier left
+partly unproven (the kind tier, say) is recorded as proven without that tier: the proof is
+reused only where that tier is missing too, and a machine that has it runs the check.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterable
+from itertools import combinations
 from pathlib import Path
 
 from . import alternatives, mutants
@@ -49,6 +52,7 @@ FROM_IMPORT = re.compile(r"^\s*from\s+(\.+[\w.]*|" + PACKAGE + r"[\w.]*)\s+impor
 DAY_REFERENCE = re.compile(r"\bday(\d\d)\b")
 # The harness names days in examples and help texts too; only a path into a day's folder is
 # something it reads (the kind fixtures build day 03's server from `solutions/day03`).
+TIER_SKIP = re.compile(r"\b(\w+) tier skipped:")
 DAY_PATH = re.compile(r"""["'](?:katas|solutions)["']\s*/\s*["']day(\d\d)["']""")
 
 
@@ -202,8 +206,14 @@ class Ledger:
             return {}
         return data if isinstance(data, dict) else {}
 
-    def proven(self, check: str, digest: str) -> bool:
-        return self._read().get(check) == digest
+    def proven(self, check: str, digest: str, *, lacking: Iterable[str] = ()) -> bool:
+        """Proven with these inputs, fully or without some of the tiers this machine lacks
+        (a run here would prove no more than that)."""
+        recorded = self._read().get(check)
+        lacking = sorted(set(lacking))
+        return recorded is not None and any(
+            recorded == without(digest, tiers)
+            for size in range(len(lacking) + 1) for tiers in combinations(lacking, size))
 
     def record(self, check: str, digest: str) -> None:
         """Add a proof, and drop those of checks that no longer exist. Self-check workers
@@ -217,6 +227,21 @@ class Ledger:
             tmp = self.path.with_suffix(".tmp")
             tmp.write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n", encoding="utf-8")
             os.replace(tmp, self.path)
+
+
+def tiers_left_unproven(results: dict) -> frozenset[str]:
+    """The tiers a day run skipped tests of for lack of them (`results` as `DayRun.results`)."""
+    return frozenset(match.group(1) for test in results.get("tests", []) if test.get("status") == "skip"
+                     for match in [TIER_SKIP.search(test.get("message") or "")] if match)
+
+
+def without(digest: str, tiers: Iterable[str]) -> str:
+    """The digest a proof made while `tiers` were missing is recorded under: it differs from the
+    full proof's, so a machine that has those tiers does not take it for one."""
+    names = sorted(set(tiers))
+    if not names:
+        return digest
+    return hashlib.sha256(f"{digest}\0proven without the {','.join(names)} tier".encode()).hexdigest()
 
 
 def reprove_share(environ: dict[str, str] | None = None) -> float:

@@ -105,6 +105,27 @@ def test_a_recorded_proof_holds_for_its_digest_only(root):
     assert not ledger.proven("mutant wrong", "abd"), "another digest means another input: run it again"
 
 
+@pytest.mark.parametrize("lacking, reused", [
+    ((), False), (("kind",), True), (("kind", "redis"), True), (("redis",), False)])
+def test_a_proof_made_without_a_tier_holds_only_where_that_tier_is_missing_too(root, lacking, reused):
+    ledger = proofs.Ledger(root, load_day(root, "day01"))
+    ledger.record("alternative terse", proofs.without("abc", {"kind"}))
+    assert ledger.proven("alternative terse", "abc", lacking=lacking) is reused, (
+        f"proven without the kind tier, on a machine lacking {lacking or 'nothing'}: "
+        + ("reused, since a run here proves no more" if reused else "run again, since a run here proves more"))
+    assert proofs.without("abc", ()) == "abc", "a run that lacked no tier records the full proof"
+
+
+def test_the_tiers_a_run_left_unproven_are_read_from_its_skips():
+    results = {"tests": [
+        {"name": "test_a.py::test_rollout", "status": "skip", "message": "kind tier skipped: kind not found"},
+        {"name": "test_a.py::test_image", "status": "pass", "message": ""},
+        {"name": "test_a.py::test_other", "status": "skip", "message": "Skipped: needs a later task"},
+    ]}
+    assert proofs.tiers_left_unproven(results) == {"kind"}, "only a tier's own skip leaves it unproven"
+    assert proofs.tiers_left_unproven({"tests": []}) == frozenset(), "no skip, nothing unproven"
+
+
 def test_recording_drops_the_proofs_of_checks_that_are_gone(root):
     day = load_day(root, "day01")
     ledger = proofs.Ledger(root, day)
