@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 from pathlib import Path
 
 import pytest
@@ -66,7 +67,8 @@ def test_packaging_another_version_afterwards_ships_that_version(packaged, regis
     champion = Champion(run_id=registered.versions["2"], model_uri=f"models:/{registered.name}/2", version="2",
                         score=0.9)
     out_dir = tmp_path / "context-v2"
-    out_dir.mkdir()  # a folder the caller made already: package writes into it
+    # A folder that already holds an earlier context (version 1's): package writes this champion's files into it.
+    shutil.copytree(packaged[1], out_dir)
     with isolated(registered.store):
         try:
             context = package(champion, "v2", tracking_uri=registered.store.tracking_uri, base_image=BASE_IMAGE,
@@ -77,7 +79,12 @@ def test_packaging_another_version_afterwards_ships_that_version(packaged, regis
     wanted = registered.models["2"].predict(data.X_test).tolist()
     assert skops.io.load(context / "model.skops").predict(data.X_test).tolist() == wanted, (
         "packaging version 2 after version 1 should ship version 2: load the model at the champion's "
-        "model_uri every time, not one remembered from an earlier call")
+        "model_uri every time, not one remembered from an earlier call, and replace a model.skops already in "
+        "out_dir")
+    labels = _settings((context / "Dockerfile").read_text(encoding="utf-8"), "LABEL")
+    assert labels.get("mlflow.model_uri") == champion.model_uri, (
+        f"the Dockerfile in out_dir should be version 2's, labelled mlflow.model_uri={champion.model_uri}; "
+        f"its labels are {labels}")
 
 
 def test_the_dockerfile_builds_on_the_base_image(packaged):

@@ -200,3 +200,32 @@ def test_champion_is_the_best_run_of_this_training_not_of_an_earlier_one(mlflow_
     version = client.get_model_version(name, weaker.version)
     assert version.run_id == runs["constant"].info.run_id, (
         f"version {weaker.version} should come from this training's run, not from {version.run_id}")
+
+
+def test_a_best_score_of_zero_is_still_registered(mlflow_store_factory, data):
+    import numpy as np
+    from sklearn.dummy import DummyClassifier
+
+    from week1 import train_and_register
+
+    # The constant model predicts the training rows' most frequent class, which no held-out row has.
+    majority = int(np.bincount(data.y_train).argmax())
+    unseen = data.y_test != majority
+    store = mlflow_store_factory("day07-zero-score")
+    name = "week1-zero"
+    with isolated(store):
+        champion = train_and_register(store.tracking_uri, name,
+                                      data=(data.X_train, data.X_test[unseen], data.y_train, data.y_test[unseen]),
+                                      candidates={"constant": DummyClassifier(strategy="most_frequent")},
+                                      artifact_location=store.artifact_location)
+    assert champion.score == 0.0, f"the constant model gets every held-out row wrong: score 0.0, got {champion.score!r}"
+    assert champion.version == "1", (
+        "the best run scored 0.0 and is still the best: it should be registered as version '1' (the gate, not "
+        f"training, refuses a weak model); got version {champion.version!r}")
+    client = _client(store)
+    experiment = client.get_experiment_by_name(name)
+    runs = {run.info.run_name: run for run in client.search_runs([experiment.experiment_id])} if experiment else {}
+    assert "constant" in runs and champion.run_id == runs["constant"].info.run_id, (
+        f"the champion should be the run of 'constant', the only candidate; it names run {champion.run_id!r}")
+    version = client.get_model_version(name, "1")
+    assert version.run_id == champion.run_id, f"version 1 should come from the champion's run, not {version.run_id}"

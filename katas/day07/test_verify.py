@@ -107,11 +107,16 @@ def test_monitor_that_ignores_sigterm_is_still_stopped_at_timeout_s(tmp_path):
 
     worker = threading.Thread(target=check, daemon=True)
     try:
+        start = time.monotonic()
         worker.start()
         worker.join(timeout=20)
         assert not worker.is_alive(), (
             "verify is still waiting for a monitor that ignores SIGTERM long after timeout_s=1: a hang; kill "
             "the monitor's process group with SIGKILL, which no process can ignore")
+        elapsed = time.monotonic() - start
+        assert elapsed < 4, (
+            f"verify took {elapsed:.1f} s with timeout_s=1: the whole run is bounded by timeout_s; a SIGTERM first "
+            "is fine, but a grace period of seconds before the SIGKILL is not")
         if outcome and isinstance(outcome[0], Exception):
             raise outcome[0]
         assert outcome == [False], f"a monitor still running after timeout_s is a failed check; verify returned {outcome}"

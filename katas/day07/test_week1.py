@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,17 +137,24 @@ def test_missing_score_never_passes_the_gate():
         f"a score of None should be stopped by the quality gate; the report says {report}")
 
 
+def _numbers(text: str) -> list[float]:
+    """Every number written in `text` (a percentage's number too)."""
+    return [float(found) for found in re.findall(r"\d+(?:\.\d+)?(?:[eE][-+]?\d+)?", text)]
+
+
 @pytest.mark.task(taskno=1)
-def test_score_a_hair_below_the_bar_is_stopped():
+@pytest.mark.parametrize("score", [0.7999, 0.79999])
+def test_score_a_hair_below_the_bar_is_stopped(score):
     deployer = FakeDeployer(current_version="v2")
-    close = Champion("run-close", "models:/week1/4", "4", 0.7999)
+    close = Champion("run-close", "models:/week1/4", "4", score)
     fns, log, _ = steps(champion=close, deployer=deployer)
     report = run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
     assert log == ["train"] and not report.ok and report.stage == "gate", (
-        "a score of 0.7999 is below a bar of 0.8: compare the score itself, not a rounded copy of it")
-    assert "0.7999" in report.reason or "79.99" in report.reason, (
-        "the reason should give the score that failed the bar, 0.7999, not a rounded copy of it (0.80 would read "
-        f"as passing a bar of 0.8); it says {report.reason!r}")
+        f"a score of {score} is below a bar of 0.8: compare the score itself, not a rounded copy of it")
+    assert any(math.isclose(number, score, abs_tol=1e-12) or math.isclose(number, score * 100, abs_tol=1e-9)
+               for number in _numbers(report.reason)), (
+        f"the reason should give the score that failed the bar, {score} (or {score * 100:g}%), not a rounded copy "
+        f"of it (0.80 or 80.00% would read as passing a bar of 0.8); it says {report.reason!r}")
 
 
 @pytest.mark.task(taskno=1)
@@ -164,6 +173,16 @@ def test_model_exactly_at_the_bar_is_deployed():
     deployer = FakeDeployer()
     fns, _, _ = steps(champion=Champion("r", "models:/week1/1", "1", 0.8), deployer=deployer)
     assert run(**fns, deployer=deployer, image=IMAGE, min_score=0.8).ok, "a score equal to the bar passes"
+
+
+@pytest.mark.task(taskno=1)
+def test_score_of_zero_meets_a_bar_of_zero():
+    deployer = FakeDeployer(current_version="v2")
+    fns, log, _ = steps(champion=Champion("r", "models:/week1/4", "4", 0.0), deployer=deployer)
+    report = run(**fns, deployer=deployer, image=IMAGE, min_score=0)
+    assert report.ok and log == ["train", "package", "deploy", "verify"], (
+        "a score of 0.0 equals a bar of 0 and passes the gate: 0.0 is a measured score, not a missing one "
+        f"(test `score is None`, not the score's truth value); the steps were {log}, the report says {report}")
 
 
 @pytest.mark.task(taskno=2)
@@ -230,6 +249,8 @@ def test_failed_monitor_check_without_previous_version_is_a_failure():
     assert report.serving_version == "v3", (
         "with nothing to roll back to, the promoted v3 still serves (the deployer said so); the report should say "
         f"what serves, not that nothing does; it says {report.serving_version!r}")
+    assert report.champion == CHAMPION and report.version == "v3", (
+        f"the report should name the champion and the version v3 that failed the check; it says {report}")
 
 
 @pytest.mark.task(taskno=2)
@@ -242,3 +263,5 @@ def test_failed_rollback_is_reported_as_not_rolled_back():
     assert not report.rolled_back, "the rollback deploy was not promoted: the report must not claim a rollback"
     assert report.serving_version == "v3", (
         "the deployer says v3 still serves after the failed rollback; the report should say what serves, not v2")
+    assert report.champion == CHAMPION and report.version == "v3", (
+        f"the report should name the champion and the version v3 that failed the check; it says {report}")
