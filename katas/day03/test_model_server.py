@@ -69,6 +69,16 @@ def test_predict_returns_the_models_predictions_for_a_batch(client, reference_mo
     assert body.get("model_version") == "test-7", "/predict should report the model_version it served with"
 
 
+def test_predictions_are_the_models_labels_unchanged(client, reference_model):
+    answer = predict(client, {"features": ROWS[:6]})
+    assert answer.status_code == 200, f"a valid batch should get 200, got {answer.status_code}: {answer.data[:200]!r}"
+    expected = reference_model.predict(np.asarray(ROWS[:6])).tolist()
+    served = answer.get_json().get("predictions")
+    assert served == expected and [type(p) for p in served] == [type(e) for e in expected], (
+        f"predictions should be the model's labels unchanged (this model's classes are the integers 0, 1 and 2: "
+        f"{expected}), got {served}: an integer label sent as 1.0 is not the model's answer")
+
+
 def test_a_single_row_is_accepted_as_a_batch_of_one(client, reference_model):
     answer = predict(client, {"features": ROWS[0]})
     assert answer.status_code == 200, f"a single row [f, f, f, f] should be accepted, got {answer.status_code}"
@@ -147,6 +157,30 @@ def test_model_uri_with_the_file_scheme_is_accepted(model_file, monkeypatch):
         "with neither MODEL_PATH nor MODEL_URI in config, the model named by $MODEL_URI (file:///...) should load")
 
 
+def test_model_uri_percent_escapes_are_decoded(model_file, tmp_path, monkeypatch):
+    monkeypatch.delenv("MODEL_PATH", raising=False)
+    monkeypatch.delenv("MODEL_URI", raising=False)
+    path = tmp_path / "my models" / "model v1.skops"
+    path.parent.mkdir()
+    path.write_bytes(model_file.read_bytes())
+    uri = path.as_uri()
+    assert "%20" in uri, "(the test's own URI should hold %-escapes)"
+    answer = wait_ready(create_app({"MODEL_URI": uri, "MODEL_VERSION": "escaped"}).test_client())
+    assert answer.status_code == 200, (
+        f"MODEL_URI={uri} names the file {path}: decode the URI's %-escapes (%20 is a space) before opening it")
+
+
+@pytest.mark.parametrize("uri", ["s3://models/classifier.skops", "models:/classifier/1"])
+def test_a_model_uri_of_another_scheme_leaves_the_server_alive_but_not_ready(monkeypatch, uri):
+    monkeypatch.delenv("MODEL_PATH", raising=False)
+    monkeypatch.delenv("MODEL_URI", raising=False)
+    # create_app must not raise here: a URI the server cannot open is one more way for the model to be missing.
+    client = create_app({"MODEL_URI": uri, "MODEL_VERSION": "elsewhere"}).test_client()
+    wait_ready(client, seconds=0.5)
+    assert client.get("/health").status_code == 200, f"/health should answer 200 with MODEL_URI={uri}"
+    assert client.get("/ready").status_code == 503, f"MODEL_URI={uri} is no local model file: /ready should answer 503"
+
+
 def test_model_uri_in_config_wins_over_model_uri_in_the_environment(model_file, tmp_path, monkeypatch):
     monkeypatch.delenv("MODEL_PATH", raising=False)
     monkeypatch.setenv("MODEL_URI", (tmp_path / "missing.skops").as_uri())
@@ -194,6 +228,34 @@ def test_config_wins_over_the_environment_and_the_environment_fills_what_it_lack
     client = create_app({"MODEL_PATH": str(model_file)}).test_client()
     assert client.get("/health").get_json().get("model_version") == "from-env", (
         "a config without MODEL_VERSION should still report $MODEL_VERSION")
+
+
+def test_an_empty_setting_counts_as_unset(model_file, monkeypatch):
+    # `docker run -e MODEL_PATH= -e MODEL_URI=file:///...` is how an image that sets MODEL_PATH is pointed elsewhere.
+    monkeypatch.setenv("MODEL_PATH", "")
+    monkeypatch.setenv("MODEL_URI", model_file.as_uri())
+    monkeypatch.setenv("MODEL_VERSION", "")
+    client = create_app().test_client()
+    assert wait_ready(client).status_code == 200, (
+        "MODEL_PATH set to an empty value counts as unset: the model named by $MODEL_URI should be loaded")
+    version = client.get("/health").get_json().get("model_version")
+    assert isinstance(version, str) and version.strip(), (
+        f"MODEL_VERSION set to an empty value counts as unset: report some non-empty text, got {version!r}")
+
+
+def test_create_app_leaves_the_config_it_is_given_as_it_was(model_file, tmp_path, monkeypatch):
+    monkeypatch.delenv("MODEL_URI", raising=False)
+    monkeypatch.setenv("MODEL_PATH", str(tmp_path / "missing.skops"))
+    config = {"MODEL_VERSION": "shared-config"}
+    first = create_app(config).test_client()
+    assert wait_ready(first, seconds=0.5).status_code == 503, "/ready should answer 503 for a missing model file"
+    assert config == {"MODEL_VERSION": "shared-config"}, (
+        f"create_app changed the config dict it was given into {config}: read from it, never write to it")
+    monkeypatch.setenv("MODEL_PATH", str(model_file))
+    second = create_app(config).test_client()
+    assert wait_ready(second).status_code == 200, (
+        "a second app built from the same config should load the model named by $MODEL_PATH now: the key config "
+        "lacks still comes from the environment")
 
 
 def test_model_path_wins_over_model_uri(model_file, tmp_path, monkeypatch):
@@ -398,6 +460,19 @@ def test_a_body_over_1_mib_is_answered_with_413(client):
     assert len(body) > MiB, "(the test's own body should be over 1 MiB)"
     answer = predict(client, body)
     assert answer.status_code == 413, f"a body over 1 MiB should be refused with 413, got {answer.status_code}"
+    error = answer.get_json(silent=True)
+    assert isinstance(error, dict) and isinstance(error.get("error"), str) and error["error"], (
+        f"the 413 should carry a JSON body {{\"error\": \"...\"}} like every error answer, got {answer.data[:200]!r}")
+
+
+@pytest.mark.parametrize("method, path, code", [("GET", "/no-such-route", 404), ("GET", "/predict", 405)])
+def test_http_errors_answer_json_with_an_error(client, method, path, code):
+    answer = client.open(path, method=method)
+    assert answer.status_code == code, f"{method} {path} should answer {code}, got {answer.status_code}"
+    body = answer.get_json(silent=True)
+    assert isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"], (
+        f"the {code} for {method} {path} should carry a JSON body {{\"error\": \"...\"}}, not an HTML page, "
+        f"got {answer.data[:200]!r}")
 
 
 def test_a_chunked_body_over_1_mib_is_never_served(client):

@@ -8,7 +8,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from flask import Flask, jsonify, request, request_finished, request_started, g
 from werkzeug.exceptions import HTTPException
@@ -76,7 +76,7 @@ def _resolve(config):
     path = merged.get("MODEL_PATH")
     if not path and merged.get("MODEL_URI"):
         parsed = urlparse(merged["MODEL_URI"])
-        path = parsed.path if parsed.scheme == "file" else None
+        path = unquote(parsed.path) if parsed.scheme == "file" else None
     return path, merged.get("MODEL_VERSION") or "0+unknown"
 
 

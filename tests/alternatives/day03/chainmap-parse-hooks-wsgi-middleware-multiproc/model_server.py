@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from urllib.parse import unquote
 
 log = logging.getLogger("model_server")
 LIMIT = 1 << 20
@@ -129,7 +130,7 @@ class ModelService:
 
 def _path_of_uri(uri):
     if uri and uri.startswith("file://"):
-        return uri[len("file://"):]
+        return unquote(uri[len("file://"):])
     return uri
 
 

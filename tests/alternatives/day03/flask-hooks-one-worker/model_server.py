@@ -12,6 +12,7 @@ import numpy as np
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import HTTPException
+from urllib.parse import unquote
 
 MiB = 1024 * 1024
 log = logging.getLogger("model_server")
@@ -72,7 +73,7 @@ def _load(settings):
     path = settings.get("MODEL_PATH")
     if not path:
         uri = settings.get("MODEL_URI") or ""
-        path = uri[len("file://"):] if uri.startswith("file://") else uri
+        path = unquote(uri[len("file://"):]) if uri.startswith("file://") else uri
     if not path:
         return None
     try:

@@ -12,6 +12,7 @@ import numpy as np
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import HTTPException
+from urllib.parse import unquote
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def _load_model(settings: Mapping[str, str]):
     path = settings.get("MODEL_PATH")
     if not path:
         uri = settings.get("MODEL_URI") or ""
-        path = uri.removeprefix("file://") if uri else ""
+        path = unquote(uri.removeprefix("file://")) if uri else ""
     if not path:
         log.warning("neither MODEL_PATH nor MODEL_URI is set: no model")
         return None

@@ -14,6 +14,7 @@ import skops.io
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import HTTPException
+from urllib.parse import unquote
 
 log = logging.getLogger(__name__)
 MiB = 1024 * 1024
@@ -70,7 +71,7 @@ def _load(settings):
     path = settings.get("MODEL_PATH")
     if not path:
         uri = settings.get("MODEL_URI") or ""
-        path = uri.removeprefix("file://")
+        path = unquote(uri.removeprefix("file://"))
     if not path:
         log.error("no MODEL_PATH or MODEL_URI set")
         return None

@@ -14,6 +14,7 @@ import skops.io
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import HTTPException
+from urllib.parse import unquote
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def _settings(config):
 def _load(settings):
     path = settings.get("MODEL_PATH")
     if not path and settings.get("MODEL_URI"):
-        path = settings["MODEL_URI"].removeprefix("file://")
+        path = unquote(settings["MODEL_URI"].removeprefix("file://"))
     if not path:
         log.warning("neither MODEL_PATH nor MODEL_URI is set: no model")
         return None

@@ -12,6 +12,7 @@ import numpy as np
 from flask import Flask, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import HTTPException
+from urllib.parse import unquote
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def _load(settings: dict[str, str]):
     path = settings.get("MODEL_PATH")
     if not path:
         uri = settings.get("MODEL_URI") or ""
-        path = uri[len("file://"):] if uri.startswith("file://") else uri
+        path = unquote(uri[len("file://"):]) if uri.startswith("file://") else uri
     if not path:
         log.error("neither MODEL_PATH nor MODEL_URI is set")
         return None

@@ -12,6 +12,7 @@ import numpy as np
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import HTTPException
+from urllib.parse import unquote
 
 log = logging.getLogger(__name__)
 MiB = 1024 * 1024
@@ -69,7 +70,7 @@ def _load(settings):
     path = settings.get("MODEL_PATH")
     if not path:
         uri = settings.get("MODEL_URI") or ""
-        path = uri.removeprefix("file://") if uri.startswith("file://") else None
+        path = unquote(uri.removeprefix("file://")) if uri.startswith("file://") else None
     if not path:
         log.warning("no MODEL_PATH or MODEL_URI set")
         return None

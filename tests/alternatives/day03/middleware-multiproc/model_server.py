@@ -19,6 +19,7 @@ import numpy as np
 from flask import Flask, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import MethodNotAllowed, NotFound
+from urllib.parse import unquote
 
 LIMIT = 1 << 20
 WIDTH = 4
@@ -168,7 +169,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     path = setting("MODEL_PATH")
     if not path:
         uri = setting("MODEL_URI")
-        path = uri.removeprefix("file://") if uri else None
+        path = unquote(uri.removeprefix("file://")) if uri else None
     version = setting("MODEL_VERSION") or DEFAULT_VERSION
     holder = ModelHolder(path)
 

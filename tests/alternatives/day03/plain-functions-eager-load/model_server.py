@@ -13,6 +13,7 @@ import numpy as np
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import HTTPException
+from urllib.parse import unquote
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def _model_location(settings: dict[str, str]) -> str | None:
         return settings["MODEL_PATH"]
     uri = settings.get("MODEL_URI")
     if uri:
-        return uri[len("file://"):] if uri.startswith("file://") else uri
+        return unquote(uri[len("file://"):]) if uri.startswith("file://") else uri
     return None
 
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from urllib.parse import unquote
 
 log = logging.getLogger("model_server")
 
@@ -126,7 +127,7 @@ class ModelService:
         self.version = settings.get("MODEL_VERSION") or "unknown"
         location = settings.get("MODEL_PATH") or settings.get("MODEL_URI") or ""
         if not settings.get("MODEL_PATH") and location.startswith("file://"):
-            location = location[len("file://"):]
+            location = unquote(location[len("file://"):])
         self.location = location
         self.model = None
         self.loaded = threading.Event()

@@ -15,6 +15,7 @@ import numpy as np
 from flask import Flask, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import HTTPException
+from urllib.parse import unquote
 
 LIMIT = 1 << 20
 N_FEATURES = 4
@@ -35,7 +36,7 @@ class ModelService:
         path = _setting("MODEL_PATH", config)
         if not path:
             uri = _setting("MODEL_URI", config) or ""
-            path = uri.removeprefix("file://") if uri else None
+            path = unquote(uri.removeprefix("file://")) if uri else None
         self.path = path
         self.version = _setting("MODEL_VERSION", config) or "0+unknown"
         self.model = None

@@ -14,6 +14,7 @@ from numbers import Real
 from flask import Flask, Response, abort, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import HTTPException, NotFound, MethodNotAllowed
+from urllib.parse import unquote
 
 LIMIT = 1 << 20
 _SETTING_NAMES = ("MODEL_PATH", "MODEL_URI", "MODEL_VERSION")
@@ -72,8 +73,8 @@ class ModelService:
         self.version = settings.get("MODEL_VERSION") or "dev"
         self.model = None
         source = settings.get("MODEL_PATH")
-        if source is None and settings.get("MODEL_URI"):
-            source = settings["MODEL_URI"].removeprefix("file://")
+        if not source and settings.get("MODEL_URI"):
+            source = unquote(settings["MODEL_URI"].removeprefix("file://"))
         if source:
             try:
                 from skops.io import load
