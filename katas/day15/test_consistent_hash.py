@@ -160,6 +160,21 @@ def test_a_node_whose_name_extends_another_keeps_its_own_points(nodes, removed):
     )
 
 
+def test_removing_a_node_from_a_crowded_ring_leaves_the_other_points_in_place():
+    # 9,000 points: with short positions (16 or 24 bits) some points of two nodes land on the
+    # same position. Both must stay on the ring, so removing one node leaves the other's point.
+    nodes, keys = ["node-a", "node-b", "node-c"], KEYS[:8000]
+    ring = ConsistentHashRing(nodes, vnodes=3000)
+    ring.remove_node("node-b")
+    after, without = placement(ring, keys), placement(ConsistentHashRing(["node-a", "node-c"], vnodes=3000), keys)
+    differ = sum(after[k] != without[k] for k in keys)
+    assert differ == 0, (
+        f"after removing 'node-b' from a ring of 3 nodes x 3000 virtual nodes, {differ} of {len(keys)} keys land "
+        "elsewhere than on a ring built with only 'node-a' and 'node-c': when points of two nodes share a "
+        "position, removing one node must not take the other's point with it (or use positions of 64 bits)"
+    )
+
+
 def test_two_nodes_whose_names_extend_each_other_split_the_keys_evenly():
     # With labels like f"{node}{i}", half of 'cache-11''s points land exactly on points of
     # 'cache-1' ('cache-11' + '0' == 'cache-1' + '10'): those points own nothing, and

@@ -157,6 +157,24 @@ def test_keys_with_the_same_hash_are_still_different_keys():
     assert -2 in cache and cache.get(-1) == "updated", "updating -1 must leave -2 cached and untouched"
 
 
+def test_keys_are_told_apart_by_equality_not_by_how_they_print():
+    # A dict compares the keys themselves: 1 and "1" print alike but differ, 1 and 1.0 print
+    # differently but are equal. A table keyed by str(key) or repr(key) gets one of the two wrong.
+    cache = LRUCache(3)
+    cache.put(1, "the int")
+    cache.put("1", "the text")
+    assert cache.get(1) == "the int" and cache.get("1") == "the text", (
+        "1 and '1' are different keys (1 != '1') even though they print alike: each should keep its own value"
+    )
+    cache.put(1.0, "the float")
+    assert len(cache) == 2 and cache.get(1) == "the float", (
+        "1.0 == 1, so, as in a dict, put(1.0, ...) should update the entry of 1, not add a third entry"
+    )
+    assert (2, "b") not in cache, "(2, 'b') was never put, so it should not be cached"
+    cache.put(tuple([2, "b"]), "built at run time")
+    assert cache.get((2, "b")) == "built at run time", "an equal key built elsewhere should find the same entry"
+
+
 def test_capacity_one_keeps_only_the_latest_key():
     cache = LRUCache(1)
     cache.put("a", 1)

@@ -164,6 +164,19 @@ def test_a_clock_that_starts_near_zero_refills_by_elapsed_time(start):
     )
 
 
+def test_a_clock_that_reads_below_zero_refills_by_elapsed_time():
+    # Only differences between readings mean anything: an injected clock may start below 0.
+    clock = FakeClock(start=-1000.0)
+    bucket = TokenBucketRateLimiter(4, 2, clock=clock)
+    assert bucket.get_available_tokens() == pytest.approx(4), "a new bucket should start full whatever the clock reads"
+    assert bucket.consume(4), "a full bucket of 4 should give all 4 tokens"
+    clock.advance(1.5)
+    assert bucket.get_available_tokens() == pytest.approx(3), (
+        "with a clock reading -1000 s, 1.5 s at 2 tokens/s should refill 3 tokens: count the time from the "
+        "first reading of the clock, not from 0"
+    )
+
+
 def test_uses_the_injected_clock_not_real_time(clock):
     bucket = TokenBucketRateLimiter(2, 1000, clock=clock)
     assert bucket.consume(2), "a full bucket of 2 should give 2 tokens"

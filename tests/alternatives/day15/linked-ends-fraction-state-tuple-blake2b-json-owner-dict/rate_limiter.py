@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from fractions import Fraction
+
+
+class TokenBucketRateLimiter:
+    """Exact arithmetic in fractions; state is a (tokens, stamp) pair replaced under an RLock."""
+
+    def __init__(
+        self,
+        capacity: float,
+        refill_rate: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if capacity != capacity or capacity <= 0:
+            raise ValueError("capacity must be > 0")
+        if refill_rate != refill_rate or refill_rate < 0:
+            raise ValueError("refill_rate must be >= 0")
+        self._capacity = Fraction(capacity)
+        self._rate = Fraction(refill_rate)
+        self._clock = clock
+        self._guard = threading.RLock()
+        self._state = (self._capacity, Fraction(clock()))
+
+    def _settled(self) -> Fraction:
+        tokens, stamp = self._state
+        now = Fraction(self._clock())
+        if now <= stamp:
+            return tokens
+        tokens = min(self._capacity, tokens + (now - stamp) * self._rate)
+        self._state = (tokens, now)
+        return tokens
+
+    def consume(self, tokens: float = 1) -> bool:
+        if tokens != tokens:
+            raise ValueError("tokens must be a number")
+        want = Fraction(tokens)
+        if want <= 0:
+            raise ValueError("tokens must be positive")
+        if want > self._capacity:
+            return False
+        with self._guard:
+            have = self._settled()
+            if have >= want:
+                self._state = (have - want, self._state[1])
+                return True
+            return False
+
+    def get_available_tokens(self) -> float:
+        with self._guard:
+            return float(self._settled())
