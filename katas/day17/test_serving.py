@@ -112,6 +112,31 @@ def test_a_given_model_is_served_without_any_model_path(make_app, counting_model
     assert model.calls == [ROWS[:3]], f"the given model should be called with the request's rows, got {model.calls}"
 
 
+class ShapeRecordingModel(SumModel):
+    """A model that notes what each predict call was given: its type, number of dimensions and dtype."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs = []
+
+    def predict(self, X):
+        self.inputs.append((type(X).__name__, getattr(X, "ndim", None), getattr(getattr(X, "dtype", None), "kind", None)))
+        return super().predict(X)
+
+
+def test_the_model_is_given_a_2d_float_array_even_for_whole_number_rows(make_app):
+    model = ShapeRecordingModel()
+    app = make_app({"MAX_WAIT_MS": 0}, model=model)
+    for body in ({"features": [1, 2, 3, 4]}, {"features": [[1, 2, 3, 4], [5, 6, 7, 8]]}):
+        answer = post(app, body)
+        assert answer.status_code == 200, f"{body} should be served, got {answer.status_code}"
+    assert model.inputs == [("ndarray", 2, "f")] * 2, (
+        "model.predict takes a 2-D float array (as scikit-learn's does), also when every feature was written as a "
+        f"whole number; it was given (type, ndim, dtype kind) {model.inputs}: build one numpy float array of the "
+        "batch's rows"
+    )
+
+
 def test_a_given_model_wins_over_model_path(make_app, model_file, monkeypatch):
     monkeypatch.setenv("MODEL_PATH", str(model_file))
     model = SumModel()
@@ -339,6 +364,19 @@ def test_the_smallest_allowed_settings_are_accepted(make_app, counting_model, re
                    model=counting_model())
     answer = post(app, {"features": [ROWS[0]]})
     assert answer.status_code == 200 and answer.get_json()["predictions"] == expected(reference_model, [ROWS[0]]), "the smallest allowed settings should still serve predictions"
+
+
+@pytest.mark.parametrize("batch_size", ["2.0", 2.0], ids=["text", "float"])
+def test_a_whole_number_setting_may_be_written_as_any_whole_number(make_app, counting_model, batch_size):
+    # "2.0" and 2.0 are whole numbers, not fractions: they are read as 2, not refused.
+    model = counting_model()
+    app = make_app({"MAX_BATCH_SIZE": batch_size, "MAX_WAIT_MS": LONG_WAIT_MS, "MAX_QUEUE": "10.0",
+                    "CACHE_SIZE": 8.0}, model=model)
+    answers = post_all(app, [{"features": [row]} for row in ROWS[:4]])
+    assert [a.status_code for a in answers] == [200] * 4, f"every request should be served; got {answers}"
+    assert model.sizes == [2, 2], (
+        f"MAX_BATCH_SIZE={batch_size!r} is the whole number 2 (with MAX_QUEUE='10.0' and CACHE_SIZE=8.0, whole "
+        f"numbers too): 4 concurrent requests should make two calls of 2 rows; calls had {model.sizes}")
 
 
 @pytest.mark.parametrize("wait_ms", ["2.5", 0.5])
