@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 
@@ -49,9 +50,9 @@ def unreadable_store():
     return UnreadableStore()
 
 
-@pytest.fixture
-def broken_http_server():
-    """URL of a server that sends `200 OK` headers promising 100 bytes, then closes after 9 (a crashing worker)."""
+@contextlib.contextmanager
+def _server_answering(answer: bytes):
+    """URL of a local server that reads each request, sends `answer` whatever was asked, and closes."""
     import socket
     import threading
 
@@ -71,52 +72,34 @@ def broken_http_server():
                 conn.settimeout(2)
                 try:
                     conn.recv(65536)
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
-                                 b'{"status"')
+                    conn.sendall(answer)
                 except OSError:
                     pass
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    stop.set()
-    thread.join(timeout=5)
-    listener.close()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+
+
+@pytest.fixture
+def broken_http_server():
+    """URL of a server that sends `200 OK` headers promising 100 bytes, then closes after 9 (a crashing worker)."""
+    with _server_answering(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+                           b'{"status"') as url:
+        yield url
 
 
 @pytest.fixture
 def non_http_server():
     """URL of a port where another kind of server listens (Redis, say): it reads the request, answers one line
     that is not HTTP (`-ERR unknown command`) and closes."""
-    import socket
-    import threading
-
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    listener.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve():
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.settimeout(2)
-                try:
-                    conn.recv(65536)
-                    conn.sendall(b"-ERR unknown command 'GET', with args beginning with: '/health'\r\n")
-                except OSError:
-                    pass
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    stop.set()
-    thread.join(timeout=5)
-    listener.close()
+    with _server_answering(b"-ERR unknown command 'GET', with args beginning with: '/health'\r\n") as url:
+        yield url
 
 
 @pytest.fixture
