@@ -109,7 +109,7 @@ if sub in state["fail"]:
         state["next_id"] += 1
         containers[name] = {{"id": f"id{{state['next_id']}}", "image": rest[0] if rest else "", "port": None,
                             "running": False, "labels": {{}}, "auto_remove": False, "stops": 0}}
-    done(1, err=f"fake docker: {{sub}} failed on purpose")
+    done(state.get("fail_codes", {{}}).get(sub, 1), err=f"fake docker: {{sub}} failed on purpose")
 if sub == "build":
     tags = options.get("-t", []) + options.get("--tag", [])
     if not tags or not rest:
@@ -172,7 +172,8 @@ def redirecting_server():
 
 
 class FakeDocker:
-    """The recording fake: `calls` (argv lists), `containers`, `fail(sub)` to make a subcommand fail."""
+    """The recording fake: `calls` (argv lists), `containers`, `fail(sub)` to make a subcommand fail,
+    `reset()` to start again from an empty engine (the call log stays)."""
 
     def __init__(self, home: Path) -> None:
         self.home = home
@@ -181,7 +182,10 @@ class FakeDocker:
         script = self.bin / "docker"
         script.write_text(FAKE_DOCKER.format(python=sys.executable))
         script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-        self._write({"containers": {}, "images": [], "fail": [], "next_id": 0})
+        self.reset()
+
+    def reset(self) -> None:
+        self._write({"containers": {}, "images": [], "fail": [], "fail_codes": {}, "next_id": 0})
 
     def _read(self) -> dict:
         return json.loads((self.home / "state.json").read_text())
@@ -199,9 +203,11 @@ class FakeDocker:
         return {"FAKE_DOCKER_DIR": str(self.home), "DOCKER": "docker",
                 "PATH": f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}"}
 
-    def fail(self, sub: str) -> None:
+    def fail(self, sub: str, code: int = 1) -> None:
+        """Make every later `docker sub` fail with exit status `code`."""
         state = self._read()
         state["fail"].append(sub)
+        state["fail_codes"][sub] = code
         self._write(state)
 
     def add_running(self, name: str, image: str, port: int) -> str:

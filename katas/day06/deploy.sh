@@ -28,3 +28,4 @@
 # TODO(task 4): a failed build exits 1 before anything else; a container that does not start
 #   or never becomes healthy: docker rm -f NAME-VERSION first, then docker start NAME-PREVIOUS
 #   (a step that fails is logged, the rollback goes on), log the rollback, exit 1.
+#   Deploying the version already serving is refused: log it, exit 1, touch nothing.

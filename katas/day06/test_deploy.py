@@ -6,7 +6,9 @@ health check goes to `server`, a real HTTP server on loopback that plays the new
 (healthy, failing or slow).
 """
 
+import os
 import re
+import shutil
 import time
 from types import SimpleNamespace
 
@@ -46,9 +48,15 @@ def v1_serving(deploy, fake_docker):
     return container_id
 
 
+def passes(argv, arg):
+    """Whether a recorded command line holds `arg`, as a word or as an option's value (`--tag=ml:v1`)."""
+    return arg in argv or any(word.startswith("-") and word.split("=", 1)[1] == arg for word in argv if "=" in word)
+
+
 def first_index(calls, sub, *args):
     """Index of the first call `docker sub ... args...`, or None."""
-    return next((i for i, argv in enumerate(calls) if argv and argv[0] == sub and all(a in argv for a in args)), None)
+    return next((i for i, argv in enumerate(calls) if argv and argv[0] == sub and all(passes(argv, a) for a in args)),
+                None)
 
 
 def health_gaps(server):
@@ -63,6 +71,10 @@ def state(deploy):
 def rollback_logged(stdout):
     """A line the on-call engineer finds with `grep -i -e rollback -e 'rolling back'`."""
     return any("rollback" in line.lower() or "rolling back" in line.lower() for line in stdout.splitlines())
+
+
+def without_stamp(line):
+    return re.sub(r"^\[?\d{4}-\d{2}-\d{2}[T ][\d:.,]+(?:Z|UTC|[+-]\d{2}:?\d{2})?\]?\s*", "", line)
 
 
 def assert_only_serving(fake_docker, deploy, name, image, output):
@@ -149,6 +161,8 @@ def test_first_deploy_builds_runs_and_records_the_version(deploy, fake_docker, s
         f"docker run should get --detach: attached, the real CLI waits for the container to exit and the deploy "
         f"hangs: {calls[run]}")
     assert server.requests, "the health check should GET /health on the service port"
+    asked = sorted({path for _, path in server.requests})
+    assert asked == ["/health"], f"the health check should GET /health (not /ready or another route), asked for {asked}"
     assert state(deploy) == "v1", f"the state file should record v1 as serving, holds {state(deploy)!r}"
 
 
@@ -370,19 +384,35 @@ def test_the_default_timeout_is_5_seconds(learner_file, run_bash, fake_docker, s
                     hint="--timeout defaults to 5 s: a health request that never answers should end after 5 s")
     assert done.returncode == 1, (
         f"without --timeout a server that never answers fails its health check after 5 s (exit 1)\n{done.output}")
+    assert done.seconds < 8.5, (
+        f"without --timeout a health request that never answers should end after 5 s, not 10; the deploy took "
+        f"{done.seconds:.1f} s\n{done.output}")
 
 
 @pytest.mark.task(taskno=3)
 def test_the_default_interval_is_1_second(learner_file, run_bash, fake_docker, server, tmp_path):
+    """A `sleep` first on PATH records how long the deploy asks to wait, then waits that long."""
     server.set("failing")
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    asked = tmp_path / "sleeps"
+    (fake_bin / "sleep").write_text(f'#!/bin/sh\necho "$*" >> "{asked}"\nexec "{shutil.which("sleep")}" "$@"\n')
+    (fake_bin / "sleep").chmod(0o755)
+    env = {**fake_docker.env, "PATH": f"{fake_bin}{os.pathsep}{fake_docker.env['PATH']}"}
     args = ["--image", IMAGE, "--name", NAME, "--port", server.url.rsplit(":", 1)[1], "--context", str(tmp_path),
             "--state-file", str(tmp_path / "deployed-version"), "--retries", "2", "v1"]
-    done = run_bash(learner_file("deploy.sh"), args, env=fake_docker.env, cwd=tmp_path, timeout=20)
+    done = run_bash(learner_file("deploy.sh"), args, env=env, cwd=tmp_path, timeout=20)
     assert done.returncode == 1, f"a version failing both checks should fail the deploy (exit 1)\n{done.output}"
     assert len(server.requests) == 2, f"--retries 2 means 2 health checks, made {len(server.requests)}"
     assert all(0.9 <= gap < 4 for gap in health_gaps(server)), (
         f"without --interval the health checks should be 1 s apart (not the 5 s of --timeout), the gaps were "
         f"{health_gaps(server)}")
+    sleeps = asked.read_text().split() if asked.exists() else []
+    if sleeps:
+        total = sum(float(word.rstrip("s")) for word in sleeps)
+        assert total == 1, (
+            f"without --interval the one pause between the two health checks should be 1 s, it asked sleep for "
+            f"{' + '.join(sleeps)} s\n{done.output}")
 
 
 # --- Task 4: rollback ----------------------------------------------------------------------
@@ -458,11 +488,32 @@ def test_a_failed_removal_of_the_previous_container_still_records_the_new_versio
         f"v2 was promoted: a failed clean-up of v1 is logged, the deploy still exits 0\n{done.output}")
 
 
+@pytest.mark.task(taskno=3)
+def test_a_failed_removal_of_the_previous_container_is_logged(deploy, fake_docker, v1_serving):
+    """The same promotion of v2 over v1 twice, the second time with a failing docker rm."""
+    clean = deploy("v2")
+    fake_docker.reset()
+    fake_docker.add_running(f"{NAME}-v1", f"{IMAGE}:v1", deploy.port)
+    deploy.state_file.write_text("v1\n")
+    fake_docker.fail("rm")
+    failing = deploy("v2")
+    assert clean.returncode == 0 and failing.returncode == 0, (
+        f"a healthy v2 is promoted (exit 0), also when removing v1 fails\n{clean.output}\n{failing.output}")
+    seen = {without_stamp(line) for line in clean.stdout.splitlines()}
+    new = [line for line in failing.stdout.splitlines() if line.strip() and without_stamp(line) not in seen]
+    assert new, (
+        "the same promotion run twice, the second time with a failing docker rm -f of v1: that failure should be "
+        "logged on stdout (`|| log WARN ...`, not `|| true`), but the second run logged nothing the first did not"
+        f"\n--- first run ---\n{clean.stdout}\n--- second run, rm failing ---\n{failing.stdout}")
+
+
 @pytest.mark.task(taskno=4)
 def test_a_failed_build_stops_the_deploy_before_anything_changes(deploy, fake_docker, v1_serving):
-    fake_docker.fail("build")
+    fake_docker.fail("build", code=125)
     done = deploy("v2")
-    assert done.returncode == 1, f"a failed build should fail the deploy (exit 1)\n{done.output}"
+    assert done.returncode == 1, (
+        f"a failed build should fail the deploy with exit 1, whatever docker's own status (125 here): 2 would "
+        f"claim a usage error, other codes mean nothing to the caller\n{done.output}")
     calls = fake_docker.calls
     assert first_index(calls, "run") is None, f"nothing should run after a failed build: {calls}"
     after = [argv for argv in calls if argv[:1] != ["build"]]
@@ -499,10 +550,6 @@ def test_a_failing_rollback_step_does_not_stop_the_rollback(deploy, fake_docker,
     assert state(deploy) == "v1", f"the state file should still say v1, holds {state(deploy)!r}"
 
 
-def without_stamp(line):
-    return re.sub(r"^\[?\d{4}-\d{2}-\d{2}[T ][\d:.,]+(?:Z|UTC|[+-]\d{2}:?\d{2})?\]?\s*", "", line)
-
-
 @pytest.mark.task(taskno=4)
 def test_a_failing_rollback_step_is_logged(deploy, fake_docker, v1_serving):
     fake_docker.fail("run")
@@ -521,6 +568,24 @@ def test_a_failing_rollback_step_is_logged(deploy, fake_docker, v1_serving):
 
 
 @pytest.mark.task(taskno=4)
+def test_a_failing_restart_of_the_previous_container_is_logged(deploy, fake_docker, server, v1_serving):
+    server.set("failing")
+    clean = deploy("v2")
+    fake_docker.fail("start")
+    failing = deploy("v2")
+    assert clean.returncode == 1 and failing.returncode == 1, (
+        f"a v2 that never becomes healthy should fail the deploy (exit 1), also when v1 cannot be started again"
+        f"\n{clean.output}\n{failing.output}")
+    assert f"{NAME}-v2" not in fake_docker.containers, f"the unhealthy v2 should be removed\n{failing.output}"
+    seen = {without_stamp(line) for line in clean.stdout.splitlines()}
+    new = [line for line in failing.stdout.splitlines() if line.strip() and without_stamp(line) not in seen]
+    assert new, (
+        "the same rollback run twice, the second time with a failing docker start of v1: that failure should be "
+        "logged on stdout (nothing serves now, the on-call engineer must know), but the second run logged nothing "
+        f"the first did not\n--- first run ---\n{clean.stdout}\n--- second run, start failing ---\n{failing.stdout}")
+
+
+@pytest.mark.task(taskno=4)
 def test_a_hanging_health_check_is_bounded_by_the_timeout(deploy, fake_docker, server, v1_serving):
     server.set("slow", delay_s=60)
     done = deploy("v2", retries=2, timeout_s=0.3, timeout=20)
@@ -530,6 +595,18 @@ def test_a_hanging_health_check_is_bounded_by_the_timeout(deploy, fake_docker, s
         f"each health request should give up after --timeout 0.3 s, not the 5 s default; gaps {health_gaps(server)}")
     assert f"{NAME}-v2" not in fake_docker.containers, "the hanging v2 container should be removed"
     assert_only_serving(fake_docker, deploy, f"{NAME}-v1", f"{IMAGE}:v1", done.output)
+
+
+@pytest.mark.task(taskno=4)
+def test_deploying_the_version_already_serving_is_refused(deploy, fake_docker, v1_serving):
+    done = deploy("v1")
+    assert done.returncode == 1, f"v1 is already serving: deploying v1 again is refused (exit 1)\n{done.output}"
+    v1 = fake_docker.containers.get(f"{NAME}-v1", {})
+    assert v1.get("id") == v1_serving and v1.get("running"), (
+        f"the serving v1 container should be left running, not removed or recreated: the new container would take "
+        f"its very name, so a rollback would remove the one that serves\n{fake_docker.calls}\n{done.output}")
+    assert v1.get("stops") == 0, f"the serving v1 should not even be stopped: {fake_docker.calls}\n{done.output}"
+    assert state(deploy) == "v1", f"the state file should still say v1, holds {state(deploy)!r}"
 
 
 @pytest.mark.task(taskno=4)

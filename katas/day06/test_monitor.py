@@ -55,6 +55,8 @@ def test_once_against_a_failing_server_exits_1(monitor, server, status):
 def test_once_against_nothing_listening_exits_1(monitor):
     done = monitor("--once", "--url", f"http://127.0.0.1:{free_port()}")
     assert done.returncode == 1, f"a refused connection should give exit 1\n{done.output}"
+    assert "load1=" in done.stdout, (
+        f"every check logs its metrics line, one that nobody answered too\n{done.output}")
 
 
 @pytest.mark.task(taskno=1)
@@ -198,6 +200,9 @@ def test_the_default_timeout_is_5_seconds(learner_file, run_bash, server):
                          "after 5 s, not 30 s or never")
     assert done.returncode == 1, (
         f"without --timeout a server that never answers is a failure after 5 s (exit 1)\n{done.output}")
+    assert done.seconds < 8.5, (
+        f"without --timeout a server that never answers should be given up on after 5 s, not 10; the check took "
+        f"{done.seconds:.1f} s\n{done.output}")
 
 
 @pytest.mark.task(taskno=1)

@@ -60,6 +60,7 @@ previous=""
 if [[ -f $state_file ]]; then
   previous=$(tr -d '[:space:]' <"$state_file")
 fi
+[[ $version != "$previous" ]] || { log "ERROR $version is already serving, nothing to deploy"; exit 1; }
 new_container="$name-$version"
 
 restore() {

@@ -61,6 +61,7 @@ previous=""
 if [[ -f $state_file ]]; then
   read -r previous <"$state_file" || true
 fi
+[[ $version != "$previous" ]] || { say "ERROR $version is already serving, nothing to deploy"; exit 1; }
 new="$name-$version"
 old="${previous:+$name-$previous}"
 phase=build

@@ -147,6 +147,7 @@ main() {
     PREVIOUS=$(<"$STATE_FILE")
     PREVIOUS=${PREVIOUS//[[:space:]]/}
   fi
+  [[ $VERSION != "$PREVIOUS" ]] || { log ERROR "$VERSION is already serving, nothing to deploy"; exit 1; }
   log INFO "deploying $IMAGE:$VERSION as $NAME-$VERSION on 127.0.0.1:$PORT (serving: ${PREVIOUS:-none})"
 
   log INFO "building $IMAGE:$VERSION"

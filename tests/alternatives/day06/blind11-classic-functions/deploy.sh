@@ -113,6 +113,7 @@ if [[ -s $STATE_FILE ]]; then
   PREVIOUS=$(<"$STATE_FILE")
   PREVIOUS=${PREVIOUS//[[:space:]]/}
 fi
+[[ $VERSION != "$PREVIOUS" ]] || { log ERROR "$VERSION is already serving, nothing to deploy"; exit 1; }
 
 log INFO "building $IMAGE:$VERSION from $CONTEXT"
 dock build -t "$IMAGE:$VERSION" "${BUILD_ARGS[@]}" "$CONTEXT" || { log ERROR "build failed"; exit 1; }

@@ -72,6 +72,7 @@ previous=""
 if [[ -f $state_file ]]; then
   read -r previous < "$state_file" || true
 fi
+[[ $version != "$previous" ]] || { say ERROR "$version is already serving, nothing to deploy"; exit 1; }
 old="${previous:+$name-$previous}"
 
 docker_cmd() {

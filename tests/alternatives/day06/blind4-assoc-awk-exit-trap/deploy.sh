@@ -68,6 +68,7 @@ previous=""
 if [[ -f $state_file ]]; then
   read -r previous < "$state_file" || true
 fi
+[[ $version != "$previous" ]] || { say ERROR "$version is already serving, nothing to deploy"; exit 1; }
 old_container=${previous:+$name-$previous}
 
 docker_() { timeout 600 "${cfg[docker]}" "$@" 1>&2; }

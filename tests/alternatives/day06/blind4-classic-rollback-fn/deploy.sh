@@ -106,6 +106,7 @@ if [[ -s $STATE_FILE ]]; then
   PREVIOUS=$(<"$STATE_FILE")
   PREVIOUS=${PREVIOUS//[[:space:]]/}
 fi
+[[ $VERSION != "$PREVIOUS" ]] || { log ERROR "$VERSION is already serving, nothing to deploy"; exit 1; }
 
 log INFO "deploying $IMAGE:$VERSION previous=${PREVIOUS:-none}"
 log INFO "building $IMAGE:$VERSION from $CONTEXT"

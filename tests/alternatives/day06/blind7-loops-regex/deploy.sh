@@ -78,6 +78,7 @@ if [[ -s $STATE_FILE ]]; then
   PREVIOUS=$(<"$STATE_FILE")
   PREVIOUS=${PREVIOUS//[[:space:]]/}
 fi
+[[ $VERSION != "$PREVIOUS" ]] || { log ERROR "$VERSION is already serving, nothing to deploy"; exit 1; }
 
 healthy() {
   local attempt code

@@ -76,6 +76,7 @@ previous=
 if [[ -f $state_file ]]; then
   read -r previous < "$state_file" || true
 fi
+[[ $version != "$previous" ]] || { say ERROR "$version is already serving, nothing to deploy"; exit 1; }
 
 new_container=$name-$version
 old_container=${previous:+$name-$previous}

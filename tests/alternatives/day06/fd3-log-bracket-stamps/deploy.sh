@@ -80,6 +80,7 @@ previous=""
 if [[ -f $state_file ]]; then
   read -r previous <"$state_file" || true
 fi
+[[ $version != "$previous" ]] || { note ERROR "$version is already serving, nothing to deploy"; exit 1; }
 old=${previous:+$name-$previous}
 
 stage=init

@@ -85,6 +85,7 @@ main() {
   if [[ -f $state_file ]]; then
     read -r previous < "$state_file" || true
   fi
+  [[ $version != "$previous" ]] || { log ERROR "$version is already serving, nothing to deploy"; exit 1; }
   trap on_exit EXIT
   log INFO "build $image:$version"
   if ! d build "${build_args[@]}" -t "$image:$version" "$context"; then

@@ -74,6 +74,7 @@ PREVIOUS=
 if [[ -s $STATE_FILE ]]; then
   PREVIOUS=$(<"$STATE_FILE")
 fi
+[[ $VERSION != "$PREVIOUS" ]] || { log ERROR "$VERSION is already serving, nothing to deploy"; exit 1; }
 
 roll_back() {
   log ERROR "rolling back version=$VERSION: $1"
