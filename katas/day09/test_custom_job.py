@@ -133,8 +133,11 @@ def test_a_malformed_parent_is_rejected(parent, value_error_naming):
     "projects/my-2nd-project/locations/us-east1",
     "projects/1234/locations/us-central1",
     "projects/my-project/locations/europe-west10",
+    "projects/my-project-42/locations/us-central1",
+    "projects/1234567890123456/locations/us-central1",
+    "projects/my-project/locations/europe-west-central1",
 ], ids=["project-number", "6-character-id", "30-character-id", "digits-and-hyphens", "short-project-number",
-        "region-ending-in-two-digits"])
+        "region-ending-in-two-digits", "id-ending-in-a-digit", "long-project-number", "region-of-three-words"])
 def test_project_ids_and_numbers_are_valid_parents(parent):
     assert job(parent=parent).parent == parent, (
         f"{parent} is a valid parent: a project ID of 6 to 30 characters or a project number, then a region")
@@ -196,6 +199,12 @@ def test_a_replica_count_too_large_for_the_api_is_rejected(value_error_naming):
     # replica_count is an int64 in the request: protobuf's own "Value out of range" names no field.
     with value_error_naming("replica_count"):
         job(replica_count=2**63)
+
+
+def test_the_largest_int64_replica_count_is_accepted():
+    # replica_count is an int64: every value up to 2**63 - 1 fits the field.
+    assert only_pool(job(replica_count=2**63 - 1)).replica_count == 2**63 - 1, (
+        "replica_count is an int64, so 2**63 - 1 fits the field and should be kept as given")
 
 
 PACKAGE_JOB = {"image_uri": EXECUTOR, "package_uris": ["gs://my-bucket/trainer.tar.gz"], "python_module": "trainer.task"}

@@ -220,6 +220,13 @@ def test_replica_counts_too_large_for_the_api_are_rejected(field, low, high, val
         deploy(min_replica_count=low, max_replica_count=high)
 
 
+def test_the_largest_int32_replica_counts_are_accepted():
+    # min_replica_count and max_replica_count are int32s: every value up to 2**31 - 1 fits the field.
+    resources = deploy(min_replica_count=2**31 - 1, max_replica_count=2**31 - 1).deployed_model.dedicated_resources
+    assert (resources.min_replica_count, resources.max_replica_count) == (2**31 - 1, 2**31 - 1), (
+        "both replica counts are int32s, so 2**31 - 1 fits the fields and should be kept as given")
+
+
 def test_max_replica_count_below_min_is_rejected(value_error_naming):
     with value_error_naming("max_replica_count"):
         deploy(min_replica_count=3, max_replica_count=2)

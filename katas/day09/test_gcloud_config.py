@@ -232,11 +232,12 @@ def test_a_python_package_pool_is_checked_like_task_2(change, field, value_error
         custom_job_spec_from_gcloud(data)
 
 
-@pytest.mark.parametrize("uri", ["./dist/trainer-0.1.tar.gz", "gs://My-Bucket/trainer-0.1.tar.gz"],
-                         ids=["local-path", "uppercase-bucket"])
-def test_a_package_outside_cloud_storage_is_rejected(uri, value_error_naming):
+@pytest.mark.parametrize("uris", [["./dist/trainer-0.1.tar.gz"], ["gs://My-Bucket/trainer-0.1.tar.gz"],
+                                  ["gs://my-bucket/dist/trainer-0.1.tar.gz", "./dist/utils-0.1.tar.gz"]],
+                         ids=["local-path", "uppercase-bucket", "second-package"])
+def test_a_package_outside_cloud_storage_is_rejected(uris, value_error_naming):
     data = config(TWO_POOLS)
-    data["workerPoolSpecs"][0]["pythonPackageSpec"]["packageUris"] = [uri]
+    data["workerPoolSpecs"][0]["pythonPackageSpec"]["packageUris"] = uris
     with value_error_naming("package_uris"):
         custom_job_spec_from_gcloud(data)
 
