@@ -61,8 +61,8 @@ def manager(notifier, clock, *thresholds, cooldown_s=300.0):
 
 @pytest.mark.task(taskno=4)
 def test_threshold_direction_must_be_above_or_below():
-    for direction in ("over", "Above", "below "):
-        with pytest.raises(ValueError):
+    for direction in ("over", "Above", "below ", "", "abo", "low", "above, below"):
+        with pytest.raises(ValueError):  # only the two exact words, not a part of them
             Threshold("latency_ms", 200.0, direction)
     assert Threshold("latency_ms", 200.0).direction == "above", "the default direction is 'above'"
 
@@ -73,6 +73,9 @@ def test_manager_rejects_two_thresholds_for_one_metric_and_a_negative_cooldown(n
         AlertManager([latency_above_200(), Threshold("latency_ms", 500.0)], notifier, clock=clock)
     with pytest.raises(ValueError):  # one metric, one threshold: not even a ceiling and a floor
         AlertManager([latency_above_200(), Threshold("latency_ms", 5.0, "below")], notifier, clock=clock)
+    with pytest.raises(ValueError):  # the two thresholds for latency_ms need not be next to each other
+        AlertManager([latency_above_200(), availability_below_95(), Threshold("latency_ms", 500.0)], notifier,
+                     clock=clock)
     with pytest.raises(ValueError):
         AlertManager([latency_above_200()], notifier, cooldown_s=-1, clock=clock)
 
@@ -573,6 +576,8 @@ def test_each_alert_reaches_a_relay_restarted_since_the_previous_one():
 def test_smtp_notifier_needs_a_recipient():
     with pytest.raises(ValueError):
         SmtpNotifier("127.0.0.1", 25, "alerts@example.com", [])
+    with pytest.raises(ValueError):  # any empty sequence of recipients, not only an empty list
+        SmtpNotifier("127.0.0.1", 25, "alerts@example.com", ())
 
 
 @pytest.mark.task(taskno=5)
@@ -637,12 +642,14 @@ def test_one_rejected_recipient_among_several_is_a_failed_delivery():
 
 @contextmanager
 def scripted_relay(greeting: bytes | None, reply_to_data: bytes,
-                   sessions: list[threading.Event] | None = None) -> Iterator[int]:
+                   sessions: list[threading.Event] | None = None,
+                   refused_recipient: bytes | None = None) -> Iterator[int]:
     """A loopback SMTP relay that greets with `greeting` (hanging up unless it is a 220) and answers the end of
     each message with `reply_to_data`, as a busy relay (421) or a content filter (554) does; yields the port.
 
     A `greeting` of None never greets (a hung relay). With `sessions`, each accepted connection adds an event
-    there, set once the client ended the session (QUIT, or closed its end).
+    there, set once the client ended the session (QUIT, or closed its end). With `refused_recipient`, a RCPT
+    naming that address is refused (550) and the others are accepted.
     """
     replies = {b"EHLO": b"250 relay.test\r\n", b"HELO": b"250 relay.test\r\n", b"MAIL": b"250 OK\r\n",
                b"RCPT": b"250 OK\r\n", b"RSET": b"250 OK\r\n", b"NOOP": b"250 OK\r\n", b"DATA": b"354 go on\r\n"}
@@ -668,6 +675,9 @@ def scripted_relay(greeting: bytes | None, reply_to_data: bytes,
                 if verb == b"QUIT":
                     conn.sendall(b"221 bye\r\n")
                     break
+                if verb == b"RCPT" and refused_recipient is not None and refused_recipient in line:
+                    conn.sendall(b"550 5.1.1 mailbox unavailable\r\n")
+                    continue
                 conn.sendall(replies.get(verb, b"502 not implemented\r\n"))
                 if verb == b"DATA":
                     for content in lines:  # the message, up to the lone dot that ends it
@@ -754,6 +764,29 @@ def test_a_failed_send_makes_one_attempt_and_closes_its_connection(refusal):
     assert closed == opened, (
         f"the relay answered {refusal}, send raised, but its connection to the relay is still open: close it "
         "(QUIT) whether or not the mail was delivered, e.g. `with smtplib.SMTP(...) as smtp:`"
+    )
+
+
+@pytest.mark.task(taskno=5)
+@pytest.mark.timeout(20)
+def test_a_send_with_one_refused_recipient_closes_its_connection():
+    # The relay takes the message for oncall@ but refuses nobody@: send raises, and must not leave the session open.
+    sessions: list[threading.Event] = []
+    with scripted_relay(b"220 relay.test ESMTP\r\n", b"250 OK\r\n", sessions,
+                        refused_recipient=b"nobody@example.com") as port:
+        notifier = SmtpNotifier("127.0.0.1", port, "alerts@example.com",
+                                ["oncall@example.com", "nobody@example.com"], timeout_s=2)
+        with pytest.raises(AlertDeliveryError) as info:
+            notifier.send("[FIRING] x", "y")
+        deadline = time.monotonic() + 2
+        while not all(session.is_set() for session in sessions) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        opened, closed = len(sessions), sum(session.is_set() for session in sessions)
+        del info  # the error (and anything its traceback holds) lives until here
+    assert opened == 1, f"one send is one connection to the relay, got {opened}"
+    assert closed == opened, (
+        "the relay refused one recipient, send raised, but its connection to the relay is still open: close it "
+        "(QUIT) on every path, a partly refused delivery included, e.g. `with smtplib.SMTP(...) as smtp:`"
     )
 
 
