@@ -1,0 +1,59 @@
+from __future__ import annotations
+import math
+from collections.abc import Sequence
+
+SECONDS_PER_DAY = 86_400
+
+
+def _require(ok: bool, msg: str) -> None:
+    if not ok:
+        raise ValueError(msg)
+
+
+def _positive(x, name):
+    _require(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0,
+             f"{name} must be a finite number > 0")
+
+
+def peak_qps(requests_per_day, peak_to_mean=3.0):
+    _positive(requests_per_day, "requests_per_day")
+    _positive(peak_to_mean, "peak_to_mean")
+    _require(peak_to_mean >= 1, "peak_to_mean must be >= 1")
+    return requests_per_day * peak_to_mean / SECONDS_PER_DAY
+
+
+def latency_budget_ms(p99_target_ms, other_hops_ms):
+    _positive(p99_target_ms, "p99_target_ms")
+    total = 0.0
+    for hop in other_hops_ms:
+        _require(isinstance(hop, (int, float)) and not isinstance(hop, bool) and math.isfinite(hop) and hop >= 0,
+                 "each hop must be a finite number >= 0")
+        total += hop
+    budget = p99_target_ms - total
+    _require(budget > 0, "the other hops use the whole target")
+    return budget
+
+
+def replica_qps(workers, mean_latency_ms):
+    _positive(workers, "workers")
+    _require(float(workers).is_integer() and workers >= 1, "workers must be a whole number >= 1")
+    _positive(mean_latency_ms, "mean_latency_ms")
+    return workers / (mean_latency_ms / 1000)
+
+
+def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
+    _positive(peak_qps, "peak_qps")
+    _positive(qps_per_replica, "qps_per_replica")
+    _require(isinstance(headroom, (int, float)) and not isinstance(headroom, bool) and 0 <= headroom < 1,
+             "headroom must be in [0, 1)")
+    _require(isinstance(min_replicas, int) and not isinstance(min_replicas, bool) and min_replicas >= 1,
+             "min_replicas must be an int >= 1")
+    usable = qps_per_replica * (1 - headroom)
+    return max(min_replicas, math.ceil(peak_qps / usable))
+
+
+def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3):
+    for name, v in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
+                    ("retention_days", retention_days), ("replication", replication)):
+        _positive(v, name)
+    return math.ceil(events_per_day * bytes_per_event * retention_days * replication)

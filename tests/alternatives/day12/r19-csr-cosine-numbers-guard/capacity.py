@@ -1,0 +1,64 @@
+from __future__ import annotations
+import math
+from collections.abc import Sequence
+
+SECONDS_PER_DAY = 86_400
+
+
+def _num(x, name):
+    if isinstance(x, bool) or not isinstance(x, (int, float)) and not hasattr(x, "__float__"):
+        raise ValueError(f"{name} must be a number")
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number") from None
+    if not math.isfinite(f):
+        raise ValueError(f"{name} must be finite")
+    return f
+
+
+def peak_qps(requests_per_day, peak_to_mean=3.0):
+    r = _num(requests_per_day, "requests_per_day")
+    p = _num(peak_to_mean, "peak_to_mean")
+    if not r > 0 or not p >= 1:
+        raise ValueError("bad input")
+    return r / SECONDS_PER_DAY * p
+
+
+def latency_budget_ms(p99_target_ms, other_hops_ms):
+    t = _num(p99_target_ms, "target")
+    if not t > 0:
+        raise ValueError("target must be > 0")
+    hops = [_num(h, "hop") for h in other_hops_ms]
+    if any(h < 0 for h in hops):
+        raise ValueError("negative hop")
+    left = t - math.fsum(hops)
+    if not left > 0:
+        raise ValueError("budget spent")
+    return left
+
+
+def replica_qps(workers, mean_latency_ms):
+    w = _num(workers, "workers")
+    lat = _num(mean_latency_ms, "latency")
+    if not w >= 1 or w != int(w) or not lat > 0:
+        raise ValueError("bad input")
+    return w * 1000 / lat
+
+
+def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
+    p = _num(peak_qps, "peak_qps")
+    q = _num(qps_per_replica, "qps_per_replica")
+    h = _num(headroom, "headroom")
+    m = _num(min_replicas, "min_replicas")
+    if not p > 0 or not q > 0 or not 0 <= h < 1 or not m >= 1:
+        raise ValueError("bad input")
+    return max(math.ceil(m), math.ceil(p / (q * (1 - h))))
+
+
+def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3):
+    vals = [_num(v, "input") for v in (events_per_day, bytes_per_event, retention_days, replication)]
+    if any(not v > 0 for v in vals):
+        raise ValueError("every input must be > 0")
+    e, b, d, r = vals
+    return math.ceil(e * b * d * r)
