@@ -148,6 +148,25 @@ def test_an_answer_in_flight_during_a_rollback_still_counts_for_the_canary():
             "the answer?)")
 
 
+def test_a_canary_answer_is_counted_at_the_time_it_arrives():
+    clock = FakeClock()
+    with ControlledServer() as stable, ControlledServer("failing", delay_s=0.5) as canary:
+        router = CanaryRouter(stable.url, canary.url, clock=clock)
+        router.set_canary_percent(100)
+        answers = []
+        request = threading.Thread(target=lambda: answers.append(router.predict("user-1", ROW)))
+        request.start()
+        deadline = time.monotonic() + GENEROUS_S
+        while not canary.received and time.monotonic() < deadline:
+            time.sleep(0.005)
+        clock.advance(120)  # the answer is still on its way
+        request.join(GENEROUS_S)
+        assert answers and answers[0][0] == 500, f"the user routed to the canary gets its 500, got {answers}"
+        assert router.error_counts(60) == (1, 1), (
+            "an answer is counted at the clock() time it arrived, not when its request was sent: the 500 arrived "
+            f"just now, so the last 60 s hold it: expected (1, 1), got {router.error_counts(60)}")
+
+
 def test_client_errors_from_the_canary_are_not_canary_errors():
     clock = FakeClock()
     with ControlledServer() as stable, ControlledServer() as canary:

@@ -141,6 +141,29 @@ def test_a_mirror_being_run_still_counts_as_pending(no_leaked_threads):
     assert router.stats()["agreed"] == 2, f"the two accepted mirrors are compared: {router.stats()}"
 
 
+def test_a_mirror_still_being_compared_counts_as_pending(no_leaked_threads):
+    release = threading.Event()
+    comparing = threading.Event()
+
+    def slow_compare(stable_answer, candidate_answer):
+        comparing.set()
+        release.wait(30)
+        return stable_answer == candidate_answer
+
+    router = ShadowRouter(double, double, compare=slow_compare, max_pending=1, workers=1)
+    try:
+        router.handle(0)
+        wait_for(comparing.is_set, "the worker to start comparing the first mirror")
+        router.handle(1)
+        assert router.stats()["dropped"] == 1, (
+            f"max_pending=1 and the only mirror is still being compared: it is unfinished until compare() returns, "
+            f"so the next mirror is dropped; got {router.stats()}")
+    finally:
+        release.set()
+        router.close()
+    assert router.stats()["agreed"] == 1, f"the accepted mirror is compared once compare() returns: {router.stats()}"
+
+
 def test_dropping_a_mirror_does_not_wait_for_a_place(no_leaked_threads):
     release = threading.Event()
     router = ShadowRouter(double, lambda x: release.wait(30) and x * 2, max_pending=1, workers=1)

@@ -133,6 +133,24 @@ def test_alerts_wait_at_most_two_minutes(learner_file):
         "late for a burn that spends the budget this fast")
 
 
+def test_rule_groups_are_evaluated_at_least_once_a_minute(learner_file):
+    doc = yaml.safe_load(learner_file("slo_rules.yml").read_text())
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+    slow = {}
+    for group in doc.get("groups") or []:
+        if group.get("interval") is None:
+            continue
+        text = str(group["interval"])
+        parts = re.findall(r"(\d+)(ms|s|m|h|d|w|y)", text)
+        assert parts and "".join(n + u for n, u in parts) == text, f"group {group.get('name')!r} has an unreadable interval: {text!r}"
+        seconds = sum(int(n) * units[u] for n, u in parts)
+        if seconds > 60:
+            slow[group.get("name")] = text
+    assert not slow, (
+        f"a rule group may set its own interval: up to 1m, these evaluate less often: {slow}; a 5m window looked at "
+        "every few minutes pages late and stops paging late")
+
+
 def test_the_ratio_is_over_predict_answers_of_every_instance_together(rules, tmp_path):
     minutes = HISTORY + 60
     busy = [OK_PER_MIN] * minutes  # instance a: 600 good answers a minute
@@ -206,11 +224,12 @@ def test_only_server_errors_on_predict_burn_the_budget(rules, tmp_path):
     noise = [300] * minutes
     series = [predict("200", ok), predict("400", noise), predict("404", noise),
               {"series": 'model_requests_total{endpoint="/health", status="500"}', "values": counter(noise)},
-              {"series": 'model_requests_total{endpoint="/ready", status="503"}', "values": counter(noise)}]
+              {"series": 'model_requests_total{endpoint="/ready", status="503"}', "values": counter(noise)},
+              {"series": 'model_requests_total{endpoint="/predict_batch", status="500"}', "values": counter(noise)}]
     run_promtool(rules, tmp_path, series,
                  alerts=[(HISTORY + 30, FAST, False), (HISTORY + 30, SLOW, False)],
-                 what="4xx answers are the client's fault and /health or /ready errors are not the /predict SLO: "
-                      "no alert may fire")
+                 what="4xx answers are the client's fault and /health, /ready or /predict_batch errors are not the "
+                      "/predict SLO (the endpoint is exactly /predict): no alert may fire")
 
 
 def test_any_5xx_counts_and_instances_are_summed(rules, tmp_path):
