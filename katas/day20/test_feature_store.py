@@ -73,6 +73,7 @@ def test_the_default_options_are_valid(closed_redis_url):
     ("c1", {}, 1.0),
     ("c1", {"count": math.nan}, 1.0),
     ("c1", {"count": math.inf}, 1.0),
+    ("c1", {"count": -math.inf}, 1.0),
     ("c1", {"count": "3"}, 1.0),
     ("c1", {1: 3.0}, 1.0),
     ("c1", FEATURES, math.nan),
