@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from itertools import combinations
 from pathlib import Path
 
-from . import alternatives, mutants
+from . import alternatives, mutants, selfcheck
 from .curriculum import Day
 from .lock import _walk
 
@@ -52,7 +52,6 @@ FROM_IMPORT = re.compile(r"^\s*from\s+(\.+[\w.]*|" + PACKAGE + r"[\w.]*)\s+impor
 DAY_REFERENCE = re.compile(r"\bday(\d\d)\b")
 # The harness names days in examples and help texts too; only a path into a day's folder is
 # something it reads (the kind fixtures build day 03's server from `solutions/day03`).
-TIER_SKIP = re.compile(r"\b(\w+) tier skipped:")
 DAY_PATH = re.compile(r"""["'](?:katas|solutions)["']\s*/\s*["']day(\d\d)["']""")
 
 
@@ -227,6 +226,10 @@ class Ledger:
             tmp = self.path.with_suffix(".tmp")
             tmp.write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n", encoding="utf-8")
             os.replace(tmp, self.path)
+
+
+# The tier a test was skipped for, as `selfcheck.unproven` recognises such a skip.
+TIER_SKIP = re.compile(r"\b(\w+)" + re.escape(selfcheck.TIER_SKIP))
 
 
 def tiers_left_unproven(results: dict) -> frozenset[str]:
