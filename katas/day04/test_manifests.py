@@ -10,7 +10,7 @@ from fractions import Fraction
 
 import pytest
 
-from mlops_katas.infra.manifests import explain, quantity
+from mlops_katas.infra.manifests import explain, quantity, selector_matches
 
 DEPLOYMENT = "k8s/deployment.yaml"
 SERVICE = "k8s/service.yaml"
@@ -46,6 +46,13 @@ PROBE_HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")
 BASELINE_CAPABILITIES = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
                          "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
 LABEL_NAME = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")  # a label value (or "") and key name
+VERSION_VALUE = re.compile(r"[vV]?[0-9]+(?:\.[0-9]+)+(?:[-+_.][A-Za-z0-9.]+)*")  # 1.0.0, v2.3, 1.4.2-rc1
+# The sysctls the kubelet allows and the Pod Security Standards' baseline permits (Kubernetes 1.32).
+SAFE_SYSCTLS = {"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
+                "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
+                "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
+                "net.ipv4.tcp_keepalive_probes"}
+DEFAULT_SCHEDULERS = (None, "default-scheduler")
 
 
 def _valid_port_name(name):
@@ -75,6 +82,19 @@ def _container(report):
     containers = deployment.doc.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or []
     assert len(containers) == 1, "the pod should run exactly one container: the model server"
     return containers[0]
+
+
+def _pod_containers(report):
+    """Every container of the pod template, init containers first, as (where, container) pairs."""
+    pod = _pod_spec(report)
+    return [(f"{kind}[{i}]", c) for kind in ("initContainers", "containers")
+            for i, c in enumerate(c for c in pod.get(kind) or [] if isinstance(c, dict))]
+
+
+def _image_tag(image):
+    """The tag of an image reference ('1.0.0' of 'ghcr.io/acme/model-server:1.0.0'), None if it has none."""
+    last = str(image or "").split("@", 1)[0].rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[1] if ":" in last else None
 
 
 def _port_number(container, port, protocol=None):
@@ -144,6 +164,12 @@ def _assert_pinned_image(image, where):
     assert tag.lower() not in MOVING_TAGS, \
         (f"{where}'s tag {tag!r} moves with every build, as :latest does: two pods may run different "
          "builds and a rollback cannot return to the old one; pin a version (1.0.0) or a digest")
+    parts = re.split(r"[-_.]", tag.lower())
+    variant_of_a_moving_tag = parts[0] in MOVING_TAGS and all(p.isalpha() for p in parts)
+    assert "latest" not in parts and not variant_of_a_moving_tag, \
+        (f"{where}'s tag {tag!r} is a moving tag with a variant added ({parts[0]!r} plus {parts[1:]}): like "
+         ":latest it points at a new build after every release, so a rollback cannot return to the old one; "
+         "pin a version (1.0.0-cpu) or a digest")
 
 
 def _invalid_labels(where, labels):
@@ -170,8 +196,6 @@ def _startup_allowance(probe):
 
 def _fits_a_kind_node(term):
     """A nodeSelectorTerm (matchExpressions only) that every kind node we may run on satisfies."""
-    from mlops_katas.infra.manifests import selector_matches
-
     if not isinstance(term, dict) or term.get("matchFields"):
         return False
     return all(selector_matches({"matchExpressions": term.get("matchExpressions")}, node) for node in KIND_NODES)
@@ -204,6 +228,18 @@ class TestDeployment:
             (f"spec.selector uses {moving}, a label that changes with every release: the API server never lets a "
              "Deployment's selector change, so the next release could not be applied; select on the app's name "
              "and keep the version on the pod template only")
+        pairs = list((selector.get("matchLabels") or {}).items() if isinstance(selector.get("matchLabels"), dict)
+                     else [])
+        pairs += [(e.get("key"), v) for e in selector.get("matchExpressions") or [] if isinstance(e, dict)
+                  for v in (e.get("values") if isinstance(e.get("values"), list) else [])]
+        tags = {str(t).lower().lstrip("v") for t in (_image_tag(c.get("image")) for _, c in
+                                                      _pod_containers(manifest_report(DEPLOYMENT))) if t}
+        versioned = [f"{k}={v}" for k, v in pairs
+                     if isinstance(v, str) and (VERSION_VALUE.fullmatch(v) or v.lower().lstrip("v") in tags)]
+        assert not versioned, \
+            (f"spec.selector selects on {versioned}, a version (or the image's tag) that changes with every "
+             "release: the API server never lets a Deployment's selector change, so the next release could not "
+             "be applied; select on the app's name and keep the version on the pod template only")
 
     def test_runs_at_least_two_replicas(self, manifest_report):
         deployment = _only(manifest_report(DEPLOYMENT), "Deployment", "apps/v1", DEPLOYMENT)
@@ -232,8 +268,6 @@ class TestDeployment:
              "one-node cluster the second replica cannot bind 8000 and never starts; leave hostNetwork out")
 
     def test_replicas_can_share_one_node(self, manifest_report):
-        from mlops_katas.infra.manifests import selector_matches
-
         report = manifest_report(DEPLOYMENT)
         labels = ((_deployment_doc(report).get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels")
         anti = ((_pod_spec(report).get("affinity") or {}).get("podAntiAffinity") or {})
@@ -265,6 +299,24 @@ class TestDeployment:
         assert not node_name, \
             (f"the pod template sets nodeName {node_name!r}: that bypasses the scheduler and binds every pod to "
              "a node of that name, which the tests' kind cluster has not got; leave nodeName out")
+        scheduler = _pod_spec(report).get("schedulerName")
+        assert scheduler in DEFAULT_SCHEDULERS, \
+            (f"the pod template asks for the scheduler {scheduler!r}: none runs on the tests' kind cluster, so "
+             "every pod stays Pending; leave schedulerName out (default-scheduler)")
+        labels = (((_deployment_doc(report).get("spec") or {}).get("template") or {}).get("metadata") or {}).get(
+            "labels")
+        labels = labels if isinstance(labels, dict) else {}
+        affinity = (_pod_spec(report).get("affinity") or {}).get("podAffinity") or {}
+        required = affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or []
+        for i, term in enumerate(t for t in required if isinstance(t, dict)):
+            selector = term.get("labelSelector")
+            own = selector == {} or selector_matches(selector, labels)
+            key = term.get("topologyKey")
+            assert own and (key == "kubernetes.io/hostname" or all(key in node for node in KIND_NODES)), \
+                (f"podAffinity.requiredDuringSchedulingIgnoredDuringExecution[{i}] requires pods matching "
+                 f"{selector} in the same {key!r} domain: these files run no such pod (or the "
+                 "kind node lacks that label), so not one replica is ever scheduled; use "
+                 "preferredDuringSchedulingIgnoredDuringExecution")
         selector = _pod_spec(report).get("nodeSelector")
         selector = selector if isinstance(selector, dict) else {}
         foreign = {k: v for k, v in selector.items() if any(node.get(k) != v for node in KIND_NODES)}
@@ -411,7 +463,8 @@ class TestDeployment:
 
     def test_needs_no_object_the_files_do_not_create(self, manifest_report):
         report = manifest_report(DEPLOYMENT)
-        pod, container = _pod_spec(report), _container(report)
+        pod = _pod_spec(report)
+        _container(report)
         account = pod.get("serviceAccountName", pod.get("serviceAccount"))
         assert account in SYSTEM_ACCOUNTS, \
             (f"the pod runs as service account {account!r}, which these files do not create: the ReplicaSet "
@@ -419,13 +472,18 @@ class TestDeployment:
         assert "priorityClassName" not in pod, \
             (f"the pod asks for priorityClassName {pod['priorityClassName']!r}, which these files do not "
              "create: the API server refuses every pod; leave it out")
+        assert pod.get("runtimeClassName") is None, \
+            (f"the pod asks for runtimeClassName {pod['runtimeClassName']!r}, a RuntimeClass these files do not "
+             "create (and the tests' kind node has no such runtime): the API server refuses every pod; leave "
+             "it out")
         needed = []
-        for e in container.get("envFrom") or []:
+        containers = [c for _, c in _pod_containers(report)]
+        for e in [e for c in containers for e in c.get("envFrom") or []]:
             for kind in ("configMapRef", "secretRef"):
                 ref = (e.get(kind) if isinstance(e, dict) else None) or {}
                 if ref and not ref.get("optional"):
                     needed.append(f"envFrom {kind} {ref.get('name')!r}")
-        for e in container.get("env") or []:
+        for e in [e for c in containers for e in c.get("env") or []]:
             source = ((e.get("valueFrom") if isinstance(e, dict) else None) or {})
             for kind in ("configMapKeyRef", "secretKeyRef"):
                 ref = source.get(kind) or {}
@@ -450,7 +508,7 @@ class TestDeployment:
              "and the Service, so the container never starts (mark a ConfigMap or Secret optional: true, or "
              "leave it out)")
         declared = {v.get("name") for v in volumes}
-        mounts = [m.get("name") for m in container.get("volumeMounts") or [] if isinstance(m, dict)]
+        mounts = [m.get("name") for c in containers for m in c.get("volumeMounts") or [] if isinstance(m, dict)]
         undeclared = [m for m in mounts if m not in declared]
         assert not undeclared, \
             (f"volumeMounts name {undeclared}, which are not volumes of the pod: the API server rejects the "
@@ -458,8 +516,10 @@ class TestDeployment:
 
     def test_runs_as_the_images_unprivileged_user(self, manifest_report):
         report = manifest_report(DEPLOYMENT)
-        for where, context in (("the pod's", _pod_spec(report).get("securityContext")),
-                               ("the container's", _container(report).get("securityContext"))):
+        _container(report)
+        contexts = [("the pod's", _pod_spec(report).get("securityContext"))]
+        contexts += [(f"{where}'s", c.get("securityContext")) for where, c in _pod_containers(report)]
+        for where, context in contexts:
             context = context if isinstance(context, dict) else {}
             user = context.get("runAsUser")
             assert not (user == 0 and not isinstance(user, bool)), \
@@ -468,19 +528,52 @@ class TestDeployment:
             assert context.get("privileged") is not True, \
                 (f"{where} securityContext sets privileged: true, which hands the container the node's "
                  "devices and kernel; the model server needs none of that, leave it out")
-        context = _container(report).get("securityContext")
-        capabilities = context.get("capabilities") if isinstance(context, dict) else None
-        added = capabilities.get("add") if isinstance(capabilities, dict) else None
-        extra = sorted({str(c) for c in added if str(c).upper().removeprefix("CAP_") not in BASELINE_CAPABILITIES}
-                       if isinstance(added, list) else [])
-        assert not extra, \
-            (f"the container adds the capabilities {extra}: they hand it the node's kernel much as privileged: "
-             "true does (the Pod Security Standards' baseline forbids them), and a server on port 8000 needs "
-             "none; leave capabilities.add out")
+        for where, container in _pod_containers(report):
+            context = container.get("securityContext")
+            capabilities = context.get("capabilities") if isinstance(context, dict) else None
+            added = capabilities.get("add") if isinstance(capabilities, dict) else None
+            extra = sorted({str(c) for c in added if str(c).upper().removeprefix("CAP_") not in BASELINE_CAPABILITIES}
+                           if isinstance(added, list) else [])
+            assert not extra, \
+                (f"{where} adds the capabilities {extra}: they hand it the node's kernel much as privileged: "
+                 "true does (the Pod Security Standards' baseline forbids them), and a server on port 8000 needs "
+                 "none; leave capabilities.add out")
         shared = [key for key in ("hostPID", "hostIPC") if _pod_spec(report).get(key) is True]
         assert not shared, \
             (f"the pod sets {shared}: it would see (and could signal) the node's processes or shared memory, "
              "which the Pod Security Standards' baseline forbids and the model server never needs; leave it out")
+
+    def test_stays_within_the_baseline_pod_security_standard(self, manifest_report):
+        report = manifest_report(DEPLOYMENT)
+        pod = _pod_spec(report)
+        host_paths = [v.get("name") for v in pod.get("volumes") or [] if isinstance(v, dict) and "hostPath" in v]
+        assert not host_paths, \
+            (f"the pod mounts the node's own files through hostPath volumes {host_paths}: the Pod Security "
+             "Standards' baseline forbids it (a container could read or change the node); use an emptyDir")
+        pod_context = pod.get("securityContext") if isinstance(pod.get("securityContext"), dict) else {}
+        sysctls = [s.get("name") for s in pod_context.get("sysctls") or [] if isinstance(s, dict)]
+        unsafe = [n for n in sysctls if str(n).replace("/", ".") not in SAFE_SYSCTLS]
+        assert not unsafe, \
+            (f"the pod sets the unsafe sysctls {unsafe}: the kubelet refuses such a pod (SysctlForbidden) and the "
+             "Pod Security Standards' baseline forbids them; leave sysctls out")
+        contexts = [("the pod's", pod_context)]
+        contexts += [(f"{where}'s", c.get("securityContext")) for where, c in _pod_containers(report)]
+        for where, context in contexts:
+            context = context if isinstance(context, dict) else {}
+            for profile in ("seccompProfile", "appArmorProfile"):
+                kind = (context.get(profile) or {}).get("type") if isinstance(context.get(profile), dict) else None
+                assert kind != "Unconfined", \
+                    (f"{where} securityContext sets {profile} type Unconfined: the container may then make any "
+                     "system call the node's kernel offers, which the Pod Security Standards' baseline forbids; "
+                     "leave it out (RuntimeDefault)")
+        annotations = (((_deployment_doc(report).get("spec") or {}).get("template") or {}).get("metadata")
+                       or {}).get("annotations") or {}
+        unconfined = sorted(k for k, v in (annotations.items() if isinstance(annotations, dict) else [])
+                            if str(k).startswith("container.apparmor.security.beta.kubernetes.io/")
+                            and v == "unconfined")
+        assert not unconfined, \
+            (f"the pod template's annotations {unconfined} switch AppArmor off, which the Pod Security "
+             "Standards' baseline forbids; leave them out")
 
     def test_restart_policy_is_always(self, manifest_report):
         policy = _pod_spec(manifest_report(DEPLOYMENT)).get("restartPolicy", "Always")
@@ -584,19 +677,34 @@ class TestDeployment:
     def test_all_replicas_fit_one_small_node(self, manifest_report):
         doc = _deployment_doc(manifest_report(DEPLOYMENT))
         replicas = (doc.get("spec") or {}).get("replicas", 1)
-        requests = (_container(manifest_report(DEPLOYMENT)).get("resources") or {}).get("requests") or {}
+        report = manifest_report(DEPLOYMENT)
+        requests = (_container(report).get("resources") or {}).get("requests") or {}
         if not isinstance(replicas, int) or isinstance(replicas, bool) or not isinstance(requests, dict):
             return  # other tests report a malformed replicas or resources
+        inits = [c for c in _pod_spec(report).get("initContainers") or [] if isinstance(c, dict)]
         budgets = (("cpu", NODE_CPU, "one core", "a two-core machine's Kubernetes pods already reserve almost one"),
                    ("memory", NODE_MEMORY, "2Gi", "a small machine has little more to spare"))
         for name, budget, shown, why in budgets:
-            each = quantity(requests.get(name))
-            if each is None:
+            main = quantity(requests.get(name))
+            if main is None:
                 continue  # other tests report a missing or malformed request
+            # The scheduler reserves for a pod the larger of what its containers need together (sidecars,
+            # i.e. init containers with restartPolicy Always, included) and what any one init container
+            # needs while the sidecars started before it run.
+            sidecars, peak = 0, 0
+            for init in inits:
+                wanted = quantity(((init.get("resources") or {}).get("requests") or {}).get(name)) or 0
+                if init.get("restartPolicy") == "Always":
+                    sidecars += wanted
+                else:
+                    peak = max(peak, sidecars + wanted)
+            each = max(main + sidecars, peak)
+            shown_each = repr(requests[name]) if each == main else f"{float(each):g} ({name} with init containers)"
             assert replicas * each <= budget, \
-                (f"{replicas} replicas requesting {requests[name]!r} {name} each ask for more than {shown} "
+                (f"{replicas} replicas requesting {shown_each} {name} each ask for more than {shown} "
                  f"together: the tests run every replica on one kind node, where {why}, so some replicas "
-                 f"would stay Pending for ever; keep replicas x requests.{name} within {shown}")
+                 f"would stay Pending for ever; keep replicas x requests.{name} within {shown} (an init "
+                 "container's request counts when it is the larger)")
 
     def test_cpu_limit_lets_the_server_start(self, manifest_report):
         limits = (_container(manifest_report(DEPLOYMENT)).get("resources") or {}).get("limits") or {}
