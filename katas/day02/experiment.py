@@ -40,7 +40,8 @@ def run_experiment(tracking_uri: str, experiment_name: str, seed: int = 0,
 
     Use the store at `tracking_uri` (never MLflow's default). Create the experiment
     `experiment_name` with `artifact_location` if it does not exist yet (None: the
-    store decides, e.g. a server's own artifact store); an existing one is reused.
+    store decides, e.g. a server's own artifact store); an existing one is reused (looked
+    up by name on every call, never remembered from an earlier call).
     Fit each model on the training rows only, reproducibly (fix the `random_state` of
     every estimator whose fit is random: the tests refit a copy on X_train and compare). Each run logs:
     - the model's hyperparameters as params (every name and value from `get_params()`),

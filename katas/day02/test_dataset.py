@@ -102,17 +102,32 @@ def test_make_dataset_leaves_the_global_random_state_alone():
         "never np.random.seed(...) or random.seed(...), which reset the whole program's randomness")
 
 
+def _every_column_at(values, targets, atol=1e-9) -> bool:
+    """Whether each column's statistic is one of `targets` (to rounding error)."""
+    return all(any(abs(value - target) <= atol for target in targets) for value in values)
+
+
 def test_features_are_not_scaled_with_statistics_of_the_test_rows():
     X_train, X_test, _, _ = make_dataset(0)
     every_row = np.vstack([X_train, X_test])
-    standardised = (np.allclose(every_row.mean(axis=0), 0.0, rtol=0, atol=1e-9)
-                    and np.allclose(every_row.std(axis=0), 1.0, rtol=0, atol=1e-9))
-    min_max = (np.allclose(every_row.min(axis=0), 0.0, rtol=0, atol=1e-12)
-               and np.allclose(every_row.max(axis=0), 1.0, rtol=0, atol=1e-12))
-    assert not standardised and not min_max, (
-        "the training and test rows together are scaled exactly (mean 0 and std 1, or min 0 and max 1, in "
-        "every column): the scaler was fitted on all rows before the split, so the test rows shaped the "
-        "training data; split first, and fit any scaling on the training rows only (a Pipeline does)")
+    # A scaler (or PCA) fitted on all rows leaves a statistic of all rows exactly on a round number in
+    # every column; generated features never land there by chance.
+    fitted_on_all_rows = {
+        "mean 0 (centred: StandardScaler, a z-score with either std, PCA)":
+            _every_column_at(every_row.mean(axis=0), [0.0]),
+        "standard deviation 1 (StandardScaler without centring)":
+            _every_column_at(every_row.std(axis=0), [1.0]) or _every_column_at(every_row.std(axis=0, ddof=1), [1.0]),
+        "median 0 (RobustScaler)": _every_column_at(np.median(every_row, axis=0), [0.0]),
+        "min 0 or -1 and max 1 (MinMaxScaler, any range)":
+            _every_column_at(every_row.min(axis=0), [0.0, -1.0]) and _every_column_at(every_row.max(axis=0), [1.0]),
+        "largest absolute value 1 (MaxAbsScaler)": _every_column_at(np.abs(every_row).max(axis=0), [1.0]),
+    }
+    found = [name for name, hit in fitted_on_all_rows.items() if hit]
+    assert not found, (
+        f"the training and test rows together have, in every column, {found[0]}: the features were "
+        "scaled (or projected) with statistics of all rows before the split, so the test rows shaped the "
+        "training data; return the features as generated, and fit any scaling on the training rows only "
+        "(a Pipeline does)")
 
 
 def test_different_seeds_give_different_data():
@@ -153,6 +168,9 @@ def test_fingerprint_covers_dtype_and_shape_not_only_the_bytes():
         "but must change the fingerprint: hash each array's shape too")
     assert fingerprint(X_train.reshape(-1), X_test, y_train, y_test) != before, (
         "the same values in another shape (X_train flattened) should give another fingerprint")
+    assert fingerprint(X_train[..., np.newaxis], X_test, y_train, y_test) != before, (
+        "the same values with a trailing axis (X_train[..., None], same rows, same number of values) should "
+        "give another fingerprint: hash the whole shape, not only the number of rows or of values")
     other = np.dtype(f"{'i' if X_train.dtype.kind == 'u' else 'u'}{X_train.dtype.itemsize}")
     assert fingerprint(X_train.view(other), X_test, y_train, y_test) != before, (
         f"the same bytes read as another dtype (X_train viewed as {other}) should give another fingerprint")

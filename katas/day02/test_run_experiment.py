@@ -383,6 +383,30 @@ def test_an_existing_experiment_gets_new_runs_and_only_their_ids_are_returned(ex
             f"fingerprint(*make_dataset({experiment.seed}))")
 
 
+def test_each_call_looks_the_experiment_up_afresh(mlflow_store):
+    import mlflow
+
+    name = "day02-renamed-between-calls"
+    client = mlflow.MlflowClient(mlflow_store.tracking_uri)
+    first = run_experiment(mlflow_store.tracking_uri, name, artifact_location=mlflow_store.artifact_location)
+    old = client.get_experiment_by_name(name)
+    assert old is not None, f"run_experiment should create the experiment {name!r} in the store at tracking_uri"
+    client.rename_experiment(old.experiment_id, f"{name}-last-quarter")
+    second = run_experiment(mlflow_store.tracking_uri, name, artifact_location=mlflow_store.artifact_location)
+    new = client.get_experiment_by_name(name)
+    assert new is not None and new.experiment_id != old.experiment_id, (
+        f"the experiment {name!r} was renamed after the first call, so the second call should create a new "
+        f"experiment of that name; {'there is none' if new is None else 'the name still leads to the old one'} "
+        "(look the experiment up by name on every call, do not remember its id)")
+    misplaced = {run_id: client.get_run(run_id).info.experiment_id for run_id in second
+                 if client.get_run(run_id).info.experiment_id != new.experiment_id}
+    assert not misplaced, (
+        f"the second call's runs {misplaced} went into the experiment renamed '{name}-last-quarter', not into "
+        f"the experiment now named {name!r}: look the experiment up by name on every call "
+        "(get_experiment_by_name), do not remember ids from an earlier call")
+    assert not set(first) & set(second), "each call should return the ids of the runs it made itself"
+
+
 def test_with_the_default_seed_0_tree_models_still_have_a_fixed_random_state(existing_experiment):
     import mlflow
 
