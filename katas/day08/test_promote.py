@@ -38,6 +38,16 @@ def test_the_first_challenger_becomes_champion(registry, mlflow_name):
     assert "challenger" not in aliases, f"after promotion the 'challenger' alias should be gone: {aliases}"
 
 
+def test_with_no_champion_the_challenger_is_promoted_whatever_the_margin(registry, mlflow_name):
+    register_challenger(registry.tracking_uri, registry.run_ids["weak"], mlflow_name)
+    assert _promote(registry, mlflow_name, margin=float("inf")) is True, (
+        "with no champion yet the challenger is promoted without being scored: there is nothing to beat, so even "
+        "an infinite margin does not hold it back (do not compare it with a made-up baseline such as 0 or -inf)")
+    aliases = _aliases(registry, mlflow_name)
+    assert aliases.get("champion") == "1" and "challenger" not in aliases, (
+        f"after the first promotion 'champion' should point at version 1 and 'challenger' be gone: {aliases}")
+
+
 def test_a_clearly_better_challenger_is_promoted(registry, mlflow_name):
     _champion_then_challenger(registry, mlflow_name, "weak", "good")
     assert _promote(registry, mlflow_name) is True, "a challenger far better than the champion should be promoted"
@@ -120,6 +130,26 @@ def test_an_explicit_zero_margin_promotes_a_tiny_real_gain(registry, mlflow_name
         "with margin=0 (an int, as good a number as 0.0) any real gain counts: the challenger scores 0.50002 "
         "accuracy against the champion's 0.49998 on the rows given and should be promoted (compare the scores "
         "themselves, not rounded copies)")
+    assert _aliases(registry, mlflow_name).get("champion") == "2", "'champion' should move to version 2"
+
+
+def test_a_gain_just_above_a_non_zero_margin_is_promoted(registry, mlflow_name, test_side_mlflow):
+    import numpy as np
+
+    _champion_then_challenger(registry, mlflow_name, "weak", "best")
+    with test_side_mlflow() as mlflow:
+        right = [mlflow.sklearn.load_model(f"models:/{mlflow_name}/{v}").predict(registry.X_test) == registry.y_test
+                 for v in ("1", "2")]
+    only_2 = np.flatnonzero(~right[0] & right[1])
+    both_right, both_wrong = np.flatnonzero(right[0] & right[1]), np.flatnonzero(~right[0] & ~right[1])
+    assert len(only_2) and len(both_right) and len(both_wrong), "setup: the two versions should differ on some rows"
+    # 11,363 rows both get right, 11,363 both get wrong and one only the challenger gets right (rows repeat):
+    # a real accuracy gain of 1/22727 = 0.0000440005..., a little more than the margin 0.000044.
+    rows = np.concatenate([np.resize(both_right, 11_363), np.resize(both_wrong, 11_363), only_2[:1]])
+    assert promote_if_better(registry.tracking_uri, mlflow_name, registry.X_test[rows], registry.y_test[rows],
+                             metric="accuracy", margin=0.000044) is True, (
+        "the challenger gains 1/22727 = 0.0000440005 accuracy on the rows given, more than the margin 0.000044: "
+        "it should be promoted (compare the gain itself with the margin, not a rounded copy of it)")
     assert _aliases(registry, mlflow_name).get("champion") == "2", "'champion' should move to version 2"
 
 

@@ -162,23 +162,38 @@ def test_a_long_history_rolls_back_one_step(registry, mlflow_name, test_side_mlf
     # On the rows only it gets right, each model beats the other on accuracy (1.0 against 0.0).
     only = {"weak": right["weak"] & ~right["best"], "best": right["best"] & ~right["weak"]}
     assert only["weak"].any() and only["best"].any(), "setup: each model should get some rows the other misses"
-    for number, run in enumerate(["weak", "best"] * 5, start=1):
+    for number, run in enumerate(["weak", "best"] * 6, start=1):
         register_challenger(uri, registry.run_ids[run], mlflow_name)
         rows = only[run]
         assert promote_if_better(uri, mlflow_name, registry.X_test[rows], registry.y_test[rows], metric="accuracy"), (
             f"setup: version {number} scores 1.0 accuracy against the champion's 0.0 on the rows given; "
             "it should be promoted")
-    assert _champion(uri, mlflow_name) == "10", "setup: version 10 should be champion after ten promotions"
-    steps = [rollback(uri, mlflow_name), rollback(uri, mlflow_name)]
-    assert steps == ["9", "8"], (
-        f"ten versions were champion in turn (1, 2, …, 10); two rollbacks should return '9' then '8', not {steps}: "
-        "order the history by when each version became champion (numbers, not text: 10 comes after 9)")
-    steps = [rollback(uri, mlflow_name) for _ in range(7)]
-    assert steps == [str(v) for v in range(7, 0, -1)], (
-        f"seven more rollbacks should walk on back to the first champion ('7', '6', …, '1'), not {steps}: keep the "
-        "whole history, however long it grows")
+    assert _champion(uri, mlflow_name) == "12", "setup: version 12 should be champion after twelve promotions"
+    steps = [rollback(uri, mlflow_name) for _ in range(3)]
+    assert steps == ["11", "10", "9"], (
+        f"twelve versions were champion in turn (1, 2, …, 12); three rollbacks should return '11', '10' then '9', "
+        f"not {steps}: order the history by when each version became champion (numbers, not text: 10 comes after 9)")
+    steps = [rollback(uri, mlflow_name) for _ in range(8)]
+    assert steps == [str(v) for v in range(8, 0, -1)], (
+        f"eight more rollbacks should walk on back to the first champion ('8', '7', …, '1'), not {steps}: keep the "
+        "whole history, however long it grows (do not trim it to the last ten or any other number)")
     with pytest.raises(LookupError):
         rollback(uri, mlflow_name)
+
+
+def test_rolls_back_with_aliases_not_the_deprecated_stages(registry, mlflow_name):
+    import warnings
+
+    assert _offer(registry, mlflow_name, "weak") and _offer(registry, mlflow_name, "good"), (
+        "setup: versions 1 (weak) and 2 (good) should have been promoted in turn")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert rollback(registry.tracking_uri, mlflow_name) == "1", "rolling back from 2 should return to 1"
+    deprecated = [str(w.message) for w in caught if issubclass(w.category, FutureWarning) and "deprecated" in str(w.message)]
+    assert not deprecated, f"registry stages are deprecated since MLflow 2.9; roll back by moving the alias: {deprecated}"
+    stages = {v.version: v.current_stage for v in _client(registry.tracking_uri).search_model_versions(f"name = '{mlflow_name}'")}
+    assert set(stages.values()) == {"None"}, (
+        f"a rollback moves the 'champion' alias only; no version should be moved to a stage: {stages}")
 
 
 def test_with_only_one_champion_ever_is_a_lookup_error(registry, mlflow_name):
