@@ -114,6 +114,7 @@ def previous_back(calls, after):
                                   ["--interval", "1.2.3", "v1"], ["--timeout", ".", "v1"],
                                   ["--step-timeout", "00", "v1"], ["--interval", "0.00", "v1"], ["--timeout", "00.0", "v1"],
                                   ["--retries", "00", "v1"], ["--rollout-timeout", "00", "v1"], ["--port", "00", "v1"],
+                                  ["--port", "18446744073709559616", "v1"],
                                   ["v 1"], [".v1"], ["v2\n"], ["v1\nv2"], ["v1", "--image"], ["a" * 129]],
                          ids=lambda a: (" ".join(a).replace("\n", "<LF>") if len(" ".join(a)) < 40 else "129-char-version")
                          or "no-version")
@@ -467,13 +468,26 @@ def test_k8s_mode_works_in_the_namespace_and_checks_the_service_health_path(pipe
     assert index(calls, "kind") is None, f"without --kind-cluster nothing should be loaded with kind:\n{describe(calls)}"
 
 
+# Variables a CI runner or a shell may have exported under the names a script is tempted to use for its settings.
+SAME_NAMED_VARIABLES = {"IMAGE": "from-env", "CONTEXT": "/from-env", "TEST_CMD": "false", "NAME": "from-env", "PORT": "9999",
+                        "NAMESPACE": "from-env", "CONTAINER": "from-env", "KIND_CLUSTER": "from-env",
+                        "ROLLOUT_TIMEOUT": "7"}
+
+
 @pytest.mark.task(taskno=3)
-def test_k8s_mode_uses_the_documented_defaults(learner_file, run_bash, fake_tools, tmp_path):
+@pytest.mark.parametrize("exported", [{}, SAME_NAMED_VARIABLES], ids=["clean-environment", "same-named-variables-exported"])
+def test_k8s_mode_uses_the_documented_defaults(learner_file, run_bash, fake_tools, tmp_path, exported):
     import os
 
-    done = run_bash(learner_file("pipeline.sh"), ["--mode", "k8s", "v1"], env=fake_tools.env, cwd=tmp_path, timeout=20)
+    done = run_bash(learner_file("pipeline.sh"), ["--mode", "k8s", "v1"], env={**exported, **fake_tools.env}, cwd=tmp_path,
+                    timeout=20)
     calls = fake_tools.calls
     assert done.returncode == 0, f"a healthy rollout with every default should exit 0\n{done.output}\ncalls:\n{describe(calls)}"
+    if exported:
+        assert index(calls, "kind") is None and not any(has(argv, "from-env") or has(argv, "/from-env") for _, argv in calls), (
+            f"only DOCKER, KUBECTL and KIND come from the environment: variables such as NAMESPACE=from-env, "
+            f"NAME=from-env or KIND_CLUSTER=from-env exported by the caller must not replace the documented "
+            f"defaults:\n{describe(calls)}")
     build = index(calls, "docker", "build", "ml-model:v1")
     assert build is not None, f"without --image the image is ml-model, so the build tags ml-model:v1:\n{describe(calls)}"
     assert has(calls[build][1], str(tmp_path)) or (
@@ -762,3 +776,48 @@ def test_docker_mode_a_new_container_that_fails_to_start_is_undone(pipeline, fak
     assert deploy is not None and previous_back(calls, deploy) is not None, (
         f"a deploy whose new container did not start is undone like any failed deploy: the old container was "
         f"replaced, so {IMAGE}:v1 should run as {NAME} again:\n{describe(calls)}")
+
+
+@pytest.mark.task(taskno=4)
+def test_docker_mode_the_deployed_container_is_not_removed_when_it_exits(pipeline, fake_tools, docker_previous, model_server):
+    model_server.set("failing")  # so the undo starts a container too
+    done = pipeline("--mode", "docker", retries=1)
+    calls = fake_tools.calls
+    assert done.returncode == 1, f"an unhealthy deploy should be undone (exit 1)\n{done.output}\ncalls:\n{describe(calls)}"
+    served = [argv for tool, argv in calls if tool == "docker" and has(argv, "run") and has(argv, "--name")]
+    assert len(served) == 2, f"expected the deploy of v2 and the undo's run of v1:\n{describe(calls)}"
+    for argv in served:
+        assert not has(argv, "--rm"), (
+            f"the container that serves must not be started with --rm: one that exits would vanish at once, so "
+            f"`docker inspect` can no longer say it exited (the pipeline waits out --rollout-timeout) and its logs "
+            f"are gone:\n  docker {' '.join(argv)}")
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("mode", ["docker", "k8s"])
+def test_without_retries_and_interval_the_documented_defaults_apply(pipeline, fake_tools, docker_previous, model_server,
+                                                                   learner_file, run_bash, mode):
+    model_server.set("failing")  # the docker health check fails
+    fake_tools.answer("kubectl", "get", "--raw", code=1, out="Error from server (ServiceUnavailable)")  # so does k8s's
+
+    def checks(*extra):
+        args = ["--mode", mode, "--image", IMAGE, "--name", NAME, "--port", str(pipeline.port), "--context",
+                pipeline.context, "--rollout-timeout", "5", "--timeout", "2", *extra, "v2"]
+        before = len(fake_tools.calls)
+        done = run_bash(learner_file("pipeline.sh"), args, env=fake_tools.env, timeout=20)
+        if mode == "k8s":
+            at = [t for (tool, argv), t in list(zip(fake_tools.calls, fake_tools.times))[before:]
+                  if tool == "kubectl" and any(a.startswith("--raw") for a in argv)]
+        else:
+            at = health_times(model_server)
+        return done, at
+
+    done, at = checks("--interval", "0.01")
+    assert done.returncode == 1 and len(at) == 10, (
+        f"without --retries the pipeline should check the health the documented 10 times before the undo, it "
+        f"checked {len(at)} times\n{done.output}")
+    model_server.received.clear()
+    done, at = checks("--retries", "2")
+    assert done.returncode == 1 and len(at) == 2 and at[1] - at[0] >= 0.8, (
+        f"without --interval the health checks should be the documented 1 s apart; checks started at "
+        f"{[round(t - at[0], 2) for t in at]} s\n{done.output}")

@@ -108,7 +108,7 @@ if ! [[ "$VERSION" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || [[ "$VERSION" ==
   die_usage "bad VERSION: $VERSION"
 fi
 case "$MODE" in docker|k8s) ;; *) die_usage "--mode must be docker or k8s" ;; esac
-if ! [[ "$PORT" =~ ^[0-9]+$ ]] || ((10#$PORT < 1 || 10#$PORT > 65535)); then die_usage "--port must be 1-65535"; fi
+if ! [[ "$PORT" =~ ^0*[0-9]{1,5}$ ]] || ((10#$PORT < 1 || 10#$PORT > 65535)); then die_usage "--port must be 1-65535"; fi
 is_posint "$RETRIES" || die_usage "--retries must be a positive integer"
 is_posint "$ROLLOUT_TIMEOUT" || die_usage "--rollout-timeout must be a positive integer"
 is_posnum "$INTERVAL" || die_usage "--interval must be a positive number"

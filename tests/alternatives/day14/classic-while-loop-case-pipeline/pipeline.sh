@@ -106,7 +106,7 @@ is_positive_number() { [[ $1 =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]] && [[ $1 =~ [1-9
 ((have_version == 1)) || bad_usage "VERSION is missing"
 [[ $VERSION =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || bad_usage "VERSION '$VERSION' is not a valid image tag"
 case "$MODE" in docker | k8s) ;; *) bad_usage "--mode must be docker or k8s" ;; esac
-if ! is_positive_int "$PORT" || ((10#$PORT > 65535)); then bad_usage "--port must be 1-65535"; fi
+if ! [[ "$PORT" =~ ^0*[0-9]{1,5}$ ]] || ! is_positive_int "$PORT" || ((10#$PORT > 65535)); then bad_usage "--port must be 1-65535"; fi
 is_positive_int "$RETRIES" || bad_usage "--retries must be a positive integer"
 is_positive_int "$ROLLOUT_TIMEOUT" || bad_usage "--rollout-timeout must be a positive integer"
 is_positive_number "$INTERVAL" || bad_usage "--interval must be a positive number"

@@ -51,7 +51,7 @@ posnum() { [[ "$1" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]] && awk -v v="$1" 'BEGIN { 
 VERSION="${POSITIONAL[0]}"
 [[ "$VERSION" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die_usage "bad VERSION: $VERSION"
 [[ "$MODE" == docker || "$MODE" == k8s ]] || die_usage "--mode must be docker or k8s"
-if ! [[ "$PORT" =~ ^[0-9]+$ ]] || ((10#$PORT < 1 || 10#$PORT > 65535)); then die_usage "bad --port"; fi
+if ! [[ "$PORT" =~ ^0*[0-9]{1,5}$ ]] || ((10#$PORT < 1 || 10#$PORT > 65535)); then die_usage "bad --port"; fi
 posint "$RETRIES" || die_usage "bad --retries"
 posint "$ROLLOUT_TIMEOUT" || die_usage "bad --rollout-timeout"
 posnum "$INTERVAL" || die_usage "bad --interval"

@@ -103,7 +103,7 @@ is_positive_number() { [[ "$1" =~ ^([0-9]+(\.[0-9]*)?|\.[0-9]+)$ && "$1" =~ [1-9
 LC_ALL=C
 [[ "$VERSION" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die_usage "VERSION '$VERSION' is not a valid image tag"
 case "$MODE" in docker|k8s) ;; *) die_usage "--mode must be docker or k8s" ;; esac
-is_port() { is_positive_int "$1" && ((10#$1 <= 65535)); }
+is_port() { [[ $1 =~ ^0*[0-9]{1,5}$ ]] && is_positive_int "$1" && ((10#$1 <= 65535)); }
 is_port "$PORT" || die_usage "--port must be 1-65535"
 is_positive_int "$RETRIES" || die_usage "--retries must be a positive integer"
 is_positive_int "$ROLLOUT_TIMEOUT" || die_usage "--rollout-timeout must be a positive integer"

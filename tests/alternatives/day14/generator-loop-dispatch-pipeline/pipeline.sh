@@ -40,6 +40,7 @@ done
 version=${versions[0]}
 [[ $version =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || usage_error "VERSION '$version' is not a valid tag"
 case ${cfg[mode]} in docker | k8s) ;; *) usage_error "--mode is docker or k8s" ;; esac
+[[ ${cfg[port]} =~ ^0*[0-9]{1,5}$ ]] || usage_error "--port must be 1-65535"
 for key in port retries rollout-timeout; do
   [[ ${cfg[$key]} =~ ^0*[1-9][0-9]*$ ]] || usage_error "--$key must be a positive integer"
   cfg[$key]=$((10#${cfg[$key]}))  # decimal: a leading zero is not octal

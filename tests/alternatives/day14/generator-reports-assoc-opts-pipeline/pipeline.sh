@@ -71,6 +71,7 @@ done
 for key in interval timeout step-timeout; do
   [[ ${opt[$key]} =~ $num_re ]] || die_usage "--$key is a positive number"
 done
+[[ ${opt[port]} =~ ^0*[0-9]{1,5}$ ]] || die_usage "--port is 1-65535"
 port=$((10#${opt[port]}))
 ((port <= 65535)) || die_usage "--port is 1-65535"
 retries=$((10#${opt[retries]}))

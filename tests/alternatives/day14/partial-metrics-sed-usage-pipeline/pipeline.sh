@@ -100,7 +100,7 @@ is_pos_num() { [[ $1 =~ ^[0-9]+(\.[0-9]+)?$ ]] && [[ $1 =~ [1-9] ]]; }
 ((POSITIONAL == 1)) || die_usage "exactly one VERSION is needed"
 [[ $VERSION =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die_usage "VERSION '$VERSION' is not a valid image tag"
 [[ $MODE == docker || $MODE == k8s ]] || die_usage "--mode must be docker or k8s"
-if ! is_pos_int "$PORT" || ((10#$PORT > 65535)); then die_usage "--port must be 1-65535"; fi
+if ! [[ "$PORT" =~ ^0*[0-9]{1,5}$ ]] || ! is_pos_int "$PORT" || ((10#$PORT > 65535)); then die_usage "--port must be 1-65535"; fi
 is_pos_int "$RETRIES" || die_usage "--retries must be a positive integer"
 is_pos_int "$ROLLOUT_TIMEOUT" || die_usage "--rollout-timeout must be a positive integer"
 is_pos_num "$INTERVAL" || die_usage "--interval must be a positive number"

@@ -50,7 +50,7 @@ posnum() { [[ $1 =~ ^([0-9]+([.][0-9]*)?|[.][0-9]+)$ ]] && ! [[ $1 =~ ^[0.]+$ ]]
 [[ -n $VERSION ]] || die_usage "VERSION is missing"
 [[ $VERSION =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die_usage "bad VERSION: $VERSION"
 [[ $MODE == docker || $MODE == k8s ]] || die_usage "--mode must be docker or k8s"
-if ! posint "$PORT" || ((10#$PORT > 65535)); then die_usage "bad --port"; fi
+if ! [[ "$PORT" =~ ^0*[0-9]{1,5}$ ]] || ! posint "$PORT" || ((10#$PORT > 65535)); then die_usage "bad --port"; fi
 posint "$RETRIES" || die_usage "bad --retries"
 posint "$ROLLOUT_TIMEOUT" || die_usage "bad --rollout-timeout (whole seconds)"
 posnum "$INTERVAL" || die_usage "bad --interval"

@@ -54,6 +54,7 @@ version=${versions[0]}
 [[ $version =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || bad "'$version' is not a valid image tag"
 case ${opt[mode]} in docker|k8s) ;; *) bad "--mode is docker or k8s" ;; esac
 positive_integer port "${opt[port]}"
+[[ ${opt[port]} =~ ^0*[0-9]{1,5}$ ]] || bad "--port must be at most 65535"
 ((10#${opt[port]} <= 65535)) || bad "--port must be at most 65535"
 positive_integer retries "${opt[retries]}"
 positive_integer rollout-timeout "${opt[rollout-timeout]}"
