@@ -96,6 +96,25 @@ def test_an_empty_labels_frame_still_gets_the_feature_columns():
     )
 
 
+@pytest.mark.parametrize("zone", [None, "Europe/Paris"])
+def test_an_empty_features_frame_gives_missing_values(zone):
+    labels = labels_frame([("a", 5, 1)])
+    features = features_frame([])
+    if zone is not None:
+        labels["event_timestamp"] = labels["event_timestamp"].dt.tz_localize(zone)
+        features["feature_timestamp"] = features["feature_timestamp"].dt.tz_localize("UTC")
+    result = point_in_time_join(labels, features)
+    assert values(result) == [None], (
+        f"with no feature row at all (times zone {zone}), no row qualifies: the label gets a missing value, "
+        f"no error (an empty time column must keep its datetime dtype); got {values(result)}"
+    )
+    none = point_in_time_join(labels.iloc[:0], features)
+    assert len(none) == 0 and "spend_7d" in none.columns, (
+        f"no label and no feature row (times zone {zone}): an empty frame with the feature columns; "
+        f"got {list(none.columns)} with {len(none)} rows"
+    )
+
+
 def test_a_label_before_every_feature_row_gets_missing_values():
     features = features_frame([("a", 10, 1.0)])
     result = point_in_time_join(labels_frame([("a", 5, 1)]), features)

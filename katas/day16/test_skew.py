@@ -200,12 +200,14 @@ def test_neither_frame_is_modified():
     feature_skew(offline, online)
     pd.testing.assert_frame_equal(offline, offline_before, obj="offline after feature_skew")
     pd.testing.assert_frame_equal(online, online_before, obj="online after feature_skew")
-    train = pd.DataFrame({"x": [3.0, 1.0, 2.0, 5.0]}, index=[4, 2, 9, 1])
-    serving = pd.DataFrame({"x": [2.0, 9.0, 1.0]})
+    train = pd.DataFrame({"x": [3.0, 1.0, 2.0, 5.0], "n": [3, 1, 2, 5]}, index=[4, 2, 9, 1])
+    serving = pd.DataFrame({"x": [2.0, 9.0, 1.0], "n": np.array([2, 9, 1], dtype="int32")})
     train_before, serving_before = train.copy(deep=True), serving.copy(deep=True)
-    distribution_skew(train, serving, ["x"], bins=2)
-    pd.testing.assert_frame_equal(train, train_before, obj="train after distribution_skew")
-    pd.testing.assert_frame_equal(serving, serving_before, obj="serving after distribution_skew")
+    distribution_skew(train, serving, ["x", "n"], bins=2)
+    pd.testing.assert_frame_equal(train, train_before, obj="train after distribution_skew (read the integer column "
+                                                           "as floats in a copy, never convert the caller's column)")
+    pd.testing.assert_frame_equal(serving, serving_before, obj="serving after distribution_skew (read the integer "
+                                                               "column as floats in a copy, never convert the caller's column)")
 
 
 def test_extra_online_columns_are_ignored():

@@ -27,12 +27,12 @@ def point_in_time_join(labels, features, *, entity="entity_id", label_time="even
     lt, ft = lt.dt.as_unit("ns"), ft.dt.as_unit("ns")
     value_cols = [c for c in features.columns if c not in (entity, feature_time)]
 
-    left = pd.DataFrame({"__t": lt.to_numpy(), "__k": labels[entity].astype(object).to_numpy(),
+    left = pd.DataFrame({"__t": lt.array, "__k": labels[entity].astype(object).to_numpy(),
                          "__pos": np.arange(len(labels))})
     left["__k"] = left["__k"].astype(object)
     left = left[left["__t"].notna()].sort_values("__t", kind="mergesort")
     right = pd.DataFrame({f"__v{i}": features[c].to_numpy() for i, c in enumerate(value_cols)})
-    right["__t"] = ft.to_numpy()
+    right["__t"] = ft.array
     right["__k"] = features[entity].astype(object).to_numpy()
     right["__k"] = right["__k"].astype(object)
     right = right[right["__t"].notna()].sort_values("__t", kind="mergesort")

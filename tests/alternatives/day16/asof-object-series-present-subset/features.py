@@ -54,11 +54,11 @@ def point_in_time_join(
 
     value_columns = [c for c in features.columns if c not in (entity, feature_time)]
     n = len(labels)
-    left = pd.DataFrame({"__time": lt.to_numpy(), "__pos": np.arange(n)})
+    left = pd.DataFrame({"__time": lt.array, "__pos": np.arange(n)})
     left["__key"] = pd.Series(labels[entity].to_numpy(), dtype=object, index=left.index)
     left = left[left["__time"].notna()].sort_values("__time", kind="mergesort")
     right = pd.DataFrame({c: features[c].array for c in value_columns})
-    right["__time"] = ft.to_numpy()
+    right["__time"] = ft.array
     right["__key"] = pd.Series(features[entity].to_numpy(), dtype=object, index=right.index)
     right = right[right["__time"].notna()].sort_values("__time", kind="mergesort")
     joined = pd.merge_asof(left, right, on="__time", by="__key", direction="backward",

@@ -28,11 +28,11 @@ def point_in_time_join(labels, features, *, entity="entity_id", label_time="even
     ft = ft.dt.as_unit("ns")
     value_cols = [c for c in features.columns if c not in (entity, feature_time)]
     n = len(labels)
-    left = pd.DataFrame({"__t": lt.to_numpy(), "__pos": np.arange(n)})
+    left = pd.DataFrame({"__t": lt.array, "__pos": np.arange(n)})
     left["__k"] = pd.Series(labels[entity].to_numpy(dtype=object), dtype=object)
     left = left[left["__t"].notna()].sort_values("__t", kind="mergesort")
     right = pd.DataFrame({c: features[c].to_numpy() for c in value_cols})
-    right["__t"] = ft.to_numpy()
+    right["__t"] = ft.array
     right["__k"] = pd.Series(features[entity].to_numpy(dtype=object), dtype=object)
     right = right[right["__t"].notna()].sort_values("__t", kind="mergesort")
     joined = pd.merge_asof(left, right, on="__t", by="__k", direction="backward",

@@ -26,11 +26,11 @@ def point_in_time_join(labels, features, *, entity="entity_id", label_time="even
         lt, ft = lt.dt.tz_convert("UTC"), ft.dt.tz_convert("UTC")
     value_cols = [c for c in features.columns if c not in (entity, feature_time)]
     n = len(labels)
-    left = pd.DataFrame({"__t": lt.to_numpy(), "__k": pd.Series(labels[entity].tolist(), dtype=object),
+    left = pd.DataFrame({"__t": lt.array, "__k": pd.Series(labels[entity].tolist(), dtype=object),
                          "__p": np.arange(n)})
     left = left[left["__t"].notna()].sort_values("__t", kind="mergesort")
     right = pd.DataFrame({f"__v{i}": features[c].array for i, c in enumerate(value_cols)})
-    right["__t"] = ft.to_numpy()
+    right["__t"] = ft.array
     right["__k"] = pd.Series(features[entity].tolist(), dtype=object, index=right.index)
     right = right[right["__t"].notna()].sort_values("__t", kind="mergesort")
     joined = pd.merge_asof(left, right, on="__t", by="__k", direction="backward",
