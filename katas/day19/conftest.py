@@ -741,6 +741,11 @@ def _check_events(doc, jobs, problem) -> None:
                 problem("test", _step_label(index, step), f"'set +e' before '{line.strip()}' lets the script go on "
                         "after pytest fails and end with another command's status, so the step succeeds when "
                         "tests fail: keep -e, or end the script with `exit` and pytest's status", "pull-request")
+            elif (_runs_pytest(line) and not _errexit_in(shell := _shell(doc, jobs["test"], step))
+                  and _errexit_off(line, "set +e\n" + str(step.get("run", "")))):
+                problem("test", _step_label(index, step), f"the step's shell '{shell}' runs without -e, so after "
+                        f"'{line.strip()}' fails the script goes on and ends with another command's status: the "
+                        "step succeeds when tests fail (add -e to the shell, or use `shell: bash`)", "pull-request")
     for what, github in PULL_REQUESTS.items():
         running = [(index, step) for index, step in pytest_steps if _runs_pytest(str(step.get("run", "")))]
         if running and not any(_step_runs(step, github) for _, step in running):
@@ -854,10 +859,48 @@ def _shell(doc: dict, job: dict, step: dict) -> str | None:
     return None
 
 
+def _errexit_in(shell: str | None) -> bool:
+    """Whether the step's shell stops at the first failing command: GitHub's own shells (the default,
+    `bash`, `sh`) run with -e; a custom template such as `bash -l {0}` only with -e or -o errexit."""
+    if shell is None or "{0}" not in shell or re.match(r"\s*python", shell):
+        return True  # a python script stops at its first exception
+    return bool(re.search(r"(?:^|\s)-[A-Za-z]*e|\berrexit\b", shell))
+
+
+def _pipefail_in(shell: str | None) -> bool:
+    """Whether a pipe in the step ends with the status of its first failing command: `shell: bash`
+    (GitHub runs it with -o pipefail) or a custom template that sets pipefail."""
+    return shell == "bash" or (shell is not None and "{0}" in shell and "pipefail" in shell)
+
+
+# A pipe (not `||`) on a line of a gate step: `python gate.py | tee gate.log`.
+PIPED = re.compile(r"(?<!\|)\|(?!\|)")
+
+
+def _pipe_hides_status(line: str, script: str, shell: str | None) -> bool:
+    """Whether `X | Y` on this line of a gate step ends with Y's status, hiding X's failure."""
+    if line.strip().startswith("#") or not PIPED.search(re.sub(r"\$\{\{.*?\}\}", "", line)) or _pipefail_in(shell):
+        return False
+    before = script.split(line, 1)[0] if line in script else ""
+    return not re.search(r"\bset\b[^\n]*(-o\s*pipefail|-\w*o\s+pipefail)", before)
+
+
+def _status_lost(script: str, shell: str | None) -> str | None:
+    """The first command of a gate step whose failure does not stop the script (after `set +e`, or under
+    a custom shell without -e) while nothing later exits with a failure; None if there is none."""
+    if not _errexit_in(shell):
+        script = "set +e\n" + script
+    for line in script.splitlines():
+        text = line.strip()
+        if text and not text.startswith("#") and not re.match(r"set\s", text) and _errexit_off(line, script):
+            return text
+    return None
+
+
 def _pipe_hides_pytest(line: str, script: str, shell: str | None) -> bool:
     """Whether `pytest ... | X` on this line ends with X's status: GitHub's default shell is
     `bash -e {0}`, without pipefail; an explicit `shell: bash` is `bash ... -eo pipefail {0}`."""
-    if not PIPED_PYTEST.search(line) or shell == "bash":
+    if not PIPED_PYTEST.search(line) or _pipefail_in(shell):
         return False
     before = script.split(line, 1)[0] if line in script else ""
     return not re.search(r"\bset\b[^\n]*(-o\s*pipefail|-\w*o\s+pipefail)", before)
@@ -891,11 +934,22 @@ def _check_needs(doc, jobs, problem) -> None:
                     "a gate that says no still lets promote start: a failed gate must stop everything after it",
                     "needs")
         if isinstance(step, dict) and "run" in step:
-            for line in str(step["run"]).splitlines():
+            script, shell = str(step["run"]), _shell(doc, gate, step)
+            for line in script.splitlines():
                 if SWALLOWED.search(line):
                     problem("gate", _step_label(index, step), f"'{line.strip()}' turns a failure into a success, so "
                             "a gate that says no still lets promote start: a failed gate must stop everything after "
                             "it", "needs")
+                elif _pipe_hides_status(line, script, shell):
+                    problem("gate", _step_label(index, step), f"'{line.strip()}' pipes a command into another: "
+                            "without pipefail the step's status is the last command's, so a gate that says no "
+                            "still lets promote start (give the step `shell: bash`, which GitHub runs with -o "
+                            "pipefail, or `set -o pipefail`)", "needs")
+            if lost := _status_lost(script, shell):
+                how = "'set +e'" if _errexit_in(shell) else f"the step's shell '{shell}' (no -e)"
+                problem("gate", _step_label(index, step), f"{how} lets the script go on after '{lost}' fails and "
+                        "end with another command's status, so a gate that says no still lets promote start: keep "
+                        "-e, or end the script with `exit` and the failing status", "needs")
     # Listing a job in needs is not enough: a status function in if: (always(), !cancelled(),
     # failure()) runs the job after the one it needs failed.
     for failed, later in (("test", ("gate", "promote")), ("gate", ("promote",))):

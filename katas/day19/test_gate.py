@@ -567,6 +567,35 @@ def test_an_unreachable_registry_is_not_a_first_deploy(registry, champion_name, 
                 f"error propagates, first_deploy or not, instead of a report judged as a first deploy: {report}")
 
 
+def test_an_mlflow_error_from_an_unreachable_registry_is_not_a_first_deploy(registry, champion_name, monkeypatch):
+    """MLflow's REST client reports a registry it cannot reach as an MlflowException (error code
+    INTERNAL_ERROR), the same class as "no such alias": only the error code tells them apart."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking._model_registry.client import ModelRegistryClient
+
+    def unreachable(self, *args, **kwargs):
+        raise MlflowException("API request to http://registry.internal:5000/api/2.0/mlflow/registered-models/alias "
+                              "failed with exception ConnectionError('Connection refused')")
+
+    for method in ("get_model_version_by_alias", "get_registered_model", "search_model_versions",
+                   "search_registered_models", "get_latest_versions", "get_model_version"):
+        monkeypatch.setattr(ModelRegistryClient, method, unreachable)
+    for first_deploy in (True, False):
+        try:
+            report = gate(registry, champion_name, "better", first_deploy=first_deploy)
+        except NotImplementedError:
+            raise
+        except LookupError as error:
+            pytest.fail(f"an unreachable registry (an MlflowException with error code INTERNAL_ERROR, not "
+                        f"RESOURCE_DOES_NOT_EXIST) was reported as a model without a champion "
+                        f"(first_deploy={first_deploy}): {error!r}; the outage should propagate")
+        except Exception:  # noqa: BLE001 - the outage propagates, as MlflowException or wrapped
+            continue
+        pytest.fail(f"reading the champion alias failed with an MlflowException that is not 'no such model or "
+                    f"alias' (the registry is unreachable), which is not 'no champion': the error propagates, "
+                    f"first_deploy or not, instead of a report judged as a first deploy: {report}")
+
+
 def test_an_unknown_candidate_is_a_lookup_error(registry, champion_name):
     with pytest.raises(LookupError):
         run_gate(registry.tracking_uri, champion_name, "models:/m-0123456789abcdef0123456789abcdef",

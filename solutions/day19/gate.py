@@ -147,13 +147,21 @@ def _client(tracking_uri: str):
     return mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
+# What MLflow answers for a model never registered (RESOURCE_DOES_NOT_EXIST) or an alias it does not
+# have (INVALID_PARAMETER_VALUE). Any other MlflowException (INTERNAL_ERROR for a registry it cannot
+# reach, TEMPORARILY_UNAVAILABLE, ...) is an outage and propagates.
+NO_SUCH_ALIAS = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+
+
 def _champion_version(client, model_name: str) -> str | None:
     from mlflow.exceptions import MlflowException
 
     try:
         return str(client.get_model_version_by_alias(model_name, CHAMPION).version)
-    except MlflowException:
-        return None
+    except MlflowException as exc:
+        if exc.error_code in NO_SUCH_ALIAS:
+            return None
+        raise
 
 
 def _columns(model_uri: str) -> dict[str, str] | None:

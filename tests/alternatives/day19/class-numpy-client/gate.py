@@ -165,7 +165,9 @@ def run_gate(tracking_uri, model_name, candidate_uri, X, y, *, slice_by, metric=
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     try:
         aliases = client.get_registered_model(model_name).aliases
-    except mlflow.exceptions.MlflowException:
+    except mlflow.exceptions.MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise  # the registry is unreachable: not the same as no champion
         aliases = {}
     champion = str(aliases[CHAMPION]) if CHAMPION in aliases else None
     if champion is None and not first_deploy:
@@ -220,7 +222,9 @@ def promote(tracking_uri, model_name, report):
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     try:
         aliases = client.get_registered_model(model_name).aliases
-    except mlflow.exceptions.MlflowException:
+    except mlflow.exceptions.MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise  # the registry is unreachable: not the same as no champion
         aliases = {}
     current = str(aliases[CHAMPION]) if CHAMPION in aliases else None
     if current != report.champion:

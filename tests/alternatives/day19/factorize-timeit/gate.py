@@ -191,7 +191,9 @@ def _current_champion(client, name) -> str | None:
 
     try:
         aliases = client.get_registered_model(name).aliases
-    except MlflowException:
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise  # the registry is unreachable: not the same as no champion
         return None  # no such registered model yet
     return None if CHAMPION not in aliases else str(aliases[CHAMPION])
 

@@ -133,7 +133,9 @@ class _Gate:
         self.client = mlflow.MlflowClient(self.tracking_uri, self.tracking_uri)
         try:
             aliases = self.client.get_registered_model(self.model_name).aliases
-        except mlflow.exceptions.MlflowException:
+        except mlflow.exceptions.MlflowException as exc:
+            if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                raise  # the registry is unreachable: not the same as no champion
             aliases = {}
         self.champion_version = str(aliases["champion"]) if "champion" in aliases else None
         if self.champion_version is None and not self.first_deploy:
@@ -230,7 +232,9 @@ def promote(tracking_uri: str, model_name: str, report: GateReport) -> str:
     client = mlflow.MlflowClient(tracking_uri, tracking_uri)
     try:
         aliases = client.get_registered_model(model_name).aliases
-    except mlflow.exceptions.MlflowException:
+    except mlflow.exceptions.MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise  # the registry is unreachable: not the same as no champion
         aliases = {}
     now = str(aliases[CHAMPION]) if CHAMPION in aliases else None
     if now != report.champion:

@@ -128,7 +128,9 @@ def _registry_client(tracking_uri):
 def _serving_version(client, name):
     try:
         aliases = client.get_registered_model(name).aliases
-    except mlflow.exceptions.MlflowException:
+    except mlflow.exceptions.MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise  # the registry is unreachable: not the same as no champion
         return None
     version = aliases.get(CHAMPION)
     return None if version is None else str(version)

@@ -135,7 +135,9 @@ def _champion_version(client, model_name):
 
     try:
         aliases = client.get_registered_model(model_name).aliases
-    except MlflowException:
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise  # the registry is unreachable: not the same as no champion
         return None
     version = aliases.get(CHAMPION)
     return None if version is None else str(version)

@@ -158,7 +158,9 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
     try:
         champion = client.get_model_version_by_alias(model_name, CHAMPION).version
         champion = str(champion)
-    except MlflowException:
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise  # the registry is unreachable: not the same as no champion
         if not first_deploy:
             raise LookupError(f"no champion for {model_name}; first deploy? say first_deploy=True") from None
         champion = None
@@ -229,13 +231,17 @@ def promote(tracking_uri: str, model_name: str, report: GateReport) -> str:
     client = mlflow.MlflowClient(tracking_uri, tracking_uri)
     try:
         current = str(client.get_model_version_by_alias(model_name, CHAMPION).version)
-    except MlflowException:
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise  # the registry is unreachable: not the same as no champion
         current = None
     if current != report.champion:
         raise RuntimeError(f"champion is {current}, the gate judged against {report.champion}")
     try:
         client.get_registered_model(model_name)
-    except MlflowException:
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise  # the registry is unreachable: not the same as no champion
         client.create_registered_model(model_name)
     info = mlflow.models.get_model_info(report.candidate)
     created = client.create_model_version(model_name, source=report.candidate, run_id=info.run_id,

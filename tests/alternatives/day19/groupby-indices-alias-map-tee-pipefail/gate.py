@@ -193,7 +193,9 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     try:
         aliases = client.get_registered_model(model_name).aliases
-    except MlflowException:
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise  # the registry is unreachable: not the same as no champion
         aliases = {}
     champion = str(aliases[CHAMPION]) if CHAMPION in aliases else None
     if champion is None and not first_deploy:
@@ -272,7 +274,9 @@ def promote(tracking_uri: str, model_name: str, report: GateReport) -> str:
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     try:
         serving = client.get_registered_model(model_name).aliases.get(CHAMPION)
-    except MlflowException:
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise  # the registry is unreachable: not the same as no champion
         serving = None
     serving = None if serving is None else str(serving)
     if serving != report.champion:

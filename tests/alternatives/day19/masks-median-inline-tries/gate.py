@@ -178,7 +178,9 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     try:
         champion = str(client.get_model_version_by_alias(model_name, CHAMPION).version)
-    except MlflowException:
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise  # the registry is unreachable: not the same as no champion
         champion = None
     if champion is None and not first_deploy:
         raise LookupError(f"model {model_name!r} has no {CHAMPION!r} alias")
@@ -259,7 +261,9 @@ def _alias(client, name, alias):
 
     try:
         return str(client.get_model_version_by_alias(name, alias).version)
-    except MlflowException:
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise  # the registry is unreachable: not the same as no champion
         return None
 
 

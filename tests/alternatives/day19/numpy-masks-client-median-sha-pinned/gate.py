@@ -165,7 +165,9 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     try:
         champion = str(client.get_model_version_by_alias(model_name, CHAMPION).version)
-    except MlflowException:
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise  # the registry is unreachable: not the same as no champion
         champion = None
     if champion is None and not first_deploy:
         raise LookupError(f"model {model_name!r} has no {CHAMPION!r} alias")
@@ -245,7 +247,9 @@ def promote(tracking_uri: str, model_name: str, report: GateReport) -> str:
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     try:
         current = str(client.get_model_version_by_alias(model_name, CHAMPION).version)
-    except MlflowException:
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise  # the registry is unreachable: not the same as no champion
         current = None
     if current != report.champion:
         raise RuntimeError(f"the report was judged against champion {report.champion!r}, "

@@ -154,7 +154,9 @@ class _Gate:
         client = mlflow.MlflowClient()
         try:
             return client.get_model_version_by_alias(self.model_name, CHAMPION).version
-        except mlflow.exceptions.MlflowException:
+        except mlflow.exceptions.MlflowException as exc:
+            if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                raise  # the registry is unreachable: not the same as no champion
             return None
 
     def run(self) -> GateReport:
@@ -245,7 +247,9 @@ def promote(tracking_uri: str, model_name: str, report: GateReport) -> str:
     client = mlflow.MlflowClient()
     try:
         serving = str(client.get_model_version_by_alias(model_name, CHAMPION).version)
-    except mlflow.exceptions.MlflowException:
+    except mlflow.exceptions.MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise  # the registry is unreachable: not the same as no champion
         serving = None
     if serving != report.champion:
         raise RuntimeError(f"stale report: judged against {report.champion}, champion is {serving}")
