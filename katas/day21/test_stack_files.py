@@ -81,6 +81,14 @@ def test_the_registry_outlives_the_container(learner_file):
     assert "/mlflow" in targets, f"a volume is mounted at /mlflow (the registry and artifacts), got {volumes}"
     named = sources[targets.index("/mlflow")]
     assert named in (config.get("volumes") or {}), f"/mlflow is a named volume of the file, not {named!r}"
+    mount = volumes[targets.index("/mlflow")]
+    if isinstance(mount, dict):
+        read_only = bool(mount.get("read_only"))
+    else:
+        options = str(mount).split(":")[2:]  # source:target[:mode]
+        read_only = bool(options) and "ro" in options[0].split(",")
+    assert not read_only, (
+        f"MLflow keeps its store in /mlflow: the named volume is mounted read-write there, not read-only ({mount!r})")
 
 
 def alertmanager_config(learner_file, smtp) -> str:

@@ -362,7 +362,8 @@ def test_monitor_judges_this_loads_latencies_only(world):
     monitoring = pytest.importorskip("earlier_days").monitoring
     import time as wall
 
-    steps = world.steps(requests=10)
+    # --load-seconds 60: a window of the last --load-seconds would still hold the samples of ten seconds ago
+    steps = world.steps(requests=10, load_seconds=60.0)
     earlier = monitoring.ModelPerformanceMonitor(str(steps.args.store), clock=lambda: wall.time() - 600)
     for _ in range(50):
         earlier.record_metric("latency_ms", 5000.0)  # an earlier, slow version, ten minutes ago
@@ -373,7 +374,7 @@ def test_monitor_judges_this_loads_latencies_only(world):
     verdict = steps.monitor(url, steps.load(url))
     assert verdict.healthy, (
         f"the store holds 5 s latencies from ten minutes and from ten seconds before this load; the p95 should be "
-        f"this load's only (fast answers): {verdict}")
+        f"this load's only (fast answers), not the store's last hour, day or --load-seconds: {verdict}")
 
 
 @pytest.mark.parametrize("requests, slow, healthy", [(20, 10, False), (40, 1, True)])
@@ -576,6 +577,124 @@ def test_monitor_does_not_call_a_model_healthy_when_prometheus_never_counts_the_
 
 
 @pytest.mark.prometheus
+@pytest.mark.timeout(90)
+def test_monitor_waits_for_prometheus_on_the_steps_clock(world, prometheus):
+    import time as wall
+
+    # the fake clock: a monitor that waits with the clock and sleep it was given gives up at once in wall time
+    steps = world.steps(requests=10, prometheus_url=prometheus.url, wait_seconds=30.0)
+    url = f"http://127.0.0.1:{world.port.port}"
+    world.port.hold_metrics(600)  # Prometheus never sees the load's requests
+    load = steps.load(url)
+    began, fake_began = wall.monotonic(), world.clock()
+    try:
+        verdict = steps.monitor(url, load)
+    except NotImplementedError:
+        raise
+    except Exception:  # noqa: BLE001 - giving up with an error is one right answer
+        verdict = None
+    took, fake_took = wall.monotonic() - began, world.clock() - fake_began
+    assert verdict is None or not verdict.healthy, (
+        f"Prometheus never counted the load within --wait-seconds 30: not healthy (raise, or an unhealthy verdict); "
+        f"got {verdict}")
+    assert took <= 20 and fake_took >= 29, (
+        f"the monitor's wait for Prometheus should read the steps' clock and pause with their sleep (as every wait "
+        f"does), giving up after --wait-seconds (30 s) on that clock; it took {fake_took:.1f} s on the steps' clock "
+        f"and {took:.1f} s of wall time")
+
+
+class BlackHoleFirst:
+    """A TCP proxy to `upstream`: once `swallow_next()` was called, the next connection is accepted and never
+    answered (as a Prometheus that hangs); every other connection is forwarded."""
+
+    def __init__(self, upstream_port: int) -> None:
+        import socket
+        import threading
+
+        self.upstream_port = upstream_port
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(32)
+        self.port = self.listener.getsockname()[1]
+        self.swallow = False
+        self.held: list = []
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def swallow_next(self) -> None:
+        self.swallow = True
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while not self.closed:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.swallow:
+                self.swallow = False
+                self.held.append(conn)
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=5)
+            except OSError:
+                conn.close()
+                continue
+            for a, b in ((conn, upstream), (upstream, conn)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source, sink) -> None:
+        try:
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                try:
+                    s.shutdown(2)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.closed = True
+        self.listener.close()
+        for conn in self.held:
+            conn.close()
+
+
+@pytest.mark.prometheus
+@pytest.mark.timeout(90)
+def test_a_prometheus_request_that_hangs_costs_seconds_not_the_whole_wait(world, prometheus):
+    import time as wall
+    from urllib.parse import urlparse
+
+    proxy = BlackHoleFirst(urlparse(prometheus.url).port)
+    try:
+        steps = real_time_steps(world, f"http://127.0.0.1:{proxy.port}", requests=10, rps=100.0, wait_seconds=40.0)
+        url = f"http://127.0.0.1:{world.port.port}"
+        load = steps.load(url)
+        proxy.swallow_next()  # the monitor's first new connection to Prometheus is never answered
+        began = wall.monotonic()
+        try:
+            steps.monitor(url, load)
+        except NotImplementedError:
+            raise
+        except Exception:  # noqa: BLE001 - giving up on the hung request is one right answer
+            pass
+        took = wall.monotonic() - began
+    finally:
+        proxy.close()
+    assert took <= 25, (
+        f"one Prometheus request that is accepted and never answered should cost the monitor a few seconds (every "
+        f"HTTP request has a timeout of a few seconds), not --wait-seconds (40 s) or more; the monitor took "
+        f"{took:.1f} s")
+
+
+@pytest.mark.prometheus
 @pytest.mark.timeout(45)
 def test_monitor_counts_every_5xx_status_not_only_500(world, prometheus):
     world.docker.add_image(f"{REPO}:v3", model_version="v3", broken=503)  # every /predict answers 503
@@ -678,6 +797,45 @@ def test_set_champion_moves_the_alias_and_none_removes_it(world, mlflow_store):
         left = None
     assert left is None, (
         f"set_champion(None) removes the champion alias (undoing a first deploy), it still points at version {left}")
+
+
+@pytest.mark.mlflow
+@pytest.mark.timeout(180)
+def test_register_promotes_with_day_19_keeping_the_previous_champion(world, mlflow_store):
+    import mlflow
+    from earlier_days import gate
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient(tracking_uri=mlflow_store.tracking_uri, registry_uri=mlflow_store.tracking_uri)
+    steps = world.steps(tracking_uri=mlflow_store.tracking_uri, candidate="linear")
+    candidate = steps.train()
+    client.create_registered_model("capstone")
+    client.create_model_version("capstone", source=candidate)  # version 1, the champion
+    client.set_registered_model_alias("capstone", gate.CHAMPION, "1")
+    passed = [gate.Check("size", True, 1.0, 2.0, "fits")]
+
+    stale = gate.GateReport(candidate, "7", passed)  # judged against a champion that is no longer the one
+    try:
+        steps.register(stale)
+    except NotImplementedError:
+        raise
+    except Exception:  # noqa: BLE001 - day 19's promote refuses it
+        pass
+    versions = sorted(int(v.version) for v in client.search_model_versions("name='capstone'"))
+    assert versions == [1], (
+        "a gate report judged against champion 7 while the champion is 1 is stale: register (day 19's promote) "
+        f"should refuse it and register nothing; the versions are now {versions}")
+
+    version = steps.register(gate.GateReport(candidate, "1", passed))
+    assert str(version) == "2" and isinstance(version, str), f"register returns the new version '2', got {version!r}"
+    assert str(client.get_model_version_by_alias("capstone", gate.CHAMPION).version) == "2", (
+        "register points the champion alias at the new version")
+    try:
+        previous = str(client.get_model_version_by_alias("capstone", gate.PREVIOUS).version)
+    except MlflowException:
+        previous = None
+    assert previous == "1", (
+        f"register is day 19's promote: the version it replaces is kept as {gate.PREVIOUS!r} (1), got {previous!r}")
 
 
 @pytest.mark.mlflow
