@@ -149,6 +149,27 @@ def test_side_mlflow(registry: Runs):
 
 
 @pytest.fixture
+def rows_one_apart(registry: Runs, test_side_mlflow):
+    """`rows_one_apart(name, n)`: test-row indices (rows repeat) on which version 2 of `name` gets
+    exactly one more answer right than version 1: n rows both get right, n both get wrong and one
+    only version 2 gets right, so version 2's accuracy is higher by exactly 1/(2n + 1). A real gain
+    far smaller than any rounding a careless comparison does."""
+
+    def pick(name: str, n: int):
+        import numpy as np
+
+        with test_side_mlflow() as mlflow:
+            right = [mlflow.sklearn.load_model(f"models:/{name}/{v}").predict(registry.X_test) == registry.y_test
+                     for v in ("1", "2")]
+        only_2 = np.flatnonzero(~right[0] & right[1])
+        both_right, both_wrong = np.flatnonzero(right[0] & right[1]), np.flatnonzero(~right[0] & ~right[1])
+        assert len(only_2) and len(both_right) and len(both_wrong), "setup: the two versions should differ on some rows"
+        return np.concatenate([np.resize(both_right, n), np.resize(both_wrong, n), only_2[:1]])
+
+    return pick
+
+
+@pytest.fixture
 def served_registry(served_runs: Runs):
     with isolated(served_runs.store):
         yield served_runs

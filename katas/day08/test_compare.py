@@ -77,20 +77,11 @@ def test_ties_are_ordered_by_version_number_not_text(registry, mlflow_name, test
         f"equal scores should be ordered by version number (1, 2, …, 10, 11), not as text; got {versions}")
 
 
-def test_nearly_equal_scores_are_not_treated_as_ties(registry, mlflow_name, test_side_mlflow):
-    import numpy as np
-
+def test_nearly_equal_scores_are_not_treated_as_ties(registry, mlflow_name, rows_one_apart):
     for run in ("good", "best"):
         register_challenger(registry.tracking_uri, registry.run_ids[run], mlflow_name)
-    with test_side_mlflow() as mlflow:
-        right = [mlflow.sklearn.load_model(f"models:/{mlflow_name}/{v}").predict(registry.X_test) == registry.y_test
-                 for v in ("1", "2")]
-    only_2 = np.flatnonzero(~right[0] & right[1])
-    both_right, both_wrong = np.flatnonzero(right[0] & right[1]), np.flatnonzero(~right[0] & ~right[1])
-    assert len(only_2) and len(both_right) and len(both_wrong), "setup: the two versions should differ on some rows"
-    # 10,000 rows both get right, 10,000 both get wrong and one only version 2 gets right (rows repeat):
     # accuracy 0.49998 for version 1 and 0.50002 for version 2, a real difference of 1/20001.
-    rows = np.concatenate([np.resize(both_right, 10_000), np.resize(both_wrong, 10_000), only_2[:1]])
+    rows = rows_one_apart(mlflow_name, 10_000)
     table = compare_versions(registry.tracking_uri, mlflow_name, registry.X_test[rows], registry.y_test[rows],
                              metric="accuracy")
     scores = {row["version"]: row["score"] for row in table}

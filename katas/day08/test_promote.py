@@ -112,19 +112,10 @@ def test_an_explicit_zero_margin_promotes_any_real_gain(registry, mlflow_name, t
     assert _aliases(registry, mlflow_name).get("champion") == "2", "'champion' should move to version 2"
 
 
-def test_an_explicit_zero_margin_promotes_a_tiny_real_gain(registry, mlflow_name, test_side_mlflow):
-    import numpy as np
-
+def test_an_explicit_zero_margin_promotes_a_tiny_real_gain(registry, mlflow_name, rows_one_apart):
     _champion_then_challenger(registry, mlflow_name, "weak", "best")
-    with test_side_mlflow() as mlflow:
-        right = [mlflow.sklearn.load_model(f"models:/{mlflow_name}/{v}").predict(registry.X_test) == registry.y_test
-                 for v in ("1", "2")]
-    only_2 = np.flatnonzero(~right[0] & right[1])
-    both_right, both_wrong = np.flatnonzero(right[0] & right[1]), np.flatnonzero(~right[0] & ~right[1])
-    assert len(only_2) and len(both_right) and len(both_wrong), "setup: the two versions should differ on some rows"
-    # 10,000 rows both get right, 10,000 both get wrong and one only the challenger gets right (rows repeat):
     # accuracy 0.49998 for the champion and 0.50002 for the challenger, a real gain of 1/20001.
-    rows = np.concatenate([np.resize(both_right, 10_000), np.resize(both_wrong, 10_000), only_2[:1]])
+    rows = rows_one_apart(mlflow_name, 10_000)
     assert promote_if_better(registry.tracking_uri, mlflow_name, registry.X_test[rows], registry.y_test[rows],
                              metric="accuracy", margin=0) is True, (
         "with margin=0 (an int, as good a number as 0.0) any real gain counts: the challenger scores 0.50002 "
@@ -133,19 +124,10 @@ def test_an_explicit_zero_margin_promotes_a_tiny_real_gain(registry, mlflow_name
     assert _aliases(registry, mlflow_name).get("champion") == "2", "'champion' should move to version 2"
 
 
-def test_a_gain_just_above_a_non_zero_margin_is_promoted(registry, mlflow_name, test_side_mlflow):
-    import numpy as np
-
+def test_a_gain_just_above_a_non_zero_margin_is_promoted(registry, mlflow_name, rows_one_apart):
     _champion_then_challenger(registry, mlflow_name, "weak", "best")
-    with test_side_mlflow() as mlflow:
-        right = [mlflow.sklearn.load_model(f"models:/{mlflow_name}/{v}").predict(registry.X_test) == registry.y_test
-                 for v in ("1", "2")]
-    only_2 = np.flatnonzero(~right[0] & right[1])
-    both_right, both_wrong = np.flatnonzero(right[0] & right[1]), np.flatnonzero(~right[0] & ~right[1])
-    assert len(only_2) and len(both_right) and len(both_wrong), "setup: the two versions should differ on some rows"
-    # 11,363 rows both get right, 11,363 both get wrong and one only the challenger gets right (rows repeat):
     # a real accuracy gain of 1/22727 = 0.0000440005..., a little more than the margin 0.000044.
-    rows = np.concatenate([np.resize(both_right, 11_363), np.resize(both_wrong, 11_363), only_2[:1]])
+    rows = rows_one_apart(mlflow_name, 11_363)
     assert promote_if_better(registry.tracking_uri, mlflow_name, registry.X_test[rows], registry.y_test[rows],
                              metric="accuracy", margin=0.000044) is True, (
         "the challenger gains 1/22727 = 0.0000440005 accuracy on the rows given, more than the margin 0.000044: "
