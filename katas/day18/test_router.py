@@ -5,6 +5,7 @@ import sys
 import threading
 import time
 import types
+from contextlib import contextmanager
 
 import pytest
 
@@ -128,7 +129,10 @@ def test_error_counts_cover_the_canary_over_the_window():
             f"got {router.error_counts(300)}")
 
 
-def test_an_answer_in_flight_during_a_rollback_still_counts_for_the_canary():
+@contextmanager
+def a_canary_answer_on_its_way():
+    """All traffic on a canary that answers 500 after half a second: yields the router, its fake clock and
+    the list the user's answer lands in, once the canary has the request and before it answers."""
     clock = FakeClock()
     with ControlledServer() as stable, ControlledServer("failing", delay_s=0.5) as canary:
         router = CanaryRouter(stable.url, canary.url, clock=clock)
@@ -139,32 +143,29 @@ def test_an_answer_in_flight_during_a_rollback_still_counts_for_the_canary():
         deadline = time.monotonic() + GENEROUS_S
         while not canary.received and time.monotonic() < deadline:
             time.sleep(0.005)
+        try:
+            yield router, clock, answers
+        finally:
+            request.join(GENEROUS_S)
+
+
+def test_an_answer_in_flight_during_a_rollback_still_counts_for_the_canary():
+    with a_canary_answer_on_its_way() as (router, _, answers):
         router.set_canary_percent(0)  # the rollback, while the canary is still answering
-        request.join(GENEROUS_S)
-        assert answers and answers[0][0] == 500, f"the user routed to the canary gets its 500, got {answers}"
-        assert router.error_counts(60) == (1, 1), (
-            "the 500 came from the canary, so it is a canary error even though the canary was rolled back while it "
-            f"was answering: expected (1, 1), got {router.error_counts(60)} (is the variant looked up again after "
-            "the answer?)")
+    assert answers and answers[0][0] == 500, f"the user routed to the canary gets its 500, got {answers}"
+    assert router.error_counts(60) == (1, 1), (
+        "the 500 came from the canary, so it is a canary error even though the canary was rolled back while it "
+        f"was answering: expected (1, 1), got {router.error_counts(60)} (is the variant looked up again after "
+        "the answer?)")
 
 
 def test_a_canary_answer_is_counted_at_the_time_it_arrives():
-    clock = FakeClock()
-    with ControlledServer() as stable, ControlledServer("failing", delay_s=0.5) as canary:
-        router = CanaryRouter(stable.url, canary.url, clock=clock)
-        router.set_canary_percent(100)
-        answers = []
-        request = threading.Thread(target=lambda: answers.append(router.predict("user-1", ROW)))
-        request.start()
-        deadline = time.monotonic() + GENEROUS_S
-        while not canary.received and time.monotonic() < deadline:
-            time.sleep(0.005)
+    with a_canary_answer_on_its_way() as (router, clock, answers):
         clock.advance(120)  # the answer is still on its way
-        request.join(GENEROUS_S)
-        assert answers and answers[0][0] == 500, f"the user routed to the canary gets its 500, got {answers}"
-        assert router.error_counts(60) == (1, 1), (
-            "an answer is counted at the clock() time it arrived, not when its request was sent: the 500 arrived "
-            f"just now, so the last 60 s hold it: expected (1, 1), got {router.error_counts(60)}")
+    assert answers and answers[0][0] == 500, f"the user routed to the canary gets its 500, got {answers}"
+    assert router.error_counts(60) == (1, 1), (
+        "an answer is counted at the clock() time it arrived, not when its request was sent: the 500 arrived "
+        f"just now, so the last 60 s hold it: expected (1, 1), got {router.error_counts(60)}")
 
 
 def test_client_errors_from_the_canary_are_not_canary_errors():
