@@ -117,6 +117,16 @@ def test_an_exact_fit_needs_no_extra_replica():
     )
 
 
+def test_a_load_a_sliver_over_a_whole_number_of_replicas_still_needs_one_more():
+    assert replicas_needed(100.01, 100.0, headroom=0.0, min_replicas=1) == 2, (
+        "100.01 QPS is more than one 100 QPS replica can take, so it needs 2: round up however small the excess "
+        "(rounding the ratio 1.0001 to a few decimals before the ceiling, to hide float noise, gives 1)"
+    )
+    assert replicas_needed(350.1, 100.0, min_replicas=1) == 6, (
+        "350.1 QPS at 70 usable QPS per replica is 5.0014 replicas, so 6: five would run above the 70% cap"
+    )
+
+
 def test_headroom_caps_how_busy_each_replica_may_run():
     assert replicas_needed(300.0, 100.0, headroom=0.5, min_replicas=1) == 6, (
         "with 50% headroom each replica takes at most 50 QPS, so 300 QPS needs 6 replicas "
@@ -211,6 +221,14 @@ def test_storage_rounds_up_to_whole_bytes():
     assert got == 5, (
         f"3 events × 0.5 bytes × 3 replicas is 4.5 bytes, rounded up once to 5 (not 2 bytes per replica "
         f"× 3 = 6): round the whole product, got {got!r}"
+    )
+
+
+def test_storage_rounds_up_even_a_sliver_of_a_byte():
+    got = storage_bytes(3, 33.334, 1, replication=1)
+    assert got == 101, (
+        f"3 events of 33.334 bytes are 100.002 bytes, which need 101 whole bytes: round the product up however "
+        f"small its fraction (rounding it to two decimals first gives 100), got {got!r}"
     )
 
 

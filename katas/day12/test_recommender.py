@@ -218,8 +218,8 @@ def test_an_event_log_in_a_small_integer_type_adds_up_without_wrapping(dtype, ev
 @pytest.mark.task(taskno=1)
 @pytest.mark.parametrize(
     "matrix",
-    [sparse.csr_array((3, 4)), sparse.coo_array(([0.0, 0.0], ([0, 2], [1, 3])), shape=(3, 4))],
-    ids=["no_stored_entries", "only_stored_zeros"],
+    [sparse.csr_array((3, 4)), sparse.coo_array(([0.0, 0.0], ([0, 2], [1, 3])), shape=(3, 4)), sparse.csr_array((0, 4))],
+    ids=["no_stored_entries", "only_stored_zeros", "no_users_yet"],
 )
 def test_a_matrix_without_interactions_is_a_valid_fit(matrix):
     model = ItemItemRecommender().fit(matrix)
@@ -340,11 +340,38 @@ def test_each_call_returns_a_list_of_its_own():
         )
 
 
+@pytest.mark.task(taskno=2)
+def test_one_request_does_not_change_the_answers_to_the_next():
+    # User 1 saw item 0, which shares user 0 with item 1: [1, 2, 3]. User 4 saw only item 3, which shares
+    # no user with anything: the popular unseen items [0, 2, 1].
+    histories = [[0, 1], [0], [2], [2], [3]]
+    alone = {user: fitted(histories, 4).recommend(user, 3) for user in range(5)}
+    assert alone[1] == [1, 2, 3] and alone[4] == [0, 2, 1], f"asked of fresh models: {alone}"
+    model = fitted(histories, 4)
+    for user in (1, 4, 0, 2, 3, 1, 4):
+        got = model.recommend(user, 3)
+        assert got == alone[user], (
+            f"user {user} got {got} after other users' requests, but {alone[user]} from a fresh model: a request "
+            f"must leave nothing behind (a mask or buffer reused across requests that still marks the last "
+            f"user's seen or recommended items hides them from the next user's list)"
+        )
+
+
 @pytest.mark.task(taskno=1)
 @pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf")])
 def test_negative_or_non_finite_interactions_are_rejected(bad):
     with pytest.raises(ValueError):
         ItemItemRecommender().fit(interactions([{0: 1.0}, {1: bad}], 3))
+
+
+@pytest.mark.task(taskno=1)
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.int8])
+def test_a_negative_count_in_an_integer_matrix_is_rejected(dtype):
+    # A count matrix with a -1 (a "thumbs down" logged as a negative count): integers cannot be NaN,
+    # but they can be negative, and a negative value is refused whatever the matrix's dtype.
+    counts = sparse.csr_array(np.array([[1, 0, 2], [0, -1, 1]], dtype=dtype))
+    with pytest.raises(ValueError):
+        ItemItemRecommender().fit(counts)
 
 
 @pytest.mark.task(taskno=1)

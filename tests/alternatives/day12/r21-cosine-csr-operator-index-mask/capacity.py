@@ -1,0 +1,60 @@
+"""Back-of-envelope capacity planning."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+SECONDS_PER_DAY = 86_400
+
+
+def _positive(name, value):
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
+    _positive("requests_per_day", requests_per_day)
+    if not (math.isfinite(peak_to_mean) and peak_to_mean >= 1):
+        raise ValueError("peak_to_mean must be >= 1")
+    return requests_per_day / SECONDS_PER_DAY * peak_to_mean
+
+
+def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
+    _positive("p99_target_ms", p99_target_ms)
+    hops = list(other_hops_ms)
+    for hop in hops:
+        if not (math.isfinite(hop) and hop >= 0):
+            raise ValueError(f"hop must be >= 0, got {hop!r}")
+    budget = p99_target_ms - sum(hops)
+    if not budget > 0:
+        raise ValueError("the other hops spend the whole budget")
+    return budget
+
+
+def replica_qps(workers: int, mean_latency_ms: float) -> float:
+    if not (math.isfinite(workers) and workers >= 1 and workers == int(workers)):
+        raise ValueError("workers must be a whole number >= 1")
+    _positive("mean_latency_ms", mean_latency_ms)
+    return workers * 1000 / mean_latency_ms
+
+
+def replicas_needed(
+    peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2
+) -> int:
+    _positive("peak_qps", peak_qps)
+    _positive("qps_per_replica", qps_per_replica)
+    if not (math.isfinite(headroom) and 0 <= headroom < 1):
+        raise ValueError("headroom must be in [0, 1)")
+    if not (math.isfinite(min_replicas) and min_replicas >= 1 and min_replicas == int(min_replicas)):
+        raise ValueError("min_replicas must be a whole number >= 1")
+    return max(int(min_replicas), math.ceil(peak_qps / (qps_per_replica * (1 - headroom))))
+
+
+def storage_bytes(
+    events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3
+) -> int:
+    for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
+                        ("retention_days", retention_days), ("replication", replication)):
+        _positive(name, value)
+    return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
