@@ -235,6 +235,21 @@ def test_a_rejected_stage_leaves_none_of_its_dependencies_behind():
 
 
 @pytest.mark.task(taskno=1)
+def test_a_rejected_duplicate_keeps_the_first_stage_in_its_place():
+    pipeline = Pipeline()
+    pipeline.add_stage("ingest", lambda: "rows")
+    pipeline.add_stage("audit", lambda: "log")
+    pipeline.add_stage("train", lambda *, ingest: f"model({ingest})", depends_on=["ingest"])
+    with pytest.raises(ValueError):
+        pipeline.add_stage("ingest", lambda: "other rows")
+    assert pipeline.execution_order() == ["ingest", "audit", "train"], (
+        "'ingest' was added first and the rejected second 'ingest' changes nothing, also not its place in "
+        "the add order the tie rule uses: 'ingest' still goes before 'audit'; "
+        f"got {pipeline.execution_order()}"
+    )
+
+
+@pytest.mark.task(taskno=1)
 def test_a_dependency_listed_twice_counts_once():
     pipeline = Pipeline()
     pipeline.add_stage("train", lambda *, ingest: ingest + 1, depends_on=["ingest", "ingest"])
@@ -486,6 +501,51 @@ def test_adding_the_missing_dependency_gives_the_pipeline_an_order():
 
 
 @pytest.mark.task(taskno=2)
+def test_a_stage_added_after_an_order_was_computed_is_checked_like_the_others():
+    recorder = Recorder()
+    pipeline = build([("ingest", []), ("train", ["ingest"])], recorder)
+    assert pipeline.execution_order() == ["ingest", "train"], "two stages, in dependency order"
+    pipeline.run()
+    pipeline.add_stage("deploy", recorder.stage("deploy"), depends_on=["train", "model_registry"])
+    with pytest.raises(ValueError) as error:
+        pipeline.execution_order()
+        pytest.fail(
+            "'deploy' was added after the order was computed and needs 'model_registry', which does not exist: "
+            "execution_order() should raise ValueError, not extend the earlier order"
+        )
+    assert "model_registry" in str(error.value), (
+        f"the error should name the unknown dependency 'model_registry'; it said: {error.value}"
+    )
+    calls_before = recorder.called()
+    with pytest.raises(ValueError):
+        pipeline.run()
+        pytest.fail("run() should raise ValueError: 'deploy' depends on the unknown 'model_registry'")
+    assert recorder.called() == calls_before, (
+        "run() must raise before calling any stage when a stage added since the last run has an unknown "
+        f"dependency; calls were {recorder.called()}"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_an_unknown_dependency_added_after_a_cycle_error_is_named():
+    recorder = Recorder()
+    pipeline = build([("fit_model", ["tune_hparams"]), ("tune_hparams", ["fit_model"])], recorder)
+    with pytest.raises(ValueError):
+        pipeline.execution_order()
+        pytest.fail("'fit_model' and 'tune_hparams' depend on each other, so execution_order() should raise")
+    pipeline.add_stage("report", recorder.stage("report"), depends_on=["feature_store_v2"])
+    for call in (pipeline.execution_order, pipeline.run):
+        with pytest.raises(ValueError) as error:
+            call()
+        assert "feature_store_v2" in str(error.value), (
+            f"{call.__name__}() should name the unknown dependency 'feature_store_v2' of the stage added after "
+            "the cycle error: errors are not remembered, every call checks the stages as they are now; "
+            f"it said: {error.value}"
+        )
+    assert recorder.called() == [], f"no stage may be called; calls were {recorder.called()}"
+
+
+@pytest.mark.task(taskno=2)
 @given(dags(max_stages=6))
 def test_order_matches_a_brute_force_reference(stages):
     expected = brute_force_order(stages)
@@ -691,6 +751,32 @@ def test_any_callable_can_be_a_stage():
     assert report.outputs["bundle"] == {"scaled": [10, 20, 30], "shifted": [2, 3, 4]}, (
         f"'bundle' is dict(scaled=..., shifted=...); outputs were {report.outputs}"
     )
+
+
+@pytest.mark.task(taskno=3)
+def test_a_failing_stage_may_be_any_callable():
+    class Gate:
+        def __call__(self, **inputs):
+            raise QualityGateFailed("accuracy below baseline")
+
+        def check(self, **inputs):
+            raise QualityGateFailed("no labels")
+
+    pipeline = Pipeline()
+    pipeline.add_stage("ingest", functools.partial(int, "not a number"))
+    pipeline.add_stage("evaluate", Gate())
+    pipeline.add_stage("labels", Gate().check)
+    pipeline.add_stage("report", functools.partial(dict, status="done"))
+    pipeline.add_stage("train", lambda **inputs: "model", depends_on=["ingest"])
+    report = pipeline.run()
+    assert (list(report.succeeded), list(report.failed), list(report.skipped)) == (
+        ["report"], ["ingest", "evaluate", "labels"], ["train"]
+    ), (
+        "a functools.partial, an object with __call__ and a bound method that raise have failed like any "
+        "stage (they have no __name__, so the runner must not need one); 'train' is skipped and 'report' "
+        f"still runs; got {report}"
+    )
+    assert report.outputs == {"report": {"status": "done"}}, f"only 'report' succeeded; outputs were {report.outputs}"
 
 
 @pytest.mark.task(taskno=3)
@@ -902,6 +988,31 @@ def test_any_exception_from_a_stage_is_a_failure(error):
     assert calls == [((), {"ingest": ("output of", "ingest")})], (
         f"a stage that raises {type(error).__name__} is called once, with its inputs as keyword arguments, "
         f"and never again in the same run; calls were {calls}"
+    )
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.timeout(10)  # a walk over every path never ends; the runner needs milliseconds
+def test_a_densely_connected_pipeline_is_ordered_and_run_without_walking_every_path():
+    # 30 steps of 3 stages, each depending on all 3 stages of the step before: 3**29 upstream paths
+    # end at every stage of the last step, so a runner that walks each path again never finishes.
+    steps = [[f"step{k:02d}_{i}" for i in range(3)] for k in range(30)]
+    pipeline = Pipeline()
+    previous = []
+    for step in steps:
+        for name in step:
+            pipeline.add_stage(name, lambda **inputs: sorted(inputs), depends_on=previous)
+        previous = step
+    names = [name for step in steps for name in step]
+    assert pipeline.execution_order() == names, (
+        f"each step's three stages go in add order after the step before; got {pipeline.execution_order()}"
+    )
+    report = pipeline.run()
+    assert list(report.succeeded) == names and not report.failed and not report.skipped, (
+        f"every stage of the 90 should succeed, in add order; got {report}"
+    )
+    assert report.outputs["step29_2"] == steps[28], (
+        f"'step29_2' should be called with the outputs of the three stages of step 28; got {report.outputs['step29_2']}"
     )
 
 
