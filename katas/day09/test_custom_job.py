@@ -77,6 +77,14 @@ def test_base_output_directory_becomes_the_job_gcs_destination():
         "base_output_directory should become job_spec.base_output_directory.output_uri_prefix")
 
 
+@pytest.mark.parametrize("uri", ["s3://my-bucket/out", "gs:/my-bucket/out", "gs://My-Bucket/out"])
+def test_a_python_package_job_checks_its_base_output_directory_too(uri, value_error_naming):
+    # The output directory belongs to the job, whichever way its pool runs: a package job is no exception.
+    with value_error_naming("base_output_directory"):
+        job(image_uri=EXECUTOR, package_uris=["gs://my-bucket/trainer.tar.gz"], python_module="trainer.task",
+            base_output_directory=uri)
+
+
 def test_no_base_output_directory_leaves_the_field_unset():
     spec = job().custom_job.job_spec
     assert "base_output_directory" not in spec, "base_output_directory should be unset when none is given"
@@ -159,7 +167,8 @@ def test_display_names_of_1_to_128_characters_are_accepted(name):
                                  "/tmp/out", "GS://my-bucket/out", "gs://My-Bucket/out", "",
                                  "gs://ab/out", "gs://" + "b" * 64 + "/out", "gs://my-bucket-/out",
                                  "gs://-my-bucket/out", "gs://my.bucket./out", "gs://my-bucket\n",
-                                 "gs://_my-bucket/out", "gs://my-bucket_/out"])
+                                 "gs://_my-bucket/out", "gs://my-bucket_/out", "gs://bucket\u0661/out",
+                                 "gs://b\u00fccket/out", "gs://\u0661\u0662\u0663/out"])
 def test_a_base_output_directory_outside_cloud_storage_is_rejected(uri, value_error_naming):
     with value_error_naming("base_output_directory"):
         job(base_output_directory=uri)
@@ -182,8 +191,9 @@ def test_cloud_storage_uris_are_accepted(uri):
 
 @pytest.mark.parametrize("uris", [["dist/trainer-0.1.tar.gz"], ["gs://my-bucket/trainer-0.1.tar.gz", "dist/utils-0.1.tar.gz"],
                                   ["gs:/my-bucket/trainer-0.1.tar.gz"], ["gs://My-Bucket/trainer-0.1.tar.gz"],
-                                  ["gs://ab/trainer-0.1.tar.gz"]],
-                         ids=["only-package", "second-package", "single-slash", "uppercase-bucket", "2-character-bucket"])
+                                  ["gs://ab/trainer-0.1.tar.gz"], ["gs://bucket\u0661/trainer-0.1.tar.gz"]],
+                         ids=["only-package", "second-package", "single-slash", "uppercase-bucket", "2-character-bucket",
+                              "non-ascii-digit-in-bucket"])
 def test_a_package_outside_cloud_storage_is_rejected(uris, value_error_naming):
     with value_error_naming("package_uris"):
         job(image_uri=EXECUTOR, package_uris=uris, python_module="trainer.task")

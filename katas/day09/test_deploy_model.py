@@ -174,6 +174,8 @@ def test_a_malformed_endpoint_is_rejected(endpoint, value_error_naming):
     "projects/my-project/locations/us-central1/models/fraud_Model",
     "projects/my-project/locations/us-central1/models/fraud\u00e9",
     MODEL + "@prod-V2",
+    "projects/my-project/locations/us-central1/models/" + "m" * 64,
+    "projects/my-project/locations/us-central1/models/-fraud",
 ])
 def test_a_malformed_model_is_rejected(model, value_error_naming):
     with value_error_naming("model"):
@@ -254,6 +256,7 @@ def test_a_display_name_outside_1_to_128_characters_is_rejected(name, value_erro
     {"fraud-v1": 100},
     {"": 100},
     {"12345678901": 100},
+    {"00000000042": 100},
     {"0": True, "1111": 99},
     {"0": 100.0},
     {"0": "100"},
@@ -261,7 +264,7 @@ def test_a_display_name_outside_1_to_128_characters_is_rejected(name, value_erro
     {" 1111": 100},
     {"\u0661\u0662\u0663\u0664": 100},
     [("0", 100)],
-], ids=["empty", "adds-to-95", "negative", "negative-with-every-share-below-100", "minus-one-share", "fractions", "int-key", "name-key", "empty-key", "11-digit-id",
+], ids=["empty", "adds-to-95", "negative", "negative-with-every-share-below-100", "minus-one-share", "fractions", "int-key", "name-key", "empty-key", "11-digit-id", "11-digit-key-with-leading-zeros",
         "bool-share", "whole-float", "string-share", "key-with-newline", "key-with-space", "non-ascii-digits", "a-list"])
 def test_a_bad_traffic_split_is_rejected(split, value_error_naming):
     with value_error_naming("traffic_split"):

@@ -94,6 +94,25 @@ def test_a_list_of_pools_is_kept_in_order():
         "baseOutputDirectory.outputUriPrefix should be parsed")
 
 
+@pytest.mark.parametrize(("machine", "gpu", "count"), [
+    ("a2-highgpu-1g", "NVIDIA_TESLA_A100", 1),
+    ("g2-standard-24", "NVIDIA_L4", 2),
+    ("a3-highgpu-8g", "NVIDIA_H100_80GB", 8),
+])
+def test_an_accelerator_optimized_machine_in_a_config_is_accepted(machine, gpu, count):
+    data = config()
+    data["workerPoolSpecs"]["machineSpec"] = {"machineType": machine, "acceleratorType": gpu,
+                                              "acceleratorCount": count}
+    try:
+        spec = custom_job_spec_from_gcloud(data)
+    except ValueError as exc:
+        pytest.fail(f"{machine} with {count} x {gpu} is in the README's table; the config was rejected: {exc}",
+                    pytrace=False)
+    parsed = spec.worker_pool_specs[0].machine_spec
+    assert (parsed.machine_type, parsed.accelerator_type.name, parsed.accelerator_count) == (machine, gpu, count), (
+        "the parsed machine, accelerator and count should be kept as written")
+
+
 def test_the_callers_config_is_not_changed():
     original = config()
     untouched = copy.deepcopy(original)
@@ -121,7 +140,8 @@ def test_a_value_of_the_wrong_type_is_a_value_error():
         custom_job_spec_from_gcloud(data)
 
 
-@pytest.mark.parametrize("text", ["", "- machineSpec: {machineType: n1-standard-4}"], ids=["empty-file", "a-list"])
+@pytest.mark.parametrize("text", ["", "- machineSpec: {machineType: n1-standard-4}", "42", "true", "n1-standard-4"],
+                         ids=["empty-file", "a-list", "a-number", "a-boolean", "a-string"])
 def test_a_config_that_is_not_a_mapping_is_a_value_error(text):
     with pytest.raises(ValueError):
         custom_job_spec_from_gcloud(yaml.safe_load(text))

@@ -81,11 +81,43 @@ def test_a_cpu_machine_needs_no_accelerator(machine):
     assert spec.accelerator_count == 0, "no accelerator means an accelerator_count of 0"
 
 
+@pytest.mark.parametrize("family", ["e2", "n2", "n2d"])
+@pytest.mark.parametrize("shape", ["standard", "highmem", "highcpu"])
+def test_every_cpu_family_and_shape_in_the_readme_table_is_accepted(family, shape):
+    # The README's table is the allowlist: e2-, n2- and n2d- each with standard, highmem and highcpu (c2 is left
+    # out here: Compute Engine offers only c2-standard, so refusing the other c2 shapes is no mistake).
+    machine = f"{family}-{shape}-16"
+    try:
+        spec = machine_spec(machine_type=machine)
+    except ValueError as exc:
+        pytest.fail(f"the README's table allows {machine} without an accelerator, but it was rejected: {exc}",
+                    pytrace=False)
+    assert spec.machine_type == machine, "machine_type should be carried over unchanged"
+
+
 def test_the_accelerator_may_be_given_as_the_enum_member():
     spec = machine_spec(machine_type="n1-standard-8", accelerator_type=Accelerator.NVIDIA_TESLA_T4,
                         accelerator_count=2)
     assert spec.accelerator_type == Accelerator.NVIDIA_TESLA_T4, "an AcceleratorType member should be accepted"
     assert spec.accelerator_count == 2, "accelerator_count should be carried over"
+
+
+@pytest.mark.parametrize(("machine", "name", "count"), [
+    ("a2-highgpu-2g", "NVIDIA_TESLA_A100", 2),
+    ("a2-ultragpu-1g", "NVIDIA_A100_80GB", 1),
+    ("a3-highgpu-8g", "NVIDIA_H100_80GB", 8),
+    ("g2-standard-24", "NVIDIA_L4", 2),
+])
+def test_an_accelerator_optimized_machine_takes_its_gpu_as_the_enum_member(machine, name, count):
+    # A member is what a parsed gcloud config (task 4) carries: it must work for every machine, not only N1.
+    gpu = Accelerator[name]
+    try:
+        spec = machine_spec(machine_type=machine, accelerator_type=gpu, accelerator_count=count)
+    except ValueError as exc:
+        pytest.fail(f"{machine} comes with {gpu.name}; given as the AcceleratorType member it was rejected: {exc}",
+                    pytrace=False)
+    assert (spec.accelerator_type, spec.accelerator_count) == (gpu, count), (
+        f"{machine} with {count} x {gpu.name} given as the enum member should be carried over unchanged")
 
 
 @pytest.mark.parametrize("machine", ["e2-standard-4", "n1-standard-8"])
@@ -146,6 +178,9 @@ def test_an_accelerator_optimized_machine_without_its_gpu_is_rejected(machine, v
     ("e2-standard-4", None, 0.0),
     ("n1-standard-8", "ACCELERATOR_TYPE_UNSPECIFIED", 2),
     ("e2-standard-4", Accelerator.ACCELERATOR_TYPE_UNSPECIFIED, 1),
+    ("e2-standard-4", None, None),
+    ("n1-standard-8", None, None),
+    ("n1-standard-8", "NVIDIA_TESLA_T4", None),
 ])
 def test_a_wrong_accelerator_count_is_rejected(machine, gpu, count, value_error_naming):
     with value_error_naming("accelerator_count"):
