@@ -7,7 +7,8 @@ Contract (the tests check exactly this):
   `remove_node(node)` (absent: KeyError).
 - `get_node(key)` returns the node that owns `key`; an empty ring raises LookupError.
 - `nodes` is the set of node names, a copy (safe to loop over while adding or removing nodes).
-- Placement is the same in every process: do not use the built-in `hash()`.
+- Placement is the same in every process: do not use the built-in `hash()`. Positions are wide
+  enough (64 bits is usual) that points of different nodes practically never share one.
 - Adding a node moves keys only onto it; removing one moves only its own keys.
 """
 

@@ -6,7 +6,8 @@ Contract (the tests check exactly this):
 - `put(key, value)` inserts or updates, makes the key the most recently used, and
   evicts the least recently used key when the cache grows past its capacity.
 - `len(cache)` counts entries; `key in cache` answers without touching recency.
-- Every operation is O(1), `in` and eviction too: no scanning or copying of all keys.
+- Every operation is O(1), `in` and eviction too: no scanning or copying of all keys
+  (not even inside a builtin such as `min()`).
 """
 
 from __future__ import annotations

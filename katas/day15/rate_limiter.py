@@ -7,7 +7,7 @@ Contract (the tests check exactly this):
   count, every stretch of time exactly once), never beyond `capacity`.
 - `consume(tokens=1)` takes all the tokens and returns True, or takes none and
   returns False. tokens <= 0 (or NaN) raises ValueError; more than `capacity` returns False.
-  Compare the exact count: 0.99999 tokens are not enough for 1.
+  Compare the exact count, with no tolerance: 0.99999 (or 1 - 2**-52) tokens are not enough for 1.
 - `get_available_tokens()` returns the current (fractional) number of tokens.
 - Safe to share between threads: concurrent consumers never get more than the bucket holds.
 """

@@ -189,6 +189,22 @@ def test_two_nodes_whose_names_extend_each_other_split_the_keys_evenly():
     )
 
 
+def test_points_of_different_nodes_practically_never_share_a_position():
+    # 60,000 points: on a ring of 16-bit positions (65,536 of them) most points share a position with
+    # a point of another node, and a tie always goes the same way (to the smaller name, or to the node
+    # added first), so that node takes far more than its share. 64-bit positions never tie in practice.
+    nodes = ["node-a", "node-b", "node-c"]
+    ring = ConsistentHashRing(nodes, vnodes=20_000)
+    load = Counter(placement(ring).values())
+    mean = len(KEYS) / len(nodes)
+    shares = {node: round(load[node] / mean, 2) for node in nodes}
+    assert all(0.9 <= share <= 1.1 for share in shares.values()), (
+        f"with 20,000 virtual nodes each, each of 3 nodes should hold a third of the keys (within 10 %), but "
+        f"they hold {shares} times a third: do points of different nodes land on the same position? Use "
+        "positions wide enough (64 bits) that they practically never do"
+    )
+
+
 def test_with_one_point_each_the_nodes_form_one_circle():
     # One point per node: removing a node hands its keys to the next node clockwise, its
     # neighbour. On a circle every node is the neighbour of exactly one other node, including

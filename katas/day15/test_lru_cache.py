@@ -1,6 +1,7 @@
 """Task 1: the LRU cache. Read these tests as the specification."""
 
 import sys
+import time
 import tracemalloc
 from collections import OrderedDict
 
@@ -317,6 +318,28 @@ def test_an_evicting_put_after_many_reads_is_still_constant_time():
         f"after 10,000 reads of a 2-entry cache, a put that evicts ran {busy_lines} lines of lru_cache.py "
         f"(in a fresh cache: {fresh_lines}): reads must not leave work for a later eviction (such as a log of "
         "every use whose stale entries eviction then skips); every operation should be O(1) on its own"
+    )
+
+
+def test_evicting_puts_into_a_large_cache_do_not_scan_the_entries():
+    # A scan for the oldest entry can hide inside a C builtin: `min()` over a dict of use counters
+    # hashes none of the keys, runs no line of lru_cache.py and allocates nothing, so the counting
+    # tests above cannot see it. This one gives 10,000 evicting puts into a cache of 200,000 entries
+    # 3 s of this thread's CPU time (a busy machine does not shorten it): hundreds of times what O(1)
+    # evictions need, far too little for a scan each.
+    size, puts = 200_000, 10_000
+    cache = _filled(size)
+    done, budget = 0, time.thread_time() + 3.0
+    while done < puts and time.thread_time() < budget:
+        for i in range(done, done + 100):
+            cache.put(-1 - i, i)
+        done += 100
+    assert len(cache) == size, "every put of a new key into a full cache should evict exactly one entry"
+    assert done >= puts, (
+        f"only {done} of {puts} puts of new keys into a full cache of {size:,} entries finished within 3 s of CPU "
+        "time, in which O(1) evictions finish many times over: finding the least recently used key must not "
+        "scan the entries, not even inside a builtin (`min()` over the use counters is a scan too); take the "
+        "first key of an ordered dict, or the tail of a linked list"
     )
 
 

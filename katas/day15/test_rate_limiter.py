@@ -117,6 +117,19 @@ def test_a_request_a_trillionth_of_a_token_short_is_refused():
     )
 
 
+def test_a_request_the_last_float_step_short_is_refused():
+    clock = FakeClock(start=0.0)
+    bucket = TokenBucketRateLimiter(1, 1, clock=clock)
+    assert bucket.consume(1), "a full bucket of 1 should give 1 token"
+    short = 1 - 2**-52  # 0.9999999999999998: exact in floats, two float steps below 1
+    clock.advance(short)
+    assert bucket.consume(1) is False, (
+        f"after {short!r} s at 1 token/s the bucket holds {short!r} tokens, less than 1: compare the exact count "
+        "with no tolerance at all (even `tokens + 1e-15 >= 1` grants a token the bucket does not hold)"
+    )
+    assert bucket.get_available_tokens() == pytest.approx(short), "a refused request must leave the tokens in place"
+
+
 def test_fractional_tokens_can_be_consumed(clock):
     bucket = TokenBucketRateLimiter(1, 1, clock=clock)
     assert bucket.consume(0.5) and bucket.consume(0.5), "two halves of a 1-token bucket should both succeed"
