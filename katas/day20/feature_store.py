@@ -9,8 +9,9 @@ Contract (the tests check exactly this; README task 2 says it in full):
   `event_ts` is older than the stored one is ignored (returns False, changes nothing, TTL
   included); otherwise it replaces the whole stored set (returns True). Every key the
   store writes starts with `prefix` and expires `ttl_s` after the last accepted write.
-  Atomic: concurrent writers never leave an older set in place of a newer one. Times are
-  compared exactly (real epoch times, fractions included); the URL's /db is used; writes
+  Atomic: concurrent writers never leave an older set in place of a newer one; one store may
+  be shared by many threads. Times are compared exactly, to the last bit of the float (real
+  epoch times, fractions included); the URL's /db is used; writes
   keep working after Redis restarts and forgets its loaded scripts.
 - `read(card_id) -> dict[str, float] | None`: the last accepted set, values as floats;
   None when there is none (never written, or expired).

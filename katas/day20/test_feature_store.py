@@ -246,6 +246,18 @@ def test_event_times_are_compared_below_the_millisecond(store):
 
 
 @pytest.mark.redis
+def test_event_times_one_float_step_apart_are_told_apart(store):
+    t0 = 1_700_000_000.0
+    step = math.ulp(t0)  # 2 ** -22 s, about 0.24 microseconds: the next float after t0 is t0 + step
+    store.write("c1", {"count": 2}, event_ts=t0 + 2 * step)
+    assert store.write("c1", {"count": 1}, event_ts=t0 + step) is False, (
+        f"event_ts t0 + {step} is older than the stored t0 + {2 * step}: ignored. Times are compared exactly, "
+        "to the last bit of the float: send repr(float(ts)), never a fixed number of decimals such as "
+        "f'{ts:.6f}' (microseconds), which makes these two times equal")
+    assert store.read("c1") == {"count": 2.0}, "the newer set (t0 + 2 steps) must still be stored"
+
+
+@pytest.mark.redis
 def test_event_ts_may_be_an_int(store):
     assert store.write("c1", {"count": 5}, event_ts=200) is True, "event_ts is a number: an int is accepted"
     assert store.write("c1", {"count": 1}, event_ts=199) is False, "an int event_ts older than the stored one is ignored"
@@ -362,6 +374,38 @@ def test_concurrent_writers_never_move_a_card_back_in_time(redis_server):
         f"sets {went_back[:3]} ((written t, read back), {len(went_back)} in all): a writer compared with a stale "
         "stored time and overwrote a newer set. Compare and write in one atomic step (a Lua script, or "
         "WATCH the key before reading it, then MULTI/EXEC)")
+
+
+@pytest.mark.redis
+def test_threads_sharing_one_store_never_move_a_card_back_in_time(redis_server):
+    errors: list[BaseException] = []
+    went_back: list[tuple[int, float]] = []
+
+    def writer(shared: OnlineFeatureStore, first: int) -> None:
+        try:
+            for ts in range(first, 400, 4):  # four threads, interleaved times, one store object between them
+                shared.write("c1", {"count": ts}, event_ts=float(ts))
+                now = shared.read("c1")["count"]
+                if now < ts:
+                    went_back.append((ts, now))
+        except Exception as error:  # reported below
+            errors.append(error)
+
+    with OnlineFeatureStore(redis_server.url, timeout_s=5) as shared:
+        threads = [threading.Thread(target=writer, args=(shared, i)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(20)
+        final = shared.read("c1")
+    assert not errors, (
+        "one store used by four threads at once (as a threaded scoring service does) must keep working: the "
+        f"writes and reads failed with {errors[:3]!r} ({len(errors)} in all). Keep no per-call state on the "
+        "store object (a pipeline, a WATCHed connection): take a fresh pipeline per write, or use the client's "
+        "connection pool")
+    assert not went_back and final == {"count": 399.0}, (
+        f"threads sharing one store read back older sets {went_back[:3]} ((written t, read back)) or left "
+        f"{final} instead of the newest set (count 399)")
 
 
 # --- time to live -------------------------------------------------------------------------------

@@ -144,6 +144,19 @@ def test_stored_features_of_zero_are_used_as_they_are():
         f"got {model.rows}")
 
 
+def test_a_stored_count_or_merchant_count_of_zero_is_used_as_it_is():
+    model = Answers(0.1)
+    decision, _ = scored(model, window(count=0, total_amount=0.0, max_amount=0.0, distinct_merchants=0),
+                         ev(amount=20.0), velocity_count=1, testing_merchants=1)
+    assert model.rows == [[20.0, 0.0, 0.0, 0.0, 0.0]], (
+        "a stored count of 0 and distinct_merchants of 0 are values like any other: the model sees them as "
+        "stored, never replaced by the one-event window's 1 (`stored or 1` treats 0 as missing); "
+        f"got {model.rows}")
+    assert set(decision.reasons) == set(), (
+        "with count 0 and distinct_merchants 0 stored, velocity (velocity_count=1) and card_testing "
+        f"(testing_merchants=1) do not fire; got {decision.reasons}")
+
+
 def test_without_stored_features_the_event_is_its_own_window():
     model = Answers(0.1)
     store = FakeStore()
@@ -377,13 +390,42 @@ class AnswersInFloat32(Answers):
         return super().predict_proba(X).astype(np.float32)
 
 
-@pytest.mark.parametrize("model", [AnswersInLists(0.25), AnswersInFloat32(0.25)], ids=["lists", "float32"])
-def test_any_answer_indexable_as_0_1_holding_a_number_is_used(model):
+class AnswersInInts:
+    """Answers hard 0/1 labels as ints (plain lists or an int64 array), as a rule-based model may."""
+
+    def __init__(self, label: int, as_array: bool) -> None:
+        self.label, self.as_array = label, as_array
+
+    def predict_proba(self, X):
+        answer = [[1 - self.label, self.label] for _ in X]
+        return np.array(answer, dtype=np.int64) if self.as_array else answer
+
+
+@pytest.mark.parametrize("model, p", [
+    (AnswersInLists(0.25), 0.25), (AnswersInFloat32(0.25), 0.25),
+    (AnswersInInts(1, as_array=False), 1.0), (AnswersInInts(0, as_array=False), 0.0),
+    (AnswersInInts(1, as_array=True), 1.0),
+], ids=["lists", "float32", "int-lists-1", "int-lists-0", "int64-array"])
+def test_any_answer_indexable_as_0_1_holding_a_number_is_used(model, p):
     decision, scorer = scored(model)
-    assert decision.source == "model" and decision.score == pytest.approx(0.25), (
+    assert decision.source == "model" and decision.score == pytest.approx(p), (
         "the probability is answer[0][1], whether the answer is a numpy array or plain lists and whatever real "
-        f"number type it holds (here 0.25); got {decision}")
+        f"number type it holds (a float, a float32, an int 0 or 1: here {p!r}); convert it with float(), never "
+        f"accept only float types; got {decision}")
     assert scorer.model_fallbacks == 0, f"a valid answer is no fallback; got {scorer.model_fallbacks}"
+
+
+@pytest.mark.parametrize("model, features", [(Answers(0.3), QUIET), (Raises(0.5), window(count=9)),
+                                            (Raises(0.5), QUIET)], ids=["model", "rule-fired", "no-rule"])
+def test_a_decision_is_an_immutable_value_with_a_float_score(model, features):
+    decision, _ = scored(model, features)
+    assert type(decision.score) is float, (
+        "Decision.score is a float: the model's probability as a Python float, or the rule score 1.0 or 0.0 "
+        f"(never the int 1 or 0, nor a numpy scalar); got {decision.score!r} ({type(decision.score).__name__})")
+    assert isinstance(decision.reasons, frozenset), (
+        "Decision.reasons is a frozenset, as the stub's dataclass says: a decision is an immutable value (it "
+        f"is logged, compared and hashed), so a mutable set or list does not do; got {decision.reasons!r}")
+    assert hash(decision) == hash(decision), "a frozen Decision holding a frozenset is hashable"
 
 
 @pytest.mark.parametrize("p", [0.0, 1.0])

@@ -181,6 +181,19 @@ def test_refunds_are_negative_amounts_and_count_like_any_other():
         f"amounts -20.0 and -5.0 (refunds): the largest is -5.0, the total -25.0; got {features_of(got)}")
 
 
+def test_a_burst_of_thousands_of_events_on_one_card_is_counted_in_full():
+    windows = SlidingWindowFeatures(3600, 0)
+    burst = 3_000  # a card-testing bot: thousands of charges on one card inside one window
+    for i in range(burst):
+        got = windows.process(ev("bot", 1000 + i * 0.5, amount=1.0, merchant=f"m{i % 50}"))
+    assert features_of(got) == {"count": burst, "total_amount": pytest.approx(float(burst)), "max_amount": 1.0,
+                                "distinct_merchants": 50}, (
+        f"all {burst} events of the card fall in the last event's window (a 1,500 s span, window 3600 s): every "
+        "one of them counts. Memory is bounded by the watermark and the window, never by a cap on events per "
+        f"card, which would hide exactly the bursts fraud detection is for; got {features_of(got)}")
+    assert windows.state_size() == burst, f"all {burst} events can still be seen; got {windows.state_size()}"
+
+
 def test_amounts_and_times_may_be_ints():
     windows = SlidingWindowFeatures(60, 0)
     windows.process(ev("a", 100, 3))
@@ -334,6 +347,22 @@ def test_an_event_without_a_key_raises_key_error_naming_it(missing):
     del event[missing]
     with pytest.raises(KeyError, match=missing):
         windows.process(event)
+
+
+@pytest.mark.parametrize("missing", ["card_id", "amount", "merchant"])
+def test_an_on_time_event_without_a_key_changes_nothing(missing):
+    windows = SlidingWindowFeatures(60, 0)
+    windows.process(ev("a", 100, amount=1.0))
+    event = ev("a", 110, amount=2.0)  # newer than anything seen: it would move the watermark if accepted
+    del event[missing]
+    with pytest.raises(KeyError, match=missing):
+        windows.process(event)
+    assert windows.state_size() == 1, (
+        f"an event without {missing!r} is rejected and must not be held; got state_size() {windows.state_size()}")
+    got = windows.process(ev("a", 100, amount=4.0))
+    assert got is not None and features_of(got)["count"] == 2, (
+        f"an event without {missing!r} must not move the watermark (to 110) nor count in a window: check all four "
+        f"keys before touching any state; got {got}")
 
 
 @pytest.mark.parametrize("missing", ["card_id", "amount", "merchant"])

@@ -12,7 +12,7 @@ Contract (the tests check exactly this):
   returns None. An event exactly at the watermark is not late.
 - Otherwise the event is accepted and `process` returns the card's features as of the
   event's own time over the accepted events with `ts` in `(ts - window_s, ts]`, itself
-  included: `count`, `total_amount`, `max_amount`, `distinct_merchants`, in a new dict
+  included, however many (no cap per card): `count`, `total_amount`, `max_amount`, `distinct_merchants`, in a new dict
   each call (a kept result never changes).
 - `state_size()` is the number of events held: after every call exactly the accepted
   events with `ts > watermark - window_s`; a card with no event left is forgotten.
