@@ -173,6 +173,10 @@ def test_min_equal_to_max_pins_the_count():
     ((3, 0.0, -10.0, 1, 10), "negative target_value, even with no load"),
     ((3, -100.0, -100.0, 1, 10), "negative current_value and target_value, even though their ratio is 1"),
     ((3, -50.0, 100.0, 1, 10, 2.0), "negative current_value, even inside a band wide enough to hold its ratio"),
+    ((0, 50.0, 100.0, 4, 4), "current_replicas below 1, even when min_replicas == max_replicas pins the answer"),
+    ((3, 50.0, -10.0, 4, 4), "negative target_value, even when min_replicas == max_replicas pins the answer"),
+    ((3, 50.0, 100.0, 0, 0), "min_replicas below 1, even when it equals max_replicas"),
+    ((3, 50.0, 100.0, 4, 4, -0.5), "negative tolerance, even when min_replicas == max_replicas pins the answer"),
 ])
 def test_rejects_impossible_arguments(args, why):
     with pytest.raises(ValueError):

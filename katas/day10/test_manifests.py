@@ -18,6 +18,15 @@ ALL = (DEPLOYMENT, HPA, PDB)
 SERVER_PORT = 8000  # the day-03 image serves on 0.0.0.0:8000 (day 04)
 MAX_CPU_REQUEST = 1  # cores, as on day 04: the tests' kind cluster is one node on your machine
 MIN_MEMORY = 16 * 2**20  # bytes, as on day 04
+# What all replicas may request together, as on day 04: a two-core kind node whose own pods reserve ~0.95 core.
+NODE_CPU, NODE_MEMORY = 1, 2 * 2**30
+MIN_START_S = 30  # seconds the probe that restarts a starting container must allow, as on day 04
+MOVING_TAGS = {"latest", "stable", "main", "master", "dev", "develop", "edge", "nightly", "head", "current",
+               "prod", "production", "staging", "stage", "canary", "snapshot", "unstable", "beta", "alpha",
+               "test", "testing", "trunk", "next", "release"}
+RELEASE_LABELS = ("app.kubernetes.io/version", "version", "helm.sh/chart")  # change with every release
+VERSION_VALUE = re.compile(r"[vV]?[0-9]+(?:\.[0-9]+)+(?:[-+_.][A-Za-z0-9.]+)*")  # 1.0.0, v2.3, 1.4.2-rc1
+DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
 
 
 def _only(report, kind, api_version, file):
@@ -42,6 +51,27 @@ def _containers(report):
     containers = (_spec(deployment).get("template") or {}).get("spec", {}).get("containers") or []
     assert containers, "the Deployment's pod template should run the model server container"
     return containers
+
+
+def _name(manifest):
+    return (manifest.doc.get("metadata") or {}).get("name")
+
+
+def _assert_name_accepted(manifest, file):
+    name = _name(manifest)
+    assert isinstance(name, str) and DNS_SUBDOMAIN.fullmatch(name), \
+        (f"the {manifest.kind}'s metadata.name in {file} is {name!r}: names are lowercase letters, digits, '-' "
+         "and '.' (model-server, not model_server or ModelServer), and the API server rejects any other")
+
+
+def _startup_allowance(probe):
+    """Seconds the kubelet waits for a probe before its failures restart the container (as on day 04)."""
+    probe = probe if isinstance(probe, dict) else {}
+    delay, failures, period = (probe.get(k, d) for k, d in
+                               (("initialDelaySeconds", 0), ("failureThreshold", 3), ("periodSeconds", 10)))
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (delay, failures, period)):
+        return None
+    return delay + (failures or 3) * (period or 10)  # the API server turns 0 into the default
 
 
 def _evictable(field, value, pods):
@@ -118,6 +148,72 @@ class TestDeployment:
                 (f"a required podAntiAffinity term keeps two replicas out of one {term.get('topologyKey')!r}: "
                  "on the tests' one-node cluster only one replica is ever scheduled and scaling adds none; "
                  "use preferredDuringSchedulingIgnoredDuringExecution to spread them")
+        for i, constraint in enumerate(c for c in pod.get("topologySpreadConstraints") or [] if isinstance(c, dict)):
+            if constraint.get("whenUnsatisfiable") != "DoNotSchedule":
+                continue
+            key, domains = constraint.get("topologyKey"), constraint.get("minDomains", 1)
+            assert key == "kubernetes.io/hostname", \
+                (f"topologySpreadConstraints[{i}] must spread over {key!r} (DoNotSchedule): a node without that "
+                 "label takes no pod at all, and the tests' kind node has no zone label; spread zones with "
+                 "whenUnsatisfiable: ScheduleAnyway, or spread over kubernetes.io/hostname")
+            assert not (isinstance(domains, int) and domains > 1), \
+                (f"topologySpreadConstraints[{i}] asks for minDomains {domains} (DoNotSchedule): on the tests' "
+                 "one-node cluster the second replica is never scheduled and scaling adds none; leave minDomains out")
+
+    def test_all_replicas_fit_one_small_node(self, manifest_report):
+        deployment = _only(manifest_report(DEPLOYMENT), "Deployment", "apps/v1", DEPLOYMENT)
+        replicas = _spec(deployment).get("replicas", 1)
+        if not isinstance(replicas, int) or isinstance(replicas, bool):
+            return  # test_runs_at_least_two_replicas reports it
+        containers = _containers(manifest_report(DEPLOYMENT))
+        for name, budget, shown in (("cpu", NODE_CPU, "one core"), ("memory", NODE_MEMORY, "2Gi")):
+            each = sum(quantity(((c.get("resources") or {}).get("requests") or {}).get(name)) or 0
+                       for c in containers)
+            assert replicas * each <= budget, \
+                (f"{replicas} replicas requesting {float(each):g} {name} each ask for more than {shown} together: "
+                 "the tests run every replica on one kind node of a small machine, whose own pods already "
+                 f"reserve almost a core, so some replicas would stay Pending for ever; keep replicas x "
+                 f"requests.{name} within {shown} (250m and 256Mi per pod are plenty)")
+
+    def test_image_is_pinned_not_a_moving_tag(self, manifest_report):
+        for container in _containers(manifest_report(DEPLOYMENT)):
+            image = str(container.get("image") or "")
+            if "@" in image:
+                continue  # a digest is pinned by definition
+            last = image.rsplit("/", 1)[-1]
+            tag = last.rsplit(":", 1)[1] if ":" in last else ""
+            parts = re.split(r"[-_.]", tag.lower())
+            assert tag.lower() not in MOVING_TAGS and "latest" not in parts, \
+                (f"the image {image!r} uses the tag {tag!r}, which moves with every build as :latest does: two "
+                 "pods may run different builds and a rollback cannot return to the old one; pin a version "
+                 "(1.0.0) or a digest, as on day 04")
+
+    def test_selector_leaves_out_the_release_version(self, manifest_report):
+        deployment = _only(manifest_report(DEPLOYMENT), "Deployment", "apps/v1", DEPLOYMENT)
+        selector = _spec(deployment).get("selector") or {}
+        match_labels = selector.get("matchLabels") if isinstance(selector.get("matchLabels"), dict) else {}
+        pairs = list(match_labels.items())
+        pairs += [(e.get("key"), v) for e in selector.get("matchExpressions") or [] if isinstance(e, dict)
+                  for v in (e.get("values") if isinstance(e.get("values"), list) else [None])]
+        moving = sorted({f"{k}={v}" for k, v in pairs
+                         if k in RELEASE_LABELS or (isinstance(v, str) and VERSION_VALUE.fullmatch(v))})
+        assert not moving, \
+            (f"spec.selector selects on {moving}, a version that changes with every release: the API server never "
+             "lets a Deployment's selector change, so the next release could not be applied (as on day 04); select "
+             "on the app's name and keep the version on the pod template only")
+
+    def test_liveness_gives_the_server_time_to_start(self, manifest_report):
+        for container in _containers(manifest_report(DEPLOYMENT)):
+            probe = "startupProbe" if isinstance(container.get("startupProbe"), dict) else "livenessProbe"
+            allowed = _startup_allowance(container.get(probe))
+            assert allowed is not None and allowed >= MIN_START_S, \
+                (f"{probe} restarts the container {allowed} s after it starts if the server is not answering yet "
+                 "(initialDelaySeconds + failureThreshold x periodSeconds): the day-03 server needs several "
+                 f"seconds to load, more on a busy machine and more while a scale-up starts pods, so allow at "
+                 f"least {MIN_START_S} s (as on day 04) or it is killed before it is up")
+
+    def test_name_is_one_the_api_server_accepts(self, manifest_report):
+        _assert_name_accepted(_only(manifest_report(DEPLOYMENT), "Deployment", "apps/v1", DEPLOYMENT), DEPLOYMENT)
 
     def test_pull_policy_lets_a_loaded_image_run(self, manifest_report):
         for container in _containers(manifest_report(DEPLOYMENT)):
@@ -213,6 +309,21 @@ class TestAutoscaler:
             (f"the CPU target should be a Utilization below 100 %, not {target}: "
              "headroom absorbs a spike while new pods start")
 
+    def test_a_utilization_target_sets_no_raw_value_beside_it(self, manifest_report):
+        hpa = _only(manifest_report(HPA), "HorizontalPodAutoscaler", "autoscaling/v2", HPA)
+        for i, metric in enumerate(m for m in _spec(hpa).get("metrics") or [] if isinstance(m, dict)):
+            source = metric.get("resource") or metric.get("containerResource") or {}
+            target = source.get("target") if isinstance(source, dict) else None
+            target = target if isinstance(target, dict) else {}
+            assert not ("averageUtilization" in target and "averageValue" in target), \
+                (f"spec.metrics[{i}] sets both averageUtilization ({target.get('averageUtilization')!r}) and "
+                 f"averageValue ({target.get('averageValue')!r}): the API server rejects the HPA (\"may not set "
+                 "both a target raw value and a target utilization\"); a Utilization target sets averageUtilization "
+                 "only")
+
+    def test_name_is_one_the_api_server_accepts(self, manifest_report):
+        _assert_name_accepted(_only(manifest_report(HPA), "HorizontalPodAutoscaler", "autoscaling/v2", HPA), HPA)
+
     def test_behavior_never_switches_a_direction_off(self, manifest_report):
         hpa = _only(manifest_report(HPA), "HorizontalPodAutoscaler", "autoscaling/v2", HPA)
         behavior = _spec(hpa).get("behavior") or {}
@@ -264,6 +375,9 @@ class TestDisruptionBudget:
         _only(report, "PodDisruptionBudget", "policy/v1", PDB)
         problems = report.problems_of("yaml", "schema")
         assert not problems, "the PodDisruptionBudget should match the Kubernetes 1.32 schema:\n" + explain(problems)
+
+    def test_name_is_one_the_api_server_accepts(self, manifest_report):
+        _assert_name_accepted(_only(manifest_report(PDB), "PodDisruptionBudget", "policy/v1", PDB), PDB)
 
     def test_selects_the_model_servers_pods(self, manifest_report):
         report = manifest_report(*ALL)
