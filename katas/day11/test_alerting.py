@@ -377,6 +377,33 @@ def test_two_managers_keep_their_own_incidents(clock):
 
 
 @pytest.mark.task(taskno=4)
+def test_two_managers_keep_their_own_cooldowns(clock):
+    # Two model servers, one manager each, both watching latency_ms.
+    first_notifier, second_notifier = RecordingNotifier(), RecordingNotifier()
+    first = manager(first_notifier, clock, cooldown_s=300)
+    second = manager(second_notifier, clock, cooldown_s=300)
+    first.evaluate({"latency_ms": 900.0})  # the first manager's alert, at 0 s
+    clock.advance(200)
+    second.evaluate({"latency_ms": 900.0})  # the second manager's own first alert, at 200 s
+    clock.advance(100)
+    sent = first.evaluate({"latency_ms": 900.0})
+    assert [n.status for n in sent] == ["firing"], (
+        "300 s after the first manager's alert its reminder is due; the second manager's alert 100 s ago is "
+        f"another manager's business and must not restart this cooldown (no state shared between managers); got {sent}"
+    )
+    clock.advance(10)
+    second.evaluate({"latency_ms": 100.0})  # the second model recovers
+    clock.advance(10)
+    assert first.evaluate({"latency_ms": 900.0}) == [], (
+        "the second manager's recovery ends its own incident only: the first manager reminded 20 s ago and its "
+        "cooldown still runs"
+    )
+    assert first.firing == {"latency_ms"} and second.firing == set(), (
+        f"each manager has its own incidents, got first={first.firing}, second={second.firing}"
+    )
+
+
+@pytest.mark.task(taskno=4)
 def test_undelivered_reminder_is_retried_at_the_next_tick(notifier, clock):
     alerts = manager(notifier, clock, cooldown_s=300)
     alerts.evaluate({"latency_ms": 900.0})  # delivered
@@ -643,13 +670,15 @@ def test_one_rejected_recipient_among_several_is_a_failed_delivery():
 @contextmanager
 def scripted_relay(greeting: bytes | None, reply_to_data: bytes,
                    sessions: list[threading.Event] | None = None,
-                   refused_recipient: bytes | None = None) -> Iterator[int]:
+                   refused_recipient: bytes | None = None,
+                   answers: dict[bytes, bytes | None] | None = None) -> Iterator[int]:
     """A loopback SMTP relay that greets with `greeting` (hanging up unless it is a 220) and answers the end of
     each message with `reply_to_data`, as a busy relay (421) or a content filter (554) does; yields the port.
 
     A `greeting` of None never greets (a hung relay). With `sessions`, each accepted connection adds an event
     there, set once the client ended the session (QUIT, or closed its end). With `refused_recipient`, a RCPT
-    naming that address is refused (550) and the others are accepted.
+    naming that address is refused (550) and the others are accepted. `answers` replaces the reply to a command
+    (b"MAIL": b"550 ...\r\n"); a reply of None hangs up without answering, as a relay that crashes mid-session.
     """
     replies = {b"EHLO": b"250 relay.test\r\n", b"HELO": b"250 relay.test\r\n", b"MAIL": b"250 OK\r\n",
                b"RCPT": b"250 OK\r\n", b"RSET": b"250 OK\r\n", b"NOOP": b"250 OK\r\n", b"DATA": b"354 go on\r\n"}
@@ -677,6 +706,11 @@ def scripted_relay(greeting: bytes | None, reply_to_data: bytes,
                     break
                 if verb == b"RCPT" and refused_recipient is not None and refused_recipient in line:
                     conn.sendall(b"550 5.1.1 mailbox unavailable\r\n")
+                    continue
+                if answers is not None and verb in answers:
+                    if answers[verb] is None:
+                        break  # hang up: the session ends without a reply
+                    conn.sendall(answers[verb])
                     continue
                 conn.sendall(replies.get(verb, b"502 not implemented\r\n"))
                 if verb == b"DATA":
@@ -787,6 +821,54 @@ def test_a_send_with_one_refused_recipient_closes_its_connection():
     assert closed == opened, (
         "the relay refused one recipient, send raised, but its connection to the relay is still open: close it "
         "(QUIT) on every path, a partly refused delivery included, e.g. `with smtplib.SMTP(...) as smtp:`"
+    )
+
+
+SESSION_FAILURES = {
+    "sender-refused": {b"MAIL": b"550 5.7.1 sender rejected by policy\r\n"},
+    "relay-hangs-up-mid-session": {b"MAIL": None},
+}
+
+
+@pytest.mark.task(taskno=5)
+@pytest.mark.timeout(15)
+@pytest.mark.parametrize("failure", sorted(SESSION_FAILURES))
+def test_relay_refusing_the_sender_or_hanging_up_mid_session_raises_alert_delivery_error(failure):
+    # smtplib reports these as SMTPSenderRefused and SMTPServerDisconnected: a list of a few SMTP errors misses them.
+    with scripted_relay(b"220 relay.test ESMTP\r\n", b"250 OK\r\n", answers=SESSION_FAILURES[failure]) as port:
+        notifier = SmtpNotifier("127.0.0.1", port, "alerts@example.com", ["oncall@example.com"], timeout_s=2)
+        try:
+            notifier.send("[FIRING] x", "y")
+        except AlertDeliveryError as error:
+            failure_raised = error
+        except NotImplementedError:
+            raise
+        except Exception as error:  # noqa: BLE001 - the point is what escapes
+            pytest.fail(f"the relay answered with {failure}: a failed delivery like any other, so send raises "
+                        f"AlertDeliveryError, not {error!r} (catch every smtplib.SMTPException, not a few of them)")
+        else:
+            pytest.fail(f"the relay answered with {failure}, so nothing was delivered: send raises AlertDeliveryError")
+    assert str(port) in str(failure_raised), (
+        f"the error should say which relay failed (port {port}), got {failure_raised}"
+    )
+
+
+@pytest.mark.task(taskno=5)
+@pytest.mark.timeout(20)
+def test_a_delivered_send_closes_its_connection():
+    # A session kept open "to save the handshake" holds one of the relay's connection slots between alerts.
+    sessions: list[threading.Event] = []
+    with scripted_relay(b"220 relay.test ESMTP\r\n", b"250 OK\r\n", sessions) as port:
+        notifier = SmtpNotifier("127.0.0.1", port, "alerts@example.com", ["oncall@example.com"], timeout_s=2)
+        notifier.send("[FIRING] x", "y")
+        deadline = time.monotonic() + 2
+        while not all(session.is_set() for session in sessions) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        opened, closed = len(sessions), sum(session.is_set() for session in sessions)
+    assert opened == 1, f"one send is one connection to the relay, got {opened}"
+    assert closed == opened, (
+        "the mail was delivered and send returned, but its connection to the relay is still open: each send "
+        "stands on its own and closes its connection (QUIT) before returning, e.g. `with smtplib.SMTP(...) as smtp:`"
     )
 
 

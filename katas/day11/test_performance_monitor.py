@@ -11,7 +11,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Iterator
 
 import numpy as np
@@ -91,6 +91,24 @@ def test_newest_first_even_when_recorded_out_of_order(db_path, clock):
     rows = monitor.get_recent_metrics("m")
     assert [row["timestamp"] for row in rows] == [3000.0, 2000.0, 1000.0], (
         f"order is by timestamp (newest first), not by insertion, got {rows}"
+    )
+
+
+@pytest.mark.task(taskno=1)
+def test_a_sample_stamped_ahead_of_the_clock_is_in_the_window(db_path, clock):
+    # Another prober whose clock runs 5 s ahead writes into the same file (or a backfill stamps a sample later).
+    now = clock.now
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    monitor.record_metric("latency_ms", 100.0)
+    ahead = ModelPerformanceMonitor(db_path, clock=FakeClock(start=now + 5))
+    ahead.record_metric("latency_ms", 900.0)
+    got = samples(monitor, "latency_ms", hours=1)
+    assert got == [(now + 5, 900.0), (now, 100.0)], (
+        "the window is every sample stamped at least clock() - hours * 3600, with no upper end: the sample "
+        f"stamped 5 s after this monitor's clock is in, newest first; got {got}"
+    )
+    assert monitor.calculate_sla_compliance() == pytest.approx(50.0), (
+        "the sample stamped ahead of the clock counts towards the SLA too: 1 of 2 within 200 ms"
     )
 
 
@@ -416,6 +434,28 @@ def test_metrics_persist_across_instances_sharing_a_db_file(db_path, clock):
     third = ModelPerformanceMonitor(db_path, clock=clock)
     assert sorted(row["value"] for row in third.get_recent_metrics("latency_ms")) == [42.0, 43.0], (
         "samples from both monitors should be kept in the file"
+    )
+
+
+@pytest.mark.task(taskno=1)
+def test_a_monitor_sees_what_another_monitor_recorded_at_the_same_clock_reading(db_path, clock):
+    # A dashboard and a prober share the file; the dashboard asks again before its clock moved.
+    dashboard = ModelPerformanceMonitor(db_path, clock=clock)
+    prober = ModelPerformanceMonitor(db_path, clock=clock)
+    prober.record_metric("latency_ms", 100.0)
+    assert [v for _, v in samples(dashboard, "latency_ms")] == [100.0], "the prober's first sample is seen"
+    assert dashboard.calculate_sla_compliance() == pytest.approx(100.0), "one sample within 200 ms: 100 percent"
+    assert dashboard.latency_percentile(100) == pytest.approx(100.0), "one sample of 100 ms: p100 is 100 ms"
+    prober.record_metric("latency_ms", 900.0)  # same clock reading, written by the other monitor
+    got = sorted(v for _, v in samples(dashboard, "latency_ms"))
+    assert got == [100.0, 900.0], (
+        "every query reads the file as it is now: the sample the other monitor just recorded (at the same clock "
+        f"reading) is in the answer, not an answer remembered from the previous call; got {got}"
+    )
+    sla, p100 = dashboard.calculate_sla_compliance(), dashboard.latency_percentile(100)
+    assert sla == pytest.approx(50.0) and p100 == pytest.approx(900.0), (
+        "after the other monitor's 900 ms sample, 1 of 2 samples is within 200 ms (50 percent) and p100 is 900 ms; "
+        f"got {sla} and {p100}: do not reuse earlier answers, the file may have changed since"
     )
 
 
@@ -829,10 +869,12 @@ def test_probe_does_not_follow_a_redirect_to_a_page_answering_200(db_path, clock
 
 
 @contextmanager
-def server_answering(raw_answer: bytes, *later_answers: bytes) -> Iterator[str]:
+def server_answering(raw_answer: bytes, *later_answers: bytes, body_after_s: float = 0.0) -> Iterator[str]:
     """A loopback server that reads each request and writes `raw_answer` back as it is, then hangs up.
 
     With `later_answers`, the second request gets the first of them, and so on; the last one then stays.
+    With `body_after_s`, the answer's head (status line and headers) goes out at once and its body that many
+    seconds later, as from a model that streams its predictions.
     """
     answers = [raw_answer, *later_answers]
     served = []
@@ -864,7 +906,11 @@ def server_answering(raw_answer: bytes, *later_answers: bytes) -> Iterator[str]:
                             if not chunk:
                                 break
                             body += chunk
-                        conn.sendall(answers[min(len(served), len(answers) - 1)])
+                        answer = answers[min(len(served), len(answers) - 1)]
+                        head_end = answer.find(b"\r\n\r\n") + 4 if body_after_s else 0
+                        conn.sendall(answer[:head_end])
+                        time.sleep(body_after_s)
+                        conn.sendall(answer[head_end:])
                         served.append(request)
                     except OSError:
                         pass
@@ -887,6 +933,24 @@ BROKEN_ANSWERS = {
 HEALTHY_ANSWER = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 20\r\n"
                   b"Connection: close\r\n\r\n"
                   b'{"predictions": [0]}')
+
+
+@pytest.mark.task(taskno=3)
+def test_probe_latency_includes_the_body_of_the_answer(db_path, clock):
+    # The model sends its status line and headers at once and its predictions 0.25 s later.
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    with server_answering(HEALTHY_ANSWER, body_after_s=0.25) as url:
+        started = time.monotonic()
+        latency = monitor.check_model_latency(url)
+        call_ms = (time.monotonic() - started) * 1000
+    assert latency is not None and 250 <= latency <= call_ms + 1, (
+        f"the answer's body arrived 0.25 s after its headers and the call took {call_ms:.0f} ms, yet the probe "
+        f"reported {latency} ms: the latency runs until the whole answer, body included, has arrived (stop the timer "
+        "after reading the body, not when the headers come in)"
+    )
+    assert samples(monitor, "latency_ms") == [(clock.now, pytest.approx(latency))], (
+        "the recorded latency_ms is the returned latency"
+    )
 
 
 @pytest.mark.task(taskno=3)
@@ -952,6 +1016,48 @@ def test_probe_gives_up_on_a_server_that_never_answers(db_path, clock, model_ser
         "a timed-out probe records availability 0.0"
     )
     assert monitor.get_recent_metrics("latency_ms") == [], "a timed-out probe records no latency"
+
+
+@contextmanager
+def server_that_never_accepts() -> Iterator[str]:
+    """A loopback URL whose connection attempts time out, as with a host that drops them.
+
+    The listener's accept queue is full (a backlog of 0, already taken, never accepted), so the kernel
+    drops further connection attempts and the client's connect times out.
+    """
+    with socket.socket() as listener, ExitStack() as held:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        for _ in range(8):
+            attempt = held.enter_context(socket.socket())
+            attempt.settimeout(0.3)
+            try:
+                attempt.connect(("127.0.0.1", port))
+            except TimeoutError:
+                break
+        else:
+            pytest.skip("this kernel accepts connections beyond a full backlog; no connect timeout to test")
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.timeout(45)
+def test_probe_gives_up_on_a_server_that_never_accepts_the_connection(db_path, clock):
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    with server_that_never_accepts() as url:
+        started = time.monotonic()
+        latency = monitor.check_model_latency(url)
+        waited = time.monotonic() - started
+    assert latency is None, f"a connection that never gets through counts as down: None, got {latency}"
+    assert waited < 35, (  # 30 s allowed, plus room for a loaded machine
+        f"the probe waited {waited:.0f} s to connect to a host that drops connection attempts; the timeout covers "
+        "connecting too (give the timeout to the client before it connects, not to the socket afterwards)"
+    )
+    assert [row["value"] for row in monitor.get_recent_metrics("availability")] == [0.0], (
+        "a probe that could not connect records availability 0.0"
+    )
+    assert monitor.get_recent_metrics("latency_ms") == [], "a probe that could not connect records no latency"
 
 
 @pytest.mark.task(taskno=3)
