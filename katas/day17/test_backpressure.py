@@ -307,6 +307,37 @@ def test_without_a_model_a_predict_still_takes_a_token(make_app, tmp_path):
                "without a model)")
 
 
+@pytest.mark.parametrize("setting", ["RATE_LIMIT", "RATE_BURST"])
+def test_rate_settings_in_config_win_over_the_environment(make_app, counting_model, monkeypatch, setting):
+    clock = FakeClock()
+    if setting == "RATE_LIMIT":
+        monkeypatch.setenv("RATE_LIMIT", "50")
+        config = {"RATE_LIMIT": "1"}
+    else:
+        monkeypatch.setenv("RATE_BURST", "50")
+        config = {"RATE_LIMIT": "1", "RATE_BURST": "1"}
+    app = make_app({**config, "MAX_WAIT_MS": 0}, model=counting_model(), clock=clock)
+    answers = [post(app, {"features": [ROWS[i]]}).status_code for i in range(3)]
+    assert answers == [200, 429, 429], (
+        f"{setting}=1 in config wins over {setting}=50 in the environment (as for every setting): a bucket of one "
+        f"token serves one request, then 429; got {answers}")
+
+
+def test_requests_to_other_paths_never_take_a_token(make_app, counting_model):
+    clock = FakeClock()
+    app = make_app({"RATE_LIMIT": "1", "MAX_WAIT_MS": 0}, model=counting_model(), clock=clock)
+    client = app.test_client()
+    for path in ("/wp-login.php", "/admin/.env", "/predict/"):
+        answer = client.get(path)
+        assert answer.status_code == 404, (
+            f"GET {path}, a path no route knows, should answer 404 (the bucket guards POST /predict only), got "
+            f"{answer.status_code}")
+    answer = post(app, {"features": [ROWS[0]]})
+    assert answer.status_code == 200, (
+        "the bucket guards POST /predict only: a scanner's requests to unknown paths must not take its tokens, so "
+        f"the first /predict after them finds its one token (RATE_BURST=1); got {answer.status_code}")
+
+
 def test_health_ready_and_metrics_are_never_rate_limited(make_app, counting_model):
     clock = FakeClock()
     app = make_app({"RATE_LIMIT": "1", "MAX_WAIT_MS": 0}, model=counting_model(), clock=clock)

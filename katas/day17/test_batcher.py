@@ -648,6 +648,32 @@ def test_close_answers_everything_already_submitted_then_refuses_and_stops_the_w
     assert not leftover, f"close() should stop the worker thread, but {leftover} still run"
 
 
+def test_the_batches_that_drain_the_queue_after_close_still_hold_at_most_max_batch_size():
+    recorder = Recorder(gated=True)
+    batcher = MicroBatcher(recorder, max_batch_size=2, max_wait_s=0.05)
+    with opened_on_exit(recorder):
+        first = hold_worker(recorder, batcher)
+        queued = [batcher.submit(i) for i in range(7)]  # waiting behind the held call
+        closer = threading.Thread(target=batcher.close, daemon=True)  # close() may wait for the drain
+        closer.start()
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:  # wait until close() has begun: submits are refused
+            try:
+                queued.append(batcher.submit("late"))
+                time.sleep(0.01)
+            except RuntimeError:
+                break
+        recorder.open()
+        answers = [f.result(timeout=WAIT_S) for f in [first, *queued]]
+        closer.join(WAIT_S)
+    assert [answer[1] for answer in answers] == ["first", *range(7), *["late"] * (len(queued) - 7)], (
+        f"every item submitted before close() should get its own result; got {answers}")
+    sizes = [len(batch) for batch in recorder.batches]
+    assert max(sizes) <= 2, (
+        "predict_batch is never called with more than max_batch_size items, also while close() drains the queue: "
+        f"with max_batch_size=2 the items waiting at close() should go out two at a time; got batch sizes {sizes}")
+
+
 def test_once_close_has_begun_a_full_queue_still_refuses_with_runtime_error():
     recorder = Recorder(gated=True)
     batcher = MicroBatcher(recorder, max_batch_size=1, max_wait_s=0, max_queue=1)

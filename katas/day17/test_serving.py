@@ -5,6 +5,7 @@ so "one model call per batch" is counted, not timed. Concurrent requests come fr
 threads, each with its own Flask test client.
 """
 
+import io
 import json
 import threading
 import time
@@ -219,6 +220,79 @@ def test_a_body_over_one_mib_gets_413_and_one_of_exactly_one_mib_is_served(make_
     exact = row[:-1] + b" " * (MiB - len(row)) + b"}"
     assert len(exact) == MiB, "test setup: the body should be exactly 1 MiB"
     assert post(app, exact).status_code == 200, "a body of exactly 1 MiB should be served"
+
+
+def test_a_body_over_one_mib_is_answered_with_a_json_error(make_app, counting_model):
+    answer = post(make_app(model=counting_model()), b"[" * (MiB + 1))
+    assert answer.status_code == 413, f"a body over 1 MiB should get 413, got {answer.status_code}"
+    body = answer.get_json(silent=True)
+    assert isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"], (
+        "as on day 03, the 413 carries a JSON body {\"error\": \"...\"}, not Flask's HTML page (register an "
+        f"error handler for werkzeug's HTTPException); got {answer.data[:200]!r}")
+
+
+def test_a_chunked_body_over_one_mib_is_never_served(make_app, counting_model):
+    # Sent in chunks, the body has no Content-Length; a WSGI server such as gunicorn then
+    # sets wsgi.input_terminated and leaves the limit to the application.
+    model = counting_model()
+    app = make_app(model=model)
+    row = json.dumps(ROWS[0])
+    body = ('{"features": [' + ",".join([row] * (MiB // len(row) + 10)) + "]}").encode()
+    answer = app.test_client().post("/predict", input_stream=io.BytesIO(body),
+                                    headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+                                    environ_overrides={"wsgi.input_terminated": True})
+    assert answer.status_code in (400, 413), (
+        f"a chunked body over 1 MiB (no Content-Length) should be refused (413, or 400 for the cut-off JSON), "
+        f"got {answer.status_code}: as on day 03, check the size of what is read, not only the Content-Length "
+        "header (Flask's MAX_CONTENT_LENGTH does both)")
+    assert model.calls == [], "a body over 1 MiB must never reach the model"
+
+
+class EndlessUpload(io.RawIOBase):
+    """A chunked upload of `size` bytes, produced as it is read, that counts what the server read."""
+
+    def __init__(self, size: int):
+        self.left, self.read_bytes = size, 0
+        self.piece = ('{"features": [' + ",".join([json.dumps(ROWS[0])] * 2000)).encode()
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        count = min(len(buffer), self.left, len(self.piece))
+        buffer[:count] = self.piece[:count]
+        self.left -= count
+        self.read_bytes += count
+        return count
+
+
+def test_a_chunked_body_is_not_read_far_past_the_limit(make_app, counting_model):
+    # A client can send gigabytes without a Content-Length: the server must stop reading soon after 1 MiB.
+    app = make_app(model=counting_model())
+    upload = EndlessUpload(size=48 * MiB)
+    answer = app.test_client().post("/predict",
+                                    headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+                                    environ_overrides={"wsgi.input": upload, "wsgi.input_terminated": True})
+    assert answer.status_code in (400, 413), (
+        f"a chunked body of 48 MiB should be refused (413, or 400 for the cut-off JSON), got {answer.status_code}")
+    assert upload.read_bytes <= 2 * MiB, (
+        f"the server read {upload.read_bytes / MiB:.1f} MiB of a chunked body before refusing it: as on day 03, stop "
+        "reading once it is over 1 MiB (Flask's MAX_CONTENT_LENGTH does; so does reading at most 1 MiB + 1 bytes)")
+
+
+def test_predictions_are_the_models_own_values_so_integer_classes_stay_integers(make_app, model_file,
+                                                                                  reference_model):
+    app = make_app({"MODEL_PATH": str(model_file), "MAX_WAIT_MS": 0})
+    assert wait_ready(app).status_code == 200, "the day-03 model should load"
+    want = expected(reference_model, ROWS[:12])
+    assert all(type(label) is int for label in want), "test setup: day 03's model predicts the integer classes 0, 1, 2"
+    for attempt in ("from the model", "from the cache"):
+        answer = post(app, {"features": ROWS[:12]})
+        got = answer.get_json()["predictions"]
+        assert got == want and all(type(label) is int for label in got), (
+            f"answered {attempt}, the predictions should be the model's own values, as on day 03 (its classes are "
+            f"the integers 0, 1 and 2, so 1, not 1.0): expected {want}, got {got} (do not cast the model's output "
+            "to float; .tolist() keeps its type)")
 
 
 # --- batching ---------------------------------------------------------------------------------------
