@@ -208,6 +208,18 @@ def test_slo_changes_the_burn():
     assert strict.tick() == "rolled_back", "0.5 % errors burn 50x against a 99.99 % SLO: roll back"
 
 
+def test_a_due_step_is_taken_while_only_the_short_window_burns():
+    metrics = Metrics()
+    controller, clock, traffic, _ = make(metrics)
+    controller.start()
+    clock.advance(600)
+    metrics.by_window = {3600.0: (50, 10_000), 300.0: (50, 100)}  # 5x over the hour, 500x in the last 5 minutes
+    assert controller.tick() == "ramping" and traffic.percents == [5, 25], (
+        "a short window burning while the long one is below the threshold is a blip, not a reason to hold: "
+        "the rule rolls back only when both windows burn, and otherwise the due step is taken when the long window "
+        f"holds min_requests; traffic moved {traffic.percents}")
+
+
 def test_rollback_wins_over_a_due_step():
     metrics = Metrics()
     controller, clock, traffic, _ = make(metrics)

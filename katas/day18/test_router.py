@@ -1,6 +1,7 @@
 """Task 6, unit tier: the canary router against real HTTP servers on loopback."""
 
 import gc
+import http.server
 import sys
 import threading
 import time
@@ -50,6 +51,17 @@ def test_predict_forwards_the_body_and_passes_the_answer_through(servers):
         f"the server saw {got.content_type!r}")
     stable.set("failing", status=400)
     assert router.predict("user-1", ROW)[0] == 400, "an upstream 400 is passed through as 400"
+
+
+def test_an_upstream_error_answer_keeps_its_json_body(servers):
+    stable, canary = servers
+    router = CanaryRouter(stable.url, canary.url)
+    for status in (400, 503):
+        stable.set("failing", status=status)
+        got = router.predict("user-1", ROW)
+        assert got == (status, {"error": "failing on purpose"}), (
+            f"predict returns the upstream status and its parsed JSON body whatever the status: the server answered "
+            f'{status} with {{"error": "failing on purpose"}}, the router returned {got}')
 
 
 def test_a_url_with_a_path_keeps_it(servers):
@@ -198,6 +210,37 @@ def test_an_unreachable_canary_is_a_502_and_counts_as_an_error():
         status, body = router.predict("user-1", ROW)
         assert status == 502 and isinstance(body.get("error"), str), f"no answer from the canary is a 502, got {(status, body)}"
         assert router.error_counts(60) == (1, 1), f"a 502 is a canary error: {router.error_counts(60)}"
+
+
+class HangsUp(http.server.BaseHTTPRequestHandler):
+    """Reads the request, then closes the connection without answering (a crashed or restarted server)."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.close_connection = True
+
+
+def test_an_upstream_that_hangs_up_is_a_502():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HangsUp)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with ControlledServer() as stable:
+            router = CanaryRouter(stable.url, f"http://127.0.0.1:{server.server_address[1]}", clock=FakeClock())
+            router.set_canary_percent(100)
+            status, body = router.predict("user-1", ROW)
+            assert status == 502 and isinstance(body.get("error"), str), (
+                "a canary that closes the connection without an answer gave no answer: (502, {'error': ...}), "
+                f"got {(status, body)}")
+            assert router.error_counts(60) == (1, 1), (
+                f"the router's 502 for a canary that hung up is a canary error: expected (1, 1), got {router.error_counts(60)}")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 def test_a_slow_canary_times_out_as_a_502():

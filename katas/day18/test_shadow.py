@@ -457,6 +457,24 @@ def test_many_callers_at_once(no_leaked_threads):
         f"800 mirrors from 8 threads, 79 disagreeing (multiples of 10 except 0): {stats}")
 
 
+def test_dropped_mirrors_are_not_comparisons(no_leaked_threads):
+    release = threading.Event()
+    router = ShadowRouter(double, lambda x: release.wait(30) and x * 2, max_pending=2, workers=1)
+    try:
+        for i in range(6):
+            router.handle(i)
+        assert router.agreement_rate() is None, (
+            f"2 mirrors are waiting for the candidate and 4 were dropped: nothing compared yet, so agreement_rate() is "
+            f"None, got {router.agreement_rate()!r}")
+    finally:
+        release.set()
+        router.close()
+    assert router.stats()["dropped"] == 4, f"4 of 6 mirrors dropped with max_pending=2: {router.stats()}"
+    assert router.agreement_rate() == 1.0, (
+        "the 2 compared mirrors agree; the 4 dropped ones were never compared, so they are not in the rate: "
+        f"agreed / (agreed + disagreed) = 1.0, got {router.agreement_rate()!r}")
+
+
 def test_handle_after_close_raises(no_leaked_threads):
     router = ShadowRouter(double, double)
     router.close()

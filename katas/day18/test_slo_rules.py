@@ -209,6 +209,26 @@ def test_a_slow_burn_pages_later_and_never_as_a_fast_burn(rules, tmp_path):
                       "quiet once the 30m window is clean (35 minutes later)")
 
 
+def test_a_burn_just_below_6x_pages_nobody(rules, tmp_path):
+    minutes = 420
+    bad = [3 + m % 2 for m in range(minutes)]  # 3 and 4 of 600 a minute, from the first minute: 0.58 %, a 5.8x burn
+    series = [predict("200", [OK_PER_MIN - b for b in bad]), predict("500", bad)]
+    checks = [(t, name, False) for t in (30, 60, 120, 240, 360, 400) for name in (FAST, SLOW)]
+    run_promtool(rules, tmp_path, series, alerts=checks,
+                 what="0.58 % errors (a 5.8x burn) for seven hours stay below 6 * 0.001 in every window: neither "
+                      "ErrorBudgetSlowBurn nor ErrorBudgetFastBurn may fire (is the slow-burn threshold 6 * 0.001, "
+                      "not 5 * 0.001, the 5 % of the budget that six hours at 6x spend?)")
+
+
+def test_a_burn_just_above_6x_pages_as_a_slow_burn(rules, tmp_path):
+    minutes = 120
+    bad = [4] * minutes  # 4 of 600 a minute, from the first minute: 0.67 %, a 6.7x burn
+    series = [predict("200", [OK_PER_MIN - b for b in bad]), predict("500", bad)]
+    run_promtool(rules, tmp_path, series, alerts=[(90, SLOW, True), (90, FAST, False)],
+                 what="0.67 % errors (a 6.7x burn) in every window, the 6h one included, are above 6 * 0.001: "
+                      "ErrorBudgetSlowBurn {severity=page} must fire, ErrorBudgetFastBurn must not")
+
+
 def test_a_brief_blip_pages_nobody(rules, tmp_path):
     start = HISTORY
     ok, errors = split(HISTORY + 90, lambda m: 0.20 if start <= m < start + 2 else 0.0)  # 2 minutes of 20 % errors

@@ -1,0 +1,39 @@
+"""Routing by HMAC-MD5 of the user id keyed by the salt, slices found by a linear walk."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from itertools import accumulate
+
+
+@dataclass(frozen=True)
+class TrafficSplitter:
+    weights: Mapping[str, float]
+    salt: str = ""
+    _layout: tuple = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        items = sorted(dict(self.weights).items())
+        if not items:
+            raise ValueError("at least one variant is needed")
+        if any(not (w >= 0) for _, w in items):
+            raise ValueError("weights must be numbers >= 0")
+        total = sum(w for _, w in items)
+        if total <= 0:
+            raise ValueError("weights must have a positive sum")
+        live = [(n, w) for n, w in items if w > 0]
+        uppers = [c / total for c in accumulate(w for _, w in live)]
+        object.__setattr__(self, "_layout", tuple(zip(uppers, (n for n, _ in live))))
+
+    def route(self, user_id: str) -> str:
+        mac = hmac.new(self.salt.encode("utf-8"), user_id.encode("utf-8"), hashlib.md5).hexdigest()
+        point = int(mac, 16) / 16**32
+        for upper, name in self._layout:
+            if point < upper:
+                return name
+        return self._layout[-1][1]
+
+    def with_weights(self, new_weights: Mapping[str, float]) -> TrafficSplitter:
+        return TrafficSplitter(new_weights, self.salt)
