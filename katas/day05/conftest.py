@@ -8,6 +8,7 @@ are exercised by the docker tier and by the task 1 tests.
 from __future__ import annotations
 
 import itertools
+import os
 import subprocess
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -174,7 +175,8 @@ class FakeDocker:
     Options are parsed per subcommand like the real CLI (`parse_options`); an option the
     real CLI does not know fails with exit 125 as it does there.
 
-    Images named in `broken_builds` fail to build; builds of anything else succeed.
+    Images named in `broken_builds` fail to build; builds of anything else succeed. A bare
+    `--build-arg KEY` (no `=`) is read from the environment, as the real CLI reads it.
     `fail_commands` makes the named subcommand fail (`run`) or time out after doing its
     work (`run:timeout`: the container exists, but the CLI never returned).
     A `run` without `--detach` does what the real CLI does: the container runs and the CLI
@@ -236,7 +238,14 @@ class FakeDocker:
         tags = options.get("--tag", [])
         if len(rest) != 1 or not tags:
             return self._done(argv, 1, err="fake docker: build needs -t TAG and exactly one context")
-        build_args = dict(v.split("=", 1) if "=" in v else (v, "") for v in options.get("--build-arg", []))
+        build_args = {}
+        for arg in options.get("--build-arg", []):
+            key, eq, value = arg.partition("=")
+            if eq:
+                build_args[key] = value
+            elif key in os.environ:  # a bare `--build-arg KEY` takes KEY from the CLI's environment, as docker does
+                build_args[key] = os.environ[key]
+            # unset there too: the arg is not set at all and the Dockerfile's default stays
         self.builds.append({"tags": tags, "context": rest[0], "build_args": build_args})
         if any(t in self.broken_builds for t in tags):
             return self._done(argv, 1, err="fake docker: RUN pip install failed")

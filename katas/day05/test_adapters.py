@@ -90,6 +90,31 @@ def test_run_command_gives_up_at_the_timeout_and_kills_the_program(tmp_path):
     assert not alive, "past its timeout the program should be killed, not left running in the background"
 
 
+@pytest.mark.timeout(30)
+def test_run_command_returns_at_the_timeout_even_if_a_child_of_the_program_holds_its_output(tmp_path):
+    # the docker CLI runs plugins (docker-buildx) as child processes that share its stdout and stderr
+    pid_file = tmp_path / "grandchild"
+    script = ("import subprocess, sys, time; "
+              "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(15)']); "
+              "open(sys.argv[1], 'w').write(str(child.pid)); time.sleep(30)")
+    started = time.monotonic()
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            run_command([sys.executable, "-c", script, str(pid_file)], 2.0)
+        waited = time.monotonic() - started
+    finally:
+        pid_text = pid_file.read_text().strip() if pid_file.exists() else ""
+        if pid_text:
+            try:
+                os.kill(int(pid_text), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    assert waited < 9, (
+        f"run_command took {waited:.1f} s for a 2 s timeout: once the program is killed it should return, not wait "
+        f"for a child process of the program (alive 15 s) to close the output pipes it inherited"
+    )
+
+
 @pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf")], ids=repr)
 def test_run_command_rejects_a_timeout_that_is_not_a_finite_positive_number(timeout):
     with pytest.raises(ValueError):

@@ -10,6 +10,7 @@ import errno
 import logging
 import os
 import subprocess
+from types import SimpleNamespace
 
 import pytest
 
@@ -66,7 +67,7 @@ def assert_gone(engine, name):
     "args",
     [{"name": "my model"}, {"name": "-model"}, {"name": "_model"}, {"name": ""}, {"name": "mod\u00e8le"},
      {"name": "\u00e9model"}, {"name": "\u0663model"},
-     {"name": "model\n"}, {"port": 0}, {"port": 65536},
+     {"name": "model\n"}, {"port": 0}, {"port": -1}, {"port": 65536},
      {"command_timeout_s": 0}, {"command_timeout_s": -1}, {"command_timeout_s": float("nan")},
      {"command_timeout_s": float("inf")}],
     ids=repr,
@@ -138,14 +139,16 @@ def test_first_deploy_builds_runs_and_promotes(make, engine):
 
 
 @pytest.mark.task(taskno=4)
-def test_build_args_reach_the_build(make, engine):
+def test_build_args_reach_the_build(make, engine, monkeypatch):
+    monkeypatch.delenv("PIP_EXTRA_INDEX_URL", raising=False)  # a bare `--build-arg KEY` would read it from here
     build_args = {"BASE_IMAGE": "local/python:3.11", "APP_VERSION": "v1", "PIP_EXTRA_INDEX_URL": "",
                   "APP_TITLE": "Churn model (beta)"}
     make().deploy("app", "v1", context="ctx", build_args=build_args)
     assert engine.builds, "the image should be built"
     assert engine.builds[0]["build_args"] == build_args, (
-        f"every build arg should reach docker unchanged as --build-arg KEY=VALUE (an empty value too: it overrides "
-        f"the Dockerfile's default; no shell quoting: there is no shell): got {engine.builds[0]['build_args']}"
+        f"every build arg should reach docker unchanged as --build-arg KEY=VALUE (an empty value too, as KEY=: it "
+        f"overrides the Dockerfile's default, while a bare KEY makes docker read KEY from its own environment; no "
+        f"shell quoting: there is no shell): got {engine.builds[0]['build_args']}"
     )
 
 
@@ -540,6 +543,23 @@ def test_removing_the_previous_container_failing_is_logged(make, engine, caplog,
 
 
 @pytest.mark.task(taskno=5)
+@pytest.mark.parametrize("when", ["after-the-promotion", "in-the-rollback"])
+def test_a_failed_removal_is_logged_on_the_given_logger(make, engine, health, caplog, marking, when, v1_serving):
+    caplog.set_level(logging.INFO)
+    runner, marks = marking
+    if when == "in-the-rollback":
+        health.script["app:v2"] = [False]
+    engine.fail_commands.add("rm")  # the container is left behind
+    make(runner=runner, current_version="v1", logger=logging.getLogger("team.deploys")).deploy("app", "v2", context=".")
+    logged = _records_after(marks, caplog, "rm", logging.WARNING)
+    assert logged, f"the docker rm {when.replace('-', ' ')} failed: that should be logged at WARNING or above"
+    assert {r.name for r in logged} >= {"team.deploys"}, (
+        f"the warning that the docker rm {when.replace('-', ' ')} failed (a container is left behind) should go to "
+        f"the logger given, where the team reads its deploys, not to {sorted({r.name for r in logged})}"
+    )
+
+
+@pytest.mark.task(taskno=5)
 @pytest.mark.parametrize("failure", ["build", "build:timeout"])
 def test_a_failed_build_is_logged(make, engine, caplog, failure, v1_serving):
     caplog.set_level(logging.INFO)
@@ -631,15 +651,16 @@ def test_the_rollback_is_logged_as_a_warning_or_worse(make, health, caplog, v1_s
 
 
 @pytest.mark.task(taskno=5)
-def test_a_rollback_command_that_times_out_does_not_stop_the_rollback(make, engine, health, v1_serving):
+@pytest.mark.parametrize("failure", ["rm:timeout", "start:timeout"])
+def test_a_rollback_command_that_times_out_does_not_stop_the_rollback(make, engine, health, failure, v1_serving):
     health.script["app:v2"] = [False]
-    engine.fail_commands.add("rm:timeout")  # the engine removes the container, the CLI never returns
+    engine.fail_commands.add(failure)  # the engine does the work (removes v2, starts v1), the CLI never returns
     deployer = make(current_version="v1")
     try:
         result = deployer.deploy("app", "v2", context=".")
     except Exception as exc:  # noqa: BLE001 - the contract is: a result, not an exception
-        pytest.fail(f"a docker rm that times out during the rollback should be logged and the rollback go on, "
-                    f"not raise {exc!r}")
+        pytest.fail(f"a docker {failure.split(':')[0]} that times out during the rollback should be logged and the "
+                    f"rollback go on, not raise {exc!r}")
     assert (result.promoted, result.serving_version) == (False, "v1"), f"v2 is unhealthy, v1 should serve: {result}"
     assert_serves(engine, "model-v1", "app:v1")
 
@@ -678,3 +699,24 @@ def test_a_docker_that_cannot_even_start_is_a_failed_step_not_an_exception(make,
     assert (result.promoted, result.serving_version) == (False, None), f"nothing could run, nothing serves: {result}"
     assert result.reason, "the result should say why the deploy failed"
     assert deployer.current_version is None, "nothing was promoted"
+
+
+@pytest.mark.task(taskno=4)
+def test_a_runner_may_return_any_object_with_returncode_stdout_and_stderr(make, engine, v1_serving):
+    def runner(argv, timeout):  # e.g. a runner that sends the commands over SSH and returns its own result type
+        done = engine(argv, timeout)
+        return SimpleNamespace(returncode=done.returncode, stdout=done.stdout, stderr=done.stderr)
+
+    deployer = make(runner=runner, current_version="v1")
+    try:
+        promoted = deployer.deploy("app", "v2", context=".")
+        engine.broken_builds.add("app:v3")
+        failed = deployer.deploy("app", "v3", context=".")
+    except AttributeError as exc:
+        pytest.fail(f"a runner returns an object with returncode, stdout and stderr, not necessarily a "
+                    f"subprocess.CompletedProcess: use only those three attributes; got {exc!r}")
+    assert promoted.promoted, f"a healthy v2 should be promoted whatever type the runner's results have: {promoted}"
+    assert not failed.promoted and "RUN pip install failed" in failed.reason, (
+        f"a v3 whose build exited 1 should not be promoted, and the reason should carry its stderr: {failed}"
+    )
+    assert_serves(engine, "model-v2", "app:v2")

@@ -56,6 +56,22 @@ def test_ts_is_the_time_the_record_was_made():
     )
 
 
+def test_ts_of_a_record_made_just_before_a_full_second_stays_in_that_second():
+    from datetime import datetime
+
+    rec = record("built v1")
+    rec.created, rec.msecs = 1_500_000_000.9996, 999.6  # 02:40:00.9996Z: its milliseconds are 999, not 1000
+    ts = render(rec).get("ts")
+    try:
+        when = datetime.fromisoformat(str(ts).replace(",", "."))
+    except ValueError:
+        pytest.fail(f"'ts' should be an ISO 8601 timestamp, got {ts!r}")
+    assert abs(when.timestamp() - 1_500_000_000.9996) < 0.001, (
+        f"'ts' should be 2017-07-14T02:40:00.999Z (milliseconds cut, or kept exact), got {ts!r}: rounding 999.6 ms "
+        f"up gives '.1000', which is not the same instant"
+    )
+
+
 @pytest.fixture
 def india_time(monkeypatch):
     """The machine's local time zone is UTC+05:30 for the test (a POSIX TZ string: no tz database needed)."""

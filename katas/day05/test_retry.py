@@ -46,6 +46,7 @@ def wait(clock, answers, **policy):
     "policy",
     [
         {"max_attempts": 0},
+        {"max_attempts": -1},
         {"initial_delay_s": 0},
         {"initial_delay_s": 2, "max_delay_s": 1},
         {"deadline_s": 0},

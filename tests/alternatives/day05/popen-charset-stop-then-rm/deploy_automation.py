@@ -28,8 +28,10 @@ def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProc
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
-        out, err = proc.communicate()
-        raise subprocess.TimeoutExpired(argv, timeout, output=out, stderr=err) from None
+        proc.wait()  # not communicate(): a child of the program may still hold the pipes open
+        proc.stdout.close()
+        proc.stderr.close()
+        raise subprocess.TimeoutExpired(argv, timeout) from None
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 

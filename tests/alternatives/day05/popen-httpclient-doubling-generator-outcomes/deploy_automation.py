@@ -34,8 +34,8 @@ def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProc
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
-            out, err = proc.communicate()
-            raise subprocess.TimeoutExpired(args, timeout, output=out, stderr=err) from None
+            proc.wait()  # not communicate(): a child of the program may still hold the pipes open
+            raise subprocess.TimeoutExpired(args, timeout) from None
     return subprocess.CompletedProcess(args, proc.returncode, out, err)
 
 

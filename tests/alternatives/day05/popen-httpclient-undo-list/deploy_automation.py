@@ -41,7 +41,7 @@ def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProc
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.communicate()
+            proc.wait()  # not communicate(): a child of the program may still hold the pipes open
             raise
     return subprocess.CompletedProcess(args, proc.returncode, out, err)
 
