@@ -134,6 +134,16 @@ def test_a_container_that_is_not_running_is_exited_whatever_its_status(status, e
 
 
 @pytest.mark.task(taskno=3)
+def test_a_paused_container_has_not_exited():
+    findings = analyse(snapshot("healthy", REFUSED, Status="paused", Paused=True, Running=True))
+    assert causes(findings) == ["unreachable"], (
+        f"`docker pause` freezes the container: State.Status is 'paused' but State.Running stays true, so it has "
+        f"not exited (it only does not answer); 'exited' needs State.Running and State.Restarting both false: "
+        f"{findings}"
+    )
+
+
+@pytest.mark.task(taskno=3)
 def test_exit_code_137_without_oom_killed_is_not_an_oom():
     findings = analyse(snapshot("exited", REFUSED, logs="", ExitCode=137))
     assert causes(findings) == ["exited", "unreachable"], (
@@ -336,6 +346,19 @@ def test_error_lines_in_the_log_are_a_finding_of_their_own():
                  "Traceback (most recent call last):", "worker 2: error reading request"):
         found = causes(analyse(snapshot("healthy", logs=f"ok\n{line}\n")))
         assert found == ["error_logs"], f"{line!r} is an error line: {found}"
+
+
+@pytest.mark.task(taskno=3)
+def test_an_error_line_early_in_a_long_log_is_still_found():
+    lines = ["starting", "ERROR: could not reach the feature store, using defaults"] + ["GET /health 200"] * 48
+    findings = analyse(snapshot("healthy", logs="\n".join(lines) + "\n"))
+    assert causes(findings) == ["error_logs"], (
+        f"every line of the snapshot's logs is searched (gather already keeps only the last 50), not only the last "
+        f"few: the error line is the 2nd of 50: {findings}"
+    )
+    assert "could not reach the feature store" in evidence_of(findings, "error_logs"), (
+        "the evidence quotes the only (so the last) error line"
+    )
 
 
 @pytest.mark.task(taskno=3)
@@ -588,6 +611,25 @@ def test_a_docker_error_answer_is_not_a_missing_container(failing_docker_api, st
         return  # the Docker error propagated
     pytest.fail(f"Docker answered HTTP {status}, yet diagnose answered {findings}: only NotFound (404) means "
                 "'no such container'; any other Docker API error must propagate")
+
+
+@pytest.mark.task(taskno=4)
+def test_gather_probes_and_reads_the_store_even_when_the_container_is_missing(failing_docker_api, server,
+                                                                              recorded_latency):
+    import docker
+
+    no_such_container = docker.DockerClient(base_url=failing_docker_api(404), version="1.41", timeout=2)
+    store = recorded_latency([40.0] * 5)
+    snapshot = gather("day13-any", server.url, client=no_such_container, metrics=store)
+    assert snapshot.inspect is None, f"the given client's Docker has no container day13-any: {snapshot}"
+    assert snapshot.health.status == 200 and server.requests == [("GET", "/health")], (
+        f"Docker has no such container, yet the url answers (a server outside Docker, or another container on "
+        f"its port): gather still probes it and reports the 200 it got, not a made-up 'no answer'; "
+        f"health {snapshot.health}, the server saw {server.requests}"
+    )
+    assert "latency_ms" in store.asked and sorted(snapshot.latency_ms) == [40.0] * 5, (
+        f"gather still reads the store's latency when the container is missing, got {snapshot.latency_ms}"
+    )
 
 
 @pytest.mark.task(taskno=4)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 
 import numpy as np
@@ -251,6 +253,28 @@ def test_detect_drift_uses_the_given_bins_and_checks_alpha():
             continue
         pytest.fail(f"alpha={alpha} lies outside (0, 1), below 0 or above 1 alike, and must raise ValueError; "
                     f"got {report}")
+
+
+@pytest.mark.task(taskno=2)
+def test_detect_drift_reports_plain_python_values_that_json_can_write():
+    reference = np.arange(100.0)
+    for current in (reference + 5.0, reference + 60.0):  # PSI 'none' (the verdict rests on KS), then 'major'
+        report = detect_drift(reference, current, bins=10, alpha=0.01)
+        statistic, pvalue = ks_test(reference, current)
+        kinds = {name: type(value).__name__ for name, value in dataclasses.asdict(report).items()}
+        assert type(report.drifted) is bool, (
+            f"drifted is a plain bool (a numpy.bool_ from comparing a numpy p-value with alpha is not): {kinds}"
+        )
+        assert all(isinstance(value, float) for value in (report.psi, report.ks_statistic, report.ks_pvalue,
+                                                           statistic, pvalue)), (
+            f"psi, the KS statistic and p-value are floats, in the report and from ks_test: {kinds}, "
+            f"ks_test gave ({type(statistic).__name__}, {type(pvalue).__name__})"
+        )
+        try:
+            json.dumps(dataclasses.asdict(report))
+        except TypeError as exc:
+            pytest.fail(f"a DriftReport is written as JSON with json.dumps(dataclasses.asdict(report)), "
+                        f"but it failed: {exc} ({kinds})")
 
 
 @pytest.mark.task(taskno=2)
