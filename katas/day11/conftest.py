@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+from contextlib import ExitStack
+
 import pytest
 
 from mlops_katas.fakes import FakeClock
@@ -36,3 +39,26 @@ def smtp():
     """A real SMTP server on loopback that keeps every message it accepts."""
     with SmtpSink() as sink:
         yield sink
+
+
+@pytest.fixture
+def port_that_never_accepts():
+    """A loopback port whose connection attempts time out, as with a host that drops them.
+
+    The listener's accept queue is full (a backlog of 0, already taken, never accepted), so the kernel
+    drops further connection attempts and the client's connect times out.
+    """
+    with socket.socket() as listener, ExitStack() as held:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        for _ in range(8):
+            attempt = held.enter_context(socket.socket())
+            attempt.settimeout(0.3)
+            try:
+                attempt.connect(("127.0.0.1", port))
+            except TimeoutError:
+                break
+        else:
+            pytest.skip("this kernel accepts connections beyond a full backlog; no connect timeout to test")
+        yield port

@@ -8,7 +8,7 @@ import smtplib
 import socket
 import threading
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Iterator
 
 import pytest
@@ -872,35 +872,12 @@ def test_a_delivered_send_closes_its_connection():
     )
 
 
-@contextmanager
-def relay_that_never_accepts() -> Iterator[int]:
-    """A loopback port whose connection attempts time out, as with a relay host that drops them; yields the port.
-
-    The listener's accept queue is full (a backlog of 0, already taken, never accepted), so the kernel
-    drops further connection attempts and the client's connect times out.
-    """
-    with socket.socket() as listener, ExitStack() as held:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(0)
-        port = listener.getsockname()[1]
-        for _ in range(8):
-            attempt = held.enter_context(socket.socket())
-            attempt.settimeout(0.3)
-            try:
-                attempt.connect(("127.0.0.1", port))
-            except TimeoutError:
-                break
-        else:
-            pytest.skip("this kernel accepts connections beyond a full backlog; no connect timeout to test")
-        yield port
-
-
 @pytest.mark.task(taskno=5)
 @pytest.mark.timeout(15)
-@pytest.mark.parametrize("relay", [silent_listener, relay_that_never_accepts],
-                         ids=["that-never-answers", "that-never-accepts-the-connection"])
-def test_hung_relay_times_out_with_alert_delivery_error_naming_it(relay):
-    with relay() as port:
+@pytest.mark.parametrize("relay", ["that-never-answers", "that-never-accepts-the-connection"])
+def test_hung_relay_times_out_with_alert_delivery_error_naming_it(relay, request):
+    with (silent_listener() if relay == "that-never-answers"
+          else nullcontext(request.getfixturevalue("port_that_never_accepts"))) as port:
         notifier = SmtpNotifier("127.0.0.1", port, "alerts@example.com", ["oncall@example.com"], timeout_s=0.3)
         started = time.monotonic()
         with pytest.raises(AlertDeliveryError) as info:

@@ -11,7 +11,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from typing import Iterator
 
 import numpy as np
@@ -1018,37 +1018,13 @@ def test_probe_gives_up_on_a_server_that_never_answers(db_path, clock, model_ser
     assert monitor.get_recent_metrics("latency_ms") == [], "a timed-out probe records no latency"
 
 
-@contextmanager
-def server_that_never_accepts() -> Iterator[str]:
-    """A loopback URL whose connection attempts time out, as with a host that drops them.
-
-    The listener's accept queue is full (a backlog of 0, already taken, never accepted), so the kernel
-    drops further connection attempts and the client's connect times out.
-    """
-    with socket.socket() as listener, ExitStack() as held:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(0)
-        port = listener.getsockname()[1]
-        for _ in range(8):
-            attempt = held.enter_context(socket.socket())
-            attempt.settimeout(0.3)
-            try:
-                attempt.connect(("127.0.0.1", port))
-            except TimeoutError:
-                break
-        else:
-            pytest.skip("this kernel accepts connections beyond a full backlog; no connect timeout to test")
-        yield f"http://127.0.0.1:{port}"
-
-
 @pytest.mark.task(taskno=3)
 @pytest.mark.timeout(45)
-def test_probe_gives_up_on_a_server_that_never_accepts_the_connection(db_path, clock):
+def test_probe_gives_up_on_a_server_that_never_accepts_the_connection(db_path, clock, port_that_never_accepts):
     monitor = ModelPerformanceMonitor(db_path, clock=clock)
-    with server_that_never_accepts() as url:
-        started = time.monotonic()
-        latency = monitor.check_model_latency(url)
-        waited = time.monotonic() - started
+    started = time.monotonic()
+    latency = monitor.check_model_latency(f"http://127.0.0.1:{port_that_never_accepts}")
+    waited = time.monotonic() - started
     assert latency is None, f"a connection that never gets through counts as down: None, got {latency}"
     assert waited < 35, (  # 30 s allowed, plus room for a loaded machine
         f"the probe waited {waited:.0f} s to connect to a host that drops connection attempts; the timeout covers "
