@@ -19,6 +19,7 @@ KEPT_OUT = {
     ".env": "a local .env file with secrets",
     ".env.production": "an .env.* file with secrets",
     ".env.staging": "every .env.* file, not only the names you thought of",
+    ".env.example": "every .env.* file, the example too (it often ends up holding real values)",
     ".venv/bin/python": "a local virtualenv (.venv)",
     "__pycache__/model_server.cpython-311.pyc": "Python byte-code caches (__pycache__)",
 }

@@ -129,6 +129,10 @@ def test_scraping_does_not_count_itself(app):
     scrape(client)
     samples = scrape(client)
     assert value(samples, "model_requests_total", endpoint="/metrics") == 0, "GET /metrics should not count itself"
+    observed = value(samples, "model_request_latency_seconds_count", endpoint="/metrics")
+    assert observed == 0, (
+        f"GET /metrics should not time itself either: the latency histogram holds {observed} observations under "
+        "endpoint='/metrics'; both metrics leave out /metrics itself")
 
 
 def test_only_the_metrics_route_itself_goes_uncounted(app):

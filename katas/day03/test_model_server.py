@@ -79,6 +79,28 @@ def test_predictions_are_the_models_labels_unchanged(client, reference_model):
         f"{expected}), got {served}: an integer label sent as 1.0 is not the model's answer")
 
 
+def test_predictions_are_the_labels_of_the_model_served_whatever_their_type(tmp_path):
+    # Another model file behind the same server: its classes are the floats 10.0, 11.0 and 12.0.
+    import skops.io
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    features, labels = make_classification(n_samples=300, n_features=4, n_informative=3, n_redundant=0,
+                                           n_classes=3, random_state=5)
+    model = LogisticRegression(max_iter=500).fit(features, labels.astype(float) + 10)
+    path = tmp_path / "float-classes.skops"
+    skops.io.dump(model, path)
+    client = create_app({"MODEL_PATH": str(path), "MODEL_VERSION": "float-classes"}).test_client()
+    assert wait_ready(client).status_code == 200, "GET /ready should answer 200 once the model is loaded"
+    answer = predict(client, {"features": ROWS[:8]})
+    assert answer.status_code == 200, f"a valid batch should get 200, got {answer.status_code}: {answer.data[:200]!r}"
+    expected = model.predict(np.asarray(ROWS[:8])).tolist()
+    served = answer.get_json().get("predictions")
+    assert served == expected and [type(p) for p in served] == [type(e) for e in expected], (
+        f"this model's classes are the floats 10.0, 11.0 and 12.0: the predictions should be its labels unchanged "
+        f"({expected}), got {served}; turn numpy values into JSON with .tolist(), not int() or float()")
+
+
 def test_a_single_row_is_accepted_as_a_batch_of_one(client, reference_model):
     answer = predict(client, {"features": ROWS[0]})
     assert answer.status_code == 200, f"a single row [f, f, f, f] should be accepted, got {answer.status_code}"
@@ -170,6 +192,20 @@ def test_model_uri_percent_escapes_are_decoded(model_file, tmp_path, monkeypatch
         f"MODEL_URI={uri} names the file {path}: decode the URI's %-escapes (%20 is a space) before opening it")
 
 
+@pytest.mark.parametrize("name", ["model#2.skops", "model?v=3.skops", "100%.skops"])
+def test_model_uri_escapes_of_uri_syntax_characters_are_part_of_the_file_name(model_file, tmp_path, monkeypatch, name):
+    monkeypatch.delenv("MODEL_PATH", raising=False)
+    monkeypatch.delenv("MODEL_URI", raising=False)
+    path = tmp_path / name
+    path.write_bytes(model_file.read_bytes())
+    uri = path.as_uri()
+    assert "%" in uri.rsplit("/", 1)[1], "(the test's own URI should escape the file name)"
+    answer = wait_ready(create_app({"MODEL_URI": uri, "MODEL_VERSION": "escaped"}).test_client())
+    assert answer.status_code == 200, (
+        f"MODEL_URI={uri} names the file {path}: split the URI first, then decode its path's %-escapes once "
+        "(decoded first, %23 becomes a # that starts a fragment and %3F a ? that starts a query)")
+
+
 @pytest.mark.parametrize("uri", ["s3://models/classifier.skops", "models:/classifier/1"])
 def test_a_model_uri_of_another_scheme_leaves_the_server_alive_but_not_ready(monkeypatch, uri):
     monkeypatch.delenv("MODEL_PATH", raising=False)
@@ -241,6 +277,20 @@ def test_an_empty_setting_counts_as_unset(model_file, monkeypatch):
     version = client.get("/health").get_json().get("model_version")
     assert isinstance(version, str) and version.strip(), (
         f"MODEL_VERSION set to an empty value counts as unset: report some non-empty text, got {version!r}")
+
+
+def test_an_empty_setting_in_config_counts_as_unset_too(model_file, monkeypatch):
+    # A config built from a form or a template may hold "" for what it does not set.
+    monkeypatch.delenv("MODEL_PATH", raising=False)
+    monkeypatch.delenv("MODEL_URI", raising=False)
+    monkeypatch.delenv("MODEL_VERSION", raising=False)
+    client = create_app({"MODEL_PATH": "", "MODEL_URI": model_file.as_uri(), "MODEL_VERSION": ""}).test_client()
+    assert wait_ready(client).status_code == 200, (
+        "MODEL_PATH given in config as an empty value counts as unset: the model named by MODEL_URI should be "
+        "loaded, not the empty path")
+    version = client.get("/health").get_json().get("model_version")
+    assert isinstance(version, str) and version.strip(), (
+        f"MODEL_VERSION given in config as an empty value counts as unset: report some non-empty text, got {version!r}")
 
 
 def test_create_app_leaves_the_config_it_is_given_as_it_was(model_file, tmp_path, monkeypatch):
@@ -367,10 +417,14 @@ def broken_model_files(model_file, folder):
         archive.writestr("notes.txt", "a zip file, but not a skops model")
     truncated = folder / "truncated.skops"
     truncated.write_bytes(model_file.read_bytes()[: model_file.stat().st_size // 2])
-    return {"an empty file": empty, "a zip that is not a skops file": other_zip, "a truncated skops file": truncated}
+    folder_path = folder / "models"
+    folder_path.mkdir()
+    return {"an empty file": empty, "a zip that is not a skops file": other_zip, "a truncated skops file": truncated,
+            "a folder (a volume mounted where the file should be)": folder_path}
 
 
-@pytest.mark.parametrize("kind", ["an empty file", "a zip that is not a skops file", "a truncated skops file"])
+@pytest.mark.parametrize("kind", ["an empty file", "a zip that is not a skops file", "a truncated skops file",
+                                  "a folder (a volume mounted where the file should be)"])
 def test_a_broken_model_file_leaves_the_server_alive_but_not_ready(model_file, tmp_path, kind):
     path = broken_model_files(model_file, tmp_path)[kind]
     # create_app must not raise here: whatever error the load hits is logged and the app serves "not ready".
@@ -545,6 +599,19 @@ def test_a_body_of_exactly_1_mib_is_served(client):
     answer = predict(client, body)
     assert answer.status_code == 200, (
         f"a valid body of exactly 1 MiB is not over the limit and should be served, got {answer.status_code}")
+    assert len(answer.get_json()["predictions"]) == count, "every row of a large batch should get a prediction"
+
+
+def test_a_chunked_body_of_exactly_1_mib_is_served(client):
+    # Without a Content-Length the server learns the size only by reading: 1 MiB read is not yet over the limit.
+    body, count = valid_body_of(MiB)
+    assert len(body.encode()) == MiB, "(the test's own body should be exactly 1 MiB)"
+    answer = client.post("/predict", input_stream=io.BytesIO(body.encode()),
+                         headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+                         environ_overrides={"wsgi.input_terminated": True})
+    assert answer.status_code == 200, (
+        f"a valid body of exactly 1 MiB sent in chunks is not over the limit and should be served, got "
+        f"{answer.status_code}: refuse a chunked body only once more than 1,048,576 bytes have arrived")
     assert len(answer.get_json()["predictions"]) == count, "every row of a large batch should get a prediction"
 
 
