@@ -144,6 +144,16 @@ def test_the_image_says_its_version_and_where_it_came_from(packaged):
         f"the image should be labelled mlflow.model_uri={champion.model_uri}; the Dockerfile's labels are {labels}")
 
 
+def test_the_image_sets_model_path_itself(packaged):
+    _, context, _ = packaged
+    env = _settings((context / "Dockerfile").read_text(encoding="utf-8"), "ENV")
+    model_path = env.get("MODEL_PATH", "")
+    assert model_path, (
+        "the Dockerfile should set MODEL_PATH to where it copies model.skops (ENV MODEL_PATH=/models/model.skops): "
+        "the base image's own MODEL_PATH names its demo model, and copying over that file ties the image to the "
+        f"base image's layout; the Dockerfile sets MODEL_PATH to {env.get('MODEL_PATH')!r}")
+
+
 def test_the_image_keeps_the_base_images_user(packaged):
     _, context, _ = packaged
     users = [args.split()[0] if args.split() else "" for word, args in

@@ -31,6 +31,7 @@ class FakeDeployer:
     healthy: bool = True
     rollback_works: bool = True
     failure_stops_serving: bool = False   # a failed deploy leaves nothing serving (the old container is gone too)
+    rollback_stops_serving: bool = False  # a failed rollback leaves nothing serving (the new container is gone too)
     calls: list = field(default_factory=list)
     log: list = field(default_factory=list)
 
@@ -38,6 +39,8 @@ class FakeDeployer:
         self.calls.append((image, version, context))
         self.log.append("deploy")
         if context is None and not self.rollback_works:
+            if self.rollback_stops_serving:
+                self.current_version = None
             return Result(version, False, self.current_version, "image not found")
         if self.healthy or context is None:
             self.current_version = version
@@ -143,18 +146,20 @@ def _numbers(text: str) -> list[float]:
 
 
 @pytest.mark.task(taskno=1)
-@pytest.mark.parametrize("score", [0.7999, 0.79999])
+@pytest.mark.parametrize("score", [0.7999, 0.79999, 0.7999999])
 def test_score_a_hair_below_the_bar_is_stopped(score):
     deployer = FakeDeployer(current_version="v2")
     close = Champion("run-close", "models:/week1/4", "4", score)
     fns, log, _ = steps(champion=close, deployer=deployer)
     report = run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
     assert log == ["train"] and not report.ok and report.stage == "gate", (
-        f"a score of {score} is below a bar of 0.8: compare the score itself, not a rounded copy of it")
+        f"a score of {score} is below a bar of 0.8: compare the score itself, not a rounded copy of it and with "
+        "no tolerance for float noise")
     assert any(math.isclose(number, score, abs_tol=1e-12) or math.isclose(number, score * 100, abs_tol=1e-9)
                for number in _numbers(report.reason)), (
         f"the reason should give the score that failed the bar, {score} (or {score * 100:g}%), not a rounded copy "
-        f"of it (0.80 or 80.00% would read as passing a bar of 0.8); it says {report.reason!r}")
+        f"of it (0.8, 0.80 or 80.00% would read as passing a bar of 0.8: give every digit, not :g or round(score, 5)); "
+        f"it says {report.reason!r}")
 
 
 @pytest.mark.task(taskno=1)
@@ -265,3 +270,17 @@ def test_failed_rollback_is_reported_as_not_rolled_back():
         "the deployer says v3 still serves after the failed rollback; the report should say what serves, not v2")
     assert report.champion == CHAMPION and report.version == "v3", (
         f"the report should name the champion and the version v3 that failed the check; it says {report}")
+
+
+@pytest.mark.task(taskno=2)
+def test_failed_rollback_reports_what_the_rollback_says_serves():
+    deployer = FakeDeployer(current_version="v2", rollback_works=False, rollback_stops_serving=True)
+    fns, _, _ = steps(verified=False, deployer=deployer)
+    report = run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
+    assert deployer.calls[-1] == (IMAGE, "v2", None), "the rollback should try to redeploy v2 without building"
+    assert not report.ok and report.stage == "verify" and not report.rolled_back, (
+        f"a failed check with a failed rollback is a failure and no rollback; the report says {report}")
+    assert report.serving_version is None, (
+        "the failed rollback deploy says nothing serves now (serving_version None); the report should say what "
+        "that redeploy returned, not assume the new v3 still serves; it says "
+        f"{report.serving_version!r}")

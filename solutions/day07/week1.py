@@ -51,7 +51,7 @@ def run(*, train: Callable[[], Champion], package: Callable[[Champion, str], str
     if not champion.score >= min_score:
         # A worse model never reaches the image: the one serving now stays.
         return Report(False, "gate", champion, None, previous,
-                      reason=f"score {champion.score:g} is below the bar {min_score:g}")
+                      reason=f"score {champion.score} is below the bar {min_score}")
     version = f"v{champion.version}"
     context = package(champion, version)
     result = deployer.deploy(image, version, context=str(context))
