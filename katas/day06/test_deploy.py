@@ -98,7 +98,7 @@ def assert_only_serving(fake_docker, deploy, name, image, output):
      ["v1", "--state-file"], ["v1", "--retries"], ["v1", "--interval"], ["v1", "--timeout"], ["v1", "--docker"],
      ["--interval", "1.2.3", "v1"], ["--timeout", "1.2.3", "v1"], ["--interval", "-1", "v1"], ["--timeout", ".", "v1"],
      ["--timeout", "1,5", "v1"], ["--retries", "00", "v1"], ["v1^"], ["v[1]"], ["v`1`"], ["--retries", "2+1", "v1"],
-     ["--port", "8000+1", "v1"]],
+     ["--port", "8000+1", "v1"], ["--port", "18446744073709559616", "v1"]],
     ids=lambda a: " ".join(a).replace("\n", "\\n")[:40] or "no-version",
 )
 def test_a_bad_argument_prints_usage_and_exits_2(learner_file, run_bash, fake_docker, args):
@@ -526,9 +526,11 @@ def test_a_failed_build_stops_the_deploy_before_anything_changes(deploy, fake_do
 
 @pytest.mark.task(taskno=4)
 def test_a_container_that_does_not_start_is_rolled_back(deploy, fake_docker, v1_serving):
-    fake_docker.fail("run")
+    fake_docker.fail("run", code=125)
     done = deploy("v2")
-    assert done.returncode == 1, f"a container that does not start should fail the deploy (exit 1)\n{done.output}"
+    assert done.returncode == 1, (
+        f"a container that does not start should fail the deploy with exit 1, whatever docker run's own status "
+        f"(125 here, as the real CLI gives): the caller only knows 0, 1 and 2\n{done.output}")
     assert f"{NAME}-v2" not in fake_docker.containers, (
         "a failed `docker run` leaves a created container behind (as the real engine does); "
         f"the rollback should remove it with docker rm -f, left {list(fake_docker.containers)}")
@@ -607,6 +609,9 @@ def test_deploying_the_version_already_serving_is_refused(deploy, fake_docker, v
         f"its very name, so a rollback would remove the one that serves\n{fake_docker.calls}\n{done.output}")
     assert v1.get("stops") == 0, f"the serving v1 should not even be stopped: {fake_docker.calls}\n{done.output}"
     assert state(deploy) == "v1", f"the state file should still say v1, holds {state(deploy)!r}"
+    assert [line for line in done.stdout.splitlines() if line.strip()], (
+        f"the refusal should be logged on stdout (a timestamped line saying why the deploy stops), not end the deploy "
+        f"with a bare exit 1 that the CI job cannot explain\n{done.output}")
 
 
 @pytest.mark.task(taskno=4)
@@ -618,6 +623,44 @@ def test_a_failed_first_deploy_leaves_nothing_behind(deploy, fake_docker, server
     assert state(deploy) == "", f"nothing was promoted, so the state file should be absent or empty, holds {state(deploy)!r}"
     starts = [argv for argv in fake_docker.calls if argv[:1] == ["start"]]
     assert not starts, f"on a first deploy there is no previous container to start again, ran {starts}"
+
+
+@pytest.mark.task(taskno=4)
+def test_a_first_deploy_whose_container_does_not_start_leaves_nothing_behind(deploy, fake_docker):
+    fake_docker.fail("run")
+    done = deploy("v1")
+    assert done.returncode == 1, f"a container that does not start should fail the deploy (exit 1)\n{done.output}"
+    assert fake_docker.containers == {}, (
+        f"a failed `docker run` leaves a created container behind (as the real engine does); on a first deploy too "
+        f"it should be removed with docker rm -f, found {list(fake_docker.containers)}\n{done.output}")
+    assert state(deploy) == "", f"nothing was promoted, so the state file should be absent or empty, holds {state(deploy)!r}"
+    starts = [argv for argv in fake_docker.calls if argv[:1] == ["start"]]
+    assert not starts, f"on a first deploy there is no previous container to start again, ran {starts}"
+
+
+@pytest.mark.task(taskno=3)
+def test_a_fractional_interval_is_slept_as_given(learner_file, run_bash, fake_docker, server, tmp_path):
+    """A `sleep` first on PATH records how long the deploy asks to wait, then waits that long."""
+    server.set("failing")
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    asked = tmp_path / "sleeps"
+    (fake_bin / "sleep").write_text(f'#!/bin/sh\necho "$*" >> "{asked}"\nexec "{shutil.which("sleep")}" "$@"\n')
+    (fake_bin / "sleep").chmod(0o755)
+    env = {**fake_docker.env, "PATH": f"{fake_bin}{os.pathsep}{fake_docker.env['PATH']}"}
+    args = ["--image", IMAGE, "--name", NAME, "--port", server.url.rsplit(":", 1)[1], "--context", str(tmp_path),
+            "--state-file", str(tmp_path / "deployed-version"), "--retries", "3", "--interval", "0.3",
+            "--timeout", "2", "v1"]
+    done = run_bash(learner_file("deploy.sh"), args, env=env, cwd=tmp_path, timeout=20)
+    assert done.returncode == 1, f"a version failing every check should fail the deploy (exit 1)\n{done.output}"
+    assert len(server.requests) == 3, f"--retries 3 means 3 health checks, made {len(server.requests)}"
+    sleeps = asked.read_text().split() if asked.exists() else []
+    if not sleeps:
+        return  # it waits some other way than `sleep`: the gaps are checked by the other tests
+    total = sum(float(word.rstrip("s")) for word in sleeps)
+    assert abs(total - 0.6) < 1e-6, (
+        f"--interval 0.3 means two pauses of 0.3 s between the three checks (fractions count, as in monitor.sh; "
+        f"do not round them to whole seconds), it asked sleep for {' + '.join(sleeps)} s\n{done.output}")
 
 
 # --- Sharper edges: what curl, bash arithmetic and the state file do by default ------------

@@ -6,6 +6,7 @@
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -87,10 +88,16 @@ def test_every_log_line_is_timestamped_in_utc(monitor, server, timestamp, utc_st
 
 
 @pytest.mark.task(taskno=1)
-@pytest.mark.parametrize("answer", ["healthy", "failing"])
+@pytest.mark.parametrize("answer", ["healthy", "failing", "nothing listening", "slow"])
 def test_a_check_logs_a_health_line_and_a_metrics_line(monitor, server, answer):
-    server.set(answer)
-    done = monitor("--once", "--url", server.url)
+    url = server.url
+    if answer == "nothing listening":
+        url = f"http://127.0.0.1:{free_port()}"
+    elif answer == "slow":
+        server.set("slow", delay_s=60)
+    else:
+        server.set(answer)
+    done = monitor("--once", "--url", url, "--timeout", "0.5", timeout=15)
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     metrics = [line for line in lines if "load1=" in line]
     others = [line for line in lines if "load1=" not in line]
@@ -360,6 +367,28 @@ def test_the_default_interval_is_30_seconds(learner_file, server, tmp_path):
 
 
 @pytest.mark.task(taskno=2)
+def test_a_fractional_interval_is_slept_as_given(learner_file, run_bash, server, tmp_path):
+    """A `sleep` first on PATH records how long the monitor asks to wait, then waits that long."""
+    server.set("failing")
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    asked = tmp_path / "sleeps"
+    (fake_bin / "sleep").write_text(f'#!/bin/sh\necho "$*" >> "{asked}"\nexec "{shutil.which("sleep")}" "$@"\n')
+    (fake_bin / "sleep").chmod(0o755)
+    env = {"PATH": f"{fake_bin}{os.pathsep}{os.environ.get('PATH', '')}"}
+    done = run_bash(learner_file("monitor.sh"), ["--url", server.url, "--interval", "0.2", "--max-failures", "3"],
+                    env=env, timeout=20)
+    assert done.returncode == 1, f"three failures in a row with --max-failures 3 should exit 1\n{done.output}"
+    sleeps = asked.read_text().split() if asked.exists() else []
+    if not sleeps:
+        return  # it waits some other way than `sleep`: the gaps are checked by the other tests
+    total = sum(float(word.rstrip("s")) for word in sleeps)
+    assert abs(total - 0.4) < 1e-6, (
+        f"--interval 0.2 means two pauses of 0.2 s between the three checks (fractions count: do not round them "
+        f"to whole seconds), it asked sleep for {' + '.join(sleeps)} s\n{done.output}")
+
+
+@pytest.mark.task(taskno=2)
 def test_gives_up_after_3_consecutive_failures_by_default(monitor, server):
     server.set("failing")
     done = monitor("--url", server.url, "--interval", "0.1")
@@ -385,6 +414,12 @@ def test_slow_answers_count_as_failures(monitor, server):
     server.set("slow", delay_s=60)
     done = monitor("--url", server.url, "--interval", "0.1", "--max-failures", "2", "--timeout", "0.3", timeout=15)
     assert done.returncode == 1, f"two timed-out checks with --max-failures 2 should exit 1\n{done.output}"
+    times = [r.at for r in server.received if r.path == "/health"]
+    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    assert all(gap < 3 for gap in gaps), (
+        f"each check of the loop should give up after --timeout 0.3 s, not the 5 s default (--timeout holds for "
+        f"every check, not only --once); the gaps between the checks were {[round(gap, 2) for gap in gaps]}"
+        f"\n{done.output}")
 
 
 @pytest.mark.task(taskno=2)

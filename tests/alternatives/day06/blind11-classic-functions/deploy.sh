@@ -70,7 +70,7 @@ done
 
 [[ -n $VERSION ]] || die_usage "VERSION is missing"
 [[ $VERSION =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die_usage "not a valid image tag: $VERSION"
-if ! [[ $PORT =~ ^[0-9]+$ ]] || ((10#$PORT < 1 || 10#$PORT > 65535)); then die_usage "bad port: $PORT"; fi
+if ! [[ $PORT =~ ^[0-9]{1,5}$ ]] || ((10#$PORT < 1 || 10#$PORT > 65535)); then die_usage "bad port: $PORT"; fi
 PORT=$((10#$PORT))
 if ! [[ $RETRIES =~ ^[0-9]+$ ]] || ((10#$RETRIES < 1)); then die_usage "bad retries: $RETRIES"; fi
 RETRIES=$((10#$RETRIES))

@@ -66,7 +66,7 @@ done
 version=${positionals[0]}
 [[ $version =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || usage_error "bad VERSION '$version'"
 case $port in
-  *([0])[1-9]*([0-9])) port=$((10#$port)); ((port <= 65535)) || usage_error "port out of range" ;;
+  *([0])[1-9]*([0-9])) ((${#port} <= 5)) || usage_error "port out of range"; port=$((10#$port)); ((port <= 65535)) || usage_error "port out of range" ;;
   *) usage_error "bad --port '$port'" ;;
 esac
 case $retries in

@@ -69,7 +69,7 @@ done
 
 ((VERSION_SEEN)) || die_usage "VERSION is missing"
 [[ $VERSION =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die_usage "not a valid image tag: $VERSION"
-[[ $PORT =~ ^[0-9]+$ ]] || die_usage "--port must be a number: $PORT"
+[[ $PORT =~ ^[0-9]{1,5}$ ]] || die_usage "--port must be a number of at most 5 digits: $PORT"
 PORT=$((10#$PORT))
 ((PORT >= 1 && PORT <= 65535)) || die_usage "--port must be 1-65535: $PORT"
 [[ $RETRIES =~ ^[0-9]+$ ]] || die_usage "--retries must be a positive integer: $RETRIES"

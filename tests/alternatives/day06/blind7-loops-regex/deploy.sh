@@ -62,7 +62,7 @@ done
 VERSION=${POSITIONAL[0]}
 [[ $VERSION =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die_usage "not a valid image tag: $VERSION"
 is_positive_integer() { [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 > 0)); }
-is_port() { is_positive_integer "$1" && ((10#$1 <= 65535)); }
+is_port() { is_positive_integer "$1" && ((${#1} <= 5 && 10#$1 <= 65535)); }
 is_port "$PORT" || die_usage "--port must be 1-65535"
 PORT=$((10#$PORT))
 is_positive_integer "$RETRIES" || die_usage "--retries must be a positive integer"

@@ -64,6 +64,7 @@ version=${versions[0]}
 tag_re='^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$'
 [[ $version =~ $tag_re ]] || bad "VERSION is not a valid tag"
 positive_int "$port" || bad "bad --port"
+((${#port} <= 5)) || bad "bad --port"
 port=$((10#$port))
 [[ $port -le 65535 ]] || bad "bad --port"
 positive_int "$retries" || bad "bad --retries"
