@@ -877,12 +877,17 @@ def _pipefail_in(shell: str | None) -> bool:
 PIPED = re.compile(r"(?<!\|)\|(?!\|)")
 
 
+def _pipefail_before(line: str, script: str) -> bool:
+    """Whether the script says `set -o pipefail` (or `set -eo pipefail`, ...) before this line."""
+    before = script.split(line, 1)[0] if line in script else ""
+    return bool(re.search(r"\bset\b[^\n]*(-o\s*pipefail|-\w*o\s+pipefail)", before))
+
+
 def _pipe_hides_status(line: str, script: str, shell: str | None) -> bool:
     """Whether `X | Y` on this line of a gate step ends with Y's status, hiding X's failure."""
-    if line.strip().startswith("#") or not PIPED.search(re.sub(r"\$\{\{.*?\}\}", "", line)) or _pipefail_in(shell):
+    if line.strip().startswith("#") or not PIPED.search(re.sub(r"\$\{\{.*?\}\}", "", line)):
         return False
-    before = script.split(line, 1)[0] if line in script else ""
-    return not re.search(r"\bset\b[^\n]*(-o\s*pipefail|-\w*o\s+pipefail)", before)
+    return not (_pipefail_in(shell) or _pipefail_before(line, script))
 
 
 def _status_lost(script: str, shell: str | None) -> str | None:
@@ -900,10 +905,9 @@ def _status_lost(script: str, shell: str | None) -> str | None:
 def _pipe_hides_pytest(line: str, script: str, shell: str | None) -> bool:
     """Whether `pytest ... | X` on this line ends with X's status: GitHub's default shell is
     `bash -e {0}`, without pipefail; an explicit `shell: bash` is `bash ... -eo pipefail {0}`."""
-    if not PIPED_PYTEST.search(line) or _pipefail_in(shell):
+    if not PIPED_PYTEST.search(line):
         return False
-    before = script.split(line, 1)[0] if line in script else ""
-    return not re.search(r"\bset\b[^\n]*(-o\s*pipefail|-\w*o\s+pipefail)", before)
+    return not (_pipefail_in(shell) or _pipefail_before(line, script))
 
 
 def _continues_on_error(where: dict, github: dict = PUSH_MAIN) -> bool:
