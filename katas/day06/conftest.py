@@ -340,6 +340,33 @@ def utc_stamped() -> UtcStamps:
     return UtcStamps()
 
 
+class RecordingSleep:
+    """A `sleep` first on PATH that writes down how long the script asks to wait, then waits that long
+    (or, with `waits=False`, returns at once: for defaults too long to wait out)."""
+
+    def __init__(self, folder: Path, *, waits: bool = True) -> None:
+        self.bin = folder / "bin"
+        self.bin.mkdir(parents=True)
+        self.asked = folder / "sleeps"
+        then = f'exec "{shutil.which("sleep")}" "$@"\n' if waits else ""
+        (self.bin / "sleep").write_text(f'#!/bin/sh\necho "$*" >> "{self.asked}"\n{then}')
+        (self.bin / "sleep").chmod(0o755)
+
+    def path(self, path: str) -> str:
+        """`path` with this `sleep` in front."""
+        return f"{self.bin}{os.pathsep}{path}"
+
+    def requests(self) -> list[str]:
+        """The arguments of every `sleep` the script ran, in order ("0.3", "1s", ...)."""
+        return self.asked.read_text().split() if self.asked.exists() else []
+
+
+@pytest.fixture
+def recording_sleep(tmp_path):
+    """`recording_sleep(waits=True)` -> RecordingSleep, put first on PATH through `.path(...)`."""
+    return functools.partial(RecordingSleep, tmp_path / "recording-sleep")
+
+
 @pytest.fixture
 def fake_docker(tmp_path) -> FakeDocker:
     return FakeDocker(tmp_path / "fake-docker")

@@ -8,7 +8,6 @@ health check goes to `server`, a real HTTP server on loopback that plays the new
 
 import os
 import re
-import shutil
 import time
 from types import SimpleNamespace
 
@@ -390,15 +389,11 @@ def test_the_default_timeout_is_5_seconds(learner_file, run_bash, fake_docker, s
 
 
 @pytest.mark.task(taskno=3)
-def test_the_default_interval_is_1_second(learner_file, run_bash, fake_docker, server, tmp_path):
+def test_the_default_interval_is_1_second(learner_file, run_bash, fake_docker, server, tmp_path, recording_sleep):
     """A `sleep` first on PATH records how long the deploy asks to wait, then waits that long."""
     server.set("failing")
-    fake_bin = tmp_path / "bin"
-    fake_bin.mkdir()
-    asked = tmp_path / "sleeps"
-    (fake_bin / "sleep").write_text(f'#!/bin/sh\necho "$*" >> "{asked}"\nexec "{shutil.which("sleep")}" "$@"\n')
-    (fake_bin / "sleep").chmod(0o755)
-    env = {**fake_docker.env, "PATH": f"{fake_bin}{os.pathsep}{fake_docker.env['PATH']}"}
+    sleep = recording_sleep()
+    env = {**fake_docker.env, "PATH": sleep.path(fake_docker.env["PATH"])}
     args = ["--image", IMAGE, "--name", NAME, "--port", server.url.rsplit(":", 1)[1], "--context", str(tmp_path),
             "--state-file", str(tmp_path / "deployed-version"), "--retries", "2", "v1"]
     done = run_bash(learner_file("deploy.sh"), args, env=env, cwd=tmp_path, timeout=20)
@@ -407,7 +402,7 @@ def test_the_default_interval_is_1_second(learner_file, run_bash, fake_docker, s
     assert all(0.9 <= gap < 4 for gap in health_gaps(server)), (
         f"without --interval the health checks should be 1 s apart (not the 5 s of --timeout), the gaps were "
         f"{health_gaps(server)}")
-    sleeps = asked.read_text().split() if asked.exists() else []
+    sleeps = sleep.requests()
     if sleeps:
         total = sum(float(word.rstrip("s")) for word in sleeps)
         assert total == 1, (
@@ -639,22 +634,19 @@ def test_a_first_deploy_whose_container_does_not_start_leaves_nothing_behind(dep
 
 
 @pytest.mark.task(taskno=3)
-def test_a_fractional_interval_is_slept_as_given(learner_file, run_bash, fake_docker, server, tmp_path):
+def test_a_fractional_interval_is_slept_as_given(learner_file, run_bash, fake_docker, server, tmp_path,
+                                                 recording_sleep):
     """A `sleep` first on PATH records how long the deploy asks to wait, then waits that long."""
     server.set("failing")
-    fake_bin = tmp_path / "bin"
-    fake_bin.mkdir()
-    asked = tmp_path / "sleeps"
-    (fake_bin / "sleep").write_text(f'#!/bin/sh\necho "$*" >> "{asked}"\nexec "{shutil.which("sleep")}" "$@"\n')
-    (fake_bin / "sleep").chmod(0o755)
-    env = {**fake_docker.env, "PATH": f"{fake_bin}{os.pathsep}{fake_docker.env['PATH']}"}
+    sleep = recording_sleep()
+    env = {**fake_docker.env, "PATH": sleep.path(fake_docker.env["PATH"])}
     args = ["--image", IMAGE, "--name", NAME, "--port", server.url.rsplit(":", 1)[1], "--context", str(tmp_path),
             "--state-file", str(tmp_path / "deployed-version"), "--retries", "3", "--interval", "0.3",
             "--timeout", "2", "v1"]
     done = run_bash(learner_file("deploy.sh"), args, env=env, cwd=tmp_path, timeout=20)
     assert done.returncode == 1, f"a version failing every check should fail the deploy (exit 1)\n{done.output}"
     assert len(server.requests) == 3, f"--retries 3 means 3 health checks, made {len(server.requests)}"
-    sleeps = asked.read_text().split() if asked.exists() else []
+    sleeps = sleep.requests()
     if not sleeps:
         return  # it waits some other way than `sleep`: the gaps are checked by the other tests
     total = sum(float(word.rstrip("s")) for word in sleeps)

@@ -6,7 +6,6 @@
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -333,15 +332,11 @@ def test_gives_up_without_sleeping_another_interval(learner_file, run_bash, serv
 
 
 @pytest.mark.task(taskno=2)
-def test_the_default_interval_is_30_seconds(learner_file, server, tmp_path):
+def test_the_default_interval_is_30_seconds(learner_file, server, recording_sleep):
     """A `sleep` first on PATH records how long the monitor asks to wait, and returns at once."""
     server.set("failing")
-    fake_bin = tmp_path / "bin"
-    fake_bin.mkdir()
-    asked = tmp_path / "sleeps"
-    (fake_bin / "sleep").write_text(f'#!/bin/sh\necho "$*" >> "{asked}"\n')
-    (fake_bin / "sleep").chmod(0o755)
-    env = {**os.environ, "PATH": f"{fake_bin}{os.pathsep}{os.environ.get('PATH', '')}"}
+    sleep = recording_sleep(waits=False)
+    env = {**os.environ, "PATH": sleep.path(os.environ.get("PATH", ""))}
     proc = subprocess.Popen(["bash", str(learner_file("monitor.sh")), "--url", server.url, "--max-failures", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
@@ -353,7 +348,7 @@ def test_the_default_interval_is_30_seconds(learner_file, server, tmp_path):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate(timeout=10)
-    sleeps = asked.read_text().split() if asked.exists() else []
+    sleeps = sleep.requests()
     if not sleeps:
         # It waits some other way than `sleep`: then it must not have checked again within those seconds.
         assert len(health_requests(server)) == 1, (
@@ -367,19 +362,15 @@ def test_the_default_interval_is_30_seconds(learner_file, server, tmp_path):
 
 
 @pytest.mark.task(taskno=2)
-def test_a_fractional_interval_is_slept_as_given(learner_file, run_bash, server, tmp_path):
+def test_a_fractional_interval_is_slept_as_given(learner_file, run_bash, server, recording_sleep):
     """A `sleep` first on PATH records how long the monitor asks to wait, then waits that long."""
     server.set("failing")
-    fake_bin = tmp_path / "bin"
-    fake_bin.mkdir()
-    asked = tmp_path / "sleeps"
-    (fake_bin / "sleep").write_text(f'#!/bin/sh\necho "$*" >> "{asked}"\nexec "{shutil.which("sleep")}" "$@"\n')
-    (fake_bin / "sleep").chmod(0o755)
-    env = {"PATH": f"{fake_bin}{os.pathsep}{os.environ.get('PATH', '')}"}
+    sleep = recording_sleep()
+    env = {"PATH": sleep.path(os.environ.get("PATH", ""))}
     done = run_bash(learner_file("monitor.sh"), ["--url", server.url, "--interval", "0.2", "--max-failures", "3"],
                     env=env, timeout=20)
     assert done.returncode == 1, f"three failures in a row with --max-failures 3 should exit 1\n{done.output}"
-    sleeps = asked.read_text().split() if asked.exists() else []
+    sleeps = sleep.requests()
     if not sleeps:
         return  # it waits some other way than `sleep`: the gaps are checked by the other tests
     total = sum(float(word.rstrip("s")) for word in sleeps)
