@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """Mechanical mutation testing of every Python learner file, through the day's own tests.
 
-usage: scripts/mutation.py [dayNN ...] [--tiers unit,mlflow] [--file NAME] [--list]
+usage: scripts/mutation.py [dayNN ...] [--tiers unit,mlflow] [--file NAME]... [--list]
 
-For each day (all days with Python learner files when none is named) and each of its
-Python learner files, cosmic-ray mutates a copy of the reference answer one operator at a
-time (a comparison flipped, a number changed, a condition negated, a loop skipped, an
-exception type replaced, ...) and runs `pytest katas/dayNN --impl <copy> -x` on it. A
-mutant no test kills is a clause the tests do not pin down: kill it with a new test, or
-list it as equivalent (it cannot change behaviour) with its reason in
+For each day (all days when none is named) and each of its learner files, a copy of the
+reference answer is mutated one operator at a time and `pytest katas/dayNN --impl <copy> -x`
+runs on it. Python files are mutated by cosmic-ray (a comparison flipped, a number changed,
+a condition negated, a loop skipped, an exception type replaced, ...); shell scripts,
+Dockerfiles, YAML and ignore files by the hand-listed operators of
+`mlops_katas.mutation_operators` (`set -e` or `pipefail` dropped, a comparison or `&&`
+flipped, an option, command, instruction or YAML entry dropped, an expansion unquoted, a
+number changed). A mutant no test kills is a clause the tests do not pin down: kill it
+with a new test, or list it as equivalent (it cannot change behaviour the README asks for) with its reason in
 `tests/mutation/dayNN-equivalent.toml`:
 
     [[equivalent]]
@@ -16,6 +19,8 @@ list it as equivalent (it cannot change behaviour) with its reason in
     operator = "core/ReplaceComparisonOperator_Lt_LtE"
     line = "if current_replicas < 1:"      # the reference line, stripped
     reason = "..."
+
+A setting the README leaves free may list several `operators` and `lines` under one reason.
 
 Prints a score per file and day and every survivor that is not listed; exits 1 when any
 is left. Docker and kind tiers are left out by default (minutes per mutant); mutants only
@@ -27,6 +32,7 @@ an hour on two cores.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import re
@@ -48,6 +54,7 @@ from mlops_katas.project_python import use_project_python  # noqa: E402
 use_project_python(ROOT)
 
 from mlops_katas.curriculum import Day, all_days, load_day  # noqa: E402
+from mlops_katas.mutation_operators import kind_of, mutants  # noqa: E402
 
 # Operators whose mutants are nearly all noise for this code (bit shifts and bitwise ops on
 # numbers, powers, inserting or swapping arbitrary variables): left out, as cosmic-ray's
@@ -79,19 +86,27 @@ def equivalents(day: Day) -> dict[tuple[str, str, str], str]:
     if not path.is_file():
         return {}
     listed = tomllib.loads(path.read_text(encoding="utf-8")).get("equivalent", [])
-    return {(e["file"], e["operator"], e["line"].strip()): e["reason"] for e in listed}
+    # An entry names one operator and line, or (for a setting the README leaves free, which
+    # several operators change on several lines) lists them under `operators` and `lines`.
+    return {(e["file"], operator, line.strip()): e["reason"] for e in listed
+            for operator in e.get("operators", [e.get("operator")]) for line in e.get("lines", [e.get("line")])}
 
 
 def test_files(day: Day, name: str) -> list[str]:
-    """The day's test files that import the mutated module (all of them when a conftest does,
-    or none says): the others cannot see the mutation, and skipping them halves a run."""
-    module = Path(name).stem
-    imports = re.compile(rf"^\s*(from\s+{module}\s+import|import\s+{module}\b)", re.MULTILINE)
+    """The day's test files that import the mutated module, or name the mutated file (all of
+    them when a conftest does, or none does): the others cannot see the mutation, and
+    skipping them halves a run."""
+    if name.endswith(".py"):
+        module = Path(name).stem
+        mentions = re.compile(rf"^\s*(from\s+{module}\s+import|import\s+{module}\b)", re.MULTILINE)
+        named = re.compile(rf"\b{module}\b")
+    else:
+        mentions = named = re.compile(re.escape(Path(name).name))
     conftest = day.path / "conftest.py"
     everything = [str(day.path)]
-    if conftest.is_file() and re.search(rf"\b{module}\b", conftest.read_text(encoding="utf-8")):
+    if conftest.is_file() and named.search(conftest.read_text(encoding="utf-8")):
         return everything
-    chosen = [str(p) for p in sorted(day.path.glob("test_*.py")) if imports.search(p.read_text(encoding="utf-8"))]
+    chosen = [str(p) for p in sorted(day.path.glob("test_*.py")) if mentions.search(p.read_text(encoding="utf-8"))]
     return chosen or everything
 
 
@@ -117,6 +132,8 @@ def run_file(day: Day, name: str, tiers: list[str], scratch: Path) -> dict:
     if baseline.returncode != 0:
         raise SystemExit(f"{day.name}: the reference answer fails its own tests; fix that first:\n"
                          f"{baseline.stdout[-2000:]}")
+    if not name.endswith(".py"):
+        return run_text_file(name, impl, command, env, baseline_s)
     config = scratch / "cosmic-ray.toml"
     session = scratch / "session.sqlite"
     config.write_text(
@@ -156,6 +173,39 @@ def run_file(day: Day, name: str, tiers: list[str], scratch: Path) -> dict:
     return {"counts": counts, "survivors": survivors, "baseline_s": round(baseline_s, 1)}
 
 
+def run_text_file(name: str, impl: Path, command: list[str], env: dict, baseline_s: float) -> dict:
+    """The hand-listed operators' mutants of a shell, Dockerfile, YAML or ignore file, one
+    pytest run each; a run past the time limit counts as killed, as cosmic-ray counts it."""
+    target = impl / name
+    reference = target.read_text(encoding="utf-8")
+    timeout = max(60.0, 4 * baseline_s)
+    counts = {"killed": 0, "survived": 0, "incompetent": 0, "skipped": 0}
+    survivors = []
+    try:
+        for mutant in mutants(name, reference):
+            target.write_text(mutant.text, encoding="utf-8")
+            try:
+                code = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, timeout=timeout,
+                                      check=False).returncode
+            except subprocess.TimeoutExpired:
+                code = 1
+            outcome = {0: "survived", 1: "killed"}.get(code, "incompetent")
+            counts[outcome] += 1
+            if outcome == "survived":
+                diff = "".join(difflib.unified_diff(reference.splitlines(keepends=True),
+                                                    mutant.text.splitlines(keepends=True), n=0))
+                survivors.append(Survivor(name, mutant.operator, mutant.line_no, mutant.line, diff))
+    finally:
+        target.write_text(reference, encoding="utf-8")
+    return {"counts": counts, "survivors": survivors, "baseline_s": round(baseline_s, 1)}
+
+
+def changed_lines(diff: str) -> str:
+    """A survivor's change in one line: what a mutant of a text file did is not in its operator."""
+    return " / ".join(line[:100].rstrip() for line in diff.splitlines()
+                      if line[:1] in "+-" and not line.startswith(("+++", "---")))
+
+
 def score(counts: dict) -> float | None:
     tried = counts["killed"] + counts["survived"]
     return round(100 * counts["killed"] / tried, 1) if tried else None
@@ -165,13 +215,13 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("days", nargs="*")
     parser.add_argument("--tiers", default="unit,mlflow", help="tiers to run (default unit,mlflow)")
-    parser.add_argument("--file", help="only this learner file")
+    parser.add_argument("--file", action="append", help="only this learner file (repeatable)")
     parser.add_argument("--list", action="store_true", help="list the days and files that would run")
     args = parser.parse_args(argv)
     days = [load_day(ROOT, d) for d in args.days] if args.days else all_days(ROOT)
     tiers = args.tiers.split(",")
     plan = [(day, name) for day in days for name in day.files
-            if name.endswith(".py") and (args.file in (None, name))]
+            if (name.endswith(".py") or kind_of(name)) and (args.file is None or name in args.file)]
     if args.list:
         print("\n".join(f"{day.name} {name}" for day, name in plan))
         return 0
@@ -192,7 +242,8 @@ def main(argv: list[str]) -> int:
               f"[{len(outcome['survivors']) - len(unexplained)} listed equivalent], {c['incompetent']} "
               f"incompetent, {c['skipped']} filtered) in {outcome['seconds']} s", flush=True)
         for s in unexplained:
-            print(f"  survivor {s.file}:{s.line_no} {s.operator}: {s.line}")
+            change = "" if name.endswith(".py") else f"\n      {changed_lines(s.diff)}"
+            print(f"  survivor {s.file}:{s.line_no} {s.operator}: {s.line}{change}")
     for day_name, files in by_day.items():
         totals = {k: sum(o["counts"][k] for _, o in files) for k in ("killed", "survived", "incompetent", "skipped")}
         listed = equivalents(load_day(ROOT, day_name))
