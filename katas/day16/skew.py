@@ -6,12 +6,13 @@ Contract (the tests check exactly this):
   KeyError naming it), the sorted list of entities, present in both frames, whose two
   values disagree; an empty list when all agree. Numbers (not bools) agree when they
   differ by at most `tolerance` (0: only equal numbers agree); other values (text, bools,
-  timestamps) when they are equal. Numbers compare exactly: equal ones agree (inf with inf),
+  timestamps) when they are equal (10 and "10" are not). Numbers compare exactly: equal ones agree (inf with inf),
   integers subtract as integers (no float rounding above 2**53, no unsigned wrap-around).
   Two missing values (None, NaN, NaT, pd.NA) agree, one missing value never does.
   Entities in only one frame (either one) are not compared; entities match by equal value
   whatever the dtypes (2 and 2.0 are one entity, the text "1" is not the number 1).
-  A missing `entity` column raises KeyError; an entity repeated in a frame ValueError.
+  A missing `entity` column raises KeyError; an entity repeated in a frame ValueError (also
+  one the other frame lacks).
   Neither frame is modified (by either function).
 - `distribution_skew(train, serving, features, *, bins=10, threshold=0.1)
   -> dict[str, tuple[float, bool]]`: for each named feature, `(psi, psi >= threshold)`

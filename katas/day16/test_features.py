@@ -355,16 +355,18 @@ def test_entity_keys_match_as_equal_values_not_as_text():
     )
 
 
-def test_integer_entity_keys_above_2_53_are_not_rounded_together():
+@pytest.mark.parametrize("feature_key_dtype", ["int64", "uint64"])
+def test_integer_entity_keys_above_2_53_are_not_rounded_together(feature_key_dtype):
     big = 2**53  # e.g. 64-bit hashed ids: as float64, 2**53 + 1 is rounded to 2**53
     labels = pd.DataFrame({"entity_id": np.array([big + 1, big], dtype="int64"),
                            "event_timestamp": _times([at(10), at(10)]), "label": [1, 0]})
-    features = pd.DataFrame({"entity_id": np.array([big], dtype="int64"), "feature_timestamp": _times([at(0)]),
-                             "spend_7d": [1.0]})
+    features = pd.DataFrame({"entity_id": np.array([big], dtype=feature_key_dtype),
+                             "feature_timestamp": _times([at(0)]), "spend_7d": [1.0]})
     got = values(point_in_time_join(labels, features))
     assert got == [None, 1.0], (
-        f"the entity {big + 1} is not the entity {big}: keys match as equal values, never cast integer keys to "
-        f"float (they would round to one number); got {got}"
+        f"the entity {big + 1} (int64 labels) is not the entity {big} ({feature_key_dtype} features): keys match as "
+        "equal values, never cast integer keys to float, not even as the two columns' common type (numpy's common "
+        f"type of int64 and uint64 is float64, which rounds both ids to one number); got {got}"
     )
 
 
@@ -450,6 +452,20 @@ def test_a_second_join_sees_times_and_values_changed_in_place():
     assert second == [7.0], (
         "each call reads the frames as they are at that call: the row now timed at minute 15 is from the "
         f"future and the minute-0 row now holds 7.0; nothing may be reused from the first join; got {second}"
+    )
+
+
+def test_a_second_join_sees_a_value_corrected_in_place():
+    features = features_frame([("a", 0, 1.0), ("b", 0, 2.0)])
+    labels = labels_frame([("a", 10, 1), ("b", 10, 0)])
+    first = values(point_in_time_join(labels, features))
+    assert first == [1.0, 2.0], f"each entity's only row is the newest at minute 10; got {first}"
+    features.loc[0, "spend_7d"] = 7.0  # a value corrected in place: same frame, same entities and times
+    second = values(point_in_time_join(labels, features))
+    assert second == [7.0, 2.0], (
+        "each call reads the frames as they are at that call: entity a's row now holds 7.0. Unchanged entity and "
+        "time columns do not make an earlier join's values reusable (a cache keyed on them serves the old 1.0); "
+        f"got {second}"
     )
 
 

@@ -145,14 +145,16 @@ def test_entities_match_as_equal_values_not_as_text():
     )
 
 
-def test_integer_entities_above_2_53_are_not_rounded_together():
+@pytest.mark.parametrize("online_dtype", ["int64", "uint64"])
+def test_integer_entities_above_2_53_are_not_rounded_together(online_dtype):
     big = 2**53
     offline = pd.DataFrame({"entity_id": np.array([big + 1, 5], dtype="int64"), "x": [1.0, 1.0]})
-    online = pd.DataFrame({"entity_id": np.array([big, 5], dtype="int64"), "x": [2.0, 1.0]})
+    online = pd.DataFrame({"entity_id": np.array([big, 5], dtype=online_dtype), "x": [2.0, 1.0]})
     report = feature_skew(offline, online)
     assert report == {"x": []}, (
-        f"the entity {big + 1} (offline only) is not the entity {big} (online only): entities match by equal value, "
-        f"never cast integer ids to float (they would round to one number); got {report}"
+        f"the entity {big + 1} (offline only, int64) is not the entity {big} (online only, {online_dtype}): entities "
+        "match by equal value, never cast integer ids to float (pandas merges int64 with uint64 keys through "
+        f"float64, which rounds both to one number: merge copies of the keys as objects); got {report}"
     )
 
 
@@ -161,6 +163,20 @@ def test_booleans_are_compared_as_values():
     online = pd.DataFrame({"entity_id": ["a", "b", "c"], "is_new": [True, True, False]})
     assert feature_skew(offline, online, tolerance=1.0) == {"is_new": ["b", "c"]}, (
         "True and False differ, either way round, even with a tolerance of 1: booleans are not numbers here"
+    )
+
+
+def test_a_value_and_its_text_disagree():
+    t = pd.Timestamp("2024-03-01 12:00")
+    offline = pd.DataFrame({"entity_id": ["a", "b"], "n": [10, 20], "ratio": [0.5, 0.25],
+                            "seen": pd.DatetimeIndex([t, t])})
+    online = pd.DataFrame({"entity_id": ["a", "b"], "n": pd.Series(["10", 20], dtype=object),
+                           "ratio": pd.Series([0.5, "0.25"], dtype=object), "seen": pd.Series([str(t), t], dtype=object)})
+    report = feature_skew(offline, online, tolerance=1.0)
+    assert report == {"n": ["a"], "ratio": ["b"], "seen": ["a"]}, (
+        "an online path that returns text where the offline one has a number or a timestamp is skew: 10 and '10', "
+        "0.25 and '0.25', a Timestamp and its text are not equal values (never compare values through str()); "
+        f"got {report}"
     )
 
 
@@ -192,6 +208,19 @@ def test_missing_columns_and_repeated_entities_are_rejected():
         feature_skew(pd.concat([offline, offline.iloc[:1]]), online)
     with pytest.raises(ValueError):
         feature_skew(offline, pd.concat([online, online.iloc[:1]]))
+
+
+@pytest.mark.parametrize("side", ["offline", "online"])
+def test_an_entity_repeated_in_a_frame_is_rejected_even_when_the_other_frame_lacks_it(side):
+    offline, online = offline_online()  # row 4 is "y" offline (offline only) and "z" online (online only)
+    frames = {"offline": offline, "online": online}
+    frames[side] = pd.concat([frames[side], frames[side].loc[[4]]])
+    try:
+        feature_skew(frames["offline"], frames["online"])
+    except ValueError:
+        return
+    pytest.fail(f"{side} holds its one-sided entity twice: a frame must hold one row per entity, whether or not "
+                "the other frame has that entity (check each frame's keys, not only the joined rows); no ValueError")
 
 
 def test_neither_frame_is_modified():

@@ -169,6 +169,13 @@ def test_an_object_column_of_strings_with_missing_values_is_a_str_column():
         "an object column whose non-missing values are all str is a 'str' column: its missing values "
         f"break 'null', not the column's type; got {found(result)}"
     )
+    country = pd.Series(["FR", pd.NaT, "DE", pd.NA], dtype=object, index=[100, 101, 102, 103])
+    result = validate_batch(batch(country=country), SCHEMA)
+    assert found(result) == {("country", "null", (101, 103))}, (
+        "NaT and pd.NA are missing values too: among strings in an object column they break 'null', and the "
+        "column is still a 'str' column (pandas' infer_dtype calls text with a NaT 'mixed'); "
+        f"got {found(result)}"
+    )
 
 
 def test_pandas_nullable_dtypes_are_their_types():
@@ -316,6 +323,11 @@ def test_integer_values_are_compared_with_the_bounds_exactly():
     assert found(result) == {("n", "max", (1,))}, (
         "2**53 + 1 is above a max of 2**53, and the largest uint64 is within [2**64 - 2, 2**64 - 1]: compare integers "
         f"as integers (a float cast rounds them to the same number); got {found(result)}"
+    )
+    as_float = validate_batch(frame[["n"]], {"n": Column("float", max=2**53)})
+    assert found(as_float) == {("n", "max", (1,))}, (
+        "an int64 column is a valid 'float' column, and its values are still compared exactly: 2**53 + 1 is above "
+        f"a max of 2**53 (never cast the column to float64 because the schema says 'float'); got {found(as_float)}"
     )
     low = validate_batch(frame[["n"]], {"n": Column("int", min=2**53 + 1)})
     assert found(low) == {("n", "min", (0,))}, (

@@ -15,7 +15,8 @@ Contract (the tests check exactly this):
   rule: min/max (inclusive bounds; 0 is a bound), allowed (None: any value; an empty
   collection: none) and unique look only at present values;
   "unique" reports every row whose value occurs more than once, the first one too.
-  Values compare with the bounds exactly (an int64 2**53 + 1 is above max=2**53: no float cast).
+  Values compare with the bounds exactly (an int64 2**53 + 1 is above max=2**53: no float cast,
+  also in a column declared "float").
 - `validate_batch(batch, schema) -> ValidationResult` with
   - `violations`: one `Violation(column, check, rows)` per broken rule, `rows` the index
     labels of the offending rows, in the batch's order. `check` is one of

@@ -1,0 +1,87 @@
+"""Train/serve skew with plain dictionaries, and PSI with the standard library."""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from numbers import Number
+
+import numpy as np
+import pandas as pd
+
+
+def _by_entity(frame: pd.DataFrame, entity: str, which: str) -> dict:
+    if entity not in frame.columns:
+        raise KeyError(f"{which} has no entity column {entity!r}")
+    keys = frame[entity].tolist()
+    rows = {}
+    for pos, key in enumerate(keys):
+        if key in rows:
+            raise ValueError(f"entity {key!r} is repeated in {which}")
+        rows[key] = pos
+    return rows
+
+
+def _missing(v) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _agree(a, b, tolerance: float) -> bool:
+    if _missing(a) or _missing(b):
+        return _missing(a) and _missing(b)
+    numeric = all(isinstance(v, Number) and not isinstance(v, (bool, np.bool_)) for v in (a, b))
+    if not numeric:
+        return a == b
+    return a == b or abs(a - b) <= tolerance
+
+
+def feature_skew(offline, online, *, entity="entity_id", tolerance=1e-6):
+    off = _by_entity(offline, entity, "offline")
+    on = _by_entity(online, entity, "online")
+    names = [c for c in offline.columns if c != entity]
+    for name in names:
+        if name not in online.columns:
+            raise KeyError(f"online has no column {name!r}")
+    shared = [k for k in off if k in on]
+    report = {}
+    for name in names:
+        a, b = offline[name].tolist(), online[name].tolist()
+        report[name] = sorted(k for k in shared if not _agree(a[off[k]], b[on[k]], tolerance))
+    return report
+
+
+def _proportions(sample: list[float], edges: list[float], bins: int) -> list[float]:
+    counts = [0] * bins
+    for v in sample:
+        counts[bisect_left(edges, v)] += 1
+    return [max(c / len(sample), 1e-4) for c in counts]
+
+
+def _finite_values(frame: pd.DataFrame, name: str, which: str) -> list[float]:
+    if name not in frame.columns:
+        raise KeyError(f"{which} has no feature {name!r}")
+    values = [float(v) for v in frame[name].tolist()]
+    if not values:
+        raise ValueError(f"{which}[{name!r}] is empty")
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"{which}[{name!r}] holds NaN or infinity")
+    return values
+
+
+def distribution_skew(train, serving, features, *, bins=10, threshold=0.1):
+    if bins < 2:
+        raise ValueError("bins must be >= 2")
+    if not (threshold > 0 and math.isfinite(threshold)):
+        raise ValueError("threshold must be positive and finite")
+    out = {}
+    for name in features:
+        t = _finite_values(train, name, "train")
+        s = _finite_values(serving, name, "serving")
+        edges = [float(e) for e in np.quantile(np.array(t), [i / bins for i in range(1, bins)])]
+        pt, ps = _proportions(t, edges, bins), _proportions(s, edges, bins)
+        psi = math.fsum((b - a) * math.log(b / a) for a, b in zip(pt, ps))
+        out[name] = (psi, psi >= threshold)
+    return out
