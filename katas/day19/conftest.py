@@ -346,7 +346,8 @@ class Unsupported(Exception):
 
 
 # Contexts of the simulated events. Two pushes to main differ only in what is unique per run.
-def _github(event: str, ref: str, *, base_ref: str = "", run: int = 1, fork: bool = False) -> dict:
+def _github(event: str, ref: str, *, base_ref: str = "", run: int = 1, fork: bool = False,
+            draft: bool = False) -> dict:
     ref_name = ref.split("/", 2)[2] if ref.startswith(("refs/heads/", "refs/tags/")) else ref.split("/", 2)[-1]
     sha = hashlib.sha1(str(run).encode()).hexdigest()
     payload: dict = {}
@@ -357,7 +358,7 @@ def _github(event: str, ref: str, *, base_ref: str = "", run: int = 1, fork: boo
     elif event == "pull_request":
         number = int(ref.split("/")[2]) if ref.startswith("refs/pull/") else run
         payload = {"action": "synchronize", "number": number,
-                   "pull_request": {"number": number, "draft": False,
+                   "pull_request": {"number": number, "draft": draft,
                                     "head": {"ref": "feature/better-model", "sha": sha,
                                              "repo": {"full_name": "ana/fraud-model" if fork else "acme/fraud-model",
                                                       "fork": fork}},
@@ -378,7 +379,9 @@ PULL_REQUESTS = {"a pull request into main": _github("pull_request", "refs/pull/
                  "a pull request into users/ana/spike": _github("pull_request", "refs/pull/10/merge",
                                                                 base_ref="users/ana/spike"),
                  "a pull request from a fork into main": _github("pull_request", "refs/pull/11/merge",
-                                                                 base_ref="main", fork=True)}
+                                                                 base_ref="main", fork=True),
+                 "a draft pull request into main": _github("pull_request", "refs/pull/12/merge", base_ref="main",
+                                                           draft=True)}
 PUSH_MAIN = _github("push", "refs/heads/main")
 PUSH_MAIN_AGAIN = _github("push", "refs/heads/main", run=2)
 ELSEWHERE = {"a push to branch feature/x": _github("push", "refs/heads/feature/x"),
@@ -806,6 +809,35 @@ def _swallows(line: str, script: str) -> bool:
 FAILS_LATER = re.compile(r"(?:^|[;&|{(]|\bthen\b|\belse\b|\bdo\b)\s*(?:exit\s+(?!0\b)\S|false\b)", re.M)
 
 
+# The gate's own command on a line of a gate step: `python gate.py`, `python -m gate_cli`, `python -m pipeline gate`
+# (not a word that merely ends in it, such as aggregate, nor a file test such as `[ -f gate.log ]`).
+GATE_COMMAND = re.compile(r"(?<![A-Za-z])gate")
+# The gate's command as the condition of `if`, `elif`, `while` or `until`, or negated with `!`.
+GATE_CONDITION = re.compile(r"(?:\b(?:if|elif|while|until)\s+|(?:^|[;&|(])\s*!\s*)(?!\s*(?:!\s*)?(?:\[|test\b))"
+                            r"[^;]*?(?<![A-Za-z])gate")
+
+
+def _gate_status_swallowed(line: str, script: str) -> bool:
+    """Whether the gate's command on this line ends in `|| X` that neither fails again nor keeps the
+    status for a later `exit $status` (`python gate.py > gate.log || cat gate.log`), or is the condition
+    of an `if` (`if ! python gate.py; then echo ...; fi`) with nothing failing after it."""
+    if line.strip().startswith("#"):
+        return False
+    before = line.split("||", 1)[0]
+    if "||" in line and GATE_COMMAND.search(before) and not re.match(r"\s*(?:\[|test\b)", before):
+        after = line.split("||", 1)[1]
+        if not re.search(r"\bexit\s+(?!0\b)\S|\bfalse\b|\breturn\s+(?!0\b)\S", after):
+            kept = re.search(r"\b([A-Za-z_][A-Za-z0-9_]*)=\$\?", after)
+            rest = script.split(line, 1)[1] if line in script else ""
+            if not (kept and re.search(rf"\bexit\s+\"?\$\{{?{kept.group(1)}\b", rest)):
+                return True
+    match = GATE_CONDITION.search(line)
+    if not match:
+        return False
+    later = line[match.end():] + "\n" + (script.split(line, 1)[1] if line in script else "")
+    return not FAILS_LATER.search(later)
+
+
 # pytest as the condition of `if`, `elif`, `while` or `until`, or negated with `!`: bash -e does not stop there.
 PYTEST_CONDITION = re.compile(r"(?:\b(?:if|elif|while|until)\s+|(?:^|[;&|(])\s*!\s*)[^;]*?\bpytest\b")
 
@@ -944,6 +976,11 @@ def _check_needs(doc, jobs, problem) -> None:
                     problem("gate", _step_label(index, step), f"'{line.strip()}' turns a failure into a success, so "
                             "a gate that says no still lets promote start: a failed gate must stop everything after "
                             "it", "needs")
+                elif _gate_status_swallowed(line, script):
+                    problem("gate", _step_label(index, step), f"'{line.strip()}' handles the gate's failure without "
+                            "failing the step (an `||` that neither fails again nor keeps the status, or an `if` "
+                            "with no `exit 1` where the failure is handled), so a gate that says no still lets "
+                            "promote start: a failed gate must stop everything after it", "needs")
                 elif _pipe_hides_status(line, script, shell):
                     problem("gate", _step_label(index, step), f"'{line.strip()}' pipes a command into another: "
                             "without pipefail the step's status is the last command's, so a gate that says no "

@@ -220,6 +220,15 @@ def test_an_incompatible_candidate_fails_the_signature_and_the_gate_still_report
         f"whose scoring raises is not a slice to leave out): {checks['slices']}")
     assert checks["size"].passed and checks["size"].value == expected.size["incompatible"], (
         f"the size check still runs: {checks['size']}")
+    with registry.pointed_at() as mlflow:
+        model = mlflow.sklearn.load_model(registry.model_uris["incompatible"])
+    with pytest.raises(Exception) as raised:  # what the candidate says on the held-out rows
+        model.predict_proba(registry.X)
+    for name in ("metric", "slices"):
+        assert str(raised.value) in checks[name].message, (
+            f"a check that cannot be computed carries the error in its message, so the reader knows why: the "
+            f"candidate raised {raised.value!r} on the held-out rows, but the {name} message says "
+            f"{checks[name].message!r}")
 
 
 def test_a_champion_that_cannot_score_the_rows_fails_the_checks_not_the_gate(registry, mlflow_name):
@@ -496,6 +505,23 @@ def test_the_signature_compared_is_that_of_the_champion_read(registry, mlflow_na
     assert signature.value == problems, (
         f"the report names version {report.champion!r}, whose signature has {problems} problems with the "
         f"candidate's; the gate compared another version's: {signature}")
+
+
+def test_the_slices_compared_are_those_of_the_champion_read(registry, mlflow_name, expected, monkeypatch):
+    """As above, for the per-slice comparison: every check compares with the one version the gate read,
+    not with a model loaded again through the alias (models:/<name>@champion) by one of the checks."""
+    registry.register_champion(mlflow_name)  # version 1: the champion model
+    registry.register(mlflow_name, "worse")  # version 2, about to be promoted by someone else
+    promote_after_first_alias_read(registry, mlflow_name, monkeypatch)
+    report = gate(registry, mlflow_name, "better")
+    monkeypatch.undo()
+    slices = by_name(report)["slices"]
+    drops = {"1": worst_drop(expected, "better"),
+             "2": max(expected.region_auc["worse"][r] - expected.region_auc["better"][r] for r in REGIONS)}
+    assert report.champion in drops and slices.value == pytest.approx(drops[report.champion], abs=1e-9), (
+        f"the report names version {report.champion!r}: slices.value is the worst drop from that version, "
+        f"{drops.get(report.champion)} (version 1 gives {drops['1']:.4f}, version 2 {drops['2']:.4f}), "
+        f"not {slices.value}: every check compares with the version the gate read once")
 
 
 def test_first_deploy_changes_nothing_when_there_is_a_champion(registry, champion_name):

@@ -153,6 +153,37 @@ def test_the_rollback_target_is_recorded_before_champion_moves(registry, mlflow_
         f"(2) is already recorded: {registry.aliases(mlflow_name)} (promote raised {raised.value!r})")
 
 
+def test_an_unreachable_registry_is_not_a_first_deploy_for_promote(registry, mlflow_name, monkeypatch):
+    """A first-deploy report, while a champion has been promoted since; then the registry fails when
+    promote reads the alias (MLflow's REST client: an MlflowException with error code INTERNAL_ERROR)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking._model_registry.client import ModelRegistryClient
+
+    registry.register_champion(mlflow_name)  # version 1 serves
+    report = GateReport(registry.model_uris["better"], None, [Check(name, True, None, None, "ok") for name in CHECKS])
+
+    def unreachable(self, *args, **kwargs):
+        raise MlflowException("API request to http://registry.internal:5000/api/2.0/mlflow/registered-models/alias "
+                              "failed with exception ConnectionError('Connection refused')")
+
+    for method in ("get_model_version_by_alias", "get_registered_model", "search_model_versions",
+                   "search_registered_models", "get_latest_versions", "get_model_version"):
+        monkeypatch.setattr(ModelRegistryClient, method, unreachable)
+    try:
+        version = promote(registry.tracking_uri, mlflow_name, report)
+    except NotImplementedError:
+        raise
+    except Exception:  # noqa: BLE001 - any error will do: the outage is not taken for "no champion"
+        version = None
+    monkeypatch.undo()
+    assert version is None and registry.aliases(mlflow_name) == {"champion": "1"} and (
+        registry.versions(mlflow_name) == ["1"]), (
+        f"reading the champion alias failed (the registry is unreachable), which is not 'no champion': promote "
+        f"must not act on a first-deploy report then (version 1 serves); the error propagates and nothing "
+        f"changes: promote returned {version!r}, aliases {registry.aliases(mlflow_name)}, versions "
+        f"{registry.versions(mlflow_name)}")
+
+
 def test_through_the_server_gate_and_promotion_work(served, mlflow_name):
     from mlops_katas.infra.mlflow_env import isolated
 
