@@ -101,16 +101,23 @@ def test_recording_rules_hold_the_error_ratio_of_each_window(rules, tmp_path):
 
 
 def test_each_recording_rule_looks_back_over_its_own_window(rules, tmp_path):
-    end = HISTORY + 60
-    ok, errors = split(end, lambda m: 0.05 if m >= end - 20 else 0.01)  # 1 % for hours, then 5 % for 20 minutes
-    expected = {"5m": 0.05, "30m": (20 * 5 + 10 * 1) / 30 / 100, "1h": (20 * 5 + 40 * 1) / 60 / 100,
-                "6h": (20 * 5 + 340 * 1) / 360 / 100}  # 5 %, 3.67 %, 2.33 %, 1.22 %
+    # Hours of 1 % errors at 600 answers a minute; then busier and worse in steps, so that every
+    # window (and twice each window) holds another share, and a ratio whose errors and answers
+    # are counted over different windows is off: traffic is not constant.
+    phases = [(720, 600, 0.01), (40, 900, 0.02), (15, 1200, 0.05), (5, 1500, 0.10)]
+    total = [n for minutes, n, _ in phases for _ in range(minutes)]
+    errors = [round(n * share) for minutes, n, share in phases for _ in range(minutes)]
+    end = len(total)
+    expected = {w: sum(errors[-m:]) / sum(total[-m:]) for w, m in (("5m", 5), ("30m", 30), ("1h", 60), ("6h", 360))}
     exprs = [(end, f"(slo:predict_errors:ratio_rate{w} > bool {share * 0.95}) * (slo:predict_errors:ratio_rate{w} "
                    f"< bool {share * 1.05})") for w, share in expected.items()]
+    ok = [t - e for t, e in zip(total, errors)]
     run_promtool(rules, tmp_path, [predict("200", ok), predict("500", errors)], exprs=exprs,
-                 what="after hours at 1 % errors and then 20 minutes at 5 %, each recording rule holds the share over "
-                      "its own window: ratio_rate5m about 5 %, ratio_rate30m about 3.7 %, ratio_rate1h about 2.3 % and "
-                      "ratio_rate6h about 1.2 % (within 5 %): is a rule looking back over another window than its name says?")
+                 what="after hours at 1 % errors, then 40 minutes at 2 %, 15 at 5 % and 5 at 10 % while traffic grows "
+                      "from 600 to 1500 answers a minute, each recording rule holds the share of errors over its own "
+                      "window: " + ", ".join(f"ratio_rate{w} about {share:.2%}" for w, share in expected.items())
+                      + " (within 5 %): is a rule looking back over another window than its name says, or counting "
+                      "errors and answers over different windows?")
 
 
 def test_alerts_wait_at_most_two_minutes(learner_file):
@@ -184,14 +191,25 @@ def test_a_fast_burn_pages_and_stops_paging_soon_after_the_errors_stop(rules, tm
                       "the 5m one no longer does")
 
 
+def near_14_4x(errors_per_minute):
+    """Series at 10,000 /predict answers a minute, the errors alternating between two counts
+    each minute, from the first minute: every window's share lies between the two."""
+    minutes = 80
+    bad = [errors_per_minute[m % 2] for m in range(minutes)]
+    return [predict("200", [10_000 - b for b in bad]), predict("500", bad)]
+
+
 def test_a_burn_just_above_14_4x_pages_as_a_fast_burn(rules, tmp_path):
-    start = HISTORY
-    minutes = HISTORY + 80
-    bad = [10 if m >= start else 0 for m in range(minutes)]  # 10 of 600 a minute: 1.67 %, a 16.7x burn
-    series = [predict("200", [OK_PER_MIN - b for b in bad]), predict("500", bad)]
-    run_promtool(rules, tmp_path, series, alerts=[(start + 75, FAST, True)],
-                 what="1.67 % errors (a 16.7x burn) for over an hour are above 14.4 * 0.001 in both the 1h and the 5m "
-                      "window: ErrorBudgetFastBurn {severity=page} must fire (is the threshold 14.4 * 0.001 = 0.0144?)")
+    run_promtool(rules, tmp_path, near_14_4x((144, 145)), alerts=[(75, FAST, True)],
+                 what="1.445 % errors (a 14.45x burn) for over an hour are above 14.4 * 0.001 in both the 1h and the "
+                      "5m window: ErrorBudgetFastBurn {severity=page} must fire (is the threshold 14.4 * 0.001 = "
+                      "0.0144, not 14.5 or 15 times the budget?)")
+
+
+def test_a_burn_just_below_14_4x_never_pages_as_a_fast_burn(rules, tmp_path):
+    run_promtool(rules, tmp_path, near_14_4x((143, 144)), alerts=[(t, FAST, False) for t in (10, 30, 60, 75)],
+                 what="1.435 % errors (a 14.35x burn) for over an hour stay below 14.4 * 0.001: ErrorBudgetFastBurn "
+                      "must not fire (is the threshold 14.4 * 0.001 = 0.0144, not 14 times the budget?)")
 
 
 def test_a_slow_burn_pages_later_and_never_as_a_fast_burn(rules, tmp_path):
