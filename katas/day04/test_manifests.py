@@ -26,6 +26,10 @@ MOVING_TAGS = {"latest", "stable", "main", "master", "dev", "develop", "edge", "
                "prod", "production", "staging", "stage", "canary", "snapshot", "unstable", "beta", "alpha",
                "test", "testing", "trunk", "next", "release"}
 RELEASE_LABELS = ("app.kubernetes.io/version", "version", "helm.sh/chart")  # change with every release
+RELEASE_KEY = re.compile(r"(?:^|[-_.])(?:version|revision|commit|sha)(?:$|[-_.])", re.IGNORECASE)  # model-version, git-commit: a word of the key
+# Service fields the API server accepts only on a LoadBalancer Service.
+LOAD_BALANCER_FIELDS = ("loadBalancerSourceRanges", "loadBalancerClass", "allocateLoadBalancerNodePorts",
+                        "healthCheckNodePort")
 # What the tests' kind node offers: Linux on your machine's architecture, no custom labels, no GPU.
 KIND_NODES = [{"kubernetes.io/os": "linux", "beta.kubernetes.io/os": "linux", "kubernetes.io/arch": arch,
                "beta.kubernetes.io/arch": arch} for arch in ("amd64", "arm64")]
@@ -194,6 +198,13 @@ def _startup_allowance(probe):
     return delay + (failures or 3) * (period or 10)  # the API server turns 0 into the default
 
 
+def _effective_request(container, name):
+    """What the scheduler reserves of `name` for a container: its request, else its limit (Kubernetes copies it)."""
+    resources = container.get("resources") if isinstance(container.get("resources"), dict) else {}
+    requests, limits = (resources.get(k) if isinstance(resources.get(k), dict) else {} for k in ("requests", "limits"))
+    return requests.get(name, limits.get(name))
+
+
 def _fits_a_kind_node(term):
     """A nodeSelectorTerm (matchExpressions only) that every kind node we may run on satisfies."""
     if not isinstance(term, dict) or term.get("matchFields"):
@@ -223,11 +234,11 @@ class TestDeployment:
         selector = (_deployment_doc(manifest_report(DEPLOYMENT)).get("spec") or {}).get("selector") or {}
         keys = list((selector.get("matchLabels") or {}) if isinstance(selector.get("matchLabels"), dict) else [])
         keys += [e.get("key") for e in selector.get("matchExpressions") or [] if isinstance(e, dict)]
-        moving = [k for k in keys if k in RELEASE_LABELS]
+        moving = [k for k in keys if k in RELEASE_LABELS or RELEASE_KEY.search(str(k).rpartition("/")[2])]
         assert not moving, \
-            (f"spec.selector uses {moving}, a label that changes with every release: the API server never lets a "
-             "Deployment's selector change, so the next release could not be applied; select on the app's name "
-             "and keep the version on the pod template only")
+            (f"spec.selector uses {moving}, a label that changes with every release (its key names a version, "
+             "revision or commit): the API server never lets a Deployment's selector change, so the next release "
+             "could not be applied; select on the app's name and keep the version on the pod template only")
         pairs = list((selector.get("matchLabels") or {}).items() if isinstance(selector.get("matchLabels"), dict)
                      else [])
         pairs += [(e.get("key"), v) for e in selector.get("matchExpressions") or [] if isinstance(e, dict)
@@ -332,12 +343,14 @@ class TestDeployment:
                 (f"nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution {terms} matches no kind node "
                  "(Linux, amd64 or arm64, no custom labels): the pods stay Pending; use a preferred node "
                  "affinity instead")
-        resources = _container(report).get("resources") or {}
-        extra = sorted({str(name) for values in (resources.get("requests"), resources.get("limits"))
-                        if isinstance(values, dict) for name in values} - NODE_RESOURCES)
-        assert not extra, \
-            (f"the container asks for {extra}: the tests' kind node has only cpu, memory and ephemeral-storage "
-             "(no GPU), so no pod would ever be scheduled")
+        _container(report)
+        for where, container in _pod_containers(report):
+            resources = container.get("resources") or {}
+            extra = sorted({str(name) for values in (resources.get("requests"), resources.get("limits"))
+                            if isinstance(values, dict) for name in values} - NODE_RESOURCES)
+            assert not extra, \
+                (f"{where} asks for {extra}: the tests' kind node has only cpu, memory and ephemeral-storage "
+                 "(no GPU), so no pod would ever be scheduled")
 
     def test_names_are_ones_the_api_server_accepts(self, manifest_report):
         report = manifest_report(DEPLOYMENT)
@@ -346,9 +359,15 @@ class TestDeployment:
             (f"the Deployment's metadata.name {name!r} should be lowercase letters, digits, '-' and '.' "
              "(model-server, not model_server): the API server rejects it")
         container = _container(report)
-        assert isinstance(container.get("name"), str) and DNS_LABEL.fullmatch(container["name"]), \
-            (f"the container's name {container.get('name')!r} should be at most 63 lowercase letters, digits "
-             "and '-' (model-server, not model_server): the API server rejects it")
+        for where, c in _pod_containers(report):
+            assert isinstance(c.get("name"), str) and DNS_LABEL.fullmatch(c["name"]), \
+                (f"{where}'s name {c.get('name')!r} should be at most 63 lowercase letters, digits and '-' "
+                 "(model-server, not model_server): the API server rejects it")
+        container_names = [c.get("name") for _, c in _pod_containers(report)]
+        shared = sorted({str(n) for n in container_names if container_names.count(n) > 1})
+        assert not shared, \
+            (f"two containers of the pod (init containers included) are both named {shared}: every container "
+             "needs a name of its own, and the API server rejects the Deployment; rename the copy")
         names = [p["name"] for p in container.get("ports") or [] if isinstance(p, dict) and "name" in p]
         for name in names:
             assert _valid_port_name(name), \
@@ -581,6 +600,13 @@ class TestDeployment:
             (f"the pod template's restartPolicy is {policy!r}: a Deployment's pods must always be restarted, "
              "the API server rejects any other value; leave restartPolicy out")
 
+    def test_pods_have_no_deadline(self, manifest_report):
+        deadline = _pod_spec(manifest_report(DEPLOYMENT)).get("activeDeadlineSeconds")
+        assert deadline is None, \
+            (f"the pod template sets activeDeadlineSeconds {deadline!r}: a Deployment's pods serve until they are "
+             "replaced, and the API server rejects the Deployment (activeDeadlineSeconds in ReplicaSet is not "
+             "Supported); leave it out")
+
     def test_recreate_strategy_sets_no_rolling_update(self, manifest_report):
         strategy = (_deployment_doc(manifest_report(DEPLOYMENT)).get("spec") or {}).get("strategy") or {}
         assert not (strategy.get("type") == "Recreate" and "rollingUpdate" in strategy), \
@@ -693,7 +719,7 @@ class TestDeployment:
             # needs while the sidecars started before it run.
             sidecars, peak = 0, 0
             for init in inits:
-                wanted = quantity(((init.get("resources") or {}).get("requests") or {}).get(name)) or 0
+                wanted = quantity(_effective_request(init, name)) or 0
                 if init.get("restartPolicy") == "Always":
                     sidecars += wanted
                 else:
@@ -705,6 +731,33 @@ class TestDeployment:
                  f"together: the tests run every replica on one kind node, where {why}, so some replicas "
                  f"would stay Pending for ever; keep replicas x requests.{name} within {shown} (an init "
                  "container's request counts when it is the larger)")
+
+    def test_init_containers_resources_are_in_real_units(self, manifest_report):
+        for i, init in enumerate(c for c in _pod_spec(manifest_report(DEPLOYMENT)).get("initContainers") or []
+                                 if isinstance(c, dict)):
+            resources = init.get("resources") if isinstance(init.get("resources"), dict) else {}
+            requests, limits = (resources.get(k) if isinstance(resources.get(k), dict) else {}
+                                for k in ("requests", "limits"))
+            for where, values in (("requests", requests), ("limits", limits)):
+                for name, value in values.items():
+                    amount = quantity(value)
+                    assert amount is not None, \
+                        (f"initContainers[{i}].resources.{where}.{name} is {value!r}, which is not a Kubernetes "
+                         "quantity (such as 500m, 1, 64Mi): the API server rejects the Deployment")
+                    if name in ("memory", "ephemeral-storage"):
+                        assert amount >= MIN_MEMORY, \
+                            (f"initContainers[{i}].resources.{where}.{name} is {value!r}: it counts bytes, so give "
+                             "it a unit (64Mi); under 16Mi the init container is killed before it has done "
+                             "anything, and the server never starts")
+                    if name == "cpu":
+                        assert amount <= MAX_CPU_REQUEST, \
+                            (f"initContainers[{i}].resources.{where}.cpu is {value!r}: at most one core (CPU counts "
+                             "cores, so a bare 100 is a hundred cores, not 100m)")
+            for name in sorted(set(requests) & set(limits)):
+                request, limit = quantity(requests[name]), quantity(limits[name])
+                assert request is None or limit is None or request <= limit, \
+                    (f"initContainers[{i}] requests {requests[name]!r} {name} but its limit is {limits[name]!r}: a "
+                     "request may never exceed its limit, the API server rejects the Deployment")
 
     def test_cpu_limit_lets_the_server_start(self, manifest_report):
         limits = (_container(manifest_report(DEPLOYMENT)).get("resources") or {}).get("limits") or {}
@@ -727,6 +780,15 @@ class TestDeployment:
         for i, init in enumerate(c for c in _pod_spec(manifest_report(DEPLOYMENT)).get("initContainers") or []
                                  if isinstance(c, dict)):
             _assert_pinned_image(init.get("image"), f"initContainers[{i}].image")
+
+    def test_init_containers_images_can_be_pulled(self, manifest_report):
+        for i, init in enumerate(c for c in _pod_spec(manifest_report(DEPLOYMENT)).get("initContainers") or []
+                                 if isinstance(c, dict)):
+            policy = init.get("imagePullPolicy", "IfNotPresent")
+            assert policy != "Never", \
+                (f"initContainers[{i}].imagePullPolicy is 'Never': the tests load only the server's image into the "
+                 "cluster, so this one must be pulled from its registry, and Never fails with ErrImageNeverPull "
+                 "before the server starts; use IfNotPresent")
 
     def test_pull_policy_lets_a_loaded_image_run(self, manifest_report):
         policy = _container(manifest_report(DEPLOYMENT)).get("imagePullPolicy", "IfNotPresent")
@@ -762,6 +824,11 @@ class TestService:
             repeated = sorted({str(n) for n in names if names.count(n) > 1})
             assert not repeated, \
                 f"the Service's ports share the name(s) {repeated}: each needs a name of its own, the API server rejects it"
+            numbers = [(p.get("port"), p.get("protocol", "TCP")) for p in ports]
+            reused = sorted({str(n) for n, protocol in numbers if numbers.count((n, protocol)) > 1})
+            assert not reused, \
+                (f"the Service's ports share the port number(s) {reused}: clients could not tell them apart, and "
+                 "the API server rejects the Service; give each port its own number")
         for i, port in enumerate(ports):
             if "name" in port:
                 assert isinstance(port["name"], str) and DNS_LABEL.fullmatch(port["name"]), \
@@ -791,6 +858,22 @@ class TestService:
         assert kind in ("ClusterIP", "NodePort"), \
             (f"spec.type is {kind!r}: a LoadBalancer gives a server with no authentication a public address on "
              "a cloud (and waits for ever on kind), an ExternalName forwards to no pod; use ClusterIP")
+
+    def test_sets_no_field_of_another_service_type(self, manifest_report):
+        spec = _only(manifest_report(SERVICE), "Service", "v1", SERVICE).doc.get("spec") or {}
+        kind = spec.get("type", "ClusterIP")
+        if kind != "LoadBalancer":
+            unset = {"loadBalancerSourceRanges": [], "healthCheckNodePort": 0}  # what the API server reads as absent
+            stray = [f for f in LOAD_BALANCER_FIELDS if spec.get(f) is not None
+                     and not (f in unset and spec[f] == unset[f] and not isinstance(spec[f], bool))]
+            assert not stray, \
+                (f"the {kind} Service sets {stray}, which only a LoadBalancer Service may: the API server rejects "
+                 "it; leave them out")
+        reached_from_outside = kind in ("NodePort", "LoadBalancer") or bool(spec.get("externalIPs"))
+        assert reached_from_outside or spec.get("externalTrafficPolicy") is None, \
+            (f"the {kind} Service sets externalTrafficPolicy {spec.get('externalTrafficPolicy')!r}: it only governs "
+             "traffic from outside the cluster, and the API server rejects it on a ClusterIP Service (may only be "
+             "set for externally-accessible services); leave it out")
 
     def test_routes_only_to_ready_pods(self, manifest_report):
         service = _only(manifest_report(SERVICE), "Service", "v1", SERVICE)
