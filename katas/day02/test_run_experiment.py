@@ -235,6 +235,33 @@ def test_models_carry_a_signature_matching_the_features(embedded_experiment):
         assert columns == width, f"the signature of run {run_id}'s model should describe {width} features, not {columns}"
 
 
+def _outputs_per_row(signature) -> tuple[int, list[str]]:
+    """How many values per row the signature's outputs promise, and their types."""
+    per_row, kinds = 0, []
+    for spec in signature.outputs.to_dict():
+        tensor = spec.get("tensor-spec")
+        if tensor is None:   # a named or unnamed column: one value per row
+            per_row, kinds = per_row + 1, kinds + [spec["type"]]
+            continue
+        per_row += int(np.prod([abs(size) for size in tensor["shape"][1:]], dtype=int))
+        kinds.append(np.dtype(tensor["dtype"]).name)
+    return per_row, kinds
+
+
+def test_signature_outputs_describe_the_predicted_labels(embedded_experiment):
+    _check_one_model_per_run(embedded_experiment)
+    for run_id, logged in embedded_experiment.models.items():
+        signature = logged.mlmodel.signature
+        if signature is None or signature.outputs is None:
+            continue   # no output schema promised (test_models_carry_a_signature_matching_the_features)
+        per_row, kinds = _outputs_per_row(signature)
+        labels = all(kind in ("integer", "long") or kind.startswith(("int", "uint")) for kind in kinds)
+        assert per_row == 1 and labels, (
+            f"the signature of run {run_id}'s model promises {per_row} value(s) per row of type {kinds}, but the "
+            "model's predict (and so every serving request) returns one integer label per row: infer the "
+            "outputs from model.predict(X_train), not from predict_proba's float scores")
+
+
 def test_models_carry_an_input_example(embedded_experiment):
     _check_one_model_per_run(embedded_experiment)
     for run_id, logged in embedded_experiment.models.items():
@@ -381,6 +408,61 @@ def test_an_existing_experiment_gets_new_runs_and_only_their_ids_are_returned(ex
         assert run.data.tags.get("dataset_fingerprint") == expected_tag, (
             f"run {run_id} was made with the default seed ({experiment.seed}); its dataset_fingerprint should be "
             f"fingerprint(*make_dataset({experiment.seed}))")
+
+
+def test_a_second_call_into_the_same_experiment_returns_only_its_own_runs(mlflow_store):
+    import mlflow
+
+    name = "day02-called-twice"
+    client = mlflow.MlflowClient(mlflow_store.tracking_uri)
+    first = run_experiment(mlflow_store.tracking_uri, name, artifact_location=mlflow_store.artifact_location)
+    second = run_experiment(mlflow_store.tracking_uri, name, artifact_location=mlflow_store.artifact_location)
+    experiment = client.get_experiment_by_name(name)
+    assert experiment is not None, f"run_experiment should create the experiment {name!r} in the store at tracking_uri"
+    again = sorted(set(first) & set(second))
+    assert not again, (
+        f"the second call into {name!r} returned runs {again} that the first call made (same seed, same models, "
+        "same run names): return the ids of the runs this call made, kept as you make them, not runs found "
+        "in the experiment afterwards")
+    stored = {run.info.run_id for run in client.search_runs([experiment.experiment_id])}
+    added = stored - set(first)
+    assert set(second) == added, (
+        f"the second call added the runs {sorted(added)} to {name!r} but returned {sorted(second)}: one id for "
+        "every run it made, and only those")
+
+
+def test_runs_another_client_logs_during_the_call_are_not_returned(mlflow_store, monkeypatch):
+    import importlib
+
+    import mlflow
+
+    name, seed = "day02-shared-with-a-colleague", 3
+    client = mlflow.MlflowClient(mlflow_store.tracking_uri)
+    flavor = importlib.import_module("mlflow.sklearn")   # the module log_model saves through
+    save_model, saves, colleague = flavor.save_model, [], []
+
+    def a_colleague_logs_a_run_meanwhile(*args, **kwargs):   # while the second model is being saved
+        saves.append(1)
+        if len(saves) == 2:
+            experiment = client.get_experiment_by_name(name)
+            run = client.create_run(experiment.experiment_id, run_name="colleague-same-data",
+                                    tags={"dataset_fingerprint": fingerprint(*make_dataset(seed))})
+            client.log_metric(run.info.run_id, "roc_auc", 0.99)
+            client.set_terminated(run.info.run_id)
+            colleague.append(run.info.run_id)
+        return save_model(*args, **kwargs)
+
+    monkeypatch.setattr(flavor, "save_model", a_colleague_logs_a_run_meanwhile)
+    made = run_experiment(mlflow_store.tracking_uri, name, seed=seed, artifact_location=mlflow_store.artifact_location)
+    assert colleague, f"run_experiment saved {len(saves)} model(s); it should log at least three"
+    assert colleague[0] not in made, (
+        "another client started and finished a run on the same data (same dataset_fingerprint) in the same "
+        "experiment while run_experiment was saving its second model, and run_experiment returned its id: "
+        "return the ids of the runs you made as you make them, not the newest or matching runs found "
+        "afterwards (by start or end time, tag or name)")
+    experiment = client.get_experiment_by_name(name)
+    ours = {run.info.run_id for run in client.search_runs([experiment.experiment_id])} - set(colleague)
+    assert set(made) == ours, f"run_experiment made the runs {sorted(ours)} but returned {sorted(made)}"
 
 
 def test_each_call_looks_the_experiment_up_afresh(mlflow_store):
