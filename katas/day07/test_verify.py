@@ -203,6 +203,21 @@ def test_monitor_that_exits_nonzero_or_cannot_be_found_fails_the_check(tmp_path)
         "a monitor that cannot be run (no such file) is a failed check, not a pass and not an exception")
 
 
+def test_monitor_killed_by_a_signal_fails_the_check(tmp_path):
+    killed = _monitor(tmp_path / "killed", "kill -KILL $$\n")
+    assert verify("http://127.0.0.1:9", monitor=killed, timeout_s=10) is False, (
+        "a monitor killed by a signal (the OOM killer, say) did not exit 0: a failed check. Popen's returncode is "
+        "then negative (-9), so test `== 0`, not `<= 0` or `not returncode > 0`")
+
+
+def test_monitor_whose_bash_cannot_be_started_fails_the_check(tmp_path, monkeypatch):
+    failing = _monitor(tmp_path / "failing", "exit 1\n")
+    monkeypatch.setenv("PATH", str(tmp_path / "no-programs-here"))  # `bash` itself is not found
+    assert verify("http://127.0.0.1:9", monitor=failing, timeout_s=10) is False, (
+        "a monitor that cannot be started (here not even `bash` is on PATH: Popen raises FileNotFoundError, an "
+        "OSError) is a failed check, not a pass and not an exception")
+
+
 @pytest.mark.parametrize("seconds", [1.5, 1.2])
 def test_monitor_slower_than_timeout_s_fails_the_check(tmp_path, seconds):
     slow = _monitor(tmp_path / "slow", f"sleep {seconds}\nexit 0\n")
