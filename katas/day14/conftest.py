@@ -257,13 +257,15 @@ for rule in rules:
             time.sleep(3600)
         if rule["out"]:
             print(rule["out"])
+        if rule.get("err"):
+            print(rule["err"], file=sys.stderr)
         sys.exit(rule["code"])
 sys.exit(0)
 '''
 
 
 class FakeTools:
-    """`docker`, `kubectl` and `kind` fakes. `answer(tool, *words, code=, out=, hang=)` scripts a reply."""
+    """`docker`, `kubectl` and `kind` fakes. `answer(tool, *words, code=, out=, err=, hang=)` scripts a reply."""
 
     TOOLS = ("docker", "kubectl", "kind")
 
@@ -284,10 +286,11 @@ class FakeTools:
         scratch.write_text(json.dumps(self.rules))
         os.replace(scratch, self.home / "rules.json")
 
-    def answer(self, tool: str, *match: str, code: int = 0, out: str = "", hang: bool = False,
+    def answer(self, tool: str, *match: str, code: int = 0, out: str = "", err: str = "", hang: bool = False,
                first: bool = False) -> None:
-        """Script a reply; `first=True` puts it before the earlier rules (to change an answer while a script runs)."""
-        rule = {"tool": tool, "match": list(match), "code": code, "out": out, "hang": hang}
+        """Script a reply (`out` on stdout, `err` on stderr); `first=True` puts it before the earlier rules (to
+        change an answer while a script runs)."""
+        rule = {"tool": tool, "match": list(match), "code": code, "out": out, "err": err, "hang": hang}
         if first:
             self.rules.insert(0, rule)
         else:

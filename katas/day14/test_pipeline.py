@@ -13,6 +13,7 @@ from mlops_katas.fakes import option_values
 IMAGE = "ml"
 NAME = "model"
 PREVIOUS_ID = "sha256:" + "1" * 64  # what `docker inspect --format {{.Image}}` prints: the image ID container NAME runs
+NO_SUCH_OBJECT = f"Error: No such object: {NAME}"  # what `docker inspect` prints on stderr when there is no container NAME
 
 
 def has(argv, word):
@@ -73,8 +74,8 @@ def docker_previous(fake_tools):
 @pytest.fixture
 def docker_first(fake_tools):
     """No container NAME exists yet; the new one reports itself running."""
-    fake_tools.answer("docker", "inspect", "{{.Config.Image}}", code=1)  # the real CLI says "No such object" on stderr
-    fake_tools.answer("docker", "inspect", "{{.Image}}", code=1)
+    fake_tools.answer("docker", "inspect", "{{.Config.Image}}", code=1, err=NO_SUCH_OBJECT)  # as the real CLI says
+    fake_tools.answer("docker", "inspect", "{{.Image}}", code=1, err=NO_SUCH_OBJECT)
     fake_tools.answer("docker", "inspect", "{{.State.Status}}", out="running")
     fake_tools.answer("docker", "inspect", "{{.State.Running}}", out="true")
 
@@ -115,7 +116,7 @@ def previous_back(calls, after):
                                   ["--step-timeout", "00", "v1"], ["--interval", "0.00", "v1"], ["--timeout", "00.0", "v1"],
                                   ["--retries", "00", "v1"], ["--rollout-timeout", "00", "v1"], ["--port", "00", "v1"],
                                   ["--port", "18446744073709559616", "v1"],
-                                  ["v 1"], [".v1"], ["v2\n"], ["v1\nv2"], ["v1", "--image"], ["a" * 129]],
+                                  ["v 1"], [".v1"], ["v2\n"], ["v1\nv2"], ["v1:rc"], ["release/v1"], ["v1", "--image"], ["a" * 129]],
                          ids=lambda a: (" ".join(a).replace("\n", "<LF>") if len(" ".join(a)) < 40 else "129-char-version")
                          or "no-version")
 def test_a_bad_argument_prints_usage_and_exits_2(learner_file, run_bash, fake_tools, args):
@@ -138,8 +139,8 @@ def test_help_prints_the_usage_on_stdout_and_exits_0(learner_file, run_bash, fak
 
 @pytest.mark.task(taskno=3)
 def test_docker_mode_builds_tests_in_the_image_deploys_and_checks_health(pipeline, fake_tools, docker_previous, model_server):
-    done = pipeline("--mode", "docker", "--label", "team=ml", "--label", "tier=gold", "--build-arg", "A=1",
-                    "--build-arg", "NOTE=two words", "--kind-cluster", "dev")
+    done = pipeline("--mode", "docker", "--label", "team=ml", "--label", "tier=gold", "--label", "owner=ML platform",
+                    "--build-arg", "A=1", "--build-arg", "NOTE=two words", "--kind-cluster", "dev")
     calls = fake_tools.calls
     assert done.returncode == 0, f"a healthy deploy should exit 0\n{done.output}\ncalls:\n{describe(calls)}"
     build = index(calls, "docker", "build", f"{IMAGE}:v2")
@@ -158,8 +159,9 @@ def test_docker_mode_builds_tests_in_the_image_deploys_and_checks_health(pipelin
             os.path.samefile(folder, pipeline.context) and any(arg in (".", "./") for arg in calls[build][1])), (
         f"docker build should build the --context folder {pipeline.context} (ran in {folder}):\n{describe(calls)}")
     for step in (test, deploy):
-        assert {"team=ml", "tier=gold"} <= set(option_values(calls[step][1], "--label", "-l")), (
-            f"every --label should go on every container the pipeline starts:\n{describe(calls)}")
+        assert {"team=ml", "tier=gold", "owner=ML platform"} <= set(option_values(calls[step][1], "--label", "-l")), (
+            f"every --label should go on every container the pipeline starts, each as one word (spaces kept):\n"
+            f"{describe(calls)}")
         assert options_before_image(calls[step][1], f"{IMAGE}:v2"), (
             f"docker run takes its options (--label, --name, --publish...) before the image; words after the image are "
             f"the container's command (here arguments to sh -c or the server), so that container gets no label:\n"
@@ -208,7 +210,8 @@ def test_k8s_mode_sets_the_image_waits_for_the_rollout_then_checks_health(pipeli
 def test_docker_mode_brings_the_previous_image_back_when_health_fails(pipeline, fake_tools, docker_previous, model_server):
     model_server.set("failing")
     # --timeout 60 bounds one request (a 500 comes back at once); the pause between checks is --interval 1.5.
-    done = pipeline("--mode", "docker", "--label", "team=ml", "--label", "tier=gold", interval=1.5, retries=2,
+    done = pipeline("--mode", "docker", "--label", "team=ml", "--label", "tier=gold", "--label", "owner=ML platform",
+                    interval=1.5, retries=2,
                     timeout_s=60, hint="health checks should pause --interval (1.5 s here), not --timeout (60 s)")
     calls = fake_tools.calls
     assert done.returncode == 1, f"an unhealthy deploy should exit 1\n{done.output}"
@@ -230,8 +233,8 @@ def test_docker_mode_brings_the_previous_image_back_when_health_fails(pipeline, 
     assert removed is not None and deploy + removed < back, f"the broken container should be removed first:\n{describe(calls)}"
     assert option_values(calls[back][1], "--publish", "-p") == [f"127.0.0.1:{pipeline.port}:8000"], (
         f"v1 should come back on the same port, on 127.0.0.1:\n{describe(calls)}")
-    assert {"team=ml", "tier=gold"} <= set(option_values(calls[back][1], "--label", "-l")), (
-        f"the container the undo starts should carry every --label too:\n{describe(calls)}")
+    assert {"team=ml", "tier=gold", "owner=ML platform"} <= set(option_values(calls[back][1], "--label", "-l")), (
+        f"the container the undo starts should carry every --label too, each as one word:\n{describe(calls)}")
     previous = f"{IMAGE}:v1" if f"{IMAGE}:v1" in calls[back][1] else PREVIOUS_ID
     assert options_before_image(calls[back][1], previous) and detached(calls[back][1]), (
         f"the undo should run the previous image detached (--detach), its options before the image, like the deploy; "
@@ -241,8 +244,8 @@ def test_docker_mode_brings_the_previous_image_back_when_health_fails(pipeline, 
 @pytest.fixture
 def docker_never_running(fake_tools):
     """No container NAME exists yet; the new one exits at once (docker reports it exited, not running)."""
-    fake_tools.answer("docker", "inspect", "{{.Config.Image}}", code=1)
-    fake_tools.answer("docker", "inspect", "{{.Image}}", code=1)
+    fake_tools.answer("docker", "inspect", "{{.Config.Image}}", code=1, err=NO_SUCH_OBJECT)  # as the real CLI says
+    fake_tools.answer("docker", "inspect", "{{.Image}}", code=1, err=NO_SUCH_OBJECT)
     fake_tools.answer("docker", "inspect", "{{.State.Status}}", out="exited")
     fake_tools.answer("docker", "inspect", "{{.State.Running}}", out="false")
 
@@ -258,7 +261,8 @@ def test_docker_mode_a_failed_first_deploy_leaves_no_container(pipeline, fake_to
     assert index(calls[deploy + 1:], "docker", "rm", NAME) is not None, (
         f"with no previous version the broken container should still be removed:\n{describe(calls)}")
     assert index(calls[deploy + 1:], "docker", "run", "--name", NAME) is None, (
-        f"with no previous version nothing should be started again:\n{describe(calls)}")
+        f"with no previous version nothing should be started again (docker inspect failed with '{NO_SUCH_OBJECT}' on "
+        f"stderr: that message is not an image to bring back):\n{describe(calls)}")
 
 
 @pytest.fixture
@@ -471,7 +475,8 @@ def test_k8s_mode_works_in_the_namespace_and_checks_the_service_health_path(pipe
 # Variables a CI runner or a shell may have exported under the names a script is tempted to use for its settings.
 SAME_NAMED_VARIABLES = {"IMAGE": "from-env", "CONTEXT": "/from-env", "TEST_CMD": "false", "NAME": "from-env", "PORT": "9999",
                         "NAMESPACE": "from-env", "CONTAINER": "from-env", "KIND_CLUSTER": "from-env",
-                        "ROLLOUT_TIMEOUT": "7"}
+                        "ROLLOUT_TIMEOUT": "7", "MODE": "k8s", "RETRIES": "2", "INTERVAL": "0.01", "TIMEOUT": "3",
+                        "STEP_TIMEOUT": "7"}
 
 
 @pytest.mark.task(taskno=3)
@@ -667,9 +672,10 @@ def test_every_tool_command_runs_under_timeout(pipeline, fake_tools, docker_prev
 
 
 @pytest.mark.task(taskno=4)
-def test_without_step_timeout_every_command_is_bounded_by_600_s(learner_file, run_bash, fake_tools, tmp_path):
-    done = run_bash(learner_file("pipeline.sh"), ["--mode", "k8s", "--kind-cluster", "dev", "v1"], env=fake_tools.env,
-                    cwd=tmp_path, timeout=20)
+@pytest.mark.parametrize("exported", [{}, SAME_NAMED_VARIABLES], ids=["clean-environment", "same-named-variables-exported"])
+def test_without_step_timeout_every_command_is_bounded_by_600_s(learner_file, run_bash, fake_tools, tmp_path, exported):
+    done = run_bash(learner_file("pipeline.sh"), ["--mode", "k8s", "--kind-cluster", "dev", "v1"],
+                    env={**exported, **fake_tools.env}, cwd=tmp_path, timeout=20)
     calls, parents = fake_tools.calls, fake_tools.parents
     assert done.returncode == 0, f"a healthy rollout with the default limits should exit 0\n{done.output}\ncalls:\n{describe(calls)}"
     if any(chain is None for chain in parents):
@@ -683,12 +689,12 @@ def test_without_step_timeout_every_command_is_bounded_by_600_s(learner_file, ru
                 f"than that, got timeout {limit}:\n  {command}")
         elif has(argv, "--raw"):
             assert limit in (600, 5), (
-                f"the k8s health request should run under the default --step-timeout (600) or --timeout (5), got "
-                f"timeout {limit}:\n  {command}")
+                f"the k8s health request should run under the default --step-timeout (600) or --timeout (5), not a "
+                f"STEP_TIMEOUT or TIMEOUT exported by the caller, got timeout {limit}:\n  {command}")
         else:
             assert limit == 600, (
-                f"without --step-timeout every command runs under the documented default `timeout 600`, got "
-                f"timeout {limit}:\n  {command}")
+                f"without --step-timeout every command runs under the documented default `timeout 600` (an exported "
+                f"STEP_TIMEOUT changes nothing), got timeout {limit}:\n  {command}")
 
 
 @pytest.mark.task(taskno=3)
@@ -804,7 +810,8 @@ def test_without_retries_and_interval_the_documented_defaults_apply(pipeline, fa
         args = ["--mode", mode, "--image", IMAGE, "--name", NAME, "--port", str(pipeline.port), "--context",
                 pipeline.context, "--rollout-timeout", "5", "--timeout", "2", *extra, "v2"]
         before = len(fake_tools.calls)
-        done = run_bash(learner_file("pipeline.sh"), args, env=fake_tools.env, timeout=20)
+        # RETRIES=2 and INTERVAL=0.01 exported by the caller must not replace the documented defaults.
+        done = run_bash(learner_file("pipeline.sh"), args, env={**SAME_NAMED_VARIABLES, **fake_tools.env}, timeout=20)
         if mode == "k8s":
             at = [t for (tool, argv), t in list(zip(fake_tools.calls, fake_tools.times))[before:]
                   if tool == "kubectl" and any(a.startswith("--raw") for a in argv)]
@@ -814,10 +821,68 @@ def test_without_retries_and_interval_the_documented_defaults_apply(pipeline, fa
 
     done, at = checks("--interval", "0.01")
     assert done.returncode == 1 and len(at) == 10, (
-        f"without --retries the pipeline should check the health the documented 10 times before the undo, it "
-        f"checked {len(at)} times\n{done.output}")
+        f"without --retries the pipeline should check the health the documented 10 times before the undo (an "
+        f"exported RETRIES=2 changes nothing), it checked {len(at)} times\n{done.output}")
     model_server.received.clear()
     done, at = checks("--retries", "2")
     assert done.returncode == 1 and len(at) == 2 and at[1] - at[0] >= 0.8, (
-        f"without --interval the health checks should be the documented 1 s apart; checks started at "
+        f"without --interval the health checks should be the documented 1 s apart (an exported INTERVAL=0.01 changes "
+        f"nothing); checks started at "
         f"{[round(t - at[0], 2) for t in at]} s\n{done.output}")
+
+
+@pytest.mark.task(taskno=3)
+def test_without_mode_the_pipeline_deploys_with_docker(pipeline, fake_tools, docker_previous):
+    done = pipeline(env={"MODE": "k8s"})  # no --mode option; a MODE exported by the caller changes nothing
+    calls = fake_tools.calls
+    assert done.returncode == 0 and index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2") is not None, (
+        f"without --mode the pipeline deploys in the documented default mode, docker (an exported MODE=k8s changes "
+        f"nothing): a healthy deploy runs {IMAGE}:v2 as {NAME} and exits 0\n{done.output}\ncalls:\n{describe(calls)}")
+    assert index(calls, "kubectl") is None, f"docker mode runs no kubectl:\n{describe(calls)}"
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.parametrize("mode", ["docker", "k8s"])
+def test_a_failing_undo_still_exits_1(pipeline, fake_tools, docker_previous, model_server, mode):
+    model_server.set("failing")  # the docker health check fails: the undo runs
+    fake_tools.answer("kubectl", "get", "--raw", code=1, out="Error from server (ServiceUnavailable)")  # so does k8s's
+    for previous in (f"{IMAGE}:v1", PREVIOUS_ID):  # bringing the previous image back fails too
+        fake_tools.answer("docker", "run", "--name", previous, code=125,
+                          err="docker: Error response from daemon: driver failed programming external connectivity")
+    fake_tools.answer("kubectl", "rollout", "undo", hang=True)  # a hung API server: cut off by the step timeout
+    done = pipeline("--mode", mode, "--step-timeout", "1", retries=1)
+    calls = fake_tools.calls
+    if mode == "k8s":
+        undone = index(calls, "kubectl", "rollout", "undo", f"deployment/{NAME}")
+    else:
+        deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
+        undone = previous_back(calls, deploy) if deploy is not None else None
+    assert undone is not None, f"the unhealthy {mode} deploy should be undone:\n{describe(calls)}"
+    assert done.returncode == 1, (
+        f"a failed deploy exits 1 even when its undo fails too (the log says so); not the failing tool's own code "
+        f"(125 from docker run, 124 from timeout), which CI would read as something else, got "
+        f"{done.returncode}\n{done.output}\ncalls:\n{describe(calls)}")
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.timeout(45)
+def test_docker_mode_a_slow_engine_does_not_stretch_the_rollout_timeout(pipeline, fake_tools,
+                                                                       docker_previous_then_stuck):
+    # Every state check hangs until --step-timeout 2 cuts it off: each takes 2 s.
+    fake_tools.answer("docker", "inspect", "{{.State.Status}}", hang=True, first=True)
+    fake_tools.answer("docker", "inspect", "{{.State.Running}}", hang=True, first=True)
+    done = pipeline("--mode", "docker", "--step-timeout", "2", rollout_timeout=2, timeout=35,
+                    hint="the wait for running should end --rollout-timeout (2 s) after the deploy, on the clock")
+    calls = fake_tools.calls
+    assert done.returncode == 1, f"a container not running after --rollout-timeout is a failed deploy\n{done.output}"
+    deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
+    removed = index(calls[deploy + 1:], "docker", "rm", NAME) if deploy is not None else None
+    assert removed is not None and previous_back(calls, deploy) is not None, (
+        f"the failed deploy should be undone: {IMAGE}:v1 runs as {NAME} again:\n{describe(calls)}")
+    waited = fake_tools.times[deploy + 1 + removed] - fake_tools.times[deploy]
+    # On the clock: about 2 s, one check more at most (4 s), plus room for a busy machine. A number of checks
+    # worked out from --rollout-timeout (say 10 checks 0.2 s apart) takes 10 x 2.2 s here.
+    assert waited < 8, (
+        f"--rollout-timeout 2 is seconds on the clock, however long each `docker inspect` takes (here 2 s, a slow "
+        f"engine): the pipeline should give up on the container about 2 s after starting it, not after a number of "
+        f"checks; the undo started {waited:.1f} s after the deploy:\n{describe(calls)}")

@@ -97,7 +97,8 @@ if [ "${opt[mode]}" = docker ]; then
   bounded "$DOCKER_BIN" rm -f "$name" 2>/dev/null || true
   start_container "$ref" || rollback "docker run failed"
   running=""
-  for _ in $(seq 1 "${opt[rollout-timeout]}"); do
+  deadline=$((SECONDS + ${opt[rollout-timeout]}))
+  while ((SECONDS < deadline)); do
     running="$(timeout "${opt[step-timeout]}" "$DOCKER_BIN" inspect --format '{{.State.Running}}' "$name" || true)"
     [ "$running" = true ] && break
     case "$(timeout "${opt[step-timeout]}" "$DOCKER_BIN" inspect --format '{{.State.Status}}' "$name" || true)" in
