@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_katas.infra.mlflow_env import MlflowStore, filled_store, isolated
+from mlops_katas.infra.mlflow_env import MlflowStore, filled_store, isolated, sqlite_uri
 
 SEED = 11
 
@@ -167,6 +167,19 @@ def rows_one_apart(registry: Runs, test_side_mlflow):
         return np.concatenate([np.resize(both_right, n), np.resize(both_wrong, n), only_2[:1]])
 
     return pick
+
+
+@pytest.fixture
+def second_store(registry: Runs, tmp_path) -> str:
+    """The URI of a copy of the test store taken when the test starts: the same runs and logged
+    models, its own registry from then on (where code that ignores its `tracking_uri` ends up)."""
+    import sqlite3
+    from contextlib import closing
+
+    copy = tmp_path / "second-store.db"
+    with closing(sqlite3.connect(registry.store.db_path)) as source, closing(sqlite3.connect(copy)) as target:
+        source.backup(target)
+    return sqlite_uri(copy)
 
 
 @pytest.fixture

@@ -61,19 +61,6 @@ def test_an_unknown_metric_is_a_value_error(registry, mlflow_name, metric, test_
                     "not fall back to a default metric, guess at another spelling or accept another scorer's name")
 
 
-def _second_store(registry, tmp_path) -> str:
-    """A copy of the test store taken now: the same runs and logged models, its own registry from here on."""
-    import sqlite3
-    from contextlib import closing
-
-    from mlops_katas.infra.mlflow_env import sqlite_uri
-
-    copy = tmp_path / "second-store.db"
-    with closing(sqlite3.connect(registry.store.db_path)) as source, closing(sqlite3.connect(copy)) as target:
-        source.backup(target)
-    return sqlite_uri(copy)
-
-
 def _register_in(test_side_mlflow, store_uri, name, logged_model_uri):
     with test_side_mlflow() as mlflow:
         mlflow.set_tracking_uri(store_uri)
@@ -81,8 +68,8 @@ def _register_in(test_side_mlflow, store_uri, name, logged_model_uri):
         return mlflow.register_model(logged_model_uri, name).version
 
 
-def test_each_store_serves_its_own_versions(registry, held_out, mlflow_name, test_side_mlflow, tmp_path):
-    other = _second_store(registry, tmp_path)
+def test_each_store_serves_its_own_versions(registry, held_out, mlflow_name, test_side_mlflow, second_store):
+    other = second_store
     assert str(_register(test_side_mlflow, registry, mlflow_name, "weak")) == "1", "setup: version 1 in the test store"
     assert str(_register_in(test_side_mlflow, other, mlflow_name, registry.model_uris["good"])) == "1", (
         "setup: version 1 in the second store")
@@ -92,14 +79,14 @@ def test_each_store_serves_its_own_versions(registry, held_out, mlflow_name, tes
     assert (here, there) == (pytest.approx(held_out["weak"], abs=1e-9), pytest.approx(held_out["good"], abs=1e-9)), (
         f"{uri} is the weak model in one store ({held_out['weak']:.4f}) and the good one in another "
         f"({held_out['good']:.4f}); evaluate gave {here:.4f} and {there:.4f}: load from the store at tracking_uri "
-        "on every call (a cache of loaded models must be keyed by the store too)")
+        "on every call, not from models kept by their URI since an earlier call")
 
 
 def test_a_registry_uri_left_pointing_elsewhere_does_not_change_the_model(registry, held_out, mlflow_name,
-                                                                          test_side_mlflow, tmp_path):
+                                                                          test_side_mlflow, second_store):
     import mlflow
 
-    other = _second_store(registry, tmp_path)
+    other = second_store
     _register(test_side_mlflow, registry, mlflow_name, "weak")
     _register_in(test_side_mlflow, other, mlflow_name, registry.model_uris["good"])
     before = mlflow.get_registry_uri()
@@ -113,3 +100,21 @@ def test_a_registry_uri_left_pointing_elsewhere_does_not_change_the_model(regist
         f"the process's registry URI pointed at another store, where {uri} is the good model; evaluate was given "
         f"the test store, where it is the weak one ({held_out['weak']:.4f}), not {score:.4f}: point both the "
         "tracking and the registry URI at tracking_uri before loading")
+
+
+def test_a_model_created_again_under_its_old_name_is_loaded_afresh(registry, held_out, mlflow_name, test_side_mlflow):
+    assert str(_register(test_side_mlflow, registry, mlflow_name, "weak")) == "1", "setup: version 1 is the weak model"
+    uri = f"models:/{mlflow_name}/1"
+    first = evaluate(registry.tracking_uri, uri, registry.X_test, registry.y_test)
+    assert first == pytest.approx(held_out["weak"], abs=1e-9), f"setup: {uri} should score as the weak model"
+    with test_side_mlflow() as mlflow:
+        # A team cleans up and registers the model again: the new registered model numbers from 1 again.
+        mlflow.MlflowClient(tracking_uri=registry.tracking_uri, registry_uri=registry.tracking_uri
+                            ).delete_registered_model(mlflow_name)
+        assert str(mlflow.register_model(registry.model_uris["good"], mlflow_name).version) == "1", (
+            "setup: the model created again should start at version 1")
+    again = evaluate(registry.tracking_uri, uri, registry.X_test, registry.y_test)
+    assert again == pytest.approx(held_out["good"], abs=1e-9), (
+        f"{mlflow_name!r} was deleted and created again, and {uri} is now the good model ({held_out['good']:.4f}); "
+        f"evaluate gave {again:.4f}, the score of the weak model that version 1 was before: load what the URI points "
+        "at now, not a model kept from an earlier call (a version number is not forever)")

@@ -74,3 +74,26 @@ def test_a_run_without_a_model_leaves_an_existing_model_as_it_was(registry, mlfl
     assert (versions, aliases) == (["1", "2"], {"champion": "1", "challenger": "2"}), (
         f"offering a run without a model to {mlflow_name!r} should change nothing: versions 1 and 2 with "
         f"'champion' on 1 and 'challenger' on 2 should stay as they were, got versions {versions} and aliases {aliases}")
+
+
+def _aliases_in(uri, name) -> dict[str, str] | None:
+    """alias -> version of the registered model `name` in the store at `uri`; None when it has no such model."""
+    client = _client(uri)
+    if not client.search_registered_models(filter_string=f"name = '{name}'"):
+        return None
+    return {alias: str(version) for alias, version in client.get_registered_model(name).aliases.items()}
+
+
+def test_process_uris_left_pointing_elsewhere_do_not_change_where_it_registers(registry, mlflow_name, second_store):
+    import mlflow
+
+    # As other code in the same process might have left them: both point at another store.
+    mlflow.set_tracking_uri(second_store)
+    mlflow.set_registry_uri(second_store)
+    version = register_challenger(registry.tracking_uri, registry.run_ids["good"], mlflow_name)
+    here, there = _aliases_in(registry.tracking_uri, mlflow_name), _aliases_in(second_store, mlflow_name)
+    assert (version, here, there) == ("1", {"challenger": "1"}, None), (
+        "MLflow's process-wide tracking and registry URIs pointed at another store when register_challenger was "
+        f"given the test store: version 1 of {mlflow_name!r} with 'challenger' on it belongs in the test store and "
+        f"nothing in the other one. got version {version!r}, test store aliases {here}, other store {there}: "
+        "point the registry as well as the tracking URI (or your client's registry_uri) at tracking_uri")

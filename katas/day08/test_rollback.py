@@ -17,6 +17,16 @@ def _champion(uri, name) -> str:
     return str(_client(uri).get_model_version_by_alias(name, "champion").version)
 
 
+def _state(uri, name) -> dict:
+    """Everything a rollback could record in the registry: aliases, model tags and every version's tags."""
+    client = _client(uri)
+    model = client.get_registered_model(name)
+    versions = {str(v.version): dict(client.get_model_version(name, v.version).tags)
+                for v in client.search_model_versions(f"name = '{name}'")}
+    return {"aliases": {a: str(v) for a, v in model.aliases.items()}, "tags": dict(model.tags),
+            "version tags": versions}
+
+
 def _offer(registry, name, run) -> bool:
     register_challenger(registry.tracking_uri, registry.run_ids[run], name)
     return promote_if_better(registry.tracking_uri, name, registry.X_test, registry.y_test)
@@ -205,6 +215,67 @@ def test_with_only_one_champion_ever_is_a_lookup_error(registry, mlflow_name):
     assert rollback(registry.tracking_uri, mlflow_name) == "1", (
         "after a failed rollback, promoting version 2 and rolling back should return to version 1: "
         "a rollback that finds no earlier champion must leave the recorded history as it was")
+
+
+def test_a_failed_rollback_leaves_the_registry_as_it_was(registry, mlflow_name):
+    assert _offer(registry, mlflow_name, "good"), "setup: version 1 (good) should be the first champion"
+    register_challenger(registry.tracking_uri, registry.run_ids["weak"], mlflow_name)
+    before = _state(registry.tracking_uri, mlflow_name)
+    with pytest.raises(LookupError):
+        rollback(registry.tracking_uri, mlflow_name)
+        pytest.fail("version 1 is the only champion there ever was: rollback should raise LookupError")
+    after = _state(registry.tracking_uri, mlflow_name)
+    assert after == before, (
+        "a rollback that finds no earlier champion changes nothing: no alias moves and no recorded history is "
+        f"dropped or rewritten (look before you pop). before: {before}, after: {after}")
+
+
+def test_a_champion_removed_by_hand_keeps_the_earlier_champions(registry, mlflow_name):
+    assert _offer(registry, mlflow_name, "weak") and _offer(registry, mlflow_name, "good"), (
+        "setup: versions 1 (weak) and 2 (good) should have been promoted in turn")
+    # An operator takes the model out of service for a while: no champion at all.
+    _client(registry.tracking_uri).delete_registered_model_alias(mlflow_name, "champion")
+    assert _offer(registry, mlflow_name, "best"), "with no champion, the challenger (version 3) should be promoted"
+    steps = []
+    for _ in range(3):
+        try:
+            steps.append(rollback(registry.tracking_uri, mlflow_name))
+        except LookupError:
+            break
+    assert steps in (["2", "1"], ["1"]), (
+        f"champions in turn were 1, 2 and (after a pause with no champion) 3: rollbacks should walk back to the first "
+        f"champion, '1' (through '2' if your history kept the champion that was removed), then raise LookupError; got "
+        f"{steps}: a promotion with no champion adds to the recorded history, it does not start a new one")
+    assert _champion(registry.tracking_uri, mlflow_name) == "1", "the 'champion' alias should point at version 1"
+
+
+def test_process_uris_left_pointing_elsewhere_do_not_change_the_workflow(registry, mlflow_name, second_store):
+    import mlflow
+
+    def elsewhere():
+        # As other code in the same process might have left them, before every call: another store.
+        mlflow.set_tracking_uri(second_store)
+        mlflow.set_registry_uri(second_store)
+
+    for run in ("good", "best"):
+        elsewhere()
+        register_challenger(registry.tracking_uri, registry.run_ids[run], mlflow_name)
+        elsewhere()
+        assert promote_if_better(registry.tracking_uri, mlflow_name, registry.X_test, registry.y_test), (
+            f"the {run} model should be promoted in the store at tracking_uri, whatever the process URIs say")
+    elsewhere()
+    table = compare_versions(registry.tracking_uri, mlflow_name, registry.X_test, registry.y_test)
+    assert [r["version"] for r in table] == ["2", "1"] and "champion" in table[0]["aliases"], (
+        f"the table of the test store should list versions 2 (champion, best) and 1: {table}")
+    elsewhere()
+    assert rollback(registry.tracking_uri, mlflow_name) == "1", "rolling back from 2 should return to 1"
+    assert _champion(registry.tracking_uri, mlflow_name) == "1", (
+        "the 'champion' alias of the test store should point at version 1 again")
+    left = _client(second_store).search_registered_models(filter_string=f"name = '{mlflow_name}'")
+    assert not left, (
+        "MLflow's process-wide tracking and registry URIs pointed at another store before every call; nothing "
+        f"should have been registered there, but it has {mlflow_name!r}: build clients with registry_uri=tracking_uri "
+        "(or point both process URIs at tracking_uri) in every function")
 
 
 def test_a_model_that_never_had_a_champion_has_nothing_to_roll_back(registry, mlflow_name):
