@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -118,6 +122,46 @@ def test_the_schedule_does_not_drift_into_an_extra_request(rps):
         f"at {rps} a second with a 1 s deadline exactly {rps} requests start (i / rps for i < {rps}); a due time "
         f"summed up request by request drifts below 1 s and sends one more; sent {result.sent}")
     assert probe.times == pytest.approx([i / rps for i in range(rps)]), f"request i starts at i / rps: {probe.times}"
+
+
+HUGE_BUDGET = """
+import resource
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))  # 2 GiB: a list of 10**15 due times cannot fit
+from capstone import put_load
+now = [0.0]
+def sleep(seconds):
+    now[0] += seconds
+result = put_load(lambda: 1.0, requests=10**15, rps=10, deadline_s=1, clock=lambda: now[0], sleep=sleep)
+print(result.sent)
+"""
+
+
+@pytest.mark.timeout(90)
+def test_a_huge_request_budget_costs_no_memory(impl_dir):
+    clock = FakeClock()
+    load(Probe(clock), clock, requests=1, rps=10, deadline_s=1)  # in process first: an unfinished stub says so
+
+    day = Path(__file__).resolve().parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(impl_dir), str(day), str(day.parents[1])]),
+           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    try:
+        done = subprocess.run([sys.executable, "-c", HUGE_BUDGET], capture_output=True, text=True, timeout=60,
+                              env=env, cwd=str(impl_dir))
+    except subprocess.TimeoutExpired:
+        pytest.fail("requests=10**15 at 10 a second with a 1 s deadline should send 10 requests and return, on the "
+                    "clock it is given; it was still running after 60 s: stop at the deadline, whatever the budget")
+    assert done.returncode == 0 and done.stdout.split()[-1:] == ["10"], (
+        "requests=10**15 at 10 a second with a 1 s deadline sends 10 requests and returns: the budget is a bound, "
+        "not a list to build first (due times computed one at a time need no memory); in a process limited to "
+        f"2 GiB it exited {done.returncode}: {done.stdout[-200:]}{done.stderr[-600:]}")
+
+
+def test_failed_counts_the_requests_sent_not_the_budget():
+    clock = FakeClock()
+    result = load(Probe(clock, answers=[10.0, None]), clock, requests=100, rps=1, deadline_s=4)
+    assert result == LoadResult(sent=4, ok=2, failed=2), (
+        f"the 4 s deadline stops the load after 4 of its 100 requests, 2 answered: failed counts the requests sent "
+        f"and not answered (sent - ok = 2), not the budget left unsent (100 - 2); got {result}")
 
 
 def test_failed_requests_are_counted():

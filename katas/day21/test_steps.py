@@ -12,6 +12,11 @@ what the port answers, where the registry's alias points.
 from __future__ import annotations
 
 import argparse
+import json
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -275,6 +280,60 @@ def test_a_model_that_never_answers_hangs_neither_serving_nor_deploy(world, tmp_
         f"every HTTP request needs a finite timeout; they took {took:.1f} s")
 
 
+class ReadyNeverAnswers:
+    """A model port whose /health answers `version` at once and whose /ready accepts the request and never
+    answers (a container that hangs while it loads its model)."""
+
+    def __init__(self, version: str) -> None:
+        self.version = version
+        self.release = threading.Event()
+
+    def __enter__(self) -> int:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format, *args):
+                return
+
+            def do_GET(self):
+                if self.path.split("?")[0] == "/ready":
+                    owner.release.wait(120)  # no answer until the test ends
+                    return
+                body = json.dumps({"status": "ok", "model_version": owner.version}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True, name="day21-ready-never-answers")
+        self.thread.start()
+        return self.server.server_address[1]
+
+    def __exit__(self, *exc) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+@pytest.mark.timeout(90)
+def test_a_ready_check_that_never_answers_does_not_hang_deploy(world, tmp_path):
+    with ReadyNeverAnswers("v2") as port:
+        steps = Steps(make_args(tmp_path, port, wait_seconds=1.0), runner=world.docker, clock=time.monotonic,
+                      sleep=time.sleep)
+        began = time.monotonic()
+        raises(lambda: steps.deploy("2"), "deploy('2') of a model whose /ready never answers")
+        took = time.monotonic() - began
+    assert took <= 40, (
+        f"/health reports v2 but /ready accepts the request and never answers: with --wait-seconds 1, deploy should "
+        f"give up within a few seconds (the /ready request needs a finite timeout too, not only /health); it took "
+        f"{took:.1f} s")
+
+
 def test_serving_is_what_health_reports_or_none(world, tmp_path):
     from mlops_katas.infra.http_server import free_port
 
@@ -323,7 +382,9 @@ def test_load_sends_held_out_rows(world):
     steps = world.steps(requests=12, rps=100.0, load_seconds=60.0)
     steps.load(f"http://127.0.0.1:{world.port.port}")
     sent = [tuple(float(v) for v in row) for row in world.port.rows]
-    assert len(sent) >= 12, f"the 12 requests should carry a row each, the port saw {len(sent)} rows"
+    assert len(sent) == 12, (
+        f"the 12 requests should carry one row each (a payload of one row per request, not a batch), the port saw "
+        f"{len(sent)} rows")
     foreign = [row for row in sent if row not in held_out]
     assert not foreign, (
         f"the load sends held-out rows (make_data()'s X_test, in the columns' order f0, f1, f2, segment), never "
@@ -917,3 +978,21 @@ def test_package_puts_every_label_on_the_image(world, mlflow_store):
     assert not missing, (
         f"the image should carry every --label given ({wanted}); it lacks {missing}, its labels are {labels}")
     assert_finite_timeouts(world)
+
+
+@pytest.mark.mlflow
+@pytest.mark.timeout(180)
+def test_package_leaves_no_build_folder_behind(world, mlflow_store, tmp_path, monkeypatch):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where tempfile puts folders during this test
+    workdir = tmp_path / "workdir"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    tag, _ = package_version_1(world, mlflow_store)
+    assert tag in world.docker.images, f"package('1') should build {tag}; images now: {sorted(world.docker.images)}"
+    left = sorted(str(path.relative_to(tmp_path)) for folder in (scratch, workdir) for path in folder.rglob("*")
+                  if path.is_file() and (path.suffix == ".skops" or path.name in ("Dockerfile", "Containerfile")))
+    assert not left, (
+        f"once the image is built, package should remove its build folder (a copy of the model and its Dockerfile): "
+        f"each deploy would leave one more behind; found {left}")
