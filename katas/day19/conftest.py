@@ -244,6 +244,32 @@ def registry(trained: Trained):
         yield trained
 
 
+# Every way an MLflow client reads the registry: an outage must fail each of them.
+REGISTRY_READS = ("get_model_version_by_alias", "get_registered_model", "search_model_versions",
+                  "search_registered_models", "get_latest_versions", "get_model_version")
+
+
+@pytest.fixture
+def registry_unreachable(monkeypatch):
+    """`registry_unreachable(error)`: from now on every registry read raises `error`, as when the
+    registry cannot be reached (by default the MlflowException MLflow's REST client raises then)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking._model_registry.client import ModelRegistryClient
+
+    def cut_off(error: Exception | None = None) -> None:
+        error = error or MlflowException("API request to http://registry.internal:5000/api/2.0/mlflow/"
+                                         "registered-models/alias failed with exception "
+                                         "ConnectionError('Connection refused')")
+
+        def unreachable(self, *args, **kwargs):
+            raise error
+
+        for method in REGISTRY_READS:
+            monkeypatch.setattr(ModelRegistryClient, method, unreachable)
+
+    return cut_off
+
+
 @dataclass
 class Expected:
     """What the tests expect of each logged model, recomputed here from the models themselves."""

@@ -574,15 +574,8 @@ def test_each_gate_compares_with_the_champion_of_the_moment(registry, mlflow_nam
         f"{report.champion!r}, limit {metric.limit}")
 
 
-def test_an_unreachable_registry_is_not_a_first_deploy(registry, champion_name, monkeypatch):
-    from mlflow.tracking._model_registry.client import ModelRegistryClient
-
-    def unreachable(self, *args, **kwargs):
-        raise ConnectionError("the registry is unreachable")
-
-    for method in ("get_model_version_by_alias", "get_registered_model", "search_model_versions",
-                   "search_registered_models", "get_latest_versions", "get_model_version"):
-        monkeypatch.setattr(ModelRegistryClient, method, unreachable)
+def test_an_unreachable_registry_is_not_a_first_deploy(registry, champion_name, registry_unreachable):
+    registry_unreachable(ConnectionError("the registry is unreachable"))
     try:
         report = gate(registry, champion_name, "better", first_deploy=True)
     except NotImplementedError:
@@ -593,19 +586,11 @@ def test_an_unreachable_registry_is_not_a_first_deploy(registry, champion_name, 
                 f"error propagates, first_deploy or not, instead of a report judged as a first deploy: {report}")
 
 
-def test_an_mlflow_error_from_an_unreachable_registry_is_not_a_first_deploy(registry, champion_name, monkeypatch):
+def test_an_mlflow_error_from_an_unreachable_registry_is_not_a_first_deploy(registry, champion_name,
+                                                                             registry_unreachable):
     """MLflow's REST client reports a registry it cannot reach as an MlflowException (error code
     INTERNAL_ERROR), the same class as "no such alias": only the error code tells them apart."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking._model_registry.client import ModelRegistryClient
-
-    def unreachable(self, *args, **kwargs):
-        raise MlflowException("API request to http://registry.internal:5000/api/2.0/mlflow/registered-models/alias "
-                              "failed with exception ConnectionError('Connection refused')")
-
-    for method in ("get_model_version_by_alias", "get_registered_model", "search_model_versions",
-                   "search_registered_models", "get_latest_versions", "get_model_version"):
-        monkeypatch.setattr(ModelRegistryClient, method, unreachable)
+    registry_unreachable()
     for first_deploy in (True, False):
         try:
             report = gate(registry, champion_name, "better", first_deploy=first_deploy)

@@ -153,22 +153,13 @@ def test_the_rollback_target_is_recorded_before_champion_moves(registry, mlflow_
         f"(2) is already recorded: {registry.aliases(mlflow_name)} (promote raised {raised.value!r})")
 
 
-def test_an_unreachable_registry_is_not_a_first_deploy_for_promote(registry, mlflow_name, monkeypatch):
+def test_an_unreachable_registry_is_not_a_first_deploy_for_promote(registry, mlflow_name, monkeypatch,
+                                                                   registry_unreachable):
     """A first-deploy report, while a champion has been promoted since; then the registry fails when
     promote reads the alias (MLflow's REST client: an MlflowException with error code INTERNAL_ERROR)."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking._model_registry.client import ModelRegistryClient
-
     registry.register_champion(mlflow_name)  # version 1 serves
     report = GateReport(registry.model_uris["better"], None, [Check(name, True, None, None, "ok") for name in CHECKS])
-
-    def unreachable(self, *args, **kwargs):
-        raise MlflowException("API request to http://registry.internal:5000/api/2.0/mlflow/registered-models/alias "
-                              "failed with exception ConnectionError('Connection refused')")
-
-    for method in ("get_model_version_by_alias", "get_registered_model", "search_model_versions",
-                   "search_registered_models", "get_latest_versions", "get_model_version"):
-        monkeypatch.setattr(ModelRegistryClient, method, unreachable)
+    registry_unreachable()
     try:
         version = promote(registry.tracking_uri, mlflow_name, report)
     except NotImplementedError:
