@@ -55,14 +55,17 @@ def mutants(name: str, source: str) -> list[TextMutant]:
 Edit = tuple[str, int, int, list[str]]
 
 
-def _substitutions(operator: str, index: int, line: str, pattern: re.Pattern, replace, protected=()) -> Iterator[Edit]:
-    """One edit per match of `pattern` outside the protected spans: `replace(match)` is the new text."""
-    for match in pattern.finditer(line):
-        if any(start <= match.start() < end for start, end in protected):
-            continue
-        new = replace(match)
-        if new is not None:
-            yield operator, index, index, [line[:match.start()] + new + line[match.end():]]
+def _substitutions(operator: str, index: int, line: str, pattern: re.Pattern, replace, protected=(),
+                   within=None) -> Iterator[Edit]:
+    """One edit per match of `pattern` outside the protected spans (and only inside the `within`
+    spans, when given): `replace(match)` is the new text."""
+    for first, last in within if within is not None else [(0, len(line))]:
+        for match in pattern.finditer(line, first, last):
+            if any(start <= match.start() < end for start, end in protected):
+                continue
+            new = replace(match)
+            if new is not None:
+                yield operator, index, index, [line[:match.start()] + new + line[match.end():]]
 
 
 def _spans(line: str, pattern: re.Pattern) -> list[tuple[int, int]]:
@@ -158,17 +161,15 @@ def _shell_line(index: int, line: str) -> Iterator[Edit]:
             new = re.sub(r"\s*-o\s+pipefail", "", line)
             yield "shell/DropPipefail", index, index, [re.sub(r"(-[a-z]*)o\s+pipefail", r"\1", new)]
         return
-    quoted = _spans(line, QUOTED) + [span for span in _spans(line, COMMENT)
-                                     if not any(a <= span[0] < b for a, b in _spans(line, QUOTED))]
+    strings = _spans(line, QUOTED)
+    quoted = strings + [span for span in _spans(line, COMMENT) if not any(a <= span[0] < b for a, b in strings)]
     arithmetic = _spans(line, ARITHMETIC)
     tests = _spans(line, TESTS)
+    flip = _swap(ARITHMETIC_OPERATORS)
     yield from _substitutions("shell/FlipComparison", index, line, SHELL_TEST_OPERATOR, _swap(TEST_OPERATORS), quoted)
-    for start, end in arithmetic:
-        for match in ARITHMETIC_OPERATOR.finditer(line, start + 2, end - 2):
-            yield "shell/FlipComparison", index, index, [line[:match.start()] + ARITHMETIC_OPERATORS[match.group(0)] + line[match.end():]]
-    for start, end in tests:
-        for match in STRING_COMPARISON.finditer(line, start, end):
-            yield "shell/FlipComparison", index, index, [line[:match.start()] + ARITHMETIC_OPERATORS[match.group(0)] + line[match.end():]]
+    yield from _substitutions("shell/FlipComparison", index, line, ARITHMETIC_OPERATOR, flip,
+                              within=[(start + 2, end - 2) for start, end in arithmetic])
+    yield from _substitutions("shell/FlipComparison", index, line, STRING_COMPARISON, flip, within=tests)
     yield from _substitutions("shell/FlipAndOr", index, line, AND_OR, _swap({"&&": "||", "||": "&&"}), quoted)
     yield from _substitutions("shell/Unquote", index, line, LONE_EXPANSION, lambda m: m.group(1), tests)
     words = quoted + tests + arithmetic + _spans(line, CASE_PATTERN)
@@ -188,6 +189,7 @@ EXEC_FORM = re.compile(r"^(\s*(?:CMD|ENTRYPOINT)\s+)(\[.*\])\s*$")
 DOCKER_OPTION = re.compile(r"(?<=\s)--[a-z][\w-]*(=\S+)?(?=\s|$)")
 JSON_OPTION = re.compile(r"\"--[a-z][\w-]*(=[^\"]*)?\"(?P<value>\s*,\s*\"(?!-)[^\"]*\")?\s*,\s*")
 JSON_WORD = re.compile(r"\"((?:\\.|[^\"\\])*)\"")
+JSON_ARRAY = re.compile(r"\[.*\]")
 DOCKER_NUMBER = re.compile(r"(?<![\w.:/=-])(?P<number>\d+)(?![\w.:])")
 
 
@@ -204,7 +206,7 @@ def _dockerfile(lines: list[str]) -> Iterator[Edit]:
             yield "dockerfile/DropInstruction", first, last, []
         for index in range(first, last + 1):
             line = lines[index]
-            arrays = _spans(line, re.compile(r"\[.*\]"))
+            arrays = _spans(line, JSON_ARRAY)
             yield from _substitutions("dockerfile/DropOption", index, line, DOCKER_OPTION, lambda m: "", arrays)
             yield from _substitutions("dockerfile/DropOption", index, line, JSON_OPTION, lambda m: "")
             if exec_form := EXEC_FORM.match(line):
@@ -234,7 +236,7 @@ def _yaml(lines: list[str]) -> Iterator[Edit]:
         stripped = line.strip()
         if scalar_indent is not None:
             if not stripped or _indent(line) > scalar_indent:
-                yield from _yaml_value(index, line, line)
+                yield from _yaml_value(index, line, 0)
                 continue
             scalar_indent = None
         if not stripped or stripped.startswith("#") or stripped in ("---", "..."):
@@ -245,7 +247,7 @@ def _yaml(lines: list[str]) -> Iterator[Edit]:
             scalar_indent = _indent(line)
         value_at = line.find(": ") + 2 if ": " in line else (line.find("- ") + 2 if stripped.startswith("- ") else None)
         if value_at is not None and not PROSE_KEY.match(line):
-            yield from _yaml_value(index, line, "\0" * value_at + line[value_at:])
+            yield from _yaml_value(index, line, value_at)
 
 
 def _block_end(lines: list[str], index: int, entry: re.Match) -> int:
@@ -266,11 +268,10 @@ def _block_end(lines: list[str], index: int, entry: re.Match) -> int:
     return last
 
 
-def _yaml_value(index: int, line: str, masked: str) -> Iterator[Edit]:
-    """Edits in the value part of a line; `masked` hides what must not change with NULs."""
-    comment = masked.find(" #")
-    limit = len(masked) if comment < 0 else comment
-    hidden = [(0, masked.count("\0")), (limit, len(line))]
+def _yaml_value(index: int, line: str, value_at: int) -> Iterator[Edit]:
+    """Edits in the value part of a line: from `value_at` to a comment, if any."""
+    comment = line.find(" #", value_at)
+    hidden = [(0, value_at), (len(line) if comment < 0 else comment, len(line))]
     for operator, pattern, replace in (
         ("yaml/NumberChange", YAML_NUMBER, _bumped),
         ("yaml/FlipBoolean", BOOLEAN, _swap({"true": "false", "false": "true"})),

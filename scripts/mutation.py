@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Mechanical mutation testing of every Python learner file, through the day's own tests.
+"""Mechanical mutation testing of every learner file, through the day's own tests.
 
 usage: scripts/mutation.py [dayNN ...] [--tiers unit,mlflow] [--file NAME]... [--list]
 
