@@ -71,6 +71,25 @@ def test_a_python_package_runs_on_the_prebuilt_executor_image():
     assert list(package.args) == ["--epochs=10"], "args go to the python_package_spec"
 
 
+def test_gpu_and_replicas_reach_a_python_package_pool():
+    pool = only_pool(job(image_uri=EXECUTOR, package_uris=["gs://my-bucket/trainer.tar.gz"],
+                         python_module="trainer.task", accelerator_type="NVIDIA_TESLA_T4", accelerator_count=2,
+                         replica_count=3))
+    assert "python_package_spec" in pool, "with package_uris the pool runs a python_package_spec"
+    assert pool.machine_spec.accelerator_type == aiplatform_v1.AcceleratorType.NVIDIA_TESLA_T4, (
+        "a Python package pool runs on the machine and GPU asked for, like a container pool")
+    assert pool.machine_spec.accelerator_count == 2, "accelerator_count should be set on the package pool's machine_spec"
+    assert pool.replica_count == 3, "replica_count should be set on a Python package pool too"
+
+
+@pytest.mark.parametrize("count", [0, -1, True, 2.0, 2**63], ids=["0", "-1", "True", "2.0", "beyond-int64"])
+def test_a_python_package_job_checks_its_replica_count_too(count, value_error_naming):
+    # replica_count belongs to the pool, whichever way it runs: a package job is no exception.
+    with value_error_naming("replica_count"):
+        job(image_uri=EXECUTOR, package_uris=["gs://my-bucket/trainer.tar.gz"], python_module="trainer.task",
+            replica_count=count)
+
+
 def test_base_output_directory_becomes_the_job_gcs_destination():
     spec = job(base_output_directory="gs://my-bucket/runs/7").custom_job.job_spec
     assert spec.base_output_directory.output_uri_prefix == "gs://my-bucket/runs/7", (
@@ -242,7 +261,11 @@ def test_package_uris_given_as_one_string_are_rejected(value_error_naming):
     ("command", None),
     ("package_uris", {"gs://my-bucket/trainer.tar.gz": "trainer"}),
     ("args", {"epochs": "--epochs=10", "lr": "--lr=0.001"}.values()),
-], ids=["args-as-a-dict", "args-as-a-set", "command-None", "package-uris-as-a-dict", "args-as-dict-values"])
+    ("args", None),
+    ("args", ""),
+    ("package_uris", None),
+], ids=["args-as-a-dict", "args-as-a-set", "command-None", "package-uris-as-a-dict", "args-as-dict-values",
+        "args-None", "args-empty-string", "package-uris-None"])
 def test_a_list_field_given_as_something_other_than_a_sequence_is_rejected(field, value, value_error_naming):
     package = {"image_uri": EXECUTOR, "python_module": "trainer.task"} if field == "package_uris" else {}
     with value_error_naming(field):
@@ -290,7 +313,7 @@ def test_python_module_must_be_a_dotted_module_name(module, value_error_naming):
         job(image_uri=EXECUTOR, package_uris=["gs://my-bucket/trainer.tar.gz"], python_module=module)
 
 
-@pytest.mark.parametrize("module", ["my_trainer.task", "trainer2.task_v2"])
+@pytest.mark.parametrize("module", ["my_trainer.task", "trainer2.task_v2", "_trainer.task", "trainer._task"])
 def test_module_names_may_hold_underscores_and_digits(module):
     package = only_pool(job(image_uri=EXECUTOR, package_uris=["gs://my-bucket/trainer.tar.gz"],
                             python_module=module)).python_package_spec
@@ -303,6 +326,17 @@ def test_a_top_level_or_capitalised_module_is_accepted(module):
                             python_module=module)).python_package_spec
     assert package.python_module == module, (
         f"{module} is a Python module name (python -m {module} runs it) and should be accepted")
+
+
+@pytest.mark.timeout(10)  # a correct check needs microseconds; a backtracking regex never finishes
+@pytest.mark.parametrize(("field", "value"), [
+    ("parent", "projects/my-project/locations/" + "northamerica" * 5),
+    ("python_module", "fraud_detection_trainer_for_the_payments_team/task.py"),
+], ids=["location-of-60-letters-without-digits", "module-as-a-long-file-path"])
+def test_a_long_malformed_value_is_rejected_at_once(field, value, value_error_naming):
+    package = {"image_uri": EXECUTOR, "package_uris": ["gs://my-bucket/trainer.tar.gz"], "python_module": "trainer.task"}
+    with value_error_naming(field):
+        job(**{**package, field: value})
 
 
 def test_an_empty_python_module_is_rejected(value_error_naming):

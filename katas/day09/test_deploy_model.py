@@ -182,6 +182,15 @@ def test_a_malformed_model_is_rejected(model, value_error_naming):
         deploy(model=model)
 
 
+@pytest.mark.timeout(10)  # a correct check needs microseconds; a backtracking regex never finishes
+@pytest.mark.parametrize("field", ["endpoint", "model"])
+def test_a_resource_name_with_a_long_malformed_location_is_rejected_at_once(field, value_error_naming):
+    names = {"endpoint": f"projects/my-project/locations/{'northamerica' * 5}/endpoints/1234567890",
+             "model": f"projects/my-project/locations/{'northamerica' * 5}/models/987654321"}
+    with value_error_naming(field):
+        deploy(**{field: names[field]})
+
+
 @pytest.mark.parametrize(("field", "value"), [("endpoint", None), ("endpoint", 7), ("model", None), ("model", 7)],
                          ids=["endpoint-None", "endpoint-int", "model-None", "model-int"])
 def test_a_resource_name_that_is_not_a_string_is_a_value_error(field, value, value_error_naming):

@@ -94,6 +94,37 @@ def test_a_list_of_pools_is_kept_in_order():
         "baseOutputDirectory.outputUriPrefix should be parsed")
 
 
+def container_chief_with_package_workers():
+    """A container chief (pool 0) with Python package workers (pool 1): pools need not be of one kind."""
+    data = config(TWO_POOLS)
+    data["workerPoolSpecs"][0] = yaml.safe_load(ONE_POOL_AS_A_MAPPING)["workerPoolSpecs"]
+    return data
+
+
+def test_pools_of_different_kinds_are_accepted():
+    try:
+        spec = custom_job_spec_from_gcloud(container_chief_with_package_workers())
+    except ValueError as exc:
+        pytest.fail(f"a container chief with Python package workers is a valid job; it was rejected: {exc}",
+                    pytrace=False)
+    chief, workers = spec.worker_pool_specs
+    assert "container_spec" in chief and "python_package_spec" in workers, (
+        "each pool should keep its own kind: a container_spec for the chief, a python_package_spec for the workers")
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"pythonModule": "trainer/task.py"}, "python_module"),
+    ({"packageUris": ["./dist/trainer-0.1.tar.gz"]}, "package_uris"),
+    ({"executorImageUri": ""}, "image_uri"),
+], ids=["module-as-a-path", "local-package", "no-executor-image"])
+def test_each_pool_is_checked_as_its_own_kind(change, field, value_error_naming):
+    # The chief runs a container; the workers' Python package must still be checked as a package.
+    data = container_chief_with_package_workers()
+    data["workerPoolSpecs"][1]["pythonPackageSpec"].update(change)
+    with value_error_naming(field):
+        custom_job_spec_from_gcloud(data)
+
+
 @pytest.mark.parametrize(("machine", "gpu", "count"), [
     ("a2-highgpu-1g", "NVIDIA_TESLA_A100", 1),
     ("g2-standard-24", "NVIDIA_L4", 2),
