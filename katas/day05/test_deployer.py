@@ -277,6 +277,26 @@ def test_every_command_uses_the_given_docker_binary_and_timeout(make, engine, v1
 
 
 @pytest.mark.task(taskno=4)
+def test_a_docker_binary_path_with_a_space_is_one_argument(make, engine, health, v1_serving):
+    engine.binary = "/opt/Docker Desktop/bin/docker"  # a space, as in C:\Program Files\Docker on Windows
+    health.script["app:v3"] = [False]
+    deployer = make(docker="/opt/Docker Desktop/bin/docker", current_version="v1")
+    try:
+        promoted = deployer.deploy("app", "v2", context=".")
+        rolled_back = deployer.deploy("app", "v3", context=".")
+    except AssertionError:
+        promoted = rolled_back = None  # the fake engine refused a command; the check below says which
+    programs = sorted({argv[0] for argv, _ in engine.calls})
+    assert programs == ["/opt/Docker Desktop/bin/docker"], (
+        f"docker is the program to run, one argument as given (there is no shell to split it): every command, the "
+        f"rollback's too, should start with '/opt/Docker Desktop/bin/docker', started with {programs}"
+    )
+    assert promoted is not None and promoted.promoted, f"a healthy v2 should be promoted: {promoted}"
+    assert rolled_back is not None and not rolled_back.promoted, f"an unhealthy v3 must not be promoted: {rolled_back}"
+    assert_serves(engine, "model-v2", "app:v2")
+
+
+@pytest.mark.task(taskno=4)
 def test_each_step_is_logged_with_its_name_and_version(make, caplog):
     caplog.set_level(logging.INFO)
     make().deploy("app", "v1", context=".")
@@ -301,6 +321,24 @@ def test_steps_are_logged_on_the_given_logger(make, caplog):
     make(logger=logging.getLogger("team.deploys")).deploy("app", "v1", context=".")
     loggers = {r.name for r in caplog.records if hasattr(r, "step")}
     assert loggers == {"team.deploys"}, f"the step records should go to the logger given, went to {loggers or 'none'}"
+
+
+@pytest.mark.task(taskno=5)
+@pytest.mark.parametrize("failure", ["build", "run", "health"])
+def test_a_failed_step_is_logged_on_the_given_logger(make, engine, health, caplog, failure, v1_serving):
+    caplog.set_level(logging.INFO)
+    if failure == "health":
+        health.script["app:v2"] = [False]
+    else:
+        engine.fail_commands.add(failure)
+    make(current_version="v1", logger=logging.getLogger("team.deploys")).deploy("app", "v2", context=".")
+    failed = [r for r in caplog.records if getattr(r, "step", None) == failure]
+    assert failed, f"the failed {failure} step should be logged with extra step={failure!r}"
+    loggers = {r.name for r in caplog.records if hasattr(r, "step")}
+    assert loggers == {"team.deploys"}, (
+        f"with docker {failure} failing, every step record (the failed {failure} included) should go to the logger "
+        f"given, where the team reads its deploys; went to {sorted(loggers)}"
+    )
 
 
 @pytest.mark.task(taskno=5)
@@ -385,6 +423,10 @@ def test_a_failed_build_never_touches_the_serving_version(make, engine, failure,
     assert result.serving_version == "v1" and result.reason, f"the result should say v1 serves and why: {result}"
     assert not any(argv[0] == "run" for argv in engine.commands()), "nothing should run after a failed build"
     assert v1_serving.stops == 0, "the serving version should not even be stopped when the build fails"
+    assert v1_serving.starts == 0, (
+        f"a failed build touches nothing, so there is nothing to roll back: the serving container should not be "
+        f"started again (docker start), ran {engine.commands()}"
+    )
     assert_serves(engine, "model-v1", "app:v1")
 
 
@@ -404,6 +446,10 @@ def test_a_build_command_that_cannot_start_or_is_killed_never_touches_the_servin
     assert result.serving_version == "v1" and result.reason, f"the result should say v1 serves and why: {result}"
     assert v1_serving.stops == 0, (
         f"a build that {outcome.replace('-', ' ')} is a failed build: the serving version should not even be stopped"
+    )
+    assert v1_serving.starts == 0, (
+        f"a build that {outcome.replace('-', ' ')} is a failed build: nothing to roll back, the serving container "
+        f"should not be started again"
     )
     assert_serves(engine, "model-v1", "app:v1")
 
@@ -466,7 +512,7 @@ def marking(engine, caplog):
 
 
 @pytest.mark.task(taskno=5)
-@pytest.mark.parametrize("failure, command", [("rm:timeout", "rm"), ("start", "start")])
+@pytest.mark.parametrize("failure, command", [("rm:timeout", "rm"), ("start", "start"), ("start:timeout", "start")])
 def test_a_rollback_command_that_fails_is_logged(make, engine, health, caplog, marking, failure, command,
                                                  v1_serving):
     caplog.set_level(logging.INFO)

@@ -2,6 +2,7 @@
 
 import json
 import logging
+from collections import namedtuple
 
 import pytest
 
@@ -69,6 +70,11 @@ def test_ts_of_a_record_made_just_before_a_full_second_stays_in_that_second():
     assert abs(when.timestamp() - 1_500_000_000.9996) < 0.001, (
         f"'ts' should be 2017-07-14T02:40:00.999Z (milliseconds cut, or kept exact), got {ts!r}: rounding 999.6 ms "
         f"up gives '.1000', which is not the same instant"
+    )
+    assert int(when.timestamp()) == 1_500_000_000, (
+        f"'ts' should stay in second 02:40:00 (02:40:00.999Z, milliseconds cut, or kept exact), got {ts!r}: rounding "
+        f"to the nearest millisecond carries into 02:40:01.000, a time after the record was made, in another "
+        f"second"
     )
 
 
@@ -193,6 +199,16 @@ def test_nan_inside_a_tuple_is_still_logged_as_strict_json():
     )
 
 
+def test_nan_inside_a_named_tuple_is_written_as_text():
+    Window = namedtuple("Window", "low high")  # a tuple subclass, as json.dumps writes it: a JSON array
+    entry = render(record("window", window=Window(float("nan"), 1.5)))  # render fails the test if format() raises
+    window = entry.get("window", "nothing")
+    assert isinstance(window, list) and len(window) == 2 and isinstance(window[0], str) and window[1] == 1.5, (
+        f"a named tuple is a tuple: holding NaN it should be logged as a JSON array with only the NaN written as "
+        f"text, got {window!r}"
+    )
+
+
 def test_nan_inside_a_dict_subclass_is_written_as_text():
     from collections import OrderedDict, defaultdict
 
@@ -246,6 +262,17 @@ def test_a_dict_keyed_by_infinity_is_still_logged():
     assert isinstance(logged, dict) and sorted(logged.values()) == [3, 7, 10], (
         f"a dict keyed by floats, one of them infinite, should be logged as an object with its keys as text; "
         f"got {logged!r}"
+    )
+
+
+def test_a_dict_keyed_by_nan_or_negative_infinity_is_still_logged():
+    nan, inf = float("nan"), float("inf")
+    counts = {nan: 2, -inf: 1, 0.5: 7}  # e.g. counts per value of a feature with missing and clipped values
+    entry = render(record("feature counts", counts=counts))  # render fails the test if format() raises
+    logged = entry.get("counts", "nothing")
+    assert isinstance(logged, dict) and sorted(logged.values()) == [1, 2, 7], (
+        f"a dict keyed by NaN and -infinity (keys JSON cannot encode) should be logged as an object with those keys "
+        f"as text, not make format() raise and the line be lost; got {logged!r}"
     )
 
 

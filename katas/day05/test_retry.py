@@ -132,6 +132,17 @@ def test_backoff_stops_at_a_max_delay_that_is_not_a_doubling_of_the_initial_dela
     )
 
 
+@pytest.mark.parametrize("max_attempts", [1, 3])
+def test_a_healthy_answer_on_the_last_allowed_attempt_is_accepted(clock, max_attempts):
+    answers = [False] * (max_attempts - 1) + [True]
+    healthy, probe = wait(clock, answers, max_attempts=max_attempts, initial_delay_s=0.5, deadline_s=600)
+    assert healthy is True, (
+        f"the service answered 200 on probe {max_attempts} of max_attempts={max_attempts}: the last attempt counts "
+        f"like the others, so the service is healthy; got {healthy!r} after {probe.count} probes"
+    )
+    assert probe.count == max_attempts, f"it should probe exactly {max_attempts} times, made {probe.count}"
+
+
 def test_gives_up_after_max_attempts_without_a_final_wait(clock):
     healthy, probe = wait(clock, [False], max_attempts=4, initial_delay_s=0.1, deadline_s=600)
     assert healthy is False, "after max_attempts failed probes the answer is: not healthy"
