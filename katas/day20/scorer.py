@@ -16,10 +16,10 @@ Contract (the tests check exactly this; README task 3 says it in full):
   distinct_merchants]])`; if its fraud probability `[0][1]` (any real number type, ints
   included) arrives within `budget_s` seconds and is a number in [0, 1], score = max(rule
   score, probability) (a float) and source "model"; otherwise (late, raised, not in
-  [0, 1]) score = rule score, source "rules", `model_fallbacks += 1`. flagged = score >=
-  threshold. `reasons` is a frozenset: a Decision is an immutable value.
-- `close()` (and leaving a `with` block) waits for a model call still running, then stops
-  the scorer's threads: when it returns, none is left.
+  [0, 1], no number at [0][1]) score = rule score, source "rules", `model_fallbacks += 1`;
+  the model is asked once per event, never retried. flagged = score >= threshold. `reasons` is a frozenset: a Decision is an immutable value.
+- `close()` (and leaving a `with` block) waits for a model call still running, however long
+  it takes, then stops the scorer's threads: when it returns, none is left.
 """
 
 from __future__ import annotations

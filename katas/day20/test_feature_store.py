@@ -75,11 +75,13 @@ def test_the_default_options_are_valid(closed_redis_url):
     ("c1", {"count": math.inf}, 1.0),
     ("c1", {"count": -math.inf}, 1.0),
     ("c1", {"count": "3"}, 1.0),
+    ("c1", {"count": None}, 1.0),
     ("c1", {1: 3.0}, 1.0),
     ("c1", FEATURES, math.nan),
     ("c1", FEATURES, math.inf),
     ("c1", FEATURES, -math.inf),
     ("c1", FEATURES, "100.0"),
+    ("c1", FEATURES, None),
     ("c1", [("count", 3)], 1.0),
 ])
 def test_bad_writes_raise_value_error_before_contacting_redis(card_id, features, event_ts, closed_redis_url):
@@ -157,6 +159,18 @@ def test_read_returns_what_was_written_as_floats(store):
     assert got == {"count": 3.0, "total_amount": 42.5, "max_amount": 30.0, "distinct_merchants": 2.0}, (
         f"read should give back the written features as floats; got {got}")
     assert all(type(v) is float for v in got.values()), f"every value read is a float; got {got}"
+
+
+@pytest.mark.redis
+def test_feature_values_are_read_back_exactly(store):
+    written = {"count": 123_457, "total_amount": 12_345.67, "max_amount": 0.1 + 0.2, "mean_amount": 1 / 3,
+               "first_ts": 1_700_000_000.123456}
+    store.write("c1", written, event_ts=100.0)
+    got = store.read("c1")
+    assert got == {name: float(value) for name, value in written.items()}, (
+        f"every value reads back as the float written, to the last bit: wrote {written}, read {got}. Send "
+        "repr(float(value)) or JSON, never a short format such as '%g' (six significant digits: 12345.67 "
+        "becomes 12345.7) or a fixed number of decimals")
 
 
 @pytest.mark.redis
@@ -525,3 +539,35 @@ def test_a_redis_that_stops_raises_store_unavailable(redis_server):
             store.read("c1")
         with pytest.raises(StoreUnavailable):
             store.write("c1", FEATURES, event_ts=101.0)
+
+
+def _once_available(call, limit_s: float = 10):
+    """`call()`'s result as soon as it stops raising StoreUnavailable (a busy machine may miss a short
+    timeout now and then); the StoreUnavailable errors seen before, if it never does within `limit_s`."""
+    failures: list[StoreUnavailable] = []
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        try:
+            return call(), failures
+        except StoreUnavailable as error:
+            failures.append(error)
+            time.sleep(0.1)
+    return None, failures
+
+
+@pytest.mark.redis
+def test_the_store_answers_again_once_redis_does(redis_server, raw):
+    with OnlineFeatureStore(redis_server.url, timeout_s=0.5) as store:
+        _once_available(lambda: store.write("c1", FEATURES, event_ts=100.0))
+        raw.client_pause(2000)  # the server answers nobody for 2 s: far past timeout_s
+        with pytest.raises(StoreUnavailable):
+            store.read("c1")
+        got, failures = _once_available(lambda: store.read("c1"))
+        assert got == pytest.approx(FEATURES), (
+            "Redis answers again 2 s after it stalled, yet the store kept raising StoreUnavailable for 10 s more "
+            f"({len(failures)} times, last {failures[-1:]!r}): every call must try Redis afresh, never remember "
+            "a failure and replay it")
+        written, _ = _once_available(lambda: store.write("c1", {"count": 9}, event_ts=101.0))
+        got, _ = _once_available(lambda: store.read("c1"))
+        assert (written, got) == (True, {"count": 9.0}), (
+            f"once Redis answers again, writes land as before; the write returned {written}, a read gave {got}")

@@ -376,6 +376,58 @@ def test_a_failing_or_nonsense_model_falls_back_and_is_counted(model):
     assert scorer.model_fallbacks == 1, f"the fallback is counted; got {scorer.model_fallbacks}"
 
 
+class AnswersShaped(Answers):
+    """Answers `answer` as it is, whatever its shape: a model whose output has no `[0][1]`."""
+
+    def __init__(self, answer) -> None:
+        super().__init__(0.0)
+        self.answer = answer
+
+    def predict_proba(self, X):
+        super().predict_proba(X)
+        return self.answer
+
+
+@pytest.mark.parametrize("answer", [np.array([[1.0]]), [[1.0]], np.array([0.7, 0.3]), None],
+                         ids=["one-column-array", "one-column-lists", "flat-row", "none"])
+def test_an_answer_without_a_fraud_column_falls_back_and_is_counted(answer):
+    decision, scorer = scored(AnswersShaped(answer), window(count=9))
+    assert decision.source == "rules" and decision.score == pytest.approx(1.0) and decision.flagged, (
+        f"the model answered {answer!r}, which has no fraud probability at [0][1] (a scikit-learn classifier "
+        "fitted on one class answers one column): score() falls back to the rule score (velocity fired: 1.0), it "
+        f"never raises; read [0][1] inside the same try as the call; got {decision}")
+    assert scorer.model_fallbacks == 1, f"the fallback is counted; got {scorer.model_fallbacks}"
+
+
+class FailsOnce(Answers):
+    """Raises on its first call, answers `p` on every later one (a flaky model server)."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__(p)
+        self.calls = 0
+
+    def predict_proba(self, X):
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("model server returned 503")
+        return super().predict_proba(X)
+
+
+def test_a_model_that_raised_is_not_asked_again_for_the_same_event():
+    model = FailsOnce(0.9)
+    with FraudScorer(model, FakeStore({"c1": QUIET})) as scorer:
+        first = scorer.score(ev())
+        assert (first.source, first.score, first.flagged) == ("rules", 0.0, False), (
+            "the model raised: the rule score (0.0, no rule fired) decides. Never retry it for the same event: "
+            f"a retry spends a budget the payment does not have, and turns a failure into a late answer; got {first}")
+        assert model.calls == 1 and scorer.model_fallbacks == 1, (
+            f"the model is asked once per event and the failure is counted; asked {model.calls} times, "
+            f"model_fallbacks {scorer.model_fallbacks}")
+        second = scorer.score(ev())
+    assert second.source == "model" and second.score == pytest.approx(0.9), (
+        f"a failure is no reason to stop asking the model for the next event; got {second}")
+
+
 class AnswersInLists(Answers):
     """Answers with plain Python lists, as a model server's JSON client does."""
 
@@ -591,6 +643,22 @@ def test_close_waits_for_a_running_model_call_and_leaves_no_thread(blocking_mode
     assert not left, (
         "when close() returns the scorer's threads are gone: it waits for the model call still running, "
         f"then stops its threads (shutdown(wait=True), or join them); still running after close(): {left}")
+
+
+def test_close_waits_for_a_model_call_however_long_it_runs(blocking_model):
+    scorer = FraudScorer(blocking_model, FakeStore(), budget_s=0.01)
+    scorer.score(ev())  # the model is still running when score() gives up on it
+    returned = threading.Event()
+    closer = threading.Thread(target=lambda: (scorer.close(), returned.set()), name="closer")
+    closer.start()
+    early = returned.wait(2.5)  # the model call is still blocked all this time
+    blocking_model.release.set()
+    closer.join(10)
+    assert not early, (
+        "close() returned while a model call was still running (2.5 s after it began): close() waits for every "
+        "model call still running to end, however long it takes, never a fixed number of seconds "
+        "(shutdown(wait=True), or join() without a timeout)")
+    assert returned.is_set(), "close() should return once the model call has ended"
 
 
 def test_leaving_the_with_block_closes_the_scorer():

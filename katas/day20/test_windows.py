@@ -202,6 +202,26 @@ def test_amounts_and_times_may_be_ints():
         f"ints are numbers too; got {features_of(got)}")
 
 
+def test_a_caller_reusing_its_event_mapping_changes_nothing_processed():
+    windows = SlidingWindowFeatures(60, 0)
+    record = ev("a", 100, 5.0, "m1")  # a stream consumer that refills one record object for every message
+    windows.process(record)
+    record.update(amount=7.0, merchant="m2", ts=101)
+    got = windows.process(record)
+    assert features_of(got) == {"count": 2, "total_amount": pytest.approx(12.0), "max_amount": 7.0,
+                                "distinct_merchants": 2}, (
+        "the first event was (t=100, 5.0, m1), the second (t=101, 7.0, m2): keep the event's values, not the "
+        "caller's mapping, or refilling the record rewrites the events already held; "
+        f"got {features_of(got)}")
+    record.update(amount=1000.0, merchant="m3", ts=50)
+    got = windows.process(ev("a", 102, 1.0, "m1"))
+    assert features_of(got) == {"count": 3, "total_amount": pytest.approx(13.0), "max_amount": 7.0,
+                                "distinct_merchants": 2}, (
+        "changing the record after process() returned must not change the held events (t=100 and t=101, "
+        f"amounts 5.0 and 7.0); got {features_of(got)}")
+    assert windows.state_size() == 3, f"three events are held; got {windows.state_size()}"
+
+
 # --- watermark and lateness ----------------------------------------------------------
 
 def test_an_event_exactly_at_the_watermark_is_accepted():
@@ -231,6 +251,20 @@ def test_late_events_starts_at_zero_and_counts_only_late_events():
         windows.process(ev("a", ts))
     assert windows.late_events == 1, (
         f"only 189 fell below a watermark (200 - 10); 95, 90 and 191 were within the lateness; got {windows.late_events}")
+
+
+def test_a_fractional_lateness_and_window_are_kept_as_given():
+    windows = SlidingWindowFeatures(2.5, 1.5)
+    windows.process(ev("a", 100, 1.0))
+    assert windows.process(ev("a", 98.5, 2.0)) is not None, (
+        "watermark = 100 - 1.5 = 98.5: an event at 98.5 is exactly at it, not late (never round the lateness to "
+        "whole seconds)")
+    assert windows.process(ev("a", 98.25)) is None and windows.late_events == 1, (
+        "98.25 is below the watermark 98.5: late")
+    got = windows.process(ev("a", 100.75, 4.0))
+    assert got["count"] == 3 and got["total_amount"] == pytest.approx(7.0), (
+        "the window of t=100.75 with window_s=2.5 is (98.25, 100.75]: the events at 98.5, 100 and 100.75 are all "
+        f"in it (never round the window to whole seconds); got {features_of(got)}")
 
 
 def test_with_zero_lateness_any_event_older_than_the_newest_is_late():

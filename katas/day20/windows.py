@@ -2,7 +2,7 @@
 
 Contract (the tests check exactly this):
 - `SlidingWindowFeatures(window_s, allowed_lateness_s)`; `window_s <= 0` or
-  `allowed_lateness_s < 0` raises ValueError.
+  `allowed_lateness_s < 0` raises ValueError. Both may have fractions: keep them as given.
 - `process(event)`: `event` has `card_id` (str), `amount` (number, negative for a refund),
   `merchant` (str) and `ts` (event time, epoch seconds). A missing key raises KeyError
   naming it; a `card_id` of None, or an `amount` or `ts` that is NaN or infinite, raises
@@ -13,7 +13,8 @@ Contract (the tests check exactly this):
 - Otherwise the event is accepted and `process` returns the card's features as of the
   event's own time over the accepted events with `ts` in `(ts - window_s, ts]`, itself
   included, however many (no cap per card): `count`, `total_amount`, `max_amount`, `distinct_merchants`, in a new dict
-  each call (a kept result never changes).
+  each call (a kept result never changes). Keep the event's values, never the caller's
+  mapping: a caller that refills or changes its mapping afterwards changes nothing held.
 - `state_size()` is the number of events held: after every call exactly the accepted
   events with `ts > watermark - window_s`; a card with no event left is forgotten.
 """

@@ -32,7 +32,7 @@ class SlidingWindowFeatures:
         if self.newest is None or ts > self.newest:
             self.newest = ts
         mine = self.by_card.setdefault(event["card_id"], [])
-        mine.append(event)
+        mine.append(dict(event))  # a copy: the caller may refill its mapping
         self.held += 1
         inside = [e for e in mine if ts - self.window_s < e["ts"] <= ts]
         result = {
