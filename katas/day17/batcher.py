@@ -3,8 +3,8 @@
 Contract (the tests check exactly this):
 - `MicroBatcher(predict_batch, max_batch_size, max_wait_s, max_queue=None)`;
   `max_batch_size < 1`, `max_wait_s < 0` or `max_queue < 1` raises ValueError.
-- `submit(item)` returns a `concurrent.futures.Future` at once; it is safe to call from
-  many threads at the same time.
+- `submit(item)` returns a `concurrent.futures.Future` at once, for any item (None included);
+  it is safe to call from many threads at the same time.
 - One worker thread takes the oldest waiting item and keeps collecting, in submission
   order, until it holds `max_batch_size` items or `max_wait_s` seconds have passed since
   it took the first; then it calls `predict_batch(items)` once, with a list. The i-th
@@ -21,10 +21,10 @@ Contract (the tests check exactly this):
   a batch) raises `QueueFull`.
 - `close()` makes later submits raise RuntimeError, still answers every item already
   submitted (a submit racing close() either raises RuntimeError or is answered), then
-  stops the worker thread; a batch still being collected is sent at once. A batcher never
-  closed does not keep the process from exiting. `with MicroBatcher(...) as batcher:` closes
-  it on leaving the block (an exception in the block still propagates); closing again does
-  nothing more.
+  stops the worker thread; a batch still being collected, or begun after close(), is sent
+  at once. A batcher never closed does not keep the process from exiting.
+  `with MicroBatcher(...) as batcher:` closes it on leaving the block (an exception in the
+  block still propagates); closing again does nothing more.
 """
 
 from __future__ import annotations

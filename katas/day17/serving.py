@@ -3,8 +3,9 @@
 Contract (README tasks 2 and 3 say it in full; the tests check exactly that):
 - `create_app(config=None, *, model=None, clock=time.monotonic)` returns a Flask app.
   Settings come from `config` and, for keys it lacks, from environment variables of the
-  same name; an unset or empty value means the default. A bad setting raises ValueError
-  naming it. `model` (anything with scikit-learn's `predict`) replaces loading MODEL_PATH.
+  same name; an unset or empty value means the default; `config` itself is left as it was.
+  A bad setting raises ValueError naming it. `model` (anything with scikit-learn's
+  `predict`) replaces loading MODEL_PATH.
 - `/health`, `/ready`, `/predict`, bad input (400, 413) and a missing model (503) as on day 03.
 - Task 2: every /predict request is ONE item of a `MicroBatcher` (`MAX_BATCH_SIZE`
   requests per model call, default 32; `MAX_WAIT_MS`, default 5; `MAX_QUEUE` waiting
@@ -13,7 +14,7 @@ Contract (README tasks 2 and 3 say it in full; the tests check exactly that):
   model call answers 503. An exact-match LRU cache of `CACHE_SIZE` answers (default
   1024, 0 turns it off) answers repeated requests without the model.
 - Task 3: a full queue answers 429 with `Retry-After: 1`; with `RATE_LIMIT` set, a token
-  bucket (`RATE_BURST`, default max(1, RATE_LIMIT)) is checked first for every /predict
+  bucket (`RATE_BURST`, default max(1, RATE_LIMIT)) is checked first for every POST /predict
   and answers 429 with the whole seconds until the next token in `Retry-After`.
   /metrics adds `model_batch_size` (histogram, requests per model call) and
   `model_queue_depth` (gauge, requests submitted and not yet in a model call) to

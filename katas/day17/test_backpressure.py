@@ -338,6 +338,21 @@ def test_requests_to_other_paths_never_take_a_token(make_app, counting_model):
         f"the first /predict after them finds its one token (RATE_BURST=1); got {answer.status_code}")
 
 
+def test_other_methods_on_predict_never_take_a_token(make_app, counting_model):
+    clock = FakeClock()
+    app = make_app({"RATE_LIMIT": "1", "MAX_WAIT_MS": 0}, model=counting_model(), clock=clock)
+    client = app.test_client()
+    for method in ("OPTIONS", "GET", "HEAD", "PUT"):
+        answer = client.open("/predict", method=method)
+        assert answer.status_code != 429, (
+            f"{method} /predict is not a prediction (OPTIONS is a browser's CORS preflight, the others get 405): "
+            f"only POST /predict takes a token, got 429")
+    answer = post(app, {"features": [ROWS[0]]})
+    assert answer.status_code == 200, (
+        "the bucket guards POST /predict only: OPTIONS, GET, HEAD and PUT requests to /predict must not take its "
+        f"tokens, so the first POST after them finds its one token (RATE_BURST=1); got {answer.status_code}")
+
+
 def test_health_ready_and_metrics_are_never_rate_limited(make_app, counting_model):
     clock = FakeClock()
     app = make_app({"RATE_LIMIT": "1", "MAX_WAIT_MS": 0}, model=counting_model(), clock=clock)

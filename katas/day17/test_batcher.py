@@ -129,6 +129,19 @@ def test_a_submitted_item_resolves_to_its_result_and_the_context_manager_hands_b
     assert not recorder.non_lists, f"predict_batch should be given a list, got {recorder.non_lists}"
 
 
+def test_none_is_an_item_like_any_other():
+    recorder = Recorder()
+    with MicroBatcher(recorder, max_batch_size=4, max_wait_s=0.01) as batcher:
+        try:
+            answers = [batcher.submit(None).result(timeout=WAIT_S), batcher.submit("next").result(timeout=WAIT_S)]
+        except FutureTimeout:
+            pytest.fail(f"submit(None) and the item after it were still unanswered after {WAIT_S} s: None is an item "
+                        "like any other, not the signal to stop (close() needs a marker no caller can submit, such "
+                        "as a private object(), or a closed flag)")
+    assert answers == [("done", None), ("done", "next")], (
+        f"None should be batched and answered like any item, and the worker should go on; got {answers}")
+
+
 def test_the_ith_result_resolves_the_ith_items_future():
     recorder = Recorder(gated=True, result=lambda x: x * 10)
     with MicroBatcher(recorder, max_batch_size=5, max_wait_s=0.05) as batcher, opened_on_exit(recorder):
@@ -672,6 +685,30 @@ def test_the_batches_that_drain_the_queue_after_close_still_hold_at_most_max_bat
     assert max(sizes) <= 2, (
         "predict_batch is never called with more than max_batch_size items, also while close() drains the queue: "
         f"with max_batch_size=2 the items waiting at close() should go out two at a time; got batch sizes {sizes}")
+
+
+def test_the_batches_that_drain_the_queue_after_close_are_sent_without_waiting_out_max_wait_s():
+    recorder = Recorder(gated=True)
+    batcher = MicroBatcher(recorder, max_batch_size=2, max_wait_s=60)
+    with opened_on_exit(recorder):
+        submitted = {x: batcher.submit(x) for x in ("x1", "x2")}  # a full batch: sent at once, then held
+        assert recorder.entered.wait(WAIT_S), "a full batch should reach predict_batch at once"
+        submitted["left"] = batcher.submit("left")  # waits behind the held call: half a batch
+        closer = threading.Thread(target=batcher.close, daemon=True)  # close() may wait for the drain
+        closer.start()
+        time.sleep(0.2)  # close() has begun by now (it takes the lock at once): "left" is all that is queued
+        recorder.open()  # the worker now begins a batch from what is left, after close()
+        try:
+            answers = {x: f.result(timeout=WAIT_S) for x, f in submitted.items()}
+        except FutureTimeout:
+            pytest.fail(f"close() was called before the worker began a batch of the items still queued, and after "
+                        f"{WAIT_S} s they were still waiting out max_wait_s=60: once the batcher is closed, no batch "
+                        "waits for company (check the closed flag before each wait, not only after one: close() "
+                        "notified while the worker was busy in predict_batch, so no wake-up is coming)")
+        closer.join(WAIT_S)
+    assert answers == {x: ("done", x) for x in submitted}, (
+        f"every item submitted before close() should get its own result; got {answers}")
+    assert not closer.is_alive(), f"close() did not return within {WAIT_S} s"
 
 
 def test_once_close_has_begun_a_full_queue_still_refuses_with_runtime_error():

@@ -7,6 +7,7 @@ threads, each with its own Flask test client.
 
 import io
 import json
+import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -94,6 +95,19 @@ def test_model_path_comes_from_the_environment_when_config_lacks_it(make_app, mo
     app = make_app({"MODEL_VERSION": "from-config"})
     assert app.test_client().get("/health").get_json()["model_version"] == "from-config", (
         "a key in config wins over the environment variable")
+
+
+def test_create_app_leaves_its_config_as_it_was(make_app, counting_model, monkeypatch):
+    config = {"MAX_WAIT_MS": 0, "CACHE_SIZE": 8}
+    make_app(config, model=counting_model())
+    assert config == {"MAX_WAIT_MS": 0, "CACHE_SIZE": 8}, (
+        f"create_app should leave the config it is given as it was (merge it with the environment into a dict of "
+        f"your own), got {config}")
+    monkeypatch.setenv("MODEL_VERSION", "second")
+    version = make_app(config, model=counting_model()).test_client().get("/health").get_json()["model_version"]
+    assert version == "second", (
+        "a second app built from the same config dict should read the keys it lacks from its own environment "
+        f"(MODEL_VERSION=second), got {version!r}")
 
 
 def test_model_path_in_config_wins_over_the_environment(make_app, model_file, monkeypatch, tmp_path):
@@ -525,6 +539,28 @@ def test_rows_that_differ_in_the_seventh_decimal_are_other_requests(make_app, co
         f"{row} and {near} are other rows: the cache matches exactly (no rounding of the key), so the model "
         f"should be called for both; it was called {len(model.calls)} times")
     assert answer.get_json()["predictions"] == expected(reference_model, [near]), "the second row gets its own answer"
+
+
+def test_rows_that_differ_only_in_their_last_bit_are_other_requests(make_app):
+    model = SumModel()
+    app = make_app({"MAX_WAIT_MS": 0}, model=model)
+    row, near = [0.1, 0.0, 0.0, 0.0], [math.nextafter(0.1, 1.0), 0.0, 0.0, 0.0]  # two neighbouring floats
+    answers = [post(app, {"features": [r]}).get_json()["predictions"] for r in (row, near)]
+    assert model.calls == [1, 1] and answers == [[0.1], [near[0]]], (
+        f"{row} and {near} are other rows: the cache matches the parsed floats exactly (no rounding to any number "
+        f"of decimals), so each should reach the model and get its own sum; got {answers} after model calls "
+        f"{model.calls}")
+
+
+def test_rows_whose_hashes_collide_are_other_requests(make_app):
+    # In CPython hash(-1.0) == hash(-2.0), so these two rows' tuples have the same hash.
+    model = SumModel()
+    app = make_app({"MAX_WAIT_MS": 0}, model=model)
+    answers = [post(app, {"features": [[value, 0, 0, 0]]}).get_json()["predictions"] for value in (-1, -2)]
+    assert answers == [[-1.0], [-2.0]] and model.calls == [1, 1], (
+        "[-1, 0, 0, 0] and [-2, 0, 0, 0] are other rows, though their tuples hash alike: key the cache by the rows "
+        f"themselves (a dict compares keys on equal hashes), not by hash(rows); got {answers} after model calls "
+        f"{model.calls}")
 
 
 def test_the_same_rows_in_another_order_are_another_request(make_app, counting_model, reference_model):

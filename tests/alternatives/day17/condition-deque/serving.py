@@ -203,7 +203,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
 
     @app.before_request
     def rate_limit():
-        if bucket is None or request.path != "/predict":
+        if bucket is None or request.method != "POST" or request.path != "/predict":
             return None
         wait = bucket.take()
         if wait > 0:
