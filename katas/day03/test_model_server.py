@@ -192,7 +192,7 @@ def test_model_uri_percent_escapes_are_decoded(model_file, tmp_path, monkeypatch
         f"MODEL_URI={uri} names the file {path}: decode the URI's %-escapes (%20 is a space) before opening it")
 
 
-@pytest.mark.parametrize("name", ["model#2.skops", "model?v=3.skops", "100%.skops"])
+@pytest.mark.parametrize("name", ["model#2.skops", "model?v=3.skops", "100%.skops", "model%20v1.skops"])
 def test_model_uri_escapes_of_uri_syntax_characters_are_part_of_the_file_name(model_file, tmp_path, monkeypatch, name):
     monkeypatch.delenv("MODEL_PATH", raising=False)
     monkeypatch.delenv("MODEL_URI", raising=False)
@@ -203,7 +203,20 @@ def test_model_uri_escapes_of_uri_syntax_characters_are_part_of_the_file_name(mo
     answer = wait_ready(create_app({"MODEL_URI": uri, "MODEL_VERSION": "escaped"}).test_client())
     assert answer.status_code == 200, (
         f"MODEL_URI={uri} names the file {path}: split the URI first, then decode its path's %-escapes once "
-        "(decoded first, %23 becomes a # that starts a fragment and %3F a ? that starts a query)")
+        "(decoded first, %23 becomes a # that starts a fragment and %3F a ? that starts a query; decoded twice, "
+        "%2520 becomes a space instead of the file name's literal %20)")
+
+
+def test_model_uri_plus_sign_is_a_plus_not_a_space(model_file, tmp_path, monkeypatch):
+    monkeypatch.delenv("MODEL_PATH", raising=False)
+    monkeypatch.delenv("MODEL_URI", raising=False)
+    path = tmp_path / "model+v2.skops"
+    path.write_bytes(model_file.read_bytes())
+    uri = tmp_path.as_uri() + "/model+v2.skops"  # "+" needs no escape in a URI's path
+    answer = wait_ready(create_app({"MODEL_URI": uri, "MODEL_VERSION": "plus"}).test_client())
+    assert answer.status_code == 200, (
+        f"MODEL_URI={uri} names the file {path}: a + in a URI's path is a +, not a space (that rule is for HTML "
+        "form data); decode the path with urllib.parse.unquote, not unquote_plus")
 
 
 @pytest.mark.parametrize("uri", ["s3://models/classifier.skops", "models:/classifier/1"])
@@ -308,6 +321,18 @@ def test_create_app_leaves_the_config_it_is_given_as_it_was(model_file, tmp_path
         "lacks still comes from the environment")
 
 
+def test_create_app_leaves_a_config_holding_empty_values_as_it_was(model_file, monkeypatch):
+    monkeypatch.delenv("MODEL_PATH", raising=False)
+    monkeypatch.delenv("MODEL_URI", raising=False)
+    monkeypatch.delenv("MODEL_VERSION", raising=False)
+    config = {"MODEL_PATH": "", "MODEL_URI": model_file.as_uri(), "MODEL_VERSION": ""}
+    client = create_app(config).test_client()
+    assert wait_ready(client).status_code == 200, "the model named by MODEL_URI should be loaded"
+    assert config == {"MODEL_PATH": "", "MODEL_URI": model_file.as_uri(), "MODEL_VERSION": ""}, (
+        f"create_app changed the config dict it was given into {config}: an empty value counts as unset, but "
+        "leave it out of your own copy of the settings, never delete it from (or fill it into) the caller's dict")
+
+
 def test_model_path_wins_over_model_uri(model_file, tmp_path, monkeypatch):
     monkeypatch.delenv("MODEL_PATH", raising=False)
     monkeypatch.delenv("MODEL_URI", raising=False)
@@ -381,14 +406,18 @@ def test_each_app_serves_the_model_file_as_it_is_now(model_file, tmp_path):
     features, labels = make_classification(n_samples=200, n_features=4, n_informative=3, n_redundant=0,
                                            n_classes=3, random_state=7)
     retrained = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(features, labels + 10)
+    before = path.stat()
     skops.io.dump(retrained, path)
+    # As `cp -p` or `rsync -t` would: the new file keeps the old one's modification time.
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
     second = create_app({"MODEL_PATH": str(path), "MODEL_VERSION": "v2"}).test_client()
     assert wait_ready(second).status_code == 200, "GET /ready should answer 200 once the new model is loaded"
     answer = predict(second, {"features": ROWS[:5]})
     assert answer.status_code == 200, f"a valid batch should get 200, got {answer.status_code}"
     assert answer.get_json().get("predictions") == retrained.predict(np.asarray(ROWS[:5])).tolist(), (
         "a new app should serve the model file as it is now (classes 10-12 here), not a model an earlier app "
-        "loaded from the same path: each create_app loads its own model, no cache across apps")
+        "loaded from the same path, even though the file kept its modification time: each create_app loads its "
+        "own model, no cache across apps (not even one keyed by path and mtime)")
 
 
 def test_an_app_keeps_its_own_model_and_version_when_another_is_built(model_file, tmp_path):
@@ -405,6 +434,26 @@ def test_an_app_keeps_its_own_model_and_version_when_another_is_built(model_file
     assert answer.status_code == 200, f"the first app should still serve its model, got {answer.status_code}"
     assert answer.get_json().get("model_version") == "first", (
         "/predict of the first app should report its own MODEL_VERSION, not the one the second app was given")
+
+
+def test_an_app_keeps_serving_its_own_model_when_another_loads_another_file(model_file, reference_model, tmp_path):
+    import skops.io
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    first = create_app({"MODEL_PATH": str(model_file), "MODEL_VERSION": "first"}).test_client()
+    assert wait_ready(first).status_code == 200, "GET /ready should answer 200 once the model is loaded"
+    features, labels = make_classification(n_samples=200, n_features=4, n_informative=3, n_redundant=0,
+                                           n_classes=3, random_state=9)
+    other = tmp_path / "other.skops"
+    skops.io.dump(LogisticRegression(max_iter=500).fit(features, labels + 20), other)
+    second = create_app({"MODEL_PATH": str(other), "MODEL_VERSION": "second"}).test_client()
+    assert wait_ready(second).status_code == 200, "GET /ready should answer 200 once the second model is loaded"
+    answer = predict(first, {"features": ROWS[:5]})
+    assert answer.status_code == 200, f"the first app should still serve its model, got {answer.status_code}"
+    assert answer.get_json().get("predictions") == reference_model.predict(np.asarray(ROWS[:5])).tolist(), (
+        "the first app now serves the second app's model (classes 20-22): keep each app's model in that app "
+        "(a closure, app.config, an instance attribute), not in a module or class attribute every app shares")
 
 
 def broken_model_files(model_file, folder):
@@ -502,6 +551,26 @@ def test_a_skops_file_naming_an_untrusted_function_is_not_loaded(tmp_path):
 ])
 def test_bad_input_is_answered_with_400_and_an_error(client, body, what):
     assert_bad_request(predict(client, body), what)
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_a_json_body_is_served_whatever_its_content_type(client, reference_model, content_type):
+    # curl -d sends application/x-www-form-urlencoded; a hand-written client may send no Content-Type at all.
+    answer = client.post("/predict", data=json.dumps({"features": ROWS[:3]}), content_type=content_type)
+    assert answer.status_code == 200, (
+        f"a valid JSON body sent with Content-Type {content_type} should get 200, got {answer.status_code}: "
+        "the body is JSON whatever the header says (request.get_data(), or get_json(force=True))")
+    assert answer.get_json().get("predictions") == reference_model.predict(np.asarray(ROWS[:3])).tolist(), (
+        "predictions should be the model's, one per row, in row order")
+
+
+def test_keys_other_than_features_are_ignored(client, reference_model):
+    answer = predict(client, {"features": ROWS[:2], "request_id": "abc-123", "explain": False})
+    assert answer.status_code == 200, (
+        f"a body with a valid \"features\" list and other keys beside it should get 200, got {answer.status_code}: "
+        "other keys are ignored, not refused")
+    assert answer.get_json().get("predictions") == reference_model.predict(np.asarray(ROWS[:2])).tolist(), (
+        "predictions should be the model's, one per row, in row order")
 
 
 def test_deeply_nested_json_is_a_400_not_a_crash(client):
