@@ -138,6 +138,14 @@ def test_the_champion_is_trained_shipped_and_serving(week1_pipeline):
         f"the image should carry the label mlflow.run_id={report.champion.run_id}; its labels are {labels}")
     assert labels.get("mlflow.model_uri") == report.champion.model_uri, (
         f"the image should carry the label mlflow.model_uri={report.champion.model_uri}; its labels are {labels}")
+    base_user = week1_pipeline.client.images.get(week1_pipeline.server_image).attrs["Config"].get("User") or "root"
+    base_uid = base_user.split(":")[0]
+    command = ["id", "-u"] if base_uid.isdigit() else ["id", "-un"]
+    serving_as = week1_pipeline.container("v1").exec_run(command).output.decode().strip()
+    assert serving_as == base_uid, (
+        f"the container should serve as the day-03 image's own user ({base_user}), the one its files belong to; "
+        f"it runs as {serving_as!r}: set no USER in the Dockerfile (COPY needs no root), or switch back to exactly "
+        "that user, not a guessed one")
 
 
 def test_a_crash_after_promotion_puts_the_previous_version_back(week1_pipeline):

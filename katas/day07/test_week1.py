@@ -146,7 +146,7 @@ def _numbers(text: str) -> list[float]:
 
 
 @pytest.mark.task(taskno=1)
-@pytest.mark.parametrize("score", [0.7999, 0.79999, 0.7999999])
+@pytest.mark.parametrize("score", [0.7999, 0.79999, 0.7999999, math.nextafter(0.8, 0)])
 def test_score_a_hair_below_the_bar_is_stopped(score):
     deployer = FakeDeployer(current_version="v2")
     close = Champion("run-close", "models:/week1/4", "4", score)
@@ -181,6 +181,17 @@ def test_model_exactly_at_the_bar_is_deployed():
 
 
 @pytest.mark.task(taskno=1)
+def test_whole_number_score_is_a_number_too():
+    deployer = FakeDeployer(current_version="v2")
+    fns, log, _ = steps(champion=Champion("r", "models:/week1/4", "4", 1), deployer=deployer)
+    report = run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
+    assert report.ok and log == ["train", "package", "deploy", "verify"], (
+        "a score of 1 (an int, the way a perfect score is often written) is a number above a bar of 0.8 and "
+        "passes the gate: refuse what is not a number (None, NaN), not every score that is not a float; "
+        f"the steps were {log}, the report says {report}")
+
+
+@pytest.mark.task(taskno=1)
 def test_score_of_zero_meets_a_bar_of_zero():
     deployer = FakeDeployer(current_version="v2")
     fns, log, _ = steps(champion=Champion("r", "models:/week1/4", "4", 0.0), deployer=deployer)
@@ -204,6 +215,18 @@ def test_failed_deploy_is_reported_and_not_verified():
     assert report.rolled_back is False, (
         "rolled_back is False after a failed deploy: the run redeployed nothing (the deployer keeping v2 "
         "serving is not a rollback)")
+
+
+@pytest.mark.task(taskno=2)
+def test_refused_deploy_redeploys_nothing():
+    deployer = FakeDeployer(current_version="v2", healthy=False, failure_stops_serving=True)
+    fns, _, _ = steps(deployer=deployer)
+    report = run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
+    assert deployer.calls == [(IMAGE, "v3", "/tmp/context")], (
+        "after the deployer refused v3 the run should stop and report: it deployed one version (v3) and "
+        f"redeploys nothing, also not the previous v2 'to be safe'; the deploys were {deployer.calls}")
+    assert not report.ok and report.stage == "deploy" and report.serving_version is None, (
+        f"the report should say what the deployer's refused deploy returned (nothing serves); it says {report}")
 
 
 @pytest.mark.task(taskno=2)

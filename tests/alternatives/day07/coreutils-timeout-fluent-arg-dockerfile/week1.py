@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -63,10 +65,24 @@ def verify(url: str, *, monitor: str | Path, timeout_s: float = 10.0) -> bool:
     if killer:
         argv = [killer, "--kill-after=1", "%g" % limit, *argv]
     try:
-        finished = subprocess.run(argv, capture_output=True, timeout=limit + 5, check=False)
-    except (subprocess.TimeoutExpired, OSError):
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    except OSError:
         return False
-    return finished.returncode == 0
+    try:
+        return proc.wait(timeout=limit + 5) == 0
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return False
+    finally:
+        if killer:
+            # `timeout` stops waiting once bash ends on its SIGTERM; a child that ignored it lives on
+            # in the group `timeout` led (its pid): finish that group with SIGKILL.
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def train_and_register(tracking_uri: str, model_name: str, *, data, candidates: Mapping[str, object],
