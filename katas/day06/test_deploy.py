@@ -97,7 +97,8 @@ def assert_only_serving(fake_docker, deploy, name, image, output):
      ["v1", "--state-file"], ["v1", "--retries"], ["v1", "--interval"], ["v1", "--timeout"], ["v1", "--docker"],
      ["--interval", "1.2.3", "v1"], ["--timeout", "1.2.3", "v1"], ["--interval", "-1", "v1"], ["--timeout", ".", "v1"],
      ["--timeout", "1,5", "v1"], ["--retries", "00", "v1"], ["v1^"], ["v[1]"], ["v`1`"], ["--retries", "2+1", "v1"],
-     ["--port", "8000+1", "v1"], ["--port", "18446744073709559616", "v1"]],
+     ["--port", "8000+1", "v1"], ["--port", "18446744073709559616", "v1"], ["--interval", "1s", "v1"],
+     ["--timeout", "5s", "v1"]],
     ids=lambda a: " ".join(a).replace("\n", "\\n")[:40] or "no-version",
 )
 def test_a_bad_argument_prints_usage_and_exits_2(learner_file, run_bash, fake_docker, args):
@@ -234,6 +235,35 @@ def test_the_rollback_and_the_clean_up_use_the_chosen_docker_binary(deploy, fake
     assert_only_serving(fake_docker, deploy, f"{NAME}-v2", f"{IMAGE}:v2",
                         f"the rollback should start v2 again through the docker binary chosen by the {chosen_by}\n"
                         f"{rolled_back.output}")
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("chosen_by", ["DOCKER variable", "--docker flag"])
+def test_a_docker_path_with_spaces_names_one_program(deploy, fake_docker, server, v1_serving, tmp_path, chosen_by):
+    elsewhere = tmp_path / "docker tools"
+    elsewhere.mkdir()
+    (elsewhere / "docker cli").symlink_to(fake_docker.path)
+    chosen = str(elsewhere / "docker cli")
+    decoy = tmp_path / "decoy"
+    decoy.mkdir()
+    (decoy / "docker").write_text("#!/bin/sh\necho 'the docker on PATH was called, not the chosen one' >&2\nexit 1\n")
+    (decoy / "docker").chmod(0o755)
+    env = {"PATH": f"{decoy}:/usr/local/bin:/usr/bin:/bin"}
+    extra = []
+    if chosen_by == "--docker flag":
+        extra = ["--docker", chosen]
+    else:
+        env["DOCKER"] = chosen
+    promoted = deploy("v2", *extra, env=env)
+    assert promoted.returncode == 0, (
+        f"the {chosen_by} names one program, {chosen!r}, spaces and all (quote it, do not split it into words): "
+        f"a healthy v2 should be promoted (exit 0)\n{promoted.output}")
+    assert_only_serving(fake_docker, deploy, f"{NAME}-v2", f"{IMAGE}:v2", promoted.output)
+    server.set("failing")
+    rolled_back = deploy("v3", *extra, env=env)
+    assert rolled_back.returncode == 1, f"an unhealthy v3 should be rolled back (exit 1)\n{rolled_back.output}"
+    assert_only_serving(fake_docker, deploy, f"{NAME}-v2", f"{IMAGE}:v2",
+                        f"the rollback should use {chosen!r} too\n{rolled_back.output}")
 
 
 @pytest.mark.task(taskno=3)
@@ -533,6 +563,11 @@ def test_a_container_that_does_not_start_is_rolled_back(deploy, fake_docker, v1_
     assert state(deploy) == "v1", f"the state file should still say v1, holds {state(deploy)!r}"
     assert rollback_logged(done.stdout), (
         f"this rollback should be logged too, in a line containing 'rollback' or 'rolling back'\n{done.output}")
+    calls = fake_docker.calls
+    remove, start = first_index(calls, "rm", f"{NAME}-v2"), first_index(calls, "start", f"{NAME}-v1")
+    assert None not in (remove, start) and remove < start, (
+        f"the rollback removes the new container first (docker rm -f {NAME}-v2), *then* starts {NAME}-v1 again, "
+        f"when docker run failed too: {calls}")
 
 
 @pytest.mark.task(taskno=4)
@@ -544,6 +579,19 @@ def test_a_failing_rollback_step_does_not_stop_the_rollback(deploy, fake_docker,
     assert_only_serving(fake_docker, deploy, f"{NAME}-v1", f"{IMAGE}:v1",
                         f"docker rm failed during the rollback; it should be logged and v1 started all the same\n"
                         f"{done.output}")
+    assert state(deploy) == "v1", f"the state file should still say v1, holds {state(deploy)!r}"
+
+
+@pytest.mark.task(taskno=4)
+def test_a_failing_stop_of_the_previous_container_exits_1_not_dockers_status(deploy, fake_docker, v1_serving):
+    fake_docker.fail("stop", code=125)
+    done = deploy("v2")
+    assert done.returncode == 1, (
+        f"docker stop of v1 failed with status 125: the deploy failed, so exit 1, whatever docker's own status (the "
+        f"caller only knows 0, 1 and 2): follow the docker call with `|| log ...`, do not let `set -e` exit with it"
+        f"\n{done.output}")
+    assert f"{NAME}-v2" not in fake_docker.containers, f"no v2 container should be left\n{done.output}"
+    assert_only_serving(fake_docker, deploy, f"{NAME}-v1", f"{IMAGE}:v1", done.output)
     assert state(deploy) == "v1", f"the state file should still say v1, holds {state(deploy)!r}"
 
 
@@ -603,6 +651,9 @@ def test_deploying_the_version_already_serving_is_refused(deploy, fake_docker, v
         f"the serving v1 container should be left running, not removed or recreated: the new container would take "
         f"its very name, so a rollback would remove the one that serves\n{fake_docker.calls}\n{done.output}")
     assert v1.get("stops") == 0, f"the serving v1 should not even be stopped: {fake_docker.calls}\n{done.output}"
+    assert fake_docker.calls == [], (
+        f"the refusal comes before any docker command, not even a build: docker build -t {IMAGE}:v1 would re-tag "
+        f"the image the serving v1 was made from; ran {fake_docker.calls}\n{done.output}")
     assert state(deploy) == "v1", f"the state file should still say v1, holds {state(deploy)!r}"
     assert [line for line in done.stdout.splitlines() if line.strip()], (
         f"the refusal should be logged on stdout (a timestamped line saying why the deploy stops), not end the deploy "

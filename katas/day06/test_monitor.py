@@ -278,6 +278,9 @@ def test_the_health_line_tells_a_failed_check_from_a_healthy_one(monitor, server
         ["--interval", "1x5"],
         ["--max-failures", "00"],
         ["--max-failures", "2+1"],
+        ["--interval", "30s"],
+        ["--interval", "1m"],
+        ["--timeout", "5s"],
     ],
     ids=lambda a: " ".join(a),
 )
@@ -406,6 +409,17 @@ def test_only_consecutive_failures_count(monitor, server):
 
 
 @pytest.mark.task(taskno=2)
+def test_a_healthy_check_resets_the_failure_count_to_zero(monitor, server):
+    server.follow(["failing", "failing", "healthy", "failing", "failing", "failing"])
+    done = monitor("--url", server.url, "--interval", "0.1", "--max-failures", "3")
+    assert done.returncode == 1, f"three failures in a row should end the monitor with exit 1\n{done.output}"
+    assert len(health_requests(server)) == 6, (
+        "a healthy check resets the count to zero (it does not just take one off): with answers fail, fail, ok, "
+        f"fail, fail, fail and --max-failures 3 it should stop after the 6th check, stopped after "
+        f"{len(health_requests(server))}\n{done.output}")
+
+
+@pytest.mark.task(taskno=2)
 def test_slow_answers_count_as_failures(monitor, server):
     server.set("slow", delay_s=60)
     done = monitor("--url", server.url, "--interval", "0.1", "--max-failures", "2", "--timeout", "0.3", timeout=15)
@@ -445,6 +459,10 @@ def test_keeps_checking_a_healthy_server_at_the_interval(learner_file, server, t
     metrics = [line for line in out.splitlines() if "load1=" in line]
     assert len(metrics) >= 2, (
         f"every check logs its metrics line, a healthy one too: after 3 checks found {len(metrics)}\n{out}{err}")
+    health = [line for line in out.splitlines() if line.strip() and "load1=" not in line]
+    assert len(health) >= 2, (
+        f"every check of the loop logs a line about the health, a healthy one too (not only the failures): after "
+        f"3 healthy checks found {len(health)} line(s) besides the metrics\n{out}{err}")
 
 
 @pytest.mark.task(taskno=2)

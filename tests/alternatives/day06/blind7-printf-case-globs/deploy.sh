@@ -113,7 +113,7 @@ if ! docker_cmd build --tag "$image:$version" "${build_args[@]}" "$context"; the
 fi
 if [[ -n $old_container ]]; then
   say INFO "stop $old_container"
-  docker_cmd stop "$old_container"
+  docker_cmd stop "$old_container" || say WARN "could not stop $old_container"
 fi
 say INFO "run $new_container on 127.0.0.1:$port"
 docker_cmd run -d --name "$new_container" -p "127.0.0.1:$port:8000" "${labels[@]}" "$image:$version" || restore

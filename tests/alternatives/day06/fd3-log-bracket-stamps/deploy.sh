@@ -107,7 +107,7 @@ fi
 
 if [[ -n $old ]]; then
   note INFO "stop $old"
-  "$docker_bin" stop "$old"
+  "$docker_bin" stop "$old" || note WARN "could not stop $old"
 fi
 
 stage=started
