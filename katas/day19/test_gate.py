@@ -154,6 +154,16 @@ def test_the_worst_drop_is_negative_when_every_slice_improved(registry, mlflow_n
         f"not clamped at 0 nor an absolute change: {slices}")
 
 
+def test_slices_pass_without_a_value_when_no_slice_can_be_scored(registry, champion_name):
+    labels = (registry.X["region"] == REGIONS[0]).to_numpy().astype(int)  # each region holds one class only
+    report = run_gate(registry.tracking_uri, champion_name, registry.model_uris["better"], registry.X, labels,
+                      slice_by="region", measure_latency=fast)
+    slices = by_name(report)["slices"]
+    assert slices.passed and slices.value is None and slices.limit == pytest.approx(0.05), (
+        "ROC AUC is undefined on every region here (each holds one class), so every slice is left out: nothing "
+        f"regressed, and there is no drop to report: slices passes with value None, limit the tolerance: {slices}")
+
+
 def test_the_margin_is_used_and_must_be_exceeded(registry, champion_name, expected):
     gain = expected.roc_auc["better"] - expected.roc_auc["champion"]
     above = by_name(gate(registry, champion_name, "better", margin=gain + 0.002))["metric"]
@@ -248,9 +258,10 @@ def test_a_champion_that_cannot_score_the_rows_fails_the_checks_not_the_gate(reg
 def test_a_champion_logged_without_a_signature_fails_the_signature_check(registry, mlflow_name):
     registry.register_champion(mlflow_name, "unsigned")
     signature = by_name(gate(registry, mlflow_name, "better"))["signature"]
-    assert not signature.passed and signature.value is None, (
-        f"a model logged without a signature fails the signature check with value None, the champion as much "
-        f"as the candidate: its callers' contract is unknown: {signature}")
+    assert not signature.passed and signature.value is None and signature.limit == 0, (
+        f"a model logged without a signature fails the signature check with value None (and the check's limit, "
+        f"0 problems, as always), the champion as much as the candidate: its callers' contract is unknown: "
+        f"{signature}")
 
 
 def test_checks_that_cannot_be_computed_fail_alone_with_their_error(registry, champion_name):
@@ -275,6 +286,13 @@ def test_the_size_budget_is_inclusive(registry, champion_name, expected):
     assert exact.passed and exact.limit == size, f"a model of exactly the budget ({size} bytes) fits: {exact}"
     under = by_name(gate(registry, champion_name, "better", max_size_bytes=size - 1))["size"]
     assert not under.passed and under.value == size, f"{size} bytes is over a budget of {size - 1}: {under}"
+
+
+def test_a_one_byte_budget_is_a_valid_budget(registry, champion_name):
+    size = by_name(gate(registry, champion_name, "better", max_size_bytes=1))["size"]
+    assert not size.passed and size.limit == 1, (
+        f"max_size_bytes=1 is a positive int, so a valid (if harsh) budget: the gate runs and the model is over it: "
+        f"{size}")
 
 
 def test_the_size_counts_the_files_in_sub_folders_too(registry, champion_name, tmp_path, monkeypatch):
@@ -636,7 +654,8 @@ def test_bad_options_are_value_errors_before_the_registry_is_read(registry, mlfl
                           ("max_latency_ms", math.nan)):
         with pytest.raises(ValueError):
             gate(registry, mlflow_name, "better", **{option: value})  # not LookupError (no champion)
-    for rows, labels in ((registry.X.iloc[:0], registry.y[:0]), (registry.X, registry.y[:-1])):
+    for rows, labels in ((registry.X.iloc[:0], registry.y[:0]), (registry.X, registry.y[:-1]),
+                         (registry.X.iloc[:-1], registry.y)):
         with pytest.raises(ValueError):  # no rows, or labels that do not match them: before the registry too
             run_gate(registry.tracking_uri, mlflow_name, registry.model_uris["better"], rows, labels,
                      slice_by="region", measure_latency=fast)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -45,6 +47,17 @@ def test_roc_auc_is_the_default_and_uses_the_probabilities():
     expected = roc_auc_score(y, X["p"])
     assert score(ColumnModel(), X, y) == pytest.approx(expected, abs=1e-12), (
         "the default metric is roc_auc, computed from predict_proba(X)[:, 1]")
+
+
+def test_a_metric_name_read_from_a_config_file_is_recognised():
+    X, y = frame()
+    metric = json.loads('{"metric": "roc_auc"}')["metric"]  # an equal string, but not the literal's object
+    assert score(ColumnModel(), X, y, metric=metric) == pytest.approx(roc_auc_score(y, X["p"]), abs=1e-12), (
+        "a metric named in a config file or on the command line is the same metric: compare names with ==, "
+        "never with `is` (which asks whether two strings are one object, not whether they are equal)")
+    sliced = slice_scores(ColumnModel(), X, y, "region", metric=metric)
+    assert set(sliced) == {"north", "south"}, (
+        f"with roc_auc read from a config file, the west slice (one class) is left out as usual: {sliced}")
 
 
 def test_accuracy_uses_the_predictions():
@@ -93,6 +106,10 @@ def test_no_rows_or_mismatched_labels_are_value_errors():
         score(ColumnModel(), X, y[:-1])
     with pytest.raises(ValueError):
         slice_scores(ColumnModel(), X, y[:-1], "region")
+    with pytest.raises(ValueError):  # one label more than rows, too
+        score(ColumnModel(), X.iloc[:-1], y)
+    with pytest.raises(ValueError):
+        slice_scores(ColumnModel(), X.iloc[:-1], y, "region")
     with pytest.raises(ValueError):  # same rules: no rows is an error, not an empty result
         slice_scores(ColumnModel(), X.iloc[:0], y[:0], "region")
 

@@ -203,6 +203,8 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
             before = slice_scores(old(), X, labels, slice_by, metric)
             after = slice_scores(cand, X, labels, slice_by, metric)
             drops = pd.Series({k: before[k] - after[k] for k in before.keys() & after.keys()}, dtype=float)
+            if drops.empty:  # every slice left out: nothing regressed
+                return Check("slices", True, None, slice_tolerance, f"no slice of {slice_by!r} could be scored")
             worst = float(drops.max())
             bad = drops[drops > slice_tolerance]
             listed = "; ".join(f"{k} dropped {v}" for k, v in bad.items())
