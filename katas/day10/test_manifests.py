@@ -26,6 +26,12 @@ MOVING_TAGS = {"latest", "stable", "main", "master", "dev", "develop", "edge", "
                "test", "testing", "trunk", "next", "release"}
 RELEASE_LABELS = ("app.kubernetes.io/version", "version", "helm.sh/chart")  # change with every release
 VERSION_VALUE = re.compile(r"[vV]?[0-9]+(?:\.[0-9]+)+(?:[-+_.][A-Za-z0-9.]+)*")  # 1.0.0, v2.3, 1.4.2-rc1
+COMMIT_VALUE = re.compile(r"(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}")  # a git hash: 3f9a2c1
+RELEASE_KEY_PARTS = ("version", "commit", "revision")  # git-commit, app.example.com/revision, chartVersion
+RELEASE_KEY_WORDS = {"sha", "build", "digest"}  # git-sha, build-id, image-digest
+DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")  # a container's name
+PORT_NAME = re.compile(r"(?=.{1,15}$)(?=.*[a-z])(?!.*--)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")  # IANA_SVC_NAME
+HEALTH_PATHS = ("/health", "/ready")  # what a startup probe may ask the day-03 server
 DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
 
 
@@ -72,6 +78,41 @@ def _startup_allowance(probe):
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (delay, failures, period)):
         return None
     return delay + (failures or 3) * (period or 10)  # the API server turns 0 into the default
+
+
+def _names_a_release(key):
+    """A label key for something that changes with every release: a version, a commit, a build."""
+    last = str(key).rsplit("/", 1)[-1].lower()
+    return any(part in last for part in RELEASE_KEY_PARTS) or bool(RELEASE_KEY_WORDS & set(re.split(r"[-_.]", last)))
+
+
+def _pod_spec(report):
+    deployment = _only(report, "Deployment", "apps/v1", DEPLOYMENT)
+    pod = (_spec(deployment).get("template") or {}).get("spec")
+    return pod if isinstance(pod, dict) else {}
+
+
+def _init_containers(report):
+    return [c for c in _pod_spec(report).get("initContainers") or [] if isinstance(c, dict)]
+
+
+def _request(container, name):
+    """What the scheduler reserves for one container: its request, or its limit when only that is set."""
+    resources = container.get("resources") or {}
+    value = (resources.get("requests") or {}).get(name)
+    return quantity(value if value is not None else (resources.get("limits") or {}).get(name)) or 0
+
+
+def _pod_request(containers, init_containers, name):
+    """A pod's effective request: its containers (and native sidecars) together, or its largest init
+    container (with the sidecars started before it), whichever is larger, as the scheduler counts it."""
+    sidecars, starting = 0, []
+    for c in init_containers:
+        if c.get("restartPolicy") == "Always":
+            sidecars += _request(c, name)
+        else:
+            starting.append(_request(c, name) + sidecars)
+    return max([sum(_request(c, name) for c in containers) + sidecars, *starting])
 
 
 def _evictable(field, value, pods):
@@ -165,15 +206,17 @@ class TestDeployment:
         replicas = _spec(deployment).get("replicas", 1)
         if not isinstance(replicas, int) or isinstance(replicas, bool):
             return  # test_runs_at_least_two_replicas reports it
-        containers = _containers(manifest_report(DEPLOYMENT))
+        report = manifest_report(DEPLOYMENT)
+        containers, init_containers = _containers(report), _init_containers(report)
         for name, budget, shown in (("cpu", NODE_CPU, "one core"), ("memory", NODE_MEMORY, "2Gi")):
-            each = sum(quantity(((c.get("resources") or {}).get("requests") or {}).get(name)) or 0
-                       for c in containers)
+            each = _pod_request(containers, init_containers, name)
             assert replicas * each <= budget, \
                 (f"{replicas} replicas requesting {float(each):g} {name} each ask for more than {shown} together: "
                  "the tests run every replica on one kind node of a small machine, whose own pods already "
                  f"reserve almost a core, so some replicas would stay Pending for ever; keep replicas x "
-                 f"requests.{name} within {shown} (250m and 256Mi per pod are plenty)")
+                 f"requests.{name} within {shown} (250m and 256Mi per pod are plenty). A pod reserves the "
+                 "larger of its containers' requests together and its largest init container's request, and a "
+                 "container with only a limit requests that limit")
 
     def test_image_is_pinned_not_a_moving_tag(self, manifest_report):
         for container in _containers(manifest_report(DEPLOYMENT)):
@@ -196,9 +239,12 @@ class TestDeployment:
         pairs += [(e.get("key"), v) for e in selector.get("matchExpressions") or [] if isinstance(e, dict)
                   for v in (e.get("values") if isinstance(e.get("values"), list) else [None])]
         moving = sorted({f"{k}={v}" for k, v in pairs
-                         if k in RELEASE_LABELS or (isinstance(v, str) and VERSION_VALUE.fullmatch(v))})
+                         if k in RELEASE_LABELS
+                         or _names_a_release(k)
+                         or (isinstance(v, str) and (VERSION_VALUE.fullmatch(v) or COMMIT_VALUE.fullmatch(v)))})
         assert not moving, \
-            (f"spec.selector selects on {moving}, a version that changes with every release: the API server never "
+            (f"spec.selector selects on {moving}, a version or commit that changes with every release: the API "
+             "server never "
              "lets a Deployment's selector change, so the next release could not be applied (as on day 04); select "
              "on the app's name and keep the version on the pod template only")
 
@@ -211,6 +257,61 @@ class TestDeployment:
                  "(initialDelaySeconds + failureThreshold x periodSeconds): the day-03 server needs several "
                  f"seconds to load, more on a busy machine and more while a scale-up starts pods, so allow at "
                  f"least {MIN_START_S} s (as on day 04) or it is killed before it is up")
+
+    def test_a_startup_probe_asks_the_servers_health_over_plain_http(self, manifest_report):
+        for container in _containers(manifest_report(DEPLOYMENT)):
+            probe = container.get("startupProbe")
+            if not isinstance(probe, dict):
+                continue  # optional: the liveness probe's allowance is checked instead
+            by_name = {p.get("name"): p.get("containerPort") for p in container.get("ports") or [] if p.get("name")}
+            check = probe.get("httpGet") or probe.get("tcpSocket")
+            if not isinstance(check, dict):
+                continue  # an exec probe runs inside the container
+            port = check.get("port")
+            assert by_name.get(port, port) == SERVER_PORT, \
+                (f"startupProbe asks port {port!r}: the day-03 server answers on port {SERVER_PORT}; a startup "
+                 "probe that never succeeds restarts the container for ever")
+            if "httpGet" in probe:
+                assert check.get("path") in HEALTH_PATHS, \
+                    (f"startupProbe.httpGet.path is {check.get('path')!r}: the day-03 server answers /health (or "
+                     "/ready); any other path is a 404, so the startup never succeeds and the container is "
+                     "restarted for ever")
+                assert check.get("scheme", "HTTP") == "HTTP" and "host" not in check, \
+                    (f"startupProbe.httpGet asks scheme {check.get('scheme')!r} host {check.get('host')!r}: the "
+                     "server speaks plain HTTP on the pod's own address, as the other probes")
+
+    def test_liveness_and_startup_probes_succeed_once(self, manifest_report):
+        for container in _containers(manifest_report(DEPLOYMENT)):
+            for probe in ("livenessProbe", "startupProbe"):
+                threshold = (container.get(probe) or {}).get("successThreshold", 1)
+                assert threshold == 1, \
+                    (f"{probe}.successThreshold is {threshold!r}: the API server rejects any value but 1 for a "
+                     "liveness or startup probe (only a readiness probe may ask for several successes)")
+
+    def test_container_and_port_names_are_ones_the_api_server_accepts(self, manifest_report):
+        report = manifest_report(DEPLOYMENT)
+        for container in _containers(report) + _init_containers(report):
+            name = container.get("name")
+            assert isinstance(name, str) and DNS_LABEL.fullmatch(name), \
+                (f"the container name {name!r} is not one the API server accepts: lowercase letters, digits and "
+                 "'-', at most 63 (model-server, not model_server)")
+            for port in container.get("ports") or []:
+                port_name = port.get("name") if isinstance(port, dict) else None
+                assert port_name is None or (isinstance(port_name, str) and PORT_NAME.fullmatch(port_name)), \
+                    (f"the port name {port_name!r} of container {name!r} is not one the API server accepts: at "
+                     "most 15 lowercase letters, digits and '-', with at least one letter (http, not "
+                     "model-server-http)")
+
+    def test_resource_quantities_use_kubernetes_units(self, manifest_report):
+        report = manifest_report(DEPLOYMENT)
+        for container in _containers(report) + _init_containers(report):
+            resources = container.get("resources") or {}
+            for where in ("requests", "limits"):
+                for name, value in (resources.get(where) or {}).items():
+                    assert quantity(value) is not None, \
+                        (f"{where}.{name} of container {container.get('name')!r} is {value!r}, which is not a "
+                         "Kubernetes quantity: the API server rejects it; write 256Mi or 1Gi (binary) or 256M "
+                         "(decimal), never MB or GB, and 250m or 0.25 for CPU")
 
     def test_name_is_one_the_api_server_accepts(self, manifest_report):
         _assert_name_accepted(_only(manifest_report(DEPLOYMENT), "Deployment", "apps/v1", DEPLOYMENT), DEPLOYMENT)

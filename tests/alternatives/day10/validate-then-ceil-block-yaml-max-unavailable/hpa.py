@@ -1,0 +1,22 @@
+import math
+
+
+def desired_replicas(current_replicas, current_value, target_value, min_replicas, max_replicas, tolerance=0.1):
+    if current_replicas < 1:
+        raise ValueError("current_replicas must be >= 1")
+    if current_value < 0:
+        raise ValueError("current_value must be >= 0")
+    if target_value <= 0:
+        raise ValueError("target_value must be > 0")
+    if min_replicas < 1:
+        raise ValueError("min_replicas must be >= 1")
+    if max_replicas < min_replicas:
+        raise ValueError("max_replicas must be >= min_replicas")
+    if tolerance < 0:
+        raise ValueError("tolerance must be >= 0")
+    ratio = current_value / target_value
+    if abs(ratio - 1) <= tolerance:
+        desired = current_replicas
+    else:
+        desired = math.ceil(current_replicas * ratio)
+    return max(min_replicas, min(max_replicas, desired))
