@@ -12,10 +12,12 @@ infinity is a bad input for every parameter):
 - `replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2)`: replicas
   run at most at (1 − headroom) of their throughput, so
   max(min_replicas, ceil(peak_qps / (qps_per_replica × (1 − headroom)))), an int (a float
-  min_replicas such as 3.0 may raise ValueError but never comes back as a float).
+  min_replicas such as 3.0, or a numpy integer, may raise ValueError but never comes back as a float
+  or a numpy integer), rounded up however small the excess.
   peak_qps > 0, qps_per_replica > 0, 0 <= headroom < 1, min_replicas >= 1 (an int).
 - `storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3)`:
-  ceil(events_per_day × bytes_per_event × retention_days × replication). All > 0;
+  ceil(events_per_day × bytes_per_event × retention_days × replication), exact however large
+  (no 64-bit overflow) and rounded up however small the fraction. All > 0;
   retention_days and replication are ints.
 """
 

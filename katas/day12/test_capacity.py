@@ -6,6 +6,7 @@ formula gives exactly the same float.
 
 import math
 
+import numpy as np
 import pytest
 
 from capacity import latency_budget_ms, peak_qps, replica_qps, replicas_needed, storage_bytes
@@ -127,6 +128,15 @@ def test_a_load_a_sliver_over_a_whole_number_of_replicas_still_needs_one_more():
     )
 
 
+def test_a_load_a_hair_over_one_replica_still_needs_two():
+    got = replicas_needed(100.00000001, 100.0, headroom=0.0, min_replicas=1)
+    assert got == 2, (
+        f"100.00000001 QPS is more than one 100 QPS replica can take, so it needs 2 replicas, got {got!r}: round up "
+        f"however small the excess. Subtracting an epsilon before the ceiling (ceil(ratio - 1e-9)) or treating a "
+        f"ratio within math.isclose of a whole number as that number hides real load, not just float noise"
+    )
+
+
 def test_headroom_caps_how_busy_each_replica_may_run():
     assert replicas_needed(300.0, 100.0, headroom=0.5, min_replicas=1) == 6, (
         "with 50% headroom each replica takes at most 50 QPS, so 300 QPS needs 6 replicas "
@@ -157,6 +167,19 @@ def test_a_float_floor_still_gives_a_whole_number_of_replicas():
     assert got == 3 and type(got) is int, (
         f"min_replicas=3.0 (as read from a YAML or JSON config) either raises ValueError or gives the int 3; "
         f"got {got!r}: replicas are whole machines, never echo the float back"
+    )
+
+
+@pytest.mark.parametrize("integer", [np.int64, np.int32], ids=["int64", "int32"])
+def test_a_numpy_integer_floor_still_gives_a_plain_int(integer):
+    try:
+        got = replicas_needed(10.0, 100.0, min_replicas=integer(3))
+    except ValueError:
+        return  # refusing a floor that is not a Python int is fine too
+    assert got == 3 and type(got) is int, (
+        f"min_replicas={integer.__name__}(3) (as read from a numpy array or a DataFrame) either raises ValueError or "
+        f"gives the plain int 3; got {got!r} of type {type(got).__name__}: echoing the floor back as given leaks a "
+        f"numpy integer, which json.dumps refuses"
     )
 
 
@@ -229,6 +252,24 @@ def test_storage_rounds_up_even_a_sliver_of_a_byte():
     assert got == 101, (
         f"3 events of 33.334 bytes are 100.002 bytes, which need 101 whole bytes: round the product up however "
         f"small its fraction (rounding it to two decimals first gives 100), got {got!r}"
+    )
+
+
+def test_storage_rounds_up_a_fraction_far_below_float_noise_guards():
+    got = storage_bytes(3, 33.3333333334, 1, replication=1)
+    assert got == 101, (
+        f"3 events of 33.3333333334 bytes are 100.0000000002 bytes, which need 101 whole bytes, got {got!r}: round "
+        f"the product up however small its fraction (rounding it to 6 or 9 decimals first, or subtracting an epsilon "
+        f"such as 1e-9 before the ceiling, gives 100)"
+    )
+
+
+def test_storage_of_an_exabyte_plan_is_exact_and_positive():
+    got = storage_bytes(10**12, 10_000, 365, replication=3)
+    assert got == 10_950_000_000_000_000_000 and type(got) is int, (
+        f"a trillion events a day of 10 kB kept a year on 3 replicas is 10,950,000,000,000,000,000 bytes (10.95 EB), "
+        f"a plain int, got {got!r}: Python ints do not overflow, but a product taken in numpy int64 (np.prod) wraps "
+        f"round past 9.2e18 and comes back negative"
     )
 
 

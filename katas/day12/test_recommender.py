@@ -538,6 +538,32 @@ def test_when_k_cuts_through_equal_scores_the_lower_ids_are_kept(pairing_order):
 
 
 @pytest.mark.task(taskno=2)
+@pytest.mark.parametrize("histories, tied", [([[0, 9], [1, 2], [5], [0, 1]], [2, 9]), ([[0, 2], [1, 9], [5], [0, 1]], [2, 9])],
+                         ids=["lower_id_via_the_later_history_item", "lower_id_via_the_earlier_history_item"])
+def test_when_k_cuts_a_tie_between_neighbours_of_different_history_items_the_lower_id_is_kept(histories, tied):
+    # User 3 saw items 0 and 1. One tied item pairs with item 0, the other with item 1, exactly alike.
+    model = fitted(histories, 10)
+    assert model.recommend(3, 3) == tied + [5], f"items {tied} tie, lower id first, then the popular item 5"
+    assert model.recommend(3, 1) == tied[:1], (
+        f"recommend(3, 1) cuts through the tie of items {tied}: the lower id, {tied[0]}, is kept, whichever of "
+        f"the user's items it pairs with (a top-k heap over scores met while walking the history keeps the "
+        f"first one met, not the lower id)"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_a_user_with_more_than_a_thousand_items_still_links_them():
+    # User 0 saw items 0..1199; user 1 saw only item 0, so items 1..1199 share user 0 with it and tie.
+    # Items 1300 and 1301 are popular but share no user with item 0.
+    model = fitted([list(range(1_200)), [0], [1_300], [1_300], [1_300], [1_301], [1_301]], 1_302)
+    assert model.recommend(1, 3) == [1, 2, 3], (
+        "items 1, 2, 3 share user 0 with item 0, so they come before the popular padding 1300 and 1301: [1, 2, 3]. "
+        "A user with a long history (here 1,200 items) is a user like any other: no cut-off on history length "
+        "(100, 500 or 1,000 items) may drop them from the similarity"
+    )
+
+
+@pytest.mark.task(taskno=2)
 @pytest.mark.parametrize("k", [0, -1])
 @pytest.mark.parametrize("user_id", [0, 2, 7], ids=["known_user", "empty_history", "unknown_user"])
 def test_recommend_rejects_k_below_one(k, user_id):

@@ -60,7 +60,7 @@ def replicas_needed(
         raise ValueError("headroom must be in [0, 1)")
     if floor < 1:
         raise ValueError("min_replicas must be >= 1")
-    return max(math.ceil(floor), math.ceil(peak / (per_replica * (1 - spare))))
+    return int(max(math.ceil(floor), math.ceil(peak / (per_replica * (1 - spare)))))
 
 
 def storage_bytes(
