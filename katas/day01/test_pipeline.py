@@ -437,6 +437,38 @@ def test_a_long_cycle_is_named_in_full():
 
 
 @pytest.mark.task(taskno=2)
+@pytest.mark.timeout(10)  # a walk over every upstream path never ends; the check needs milliseconds
+def test_a_densely_connected_pipeline_waiting_on_a_cycle_is_rejected_without_walking_every_path():
+    # The first step waits on the cycle 'fit_model' <-> 'tune_hparams' and every later step depends on
+    # the whole step before it: 3**29 upstream paths lead from the last step to the cycle, so an
+    # error message built by following every path never gets written.
+    steps = [[f"step{k:02d}_{i}" for i in range(3)] for k in range(30)]
+    recorder = Recorder()
+    pipeline = Pipeline()
+    previous = ["fit_model"]
+    for step in steps:
+        for name in step:
+            pipeline.add_stage(name, recorder.stage(name), depends_on=previous)
+        previous = step
+    pipeline.add_stage("fit_model", recorder.stage("fit_model"), depends_on=["ingest", "tune_hparams"])
+    pipeline.add_stage("tune_hparams", recorder.stage("tune_hparams"), depends_on=["fit_model"])
+    pipeline.add_stage("ingest", recorder.stage("ingest"))
+    for call in (pipeline.execution_order, pipeline.run):
+        with pytest.raises(ValueError) as error:
+            call()
+            pytest.fail(f"{call.__name__}() should raise ValueError: 'fit_model' and 'tune_hparams' form a cycle")
+        message = str(error.value)
+        assert "fit_model" in message and "tune_hparams" in message, (
+            f"{call.__name__}() should name both stages of the cycle 'fit_model' <-> 'tune_hparams'; "
+            f"it said: {message[:300]}"
+        )
+        assert "ingest" not in message, (
+            f"'ingest' could still run, so {call.__name__}() should not name it; it said: {message[:300]}"
+        )
+    assert recorder.called() == [], f"no stage may be called; calls were {recorder.called()}"
+
+
+@pytest.mark.task(taskno=2)
 def test_changing_the_returned_order_changes_nothing():
     recorder = Recorder()
     pipeline = build([("ingest", []), ("train", ["ingest"])], recorder)
@@ -1013,6 +1045,34 @@ def test_a_densely_connected_pipeline_is_ordered_and_run_without_walking_every_p
     )
     assert report.outputs["step29_2"] == steps[28], (
         f"'step29_2' should be called with the outputs of the three stages of step 28; got {report.outputs['step29_2']}"
+    )
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.timeout(10)  # a walk over every downstream path never ends; the runner needs milliseconds
+def test_a_failure_atop_a_densely_connected_pipeline_is_contained_without_walking_every_path():
+    # 'step00_0' fails and every later step depends on the whole step before it: 3**29 downstream
+    # paths leave 'step00_0', so a runner that marks dependants path by path never finishes.
+    steps = [[f"step{k:02d}_{i}" for i in range(3)] for k in range(30)]
+    recorder = Recorder(failing={"step00_0"})
+    pipeline = Pipeline()
+    previous = []
+    for step in steps:
+        for name in step:
+            pipeline.add_stage(name, recorder.stage(name), depends_on=previous)
+        previous = step
+    pipeline.add_stage("notify", recorder.stage("notify"))
+    report = pipeline.run()
+    below = [name for step in steps[1:] for name in step]
+    assert (list(report.succeeded), list(report.failed), list(report.skipped)) == (
+        ["step00_1", "step00_2", "notify"], ["step00_0"], below
+    ), (
+        "'step00_0' failed and every later step needs the step before it, so all 87 later stages are "
+        "skipped (once each, in execution order) while 'step00_1', 'step00_2' and the independent 'notify' "
+        f"succeed; got succeeded={report.succeeded}, failed={report.failed}, skipped={report.skipped}"
+    )
+    assert recorder.called() == ["step00_0", "step00_1", "step00_2", "notify"], (
+        f"skipped stages must never be called; calls were {recorder.called()}"
     )
 
 
