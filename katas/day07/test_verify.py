@@ -45,6 +45,25 @@ def _sleep_pid(record: Path) -> int | None:
         return None
 
 
+def _ended_within(pid: int | None, seconds: float = 5) -> bool:
+    """Whether process `pid` (None: never started) has ended, waiting up to `seconds` for it to."""
+    deadline = time.monotonic() + seconds
+    while pid is not None and _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return pid is None or not _running(pid)
+
+
+def _kill_recorded_sleep(record: Path) -> None:
+    """Leave nothing behind, whatever verify did: SIGKILL the stand-in monitor's sleep if it still runs
+    (only our own sleep, never a pid the system has reused)."""
+    child = _sleep_pid(record)
+    try:
+        if child is not None and _running(child) and b"sleep" in Path(f"/proc/{child}/cmdline").read_bytes():
+            os.kill(child, signal.SIGKILL)
+    except OSError:
+        pass
+
+
 def _children() -> set[int]:
     """The pids of this process's children, ended-but-unreaped ones (zombies) included."""
     me, found = os.getpid(), set()
@@ -71,10 +90,7 @@ def test_hanging_monitor_is_a_failed_check_and_is_killed_with_its_children(tmp_p
         assert time.monotonic() - start < 15, "verify should kill a hanging monitor after timeout_s"
         child = _sleep_pid(record)
         assert child is not None, "the stand-in monitor should have started its sleep (a broken test machine)"
-        deadline = time.monotonic() + 5
-        while _running(child) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not _running(child), (
+        assert _ended_within(child), (
             "the killed monitor's child (its sleep) is still running: start the monitor in a process group of its "
             "own (start_new_session=True) and kill the whole group (os.killpg), not only bash")
         deadline = time.monotonic() + 5
@@ -82,13 +98,8 @@ def test_hanging_monitor_is_a_failed_check_and_is_killed_with_its_children(tmp_p
             time.sleep(0.05)
         assert not _children() - before, (
             "the killed monitor is left as a zombie process: after killing its group, wait for it (proc.wait())")
-    finally:  # leave nothing behind, whatever verify did (only our own sleep, never a reused pid)
-        child = _sleep_pid(record)
-        try:
-            if child is not None and _running(child) and b"sleep" in Path(f"/proc/{child}/cmdline").read_bytes():
-                os.kill(child, signal.SIGKILL)
-        except OSError:
-            pass
+    finally:
+        _kill_recorded_sleep(record)
 
 
 @pytest.mark.timeout(60)
@@ -120,19 +131,10 @@ def test_monitor_that_ignores_sigterm_is_still_stopped_at_timeout_s(tmp_path):
         if outcome and isinstance(outcome[0], Exception):
             raise outcome[0]
         assert outcome == [False], f"a monitor still running after timeout_s is a failed check; verify returned {outcome}"
-        child = _sleep_pid(record)
-        deadline = time.monotonic() + 5
-        while child is not None and _running(child) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert child is None or not _running(child), (
+        assert _ended_within(_sleep_pid(record)), (
             "the stopped monitor's sleep (it ignores SIGTERM) is still running: kill the whole group with SIGKILL")
-    finally:  # leave nothing behind (only our own sleep, never a reused pid); this also ends a stuck verify
-        child = _sleep_pid(record)
-        try:
-            if child is not None and _running(child) and b"sleep" in Path(f"/proc/{child}/cmdline").read_bytes():
-                os.kill(child, signal.SIGKILL)
-        except OSError:
-            pass
+    finally:  # this also ends a stuck verify
+        _kill_recorded_sleep(record)
         worker.join(timeout=10)
 
 
@@ -147,19 +149,11 @@ def test_child_that_ignores_sigterm_is_killed_even_when_bash_ends(tmp_path):
             "a monitor still running after timeout_s is a failed check")
         child = _sleep_pid(record)
         assert child is not None, "the stand-in monitor should have started its sleep (a broken test machine)"
-        deadline = time.monotonic() + 5
-        while _running(child) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not _running(child), (
+        assert _ended_within(child), (
             "the stopped monitor's child ignores SIGTERM and is still running: bash ending on SIGTERM does not mean "
             "the group has ended; always finish with SIGKILL to the whole group (os.killpg(pid, SIGKILL))")
-    finally:  # leave nothing behind (only our own sleep, never a reused pid)
-        child = _sleep_pid(record)
-        try:
-            if child is not None and _running(child) and b"sleep" in Path(f"/proc/{child}/cmdline").read_bytes():
-                os.kill(child, signal.SIGKILL)
-        except OSError:
-            pass
+    finally:
+        _kill_recorded_sleep(record)
 
 
 def _monitor(folder: Path, body: str) -> Path:
