@@ -8,6 +8,7 @@ Contract (the tests check exactly this):
 - `len(cache)` counts entries; `key in cache` answers without touching recency.
 - Every operation is O(1), `in` and eviction too: no scanning or copying of all keys
   (not even inside a builtin such as `min()`).
+- Memory follows the entries, not the capacity; an evicted value is released (nothing keeps it).
 """
 
 from __future__ import annotations

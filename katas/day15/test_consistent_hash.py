@@ -189,6 +189,21 @@ def test_two_nodes_whose_names_extend_each_other_split_the_keys_evenly():
     )
 
 
+def test_nodes_with_non_ascii_names_keep_their_own_points():
+    # Names are any text: encode them as UTF-8. With `encode("ascii", errors="ignore")` (or "replace")
+    # both names below turn into the same bytes, every point of one sits on a point of the other,
+    # and one node owns every key.
+    nodes = ["缓存-α", "缓存-β"]
+    ring = ConsistentHashRing(nodes, vnodes=2000)
+    load = Counter(placement(ring).values())
+    shares = {node: round(load[node] / len(KEYS), 2) for node in nodes}
+    assert all(0.45 <= share <= 0.55 for share in shares.values()), (
+        f"with 2000 virtual nodes each, {nodes[0]!r} and {nodes[1]!r} should each hold about half of the keys, "
+        f"but they hold {shares}: different names, Unicode included, must give different points (hash the "
+        "UTF-8 bytes of the label, never drop or replace characters)"
+    )
+
+
 def test_points_of_different_nodes_practically_never_share_a_position():
     # 60,000 points: on a ring of 16-bit positions (65,536 of them) most points share a position with
     # a point of another node, and a tie always goes the same way (to the smaller name, or to the node

@@ -1,8 +1,10 @@
 """Task 1: the LRU cache. Read these tests as the specification."""
 
+import gc
 import sys
 import time
 import tracemalloc
+import weakref
 from collections import OrderedDict
 
 import pytest
@@ -123,6 +125,52 @@ def test_put_of_an_existing_key_refreshes_recency():
     cache.put("c", 3)
     assert cache.get("a") == 10, "updating 'a' made it the most recently used, so it should survive"
     assert "b" not in cache, "'b' became the least recently used and should be evicted"
+
+
+def test_put_of_an_unchanged_value_still_refreshes_recency():
+    cache = LRUCache(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    cache.put("a", 1)
+    cache.put("c", 3)
+    assert "a" in cache and "b" not in cache, (
+        "put('a', 1) is a use of 'a' even though 'a' already held 1: it makes 'a' the most recently used, "
+        "so putting 'c' should evict 'b', not 'a'"
+    )
+
+
+class Payload:
+    """A value the test can watch with a weak reference."""
+
+
+def test_an_evicted_value_is_released():
+    cache = LRUCache(2)
+    payload = Payload()
+    released = weakref.ref(payload)
+    cache.put("a", payload)
+    del payload
+    cache.put("b", 2)
+    cache.put("c", 3)
+    gc.collect()
+    assert "a" not in cache, "'a' was the least recently used, so putting 'c' should evict it"
+    assert released() is None, (
+        "the value of the evicted key 'a' is still alive: an evicted entry must be gone, key and value, or a "
+        "long-running server keeps every value it ever cached (delete the value together with the key)"
+    )
+
+
+def test_a_large_capacity_costs_nothing_until_it_is_used():
+    tracemalloc.start()
+    try:
+        cache = LRUCache(1_000_000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(cache) == 0, "a new cache should be empty"
+    assert peak < 64 * 1024, (
+        f"creating an empty LRUCache(1_000_000) allocated {peak:,} bytes: memory should grow with the entries "
+        "stored, not with the capacity (allocate nothing per slot up front; the capacity is only a limit)"
+    )
 
 
 def test_in_does_not_refresh_recency():

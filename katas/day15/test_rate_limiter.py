@@ -65,6 +65,51 @@ def test_more_than_capacity_is_refused_even_when_full(clock):
     assert bucket.get_available_tokens() == pytest.approx(5), "a refused request must not take tokens"
 
 
+def test_a_request_for_infinitely_many_tokens_is_refused_not_an_error(clock):
+    bucket = TokenBucketRateLimiter(5, 1, clock=clock)
+    assert bucket.consume(float("inf")) is False, (
+        "float('inf') tokens are more than the capacity of 5, so consume should return False (only zero, "
+        "negative or NaN requests are a ValueError)"
+    )
+    assert bucket.get_available_tokens() == pytest.approx(5), "a refused request must not take tokens"
+
+
+def test_a_clock_that_fails_once_leaves_the_limiter_usable():
+    # A clock may raise (a remote time source, a broken fake): the call fails, the bucket must not.
+    # A lock taken with acquire() and released only on the normal path stays held for ever after.
+    clock = FakeClock()
+    failing = [False]
+
+    def flaky_clock():
+        if failing[0]:
+            failing[0] = False
+            raise OSError("clock unavailable")
+        return clock()
+
+    bucket = TokenBucketRateLimiter(5, 1, clock=flaky_clock)
+    results = []
+
+    def fail_then_use():
+        for call in (bucket.consume, bucket.get_available_tokens):
+            failing[0] = True
+            try:
+                call()
+            except OSError:
+                pass
+        results.append((bucket.consume(1), bucket.get_available_tokens()))
+
+    user = threading.Thread(target=fail_then_use, daemon=True)  # a hung call must not hang the test run
+    user.start()
+    user.join(timeout=5)
+    assert not user.is_alive(), (
+        "after clock() raised inside consume() and then inside get_available_tokens(), the calls that followed "
+        "did not return within 5 s: release the lock on every path (`with lock:`), also when the clock raises"
+    )
+    assert results == [(True, pytest.approx(4))], (
+        f"the bucket of 5 should still grant 1 token and then hold 4 after the failed calls, got {results}"
+    )
+
+
 @pytest.mark.parametrize("tokens", [0, -1, -0.5])
 def test_non_positive_requests_are_rejected(tokens, clock):
     bucket = TokenBucketRateLimiter(5, 1, clock=clock)

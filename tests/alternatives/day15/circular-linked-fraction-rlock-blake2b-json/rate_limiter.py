@@ -47,6 +47,8 @@ class TokenBucketRateLimiter:
 
     @_synchronized
     def consume(self, tokens: float = 1) -> bool:
+        if tokens > self._capacity:  # infinity too, which no Fraction can hold
+            return False
         wanted = _exact(tokens)
         if wanted <= 0:
             raise ValueError("tokens must be greater than 0")

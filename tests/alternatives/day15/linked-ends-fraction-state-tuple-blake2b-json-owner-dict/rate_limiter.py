@@ -37,6 +37,8 @@ class TokenBucketRateLimiter:
     def consume(self, tokens: float = 1) -> bool:
         if tokens != tokens:
             raise ValueError("tokens must be a number")
+        if tokens > self._capacity:  # infinity too, which no Fraction can hold
+            return False
         want = Fraction(tokens)
         if want <= 0:
             raise ValueError("tokens must be positive")

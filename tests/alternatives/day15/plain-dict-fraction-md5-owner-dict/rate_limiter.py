@@ -28,6 +28,8 @@ class TokenBucketRateLimiter:
     def consume(self, tokens: float = 1) -> bool:
         if tokens <= 0:
             raise ValueError("tokens must be > 0")
+        if tokens > self._cap:  # infinity too, which no Fraction can hold
+            return False
         want = Fraction(tokens)
         if want > self._cap:
             return False

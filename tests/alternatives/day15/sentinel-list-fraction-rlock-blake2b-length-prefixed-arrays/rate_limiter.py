@@ -1,0 +1,44 @@
+"""Token bucket computed in exact fractions, one re-entrant lock around every step."""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from fractions import Fraction
+
+
+class TokenBucketRateLimiter:
+    def __init__(self, capacity: float, refill_rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        if not capacity > 0 or refill_rate < 0:
+            raise ValueError("capacity must be > 0 and refill_rate >= 0")
+        self._capacity = Fraction(capacity)
+        self._rate = Fraction(refill_rate)
+        self._clock = clock
+        self._guard = threading.RLock()
+        with self._guard:
+            self._tokens = self._capacity
+            self._stamp = Fraction(clock())
+
+    def _advance(self) -> Fraction:
+        with self._guard:
+            now = Fraction(self._clock())
+            if now > self._stamp:
+                self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self._rate)
+                self._stamp = now
+            return self._tokens
+
+    def consume(self, tokens: float = 1) -> bool:
+        if not tokens > 0:  # also NaN
+            raise ValueError("tokens must be a positive number")
+        if tokens > self._capacity:
+            return False
+        want = Fraction(tokens)
+        with self._guard:
+            if self._advance() < want:
+                return False
+            self._tokens -= want
+            return True
+
+    def get_available_tokens(self) -> float:
+        with self._guard:
+            return float(self._advance())
