@@ -617,6 +617,42 @@ def test_smtp_down_raises_alert_delivery_error_naming_the_relay():
 
 
 @pytest.mark.task(taskno=5)
+def test_a_send_to_a_relay_that_is_down_makes_one_attempt(monkeypatch):
+    # A relay being restarted refuses connections; a send that tries again (and sleeps in between) holds up the
+    # whole monitor loop, and retrying is already the manager's job at its next tick.
+    port = free_port()
+    attempts: list[object] = []
+    connect = socket.socket.connect
+
+    def counting_connect(sock, address, *args, **kwargs):
+        if isinstance(address, tuple) and address[1:2] == (port,):
+            attempts.append(address)
+        return connect(sock, address, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", counting_connect)
+    notifier = SmtpNotifier("127.0.0.1", port, "alerts@example.com", ["oncall@example.com"], timeout_s=2)
+    with pytest.raises(AlertDeliveryError):
+        notifier.send("[FIRING] x", "y")
+    assert len(attempts) == 1, (
+        f"nothing listens on port {port}, and send tried to connect {len(attempts)} times: one send is one "
+        "attempt, it raises AlertDeliveryError at the first refused connection and leaves the retry to the "
+        "manager's next tick"
+    )
+
+
+@pytest.mark.task(taskno=5)
+def test_smtp_notifier_defaults_to_a_10_second_timeout(smtp):
+    notifier = SmtpNotifier(smtp.host, smtp.port, "alerts@example.com", ["oncall@example.com"])
+    notifier.send("[FIRING] x", "y")
+    assert [m.subject for m in smtp.wait_for(1)] == ["[FIRING] x"], "a notifier built without timeout_s delivers"
+    default = inspect.signature(SmtpNotifier).parameters["timeout_s"].default
+    assert default == 10.0, (
+        f"SmtpNotifier's timeout_s defaults to 10.0 seconds (README), got {default!r}: a longer default lets a hung "
+        "relay hold up every tick of the monitor loop that long"
+    )
+
+
+@pytest.mark.task(taskno=5)
 def test_relay_name_that_does_not_resolve_raises_alert_delivery_error_naming_it(monkeypatch):
     # As when DNS is down at 3 a.m.: looking the name up fails with socket.gaierror, an OSError that is neither a
     # ConnectionError nor a timeout.

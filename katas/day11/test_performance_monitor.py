@@ -224,6 +224,22 @@ def test_window_start_keeps_the_fraction_of_a_second_of_the_clock(db_path):
 
 
 @pytest.mark.task(taskno=1)
+def test_window_length_keeps_fractions_of_a_second(db_path, clock):
+    # 2**-10 hours is 3.515625 s, exact in floating point, so the boundary is exact whichever way it is computed.
+    hours = 2**-10
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    now = clock.now
+    record_at(monitor, clock, "m", [(now - 3.75, 1.0), (now - 3.515625, 2.0), (now - 3.5, 3.0)])
+    clock.now = now
+    got = [v for _, v in samples(monitor, "m", hours=hours)]
+    assert got == [3.0, 2.0], (
+        f"hours={hours} is a window of {hours * 3600} s: the samples 3.5 s and exactly 3.515625 s old are in, the "
+        "one 3.75 s old is out; compute clock() - hours * 3600 as a float, do not cut the window length to whole "
+        f"seconds; got {got}"
+    )
+
+
+@pytest.mark.task(taskno=1)
 def test_a_zero_hour_window_holds_only_samples_stamped_now(db_path, clock):
     monitor = ModelPerformanceMonitor(db_path, clock=clock)
     monitor.record_metric("m", 1.0)
@@ -1016,6 +1032,10 @@ def test_probe_gives_up_on_a_server_that_never_answers(db_path, clock, model_ser
         "a timed-out probe records availability 0.0"
     )
     assert monitor.get_recent_metrics("latency_ms") == [], "a timed-out probe records no latency"
+    assert model_server.requests == [("POST", "/predict")], (
+        "one POST per probe, a timeout included: the probe gave up and must not try again (a second try that "
+        f"answers in time turns a hung model into a slow success); the server received {model_server.requests}"
+    )
 
 
 @pytest.mark.task(taskno=3)
