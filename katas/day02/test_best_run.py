@@ -135,6 +135,15 @@ def test_asking_about_a_missing_experiment_does_not_create_it(mlflow_store):
         "holds an experiment of that name; look it up (get_experiment_by_name), do not set_experiment it")
 
 
+def error_raised_by(call) -> Exception:
+    """The exception `call()` must raise; the stub's NotImplementedError is raised again (the task is not done)."""
+    with pytest.raises(Exception) as raised:
+        call()
+    if isinstance(raised.value, NotImplementedError):
+        raise raised.value   # the stub: not written yet
+    return raised.value
+
+
 def test_a_store_that_cannot_be_reached_is_not_reported_as_a_missing_experiment(monkeypatch):
     import socket
 
@@ -143,12 +152,9 @@ def test_a_store_that_cannot_be_reached_is_not_reported_as_a_missing_experiment(
     with socket.socket() as taken:   # a port bound but not listening: every connection is refused
         taken.bind(("127.0.0.1", 0))
         down = f"http://127.0.0.1:{taken.getsockname()[1]}"
-        with pytest.raises(Exception) as raised:
-            best_run(down, "leaderboard")
-    if isinstance(raised.value, NotImplementedError):
-        raise raised.value   # the stub: not written yet
-    assert not isinstance(raised.value, LookupError), (
-        f"best_run against a tracking server that is down raised {type(raised.value).__name__}: "
+        error = error_raised_by(lambda: best_run(down, "leaderboard"))
+    assert not isinstance(error, LookupError), (
+        f"best_run against a tracking server that is down raised {type(error).__name__}: "
         "LookupError means 'no such experiment or metric'; a store that cannot be read is another "
         "failure and should propagate (e.g. MlflowException), not be reported as 'nothing there'")
 
@@ -161,13 +167,10 @@ def test_a_store_whose_runs_cannot_be_read_is_not_reported_as_a_missing_metric(s
     with sqlite3.connect(mlflow_store.db_path) as db:
         db.execute("ALTER TABLE runs RENAME TO runs_unreadable")
     assert client.get_experiment(experiment_id).name == "leaderboard", "the experiment itself is still readable"
-    with pytest.raises(Exception) as raised:
-        best_run(uri, "leaderboard")
-    if isinstance(raised.value, NotImplementedError):
-        raise raised.value   # the stub: not written yet
-    assert not isinstance(raised.value, LookupError), (
+    error = error_raised_by(lambda: best_run(uri, "leaderboard"))
+    assert not isinstance(error, LookupError), (
         f"the experiment 'leaderboard' exists but its runs cannot be read (the runs table is gone), and best_run "
-        f"raised {type(raised.value).__name__}: LookupError means 'no such experiment, or no run logged the "
+        f"raised {type(error).__name__}: LookupError means 'no such experiment, or no run logged the "
         "metric'; a search that fails is another failure and should propagate as it is (do not turn the "
         "search's MlflowException into LookupError)")
 
