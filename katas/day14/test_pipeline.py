@@ -103,6 +103,17 @@ def previous_back(calls, after):
     return found[0] if found else None
 
 
+
+def seconds_to_undo(fake_tools) -> float:
+    """Seconds from the deploy of v2 to the `docker rm NAME` that begins its undo; fails the test unless
+    the deploy was undone (v1 runs as NAME again)."""
+    calls = fake_tools.calls
+    deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
+    removed = index(calls[deploy + 1:], "docker", "rm", NAME) if deploy is not None else None
+    assert removed is not None and previous_back(calls, deploy) is not None, (
+        f"the failed deploy should be undone: {IMAGE}:v1 runs as {NAME} again:\n{describe(calls)}")
+    return fake_tools.times[deploy + 1 + removed] - fake_tools.times[deploy]
+
 # --- Task 3: usage, the steps in order --------------------------------------------------------
 
 
@@ -293,17 +304,12 @@ def test_docker_mode_a_container_that_exits_fails_without_waiting_out_the_rollou
         pipeline, fake_tools, docker_previous_then_exited):
     done = pipeline("--mode", "docker", rollout_timeout=10, timeout=20,
                     hint="a container that exited should fail the deploy at once, not after --rollout-timeout (10 s)")
-    calls = fake_tools.calls
     assert done.returncode == 1, f"a new container that exits at once is a failed deploy (exit 1)\n{done.output}"
-    deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
-    removed = index(calls[deploy + 1:], "docker", "rm", NAME) if deploy is not None else None
-    assert removed is not None and previous_back(calls, deploy) is not None, (
-        f"the failed deploy should be undone: {IMAGE}:v1 runs as {NAME} again:\n{describe(calls)}")
-    waited = fake_tools.times[deploy + 1 + removed] - fake_tools.times[deploy]
+    waited = seconds_to_undo(fake_tools)
     # The old container is gone already: every second spent waiting on one that exited is an outage.
     assert waited < 4.5, (
         f"docker says the new container exited: that is a failed deploy at once, without waiting out --rollout-timeout "
-        f"10 s while nothing serves; the undo started {waited:.1f} s after the deploy:\n{describe(calls)}")
+        f"10 s while nothing serves; the undo started {waited:.1f} s after the deploy:\n{describe(fake_tools.calls)}")
 
 
 @pytest.mark.task(taskno=4)
@@ -723,18 +729,12 @@ def docker_previous_then_stuck(fake_tools):
 def test_docker_mode_waits_for_running_only_the_rollout_timeout(pipeline, fake_tools, docker_previous_then_stuck):
     done = pipeline("--mode", "docker", rollout_timeout=1, timeout=12,
                     hint="a container that never runs should fail the deploy after --rollout-timeout (1 s here)")
-    calls = fake_tools.calls
     assert done.returncode == 1, f"a container still not running after --rollout-timeout 1 s is a failed deploy\n{done.output}"
-    deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
-    assert deploy is not None and previous_back(calls, deploy) is not None, (
-        f"the failed deploy should be undone: {IMAGE}:v1 runs as {NAME} again:\n{describe(calls)}")
-    times = fake_tools.times
-    removed = index(calls[deploy + 1:], "docker", "rm", NAME)
-    waited = times[deploy + 1 + removed] - times[deploy] if removed is not None else None
+    waited = seconds_to_undo(fake_tools)
     # Ten checks half a second apart take 5 s at least; a correct wait is about 1 s, with room for a busy machine.
-    assert waited is not None and waited < 4.5, (
+    assert waited < 4.5, (
         f"with --rollout-timeout 1 the pipeline should give up on the container about 1 s after starting it (not "
-        f"after a fixed number of checks), and undo; it waited {waited} s:\n{describe(calls)}")
+        f"after a fixed number of checks), and undo; it waited {waited} s:\n{describe(fake_tools.calls)}")
 
 
 @pytest.fixture
@@ -873,16 +873,11 @@ def test_docker_mode_a_slow_engine_does_not_stretch_the_rollout_timeout(pipeline
     fake_tools.answer("docker", "inspect", "{{.State.Running}}", hang=True, first=True)
     done = pipeline("--mode", "docker", "--step-timeout", "2", rollout_timeout=2, timeout=35,
                     hint="the wait for running should end --rollout-timeout (2 s) after the deploy, on the clock")
-    calls = fake_tools.calls
     assert done.returncode == 1, f"a container not running after --rollout-timeout is a failed deploy\n{done.output}"
-    deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
-    removed = index(calls[deploy + 1:], "docker", "rm", NAME) if deploy is not None else None
-    assert removed is not None and previous_back(calls, deploy) is not None, (
-        f"the failed deploy should be undone: {IMAGE}:v1 runs as {NAME} again:\n{describe(calls)}")
-    waited = fake_tools.times[deploy + 1 + removed] - fake_tools.times[deploy]
+    waited = seconds_to_undo(fake_tools)
     # On the clock: about 2 s, one check more at most (4 s), plus room for a busy machine. A number of checks
     # worked out from --rollout-timeout (say 10 checks 0.2 s apart) takes 10 x 2.2 s here.
     assert waited < 8, (
         f"--rollout-timeout 2 is seconds on the clock, however long each `docker inspect` takes (here 2 s, a slow "
         f"engine): the pipeline should give up on the container about 2 s after starting it, not after a number of "
-        f"checks; the undo started {waited:.1f} s after the deploy:\n{describe(calls)}")
+        f"checks; the undo started {waited:.1f} s after the deploy:\n{describe(fake_tools.calls)}")
