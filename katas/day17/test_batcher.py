@@ -841,6 +841,38 @@ def test_close_sends_the_batch_being_collected_without_waiting_out_max_wait_s():
     assert not closer.is_alive(), f"close() did not return within {WAIT_S} s"
 
 
+@pytest.mark.parametrize("max_wait_s", [float("inf"), 1e12], ids=["inf", "1e12"])
+def test_an_endless_max_wait_s_holds_a_batch_until_it_is_full_or_the_batcher_closes(max_wait_s):
+    recorder = Recorder()
+    batcher = MicroBatcher(recorder, max_batch_size=2, max_wait_s=max_wait_s)
+    try:
+        first = batcher.submit("a")
+        time.sleep(0.1)  # the worker has taken "a" and waits for company, without a time limit
+        second = batcher.submit("b")
+        try:
+            answers = [first.result(timeout=WAIT_S), second.result(timeout=WAIT_S)]
+        except FutureTimeout:
+            pytest.fail(f"with max_wait_s={max_wait_s!r} a full batch should still be sent at once: after {WAIT_S} s "
+                        "it had no answer (a timed wait longer than threading.TIMEOUT_MAX raises OverflowError: "
+                        "did the worker thread die on it?)")
+        assert answers == [("done", "a"), ("done", "b")], f"the full batch should get its results, got {answers!r}"
+        alone = batcher.submit("c")
+        time.sleep(0.2)
+        assert not alone.done(), (f"with max_wait_s={max_wait_s!r} a lone item should wait for company until the "
+                                  "batch is full or the batcher closes, but it was already sent")
+    finally:
+        closer = threading.Thread(target=batcher.close, daemon=True)
+        closer.start()
+    try:
+        answer = alone.result(timeout=WAIT_S)
+    except FutureTimeout:
+        pytest.fail(f"close() should send the lone item waiting with max_wait_s={max_wait_s!r} at once: after "
+                    f"{WAIT_S} s it had no answer")
+    assert answer == ("done", "c"), f"the item submitted before close() should get its result, got {answer!r}"
+    closer.join(WAIT_S)
+    assert not closer.is_alive(), f"close() did not return within {WAIT_S} s"
+
+
 def test_a_batcher_never_closed_does_not_keep_the_process_alive(impl_dir):
     """gunicorn stops a worker process without calling close(): a worker thread that keeps the interpreter alive
     turns every shutdown into a kill after the timeout."""

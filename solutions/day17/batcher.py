@@ -95,7 +95,8 @@ class MicroBatcher:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._closed:
                     break
-                self._changed.wait(remaining)
+                # max_wait_s may be inf: a timed wait past TIMEOUT_MAX raises OverflowError.
+                self._changed.wait(min(remaining, threading.TIMEOUT_MAX))
             return batch
 
     def _run(self) -> None:

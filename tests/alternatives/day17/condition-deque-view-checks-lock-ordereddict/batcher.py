@@ -62,7 +62,7 @@ class MicroBatcher:
                 remaining = deadline - time.monotonic()
                 if self._closed or remaining <= 0:
                     break
-                self._cond.wait(remaining)
+                self._cond.wait(min(remaining, threading.TIMEOUT_MAX))
             return batch
 
     def _run(self) -> None:

@@ -56,7 +56,7 @@ class MicroBatcher:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._closed:
                     break
-                self._cond.wait(remaining)
+                self._cond.wait(min(remaining, threading.TIMEOUT_MAX))
             return batch
 
     def _run(self):

@@ -58,7 +58,7 @@ class MicroBatcher:
             while len(batch) < self.max_batch_size:
                 try:
                     remaining = deadline - time.monotonic()
-                    entry = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+                    entry = self._queue.get(timeout=min(remaining, threading.TIMEOUT_MAX)) if remaining > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if entry is _STOP:

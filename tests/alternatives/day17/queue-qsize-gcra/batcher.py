@@ -73,7 +73,7 @@ class MicroBatcher:
                 if remaining <= 0:
                     break
                 try:
-                    entry = self._q.get(timeout=remaining)
+                    entry = self._q.get(timeout=min(remaining, threading.TIMEOUT_MAX))
                 except queue.Empty:
                     break
             if entry is _STOP:

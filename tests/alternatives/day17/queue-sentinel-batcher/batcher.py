@@ -64,7 +64,7 @@ class MicroBatcher:
             end = time.monotonic() + self.wait
             while len(batch) < self.size:
                 try:
-                    nxt = self.q.get(timeout=max(0.0, end - time.monotonic()))
+                    nxt = self.q.get(timeout=min(max(0.0, end - time.monotonic()), threading.TIMEOUT_MAX))
                 except queue.Empty:
                     break
                 if nxt is _STOP:

@@ -46,7 +46,7 @@ class MicroBatcher:
         return future
 
     def _take(self, timeout=None):
-        entry = self._items.get(timeout=timeout) if timeout is not None else self._items.get()
+        entry = self._items.get(timeout=min(timeout, threading.TIMEOUT_MAX)) if timeout is not None else self._items.get()
         if entry is not _STOP:
             with self._guard:
                 self._waiting -= 1

@@ -60,7 +60,7 @@ class MicroBatcher:
                 remaining = deadline - time.monotonic()
                 try:
                     if remaining > 0:
-                        entry = self._inbox.get(timeout=remaining)
+                        entry = self._inbox.get(timeout=min(remaining, threading.TIMEOUT_MAX))
                     else:
                         entry = self._inbox.get_nowait()
                 except queue.Empty:

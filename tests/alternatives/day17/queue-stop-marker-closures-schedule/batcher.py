@@ -62,7 +62,7 @@ class MicroBatcher:
                 remaining = deadline - time.monotonic()
                 try:
                     if remaining > 0:
-                        entry = self._take(timeout=remaining)
+                        entry = self._take(timeout=min(remaining, threading.TIMEOUT_MAX))
                     else:
                         entry = self._take(block=False)
                 except queue.Empty:

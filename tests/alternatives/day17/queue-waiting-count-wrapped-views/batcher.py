@@ -72,7 +72,7 @@ class MicroBatcher:
                     if remaining <= 0:
                         break
                     try:
-                        entry = self._take(True, remaining)
+                        entry = self._take(True, min(remaining, threading.TIMEOUT_MAX))
                     except queue.Empty:
                         break
                 if entry is _STOP:

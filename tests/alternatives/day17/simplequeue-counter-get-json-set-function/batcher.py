@@ -60,7 +60,7 @@ class MicroBatcher:
             elif timeout <= 0:
                 entry = self._inbox.get_nowait()
             else:
-                entry = self._inbox.get(timeout=timeout)
+                entry = self._inbox.get(timeout=min(timeout, threading.TIMEOUT_MAX))
         except queue.Empty:
             return None
         if entry is not _STOP:

@@ -77,7 +77,7 @@ class MicroBatcher:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
-                    entry = self._take(True, remaining)
+                    entry = self._take(True, min(remaining, threading.TIMEOUT_MAX))
                     if entry is None:
                         break
                 if entry is _STOP:
