@@ -50,7 +50,13 @@ PROBE_HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")
 BASELINE_CAPABILITIES = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
                          "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
 LABEL_NAME = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")  # a label value (or "") and key name
-VERSION_VALUE = re.compile(r"[vV]?[0-9]+(?:\.[0-9]+)+(?:[-+_.][A-Za-z0-9.]+)*")  # 1.0.0, v2.3, 1.4.2-rc1
+VERSION_VALUE = re.compile(r"(?:[vV][0-9]+|[vV]?[0-9]+(?:\.[0-9]+)+)(?:[-+_.][A-Za-z0-9.]+)*")  # 1.0.0, v3, 1.4.2-rc1
+# The SELinux types the Pod Security Standards' baseline lets a pod set (the container runtime's own).
+BASELINE_SELINUX_TYPES = {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
+# Where Python's tempfile (and so gunicorn) looks for a writable directory, after $TMPDIR, $TEMP and $TMP.
+TEMP_DIRS = ("/tmp", "/var/tmp", "/usr/tmp")
+# Volumes the kubelet always mounts read-only.
+READ_ONLY_VOLUMES = ("configMap", "secret", "downwardAPI", "projected")
 # The sysctls the kubelet allows and the Pod Security Standards' baseline permits (Kubernetes 1.32).
 SAFE_SYSCTLS = {"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
                 "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
@@ -63,6 +69,11 @@ def _valid_port_name(name):
     """IANA_SVC_NAME, as the API server checks a container port's name: 1-15 of [a-z0-9-], a letter, no '--'."""
     return (isinstance(name, str) and re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,13}[a-z0-9])?", name) is not None
             and "--" not in name and re.search("[a-z]", name) is not None)
+
+
+def _key_words(key):
+    """A label key's name with camelCase words split by '-' (modelVersion -> model-Version), prefix dropped."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", str(key).rpartition("/")[2])
 
 
 def _deployment_doc(report):
@@ -174,6 +185,10 @@ def _assert_pinned_image(image, where):
         (f"{where}'s tag {tag!r} is a moving tag with a variant added ({parts[0]!r} plus {parts[1:]}): like "
          ":latest it points at a new build after every release, so a rollback cannot return to the old one; "
          "pin a version (1.0.0-cpu) or a digest")
+    assert any(ch.isdigit() for ch in tag), \
+        (f"{where}'s tag {tag!r} has no digit: it names a variant or a channel (such as cpu, slim or lts), not a "
+         "build, and moves to each new release as :latest does, so a rollback cannot return to the old one; "
+         "pin a version (1.0.0-cpu) or a digest")
 
 
 def _invalid_labels(where, labels):
@@ -234,7 +249,7 @@ class TestDeployment:
         selector = (_deployment_doc(manifest_report(DEPLOYMENT)).get("spec") or {}).get("selector") or {}
         keys = list((selector.get("matchLabels") or {}) if isinstance(selector.get("matchLabels"), dict) else [])
         keys += [e.get("key") for e in selector.get("matchExpressions") or [] if isinstance(e, dict)]
-        moving = [k for k in keys if k in RELEASE_LABELS or RELEASE_KEY.search(str(k).rpartition("/")[2])]
+        moving = [k for k in keys if k in RELEASE_LABELS or RELEASE_KEY.search(_key_words(k))]
         assert not moving, \
             (f"spec.selector uses {moving}, a label that changes with every release (its key names a version, "
              "revision or commit): the API server never lets a Deployment's selector change, so the next release "
@@ -268,11 +283,15 @@ class TestDeployment:
              "finds a named port only under its own protocol (TCP); leave protocol out or write TCP")
 
     def test_claims_no_port_of_the_node(self, manifest_report):
-        declared = [p for p in _container(manifest_report(DEPLOYMENT)).get("ports") or [] if isinstance(p, dict)]
-        claimed = [p["hostPort"] for p in declared if p.get("hostPort")]
-        assert not claimed, \
-            (f"the container claims hostPort {claimed}: only one pod per node can hold a node port, so on the "
-             "tests' one-node cluster the second replica never starts; the Service is how traffic gets in")
+        report = manifest_report(DEPLOYMENT)
+        _container(report)
+        for where, container in _pod_containers(report):
+            declared = [p for p in container.get("ports") or [] if isinstance(p, dict)]
+            claimed = [p["hostPort"] for p in declared if p.get("hostPort")]
+            assert not claimed, \
+                (f"{where} claims hostPort {claimed}: only one pod per node can hold a node port, so on the "
+                 "tests' one-node cluster the second replica never starts (a sidecar's port counts as much as "
+                 "the server's, and the Pod Security Standards' baseline forbids host ports); leave hostPort out")
         host_network = _pod_spec(manifest_report(DEPLOYMENT)).get("hostNetwork")
         assert host_network is not True, \
             ("the pod sets hostNetwork: true, so every container port is a port of the node: on the tests' "
@@ -579,6 +598,15 @@ class TestDeployment:
         contexts += [(f"{where}'s", c.get("securityContext")) for where, c in _pod_containers(report)]
         for where, context in contexts:
             context = context if isinstance(context, dict) else {}
+            selinux = context.get("seLinuxOptions") if isinstance(context.get("seLinuxOptions"), dict) else {}
+            assert selinux.get("type", "") in BASELINE_SELINUX_TYPES, \
+                (f"{where} securityContext sets seLinuxOptions type {selinux.get('type')!r}: the Pod Security "
+                 "Standards' baseline allows only the runtime's own types (container_t and its kin), and a type "
+                 "such as spc_t runs the container unconfined; leave seLinuxOptions out")
+            custom = sorted(k for k in ("user", "role") if selinux.get(k))
+            assert not custom, \
+                (f"{where} securityContext sets seLinuxOptions {custom}: the Pod Security Standards' baseline "
+                 "forbids a custom SELinux user or role; leave them out")
             for profile in ("seccompProfile", "appArmorProfile"):
                 kind = (context.get(profile) or {}).get("type") if isinstance(context.get(profile), dict) else None
                 assert kind != "Unconfined", \
@@ -593,6 +621,23 @@ class TestDeployment:
         assert not unconfined, \
             (f"the pod template's annotations {unconfined} switch AppArmor off, which the Pod Security "
              "Standards' baseline forbids; leave them out")
+
+    def test_read_only_root_keeps_a_writable_tmp(self, manifest_report):
+        report = manifest_report(DEPLOYMENT)
+        container = _container(report)
+        context = container.get("securityContext") if isinstance(container.get("securityContext"), dict) else {}
+        if context.get("readOnlyRootFilesystem") is not True:
+            return  # the image's own /tmp is writable
+        env = {e.get("name"): e.get("value") for e in container.get("env") or [] if isinstance(e, dict)}
+        candidates = {str(env[k]).rstrip("/") for k in ("TMPDIR", "TEMP", "TMP") if env.get(k)} | set(TEMP_DIRS)
+        volumes = {v.get("name"): v for v in _pod_spec(report).get("volumes") or [] if isinstance(v, dict)}
+        writable = [m.get("mountPath") for m in container.get("volumeMounts") or [] if isinstance(m, dict)
+                    and not m.get("readOnly") and str(m.get("mountPath", "")).rstrip("/") in candidates
+                    and not any(kind in volumes.get(m.get("name"), {}) for kind in READ_ONLY_VOLUMES)]
+        assert writable, \
+            ("the container sets readOnlyRootFilesystem: true but mounts no writable volume at /tmp: the day-03 "
+             "image's gunicorn needs a temporary directory, finds none and exits, so no pod is ever ready; mount "
+             "an emptyDir at /tmp")
 
     def test_restart_policy_is_always(self, manifest_report):
         policy = _pod_spec(manifest_report(DEPLOYMENT)).get("restartPolicy", "Always")
@@ -791,10 +836,17 @@ class TestDeployment:
                  "before the server starts; use IfNotPresent")
 
     def test_pull_policy_lets_a_loaded_image_run(self, manifest_report):
-        policy = _container(manifest_report(DEPLOYMENT)).get("imagePullPolicy", "IfNotPresent")
+        container = _container(manifest_report(DEPLOYMENT))
+        image = str(container.get("image") or "")
+        tag = _image_tag(image)
+        # Kubernetes' default: Always for the tag latest (even before a digest) or no tag nor digest at all.
+        default = "Always" if tag == "latest" or (tag is None and "@" not in image) else "IfNotPresent"
+        policy = container.get("imagePullPolicy", default)
+        shown = repr(policy) if "imagePullPolicy" in container else f"left out, so {policy!r} for {image!r}"
         assert policy == "IfNotPresent", \
-            (f"imagePullPolicy {policy!r}: Always pulls on every start (and fails for an image loaded "
-             "with kind load), Never fails on every node that lacks the image; use IfNotPresent")
+            (f"imagePullPolicy {shown}: Always pulls on every start (and fails for an image loaded with kind "
+             "load), Never fails on every node that lacks the image; use IfNotPresent (Kubernetes defaults a "
+             ":latest tag to Always, even one followed by a digest)")
 
 
 class TestService:
@@ -888,6 +940,11 @@ class TestService:
         assert cluster_ip != "None", \
             ("spec.clusterIP is None: a headless Service has no stable address of its own and balances nothing, "
              "its DNS name hands clients the pods' addresses; leave clusterIP out")
+        cluster_ips = service.doc.get("spec", {}).get("clusterIPs")
+        assert not (isinstance(cluster_ips, list) and "None" in cluster_ips), \
+            (f"spec.clusterIPs is {cluster_ips}: None there asks for a headless Service (or, without a matching "
+             "clusterIP, one the API server rejects), with no stable address and no load balancing; leave "
+             "clusterIPs out")
 
     def test_selects_the_deployments_pods(self, manifest_report):
         report = manifest_report(DEPLOYMENT, SERVICE)
