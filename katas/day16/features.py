@@ -14,9 +14,10 @@ Contract (the tests check exactly this):
   time is missing (NaT) matches nothing: such a label gets missing values, such a feature
   row is never used.
 - Neither input is modified; neither needs to be sorted; the features' index plays no
-  part; the two time columns may have different resolutions (datetime64[s] vs [ns]).
+  part (it may repeat labels); the two time columns may have different resolutions (datetime64[s] vs [ns]).
 - Entity keys match when equal, whatever the numeric dtypes (7 as int64, int32 or 7.0 is
-  one entity); integer keys are never cast to float (int64 and uint64 ids above 2**53 differ).
+  one entity; the text "7" is not); integer keys are never cast to float (int64 and uint64 ids
+  above 2**53 differ), nor one side's keys to the other's type (7.5 is not 7).
 - A missing column raises KeyError naming it; tz-aware timestamps on one side and naive
   ones on the other raise ValueError. Aware times compare as instants (other zones, and
   across a daylight-saving change). Each call reads both frames as they are then (no cache).

@@ -287,6 +287,18 @@ def test_the_features_index_plays_no_part():
     )
 
 
+def test_a_repeated_features_index_plays_no_part():
+    older = features_frame([("a", 0, 1.0), ("b", 0, 2.0)])
+    newer = features_frame([("a", 10, 3.0), ("b", 10, 4.0)])
+    features = pd.concat([older, newer])  # index 0, 1, 0, 1: as pd.concat leaves two daily extracts
+    labels = labels_frame([("a", 5, 1), ("b", 15, 0), ("a", 15, 1)])
+    got = values(point_in_time_join(labels, features))
+    assert got == [1.0, 4.0, 3.0], (
+        "feature rows are taken by position: a features index that repeats its labels (two frames concatenated) "
+        f"plays no part, neither to look rows up nor to put values back; got {got}"
+    )
+
+
 def test_time_columns_of_different_resolutions_are_compared_as_times():
     labels = labels_frame([("a", 15, 1), ("a", 45, 0)])
     labels["event_timestamp"] = labels["event_timestamp"].dt.as_unit("s")  # e.g. parsed from CSV
@@ -352,6 +364,34 @@ def test_entity_keys_match_as_equal_values_not_as_text():
     assert got == [1.0, None], (
         "keys match when they are equal values: the float 7.0 is the entity 7 (compared as text, '7.0' is not '7'), "
         f"and 8.5 is no entity of the features (never round a key to the other side's type); got {got}"
+    )
+
+
+def test_a_text_key_never_matches_a_number():
+    labels = pd.DataFrame({"entity_id": pd.Series(["7", 7.0], dtype=object), "event_timestamp": _times([at(10), at(10)]),
+                           "label": [1, 0]})
+    features = pd.DataFrame({"entity_id": np.array([7], dtype="int64"), "feature_timestamp": _times([at(0)]),
+                             "spend_7d": [1.0]})
+    got = values(point_in_time_join(labels, features))
+    assert got == [None, 1.0], (
+        "the text '7' is not the number 7 (only the float 7.0 is): keys match as equal values, never through their "
+        f"text, not even after writing whole floats as integers; got {got}"
+    )
+
+
+@pytest.mark.parametrize("label_keys, feature_keys, expected", [
+    (np.array([7, 8], dtype="int64"), np.array([7.5, 8.0]), [None, 2.0]),
+    (np.array([float(2**53), 5.0]), np.array([2**53 + 1, 5], dtype="int64"), [None, 2.0]),
+], ids=["int-labels-float-features", "float-labels-big-int-features"])
+def test_feature_keys_are_never_cast_to_the_labels_key_type(label_keys, feature_keys, expected):
+    labels = pd.DataFrame({"entity_id": label_keys, "event_timestamp": _times([at(10), at(10)]), "label": [1, 0]})
+    features = pd.DataFrame({"entity_id": feature_keys, "feature_timestamp": _times([at(0), at(0)]),
+                             "spend_7d": [1.0, 2.0]})
+    got = values(point_in_time_join(labels, features))
+    assert got == expected, (
+        f"label keys {label_keys.tolist()} ({label_keys.dtype}) against feature keys {feature_keys.tolist()} "
+        f"({feature_keys.dtype}): only equal values match. Casting the features' keys to the labels' type turns 7.5 "
+        f"into 7 and rounds the int64 {2**53 + 1} to the float {float(2**53)}; expected {expected}, got {got}"
     )
 
 
@@ -466,6 +506,21 @@ def test_a_second_join_sees_a_value_corrected_in_place():
         "each call reads the frames as they are at that call: entity a's row now holds 7.0. Unchanged entity and "
         "time columns do not make an earlier join's values reusable (a cache keyed on them serves the old 1.0); "
         f"got {second}"
+    )
+
+
+def test_a_second_join_sees_labels_changed_in_place():
+    features = features_frame([("a", 0, 1.0), ("a", 10, 2.0), ("b", 0, 5.0)])
+    labels = labels_frame([("a", 5, 1), ("b", 5, 0)])
+    first = values(point_in_time_join(labels, features))
+    assert first == [1.0, 5.0], f"at minute 5 each entity's minute-0 row is the newest; got {first}"
+    labels.loc[0, "event_timestamp"] = at(15)  # the same labels frame, same shape: a time and an entity corrected
+    labels.loc[1, "entity_id"] = "a"
+    second = values(point_in_time_join(labels, features))
+    assert second == [2.0, 1.0], (
+        "each call reads the labels as they are at that call too: the first label is now at minute 15 (entity a's "
+        "minute-10 row) and the second now belongs to entity a; nothing prepared from the labels may be reused "
+        f"from the first join; got {second}"
     )
 
 
