@@ -136,6 +136,17 @@ def test_health_check_is_false_for_any_status_but_200(status):
         )
 
 
+def test_health_check_does_not_follow_a_redirect_to_a_page_answering_200():
+    # A proxy in front of a dead service: /health answers 302 to /login, and /login answers 200.
+    with ControlledServer("redirect") as server:
+        assert http_health_check(f"{server.url}/health", 2) is False, (
+            "/health answered 302 (a redirect to a login page): that is not a 200 from the service, so it is "
+            "unhealthy; do not follow redirects (urlopen follows them unless its opener is told not to)"
+        )
+        assert server.requests == [("GET", "/health")], (
+            f"the probe should ask /health once and not follow the redirect, made {server.requests}")
+
+
 def test_health_check_is_false_when_nothing_listens():
     assert http_health_check(f"http://127.0.0.1:{free_port()}/health", 2) is False, (
         "a refused connection means unhealthy, not an exception"

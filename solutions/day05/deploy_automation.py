@@ -57,10 +57,21 @@ def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProc
     return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is the answer of whatever stands in front of the service (a login page, say), not
+    the service's own 200: refusing it makes the 302 an HTTPError."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_PROBE = urllib.request.build_opener(_NoRedirects)
+
+
 def http_health_check(url: str, timeout: float) -> bool:
     """A probe answers yes or no; the retry loop decides what a 'no' means."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with _PROBE.open(url, timeout=timeout) as response:
             return response.status == 200
     except (OSError, ValueError, http.client.HTTPException):  # URLError, HTTPError, timeouts, resets
         return False

@@ -32,10 +32,18 @@ def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProc
     return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False, shell=False)
 
 
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a 302 is not the service's own 200: let it raise HTTPError
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirects)
+
+
 def http_health_check(url: str, timeout: float) -> bool:
     request = urllib.request.Request(url, method="GET")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _NO_REDIRECTS.open(request, timeout=timeout) as response:
             return response.getcode() == 200
     except urllib.error.HTTPError:
         return False

@@ -37,10 +37,18 @@ def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProc
     return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
 
 
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a 302 is not the service's own 200: let it raise HTTPError
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirects)
+
+
 def http_health_check(url: str, timeout: float) -> bool:
     """A probe answers yes or no; the retry loop decides what a 'no' means."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with _NO_REDIRECTS.open(url, timeout=timeout) as response:
             return response.status == 200
     except (OSError, ValueError, http.client.HTTPException):
         return False
