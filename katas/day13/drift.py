@@ -33,7 +33,10 @@ def psi_level(value: float) -> str:
 
 
 def ks_test(reference: Sequence[float], current: Sequence[float]) -> tuple[float, float]:
-    """Two-sided two-sample Kolmogorov-Smirnov test: (statistic, p-value); bad samples as for psi."""
+    """Two-sided two-sample Kolmogorov-Smirnov test: (statistic, p-value); bad samples as for psi.
+
+    Like psi it only reads its samples: the caller's lists and arrays come back unchanged.
+    """
     # TODO(task 2): scipy.stats.ks_2samp.
     raise NotImplementedError("task 2")
 

@@ -11,6 +11,7 @@ import json
 import re
 from pathlib import Path
 
+import docker
 import pytest
 
 from diagnose import Finding, HealthCheck, Snapshot, analyse, check_health, diagnose, gather
@@ -317,6 +318,17 @@ def test_a_few_stored_latency_samples_are_judged_too(count):
 
 
 @pytest.mark.task(taskno=3)
+def test_the_stored_p95_is_taken_over_every_sample_however_many():
+    samples = [50.0] * 100 + [1000.0] * 30 + [50.0] * 170  # 30 of 300 samples (10 %) at 1000 ms: p95 is 1000 ms
+    findings = analyse(snapshot("healthy", latency_ms=samples))
+    assert causes(findings) == ["slow"], (
+        f"the p95 of all 300 stored samples is 1000 ms, over budget; it is taken over every sample the snapshot "
+        f"holds (gather already keeps only the last `hours`), not over the first or last 100: {findings}"
+    )
+    assert "1000" in evidence_of(findings, "slow"), "the evidence gives the stored p95, 1000 ms"
+
+
+@pytest.mark.task(taskno=3)
 def test_a_slow_health_answer_is_slow_whatever_its_status():
     findings = analyse(snapshot("healthy", HealthCheck(status=503, latency_ms=1500.0)))
     assert causes(findings) == ["unhealthy", "slow"], (
@@ -358,6 +370,12 @@ def test_an_error_line_early_in_a_long_log_is_still_found():
     )
     assert "could not reach the feature store" in evidence_of(findings, "error_logs"), (
         "the evidence quotes the only (so the last) error line"
+    )
+    lines = ["starting", "ERROR: could not reach the feature store, using defaults"] + ["GET /health 200"] * 498
+    findings = analyse(snapshot("healthy", logs="\n".join(lines) + "\n"))
+    assert causes(findings) == ["error_logs"], (
+        f"a log gathered with log_lines=500 (or from a support bundle) is searched whole too, not only its last 50 "
+        f"lines: the error line is the 2nd of 500: {findings}"
     )
 
 
@@ -465,6 +483,20 @@ def test_check_health_reports_a_redirect_without_following_it(server):
     )
     assert server.requests == [("GET", "/health")], (
         f"check_health does one GET and does not follow the redirect; the server saw {server.requests}"
+    )
+
+
+@pytest.mark.task(taskno=4)
+def test_check_health_probes_anew_on_every_call(server):
+    first = check_health(server.url)
+    server.set("failing", status=503)
+    second = check_health(server.url)
+    assert (first.status, second.status) == (200, 503), (
+        f"the server answered 200, then (failing now) 503: every call probes anew and reports what it got now, "
+        f"never an answer kept from an earlier call; got {first}, then {second}"
+    )
+    assert server.requests == [("GET", "/health")] * 2, (
+        f"two calls are two GETs of /health; the server saw {server.requests}"
     )
 
 
@@ -630,6 +662,25 @@ def test_gather_probes_and_reads_the_store_even_when_the_container_is_missing(fa
     assert "latency_ms" in store.asked and sorted(snapshot.latency_ms) == [40.0] * 5, (
         f"gather still reads the store's latency when the container is missing, got {snapshot.latency_ms}"
     )
+
+
+@pytest.mark.task(taskno=4)
+def test_gather_reads_the_store_for_the_hours_asked_and_keeps_the_samples(failing_docker_api, server,
+                                                                          recorded_latency):
+    no_such_container = docker.DockerClient(base_url=failing_docker_api(404), version="1.41", timeout=2)
+    store = recorded_latency([900.0] * 20, older=[(1.25, 30.0)] * 5 + [(3.0, 7.0)] * 5)
+    snapshot = gather("day13-any", server.url, client=no_such_container, metrics=store, hours=1.5)
+    first, again = sorted(snapshot.latency_ms), sorted(snapshot.latency_ms)
+    assert first == [30.0] * 5 + [900.0] * 20, (
+        f"hours=1.5 reads the last hour and a half: the samples of 1.25 hours ago too, not those of 3 hours ago "
+        f"(a fraction of an hour is not cut to whole hours); got {first}"
+    )
+    assert again == first and isinstance(snapshot.latency_ms, tuple), (
+        f"the snapshot keeps its samples as a tuple, so they can be read again (a generator is empty the second "
+        f"time it is read): read once {first}, read again {again} ({type(snapshot.latency_ms).__name__})"
+    )
+    without_store = gather("day13-any", server.url, client=no_such_container).latency_ms
+    assert without_store == (), f"without a metrics store the snapshot's latency samples are (), got {without_store!r}"
 
 
 @pytest.mark.task(taskno=4)

@@ -31,6 +31,8 @@ def test_a_healthy_container_is_diagnosed_healthy(docker_client, docker_run, sta
         f"the probes since start-up each logged a 'GET /health' line after the start-up line; log_lines=1 "
         f"keeps the last line of the log, not the first, got {last!r}"
     )
+    none = gather(server.container.name, server.url, client=docker_client, log_lines=0).logs
+    assert none == "", f"log_lines=0 keeps none of the log's lines (as `docker logs --tail 0`), got {none!r}"
 
 
 def test_a_slow_container_is_diagnosed_slow(docker_client, docker_run, standin_image):

@@ -195,6 +195,22 @@ def test_ks_test_rejects_empty_or_non_finite_samples(bad):
 
 
 @pytest.mark.task(taskno=2)
+def test_ks_test_and_detect_drift_leave_the_callers_numpy_arrays_as_they_were():
+    reference = np.array([3.0, 1.0, 2.0, 5.0, 4.0] * 4)
+    current = np.array([9.0, 0.0, 4.5, 2.5])
+    before = (reference.copy(), current.copy())
+    ks_test(reference, current)
+    assert np.array_equal(reference, before[0]) and np.array_equal(current, before[1]), (
+        f"ks_test only reads its samples, as psi does; the caller's numpy arrays were changed (sorted in place? "
+        f"numpy.asarray of a float array is that same array) to {reference}, {current}"
+    )
+    detect_drift(reference, current, bins=4)
+    assert np.array_equal(reference, before[0]) and np.array_equal(current, before[1]), (
+        f"detect_drift only reads its samples; the caller's numpy arrays were changed to {reference}, {current}"
+    )
+
+
+@pytest.mark.task(taskno=2)
 def test_detect_drift_reports_psi_level_and_ks_together():
     rng = np.random.default_rng(7)
     reference, current = rng.normal(0, 1, N), rng.normal(1, 1, N)
