@@ -376,6 +376,19 @@ def test_k8s_mode_undoes_an_unhealthy_rollout_and_waits_for_the_undo(pipeline, f
 
 
 @pytest.mark.task(taskno=4)
+def test_k8s_mode_a_failed_kind_load_exits_1_and_leaves_the_deployment_alone(pipeline, fake_tools):
+    fake_tools.answer("kind", "load", code=1, err=f'ERROR: image: "{IMAGE}:v2" not present locally')
+    done = pipeline("--mode", "k8s", "--kind-cluster", "dev")
+    calls = fake_tools.calls
+    assert done.returncode == 1, f"a failed kind load should fail the pipeline (exit 1)\n{done.output}"
+    assert index(calls, "kubectl", "set", "image") is None, (
+        f"after a failed kind load the cluster cannot run the new image: no set image:\n{describe(calls)}")
+    assert index(calls, "kubectl", "rollout", "undo") is None, (
+        "a failed kind load changed nothing in the cluster, so there is nothing to undo: a rollout undo now "
+        f"would roll back the version serving now to the one before it:\n{describe(calls)}")
+
+
+@pytest.mark.task(taskno=4)
 def test_a_hanging_step_is_cut_off_by_the_step_timeout(pipeline, fake_tools):
     fake_tools.answer("docker", "build", hang=True)
     done = pipeline("--mode", "docker", "--step-timeout", "1", timeout=15)

@@ -173,8 +173,9 @@ docker_undo() {
 k8s_deploy() {
   if [[ -n $KIND_CLUSTER ]]; then
     log INFO "load image=$TAG kind-cluster=$KIND_CLUSTER"
-    # `|| return 1`: errexit is off inside a function called from `||`, so say it.
-    step "$KIND" load docker-image "$TAG" --name "$KIND_CLUSTER" || return 1
+    # Not `|| return 1`: the caller would undo, and a rollout undo of an unchanged Deployment rolls
+    # back the version serving now. A failed load deployed nothing.
+    step "$KIND" load docker-image "$TAG" --name "$KIND_CLUSTER" || { log ERROR "kind load failed; nothing deployed"; exit 1; }
   fi
   log INFO "deploy deployment=$NAME namespace=$NAMESPACE image=$TAG"
   kube set image "deployment/$NAME" "$CONTAINER=$TAG"

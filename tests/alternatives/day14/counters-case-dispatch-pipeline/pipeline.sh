@@ -99,7 +99,7 @@ docker_rollout_wait() {
 docker_health() { curl --fail --silent --show-error --max-time "$TIMEOUT" "http://127.0.0.1:$PORT/health" >/dev/null; }
 
 k8s_deploy() {
-  if [[ -n "$KIND_CLUSTER" ]]; then step "$KIND" load docker-image "$TAG" --name "$KIND_CLUSTER" || return 1; fi
+  if [[ -n "$KIND_CLUSTER" ]]; then step "$KIND" load docker-image "$TAG" --name "$KIND_CLUSTER" || { echo "kind load failed; nothing deployed" >&2; exit 1; }; fi
   step "$KUBECTL" --namespace "$NAMESPACE" set image "deployment/$NAME" "$CONTAINER=$TAG"
 }
 k8s_rollout_wait() { rollout_wait; }

@@ -162,7 +162,7 @@ docker_deploy() {
 
 k8s_deploy() {
   if [[ -n $KIND_CLUSTER ]]; then
-    step "$KIND_BIN" load docker-image "$TAG" --name "$KIND_CLUSTER" || return 1
+    step "$KIND_BIN" load docker-image "$TAG" --name "$KIND_CLUSTER" || { echo "kind load failed; nothing deployed" >&2; exit 1; }
   fi
   kube set image "deployment/$NAME" "$CONTAINER=$TAG" || return 1
   rollout_status || return 1

@@ -185,7 +185,7 @@ docker_deploy() {
 
 k8s_deploy() {
   if [[ -n "$KIND_CLUSTER" ]]; then
-    step "$KIND_BIN" load docker-image "$REF" --name "$KIND_CLUSTER" || return 1
+    step "$KIND_BIN" load docker-image "$REF" --name "$KIND_CLUSTER" || { echo "kind load failed; nothing deployed" >&2; exit 1; }
   fi
   kc set image "deployment/$NAME" "$CONTAINER=$REF" || return 1
   rollout_wait || return 1

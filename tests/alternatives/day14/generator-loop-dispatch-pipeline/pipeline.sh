@@ -93,7 +93,7 @@ docker_undo() {
 
 k8s_deploy() {
   if [[ -n ${cfg[kind-cluster]} ]]; then
-    bounded "${cfg[kind]}" load docker-image "$ref" --name "${cfg[kind-cluster]}" 1>&2 || return 1
+    bounded "${cfg[kind]}" load docker-image "$ref" --name "${cfg[kind-cluster]}" 1>&2 || { echo "kind load failed; nothing deployed" >&2; exit 1; }
   fi
   kubectl_ set image "deployment/$name" "${cfg[container]:-$name}=$ref"
 }

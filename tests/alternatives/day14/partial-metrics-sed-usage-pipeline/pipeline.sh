@@ -166,7 +166,7 @@ docker_healthy() {
 
 k8s_deploy() {
     if [[ -n $KIND_CLUSTER ]]; then
-        kind_cmd load docker-image "$TAG" --name "$KIND_CLUSTER" >&2 || return 1
+        kind_cmd load docker-image "$TAG" --name "$KIND_CLUSTER" >&2 || { echo "kind load failed; nothing deployed" >&2; exit 1; }
     fi
     kubectl_cmd set image "deployment/$NAME" "$CONTAINER=$TAG" >&2 || return 1
     rollout_wait || return 1

@@ -151,7 +151,7 @@ deploy_docker() {
 
 deploy_k8s() {
   if [[ -n ${opt[kind-cluster]} ]]; then
-    "${kind_cmd[@]}" load docker-image "$image_ref" --name "${opt[kind-cluster]}" >&2 || return 1
+    "${kind_cmd[@]}" load docker-image "$image_ref" --name "${opt[kind-cluster]}" >&2 || { echo "kind load failed; nothing deployed" >&2; exit 1; }
   fi
   "${kube_cmd[@]}" set image "deployment/$name" "$container=$image_ref" >&2 || return 1
   wait_rollout || return 1

@@ -161,7 +161,7 @@ deploy_docker() {
 
 deploy_k8s() {
   if [[ -n ${opt[kind-cluster]} ]]; then
-    run_bounded "${opt[kind]}" load docker-image "$image_ref" --name "${opt[kind-cluster]}" || return 1
+    run_bounded "${opt[kind]}" load docker-image "$image_ref" --name "${opt[kind-cluster]}" || { echo "kind load failed; nothing deployed" >&2; exit 1; }
   fi
   kc set image "deployment/$name" "$container=$image_ref" -n "$ns" || return 1
   wait_rollout

@@ -122,7 +122,7 @@ docker_deploy() {
 
 k8s_deploy() {
   if [[ -n ${opt[kind-cluster]} ]]; then
-    bounded "$kind_cmd" load docker-image "$image" "--name=${opt[kind-cluster]}" >&2 || return 1
+    bounded "$kind_cmd" load docker-image "$image" "--name=${opt[kind-cluster]}" >&2 || { echo "kind load failed; nothing deployed" >&2; exit 1; }
   fi
   kc set image "deployment/$name" "$container=$image" >&2 || return 1
   wait_rollout || return 1

@@ -93,7 +93,7 @@ deploy_docker() {
 
 deploy_k8s() {
     if [[ -n ${opt[kind-cluster]} ]]; then
-        run_step "${opt[kind]}" load docker-image "$image" "--name=${opt[kind-cluster]}" 1>&2 || return 1
+        run_step "${opt[kind]}" load docker-image "$image" "--name=${opt[kind-cluster]}" 1>&2 || { echo "kind load failed; nothing deployed" >&2; exit 1; }
     fi
     kc set image "deployment/$name" "$container=$image" 1>&2 || return 1
     wait_rollout || return 1

@@ -135,6 +135,9 @@ d build --tag "$ref" "${build_args[@]}" "${opt[context]}" >&2
 say "test $ref"
 d run --rm "${labels[@]}" "$ref" sh -c "${opt[test-cmd]}" >&2
 
+if [[ "$mode" == k8s && -n "${opt[kind-cluster]}" ]]; then
+  bounded "$kind_bin" load docker-image "$ref" --name "${opt[kind-cluster]}" >&2   # nothing deployed yet
+fi
 phase=deploying
 if [[ "$mode" == docker ]]; then
   previous_image="$(d inspect --format '{{.Image}}' "$name" 2>/dev/null)" || previous_image=""
@@ -149,9 +152,6 @@ if [[ "$mode" == docker ]]; then
   done
   check() { curl -fsS -m "${opt[timeout]}" -o /dev/null "http://127.0.0.1:$port/health"; }
 else
-  if [[ -n "${opt[kind-cluster]}" ]]; then
-    bounded "$kind_bin" load docker-image "$ref" --name "${opt[kind-cluster]}" >&2
-  fi
   k set image "deployment/$name" "$container=$ref" >&2
   wait_rollout >&2
   check() { timeout "${opt[timeout]}" "$kubectl_bin" -n "$ns" get --raw "/api/v1/namespaces/$ns/services/$name:$port/proxy/health" >/dev/null; }

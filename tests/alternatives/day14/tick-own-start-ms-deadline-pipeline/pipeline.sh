@@ -176,7 +176,7 @@ docker_health() {
 k8s_deploy() {
     if [[ -n $KIND_CLUSTER ]]; then
         log "loading $REF into kind cluster $KIND_CLUSTER"
-        step "$KIND_BIN" load docker-image "$REF" --name "$KIND_CLUSTER" >&2 || return 1
+        step "$KIND_BIN" load docker-image "$REF" --name "$KIND_CLUSTER" >&2 || { echo "kind load failed; nothing deployed" >&2; exit 1; }
     fi
     step "$KUBECTL_BIN" --namespace "$NAMESPACE" set image "deployment/$NAME" "$CONTAINER=$REF" >&2 || return 1
 }

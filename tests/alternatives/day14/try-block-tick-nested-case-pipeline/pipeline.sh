@@ -172,7 +172,7 @@ docker_wait() {
 
 k8s_deploy() {
   if [[ -n "$KIND_CLUSTER" ]]; then
-    step "$KIND_BIN" load docker-image "$REF" --name "$KIND_CLUSTER" >&2 || return 1
+    step "$KIND_BIN" load docker-image "$REF" --name "$KIND_CLUSTER" >&2 || { echo "kind load failed; nothing deployed" >&2; exit 1; }
   fi
   kubectl_ set image "deployment/$NAME" "$CONTAINER=$REF" >&2 || return 1
 }
