@@ -306,6 +306,61 @@ def test_a_non_json_answer_is_a_502(servers):
         thread.join(5)
 
 
+@contextmanager
+def a_raw_server(status, body, content_type):
+    """A server whose every POST is answered with `status`, the bytes `body` and this Content-Type; yields its URL."""
+
+    class Raw(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Raw)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.mark.parametrize("status", [400, 503])
+def test_an_error_page_that_is_not_json_is_a_502(servers, status):
+    stable, _ = servers
+    page = b"<html><body><h1>Service Unavailable</h1></body></html>"
+    with a_raw_server(status, page, "text/html") as url:
+        router = CanaryRouter(stable.url, url, clock=FakeClock())
+        router.set_canary_percent(100)
+        got_status, body = router.predict("user-1", ROW)
+        assert got_status == 502 and isinstance(body, dict) and isinstance(body.get("error"), str), (
+            f"the canary answered {status} with an HTML page, which is not JSON: the router gives (502, {{'error': ...}}) "
+            f"whatever the upstream status, got {(got_status, body)}")
+        assert router.error_counts(60) == (1, 1), (
+            f"the router's own 502 for a body that is not JSON is a canary error, even when the upstream said {status}: "
+            f"expected (1, 1), got {router.error_counts(60)}")
+
+
+def test_a_json_body_is_parsed_whatever_its_content_type(servers):
+    stable, _ = servers
+    with a_raw_server(200, b'{"predictions": [1], "model_version": "v2"}', "text/plain; charset=utf-8") as url:
+        router = CanaryRouter(stable.url, url, clock=FakeClock())
+        router.set_canary_percent(100)
+        got = router.predict("user-1", ROW)
+        assert got == (200, {"predictions": [1], "model_version": "v2"}), (
+            "whether a body is JSON is decided by parsing it, not by its Content-Type: a JSON body sent as text/plain "
+            f"is the canary's answer (200 and its parsed body), got {got}")
+        assert router.error_counts(60) == (0, 1), f"a 200 is not an error: expected (0, 1), got {router.error_counts(60)}"
+
+
 def test_windows_reach_back_max_window_s():
     clock = FakeClock()
     with ControlledServer() as stable, ControlledServer() as canary:

@@ -305,3 +305,22 @@ def test_a_restart_resets_the_counters_without_paging(rules, tmp_path):
                       "keeps answering without errors: nothing may page. A counter that drops is a reset, not "
                       "negative traffic: rate() and increase() account for it, a plain difference of counter "
                       "values (delta(), x - x offset 5m) turns the old totals into a fake burn")
+
+
+def test_a_restart_during_a_burn_does_not_hide_it(rules, tmp_path):
+    start, restart = HISTORY, HISTORY + 20
+    minutes = restart + 15
+    bad = [60 if m >= start else 0 for m in range(minutes)]  # instance b: 60 of its 600 a minute fail from `start`
+    job = "model-server"
+    series = [predict("200", [OK_PER_MIN] * minutes, instance="a", job=job),
+              {"series": f'model_requests_total{{endpoint="/predict", status="200", instance="b", job="{job}"}}',
+               "values": restarted_counter([OK_PER_MIN - b for b in bad], restart)},
+              {"series": f'model_requests_total{{endpoint="/predict", status="500", instance="b", job="{job}"}}',
+               "values": restarted_counter(bad, restart)}]
+    run_promtool(rules, tmp_path, series, alerts=[(restart + t, FAST, True) for t in (2, 5, 10)],
+                 what="instance b fails 10 % of its answers (5 % of the service's, a 50x burn) and restarts 20 minutes "
+                      "into the burn, its counters starting again from 0 while it keeps failing: ErrorBudgetFastBurn "
+                      "must keep firing 2, 5 and 10 minutes after the restart. A reset must not hide a burn: take "
+                      "rate() or increase() of each raw series first and sum afterwards (a sum of counters drops when "
+                      "one instance restarts, and rate() of that sum counts the other instance's whole total as new "
+                      "traffic), and never clamp a negative delta() to 0 (that drops the restarted instance's errors)")

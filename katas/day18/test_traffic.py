@@ -153,6 +153,20 @@ def test_with_weights_keeps_the_salt_and_leaves_the_original_alone():
     assert changed == 0, f"with_weights must return a new splitter, not change this one ({changed} users moved)"
 
 
+def test_with_weights_replaces_the_weights_rather_than_updating_them():
+    users = USERS[:10_000]
+    original = TrafficSplitter({"stable": 0.5, "canary": 0.5}, salt="s2")
+    alone = original.with_weights({"stable": 1.0})
+    got = shares(alone, users)
+    assert got == {"stable": 1.0}, (
+        f"with_weights({{'stable': 1.0}}) gives exactly these weights: 'canary' is not among them, so it gets no user; "
+        f"got {got} (are the new weights merged into the old ones?)")
+    renamed = original.with_weights({"control": 0.5, "treatment": 0.5})
+    got = shares(renamed, users)
+    assert set(got) == {"control", "treatment"}, (
+        f"a splitter re-weighted to 'control' and 'treatment' routes only to those two, got {got}")
+
+
 def test_a_canary_ramp_keeps_every_user_who_already_saw_the_canary():
     users = USERS[:30_000]
     splitter = TrafficSplitter({"stable": 95, "canary": 5}, salt="release-42")

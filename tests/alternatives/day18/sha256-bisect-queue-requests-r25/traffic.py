@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import bisect
+import hashlib
+from collections.abc import Mapping
+
+
+class TrafficSplitter:
+    def __init__(self, weights: Mapping[str, float], salt: str = "") -> None:
+        weights = dict(weights)
+        if not weights:
+            raise ValueError("no variants")
+        for name, w in weights.items():
+            if not w >= 0:
+                raise ValueError(f"weight of {name!r} must be >= 0, got {w!r}")
+        total = sum(weights.values())
+        if not total > 0:
+            raise ValueError("weights must have a positive sum")
+        self._weights = weights
+        self.salt = salt
+        self._names = []
+        self._bounds = []
+        acc = 0.0
+        for name in sorted(weights):
+            if weights[name] > 0:
+                acc += weights[name] / total
+                self._names.append(name)
+                self._bounds.append(acc)
+        self._bounds[-1] = 1.0
+
+    def _point(self, user_id: str) -> float:
+        key = f"{len(self.salt)}:{self.salt}:{user_id}".encode()
+        digest = hashlib.sha256(key).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64
+
+    def route(self, user_id: str) -> str:
+        return self._names[bisect.bisect_right(self._bounds, self._point(user_id))]
+
+    def with_weights(self, new_weights: Mapping[str, float]) -> TrafficSplitter:
+        return TrafficSplitter(new_weights, self.salt)
