@@ -373,7 +373,7 @@ class Unsupported(Exception):
 
 # Contexts of the simulated events. Two pushes to main differ only in what is unique per run.
 def _github(event: str, ref: str, *, base_ref: str = "", run: int = 1, fork: bool = False,
-            draft: bool = False) -> dict:
+            draft: bool = False, head_ref: str = "feature/better-model", actor: str = "") -> dict:
     ref_name = ref.split("/", 2)[2] if ref.startswith(("refs/heads/", "refs/tags/")) else ref.split("/", 2)[-1]
     sha = hashlib.sha1(str(run).encode()).hexdigest()
     payload: dict = {}
@@ -385,17 +385,17 @@ def _github(event: str, ref: str, *, base_ref: str = "", run: int = 1, fork: boo
         number = int(ref.split("/")[2]) if ref.startswith("refs/pull/") else run
         payload = {"action": "synchronize", "number": number,
                    "pull_request": {"number": number, "draft": draft,
-                                    "head": {"ref": "feature/better-model", "sha": sha,
+                                    "head": {"ref": head_ref, "sha": sha,
                                              "repo": {"full_name": "ana/fraud-model" if fork else "acme/fraud-model",
                                                       "fork": fork}},
                                     "base": {"ref": base_ref, "repo": {"full_name": "acme/fraud-model",
                                                                       "fork": False}}}}
     return {"event_name": event, "ref": ref, "ref_name": ref_name, "base_ref": base_ref,
-            "head_ref": "feature/better-model" if event == "pull_request" else "",
+            "head_ref": head_ref if event == "pull_request" else "",
             "ref_type": "tag" if ref.startswith("refs/tags/") else "branch",
             "workflow": "ml", "repository": "acme/fraud-model", "repository_owner": "acme",
             "run_id": str(9000 + run), "run_number": str(40 + run), "run_attempt": "1",
-            "sha": sha, "actor": f"dev{run}", "event": payload}
+            "sha": sha, "actor": actor or f"dev{run}", "event": payload}
 
 
 PULL_REQUESTS = {"a pull request into main": _github("pull_request", "refs/pull/7/merge", base_ref="main"),
@@ -407,7 +407,13 @@ PULL_REQUESTS = {"a pull request into main": _github("pull_request", "refs/pull/
                  "a pull request from a fork into main": _github("pull_request", "refs/pull/11/merge",
                                                                  base_ref="main", fork=True),
                  "a draft pull request into main": _github("pull_request", "refs/pull/12/merge", base_ref="main",
-                                                           draft=True)}
+                                                           draft=True),
+                 # Forks often open pull requests from their own `main`: github.head_ref is `main` then.
+                 "a pull request from a fork's main branch into main": _github(
+                     "pull_request", "refs/pull/13/merge", base_ref="main", fork=True, head_ref="main"),
+                 "a pull request by Dependabot into main": _github(
+                     "pull_request", "refs/pull/14/merge", base_ref="main",
+                     head_ref="dependabot/pip/scikit-learn-1.6.1", actor="dependabot[bot]")}
 PUSH_MAIN = _github("push", "refs/heads/main")
 PUSH_MAIN_AGAIN = _github("push", "refs/heads/main", run=2)
 ELSEWHERE = {"a push to branch feature/x": _github("push", "refs/heads/feature/x"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import uuid
 from pathlib import Path
 
@@ -295,13 +296,10 @@ def test_a_one_byte_budget_is_a_valid_budget(registry, champion_name):
         f"{size}")
 
 
-def test_the_size_counts_the_files_in_sub_folders_too(registry, champion_name, tmp_path, monkeypatch):
-    """A model logged with `code_paths` keeps that code in a `code/` sub-folder of its artifacts."""
-    import sys
-
+def log_with_code(registry, tmp_path):
+    """The champion model logged again with `code_paths`: (its URI, the artifacts' root, every file in it)."""
     import sklearn
 
-    monkeypatch.setattr(sys, "path", list(sys.path))  # loading the model puts its code folder on sys.path
     helper = tmp_path / "day19_features.py"
     helper.write_text("# feature helpers shipped with the model\n" + "SCALE = 1.0\n" * 2000, encoding="utf-8")
     with registry.pointed_at() as mlflow:
@@ -311,7 +309,13 @@ def test_the_size_counts_the_files_in_sub_folders_too(registry, champion_name, t
                 model, name="model", signature=mlflow.models.get_model_info(registry.model_uris["champion"]).signature,
                 code_paths=[str(helper)], pip_requirements=[f"scikit-learn=={sklearn.__version__}"]).model_uri
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(tmp_path / "artifacts")))
-        files = [path for path in local.rglob("*") if path.is_file()]
+    return uri, local, [path for path in local.rglob("*") if path.is_file()]
+
+
+def test_the_size_counts_the_files_in_sub_folders_too(registry, champion_name, tmp_path, monkeypatch):
+    """A model logged with `code_paths` keeps that code in a `code/` sub-folder of its artifacts."""
+    monkeypatch.setattr(sys, "path", list(sys.path))  # loading the model puts its code folder on sys.path
+    uri, local, files = log_with_code(registry, tmp_path)
     nested = sum(path.stat().st_size for path in files if path.parent != local)
     assert nested > 20_000, f"setup: the code folder holds {nested} bytes: {sorted(map(str, files))}"
     size = by_name(run_gate(registry.tracking_uri, champion_name, uri, registry.X, registry.y, slice_by="region",
@@ -320,6 +324,21 @@ def test_the_size_counts_the_files_in_sub_folders_too(registry, champion_name, t
     assert size.value == total, (
         f"size.value is the bytes of every file of the artifacts, those in sub-folders included ({total}, of which "
         f"{nested} in sub-folders), not {size.value}")
+
+
+def test_the_size_is_of_the_candidate_judged_alone(registry, champion_name, expected, tmp_path, monkeypatch):
+    """Two gates in one process, a model with a `code/` sub-folder first: the second candidate's size counts
+    its own artifacts only, not files left over from an earlier download."""
+    monkeypatch.setattr(sys, "path", list(sys.path))  # loading the model puts its code folder on sys.path
+    uri, _, files = log_with_code(registry, tmp_path)
+    first = by_name(run_gate(registry.tracking_uri, champion_name, uri, registry.X, registry.y, slice_by="region",
+                             measure_latency=fast))["size"]
+    assert first.value == sum(path.stat().st_size for path in files), f"setup: the model with code: {first}"
+    size = by_name(gate(registry, champion_name, "better"))["size"]
+    assert size.value == expected.size["better"], (
+        f"size.value is the bytes of this candidate's artifacts, {expected.size['better']}, downloaded afresh for "
+        f"each gate (a temporary folder of its own), not {size.value}: files of an earlier candidate's download "
+        f"must not be counted")
 
 
 def test_latency_is_measured_on_one_held_out_row_of_the_candidate(registry, champion_name, expected):
@@ -342,6 +361,19 @@ def test_latency_is_measured_on_one_held_out_row_of_the_candidate(registry, cham
         "the measure gets the candidate model, not the champion")
     over = by_name(gate(registry, champion_name, "better", measure_latency=measure, max_latency_ms=24.9))["latency"]
     assert not over.passed and over.limit == pytest.approx(24.9), f"25 ms is over a 24.9 ms budget: {over}"
+    assert len(seen) == 2, (
+        f"the measure is called once per gate, over budget too (not measured again in the hope of a better "
+        f"number): {len(seen) - 1} calls in the second gate")
+
+
+def test_a_latency_that_is_not_a_number_fails_the_budget(registry, champion_name):
+    def no_samples(model, row):
+        return float("nan")  # what np.median([]) gives when a profiler collected nothing
+
+    latency = by_name(gate(registry, champion_name, "better", measure_latency=no_samples))["latency"]
+    assert not latency.passed, (
+        f"latency passes when value <= limit; NaN <= 50 is false, so a measurement that is not a number never "
+        f"fits the budget (`not value > limit` would let it pass): {latency}")
 
 
 def test_the_latency_row_is_the_first_held_out_row_by_position(registry, champion_name):
@@ -623,6 +655,31 @@ def test_an_mlflow_error_from_an_unreachable_registry_is_not_a_first_deploy(regi
         pytest.fail(f"reading the champion alias failed with an MlflowException that is not 'no such model or "
                     f"alias' (the registry is unreachable), which is not 'no champion': the error propagates, "
                     f"first_deploy or not, instead of a report judged as a first deploy: {report}")
+
+
+@pytest.mark.parametrize("code", ["TEMPORARILY_UNAVAILABLE", "PERMISSION_DENIED"])
+def test_a_registry_that_is_unavailable_or_refuses_is_not_a_first_deploy(registry, champion_name,
+                                                                         registry_unreachable, code):
+    """A 503 from the registry's proxy (TEMPORARILY_UNAVAILABLE) or a 403 for the pipeline's token
+    (PERMISSION_DENIED): only RESOURCE_DOES_NOT_EXIST and INVALID_PARAMETER_VALUE mean "no such model or alias"."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos import databricks_pb2
+
+    registry_unreachable(MlflowException(f"the registry answered {code}", error_code=getattr(databricks_pb2, code)))
+    for first_deploy in (True, False):
+        try:
+            report = gate(registry, champion_name, "better", first_deploy=first_deploy)
+        except NotImplementedError:
+            raise
+        except LookupError as error:
+            pytest.fail(f"an MlflowException with error code {code} (not RESOURCE_DOES_NOT_EXIST nor "
+                        f"INVALID_PARAMETER_VALUE) was reported as a model without a champion "
+                        f"(first_deploy={first_deploy}): {error!r}; it should propagate")
+        except Exception:  # noqa: BLE001 - the error propagates, as MlflowException or wrapped
+            continue
+        pytest.fail(f"reading the champion alias failed with error code {code}, which is not 'no such model or "
+                    f"alias': the error propagates, first_deploy or not, instead of a report judged as a first "
+                    f"deploy: {report}")
 
 
 def test_an_unknown_candidate_is_a_lookup_error(registry, champion_name):

@@ -53,6 +53,14 @@ def test_one_problem_per_column_sorted_by_column():
             f"problem {index + 1} should be about {column!r} (sorted by column name): {problems}")
 
 
+def test_sorted_by_column_name_even_when_one_name_starts_another():
+    problems = signature_problems({"f1": "double", "f10": "double"}, {"f1": "long", "f10": "long", "f1_log": "double"})
+    columns = [next(c for c in ("f1_log", "f10", "f1") if re.search(rf"\b{c}\b", p)) for p in problems]
+    assert columns == ["f1", "f10", "f1_log"], (
+        f"sorted by column name (f1 < f10 < f1_log), not by the text of the messages, where 'f10: ...' may come "
+        f"before 'f1: ...': {problems}")
+
+
 def test_types_are_compared_exactly():
     problems = signature_problems({"n": "integer"}, {"n": "long"})
     assert len(problems) == 1, f"integer (32-bit) and long (64-bit) are different MLflow types: {problems}"
