@@ -1,5 +1,8 @@
 """Task 3: find the best run with the tracking store's own search, not by eye."""
 
+import contextlib
+import sqlite3
+
 import pytest
 
 from experiment import best_run
@@ -133,6 +136,25 @@ def test_asking_about_a_missing_experiment_does_not_create_it(mlflow_store):
     assert client.get_experiment_by_name("never-created") is None, (
         "best_run only reads the store: after asking about the missing experiment 'never-created' the store "
         "holds an experiment of that name; look it up (get_experiment_by_name), do not set_experiment it")
+
+
+def _store_contents(db_path) -> list[str]:
+    """Every row of every table of the store's SQLite file, as SQL statements."""
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
+        return list(db.iterdump())
+
+
+def test_finding_the_best_run_leaves_the_store_as_it_was(scored_runs, mlflow_store):
+    uri, _, _, ids = scored_runs
+    before = _store_contents(mlflow_store.db_path)
+    assert best_run(uri, "leaderboard") == ids["ranker"], "the best run of 'leaderboard' by roc_auc is 'ranker'"
+    assert best_run(uri, "leaderboard", metric="accuracy") == ids["sharp"], "by accuracy it is 'sharp'"
+    after = _store_contents(mlflow_store.db_path)
+    written = sorted(set(after) ^ set(before))
+    assert not written, (
+        f"best_run changed the store while looking for the best run ({len(written)} rows differ, e.g. "
+        f"{written[0][:160]}): best_run only reads; record nothing (no tag on the winning run or on the "
+        "experiment, no run of its own), so that asking twice, or asking a read-only replica, is safe")
 
 
 def error_raised_by(call) -> Exception:

@@ -1,5 +1,12 @@
 """Task 1: a deterministic data set with a real held-out split, and its fingerprint."""
 
+import hashlib
+import inspect
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -58,6 +65,59 @@ def test_same_seed_gives_the_same_arrays():
         assert np.array_equal(a, b), f"make_dataset(3) called twice should give the same {name} (fix every random seed)"
 
 
+def _digest_of(arrays) -> str:
+    """A SHA-256 of the arrays' dtypes, shapes and values (the test's own, not your fingerprint)."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+IN_ANOTHER_PROCESS = """
+import hashlib, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from experiment import make_dataset
+digest = hashlib.sha256()
+for array in make_dataset(int(sys.argv[2])):
+    array = np.ascontiguousarray(array)
+    digest.update(f"{array.dtype.str}{array.shape}".encode())
+    digest.update(array.tobytes())
+print(digest.hexdigest())
+"""
+
+
+@pytest.mark.timeout(240)
+def test_same_seed_gives_the_same_arrays_in_another_process(tmp_path):
+    folder = Path(inspect.getfile(make_dataset)).resolve().parent
+    here = _digest_of(make_dataset(5))
+    # Another hash seed than this process's: a seed derived with hash() of a string then changes.
+    hash_seed = "54321" if os.environ.get("PYTHONHASHSEED") == "12345" else "12345"
+    done = subprocess.run([sys.executable, "-c", IN_ANOTHER_PROCESS, str(folder), "5"], cwd=tmp_path,
+                          env={**os.environ, "PYTHONHASHSEED": hash_seed}, capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, f"make_dataset(5) failed in a fresh Python process:\n{done.stderr[-2000:]}"
+    there = done.stdout.strip().splitlines()[-1]
+    assert there == here, (
+        "make_dataset(5) gives other arrays in another Python process than in this one: the same seed must "
+        "give the same data everywhere (a run's fingerprint is only worth something if anyone can rebuild "
+        "the data); derive every random generator from `seed` alone, never from hash() of a string, which "
+        "Python salts differently in every process (PYTHONHASHSEED)")
+
+
+def test_every_seed_gives_data_of_its_own_seed_zero_included():
+    seeds = sorted(set(range(50)) | {42, 123, 1234, 1337, 2024, 12345})
+    first_seen = {}
+    for seed in seeds:
+        digest = _digest_of(make_dataset(seed))
+        assert digest not in first_seen, (
+            f"make_dataset({first_seen.get(digest)}) and make_dataset({seed}) give the same arrays: another seed "
+            "should give other data, 0 included (`seed or 42` quietly turns seed 0 into seed 42)")
+        first_seen[digest] = seed
+
+
 def test_seed_zero_is_a_seed_and_the_default():
     default, zero, again = make_dataset(), make_dataset(0), make_dataset(0)
     for a, b, c, name in zip(default, zero, again, ("X_train", "X_test", "y_train", "y_test")):
@@ -113,18 +173,28 @@ def test_features_are_not_scaled_with_statistics_of_the_test_rows():
     # A scaler (or PCA) fitted on all rows leaves a statistic of all rows exactly on a round number in
     # every column; generated features never land there by chance.
     fitted_on_all_rows = {
-        "mean 0 (centred: StandardScaler, a z-score with either std, PCA)":
+        "in every column, mean 0 (centred: StandardScaler, a z-score with either std, PCA)":
             _every_column_at(every_row.mean(axis=0), [0.0]),
-        "standard deviation 1 (StandardScaler without centring)":
+        "in every column, standard deviation 1 (StandardScaler without centring)":
             _every_column_at(every_row.std(axis=0), [1.0]) or _every_column_at(every_row.std(axis=0, ddof=1), [1.0]),
-        "median 0 (RobustScaler)": _every_column_at(np.median(every_row, axis=0), [0.0]),
-        "min 0 or -1 and max 1 (MinMaxScaler, any range)":
+        "in every column, median 0 (RobustScaler)": _every_column_at(np.median(every_row, axis=0), [0.0]),
+        "in every column, min 0 or -1 and max 1 (MinMaxScaler, any range)":
             _every_column_at(every_row.min(axis=0), [0.0, -1.0]) and _every_column_at(every_row.max(axis=0), [1.0]),
-        "largest absolute value 1 (MaxAbsScaler)": _every_column_at(np.abs(every_row).max(axis=0), [1.0]),
+        "in every column, largest absolute value 1 (MaxAbsScaler)":
+            _every_column_at(np.abs(every_row).max(axis=0), [1.0]),
+        # The same statistics over the whole array (axis=None): `(X - X.mean()) / X.std()`, `X / abs(X).max()`.
+        "over the whole array, mean 0 (centred or z-scored without axis=0: `(X - X.mean()) / X.std()`)":
+            _every_column_at([every_row.mean()], [0.0]),
+        "over the whole array, standard deviation 1 (divided by X.std() without axis=0)":
+            _every_column_at([every_row.std()], [1.0]) or _every_column_at([every_row.std(ddof=1)], [1.0]),
+        "over the whole array, largest absolute value 1 (divided by abs(X).max())":
+            _every_column_at([np.abs(every_row).max()], [1.0]),
+        "over the whole array, min 0 or -1 and max 1 (min-max scaled without axis=0)":
+            _every_column_at([every_row.min()], [0.0, -1.0]) and _every_column_at([every_row.max()], [1.0]),
     }
     found = [name for name, hit in fitted_on_all_rows.items() if hit]
     assert not found, (
-        f"the training and test rows together have, in every column, {found[0]}: the features were "
+        f"the training and test rows together have, {found[0]}: the features were "
         "scaled (or projected) with statistics of all rows before the split, so the test rows shaped the "
         "training data; return the features as generated, and fit any scaling on the training rows only "
         "(a Pipeline does)")

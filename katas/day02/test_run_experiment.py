@@ -290,6 +290,17 @@ def test_input_examples_are_requests_the_model_answers(embedded_experiment):
             "predictions: the example should be rows of the training inputs, one prediction per row")
 
 
+def test_input_examples_are_a_few_rows_not_the_training_set(embedded_experiment):
+    _check_one_model_per_run(embedded_experiment)
+    for run_id, logged in embedded_experiment.models.items():
+        example = logged.pyfunc_model.input_example
+        rows = 0 if example is None else len(example)
+        assert rows <= 10, (
+            f"the input example of run {run_id}'s model holds {rows} rows: it is stored with the model for "
+            "everyone who can load it to read, so it should be a few rows (at most 10, X_train[:3] say), "
+            "never the whole training set")
+
+
 def test_models_load_with_pyfunc_and_predict_like_the_classifier(embedded_experiment):
     _check_pyfunc(embedded_experiment)
 
@@ -424,6 +435,11 @@ def test_a_second_call_into_the_same_experiment_returns_only_its_own_runs(mlflow
         f"the second call into {name!r} returned runs {again} that the first call made (same seed, same models, "
         "same run names): return the ids of the runs this call made, kept as you make them, not runs found "
         "in the experiment afterwards")
+    gone = sorted(run_id for run_id in first if client.get_run(run_id).info.lifecycle_stage != "active")
+    assert not gone, (
+        f"the second call into {name!r} deleted the runs {gone} the first call made (runs of the same names): "
+        "an existing experiment is reused as it is, a rerun adds runs next to the earlier ones and never "
+        "deletes or replaces them (the earlier runs are the history a team compares against)")
     stored = {run.info.run_id for run in client.search_runs([experiment.experiment_id])}
     added = stored - set(first)
     assert set(second) == added, (
@@ -465,7 +481,7 @@ def test_runs_another_client_logs_during_the_call_are_not_returned(mlflow_store,
     assert set(made) == ours, f"run_experiment made the runs {sorted(ours)} but returned {sorted(made)}"
 
 
-def test_each_call_looks_the_experiment_up_afresh(mlflow_store):
+def test_each_call_looks_the_experiment_up_and_points_mlflow_at_tracking_uri_afresh(mlflow_store):
     import mlflow
 
     name = "day02-renamed-between-calls"
@@ -474,7 +490,18 @@ def test_each_call_looks_the_experiment_up_afresh(mlflow_store):
     old = client.get_experiment_by_name(name)
     assert old is not None, f"run_experiment should create the experiment {name!r} in the store at tracking_uri"
     client.rename_experiment(old.experiment_id, f"{name}-last-quarter")
-    second = run_experiment(mlflow_store.tracking_uri, name, artifact_location=mlflow_store.artifact_location)
+    # Between the two calls the caller points MLflow at its own store again (as a notebook cell does).
+    mlflow.set_tracking_uri(mlflow_store.default_uri)
+    try:
+        second = run_experiment(mlflow_store.tracking_uri, name, artifact_location=mlflow_store.artifact_location)
+    except Exception as exc:
+        pytest.fail(f"the second call to run_experiment raised {type(exc).__name__}: {exc}; after the caller set "
+                    "its own tracking URI between two calls, the tracking_uri passed in must still win: call "
+                    "mlflow.set_tracking_uri(tracking_uri) on every call, not once per URI (no cached set-up)")
+    assert not mlflow_store.stray_writes(), (
+        f"the second call wrote {mlflow_store.stray_writes()}: the caller set its own tracking URI between two "
+        "calls, and the tracking_uri passed in must still win; call mlflow.set_tracking_uri(tracking_uri) on "
+        "every call, not once per URI")
     new = client.get_experiment_by_name(name)
     assert new is not None and new.experiment_id != old.experiment_id, (
         f"the experiment {name!r} was renamed after the first call, so the second call should create a new "
