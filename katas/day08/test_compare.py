@@ -67,6 +67,28 @@ def test_uses_the_metric_and_the_rows_asked_for(registry, mlflow_name, test_side
                     "(as evaluate does), not fill the table with empty or NaN scores")
 
 
+def test_scores_the_rows_given_even_after_a_promotion_scored_them(registry, held_out, mlflow_name, test_side_mlflow):
+    from sklearn.metrics import roc_auc_score
+
+    register_challenger(registry.tracking_uri, registry.run_ids["weak"], mlflow_name)
+    assert promote_if_better(registry.tracking_uri, mlflow_name, registry.X_test, registry.y_test), (
+        "setup: the first challenger should become champion")
+    register_challenger(registry.tracking_uri, registry.run_ids["good"], mlflow_name)
+    assert promote_if_better(registry.tracking_uri, mlflow_name, registry.X_test, registry.y_test), (
+        "setup: the good version 2 should beat the weak champion on all the test rows")
+    half = len(registry.y_test) // 2
+    X, y = registry.X_test[half:], registry.y_test[half:]
+    with test_side_mlflow() as mlflow:
+        expected = {v: roc_auc_score(y, mlflow.sklearn.load_model(f"models:/{mlflow_name}/{v}").predict_proba(X)[:, 1])
+                    for v in ("1", "2")}
+    assert expected["2"] != pytest.approx(held_out["good"], abs=1e-6), "setup: the second half should score differently"
+    scores = {row["version"]: row["score"] for row in compare_versions(registry.tracking_uri, mlflow_name, X, y)}
+    assert scores == pytest.approx(expected, abs=1e-9), (
+        f"on the last {len(y)} rows the versions score {expected}, got {scores}: the promotion scored them on all "
+        "the rows, but the table scores the rows it is given now (a score recorded at a promotion is not a score "
+        "on these rows)")
+
+
 def test_ties_are_ordered_by_version_number_not_text(registry, mlflow_name, test_side_mlflow):
     with test_side_mlflow() as mlflow:
         for _ in range(11):

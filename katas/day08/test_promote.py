@@ -226,6 +226,32 @@ def test_without_a_challenger_is_a_lookup_error(registry, mlflow_name):
         _promote(registry, mlflow_name)
 
 
+def test_a_model_with_no_alias_at_all_has_no_challenger(registry, mlflow_name, test_side_mlflow):
+    with test_side_mlflow() as mlflow:
+        mlflow.register_model(registry.model_uris["good"], mlflow_name)  # a version, but no alias points at it
+    with pytest.raises(LookupError):
+        _promote(registry, mlflow_name)
+        pytest.fail("version 1 carries neither 'challenger' nor 'champion': there is no challenger to promote, so "
+                    "promote_if_better should raise LookupError (two missing aliases are not 'the challenger "
+                    "already is the champion')")
+    assert _aliases(registry, mlflow_name) == {}, "a call refused with LookupError must not set any alias"
+
+
+def test_with_the_champion_removed_by_hand_the_challenger_is_promoted_unscored(registry, held_out, mlflow_name):
+    register_challenger(registry.tracking_uri, registry.run_ids["best"], mlflow_name)
+    assert _promote(registry, mlflow_name) is True, "setup: the first challenger (best) should become champion"
+    # An operator takes the model out of service: no champion at all for a while.
+    _client(registry.tracking_uri).delete_registered_model_alias(mlflow_name, "champion")
+    register_challenger(registry.tracking_uri, registry.run_ids["weak"], mlflow_name)
+    assert _promote(registry, mlflow_name) is True, (
+        f"'champion' was removed by hand, so there is no champion to beat: the challenger (version 2, "
+        f"{held_out['weak']:.3f}) is promoted however it scores, as with no champion yet; do not measure it against "
+        f"the last champion your history recorded (version 1, {held_out['best']:.3f}), which no longer serves")
+    aliases = _aliases(registry, mlflow_name)
+    assert aliases.get("champion") == "2" and "challenger" not in aliases, (
+        f"after the promotion 'champion' should point at version 2 and 'challenger' be gone: {aliases}")
+
+
 @pytest.mark.parametrize("margin", [-0.1, float("nan")], ids=["negative", "NaN"])
 @pytest.mark.parametrize("champion", ["none yet", "the challenger itself", "another version"])
 def test_a_negative_or_nan_margin_is_a_value_error(registry, mlflow_name, champion, margin):
