@@ -4,8 +4,9 @@ import threading
 import time
 
 import pytest
-
 from shadow import ShadowRouter
+
+from mlops_katas.interleave import switching_threads
 
 pytestmark = pytest.mark.task(taskno=4)
 
@@ -455,6 +456,61 @@ def test_many_callers_at_once(no_leaked_threads):
     stats = router.stats()
     assert stats["agreed"] + stats["disagreed"] == 800 and stats["disagreed"] == 79, (
         f"800 mirrors from 8 threads, 79 disagreeing (multiples of 10 except 0): {stats}")
+
+
+def run_callers(router, callers, calls_each):
+    """`callers` threads call handle() `calls_each` times each, all at once; returns once all are done."""
+    start = threading.Barrier(callers)
+
+    def caller():
+        start.wait(GENEROUS_S)
+        for i in range(calls_each):
+            router.handle(i)
+
+    threads = [threading.Thread(target=caller) for _ in range(callers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(GENEROUS_S * 6)
+    assert not any(t.is_alive() for t in threads), "the callers' handle() calls did not all return"
+
+
+def test_callers_racing_for_the_last_place_never_exceed_max_pending(no_leaked_threads, impl_dir):
+    for _ in range(3):  # three fresh routers: three chances for two callers to race for the last place
+        release = threading.Event()
+        router = ShadowRouter(double, lambda x: release.wait(30) and x * 2, max_pending=5, workers=1)
+        try:
+            # The callers give up the CPU before every line of your code: a check of the pending
+            # count on one line and its update on another interleave unless one lock holds them.
+            with switching_threads(impl_dir):
+                run_callers(router, callers=8, calls_each=10)
+        finally:
+            release.set()
+            router.close()
+        stats = router.stats()
+        assert stats["agreed"] == 5 and stats["dropped"] == 75, (
+            "with max_pending=5 and the candidate stuck, exactly 5 of 80 concurrent mirrors are accepted and 75 "
+            f"dropped; got {stats} (check the pending count and take the place under one lock)")
+
+
+def test_counts_from_workers_finishing_together_are_never_lost(no_leaked_threads, impl_dir):
+    release = threading.Event()
+    # Every thread started here, your workers included, gives up the CPU before each bytecode
+    # operation: a count read and written back in one line (`counts[k] += 1`) by two workers
+    # at once loses one of the updates unless a lock holds it.
+    with switching_threads(impl_dir, operations=True):
+        router = ShadowRouter(double, lambda x: release.wait(30) and (x * 2 if x % 4 else -1), max_pending=1_000,
+                              workers=4)
+        try:
+            for i in range(100):
+                router.handle(i)
+        finally:
+            release.set()  # the four workers leave the candidate together and count side by side
+            router.close()
+    stats = router.stats()
+    assert stats == {"agreed": 75, "disagreed": 25, "errors": 0, "dropped": 0}, (
+        "100 mirrors finished by 4 workers at once: 75 agree and 25 disagree (every 4th request), none lost; got "
+        f"{stats} (update the counts under a lock: `+=` on a shared count is a read and a write)")
 
 
 def test_dropped_mirrors_are_not_comparisons(no_leaked_threads):
