@@ -824,21 +824,29 @@ def test_leaving_the_with_block_after_an_explicit_close_is_harmless():
     assert not wait_for_threads_to_end(started), "the worker thread should have stopped"
 
 
-def test_close_sends_the_batch_being_collected_without_waiting_out_max_wait_s():
-    recorder = Recorder()
-    batcher = MicroBatcher(recorder, max_batch_size=10, max_wait_s=60)
-    future = batcher.submit("x")
-    time.sleep(0.1)  # the worker has taken "x" and collects company for up to 60 s
+def assert_close_answers(batcher: MicroBatcher, future, expected, unanswered: str) -> None:
+    """close(), begun in another thread, answers the item behind `future` (submitted before it) with
+    `expected` within WAIT_S (else the test fails saying `unanswered`), and returns."""
     closer = threading.Thread(target=batcher.close, daemon=True)
     closer.start()
     try:
         answer = future.result(timeout=WAIT_S)
     except FutureTimeout:
-        pytest.fail(f"close() should send the batch being collected at once: after {WAIT_S} s the item submitted "
-                    "before close() was still waiting out max_wait_s=60 (stop collecting once the batcher is closed)")
-    assert answer == ("done", "x"), f"the item submitted before close() should get its result, got {answer!r}"
+        pytest.fail(unanswered)
+    assert answer == expected, f"the item submitted before close() should get its result, got {answer!r}"
     closer.join(WAIT_S)
     assert not closer.is_alive(), f"close() did not return within {WAIT_S} s"
+
+
+def test_close_sends_the_batch_being_collected_without_waiting_out_max_wait_s():
+    recorder = Recorder()
+    batcher = MicroBatcher(recorder, max_batch_size=10, max_wait_s=60)
+    future = batcher.submit("x")
+    time.sleep(0.1)  # the worker has taken "x" and collects company for up to 60 s
+    assert_close_answers(
+        batcher, future, ("done", "x"),
+        f"close() should send the batch being collected at once: after {WAIT_S} s the item submitted before close() "
+        "was still waiting out max_wait_s=60 (stop collecting once the batcher is closed)")
 
 
 @pytest.mark.parametrize("max_wait_s", [float("inf"), 1e12], ids=["inf", "1e12"])
@@ -860,17 +868,13 @@ def test_an_endless_max_wait_s_holds_a_batch_until_it_is_full_or_the_batcher_clo
         time.sleep(0.2)
         assert not alone.done(), (f"with max_wait_s={max_wait_s!r} a lone item should wait for company until the "
                                   "batch is full or the batcher closes, but it was already sent")
-    finally:
-        closer = threading.Thread(target=batcher.close, daemon=True)
-        closer.start()
-    try:
-        answer = alone.result(timeout=WAIT_S)
-    except FutureTimeout:
-        pytest.fail(f"close() should send the lone item waiting with max_wait_s={max_wait_s!r} at once: after "
-                    f"{WAIT_S} s it had no answer")
-    assert answer == ("done", "c"), f"the item submitted before close() should get its result, got {answer!r}"
-    closer.join(WAIT_S)
-    assert not closer.is_alive(), f"close() did not return within {WAIT_S} s"
+    except BaseException:
+        threading.Thread(target=batcher.close, daemon=True).start()  # never leave its worker waiting for good
+        raise
+    assert_close_answers(
+        batcher, alone, ("done", "c"),
+        f"close() should send the lone item waiting with max_wait_s={max_wait_s!r} at once: after {WAIT_S} s it had "
+        "no answer")
 
 
 def test_a_batcher_never_closed_does_not_keep_the_process_alive(impl_dir):
