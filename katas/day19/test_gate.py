@@ -636,25 +636,31 @@ def test_an_unreachable_registry_is_not_a_first_deploy(registry, champion_name, 
                 f"error propagates, first_deploy or not, instead of a report judged as a first deploy: {report}")
 
 
-def test_an_mlflow_error_from_an_unreachable_registry_is_not_a_first_deploy(registry, champion_name,
-                                                                             registry_unreachable):
-    """MLflow's REST client reports a registry it cannot reach as an MlflowException (error code
-    INTERNAL_ERROR), the same class as "no such alias": only the error code tells them apart."""
-    registry_unreachable()
+def assert_the_registry_error_propagates(registry, champion_name, what):
+    """The gate, first_deploy or not, lets `what` (a registry error that is not "no such model or
+    alias") propagate: never a LookupError, never a report judged as a first deploy."""
     for first_deploy in (True, False):
         try:
             report = gate(registry, champion_name, "better", first_deploy=first_deploy)
         except NotImplementedError:
             raise
         except LookupError as error:
-            pytest.fail(f"an unreachable registry (an MlflowException with error code INTERNAL_ERROR, not "
-                        f"RESOURCE_DOES_NOT_EXIST) was reported as a model without a champion "
-                        f"(first_deploy={first_deploy}): {error!r}; the outage should propagate")
-        except Exception:  # noqa: BLE001 - the outage propagates, as MlflowException or wrapped
+            pytest.fail(f"{what} was reported as a model without a champion (first_deploy={first_deploy}): "
+                        f"{error!r}; only RESOURCE_DOES_NOT_EXIST and INVALID_PARAMETER_VALUE mean that, this "
+                        f"error should propagate")
+        except Exception:  # noqa: BLE001 - the error propagates, as MlflowException or wrapped
             continue
-        pytest.fail(f"reading the champion alias failed with an MlflowException that is not 'no such model or "
-                    f"alias' (the registry is unreachable), which is not 'no champion': the error propagates, "
-                    f"first_deploy or not, instead of a report judged as a first deploy: {report}")
+        pytest.fail(f"reading the champion alias failed with {what}, which is not 'no such model or alias': the "
+                    f"error propagates, first_deploy or not, instead of a report judged as a first deploy: {report}")
+
+
+def test_an_mlflow_error_from_an_unreachable_registry_is_not_a_first_deploy(registry, champion_name,
+                                                                             registry_unreachable):
+    """MLflow's REST client reports a registry it cannot reach as an MlflowException (error code
+    INTERNAL_ERROR), the same class as "no such alias": only the error code tells them apart."""
+    registry_unreachable()
+    assert_the_registry_error_propagates(
+        registry, champion_name, "an MlflowException with error code INTERNAL_ERROR (the registry is unreachable)")
 
 
 @pytest.mark.parametrize("code", ["TEMPORARILY_UNAVAILABLE", "PERMISSION_DENIED"])
@@ -666,20 +672,7 @@ def test_a_registry_that_is_unavailable_or_refuses_is_not_a_first_deploy(registr
     from mlflow.protos import databricks_pb2
 
     registry_unreachable(MlflowException(f"the registry answered {code}", error_code=getattr(databricks_pb2, code)))
-    for first_deploy in (True, False):
-        try:
-            report = gate(registry, champion_name, "better", first_deploy=first_deploy)
-        except NotImplementedError:
-            raise
-        except LookupError as error:
-            pytest.fail(f"an MlflowException with error code {code} (not RESOURCE_DOES_NOT_EXIST nor "
-                        f"INVALID_PARAMETER_VALUE) was reported as a model without a champion "
-                        f"(first_deploy={first_deploy}): {error!r}; it should propagate")
-        except Exception:  # noqa: BLE001 - the error propagates, as MlflowException or wrapped
-            continue
-        pytest.fail(f"reading the champion alias failed with error code {code}, which is not 'no such model or "
-                    f"alias': the error propagates, first_deploy or not, instead of a report judged as a first "
-                    f"deploy: {report}")
+    assert_the_registry_error_propagates(registry, champion_name, f"an MlflowException with error code {code}")
 
 
 def test_an_unknown_candidate_is_a_lookup_error(registry, champion_name):
