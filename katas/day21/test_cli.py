@@ -62,6 +62,7 @@ def test_every_flag_is_read():
     ("--min-availability", "nan"), ("--max-error-ratio", "nan"), ("--slice-tolerance", "nan"),
     ("--load-seconds", "inf"), ("--load-seconds", "0"), ("--wait-seconds", "nan"), ("--max-p95-ms", "inf"),
     ("--margin", "inf"), ("--slice-tolerance", "inf"),  # finite: `not v >= 0` refuses nan but lets inf through
+    ("--max-p95-ms", "nan"), ("--load-seconds", "nan"),  # `v <= 0 or isinf(v)` lets nan through
 ])
 def test_bad_flags_exit_2_naming_the_flag(flag, value, capsys):
     with pytest.raises(SystemExit) as exit_info:

@@ -90,6 +90,9 @@ def test_a_rejected_candidate_changes_nothing(fake_steps):
         f"nothing is registered, built, deployed or undone after a rejection: {steps.names}")
     assert (report.version, report.previous, report.serving) == (None, "3", "v3"), (
         f"nothing was registered and v3 still serves: {report}")
+    assert report.stages[1].seconds == pytest.approx(COSTS["gate"]), (
+        f"the rejected gate stage is timed on the clock like any other ({COSTS['gate']} s), the report says "
+        f"{report.stages[1].seconds}")
     assert steps.alias == "3", f"a rejected candidate leaves the champion alias on 3, it is on {steps.alias!r}"
     assert steps.serving_version == "v3", (
         f"a rejected candidate leaves v3 serving, the world serves {steps.serving_version!r}")
@@ -110,6 +113,9 @@ def test_a_regression_is_rolled_back_in_reverse_order(fake_steps):
         "the world after the rollback: champion 3, v3 serving, v4's image gone")
     assert (report.version, report.previous, report.serving) == ("4", "3", "v3"), f"the report says so: {report}"
     assert "availability 0.000" in report.reason, f"the reason carries the monitor's reason: {report.reason!r}"
+    assert report.stages[6].seconds == pytest.approx(COSTS["monitor"]), (
+        f"the unhealthy monitor stage is timed on the clock like any other ({COSTS['monitor']} s), the report says "
+        f"{report.stages[6].seconds}")
     undo_cost = COSTS["deploy"] + COSTS["remove_image"] + COSTS["set_champion"]
     assert report.stages[7].seconds == pytest.approx(undo_cost), (
         f"the rollback stage is timed on the clock around all three undos ({undo_cost} s), "
@@ -153,6 +159,20 @@ def test_a_failed_stage_stops_the_run_names_the_stage_and_undoes_what_was_starte
     assert report.version == ("4" if registered else None), (
         f"report.version is what register returned ('4'), also when a later stage failed, and None when register "
         f"never returned; got {report.version!r}")
+
+
+@pytest.mark.parametrize("failing", ["register", "package", "deploy", "load", "monitor"])
+def test_a_failed_run_still_reports_the_previous_champion_and_what_serves(fake_steps, failing):
+    clock = FakeClock()
+    steps = fake_steps(clock, champion="3", fail=failing)
+    report = run(steps, clock=clock)
+    assert report.outcome == "failed", f"{failing} raised, so the run failed: {report}"
+    assert report.previous == "3", (
+        f"report.previous is the champion the gate judged against ('3'), also when a later stage ({failing}) failed; "
+        f"got {report.previous!r}")
+    assert report.serving == "v3", (
+        f"at the end of every run, a failed one too, report.serving is what steps.serving() says after the undos "
+        f"('v3'); got {report.serving!r}")
 
 
 def test_a_failed_package_undoes_only_what_was_done(fake_steps):

@@ -405,6 +405,12 @@ def test_load_starts_the_held_out_rows_over_when_they_run_out(world, monkeypatch
     assert result == LoadResult(held_out + 3, held_out + 3, 0), (
         f"--requests {held_out + 3} is more than the {held_out} held-out rows: the load goes round them again and "
         f"sends every request; got {result}")
+    held_out_rows = {tuple(row) for row in earlier_days.make_data()[1].to_numpy(dtype=float).tolist()}
+    sent = {tuple(float(v) for v in row) for row in world.port.rows}
+    assert sent == held_out_rows, (
+        f"the load goes through the {held_out} held-out rows before it starts them over, so {held_out + 3} requests "
+        f"send every one of them (rows picked at random repeat some and skip others); {len(held_out_rows - sent)} "
+        f"held-out rows were never sent")
 
 
 def test_load_stops_at_load_seconds(world):
@@ -744,8 +750,9 @@ def test_a_prometheus_request_that_hangs_costs_seconds_not_the_whole_wait(world,
 
 @pytest.mark.prometheus
 @pytest.mark.timeout(45)
-def test_monitor_counts_every_5xx_status_not_only_500(world, prometheus):
-    world.docker.add_image(f"{REPO}:v3", model_version="v3", broken=503)  # every /predict answers 503
+@pytest.mark.parametrize("status", [503, 599])
+def test_monitor_counts_every_5xx_status_not_only_500(world, prometheus, status):
+    world.docker.add_image(f"{REPO}:v3", model_version="v3", broken=status)  # every /predict answers that status
     world.steps().deploy("3")
     # --min-availability 0 leaves the 5xx ratio (1.0 here, past --max-error-ratio 0.5) the only signal to fail
     steps = real_time_steps(world, prometheus.url, requests=10, rps=100.0, wait_seconds=20.0, min_availability=0.0,
@@ -753,8 +760,8 @@ def test_monitor_counts_every_5xx_status_not_only_500(world, prometheus):
     url = f"http://127.0.0.1:{world.port.port}"
     verdict = steps.monitor(url, steps.load(url))
     assert not verdict.healthy and "5xx" in verdict.reason, (
-        "every /predict of the load answered 503: the server's 5xx share counts every 5xx status (503, 502...), "
-        f"not only 500, so it is 1.0, past --max-error-ratio 0.5; got {verdict}")
+        f"every /predict of the load answered {status}: the server's 5xx share counts every status from 500 to 599, "
+        f"not only 500 or a list of the usual ones, so it is 1.0, past --max-error-ratio 0.5; got {verdict}")
 
 
 @pytest.mark.prometheus
@@ -980,19 +987,27 @@ def test_package_puts_every_label_on_the_image(world, mlflow_store):
     assert_finite_timeouts(world)
 
 
+def build_files(*folders: Path) -> set[tuple[Path, int]]:
+    """The model copies and Dockerfiles under `folders` (what a build folder holds), with their modification times."""
+    return {(path, path.stat().st_mtime_ns) for folder in folders for path in folder.rglob("*")
+            if path.is_file() and (path.suffix == ".skops" or path.name in ("Dockerfile", "Containerfile"))}
+
+
 @pytest.mark.mlflow
 @pytest.mark.timeout(180)
-def test_package_leaves_no_build_folder_behind(world, mlflow_store, tmp_path, monkeypatch):
+def test_package_leaves_no_build_folder_behind(world, mlflow_store, tmp_path, monkeypatch, impl_dir):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where tempfile puts folders during this test
     workdir = tmp_path / "workdir"
     workdir.mkdir()
     monkeypatch.chdir(workdir)
+    # tempfile's folder, the working directory, the compose file's and the store's folders, and capstone.py's own
+    before = build_files(tmp_path, impl_dir)
     tag, _ = package_version_1(world, mlflow_store)
     assert tag in world.docker.images, f"package('1') should build {tag}; images now: {sorted(world.docker.images)}"
-    left = sorted(str(path.relative_to(tmp_path)) for folder in (scratch, workdir) for path in folder.rglob("*")
-                  if path.is_file() and (path.suffix == ".skops" or path.name in ("Dockerfile", "Containerfile")))
+    left = sorted(str(path) for path, _ in build_files(tmp_path, impl_dir) - before)  # written by package
     assert not left, (
-        f"once the image is built, package should remove its build folder (a copy of the model and its Dockerfile): "
-        f"each deploy would leave one more behind; found {left}")
+        f"once the image is built, package should remove its build folder (a copy of the model and its Dockerfile), "
+        f"wherever it made it (a temporary folder, the working directory, beside capstone.py): each deploy would "
+        f"leave one more behind; found {left}")
