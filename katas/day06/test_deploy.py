@@ -274,15 +274,26 @@ def test_an_empty_DOCKER_variable_means_docker_on_PATH(deploy, fake_docker):
     assert fake_docker.calls, "the docker on PATH should have been called"
 
 
+# Variables a CI runner or a shell may have exported under the names a script is tempted to use for its settings.
+SAME_NAMED_VARIABLES = {"IMAGE": "from-env", "NAME": "from-env", "CONTEXT": "/from-env", "STATE_FILE": "/from-env/state",
+                        "RETRIES": "2"}
+
+
 @pytest.mark.task(taskno=3)
-def test_the_defaults(learner_file, run_bash, fake_docker, server, tmp_path):
-    """Only --port (the test server's) and --interval (to keep the run short) are given."""
+@pytest.mark.parametrize("exported", [{}, SAME_NAMED_VARIABLES], ids=["clean-environment", "same-named-variables-exported"])
+def test_the_defaults(learner_file, run_bash, fake_docker, server, tmp_path, exported):
+    """Only --port (the test server's) and --interval (to keep the run short) are given; with
+    same-named variables exported, only DOCKER may come from the environment."""
     port = int(server.url.rsplit(":", 1)[1])
     fake_docker.add_running("ml-model-v1", "ml-model:v1", port)
     (tmp_path / ".deployed-version").write_text("v1\n")
     server.set("failing")
     done = run_bash(learner_file("deploy.sh"), ["--port", str(port), "--interval", "0.1", "v2"],
-                    env=fake_docker.env, cwd=tmp_path, timeout=30)
+                    env={**exported, **fake_docker.env}, cwd=tmp_path, timeout=30)
+    if exported:
+        assert not any("from-env" in arg for argv in fake_docker.calls for arg in argv), (
+            "only DOCKER comes from the environment: variables such as IMAGE=from-env or NAME=from-env exported by "
+            f"the caller must not replace the documented defaults: {fake_docker.calls}")
     assert done.returncode == 1, f"a v2 that never becomes healthy should fail the deploy (exit 1)\n{done.output}"
     calls = fake_docker.calls
     build = first_index(calls, "build", "ml-model:v2")

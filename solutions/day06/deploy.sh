@@ -5,7 +5,7 @@
 set -euo pipefail
 
 DOCKER="${DOCKER:-docker}"
-IMAGE="${IMAGE:-ml-model}"
+IMAGE=ml-model
 NAME=ml-model
 PORT=8000
 CONTEXT=.
@@ -21,7 +21,7 @@ VERSION=""
 usage() {
   cat <<'USAGE'
 usage: deploy.sh [options] VERSION
-  --image NAME        image repository; builds and runs NAME:VERSION (default ml-model, env IMAGE)
+  --image NAME        image repository; builds and runs NAME:VERSION (default ml-model; may hold a registry:port)
   --name NAME         container name prefix; the container is NAME-VERSION (default ml-model)
   --port PORT         host port on 127.0.0.1 the service answers on (default 8000)
   --context DIR       docker build context (default .)
