@@ -32,6 +32,7 @@ an hour on two cores.
 from __future__ import annotations
 
 import argparse
+import ast
 import difflib
 import json
 import os
@@ -92,10 +93,32 @@ def equivalents(day: Day) -> dict[tuple[str, str, str], str]:
             for operator in e.get("operators", [e.get("operator")]) for line in e.get("lines", [e.get("line")])}
 
 
+def fixtures_reading(conftest: str, named: re.Pattern) -> set[str] | None:
+    """The conftest fixtures through which a test sees the mutated file: those whose code names
+    it, and those that use such a fixture. None when the conftest's own code (outside its
+    fixtures) names it: then any test may see it."""
+    tree = ast.parse(conftest)
+    fixtures = {node.name: ast.get_source_segment(conftest, node) or "" for node in tree.body
+                if isinstance(node, ast.FunctionDef) and any("fixture" in ast.unparse(d) for d in node.decorator_list)}
+    if ast.get_docstring(tree) is not None:
+        tree.body = tree.body[1:]  # what the module's docstring says is not code
+    outside = "\n".join(ast.get_source_segment(conftest, node) or "" for node in tree.body
+                        if not (isinstance(node, ast.FunctionDef) and node.name in fixtures))
+    if named.search(outside):
+        return None
+    reading = {name for name, code in fixtures.items() if named.search(code)}
+    while True:
+        users = {name for name, code in fixtures.items() if name not in reading
+                 and any(re.search(rf"\b{used}\b", code) for used in reading)}
+        if not users:
+            return reading
+        reading |= users
+
+
 def test_files(day: Day, name: str) -> list[str]:
-    """The day's test files that import the mutated module, or name the mutated file (all of
-    them when a conftest does, or none does): the others cannot see the mutation, and
-    skipping them halves a run."""
+    """The day's test files that import the mutated module or name the mutated file, or use a
+    conftest fixture that does (all of them when the conftest's own code names it, or no test
+    file does): the others cannot see the mutation, and skipping them shortens each run."""
     if name.endswith(".py"):
         module = Path(name).stem
         mentions = re.compile(rf"^\s*(from\s+{module}\s+import|import\s+{module}\b)", re.MULTILINE)
@@ -104,9 +127,14 @@ def test_files(day: Day, name: str) -> list[str]:
         mentions = named = re.compile(re.escape(Path(name).name))
     conftest = day.path / "conftest.py"
     everything = [str(day.path)]
+    readers = [mentions]
     if conftest.is_file() and named.search(conftest.read_text(encoding="utf-8")):
-        return everything
-    chosen = [str(p) for p in sorted(day.path.glob("test_*.py")) if mentions.search(p.read_text(encoding="utf-8"))]
+        fixtures = fixtures_reading(conftest.read_text(encoding="utf-8"), named)
+        if fixtures is None:
+            return everything
+        readers += [re.compile(rf"\b{fixture}\b") for fixture in fixtures]
+    chosen = [str(p) for p in sorted(day.path.glob("test_*.py"))
+              if any(reader.search(p.read_text(encoding="utf-8")) for reader in readers)]
     return chosen or everything
 
 
