@@ -128,13 +128,14 @@ def test_files(day: Day, name: str) -> list[str]:
     conftest = day.path / "conftest.py"
     everything = [str(day.path)]
     readers = [mentions]
-    if conftest.is_file() and named.search(conftest.read_text(encoding="utf-8")):
-        fixtures = fixtures_reading(conftest.read_text(encoding="utf-8"), named)
+    shared = conftest.read_text(encoding="utf-8") if conftest.is_file() else ""
+    if named.search(shared):
+        fixtures = fixtures_reading(shared, named)
         if fixtures is None:
             return everything
         readers += [re.compile(rf"\b{fixture}\b") for fixture in fixtures]
-    chosen = [str(p) for p in sorted(day.path.glob("test_*.py"))
-              if any(reader.search(p.read_text(encoding="utf-8")) for reader in readers)]
+    sources = {p: p.read_text(encoding="utf-8") for p in sorted(day.path.glob("test_*.py"))}
+    chosen = [str(p) for p, text in sources.items() if any(reader.search(text) for reader in readers)]
     return chosen or everything
 
 
