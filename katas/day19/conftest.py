@@ -714,6 +714,11 @@ def check_workflow(path: Path, shown: str | None = None) -> WorkflowReport:
     jobs = doc["jobs"] if isinstance(doc["jobs"], dict) else {}
     problem = lambda job, step, message, rule: report.problems.append(Problem(shown, job, step, message, rule))  # noqa: E731
 
+    # The schema allows a job with neither steps nor a reusable workflow; GitHub refuses the file.
+    for name, job in jobs.items():
+        if isinstance(job, dict) and "steps" not in job and "uses" not in job:
+            problem(name, "-", "has no steps and calls no reusable workflow (uses:): GitHub refuses the whole file "
+                    "('No steps defined in `steps` and no workflow called in `uses`')", "schema")
     for name in JOBS:
         if not isinstance(jobs.get(name), dict):
             problem(name, "-", f"the workflow has no job named '{name}' (jobs: {sorted(jobs)})", "jobs")
