@@ -332,7 +332,12 @@ def test_a_top_level_or_capitalised_module_is_accepted(module):
 @pytest.mark.parametrize(("field", "value"), [
     ("parent", "projects/my-project/locations/" + "northamerica" * 5),
     ("python_module", "fraud_detection_trainer_for_the_payments_team/task.py"),
-], ids=["location-of-60-letters-without-digits", "module-as-a-long-file-path"])
+    ("parent", "projects/" + "a" * 29 + "-/locations/us-central1"),
+    ("base_output_directory", "gs://" + "a" * 61 + "-/out"),
+    ("package_uris", ["gs://" + "a" * 61 + "-/trainer.tar.gz"]),
+], ids=["location-of-60-letters-without-digits", "module-as-a-long-file-path",
+        "30-character-project-id-ending-in-a-hyphen", "62-character-bucket-ending-in-a-hyphen",
+        "package-in-a-62-character-bucket-ending-in-a-hyphen"])
 def test_a_long_malformed_value_is_rejected_at_once(field, value, value_error_naming):
     package = {"image_uri": EXECUTOR, "package_uris": ["gs://my-bucket/trainer.tar.gz"], "python_module": "trainer.task"}
     with value_error_naming(field):

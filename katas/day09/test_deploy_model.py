@@ -80,6 +80,34 @@ def test_the_display_name_is_kept_exactly_as_given():
         "a valid display name, surrounding spaces included, should reach the DeployedModel unchanged")
 
 
+@pytest.mark.parametrize("name", ["x", "x" * 128, "\u00e9" * 128, "\u6a21\u578b" * 64],
+                         ids=["1-character", "128-characters", "128-accented-characters", "128-cjk-characters"])
+def test_a_display_name_of_1_to_128_characters_is_accepted(name):
+    # The limit counts characters, not UTF-8 bytes: 128 accented letters are 256 bytes and still fit.
+    assert deploy(display_name=name).deployed_model.display_name == name, (
+        f"a display name of {len(name)} characters is within 1 to 128 and should reach the DeployedModel as given")
+
+
+@pytest.mark.parametrize("name", [7, b"fraud-v2", ["fraud-v2"]], ids=["int", "bytes", "list"])
+def test_a_display_name_that_is_not_a_string_is_a_value_error(name, value_error_naming):
+    with value_error_naming("display_name"):
+        deploy(display_name=name)
+
+
+@pytest.mark.parametrize(("endpoint_project", "model_project"), [
+    ("123456789012", "my-project"),
+    ("123456789012", "123456789012"),
+    ("my-project", "123456789012"),
+], ids=["endpoint-by-number", "both-by-number", "model-by-number"])
+def test_the_project_may_be_given_by_number_in_either_name(endpoint_project, model_project):
+    # The API itself returns resource names with the project number, so both forms must be accepted.
+    endpoint = f"projects/{endpoint_project}/locations/us-central1/endpoints/1234567890"
+    model = f"projects/{model_project}/locations/us-central1/models/987654321"
+    request = deploy(endpoint=endpoint, model=model)
+    assert (request.endpoint, request.deployed_model.model) == (endpoint, model), (
+        "PROJECT is a project ID or a project number in the endpoint and the model alike")
+
+
 def test_a_fixed_size_deployment_has_min_equal_to_max():
     resources = deploy(min_replica_count=2, max_replica_count=2).deployed_model.dedicated_resources
     assert (resources.min_replica_count, resources.max_replica_count) == (2, 2), "min == max is a fixed size"

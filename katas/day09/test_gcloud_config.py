@@ -164,6 +164,22 @@ def test_a_misspelt_key_is_a_value_error_naming_it():
         custom_job_spec_from_gcloud(data)
 
 
+def test_a_misspelt_top_level_key_is_a_value_error_naming_it():
+    # A typo in baseOutputDirectory must not quietly drop the output directory from the job.
+    data = config(baseOutputDirectroy={"outputUriPrefix": "gs://my-bucket/out"})
+    with pytest.raises(ValueError, match="baseOutputDirectroy"):
+        custom_job_spec_from_gcloud(data)
+
+
+def test_job_settings_that_are_not_checked_are_kept():
+    data = config(serviceAccount="trainer@my-project.iam.gserviceaccount.com", enableWebAccess=True)
+    spec = custom_job_spec_from_gcloud(data)
+    assert spec.service_account == "trainer@my-project.iam.gserviceaccount.com", (
+        "serviceAccount is part of the CustomJobSpec: the parsed spec should keep it as written")
+    assert spec.enable_web_access is True, (
+        "enableWebAccess is part of the CustomJobSpec: the parsed spec should keep it as written")
+
+
 def test_a_value_of_the_wrong_type_is_a_value_error():
     data = config()
     data["workerPoolSpecs"]["replicaCount"] = "many"
@@ -293,8 +309,10 @@ def test_a_package_outside_cloud_storage_is_rejected(uris, value_error_naming):
         custom_job_spec_from_gcloud(data)
 
 
-@pytest.mark.parametrize("destination", [{"outputUriPrefix": "gs:/my-bucket/out"}, {}],
-                         ids=["single-slash", "present-but-empty"])
+@pytest.mark.parametrize("destination", [{"outputUriPrefix": "gs:/my-bucket/out"}, {},
+                                         {"outputUriPrefix": "gs://My-Bucket/out"},
+                                         {"outputUriPrefix": "gs://ab/out"}],
+                         ids=["single-slash", "present-but-empty", "uppercase-bucket", "2-character-bucket"])
 def test_an_output_directory_outside_cloud_storage_is_rejected(destination, value_error_naming):
     with value_error_naming("base_output_directory"):
         custom_job_spec_from_gcloud(config(TWO_POOLS, baseOutputDirectory=destination))
