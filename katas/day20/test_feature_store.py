@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+import socket
 import threading
 import time
 from types import MappingProxyType
@@ -60,6 +61,27 @@ def test_a_ttl_or_timeout_that_is_not_a_positive_finite_number_is_rejected(optio
 def test_creating_a_store_does_not_contact_redis(closed_redis_url):
     store = OnlineFeatureStore(closed_redis_url, ttl_s=0.001, timeout_s=0.001)
     store.close()
+
+
+def test_creating_a_store_opens_no_connection():
+    listener = socket.create_server(("127.0.0.1", 0))  # a server that would see any connection made
+    listener.settimeout(0.3)
+    conn = None
+    try:
+        store = OnlineFeatureStore(f"redis://127.0.0.1:{listener.getsockname()[1]}/0", timeout_s=0.5)
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:
+            conn = None
+        store.close()
+        assert conn is None, (
+            "creating the store opened a connection to Redis: the client must connect lazily, on the first "
+            "read or write (no ping or warm-up in __init__), so that a store can be built while Redis is down "
+            "or slow without waiting for it")
+    finally:
+        if conn is not None:
+            conn.close()
+        listener.close()
 
 
 def test_the_default_options_are_valid(closed_redis_url):
@@ -147,7 +169,10 @@ def test_a_connection_that_never_completes_raises_store_unavailable_after_timeou
 
 def test_the_default_timeout_is_short(hung_redis_url):
     with OnlineFeatureStore(hung_redis_url) as store:
-        _time_until_unavailable(store, limit_s=10)
+        waited = _time_until_unavailable(store, limit_s=10)
+    assert waited < 0.9, (  # far above 0.1 s, for a busy machine; far below a default of 1 s or more
+        f"the default timeout_s is 0.1 s: a Redis that never answers is given up on after about 0.1 s; read() "
+        f"waited {waited:.2f} s. Keep the signature's default (timeout_s=0.1) and use it for both timeouts")
 
 
 # --- reading and writing (a real Redis) ---------------------------------------------------------
@@ -178,6 +203,19 @@ def test_features_may_be_any_mapping(store):
     assert store.write("c1", MappingProxyType({"count": 4, "max_amount": 9.5}), event_ts=100.0) is True, (
         "features is a mapping, not necessarily a dict: a read-only mapping (types.MappingProxyType) is accepted")
     assert store.read("c1") == {"count": 4.0, "max_amount": 9.5}, "the mapping's features are stored as given"
+
+
+@pytest.mark.redis
+def test_feature_names_that_look_like_the_stores_own_fields_are_features_like_any_other(store):
+    written = {"ts": 5.0, "event_ts": 6.0, "features": 7.0, "f:count": 8.0, "ttl": 9.0, "count": 1}
+    assert store.write("c1", written, event_ts=100.0) is True, "a first write is accepted"
+    assert store.read("c1") == {name: float(value) for name, value in written.items()}, (
+        f"any str is a feature name, even one the store might use for itself (its event time, its payload): "
+        f"wrote {written}, read {store.read('c1')}. Keep the features apart from the store's own fields (a "
+        "JSON payload, a name prefix, or another key)")
+    assert store.write("c1", {"count": 2}, event_ts=50.0) is False, (
+        "a feature named 'ts' or 'event_ts' (here 5.0 and 6.0) is a feature, never the stored event time (100.0): "
+        "a write at event_ts 50.0 is older and ignored")
 
 
 @pytest.mark.redis

@@ -7,6 +7,7 @@ depend on how fast this machine is: a "late" model is always later than the budg
 
 from __future__ import annotations
 
+import inspect
 import math
 import threading
 import time
@@ -238,6 +239,14 @@ def test_card_testing_fires_on_small_amounts_at_three_merchants_by_default(count
         f"there are: {count} events at {distinct} merchants with max {max_amount} gave {got}")
 
 
+def test_card_testing_looks_at_the_largest_amount_not_the_average():
+    mixed = window(count=4, total_amount=7.5, max_amount=6.0, distinct_merchants=4)  # 0.5, 0.5, 0.5, 6.0
+    got = reasons_for(mixed, ev(amount=6.0))
+    assert "card_testing" not in got, (
+        "card_testing needs max_amount <= small_amount (5.0): every amount in the window small. Four amounts "
+        f"averaging 1.875 with a largest of 6.0 are not all small; compare max_amount, not the mean; got {got}")
+
+
 def test_testing_merchants_and_small_amount_are_honoured():
     few = window(count=2, total_amount=20.0, max_amount=10.0, distinct_merchants=2)
     assert "card_testing" in reasons_for(few, ev(amount=10.0), testing_merchants=2, small_amount=10.0), (
@@ -305,6 +314,40 @@ def test_the_default_budget_does_not_wait_half_a_second():
     decision, scorer = scored(AnswersAfter(0.9, delay_s=0.5))
     assert decision.source == "rules" and scorer.model_fallbacks == 1, (
         f"the default budget is 0.05 s: a model answering after 0.5 s is too late; got {decision}")
+
+
+def test_the_default_budget_is_fifty_milliseconds():
+    with FraudScorer(Answers(0.3), FakeStore({"c1": QUIET})) as scorer:  # every setting at its default
+        decision = scorer.score(ev())
+    assert decision.source == "model", f"a model answering at once is in time with the default budget; got {decision}"
+    default = inspect.signature(FraudScorer).parameters["budget_s"].default
+    assert default == 0.05, (
+        "FraudScorer(model, store, *, budget_s=0.05, ...): the default budget is 0.05 s (a payment gives the "
+        f"whole decision a few tens of milliseconds); the signature's default is {default!r}")
+
+
+class SlowStore(FakeStore):
+    """A store whose every read takes `delay_s` (a Redis far away or busy, yet within its own timeout)."""
+
+    def __init__(self, features: dict | None = None, delay_s: float = 0.3) -> None:
+        super().__init__(features)
+        self.delay_s = delay_s
+
+    def read(self, card_id):
+        time.sleep(self.delay_s)
+        return super().read(card_id)
+
+
+def test_the_budget_starts_when_the_model_is_asked_not_before_the_store_read():
+    model = AnswersAfter(0.3, delay_s=0.05)  # far inside its budget of 0.5 s
+    with FraudScorer(model, SlowStore({"c1": QUIET}, delay_s=0.6), budget_s=0.5) as scorer:
+        decision = scorer.score(ev())
+        model.hurry()
+    assert decision.source == "model" and decision.score == pytest.approx(0.3), (
+        "budget_s is the model's own budget: it starts when the model is asked, after the store read (which has "
+        "its own timeout_s). The store took 0.6 s and the model answered after 0.05 s, within budget_s=0.5: "
+        f"source 'model'; got {decision} (was the read's time taken off the model's budget?)")
+    assert scorer.model_fallbacks == 0, f"the model answered in time: no fallback; got {scorer.model_fallbacks}"
 
 
 def test_budget_s_is_honoured():

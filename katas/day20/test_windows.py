@@ -274,6 +274,15 @@ def test_with_zero_lateness_any_event_older_than_the_newest_is_late():
     assert windows.process(ev("b", 99.5)) is None, "with lateness 0, anything older than the newest event is late"
 
 
+def test_a_stream_whose_clock_starts_at_zero_has_a_watermark_from_its_first_event():
+    windows = SlidingWindowFeatures(60, 5)
+    windows.process(ev("a", 0.0))  # a replay or a simulation whose clock starts at 0
+    assert windows.process(ev("b", -6.0)) is None and windows.late_events == 1, (
+        "the newest time so far is 0.0, so the watermark is 0.0 - 5 = -5.0 and an event at -6.0 is late: a newest "
+        "time of 0 is a time like any other (test `is None` for 'no event yet', never the truthiness of 0.0)")
+    assert windows.process(ev("b", -5.0)) is not None, "-5.0 is exactly at the watermark (0.0 - 5): accepted"
+
+
 def test_the_watermark_only_moves_forward():
     windows = SlidingWindowFeatures(60, 10)
     windows.process(ev("a", 100))
