@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,41 @@ def test_run_command_returns_at_the_timeout_even_if_a_child_of_the_program_holds
     )
 
 
+@pytest.mark.timeout(40)
+def test_run_command_kills_a_program_that_ignores_sigterm(tmp_path):
+    # a SIGTERM is a request a program may ignore (or handle slowly); past the timeout the program is killed
+    pid_file = tmp_path / "pid"
+    script = ("import os, signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+              "open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(25)")
+    outcome = {}
+
+    def call():
+        try:
+            outcome["returned"] = run_command([sys.executable, "-c", script, str(pid_file)], 3.0)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread below
+            outcome["raised"] = exc
+
+    caller = threading.Thread(target=call, daemon=True)
+    caller.start()
+    caller.join(timeout=15)
+    hung = caller.is_alive()
+    pid_text = pid_file.read_text().strip() if pid_file.exists() else ""
+    alive = bool(pid_text) and _still_running(int(pid_text))
+    if alive:
+        os.kill(int(pid_text), signal.SIGKILL)  # lets a run_command still waiting for it return
+        caller.join(timeout=10)
+    if isinstance(outcome.get("raised"), NotImplementedError):
+        raise outcome["raised"]
+    assert not hung, (
+        "run_command was still waiting 12 s after its 3 s timeout for a program that ignores SIGTERM: past the "
+        "timeout the program should be killed (SIGKILL, as Popen.kill() sends), not asked to stop"
+    )
+    assert isinstance(outcome.get("raised"), subprocess.TimeoutExpired), (
+        f"past its timeout run_command should raise subprocess.TimeoutExpired, got {outcome}"
+    )
+    assert not alive, "past its timeout the program should be killed, not left running in the background"
+
+
 @pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf")], ids=repr)
 def test_run_command_rejects_a_timeout_that_is_not_a_finite_positive_number(timeout):
     with pytest.raises(ValueError):
@@ -145,6 +181,42 @@ def test_health_check_does_not_follow_a_redirect_to_a_page_answering_200():
         )
         assert server.requests == [("GET", "/health")], (
             f"the probe should ask /health once and not follow the redirect, made {server.requests}")
+
+
+class _Redirecting(BaseHTTPRequestHandler):
+    """/health answers with the status the server was given, pointing to /login; /login answers 200."""
+
+    def do_GET(self):  # noqa: N802 - the name http.server calls
+        self.server.requests.append(self.path)
+        if self.path == "/health":
+            self.send_response(self.server.status)
+            self.send_header("Location", "/login")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("status", [301, 303, 307, 308])
+def test_health_check_does_not_follow_any_kind_of_redirect(status):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Redirecting)
+    server.status, server.requests = status, []
+    worker = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    worker.start()
+    try:
+        healthy = http_health_check(f"http://127.0.0.1:{server.server_address[1]}/health", 2)
+    finally:
+        server.shutdown()
+        server.server_close()
+        worker.join(timeout=10)
+    assert healthy is False, (
+        f"/health answered {status} (a redirect to a login page answering 200): not a 200 from the service, so it is "
+        f"unhealthy; no redirect is followed, whatever its status (urllib handles 301, 303, 307 and 308 as well as 302)"
+    )
+    assert server.requests == ["/health"], f"the probe should ask /health once and not follow the {status}, asked {server.requests}"
 
 
 def test_health_check_is_false_when_nothing_listens():

@@ -91,8 +91,8 @@ def test_a_version_that_is_not_a_valid_tag_is_rejected_before_any_command(make, 
 
 @pytest.mark.task(taskno=4)
 @pytest.mark.parametrize("context", [".", None], ids=["build", "no-build"])
-@pytest.mark.parametrize("image", ["app:v1", "team/app:v1", "localhost:5000/team/app:v1", "", "my app", "my\tapp",
-                                   "app\n"], ids=repr)
+@pytest.mark.parametrize("image", ["app:v1", "team/app:v1", "localhost:5000/team/app:v1", "app:1.0",
+                                   "localhost:5000/team/app:latest-gpu", "", "my app", "my\tapp", "app\n"], ids=repr)
 def test_an_image_that_is_not_a_repository_without_a_tag_is_rejected_before_any_command(make, engine, image, context):
     with pytest.raises(ValueError):
         make().deploy(image, "v2", context=context)
@@ -240,6 +240,18 @@ def test_containers_carry_the_given_labels(make, engine):
     assert labels.items() <= container.labels.items(), (
         f"the container should carry {labels} exactly as given (no shell quoting: there is no shell), "
         f"has {container.labels}"
+    )
+
+
+@pytest.mark.task(taskno=4)
+def test_a_label_with_an_empty_value_is_kept(make, engine):
+    labels = {"org.katas.managed": "true", "canary": ""}  # a marker label: what counts is that it is there
+    make(labels=labels).deploy("app", "v1", context=".")
+    container = engine.containers.get("model-v1")
+    assert container is not None, "model-v1 should be running"
+    assert container.labels.get("canary", "missing") == "", (
+        f"every label reaches the container, one with an empty value too (docker ps --filter label=canary finds "
+        f"it only if it is there): the container has {container.labels}"
     )
 
 
@@ -606,6 +618,38 @@ def test_a_failed_removal_is_logged_on_the_given_logger(make, engine, health, ca
 
 
 @pytest.mark.task(taskno=5)
+@pytest.mark.parametrize("failure", ["stop", "stop:timeout"])
+def test_a_failed_stop_of_the_previous_version_is_logged_on_the_given_logger(make, engine, caplog, failure,
+                                                                            v1_serving):
+    caplog.set_level(logging.INFO)
+    engine.fail_commands.add(failure)
+    make(current_version="v1", logger=logging.getLogger("team.deploys")).deploy("app", "v2", context=".")
+    elsewhere = sorted({(r.name, r.step) for r in caplog.records if hasattr(r, "step") and r.name != "team.deploys"})
+    assert not elsewhere, (
+        f"with docker {failure} failing, every step record (the failed stop of v1 included) should go to the logger "
+        f"given, where the team reads its deploys; these went elsewhere: {elsewhere}"
+    )
+
+
+@pytest.mark.task(taskno=5)
+@pytest.mark.parametrize("failure", ["start", "start:timeout"])
+def test_a_failed_restart_of_the_previous_version_is_logged_on_the_given_logger(make, engine, health, caplog,
+                                                                               marking, failure, v1_serving):
+    caplog.set_level(logging.INFO)
+    runner, marks = marking
+    health.script["app:v2"] = [False]
+    engine.fail_commands.add(failure)  # the rollback's docker start of model-v1
+    make(runner=runner, current_version="v1", logger=logging.getLogger("team.deploys")).deploy("app", "v2",
+                                                                                              context=".")
+    logged = _records_after(marks, caplog, "start", logging.WARNING)
+    assert logged, f"the rollback's docker start failed ({failure}): that should be logged at WARNING or above"
+    assert {r.name for r in logged} >= {"team.deploys"}, (
+        f"the warning that the rollback's docker start failed ({failure}: v1 may not be serving) should go to the "
+        f"logger given, where the team reads its deploys, not to {sorted({r.name for r in logged})}"
+    )
+
+
+@pytest.mark.task(taskno=5)
 @pytest.mark.parametrize("failure", ["build", "build:timeout"])
 def test_a_failed_build_is_logged(make, engine, caplog, failure, v1_serving):
     caplog.set_level(logging.INFO)
@@ -683,6 +727,34 @@ def test_after_a_rollback_the_next_version_can_still_be_deployed(make, engine, h
     result = deployer.deploy("app", "v3", context=".")
     assert result.promoted, f"a healthy v3 after a failed v2 should be promoted: {result}"
     assert list(engine.containers) == ["model-v3"], f"only model-v3 should be left, found {list(engine.containers)}"
+
+
+@pytest.mark.task(taskno=5)
+def test_after_a_rollback_the_serving_version_is_still_refused(make, engine, health, v1_serving):
+    health.script["app:v2"] = [False]
+    deployer = make(current_version="v1")
+    assert not deployer.deploy("app", "v2", context=".").promoted, "an unhealthy v2 must not be promoted"
+    engine.calls.clear()
+    with pytest.raises(ValueError):
+        deployer.deploy("app", "v1", context=".")
+    assert engine.calls == [], (
+        f"v2 was rolled back, so v1 is still the version serving: deploying v1 should be refused before any command "
+        f"(it would stop model-v1 and clash with its name), ran {engine.commands()}"
+    )
+    assert_serves(engine, "model-v1", "app:v1")
+
+
+@pytest.mark.task(taskno=5)
+def test_a_version_that_was_rolled_back_may_be_deployed_again(make, engine, health, v1_serving):
+    health.script["app:v2"] = [False, False, False, False, True]  # healthy once the retried deploy probes it
+    deployer = make(current_version="v1")
+    assert not deployer.deploy("app", "v2", context=".").promoted, "an unhealthy v2 must not be promoted"
+    try:
+        retried = deployer.deploy("app", "v2", context=".")
+    except ValueError as exc:
+        pytest.fail(f"v2 was rolled back and is not serving (v1 is): trying v2 again is allowed, got {exc!r}")
+    assert retried.promoted and deployer.current_version == "v2", f"a healthy v2 on the retry should be promoted: {retried}"
+    assert_serves(engine, "model-v2", "app:v2")
 
 
 @pytest.mark.task(taskno=5)

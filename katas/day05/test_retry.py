@@ -14,7 +14,8 @@ URL = "http://127.0.0.1:8000/health"
 
 
 class Probe:
-    """Answers from a list (the last answer repeats); "hang" uses up the probe's timeout."""
+    """Answers from a list (the last answer repeats); "hang" uses up the probe's timeout, "late-200" uses it up
+    and then answers healthy (a 200 that arrives just as the probe's timeout runs out)."""
 
     def __init__(self, clock, answers):
         self.clock = clock
@@ -26,9 +27,9 @@ class Probe:
         assert 0 < timeout < float("inf"), f"every probe needs a finite positive timeout, got {timeout!r}"
         answer = self.answers[min(len(self.timeouts), len(self.answers) - 1)]
         self.timeouts.append(timeout)
-        if answer == "hang":
+        if answer in ("hang", "late-200"):
             self.clock.now += timeout
-            return False
+            return answer == "late-200"
         return answer
 
     @property
@@ -216,6 +217,20 @@ def test_a_slow_start_within_the_deadline_is_accepted(clock):
     healthy, probe = wait(clock, ["hang", "hang", True], probe_timeout_s=1.0, initial_delay_s=0.5, deadline_s=10)
     assert healthy is True, "a service that answers within the deadline should be accepted"
     assert probe.timeouts[:2] == [1.0, 1.0], f"probes should use probe_timeout_s while there is time, got {probe.timeouts}"
+
+
+@pytest.mark.parametrize("answers, deadline_s", [(["late-200"], 1.5), (["hang", "late-200"], 3.0)],
+                         ids=["first-probe", "second-probe"])
+def test_a_healthy_answer_that_arrives_as_the_deadline_is_reached_is_accepted(clock, answers, deadline_s):
+    # the probe's timeout is cut to the time left, so its 200 arrives exactly at the deadline, not past it
+    healthy, probe = wait(clock, answers, max_attempts=5, initial_delay_s=0.5, max_delay_s=1, deadline_s=deadline_s,
+                          probe_timeout_s=2.0)
+    assert clock.elapsed <= deadline_s + 1e-9, f"the wait ran {clock.elapsed:g} s past a {deadline_s:g} s deadline"
+    assert healthy is True, (
+        f"the probe answered 200 within its timeout, at {clock.elapsed:g} s of a {deadline_s:g} s deadline (not past "
+        f"it): a healthy answer counts, also the one that uses up the time left; got {healthy!r} after probes "
+        f"{probe.timeouts}"
+    )
 
 
 def test_a_policy_of_many_equal_waits_runs_all_its_attempts(clock):

@@ -1,0 +1,263 @@
+"""Deploy a container image: build, run, wait until healthy, promote, or roll back (functional style)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import math
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+CONTAINER_PORT = 8000
+
+Runner = Callable[[list[str], float], subprocess.CompletedProcess]
+HealthCheck = Callable[[str, float], bool]
+
+
+def _finite_positive(value) -> bool:
+    try:
+        return 0 < value < math.inf
+    except TypeError:
+        return False
+
+
+def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess:
+    if not _finite_positive(timeout):
+        raise ValueError(f"timeout must be a finite positive number, got {timeout!r}")
+    return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def http_health_check(url: str, timeout: float) -> bool:
+    try:
+        with _OPENER.open(url, timeout=timeout) as response:
+            return response.status == 200
+    except (OSError, ValueError, http.client.HTTPException):
+        return False
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    initial_delay_s: float = 0.5
+    max_delay_s: float = 4.0
+    deadline_s: float = 30.0
+    probe_timeout_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_attempts", "initial_delay_s", "max_delay_s", "deadline_s", "probe_timeout_s"):
+            if math.isnan(getattr(self, name)):
+                raise ValueError(f"{name} is NaN")
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.initial_delay_s <= 0:
+            raise ValueError("initial_delay_s must be positive")
+        if self.max_delay_s < self.initial_delay_s:
+            raise ValueError("max_delay_s must be >= initial_delay_s")
+        if self.deadline_s <= 0:
+            raise ValueError("deadline_s must be positive")
+        if self.probe_timeout_s <= 0:
+            raise ValueError("probe_timeout_s must be positive")
+
+
+def wait_until_healthy(url, *, health_check=http_health_check, policy=None, sleep=time.sleep, clock=time.monotonic):
+    policy = RetryPolicy() if policy is None else policy
+    deadline = clock() + policy.deadline_s
+    for attempt in range(1, policy.max_attempts + 1):
+        left = deadline - clock()
+        if left <= 0:
+            return False
+        if health_check(url, min(policy.probe_timeout_s, left)):
+            return True
+        if attempt == policy.max_attempts:
+            return False
+        delay = min(policy.max_delay_s, policy.initial_delay_s * 2 ** min(attempt - 1, 1000))
+        if clock() + delay >= deadline:
+            return False
+        sleep(delay)
+    return False
+
+
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+def _plain(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {_key(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _key(key):
+    if isinstance(key, float):
+        return key if math.isfinite(key) else str(key)
+    if key is None or isinstance(key, (str, int)):
+        return key
+    return str(key)
+
+
+class JsonLineFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD:
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exc"] = record.exc_text
+        return json.dumps(_plain(entry), default=str, allow_nan=False)
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    version: str
+    promoted: bool
+    serving_version: str | None
+    reason: str = ""
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+class _StepFailed(Exception):
+    pass
+
+
+class Deployer:
+    def __init__(self, name, port, *, runner=run_command, health_check=http_health_check, policy=None,
+                 sleep=time.sleep, clock=time.monotonic, docker="docker", labels=None, command_timeout_s=300.0,
+                 current_version=None, logger=None):
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise ValueError(f"invalid container name {name!r}")
+        if not isinstance(port, int) or not 1 <= port <= 65535:
+            raise ValueError(f"port must be 1-65535, got {port!r}")
+        if not _finite_positive(command_timeout_s):
+            raise ValueError(f"command_timeout_s must be finite and positive, got {command_timeout_s!r}")
+        self.name = name
+        self.port = port
+        self.runner = runner
+        self.health_check = health_check
+        self.policy = policy
+        self.sleep = sleep
+        self.clock = clock
+        self.docker = docker
+        self.labels = dict(labels or {})
+        self.command_timeout_s = command_timeout_s
+        self._current = current_version
+        self.logger = logger if logger is not None else logging.getLogger("deploy_automation")
+
+    @property
+    def current_version(self):
+        return self._current
+
+    def container_name(self, version: str) -> str:
+        return f"{self.name}-{version}"
+
+    def _docker(self, *args):
+        argv = [self.docker, *args]
+        try:
+            done = self.runner(argv, self.command_timeout_s)
+        except subprocess.TimeoutExpired:
+            raise _StepFailed(f"docker {args[0]} timed out after {self.command_timeout_s} s") from None
+        except OSError as exc:
+            raise _StepFailed(f"docker {args[0]} could not start: {exc}") from None
+        if done.returncode != 0:
+            tail = (done.stderr or "").strip()[-500:]
+            raise _StepFailed(f"docker {args[0]} exited {done.returncode}: {tail}")
+        return done
+
+    def _log(self, level, step, version, msg, *args):
+        self.logger.log(level, msg, *args, extra={"step": step, "version": version})
+
+    def deploy(self, image, version, *, context=None, build_args=None):
+        if not isinstance(version, str) or not _TAG.fullmatch(version):
+            raise ValueError(f"invalid version {version!r}")
+        if (not isinstance(image, str) or not image or " " in image or "\t" in image or "\n" in image
+                or ":" in image.rsplit("/", 1)[-1]):
+            raise ValueError(f"invalid image {image!r}")
+        if version == self._current:
+            raise ValueError(f"{version} is already serving")
+        previous = self._current
+        tag = f"{image}:{version}"
+        if context is not None:
+            argv = ["build", "--tag", tag]
+            for key, value in (build_args or {}).items():
+                argv += ["--build-arg", f"{key}={value}"]
+            argv.append(context)
+            try:
+                self._docker(*argv)
+            except _StepFailed as exc:
+                self._log(logging.ERROR, "build", version, "build of %s failed: %s", tag, exc)
+                return DeployResult(version, False, previous, str(exc))
+            self._log(logging.INFO, "build", version, "built %s", tag)
+        new = self.container_name(version)
+        try:
+            if previous is not None:
+                try:
+                    self._docker("stop", self.container_name(previous))
+                except _StepFailed as exc:
+                    self._log(logging.ERROR, "stop", version, "stopping %s failed: %s", previous, exc)
+                    raise
+                self._log(logging.INFO, "stop", version, "stopped %s", previous)
+            run = ["run", "--detach", "--name", new, "--publish", f"127.0.0.1:{self.port}:{CONTAINER_PORT}"]
+            for key, value in self.labels.items():
+                run += ["--label", f"{key}={value}"]
+            run.append(tag)
+            try:
+                self._docker(*run)
+            except _StepFailed as exc:
+                self._log(logging.ERROR, "run", version, "run of %s failed: %s", new, exc)
+                raise
+            self._log(logging.INFO, "run", version, "started %s", new)
+            healthy = wait_until_healthy(f"http://127.0.0.1:{self.port}/health", health_check=self.health_check,
+                                         policy=self.policy, sleep=self.sleep, clock=self.clock)
+            self._log(logging.INFO if healthy else logging.ERROR, "health", version, "healthy: %s", healthy)
+            if not healthy:
+                raise _StepFailed(f"{new} did not become healthy")
+        except _StepFailed as exc:
+            self._roll_back(version, previous, str(exc))
+            return DeployResult(version, False, previous, str(exc))
+        if previous is not None:
+            try:
+                self._docker("rm", "--force", self.container_name(previous))
+            except _StepFailed as exc:
+                self._log(logging.WARNING, "cleanup", version, "could not remove %s: %s", previous, exc)
+        self._current = version
+        self._log(logging.INFO, "promote", version, "promoted %s", version)
+        return DeployResult(version, True, version)
+
+    def _roll_back(self, version, previous, why):
+        self._log(logging.WARNING, "rollback", version, "rolling back %s: %s", version, why)
+        try:
+            self._docker("rm", "--force", self.container_name(version))
+        except _StepFailed as exc:
+            self._log(logging.WARNING, "rollback", version, "could not remove %s: %s", version, exc)
+        if previous is not None:
+            try:
+                self._docker("start", self.container_name(previous))
+            except _StepFailed as exc:
+                self._log(logging.ERROR, "rollback", version, "could not restart %s: %s", previous, exc)
