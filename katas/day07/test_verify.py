@@ -156,6 +156,22 @@ def test_child_that_ignores_sigterm_is_killed_even_when_bash_ends(tmp_path):
         _kill_recorded_sleep(record)
 
 
+@pytest.mark.timeout(60)
+def test_monitor_that_exits_0_when_stopped_still_fails_the_check(tmp_path):
+    record = tmp_path / "child.pid"
+    # A monitor that ends cleanly on SIGTERM, the way a monitor loop shuts down: its exit code 0 then means
+    # "I was stopped", not "the service is healthy".
+    graceful = tmp_path / "monitor.sh"
+    graceful.write_text(f'#!/usr/bin/env bash\ntrap "exit 0" TERM\nsleep 30 &\necho $! > "{record}"\nwait\n')
+    try:
+        assert verify("http://127.0.0.1:9", monitor=graceful, timeout_s=1) is False, (
+            "a monitor still running after timeout_s is a failed check, whatever exit code it returns once it is "
+            "stopped (this one exits 0 on SIGTERM): after the timeout the answer is False, not the stopped "
+            "monitor's exit code")
+    finally:
+        _kill_recorded_sleep(record)
+
+
 def _monitor(folder: Path, body: str) -> Path:
     """A stand-in monitor script (not executable: the contract runs it with bash)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -250,6 +266,26 @@ def test_monitor_whose_bash_is_not_executable_fails_the_check(tmp_path, monkeypa
         "a monitor that cannot be started (here the `bash` on PATH is not executable: Popen raises PermissionError, "
         "an OSError like FileNotFoundError) is a failed check, not an exception: catch OSError, not only "
         "FileNotFoundError")
+
+
+def test_monitor_that_cannot_be_started_for_any_reason_fails_the_check(tmp_path):
+    healthy = _monitor(tmp_path / "healthy", "exit 0\n")
+    # One argument longer than the kernel takes (128 KiB): exec fails with E2BIG, an OSError that is neither
+    # FileNotFoundError nor PermissionError.
+    url = "http://127.0.0.1:9/?q=" + "x" * 200_000
+    try:
+        outcome = verify(url, monitor=healthy, timeout_s=10)
+    except OSError as exc:
+        pytest.fail(f"a monitor that cannot be started is a failed check (False), not an exception: catch OSError, "
+                    f"not a list of its subclasses; verify raised {type(exc).__name__}: {exc}", pytrace=False)
+    assert outcome is False, f"a monitor that could not be started did not exit 0: a failed check; verify returned {outcome!r}"
+
+
+def test_fractional_timeout_s_is_waited_as_given(tmp_path):
+    slow = _monitor(tmp_path / "slow", "sleep 0.7\nexit 0\n")
+    assert verify("http://127.0.0.1:9", monitor=slow, timeout_s=0.4) is False, (
+        "a monitor still running after timeout_s=0.4 is a failed check, even if it would pass at 0.7 s: wait "
+        "timeout_s itself, a fraction of a second included, not rounded up to a whole second")
 
 
 @pytest.mark.parametrize("seconds", [1.5, 1.2])
