@@ -188,6 +188,22 @@ def test_each_request_is_timed_from_its_own_start(app):
         "its own start (flask.g, or a local in a middleware), not from one value shared by the whole app")
 
 
+def test_the_request_count_is_a_counter_and_the_latency_a_histogram(app):
+    client = app.test_client()
+    send_traffic(client)
+    answer = client.get("/metrics")
+    assert answer.status_code == 200, f"GET /metrics should answer 200, got {answer.status_code}"
+    types = {}
+    for family in text_string_to_metric_families(answer.get_data(as_text=True)):
+        for sample in family.samples:
+            types.setdefault(sample.name, family.type)
+    assert types.get("model_requests_total") == "counter", (
+        f"model_requests_total should be a counter (# TYPE model_requests counter), got a {types.get('model_requests_total')}: "
+        "Prometheus' rate() and increase() are meant for counters, and a gauge tells it the value may go down")
+    assert types.get("model_request_latency_seconds_count") == "histogram", (
+        f"model_request_latency_seconds should be a histogram, got a {types.get('model_request_latency_seconds_count')}")
+
+
 def test_each_app_has_its_own_metrics(model_file):
     first = create_app({"MODEL_PATH": str(model_file)}).test_client()
     second = create_app({"MODEL_PATH": str(model_file)}).test_client()
@@ -195,3 +211,15 @@ def test_each_app_has_its_own_metrics(model_file):
     assert value(scrape(second), "model_requests_total", endpoint="/predict") == 0, (
         "a second app must start from zero: give each app its own CollectorRegistry, not the global one"
     )
+
+
+def test_an_app_keeps_reporting_its_own_requests_after_another_is_built(model_file):
+    first = create_app({"MODEL_PATH": str(model_file)}).test_client()
+    create_app({"MODEL_PATH": str(model_file)})
+    for _ in range(2):
+        assert first.get("/health").status_code == 200, "/health should answer 200"
+    counted = value(scrape(first), "model_requests_total", endpoint="/health")
+    assert counted == 2, (
+        f"the first app answered /health twice after a second app was built, but its /metrics counts {counted}: "
+        "each app keeps its own registry and metrics for as long as it lives; a second create_app must not take "
+        "them over (no shared global registry whose collectors are swapped for the newest app's)")

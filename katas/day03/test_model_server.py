@@ -349,6 +349,18 @@ def test_model_path_wins_over_model_uri(model_file, tmp_path, monkeypatch):
         "from the environment, and MODEL_URI is only used when MODEL_PATH is not set")
 
 
+def test_a_model_path_naming_a_missing_file_is_not_replaced_by_model_uri(model_file, tmp_path, monkeypatch):
+    monkeypatch.delenv("MODEL_PATH", raising=False)
+    monkeypatch.delenv("MODEL_URI", raising=False)
+    config = {"MODEL_PATH": str(tmp_path / "missing.skops"), "MODEL_URI": model_file.as_uri(), "MODEL_VERSION": "both"}
+    client = create_app(config).test_client()
+    answer = wait_ready(client, seconds=0.5)
+    assert answer.status_code == 503, (
+        "MODEL_PATH names a missing file: the server should not be ready, not quietly serve the model MODEL_URI "
+        "names instead (MODEL_URI is only read when MODEL_PATH is not set, and the model served is the one asked for)")
+    assert client.get("/health").status_code == 200, "/health should answer 200 while the process lives"
+
+
 def test_model_version_is_non_empty_text_when_unset(model_file, monkeypatch):
     monkeypatch.delenv("MODEL_VERSION", raising=False)
     client = create_app({"MODEL_PATH": str(model_file)}).test_client()
@@ -436,6 +448,20 @@ def test_an_app_keeps_its_own_model_and_version_when_another_is_built(model_file
         "/predict of the first app should report its own MODEL_VERSION, not the one the second app was given")
 
 
+def test_an_app_keeps_the_model_version_it_was_built_with_when_the_environment_changes(model_file, monkeypatch):
+    monkeypatch.setenv("MODEL_VERSION", "first")
+    first = create_app({"MODEL_PATH": str(model_file)}).test_client()
+    monkeypatch.setenv("MODEL_VERSION", "second")
+    second = create_app({"MODEL_PATH": str(model_file)}).test_client()
+    assert second.get("/health").get_json().get("model_version") == "second", (
+        "an app built while $MODEL_VERSION is \"second\" should report \"second\"")
+    reported = first.get("/health").get_json().get("model_version")
+    assert reported == "first", (
+        f"the first app was built while $MODEL_VERSION was \"first\" but now reports {reported!r}: create_app reads "
+        "its settings once, when it runs; an app keeps them whatever the environment says later (no live view of "
+        "os.environ read at request time)")
+
+
 def test_an_app_keeps_serving_its_own_model_when_another_loads_another_file(model_file, reference_model, tmp_path):
     import skops.io
     from sklearn.datasets import make_classification
@@ -468,12 +494,21 @@ def broken_model_files(model_file, folder):
     truncated.write_bytes(model_file.read_bytes()[: model_file.stat().st_size // 2])
     folder_path = folder / "models"
     folder_path.mkdir()
+    newer = folder / "newer.skops"  # as a newer skops would write it: a protocol this one refuses (ValueError)
+    with zipfile.ZipFile(model_file) as source, zipfile.ZipFile(newer, "w") as archive:
+        for name in source.namelist():
+            data = source.read(name)
+            if name == "schema.json":
+                data = json.dumps({**json.loads(data), "protocol": 999}).encode()
+            archive.writestr(name, data)
     return {"an empty file": empty, "a zip that is not a skops file": other_zip, "a truncated skops file": truncated,
-            "a folder (a volume mounted where the file should be)": folder_path}
+            "a folder (a volume mounted where the file should be)": folder_path,
+            "a skops file of a protocol this skops does not know": newer}
 
 
 @pytest.mark.parametrize("kind", ["an empty file", "a zip that is not a skops file", "a truncated skops file",
-                                  "a folder (a volume mounted where the file should be)"])
+                                  "a folder (a volume mounted where the file should be)",
+                                  "a skops file of a protocol this skops does not know"])
 def test_a_broken_model_file_leaves_the_server_alive_but_not_ready(model_file, tmp_path, kind):
     path = broken_model_files(model_file, tmp_path)[kind]
     # create_app must not raise here: whatever error the load hits is logged and the app serves "not ready".
@@ -542,6 +577,7 @@ def test_a_skops_file_naming_an_untrusted_function_is_not_loaded(tmp_path):
     ('{"features": [[1, 2, -Infinity, 4]]}', "-Infinity"),
     ('{"features": [[1, 2, 1e400, 4]]}', "a number too large for a float"),
     ('{"features": [[1, 2, 1' + "0" * 400 + ', 4]]}', "an integer too large for a float"),
+    ('{"features": [[1, 2, -1' + "0" * 400 + ', 4]]}', "a negative integer too large for a float"),
     ('{"features": [[1, 2, 3, 1' + "0" * 5000 + ']]}', "an integer of 5,001 digits (more than Python's int() takes)"),
     ('{"features": [[1, 2, "3", 4], [1, 2, 3, 4]]}', "a number written as a string in the first of two rows"),
     ('{"features": [[1, 2, 3, 4], [1, 2, true, 4]]}', "true in the second of two rows"),
