@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Mechanical mutation testing of every learner file, through the day's own tests.
 
-usage: scripts/mutation.py [dayNN ...] [--tiers unit,mlflow] [--file NAME]... [--list]
+usage: scripts/mutation.py [dayNN ...] [--tiers unit,mlflow] [--file NAME]... [--tests TEST_FILE]... [--list]
 
 For each day (all days when none is named) and each of its learner files, a copy of the
 reference answer is mutated one operator at a time and `pytest katas/dayNN --impl <copy> -x`
@@ -24,7 +24,10 @@ A setting the README leaves free may list several `operators` and `lines` under 
 
 Prints a score per file and day and every survivor that is not listed; exits 1 when any
 is left. Docker and kind tiers are left out by default (minutes per mutant); mutants only
-those tiers would kill then show up as survivors, which the report says. Writes the
+those tiers would kill then show up as survivors, which the report says. A file whose
+checks sit in a slow tier beside quick ones is judged by the quick ones with `--tests`:
+`--tiers unit,docker --tests test_stack_files.py` runs day 21's `docker-compose config`
+checks on each mutant, not its end-to-end stack. Writes the
 per-day figures to `.katas/mutation/dayNN.json`. Runs outside CI: a day takes minutes to
 an hour on two cores.
 """
@@ -139,20 +142,21 @@ def test_files(day: Day, name: str) -> list[str]:
     return chosen or everything
 
 
-def pytest_command(day: Day, name: str, impl: Path, tiers: list[str]) -> list[str]:
+def pytest_command(day: Day, name: str, impl: Path, tiers: list[str], only: list[str] | None = None) -> list[str]:
     skipped = [t for t in ("docker", "kind", "mlflow") if t not in tiers]
-    command = [sys.executable, "-m", "pytest", *test_files(day, name), "--impl", str(impl), "-x", "-q",
+    files = [str(day.path / t) for t in only] if only else test_files(day, name)
+    command = [sys.executable, "-m", "pytest", *files, "--impl", str(impl), "-x", "-q",
                "-p", "no:cacheprovider", "--no-header"]
     if skipped:
         command += ["-m", " and ".join(f"not {t}" for t in skipped)]
     return command
 
 
-def run_file(day: Day, name: str, tiers: list[str], scratch: Path) -> dict:
+def run_file(day: Day, name: str, tiers: list[str], scratch: Path, only: list[str] | None = None) -> dict:
     """Mutate one learner file of a copy of the solution; return the counts and survivors."""
     impl = scratch / day.name
     shutil.copytree(ROOT / "solutions" / day.name, impl, ignore=shutil.ignore_patterns("__pycache__"))
-    command = pytest_command(day, name, impl, tiers)
+    command = pytest_command(day, name, impl, tiers, only)
     env = {**os.environ, "CI": "1"}
     env.pop("KATAS_IMPL", None)
     started = time.monotonic()
@@ -245,6 +249,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("days", nargs="*")
     parser.add_argument("--tiers", default="unit,mlflow", help="tiers to run (default unit,mlflow)")
     parser.add_argument("--file", action="append", help="only this learner file (repeatable)")
+    parser.add_argument("--tests", action="append", metavar="TEST_FILE",
+                        help="run only this test file of the day on each mutant (repeatable)")
     parser.add_argument("--list", action="store_true", help="list the days and files that would run")
     args = parser.parse_args(argv)
     days = [load_day(ROOT, d) for d in args.days] if args.days else all_days(ROOT)
@@ -260,7 +266,7 @@ def main(argv: list[str]) -> int:
     for day, name in plan:
         with tempfile.TemporaryDirectory(prefix="katas-mutation-") as scratch:
             started = time.monotonic()
-            outcome = run_file(day, name, tiers, Path(scratch))
+            outcome = run_file(day, name, tiers, Path(scratch), args.tests)
             outcome["seconds"] = round(time.monotonic() - started)
         by_day.setdefault(day.name, []).append((name, outcome))
         listed = equivalents(day)
