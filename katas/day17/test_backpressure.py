@@ -522,6 +522,22 @@ def test_day_03_metrics_are_still_there(make_app, counting_model):
         "model_request_latency_seconds should observe both /predict requests")
 
 
+def test_each_app_exposes_only_its_own_metrics(make_app, counting_model):
+    first = make_app({"MAX_WAIT_MS": 0}, model=counting_model())
+    assert post(first, {"features": [ROWS[0]]}).status_code == 200, "the first app serves a request"
+    second = make_app({"MAX_WAIT_MS": 0}, model=counting_model())
+    for row in ROWS[1:3]:
+        assert post(second, {"features": [row]}).status_code == 200, "the second app serves two requests"
+    key = 'model_requests_total{endpoint="/predict",status="200"}'
+    counts = {"first": metrics(first).get(key), "second": metrics(second).get(key)}
+    batches = {"first": metrics(first).get("model_batch_size_count"),
+               "second": metrics(second).get("model_batch_size_count")}
+    assert counts == {"first": 1, "second": 2} and batches == {"first": 1, "second": 2}, (
+        "every app has its own registry: its /metrics counts its own requests and model calls only, also after "
+        f"another app was made (never the process-wide default registry); got {key} {counts} and "
+        f"model_batch_size_count {batches}")
+
+
 def test_day_03_labels_hold_unknown_paths_are_unmatched_and_scrapes_uncounted(make_app, counting_model):
     app = make_app({"MAX_WAIT_MS": 0}, model=counting_model())
     for path in ("/wp-login.php", "/admin/.env", "/metrics/"):

@@ -15,6 +15,7 @@ from concurrent.futures import CancelledError, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
+import batcher as batcher_module
 import pytest
 from batcher import MicroBatcher, QueueFull
 from hypothesis import given, settings
@@ -328,6 +329,24 @@ def test_batches_partition_the_items_in_order(items, max_batch_size, max_wait_s)
         f"batch sizes should be 1..{max_batch_size}: {[len(b) for b in recorder.batches]}")
 
 
+def test_two_batchers_never_see_each_others_items():
+    first_recorder, second_recorder = Recorder(gated=True), Recorder()
+    with (MicroBatcher(first_recorder, max_batch_size=4, max_wait_s=0.05) as first,
+          MicroBatcher(second_recorder, max_batch_size=4, max_wait_s=0.05) as second,
+          opened_on_exit(first_recorder)):
+        hold_worker(first_recorder, first)
+        waiting = first.submit("for the first")  # waits behind the first batcher's held call
+        answer = second.submit("for the second").result(timeout=WAIT_S)
+        first_recorder.open()
+        waited = waiting.result(timeout=WAIT_S)
+    assert answer == ("done", "for the second") and second_recorder.items == ["for the second"], (
+        "every batcher has its own queue and worker (keep the queue in the instance, not in a class attribute "
+        "shared by every batcher): the second batcher's predict_batch should see only the item submitted to it; "
+        f"it saw {second_recorder.batches}")
+    assert waited == ("done", "for the first") and first_recorder.items == ["first", "for the first"], (
+        f"the first batcher should answer its own items; its predict_batch saw {first_recorder.batches}")
+
+
 # --- failures -------------------------------------------------------------------------------------
 
 
@@ -443,6 +462,69 @@ def test_a_batch_whose_every_future_was_cancelled_never_calls_predict_batch_with
     assert [] not in recorder.batches, (
         "every item of a batch was cancelled: send them anyway or skip the call, but predict_batch is never called "
         f"with an empty list; got batches {recorder.batches}")
+
+
+@pytest.mark.parametrize("outcome", ["result", "exception"])
+def test_a_cancel_at_any_line_of_the_workers_answering_never_stops_it(impl_dir, outcome):
+    """A caller may cancel its future at any moment. Here the cancel lands just before each line your code runs
+    once predict_batch has returned (or raised), one line per try, so the gap between a `cancelled()` check and
+    `set_result` (or `set_exception`) is hit every run, not by luck."""
+
+    def one_run(cancel_before=None):
+        seen = {"lines": 0, "future": None}
+        handed_over, returned = threading.Event(), threading.Event()
+
+        def predict_batch(items):
+            assert handed_over.wait(WAIT_S), "test setup: the future was never handed over"
+            first_call = not returned.is_set()
+            returned.set()
+            if outcome == "exception" and first_call:
+                raise Boom("the model fell over")
+            return [("done", x) for x in items]
+
+        def each_line():
+            if returned.is_set():
+                seen["lines"] += 1
+                if seen["lines"] == cancel_before:
+                    seen["future"].cancel()
+
+        with on_every_line_of(impl_dir, each_line):  # traces the worker thread the batcher starts
+            batcher = MicroBatcher(predict_batch, max_batch_size=1, max_wait_s=0)
+        try:
+            seen["future"] = batcher.submit("x")
+            handed_over.set()
+            with contextlib.suppress(CancelledError, FutureTimeout):
+                seen["future"].exception(timeout=WAIT_S)  # answered, failed or cancelled
+            if cancel_before is None:
+                settled, deadline = -1, time.monotonic() + WAIT_S
+                while seen["lines"] != settled and time.monotonic() < deadline:  # until the worker waits again
+                    settled = seen["lines"]
+                    time.sleep(0.05)
+                return seen["lines"]
+            try:
+                after = batcher.submit("after").result(timeout=WAIT_S)
+            except FutureTimeout:
+                after = None
+        finally:
+            closer = threading.Thread(target=batcher.close, daemon=True)
+            closer.start()
+            closer.join(WAIT_S)
+        future = seen["future"]
+        if future.done() and not future.cancelled():  # the cancel came too late: the future has its outcome
+            got = future.exception() if outcome == "exception" else future.result()
+            assert isinstance(got, Boom) if outcome == "exception" else got == ("done", "x"), (
+                f"a future whose cancel came too late should get its {outcome}, got {got!r}")
+        assert after == ("done", "after"), (
+            f"the caller cancelled its future just before line {cancel_before} your worker ran after predict_batch "
+            f"{'returned' if outcome == 'result' else 'raised'}, and the next item was still unanswered after "
+            f"{WAIT_S} s (got {after!r}): a cancel can land between a `cancelled()` check and `set_{outcome}`, which "
+            "then raises InvalidStateError and kills the worker. Claim each future with "
+            "set_running_or_notify_cancel() (False: skip it) or catch InvalidStateError")
+
+    lines = one_run()
+    assert lines, "test setup: the worker should run some lines of your code after predict_batch returns"
+    for cancel_before in range(1, min(lines, 100) + 1):
+        one_run(cancel_before)
 
 
 # --- the queue bound ------------------------------------------------------------------------------
@@ -687,6 +769,34 @@ def test_the_batches_that_drain_the_queue_after_close_still_hold_at_most_max_bat
         f"with max_batch_size=2 the items waiting at close() should go out two at a time; got batch sizes {sizes}")
 
 
+def test_the_items_waiting_at_close_are_drained_in_full_batches():
+    recorder = Recorder(gated=True)
+    batcher = MicroBatcher(recorder, max_batch_size=3, max_wait_s=0.05)
+    with opened_on_exit(recorder):
+        first = hold_worker(recorder, batcher)
+        queued = [batcher.submit(i) for i in range(7)]  # waiting behind the held call
+        closer = threading.Thread(target=batcher.close, daemon=True)  # close() may wait for the drain
+        closer.start()
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:  # wait until close() has begun: submits are refused
+            try:
+                queued.append(batcher.submit("late"))
+                time.sleep(0.01)
+            except RuntimeError:
+                break
+        recorder.open()
+        answers = [f.result(timeout=WAIT_S) for f in [first, *queued]]
+        closer.join(WAIT_S)
+    assert [answer[1] for answer in answers] == ["first", *range(7), *["late"] * (len(queued) - 7)], (
+        f"every item submitted before close() should get its own result; got {answers}")
+    sizes = [len(batch) for batch in recorder.batches[1:]]
+    full, rest = divmod(len(queued), 3)
+    assert sizes == [3] * full + ([rest] if rest else []), (
+        f"the {len(queued)} items waiting when close() was called were all there when the worker came for them: "
+        "they should go out in full batches of max_batch_size=3 (take what is queued before checking for close), "
+        f"not one item per call; got batch sizes {sizes}")
+
+
 def test_the_batches_that_drain_the_queue_after_close_are_sent_without_waiting_out_max_wait_s():
     recorder = Recorder(gated=True)
     batcher = MicroBatcher(recorder, max_batch_size=2, max_wait_s=60)
@@ -788,9 +898,7 @@ def test_an_idle_worker_waits_without_spinning():
     """Counts the lines of your code that run while nothing is queued: a worker blocked on a condition or
     a queue runs none, one that polls with a zero timeout (max_wait_s=0) runs them by the thousand, and
     one that wakes every 50 ms to look for close() runs dozens."""
-    import batcher as learner_batcher
-
-    learner_file = Path(learner_batcher.__file__).resolve()
+    learner_file = Path(batcher_module.__file__).resolve()
     lines = [0]
 
     def count() -> None:
@@ -811,6 +919,35 @@ def test_an_idle_worker_waits_without_spinning():
         "block until an item or close() arrives (Condition.wait() or queue.get() without a timeout), not poll "
         "with a timeout of max_wait_s, which is 0 here and spins a CPU core, nor wake every few milliseconds to "
         "look for close() (let close() wake it: notify, or put a sentinel in the queue)")
+
+
+def test_an_idle_worker_does_not_wake_now_and_then():
+    """A worker that waits with a timeout to look for close() now and then (`wait(1.0)`, `get(timeout=1)`) runs a few
+    lines of your code at every wake-up; one blocked until an item or close() arrives runs none at all."""
+    import batcher as learner_batcher
+
+    learner_file = Path(learner_batcher.__file__).resolve()
+    lines = [0]
+
+    def count() -> None:
+        lines[0] += 1
+
+    with on_every_line_of(learner_file, count):
+        batcher = MicroBatcher(Recorder(), max_batch_size=8, max_wait_s=0.01)
+    try:
+        assert batcher.submit(1).result(timeout=WAIT_S) == ("done", 1), "an item should be answered"
+        settled, deadline = -1, time.monotonic() + WAIT_S
+        while lines[0] != settled and time.monotonic() < deadline:  # until the worker is back to waiting
+            settled = lines[0]
+            time.sleep(0.2)
+        time.sleep(1.6)
+        woke = lines[0] - settled
+    finally:
+        batcher.close()
+    assert woke == 0, (
+        f"with nothing queued the worker ran {woke} lines of batcher.py in 1.6 s: an idle worker should block until "
+        "an item or close() arrives (Condition.wait() or queue.get() without a timeout), not wake now and then to "
+        "look for close() (a wait with a timeout of a second or so): let close() wake it (notify, or a sentinel)")
 
 
 def test_leaving_the_with_block_after_an_explicit_close_is_harmless():

@@ -215,12 +215,15 @@ def test_without_a_model_the_server_is_alive_but_not_ready(make_app, tmp_path):
     b'{"features": [[1, 2, 3, 1e400]]}', b'{"features": [[1, 2, 3, null]]}', b'{"features": [[1, 2, 3, 4], [1]]}',
     b"[" * 100_000, b'{"features": [[1, 2, 3, 1' + b"0" * 400 + b']]}', b'{"features": [[1, 2, 3, 1' + b"0" * 5000 + b']]}',
     b'{"features": [[1, 2, 3, 4], 5]}', b'{"features": 5}', b'{"features": {"a": 1}}',
+    b'{"features": [[1.0, 2.0, 3.0, 4.0\xff]]}',
 ], ids=lambda body: body[:30].decode() + (f"-{len(body)}-bytes" if len(body) > 100 else ""))
 def test_bad_bodies_get_400_and_never_reach_the_model(make_app, counting_model, body):
     model = counting_model()
     app = make_app(model=model)
     answer = post(app, body)
-    assert answer.status_code == 400, f"{body[:40]!r} should be answered with 400, got {answer.status_code}"
+    assert answer.status_code == 400, (
+        f"{body[:40]!r} should be answered with 400, got {answer.status_code} (bad input never causes a 500: a body "
+        "that is not UTF-8 is not JSON either, so decode it where its errors become a 400)")
     error = (answer.get_json(silent=True) or {}).get("error")
     assert isinstance(error, str) and error, "a 400 carries {\"error\": \"...\"}"
     assert model.calls == [], "a bad request must never reach the model"
@@ -576,6 +579,30 @@ def test_the_same_rows_in_another_order_are_another_request(make_app, counting_m
     assert second.get_json()["predictions"] == expected(reference_model, swapped), (
         "the answer should hold one prediction per row, in the order of this request's rows")
     assert first.get_json()["predictions"] == expected(reference_model, rows), "and the first request its own order"
+
+
+def test_the_servers_threads_share_one_cache(make_app, counting_model):
+    model = counting_model()
+    app = make_app({"MAX_WAIT_MS": 0}, model=model)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # one server thread answers first ...
+        first = pool.submit(post, app, {"features": [ROWS[30]]}).result(timeout=30)
+    again = post(app, {"features": [ROWS[30]]})  # ... and another one gets the same request
+    assert first.status_code == 200 and again.status_code == 200, "both requests should be served"
+    assert len(model.calls) == 1 and again.get_json() == first.get_json(), (
+        "the server's threads share the cache (not one cache per thread, which gunicorn's 32 threads would each "
+        f"fill on their own): the same rows from another thread should be a cache hit; the model was called "
+        f"{len(model.calls)} times")
+
+
+def test_cache_size_counts_answers_not_rows(make_app, counting_model):
+    model = counting_model()
+    app = make_app({"MAX_WAIT_MS": 0, "CACHE_SIZE": 1}, model=model)
+    body = {"features": ROWS[40:43]}
+    answers = [post(app, body) for _ in range(2)]
+    assert [a.status_code for a in answers] == [200, 200], "both requests should be served"
+    assert len(model.calls) == 1, (
+        "CACHE_SIZE counts answers, not rows: with CACHE_SIZE=1 the answer to one request of 3 rows is kept, so "
+        f"the same request again is a cache hit; the model was called {len(model.calls)} times")
 
 
 def test_the_cache_evicts_the_least_recently_used_answer(make_app, counting_model):

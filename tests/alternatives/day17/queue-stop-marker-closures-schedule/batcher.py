@@ -81,11 +81,11 @@ class MicroBatcher:
                 raise ValueError(f"{len(results)} results for a batch of {len(batch)}")
         except Exception as exc:
             for _, fut in batch:
-                if not fut.done():
+                if fut.set_running_or_notify_cancel():  # False: its caller cancelled it
                     fut.set_exception(exc)
             return
         for (_, fut), result in zip(batch, results):
-            if not fut.done():
+            if fut.set_running_or_notify_cancel():
                 fut.set_result(result)
 
     def close(self):
