@@ -261,10 +261,19 @@ def docker_never_running(fake_tools):
     fake_tools.answer("docker", "inspect", "{{.State.Running}}", out="false")
 
 
+# Variables a caller may have exported under the names a script is tempted to keep its own state in.
+STATE_VARIABLES = {name: "from-env:v0" for name in ("PREVIOUS", "PREVIOUS_IMAGE", "PREVIOUS_ID", "PREV_IMAGE", "OLD_IMAGE",
+                                                    "CURRENT_IMAGE", "previous", "previous_image", "previous_id", "prev")}
+STATE_VARIABLES.update({"LABELS": "from-env", "BUILD_ARGS": "from-env", "LABEL_ARGS": "from-env", "labels": "from-env",
+                        "build_args": "from-env"})
+
+
 @pytest.mark.task(taskno=4)
-def test_docker_mode_a_failed_first_deploy_leaves_no_container(pipeline, fake_tools, docker_never_running, model_server):
+@pytest.mark.parametrize("exported", [{}, STATE_VARIABLES], ids=["clean-environment", "state-variables-exported"])
+def test_docker_mode_a_failed_first_deploy_leaves_no_container(pipeline, fake_tools, docker_never_running, model_server,
+                                                               exported):
     model_server.set("failing")
-    done = pipeline("--mode", "docker", version="v1", rollout_timeout=1)
+    done = pipeline("--mode", "docker", version="v1", rollout_timeout=1, env=exported)
     calls = fake_tools.calls
     assert done.returncode == 1, f"a first deploy whose container exits at once should fail (exit 1), not wait forever\n{done.output}"
     deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v1")
@@ -273,7 +282,11 @@ def test_docker_mode_a_failed_first_deploy_leaves_no_container(pipeline, fake_to
         f"with no previous version the broken container should still be removed:\n{describe(calls)}")
     assert index(calls[deploy + 1:], "docker", "run", "--name", NAME) is None, (
         f"with no previous version nothing should be started again (docker inspect failed with '{NO_SUCH_OBJECT}' on "
-        f"stderr: that message is not an image to bring back):\n{describe(calls)}")
+        f"stderr: that message is not an image to bring back; nor is a PREVIOUS_IMAGE exported by the caller):\n"
+        f"{describe(calls)}")
+    assert not any("from-env" in arg for _, argv in calls for arg in argv), (
+        f"the script's own state (the previous image, the label and build-arg lists) starts empty: a variable the "
+        f"caller exported under the same name must not reach a command:\n{describe(calls)}")
 
 
 @pytest.fixture
@@ -338,6 +351,41 @@ def test_docker_mode_a_health_answer_within_the_timeout_is_healthy(pipeline, fak
         f"the healthy deploy must not be undone:\n{describe(calls)}")
 
 
+@pytest.mark.task(taskno=3)
+def test_docker_mode_a_health_check_that_passes_after_failures_is_healthy(pipeline, fake_tools, docker_previous,
+                                                                          model_server):
+    model_server.follow(["failing", "failing", "healthy"])  # a server still warming up: two 500s, then 200
+    done = pipeline("--mode", "docker", retries=3, interval=0.1)
+    calls = fake_tools.calls
+    checks = len(health_times(model_server))
+    assert done.returncode == 0 and checks == 3, (
+        f"with --retries 3 the third check answers 200: the first check that passes makes the deploy healthy "
+        f"(exit 0), whatever the checks before it said; made {checks} checks\n{done.output}\ncalls:\n{describe(calls)}")
+    deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
+    assert deploy is not None and previous_back(calls, deploy) is None, (
+        f"a deploy that became healthy within --retries must not be undone:\n{describe(calls)}")
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.timeout(45)
+def test_docker_mode_the_undo_starts_right_after_the_last_failed_check(pipeline, fake_tools, docker_previous,
+                                                                       model_server):
+    model_server.set("failing")
+    done = pipeline("--mode", "docker", retries=2, interval=6, timeout=35,
+                    hint="--retries 2 --interval 6 needs one 6 s pause, between the two checks")
+    calls = fake_tools.calls
+    assert done.returncode == 1, f"an unhealthy deploy should be undone (exit 1)\n{done.output}"
+    last_check = health_times(model_server)[-1]
+    deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
+    removed = index(calls[deploy + 1:], "docker", "rm", NAME) if deploy is not None else None
+    assert removed is not None, f"the unhealthy deploy should be undone (docker rm {NAME}):\n{describe(calls)}"
+    late = fake_tools.times[deploy + 1 + removed] - last_check
+    # The pauses are between checks: after the last failed one the broken version should not serve another 6 s.
+    assert late < 4, (
+        f"--interval is the pause between two health checks; after the last failed check the undo should start at "
+        f"once, not after one more --interval 6 s pause; it started {late:.1f} s later:\n{describe(calls)}")
+
+
 @pytest.mark.task(taskno=4)
 def test_k8s_mode_undoes_a_rollout_that_does_not_finish(pipeline, fake_tools):
     fake_tools.answer("kubectl", "rollout", "status", code=1, out="error: deployment exceeded its progress deadline")
@@ -349,6 +397,10 @@ def test_k8s_mode_undoes_a_rollout_that_does_not_finish(pipeline, fake_tools):
     assert index(calls, "kubectl", "rollout", "undo", f"deployment/{NAME}") is not None, (
         f"a rollout that does not finish should be undone with kubectl rollout undo:\n{describe(calls)}")
     assert index(calls, "kubectl", "get", "--raw") is None, f"no health check on a failed rollout:\n{describe(calls)}"
+    waits = [argv for tool, argv in calls if tool == "kubectl" and has(argv, "rollout") and has(argv, "status")]
+    assert len(waits) >= 2 and all(has(argv, f"deployment/{NAME}") for argv in waits), (
+        f"both rollout waits (of the deploy and of the undo) should follow deployment/{NAME}, the Deployment named by "
+        f"--name; --container server only names the pod template's container that set image updates:\n{describe(calls)}")
     for tool, argv in calls:
         if tool == "kubectl":
             assert has(argv, "default"), (
@@ -418,6 +470,18 @@ def test_the_lower_limits_and_fractions_are_valid_arguments(learner_file, run_ba
         f"port 1, retries 1, a one-character tag (7) and fractional --interval/--timeout/--step-timeout are valid: the "
         f"pipeline should get to the build of {IMAGE}:7 (which fails here: exit 1), not stop with a usage error\n"
         f"{done.output}\ncalls:\n{describe(fake_tools.calls)}")
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("version", ["v1.2.3", "1.0.0-rc.1", "2024-06-01", "v1_2", "model.v2-final"])
+def test_a_tag_with_dots_and_dashes_is_a_valid_version(learner_file, run_bash, fake_tools, version):
+    fake_tools.answer("docker", "build", code=1)  # the run stops at the build: this test is only about the VERSION
+    done = run_bash(learner_file("pipeline.sh"), ["--mode", "docker", "--image", IMAGE, version], env=fake_tools.env,
+                    timeout=10)
+    assert done.returncode == 1 and index(fake_tools.calls, "docker", "build", f"{IMAGE}:{version}") is not None, (
+        f"{version} is a valid image tag ([A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}}: dots and dashes after the first "
+        f"character): the pipeline should get to the build of {IMAGE}:{version} (which fails here: exit 1), not "
+        f"stop with a usage error\n{done.output}\ncalls:\n{describe(fake_tools.calls)}")
 
 
 @pytest.mark.task(taskno=3)
@@ -795,6 +859,11 @@ def test_docker_mode_a_new_container_that_fails_to_start_is_undone(pipeline, fak
     assert deploy is not None and previous_back(calls, deploy) is not None, (
         f"a deploy whose new container did not start is undone like any failed deploy: the old container was "
         f"replaced, so {IMAGE}:v1 should run as {NAME} again:\n{describe(calls)}")
+    back = previous_back(calls, deploy)
+    assert index(calls[deploy + 1:back], "docker", "rm", NAME) is not None, (
+        f"the undo removes {NAME} (docker rm --force) before it runs {IMAGE}:v1 again, also when the new container "
+        f"failed to start: a failed `docker run` can leave it created, holding the name, and the previous image "
+        f"could not take the name back:\n{describe(calls)}")
 
 
 @pytest.mark.task(taskno=4)
