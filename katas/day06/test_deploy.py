@@ -98,13 +98,24 @@ def assert_only_serving(fake_docker, deploy, name, image, output):
      ["--interval", "1.2.3", "v1"], ["--timeout", "1.2.3", "v1"], ["--interval", "-1", "v1"], ["--timeout", ".", "v1"],
      ["--timeout", "1,5", "v1"], ["--retries", "00", "v1"], ["v1^"], ["v[1]"], ["v`1`"], ["--retries", "2+1", "v1"],
      ["--port", "8000+1", "v1"], ["--port", "18446744073709559616", "v1"], ["--interval", "1s", "v1"],
-     ["--timeout", "5s", "v1"]],
+     ["--timeout", "5s", "v1"], ["--retries", "2\n3", "v1"], ["--timeout", "1\nx", "v1"]],
     ids=lambda a: " ".join(a).replace("\n", "\\n")[:40] or "no-version",
 )
 def test_a_bad_argument_prints_usage_and_exits_2(learner_file, run_bash, fake_docker, args):
     done = run_bash(learner_file("deploy.sh"), args, env=fake_docker.env, timeout=10)
     assert done.returncode == 2, f"{' '.join(args) or '(no arguments)'} should be a usage error (exit 2)\n{done.output}"
     assert "usage" in done.stderr.lower(), f"a usage error should print the usage on stderr\n{done.output}"
+    assert fake_docker.calls == [], f"no docker command should run after a usage error, ran {fake_docker.calls}"
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("version", ["vé1", "v1é", "ü"])
+def test_a_tag_with_letters_outside_ascii_is_a_usage_error(learner_file, run_bash, fake_docker, version):
+    """Run in a UTF-8 locale, where [[:alnum:]] (and [a-z] in some) matches é and ü too."""
+    done = run_bash(learner_file("deploy.sh"), [version], env={**fake_docker.env, "LC_ALL": "C.UTF-8"}, timeout=10)
+    assert done.returncode == 2, (
+        f"{version!r} is no image tag ([A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}} is ASCII only, whatever the locale; "
+        f"[[:alnum:]] is not): a usage error (exit 2)\n{done.output}")
     assert fake_docker.calls == [], f"no docker command should run after a usage error, ran {fake_docker.calls}"
 
 
@@ -311,6 +322,31 @@ def test_the_defaults(learner_file, run_bash, fake_docker, server, tmp_path, exp
 
 
 @pytest.mark.task(taskno=3)
+def test_exported_PORT_INTERVAL_and_TIMEOUT_change_nothing(learner_file, run_bash, fake_docker, server, loopback_curl,
+                                                            tmp_path):
+    """No --port, --interval or --timeout, but PORT, INTERVAL and TIMEOUT exported: a `curl` first on PATH sends
+    the health checks meant for 127.0.0.1:8000 to the test server, which answers after 0.5 s: a 500, then a 200."""
+    server.set("healthy", delay_s=0.5)
+    server.follow(["failing", "healthy"])
+    exported = {"PORT": "1", "INTERVAL": "0.01", "TIMEOUT": "0.2"}
+    done = run_bash(learner_file("deploy.sh"), ["--retries", "2", "v1"],
+                    env=loopback_curl.env({**fake_docker.env, **exported}), cwd=tmp_path, timeout=30)
+    calls = fake_docker.calls
+    run = first_index(calls, "run", "ml-model:v1")
+    assert run is not None and option_values(calls[run], "--publish", "-p") == ["127.0.0.1:8000:8000"], (
+        f"an exported PORT=1 changes nothing: without --port the container is published on 127.0.0.1:8000: "
+        f"{calls}\n{done.output}")
+    if not loopback_curl.calls:
+        return  # the health check does not use curl: nothing to redirect to the test server
+    assert done.returncode == 0 and len(server.requests) == 2, (
+        f"an exported TIMEOUT=0.2 changes nothing: without --timeout a health request may take 5 s, so the 200 "
+        f"after 0.5 s at the 2nd check promotes v1 (exit 0); made {len(server.requests)} checks\n{done.output}")
+    assert all(gap >= 0.9 for gap in health_gaps(server)), (
+        f"an exported INTERVAL=0.01 changes nothing: without --interval the checks are 1 s apart, the gaps were "
+        f"{health_gaps(server)}\n{done.output}")
+
+
+@pytest.mark.task(taskno=3)
 def test_the_port_defaults_to_8000(learner_file, run_bash, fake_docker, server, loopback_curl, tmp_path):
     """No --port: a `curl` first on PATH sends the health check meant for 127.0.0.1:8000 to the test server."""
     args = ["--retries", "2", "--interval", "0.1", "--timeout", "2", "v1"]
@@ -493,6 +529,22 @@ def test_an_unhealthy_version_is_rolled_back(deploy, fake_docker, server, v1_ser
 
 
 @pytest.mark.task(taskno=3)
+def test_a_promotion_over_a_previous_version_logs_only_timestamped_lines(deploy, fake_docker, v1_serving, timestamp,
+                                                                          utc_stamped):
+    started = time.time()
+    done = deploy("v2", env=utc_stamped.env)
+    assert done.returncode == 0, f"a healthy v2 should be promoted (exit 0)\n{done.output}"
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    untimed = [line for line in lines if not timestamp.match(line)]
+    assert not untimed, (
+        f"every stdout line of a promotion over v1 should start with a timestamp; docker's own output (docker stop "
+        f"and docker rm -f print the container's name) belongs on stderr, for the clean-up of v1 too: {untimed}")
+    wrong = utc_stamped(done.stdout, started, time.time())
+    assert not wrong, (
+        f"timestamps should be UTC whatever TZ says (this run had TZ={utc_stamped.env['TZ']}, 14 h east): {wrong}")
+
+
+@pytest.mark.task(taskno=3)
 def test_a_version_healthy_at_a_later_check_is_promoted_at_once(deploy, fake_docker, server, v1_serving, timestamp):
     server.follow(["failing", "healthy", "failing"])
     done = deploy("v2", retries=3, interval=1.5)
@@ -654,7 +706,7 @@ def test_a_hanging_health_check_is_bounded_by_the_timeout(deploy, fake_docker, s
 
 
 @pytest.mark.task(taskno=4)
-def test_deploying_the_version_already_serving_is_refused(deploy, fake_docker, v1_serving):
+def test_deploying_the_version_already_serving_is_refused(deploy, fake_docker, v1_serving, timestamp):
     done = deploy("v1")
     assert done.returncode == 1, f"v1 is already serving: deploying v1 again is refused (exit 1)\n{done.output}"
     v1 = fake_docker.containers.get(f"{NAME}-v1", {})
@@ -666,9 +718,14 @@ def test_deploying_the_version_already_serving_is_refused(deploy, fake_docker, v
         f"the refusal comes before any docker command, not even a build: docker build -t {IMAGE}:v1 would re-tag "
         f"the image the serving v1 was made from; ran {fake_docker.calls}\n{done.output}")
     assert state(deploy) == "v1", f"the state file should still say v1, holds {state(deploy)!r}"
-    assert [line for line in done.stdout.splitlines() if line.strip()], (
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    assert lines, (
         f"the refusal should be logged on stdout (a timestamped line saying why the deploy stops), not end the deploy "
         f"with a bare exit 1 that the CI job cannot explain\n{done.output}")
+    untimed = [line for line in lines if not timestamp.match(line)]
+    assert not untimed, (
+        f"the refusal is a log line like every other: it should start with a timestamp (use the same logger, not a "
+        f"bare echo): {untimed}")
 
 
 @pytest.mark.task(taskno=4)

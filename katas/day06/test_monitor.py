@@ -281,8 +281,11 @@ def test_the_health_line_tells_a_failed_check_from_a_healthy_one(monitor, server
         ["--interval", "30s"],
         ["--interval", "1m"],
         ["--timeout", "5s"],
+        ["--timeout", "1\nx"],
+        ["--interval", "0.5\n5"],
+        ["--max-failures", "2\n3"],
     ],
-    ids=lambda a: " ".join(a),
+    ids=lambda a: " ".join(a).replace("\n", "\\n"),
 )
 def test_a_bad_argument_prints_usage_and_exits_2(monitor, server, args):
     done = monitor("--once", "--url", server.url, *args, timeout=10)
@@ -325,6 +328,67 @@ def test_exits_1_after_max_failures_consecutive_failures(monitor, server, timest
     assert first != last, (
         f"the last check's lines come two --interval 0.5 s pauses after the first line: their timestamp should be "
         f"the moment each line is written, not one taken at start-up ({first} on both)\n{done.output}")
+
+
+@pytest.mark.task(taskno=2)
+def test_the_loop_and_its_give_up_line_are_timestamped_in_utc(monitor, server, utc_stamped):
+    server.set("failing")
+    started = time.time()
+    done = monitor("--url", server.url, "--interval", "0.1", "--max-failures", "2", env=utc_stamped.env)
+    assert done.returncode == 1, f"two failures in a row with --max-failures 2 should exit 1\n{done.output}"
+    wrong = utc_stamped(done.stdout, started, time.time())
+    assert not wrong, (
+        f"every stdout line of the loop, the 'giving up' line too, should carry the UTC time whatever TZ says "
+        f"(this run had TZ={utc_stamped.env['TZ']}, 14 h east; write it with the same `date -u` logger as the "
+        f"others): {wrong}\n{done.output}")
+
+
+@pytest.mark.task(taskno=2)
+def test_same_named_variables_in_the_environment_change_nothing(learner_file, run_bash, server, loopback_curl,
+                                                                recording_sleep):
+    """Exported URL, TIMEOUT, INTERVAL and MAX_FAILURES (a shell or CI runner may have them) must not replace
+    the documented defaults. A `sleep` first on PATH records the pauses and returns at once; a `curl` first on
+    PATH sends what was meant for http://127.0.0.1:8000 to the test server."""
+    server.set("failing")
+    sleep = recording_sleep(waits=False)
+    env = {**os.environ, "PATH": sleep.path(os.environ.get("PATH", "")), "INTERVAL": "0.1", "MAX_FAILURES": "1"}
+    proc = subprocess.Popen(["bash", str(learner_file("monitor.sh")), "--url", server.url],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        still_running = proc.poll() is None
+        if still_running:
+            os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=10)
+    checks, sleeps = len(health_requests(server)), sleep.requests()
+    if not sleeps:
+        # It waits some other way than `sleep`: 30 s after the first failed check, so it is still waiting.
+        assert checks == 1 and still_running, (
+            f"exported INTERVAL=0.1 and MAX_FAILURES=1 change nothing: without --interval it waits 30 s after the "
+            f"first failed check, made {checks} check(s) in 5 s and was {'still' if still_running else 'no longer'} "
+            f"running\n{out}{err}")
+    else:
+        assert checks == 3 and proc.returncode == 1, (
+            f"an exported MAX_FAILURES=1 changes nothing: without --max-failures it gives up at the 3rd failed check "
+            f"(exit 1), made {checks}\n{out}{err}")
+        total = sum(float(word.rstrip("s")) for word in sleeps)
+        assert total == 60, (
+            f"an exported INTERVAL=0.1 changes nothing: without --interval the two pauses are 30 s each, it asked "
+            f"sleep for {' + '.join(sleeps)} s\n{out}{err}")
+    server.set("healthy", delay_s=0.5)
+    before = len(health_requests(server))
+    env = loopback_curl.env({"URL": f"http://127.0.0.1:{free_port()}", "TIMEOUT": "0.2"})
+    done = run_bash(learner_file("monitor.sh"), ["--once"], env=env, timeout=20)
+    if not loopback_curl.calls and "curl" not in learner_file("monitor.sh").read_text():
+        return  # it does not call curl: the default --url is checked through a curl on PATH
+    assert len(health_requests(server)) > before and done.returncode == 0, (
+        f"an exported URL (nothing listens there) and TIMEOUT=0.2 change nothing: without --url and --timeout it "
+        f"checks http://127.0.0.1:8000/health with 5 s to answer, so a 200 after 0.5 s is healthy (exit 0); curl "
+        f"was asked for {loopback_curl.calls}\n{done.output}")
 
 
 @pytest.mark.task(taskno=2)

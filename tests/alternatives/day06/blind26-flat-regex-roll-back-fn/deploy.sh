@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# deploy.sh: build a new version, swap it in on the same port, check its health, roll back on failure.
+# Exit codes: 0 promoted, 1 deploy failed, 2 usage error.
+set -euo pipefail
+
+IMAGE=ml-model
+NAME=ml-model
+PORT=8000
+CONTEXT=.
+STATE_FILE=.deployed-version
+RETRIES=10
+INTERVAL=1
+TIMEOUT=5
+DOCKER=${DOCKER:-docker}
+BUILD_ARGS=()
+LABELS=()
+VERSION=""
+HAVE_VERSION=0
+
+usage() {
+  cat <<'USAGE'
+usage: deploy.sh [options] VERSION
+  --image NAME  --name NAME  --port PORT  --context DIR  --build-arg K=V (repeatable)
+  --label K=V (repeatable)  --state-file PATH  --retries N  --interval SECONDS
+  --timeout SECONDS  --docker PATH          (docker binary also from env DOCKER)
+  -h, --help    print this help
+USAGE
+}
+
+die_usage() {
+  echo "deploy.sh: $1" >&2
+  usage >&2
+  exit 2
+}
+
+log() {
+  local level=$1
+  shift
+  printf '%s [%s] %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$level" "$*"
+}
+
+need() { (($1 >= 2)) || die_usage "$2 needs a value"; }
+
+while (($# > 0)); do
+  case $1 in
+    --image) need $# "$1"; IMAGE=$2; shift 2 ;;
+    --name) need $# "$1"; NAME=$2; shift 2 ;;
+    --port) need $# "$1"; PORT=$2; shift 2 ;;
+    --context) need $# "$1"; CONTEXT=$2; shift 2 ;;
+    --build-arg) need $# "$1"; BUILD_ARGS+=(--build-arg "$2"); shift 2 ;;
+    --label) need $# "$1"; LABELS+=(--label "$2"); shift 2 ;;
+    --state-file) need $# "$1"; STATE_FILE=$2; shift 2 ;;
+    --retries) need $# "$1"; RETRIES=$2; shift 2 ;;
+    --interval) need $# "$1"; INTERVAL=$2; shift 2 ;;
+    --timeout) need $# "$1"; TIMEOUT=$2; shift 2 ;;
+    --docker) need $# "$1"; DOCKER=$2; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    -*) die_usage "unknown option: $1" ;;
+    *)
+      ((HAVE_VERSION == 0)) || die_usage "only one VERSION, got another: $1"
+      VERSION=$1; HAVE_VERSION=1; shift ;;
+  esac
+done
+
+((HAVE_VERSION)) || die_usage "VERSION is missing"
+[[ $VERSION =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die_usage "not a valid image tag: $VERSION"
+valid_port() { [[ $1 =~ ^[0-9]{1,5}$ ]] && ((10#$1 >= 1 && 10#$1 <= 65535)); }
+valid_count() { [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 > 0)); }
+valid_port "$PORT" || die_usage "bad port: $PORT"
+valid_count "$RETRIES" || die_usage "bad retries: $RETRIES"
+[[ $INTERVAL =~ ^[0-9]+(\.[0-9]+)?$ && $INTERVAL =~ [1-9] ]] || die_usage "bad interval: $INTERVAL"
+[[ $TIMEOUT =~ ^[0-9]+(\.[0-9]+)?$ && $TIMEOUT =~ [1-9] ]] || die_usage "bad timeout: $TIMEOUT"
+PORT=$((10#$PORT))
+RETRIES=$((10#$RETRIES))
+
+dock() { timeout 600 "$DOCKER" "$@" >&2; }
+
+PREVIOUS=""
+if [[ -s $STATE_FILE ]]; then
+  PREVIOUS=$(<"$STATE_FILE")
+  PREVIOUS=${PREVIOUS//[[:space:]]/}
+fi
+
+if [[ -n $PREVIOUS && $PREVIOUS == "$VERSION" ]]; then
+  log ERROR "version $VERSION is already serving: refusing to deploy it again (use a new tag)"
+  exit 1
+fi
+
+roll_back() {
+  log ERROR "rolling back version=$VERSION"
+  dock rm --force "$NAME-$VERSION" || log ERROR "rollback: could not remove $NAME-$VERSION"
+  if [[ -n $PREVIOUS ]]; then
+    dock start "$NAME-$PREVIOUS" || log ERROR "rollback: could not start $NAME-$PREVIOUS again"
+  fi
+  log ERROR "rollback done, deploy of $VERSION failed"
+  exit 1
+}
+
+healthy() {
+  local i code
+  for ((i = 1; i <= RETRIES; i++)); do
+    code=$(curl --silent --output /dev/null --write-out '%{http_code}' \
+      --connect-timeout "$TIMEOUT" --max-time "$TIMEOUT" "http://127.0.0.1:$PORT/health") || true
+    if [[ $code == 200 ]]; then
+      log INFO "health check $i/$RETRIES passed"
+      return 0
+    fi
+    log WARN "health check $i/$RETRIES failed status=${code:-000}"
+    if ((i < RETRIES)); then sleep "$INTERVAL"; fi
+  done
+  return 1
+}
+
+log INFO "building $IMAGE:$VERSION"
+dock build -t "$IMAGE:$VERSION" "${BUILD_ARGS[@]}" "$CONTEXT" || { log ERROR "build of $IMAGE:$VERSION failed"; exit 1; }
+
+if [[ -n $PREVIOUS ]]; then
+  log INFO "stopping $NAME-$PREVIOUS"
+  dock stop "$NAME-$PREVIOUS" || { log ERROR "could not stop $NAME-$PREVIOUS"; roll_back; }
+fi
+
+log INFO "starting $NAME-$VERSION on 127.0.0.1:$PORT"
+dock run --detach --name "$NAME-$VERSION" --publish "127.0.0.1:$PORT:8000" "${LABELS[@]}" "$IMAGE:$VERSION" \
+  || { log ERROR "container $NAME-$VERSION did not start"; roll_back; }
+
+healthy || { log ERROR "$NAME-$VERSION never became healthy"; roll_back; }
+
+if [[ -n $PREVIOUS ]]; then
+  log INFO "removing $NAME-$PREVIOUS"
+  dock rm --force "$NAME-$PREVIOUS" || log WARN "could not remove $NAME-$PREVIOUS"
+fi
+tmp="$STATE_FILE.tmp.$$"
+printf '%s\n' "$VERSION" > "$tmp"
+mv -f "$tmp" "$STATE_FILE"
+log INFO "deployed $VERSION"
