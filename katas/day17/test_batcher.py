@@ -743,9 +743,11 @@ def test_close_answers_everything_already_submitted_then_refuses_and_stops_the_w
     assert not leftover, f"close() should stop the worker thread, but {leftover} still run"
 
 
-def test_the_batches_that_drain_the_queue_after_close_still_hold_at_most_max_batch_size():
+def _drained_at_close(max_batch_size: int) -> tuple[Recorder, int]:
+    """Seven items (and any submitted until close() begins) wait behind a held call when close() is called; returns
+    the recorder once every one is answered, and how many waited."""
     recorder = Recorder(gated=True)
-    batcher = MicroBatcher(recorder, max_batch_size=2, max_wait_s=0.05)
+    batcher = MicroBatcher(recorder, max_batch_size=max_batch_size, max_wait_s=0.05)
     with opened_on_exit(recorder):
         first = hold_worker(recorder, batcher)
         queued = [batcher.submit(i) for i in range(7)]  # waiting behind the held call
@@ -763,6 +765,11 @@ def test_the_batches_that_drain_the_queue_after_close_still_hold_at_most_max_bat
         closer.join(WAIT_S)
     assert [answer[1] for answer in answers] == ["first", *range(7), *["late"] * (len(queued) - 7)], (
         f"every item submitted before close() should get its own result; got {answers}")
+    return recorder, len(queued)
+
+
+def test_the_batches_that_drain_the_queue_after_close_still_hold_at_most_max_batch_size():
+    recorder, _ = _drained_at_close(max_batch_size=2)
     sizes = [len(batch) for batch in recorder.batches]
     assert max(sizes) <= 2, (
         "predict_batch is never called with more than max_batch_size items, also while close() drains the queue: "
@@ -770,29 +777,11 @@ def test_the_batches_that_drain_the_queue_after_close_still_hold_at_most_max_bat
 
 
 def test_the_items_waiting_at_close_are_drained_in_full_batches():
-    recorder = Recorder(gated=True)
-    batcher = MicroBatcher(recorder, max_batch_size=3, max_wait_s=0.05)
-    with opened_on_exit(recorder):
-        first = hold_worker(recorder, batcher)
-        queued = [batcher.submit(i) for i in range(7)]  # waiting behind the held call
-        closer = threading.Thread(target=batcher.close, daemon=True)  # close() may wait for the drain
-        closer.start()
-        deadline = time.monotonic() + WAIT_S
-        while time.monotonic() < deadline:  # wait until close() has begun: submits are refused
-            try:
-                queued.append(batcher.submit("late"))
-                time.sleep(0.01)
-            except RuntimeError:
-                break
-        recorder.open()
-        answers = [f.result(timeout=WAIT_S) for f in [first, *queued]]
-        closer.join(WAIT_S)
-    assert [answer[1] for answer in answers] == ["first", *range(7), *["late"] * (len(queued) - 7)], (
-        f"every item submitted before close() should get its own result; got {answers}")
+    recorder, waited = _drained_at_close(max_batch_size=3)
     sizes = [len(batch) for batch in recorder.batches[1:]]
-    full, rest = divmod(len(queued), 3)
+    full, rest = divmod(waited, 3)
     assert sizes == [3] * full + ([rest] if rest else []), (
-        f"the {len(queued)} items waiting when close() was called were all there when the worker came for them: "
+        f"the {waited} items waiting when close() was called were all there when the worker came for them: "
         "they should go out in full batches of max_batch_size=3 (take what is queued before checking for close), "
         f"not one item per call; got batch sizes {sizes}")
 
