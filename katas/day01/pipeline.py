@@ -9,14 +9,14 @@ Contract (the tests check exactly this):
   all taken. An unknown dependency raises ValueError naming it; a cycle raises
   ValueError naming every stage of at least one cycle and no stage that could have run.
 - `run()` calls each stage once, in execution order, with its dependencies' outputs (the
-  objects themselves, none left out) as keyword arguments named after them, and returns a
-  `RunReport`. A stage that raises an Exception is failed; everything downstream of it is
-  skipped (never called); other branches run. KeyboardInterrupt, SystemExit and other
-  non-Exception BaseExceptions are not caught. Every call is a fresh run over every
-  stage added so far. With an unknown dependency or a cycle, run() raises the ValueError
+  objects themselves, none left out, never passed another way) as keyword arguments named
+  after them, and returns a `RunReport`. A stage that raises an Exception is failed;
+  everything downstream of it is skipped (never called); other branches run.
+  KeyboardInterrupt, SystemExit (whatever its code) and other non-Exception BaseExceptions
+  are not caught. Every call is a fresh run over every stage added so far. With an unknown dependency or a cycle, run() raises the ValueError
   execution_order() raises, before calling any stage.
 - Pipelines of tens of densely connected stages order and run at once: look at each stage
-  and dependency a bounded number of times, never once per upstream path.
+  and dependency a bounded number of times, never once per upstream or downstream path.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ tests use names like `st07` that cannot turn up by accident.
 import asyncio
 import functools
 import itertools
+import sys
 
 import pytest
 from hypothesis import given
@@ -188,6 +189,20 @@ def test_a_stage_may_be_added_before_its_dependencies():
     pipeline.add_stage("ingest", lambda: 1)
     assert pipeline.execution_order() == ["ingest", "train"], (
         "a dependency added after its dependant must still come first in the order"
+    )
+
+
+@pytest.mark.task(taskno=1)
+def test_depends_on_may_be_passed_by_position():
+    pipeline = Pipeline()
+    pipeline.add_stage("ingest", lambda: "rows")
+    pipeline.add_stage("train", lambda *, ingest: f"model({ingest})", ["ingest"])
+    assert pipeline.execution_order() == ["ingest", "train"], (
+        "add_stage(name, fn, depends_on) takes depends_on as its third positional argument too: "
+        f"'train' depends on 'ingest'; got {pipeline.execution_order()}"
+    )
+    assert pipeline.run().outputs == {"ingest": "rows", "train": "model(rows)"}, (
+        "'train' should be called with ingest='rows' when its dependencies were passed by position"
     )
 
 
@@ -464,6 +479,38 @@ def test_a_densely_connected_pipeline_waiting_on_a_cycle_is_rejected_without_wal
         )
         assert "ingest" not in message, (
             f"'ingest' could still run, so {call.__name__}() should not name it; it said: {message[:300]}"
+        )
+    assert recorder.called() == [], f"no stage may be called; calls were {recorder.called()}"
+
+
+@pytest.mark.task(taskno=2)
+@pytest.mark.timeout(10)  # a walk over every upstream path never ends; the check needs milliseconds
+def test_a_cycle_waiting_on_a_densely_connected_pipeline_is_rejected_without_walking_every_path():
+    # The cycle 'fit_model' <-> 'tune_hparams' sits below 30 densely connected steps that could all run:
+    # 3**29 upstream paths lead from 'fit_model' to the first step, so a search for the cycle that
+    # walks into the steps again for every path never comes back.
+    steps = [[f"step{k:02d}_{i}" for i in range(3)] for k in range(30)]
+    recorder = Recorder()
+    pipeline = Pipeline()
+    previous = []
+    for step in steps:
+        for name in step:
+            pipeline.add_stage(name, recorder.stage(name), depends_on=previous)
+        previous = step
+    pipeline.add_stage("fit_model", recorder.stage("fit_model"), depends_on=[*steps[-1], "tune_hparams"])
+    pipeline.add_stage("tune_hparams", recorder.stage("tune_hparams"), depends_on=["fit_model"])
+    for call in (pipeline.execution_order, pipeline.run):
+        with pytest.raises(ValueError) as error:
+            call()
+            pytest.fail(f"{call.__name__}() should raise ValueError: 'fit_model' and 'tune_hparams' form a cycle")
+        message = str(error.value)
+        assert "fit_model" in message and "tune_hparams" in message, (
+            f"{call.__name__}() should name both stages of the cycle 'fit_model' <-> 'tune_hparams'; "
+            f"it said: {message[:300]}"
+        )
+        assert "step" not in message, (
+            f"every 'step' stage could still run, so {call.__name__}() should name none of them; "
+            f"it said: {message[:300]}"
         )
     assert recorder.called() == [], f"no stage may be called; calls were {recorder.called()}"
 
@@ -844,6 +891,37 @@ def test_a_stage_that_cannot_take_one_of_its_inputs_fails():
 
 
 @pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("takes", ["no parameters", "a positional parameter under another name"])
+def test_a_stage_that_cannot_take_its_inputs_by_name_is_never_called_another_way(takes):
+    bodies_run = []
+
+    def no_parameters():
+        bodies_run.append(())
+        return "sent"
+
+    def positional(data):
+        bodies_run.append((data,))
+        return f"model({data})"
+
+    pipeline = Pipeline()
+    pipeline.add_stage("ingest", lambda: "rows")
+    pipeline.add_stage("train", no_parameters if takes == "no parameters" else positional, depends_on=["ingest"])
+    pipeline.add_stage("deploy", lambda *, train: train, depends_on=["train"])
+    report = pipeline.run()
+    assert (list(report.succeeded), list(report.failed), list(report.skipped)) == (
+        ["ingest"], ["train"], ["deploy"]
+    ), (
+        f"'train' depends on 'ingest' but takes {takes}: called as train(ingest='rows') it raises TypeError, "
+        "so it has failed and 'deploy' is skipped; the runner must not drop the input nor pass it "
+        f"positionally instead; got {report}"
+    )
+    assert bodies_run == [], (
+        f"the call train(ingest='rows') fails before the function body runs; the body ran as {bodies_run}, "
+        "so the runner called 'train' another way"
+    )
+
+
+@pytest.mark.task(taskno=3)
 @pytest.mark.parametrize("falsy", [None, 0, False, "", [], {}], ids=repr)
 def test_falsy_and_none_outputs_count_as_success(falsy):
     pipeline = Pipeline()
@@ -981,6 +1059,24 @@ def test_ctrl_c_in_a_stage_stops_the_run(interrupt):
     assert report.outputs == {"report": ("output of", "report")} and list(report.failed) == ["ingest"], (
         "a run stopped half-way must leave nothing behind: the next run reports its own results only "
         f"(ingest failed this time, so no ingest output); got {report}"
+    )
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("code", [0, None, 1, "usage error"], ids=repr)
+def test_sys_exit_in_a_stage_stops_the_run_whatever_its_code(code):
+    recorder = Recorder()
+    pipeline = Pipeline()
+    pipeline.add_stage("ingest", recorder.stage("ingest"))
+    pipeline.add_stage("train", lambda **_: sys.exit(code), depends_on=["ingest"])  # like a CLI's main()
+    pipeline.add_stage("report", recorder.stage("report"))
+    with pytest.raises(SystemExit) as exit_info:
+        pipeline.run()
+        pytest.fail(f"sys.exit({code!r}) in a stage should stop the run, not be read as the stage's outcome")
+    assert exit_info.value.code == code, f"the SystemExit should leave run() as raised; got code {exit_info.value.code!r}"
+    assert recorder.called() == ["ingest"], (
+        f"SystemExit({code!r}) is not a stage result, also with code 0: it must stop the run before "
+        f"'report'; calls were {recorder.called()}"
     )
 
 
