@@ -16,8 +16,9 @@ infinity is a bad input for every parameter):
   or a numpy integer), rounded up however small the excess.
   peak_qps > 0, qps_per_replica > 0, 0 <= headroom < 1, min_replicas >= 1 (an int).
 - `storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3)`:
-  ceil(events_per_day × bytes_per_event × retention_days × replication), exact however large
-  (no 64-bit overflow) and rounded up however small the fraction. All > 0;
+  ceil(events_per_day × bytes_per_event × retention_days × replication), an int, exact however
+  large for whole-number inputs (no 64-bit overflow, no float rounding) and rounded up however
+  small the fraction, whichever inputs are floats. All > 0;
   retention_days and replication are ints.
 """
 

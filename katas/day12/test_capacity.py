@@ -137,6 +137,15 @@ def test_a_load_a_hair_over_one_replica_still_needs_two():
     )
 
 
+def test_a_load_a_hundred_billionth_over_one_replica_still_needs_two():
+    got = replicas_needed(100.00000000001, 100.0, headroom=0.0, min_replicas=1)
+    assert got == 2, (
+        f"100.00000000001 QPS is more than one 100 QPS replica can take, so it needs 2 replicas, got {got!r}: the "
+        f"ratio 1.0000000000001 is plainly above 1 in a float, so round it up as it is. A smaller epsilon before the "
+        f"ceiling (ceil(ratio - 1e-12)) still hides real load"
+    )
+
+
 def test_headroom_caps_how_busy_each_replica_may_run():
     assert replicas_needed(300.0, 100.0, headroom=0.5, min_replicas=1) == 6, (
         "with 50% headroom each replica takes at most 50 QPS, so 300 QPS needs 6 replicas "
@@ -270,6 +279,37 @@ def test_storage_of_an_exabyte_plan_is_exact_and_positive():
         f"a trillion events a day of 10 kB kept a year on 3 replicas is 10,950,000,000,000,000,000 bytes (10.95 EB), "
         f"a plain int, got {got!r}: Python ints do not overflow, but a product taken in numpy int64 (np.prod) wraps "
         f"round past 9.2e18 and comes back negative"
+    )
+
+
+def test_storage_of_a_fraction_of_a_byte_is_one_whole_byte():
+    got = storage_bytes(1, 1e-13, 1, replication=1)
+    assert got == 1 and type(got) is int, (
+        f"one event of 1e-13 bytes still needs one whole byte on disk, got {got!r}: any positive volume rounds up to "
+        f"at least 1 byte (subtracting an epsilon such as 1e-12 before the ceiling gives 0 bytes)"
+    )
+
+
+def test_storage_of_a_fractional_event_rate_is_rounded_up_to_an_int():
+    got = storage_bytes(2.5, 1, 1, replication=1)
+    assert got == 3 and type(got) is int, (
+        f"2.5 events a day of 1 byte for 1 day on 1 replica is 2.5 bytes, which need 3 whole bytes, an int, got "
+        f"{got!r}: events_per_day is a rate and may be fractional, so the product is rounded up whichever input is "
+        f"a float, not only bytes_per_event"
+    )
+    got = storage_bytes(1.5e6, 50, 90)
+    assert got == 20_250_000_000 and type(got) is int, (
+        f"1.5e6 events a day (a forecast written as a float) x 50 bytes x 90 days x 3 replicas is 20,250,000,000 "
+        f"bytes, a plain int, got {got!r}"
+    )
+
+
+def test_storage_past_the_precision_of_a_float_is_exact():
+    got = storage_bytes(10**12 + 1, 10_000, 365, replication=3)
+    assert got == 10_950_000_000_010_950_000 and type(got) is int, (
+        f"(10**12 + 1) events a day x 10 kB x 365 days x 3 replicas is exactly 10,950,000,000,010,950,000 bytes, got "
+        f"{got!r}: whole-number inputs give an exact Python int; converting them to float first keeps only 53 bits "
+        f"and changes the last digits of a plan this large"
     )
 
 

@@ -469,6 +469,36 @@ def test_the_users_values_add_up_in_the_score_as_they_are():
 
 
 @pytest.mark.task(taskno=2)
+def test_two_moderate_links_outweigh_one_strong_link():
+    # The example above with user 0's value of item 0 lowered from 4 to 3 (user 5's value raised to sqrt(8) to keep
+    # every column length equal): item 5 now scores (3 + 0.5) x s, item 4 still (2 + 2) x s.
+    evens = [{0: 8.0**0.5}, {1: 13.0**0.5}, {2: 13.0**0.5}, {3: 16.75**0.5}]
+    model = fitted([{0: 3.0, 3: 0.5, 1: 2.0, 2: 2.0}, [0, 5], [3, 5], [1, 4], [2, 4]] + evens, 6)
+    assert model.recommend(0, 2) == [4, 5], (
+        "an item's score is the sum over all the user's items of value(user, i) x similarity(i, j): item 4 "
+        "scores (2 + 2) x s and beats item 5's (3 + 0.5) x s, so [4, 5]. Keeping only the best single link "
+        "(a max over the history instead of the sum) puts item 5 first"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_a_request_does_not_reweigh_the_model_for_the_next():
+    # User 0 valued item 1 three times item 0, user 3 valued item 0 twice item 1. Item 2 pairs with item 0 and
+    # item 3 with item 1, so user 0 gets [3, 2] and user 3 gets [2, 3].
+    histories = [{0: 1.0, 1: 3.0}, [0, 2], [1, 3], {0: 2.0, 1: 1.0}]
+    alone = {user: fitted(histories, 4).recommend(user, 2) for user in (0, 3)}
+    assert alone == {0: [3, 2], 3: [2, 3]}, f"asked of fresh models: {alone}"
+    model = fitted(histories, 4)
+    for user in (0, 3, 0, 3, 3, 0):
+        got = model.recommend(user, 2)
+        assert got == alone[user], (
+            f"user {user} got {got} after other requests, but {alone[user]} from a fresh model: a request must "
+            f"not change the model (scaling the similarity rows by the user's values in place, through a view of "
+            f"the sparse matrix's data, re-weighs every later request)"
+        )
+
+
+@pytest.mark.task(taskno=2)
 def test_every_item_of_a_long_history_counts_in_the_score():
     # User 0 saw items 0..299, valuing each at 2 except item 299, valued 1. Only item 299 shares a user
     # (user 1) with item 300; item 301 is popular but shares no user with user 0's history.

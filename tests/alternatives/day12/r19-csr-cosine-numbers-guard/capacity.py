@@ -60,5 +60,5 @@ def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3
     vals = [_num(v, "input") for v in (events_per_day, bytes_per_event, retention_days, replication)]
     if any(not v > 0 for v in vals):
         raise ValueError("every input must be > 0")
-    e, b, d, r = vals
-    return math.ceil(e * b * d * r)
+    # the checked floats only validate: the product is taken on the inputs as given, so whole numbers stay exact
+    return math.ceil(events_per_day * bytes_per_event * retention_days * replication)

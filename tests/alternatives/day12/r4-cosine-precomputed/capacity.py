@@ -69,8 +69,8 @@ def replicas_needed(
 def storage_bytes(
     events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3
 ) -> int:
-    events = _positive("events_per_day", events_per_day)
-    size = _positive("bytes_per_event", bytes_per_event)
-    days = _positive("retention_days", retention_days)
-    copies = _positive("replication", replication)
-    return math.ceil(events * size * days * copies)
+    for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
+                        ("retention_days", retention_days), ("replication", replication)):
+        _positive(name, value)
+    # multiply the inputs as given (not their float copies): whole numbers stay exact past 2**53
+    return math.ceil(events_per_day * bytes_per_event * retention_days * replication)

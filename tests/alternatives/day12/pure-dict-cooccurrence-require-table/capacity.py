@@ -1,0 +1,53 @@
+"""Capacity planning with a single validation table per function."""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+SECONDS_PER_DAY = 86_400
+
+
+def _require(**checks):
+    for name, (value, ok) in checks.items():
+        if isinstance(value, bool) or not math.isfinite(value) or not ok(value):
+            raise ValueError(f"{name}={value!r} is out of range")
+
+
+def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
+    _require(requests_per_day=(requests_per_day, lambda v: v > 0), peak_to_mean=(peak_to_mean, lambda v: v >= 1))
+    return requests_per_day * peak_to_mean / SECONDS_PER_DAY
+
+
+def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
+    _require(p99_target_ms=(p99_target_ms, lambda v: v > 0))
+    total = 0.0
+    for i, hop in enumerate(other_hops_ms):
+        _require(**{f"hop{i}": (hop, lambda v: v >= 0)})
+        total += hop
+    budget = p99_target_ms - total
+    if not budget > 0:
+        raise ValueError(f"the other hops use the whole {p99_target_ms} ms target")
+    return budget
+
+
+def replica_qps(workers: int, mean_latency_ms: float) -> float:
+    _require(workers=(workers, lambda v: v >= 1 and v == int(v)), mean_latency_ms=(mean_latency_ms, lambda v: v > 0))
+    return workers / (mean_latency_ms / 1000)
+
+
+def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2) -> int:
+    if not isinstance(min_replicas, int):
+        raise ValueError("min_replicas must be a plain int")
+    _require(peak_qps=(peak_qps, lambda v: v > 0), qps_per_replica=(qps_per_replica, lambda v: v > 0),
+             headroom=(headroom, lambda v: 0 <= v < 1), min_replicas=(min_replicas, lambda v: v >= 1))
+    usable = qps_per_replica * (1 - headroom)
+    return max(min_replicas, math.ceil(peak_qps / usable))
+
+
+def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3) -> int:
+    values = (events_per_day, bytes_per_event, retention_days, replication)
+    for v in values:
+        _require(value=(v, lambda x: x > 0))
+    if all(isinstance(v, int) for v in values):
+        return events_per_day * bytes_per_event * retention_days * replication
+    return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
