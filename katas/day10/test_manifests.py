@@ -28,10 +28,11 @@ RELEASE_LABELS = ("app.kubernetes.io/version", "version", "helm.sh/chart")  # ch
 VERSION_VALUE = re.compile(r"[vV]?[0-9]+(?:\.[0-9]+)+(?:[-+_.][A-Za-z0-9.]+)*")  # 1.0.0, v2.3, 1.4.2-rc1
 COMMIT_VALUE = re.compile(r"(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}")  # a git hash: 3f9a2c1
 RELEASE_KEY_PARTS = ("version", "commit", "revision")  # git-commit, app.example.com/revision, chartVersion
-RELEASE_KEY_WORDS = {"sha", "build", "digest"}  # git-sha, build-id, image-digest
+RELEASE_KEY_WORDS = {"sha", "build", "digest", "tag"}  # git-sha, build-id, image-digest, image-tag
 DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")  # a container's name
 PORT_NAME = re.compile(r"(?=.{1,15}$)(?=.*[a-z])(?!.*--)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")  # IANA_SVC_NAME
 HEALTH_PATHS = ("/health", "/ready")  # what a startup probe may ask the day-03 server
+PROBE_HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")  # how a probe checks; the API server wants one
 DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
 
 
@@ -243,10 +244,9 @@ class TestDeployment:
                          or _names_a_release(k)
                          or (isinstance(v, str) and (VERSION_VALUE.fullmatch(v) or COMMIT_VALUE.fullmatch(v)))})
         assert not moving, \
-            (f"spec.selector selects on {moving}, a version or commit that changes with every release: the API "
-             "server never "
-             "lets a Deployment's selector change, so the next release could not be applied (as on day 04); select "
-             "on the app's name and keep the version on the pod template only")
+            (f"spec.selector selects on {moving}, a version, image tag or commit that changes with every release: "
+             "the API server never lets a Deployment's selector change, so the next release could not be applied "
+             "(as on day 04); select on the app's name and keep the version on the pod template only")
 
     def test_liveness_gives_the_server_time_to_start(self, manifest_report):
         for container in _containers(manifest_report(DEPLOYMENT)):
@@ -264,21 +264,33 @@ class TestDeployment:
             if not isinstance(probe, dict):
                 continue  # optional: the liveness probe's allowance is checked instead
             by_name = {p.get("name"): p.get("containerPort") for p in container.get("ports") or [] if p.get("name")}
-            check = probe.get("httpGet") or probe.get("tcpSocket")
+            check = probe.get("httpGet")
             if not isinstance(check, dict):
-                continue  # an exec probe runs inside the container
+                continue  # test_a_startup_probe_is_an_http_get reports it
             port = check.get("port")
             assert by_name.get(port, port) == SERVER_PORT, \
                 (f"startupProbe asks port {port!r}: the day-03 server answers on port {SERVER_PORT}; a startup "
                  "probe that never succeeds restarts the container for ever")
-            if "httpGet" in probe:
-                assert check.get("path") in HEALTH_PATHS, \
-                    (f"startupProbe.httpGet.path is {check.get('path')!r}: the day-03 server answers /health (or "
-                     "/ready); any other path is a 404, so the startup never succeeds and the container is "
-                     "restarted for ever")
-                assert check.get("scheme", "HTTP") == "HTTP" and "host" not in check, \
-                    (f"startupProbe.httpGet asks scheme {check.get('scheme')!r} host {check.get('host')!r}: the "
-                     "server speaks plain HTTP on the pod's own address, as the other probes")
+            assert check.get("path") in HEALTH_PATHS, \
+                (f"startupProbe.httpGet.path is {check.get('path')!r}: the day-03 server answers /health (or "
+                 "/ready); any other path is a 404, so the startup never succeeds and the container is "
+                 "restarted for ever")
+            assert check.get("scheme", "HTTP") == "HTTP" and "host" not in check, \
+                (f"startupProbe.httpGet asks scheme {check.get('scheme')!r} host {check.get('host')!r}: the "
+                 "server speaks plain HTTP on the pod's own address, as the other probes")
+
+    def test_a_startup_probe_is_an_http_get(self, manifest_report):
+        for container in _containers(manifest_report(DEPLOYMENT)):
+            probe = container.get("startupProbe")
+            if not isinstance(probe, dict):
+                continue  # optional: the liveness probe's allowance is checked instead
+            handlers = sorted(h for h in PROBE_HANDLERS if h in probe)
+            assert handlers == ["httpGet"], \
+                (f"the startupProbe of container {container.get('name')!r} uses {handlers or 'no handler at all'}: "
+                 "a startup probe asks the server's /health or /ready over plain HTTP (httpGet), like the other "
+                 "probes. An exec command (curl is not in the image) or a gRPC check never succeeds against the "
+                 "day-03 HTTP server, so the container is restarted for ever; a probe without a handler, or with "
+                 "two, is rejected by the API server")
 
     def test_liveness_and_startup_probes_succeed_once(self, manifest_report):
         for container in _containers(manifest_report(DEPLOYMENT)):
@@ -398,6 +410,21 @@ class TestAutoscaler:
         assert isinstance(low, int) and low >= 2, \
             f"minReplicas is {low}: scaled down to one pod there is no redundancy and no pod can be evicted"
         assert isinstance(high, int) and high > low, f"maxReplicas ({high}) should be above minReplicas ({low})"
+
+    def test_min_replicas_fit_one_small_node(self, manifest_report):
+        report = manifest_report(DEPLOYMENT, HPA)
+        hpa = _only(report, "HorizontalPodAutoscaler", "autoscaling/v2", HPA)
+        low = _spec(hpa).get("minReplicas", 1)
+        if not isinstance(low, int) or isinstance(low, bool):
+            return  # test_keeps_at_least_two_replicas_and_room_to_grow reports it
+        containers, init_containers = _containers(report), _init_containers(report)
+        for name, budget, shown in (("cpu", NODE_CPU, "one core"), ("memory", NODE_MEMORY, "2Gi")):
+            each = _pod_request(containers, init_containers, name)
+            assert low * each <= budget, \
+                (f"minReplicas {low} pods requesting {float(each):g} {name} each ask for more than {shown} "
+                 "together: the HPA raises the Deployment to minReplicas at once, before it reads any metric, and "
+                 "the tests' small kind node cannot hold them, so some pods stay Pending for ever; keep "
+                 f"minReplicas x requests.{name} within {shown}, as for the Deployment's replicas")
 
     def test_scales_on_cpu_utilization(self, manifest_report):
         hpa = _only(manifest_report(HPA), "HorizontalPodAutoscaler", "autoscaling/v2", HPA)
