@@ -204,6 +204,42 @@ def test_nodes_with_non_ascii_names_keep_their_own_points():
     )
 
 
+def test_keys_with_non_ascii_text_spread_over_the_nodes():
+    # Keys are any text as well: hash every character of the key too. With `encode("ascii", errors="ignore")`
+    # every key below turns into the same bytes "-" and one node owns them all.
+    nodes = [f"node-{i}" for i in range(10)]
+    ring = ConsistentHashRing(nodes)
+    keys = [f"用户{chr(0x4E00 + i)}-{chr(0x3B1 + i % 20)}" for i in range(5000)]
+    load = Counter(placement(ring, keys).values())
+    assert set(load) == set(nodes), (
+        f"5,000 different keys written in Chinese and Greek should land on all 10 nodes, but only {sorted(load)} "
+        f"own any ({dict(load)}): hash every character of the key (its UTF-8 bytes), never drop or replace some"
+    )
+
+
+def test_a_ring_in_use_that_swaps_one_node_for_another_places_keys_afresh():
+    # A ring answers lookups between changes. Removing one node and adding another leaves the same
+    # number of points, so a sorted index rebuilt only when the count of points changes stays stale.
+    keys = KEYS[:4000]
+    ring = ConsistentHashRing(["node-a", "node-b", "node-c"])
+    placement(ring, keys[:10])
+    ring.remove_node("node-b")
+    ring.add_node("node-d")
+    expected = placement(ConsistentHashRing(["node-a", "node-c", "node-d"]), keys)
+    got = {}
+    for key in keys:
+        try:
+            got[key] = ring.get_node(key)
+        except LookupError:
+            got[key] = None
+    differ = sum(got[k] != expected[k] for k in keys)
+    assert differ == 0, (
+        f"after a lookup, then removing 'node-b' and adding 'node-d', {differ} of {len(keys)} keys land elsewhere "
+        "than on a ring built with 'node-a', 'node-c' and 'node-d' (or on no node): every change of the nodes "
+        "must reach the lookups, also one that leaves the number of points the same"
+    )
+
+
 def test_points_of_different_nodes_practically_never_share_a_position():
     # 60,000 points: on a ring of 16-bit positions (65,536 of them) most points share a position with
     # a point of another node, and a tie always goes the same way (to the smaller name, or to the node

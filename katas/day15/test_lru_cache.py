@@ -159,6 +159,22 @@ def test_an_evicted_value_is_released():
     )
 
 
+def test_an_evicted_key_is_released():
+    cache = LRUCache(2)
+    key = Payload()  # hashed by identity, so it can be watched like a value
+    released = weakref.ref(key)
+    cache.put(key, 1)
+    del key
+    cache.put("b", 2)
+    cache.put("c", 3)
+    gc.collect()
+    assert len(cache) == 2 and "b" in cache and "c" in cache, "putting 'c' should evict the least recently used key"
+    assert released() is None, (
+        "the evicted key is still alive: an evicted entry must be gone, key and value (a node kept for reuse, "
+        "or a list of old keys, holds on to every key evicted last; keys can be large, e.g. feature tuples)"
+    )
+
+
 def test_a_large_capacity_costs_nothing_until_it_is_used():
     tracemalloc.start()
     try:

@@ -110,7 +110,7 @@ def test_a_clock_that_fails_once_leaves_the_limiter_usable():
     )
 
 
-@pytest.mark.parametrize("tokens", [0, -1, -0.5])
+@pytest.mark.parametrize("tokens", [0, -1, -0.5, float("-inf")])
 def test_non_positive_requests_are_rejected(tokens, clock):
     bucket = TokenBucketRateLimiter(5, 1, clock=clock)
     with pytest.raises(ValueError):
@@ -159,6 +159,10 @@ def test_a_request_a_trillionth_of_a_token_short_is_refused():
     assert bucket.consume(1) is False, (
         "after 1 s minus a trillionth at 1 token/s the bucket is a trillionth short of 1 token: compare the "
         "exact count, with no tolerance (math.isclose would round it up to enough)"
+    )
+    assert bucket.get_available_tokens() < 1, (
+        "the bucket refused 1 token because it holds a trillionth less, so get_available_tokens() must report "
+        "less than 1: return the count itself, unrounded (round(tokens, 9) reports 1.0 here)"
     )
 
 

@@ -49,6 +49,8 @@ class TokenBucketRateLimiter:
     def consume(self, tokens: float = 1) -> bool:
         if tokens > self._capacity:  # infinity too, which no Fraction can hold
             return False
+        if tokens <= 0:  # minus infinity too, which no Fraction can hold either
+            raise ValueError("tokens must be greater than 0")
         wanted = _exact(tokens)
         if wanted <= 0:
             raise ValueError("tokens must be greater than 0")

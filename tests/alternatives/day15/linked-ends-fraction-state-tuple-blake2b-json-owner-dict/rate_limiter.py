@@ -37,6 +37,8 @@ class TokenBucketRateLimiter:
     def consume(self, tokens: float = 1) -> bool:
         if tokens != tokens:
             raise ValueError("tokens must be a number")
+        if tokens <= 0:  # minus infinity too, which no Fraction can hold
+            raise ValueError("tokens must be positive")
         if tokens > self._capacity:  # infinity too, which no Fraction can hold
             return False
         want = Fraction(tokens)
