@@ -81,6 +81,13 @@ def test_manager_rejects_two_thresholds_for_one_metric_and_a_negative_cooldown(n
 
 
 @pytest.mark.task(taskno=4)
+def test_manager_rejects_the_same_threshold_listed_twice(notifier, clock):
+    # A rule pasted twice into the configuration: deduplicating it hides the mistake (and the next edit of one copy).
+    with pytest.raises(ValueError):
+        AlertManager([latency_above_200(), availability_below_95(), latency_above_200()], notifier, clock=clock)
+
+
+@pytest.mark.task(taskno=4)
 def test_zero_cooldown_is_allowed_and_reminds_every_tick(notifier, clock):
     alerts = AlertManager([latency_above_200()], notifier, cooldown_s=0.0, clock=clock)
     alerts.evaluate({"latency_ms": 900.0})
@@ -422,6 +429,26 @@ def test_undelivered_reminder_is_retried_at_the_next_tick(notifier, clock):
     )
     clock.advance(1)
     assert alerts.evaluate({"latency_ms": 900.0}) == [], "once the reminder is delivered the cooldown runs again"
+
+
+@pytest.mark.task(taskno=4)
+def test_an_undelivered_reminder_keeps_the_incident_and_its_recovery_is_announced(notifier, clock):
+    alerts = manager(notifier, clock, cooldown_s=300)
+    alerts.evaluate({"latency_ms": 900.0})  # delivered
+    clock.advance(300)
+    notifier.down = True
+    alerts.evaluate({"latency_ms": 900.0})  # the reminder is not delivered
+    assert alerts.firing == {"latency_ms"}, (
+        f"latency_ms is still in breach after its reminder failed to arrive: it stays firing, got {alerts.firing}"
+    )
+    notifier.down = False
+    clock.advance(10)
+    sent = alerts.evaluate({"latency_ms": 100.0})
+    assert [(n.status, n.delivered) for n in sent] == [("resolved", True)], (
+        "the incident (alerted, then a reminder that was not delivered) is still open, so going back under the "
+        f"limit sends one resolved notice; a failed reminder does not end the incident; got {sent}"
+    )
+    assert alerts.firing == set(), f"nothing is firing after recovery, got {alerts.firing}"
 
 
 @pytest.mark.task(taskno=4)

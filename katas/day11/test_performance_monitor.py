@@ -1015,6 +1015,59 @@ def test_probe_of_a_refused_connection_records_unavailability(db_path, clock):
 
 
 @pytest.mark.task(taskno=3)
+def test_probe_of_a_refused_connection_makes_one_attempt(db_path, clock, monkeypatch):
+    # A model server being restarted refuses connections for a moment: a probe that connects again (a retry loop,
+    # an HTTPAdapter with max_retries) turns the outage into a slow success, or hides it altogether.
+    port = free_port()
+    attempts: list[object] = []
+    connect = socket.socket.connect
+
+    def counting_connect(sock, address, *args, **kwargs):
+        if isinstance(address, tuple) and address[1:2] == (port,):
+            attempts.append(address)
+        return connect(sock, address, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", counting_connect)
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    assert monitor.check_model_latency(f"http://127.0.0.1:{port}") is None, "a refused connection returns None"
+    assert len(attempts) == 1, (
+        f"nothing listens on port {port}, and the probe tried to connect {len(attempts)} times: one probe is one "
+        "connection attempt, a refused connection is recorded as availability 0.0 at once, not retried (no "
+        "max_retries on the HTTP client)"
+    )
+    assert [row["value"] for row in monitor.get_recent_metrics("availability")] == [0.0], (
+        "a refused connection records availability 0.0"
+    )
+
+
+@pytest.mark.task(taskno=3)
+def test_probe_of_a_host_name_that_does_not_resolve_records_unavailability(db_path, clock, monkeypatch):
+    # As when DNS is down at 3 a.m.: looking the name up fails with socket.gaierror, an OSError that is neither a
+    # ConnectionError nor a timeout.
+    lookup = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host == "model.invalid":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return lookup(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    try:
+        latency = monitor.check_model_latency("http://model.invalid:8000")
+    except NotImplementedError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the point is that nothing escapes
+        pytest.fail(f"the probe raised {error!r} for a model host name that does not resolve: it never raises for a "
+                    "broken server (socket.gaierror is an OSError, but neither a ConnectionError nor a timeout)")
+    assert latency is None, f"a host name that does not resolve counts as down: None, got {latency}"
+    assert samples(monitor, "availability") == [(clock.now, 0.0)], (
+        "a host name that does not resolve records availability 0.0"
+    )
+    assert monitor.get_recent_metrics("latency_ms") == [], "a host name that does not resolve records no latency"
+
+
+@pytest.mark.task(taskno=3)
 @pytest.mark.timeout(45)
 def test_probe_gives_up_on_a_server_that_never_answers(db_path, clock, model_server):
     model_server.set("slow", delay_s=120)
