@@ -285,9 +285,10 @@ def test_an_empty_DOCKER_variable_means_docker_on_PATH(deploy, fake_docker):
     assert fake_docker.calls, "the docker on PATH should have been called"
 
 
-# Variables a CI runner or a shell may have exported under the names a script is tempted to use for its settings.
+# Variables a CI runner or a shell may have exported under the names a script is tempted to use for its settings
+# and for its own lists (an array a script never empties starts with the exported value as its first element).
 SAME_NAMED_VARIABLES = {"IMAGE": "from-env", "NAME": "from-env", "CONTEXT": "/from-env", "STATE_FILE": "/from-env/state",
-                        "RETRIES": "2"}
+                        "RETRIES": "2", "BUILD_ARGS": "from-env=1", "LABELS": "from-env=1", "LABEL_ARGS": "from-env=1"}
 
 
 @pytest.mark.task(taskno=3)
@@ -304,7 +305,8 @@ def test_the_defaults(learner_file, run_bash, fake_docker, server, tmp_path, exp
     if exported:
         assert not any("from-env" in arg for argv in fake_docker.calls for arg in argv), (
             "only DOCKER comes from the environment: variables such as IMAGE=from-env or NAME=from-env exported by "
-            f"the caller must not replace the documented defaults: {fake_docker.calls}")
+            "the caller must not replace the documented defaults, and the build-arg and label lists start empty "
+            f"whatever BUILD_ARGS or LABELS say: {fake_docker.calls}")
     assert done.returncode == 1, f"a v2 that never becomes healthy should fail the deploy (exit 1)\n{done.output}"
     calls = fake_docker.calls
     build = first_index(calls, "build", "ml-model:v2")
