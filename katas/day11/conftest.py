@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import socket
 from contextlib import ExitStack
+from types import SimpleNamespace
 
 import pytest
 
 from mlops_katas.fakes import FakeClock
-from mlops_katas.infra.http_server import ControlledServer
+from mlops_katas.infra.http_server import ControlledServer, free_port
 from mlops_katas.infra.smtp import SmtpSink
 
 @pytest.fixture
@@ -62,3 +63,39 @@ def port_that_never_accepts():
         else:
             pytest.skip("this kernel accepts connections beyond a full backlog; no connect timeout to test")
         yield port
+
+
+@pytest.fixture
+def refused_port(monkeypatch):
+    """A loopback port nothing listens on (`.port`), and every connection attempt made to it (`.attempts`)."""
+    refused = SimpleNamespace(port=free_port(), attempts=[])
+    connect = socket.socket.connect
+
+    def counting_connect(sock, address, *args, **kwargs):
+        if isinstance(address, tuple) and address[1:2] == (refused.port,):
+            refused.attempts.append(address)
+        return connect(sock, address, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", counting_connect)
+    return refused
+
+
+@pytest.fixture
+def unresolvable(monkeypatch):
+    """`unresolvable(name)` makes looking `name` up fail, as when DNS is down at 3 a.m.: socket.gaierror, an
+    OSError that is neither a ConnectionError nor a timeout. Returns the name."""
+    names = set()
+    lookup = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host in names:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return lookup(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+    def make(name: str) -> str:
+        names.add(name)
+        return name
+
+    return make

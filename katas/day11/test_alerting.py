@@ -644,19 +644,10 @@ def test_smtp_down_raises_alert_delivery_error_naming_the_relay():
 
 
 @pytest.mark.task(taskno=5)
-def test_a_send_to_a_relay_that_is_down_makes_one_attempt(monkeypatch):
+def test_a_send_to_a_relay_that_is_down_makes_one_attempt(refused_port):
     # A relay being restarted refuses connections; a send that tries again (and sleeps in between) holds up the
     # whole monitor loop, and retrying is already the manager's job at its next tick.
-    port = free_port()
-    attempts: list[object] = []
-    connect = socket.socket.connect
-
-    def counting_connect(sock, address, *args, **kwargs):
-        if isinstance(address, tuple) and address[1:2] == (port,):
-            attempts.append(address)
-        return connect(sock, address, *args, **kwargs)
-
-    monkeypatch.setattr(socket.socket, "connect", counting_connect)
+    port, attempts = refused_port.port, refused_port.attempts
     notifier = SmtpNotifier("127.0.0.1", port, "alerts@example.com", ["oncall@example.com"], timeout_s=2)
     with pytest.raises(AlertDeliveryError):
         notifier.send("[FIRING] x", "y")
@@ -680,18 +671,8 @@ def test_smtp_notifier_defaults_to_a_10_second_timeout(smtp):
 
 
 @pytest.mark.task(taskno=5)
-def test_relay_name_that_does_not_resolve_raises_alert_delivery_error_naming_it(monkeypatch):
-    # As when DNS is down at 3 a.m.: looking the name up fails with socket.gaierror, an OSError that is neither a
-    # ConnectionError nor a timeout.
-    lookup = socket.getaddrinfo
-
-    def getaddrinfo(host, *args, **kwargs):
-        if host == "relay.invalid":
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return lookup(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    notifier = SmtpNotifier("relay.invalid", 2525, "alerts@example.com", ["oncall@example.com"], timeout_s=2)
+def test_relay_name_that_does_not_resolve_raises_alert_delivery_error_naming_it(unresolvable):
+    notifier = SmtpNotifier(unresolvable("relay.invalid"), 2525, "alerts@example.com", ["oncall@example.com"], timeout_s=2)
     with pytest.raises(AlertDeliveryError) as info:
         notifier.send("[FIRING] x", "y")
     assert "relay.invalid:2525" in str(info.value), (

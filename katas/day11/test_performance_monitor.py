@@ -1015,19 +1015,10 @@ def test_probe_of_a_refused_connection_records_unavailability(db_path, clock):
 
 
 @pytest.mark.task(taskno=3)
-def test_probe_of_a_refused_connection_makes_one_attempt(db_path, clock, monkeypatch):
+def test_probe_of_a_refused_connection_makes_one_attempt(db_path, clock, refused_port):
     # A model server being restarted refuses connections for a moment: a probe that connects again (a retry loop,
     # an HTTPAdapter with max_retries) turns the outage into a slow success, or hides it altogether.
-    port = free_port()
-    attempts: list[object] = []
-    connect = socket.socket.connect
-
-    def counting_connect(sock, address, *args, **kwargs):
-        if isinstance(address, tuple) and address[1:2] == (port,):
-            attempts.append(address)
-        return connect(sock, address, *args, **kwargs)
-
-    monkeypatch.setattr(socket.socket, "connect", counting_connect)
+    port, attempts = refused_port.port, refused_port.attempts
     monitor = ModelPerformanceMonitor(db_path, clock=clock)
     assert monitor.check_model_latency(f"http://127.0.0.1:{port}") is None, "a refused connection returns None"
     assert len(attempts) == 1, (
@@ -1041,20 +1032,11 @@ def test_probe_of_a_refused_connection_makes_one_attempt(db_path, clock, monkeyp
 
 
 @pytest.mark.task(taskno=3)
-def test_probe_of_a_host_name_that_does_not_resolve_records_unavailability(db_path, clock, monkeypatch):
-    # As when DNS is down at 3 a.m.: looking the name up fails with socket.gaierror, an OSError that is neither a
-    # ConnectionError nor a timeout.
-    lookup = socket.getaddrinfo
-
-    def getaddrinfo(host, *args, **kwargs):
-        if host == "model.invalid":
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return lookup(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+def test_probe_of_a_host_name_that_does_not_resolve_records_unavailability(db_path, clock, unresolvable):
+    host = unresolvable("model.invalid")
     monitor = ModelPerformanceMonitor(db_path, clock=clock)
     try:
-        latency = monitor.check_model_latency("http://model.invalid:8000")
+        latency = monitor.check_model_latency(f"http://{host}:8000")
     except NotImplementedError:
         raise
     except Exception as error:  # noqa: BLE001 - the point is that nothing escapes
