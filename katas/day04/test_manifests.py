@@ -26,7 +26,8 @@ MOVING_TAGS = {"latest", "stable", "main", "master", "dev", "develop", "edge", "
                "prod", "production", "staging", "stage", "canary", "snapshot", "unstable", "beta", "alpha",
                "test", "testing", "trunk", "next", "release"}
 RELEASE_LABELS = ("app.kubernetes.io/version", "version", "helm.sh/chart")  # change with every release
-RELEASE_KEY = re.compile(r"(?:^|[-_.])(?:version|revision|commit|sha)(?:$|[-_.])", re.IGNORECASE)  # model-version, git-commit: a word of the key
+# model-version, git-commit, modelversion: a key naming a version, revision or commit (sha only as a word of its own)
+RELEASE_KEY = re.compile(r"version|revision|commit|(?:^|[-_.])sha(?:$|[-_.])", re.IGNORECASE)
 # Service fields the API server accepts only on a LoadBalancer Service.
 LOAD_BALANCER_FIELDS = ("loadBalancerSourceRanges", "loadBalancerClass", "allocateLoadBalancerNodePorts",
                         "healthCheckNodePort")
@@ -63,6 +64,10 @@ SAFE_SYSCTLS = {"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.i
                 "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
                 "net.ipv4.tcp_keepalive_probes"}
 DEFAULT_SCHEDULERS = (None, "default-scheduler")
+# Where the day-03 image keeps what it runs: a volume mounted at or above these hides them.
+IMAGE_DIRS = ("/app", "/opt/venv", "/usr/local")
+IMAGE_FILES = ("/app/model_server.py", "/app/model.skops")
+IMAGE_LIBRARIES = ("/opt/venv", "/usr/local")  # a volume anywhere inside these hides part of them
 
 
 def _valid_port_name(name):
@@ -220,6 +225,12 @@ def _effective_request(container, name):
     return requests.get(name, limits.get(name))
 
 
+def _selects_every_pod(selector):
+    """A labelSelector with no matchLabels and no matchExpressions ({}, {matchLabels: {}}): Kubernetes reads
+    it as "every pod" (only a missing labelSelector selects none)."""
+    return isinstance(selector, dict) and not selector.get("matchLabels") and not selector.get("matchExpressions")
+
+
 def _fits_a_kind_node(term):
     """A nodeSelectorTerm (matchExpressions only) that every kind node we may run on satisfies."""
     if not isinstance(term, dict) or term.get("matchFields"):
@@ -304,8 +315,9 @@ class TestDeployment:
         required = anti.get("requiredDuringSchedulingIgnoredDuringExecution") or []
         for i, term in enumerate(t for t in required if isinstance(t, dict)):
             selector = term.get("labelSelector")
-            # An empty labelSelector ({}) selects every pod, this one's replicas included.
-            keeps_apart = selector == {} or selector_matches(selector, labels if isinstance(labels, dict) else {})
+            # An empty labelSelector ({}, {matchLabels: {}}) selects every pod, this one's replicas included.
+            keeps_apart = _selects_every_pod(selector) or selector_matches(selector,
+                                                                           labels if isinstance(labels, dict) else {})
             assert not keeps_apart, \
                 (f"podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[{i}] forbids two replicas in "
                  f"one {term.get('topologyKey')!r} domain: on the tests' one-node cluster only one replica is "
@@ -340,7 +352,7 @@ class TestDeployment:
         required = affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or []
         for i, term in enumerate(t for t in required if isinstance(t, dict)):
             selector = term.get("labelSelector")
-            own = selector == {} or selector_matches(selector, labels)
+            own = _selects_every_pod(selector) or selector_matches(selector, labels)
             key = term.get("topologyKey")
             assert own and (key == "kubernetes.io/hostname" or all(key in node for node in KIND_NODES)), \
                 (f"podAffinity.requiredDuringSchedulingIgnoredDuringExecution[{i}] requires pods matching "
@@ -490,6 +502,47 @@ class TestDeployment:
         assert not overrides, \
             (f"the container overrides the image's entry point with {overrides}: the tests run the day-03 image "
              "they built, whose CMD already serves on 0.0.0.0:8000; leave command and args out")
+        assert "workingDir" not in container, \
+            (f"the container sets workingDir {container['workingDir']!r}: the day-03 image's CMD imports "
+             "model_server from the image's WORKDIR (/app), so gunicorn finds nothing to import elsewhere and no "
+             "pod is ever ready; leave workingDir out")
+
+    def test_mounts_nothing_over_the_images_files(self, manifest_report):
+        container = _container(manifest_report(DEPLOYMENT))
+        hidden = []
+        for m in container.get("volumeMounts") or []:
+            mount_path = str(m.get("mountPath", "")) if isinstance(m, dict) else ""
+            if not mount_path.startswith("/"):
+                continue  # the schema test reports a malformed mount
+            path = mount_path.rstrip("/")  # "" for the root itself, which lies above everything
+            over = [d for d in IMAGE_DIRS if d == path or d.startswith(path + "/")]
+            inside = [d for d in IMAGE_LIBRARIES if path.startswith(d + "/")]
+            over += [f for f in IMAGE_FILES if f == path]
+            if over or inside:
+                hidden.append(mount_path)
+        assert not hidden, \
+            (f"the container mounts volumes at {hidden}, over the day-03 image's own files (the server and its "
+             "model in /app, its libraries in /opt/venv, Python in /usr/local): the volume hides them, gunicorn "
+             "cannot start the server and no pod is ever ready; mount scratch space at /tmp or a path of its own "
+             "such as /cache")
+
+    def test_readiness_depends_on_the_probes_alone(self, manifest_report):
+        report = manifest_report(DEPLOYMENT)
+        _container(report)
+        gates = _pod_spec(report).get("readinessGates")
+        assert not gates, \
+            (f"the pod template sets readinessGates {gates}: a pod is then ready only once something sets those "
+             "conditions, and nothing in the tests' cluster does, so no pod is ever ready and the Service never "
+             "gets an endpoint; leave readinessGates out and let the readiness probe decide")
+
+    def test_runs_no_post_start_hook(self, manifest_report):
+        container = _container(manifest_report(DEPLOYMENT))
+        lifecycle = container.get("lifecycle") if isinstance(container.get("lifecycle"), dict) else {}
+        hook = lifecycle.get("postStart")
+        assert not hook, \
+            (f"the container has a postStart hook {hook}: it runs while the server is still starting (often "
+             "with a command such as curl the image has not got), and when it fails the kubelet kills the "
+             "container, on every start; leave postStart out (the readiness probe tells when the server is up)")
 
     def test_keeps_the_model_the_image_carries(self, manifest_report):
         env = _container(manifest_report(DEPLOYMENT)).get("env") or []
@@ -613,14 +666,24 @@ class TestDeployment:
                     (f"{where} securityContext sets {profile} type Unconfined: the container may then make any "
                      "system call the node's kernel offers, which the Pod Security Standards' baseline forbids; "
                      "leave it out (RuntimeDefault)")
+                assert kind != "Localhost", \
+                    (f"{where} securityContext sets {profile} type Localhost "
+                     f"({context[profile].get('localhostProfile')!r}): that is a profile file on the node, which "
+                     "the tests' kind node has not got, so the container never starts; use RuntimeDefault or leave "
+                     "the profile out")
+            assert context.get("procMount", "Default") == "Default", \
+                (f"{where} securityContext sets procMount {context.get('procMount')!r}: an unmasked /proc shows the "
+                 "container the node's kernel settings, which the Pod Security Standards' baseline forbids; leave "
+                 "procMount out")
         annotations = (((_deployment_doc(report).get("spec") or {}).get("template") or {}).get("metadata")
                        or {}).get("annotations") or {}
         unconfined = sorted(k for k, v in (annotations.items() if isinstance(annotations, dict) else [])
                             if str(k).startswith("container.apparmor.security.beta.kubernetes.io/")
-                            and v == "unconfined")
+                            and (v == "unconfined" or str(v).startswith("localhost/")))
         assert not unconfined, \
             (f"the pod template's annotations {unconfined} switch AppArmor off, which the Pod Security "
-             "Standards' baseline forbids; leave them out")
+             "Standards' baseline forbids, or ask for a localhost/ profile the tests' kind node has not got, so "
+             "the container never starts; leave them out")
 
     def test_read_only_root_keeps_a_writable_tmp(self, manifest_report):
         report = manifest_report(DEPLOYMENT)
