@@ -661,6 +661,23 @@ def test_a_failing_stop_of_the_previous_container_exits_1_not_dockers_status(dep
 
 
 @pytest.mark.task(taskno=4)
+def test_a_failing_stop_of_the_previous_container_is_logged(deploy, fake_docker, v1_serving):
+    """The same failed deploy of v2 twice (docker run fails), the second time with a failing docker stop too."""
+    fake_docker.fail("run")
+    clean = deploy("v2")
+    fake_docker.fail("stop")
+    failing = deploy("v2")
+    assert clean.returncode == 1 and failing.returncode == 1, (
+        f"a container that does not start should fail the deploy (exit 1)\n{clean.output}\n{failing.output}")
+    seen = {without_stamp(line) for line in clean.stdout.splitlines()}
+    new = [line for line in failing.stdout.splitlines() if line.strip() and without_stamp(line) not in seen]
+    assert new, (
+        "the same failed deploy run twice, the second time with a failing docker stop of v1: that failure should be "
+        "logged on stdout (`|| log WARN ...`, not `|| true`), but the second run logged nothing the first did not"
+        f"\n--- first run ---\n{clean.stdout}\n--- second run, stop failing ---\n{failing.stdout}")
+
+
+@pytest.mark.task(taskno=4)
 def test_a_failing_rollback_step_is_logged(deploy, fake_docker, v1_serving):
     fake_docker.fail("run")
     clean = deploy("v2")
