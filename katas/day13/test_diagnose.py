@@ -135,6 +135,18 @@ def test_a_container_that_is_not_running_is_exited_whatever_its_status(status, e
 
 
 @pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("status", ["exited", "created"])
+def test_a_container_that_stopped_with_exit_code_0_has_exited(status):
+    findings = analyse(snapshot("exited", REFUSED, logs="", Status=status, ExitCode=0))
+    assert causes(findings) == ["exited", "unreachable"], (
+        f"State.Running and State.Restarting are both false, so the {status!r} container has exited, whatever its "
+        f"exit code: a server whose process returned 0 (or one never started) serves nothing either: {findings}"
+    )
+    evidence = evidence_of(findings, "exited")
+    assert re.search(r"(?<!\d)0(?!\d)", evidence), f"the exited evidence gives the exit code, 0: {evidence!r}"
+
+
+@pytest.mark.task(taskno=3)
 def test_a_paused_container_has_not_exited():
     findings = analyse(snapshot("healthy", REFUSED, Status="paused", Paused=True, Running=True))
     assert causes(findings) == ["unreachable"], (
@@ -380,6 +392,18 @@ def test_an_error_line_early_in_a_long_log_is_still_found():
 
 
 @pytest.mark.task(taskno=3)
+def test_the_error_evidence_quotes_the_whole_last_error_line():
+    line = ("ERROR: request 7f3a failed: feature store answered 503 for features "
+            + ", ".join(f"customer_feature_{i}" for i in range(12)) + "; falling back to the defaults")
+    findings = analyse(snapshot("healthy", logs=f"starting\nGET /health 200\n{line}\nserving\n"))
+    assert causes(findings) == ["error_logs"], f"the log holds an error line: {findings}"
+    assert line in evidence_of(findings, "error_logs"), (
+        f"the evidence quotes the last error line whole ({len(line)} characters), not cut short: the end of a "
+        f"long error message is often the part that names the cause: {evidence_of(findings, 'error_logs')!r}"
+    )
+
+
+@pytest.mark.task(taskno=3)
 def test_every_cause_that_applies_is_reported_in_the_order_of_causes():
     failing = dict(recorded("unhealthy")[0]["State"]["Health"])  # Docker's HEALTHCHECK reports 'unhealthy'
     logs = "starting\nERROR: worker died\n"
@@ -592,6 +616,17 @@ def test_check_health_gives_up_after_its_timeout(server):
     assert server.requests == [("GET", "/health")], (
         f"check_health does one GET and gives up after timeout_s, no retries (each would wait timeout_s again): "
         f"the server saw {server.requests}"
+    )
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.timeout(15)
+def test_check_health_uses_the_timeout_it_is_given(server):
+    server.set("slow", delay_s=1.5)  # within the default 2 s, well beyond the 0.3 s asked for
+    result = check_health(server.url, timeout_s=0.3)
+    assert result.status is None and result.latency_ms is None and result.error, (
+        f"the server takes 1.5 s to answer and timeout_s=0.3, so check_health gives up before the answer comes "
+        f"(timeout_s is the caller's bound, not a fixed wait): {result}"
     )
 
 
