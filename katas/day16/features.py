@@ -5,7 +5,8 @@ Contract (the tests check exactly this):
   feature_time="feature_timestamp", ttl=None)` returns a NEW frame: every `labels` row as it
   was (same values and dtypes, a time column keeps its unit and zone), in the labels'
   original order and with their index, plus every column of `features` other
-  than `entity` and `feature_time`, and no other column.
+  than `entity` and `feature_time`, and no other column (`label_time` and `feature_time` may be
+  one name: the labels' time column is kept).
 - A label row takes its feature values from the row of the same entity with the greatest
   `feature_time <= label_time` (with `ttl`, also `feature_time >= label_time - ttl`);
   among rows sharing that greatest time, the last one in `features`' order wins. The values
@@ -14,7 +15,7 @@ Contract (the tests check exactly this):
   time is missing (NaT) matches nothing: such a label gets missing values, such a feature
   row is never used.
 - Neither input is modified; neither needs to be sorted; the features' index plays no
-  part (it may repeat labels); the two time columns may have different resolutions (datetime64[s] vs [ns]).
+  part (it may repeat labels); the two time columns may have different resolutions (datetime64[s] vs [ns]), naive or aware.
 - Entity keys match when equal, whatever the numeric dtypes (7 as int64, int32 or 7.0 is
   one entity; the text "7" is not); integer keys are never cast to float (int64 and uint64 ids
   above 2**53 differ), nor one side's keys to the other's type (7.5 is not 7).

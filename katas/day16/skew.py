@@ -5,10 +5,12 @@ Contract (the tests check exactly this):
   for every column of `offline` other than `entity` (each must exist in `online`, else
   KeyError naming it), the sorted list of entities, present in both frames, whose two
   values disagree; an empty list when all agree. Numbers (not bools) agree when they
-  differ by at most `tolerance` (0: only equal numbers agree); other values (text, bools,
+  differ by at most `tolerance` (0: only equal numbers agree), whatever their types (int 3
+  and float 3.0; numbers in an object column get the tolerance too); other values (text, bools,
   timestamps) when they are equal (10 and "10" are not). Numbers compare exactly: equal ones agree (inf with inf),
   integers subtract as integers (no float rounding above 2**53, no unsigned wrap-around).
-  Two missing values (None, NaN, NaT, pd.NA) agree, one missing value never does.
+  Two missing values (None, NaN, NaT, pd.NA) agree, of any kinds (NaN and None too); one
+  missing value never does.
   Entities in only one frame (either one) are not compared; entities match by equal value
   whatever the dtypes (2 and 2.0 are one entity, the text "1" is not the number 1).
   A missing `entity` column raises KeyError; an entity repeated in a frame ValueError (also
@@ -23,7 +25,7 @@ Contract (the tests check exactly this):
   ln(p_serving / p_train)). A feature missing from a frame → KeyError; an empty column
   or one holding NaN/inf → ValueError (only the named features' columns are read: a NaN
   elsewhere is no error); `bins < 2` or a threshold that is not a positive finite number
-  → ValueError, even when `features` is empty.
+  → ValueError, even when `features` is empty (an int threshold such as 1 is a number).
 """
 
 from __future__ import annotations

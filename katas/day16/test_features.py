@@ -299,14 +299,20 @@ def test_a_repeated_features_index_plays_no_part():
     )
 
 
-def test_time_columns_of_different_resolutions_are_compared_as_times():
+@pytest.mark.parametrize("label_zone, feature_zone", [(None, None), ("Europe/Paris", "UTC")])
+def test_time_columns_of_different_resolutions_are_compared_as_times(label_zone, feature_zone):
     labels = labels_frame([("a", 15, 1), ("a", 45, 0)])
     labels["event_timestamp"] = labels["event_timestamp"].dt.as_unit("s")  # e.g. parsed from CSV
     features = features_frame([("a", 0, 1.0), ("a", 10, 2.0)])
     features["feature_timestamp"] = features["feature_timestamp"].dt.as_unit("us")  # e.g. read from Parquet
+    if label_zone is not None:  # the same instants, written in two zones
+        labels["event_timestamp"] = labels["event_timestamp"].dt.tz_localize("UTC").dt.tz_convert(label_zone)
+        features["feature_timestamp"] = features["feature_timestamp"].dt.tz_localize("UTC").dt.tz_convert(feature_zone)
     result = point_in_time_join(labels, features, ttl=pd.Timedelta(minutes=30))
     assert values(result) == [2.0, None], (
-        f"datetime64[s] labels and datetime64[us] features hold comparable times; got {values(result)}"
+        f"datetime64[s] labels ({label_zone or 'naive'}) and datetime64[us] features ({feature_zone or 'naive'}) hold "
+        "comparable times: bring both to one unit, aware ones too (after converting them to UTC, seconds are "
+        f"still not microseconds); got {values(result)}"
     )
     assert result["event_timestamp"].tolist() == labels["event_timestamp"].tolist(), "label times are kept"
 
@@ -521,6 +527,20 @@ def test_a_second_join_sees_labels_changed_in_place():
         "each call reads the labels as they are at that call too: the first label is now at minute 15 (entity a's "
         "minute-10 row) and the second now belongs to entity a; nothing prepared from the labels may be reused "
         f"from the first join; got {second}"
+    )
+
+
+def test_one_time_column_name_on_both_sides_keeps_the_labels_times():
+    labels = pd.DataFrame({"entity_id": ["a", "a"], "event_timestamp": _times([at(5), at(15)]), "label": [1, 0]})
+    features = pd.DataFrame({"entity_id": ["a", "a"], "event_timestamp": _times([at(0), at(10)]), "spend_7d": [1.0, 2.0]})
+    result = point_in_time_join(labels, features, feature_time="event_timestamp")  # as in Feast, both sides' name
+    assert values(result) == [1.0, 2.0], f"each label still gets its point-in-time value; got {values(result)}"
+    assert sorted(result.columns) == ["entity_id", "event_timestamp", "label", "spend_7d"], (
+        "when the features' time column has the labels' time column's name, the labels' column stays in the result "
+        f"(only the features' copy is left out: never drop the feature time by name after a merge); got {list(result.columns)}"
+    )
+    assert result["event_timestamp"].tolist() == labels["event_timestamp"].tolist(), (
+        f"the labels' own times come back, not the features' times; got {result['event_timestamp'].tolist()}"
     )
 
 

@@ -104,6 +104,32 @@ def test_integers_are_compared_exactly_without_wrap_around_or_rounding():
     )
 
 
+def test_two_missing_values_of_different_kinds_agree():
+    t = pd.Timestamp("2024-03-01 12:00")
+    offline = pd.DataFrame({"entity_id": ["a", "b", "c"], "x": pd.Series([np.nan, None, 1.0], dtype=object),
+                            "seen": pd.DatetimeIndex([pd.NaT, pd.NaT, t])})
+    online = pd.DataFrame({"entity_id": ["a", "b", "c"], "x": pd.Series([None, pd.NA, None], dtype=object),
+                           "seen": [np.nan, np.nan, np.nan]})  # the online path served no timestamp at all
+    report = feature_skew(offline, online)
+    assert report == {"x": ["c"], "seen": ["c"]}, (
+        "NaN and None, None and pd.NA, NaT and NaN are all missing values: two missing values agree whatever their "
+        f"kind (pd.isna on both sides), and only the one value against a missing one is skew; got {report}"
+    )
+
+
+def test_numbers_agree_within_the_tolerance_whatever_their_types():
+    offline = pd.DataFrame({"entity_id": ["a", "b", "c", "d"], "n": np.array([3, 5, 7, 9], dtype="int64"),
+                            "x": [1.0, 2.0, 3.0, 4.0]})
+    online = pd.DataFrame({"entity_id": ["a", "b", "c", "d"], "n": [3.0, 5.5, 7.0, 9.0],
+                           "x": pd.Series([1.0 + 5e-7, None, 3.5, 4], dtype=object)})  # JSON: floats, ints, nulls
+    report = feature_skew(offline, online)
+    assert report == {"n": ["b"], "x": ["b", "c"]}, (
+        "an int64 3 and a float 3.0 are equal numbers (online paths often return floats), and numbers in an object "
+        "column get the tolerance too (1.0 and 1.0000005 agree within 1e-6, 4.0 and the int 4 agree); only 5 and 5.5, "
+        f"2.0 and a missing value, 3.0 and 3.5 disagree; got {report}"
+    )
+
+
 def test_one_missing_value_always_disagrees():
     offline = pd.DataFrame({"entity_id": ["a", "b"], "x": [np.nan, 1.0], "s": ["v", None]})
     online = pd.DataFrame({"entity_id": ["a", "b"], "x": [1.0, np.nan], "s": [None, "v"]})
@@ -333,6 +359,16 @@ def test_the_threshold_is_inclusive_and_used():
         "PSI just below the threshold is not"
     )
     assert distribution_skew(train, serving, ["x"], bins=2)["x"][1] == (value >= 0.1), "the default threshold is 0.1"
+
+
+def test_an_integer_threshold_is_a_positive_finite_number():
+    train = pd.DataFrame({"x": [float(v) for v in range(1, 11)]})  # 2 bins split at 5.5
+    serving = pd.DataFrame({"x": [9.0] * 50})
+    value, skewed = distribution_skew(train, serving, ["x"], bins=2, threshold=1)["x"]
+    assert skewed == (value >= 1), (
+        f"threshold=1 is a positive finite number like 1.0 (do not demand a float): PSI {value:.3f} against 1 "
+        f"gives {value >= 1}; got {skewed}"
+    )
 
 
 @pytest.mark.parametrize("low, expected", [(33, True), (32, False)])

@@ -227,12 +227,15 @@ def test_an_object_column_with_no_value_present_is_a_str_column():
     ("items", pd.Series([1, 2, 3, 4], dtype=object, index=[100, 101, 102, 103]), "int"),
     ("txn_id", [1, 2, 3, 4], "str"),
     ("txn_id", ["t1", 2, "t3", "t4"], "str"),
+    ("txn_id", [1.0, None, 3.0, 3.0], "str"),
+    ("amount", ["10", None, "-5", "40"], "float"),
 ])
 def test_a_column_of_the_wrong_type_is_reported_once_and_not_value_checked(column, values, dtype):
     result = validate_batch(batch(**{column: values}), SCHEMA)
     assert found(result) == {(column, "dtype", (100, 101, 102, 103))}, (
         f"{values!r} is not a {dtype!r} column: one 'dtype' violation naming every row, "
-        f"and no value rule checked on it; got {found(result)}"
+        "and no other rule checked on it, not even 'null' for its missing value (check the type before the "
+        f"values); got {found(result)}"
     )
     assert {k: list(v) for k, v in result.reasons.items()} == {row: [f"{column}:dtype"] for row in (100, 101, 102, 103)}, (
         f"every row is quarantined with the reason '{column}:dtype'; got {result.reasons}"

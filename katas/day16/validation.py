@@ -21,7 +21,7 @@ Contract (the tests check exactly this):
   - `violations`: one `Violation(column, check, rows)` per broken rule, `rows` the index
     labels of the offending rows, in the batch's order. `check` is one of
     "missing" (no such column: every row), "dtype" (the column's type is wrong: every
-    row, and its value rules are not checked), "null", "min", "max", "allowed", "unique".
+    row, and no other rule of it is checked, not even "null"), "null", "min", "max", "allowed", "unique".
     A value rule with no offending row is not reported; "missing" and "dtype" always are.
     Every schema column is checked: a missing or mistyped one does not stop the others.
   - `accepted`: the rows with no violation; `quarantined`: every other row. Both keep
