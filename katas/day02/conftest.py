@@ -92,8 +92,25 @@ class IntoExisting:
     """`run_experiment` called for an experiment that already existed and held a run."""
     experiment_id: str       # the experiment the test created beforehand
     earlier_run_id: str      # the run that was in it before the call
+    still_running_run_id: str = ""          # another client's run, still training during the call
+    before: dict = field(default_factory=dict)   # the experiment and its runs just before the call
+    after: dict = field(default_factory=dict)    # the same, just after the call (runs it made left out)
     experiment: Experiment | None = None   # the call's result (models not loaded), if it returned
     error: str | None = None                # what it raised, if it raised
+
+
+def _as_it_is(client, experiment_id: str, run_ids) -> dict:
+    """What a caller sees of an experiment and of the given runs of it: everything that could change."""
+    experiment = client.get_experiment(experiment_id)
+    runs = {run_id: client.get_run(run_id) for run_id in run_ids}
+    return {
+        "experiment": {"name": experiment.name, "artifact_location": experiment.artifact_location,
+                       "lifecycle_stage": experiment.lifecycle_stage, "tags": dict(experiment.tags)},
+        "runs": {run_id: {"status": run.info.status, "end_time": run.info.end_time,
+                          "lifecycle_stage": run.info.lifecycle_stage, "run_name": run.info.run_name,
+                          "metrics": dict(run.data.metrics), "params": dict(run.data.params),
+                          "tags": dict(run.data.tags)} for run_id, run in runs.items()},
+    }
 
 
 @pytest.fixture(scope="session")
@@ -101,7 +118,8 @@ def existing_experiment(mlflow_store_factory) -> IntoExisting:
     """`run_experiment` into an experiment that already exists (default seed, no model loading).
 
     The store already holds another experiment, and the experiment a finished run on the same
-    data, tagged with the same fingerprint and started (by its clock) after the call.
+    data, tagged with the same fingerprint and started (by its clock) after the call, and a run
+    another client is still training (RUNNING) during the call.
     """
     import time
 
@@ -121,7 +139,11 @@ def existing_experiment(mlflow_store_factory) -> IntoExisting:
                                     tags={"dataset_fingerprint": fingerprint(*make_dataset(EXISTING_SEED))})
         client.log_metric(earlier.info.run_id, "roc_auc", 0.5)
         client.set_terminated(earlier.info.run_id)
-        result = IntoExisting(experiment_id, earlier.info.run_id)
+        # A colleague's training is still under way in the same experiment: its run stays RUNNING.
+        training = client.create_run(experiment_id, run_name="colleague-still-training")
+        client.log_metric(training.info.run_id, "roc_auc", 0.6)
+        result = IntoExisting(experiment_id, earlier.info.run_id, training.info.run_id)
+        result.before = _as_it_is(client, experiment_id, [earlier.info.run_id, training.info.run_id])
         try:
             run_ids = run_experiment(store.tracking_uri, EXPERIMENT,  # seed left at its default, 0
                                      artifact_location=store.artifact_location)
@@ -132,6 +154,7 @@ def existing_experiment(mlflow_store_factory) -> IntoExisting:
             return result
         result.experiment = Experiment(store.tracking_uri, EXPERIMENT, EXISTING_SEED, list(run_ids), store,
                                        store.stray_writes())
+        result.after = _as_it_is(client, experiment_id, [earlier.info.run_id, training.info.run_id])
     return result
 
 

@@ -200,6 +200,20 @@ def test_features_are_not_scaled_with_statistics_of_the_test_rows():
         "(a Pipeline does)")
 
 
+def test_not_even_one_feature_is_standardised_with_statistics_of_the_test_rows():
+    X_train, X_test, _, _ = make_dataset(0)
+    every_row = np.vstack([X_train, X_test])
+    # Mean exactly 0 and standard deviation exactly 1 in one column: a generated feature never lands on both.
+    means, stds, stds1 = every_row.mean(axis=0), every_row.std(axis=0), every_row.std(axis=0, ddof=1)
+    standardised = [column for column in range(every_row.shape[1])
+                    if abs(means[column]) <= 1e-9 and (abs(stds[column] - 1) <= 1e-9 or abs(stds1[column] - 1) <= 1e-9)]
+    assert not standardised, (
+        f"over the training and test rows together, column {standardised[0]} has mean 0 and standard deviation 1: "
+        "that feature was standardised with statistics of all rows before the split, so the test rows shaped "
+        "the training data (one column is a leak too); return the features as generated, and fit any scaling "
+        "on the training rows only (a Pipeline does)")
+
+
 def test_different_seeds_give_different_data():
     assert not np.array_equal(make_dataset(1)[1], make_dataset(2)[1]), (
         "make_dataset(1) and make_dataset(2) should differ: the seed must drive the randomness")

@@ -421,6 +421,23 @@ def test_an_existing_experiment_gets_new_runs_and_only_their_ids_are_returned(ex
             f"fingerprint(*make_dataset({experiment.seed}))")
 
 
+def test_an_existing_experiment_and_the_runs_already_in_it_are_left_as_they_were(existing_experiment):
+    assert existing_experiment.error is None, f"run_experiment raised {existing_experiment.error}"
+    before, after = existing_experiment.before, existing_experiment.after
+    assert after["experiment"] == before["experiment"], (
+        f"run_experiment changed the existing experiment it was given (before: {before['experiment']}, after: "
+        f"{after['experiment']}): an existing experiment is reused as it is; record what a run saw on the run "
+        "(its tags), never by renaming, moving or tagging the experiment other runs share")
+    names = {existing_experiment.earlier_run_id: "the finished earlier run",
+             existing_experiment.still_running_run_id: "a colleague's run, still RUNNING (training under way)"}
+    changed = {names[run_id]: (before["runs"][run_id], after["runs"][run_id]) for run_id in before["runs"]
+               if after["runs"][run_id] != before["runs"][run_id]}
+    assert not changed, (
+        f"run_experiment changed runs that were in the experiment before the call (before, after): {changed}; "
+        "leave the runs already there alone: never end, kill, delete, rename or tag another client's run "
+        "(a RUNNING run may be a colleague's training under way, not one left open by a crash)")
+
+
 def test_a_second_call_into_the_same_experiment_returns_only_its_own_runs(mlflow_store):
     import mlflow
 
