@@ -51,7 +51,7 @@ def test_scores_the_rows_it_is_given(registry, held_out, mlflow_name, test_side_
     assert score == pytest.approx(expected, abs=1e-9), "evaluate should score exactly the rows passed in"
 
 
-@pytest.mark.parametrize("metric", ["precision_at_7", "", "ROC_AUC", "f1 ", "auc", "precision"])
+@pytest.mark.parametrize("metric", ["precision_at_7", "", "ROC_AUC", "f1 ", "auc", "acc", "roc-auc", "precision"])
 def test_an_unknown_metric_is_a_value_error(registry, mlflow_name, metric, test_side_mlflow):
     version = _register(test_side_mlflow, registry, mlflow_name, "weak")
     with pytest.raises(ValueError):

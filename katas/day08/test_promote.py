@@ -135,6 +135,40 @@ def test_a_gain_just_above_a_non_zero_margin_is_promoted(registry, mlflow_name, 
     assert _aliases(registry, mlflow_name).get("champion") == "2", "'champion' should move to version 2"
 
 
+def test_the_default_margin_is_0_01(registry, mlflow_name, rows_one_apart):
+    _champion_then_challenger(registry, mlflow_name, "weak", "best")
+    below = rows_one_apart(mlflow_name, 50)  # a real accuracy gain of 1/101 = 0.0099
+    assert promote_if_better(registry.tracking_uri, mlflow_name, registry.X_test[below], registry.y_test[below],
+                             metric="accuracy") is False, (
+        "the challenger gains 1/101 = 0.0099 accuracy on the rows given, less than the default margin 0.01: "
+        "without a margin argument it must not be promoted")
+    assert _aliases(registry, mlflow_name).get("champion") == "1", "the champion should stay on version 1"
+    above = rows_one_apart(mlflow_name, 49)  # a real accuracy gain of 1/99 = 0.0101
+    assert promote_if_better(registry.tracking_uri, mlflow_name, registry.X_test[above], registry.y_test[above],
+                             metric="accuracy") is True, (
+        "the challenger gains 1/99 = 0.0101 accuracy on the rows given, more than the default margin 0.01: "
+        "without a margin argument it should be promoted (the default margin is 0.01, as the contract says)")
+    assert _aliases(registry, mlflow_name).get("champion") == "2", "'champion' should move to version 2"
+
+
+def test_each_call_scores_both_versions_on_the_rows_it_is_given(registry, mlflow_name, test_side_mlflow):
+    _champion_then_challenger(registry, mlflow_name, "good", "best")
+    with test_side_mlflow() as mlflow:
+        right = [mlflow.sklearn.load_model(f"models:/{mlflow_name}/{v}").predict(registry.X_test) == registry.y_test
+                 for v in ("1", "2")]
+    only_champion, only_challenger = right[0] & ~right[1], right[1] & ~right[0]
+    assert only_champion.any() and only_challenger.any(), "setup: each version should get some rows the other misses"
+    assert promote_if_better(registry.tracking_uri, mlflow_name, registry.X_test[only_champion],
+                             registry.y_test[only_champion], metric="accuracy") is False, (
+        "setup: on the rows only the champion gets right, the challenger (0.0) must not be promoted")
+    assert promote_if_better(registry.tracking_uri, mlflow_name, registry.X_test[only_challenger],
+                             registry.y_test[only_challenger], metric="accuracy") is True, (
+        "on the rows only the challenger gets right it scores 1.0 accuracy against the champion's 0.0: it should "
+        "be promoted. Score both versions on the rows given on every call; the champion's 1.0 from the previous "
+        "call was on other rows")
+    assert _aliases(registry, mlflow_name).get("champion") == "2", "'champion' should move to version 2"
+
+
 def test_an_unknown_metric_is_a_value_error_and_changes_nothing(registry, mlflow_name):
     _champion_then_challenger(registry, mlflow_name, "good", "best")
     with pytest.raises(ValueError):

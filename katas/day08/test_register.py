@@ -35,6 +35,20 @@ def test_the_next_registration_moves_challenger_and_keeps_the_old_version(regist
     assert "challenger" not in first.aliases, "an alias points at one version only; version 1 should have lost it"
 
 
+def test_the_version_is_the_number_the_registry_gave_it_not_a_count(registry, mlflow_name):
+    client = _client(registry.tracking_uri)
+    register_challenger(registry.tracking_uri, registry.run_ids["weak"], mlflow_name)
+    register_challenger(registry.tracking_uri, registry.run_ids["good"], mlflow_name)
+    client.delete_model_version(mlflow_name, "1")  # a team cleaning up: numbers are not reused
+    version = register_challenger(registry.tracking_uri, registry.run_ids["best"], mlflow_name)
+    found = client.get_model_version_by_alias(mlflow_name, "challenger")
+    assert (version, str(found.version), found.run_id) == ("3", "3", registry.run_ids["best"]), (
+        "after version 1 was deleted, the next registration is version 3 (two versions remain, but numbers are "
+        f"not reused): register_challenger should return '3' and point 'challenger' at it, not {version!r} with "
+        f"'challenger' on version {found.version} (run {found.run_id}); use the number the registry gave the new "
+        "version, not a count of versions")
+
+
 def test_registering_leaves_the_champion_where_it_is(registry, mlflow_name):
     register_challenger(registry.tracking_uri, registry.run_ids["good"], mlflow_name)
     client = _client(registry.tracking_uri)

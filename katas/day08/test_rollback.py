@@ -172,29 +172,41 @@ def test_a_long_history_rolls_back_one_step(registry, mlflow_name, test_side_mlf
     # On the rows only it gets right, each model beats the other on accuracy (1.0 against 0.0).
     only = {"weak": right["weak"] & ~right["best"], "best": right["best"] & ~right["weak"]}
     assert only["weak"].any() and only["best"].any(), "setup: each model should get some rows the other misses"
-    for number, run in enumerate(["weak", "best"] * 11, start=1):
+    for number, run in enumerate(["weak", "best"] * 16, start=1):
         register_challenger(uri, registry.run_ids[run], mlflow_name)
         rows = only[run]
         assert promote_if_better(uri, mlflow_name, registry.X_test[rows], registry.y_test[rows], metric="accuracy"), (
             f"setup: version {number} scores 1.0 accuracy against the champion's 0.0 on the rows given; "
             "it should be promoted")
-    assert _champion(uri, mlflow_name) == "22", "setup: version 22 should be champion after 22 promotions"
+    assert _champion(uri, mlflow_name) == "32", "setup: version 32 should be champion after 32 promotions"
     steps = [rollback(uri, mlflow_name) for _ in range(3)]
-    assert steps == ["21", "20", "19"], (
-        f"22 versions were champion in turn (1, 2, …, 22); three rollbacks should return '21', '20' then '19', "
+    assert steps == ["31", "30", "29"], (
+        f"32 versions were champion in turn (1, 2, …, 32); three rollbacks should return '31', '30' then '29', "
         f"not {steps}: order the history by when each version became champion (numbers, not text: 10 comes after 9)")
     steps = []
-    for _ in range(18):
+    for _ in range(28):
         try:
             steps.append(rollback(uri, mlflow_name))
         except LookupError:
             break
-    assert steps == [str(v) for v in range(18, 0, -1)], (
-        f"18 more rollbacks should walk on back to the first champion ('18', '17', …, '1'), not {len(steps)} steps "
-        f"{steps}: keep the whole history, however long it grows (do not trim it to the last ten, twenty or any "
-        "other number)")
+    assert steps == [str(v) for v in range(28, 0, -1)], (
+        f"28 more rollbacks should walk on back to the first champion ('28', '27', …, '1'), not {len(steps)} steps "
+        f"{steps}: keep the whole history, however long it grows (do not trim it to the last ten, twenty, thirty or "
+        "any other number)")
     with pytest.raises(LookupError):
         rollback(uri, mlflow_name)
+
+
+def test_a_rollback_leaves_a_pending_challenger_where_it_is(registry, mlflow_name):
+    assert _offer(registry, mlflow_name, "weak") and _offer(registry, mlflow_name, "good"), (
+        "setup: versions 1 (weak) and 2 (good) should have been promoted in turn")
+    assert register_challenger(registry.tracking_uri, registry.run_ids["best"], mlflow_name) == "3", (
+        "setup: version 3 should be registered as the challenger")
+    assert rollback(registry.tracking_uri, mlflow_name) == "1", "rolling back from 2 should return to 1"
+    aliases = _state(registry.tracking_uri, mlflow_name)["aliases"]
+    assert (aliases.get("champion"), aliases.get("challenger")) == ("1", "3"), (
+        "a rollback moves 'champion' only: 'champion' should point at version 1 again and the pending "
+        f"'challenger', version 3, stay where it is for the next promotion decision: {aliases}")
 
 
 def test_rolls_back_with_aliases_not_the_deprecated_stages(registry, mlflow_name):
