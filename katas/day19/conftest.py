@@ -773,6 +773,11 @@ def _check_events(doc, jobs, problem) -> None:
                         "without pipefail the step's status is the last command's, so it succeeds when tests "
                         "fail (give the step `shell: bash`, which GitHub runs with -o pipefail, or "
                         "`set -o pipefail`)", "pull-request")
+            elif _and_list_hides(line, str(step.get("run", "")), _runs_pytest):
+                problem("test", _step_label(index, step), f"'{line.strip()}' runs pytest in front of `&&` and the "
+                        "script goes on after it: bash -e does not stop at a failure in front of `&&`, so a later "
+                        "command's status ends the step and it succeeds when tests fail (put pytest on a line of "
+                        "its own)", "pull-request")
             elif _runs_pytest(line) and _condition_hides_pytest(line, str(step.get("run", ""))):
                 problem("test", _step_label(index, step), f"'{line.strip()}' runs pytest as a condition: a failure "
                         "there does not stop the script, and nothing after it exits with a failure, so the step "
@@ -873,6 +878,27 @@ def _gate_status_swallowed(line: str, script: str) -> bool:
         return False
     later = line[match.end():] + "\n" + (script.split(line, 1)[1] if line in script else "")
     return not FAILS_LATER.search(later)
+
+
+def _and_list_hides(line: str, script: str, runs) -> bool:
+    """Whether `X && Y` on this line, X a command that `runs(X)` picks (pytest, the gate), lets the script go
+    on when X fails: bash -e does not stop at a failure in front of `&&`, so when more commands follow (on
+    later lines, or after a `;`) the last of them decides the step's status, unless one fails again (`exit 1`,
+    `exit $status`, `false`)."""
+    if line.strip().startswith("#") or "&&" not in line:
+        return False
+    parts = line.split("&&")
+    first = next((i for i, part in enumerate(parts[:-1]) if runs(part)), None)
+    if first is None:
+        return False
+    rest = script.split(line, 1)[1] if line in script else ""
+    goes_on = ";" in parts[-1] or any(text.strip() and not text.strip().startswith("#") for text in rest.splitlines())
+    return goes_on and not FAILS_LATER.search("&&".join(parts[first + 1:]) + "\n" + rest)
+
+
+def _runs_gate(text: str) -> bool:
+    """Whether a piece of a command line runs the gate (not a file test such as `[ -f gate.log ]`)."""
+    return bool(GATE_COMMAND.search(text)) and not re.match(r"\s*(?:\[|test\b)", text)
 
 
 # pytest as the condition of `if`, `elif`, `while` or `until`, or negated with `!`: bash -e does not stop there.
@@ -1018,6 +1044,11 @@ def _check_needs(doc, jobs, problem) -> None:
                             "failing the step (an `||` that neither fails again nor keeps the status, or an `if` "
                             "with no `exit 1` where the failure is handled), so a gate that says no still lets "
                             "promote start: a failed gate must stop everything after it", "needs")
+                elif _and_list_hides(line, script, _runs_gate):
+                    problem("gate", _step_label(index, step), f"'{line.strip()}' runs the gate in front of `&&` and "
+                            "the script goes on after it: bash -e does not stop at a failure in front of `&&`, so a "
+                            "later command's status ends the step and a gate that says no still lets promote start "
+                            "(put the gate's command on a line of its own)", "needs")
                 elif _pipe_hides_status(line, script, shell):
                     problem("gate", _step_label(index, step), f"'{line.strip()}' pipes a command into another: "
                             "without pipefail the step's status is the last command's, so a gate that says no "

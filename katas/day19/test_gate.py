@@ -341,6 +341,58 @@ def test_the_size_is_of_the_candidate_judged_alone(registry, champion_name, expe
         f"must not be counted")
 
 
+def test_the_size_download_is_removed_when_the_gate_returns(registry, champion_name, tmp_path, monkeypatch):
+    import tempfile
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where tempfile (and MLflow) put temporary files
+    size = by_name(gate(registry, champion_name, "better"))["size"]
+    monkeypatch.undo()
+    assert size.passed, f"setup: the better model fits the default budget: {size}"
+    left = sorted(str(path.relative_to(scratch)) for path in scratch.rglob("*") if path.is_file())
+    assert not left, (
+        f"the candidate's artifacts are downloaded for the size check into a folder of the gate's own, removed "
+        f"before run_gate returns (a TemporaryDirectory); a gate that runs on every merge must not leave a copy "
+        f"of every candidate on the runner's disk: {left[:5]} ({len(left)} files) were left in the temp folder")
+
+
+def log_unloadable(registry, which="champion"):
+    """A model with the signature of `which`, logged with another flavor than scikit-learn's."""
+    import mlflow.pyfunc
+
+    class Constant(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input, params=None):
+            return [0.5] * len(model_input)
+
+    with registry.pointed_at() as mlflow:
+        signature = mlflow.models.get_model_info(registry.model_uris[which]).signature
+        with mlflow.start_run(run_name="pyfunc"):
+            return mlflow.pyfunc.log_model(name="model", python_model=Constant(), signature=signature,
+                                           pip_requirements=["mlflow"]).model_uri
+
+
+def test_a_champion_that_cannot_be_loaded_fails_the_checks_not_the_gate(registry, mlflow_name):
+    uri = log_unloadable(registry)
+    with registry.pointed_at() as mlflow:
+        version = str(mlflow.register_model(uri, mlflow_name).version)
+        with pytest.raises(Exception) as raised:  # what mlflow.sklearn says about it
+            mlflow.sklearn.load_model(f"models:/{mlflow_name}/{version}")
+    registry.set_alias(mlflow_name, "champion", version)
+    report = gate(registry, mlflow_name, "better")  # must not raise: the gate reports every reason
+    checks = by_name(report)
+    for name in ("metric", "slices"):
+        assert not checks[name].passed and checks[name].value is None, (
+            f"the champion (logged with another flavor) cannot be loaded with mlflow.sklearn.load_model, so the "
+            f"candidate cannot be compared with it: {name} fails with value None: {checks[name]}")
+        assert str(raised.value).splitlines()[0][:60] in checks[name].message, (
+            f"a check that cannot be computed carries the error in its message ({raised.value!r}): {checks[name]}")
+    assert checks["signature"].passed and checks["size"].passed and checks["latency"].passed, (
+        f"the other checks still run: the champion's signature is read from the registry, the budgets are the "
+        f"candidate's: {checks}")
+    assert report.champion == version and not report.passed, f"the report names the champion read: {report}"
+
+
 def test_latency_is_measured_on_one_held_out_row_of_the_candidate(registry, champion_name, expected):
     import numpy as np
 
@@ -663,11 +715,12 @@ def test_an_mlflow_error_from_an_unreachable_registry_is_not_a_first_deploy(regi
         registry, champion_name, "an MlflowException with error code INTERNAL_ERROR (the registry is unreachable)")
 
 
-@pytest.mark.parametrize("code", ["TEMPORARILY_UNAVAILABLE", "PERMISSION_DENIED"])
+@pytest.mark.parametrize("code", ["TEMPORARILY_UNAVAILABLE", "PERMISSION_DENIED", "ENDPOINT_NOT_FOUND"])
 def test_a_registry_that_is_unavailable_or_refuses_is_not_a_first_deploy(registry, champion_name,
                                                                          registry_unreachable, code):
-    """A 503 from the registry's proxy (TEMPORARILY_UNAVAILABLE) or a 403 for the pipeline's token
-    (PERMISSION_DENIED): only RESOURCE_DOES_NOT_EXIST and INVALID_PARAMETER_VALUE mean "no such model or alias"."""
+    """A 503 from the registry's proxy (TEMPORARILY_UNAVAILABLE), a 403 for the pipeline's token
+    (PERMISSION_DENIED) or a 404 from a misrouted registry URL (ENDPOINT_NOT_FOUND, an HTTP 404 like a
+    missing model's): only RESOURCE_DOES_NOT_EXIST and INVALID_PARAMETER_VALUE mean "no such model or alias"."""
     from mlflow.exceptions import MlflowException
     from mlflow.protos import databricks_pb2
 
@@ -711,6 +764,19 @@ def test_bad_options_are_value_errors_before_the_registry_is_read(registry, mlfl
                      slice_by="region", measure_latency=fast)
     with pytest.raises(KeyError):
         gate(registry, mlflow_name, "better", slice_by="country")
+
+
+def test_numpy_floats_are_valid_options(registry, champion_name, expected):
+    import numpy as np
+
+    gain = expected.roc_auc["better"] - expected.roc_auc["champion"]
+    margin = np.float64(gain) - np.float64(0.002)  # as a margin computed from bootstrapped scores is
+    report = gate(registry, champion_name, "better", margin=margin, slice_tolerance=np.float64(0.05),
+                  max_latency_ms=np.float64(50.0))
+    metric = by_name(report)["metric"]
+    assert report.passed and metric.limit == pytest.approx(expected.roc_auc["champion"] + margin, abs=1e-9), (
+        f"np.float64 values are finite numbers (a subclass of float), so valid options: the gate runs with them "
+        f"as with Python floats: {report}")
 
 
 def test_zero_margin_and_tolerance_are_allowed(registry, champion_name, expected):

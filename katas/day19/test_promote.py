@@ -175,6 +175,31 @@ def test_an_unreachable_registry_is_not_a_first_deploy_for_promote(registry, mlf
         f"{registry.versions(mlflow_name)}")
 
 
+@pytest.mark.parametrize("code", ["TEMPORARILY_UNAVAILABLE", "PERMISSION_DENIED", "ENDPOINT_NOT_FOUND"])
+def test_a_registry_that_is_unavailable_or_refuses_is_not_a_first_deploy_for_promote(registry, mlflow_name, monkeypatch,
+                                                                                      registry_unreachable, code):
+    """As above, with a 503 from the registry's proxy, a 403 for the pipeline's token or a 404 from a misrouted
+    registry URL: only RESOURCE_DOES_NOT_EXIST and INVALID_PARAMETER_VALUE mean "no such model or alias"."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos import databricks_pb2
+
+    registry.register_champion(mlflow_name)  # version 1 serves
+    report = GateReport(registry.model_uris["better"], None, [Check(name, True, None, None, "ok") for name in CHECKS])
+    registry_unreachable(MlflowException(f"the registry answered {code}", error_code=getattr(databricks_pb2, code)))
+    try:
+        version = promote(registry.tracking_uri, mlflow_name, report)
+    except NotImplementedError:
+        raise
+    except Exception:  # noqa: BLE001 - any error will do: the error is not taken for "no champion"
+        version = None
+    monkeypatch.undo()
+    assert version is None and registry.aliases(mlflow_name) == {"champion": "1"} and (
+        registry.versions(mlflow_name) == ["1"]), (
+        f"reading the champion alias failed with {code}, which is not 'no such model or alias': promote must not "
+        f"act on a first-deploy report then (version 1 serves); the error propagates and nothing changes: promote "
+        f"returned {version!r}, aliases {registry.aliases(mlflow_name)}, versions {registry.versions(mlflow_name)}")
+
+
 def test_through_the_server_gate_and_promotion_work(served, mlflow_name):
     from mlops_katas.infra.mlflow_env import isolated
 

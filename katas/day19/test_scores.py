@@ -145,6 +145,21 @@ def test_labels_are_matched_by_position_not_index():
         "score matches labels to rows by position too")
 
 
+def test_a_repeated_index_is_matched_by_position_too():
+    X, y = frame()
+    X = pd.concat([X.iloc[:4], X.iloc[4:].set_axis(range(4))])  # index 0..3 twice, as pd.concat leaves it
+    labels = pd.Series(y, index=X.index)
+    expected = slice_scores(ColumnModel(), X.reset_index(drop=True), y, "region", metric="accuracy")
+    got = slice_scores(ColumnModel(), X, labels, "region", metric="accuracy")
+    assert got == expected, (
+        f"rows and labels are matched by position even when index labels repeat (after pd.concat without "
+        f"ignore_index): each slice holds its own rows and their labels once, {expected}, not {got}")
+    assert slice_scores(ColumnModel(), X, labels, "region") == slice_scores(
+        ColumnModel(), X.reset_index(drop=True), y, "region"), "the same with roc_auc"
+    assert score(ColumnModel(), X, labels) == pytest.approx(roc_auc_score(y, X["p"]), abs=1e-12), (
+        "score matches labels to rows by position with a repeated index too")
+
+
 def test_labels_may_be_a_plain_list():
     X, y = frame()
     labels = y.tolist()

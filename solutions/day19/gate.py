@@ -234,9 +234,14 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
             checks.append(Check(name, True, None, None, f"no champion yet (first deploy): {name} not compared"))
     else:
         champion_uri = f"models:/{model_name}/{champion}"
-        champion_model = mlflow.sklearn.load_model(champion_uri)
-        checks.append(_metric_check(champion_model, candidate_model, X, y, metric, margin))
-        checks.append(_slice_check(champion_model, candidate_model, X, y, slice_by, metric, slice_tolerance))
+        try:
+            champion_model = mlflow.sklearn.load_model(champion_uri)
+        except Exception as exc:  # noqa: BLE001 - a champion that cannot be loaded is a finding, not a crash
+            checks.append(_failed("metric", None, exc))
+            checks.append(_failed("slices", slice_tolerance, exc))
+        else:
+            checks.append(_metric_check(champion_model, candidate_model, X, y, metric, margin))
+            checks.append(_slice_check(champion_model, candidate_model, X, y, slice_by, metric, slice_tolerance))
         checks.append(_signature_check(champion_uri, candidate_uri))
     checks.append(_size_check(candidate_uri, max_size_bytes))
     checks.append(_latency_check(measure, candidate_model, X.iloc[[0]], max_latency_ms))

@@ -182,7 +182,7 @@ def run_gate(tracking_uri, model_name, candidate_uri, X, y, *, slice_by, metric=
     if champion is None:
         checks += [Check(n, True, None, None, "first deploy") for n in ("metric", "slices", "signature")]
     else:
-        old = mlflow.sklearn.load_model(f"models:/{model_name}/{champion}")
+        old = _load_champion(f"models:/{model_name}/{champion}")
         gate = _Gate(old, new, X, y, options)
         for name, limit in (("metric", None), ("slices", slice_tolerance)):
             try:
@@ -234,3 +234,23 @@ def promote(tracking_uri, model_name, report):
         client.set_registered_model_alias(model_name, PREVIOUS, current)
     client.set_registered_model_alias(model_name, CHAMPION, version)
     return version
+
+
+class _Unloadable:
+    """A champion mlflow.sklearn cannot load (logged with another flavor, say): using it raises that error,
+    so the checks that need it fail with it instead of the gate."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def __getattr__(self, name):
+        raise self.error
+
+
+def _load_champion(uri: str):
+    import mlflow
+
+    try:
+        return mlflow.sklearn.load_model(uri)
+    except Exception as exc:  # noqa: BLE001 - a champion that cannot be loaded fails the checks, not the gate
+        return _Unloadable(exc)

@@ -205,7 +205,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
             checks.append(Check(name, True, None, limit, f"first deploy: no champion to compare {name} with"))
     else:
         champion_uri = f"models:/{model_name}/{champion_version}"
-        champion = mlflow.sklearn.load_model(champion_uri)
+        champion = _load_champion(champion_uri)
 
         def metric_check():
             limit = score(champion, X, labels, metric) + margin
@@ -275,3 +275,23 @@ def promote(tracking_uri: str, model_name: str, report: GateReport) -> str:
         client.set_registered_model_alias(model_name, PREVIOUS, current)
     client.set_registered_model_alias(model_name, CHAMPION, version)
     return version
+
+
+class _Unloadable:
+    """A champion mlflow.sklearn cannot load (logged with another flavor, say): using it raises that error,
+    so the checks that need it fail with it instead of the gate."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def __getattr__(self, name):
+        raise self.error
+
+
+def _load_champion(uri: str):
+    import mlflow
+
+    try:
+        return mlflow.sklearn.load_model(uri)
+    except Exception as exc:  # noqa: BLE001 - a champion that cannot be loaded fails the checks, not the gate
+        return _Unloadable(exc)

@@ -227,7 +227,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
     except Exception as exc:
         raise LookupError(f"cannot load the candidate {candidate_uri}: {exc}") from exc
     if gate.champion_version is not None:
-        gate.champion = mlflow.sklearn.load_model(f"models:/{model_name}/{gate.champion_version}")
+        gate.champion = _load_champion(f"models:/{model_name}/{gate.champion_version}")
     return GateReport(candidate_uri, gate.champion_version, gate.run())
 
 
@@ -246,3 +246,23 @@ def promote(tracking_uri: str, model_name: str, report: GateReport) -> str:
         client.set_registered_model_alias(model_name, PREVIOUS, now)
     client.set_registered_model_alias(model_name, CHAMPION, new)
     return f"{new}"
+
+
+class _Unloadable:
+    """A champion mlflow.sklearn cannot load (logged with another flavor, say): using it raises that error,
+    so the checks that need it fail with it instead of the gate."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def __getattr__(self, name):
+        raise self.error
+
+
+def _load_champion(uri: str):
+    import mlflow
+
+    try:
+        return mlflow.sklearn.load_model(uri)
+    except Exception as exc:  # noqa: BLE001 - a champion that cannot be loaded fails the checks, not the gate
+        return _Unloadable(exc)

@@ -163,7 +163,7 @@ class _Gate:
             checks = [Check(n, True, None, None, "nothing to compare with") for n in CHECKS[:3]]
         else:
             champion_uri = f"models:/{self.model_name}/{self.champion_version}"
-            champ = mlflow.sklearn.load_model(champion_uri)
+            champ = _load_champion(champion_uri)
             held = {}
 
             def metric():
@@ -246,3 +246,23 @@ def promote(tracking_uri: str, model_name: str, report: GateReport) -> str:
         client.set_registered_model_alias(model_name, PREVIOUS, now)
     client.set_registered_model_alias(model_name, CHAMPION, new)
     return f"{new}"
+
+
+class _Unloadable:
+    """A champion mlflow.sklearn cannot load (logged with another flavor, say): using it raises that error,
+    so the checks that need it fail with it instead of the gate."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def __getattr__(self, name):
+        raise self.error
+
+
+def _load_champion(uri: str):
+    import mlflow
+
+    try:
+        return mlflow.sklearn.load_model(uri)
+    except Exception as exc:  # noqa: BLE001 - a champion that cannot be loaded fails the checks, not the gate
+        return _Unloadable(exc)

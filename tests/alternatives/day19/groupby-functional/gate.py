@@ -206,7 +206,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
         ms = seconds * 1e3
         return ms, max_latency_ms, ms <= max_latency_ms, f"{ms:.3f} ms of {max_latency_ms} ms"
 
-    incumbent = mlflow.sklearn.load_model(f"models:/{model_name}/{champion}") if champion else None
+    incumbent = _load_champion(f"models:/{model_name}/{champion}") if champion else None
     limits = {"slices": slice_tolerance, "signature": 0, "size": max_size_bytes, "latency": max_latency_ms}
     table = {"metric": metric_check, "slices": slices_check, "signature": signature_check,
              "size": size_check, "latency": latency_check}
@@ -250,3 +250,23 @@ def promote(tracking_uri: str, model_name: str, report: GateReport) -> str:
         client.set_registered_model_alias(model_name, PREVIOUS, current)
     client.set_registered_model_alias(model_name, CHAMPION, created.version)
     return str(created.version)
+
+
+class _Unloadable:
+    """A champion mlflow.sklearn cannot load (logged with another flavor, say): using it raises that error,
+    so the checks that need it fail with it instead of the gate."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def __getattr__(self, name):
+        raise self.error
+
+
+def _load_champion(uri: str):
+    import mlflow
+
+    try:
+        return mlflow.sklearn.load_model(uri)
+    except Exception as exc:  # noqa: BLE001 - a champion that cannot be loaded fails the checks, not the gate
+        return _Unloadable(exc)

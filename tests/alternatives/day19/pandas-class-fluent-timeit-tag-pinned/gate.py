@@ -173,7 +173,7 @@ class _Gate:
             compared = [Check(n, True, None, None, "first deploy: no champion") for n in CHECKS[:3]]
         else:
             self.champion_uri = f"models:/{self.model_name}/{version}"
-            self.champion = mlflow.sklearn.load_model(self.champion_uri)
+            self.champion = _load_champion(self.champion_uri)
             compared = [self.guarded("metric", None, self.metric_check),
                         self.guarded("slices", self.slice_tolerance, self.slices_check),
                         self.guarded("signature", 0, self.signature_check)]
@@ -258,3 +258,23 @@ def promote(tracking_uri: str, model_name: str, report: GateReport) -> str:
         client.set_registered_model_alias(model_name, PREVIOUS, serving)
     client.set_registered_model_alias(model_name, CHAMPION, new.version)
     return str(new.version)
+
+
+class _Unloadable:
+    """A champion mlflow.sklearn cannot load (logged with another flavor, say): using it raises that error,
+    so the checks that need it fail with it instead of the gate."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def __getattr__(self, name):
+        raise self.error
+
+
+def _load_champion(uri: str):
+    import mlflow
+
+    try:
+        return mlflow.sklearn.load_model(uri)
+    except Exception as exc:  # noqa: BLE001 - a champion that cannot be loaded fails the checks, not the gate
+        return _Unloadable(exc)
