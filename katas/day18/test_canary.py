@@ -198,6 +198,19 @@ def test_windows_are_the_ones_configured():
     assert set(metrics.calls) == {1800, 120}, f"the metric source should be asked for 1800 and 120 s, got {set(metrics.calls)}"
 
 
+def test_fractional_windows_are_asked_for_exactly():
+    metrics = Metrics()
+    controller, clock, traffic, _ = make(metrics, long_window_s=7.5, short_window_s=2.5, step_duration_s=5)
+    controller.start()
+    metrics.by_window = {7.5: (50, 50), 2.5: (50, 50)}
+    assert controller.tick() == "rolled_back", (
+        "both configured windows (7.5 s and 2.5 s) burn: roll back; the metric source was asked for "
+        f"{metrics.calls}, where it should be asked for exactly long_window_s and short_window_s (are the windows "
+        "rounded to whole seconds?)")
+    assert sorted(metrics.calls) == [2.5, 7.5], (
+        f"error_counts is called with exactly long_window_s (7.5) and short_window_s (2.5), got {metrics.calls}")
+
+
 def test_slo_changes_the_burn():
     metrics = Metrics(default=(5, 1000))  # 0.5 % errors
     controller, clock, traffic, _ = make(metrics)

@@ -12,6 +12,7 @@ import pytest
 
 from mlops_katas.fakes import FakeClock
 from mlops_katas.infra.http_server import ControlledServer, free_port
+from mlops_katas.interleave import switching_threads
 from router import CanaryRouter
 
 pytestmark = pytest.mark.task(taskno=6)
@@ -243,6 +244,47 @@ def test_an_upstream_that_hangs_up_is_a_502():
         thread.join(5)
 
 
+class CutsOff(http.server.BaseHTTPRequestHandler):
+    """Starts a 200 answer with a JSON body, then closes the connection half-way through it (a crashed server)."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "200")
+        self.end_headers()
+        self.wfile.write(b'{"predictions": [1], "model_ver')
+        self.wfile.flush()
+        self.close_connection = True
+
+
+def test_an_answer_cut_off_half_way_is_a_502():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CutsOff)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with ControlledServer() as stable:
+            router = CanaryRouter(stable.url, f"http://127.0.0.1:{server.server_address[1]}", clock=FakeClock())
+            router.set_canary_percent(100)
+            try:
+                status, body = router.predict("user-1", ROW)
+            except Exception as e:  # noqa: BLE001 - reported below
+                pytest.fail(f"a canary whose connection closed half-way through its answer made predict() raise "
+                            f"{e!r}: the whole answer never arrived, so it is no answer, (502, {{'error': ...}})")
+            assert status == 502 and isinstance(body.get("error"), str), (
+                "the canary announced 200 bytes of JSON and closed the connection after 31: the whole answer never "
+                f"arrived, so it is no answer: (502, {{'error': ...}}), got {(status, body)}")
+            assert router.error_counts(60) == (1, 1), (
+                f"the router's 502 for a cut-off answer is a canary error: expected (1, 1), got {router.error_counts(60)}")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
 def test_a_slow_canary_times_out_as_a_502():
     with ControlledServer() as stable, ControlledServer("slow", delay_s=3.0) as canary:
         router = CanaryRouter(stable.url, canary.url, timeout_s=0.3)
@@ -447,6 +489,36 @@ def test_predict_and_error_counts_are_safe_from_many_threads():
             f"predict() from several threads while error_counts() reads the answers failed: {problems[:3]!r}; "
             "guard the canary's answers with a lock")
         assert router.error_counts(60) == (0, 240), f"240 canary answers from 6 threads, got {router.error_counts(60)}"
+
+
+def test_answers_from_many_threads_are_never_lost_while_old_ones_are_forgotten(impl_dir):
+    clock = FakeClock()
+    with ControlledServer() as stable, ControlledServer() as canary:
+        router = CanaryRouter(stable.url, canary.url, clock=clock, max_window_s=60)
+        router.set_canary_percent(100)
+        for round_ in range(8):
+            clock.advance(61)  # every answer so far is now older than max_window_s: the next ones forget them
+            start = threading.Barrier(4)
+
+            def client(k):
+                start.wait(GENEROUS_S)
+                for i in range(6):
+                    router.predict(f"user-{round_}-{k}-{i}", ROW)
+
+            # The clients give up the CPU before every bytecode operation of your code: forgetting old answers
+            # in one thread while another records its answer loses answers unless one lock holds both.
+            with switching_threads(impl_dir, operations=True):
+                threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join(GENEROUS_S * 4)
+            assert not any(t.is_alive() for t in threads), "the clients' predict() calls did not all return"
+            got = router.error_counts(60)
+            assert got == (0, 24), (
+                f"round {round_}: 4 threads each got 6 canary answers in the last minute while the older answers "
+                f"were being forgotten: the last 60 s hold 24 answers, got {got} (guard recording, forgetting and "
+                "counting the canary's answers with one lock)")
 
 
 @pytest.mark.parametrize("percent", [-1, 100.5, float("nan")])

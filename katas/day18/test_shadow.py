@@ -513,6 +513,91 @@ def test_counts_from_workers_finishing_together_are_never_lost(no_leaked_threads
         f"{stats} (update the counts under a lock: `+=` on a shared count is a read and a write)")
 
 
+def test_drops_counted_by_callers_at_once_are_never_lost(no_leaked_threads, impl_dir):
+    release = threading.Event()
+    router = ShadowRouter(double, lambda x: release.wait(30) and x * 2, max_pending=1, workers=1)
+    try:
+        router.handle(0)  # takes the only pending place: every later mirror is dropped
+        # Every thread started here gives up the CPU before each bytecode operation of your code: a drop
+        # count read and written back in one line (`dropped += 1`) by two callers at once loses an update
+        # unless a lock holds it.
+        with switching_threads(impl_dir, operations=True):
+            run_callers(router, callers=6, calls_each=10)
+    finally:
+        release.set()
+        router.close()
+    stats = router.stats()
+    assert stats == {"agreed": 1, "disagreed": 0, "errors": 0, "dropped": 60}, (
+        "6 callers at once each sent 10 requests while the only pending place was taken: all 60 mirrors are dropped "
+        f"and counted, none lost; got {stats} (count a drop under the same lock as the other counts: `+=` on a shared "
+        "count is a read and a write)")
+
+
+def test_handle_refuses_once_close_has_begun(no_leaked_threads):
+    release = threading.Event()
+    router = ShadowRouter(double, lambda x: release.wait(30) and x * 2, workers=1)
+    accepted = [router.handle(0)]
+    closer = threading.Thread(target=router.close, name="closer")
+    closer.start()  # close() now waits for the blocked mirror to finish
+
+    def refused():
+        try:
+            accepted.append(router.handle(len(accepted)))
+        except RuntimeError:
+            return True
+        return False
+
+    try:
+        wait_for(refused, "handle() to raise RuntimeError while close() is waiting for the mirrors")
+    finally:
+        release.set()
+        closer.join(GENEROUS_S)
+    assert not closer.is_alive(), f"close() should return once the blocked mirror finished ({GENEROUS_S} s)"
+    stats = router.stats()
+    assert sum(stats.values()) == len(accepted), (
+        f"handle() answered {len(accepted)} requests before it refused, and each of their mirrors must end up compared, "
+        f"an error or dropped once close() returned; got {stats} (is a mirror accepted after close() began left in "
+        "the queue behind the workers' stop signal?)")
+
+
+def test_a_request_in_flight_when_close_begins_is_never_lost(no_leaked_threads):
+    inside, release = threading.Event(), threading.Event()
+
+    def stable(x):
+        inside.set()
+        release.wait(30)
+        return x * 2
+
+    router = ShadowRouter(stable, double)
+    outcome = []
+
+    def caller():
+        try:
+            outcome.append(router.handle(1))
+        except RuntimeError as e:  # refusing the request is fine too
+            outcome.append(e)
+
+    request = threading.Thread(target=caller, name="caller")
+    closer = threading.Thread(target=router.close, name="closer")
+    request.start()
+    try:
+        wait_for(inside.is_set, "stable() to be called")
+        closer.start()  # close() begins while stable() still runs for the caller
+        closer.join(0.5)
+    finally:
+        release.set()
+        request.join(GENEROUS_S)
+        if closer.is_alive():
+            closer.join(GENEROUS_S)  # a second close() may return before the first has joined the workers
+        router.close()
+    assert outcome, "handle() did not return"
+    if outcome[0] == 2:
+        stats = router.stats()
+        assert sum(stats.values()) == 1, (
+            "close() began while stable() was answering a caller; the caller got its answer, so its mirror must be "
+            f"run or dropped and counted, never left behind the workers' stop signal: got {stats}")
+
+
 def test_dropped_mirrors_are_not_comparisons(no_leaked_threads):
     release = threading.Event()
     router = ShadowRouter(double, lambda x: release.wait(30) and x * 2, max_pending=2, workers=1)

@@ -191,6 +191,18 @@ def test_a_fast_burn_pages_and_stops_paging_soon_after_the_errors_stop(rules, tm
                       "the 5m one no longer does")
 
 
+def test_a_fast_burn_stops_paging_once_the_5m_window_burns_below_14_4x(rules, tmp_path):
+    start = HISTORY
+    # 20 minutes of 10 % errors (100x), then 1 % (10x: below 14.4, above 6) for half an hour.
+    ok, errors = split(HISTORY + 60, lambda m: 0.10 if start <= m < start + 20 else 0.01 if m >= start + 20 else 0.0)
+    run_promtool(rules, tmp_path, [predict("200", ok), predict("500", errors)],
+                 alerts=[(start + 15, FAST, True), (start + 30, FAST, False), (start + 40, FAST, False)],
+                 what="after 20 minutes of 10 % errors ErrorBudgetFastBurn fires; then 1 % errors (a 10x burn) keep the "
+                      "1h window above 14.4 * 0.001 (about 3.5 %), but the 5m window burns below 14.4 * 0.001 (1 %): "
+                      "10 and 20 minutes later it must no longer fire (both windows are compared with 14.4 * 0.001, "
+                      "the 5m one included; 6 * 0.001 is the slow burn's threshold)")
+
+
 def near_14_4x(errors_per_minute):
     """Series at 10,000 /predict answers a minute, the errors alternating between two counts
     each minute, from the first minute: every window's share lies between the two."""

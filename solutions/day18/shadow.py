@@ -56,7 +56,9 @@ class ShadowRouter:
                 self._counts["dropped"] += 1
                 return answer
             self._pending += 1
-        self._queue.put((request, answer))
+            # Queued under the lock (an unbounded put never blocks): close() sets _closed under
+            # the same lock before its stop signals, so an accepted mirror is always ahead of them.
+            self._queue.put((request, answer))
         return answer
 
     def _work(self) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import http.client
 import bisect
 import json
 import math
@@ -47,7 +48,7 @@ class CanaryRouter:
             except urllib.error.HTTPError as answer:
                 status, raw = answer.code, answer.read()
             return status, json.loads(raw)
-        except (OSError, ValueError) as exc:  # URLError, timeouts, refused; JSON decode errors
+        except (http.client.HTTPException, OSError, ValueError) as exc:  # URLError, timeouts, refused; JSON decode errors
             return 502, {"error": repr(exc)}
 
     def predict(self, user_id: str, payload: Any) -> tuple[int, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import bisect
 import json
 import math
@@ -44,7 +45,7 @@ class CanaryRouter:
                 status, raw = answer.status, answer.read()
         except urllib.error.HTTPError as e:
             status, raw = e.code, e.read()
-        except (urllib.error.URLError, OSError) as e:
+        except (http.client.HTTPException, urllib.error.URLError, OSError) as e:
             return 502, {"error": f"no answer: {e}"}
         try:
             return status, json.loads(raw)

@@ -48,10 +48,11 @@ class ShadowRouter:
             self._count("dropped")
             return answer
         with self._state_lock:
-            if self._closed:
-                self._places.release()
+            if not self._closed:
+                self._pool.submit(self._mirror, request, answer)
                 return answer
-            self._pool.submit(self._mirror, request, answer)
+        self._places.release()  # closed meanwhile: dropped, and counted as such
+        self._count("dropped")
         return answer
 
     def stats(self) -> dict[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import math
 import threading
@@ -41,7 +42,7 @@ class CanaryRouter:
                 status, raw = response.status, response.read()
         except urllib.error.HTTPError as e:
             status, raw = e.code, e.read()
-        except (urllib.error.URLError, OSError) as e:
+        except (http.client.HTTPException, urllib.error.URLError, OSError) as e:
             return 502, {"error": f"no answer from {base}: {e}"}
         try:
             return status, json.loads(raw)

@@ -46,10 +46,13 @@ class ShadowRouter:
             raise RuntimeError("the router is closed")
         answer = self._stable(request)
         if self._slots.acquire(blocking=False):
-            self._inbox.put((request, answer))
-        else:
             with self._lock:
-                self._counts["dropped"] += 1
+                if not self._closed:  # close() sets _closed under this lock before its stop signals
+                    self._inbox.put((request, answer))
+                    return answer
+            self._slots.release()
+        with self._lock:
+            self._counts["dropped"] += 1
         return answer
 
     def stats(self) -> dict[str, int]:

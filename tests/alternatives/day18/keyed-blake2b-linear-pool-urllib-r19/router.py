@@ -1,6 +1,7 @@
 """Task 6 with urllib and a list of timestamps."""
 from __future__ import annotations
 
+import http.client
 import bisect
 import json
 import math
@@ -46,7 +47,7 @@ class CanaryRouter:
                 status, raw = resp.status, resp.read()
         except urllib.error.HTTPError as e:
             status, raw = e.code, e.read()
-        except (urllib.error.URLError, OSError, socket.timeout) as e:
+        except (http.client.HTTPException, urllib.error.URLError, OSError, socket.timeout) as e:
             return 502, {"error": f"upstream unreachable: {e}"}
         try:
             return status, json.loads(raw)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import bisect
 import json
 import math
@@ -45,7 +46,7 @@ class CanaryRouter:
                 status, raw = resp.status, resp.read()
         except urllib.error.HTTPError as e:
             status, raw = e.code, e.read()
-        except (OSError, urllib.error.URLError) as e:  # refused, timed out, reset
+        except (http.client.HTTPException, OSError, urllib.error.URLError) as e:  # refused, timed out, reset
             return 502, {"error": f"no answer from {url}: {e}"}
         try:
             return status, json.loads(raw)

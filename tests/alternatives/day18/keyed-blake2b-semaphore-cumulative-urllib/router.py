@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import bisect
 import json
 import threading
@@ -44,7 +45,7 @@ class CanaryRouter:
                 status, raw = answer.status, answer.read()
         except urllib.error.HTTPError as e:
             status, raw = e.code, e.read()
-        except (OSError, ValueError) as e:  # URLError, timeouts, refused, bad answers
+        except (http.client.HTTPException, OSError, ValueError) as e:  # URLError, timeouts, refused, bad answers
             return 502, {"error": f"no answer from {base}: {e}"}
         try:
             return status, json.loads(raw)

@@ -1,5 +1,6 @@
 """urllib instead of requests; a plain list of events pruned by time."""
 
+import http.client
 import json
 import math
 import threading
@@ -37,7 +38,7 @@ class CanaryRouter:
                 return error.code, json.loads(error.read())
             except ValueError:
                 return 502, {"error": "upstream answered without JSON"}
-        except (OSError, ValueError) as error:
+        except (http.client.HTTPException, OSError, ValueError) as error:
             return 502, {"error": f"upstream failed: {error!r}"}
 
     def predict(self, user_id, payload):

@@ -44,8 +44,10 @@ class ShadowRouter:
             return result
         try:
             self._pool.submit(self._mirror, request, result)
-        except RuntimeError:  # pool shut down meanwhile
+        except RuntimeError:  # pool shut down meanwhile: dropped, and counted as such
             self._slots.release()
+            with self._mutex:
+                self._dropped += 1
         return result
 
     def stats(self):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import bisect
 import json
 import math
@@ -42,7 +43,7 @@ class CanaryRouter:
                 status, raw = answer.status, answer.read()
         except urllib.error.HTTPError as failed:
             status, raw = failed.code, failed.read()
-        except (OSError, urllib.error.URLError) as exc:
+        except (http.client.HTTPException, OSError, urllib.error.URLError) as exc:
             return 502, {"error": f"no answer from {url}: {exc}"}
         try:
             return status, json.loads(raw)

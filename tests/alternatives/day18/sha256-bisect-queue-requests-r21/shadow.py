@@ -45,11 +45,11 @@ class ShadowRouter:
             raise RuntimeError("closed")
         answer = self._stable(request)
         with self._lock:
-            if self._pending >= self._max_pending:
+            if self._closed or self._pending >= self._max_pending:
                 self._counts["dropped"] += 1
                 return answer
             self._pending += 1
-        self._queue.put((request, answer))
+            self._queue.put((request, answer))
         return answer
 
     def stats(self) -> dict[str, int]:

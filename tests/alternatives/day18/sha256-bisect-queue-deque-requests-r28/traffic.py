@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import bisect
+import hashlib
+from collections.abc import Mapping
+
+
+def _point(salt: str, user_id: str) -> float:
+    digest = hashlib.sha256(f"{len(salt)}:{salt}:{user_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+class TrafficSplitter:
+    def __init__(self, weights: Mapping[str, float], salt: str = "") -> None:
+        weights = dict(weights)
+        if not weights:
+            raise ValueError("no variants")
+        for name, w in weights.items():
+            if not w >= 0:
+                raise ValueError(f"bad weight for {name!r}: {w!r}")
+        total = sum(weights.values())
+        if not total > 0:
+            raise ValueError("weights must have a positive sum")
+        self.weights = weights
+        self.salt = salt
+        self._names = []
+        self._bounds = []
+        running = 0.0
+        for name in sorted(weights):
+            if weights[name] > 0:
+                running += weights[name] / total
+                self._names.append(name)
+                self._bounds.append(running)
+        self._bounds[-1] = 1.0
+
+    def route(self, user_id: str) -> str:
+        u = _point(self.salt, user_id)
+        i = bisect.bisect_right(self._bounds, u)
+        return self._names[min(i, len(self._names) - 1)]
+
+    def with_weights(self, new_weights: Mapping[str, float]) -> TrafficSplitter:
+        return TrafficSplitter(new_weights, self.salt)
