@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from capstone import main, parse_args
+from earlier_days import CANDIDATES
 from fake_world import COSTS
 from mlops_katas.fakes import FakeClock
 
@@ -63,6 +64,8 @@ def test_every_flag_is_read():
     ("--load-seconds", "inf"), ("--load-seconds", "0"), ("--wait-seconds", "nan"), ("--max-p95-ms", "inf"),
     ("--margin", "inf"), ("--slice-tolerance", "inf"),  # finite: `not v >= 0` refuses nan but lets inf through
     ("--max-p95-ms", "nan"), ("--load-seconds", "nan"),  # `v <= 0 or isinf(v)` lets nan through
+    ("--max-error-ratio", "-0.01"),  # between 0 and 1 has a lower bound too
+    ("--model-port", "8000.5"), ("--model-port", "1e3"),  # an int, not a number truncated to one
 ])
 def test_bad_flags_exit_2_naming_the_flag(flag, value, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -146,6 +149,14 @@ def test_number_flags_take_fractions(flag, value, expected):
     assert getattr(args, name) == pytest.approx(expected), (
         f"{flag} is a positive (or non-negative) finite number, not a whole one: {flag} {value} should give "
         f"{expected}, got {getattr(args, name)!r}")
+
+
+@pytest.mark.parametrize("candidate", sorted(CANDIDATES))
+def test_every_candidate_is_accepted(candidate):
+    args = parse_args(REQUIRED + ["--candidate", candidate])
+    assert args.candidate == candidate, (
+        f"--candidate takes every key of earlier_days.CANDIDATES ({sorted(CANDIDATES)}), so {candidate!r} is "
+        f"accepted; got {args.candidate!r}")
 
 
 def test_a_label_value_may_hold_an_equals_sign():

@@ -217,6 +217,15 @@ def test_a_nan_signal_is_within_no_limit(signal, kwargs, words):
     assert words in verdict.reason, f"the reason names the {signal} signal ({words!r}): {verdict.reason!r}"
 
 
+def test_availability_is_compared_unrounded():
+    verdict = judge(sent=10_000, ok=9_899, p95_ms=10.0, error_ratio=0.0, min_availability=0.99)
+    assert not verdict.healthy and "availability" in verdict.reason, (
+        f"9899 of 10000 answered is an availability of 0.9899, below 0.99: ok / sent is compared with "
+        f"min_availability as it is, not rounded first (0.990 to three places); got {verdict}")
+    assert judge(sent=10_000, ok=9_900, p95_ms=10.0, error_ratio=0.0, min_availability=0.99).healthy, (
+        "9900 of 10000 answered is exactly 0.99, which is at the limit and healthy")
+
+
 def test_the_defaults_are_the_readmes():
     verdict = judge(sent=100, ok=99, p95_ms=500.0, error_ratio=0.01)
     assert verdict.healthy, (
