@@ -140,6 +140,8 @@ def test_the_request_round_trips_through_rest_json():
     "projects/my-project/locations/us--central1",
     "projects/my-project/locations/us-central-1",
     "projects/my-project/locations/us-central1-a",
+    "projects/my-project/locations/us2-central1",
+    "projects/my-project/locations/us-central1-2",
     "projects/my-project/locations/us-central1\n",
     "projects/my-project/locations/us-central\u0661",
     "projects/\u0661\u0662\u0663/locations/us-central1",
@@ -170,7 +172,8 @@ def test_project_ids_and_numbers_are_valid_parents(parent):
         f"{parent} is a valid parent: a project ID of 6 to 30 characters or a project number, then a region")
 
 
-@pytest.mark.parametrize("name", ["", "x" * 129, " " + "x" * 128, "   ", "\t\n", "\u3000", "\u00a0\u00a0", None, 7])
+@pytest.mark.parametrize("name", ["", "x" * 129, " " + "x" * 128, "   ", "\t\n", "\u3000", "\u00a0\u00a0", None, 7,
+                                  b"fraud-train"])
 def test_a_display_name_must_be_1_to_128_characters(name, value_error_naming):
     with value_error_naming("display_name"):
         job(display_name=name)
@@ -210,9 +213,10 @@ def test_cloud_storage_uris_are_accepted(uri):
 
 @pytest.mark.parametrize("uris", [["dist/trainer-0.1.tar.gz"], ["gs://my-bucket/trainer-0.1.tar.gz", "dist/utils-0.1.tar.gz"],
                                   ["gs:/my-bucket/trainer-0.1.tar.gz"], ["gs://My-Bucket/trainer-0.1.tar.gz"],
-                                  ["gs://ab/trainer-0.1.tar.gz"], ["gs://bucket\u0661/trainer-0.1.tar.gz"]],
+                                  ["gs://ab/trainer-0.1.tar.gz"], ["gs://bucket\u0661/trainer-0.1.tar.gz"],
+                                  ["gs://" + "b" * 64 + "/trainer-0.1.tar.gz"]],
                          ids=["only-package", "second-package", "single-slash", "uppercase-bucket", "2-character-bucket",
-                              "non-ascii-digit-in-bucket"])
+                              "non-ascii-digit-in-bucket", "64-character-bucket"])
 def test_a_package_outside_cloud_storage_is_rejected(uris, value_error_naming):
     with value_error_naming("package_uris"):
         job(image_uri=EXECUTOR, package_uris=uris, python_module="trainer.task")
@@ -270,6 +274,22 @@ def test_a_list_field_given_as_something_other_than_a_sequence_is_rejected(field
     package = {"image_uri": EXECUTOR, "python_module": "trainer.task"} if field == "package_uris" else {}
     with value_error_naming(field):
         job(**package, **{field: value})
+
+
+@pytest.mark.parametrize("task", ["container", "python-package"])
+def test_list_fields_given_as_tuples_are_kept_in_order(task):
+    # Any sequence is a list of strings: a tuple is read like a list, not refused.
+    if task == "container":
+        spec = only_pool(job(command=("python", "-m", "trainer.task"), args=("--epochs=10", "--lr=0.001"))).container_spec
+        kept = {"command": list(spec.command), "args": list(spec.args)}
+        expected = {"command": ["python", "-m", "trainer.task"], "args": ["--epochs=10", "--lr=0.001"]}
+    else:
+        spec = only_pool(job(image_uri=EXECUTOR, package_uris=("gs://my-bucket/trainer.tar.gz", "gs://my-bucket/utils.tar.gz"),
+                             python_module="trainer.task", args=("--epochs=10",))).python_package_spec
+        kept = {"package_uris": list(spec.package_uris), "args": list(spec.args)}
+        expected = {"package_uris": ["gs://my-bucket/trainer.tar.gz", "gs://my-bucket/utils.tar.gz"],
+                    "args": ["--epochs=10"]}
+    assert kept == expected, "command, args and package_uris given as tuples should be kept in order, like lists"
 
 
 def test_list_fields_given_as_a_generator_are_rejected(value_error_naming):

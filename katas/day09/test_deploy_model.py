@@ -204,6 +204,10 @@ def test_a_malformed_endpoint_is_rejected(endpoint, value_error_naming):
     MODEL + "@prod-V2",
     "projects/my-project/locations/us-central1/models/" + "m" * 64,
     "projects/my-project/locations/us-central1/models/-fraud",
+    "projects/my_project/locations/us-central1/models/987654321",
+    "projects/abc/locations/us-central1/models/987654321",
+    "projects/My-Project/locations/us-central1/models/987654321",
+    "projects//locations/us-central1/models/987654321",
 ])
 def test_a_malformed_model_is_rejected(model, value_error_naming):
     with value_error_naming("model"):
@@ -217,6 +221,19 @@ def test_a_resource_name_with_a_long_malformed_location_is_rejected_at_once(fiel
              "model": f"projects/my-project/locations/{'northamerica' * 5}/models/987654321"}
     with value_error_naming(field):
         deploy(**{field: names[field]})
+
+
+@pytest.mark.timeout(10)  # a correct check needs microseconds; a backtracking regex never finishes
+@pytest.mark.parametrize(("field", "name"), [
+    ("endpoint", "projects/my-project/locations/us-central1/endpoints/" + "a" * 59 + "A"),
+    ("model", "projects/my-project/locations/us-central1/models/" + "a" * 59 + "A"),
+    ("model", MODEL + "@" + "a" * 59 + "A"),
+], ids=["endpoint-id", "model-id", "model-version"])
+def test_a_long_malformed_id_is_rejected_at_once(field, name, value_error_naming):
+    # 60 characters, within the 63 an ID may have, ending in a capital letter: a nested quantifier
+    # such as ([a-z0-9]+[_-]?)* tries every way of splitting the letters before it gives up.
+    with value_error_naming(field):
+        deploy(**{field: name})
 
 
 @pytest.mark.parametrize(("field", "value"), [("endpoint", None), ("endpoint", 7), ("model", None), ("model", 7)],
