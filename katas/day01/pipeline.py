@@ -3,15 +3,16 @@
 Contract (the tests check exactly this):
 - `Pipeline()`; `add_stage(name, fn, depends_on=())`. Stages may be added in any order.
   A duplicate name, or a stage that lists itself in `depends_on`, raises ValueError at
-  once and leaves the pipeline unchanged. Any string is a name. A dependency listed twice
-  is one dependency.
+  once and leaves the pipeline unchanged (not even a place in the add order is kept).
+  Any string is a name; `fn` is not checked. A dependency listed twice is one dependency.
 - `execution_order()`: repeatedly take the earliest-added stage whose dependencies are
   all taken. An unknown dependency raises ValueError naming it; a cycle raises
   ValueError naming every stage of at least one cycle and no stage that could have run.
 - `run()` calls each stage once, in execution order, with its dependencies' outputs (the
   objects themselves, none left out, never passed another way) as keyword arguments named
   after them, and returns a `RunReport`. A stage that raises an Exception is failed;
-  everything downstream of it is skipped (never called); other branches run.
+  everything downstream of it is skipped (never called); other branches run, also when
+  str() of that exception raises.
   KeyboardInterrupt, SystemExit (whatever its code) and other non-Exception BaseExceptions
   are not caught. Every call is a fresh run over every stage added so far. With an unknown dependency or a cycle, run() raises the ValueError
   execution_order() raises, before calling any stage.

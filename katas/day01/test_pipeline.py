@@ -265,6 +265,36 @@ def test_a_rejected_duplicate_keeps_the_first_stage_in_its_place():
 
 
 @pytest.mark.task(taskno=1)
+def test_a_rejected_self_dependent_stage_takes_no_place_in_the_add_order():
+    pipeline = Pipeline()
+    with pytest.raises(ValueError):
+        pipeline.add_stage("report", lambda **_: "loop", depends_on=["report"])
+    pipeline.add_stage("ingest", lambda: "rows")
+    pipeline.add_stage("report", lambda: "summary")
+    assert pipeline.execution_order() == ["ingest", "report"], (
+        "the first 'report' call was rejected, so it left no trace: 'report' was added after 'ingest' and, "
+        f"with both ready at once, the tie rule puts 'ingest' first; got {pipeline.execution_order()}"
+    )
+
+
+@pytest.mark.task(taskno=1)
+def test_a_fn_that_cannot_be_called_is_not_rejected_but_fails_its_stage():
+    pipeline = Pipeline()
+    pipeline.add_stage("ingest", lambda: "rows")
+    pipeline.add_stage("train", None, depends_on=["ingest"])
+    pipeline.add_stage("deploy", lambda *, train: train, depends_on=["train"])
+    pipeline.add_stage("report", lambda: "done")
+    report = pipeline.run()
+    assert (list(report.succeeded), list(report.failed), list(report.skipped)) == (
+        ["ingest", "report"], ["train"], ["deploy"]
+    ), (
+        "add_stage checks only duplicate names and self-dependencies: a fn that is not callable is stored, "
+        "and calling it raises TypeError, so 'train' fails, 'deploy' is skipped and 'report' still runs; "
+        f"got {report}"
+    )
+
+
+@pytest.mark.task(taskno=1)
 def test_a_dependency_listed_twice_counts_once():
     pipeline = Pipeline()
     pipeline.add_stage("train", lambda *, ingest: ingest + 1, depends_on=["ingest", "ingest"])
@@ -787,7 +817,8 @@ def test_an_array_output_is_passed_on_without_being_compared():
 
 @pytest.mark.task(taskno=3)
 def test_an_input_may_have_the_name_of_any_parameter():
-    names = ["fn", "func", "self", "name", "stage", "inputs", "kwargs", "args", "deps", "outputs", "report"]
+    names = ["fn", "func", "f", "function", "target", "callback", "self", "name", "stage", "step", "task", "inputs",
+             "kwargs", "kw", "args", "deps", "outputs", "value", "result", "report"]
     pipeline = Pipeline()
     for name in names:
         pipeline.add_stage(name, lambda name=name: name.upper())
@@ -1076,6 +1107,34 @@ def test_sys_exit_in_a_stage_stops_the_run_whatever_its_code(code):
 
 class QualityGateFailed(Exception):
     """A project's own exception type, as a real stage would raise."""
+
+
+class UnprintableError(Exception):
+    """An exception whose message itself fails, as a half-initialised library error can."""
+
+    def __str__(self):
+        raise RuntimeError("the message of this error cannot be built")
+
+
+@pytest.mark.task(taskno=3)
+def test_a_stage_raising_an_exception_that_cannot_be_printed_has_failed():
+    def evaluate(*, ingest):
+        raise UnprintableError()
+
+    recorder = Recorder()
+    pipeline = Pipeline()
+    pipeline.add_stage("ingest", recorder.stage("ingest"))
+    pipeline.add_stage("evaluate", evaluate, depends_on=["ingest"])
+    pipeline.add_stage("deploy", recorder.stage("deploy"), depends_on=["evaluate"])
+    pipeline.add_stage("report", recorder.stage("report"))
+    report = pipeline.run()
+    assert (list(report.succeeded), list(report.failed), list(report.skipped)) == (
+        ["ingest", "report"], ["evaluate"], ["deploy"]
+    ), (
+        "'evaluate' raised an Exception, so it has failed even though str() of that exception raises: the "
+        "runner's own failure message must not break the run (log lazily, e.g. log.exception('%s', name)); "
+        f"got {report}"
+    )
 
 
 @pytest.mark.task(taskno=3)
