@@ -155,6 +155,23 @@ def test_min_equal_to_max_pins_the_count():
     assert desired_replicas(3, 900.0, 100.0, 4, 4) == 4, "min == max == 4 always answers 4"
 
 
+def test_keeps_a_huge_count_exactly_inside_the_band():
+    huge = 2**53 + 1  # the first whole number a float cannot hold
+    assert desired_replicas(huge, 100.0, 100.0, 1, 2**60) == huge, \
+        (f"on target the count stays current_replicas exactly ({huge}); multiplying it by a factor of 1.0 "
+         "turns it into a float first, which rounds it to 2**53")
+
+
+def test_each_call_answers_from_all_of_its_arguments():
+    assert desired_replicas(4, 0.0, 100.0, 1, 20) == 1, "no load with the default tolerance: ceil(4 * 0) = 0, so 1"
+    assert desired_replicas(4, 0.0, 100.0, 1, 20, tolerance=1.0) == 4, \
+        ("the same numbers with tolerance=1.0 keep 4 replicas (abs(0 - 1) <= 1): an answer remembered from "
+         "the call before, which had another tolerance, is stale")
+    with pytest.raises(ValueError):
+        desired_replicas(4, 0.0, 100.0, 1, 20, tolerance=-0.5)
+        pytest.fail("a negative tolerance should raise ValueError, even after valid calls with the same numbers")
+
+
 # --- bad input ---------------------------------------------------------------------------------
 
 

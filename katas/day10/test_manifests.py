@@ -33,6 +33,7 @@ DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")  # a container's
 PORT_NAME = re.compile(r"(?=.{1,15}$)(?=.*[a-z])(?!.*--)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")  # IANA_SVC_NAME
 HEALTH_PATHS = ("/health", "/ready")  # what a startup probe may ask the day-03 server
 PROBE_HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")  # how a probe checks; the API server wants one
+NODE_LABELS = ("kubernetes.io/os", "kubernetes.io/arch")  # what every node carries, the tests' kind node too
 DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
 
 
@@ -85,6 +86,19 @@ def _names_a_release(key):
     """A label key for something that changes with every release: a version, a commit, a build."""
     last = str(key).rsplit("/", 1)[-1].lower()
     return any(part in last for part in RELEASE_KEY_PARTS) or bool(RELEASE_KEY_WORDS & set(re.split(r"[-_.]", last)))
+
+
+def _release_selections(selector):
+    """The `key=value` pairs of a label selector that name a release: a version, an image tag, a commit."""
+    selector = selector if isinstance(selector, dict) else {}
+    match_labels = selector.get("matchLabels") if isinstance(selector.get("matchLabels"), dict) else {}
+    pairs = list(match_labels.items())
+    pairs += [(e.get("key"), v) for e in selector.get("matchExpressions") or [] if isinstance(e, dict)
+              for v in (e.get("values") if isinstance(e.get("values"), list) else [None])]
+    return sorted({f"{k}={v}" for k, v in pairs
+                   if k in RELEASE_LABELS
+                   or _names_a_release(k)
+                   or (isinstance(v, str) and (VERSION_VALUE.fullmatch(v) or COMMIT_VALUE.fullmatch(v)))})
 
 
 def _pod_spec(report):
@@ -220,12 +234,17 @@ class TestDeployment:
                  "container with only a limit requests that limit")
 
     def test_image_is_pinned_not_a_moving_tag(self, manifest_report):
-        for container in _containers(manifest_report(DEPLOYMENT)):
+        report = manifest_report(DEPLOYMENT)
+        for container in _containers(report) + _init_containers(report):
             image = str(container.get("image") or "")
             if "@" in image:
                 continue  # a digest is pinned by definition
             last = image.rsplit("/", 1)[-1]
             tag = last.rsplit(":", 1)[1] if ":" in last else ""
+            assert tag, \
+                (f"the image {image!r} of container {container.get('name')!r} has no tag, which means :latest: it "
+                 "moves with every build and is pulled from a registry the tests' cluster cannot reach; pin a "
+                 "version (busybox:1.36) or a digest, for an init container as for the server (as on day 04)")
             parts = re.split(r"[-_.]", tag.lower())
             assert tag.lower() not in MOVING_TAGS and "latest" not in parts, \
                 (f"the image {image!r} uses the tag {tag!r}, which moves with every build as :latest does: two "
@@ -234,15 +253,7 @@ class TestDeployment:
 
     def test_selector_leaves_out_the_release_version(self, manifest_report):
         deployment = _only(manifest_report(DEPLOYMENT), "Deployment", "apps/v1", DEPLOYMENT)
-        selector = _spec(deployment).get("selector") or {}
-        match_labels = selector.get("matchLabels") if isinstance(selector.get("matchLabels"), dict) else {}
-        pairs = list(match_labels.items())
-        pairs += [(e.get("key"), v) for e in selector.get("matchExpressions") or [] if isinstance(e, dict)
-                  for v in (e.get("values") if isinstance(e.get("values"), list) else [None])]
-        moving = sorted({f"{k}={v}" for k, v in pairs
-                         if k in RELEASE_LABELS
-                         or _names_a_release(k)
-                         or (isinstance(v, str) and (VERSION_VALUE.fullmatch(v) or COMMIT_VALUE.fullmatch(v)))})
+        moving = _release_selections(_spec(deployment).get("selector"))
         assert not moving, \
             (f"spec.selector selects on {moving}, a version, image tag or commit that changes with every release: "
              "the API server never lets a Deployment's selector change, so the next release could not be applied "
@@ -329,11 +340,32 @@ class TestDeployment:
         _assert_name_accepted(_only(manifest_report(DEPLOYMENT), "Deployment", "apps/v1", DEPLOYMENT), DEPLOYMENT)
 
     def test_pull_policy_lets_a_loaded_image_run(self, manifest_report):
-        for container in _containers(manifest_report(DEPLOYMENT)):
+        report = manifest_report(DEPLOYMENT)
+        for container in _containers(report) + _init_containers(report):
             policy = container.get("imagePullPolicy", "IfNotPresent")
             assert policy == "IfNotPresent", \
-                (f"imagePullPolicy {policy!r}: as on day 04, a pinned image loaded into the cluster needs "
-                 "IfNotPresent (Always pulls from a registry, Never fails on a node without the image)")
+                (f"imagePullPolicy {policy!r} of container {container.get('name')!r}: as on day 04, a pinned image "
+                 "loaded into the cluster needs IfNotPresent (Always pulls from a registry, Never fails on a node "
+                 "without the image), for an init container as for the server")
+
+    def test_pods_need_no_node_label_beyond_os_and_arch(self, manifest_report):
+        pod = _pod_spec(manifest_report(DEPLOYMENT))
+        selector = pod.get("nodeSelector") if isinstance(pod.get("nodeSelector"), dict) else {}
+        keys = [("nodeSelector", k) for k in selector]
+        node = ((pod.get("affinity") or {}).get("nodeAffinity") or {})
+        required = node.get("requiredDuringSchedulingIgnoredDuringExecution") or {}
+        for term in (required.get("nodeSelectorTerms") or []) if isinstance(required, dict) else []:
+            term = term if isinstance(term, dict) else {}
+            keys += [("required nodeAffinity", e.get("key")) for e in term.get("matchExpressions") or []
+                     if isinstance(e, dict)]
+            keys += [("required nodeAffinity (matchFields)", e.get("key")) for e in term.get("matchFields") or []
+                     if isinstance(e, dict)]
+        pinned = [f"{where} on {key!r}" for where, key in keys if key not in NODE_LABELS]
+        assert not pinned, \
+            (f"the pods may only run on nodes chosen by {pinned}: the tests' one kind node carries no zone, "
+             "instance-type or node-pool label (nor a name you can know), so no replica would ever be scheduled "
+             "and the HPA could add none; require only kubernetes.io/os or kubernetes.io/arch, or use "
+             "preferredDuringSchedulingIgnoredDuringExecution")
 
     def test_pods_carry_the_prometheus_scrape_annotations(self, manifest_report):
         report = manifest_report(DEPLOYMENT, scrape=True)
@@ -517,6 +549,14 @@ class TestDisruptionBudget:
         assert _namespace(pdb) == _namespace(deployment), \
             (f"the budget's metadata.namespace is {_namespace(pdb)!r} but the Deployment's is "
              f"{_namespace(deployment)!r}: a PDB covers only pods of its own namespace, so it would protect nothing")
+
+    def test_selector_leaves_out_the_release_version(self, manifest_report):
+        pdb = _only(manifest_report(PDB), "PodDisruptionBudget", "policy/v1", PDB)
+        moving = _release_selections(_spec(pdb).get("selector"))
+        assert not moving, \
+            (f"the budget's spec.selector selects on {moving}, a version, image tag or commit that changes with "
+             "every release: the next release's pods no longer carry it, so from then on the budget protects "
+             "nothing and a drain may evict every pod at once; select on the app's name, as the Deployment does")
 
     def test_budget_is_a_whole_number_or_a_percentage(self, manifest_report):
         pdb = _only(manifest_report(PDB), "PodDisruptionBudget", "policy/v1", PDB)
