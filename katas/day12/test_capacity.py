@@ -313,6 +313,16 @@ def test_storage_past_the_precision_of_a_float_is_exact():
     )
 
 
+def test_storage_past_decimals_default_precision_is_exact():
+    got = storage_bytes(10**24 + 1, 10_001, 365, replication=3)
+    assert got == 10_951_095_000_000_000_000_000_010_951_095 and type(got) is int, (
+        f"(10**24 + 1) events a day x 10,001 bytes x 365 days x 3 replicas is exactly "
+        f"10,951,095,000,000,000,000,000,010,951,095 bytes (32 digits), got {got!r}: whole-number inputs give an exact "
+        f"int however large; a product taken in Decimal keeps only the context's 28 significant digits "
+        f"(decimal's default precision) and rounds the rest away"
+    )
+
+
 @pytest.mark.parametrize(
     "args",
     [(0, 50, 90, 3), (-1, 50, 90, 3), (1_000, 0, 90, 3), (1_000, 50, 0, 3), (1_000, 50, -7, 3), (1_000, 50, 90, 0),

@@ -215,6 +215,21 @@ def test_an_event_log_in_a_small_integer_type_adds_up_without_wrapping(dtype, ev
     )
 
 
+@pytest.mark.task(taskno=2)
+def test_a_boolean_event_log_adds_up_its_repeated_events():
+    # The weighted example as a log of True flags: user 0 played item 1 three times and item 0 once;
+    # user 1 played items 0 and 2, user 2 items 1 and 3.
+    rows = [0, 0, 0, 0, 1, 1, 2, 2]
+    cols = [1, 1, 1, 0, 0, 2, 1, 3]
+    log = sparse.coo_array((np.ones(len(rows), dtype=bool), (rows, cols)), shape=(3, 4))
+    model = ItemItemRecommender().fit(log)
+    assert model.recommend(0, 2) == [3, 2], (
+        "three True entries for user 0 and item 1 are three events, a value of 3, whatever the log's dtype: item 3 "
+        "(next to item 1) beats item 2 (next to item 0, played once): [3, 2]. Casting only integer dtypes to float "
+        "leaves a bool log in bool, where repeated entries add up as a logical OR (3 events become 1) and they tie"
+    )
+
+
 @pytest.mark.task(taskno=1)
 @pytest.mark.parametrize(
     "matrix",
@@ -746,15 +761,15 @@ def test_a_weak_similarity_still_comes_before_the_padding():
 
 
 @pytest.mark.task(taskno=2)
-@pytest.mark.parametrize("tiny", [1e-6, 1e-12], ids=["a_millionth", "a_trillionth"])
+@pytest.mark.parametrize("tiny", [1e-6, 1e-12, 1e-18], ids=["a_millionth", "a_trillionth", "below_machine_epsilon"])
 def test_a_barely_there_interaction_still_links_two_items(tiny):
     # User 0 played item 0 for a tiny fraction of its length and item 1 fully: the only user the two
-    # items share. Weighted by that value, the cosine of items 0 and 1 is about tiny / 7 (1e-7 or 1e-13).
+    # items share. Weighted by that value, the cosine of items 0 and 1 is about tiny / 7 (1e-7, 1e-13 or 1e-19).
     model = fitted([{0: tiny, 1: 1.0}] + [{0: 1.0}] * 50 + [{2: 1.0}] * 3, 3)
     assert model.recommend(1, 2) == [1, 2], (
         "items 0 and 1 share user 0, so item 1 comes first for user 1 (who saw item 0), however small user 0's "
         f"value: [1, 2]. A value of {tiny} is an interaction; no threshold on similarities or scores (not even "
-        "one meant to ignore float noise, such as 1e-9 or np.isclose) may drop it"
+        "one meant to ignore float noise, such as 1e-9, np.isclose or machine epsilon) may drop it"
     )
 
 
@@ -768,6 +783,38 @@ def test_a_barely_there_link_still_counts_next_to_a_strong_one():
         "item 3 (strongly linked to item 0) first, then item 1, which shares user 0 with item 0 however small "
         f"that link next to the best score, then the popular item 2: [3, 1, 2]. A threshold relative to the best "
         f"score (say 1e-9 x the maximum, to ignore float noise) drops item 1's score of about {tiny / 7:.0e}"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_tiny_scores_are_ranked_as_they_are():
+    # User 0 valued item 0 at 1e-10 and item 5 at 3e-10. Item 1 pairs with item 0 exactly as item 2 pairs with
+    # item 5 (users 1 and 2), so every similarity is the same and only the tiny values tell the scores apart.
+    model = fitted([{0: 1e-10, 5: 3e-10}, [0, 1], [5, 2]], 6)
+    assert model.recommend(0, 2) == [2, 1], (
+        "item 2, next to the item user 0 valued 3e-10, scores three times item 1, next to the item valued 1e-10: "
+        "[2, 1]. Scores are compared as they are, however small: rounding them (to 9 decimals, say, to merge float "
+        "noise into ties) turns both into 0 and puts the lower id, 1, first"
+    )
+
+
+@pytest.mark.task(taskno=2)
+@pytest.mark.parametrize("n_items", [8, 4], ids=["larger_catalogue", "smaller_catalogue"])
+def test_fitting_again_on_another_catalogue_serves_the_new_items(n_items):
+    # Both fits: user 0 saw item 0, which shares user 1 with item 1; item 2 is the most popular.
+    histories = [[0], [0, 1], [2], [2], [2]]
+    model = fitted(histories, 6)
+    assert model.recommend(0, 10) == [1, 2, 3, 4, 5], "after the first fit (6 items): [1, 2, 3, 4, 5]"
+    model.fit(interactions(histories, n_items))
+    expected = [1, 2] + list(range(3, n_items))
+    got = model.recommend(0, 10)
+    assert got == expected, (
+        f"after fitting again on {n_items} items user 0 should get every unseen item of the new catalogue, "
+        f"{expected}, got {got}: nothing sized for the first fit's 6 items (a buffer or mask kept between "
+        f"requests) may survive the refit"
+    )
+    assert model.recommend(9, 10) == [2] + [item for item in range(n_items) if item != 2], (
+        f"after fitting again on {n_items} items a cold start gets the new catalogue in popularity order"
     )
 
 

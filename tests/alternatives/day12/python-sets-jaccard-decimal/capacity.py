@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from decimal import Decimal, ROUND_CEILING
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_CEILING, Context, Decimal, localcontext
 
 SECONDS_PER_DAY = 86_400
 
@@ -51,9 +51,11 @@ def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
 
 
 def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3):
-    total = Decimal(1)
-    for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
-                        ("retention_days", retention_days), ("replication", replication)):
-        _require(_real(name, value) > 0, f"{name} must be > 0")
-        total *= Decimal(str(value))
-    return int(total.to_integral_value(rounding=ROUND_CEILING))
+    # Exact products: the default context keeps only 28 significant digits.
+    with localcontext(Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)):
+        total = Decimal(1)
+        for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
+                            ("retention_days", retention_days), ("replication", replication)):
+            _require(_real(name, value) > 0, f"{name} must be > 0")
+            total *= Decimal(str(value))
+        return int(total.to_integral_value(rounding=ROUND_CEILING))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_CEILING, Context, Decimal, InvalidOperation, localcontext
 
 SECONDS_PER_DAY = Decimal(86_400)
 
@@ -78,8 +78,10 @@ def replicas_needed(
 def storage_bytes(
     events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3
 ) -> int:
-    total = Decimal(1)
-    for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
-                        ("retention_days", retention_days), ("replication", replication)):
-        total *= _positive(value, name)
-    return _ceil(total)
+    # Exact products: the default context keeps only 28 significant digits.
+    with localcontext(Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)):
+        total = Decimal(1)
+        for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
+                            ("retention_days", retention_days), ("replication", replication)):
+            total *= _positive(value, name)
+        return _ceil(total)

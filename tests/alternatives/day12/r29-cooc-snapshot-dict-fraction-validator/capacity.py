@@ -1,0 +1,76 @@
+"""Capacity planning with exact rational arithmetic and a small validator object."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+SECONDS_PER_DAY = 86_400
+
+
+class _Check:
+    def __init__(self, name, value):
+        self.name, self.value = name, value
+        if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+            raise ValueError(f"{name} must be a number")
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{name} must be finite")
+
+    def above(self, bound):
+        if self.value <= bound:
+            raise ValueError(f"{self.name} must be > {bound}")
+        return self
+
+    def at_least(self, bound):
+        if self.value < bound:
+            raise ValueError(f"{self.name} must be >= {bound}")
+        return self
+
+    def below(self, bound):
+        if self.value >= bound:
+            raise ValueError(f"{self.name} must be < {bound}")
+        return self
+
+
+def peak_qps(requests_per_day, peak_to_mean=3.0):
+    _Check("requests_per_day", requests_per_day).above(0)
+    _Check("peak_to_mean", peak_to_mean).at_least(1)
+    return float(requests_per_day) * float(peak_to_mean) / SECONDS_PER_DAY
+
+
+def latency_budget_ms(p99_target_ms, other_hops_ms):
+    _Check("p99_target_ms", p99_target_ms).above(0)
+    spent = 0.0
+    for i, hop in enumerate(other_hops_ms):
+        _Check(f"hop {i}", hop).at_least(0)
+        spent += hop
+    left = p99_target_ms - spent
+    if left <= 0:
+        raise ValueError("no latency left for the model")
+    return left
+
+
+def replica_qps(workers, mean_latency_ms):
+    _Check("workers", workers).at_least(1)
+    _Check("mean_latency_ms", mean_latency_ms).above(0)
+    return workers / (mean_latency_ms / 1000)
+
+
+def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
+    _Check("peak_qps", peak_qps).above(0)
+    _Check("qps_per_replica", qps_per_replica).above(0)
+    _Check("headroom", headroom).at_least(0).below(1)
+    _Check("min_replicas", min_replicas).at_least(1)
+    if int(min_replicas) != min_replicas:
+        raise ValueError("min_replicas must be a whole number")
+    usable = qps_per_replica * (1 - headroom)
+    return max(int(min_replicas), math.ceil(peak_qps / usable))
+
+
+def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3):
+    total = Fraction(1)
+    for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
+                        ("retention_days", retention_days), ("replication", replication)):
+        _Check(name, value).above(0)
+        total *= Fraction(value)
+    return math.ceil(total)
