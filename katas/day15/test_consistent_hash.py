@@ -204,6 +204,21 @@ def test_nodes_with_non_ascii_names_keep_their_own_points():
     )
 
 
+def test_nodes_whose_names_differ_only_in_case_keep_their_own_points():
+    # Names are any text, compared exactly like any string: "Cache-A" and "cache-a" are two nodes.
+    # Lowercasing a name before hashing it (as if it were a host name) gives both the same points,
+    # and the node that wins every tie owns every key.
+    nodes = ["Cache-A", "cache-a"]
+    ring = ConsistentHashRing(nodes, vnodes=2000)
+    load = Counter(placement(ring).values())
+    shares = {node: round(load[node] / len(KEYS), 2) for node in nodes}
+    assert all(0.45 <= share <= 0.55 for share in shares.values()), (
+        f"with 2000 virtual nodes each, {nodes[0]!r} and {nodes[1]!r} should each hold about half of the keys, "
+        f"but they hold {shares}: names that differ only in case are different nodes, so hash every character "
+        "as it is (no lower(), strip() or other normalising of the name)"
+    )
+
+
 def test_keys_with_non_ascii_text_spread_over_the_nodes():
     # Keys are any text as well: hash every character of the key too. With `encode("ascii", errors="ignore")`
     # every key below turns into the same bytes "-" and one node owns them all.

@@ -74,6 +74,17 @@ def test_a_request_for_infinitely_many_tokens_is_refused_not_an_error(clock):
     assert bucket.get_available_tokens() == pytest.approx(5), "a refused request must not take tokens"
 
 
+def test_a_request_for_a_huge_whole_number_of_tokens_is_refused_not_an_error(clock):
+    # A request size parsed from JSON can be an int too large for a float ("1" followed by 400 zeros):
+    # math.isnan(10**400) raises OverflowError, so the limiter would answer with a crash, not a refusal.
+    bucket = TokenBucketRateLimiter(5, 1, clock=clock)
+    assert bucket.consume(10**400) is False, (
+        "10**400 tokens are more than the capacity of 5, so consume should return False, not raise: compare the "
+        "number itself (`not tokens > 0` also catches NaN) instead of converting it to a float first"
+    )
+    assert bucket.get_available_tokens() == pytest.approx(5), "a refused request must not take tokens"
+
+
 def test_a_clock_that_fails_once_leaves_the_limiter_usable():
     # A clock may raise (a remote time source, a broken fake): the call fails, the bucket must not.
     # A lock taken with acquire() and released only on the normal path stays held for ever after.
@@ -371,6 +382,48 @@ def test_concurrent_consumers_never_get_more_than_the_bucket_holds(
     )
     assert all(bucket.get_available_tokens() == pytest.approx(0) for bucket in limiters), (
         "every bucket should be empty afterwards"
+    )
+
+
+def test_threads_sharing_a_brand_new_limiter_never_get_more_than_it_holds(threads_switch_between_lines):
+    # The first calls to a new limiter may come from many threads at once. A lock made on first use
+    # (`if self._lock is None: self._lock = Lock()`) is a check-then-act race of its own: two threads
+    # both see no lock, each makes one, and each holds "the" lock while taking the same last token.
+    buckets = [TokenBucketRateLimiter(1, 0, clock=FakeClock()) for _ in range(60)]
+    workers = 6
+    start = threading.Barrier(workers)
+    granted = [0] * len(buckets)
+    count_lock = threading.Lock()
+    errors = []
+
+    def first_calls():
+        try:
+            for index, bucket in enumerate(buckets):
+                start.wait(timeout=5)  # all threads make their first call to each limiter together
+                if bucket.consume(1):
+                    with count_lock:
+                        granted[index] += 1
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(repr(error))
+
+    # Daemon threads: a call hung on a lock must not hang the test run.
+    threads = [threading.Thread(target=first_calls, daemon=True) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    assert not any(thread.is_alive() for thread in threads), (
+        f"{workers} threads each calling consume(1) once on {len(buckets)} new limiters did not finish within 10 s: "
+        "a lock is held for ever (made lazily, one thread released another thread's lock?); create the lock "
+        "in __init__"
+    )
+    assert not errors, f"consume raised while threads shared new limiters: {errors[:3]} (create the lock in __init__)"
+    overgranted = [index for index, count in enumerate(granted) if count != 1]
+    assert not overgranted, (
+        f"every new limiter of capacity 1 should grant exactly 1 token to {workers} threads asking at once, but "
+        f"limiters {overgranted[:5]} granted {[granted[i] for i in overgranted[:5]]}: the lock must exist before the "
+        "first call (create it in __init__), a lock made on first use lets two threads each make and hold their own"
     )
 
 
