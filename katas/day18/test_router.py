@@ -224,24 +224,31 @@ class HangsUp(http.server.BaseHTTPRequestHandler):
         self.close_connection = True
 
 
-def test_an_upstream_that_hangs_up_is_a_502():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HangsUp)
+@contextmanager
+def serving(handler):
+    """A real HTTP server on loopback answering every request with `handler` (for the failures ControlledServer
+    does not stage); yields its URL and stops it, also after a failed assertion."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        with ControlledServer() as stable:
-            router = CanaryRouter(stable.url, f"http://127.0.0.1:{server.server_address[1]}", clock=FakeClock())
-            router.set_canary_percent(100)
-            status, body = router.predict("user-1", ROW)
-            assert status == 502 and isinstance(body.get("error"), str), (
-                "a canary that closes the connection without an answer gave no answer: (502, {'error': ...}), "
-                f"got {(status, body)}")
-            assert router.error_counts(60) == (1, 1), (
-                f"the router's 502 for a canary that hung up is a canary error: expected (1, 1), got {router.error_counts(60)}")
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def test_an_upstream_that_hangs_up_is_a_502():
+    with serving(HangsUp) as url, ControlledServer() as stable:
+        router = CanaryRouter(stable.url, url, clock=FakeClock())
+        router.set_canary_percent(100)
+        status, body = router.predict("user-1", ROW)
+        assert status == 502 and isinstance(body.get("error"), str), (
+            "a canary that closes the connection without an answer gave no answer: (502, {'error': ...}), "
+            f"got {(status, body)}")
+        assert router.error_counts(60) == (1, 1), (
+            f"the router's 502 for a canary that hung up is a canary error: expected (1, 1), got {router.error_counts(60)}")
 
 
 class CutsOff(http.server.BaseHTTPRequestHandler):
@@ -262,27 +269,19 @@ class CutsOff(http.server.BaseHTTPRequestHandler):
 
 
 def test_an_answer_cut_off_half_way_is_a_502():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CutsOff)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        with ControlledServer() as stable:
-            router = CanaryRouter(stable.url, f"http://127.0.0.1:{server.server_address[1]}", clock=FakeClock())
-            router.set_canary_percent(100)
-            try:
-                status, body = router.predict("user-1", ROW)
-            except Exception as e:  # noqa: BLE001 - reported below
-                pytest.fail(f"a canary whose connection closed half-way through its answer made predict() raise "
-                            f"{e!r}: the whole answer never arrived, so it is no answer, (502, {{'error': ...}})")
-            assert status == 502 and isinstance(body.get("error"), str), (
-                "the canary announced 200 bytes of JSON and closed the connection after 31: the whole answer never "
-                f"arrived, so it is no answer: (502, {{'error': ...}}), got {(status, body)}")
-            assert router.error_counts(60) == (1, 1), (
-                f"the router's 502 for a cut-off answer is a canary error: expected (1, 1), got {router.error_counts(60)}")
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serving(CutsOff) as url, ControlledServer() as stable:
+        router = CanaryRouter(stable.url, url, clock=FakeClock())
+        router.set_canary_percent(100)
+        try:
+            status, body = router.predict("user-1", ROW)
+        except Exception as e:  # noqa: BLE001 - reported below
+            pytest.fail(f"a canary whose connection closed half-way through its answer made predict() raise "
+                        f"{e!r}: the whole answer never arrived, so it is no answer, (502, {{'error': ...}})")
+        assert status == 502 and isinstance(body.get("error"), str), (
+            "the canary announced 200 bytes of JSON and closed the connection after 31: the whole answer never "
+            f"arrived, so it is no answer: (502, {{'error': ...}}), got {(status, body)}")
+        assert router.error_counts(60) == (1, 1), (
+            f"the router's 502 for a cut-off answer is a canary error: expected (1, 1), got {router.error_counts(60)}")
 
 
 def test_a_slow_canary_times_out_as_a_502():
@@ -313,25 +312,7 @@ def test_the_default_timeout_outlasts_a_one_second_answer():
 
 def test_a_non_json_answer_is_a_502(servers):
     _, canary = servers
-    import http.server
-    import threading
-
-    class Plain(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_POST(self):
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            self.send_response(200)
-            self.send_header("Content-Length", "5")
-            self.end_headers()
-            self.wfile.write(b"hello")
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Plain)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        plain = f"http://127.0.0.1:{server.server_address[1]}"
+    with a_raw_server(200, b"hello", None) as plain:
         router = CanaryRouter(plain, canary.url)
         status, body = router.predict("user-1", ROW)
         assert status == 502 and "error" in body, f"an answer that is not JSON is a 502, got {(status, body)}"
@@ -342,15 +323,12 @@ def test_a_non_json_answer_is_a_502(servers):
         assert router.error_counts(60) == (1, 1), (
             "the router's own 502 for a canary answer that is not JSON is a canary error: expected (1, 1), "
             f"got {router.error_counts(60)}")
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 @contextmanager
 def a_raw_server(status, body, content_type):
-    """A server whose every POST is answered with `status`, the bytes `body` and this Content-Type; yields its URL."""
+    """A server whose every POST is answered with `status`, the bytes `body` and this Content-Type (None: no such
+    header); yields its URL."""
 
     class Raw(http.server.BaseHTTPRequestHandler):
         def log_message(self, *args):
@@ -359,20 +337,14 @@ def a_raw_server(status, body, content_type):
         def do_POST(self):
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self.send_response(status)
-            self.send_header("Content-Type", content_type)
+            if content_type is not None:
+                self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Raw)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serving(Raw) as url:
+        yield url
 
 
 @pytest.mark.parametrize("status", [400, 503])
