@@ -830,6 +830,11 @@ def _check_events(doc, jobs, problem) -> None:
                 problem(name, "-", f"runs on a {event} event on main: it must run on a push to main only", "main-only")
 
 
+def _after(line: str, script: str) -> str:
+    """What a step's script runs after this line of it (nothing when the line is not found)."""
+    return script.split(line, 1)[1] if line in script else ""
+
+
 def _swallows(line: str, script: str) -> bool:
     """Whether `pytest ... || X` on this line turns pytest's failure into a success: X neither fails
     (`exit 1`, `exit $?`, `false`) nor keeps the status for an `exit $status` later in the script."""
@@ -843,7 +848,7 @@ def _swallows(line: str, script: str) -> bool:
     if _runs_pytest(after) and not re.search(r"--co\b|--collect-only\b", after):
         return False  # `pytest || pytest --lf`: the rerun fails again when the tests still fail
     kept = re.search(r"\b([A-Za-z_][A-Za-z0-9_]*)=\$\?", after)
-    rest = script.split(line, 1)[1] if line in script else ""
+    rest = _after(line, script)
     return not (kept and re.search(rf"\bexit\s+\"?\$\{{?{kept.group(1)}\b", rest))
 
 
@@ -866,17 +871,17 @@ def _gate_status_swallowed(line: str, script: str) -> bool:
     if line.strip().startswith("#"):
         return False
     before = line.split("||", 1)[0]
-    if "||" in line and GATE_COMMAND.search(before) and not re.match(r"\s*(?:\[|test\b)", before):
+    if "||" in line and _runs_gate(before):
         after = line.split("||", 1)[1]
         if not re.search(r"\bexit\s+(?!0\b)\S|\bfalse\b|\breturn\s+(?!0\b)\S", after):
             kept = re.search(r"\b([A-Za-z_][A-Za-z0-9_]*)=\$\?", after)
-            rest = script.split(line, 1)[1] if line in script else ""
+            rest = _after(line, script)
             if not (kept and re.search(rf"\bexit\s+\"?\$\{{?{kept.group(1)}\b", rest)):
                 return True
     match = GATE_CONDITION.search(line)
     if not match:
         return False
-    later = line[match.end():] + "\n" + (script.split(line, 1)[1] if line in script else "")
+    later = line[match.end():] + "\n" + _after(line, script)
     return not FAILS_LATER.search(later)
 
 
@@ -891,7 +896,7 @@ def _and_list_hides(line: str, script: str, runs) -> bool:
     first = next((i for i, part in enumerate(parts[:-1]) if runs(part)), None)
     if first is None:
         return False
-    rest = script.split(line, 1)[1] if line in script else ""
+    rest = _after(line, script)
     goes_on = ";" in parts[-1] or any(text.strip() and not text.strip().startswith("#") for text in rest.splitlines())
     return goes_on and not FAILS_LATER.search("&&".join(parts[first + 1:]) + "\n" + rest)
 
@@ -911,7 +916,7 @@ def _condition_hides_pytest(line: str, script: str) -> bool:
     match = PYTEST_CONDITION.search(line)
     if not match:
         return False
-    after = line[match.end():] + "\n" + (script.split(line, 1)[1] if line in script else "")
+    after = line[match.end():] + "\n" + _after(line, script)
     return not FAILS_LATER.search(after)
 
 
