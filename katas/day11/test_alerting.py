@@ -371,6 +371,26 @@ def test_a_failed_delivery_does_not_stop_the_other_metrics_of_the_tick(notifier,
 
 
 @pytest.mark.task(taskno=4)
+def test_firing_is_a_new_set_at_each_read(notifier, clock):
+    alerts = manager(notifier, clock)
+    before = alerts.firing
+    alerts.evaluate({"latency_ms": 900.0})
+    assert before == set(), (
+        f"a set read before the breach keeps what was firing then (nothing), got {before}: return a new set, not "
+        "the manager's own"
+    )
+    seen = alerts.firing
+    seen.clear()  # the caller's copy, to do with as it likes
+    assert alerts.firing == {"latency_ms"}, (
+        f"clearing a set read from `firing` changes nothing in the manager: latency_ms is still firing, got {alerts.firing}"
+    )
+    clock.advance(10)
+    assert alerts.evaluate({"latency_ms": 900.0}) == [], (
+        "the incident is still open and its cooldown runs: no new alert 10 s later"
+    )
+
+
+@pytest.mark.task(taskno=4)
 def test_two_managers_keep_their_own_incidents(clock):
     first_notifier, second_notifier = RecordingNotifier(), RecordingNotifier()
     first = manager(first_notifier, clock)

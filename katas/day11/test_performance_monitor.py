@@ -11,7 +11,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from typing import Iterator
 
 import numpy as np
@@ -110,6 +110,11 @@ def test_a_sample_stamped_ahead_of_the_clock_is_in_the_window(db_path, clock):
     assert monitor.calculate_sla_compliance() == pytest.approx(50.0), (
         "the sample stamped ahead of the clock counts towards the SLA too: 1 of 2 within 200 ms"
     )
+    p0, p100 = monitor.latency_percentile(0), monitor.latency_percentile(100)
+    assert (p0, p100) == (pytest.approx(100.0), pytest.approx(900.0)), (
+        "the percentiles read the same window as get_recent_metrics, with no upper end: p0 is 100 ms and p100 is "
+        f"the 900 ms sample stamped 5 s ahead of the clock; got p0={p0} and p100={p100}"
+    )
 
 
 @pytest.mark.task(taskno=1)
@@ -127,6 +132,21 @@ def test_only_the_named_metric_is_returned_whatever_its_model_version(db_path, c
         f"both versions' latency samples and nothing else (names match exactly, case and all), got {values}"
     )
     assert monitor.get_recent_metrics("nothing-recorded") == [], "an unknown metric has no samples"
+
+
+@pytest.mark.task(taskno=1)
+def test_metric_names_match_character_for_character(db_path, clock):
+    # Wildcards of SQL LIKE (% _) and GLOB (* ? [), and stray spaces that a "clean-up" of the name would strip.
+    names = ["latency_ms", "latency_ms ", " latency_ms", "latency_*", "latency_?s", "[l]atency_ms", "latency%"]
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    for value, name in enumerate(names):
+        monitor.record_metric(name, float(value))
+    for value, name in enumerate(names):
+        got = [v for _, v in samples(monitor, name)]
+        assert got == [float(value)], (
+            f"metric {name!r} holds exactly its own sample {float(value)}, got {got}: names match character for "
+            "character (compare with `=`, not LIKE or GLOB, and do not strip or change the name)"
+        )
 
 
 @pytest.mark.task(taskno=1)
@@ -454,6 +474,27 @@ def test_metrics_persist_across_instances_sharing_a_db_file(db_path, clock):
 
 
 @pytest.mark.task(taskno=1)
+@pytest.mark.parametrize("existing", ["empty-file", "file-with-other-tables"])
+def test_an_existing_sqlite_file_without_the_table_gets_it(db_path, clock, existing):
+    # The file is already there: created empty by a deployment script, or shared with another tool's tables.
+    with closing(sqlite3.connect(db_path)) as conn, conn:
+        if existing == "file-with-other-tables":
+            conn.execute("CREATE TABLE deployments (model TEXT, deployed_at REAL)")
+            conn.execute("INSERT INTO deployments VALUES (?, ?)", ("iris-v2", 1.0))
+    assert os.path.exists(db_path), "the test prepared the file"
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    monitor.record_metric("latency_ms", 42.0)
+    got = samples(monitor, "latency_ms")
+    assert got == [(clock.now, 42.0)], (
+        f"the SQLite file existed already ({existing}) but had no table for the samples: create it when it is "
+        f"missing (CREATE TABLE IF NOT EXISTS), not only when the file is new; got {got}"
+    )
+    with closing(sqlite3.connect(db_path)) as conn:
+        kept = conn.execute("SELECT name FROM sqlite_master WHERE name = 'deployments'").fetchall()
+    assert len(kept) == (existing == "file-with-other-tables"), "the other tables in the file are left alone"
+
+
+@pytest.mark.task(taskno=1)
 def test_a_monitor_sees_what_another_monitor_recorded_at_the_same_clock_reading(db_path, clock):
     # A dashboard and a prober share the file; the dashboard asks again before its clock moved.
     dashboard = ModelPerformanceMonitor(db_path, clock=clock)
@@ -615,6 +656,18 @@ def test_a_zero_threshold_is_used_not_replaced_by_the_default(db_path, clock):
     assert got == pytest.approx(25.0), (
         "with a threshold of 0 ms only the 0.0 sample complies: 25 percent (0 is a threshold, not "
         f"'use the default of 200'); got {got}"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_sla_threshold_keeps_fractions_of_a_millisecond(db_path, clock):
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    for latency in (199.25, 199.5, 199.75, 200.0):
+        monitor.record_metric("latency_ms", latency)
+    got = monitor.calculate_sla_compliance(latency_threshold_ms=199.5)
+    assert got == pytest.approx(50.0), (
+        "with a threshold of 199.5 ms the samples 199.25 and 199.5 comply and 199.75 and 200.0 do not: 50 percent; "
+        f"use the threshold as given, not rounded or cut to whole milliseconds; got {got}"
     )
 
 
