@@ -21,9 +21,20 @@ def closed_redis_url() -> str:
     return f"redis://127.0.0.1:{free_port()}/0"
 
 
+class HungRedis:
+    """A 'Redis' at `url` that accepts connections and never answers a byte; `connections()` counts them."""
+
+    def __init__(self, url: str, held: list[socket.socket]) -> None:
+        self.url = url
+        self._held = held
+
+    def connections(self) -> int:
+        return len(self._held)
+
+
 @pytest.fixture
-def hung_redis_url():
-    """A Redis URL whose server accepts connections and never answers a byte."""
+def hung_redis():
+    """A server that accepts connections and never answers a byte (see `HungRedis`)."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
@@ -42,7 +53,7 @@ def hung_redis_url():
     thread = threading.Thread(target=accept, name="hung-redis", daemon=True)
     thread.start()
     try:
-        yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+        yield HungRedis(f"redis://127.0.0.1:{listener.getsockname()[1]}/0", held)
     finally:
         stop.set()
         try:  # wakes the accept loop now rather than at its next 0.1 s poll
@@ -53,6 +64,12 @@ def hung_redis_url():
         for conn in held:
             conn.close()
         listener.close()
+
+
+@pytest.fixture
+def hung_redis_url(hung_redis) -> str:
+    """A Redis URL whose server accepts connections and never answers a byte."""
+    return hung_redis.url
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ Contract (the tests check exactly this; README task 2 says it in full):
   to those written (to the last bit); None when there is none (never written, or expired).
 - Bad arguments (card_id not a str, bad features, event_ts not finite) raise ValueError
   before Redis is contacted. Redis refusing the connection, gone, or not answering within
-  `timeout_s`: StoreUnavailable. Every call tries Redis afresh (no failure is remembered).
+  `timeout_s`: StoreUnavailable. Every call tries Redis once and afresh (no retry, no failure remembered).
 """
 
 from __future__ import annotations

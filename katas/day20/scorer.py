@@ -13,13 +13,14 @@ Contract (the tests check exactly this; README task 3 says it in full):
   testing_merchants and max_amount <= small_amount), "large_amount" (the event's amount
   >= large_amount); the rule score is 1.0 if any fires, else 0.0.
   The model is asked `predict_proba([[amount, count, total_amount, max_amount,
-  distinct_merchants]])`; if its fraud probability `[0][1]` (any real number type, ints
-  included) arrives within `budget_s` seconds and is a number in [0, 1], score = max(rule
-  score, probability) (a float) and source "model"; otherwise (late, raised, not in
+  distinct_merchants]])` (the values as they are, never float32); if its fraud probability
+  `[0][1]` (any real number type, ints included) arrives within `budget_s` seconds and is a number in [0, 1], score = max(rule
+  score, probability) (a float) and source "model"; otherwise (late, raised anything, not in
   [0, 1], no number at [0][1]) score = rule score, source "rules", `model_fallbacks += 1`;
   the model is asked once per event, never retried. flagged = score >= threshold. `reasons` is a frozenset: a Decision is an immutable value.
 - `close()` (and leaving a `with` block) waits for a model call still running, however long
-  it takes, then stops the scorer's threads: when it returns, none is left.
+  it takes, then stops the scorer's threads: when it returns, none is left. Nothing of an
+  event is kept once it is scored and its model call has ended: memory stays flat.
 """
 
 from __future__ import annotations

@@ -159,6 +159,22 @@ def test_a_redis_that_never_answers_raises_store_unavailable_after_timeout_s(hun
         f"{waited:.2f} s: use timeout_s for the socket timeout, no fixed or longer one")
 
 
+@pytest.mark.parametrize("call", ["read", "write"])
+def test_a_call_to_a_redis_that_never_answers_is_tried_once(hung_redis, call):
+    with OnlineFeatureStore(hung_redis.url, timeout_s=0.05) as store:
+        _time_until_unavailable(store, limit_s=4, call=call)
+        deadline = time.monotonic() + 5
+        while hung_redis.connections() < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)  # the server takes any connection still queued within 0.1 s
+        made = hung_redis.connections()
+    assert made == 1, (
+        f"one {call}() against a Redis that never answers made {made} connections to it: a call tries Redis once "
+        "and then raises StoreUnavailable. redis-py retries failed commands and connections by default (pass "
+        "retry=Retry(NoBackoff(), 0)); every retry costs the caller another timeout_s for an answer the scoring "
+        "path can no longer use")
+
+
 def test_a_connection_that_never_completes_raises_store_unavailable_after_timeout_s(unconnectable_redis_url):
     with OnlineFeatureStore(unconnectable_redis_url, timeout_s=0.05) as store:
         waited = _time_until_unavailable(store, limit_s=4)  # redis-py's own connect timeout is 5 s
@@ -591,6 +607,22 @@ def _once_available(call, limit_s: float = 10):
             failures.append(error)
             time.sleep(0.1)
     return None, failures
+
+
+@pytest.mark.redis
+def test_the_first_calls_after_redis_answers_again_reach_it(redis_server, raw):
+    with OnlineFeatureStore(redis_server.url, timeout_s=0.5) as store:
+        _once_available(lambda: store.write("c1", FEATURES, event_ts=100.0))
+        raw.client_pause(1500)  # the server answers nobody for 1.5 s: far past timeout_s
+        with pytest.raises(StoreUnavailable):
+            store.read("c1")
+        raw.ping()  # returns once the pause is over: Redis answers again from here on
+        got, failures = _once_available(lambda: store.read("c1"), limit_s=1.5)
+    assert got == pytest.approx(FEATURES), (
+        "Redis answered again, yet for 1.5 s more every read raised StoreUnavailable "
+        f"({len(failures)} times, last {failures[-1:]!r}): the store must try Redis on every call, never fail "
+        "fast for a while after a failure (no circuit breaker: the scorer counts its fallbacks, and a breaker "
+        "would turn a blip of Redis into seconds of rule-only decisions)")
 
 
 @pytest.mark.redis

@@ -11,6 +11,7 @@ import inspect
 import math
 import threading
 import time
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -97,6 +98,17 @@ class Raises(Answers):
         raise RuntimeError("model server returned 500")
 
 
+class RaisesThis(Answers):
+    """Raises `error` when asked: a model server's client has exceptions of its own."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(0.0)
+        self.error = error
+
+    def predict_proba(self, X):
+        raise self.error
+
+
 @pytest.fixture
 def blocking_model():
     model = Blocks()
@@ -124,6 +136,15 @@ def test_the_model_gets_amount_and_the_stored_window_in_order():
     scored(model, window(count=3, total_amount=75.5, max_amount=50.0, distinct_merchants=2), ev(amount=12.5))
     assert model.rows == [[12.5, 3.0, 75.5, 50.0, 2.0]], (
         "the model is asked one row: [amount, count, total_amount, max_amount, distinct_merchants]; "
+        f"got {model.rows}")
+
+
+def test_the_model_gets_the_values_to_the_last_bit():
+    model = Answers(0.1)
+    scored(model, window(count=3, total_amount=2_000.3, max_amount=1_999.9, distinct_merchants=2), ev(amount=0.3))
+    assert model.rows == [[0.3, 3.0, 2_000.3, 1_999.9, 2.0]], (
+        "the model is asked about the values as they are (Python floats, or a float64 array): never narrow them "
+        "to float32, which turns 0.3 into 0.30000001 and 2000.3 into 2000.3000488; "
         f"got {model.rows}")
 
 
@@ -410,12 +431,15 @@ def test_a_late_answer_is_never_used_for_a_later_event():
     assert fallbacks == 1, f"only the first call fell back; got {fallbacks}"
 
 
-@pytest.mark.parametrize("model", [Raises(0.5), Answers(math.nan), Answers(1.5), Answers(-0.1)],
-                         ids=["raises", "nan", "above-one", "negative"])
+@pytest.mark.parametrize("model", [Raises(0.5), RaisesThis(ConnectionError("model server unreachable")),
+                                   RaisesThis(KeyError("amount")), Answers(math.nan), Answers(1.5), Answers(-0.1)],
+                         ids=["raises", "raises-connection-error", "raises-key-error", "nan", "above-one",
+                              "negative"])
 def test_a_failing_or_nonsense_model_falls_back_and_is_counted(model):
     decision, scorer = scored(model, window(count=9))
     assert decision.source == "rules" and decision.score == pytest.approx(1.0), (
-        f"a model that fails or answers outside [0, 1] is not used: the rule score decides; got {decision}")
+        "a model that fails (whatever it raises: catch every Exception, not a list of the ones you expect) or "
+        f"answers outside [0, 1] is not used: the rule score decides; got {decision}")
     assert scorer.model_fallbacks == 1, f"the fallback is counted; got {scorer.model_fallbacks}"
 
 
@@ -712,3 +736,36 @@ def test_leaving_the_with_block_closes_the_scorer():
     while set(threading.enumerate()) - before and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not set(threading.enumerate()) - before, "leaving `with` should stop the scorer's threads"
+
+
+class Quick:
+    """Answers 0.1 at once and keeps nothing of what it was asked."""
+
+    def predict_proba(self, X):
+        return [[0.9, 0.1] for _ in X]
+
+
+class StaticStore:
+    """The same quiet window for every card; keeps no record of its reads."""
+
+    def read(self, card_id):
+        return QUIET
+
+
+def test_memory_stays_flat_however_many_events_are_scored():
+    with FraudScorer(Quick(), StaticStore(), budget_s=5) as scorer:
+        for _ in range(200):  # warm-up: worker threads and caches exist before memory is measured
+            scorer.score(ev())
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for _ in range(2_000):
+                decision = scorer.score(ev())
+            grown = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+    assert decision.source == "model", f"the model answers at once, within budget_s=5; got {decision}"
+    assert grown < 1_000_000, (  # a thread, its event and its answer kept per call: some 3,500 bytes each, 7 MB
+        f"scoring 2,000 more events grew memory by {grown:,} bytes: the scorer must keep nothing of an event once "
+        "its decision is returned and its model call has ended. Drop each finished call (a thread, a future, "
+        "its answer) instead of keeping every one in a list for close(): a scorer runs for millions of events")

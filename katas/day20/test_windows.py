@@ -1,7 +1,8 @@
 """Task 1: sliding-window features in event time. Read these tests as the specification.
 
-Times in these tests are whole seconds or quarters of one, or in one test 2 ** -12 of one (all exact
-in floating point), so any correct way of writing the window `(ts - window_s, ts]` gives the same answer.
+Times in these tests are whole seconds or quarters of one, or in two tests 2 ** -12 of one or one float
+step (math.ulp) at a real epoch time (all exact in floating point), so any correct way of writing the
+window `(ts - window_s, ts]` gives the same answer.
 """
 
 from __future__ import annotations
@@ -170,6 +171,21 @@ def test_real_epoch_times_keep_every_fraction_of_a_second():
         f"ones are not; never round event times, not even to milliseconds; got {features_of(got)}")
     assert windows.process(ev("b", t0 + 160 - tick)) is None, (
         f"with lateness 0 an event {tick} s older than the newest is late")
+
+
+def test_event_times_one_float_step_apart_are_two_different_times():
+    t0 = 1_700_000_000.0
+    step = math.ulp(t0)  # 2 ** -22 s, about 0.24 microseconds: t0 + step is the next float after t0
+    windows = SlidingWindowFeatures(60, 0)
+    windows.process(ev("a", t0 + 2 * step, 1.0))
+    got = windows.process(ev("a", t0 + 60 + step, 2.0))
+    assert got["count"] == 2 and got["total_amount"] == pytest.approx(3.0), (
+        f"the window of t0 + 60 + {step} s is (t0 + {step} s, t0 + 60 + {step} s]: the event at t0 + {2 * step} s "
+        "is in it, one float step after the window's start. Never round event times, not even to whole "
+        f"microseconds (which makes both times t0 and t0 + 60); got {features_of(got)}")
+    assert windows.process(ev("b", t0 + 60)) is None, (
+        f"with lateness 0 an event one float step ({step} s) older than the newest is late: two times one float "
+        "step apart are two different times")
 
 
 def test_refunds_are_negative_amounts_and_count_like_any_other():

@@ -4,7 +4,7 @@ Contract (the tests check exactly this):
 - `SlidingWindowFeatures(window_s, allowed_lateness_s)`; `window_s <= 0` or
   `allowed_lateness_s < 0` raises ValueError. Both may have fractions: keep them as given.
 - `process(event)`: `event` has `card_id` (str), `amount` (number, negative for a refund),
-  `merchant` (str) and `ts` (event time, epoch seconds). A missing key raises KeyError
+  `merchant` (str) and `ts` (event time, epoch seconds, never rounded). A missing key raises KeyError
   naming it; a `card_id` of None, or an `amount` or `ts` that is NaN or infinite, raises
   ValueError, even when its ts is below the watermark. A rejected event changes nothing.
 - The watermark is the greatest `ts` accepted so far minus `allowed_lateness_s`. An event
