@@ -151,6 +151,27 @@ def test_run_command_kills_a_program_that_ignores_sigterm(tmp_path):
     assert not alive, "past its timeout the program should be killed, not left running in the background"
 
 
+@pytest.mark.timeout(40)
+def test_run_command_kills_the_program_at_the_timeout_without_a_grace_period(tmp_path):
+    # a program that ignores SIGTERM: only a SIGKILL sent at the timeout ends it there
+    pid_file = tmp_path / "pid"
+    script = ("import os, signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+              "open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(25)")
+    started = time.monotonic()
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            run_command([sys.executable, "-c", script, str(pid_file)], 1.0)
+        waited = time.monotonic() - started
+    finally:
+        pid_text = pid_file.read_text().strip() if pid_file.exists() else ""
+        if pid_text and _still_running(int(pid_text)):
+            os.kill(int(pid_text), signal.SIGKILL)
+    assert waited < 5, (
+        f"run_command returned {waited:.1f} s after it started, for a 1 s timeout: past the timeout the program "
+        f"should be killed at once (SIGKILL), not sent a SIGTERM and given a grace period it may spend running on"
+    )
+
+
 @pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf")], ids=repr)
 def test_run_command_rejects_a_timeout_that_is_not_a_finite_positive_number(timeout):
     with pytest.raises(ValueError):
@@ -217,6 +238,37 @@ def test_health_check_does_not_follow_any_kind_of_redirect(status):
         f"unhealthy; no redirect is followed, whatever its status (urllib handles 301, 303, 307 and 308 as well as 302)"
     )
     assert server.requests == ["/health"], f"the probe should ask /health once and not follow the {status}, asked {server.requests}"
+
+
+class _Recording(BaseHTTPRequestHandler):
+    """Answers 200 to any path, query string included, and records the paths asked."""
+
+    def do_GET(self):  # noqa: N802 - the name http.server calls
+        self.server.requests.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_health_check_gets_the_whole_url_with_its_query_string():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recording)
+    server.requests = []
+    worker = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    worker.start()
+    try:
+        healthy = http_health_check(f"http://127.0.0.1:{server.server_address[1]}/health?deep=1", 2)
+    finally:
+        server.shutdown()
+        server.server_close()
+        worker.join(timeout=10)
+    assert server.requests == ["/health?deep=1"], (
+        f"the probe should GET the URL it was given, its query string too (?deep=1 may ask the service for a deeper "
+        f"check), asked {server.requests}"
+    )
+    assert healthy is True, "a 200 from /health?deep=1 means healthy"
 
 
 def test_health_check_is_false_when_nothing_listens():

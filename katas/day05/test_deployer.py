@@ -92,7 +92,8 @@ def test_a_version_that_is_not_a_valid_tag_is_rejected_before_any_command(make, 
 @pytest.mark.task(taskno=4)
 @pytest.mark.parametrize("context", [".", None], ids=["build", "no-build"])
 @pytest.mark.parametrize("image", ["app:v1", "team/app:v1", "localhost:5000/team/app:v1", "app:1.0",
-                                   "localhost:5000/team/app:latest-gpu", "", "my app", "my\tapp", "app\n"], ids=repr)
+                                   "localhost:5000/team/app:latest-gpu", "app:2", "team/app:2024", "localhost:5000",
+                                   "", "my app", "my\tapp", "app\n"], ids=repr)
 def test_an_image_that_is_not_a_repository_without_a_tag_is_rejected_before_any_command(make, engine, image, context):
     with pytest.raises(ValueError):
         make().deploy(image, "v2", context=context)

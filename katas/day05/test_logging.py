@@ -2,6 +2,8 @@
 
 import json
 import logging
+import math
+import re
 from collections import namedtuple
 
 import pytest
@@ -75,6 +77,20 @@ def test_ts_of_a_record_made_just_before_a_full_second_stays_in_that_second():
         f"'ts' should stay in second 02:40:00 (02:40:00.999Z, milliseconds cut, or kept exact), got {ts!r}: rounding "
         f"to the nearest millisecond carries into 02:40:01.000, a time after the record was made, in another "
         f"second"
+    )
+
+
+ISO_8601 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}([.,]\d+)?(Z|[+-]\d{2}:?\d{2})")
+
+
+def test_ts_joins_date_and_time_with_a_t_as_iso_8601_does():
+    rec = record("built v1")
+    rec.created, rec.msecs = 1_500_000_000.25, 250.0
+    ts = render(rec).get("ts")
+    assert isinstance(ts, str) and ISO_8601.fullmatch(ts), (
+        f"'ts' should be ISO 8601, date and time joined by T with the UTC offset (2017-07-14T02:40:00.250+00:00 "
+        f"or ...Z), got {ts!r}: str(datetime) joins them with a space, which strict ISO 8601 date parsers in log "
+        f"pipelines reject"
     )
 
 
@@ -305,6 +321,24 @@ def test_formatting_leaves_the_logged_values_unchanged():
     assert render(rec) == first, "formatting the same record twice (two handlers) should give the same entry"
 
 
+def test_formatting_leaves_the_record_s_attributes_unchanged_for_the_next_handler():
+    nan = float("nan")
+    metrics = {"auc": nan, "runs": (nan, 0.5)}
+    rec = record("eval done", loss=nan, metrics=metrics)
+    render(rec)
+    assert isinstance(rec.loss, float) and math.isnan(rec.loss), (
+        f"formatting should leave the record as it was: its loss was the float NaN, it became {rec.loss!r}, which "
+        f"the next handler (a console one with '%(loss).3f', say) can no longer format as a number"
+    )
+    assert rec.metrics is metrics and isinstance(metrics["runs"], tuple), (
+        f"formatting should leave the record's extra fields as they were (the caller's dict, unchanged), got "
+        f"{rec.metrics!r}"
+    )
+    assert logging.Formatter("loss=%(loss).3f").format(rec) == "loss=nan", (
+        "another handler's formatter should still read the record's own values after the JSON line was made"
+    )
+
+
 def test_values_json_can_encode_keep_their_json_type():
     build_args = {"BASE_IMAGE": "python:3.11", "WORKERS": 2}
     entry = render(record("promoted", previous_version=None, promoted=False, ratio=0.25, build_args=build_args,
@@ -331,6 +365,24 @@ def test_an_exception_is_included():
     assert "docker daemon went away" in json.dumps(entry), (
         "the exception the record carries (exc_info) should be part of the log entry, also when it is formatted "
         "after the except block"
+    )
+
+
+def _fail_the_step():
+    raise RuntimeError("docker daemon went away")
+
+
+def test_an_exception_is_included_with_its_traceback():
+    import sys
+
+    try:
+        _fail_the_step()
+    except RuntimeError:
+        rec = record("step crashed", level=logging.ERROR, exc_info=sys.exc_info())
+    text = json.dumps(render(rec))
+    assert "Traceback" in text and "_fail_the_step" in text, (
+        f"the exception should be logged with its traceback (as Formatter.formatException renders it: where it was "
+        f"raised, through _fail_the_step), not only its type and message; got {text}"
     )
 
 
