@@ -26,8 +26,9 @@ MOVING_TAGS = {"latest", "stable", "main", "master", "dev", "develop", "edge", "
                "prod", "production", "staging", "stage", "canary", "snapshot", "unstable", "beta", "alpha",
                "test", "testing", "trunk", "next", "release"}
 RELEASE_LABELS = ("app.kubernetes.io/version", "version", "helm.sh/chart")  # change with every release
-# model-version, git-commit, modelversion: a key naming a version, revision or commit (sha only as a word of its own)
-RELEASE_KEY = re.compile(r"version|revision|commit|(?:^|[-_.])sha(?:$|[-_.])", re.IGNORECASE)
+# model-version, git-commit, modelversion, git-hash: a key naming a version, revision or commit (sha, hash and rev
+# only as words of their own)
+RELEASE_KEY = re.compile(r"version|revision|commit|(?:^|[-_.])(?:sha|hash|rev)(?:$|[-_.])", re.IGNORECASE)
 # Service fields the API server accepts only on a LoadBalancer Service.
 LOAD_BALANCER_FIELDS = ("loadBalancerSourceRanges", "loadBalancerClass", "allocateLoadBalancerNodePorts",
                         "healthCheckNodePort")
@@ -40,7 +41,10 @@ TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # the image reference gr
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 # The image reference grammar (distribution/reference): an optional registry host, then lowercase path components.
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_HOST = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]+)?"
+# A first component is a registry host only if it has a '.' or a port, or is localhost (as docker reads it: `acme/x`
+# is the repository acme/x on Docker Hub, so `Acme/x` is a path that is not lowercase).
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_HOST = rf"(?:{_LABEL}(?:\.{_LABEL})+(?::[0-9]+)?|{_LABEL}:[0-9]+|localhost)"
 REPOSITORY = re.compile(rf"(?:{_HOST}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
 DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")  # container names, label-like names
 DNS_1035_LABEL = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")  # Service names
@@ -68,6 +72,10 @@ DEFAULT_SCHEDULERS = (None, "default-scheduler")
 IMAGE_DIRS = ("/app", "/opt/venv", "/usr/local")
 IMAGE_FILES = ("/app/model_server.py", "/app/model.skops")
 IMAGE_LIBRARIES = ("/opt/venv", "/usr/local")  # a volume anywhere inside these hides part of them
+# Shell that never returns (unless it breaks or exits): an init container running it blocks the server for ever.
+RUNS_FOREVER = re.compile(r"\bwhile\s+(?:true|:)(?=[\s;]|$)|\buntil\s+false\b|\bfor\s*\(\(\s*;\s*;\s*\)\)"
+                          r"|\bsleep\s+inf(?:inity)?\b|\btail\s+(?:-[A-Za-z]*[fF]|--follow)")
+LEAVES_A_LOOP = re.compile(r"\b(?:break|exit)\b")
 
 
 def _valid_port_name(name):
@@ -79,6 +87,19 @@ def _valid_port_name(name):
 def _key_words(key):
     """A label key's name with camelCase words split by '-' (modelVersion -> model-Version), prefix dropped."""
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", str(key).rpartition("/")[2])
+
+
+def _release_keys(keys):
+    """The label keys that change with every release: a known release label, or a key naming a version, revision
+    or commit."""
+    return [k for k in keys if k in RELEASE_LABELS or RELEASE_KEY.search(_key_words(k))]
+
+
+def _versioned_values(pairs, report):
+    """The (key, value) label pairs, as "key=value", whose value is a version or the tag of one of the pod's images."""
+    tags = {str(t).lower().lstrip("v") for t in (_image_tag(c.get("image")) for _, c in _pod_containers(report)) if t}
+    return [f"{k}={v}" for k, v in pairs
+            if isinstance(v, str) and (VERSION_VALUE.fullmatch(v) or v.lower().lstrip("v") in tags)]
 
 
 def _deployment_doc(report):
@@ -260,7 +281,7 @@ class TestDeployment:
         selector = (_deployment_doc(manifest_report(DEPLOYMENT)).get("spec") or {}).get("selector") or {}
         keys = list((selector.get("matchLabels") or {}) if isinstance(selector.get("matchLabels"), dict) else [])
         keys += [e.get("key") for e in selector.get("matchExpressions") or [] if isinstance(e, dict)]
-        moving = [k for k in keys if k in RELEASE_LABELS or RELEASE_KEY.search(_key_words(k))]
+        moving = _release_keys(keys)
         assert not moving, \
             (f"spec.selector uses {moving}, a label that changes with every release (its key names a version, "
              "revision or commit): the API server never lets a Deployment's selector change, so the next release "
@@ -269,10 +290,7 @@ class TestDeployment:
                      else [])
         pairs += [(e.get("key"), v) for e in selector.get("matchExpressions") or [] if isinstance(e, dict)
                   for v in (e.get("values") if isinstance(e.get("values"), list) else [])]
-        tags = {str(t).lower().lstrip("v") for t in (_image_tag(c.get("image")) for _, c in
-                                                      _pod_containers(manifest_report(DEPLOYMENT))) if t}
-        versioned = [f"{k}={v}" for k, v in pairs
-                     if isinstance(v, str) and (VERSION_VALUE.fullmatch(v) or v.lower().lstrip("v") in tags)]
+        versioned = _versioned_values(pairs, manifest_report(DEPLOYMENT))
         assert not versioned, \
             (f"spec.selector selects on {versioned}, a version (or the image's tag) that changes with every "
              "release: the API server never lets a Deployment's selector change, so the next release could not "
@@ -399,15 +417,18 @@ class TestDeployment:
         assert not shared, \
             (f"two containers of the pod (init containers included) are both named {shared}: every container "
              "needs a name of its own, and the API server rejects the Deployment; rename the copy")
-        names = [p["name"] for p in container.get("ports") or [] if isinstance(p, dict) and "name" in p]
-        for name in names:
-            assert _valid_port_name(name), \
-                (f"the container port name {name!r} should be 1-15 lowercase letters, digits and '-', "
-                 "with at least one letter (http, not model-server-http): the API server rejects it")
-        repeated = sorted({str(n) for n in names if names.count(n) > 1})
-        assert not repeated, \
-            (f"the container's ports share the name(s) {repeated}: each port needs a name of its own (a probe "
-             "or targetPort by name must reach one port), and the API server rejects the duplicate")
+        for where, c in _pod_containers(report):
+            names = [p["name"] for p in c.get("ports") or [] if isinstance(p, dict) and "name" in p]
+            shown = "the container" if c is container else where
+            for name in names:
+                assert _valid_port_name(name), \
+                    (f"{shown}'s port name {name!r} should be 1-15 lowercase letters, digits and '-', with at "
+                     "least one letter (http, not model-server-http; a sidecar's port too): the API server rejects "
+                     "the Deployment")
+            repeated = sorted({str(n) for n in names if names.count(n) > 1})
+            assert not repeated, \
+                (f"{shown}'s ports share the name(s) {repeated}: each port needs a name of its own (a probe "
+                 "or targetPort by name must reach one port), and the API server rejects the duplicate")
         namespace = _deployment_doc(report).get("metadata", {}).get("namespace")
         assert namespace is None or (isinstance(namespace, str) and DNS_LABEL.fullmatch(namespace)), \
             (f"the Deployment's metadata.namespace {namespace!r} should be at most 63 lowercase letters, digits "
@@ -898,6 +919,22 @@ class TestDeployment:
                  "cluster, so this one must be pulled from its registry, and Never fails with ErrImageNeverPull "
                  "before the server starts; use IfNotPresent")
 
+    def test_init_containers_run_to_completion(self, manifest_report):
+        for i, init in enumerate(c for c in _pod_spec(manifest_report(DEPLOYMENT)).get("initContainers") or []
+                                 if isinstance(c, dict)):
+            if init.get("restartPolicy") == "Always":
+                continue  # a sidecar: it runs beside the server for the pod's life
+            script = " ".join(str(part) for key in ("command", "args") if isinstance(init.get(key), list)
+                              for part in init[key])
+            forever = RUNS_FOREVER.search(script)
+            if forever is not None and forever.group(0).startswith(("while", "until", "for")) \
+                    and LEAVES_A_LOOP.search(script):
+                continue  # a wait loop that breaks out once what it waits for is there
+            assert forever is None, \
+                (f"initContainers[{i}] runs {forever.group(0)!r}, which never ends: the server's container starts only "
+                 "once every init container has finished, so no pod ever becomes ready; run a helper that lives "
+                 "beside the server as a sidecar (an init container with restartPolicy: Always)")
+
     def test_pull_policy_lets_a_loaded_image_run(self, manifest_report):
         container = _container(manifest_report(DEPLOYMENT))
         image = str(container.get("image") or "")
@@ -1014,6 +1051,18 @@ class TestService:
         _only(report, "Service", "v1", SERVICE)
         problems = [p for p in report.problems_of("service") if p.field == "spec.selector"]
         assert not problems, "the Service's selector should match the Deployment's pod labels:\n" + explain(problems)
+
+    def test_selector_leaves_out_the_release_version(self, manifest_report):
+        report = manifest_report(DEPLOYMENT, SERVICE)
+        service = _only(report, "Service", "v1", SERVICE)
+        selector = (service.doc.get("spec") or {}).get("selector")
+        pairs = list(selector.items()) if isinstance(selector, dict) else []
+        release = _release_keys([k for k, _ in pairs]) + _versioned_values(pairs, report)
+        assert not release, \
+            (f"the Service's selector uses {release}, a label that changes with every release: when the next "
+             "release is applied the Service drops every running pod at once, before a new one is ready (an "
+             "outage), and after `kubectl rollout undo` it selects none of the old pods; select on the app's name "
+             "only, as the Deployment's selector does")
 
     def test_lives_in_the_deployments_namespace(self, manifest_report):
         report = manifest_report(DEPLOYMENT, SERVICE)
