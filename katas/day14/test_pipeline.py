@@ -14,6 +14,7 @@ IMAGE = "ml"
 NAME = "model"
 PREVIOUS_ID = "sha256:" + "1" * 64  # what `docker inspect --format {{.Image}}` prints: the image ID container NAME runs
 NO_SUCH_OBJECT = f"Error: No such object: {NAME}"  # what `docker inspect` prints on stderr when there is no container NAME
+TEST_CMD = "pytest -q tests && echo tested"  # not the default: a pipeline that ignores --test-cmd runs another command
 
 
 def has(argv, word):
@@ -52,7 +53,7 @@ def pipeline(learner_file, run_bash, fake_tools, model_server, tmp_path):
         settings = {"--retries": "3", "--interval": "0.1", "--timeout": "2", "--rollout-timeout": "5"}
         settings.update({"--" + key.removesuffix("_s").replace("_", "-"): str(value) for key, value in options.items()})
         args = ["--image", IMAGE, "--name", NAME, "--port", port, "--context", str(tmp_path),
-                "--test-cmd", "python -m pytest -q", *[word for pair in settings.items() for word in pair],
+                "--test-cmd", TEST_CMD, *[word for pair in settings.items() for word in pair],
                 *extra, version]
         extra_kw = {"hint": hint} if hint else {}
         return run_bash(learner_file("pipeline.sh"), args, env={**fake_tools.env, **(env or {})}, timeout=timeout, **extra_kw)
@@ -159,7 +160,14 @@ def test_docker_mode_builds_tests_in_the_image_deploys_and_checks_health(pipelin
     deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
     assert None not in (build, test, deploy), f"expected docker build, a --rm test run and a --name {NAME} run:\n{describe(calls)}"
     assert build < test < deploy, f"the order must be build, test in the image, deploy:\n{describe(calls)}"
-    assert "python -m pytest -q" in calls[test][1], f"the test run should execute --test-cmd in the image:\n{describe(calls)}"
+    command = calls[test][1][calls[test][1].index(f"{IMAGE}:v2") + 1:]
+    assert command in (["sh", "-c", TEST_CMD], ["/bin/sh", "-c", TEST_CMD]), (
+        f"the test run should execute --test-cmd in the image as `sh -c \"$TEST_CMD\"` (one word after -c, so `&&` "
+        f"and spaces reach the shell), got the command {command}:\n{describe(calls)}")
+    removed = index(calls, "docker", "rm", NAME)
+    assert removed is not None and test < removed < deploy, (
+        f"the deploy replaces the running container: `docker rm --force {NAME}` after the tests and before the new "
+        f"container takes the name (without it `docker run --name {NAME}` fails: the name is taken):\n{describe(calls)}")
     assert sorted(option_values(calls[build][1], "--build-arg")) == ["A=1", "NOTE=two words"], (
         f"every --build-arg should reach docker build, each as one word (spaces kept):\n{describe(calls)}")
     assert index(calls, "kind") is None, f"--kind-cluster is for k8s mode only: docker mode runs no kind:\n{describe(calls)}"
@@ -336,6 +344,27 @@ def test_docker_mode_each_health_request_is_bounded_by_the_timeout(pipeline, fak
     deploy = index(fake_tools.calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
     assert deploy is not None and previous_back(fake_tools.calls, deploy) is not None, (
         f"the hanging version should be undone:\n{describe(fake_tools.calls)}")
+
+
+@pytest.mark.task(taskno=4)
+def test_docker_mode_without_timeout_a_health_request_gives_up_after_5_s(learner_file, run_bash, fake_tools, docker_previous,
+                                                                       model_server, pipeline):
+    model_server.set("slow", delay_s=60)
+    args = ["--mode", "docker", "--image", IMAGE, "--name", NAME, "--port", str(pipeline.port), "--context", pipeline.context,
+            "--retries", "1", "--rollout-timeout", "5", "v2"]
+    # A TIMEOUT=1 exported by the caller must not replace the documented default.
+    done = run_bash(learner_file("pipeline.sh"), args, env={"TIMEOUT": "1", **fake_tools.env}, timeout=30)
+    calls = fake_tools.calls
+    assert done.returncode == 1, f"a server that never answers should fail the pipeline (exit 1)\n{done.output}"
+    deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
+    removed = index(calls[deploy + 1:], "docker", "rm", NAME) if deploy is not None else None
+    asked = health_times(model_server)
+    assert removed is not None and len(asked) == 1, (
+        f"one health check (--retries 1) that never answers, then the undo:\n{describe(calls)}")
+    gave_up = fake_tools.times[deploy + 1 + removed] - asked[0]
+    assert 4.5 <= gave_up < 5.8, (
+        f"without --timeout one health request gives up after the documented 5 s (an exported TIMEOUT=1 changes "
+        f"nothing), then the undo starts at once; the undo started {gave_up:.1f} s after the request")
 
 
 @pytest.mark.task(taskno=3)
@@ -907,7 +936,7 @@ def test_without_retries_and_interval_the_documented_defaults_apply(pipeline, fa
         f"exported RETRIES=2 changes nothing), it checked {len(at)} times\n{done.output}")
     model_server.received.clear()
     done, at = checks("--retries", "2")
-    assert done.returncode == 1 and len(at) == 2 and at[1] - at[0] >= 0.8, (
+    assert done.returncode == 1 and len(at) == 2 and 0.8 <= at[1] - at[0] < 1.8, (
         f"without --interval the health checks should be the documented 1 s apart (an exported INTERVAL=0.01 changes "
         f"nothing); checks started at "
         f"{[round(t - at[0], 2) for t in at]} s\n{done.output}")
@@ -963,3 +992,34 @@ def test_docker_mode_a_slow_engine_does_not_stretch_the_rollout_timeout(pipeline
         f"--rollout-timeout 2 is seconds on the clock, however long each `docker inspect` takes (here 2 s, a slow "
         f"engine): the pipeline should give up on the container about 2 s after starting it, not after a number of "
         f"checks; the undo started {waited:.1f} s after the deploy:\n{describe(fake_tools.calls)}")
+
+
+@pytest.mark.task(taskno=3)
+def test_without_variables_or_options_the_tools_come_from_path(learner_file, run_bash, fake_tools, monkeypatch, tmp_path):
+    for tool in ("DOCKER", "KUBECTL", "KIND"):
+        monkeypatch.delenv(tool, raising=False)
+    env = {key: value for key, value in fake_tools.env.items() if key not in ("DOCKER", "KUBECTL", "KIND")}
+    done = run_bash(learner_file("pipeline.sh"), ["--mode", "k8s", "--kind-cluster", "dev", "--retries", "1", "v1"],
+                    env=env, cwd=tmp_path, timeout=20)
+    calls = fake_tools.calls
+    assert done.returncode == 0 and {tool for tool, _ in calls} == {"docker", "kubectl", "kind"}, (
+        f"without --docker/--kubectl/--kind and DOCKER/KUBECTL/KIND the pipeline runs docker, kubectl and kind found "
+        f"on PATH (here the test's stand-ins), and a healthy k8s deploy exits 0\n{done.output}\ncalls:\n{describe(calls)}")
+
+
+@pytest.mark.task(taskno=4)
+def test_docker_mode_the_wait_for_running_pauses_between_checks(pipeline, fake_tools, docker_previous_then_stuck):
+    done = pipeline("--mode", "docker", rollout_timeout=2, timeout=20)
+    calls, times = fake_tools.calls, fake_tools.times
+    assert done.returncode == 1, f"a container still not running after --rollout-timeout is a failed deploy\n{done.output}"
+    deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
+    removed = index(calls[deploy + 1:], "docker", "rm", NAME) if deploy is not None else None
+    assert removed is not None, f"the deploy should be undone:\n{describe(calls)}"
+    checks = [at for (tool, argv), at in zip(calls[deploy + 1:deploy + 1 + removed], times[deploy + 1:deploy + 1 + removed])
+              if tool == "docker" and has(argv, "inspect")]
+    paused = sum(1 for before, after in zip(checks, checks[1:]) if after - before >= 0.1)
+    # A round of checks (one `docker inspect` or two) ends with a pause of 0.1 s or more; a busy loop has none.
+    assert paused * 3 >= len(checks) - 3, (
+        f"the wait for running should pause between rounds of checks (--interval or at least 0.1 s), not ask the "
+        f"engine in a busy loop: {len(checks)} `docker inspect` calls, only {paused} of them after a pause:\n"
+        f"{describe(calls)}")
