@@ -368,7 +368,7 @@ def test_health_ready_and_metrics_are_never_rate_limited(make_app, counting_mode
     {"RATE_LIMIT": "0"}, {"RATE_LIMIT": "-2"}, {"RATE_LIMIT": "nan"}, {"RATE_LIMIT": "inf"}, {"RATE_LIMIT": "fast"},
     {"RATE_LIMIT": "5", "RATE_BURST": "0.5"}, {"RATE_LIMIT": "5", "RATE_BURST": "0"},
     {"RATE_LIMIT": "5", "RATE_BURST": "lots"}, {"RATE_LIMIT": True}, {"RATE_LIMIT": "5", "RATE_BURST": True},
-    {"RATE_LIMIT": "5", "RATE_BURST": "inf"},
+    {"RATE_LIMIT": "5", "RATE_BURST": "inf"}, {"RATE_LIMIT": 0}, {"RATE_LIMIT": 0.0}, {"RATE_LIMIT": False},
 ])
 def test_a_bad_rate_setting_raises_value_error_naming_it(make_app, counting_model, settings):
     name = "RATE_BURST" if "RATE_BURST" in settings else "RATE_LIMIT"

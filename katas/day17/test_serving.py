@@ -8,6 +8,7 @@ threads, each with its own Flask test client.
 import io
 import json
 import math
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -163,6 +164,30 @@ def test_a_given_model_wins_over_model_path(make_app, model_file, monkeypatch):
     assert model.calls == [1], f"the given model should have been called once, on one row; calls {model.calls}"
 
 
+def test_a_given_model_means_model_path_is_never_opened(make_app, tmp_path):
+    # A FIFO blocks whoever opens it for reading until a writer comes: a server that opens MODEL_PATH
+    # although it was given `model=` hangs here, where a real file would only cost a wasted load.
+    fifo = tmp_path / "model.skops"
+    os.mkfifo(fifo)
+    built = {}
+    builder = threading.Thread(target=lambda: built.update(app=make_app({"MODEL_PATH": str(fifo)}, model=SumModel())),
+                               daemon=True)
+    builder.start()
+    builder.join(10)
+    if builder.is_alive():
+        try:  # a writer that comes and goes: the blocked reader sees an empty file, and the thread ends
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+        builder.join(10)
+        pytest.fail("create_app with `model=` given opened MODEL_PATH (a FIFO nobody writes to) and was still "
+                    "blocked after 10 s: with `model=` the given model is served and MODEL_PATH is not read at all")
+    assert "app" in built, "create_app with `model=` and a MODEL_PATH should return an app"
+    answer = post(built["app"], {"features": [[1, 2, 3, 4.5]]})
+    assert answer.status_code == 200 and answer.get_json()["predictions"] == [10.5], (
+        f"the given model should be served, got {answer.status_code} {answer.get_json()}")
+
+
 def _pickle_that_writes(marker):
     import pickle
 
@@ -197,6 +222,31 @@ def test_a_model_file_that_is_not_a_safe_skops_model_leaves_the_server_not_ready
     assert ready.status_code == 503, (
         f"a {kind} file was loaded as the model: load MODEL_PATH with skops.io.load trusting only skops' default "
         "types (never the file's own list from get_untrusted_types); /ready should answer 503")
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain", None],
+                         ids=["form", "text", "none"])
+def test_the_body_is_read_as_json_whatever_its_content_type(make_app, counting_model, reference_model, content_type):
+    app = make_app({"MAX_WAIT_MS": 0}, model=counting_model())
+    headers = {"Content-Type": content_type} if content_type else {}
+    answer = app.test_client().post("/predict", data=json.dumps({"features": [ROWS[0]]}).encode(), headers=headers)
+    assert answer.status_code == 200 and answer.get_json()["predictions"] == expected(reference_model, [ROWS[0]]), (
+        f"as on day 03, the body is read as JSON whatever its Content-Type says ({content_type or 'none'} here: "
+        "curl -d sends application/x-www-form-urlencoded, some clients send none); a valid body should get 200 "
+        f"and its prediction, got {answer.status_code} {answer.data[:200]!r} (request.get_json() without "
+        "force=True reads only application/json: parse request.get_data() yourself)")
+
+
+def test_unknown_paths_and_wrong_methods_answer_json_errors(make_app, counting_model):
+    client = make_app(model=counting_model()).test_client()
+    for method, path, code in (("GET", "/no-such-path", 404), ("GET", "/predict", 405), ("DELETE", "/health", 405)):
+        answer = client.open(path, method=method)
+        body = answer.get_json(silent=True)
+        assert answer.status_code == code and isinstance(body, dict) and isinstance(body.get("error"), str) and (
+            body["error"]), (
+            f"as on day 03, every HTTP error answers JSON {{\"error\": \"...\"}}, never Flask's HTML page: {method} "
+            f"{path} should get {code} with one, got {answer.status_code} {answer.data[:120]!r} (register the error "
+            "handler for werkzeug's HTTPException, not only for the 413)")
 
 
 def test_without_a_model_the_server_is_alive_but_not_ready(make_app, tmp_path):

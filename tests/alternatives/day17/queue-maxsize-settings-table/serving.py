@@ -226,6 +226,10 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
     def unmatched(_error):
         return json_answer({"error": "not found"}, 404)
 
+    @app.errorhandler(405)
+    def wrong_method(_error):
+        return json_answer({"error": "method not allowed"}, 405)
+
     @app.route("/metrics")
     def metrics():
         return Response(generate_latest(registry), mimetype="text/plain; version=0.0.4")
