@@ -230,6 +230,18 @@ def test_a_model_uri_of_another_scheme_leaves_the_server_alive_but_not_ready(mon
     assert client.get("/ready").status_code == 503, f"MODEL_URI={uri} is no local model file: /ready should answer 503"
 
 
+@pytest.mark.parametrize("scheme", ["s3://models", "https://models.example.com"])
+def test_a_model_uri_of_another_scheme_is_never_opened_as_a_local_file(model_file, monkeypatch, scheme):
+    monkeypatch.delenv("MODEL_PATH", raising=False)
+    monkeypatch.delenv("MODEL_URI", raising=False)
+    uri = scheme + model_file.as_posix()  # its path happens to name a local model file
+    client = create_app({"MODEL_URI": uri, "MODEL_VERSION": "elsewhere"}).test_client()
+    wait_ready(client, seconds=0.5)
+    assert client.get("/ready").status_code == 503, (
+        f"MODEL_URI={uri} names a model elsewhere, not the local file {model_file}: only a file:// URI names a "
+        "local file; check the URI's scheme instead of opening its path (/ready should answer 503)")
+
+
 def test_model_uri_in_config_wins_over_model_uri_in_the_environment(model_file, tmp_path, monkeypatch):
     monkeypatch.delenv("MODEL_PATH", raising=False)
     monkeypatch.setenv("MODEL_URI", (tmp_path / "missing.skops").as_uri())
@@ -462,6 +474,19 @@ def test_an_app_keeps_the_model_version_it_was_built_with_when_the_environment_c
         "os.environ read at request time)")
 
 
+def test_an_app_keeps_the_model_it_was_built_with_when_the_environment_changes(model_file, tmp_path, monkeypatch):
+    monkeypatch.delenv("MODEL_URI", raising=False)
+    monkeypatch.setenv("MODEL_PATH", str(model_file))
+    client = create_app({"MODEL_VERSION": "built-with-env"}).test_client()
+    monkeypatch.setenv("MODEL_PATH", str(tmp_path / "missing.skops"))
+    assert wait_ready(client).status_code == 200, (
+        "the app was built while $MODEL_PATH named the model file, then $MODEL_PATH changed before its first "
+        "request: it should still load and serve the model it was built with. create_app reads its settings once, "
+        "when it runs; a model loaded later (lazily, or in the background) still comes from those settings")
+    answer = predict(client, {"features": ROWS[:2]})
+    assert answer.status_code == 200, f"the app should serve the model it was built with, got {answer.status_code}"
+
+
 def test_an_app_keeps_serving_its_own_model_when_another_loads_another_file(model_file, reference_model, tmp_path):
     import skops.io
     from sklearn.datasets import make_classification
@@ -535,19 +560,22 @@ def test_a_pickle_file_is_never_unpickled(tmp_path, name):
     assert client.get("/ready").status_code == 503, "a file that is not a valid skops model should leave /ready at 503"
 
 
-def test_a_skops_file_naming_an_untrusted_function_is_not_loaded(tmp_path):
+@pytest.mark.parametrize("function", ["os.system", "sklearn.preprocessing.normalize"])
+def test_a_skops_file_naming_an_untrusted_function_is_not_loaded(tmp_path, function):
     import skops.io
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import FunctionTransformer
+    from sklearn.preprocessing import FunctionTransformer, normalize
 
+    named = {"os.system": os.system, "sklearn.preprocessing.normalize": normalize}[function]
     evil = tmp_path / "model.skops"
-    skops.io.dump(make_pipeline(FunctionTransformer(os.system), LogisticRegression()), evil)
+    skops.io.dump(make_pipeline(FunctionTransformer(named), LogisticRegression()), evil)
+    assert skops.io.get_untrusted_types(file=evil), "(the test's own file should name a type skops does not trust)"
     client = create_app({"MODEL_PATH": str(evil), "MODEL_VERSION": "evil"}).test_client()
     answer = wait_ready(client, seconds=1.0)
     assert answer.status_code == 503, (
-        "a skops file naming os.system was loaded: trust only skops' default types, never the file's own "
-        "list from get_untrusted_types; /ready should stay 503")
+        f"a skops file naming {function} was loaded: trust only skops' default types, never the file's own list "
+        "from get_untrusted_types, not even the part of it that comes from scikit-learn; /ready should stay 503")
 
 
 # --- bad input: 400 with an error, never a 500 -------------------------------------------
@@ -576,6 +604,7 @@ def test_a_skops_file_naming_an_untrusted_function_is_not_loaded(tmp_path):
     ('{"features": [[1, 2, Infinity, 4]]}', "Infinity"),
     ('{"features": [[1, 2, -Infinity, 4]]}', "-Infinity"),
     ('{"features": [[1, 2, 1e400, 4]]}', "a number too large for a float"),
+    ('{"features": [[1, 2, -1e400, 4]]}', "a negative number too large for a float (it parses as -inf)"),
     ('{"features": [[1, 2, 1' + "0" * 400 + ', 4]]}', "an integer too large for a float"),
     ('{"features": [[1, 2, -1' + "0" * 400 + ', 4]]}', "a negative integer too large for a float"),
     ('{"features": [[1, 2, 3, 1' + "0" * 5000 + ']]}', "an integer of 5,001 digits (more than Python's int() takes)"),

@@ -75,9 +75,7 @@ def _load(settings):
         log.warning("no MODEL_PATH or MODEL_URI set")
         return None
     try:
-        untrusted = skops.io.get_untrusted_types(file=path)
-        allowed = [t for t in untrusted if t.startswith(("sklearn.", "numpy."))]
-        return skops.io.load(path, trusted=allowed)
+        return skops.io.load(path)  # skops' default trusted types only
     except Exception:
         log.exception("could not load the model from %s", path)
         return None
