@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import signal
@@ -172,6 +173,32 @@ def test_monitor_that_exits_0_when_stopped_still_fails_the_check(tmp_path):
         _kill_recorded_sleep(record)
 
 
+@pytest.mark.timeout(60)
+def test_sigterm_grace_before_the_sigkill_is_a_second_at_most(tmp_path):
+    record, shell, log = tmp_path / "child.pid", tmp_path / "bash.pid", tmp_path / "stopping.log"
+    # A monitor that takes its time to shut down: on SIGTERM it keeps going and writes, every 0.05 s, when the
+    # SIGTERM came and the time now (bash's own clock), until the SIGKILL ends it. It cannot write later than
+    # the SIGKILL, so a slow machine only makes the grace it sees shorter.
+    stopping = _monitor(tmp_path / "stopping", f'echo $$ > "{shell}"\ntrap \'stopped=$EPOCHREALTIME\' TERM\n'
+                        f'sleep 30 &\necho $! > "{record}"\nwait\n'
+                        f'while :; do printf "%s %s\\n" "$stopped" "$EPOCHREALTIME" >> "{log}"; sleep 0.05; done\n')
+    try:
+        assert verify("http://127.0.0.1:9", monitor=stopping, timeout_s=1) is False, (
+            "a monitor still running after timeout_s is a failed check")
+        lines = log.read_text().splitlines() if log.is_file() else []
+        stamps = [line.replace(",", ".").split() for line in lines]
+        grace = max((float(now) - float(sent) for sent, now in (s for s in stamps if len(s) == 2)), default=0.0)
+        assert grace <= 1.25, (
+            f"the monitor was still running {grace:.2f} s after its SIGTERM: a SIGTERM first is fine, with a "
+            "second's grace at most before the SIGKILL to the whole group (timeout_s bounds the whole run)")
+    finally:
+        _kill_recorded_sleep(record)
+        with contextlib.suppress(OSError, ValueError):  # never leave the stand-in's loop running
+            pid = int(shell.read_text().strip())
+            if _running(pid) and b"bash" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGKILL)
+
+
 def _monitor(folder: Path, body: str) -> Path:
     """A stand-in monitor script (not executable: the contract runs it with bash)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -208,6 +235,17 @@ def test_monitor_gets_url_once_and_a_timeout_as_separate_arguments(tmp_path):
     # int(0.9) is 0, not a timeout: the monitor refuses it; rounding up to 1 is more than timeout_s
     assert _timeout_argument(args) <= 0.9, (
         f"with timeout_s=0.9 the monitor's own --timeout should be at most 0.9 seconds, not rounded up; it got {args}")
+
+
+def test_monitor_timeout_is_never_rounded_up_past_timeout_s(tmp_path):
+    folder = tmp_path / "monitor"
+    record = folder / "args.txt"
+    monitor = _monitor(folder, 'printf "%s\\n" "$@" > "${0%/*}/args.txt"\nexit 0\n')
+    verify("http://127.0.0.1:9", monitor=monitor, timeout_s=2.96)  # only the arguments matter here
+    args = record.read_text().splitlines() if record.is_file() else []
+    assert _timeout_argument(args) <= 2.96, (
+        "with timeout_s=2.96 the monitor's own --timeout should be at most 2.96 seconds: written with one decimal "
+        f"(:.1f, round(t, 1)) it becomes 3.0, more than timeout_s; it got {args}")
 
 
 def _timeout_argument(args: list[str]) -> float:

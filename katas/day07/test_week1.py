@@ -125,17 +125,19 @@ def test_score_that_is_not_a_number_never_passes_the_gate():
 
 
 @pytest.mark.task(taskno=1)
-def test_missing_score_never_passes_the_gate():
+@pytest.mark.parametrize("min_score", [0.8, 0])
+def test_missing_score_never_passes_the_gate(min_score):
     deployer = FakeDeployer(current_version="v2")
     broken = Champion("run-unscored", "models:/week1/4", "4", None)
     fns, log, _ = steps(champion=broken, deployer=deployer)
     try:
-        report = run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
+        report = run(**fns, deployer=deployer, image=IMAGE, min_score=min_score)
     except (TypeError, ValueError):
         report = None  # refusing the missing score with an error also stops the pipeline
     assert log == ["train"], (
-        "a score of None (a metric that was never measured) is not a number: nothing should be packaged or "
-        f"deployed, the gate is not skipped; the steps were {log}")
+        f"a score of None (a metric that was never measured) is not a number and never passes, not even a bar of "
+        f"{min_score}: nothing should be packaged or deployed, the gate is not skipped and a missing score is not "
+        f"counted as 0.0; the steps were {log}")
     assert report is None or (not report.ok and report.stage == "gate"), (
         f"a score of None should be stopped by the quality gate; the report says {report}")
 
