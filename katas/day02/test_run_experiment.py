@@ -350,7 +350,8 @@ def test_a_call_that_raised_leaves_no_run_open(mlflow_store):
     finished = [run.info.run_id for run in left if run.info.status == "FINISHED"]
     assert not finished, (
         f"after run_experiment raised, runs {finished} are marked FINISHED although their model failed to "
-        "save: a run without its model is not a finished run (best_run could pick it); end it as FAILED "
+        "save: a run without its model is not a finished run (a deploy step that trusts FINISHED runs would look "
+        "for a model that is not there); end it as FAILED "
         "(a `with mlflow.start_run(...)` block does) or delete it")
 
 
