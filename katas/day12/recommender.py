@@ -16,7 +16,7 @@ Contract (the tests check exactly this):
 - `recommend(user_id, k)`: up to k item ids the user has not seen, as plain ints.
   Items sharing at least one user with the user's history (positive similarity) come
   first, all of them (no top-N pruning), by score (sum of cosine similarities to the user's items, weighted by the
-  user's values) descending, equal scores to the lower item id (also when k cuts through them); the rest of the unseen
+  user's values, in float64 and never rounded) descending, equal scores to the lower item id (also when k cuts through them); the rest of the unseen
   items follow in popularity order. The list is min(k, unseen items) long.
   A user id is any integer, numpy integers included. A cold-start user (an id that is not a row, negative ids included, or a row with no
   interactions) gets `most_popular(k)`.

@@ -323,6 +323,16 @@ def test_storage_past_decimals_default_precision_is_exact():
     )
 
 
+
+def test_storage_is_exact_past_any_fixed_decimal_precision():
+    events = 10**50 + 1
+    got = storage_bytes(events, 10_001, 365, replication=3)
+    assert got == events * 10_001 * 365 * 3 and type(got) is int, (
+        f"(10**50 + 1) events a day x 10,001 bytes x 365 days x 3 replicas is exactly {events * 10_001 * 365 * 3:,} "
+        f"bytes (57 digits), got {got!r}: whole-number inputs give an exact int however large. Widening Decimal's "
+        f"precision to 40 or 50 digits only moves the limit; Python ints (or Fraction) have none"
+    )
+
 @pytest.mark.parametrize(
     "args",
     [(0, 50, 90, 3), (-1, 50, 90, 3), (1_000, 0, 90, 3), (1_000, 50, 0, 3), (1_000, 50, -7, 3), (1_000, 50, 90, 0),

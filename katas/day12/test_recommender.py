@@ -525,6 +525,33 @@ def test_every_item_of_a_long_history_counts_in_the_score():
     )
 
 
+
+@pytest.mark.task(taskno=2)
+def test_every_item_of_a_history_past_a_thousand_items_counts_in_the_score():
+    # As above with 1,200 items: user 0 valued items 0..1198 at 2 and item 1199 at 1. Only item 1199 shares a
+    # user (user 1) with item 1200; item 1201 is popular but shares no user with user 0's history.
+    n = 1_200
+    model = fitted([{item: 2.0 for item in range(n - 1)} | {n - 1: 1.0}, [n - 1, n], [n + 1], [n + 1], [n + 1]], n + 2)
+    assert model.recommend(0, 2) == [n, n + 1], (
+        f"the score sums over all the user's items, however long the history: item {n}, next to item {n - 1} (user "
+        f"0's weakest item of {n}), comes before the popular item {n + 1}: [{n}, {n + 1}]. Scoring only from the "
+        f"user's strongest 1,000 items (to bound the latency of heavy users) drops it to the padding"
+    )
+
+
+@pytest.mark.task(taskno=2)
+@pytest.mark.parametrize("gap", [1e-9, 1e-12], ids=["a_billionth", "a_trillionth"])
+def test_values_a_hair_apart_still_rank_apart(gap):
+    # The weighted example with values 1 and 1 + gap: item 3 pairs with item 1 exactly as item 2 pairs with
+    # item 0, so only the gap between user 0's two values tells their scores apart.
+    model = fitted([{0: 1.0, 1: 1.0 + gap}, [0, 2], [1, 3]], 4)
+    assert model.recommend(0, 2) == [3, 2], (
+        f"item 3, next to the item user 0 valued 1 + {gap:g}, scores higher than item 2, next to the item valued 1: "
+        f"[3, 2]. Keep values and scores in float64 and compare them as they are: float32 (to halve the memory) "
+        f"turns 1 + {gap:g} into 1.0, and rounding scores to 9 or 12 decimals (to merge float noise into ties) "
+        f"makes them tie, which puts the lower id, 2, first"
+    )
+
 @pytest.mark.task(taskno=2)
 @pytest.mark.parametrize("fmt", [sparse.coo_array, sparse.coo_matrix], ids=["coo_array", "coo_matrix"])
 def test_repeated_events_add_up_to_the_weight_in_the_score(fmt):
@@ -746,6 +773,22 @@ def test_every_item_sharing_a_user_comes_before_the_padding_however_many():
         "equal scores stably by id (numpy's default argsort is not stable)"
     )
 
+
+
+@pytest.mark.task(taskno=2)
+def test_an_item_with_more_than_a_thousand_neighbours_keeps_every_one():
+    # As above with 1,200 items: item 0 shares a user with 1,199 items, the even ones (two shared users) more
+    # strongly than the odd ones. Items 1200 and 1201 are popular but share no user with item 0.
+    n = 1_200
+    model = fitted([list(range(n)), [0], [0] + list(range(2, n, 2)), [n], [n], [n], [n + 1], [n + 1]], n + 10)
+    shown = model.recommend(1, n + 1)
+    expected = list(range(2, n, 2)) + list(range(1, n, 2)) + [n, n + 1]
+    assert shown == expected, (
+        f"all {n - 1} items that share a user with item 0 come first (the even ones, then the odd ones, each in id "
+        f"order), then the popular items {n} and {n + 1}; got {n} at position "
+        f"{shown.index(n) if n in shown else None} instead of {n - 1}. Keep every positive similarity: keeping only "
+        f"each item's top 1,000 neighbours, however generous the cut, sends the rest behind the padding"
+    )
 
 @pytest.mark.task(taskno=2)
 def test_a_weak_similarity_still_comes_before_the_padding():

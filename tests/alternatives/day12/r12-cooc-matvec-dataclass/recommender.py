@@ -15,7 +15,7 @@ from scipy import sparse
 
 @dataclass(frozen=True)
 class _Model:
-    values: sparse.csr_array      # user x item, float32 values, no stored zeros
+    values: sparse.csr_array      # user x item, float64 values, no stored zeros
     seen: sparse.csr_array        # user x item, 1.0 where seen
     seen_t: sparse.csr_array      # item x user, 1.0 where seen
     ranking: tuple[int, ...]      # every item, most users first, ties by id
@@ -39,7 +39,7 @@ class ItemItemRecommender:
         ranking = tuple(sorted(range(n_items), key=lambda item: (-int(users_per_item[item]), item)))
         rank_of = np.empty(n_items, dtype=np.int64)
         rank_of[list(ranking)] = np.arange(n_items)
-        values = by_cell.tocsr().astype(np.float32)
+        values = by_cell.tocsr()
         seen = values.copy()
         seen.data = np.ones_like(seen.data)
         self._model = _Model(values, seen, seen.T.tocsr(), ranking, rank_of)

@@ -1,0 +1,55 @@
+"""Capacity plan with exact rational arithmetic (fractions.Fraction) and one validator."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+SECONDS_PER_DAY = 86_400
+
+
+def _number(name, value, *, low, low_inclusive=False, high=None):
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    ok = value >= low if low_inclusive else value > low
+    if high is not None:
+        ok = ok and value < high
+    if not ok:
+        raise ValueError(f"{name}={value!r} is out of range")
+    return Fraction(value)
+
+
+def peak_qps(requests_per_day, peak_to_mean=3.0):
+    rate = _number("requests_per_day", requests_per_day, low=0)
+    ratio = _number("peak_to_mean", peak_to_mean, low=1, low_inclusive=True)
+    return float(rate / SECONDS_PER_DAY * ratio)
+
+
+def latency_budget_ms(p99_target_ms, other_hops_ms):
+    target = _number("p99_target_ms", p99_target_ms, low=0)
+    spent = sum((_number("hop", hop, low=0, low_inclusive=True) for hop in other_hops_ms), Fraction(0))
+    if target - spent <= 0:
+        raise ValueError("no budget left for the model")
+    return float(target - spent)
+
+
+def replica_qps(workers, mean_latency_ms):
+    n = _number("workers", workers, low=1, low_inclusive=True)
+    latency = _number("mean_latency_ms", mean_latency_ms, low=0)
+    return float(n * 1000 / latency)
+
+
+def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
+    peak = _number("peak_qps", peak_qps, low=0)
+    per = _number("qps_per_replica", qps_per_replica, low=0)
+    spare = _number("headroom", headroom, low=0, low_inclusive=True, high=1)
+    floor = _number("min_replicas", min_replicas, low=1, low_inclusive=True)
+    return int(max(math.ceil(floor), math.ceil(peak / (per * (1 - spare)))))
+
+
+def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3):
+    total = Fraction(1)
+    for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
+                        ("retention_days", retention_days), ("replication", replication)):
+        total *= _number(name, value, low=0)
+    return int(math.ceil(total))

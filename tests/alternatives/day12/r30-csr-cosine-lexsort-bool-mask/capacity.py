@@ -1,0 +1,55 @@
+"""Back-of-envelope capacity planning."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+SECONDS_PER_DAY = 86_400
+
+
+def _finite(*values):
+    for value in values:
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} is not a finite number")
+
+
+def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
+    _finite(requests_per_day, peak_to_mean)
+    if not requests_per_day > 0 or not peak_to_mean >= 1:
+        raise ValueError("requests_per_day > 0 and peak_to_mean >= 1")
+    return requests_per_day / SECONDS_PER_DAY * peak_to_mean
+
+
+def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
+    hops = list(other_hops_ms)
+    _finite(p99_target_ms, *hops)
+    if not p99_target_ms > 0 or any(not hop >= 0 for hop in hops):
+        raise ValueError("target > 0 and every hop >= 0")
+    budget = p99_target_ms - sum(hops)
+    if not budget > 0:
+        raise ValueError("the other hops spend the whole budget")
+    return budget
+
+
+def replica_qps(workers: int, mean_latency_ms: float) -> float:
+    _finite(workers, mean_latency_ms)
+    if not workers >= 1 or not mean_latency_ms > 0:
+        raise ValueError("workers >= 1 and latency > 0")
+    return workers * 1000 / mean_latency_ms
+
+
+def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2) -> int:
+    _finite(peak_qps, qps_per_replica, headroom, min_replicas)
+    if not peak_qps > 0 or not qps_per_replica > 0 or not 0 <= headroom < 1 or not min_replicas >= 1:
+        raise ValueError("bad capacity inputs")
+    needed = math.ceil(peak_qps / (qps_per_replica * (1 - headroom)))
+    return max(math.ceil(min_replicas), needed)
+
+
+def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3) -> int:
+    args = (events_per_day, bytes_per_event, retention_days, replication)
+    _finite(*args)
+    if any(not value > 0 for value in args):
+        raise ValueError("every input must be > 0")
+    return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
