@@ -11,7 +11,8 @@ Contract (the tests check exactly this):
   `feature_time <= label_time` (with `ttl`, also `feature_time >= label_time - ttl`);
   among rows sharing that greatest time, the last one in `features`' order wins. The values
   are taken as they are: a missing value in that row stays missing (no older row stands in).
-- Where no row qualifies, the feature columns hold missing values (NaN/None/NaT). A row whose
+- Where no row qualifies, the feature columns hold missing values (NaN/None/NaT; an integer
+  column too, never a 0). A row whose
   time is missing (NaT) matches nothing: such a label gets missing values, such a feature
   row is never used.
 - Neither input is modified; neither needs to be sorted; the features' index plays no
@@ -21,7 +22,8 @@ Contract (the tests check exactly this):
   above 2**53 differ), nor one side's keys to the other's type (7.5 is not 7).
 - A missing column raises KeyError naming it; tz-aware timestamps on one side and naive
   ones on the other raise ValueError. Aware times compare as instants (other zones, and
-  across a daylight-saving change). Each call reads both frames as they are then (no cache).
+  across a daylight-saving change). Each call reads both frames as they are then and uses its
+  own arguments, ttl too (no cache).
 """
 
 from __future__ import annotations

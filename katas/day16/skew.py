@@ -5,7 +5,8 @@ Contract (the tests check exactly this):
   for every column of `offline` other than `entity` (each must exist in `online`, else
   KeyError naming it), the sorted list of entities, present in both frames, whose two
   values disagree; an empty list when all agree. Numbers (not bools) agree when they
-  differ by at most `tolerance` (0: only equal numbers agree), whatever their types (int 3
+  differ by at most `tolerance` (0: only equal numbers agree; a bool against a number never gets
+  the tolerance: 0.5 and True disagree), whatever their types (int 3
   and float 3.0; numbers in an object column get the tolerance too); other values (text, bools,
   timestamps) when they are equal (10 and "10" are not). Numbers compare exactly: equal ones agree (inf with inf),
   integers subtract as integers (no float rounding above 2**53, no unsigned wrap-around).
@@ -25,7 +26,8 @@ Contract (the tests check exactly this):
   ln(p_serving / p_train)). A feature missing from a frame → KeyError; an empty column
   or one holding NaN/inf → ValueError (only the named features' columns are read: a NaN
   elsewhere is no error); `bins < 2` or a threshold that is not a positive finite number
-  → ValueError, even when `features` is empty (an int threshold such as 1 is a number).
+  → ValueError, even when `features` is empty (an int threshold such as 1 is a number; one that is
+  no number at all, "0.1" or None, may raise TypeError instead, never converted and used).
 """
 
 from __future__ import annotations

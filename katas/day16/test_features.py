@@ -115,6 +115,18 @@ def test_an_empty_features_frame_gives_missing_values(zone):
     )
 
 
+def test_an_integer_feature_is_missing_where_no_row_qualifies():
+    features = features_frame([("a", 0, 1.0)])
+    features["txn_count"] = np.array([5], dtype="int64")
+    result = point_in_time_join(labels_frame([("a", 1, 1), ("b", 1, 0), ("a", -1, 1)]), features)
+    got = values(result, "txn_count")
+    assert got == [5, None, None], (
+        "an integer feature column holds a missing value where no row qualifies (entity b has no row, and at minute "
+        "-1 nothing of entity a was known yet): 0 is a count someone measured, not 'unknown' (never fill the gap to "
+        f"keep the int64 dtype); got {got}"
+    )
+
+
 def test_a_label_before_every_feature_row_gets_missing_values():
     features = features_frame([("a", 10, 1.0)])
     result = point_in_time_join(labels_frame([("a", 5, 1)]), features)
@@ -513,6 +525,21 @@ def test_a_second_join_sees_a_value_corrected_in_place():
         "time columns do not make an earlier join's values reusable (a cache keyed on them serves the old 1.0); "
         f"got {second}"
     )
+
+
+def test_a_second_join_of_the_same_frames_uses_its_own_ttl():
+    features = features_frame([("a", 0, 1.0), ("b", 20, 2.0)])
+    labels = labels_frame([("a", 30, 1), ("b", 30, 0)])
+    first = values(point_in_time_join(labels, features))
+    assert first == [1.0, 2.0], f"without a ttl each entity's only row is used; got {first}"
+    second = values(point_in_time_join(labels, features, ttl=pd.Timedelta(minutes=15)))
+    assert second == [None, 2.0], (
+        "the same two frames joined again with ttl=15 min: entity a's value is 30 min old and expired, entity b's "
+        "is 10 min old and fresh. Each call uses its own arguments: a result remembered from a join of the same "
+        f"frames with another ttl is stale; got {second}"
+    )
+    third = values(point_in_time_join(labels, features, ttl=pd.Timedelta(minutes=5)))
+    assert third == [None, None], f"and with ttl=5 min both values are expired; got {third}"
 
 
 def test_a_second_join_sees_labels_changed_in_place():

@@ -192,6 +192,19 @@ def test_booleans_are_compared_as_values():
     )
 
 
+def test_a_bool_is_never_within_the_tolerance_of_a_number():
+    offline = pd.DataFrame({"entity_id": ["a", "b", "c"], "x": [0.5, 2.0, 1.0]})
+    online = pd.DataFrame({"entity_id": ["a", "b", "c"], "x": pd.Series([True, True, False], dtype=object)})
+    report = feature_skew(offline, online, tolerance=1.0)
+    assert report == {"x": ["a", "b", "c"]}, (
+        "an online path that serves a flag where the offline path has a number is skew: bools are not numbers, so "
+        "the tolerance never applies to a bool on either side (0.5 and True, 2.0 and True, 1.0 and False are within "
+        f"1 of each other only if True counts as 1); got {report}"
+    )
+    report = feature_skew(online, offline, tolerance=1.0)
+    assert report == {"x": ["a", "b", "c"]}, f"the same with the flags on the offline side; got {report}"
+
+
 def test_a_value_and_its_text_disagree():
     t = pd.Timestamp("2024-03-01 12:00")
     offline = pd.DataFrame({"entity_id": ["a", "b"], "n": [10, 20], "ratio": [0.5, 0.25],
@@ -423,6 +436,19 @@ def test_bad_parameters_are_rejected(kwargs):
         distribution_skew(train, train, ["x"], **kwargs)
     with pytest.raises(ValueError):  # the parameters are checked first, even with no feature to compare
         distribution_skew(train, train, [], **kwargs)
+
+
+@pytest.mark.parametrize("threshold", ["0.1", None], ids=["numeric-text", "none"])
+def test_a_threshold_that_is_no_number_is_rejected(threshold):
+    train = pd.DataFrame({"x": [1.0, 2.0, 3.0]})
+    for features in (["x"], []):
+        try:
+            report = distribution_skew(train, train, features, threshold=threshold)
+        except (ValueError, TypeError):
+            continue
+        pytest.fail(f"threshold={threshold!r} is not a number: it is rejected (ValueError, or TypeError), before any "
+                    f"feature is compared and also with features={features}; never converted with float() and "
+                    f"used; got {report}")
 
 
 # Each example checks three features at once (one call costs far more than drawing a sample).

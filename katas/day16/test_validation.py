@@ -225,6 +225,8 @@ def test_an_object_column_with_no_value_present_is_a_str_column():
     ("items", [1.0, 2.0, 3.0, 4.0], "int"),
     ("items", [True, True, False, True], "int"),
     ("items", pd.Series([1, 2, 3, 4], dtype=object, index=[100, 101, 102, 103]), "int"),
+    ("amount", pd.Series([10.0, 20.5, 0.0, 10_000.0], dtype=object, index=[100, 101, 102, 103]), "float"),
+    ("amount", pd.Series([10.0, 20, None, 1.5], dtype=object, index=[100, 101, 102, 103]), "float"),
     ("txn_id", [1, 2, 3, 4], "str"),
     ("txn_id", ["t1", 2, "t3", "t4"], "str"),
     ("txn_id", [1.0, None, 3.0, 3.0], "str"),

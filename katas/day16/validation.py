@@ -6,7 +6,8 @@ Contract (the tests check exactly this):
   `validate_batch` raises ValueError). A schema is a mapping of column name to Column;
   columns of the batch that the schema does not name are allowed and kept. Types:
   "int" an integer dtype (signed or unsigned, not bool; a float column of whole numbers is not "int");
-  "float" any numeric dtype but bool (integers are valid floats); "str" a string dtype, or
+  "float" any numeric dtype but bool (integers are valid floats; an object column of numbers
+  is neither "float" nor "int"); "str" a string dtype, or
   an object column whose non-missing values are all `str`; "bool" a bool dtype (an object
   column of True/False/None is not);
   "datetime" a datetime64 dtype, naive or tz-aware. pandas' nullable dtypes ("boolean",

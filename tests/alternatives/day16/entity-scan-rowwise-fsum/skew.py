@@ -68,7 +68,7 @@ def distribution_skew(train, serving, features: Sequence[str], *, bins=10, thres
     if not bins >= 2:
         raise ValueError("bins < 2")
     try:
-        t_ok = float(threshold) > 0 and math.isfinite(float(threshold))
+        t_ok = not isinstance(threshold, str) and float(threshold) > 0 and math.isfinite(float(threshold))
     except (TypeError, ValueError):
         t_ok = False
     if not t_ok:
