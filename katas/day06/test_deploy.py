@@ -909,3 +909,40 @@ def test_a_container_that_never_listens_is_rolled_back(learner_file, run_bash, f
     assert f"{NAME}-v2" not in fake_docker.containers, "the v2 container that never listened should be removed"
     assert_only_serving(fake_docker, SimpleNamespace(port=port), f"{NAME}-v1", f"{IMAGE}:v1", done.output)
     assert state_file.read_text().strip() == "v1", "the state file should still say v1"
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("args", [[], ["--retries", "2"]], ids=["no-arguments", "options-only"])
+def test_an_exported_VERSION_is_no_VERSION_argument(learner_file, run_bash, fake_docker, tmp_path, args):
+    """A CI runner often exports VERSION: only the command line names the version to deploy."""
+    done = run_bash(learner_file("deploy.sh"), args, env={**fake_docker.env, "VERSION": "v1"}, cwd=tmp_path,
+                    timeout=10)
+    assert done.returncode == 2, (
+        f"without a VERSION argument the deploy is a usage error (exit 2), also when VERSION=v1 is exported: no "
+        f"setting but DOCKER comes from the environment\n{done.output}")
+    assert "usage" in done.stderr.lower(), f"a usage error should print the usage on stderr\n{done.output}"
+    assert fake_docker.calls == [], f"no docker command should run after a usage error, ran {fake_docker.calls}"
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.parametrize("failure", ["failed build", "refusal"])
+def test_a_deploy_that_changes_nothing_leaves_nothing_beside_the_state_file(
+        learner_file, run_bash, fake_docker, server, tmp_path, failure):
+    port = int(server.url.rsplit(":", 1)[1])
+    fake_docker.add_running(f"{NAME}-v1", f"{IMAGE}:v1", port)
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    state_file = state_dir / "deployed-version"
+    state_file.write_text("v1\n")
+    if failure == "failed build":
+        fake_docker.fail("build")
+    version = "v1" if failure == "refusal" else "v2"
+    args = ["--image", IMAGE, "--name", NAME, "--port", str(port), "--context", str(tmp_path), "--state-file",
+            str(state_file), "--retries", "2", "--interval", "0.1", "--timeout", "2", version]
+    done = run_bash(learner_file("deploy.sh"), args, env=fake_docker.env, cwd=tmp_path, timeout=20)
+    assert done.returncode == 1, f"a {failure} should fail the deploy (exit 1)\n{done.output}"
+    assert state_file.read_text().strip() == "v1", f"the state file should still say v1, holds {state_file.read_text()!r}"
+    left = sorted(path.name for path in state_dir.iterdir())
+    assert left == [state_file.name], (
+        f"a {failure} changes nothing: only the state file should be in its directory, no temporary file beside it "
+        f"(write one only once the new version is healthy), found {left}\n{done.output}")

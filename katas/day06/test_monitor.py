@@ -346,12 +346,13 @@ def test_the_loop_and_its_give_up_line_are_timestamped_in_utc(monitor, server, u
 @pytest.mark.task(taskno=2)
 def test_same_named_variables_in_the_environment_change_nothing(learner_file, run_bash, server, loopback_curl,
                                                                 recording_sleep):
-    """Exported URL, TIMEOUT, INTERVAL and MAX_FAILURES (a shell or CI runner may have them) must not replace
+    """Exported URL, TIMEOUT, INTERVAL, MAX_FAILURES and ONCE (a shell or CI runner may have them) must not replace
     the documented defaults. A `sleep` first on PATH records the pauses and returns at once; a `curl` first on
     PATH sends what was meant for http://127.0.0.1:8000 to the test server."""
     server.set("failing")
     sleep = recording_sleep(waits=False)
-    env = {**os.environ, "PATH": sleep.path(os.environ.get("PATH", "")), "INTERVAL": "0.1", "MAX_FAILURES": "1"}
+    env = {**os.environ, "PATH": sleep.path(os.environ.get("PATH", "")), "INTERVAL": "0.1", "MAX_FAILURES": "1",
+           "ONCE": "1"}
     proc = subprocess.Popen(["bash", str(learner_file("monitor.sh")), "--url", server.url],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
@@ -368,13 +369,13 @@ def test_same_named_variables_in_the_environment_change_nothing(learner_file, ru
     if not sleeps:
         # It waits some other way than `sleep`: 30 s after the first failed check, so it is still waiting.
         assert checks == 1 and still_running, (
-            f"exported INTERVAL=0.1 and MAX_FAILURES=1 change nothing: without --interval it waits 30 s after the "
+            f"exported INTERVAL=0.1, MAX_FAILURES=1 and ONCE=1 change nothing: without --interval it waits 30 s after the "
             f"first failed check, made {checks} check(s) in 5 s and was {'still' if still_running else 'no longer'} "
             f"running\n{out}{err}")
     else:
         assert checks == 3 and proc.returncode == 1, (
-            f"an exported MAX_FAILURES=1 changes nothing: without --max-failures it gives up at the 3rd failed check "
-            f"(exit 1), made {checks}\n{out}{err}")
+            f"exported MAX_FAILURES=1 and ONCE=1 change nothing: without --max-failures and --once it loops and gives "
+            f"up at the 3rd failed check (exit 1), made {checks}\n{out}{err}")
         total = sum(float(word.rstrip("s")) for word in sleeps)
         assert total == 60, (
             f"an exported INTERVAL=0.1 changes nothing: without --interval the two pauses are 30 s each, it asked "
