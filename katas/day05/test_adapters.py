@@ -4,6 +4,7 @@ Real processes and a real HTTP server on loopback: timeouts only mean something 
 things that can actually hang.
 """
 
+import contextlib
 import os
 import signal
 import socket
@@ -68,6 +69,21 @@ def _still_running(pid: int) -> bool:
     return bool(ps.stdout.strip()) and not ps.stdout.strip().startswith("Z")
 
 
+def _seconds_to_timeout_expired(script: str, timeout: float, pid_file: Path) -> float:
+    """Seconds until run_command(python -c script pid_file, timeout) raises TimeoutExpired. The process whose pid
+    the script writes to pid_file is killed afterwards whatever happened, so no test leaves it running."""
+    started = time.monotonic()
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            run_command([sys.executable, "-c", script, str(pid_file)], timeout)
+        return time.monotonic() - started
+    finally:
+        pid_text = pid_file.read_text().strip() if pid_file.exists() else ""
+        if pid_text and _still_running(int(pid_text)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid_text), signal.SIGKILL)
+
+
 def test_run_command_gives_up_at_the_timeout_and_kills_the_program(tmp_path):
     pid_file = tmp_path / "pid"
     script = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(8)"
@@ -98,18 +114,7 @@ def test_run_command_returns_at_the_timeout_even_if_a_child_of_the_program_holds
     script = ("import subprocess, sys, time; "
               "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(15)']); "
               "open(sys.argv[1], 'w').write(str(child.pid)); time.sleep(30)")
-    started = time.monotonic()
-    try:
-        with pytest.raises(subprocess.TimeoutExpired):
-            run_command([sys.executable, "-c", script, str(pid_file)], 2.0)
-        waited = time.monotonic() - started
-    finally:
-        pid_text = pid_file.read_text().strip() if pid_file.exists() else ""
-        if pid_text:
-            try:
-                os.kill(int(pid_text), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    waited = _seconds_to_timeout_expired(script, 2.0, pid_file)
     assert waited < 9, (
         f"run_command took {waited:.1f} s for a 2 s timeout: once the program is killed it should return, not wait "
         f"for a child process of the program (alive 15 s) to close the output pipes it inherited"
@@ -157,15 +162,7 @@ def test_run_command_kills_the_program_at_the_timeout_without_a_grace_period(tmp
     pid_file = tmp_path / "pid"
     script = ("import os, signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
               "open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(25)")
-    started = time.monotonic()
-    try:
-        with pytest.raises(subprocess.TimeoutExpired):
-            run_command([sys.executable, "-c", script, str(pid_file)], 1.0)
-        waited = time.monotonic() - started
-    finally:
-        pid_text = pid_file.read_text().strip() if pid_file.exists() else ""
-        if pid_text and _still_running(int(pid_text)):
-            os.kill(int(pid_text), signal.SIGKILL)
+    waited = _seconds_to_timeout_expired(script, 1.0, pid_file)
     assert waited < 5, (
         f"run_command returned {waited:.1f} s after it started, for a 1 s timeout: past the timeout the program "
         f"should be killed at once (SIGKILL), not sent a SIGTERM and given a grace period it may spend running on"
