@@ -316,6 +316,27 @@ def test_a_python_package_takes_no_command(value_error_naming):
             command=["python", "train.py"])
 
 
+def test_an_empty_command_is_no_command_for_a_python_package():
+    try:
+        pool = only_pool(job(image_uri=EXECUTOR, package_uris=["gs://my-bucket/trainer.tar.gz"],
+                             python_module="trainer.task", command=[]))
+    except ValueError as exc:
+        pytest.fail(f"command=[] is no command, which a Python package job allows; it was rejected: {exc}",
+                    pytrace=False)
+    assert "python_package_spec" in pool, "with package_uris and python_module the pool runs a python_package_spec"
+
+
+def test_empty_package_uris_mean_a_container_job():
+    try:
+        pool = only_pool(job(package_uris=[], args=["--epochs=10"]))
+    except ValueError as exc:
+        pytest.fail(f"package_uris=[] is no packages, so without python_module this is a container job; "
+                    f"it was rejected: {exc}", pytrace=False)
+    assert "container_spec" in pool and "python_package_spec" not in pool, (
+        "package_uris=[] and no python_module should give a container_spec, as if package_uris were left out")
+    assert pool.container_spec.image_uri == IMAGE, "the container image should be image_uri"
+
+
 def test_a_python_package_needs_its_module(value_error_naming):
     with value_error_naming("python_module"):
         job(image_uri=EXECUTOR, package_uris=["gs://my-bucket/trainer.tar.gz"])

@@ -293,6 +293,12 @@ def test_a_gpu_the_serving_machine_cannot_take_is_rejected(value_error_naming):
         deploy(machine_type="e2-standard-4", accelerator_type="NVIDIA_TESLA_T4", accelerator_count=1)
 
 
+def test_a_gpu_count_without_a_gpu_is_rejected(value_error_naming):
+    # machine_spec's rule holds for serving machines too: a count is not dropped because no GPU was named.
+    with value_error_naming("accelerator_count"):
+        deploy(machine_type="n1-standard-4", accelerator_count=2)
+
+
 @pytest.mark.parametrize("name", ["", "  ", "\u3000", "x" * 129, "x" * 128 + " ", "\u00e9" * 129, None])
 def test_a_display_name_outside_1_to_128_characters_is_rejected(name, value_error_naming):
     with value_error_naming("display_name"):
@@ -312,6 +318,7 @@ def test_a_display_name_outside_1_to_128_characters_is_rejected(name, value_erro
     {"12345678901": 100},
     {"00000000042": 100},
     {"0": True, "1111": 99},
+    {"0": False, "1111": 100},
     {"0": 100.0},
     {"0": "100"},
     {"1111\n": 100},
@@ -319,7 +326,7 @@ def test_a_display_name_outside_1_to_128_characters_is_rejected(name, value_erro
     {"\u0661\u0662\u0663\u0664": 100},
     [("0", 100)],
 ], ids=["empty", "adds-to-95", "negative", "negative-with-every-share-below-100", "minus-one-share", "fractions", "int-key", "name-key", "empty-key", "11-digit-id", "11-digit-key-with-leading-zeros",
-        "bool-share", "whole-float", "string-share", "key-with-newline", "key-with-space", "non-ascii-digits", "a-list"])
+        "bool-share", "false-share", "whole-float", "string-share", "key-with-newline", "key-with-space", "non-ascii-digits", "a-list"])
 def test_a_bad_traffic_split_is_rejected(split, value_error_naming):
     with value_error_naming("traffic_split"):
         deploy(traffic_split=split)

@@ -223,6 +223,18 @@ def test_an_accelerator_type_that_is_neither_a_name_nor_a_member_is_a_value_erro
         machine_spec(machine_type="n1-standard-8", accelerator_type=accelerator, accelerator_count=1)
 
 
+@pytest.mark.parametrize(("machine", "gpu", "count"), [("n1-standard-8", "NVIDIA_TESLA_T4", 1),
+                                                    ("e2-standard-4", None, 0)], ids=["n1-with-t4", "e2"])
+def test_each_call_returns_a_new_machine_spec(machine, gpu, count):
+    first = machine_spec(machine_type=machine, accelerator_type=gpu, accelerator_count=count)
+    first.machine_type = "edited-by-the-caller"
+    first.accelerator_count = 99
+    second = machine_spec(machine_type=machine, accelerator_type=gpu, accelerator_count=count)
+    assert (second.machine_type, second.accelerator_count) == (machine, count), (
+        "every call should build a new MachineSpec: editing one returned spec must not change what a later "
+        "call returns (a cache of built specs shares one mutable object between callers)")
+
+
 def test_machine_spec_takes_keyword_arguments_only():
     assert machine_spec(machine_type="n1-standard-8").machine_type == "n1-standard-8", (
         "machine_spec(machine_type=...) should build a MachineSpec")
