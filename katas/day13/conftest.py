@@ -51,9 +51,11 @@ def unreadable_store():
 
 
 @contextlib.contextmanager
-def _server_answering(answer: bytes):
-    """URL of a local server that reads each request, sends `answer` whatever was asked, and closes."""
+def _server_answering(answer: bytes | None):
+    """URL of a local server that reads each request, sends `answer` whatever was asked, and closes; with
+    `answer=None` it resets the connection (RST) instead of answering."""
     import socket
+    import struct
     import threading
 
     listener = socket.socket()
@@ -72,7 +74,10 @@ def _server_answering(answer: bytes):
                 conn.settimeout(2)
                 try:
                     conn.recv(65536)
-                    conn.sendall(answer)
+                    if answer is None:
+                        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close sends RST
+                    else:
+                        conn.sendall(answer)
                 except OSError:
                     pass
 
@@ -92,6 +97,61 @@ def broken_http_server():
     with _server_answering(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
                            b'{"status"') as url:
         yield url
+
+
+@pytest.fixture
+def undecodable_body_server():
+    """URL of a server that answers `200 OK` with `Content-Encoding: gzip` and a body that is not gzip (a worker
+    that crashed while compressing), then closes."""
+    body = b"this body is not gzip"
+    with _server_answering(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+                           b"Content-Length: %d\r\n\r\n" % len(body) + body) as url:
+        yield url
+
+
+@pytest.fixture
+def resetting_server():
+    """URL of a server whose worker dies on each request: it reads the request, then resets the connection (RST)
+    without answering."""
+    with _server_answering(None) as url:
+        yield url
+
+
+@pytest.fixture
+def redirecting_server():
+    """start(status) -> (url, paths): a proxy in front of a dead service that answers every GET but /login with
+    `status` and `Location: /login`, and /login with 200; `paths` lists the paths it was asked for. Stopped after
+    the test."""
+    import http.server
+    import threading
+
+    servers = []
+
+    def start(status: int):
+        paths: list[str] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                paths.append(self.path)
+                answer = 200 if self.path == "/login" else status
+                self.send_response(answer)
+                if answer != 200:
+                    self.send_header("Location", "/login")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}", paths
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture

@@ -553,6 +553,36 @@ def test_check_health_survives_an_answer_that_is_not_http(non_http_server):
 
 
 @pytest.mark.task(taskno=4)
+def test_check_health_survives_a_connection_reset_by_the_server(resetting_server):
+    result = check_health_without_raising(resetting_server, "the server's worker died on the request and reset the "
+                                          "connection (RST) without answering")
+    assert result.status is None and result.latency_ms is None and result.error, (
+        f"a connection reset before any answer is no answer: no status, no latency, and the reason why; got {result}"
+    )
+
+
+@pytest.mark.task(taskno=4)
+def test_check_health_survives_a_body_it_cannot_decode(undecodable_body_server):
+    result = check_health_without_raising(undecodable_body_server, "the server answered 200 with Content-Encoding "
+                                          "gzip and a body that is not gzip")
+    assert result.status is not None or result.error, (
+        f"either the status that arrived, or no status and the reason why; got {result}"
+    )
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.parametrize("status", [301, 303, 307, 308])
+def test_check_health_follows_no_kind_of_redirect(redirecting_server, status):
+    url, paths = redirecting_server(status)
+    result = check_health(url)
+    assert result.status == status and result.latency_ms is not None, (
+        f"/health answered {status} (a redirect to a login page answering 200): every redirect, not only a 302, "
+        f"is the answer to report, got {result}"
+    )
+    assert paths == ["/health"], f"check_health does one GET and follows no redirect; the server saw {paths}"
+
+
+@pytest.mark.task(taskno=4)
 def test_check_health_times_with_a_monotonic_clock_not_the_wall_clock(server, monkeypatch):
     import datetime
     import itertools

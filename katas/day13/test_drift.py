@@ -129,6 +129,26 @@ def test_psi_of_a_sample_against_itself_is_zero_even_with_ties():
 
 
 @pytest.mark.task(taskno=1)
+def test_psi_and_ks_test_read_python_ints_of_any_size():
+    reference = [10**20 + i * 10**18 for i in range(100)]  # finite numbers, beyond a 64-bit integer
+    current = [10**20 + i * 10**18 for i in range(50, 150)]
+    as_floats = ([float(v) for v in reference], [float(v) for v in current])
+    try:
+        got_psi, got_ks = psi(reference, current, bins=4), ks_test(reference, current)
+    except NotImplementedError:
+        raise
+    except Exception as exc:
+        pytest.fail(f"Python ints beyond 2**64 are finite numbers and are read as floats (numpy.asarray(..., "
+                    f"dtype=float)); psi or ks_test raised {exc!r}")
+    assert got_psi == pytest.approx(psi(*as_floats, bins=4), rel=1e-9), (
+        f"psi of ints is psi of the same values as floats, got {got_psi}"
+    )
+    assert got_ks == (pytest.approx(ks_test(*as_floats)[0]), pytest.approx(ks_test(*as_floats)[1])), (
+        f"ks_test of ints is ks_test of the same values as floats, got {got_ks}"
+    )
+
+
+@pytest.mark.task(taskno=1)
 @pytest.mark.parametrize("bad", [[], [1.0, float("nan")], [1.0, float("inf")], [-float("inf"), 1.0]])
 def test_psi_rejects_empty_or_non_finite_samples(bad):
     with pytest.raises(ValueError):
