@@ -34,6 +34,10 @@ PORT_NAME = re.compile(r"(?=.{1,15}$)(?=.*[a-z])(?!.*--)[a-z0-9](?:[a-z0-9-]*[a-
 HEALTH_PATHS = ("/health", "/ready")  # what a startup probe may ask the day-03 server
 PROBE_HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")  # how a probe checks; the API server wants one
 NODE_LABELS = ("kubernetes.io/os", "kubernetes.io/arch")  # what every node carries, the tests' kind node too
+# The labels the tests' kind node carries (Linux, your machine's architecture): a required value outside these
+# keeps every pod Pending.
+KIND_NODES = [{"kubernetes.io/os": "linux", "kubernetes.io/arch": arch} for arch in ("amd64", "arm64")]
+SYSTEM_ACCOUNTS = (None, "default")  # the service account every namespace has
 DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
 
 
@@ -366,6 +370,101 @@ class TestDeployment:
              "instance-type or node-pool label (nor a name you can know), so no replica would ever be scheduled "
              "and the HPA could add none; require only kubernetes.io/os or kubernetes.io/arch, or use "
              "preferredDuringSchedulingIgnoredDuringExecution")
+
+    def test_required_node_labels_name_values_the_kind_node_carries(self, manifest_report):
+        report = manifest_report(DEPLOYMENT)
+        _containers(report)
+        pod = _pod_spec(report)
+        selector = pod.get("nodeSelector") if isinstance(pod.get("nodeSelector"), dict) else {}
+        foreign = {k: v for k, v in selector.items() if not any(node.get(k) == v for node in KIND_NODES)}
+        assert not foreign, \
+            (f"nodeSelector {foreign} matches no node of the tests' kind cluster, whose node is labelled "
+             "kubernetes.io/os: linux and kubernetes.io/arch: amd64 or arm64 (values are lowercase): every "
+             "replica stays Pending and the HPA can add none; leave it out or keep kubernetes.io/os: linux")
+        node = ((pod.get("affinity") or {}).get("nodeAffinity") or {})
+        required = node.get("requiredDuringSchedulingIgnoredDuringExecution")
+        if isinstance(required, dict):
+            terms = [t for t in required.get("nodeSelectorTerms") or [] if isinstance(t, dict)]
+            fits = [t for t in terms if not t.get("matchFields") and any(
+                selector_matches({"matchExpressions": t.get("matchExpressions")}, n) for n in KIND_NODES)]
+            assert fits, \
+                (f"required nodeAffinity {terms} matches no node of the tests' kind cluster (kubernetes.io/os: "
+                 "linux, kubernetes.io/arch: amd64 or arm64): every replica stays Pending; use "
+                 "preferredDuringSchedulingIgnoredDuringExecution")
+
+    def test_pods_require_no_affinity_to_pods_the_files_do_not_run(self, manifest_report):
+        report = manifest_report(DEPLOYMENT)
+        _containers(report)
+        template = _spec(_only(report, "Deployment", "apps/v1", DEPLOYMENT)).get("template") or {}
+        labels = (template.get("metadata") or {}).get("labels") or {}
+        affinity = (_pod_spec(report).get("affinity") or {}).get("podAffinity") or {}
+        required = affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or []
+        for i, term in enumerate(t for t in required if isinstance(t, dict)):
+            selector = term.get("labelSelector")
+            every_pod = isinstance(selector, dict) and not selector.get("matchLabels") \
+                and not selector.get("matchExpressions")  # {} selects every pod, these replicas too
+            own = every_pod or selector_matches(selector, labels)
+            assert own and term.get("topologyKey") == "kubernetes.io/hostname", \
+                (f"podAffinity.requiredDuringSchedulingIgnoredDuringExecution[{i}] requires pods matching "
+                 f"{selector} in the same {term.get('topologyKey')!r} domain: the tests run no such pod beside "
+                 "the model server (and the kind node has no zone label), so not one replica is ever scheduled "
+                 "(as on day 04); use preferredDuringSchedulingIgnoredDuringExecution")
+
+    def test_every_probe_has_exactly_one_handler(self, manifest_report):
+        for container in _containers(manifest_report(DEPLOYMENT)):
+            for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+                spec = container.get(probe)
+                if not isinstance(spec, dict):
+                    continue
+                handlers = [h for h in PROBE_HANDLERS if h in spec]
+                assert len(handlers) == 1, \
+                    (f"the {probe} of container {container.get('name')!r} has the handlers {handlers}: a probe "
+                     "has exactly one, and the API server rejects the Deployment otherwise (as on day 04); keep "
+                     "the httpGet and drop the leftover exec, tcpSocket or grpc")
+
+    def test_pods_need_no_object_the_files_do_not_create(self, manifest_report):
+        report = manifest_report(DEPLOYMENT)
+        containers = _containers(report) + _init_containers(report)
+        pod = _pod_spec(report)
+        account = pod.get("serviceAccountName", pod.get("serviceAccount"))
+        assert account in SYSTEM_ACCOUNTS, \
+            (f"the pod runs as service account {account!r}, which these files do not create: the ReplicaSet "
+             "cannot create a single pod (as on day 04); leave serviceAccountName out (the namespace's default "
+             "account)")
+        for field in ("priorityClassName", "runtimeClassName"):
+            assert pod.get(field) is None, \
+                (f"the pod asks for {field} {pod[field]!r}, an object these files do not create: the API server "
+                 "refuses every pod (as on day 04); leave it out")
+        needed = []
+        for c in containers:
+            for e in [e for e in c.get("envFrom") or [] if isinstance(e, dict)]:
+                for kind in ("configMapRef", "secretRef"):
+                    ref = e.get(kind) if isinstance(e.get(kind), dict) else {}
+                    if ref and not ref.get("optional"):
+                        needed.append(f"envFrom {kind} {ref.get('name')!r}")
+            for e in [e for e in c.get("env") or [] if isinstance(e, dict)]:
+                source = e.get("valueFrom") if isinstance(e.get("valueFrom"), dict) else {}
+                for kind in ("configMapKeyRef", "secretKeyRef"):
+                    ref = source.get(kind) if isinstance(source.get(kind), dict) else {}
+                    if ref and not ref.get("optional"):
+                        needed.append(f"env {e.get('name')} from {kind} {ref.get('name')!r}")
+        for v in [v for v in pod.get("volumes") or [] if isinstance(v, dict)]:
+            for kind in ("configMap", "secret"):
+                ref = v.get(kind)
+                if isinstance(ref, dict) and not ref.get("optional"):
+                    needed.append(f"volume {v.get('name')} from {kind} {ref.get('name', ref.get('secretName'))!r}")
+            projected = v.get("projected") if isinstance(v.get("projected"), dict) else {}
+            for source in [s for s in projected.get("sources") or [] if isinstance(s, dict)]:
+                for kind in ("configMap", "secret"):
+                    ref = source.get(kind)
+                    if isinstance(ref, dict) and not ref.get("optional"):
+                        needed.append(f"volume {v.get('name')} projecting {kind} {ref.get('name')!r}")
+            if "persistentVolumeClaim" in v:
+                needed.append(f"volume {v.get('name')} from a persistentVolumeClaim")
+        assert not needed, \
+            (f"the pod needs objects these files do not create: {needed}; the tests apply only the Deployment, "
+             "the HPA and the budget, so no container ever starts and no pod is ready (as on day 04); mark a "
+             "ConfigMap or Secret optional: true, or leave it out")
 
     def test_pods_carry_the_prometheus_scrape_annotations(self, manifest_report):
         report = manifest_report(DEPLOYMENT, scrape=True)
