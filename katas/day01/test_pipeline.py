@@ -13,11 +13,13 @@ import asyncio
 import functools
 import itertools
 import sys
+import types
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import pipeline as learner_module
 from pipeline import Pipeline
 
 NAMES = [f"st{i:02d}" for i in range(12)]
@@ -75,6 +77,26 @@ def contains_cycle(names, deps):
         if not free:
             return bool(left)
         left -= free
+
+
+def parameter_names_in(module):
+    """Every parameter name of every function, method and nested function or lambda the module defines."""
+    todo = []
+    for value in vars(module).values():
+        members = list(vars(value).values()) if isinstance(value, type) else []
+        for member in [value, *members]:
+            for fn in (member, getattr(member, "__func__", None), getattr(member, "fget", None)):
+                code = getattr(fn, "__code__", None)
+                if isinstance(code, types.CodeType) and getattr(fn, "__module__", None) == module.__name__:
+                    todo.append(code)
+    names, seen = set(), set()
+    while todo:
+        code = todo.pop()
+        if code not in seen:
+            seen.add(code)
+            names.update(n for n in code.co_varnames[: code.co_argcount + code.co_kwonlyargcount] if n.isidentifier())
+            todo.extend(const for const in code.co_consts if isinstance(const, types.CodeType))
+    return names
 
 
 def brute_force_order(stages):
@@ -831,6 +853,22 @@ def test_an_input_may_have_the_name_of_any_parameter():
 
 
 @pytest.mark.task(taskno=3)
+def test_an_input_may_share_its_name_with_a_parameter_of_the_runners_own_helpers():
+    names = sorted(parameter_names_in(learner_module) | {"stage_fn", "stage_name", "callable_", "kwargs_"})
+    pipeline = Pipeline()
+    for name in names:
+        pipeline.add_stage(name, lambda name=name: f"output of {name}")
+    pipeline.add_stage("collect all inputs", lambda **inputs: inputs, depends_on=names)
+    report = pipeline.run()
+    assert report.outputs.get("collect all inputs") == {name: f"output of {name}" for name in names}, (
+        "a stage should get one keyword argument per dependency whatever its name, also the name of a parameter "
+        f"of a function in pipeline.py (a call helper such as _invoke(stage_fn, **inputs) clashes with an "
+        f"input named 'stage_fn'; make such parameters positional-only with '/'); names were {names}; "
+        f"failed={report.failed}"
+    )
+
+
+@pytest.mark.task(taskno=3)
 def test_any_callable_can_be_a_stage():
     class Scale:
         def __init__(self, factor):
@@ -1051,6 +1089,35 @@ def test_every_run_is_fresh_and_sees_stages_added_since():
     )
 
 
+@pytest.mark.task(taskno=3)
+def test_a_stage_that_failed_last_run_and_succeeds_now_lets_its_dependants_run():
+    attempts = []
+
+    def ingest():
+        attempts.append("ingest")
+        if len(attempts) == 1:
+            raise ConnectionError("feature store unreachable")  # a flaky source: down on the first run only
+        return "rows"
+
+    recorder = Recorder()
+    pipeline = Pipeline()
+    pipeline.add_stage("ingest", ingest)
+    pipeline.add_stage("train", recorder.stage("train"), depends_on=["ingest"])
+    pipeline.add_stage("deploy", recorder.stage("deploy"), depends_on=["train"])
+    first = pipeline.run()
+    assert (list(first.failed), list(first.skipped)) == (["ingest"], ["train", "deploy"]), (
+        f"in the first run 'ingest' raised, so 'train' and 'deploy' are skipped; got {first}"
+    )
+    second = pipeline.run()
+    assert list(second.succeeded) == ["ingest", "train", "deploy"] and not second.failed and not second.skipped, (
+        "outcomes are not remembered between runs: 'ingest' succeeded this time, so 'train' and 'deploy' must run "
+        f"in this run and succeed, not stay skipped because of the earlier failure; got {second}"
+    )
+    assert recorder.called() == ["train", "deploy"], (
+        f"'train' and 'deploy' should be called once each, in the second run; calls were {recorder.called()}"
+    )
+
+
 class WorkerShutdown(BaseException):
     """A BaseException that is not an Exception, as a job scheduler may raise to stop work."""
 
@@ -1080,10 +1147,14 @@ def test_ctrl_c_in_a_stage_stops_the_run(interrupt):
         f"(catch Exception, not BaseException); calls were {recorder.called()}"
     )
     recorder.failing.add("ingest")  # the next run fails at once
+    pipeline.add_stage("monitor", recorder.stage("monitor"))
     report = pipeline.run()
-    assert report.outputs == {"report": ("output of", "report")} and list(report.failed) == ["ingest"], (
+    assert report.outputs == {"report": ("output of", "report"), "monitor": ("output of", "monitor")} and list(
+        report.failed
+    ) == ["ingest"], (
         "a run stopped half-way must leave nothing behind: the next run reports its own results only "
-        f"(ingest failed this time, so no ingest output); got {report}"
+        "(ingest failed this time, so no ingest output) over every stage added so far ('monitor', added after "
+        f"the stopped run, runs too); got {report}"
     )
 
 
@@ -1143,6 +1214,8 @@ def test_a_stage_raising_an_exception_that_cannot_be_printed_has_failed():
     [ZeroDivisionError("division by zero"), OSError("disk full"), AssertionError("check failed"),
      LookupError("no such column"), KeyError("user_id"), TypeError("expected a DataFrame"),
      ValueError("3 rows failed validation"), TimeoutError("feature store did not answer"),
+     ConnectionError("connection reset by the feature store"), MemoryError("batch does not fit"),
+     RecursionError("tree too deep"), StopIteration("no more batches"),
      QualityGateFailed("accuracy below baseline")],
     ids=lambda error: type(error).__name__,
 )
@@ -1163,8 +1236,8 @@ def test_any_exception_from_a_stage_is_a_failure(error):
     assert (list(report.succeeded), list(report.failed), list(report.skipped)) == (
         ["ingest", "report"], ["evaluate"], ["deploy"]
     ), (
-        f"a stage raising {type(error).__name__} (an Exception) has failed, like any other exception; "
-        f"the run must go on; got {report}"
+        f"a stage raising {type(error).__name__} (an Exception) has failed, like any other exception, and is "
+        f"not retried; the run must go on; got {report}"
     )
     assert calls == [((), {"ingest": ("output of", "ingest")})], (
         f"a stage that raises {type(error).__name__} is called once, with its inputs as keyword arguments, "
@@ -1222,6 +1295,29 @@ def test_a_failure_atop_a_densely_connected_pipeline_is_contained_without_walkin
     )
     assert recorder.called() == ["step00_0", "step00_1", "step00_2", "notify"], (
         f"skipped stages must never be called; calls were {recorder.called()}"
+    )
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.timeout(10)  # a walk over every upstream path never ends; the runner needs milliseconds
+def test_a_failure_beside_a_densely_connected_pipeline_does_not_slow_it_down():
+    # 'audit' fails first and nothing depends on it; the 30 densely connected steps below all succeed.
+    # A runner that, once anything has failed, asks of each stage "does any stage upstream of me, on any
+    # path, appear among the failures?" walks 3**29 paths for the last step and never finishes.
+    steps = [[f"step{k:02d}_{i}" for i in range(3)] for k in range(30)]
+    recorder = Recorder(failing={"audit"})
+    pipeline = Pipeline()
+    pipeline.add_stage("audit", recorder.stage("audit"))
+    previous = []
+    for step in steps:
+        for name in step:
+            pipeline.add_stage(name, recorder.stage(name), depends_on=previous)
+        previous = step
+    report = pipeline.run()
+    names = [name for step in steps for name in step]
+    assert (list(report.succeeded), list(report.failed), list(report.skipped)) == (names, ["audit"], []), (
+        "'audit' failed but no stage depends on it, so all 90 stages of the steps succeed, in add order; "
+        f"got succeeded={report.succeeded}, failed={report.failed}, skipped={report.skipped}"
     )
 
 
