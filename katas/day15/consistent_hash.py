@@ -10,7 +10,7 @@ Contract (the tests check exactly this):
 - Placement is the same in every process: do not use the built-in `hash()`. Positions are wide
   enough (64 bits is usual) that points of different nodes practically never share one.
   Names and keys are any text (Unicode too): hash every character as it is (UTF-8 keeps
-  them all; no lower() or other normalising).
+  them all; no lower(), strip() or other normalising, and no length cap on keys).
 - Adding a node moves keys only onto it; removing one moves only its own keys.
 """
 

@@ -219,6 +219,24 @@ def test_nodes_whose_names_differ_only_in_case_keep_their_own_points():
     )
 
 
+@pytest.mark.parametrize(
+    "nodes",
+    [["cache-a", "cache-a "], [" cache-a", "cache-a"], ["cache-a", "cache-a\n"], ["ｃａｃｈｅ-a", "cache-a"]],
+    ids=["trailing-space", "leading-space", "trailing-newline", "fullwidth"],
+)
+def test_nodes_whose_names_differ_only_in_spacing_or_width_keep_their_own_points(nodes):
+    # Names are hashed exactly as given: strip() (names read from a config file) would give "cache-a" and
+    # "cache-a " the same points, and unicodedata.normalize("NFKC") turns fullwidth "ｃａｃｈｅ" into "cache".
+    ring = ConsistentHashRing(nodes, vnodes=2000)
+    load = Counter(placement(ring).values())
+    shares = {node: round(load[node] / len(KEYS), 2) for node in nodes}
+    assert all(0.45 <= share <= 0.55 for share in shares.values()), (
+        f"with 2000 virtual nodes each, {nodes[0]!r} and {nodes[1]!r} should each hold about half of the keys, "
+        f"but they hold {shares}: they are different names, so hash every character as it is (no strip(), "
+        "unicodedata.normalize() or other cleaning of the name)"
+    )
+
+
 def test_keys_with_non_ascii_text_spread_over_the_nodes():
     # Keys are any text as well: hash every character of the key too. With `encode("ascii", errors="ignore")`
     # every key below turns into the same bytes "-" and one node owns them all.
@@ -229,6 +247,32 @@ def test_keys_with_non_ascii_text_spread_over_the_nodes():
     assert set(load) == set(nodes), (
         f"5,000 different keys written in Chinese and Greek should land on all 10 nodes, but only {sorted(load)} "
         f"own any ({dict(load)}): hash every character of the key (its UTF-8 bytes), never drop or replace some"
+    )
+
+
+def test_keys_that_differ_only_in_letter_case_spread_over_the_nodes():
+    # Keys are hashed exactly as given: with key.lower() all 4,096 spellings below become one key on one node.
+    nodes = [f"node-{i}" for i in range(10)]
+    ring = ConsistentHashRing(nodes)
+    word = "userfeatures"
+    keys = ["".join(c.upper() if mask >> i & 1 else c for i, c in enumerate(word)) for mask in range(2 ** len(word))]
+    load = Counter(placement(ring, keys).values())
+    assert set(load) == set(nodes), (
+        f"{len(keys)} different keys that differ only in letter case should land on all 10 nodes, but only "
+        f"{sorted(load)} own any ({dict(load)}): hash every character of the key as it is (no lower())"
+    )
+
+
+def test_long_keys_that_share_a_prefix_spread_over_the_nodes():
+    # Keys can be long (URLs, feature paths): hashing only the first N characters puts every key below on one node.
+    nodes = [f"node-{i}" for i in range(10)]
+    ring = ConsistentHashRing(nodes)
+    prefix = "https://feature-store.internal/v1/entities/customer/feature-views/" + "embedding/" * 20
+    keys = [f"{prefix}{i}" for i in range(5000)]
+    load = Counter(placement(ring, keys).values())
+    assert set(load) == set(nodes), (
+        f"5,000 different keys of {len(prefix)}+ characters that differ only at the end should land on all 10 nodes, "
+        f"but only {sorted(load)} own any ({dict(load)}): hash every character of the key, with no length cap"
     )
 
 

@@ -187,7 +187,13 @@ def test_a_request_the_last_float_step_short_is_refused():
         f"after {short!r} s at 1 token/s the bucket holds {short!r} tokens, less than 1: compare the exact count "
         "with no tolerance at all (even `tokens + 1e-15 >= 1` grants a token the bucket does not hold)"
     )
-    assert bucket.get_available_tokens() == pytest.approx(short), "a refused request must leave the tokens in place"
+    available = bucket.get_available_tokens()
+    assert available == pytest.approx(short), "a refused request must leave the tokens in place"
+    assert available < 1, (
+        f"the bucket refused 1 token because it holds {short!r}, yet get_available_tokens() reports {available!r}: "
+        "a bucket that refuses 1 token must never report 1, so return the count itself, unrounded (not even "
+        "round(tokens, 15))"
+    )
 
 
 def test_fractional_tokens_can_be_consumed(clock):
@@ -502,6 +508,25 @@ def test_every_moment_of_clock_time_refills_once():
         f"{at_least:g} ticks of clock time passed between emptying the bucket and the last "
         f"get_available_tokens() (one token per tick), yet it holds only {available:g} tokens: every stretch of "
         "clock time must refill, also the time between the reading a refill counts from and the one it stores"
+    )
+
+
+def test_calls_less_than_a_microsecond_apart_each_refill_their_share():
+    # A busy server calls the limiter more often than once a microsecond. A refill that skips a tiny
+    # gain ("sub-microsecond jitter") but still remembers the new reading loses all of that time.
+    tick = 2**-23  # about 0.12 microseconds per read, exact in floats near 1024
+    clock = TickingClock(start=1024.0, tick=tick)
+    bucket = TokenBucketRateLimiter(1000, 1 / tick, clock=clock)  # one token per tick, exact in floats
+    assert bucket.consume(1000), "a full bucket of 1000 should give all 1000 tokens"
+    emptied = clock.now
+    for _ in range(50):
+        bucket.get_available_tokens()
+    available = bucket.get_available_tokens()
+    at_least = (clock.now - emptied) / tick - 2
+    assert available >= at_least - 1e-9, (
+        f"{at_least:g} ticks of 0.12 microseconds passed after emptying the bucket (one token per tick), read "
+        f"one call at a time, yet it holds only {available:g} tokens: every stretch of clock time refills, "
+        "however short, so never skip a small gain while moving the remembered reading on"
     )
 
 
