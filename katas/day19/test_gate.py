@@ -185,6 +185,10 @@ def test_the_slice_tolerance_is_used(registry, champion_name, expected):
     drop = worst_drop(expected, "better")
     tight = by_name(gate(registry, champion_name, "better", slice_tolerance=drop - 0.002))["slices"]
     assert not tight.passed, f"a drop of {drop:.4f} is more than a tolerance of {drop - 0.002:.4f}: {tight}"
+    hair = by_name(gate(registry, champion_name, "better", slice_tolerance=drop - 1e-6))["slices"]
+    assert not hair.passed, (
+        f"a drop of {drop!r} is more than a tolerance of {drop - 1e-6!r}, if only by 0.000001: the drop is compared "
+        f"with the tolerance as it is (value <= limit), not rounded first: {hair}")
     assert tight.limit == pytest.approx(drop - 0.002), f"slices.limit is the tolerance given: {tight}"
     exact = by_name(gate(registry, champion_name, "better", slice_tolerance=tight.value))["slices"]
     assert exact.value == tight.value and exact.passed, (
@@ -254,6 +258,10 @@ def test_a_champion_that_cannot_score_the_rows_fails_the_checks_not_the_gate(reg
         f"the candidate is compared with the champion's signature (f3 missing from the candidate, region went "
         f"from long to string), not with the held-out rows' columns: two problems: {signature}")
     assert checks["size"].passed and checks["latency"].passed, f"the budgets are still judged: {checks}"
+    for name in ("metric", "slices"):
+        assert checks[name].value is None, (
+            f"the champion cannot score the held-out rows, so there is no comparison to report: {name} fails with "
+            f"value None (not the candidate's own score, which was never compared with anything): {checks[name]}")
 
 
 def test_a_champion_logged_without_a_signature_fails_the_signature_check(registry, mlflow_name):
@@ -526,6 +534,22 @@ def test_without_a_champion_is_a_lookup_error_unless_it_is_the_first_deploy(regi
     assert checks["latency"].passed and checks["latency"].value == pytest.approx(2.0), (
         f"the latency budget applies on a first deploy too: the measure is called and its 2 ms reported: "
         f"{checks['latency']}")
+
+
+def test_a_first_deploy_does_not_judge_the_candidates_signature(registry, mlflow_name):
+    report = gate(registry, mlflow_name, "unsigned", first_deploy=True)
+    signature = by_name(report)["signature"]
+    assert signature.passed and signature.value is None and report.passed, (
+        f"on a first deploy metric, slices and signature pass with value None: there is no champion whose callers' "
+        f"contract the candidate could break, so a candidate logged without a signature passes too: {report}")
+
+
+def test_without_a_measure_a_candidate_that_cannot_predict_fails_the_latency(registry, champion_name):
+    latency = by_name(gate(registry, champion_name, "incompatible", measure_latency=None))["latency"]
+    assert not latency.passed and latency.value is None, (
+        f"the default measure times model.predict on the first held-out row, and this candidate raises there (it "
+        f"needs f3): latency cannot be computed, so it fails with value None and the error in its message, never "
+        f"a time measured around a call that failed: {latency}")
 
 
 def test_the_report_names_the_champion_it_was_compared_with(registry, mlflow_name, expected):

@@ -115,6 +115,18 @@ def test_the_first_deploy_has_no_previous_champion(registry, mlflow_name):
     assert registry.versions(mlflow_name) == ["1"], "a stale first-deploy report registers nothing"
 
 
+def test_a_first_deploy_report_promotes_a_model_with_versions_but_no_champion(registry, mlflow_name):
+    registry.register(mlflow_name, "worse")  # version 1 exists, but no alias says it serves
+    report = gate(registry, mlflow_name, "champion", first_deploy=True)
+    assert report.passed and report.champion is None, f"setup: without the alias the gate judges a first deploy: {report}"
+    assert promote(registry.tracking_uri, mlflow_name, report) == "2", (
+        "only the champion alias says which version serves: with none, a first-deploy report is current, whatever "
+        "versions exist, and the candidate is registered as version 2")
+    assert registry.aliases(mlflow_name) == {"champion": "2"}, (
+        f"champion points at the new version 2 and, with no champion before it, there is no previous-champion: "
+        f"{registry.aliases(mlflow_name)}")
+
+
 def test_each_promotion_moves_previous_champion_along(registry, mlflow_name):
     registry.register_champion(mlflow_name)
     assert promote(registry.tracking_uri, mlflow_name, gate(registry, mlflow_name, "better")) == "2", "setup"
