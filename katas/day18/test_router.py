@@ -375,6 +375,20 @@ def test_a_json_body_is_parsed_whatever_its_content_type(servers):
         assert router.error_counts(60) == (0, 1), f"a 200 is not an error: expected (0, 1), got {router.error_counts(60)}"
 
 
+@pytest.mark.parametrize("raw, parsed", [(b"[0, 1]", [0, 1]), (b"0.75", 0.75), (b'"ok"', "ok")],
+                         ids=["list", "number", "string"])
+def test_a_json_body_that_is_not_an_object_is_still_the_answer(servers, raw, parsed):
+    stable, _ = servers
+    with a_raw_server(200, raw, "application/json") as url:
+        router = CanaryRouter(stable.url, url, clock=FakeClock())
+        router.set_canary_percent(100)
+        got = router.predict("user-1", ROW)
+        assert got == (200, parsed), (
+            f"the canary answered 200 with the JSON body {raw.decode()}: any JSON value is an answer, not only an "
+            f"object, so predict returns the status and the parsed body {(200, parsed)}, got {got}")
+        assert router.error_counts(60) == (0, 1), f"a 200 is not an error: expected (0, 1), got {router.error_counts(60)}"
+
+
 def test_windows_reach_back_max_window_s():
     clock = FakeClock()
     with ControlledServer() as stable, ControlledServer() as canary:

@@ -51,6 +51,16 @@ def test_agreement_is_counted(no_leaked_threads):
     assert router.agreement_rate() == pytest.approx(30 / 40), f"agreement rate 30/40, got {router.agreement_rate()}"
 
 
+def test_agreement_rate_is_zero_when_every_comparison_disagrees(no_leaked_threads):
+    with ShadowRouter(double, lambda x: -1) as router:
+        for i in range(1, 5):
+            router.handle(i)
+    assert router.stats()["disagreed"] == 4, f"the candidate answers -1 to every request: 4 disagree, {router.stats()}"
+    assert router.agreement_rate() == 0.0, (
+        "4 comparisons finished and none agreed: agreement_rate() is 0 / 4 = 0.0 (None only means nothing was "
+        f"compared yet), got {router.agreement_rate()!r}")
+
+
 def test_stats_is_a_snapshot(no_leaked_threads):
     with ShadowRouter(double, double) as router:
         before = router.stats()
@@ -361,14 +371,15 @@ def test_no_more_than_workers_mirrors_run_at_once(no_leaked_threads):
 
 def test_close_waits_for_a_slow_mirror_to_finish(no_leaked_threads):
     def slow(x):
-        time.sleep(3.0)
+        time.sleep(6.0)
         return x * 2
 
     router = ShadowRouter(double, slow)
     assert router.handle(1) == 2, "the caller gets the stable answer at once"
     router.close()
     assert router.stats()["agreed"] == 1, (
-        f"close() lets every accepted mirror finish, however long it takes (3 s here): {router.stats()}")
+        f"close() lets every accepted mirror finish, however long it takes (6 s here; does close() give up "
+        f"joining the workers after a timeout?): {router.stats()}")
 
 
 def test_compare_receives_stable_then_candidate(no_leaked_threads):
@@ -624,7 +635,7 @@ def test_handle_after_close_raises(no_leaked_threads):
         router.handle(1)
 
 
-@pytest.mark.parametrize("options", [{"max_pending": 0}, {"workers": 0}, {"max_pending": -1}])
+@pytest.mark.parametrize("options", [{"max_pending": 0}, {"workers": 0}, {"max_pending": -1}, {"workers": -1}])
 def test_bad_options_raise_value_error(options):
     with pytest.raises(ValueError):
         ShadowRouter(double, double, **options)

@@ -268,6 +268,16 @@ def test_a_brief_blip_pages_nobody(rules, tmp_path):
                       "would page; the long window is what stops it)")
 
 
+def test_a_burst_the_hour_absorbs_pages_nobody(rules, tmp_path):
+    start = HISTORY
+    ok, errors = split(HISTORY + 90, lambda m: 0.20 if start <= m < start + 4 else 0.0)  # 4 minutes of 20 % errors
+    checks = [(start + t, name, False) for t in (3, 4, 5, 6, 10, 20, 30, 60) for name in (FAST, SLOW)]
+    run_promtool(rules, tmp_path, [predict("200", ok), predict("500", errors)], alerts=checks,
+                 what="four minutes of 20 % errors are 1.33 % of the hour's answers, below 14.4 x 0.001 = 1.44 %: "
+                      "ErrorBudgetFastBurn must not fire (its long window is the 1h ratio; over 30m the same burst is "
+                      "2.7 %, so a fast burn on the 30m ratio pages), nor ErrorBudgetSlowBurn (6h: 0.22 %)")
+
+
 def test_only_server_errors_on_predict_burn_the_budget(rules, tmp_path):
     minutes = HISTORY + 60
     ok = [OK_PER_MIN] * minutes

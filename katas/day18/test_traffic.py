@@ -139,6 +139,26 @@ def test_salt_and_user_id_are_kept_apart():
         "are user id and salt glued together without a separator?")
 
 
+@pytest.mark.parametrize("sep", list(":|/-_.,; #@"))
+def test_a_separator_alone_does_not_keep_salt_and_user_id_apart(sep):
+    users = [f"user{i}" for i in range(4000)]
+    # Salt "exp:1" with user "u" and salt "exp" with user "1:u" glue to the same text "exp:1:u".
+    one = TrafficSplitter({"a": 0.5, "b": 0.5}, salt=f"exp{sep}1")
+    two = TrafficSplitter({"a": 0.5, "b": 0.5}, salt="exp")
+    same = sum(one.route(u) == two.route(f"1{sep}{u}") for u in users) / len(users)
+    assert 0.45 <= same <= 0.55, (
+        f"salt 'exp{sep}1' with user u and salt 'exp' with user '1{sep}'+u agree on {same:.1%} of users, not about "
+        f"half: joined with {sep!r} both read 'exp{sep}1{sep}u'. A separator alone lets a salt and a user id that "
+        "contain it collide: prefix the salt with its length, or key the hash with the salt")
+    # The same with the user id first: user "u:1" with salt "2" must not be user "u" with salt "1:2".
+    one = TrafficSplitter({"a": 0.5, "b": 0.5}, salt="2")
+    two = TrafficSplitter({"a": 0.5, "b": 0.5}, salt=f"1{sep}2")
+    same = sum(one.route(f"{u}{sep}1") == two.route(u) for u in users) / len(users)
+    assert 0.45 <= same <= 0.55, (
+        f"salt '2' with user u+'{sep}1' and salt '1{sep}2' with user u agree on {same:.1%} of users, not about half: "
+        f"joined with {sep!r} both read 'u{sep}1{sep}2'; a separator alone does not keep them apart")
+
+
 def test_with_weights_keeps_the_salt_and_leaves_the_original_alone():
     users = USERS[:10_000]
     original = TrafficSplitter({"stable": 0.5, "canary": 0.5}, salt="s1")
