@@ -33,10 +33,10 @@ DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")  # a container's
 PORT_NAME = re.compile(r"(?=.{1,15}$)(?=.*[a-z])(?!.*--)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")  # IANA_SVC_NAME
 HEALTH_PATHS = ("/health", "/ready")  # what a startup probe may ask the day-03 server
 PROBE_HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")  # how a probe checks; the API server wants one
-NODE_LABELS = ("kubernetes.io/os", "kubernetes.io/arch")  # what every node carries, the tests' kind node too
 # The labels the tests' kind node carries (Linux, your machine's architecture): a required value outside these
 # keeps every pod Pending.
 KIND_NODES = [{"kubernetes.io/os": "linux", "kubernetes.io/arch": arch} for arch in ("amd64", "arm64")]
+NODE_LABELS = tuple(KIND_NODES[0])  # what every node carries, the tests' kind node too
 SYSTEM_ACCOUNTS = (None, "default")  # the service account every namespace has
 DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
 
@@ -103,6 +103,16 @@ def _release_selections(selector):
                    if k in RELEASE_LABELS
                    or _names_a_release(k)
                    or (isinstance(v, str) and (VERSION_VALUE.fullmatch(v) or COMMIT_VALUE.fullmatch(v)))})
+
+
+def _node_requirements(pod):
+    """What a pod asks of its node: its nodeSelector (a dict, empty when none) and the terms of its required
+    nodeAffinity (dicts; None when it has no required nodeAffinity)."""
+    selector = pod.get("nodeSelector") if isinstance(pod.get("nodeSelector"), dict) else {}
+    required = ((pod.get("affinity") or {}).get("nodeAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution")
+    if not isinstance(required, dict):
+        return selector, None
+    return selector, [t for t in required.get("nodeSelectorTerms") or [] if isinstance(t, dict)]
 
 
 def _pod_spec(report):
@@ -353,13 +363,9 @@ class TestDeployment:
                  "without the image), for an init container as for the server")
 
     def test_pods_need_no_node_label_beyond_os_and_arch(self, manifest_report):
-        pod = _pod_spec(manifest_report(DEPLOYMENT))
-        selector = pod.get("nodeSelector") if isinstance(pod.get("nodeSelector"), dict) else {}
+        selector, terms = _node_requirements(_pod_spec(manifest_report(DEPLOYMENT)))
         keys = [("nodeSelector", k) for k in selector]
-        node = ((pod.get("affinity") or {}).get("nodeAffinity") or {})
-        required = node.get("requiredDuringSchedulingIgnoredDuringExecution") or {}
-        for term in (required.get("nodeSelectorTerms") or []) if isinstance(required, dict) else []:
-            term = term if isinstance(term, dict) else {}
+        for term in terms or []:
             keys += [("required nodeAffinity", e.get("key")) for e in term.get("matchExpressions") or []
                      if isinstance(e, dict)]
             keys += [("required nodeAffinity (matchFields)", e.get("key")) for e in term.get("matchFields") or []
@@ -374,17 +380,13 @@ class TestDeployment:
     def test_required_node_labels_name_values_the_kind_node_carries(self, manifest_report):
         report = manifest_report(DEPLOYMENT)
         _containers(report)
-        pod = _pod_spec(report)
-        selector = pod.get("nodeSelector") if isinstance(pod.get("nodeSelector"), dict) else {}
+        selector, terms = _node_requirements(_pod_spec(report))
         foreign = {k: v for k, v in selector.items() if not any(node.get(k) == v for node in KIND_NODES)}
         assert not foreign, \
             (f"nodeSelector {foreign} matches no node of the tests' kind cluster, whose node is labelled "
              "kubernetes.io/os: linux and kubernetes.io/arch: amd64 or arm64 (values are lowercase): every "
              "replica stays Pending and the HPA can add none; leave it out or keep kubernetes.io/os: linux")
-        node = ((pod.get("affinity") or {}).get("nodeAffinity") or {})
-        required = node.get("requiredDuringSchedulingIgnoredDuringExecution")
-        if isinstance(required, dict):
-            terms = [t for t in required.get("nodeSelectorTerms") or [] if isinstance(t, dict)]
+        if terms is not None:
             fits = [t for t in terms if not t.get("matchFields") and any(
                 selector_matches({"matchExpressions": t.get("matchExpressions")}, n) for n in KIND_NODES)]
             assert fits, \
