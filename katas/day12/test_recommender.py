@@ -514,28 +514,16 @@ def test_a_request_does_not_reweigh_the_model_for_the_next():
 
 
 @pytest.mark.task(taskno=2)
-def test_every_item_of_a_long_history_counts_in_the_score():
-    # User 0 saw items 0..299, valuing each at 2 except item 299, valued 1. Only item 299 shares a user
-    # (user 1) with item 300; item 301 is popular but shares no user with user 0's history.
-    model = fitted([{item: 2.0 for item in range(299)} | {299: 1.0}, [299, 300], [301], [301], [301]], 302)
-    assert model.recommend(0, 2) == [300, 301], (
-        "the score sums over all the user's items, however long the history: item 300, next to item 299 "
-        "(user 0's weakest and last item), shares a user with the history and comes before the popular item "
-        "301: [300, 301]. Scoring only from the user's top or first N items drops it to the padding"
-    )
-
-
-
-@pytest.mark.task(taskno=2)
-def test_every_item_of_a_history_past_a_thousand_items_counts_in_the_score():
-    # As above with 1,200 items: user 0 valued items 0..1198 at 2 and item 1199 at 1. Only item 1199 shares a
-    # user (user 1) with item 1200; item 1201 is popular but shares no user with user 0's history.
-    n = 1_200
+@pytest.mark.parametrize("n", [300, 1_200], ids=["300-items", "past-a-thousand-items"])
+def test_every_item_of_a_long_history_counts_in_the_score(n):
+    # User 0 saw items 0..n-1, valuing each at 2 except item n-1, valued 1. Only item n-1 shares a user
+    # (user 1) with item n; item n+1 is popular but shares no user with user 0's history.
     model = fitted([{item: 2.0 for item in range(n - 1)} | {n - 1: 1.0}, [n - 1, n], [n + 1], [n + 1], [n + 1]], n + 2)
     assert model.recommend(0, 2) == [n, n + 1], (
         f"the score sums over all the user's items, however long the history: item {n}, next to item {n - 1} (user "
-        f"0's weakest item of {n}), comes before the popular item {n + 1}: [{n}, {n + 1}]. Scoring only from the "
-        f"user's strongest 1,000 items (to bound the latency of heavy users) drops it to the padding"
+        f"0's weakest and last item of {n}), shares a user with the history and comes before the popular item "
+        f"{n + 1}: [{n}, {n + 1}]. Scoring only from the user's top or first N items (the strongest 1,000, say, to "
+        "bound the latency of heavy users) drops it to the padding"
     )
 
 
@@ -758,37 +746,23 @@ def test_fitting_again_forgets_the_users_of_the_previous_fit():
 
 
 @pytest.mark.task(taskno=2)
-def test_every_item_sharing_a_user_comes_before_the_padding_however_many():
-    # User 0 saw items 0..599; user 1 saw only item 0; user 2 saw item 0 and the even items 2..598.
-    # So items 1..599 all share a user with user 1's history: the even ones share two users with
-    # item 0 (more similar), the odd ones one. Items 600 and 601 are popular but share no user with item 0.
-    model = fitted([list(range(600)), [0], [0] + list(range(2, 600, 2)), [600], [600], [600], [601], [601]], 610)
-    shown = model.recommend(1, 601)
-    expected = list(range(2, 600, 2)) + list(range(1, 600, 2)) + [600, 601]
-    assert shown == expected, (
-        "all 599 items that share a user with item 0 come first: the even ones (two shared users) in id order, "
-        "then the odd ones (one shared user) in id order, then the popular items 600 and 601; got "
-        f"{shown[:6]}...{shown[-4:]} with 600 at position {shown.index(600) if 600 in shown else None}. Keep every "
-        "positive similarity (no top-N pruning of neighbours, no skipping users with long histories), and sort "
-        "equal scores stably by id (numpy's default argsort is not stable)"
-    )
-
-
-
-@pytest.mark.task(taskno=2)
-def test_an_item_with_more_than_a_thousand_neighbours_keeps_every_one():
-    # As above with 1,200 items: item 0 shares a user with 1,199 items, the even ones (two shared users) more
-    # strongly than the odd ones. Items 1200 and 1201 are popular but share no user with item 0.
-    n = 1_200
+@pytest.mark.parametrize("n", [600, 1_200], ids=["599-neighbours", "more-than-a-thousand-neighbours"])
+def test_every_item_sharing_a_user_comes_before_the_padding_however_many(n):
+    # User 0 saw items 0..n-1; user 1 saw only item 0; user 2 saw item 0 and the even items 2..n-2.
+    # So items 1..n-1 all share a user with user 1's history: the even ones share two users with
+    # item 0 (more similar), the odd ones one. Items n and n+1 are popular but share no user with item 0.
     model = fitted([list(range(n)), [0], [0] + list(range(2, n, 2)), [n], [n], [n], [n + 1], [n + 1]], n + 10)
     shown = model.recommend(1, n + 1)
     expected = list(range(2, n, 2)) + list(range(1, n, 2)) + [n, n + 1]
     assert shown == expected, (
-        f"all {n - 1} items that share a user with item 0 come first (the even ones, then the odd ones, each in id "
-        f"order), then the popular items {n} and {n + 1}; got {n} at position "
-        f"{shown.index(n) if n in shown else None} instead of {n - 1}. Keep every positive similarity: keeping only "
-        f"each item's top 1,000 neighbours, however generous the cut, sends the rest behind the padding"
+        f"all {n - 1} items that share a user with item 0 come first: the even ones (two shared users) in id order, "
+        f"then the odd ones (one shared user) in id order, then the popular items {n} and {n + 1}; got "
+        f"{shown[:6]}...{shown[-4:]} with {n} at position {shown.index(n) if n in shown else None}. Keep every "
+        "positive similarity (no top-N pruning of neighbours, however generous the cut, not even each item's top "
+        "1,000; no skipping users with long histories), and sort equal scores stably by id (numpy's default "
+        "argsort is not stable)"
     )
+
 
 @pytest.mark.task(taskno=2)
 def test_a_weak_similarity_still_comes_before_the_padding():
