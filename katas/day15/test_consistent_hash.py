@@ -17,6 +17,19 @@ pytestmark = pytest.mark.task(taskno=3)
 KEYS = [f"user-{i}" for i in range(20_000)]
 
 
+_LONG_PREFIX = "https://feature-store.internal/v1/entities/customer/feature-views/" + "embedding/" * 20
+# Sets of different keys that one careless step turns into one key, or a few.
+KEYS_ALIKE = {
+    # encode("ascii", errors="ignore") leaves "-" of each
+    "chinese-and-greek": [f"用户{chr(0x4E00 + i)}-{chr(0x3B1 + i % 20)}" for i in range(5000)],
+    # lower() merges the 4,096 spellings
+    "letter-case-only": ["".join(c.upper() if mask >> i & 1 else c for i, c in enumerate("userfeatures"))
+                         for mask in range(2 ** len("userfeatures"))],
+    # hashing only the first N characters of URLs and feature paths
+    "long-shared-prefix": [f"{_LONG_PREFIX}{i}" for i in range(5000)],
+}
+
+
 def placement(ring, keys=KEYS):
     return {key: ring.get_node(key) for key in keys}
 
@@ -189,90 +202,41 @@ def test_two_nodes_whose_names_extend_each_other_split_the_keys_evenly():
     )
 
 
-def test_nodes_with_non_ascii_names_keep_their_own_points():
-    # Names are any text: encode them as UTF-8. With `encode("ascii", errors="ignore")` (or "replace")
-    # both names below turn into the same bytes, every point of one sits on a point of the other,
-    # and one node owns every key.
-    nodes = ["缓存-α", "缓存-β"]
-    ring = ConsistentHashRing(nodes, vnodes=2000)
-    load = Counter(placement(ring).values())
-    shares = {node: round(load[node] / len(KEYS), 2) for node in nodes}
-    assert all(0.45 <= share <= 0.55 for share in shares.values()), (
-        f"with 2000 virtual nodes each, {nodes[0]!r} and {nodes[1]!r} should each hold about half of the keys, "
-        f"but they hold {shares}: different names, Unicode included, must give different points (hash the "
-        "UTF-8 bytes of the label, never drop or replace characters)"
-    )
-
-
-def test_nodes_whose_names_differ_only_in_case_keep_their_own_points():
-    # Names are any text, compared exactly like any string: "Cache-A" and "cache-a" are two nodes.
-    # Lowercasing a name before hashing it (as if it were a host name) gives both the same points,
-    # and the node that wins every tie owns every key.
-    nodes = ["Cache-A", "cache-a"]
-    ring = ConsistentHashRing(nodes, vnodes=2000)
-    load = Counter(placement(ring).values())
-    shares = {node: round(load[node] / len(KEYS), 2) for node in nodes}
-    assert all(0.45 <= share <= 0.55 for share in shares.values()), (
-        f"with 2000 virtual nodes each, {nodes[0]!r} and {nodes[1]!r} should each hold about half of the keys, "
-        f"but they hold {shares}: names that differ only in case are different nodes, so hash every character "
-        "as it is (no lower(), strip() or other normalising of the name)"
-    )
-
-
 @pytest.mark.parametrize(
     "nodes",
-    [["cache-a", "cache-a "], [" cache-a", "cache-a"], ["cache-a", "cache-a\n"], ["ｃａｃｈｅ-a", "cache-a"]],
-    ids=["trailing-space", "leading-space", "trailing-newline", "fullwidth"],
+    [["缓存-α", "缓存-β"], ["Cache-A", "cache-a"], ["cache-a", "cache-a "], [" cache-a", "cache-a"],
+     ["cache-a", "cache-a\n"], ["ｃａｃｈｅ-a", "cache-a"]],
+    ids=["non-ascii", "case", "trailing-space", "leading-space", "trailing-newline", "fullwidth"],
 )
-def test_nodes_whose_names_differ_only_in_spacing_or_width_keep_their_own_points(nodes):
-    # Names are hashed exactly as given: strip() (names read from a config file) would give "cache-a" and
-    # "cache-a " the same points, and unicodedata.normalize("NFKC") turns fullwidth "ｃａｃｈｅ" into "cache".
+def test_nodes_with_different_names_keep_their_own_points(nodes):
+    # Names are any text, hashed exactly as given. Cleaning a name first gives both nodes below the same
+    # points, and the node that wins every tie owns every key: `encode("ascii", errors="ignore")` (or
+    # "replace") merges the Chinese and Greek names, lower() (as if it were a host name) merges "Cache-A" and
+    # "cache-a", strip() (names read from a config file) merges "cache-a " and "cache-a", and
+    # unicodedata.normalize("NFKC") turns fullwidth "ｃａｃｈｅ" into "cache".
     ring = ConsistentHashRing(nodes, vnodes=2000)
     load = Counter(placement(ring).values())
     shares = {node: round(load[node] / len(KEYS), 2) for node in nodes}
     assert all(0.45 <= share <= 0.55 for share in shares.values()), (
         f"with 2000 virtual nodes each, {nodes[0]!r} and {nodes[1]!r} should each hold about half of the keys, "
-        f"but they hold {shares}: they are different names, so hash every character as it is (no strip(), "
-        "unicodedata.normalize() or other cleaning of the name)"
+        f"but they hold {shares}: they are different names, so hash every character as it is, its UTF-8 bytes "
+        "(never drop or replace characters: no encode errors=, lower(), strip(), unicodedata.normalize() or other "
+        "cleaning of the name)"
     )
 
 
-def test_keys_with_non_ascii_text_spread_over_the_nodes():
-    # Keys are any text as well: hash every character of the key too. With `encode("ascii", errors="ignore")`
-    # every key below turns into the same bytes "-" and one node owns them all.
+@pytest.mark.parametrize("kind", KEYS_ALIKE)
+def test_keys_that_differ_little_spread_over_the_nodes(kind):
+    # Keys are any text, hashed exactly as given: each set below becomes one key (or a few), on one node, when the
+    # key is cleaned or cut before hashing.
     nodes = [f"node-{i}" for i in range(10)]
     ring = ConsistentHashRing(nodes)
-    keys = [f"用户{chr(0x4E00 + i)}-{chr(0x3B1 + i % 20)}" for i in range(5000)]
+    keys = KEYS_ALIKE[kind]
     load = Counter(placement(ring, keys).values())
     assert set(load) == set(nodes), (
-        f"5,000 different keys written in Chinese and Greek should land on all 10 nodes, but only {sorted(load)} "
-        f"own any ({dict(load)}): hash every character of the key (its UTF-8 bytes), never drop or replace some"
-    )
-
-
-def test_keys_that_differ_only_in_letter_case_spread_over_the_nodes():
-    # Keys are hashed exactly as given: with key.lower() all 4,096 spellings below become one key on one node.
-    nodes = [f"node-{i}" for i in range(10)]
-    ring = ConsistentHashRing(nodes)
-    word = "userfeatures"
-    keys = ["".join(c.upper() if mask >> i & 1 else c for i, c in enumerate(word)) for mask in range(2 ** len(word))]
-    load = Counter(placement(ring, keys).values())
-    assert set(load) == set(nodes), (
-        f"{len(keys)} different keys that differ only in letter case should land on all 10 nodes, but only "
-        f"{sorted(load)} own any ({dict(load)}): hash every character of the key as it is (no lower())"
-    )
-
-
-def test_long_keys_that_share_a_prefix_spread_over_the_nodes():
-    # Keys can be long (URLs, feature paths): hashing only the first N characters puts every key below on one node.
-    nodes = [f"node-{i}" for i in range(10)]
-    ring = ConsistentHashRing(nodes)
-    prefix = "https://feature-store.internal/v1/entities/customer/feature-views/" + "embedding/" * 20
-    keys = [f"{prefix}{i}" for i in range(5000)]
-    load = Counter(placement(ring, keys).values())
-    assert set(load) == set(nodes), (
-        f"5,000 different keys of {len(prefix)}+ characters that differ only at the end should land on all 10 nodes, "
-        f"but only {sorted(load)} own any ({dict(load)}): hash every character of the key, with no length cap"
+        f"{len(keys):,} different keys ({kind}, such as {keys[1]!r}) should land on all 10 nodes, but only "
+        f"{sorted(load)} own any ({dict(load)}): hash every character of the key as it is, its UTF-8 bytes (never "
+        "drop or replace characters, no lower(), no length cap)"
     )
 
 
