@@ -117,15 +117,35 @@ def resetting_server():
         yield url
 
 
+@contextlib.contextmanager
+def _handler_servers():
+    """serve(handler) -> the port of a ThreadingHTTPServer on loopback answering with that handler class; every
+    server started is stopped on leaving the block."""
+    import http.server
+    import threading
+
+    servers = []
+
+    def serve(handler) -> int:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server.server_address[1]
+
+    try:
+        yield serve
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
 @pytest.fixture
 def redirecting_server():
     """start(status) -> (url, paths): a proxy in front of a dead service that answers every GET but /login with
     `status` and `Location: /login`, and /login with 200; `paths` lists the paths it was asked for. Stopped after
     the test."""
     import http.server
-    import threading
-
-    servers = []
 
     def start(status: int):
         paths: list[str] = []
@@ -143,15 +163,10 @@ def redirecting_server():
             def log_message(self, format, *args):
                 pass
 
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}", paths
+        return f"http://127.0.0.1:{serve(Handler)}", paths
 
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    with _handler_servers() as serve:
+        yield start
 
 
 @pytest.fixture
@@ -246,9 +261,6 @@ def failing_docker_api():
     """
     import http.server
     import json
-    import threading
-
-    servers = []
 
     def start(status: int, knows_version: bool = False) -> str:
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -269,12 +281,7 @@ def failing_docker_api():
             def log_message(self, format, *args):
                 pass
 
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"tcp://127.0.0.1:{server.server_address[1]}"
+        return f"tcp://127.0.0.1:{serve(Handler)}"
 
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    with _handler_servers() as serve:
+        yield start
