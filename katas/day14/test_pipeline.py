@@ -105,15 +105,22 @@ def previous_back(calls, after):
 
 
 
+def deploy_and_undo(calls):
+    """Positions in `calls` of the `docker run` that deploys v2 and of the first `docker rm NAME` after it, which
+    begins the undo; each None when it did not happen."""
+    deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
+    removed = index(calls[deploy + 1:], "docker", "rm", NAME) if deploy is not None else None
+    return deploy, None if removed is None else deploy + 1 + removed
+
+
 def seconds_to_undo(fake_tools) -> float:
     """Seconds from the deploy of v2 to the `docker rm NAME` that begins its undo; fails the test unless
     the deploy was undone (v1 runs as NAME again)."""
     calls = fake_tools.calls
-    deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
-    removed = index(calls[deploy + 1:], "docker", "rm", NAME) if deploy is not None else None
+    deploy, removed = deploy_and_undo(calls)
     assert removed is not None and previous_back(calls, deploy) is not None, (
         f"the failed deploy should be undone: {IMAGE}:v1 runs as {NAME} again:\n{describe(calls)}")
-    return fake_tools.times[deploy + 1 + removed] - fake_tools.times[deploy]
+    return fake_tools.times[removed] - fake_tools.times[deploy]
 
 # --- Task 3: usage, the steps in order --------------------------------------------------------
 
@@ -356,12 +363,11 @@ def test_docker_mode_without_timeout_a_health_request_gives_up_after_5_s(learner
     done = run_bash(learner_file("pipeline.sh"), args, env={"TIMEOUT": "1", **fake_tools.env}, timeout=30)
     calls = fake_tools.calls
     assert done.returncode == 1, f"a server that never answers should fail the pipeline (exit 1)\n{done.output}"
-    deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
-    removed = index(calls[deploy + 1:], "docker", "rm", NAME) if deploy is not None else None
+    deploy, removed = deploy_and_undo(calls)
     asked = health_times(model_server)
     assert removed is not None and len(asked) == 1, (
         f"one health check (--retries 1) that never answers, then the undo:\n{describe(calls)}")
-    gave_up = fake_tools.times[deploy + 1 + removed] - asked[0]
+    gave_up = fake_tools.times[removed] - asked[0]
     assert 4.5 <= gave_up < 5.8, (
         f"without --timeout one health request gives up after the documented 5 s (an exported TIMEOUT=1 changes "
         f"nothing), then the undo starts at once; the undo started {gave_up:.1f} s after the request")
@@ -405,10 +411,9 @@ def test_docker_mode_the_undo_starts_right_after_the_last_failed_check(pipeline,
     calls = fake_tools.calls
     assert done.returncode == 1, f"an unhealthy deploy should be undone (exit 1)\n{done.output}"
     last_check = health_times(model_server)[-1]
-    deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
-    removed = index(calls[deploy + 1:], "docker", "rm", NAME) if deploy is not None else None
+    deploy, removed = deploy_and_undo(calls)
     assert removed is not None, f"the unhealthy deploy should be undone (docker rm {NAME}):\n{describe(calls)}"
-    late = fake_tools.times[deploy + 1 + removed] - last_check
+    late = fake_tools.times[removed] - last_check
     # The pauses are between checks: after the last failed one the broken version should not serve another 6 s.
     assert late < 4, (
         f"--interval is the pause between two health checks; after the last failed check the undo should start at "
@@ -1012,10 +1017,9 @@ def test_docker_mode_the_wait_for_running_pauses_between_checks(pipeline, fake_t
     done = pipeline("--mode", "docker", rollout_timeout=2, timeout=20)
     calls, times = fake_tools.calls, fake_tools.times
     assert done.returncode == 1, f"a container still not running after --rollout-timeout is a failed deploy\n{done.output}"
-    deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
-    removed = index(calls[deploy + 1:], "docker", "rm", NAME) if deploy is not None else None
+    deploy, removed = deploy_and_undo(calls)
     assert removed is not None, f"the deploy should be undone:\n{describe(calls)}"
-    checks = [at for (tool, argv), at in zip(calls[deploy + 1:deploy + 1 + removed], times[deploy + 1:deploy + 1 + removed])
+    checks = [at for (tool, argv), at in zip(calls[deploy + 1:removed], times[deploy + 1:removed])
               if tool == "docker" and has(argv, "inspect")]
     paused = sum(1 for before, after in zip(checks, checks[1:]) if after - before >= 0.1)
     # A round of checks (one `docker inspect` or two) ends with a pause of 0.1 s or more; a busy loop has none.
