@@ -128,6 +128,15 @@ def test_numbers_agree_within_the_tolerance_whatever_their_types():
         "column get the tolerance too (1.0 and 1.0000005 agree within 1e-6, 4.0 and the int 4 agree); only 5 and 5.5, "
         f"2.0 and a missing value, 3.0 and 3.5 disagree; got {report}"
     )
+    offline = pd.DataFrame({"entity_id": ["a", "b", "c", "d"], "x": [3.0000005, 2.5, 7.0, 0.1]})
+    online = pd.DataFrame({"entity_id": ["a", "b", "c", "d"],
+                           "x": pd.Series([np.int64(3), np.float32(2.5), np.uint8(9), np.float32(0.1)], dtype=object)})
+    report = feature_skew(offline, online)
+    assert report == {"x": ["c"]}, (
+        "numpy scalars in an object column are numbers too (np.int64(3) and 3.0000005, np.float32(0.1) and 0.1 agree "
+        "within 1e-6; np.uint8(9) and 7.0 do not): test for numbers.Number or np.number, not only int and float; "
+        f"got {report}"
+    )
 
 
 def test_one_missing_value_always_disagrees():
@@ -374,13 +383,14 @@ def test_the_threshold_is_inclusive_and_used():
     assert distribution_skew(train, serving, ["x"], bins=2)["x"][1] == (value >= 0.1), "the default threshold is 0.1"
 
 
-def test_an_integer_threshold_is_a_positive_finite_number():
+@pytest.mark.parametrize("threshold", [1, np.int64(1), np.float32(1.0)], ids=["int", "numpy-int64", "numpy-float32"])
+def test_an_integer_threshold_is_a_positive_finite_number(threshold):
     train = pd.DataFrame({"x": [float(v) for v in range(1, 11)]})  # 2 bins split at 5.5
     serving = pd.DataFrame({"x": [9.0] * 50})
-    value, skewed = distribution_skew(train, serving, ["x"], bins=2, threshold=1)["x"]
+    value, skewed = distribution_skew(train, serving, ["x"], bins=2, threshold=threshold)["x"]
     assert skewed == (value >= 1), (
-        f"threshold=1 is a positive finite number like 1.0 (do not demand a float): PSI {value:.3f} against 1 "
-        f"gives {value >= 1}; got {skewed}"
+        f"threshold={threshold!r} is a positive finite number like 1.0 (do not demand a Python float, nor a Python "
+        f"int: numbers.Real accepts numpy's numbers too): PSI {value:.3f} against 1 gives {value >= 1}; got {skewed}"
     )
 
 

@@ -94,6 +94,11 @@ def test_values_outside_the_allowed_set_are_caught():
     assert found(result) == {("country", "allowed", (101, 102))}, (
         f"'fr' and 'GB' are not in the allowed set (it is case-sensitive); got {found(result)}"
     )
+    result = validate_batch(batch(country=["FR ", "DE", " US", "FR\n"]), SCHEMA)
+    assert found(result) == {("country", "allowed", (100, 102, 103))}, (
+        "'FR ', ' US' and 'FR\\n' are not in the allowed set: values are checked as they are, never stripped of "
+        f"whitespace first; got {found(result)}"
+    )
 
 
 def test_an_empty_allowed_set_allows_no_value():
@@ -338,6 +343,14 @@ def test_integer_values_are_compared_with_the_bounds_exactly():
         "an int64 column is a valid 'float' column, and its values are still compared exactly: 2**53 + 1 is above "
         f"a max of 2**53 (never cast the column to float64 because the schema says 'float'); got {found(as_float)}"
     )
+    near = pd.DataFrame({"n": np.array([10**18 + 1, 10**18, 10**18 - 1], dtype="int64")})
+    for kind in ("int", "float"):
+        result = validate_batch(near, {"n": Column(kind, min=1e18, max=1e18)})
+        assert found(result) == {("n", "max", (0,)), ("n", "min", (2,))}, (
+            f"a float bound is compared exactly too (column declared {kind!r}): the int64 10**18 + 1 is above max=1e18 "
+            "and 10**18 - 1 below min=1e18, though numpy's int64 > float comparison casts both to the same float64; "
+            f"got {found(result)}"
+        )
     low = validate_batch(frame[["n"]], {"n": Column("int", min=2**53 + 1)})
     assert found(low) == {("n", "min", (0,))}, (
         f"2**53 is below a min of 2**53 + 1: the min is compared exactly too; got {found(low)}"

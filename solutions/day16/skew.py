@@ -9,6 +9,7 @@ and each feature's distribution in serving compared with training (PSI).
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Sequence
 
 import numpy as np
@@ -69,7 +70,7 @@ def distribution_skew(train: pd.DataFrame, serving: pd.DataFrame, features: Sequ
     """For each feature: (PSI of serving against training, whether PSI >= threshold)."""
     if bins < 2:
         raise ValueError(f"bins must be at least 2, not {bins}")
-    if not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and threshold > 0):
+    if not (isinstance(threshold, numbers.Real) and math.isfinite(threshold) and threshold > 0):
         raise ValueError(f"threshold must be a positive number, not {threshold!r}")
     report = {}
     for name in features:

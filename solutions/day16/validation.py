@@ -7,9 +7,11 @@ way: good rows go on, bad rows are set aside with their reasons, and the counts 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from typing import Any, Collection, Mapping
 
+import numpy as np
 import pandas as pd
 from pandas.api import types
 
@@ -74,6 +76,22 @@ def _checks(column: pd.Series, spec: Column) -> list[tuple[str, pd.Series]]:
     return found
 
 
+def _exact_bounds(column: pd.Series, spec: Column) -> Column:
+    """An integer column's float bounds as the integers that give the same answers.
+
+    numpy compares int64 values with a float in float64, which rounds them above 2**53
+    (10**18 + 1 would equal 1e18); for integers, x < 2.5 is x < 3 and x > 2.5 is x > 2.
+    """
+    if not types.is_integer_dtype(column):
+        return spec
+    exact = {}
+    for bound, rounding in (("min", math.ceil), ("max", math.floor)):
+        value = getattr(spec, bound)
+        if isinstance(value, (float, np.floating)) and math.isfinite(value):
+            exact[bound] = rounding(value)
+    return replace(spec, **exact)
+
+
 def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> ValidationResult:
     """Every violation with its rows; good rows accepted, bad ones quarantined with reasons."""
     for name, spec in schema.items():
@@ -101,6 +119,6 @@ def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> Validat
         elif not _dtype_ok(batch[name], spec.dtype):
             report(name, "dtype", everything)
         else:
-            for check, mask in _checks(batch[name], spec):
+            for check, mask in _checks(batch[name], _exact_bounds(batch[name], spec)):
                 report(name, check, mask.fillna(False).astype(bool))
     return ValidationResult(violations, batch[~bad].copy(), batch[bad].copy(), reasons)

@@ -31,6 +31,8 @@ Contract (the tests check exactly this):
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Collection, Mapping
 
@@ -69,6 +71,14 @@ class ValidationResult:
         return not self.violations
 
 
+def _exact_bound(col, bound, rounding):
+    """An integer column's float bound as the integer giving the same answer (numpy compares in float64)."""
+    if (pd.api.types.is_integer_dtype(col.dtype) and isinstance(bound, numbers.Real)
+            and not isinstance(bound, numbers.Integral) and math.isfinite(bound)):
+        return rounding(bound)
+    return bound
+
+
 def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> ValidationResult:
     """Every violation with its rows; good rows accepted, bad ones quarantined with reasons."""
     for name, spec in schema.items():
@@ -103,9 +113,9 @@ def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> Validat
         if not spec.nullable:
             report(name, "null", ~present)
         if spec.min is not None:
-            report(name, "min", present & (col < spec.min).fillna(False).astype(bool))
+            report(name, "min", present & (col < _exact_bound(col, spec.min, math.ceil)).fillna(False).astype(bool))
         if spec.max is not None:
-            report(name, "max", present & (col > spec.max).fillna(False).astype(bool))
+            report(name, "max", present & (col > _exact_bound(col, spec.max, math.floor)).fillna(False).astype(bool))
         if spec.allowed is not None:
             report(name, "allowed", present & ~col.isin(list(spec.allowed)).fillna(False).astype(bool))
         if spec.unique:

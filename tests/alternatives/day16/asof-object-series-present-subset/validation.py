@@ -31,6 +31,8 @@ Contract (the tests check exactly this):
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Collection, Mapping
 
@@ -89,6 +91,14 @@ def _type_ok(col: pd.Series, kind: str) -> bool:
     return False
 
 
+def _exact_bound(col, bound, rounding):
+    """An integer column's float bound as the integer giving the same answer (numpy compares in float64)."""
+    if (pd.api.types.is_integer_dtype(col.dtype) and isinstance(bound, numbers.Real)
+            and not isinstance(bound, numbers.Integral) and math.isfinite(bound)):
+        return rounding(bound)
+    return bound
+
+
 def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> ValidationResult:
     """Every violation with its rows; good rows accepted, bad ones quarantined with reasons."""
     for name, spec in schema.items():
@@ -130,9 +140,9 @@ def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> Validat
             return mask
 
         if spec.min is not None:
-            report(name, "min", on_present(values < spec.min))
+            report(name, "min", on_present(values < _exact_bound(values, spec.min, math.ceil)))
         if spec.max is not None:
-            report(name, "max", on_present(values > spec.max))
+            report(name, "max", on_present(values > _exact_bound(values, spec.max, math.floor)))
         if spec.allowed is not None:
             report(name, "allowed", on_present(~values.isin(list(spec.allowed))))
         if spec.unique:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Collection, Mapping
 
@@ -60,6 +62,14 @@ def _has_type(col: pd.Series, kind: str) -> bool:
     return False
 
 
+def _exact_bound(col, bound, rounding):
+    """An integer column's float bound as the integer giving the same answer (numpy compares in float64)."""
+    if (pd.api.types.is_integer_dtype(col.dtype) and isinstance(bound, numbers.Real)
+            and not isinstance(bound, numbers.Integral) and math.isfinite(bound)):
+        return rounding(bound)
+    return bound
+
+
 def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> ValidationResult:
     for name, spec in schema.items():
         if spec.dtype not in DTYPES:
@@ -82,9 +92,9 @@ def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> Validat
             checks.append((name, "null", ~present, False))
         values = col[present]
         if spec.min is not None:
-            checks.append((name, "min", (values < spec.min).reindex(batch.index, fill_value=False), False))
+            checks.append((name, "min", (values < _exact_bound(values, spec.min, math.ceil)).reindex(batch.index, fill_value=False), False))
         if spec.max is not None:
-            checks.append((name, "max", (values > spec.max).reindex(batch.index, fill_value=False), False))
+            checks.append((name, "max", (values > _exact_bound(values, spec.max, math.floor)).reindex(batch.index, fill_value=False), False))
         if spec.allowed is not None:
             allowed = list(spec.allowed)
             checks.append((name, "allowed", (~values.isin(allowed)).reindex(batch.index, fill_value=False), False))

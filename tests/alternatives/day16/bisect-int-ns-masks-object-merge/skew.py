@@ -74,7 +74,7 @@ def _psi(train: np.ndarray, serving: np.ndarray, bins: int) -> float:
 def distribution_skew(train, serving, features: Sequence[str], *, bins=10, threshold=0.1):
     if bins < 2:
         raise ValueError("bins must be at least 2")
-    if not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and threshold > 0):
+    if not (isinstance(threshold, (int, float, np.integer, np.floating)) and math.isfinite(threshold) and threshold > 0):
         raise ValueError("threshold must be a positive finite number")
     report = {}
     for name in features:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Collection, Mapping
 
@@ -63,6 +65,14 @@ def _mask(values) -> pd.Series:
     return pd.Series(values, dtype="boolean").fillna(False).astype(bool)
 
 
+def _exact_bound(col, bound, rounding):
+    """An integer column's float bound as the integer giving the same answer (numpy compares in float64)."""
+    if (pd.api.types.is_integer_dtype(col.dtype) and isinstance(bound, numbers.Real)
+            and not isinstance(bound, numbers.Integral) and math.isfinite(bound)):
+        return rounding(bound)
+    return bound
+
+
 def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> ValidationResult:
     for name, spec in schema.items():
         if spec.dtype not in DTYPES:
@@ -99,9 +109,9 @@ def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> Validat
         if not spec.nullable:
             report(name, "null", ~present)
         if spec.min is not None:
-            report(name, "min", present & _mask(col < spec.min))
+            report(name, "min", present & _mask(col < _exact_bound(col, spec.min, math.ceil)))
         if spec.max is not None:
-            report(name, "max", present & _mask(col > spec.max))
+            report(name, "max", present & _mask(col > _exact_bound(col, spec.max, math.floor)))
         if spec.allowed is not None:
             report(name, "allowed", present & ~_mask(col.isin(list(spec.allowed))))
         if spec.unique:

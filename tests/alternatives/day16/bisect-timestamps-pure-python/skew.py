@@ -43,7 +43,7 @@ def feature_skew(offline, online, *, entity="entity_id", tolerance=1e-6):
         a_values, b_values = offline[c].tolist(), online[c].tolist()
         bad = []
         for k in shared:
-            a, b = a_values[off_rows[k]], b_values[on_rows[k]]
+            a, b = (v.item() if isinstance(v, np.number) else v for v in (a_values[off_rows[k]], b_values[on_rows[k]]))
             if _none(a) or _none(b):
                 same = _none(a) and _none(b)
             elif _num(a) and _num(b):

@@ -28,6 +28,7 @@ def _is_number(v) -> bool:
 
 
 def _same(a, b, tolerance) -> bool:
+    a, b = (v.item() if isinstance(v, np.number) else v for v in (a, b))  # numpy scalars as Python numbers
     if pd.isna(a) or pd.isna(b):
         return pd.isna(a) and pd.isna(b)
     if _is_number(a) and _is_number(b):

@@ -27,6 +27,7 @@ def _number(value) -> bool:
 
 
 def _same(a, b, tolerance) -> bool:
+    a, b = (v.item() if isinstance(v, np.number) else v for v in (a, b))  # numpy scalars as Python numbers
     if _missing(a) or _missing(b):
         return _missing(a) and _missing(b)
     if _number(a) and _number(b):

@@ -73,7 +73,7 @@ def distribution_skew(train: pd.DataFrame, serving: pd.DataFrame, features: Sequ
                       bins: int = 10, threshold: float = 0.1) -> dict[str, tuple[float, bool]]:
     if bins < 2:
         raise ValueError("bins must be at least 2")
-    if not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and threshold > 0):
+    if not (isinstance(threshold, (int, float, np.integer, np.floating)) and math.isfinite(threshold) and threshold > 0):
         raise ValueError("threshold must be a positive finite number")
     report = {}
     for name in features:

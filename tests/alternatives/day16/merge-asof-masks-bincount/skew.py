@@ -42,7 +42,7 @@ def feature_skew(offline, online, *, entity="entity_id", tolerance=1e-6):
 def distribution_skew(train, serving, features, *, bins=10, threshold=0.1):
     if bins < 2:
         raise ValueError("bins < 2")
-    if not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and threshold > 0):
+    if not (isinstance(threshold, (int, float, np.integer, np.floating)) and math.isfinite(threshold) and threshold > 0):
         raise ValueError("threshold")
     out = {}
     for f in features:

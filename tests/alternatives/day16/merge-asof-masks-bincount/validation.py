@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Collection, Mapping
 
@@ -59,6 +61,14 @@ def _type_ok(col: pd.Series, dtype: str) -> bool:
     raise ValueError(dtype)
 
 
+def _exact_bound(col, bound, rounding):
+    """An integer column's float bound as the integer giving the same answer (numpy compares in float64)."""
+    if (pd.api.types.is_integer_dtype(col.dtype) and isinstance(bound, numbers.Real)
+            and not isinstance(bound, numbers.Integral) and math.isfinite(bound)):
+        return rounding(bound)
+    return bound
+
+
 def validate_batch(batch, schema):
     for name, spec in schema.items():
         if spec.dtype not in DTYPES:
@@ -91,9 +101,9 @@ def validate_batch(batch, schema):
         if not spec.nullable:
             report(name, "null", ~present)
         if spec.min is not None:
-            report(name, "min", present & (col < spec.min).fillna(False).astype(bool))
+            report(name, "min", present & (col < _exact_bound(col, spec.min, math.ceil)).fillna(False).astype(bool))
         if spec.max is not None:
-            report(name, "max", present & (col > spec.max).fillna(False).astype(bool))
+            report(name, "max", present & (col > _exact_bound(col, spec.max, math.floor)).fillna(False).astype(bool))
         if spec.allowed is not None:
             report(name, "allowed", present & ~col.isin(list(spec.allowed)))
         if spec.unique:

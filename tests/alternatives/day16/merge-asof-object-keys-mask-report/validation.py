@@ -61,7 +61,7 @@ def _type_ok(col: pd.Series, kind: str) -> bool:
 
 def _cmp(col: pd.Series, present: pd.Series, bound, op) -> pd.Series:
     out = pd.Series(False, index=col.index)
-    if pt.is_integer_dtype(col.dtype) and isinstance(bound, int):
+    if pt.is_integer_dtype(col.dtype) and isinstance(bound, (int, float)):  # Python compares int with float exactly
         vals = col[present].astype(object)
         out[present] = [op(int(v), bound) for v in vals]
         return out

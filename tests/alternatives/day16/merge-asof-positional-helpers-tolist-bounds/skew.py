@@ -49,7 +49,7 @@ def feature_skew(offline, online, *, entity="entity_id", tolerance=1e-6):
 def distribution_skew(train, serving, features, *, bins=10, threshold=0.1):
     if bins < 2:
         raise ValueError("bins must be at least 2")
-    if not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and threshold > 0):
+    if not (isinstance(threshold, (int, float, np.integer, np.floating)) and math.isfinite(threshold) and threshold > 0):
         raise ValueError("threshold must be a positive finite number")
     report = {}
     for name in features:
