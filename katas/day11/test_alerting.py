@@ -352,6 +352,35 @@ def test_undelivered_alert_is_logged_returned_and_retried_next_tick(notifier, cl
 
 
 @pytest.mark.task(taskno=4)
+def test_an_undelivered_alert_is_retried_next_tick_shortly_after_boot(notifier):
+    # time.monotonic often counts from the boot: a few seconds after it, clock() is smaller than the cooldown, so
+    # "never delivered" must not be kept as "last delivered at 0".
+    clock = FakeClock(start=10.0)
+    alerts = manager(notifier, clock, cooldown_s=300)
+    notifier.down = True
+    alerts.evaluate({"latency_ms": 900.0})
+    notifier.down = False
+    clock.advance(1)
+    sent = alerts.evaluate({"latency_ms": 900.0})
+    assert [(n.status, n.delivered) for n in sent] == [("firing", True)], (
+        "the first alert was not delivered, so it is retried at the next tick (clock() is 11 s, as for "
+        "time.monotonic shortly after boot): keep 'no alert delivered yet' apart from a time such as 0, which "
+        f"looks like a delivery 11 s ago; got {sent}"
+    )
+    clock.advance(10)
+    alerts.evaluate({"latency_ms": 100.0})  # recovery forgets the cooldown
+    notifier.down = True
+    clock.advance(10)
+    alerts.evaluate({"latency_ms": 700.0})  # a new incident, its first alert not delivered
+    notifier.down = False
+    clock.advance(10)
+    sent = alerts.evaluate({"latency_ms": 750.0})
+    assert [(n.status, n.delivered) for n in sent] == [("firing", True)], (
+        f"the new incident's undelivered first alert is retried at the next tick as well (clock() is 41 s); got {sent}"
+    )
+
+
+@pytest.mark.task(taskno=4)
 def test_a_failed_delivery_does_not_stop_the_other_metrics_of_the_tick(notifier, clock, caplog):
     alerts = manager(notifier, clock)
     notifier.down = True
@@ -889,6 +918,7 @@ def test_a_send_with_one_refused_recipient_closes_its_connection():
 
 
 SESSION_FAILURES = {
+    "greeting-refused": {b"EHLO": b"550 5.7.1 client host rejected\r\n", b"HELO": b"550 5.7.1 client host rejected\r\n"},
     "sender-refused": {b"MAIL": b"550 5.7.1 sender rejected by policy\r\n"},
     "relay-hangs-up-mid-session": {b"MAIL": None},
 }
@@ -897,8 +927,9 @@ SESSION_FAILURES = {
 @pytest.mark.task(taskno=5)
 @pytest.mark.timeout(15)
 @pytest.mark.parametrize("failure", sorted(SESSION_FAILURES))
-def test_relay_refusing_the_sender_or_hanging_up_mid_session_raises_alert_delivery_error(failure):
-    # smtplib reports these as SMTPSenderRefused and SMTPServerDisconnected: a list of a few SMTP errors misses them.
+def test_relay_refusing_the_greeting_or_the_sender_or_hanging_up_raises_alert_delivery_error(failure):
+    # smtplib reports these as SMTPHeloError, SMTPSenderRefused and SMTPServerDisconnected: a list of a few SMTP
+    # errors misses them.
     with scripted_relay(b"220 relay.test ESMTP\r\n", b"250 OK\r\n", answers=SESSION_FAILURES[failure]) as port:
         notifier = SmtpNotifier("127.0.0.1", port, "alerts@example.com", ["oncall@example.com"], timeout_s=2)
         try:

@@ -305,6 +305,64 @@ def test_int_values_and_an_int_clock_come_back_as_floats(db_path):
 
 
 @pytest.mark.task(taskno=1)
+def test_numpy_numbers_and_ints_past_64_bits_come_back_as_floats(db_path, clock):
+    # ML code hands over NumPy numbers (a count from np.sum, a float32 model output): sqlite3 binds those as raw
+    # bytes (a BLOB), whatever the column says; and an int past 2**63 does not fit SQLite's INTEGER at all.
+    given = {"errors": np.int64(3), "score": np.float32(0.5), "bytes_served": 2**64}
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    for name, value in given.items():
+        try:
+            monitor.record_metric(name, value)
+        except NotImplementedError:
+            raise
+        except Exception as error:  # noqa: BLE001 - the point is that the number is accepted
+            pytest.fail(f"record_metric({name!r}, {value!r}) ({type(value).__name__}) raised {error!r}: any real "
+                        "number is a value; convert it with float() before it reaches SQLite")
+    for name, value in given.items():
+        rows = monitor.get_recent_metrics(name)
+        assert rows == [{"timestamp": clock.now, "value": float(value)}], (
+            f"record_metric({name!r}, {value!r}) ({type(value).__name__}) should come back as the float "
+            f"{float(value)!r}, got {rows}: sqlite3 stores a NumPy number as raw bytes unless you convert it with "
+            "float() first"
+        )
+        assert [type(row["value"]) for row in rows] == [float], f"the value comes back as a float, got {rows}"
+
+
+@pytest.mark.task(taskno=1)
+def test_a_monitor_built_in_one_thread_works_from_another(db_path, clock):
+    # A monitor built at start-up and driven by a scheduler's worker thread (and read by the main thread).
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    monitor.record_metric("latency_ms", 100.0)
+    outcome: dict[str, object] = {}
+
+    def worker() -> None:
+        try:
+            monitor.record_metric("latency_ms", 300.0)
+            outcome["seen"] = sorted(v for _, v in samples(monitor, "latency_ms"))
+            outcome["sla"] = monitor.calculate_sla_compliance()
+        except Exception as error:  # noqa: BLE001 - reported below, in the test's own thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=worker, name="probe-loop", daemon=True)
+    thread.start()
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "the monitor's calls from a worker thread did not finish within 10 s"
+    if isinstance(outcome.get("error"), NotImplementedError):
+        raise outcome["error"]
+    assert "error" not in outcome, (
+        f"the monitor was built in the main thread and used from a worker thread, which raised {outcome.get('error')!r}: "
+        "a monitor works from any thread (open a short connection per call, or pass check_same_thread=False to a "
+        "shared one)"
+    )
+    assert outcome == {"seen": [100.0, 300.0], "sla": pytest.approx(50.0)}, (
+        f"from the worker thread both samples are seen and 1 of 2 is within 200 ms, got {outcome}"
+    )
+    assert sorted(v for _, v in samples(monitor, "latency_ms")) == [100.0, 300.0], (
+        "back in the main thread the sample the worker recorded is there too"
+    )
+
+
+@pytest.mark.task(taskno=1)
 def test_the_default_clock_stamps_samples_in_epoch_seconds(db_path):
     monitor = ModelPerformanceMonitor(db_path)
     before = time.time()
@@ -668,6 +726,19 @@ def test_sla_threshold_keeps_fractions_of_a_millisecond(db_path, clock):
     assert got == pytest.approx(50.0), (
         "with a threshold of 199.5 ms the samples 199.25 and 199.5 comply and 199.75 and 200.0 do not: 50 percent; "
         f"use the threshold as given, not rounded or cut to whole milliseconds; got {got}"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_sla_compares_samples_at_full_precision(db_path, clock):
+    # 200.000001 and 200.0000001 are over 200 ms; narrowed to float32 (7 significant digits) they become 200.0.
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    for latency in (199.999999, 200.0, 200.0000001, 200.000001):
+        monitor.record_metric("latency_ms", latency)
+    got = monitor.calculate_sla_compliance(latency_threshold_ms=200.0)
+    assert got == pytest.approx(50.0), (
+        "199.999999 and 200.0 ms are within 200 ms, 200.0000001 and 200.000001 ms are not: 50 percent; compare the "
+        f"samples as they were stored (float64), not narrowed to float32 or rounded; got {got}"
     )
 
 

@@ -27,7 +27,7 @@ class ModelPerformanceMonitor:
         )
 
     def record_metric(self, name: str, value: float, model_version: str = "current") -> None:
-        self._db.execute("INSERT INTO perf_metric VALUES (?, ?, ?, ?)", (name, self.clock(), value, model_version))
+        self._db.execute("INSERT INTO perf_metric VALUES (?, ?, ?, ?)", (name, self.clock(), float(value), model_version))
 
     def get_recent_metrics(self, name: str, hours: float = 24) -> list[dict]:
         cutoff = self.clock() - hours * 3600

@@ -45,7 +45,7 @@ class ModelPerformanceMonitor:
     def record_metric(self, name: str, value: float, model_version: str = "current") -> None:
         self._db.execute(
             "INSERT INTO samples (metric, version, stamp, reading) VALUES (:metric, :version, :stamp, :reading)",
-            {"metric": name, "version": model_version, "stamp": self.clock(), "reading": value},
+            {"metric": name, "version": model_version, "stamp": self.clock(), "reading": float(value)},
         )
 
     def get_recent_metrics(self, name: str, hours: float = 24) -> list[dict]:

@@ -45,7 +45,7 @@ class ModelPerformanceMonitor:
     def record_metric(self, name: str, value: float, model_version: str = "current") -> None:
         self._conn.execute(
             "INSERT INTO samples (metric, at, reading, version) VALUES (:m, :t, :v, :ver)",
-            {"m": name, "t": self.clock(), "v": value, "ver": model_version},
+            {"m": name, "t": self.clock(), "v": float(value), "ver": model_version},
         )
 
     def _window(self, name: str, hours: float) -> list[Sample]:

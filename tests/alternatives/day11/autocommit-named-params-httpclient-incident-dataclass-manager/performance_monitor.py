@@ -40,7 +40,7 @@ class ModelPerformanceMonitor:
 
     def record_metric(self, name: str, value: float, model_version: str = "current") -> None:
         self._db.execute("INSERT INTO samples (metric, stamp, reading, version) VALUES (:m, :t, :v, :ver)",
-                         {"m": name, "t": self.clock(), "v": value, "ver": model_version})
+                         {"m": name, "t": self.clock(), "v": float(value), "ver": model_version})
 
     def get_recent_metrics(self, name: str, hours: float = 24) -> list[dict]:
         cursor = self._db.execute(

@@ -36,13 +36,13 @@ class ModelPerformanceMonitor:
     def __init__(self, db_path: str, clock: Callable[[], float] = time.time) -> None:
         self.db_path = db_path
         self.clock = clock
-        self._db = sqlite3.connect(db_path, isolation_level=None)  # autocommit
+        self._db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)  # autocommit
         self._db.execute(_SCHEMA)
 
     def record_metric(self, name: str, value: float, model_version: str = "current") -> None:
         self._db.execute(
             "INSERT INTO samples (metric, version, recorded_at, reading) VALUES (:metric, :version, :at, :reading)",
-            {"metric": name, "version": model_version, "at": self.clock(), "reading": value},
+            {"metric": name, "version": model_version, "at": self.clock(), "reading": float(value)},
         )
 
     def get_recent_metrics(self, name: str, hours: float = 24) -> list[dict]:

@@ -33,7 +33,7 @@ class ModelPerformanceMonitor:
             self._conn.execute(
                 "INSERT INTO metric_samples (recorded_at, metric_name, metric_value, model_version) "
                 "VALUES (:at, :name, :value, :version)",
-                {"at": self.clock(), "name": name, "value": value, "version": model_version},
+                {"at": self.clock(), "name": name, "value": float(value), "version": model_version},
             )
 
     def get_recent_metrics(self, name: str, hours: float = 24) -> list[dict]:

@@ -45,7 +45,7 @@ class ModelPerformanceMonitor:
         self.db_path = db_path
         self.clock = clock
         # One connection in autocommit mode: every INSERT is on disk when it returns.
-        self._db = sqlite3.connect(db_path, isolation_level=None)
+        self._db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
         self._db.execute(_SCHEMA)
 
     def __del__(self) -> None:
@@ -57,7 +57,7 @@ class ModelPerformanceMonitor:
     def record_metric(self, name: str, value: float, model_version: str = "current") -> None:
         self._db.execute(
             "INSERT INTO samples (metric, stamp, reading, version) VALUES (:metric, :stamp, :reading, :version)",
-            {"metric": name, "stamp": self.clock(), "reading": value, "version": model_version},
+            {"metric": name, "stamp": self.clock(), "reading": float(value), "version": model_version},
         )
 
     def get_recent_metrics(self, name: str, hours: float = 24) -> list[dict]:

@@ -28,13 +28,13 @@ class ModelPerformanceMonitor:
     def __init__(self, db_path: str, clock: Callable[[], float] = time.time) -> None:
         self.db_path = db_path
         self.clock = clock
-        self._conn = sqlite3.connect(db_path, isolation_level=None)
+        self._conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
         self._conn.execute(self.SCHEMA)
 
     def record_metric(self, name: str, value: float, model_version: str = "current") -> None:
         self._conn.execute(
             "INSERT INTO samples (metric, stamp, val, version) VALUES (:m, :t, :v, :ver)",
-            {"m": name, "t": self.clock() * 1.0, "v": value * 1.0, "ver": model_version},
+            {"m": name, "t": self.clock() * 1.0, "v": float(value), "ver": model_version},
         )
 
     def get_recent_metrics(self, name: str, hours: float = 24) -> list[dict]:

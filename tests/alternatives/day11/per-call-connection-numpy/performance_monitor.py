@@ -21,7 +21,7 @@ class ModelPerformanceMonitor:
 
     def record_metric(self, name: str, value: float, model_version: str = "current") -> None:
         with closing(sqlite3.connect(self.db_path)) as conn, conn:
-            conn.execute("INSERT INTO metrics VALUES (?, ?, ?, ?)", (self.clock(), name, value, model_version))
+            conn.execute("INSERT INTO metrics VALUES (?, ?, ?, ?)", (self.clock(), name, float(value), model_version))
 
     def get_recent_metrics(self, name: str, hours: float = 24) -> list[dict]:
         since = self.clock() - hours * 3600

@@ -32,7 +32,7 @@ class ModelPerformanceMonitor:
         with closing(self._connect()) as conn, conn:
             conn.execute(
                 "INSERT INTO metrics (ts, name, value, model_version) VALUES (?, ?, ?, ?)",
-                (self.clock(), name, value, model_version),
+                (self.clock(), name, float(value), model_version),
             )
 
     def get_recent_metrics(self, name: str, hours: float = 24) -> list[dict]:

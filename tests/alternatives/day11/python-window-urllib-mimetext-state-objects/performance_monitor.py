@@ -48,14 +48,14 @@ class ModelPerformanceMonitor:
     def __init__(self, db_path: str, clock: Callable[[], float] = time.time) -> None:
         self.db_path = db_path
         self.clock = clock
-        self._db = sqlite3.connect(db_path, isolation_level=None)  # autocommit
+        self._db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)  # autocommit
         self._db.execute(_SCHEMA)
 
     def record_metric(self, name: str, value: float, model_version: str = "current") -> None:
         stamp = self.clock()
         self._db.execute(
             "INSERT INTO samples (metric, recorded_at, reading, version) VALUES (:m, :t, :v, :ver)",
-            {"m": name, "t": stamp, "v": value, "ver": model_version},
+            {"m": name, "t": stamp, "v": float(value), "ver": model_version},
         )
 
     def get_recent_metrics(self, name: str, hours: float = 24) -> list[dict]:

@@ -34,7 +34,7 @@ class ModelPerformanceMonitor:
         with closing(self._connect()) as conn, conn:
             conn.execute(
                 "INSERT INTO samples (metric, recorded_at, value, version) VALUES (:metric, :at, :value, :version)",
-                {"metric": name, "at": stamp, "value": value, "version": model_version},
+                {"metric": name, "at": stamp, "value": float(value), "version": model_version},
             )
 
     def get_recent_metrics(self, name: str, hours: float = 24) -> list[dict]:

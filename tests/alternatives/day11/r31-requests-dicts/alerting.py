@@ -1,0 +1,127 @@
+"""Style A: two dicts of state, EmailMessage + send_message."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import time
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Callable, Iterable, Mapping, Protocol, Sequence
+
+log = logging.getLogger("alerting")
+
+
+class AlertDeliveryError(Exception):
+    """The alert could not be handed to the mail relay."""
+
+
+@dataclass(frozen=True)
+class Threshold:
+    metric: str
+    limit: float
+    direction: str = "above"
+
+    def __post_init__(self) -> None:
+        if self.direction not in ("above", "below"):
+            raise ValueError(f"direction must be 'above' or 'below', got {self.direction!r}")
+
+    def breached_by(self, value: float) -> bool:
+        return value > self.limit if self.direction == "above" else value < self.limit
+
+
+@dataclass(frozen=True)
+class Notification:
+    status: str
+    metric: str
+    value: float
+    threshold: Threshold
+    subject: str
+    delivered: bool
+
+
+class Notifier(Protocol):
+    def send(self, subject: str, body: str) -> None: ...
+
+
+class SmtpNotifier:
+    def __init__(self, host: str, port: int, sender: str, recipients: Sequence[str], timeout_s: float = 10.0) -> None:
+        self.recipients = list(recipients)
+        if not self.recipients:
+            raise ValueError("at least one recipient is needed")
+        self.host = host
+        self.port = port
+        self.sender = sender
+        self.timeout_s = timeout_s
+
+    def send(self, subject: str, body: str) -> None:
+        msg = EmailMessage()
+        msg["Subject"] = subject
+        msg["From"] = self.sender
+        msg["To"] = ", ".join(self.recipients)
+        msg.set_content(body)
+        where = f"{self.host}:{self.port}"
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
+                refused = smtp.send_message(msg, from_addr=self.sender, to_addrs=self.recipients)
+        except (OSError, smtplib.SMTPException) as error:
+            raise AlertDeliveryError(f"could not deliver via {where}: {error}") from error
+        if refused:
+            raise AlertDeliveryError(f"{where} refused recipients {refused}")
+
+
+class AlertManager:
+    def __init__(self, thresholds: Iterable[Threshold], notifier: Notifier, cooldown_s: float = 300.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.thresholds = list(thresholds)
+        seen = set()
+        for t in self.thresholds:
+            if t.metric in seen:
+                raise ValueError(f"two thresholds for {t.metric}")
+            seen.add(t.metric)
+        if cooldown_s < 0:
+            raise ValueError("cooldown_s must be >= 0")
+        self.notifier = notifier
+        self.cooldown_s = cooldown_s
+        self.clock = clock
+        self._firing: dict[str, bool] = {}
+        self._last: dict[str, float | None] = {}
+
+    @property
+    def firing(self) -> set[str]:
+        return {m for m, on in self._firing.items() if on}
+
+    def _notify(self, status: str, t: Threshold, value: float) -> Notification:
+        if status == "firing":
+            subject = f"[FIRING] {t.metric} is {value:g}, {t.direction} the threshold {t.limit:g}"
+        else:
+            subject = f"[RESOLVED] {t.metric} is {value:g}, no longer {t.direction} the threshold {t.limit:g}"
+        body = (f"Metric: {t.metric}\nValue: {value:g}\nThreshold: {t.direction} {t.limit:g}\nStatus: {status}\n")
+        try:
+            self.notifier.send(subject, body)
+            delivered = True
+        except AlertDeliveryError as error:
+            log.error("could not deliver %r: %s", subject, error)
+            delivered = False
+        return Notification(status, t.metric, value, t, subject, delivered)
+
+    def evaluate(self, metrics: Mapping[str, float]) -> list[Notification]:
+        out: list[Notification] = []
+        for t in self.thresholds:
+            if t.metric not in metrics:
+                continue
+            value = metrics[t.metric]
+            now = self.clock()
+            if t.breached_by(value):
+                last = self._last.get(t.metric)
+                if not self._firing.get(t.metric) or last is None or now - last >= self.cooldown_s:
+                    self._firing[t.metric] = True
+                    n = self._notify("firing", t, value)
+                    if n.delivered:
+                        self._last[t.metric] = now
+                    out.append(n)
+            elif self._firing.get(t.metric):
+                self._firing[t.metric] = False
+                self._last[t.metric] = None
+                out.append(self._notify("resolved", t, value))
+        return out
