@@ -26,13 +26,17 @@ def scored_runs(mlflow_store):
     experiment_id = client.create_experiment("leaderboard", artifact_location=mlflow_store.artifact_location)
     table = {
         "steady": {"accuracy": 0.80, "f1": 0.79, "roc_auc": 0.88, "holdout-auc": 0.84, "neg_log_loss": -0.35, "gain": -0.02,
-                   "eval/auc": 0.91, "neg_mse": -850.0, "neg_sse": -3.5e20, "neg_scaled_sse": -3.0e307},
+                   "eval/auc": 0.91, "neg_mse": -850.0, "neg_sse": -3.5e20, "neg_scaled_sse": -3.0e307,
+                   "F1": 0.83, "Val AUC: holdout": 0.90},
         "sharp": {"accuracy": 0.84, "f1": 0.70, "roc_auc": 0.86, "holdout-auc": 0.87, "neg_log_loss": -0.41, "gain": 0.0,
-                  "eval/auc": 0.83, "neg_mse": -1200.0, "neg_sse": -2.0e20, "neg_scaled_sse": -6.0e307},
+                  "eval/auc": 0.83, "neg_mse": -1200.0, "neg_sse": -2.0e20, "neg_scaled_sse": -6.0e307,
+                  "F1": 0.86, "Val AUC: holdout": 0.82},
         "ranker": {"accuracy": 0.78, "f1": 0.81, "roc_auc": 0.93, "holdout-auc": 0.85, "neg_log_loss": -0.30, "gain": -0.01,
-                   "eval/auc": 0.89, "neg_mse": -990.0, "neg_sse": -2.6e20, "neg_scaled_sse": -4.0e306},
+                   "eval/auc": 0.89, "neg_mse": -990.0, "neg_sse": -2.6e20, "neg_scaled_sse": -4.0e306,
+                   "F1": 0.80, "Val AUC: holdout": 0.87},
         "baseline": {"accuracy": 0.50, "f1": 0.40, "roc_auc": 0.50, "holdout-auc": 0.50, "neg_log_loss": -0.69, "gain": -0.05,
-                     "eval/auc": 0.50, "neg_mse": -25000.0, "neg_sse": -7.0e21, "neg_scaled_sse": -9.0e307},
+                     "eval/auc": 0.50, "neg_mse": -25000.0, "neg_sse": -7.0e21, "neg_scaled_sse": -9.0e307,
+                     "F1": 0.45, "Val AUC: holdout": 0.50},
     }
     other_team = client.create_experiment("leaderboard-other-team", artifact_location=mlflow_store.artifact_location)
     elsewhere = client.create_run(other_team, run_name="elsewhere")
@@ -59,6 +63,8 @@ def scored_runs(mlflow_store):
     ("neg_sse", "sharp"),        # every value below any round floor (-1e9, -1e15): still no floor but MLflow's own
     ("neg_scaled_sse", "ranker"),  # every value below -1e300 (float32's lowest is -3.4e38): MLflow's floor is -1e308
     ("gain", "sharp"),           # the best value is exactly 0.0
+    ("F1", "sharp"),             # another metric than "f1" (won by 'ranker'): names are taken exactly as given
+    ("Val AUC: holdout", "steady"),  # capitals, spaces and a colon: MLflow accepts them in metric names
 ])
 def test_picks_the_run_with_the_highest_metric(scored_runs, metric, winner):
     uri, _, _, ids = scored_runs
@@ -66,7 +72,8 @@ def test_picks_the_run_with_the_highest_metric(scored_runs, metric, winner):
     names = {run_id: name for name, run_id in ids.items()}
     assert chosen == ids[winner], (
         f"by {metric}, the best run of 'leaderboard' is {winner!r}, not {names.get(chosen, chosen)!r} "
-        "(higher is better, whatever the metric's name or sign; only the named experiment's runs count)")
+        "(higher is better, whatever the metric's name or sign: any name MLflow accepts, exactly as given, "
+        "never case-folded, stripped or refused; only the named experiment's runs count)")
 
 
 def test_roc_auc_is_the_default_metric(scored_runs):

@@ -162,35 +162,55 @@ def test_make_dataset_leaves_the_global_random_state_alone():
         "never np.random.seed(...) or random.seed(...), which reset the whole program's randomness")
 
 
+def _rounding(X) -> float:
+    """How far a statistic of `X` may sit from a round number after rounding: 1e-9, more for float32 features."""
+    return max(1e-9, 64 * float(np.finfo(X.dtype).eps)) if X.dtype.kind == "f" else 1e-9
+
+
 def _every_column_at(values, targets, atol=1e-9) -> bool:
     """Whether each column's statistic is one of `targets` (to rounding error)."""
     return all(any(abs(value - target) <= atol for target in targets) for value in values)
 
 
+def _one_row_at(values, target, atol) -> bool:
+    """Whether exactly one of `values` is `target` (a scaler's extreme; a clipped or binary feature has many)."""
+    return int(np.sum(np.abs(np.asarray(values, dtype=np.float64) - target) <= atol)) == 1
+
+
 def test_features_are_not_scaled_with_statistics_of_the_test_rows():
     X_train, X_test, _, _ = make_dataset(0)
     every_row = np.vstack([X_train, X_test])
+    # Statistics in float64, to the rounding error of the features' own dtype: float32 features scaled on all
+    # rows land on the round number only to float32 precision.
+    atol, every_row = _rounding(every_row), every_row.astype(np.float64)
     # A scaler (or PCA) fitted on all rows leaves a statistic of all rows exactly on a round number in
     # every column; generated features never land there by chance.
     fitted_on_all_rows = {
         "in every column, mean 0 (centred: StandardScaler, a z-score with either std, PCA)":
-            _every_column_at(every_row.mean(axis=0), [0.0]),
+            _every_column_at(every_row.mean(axis=0), [0.0], atol),
         "in every column, standard deviation 1 (StandardScaler without centring)":
-            _every_column_at(every_row.std(axis=0), [1.0]) or _every_column_at(every_row.std(axis=0, ddof=1), [1.0]),
-        "in every column, median 0 (RobustScaler)": _every_column_at(np.median(every_row, axis=0), [0.0]),
+            _every_column_at(every_row.std(axis=0), [1.0], atol)
+            or _every_column_at(every_row.std(axis=0, ddof=1), [1.0], atol),
+        "in every column, median 0 (RobustScaler)": _every_column_at(np.median(every_row, axis=0), [0.0], atol),
         "in every column, min 0 or -1 and max 1 (MinMaxScaler, any range)":
-            _every_column_at(every_row.min(axis=0), [0.0, -1.0]) and _every_column_at(every_row.max(axis=0), [1.0]),
+            _every_column_at(every_row.min(axis=0), [0.0, -1.0], atol)
+            and _every_column_at(every_row.max(axis=0), [1.0], atol),
         "in every column, largest absolute value 1 (MaxAbsScaler)":
-            _every_column_at(np.abs(every_row).max(axis=0), [1.0]),
+            _every_column_at(np.abs(every_row).max(axis=0), [1.0], atol),
+        "in every column, a largest value of 1 reached by one row only (divided by the column's max: "
+        "`X / X.max(axis=0)`)": _every_column_at(every_row.max(axis=0), [1.0], atol)
+            and all(_one_row_at(column, column.max(), 0) for column in every_row.T),
         # The same statistics over the whole array (axis=None): `(X - X.mean()) / X.std()`, `X / abs(X).max()`.
         "over the whole array, mean 0 (centred or z-scored without axis=0: `(X - X.mean()) / X.std()`)":
-            _every_column_at([every_row.mean()], [0.0]),
+            _every_column_at([every_row.mean()], [0.0], atol),
         "over the whole array, standard deviation 1 (divided by X.std() without axis=0)":
-            _every_column_at([every_row.std()], [1.0]) or _every_column_at([every_row.std(ddof=1)], [1.0]),
+            _every_column_at([every_row.std()], [1.0], atol) or _every_column_at([every_row.std(ddof=1)], [1.0], atol),
         "over the whole array, largest absolute value 1 (divided by abs(X).max())":
-            _every_column_at([np.abs(every_row).max()], [1.0]),
+            _every_column_at([np.abs(every_row).max()], [1.0], atol),
         "over the whole array, min 0 or -1 and max 1 (min-max scaled without axis=0)":
-            _every_column_at([every_row.min()], [0.0, -1.0]) and _every_column_at([every_row.max()], [1.0]),
+            _every_column_at([every_row.min()], [0.0, -1.0], atol) and _every_column_at([every_row.max()], [1.0], atol),
+        "over the whole array, a largest value of 1 held by one value only (divided by `X.max()`)":
+            _every_column_at([every_row.max()], [1.0], atol) and _one_row_at(every_row.ravel(), every_row.max(), 0),
     }
     found = [name for name, hit in fitted_on_all_rows.items() if hit]
     assert not found, (
@@ -200,18 +220,29 @@ def test_features_are_not_scaled_with_statistics_of_the_test_rows():
         "(a Pipeline does)")
 
 
-def test_not_even_one_feature_is_standardised_with_statistics_of_the_test_rows():
+def test_not_even_one_feature_is_scaled_with_statistics_of_the_test_rows():
     X_train, X_test, _, _ = make_dataset(0)
     every_row = np.vstack([X_train, X_test])
-    # Mean exactly 0 and standard deviation exactly 1 in one column: a generated feature never lands on both.
+    atol, every_row = _rounding(every_row), every_row.astype(np.float64)
+    # Two statistics of one column exactly on round numbers at once: a generated feature never lands on both.
     means, stds, stds1 = every_row.mean(axis=0), every_row.std(axis=0), every_row.std(axis=0, ddof=1)
-    standardised = [column for column in range(every_row.shape[1])
-                    if abs(means[column]) <= 1e-9 and (abs(stds[column] - 1) <= 1e-9 or abs(stds1[column] - 1) <= 1e-9)]
-    assert not standardised, (
-        f"over the training and test rows together, column {standardised[0]} has mean 0 and standard deviation 1: "
-        "that feature was standardised with statistics of all rows before the split, so the test rows shaped "
-        "the training data (one column is a leak too); return the features as generated, and fit any scaling "
-        "on the training rows only (a Pipeline does)")
+    medians = np.median(every_row, axis=0)
+    spreads = np.percentile(every_row, 75, axis=0) - np.percentile(every_row, 25, axis=0)
+    scaled = {}
+    for column in range(every_row.shape[1]):
+        values = every_row[:, column]
+        if abs(means[column]) <= atol and (abs(stds[column] - 1) <= atol or abs(stds1[column] - 1) <= atol):
+            scaled[column] = "mean 0 and standard deviation 1: standardised"
+        elif abs(medians[column]) <= atol and abs(spreads[column] - 1) <= atol:
+            scaled[column] = "median 0 and interquartile range 1: robust-scaled"
+        elif (abs(values.max() - 1) <= atol and min(abs(values.min()), abs(values.min() + 1)) <= atol
+              and _one_row_at(values, values.max(), 0) and _one_row_at(values, values.min(), 0)):
+            scaled[column] = "a minimum of 0 (or -1) and a maximum of 1, each held by one row: min-max scaled"
+    assert not scaled, (
+        f"over the training and test rows together, column {next(iter(scaled))} has {next(iter(scaled.values()))} "
+        "with statistics of all rows before the split, so the test rows shaped the training data (one column is "
+        "a leak too); return the features as generated, and fit any scaling on the training rows only (a "
+        "Pipeline does)")
 
 
 def test_different_seeds_give_different_data():

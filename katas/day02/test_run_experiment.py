@@ -330,7 +330,7 @@ def test_a_model_that_cannot_be_saved_is_an_error_not_a_run_without_a_model(mlfl
         "propagates, never a run returned with metrics and no model")
 
 
-def test_a_call_that_raised_leaves_no_run_open(mlflow_store):
+def test_a_call_that_raised_leaves_no_run_open_and_its_run_failed(mlflow_store):
     import mlflow
 
     _, made, error = _run_into_an_unwritable_location(mlflow_store)
@@ -353,6 +353,11 @@ def test_a_call_that_raised_leaves_no_run_open(mlflow_store):
         "save: a run without its model is not a finished run (a deploy step that trusts FINISHED runs would look "
         "for a model that is not there); end it as FAILED "
         "(a `with mlflow.start_run(...)` block does) or delete it")
+    ended_otherwise = {run.info.run_id: run.info.status for run in left if run.info.status != "FAILED"}
+    assert not ended_otherwise, (
+        f"after run_experiment raised, runs are left with the status {ended_otherwise}: a run whose model failed "
+        "to save has failed; end it as FAILED (a `with mlflow.start_run(...)` block does) or delete it, never "
+        "KILLED (which says someone stopped a healthy run on purpose)")
 
 
 def test_a_model_that_fails_to_save_after_another_was_saved_is_still_an_error(mlflow_store, monkeypatch):
