@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from model_server import create_app
@@ -382,6 +382,24 @@ def test_model_version_is_non_empty_text_when_unset(model_file, monkeypatch):
         f"without MODEL_VERSION, /health should still report some non-empty text as model_version, got {version!r}")
     served = predict(client, {"features": ROWS[:1]}).get_json().get("model_version")
     assert served == version, f"/predict should report the same model_version as /health ({version!r}), got {served!r}"
+
+
+@pytest.mark.parametrize("source", ["config", "environment"])
+def test_model_version_is_reported_exactly_as_given(model_file, monkeypatch, source):
+    version = " 2.1.0-rc1 (Canary) "  # any text: spaces and case are part of it
+    monkeypatch.delenv("MODEL_VERSION", raising=False)
+    if source == "environment":
+        monkeypatch.setenv("MODEL_VERSION", version)
+        client = create_app({"MODEL_PATH": str(model_file)}).test_client()
+    else:
+        client = create_app({"MODEL_PATH": str(model_file), "MODEL_VERSION": version}).test_client()
+    assert wait_ready(client).status_code == 200, "GET /ready should answer 200 once the model is loaded"
+    reported = client.get("/health").get_json().get("model_version")
+    assert reported == version, (
+        f"MODEL_VERSION {version!r} from the {source} is reported by /health as {reported!r}: report it exactly as "
+        "given (no strip(), no case folding); it is any text")
+    served = predict(client, {"features": ROWS[:1]}).get_json().get("model_version")
+    assert served == version, f"/predict should report MODEL_VERSION {version!r} exactly as given, got {served!r}"
 
 
 def test_without_a_model_the_server_lives_but_is_not_ready(tmp_path):
@@ -767,10 +785,14 @@ json_values = st.recursive(
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(features=json_values)
+# Finite numbers, yet so large that the model's scaling overflows: the model itself refuses them (a ValueError).
+@example(features=[[0.0, 0.0, 0.0, 1.7976931348623157e308]])
+@example(features=[1.7976931348623157e308] * 4)
 def test_any_features_value_gets_a_200_or_a_400_never_a_5xx(client, features):
     answer = predict(client, json.dumps({"features": features}))
     assert answer.status_code in (200, 400), (
-        f"features={features!r} should get 200 (a valid batch) or 400 (anything else), got {answer.status_code}")
+        f"features={features!r} should get 200 (a valid batch) or 400 (anything else), got {answer.status_code}: "
+        "a row the model itself refuses (a ValueError from predict, its scaling overflowing) is bad input too")
     if answer.status_code == 400:
         assert_bad_request(answer, f"features={features!r}")
 
