@@ -249,14 +249,34 @@ REGISTRY_READS = ("get_model_version_by_alias", "get_registered_model", "search_
                   "search_registered_models", "get_latest_versions", "get_model_version")
 
 
+# What MLflow's REST client raises for an HTTP error from the registry (or a proxy in front of it): the
+# error code comes from the status, the message holds the response body, which may well say "Not Found".
+REGISTRY_REFUSALS = {
+    "TEMPORARILY_UNAVAILABLE": (503, "<html><body><h1>503 Service Unavailable</h1>No server is available to "
+                                     "handle this request.</body></html>"),
+    "PERMISSION_DENIED": (403, '{"error_code": "PERMISSION_DENIED", "message": "User does not have READ '
+                               'permission on registered models."}'),
+    "ENDPOINT_NOT_FOUND": (404, "<html><head><title>404 Not Found</title></head><body><h1>404 Not Found</h1>"
+                                "<hr>nginx</body></html>"),
+}
+
+
 @pytest.fixture
 def registry_unreachable(monkeypatch):
     """`registry_unreachable(error)`: from now on every registry read raises `error`, as when the
-    registry cannot be reached (by default the MlflowException MLflow's REST client raises then)."""
+    registry cannot be reached (by default the MlflowException MLflow's REST client raises then).
+    `error` may be an error code of REGISTRY_REFUSALS: the MlflowException, with MLflow's own message
+    for that HTTP status and a realistic response body, that the REST client raises for it."""
     from mlflow.exceptions import MlflowException
+    from mlflow.protos import databricks_pb2
     from mlflow.tracking._model_registry.client import ModelRegistryClient
 
-    def cut_off(error: Exception | None = None) -> None:
+    def cut_off(error: Exception | str | None = None) -> None:
+        if isinstance(error, str):
+            status, body = REGISTRY_REFUSALS[error]
+            error = MlflowException(f"API request to endpoint /api/2.0/mlflow/registered-models/alias failed with "
+                                    f"error code {status} != 200. Response body: '{body}'",
+                                    error_code=getattr(databricks_pb2, error))
         error = error or MlflowException("API request to http://registry.internal:5000/api/2.0/mlflow/"
                                          "registered-models/alias failed with exception "
                                          "ConnectionError('Connection refused')")
@@ -739,6 +759,12 @@ def _simulate(doc, github, problem) -> set[str] | None:
         return None
 
 
+def _script(step: dict) -> str:
+    """A run step's script with every line continued by a trailing backslash joined to the next:
+    `pytest \\` then `  || echo failed` is one command, `pytest || echo failed`."""
+    return re.sub(r"\\[ \t]*\r?\n[ \t]*", " ", str(step.get("run", "")))
+
+
 def _check_events(doc, jobs, problem) -> None:
     on = _on(doc)
     if "pull_request_target" in on:
@@ -764,35 +790,35 @@ def _check_events(doc, jobs, problem) -> None:
         if any(_continues_on_error(step, github) for github in (PUSH_MAIN, *PULL_REQUESTS.values())):
             problem("test", _step_label(index, step), "continue-on-error lets the job succeed when pytest fails "
                     "(for a push to main or a pull request): failing tests must fail the job", "pull-request")
-        for line in str(step.get("run", "")).splitlines():
-            if re.search(r"\bpytest\b", line) and _swallows(line, str(step.get("run", ""))):
+        for line in _script(step).splitlines():
+            if re.search(r"\bpytest\b", line) and _swallows(line, _script(step)):
                 problem("test", _step_label(index, step), f"'{line.strip()}' swallows pytest's exit code, so the "
                         "step succeeds when tests fail: failing tests must fail the job", "pull-request")
-            elif _pipe_hides_pytest(line, str(step.get("run", "")), _shell(doc, jobs["test"], step)):
+            elif _pipe_hides_pytest(line, _script(step), _shell(doc, jobs["test"], step)):
                 problem("test", _step_label(index, step), f"'{line.strip()}' pipes pytest into another command: "
                         "without pipefail the step's status is the last command's, so it succeeds when tests "
                         "fail (give the step `shell: bash`, which GitHub runs with -o pipefail, or "
                         "`set -o pipefail`)", "pull-request")
-            elif _and_list_hides(line, str(step.get("run", "")), _runs_pytest):
+            elif _and_list_hides(line, _script(step), _runs_pytest):
                 problem("test", _step_label(index, step), f"'{line.strip()}' runs pytest in front of `&&` and the "
                         "script goes on after it: bash -e does not stop at a failure in front of `&&`, so a later "
                         "command's status ends the step and it succeeds when tests fail (put pytest on a line of "
                         "its own)", "pull-request")
-            elif _runs_pytest(line) and _condition_hides_pytest(line, str(step.get("run", ""))):
+            elif _runs_pytest(line) and _condition_hides_pytest(line, _script(step)):
                 problem("test", _step_label(index, step), f"'{line.strip()}' runs pytest as a condition: a failure "
                         "there does not stop the script, and nothing after it exits with a failure, so the step "
                         "succeeds when tests fail: `exit 1` where the failure is handled", "pull-request")
-            elif _runs_pytest(line) and _errexit_off(line, str(step.get("run", ""))):
+            elif _runs_pytest(line) and _errexit_off(line, _script(step)):
                 problem("test", _step_label(index, step), f"'set +e' before '{line.strip()}' lets the script go on "
                         "after pytest fails and end with another command's status, so the step succeeds when "
                         "tests fail: keep -e, or end the script with `exit` and pytest's status", "pull-request")
             elif (_runs_pytest(line) and not _errexit_in(shell := _shell(doc, jobs["test"], step))
-                  and _errexit_off(line, "set +e\n" + str(step.get("run", "")))):
+                  and _errexit_off(line, "set +e\n" + _script(step))):
                 problem("test", _step_label(index, step), f"the step's shell '{shell}' runs without -e, so after "
                         f"'{line.strip()}' fails the script goes on and ends with another command's status: the "
                         "step succeeds when tests fail (add -e to the shell, or use `shell: bash`)", "pull-request")
     for what, github in PULL_REQUESTS.items():
-        running = [(index, step) for index, step in pytest_steps if _runs_pytest(str(step.get("run", "")))]
+        running = [(index, step) for index, step in pytest_steps if _runs_pytest(_script(step))]
         if running and not any(_step_runs(step, github) for _, step in running):
             labels = ", ".join(_step_label(index, step) for index, step in running)
             problem("test", labels, f"the step's if: skips pytest for {what}: the job runs but tests nothing; "
@@ -857,11 +883,15 @@ FAILS_LATER = re.compile(r"(?:^|[;&|{(]|\bthen\b|\belse\b|\bdo\b)\s*(?:exit\s+(?
 
 
 # The gate's own command on a line of a gate step: `python gate.py`, `python -m gate_cli`, `python -m pipeline gate`
-# (not a word that merely ends in it, such as aggregate, nor a file test such as `[ -f gate.log ]`).
-GATE_COMMAND = re.compile(r"(?<![A-Za-z])gate")
+# (not a word that merely ends in it, such as aggregate, nor a file test such as `[ -f gate.log ]`), and, whatever
+# its script is called, any Python command of the gate job (`python validate_candidate.py`, `uv run evaluate.py`;
+# not `python -m pip`): its failure is the gate's verdict as much.
+GATE_COMMAND = re.compile(r"(?<![A-Za-z])gate|(?<![\w.-])python(?:3(?:\.\d+)?)?(?![\w.-])(?!\s+-m\s+pip\b)"
+                          r"|\b(?:uv|poetry|pipenv)\s+run\b")
 # The gate's command as the condition of `if`, `elif`, `while` or `until`, or negated with `!`.
 GATE_CONDITION = re.compile(r"(?:\b(?:if|elif|while|until)\s+|(?:^|[;&|(])\s*!\s*)(?!\s*(?:!\s*)?(?:\[|test\b))"
-                            r"[^;]*?(?<![A-Za-z])gate")
+                            r"[^;]*?(?:(?<![A-Za-z])gate|(?<![\w.-])python(?:3(?:\.\d+)?)?(?![\w.-])"
+                            r"|\b(?:uv|poetry|pipenv)\s+run\b)")
 
 
 def _gate_status_swallowed(line: str, script: str) -> bool:
@@ -1038,7 +1068,7 @@ def _check_needs(doc, jobs, problem) -> None:
                     "a gate that says no still lets promote start: a failed gate must stop everything after it",
                     "needs")
         if isinstance(step, dict) and "run" in step:
-            script, shell = str(step["run"]), _shell(doc, gate, step)
+            script, shell = _script(step), _shell(doc, gate, step)
             for line in script.splitlines():
                 if SWALLOWED.search(line):
                     problem("gate", _step_label(index, step), f"'{line.strip()}' turns a failure into a success, so "
@@ -1110,7 +1140,12 @@ def _pinned(uses: str) -> str | None:
     if uses.startswith("./"):
         return None
     if uses.startswith("docker://"):
-        return None if "@sha256:" in uses else f"'{uses}' is a moving image tag; pin it with @sha256:<digest>"
+        if re.search(r"@sha256:[0-9a-f]{64}$", uses):
+            return None
+        if "@sha256:" in uses:
+            return (f"'{uses}' has a short or malformed digest; pin the image with its full @sha256: digest "
+                    "(64 hex characters, not the 12-character image ID `docker images` shows)")
+        return f"'{uses}' is a moving image tag; pin it with @sha256:<digest>"
     if "@" not in uses:
         return f"'{uses}' has no version: it runs whatever the default branch holds today"
     ref = uses.rsplit("@", 1)[1]

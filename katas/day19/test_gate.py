@@ -103,6 +103,33 @@ def test_a_worse_candidate_fails_on_the_metric_and_every_check_still_runs(regist
             f"every message carries its numbers (what was measured, what it was held against): {checks[name]}")
 
 
+def test_the_report_is_plain_python_for_the_pipelines_json(registry, champion_name):
+    """The pipeline's gate step writes the report as JSON: a numpy.bool_ verdict (what comparing NumPy or
+    pandas numbers gives) or a numpy.int64 count would make json.dumps fail in the middle of a release."""
+    import dataclasses
+    import json
+
+    for which, options in (("better", {"measure_latency": None}), ("worse", {}), ("slice_regressor", {}),
+                           ("incompatible", {})):
+        report = gate(registry, champion_name, which, **options)
+        for check in by_name(report).values():
+            assert type(check.passed) is bool, (
+                f"{which}: check {check.name!r} has passed={check.passed!r} of type "
+                f"{type(check.passed).__module__}.{type(check.passed).__qualname__}: "
+                f"a Python bool (wrap a NumPy comparison in bool(...)): {check}")
+            for field in ("value", "limit"):
+                number = getattr(check, field)
+                assert number is None or (isinstance(number, (int, float)) and not isinstance(number, bool)), (
+                    f"{which}: check {check.name!r} has {field}={number!r} of type "
+                    f"{type(number).__module__}.{type(number).__qualname__}: an "
+                    f"int, a float or None: {check}")
+        try:
+            json.dumps(dataclasses.asdict(report))
+        except TypeError as error:
+            pytest.fail(f"{which}: json.dumps(dataclasses.asdict(report)) fails ({error}): every field of the "
+                        f"report must be plain Python: {report}")
+
+
 def test_a_regressed_slice_fails_even_when_overall_is_better(registry, champion_name, expected):
     report = gate(registry, champion_name, "slice_regressor")
     checks = by_name(report)
@@ -744,11 +771,10 @@ def test_a_registry_that_is_unavailable_or_refuses_is_not_a_first_deploy(registr
                                                                          registry_unreachable, code):
     """A 503 from the registry's proxy (TEMPORARILY_UNAVAILABLE), a 403 for the pipeline's token
     (PERMISSION_DENIED) or a 404 from a misrouted registry URL (ENDPOINT_NOT_FOUND, an HTTP 404 like a
-    missing model's): only RESOURCE_DOES_NOT_EXIST and INVALID_PARAMETER_VALUE mean "no such model or alias"."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.protos import databricks_pb2
-
-    registry_unreachable(MlflowException(f"the registry answered {code}", error_code=getattr(databricks_pb2, code)))
+    missing model's): only RESOURCE_DOES_NOT_EXIST and INVALID_PARAMETER_VALUE mean "no such model or alias".
+    The message is MLflow's, with the response body: a proxy's 404 page says "404 Not Found", so reading
+    the message instead of the error code takes an outage for a missing alias."""
+    registry_unreachable(code)  # MLflow's MlflowException for that HTTP status, see REGISTRY_REFUSALS
     assert_the_registry_error_propagates(registry, champion_name, f"an MlflowException with error code {code}")
 
 

@@ -194,6 +194,23 @@ def test_a_numeric_slice_column_keeps_its_values_as_keys():
         slice_scores(ColumnModel(), X, y, "store")  # a NaN in a numeric column is a row without a slice
 
 
+def test_a_category_that_no_row_holds_is_not_a_slice():
+    X, y = frame()
+    plain = X.copy()
+    # A categorical column keeps every category it was made with: here east, which no held-out row holds,
+    # as after splitting a frame whose region was made categorical before the split.
+    X["region"] = pd.Categorical(X["region"], categories=["east", "north", "south", "west"])
+    for metric in ("accuracy", "roc_auc"):
+        got = slice_scores(ColumnModel(), X, y, "region", metric=metric)
+        expected = slice_scores(ColumnModel(), plain, y, "region", metric=metric)
+        assert set(got) == set(expected), (
+            f"{metric}: the slices are the values that occur in the column ({sorted(expected)}), not every "
+            f"category of its dtype (east has no row: it is no slice, not an empty one): {sorted(got)}")
+        for value in expected:
+            assert got[value] == pytest.approx(expected[value], abs=1e-12), (
+                f"{metric} of slice {value!r} with a categorical column, as with a plain one")
+
+
 def test_the_inputs_are_not_modified():
     X, y = frame()
     X = X.set_axis([70, 10, 60, 20, 50, 30, 40, 0])  # an index that is not 0..n-1, as after a shuffle
