@@ -125,10 +125,7 @@ class ModelService:
     def predict(self, rows):
         import numpy
 
-        try:
-            return self.model.predict(numpy.array(rows, dtype=numpy.float64)).tolist()
-        except ValueError as exc:  # finite numbers the model cannot take (its scaling overflows): a 400, not a 500
-            raise BadRequest(f"the model cannot take these features: {exc}") from None
+        return self.model.predict(numpy.array(rows, dtype=numpy.float64)).tolist()
 
 
 def _path_of_uri(uri):

@@ -161,10 +161,7 @@ class ModelServer:
         if not self.loaded.is_set():
             return jsonify(error="the model is not loaded"), 503
         rows = decode_batch(request.get_data(cache=False))
-        try:
-            labels = self.model.predict(np.array(rows, dtype=np.float64))
-        except ValueError as exc:  # finite numbers the model cannot take (its scaling overflows): a 400, not a 500
-            raise BadRequestBody(f"the model cannot take these features: {exc}") from None
+        labels = self.model.predict(np.array(rows, dtype=np.float64))
         return jsonify(predictions=labels.tolist(), model_version=self.version)
 
     def metrics(self):

@@ -207,10 +207,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
             return answer({"error": f"the body is over {LIMIT} bytes"}, 413)
         except BadRequest as exc:
             return answer({"error": str(exc) or "bad request"}, 400)
-        try:
-            return answer({"predictions": model.predict(rows).tolist(), "model_version": version})
-        except ValueError as exc:  # finite numbers the model cannot take (its scaling overflows): a 400, not a 500
-            return answer({"error": f"the model cannot take these features: {exc}"}, 400)
+        return answer({"predictions": model.predict(rows).tolist(), "model_version": version})
 
     @app.route("/metrics", methods=["GET"])
     def scrape():

@@ -154,10 +154,7 @@ class ModelServer:
             table = rows_from(raw)
         except BadRequestBody as problem:
             return jsonify({"error": str(problem)}), 400
-        try:
-            labels = self.model.predict(numpy.array(table, dtype=numpy.float64))
-        except ValueError as exc:  # finite numbers the model cannot take (its scaling overflows): a 400, not a 500
-            return jsonify({"error": f"the model cannot take these features: {exc}"}), 400
+        labels = self.model.predict(numpy.array(table, dtype=numpy.float64))
         return jsonify({"predictions": labels.tolist(), "model_version": self.version})
 
     def build(self) -> Flask:

@@ -186,10 +186,7 @@ class ModelService:
             if self.model is None:
                 return _json_response({"error": "no model loaded"}, 503)
             rows = Validator.rows(self.read_body())
-            try:
-                labels = self.model.predict(np.array(rows, dtype=np.float64))
-            except ValueError as exc:  # finite numbers the model cannot take (its scaling overflows): a 400, not a 500
-                raise BadRequest(f"the model cannot take these features: {exc}") from None
+            labels = self.model.predict(np.array(rows, dtype=np.float64))
             return _json_response({"predictions": labels.tolist(), "model_version": version})
 
         metrics = Metrics(app.url_map)

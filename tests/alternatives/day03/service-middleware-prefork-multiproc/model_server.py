@@ -193,10 +193,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
             return error("body over 1 MiB", 413)
         except BadRequest as exc:
             return error(str(exc), 400)
-        try:
-            return jsonify({"predictions": service.predict(rows), "model_version": service.version})
-        except ValueError as exc:  # finite numbers the model cannot take (its scaling overflows): a 400, not a 500
-            return error(f"the model cannot take these features: {exc}", 400)
+        return jsonify({"predictions": service.predict(rows), "model_version": service.version})
 
     @app.route("/metrics", methods=["GET"])
     def scrape():

@@ -62,10 +62,7 @@ class ModelService:
         return self.model is not None
 
     def predict(self, rows):
-        try:
-            return self.model.predict(np.array(rows, dtype=np.float64)).tolist()
-        except ValueError as exc:  # finite numbers the model cannot take (its scaling overflows): a 400, not a 500
-            raise BadRequest(f"the model cannot take these features: {exc}") from None
+        return self.model.predict(np.array(rows, dtype=np.float64)).tolist()
 
 
 def _no_constants(token):

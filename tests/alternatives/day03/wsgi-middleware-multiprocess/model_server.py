@@ -88,10 +88,7 @@ class ModelService:
 
     def predict(self, rows):
         import numpy
-        try:
-            return [x.item() if hasattr(x, "item") else x for x in self.model.predict(numpy.array(rows))]
-        except ValueError as exc:  # finite numbers the model cannot take (its scaling overflows): a 400, not a 500
-            raise BadRequestBody(f"the model cannot take these features: {exc}") from None
+        return [x.item() if hasattr(x, "item") else x for x in self.model.predict(numpy.array(rows))]
 
 
 class MetricsMiddleware:
