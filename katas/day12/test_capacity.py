@@ -334,6 +334,44 @@ def test_storage_is_exact_past_any_fixed_decimal_precision():
     )
 
 @pytest.mark.parametrize(
+    "args, expected",
+    [((np.int32(1_000_000), np.int32(50), 90, 3), 13_500_000_000),
+     ((np.int64(10**12), np.int64(10_000), 365, 3), 10_950_000_000_000_000_000),
+     ((np.int64(10**12), np.int64(10_000), np.int64(365), np.int64(3)), 10_950_000_000_000_000_000)],
+    ids=["int32_volume", "int64_volume", "every_input_int64"],
+)
+def test_storage_of_numpy_integer_inputs_never_wraps_round(args, expected):
+    try:
+        with np.errstate(over="ignore"):
+            got = storage_bytes(*args)
+    except ValueError:
+        return  # refusing numpy integers is fine too
+    assert got == expected and type(got) is int, (
+        f"storage_bytes{tuple(int(a) for a in args)} with numpy integer inputs (as read from a DataFrame) is exactly "
+        f"{expected:,} bytes, a plain int, or a ValueError; got {got!r} of type {type(got).__name__}: multiplied in "
+        f"the inputs' own {type(args[0]).__name__}, the product wraps round (to a wrong or negative size); turn whole "
+        f"numbers into Python ints before multiplying"
+    )
+
+
+@pytest.mark.parametrize(
+    "args, rounded_up",
+    [((1, 1, 2.5, 1), 3), ((3, 1, 1, 1.5), 5), ((1, 1, 0.5, 1), 1)],
+    ids=["fractional_retention", "fractional_replication", "half_a_day"],
+)
+def test_a_fractional_retention_or_replication_is_refused_or_rounded_up(args, rounded_up):
+    try:
+        got = storage_bytes(*args)
+    except ValueError:
+        return  # refusing a fractional number of days or replicas is fine
+    assert got == rounded_up and type(got) is int, (
+        f"storage_bytes{args} either raises ValueError or counts the fraction as it is: the product is "
+        f"{args[0] * args[1] * args[2] * args[3]:g} bytes, rounded up to {rounded_up} (an int); got {got!r}. Truncating "
+        f"retention_days or replication to a whole number first (int(2.5) is 2) under-plans the disk"
+    )
+
+
+@pytest.mark.parametrize(
     "args",
     [(0, 50, 90, 3), (-1, 50, 90, 3), (1_000, 0, 90, 3), (1_000, 50, 0, 3), (1_000, 50, -7, 3), (1_000, 50, 90, 0),
      (-1_000, -50, 90, 3), (1_000, 50, -90, -3)],

@@ -233,14 +233,16 @@ def test_a_boolean_event_log_adds_up_its_repeated_events():
 @pytest.mark.task(taskno=1)
 @pytest.mark.parametrize(
     "matrix",
-    [sparse.csr_array((3, 4)), sparse.coo_array(([0.0, 0.0], ([0, 2], [1, 3])), shape=(3, 4)), sparse.csr_array((0, 4))],
-    ids=["no_stored_entries", "only_stored_zeros", "no_users_yet"],
+    [sparse.csr_array((3, 4)), sparse.coo_array(([0.0, 0.0], ([0, 2], [1, 3])), shape=(3, 4)), sparse.csr_array((0, 4)),
+     sparse.coo_array(([-0.0, -0.0], ([0, 2], [1, 3])), shape=(3, 4))],
+    ids=["no_stored_entries", "only_stored_zeros", "no_users_yet", "only_stored_negative_zeros"],
 )
 def test_a_matrix_without_interactions_is_a_valid_fit(matrix):
     model = ItemItemRecommender().fit(matrix)
     assert model.most_popular(4) == [0, 1, 2, 3], (
         "with no interactions every item has 0 users: the popularity order is the id order, [0, 1, 2, 3] "
-        "(fit must not refuse a log without a single interaction: nothing in it is negative or non-finite)"
+        "(fit must not refuse a log without a single interaction: nothing in it is negative or non-finite; a stored "
+        "-0.0 is zero, not negative, so a sign-bit check such as np.signbit must not reject it)"
     )
     assert model.recommend(0, 2) == [0, 1] and model.recommend(7, 2) == [0, 1], (
         "with no interactions every user is a cold start and gets most_popular(2), [0, 1]"

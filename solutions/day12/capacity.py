@@ -16,12 +16,13 @@ infinity is a bad input for every parameter):
   peak_qps > 0, qps_per_replica > 0, 0 <= headroom < 1, min_replicas >= 1 (an int).
 - `storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3)`:
   ceil(events_per_day × bytes_per_event × retention_days × replication). All > 0;
-  retention_days and replication are ints.
+  retention_days and replication are ints; numpy integers are multiplied as Python ints (no wrap).
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 SECONDS_PER_DAY = 86_400
@@ -70,6 +71,11 @@ def storage_bytes(
     events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3
 ) -> int:
     """Raw bytes on disk over the retention window, counting every replica."""
+    # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
+    events_per_day, bytes_per_event, retention_days, replication = (
+        int(v) if isinstance(v, numbers.Integral) and not isinstance(v, bool) else v
+        for v in (events_per_day, bytes_per_event, retention_days, replication)
+    )
     _positive("events_per_day", events_per_day)
     _positive("bytes_per_event", bytes_per_event)
     _whole("retention_days", retention_days)

@@ -56,6 +56,11 @@ def replicas_needed(
 def storage_bytes(
     events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3
 ) -> int:
+    # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
+    events_per_day, bytes_per_event, retention_days, replication = (
+        int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
+        for v in (events_per_day, bytes_per_event, retention_days, replication)
+    )
     factors = (events_per_day, bytes_per_event, retention_days, replication)
     _require(all(_ok(f, 0, inclusive=False) for f in factors), "every storage input must be a finite number > 0")
     return math.ceil(math.prod(factors))

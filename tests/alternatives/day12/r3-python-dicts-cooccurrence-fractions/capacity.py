@@ -47,6 +47,11 @@ def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
 
 
 def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3):
+    # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
+    events_per_day, bytes_per_event, retention_days, replication = (
+        int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
+        for v in (events_per_day, bytes_per_event, retention_days, replication)
+    )
     _check(events_per_day=(events_per_day, lambda v: v > 0), bytes_per_event=(bytes_per_event, lambda v: v > 0),
            retention_days=(retention_days, lambda v: v > 0), replication=(replication, lambda v: v > 0))
     return math.ceil(Fraction(events_per_day) * Fraction(bytes_per_event) * Fraction(retention_days) * Fraction(replication))

@@ -48,6 +48,11 @@ def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0
 
 
 def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3) -> int:
+    # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
+    events_per_day, bytes_per_event, retention_days, replication = (
+        int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
+        for v in (events_per_day, bytes_per_event, retention_days, replication)
+    )
     args = (events_per_day, bytes_per_event, retention_days, replication)
     _finite(*args)
     if any(not value > 0 for value in args):

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+
+SECONDS_PER_DAY = 86_400
+
+
+def _finite(x, name):
+    if isinstance(x, numbers.Integral):
+        return
+    if not math.isfinite(x):
+        raise ValueError(f"{name} must be finite")
+
+
+def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
+    _finite(requests_per_day, "requests_per_day"); _finite(peak_to_mean, "peak_to_mean")
+    if not requests_per_day > 0:
+        raise ValueError("requests_per_day must be > 0")
+    if not peak_to_mean >= 1:
+        raise ValueError("peak_to_mean must be >= 1")
+    return requests_per_day / SECONDS_PER_DAY * peak_to_mean
+
+
+def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
+    _finite(p99_target_ms, "target")
+    if not p99_target_ms > 0:
+        raise ValueError("target must be > 0")
+    hops = list(other_hops_ms)
+    for h in hops:
+        _finite(h, "hop")
+        if not h >= 0:
+            raise ValueError("hops must be >= 0")
+    budget = p99_target_ms - sum(hops)
+    if not budget > 0:
+        raise ValueError("budget spent")
+    return budget
+
+
+def replica_qps(workers: int, mean_latency_ms: float) -> float:
+    _finite(workers, "workers"); _finite(mean_latency_ms, "latency")
+    if not workers >= 1:
+        raise ValueError("workers must be >= 1")
+    if not mean_latency_ms > 0:
+        raise ValueError("latency must be > 0")
+    return workers * 1000 / mean_latency_ms
+
+
+def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2) -> int:
+    for v, n in ((peak_qps, "peak_qps"), (qps_per_replica, "qps_per_replica"), (headroom, "headroom"),
+                 (min_replicas, "min_replicas")):
+        _finite(v, n)
+    if not peak_qps > 0 or not qps_per_replica > 0:
+        raise ValueError("rates must be > 0")
+    if not 0 <= headroom < 1:
+        raise ValueError("0 <= headroom < 1")
+    if not min_replicas >= 1:
+        raise ValueError("min_replicas >= 1")
+    floor = math.ceil(min_replicas)
+    return max(int(floor), math.ceil(peak_qps / (qps_per_replica * (1 - headroom))))
+
+
+def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3) -> int:
+    args = (events_per_day, bytes_per_event, retention_days, replication)
+    for v in args:
+        _finite(v, "input")
+        if not v > 0:
+            raise ValueError("every input must be > 0")
+    if all(isinstance(v, numbers.Integral) for v in args):
+        return math.prod(int(v) for v in args)
+    return math.ceil(math.prod(args))
