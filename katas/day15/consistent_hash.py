@@ -4,7 +4,7 @@ Contract (the tests check exactly this):
 - `ConsistentHashRing(nodes=(), vnodes=100)`: each node gets `vnodes` points on the ring.
   `nodes` may be any iterable (a generator too). Keys past the last point wrap to the first.
 - `add_node(node)` (already present: ValueError) places the ring's `vnodes` points too;
-  `remove_node(node)` (absent: KeyError).
+  `remove_node(node)` (absent: KeyError); a refused call leaves the ring as it was.
 - `get_node(key)` returns the node that owns `key`; an empty ring raises LookupError.
 - `nodes` is the set of node names, a copy (safe to loop over while adding or removing nodes).
 - Placement is the same in every process: do not use the built-in `hash()`. Positions are wide

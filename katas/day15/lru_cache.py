@@ -1,7 +1,7 @@
 """Task 1: a least-recently-used cache, the thing in front of every feature store and model.
 
 Contract (the tests check exactly this):
-- `LRUCache(capacity)`; a capacity below 1 raises ValueError.
+- `LRUCache(capacity)`; a capacity below 1, or NaN, raises ValueError.
 - `get(key)` returns the value or None, and makes the key the most recently used.
 - `put(key, value)` inserts or updates, makes the key the most recently used, and
   evicts the least recently used key when the cache grows past its capacity.
@@ -19,7 +19,7 @@ from typing import Any
 
 class LRUCache:
     def __init__(self, capacity: int) -> None:
-        # TODO(task 1): reject a capacity below 1, then set up your storage.
+        # TODO(task 1): reject a capacity below 1 (and NaN), then set up your storage.
         raise NotImplementedError("task 1")
 
     def get(self, key: Hashable) -> Any | None:

@@ -2,7 +2,7 @@
 
 Contract (the tests check exactly this):
 - `TokenBucketRateLimiter(capacity, refill_rate, clock=time.monotonic)`; capacity <= 0
-  or refill_rate < 0 raises ValueError. The bucket starts full.
+  or refill_rate < 0 (or either NaN) raises ValueError. The bucket starts full.
 - Tokens refill continuously at `refill_rate` per second of `clock()` time (fractions
   count, every stretch of time exactly once, however short), never beyond `capacity`.
 - `consume(tokens=1)` takes all the tokens and returns True, or takes none and

@@ -69,16 +69,40 @@ def test_nodes_may_be_given_as_any_iterable():
     assert differ == 0, f"{differ} of {len(keys)} keys land elsewhere when the same nodes come from a generator"
 
 
-def test_adding_a_node_twice_raises_value_error():
-    ring = ConsistentHashRing(["a"])
+def test_adding_a_node_twice_raises_value_error_and_changes_nothing():
+    # A refused add_node must not have placed any point first: a second set of points for "a"
+    # would double its share of the keys.
+    keys = KEYS[:4000]
+    ring = ConsistentHashRing(["a", "b", "c"])
+    before = placement(ring, keys)
     with pytest.raises(ValueError):
         ring.add_node("a")
+    differ = sum(before[k] != owner for k, owner in placement(ring, keys).items())
+    assert differ == 0 and ring.nodes == {"a", "b", "c"}, (
+        f"add_node('a') of a node already on the ring raised, yet {differ} of {len(keys)} keys moved (nodes now "
+        f"{sorted(ring.nodes)}): a refused add_node must leave the ring exactly as it was (check before placing points)"
+    )
+    ring.remove_node("a")
+    without = placement(ConsistentHashRing(["b", "c"]), keys)
+    differ = sum(without[k] != owner for k, owner in placement(ring, keys).items())
+    assert differ == 0, (
+        f"after the refused add_node('a') and then remove_node('a'), {differ} of {len(keys)} keys land elsewhere than "
+        "on a ring built with only 'b' and 'c' (some on 'a'?): the refused add_node left points behind that "
+        "removing 'a' did not take away"
+    )
 
 
-def test_removing_an_absent_node_raises_key_error():
-    ring = ConsistentHashRing(["a"])
+def test_removing_an_absent_node_raises_key_error_and_changes_nothing():
+    keys = KEYS[:4000]
+    ring = ConsistentHashRing(["a", "b", "c"])
+    before = placement(ring, keys)
     with pytest.raises(KeyError):
-        ring.remove_node("b")
+        ring.remove_node("d")
+    differ = sum(before[k] != owner for k, owner in placement(ring, keys).items())
+    assert differ == 0 and ring.nodes == {"a", "b", "c"}, (
+        f"remove_node('d') of a node not on the ring raised, yet {differ} of {len(keys)} keys moved (nodes now "
+        f"{sorted(ring.nodes)}): a refused remove_node must leave the ring exactly as it was"
+    )
 
 
 def test_a_single_node_owns_every_key():

@@ -17,7 +17,7 @@ from lru_cache import LRUCache
 pytestmark = pytest.mark.task(taskno=1)
 
 
-@pytest.mark.parametrize("capacity", [0, -1, 0.5])
+@pytest.mark.parametrize("capacity", [0, -1, 0.5, float("nan")])  # NaN: `capacity < 1` is False
 def test_capacity_below_one_is_rejected(capacity):
     with pytest.raises(ValueError):
         LRUCache(capacity)

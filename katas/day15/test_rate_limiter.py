@@ -22,7 +22,13 @@ def clock():
     return FakeClock()
 
 
-@pytest.mark.parametrize("capacity, refill_rate", [(0, 1), (0.0, 1), (-5, 1), (10, -0.1)])
+# NaN fails every comparison: `capacity <= 0` and `refill_rate < 0` let it through, and the bucket then
+# grants every request (a NaN capacity caps nothing; a NaN rate makes every refill NaN, so the count becomes NaN
+# or, through min(capacity, NaN), jumps back to full on every call).
+@pytest.mark.parametrize(
+    "capacity, refill_rate",
+    [(0, 1), (0.0, 1), (-5, 1), (10, -0.1), (float("nan"), 1), (10, float("nan"))],
+)
 def test_invalid_capacity_or_rate_is_rejected(capacity, refill_rate, clock):
     with pytest.raises(ValueError):
         TokenBucketRateLimiter(capacity, refill_rate, clock=clock)

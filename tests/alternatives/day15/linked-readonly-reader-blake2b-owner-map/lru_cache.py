@@ -18,7 +18,7 @@ class _Node:
 
 class LRUCache:
     def __init__(self, capacity: int) -> None:
-        if capacity < 1:
+        if not capacity >= 1:  # NaN too
             raise ValueError(f"capacity must be at least 1, got {capacity}")
         self._capacity = capacity
         self._map: dict[Hashable, _Node] = {}

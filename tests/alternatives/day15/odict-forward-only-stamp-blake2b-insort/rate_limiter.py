@@ -10,7 +10,7 @@ class TokenBucketRateLimiter:
     def __init__(self, capacity: float, refill_rate: float, clock: Callable[[], float] = time.monotonic) -> None:
         if not capacity > 0:
             raise ValueError("capacity must be positive")
-        if refill_rate < 0:
+        if not refill_rate >= 0:  # NaN too
             raise ValueError("refill_rate must not be negative")
         self.capacity = capacity
         self.refill_rate = refill_rate

@@ -18,7 +18,7 @@ from typing import Any
 
 class LRUCache:
     def __init__(self, capacity: int) -> None:
-        if capacity < 1:
+        if not capacity >= 1:  # NaN too
             raise ValueError(f"capacity must be at least 1, got {capacity!r}")
         self._capacity = capacity
         self._data: OrderedDict = OrderedDict()

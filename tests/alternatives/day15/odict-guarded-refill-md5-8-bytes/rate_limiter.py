@@ -26,9 +26,9 @@ class TokenBucketRateLimiter:
         refill_rate: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if capacity <= 0:
+        if not capacity > 0:  # NaN too
             raise ValueError("capacity must be positive")
-        if refill_rate < 0:
+        if not refill_rate >= 0:  # NaN too
             raise ValueError("refill_rate must not be negative")
         self._capacity = capacity
         self._rate = refill_rate

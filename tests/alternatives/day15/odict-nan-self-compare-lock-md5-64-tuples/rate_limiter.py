@@ -16,7 +16,7 @@ class TokenBucketRateLimiter:
     ) -> None:
         if not capacity > 0:
             raise ValueError(f"capacity must be positive, got {capacity!r}")
-        if refill_rate < 0:
+        if not refill_rate >= 0:  # NaN too
             raise ValueError(f"refill_rate must not be negative, got {refill_rate!r}")
         self.capacity = capacity
         self.refill_rate = refill_rate

@@ -14,9 +14,9 @@ class TokenBucketRateLimiter:
         refill_rate: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if capacity <= 0:
+        if not capacity > 0:  # NaN too
             raise ValueError(f"capacity must be positive, got {capacity}")
-        if refill_rate < 0:
+        if not refill_rate >= 0:  # NaN too
             raise ValueError(f"refill_rate must not be negative, got {refill_rate}")
         self._capacity = capacity
         self._rate = refill_rate

@@ -3,7 +3,7 @@ from collections import OrderedDict
 
 class LRUCache:
     def __init__(self, capacity):
-        if capacity < 1:
+        if not capacity >= 1:  # NaN too
             raise ValueError("capacity must be >= 1")
         self.capacity = capacity
         self._data = OrderedDict()

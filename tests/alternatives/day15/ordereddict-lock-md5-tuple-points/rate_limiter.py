@@ -4,9 +4,9 @@ import time
 
 class TokenBucketRateLimiter:
     def __init__(self, capacity, refill_rate, clock=time.monotonic):
-        if capacity <= 0:
+        if not capacity > 0:  # NaN too
             raise ValueError("capacity must be > 0")
-        if refill_rate < 0:
+        if not refill_rate >= 0:  # NaN too
             raise ValueError("refill_rate must be >= 0")
         self.capacity = capacity
         self.refill_rate = refill_rate

@@ -9,7 +9,7 @@ from typing import Any
 
 class LRUCache:
     def __init__(self, capacity: int) -> None:
-        if capacity < 1:
+        if not capacity >= 1:  # NaN too
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
         self._data: OrderedDict = OrderedDict()

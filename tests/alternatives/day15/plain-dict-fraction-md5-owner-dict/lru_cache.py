@@ -7,7 +7,7 @@ _MISSING = object()
 
 class LRUCache:
     def __init__(self, capacity: int) -> None:
-        if capacity < 1:
+        if not capacity >= 1:  # NaN too
             raise ValueError("capacity must be >= 1")
         self.capacity = capacity
         self._data = {}

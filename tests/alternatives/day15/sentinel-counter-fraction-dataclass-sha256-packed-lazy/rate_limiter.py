@@ -20,7 +20,7 @@ class TokenBucketRateLimiter:
     def __init__(self, capacity: float, refill_rate: float, clock: Callable[[], float] = time.monotonic) -> None:
         if capacity <= 0 or capacity != capacity:
             raise ValueError("capacity must be > 0")
-        if refill_rate < 0:
+        if not refill_rate >= 0:  # NaN too
             raise ValueError("refill_rate must be >= 0")
         self._capacity = Fraction(capacity)
         self._rate = Fraction(refill_rate)

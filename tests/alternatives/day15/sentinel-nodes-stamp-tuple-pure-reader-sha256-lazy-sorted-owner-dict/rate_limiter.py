@@ -9,9 +9,9 @@ class TokenBucketRateLimiter:
     """State is (tokens, stamp); the count at any moment is a pure function of both."""
 
     def __init__(self, capacity, refill_rate, clock: Callable[[], float] = time.monotonic) -> None:
-        if capacity <= 0:
+        if not capacity > 0:  # NaN too
             raise ValueError("capacity <= 0")
-        if refill_rate < 0:
+        if not refill_rate >= 0:  # NaN too
             raise ValueError("refill_rate < 0")
         self._cap = capacity
         self._rate = refill_rate
