@@ -124,6 +124,19 @@ def test_unknown_paths_share_one_label_instead_of_one_series_each(app):
         f"{sorted(sorted(labels) for labels in histogram_labels)}")
 
 
+def test_a_body_refused_as_too_large_is_counted_under_its_route(app):
+    client = app.test_client()
+    answer = client.post("/predict", data=b"[" * (1024 * 1024 + 1), content_type="application/json")
+    assert answer.status_code == 413, f"a body over 1 MiB should be refused with 413, got {answer.status_code}"
+    samples = scrape(client)
+    counted = value(samples, "model_requests_total", endpoint="/predict", status="413")
+    assert counted == 1, (
+        f"the /predict refused with 413 counts {counted} under endpoint='/predict', status='413': a refusal is an "
+        "answered request too; count it wherever you refuse it (a body limit in a middleware included)")
+    assert value(samples, "model_request_latency_seconds_count", endpoint="/predict") == 1, (
+        "the /predict refused with 413 should be one latency observation under endpoint='/predict'")
+
+
 def test_scraping_does_not_count_itself(app):
     client = app.test_client()
     scrape(client)

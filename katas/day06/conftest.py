@@ -340,6 +340,45 @@ def utc_stamped() -> UtcStamps:
     return UtcStamps()
 
 
+@pytest.fixture
+def stamp_moment():
+    """`stamp_moment(line)` -> the aware UTC datetime a log line's leading timestamp names, or None."""
+    return stamp_instant
+
+
+class EveningDate:
+    """A `date` first on PATH that answers as if it were 22:30 UTC on 15 June 2030 (plus the seconds since
+    the test began), so a stamp taken with `date` shows an evening hour whatever the real time.
+    `env(base)` puts it first on base's PATH; `window(started, finished)` is the (low, high) UTC range such a
+    stamp falls in, from time.time() values, with 2 minutes of slack."""
+
+    EVENING = datetime(2030, 6, 15, 22, 30, tzinfo=timezone.utc)
+
+    def __init__(self, folder: Path) -> None:
+        real = shutil.which("date")
+        if real is None:
+            pytest.skip("date is not installed")
+        self.bin = folder / "bin"
+        self.bin.mkdir(parents=True)
+        self.offset = int(self.EVENING.timestamp() - datetime.now(timezone.utc).timestamp())
+        (self.bin / "date").write_text(
+            f'#!/bin/sh\nexec "{real}" -d "@$(( $("{real}" +%s) + {self.offset} ))" "$@"\n')
+        (self.bin / "date").chmod(0o755)
+
+    def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        base = dict(base or {})
+        return {**base, "PATH": f"{self.bin}{os.pathsep}{base.get('PATH', os.environ.get('PATH', ''))}"}
+
+    def window(self, started: float, finished: float) -> tuple[datetime, datetime]:
+        return (datetime.fromtimestamp(started + self.offset, timezone.utc) - timedelta(minutes=2),
+                datetime.fromtimestamp(finished + self.offset, timezone.utc) + timedelta(minutes=2))
+
+
+@pytest.fixture
+def evening_date(tmp_path) -> EveningDate:
+    return EveningDate(tmp_path / "evening-date")
+
+
 class RecordingSleep:
     """A `sleep` first on PATH that writes down how long the script asks to wait, then waits that long
     (or, with `waits=False`, returns at once: for defaults too long to wait out)."""

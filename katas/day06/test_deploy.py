@@ -8,6 +8,7 @@ health check goes to `server`, a real HTTP server on loopback that plays the new
 
 import os
 import re
+import threading
 import time
 from types import SimpleNamespace
 
@@ -74,6 +75,14 @@ def rollback_logged(stdout):
 
 def without_stamp(line):
     return re.sub(r"^\[?\d{4}-\d{2}-\d{2}[T ][\d:.,]+(?:Z|UTC|[+-]\d{2}:?\d{2})?\]?\s*", "", line)
+
+
+def assert_failure_lines_stamped(done, utc_stamped, started, failure):
+    """Every stdout line of a run where a docker step failed is a timestamped UTC log line, the failure's too."""
+    wrong = utc_stamped(done.stdout, started, time.time())
+    assert not wrong, (
+        f"the line reporting {failure} is a log line like every other: it should start with a UTC timestamp (use "
+        f"the same logger, not a bare echo; this run had TZ={utc_stamped.env['TZ']}): {wrong}\n{done.output}")
 
 
 def assert_only_serving(fake_docker, deploy, name, image, output):
@@ -406,14 +415,26 @@ def test_the_default_state_file_is_in_the_working_directory_whatever_the_context
     assert not (context / ".deployed-version").exists(), "no state file should be written into the build context"
 
 
+# Names a script is tempted to give the version now serving; a caller may have exported any of them.
+PREVIOUS_VARIABLES = {"PREVIOUS": "v0", "PREV": "v0", "PREVIOUS_VERSION": "v0", "CURRENT": "v0", "SERVING": "v0"}
+
+
 @pytest.mark.task(taskno=3)
-@pytest.mark.parametrize("content", ["", "\n"], ids=["empty", "blank-line"])
+@pytest.mark.parametrize("content", ["", "\n", None], ids=["empty", "blank-line", "absent"])
 def test_an_empty_state_file_means_nothing_is_serving(deploy, fake_docker, content):
-    deploy.state_file.write_text(content)
-    done = deploy("v1")
-    assert done.returncode == 0, f"an empty state file means nothing serves yet: a first deploy (exit 0)\n{done.output}"
+    """PREVIOUS=v0 and the like are exported: only the state file names the version now serving."""
+    if content is not None:
+        deploy.state_file.write_text(content)
+    done = deploy("v1", env=PREVIOUS_VARIABLES)
+    assert done.returncode == 0, (
+        f"an empty or absent state file means nothing serves yet, whatever PREVIOUS=v0 says: a first deploy (exit 0)"
+        f"\n{done.output}")
     assert not [argv for argv in fake_docker.calls if argv[:1] in (["stop"], ["start"])], (
         f"with nothing serving there is nothing to stop or start: {fake_docker.calls}")
+    strays = [argv for argv in fake_docker.calls if {f"{NAME}-", f"{NAME}-v0"} & set(argv)]
+    assert not strays, (
+        f"with nothing serving there is no previous container to remove either (no docker rm -f {NAME}- with an "
+        f"empty version, nor one named by an exported PREVIOUS=v0): {strays}\n{done.output}")
     assert state(deploy) == "v1", f"the state file should record v1, holds {state(deploy)!r}"
 
 
@@ -579,14 +600,15 @@ def test_a_failed_removal_of_the_previous_container_still_records_the_new_versio
 
 
 @pytest.mark.task(taskno=3)
-def test_a_failed_removal_of_the_previous_container_is_logged(deploy, fake_docker, v1_serving):
+def test_a_failed_removal_of_the_previous_container_is_logged(deploy, fake_docker, v1_serving, utc_stamped):
     """The same promotion of v2 over v1 twice, the second time with a failing docker rm."""
     clean = deploy("v2")
     fake_docker.reset()
     fake_docker.add_running(f"{NAME}-v1", f"{IMAGE}:v1", deploy.port)
     deploy.state_file.write_text("v1\n")
     fake_docker.fail("rm")
-    failing = deploy("v2")
+    started = time.time()
+    failing = deploy("v2", env=utc_stamped.env)
     assert clean.returncode == 0 and failing.returncode == 0, (
         f"a healthy v2 is promoted (exit 0), also when removing v1 fails\n{clean.output}\n{failing.output}")
     seen = {without_stamp(line) for line in clean.stdout.splitlines()}
@@ -595,6 +617,7 @@ def test_a_failed_removal_of_the_previous_container_is_logged(deploy, fake_docke
         "the same promotion run twice, the second time with a failing docker rm -f of v1: that failure should be "
         "logged on stdout (`|| log WARN ...`, not `|| true`), but the second run logged nothing the first did not"
         f"\n--- first run ---\n{clean.stdout}\n--- second run, rm failing ---\n{failing.stdout}")
+    assert_failure_lines_stamped(failing, utc_stamped, started, "the failed docker rm -f of v1")
 
 
 @pytest.mark.task(taskno=4)
@@ -661,12 +684,13 @@ def test_a_failing_stop_of_the_previous_container_exits_1_not_dockers_status(dep
 
 
 @pytest.mark.task(taskno=4)
-def test_a_failing_stop_of_the_previous_container_is_logged(deploy, fake_docker, v1_serving):
+def test_a_failing_stop_of_the_previous_container_is_logged(deploy, fake_docker, v1_serving, utc_stamped):
     """The same failed deploy of v2 twice (docker run fails), the second time with a failing docker stop too."""
     fake_docker.fail("run")
     clean = deploy("v2")
     fake_docker.fail("stop")
-    failing = deploy("v2")
+    started = time.time()
+    failing = deploy("v2", env=utc_stamped.env)
     assert clean.returncode == 1 and failing.returncode == 1, (
         f"a container that does not start should fail the deploy (exit 1)\n{clean.output}\n{failing.output}")
     seen = {without_stamp(line) for line in clean.stdout.splitlines()}
@@ -675,14 +699,16 @@ def test_a_failing_stop_of_the_previous_container_is_logged(deploy, fake_docker,
         "the same failed deploy run twice, the second time with a failing docker stop of v1: that failure should be "
         "logged on stdout (`|| log WARN ...`, not `|| true`), but the second run logged nothing the first did not"
         f"\n--- first run ---\n{clean.stdout}\n--- second run, stop failing ---\n{failing.stdout}")
+    assert_failure_lines_stamped(failing, utc_stamped, started, "the failed docker stop of v1")
 
 
 @pytest.mark.task(taskno=4)
-def test_a_failing_rollback_step_is_logged(deploy, fake_docker, v1_serving):
+def test_a_failing_rollback_step_is_logged(deploy, fake_docker, v1_serving, utc_stamped):
     fake_docker.fail("run")
     clean = deploy("v2")
     fake_docker.fail("rm")
-    failing = deploy("v2")
+    started = time.time()
+    failing = deploy("v2", env=utc_stamped.env)
     assert clean.returncode == 1 and failing.returncode == 1, (
         f"a container that does not start should fail the deploy (exit 1)\n{clean.output}\n{failing.output}")
     assert_only_serving(fake_docker, deploy, f"{NAME}-v1", f"{IMAGE}:v1", failing.output)
@@ -692,14 +718,16 @@ def test_a_failing_rollback_step_is_logged(deploy, fake_docker, v1_serving):
         "the same rollback run twice, the second time with a failing docker rm -f: that failure should be logged "
         "on stdout (`|| log ERROR ...`, not `|| true`), but the second run logged nothing the first did not"
         f"\n--- first run ---\n{clean.stdout}\n--- second run, rm failing ---\n{failing.stdout}")
+    assert_failure_lines_stamped(failing, utc_stamped, started, "the failed docker rm -f of the rollback")
 
 
 @pytest.mark.task(taskno=4)
-def test_a_failing_restart_of_the_previous_container_is_logged(deploy, fake_docker, server, v1_serving):
+def test_a_failing_restart_of_the_previous_container_is_logged(deploy, fake_docker, server, v1_serving, utc_stamped):
     server.set("failing")
     clean = deploy("v2")
     fake_docker.fail("start")
-    failing = deploy("v2")
+    started = time.time()
+    failing = deploy("v2", env=utc_stamped.env)
     assert clean.returncode == 1 and failing.returncode == 1, (
         f"a v2 that never becomes healthy should fail the deploy (exit 1), also when v1 cannot be started again"
         f"\n{clean.output}\n{failing.output}")
@@ -710,6 +738,7 @@ def test_a_failing_restart_of_the_previous_container_is_logged(deploy, fake_dock
         "the same rollback run twice, the second time with a failing docker start of v1: that failure should be "
         "logged on stdout (nothing serves now, the on-call engineer must know), but the second run logged nothing "
         f"the first did not\n--- first run ---\n{clean.stdout}\n--- second run, start failing ---\n{failing.stdout}")
+    assert_failure_lines_stamped(failing, utc_stamped, started, "the failed docker start of v1")
 
 
 @pytest.mark.task(taskno=4)
@@ -745,6 +774,36 @@ def test_deploying_the_version_already_serving_is_refused(deploy, fake_docker, v
     assert not untimed, (
         f"the refusal is a log line like every other: it should start with a timestamp (use the same logger, not a "
         f"bare echo): {untimed}")
+
+
+@pytest.mark.task(taskno=4)
+def test_the_state_file_names_the_previous_version_until_the_new_one_is_healthy(deploy, fake_docker, server,
+                                                                                v1_serving):
+    """The state file is read every few milliseconds while the deploy runs its health checks."""
+    server.set("failing")
+    seen, watching = set(), threading.Event()
+
+    def watch():
+        while not watching.is_set():
+            try:
+                seen.add(deploy.state_file.read_text().strip())
+            except OSError:
+                pass
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        done = deploy("v2", retries=3, interval=0.3)
+    finally:
+        watching.set()
+        watcher.join(timeout=5)
+    assert done.returncode == 1, f"a v2 that never becomes healthy should be rolled back (exit 1)\n{done.output}"
+    assert "v2" not in seen, (
+        f"the state file holds the version now serving: it should name v2 only once v2 has passed its health check "
+        f"(write it last), not from docker run on and then put v1 back on rollback; while v2 was being checked it "
+        f"read {sorted(seen)}\n{done.output}")
+    assert state(deploy) == "v1", f"the state file should still say v1, holds {state(deploy)!r}"
 
 
 @pytest.mark.task(taskno=4)

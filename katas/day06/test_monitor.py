@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -84,6 +85,38 @@ def test_every_log_line_is_timestamped_in_utc(monitor, server, timestamp, utc_st
     assert not wrong, (
         f"timestamps should be UTC whatever TZ says, on the lines about a {answer} server too "
         f"(this run had TZ={utc_stamped.env['TZ']}, 14 h east; `date -u`): {wrong}")
+
+
+@pytest.mark.task(taskno=1)
+def test_timestamps_use_the_24_hour_clock(monitor, server, evening_date, stamp_moment):
+    """A `date` first on PATH answers as if it were 22:30 UTC; a stamp taken some other way shows the real time."""
+    started = time.time()
+    done = monitor("--once", "--url", server.url, env=evening_date.env())
+    finished = time.time()
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    assert done.returncode == 0 and lines, f"a healthy check exits 0 and logs its lines on stdout\n{done.output}"
+    evening = evening_date.window(started, finished)
+    real = (datetime.fromtimestamp(started, timezone.utc) - timedelta(minutes=2),
+            datetime.fromtimestamp(finished, timezone.utc) + timedelta(minutes=2))
+    wrong = [line for line in lines
+             if not (moment := stamp_moment(line)) or not any(low <= moment <= high for low, high in (evening, real))]
+    assert not wrong, (
+        f"timestamps use the 24-hour clock (date -u +%H, not %I): a `date` first on PATH said it was 22:30 UTC, "
+        f"so a stamp should read 22:30, not 10:30: {wrong}\n{done.output}")
+
+
+@pytest.mark.task(taskno=1)
+def test_a_line_is_stamped_when_it_is_written_not_when_its_check_began(monitor, server, stamp_moment):
+    server.set("slow", delay_s=60)
+    started = time.time()
+    done = monitor("--once", "--timeout", "2.5", "--url", server.url, timeout=15)
+    assert done.returncode == 1, f"no answer within --timeout 2.5 is a failure (exit 1)\n{done.output}"
+    moments = [moment for line in done.stdout.splitlines() if (moment := stamp_moment(line))]
+    latest = max(moments, default=None)
+    assert latest is not None and latest.timestamp() >= started + 1.5, (
+        f"the line saying how the check went is written when curl gave up, 2.5 s after the check began: its "
+        f"timestamp should be that moment, not one taken when the check began (the latest stamp was {latest}, "
+        f"the check began at {datetime.fromtimestamp(started, timezone.utc):%H:%M:%S})\n{done.output}")
 
 
 @pytest.mark.task(taskno=1)

@@ -20,7 +20,7 @@ def test_one_row_per_version_best_score_first(registry, held_out, mlflow_name):
             f"version {row['version']} scores {expected[row['version']]:.4f} on the rows given, not {row['score']:.4f}")
 
 
-def test_rows_carry_run_ids_and_aliases(registry, mlflow_name):
+def test_rows_carry_run_ids_and_aliases(registry, mlflow_name, test_side_mlflow):
     import mlflow
 
     register_challenger(registry.tracking_uri, registry.run_ids["weak"], mlflow_name)
@@ -28,20 +28,39 @@ def test_rows_carry_run_ids_and_aliases(registry, mlflow_name):
     register_challenger(registry.tracking_uri, registry.run_ids["good"], mlflow_name)
     client = mlflow.MlflowClient(tracking_uri=registry.tracking_uri, registry_uri=registry.tracking_uri)
     client.set_registered_model_alias(mlflow_name, "shadow", "2")  # aliases other than yours count too
+    with test_side_mlflow() as test_mlflow:
+        test_mlflow.register_model(registry.model_uris["best"], mlflow_name)  # version 3: no alias at all
+
+    def aliases_in_registry():
+        found = {"1": [], "2": [], "3": []}
+        for alias, version in client.get_registered_model(mlflow_name).aliases.items():
+            found[str(version)].append(alias)
+        return {v: sorted(a) for v, a in found.items()}
+
     table = {row["version"]: row for row in compare_versions(registry.tracking_uri, mlflow_name,
                                                              registry.X_test, registry.y_test)}
-    assert set(table) == {"1", "2"}, f"there should be a row for versions 1 and 2, got {sorted(table)}"
+    assert set(table) == {"1", "2", "3"}, f"there should be a row for versions 1, 2 and 3, got {sorted(table)}"
     listed = {v: r["aliases"] for v, r in table.items()}
     assert "champion" in listed["1"] and {"challenger", "shadow"} <= set(listed["2"]), (
         "version 1 is 'champion' and version 2 'challenger' and 'shadow'; each row should list every alias of "
         f"its version: {listed}")
-    in_registry = {"1": [], "2": []}
-    for alias, version in client.get_registered_model(mlflow_name).aliases.items():
-        in_registry[str(version)].append(alias)
-    assert listed == {v: sorted(a) for v, a in in_registry.items()}, (
+    in_registry = aliases_in_registry()
+    assert listed == in_registry, (
         f"each row should list all of its version's aliases, sorted: {listed}, the registry has {in_registry}")
     assert table["1"]["run_id"] == registry.run_ids["weak"] and table["2"]["run_id"] == registry.run_ids["good"], (
         "each row should name the run its version came from")
+
+    for row in table.values():
+        row["aliases"].append("reviewed")  # the table is the caller's to annotate
+    assert promote_if_better(registry.tracking_uri, mlflow_name, registry.X_test, registry.y_test), (
+        "setup: version 2 (good) should beat the weak champion")
+    listed = {row["version"]: row["aliases"] for row in compare_versions(registry.tracking_uri, mlflow_name,
+                                                                         registry.X_test, registry.y_test)}
+    in_registry = aliases_in_registry()
+    assert listed == in_registry, (
+        f"after version 2 was promoted (and the caller wrote a note into the first table's lists) a new table "
+        f"should list the aliases the registry has now, {in_registry}, not {listed}: read them afresh on every call "
+        "and give each row a list of its own")
 
 
 def test_uses_the_metric_and_the_rows_asked_for(registry, mlflow_name, test_side_mlflow):

@@ -51,6 +51,25 @@ def test_scores_the_rows_it_is_given(registry, held_out, mlflow_name, test_side_
     assert score == pytest.approx(expected, abs=1e-9), "evaluate should score exactly the rows passed in"
 
 
+@pytest.mark.parametrize("label", [0, 1])
+def test_roc_auc_on_rows_of_one_class_is_not_a_number(registry, mlflow_name, label, test_side_mlflow):
+    import math
+    import warnings
+
+    version = _register(test_side_mlflow, registry, mlflow_name, "good")
+    rows = registry.y_test == label
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn warns that ROC AUC is undefined on rows of one class
+        try:
+            score = evaluate(registry.tracking_uri, f"models:/{mlflow_name}/{version}", registry.X_test[rows],
+                             registry.y_test[rows])
+        except ValueError:
+            return  # refusing to score is fine too
+    assert isinstance(score, float) and math.isnan(score), (
+        f"on rows that are all of class {label} ROC AUC is undefined: evaluate should return NaN (what scikit-learn "
+        f"gives) or raise ValueError, not {score!r}, a made-up number that would rank and compare like a real score")
+
+
 @pytest.mark.parametrize("metric", ["precision_at_7", "", "ROC_AUC", "f1 ", "auc", "acc", "roc-auc", "precision"])
 def test_an_unknown_metric_is_a_value_error(registry, mlflow_name, metric, test_side_mlflow):
     version = _register(test_side_mlflow, registry, mlflow_name, "weak")

@@ -90,6 +90,20 @@ def test_a_run_without_a_model_leaves_an_existing_model_as_it_was(registry, mlfl
         f"'champion' on 1 and 'challenger' on 2 should stay as they were, got versions {versions} and aliases {aliases}")
 
 
+def test_a_model_whose_name_only_starts_the_same_is_another_model(registry, mlflow_name):
+    client = _client(registry.tracking_uri)
+    # "churn-eu" exists already; "churn" does not, whatever a prefix search says.
+    register_challenger(registry.tracking_uri, registry.run_ids["weak"], f"{mlflow_name}-eu")
+    version = register_challenger(registry.tracking_uri, registry.run_ids["good"], mlflow_name)
+    found = client.get_model_version_by_alias(mlflow_name, "challenger")
+    eu = [(str(v.version), v.run_id) for v in client.search_model_versions(f"name = '{mlflow_name}-eu'")]
+    assert (version, str(found.version), found.run_id) == ("1", "1", registry.run_ids["good"]), (
+        f"{mlflow_name!r} did not exist (only {mlflow_name + '-eu'!r}, whose name starts the same, did): it should be "
+        f"created with version '1' from the good run carrying 'challenger'; got {version!r}, challenger on version "
+        f"{found.version} from run {found.run_id}: look the model up by its exact name, not by a prefix")
+    assert eu == [("1", registry.run_ids["weak"])], f"the other model should keep its one version untouched: {eu}"
+
+
 def _aliases_in(uri, name) -> dict[str, str] | None:
     """alias -> version of the registered model `name` in the store at `uri`; None when it has no such model."""
     client = _client(uri)

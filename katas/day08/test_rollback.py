@@ -142,16 +142,21 @@ def test_a_rollback_run_by_another_process_finds_the_history(registry, held_out,
         "an alias moves, so do not cache what it resolved to")
 
 
-def test_each_call_reads_the_history_from_the_registry(registry, mlflow_name):
+def _elsewhere(mlflow_name):
+    """A second, independent copy of your module: it stands for code running in another process and
+    shares nothing with this one but the registry."""
     import importlib.util
     import inspect
 
-    # A second, independent copy of your module stands for code running in another process:
-    # it shares nothing with this one but the registry.
     spec = importlib.util.spec_from_file_location(f"registry_elsewhere_{mlflow_name.replace('-', '_')}",
                                                   inspect.getfile(rollback))
     elsewhere = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(elsewhere)
+    return elsewhere
+
+
+def test_each_call_reads_the_history_from_the_registry(registry, mlflow_name):
+    elsewhere = _elsewhere(mlflow_name)
     for run in ("weak", "good", "best"):
         assert _offer(registry, mlflow_name, run), f"setup: the {run} model should have been promoted"
     assert elsewhere.rollback(registry.tracking_uri, mlflow_name) == "2", (
@@ -161,6 +166,27 @@ def test_each_call_reads_the_history_from_the_registry(registry, mlflow_name):
         f"champions were 1, 2, 3 and a rollback made elsewhere already returned to 2; rolling back here should "
         f"return to '1', not {back_to!r}: read the history from the registry on every call, never a copy kept "
         "in this process")
+    assert _champion(registry.tracking_uri, mlflow_name) == "1", "the 'champion' alias should point at version 1"
+
+
+def test_a_promotion_reads_the_history_from_the_registry(registry, held_out, mlflow_name):
+    elsewhere = _elsewhere(mlflow_name)
+    assert _offer(registry, mlflow_name, "weak") and _offer(registry, mlflow_name, "good"), (
+        "setup: versions 1 (weak) and 2 (good) should have been promoted in turn here")
+    assert elsewhere.rollback(registry.tracking_uri, mlflow_name) == "1", (
+        "setup: a rollback made elsewhere from 2 should return to 1")
+    assert _offer(registry, mlflow_name, "best"), (
+        f"the champion is version 1 again ({held_out['weak']:.3f}); version 3 ({held_out['best']:.3f}) should be promoted")
+    steps = []
+    for _ in range(3):
+        try:
+            steps.append(rollback(registry.tracking_uri, mlflow_name))
+        except LookupError:
+            break
+    assert steps == ["1"], (
+        "champions were 1, 2, then 1 again after a rollback made elsewhere (2 no longer counts), then 3: rolling back "
+        f"from 3 should return to '1' and then raise LookupError, but the rollbacks returned {steps}: a promotion "
+        "reads the recorded history from the registry too, not a copy this process wrote at its last promotion")
     assert _champion(registry.tracking_uri, mlflow_name) == "1", "the 'champion' alias should point at version 1"
 
 

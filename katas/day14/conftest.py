@@ -244,17 +244,30 @@ with open(os.path.join(home, "calls.jsonl"), "a") as f:
     f.write(json.dumps({{"tool": name, "argv": argv, "cwd": os.getcwd(), "parents": ancestry(), "at": time.time()}}) + "\n")
 with open(os.path.join(home, "rules.json")) as f:
     rules = json.load(f)
-def has(word):
+def holds(args, word):
     # `--format '{{{{.State.Status}}}}'`, `--format={{{{.State.Status}}}}` and `-n=ns` hold the word alike,
     # and `--raw=/path` or `--rm=true` hold the option `--raw` or `--rm`.
     return any(arg == word or arg.endswith("=" + word) or (word.startswith("--") and arg.startswith(word + "="))
-               for arg in argv)
+               for arg in args)
+
+
+def has(word):
+    return holds(argv, word)
+
+
+def nth(rule):
+    """Which call of this tool holding the rule's words this one is (1 for the first), from the log."""
+    with open(os.path.join(home, "calls.jsonl")) as f:
+        logged = [json.loads(line) for line in f if line.strip()]
+    return sum(1 for entry in logged if entry["tool"] == name and all(holds(entry["argv"], w) for w in rule["match"]))
 
 
 for rule in rules:
-    if rule["tool"] == name and all(has(word) for word in rule["match"]):
+    if rule["tool"] == name and all(has(word) for word in rule["match"]) and nth(rule) >= rule.get("from_call", 1):
         if rule["hang"]:
             time.sleep(3600)
+        if rule.get("delay"):
+            time.sleep(rule["delay"])
         if rule["out"]:
             print(rule["out"])
         if rule.get("err"):
@@ -287,10 +300,12 @@ class FakeTools:
         os.replace(scratch, self.home / "rules.json")
 
     def answer(self, tool: str, *match: str, code: int = 0, out: str = "", err: str = "", hang: bool = False,
-               first: bool = False) -> None:
+               first: bool = False, from_call: int = 1, delay: float = 0.0) -> None:
         """Script a reply (`out` on stdout, `err` on stderr); `first=True` puts it before the earlier rules (to
-        change an answer while a script runs)."""
-        rule = {"tool": tool, "match": list(match), "code": code, "out": out, "err": err, "hang": hang}
+        change an answer while a script runs); `from_call=n` applies it from the n-th call holding `match` on
+        (earlier ones fall through to later rules); `delay` seconds pass before the reply (a slow step)."""
+        rule = {"tool": tool, "match": list(match), "code": code, "out": out, "err": err, "hang": hang,
+                "from_call": from_call, "delay": delay}
         if first:
             self.rules.insert(0, rule)
         else:

@@ -26,10 +26,14 @@ def test_a_down_server_is_up_0_with_no_made_up_numbers(kit, store, clock, fake_s
     alerter = kit.RecordingAlerter()
     system = MonitoringSystem(kit.http_probe(store, model_server.url), store, alerter, clock=clock, sleep=fake_sleep,
                               interval_s=10, max_iterations=1)
-    metrics = system.tick().metrics
+    report = system.tick()
+    metrics = report.metrics
     assert metrics == {"up": 0.0} and isinstance(metrics["up"], float), (
         f"a down server with no samples yet should give only up = 0.0 (a float, not False; no latency of 0, no SLA of 0, "
         f"no None), got {metrics}")
+    assert report.error is None, (
+        f"a probe that returns None reports a down server, it does not raise: the tick did not fail (error None; "
+        f"up = 0.0 says the server is down), got error {report.error!r}")
     store.record("latency_ms", 150.0)  # an earlier answer, inside the window
     metrics = system.tick().metrics
     assert metrics == {"up": 0.0, "sla_compliance": pytest.approx(100.0), "p95_latency_ms": pytest.approx(150.0)}, (
@@ -46,6 +50,9 @@ def test_a_long_outage_mails_once_and_its_recovery_once(kit, store, clock, fake_
     assert subjects == ["[FIRING] up is 0", "[RESOLVED] up is 1"], (
         f"4 down ticks then 2 healthy ones should mail one alert and one recovery, got {subjects}")
     assert summary.notifications == 2, f"the summary should count 2 notifications, says {summary.notifications}"
+    assert summary.errors == 0, (
+        f"4 ticks of a down server (the probe returned None, nothing raised) are ticks that worked and reported up = 0.0, "
+        f"not failed ticks: errors should be 0, says {summary.errors}")
     assert summary.last_metrics.get("up") == 1.0, f"the last tick was healthy, last_metrics {summary.last_metrics}"
 
 
@@ -153,6 +160,12 @@ def test_a_metric_missing_from_a_tick_is_not_carried_over_from_the_last(kit, sto
     assert second == {"up": 0.0}, (
         f"the second tick got no answer and the window is empty: only up = 0.0, no latency_ms left over from the "
         f"tick before, got {second}")
+    answers = iter([12.0, None])
+    summary = MonitoringSystem(lambda: next(answers), store, kit.RecordingAlerter(), clock=clock, sleep=fake_sleep,
+                               max_iterations=2).run()
+    assert summary.last_metrics == {"up": 0.0}, (
+        f"a run whose last tick got no answer (after a 12 ms one) ends with last_metrics = that tick's metrics, only "
+        f"up = 0.0: not merged with the earlier tick's latency_ms, got {summary.last_metrics}")
 
 
 class FlickeringStore:

@@ -139,8 +139,10 @@ def seconds_to_undo(fake_tools) -> float:
                          ids=lambda a: (" ".join(a).replace("\n", "<LF>") if len(" ".join(a)) < 40 else "129-char-version")
                          or "no-version")
 def test_a_bad_argument_prints_usage_and_exits_2(learner_file, run_bash, fake_tools, args):
-    done = run_bash(learner_file("pipeline.sh"), args, env=fake_tools.env, timeout=10)
-    assert done.returncode == 2, f"{' '.join(args) or '(no arguments)'} should be a usage error (exit 2)\n{done.output}"
+    # A VERSION exported by the caller (CI runners often set one) is not the VERSION argument.
+    done = run_bash(learner_file("pipeline.sh"), args, env={"VERSION": "v0", **fake_tools.env}, timeout=10)
+    assert done.returncode == 2, (f"{' '.join(args) or '(no arguments)'} should be a usage error (exit 2; an exported "
+                                  f"VERSION=v0 is not the VERSION argument)\n{done.output}")
     assert "usage" in done.stderr.lower(), f"a usage error should print the usage on stderr\n{done.output}"
     assert fake_tools.calls == [], f"nothing should run after a usage error, ran:\n{describe(fake_tools.calls)}"
 
@@ -304,12 +306,12 @@ def test_docker_mode_a_failed_first_deploy_leaves_no_container(pipeline, fake_to
         f"caller exported under the same name must not reach a command:\n{describe(calls)}")
 
 
-@pytest.fixture
-def docker_previous_then_exited(fake_tools):
-    """The container NAME runs ml:v1; the new container exits at once (docker reports it exited)."""
+@pytest.fixture(params=["exited", "dead"])
+def docker_previous_then_exited(fake_tools, request):
+    """The container NAME runs ml:v1; the new container exits at once (docker reports it exited, or dead)."""
     fake_tools.answer("docker", "inspect", "{{.Config.Image}}", out=f"{IMAGE}:v1")
     fake_tools.answer("docker", "inspect", "{{.Image}}", out=PREVIOUS_ID)
-    fake_tools.answer("docker", "inspect", "{{.State.Status}}", out="exited")
+    fake_tools.answer("docker", "inspect", "{{.State.Status}}", out=request.param)
     fake_tools.answer("docker", "inspect", "{{.State.Running}}", out="false")
 
 
@@ -336,7 +338,7 @@ def test_docker_mode_a_container_that_exits_fails_without_waiting_out_the_rollou
     waited = seconds_to_undo(fake_tools)
     # The old container is gone already: every second spent waiting on one that exited is an outage.
     assert waited < 4.5, (
-        f"docker says the new container exited: that is a failed deploy at once, without waiting out --rollout-timeout "
+        f"docker says the new container exited (or is dead): that is a failed deploy at once, without waiting out --rollout-timeout "
         f"10 s while nothing serves; the undo started {waited:.1f} s after the deploy:\n{describe(fake_tools.calls)}")
 
 
@@ -825,6 +827,38 @@ def test_k8s_mode_pauses_the_interval_between_health_checks(pipeline, fake_tools
     assert len(checks) == 2 and checks[1] - checks[0] >= 1.3, (
         f"in k8s mode too, --retries 2 health checks should be --interval 1.5 s apart; they started at "
         f"{[round(at - checks[0], 2) for at in checks]} s:\n{describe(calls)}")
+
+
+@pytest.mark.task(taskno=3)
+def test_k8s_mode_a_health_check_that_passes_after_a_failure_is_healthy(pipeline, fake_tools):
+    fake_tools.answer("kubectl", "get", "--raw", out="ok", from_call=2)  # the 2nd check and those after it pass
+    fake_tools.answer("kubectl", "get", "--raw", code=1, out="Error from server (ServiceUnavailable)")
+    fake_tools.answer("kubectl", "get", "--raw", code=1, out="Error from server (ServiceUnavailable)", from_call=3,
+                      first=True)  # ...until the 3rd: a check after the passing one would fail
+    done = pipeline("--mode", "k8s", retries=3, interval=0.1)
+    calls = fake_tools.calls
+    checks = [argv for tool, argv in calls if tool == "kubectl" and any(a.startswith("--raw") for a in argv)]
+    assert done.returncode == 0 and len(checks) == 2, (
+        f"with --retries 3 in k8s mode the 2nd health check passes: the first check that passes makes the rollout "
+        f"healthy (exit 0, no more checks), whatever the check before it said; made {len(checks)} checks\n"
+        f"{done.output}\ncalls:\n{describe(calls)}")
+    assert index(calls, "kubectl", "rollout", "undo") is None, (
+        f"a rollout that became healthy within --retries must not be undone:\n{describe(calls)}")
+
+
+@pytest.mark.task(taskno=4)
+def test_docker_mode_the_rollout_timeout_counts_from_the_new_container(pipeline, fake_tools, docker_previous_then_stuck,
+                                                                       model_server):
+    fake_tools.answer("docker", "build", delay=5)  # a 5 s build: longer than the whole --rollout-timeout 4
+    for state, value in (("{{.State.Status}}", "running"), ("{{.State.Running}}", "true")):
+        fake_tools.answer("docker", "inspect", state, out=value, from_call=2, first=True)  # runs from the 2nd check on
+    done = pipeline("--mode", "docker", rollout_timeout=4, timeout=25)
+    calls = fake_tools.calls
+    deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
+    assert done.returncode == 0 and deploy is not None and previous_back(calls, deploy) is None, (
+        f"--rollout-timeout 4 counts from the start of the new container (the 5 s build and the tests before it do "
+        f"not use it up): the container runs at the second check, well within 4 s, so the deploy is healthy (exit 0, "
+        f"not undone)\n{done.output}\ncalls:\n{describe(calls)}")
 
 
 @pytest.fixture

@@ -66,6 +66,8 @@ def test_every_flag_is_read():
     ("--max-p95-ms", "nan"), ("--load-seconds", "nan"),  # `v <= 0 or isinf(v)` lets nan through
     ("--max-error-ratio", "-0.01"),  # between 0 and 1 has a lower bound too
     ("--model-port", "8000.5"), ("--model-port", "1e3"),  # an int, not a number truncated to one
+    ("--requests", "1e3"), ("--requests", "10.0"),  # an int too: not a float that happens to be whole
+    ("--wait-seconds", "inf"),  # finite: an infinite wait is no bound
 ])
 def test_bad_flags_exit_2_naming_the_flag(flag, value, capsys):
     with pytest.raises(SystemExit) as exit_info:

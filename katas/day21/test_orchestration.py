@@ -132,6 +132,20 @@ def test_a_regression_on_a_first_deploy_leaves_nothing_serving(fake_steps):
     assert (report.outcome, report.serving, steps.alias) == ("rolled_back", None, None), f"{report}, {steps.alias}"
 
 
+@pytest.mark.parametrize("failing", ["deploy", "load"])
+def test_a_failed_first_deploy_removes_the_service_it_started(fake_steps, failing):
+    clock = FakeClock()
+    steps = fake_steps(clock, champion=None, fail=failing)
+    report = run(steps, clock=clock)
+    undo = [c for c in steps.calls[steps.names.index(failing) + 1:] if c[0] != "serving"]
+    assert undo == [("undeploy",), ("remove_image", "1"), ("set_champion", None)], (
+        f"{failing} raised on a first deploy (no previous version): the deploy is undone by undeploy(), also when "
+        f"deploy itself raised (its container may be up half-started), then the image and the champion alias; "
+        f"got {undo}")
+    assert (report.outcome, report.serving, steps.alias, steps.images) == ("failed", None, None, set()), (
+        f"nothing is left of the failed first deploy: {report}, alias {steps.alias!r}, images {steps.images}")
+
+
 @pytest.mark.parametrize("failing", ["train", "gate", "register", "package", "deploy", "load", "monitor"])
 def test_a_failed_stage_stops_the_run_names_the_stage_and_undoes_what_was_started(fake_steps, failing):
     clock = FakeClock()
@@ -152,6 +166,13 @@ def test_a_failed_stage_stops_the_run_names_the_stage_and_undoes_what_was_starte
     started = FORWARD.index(failing) > FORWARD.index("register")  # register raising registered nothing
     assert names[len(ran):] == (["rollback"] if started else []), (
         f"a rollback stage appears exactly when something had been started: {names}")
+    undone = [call for call in steps.calls[steps.names.index(failing) + 1:] if call[0] != "serving"]
+    newest_first = [("deploy", "3"), ("remove_image", "4"), ("set_champion", "3")]
+    expected_undo = {"package": [("set_champion", "3")], "deploy": newest_first, "load": newest_first,
+                     "monitor": newest_first}.get(failing, [])
+    assert undone == expected_undo, (
+        f"after {failing} failed, the undos run newest first, as after a regression (redeploy v3, remove v4's image, "
+        f"champion back to 3, for what was started): expected {expected_undo}, got {undone}")
     assert steps.alias == "3" and steps.serving_version == "v3", (
         f"the world is back as the run found it: champion 3 ({steps.alias}), v3 serving ({steps.serving_version})")
     assert steps.images == {"v3"}, f"only the previous image is left, got {steps.images}"

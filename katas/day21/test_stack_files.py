@@ -58,6 +58,10 @@ def test_the_stack_has_the_two_services_on_loopback(learner_file):
         f"mlflow publishes container port 5000 on 127.0.0.1:$MLFLOW_PORT only, got {published(services['mlflow'])}")
     assert published(services["model"]) == [("127.0.0.1", "18000", "8000")], (
         f"model publishes container port 8000 on 127.0.0.1:$MODEL_PORT only, got {published(services['model'])}")
+    on_host = [name for name in ("mlflow", "model") if services[name].get("network_mode") == "host"]
+    assert not on_host, (
+        f"{on_host} run with network_mode: host, which ignores the published ports and listens on every interface "
+        f"of the machine: each service keeps its own network and publishes its port on 127.0.0.1 only")
 
 
 @pytest.mark.task(taskno=4)
@@ -81,6 +85,10 @@ def test_the_registry_outlives_the_container(learner_file):
     assert "/mlflow" in targets, f"a volume is mounted at /mlflow (the registry and artifacts), got {volumes}"
     named = sources[targets.index("/mlflow")]
     assert named in (config.get("volumes") or {}), f"/mlflow is a named volume of the file, not {named!r}"
+    declared = (config.get("volumes") or {}).get(named) or {}
+    assert not declared.get("external"), (
+        f"the named volume {named!r} is declared external: compose never creates an external volume, so `up mlflow` "
+        f"fails on a machine where nobody made it by hand; declare it in the file for compose to create")
     mount = volumes[targets.index("/mlflow")]
     if isinstance(mount, dict):
         read_only = bool(mount.get("read_only"))
