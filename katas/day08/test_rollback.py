@@ -32,6 +32,17 @@ def _offer(registry, name, run) -> bool:
     return promote_if_better(registry.tracking_uri, name, registry.X_test, registry.y_test)
 
 
+def _rollbacks(registry, name, most=3) -> list[str]:
+    """The versions successive rollbacks return, until one raises LookupError (at most `most`)."""
+    steps = []
+    for _ in range(most):
+        try:
+            steps.append(rollback(registry.tracking_uri, name))
+        except LookupError:
+            break
+    return steps
+
+
 def test_goes_back_to_the_previous_champion_not_the_previous_number(registry, mlflow_name):
     assert _offer(registry, mlflow_name, "good"), "setup: version 1 should have become champion"
     assert not _offer(registry, mlflow_name, "overclaimed"), "setup: version 2 should have been rejected"
@@ -177,12 +188,7 @@ def test_a_promotion_reads_the_history_from_the_registry(registry, held_out, mlf
         "setup: a rollback made elsewhere from 2 should return to 1")
     assert _offer(registry, mlflow_name, "best"), (
         f"the champion is version 1 again ({held_out['weak']:.3f}); version 3 ({held_out['best']:.3f}) should be promoted")
-    steps = []
-    for _ in range(3):
-        try:
-            steps.append(rollback(registry.tracking_uri, mlflow_name))
-        except LookupError:
-            break
+    steps = _rollbacks(registry, mlflow_name)
     assert steps == ["1"], (
         "champions were 1, 2, then 1 again after a rollback made elsewhere (2 no longer counts), then 3: rolling back "
         f"from 3 should return to '1' and then raise LookupError, but the rollbacks returned {steps}: a promotion "
@@ -280,12 +286,7 @@ def test_a_champion_removed_by_hand_keeps_the_earlier_champions(registry, mlflow
     # An operator takes the model out of service for a while: no champion at all.
     _client(registry.tracking_uri).delete_registered_model_alias(mlflow_name, "champion")
     assert _offer(registry, mlflow_name, "best"), "with no champion, the challenger (version 3) should be promoted"
-    steps = []
-    for _ in range(3):
-        try:
-            steps.append(rollback(registry.tracking_uri, mlflow_name))
-        except LookupError:
-            break
+    steps = _rollbacks(registry, mlflow_name)
     assert steps in (["2", "1"], ["1"]), (
         f"champions in turn were 1, 2 and (after a pause with no champion) 3: rollbacks should walk back to the first "
         f"champion, '1' (through '2' if your history kept the champion that was removed), then raise LookupError; got "
