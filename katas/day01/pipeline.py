@@ -12,9 +12,10 @@ Contract (the tests check exactly this):
   objects themselves, none left out, never passed another way) as keyword arguments named
   after them, and returns a `RunReport`. A stage that raises an Exception is failed;
   everything downstream of it is skipped (never called); other branches run, also when
-  str() of that exception raises.
+  str() or repr() of that exception raises.
   KeyboardInterrupt, SystemExit (whatever its code) and other non-Exception BaseExceptions
-  are not caught. Every call is a fresh run over every stage added so far. With an unknown dependency or a cycle, run() raises the ValueError
+  are not caught. Every call is a fresh run over every stage added so far; once it has
+  returned, only the report holds that run's outputs. With an unknown dependency or a cycle, run() raises the ValueError
   execution_order() raises, before calling any stage.
 - Pipelines of tens of densely connected stages order and run at once: look at each stage
   and dependency a bounded number of times, never once per upstream or downstream path.

@@ -82,7 +82,7 @@ class Pipeline:
             try:
                 outputs[name] = stage.fn(**{n: outputs[n] for n in stage.needs})
             except Exception as exc:
-                print(f"stage {name} failed: {exc!r}", file=sys.stderr)
+                print(f"stage {name} failed: {type(exc).__name__}", file=sys.stderr)  # repr(exc) may raise
                 status[name] = "fail"
             else:
                 status[name] = "ok"
