@@ -194,6 +194,11 @@ def test_each_call_answers_from_all_of_its_arguments():
     ((3, 50.0, -10.0, 4, 4), "negative target_value, even when min_replicas == max_replicas pins the answer"),
     ((3, 50.0, 100.0, 0, 0), "min_replicas below 1, even when it equals max_replicas"),
     ((3, 50.0, 100.0, 4, 4, -0.5), "negative tolerance, even when min_replicas == max_replicas pins the answer"),
+    ((3, math.nan, 100.0, 1, 10), "a NaN current_value (a metric that could not be read)"),
+    ((3, 50.0, math.nan, 1, 10), "a NaN target_value"),
+    ((3, math.nan, 100.0, 1, 10, math.inf), "a NaN current_value, even inside a band that takes every ratio"),
+    ((3, math.nan, 100.0, 4, 4), "a NaN current_value, even when min_replicas == max_replicas pins the answer"),
+    ((3, 50.0, math.nan, 1, 10, 0.0), "a NaN target_value, even with a tolerance of 0"),
 ])
 def test_rejects_impossible_arguments(args, why):
     with pytest.raises(ValueError):

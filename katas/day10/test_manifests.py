@@ -25,7 +25,7 @@ MOVING_TAGS = {"latest", "stable", "main", "master", "dev", "develop", "edge", "
                "prod", "production", "staging", "stage", "canary", "snapshot", "unstable", "beta", "alpha",
                "test", "testing", "trunk", "next", "release"}
 RELEASE_LABELS = ("app.kubernetes.io/version", "version", "helm.sh/chart")  # change with every release
-VERSION_VALUE = re.compile(r"[vV]?[0-9]+(?:\.[0-9]+)+(?:[-+_.][A-Za-z0-9.]+)*")  # 1.0.0, v2.3, 1.4.2-rc1
+VERSION_VALUE = re.compile(r"[vV]?[0-9]+(?:\.[0-9]+)+(?:[-+_.][A-Za-z0-9.]+)*|[vV][0-9]+")  # 1.0.0, v2.3, 1.4.2-rc1, v1
 COMMIT_VALUE = re.compile(r"(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}")  # a git hash: 3f9a2c1
 RELEASE_KEY_PARTS = ("version", "commit", "revision")  # git-commit, app.example.com/revision, chartVersion
 RELEASE_KEY_WORDS = {"sha", "build", "digest", "tag"}  # git-sha, build-id, image-digest, image-tag
@@ -88,8 +88,9 @@ def _startup_allowance(probe):
 
 def _names_a_release(key):
     """A label key for something that changes with every release: a version, a commit, a build."""
-    last = str(key).rsplit("/", 1)[-1].lower()
-    return any(part in last for part in RELEASE_KEY_PARTS) or bool(RELEASE_KEY_WORDS & set(re.split(r"[-_.]", last)))
+    last = str(key).rsplit("/", 1)[-1]
+    words = {w.lower() for w in re.split(r"[-_.]|(?<=[a-z0-9])(?=[A-Z])", last)}  # image-tag, imageTag, gitSha
+    return any(part in last.lower() for part in RELEASE_KEY_PARTS) or bool(RELEASE_KEY_WORDS & words)
 
 
 def _release_selections(selector):
@@ -205,11 +206,11 @@ class TestDeployment:
         assert pod.get("hostNetwork") is not True, \
             ("the pod sets hostNetwork: true, so every replica binds port 8000 of its node: on the tests' one-node "
              "cluster the second replica never starts, and the HPA can add none; leave hostNetwork out")
-        claimed = [p.get("hostPort") for c in _containers(report)
+        claimed = [p.get("hostPort") for c in _containers(report) + _init_containers(report)
                    for p in c.get("ports") or [] if isinstance(p, dict) and p.get("hostPort")]
         assert not claimed, \
-            (f"the container claims hostPort {claimed}: only one pod per node can hold it, so the HPA's extra "
-             "replicas never start on the tests' one-node cluster")
+            (f"a container (or an init or sidecar container) claims hostPort {claimed}: only one pod per node can "
+             "hold it, so the HPA's extra replicas never start on the tests' one-node cluster")
         labels = (template.get("metadata") or {}).get("labels") or {}
         anti = (pod.get("affinity") or {}).get("podAntiAffinity") or {}
         for term in anti.get("requiredDuringSchedulingIgnoredDuringExecution") or []:
@@ -229,6 +230,22 @@ class TestDeployment:
             assert not (isinstance(domains, int) and domains > 1), \
                 (f"topologySpreadConstraints[{i}] asks for minDomains {domains} (DoNotSchedule): on the tests' "
                  "one-node cluster the second replica is never scheduled and scaling adds none; leave minDomains out")
+
+    def test_a_rolling_update_may_add_or_remove_a_pod(self, manifest_report):
+        deployment = _only(manifest_report(DEPLOYMENT), "Deployment", "apps/v1", DEPLOYMENT)
+        strategy = _spec(deployment).get("strategy")
+        rolling = strategy.get("rollingUpdate") if isinstance(strategy, dict) else None
+        if not isinstance(rolling, dict):
+            return  # the defaults (25 % each way) are accepted
+        def is_zero(value):
+            return (type(value) is int and value == 0) or \
+                (isinstance(value, str) and re.fullmatch(r"0+%", value) is not None)
+        surge, unavailable = rolling.get("maxSurge"), rolling.get("maxUnavailable")
+        assert not (is_zero(surge) and is_zero(unavailable)), \
+            (f"strategy.rollingUpdate sets maxSurge {surge!r} and maxUnavailable {unavailable!r}: a rollout that "
+             "may neither start an extra pod nor stop an old one cannot move, and the API server rejects the "
+             "Deployment (\"may not be 0 when maxSurge is 0\"); let one of them be at least 1 (maxSurge: 1, "
+             "maxUnavailable: 0 keeps every pod serving)")
 
     def test_all_replicas_fit_one_small_node(self, manifest_report):
         deployment = _only(manifest_report(DEPLOYMENT), "Deployment", "apps/v1", DEPLOYMENT)
@@ -582,6 +599,16 @@ class TestAutoscaler:
                  "both a target raw value and a target utilization\"); a Utilization target sets averageUtilization "
                  "only")
 
+    def test_scales_only_on_metrics_that_metrics_server_serves(self, manifest_report):
+        hpa = _only(manifest_report(HPA), "HorizontalPodAutoscaler", "autoscaling/v2", HPA)
+        for i, metric in enumerate(m for m in _spec(hpa).get("metrics") or [] if isinstance(m, dict)):
+            kind = metric.get("type")
+            assert kind in ("Resource", "ContainerResource"), \
+                (f"spec.metrics[{i}] is a {kind!r} metric: it needs a custom or external metrics adapter (such as "
+                 "the Prometheus adapter) that these files do not install, and an HPA that cannot read one of its "
+                 "metrics never scales down, so the peak size stays for ever; list only Resource (or "
+                 "ContainerResource) metrics such as cpu")
+
     def test_name_is_one_the_api_server_accepts(self, manifest_report):
         _assert_name_accepted(_only(manifest_report(HPA), "HorizontalPodAutoscaler", "autoscaling/v2", HPA), HPA)
 
@@ -668,6 +695,16 @@ class TestDisruptionBudget:
         assert (type(value) is int and value >= 0) or (percent and int(percent.group(1)) <= 100), \
             (f"{field} is {value!r}: the API server takes a whole number of pods (1) or a percentage "
              "string up to 100% (\"50%\"), and rejects anything else, such as the string \"1\"")
+
+    def test_unhealthy_pod_eviction_policy_is_one_the_api_server_accepts(self, manifest_report):
+        pdb = _only(manifest_report(PDB), "PodDisruptionBudget", "policy/v1", PDB)
+        spec = _spec(pdb)
+        if "unhealthyPodEvictionPolicy" not in spec:
+            return  # optional: the API server's default is IfHealthyBudget
+        policy = spec["unhealthyPodEvictionPolicy"]
+        assert policy in ("IfHealthyBudget", "AlwaysAllow"), \
+            (f"unhealthyPodEvictionPolicy is {policy!r}: the API server accepts exactly IfHealthyBudget or "
+             "AlwaysAllow (letter case included) and rejects the budget otherwise")
 
     def test_never_lets_every_pod_go_at_once(self, manifest_report):
         report = manifest_report(*ALL)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 _CHECKS = (
     (lambda a: a["current_replicas"] < 1, "current_replicas must be at least 1"),
-    (lambda a: a["current_value"] < 0, "current_value cannot be negative"),
-    (lambda a: a["target_value"] <= 0, "target_value must be positive"),
+    (lambda a: not a["current_value"] >= 0, "current_value must be a number, not negative (or NaN)"),
+    (lambda a: not a["target_value"] > 0, "target_value must be positive (not NaN)"),
     (lambda a: a["min_replicas"] < 1, "min_replicas must be at least 1"),
     (lambda a: a["max_replicas"] < a["min_replicas"], "max_replicas must be >= min_replicas"),
     (lambda a: a["tolerance"] < 0, "tolerance cannot be negative"),

@@ -1,0 +1,35 @@
+"""The HPA replica rule, written as a table of argument rules and a floor-division ceiling."""
+
+from __future__ import annotations
+
+_RULES = (
+    ("current_replicas", lambda a: a["current_replicas"] < 1, "must be at least 1"),
+    ("current_value", lambda a: a["current_value"] < 0, "must not be negative"),
+    ("target_value", lambda a: a["target_value"] <= 0, "must be above zero"),
+    ("min_replicas", lambda a: a["min_replicas"] < 1, "must be at least 1"),
+    ("max_replicas", lambda a: a["max_replicas"] < a["min_replicas"], "must not be below min_replicas"),
+    ("tolerance", lambda a: a["tolerance"] < 0, "must not be negative"),
+)
+
+
+def _round_up(x: float) -> int:
+    """The smallest whole number >= x, via floor division (x // 1 is the floor of a float)."""
+    return int(-(-x // 1))
+
+
+def desired_replicas(current_replicas: int, current_value: float, target_value: float,
+                     min_replicas: int, max_replicas: int, tolerance: float = 0.1) -> int:
+    args = dict(current_replicas=current_replicas, current_value=current_value, target_value=target_value,
+                min_replicas=min_replicas, max_replicas=max_replicas, tolerance=tolerance)
+    broken = [f"{name} {why} (got {args[name]!r})" for name, bad, why in _RULES if bad(args)]
+    if broken:
+        raise ValueError("; ".join(broken))
+    ratio = current_value / target_value
+    within_band = abs(ratio - 1) <= tolerance
+    wanted = current_replicas if within_band else _round_up(current_replicas * ratio)
+    low_high = (min_replicas, max_replicas)
+    if wanted < low_high[0]:
+        return low_high[0]
+    if wanted > low_high[1]:
+        return low_high[1]
+    return wanted
