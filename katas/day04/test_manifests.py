@@ -26,9 +26,10 @@ MOVING_TAGS = {"latest", "stable", "main", "master", "dev", "develop", "edge", "
                "prod", "production", "staging", "stage", "canary", "snapshot", "unstable", "beta", "alpha",
                "test", "testing", "trunk", "next", "release"}
 RELEASE_LABELS = ("app.kubernetes.io/version", "version", "helm.sh/chart")  # change with every release
-# model-version, git-commit, modelversion, git-hash: a key naming a version, revision or commit (sha, hash and rev
-# only as words of their own)
-RELEASE_KEY = re.compile(r"version|revision|commit|(?:^|[-_.])(?:sha|hash|rev)(?:$|[-_.])", re.IGNORECASE)
+# model-version, git-commit, modelversion, git-hash, githash, git-sha1: a key naming a version, revision or commit
+# (sha, hash and rev only as words of their own, or run on to "git", or with the hash's width: sha1, sha256)
+RELEASE_KEY = re.compile(r"version|revision|commit|(?:^|[-_.]|git)(?:sha|hash|rev)(?:1|256)?(?:$|[-_.])",
+                         re.IGNORECASE)
 # Service fields the API server accepts only on a LoadBalancer Service.
 LOAD_BALANCER_FIELDS = ("loadBalancerSourceRanges", "loadBalancerClass", "allocateLoadBalancerNodePorts",
                         "healthCheckNodePort")
@@ -37,6 +38,8 @@ KIND_NODES = [{"kubernetes.io/os": "linux", "beta.kubernetes.io/os": "linux", "k
                "beta.kubernetes.io/arch": arch} for arch in ("amd64", "arm64")]
 NODE_RESOURCES = {"cpu", "memory", "ephemeral-storage"}
 SYSTEM_ACCOUNTS = (None, "default")
+# A variant a tag may name beside a channel (main-amd64, nightly-py311, stable-cuda12): a platform, not a build.
+VARIANT = re.compile(r"(?:amd|arm|aarch|armv|x86|i|ppc|s)[0-9]+[a-z0-9]*|py(?:thon)?[0-9]+|cuda[0-9]+|cu[0-9]+")
 TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # the image reference grammar's tag
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 # The image reference grammar (distribution/reference): an optional registry host, then lowercase path components.
@@ -73,9 +76,13 @@ IMAGE_DIRS = ("/app", "/opt/venv", "/usr/local")
 IMAGE_FILES = ("/app/model_server.py", "/app/model.skops")
 IMAGE_LIBRARIES = ("/opt/venv", "/usr/local")  # a volume anywhere inside these hides part of them
 # Shell that never returns (unless it breaks or exits): an init container running it blocks the server for ever.
-RUNS_FOREVER = re.compile(r"\bwhile\s+(?:true|:)(?=[\s;]|$)|\buntil\s+false\b|\bfor\s*\(\(\s*;\s*;\s*\)\)"
-                          r"|\bsleep\s+inf(?:inity)?\b|\btail\s+(?:-[A-Za-z]*[fF]|--follow)")
+# (`while sleep 60` too: sleep always succeeds, so the loop's condition never fails.)
+RUNS_FOREVER = re.compile(r"\bwhile\s+(?:(?:true|:)(?=[\s;]|$)|sleep\s+[0-9.]+[smhd]?(?=\s*;?\s*do\b))"
+                          r"|\buntil\s+false\b"
+                          r"|\bfor\s*\(\(\s*;\s*;\s*\)\)|\bsleep\s+inf(?:inity)?\b|\btail\s+(?:-[A-Za-z]*[fF]|--follow)")
 LEAVES_A_LOOP = re.compile(r"\b(?:break|exit)\b")
+# The pod's own server, as an init container would reach it (curl localhost:8000/ready, nc -z 127.0.0.1 8000).
+OWN_SERVER = re.compile(r"(?<![\w.-])(?:localhost|127\.0\.0\.1|0\.0\.0\.0|\[?::1\]?)(?::|\s+)8000\b")
 
 
 def _valid_port_name(name):
@@ -205,8 +212,8 @@ def _assert_pinned_image(image, where):
     assert tag.lower() not in MOVING_TAGS, \
         (f"{where}'s tag {tag!r} moves with every build, as :latest does: two pods may run different "
          "builds and a rollback cannot return to the old one; pin a version (1.0.0) or a digest")
-    parts = re.split(r"[-_.]", tag.lower())
-    variant_of_a_moving_tag = parts[0] in MOVING_TAGS and all(p.isalpha() for p in parts)
+    parts = re.split(r"[-_.]", tag.lower().replace("x86_64", "amd64"))
+    variant_of_a_moving_tag = parts[0] in MOVING_TAGS and all(p.isalpha() or VARIANT.fullmatch(p) for p in parts)
     assert "latest" not in parts and not variant_of_a_moving_tag, \
         (f"{where}'s tag {tag!r} is a moving tag with a variant added ({parts[0]!r} plus {parts[1:]}): like "
          ":latest it points at a new build after every release, so a rollback cannot return to the old one; "
@@ -510,12 +517,21 @@ class TestDeployment:
 
     def test_gives_the_server_time_to_start(self, manifest_report):
         container = _container(manifest_report(DEPLOYMENT))
-        probe = "startupProbe" if isinstance(container.get("startupProbe"), dict) else "livenessProbe"
+        startup = container.get("startupProbe")
+        probe = "startupProbe" if isinstance(startup, dict) else "livenessProbe"
         allowed = _startup_allowance(container.get(probe))
         assert allowed is not None and allowed >= MIN_START_S, \
             (f"{probe} restarts the container {allowed} s after it starts if the server is not answering yet "
              f"(initialDelaySeconds + failureThreshold x periodSeconds): the day-03 server needs several seconds "
              f"to load, more on a busy machine, so allow at least {MIN_START_S} s or it is killed before it is up")
+        if isinstance(startup, dict) and "tcpSocket" in startup:
+            allowed = _startup_allowance(container.get("livenessProbe"))
+            assert allowed is not None and allowed >= MIN_START_S, \
+                (f"the startupProbe is a tcpSocket check, which passes as soon as gunicorn opens port {CONTRACT_PORT}, "
+                 "before its worker has loaded the libraries and the model; the livenessProbe then restarts the "
+                 f"container {allowed} s later if /health is not answering yet, so it too should allow at least "
+                 f"{MIN_START_S} s (initialDelaySeconds + failureThreshold x periodSeconds), or use an httpGet "
+                 "startupProbe of /health")
 
     def test_runs_the_image_as_built(self, manifest_report):
         container = _container(manifest_report(DEPLOYMENT))
@@ -927,13 +943,19 @@ class TestDeployment:
             script = " ".join(str(part) for key in ("command", "args") if isinstance(init.get(key), list)
                               for part in init[key])
             forever = RUNS_FOREVER.search(script)
-            if forever is not None and forever.group(0).startswith(("while", "until", "for")) \
-                    and LEAVES_A_LOOP.search(script):
-                continue  # a wait loop that breaks out once what it waits for is there
+            leaves = forever is not None and forever.group(0).startswith(("while", "until", "for")) \
+                and LEAVES_A_LOOP.search(script)
+            if leaves:
+                forever = None  # a wait loop that breaks out once what it waits for is there
             assert forever is None, \
                 (f"initContainers[{i}] runs {forever.group(0)!r}, which never ends: the server's container starts only "
                  "once every init container has finished, so no pod ever becomes ready; run a helper that lives "
                  "beside the server as a sidecar (an init container with restartPolicy: Always)")
+            waits = OWN_SERVER.search(script)
+            assert waits is None, \
+                (f"initContainers[{i}] reaches the pod's own server ({waits.group(0)!r}), which starts only once every "
+                 "init container has finished: it waits for ever (or fails), and no pod ever becomes ready; warm the "
+                 "server up from a sidecar (restartPolicy: Always) or let the readiness probe tell when it is up")
 
     def test_pull_policy_lets_a_loaded_image_run(self, manifest_report):
         container = _container(manifest_report(DEPLOYMENT))
