@@ -90,10 +90,13 @@ def test_a_python_package_job_checks_its_replica_count_too(count, value_error_na
             replica_count=count)
 
 
-def test_base_output_directory_becomes_the_job_gcs_destination():
-    spec = job(base_output_directory="gs://my-bucket/runs/7").custom_job.job_spec
+@pytest.mark.parametrize("task", ["container", "python-package"])
+def test_base_output_directory_becomes_the_job_gcs_destination(task):
+    # The output directory belongs to the job, whichever way its pool runs: a package job keeps it too.
+    package = {"image_uri": EXECUTOR, "package_uris": ["gs://my-bucket/trainer.tar.gz"], "python_module": "trainer.task"}
+    spec = job(**(package if task == "python-package" else {}), base_output_directory="gs://my-bucket/runs/7").custom_job.job_spec
     assert spec.base_output_directory.output_uri_prefix == "gs://my-bucket/runs/7", (
-        "base_output_directory should become job_spec.base_output_directory.output_uri_prefix")
+        f"in a {task} job, base_output_directory should become job_spec.base_output_directory.output_uri_prefix")
 
 
 @pytest.mark.parametrize("uri", ["s3://my-bucket/out", "gs:/my-bucket/out", "gs://My-Bucket/out"])
@@ -165,8 +168,10 @@ def test_a_malformed_parent_is_rejected(parent, value_error_naming):
     "projects/my-project-42/locations/us-central1",
     "projects/1234567890123456/locations/us-central1",
     "projects/my-project/locations/europe-west-central1",
+    "projects/my--project/locations/us-central1",
 ], ids=["project-number", "6-character-id", "30-character-id", "digits-and-hyphens", "short-project-number",
-        "region-ending-in-two-digits", "id-ending-in-a-digit", "long-project-number", "region-of-three-words"])
+        "region-ending-in-two-digits", "id-ending-in-a-digit", "long-project-number", "region-of-three-words",
+        "id-with-two-hyphens-in-a-row"])
 def test_project_ids_and_numbers_are_valid_parents(parent):
     assert job(parent=parent).parent == parent, (
         f"{parent} is a valid parent: a project ID of 6 to 30 characters or a project number, then a region")
@@ -205,7 +210,8 @@ def test_anything_not_starting_with_gs_is_rejected(uri, value_error_naming):
 
 @pytest.mark.parametrize("uri", ["gs://my-bucket", "gs://my-bucket/", "gs://ml_artifacts-2024/runs/7/model",
                                  "gs://abc/out", "gs://" + "b" * 63 + "/out", "gs://my.bucket.example/out",
-                                 "gs://my-bucket/runs/date=2024-01-01/model+v2", "gs://my-bucket/runs/7 (retry)"])
+                                 "gs://my-bucket/runs/date=2024-01-01/model+v2", "gs://my-bucket/runs/7 (retry)",
+                                 "gs://2024-runs/out", "gs://123/out"])
 def test_cloud_storage_uris_are_accepted(uri):
     spec = job(base_output_directory=uri).custom_job.job_spec
     assert spec.base_output_directory.output_uri_prefix == uri, f"{uri} is a valid gs:// URI"

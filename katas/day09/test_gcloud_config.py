@@ -144,11 +144,14 @@ def test_an_accelerator_optimized_machine_in_a_config_is_accepted(machine, gpu, 
         "the parsed machine, accelerator and count should be kept as written")
 
 
-def test_the_callers_config_is_not_changed():
-    original = config()
+@pytest.mark.parametrize("text", [ONE_POOL_AS_A_MAPPING, TWO_POOLS], ids=["one-pool-as-a-mapping", "a-list-of-pools"])
+def test_the_callers_config_is_not_changed(text):
+    # Not even its nested pools: nothing may be added to, removed from or rewritten in them.
+    original = config(text)
     untouched = copy.deepcopy(original)
     custom_job_spec_from_gcloud(original)
-    assert original == untouched, "normalising must work on a copy, not rewrite the caller's config"
+    assert original == untouched, (
+        "normalising must work on a copy, not rewrite the caller's config or the pools inside it")
 
 
 def test_any_mapping_is_accepted_as_a_config():
