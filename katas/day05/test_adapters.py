@@ -44,6 +44,16 @@ def test_run_command_returns_a_large_output_whole():
     assert len(done.stderr) == 1_000_000, f"all of standard error should be captured, got {len(done.stderr)} chars"
 
 
+def test_run_command_runs_the_program_with_the_caller_s_environment(monkeypatch):
+    # docker finds its engine and credentials through DOCKER_HOST, DOCKER_CONFIG and HOME in its environment
+    monkeypatch.setenv("KATAS_DAY05_ENGINE", "ssh://deploy@build-host")
+    done = run_command([sys.executable, "-c", "import os; print(os.environ.get('KATAS_DAY05_ENGINE', 'missing'))"], 10)
+    assert done.stdout.strip() == "ssh://deploy@build-host", (
+        f"the program should run with the caller's environment (as docker reads DOCKER_HOST from it), not a "
+        f"replacement of it (env={{...}} replaces the whole environment); the variable read {done.stdout.strip()!r}"
+    )
+
+
 def test_run_command_does_not_use_a_shell():
     done = run_command([sys.executable, "-c", "import sys; print(sys.argv[1])", "$HOME; echo injected"], 10)
     assert done.stdout.strip() == "$HOME; echo injected", (

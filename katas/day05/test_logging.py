@@ -166,16 +166,32 @@ def test_a_multi_line_message_stays_one_line():
     )
 
 
+def test_a_message_is_not_stripped():
+    message = "  Step 3/7 : RUN pip install\n"  # a build tool's line, its indentation and final newline included
+    entry = render(record(message))
+    assert entry.get("message") == message, (
+        f"the message should be kept as written, its leading blanks and trailing newline too (escaped, so the "
+        f"line stays one line), not stripped; got {entry.get('message')!r}"
+    )
+
+
 def test_values_json_cannot_encode_are_written_as_text():
     from datetime import datetime, timezone
     from pathlib import Path
 
+    from uuid import UUID
+
     built = datetime(2017, 7, 14, 2, 40, tzinfo=timezone.utc)
-    entry = render(record("context", context=Path("/srv/app"), built_at=built))
+    deploy_id = UUID("12345678-1234-5678-1234-567812345678")
+    entry = render(record("context", context=Path("/srv/app"), built_at=built, deploy_id=deploy_id))
     assert entry.get("context") == "/srv/app", "a value JSON cannot encode (a Path) should be written as text"
     built_at = entry.get("built_at")
     assert isinstance(built_at, str) and "2017" in built_at, (
         f"a value JSON cannot encode (a datetime) should be written as text naming its time, got {built_at!r}"
+    )
+    assert entry.get("deploy_id") == str(deploy_id), (
+        f"a value JSON cannot encode (a UUID, not only a Path or a datetime) should be written as text, its str(); "
+        f"got {entry.get('deploy_id', 'nothing')!r}"
     )
 
 

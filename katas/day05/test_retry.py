@@ -4,6 +4,7 @@ Time is a fake clock: `clock.sleeps` records every wait, and a probe that "hangs
 its whole timeout on that clock.
 """
 
+import numpy
 import pytest
 
 from deploy_automation import RetryPolicy, wait_until_healthy
@@ -60,12 +61,16 @@ def wait(clock, answers, **policy):
         {"probe_timeout_s": float("nan")},
         {"max_delay_s": float("nan")},
         {"max_attempts": float("nan")},
+        {"deadline_s": numpy.float32("nan")},  # a NumPy NaN is NaN too, though not a float instance
+        {"initial_delay_s": numpy.float32("nan")},
     ],
     ids=repr,
 )
 def test_nonsense_policies_are_rejected(policy):
     with pytest.raises(ValueError):
         RetryPolicy(**policy)
+        pytest.fail(f"RetryPolicy({policy}) should raise ValueError: a NaN field (a NumPy NaN too) or an out-of-range "
+                    f"value is nonsense")
 
 
 def test_a_policy_may_count_in_fractions_of_a_second(clock):

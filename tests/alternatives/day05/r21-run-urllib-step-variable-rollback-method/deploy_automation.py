@@ -59,7 +59,7 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         values = (self.max_attempts, self.initial_delay_s, self.max_delay_s, self.deadline_s, self.probe_timeout_s)
-        if any(isinstance(v, float) and math.isnan(v) for v in values):
+        if any(v != v for v in values):  # NaN, a NumPy NaN too (not a float instance)
             raise ValueError("a retry policy field is NaN")
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")

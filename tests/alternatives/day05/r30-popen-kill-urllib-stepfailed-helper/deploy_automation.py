@@ -52,7 +52,7 @@ def http_health_check(url: str, timeout: float) -> bool:
 
 
 def _bad(x) -> bool:
-    return isinstance(x, float) and math.isnan(x)
+    return x != x  # NaN, a NumPy NaN too (not a float instance)
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         for name in ("max_attempts", "initial_delay_s", "max_delay_s", "deadline_s", "probe_timeout_s"):
             value = getattr(self, name)
-            if isinstance(value, float) and math.isnan(value):
+            if value != value:  # NaN, a NumPy NaN too (not a float instance)
                 raise ValueError(f"{name} is NaN")
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
