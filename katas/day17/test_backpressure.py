@@ -332,9 +332,15 @@ def test_requests_to_other_paths_never_take_a_token(make_app, counting_model):
         assert answer.status_code == 404, (
             f"GET {path}, a path no route knows, should answer 404 (the bucket guards POST /predict only), got "
             f"{answer.status_code}")
+    for path in ("/predict/", "/predictions", "/predict/v2"):
+        answer = client.post(path, json={"features": [ROWS[0]]})
+        assert answer.status_code == 404, (
+            f"POST {path} is not POST /predict: no route knows it, so it should answer 404 without taking a token "
+            f"(match the route, not a path prefix), got {answer.status_code}")
     answer = post(app, {"features": [ROWS[0]]})
     assert answer.status_code == 200, (
-        "the bucket guards POST /predict only: a scanner's requests to unknown paths must not take its tokens, so "
+        "the bucket guards POST /predict only: a scanner's requests (GET or POST) to unknown paths must not take "
+        "its tokens, so "
         f"the first /predict after them finds its one token (RATE_BURST=1); got {answer.status_code}")
 
 
@@ -369,6 +375,7 @@ def test_health_ready_and_metrics_are_never_rate_limited(make_app, counting_mode
     {"RATE_LIMIT": "5", "RATE_BURST": "0.5"}, {"RATE_LIMIT": "5", "RATE_BURST": "0"},
     {"RATE_LIMIT": "5", "RATE_BURST": "lots"}, {"RATE_LIMIT": True}, {"RATE_LIMIT": "5", "RATE_BURST": True},
     {"RATE_LIMIT": "5", "RATE_BURST": "inf"}, {"RATE_LIMIT": 0}, {"RATE_LIMIT": 0.0}, {"RATE_LIMIT": False},
+    {"RATE_LIMIT": np.True_}, {"RATE_LIMIT": "5", "RATE_BURST": np.True_}, {"RATE_LIMIT": 10**400},
 ])
 def test_a_bad_rate_setting_raises_value_error_naming_it(make_app, counting_model, settings):
     name = "RATE_BURST" if "RATE_BURST" in settings else "RATE_LIMIT"

@@ -98,6 +98,19 @@ def test_model_path_comes_from_the_environment_when_config_lacks_it(make_app, mo
         "a key in config wins over the environment variable")
 
 
+@pytest.mark.parametrize("where", ["config", "environment"])
+def test_model_version_is_served_exactly_as_given(make_app, monkeypatch, where):
+    version = " v2 "
+    if where == "environment":
+        monkeypatch.setenv("MODEL_VERSION", version)
+    app = make_app({"MODEL_VERSION": version} if where == "config" else {"MAX_WAIT_MS": 0}, model=SumModel())
+    health = app.test_client().get("/health").get_json()["model_version"]
+    answer = post(app, {"features": [[1, 2, 3, 4]]}).get_json()["model_version"]
+    assert health == version and answer == version, (
+        f"MODEL_VERSION is any text, served exactly as given: {version!r} from the {where} should come back with its "
+        f"spaces in /health and /predict (do not strip it); got {health!r} and {answer!r}")
+
+
 def test_create_app_leaves_its_config_as_it_was(make_app, counting_model, monkeypatch):
     config = {"MAX_WAIT_MS": 0, "CACHE_SIZE": 8}
     make_app(config, model=counting_model())
@@ -162,6 +175,24 @@ def test_a_given_model_wins_over_model_path(make_app, model_file, monkeypatch):
         "with `model=` given, that model is served and MODEL_PATH is not read; the answer should be the given "
         f"model's prediction 10.5, got {answer.status_code} {answer.get_json()}")
     assert model.calls == [1], f"the given model should have been called once, on one row; calls {model.calls}"
+
+
+class FalsyModel(SumModel):
+    """A model that is falsy, as any object whose len() is 0 is (a container of sub-models, say)."""
+
+    def __len__(self) -> int:
+        return 0
+
+
+def test_a_given_model_is_served_even_when_it_is_falsy(make_app):
+    model = FalsyModel()
+    app = make_app({"MAX_WAIT_MS": 0}, model=model)
+    ready = app.test_client().get("/ready").status_code
+    answer = post(app, {"features": [[1, 2, 3, 4.5]]})
+    assert ready == 200 and answer.status_code == 200 and answer.get_json()["predictions"] == [10.5], (
+        "`model=` is served whatever its truth value: a given model whose len() is 0 is still a model (test "
+        f"`model is None`, not `not model` or `model or load(...)`); /ready gave {ready} and /predict "
+        f"{answer.status_code} {answer.get_json()}")
 
 
 def test_a_given_model_means_model_path_is_never_opened(make_app, tmp_path):
@@ -494,6 +525,9 @@ def test_a_failed_batch_answers_503_to_every_request_in_it(make_app, counting_mo
     ("MAX_WAIT_MS", True), ("MAX_QUEUE", "0"), ("MAX_QUEUE", "ten"), ("MAX_QUEUE", 2.5), ("CACHE_SIZE", "-1"),
     ("CACHE_SIZE", "many"), ("CACHE_SIZE", "2.5"), ("CACHE_SIZE", False), ("MAX_BATCH_SIZE", "inf"),
     ("MAX_QUEUE", "nan"), ("CACHE_SIZE", "1e400"), ("MAX_WAIT_MS", "inf"),
+    pytest.param("MAX_QUEUE", 10**400, id="MAX_QUEUE-int-10**400"),
+    pytest.param("MAX_BATCH_SIZE", np.True_, id="MAX_BATCH_SIZE-np.True_"),
+    pytest.param("CACHE_SIZE", np.False_, id="CACHE_SIZE-np.False_"),
 ])
 def test_a_bad_setting_raises_value_error_naming_it(make_app, counting_model, setting, value):
     with pytest.raises(ValueError, match=setting):
@@ -507,7 +541,8 @@ def test_the_smallest_allowed_settings_are_accepted(make_app, counting_model, re
     assert answer.status_code == 200 and answer.get_json()["predictions"] == expected(reference_model, [ROWS[0]]), "the smallest allowed settings should still serve predictions"
 
 
-@pytest.mark.parametrize("batch_size", ["2.0", 2.0], ids=["text", "float"])
+@pytest.mark.parametrize("batch_size", ["2.0", 2.0, np.int64(2), np.float32(2.0)],
+                         ids=["text", "float", "numpy-int64", "numpy-float32"])
 def test_a_whole_number_setting_may_be_written_as_any_whole_number(make_app, counting_model, batch_size):
     # "2.0" and 2.0 are whole numbers, not fractions: they are read as 2, not refused.
     model = counting_model()
@@ -520,7 +555,7 @@ def test_a_whole_number_setting_may_be_written_as_any_whole_number(make_app, cou
         f"numbers too): 4 concurrent requests should make two calls of 2 rows; calls had {model.sizes}")
 
 
-@pytest.mark.parametrize("wait_ms", ["2.5", 0.5])
+@pytest.mark.parametrize("wait_ms", ["2.5", 0.5, np.float32(0.5)])
 def test_max_wait_ms_may_be_a_fraction(make_app, counting_model, reference_model, wait_ms):
     app = make_app({"MAX_WAIT_MS": wait_ms}, model=counting_model())
     answer = post(app, {"features": [ROWS[0]]})

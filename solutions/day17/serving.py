@@ -18,6 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 from batcher import MicroBatcher, QueueFull
 from flask import Flask, g, jsonify, request
 from prometheus_client import (
@@ -49,11 +50,11 @@ class InvalidInput(ValueError):
 
 def _number(name: str, raw: Any, *, integer: bool) -> float:
     """A setting as a finite number; bools, NaN, infinities and fractions for counts are errors."""
-    if isinstance(raw, bool):
+    if isinstance(raw, (bool, np.bool_)):
         raise ValueError(f"{name} must be a number, got {raw!r}")
     try:
         value = float(raw.strip()) if isinstance(raw, str) else float(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{name} must be a number, got {raw!r}") from None
     if not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {raw!r}")
@@ -100,7 +101,7 @@ def _reject_constant(name: str):
 
 
 def _feature(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float)):
         raise InvalidInput(f"features must be numbers, got {json.dumps(value)[:40]}")
     try:
         number = float(value)

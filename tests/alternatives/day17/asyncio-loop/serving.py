@@ -34,17 +34,23 @@ def _setting(config: Mapping[str, Any], name: str):
 
 
 def _as_number(name: str, value) -> float:
+    if isinstance(value, (np.integer, np.floating)):  # NumPy numbers are numbers too
+        value = value.item()
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError(f"setting {name}: {value!r} is not a number")
     if isinstance(value, str):
         try:
             value = int(value)
-        except ValueError:
+        except (ValueError, OverflowError):
             try:
                 value = float(value)
-            except ValueError:
+            except (ValueError, OverflowError):
                 raise ValueError(f"setting {name}: {value!r} is not a number") from None
-    if not math.isfinite(value):
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int beyond a float's range is not finite either
+        finite = False
+    if not finite:
         raise ValueError(f"setting {name}: {value!r} is not finite")
     return value
 

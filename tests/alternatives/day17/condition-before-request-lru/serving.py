@@ -50,7 +50,7 @@ def parse_rows(body: bytes) -> list[list[float]]:
             raise InvalidInput("every row must be a list of 4 numbers")
         clean = []
         for x in row:
-            if isinstance(x, bool) or not isinstance(x, (int, float)):
+            if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float)):
                 raise InvalidInput("every feature must be a number")
             try:
                 value = float(x)
@@ -68,11 +68,11 @@ def _setting(settings: Mapping[str, Any], name: str, default, *, minimum: float,
     raw = settings.get(name)
     if raw is None or (isinstance(raw, str) and raw.strip() == ""):
         return default
-    if isinstance(raw, bool):
+    if isinstance(raw, (bool, np.bool_)):
         raise ValueError(f"{name} must be a number, not a bool")
     try:
         value = float(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{name} must be a number, got {raw!r}") from None
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {raw!r}")

@@ -38,6 +38,8 @@ def _setting(name: str, config: Mapping[str, Any]):
 def _number(name: str, raw, default, *, whole: bool, minimum: float, above: bool = False):
     if raw is None:
         return default
+    if isinstance(raw, (np.integer, np.floating)):  # NumPy numbers are numbers too
+        raw = raw.item()
     if isinstance(raw, bool):
         raise ValueError(f"{name} must be a number, not a bool")
     if isinstance(raw, (int, float)):
@@ -83,6 +85,8 @@ def parse_rows(body: bytes) -> tuple[tuple[float, ...], ...]:
             raise InvalidInput("every row should be a list of 4 numbers")
         values = []
         for x in row:
+            if isinstance(x, (np.integer, np.floating)):  # NumPy numbers are numbers too
+                x = x.item()
             if isinstance(x, bool) or not isinstance(x, (int, float)):
                 raise InvalidInput("every feature should be a number")
             try:

@@ -34,7 +34,7 @@ def _raw(settings, name):
 
 
 def _number(name, value):
-    if isinstance(value, bool):
+    if isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} must be a number, got a bool")
     try:
         number = float(value)
@@ -86,7 +86,7 @@ def parse_rows(body: bytes):
             raise InvalidInput("each row must be a list of 4 numbers")
         values = []
         for v in row:
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float)):
                 raise InvalidInput("features must be numbers")
             try:
                 f = float(v)

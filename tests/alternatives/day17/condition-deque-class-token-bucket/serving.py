@@ -45,11 +45,11 @@ class Settings:
         value = self.raw(name)
         if value is _UNSET:
             return default
-        if isinstance(value, bool):
+        if isinstance(value, (bool, np.bool_)):
             raise ValueError(f"{name} must be a number, got {value!r}")
         try:
             number = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ValueError(f"{name} must be a number, got {value!r}") from None
         if not math.isfinite(number):
             raise ValueError(f"{name} must be finite, got {value!r}")
@@ -94,7 +94,7 @@ def parse_rows(body: bytes):
             raise InvalidInput("every row should be a list of 4 numbers")
         values = []
         for x in row:
-            if isinstance(x, bool) or not isinstance(x, (int, float)):
+            if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float)):
                 raise InvalidInput("every feature should be a number")
             try:
                 f = float(x)

@@ -24,7 +24,7 @@ class InvalidInput(ValueError):
 def _number(name, raw, default, minimum, whole, strict_min=False):
     if raw is None or (isinstance(raw, str) and raw.strip() == ""):
         return default
-    if isinstance(raw, bool):
+    if isinstance(raw, (bool, np.bool_)):
         raise ValueError(f"{name} must be a number, got {raw!r}")
     try:
         value = float(raw)
@@ -62,7 +62,7 @@ def parse_rows(body: bytes):
             raise InvalidInput("each row must be a list of 4 numbers")
         parsed = []
         for value in row:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float)):
                 raise InvalidInput("features must be numbers")
             try:
                 number = float(value)

@@ -28,15 +28,20 @@ class InvalidInput(Exception):
 def _number(name, value, default, minimum, whole, strict=False):
     if value is None or value == "":
         return default
+    if isinstance(value, (np.integer, np.floating)):  # NumPy numbers are numbers too
+        value = value.item()
     if isinstance(value, bool):
         raise ValueError(f"{name} must be a number, not a bool")
     if isinstance(value, str):
         try:
             number = float(value.strip())
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ValueError(f"{name} must be a number, got {value!r}") from None
     elif isinstance(value, (int, float)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond a float's range is not finite
+            raise ValueError(f"{name} must be finite, got {value!r}") from None
     else:
         raise ValueError(f"{name} must be a number, got {value!r}")
     if not math.isfinite(number):
@@ -72,6 +77,8 @@ def parse_rows(body: bytes):
             raise InvalidInput("every row must be a list of 4 numbers")
         out = []
         for value in row:
+            if isinstance(value, (np.integer, np.floating)):  # NumPy numbers are numbers too
+                value = value.item()
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise InvalidInput("every feature must be a number")
             try:

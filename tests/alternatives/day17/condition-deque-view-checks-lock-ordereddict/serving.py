@@ -26,7 +26,7 @@ class InvalidInput(ValueError):
 def _number(name: str, raw: Any, *, whole: bool, minimum: float, default):
     if raw is None or (isinstance(raw, str) and raw.strip() == ""):
         return default
-    if isinstance(raw, bool):
+    if isinstance(raw, (bool, np.bool_)):
         raise ValueError(f"{name} must be a number, not a bool")
     try:
         value = float(raw)
@@ -66,7 +66,7 @@ def parse_rows(body: bytes) -> tuple[tuple[float, ...], ...]:
             raise InvalidInput("every row should be a list of 4 numbers")
         values = []
         for x in row:
-            if isinstance(x, bool) or not isinstance(x, (int, float)):
+            if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float)):
                 raise InvalidInput("every feature should be a number")
             try:
                 f = float(x)

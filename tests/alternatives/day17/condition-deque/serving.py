@@ -34,9 +34,13 @@ def _number(name: str, value: Any, *, whole: bool, minimum: float, strict_min: b
     else:
         try:
             number = float(str(value).strip())
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(number):
+    try:
+        finite = math.isfinite(number)
+    except OverflowError:  # an int beyond a float's range is not finite either
+        finite = False
+    if not finite:
         raise ValueError(f"{name} must be finite, got {value!r}")
     if whole:
         if float(number) != int(number):

@@ -23,7 +23,7 @@ class _Unset:
 
 
 def _number(name, raw):
-    if isinstance(raw, bool):
+    if isinstance(raw, (bool, np.bool_)):
         raise ValueError(f"{name} must be a number, not a bool")
     try:
         value = float(raw.strip() if isinstance(raw, str) else raw)
@@ -119,7 +119,7 @@ def _parse_rows(body: bytes):
             raise BadRequest("every row should be a list of 4 numbers")
         values = []
         for v in row:
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float)):
                 raise BadRequest("features must be numbers")
             try:
                 f = float(v)

@@ -36,7 +36,7 @@ def _number(config, name, default, *, minimum, whole=False, strict=False):
     value = _setting(config, name)
     if value is None:
         return default
-    if isinstance(value, bool):
+    if isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} must be a number, got {value!r}")
     try:
         number = float(value) if isinstance(value, str) else value
@@ -101,7 +101,7 @@ def _reject_constant(name):
 
 
 def _number_cell(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float)):
         raise BadInput(f"{value!r} is not a number")
     try:
         number = float(value)

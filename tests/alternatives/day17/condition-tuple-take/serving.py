@@ -67,11 +67,14 @@ def _setting(settings, name, default, *, whole, minimum, strict=False):
     if isinstance(raw, bool):
         raise ValueError(f"{name} must be a number, got {raw!r}")
     if isinstance(raw, (int, float)):
-        value = float(raw)
+        try:
+            value = float(raw)
+        except OverflowError:  # an int beyond a float's range is not finite
+            raise ValueError(f"{name} must be finite, got {raw!r}") from None
     else:
         try:
             value = float(str(raw).strip())
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ValueError(f"{name} must be a number, got {raw!r}") from None
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {raw!r}")

@@ -24,7 +24,7 @@ class BadInput(ValueError):
 
 
 def _number(name, value, *, whole, minimum, strict=False):
-    if isinstance(value, bool):
+    if isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} must be a number, got a bool")
     try:
         number = float(value)
@@ -75,7 +75,7 @@ def _reject_constant(name):
 
 
 def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, (int, float)) and not isinstance(value, (bool, np.bool_))
 
 
 def _to_float(value):

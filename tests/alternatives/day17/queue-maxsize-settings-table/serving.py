@@ -36,15 +36,17 @@ def read_number(name: str, raw: Any):
     if raw is None or raw == "":
         return default
     problem = ValueError(f"setting {name}={raw!r}: expected {wanted}")
+    if isinstance(raw, (np.integer, np.floating)):  # NumPy numbers are numbers too
+        raw = raw.item()
     if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
         raise problem
     if isinstance(raw, str):
         try:
             raw = int(raw.strip())
-        except ValueError:
+        except (ValueError, OverflowError):
             try:
                 raw = float(raw)
-            except ValueError:
+            except (ValueError, OverflowError):
                 raise problem from None
     if isinstance(raw, float):
         if not math.isfinite(raw):
@@ -53,7 +55,11 @@ def read_number(name: str, raw: Any):
             if raw != int(raw):
                 raise problem
             raw = int(raw)
-    value = kind(raw)
+    try:
+        value = kind(raw)
+        float(value)  # an int beyond a float's range is not finite
+    except OverflowError:
+        raise problem from None
     if not ok(value):
         raise problem
     return value

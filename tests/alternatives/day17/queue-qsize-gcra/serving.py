@@ -62,6 +62,8 @@ def _read(settings, name, *, default, integer, low, open_low=False):
     value = settings.get(name, _UNSET)
     if value is _UNSET or value is None or value == "":
         return default
+    if isinstance(value, (np.integer, np.floating)):  # NumPy numbers are numbers too
+        value = value.item()
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError(f"setting {name}: {value!r} is not a number")
     text = value.strip() if isinstance(value, str) else value
@@ -70,10 +72,11 @@ def _read(settings, name, *, default, integer, low, open_low=False):
             if isinstance(text, float):
                 raise ValueError("a float")
             number = int(text)
-        except (ValueError, TypeError):
+            float(number)  # an int beyond a float's range is not finite: OverflowError
+        except (ValueError, TypeError, OverflowError):
             try:
                 as_float = float(text)
-            except ValueError:
+            except (ValueError, OverflowError):
                 raise ValueError(f"setting {name}: {value!r} is not a number") from None
             if not math.isfinite(as_float) or as_float != int(as_float):
                 raise ValueError(f"setting {name}: {value!r} is not a whole number")
@@ -81,7 +84,7 @@ def _read(settings, name, *, default, integer, low, open_low=False):
     else:
         try:
             number = float(text)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ValueError(f"setting {name}: {value!r} is not a number") from None
         if not math.isfinite(number):
             raise ValueError(f"setting {name}: {value!r} is not finite")

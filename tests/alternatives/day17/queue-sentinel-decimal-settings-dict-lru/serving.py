@@ -28,6 +28,8 @@ def setting(raw, name, *, default, low, integer, above=False):
     value = raw.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
         return default
+    if isinstance(value, (np.integer, np.floating)):  # NumPy numbers are numbers too
+        value = value.item()
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError(f"setting {name}: not a number: {value!r}")
     try:

@@ -31,6 +31,8 @@ def _lookup(config, name):
 
 def _as_decimal(name, value):
     """Any number or numeric text as a finite Decimal; ValueError naming the setting otherwise."""
+    if isinstance(value, (np.integer, np.floating)):  # NumPy numbers are numbers too
+        value = value.item()
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError(f"setting {name}: {value!r} is not a number")
     try:

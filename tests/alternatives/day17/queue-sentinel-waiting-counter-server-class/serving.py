@@ -46,7 +46,7 @@ class Settings:
         value = self.raw(name)
         if value is None:
             return default
-        if type(value) is bool:
+        if isinstance(value, (bool, np.bool_)):
             raise ValueError(f"{name}: a bool is not a number")
         try:
             x = float(value.strip() if isinstance(value, str) else value)

@@ -27,11 +27,13 @@ def _setting(config, name):
 
 
 def _as_number(name, value, integer, low, low_inclusive=True):
+    if isinstance(value, (np.integer, np.floating)):  # NumPy numbers are numbers too
+        value = value.item()
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError(f"setting {name}={value!r} is not a number")
     try:
         number = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ValueError(f"setting {name}={value!r} is not a number") from None
     if math.isnan(number) or math.isinf(number):
         raise ValueError(f"setting {name}={value!r} is not finite")

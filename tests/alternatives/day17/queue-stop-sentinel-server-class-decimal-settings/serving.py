@@ -37,6 +37,8 @@ class Settings:
         value = self.raw(name)
         if value is None:
             return default
+        if isinstance(value, (np.integer, np.floating)):  # NumPy numbers are numbers too
+            value = value.item()
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise ValueError(f"{name}: not a number: {value!r}")
         try:

@@ -47,6 +47,8 @@ def read_settings(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def check(name: str, raw: Any, whole: bool, low: float, exclusive: bool):
+    if isinstance(raw, (np.integer, np.floating)):  # NumPy numbers are numbers too
+        raw = raw.item()
     if type(raw) is bool or not isinstance(raw, (int, float, str)):
         raise ValueError(f"setting {name}: expected a number, got {raw!r}")
     try:

@@ -32,11 +32,11 @@ class BadRequest(Exception):
 
 
 def num(name, value, whole=False, minimum=None, strict_min=False):
-    if isinstance(value, bool):
+    if isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name}: not a number")
     try:
         x = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{name}: not a number: {value!r}") from None
     if math.isnan(x) or math.isinf(x):
         raise ValueError(f"{name}: must be finite")

@@ -45,7 +45,7 @@ def setting(config, name):
     raw = lookup(config, name)
     if raw is None:
         return default
-    if isinstance(raw, bool):
+    if isinstance(raw, (bool, np.bool_)):
         raise ValueError(f"{name}: a bool is not a number")
     try:
         value = float(raw.strip() if isinstance(raw, str) else raw)
@@ -63,7 +63,7 @@ def setting(config, name):
 
 
 def finite_number(value):
-    if type(value) is bool or not isinstance(value, Real):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
         return None
     try:
         value = float(value)

@@ -34,7 +34,7 @@ def _blank(value) -> bool:
 
 
 def _as_number(name: str, value, whole: bool, minimum: float):
-    if isinstance(value, bool):
+    if isinstance(value, (bool, np.bool_)):
         raise ValueError(f"setting {name}: {value!r} is a bool, not a number")
     try:
         number = float(value)
