@@ -13,7 +13,8 @@ Contract (the tests check exactly this; README task 2 says it in full):
   be shared by many threads. Times are compared exactly, to the last bit of the float (real
   epoch times, fractions included); the URL's /db is used; writes
   keep working after Redis restarts and forgets its loaded scripts.
-- `read(card_id) -> dict[str, float] | None`: the last accepted set, values as floats equal
+- Card ids are used exactly as given (never stripped or case-folded).
+- `read(card_id) -> dict[str, float] | None`: the last accepted set (asked of Redis every call), values as floats equal
   to those written (to the last bit); None when there is none (never written, or expired).
 - Bad arguments (card_id not a str, bad features, event_ts not finite) raise ValueError
   before Redis is contacted. Redis refusing the connection, gone, or not answering within

@@ -246,6 +246,11 @@ def test_another_process_reads_what_this_one_wrote(store, redis_server):
     with OnlineFeatureStore(redis_server.url, timeout_s=5) as other:
         assert other.read("c1") == pytest.approx(FEATURES), (
             "the features live in Redis, not in this object: a second store on the same server reads them")
+        assert store.read("c1") == pytest.approx(FEATURES), "the writer reads its own features back"
+        assert other.write("c1", {"count": 9}, event_ts=101.0) is True, "a newer write by the second store lands"
+        assert store.read("c1") == {"count": 9.0}, (
+            "after another store wrote a newer set, read() gives that set: every read asks Redis, never a copy "
+            f"this store kept from an earlier read or write; got {store.read('c1')}")
 
 
 @pytest.mark.redis
@@ -352,6 +357,14 @@ def test_cards_are_independent(store):
     store.write("c1", {"count": 1}, event_ts=500.0)
     assert store.write("c2", {"count": 2}, event_ts=100.0) is True, "another card's newer time does not matter"
     assert (store.read("c1"), store.read("c2")) == ({"count": 1.0}, {"count": 2.0}), "each card has its own features"
+    lookalikes = {" c1": 3, "c1 ": 4, "C1": 5}
+    for card, count in lookalikes.items():
+        assert store.write(card, {"count": count}, event_ts=100.0) is True, (
+            f"card {card!r} is another card than 'c1': its first write (older than c1's) is accepted")
+    got = {card: store.read(card) for card in ["c1", *lookalikes]}
+    assert got == {"c1": {"count": 1.0}, **{card: {"count": float(n)} for card, n in lookalikes.items()}}, (
+        "card ids are used exactly as given, never stripped or case-folded: 'c1', ' c1', 'c1 ' and 'C1' are four "
+        f"cards with four feature sets; got {got}")
 
 
 @pytest.mark.redis

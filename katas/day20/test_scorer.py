@@ -565,6 +565,9 @@ def test_a_store_that_is_down_falls_back_to_rules_on_the_event_alone():
         assert set(decision.reasons) == {"large_amount"} and decision.score == pytest.approx(1.0), (
             f"the rules see the event alone: only large_amount can fire; got {decision}")
         assert model.rows == [], "without features the model is not asked"
+        assert store.reads == ["c1"], (
+            "a store read that raised StoreUnavailable is not retried: the store is read once per event (each try "
+            f"can cost the store's whole timeout_s on the payment's path); reads: {store.reads}")
         assert (scorer.store_fallbacks, scorer.model_fallbacks) == (1, 0), (
             f"a store fallback is counted (and is not a model fallback); got store {scorer.store_fallbacks}, "
             f"model {scorer.model_fallbacks}")

@@ -57,8 +57,11 @@ def features_of(result: dict) -> dict:
 
 # --- construction -------------------------------------------------------------------
 
-@pytest.mark.parametrize("window_s, lateness", [(0, 0), (0.0, 5), (-1, 0), (60, -1), (60, -0.001)])
+@pytest.mark.parametrize("window_s, lateness", [(0, 0), (0.0, 5), (-1, 0), (60, -1), (60, -0.001),
+                                              (math.nan, 0), (60, math.nan)])
 def test_a_non_positive_window_or_negative_lateness_is_rejected(window_s, lateness):
+    # NaN too: every comparison with NaN is False, so `window_s <= 0` lets it through, and a NaN window or
+    # lateness makes no event late and none evictable (memory grows without bound): check `not window_s > 0`.
     with pytest.raises(ValueError):
         SlidingWindowFeatures(window_s, lateness)
 
@@ -186,6 +189,21 @@ def test_event_times_one_float_step_apart_are_two_different_times():
     assert windows.process(ev("b", t0 + 60)) is None, (
         f"with lateness 0 an event one float step ({step} s) older than the newest is late: two times one float "
         "step apart are two different times")
+
+
+def test_merchants_and_card_ids_are_compared_exactly_as_given():
+    windows = SlidingWindowFeatures(60, 0)
+    for i, merchant in enumerate(["Shop", "shop", "shop ", " shop", "SHOP"]):
+        got = windows.process(ev("a", 100 + i, 1.0, merchant))
+    assert features_of(got)["distinct_merchants"] == 5, (
+        "'Shop', 'shop', 'shop ', ' shop' and 'SHOP' are five different merchant ids: compare merchants exactly "
+        f"as given, never stripped or case-folded; got {features_of(got)}")
+    for card in ("b", "B", " b", "b "):
+        got = windows.process(ev(card, 110, 2.0))
+        assert features_of(got)["count"] == 1, (
+            f"'b', 'B', ' b' and 'b ' are four different cards: card {card!r} has one event in its window, its own; "
+            f"key cards by card_id exactly as given, never stripped or case-folded; got {features_of(got)}")
+    assert windows.state_size() == 9, f"five events of card a and one of each b-like card are held; got {windows.state_size()}"
 
 
 def test_refunds_are_negative_amounts_and_count_like_any_other():

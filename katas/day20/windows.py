@@ -2,7 +2,8 @@
 
 Contract (the tests check exactly this):
 - `SlidingWindowFeatures(window_s, allowed_lateness_s)`; `window_s <= 0` or
-  `allowed_lateness_s < 0` raises ValueError. Both may have fractions: keep them as given.
+  `allowed_lateness_s < 0` raises ValueError, and so does NaN for either. Both may have
+  fractions: keep them as given. Card ids and merchants are compared exactly as given.
 - `process(event)`: `event` has `card_id` (str), `amount` (number, negative for a refund),
   `merchant` (str) and `ts` (event time, epoch seconds, never rounded). A missing key raises KeyError
   naming it; a `card_id` of None, or an `amount` or `ts` that is NaN or infinite, raises

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 
 class SlidingWindowFeatures:
     def __init__(self, window_s: float, allowed_lateness_s: float) -> None:
-        if window_s <= 0:
+        if not window_s > 0:  # NaN too
             raise ValueError("window_s must be positive")
-        if allowed_lateness_s < 0:
+        if not allowed_lateness_s >= 0:  # NaN too
             raise ValueError("allowed_lateness_s must not be negative")
         self.window_s = window_s
         self.allowed_lateness_s = allowed_lateness_s

@@ -18,7 +18,7 @@ class _Txn:
 
 class SlidingWindowFeatures:
     def __init__(self, window_s: float, allowed_lateness_s: float) -> None:
-        if window_s <= 0 or allowed_lateness_s < 0:
+        if not window_s > 0 or not allowed_lateness_s >= 0:  # NaN too
             raise ValueError("window_s must be > 0 and allowed_lateness_s >= 0")
         self._window = float(window_s)
         self._lateness = float(allowed_lateness_s)

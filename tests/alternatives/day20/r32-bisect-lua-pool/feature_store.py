@@ -1,0 +1,87 @@
+"""Task 2, style A: one hash per card, features as a JSON payload, compare-and-set in a Lua script."""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from collections.abc import Mapping
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+_CAS = """
+local stored = redis.call('HGET', KEYS[1], 'event_ts')
+if stored and tonumber(ARGV[1]) < tonumber(stored) then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'event_ts', ARGV[1], 'features', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+
+class StoreUnavailable(Exception):
+    """Redis could not be reached or did not answer in time; the caller degrades."""
+
+
+def _finite_number(value) -> bool:
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+class OnlineFeatureStore:
+    def __init__(self, url: str, *, ttl_s: float = 3600.0, timeout_s: float = 0.1,
+                 prefix: str = "fraud:") -> None:
+        for name, value in (("ttl_s", ttl_s), ("timeout_s", timeout_s)):
+            if not _finite_number(value) or value <= 0:
+                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        self._ttl_ms = max(1, math.ceil(ttl_s * 1000))
+        self._prefix = prefix
+        self._client = redis.Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+            decode_responses=True, retry=Retry(NoBackoff(), 0), retry_on_timeout=False)
+        self._script = self._client.register_script(_CAS)
+
+    def _key(self, card_id) -> str:
+        if not isinstance(card_id, str):
+            raise ValueError(f"card_id must be a str, got {card_id!r}")
+        return f"{self._prefix}card:{card_id}"
+
+    def write(self, card_id: str, features: Mapping[str, float], *, event_ts: float) -> bool:
+        key = self._key(card_id)
+        if not isinstance(features, Mapping) or not features:
+            raise ValueError("features must be a non-empty mapping")
+        values = {}
+        for name, value in features.items():
+            if not isinstance(name, str):
+                raise ValueError(f"feature name {name!r} is not a str")
+            if not _finite_number(value):
+                raise ValueError(f"feature {name!r} is not a finite number: {value!r}")
+            values[name] = float(value)
+        if not _finite_number(event_ts):
+            raise ValueError(f"event_ts must be a finite number, got {event_ts!r}")
+        try:
+            done = self._script(keys=[key], args=[repr(float(event_ts)), json.dumps(values), self._ttl_ms])
+        except redis.RedisError as error:
+            raise StoreUnavailable(f"redis write failed: {error}") from error
+        return bool(done)
+
+    def read(self, card_id: str) -> dict[str, float] | None:
+        key = self._key(card_id)
+        try:
+            payload = self._client.hget(key, "features")
+        except redis.RedisError as error:
+            raise StoreUnavailable(f"redis read failed: {error}") from error
+        if payload is None:
+            return None
+        return {name: float(value) for name, value in json.loads(payload).items()}
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> "OnlineFeatureStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
