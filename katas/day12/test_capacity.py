@@ -146,6 +146,16 @@ def test_a_load_a_hundred_billionth_over_one_replica_still_needs_two():
     )
 
 
+def test_a_load_one_float_step_over_one_replica_still_needs_two():
+    load = math.nextafter(100.0, math.inf)   # 100.00000000000001, the next float above 100
+    got = replicas_needed(load, 100.0, headroom=0.0, min_replicas=1)
+    assert got == 2, (
+        f"{load!r} QPS is more than one 100 QPS replica can take (the ratio is 1.0000000000000002, one float step "
+        f"above 1), so it needs 2 replicas, got {got!r}: round up however small the excess. Even machine epsilon "
+        f"(ceil(ratio - sys.float_info.epsilon)) or a round(ratio, 15) before the ceiling hides real load"
+    )
+
+
 def test_headroom_caps_how_busy_each_replica_may_run():
     assert replicas_needed(300.0, 100.0, headroom=0.5, min_replicas=1) == 6, (
         "with 50% headroom each replica takes at most 50 QPS, so 300 QPS needs 6 replicas "
@@ -270,6 +280,11 @@ def test_storage_rounds_up_a_fraction_far_below_float_noise_guards():
         f"3 events of 33.3333333334 bytes are 100.0000000002 bytes, which need 101 whole bytes, got {got!r}: round "
         f"the product up however small its fraction (rounding it to 6 or 9 decimals first, or subtracting an epsilon "
         f"such as 1e-9 before the ceiling, gives 100)"
+    )
+    got = storage_bytes(1, math.nextafter(1.0, math.inf), 1, replication=1)
+    assert got == 2, (
+        f"one event of 1.0000000000000002 bytes (one float step above 1) needs 2 whole bytes, got {got!r}: even "
+        f"machine epsilon subtracted before the ceiling (ceil(x - sys.float_info.epsilon)) gives 1"
     )
 
 

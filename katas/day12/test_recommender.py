@@ -780,15 +780,19 @@ def test_a_weak_similarity_still_comes_before_the_padding():
 
 
 @pytest.mark.task(taskno=2)
-@pytest.mark.parametrize("tiny", [1e-6, 1e-12, 1e-18], ids=["a_millionth", "a_trillionth", "below_machine_epsilon"])
+@pytest.mark.parametrize("tiny", [1e-6, 1e-12, 1e-18, 1e-50],
+                         ids=["a_millionth", "a_trillionth", "below_machine_epsilon", "below_float32_range"])
 def test_a_barely_there_interaction_still_links_two_items(tiny):
     # User 0 played item 0 for a tiny fraction of its length and item 1 fully: the only user the two
-    # items share. Weighted by that value, the cosine of items 0 and 1 is about tiny / 7 (1e-7, 1e-13 or 1e-19).
+    # items share. Weighted by that value, the cosine of items 0 and 1 is about tiny / 7 (1e-7, 1e-13, 1e-19 or
+    # 1e-51: the last is below the smallest float32, about 1.4e-45, but an ordinary float64).
     model = fitted([{0: tiny, 1: 1.0}] + [{0: 1.0}] * 50 + [{2: 1.0}] * 3, 3)
     assert model.recommend(1, 2) == [1, 2], (
         "items 0 and 1 share user 0, so item 1 comes first for user 1 (who saw item 0), however small user 0's "
         f"value: [1, 2]. A value of {tiny} is an interaction; no threshold on similarities or scores (not even "
-        "one meant to ignore float noise, such as 1e-9, np.isclose or machine epsilon) may drop it"
+        "one meant to ignore float noise, such as 1e-9, np.isclose or machine epsilon) may drop it, and the "
+        "similarity stays in float64 like the values (a float32 similarity, to halve its memory, rounds a cosine "
+        "below about 1e-45 to 0 and loses the link)"
     )
 
 
