@@ -6,7 +6,7 @@ Contract (the tests check exactly this):
 - Tokens refill continuously at `refill_rate` per second of `clock()` time (fractions
   count, every stretch of time exactly once, however short), never beyond `capacity`.
 - `consume(tokens=1)` takes all the tokens and returns True, or takes none and
-  returns False. tokens <= 0 (-inf too, or NaN) raises ValueError; more than `capacity` (infinity, or an int like 10**400,
+  returns False (the bools themselves, also for NumPy numbers: never a numpy.bool_). tokens <= 0 (-inf too, or NaN) raises ValueError; more than `capacity` (infinity, or an int like 10**400,
   too) returns False.
   Compare the exact count, with no tolerance: 0.99999 (or 1 - 2**-52) tokens are not enough for 1.
 - `get_available_tokens()` returns the current (fractional) number of tokens, unrounded.

@@ -25,6 +25,11 @@ KEYS_ALIKE = {
     # lower() merges the 4,096 spellings
     "letter-case-only": ["".join(c.upper() if mask >> i & 1 else c for i, c in enumerate("userfeatures"))
                          for mask in range(2 ** len("userfeatures"))],
+    # strip() (keys read line by line) merges the 4,900 paddings of one key
+    "surrounding-whitespace-only": [" " * a + "user-42" + "\n" * b for a in range(70) for b in range(70)],
+    # unicodedata.normalize("NFKC") merges fullwidth letters with ASCII ones: 4,096 spellings again
+    "fullwidth-forms-only": ["".join(chr(ord(c) + 0xFEE0) if mask >> i & 1 else c for i, c in enumerate("userfeatures"))
+                             for mask in range(2 ** len("userfeatures"))],
     # hashing only the first N characters of URLs and feature paths
     "long-shared-prefix": [f"{_LONG_PREFIX}{i}" for i in range(5000)],
 }
@@ -260,7 +265,7 @@ def test_keys_that_differ_little_spread_over_the_nodes(kind):
     assert set(load) == set(nodes), (
         f"{len(keys):,} different keys ({kind}, such as {keys[1]!r}) should land on all 10 nodes, but only "
         f"{sorted(load)} own any ({dict(load)}): hash every character of the key as it is, its UTF-8 bytes (never "
-        "drop or replace characters, no lower(), no length cap)"
+        "drop or replace characters, no lower(), strip() or unicodedata.normalize(), no length cap)"
     )
 
 

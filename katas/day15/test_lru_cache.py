@@ -7,6 +7,7 @@ import tracemalloc
 import weakref
 from collections import OrderedDict
 
+import numpy as np
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -21,6 +22,19 @@ pytestmark = pytest.mark.task(taskno=1)
 def test_capacity_below_one_is_rejected(capacity):
     with pytest.raises(ValueError):
         LRUCache(capacity)
+
+
+def test_a_numpy_integer_capacity_works_like_the_same_int():
+    # A capacity read from a config array or computed with NumPy is a numpy.int64, not an int:
+    # `isinstance(capacity, int)` is False for it, yet it is a whole number of at least 1.
+    cache = LRUCache(np.int64(2))
+    cache.put("a", 1)
+    cache.put("b", 2)
+    cache.put("c", 3)
+    assert len(cache) == 2 and "a" not in cache and "b" in cache and "c" in cache, (
+        "LRUCache(numpy.int64(2)) should keep the 2 most recent of 3 keys like LRUCache(2): only a capacity "
+        "below 1, or NaN, is refused (do not demand a Python int)"
+    )
 
 
 def test_get_of_a_missing_key_returns_none():

@@ -6,6 +6,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -69,6 +70,19 @@ def test_more_than_capacity_is_refused_even_when_full(clock):
     bucket = TokenBucketRateLimiter(5, 1, clock=clock)
     assert bucket.consume(6) is False, "asking for more than the capacity can never succeed"
     assert bucket.get_available_tokens() == pytest.approx(5), "a refused request must not take tokens"
+
+
+def test_consume_answers_with_plain_bools_for_numpy_numbers(clock):
+    # Settings read with NumPy are numpy.float64: comparing them gives numpy.bool_, which is not True or
+    # False and which json.dumps cannot encode, so an API that returns the answer as JSON crashes.
+    bucket = TokenBucketRateLimiter(np.float64(2), np.float64(1), clock=clock)
+    answers = [bucket.consume(np.float64(1.5)), bucket.consume(np.int64(1)), bucket.consume(np.float64(3))]
+    assert [type(answer) for answer in answers] == [bool, bool, bool] and answers == [True, False, False], (
+        f"a bucket of numpy.float64(2) asked for 1.5, then 1, then 3 (more than it holds) tokens should answer "
+        f"True, False, False as plain bools, it answered {answers!r} of types "
+        f"{[type(answer).__name__ for answer in answers]}: return True or False themselves, not a comparison "
+        "result (a numpy.bool_ breaks json.dumps)"
+    )
 
 
 def test_a_request_for_infinitely_many_tokens_is_refused_not_an_error(clock):
