@@ -171,15 +171,19 @@ def test_exit_code_137_without_oom_killed_is_not_an_oom():
 
 
 @pytest.mark.task(taskno=3)
-def test_an_oom_kill_is_read_from_the_flag_whatever_the_exit_code():
-    # The kernel killed a worker for memory; the main process then exited with its own code, 1.
-    findings = analyse(snapshot("oom_killed", REFUSED, ExitCode=1))
+@pytest.mark.parametrize("exit_code", [1, 0])
+def test_an_oom_kill_is_read_from_the_flag_whatever_the_exit_code(exit_code):
+    # The kernel killed a worker for memory; the main process then exited with its own code, 1 (or 0: it handled
+    # the worker's death and shut down cleanly).
+    findings = analyse(snapshot("oom_killed", REFUSED, ExitCode=exit_code))
     assert causes(findings) == ["oom_killed", "exited", "unreachable"], (
-        f"State.OOMKilled is true, so the OOM kill is the root cause even with exit code 1 (not 137): {findings}"
+        f"State.OOMKilled is true, so the OOM kill is the root cause even with exit code {exit_code} (not 137): "
+        f"{findings}"
     )
     evidence = evidence_of(findings, "oom_killed")
-    assert re.search(r"(?<!\d)1(?!\d)", evidence) and "137" not in evidence, (
-        f"the OOM evidence quotes the exit code the container really has (1), not a 137 it never had: {evidence!r}"
+    assert re.search(rf"(?<!\d){exit_code}(?!\d)", evidence) and "137" not in evidence, (
+        f"the OOM evidence quotes the exit code the container really has ({exit_code}, a falsy 0 included), not a "
+        f"137 it never had: {evidence!r}"
     )
 
 
@@ -394,12 +398,14 @@ def test_an_error_line_early_in_a_long_log_is_still_found():
 @pytest.mark.task(taskno=3)
 def test_the_error_evidence_quotes_the_whole_last_error_line():
     line = ("ERROR: request 7f3a failed: feature store answered 503 for features "
-            + ", ".join(f"customer_feature_{i}" for i in range(12)) + "; falling back to the defaults")
+            + ", ".join(f"customer_feature_{i}" for i in range(250)) + "; falling back to the defaults")
     findings = analyse(snapshot("healthy", logs=f"starting\nGET /health 200\n{line}\nserving\n"))
     assert causes(findings) == ["error_logs"], f"the log holds an error line: {findings}"
-    assert line in evidence_of(findings, "error_logs"), (
-        f"the evidence quotes the last error line whole ({len(line)} characters), not cut short: the end of a "
-        f"long error message is often the part that names the cause: {evidence_of(findings, 'error_logs')!r}"
+    evidence = evidence_of(findings, "error_logs")
+    assert line in evidence, (
+        f"the evidence quotes the last error line whole ({len(line)} characters, a long payload in it), not cut "
+        f"short at any length: the end of a long error message is often the part that names the cause; got "
+        f"{len(evidence)} characters ending {evidence[-60:]!r}"
     )
 
 

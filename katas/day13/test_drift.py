@@ -149,6 +149,31 @@ def test_psi_and_ks_test_read_python_ints_of_any_size():
 
 
 @pytest.mark.task(taskno=1)
+@pytest.mark.parametrize("reference, current", [
+    (np.arange(100), np.arange(50, 150)),  # numpy int64: np.int64 is not a Python int
+    (np.arange(100, dtype=np.float32) / 4, np.arange(50, 150, dtype=np.float32) / 4),  # np.float32 is not a float
+    ([np.int64(v) for v in range(100)], [np.float32(v) for v in range(50, 150)]),  # lists of numpy scalars
+    ([1e308 + i * 5e305 for i in range(100)], [1e308 + i * 5e305 for i in range(50, 150)]),  # sum overflows
+], ids=["int64_arrays", "float32_arrays", "numpy_scalars", "near_the_float_maximum"])
+def test_psi_and_ks_test_read_numpy_numbers_and_floats_near_the_maximum(reference, current):
+    as_floats = ([float(v) for v in reference], [float(v) for v in current])
+    try:
+        got_psi, got_ks = psi(reference, current, bins=4), ks_test(reference, current)
+    except NotImplementedError:
+        raise
+    except Exception as exc:
+        pytest.fail(f"NumPy numbers of any dtype and finite floats up to the largest (1e308, even when the sample's "
+                    f"sum overflows to inf) are real numbers, read as floats; psi or ks_test raised {exc!r}")
+    assert got_psi == pytest.approx(brute_force_psi(*as_floats, bins=4), rel=1e-9), (
+        f"psi of these values is psi of the same values as Python floats, got {got_psi}"
+    )
+    expected = stats.ks_2samp(*as_floats)
+    assert got_ks == (pytest.approx(expected.statistic), pytest.approx(expected.pvalue)), (
+        f"ks_test of these values is ks_test of the same values as Python floats, got {got_ks}"
+    )
+
+
+@pytest.mark.task(taskno=1)
 @pytest.mark.parametrize("bad", [[], [1.0, float("nan")], [1.0, float("inf")], [-float("inf"), 1.0]])
 def test_psi_rejects_empty_or_non_finite_samples(bad):
     with pytest.raises(ValueError):
@@ -294,12 +319,15 @@ def test_detect_drift_uses_the_given_bins_and_checks_alpha():
 @pytest.mark.task(taskno=2)
 def test_detect_drift_reports_plain_python_values_that_json_can_write():
     reference = np.arange(100.0)
-    for current in (reference + 5.0, reference + 60.0):  # PSI 'none' (the verdict rests on KS), then 'major'
-        report = detect_drift(reference, current, bins=10, alpha=0.01)
+    cases = [(current, alpha) for current in (reference + 5.0, reference + 60.0)  # PSI 'none' (KS decides), 'major'
+             for alpha in (0.01, np.float64(0.01))]  # an alpha read from a numpy array or config is a numpy number
+    for current, alpha in cases:
+        report = detect_drift(reference, current, bins=10, alpha=alpha)
         statistic, pvalue = ks_test(reference, current)
         kinds = {name: type(value).__name__ for name, value in dataclasses.asdict(report).items()}
         assert type(report.drifted) is bool, (
-            f"drifted is a plain bool (a numpy.bool_ from comparing a numpy p-value with alpha is not): {kinds}"
+            f"drifted is a plain bool (a numpy.bool_ from comparing a numpy p-value with alpha, or a p-value with "
+            f"a numpy alpha ({type(alpha).__name__} here), is not): {kinds}"
         )
         assert all(isinstance(value, float) for value in (report.psi, report.ks_statistic, report.ks_pvalue,
                                                            statistic, pvalue)), (
@@ -330,6 +358,12 @@ def normal_or_uniform(rng, kind, mu, sigma, n):
 
 
 seeds = st.integers(0, 2**32 - 1)
+# Two samples of one distribution fail a test at alpha with probability alpha, so among 2**32 seeds some show "drift"
+# (seed 33879 gives two normal samples a KS p-value of 5e-7); once Hypothesis finds one, its example database
+# replays it on every run and turns a correct answer red. These seeds were checked once for both kinds with the
+# reference answer: the smallest KS p-value among them is 5.3e-4 (seed 446, uniform), the largest PSI 0.012.
+# (KS and quantile-bin PSI do not change when mu and sigma move and scale the values.)
+same_distribution_seeds = st.integers(0, 1999)
 locations = st.floats(-100, 100)
 scales = st.floats(0.1, 100)
 kinds = st.sampled_from(["normal", "uniform"])
@@ -337,7 +371,7 @@ kinds = st.sampled_from(["normal", "uniform"])
 
 @pytest.mark.task(taskno=2)
 @settings(max_examples=20)
-@given(seed=seeds, kind=kinds, mu=locations, sigma=scales)
+@given(seed=same_distribution_seeds, kind=kinds, mu=locations, sigma=scales)
 def test_samples_from_one_distribution_show_no_drift(seed, kind, mu, sigma):
     rng = np.random.default_rng(seed)
     reference, current = normal_or_uniform(rng, kind, mu, sigma, N), normal_or_uniform(rng, kind, mu, sigma, N)

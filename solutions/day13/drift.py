@@ -81,4 +81,4 @@ def detect_drift(reference: Sequence[float], current: Sequence[float], bins: int
     value = psi(reference, current, bins=bins)
     statistic, pvalue = ks_test(reference, current)
     level = psi_level(value)
-    return DriftReport(value, level, statistic, pvalue, level != NONE or pvalue < alpha)
+    return DriftReport(value, level, statistic, pvalue, bool(level != NONE or pvalue < alpha))

@@ -88,4 +88,4 @@ def detect_drift(reference: Sequence[float], current: Sequence[float], bins: int
     statistic, pvalue = ks_test(reference, current)
     level = psi_level(value)
     return DriftReport(psi=value, level=level, ks_statistic=statistic, ks_pvalue=pvalue,
-                       drifted=level != "none" or pvalue < alpha)
+                       drifted=bool(level != "none" or pvalue < alpha))

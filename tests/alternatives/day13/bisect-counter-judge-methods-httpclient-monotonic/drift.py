@@ -74,4 +74,4 @@ def detect_drift(reference: Sequence[float], current: Sequence[float], bins: int
     statistic, pvalue = ks_test(reference, current)
     level = psi_level(value)
     drifted = True if level != "none" else pvalue < alpha
-    return DriftReport(value, level, statistic, pvalue, drifted)
+    return DriftReport(value, level, statistic, pvalue, bool(drifted))

@@ -77,4 +77,4 @@ def detect_drift(reference: Sequence[float], current: Sequence[float], bins: int
     value = psi(reference, current, bins=bins)
     level = psi_level(value)
     drifted = level != "none" or pvalue < alpha
-    return DriftReport(psi=value, level=level, ks_statistic=stat, ks_pvalue=pvalue, drifted=drifted)
+    return DriftReport(psi=value, level=level, ks_statistic=stat, ks_pvalue=pvalue, drifted=bool(drifted))

@@ -88,4 +88,4 @@ def detect_drift(reference: Sequence[float], current: Sequence[float], bins: int
     value = psi(reference, current, bins=bins)
     level = psi_level(value)
     drifted = pvalue < alpha or level != "none"
-    return DriftReport(psi=value, level=level, ks_statistic=statistic, ks_pvalue=pvalue, drifted=drifted)
+    return DriftReport(psi=value, level=level, ks_statistic=statistic, ks_pvalue=pvalue, drifted=bool(drifted))

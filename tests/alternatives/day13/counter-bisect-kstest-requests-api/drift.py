@@ -65,4 +65,4 @@ def detect_drift(reference: Sequence[float], current: Sequence[float], bins: int
     ks_stat, ks_p = ks_test(reference, current)
     level = psi_level(score)
     return DriftReport(psi=score, level=level, ks_statistic=ks_stat, ks_pvalue=ks_p,
-                       drifted=(level != "none") or (ks_p < alpha))
+                       drifted=bool((level != "none") or (ks_p < alpha)))

@@ -82,4 +82,4 @@ def detect_drift(reference: Sequence[float], current: Sequence[float], bins: int
     value = psi(reference, current, bins)
     level = psi_level(value)
     drifted = ks_p < alpha or level != "none"
-    return DriftReport(psi=value, level=level, ks_statistic=ks_stat, ks_pvalue=ks_p, drifted=drifted)
+    return DriftReport(psi=value, level=level, ks_statistic=ks_stat, ks_pvalue=ks_p, drifted=bool(drifted))

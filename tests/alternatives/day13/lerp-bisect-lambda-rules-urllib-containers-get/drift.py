@@ -104,4 +104,4 @@ def detect_drift(reference: Sequence[float], current: Sequence[float], bins: int
     value = psi(reference, current, bins=bins)
     level = psi_level(value)
     return DriftReport(psi=value, level=level, ks_statistic=stat, ks_pvalue=p,
-                       drifted=(level != "none") or (p < alpha))
+                       drifted=bool((level != "none") or (p < alpha)))

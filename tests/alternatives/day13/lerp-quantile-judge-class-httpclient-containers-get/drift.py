@@ -86,4 +86,4 @@ def detect_drift(reference: Sequence[float], current: Sequence[float], bins: int
     value = psi(reference, current, bins=bins)
     level = psi_level(value)
     return DriftReport(psi=value, level=level, ks_statistic=stat, ks_pvalue=pvalue,
-                       drifted=(level != "none") or (pvalue < alpha))
+                       drifted=bool((level != "none") or (pvalue < alpha)))

@@ -84,4 +84,4 @@ def detect_drift(reference: Sequence[float], current: Sequence[float], bins: int
     value = psi(reference, current, bins)
     level = psi_level(value)
     statistic, pvalue = ks_test(reference, current)
-    return DriftReport(value, level, statistic, pvalue, level != "none" or pvalue < alpha)
+    return DriftReport(value, level, statistic, pvalue, bool(level != "none" or pvalue < alpha))

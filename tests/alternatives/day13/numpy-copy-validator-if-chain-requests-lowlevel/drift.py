@@ -67,4 +67,4 @@ def detect_drift(reference: Sequence[float], current: Sequence[float], bins: int
     value = psi(reference, current, bins)
     level = psi_level(value)
     stat, p = ks_test(reference, current)
-    return DriftReport(value, level, stat, p, level != "none" or p < alpha)
+    return DriftReport(value, level, stat, p, bool(level != "none" or p < alpha))

@@ -76,4 +76,4 @@ def detect_drift(reference, current, bins=10, alpha=0.01):
     statistic, pvalue = ks_test(ref, cur)
     level = psi_level(value)
     return DriftReport(psi=value, level=level, ks_statistic=statistic, ks_pvalue=pvalue,
-                       drifted=(level != "none") or (pvalue < alpha))
+                       drifted=bool((level != "none") or (pvalue < alpha)))

@@ -1,0 +1,68 @@
+"""Drift: PSI and KS, numpy-vectorised."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from scipy import stats
+
+
+def _sample(values, what: str) -> np.ndarray:
+    arr = np.array(values, dtype=float)  # always a copy
+    if arr.ndim != 1:
+        arr = arr.ravel()
+    if arr.size == 0:
+        raise ValueError(f"{what} is empty")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{what} holds NaN or infinite values")
+    return arr
+
+
+def psi(reference: Sequence[float], current: Sequence[float], bins: int = 10, epsilon: float = 1e-4) -> float:
+    if bins < 2:
+        raise ValueError("bins must be at least 2")
+    if not epsilon > 0:
+        raise ValueError("epsilon must be > 0")
+    ref = _sample(reference, "reference")
+    cur = _sample(current, "current")
+    edges = np.quantile(ref, np.arange(1, bins) / bins)
+    p_ref = np.maximum(np.bincount(np.searchsorted(edges, ref, side="left"), minlength=bins) / ref.size, epsilon)
+    p_cur = np.maximum(np.bincount(np.searchsorted(edges, cur, side="left"), minlength=bins) / cur.size, epsilon)
+    return float(np.sum((p_cur - p_ref) * np.log(p_cur / p_ref)))
+
+
+def psi_level(value: float) -> str:
+    if value < 0.1:
+        return "none"
+    if value <= 0.25:
+        return "moderate"
+    return "major"
+
+
+def ks_test(reference: Sequence[float], current: Sequence[float]) -> tuple[float, float]:
+    ref = _sample(reference, "reference")
+    cur = _sample(current, "current")
+    result = stats.ks_2samp(ref, cur)
+    return float(result.statistic), float(result.pvalue)
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    psi: float
+    level: str
+    ks_statistic: float
+    ks_pvalue: float
+    drifted: bool
+
+
+def detect_drift(reference: Sequence[float], current: Sequence[float], bins: int = 10,
+                 alpha: float = 0.01) -> DriftReport:
+    if not (0 < alpha < 1):
+        raise ValueError("alpha must lie in (0, 1)")
+    value = psi(reference, current, bins)
+    level = psi_level(value)
+    statistic, pvalue = ks_test(reference, current)
+    return DriftReport(value, level, statistic, pvalue, bool(level != "none" or pvalue < alpha))
