@@ -79,15 +79,12 @@ class Registered:
     models: dict[str, object]    # "1", "2" -> the fitted estimator
 
 
-@pytest.fixture(scope="session")
-def registered(mlflow_store_factory, data) -> Registered:
-    """`week1-package` version 1 (15 neighbours) and version 2 (logistic regression)."""
+def register(store: MlflowStore, name: str, data: Data, order: tuple[str, ...]) -> Registered:
+    """Fit the named candidates in `order` and register each as the next version of `name` in `store`."""
     import mlflow
     import sklearn
     from mlflow.models import infer_signature
 
-    store = mlflow_store_factory("day07-registered")
-    name = "week1-package"
     candidates = make_candidates()
     versions, models = {}, {}
     with isolated(store):
@@ -95,7 +92,7 @@ def registered(mlflow_store_factory, data) -> Registered:
         experiment_id = client.create_experiment(name, artifact_location=store.artifact_location)
         mlflow.set_tracking_uri(store.tracking_uri)
         mlflow.set_registry_uri(store.tracking_uri)
-        for candidate in ("neighbours_15", "logistic_regression"):
+        for candidate in order:
             model = candidates[candidate].fit(data.X_train, data.y_train)
             with mlflow.start_run(experiment_id=experiment_id, run_name=candidate) as run:
                 logged = mlflow.sklearn.log_model(
@@ -105,6 +102,21 @@ def registered(mlflow_store_factory, data) -> Registered:
             versions[version] = run.info.run_id
             models[version] = model
     return Registered(store, name, versions, models)
+
+
+@pytest.fixture(scope="session")
+def registered(mlflow_store_factory, data) -> Registered:
+    """`week1-package` version 1 (15 neighbours) and version 2 (logistic regression)."""
+    return register(mlflow_store_factory("day07-registered"), "week1-package", data,
+                    ("neighbours_15", "logistic_regression"))
+
+
+@pytest.fixture(scope="session")
+def registered_elsewhere(mlflow_store_factory, data) -> Registered:
+    """Another store with the same model name, whose version 1 is the logistic regression: the same
+    `models:/week1-package/1` names another model there."""
+    return register(mlflow_store_factory("day07-registered-elsewhere"), "week1-package", data,
+                    ("logistic_regression",))
 
 
 @pytest.fixture(scope="session")

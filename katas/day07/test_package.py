@@ -87,6 +87,25 @@ def test_packaging_another_version_afterwards_ships_that_version(packaged, regis
         f"its labels are {labels}")
 
 
+def test_the_same_model_uri_is_loaded_from_the_tracking_uri_given(packaged, registered, registered_elsewhere, data,
+                                                                   tmp_path):
+    import skops.io
+
+    # Both stores have a version 1 of week1-package: 15 neighbours in one, the logistic regression in the other.
+    champion = Champion(run_id=registered_elsewhere.versions["1"], model_uri=f"models:/{registered.name}/1",
+                        version="1", score=0.9)
+    wanted = registered_elsewhere.models["1"].predict(data.X_test).tolist()
+    assert wanted != registered.models["1"].predict(data.X_test).tolist(), (
+        "the two stores' versions 1 should predict differently (a broken fixture, not your code)")
+    with isolated(registered_elsewhere.store):
+        context = package(champion, "v1", tracking_uri=registered_elsewhere.store.tracking_uri, base_image=BASE_IMAGE,
+                          out_dir=tmp_path / "elsewhere")
+    assert skops.io.load(context / "model.skops").predict(data.X_test).tolist() == wanted, (
+        "packaging models:/week1-package/1 from another tracking_uri should ship that registry's version 1: the "
+        "same model_uri names another model in another store, so load it from the tracking_uri given every time "
+        "(a cache keyed by the model_uri alone ships the model of the store packaged first)")
+
+
 def test_the_dockerfile_builds_on_the_base_image(packaged):
     _, context, _ = packaged
     bases = base_images((context / "Dockerfile").read_text(encoding="utf-8"))

@@ -241,11 +241,14 @@ def test_monitor_timeout_is_never_rounded_up_past_timeout_s(tmp_path):
     folder = tmp_path / "monitor"
     record = folder / "args.txt"
     monitor = _monitor(folder, 'printf "%s\\n" "$@" > "${0%/*}/args.txt"\nexit 0\n')
-    verify("http://127.0.0.1:9", monitor=monitor, timeout_s=2.96)  # only the arguments matter here
-    args = record.read_text().splitlines() if record.is_file() else []
-    assert _timeout_argument(args) <= 2.96, (
-        "with timeout_s=2.96 the monitor's own --timeout should be at most 2.96 seconds: written with one decimal "
-        f"(:.1f, round(t, 1)) it becomes 3.0, more than timeout_s; it got {args}")
+    for timeout_s, rounded in ((2.96, "one decimal (:.1f, round(t, 1)) it becomes 3.0"),
+                               (2.996, "two decimals (:.2f, round(t, 2)) it becomes 3.00")):
+        record.unlink(missing_ok=True)
+        verify("http://127.0.0.1:9", monitor=monitor, timeout_s=timeout_s)  # only the arguments matter here
+        args = record.read_text().splitlines() if record.is_file() else []
+        assert _timeout_argument(args) <= timeout_s, (
+            f"with timeout_s={timeout_s} the monitor's own --timeout should be at most {timeout_s} seconds: written "
+            f"with {rounded}, more than timeout_s; it got {args}")
 
 
 def _timeout_argument(args: list[str]) -> float:

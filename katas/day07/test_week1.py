@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy
 import pytest
 
 from week1 import Champion, run
@@ -32,6 +33,7 @@ class FakeDeployer:
     rollback_works: bool = True
     failure_stops_serving: bool = False   # a failed deploy leaves nothing serving (the old container is gone too)
     rollback_stops_serving: bool = False  # a failed rollback leaves nothing serving (the new container is gone too)
+    failure_reason: str = "health check failed"
     calls: list = field(default_factory=list)
     log: list = field(default_factory=list)
 
@@ -47,7 +49,7 @@ class FakeDeployer:
             return Result(version, True, version)
         if self.failure_stops_serving:
             self.current_version = None
-        return Result(version, False, self.current_version, "health check failed")
+        return Result(version, False, self.current_version, self.failure_reason)
 
 
 def steps(champion=CHAMPION, verified=True, deployer=None, context="/tmp/context"):
@@ -183,13 +185,15 @@ def test_model_exactly_at_the_bar_is_deployed():
 
 
 @pytest.mark.task(taskno=1)
-def test_whole_number_score_is_a_number_too():
+@pytest.mark.parametrize("score", [1, numpy.float32(0.9), numpy.int64(1)], ids=["int", "numpy-float32", "numpy-int64"])
+def test_whole_number_or_numpy_score_is_a_number_too(score):
     deployer = FakeDeployer(current_version="v2")
-    fns, log, _ = steps(champion=Champion("r", "models:/week1/4", "4", 1), deployer=deployer)
+    fns, log, _ = steps(champion=Champion("r", "models:/week1/4", "4", score), deployer=deployer)
     report = run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
     assert report.ok and log == ["train", "package", "deploy", "verify"], (
-        "a score of 1 (an int, the way a perfect score is often written) is a number above a bar of 0.8 and "
-        "passes the gate: refuse what is not a number (None, NaN), not every score that is not a float; "
+        f"a score of {score!r} ({type(score).__name__}: an int, the way a perfect score is often written, or a "
+        "NumPy number, the way a metric computed with NumPy arrives) is a number above a bar of 0.8 and passes the "
+        "gate: refuse what is not a number (None, NaN), not every score that is not a Python float; "
         f"the steps were {log}, the report says {report}")
 
 
@@ -205,13 +209,16 @@ def test_score_of_zero_meets_a_bar_of_zero():
 
 @pytest.mark.task(taskno=2)
 def test_failed_deploy_is_reported_and_not_verified():
-    deployer = FakeDeployer(current_version="v2", healthy=False)
+    why = "health check failed after 3 attempts\nlast answer: 503 from /health\nserver log: model file not found"
+    deployer = FakeDeployer(current_version="v2", healthy=False, failure_reason=why)
     fns, log, _ = steps(deployer=deployer)
     report = run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
     assert "verify" not in log, "a version the deployer refused should not be checked by the monitor"
     assert not report.ok and report.stage == "deploy", "the report should say the deploy failed"
     assert report.serving_version == "v2", "the deployer kept v2 serving; the report should say so"
-    assert "health" in report.reason, "the reason should carry the deployer's reason"
+    assert why in report.reason, (
+        f"the reason should carry the deployer's whole reason {why!r}, every line of it (add to it if you like, "
+        f"never cut it); it says {report.reason!r}")
     assert report.champion == CHAMPION and report.version == "v3", (
         f"the report should name the champion and the version v3 that failed to deploy; it says {report}")
     assert report.rolled_back is False, (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import signal
 import subprocess
@@ -32,7 +33,7 @@ class Report:
 
 
 def _passes_gate(score: float, bar: float) -> bool:
-    return isinstance(score, (int, float)) and not math.isnan(score) and score >= bar
+    return isinstance(score, numbers.Real) and not math.isnan(score) and score >= bar
 
 
 def _roll_back(deployer, image: str, previous: str | None, champion: Champion, tag: str, serving: str | None) -> Report:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import signal
 import subprocess
@@ -35,7 +36,7 @@ def run(*, train: Callable[[], Champion], package: Callable[[Champion, str], str
     champion = train()
     previous = deployer.current_version
     score = champion.score
-    if not (isinstance(score, (int, float)) and not math.isnan(score) and score >= min_score):
+    if not (isinstance(score, numbers.Real) and not math.isnan(score) and score >= min_score):
         return Report(False, "gate", champion, None, previous,
                       reason=f"score {score} is below the bar {min_score}")
     version = f"v{champion.version}"
