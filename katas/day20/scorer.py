@@ -17,7 +17,8 @@ Contract (the tests check exactly this; README task 3 says it in full):
   `[0][1]` (any real number type, ints included) arrives within `budget_s` seconds and is a number in [0, 1], score = max(rule
   score, probability) (a float) and source "model"; otherwise (late, raised anything, not in
   [0, 1], no number at [0][1]) score = rule score, source "rules", `model_fallbacks += 1`;
-  the model is asked once per event, never retried. flagged = score >= threshold. `reasons` is a frozenset: a Decision is an immutable value.
+  the model is asked once per event, never retried. flagged = score >= threshold, a plain bool
+  whatever number type the threshold came as (a NumPy float included). `reasons` is a frozenset: a Decision is an immutable value.
 - `close()` (and leaving a `with` block) waits for a model call still running, however long
   it takes, then stops the scorer's threads: when it returns, none is left. Nothing of an
   event is kept once it is scored and its model call has ended: memory stays flat.
@@ -34,7 +35,7 @@ from feature_store import StoreUnavailable  # noqa: F401  (what store.read raise
 @dataclass(frozen=True)
 class Decision:
     score: float                # in [0, 1]
-    flagged: bool               # score >= threshold
+    flagged: bool               # score >= threshold, a plain bool (never a numpy.bool_)
     source: str                 # "model" (the model answered in time) or "rules"
     reasons: frozenset[str]     # the rules that fired: "velocity", "card_testing", "large_amount"
 

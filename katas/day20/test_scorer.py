@@ -545,6 +545,17 @@ def test_a_decision_is_an_immutable_value_with_a_float_score(model, features):
         "Decision.reasons is a frozenset, as the stub's dataclass says: a decision is an immutable value (it "
         f"is logged, compared and hashed), so a mutable set or list does not do; got {decision.reasons!r}")
     assert hash(decision) == hash(decision), "a frozen Decision holding a frozenset is hashable"
+    # A threshold tuned on data (taken from precision_recall_curve, say) is a numpy float, a valid setting:
+    # `score >= threshold` then gives a numpy.bool_, which `is True` never matches and json.dumps refuses.
+    # Every place a decision is made counts: the model's, the model's fallback and the store's fallback.
+    tuned, _ = scored(model, features, threshold=np.float64(0.5))
+    with FraudScorer(model, FakeStore({"c1": features}, down=True), threshold=np.float64(0.5)) as scorer:
+        store_down = scorer.score(ev())
+    for how, made in ((f"with source {tuned.source!r}", tuned), ("with the store down", store_down)):
+        assert type(made.flagged) is bool, (
+            "Decision.flagged is a plain bool whatever number type the threshold came as: with "
+            f"threshold=np.float64(0.5) a decision {how} has flagged={made.flagged!r} "
+            f"(a {type(made.flagged).__module__}.{type(made.flagged).__name__}); make it a bool")
 
 
 @pytest.mark.parametrize("p", [0.0, 1.0])

@@ -99,9 +99,9 @@ class FraudScorer:
         rule_score = 1.0 if reasons else 0.0
         probability = self._model_probability(amount, features) if store_ok else None
         if probability is None:
-            return Decision(rule_score, rule_score >= self.threshold, "rules", reasons)
+            return Decision(rule_score, bool(rule_score >= self.threshold), "rules", reasons)
         final = max(rule_score, probability)
-        return Decision(final, final >= self.threshold, "model", reasons)
+        return Decision(final, bool(final >= self.threshold), "model", reasons)
 
     def _rules(self, amount: float, features: Mapping) -> frozenset[str]:
         fired = set()

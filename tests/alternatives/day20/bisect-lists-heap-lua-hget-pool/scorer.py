@@ -81,7 +81,7 @@ class FraudScorer:
             if p is None:
                 self.model_fallbacks += 1
         score = rule if p is None else max(rule, p)
-        return Decision(float(score), score >= self.threshold, "rules" if p is None else "model",
+        return Decision(float(score), bool(score >= self.threshold), "rules" if p is None else "model",
                         frozenset(reasons))
 
     def close(self) -> None:

@@ -99,7 +99,7 @@ class FraudScorer:
                 self.model_fallbacks += 1
             else:
                 score, source = max(score, p), "model"
-        return Decision(score, score >= self._threshold, source, reasons)
+        return Decision(score, bool(score >= self._threshold), source, reasons)
 
     def close(self) -> None:
         with self._lock:

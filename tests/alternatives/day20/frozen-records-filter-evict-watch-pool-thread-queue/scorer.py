@@ -88,13 +88,13 @@ class FraudScorer:
         ) if hit)
         rule_score = 1.0 if fired else 0.0
         if not reachable:
-            return Decision(rule_score, rule_score >= self._threshold, "rules", fired)
+            return Decision(rule_score, bool(rule_score >= self._threshold), "rules", fired)
         p = self._ask(row)
         if p is None:
             self.model_fallbacks += 1
-            return Decision(rule_score, rule_score >= self._threshold, "rules", fired)
+            return Decision(rule_score, bool(rule_score >= self._threshold), "rules", fired)
         final = max(rule_score, p)
-        return Decision(final, final >= self._threshold, "model", fired)
+        return Decision(final, bool(final >= self._threshold), "model", fired)
 
     def close(self) -> None:
         with self._lock:

@@ -120,7 +120,7 @@ class FraudScorer:
             final, source = rule_score, "rules"
         else:
             final, source = max(rule_score, probability), "model"
-        return Decision(score=final, flagged=final >= self._threshold, source=source, reasons=reasons)
+        return Decision(score=final, flagged=bool(final >= self._threshold), source=source, reasons=reasons)
 
     def close(self) -> None:
         with self._lock:

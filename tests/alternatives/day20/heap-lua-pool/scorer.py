@@ -73,7 +73,7 @@ class FraudScorer:
                 p = None
                 self.model_fallbacks += 1
         score = rule if p is None else max(rule, p)
-        return Decision(score, score >= self.threshold, "rules" if p is None else "model", frozenset(reasons))
+        return Decision(score, bool(score >= self.threshold), "rules" if p is None else "model", frozenset(reasons))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

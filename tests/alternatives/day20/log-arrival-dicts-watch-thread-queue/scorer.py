@@ -100,15 +100,15 @@ class FraudScorer:
         reasons = frozenset(name for name in RULES if fired[name])
         rule_score = 1.0 if reasons else 0.0
         if not reachable:
-            return Decision(rule_score, rule_score >= self._threshold, "rules", reasons)
+            return Decision(rule_score, bool(rule_score >= self._threshold), "rules", reasons)
         row = [float(amount)] + [float(window[k]) for k in
                                  ("count", "total_amount", "max_amount", "distinct_merchants")]
         p = self._call_model(row)
         if p is None:
             self.model_fallbacks += 1
-            return Decision(rule_score, rule_score >= self._threshold, "rules", reasons)
+            return Decision(rule_score, bool(rule_score >= self._threshold), "rules", reasons)
         final = max(rule_score, p)
-        return Decision(final, final >= self._threshold, "model", reasons)
+        return Decision(final, bool(final >= self._threshold), "model", reasons)
 
     def close(self) -> None:
         with self._lock:

@@ -107,7 +107,7 @@ class FraudScorer:
                 self.model_fallbacks += 1
             else:
                 source, score = "model", max(rule_score, p)
-        return Decision(score=score, flagged=score >= self._threshold, source=source, reasons=frozenset(fired))
+        return Decision(score=score, flagged=bool(score >= self._threshold), source=source, reasons=frozenset(fired))
 
     def close(self) -> None:
         with self._lock:

@@ -115,7 +115,7 @@ class FraudScorer:
             if prob is None:
                 self.model_fallbacks += 1
         final = rule_score if prob is None else max(rule_score, prob)
-        return Decision(score=final, flagged=final >= s["threshold"],
+        return Decision(score=final, flagged=bool(final >= s["threshold"]),
                         source="model" if prob is not None else "rules",
                         reasons=frozenset(fired))
 

@@ -98,7 +98,7 @@ class FraudScorer:
             if p is None:
                 self.model_fallbacks += 1
         final = rule_score if p is None else max(rule_score, p)
-        return Decision(final, final >= self._threshold, "model" if p is not None else "rules", fired)
+        return Decision(final, bool(final >= self._threshold), "model" if p is not None else "rules", fired)
 
     def close(self) -> None:
         with self._lock:

@@ -74,7 +74,7 @@ class FraudScorer:
             if p is None:
                 self.model_fallbacks += 1
         final = rule if p is None else max(rule, p)
-        return Decision(final, final >= self.threshold, "rules" if p is None else "model", frozenset(reasons))
+        return Decision(final, bool(final >= self.threshold), "rules" if p is None else "model", frozenset(reasons))
 
     def close(self):
         for t in self._threads:

@@ -111,16 +111,16 @@ class FraudScorer:
             window = Window.alone(amount)
             reasons = self._rules(amount, window)
             rule = 1.0 if reasons else 0.0
-            return Decision(rule, rule >= self._threshold, "rules", reasons)
+            return Decision(rule, bool(rule >= self._threshold), "rules", reasons)
         window = Window.alone(amount) if stored is None else Window.of(stored)
         reasons = self._rules(amount, window)
         rule = 1.0 if reasons else 0.0
         p = self._ask_model([amount, *window])
         if p is None:
             self.model_fallbacks += 1
-            return Decision(rule, rule >= self._threshold, "rules", reasons)
+            return Decision(rule, bool(rule >= self._threshold), "rules", reasons)
         final = max(rule, p)
-        return Decision(final, final >= self._threshold, "model", reasons)
+        return Decision(final, bool(final >= self._threshold), "model", reasons)
 
     def close(self) -> None:
         with self._lock:

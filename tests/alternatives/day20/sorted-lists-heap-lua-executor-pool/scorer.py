@@ -74,7 +74,7 @@ class FraudScorer:
                 self.model_fallbacks += 1
                 p = None
         score = rule if p is None else max(rule, p)
-        return Decision(score, score >= self.threshold, "rules" if p is None else "model",
+        return Decision(score, bool(score >= self.threshold), "rules" if p is None else "model",
                         frozenset(reasons))
 
     def close(self) -> None:

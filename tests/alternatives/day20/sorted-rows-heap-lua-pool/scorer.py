@@ -76,7 +76,7 @@ class FraudScorer:
                 self.model_fallbacks += 1
                 p = None
         score = rule if p is None else max(rule, p)
-        return Decision(score, score >= self.threshold, "rules" if p is None else "model", frozenset(reasons))
+        return Decision(score, bool(score >= self.threshold), "rules" if p is None else "model", frozenset(reasons))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -81,7 +81,7 @@ class FraudScorer:
             ("large_amount", amount >= self.large_amount)) if fired)
         rule = float(bool(reasons))
         if not store_ok:
-            return Decision(rule, rule >= self.threshold, "rules", reasons)
+            return Decision(rule, bool(rule >= self.threshold), "rules", reasons)
         call = _Call(self.model, [[amount, count, total, biggest, distinct]])
         with self._lock:
             self._calls = [c for c in self._calls if c.thread.is_alive()] + [call]
@@ -89,9 +89,9 @@ class FraudScorer:
         if p is None or not (0.0 <= p <= 1.0):
             with self._lock:
                 self.model_fallbacks += 1
-            return Decision(rule, rule >= self.threshold, "rules", reasons)
+            return Decision(rule, bool(rule >= self.threshold), "rules", reasons)
         final = max(rule, p)
-        return Decision(final, final >= self.threshold, "model", reasons)
+        return Decision(final, bool(final >= self.threshold), "model", reasons)
 
     def close(self) -> None:
         with self._lock:
