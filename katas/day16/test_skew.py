@@ -234,6 +234,13 @@ def test_text_values_agree_only_when_equal():
     assert feature_skew(offline, online, tolerance=100.0) == {"country": ["a", "b"]}, (
         "text agrees only when equal (case counts), whichever side sorts first; the tolerance is for numbers"
     )
+    offline = pd.DataFrame({"entity_id": ["a", "b", "c", "d"], "country": ["FR", "FR", "FR", "FR"]})
+    online = pd.DataFrame({"entity_id": ["a", "b", "c", "d"], "country": ["FR ", " FR", "FR\n", "FR"]})
+    report = feature_skew(offline, online)
+    assert report == {"country": ["a", "b", "c"]}, (
+        "'FR ', ' FR' and 'FR\\n' are not 'FR': text is compared exactly as it was given, never stripped first "
+        f"(padding from a CHAR column or a trailing newline is exactly the skew to report); got {report}"
+    )
 
 
 def test_a_custom_entity_column_is_used():
@@ -391,6 +398,19 @@ def test_an_integer_threshold_is_a_positive_finite_number(threshold):
     assert skewed == (value >= 1), (
         f"threshold={threshold!r} is a positive finite number like 1.0 (do not demand a Python float, nor a Python "
         f"int: numbers.Real accepts numpy's numbers too): PSI {value:.3f} against 1 gives {value >= 1}; got {skewed}"
+    )
+
+
+@pytest.mark.parametrize("bins", [np.int64(2), np.int32(5), np.uint8(4)],
+                         ids=["numpy-int64", "numpy-int32", "numpy-uint8"])
+def test_a_numpy_integer_bins_is_an_integer(bins):
+    rng = np.random.default_rng(3)
+    train = pd.DataFrame({"x": rng.exponential(1.0, 200)})
+    serving = pd.DataFrame({"x": rng.exponential(1.3, 200)})
+    value, _ = distribution_skew(train, serving, ["x"], bins=bins)["x"]
+    assert value == pytest.approx(reference_psi(train["x"], serving["x"], int(bins)), rel=1e-9), (
+        f"bins={bins!r} is an integer like {int(bins)} (read from a config array, say): PSI over {int(bins)} bins, "
+        "not a rejection (do not demand a Python int: numbers.Integral accepts numpy's integers too)"
     )
 
 

@@ -351,6 +351,18 @@ def test_integer_values_are_compared_with_the_bounds_exactly():
             "and 10**18 - 1 below min=1e18, though numpy's int64 > float comparison casts both to the same float64; "
             f"got {found(result)}"
         )
+    between = pd.DataFrame({"n": np.array([-1, 0, 1, 2], dtype="int64")})
+    result = validate_batch(between, {"n": Column("int", min=0.5, max=1.5)})
+    assert found(result) == {("n", "min", (0, 1)), ("n", "max", (3,))}, (
+        "a bound between two integers is compared exactly: 0 is below min=0.5 and 2 above max=1.5 (for integers "
+        f"x < 0.5 is x < 1 and x > 1.5 is x > 1: round the bound up for min and down for max, never truncate it "
+        f"with int()); got {found(result)}"
+    )
+    negative = validate_batch(between, {"n": Column("int", min=-1.5, max=-0.5)})
+    assert found(negative) == {("n", "max", (1, 2, 3))}, (
+        "-1 is within [-1.5, -0.5] and 0 is above max=-0.5 (int(-0.5) is 0, which lets 0 through; "
+        f"math.floor(-0.5) is -1); got {found(negative)}"
+    )
     low = validate_batch(frame[["n"]], {"n": Column("int", min=2**53 + 1)})
     assert found(low) == {("n", "min", (0,))}, (
         f"2**53 is below a min of 2**53 + 1: the min is compared exactly too; got {found(low)}"
@@ -360,6 +372,36 @@ def test_integer_values_are_compared_with_the_bounds_exactly():
     assert found(result) == {("n", "max", (0,)), ("n", "min", (2,))}, (
         "in a nullable 'Int64' column 2**53 + 1 is above a max of 2**53 and 2**53 - 1 below a min of 2**53: "
         f"never turn its values into floats to get rid of pd.NA; got {found(result)}"
+    )
+
+
+def test_float_values_are_compared_with_integer_bounds_exactly():
+    big = 2**53  # float64 holds 2**53 and 2**53 + 4 exactly, not the integers 2**53 + 1 and 2**53 + 3 between them
+    frame = pd.DataFrame({"x": [float(big), float(big + 2), float(big + 4)]})
+    result = validate_batch(frame, {"x": Column("float", min=big + 1, max=big + 3)})
+    assert found(result) == {("x", "min", (0,)), ("x", "max", (2,))}, (
+        f"the float {float(big)} is below an integer min of {big + 1} and {float(big + 4)} above a max of {big + 3}: "
+        "compare them exactly (numpy's float64 < int casts the bound to float, rounding it onto the value itself); "
+        f"got {found(result)}"
+    )
+    nullable = pd.DataFrame({"x": pd.array([float(big), None, float(big + 2)], dtype="Float64")})
+    result = validate_batch(nullable, {"x": Column("float", nullable=True, min=big + 1, max=big + 3)})
+    assert found(result) == {("x", "min", (0,))}, (
+        f"in a nullable 'Float64' column too, {float(big)} is below min={big + 1}; got {found(result)}"
+    )
+
+
+def test_allowed_values_match_by_equal_value_not_by_text():
+    floats = pd.DataFrame({"x": [1.0, 2.0, 2.5]})
+    result = validate_batch(floats, {"x": Column("float", allowed={1, 2})})
+    assert found(result) == {("x", "allowed", (2,))}, (
+        "the floats 1.0 and 2.0 equal the allowed integers 1 and 2 (compared as text, '1.0' is not '1'); only 2.5 "
+        f"is outside; got {found(result)}"
+    )
+    ints = pd.DataFrame({"n": np.array([1, 3], dtype="int64")})
+    result = validate_batch(ints, {"n": Column("int", allowed=[1.0, 2.0])})
+    assert found(result) == {("n", "allowed", (1,))}, (
+        f"the int 1 equals the allowed float 1.0; 3 is outside; got {found(result)}"
     )
 
 

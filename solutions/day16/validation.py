@@ -83,12 +83,33 @@ def _exact_bounds(column: pd.Series, spec: Column) -> Column:
     (10**18 + 1 would equal 1e18); for integers, x < 2.5 is x < 3 and x > 2.5 is x > 2.
     """
     if not types.is_integer_dtype(column):
-        return spec
+        return _float_bounds(column, spec)
     exact = {}
     for bound, rounding in (("min", math.ceil), ("max", math.floor)):
         value = getattr(spec, bound)
         if isinstance(value, (float, np.floating)) and math.isfinite(value):
             exact[bound] = rounding(value)
+    return replace(spec, **exact)
+
+
+def _float_bounds(column: pd.Series, spec: Column) -> Column:
+    """A float column's integer bounds as the floats that give the same answers.
+
+    numpy compares float64 values with an int in float64, which rounds an integer bound above
+    2**53 (min=2**53 + 1 would become 2**53, letting 2.0**53 through): min becomes the smallest
+    float at or above the integer, max the largest float at or below it.
+    """
+    if not types.is_float_dtype(column):
+        return spec
+    exact = {}
+    for bound, toward in (("min", math.inf), ("max", -math.inf)):
+        value = getattr(spec, bound)
+        if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+            value = int(value)
+            near = float(value)
+            if (near < value) if toward > 0 else (near > value):
+                near = math.nextafter(near, toward)
+            exact[bound] = near
     return replace(spec, **exact)
 
 

@@ -67,7 +67,21 @@ def _exact_bound(col, bound, rounding):
     if (pd.api.types.is_integer_dtype(col.dtype) and isinstance(bound, numbers.Real)
             and not isinstance(bound, numbers.Integral) and math.isfinite(bound)):
         return rounding(bound)
+    if (pd.api.types.is_float_dtype(col.dtype) and isinstance(bound, numbers.Integral)
+            and not isinstance(bound, bool)):
+        return _nearest_float(int(bound), rounding)
     return bound
+
+
+def _nearest_float(bound: int, rounding) -> float:
+    """A float column's integer bound as the float giving the same answer: numpy would round it to the
+    nearest float (2**53 + 1 becomes 2**53); min takes the float at or above it, max the one at or below."""
+    near = float(bound)
+    if rounding is math.ceil and near < bound:
+        return math.nextafter(near, math.inf)
+    if rounding is math.floor and near > bound:
+        return math.nextafter(near, -math.inf)
+    return near
 
 
 def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> ValidationResult:

@@ -76,7 +76,7 @@ def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> Validat
         if not _has_type(series, spec.dtype):
             add(column, "dtype", everyone, True)
             continue
-        values = list(series)
+        values = series.tolist()  # Python numbers: a float compares with an int bound exactly
         present = [not pd.isna(v) for v in values]
         if not spec.nullable:
             add(column, "null", [p for p in everyone if not present[p]])

@@ -65,6 +65,9 @@ def _cmp(col: pd.Series, present: pd.Series, bound, op) -> pd.Series:
         vals = col[present].astype(object)
         out[present] = [op(int(v), bound) for v in vals]
         return out
+    if pt.is_float_dtype(col.dtype) and isinstance(bound, int) and not isinstance(bound, bool):
+        out[present] = [op(float(v), bound) for v in col[present].astype(object)]  # numpy would round the int bound
+        return out
     out[present] = op(col[present], bound).to_numpy(dtype=bool)
     return out
 

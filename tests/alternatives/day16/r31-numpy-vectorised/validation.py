@@ -59,6 +59,17 @@ def _bound(column: pd.Series, bound, rounding):
     return bound
 
 
+def _float_bound(column: pd.Series, bound, toward: float):
+    """A float column's integer bound as the nearest float on the bound's safe side (numpy would round
+    2**53 + 1 to 2**53): toward +inf for min, -inf for max."""
+    if ptypes.is_float_dtype(column.dtype) and isinstance(bound, int) and not isinstance(bound, bool):
+        near = float(bound)
+        if (near < bound) if toward > 0 else (near > bound):
+            near = math.nextafter(near, toward)
+        return near
+    return bound
+
+
 def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> ValidationResult:
     unknown = sorted({spec.dtype for spec in schema.values()} - set(DTYPES), key=str)
     if unknown:
@@ -80,10 +91,10 @@ def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> Validat
         if not spec.nullable:
             masks.append((name, "null", ~present, False))
         if spec.min is not None:
-            below = column[present] < _bound(column, spec.min, math.ceil)
+            below = column[present] < _float_bound(column, _bound(column, spec.min, math.ceil), math.inf)
             masks.append((name, "min", below.reindex(batch.index, fill_value=False).astype(bool), False))
         if spec.max is not None:
-            above = column[present] > _bound(column, spec.max, math.floor)
+            above = column[present] > _float_bound(column, _bound(column, spec.max, math.floor), -math.inf)
             masks.append((name, "max", above.reindex(batch.index, fill_value=False).astype(bool), False))
         if spec.allowed is not None:
             masks.append((name, "allowed", present & ~column.isin(list(spec.allowed)), False))
