@@ -116,6 +116,20 @@ def test_z_test_rejects_impossible_counts(counts):
 
 
 @pytest.mark.task(taskno=2)
+@pytest.mark.parametrize("counts", [(100, 1000, 130, 1000), (400_000_000, 4_000_000_000, 400_100_000, 4_000_000_000),
+                                    (3_000_000_000, 5_000_000_000, 2_999_000_000, 4_999_000_000)],
+                         ids=["thousands", "billions", "unequal-billions"])
+def test_numpy_integer_counts_give_the_python_answer(counts):
+    np = pytest.importorskip("numpy")
+    ez, ep = oracle_z_test(*counts)
+    with np.errstate(over="ignore"):  # a wrapped product must give a wrong answer here, not a warning
+        z, p = two_proportion_z_test(*(np.int64(c) for c in counts))
+    assert z == pytest.approx(ez, rel=1e-9) and p == pytest.approx(ep, rel=1e-6, abs=1e-300), (
+        f"counts {counts} as numpy.int64 (as a DataFrame gives them) must give the same z and p-value as Python ints, "
+        f"{(ez, ep)}; got {(z, p)}: does a product of counts (such as n_a * n_b) wrap around at 64 bits?")
+
+
+@pytest.mark.task(taskno=2)
 def test_z_test_accepts_the_boundaries():
     z, p = two_proportion_z_test(0, 10, 10, 10)
     assert z == pytest.approx(oracle_z_test(0, 10, 10, 10)[0]), "0 of 10 vs 10 of 10 is a valid (extreme) comparison"

@@ -375,8 +375,10 @@ def test_a_json_body_is_parsed_whatever_its_content_type(servers):
         assert router.error_counts(60) == (0, 1), f"a 200 is not an error: expected (0, 1), got {router.error_counts(60)}"
 
 
-@pytest.mark.parametrize("raw, parsed", [(b"[0, 1]", [0, 1]), (b"0.75", 0.75), (b'"ok"', "ok")],
-                         ids=["list", "number", "string"])
+@pytest.mark.parametrize("raw, parsed", [(b"[0, 1]", [0, 1]), (b"0.75", 0.75), (b'"ok"', "ok"), (b"null", None),
+                                        (b"false", False), (b"0", 0), (b'""', ""), (b"{}", {}), (b"[]", [])],
+                         ids=["list", "number", "string", "null", "false", "zero", "empty-string", "empty-object",
+                              "empty-list"])
 def test_a_json_body_that_is_not_an_object_is_still_the_answer(servers, raw, parsed):
     stable, _ = servers
     with a_raw_server(200, raw, "application/json") as url:

@@ -66,6 +66,18 @@ def test_uuid_like_user_ids_are_spread_too():
     assert abs(got.get("canary", 0) - 0.2) <= 0.01, f"20 % of uuid-like ids should see the canary, got {got}"
 
 
+@pytest.mark.parametrize("variant_of", [str.upper, str.title, lambda u: u + " ", lambda u: " " + u],
+                         ids=["upper-case", "title-case", "trailing-space", "leading-space"])
+def test_user_ids_are_taken_exactly_as_given(variant_of):
+    users = [f"user-{i}" for i in range(4000)]
+    splitter = TrafficSplitter({"a": 0.5, "b": 0.5}, salt="exp")
+    same = sum(splitter.route(u) == splitter.route(variant_of(u)) for u in users) / len(users)
+    assert 0.45 <= same <= 0.55, (
+        f"user ids that differ only by case or by spaces ({users[0]!r} vs {variant_of(users[0])!r}) are different users, "
+        f"yet they got the same variant {same:.1%} of the time, not about half: the splitter must hash the id exactly "
+        "as given, without lower-casing or stripping it")
+
+
 def test_a_zero_weight_variant_gets_no_user():
     splitter = TrafficSplitter({"stable": 1.0, "canary": 0.0, "a": 0})
     got = shares(splitter, USERS[:20_000])
@@ -139,7 +151,7 @@ def test_salt_and_user_id_are_kept_apart():
         "are user id and salt glued together without a separator?")
 
 
-@pytest.mark.parametrize("sep", list(":|/-_.,; #@"))
+@pytest.mark.parametrize("sep", list(":|/-_.,; #@\x00\n\t"))
 def test_a_separator_alone_does_not_keep_salt_and_user_id_apart(sep):
     users = [f"user{i}" for i in range(4000)]
     # Salt "exp:1" with user "u" and salt "exp" with user "1:u" glue to the same text "exp:1:u".

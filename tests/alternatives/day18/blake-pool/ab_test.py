@@ -17,7 +17,7 @@ def two_proportion_z_test(successes_a: int, n_a: int, successes_b: int, n_b: int
         raise ValueError("successes must lie between 0 and n")
     rate_a, rate_b = successes_a / n_a, successes_b / n_b
     pooled = (successes_a + successes_b) / (n_a + n_b)
-    variance = pooled * (1.0 - pooled) * (n_a + n_b) / (n_a * n_b)
+    variance = pooled * (1.0 - pooled) * (1.0 / n_a + 1.0 / n_b)
     if variance <= 0:
         return 0.0, 1.0
     z = (rate_b - rate_a) / math.sqrt(variance)

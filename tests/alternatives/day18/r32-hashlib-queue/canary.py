@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+
+
+def burn_rate(errors: int, total: int, slo: float) -> float:
+    if not 0 < slo < 1:
+        raise ValueError("slo")
+    if total < 0 or errors < 0 or errors > total:
+        raise ValueError("counts")
+    if total == 0:
+        return 0.0
+    return (errors / total) / (1 - slo)
+
+
+def _positive_finite(name, x):
+    if not (isinstance(x, (int, float)) and math.isfinite(x) and x > 0):
+        raise ValueError(f"{name} must be a positive finite number")
+
+
+class CanaryController:
+    def __init__(self, set_canary_percent: Callable[[float], None],
+                 error_counts: Callable[[float], tuple[int, int]], *, slo: float = 0.999,
+                 steps: Sequence[float] = (5, 25, 50, 100), step_duration_s: float = 600.0,
+                 long_window_s: float = 3600.0, short_window_s: float = 300.0,
+                 burn_threshold: float = 14.4, min_requests: int = 100,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if not 0 < slo < 1:
+            raise ValueError("slo")
+        steps = tuple(steps)
+        if not steps or steps[-1] != 100:
+            raise ValueError("steps must end at 100")
+        for s in steps:
+            if not 0 < s <= 100:
+                raise ValueError("step out of range")
+        for a, b in zip(steps, steps[1:]):
+            if not a < b:
+                raise ValueError("steps must increase")
+        for name, x in (("step_duration_s", step_duration_s), ("long_window_s", long_window_s),
+                        ("short_window_s", short_window_s), ("burn_threshold", burn_threshold)):
+            _positive_finite(name, x)
+        if short_window_s > long_window_s:
+            raise ValueError("short window longer than long window")
+        if isinstance(min_requests, bool) or not isinstance(min_requests, int) or min_requests < 0:
+            raise ValueError("min_requests")
+        self._set = set_canary_percent
+        self._counts = error_counts
+        self.slo = slo
+        self.steps = steps
+        self.step_duration_s = step_duration_s
+        self.long_window_s = long_window_s
+        self.short_window_s = short_window_s
+        self.burn_threshold = burn_threshold
+        self.min_requests = min_requests
+        self._clock = clock
+        self.state = "pending"
+        self.percent = 0
+        self._step = -1
+        self._began = None
+
+    def _enter_step(self, index: int) -> None:
+        self._set(self.steps[index])
+        self._step = index
+        self.percent = self.steps[index]
+        self._began = self._clock()
+        self.state = "promoted" if index == len(self.steps) - 1 else "ramping"
+
+    def start(self) -> None:
+        if self.state != "pending":
+            raise RuntimeError("already started")
+        self._enter_step(0)
+
+    def tick(self) -> str:
+        if self.state == "pending":
+            raise RuntimeError("not started")
+        if self.state != "ramping":
+            return self.state
+        le, lt = self._counts(self.long_window_s)
+        se, st = self._counts(self.short_window_s)
+        if (burn_rate(le, lt, self.slo) > self.burn_threshold
+                and burn_rate(se, st, self.slo) > self.burn_threshold):
+            self._set(0)
+            self.percent = 0
+            self.state = "rolled_back"
+        elif self._clock() - self._began >= self.step_duration_s and lt >= self.min_requests:
+            self._enter_step(self._step + 1)
+        return self.state

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import bisect
+import hashlib
+import math
+from collections.abc import Mapping
+
+
+class TrafficSplitter:
+    def __init__(self, weights: Mapping[str, float], salt: str = "") -> None:
+        weights = dict(weights)
+        if not weights:
+            raise ValueError("no variants")
+        for name, w in weights.items():
+            if not w >= 0 or not math.isfinite(w):
+                raise ValueError(f"bad weight for {name}: {w}")
+        total = sum(weights.values())
+        if not total > 0:
+            raise ValueError("weights sum to zero")
+        self.salt = salt
+        self.weights = weights
+        self._names = []
+        self._bounds = []
+        acc = 0.0
+        for name in sorted(weights):
+            if weights[name] > 0:
+                acc += weights[name] / total
+                self._names.append(name)
+                self._bounds.append(acc)
+        self._bounds[-1] = 1.0
+
+    def _point(self, user_id: str) -> float:
+        key = f"{len(self.salt)}:{self.salt}:{user_id}".encode()
+        digest = hashlib.sha256(key).digest()[:8]
+        return int.from_bytes(digest, "big") / 2**64
+
+    def route(self, user_id: str) -> str:
+        i = bisect.bisect_right(self._bounds, self._point(user_id))
+        return self._names[min(i, len(self._names) - 1)]
+
+    def with_weights(self, new_weights: Mapping[str, float]) -> TrafficSplitter:
+        return TrafficSplitter(new_weights, self.salt)
