@@ -11,6 +11,7 @@ import time
 from contextlib import contextmanager, nullcontext
 from typing import Iterator
 
+import numpy as np
 import pytest
 
 from alerting import AlertDeliveryError, AlertManager, Notification, SmtpNotifier, Threshold
@@ -189,6 +190,26 @@ def test_a_zero_value_is_a_value(notifier, clock):
     assert [n.subject for n in sent] == ["[RESOLVED] latency_ms is 0, no longer above the threshold 200"], (
         f"a latency of 0 is within the limit and resolves the alert, got {sent}"
     )
+
+
+@pytest.mark.task(taskno=4)
+def test_numpy_numbers_are_values(notifier, clock):
+    # A tick built from NumPy: a float32 model output, an int64 count from np.sum. Neither is an int or a float.
+    alerts = manager(notifier, clock, latency_above_200(), Threshold("errors", 10, "above"))
+    sent = alerts.evaluate({"latency_ms": np.float32(431.0), "errors": np.int64(12)})
+    assert [n.subject for n in sent] == [
+        "[FIRING] latency_ms is 431, above the threshold 200",
+        "[FIRING] errors is 12, above the threshold 10",
+    ], (
+        "a numpy.float32 431.0 breaches 200 and a numpy.int64 12 breaches 10: a NumPy number is a value (do not "
+        f"skip values that fail isinstance(value, (int, float))); got {sent}"
+    )
+    clock.advance(10)
+    sent = alerts.evaluate({"latency_ms": np.float32(120.0), "errors": np.int64(0)})
+    assert [n.status for n in sent] == ["resolved", "resolved"], (
+        f"NumPy numbers within the limits resolve both incidents, got {sent}"
+    )
+    assert alerts.firing == set(), f"nothing is firing after recovery, got {alerts.firing}"
 
 
 @pytest.mark.task(taskno=4)
@@ -653,6 +674,22 @@ def test_smtp_notifier_delivers_non_ascii_subjects_and_bodies(smtp):
     )
     assert "latência_ms = 431 ≥ 200 (modèle v2)" in received[0].body, (
         f"the body should arrive unchanged, got {received[0].body!r}"
+    )
+
+
+@pytest.mark.task(taskno=5)
+def test_smtp_notifier_delivers_long_subjects_whole(smtp):
+    notifier = SmtpNotifier(smtp.host, smtp.port, "alerts@example.com", ["oncall@example.com"], timeout_s=5)
+    subjects = [
+        "[FIRING] checkout_service_eu_west_1_p99_latency_ms is 431.5, above the threshold 200",
+        "[FIRING] latência_do_serviço_de_pagamento_eu_west_1_p99_ms is 431.5, above the threshold 200",
+    ]
+    for subject in subjects:
+        notifier.send(subject, "latency_ms = 431.5, threshold 200")
+    received = smtp.wait_for(2)
+    assert [m.subject for m in received] == subjects, (
+        f"subjects longer than a 78-character header line arrive whole, got {[m.subject for m in received]}: "
+        "do not cut the subject, let the email package fold it"
     )
 
 

@@ -868,6 +868,10 @@ def test_probe_of_a_healthy_server_returns_and_records_latency_in_milliseconds(d
         f"the probe reported {latency:.1f} ms but the whole call took {call_ms:.1f} ms: measure the time "
         "between sending the request and getting the answer, (end - start) * 1000"
     )
+    assert latency != round(latency), (
+        f"the probe returned {latency!r} ms, a whole number: keep the timer's full precision (a request of "
+        "200.4 ms rounded to 200 would count as within a 200 ms SLA)"
+    )
     assert ("POST", "/predict") in model_server.requests, "the probe should POST to {endpoint}/predict"
     assert samples(monitor, "latency_ms") == [(clock.now, pytest.approx(latency))], (
         "a 200 records one latency_ms sample equal to the returned latency, stamped by the injected clock"
