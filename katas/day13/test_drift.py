@@ -129,41 +129,23 @@ def test_psi_of_a_sample_against_itself_is_zero_even_with_ties():
 
 
 @pytest.mark.task(taskno=1)
-def test_psi_and_ks_test_read_python_ints_of_any_size():
-    reference = [10**20 + i * 10**18 for i in range(100)]  # finite numbers, beyond a 64-bit integer
-    current = [10**20 + i * 10**18 for i in range(50, 150)]
-    as_floats = ([float(v) for v in reference], [float(v) for v in current])
-    try:
-        got_psi, got_ks = psi(reference, current, bins=4), ks_test(reference, current)
-    except NotImplementedError:
-        raise
-    except Exception as exc:
-        pytest.fail(f"Python ints beyond 2**64 are finite numbers and are read as floats (numpy.asarray(..., "
-                    f"dtype=float)); psi or ks_test raised {exc!r}")
-    assert got_psi == pytest.approx(psi(*as_floats, bins=4), rel=1e-9), (
-        f"psi of ints is psi of the same values as floats, got {got_psi}"
-    )
-    assert got_ks == (pytest.approx(ks_test(*as_floats)[0]), pytest.approx(ks_test(*as_floats)[1])), (
-        f"ks_test of ints is ks_test of the same values as floats, got {got_ks}"
-    )
-
-
-@pytest.mark.task(taskno=1)
 @pytest.mark.parametrize("reference, current", [
+    ([10**20 + i * 10**18 for i in range(100)], [10**20 + i * 10**18 for i in range(50, 150)]),  # beyond 64 bits
     (np.arange(100), np.arange(50, 150)),  # numpy int64: np.int64 is not a Python int
     (np.arange(100, dtype=np.float32) / 4, np.arange(50, 150, dtype=np.float32) / 4),  # np.float32 is not a float
     ([np.int64(v) for v in range(100)], [np.float32(v) for v in range(50, 150)]),  # lists of numpy scalars
     ([1e308 + i * 5e305 for i in range(100)], [1e308 + i * 5e305 for i in range(50, 150)]),  # sum overflows
-], ids=["int64_arrays", "float32_arrays", "numpy_scalars", "near_the_float_maximum"])
-def test_psi_and_ks_test_read_numpy_numbers_and_floats_near_the_maximum(reference, current):
+], ids=["python_ints_beyond_64_bits", "int64_arrays", "float32_arrays", "numpy_scalars", "near_the_float_maximum"])
+def test_psi_and_ks_test_read_numbers_of_any_kind_and_size(reference, current):
     as_floats = ([float(v) for v in reference], [float(v) for v in current])
     try:
         got_psi, got_ks = psi(reference, current, bins=4), ks_test(reference, current)
     except NotImplementedError:
         raise
     except Exception as exc:
-        pytest.fail(f"NumPy numbers of any dtype and finite floats up to the largest (1e308, even when the sample's "
-                    f"sum overflows to inf) are real numbers, read as floats; psi or ks_test raised {exc!r}")
+        pytest.fail(f"Python ints of any size (beyond 2**64 too), NumPy numbers of any dtype and finite floats up to "
+                    f"the largest (1e308, even when the sample's sum overflows to inf) are real numbers, read as floats "
+                    f"(numpy.asarray(..., dtype=float)); psi or ks_test raised {exc!r}")
     assert got_psi == pytest.approx(brute_force_psi(*as_floats, bins=4), rel=1e-9), (
         f"psi of these values is psi of the same values as Python floats, got {got_psi}"
     )
