@@ -205,10 +205,20 @@ def test_a_store_whose_runs_cannot_be_read_is_not_reported_as_a_missing_metric(s
         "search's MlflowException into LookupError)")
 
 
-def test_an_experiment_where_no_run_has_the_metric_is_a_lookup_error(scored_runs):
-    uri, _, _, _ = scored_runs
-    with pytest.raises(LookupError):
-        best_run(uri, "leaderboard", metric="precision")
+@pytest.mark.parametrize("metric", [
+    "precision",
+    "roc_auc ", " roc_auc",   # other names than "roc_auc" (MLflow keeps the spaces): taken exactly as given, never stripped
+])
+def test_an_experiment_where_no_run_has_the_metric_is_a_lookup_error(scored_runs, metric):
+    uri, _, _, ids = scored_runs
+    names = {run_id: name for name, run_id in ids.items()}
+    try:
+        chosen = best_run(uri, "leaderboard", metric=metric)
+    except LookupError:
+        return
+    pytest.fail(f"no run of 'leaderboard' logged a metric named {metric!r}, yet best_run returned run "
+                f"{names.get(chosen, chosen)!r} instead of raising LookupError: take the metric name exactly as "
+                "given (never strip or case-fold it: MLflow keeps 'roc_auc ' and 'roc_auc' apart)")
 
 
 def _copy_run(db_path, run_id: str, copies: int) -> None:

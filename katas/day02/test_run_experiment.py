@@ -373,6 +373,12 @@ def test_a_model_that_fails_to_save_after_another_was_saved_is_still_an_error(ml
         return save_model(*args, **kwargs)
 
     monkeypatch.setattr(flavor, "save_model", second_save_fails)
+    import mlflow
+
+    # The experiment already exists and a colleague's training run in it is still under way (RUNNING).
+    client = mlflow.MlflowClient(mlflow_store.tracking_uri)
+    experiment_id = client.create_experiment("day02-second-save-fails", artifact_location=mlflow_store.artifact_location)
+    colleague = client.create_run(experiment_id, run_name="colleague-still-training").info.run_id
     made, error = None, None
     try:
         made = run_experiment(mlflow_store.tracking_uri, "day02-second-save-fails",
@@ -386,6 +392,87 @@ def test_a_model_that_fails_to_save_after_another_was_saved_is_still_an_error(ml
         f"the second model could not be saved (the disk was full), yet run_experiment returned {made!r} "
         "instead of raising: a model that fails to save is an error that propagates, also when other "
         "models were saved before it (do not skip it, and do not raise only when every model failed)")
+    after = client.get_run(colleague).info
+    assert after.status == "RUNNING" and after.lifecycle_stage == "active", (
+        f"after run_experiment raised, a colleague's run that was still training in the experiment is "
+        f"{after.status} ({after.lifecycle_stage}): on failure end (as FAILED) or delete only the runs this call "
+        "made, never every RUNNING run of the experiment (another client's training is not yours to end)")
+
+
+def _runs_left_running(client, name: str, besides=()) -> list[str]:
+    experiment = client.get_experiment_by_name(name)
+    left = [] if experiment is None else client.search_runs([experiment.experiment_id])
+    return [run.info.run_id for run in left if run.info.status == "RUNNING" and run.info.run_id not in besides]
+
+
+def test_a_call_that_fails_while_logging_metrics_leaves_no_run_open(mlflow_store, monkeypatch):
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    log_batch, log_metric = SqlAlchemyStore.log_batch, SqlAlchemyStore.log_metric
+
+    def locked(*args, **kwargs):   # the database is busy the moment a run's metrics are written
+        raise MlflowException("(sqlite3.OperationalError) database is locked")
+
+    def batch_without_metrics(self, run_id, metrics, params, tags):
+        if metrics:
+            locked()
+        return log_batch(self, run_id, metrics, params, tags)
+
+    monkeypatch.setattr(SqlAlchemyStore, "log_batch", batch_without_metrics)
+    monkeypatch.setattr(SqlAlchemyStore, "log_metric", locked)
+    name, error = "day02-metrics-cannot-be-written", None
+    try:
+        made = run_experiment(mlflow_store.tracking_uri, name, artifact_location=mlflow_store.artifact_location)
+    except NotImplementedError:
+        raise   # the stub: not written yet
+    except Exception as exc:   # the failure reached the caller: what should happen
+        error = exc
+    monkeypatch.setattr(SqlAlchemyStore, "log_batch", log_batch)
+    monkeypatch.setattr(SqlAlchemyStore, "log_metric", log_metric)
+    assert error is not None, (
+        f"no metric could be written (the database was locked), yet run_experiment returned {made!r}: a run "
+        "without its metrics is not a whole run; let the error propagate")
+    active = mlflow.active_run()
+    assert active is None, (
+        f"after run_experiment raised while logging metrics, run {active.info.run_id} is still the active run "
+        "of this process: end it on any failure, not only a failed model save")
+    running = _runs_left_running(mlflow.MlflowClient(mlflow_store.tracking_uri), name)
+    assert not running, (
+        f"run_experiment raised while logging a run's metrics and left runs {running} RUNNING in the store "
+        "forever: a call that raised, wherever it failed (fitting, scoring, logging, saving), ends its run as "
+        "FAILED (a `with mlflow.start_run(...)` block around the whole run does) or deletes it")
+
+
+def test_the_callers_own_active_run_is_left_running(mlflow_store):
+    import mlflow
+
+    from mlops_katas.infra.mlflow_env import isolated
+
+    client = mlflow.MlflowClient(mlflow_store.tracking_uri)
+    notebook = client.create_experiment("day02-callers-notebook", artifact_location=mlflow_store.artifact_location)
+    with isolated(mlflow_store):
+        mlflow.set_tracking_uri(mlflow_store.tracking_uri)
+        caller = mlflow.start_run(experiment_id=notebook, run_name="callers-own-run").info.run_id
+        try:
+            try:
+                run_experiment(mlflow_store.tracking_uri, "day02-called-from-a-run",
+                               artifact_location=mlflow_store.artifact_location)
+            except NotImplementedError:
+                raise   # the stub: not written yet
+            except Exception:   # refusing to start while a run is active (as mlflow.start_run does) is fine
+                pass
+            active = mlflow.active_run()
+            status = client.get_run(caller).info.status
+        finally:
+            while mlflow.active_run() is not None:
+                mlflow.end_run()
+    assert status == "RUNNING" and active is not None and active.info.run_id == caller, (
+        f"the caller had its own run under way (RUNNING, active in its process) when it called run_experiment; "
+        f"afterwards that run is {status} and the active run is {None if active is None else active.info.run_id}: "
+        "never end a run you did not start (no `mlflow.end_run()` 'to be safe'); nest your runs, log through "
+        "MlflowClient, or let mlflow.start_run refuse")
 
 
 def test_artifacts_go_to_the_artifact_location_and_nothing_to_the_working_folder(embedded_experiment):

@@ -94,18 +94,22 @@ def run_experiment(tracking_uri, experiment_name, seed=0, artifact_location=None
     for name, model in candidates.items():
         run = client.create_run(experiment_id, run_name=name)
         run_id = run.info.run_id
-        model.fit(X_train, y_train)
-        predicted = model.predict(X_test)
-        now = int(time.time() * 1000)
-        metrics = {"accuracy": float(accuracy_score(y_test, predicted)),
-                   "f1": float(f1_score(y_test, predicted, pos_label=1)),
-                   "roc_auc": float(roc_auc_score(y_test, _scores(model, X_test)))}
-        client.log_batch(
-            run_id,
-            metrics=[Metric(k, v, now, 0) for k, v in metrics.items()],
-            params=[Param(k, str(v)) for k, v in model.get_params().items()],
-            tags=[RunTag("dataset_fingerprint", data_tag)],
-        )
+        try:   # a failure before the save (fit, scoring, logging) ends this run as FAILED too
+            model.fit(X_train, y_train)
+            predicted = model.predict(X_test)
+            now = int(time.time() * 1000)
+            metrics = {"accuracy": float(accuracy_score(y_test, predicted)),
+                       "f1": float(f1_score(y_test, predicted, pos_label=1)),
+                       "roc_auc": float(roc_auc_score(y_test, _scores(model, X_test)))}
+            client.log_batch(
+                run_id,
+                metrics=[Metric(k, v, now, 0) for k, v in metrics.items()],
+                params=[Param(k, str(v)) for k, v in model.get_params().items()],
+                tags=[RunTag("dataset_fingerprint", data_tag)],
+            )
+        except BaseException:
+            client.set_terminated(run_id, status="FAILED")
+            raise
         with _tracking(tracking_uri), mlflow.start_run(run_id=run_id):
             mlflow.sklearn.log_model(
                 model, name="model",

@@ -109,7 +109,8 @@ def run_experiment(tracking_uri, experiment_name, seed=0, artifact_location=None
                     skops_trusted_types=["sklearn.tree._tree.Tree"])
             status = "FINISHED"
         finally:
-            if mlflow.active_run() is not None:
+            active = mlflow.active_run()
+            if active is not None and active.info.run_id == run_id:   # ours only, never the caller's run
                 mlflow.end_run(status=status)
             client.set_terminated(run_id, status=status)
         made.append(run_id)

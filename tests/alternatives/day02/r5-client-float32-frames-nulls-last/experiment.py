@@ -86,15 +86,19 @@ def run_experiment(tracking_uri, experiment_name, seed=0, artifact_location=None
     for model in _models(seed):
         run = client.create_run(experiment_id, tags={"dataset_fingerprint": tag})
         run_id = run.info.run_id
-        model.fit(train, y_train)
-        predicted = model.predict(test)
-        now = int(time.time() * 1000)
-        metrics = {"accuracy": accuracy_score(y_test, predicted), "f1": f1_score(y_test, predicted),
-                   "roc_auc": roc_auc_score(y_test, _score(model, test))}
-        params = [Param(k, str(v)) for k, v in model.get_params().items()
-                  if v is None or isinstance(v, (bool, int, float, str))]
-        client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
-                         params=params, tags=[RunTag("dataset_fingerprint", tag)])
+        try:   # a failure before the save (fit, scoring, logging) ends this run as FAILED too
+            model.fit(train, y_train)
+            predicted = model.predict(test)
+            now = int(time.time() * 1000)
+            metrics = {"accuracy": accuracy_score(y_test, predicted), "f1": f1_score(y_test, predicted),
+                       "roc_auc": roc_auc_score(y_test, _score(model, test))}
+            params = [Param(k, str(v)) for k, v in model.get_params().items()
+                      if v is None or isinstance(v, (bool, int, float, str))]
+            client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+                             params=params, tags=[RunTag("dataset_fingerprint", tag)])
+        except BaseException:
+            client.set_terminated(run_id, status="FAILED")
+            raise
         with mlflow.start_run(run_id=run_id):
             mlflow.sklearn.log_model(
                 model, name="model", signature=infer_signature(train, model.predict(train)),
