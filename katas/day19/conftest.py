@@ -393,7 +393,8 @@ class Unsupported(Exception):
 
 # Contexts of the simulated events. Two pushes to main differ only in what is unique per run.
 def _github(event: str, ref: str, *, base_ref: str = "", run: int = 1, fork: bool = False,
-            draft: bool = False, head_ref: str = "feature/better-model", actor: str = "") -> dict:
+            draft: bool = False, head_ref: str = "feature/better-model", actor: str = "",
+            title: str = "Improve the fraud model", association: str = "MEMBER") -> dict:
     ref_name = ref.split("/", 2)[2] if ref.startswith(("refs/heads/", "refs/tags/")) else ref.split("/", 2)[-1]
     sha = hashlib.sha1(str(run).encode()).hexdigest()
     payload: dict = {}
@@ -404,7 +405,9 @@ def _github(event: str, ref: str, *, base_ref: str = "", run: int = 1, fork: boo
     elif event == "pull_request":
         number = int(ref.split("/")[2]) if ref.startswith("refs/pull/") else run
         payload = {"action": "synchronize", "number": number,
-                   "pull_request": {"number": number, "draft": draft,
+                   "pull_request": {"number": number, "draft": draft, "title": title,
+                                    # who opened it: the same account as github.actor for a new pull request
+                                    "user": {"login": actor or f"dev{run}"}, "author_association": association,
                                     "head": {"ref": head_ref, "sha": sha,
                                              "repo": {"full_name": "ana/fraud-model" if fork else "acme/fraud-model",
                                                       "fork": fork}},
@@ -424,16 +427,19 @@ PULL_REQUESTS = {"a pull request into main": _github("pull_request", "refs/pull/
                                                             base_ref="release/2.0"),
                  "a pull request into users/ana/spike": _github("pull_request", "refs/pull/10/merge",
                                                                 base_ref="users/ana/spike"),
-                 "a pull request from a fork into main": _github("pull_request", "refs/pull/11/merge",
-                                                                 base_ref="main", fork=True),
-                 "a draft pull request into main": _github("pull_request", "refs/pull/12/merge", base_ref="main",
-                                                           draft=True),
+                 "a first-time contributor's pull request from a fork into main": _github(
+                     "pull_request", "refs/pull/11/merge", base_ref="main", fork=True,
+                     association="FIRST_TIME_CONTRIBUTOR"),
+                 "a draft pull request titled 'WIP: ...' into main": _github(
+                     "pull_request", "refs/pull/12/merge", base_ref="main", draft=True,
+                     title="WIP: try a deeper model"),
                  # Forks often open pull requests from their own `main`: github.head_ref is `main` then.
                  "a pull request from a fork's main branch into main": _github(
                      "pull_request", "refs/pull/13/merge", base_ref="main", fork=True, head_ref="main"),
                  "a pull request by Dependabot into main": _github(
                      "pull_request", "refs/pull/14/merge", base_ref="main",
-                     head_ref="dependabot/pip/scikit-learn-1.6.1", actor="dependabot[bot]")}
+                     head_ref="dependabot/pip/scikit-learn-1.6.1", actor="dependabot[bot]",
+                     title="Bump scikit-learn from 1.5.2 to 1.6.1", association="NONE")}
 PUSH_MAIN = _github("push", "refs/heads/main")
 PUSH_MAIN_AGAIN = _github("push", "refs/heads/main", run=2)
 ELSEWHERE = {"a push to branch feature/x": _github("push", "refs/heads/feature/x"),

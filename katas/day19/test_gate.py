@@ -392,6 +392,41 @@ def test_the_size_download_is_removed_when_the_gate_returns(registry, champion_n
         f"of every candidate on the runner's disk: {left[:5]} ({len(left)} files) were left in the temp folder")
 
 
+def test_the_size_download_is_removed_when_it_fails_half_way(registry, champion_name, tmp_path, monkeypatch):
+    """The artifact store drops the connection after the files arrived: the size check fails, and the partial
+    copy goes as a successful one does."""
+    import tempfile
+
+    import mlflow.artifacts
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    real = mlflow.artifacts.download_artifacts
+    calls = []
+
+    def half_way(*args, **kwargs):
+        calls.append(real(*args, **kwargs))  # the files are on disk...
+        raise ConnectionError("connection reset by the artifact store")  # ...and then the download fails
+
+    monkeypatch.setattr(mlflow.artifacts, "download_artifacts", half_way)
+    learner = sys.modules[run_gate.__module__]
+    for name, value in list(vars(learner).items()):  # `from mlflow.artifacts import download_artifacts` too
+        if value is real:
+            monkeypatch.setattr(learner, name, half_way)
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    size = by_name(gate(registry, champion_name, "better"))["size"]
+    monkeypatch.undo()
+    if calls:  # the size check downloads with mlflow.artifacts.download_artifacts, as the README says
+        assert not size.passed and size.value is None and "connection reset" in size.message, (
+            f"a download that fails is a size check that cannot be computed: failed, value None, the error in its "
+            f"message: {size}")
+    left = sorted(str(path.relative_to(scratch)) for path in scratch.rglob("*") if path.is_file())
+    assert not left, (
+        f"the folder of the size download is removed before run_gate returns even when the download fails "
+        f"half-way (a TemporaryDirectory, or try/finally): {left[:5]} ({len(left)} files) were left in the temp "
+        f"folder")
+
+
 def log_unloadable(registry, which="champion"):
     """A model with the signature of `which`, logged with another flavor than scikit-learn's."""
     import mlflow.pyfunc
@@ -827,6 +862,42 @@ def test_numpy_floats_are_valid_options(registry, champion_name, expected):
     assert report.passed and metric.limit == pytest.approx(expected.roc_auc["champion"] + margin, abs=1e-9), (
         f"np.float64 values are finite numbers (a subclass of float), so valid options: the gate runs with them "
         f"as with Python floats: {report}")
+
+
+def assert_plain_python(report, what):
+    """Every verdict a Python bool, every number an int, a float or None, and the report JSON-serialisable."""
+    import dataclasses
+    import json
+
+    for check in report.checks:
+        assert type(check.passed) is bool, (
+            f"{what}: check {check.name!r} has passed={check.passed!r} of type "
+            f"{type(check.passed).__module__}.{type(check.passed).__qualname__}: a Python bool (wrap a NumPy "
+            f"comparison in bool(...)), or json.dumps fails in the pipeline: {check}")
+        for field in ("value", "limit"):
+            number = getattr(check, field)
+            assert number is None or (isinstance(number, (int, float)) and not isinstance(number, bool)), (
+                f"{what}: check {check.name!r} has {field}={number!r} of type "
+                f"{type(number).__module__}.{type(number).__qualname__}: an int, a float or None: {check}")
+    try:
+        json.dumps(dataclasses.asdict(report))
+    except TypeError as error:
+        pytest.fail(f"{what}: json.dumps(dataclasses.asdict(report)) fails ({error}): {report}")
+
+
+def test_a_numpy_integer_size_budget_is_refused_or_used_as_an_int(registry, champion_name, expected):
+    import numpy as np
+
+    size = expected.size["better"]
+    try:
+        report = gate(registry, champion_name, "better", max_size_bytes=np.int64(size))
+    except ValueError:
+        return  # refused: np.int64 is not a Python int
+    checks = by_name(report)
+    assert checks["size"].passed and checks["size"].limit == size, (
+        f"a budget of np.int64({size}) taken as the int it holds fits a model of exactly {size} bytes: "
+        f"{checks['size']}")
+    assert_plain_python(report, f"with max_size_bytes=np.int64({size}) (accepted, so taken as an int)")
 
 
 def test_zero_margin_and_tolerance_are_allowed(registry, champion_name, expected):

@@ -68,6 +68,13 @@ def test_types_are_compared_exactly():
     assert len(problems) == 1, f"type names are compared as they are, not folded to one case: {problems}"
 
 
+def test_column_names_are_compared_exactly():
+    problems = signature_problems({"Region": "string", "f0": "double"}, {"region": "string", "f0": "double"})
+    assert len(problems) == 2 and _naming(problems, "Region") and _naming(problems, "region"), (
+        f"a column renamed from Region to region breaks the callers that send Region: Region is missing from the "
+        f"candidate and region is new in it (names are not folded to one case): {problems}")
+
+
 def test_types_are_compared_by_value_not_identity():
     built = "".join(["dou", "ble"])  # equal to "double", but another string object, as read from a file
     assert signature_problems({"f0": "double"}, {"f0": built}) == [], (

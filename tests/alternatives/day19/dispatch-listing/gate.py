@@ -177,6 +177,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
     from mlflow.exceptions import MlflowException
 
     _validate_options(metric, margin, slice_tolerance, max_size_bytes, max_latency_ms)
+    max_size_bytes = int(max_size_bytes)  # a NumPy integer is kept as the plain int it holds
     labels = np.asarray(y)
     _validate_rows(X, labels, metric)
     if slice_by not in X.columns:

@@ -150,6 +150,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
         raise ValueError(f"bad slice_tolerance {slice_tolerance!r}")
     if type(max_size_bytes) is bool or not isinstance(max_size_bytes, (int, np.integer)) or max_size_bytes < 1:
         raise ValueError(f"bad max_size_bytes {max_size_bytes!r}")
+    max_size_bytes = int(max_size_bytes)  # a NumPy integer is kept as the plain int it holds
     if not (_finite_number(max_latency_ms) and max_latency_ms > 0):
         raise ValueError(f"bad max_latency_ms {max_latency_ms!r}")
     if slice_by not in X:

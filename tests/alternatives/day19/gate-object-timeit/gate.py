@@ -119,6 +119,7 @@ class _Gate:
                 raise ValueError(f"bad {label}: {v!r}")
         if type(self.max_size) is bool or not isinstance(self.max_size, (int, np.integer)) or self.max_size < 1:
             raise ValueError(f"bad max_size_bytes: {self.max_size!r}")
+        self.max_size = int(self.max_size)  # a NumPy integer is kept as the plain int it holds
         v = self.max_ms
         if type(v) is bool or not isinstance(v, (int, float, np.integer, np.floating)) or not (0 < v < math.inf):
             raise ValueError(f"bad max_latency_ms: {v!r}")

@@ -177,6 +177,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
             raise ValueError(f"{label} must be a finite number >= 0, not {value!r}")
     if type(max_size_bytes) not in (int, np.int64) or max_size_bytes < 1:
         raise ValueError(f"max_size_bytes must be a positive int, not {max_size_bytes!r}")
+    max_size_bytes = int(max_size_bytes)  # a NumPy integer is kept as the plain int it holds
     if not (_real(max_latency_ms) and 0 < max_latency_ms < math.inf):
         raise ValueError(f"max_latency_ms must be a positive finite number, not {max_latency_ms!r}")
     if slice_by not in X:

@@ -152,6 +152,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
         raise ValueError(f"bad slice_tolerance {slice_tolerance!r}")
     if not (type(max_size_bytes) is int or isinstance(max_size_bytes, np.integer)) or max_size_bytes < 1:
         raise ValueError(f"bad max_size_bytes {max_size_bytes!r}")
+    max_size_bytes = int(max_size_bytes)  # a NumPy integer is kept as the plain int it holds
     if not _number(max_latency_ms) or not math.isfinite(max_latency_ms) or max_latency_ms <= 0:
         raise ValueError(f"bad max_latency_ms {max_latency_ms!r}")
     labels = np.asarray(y)
