@@ -857,11 +857,13 @@ def test_numpy_floats_are_valid_options(registry, champion_name, expected):
     gain = expected.roc_auc["better"] - expected.roc_auc["champion"]
     margin = np.float64(gain) - np.float64(0.002)  # as a margin computed from bootstrapped scores is
     report = gate(registry, champion_name, "better", margin=margin, slice_tolerance=np.float64(0.05),
-                  max_latency_ms=np.float64(50.0))
+                  max_latency_ms=np.float64(50.0), measure_latency=lambda model, row: np.float64(0.002))
     metric = by_name(report)["metric"]
     assert report.passed and metric.limit == pytest.approx(expected.roc_auc["champion"] + margin, abs=1e-9), (
         f"np.float64 values are finite numbers (a subclass of float), so valid options: the gate runs with them "
         f"as with Python floats: {report}")
+    assert_plain_python(report, "np.float64 margin, slice_tolerance and max_latency_ms, and a measure_latency "
+                        "returning np.float64")
 
 
 def assert_plain_python(report, what):

@@ -258,7 +258,7 @@ def _metric_check(champion_model, candidate_model, X, y, metric, margin) -> Chec
         new = _score(candidate_model, X, y, metric)
     except Exception as exc:  # noqa: BLE001
         return _failed("metric", limit, exc)
-    return Check("metric", new > limit, new, limit,
+    return Check("metric", bool(new > limit), new, limit,
                  f"{metric}: candidate {new:.4f}, champion {old:.4f}, needs more than {limit:.4f} (margin {margin})")
 
 
@@ -308,7 +308,7 @@ def _latency_check(measure, model, row: pd.DataFrame, budget_ms: float) -> Check
         latency_ms = measure(model, row) * 1000.0
     except Exception as exc:  # noqa: BLE001
         return _failed("latency", budget_ms, exc)
-    return Check("latency", latency_ms <= budget_ms, latency_ms, budget_ms,
+    return Check("latency", bool(latency_ms <= budget_ms), latency_ms, budget_ms,
                  f"single-row latency {latency_ms:.3f} ms, budget {budget_ms} ms")
 
 

@@ -101,7 +101,7 @@ class _Gate:
         o = self.o
         limit = score(self.old, self.X, self.y, o["metric"]) + o["margin"]
         value = score(self.new, self.X, self.y, o["metric"])
-        return Check("metric", value > limit, value, limit, f"{o['metric']}={value:.4f}, needs > {limit:.4f}")
+        return Check("metric", bool(value > limit), value, limit, f"{o['metric']}={value:.4f}, needs > {limit:.4f}")
 
     def slices(self):
         o = self.o
@@ -205,7 +205,7 @@ def run_gate(tracking_uri, model_name, candidate_uri, X, y, *, slice_by, metric=
         checks.append(Check("size", False, None, max_size_bytes, f"could not compute: {exc}"))
     try:
         ms = 1000 * (measure_latency or _default_latency)(new, X.iloc[[0]])
-        checks.append(Check("latency", ms <= max_latency_ms, ms, max_latency_ms, f"{ms:.2f} ms"))
+        checks.append(Check("latency", bool(ms <= max_latency_ms), ms, max_latency_ms, f"{ms:.2f} ms"))
     except Exception as exc:  # noqa: BLE001
         checks.append(Check("latency", False, None, max_latency_ms, f"could not compute: {exc}"))
     return GateReport(candidate_uri, champion, checks)

@@ -211,7 +211,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
         def metric_check():
             limit = score(champion, X, labels, metric) + margin
             value = score(candidate, X, labels, metric)
-            return Check("metric", value > limit, value, limit,
+            return Check("metric", bool(value > limit), value, limit,
                          f"candidate {metric} {value:.4f} vs champion + margin {limit:.4f}")
 
         def slices_check():
@@ -223,7 +223,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
             worst = max(drops.values())
             bad = sorted((key for key, drop in drops.items() if drop > slice_tolerance), key=str)
             detail = ", ".join(f"{key}: {old[key]:.4f} -> {new[key]:.4f}" for key in bad)
-            return Check("slices", worst <= slice_tolerance, worst, slice_tolerance,
+            return Check("slices", bool(worst <= slice_tolerance), worst, slice_tolerance,
                          f"worst slice drop {worst:.4f} (tolerance {slice_tolerance}); regressed: {detail or 'none'}")
 
         def signature_check():
@@ -244,7 +244,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
         row = X.iloc[[0]]
         seconds = (measure_latency or _default_latency)(candidate, row)
         ms = float(seconds) * 1000
-        return Check("latency", ms <= max_latency_ms, ms, max_latency_ms,
+        return Check("latency", bool(ms <= max_latency_ms), ms, max_latency_ms,
                      f"{ms:.3f} ms for one row, budget {max_latency_ms} ms")
 
     checks.append(_guarded("size", max_size_bytes, size_check))

@@ -139,7 +139,7 @@ class _Gate:
         old = score(self.champion, self.X, self.y, self.metric)
         new = score(self.candidate, self.X, self.y, self.metric)
         limit = old + self.margin
-        return Check("metric", new > limit, new, limit, f"{self.metric}: {new:.4f} against {old:.4f}+{self.margin}")
+        return Check("metric", bool(new > limit), new, limit, f"{self.metric}: {new:.4f} against {old:.4f}+{self.margin}")
 
     def check_slices(self):
         old = slice_scores(self.champion, self.X, self.y, self.slice_by, self.metric)
@@ -175,7 +175,7 @@ class _Gate:
 
     def check_latency(self):
         ms = self.measure(self.candidate, self.X.iloc[[0]]) * 1000.0
-        return Check("latency", ms <= self.max_ms, ms, self.max_ms, f"{ms} ms per row, budget {self.max_ms} ms")
+        return Check("latency", bool(ms <= self.max_ms), ms, self.max_ms, f"{ms} ms per row, budget {self.max_ms} ms")
 
 
 def _point_at(tracking_uri):

@@ -215,7 +215,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
                 raise old_error
             value = score(candidate, X, labels, metric)
             limit = score(old, X, labels, metric) + margin
-            checks.append(Check("metric", value > limit, value, limit,
+            checks.append(Check("metric", bool(value > limit), value, limit,
                                 f"{metric}: candidate {value:.4f}, champion + margin {limit:.4f}"))
         except Exception as exc:  # noqa: BLE001
             checks.append(_failed("metric", None, exc))
@@ -228,7 +228,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
             drops = {k: old_scores[k] - new_scores[k] for k in old_scores if k in new_scores}
             worst = max(drops.values()) if drops else None
             regressed = sorted((k for k, d in drops.items() if d > slice_tolerance), key=str)
-            passed = worst is None or worst <= slice_tolerance
+            passed = bool(worst is None or worst <= slice_tolerance)
             detail = ", ".join(f"{k}: {old_scores[k]:.4f} -> {new_scores[k]:.4f}" for k in regressed)
             message = (f"worst drop {worst} (tolerance {slice_tolerance})"
                        + (f"; regressed: {detail}" if regressed else ""))
@@ -256,7 +256,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
     try:
         measure = measure_latency or _default_latency
         ms = measure(candidate, X.iloc[[0]]) * 1000
-        checks.append(Check("latency", ms <= max_latency_ms, ms, max_latency_ms,
+        checks.append(Check("latency", bool(ms <= max_latency_ms), ms, max_latency_ms,
                             f"{ms:.3f} ms for one row (budget {max_latency_ms} ms)"))
     except Exception as exc:  # noqa: BLE001
         checks.append(_failed("latency", max_latency_ms, exc))

@@ -181,7 +181,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
                 raise old_error
             value = score(candidate, X, y, metric)
             limit = score(old, X, y, metric) + margin
-            checks.append(Check("metric", value > limit, value, limit,
+            checks.append(Check("metric", bool(value > limit), value, limit,
                                 f"candidate {metric} {value:.4f} vs champion + margin {limit:.4f}"))
         except Exception as error:  # noqa: BLE001
             checks.append(_failed("metric", None, error))
@@ -196,7 +196,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
             else:
                 worst = max(drops.values())
                 bad = [f"{k} ({old_s[k]:.4f} -> {new_s[k]:.4f})" for k, d in drops.items() if d > slice_tolerance]
-                checks.append(Check("slices", worst <= slice_tolerance, worst, slice_tolerance,
+                checks.append(Check("slices", bool(worst <= slice_tolerance), worst, slice_tolerance,
                                     f"worst drop {worst:.4f} vs tolerance {slice_tolerance}; regressed: "
                                     f"{', '.join(bad) or 'none'}"))
         except Exception as error:  # noqa: BLE001
@@ -222,7 +222,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
     try:
         measure = measure_latency or _default_latency
         ms = measure(candidate, X.iloc[[0]]) * 1000
-        checks.append(Check("latency", ms <= max_latency_ms, ms, max_latency_ms,
+        checks.append(Check("latency", bool(ms <= max_latency_ms), ms, max_latency_ms,
                             f"{ms:.3f} ms vs budget {max_latency_ms} ms"))
     except Exception as error:  # noqa: BLE001
         checks.append(_failed("latency", max_latency_ms, error))

@@ -165,7 +165,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
                 raise champion_error
             value = score(candidate, X, y, metric)
             limit = score(champion, X, y, metric) + margin
-            checks.append(Check("metric", value > limit, value, limit,
+            checks.append(Check("metric", bool(value > limit), value, limit,
                                 f"{metric} {value:.4f} vs champion + margin {limit:.4f}"))
         except Exception as error:  # noqa: BLE001
             checks.append(Check("metric", False, None, None, f"could not score: {error}"))
@@ -179,7 +179,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
             worst = max(drops.values()) if drops else None
             regressed = [f"{key} ({old[key]:.4f} -> {new[key]:.4f})" for key, d in drops.items()
                          if d > slice_tolerance]
-            checks.append(Check("slices", worst is None or worst <= slice_tolerance, worst, slice_tolerance,
+            checks.append(Check("slices", bool(worst is None or worst <= slice_tolerance), worst, slice_tolerance,
                                 f"worst drop {worst} (tolerance {slice_tolerance}); regressed: {regressed}"))
         except Exception as error:  # noqa: BLE001
             checks.append(Check("slices", False, None, slice_tolerance, f"could not score slices: {error}"))
@@ -207,7 +207,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
     try:
         measure = measure_latency or _default_latency
         ms = measure(candidate, X.iloc[[0]]) * 1000
-        checks.append(Check("latency", ms <= max_latency_ms, ms, max_latency_ms,
+        checks.append(Check("latency", bool(ms <= max_latency_ms), ms, max_latency_ms,
                             f"{ms:.3f} ms, budget {max_latency_ms} ms"))
     except Exception as error:  # noqa: BLE001
         checks.append(Check("latency", False, None, max_latency_ms, f"could not measure latency: {error}"))

@@ -197,7 +197,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
                 raise champion
             new, old = score(candidate, X, labels, metric), score(champion, X, labels, metric)
             limit = old + margin
-            checks.append(Check("metric", new > limit, new, limit,
+            checks.append(Check("metric", bool(new > limit), new, limit,
                                 f"{metric} {new:.4f} vs champion {old:.4f} + margin {margin} = {limit:.4f}"))
         except Exception as error:  # noqa: BLE001
             checks.append(Check("metric", False, None, None, f"could not score: {error}"))
@@ -212,7 +212,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
             else:
                 worst = max(drops.values())
                 bad = [f"{key}: {old[key]:.4f} -> {new[key]:.4f}" for key, d in drops.items() if d > slice_tolerance]
-                checks.append(Check("slices", worst <= slice_tolerance, worst, slice_tolerance,
+                checks.append(Check("slices", bool(worst <= slice_tolerance), worst, slice_tolerance,
                                     f"worst drop {worst:.4f} (tolerance {slice_tolerance}); regressed: "
                                     f"{', '.join(bad) or 'none'}"))
         except Exception as error:  # noqa: BLE001
@@ -238,7 +238,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
     try:
         seconds = (measure_latency or _default_latency)(candidate, X.iloc[[0]])
         ms = float(seconds) * 1000
-        checks.append(Check("latency", ms <= max_latency_ms, ms, max_latency_ms,
+        checks.append(Check("latency", bool(ms <= max_latency_ms), ms, max_latency_ms,
                             f"{ms:.3f} ms for one row (budget {max_latency_ms} ms)"))
     except Exception as error:  # noqa: BLE001
         checks.append(Check("latency", False, None, max_latency_ms, f"could not measure latency: {error}"))

@@ -167,7 +167,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
                 raise load_error
             value = _score(candidate, X, y, metric)
             limit = _score(old, X, y, metric) + margin
-            checks.append(Check("metric", value > limit, value, limit,
+            checks.append(Check("metric", bool(value > limit), value, limit,
                                 f"{metric} {value:.4f} against champion + margin {limit:.4f}"))
         except Exception as error:  # noqa: BLE001
             checks.append(Check("metric", False, None, None, f"could not score: {error!r}"))
@@ -184,7 +184,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
                 worst = max(drops.values())
                 regressed = sorted((k for k, d in drops.items() if d > slice_tolerance), key=str)
                 text = ", ".join(f"{k}: {drops[k]:.4f}" for k in regressed)
-                checks.append(Check("slices", worst <= slice_tolerance, worst, slice_tolerance,
+                checks.append(Check("slices", bool(worst <= slice_tolerance), worst, slice_tolerance,
                                     f"worst drop {worst:.4f} (tolerance {slice_tolerance}); regressed: {text or 'none'}"))
         except Exception as error:  # noqa: BLE001
             checks.append(Check("slices", False, None, slice_tolerance, f"could not score slices: {error!r}"))
@@ -213,7 +213,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
     try:
         measure = measure_latency or _default_latency
         ms = measure(candidate, X.iloc[[0]]) * 1000
-        checks.append(Check("latency", ms <= max_latency_ms, ms, max_latency_ms,
+        checks.append(Check("latency", bool(ms <= max_latency_ms), ms, max_latency_ms,
                             f"{ms:.3f} ms against a budget of {max_latency_ms} ms"))
     except Exception as error:  # noqa: BLE001
         checks.append(Check("latency", False, None, max_latency_ms, f"could not measure latency: {error!r}"))

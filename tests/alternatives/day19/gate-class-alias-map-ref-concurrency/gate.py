@@ -154,7 +154,7 @@ class _Gate:
         ours = score(cand, self.X, self.y, self.metric)
         theirs = score(champ, self.X, self.y, self.metric)
         limit = theirs + self.margin
-        return Check("metric", ours > limit, ours, limit,
+        return Check("metric", bool(ours > limit), ours, limit,
                      f"{self.metric}: candidate {ours:.4f}, champion {theirs:.4f} + margin {self.margin} = {limit:.4f}")
 
     def slices_check(self, cand, champ):
@@ -191,7 +191,7 @@ class _Gate:
 
     def latency_check(self, cand, measure, limit):
         ms = measure(cand, self.X.iloc[[0]]) * 1000.0
-        return Check("latency", ms <= limit, ms, limit, f"{ms:.3f} ms per prediction (budget {limit} ms)")
+        return Check("latency", bool(ms <= limit), ms, limit, f"{ms:.3f} ms per prediction (budget {limit} ms)")
 
 
 def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataFrame, y, *,

@@ -211,7 +211,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
             worst = float(drops.max())
             regressed = drops[drops > slice_tolerance]
             text = ", ".join(f"{k}: -{d:.4f}" for k, d in regressed.items())
-            return Check("slices", worst <= slice_tolerance, worst, slice_tolerance,
+            return Check("slices", bool(worst <= slice_tolerance), worst, slice_tolerance,
                          f"worst drop {worst:.4f} (tolerance {slice_tolerance}); regressed: {text or 'none'}")
 
         def signature_check():

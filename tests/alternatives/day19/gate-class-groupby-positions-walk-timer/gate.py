@@ -179,7 +179,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
     def latency_check():
         seconds = (measure_latency or _timed_predict)(cand, X.iloc[[0]])
         ms = seconds * 1000.0
-        return Check("latency", ms <= max_latency_ms, ms, max_latency_ms, f"{ms} ms, budget {max_latency_ms} ms")
+        return Check("latency", bool(ms <= max_latency_ms), ms, max_latency_ms, f"{ms} ms, budget {max_latency_ms} ms")
 
     if version is None:
         compared = [Check(n, True, None, None, "nothing to compare with (first deploy)")
@@ -197,7 +197,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
             champion_score = score(old(), X, labels, metric)
             value = score(cand, X, labels, metric)
             limit = champion_score + margin
-            return Check("metric", value > limit, value, limit,
+            return Check("metric", bool(value > limit), value, limit,
                          f"candidate {value} vs champion {champion_score} + margin {margin} = {limit}")
 
         def slices_check():

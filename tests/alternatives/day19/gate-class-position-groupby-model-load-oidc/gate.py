@@ -189,7 +189,7 @@ class Gate:
             value = self.scorer(candidate, X, labels)
         except Exception as error:  # noqa: BLE001
             return self._failed("metric", None, error)
-        return Check("metric", value > limit, value, limit, f"candidate {value:.4f}, needed more than {limit:.4f}")
+        return Check("metric", bool(value > limit), value, limit, f"candidate {value:.4f}, needed more than {limit:.4f}")
 
     def _slices(self, uri, candidate, X, labels, slice_by):
         import mlflow
@@ -204,7 +204,7 @@ class Gate:
             return Check("slices", True, None, self.tolerance, "no slice could be compared")
         worst = float(drops.max())
         bad = drops[drops > self.tolerance]
-        return Check("slices", worst <= self.tolerance, worst, self.tolerance,
+        return Check("slices", bool(worst <= self.tolerance), worst, self.tolerance,
                      f"worst drop {worst:.4f} (tolerance {self.tolerance}); regressed: "
                      + ", ".join(f"{k}={d:.4f}" for k, d in bad.items()))
 
@@ -233,7 +233,7 @@ class Gate:
             ms = self.measure(candidate, X.iloc[[0]]) * 1000
         except Exception as error:  # noqa: BLE001
             return self._failed("latency", self.max_latency, error)
-        return Check("latency", ms <= self.max_latency, ms, self.max_latency,
+        return Check("latency", bool(ms <= self.max_latency), ms, self.max_latency,
                      f"{ms:.3f} ms of {self.max_latency} ms")
 
 

@@ -152,7 +152,7 @@ class _Gate:
             passed, value, message = fn()
         except Exception as exc:
             return Check(name, False, None, limit if not callable(limit) else None, f"error: {exc!r}")
-        return Check(name, passed, value, limit() if callable(limit) else limit, message)
+        return Check(name, bool(passed), value, limit() if callable(limit) else limit, message)
 
     def run(self):
         import mlflow

@@ -198,7 +198,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
         def metric_check():
             mine = score(candidate, X, labels, metric)
             limit = score(incumbent, X, labels, metric) + margin
-            return Check("metric", mine > limit, mine, limit, f"{metric}: candidate {mine:.4f}, needs more than {limit:.4f}")
+            return Check("metric", bool(mine > limit), mine, limit, f"{metric}: candidate {mine:.4f}, needs more than {limit:.4f}")
 
         def slices_check():
             old = slice_scores(incumbent, X, labels, slice_by, metric)
@@ -226,7 +226,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
     def latency_check():
         measure = measure_latency if measure_latency is not None else _timed_predict
         ms = measure(candidate, X.iloc[[0]]) * 1000
-        return Check("latency", ms <= max_latency_ms, ms, max_latency_ms, f"{ms:.3f} ms of {max_latency_ms} ms")
+        return Check("latency", bool(ms <= max_latency_ms), ms, max_latency_ms, f"{ms:.3f} ms of {max_latency_ms} ms")
 
     return GateReport(candidate_uri, serving, [*compared, _guard("size", max_size_bytes, size_check),
                                                _guard("latency", max_latency_ms, latency_check)])

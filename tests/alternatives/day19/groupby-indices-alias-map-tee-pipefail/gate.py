@@ -220,7 +220,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
         def metric_check():
             limit = score(old(), X, labels, metric) + margin
             value = score(candidate, X, labels, metric)
-            return Check("metric", value > limit, value, limit,
+            return Check("metric", bool(value > limit), value, limit,
                          f"candidate {metric} {value:.4f} vs required {limit:.4f} (champion + {margin})")
 
         def slices_check():
@@ -232,7 +232,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
             worst = float(drop.max())
             bad = drop[drop > slice_tolerance]
             names = ", ".join(f"{key}: -{value:.4f}" for key, value in bad.items())
-            return Check("slices", worst <= slice_tolerance, worst, slice_tolerance,
+            return Check("slices", bool(worst <= slice_tolerance), worst, slice_tolerance,
                          f"worst slice drop {worst:.4f}, tolerance {slice_tolerance}"
                          + (f"; regressed: {names}" if names else ""))
 
@@ -254,7 +254,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
 
     def latency_check():
         ms = (measure_latency or _time_one_call)(candidate, X.iloc[[0]]) * 1000
-        return Check("latency", ms <= max_latency_ms, ms, max_latency_ms, f"{ms:.3f} ms (budget {max_latency_ms} ms)")
+        return Check("latency", bool(ms <= max_latency_ms), ms, max_latency_ms, f"{ms:.3f} ms (budget {max_latency_ms} ms)")
 
     return GateReport(candidate_uri, champion,
                       [*compared, _guard("size", max_size_bytes, size_check),

@@ -185,7 +185,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
                     raise champion_error
                 baseline = _score(champion, X, labels, metric)
                 value = _score(candidate, X, labels, metric)
-                checks.append(Check("metric", value > baseline + margin, value, baseline + margin,
+                checks.append(Check("metric", bool(value > baseline + margin), value, baseline + margin,
                                     f"{metric}: candidate {value:.4f}, champion {baseline:.4f} + margin {margin}"))
             except Exception as exc:  # noqa: BLE001
                 checks.append(Check("metric", False, None, None, f"metric not computed: {exc!r}"))
@@ -199,7 +199,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
                     worst = max(before[key] - after[key] for key in common)
                     regressed = [f"{key} ({before[key]:.4f} -> {after[key]:.4f})" for key in common
                                  if before[key] - after[key] > slice_tolerance]
-                    checks.append(Check("slices", worst <= slice_tolerance, worst, slice_tolerance,
+                    checks.append(Check("slices", bool(worst <= slice_tolerance), worst, slice_tolerance,
                                         f"worst drop {worst:.4f}, tolerance {slice_tolerance}; regressed: "
                                         f"{', '.join(regressed) if regressed else 'none'}"))
                 else:
@@ -235,7 +235,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
             else:
                 seconds = measure_latency(candidate, row)
             ms = seconds * 1000.0
-            checks.append(Check("latency", ms <= max_latency_ms, ms, max_latency_ms,
+            checks.append(Check("latency", bool(ms <= max_latency_ms), ms, max_latency_ms,
                                 f"{ms:.3f} ms per row (budget {max_latency_ms} ms)"))
         except Exception as exc:  # noqa: BLE001
             checks.append(Check("latency", False, None, max_latency_ms, f"latency not measured: {exc!r}"))

@@ -180,7 +180,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
                 raise load_error
             value = score(candidate, X, labels, metric)
             limit = score(champion_model, X, labels, metric) + margin
-            checks.append(Check("metric", value > limit, value, limit,
+            checks.append(Check("metric", bool(value > limit), value, limit,
                                 f"candidate {metric} {value:.4f} vs champion + margin {limit:.4f}"))
         except Exception as error:  # noqa: BLE001
             checks.append(_failed("metric", None, error))
@@ -196,7 +196,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
                 regressed = {k: d for k, d in drops.items() if d > slice_tolerance}
                 message = (f"worst slice drop {worst:.4f} (tolerance {slice_tolerance}); regressed: "
                            + (", ".join(f"{k} by {d:.4f}" for k, d in regressed.items()) or "none"))
-                checks.append(Check("slices", worst <= slice_tolerance, worst, slice_tolerance, message))
+                checks.append(Check("slices", bool(worst <= slice_tolerance), worst, slice_tolerance, message))
             else:
                 checks.append(Check("slices", True, None, slice_tolerance, "no slice scored for both models"))
         except Exception as error:  # noqa: BLE001
@@ -231,7 +231,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
     try:
         measure = measure_latency or _default_latency
         ms = measure(candidate, X.iloc[[0]]) * 1000
-        checks.append(Check("latency", ms <= max_latency_ms, ms, max_latency_ms,
+        checks.append(Check("latency", bool(ms <= max_latency_ms), ms, max_latency_ms,
                             f"one prediction took {ms:.3f} ms, budget {max_latency_ms} ms"))
     except Exception as error:  # noqa: BLE001
         checks.append(_failed("latency", max_latency_ms, error))

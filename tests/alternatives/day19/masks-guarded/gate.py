@@ -191,7 +191,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
             base = score(champion, X, labels, metric)
             value = score(candidate, X, labels, metric)
             limit = base + margin
-            return Check("metric", value > limit, value, limit,
+            return Check("metric", bool(value > limit), value, limit,
                          f"candidate {metric} {value:.4f} vs champion {base:.4f} + margin {margin} = {limit:.4f}")
 
         def slices_check():
@@ -203,7 +203,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
             worst = max(drops.values())
             regressed = sorted((k for k, d in drops.items() if d > slice_tolerance), key=str)
             text = ", ".join(f"{k}: {old[k]:.4f} -> {new[k]:.4f}" for k in regressed)
-            return Check("slices", worst <= slice_tolerance, worst, slice_tolerance,
+            return Check("slices", bool(worst <= slice_tolerance), worst, slice_tolerance,
                          f"worst drop {worst:.4f} (tolerance {slice_tolerance}); regressed: {text or 'none'}")
 
         def signature_check():
@@ -228,7 +228,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
         row = X.iloc[[0]]
         seconds = (measure_latency or _default_latency)(candidate, row)
         value = float(seconds) * 1000
-        return Check("latency", value <= max_latency_ms, value, max_latency_ms,
+        return Check("latency", bool(value <= max_latency_ms), value, max_latency_ms,
                      f"{value:.3f} ms for one prediction (budget {max_latency_ms} ms)")
 
     checks += [_guard("size", max_size_bytes, size_check), _guard("latency", max_latency_ms, latency_check)]

@@ -195,7 +195,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
             base = score(old, X, labels, metric)
             value = score(candidate, X, labels, metric)
             limit = base + margin
-            checks.append(Check("metric", value > limit, value, limit,
+            checks.append(Check("metric", bool(value > limit), value, limit,
                                 f"{metric} {value:.4f} against the champion's {base:.4f} + margin {margin} = {limit:.4f}"))
         except Exception as exc:  # noqa: BLE001
             checks.append(_failed("metric", None, exc))
@@ -205,7 +205,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
             drops = {key: before[key] - after[key] for key in before if key in after}
             worst = max(drops.values()) if drops else None
             regressed = sorted((str(k) for k, d in drops.items() if d > slice_tolerance))
-            passed = worst is None or worst <= slice_tolerance
+            passed = bool(worst is None or worst <= slice_tolerance)
             detail = ", ".join(f"{k}: {d:+.4f}" for k, d in drops.items())
             message = (f"worst drop {worst} (tolerance {slice_tolerance}); regressed: {regressed or 'none'}; "
                        f"drops {detail}")
@@ -238,7 +238,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
         row = X.iloc[[0]]
         seconds = (measure_latency or _default_latency)(candidate, row)
         ms = float(seconds) * 1000
-        checks.append(Check("latency", ms <= max_latency_ms, ms, max_latency_ms,
+        checks.append(Check("latency", bool(ms <= max_latency_ms), ms, max_latency_ms,
                             f"{ms:.3f} ms for one prediction against a budget of {max_latency_ms} ms"))
     except Exception as exc:  # noqa: BLE001
         checks.append(_failed("latency", max_latency_ms, exc))

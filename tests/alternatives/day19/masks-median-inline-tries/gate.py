@@ -205,7 +205,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
             base = score(old, X, labels, metric)
             limit = base + margin
             value = score(candidate, X, labels, metric)
-            checks.append(Check("metric", value > limit, value, limit,
+            checks.append(Check("metric", bool(value > limit), value, limit,
                                 f"{metric} {value:.4f} against champion {base:.4f} + margin {margin} = {limit:.4f}"))
         except Exception as exc:  # noqa: BLE001
             checks.append(_failed("metric", None, exc))
@@ -219,7 +219,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
                 worst = max(drops.values())
                 regressed = [f"{key} ({before[key]:.4f} -> {after[key]:.4f})" for key, d in drops.items()
                              if d > slice_tolerance]
-                checks.append(Check("slices", worst <= slice_tolerance, worst, slice_tolerance,
+                checks.append(Check("slices", bool(worst <= slice_tolerance), worst, slice_tolerance,
                                     f"worst drop {worst:.4f} (tolerance {slice_tolerance}); regressed: "
                                     f"{', '.join(regressed) or 'none'}"))
             else:
@@ -249,7 +249,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
         row = X.iloc[[0]]
         seconds = (measure_latency or _default_latency)(candidate, row)
         ms = seconds * 1000
-        checks.append(Check("latency", ms <= max_latency_ms, ms, max_latency_ms,
+        checks.append(Check("latency", bool(ms <= max_latency_ms), ms, max_latency_ms,
                             f"{ms:.3f} ms for one row against a budget of {max_latency_ms} ms"))
     except Exception as exc:  # noqa: BLE001
         checks.append(_failed("latency", max_latency_ms, exc))

@@ -189,7 +189,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
                 limit = base + margin
                 try:
                     value = score(candidate, X, labels, metric)
-                    checks.append(Check("metric", value > limit, value, limit,
+                    checks.append(Check("metric", bool(value > limit), value, limit,
                                         f"candidate {metric} {value:.4f} vs champion {base:.4f} + margin "
                                         f"{margin} = {limit:.4f}"))
                 except Exception as exc:
@@ -231,7 +231,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
         try:
             seconds = (measure_latency or _default_latency)(candidate, X.iloc[[0]])
             ms = float(seconds) * 1000
-            checks.append(Check("latency", ms <= max_latency_ms, ms, max_latency_ms,
+            checks.append(Check("latency", bool(ms <= max_latency_ms), ms, max_latency_ms,
                                 f"{ms:.3f} ms for one row (budget {max_latency_ms} ms)"))
         except Exception as exc:
             checks.append(_failed("latency", max_latency_ms, exc))

@@ -183,7 +183,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
         try:
             new, old = score(candidate, X, labels, metric), score(champion_model, X, labels, metric)
             limit = old + margin
-            checks.append(Check("metric", new > limit, new, limit,
+            checks.append(Check("metric", bool(new > limit), new, limit,
                                 f"{metric}: candidate {new:.4f}, champion {old:.4f} + margin {margin} = {limit:.4f}"))
         except Exception as exc:
             checks.append(Check("metric", False, None, None, f"could not score: {exc!r}"))
@@ -196,7 +196,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
                 worst = max(drops.values())
                 bad = {k: d for k, d in drops.items() if d > slice_tolerance}
                 detail = ", ".join(f"{k}: {old_s[k]:.4f} -> {new_s[k]:.4f} (drop {d:.4f})" for k, d in bad.items())
-                checks.append(Check("slices", worst <= slice_tolerance, worst, slice_tolerance,
+                checks.append(Check("slices", bool(worst <= slice_tolerance), worst, slice_tolerance,
                                     f"worst drop {worst:.4f}, tolerance {slice_tolerance}"
                                     + (f"; regressed: {detail}" if bad else "")))
             else:
@@ -230,7 +230,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
         row = X.iloc[[0]]
         seconds = (measure_latency or _default_latency)(candidate, row)
         ms = seconds * 1000
-        checks.append(Check("latency", ms <= max_latency_ms, ms, max_latency_ms,
+        checks.append(Check("latency", bool(ms <= max_latency_ms), ms, max_latency_ms,
                             f"{ms:.3f} ms, budget {max_latency_ms} ms"))
     except Exception as exc:
         checks.append(Check("latency", False, None, max_latency_ms, f"could not measure latency: {exc!r}"))

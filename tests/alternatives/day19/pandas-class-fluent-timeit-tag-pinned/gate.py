@@ -186,7 +186,7 @@ class _Gate:
         champ = score(self.champion, self.X, self.y, self.metric)
         limit = champ + self.margin
         verdict = "beats" if cand > limit else "does not beat"
-        return Check("metric", cand > limit, cand, limit,
+        return Check("metric", bool(cand > limit), cand, limit,
                      f"candidate {self.metric} {cand:.4f} {verdict} champion {champ:.4f} + margin {self.margin}")
 
     def slices_check(self):
@@ -198,7 +198,7 @@ class _Gate:
         worst = float(drop.max())
         regressed = drop[drop > self.slice_tolerance]
         names = ", ".join(f"{k} (-{v:.4f})" for k, v in regressed.items()) or "none"
-        return Check("slices", worst <= self.slice_tolerance, worst, self.slice_tolerance,
+        return Check("slices", bool(worst <= self.slice_tolerance), worst, self.slice_tolerance,
                      f"worst drop {worst:.4f} vs tolerance {self.slice_tolerance}; regressed: {names}")
 
     def signature_check(self):
@@ -225,7 +225,7 @@ class _Gate:
 
     def latency_check(self):
         ms = 1000.0 * self.measure_latency(self.candidate, self.X.iloc[[0]])
-        return Check("latency", ms <= self.max_latency_ms, ms, self.max_latency_ms,
+        return Check("latency", bool(ms <= self.max_latency_ms), ms, self.max_latency_ms,
                      f"{ms:.3f} ms per prediction (budget {self.max_latency_ms} ms)")
 
 

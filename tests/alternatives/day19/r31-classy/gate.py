@@ -139,7 +139,7 @@ class _Gate:
         value = score(new, self.X, self.y, self.metric)
         limit = score(old, self.X, self.y, self.metric) + margin
         verdict = "beats" if value > limit else "does not beat"
-        return Check("metric", value > limit, value, limit,
+        return Check("metric", bool(value > limit), value, limit,
                      f"candidate {self.metric} {value:.4f} {verdict} champion + margin = {limit:.4f}")
 
     def slices_check(self, old, new, tolerance):
@@ -151,7 +151,7 @@ class _Gate:
         worst = float(drops.max())
         regressed = drops[drops > tolerance]
         listed = ", ".join(f"{k} (-{v:.4f})" for k, v in regressed.items()) or "none"
-        return Check("slices", worst <= tolerance, worst, tolerance,
+        return Check("slices", bool(worst <= tolerance), worst, tolerance,
                      f"worst drop {worst:.4f}, tolerance {tolerance}; regressed: {listed}")
 
     def signature_check(self, champion_uri):

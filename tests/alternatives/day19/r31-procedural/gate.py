@@ -176,7 +176,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
                 raise load_error
             new_score = score(candidate, X, y, metric)
             limit = score(old, X, y, metric) + margin
-            checks.append(Check("metric", new_score > limit, new_score, limit,
+            checks.append(Check("metric", bool(new_score > limit), new_score, limit,
                                 f"{metric} {new_score:.4f} against champion + margin {limit:.4f}"))
         except Exception as error:  # noqa: BLE001
             checks.append(Check("metric", False, None, None, f"could not compute: {error}"))
@@ -191,7 +191,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
             else:
                 worst = max(drops.values())
                 bad = {k: round(v, 4) for k, v in drops.items() if v > slice_tolerance}
-                checks.append(Check("slices", worst <= slice_tolerance, worst, slice_tolerance,
+                checks.append(Check("slices", bool(worst <= slice_tolerance), worst, slice_tolerance,
                                     f"worst drop {worst:.4f} (tolerance {slice_tolerance}); regressed: {bad}"))
         except Exception as error:  # noqa: BLE001
             checks.append(Check("slices", False, None, slice_tolerance, f"could not compute: {error}"))
@@ -218,7 +218,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
     try:
         seconds = (measure_latency or _default_measure)(candidate, X.iloc[[0]])
         ms = float(seconds) * 1000
-        checks.append(Check("latency", ms <= max_latency_ms, ms, max_latency_ms,
+        checks.append(Check("latency", bool(ms <= max_latency_ms), ms, max_latency_ms,
                             f"{ms:.3f} ms against a budget of {max_latency_ms} ms"))
     except Exception as error:  # noqa: BLE001
         checks.append(Check("latency", False, None, max_latency_ms, f"could not measure: {error}"))

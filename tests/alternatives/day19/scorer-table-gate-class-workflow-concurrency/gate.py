@@ -170,7 +170,7 @@ class _Gate:
                 return Check("slices", True, None, tol, "no slice scored for both models")
             worst = float(drops.max())
             bad = drops[drops > tol]
-            return Check("slices", worst <= tol, worst, tol,
+            return Check("slices", bool(worst <= tol), worst, tol,
                          f"worst drop {worst:.4f} vs tolerance {tol}; regressed: "
                          + (", ".join(f"{k} (-{v:.4f})" for k, v in bad.items()) or "none"))
 
@@ -209,7 +209,7 @@ class _Gate:
             else:
                 seconds = measure(candidate, row)
             ms = seconds * 1000
-            return Check("latency", ms <= o["max_latency_ms"], ms, o["max_latency_ms"],
+            return Check("latency", bool(ms <= o["max_latency_ms"]), ms, o["max_latency_ms"],
                          f"{ms} ms against {o['max_latency_ms']} ms")
 
         return [self._guard("size", o["max_size_bytes"], size), self._guard("latency", o["max_latency_ms"], latency)]
