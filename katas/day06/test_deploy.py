@@ -777,6 +777,22 @@ def test_deploying_the_version_already_serving_is_refused(deploy, fake_docker, v
 
 
 @pytest.mark.task(taskno=4)
+@pytest.mark.parametrize("serving,version", [("v10", "v1"), ("v1", "V1"), ("v1x2", "v1.2"), ("v1-rc", "v1")],
+                         ids=["v10-serving,v1", "v1-serving,V1", "v1x2-serving,v1.2", "v1-rc-serving,v1"])
+def test_only_the_very_tag_already_serving_is_refused(deploy, fake_docker, server, serving, version):
+    fake_docker.add_running(f"{NAME}-{serving}", f"{IMAGE}:{serving}", deploy.port)
+    deploy.state_file.write_text(f"{serving}\n")
+    done = deploy(version)
+    assert done.returncode == 0, (
+        f"{serving} serves and {version} is another tag (tags are compared exactly: case counts, `.` is no wildcard, "
+        f"and v1 is not part of v10): the deploy goes ahead and promotes a healthy {version} (exit 0), not a refusal"
+        f"\n{fake_docker.calls}\n{done.output}")
+    assert first_index(fake_docker.calls, "build", f"{IMAGE}:{version}") is not None, (
+        f"it should build {IMAGE}:{version}: {fake_docker.calls}")
+    assert state(deploy) == version, f"the state file should now say {version}, holds {state(deploy)!r}"
+
+
+@pytest.mark.task(taskno=4)
 def test_the_state_file_names_the_previous_version_until_the_new_one_is_healthy(deploy, fake_docker, server,
                                                                                 v1_serving):
     """The state file is read every few milliseconds while the deploy runs its health checks."""

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+set -euo pipefail
+
+IMAGE=ml-model
+NAME=ml-model
+PORT=8000
+CONTEXT=.
+STATE_FILE=.deployed-version
+RETRIES=10
+INTERVAL=1
+TIMEOUT=5
+DOCKER_BIN=${DOCKER:-docker}
+BUILD_ARGS=()
+LABELS=()
+VERSION=
+PREVIOUS=
+HAVE_VERSION=0
+
+usage() {
+  cat <<'USAGE'
+usage: deploy.sh [options] VERSION
+  --image NAME  --name NAME  --port PORT  --context DIR  --build-arg K=V (repeatable)
+  --label K=V (repeatable)  --state-file PATH  --retries N  --interval SECONDS
+  --timeout SECONDS  --docker PATH          (docker binary also from env DOCKER)
+USAGE
+}
+die_usage() { echo "deploy.sh: $1" >&2; usage >&2; exit 2; }
+log() { echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) [$1] $2"; }
+dock() { timeout 600 "$DOCKER_BIN" "$@" >&2; }
+
+is_positive_decimal() {
+  [[ $1 =~ ^[0-9]+(\.[0-9]+)?$ || $1 =~ ^[0-9]*\.[0-9]+$ ]] || return 1
+  [[ $1 =~ [1-9] ]]
+}
+
+need() { (($1 >= 2)) || die_usage "$2 needs a value"; }
+
+while (($# > 0)); do
+  case $1 in
+    --image) need $# "$1"; IMAGE=$2; shift 2 ;;
+    --name) need $# "$1"; NAME=$2; shift 2 ;;
+    --port) need $# "$1"; PORT=$2; shift 2 ;;
+    --context) need $# "$1"; CONTEXT=$2; shift 2 ;;
+    --build-arg) need $# "$1"; BUILD_ARGS+=(--build-arg "$2"); shift 2 ;;
+    --label) need $# "$1"; LABELS+=(--label "$2"); shift 2 ;;
+    --state-file) need $# "$1"; STATE_FILE=$2; shift 2 ;;
+    --retries) need $# "$1"; RETRIES=$2; shift 2 ;;
+    --interval) need $# "$1"; INTERVAL=$2; shift 2 ;;
+    --timeout) need $# "$1"; TIMEOUT=$2; shift 2 ;;
+    --docker) need $# "$1"; DOCKER_BIN=$2; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    -*) die_usage "unknown option: $1" ;;
+    *)
+      ((HAVE_VERSION == 0)) || die_usage "only one VERSION, got another: $1"
+      VERSION=$1; HAVE_VERSION=1; shift ;;
+  esac
+done
+
+((HAVE_VERSION)) || die_usage "VERSION is missing"
+LC_ALL=C
+[[ $VERSION =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die_usage "not a valid tag: $VERSION"
+if ! [[ $PORT =~ ^[0-9]{1,5}$ ]] || ((10#$PORT < 1 || 10#$PORT > 65535)); then die_usage "bad --port: $PORT"; fi
+PORT=$((10#$PORT))
+if ! [[ $RETRIES =~ ^[0-9]+$ && $RETRIES =~ [1-9] ]]; then die_usage "bad --retries: $RETRIES"; fi
+RETRIES=$(printf '%s' "$RETRIES" | sed 's/^0*//')
+((${#RETRIES} <= 18)) || die_usage "--retries is too large: $RETRIES"
+RETRIES=$((10#$RETRIES))
+is_positive_decimal "$INTERVAL" || die_usage "bad --interval: $INTERVAL"
+is_positive_decimal "$TIMEOUT" || die_usage "bad --timeout: $TIMEOUT"
+
+if [[ -s $STATE_FILE ]]; then
+  PREVIOUS=$(head -n 1 "$STATE_FILE" | tr -d '[:space:]')
+fi
+
+if [[ -n $PREVIOUS && $PREVIOUS == "$VERSION" ]]; then
+  log ERROR "version $VERSION is already serving: refusing to deploy it again (use a new tag)"
+  exit 1
+fi
+
+healthy() {
+  local i code
+  for ((i = 1; i <= RETRIES; i++)); do
+    code=$(curl --silent --output /dev/null --write-out '%{http_code}' \
+      --connect-timeout "$TIMEOUT" --max-time "$TIMEOUT" "http://127.0.0.1:$PORT/health") || true
+    if [[ $code == 200 ]]; then
+      log INFO "health check $i/$RETRIES passed"
+      return 0
+    fi
+    log WARN "health check $i/$RETRIES failed status=${code:-000}"
+    if ((i < RETRIES)); then sleep "$INTERVAL"; fi
+  done
+  return 1
+}
+
+roll_back() {
+  log ERROR "rolling back version=$VERSION"
+  dock rm --force "$NAME-$VERSION" || log ERROR "rollback: could not remove $NAME-$VERSION"
+  if [[ -n $PREVIOUS ]]; then
+    dock start "$NAME-$PREVIOUS" || log ERROR "rollback: could not restart $NAME-$PREVIOUS"
+  fi
+  log ERROR "rollback done, deploy of $VERSION failed"
+  exit 1
+}
+
+log INFO "building $IMAGE:$VERSION from $CONTEXT"
+dock build -t "$IMAGE:$VERSION" "${BUILD_ARGS[@]}" "$CONTEXT" || { log ERROR "build of $IMAGE:$VERSION failed"; exit 1; }
+
+if [[ -n $PREVIOUS ]]; then
+  log INFO "stopping $NAME-$PREVIOUS"
+  dock stop "$NAME-$PREVIOUS" || { log ERROR "could not stop $NAME-$PREVIOUS"; roll_back; }
+fi
+
+log INFO "starting $NAME-$VERSION on 127.0.0.1:$PORT"
+dock run --detach --name "$NAME-$VERSION" --publish "127.0.0.1:$PORT:8000" "${LABELS[@]}" "$IMAGE:$VERSION" \
+  || { log ERROR "container $NAME-$VERSION did not start"; roll_back; }
+
+healthy || { log ERROR "$NAME-$VERSION never became healthy"; roll_back; }
+
+if [[ -n $PREVIOUS ]]; then
+  log INFO "removing $NAME-$PREVIOUS"
+  dock rm --force "$NAME-$PREVIOUS" || log WARN "could not remove $NAME-$PREVIOUS"
+fi
+
+tmp="$STATE_FILE.tmp.$$"
+printf '%s\n' "$VERSION" > "$tmp"
+mv -f "$tmp" "$STATE_FILE"
+log INFO "deployed $IMAGE:$VERSION"

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+set -euo pipefail
+
+URL=http://127.0.0.1:8000
+INTERVAL=30
+MAX_FAILURES=3
+TIMEOUT=5
+ONCE=0
+
+usage() {
+  echo "usage: monitor.sh [--url URL] [--interval SECONDS] [--max-failures N] [--timeout SECONDS] [--once]"
+}
+die_usage() { echo "monitor.sh: $1" >&2; usage >&2; exit 2; }
+log() { echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) [$1] $2"; }
+
+is_positive_decimal() {
+  [[ $1 =~ ^[0-9]+(\.[0-9]+)?$ || $1 =~ ^[0-9]*\.[0-9]+$ ]] || return 1
+  [[ $1 =~ [1-9] ]]
+}
+
+while (($# > 0)); do
+  case $1 in
+    --url) (($# >= 2)) || die_usage "--url needs a value"; URL=$2; shift 2 ;;
+    --interval) (($# >= 2)) || die_usage "--interval needs a value"; INTERVAL=$2; shift 2 ;;
+    --max-failures) (($# >= 2)) || die_usage "--max-failures needs a value"; MAX_FAILURES=$2; shift 2 ;;
+    --timeout) (($# >= 2)) || die_usage "--timeout needs a value"; TIMEOUT=$2; shift 2 ;;
+    --once) ONCE=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) die_usage "unknown argument: $1" ;;
+  esac
+done
+
+is_positive_decimal "$INTERVAL" || die_usage "bad --interval: $INTERVAL"
+is_positive_decimal "$TIMEOUT" || die_usage "bad --timeout: $TIMEOUT"
+if ! [[ $MAX_FAILURES =~ ^[0-9]+$ && $MAX_FAILURES =~ [1-9] ]]; then die_usage "bad --max-failures: $MAX_FAILURES"; fi
+MAX_FAILURES=$(printf '%s' "$MAX_FAILURES" | sed 's/^0*//')
+((${#MAX_FAILURES} <= 18)) || die_usage "--max-failures is too large: $MAX_FAILURES"
+MAX_FAILURES=$((10#$MAX_FAILURES))
+
+check_health() {
+  local code
+  code=$(curl --silent --output /dev/null --write-out '%{http_code}' \
+    --connect-timeout "$TIMEOUT" --max-time "$TIMEOUT" "$URL/health") || true
+  if [[ $code == 200 ]]; then
+    log INFO "health ok url=$URL status=$code"
+    return 0
+  fi
+  log ERROR "health failed url=$URL status=${code:-000}"
+  return 1
+}
+
+log_metrics() {
+  local load1 mem disk
+  load1=$(cut -d' ' -f1 /proc/loadavg)
+  mem=$(awk '/^MemTotal:/ {t=$2} /^MemAvailable:/ {a=$2} END {printf "%.1f", 100 * (t - a) / t}' /proc/meminfo)
+  disk=$(df -P / | awk 'NR == 2 {sub(/%/, "", $5); print $5}')
+  log INFO "metrics load1=$load1 mem_used_pct=$mem disk_used_pct=$disk"
+}
+
+if ((ONCE)); then
+  status=0
+  check_health || status=1
+  log_metrics
+  exit "$status"
+fi
+
+failures=0
+while true; do
+  if check_health; then
+    failures=0
+  else
+    failures=$((failures + 1))
+  fi
+  log_metrics
+  if ((failures >= MAX_FAILURES)); then
+    log ERROR "giving up after $failures consecutive failed checks"
+    exit 1
+  fi
+  sleep "$INTERVAL"
+done
