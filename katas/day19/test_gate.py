@@ -106,28 +106,30 @@ def test_a_worse_candidate_fails_on_the_metric_and_every_check_still_runs(regist
 def test_the_report_is_plain_python_for_the_pipelines_json(registry, champion_name):
     """The pipeline's gate step writes the report as JSON: a numpy.bool_ verdict (what comparing NumPy or
     pandas numbers gives) or a numpy.int64 count would make json.dumps fail in the middle of a release."""
+    for which, options in (("better", {"measure_latency": None}), ("worse", {}), ("slice_regressor", {}),
+                           ("incompatible", {})):
+        assert_plain_python(gate(registry, champion_name, which, **options), which)
+
+
+def assert_plain_python(report, what):
+    """Every verdict a Python bool, every number an int, a float or None, and the report JSON-serialisable."""
     import dataclasses
     import json
 
-    for which, options in (("better", {"measure_latency": None}), ("worse", {}), ("slice_regressor", {}),
-                           ("incompatible", {})):
-        report = gate(registry, champion_name, which, **options)
-        for check in by_name(report).values():
-            assert type(check.passed) is bool, (
-                f"{which}: check {check.name!r} has passed={check.passed!r} of type "
-                f"{type(check.passed).__module__}.{type(check.passed).__qualname__}: "
-                f"a Python bool (wrap a NumPy comparison in bool(...)): {check}")
-            for field in ("value", "limit"):
-                number = getattr(check, field)
-                assert number is None or (isinstance(number, (int, float)) and not isinstance(number, bool)), (
-                    f"{which}: check {check.name!r} has {field}={number!r} of type "
-                    f"{type(number).__module__}.{type(number).__qualname__}: an "
-                    f"int, a float or None: {check}")
-        try:
-            json.dumps(dataclasses.asdict(report))
-        except TypeError as error:
-            pytest.fail(f"{which}: json.dumps(dataclasses.asdict(report)) fails ({error}): every field of the "
-                        f"report must be plain Python: {report}")
+    for check in report.checks:
+        assert type(check.passed) is bool, (
+            f"{what}: check {check.name!r} has passed={check.passed!r} of type "
+            f"{type(check.passed).__module__}.{type(check.passed).__qualname__}: a Python bool (wrap a NumPy "
+            f"comparison in bool(...)), or json.dumps fails in the pipeline: {check}")
+        for field in ("value", "limit"):
+            number = getattr(check, field)
+            assert number is None or (isinstance(number, (int, float)) and not isinstance(number, bool)), (
+                f"{what}: check {check.name!r} has {field}={number!r} of type "
+                f"{type(number).__module__}.{type(number).__qualname__}: an int, a float or None: {check}")
+    try:
+        json.dumps(dataclasses.asdict(report))
+    except TypeError as error:
+        pytest.fail(f"{what}: json.dumps(dataclasses.asdict(report)) fails ({error}): {report}")
 
 
 def test_a_regressed_slice_fails_even_when_overall_is_better(registry, champion_name, expected):
@@ -864,27 +866,6 @@ def test_numpy_floats_are_valid_options(registry, champion_name, expected):
         f"as with Python floats: {report}")
     assert_plain_python(report, "np.float64 margin, slice_tolerance and max_latency_ms, and a measure_latency "
                         "returning np.float64")
-
-
-def assert_plain_python(report, what):
-    """Every verdict a Python bool, every number an int, a float or None, and the report JSON-serialisable."""
-    import dataclasses
-    import json
-
-    for check in report.checks:
-        assert type(check.passed) is bool, (
-            f"{what}: check {check.name!r} has passed={check.passed!r} of type "
-            f"{type(check.passed).__module__}.{type(check.passed).__qualname__}: a Python bool (wrap a NumPy "
-            f"comparison in bool(...)), or json.dumps fails in the pipeline: {check}")
-        for field in ("value", "limit"):
-            number = getattr(check, field)
-            assert number is None or (isinstance(number, (int, float)) and not isinstance(number, bool)), (
-                f"{what}: check {check.name!r} has {field}={number!r} of type "
-                f"{type(number).__module__}.{type(number).__qualname__}: an int, a float or None: {check}")
-    try:
-        json.dumps(dataclasses.asdict(report))
-    except TypeError as error:
-        pytest.fail(f"{what}: json.dumps(dataclasses.asdict(report)) fails ({error}): {report}")
 
 
 def test_a_numpy_integer_size_budget_is_refused_or_used_as_an_int(registry, champion_name, expected):
