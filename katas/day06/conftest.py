@@ -171,6 +171,11 @@ def redirecting_server():
         yield srv
 
 
+def first_on_path(folder: Path, path: str | None = None) -> str:
+    """`path` (this process's PATH when None) with `folder` in front: how each fake here shadows the real tool."""
+    return f"{folder}{os.pathsep}{os.environ.get('PATH', '') if path is None else path}"
+
+
 class FakeDocker:
     """The recording fake: `calls` (argv lists), `containers`, `fail(sub)` to make a subcommand fail,
     `reset()` to start again from an empty engine (the call log stays)."""
@@ -201,7 +206,7 @@ class FakeDocker:
     def env(self) -> dict[str, str]:
         # DOCKER=docker: a DOCKER set in the caller's environment must not reach the real engine.
         return {"FAKE_DOCKER_DIR": str(self.home), "DOCKER": "docker",
-                "PATH": f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}"}
+                "PATH": first_on_path(self.bin)}
 
     def fail(self, sub: str, code: int = 1) -> None:
         """Make every later `docker sub` fail with exit status `code`."""
@@ -270,8 +275,7 @@ class LoopbackCurl:
 
     def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
         base = dict(base or {})
-        path = base.get("PATH", os.environ.get("PATH", ""))
-        return {**base, **self._vars, "PATH": f"{self.bin}{os.pathsep}{path}"}
+        return {**base, **self._vars, "PATH": first_on_path(self.bin, base.get("PATH"))}
 
     def timed_calls(self) -> list[tuple[list[str], float]]:
         if not self.log.exists():
@@ -367,7 +371,7 @@ class EveningDate:
 
     def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
         base = dict(base or {})
-        return {**base, "PATH": f"{self.bin}{os.pathsep}{base.get('PATH', os.environ.get('PATH', ''))}"}
+        return {**base, "PATH": first_on_path(self.bin, base.get("PATH"))}
 
     def window(self, started: float, finished: float) -> tuple[datetime, datetime]:
         return (datetime.fromtimestamp(started + self.offset, timezone.utc) - timedelta(minutes=2),
@@ -393,7 +397,7 @@ class RecordingSleep:
 
     def path(self, path: str) -> str:
         """`path` with this `sleep` in front."""
-        return f"{self.bin}{os.pathsep}{path}"
+        return first_on_path(self.bin, path)
 
     def requests(self) -> list[str]:
         """The arguments of every `sleep` the script ran, in order ("0.3", "1s", ...)."""
