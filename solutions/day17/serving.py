@@ -101,7 +101,7 @@ def _reject_constant(name: str):
 
 
 def _feature(value) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidInput(f"features must be numbers, got {json.dumps(value)[:40]}")
     try:
         number = float(value)
@@ -227,8 +227,6 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
                         registry=registry)
 
     def predict_batch(items: list[tuple[tuple[float, ...], ...]]) -> list[list]:
-        import numpy as np
-
         # Taken out of the queue the moment the model sees them.
         queue_depth.dec(len(items))
         batch_sizes.observe(len(items))
