@@ -796,35 +796,36 @@ def _check_events(doc, jobs, problem) -> None:
         if any(_continues_on_error(step, github) for github in (PUSH_MAIN, *PULL_REQUESTS.values())):
             problem("test", _step_label(index, step), "continue-on-error lets the job succeed when pytest fails "
                     "(for a push to main or a pull request): failing tests must fail the job", "pull-request")
-        for line in _script(step).splitlines():
-            if re.search(r"\bpytest\b", line) and _swallows(line, _script(step)):
+        script = _script(step)
+        for line in script.splitlines():
+            if re.search(r"\bpytest\b", line) and _swallows(line, script):
                 problem("test", _step_label(index, step), f"'{line.strip()}' swallows pytest's exit code, so the "
                         "step succeeds when tests fail: failing tests must fail the job", "pull-request")
-            elif _pipe_hides_pytest(line, _script(step), _shell(doc, jobs["test"], step)):
+            elif _pipe_hides_pytest(line, script, _shell(doc, jobs["test"], step)):
                 problem("test", _step_label(index, step), f"'{line.strip()}' pipes pytest into another command: "
                         "without pipefail the step's status is the last command's, so it succeeds when tests "
                         "fail (give the step `shell: bash`, which GitHub runs with -o pipefail, or "
                         "`set -o pipefail`)", "pull-request")
-            elif _and_list_hides(line, _script(step), _runs_pytest):
+            elif _and_list_hides(line, script, _runs_pytest):
                 problem("test", _step_label(index, step), f"'{line.strip()}' runs pytest in front of `&&` and the "
                         "script goes on after it: bash -e does not stop at a failure in front of `&&`, so a later "
                         "command's status ends the step and it succeeds when tests fail (put pytest on a line of "
                         "its own)", "pull-request")
-            elif _runs_pytest(line) and _condition_hides_pytest(line, _script(step)):
+            elif _runs_pytest(line) and _condition_hides_pytest(line, script):
                 problem("test", _step_label(index, step), f"'{line.strip()}' runs pytest as a condition: a failure "
                         "there does not stop the script, and nothing after it exits with a failure, so the step "
                         "succeeds when tests fail: `exit 1` where the failure is handled", "pull-request")
-            elif _runs_pytest(line) and _errexit_off(line, _script(step)):
+            elif _runs_pytest(line) and _errexit_off(line, script):
                 problem("test", _step_label(index, step), f"'set +e' before '{line.strip()}' lets the script go on "
                         "after pytest fails and end with another command's status, so the step succeeds when "
                         "tests fail: keep -e, or end the script with `exit` and pytest's status", "pull-request")
             elif (_runs_pytest(line) and not _errexit_in(shell := _shell(doc, jobs["test"], step))
-                  and _errexit_off(line, "set +e\n" + _script(step))):
+                  and _errexit_off(line, "set +e\n" + script)):
                 problem("test", _step_label(index, step), f"the step's shell '{shell}' runs without -e, so after "
                         f"'{line.strip()}' fails the script goes on and ends with another command's status: the "
                         "step succeeds when tests fail (add -e to the shell, or use `shell: bash`)", "pull-request")
+    running = [(index, step) for index, step in pytest_steps if _runs_pytest(_script(step))]
     for what, github in PULL_REQUESTS.items():
-        running = [(index, step) for index, step in pytest_steps if _runs_pytest(_script(step))]
         if running and not any(_step_runs(step, github) for _, step in running):
             labels = ", ".join(_step_label(index, step) for index, step in running)
             problem("test", labels, f"the step's if: skips pytest for {what}: the job runs but tests nothing; "

@@ -22,6 +22,12 @@ def stage_names(report: Report) -> list[str]:
     return [stage.name for stage in report.stages]
 
 
+def undos_after(steps, stage):
+    """The calls made after `stage` (the one that failed, or the monitor that judged the release bad),
+    the `serving` probes left out: the undos, in the order they ran."""
+    return [call for call in steps.calls[steps.names.index(stage) + 1:] if call[0] != "serving"]
+
+
 def test_a_healthy_candidate_goes_through_every_stage_in_order(fake_steps):
     clock = FakeClock()
     steps = fake_steps(clock, champion="3")
@@ -105,8 +111,7 @@ def test_a_regression_is_rolled_back_in_reverse_order(fake_steps):
     assert (report.outcome, report.exit_code) == ("rolled_back", 3), f"a regression is 'rolled_back', exit 3: {report}"
     assert stage_names(report) == FORWARD + ["rollback"], f"the rollback is reported as a stage: {stage_names(report)}"
     assert not report.stages[6].ok and report.stages[7].ok, f"monitor failed, rollback succeeded: {report.stages}"
-    after = steps.calls[steps.names.index("monitor") + 1:]
-    undo = [call for call in after if call[0] != "serving"]
+    undo = undos_after(steps, "monitor")
     assert undo == [("deploy", "3"), ("remove_image", "4"), ("set_champion", "3")], (
         f"undo what was done, newest first: redeploy v3, remove v4's image, champion back to 3; got {undo}")
     assert steps.alias == "3" and steps.serving_version == "v3" and "v4" not in steps.images, (
@@ -126,7 +131,7 @@ def test_a_regression_on_a_first_deploy_leaves_nothing_serving(fake_steps):
     clock = FakeClock()
     steps = fake_steps(clock, champion=None, healthy=False)
     report = run(steps, clock=clock)
-    undo = [c for c in steps.calls[steps.names.index("monitor") + 1:] if c[0] != "serving"]
+    undo = undos_after(steps, "monitor")
     assert undo == [("undeploy",), ("remove_image", "1"), ("set_champion", None)], (
         f"with nothing to go back to: remove the service, the image and the champion alias; got {undo}")
     assert (report.outcome, report.serving, steps.alias) == ("rolled_back", None, None), f"{report}, {steps.alias}"
@@ -137,7 +142,7 @@ def test_a_failed_first_deploy_removes_the_service_it_started(fake_steps, failin
     clock = FakeClock()
     steps = fake_steps(clock, champion=None, fail=failing)
     report = run(steps, clock=clock)
-    undo = [c for c in steps.calls[steps.names.index(failing) + 1:] if c[0] != "serving"]
+    undo = undos_after(steps, failing)
     assert undo == [("undeploy",), ("remove_image", "1"), ("set_champion", None)], (
         f"{failing} raised on a first deploy (no previous version): the deploy is undone by undeploy(), also when "
         f"deploy itself raised (its container may be up half-started), then the image and the champion alias; "
@@ -166,7 +171,7 @@ def test_a_failed_stage_stops_the_run_names_the_stage_and_undoes_what_was_starte
     started = FORWARD.index(failing) > FORWARD.index("register")  # register raising registered nothing
     assert names[len(ran):] == (["rollback"] if started else []), (
         f"a rollback stage appears exactly when something had been started: {names}")
-    undone = [call for call in steps.calls[steps.names.index(failing) + 1:] if call[0] != "serving"]
+    undone = undos_after(steps, failing)
     newest_first = [("deploy", "3"), ("remove_image", "4"), ("set_champion", "3")]
     expected_undo = {"package": [("set_champion", "3")], "deploy": newest_first, "load": newest_first,
                      "monitor": newest_first}.get(failing, [])
@@ -200,7 +205,7 @@ def test_a_failed_package_undoes_only_what_was_done(fake_steps):
     clock = FakeClock()
     steps = fake_steps(clock, champion="3", fail="package")
     report = run(steps, clock=clock)
-    undo = [call for call in steps.calls[steps.names.index("package") + 1:] if call[0] != "serving"]
+    undo = undos_after(steps, "package")
     assert undo == [("set_champion", "3")], (
         f"package raised, so no image of version 4 was built: the rollback only puts the champion back to 3, it "
         f"removes no image and redeploys nothing; got {undo}")
