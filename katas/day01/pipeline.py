@@ -15,7 +15,9 @@ Contract (the tests check exactly this):
   str() or repr() of that exception raises.
   KeyboardInterrupt, SystemExit (whatever its code) and other non-Exception BaseExceptions
   are not caught. Every call is a fresh run over every stage added so far; once it has
-  returned, only the report holds that run's outputs. With an unknown dependency or a cycle, run() raises the ValueError
+  returned, only the report holds that run's outputs (no failed stage's inputs or exception is kept,
+  nor anything of a run a BaseException stopped). Pipelines share nothing: a stage may run a
+  sub-pipeline. With an unknown dependency or a cycle, run() raises the ValueError
   execution_order() raises, before calling any stage.
 - Pipelines of tens of densely connected stages order and run at once: look at each stage
   and dependency a bounded number of times, never once per upstream or downstream path.

@@ -1116,20 +1116,96 @@ def test_the_pipeline_keeps_no_reference_to_a_runs_outputs():
     class Artifact:
         """A stand-in for a large dataset or model: only its lifetime matters here."""
 
+    def evaluate(*, train):
+        raise QualityGateFailed("accuracy below baseline")
+
     pipeline = Pipeline()
     pipeline.add_stage("ingest", Artifact)
     pipeline.add_stage("train", lambda *, ingest: Artifact(), depends_on=["ingest"])
-    for _ in range(2):  # the second run replaces nothing the first run left behind: both must be freed
-        report = pipeline.run()
-        assert list(report.succeeded) == ["ingest", "train"], f"both stages should succeed; got {report}"
-        alive = {name: weakref.ref(output) for name, output in report.outputs.items()}
-        del report
-        gc.collect()
-        kept = sorted(name for name, ref in alive.items() if ref() is not None)
-        assert not kept, (
-            f"once run() has returned and its report is dropped, the outputs of {kept} should be freed: the "
-            "pipeline must not keep a run's outputs (e.g. in self._outputs) after run() returns"
-        )
+    pipeline.add_stage("evaluate", evaluate, depends_on=["train"])  # fails with the model as its input
+    # pytest keeps every log record of a test, and a failure's record holds its traceback (and so the run's
+    # variables): switch logging off here, so only what the runner itself keeps can hold an output.
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        for _ in range(2):  # the second run replaces nothing the first run left behind: both must be freed
+            report = pipeline.run()
+            assert (list(report.succeeded), list(report.failed)) == (["ingest", "train"], ["evaluate"]), (
+                f"'ingest' and 'train' should succeed and 'evaluate' fail; got {report}"
+            )
+            alive = {name: weakref.ref(output) for name, output in report.outputs.items()}
+            del report
+            gc.collect()
+            kept = sorted(name for name, ref in alive.items() if ref() is not None)
+            assert not kept, (
+                f"once run() has returned and its report is dropped, the outputs of {kept} should be freed: the "
+                "pipeline must not keep a run's outputs (e.g. in self._outputs), nor the inputs or the exception "
+                "of the failed 'evaluate' (an exception's traceback holds run()'s variables) after run() returns"
+            )
+    finally:
+        logging.disable(previous)
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, asyncio.CancelledError])
+def test_a_run_stopped_half_way_leaves_no_output_on_the_pipeline(interrupt):
+    class Artifact:
+        """A stand-in for a large dataset: only its lifetime matters here."""
+
+    made = []
+
+    def ingest():
+        made.append(Artifact())
+        return made[-1]
+
+    def train(*, ingest):
+        raise interrupt()
+
+    pipeline = Pipeline()
+    pipeline.add_stage("ingest", ingest)
+    pipeline.add_stage("train", train, depends_on=["ingest"])
+    try:
+        pipeline.run()
+    except interrupt:
+        pass  # the exception, its traceback and with it run()'s variables are dropped here
+    else:
+        pytest.fail(f"{interrupt.__name__} in 'train' should stop the run")
+    dataset = weakref.ref(made.pop())
+    gc.collect()
+    assert dataset() is None, (
+        f"after {interrupt.__name__} stopped the run and the exception was dropped, the output of 'ingest' should be "
+        "freed: the pipeline must not keep a stopped run's outputs (clear run state in a finally, or keep it in "
+        "run()'s local variables)"
+    )
+
+
+@pytest.mark.task(taskno=3)
+def test_a_stage_may_run_a_sub_pipeline_without_disturbing_the_outer_run():
+    def features(*, ingest):
+        inner = Pipeline()  # a sub-pipeline that reuses the outer names 'ingest' and 'train'
+        inner.add_stage("ingest", lambda: ingest.strip())
+        inner.add_stage("train", lambda *, ingest: len(ingest), depends_on=["ingest"])
+        inner.add_stage("lint", lambda *, ingest: ingest.no_such_method(), depends_on=["ingest"])  # fails
+        inner_report = inner.run()
+        return inner_report.outputs["train"], list(inner_report.failed)
+
+    pipeline = Pipeline()
+    pipeline.add_stage("ingest", lambda: "  rows  ")
+    pipeline.add_stage("features", features, depends_on=["ingest"])
+    pipeline.add_stage("train", lambda *, ingest, features: (ingest, features), depends_on=["ingest", "features"])
+    report = pipeline.run()
+    assert (list(report.succeeded), list(report.failed), list(report.skipped)) == (
+        ["ingest", "features", "train"], [], []
+    ), (
+        "'features' runs a sub-pipeline of its own (with a failing stage): pipelines share nothing, so the outer "
+        f"run's stages all succeed and its report lists only its own stages; got {report}"
+    )
+    assert report.outputs == {
+        "ingest": "  rows  ", "features": (4, ["lint"]), "train": ("  rows  ", (4, ["lint"]))
+    }, (
+        "the inner run must not change the outer outputs: outer 'train' gets the outer 'ingest' output and what "
+        f"'features' returned; outputs were {report.outputs}"
+    )
 
 
 @pytest.mark.task(taskno=3)
