@@ -352,8 +352,9 @@ def test_storage_is_exact_past_any_fixed_decimal_precision():
     "args, expected",
     [((np.int32(1_000_000), np.int32(50), 90, 3), 13_500_000_000),
      ((np.int64(10**12), np.int64(10_000), 365, 3), 10_950_000_000_000_000_000),
-     ((np.int64(10**12), np.int64(10_000), np.int64(365), np.int64(3)), 10_950_000_000_000_000_000)],
-    ids=["int32_volume", "int64_volume", "every_input_int64"],
+     ((np.int64(10**12), np.int64(10_000), np.int64(365), np.int64(3)), 10_950_000_000_000_000_000),
+     ((np.int64(10**16 + 1), np.int64(50), 90, 3), 135_000_000_000_000_013_500)],
+    ids=["int32_volume", "int64_volume", "every_input_int64", "int64_volume_past_2**53"],
 )
 def test_storage_of_numpy_integer_inputs_never_wraps_round(args, expected):
     try:
@@ -364,8 +365,31 @@ def test_storage_of_numpy_integer_inputs_never_wraps_round(args, expected):
     assert got == expected and type(got) is int, (
         f"storage_bytes{tuple(int(a) for a in args)} with numpy integer inputs (as read from a DataFrame) is exactly "
         f"{expected:,} bytes, a plain int, or a ValueError; got {got!r} of type {type(got).__name__}: multiplied in "
-        f"the inputs' own {type(args[0]).__name__}, the product wraps round (to a wrong or negative size); turn whole "
-        f"numbers into Python ints before multiplying"
+        f"the inputs' own {type(args[0]).__name__}, the product wraps round (to a wrong or negative size), and converted "
+        f"to float a count past 2**53 (10**16 + 1) loses its last digit; turn whole numbers, numpy integers included, "
+        f"into Python ints before multiplying"
+    )
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [((np.float32(2.5), 1, 1, 1), 3), ((1_000, np.float32(0.5), 90, 3), 135_000), ((np.float64(2.5), 1, 1, 1), 3)],
+    ids=["float32_events", "float32_bytes", "float64_events"],
+)
+def test_storage_of_numpy_float_inputs_is_counted_or_refused(args, expected):
+    try:
+        got = storage_bytes(*args)
+    except ValueError:
+        return  # refusing numpy numbers is fine too
+    except TypeError as error:
+        pytest.fail(
+            f"storage_bytes{tuple(float(a) for a in args)} with a numpy float input raised TypeError ({error}): a "
+            f"np.float32 is a number, so count it as the float it holds (float(x) converts it exactly; "
+            f"Fraction(np.float32(2.5)) refuses it) or refuse it with ValueError like every bad input"
+        )
+    assert got == expected and type(got) is int, (
+        f"storage_bytes{tuple(float(a) for a in args)} with numpy float inputs (a float32 column of a DataFrame) is "
+        f"exactly {expected:,} bytes, a plain int, or a ValueError; got {got!r} of type {type(got).__name__}"
     )
 
 

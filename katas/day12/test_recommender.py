@@ -6,12 +6,15 @@ reference's choice of similarity.
 """
 
 import json
+import threading
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 from scipy import sparse
 
+from mlops_katas.interleave import switching_threads
 from recommender import ItemItemRecommender
 
 N_USERS, N_ITEMS = 1_000, 10_000
@@ -699,6 +702,49 @@ def test_user_ids_of_any_numpy_integer_type_are_users(integer):
         "[1, 2, 3]"
     )
     assert model.recommend(integer(5), 2) == [2, 0], f"a {integer.__name__} 5 is past the last user: a cold start"
+
+
+@pytest.mark.task(taskno=2)
+@pytest.mark.parametrize("earlier", [[2], []], ids=["earlier_users_with_histories", "earlier_users_without"])
+@pytest.mark.parametrize(
+    "integer, user_id", [(np.uint8, 255), (np.int8, 127), (np.int16, 32_767)], ids=["uint8", "int8", "int16"]
+)
+def test_a_narrow_numpy_user_id_at_its_largest_value_is_a_user(integer, user_id, earlier):
+    # The user with the largest id the type can hold saw item 0, which shares the next user with item 1;
+    # every user before them saw item 2 (or nothing), and two more users after them saw item 2.
+    model = fitted([earlier] * user_id + [[0], [0, 1], [2], [2]], 4)
+    got = model.recommend(integer(user_id), 2)
+    assert got == [1, 2], (
+        f"{integer.__name__}({user_id}), the largest id a {integer.__name__} holds, is a user who saw item 0: the "
+        f"similar item 1, then the popular unseen item 2: [1, 2]; got {got}. In the id's own type, user_id + 1 wraps "
+        f"round ({integer.__name__}({user_id}) + 1 is {integer(user_id) + integer(1)}), so indptr[user_id + 1] "
+        f"reads another row: turn the id into a Python int (int(user_id)) before doing arithmetic with it"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_concurrent_requests_each_get_the_answer_they_would_get_alone(impl_dir):
+    # User 1 saw item 0, which shares user 0 with item 1: [1, 2, 3]. User 4 saw only item 3, which shares
+    # no user with anything: the popular unseen items [0, 2, 1]. Each request pads its list from popularity.
+    histories = [[0, 1], [0], [2], [2], [3]]
+    expected = {1: [1, 2, 3], 4: [0, 2, 1], 2: [0, 1, 3]}
+    model = fitted(histories, 4)
+    users = [1, 4, 2] * 3
+    start = threading.Barrier(len(users))
+
+    def ask(user):
+        start.wait(timeout=10)
+        return user, [model.recommend(user, 3) for _ in range(3)]
+
+    with switching_threads(impl_dir), ThreadPoolExecutor(len(users)) as pool:
+        answers = list(pool.map(ask, users, timeout=25))
+    wrong = [(user, got) for user, gots in answers for got in gots if got != expected[user]]
+    assert not wrong, (
+        f"requests served at the same time from several threads (a web server's worker pool) got {wrong[:3]}, not "
+        f"what each user gets alone ({expected}): a buffer or mask kept on the recommender and shared by every "
+        f"request (cleared after use) holds one request's marks while another reads it; keep per-request scratch "
+        f"space local to the call"
+    )
 
 
 @pytest.mark.task(taskno=2)

@@ -88,9 +88,10 @@ class ItemItemRecommender:
         n_users = self._interactions.shape[0]
         if not isinstance(user_id, (int, np.integer)) or not 0 <= user_id < n_users:
             return None
-        if self._interactions.indptr[user_id] == self._interactions.indptr[user_id + 1]:
+        row = int(user_id)   # a Python int: np.uint8(255) + 1 would wrap round to 0
+        if self._interactions.indptr[row] == self._interactions.indptr[row + 1]:
             return None
-        return int(user_id)
+        return row
 
     def _check_ready(self, k: int) -> None:
         if self._interactions is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from fractions import Fraction
 
@@ -18,7 +19,7 @@ def _exact(name: str, value, *, low=None, low_inclusive=False, high=None) -> Fra
         raise ValueError(f"{name} must be a number, got {value!r}") from None
     if not math.isfinite(as_float):
         raise ValueError(f"{name} must be finite, got {value!r}")
-    exact = Fraction(value)
+    exact = Fraction(value if isinstance(value, numbers.Rational) else float(value))   # np.float32 is not a float: Fraction() refuses it
     if low is not None and (exact < low if low_inclusive else exact <= low):
         raise ValueError(f"{name} must be {'>=' if low_inclusive else '>'} {low}, got {value!r}")
     if high is not None and not exact < high:

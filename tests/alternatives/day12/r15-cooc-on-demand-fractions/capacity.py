@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from fractions import Fraction
 from numbers import Integral
@@ -60,4 +61,5 @@ def storage_bytes(
     )
     factors = (events_per_day, bytes_per_event, retention_days, replication)
     _require(all(_positive(factor) for factor in factors), "every input must be a finite number > 0")
-    return math.ceil(math.prod(Fraction(factor) for factor in factors))
+    # np.float32 is not a float: Fraction() refuses it, so hand it over as the float it holds
+    return math.ceil(math.prod(Fraction(f if isinstance(f, numbers.Rational) else float(f)) for f in factors))

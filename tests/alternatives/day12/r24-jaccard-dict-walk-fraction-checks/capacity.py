@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from fractions import Fraction
 
@@ -22,7 +23,7 @@ class _Check:
             ok = False
         if not ok:
             raise ValueError(f"{name} must be {self.text}, got {value!r}")
-        return Fraction(value)
+        return Fraction(value if isinstance(value, numbers.Rational) else float(value))   # np.float32 is not a float: Fraction() refuses it
 
 
 POSITIVE = _Check(lambda v: v > 0, "finite and > 0")

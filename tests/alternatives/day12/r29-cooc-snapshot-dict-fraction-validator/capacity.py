@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from fractions import Fraction
 
 SECONDS_PER_DAY = 86_400
@@ -77,5 +78,5 @@ def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3
     for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
                         ("retention_days", retention_days), ("replication", replication)):
         _Check(name, value).above(0)
-        total *= Fraction(value)
+        total *= Fraction(value if isinstance(value, numbers.Rational) else float(value))   # np.float32 is not a float: Fraction() refuses it
     return math.ceil(total)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 SECONDS_PER_DAY = 86_400
@@ -62,7 +63,9 @@ def replicas_needed(
 def storage_bytes(
     events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3
 ) -> int:
-    factors = (events_per_day, bytes_per_event, retention_days, replication)
+    # numpy integers are whole numbers: as Python ints they neither wrap nor lose digits in a float
+    factors = tuple(int(f) if isinstance(f, numbers.Integral) else f
+                    for f in (events_per_day, bytes_per_event, retention_days, replication))
     _finite(*factors)
     if any(not factor > 0 for factor in factors):
         raise ValueError("every input must be > 0")

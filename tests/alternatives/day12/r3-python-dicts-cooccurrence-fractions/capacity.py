@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from fractions import Fraction
 
 SECONDS_PER_DAY = 86_400
@@ -54,4 +55,6 @@ def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3
     )
     _check(events_per_day=(events_per_day, lambda v: v > 0), bytes_per_event=(bytes_per_event, lambda v: v > 0),
            retention_days=(retention_days, lambda v: v > 0), replication=(replication, lambda v: v > 0))
-    return math.ceil(Fraction(events_per_day) * Fraction(bytes_per_event) * Fraction(retention_days) * Fraction(replication))
+    exact = [Fraction(v if isinstance(v, numbers.Rational) else float(v))   # np.float32 is not a float: Fraction() refuses it
+             for v in (events_per_day, bytes_per_event, retention_days, replication)]
+    return math.ceil(exact[0] * exact[1] * exact[2] * exact[3])

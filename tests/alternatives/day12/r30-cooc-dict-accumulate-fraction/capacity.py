@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from fractions import Fraction
 
 SECONDS_PER_DAY = 86_400
@@ -16,7 +17,7 @@ def _number(name, value, *, low, low_inclusive=False, high=None):
         ok = ok and value < high
     if not ok:
         raise ValueError(f"{name}={value!r} is out of range")
-    return Fraction(value)
+    return Fraction(value if isinstance(value, numbers.Rational) else float(value))   # np.float32 is not a float: Fraction() refuses it
 
 
 def peak_qps(requests_per_day, peak_to_mean=3.0):

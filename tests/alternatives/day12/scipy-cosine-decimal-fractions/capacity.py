@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from fractions import Fraction
 from collections.abc import Sequence
 
@@ -58,5 +59,5 @@ def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days:
     # exact decimal arithmetic on the numbers as written (repr), so 10 x 0.1 bytes is exactly 1
     total = Fraction(1)
     for v in (events_per_day, bytes_per_event, retention_days, replication):
-        total *= Fraction(repr(float(v))) if isinstance(v, float) else Fraction(v)
+        total *= Fraction(v) if isinstance(v, numbers.Rational) else Fraction(repr(float(v)))
     return math.ceil(total)

@@ -40,6 +40,7 @@ class ItemItemRecommender:
         m = self._m
         if not (0 <= user_id < m.shape[0]):
             return self.most_popular(k)
+        user_id = int(user_id)   # np.uint8(255) + 1 would wrap round to 0
         start, end = m.indptr[user_id], m.indptr[user_id + 1]
         if start == end:
             return self.most_popular(k)
