@@ -684,12 +684,21 @@ def test_smtp_notifier_delivers_long_subjects_whole(smtp):
         "[FIRING] checkout_service_eu_west_1_p99_latency_ms is 431.5, above the threshold 200",
         "[FIRING] latência_do_serviço_de_pagamento_eu_west_1_p99_ms is 431.5, above the threshold 200",
     ]
-    for subject in subjects:
-        notifier.send(subject, "latency_ms = 431.5, threshold 200")
+    bodies = [
+        "latency_ms = 431.5, threshold 200\n",
+        "From the probe at 03:12: latency_ms = 431.5\n.\n.5 s over the threshold 200\n",
+    ]
+    for subject, body in zip(subjects, bodies):
+        notifier.send(subject, body)
     received = smtp.wait_for(2)
     assert [m.subject for m in received] == subjects, (
         f"subjects longer than a 78-character header line arrive whole, got {[m.subject for m in received]}: "
         "do not cut the subject, let the email package fold it"
+    )
+    assert [m.body.replace("\r\n", "\n") for m in received] == bodies, (
+        "bodies arrive byte for byte as given, a line starting with 'From ' or '.' included, got "
+        f"{[m.body for m in received]}: smtplib's send_message escapes 'From ' as '>From '; "
+        "send msg.as_bytes() with sendmail instead"
     )
 
 

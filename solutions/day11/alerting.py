@@ -13,6 +13,7 @@ import smtplib
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from typing import Callable, Iterable, Mapping, Protocol, Sequence
 
 log = logging.getLogger("alerting")
@@ -72,15 +73,17 @@ class SmtpNotifier:
         self.timeout_s = timeout_s
 
     def send(self, subject: str, body: str) -> None:
-        message = EmailMessage()
+        # SMTP_POLICY: CRLF line ends, and a body line starting 'From ' is sent as it is
+        # (send_message's default generator would escape it as '>From ').
+        message = EmailMessage(policy=SMTP_POLICY)
         message["Subject"] = subject
         message["From"] = self.sender
         message["To"] = ", ".join(self.recipients)
         message.set_content(body)
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
-                # send_message raises only when *every* recipient is refused; it returns the others.
-                refused = smtp.send_message(message)
+                # sendmail raises only when *every* recipient is refused; it returns the others.
+                refused = smtp.sendmail(self.sender, self.recipients, message.as_bytes())
         except (OSError, smtplib.SMTPException) as exc:
             raise AlertDeliveryError(
                 f"could not deliver alert via {self.host}:{self.port}: {exc.__class__.__name__}: {exc}"

@@ -1,4 +1,4 @@
-"""Alt B: per-metric state objects, methods on Threshold, EmailMessage + send_message."""
+"""Alt B: per-metric state objects, methods on Threshold, EmailMessage + sendmail."""
 from __future__ import annotations
 
 import logging
@@ -6,6 +6,7 @@ import smtplib
 import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from typing import Callable, Iterable, Mapping, Optional, Protocol, Sequence
 
 log = logging.getLogger("alerting")
@@ -55,7 +56,7 @@ class SmtpNotifier:
         self.timeout_s = timeout_s
 
     def send(self, subject: str, body: str) -> None:
-        message = EmailMessage()
+        message = EmailMessage(policy=SMTP_POLICY)
         message["Subject"] = subject
         message["From"] = self.sender
         message["To"] = ", ".join(self.recipients)
@@ -63,7 +64,7 @@ class SmtpNotifier:
         relay = f"{self.host}:{self.port}"
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
-                refused = smtp.send_message(message, from_addr=self.sender, to_addrs=list(self.recipients))
+                refused = smtp.sendmail(self.sender, list(self.recipients), message.as_bytes())
         except (OSError, smtplib.SMTPException) as err:
             raise AlertDeliveryError(f"SMTP relay {relay} failed: {err!r}") from err
         if refused:

@@ -7,6 +7,7 @@ import smtplib
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from typing import Callable, Iterable, Mapping, Protocol, Sequence
 
 log = logging.getLogger("alerting")
@@ -54,7 +55,7 @@ class SmtpNotifier:
         self.timeout_s = timeout_s
 
     def send(self, subject: str, body: str) -> None:
-        msg = EmailMessage()
+        msg = EmailMessage(policy=SMTP_POLICY)
         msg["From"] = self.sender
         msg["To"] = ", ".join(self.recipients)
         msg["Subject"] = subject
@@ -62,7 +63,7 @@ class SmtpNotifier:
         relay = smtplib.SMTP(timeout=self.timeout_s)
         try:
             relay.connect(self.host, self.port)
-            refused = relay.send_message(msg, from_addr=self.sender, to_addrs=self.recipients)
+            refused = relay.sendmail(self.sender, self.recipients, msg.as_bytes())
             if refused:
                 raise AlertDeliveryError(f"relay {self.host}:{self.port} refused {', '.join(refused)}")
         except AlertDeliveryError:

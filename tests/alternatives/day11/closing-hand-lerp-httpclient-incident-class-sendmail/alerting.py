@@ -7,6 +7,7 @@ import smtplib
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from typing import Callable, Iterable, Mapping, Optional, Protocol, Sequence
 
 log = logging.getLogger("alerting")
@@ -55,7 +56,7 @@ class SmtpNotifier:
         self.timeout_s = timeout_s
 
     def send(self, subject: str, body: str) -> None:
-        message = EmailMessage()
+        message = EmailMessage(policy=SMTP_POLICY)
         message["Subject"] = subject
         message["From"] = self.sender
         message["To"] = ", ".join(self.recipients)

@@ -6,6 +6,7 @@ import smtplib
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from typing import Callable, Iterable, Mapping, Protocol, Sequence
 
 log = logging.getLogger("alerting")
@@ -54,14 +55,14 @@ class SmtpNotifier:
         self.timeout_s = timeout_s
 
     def send(self, subject: str, body: str) -> None:
-        msg = EmailMessage()
+        msg = EmailMessage(policy=SMTP_POLICY)
         msg["Subject"] = subject
         msg["From"] = self.sender
         msg["To"] = ", ".join(self.recipients)
         msg.set_content(body)
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
-                refused = smtp.send_message(msg)
+                refused = smtp.sendmail(self.sender, self.recipients, msg.as_bytes())
         except (OSError, smtplib.SMTPException) as e:
             raise AlertDeliveryError(f"cannot deliver via {self.host}:{self.port}: {e}") from e
         if refused:  # some recipients refused, the others accepted: still a failed delivery

@@ -7,6 +7,7 @@ import smtplib
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from typing import Callable, Iterable, Mapping, Protocol, Sequence
 
 log = logging.getLogger("alerting")
@@ -56,7 +57,7 @@ class SmtpNotifier:
         self.timeout_s = timeout_s
 
     def send(self, subject: str, body: str) -> None:
-        msg = EmailMessage()
+        msg = EmailMessage(policy=SMTP_POLICY)
         msg["Subject"] = subject
         msg["From"] = self.sender
         msg["To"] = ", ".join(self.recipients)
@@ -64,7 +65,7 @@ class SmtpNotifier:
         relay = f"{self.host}:{self.port}"
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
-                refused = smtp.send_message(msg, from_addr=self.sender, to_addrs=self.recipients)
+                refused = smtp.sendmail(self.sender, self.recipients, msg.as_bytes())
         except (OSError, smtplib.SMTPException) as error:
             raise AlertDeliveryError(f"could not mail through {relay}: {error}") from error
         if refused:
