@@ -47,7 +47,8 @@ def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProc
 
 def http_health_check(url: str, timeout: float) -> bool:
     """A probe answers yes or no; the retry loop decides what a 'no' means."""
-    # TODO(task 1): GET the url with a timeout; True only for a 200, False for anything else.
+    # TODO(task 1): GET the url with a timeout (bounding the whole probe, not each read); True only for a 200,
+    #   False for anything else.
     raise NotImplementedError("task 1")
 
 

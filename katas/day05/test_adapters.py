@@ -16,6 +16,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy
 import pytest
 
 from deploy_automation import http_health_check, run_command
@@ -179,7 +180,7 @@ def test_run_command_kills_the_program_at_the_timeout_without_a_grace_period(tmp
     )
 
 
-@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf")], ids=repr)
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf"), numpy.float32("nan")], ids=repr)
 def test_run_command_rejects_a_timeout_that_is_not_a_finite_positive_number(timeout):
     with pytest.raises(ValueError):
         run_command([sys.executable, "-c", "pass"], timeout)
@@ -369,6 +370,53 @@ def test_health_check_gives_up_on_a_slow_server_at_its_timeout():
         waited = time.monotonic() - started
     assert healthy is False, "a server that does not answer within the timeout is unhealthy"
     assert waited < 5, f"the probe waited {waited:.1f} s for an 8 s answer; it should stop at its 0.5 s timeout"
+
+
+@pytest.mark.timeout(30)
+def test_health_check_gives_up_at_its_timeout_on_a_server_trickling_its_answer():
+    # a 200 sent one byte every 0.25 s: each read gets a byte well within 1 s, the whole answer takes ~10 s
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(10)
+    stop = threading.Event()
+
+    def trickle():
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(5)
+            try:
+                conn.recv(4096)
+                for byte in answer:
+                    if stop.wait(0.25):
+                        return
+                    conn.sendall(bytes([byte]))
+            except OSError:
+                pass  # the probe gave up and closed the connection
+
+    server = threading.Thread(target=trickle, daemon=True)
+    server.start()
+    try:
+        started = time.monotonic()
+        healthy = http_health_check(f"http://127.0.0.1:{listener.getsockname()[1]}/health", 1.0)
+        waited = time.monotonic() - started
+    finally:
+        stop.set()
+        try:
+            listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        server.join(timeout=10)
+        listener.close()
+    assert waited < 4, (
+        f"the probe took {waited:.1f} s with a 1 s timeout: the timeout bounds the whole probe, not each read (a "
+        f"server trickling its answer a byte at a time sends one well within any per-read timeout)"
+    )
+    assert healthy is False, "the 200 was not all there within the probe's 1 s timeout: no answer in time is unhealthy"
 
 
 @pytest.mark.timeout(20)

@@ -12,6 +12,7 @@ import os
 import subprocess
 from types import SimpleNamespace
 
+import numpy
 import pytest
 
 from deploy_automation import Deployer, RetryPolicy
@@ -69,7 +70,7 @@ def assert_gone(engine, name):
      {"name": "\u00e9model"}, {"name": "\u0663model"},
      {"name": "model\n"}, {"port": 0}, {"port": -1}, {"port": 65536},
      {"command_timeout_s": 0}, {"command_timeout_s": -1}, {"command_timeout_s": float("nan")},
-     {"command_timeout_s": float("inf")}],
+     {"command_timeout_s": float("inf")}, {"command_timeout_s": numpy.float32("nan")}],
     ids=repr,
 )
 def test_bad_settings_are_rejected(args, engine):
@@ -143,13 +144,14 @@ def test_first_deploy_builds_runs_and_promotes(make, engine):
 def test_build_args_reach_the_build(make, engine, monkeypatch):
     monkeypatch.delenv("PIP_EXTRA_INDEX_URL", raising=False)  # a bare `--build-arg KEY` would read it from here
     build_args = {"BASE_IMAGE": "local/python:3.11", "APP_VERSION": "v1", "PIP_EXTRA_INDEX_URL": "",
-                  "APP_TITLE": "Churn model (beta)"}
+                  "APP_TITLE": "Churn model (beta)", "BANNER": "  ready\n"}
     make().deploy("app", "v1", context="ctx", build_args=build_args)
     assert engine.builds, "the image should be built"
     assert engine.builds[0]["build_args"] == build_args, (
         f"every build arg should reach docker unchanged as --build-arg KEY=VALUE (an empty value too, as KEY=: it "
         f"overrides the Dockerfile's default, while a bare KEY makes docker read KEY from its own environment; no "
-        f"shell quoting: there is no shell): got {engine.builds[0]['build_args']}"
+        f"shell quoting: there is no shell; nothing stripped: BANNER keeps its leading blanks and its newline): got "
+        f"{engine.builds[0]['build_args']}"
     )
 
 
@@ -220,6 +222,18 @@ def test_the_serving_version_is_recognised_by_its_value_however_the_string_was_m
 
 
 @pytest.mark.task(taskno=4)
+def test_a_version_differing_from_the_serving_one_only_in_case_is_another_version(make, engine, v1_serving):
+    deployer = make(current_version="v1")
+    try:
+        result = deployer.deploy("app", "V1", context=".")
+    except ValueError as exc:
+        pytest.fail(f"v1 serves; V1 is another tag (docker tags are case-sensitive), so deploying it is allowed, got "
+                    f"{exc!r}")
+    assert result.promoted and deployer.current_version == "V1", f"a healthy V1 should be promoted: {result}"
+    assert_serves(engine, "model-V1", "app:V1")
+
+
+@pytest.mark.task(taskno=4)
 def test_every_step_is_logged_at_info_or_above(make, health, caplog, v1_serving):
     caplog.set_level(logging.DEBUG)
     health.script["app:v3"] = [False]
@@ -234,12 +248,14 @@ def test_every_step_is_logged_at_info_or_above(make, health, caplog, v1_serving)
 
 @pytest.mark.task(taskno=4)
 def test_containers_carry_the_given_labels(make, engine):
-    labels = {"org.katas.managed": "true", "team": "ml-platform", "description": "churn model (beta)"}
+    labels = {"org.katas.managed": "true", "team": "ml-platform", "description": "churn model (beta)",
+              "owner": " ml-platform\n"}
     make(labels=labels).deploy("app", "v1", context=".")
     container = engine.containers.get("model-v1")
     assert container is not None, "model-v1 should be running"
     assert labels.items() <= container.labels.items(), (
-        f"the container should carry {labels} exactly as given (no shell quoting: there is no shell), "
+        f"the container should carry {labels} exactly as given (no shell quoting: there is no shell; nothing "
+        f"stripped: owner keeps its leading blank and its newline), "
         f"has {container.labels}"
     )
 

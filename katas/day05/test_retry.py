@@ -63,6 +63,9 @@ def wait(clock, answers, **policy):
         {"max_attempts": float("nan")},
         {"deadline_s": numpy.float32("nan")},  # a NumPy NaN is NaN too, though not a float instance
         {"initial_delay_s": numpy.float32("nan")},
+        {"max_delay_s": numpy.float32("nan")},  # every field: `max_delay_s < initial_delay_s` is False for NaN
+        {"probe_timeout_s": numpy.float32("nan")},  # `probe_timeout_s <= 0` is False for NaN too
+        {"max_attempts": numpy.float32("nan")},
     ],
     ids=repr,
 )

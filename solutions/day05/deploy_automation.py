@@ -32,6 +32,7 @@ import json
 import logging
 import math
 import re
+import socket
 import subprocess
 import time
 import urllib.error
@@ -57,6 +58,50 @@ def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProc
     return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
 
 
+class _DeadlineSocket(socket.socket):
+    """A socket whose every read waits only for what is left of the probe's whole timeout: a server that trickles
+    its answer a byte at a time cannot stretch the probe past it (a plain socket timeout bounds each read only)."""
+
+    deadline = math.inf
+
+    def recv_into(self, *args, **kwargs):
+        self._cut_timeout()
+        return super().recv_into(*args, **kwargs)
+
+    def recv(self, *args, **kwargs):
+        self._cut_timeout()
+        return super().recv(*args, **kwargs)
+
+    def _cut_timeout(self):
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the probe's timeout ran out")
+        self.settimeout(left)
+
+
+class _DeadlineHTTPConnection(http.client.HTTPConnection):
+    """An HTTP connection that must have its whole answer within `timeout` s of being made."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        timeout = self.timeout if isinstance(self.timeout, (int, float)) else math.inf
+        deadline = time.monotonic() + timeout
+
+        def connect(address, timeout=None, source_address=None):
+            sock = socket.create_connection(address, timeout, source_address)
+            bounded = _DeadlineSocket(fileno=sock.detach())
+            bounded.deadline = deadline
+            bounded.settimeout(timeout)
+            return bounded
+
+        self._create_connection = connect
+
+
+class _DeadlineHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(_DeadlineHTTPConnection, req)
+
+
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
     """A redirect is the answer of whatever stands in front of the service (a login page, say), not
     the service's own 200: refusing it makes the 302 an HTTPError."""
@@ -65,7 +110,7 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_PROBE = urllib.request.build_opener(_NoRedirects)
+_PROBE = urllib.request.build_opener(_NoRedirects, _DeadlineHTTPHandler)
 
 
 def http_health_check(url: str, timeout: float) -> bool:

@@ -7,6 +7,7 @@ import json
 import logging
 import math
 import re
+import socket
 import subprocess
 import time
 import urllib.request
@@ -33,12 +34,56 @@ def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProc
     return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
 
 
+class _DeadlineSocket(socket.socket):
+    """A socket whose every read waits only for what is left of the probe's whole timeout: a server that trickles
+    its answer a byte at a time cannot stretch the probe past it (a plain socket timeout bounds each read only)."""
+
+    deadline = math.inf
+
+    def recv_into(self, *args, **kwargs):
+        self._cut_timeout()
+        return super().recv_into(*args, **kwargs)
+
+    def recv(self, *args, **kwargs):
+        self._cut_timeout()
+        return super().recv(*args, **kwargs)
+
+    def _cut_timeout(self):
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the probe's timeout ran out")
+        self.settimeout(left)
+
+
+class _DeadlineHTTPConnection(http.client.HTTPConnection):
+    """An HTTP connection that must have its whole answer within `timeout` s of being made."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        timeout = self.timeout if isinstance(self.timeout, (int, float)) else math.inf
+        deadline = time.monotonic() + timeout
+
+        def connect(address, timeout=None, source_address=None):
+            sock = socket.create_connection(address, timeout, source_address)
+            bounded = _DeadlineSocket(fileno=sock.detach())
+            bounded.deadline = deadline
+            bounded.settimeout(timeout)
+            return bounded
+
+        self._create_connection = connect
+
+
+class _DeadlineHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(_DeadlineHTTPConnection, req)
+
+
 class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None  # a 302 is not the service's own 200: let it raise HTTPError
 
 
-_NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirects)
+_NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirects, _DeadlineHTTPHandler)
 
 
 def http_health_check(url: str, timeout: float) -> bool:

@@ -6,6 +6,7 @@ import http.client
 import json
 import logging
 import math
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -38,11 +39,50 @@ def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProc
     return subprocess.CompletedProcess(args, proc.returncode, out, err)
 
 
+class _DeadlineSocket(socket.socket):
+    """A socket whose every read waits only for what is left of the probe's whole timeout: a server that trickles
+    its answer a byte at a time cannot stretch the probe past it (a plain socket timeout bounds each read only)."""
+
+    deadline = math.inf
+
+    def recv_into(self, *args, **kwargs):
+        self._cut_timeout()
+        return super().recv_into(*args, **kwargs)
+
+    def recv(self, *args, **kwargs):
+        self._cut_timeout()
+        return super().recv(*args, **kwargs)
+
+    def _cut_timeout(self):
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the probe's timeout ran out")
+        self.settimeout(left)
+
+
+class _DeadlineHTTPConnection(http.client.HTTPConnection):
+    """An HTTP connection that must have its whole answer within `timeout` s of being made."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        timeout = self.timeout if isinstance(self.timeout, (int, float)) else math.inf
+        deadline = time.monotonic() + timeout
+
+        def connect(address, timeout=None, source_address=None):
+            sock = socket.create_connection(address, timeout, source_address)
+            bounded = _DeadlineSocket(fileno=sock.detach())
+            bounded.deadline = deadline
+            bounded.settimeout(timeout)
+            return bounded
+
+        self._create_connection = connect
+
+
 def http_health_check(url: str, timeout: float) -> bool:
     conn = None
     try:
         parts = urlsplit(url)
-        cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        cls = http.client.HTTPSConnection if parts.scheme == "https" else _DeadlineHTTPConnection
         conn = cls(parts.hostname, parts.port, timeout=timeout)
         path = parts.path or "/"
         if parts.query:
