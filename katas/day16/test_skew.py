@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -86,6 +87,18 @@ def test_integers_are_compared_exactly_without_wrap_around_or_rounding():
     assert report == {"count": []}, (
         "5 and 7 differ by 2, either way round: within a tolerance of 2 (numpy's uint32(5) - uint32(7) wraps "
         f"around to 4294967294; subtract Python ints); got {report}"
+    )
+    as_json = [np.uint32(5), np.uint32(7), np.uint64(2**64 - 1), np.int64(2**62)]  # numpy scalars an online path left in
+    offline = pd.DataFrame({"entity_id": ["a", "b", "c", "d"], "count": pd.Series(as_json, dtype=object)})
+    online = pd.DataFrame({"entity_id": ["a", "b", "c", "d"],
+                           "count": pd.Series([np.uint32(7), np.uint32(5), np.uint64(2**64 - 3), np.int64(-2**62)],
+                                              dtype=object)})
+    report = feature_skew(offline, online, tolerance=2)
+    assert report == {"count": ["d"]}, (
+        "numpy integers in object columns are subtracted exactly too: uint32 5 and 7 differ by 2 either way round, "
+        "and so do the uint64 values 2**64 - 1 and 2**64 - 3; int64 2**62 and -2**62 are 2**63 apart. .tolist() "
+        "leaves numpy scalars in an object column as they are (np.uint32(5) - np.uint32(7) wraps around): turn each "
+        f"one into a Python number (.item()) first; got {report}"
     )
     big = 1_709_294_400_000_000_000  # an epoch time in nanoseconds, far above 2**53
     offline = pd.DataFrame({"entity_id": ["a", "b"], "ns": np.array([big, big], dtype="int64")})
@@ -388,6 +401,22 @@ def test_the_threshold_is_inclusive_and_used():
         "PSI just below the threshold is not"
     )
     assert distribution_skew(train, serving, ["x"], bins=2)["x"][1] == (value >= 0.1), "the default threshold is 0.1"
+
+
+@pytest.mark.parametrize("threshold", [0.1, np.float64(0.1), np.int64(1)], ids=["default", "numpy-float64", "numpy-int64"])
+def test_the_report_holds_a_python_float_and_a_python_bool(threshold):
+    train = pd.DataFrame({"x": [float(v) for v in range(1, 11)], "y": [float(v) for v in range(1, 11)]})
+    serving = pd.DataFrame({"x": [9.0] * 10, "y": [float(v) for v in range(1, 11)]})
+    report = distribution_skew(train, serving, ["x", "y"], bins=2, threshold=threshold)
+    kinds = {name: (type(psi).__name__, type(skewed).__name__) for name, (psi, skewed) in report.items()}
+    assert all(isinstance(psi, float) and type(skewed) is bool for psi, skewed in report.values()), (
+        f"threshold={threshold!r}: each feature's report is (a float, a Python bool), never a numpy.bool_ (numpy's "
+        f"float64 >= a number gives one: wrap it in bool()); got {kinds}"
+    )
+    try:
+        json.dumps(report)
+    except TypeError as error:
+        pytest.fail(f"the report goes into a JSON log as it is; json.dumps raised {error}")
 
 
 @pytest.mark.parametrize("threshold", [1, np.int64(1), np.float32(1.0)], ids=["int", "numpy-int64", "numpy-float32"])

@@ -384,11 +384,53 @@ def test_float_values_are_compared_with_integer_bounds_exactly():
         "compare them exactly (numpy's float64 < int casts the bound to float, rounding it onto the value itself); "
         f"got {found(result)}"
     )
+    as_numpy = validate_batch(frame, {"x": Column("float", min=np.int64(big + 1), max=np.int64(big + 3))})
+    assert found(as_numpy) == {("x", "min", (0,)), ("x", "max", (2,))}, (
+        f"numpy integer bounds are integers too: np.int64({big + 1}) is that integer, and {float(big)} is below it "
+        "(test for numbers.Integral or np.integer, not only int: numpy's float64 < int64 rounds the bound); "
+        f"got {found(as_numpy)}"
+    )
     nullable = pd.DataFrame({"x": pd.array([float(big), None, float(big + 2)], dtype="Float64")})
     result = validate_batch(nullable, {"x": Column("float", nullable=True, min=big + 1, max=big + 3)})
     assert found(result) == {("x", "min", (0,))}, (
         f"in a nullable 'Float64' column too, {float(big)} is below min={big + 1}; got {found(result)}"
     )
+
+
+def test_infinite_bounds_are_bounds():
+    frame = pd.DataFrame({"n": np.array([-5, 0, 7], dtype="int64"), "m": pd.array([1, None, 3], dtype="Int64"),
+                          "x": [-1.5, 0.0, 2.5]})
+    open_ended = {"n": Column("int", min=-math.inf, max=math.inf), "m": Column("int", nullable=True, max=math.inf),
+                  "x": Column("float", min=-math.inf, max=math.inf)}
+    result = validate_batch(frame, open_ended)
+    assert result.ok, (
+        "min=-inf and max=inf bound nothing, in an 'int' column too (math.ceil/math.floor of an infinity raise "
+        f"OverflowError: keep an infinite bound as it is); got {result.violations}"
+    )
+    closed = validate_batch(frame[["n"]], {"n": Column("int", min=math.inf, max=-math.inf)})
+    assert found(closed) == {("n", "min", (0, 1, 2)), ("n", "max", (0, 1, 2))}, (
+        f"every integer is below min=inf and above max=-inf; got {found(closed)}"
+    )
+
+
+def test_accepted_and_quarantined_are_new_frames():
+    clean = batch()
+    before = clean.copy(deep=True)
+    result = validate_batch(clean, SCHEMA)
+    assert result.accepted is not clean and result.quarantined is not clean, (
+        "accepted and quarantined are new frames, also when every row is accepted (never hand back the batch itself)"
+    )
+    result.accepted["amount"] = -1.0
+    result.accepted.loc[100, "country"] = "XX"
+    pd.testing.assert_frame_equal(clean, before, obj="the batch after editing the accepted frame")
+    broken = batch(amount=[-1.0, -2.0, -3.0, -4.0])
+    before = broken.copy(deep=True)
+    result = validate_batch(broken, SCHEMA)
+    assert result.quarantined is not broken and result.accepted is not broken, (
+        "quarantined is a new frame, also when every row is quarantined"
+    )
+    result.quarantined["amount"] = 0.0
+    pd.testing.assert_frame_equal(broken, before, obj="the batch after editing the quarantined frame")
 
 
 def test_allowed_values_match_by_equal_value_not_by_text():

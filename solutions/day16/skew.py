@@ -83,5 +83,5 @@ def distribution_skew(train: pd.DataFrame, serving: pd.DataFrame, features: Sequ
                 raise ValueError(f"{what}[{name!r}] is empty or holds NaN/inf; clean it before comparing")
             samples.append(values)
         value = _psi(samples[0], samples[1], bins)
-        report[name] = (value, value >= threshold)
+        report[name] = (value, bool(value >= threshold))
     return report

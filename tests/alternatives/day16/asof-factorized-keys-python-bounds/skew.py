@@ -26,9 +26,29 @@ def _agree(a, b, tolerance: float) -> bool:
     return bool(a == b)
 
 
+def _python_numbers(frame):
+    """A copy whose object columns hold Python numbers, not numpy scalars (np.uint32(5) - np.uint32(7) wraps)."""
+    import numpy
+    import pandas
+
+    plain = {}
+    for column in frame.columns:
+        values = frame[column].tolist() if frame[column].dtype == object else ()
+        if any(isinstance(v, numpy.number) for v in values):
+            plain[column] = pandas.Series([v.item() if isinstance(v, numpy.number) else v for v in values],
+                                          index=frame.index, dtype=object)
+    if not plain:
+        return frame  # nothing to convert: the caller's own frame, read only
+    out = frame.copy()
+    for column, series in plain.items():
+        out[column] = series
+    return out
+
+
 def feature_skew(offline: pd.DataFrame, online: pd.DataFrame, *, entity: str = "entity_id",
                  tolerance: float = 1e-6) -> dict[str, list]:
     """For each feature of `offline`, the entities (sorted) whose two values disagree."""
+    offline, online = _python_numbers(offline), _python_numbers(online)
     for frame in (offline, online):
         if entity not in frame.columns:
             raise KeyError(entity)

@@ -82,5 +82,5 @@ def distribution_skew(train, serving, features: Sequence[str], *, bins=10, thres
             counts = Counter(bisect_left(edges, v) for v in sample)
             props.append([max(counts[b] / len(sample), 1e-4) for b in range(bins)])
         psi = sum((ps - pt) * math.log(ps / pt) for pt, ps in zip(*props))
-        out[name] = (psi, psi >= threshold)
+        out[name] = (psi, bool(psi >= threshold))
     return out

@@ -21,7 +21,27 @@ def _agree(a, b, tolerance) -> bool:
     return bool(a == b)
 
 
+def _python_numbers(frame):
+    """A copy whose object columns hold Python numbers, not numpy scalars (np.uint32(5) - np.uint32(7) wraps)."""
+    import numpy
+    import pandas
+
+    plain = {}
+    for column in frame.columns:
+        values = frame[column].tolist() if frame[column].dtype == object else ()
+        if any(isinstance(v, numpy.number) for v in values):
+            plain[column] = pandas.Series([v.item() if isinstance(v, numpy.number) else v for v in values],
+                                          index=frame.index, dtype=object)
+    if not plain:
+        return frame  # nothing to convert: the caller's own frame, read only
+    out = frame.copy()
+    for column, series in plain.items():
+        out[column] = series
+    return out
+
+
 def feature_skew(offline, online, *, entity="entity_id", tolerance=1e-6):
+    offline, online = _python_numbers(offline), _python_numbers(online)
     for frame in (offline, online):
         if entity not in frame.columns:
             raise KeyError(entity)
@@ -60,5 +80,5 @@ def distribution_skew(train, serving, features: Sequence[str], *, bins=10, thres
         p_t = np.maximum(np.bincount(np.searchsorted(edges, t, side="left"), minlength=bins) / t.size, 1e-4)
         p_s = np.maximum(np.bincount(np.searchsorted(edges, s, side="left"), minlength=bins) / s.size, 1e-4)
         psi = float(np.sum((p_s - p_t) * np.log(p_s / p_t)))
-        report[name] = (psi, psi >= threshold)
+        report[name] = (psi, bool(psi >= threshold))
     return report

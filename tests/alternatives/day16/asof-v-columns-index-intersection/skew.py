@@ -42,9 +42,29 @@ def _agree(a, b, tolerance) -> bool:
     return bool(a == b)
 
 
+def _python_numbers(frame):
+    """A copy whose object columns hold Python numbers, not numpy scalars (np.uint32(5) - np.uint32(7) wraps)."""
+    import numpy
+    import pandas
+
+    plain = {}
+    for column in frame.columns:
+        values = frame[column].tolist() if frame[column].dtype == object else ()
+        if any(isinstance(v, numpy.number) for v in values):
+            plain[column] = pandas.Series([v.item() if isinstance(v, numpy.number) else v for v in values],
+                                          index=frame.index, dtype=object)
+    if not plain:
+        return frame  # nothing to convert: the caller's own frame, read only
+    out = frame.copy()
+    for column, series in plain.items():
+        out[column] = series
+    return out
+
+
 def feature_skew(offline: pd.DataFrame, online: pd.DataFrame, *, entity: str = "entity_id",
                  tolerance: float = 1e-6) -> dict[str, list]:
     """For each feature of `offline`, the entities (sorted) whose two values disagree."""
+    offline, online = _python_numbers(offline), _python_numbers(online)
     for frame in (offline, online):
         if entity not in frame.columns:
             raise KeyError(entity)
@@ -87,5 +107,5 @@ def distribution_skew(train: pd.DataFrame, serving: pd.DataFrame, features: Sequ
         pt = np.maximum(np.bincount(np.searchsorted(edges, t, side="left"), minlength=bins) / t.size, 1e-4)
         ps = np.maximum(np.bincount(np.searchsorted(edges, s, side="left"), minlength=bins) / s.size, 1e-4)
         psi = float(np.sum((ps - pt) * np.log(ps / pt)))
-        report[name] = (psi, psi >= threshold)
+        report[name] = (psi, bool(psi >= threshold))
     return report

@@ -114,5 +114,5 @@ def distribution_skew(train, serving, features: Sequence[str], *, bins=10, thres
                 raise ValueError(f"{name}: empty, NaN or infinite")
             samples.append(values)
         psi = _psi(samples[0], samples[1], bins)
-        report[name] = (psi, psi >= threshold)
+        report[name] = (psi, bool(psi >= threshold))
     return report

@@ -87,5 +87,5 @@ def distribution_skew(train, serving, features: Sequence[str], *, bins=10, thres
                 raise ValueError(f"{name}: empty or not finite")
             columns.append(values)
         psi = _psi(columns[0], columns[1], bins)
-        report[name] = (psi, psi >= threshold)
+        report[name] = (psi, bool(psi >= threshold))
     return report

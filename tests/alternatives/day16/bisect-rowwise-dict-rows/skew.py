@@ -72,5 +72,5 @@ def distribution_skew(train, serving, features, *, bins=10, threshold=0.1):
         edges = np.quantile(t, [i / bins for i in range(1, bins)])
         pt, ps = _proportions(t, edges, bins), _proportions(s, edges, bins)
         psi = sum((b - a) * (math.log(b) - math.log(a)) for a, b in zip(pt, ps))
-        report[name] = (psi, psi >= threshold)
+        report[name] = (psi, bool(psi >= threshold))
     return report

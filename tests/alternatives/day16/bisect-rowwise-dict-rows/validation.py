@@ -51,7 +51,18 @@ def _has_type(series: pd.Series, dtype: str) -> bool:
     return kind in KINDS[dtype]
 
 
+def _python_bounds(spec):
+    """A numpy number as a bound is the Python number it holds (np.int64(2**53 + 1) is that integer)."""
+    import dataclasses
+
+    import numpy
+
+    plain = {k: getattr(spec, k).item() for k in ("min", "max") if isinstance(getattr(spec, k), numpy.number)}
+    return dataclasses.replace(spec, **plain) if plain else spec
+
+
 def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> ValidationResult:
+    schema = {name: _python_bounds(spec) for name, spec in schema.items()}
     bad_types = [c.dtype for c in schema.values() if c.dtype not in DTYPES]
     if bad_types:
         raise ValueError(f"unknown dtype(s) {bad_types}")

@@ -63,9 +63,29 @@ def _rows(frame: pd.DataFrame, entity: str, name: str) -> dict:
     return {key: i for i, key in enumerate(keys)}
 
 
+def _python_numbers(frame):
+    """A copy whose object columns hold Python numbers, not numpy scalars (np.uint32(5) - np.uint32(7) wraps)."""
+    import numpy
+    import pandas
+
+    plain = {}
+    for column in frame.columns:
+        values = frame[column].tolist() if frame[column].dtype == object else ()
+        if any(isinstance(v, numpy.number) for v in values):
+            plain[column] = pandas.Series([v.item() if isinstance(v, numpy.number) else v for v in values],
+                                          index=frame.index, dtype=object)
+    if not plain:
+        return frame  # nothing to convert: the caller's own frame, read only
+    out = frame.copy()
+    for column, series in plain.items():
+        out[column] = series
+    return out
+
+
 def feature_skew(offline: pd.DataFrame, online: pd.DataFrame, *, entity: str = "entity_id",
                  tolerance: float = 1e-6) -> dict[str, list]:
     """For each feature of `offline`, the entities (sorted) whose two values disagree."""
+    offline, online = _python_numbers(offline), _python_numbers(online)
     off_rows, on_rows = _rows(offline, entity, "offline"), _rows(online, entity, "online")
     names = [c for c in offline.columns if c != entity]
     absent = [c for c in names if c not in online.columns]
@@ -112,5 +132,5 @@ def distribution_skew(train: pd.DataFrame, serving: pd.DataFrame, features: Sequ
         psi = 0.0
         for a, b in zip(p_t, p_s):
             psi += (b - a) * math.log(b / a)
-        out[name] = (psi, psi >= threshold)
+        out[name] = (psi, bool(psi >= threshold))
     return out

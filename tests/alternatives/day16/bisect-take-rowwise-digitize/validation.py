@@ -94,8 +94,19 @@ def _has_type(col: pd.Series, kind: str) -> bool:
     return False
 
 
+def _python_bounds(spec):
+    """A numpy number as a bound is the Python number it holds (np.int64(2**53 + 1) is that integer)."""
+    import dataclasses
+
+    import numpy
+
+    plain = {k: getattr(spec, k).item() for k in ("min", "max") if isinstance(getattr(spec, k), numpy.number)}
+    return dataclasses.replace(spec, **plain) if plain else spec
+
+
 def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> ValidationResult:
     """Every violation with its rows; good rows accepted, bad ones quarantined with reasons."""
+    schema = {name: _python_bounds(spec) for name, spec in schema.items()}
     unknown = sorted({spec.dtype for spec in schema.values()} - set(DTYPES))
     if unknown:
         raise ValueError(f"unknown dtype(s) in the schema: {unknown}")

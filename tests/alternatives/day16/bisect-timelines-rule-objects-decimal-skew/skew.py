@@ -97,5 +97,5 @@ def distribution_skew(train: pd.DataFrame, serving: pd.DataFrame, features: Sequ
         edges = np.quantile(t, levels)
         p_t, p_s = _shares(t, edges, bins), _shares(s, edges, bins)
         psi = sum((b - a) * math.log(b / a) for a, b in zip(p_t, p_s))
-        result[name] = (psi, psi >= threshold)
+        result[name] = (psi, bool(psi >= threshold))
     return result

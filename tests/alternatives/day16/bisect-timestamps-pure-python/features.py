@@ -21,6 +21,9 @@ def point_in_time_join(labels, features, *, entity="entity_id", label_time="even
     l_times = _stamps(labels[label_time])
     f_times = _stamps(features[feature_time])
     aware = {t.tzinfo is not None for t in l_times + f_times if t is not None}
+    # the columns' dtypes say it too, also when a side has no row (or no time) to look at
+    aware |= {getattr(frame[name].dtype, "tz", None) is not None
+              for frame, name in ((labels, label_time), (features, feature_time))}
     if len(aware) > 1:
         raise ValueError("tz-aware and naive timestamps cannot be compared")
     if aware == {True}:

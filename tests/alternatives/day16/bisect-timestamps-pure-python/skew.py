@@ -80,5 +80,5 @@ def distribution_skew(train, serving, features: Sequence[str], *, bins=10, thres
         edges = [float(e) for e in np.quantile(np.array(t), [i / bins for i in range(1, bins)])]
         pt, ps = _proportions(t, edges, bins), _proportions(s, edges, bins)
         psi = sum((b - a) * math.log(b / a) for a, b in zip(pt, ps))
-        out[name] = (psi, psi >= threshold)
+        out[name] = (psi, bool(psi >= threshold))
     return out

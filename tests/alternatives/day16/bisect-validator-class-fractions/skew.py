@@ -101,5 +101,5 @@ def distribution_skew(train: pd.DataFrame, serving: pd.DataFrame, features: Sequ
         expected = _column(train, name)
         actual = _column(serving, name)
         psi = _psi(expected, actual, bins)
-        out[name] = (psi, psi >= threshold)
+        out[name] = (psi, bool(psi >= threshold))
     return out

@@ -87,5 +87,5 @@ def distribution_skew(train: pd.DataFrame, serving: pd.DataFrame, features: Sequ
         edges = np.quantile(base, np.arange(1, bins) / bins)
         psi = math.fsum((s - t) * math.log(s / t)
                         for t, s in zip(_shares(base, edges, bins), _shares(live, edges, bins)))
-        out[name] = (psi, psi >= threshold)
+        out[name] = (psi, bool(psi >= threshold))
     return out

@@ -67,7 +67,18 @@ def _kind_of(col: pd.Series) -> set[str]:
     return set()
 
 
+def _python_bounds(spec):
+    """A numpy number as a bound is the Python number it holds (np.int64(2**53 + 1) is that integer)."""
+    import dataclasses
+
+    import numpy
+
+    plain = {k: getattr(spec, k).item() for k in ("min", "max") if isinstance(getattr(spec, k), numpy.number)}
+    return dataclasses.replace(spec, **plain) if plain else spec
+
+
 def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> ValidationResult:
+    schema = {name: _python_bounds(spec) for name, spec in schema.items()}
     unknown = [name for name, spec in schema.items() if spec.dtype not in DTYPES]
     if unknown:
         raise ValueError(f"unknown dtype for columns {unknown}")

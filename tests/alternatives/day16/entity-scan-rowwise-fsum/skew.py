@@ -84,5 +84,5 @@ def distribution_skew(train, serving, features: Sequence[str], *, bins=10, thres
         edges = list(np.quantile(np.array(t), [k / bins for k in range(1, bins)]))
         pt, ps = _proportions(t, edges, bins), _proportions(s, edges, bins)
         psi = math.fsum((b - a) * math.log(b / a) for a, b in zip(pt, ps))
-        out[name] = (psi, psi >= threshold)
+        out[name] = (psi, bool(psi >= threshold))
     return out

@@ -89,5 +89,5 @@ def distribution_skew(train, serving, features: Sequence[str], *, bins=10, thres
         edges = np.quantile(np.asarray(t), [i / bins for i in range(1, bins)]).tolist()
         pt, ps = _proportions(edges, t, bins), _proportions(edges, s, bins)
         psi = math.fsum((b - a) * math.log(b / a) for a, b in zip(pt, ps))
-        out[name] = (psi, psi >= threshold)
+        out[name] = (psi, bool(psi >= threshold))
     return out

@@ -71,5 +71,5 @@ def distribution_skew(train, serving, features: Sequence[str], *, bins=10, thres
         pt = np.maximum(np.bincount(np.searchsorted(edges, t, side="left"), minlength=bins) / t.size, 1e-4)
         ps = np.maximum(np.bincount(np.searchsorted(edges, s, side="left"), minlength=bins) / s.size, 1e-4)
         psi = float(np.sum((ps - pt) * np.log(ps / pt)))
-        report[name] = (psi, psi >= threshold)
+        report[name] = (psi, bool(psi >= threshold))
     return report

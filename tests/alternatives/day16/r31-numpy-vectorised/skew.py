@@ -76,5 +76,5 @@ def distribution_skew(train, serving, features: Sequence[str], *, bins=10, thres
         p = [np.maximum(np.bincount(np.searchsorted(edges, s, side="left"), minlength=bins) / s.size, EPSILON)
              for s in (expected, actual)]
         psi = float(np.sum((p[1] - p[0]) * np.log(p[1] / p[0])))
-        out[name] = (psi, psi >= threshold)
+        out[name] = (psi, bool(psi >= threshold))
     return out

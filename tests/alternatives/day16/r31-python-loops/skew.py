@@ -89,5 +89,5 @@ def distribution_skew(train, serving, features: Sequence[str], *, bins=10, thres
             proportions.append([max(c / len(sample), 1e-4) for c in counts])
         pt, ps = proportions
         psi = sum((s - t) * math.log(s / t) for t, s in zip(pt, ps))
-        report[name] = (float(psi), psi >= threshold)
+        report[name] = (float(psi), bool(psi >= threshold))
     return report

@@ -104,5 +104,5 @@ def distribution_skew(train, serving, features: Sequence[str], *, bins=10, thres
                 raise ValueError(f"{name}: empty, NaN or infinite values")
             samples.append(values)
         psi = _psi(samples[0], samples[1], int(bins))
-        report[name] = (psi, psi >= threshold)
+        report[name] = (psi, bool(psi >= threshold))
     return report

@@ -89,5 +89,5 @@ def distribution_skew(train, serving, features: Sequence[str], *, bins=10, thres
         pt_ = np.maximum(np.bincount(np.searchsorted(edges, t, side="left"), minlength=bins) / t.size, 1e-4)
         ps_ = np.maximum(np.bincount(np.searchsorted(edges, s, side="left"), minlength=bins) / s.size, 1e-4)
         psi = float(np.sum((ps_ - pt_) * np.log(ps_ / pt_)))
-        report[name] = (psi, psi >= threshold)
+        report[name] = (psi, bool(psi >= threshold))
     return report

@@ -38,7 +38,27 @@ def _agree(a, b, tolerance: float) -> bool:
     return a == b or abs(a - b) <= tolerance
 
 
+def _python_numbers(frame):
+    """A copy whose object columns hold Python numbers, not numpy scalars (np.uint32(5) - np.uint32(7) wraps)."""
+    import numpy
+    import pandas
+
+    plain = {}
+    for column in frame.columns:
+        values = frame[column].tolist() if frame[column].dtype == object else ()
+        if any(isinstance(v, numpy.number) for v in values):
+            plain[column] = pandas.Series([v.item() if isinstance(v, numpy.number) else v for v in values],
+                                          index=frame.index, dtype=object)
+    if not plain:
+        return frame  # nothing to convert: the caller's own frame, read only
+    out = frame.copy()
+    for column, series in plain.items():
+        out[column] = series
+    return out
+
+
 def feature_skew(offline, online, *, entity="entity_id", tolerance=1e-6):
+    offline, online = _python_numbers(offline), _python_numbers(online)
     off = _by_entity(offline, entity, "offline")
     on = _by_entity(online, entity, "online")
     names = [c for c in offline.columns if c != entity]
@@ -83,5 +103,5 @@ def distribution_skew(train, serving, features, *, bins=10, threshold=0.1):
         edges = [float(e) for e in np.quantile(np.array(t), [i / bins for i in range(1, bins)])]
         pt, ps = _proportions(t, edges, bins), _proportions(s, edges, bins)
         psi = math.fsum((b - a) * math.log(b / a) for a, b in zip(pt, ps))
-        out[name] = (psi, psi >= threshold)
+        out[name] = (psi, bool(psi >= threshold))
     return out
