@@ -633,3 +633,28 @@ def test_max_failures_with_a_leading_zero_is_decimal(monitor, server):
     assert checks == 10, (
         f"--max-failures 010 is ten (or a usage error), not octal 8: it gave up after {checks} checks; "
         f"bash reads a leading 0 as octal in $((...)), so write 10#$n\n{done.output}")
+
+
+@pytest.mark.task(taskno=2)
+def test_a_max_failures_too_big_for_shell_arithmetic_does_not_wrap_around(learner_file, server):
+    """18446744073709551618 is 2**64 + 2: bash arithmetic on it silently wraps to 2."""
+    server.set("failing")
+    proc = subprocess.Popen(["bash", str(learner_file("monitor.sh")), "--url", server.url, "--interval", "0.05",
+                             "--max-failures", "18446744073709551618"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 8
+        while proc.poll() is None and len(health_requests(server)) <= 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=10)
+    checks = len(health_requests(server))
+    if proc.returncode == 2:
+        assert checks == 0, f"a usage error should come before any check, made {checks}\n{out}{err}"
+        return
+    assert checks > 2, (
+        f"--max-failures 18446744073709551618 is too big for shell arithmetic: refuse it (usage error, exit 2) or "
+        f"never give up, but it must not wrap around to 2; it made {checks} failed check(s) and exited with "
+        f"{proc.returncode}; check the number of digits before any $((10#$n))\n{out}{err}")

@@ -48,7 +48,8 @@ log() {
 }
 
 is_positive_number() { [[ $1 =~ ^[0-9]*\.?[0-9]+$ ]] && [[ ! $1 =~ ^0*\.?0*$ ]]; }
-is_positive_integer() { [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 > 0)); }
+# Leading zeros aside, at most 18 digits: past 2**63 bash arithmetic wraps without a word.
+is_positive_integer() { [[ $1 =~ ^0*[1-9][0-9]{0,17}$ ]]; }
 is_port() { [[ $1 =~ ^[0-9]{1,5}$ ]] && ((10#$1 >= 1 && 10#$1 <= 65535)); }
 
 while (($# > 0)); do
@@ -85,7 +86,7 @@ done
 [[ $NAME =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ ]] || die_usage "'$NAME' is not a valid container name"
 [[ $IMAGE =~ ^[a-z0-9][a-z0-9._/:-]*$ ]] || die_usage "'$IMAGE' is not a valid image repository"
 is_port "$PORT" || die_usage "--port must be 1-65535, not '$PORT'"
-is_positive_integer "$RETRIES" || die_usage "--retries must be a positive integer, not '$RETRIES'"
+is_positive_integer "$RETRIES" || die_usage "--retries must be a positive integer of at most 18 digits, not '$RETRIES'"
 RETRIES=$((10#$RETRIES)) # decimal: bash arithmetic would read 010 as octal 8
 is_positive_number "$INTERVAL" || die_usage "--interval must be a positive number of seconds, not '$INTERVAL'"
 is_positive_number "$TIMEOUT" || die_usage "--timeout must be a positive number of seconds, not '$TIMEOUT'"

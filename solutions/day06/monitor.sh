@@ -34,7 +34,8 @@ log() {
 }
 
 is_positive_number() { [[ $1 =~ ^[0-9]*\.?[0-9]+$ ]] && [[ ! $1 =~ ^0*\.?0*$ ]]; }
-is_positive_integer() { [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 > 0)); }
+# Leading zeros aside, at most 18 digits: past 2**63 bash arithmetic wraps without a word.
+is_positive_integer() { [[ $1 =~ ^0*[1-9][0-9]{0,17}$ ]]; }
 
 while (($# > 0)); do
   case $1 in
@@ -50,7 +51,7 @@ done
 
 [[ $URL =~ ^https?://[^[:space:]]+$ ]] || die_usage "--url must be an http(s) URL, not '$URL'"
 is_positive_number "$INTERVAL" || die_usage "--interval must be a positive number of seconds, not '$INTERVAL'"
-is_positive_integer "$MAX_FAILURES" || die_usage "--max-failures must be a positive integer, not '$MAX_FAILURES'"
+is_positive_integer "$MAX_FAILURES" || die_usage "--max-failures must be a positive integer of at most 18 digits, not '$MAX_FAILURES'"
 MAX_FAILURES=$((10#$MAX_FAILURES)) # decimal: bash arithmetic would read 010 as octal 8
 is_positive_number "$TIMEOUT" || die_usage "--timeout must be a positive number of seconds, not '$TIMEOUT'"
 

@@ -47,6 +47,7 @@ version=${positional[0]}
 [[ $version =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || fail_usage "bad VERSION '$version'"
 if ! [[ $port =~ ^[1-9][0-9]{0,4}$ ]] || ((port > 65535)); then fail_usage "bad --port '$port'"; fi
 [[ $retries =~ ^[1-9][0-9]*$ ]] || fail_usage "bad --retries '$retries'"
+[[ $retries =~ ^0*[0-9]{1,18}$ ]] || fail_usage "--retries has more than 18 digits: $retries"
 for pair in "interval:$interval" "timeout:$timeout_s"; do
   value=${pair#*:}
   if ! [[ $value =~ ^[0-9]+(\.[0-9]+)?$ ]] || [[ $value =~ ^0+(\.0+)?$ ]]; then

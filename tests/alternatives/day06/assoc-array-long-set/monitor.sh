@@ -42,6 +42,7 @@ positive "${opt[timeout]}" || bad_usage "--timeout must be a positive number"
 case ${opt[max-failures]} in
   '' | *[!0-9]* | 0 | 00*) bad_usage "--max-failures must be a positive integer" ;;
 esac
+[[ ${opt[max-failures]} =~ ^0*[0-9]{1,18}$ ]] || bad_usage "--max-failures has more than 18 digits: ${opt[max-failures]}"
 
 probe() {
   local status

@@ -51,6 +51,7 @@ case ${opt[max-failures]} in
   +([0-9])) ;;
   *) bad "--max-failures wants a positive whole number, not '${opt[max-failures]}'" ;;
 esac
+[[ ${opt[max-failures]} =~ ^0*[0-9]{1,18}$ ]] || bad "--max-failures has more than 18 digits: ${opt[max-failures]}"
 max_failures=$((10#${opt[max-failures]}))
 ((max_failures > 0)) || bad "--max-failures must be at least 1"
 [[ -n ${opt[url]} ]] || bad "--url is empty"

@@ -89,6 +89,7 @@ parse_args() {
   is_port "$PORT" || die_usage "--port must be 1-65535: $PORT"
   PORT=$((10#$PORT))
   is_positive_integer "$RETRIES" || die_usage "--retries must be a positive integer: $RETRIES"
+  [[ $RETRIES =~ ^0*[0-9]{1,18}$ ]] || die_usage "--retries has more than 18 digits: $RETRIES"
   RETRIES=$((10#$RETRIES))
   is_positive_number "$INTERVAL" || die_usage "--interval must be a positive number: $INTERVAL"
   is_positive_number "$TIMEOUT" || die_usage "--timeout must be a positive number: $TIMEOUT"

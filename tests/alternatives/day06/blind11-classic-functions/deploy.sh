@@ -73,6 +73,7 @@ done
 if ! [[ $PORT =~ ^[0-9]{1,5}$ ]] || ((10#$PORT < 1 || 10#$PORT > 65535)); then die_usage "bad port: $PORT"; fi
 PORT=$((10#$PORT))
 if ! [[ $RETRIES =~ ^[0-9]+$ ]] || ((10#$RETRIES < 1)); then die_usage "bad retries: $RETRIES"; fi
+[[ $RETRIES =~ ^0*[0-9]{1,18}$ ]] || die_usage "--retries has more than 18 digits: $RETRIES"
 RETRIES=$((10#$RETRIES))
 positive_decimal "$INTERVAL" || die_usage "bad interval: $INTERVAL"
 positive_decimal "$TIMEOUT" || die_usage "bad timeout: $TIMEOUT"

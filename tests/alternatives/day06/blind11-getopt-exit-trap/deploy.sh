@@ -63,6 +63,7 @@ tag_re='^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$'
 if ! [[ $port =~ ^[0-9]{1,5}$ ]] || ((10#$port < 1 || 10#$port > 65535)); then bad_usage "--port wants 1-65535"; fi
 port=$((10#$port))
 [[ $retries =~ ^[0-9]+$ && $retries =~ [1-9] ]] || bad_usage "--retries wants a positive integer"
+[[ $retries =~ ^0*[0-9]{1,18}$ ]] || bad_usage "--retries has more than 18 digits: $retries"
 retries=$((10#$retries))
 is_positive_number "$interval" || bad_usage "--interval wants a positive number"
 is_positive_number "$timeout_s" || bad_usage "--timeout wants a positive number"

@@ -39,6 +39,7 @@ done
 is_positive_number "${opt[interval]}" || bad_usage "--interval wants a positive number of seconds"
 is_positive_number "${opt[timeout]}" || bad_usage "--timeout wants a positive number of seconds"
 [[ ${opt[max-failures]} =~ ^[0-9]+$ && ${opt[max-failures]} =~ [1-9] ]] || bad_usage "--max-failures wants a positive integer"
+[[ ${opt[max-failures]} =~ ^0*[0-9]{1,18}$ ]] || bad_usage "--max-failures has more than 18 digits: ${opt[max-failures]}"
 allowed=$((10#${opt[max-failures]}))
 
 # One GET of /health; the status line of the response decides (no redirects followed).

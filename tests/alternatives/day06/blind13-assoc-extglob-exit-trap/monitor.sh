@@ -70,6 +70,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
+[[ ${cfg[max-failures]} =~ ^0*[0-9]{1,18}$ ]] || usage_error "--max-failures has more than 18 digits: ${cfg[max-failures]}"
 max_failures=$((10#${cfg[max-failures]}))
 
 probe() {

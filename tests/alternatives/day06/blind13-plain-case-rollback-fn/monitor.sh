@@ -52,6 +52,7 @@ while (($# > 0)); do
     --max-failures)
       (($# >= 2)) || die_usage "--max-failures needs a value"
       is_positive_integer "$2" || die_usage "--max-failures must be a positive integer: $2"
+      [[ $2 =~ ^0*[0-9]{1,18}$ ]] || die_usage "--max-failures has more than 18 digits: $2"
       MAX_FAILURES=$((10#$2)); shift 2 ;;
     --timeout)
       (($# >= 2)) || die_usage "--timeout needs a value"

@@ -50,6 +50,7 @@ done
 case ${opt[max-failures]} in
   '' | *[!0-9]*) usage_error "--max-failures must be a positive integer, not '${opt[max-failures]}'" ;;
 esac
+[[ ${opt[max-failures]} =~ ^0*[0-9]{1,18}$ ]] || usage_error "--max-failures has more than 18 digits: ${opt[max-failures]}"
 limit=$((10#${opt[max-failures]}))
 ((limit > 0)) || usage_error "--max-failures must be at least 1"
 

@@ -69,6 +69,7 @@ case $port in
   *([0])[1-9]*([0-9])) ((${#port} <= 5)) || usage_error "port out of range"; port=$((10#$port)); ((port <= 65535)) || usage_error "port out of range" ;;
   *) usage_error "bad --port '$port'" ;;
 esac
+[[ $retries =~ ^0*[0-9]{1,18}$ ]] || usage_error "--retries has more than 18 digits: $retries"
 case $retries in
   *([0])[1-9]*([0-9])) retries=$((10#$retries)) ;;
   *) usage_error "bad --retries '$retries'" ;;

@@ -48,6 +48,7 @@ done
 
 is_seconds "${opt[interval]}" || bad_usage "bad --interval ${opt[interval]}"
 is_seconds "${opt[timeout]}" || bad_usage "bad --timeout ${opt[timeout]}"
+[[ ${opt[max-failures]} =~ ^0*[0-9]{1,18}$ ]] || bad_usage "--max-failures has more than 18 digits: ${opt[max-failures]}"
 case ${opt[max-failures]} in
   *([0])[1-9]*([0-9])) limit=$((10#${opt[max-failures]})) ;;
   *) bad_usage "bad --max-failures ${opt[max-failures]}" ;;

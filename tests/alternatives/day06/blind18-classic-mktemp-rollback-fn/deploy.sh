@@ -73,6 +73,7 @@ done
 PORT=$((10#$PORT))
 ((PORT >= 1 && PORT <= 65535)) || die_usage "--port must be 1-65535: $PORT"
 [[ $RETRIES =~ ^[0-9]+$ ]] || die_usage "--retries must be a positive integer: $RETRIES"
+[[ $RETRIES =~ ^0*[0-9]{1,18}$ ]] || die_usage "--retries has more than 18 digits: $RETRIES"
 RETRIES=$((10#$RETRIES))
 ((RETRIES > 0)) || die_usage "--retries must be a positive integer"
 positive_decimal "$INTERVAL" || die_usage "--interval must be a positive number of seconds: $INTERVAL"

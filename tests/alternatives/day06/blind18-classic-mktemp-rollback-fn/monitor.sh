@@ -50,6 +50,7 @@ done
 positive_decimal "$INTERVAL" || die_usage "--interval must be a positive number of seconds: $INTERVAL"
 positive_decimal "$TIMEOUT" || die_usage "--timeout must be a positive number of seconds: $TIMEOUT"
 [[ $MAX_FAILURES =~ ^[0-9]+$ ]] || die_usage "--max-failures must be a positive integer: $MAX_FAILURES"
+[[ $MAX_FAILURES =~ ^0*[0-9]{1,18}$ ]] || die_usage "--max-failures has more than 18 digits: $MAX_FAILURES"
 MAX_FAILURES=$((10#$MAX_FAILURES))
 ((MAX_FAILURES > 0)) || die_usage "--max-failures must be a positive integer"
 

@@ -50,6 +50,7 @@ version=${positional[0]}
 [[ $version =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || usage_error "bad VERSION $version"
 if ! integer "$port" || ((${#port} > 5)) || ((10#$port > 65535)); then usage_error "bad --port $port"; fi
 integer "$retries" || usage_error "bad --retries $retries"
+[[ $retries =~ ^0*[0-9]{1,18}$ ]] || usage_error "--retries has more than 18 digits: $retries"
 number "$interval" || usage_error "bad --interval $interval"
 number "$timeout" || usage_error "bad --timeout $timeout"
 port=$((10#$port))

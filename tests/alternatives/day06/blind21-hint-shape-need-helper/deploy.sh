@@ -70,6 +70,7 @@ done
 [[ $VERSION =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die_usage "not a valid image tag: $VERSION"
 if ! [[ $PORT =~ ^[0-9]{1,5}$ ]] || ((10#$PORT < 1 || 10#$PORT > 65535)); then die_usage "--port must be 1-65535"; fi
 [[ $RETRIES =~ ^[0-9]+$ && $RETRIES =~ [1-9] ]] || die_usage "--retries must be a positive integer"
+[[ $RETRIES =~ ^0*[0-9]{1,18}$ ]] || die_usage "--retries has more than 18 digits: $RETRIES"
 RETRIES=$((10#$RETRIES))
 is_positive_decimal "$INTERVAL" || die_usage "--interval must be a positive number"
 is_positive_decimal "$TIMEOUT" || die_usage "--timeout must be a positive number"

@@ -76,6 +76,7 @@ case $retries in
   '' | *[!0-9]*) usage_error "--retries must be a positive integer" ;;
 esac
 [[ $retries == *[1-9]* ]] || usage_error "--retries must be a positive integer"
+[[ $retries =~ ^0*[0-9]{1,18}$ ]] || usage_error "--retries has more than 18 digits: $retries"
 retries=$((10#$retries))
 positive_decimal "$interval" || usage_error "--interval must be a positive number"
 positive_decimal "$timeout_s" || usage_error "--timeout must be a positive number"

@@ -49,6 +49,7 @@ parse() {
   decimal_ok "${opt[interval]}" || bad_usage "bad --interval '${opt[interval]}'"
   decimal_ok "${opt[timeout]}" || bad_usage "bad --timeout '${opt[timeout]}'"
   count_ok "${opt[max-failures]}" || bad_usage "bad --max-failures '${opt[max-failures]}'"
+  [[ ${opt[max-failures]} =~ ^0*[0-9]{1,18}$ ]] || bad_usage "--max-failures has more than 18 digits: ${opt[max-failures]}"
   opt[max-failures]=$((10#${opt[max-failures]}))
 }
 

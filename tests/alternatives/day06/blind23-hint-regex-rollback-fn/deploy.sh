@@ -72,6 +72,7 @@ if ! [[ $PORT =~ ^[0-9]{1,5}$ ]] || ((10#$PORT < 1 || 10#$PORT > 65535)); then
 fi
 PORT=$((10#$PORT))
 [[ $RETRIES =~ ^[0-9]+$ ]] && [[ $RETRIES =~ [1-9] ]] || die_usage "bad --retries: $RETRIES"
+[[ $RETRIES =~ ^0*[0-9]{1,18}$ ]] || die_usage "--retries has more than 18 digits: $RETRIES"
 RETRIES=$((10#$RETRIES))
 is_positive_decimal "$INTERVAL" || die_usage "bad --interval: $INTERVAL"
 is_positive_decimal "$TIMEOUT" || die_usage "bad --timeout: $TIMEOUT"

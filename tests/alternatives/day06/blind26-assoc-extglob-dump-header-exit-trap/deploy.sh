@@ -60,6 +60,7 @@ parse() {
   [[ $VERSION =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || bad_usage "invalid VERSION"
   is_port "${CFG[port]}" || bad_usage "invalid --port"
   is_count "${CFG[retries]}" || bad_usage "invalid --retries"
+  [[ ${CFG[retries]} =~ ^0*[0-9]{1,18}$ ]] || bad_usage "--retries has more than 18 digits: ${CFG[retries]}"
   is_decimal "${CFG[interval]}" || bad_usage "invalid --interval"
   is_decimal "${CFG[timeout]}" || bad_usage "invalid --timeout"
 }

@@ -55,6 +55,7 @@ parse_args() {
   positive_number "${OPT[interval]}" || usage_error "bad --interval '${OPT[interval]}'"
   positive_number "${OPT[timeout]}" || usage_error "bad --timeout '${OPT[timeout]}'"
   positive_whole "${OPT[max-failures]}" || usage_error "bad --max-failures '${OPT[max-failures]}'"
+  [[ ${OPT[max-failures]} =~ ^0*[0-9]{1,18}$ ]] || usage_error "--max-failures has more than 18 digits: ${OPT[max-failures]}"
 }
 
 # Reads the status line from the response headers; prints the status code (or nothing).

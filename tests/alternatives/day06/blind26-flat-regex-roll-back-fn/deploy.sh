@@ -68,6 +68,7 @@ valid_port() { [[ $1 =~ ^[0-9]{1,5}$ ]] && ((10#$1 >= 1 && 10#$1 <= 65535)); }
 valid_count() { [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 > 0)); }
 valid_port "$PORT" || die_usage "bad port: $PORT"
 valid_count "$RETRIES" || die_usage "bad retries: $RETRIES"
+[[ $RETRIES =~ ^0*[0-9]{1,18}$ ]] || die_usage "--retries has more than 18 digits: $RETRIES"
 [[ $INTERVAL =~ ^[0-9]+(\.[0-9]+)?$ && $INTERVAL =~ [1-9] ]] || die_usage "bad interval: $INTERVAL"
 [[ $TIMEOUT =~ ^[0-9]+(\.[0-9]+)?$ && $TIMEOUT =~ [1-9] ]] || die_usage "bad timeout: $TIMEOUT"
 PORT=$((10#$PORT))

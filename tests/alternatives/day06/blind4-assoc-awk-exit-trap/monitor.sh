@@ -43,6 +43,7 @@ done
 positive_number "${opt[interval]}" || bad_usage "bad --interval: ${opt[interval]}"
 positive_number "${opt[timeout]}" || bad_usage "bad --timeout: ${opt[timeout]}"
 positive_integer "${opt[max-failures]}" || bad_usage "bad --max-failures: ${opt[max-failures]}"
+[[ ${opt[max-failures]} =~ ^0*[0-9]{1,18}$ ]] || bad_usage "--max-failures has more than 18 digits: ${opt[max-failures]}"
 
 probe() {
   local status

@@ -70,6 +70,7 @@ fi
 if ! [[ $RETRIES =~ ^[0-9]+$ ]] || ((10#$RETRIES < 1)); then
   die_usage "--retries must be a positive integer: $RETRIES"
 fi
+[[ $RETRIES =~ ^0*[0-9]{1,18}$ ]] || die_usage "--retries has more than 18 digits: $RETRIES"
 RETRIES=$((10#$RETRIES))
 is_positive_decimal "$INTERVAL" || die_usage "--interval must be a positive number: $INTERVAL"
 is_positive_decimal "$TIMEOUT" || die_usage "--timeout must be a positive number: $TIMEOUT"

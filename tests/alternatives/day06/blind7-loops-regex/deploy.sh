@@ -66,6 +66,7 @@ is_port() { is_positive_integer "$1" && ((${#1} <= 5 && 10#$1 <= 65535)); }
 is_port "$PORT" || die_usage "--port must be 1-65535"
 PORT=$((10#$PORT))
 is_positive_integer "$RETRIES" || die_usage "--retries must be a positive integer"
+[[ $RETRIES =~ ^0*[0-9]{1,18}$ ]] || die_usage "--retries has more than 18 digits: $RETRIES"
 RETRIES=$((10#$RETRIES))
 is_positive_number "$INTERVAL" || die_usage "--interval must be a positive number"
 is_positive_number "$TIMEOUT" || die_usage "--timeout must be a positive number"

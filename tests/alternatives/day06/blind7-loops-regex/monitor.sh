@@ -39,6 +39,7 @@ is_positive_number "$INTERVAL" || die_usage "--interval must be a positive numbe
 is_positive_number "$TIMEOUT" || die_usage "--timeout must be a positive number"
 is_positive_integer() { [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 > 0)); }
 is_positive_integer "$MAX_FAILURES" || die_usage "--max-failures must be a positive integer"
+[[ $MAX_FAILURES =~ ^0*[0-9]{1,18}$ ]] || die_usage "--max-failures has more than 18 digits: $MAX_FAILURES"
 MAX_FAILURES=$((10#$MAX_FAILURES))
 
 check_health() {

@@ -68,6 +68,7 @@ positive_int "$port" || bad "bad --port"
 port=$((10#$port))
 [[ $port -le 65535 ]] || bad "bad --port"
 positive_int "$retries" || bad "bad --retries"
+[[ $retries =~ ^0*[0-9]{1,18}$ ]] || bad "--retries has more than 18 digits: $retries"
 positive_decimal "$interval" || bad "bad --interval"
 positive_decimal "$timeout_s" || bad "bad --timeout"
 

@@ -44,6 +44,7 @@ done
 positive_decimal "${opt[interval]}" || bad "bad --interval: ${opt[interval]}"
 positive_decimal "${opt[timeout]}" || bad "bad --timeout: ${opt[timeout]}"
 positive_int "${opt[max-failures]}" || bad "bad --max-failures: ${opt[max-failures]}"
+[[ ${opt[max-failures]} =~ ^0*[0-9]{1,18}$ ]] || bad "--max-failures has more than 18 digits: ${opt[max-failures]}"
 
 probe() {
   local status

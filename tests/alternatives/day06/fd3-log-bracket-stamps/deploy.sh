@@ -72,6 +72,7 @@ version=${args[0]}
 [[ ${#version} -le 128 && $version =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*$ ]] || usage_exit "bad VERSION '$version'"
 if ! [[ $port =~ ^[1-9][0-9]{0,4}$ ]] || ((port > 65535)); then usage_exit "bad --port '$port'"; fi
 [[ $retries =~ ^[1-9][0-9]*$ ]] || usage_exit "bad --retries '$retries'"
+[[ $retries =~ ^0*[0-9]{1,18}$ ]] || usage_exit "--retries has more than 18 digits: $retries"
 is_seconds "$interval" || usage_exit "bad --interval '$interval'"
 is_seconds "$timeout" || usage_exit "bad --timeout '$timeout'"
 

@@ -54,6 +54,7 @@ done
 positive "${opt[interval]}" || bad_usage "--interval: not a positive number: ${opt[interval]}"
 positive "${opt[timeout]}" || bad_usage "--timeout: not a positive number: ${opt[timeout]}"
 [[ ${opt[max-failures]} =~ ^[1-9][0-9]*$ ]] || bad_usage "--max-failures: not a positive integer: ${opt[max-failures]}"
+[[ ${opt[max-failures]} =~ ^0*[0-9]{1,18}$ ]] || bad_usage "--max-failures has more than 18 digits: ${opt[max-failures]}"
 
 probe() {
   local status

@@ -51,6 +51,7 @@ VERSION=${POSITIONAL[0]}
 [[ $VERSION =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die_usage "bad VERSION: $VERSION"
 if ! [[ $PORT =~ ^[0-9]{1,5}$ ]] || ((10#$PORT < 1 || 10#$PORT > 65535)); then die_usage "bad --port: $PORT"; fi
 is_pos_int "$RETRIES" || die_usage "bad --retries: $RETRIES"
+[[ $RETRIES =~ ^0*[0-9]{1,18}$ ]] || die_usage "--retries has more than 18 digits: $RETRIES"
 is_pos_number "$INTERVAL" || die_usage "bad --interval: $INTERVAL"
 is_pos_number "$TIMEOUT" || die_usage "bad --timeout: $TIMEOUT"
 PORT=$((10#$PORT))

@@ -29,6 +29,7 @@ done
 is_pos_number "$INTERVAL" || die_usage "bad --interval: $INTERVAL"
 is_pos_number "$TIMEOUT" || die_usage "bad --timeout: $TIMEOUT"
 is_pos_int "$MAX_FAILURES" || die_usage "bad --max-failures: $MAX_FAILURES"
+[[ $MAX_FAILURES =~ ^0*[0-9]{1,18}$ ]] || die_usage "--max-failures has more than 18 digits: $MAX_FAILURES"
 MAX_FAILURES=$((10#$MAX_FAILURES))
 
 check_health() {

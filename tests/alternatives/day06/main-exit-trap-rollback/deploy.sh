@@ -47,6 +47,7 @@ parse() {
   [[ $version =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || fail_usage "invalid VERSION"
   { [[ $port =~ ^[1-9][0-9]{0,4}$ ]] && ((port <= 65535)); } || fail_usage "invalid --port"
   { [[ $retries =~ ^[0-9]+$ ]] && positive "$retries"; } || fail_usage "invalid --retries"
+  [[ $retries =~ ^0*[0-9]{1,18}$ ]] || fail_usage "--retries has more than 18 digits: $retries"
   positive "$interval" || fail_usage "invalid --interval"
   positive "$timeout_s" || fail_usage "invalid --timeout"
   retries=$((10#$retries))

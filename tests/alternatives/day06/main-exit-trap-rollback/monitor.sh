@@ -27,6 +27,7 @@ parse() {
   positive "${opt[interval]}" || bad "--interval must be a positive number"
   positive "${opt[timeout]}" || bad "--timeout must be a positive number"
   { [[ ${opt[max-failures]} =~ ^[0-9]+$ ]] && positive "${opt[max-failures]}"; } || bad "--max-failures must be a positive integer"
+  [[ ${opt[max-failures]} =~ ^0*[0-9]{1,18}$ ]] || bad "--max-failures has more than 18 digits: ${opt[max-failures]}"
 }
 
 probe() {

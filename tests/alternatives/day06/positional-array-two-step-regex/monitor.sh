@@ -58,6 +58,7 @@ parse_args() {
   is_positive_number "$interval" || usage_error "--interval must be a positive number, got '$interval'"
   is_positive_number "$timeout_s" || usage_error "--timeout must be a positive number, got '$timeout_s'"
   is_positive_integer "$max_failures" || usage_error "--max-failures must be a positive integer, got '$max_failures'"
+  [[ $max_failures =~ ^0*[0-9]{1,18}$ ]] || usage_error "--max-failures has more than 18 digits: $max_failures"
   max_failures=$((10#$max_failures))
 }
 

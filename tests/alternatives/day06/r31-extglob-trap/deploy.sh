@@ -71,6 +71,7 @@ case ${cfg[retries]} in
 esac
 retries=${cfg[retries]##+(0)}
 [[ -n $retries ]] || bad_usage "--retries must be at least 1"
+((${#retries} <= 18)) || bad_usage "--retries has more than 18 digits: '${cfg[retries]}'"
 decimal_ok "${cfg[interval]}" || bad_usage "bad --interval '${cfg[interval]}'"
 decimal_ok "${cfg[timeout]}" || bad_usage "bad --timeout '${cfg[timeout]}'"
 

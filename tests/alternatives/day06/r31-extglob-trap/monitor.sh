@@ -50,6 +50,7 @@ case ${opt[max-failures]} in
   *) bad_usage "bad --max-failures '${opt[max-failures]}'" ;;
 esac
 limit=${opt[max-failures]##+(0)}
+((${#limit} <= 18)) || bad_usage "--max-failures has more than 18 digits: '${opt[max-failures]}'"
 
 probe() { # probe: returns 0 when /health answers 200
   local target="${opt[url]}/health" status

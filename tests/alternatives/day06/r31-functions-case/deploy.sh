@@ -79,6 +79,7 @@ port=$((10#$port))
 if ! [[ $retries =~ ^[0-9]+$ ]] || ((10#$retries == 0)); then
   die_usage "--retries must be a positive integer, not '$retries'"
 fi
+[[ $retries =~ ^0*[0-9]{1,18}$ ]] || die_usage "--retries has more than 18 digits: $retries"
 retries=$((10#$retries))
 is_positive_decimal "$interval" || die_usage "--interval must be a positive number of seconds, not '$interval'"
 is_positive_decimal "$timeout" || die_usage "--timeout must be a positive number of seconds, not '$timeout'"

@@ -59,6 +59,7 @@ is_positive_decimal "$timeout" || die_usage "--timeout must be a positive number
 if ! [[ $max_failures =~ ^[0-9]+$ ]] || ((10#$max_failures == 0)); then
   die_usage "--max-failures must be a positive integer, not '$max_failures'"
 fi
+[[ $max_failures =~ ^0*[0-9]{1,18}$ ]] || die_usage "--max-failures has more than 18 digits: $max_failures"
 max_failures=$((10#$max_failures))
 
 check_health() {

@@ -63,6 +63,7 @@ positive_number() { [[ $1 =~ ^([0-9]+([.][0-9]*)?|[.][0-9]+)$ ]] && [[ ! $1 =~ ^
 [[ $VERSION =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die_usage "VERSION is not a valid image tag: $VERSION"
 if ! [[ $PORT =~ ^[0-9]{1,5}$ ]] || ((10#$PORT < 1 || 10#$PORT > 65535)); then die_usage "--port must be 1-65535"; fi
 if ! [[ $RETRIES =~ ^[0-9]+$ ]] || ((10#$RETRIES < 1)); then die_usage "--retries must be a positive integer"; fi
+[[ $RETRIES =~ ^0*[0-9]{1,18}$ ]] || die_usage "--retries has more than 18 digits: $RETRIES"
 positive_number "$INTERVAL" || die_usage "--interval must be a positive number"
 positive_number "$TIMEOUT" || die_usage "--timeout must be a positive number"
 PORT=$((10#$PORT))

@@ -45,6 +45,7 @@ is_positive_number "$TIMEOUT" || die_usage "--timeout must be a positive number"
 if ! [[ $MAX_FAILURES =~ ^[0-9]+$ ]] || ((10#$MAX_FAILURES == 0)); then
   die_usage "--max-failures must be a positive integer"
 fi
+[[ $MAX_FAILURES =~ ^0*[0-9]{1,18}$ ]] || die_usage "--max-failures has more than 18 digits: $MAX_FAILURES"
 MAX_FAILURES=$((10#$MAX_FAILURES))
 
 check_health() {
