@@ -60,7 +60,10 @@ def send_traffic(client):
 
 def test_requests_are_counted_by_route_and_status(app):
     client = app.test_client()
+    before = scrape(client)  # the fixture already asked /ready while the model loaded
     send_traffic(client)
+    for _ in range(2):
+        assert client.get("/ready").status_code == 200, "/ready should answer 200 once the model is loaded"
     samples = scrape(client)
     assert value(samples, "model_requests_total", endpoint="/predict", status="200") == 2, (
         "two good /predict calls should count 2 under endpoint='/predict', status='200'"
@@ -71,6 +74,14 @@ def test_requests_are_counted_by_route_and_status(app):
     assert value(samples, "model_requests_total", endpoint="/health", status="200") == 1, (
         "one /health call should count 1 under endpoint='/health'"
     )
+    ready = value(samples, "model_requests_total", endpoint="/ready", status="200") - value(
+        before, "model_requests_total", endpoint="/ready", status="200")
+    assert ready == 2, (
+        f"two /ready calls should count 2 under endpoint='/ready', status='200', got {ready}: the readiness probe is "
+        "an answered request like any other; only /metrics itself goes uncounted")
+    timed = value(samples, "model_request_latency_seconds_count", endpoint="/ready") - value(
+        before, "model_request_latency_seconds_count", endpoint="/ready")
+    assert timed == 2, f"two /ready calls should be 2 latency observations under endpoint='/ready', got {timed}"
 
 
 def test_latency_histogram_observes_every_answered_request(app):

@@ -637,6 +637,43 @@ def test_bad_input_is_answered_with_400_and_an_error(client, body, what):
     assert_bad_request(predict(client, body), what)
 
 
+def a_model_of_five_features(folder):
+    """A model file whose model takes 5 numbers a row: every valid 4-number row makes its predict raise."""
+    import skops.io
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    features, labels = make_classification(n_samples=200, n_features=5, n_informative=3, n_redundant=0,
+                                           n_classes=3, random_state=4)
+    path = folder / "five-features.skops"
+    skops.io.dump(make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(features, labels), path)
+    return path
+
+
+@pytest.mark.parametrize("case", ["numbers so near float's limit that the model's scaling overflows",
+                                  "a negative number so near float's limit that the model's scaling overflows",
+                                  "a model file whose model takes 5 numbers a row"])
+def test_a_model_that_fails_on_valid_rows_answers_500_with_a_json_error(model_file, tmp_path, case):
+    # The client sent valid rows (4 finite numbers each): the model failing on them is the server's fault.
+    rows = {"numbers so near float's limit that the model's scaling overflows": [[0, 0, 0, 1.7976931348623157e308]],
+            "a negative number so near float's limit that the model's scaling overflows":
+                [[1.0, 2.0, 3.0, 4.0], [0, 0, 0, -1.7976931348623157e308]]}.get(case, ROWS[:3])
+    path = a_model_of_five_features(tmp_path) if case.startswith("a model file") else model_file
+    client = create_app({"MODEL_PATH": str(path), "MODEL_VERSION": "fails"}).test_client()
+    assert wait_ready(client).status_code == 200, "GET /ready should answer 200 once the model is loaded"
+    answer = predict(client, {"features": rows})
+    assert answer.status_code == 500, (
+        f"valid rows the model fails on ({case}) should get 500, got {answer.status_code}: the rows are 4 finite "
+        "numbers each, so the failure is the server's, not the client's (a 400 would hide a broken model from "
+        "error-rate alerts and day 21's rollback); do not turn the model's own errors into 400s")
+    body = answer.get_json(silent=True)
+    assert isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"], (
+        f"the 500 for {case} should carry a JSON body {{\"error\": \"...\"}} like every error answer, not an HTML "
+        f"page, got {answer.data[:200]!r}")
+
+
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
 def test_a_json_body_is_served_whatever_its_content_type(client, reference_model, content_type):
     # curl -d sends application/x-www-form-urlencoded; a hand-written client may send no Content-Type at all.

@@ -185,6 +185,10 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     def not_allowed(_):
         return answer({"error": "method not allowed"}, 405)
 
+    @app.errorhandler(500)
+    def server_error(_):  # a model failing on valid rows: the server's failure, answered in JSON too
+        return answer({"error": "the server failed to answer"}, 500)
+
     @app.route("/health", methods=["GET"])
     def health():
         return answer({"status": "ok", "model_version": version})

@@ -155,10 +155,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         if server.model is None:
             return jsonify(error="model not loaded"), 503
         rows = server.rows(request.get_data(cache=False))
-        try:
-            predictions = server.predict(rows)
-        except (ValueError, FloatingPointError, OverflowError):
-            raise BadRequestBody("these features are out of the range the model can score") from None
+        predictions = server.predict(rows)  # the model failing on valid rows is a 500 (HTTPException handler)
         return jsonify(predictions=predictions, model_version=server.version)
 
     @app.get("/metrics")

@@ -153,6 +153,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
 
     @app.errorhandler(404)
     @app.errorhandler(405)
+    @app.errorhandler(500)  # a model failing on valid rows: the server's failure, still answered in JSON
     def http_error(exc):
         return answer({"error": exc.name}, exc.code)
 
@@ -183,10 +184,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         if len(raw) > LIMIT:
             raise TooLarge("the body is over 1 MiB")
         matrix = features_matrix(raw)
-        try:
-            labels = model.predict(matrix)
-        except ValueError:
-            return answer({"error": "these numbers are out of the range the model can take"}, 400)
+        labels = model.predict(matrix)
         return answer({"predictions": [x.item() if hasattr(x, "item") else x for x in labels],
                        "model_version": settings.version})
 
