@@ -97,13 +97,21 @@ def test_window_metrics_use_the_sla_threshold_and_the_window(kit, store, clock, 
         f"over 2 h (300, 100, 100, 100 ms) a 200 ms threshold keeps 3 of 4 samples: 75 %, got {strict}")
 
 
-@pytest.mark.parametrize("latency", [0.0, 0, 12], ids=["0.0", "int-0", "int-12"])
+def _numpy_float32(value):
+    import numpy
+
+    return numpy.float32(value)
+
+
+@pytest.mark.parametrize("latency", [0.0, 0, 12, "numpy-float32"], ids=["0.0", "int-0", "int-12", "numpy-float32-12.5"])
 def test_a_latency_of_zero_ms_is_up_not_down(kit, store, clock, fake_sleep, latency):
+    if latency == "numpy-float32":
+        latency = _numpy_float32(12.5)  # a probe timing with NumPy: numpy.float32 is no float (nor int) subclass
     alerter = kit.RecordingAlerter()
     metrics = MonitoringSystem(lambda: latency, store, alerter, clock=clock, sleep=fake_sleep, max_iterations=1).tick().metrics
     assert metrics.get("up") == 1.0 and metrics.get("latency_ms") == latency, (
-        f"a probe that returned {latency!r} ms answered (an int number of ms is a latency too): up = 1.0 and "
-        f"latency_ms = {latency!r}, got {metrics}")
+        f"a probe that returned {latency!r} ms answered (an int number of ms is a latency too, and so is a NumPy "
+        f"number: only None means no answer): up = 1.0 and latency_ms = {latency!r}, got {metrics}")
 
 
 def test_a_window_p95_of_zero_ms_is_sent_not_dropped(kit, store, clock, fake_sleep):

@@ -160,28 +160,30 @@ def test_an_error_in_one_tick_does_not_end_the_loop(kit, store, clock, fake_slee
     assert summary.errors == 0 and summary.iterations == 3, f"the failure was in the earlier tick: got {summary}"
 
 
-def test_errors_are_counted_in_the_summary_and_logged(kit, store, clock, fake_sleep, caplog):
+@pytest.mark.parametrize("broken", ["probe", "calculate_sla_compliance", "latency_percentile", "evaluate"])
+def test_errors_are_counted_in_the_summary_and_logged(kit, store, clock, fake_sleep, caplog, broken):
     import logging
 
     calls = []
 
     def flaky_probe():
         calls.append(1)
-        if len(calls) == 1:
+        if broken == "probe" and len(calls) == 1:
             raise RuntimeError("probe bug")
         return 12.0
 
     caplog.set_level(logging.DEBUG)
-    system = make(store, kit.RecordingAlerter(), clock, fake_sleep, probe=flaky_probe, interval_s=10, max_iterations=3)
+    system = make(FailsOnce(store, broken), FailsOnce(kit.RecordingAlerter(), broken), clock, fake_sleep,
+                  probe=flaky_probe, interval_s=10, max_iterations=3)
     summary = system.run()
     assert len(calls) == 3, f"the loop should go on after a failing tick: 3 probes expected, {len(calls)} ran"
     assert summary.errors == 1 and summary.iterations == 3, f"1 error in 3 iterations expected, got {summary}"
     logged = [r.getMessage() + (f" {r.exc_info[1]}" if r.exc_info and r.exc_info[1] else "") for r in caplog.records
               if r.levelno >= logging.WARNING]
-    assert any("probe bug" in line for line in logged), (
-        f"the failing tick's error should be logged with the logging module at WARNING or above (not printed, dropped "
-        f"or hidden at DEBUG/INFO, which the default configuration does not show); records: "
-        f"{[(r.levelname, r.getMessage()) for r in caplog.records]}")
+    assert any(f"{broken} bug" in line for line in logged), (
+        f"the failing tick's error ({broken} raised '{broken} bug') should be logged with the logging module at "
+        f"WARNING or above, whichever collaborator raised (not printed, dropped or hidden at DEBUG/INFO, which the "
+        f"default configuration does not show); records: {[(r.levelname, r.getMessage()) for r in caplog.records]}")
     again = system.run()
     assert again.errors == 0 and again.iterations == 3, (
         f"a second run() counts its own ticks (3 iterations, no error this time), got {again}")
@@ -290,3 +292,6 @@ def test_a_run_with_no_tick_reports_no_last_metrics(kit, store, clock, fake_slee
     assert again.iterations == 0 and again.last_metrics == {}, (
         f"a second run() stopped before its first tick reports only its own ticks: 0 iterations and "
         f"last_metrics {{}}, not the earlier run's, got {again}")
+    assert first.last_metrics.get("up") == 1.0, (
+        f"a summary already returned keeps its own last_metrics: the second run() must not empty or refill the "
+        f"first run's dict in place, got first.last_metrics = {first.last_metrics}")

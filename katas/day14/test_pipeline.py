@@ -126,12 +126,14 @@ def seconds_to_undo(fake_tools) -> float:
 
 
 @pytest.mark.task(taskno=3)
-@pytest.mark.parametrize("args", [[], ["v1", "v2"], ["--bogus", "v1"], ["--mode", "swarm", "v1"], ["--port", "x", "v1"],
+@pytest.mark.parametrize("args", [[], ["v1", "v2"], ["--bogus", "v1"], ["--mode", "swarm", "v1"], ["--mode", "Docker", "v1"],
+                                  ["--mode", "K8S", "v1"], ["--port", "x", "v1"],
                                   ["--port", "0", "v1"], ["--port", "65536", "v1"], ["--retries", "0", "v1"], ["--retries", "1.5", "v1"],
                                   ["--rollout-timeout", "1.5", "v1"], ["--rollout-timeout", "0", "v1"],
                                   ["--interval", "0.0", "v1"], ["--timeout", "0", "v1"], ["--step-timeout", "0", "v1"],
                                   ["--interval", "abc", "v1"], ["--timeout", "x", "v1"], ["--step-timeout", "ten", "v1"],
-                                  ["--interval", "1.2.3", "v1"], ["--timeout", ".", "v1"],
+                                  ["--interval", "1.2.3", "v1"], ["--timeout", ".", "v1"], ["--interval", "inf", "v1"],
+                                  ["--step-timeout", "inf", "v1"], ["--timeout", "Infinity", "v1"],
                                   ["--step-timeout", "00", "v1"], ["--interval", "0.00", "v1"], ["--timeout", "00.0", "v1"],
                                   ["--retries", "00", "v1"], ["--rollout-timeout", "00", "v1"], ["--port", "00", "v1"],
                                   ["--port", "18446744073709559616", "v1"],
