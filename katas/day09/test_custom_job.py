@@ -94,9 +94,15 @@ def test_a_python_package_job_checks_its_replica_count_too(count, value_error_na
 def test_base_output_directory_becomes_the_job_gcs_destination(task):
     # The output directory belongs to the job, whichever way its pool runs: a package job keeps it too.
     package = {"image_uri": EXECUTOR, "package_uris": ["gs://my-bucket/trainer.tar.gz"], "python_module": "trainer.task"}
-    spec = job(**(package if task == "python-package" else {}), base_output_directory="gs://my-bucket/runs/7").custom_job.job_spec
+    spec = job(**(package if task == "python-package" else {}), args=["--epochs=10"],
+               base_output_directory="gs://my-bucket/runs/7").custom_job.job_spec
     assert spec.base_output_directory.output_uri_prefix == "gs://my-bucket/runs/7", (
         f"in a {task} job, base_output_directory should become job_spec.base_output_directory.output_uri_prefix")
+    pool = spec.worker_pool_specs[0]
+    kept = pool.python_package_spec.args if task == "python-package" else pool.container_spec.args
+    assert list(kept) == ["--epochs=10"], (
+        "args should reach the pool exactly as given: the output directory is base_output_directory, "
+        "not also a --model-dir flag smuggled into args")
 
 
 @pytest.mark.parametrize("uri", ["s3://my-bucket/out", "gs:/my-bucket/out", "gs://My-Bucket/out"])
@@ -211,7 +217,7 @@ def test_anything_not_starting_with_gs_is_rejected(uri, value_error_naming):
 @pytest.mark.parametrize("uri", ["gs://my-bucket", "gs://my-bucket/", "gs://ml_artifacts-2024/runs/7/model",
                                  "gs://abc/out", "gs://" + "b" * 63 + "/out", "gs://my.bucket.example/out",
                                  "gs://my-bucket/runs/date=2024-01-01/model+v2", "gs://my-bucket/runs/7 (retry)",
-                                 "gs://2024-runs/out", "gs://123/out"])
+                                 "gs://2024-runs/out", "gs://123/out", "gs://my-bucket/Models/V2"])
 def test_cloud_storage_uris_are_accepted(uri):
     spec = job(base_output_directory=uri).custom_job.job_spec
     assert spec.base_output_directory.output_uri_prefix == uri, f"{uri} is a valid gs:// URI"
@@ -431,6 +437,26 @@ def test_an_image_is_required(task, value_error_naming):
 def test_a_gpu_the_machine_cannot_take_is_rejected(value_error_naming):
     with value_error_naming("accelerator_type"):
         job(machine_type="e2-standard-4", accelerator_type="NVIDIA_TESLA_T4", accelerator_count=1)
+
+
+@pytest.mark.parametrize("machine", ["n1-turbo-8", "e2-standard-4 ", "N1-STANDARD-8"])
+def test_an_unknown_machine_type_without_a_gpu_is_rejected(machine, value_error_naming):
+    # machine_spec's allowlist holds for a CPU-only pool too: no accelerator is no reason to skip it.
+    with value_error_naming("machine_type"):
+        job(machine_type=machine)
+
+
+@pytest.mark.parametrize("task", ["container", "python-package"])
+def test_each_call_returns_a_new_request(task):
+    # Tuples, not lists: the call is all hashable values, exactly what a memoising cache can key on.
+    package = {**PACKAGE_JOB, "package_uris": ("gs://my-bucket/trainer.tar.gz",)} if task == "python-package" else {}
+    first = job(**package)
+    first.custom_job.display_name = "edited-by-the-caller"
+    first.custom_job.job_spec.worker_pool_specs[0].replica_count = 99
+    second = job(**package)
+    assert (second.custom_job.display_name, only_pool(second).replica_count) == ("fraud-train", 1), (
+        "every call should build a new request: editing one returned request must not change what a later "
+        "call returns (a cache of built requests shares one mutable object between callers)")
 
 
 def test_an_accelerator_with_a_count_of_zero_is_rejected(value_error_naming):

@@ -57,8 +57,11 @@ def test_a_gpu_serving_machine_reaches_dedicated_resources():
     {"0": 50, "0042": 50},
 ])
 def test_canary_and_zero_traffic_splits_are_accepted(split):
-    assert dict(deploy(traffic_split=split).traffic_split) == split, (
-        "a split of whole percentages adding up to 100 should be carried over as given")
+    given = dict(split)
+    assert dict(deploy(traffic_split=split).traffic_split) == given, (
+        "a split of whole percentages adding up to 100 should be carried over exactly as given (no \"0\": 0 added "
+        "for a new model that has no key)")
+    assert split == given, "the caller's traffic_split must not be changed"
 
 
 def test_only_the_location_of_the_model_must_match_the_endpoint():
@@ -296,6 +299,24 @@ def test_max_replica_count_below_min_is_rejected(value_error_naming):
 def test_a_gpu_the_serving_machine_cannot_take_is_rejected(value_error_naming):
     with value_error_naming("accelerator_type"):
         deploy(machine_type="e2-standard-4", accelerator_type="NVIDIA_TESLA_T4", accelerator_count=1)
+
+
+@pytest.mark.parametrize("machine", ["n1-turbo-4", "e2-standard-4 ", "N1-STANDARD-4"])
+def test_an_unknown_serving_machine_without_a_gpu_is_rejected(machine, value_error_naming):
+    # machine_spec's allowlist holds for CPU serving too: no accelerator is no reason to skip it.
+    with value_error_naming("machine_type"):
+        deploy(machine_type=machine)
+
+
+def test_each_call_returns_a_new_request():
+    first = deploy()
+    first.deployed_model.display_name = "edited-by-the-caller"
+    first.deployed_model.dedicated_resources.max_replica_count = 99
+    second = deploy()
+    resources = second.deployed_model.dedicated_resources
+    assert (second.deployed_model.display_name, resources.max_replica_count) == ("fraud-v2", 3), (
+        "every call should build a new request: editing one returned request must not change what a later "
+        "call returns (a cache of built requests shares one mutable object between callers)")
 
 
 def test_a_gpu_count_without_a_gpu_is_rejected(value_error_naming):

@@ -312,6 +312,50 @@ def test_a_package_outside_cloud_storage_is_rejected(uris, value_error_naming):
         custom_job_spec_from_gcloud(data)
 
 
+def test_a_config_written_in_snake_case_is_accepted():
+    data = {"base_output_directory": {"output_uri_prefix": "gs://my-bucket/runs/9"},
+            "worker_pool_specs": [{"machine_spec": {"machine_type": "n1-standard-8", "accelerator_type": "NVIDIA_TESLA_T4",
+                                                    "accelerator_count": 1},
+                                   "replica_count": 2,
+                                   "python_package_spec": {"executor_image_uri": "us-docker.pkg.dev/vertex-ai/training/x:1",
+                                                           "package_uris": ["gs://my-bucket/trainer.tar.gz"],
+                                                           "python_module": "trainer.task"}}]}
+    try:
+        spec = custom_job_spec_from_gcloud(data)
+    except ValueError as exc:
+        pytest.fail(f"ParseDict reads snake_case keys too; this valid config was rejected: {exc}", pytrace=False)
+    assert (spec.base_output_directory.output_uri_prefix, spec.worker_pool_specs[0].replica_count) == (
+        "gs://my-bucket/runs/9", 2), "a config written in snake_case should be parsed and kept as written"
+
+
+@pytest.mark.parametrize(("where", "key", "value", "field"), [
+    ("job", "base_output_directory", {"output_uri_prefix": "gs:/my-bucket/out"}, "base_output_directory"),
+    ("job", "base_output_directory", {"outputUriPrefix": "gs://My-Bucket/out"}, "base_output_directory"),
+    ("pool", "replica_count", 0, "replica_count"),
+    ("pool", "machine_spec", {"machine_type": "e2-standard-8", "accelerator_type": "NVIDIA_TESLA_T4",
+                              "accelerator_count": 1}, "accelerator_type"),
+    ("package", "package_uris", ["./dist/trainer-0.1.tar.gz"], "package_uris"),
+    ("package", "python_module", "trainer/task.py", "python_module"),
+], ids=["output-directory", "output-directory-camel-inside", "replicas", "machine", "packages", "module"])
+def test_checks_hold_for_keys_written_in_snake_case(where, key, value, field, value_error_naming):
+    # ParseDict reads base_output_directory as well as baseOutputDirectory: the checks read the parsed spec,
+    # not the raw YAML keys, so a snake_case key is checked like its camelCase twin.
+    data = config(TWO_POOLS)
+    if where == "job":
+        del data["baseOutputDirectory"]
+        data[key] = value
+    else:
+        target = data["workerPoolSpecs"][1]
+        if where == "package":
+            target = target["pythonPackageSpec"]
+        camel = {"replica_count": "replicaCount", "machine_spec": "machineSpec", "package_uris": "packageUris",
+                 "python_module": "pythonModule"}[key]
+        del target[camel]
+        target[key] = value
+    with value_error_naming(field):
+        custom_job_spec_from_gcloud(data)
+
+
 @pytest.mark.parametrize("destination", [{"outputUriPrefix": "gs:/my-bucket/out"}, {},
                                          {"outputUriPrefix": "gs://My-Bucket/out"},
                                          {"outputUriPrefix": "gs://ab/out"}],
