@@ -608,6 +608,28 @@ class TestAutoscaler:
                  "the Prometheus adapter) that these files do not install, and an HPA that cannot read one of its "
                  "metrics never scales down, so the peak size stays for ever; list only Resource (or "
                  "ContainerResource) metrics such as cpu")
+            source = metric.get("resource") or metric.get("containerResource") or {}
+            name = source.get("name") if isinstance(source, dict) else None
+            assert name in ("cpu", "memory"), \
+                (f"spec.metrics[{i}] scales on the resource {name!r}: metrics-server measures only cpu and memory, "
+                 "so the HPA can never read this metric and, missing one of its metrics, never scales down; "
+                 "scale on cpu (or memory) only")
+
+    def test_a_container_metric_names_a_container_the_pods_run(self, manifest_report):
+        report = manifest_report(DEPLOYMENT, HPA)
+        hpa = _only(report, "HorizontalPodAutoscaler", "autoscaling/v2", HPA)
+        running = {c.get("name") for c in _containers(report) if isinstance(c, dict)}
+        running |= {c.get("name") for c in _init_containers(report) if c.get("restartPolicy") == "Always"}
+        for i, metric in enumerate(m for m in _spec(hpa).get("metrics") or [] if isinstance(m, dict)):
+            source = metric.get("containerResource")
+            if metric.get("type") != "ContainerResource" or not isinstance(source, dict):
+                continue
+            container = source.get("container")
+            assert container in running, \
+                (f"spec.metrics[{i}] is a ContainerResource metric on container {container!r}, but the "
+                 f"Deployment's pods run {sorted(n for n in running if n)}: metrics-server has no usage for a "
+                 "container the pods do not run, so the HPA can never read this metric and never scales down; "
+                 "name the container exactly as the Deployment does")
 
     def test_name_is_one_the_api_server_accepts(self, manifest_report):
         _assert_name_accepted(_only(manifest_report(HPA), "HorizontalPodAutoscaler", "autoscaling/v2", HPA), HPA)

@@ -1,0 +1,26 @@
+"""HPA replica rule: straight-line checks and math.ceil."""
+from __future__ import annotations
+
+import math
+
+
+def desired_replicas(current_replicas: int, current_value: float, target_value: float,
+                     min_replicas: int, max_replicas: int, tolerance: float = 0.1) -> int:
+    if current_replicas < 1:
+        raise ValueError("current_replicas must be at least 1")
+    if math.isnan(current_value) or current_value < 0:
+        raise ValueError("current_value must be a number >= 0")
+    if math.isnan(target_value) or target_value <= 0:
+        raise ValueError("target_value must be a number > 0")
+    if min_replicas < 1:
+        raise ValueError("min_replicas must be at least 1")
+    if max_replicas < min_replicas:
+        raise ValueError("max_replicas must be >= min_replicas")
+    if tolerance < 0:
+        raise ValueError("tolerance must be >= 0")
+    ratio = current_value / target_value
+    if abs(ratio - 1) <= tolerance:
+        desired = current_replicas
+    else:
+        desired = math.ceil(current_replicas * ratio)
+    return int(max(min_replicas, min(max_replicas, desired)))

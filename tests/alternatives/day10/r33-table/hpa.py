@@ -1,0 +1,29 @@
+"""HPA replica rule: a table of argument checks, integer ceiling by floor division."""
+from __future__ import annotations
+
+import operator
+
+_CHECKS = (
+    # (argument index, name, test that must hold)
+    (0, "current_replicas", lambda v, a: v >= 1),
+    (1, "current_value", lambda v, a: v == v and v >= 0),
+    (2, "target_value", lambda v, a: v == v and v > 0),
+    (3, "min_replicas", lambda v, a: v >= 1),
+    (4, "max_replicas", lambda v, a: v >= a[3]),
+    (5, "tolerance", lambda v, a: v >= 0),
+)
+
+
+def _round_up(x: float) -> int:
+    return int(-operator.floordiv(-x, 1))
+
+
+def desired_replicas(current_replicas: int, current_value: float, target_value: float,
+                     min_replicas: int, max_replicas: int, tolerance: float = 0.1) -> int:
+    args = (current_replicas, current_value, target_value, min_replicas, max_replicas, tolerance)
+    bad = [name for index, name, ok in _CHECKS if not ok(args[index], args)]
+    if bad:
+        raise ValueError("invalid argument(s): " + ", ".join(bad))
+    ratio = current_value / target_value
+    wanted = _round_up(current_replicas * ratio) if abs(ratio - 1) > tolerance else current_replicas
+    return sorted((min_replicas, wanted, max_replicas))[1]
