@@ -18,10 +18,29 @@ from lru_cache import LRUCache
 pytestmark = pytest.mark.task(taskno=1)
 
 
-@pytest.mark.parametrize("capacity", [0, -1, 0.5, float("nan")])  # NaN: `capacity < 1` is False
+# NaN: `capacity < 1` is False. A numpy.float32 NaN (from a float32 config array) is NaN too, but it is no
+# subclass of float: `isinstance(capacity, float) and math.isnan(capacity)` lets it through.
+@pytest.mark.parametrize(
+    "capacity", [0, -1, 0.5, float("nan"), np.float32("nan"), np.float64("nan")],
+    ids=["0", "-1", "0.5", "nan", "numpy-float32-nan", "numpy-float64-nan"],
+)
 def test_capacity_below_one_is_rejected(capacity):
     with pytest.raises(ValueError):
         LRUCache(capacity)
+
+
+def test_a_whole_number_too_large_for_a_float_is_a_capacity():
+    # `math.isnan(capacity)` converts to float and raises OverflowError for such an int; `capacity != capacity`
+    # or `not capacity >= 1` compare exactly.
+    try:
+        cache = LRUCache(10**400)
+    except (OverflowError, ValueError) as exc:
+        pytest.fail(f"LRUCache(10**400) should be a (huge) capacity like any other whole number, not raise {exc!r}")
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert len(cache) == 2 and cache.get("a") == 1 and cache.get("b") == 2, (
+        "a cache of capacity 10**400 should keep both keys put into it"
+    )
 
 
 def test_a_numpy_integer_capacity_works_like_the_same_int():

@@ -47,6 +47,22 @@ def test_starts_full(clock):
     assert bucket.get_available_tokens() == pytest.approx(10), "a new bucket should hold `capacity` tokens"
 
 
+def test_each_limiter_keeps_its_own_tokens(clock):
+    # One limiter per API key: state kept on the class (`state = {...}` in the class body) is shared by all.
+    first = TokenBucketRateLimiter(3, 1, clock=clock)
+    assert first.consume(3) is True, "a full bucket of 3 should give 3 tokens"
+    second = TokenBucketRateLimiter(5, 0, clock=clock)
+    assert second.consume(5) is True, "a second, new bucket of 5 should start full, whatever the first one did"
+    assert first.get_available_tokens() == pytest.approx(0), (
+        "draining one limiter (or making a new one) must not change another: the first bucket should still be empty"
+    )
+    clock.advance(1)
+    assert first.get_available_tokens() == pytest.approx(1) and second.get_available_tokens() == pytest.approx(0), (
+        "after 1 s the first bucket (1 token/s) should hold 1 token and the second (rate 0) none: each limiter "
+        "refills at its own rate"
+    )
+
+
 def test_consume_takes_tokens(clock):
     bucket = TokenBucketRateLimiter(10, 1, clock=clock)
     assert bucket.consume(3) is True, "consuming 3 of 10 tokens should succeed"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable
 from typing import Any
 
@@ -19,7 +18,7 @@ class _Node:
 
 class LRUCache:
     def __init__(self, capacity: int) -> None:
-        if isinstance(capacity, float) and math.isnan(capacity):
+        if capacity != capacity:  # NaN of any type (numpy.float32 is no float subclass)
             raise ValueError("capacity is NaN")
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, got {capacity!r}")
