@@ -36,17 +36,19 @@ def test_the_defaults_are_the_readmes():
 
 def test_every_flag_is_read():
     args = parse_args(REQUIRED + [
-        "--model-name", "fraud", "--candidate", "linear", "--image-repo", "reg.example:5000/m", "--project", "p1",
+        "--model-name", "Fraud-Model", "--candidate", "linear", "--image-repo", "reg.example:5000/m", "--project", "p1",
         "--model-port", "18080", "--prometheus-url", "http://127.0.0.1:9090", "--margin", "0", "--slice-tolerance",
         "0.1", "--requests", "7", "--rps", "2.5", "--load-seconds", "4", "--min-availability", "1",
         "--max-p95-ms", "250", "--max-error-ratio", "0", "--wait-seconds", "9", "--store", "/tmp/x.db",
         "--label", "a=1", "--label", "b=", "--report-json", "/tmp/r.json", "--compose-file", "/tmp/c.yml"])
-    expected = {"model_name": "fraud", "candidate": "linear", "image_repo": "reg.example:5000/m", "project": "p1",
+    expected = {"model_name": "Fraud-Model", "candidate": "linear", "image_repo": "reg.example:5000/m", "project": "p1",
                 "model_port": 18080, "prometheus_url": "http://127.0.0.1:9090", "margin": 0.0,
                 "slice_tolerance": 0.1, "requests": 7, "rps": 2.5, "load_seconds": 4.0, "min_availability": 1.0,
                 "max_p95_ms": 250.0, "max_error_ratio": 0.0, "wait_seconds": 9.0, "label": ["a=1", "b="]}
     for name, value in expected.items():
-        assert getattr(args, name) == value, f"{name} should be {value!r}, got {getattr(args, name)!r}"
+        assert getattr(args, name) == value, (
+            f"{name} should be {value!r}, as given (no case folding: an MLflow model name is case-sensitive), "
+            f"got {getattr(args, name)!r}")
     assert str(args.store) == "/tmp/x.db", f"--store /tmp/x.db should give the path /tmp/x.db, got {args.store!r}"
     assert str(args.report_json) == "/tmp/r.json", (
         f"--report-json /tmp/r.json should give the path /tmp/r.json, got {args.report_json!r}")

@@ -164,6 +164,45 @@ def test_failed_counts_the_requests_sent_not_the_budget():
         f"and not answered (sent - ok = 2), not the budget left unsent (100 - 2); got {result}")
 
 
+class TickingClock(FakeClock):
+    """A fake clock that moves `tick` seconds each time it is read, as a real clock moves between two reads."""
+
+    def __init__(self, tick: float) -> None:
+        super().__init__()
+        self.tick = tick
+
+    def __call__(self) -> float:
+        now = self.now
+        self.now += self.tick
+        return now
+
+
+def test_the_wait_survives_a_clock_that_moves_between_two_reads():
+    clock = TickingClock(0.002)
+    probe = Probe(clock, costs=[(i % 10) * 0.001 for i in range(50)])  # answers of 0 to 9 ms at 100 a second
+    try:
+        result = load(probe, clock, requests=50, rps=100, deadline_s=60)
+    except ValueError as exc:
+        pytest.fail(f"a clock that moves 2 ms each time it is read (as a real one does between two reads) made "
+                    f"put_load fail with {exc!r} after {len(probe.times)} requests: read the clock once for each wait "
+                    f"and sleep what that reading leaves (`if due > clock(): sleep(due - clock())` reads it twice and "
+                    f"can hand sleep a negative length)", pytrace=False)
+    assert result == LoadResult(50, 50, 0), f"50 answered requests within the deadline, got {result}"
+    early = [(i, t) for i, t in enumerate(probe.times) if t < i / 100 - 1e-9]
+    assert not early, f"request i starts no earlier than i / rps; these started early (i, time): {early[:5]}"
+
+
+def test_a_latency_of_any_number_type_is_an_answered_request():
+    import numpy as np
+
+    clock = FakeClock()
+    answers = [7, np.float32(3.5), np.int64(2), np.float64(1.25), None]
+    result = load(Probe(clock, answers=answers), clock, requests=5, rps=100, deadline_s=60)
+    assert result == LoadResult(sent=5, ok=4, failed=1), (
+        f"a probe that returns a number answered, whatever its type (an int 7, numpy.float32, numpy.int64, "
+        f"numpy.float64), and only None is a failed request: expected LoadResult(5, 4, 1), got {result}")
+
+
 def test_failed_requests_are_counted():
     clock = FakeClock()
     result = load(Probe(clock, answers=[10.0, None, None, 0.0]), clock, requests=8, rps=100, deadline_s=60)

@@ -55,7 +55,8 @@ def make_args(tmp_path: Path, port: int, **overrides) -> argparse.Namespace:
                   candidate="linear", image_repo=REPO, compose_file=compose_file, project=PROJECT, model_port=port,
                   prometheus_url="", margin=0.01, slice_tolerance=0.05, requests=20, rps=10.0, load_seconds=5.0,
                   min_availability=0.99, max_p95_ms=500.0, max_error_ratio=0.01, wait_seconds=WAIT_S,
-                  store=tmp_path / "metrics.db", label=["org.example.team=fraud", "run=42", "note=two words", "query=a=b"],
+                  store=tmp_path / "metrics.db", label=["org.example.team=fraud", "run=42", "note=two words", "query=a=b",
+                         'quote=say "hi"'],
                   report_json=None)
     values.update(overrides)
     return argparse.Namespace(**values)
@@ -837,6 +838,11 @@ def test_gate_judges_the_candidate_on_the_held_out_rows_with_the_flags(world, mo
             f"run_gate's {name} should be {value!r} (from the flags: --margin 0 is a margin of 0, not the default), "
             f"got {seen.get(name)!r}")
     X, y = seen.get("X"), seen.get("y")
+    import pandas as pd
+
+    assert isinstance(X, pd.DataFrame) and list(X.columns) == list(X_test.columns), (
+        f"run_gate gets the held-out rows as the DataFrame make_data() returns (columns {list(X_test.columns)}): "
+        f"day 19's gate slices them by their 'segment' column, which a NumPy array has lost; got {type(X).__name__}")
     assert np.shape(X) == X_test.shape and np.array_equal(np.asarray(X, dtype=float), X_test.to_numpy(dtype=float)), (
         "the gate judges on the held-out rows, make_data()'s X_test, not the training rows")
     assert np.array_equal(np.asarray(y), np.asarray(y_test)), "the gate judges against the held-out labels, y_test"
@@ -931,8 +937,11 @@ def test_train_logs_the_candidate_fitted_on_the_training_rows(world, mlflow_stor
 # --- package --------------------------------------------------------------------------------------
 
 
+PACKAGED_MODEL = "fraud"  # not the default --model-name: package reads the registered versions of --model-name
+
+
 def register_two_versions(store) -> dict:
-    """Versions 1 (linear) and 2 (interactions) of the model `capstone` in the test's own store; version ->
+    """Versions 1 (linear) and 2 (interactions) of the model PACKAGED_MODEL in the test's own store; version ->
     the fitted model, so a test can tell which one an image holds."""
     import mlflow
     import sklearn
@@ -946,7 +955,7 @@ def register_two_versions(store) -> dict:
     for version, candidate in (("1", "linear"), ("2", "interactions")):
         model = CANDIDATES[candidate]().fit(X_train, y_train)
         with mlflow.start_run(run_name=candidate):
-            mlflow.sklearn.log_model(model, name="model", registered_model_name="capstone",
+            mlflow.sklearn.log_model(model, name="model", registered_model_name=PACKAGED_MODEL,
                                      signature=infer_signature(X_train.astype("float64"), model.predict(X_train)),
                                      pip_requirements=[f"scikit-learn=={sklearn.__version__}"])
         models[version] = model
@@ -956,7 +965,15 @@ def register_two_versions(store) -> dict:
 def package_version_1(world, store):
     """Registers two versions, packages version 1; (the image name package returned, the fitted versions)."""
     models = register_two_versions(store)
-    image = world.steps(tracking_uri=store.tracking_uri).package("1")
+    steps = world.steps(tracking_uri=store.tracking_uri, model_name=PACKAGED_MODEL)
+    try:
+        image = steps.package("1")
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the message is the point
+        pytest.fail(f"package('1') with --model-name {PACKAGED_MODEL} should build version 1 of the registered model "
+                    f"{PACKAGED_MODEL!r} (models:/{PACKAGED_MODEL}/1), the only one in this store; it raised "
+                    f"{type(exc).__name__}: {str(exc)[:300]}", pytrace=False)
     return image, models
 
 
@@ -990,7 +1007,8 @@ def test_package_builds_the_registered_version_on_the_server_image(world, mlflow
     wanted, other = (models[v].predict(X_test).tolist() for v in ("1", "2"))
     assert wanted != other, "the two registered versions should predict differently (a broken test, not your code)"
     assert model.predict(X_test).tolist() == wanted, (
-        "the image should hold registered version 1 of the model (package's version), not another version")
+        f"the image should hold registered version 1 of the model --model-name names ({PACKAGED_MODEL!r}), "
+        "not another version")
 
 
 @pytest.mark.mlflow
@@ -998,10 +1016,12 @@ def test_package_builds_the_registered_version_on_the_server_image(world, mlflow
 def test_package_puts_every_label_on_the_image(world, mlflow_store):
     tag, _ = package_version_1(world, mlflow_store)
     labels = world.docker.images[tag].labels if tag in world.docker.images else {}
-    wanted = {"org.example.team": "fraud", "run": "42", "note": "two words", "query": "a=b"}  # make_args' labels
+    wanted = {"org.example.team": "fraud", "run": "42", "note": "two words", "query": "a=b",
+              "quote": 'say "hi"'}  # make_args' labels
     missing = {key: value for key, value in wanted.items() if labels.get(key) != value}
     assert not missing, (
-        f"the image should carry every --label given ({wanted}); it lacks {missing}, its labels are {labels}")
+        f"the image should carry every --label exactly as given ({wanted}: spaces, '=' and double quotes "
+        f"included); it lacks {missing}, its labels are {labels}")
     assert_finite_timeouts(world)
 
 

@@ -1,0 +1,580 @@
+"""Day 21: the course in one command (your capstone; README tasks 1, 2, 3 and 6).
+
+    python capstone.py --tracking-uri http://127.0.0.1:5000 --server-image katas/day03-server
+
+trains a candidate, gates it against the champion (day 19), registers it, packages it into
+the day-03 server image, deploys it with the compose file, puts a bounded load on it, judges
+it from the day-11 store and Prometheus, and rolls back on a regression, printing one line per
+stage with its timing. The README states the contract; in short:
+
+- `run(steps, *, clock)` is the orchestration: the stages in order, stop at a failed stage,
+  undo what was started in reverse order, and a `Report`.
+- `put_load(probe, ...)` is the bounded load; `judge(...)` the monitor's decision.
+- `Steps` does the real work with MLflow, docker, docker-compose, HTTP and Prometheus.
+- `main(argv)` parses the flags, runs, prints the report and returns the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+STAGES = ("train", "gate", "register", "package", "deploy", "load", "monitor", "rollback")
+EXIT_CODES = {"promoted": 0, "failed": 1, "rejected": 2, "rolled_back": 3}
+SERVICE = "model"
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    ok: bool
+    seconds: float
+    detail: str
+
+
+@dataclass
+class Report:
+    outcome: str
+    version: str | None = None
+    previous: str | None = None
+    serving: str | None = None
+    reason: str = ""
+    stages: list[Stage] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.outcome]
+
+    def to_dict(self) -> dict:
+        return {"outcome": self.outcome, "version": self.version, "previous": self.previous,
+                "serving": self.serving, "reason": self.reason, "exit_code": self.exit_code,
+                "stages": [asdict(stage) for stage in self.stages]}
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    sent: int
+    ok: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class Verdict:
+    healthy: bool
+    reason: str
+
+
+# --- task 1: the orchestration -------------------------------------------------------------
+
+
+class _StageFailed(Exception):
+    def __init__(self, name: str, error: BaseException) -> None:
+        super().__init__(f"{name} failed: {error}")
+        self.name = name
+        self.error = error
+
+
+def _timed(report: Report, clock, name: str, call, *args):
+    began = clock()
+    try:
+        result = call(*args)
+    except Exception as exc:  # noqa: BLE001
+        report.stages.append(Stage(name, False, clock() - began, f"{type(exc).__name__}: {exc}"))
+        raise _StageFailed(name, exc) from exc
+    return result, clock() - began
+
+
+def _stage(report: Report, clock, name: str, call, *args, detail=lambda r: repr(r)):
+    result, seconds = _timed(report, clock, name, call, *args)
+    report.stages.append(Stage(name, True, seconds, detail(result)))
+    return result
+
+
+def _unwind(report: Report, clock, undos: list) -> list[str]:
+    began = clock()
+    errors = []
+    done = []
+    while undos:
+        label, action = undos.pop()
+        try:
+            action()
+            done.append(label)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(f"{label}: {type(exc).__name__}: {exc}")
+    detail = "; ".join(done + [f"FAILED {e}" for e in errors])
+    report.stages.append(Stage("rollback", not errors, clock() - began, detail))
+    return errors
+
+
+def run(steps, *, clock: Callable[[], float] = time.monotonic) -> Report:
+    """Run the stages in order against `steps` (README task 1) and return the Report."""
+    report = Report(outcome="failed")
+    undos: list = []
+    why = ""
+    try:
+        candidate = _stage(report, clock, "train", steps.train)
+        gate, seconds = _timed(report, clock, "gate", steps.gate, candidate)
+        report.previous = gate.champion
+        if not gate.passed:
+            failed = [c.name for c in gate.checks if not c.passed]
+            text = "gate rejected the candidate: failed checks " + ", ".join(failed)
+            report.stages.append(Stage("gate", False, seconds, text))
+            report.outcome, report.reason = "rejected", text
+            return report
+        report.stages.append(Stage("gate", True, seconds, "every check passed"))
+        previous = gate.champion
+        version = _stage(report, clock, "register", steps.register, gate)
+        report.version = version
+        undos.append((f"champion back to {previous}", lambda: steps.set_champion(previous)))
+        _stage(report, clock, "package", steps.package, version)
+        undos.append((f"image of v{version} removed", lambda: steps.remove_image(version)))
+        if previous is None:
+            undos.append(("model service removed", steps.undeploy))
+        else:
+            undos.append((f"v{previous} redeployed", lambda: steps.deploy(previous)))
+        url = _stage(report, clock, "deploy", steps.deploy, version)
+        load = _stage(report, clock, "load", steps.load, url)
+        verdict, seconds = _timed(report, clock, "monitor", steps.monitor, url, load)
+        report.stages.append(Stage("monitor", bool(verdict.healthy), seconds, verdict.reason))
+        if verdict.healthy:
+            report.outcome, report.reason = "promoted", ""
+            undos.clear()
+            return report
+        report.outcome = "rolled_back"
+        why = f"monitor: {verdict.reason}"
+    except _StageFailed as failed:
+        report.outcome = "failed"
+        why = str(failed)
+    finally:
+        if report.outcome in ("failed", "rolled_back"):
+            errors = _unwind(report, clock, undos) if undos else []
+            if errors:
+                report.outcome = "failed"
+                why = f"{why}; rollback failed: {'; '.join(errors)}"
+            report.reason = why
+        try:
+            report.serving = steps.serving()
+        except Exception:  # noqa: BLE001
+            report.serving = None
+    return report
+
+
+def _one_line(text: str) -> str:
+    return " | ".join(part for part in str(text).replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+
+
+def format_report(report: Report) -> str:
+    """One line per stage (its name first, then ok/FAILED, its seconds as `12.3s`, its detail),
+    then a last line `outcome: <outcome> ...`."""
+    lines = [f"{s.name:<9} {'ok' if s.ok else 'FAILED':<6} {s.seconds:8.2f}s  {_one_line(s.detail)}"
+             for s in report.stages]
+    tail = f"outcome: {report.outcome} (exit {report.exit_code}) version={report.version} " \
+           f"previous={report.previous} serving={report.serving}"
+    if report.reason:
+        tail += f" reason: {_one_line(report.reason)}"
+    lines.append(tail)
+    return "\n".join(lines)
+
+
+# --- task 2: the load and the decision ---------------------------------------------------
+
+
+def _positive_finite(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def put_load(probe: Callable[[], float | None], *, requests: int, rps: float, deadline_s: float,
+             clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> LoadResult:
+    """At most `requests` probes, the i-th not before start + i / rps, none started at or after
+    start + deadline_s. A probe returns the latency of an answered request or None."""
+    if isinstance(requests, bool) or not isinstance(requests, int) or requests < 1:
+        raise ValueError(f"requests must be an int >= 1, got {requests!r}")
+    rps = _positive_finite("rps", rps)
+    deadline_s = _positive_finite("deadline_s", deadline_s)
+    start = clock()
+    end = start + deadline_s
+    sent = ok = 0
+    for i in range(requests):
+        due = start + i / rps
+        if due >= end:
+            break
+        now = clock()
+        if due > now:
+            sleep(due - now)
+        if clock() >= end:
+            break
+        sent += 1
+        if probe() is not None:
+            ok += 1
+    return LoadResult(sent, ok, sent - ok)
+
+
+def judge(*, sent: int, ok: int, p95_ms: float | None, error_ratio: float | None, min_availability: float = 0.99,
+          max_p95_ms: float = 500.0, max_error_ratio: float = 0.01) -> Verdict:
+    """Healthy only when every signal is within its limit; the reason names every one that is not."""
+    problems, notes = [], []
+    if sent <= 0:
+        problems.append("availability unknown: no request was sent")
+    else:
+        availability = ok / sent
+        if availability >= min_availability:
+            notes.append(f"availability {availability:.3f}")
+        else:
+            problems.append(f"availability {availability:.3f} below {min_availability} ({ok} of {sent} answered)")
+    if p95_ms is not None:
+        if p95_ms <= max_p95_ms:
+            notes.append(f"p95 {p95_ms:.1f} ms")
+        else:
+            problems.append(f"p95 {p95_ms} ms above {max_p95_ms} ms")
+    if error_ratio is not None:
+        if error_ratio <= max_error_ratio:
+            notes.append(f"5xx ratio {error_ratio:.4f}")
+        else:
+            problems.append(f"5xx ratio {error_ratio} above {max_error_ratio}")
+    if problems:
+        return Verdict(False, "; ".join(problems))
+    return Verdict(True, ", ".join(notes))
+
+
+# --- task 6: the real steps -------------------------------------------------------------------
+
+
+def run_command(argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 300.0):
+    """Run a command (no shell) and return its CompletedProcess; raise RuntimeError naming it, with
+    its output's tail, when it cannot start, outlives `timeout` or exits non-zero. (Given.)"""
+    import subprocess
+
+    try:
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RuntimeError(f"{argv[0]} {argv[1] if len(argv) > 1 else ''}: {exc}") from exc
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout or "").strip()[-800:]
+        raise RuntimeError(f"{' '.join(argv[:3])} ... exited {done.returncode}: {tail}")
+    return done
+
+
+HTTP_TIMEOUT_S = 3.0
+COMMAND_TIMEOUT_S = 600.0
+
+
+def _get_json(url: str, timeout: float = HTTP_TIMEOUT_S):
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=timeout) as answer:
+        return answer.status, json.load(answer)
+
+
+class Steps:
+    """The README's `steps` against real tools: MLflow, docker, docker-compose, HTTP, Prometheus.
+    Images are tagged `<image_repo>:v<version>` and serve MODEL_VERSION `v<version>`. Every `docker`
+    and `docker-compose` command goes through `runner(argv, env=..., timeout=...)`; every wait reads
+    `clock` and pauses with `sleep` (the tests pass fakes of all three)."""
+
+    def __init__(self, args, *, runner=run_command, clock=time.monotonic, sleep=time.sleep) -> None:
+        self.args = args
+        self.runner = runner
+        self.clock = clock
+        self.sleep = sleep
+
+    # helpers
+    def _image(self, version: str) -> str:
+        return f"{self.args.image_repo}:v{version}"
+
+    def _base_url(self) -> str:
+        return f"http://127.0.0.1:{self.args.model_port}"
+
+    def _compose(self, *words: str, model_image: str | None = None) -> None:
+        import os
+
+        env = dict(os.environ)
+        env["MODEL_PORT"] = str(self.args.model_port)
+        if model_image is not None:
+            env["MODEL_IMAGE"] = model_image
+        argv = ["docker-compose", "--file", str(self.args.compose_file), "--project-name", self.args.project, *words]
+        self.runner(argv, env=env, timeout=COMMAND_TIMEOUT_S)
+
+    def _data(self):
+        import earlier_days
+
+        return earlier_days.make_data()
+
+    def train(self) -> str:
+        import earlier_days
+        import mlflow
+        from mlflow.models import infer_signature
+
+        X_train, _, y_train, _ = self._data()
+        model = earlier_days.CANDIDATES[self.args.candidate]().fit(X_train, y_train)
+        mlflow.set_tracking_uri(self.args.tracking_uri)
+        mlflow.set_experiment(self.args.model_name)
+        signature = infer_signature(X_train.astype("float64"), model.predict(X_train))
+        with mlflow.start_run(run_name=self.args.candidate):
+            info = mlflow.sklearn.log_model(model, name="model", signature=signature)
+        return info.model_uri
+
+    def gate(self, candidate: str):
+        import earlier_days
+
+        _, X_test, _, y_test = self._data()
+        return earlier_days.gate.run_gate(self.args.tracking_uri, self.args.model_name, candidate, X_test, y_test,
+                                          slice_by="segment", metric="roc_auc", margin=self.args.margin,
+                                          slice_tolerance=self.args.slice_tolerance, first_deploy=True)
+
+    def register(self, report) -> str:
+        import earlier_days
+
+        return str(earlier_days.gate.promote(self.args.tracking_uri, self.args.model_name, report))
+
+    def set_champion(self, version: str | None) -> None:
+        import earlier_days
+        import mlflow
+
+        client = mlflow.MlflowClient(tracking_uri=self.args.tracking_uri, registry_uri=self.args.tracking_uri)
+        alias = earlier_days.gate.CHAMPION
+        if version is None:
+            client.delete_registered_model_alias(self.args.model_name, alias)
+        else:
+            client.set_registered_model_alias(self.args.model_name, alias, str(version))
+
+    def package(self, version: str) -> str:
+        import os
+        import tempfile
+        from pathlib import Path
+
+        import mlflow
+        import skops.io
+
+        mlflow.set_tracking_uri(self.args.tracking_uri)
+        mlflow.set_registry_uri(self.args.tracking_uri)
+        model = mlflow.sklearn.load_model(f"models:/{self.args.model_name}/{version}")
+        tag = self._image(version)
+        with tempfile.TemporaryDirectory(prefix="capstone-build-") as folder:
+            context = Path(folder)
+            skops.io.dump(model, context / "model.skops")
+            os.chmod(context / "model.skops", 0o644)
+            (context / "Dockerfile").write_text(
+                f"FROM {self.args.server_image}\n"
+                "COPY model.skops /models/model.skops\n"
+                f"ENV MODEL_PATH=/models/model.skops MODEL_VERSION=v{version}\n", encoding="utf-8")
+            argv = ["docker", "build", "--tag", tag]
+            for label in self.args.label:
+                argv += ["--label", label]
+            argv.append(str(context))
+            self.runner(argv, env=None, timeout=COMMAND_TIMEOUT_S)
+        return tag
+
+    def remove_image(self, version: str) -> None:
+        self.runner(["docker", "image", "rm", "--force", self._image(version)], env=None, timeout=120.0)
+
+    def deploy(self, version: str) -> str:
+        self._compose("up", "-d", "--no-deps", "model", model_image=self._image(version))
+        wanted = f"v{version}"
+        deadline = self.clock() + self.args.wait_seconds
+        seen = None
+        while True:
+            seen = self.serving()
+            if seen == wanted and self._ready():
+                return self._base_url()
+            if self.clock() >= deadline:
+                raise RuntimeError(f"v{version} was not ready within {self.args.wait_seconds:g} s "
+                                   f"(/health said {seen!r})")
+            self.sleep(min(0.5, max(0.0, deadline - self.clock())) or 0.05)
+
+    def _ready(self) -> bool:
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"{self._base_url()}/ready", timeout=HTTP_TIMEOUT_S) as answer:
+                return answer.status == 200
+        except (OSError, ValueError):
+            return False
+
+    def undeploy(self) -> None:
+        self._compose("rm", "--stop", "--force", "model")
+
+    def load(self, url: str) -> LoadResult:
+        import earlier_days
+
+        X_test = self._data()[1]
+        rows = X_test.to_numpy(dtype=float).tolist()
+        monitor = earlier_days.monitoring.ModelPerformanceMonitor(str(self.args.store))
+        counter = iter(range(10**18))
+
+        def probe():
+            row = rows[next(counter) % len(rows)]
+            return monitor.check_model_latency(url, {"features": [row]})
+
+        self._load_began = time.time()
+        return put_load(probe, requests=self.args.requests, rps=self.args.rps, deadline_s=self.args.load_seconds,
+                        clock=self.clock, sleep=self.sleep)
+
+    def _prometheus(self, query: str) -> float | None:
+        import urllib.parse
+
+        url = f"{self.args.prometheus_url.rstrip('/')}/api/v1/query?query={urllib.parse.quote(query)}"
+        status, body = _get_json(url)
+        result = body["data"]["result"]
+        if not result:
+            return None
+        return float(result[0]["value"][1])
+
+    def _error_ratio(self, sent: int) -> float:
+        deadline = self.clock() + self.args.wait_seconds
+        total_q = 'sum(model_requests_total{endpoint="/predict"})'
+        errors_q = 'sum(model_requests_total{endpoint="/predict",status=~"5.."})'
+        while True:
+            try:
+                total = self._prometheus(total_q) or 0.0
+                if total >= sent:
+                    errors = self._prometheus(errors_q) or 0.0
+                    return errors / total
+            except (OSError, ValueError, KeyError):
+                pass
+            if self.clock() >= deadline:
+                raise RuntimeError(f"Prometheus had not counted the load's {sent} requests within "
+                                   f"{self.args.wait_seconds:g} s")
+            self.sleep(0.5)
+
+    def monitor(self, url: str, load: LoadResult) -> Verdict:
+        import earlier_days
+
+        monitor = earlier_days.monitoring.ModelPerformanceMonitor(str(self.args.store))
+        began = getattr(self, "_load_began", None)
+        hours = ((time.time() - began) + 1.0) / 3600 if began is not None else self.args.load_seconds / 3600
+        p95 = monitor.latency_percentile(95, hours=hours)
+        ratio = self._error_ratio(load.sent) if self.args.prometheus_url else None
+        return judge(sent=load.sent, ok=load.ok, p95_ms=p95, error_ratio=ratio,
+                     min_availability=self.args.min_availability, max_p95_ms=self.args.max_p95_ms,
+                     max_error_ratio=self.args.max_error_ratio)
+
+    def serving(self) -> str | None:
+        try:
+            status, body = _get_json(f"{self._base_url()}/health")
+        except (OSError, ValueError):
+            return None
+        return body.get("model_version") if isinstance(body, dict) else None
+
+
+# --- task 3: the command line -------------------------------------------------------------
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def positive(text: str) -> float:
+    value = _number(text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
+    return value
+
+
+def non_negative(text: str) -> float:
+    value = _number(text)
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    value = _number(text)
+    if not (0 <= value <= 1):
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text!r}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an int: {text!r}") from None
+
+
+def port(text: str) -> int:
+    value = _int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port 1-65535, got {text!r}")
+    return value
+
+
+def at_least_one(text: str) -> int:
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {text!r}")
+    return value
+
+
+def label(text: str) -> str:
+    key, eq, _ = text.partition("=")
+    if not eq or not key:
+        raise argparse.ArgumentTypeError(f"must be KEY=VALUE with a non-empty key, got {text!r}")
+    return text
+
+
+def candidate(text: str) -> str:
+    import earlier_days
+
+    if text not in earlier_days.CANDIDATES:
+        raise argparse.ArgumentTypeError(f"must be one of {sorted(earlier_days.CANDIDATES)}, got {text!r}")
+    return text
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The flags of the README's table, with their defaults and checks (a bad value exits 2)."""
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    p = argparse.ArgumentParser(prog="capstone.py", description="The course in one command.")
+    p.add_argument("--tracking-uri", required=True)
+    p.add_argument("--server-image", required=True, help="the day-03 image to build FROM")
+    p.add_argument("--model-name", default="capstone")
+    p.add_argument("--candidate", type=candidate, default="interactions")
+    p.add_argument("--image-repo", default="katas/capstone-model")
+    p.add_argument("--compose-file", type=Path, default=here / "docker-compose.yml")
+    p.add_argument("--project", default="capstone")
+    p.add_argument("--model-port", type=port, default=8000)
+    p.add_argument("--prometheus-url", default="")
+    p.add_argument("--margin", type=non_negative, default=0.01)
+    p.add_argument("--slice-tolerance", type=non_negative, default=0.05)
+    p.add_argument("--requests", type=at_least_one, default=100)
+    p.add_argument("--rps", type=positive, default=20.0)
+    p.add_argument("--load-seconds", type=positive, default=30.0)
+    p.add_argument("--min-availability", type=fraction, default=0.99)
+    p.add_argument("--max-error-ratio", type=fraction, default=0.01)
+    p.add_argument("--max-p95-ms", type=positive, default=500.0)
+    p.add_argument("--wait-seconds", type=positive, default=60.0)
+    p.add_argument("--store", type=Path, default=Path("capstone-metrics.db"))
+    p.add_argument("--label", type=label, action="append", default=[])
+    p.add_argument("--report-json", type=Path, default=None)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None, *, make_steps=Steps, clock=time.monotonic) -> int:
+    """Parse, run(make_steps(args), clock=clock), print the report, write --report-json, return the exit code."""
+    import json
+
+    args = parse_args(argv)
+    report = run(make_steps(args), clock=clock)
+    print(format_report(report), flush=True)
+    if args.report_json is not None:
+        with open(args.report_json, "w", encoding="utf-8") as out:
+            json.dump(report.to_dict(), out, indent=2)
+    return report.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
