@@ -132,16 +132,24 @@ def test_nearly_equal_scores_are_not_treated_as_ties(registry, mlflow_name, rows
         "(sort by the score itself, not a rounded copy)")
 
 
-def test_lists_only_the_versions_of_the_model_asked_for(registry, mlflow_name):
+# Other models beside "churn_eu": "churn_eu-eu" starts the same; "churn-eu" is what "churn_eu" matches as a
+# LIKE pattern ('_' stands for any one character there).
+OTHER_NAMES = {"starting-the-same": lambda name: f"{name}-eu", "matching-as-a-pattern": lambda name: name.replace("_", "-")}
+
+
+@pytest.mark.parametrize("other", sorted(OTHER_NAMES))
+def test_lists_only_the_versions_of_the_model_asked_for(registry, mlflow_name, other):
+    other_name = OTHER_NAMES[other](mlflow_name)
+    assert other_name != mlflow_name, f"setup: {mlflow_name!r} should contain '_'"
     register_challenger(registry.tracking_uri, registry.run_ids["good"], mlflow_name)
-    # Another model whose name starts with this one's, as "churn-eu" beside "churn".
-    register_challenger(registry.tracking_uri, registry.run_ids["weak"], f"{mlflow_name}-eu")
-    register_challenger(registry.tracking_uri, registry.run_ids["best"], f"{mlflow_name}-eu")
+    register_challenger(registry.tracking_uri, registry.run_ids["weak"], other_name)
+    register_challenger(registry.tracking_uri, registry.run_ids["best"], other_name)
     table = compare_versions(registry.tracking_uri, mlflow_name, registry.X_test, registry.y_test)
     rows = [(row["version"], row["run_id"]) for row in table]
     assert rows == [("1", registry.run_ids["good"])], (
-        f"{mlflow_name!r} has one version (1, from the good run); the versions of {mlflow_name + '-eu'!r} belong to "
-        f"another model and must not be listed: got {len(rows)} rows {[v for v, _ in rows]}")
+        f"{mlflow_name!r} has one version (1, from the good run); the versions of {other_name!r} belong to another "
+        f"model and must not be listed: got {len(rows)} rows {[v for v, _ in rows]} (match the name exactly: not "
+        "as a prefix, and not as a LIKE pattern, where '_' and '%' are wildcards)")
 
 
 def test_a_deleted_version_has_no_row(registry, mlflow_name):

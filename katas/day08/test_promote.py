@@ -206,6 +206,28 @@ def test_a_challenger_that_is_already_champion_is_not_promoted_again(registry, m
         f"when nothing is promoted nothing changes; both aliases should still point at version 1: {aliases}")
 
 
+@pytest.mark.parametrize("margin", ["float64", "float32", "int64"])
+def test_a_numpy_margin_is_a_margin_and_the_answer_is_a_plain_bool(registry, held_out, mlflow_name, margin):
+    import numpy as np
+
+    # A margin tuned in a notebook arrives as a NumPy number.
+    margin = {"float64": np.float64(0.01), "float32": np.float32(0.01), "int64": np.int64(0)}[margin]
+    _champion_then_challenger(registry, mlflow_name, "good", "weak")
+    rejected = _promote(registry, mlflow_name, margin=margin)
+    assert rejected is False, (
+        f"the weak challenger ({held_out['weak']:.3f}) does not beat the good champion ({held_out['good']:.3f}) by "
+        f"margin={margin!r}: promote_if_better should return False, the plain bool (not a numpy.bool_, which json "
+        f"and `is False` refuse, and not an error: a NumPy number is a margin too); got {rejected!r} "
+        f"({type(rejected).__name__})")
+    register_challenger(registry.tracking_uri, registry.run_ids["best"], mlflow_name)
+    promoted = _promote(registry, mlflow_name, margin=margin)
+    assert promoted is True, (
+        f"the best challenger ({held_out['best']:.3f}) beats the good champion ({held_out['good']:.3f}) by more than "
+        f"margin={margin!r}: promote_if_better should return True, the plain bool (compare with a NumPy margin gives a "
+        f"numpy.bool_: turn the answer into a bool); got {promoted!r} ({type(promoted).__name__})")
+    assert _aliases(registry, mlflow_name).get("champion") == "3", "'champion' should move to version 3"
+
+
 def test_better_but_within_the_margin_is_not_promoted(registry, held_out, mlflow_name):
     _champion_then_challenger(registry, mlflow_name, "weak", "good")
     gap = held_out["good"] - held_out["weak"]

@@ -90,18 +90,26 @@ def test_a_run_without_a_model_leaves_an_existing_model_as_it_was(registry, mlfl
         f"'champion' on 1 and 'challenger' on 2 should stay as they were, got versions {versions} and aliases {aliases}")
 
 
-def test_a_model_whose_name_only_starts_the_same_is_another_model(registry, mlflow_name):
+# Other models beside "churn_eu": "churn_eu-eu" starts the same; "churn-eu" is what "churn_eu" matches as a
+# LIKE pattern ('_' stands for any one character there).
+OTHER_NAMES = {"starting-the-same": lambda name: f"{name}-eu", "matching-as-a-pattern": lambda name: name.replace("_", "-")}
+
+
+@pytest.mark.parametrize("other", sorted(OTHER_NAMES))
+def test_a_model_whose_name_only_starts_the_same_is_another_model(registry, mlflow_name, other):
     client = _client(registry.tracking_uri)
-    # "churn-eu" exists already; "churn" does not, whatever a prefix search says.
-    register_challenger(registry.tracking_uri, registry.run_ids["weak"], f"{mlflow_name}-eu")
+    other_name = OTHER_NAMES[other](mlflow_name)
+    assert other_name != mlflow_name, f"setup: {mlflow_name!r} should contain '_'"
+    # The other model exists already; this one does not, whatever a prefix or pattern search says.
+    register_challenger(registry.tracking_uri, registry.run_ids["weak"], other_name)
     version = register_challenger(registry.tracking_uri, registry.run_ids["good"], mlflow_name)
     found = client.get_model_version_by_alias(mlflow_name, "challenger")
-    eu = [(str(v.version), v.run_id) for v in client.search_model_versions(f"name = '{mlflow_name}-eu'")]
+    others = [(str(v.version), v.run_id) for v in client.search_model_versions(f"name = '{other_name}'")]
     assert (version, str(found.version), found.run_id) == ("1", "1", registry.run_ids["good"]), (
-        f"{mlflow_name!r} did not exist (only {mlflow_name + '-eu'!r}, whose name starts the same, did): it should be "
-        f"created with version '1' from the good run carrying 'challenger'; got {version!r}, challenger on version "
-        f"{found.version} from run {found.run_id}: look the model up by its exact name, not by a prefix")
-    assert eu == [("1", registry.run_ids["weak"])], f"the other model should keep its one version untouched: {eu}"
+        f"{mlflow_name!r} did not exist (only {other_name!r} did): it should be created with version '1' from the "
+        f"good run carrying 'challenger'; got {version!r}, challenger on version {found.version} from run "
+        f"{found.run_id}: look the model up by its exact name, not by a prefix or a LIKE pattern")
+    assert others == [("1", registry.run_ids["weak"])], f"the other model should keep its one version untouched: {others}"
 
 
 def _aliases_in(uri, name) -> dict[str, str] | None:

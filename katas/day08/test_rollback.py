@@ -204,27 +204,27 @@ def test_a_long_history_rolls_back_one_step(registry, mlflow_name, test_side_mlf
     # On the rows only it gets right, each model beats the other on accuracy (1.0 against 0.0).
     only = {"weak": right["weak"] & ~right["best"], "best": right["best"] & ~right["weak"]}
     assert only["weak"].any() and only["best"].any(), "setup: each model should get some rows the other misses"
-    for number, run in enumerate(["weak", "best"] * 16, start=1):
+    for number, run in enumerate(["weak", "best"] * 26, start=1):
         register_challenger(uri, registry.run_ids[run], mlflow_name)
         rows = only[run]
         assert promote_if_better(uri, mlflow_name, registry.X_test[rows], registry.y_test[rows], metric="accuracy"), (
             f"setup: version {number} scores 1.0 accuracy against the champion's 0.0 on the rows given; "
             "it should be promoted")
-    assert _champion(uri, mlflow_name) == "32", "setup: version 32 should be champion after 32 promotions"
+    assert _champion(uri, mlflow_name) == "52", "setup: version 52 should be champion after 52 promotions"
     steps = [rollback(uri, mlflow_name) for _ in range(3)]
-    assert steps == ["31", "30", "29"], (
-        f"32 versions were champion in turn (1, 2, …, 32); three rollbacks should return '31', '30' then '29', "
+    assert steps == ["51", "50", "49"], (
+        f"52 versions were champion in turn (1, 2, …, 52); three rollbacks should return '51', '50' then '49', "
         f"not {steps}: order the history by when each version became champion (numbers, not text: 10 comes after 9)")
     steps = []
-    for _ in range(28):
+    for _ in range(48):
         try:
             steps.append(rollback(uri, mlflow_name))
         except LookupError:
             break
-    assert steps == [str(v) for v in range(28, 0, -1)], (
-        f"28 more rollbacks should walk on back to the first champion ('28', '27', …, '1'), not {len(steps)} steps "
-        f"{steps}: keep the whole history, however long it grows (do not trim it to the last ten, twenty, thirty or "
-        "any other number)")
+    assert steps == [str(v) for v in range(48, 0, -1)], (
+        f"48 more rollbacks should walk on back to the first champion ('48', '47', …, '1'), not {len(steps)} steps "
+        f"{steps}: keep the whole history, however long it grows (do not trim it to the last ten, twenty, thirty, "
+        "fifty or any other number)")
     with pytest.raises(LookupError):
         rollback(uri, mlflow_name)
 
