@@ -310,16 +310,17 @@ def test_the_default_timeout_outlasts_a_one_second_answer():
         assert router.predict("user-1", ROW)[0] == 200, "the default timeout is 2 s: a 1 s answer arrives"
 
 
-def test_a_non_json_answer_is_a_502(servers):
+@pytest.mark.parametrize("raw", [b"hello", b""], ids=["text", "empty"])
+def test_a_non_json_answer_is_a_502(servers, raw):
     _, canary = servers
-    with a_raw_server(200, b"hello", None) as plain:
+    with a_raw_server(200, raw, None) as plain:
         router = CanaryRouter(plain, canary.url)
         status, body = router.predict("user-1", ROW)
-        assert status == 502 and "error" in body, f"an answer that is not JSON is a 502, got {(status, body)}"
+        assert status == 502 and "error" in body, f"an answer that is not JSON ({raw!r}) is a 502, got {(status, body)}"
         router = CanaryRouter(canary.url, plain, clock=FakeClock())
         router.set_canary_percent(100)
         status, body = router.predict("user-1", ROW)
-        assert status == 502 and "error" in body, f"a canary answer that is not JSON is a 502 too, got {(status, body)}"
+        assert status == 502 and "error" in body, f"a canary answer that is not JSON ({raw!r}) is a 502 too, got {(status, body)}"
         assert router.error_counts(60) == (1, 1), (
             "the router's own 502 for a canary answer that is not JSON is a canary error: expected (1, 1), "
             f"got {router.error_counts(60)}")

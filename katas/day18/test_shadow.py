@@ -340,6 +340,25 @@ def test_any_true_or_false_value_from_compare_decides(no_leaked_threads):
         f"the 5 odd requests agree ('same answer'), the 5 even ones do not (''); got {stats}")
 
 
+def test_a_compare_result_without_a_truth_value_is_an_error(no_leaked_threads):
+    np = pytest.importorskip("numpy")
+
+    def stable(x):
+        return np.array([x, x])
+
+    def candidate(x):
+        return np.array([x, x if x % 2 else -1])
+
+    with ShadowRouter(stable, candidate) as router:  # operator.eq on arrays gives an array: bool() of it raises
+        answers = [router.handle(i) for i in range(6)]
+    assert all(a.tolist() == [i, i] for i, a in enumerate(answers)), "the caller gets stable's arrays"
+    stats = router.stats()
+    assert stats == {"agreed": 0, "disagreed": 0, "errors": 6, "dropped": 0}, (
+        "== on two numpy arrays returns an array, which is neither true nor false (its bool() raises): each of the "
+        f"6 mirrors is an error, and every answered request lands in one count once close() returned; got {stats} "
+        "(is the result's truth judged outside the try, so the worker dies and the mirror is lost?)")
+
+
 def test_no_more_than_workers_mirrors_run_at_once(no_leaked_threads):
     release = threading.Event()
     lock = threading.Lock()

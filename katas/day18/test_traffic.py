@@ -185,6 +185,25 @@ def test_with_weights_keeps_the_salt_and_leaves_the_original_alone():
     assert changed == 0, f"with_weights must return a new splitter, not change this one ({changed} users moved)"
 
 
+def test_the_splitter_keeps_its_own_copy_of_the_weights():
+    users = USERS[:10_000]
+    weights = {"stable": 95, "canary": 5}
+    splitter = TrafficSplitter(weights, salt="copy")
+    before = [splitter.route(u) for u in users]
+    weights["canary"], weights["stable"] = 95, 5  # the caller reuses its dict for the next step
+    moved = sum(splitter.route(u) != b for u, b in zip(users, before))
+    assert moved == 0, (
+        f"changing the dict a splitter was built from moved {moved} of {len(users)} users of that splitter: it must "
+        "keep its own copy of the weights (a new split is a new splitter, from with_weights)")
+    ramped = splitter.with_weights(weights)
+    after = [ramped.route(u) for u in users]
+    weights["canary"], weights["stable"] = 0, 100
+    moved = sum(ramped.route(u) != a for u, a in zip(users, after))
+    assert moved == 0, (
+        f"changing the dict given to with_weights afterwards moved {moved} users of the splitter it returned: "
+        "with_weights must keep its own copy too")
+
+
 def test_with_weights_replaces_the_weights_rather_than_updating_them():
     users = USERS[:10_000]
     original = TrafficSplitter({"stable": 0.5, "canary": 0.5}, salt="s2")

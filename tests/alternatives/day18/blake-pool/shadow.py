@@ -34,12 +34,11 @@ class ShadowRouter:
 
     def _mirror(self, request: Any, stable_answer: Any) -> None:
         try:
-            try:
-                same = self._compare(stable_answer, self._candidate(request))
+            try:  # bool() of the result may raise too (numpy arrays): that is an error as well
+                key = "agreed" if self._compare(stable_answer, self._candidate(request)) else "disagreed"
             except Exception:
-                self._count("errors")
-            else:
-                self._count("agreed" if same else "disagreed")
+                key = "errors"
+            self._count(key)
         finally:
             self._slots.release()
 

@@ -31,12 +31,11 @@ class ShadowRouter:
 
     def _mirror(self, request: Any, answer: Any) -> None:
         try:
-            try:
-                agreed = self.compare(answer, self.candidate(request))
+            try:  # bool() of the result may raise too (numpy arrays): that is an error as well
+                key = "agreed" if self.compare(answer, self.candidate(request)) else "disagreed"
             except Exception:
-                self._count("errors")
-            else:
-                self._count("agreed" if agreed else "disagreed")
+                key = "errors"
+            self._count(key)
         finally:
             self._slots.release()
 
