@@ -63,6 +63,16 @@ def _reuse_proof(day, check: str, digest: str) -> None:
                     f"{proofs.REPROVE}=all proves it again")
 
 
+def _tier_outage(run: selfcheck.DayRun) -> str | None:
+    """A required engine that went away (dockerd stopped half-way through a long self-check) fails every test
+    of its tier: that proves nothing about the mutant, so it must not be recorded as a kill."""
+    broken = run.tests("fail") + run.tests("error")
+    messages = [t.get("message") or "" for t in broken]
+    if messages and all("tier required but unavailable" in m for m in messages):
+        return messages[0].splitlines()[-1].removeprefix("E").strip()
+    return None
+
+
 def _require_args(config: pytest.Config) -> list[str]:
     return [f"--require={tier}" for tier in config.getoption("require")]
 
@@ -124,6 +134,8 @@ def test_every_mutant_is_killed(day_name, mutant_name, require, tmp_path):
     impl = selfcheck.overlay(ROOT, day, path, tmp_path / day_name)
     mutant = mutants.load(path)
     run = selfcheck.run_mutant(ROOT, day, impl, mutant, *require)
+    outage = _tier_outage(run)
+    assert not outage, f"mutant {day_name}/{mutant_name} was not judged, nothing is recorded: {outage}"
     killer = selfcheck.first_failure(run)
     if os.environ.get("KATAS_RECORD_KILLERS") and killer and killer != mutant.killed_by:
         mutants.with_killer(path, killer)  # scripts/record-killers: the next run tries this test first
