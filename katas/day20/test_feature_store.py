@@ -15,6 +15,7 @@ import threading
 import time
 from types import MappingProxyType
 
+import numpy as np
 import pytest
 import redis
 
@@ -336,6 +337,22 @@ def test_event_ts_may_be_an_int(store):
     assert store.write("c1", {"count": 1}, event_ts=199) is False, "an int event_ts older than the stored one is ignored"
     assert store.write("c1", {"count": 6}, event_ts=1_700_000_000) is True, "a newer int event_ts is accepted"
     assert store.read("c1") == {"count": 6.0}, f"the newest set is stored; got {store.read('c1')}"
+
+
+@pytest.mark.redis
+def test_a_numpy_float64_event_ts_and_values_are_floats_like_any_other(store):
+    # A time or a feature taken from a pandas column is a numpy.float64: a float subclass, whose repr under
+    # NumPy 2 is 'np.float64(1700000000.25)', a string Redis cannot read as a number.
+    written = {"count": np.float64(3.0), "total_amount": np.float64(42.25)}
+    assert store.write("c1", written, event_ts=np.float64(1_700_000_000.25)) is True, (
+        "a numpy.float64 event_ts is a float: a first write is accepted (send repr(float(ts)), never repr(ts))")
+    assert store.read("c1") == {"count": 3.0, "total_amount": 42.25}, (
+        f"numpy.float64 values read back as the floats written; got {store.read('c1')}")
+    assert store.write("c1", {"count": 1}, event_ts=np.float64(1_700_000_000.0)) is False, (
+        "a numpy.float64 event_ts older than the stored one (1_700_000_000.25) is ignored")
+    assert store.write("c1", {"count": 4}, event_ts=np.float64(1_700_000_000.5)) is True, (
+        "a numpy.float64 event_ts newer than the stored one is accepted")
+    assert store.read("c1") == {"count": 4.0}, f"the newest set is stored; got {store.read('c1')}"
 
 
 @pytest.mark.redis

@@ -651,6 +651,7 @@ def test_an_event_needs_only_card_id_and_amount():
 
 @pytest.mark.parametrize("field, value", [
     ("amount", math.nan), ("amount", math.inf), ("amount", -math.inf), ("card_id", None),
+    ("amount", np.float32("nan")), ("amount", np.float32("inf")),  # a NumPy float32 is no Python float
 ])
 def test_a_nan_amount_or_missing_card_raises_value_error(field, value):
     event = ev()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import tracemalloc
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -317,6 +318,18 @@ def test_a_stream_whose_clock_starts_at_zero_has_a_watermark_from_its_first_even
     assert windows.process(ev("b", -5.0)) is not None, "-5.0 is exactly at the watermark (0.0 - 5): accepted"
 
 
+def test_before_the_first_event_nothing_is_late_whatever_its_time():
+    windows = SlidingWindowFeatures(60, 5)
+    got = windows.process(ev("a", -100.0))  # a simulation clock counting up to 0, or a time before 1970
+    assert got is not None and got["count"] == 1 and windows.late_events == 0, (
+        "before the first event there is no watermark, so the first event is never late, even at a negative time "
+        f"(start with 'no newest time yet', never with a newest time of 0.0); got {got}")
+    assert windows.process(ev("a", -104.0)) is not None, (
+        "the newest time is -100.0, so the watermark is -105.0 and an event at -104.0 is accepted")
+    assert windows.process(ev("a", -106.0)) is None and windows.late_events == 1, (
+        "the watermark is -100.0 - 5 = -105.0: an event at -106.0 is late")
+
+
 def test_the_watermark_only_moves_forward():
     windows = SlidingWindowFeatures(60, 10)
     windows.process(ev("a", 100))
@@ -458,6 +471,8 @@ def test_a_late_event_without_a_key_still_raises_key_error(missing):
 BAD_VALUES = [
     ("amount", math.nan), ("amount", math.inf), ("amount", -math.inf), ("ts", math.nan), ("ts", math.inf),
     ("ts", -math.inf), ("card_id", None),
+    # NumPy numbers too (a float32 column): numpy.float32 is no Python float, so an isinstance(v, float) guard lets it by
+    ("amount", np.float32("nan")), ("amount", np.float32("inf")), ("ts", np.float32("nan")),
 ]
 
 

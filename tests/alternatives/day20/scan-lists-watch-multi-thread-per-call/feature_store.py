@@ -36,9 +36,9 @@ class OnlineFeatureStore:
         for name, value in features.items():
             if not isinstance(name, str):
                 raise ValueError(f"feature names must be str, got {name!r}")
-            if type(value) not in (int, float) or not math.isfinite(value):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ValueError(f"feature {name} is not a finite number: {value!r}")
-        if type(event_ts) not in (int, float) or not math.isfinite(event_ts):
+        if isinstance(event_ts, bool) or not isinstance(event_ts, (int, float)) or not math.isfinite(event_ts):
             raise ValueError("event_ts must be finite")
         try:
             with self.client.pipeline() as pipe:
