@@ -116,6 +116,22 @@ def test_an_experiment_name_with_a_quote_is_found(mlflow_store, name):
         "(get_experiment_by_name), not by pasting it into a filter string")
 
 
+@pytest.mark.parametrize("name", ["leaderboard ", " leaderboard", "Leaderboard"])
+def test_the_experiment_name_is_taken_exactly_as_given(scored_runs, name):
+    uri, client, experiment_id, ids = scored_runs
+    location = client.get_experiment(experiment_id).artifact_location
+    lookalike = client.create_experiment(name, artifact_location=location)
+    run = client.create_run(lookalike, run_name="lookalike")
+    client.log_metric(run.info.run_id, "roc_auc", 0.6)
+    client.set_terminated(run.info.run_id)
+    assert best_run(uri, name) == run.info.run_id, (
+        f"the store holds an experiment named {name!r} with a single run: best_run({name!r}) should return it, "
+        "not the best run of 'leaderboard' (MLflow keeps names apart by spaces and capitals: never strip or "
+        "case-fold the experiment name)")
+    assert best_run(uri, "leaderboard") == ids["ranker"], (
+        f"an experiment named {name!r} is another experiment: the best run of 'leaderboard' is still 'ranker'")
+
+
 def test_each_call_looks_the_experiment_up_afresh(scored_runs):
     uri, client, experiment_id, ids = scored_runs
     assert best_run(uri, "leaderboard") == ids["ranker"], "the best run of 'leaderboard' by roc_auc is 'ranker'"
