@@ -285,13 +285,18 @@ def test_health_check_is_false_when_nothing_listens():
     )
 
 
-def test_health_check_is_false_for_an_answer_that_is_not_http():
+@contextlib.contextmanager
+def one_raw_connection(answer):
+    """A TCP server on loopback that takes one connection, reads the request and lets `answer(conn, stop)` play
+    the server's side (no HTTP library: these servers misbehave on purpose); yields the probe's URL. Its thread is
+    stopped and joined whatever the probe did, a probe that never connected included."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
     listener.settimeout(10)
+    stop = threading.Event()
 
-    def answer_garbage():
+    def serve():
         try:
             conn, _ = listener.accept()
         except OSError:
@@ -300,65 +305,47 @@ def test_health_check_is_false_for_an_answer_that_is_not_http():
             conn.settimeout(5)
             try:
                 conn.recv(4096)
-                conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+                answer(conn, stop)
             except OSError:
-                pass
+                pass  # the probe gave up and closed the connection
 
-    server = threading.Thread(target=answer_garbage, daemon=True)
+    server = threading.Thread(target=serve, daemon=True)
     server.start()
     try:
-        try:
-            healthy = http_health_check(f"http://127.0.0.1:{listener.getsockname()[1]}/health", 2)
-        except NotImplementedError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the contract is: never an exception
-            pytest.fail(f"a malformed answer should make the probe return False, not raise {exc!r}")
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/health"
     finally:
+        stop.set()
         try:
             listener.shutdown(socket.SHUT_RDWR)  # wakes an accept() still waiting (a probe that never connected)
         except OSError:
             pass
         server.join(timeout=10)
         listener.close()
+
+
+def probe_never_raising(url, what):
+    """The probe answers a bool whatever the server did: an exception fails the test naming `what` it did."""
+    try:
+        return http_health_check(url, 2)
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the contract is: never an exception
+        pytest.fail(f"{what} should make the probe return False, not raise {exc!r}")
+
+
+def test_health_check_is_false_for_an_answer_that_is_not_http():
+    with one_raw_connection(lambda conn, stop: conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")) as url:
+        healthy = probe_never_raising(url, "a malformed answer")
     assert healthy is False, "an answer that is not HTTP means unhealthy"
 
 
 def test_health_check_is_false_when_the_connection_is_reset():
     # what a published port does while the container behind it is not listening yet
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    listener.settimeout(10)
+    def reset(conn, stop):
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # closing now sends a reset
 
-    def reset():
-        try:
-            conn, _ = listener.accept()
-        except OSError:
-            return
-        conn.settimeout(5)
-        try:
-            conn.recv(4096)
-        except OSError:
-            pass
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
-        conn.close()
-
-    server = threading.Thread(target=reset, daemon=True)
-    server.start()
-    try:
-        try:
-            healthy = http_health_check(f"http://127.0.0.1:{listener.getsockname()[1]}/health", 2)
-        except NotImplementedError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the contract is: never an exception
-            pytest.fail(f"a connection reset by the server should make the probe return False, not raise {exc!r}")
-    finally:
-        try:
-            listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        server.join(timeout=10)
-        listener.close()
+    with one_raw_connection(reset) as url:
+        healthy = probe_never_raising(url, "a connection reset by the server")
     assert healthy is False, "a connection reset before any answer means unhealthy"
 
 
@@ -376,42 +363,17 @@ def test_health_check_gives_up_on_a_slow_server_at_its_timeout():
 def test_health_check_gives_up_at_its_timeout_on_a_server_trickling_its_answer():
     # a 200 sent one byte every 0.25 s: each read gets a byte well within 1 s, the whole answer takes ~10 s
     answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    listener.settimeout(10)
-    stop = threading.Event()
 
-    def trickle():
-        try:
-            conn, _ = listener.accept()
-        except OSError:
-            return
-        with conn:
-            conn.settimeout(5)
-            try:
-                conn.recv(4096)
-                for byte in answer:
-                    if stop.wait(0.25):
-                        return
-                    conn.sendall(bytes([byte]))
-            except OSError:
-                pass  # the probe gave up and closed the connection
+    def trickle(conn, stop):
+        for byte in answer:
+            if stop.wait(0.25):
+                return
+            conn.sendall(bytes([byte]))
 
-    server = threading.Thread(target=trickle, daemon=True)
-    server.start()
-    try:
+    with one_raw_connection(trickle) as url:
         started = time.monotonic()
-        healthy = http_health_check(f"http://127.0.0.1:{listener.getsockname()[1]}/health", 1.0)
+        healthy = http_health_check(url, 1.0)
         waited = time.monotonic() - started
-    finally:
-        stop.set()
-        try:
-            listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        server.join(timeout=10)
-        listener.close()
     assert waited < 4, (
         f"the probe took {waited:.1f} s with a 1 s timeout: the timeout bounds the whole probe, not each read (a "
         f"server trickling its answer a byte at a time sends one well within any per-read timeout)"
