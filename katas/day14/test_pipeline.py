@@ -137,8 +137,9 @@ def seconds_to_undo(fake_tools) -> float:
                                   ["--step-timeout", "00", "v1"], ["--interval", "0.00", "v1"], ["--timeout", "00.0", "v1"],
                                   ["--retries", "00", "v1"], ["--rollout-timeout", "00", "v1"], ["--port", "00", "v1"],
                                   ["--port", "18446744073709559616", "v1"],
+                                  ["--retries", "18446744073709551617", "v1"], ["--rollout-timeout", "18446744073709551617", "v1"],
                                   ["v 1"], [".v1"], ["v2\n"], ["v1\nv2"], ["v1:rc"], ["release/v1"], ["v1", "--image"], ["a" * 129]],
-                         ids=lambda a: (" ".join(a).replace("\n", "<LF>") if len(" ".join(a)) < 40 else "129-char-version")
+                         ids=lambda a: (" ".join(a).replace("\n", "<LF>") if a != ["a" * 129] else "129-char-version")
                          or "no-version")
 def test_a_bad_argument_prints_usage_and_exits_2(learner_file, run_bash, fake_tools, args):
     # A VERSION exported by the caller (CI runners often set one) is not the VERSION argument.
@@ -525,8 +526,8 @@ def test_a_tag_with_dots_and_dashes_is_a_valid_version(learner_file, run_bash, f
 @pytest.mark.task(taskno=3)
 @pytest.mark.parametrize("mode", ["docker", "k8s"])
 @pytest.mark.parametrize("options, checks, waited", [({"retries": "010"}, 10, 5), ({"retries": "08"}, 8, 5),
-                                                     ({"rollout_timeout": "09"}, 3, 9)],
-                         ids=["retries-010", "retries-08", "rollout-timeout-09"])
+                                                     ({"rollout_timeout": "09"}, 3, 9), ({"retries": "0000000000000000010"}, 10, 5)],
+                         ids=["retries-010", "retries-08", "rollout-timeout-09", "retries-19-digits-010"])
 def test_whole_numbers_with_a_leading_zero_are_decimal_not_octal(pipeline, fake_tools, docker_previous, model_server, mode,
                                                                  options, checks, waited):
     model_server.set("failing")  # the docker health check fails

@@ -64,7 +64,8 @@ log() {
 }
 
 is_positive_number() { [[ $1 =~ ^[0-9]*\.?[0-9]+$ ]] && [[ ! $1 =~ ^0*\.?0*$ ]]; }
-is_positive_integer() { [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 > 0)); }
+# At most 18 digits (leading zeros aside): bash arithmetic would wrap a longer number round at 64 bits.
+is_positive_integer() { [[ $1 =~ ^0*[1-9][0-9]{0,17}$ ]]; }
 is_port() { [[ $1 =~ ^[0-9]{1,5}$ ]] && ((10#$1 >= 1 && 10#$1 <= 65535)); }
 
 while (($# > 0)); do

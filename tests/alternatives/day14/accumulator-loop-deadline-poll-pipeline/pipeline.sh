@@ -65,7 +65,8 @@ KIND_BIN="${KIND:-kind}"
 VERSION=""
 VERSION_SEEN=0
 
-is_posint() { [[ "$1" =~ ^[0-9]+$ ]] && ((10#$1 > 0)); }
+# At most 18 digits (leading zeros aside): bash arithmetic would wrap a longer number round at 64 bits.
+is_posint() { [[ "$1" =~ ^0*[1-9][0-9]{0,17}$ ]]; }
 is_posnum() { [[ "$1" =~ ^([0-9]+(\.[0-9]*)?|\.[0-9]+)$ ]] && [[ "$1" =~ [1-9] ]]; }
 
 while (($# > 0)); do

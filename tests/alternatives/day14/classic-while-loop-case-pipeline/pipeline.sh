@@ -100,7 +100,8 @@ for arg in "$@"; do
   VERSION=$arg; have_version=1
 done
 
-is_positive_int() { [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 > 0)); }
+# At most 18 digits (leading zeros aside): bash arithmetic would wrap a longer number round at 64 bits.
+is_positive_int() { [[ $1 =~ ^0*[1-9][0-9]{0,17}$ ]]; }
 is_positive_number() { [[ $1 =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]] && [[ $1 =~ [1-9] ]]; }
 
 ((have_version == 1)) || bad_usage "VERSION is missing"

@@ -44,7 +44,7 @@ while (($# > 0)); do
   esac
 done
 
-posint() { [[ "$1" =~ ^[0-9]+$ ]] && ((10#$1 > 0)); }
+posint() { [[ "$1" =~ ^0*[1-9][0-9]{0,17}$ ]]; }  # <= 18 digits: longer wraps round at 64 bits
 posnum() { [[ "$1" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)$ ]] && awk -v v="$1" 'BEGIN { exit !(v + 0 > 0) }'; }
 
 ((${#POSITIONAL[@]} == 1)) || die_usage "exactly one VERSION expected"

@@ -97,7 +97,8 @@ done
 ((${#POSITIONAL[@]} == 1)) || die_usage "exactly one VERSION expected, got ${#POSITIONAL[@]}"
 VERSION="${POSITIONAL[0]}"
 
-is_positive_int() { [[ "$1" =~ ^[0-9]+$ ]] && ((10#$1 > 0)); }
+# At most 18 digits (leading zeros aside): bash arithmetic would wrap a longer number round at 64 bits.
+is_positive_int() { [[ "$1" =~ ^0*[1-9][0-9]{0,17}$ ]]; }
 is_positive_number() { [[ "$1" =~ ^([0-9]+(\.[0-9]*)?|\.[0-9]+)$ && "$1" =~ [1-9] ]]; }
 
 LC_ALL=C

@@ -42,7 +42,8 @@ version=${versions[0]}
 case ${cfg[mode]} in docker | k8s) ;; *) usage_error "--mode is docker or k8s" ;; esac
 [[ ${cfg[port]} =~ ^0*[0-9]{1,5}$ ]] || usage_error "--port must be 1-65535"
 for key in port retries rollout-timeout; do
-  [[ ${cfg[$key]} =~ ^0*[1-9][0-9]*$ ]] || usage_error "--$key must be a positive integer"
+  # at most 18 digits (leading zeros aside): bash arithmetic would wrap a longer one round at 64 bits
+  [[ ${cfg[$key]} =~ ^0*[1-9][0-9]{0,17}$ ]] || usage_error "--$key must be a positive integer"
   cfg[$key]=$((10#${cfg[$key]}))  # decimal: a leading zero is not octal
 done
 ((cfg[port] <= 65535)) || usage_error "--port must be at most 65535"

@@ -63,7 +63,7 @@ version=${positional[0]}
 tag_re='^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$'
 [[ $version =~ $tag_re ]] || die_usage "not an image tag: $version"
 [[ ${opt[mode]} == docker || ${opt[mode]} == k8s ]] || die_usage "--mode is docker or k8s"
-int_re='^0*[1-9][0-9]*$'
+int_re='^0*[1-9][0-9]{0,17}$'  # at most 18 digits: a longer number would wrap round at 64 bits
 num_re='^0*([1-9][0-9]*(\.[0-9]*)?|0?\.[0-9]*[1-9][0-9]*)$'
 for key in port retries rollout-timeout; do
   [[ ${opt[$key]} =~ $int_re ]] || die_usage "--$key is a positive integer"

@@ -63,6 +63,7 @@ LC_ALL=C
 [[ "${opt[mode]}" == docker || "${opt[mode]}" == k8s ]] || usage_error "--mode is docker or k8s"
 { positive_int "${opt[port]}" && [[ ${#opt[port]} -le 5 ]] && ((10#${opt[port]} <= 65535)); } || usage_error "bad --port"
 for key in retries rollout-timeout; do positive_int "${opt[$key]}" || usage_error "--$key: a positive integer"; done
+for key in retries rollout-timeout; do [[ ${opt[$key]} =~ ^0*[0-9]{1,18}$ ]] || usage_error "--$key: at most 18 digits"; done  # else 64-bit wrap
 for key in port retries rollout-timeout; do opt[$key]=$((10#${opt[$key]})); done  # decimal: a leading zero is not octal
 for key in interval timeout step-timeout; do positive_number "${opt[$key]}" || usage_error "--$key: a positive number"; done
 

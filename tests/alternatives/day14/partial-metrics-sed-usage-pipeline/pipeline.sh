@@ -94,7 +94,8 @@ while (($# > 0)); do
     esac
 done
 
-is_pos_int() { [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 > 0)); }
+# At most 18 digits (leading zeros aside): bash arithmetic would wrap a longer number round at 64 bits.
+is_pos_int() { [[ $1 =~ ^0*[1-9][0-9]{0,17}$ ]]; }
 is_pos_num() { [[ $1 =~ ^[0-9]+(\.[0-9]+)?$ ]] && [[ $1 =~ [1-9] ]]; }
 
 ((POSITIONAL == 1)) || die_usage "exactly one VERSION is needed"

@@ -45,7 +45,7 @@ while (($# > 0)); do
   esac
 done
 
-posint() { [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 > 0)); }
+posint() { [[ $1 =~ ^0*[1-9][0-9]{0,17}$ ]]; }  # <= 18 digits: longer wraps round at 64 bits
 posnum() { [[ $1 =~ ^([0-9]+([.][0-9]*)?|[.][0-9]+)$ ]] && ! [[ $1 =~ ^[0.]+$ ]]; }
 [[ -n $VERSION ]] || die_usage "VERSION is missing"
 [[ $VERSION =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die_usage "bad VERSION: $VERSION"

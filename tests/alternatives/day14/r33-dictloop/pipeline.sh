@@ -111,8 +111,8 @@ case "$MODE" in docker|k8s) ;; *) die_usage "bad --mode: $MODE" ;; esac
 if ! [[ $PORT =~ ^[0-9]{1,5}$ ]] || ((10#$PORT < 1 || 10#$PORT > 65535)); then
     die_usage "bad --port: $PORT"
 fi
-is_whole "$RETRIES" && [[ ${#RETRIES} -le 9 ]] || die_usage "bad --retries: $RETRIES"
-is_whole "$ROLLOUT_TIMEOUT" && [[ ${#ROLLOUT_TIMEOUT} -le 9 ]] || die_usage "bad --rollout-timeout: $ROLLOUT_TIMEOUT"
+is_whole "$RETRIES" && [[ $RETRIES =~ ^0*[0-9]{1,9}$ ]] || die_usage "bad --retries: $RETRIES"
+is_whole "$ROLLOUT_TIMEOUT" && [[ $ROLLOUT_TIMEOUT =~ ^0*[0-9]{1,9}$ ]] || die_usage "bad --rollout-timeout: $ROLLOUT_TIMEOUT"
 is_number "$INTERVAL" || die_usage "bad --interval: $INTERVAL"
 is_number "$TIMEOUT" || die_usage "bad --timeout: $TIMEOUT"
 is_number "$STEP_TIMEOUT" || die_usage "bad --step-timeout: $STEP_TIMEOUT"

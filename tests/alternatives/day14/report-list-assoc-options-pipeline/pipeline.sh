@@ -48,6 +48,7 @@ version="${versions[0]}"
 case "${opt[mode]}" in docker|k8s) ;; *) bad "--mode is docker or k8s" ;; esac
 is_count "${opt[port]}" && [ "${#opt[port]}" -le 5 ] && [ "${opt[port]}" -le 65535 ] || bad "--port 1-65535"
 for k in retries rollout-timeout; do is_count "${opt[$k]}" || bad "--$k must be a positive integer"; done
+for k in retries rollout-timeout; do [[ ${opt[$k]} =~ ^0*[0-9]{1,18}$ ]] || bad "--$k: at most 18 digits"; done  # else 64-bit wrap
 for k in port retries rollout-timeout; do opt[$k]=$((10#${opt[$k]})); done  # decimal: a leading zero is not octal
 for k in interval timeout step-timeout; do is_positive "${opt[$k]}" || bad "--$k must be a positive number"; done
 

@@ -95,6 +95,7 @@ if [[ ! ${opt[port]} =~ $int_re ]] || ((${#opt[port]} > 5)) || ((10#${opt[port]}
 fi
 for key in retries rollout-timeout; do
   positive_int "${opt[$key]}" || bad "--$key must be a positive integer"
+  [[ ${opt[$key]} =~ ^0*[0-9]{1,18}$ ]] || bad "--$key has more than 18 digits (bash arithmetic wraps at 64 bits)"
 done
 for key in interval timeout step-timeout; do
   positive_num "${opt[$key]}" || bad "--$key must be a positive number"

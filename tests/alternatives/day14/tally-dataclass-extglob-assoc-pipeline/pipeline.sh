@@ -84,6 +84,7 @@ case ${opt[mode]} in docker | k8s) ;; *) bad "--mode is docker or k8s" ;; esac
 port_ok() { int_ok "$1" && ((${#1} <= 5)) && ((10#$1 <= 65535)); }
 port_ok "${opt[port]}" || bad "--port is 1-65535"
 for key in retries rollout-timeout; do int_ok "${opt[$key]}" || bad "--$key is a positive integer"; done
+for key in retries rollout-timeout; do digits=${opt[$key]##+(0)}; ((${#digits} <= 18)) || bad "--$key: at most 18 digits (else a 64-bit wrap)"; done
 for key in port retries rollout-timeout; do opt[$key]=$((10#${opt[$key]})); done  # decimal: a leading zero is not octal
 for key in interval timeout step-timeout; do num_ok "${opt[$key]}" || bad "--$key is a positive number"; done
 

@@ -67,7 +67,7 @@ done
 (($# == 1)) || fail_usage "expected exactly one VERSION, got $#"
 version=$1
 
-whole() { case $1 in '' | *[!0-9]*) return 1 ;; esac; [[ ${#1} -le 9 ]] && ((10#$1 >= 1)); }
+whole() { case $1 in '' | *[!0-9]*) return 1 ;; esac; [[ $1 =~ ^0*[0-9]{1,9}$ ]] && ((10#$1 >= 1)); }  # leading zeros aside
 port_ok() { whole "$1" && ((10#$1 <= 65535)); }
 decimal() { [[ $1 =~ ^[0-9]*\.?[0-9]*$ && $1 =~ [1-9] ]]; }
 

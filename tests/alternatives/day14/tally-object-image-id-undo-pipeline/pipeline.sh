@@ -46,7 +46,8 @@ while (($#)); do
     esac
 done
 
-positive_integer() { [[ $2 == +([0-9]) && $2 == *[1-9]* ]] || bad "--$1 must be a positive integer, not '$2'"; }
+# At most 18 digits (leading zeros aside): bash arithmetic would wrap a longer number round at 64 bits.
+positive_integer() { local digits=${2##+(0)}; [[ $2 == +([0-9]) && $2 == *[1-9]* && ${#digits} -le 18 ]] || bad "--$1 must be a positive integer, not '$2'"; }
 positive_number() { [[ $2 == +([0-9])?(.+([0-9])) && $2 == *[1-9]* ]] || bad "--$1 must be a positive number, not '$2'"; }
 
 ((${#versions[@]} == 1)) || bad "give exactly one VERSION"

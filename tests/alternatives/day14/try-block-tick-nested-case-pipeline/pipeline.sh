@@ -103,7 +103,8 @@ while (($# > 0)); do
   esac
 done
 
-positive_int() { [[ "$1" =~ ^[0-9]+$ ]] && ((10#$1 > 0)); }
+# At most 18 digits (leading zeros aside): bash arithmetic would wrap a longer number round at 64 bits.
+positive_int() { [[ "$1" =~ ^0*[1-9][0-9]{0,17}$ ]]; }
 positive_number() { [[ "$1" =~ ^([0-9]+|[0-9]+\.[0-9]+|\.[0-9]+)$ ]] && [[ "$1" =~ [1-9] ]]; }
 
 ((HAVE_VERSION == 1)) || die_usage "a VERSION is required"
