@@ -79,8 +79,9 @@ class Registered:
     models: dict[str, object]    # "1", "2" -> the fitted estimator
 
 
-def register(store: MlflowStore, name: str, data: Data, order: tuple[str, ...]) -> Registered:
-    """Fit the named candidates in `order` and register each as the next version of `name` in `store`."""
+def register(store: MlflowStore, name: str, data: Data, order: tuple[str, ...], artifact: str = "model") -> Registered:
+    """Fit the named candidates in `order`, log each under the model name `artifact` and register it as the next
+    version of `name` in `store`."""
     import mlflow
     import sklearn
     from mlflow.models import infer_signature
@@ -96,7 +97,7 @@ def register(store: MlflowStore, name: str, data: Data, order: tuple[str, ...]) 
             model = candidates[candidate].fit(data.X_train, data.y_train)
             with mlflow.start_run(experiment_id=experiment_id, run_name=candidate) as run:
                 logged = mlflow.sklearn.log_model(
-                    model, name="model", signature=infer_signature(data.X_train, model.predict(data.X_train)),
+                    model, name=artifact, signature=infer_signature(data.X_train, model.predict(data.X_train)),
                     pip_requirements=[f"scikit-learn=={sklearn.__version__}"])
             version = str(mlflow.register_model(logged.model_uri, name).version)
             versions[version] = run.info.run_id
@@ -117,6 +118,14 @@ def registered_elsewhere(mlflow_store_factory, data) -> Registered:
     `models:/week1-package/1` names another model there."""
     return register(mlflow_store_factory("day07-registered-elsewhere"), "week1-package", data,
                     ("logistic_regression",))
+
+
+@pytest.fixture(scope="session")
+def registered_as_classifier(mlflow_store_factory, data) -> Registered:
+    """A store whose version 1 of `week1-package` (the logistic regression) was logged under the name
+    `classifier`, not `model`: only its registered URI finds it, `runs:/<run_id>/model` does not."""
+    return register(mlflow_store_factory("day07-registered-classifier"), "week1-package", data,
+                    ("logistic_regression",), artifact="classifier")
 
 
 @pytest.fixture(scope="session")

@@ -106,6 +106,28 @@ def test_the_same_model_uri_is_loaded_from_the_tracking_uri_given(packaged, regi
         "(a cache keyed by the model_uri alone ships the model of the store packaged first)")
 
 
+def test_the_model_is_loaded_from_the_champions_model_uri_not_its_run(registered_as_classifier, data, tmp_path):
+    import skops.io
+
+    registered = registered_as_classifier
+    # Version 1 here was logged under the name "classifier": its run holds no model called "model".
+    champion = Champion(run_id=registered.versions["1"], model_uri=f"models:/{registered.name}/1", version="1",
+                        score=0.9)
+    with isolated(registered.store):
+        try:
+            context = package(champion, "v1", tracking_uri=registered.store.tracking_uri, base_image=BASE_IMAGE,
+                              out_dir=tmp_path / "classifier")
+        except NotImplementedError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported below
+            pytest.fail(f"package should load the model at champion.model_uri ({champion.model_uri}), the registered "
+                        "version, not a path guessed from the run such as runs:/<run_id>/model (this version was "
+                        f"logged under another name); it raised {type(exc).__name__}: {str(exc)[:200]}", pytrace=False)
+    wanted = registered.models["1"].predict(data.X_test).tolist()
+    assert skops.io.load(context / "model.skops").predict(data.X_test).tolist() == wanted, (
+        f"model.skops should be the registered version at {champion.model_uri}")
+
+
 def test_the_dockerfile_builds_on_the_base_image(packaged):
     _, context, _ = packaged
     bases = base_images((context / "Dockerfile").read_text(encoding="utf-8"))

@@ -34,6 +34,7 @@ class FakeDeployer:
     failure_stops_serving: bool = False   # a failed deploy leaves nothing serving (the old container is gone too)
     rollback_stops_serving: bool = False  # a failed rollback leaves nothing serving (the new container is gone too)
     failure_reason: str = "health check failed"
+    success_reason: str = ""              # what a promoted deploy says (a deployer may add a note to a success too)
     calls: list = field(default_factory=list)
     log: list = field(default_factory=list)
 
@@ -46,7 +47,7 @@ class FakeDeployer:
             return Result(version, False, self.current_version, "image not found")
         if self.healthy or context is None:
             self.current_version = version
-            return Result(version, True, version)
+            return Result(version, True, version, self.success_reason)
         if self.failure_stops_serving:
             self.current_version = None
         return Result(version, False, self.current_version, self.failure_reason)
@@ -83,6 +84,19 @@ def test_happy_path_runs_the_steps_in_order_and_reports_success():
     assert report.champion == CHAMPION, "the report should name the champion"
 
 
+@pytest.mark.task(taskno=2)
+def test_promoted_deploy_with_a_reason_is_a_success():
+    deployer = FakeDeployer(current_version="v2", success_reason="healthy after 3 attempts (2 refused connections)")
+    fns, log, _ = steps(deployer=deployer)
+    report = run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
+    assert report.ok and report.stage == "done" and log == ["train", "package", "deploy", "verify"], (
+        "the deployer promoted v3 and also gave a reason (a note on how it went): whether the deploy worked is "
+        "its `promoted`, not whether `reason` says anything or what its words are; "
+        f"the steps were {log}, the report says {report}")
+    assert report.serving_version == "v3" and len(deployer.calls) == 1, (
+        f"v3 was promoted and verified: nothing should be rolled back; the deploys were {deployer.calls}")
+
+
 @pytest.mark.task(taskno=1)
 def test_packages_and_deploys_exactly_the_champion():
     deployer = FakeDeployer()
@@ -117,13 +131,18 @@ def test_model_below_the_bar_is_never_packaged_or_deployed():
 
 
 @pytest.mark.task(taskno=1)
-def test_score_that_is_not_a_number_never_passes_the_gate():
+@pytest.mark.parametrize("nan", [float("nan"), numpy.float32("nan"), numpy.float64("nan")],
+                         ids=["float", "numpy-float32", "numpy-float64"])
+def test_score_that_is_not_a_number_never_passes_the_gate(nan):
     deployer = FakeDeployer(current_version="v2")
-    broken = Champion("run-nan", "models:/week1/4", "4", float("nan"))
+    broken = Champion("run-nan", "models:/week1/4", "4", nan)
     fns, log, _ = steps(champion=broken, deployer=deployer)
     report = run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
-    assert log == ["train"], "a NaN score (a broken metric) is not above the bar: nothing should be packaged or deployed"
-    assert not report.ok and report.stage == "gate", "a NaN score should be stopped by the quality gate"
+    assert log == ["train"], (
+        f"a NaN score ({type(nan).__name__}: a broken metric, a NumPy one too) is not above the bar: nothing should "
+        "be packaged or deployed (a NumPy float32 is not a Python float, so `isinstance(score, float)` misses its "
+        f"NaN, and `score < min_score` is False for NaN); the steps were {log}")
+    assert not report.ok and report.stage == "gate", f"a NaN score should be stopped by the quality gate: {report}"
 
 
 @pytest.mark.task(taskno=1)

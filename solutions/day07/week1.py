@@ -78,7 +78,7 @@ def verify(url: str, *, monitor: str | Path, timeout_s: float = 10.0) -> bool:
     import signal
     import subprocess
 
-    argv = ["bash", str(monitor), "--url", url, "--once", "--timeout", f"{min(max(timeout_s / 2, 1), timeout_s):g}"]
+    argv = ["bash", str(monitor), "--url", url, "--once", "--timeout", repr(float(min(max(timeout_s / 2, 1), timeout_s)))]
     try:
         # Output goes nowhere: a pipe nobody reads would stall a chatty monitor.
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

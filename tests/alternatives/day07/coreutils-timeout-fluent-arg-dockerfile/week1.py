@@ -60,10 +60,10 @@ def verify(url: str, *, monitor: str | Path, timeout_s: float = 10.0) -> bool:
     if limit <= 0:
         return False
     # coreutils `timeout` runs the monitor in a process group of its own and signals the whole group
-    argv = ["bash", str(monitor), "--url", url, "--once", "--timeout", "%g" % limit]
+    argv = ["bash", str(monitor), "--url", url, "--once", "--timeout", repr(limit)]
     killer = shutil.which("timeout")
     if killer:
-        argv = [killer, "--kill-after=1", "%g" % limit, *argv]
+        argv = [killer, "--kill-after=1", repr(limit), *argv]
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)

@@ -88,7 +88,7 @@ def _stop_group(proc: subprocess.Popen) -> None:
 
 def verify(url: str, *, monitor: str | Path, timeout_s: float = 10.0) -> bool:
     request_timeout = min(5.0, float(timeout_s))
-    argv = ["bash", os.fspath(monitor), "--url", url, "--once", "--timeout", f"{request_timeout:g}"]
+    argv = ["bash", os.fspath(monitor), "--url", url, "--once", "--timeout", repr(request_timeout)]
     try:
         proc = subprocess.Popen(argv, preexec_fn=os.setsid, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -62,7 +62,7 @@ def run(*, train: Callable[[], Champion], package: Callable[[Champion, str], str
 
 
 def verify(url: str, *, monitor: str | Path, timeout_s: float = 10.0) -> bool:
-    argv = ["bash", str(monitor), "--url", url, "--once", "--timeout", f"{timeout_s:g}"]
+    argv = ["bash", str(monitor), "--url", url, "--once", "--timeout", repr(float(timeout_s))]
     try:
         proc = subprocess.Popen(argv, start_new_session=True, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

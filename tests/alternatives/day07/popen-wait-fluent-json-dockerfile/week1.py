@@ -72,7 +72,7 @@ def verify(url: str, *, monitor: str | Path, timeout_s: float = 10.0) -> bool:
     import signal
     import subprocess
 
-    request_timeout = f"{timeout_s:g}"
+    request_timeout = repr(float(timeout_s))
     argv = ["bash", str(monitor), "--url", url, "--once", "--timeout", request_timeout]
     try:
         proc = subprocess.Popen(argv, start_new_session=True, stdin=subprocess.DEVNULL,
