@@ -208,3 +208,12 @@ def _held_out(runs: Runs) -> dict[str, float]:
             model = mlflow.sklearn.load_model(uri)
             scores[name] = float(roc_auc_score(runs.y_test, model.predict_proba(runs.X_test)[:, 1]))
     return scores
+
+
+@pytest.fixture(params=["matching-as-a-pattern", "starting-the-same"])
+def other_name(request, mlflow_name: str) -> str:
+    """Another model's name beside this one's ("churn_eu"): "churn-eu" is what "churn_eu" matches as a LIKE
+    pattern ('_' stands for any one character there); "churn_eu-eu" starts the same."""
+    other = mlflow_name.replace("_", "-") if request.param == "matching-as-a-pattern" else f"{mlflow_name}-eu"
+    assert other != mlflow_name, f"setup: {mlflow_name!r} should contain '_'"
+    return other
