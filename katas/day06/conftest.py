@@ -12,10 +12,14 @@ import json
 import os
 import re
 import shutil
+import signal
 import stat
+import subprocess
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -302,6 +306,30 @@ def loopback_curl(tmp_path, server) -> LoopbackCurl:
 def run_bash():
     """`run_bash(path, args, env=..., cwd=..., timeout=...)` -> Finished(returncode, stdout, stderr, seconds)."""
     return functools.partial(run_script, hint="is there a loop that never ends, or a curl without --max-time?")
+
+
+def _run_until(argv, until=lambda: False, *, seconds, env=None, cwd=None) -> SimpleNamespace:
+    """Run a script that may loop for ever, in a session of its own, until `until()` holds, it exits, or `seconds`
+    pass; then kill its whole process group (its curl and sleep children too)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + seconds
+        while proc.poll() is None and not until() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        still_running = proc.poll() is None
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=10)
+    return SimpleNamespace(still_running=still_running, returncode=proc.returncode, stdout=out, stderr=err)
+
+
+@pytest.fixture
+def run_until():
+    """`run_until(argv, until, seconds=..., env=..., cwd=...)` -> (still_running, returncode, stdout, stderr), for
+    a script that only stops when killed (a monitor loop) or that must be stopped once `until()` has seen enough."""
+    return _run_until
 
 
 @pytest.fixture

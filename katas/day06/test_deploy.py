@@ -8,8 +8,6 @@ health check goes to `server`, a real HTTP server on loopback that plays the new
 
 import os
 import re
-import signal
-import subprocess
 import threading
 import time
 from types import SimpleNamespace
@@ -911,30 +909,22 @@ def test_retries_with_a_leading_zero_is_decimal(deploy, fake_docker, server):
 
 
 @pytest.mark.task(taskno=3)
-def test_retries_too_big_for_shell_arithmetic_do_not_wrap_around(learner_file, fake_docker, server, tmp_path):
+def test_retries_too_big_for_shell_arithmetic_do_not_wrap_around(learner_file, run_until, fake_docker, server,
+                                                                   tmp_path):
     """18446744073709551617 is 2**64 + 1: bash arithmetic on it silently wraps to 1."""
     server.set("failing")
     args = ["--image", IMAGE, "--name", NAME, "--port", server.url.rsplit(":", 1)[1], "--context", str(tmp_path),
             "--state-file", str(tmp_path / "deployed-version"), "--retries", "18446744073709551617",
             "--interval", "0.05", "--timeout", "2", "v1"]
-    proc = subprocess.Popen(["bash", str(learner_file("deploy.sh")), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, **fake_docker.env}, cwd=tmp_path,
-                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 8
-        while proc.poll() is None and len(server.requests) <= 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate(timeout=10)
-    if proc.returncode == 2:
+    run = run_until(["bash", str(learner_file("deploy.sh")), *args], lambda: len(server.requests) > 1, seconds=8,
+                    env={**os.environ, **fake_docker.env}, cwd=tmp_path)
+    if run.returncode == 2:
         assert fake_docker.calls == [], f"a usage error should come before any docker command: {fake_docker.calls}"
         return
     assert len(server.requests) > 1, (
         f"--retries 18446744073709551617 is too big for shell arithmetic: refuse it (usage error, exit 2) or keep "
         f"checking, but it must not wrap around to 1; it made {len(server.requests)} health check(s) and exited "
-        f"with {proc.returncode}; check the number of digits before any $((10#$n))\n{out}{err}")
+        f"with {run.returncode}; check the number of digits before any $((10#$n))\n{run.stdout}{run.stderr}")
 
 
 @pytest.mark.task(taskno=4)

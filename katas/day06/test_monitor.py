@@ -6,8 +6,6 @@
 
 import os
 import re
-import signal
-import subprocess
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -377,8 +375,8 @@ def test_the_loop_and_its_give_up_line_are_timestamped_in_utc(monitor, server, u
 
 
 @pytest.mark.task(taskno=2)
-def test_same_named_variables_in_the_environment_change_nothing(learner_file, run_bash, server, loopback_curl,
-                                                                recording_sleep):
+def test_same_named_variables_in_the_environment_change_nothing(learner_file, run_bash, run_until, server,
+                                                                loopback_curl, recording_sleep):
     """Exported URL, TIMEOUT, INTERVAL, MAX_FAILURES and ONCE (a shell or CI runner may have them) must not replace
     the documented defaults. A `sleep` first on PATH records the pauses and returns at once; a `curl` first on
     PATH sends what was meant for http://127.0.0.1:8000 to the test server."""
@@ -386,18 +384,8 @@ def test_same_named_variables_in_the_environment_change_nothing(learner_file, ru
     sleep = recording_sleep(waits=False)
     env = {**os.environ, "PATH": sleep.path(os.environ.get("PATH", "")), "INTERVAL": "0.1", "MAX_FAILURES": "1",
            "ONCE": "1"}
-    proc = subprocess.Popen(["bash", str(learner_file("monitor.sh")), "--url", server.url],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        pass
-    finally:
-        still_running = proc.poll() is None
-        if still_running:
-            os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate(timeout=10)
+    run = run_until(["bash", str(learner_file("monitor.sh")), "--url", server.url], seconds=5, env=env)
+    still_running, out, err = run.still_running, run.stdout, run.stderr
     checks, sleeps = len(health_requests(server)), sleep.requests()
     if not sleeps:
         # It waits some other way than `sleep`: 30 s after the first failed check, so it is still waiting.
@@ -406,7 +394,7 @@ def test_same_named_variables_in_the_environment_change_nothing(learner_file, ru
             f"first failed check, made {checks} check(s) in 5 s and was {'still' if still_running else 'no longer'} "
             f"running\n{out}{err}")
     else:
-        assert checks == 3 and proc.returncode == 1, (
+        assert checks == 3 and run.returncode == 1, (
             f"exported MAX_FAILURES=1 and ONCE=1 change nothing: without --max-failures and --once it loops and gives "
             f"up at the 3rd failed check (exit 1), made {checks}\n{out}{err}")
         total = sum(float(word.rstrip("s")) for word in sleeps)
@@ -438,22 +426,14 @@ def test_gives_up_without_sleeping_another_interval(learner_file, run_bash, serv
 
 
 @pytest.mark.task(taskno=2)
-def test_the_default_interval_is_30_seconds(learner_file, server, recording_sleep):
+def test_the_default_interval_is_30_seconds(learner_file, run_until, server, recording_sleep):
     """A `sleep` first on PATH records how long the monitor asks to wait, and returns at once."""
     server.set("failing")
     sleep = recording_sleep(waits=False)
     env = {**os.environ, "PATH": sleep.path(os.environ.get("PATH", ""))}
-    proc = subprocess.Popen(["bash", str(learner_file("monitor.sh")), "--url", server.url, "--max-failures", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        pass
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate(timeout=10)
+    run = run_until(["bash", str(learner_file("monitor.sh")), "--url", server.url, "--max-failures", "2"], seconds=5,
+                    env=env)
+    out, err = run.stdout, run.stderr
     sleeps = sleep.requests()
     if not sleeps:
         # It waits some other way than `sleep`: then it must not have checked again within those seconds.
@@ -531,21 +511,10 @@ def test_slow_answers_count_as_failures(monitor, server):
 
 
 @pytest.mark.task(taskno=2)
-def test_keeps_checking_a_healthy_server_at_the_interval(learner_file, server, timestamp):
-    import os
-    import signal
-
-    proc = subprocess.Popen(["bash", str(learner_file("monitor.sh")), "--url", server.url, "--interval", "0.5"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 15
-        while len(health_requests(server)) < 3 and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.05)
-        still_running = proc.poll() is None
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate(timeout=10)
+def test_keeps_checking_a_healthy_server_at_the_interval(learner_file, run_until, server, timestamp):
+    run = run_until(["bash", str(learner_file("monitor.sh")), "--url", server.url, "--interval", "0.5"],
+                    lambda: len(health_requests(server)) >= 3, seconds=15)
+    still_running, out, err = run.still_running, run.stdout, run.stderr
     assert len(health_requests(server)) >= 3, (
         f"with --interval 0.5 it should check again and again; saw {len(health_requests(server))} checks\n{out}{err}"
     )
@@ -636,25 +605,17 @@ def test_max_failures_with_a_leading_zero_is_decimal(monitor, server):
 
 
 @pytest.mark.task(taskno=2)
-def test_a_max_failures_too_big_for_shell_arithmetic_does_not_wrap_around(learner_file, server):
+def test_a_max_failures_too_big_for_shell_arithmetic_does_not_wrap_around(learner_file, run_until, server):
     """18446744073709551618 is 2**64 + 2: bash arithmetic on it silently wraps to 2."""
     server.set("failing")
-    proc = subprocess.Popen(["bash", str(learner_file("monitor.sh")), "--url", server.url, "--interval", "0.05",
-                             "--max-failures", "18446744073709551618"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 8
-        while proc.poll() is None and len(health_requests(server)) <= 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate(timeout=10)
+    run = run_until(["bash", str(learner_file("monitor.sh")), "--url", server.url, "--interval", "0.05",
+                     "--max-failures", "18446744073709551618"], lambda: len(health_requests(server)) > 2, seconds=8)
+    out, err = run.stdout, run.stderr
     checks = len(health_requests(server))
-    if proc.returncode == 2:
+    if run.returncode == 2:
         assert checks == 0, f"a usage error should come before any check, made {checks}\n{out}{err}"
         return
     assert checks > 2, (
         f"--max-failures 18446744073709551618 is too big for shell arithmetic: refuse it (usage error, exit 2) or "
         f"never give up, but it must not wrap around to 2; it made {checks} failed check(s) and exited with "
-        f"{proc.returncode}; check the number of digits before any $((10#$n))\n{out}{err}")
+        f"{run.returncode}; check the number of digits before any $((10#$n))\n{out}{err}")
