@@ -2,6 +2,7 @@
 
 import json
 import re
+from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
@@ -82,7 +83,8 @@ def test_gpu_and_replicas_reach_a_python_package_pool():
     assert pool.replica_count == 3, "replica_count should be set on a Python package pool too"
 
 
-@pytest.mark.parametrize("count", [0, -1, True, 2.0, 2**63], ids=["0", "-1", "True", "2.0", "beyond-int64"])
+@pytest.mark.parametrize("count", [0, -1, True, 2.0, 2**63, Decimal("2.5")],
+                         ids=["0", "-1", "True", "2.0", "beyond-int64", "decimal-2.5"])
 def test_a_python_package_job_checks_its_replica_count_too(count, value_error_naming):
     # replica_count belongs to the pool, whichever way it runs: a package job is no exception.
     with value_error_naming("replica_count"):
@@ -190,7 +192,8 @@ def test_a_display_name_must_be_1_to_128_characters(name, value_error_naming):
         job(display_name=name)
 
 
-@pytest.mark.parametrize("name", ["x", "x" * 128, "fraud train v2", " fraud-train ", "\u00e9" * 128, "\u6a21\u578b" * 64])
+@pytest.mark.parametrize("name", ["x", "x" * 128, "fraud train v2", " fraud-train ", "\u00e9" * 128, "\u6a21\u578b" * 64,
+                                  "Fraud Train V2", "\u00c9T\u00c9-2024"])
 def test_display_names_of_1_to_128_characters_are_accepted(name):
     assert job(display_name=name).custom_job.display_name == name, (
         f"a display name of {len(name)} characters is within 1 to 128 and should be kept as given")
@@ -226,15 +229,17 @@ def test_cloud_storage_uris_are_accepted(uri):
 @pytest.mark.parametrize("uris", [["dist/trainer-0.1.tar.gz"], ["gs://my-bucket/trainer-0.1.tar.gz", "dist/utils-0.1.tar.gz"],
                                   ["gs:/my-bucket/trainer-0.1.tar.gz"], ["gs://My-Bucket/trainer-0.1.tar.gz"],
                                   ["gs://ab/trainer-0.1.tar.gz"], ["gs://bucket\u0661/trainer-0.1.tar.gz"],
-                                  ["gs://" + "b" * 64 + "/trainer-0.1.tar.gz"]],
+                                  ["gs://" + "b" * 64 + "/trainer-0.1.tar.gz"],
+                                  ["gs://my-bucket/trainer-0.1.tar.gz", ""]],
                          ids=["only-package", "second-package", "single-slash", "uppercase-bucket", "2-character-bucket",
-                              "non-ascii-digit-in-bucket", "64-character-bucket"])
+                              "non-ascii-digit-in-bucket", "64-character-bucket", "empty-second-package"])
 def test_a_package_outside_cloud_storage_is_rejected(uris, value_error_naming):
     with value_error_naming("package_uris"):
         job(image_uri=EXECUTOR, package_uris=uris, python_module="trainer.task")
 
 
-@pytest.mark.parametrize("count", [0, -1, 2.5, 2.0, True, "2", None], ids=["0", "-1", "2.5", "2.0", "True", "str-2", "None"])
+@pytest.mark.parametrize("count", [0, -1, 2.5, 2.0, True, "2", None, Decimal("2.5"), Decimal("2")],
+                         ids=["0", "-1", "2.5", "2.0", "True", "str-2", "None", "decimal-2.5", "decimal-2"])
 def test_replica_count_must_be_a_whole_number_of_at_least_one(count, value_error_naming):
     with value_error_naming("replica_count"):
         job(replica_count=count)
@@ -302,6 +307,22 @@ def test_list_fields_given_as_tuples_are_kept_in_order(task):
         expected = {"package_uris": ["gs://my-bucket/trainer.tar.gz", "gs://my-bucket/utils.tar.gz"],
                     "args": ["--epochs=10"]}
     assert kept == expected, "command, args and package_uris given as tuples should be kept in order, like lists"
+
+
+@pytest.mark.parametrize("task", ["container", "python-package"])
+def test_empty_strings_in_command_and_args_are_kept(task):
+    # An empty item is a value too (an empty flag value, an empty argument): nothing is dropped as blank.
+    if task == "container":
+        spec = only_pool(job(command=["sh", "-c", "train \"$0\"", ""], args=["--suffix", ""])).container_spec
+        kept = {"command": list(spec.command), "args": list(spec.args)}
+        expected = {"command": ["sh", "-c", "train \"$0\"", ""], "args": ["--suffix", ""]}
+    else:
+        spec = only_pool(job(**PACKAGE_JOB, args=["", "--suffix", ""])).python_package_spec
+        kept = {"args": list(spec.args)}
+        expected = {"args": ["", "--suffix", ""]}
+    assert kept == expected, (
+        "command and args should reach the pool exactly as given, empty strings included: dropping a blank item "
+        "shifts every later argument")
 
 
 def test_list_fields_given_as_a_generator_are_rejected(value_error_naming):

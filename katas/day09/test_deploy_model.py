@@ -1,6 +1,7 @@
 """Task 3: a DeployModelRequest with dedicated machines and a traffic split that adds up."""
 
 import json
+from decimal import Decimal
 from types import MappingProxyType
 
 import pytest
@@ -78,9 +79,9 @@ def test_any_mapping_is_accepted_as_a_traffic_split():
 
 
 def test_the_display_name_is_kept_exactly_as_given():
-    name = " fraud v2 "
+    name = " Fraud V2 "
     assert deploy(display_name=name).deployed_model.display_name == name, (
-        "a valid display name, surrounding spaces included, should reach the DeployedModel unchanged")
+        "a valid display name, surrounding spaces and capitals included, should reach the DeployedModel unchanged")
 
 
 @pytest.mark.parametrize("name", ["x", "x" * 128, "\u00e9" * 128, "\u6a21\u578b" * 64],
@@ -262,13 +263,15 @@ def test_a_model_in_another_location_is_rejected(endpoint_location, model_locati
                model=f"projects/my-project/locations/{model_location}/models/987654321")
 
 
-@pytest.mark.parametrize("count", [0, -1, 1.5, 1.0, True, "2", None], ids=["0", "-1", "1.5", "1.0", "True", "str-2", "None"])
+@pytest.mark.parametrize("count", [0, -1, 1.5, 1.0, True, "2", None, Decimal("2")],
+                         ids=["0", "-1", "1.5", "1.0", "True", "str-2", "None", "decimal-2"])
 def test_min_replica_count_must_be_a_whole_number_of_at_least_one(count, value_error_naming):
     with value_error_naming("min_replica_count"):
         deploy(min_replica_count=count, max_replica_count=3)
 
 
-@pytest.mark.parametrize("count", [0, 3.0, 2.5, "3", True, None], ids=["0", "3.0", "2.5", "str-3", "True", "None"])
+@pytest.mark.parametrize("count", [0, 3.0, 2.5, "3", True, None, Decimal("3")],
+                         ids=["0", "3.0", "2.5", "str-3", "True", "None", "decimal-3"])
 def test_max_replica_count_must_be_a_whole_number(count, value_error_naming):
     with value_error_naming("max_replica_count"):
         deploy(min_replica_count=1, max_replica_count=count)
@@ -347,12 +350,14 @@ def test_a_display_name_outside_1_to_128_characters_is_rejected(name, value_erro
     {"0": False, "1111": 100},
     {"0": 100.0},
     {"0": "100"},
+    {"0": Decimal("100")},
+    {"0": Decimal("50"), "1111": 50},
     {"1111\n": 100},
     {" 1111": 100},
     {"\u0661\u0662\u0663\u0664": 100},
     [("0", 100)],
 ], ids=["empty", "adds-to-95", "negative", "negative-with-every-share-below-100", "minus-one-share", "fractions", "int-key", "name-key", "empty-key", "11-digit-id", "11-digit-key-with-leading-zeros",
-        "bool-share", "false-share", "whole-float", "string-share", "key-with-newline", "key-with-space", "non-ascii-digits", "a-list"])
+        "bool-share", "false-share", "whole-float", "string-share", "decimal-share", "decimal-share-beside-an-int", "key-with-newline", "key-with-space", "non-ascii-digits", "a-list"])
 def test_a_bad_traffic_split_is_rejected(split, value_error_naming):
     with value_error_naming("traffic_split"):
         deploy(traffic_split=split)

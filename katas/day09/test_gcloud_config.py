@@ -154,6 +154,21 @@ def test_the_callers_config_is_not_changed(text):
         "normalising must work on a copy, not rewrite the caller's config or the pools inside it")
 
 
+@pytest.mark.parametrize("text", [ONE_POOL_AS_A_MAPPING, TWO_POOLS], ids=["one-pool-as-a-mapping", "a-list-of-pools"])
+def test_each_call_returns_a_new_spec(text):
+    first = custom_job_spec_from_gcloud(config(text))
+    first.worker_pool_specs[0].replica_count = 99
+    first.service_account = "edited-by-the-caller@my-project.iam.gserviceaccount.com"
+    second = custom_job_spec_from_gcloud(config(text))
+    assert (second.worker_pool_specs[0].replica_count, second.service_account) == (1, ""), (
+        "every call should build a new CustomJobSpec: editing one returned spec must not change what a later "
+        "call returns")
+    assert (first.worker_pool_specs[0].replica_count, first.service_account) == (
+        99, "edited-by-the-caller@my-project.iam.gserviceaccount.com"), (
+        "a later call must not rewrite a spec an earlier caller holds (one shared message, cleared and "
+        "parsed again, is the same object for every caller)")
+
+
 def test_any_mapping_is_accepted_as_a_config():
     spec = custom_job_spec_from_gcloud(MappingProxyType(config()))
     assert [p.machine_spec.machine_type for p in spec.worker_pool_specs] == ["n1-highmem-2"], (
@@ -202,6 +217,7 @@ def test_a_yaml_date_where_a_string_belongs_leaks_no_other_error():
     # reading it as the string it was meant to be are both fine; a TypeError is not.
     data = config()
     data["workerPoolSpecs"]["containerSpec"]["args"] = yaml.safe_load("[--since, 2024-01-01]")
+    untouched = copy.deepcopy(data)
     try:
         custom_job_spec_from_gcloud(data)
     except ValueError:
@@ -211,6 +227,9 @@ def test_a_yaml_date_where_a_string_belongs_leaks_no_other_error():
     except Exception as exc:  # noqa: BLE001
         pytest.fail(f"a YAML date in args should give a ValueError or be read as a string, "
                     f"not {type(exc).__name__}: {exc}", pytrace=False)
+    assert data == untouched, (
+        "reading the date as a string must happen on a copy: the caller's config, its pools and their args "
+        "must not be rewritten (the caller's date stays a date)")
 
 
 def test_a_config_without_worker_pools_is_rejected(value_error_naming):

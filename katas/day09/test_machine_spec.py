@@ -1,5 +1,7 @@
 """Task 1: a MachineSpec whose machine and accelerator really go together."""
 
+from decimal import Decimal
+
 import pytest
 
 aiplatform_v1 = pytest.importorskip(
@@ -181,6 +183,8 @@ def test_an_accelerator_optimized_machine_without_its_gpu_is_rejected(machine, v
     ("e2-standard-4", None, None),
     ("n1-standard-8", None, None),
     ("n1-standard-8", "NVIDIA_TESLA_T4", None),
+    pytest.param("n1-standard-8", "NVIDIA_TESLA_T4", Decimal("2"), id="decimal-count-with-a-gpu"),
+    pytest.param("e2-standard-4", None, Decimal("0"), id="decimal-zero-without-a-gpu"),
 ])
 def test_a_wrong_accelerator_count_is_rejected(machine, gpu, count, value_error_naming):
     with value_error_naming("accelerator_count"):
