@@ -17,7 +17,7 @@ def causes(findings) -> list[str]:
     return [finding.cause for finding in findings]
 
 
-def test_a_healthy_container_is_diagnosed_healthy(docker_client, docker_run, standin_image):
+def test_a_healthy_container_is_diagnosed_healthy(docker_client, docker_run, standin_image, wait_until):
     server = docker_run(standin_image, env={"APP_MODE": "healthy"})
     findings = diagnose(server.container.name, server.url, client=docker_client)
     assert causes(findings) == ["healthy"], f"a running container answering /health fast is healthy: {findings}"
@@ -33,6 +33,13 @@ def test_a_healthy_container_is_diagnosed_healthy(docker_client, docker_run, sta
     )
     none = gather(server.container.name, server.url, client=docker_client, log_lines=0).logs
     assert none == "", f"log_lines=0 keeps none of the log's lines (as `docker logs --tail 0`), got {none!r}"
+    server.container.kill()  # the server dies after those calls: the next diagnosis must see it
+    wait_until(server.container, lambda attrs: not attrs["State"]["Running"], "stopped after docker kill")
+    findings = diagnose(server.container.name, server.url, client=docker_client)
+    assert causes(findings)[:1] == ["exited"], (
+        f"the container was killed after the earlier calls; every gather asks Docker anew (no docker inspect kept "
+        f"from an earlier call), so it is now exited: {findings}"
+    )
 
 
 def test_a_slow_container_is_diagnosed_slow(docker_client, docker_run, standin_image):

@@ -96,6 +96,19 @@ def test_psi_epsilon_is_a_parameter():
         f"every proportion below epsilon (0.005 < 0.01, not only an empty bin) is raised to epsilon: "
         f"PSI {expected:.6f}, got {got}"
     )
+    for bins, epsilon in ((np.int64(4), 0.01), (4, np.float32(0.01)), (np.int32(4), np.float64(0.01))):
+        try:
+            got = psi(reference, [10.0] + [1000.0] * 199, bins=bins, epsilon=epsilon)
+        except NotImplementedError:
+            raise
+        except Exception as exc:
+            pytest.fail(f"bins={bins!r} ({type(bins).__name__}) and epsilon={epsilon!r} ({type(epsilon).__name__}) "
+                        f"are a number of bins and a positive epsilon, NumPy numbers or not (isinstance(x, int) is "
+                        f"false for a numpy.int64, isinstance(x, float) for a numpy.float32); psi raised {exc!r}")
+        expected = term(0.995, 0.25) + 3 * term(float(epsilon), 0.25)
+        assert got == pytest.approx(expected, rel=1e-6), (
+            f"with bins={bins!r} and epsilon={epsilon!r}, NumPy numbers, PSI is {expected:.6f}, got {got}"
+        )
 
 
 @pytest.mark.task(taskno=1)
@@ -281,6 +294,19 @@ def test_detect_drift_alpha_defaults_to_one_percent():
     assert detect_drift(reference, current, alpha=0.05).drifted, (
         f"with alpha=0.05 a KS p-value of {pvalue:.3f} is drift"
     )
+    for alpha in (np.float32(0.05), np.float64(0.05)):
+        try:
+            report = detect_drift(reference, current, alpha=alpha)
+        except NotImplementedError:
+            raise
+        except Exception as exc:
+            pytest.fail(f"alpha={alpha!r} ({type(alpha).__name__}, from a numpy array or a config) lies in (0, 1), so "
+                        f"it is an alpha, a NumPy number or not (isinstance(x, float) is false for a numpy.float32); "
+                        f"detect_drift raised {exc!r}")
+        assert report.drifted is True, (
+            f"with alpha={alpha!r} ({type(alpha).__name__}) a KS p-value of {pvalue:.3f} is drift, reported as the "
+            f"plain bool True: {report}"
+        )
 
 
 @pytest.mark.task(taskno=2)
@@ -288,6 +314,9 @@ def test_detect_drift_uses_the_given_bins_and_checks_alpha():
     reference, current = np.arange(100.0) ** 2, [3000.0] * 40
     assert detect_drift(reference, current, bins=2).psi == pytest.approx(psi(reference, current, bins=2)), (
         "detect_drift passes `bins` on to psi"
+    )
+    assert detect_drift(reference, current, bins=np.int64(2)).psi == pytest.approx(psi(reference, current, bins=2)), (
+        "a NumPy integer bins (numpy.int64(2)) is a number of bins like 2"
     )
     for alpha in (0.0, 1.0, -0.5, 1.5, float("nan")):
         try:

@@ -15,6 +15,7 @@ from typing import Sequence
 
 import bisect
 import math
+import numbers
 
 import numpy
 import scipy.stats
@@ -40,7 +41,7 @@ def _proportions(values: list[float], edges: list[float], bins: int, epsilon: fl
 
 def psi(reference: Sequence[float], current: Sequence[float], bins: int = 10, epsilon: float = 1e-4) -> float:
     """Population Stability Index of `current` against `reference`."""
-    if not isinstance(bins, int) or bins < 2:
+    if not isinstance(bins, numbers.Integral) or bins < 2:
         raise ValueError(f"bins must be an integer >= 2, got {bins!r}")
     if math.isnan(epsilon) or epsilon <= 0:
         raise ValueError(f"epsilon must be > 0, got {epsilon!r}")

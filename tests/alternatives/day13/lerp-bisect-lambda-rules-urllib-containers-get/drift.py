@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Sequence
 import bisect
 import math
+import numbers
 
 from scipy.stats import ks_2samp
 
@@ -47,7 +48,7 @@ def psi(reference: Sequence[float], current: Sequence[float], bins: int = 10, ep
     zero. Empty or non-finite samples, bins < 2 or an epsilon that is not > 0 (NaN too) are a ValueError.
     The samples are only read: the caller's lists and arrays come back unchanged.
     """
-    if not isinstance(bins, int) or bins < 2:
+    if not isinstance(bins, numbers.Integral) or bins < 2:
         raise ValueError("need at least two bins")
     if math.isnan(epsilon) or epsilon <= 0:
         raise ValueError("epsilon must be positive")
