@@ -26,9 +26,11 @@ MOVING_TAGS = {"latest", "stable", "main", "master", "dev", "develop", "edge", "
                "prod", "production", "staging", "stage", "canary", "snapshot", "unstable", "beta", "alpha",
                "test", "testing", "trunk", "next", "release"}
 RELEASE_LABELS = ("app.kubernetes.io/version", "version", "helm.sh/chart")  # change with every release
-# model-version, git-commit, modelversion, git-hash, githash, git-sha1: a key naming a version, revision or commit
-# (sha, hash and rev only as words of their own, or run on to "git", or with the hash's width: sha1, sha256)
-RELEASE_KEY = re.compile(r"version|revision|commit|(?:^|[-_.]|git)(?:sha|hash|rev)(?:1|256)?(?:$|[-_.])",
+# model-version, git-commit, modelversion, model-ver, git-hash, githash, git-sha1: a key naming a version, revision
+# or commit (ver, sha, hash and rev only as words of their own, or run on to "git", or with the hash's width: sha1,
+# sha256)
+RELEASE_KEY = re.compile(r"version|revision|commit|(?:^|[-_.]|git)(?:sha|hash|rev)(?:1|256)?(?:$|[-_.])"
+                         r"|(?:^|[-_.])ver(?:$|[-_.])",
                          re.IGNORECASE)
 # Service fields the API server accepts only on a LoadBalancer Service.
 LOAD_BALANCER_FIELDS = ("loadBalancerSourceRanges", "loadBalancerClass", "allocateLoadBalancerNodePorts",
@@ -38,8 +40,10 @@ KIND_NODES = [{"kubernetes.io/os": "linux", "beta.kubernetes.io/os": "linux", "k
                "beta.kubernetes.io/arch": arch} for arch in ("amd64", "arm64")]
 NODE_RESOURCES = {"cpu", "memory", "ephemeral-storage"}
 SYSTEM_ACCOUNTS = (None, "default")
-# A variant a tag may name beside a channel (main-amd64, nightly-py311, stable-cuda12): a platform, not a build.
-VARIANT = re.compile(r"(?:amd|arm|aarch|armv|x86|i|ppc|s)[0-9]+[a-z0-9]*|py(?:thon)?[0-9]+|cuda[0-9]+|cu[0-9]+")
+# A variant a tag may name beside a channel (main-amd64, nightly-py311, stable-py3.11, stable-cuda12.1): a platform,
+# not a build.
+VARIANT = re.compile(r"(?:amd|arm|aarch|armv|x86|i|ppc|s)[0-9]+[a-z0-9]*|py(?:thon)?[0-9]+(?:\.[0-9]+)*"
+                     r"|cu(?:da|dnn)?[0-9]+(?:\.[0-9]+)*")
 TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # the image reference grammar's tag
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 # The image reference grammar (distribution/reference): an optional registry host, then lowercase path components.
@@ -71,16 +75,30 @@ SAFE_SYSCTLS = {"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.i
                 "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
                 "net.ipv4.tcp_keepalive_probes"}
 DEFAULT_SCHEDULERS = (None, "default-scheduler")
+# Volume sources a pod can mount with nothing from outside the cluster (hostPath and persistentVolumeClaim have rules
+# of their own), and the StorageClasses an ephemeral volume's claim may use there (kind's default is "standard").
+IN_CLUSTER_VOLUMES = {"emptyDir", "configMap", "secret", "downwardAPI", "projected", "ephemeral", "hostPath",
+                      "persistentVolumeClaim"}
+KIND_STORAGE_CLASSES = (None, "standard")
 # Where the day-03 image keeps what it runs: a volume mounted at or above these hides them.
 IMAGE_DIRS = ("/app", "/opt/venv", "/usr/local")
 IMAGE_FILES = ("/app/model_server.py", "/app/model.skops")
 IMAGE_LIBRARIES = ("/opt/venv", "/usr/local")  # a volume anywhere inside these hides part of them
 # Shell that never returns (unless it breaks or exits): an init container running it blocks the server for ever.
 # (`while sleep 60` too: sleep always succeeds, so the loop's condition never fails.)
-RUNS_FOREVER = re.compile(r"\bwhile\s+(?:(?:true|:)(?=[\s;]|$)|sleep\s+[0-9.]+[smhd]?(?=\s*;?\s*do\b))"
+RUNS_FOREVER = re.compile(r"\bwhile\s+(?:(?:true|:|\[\s+\"?[A-Za-z0-9]+\"?\s+\]|\[\[\s+\"?[A-Za-z0-9]+\"?\s+\]\]"
+                          r"|\(\s*true\s*\)|\(\(\s*1\s*\)\))(?=[\s;]|$)"
+                          r"|sleep\s+[0-9.]+[smhd]?(?=\s*;?\s*do\b)|True\s*:)"
                           r"|\buntil\s+false\b"
                           r"|\bfor\s*\(\(\s*;\s*;\s*\)\)|\bsleep\s+inf(?:inity)?\b|\btail\s+(?:-[A-Za-z]*[fF]|--follow)")
 LEAVES_A_LOOP = re.compile(r"\b(?:break|exit)\b")
+# A sleep (busybox and GNU: seconds, or a number with s, m, h or d) that holds the server back an hour or more.
+_SLEEP_ARG = r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)[smhd]?"
+SLEEP = re.compile(rf"\bsleep\s+({_SLEEP_ARG}(?:\s+{_SLEEP_ARG})*)(?![\w.])")
+LONG_SLEEP_S = 3600
+SLEEP_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# Downward API fields that give an init container its own pod's address (the pod's name is its host name).
+POD_ADDRESS_FIELDS = ("status.podIP", "status.podIPs", "metadata.name")
 # The pod's own server, as an init container would reach it (curl localhost:8000/ready, nc -z 127.0.0.1 8000).
 OWN_SERVER = re.compile(r"(?<![\w.-])(?:localhost|127\.0\.0\.1|0\.0\.0\.0|\[?::1\]?)(?::|\s+)8000\b")
 
@@ -213,9 +231,12 @@ def _assert_pinned_image(image, where):
         (f"{where}'s tag {tag!r} moves with every build, as :latest does: two pods may run different "
          "builds and a rollback cannot return to the old one; pin a version (1.0.0) or a digest")
     parts = re.split(r"[-_.]", tag.lower().replace("x86_64", "amd64"))
-    variant_of_a_moving_tag = parts[0] in MOVING_TAGS and all(p.isalpha() or VARIANT.fullmatch(p) for p in parts)
-    assert "latest" not in parts and not variant_of_a_moving_tag, \
-        (f"{where}'s tag {tag!r} is a moving tag with a variant added ({parts[0]!r} plus {parts[1:]}): like "
+    words = re.split(r"[-_]", tag.lower().replace("x86_64", "amd64"))  # py3.11 and cuda12.1 stay whole
+    moving = [split for split in (words, parts)
+              if split[0] in MOVING_TAGS and all(p.isalpha() or VARIANT.fullmatch(p) for p in split)]
+    shown = moving[0] if moving else parts
+    assert "latest" not in parts and not moving, \
+        (f"{where}'s tag {tag!r} is a moving tag with a variant added ({shown[0]!r} plus {shown[1:]}): like "
          ":latest it points at a new build after every release, so a rollback cannot return to the old one; "
          "pin a version (1.0.0-cpu) or a digest")
     assert any(ch.isdigit() for ch in tag), \
@@ -635,6 +656,20 @@ class TestDeployment:
             (f"the pod needs objects these files do not create: {needed}; the tests apply only the Deployment "
              "and the Service, so the container never starts (mark a ConfigMap or Secret optional: true, or "
              "leave it out)")
+        outside = []
+        for v in volumes:
+            outside += [f"{v.get('name')} ({source})" for source in v
+                        if source != "name" and source not in IN_CLUSTER_VOLUMES]
+            claim = v.get("ephemeral") if isinstance(v.get("ephemeral"), dict) else {}
+            claim = claim.get("volumeClaimTemplate") if isinstance(claim.get("volumeClaimTemplate"), dict) else {}
+            claim = claim.get("spec") if isinstance(claim.get("spec"), dict) else {}
+            if claim.get("storageClassName") not in KIND_STORAGE_CLASSES:
+                outside.append(f"{v.get('name')} (ephemeral, storageClassName {claim['storageClassName']!r})")
+        assert not outside, \
+            (f"the pod's volumes {outside} need storage from outside the cluster or a StorageClass the tests' kind "
+             "node has not got (an NFS or iSCSI server, a CSI driver, a cloud disk): the kubelet cannot mount them, "
+             "so no pod ever starts; use an emptyDir for scratch space (or an ephemeral volume with "
+             "storageClassName left out)")
         declared = {v.get("name") for v in volumes}
         mounts = [m.get("name") for c in containers for m in c.get("volumeMounts") or [] if isinstance(m, dict)]
         undeclared = [m for m in mounts if m not in declared]
@@ -951,7 +986,24 @@ class TestDeployment:
                 (f"initContainers[{i}] runs {forever.group(0)!r}, which never ends: the server's container starts only "
                  "once every init container has finished, so no pod ever becomes ready; run a helper that lives "
                  "beside the server as a sidecar (an init container with restartPolicy: Always)")
-            waits = OWN_SERVER.search(script)
+            for sleep in SLEEP.finditer(script):
+                seconds = sum(float(arg.rstrip("smhd") or 0) * SLEEP_UNITS.get(arg[-1], 1)
+                              for arg in sleep.group(1).split())
+                assert seconds < LONG_SLEEP_S, \
+                    (f"initContainers[{i}] runs {sleep.group(0)!r}, which waits {seconds / 3600:.3g} hours (an hour "
+                     "or more, as the 'sleep forever' idiom does): the server's container starts only once every init "
+                     "container has finished, so no pod is ready for that long; run a helper that lives beside the "
+                     "server as a sidecar (an init container with restartPolicy: Always)")
+            # The pod's own address, by the downward API (status.podIP, or the pod's name, which is its host name),
+            # $HOSTNAME or `hostname -i`: `until nc -z $(POD_IP) 8000`.
+            own = ["HOSTNAME"] + [str(e.get("name")) for e in init.get("env") or [] if isinstance(e, dict)
+                                  and isinstance(e.get("valueFrom"), dict)
+                                  and isinstance(e["valueFrom"].get("fieldRef"), dict)
+                                  and e["valueFrom"]["fieldRef"].get("fieldPath") in POD_ADDRESS_FIELDS]
+            hostname = r"hostname(?:\s+-[iI])?"
+            own_address = re.compile(r"(?:\$\(?\{?(?:" + "|".join(map(re.escape, own)) + r")\}?\)?"
+                                     rf"|\$\(\s*{hostname}\s*\)|`\s*{hostname}\s*`)(?::|\s+)8000\b")
+            waits = OWN_SERVER.search(script) or own_address.search(script)
             assert waits is None, \
                 (f"initContainers[{i}] reaches the pod's own server ({waits.group(0)!r}), which starts only once every "
                  "init container has finished: it waits for ever (or fails), and no pod ever becomes ready; warm the "
@@ -1073,6 +1125,26 @@ class TestService:
         _only(report, "Service", "v1", SERVICE)
         problems = [p for p in report.problems_of("service") if p.field == "spec.selector"]
         assert not problems, "the Service's selector should match the Deployment's pod labels:\n" + explain(problems)
+
+    def test_init_containers_do_not_wait_for_this_service(self, manifest_report):
+        report = manifest_report(DEPLOYMENT, SERVICE)
+        service = _only(report, "Service", "v1", SERVICE)
+        name = re.escape(str(service.name))
+        # The Service as an init container would reach it: a URL (http://model-server/ready), host:port
+        # (model-server:80), a cluster DNS name (model-server.default.svc) or `nc -z model-server 80`.
+        reaches = re.compile(rf"://{name}(?=[/:.?\s'\"]|$)|(?<![\w./-]){name}(?::[0-9]|\.[a-z0-9-]+\.svc\b)"
+                             rf"|\bnc\b[^;|&]*\s{name}\s+[0-9]")
+        for i, init in enumerate(c for c in _pod_spec(report).get("initContainers") or [] if isinstance(c, dict)):
+            if init.get("restartPolicy") == "Always":
+                continue  # a sidecar runs beside the server and may call it
+            script = " ".join(str(part) for key in ("command", "args") if isinstance(init.get(key), list)
+                              for part in init[key])
+            waits = reaches.search(script)
+            assert waits is None, \
+                (f"initContainers[{i}] reaches the Service {service.name!r} ({waits.group(0)!r}), which sends traffic "
+                 "only to ready pods of this Deployment: on the first rollout none is ready, because each waits for "
+                 "its init containers, so it waits for ever and no pod ever starts; let the readiness probe tell "
+                 "when the server is up")
 
     def test_selector_leaves_out_the_release_version(self, manifest_report):
         report = manifest_report(DEPLOYMENT, SERVICE)
