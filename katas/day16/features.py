@@ -17,7 +17,7 @@ Contract (the tests check exactly this):
   row is never used.
 - Neither input is modified; neither needs to be sorted; the features' index plays no
   part (it may repeat labels); the two time columns may have different resolutions (datetime64[s] vs [ns]), naive or aware.
-- Entity keys match when equal, whatever the numeric dtypes (7 as int64, int32 or 7.0 is
+- Entity keys match when equal (text exactly as given: "A" and "a " are not "a"), whatever the numeric dtypes (7 as int64, int32 or 7.0 is
   one entity; the text "7" is not); integer keys are never cast to float (int64 and uint64 ids
   above 2**53 differ), nor one side's keys to the other's type (7.5 is not 7).
 - A missing column raises KeyError naming it; tz-aware timestamps on one side and naive

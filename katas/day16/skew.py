@@ -9,7 +9,8 @@ Contract (the tests check exactly this):
   the tolerance: 0.5 and True disagree), whatever their types (int 3
   and float 3.0; numbers in an object column get the tolerance too); other values (text, bools,
   timestamps) when they are equal (10 and "10" are not). Numbers compare exactly: equal ones agree (inf with inf),
-  integers subtract as integers (no float rounding above 2**53, no unsigned wrap-around).
+  integers subtract as integers (no float rounding above 2**53, no unsigned wrap-around),
+  an int and a float exactly too (int 2**53 + 1 is 1 away from the float 2.0**53, not 0).
   Two missing values (None, NaN, NaT, pd.NA) agree, of any kinds (NaN and None too); one
   missing value never does.
   Entities in only one frame (either one) are not compared; entities match by equal value

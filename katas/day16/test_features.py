@@ -397,6 +397,16 @@ def test_a_text_key_never_matches_a_number():
     )
 
 
+def test_text_entity_keys_match_exactly_as_given():
+    features = features_frame([("a", 0, 1.0), ("B", 0, 2.0)])
+    labels = labels_frame([("A", 5, 1), ("a ", 5, 0), ("b", 5, 1), ("a", 5, 0), ("B", 5, 1)])
+    got = values(point_in_time_join(labels, features))
+    assert got == [None, None, None, 1.0, 2.0], (
+        "text keys match only when equal as given: 'A' and 'a ' are not the entity 'a', 'b' is not 'B' (never strip "
+        f"or case-fold ids before joining: two customers would share features); got {got}"
+    )
+
+
 @pytest.mark.parametrize("label_keys, feature_keys, expected", [
     (np.array([7, 8], dtype="int64"), np.array([7.5, 8.0]), [None, 2.0]),
     (np.array([float(2**53), 5.0]), np.array([2**53 + 1, 5], dtype="int64"), [None, 2.0]),

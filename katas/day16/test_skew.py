@@ -108,6 +108,15 @@ def test_integers_are_compared_exactly_without_wrap_around_or_rounding():
         "int64 values 1 apart are not equal: with tolerance=0 they disagree (float() rounds both to the same "
         f"number above 2**53); got {report}"
     )
+    offline = pd.DataFrame({"entity_id": ["a", "b"], "id": np.array([2**53 + 1, 2**53 + 3], dtype="int64")})
+    online = pd.DataFrame({"entity_id": ["a", "b"], "id": [float(2**53), float(2**53)]})  # the float 2**53 exactly
+    report = {tolerance: feature_skew(offline, online, tolerance=tolerance) for tolerance in (0, 3)}
+    assert report == {0: {"id": ["a", "b"]}, 3: {"id": []}}, (
+        "an int and a float are subtracted exactly too: the int64 2**53 + 1 and the float 2.0**53 are 1 apart (not "
+        "equal: they disagree at tolerance=0), and 2**53 + 3 is 3 from 2.0**53 (within a tolerance of 3). float(a) - "
+        "b rounds the int first, to 2**53 and 2**53 + 4; compare exactly (fractions.Fraction holds both); "
+        f"got {report}"
+    )
     offline = pd.DataFrame({"entity_id": ["a", "b"], "ns": pd.array([big, None], dtype="Int64")})
     online = pd.DataFrame({"entity_id": ["a", "b"], "ns": pd.array([big + 1, None], dtype="Int64")})
     report = feature_skew(offline, online, tolerance=0)

@@ -397,6 +397,19 @@ def test_float_values_are_compared_with_integer_bounds_exactly():
     )
 
 
+def test_float32_values_are_compared_with_float_bounds_exactly():
+    frame = pd.DataFrame({"a": np.array([0.1, 0.05], dtype="float32"), "b": np.array([0.7, 0.75], dtype="float32"),
+                          "c": pd.array([0.1, None], dtype="Float32")})
+    schema = {"a": Column("float", max=0.1), "b": Column("float", min=0.7), "c": Column("float", nullable=True, max=0.1)}
+    result = validate_batch(frame, schema)
+    assert found(result) == {("a", "max", (0,)), ("b", "min", (0,)), ("c", "max", (0,))}, (
+        f"a float32 value is the number it holds: np.float32(0.1) is {float(np.float32(0.1))!r}, above max=0.1, and "
+        f"np.float32(0.7) is {float(np.float32(0.7))!r}, below min=0.7 (numpy compares a float32 column with a Python "
+        "float in float32, rounding the bound onto the value: compare the values as float64); "
+        f"got {found(result)}"
+    )
+
+
 def test_infinite_bounds_are_bounds():
     frame = pd.DataFrame({"n": np.array([-5, 0, 7], dtype="int64"), "m": pd.array([1, None, 3], dtype="Int64"),
                           "x": [-1.5, 0.0, 2.5]})

@@ -17,7 +17,7 @@ Contract (the tests check exactly this):
   collection: none) and unique look only at present values;
   "unique" reports every row whose value occurs more than once, the first one too.
   Values compare with the bounds exactly (an int64 2**53 + 1 is above max=2**53: no float cast,
-  also in a column declared "float").
+  also in a column declared "float"; np.float32(0.1) is above max=0.1: no float32 bound either).
 - `validate_batch(batch, schema) -> ValidationResult` with
   - `violations`: one `Violation(column, check, rows)` per broken rule, `rows` the index
     labels of the offending rows, in the batch's order. `check` is one of

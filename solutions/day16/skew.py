@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from fractions import Fraction
 from typing import Sequence
 
 import numpy as np
@@ -48,8 +49,16 @@ def _agree(a, b, tolerance: float) -> bool:
             return True
         if isinstance(a, (int, np.integer)) and isinstance(b, (int, np.integer)):
             return abs(int(a) - int(b)) <= tolerance  # exact: no float rounding, no unsigned wrap-around
-        return abs(float(a) - float(b)) <= tolerance
+        return _exact_difference(a, b) <= tolerance
     return a == b
+
+
+def _exact_difference(a, b):
+    """|a - b| without rounding: float() would turn the int 2**53 + 1 into 2.0**53, 0 away from 2.0**53."""
+    a, b = (v.item() if isinstance(v, np.generic) else v for v in (a, b))
+    if any(isinstance(v, float) and not math.isfinite(v) for v in (a, b)):
+        return abs(a - b)  # an infinity against a finite number: inf, never within a tolerance
+    return abs(Fraction(a) - Fraction(b))  # exact for ints and floats alike
 
 
 def _psi(reference: Sequence[float], current: Sequence[float], bins: int = 10, epsilon: float = 1e-4) -> float:

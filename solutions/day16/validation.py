@@ -101,6 +101,7 @@ def _float_bounds(column: pd.Series, spec: Column) -> Column:
     """
     if not types.is_float_dtype(column):
         return spec
+    width = np.dtype(getattr(column.dtype, "numpy_dtype", column.dtype))  # float32 for float32 and "Float32"
     exact = {}
     for bound, toward in (("min", math.inf), ("max", -math.inf)):
         value = getattr(spec, bound)
@@ -109,6 +110,13 @@ def _float_bounds(column: pd.Series, spec: Column) -> Column:
             near = float(value)
             if (near < value) if toward > 0 else (near > value):
                 near = math.nextafter(near, toward)
+            exact[bound] = value = near
+        if width.itemsize < 8 and isinstance(value, (float, np.floating)):
+            # numpy compares a float32 column with a float bound in float32, rounding the bound onto a value
+            # (np.float32(0.1), 0.100000001..., would pass max=0.1): take the float32 on the bound's safe side
+            near = width.type(value)
+            if (float(near) < value) if toward > 0 else (float(near) > value):
+                near = np.nextafter(near, width.type(toward))
             exact[bound] = near
     return replace(spec, **exact)
 

@@ -30,7 +30,7 @@ def _agree(a, b, tolerance) -> bool:
             a = int(a)
         if isinstance(b, np.integer):
             b = int(b)
-        return abs(a - b) <= tolerance
+        return _exact_gap(a, b) <= tolerance
     if na or nb:
         return False
     if isinstance(a, (bool, np.bool_)) != isinstance(b, (bool, np.bool_)):
@@ -88,3 +88,13 @@ def distribution_skew(train, serving, features: Sequence[str], *, bins=10, thres
         psi = float(np.sum((ps - pt) * np.log(ps / pt)))
         report[name] = (psi, bool(psi >= threshold))
     return report
+
+
+def _exact_gap(a, b):
+    """|a - b| computed exactly (Fraction): an int above 2**53 is not rounded against a float first."""
+    from fractions import Fraction
+
+    a, b = (v.item() if isinstance(v, np.generic) else v for v in (a, b))
+    if any(isinstance(v, float) and not math.isfinite(v) for v in (a, b)):
+        return abs(a - b)
+    return abs(Fraction(a) - Fraction(b))

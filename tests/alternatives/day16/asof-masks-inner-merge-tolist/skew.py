@@ -17,7 +17,7 @@ def _agree(a, b, tolerance) -> bool:
     a_num = isinstance(a, numbers.Number) and not isinstance(a, (bool, np.bool_))
     b_num = isinstance(b, numbers.Number) and not isinstance(b, (bool, np.bool_))
     if a_num and b_num:
-        return bool(a == b) or abs(a - b) <= tolerance
+        return bool(a == b) or _exact_gap(a, b) <= tolerance
     return bool(a == b)
 
 
@@ -82,3 +82,13 @@ def distribution_skew(train, serving, features: Sequence[str], *, bins=10, thres
         psi = float(np.sum((p_s - p_t) * np.log(p_s / p_t)))
         report[name] = (psi, bool(psi >= threshold))
     return report
+
+
+def _exact_gap(a, b):
+    """|a - b| computed exactly (Fraction): an int above 2**53 is not rounded against a float first."""
+    from fractions import Fraction
+
+    a, b = (v.item() if isinstance(v, np.generic) else v for v in (a, b))
+    if any(isinstance(v, float) and not math.isfinite(v) for v in (a, b)):
+        return abs(a - b)
+    return abs(Fraction(a) - Fraction(b))

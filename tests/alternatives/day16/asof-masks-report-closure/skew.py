@@ -87,7 +87,7 @@ def _agree(a, b, tolerance) -> bool:
     if _is_number(a) and _is_number(b):
         if a == b:
             return True
-        return abs(a - b) <= tolerance
+        return _exact_gap(a, b) <= tolerance
     return bool(a == b)
 
 
@@ -116,3 +116,13 @@ def distribution_skew(train: pd.DataFrame, serving: pd.DataFrame, features: Sequ
         psi = float(np.sum((p_serving - p_train) * np.log(p_serving / p_train)))
         report[name] = (psi, bool(psi >= threshold))
     return report
+
+
+def _exact_gap(a, b):
+    """|a - b| computed exactly (Fraction): an int above 2**53 is not rounded against a float first."""
+    from fractions import Fraction
+
+    a, b = (v.item() if isinstance(v, np.generic) else v for v in (a, b))
+    if any(isinstance(v, float) and not math.isfinite(v) for v in (a, b)):
+        return abs(a - b)
+    return abs(Fraction(a) - Fraction(b))

@@ -127,9 +127,9 @@ def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> Validat
         if not spec.nullable:
             report(name, "null", ~present)
         if spec.min is not None:
-            report(name, "min", present & (col < _exact_bound(col, spec.min, math.ceil)).fillna(False).astype(bool))
+            report(name, "min", present & (_wide(col) < _exact_bound(col, spec.min, math.ceil)).fillna(False).astype(bool))
         if spec.max is not None:
-            report(name, "max", present & (col > _exact_bound(col, spec.max, math.floor)).fillna(False).astype(bool))
+            report(name, "max", present & (_wide(col) > _exact_bound(col, spec.max, math.floor)).fillna(False).astype(bool))
         if spec.allowed is not None:
             report(name, "allowed", present & ~col.isin(list(spec.allowed)).fillna(False).astype(bool))
         if spec.unique:
@@ -155,3 +155,10 @@ def _has_type(col: pd.Series, kind: str) -> bool:
     if dtype == object:
         return all(isinstance(v, str) for v in col.dropna())
     return pdt.is_string_dtype(dtype)
+
+
+def _wide(col):
+    """float32/float16 values as float64 (exact), so a Python float bound is not rounded to the column's precision."""
+    if pd.api.types.is_float_dtype(col.dtype) and getattr(col.dtype, "itemsize", 8) < 8:
+        return col.astype("Float64" if isinstance(col.dtype, pd.api.extensions.ExtensionDtype) else "float64")
+    return col

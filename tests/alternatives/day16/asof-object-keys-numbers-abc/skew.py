@@ -28,7 +28,7 @@ def _agree(a, b, tol) -> bool:
     if ma or mb:
         return ma and mb
     if _is_number(a) and _is_number(b):
-        return a == b or abs(a - b) <= tol  # inf == inf agrees (inf - inf is NaN)
+        return a == b or _exact_gap(a, b) <= tol  # inf == inf agrees (inf - inf is NaN)
     return a == b
 
 
@@ -99,3 +99,13 @@ def distribution_skew(train, serving, features: Sequence[str], *, bins=10, thres
         psi = _psi(arrays[0], arrays[1], bins)
         report[name] = (psi, bool(psi >= threshold))
     return report
+
+
+def _exact_gap(a, b):
+    """|a - b| computed exactly (Fraction): an int above 2**53 is not rounded against a float first."""
+    from fractions import Fraction
+
+    a, b = (v.item() if isinstance(v, np.generic) else v for v in (a, b))
+    if any(isinstance(v, float) and not math.isfinite(v) for v in (a, b)):
+        return abs(a - b)
+    return abs(Fraction(a) - Fraction(b))

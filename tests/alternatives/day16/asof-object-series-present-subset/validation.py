@@ -154,12 +154,19 @@ def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> Validat
             return mask
 
         if spec.min is not None:
-            report(name, "min", on_present(values < _exact_bound(values, spec.min, math.ceil)))
+            report(name, "min", on_present(_wide(values) < _exact_bound(values, spec.min, math.ceil)))
         if spec.max is not None:
-            report(name, "max", on_present(values > _exact_bound(values, spec.max, math.floor)))
+            report(name, "max", on_present(_wide(values) > _exact_bound(values, spec.max, math.floor)))
         if spec.allowed is not None:
             report(name, "allowed", on_present(~values.isin(list(spec.allowed))))
         if spec.unique:
             report(name, "unique", on_present(values.duplicated(keep=False)))
     keep = ~bad.to_numpy()
     return ValidationResult(violations, batch[keep].copy(), batch[~keep].copy(), reasons)
+
+
+def _wide(col):
+    """float32/float16 values as float64 (exact), so a Python float bound is not rounded to the column's precision."""
+    if pd.api.types.is_float_dtype(col.dtype) and getattr(col.dtype, "itemsize", 8) < 8:
+        return col.astype("Float64" if isinstance(col.dtype, pd.api.extensions.ExtensionDtype) else "float64")
+    return col

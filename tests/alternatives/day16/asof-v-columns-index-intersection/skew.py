@@ -38,7 +38,7 @@ def _agree(a, b, tolerance) -> bool:
         return a_missing and b_missing
     numbers = all(isinstance(v, numbers_.Number) and not isinstance(v, (bool, np.bool_)) for v in (a, b))
     if numbers:
-        return a == b or abs(a - b) <= tolerance
+        return a == b or _exact_gap(a, b) <= tolerance
     return bool(a == b)
 
 
@@ -109,3 +109,13 @@ def distribution_skew(train: pd.DataFrame, serving: pd.DataFrame, features: Sequ
         psi = float(np.sum((ps - pt) * np.log(ps / pt)))
         report[name] = (psi, bool(psi >= threshold))
     return report
+
+
+def _exact_gap(a, b):
+    """|a - b| computed exactly (Fraction): an int above 2**53 is not rounded against a float first."""
+    from fractions import Fraction
+
+    a, b = (v.item() if isinstance(v, np.generic) else v for v in (a, b))
+    if any(isinstance(v, float) and not math.isfinite(v) for v in (a, b)):
+        return abs(a - b)
+    return abs(Fraction(a) - Fraction(b))

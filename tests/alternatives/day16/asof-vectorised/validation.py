@@ -106,9 +106,9 @@ def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> Validat
             checks.append((name, "null", ~present, False))
         values = col[present]
         if spec.min is not None:
-            checks.append((name, "min", (values < _exact_bound(values, spec.min, math.ceil)).reindex(batch.index, fill_value=False), False))
+            checks.append((name, "min", (_wide(values) < _exact_bound(values, spec.min, math.ceil)).reindex(batch.index, fill_value=False), False))
         if spec.max is not None:
-            checks.append((name, "max", (values > _exact_bound(values, spec.max, math.floor)).reindex(batch.index, fill_value=False), False))
+            checks.append((name, "max", (_wide(values) > _exact_bound(values, spec.max, math.floor)).reindex(batch.index, fill_value=False), False))
         if spec.allowed is not None:
             allowed = list(spec.allowed)
             checks.append((name, "allowed", (~values.isin(allowed)).reindex(batch.index, fill_value=False), False))
@@ -130,3 +130,10 @@ def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> Validat
             reasons.setdefault(row, []).append(f"{name}:{check}")
     flags = bad.to_numpy()
     return ValidationResult(violations, batch[~flags].copy(), batch[flags].copy(), reasons)
+
+
+def _wide(col):
+    """float32/float16 values as float64 (exact), so a Python float bound is not rounded to the column's precision."""
+    if pd.api.types.is_float_dtype(col.dtype) and getattr(col.dtype, "itemsize", 8) < 8:
+        return col.astype("Float64" if isinstance(col.dtype, pd.api.extensions.ExtensionDtype) else "float64")
+    return col

@@ -25,7 +25,7 @@ def _agree(a, b, tolerance) -> bool:
         b = b.item() if isinstance(b, np.generic) else b
         if a == b:
             return True
-        return abs(a - b) <= tolerance
+        return _exact_gap(a, b) <= tolerance
     if _is_number(a) or _is_number(b):
         return False
     if type(a) is not type(b) and (isinstance(a, str) or isinstance(b, str)):
@@ -89,3 +89,13 @@ def distribution_skew(train, serving, features: Sequence[str], *, bins=10, thres
         psi = _psi(columns[0], columns[1], bins)
         report[name] = (psi, bool(psi >= threshold))
     return report
+
+
+def _exact_gap(a, b):
+    """|a - b| computed exactly (Fraction): an int above 2**53 is not rounded against a float first."""
+    from fractions import Fraction
+
+    a, b = (v.item() if isinstance(v, np.generic) else v for v in (a, b))
+    if any(isinstance(v, float) and not math.isfinite(v) for v in (a, b)):
+        return abs(a - b)
+    return abs(Fraction(a) - Fraction(b))

@@ -123,9 +123,9 @@ def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> Validat
         if not spec.nullable:
             report(name, "null", ~present)
         if spec.min is not None:
-            report(name, "min", present & _mask(col < _exact_bound(col, spec.min, math.ceil)))
+            report(name, "min", present & _mask(_wide(col) < _exact_bound(col, spec.min, math.ceil)))
         if spec.max is not None:
-            report(name, "max", present & _mask(col > _exact_bound(col, spec.max, math.floor)))
+            report(name, "max", present & _mask(_wide(col) > _exact_bound(col, spec.max, math.floor)))
         if spec.allowed is not None:
             report(name, "allowed", present & ~_mask(col.isin(list(spec.allowed))))
         if spec.unique:
@@ -133,3 +133,10 @@ def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> Validat
 
     flags = bad.to_numpy()
     return ValidationResult(violations, batch[~flags].copy(), batch[flags].copy(), reasons)
+
+
+def _wide(col):
+    """float32/float16 values as float64 (exact), so a Python float bound is not rounded to the column's precision."""
+    if pd.api.types.is_float_dtype(col.dtype) and getattr(col.dtype, "itemsize", 8) < 8:
+        return col.astype("Float64" if isinstance(col.dtype, pd.api.extensions.ExtensionDtype) else "float64")
+    return col

@@ -87,7 +87,7 @@ def _same(a, b, tolerance) -> bool:
     if pd.isna(a) or pd.isna(b):
         return pd.isna(a) and pd.isna(b)
     if _numeric(a) and _numeric(b):
-        return a == b or abs(a - b) <= tolerance
+        return a == b or _exact_gap(a, b) <= tolerance
     return a == b
 
 
@@ -115,3 +115,13 @@ def distribution_skew(train: pd.DataFrame, serving: pd.DataFrame, features: Sequ
         psi = math.fsum((s - t) * math.log(s / t) for t, s in zip(*shares))
         out[name] = (psi, bool(psi >= threshold))
     return out
+
+
+def _exact_gap(a, b):
+    """|a - b| computed exactly (Fraction): an int above 2**53 is not rounded against a float first."""
+    from fractions import Fraction
+
+    a, b = (v.item() if isinstance(v, np.generic) else v for v in (a, b))
+    if any(isinstance(v, float) and not math.isfinite(v) for v in (a, b)):
+        return abs(a - b)
+    return abs(Fraction(a) - Fraction(b))

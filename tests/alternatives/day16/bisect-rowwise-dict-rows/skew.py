@@ -31,7 +31,7 @@ def _same(a, b, tolerance):
             return True
         if isinstance(a, (int, np.integer)) and isinstance(b, (int, np.integer)):
             return abs(int(a) - int(b)) <= tolerance  # exact above 2**53
-        return abs(float(a) - float(b)) <= tolerance
+        return _exact_gap(a, b) <= tolerance
     return a == b
 
 
@@ -74,3 +74,13 @@ def distribution_skew(train, serving, features, *, bins=10, threshold=0.1):
         psi = sum((b - a) * (math.log(b) - math.log(a)) for a, b in zip(pt, ps))
         report[name] = (psi, bool(psi >= threshold))
     return report
+
+
+def _exact_gap(a, b):
+    """|a - b| computed exactly (Fraction): an int above 2**53 is not rounded against a float first."""
+    from fractions import Fraction
+
+    a, b = (v.item() if isinstance(v, np.generic) else v for v in (a, b))
+    if any(isinstance(v, float) and not math.isfinite(v) for v in (a, b)):
+        return abs(a - b)
+    return abs(Fraction(a) - Fraction(b))

@@ -50,7 +50,7 @@ def _same(a, b, tolerance: float) -> bool:
     if _numeric(a) and _numeric(b):
         if a == b:
             return True
-        return abs(a - b) <= tolerance
+        return _exact_gap(a, b) <= tolerance
     return a == b
 
 
@@ -134,3 +134,13 @@ def distribution_skew(train: pd.DataFrame, serving: pd.DataFrame, features: Sequ
             psi += (b - a) * math.log(b / a)
         out[name] = (psi, bool(psi >= threshold))
     return out
+
+
+def _exact_gap(a, b):
+    """|a - b| computed exactly (Fraction): an int above 2**53 is not rounded against a float first."""
+    from fractions import Fraction
+
+    a, b = (v.item() if isinstance(v, np.generic) else v for v in (a, b))
+    if any(isinstance(v, float) and not math.isfinite(v) for v in (a, b)):
+        return abs(a - b)
+    return abs(Fraction(a) - Fraction(b))

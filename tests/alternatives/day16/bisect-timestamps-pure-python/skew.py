@@ -47,7 +47,7 @@ def feature_skew(offline, online, *, entity="entity_id", tolerance=1e-6):
             if _none(a) or _none(b):
                 same = _none(a) and _none(b)
             elif _num(a) and _num(b):
-                same = a == b or abs(a - b) <= tolerance  # inf == inf agrees
+                same = a == b or _exact_gap(a, b) <= tolerance  # inf == inf agrees
             else:
                 same = a == b
             if not same:
@@ -82,3 +82,13 @@ def distribution_skew(train, serving, features: Sequence[str], *, bins=10, thres
         psi = sum((b - a) * math.log(b / a) for a, b in zip(pt, ps))
         out[name] = (psi, bool(psi >= threshold))
     return out
+
+
+def _exact_gap(a, b):
+    """|a - b| computed exactly (Fraction): an int above 2**53 is not rounded against a float first."""
+    from fractions import Fraction
+
+    a, b = (v.item() if isinstance(v, np.generic) else v for v in (a, b))
+    if any(isinstance(v, float) and not math.isfinite(v) for v in (a, b)):
+        return abs(a - b)
+    return abs(Fraction(a) - Fraction(b))

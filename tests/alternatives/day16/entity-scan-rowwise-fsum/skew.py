@@ -49,7 +49,7 @@ def feature_skew(offline, online, *, entity="entity_id", tolerance=1e-6):
                 if isinstance(a, (int, np.integer)) and isinstance(b, (int, np.integer)):
                     same = abs(int(a) - int(b)) <= tolerance
                 else:
-                    same = float(a) == float(b) or abs(float(a) - float(b)) <= tolerance
+                    same = a == b or _exact_gap(a, b) <= tolerance
             else:
                 same = a == b
             if not same:
@@ -86,3 +86,13 @@ def distribution_skew(train, serving, features: Sequence[str], *, bins=10, thres
         psi = math.fsum((b - a) * math.log(b / a) for a, b in zip(pt, ps))
         out[name] = (psi, bool(psi >= threshold))
     return out
+
+
+def _exact_gap(a, b):
+    """|a - b| computed exactly (Fraction): an int above 2**53 is not rounded against a float first."""
+    from fractions import Fraction
+
+    a, b = (v.item() if isinstance(v, np.generic) else v for v in (a, b))
+    if any(isinstance(v, float) and not math.isfinite(v) for v in (a, b)):
+        return abs(a - b)
+    return abs(Fraction(a) - Fraction(b))

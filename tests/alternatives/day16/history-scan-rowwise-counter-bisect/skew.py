@@ -55,7 +55,7 @@ def feature_skew(offline, online, *, entity="entity_id", tolerance=1e-6):
             if ma or mb:
                 same = ma and mb
             elif _number(a) and _number(b):
-                same = a == b or abs(a - b) <= tolerance
+                same = a == b or _exact_gap(a, b) <= tolerance
             else:
                 same = a == b
             if not same:
@@ -91,3 +91,13 @@ def distribution_skew(train, serving, features: Sequence[str], *, bins=10, thres
         psi = math.fsum((b - a) * math.log(b / a) for a, b in zip(pt, ps))
         out[name] = (psi, bool(psi >= threshold))
     return out
+
+
+def _exact_gap(a, b):
+    """|a - b| computed exactly (Fraction): an int above 2**53 is not rounded against a float first."""
+    from fractions import Fraction
+
+    a, b = (v.item() if isinstance(v, np.generic) else v for v in (a, b))
+    if any(isinstance(v, float) and not math.isfinite(v) for v in (a, b)):
+        return abs(a - b)
+    return abs(Fraction(a) - Fraction(b))

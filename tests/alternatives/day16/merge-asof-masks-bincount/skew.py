@@ -14,7 +14,7 @@ def _agree(a, b, tol):
         return bool(ma and mb)
     num = lambda v: isinstance(v, (Number, np.number)) and not isinstance(v, (bool, np.bool_))
     if num(a) and num(b):
-        return bool(a == b) or abs(a - b) <= tol  # inf == inf agrees (inf - inf is NaN)
+        return bool(a == b) or _exact_gap(a, b) <= tol  # inf == inf agrees (inf - inf is NaN)
     return bool(a == b)
 
 
@@ -81,3 +81,13 @@ def distribution_skew(train, serving, features, *, bins=10, threshold=0.1):
         psi = float(np.sum((ps - pt) * np.log(ps / pt)))
         out[f] = (psi, bool(psi >= threshold))
     return out
+
+
+def _exact_gap(a, b):
+    """|a - b| computed exactly (Fraction): an int above 2**53 is not rounded against a float first."""
+    from fractions import Fraction
+
+    a, b = (v.item() if isinstance(v, np.generic) else v for v in (a, b))
+    if any(isinstance(v, float) and not math.isfinite(v) for v in (a, b)):
+        return abs(a - b)
+    return abs(Fraction(a) - Fraction(b))

@@ -68,7 +68,7 @@ def _cmp(col: pd.Series, present: pd.Series, bound, op) -> pd.Series:
     if pt.is_float_dtype(col.dtype) and isinstance(bound, int) and not isinstance(bound, bool):
         out[present] = [op(float(v), bound) for v in col[present].astype(object)]  # numpy would round the int bound
         return out
-    out[present] = op(col[present], bound).to_numpy(dtype=bool)
+    out[present] = op(_wide(col[present]), bound).to_numpy(dtype=bool)
     return out
 
 
@@ -123,3 +123,10 @@ def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> Validat
         if spec.unique:
             report(name, "unique", present & col.duplicated(keep=False))
     return ValidationResult(violations, batch[~bad].copy(), batch[bad].copy(), reasons)
+
+
+def _wide(col):
+    """float32/float16 values as float64 (exact), so a Python float bound is not rounded to the column's precision."""
+    if pd.api.types.is_float_dtype(col.dtype) and getattr(col.dtype, "itemsize", 8) < 8:
+        return col.astype("Float64" if isinstance(col.dtype, pd.api.extensions.ExtensionDtype) else "float64")
+    return col

@@ -19,7 +19,7 @@ def _same(a, b, tolerance: float) -> bool:
     numeric = [isinstance(v, Number) and not isinstance(v, (bool, np.bool_)) for v in (a, b)]
     if all(numeric):
         a, b = (v.item() if isinstance(v, np.generic) else v for v in (a, b))
-        return a == b or abs(a - b) <= tolerance
+        return a == b or _exact_gap(a, b) <= tolerance
     if any(numeric):
         return False
     return type(a) is type(b) and bool(a == b)
@@ -78,3 +78,13 @@ def distribution_skew(train, serving, features: Sequence[str], *, bins=10, thres
         psi = float(np.sum((p[1] - p[0]) * np.log(p[1] / p[0])))
         out[name] = (psi, bool(psi >= threshold))
     return out
+
+
+def _exact_gap(a, b):
+    """|a - b| computed exactly (Fraction): an int above 2**53 is not rounded against a float first."""
+    from fractions import Fraction
+
+    a, b = (v.item() if isinstance(v, np.generic) else v for v in (a, b))
+    if any(isinstance(v, float) and not math.isfinite(v) for v in (a, b)):
+        return abs(a - b)
+    return abs(Fraction(a) - Fraction(b))

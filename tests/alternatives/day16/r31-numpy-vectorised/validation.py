@@ -102,10 +102,10 @@ def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> Validat
         if not spec.nullable:
             masks.append((name, "null", ~present, False))
         if spec.min is not None:
-            below = column[present] < _float_bound(column, _bound(column, spec.min, math.ceil), math.inf)
+            below = _wide(column[present]) < _float_bound(column, _bound(column, spec.min, math.ceil), math.inf)
             masks.append((name, "min", below.reindex(batch.index, fill_value=False).astype(bool), False))
         if spec.max is not None:
-            above = column[present] > _float_bound(column, _bound(column, spec.max, math.floor), -math.inf)
+            above = _wide(column[present]) > _float_bound(column, _bound(column, spec.max, math.floor), -math.inf)
             masks.append((name, "max", above.reindex(batch.index, fill_value=False).astype(bool), False))
         if spec.allowed is not None:
             masks.append((name, "allowed", present & ~column.isin(list(spec.allowed)), False))
@@ -125,3 +125,10 @@ def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> Validat
         bad |= mask
     bad = bad.to_numpy(dtype=bool)
     return ValidationResult(violations, batch.loc[~bad], batch.loc[bad], reasons)
+
+
+def _wide(col):
+    """float32/float16 values as float64 (exact), so a Python float bound is not rounded to the column's precision."""
+    if pd.api.types.is_float_dtype(col.dtype) and getattr(col.dtype, "itemsize", 8) < 8:
+        return col.astype("Float64" if isinstance(col.dtype, pd.api.extensions.ExtensionDtype) else "float64")
+    return col

@@ -30,7 +30,7 @@ def _agree(a, b, tolerance) -> bool:
         b = b.item() if isinstance(b, np.generic) else b
         if a == b:
             return True
-        return abs(a - b) <= tolerance
+        return _exact_gap(a, b) <= tolerance
     if _number(a) or _number(b):
         return False
     return bool(type(a) is type(b) and a == b) or (isinstance(a, pd.Timestamp) and isinstance(b, pd.Timestamp) and a == b)
@@ -91,3 +91,13 @@ def distribution_skew(train, serving, features: Sequence[str], *, bins=10, thres
         psi = sum((s - t) * math.log(s / t) for t, s in zip(pt, ps))
         report[name] = (float(psi), bool(psi >= threshold))
     return report
+
+
+def _exact_gap(a, b):
+    """|a - b| computed exactly (Fraction): an int above 2**53 is not rounded against a float first."""
+    from fractions import Fraction
+
+    a, b = (v.item() if isinstance(v, np.generic) else v for v in (a, b))
+    if any(isinstance(v, float) and not math.isfinite(v) for v in (a, b)):
+        return abs(a - b)
+    return abs(Fraction(a) - Fraction(b))

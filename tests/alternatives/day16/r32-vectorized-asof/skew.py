@@ -20,7 +20,7 @@ def _agree(a, b, tol) -> bool:
         if a == b:
             return True
         try:
-            return abs(a - b) <= tol
+            return _exact_gap(a, b) <= tol
         except TypeError:
             from fractions import Fraction
             return abs(Fraction(a) - Fraction(b)) <= tol
@@ -91,3 +91,13 @@ def distribution_skew(train, serving, features: Sequence[str], *, bins=10, thres
         psi = float(np.sum((ps_ - pt_) * np.log(ps_ / pt_)))
         report[name] = (psi, bool(psi >= threshold))
     return report
+
+
+def _exact_gap(a, b):
+    """|a - b| computed exactly (Fraction): an int above 2**53 is not rounded against a float first."""
+    from fractions import Fraction
+
+    a, b = (v.item() if isinstance(v, np.generic) else v for v in (a, b))
+    if any(isinstance(v, float) and not math.isfinite(v) for v in (a, b)):
+        return abs(a - b)
+    return abs(Fraction(a) - Fraction(b))

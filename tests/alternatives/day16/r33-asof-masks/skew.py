@@ -31,7 +31,7 @@ def _agree(a, b, tolerance) -> bool:
         b = b.item() if isinstance(b, np.generic) else b
         if a == b:
             return True
-        return abs(a - b) <= tolerance
+        return _exact_gap(a, b) <= tolerance
     try:
         return bool(a == b)
     except (TypeError, ValueError):
@@ -89,3 +89,15 @@ def distribution_skew(train, serving, features: Sequence[str], *, bins=10, thres
         psi = float(np.sum((ps - pt) * np.log(ps / pt)))
         report[name] = (psi, bool(psi >= threshold))
     return report
+
+
+def _exact_gap(a, b):
+    """|a - b| computed exactly (Fraction): an int above 2**53 is not rounded against a float first."""
+    from fractions import Fraction
+
+    if isinstance(a, numbers.Integral) and isinstance(b, numbers.Integral):
+        return abs(a - b)  # ints (made Python ints by the caller) subtract exactly already
+    a, b = (v.item() if isinstance(v, np.generic) else v for v in (a, b))
+    if any(isinstance(v, float) and not math.isfinite(v) for v in (a, b)):
+        return abs(a - b)
+    return abs(Fraction(a) - Fraction(b))

@@ -70,6 +70,7 @@ def _is_float(x) -> bool:
 
 def _below(col: pd.Series, bound) -> pd.Series:
     """col < bound, exactly."""
+    col = _wide(col)
     d = col.dtype
     if _is_int(bound):
         bound = int(bound)
@@ -85,6 +86,7 @@ def _below(col: pd.Series, bound) -> pd.Series:
 
 
 def _above(col: pd.Series, bound) -> pd.Series:
+    col = _wide(col)
     d = col.dtype
     if _is_int(bound):
         bound = int(bound)
@@ -146,3 +148,10 @@ def validate_batch(batch: pd.DataFrame, schema: Mapping[str, Column]) -> Validat
             report(name, "unique", values.duplicated(keep=False).reindex(batch.index, fill_value=False))
     bad_np = bad.to_numpy()
     return ValidationResult(violations, batch[~bad_np].copy(), batch[bad_np].copy(), reasons)
+
+
+def _wide(col):
+    """float32/float16 values as float64 (exact), so a Python float bound is not rounded to the column's precision."""
+    if pd.api.types.is_float_dtype(col.dtype) and getattr(col.dtype, "itemsize", 8) < 8:
+        return col.astype("Float64" if isinstance(col.dtype, pd.api.extensions.ExtensionDtype) else "float64")
+    return col

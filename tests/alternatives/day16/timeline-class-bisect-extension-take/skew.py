@@ -35,7 +35,7 @@ def _agree(a, b, tolerance: float) -> bool:
     numeric = all(isinstance(v, Number) and not isinstance(v, (bool, np.bool_)) for v in (a, b))
     if not numeric:
         return a == b
-    return a == b or abs(a - b) <= tolerance
+    return a == b or _exact_gap(a, b) <= tolerance
 
 
 def _python_numbers(frame):
@@ -105,3 +105,13 @@ def distribution_skew(train, serving, features, *, bins=10, threshold=0.1):
         psi = math.fsum((b - a) * math.log(b / a) for a, b in zip(pt, ps))
         out[name] = (psi, bool(psi >= threshold))
     return out
+
+
+def _exact_gap(a, b):
+    """|a - b| computed exactly (Fraction): an int above 2**53 is not rounded against a float first."""
+    from fractions import Fraction
+
+    a, b = (v.item() if isinstance(v, np.generic) else v for v in (a, b))
+    if any(isinstance(v, float) and not math.isfinite(v) for v in (a, b)):
+        return abs(a - b)
+    return abs(Fraction(a) - Fraction(b))
