@@ -82,6 +82,14 @@ def test_manager_rejects_two_thresholds_for_one_metric_and_a_negative_cooldown(n
 
 
 @pytest.mark.task(taskno=4)
+def test_manager_rejects_a_nan_cooldown(notifier, clock):
+    # `cooldown_s < 0` is False for NaN, and so is `now - last >= nan`: a NaN cooldown would silently never remind.
+    for cooldown in (float("nan"), np.float64("nan")):
+        with pytest.raises(ValueError):
+            AlertManager([latency_above_200()], notifier, cooldown_s=cooldown, clock=clock)
+
+
+@pytest.mark.task(taskno=4)
 def test_manager_rejects_the_same_threshold_listed_twice(notifier, clock):
     # A rule pasted twice into the configuration: deduplicating it hides the mistake (and the next edit of one copy).
     with pytest.raises(ValueError):
@@ -169,6 +177,11 @@ def test_unknown_and_missing_metrics_are_ignored(notifier, clock):
     alerts.evaluate({"cpu": 99.0})
     alerts.evaluate({})
     assert notifier.sent == [], "metrics without a threshold, or not given this tick, alert nothing"
+    lookalikes = {"Latency_MS": 900.0, "latency_ms ": 900.0, " latency_ms": 900.0, "AVAILABILITY": 0.5}
+    assert alerts.evaluate(lookalikes) == [] and notifier.sent == [], (
+        f"names match exactly: {sorted(lookalikes)} are other metrics than latency_ms and availability, and no "
+        f"threshold watches them (do not case-fold or strip the tick's names); got {notifier.subjects}"
+    )
     alerts.evaluate({"latency_ms": 900.0})
     clock.advance(10)
     assert alerts.evaluate({"availability": 1.0}) == [] and alerts.evaluate({}) == [], (
@@ -727,6 +740,44 @@ def test_smtp_notifier_needs_a_recipient():
         SmtpNotifier("127.0.0.1", 25, "alerts@example.com", [])
     with pytest.raises(ValueError):  # any empty sequence of recipients, not only an empty list
         SmtpNotifier("127.0.0.1", 25, "alerts@example.com", ())
+
+
+NON_ASCII_ADDRESSES = {
+    "sender": ("alértes@example.com", ["oncall@example.com"]),
+    "recipient": ("alerts@example.com", ["jörg@example.org"]),
+    "one-recipient-among-several": ("alerts@example.com", ["oncall@example.com", "jörg@example.org"]),
+}
+
+
+@pytest.mark.task(taskno=5)
+@pytest.mark.timeout(15)
+@pytest.mark.parametrize("where", sorted(NON_ASCII_ADDRESSES))
+def test_an_address_the_relay_cannot_take_is_a_failed_delivery_not_a_crash(smtp, clock, where):
+    # The sink does not offer SMTPUTF8, so a non-ASCII local part cannot go into MAIL FROM / RCPT TO: smtplib raises
+    # UnicodeEncodeError (neither an OSError nor an SMTPException) unless the notifier reports it.
+    sender, recipients = NON_ASCII_ADDRESSES[where]
+    notifier = SmtpNotifier(smtp.host, smtp.port, sender, recipients, timeout_s=2)
+    try:
+        notifier.send("[FIRING] x", "y")
+    except AlertDeliveryError as error:
+        failure = error
+    except NotImplementedError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the point is what escapes
+        pytest.fail(f"a non-ASCII address ({where}: {sender} to {recipients}) that a relay without SMTPUTF8 cannot "
+                    f"take is a failed delivery, so send raises AlertDeliveryError, not {error!r} (smtplib raises "
+                    "UnicodeEncodeError for it: wrap that too)")
+    else:
+        pytest.fail(f"the relay does not offer SMTPUTF8, so the non-ASCII address ({where}) cannot be given to it: "
+                    "send raises AlertDeliveryError")
+    assert f"{smtp.host}:{smtp.port}" in str(failure), (
+        f"the error should name the relay as host:port ({smtp.host}:{smtp.port}), got {failure}"
+    )
+    alerts = AlertManager([latency_above_200()], notifier, clock=clock)
+    sent = alerts.evaluate({"latency_ms": 900.0})
+    assert [(n.status, n.delivered) for n in sent] == [("firing", False)], (
+        f"wired into a manager, the undeliverable alert is returned with delivered=False and the loop goes on, got {sent}"
+    )
 
 
 @pytest.mark.task(taskno=5)

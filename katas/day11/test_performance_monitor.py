@@ -216,13 +216,25 @@ def test_timestamps_keep_fractions_finer_than_a_microsecond(db_path):
     # time.time() carries about a quarter of a microsecond at today's epoch; 2**-21 s (0.48 us) is exact in
     # floating point but lost by a datetime (whole microseconds) or an integer count of microseconds.
     stamp = 1_700_000_000.0 + 2**-21
-    monitor = ModelPerformanceMonitor(db_path, clock=FakeClock(start=stamp))
+    clock = FakeClock(start=stamp)
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
     monitor.record_metric("m", 1.0)
     got = samples(monitor, "m", hours=0)
     assert got == [(stamp, 1.0)], (
         f"the sample stamped {stamp!r} should come back with that very timestamp (and be inside the window that "
         "starts at clock() itself): store the clock's float as a number (REAL), not as a datetime, ISO text or "
         f"whole microseconds; got {got}"
+    )
+    # The window start, too, is computed from the clock's float as it is: 1 h before `stamp` is
+    # 1_699_996_400 + 2**-21. Through datetime.fromtimestamp(clock()) it is rounded to 1_699_996_400.0, and a
+    # sample stamped there (2**-21 s more than 1 h old) would be in.
+    record_at(monitor, clock, "m", [(stamp - HOUR - 2**-21, 2.0), (stamp - HOUR, 3.0)])
+    clock.now = stamp
+    got = [v for _, v in samples(monitor, "m", hours=1)]
+    assert got == [1.0, 3.0], (
+        f"at clock {stamp!r} a 1 h window starts at {stamp - HOUR!r}: the sample stamped exactly then is in and the "
+        "one 2**-21 s (half a microsecond) older is out; compute clock() - hours * 3600 from the clock's float, not "
+        f"through a datetime (whole microseconds); got {got}"
     )
 
 
@@ -726,6 +738,23 @@ def test_sla_threshold_keeps_fractions_of_a_millisecond(db_path, clock):
     assert got == pytest.approx(50.0), (
         "with a threshold of 199.5 ms the samples 199.25 and 199.5 comply and 199.75 and 200.0 do not: 50 percent; "
         f"use the threshold as given, not rounded or cut to whole milliseconds; got {got}"
+    )
+
+
+@pytest.mark.task(taskno=2)
+@pytest.mark.parametrize("threshold, expected", [(np.float32(199.5), 100 * 2 / 6), (np.int64(200), 100 * 4 / 6)],
+                         ids=["float32", "int64"])
+def test_sla_threshold_may_be_a_numpy_number(db_path, clock, threshold, expected):
+    # A threshold read from a NumPy array (a float32 SLO table, an int64 column). sqlite3 binds a NumPy number as raw
+    # bytes (a BLOB, which sorts above every number), so an SQL `value <= ?` given it unconverted counts every sample.
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    for latency in (199.25, 199.5, 199.75, 200.0, 200.5, 900.0):  # exact in float32 as well
+        monitor.record_metric("latency_ms", latency)
+    got = monitor.calculate_sla_compliance(latency_threshold_ms=threshold)
+    assert got == pytest.approx(expected), (
+        f"with the threshold {threshold!r} ({type(threshold).__name__}) {expected:.4g} percent of 199.25, 199.5, "
+        f"199.75, 200.0, 200.5 and 900.0 ms comply, got {got}: a NumPy threshold is the number it holds (convert it "
+        "with float() before it reaches SQLite)"
     )
 
 

@@ -84,7 +84,9 @@ class SmtpNotifier:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
                 # sendmail raises only when *every* recipient is refused; it returns the others.
                 refused = smtp.sendmail(self.sender, self.recipients, message.as_bytes())
-        except (OSError, smtplib.SMTPException) as exc:
+        # UnicodeEncodeError: a non-ASCII address, which smtplib cannot write into MAIL FROM / RCPT TO
+        # unless the relay offers SMTPUTF8; neither an OSError nor an SMTPException.
+        except (OSError, smtplib.SMTPException, UnicodeEncodeError) as exc:
             raise AlertDeliveryError(
                 f"could not deliver alert via {self.host}:{self.port}: {exc.__class__.__name__}: {exc}"
             ) from exc
@@ -100,7 +102,7 @@ class AlertManager:
         cooldown_s: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if cooldown_s < 0:
+        if not cooldown_s >= 0:  # NaN too: every comparison with it is False, so it would never remind
             raise ValueError(f"cooldown_s must be >= 0, not {cooldown_s}")
         self.thresholds: dict[str, Threshold] = {}
         for threshold in thresholds:

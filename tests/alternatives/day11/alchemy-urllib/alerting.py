@@ -66,7 +66,7 @@ class SmtpNotifier:
         try:
             server = smtplib.SMTP(self.host, self.port, timeout=self.timeout_s)
             refused = server.sendmail(self.sender, self.recipients, message.as_string())
-        except (smtplib.SMTPException, socket.timeout, OSError) as error:
+        except (smtplib.SMTPException, socket.timeout, OSError, UnicodeEncodeError) as error:
             raise AlertDeliveryError(f"SMTP relay {where} failed: {error}") from error
         finally:
             if server is not None:
@@ -96,7 +96,7 @@ class AlertManager:
         cooldown_s: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if cooldown_s < 0:
+        if not cooldown_s >= 0:
             raise ValueError("cooldown_s cannot be negative")
         self._rules: dict[str, Threshold] = {}
         for threshold in thresholds:

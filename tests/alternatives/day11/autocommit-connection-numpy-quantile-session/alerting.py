@@ -65,7 +65,7 @@ class SmtpNotifier:
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
                 refused = smtp.sendmail(self.sender, list(self.recipients), message.as_bytes())
-        except (OSError, smtplib.SMTPException) as err:
+        except (OSError, smtplib.SMTPException, UnicodeEncodeError) as err:
             raise AlertDeliveryError(f"SMTP relay {relay} failed: {err!r}") from err
         if refused:
             raise AlertDeliveryError(f"SMTP relay {relay} refused {', '.join(refused)}")

@@ -67,7 +67,7 @@ class SmtpNotifier:
         try:
             client.connect(self.host, self.port)
             refused = client.sendmail(self.sender, self.recipients, message.as_string())
-        except (OSError, smtplib.SMTPException) as exc:
+        except (OSError, smtplib.SMTPException, UnicodeEncodeError) as exc:
             raise AlertDeliveryError("mail relay %s failed: %r" % (where, exc)) from exc
         finally:
             try:
@@ -93,7 +93,7 @@ class AlertManager:
         cooldown_s: float = 300.0,
         clock: Optional[Callable[[], float]] = None,
     ) -> None:
-        if cooldown_s < 0:
+        if not cooldown_s >= 0:
             raise ValueError("negative cooldown")
         self._incidents: dict[str, _Incident] = {}
         for threshold in thresholds:

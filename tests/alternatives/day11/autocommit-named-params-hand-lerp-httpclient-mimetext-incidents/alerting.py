@@ -63,7 +63,7 @@ class SmtpNotifier:
             smtp = smtplib.SMTP(timeout=self.timeout_s)
             smtp.connect(self.host, self.port)
             refused = smtp.sendmail(self.sender, self.recipients, msg.as_string())
-        except (OSError, smtplib.SMTPException) as error:
+        except (OSError, smtplib.SMTPException, UnicodeEncodeError) as error:
             raise AlertDeliveryError(f"SMTP relay {relay} failed: {error!r}") from error
         finally:
             if smtp is not None:
@@ -85,7 +85,7 @@ class _Incident:
 class AlertManager:
     def __init__(self, thresholds: Iterable[Threshold], notifier: Notifier, cooldown_s: float = 300.0,
                  clock: Callable[[], float] | None = None) -> None:
-        if cooldown_s < 0:
+        if not cooldown_s >= 0:
             raise ValueError("negative cooldown")
         self._incidents: dict[str, _Incident] = {}
         for t in thresholds:

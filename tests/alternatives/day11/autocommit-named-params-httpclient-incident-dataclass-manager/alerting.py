@@ -63,7 +63,7 @@ class SmtpNotifier:
         try:
             client.connect(self.host, self.port)
             refused = client.sendmail(self.sender, list(self.recipients), message.as_bytes())
-        except (OSError, smtplib.SMTPException) as exc:
+        except (OSError, smtplib.SMTPException, UnicodeEncodeError) as exc:
             raise AlertDeliveryError(f"mail relay {where} failed: {exc!r}") from exc
         finally:
             try:
@@ -94,7 +94,7 @@ class AlertManager:
             if t.metric in self._incidents:
                 raise ValueError(f"second threshold for {t.metric}")
             self._incidents[t.metric] = _Incident()
-        if self.cooldown_s < 0:
+        if not self.cooldown_s >= 0:
             raise ValueError("negative cooldown")
 
     @property

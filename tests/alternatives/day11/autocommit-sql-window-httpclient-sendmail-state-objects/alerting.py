@@ -67,7 +67,7 @@ class SmtpNotifier:
             smtp = smtplib.SMTP(timeout=self.timeout_s)
             smtp.connect(self.host, self.port)
             refused = smtp.sendmail(self.sender, self.recipients, mail.as_string())
-        except (OSError, smtplib.SMTPException) as error:
+        except (OSError, smtplib.SMTPException, UnicodeEncodeError) as error:
             raise AlertDeliveryError(f"SMTP relay {where} failed: {error!r}") from error
         finally:
             if smtp is not None:
@@ -92,7 +92,7 @@ class _MetricState:
 class AlertManager:
     def __init__(self, thresholds: Iterable[Threshold], notifier: Notifier, cooldown_s: float = 300.0,
                  clock: Callable[[], float] | None = None) -> None:
-        if cooldown_s < 0:
+        if not cooldown_s >= 0:
             raise ValueError(f"negative cooldown {cooldown_s}")
         self._states: dict[str, _MetricState] = {}
         for threshold in thresholds:

@@ -68,7 +68,7 @@ class SmtpNotifier:
                 raise AlertDeliveryError(f"relay {self.host}:{self.port} refused {', '.join(refused)}")
         except AlertDeliveryError:
             raise
-        except (smtplib.SMTPException, OSError) as exc:
+        except (smtplib.SMTPException, OSError, UnicodeEncodeError) as exc:
             raise AlertDeliveryError(f"relay {self.host}:{self.port} failed: {exc!r}") from exc
         finally:
             try:
@@ -80,7 +80,7 @@ class SmtpNotifier:
 class AlertManager:
     def __init__(self, thresholds: Iterable[Threshold], notifier: Notifier, cooldown_s: float = 300.0,
                  clock: Callable[[], float] | None = None) -> None:
-        if cooldown_s < 0:
+        if not cooldown_s >= 0:
             raise ValueError("negative cooldown")
         self._rules: dict[str, Threshold] = {}
         for rule in thresholds:

@@ -65,7 +65,7 @@ class SmtpNotifier:
         try:
             client.connect(self.host, self.port)
             refused = client.sendmail(self.sender, list(self.recipients), mail.as_string())
-        except (OSError, smtplib.SMTPException) as error:
+        except (OSError, smtplib.SMTPException, UnicodeEncodeError) as error:
             raise AlertDeliveryError(f"SMTP relay {where} failed: {error!r}") from error
         finally:
             try:
@@ -91,7 +91,7 @@ class AlertManager:
         cooldown_s: float = 300.0,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        if cooldown_s < 0:
+        if not cooldown_s >= 0:
             raise ValueError("negative cooldown")
         self._incidents: dict[str, _Incident] = {}
         for threshold in thresholds:

@@ -68,7 +68,7 @@ class SmtpNotifier:
             try:
                 smtp.connect(self.host, self.port)
                 refused = smtp.sendmail(self.sender, self.recipients, msg.as_string())
-            except (OSError, smtplib.SMTPException) as exc:
+            except (OSError, smtplib.SMTPException, UnicodeEncodeError) as exc:
                 raise AlertDeliveryError("delivery via %s failed: %s" % (where, exc)) from exc
             if refused:
                 raise AlertDeliveryError("%s refused recipients %s" % (where, sorted(refused)))

@@ -63,7 +63,7 @@ class SmtpNotifier:
         try:
             smtp.connect(self.host, self.port)
             refused = smtp.sendmail(self.sender, self.recipients, message.as_string())
-        except (OSError, smtplib.SMTPException) as exc:
+        except (OSError, smtplib.SMTPException, UnicodeEncodeError) as exc:
             raise AlertDeliveryError("delivery via %s failed: %r" % (where, exc)) from exc
         finally:
             try:
@@ -94,7 +94,7 @@ class AlertManager:
             if threshold.metric in self._rules:
                 raise ValueError(f"two thresholds for {threshold.metric}")
             self._rules[threshold.metric] = threshold
-        if cooldown_s < 0:
+        if not cooldown_s >= 0:
             raise ValueError("negative cooldown")
         self.thresholds = list(self._rules.values())
         self.notifier = notifier

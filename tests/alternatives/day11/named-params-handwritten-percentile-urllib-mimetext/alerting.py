@@ -61,7 +61,7 @@ class SmtpNotifier:
             refused = server.sendmail(self.sender, self.recipients, msg.as_string())
             if refused:
                 raise AlertDeliveryError(f"relay {self.host}:{self.port} refused {sorted(refused)}")
-        except (OSError, smtplib.SMTPException) as exc:
+        except (OSError, smtplib.SMTPException, UnicodeEncodeError) as exc:
             raise AlertDeliveryError(f"cannot deliver through {self.host}:{self.port}: {exc}") from exc
         finally:
             if server is not None:
@@ -78,7 +78,7 @@ class AlertManager:
         names = [t.metric for t in self.thresholds]
         if len(names) != len(set(names)):
             raise ValueError("one threshold per metric")
-        if cooldown_s < 0:
+        if not cooldown_s >= 0:
             raise ValueError("cooldown_s must not be negative")
         self.notifier = notifier
         self.cooldown_s = cooldown_s

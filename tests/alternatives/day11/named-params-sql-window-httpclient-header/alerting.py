@@ -65,7 +65,7 @@ class SmtpNotifier:
             relay = smtplib.SMTP(timeout=self.timeout_s)
             relay.connect(self.host, self.port)
             refused = relay.sendmail(self.sender, self.recipients, msg.as_string())
-        except (smtplib.SMTPException, OSError) as exc:
+        except (smtplib.SMTPException, OSError, UnicodeEncodeError) as exc:
             raise AlertDeliveryError(f"relay {self.host}:{self.port} failed: {exc!r}") from exc
         finally:
             if relay is not None:
@@ -94,7 +94,7 @@ class AlertManager:
         cooldown_s: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if cooldown_s < 0:
+        if not cooldown_s >= 0:
             raise ValueError("negative cooldown")
         self._incidents: dict[str, _Incident] = {}
         for threshold in thresholds:

@@ -63,7 +63,7 @@ class SmtpNotifier:
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
                 refused = smtp.sendmail(self.sender, self.recipients, msg.as_bytes())
-        except (OSError, smtplib.SMTPException) as e:
+        except (OSError, smtplib.SMTPException, UnicodeEncodeError) as e:
             raise AlertDeliveryError(f"cannot deliver via {self.host}:{self.port}: {e}") from e
         if refused:  # some recipients refused, the others accepted: still a failed delivery
             raise AlertDeliveryError(f"{self.host}:{self.port} refused {sorted(refused)}")
@@ -76,7 +76,7 @@ class AlertManager:
         names = [t.metric for t in self.thresholds]
         if len(set(names)) != len(names):
             raise ValueError("two thresholds for one metric")
-        if cooldown_s < 0:
+        if not cooldown_s >= 0:
             raise ValueError("negative cooldown")
         self.notifier = notifier
         self.cooldown_s = cooldown_s

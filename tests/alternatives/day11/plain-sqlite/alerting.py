@@ -66,7 +66,7 @@ class SmtpNotifier:
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
                 refused = smtp.sendmail(self.sender, self.recipients, msg.as_bytes())
-        except (OSError, smtplib.SMTPException) as error:
+        except (OSError, smtplib.SMTPException, UnicodeEncodeError) as error:
             raise AlertDeliveryError(f"could not mail through {relay}: {error}") from error
         if refused:
             raise AlertDeliveryError(f"{relay} refused recipients {sorted(refused)}")
@@ -84,7 +84,7 @@ class AlertManager:
         metrics = [t.metric for t in self.thresholds]
         if len(set(metrics)) != len(metrics):
             raise ValueError(f"one threshold per metric, got {metrics}")
-        if cooldown_s < 0:
+        if not cooldown_s >= 0:
             raise ValueError(f"cooldown_s must not be negative, got {cooldown_s}")
         self.notifier = notifier
         self.cooldown_s = cooldown_s

@@ -69,7 +69,7 @@ class SmtpNotifier:
             client = smtplib.SMTP(timeout=self.timeout_s)
             client.connect(self.host, self.port)
             refused = client.sendmail(self.sender, self.recipients, message.as_string())
-        except (smtplib.SMTPException, OSError) as problem:
+        except (smtplib.SMTPException, OSError, UnicodeEncodeError) as problem:
             raise AlertDeliveryError(f"SMTP relay {where} failed: {problem!r}") from problem
         finally:
             if client is not None:
@@ -108,7 +108,7 @@ class AlertManager:
         cooldown_s: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if cooldown_s < 0:
+        if not cooldown_s >= 0:
             raise ValueError(f"cooldown_s must be >= 0, got {cooldown_s}")
         self._states: dict[str, _MetricState] = {}
         for threshold in thresholds:

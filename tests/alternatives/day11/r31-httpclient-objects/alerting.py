@@ -67,7 +67,7 @@ class SmtpNotifier:
             refused = client.sendmail(self.sender, list(self.recipients), msg.as_bytes())
             if refused:
                 raise AlertDeliveryError(f"relay {relay} refused {sorted(refused)}")
-        except smtplib.SMTPException as error:
+        except (smtplib.SMTPException, UnicodeEncodeError) as error:
             raise AlertDeliveryError(f"SMTP error from {relay}: {error}") from error
         except OSError as error:
             raise AlertDeliveryError(f"cannot reach {relay}: {error}") from error
@@ -88,7 +88,7 @@ class _Incident:
 class AlertManager:
     def __init__(self, thresholds: Iterable[Threshold], notifier: Notifier, cooldown_s: float = 300.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        if cooldown_s < 0:
+        if not cooldown_s >= 0:
             raise ValueError("negative cooldown")
         self._incidents: dict[str, _Incident] = {}
         for threshold in thresholds:

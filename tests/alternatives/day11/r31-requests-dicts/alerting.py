@@ -65,7 +65,7 @@ class SmtpNotifier:
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
                 refused = smtp.sendmail(self.sender, self.recipients, msg.as_bytes())
-        except (OSError, smtplib.SMTPException) as error:
+        except (OSError, smtplib.SMTPException, UnicodeEncodeError) as error:
             raise AlertDeliveryError(f"could not deliver via {where}: {error}") from error
         if refused:
             raise AlertDeliveryError(f"{where} refused recipients {refused}")
@@ -80,7 +80,7 @@ class AlertManager:
             if t.metric in seen:
                 raise ValueError(f"two thresholds for {t.metric}")
             seen.add(t.metric)
-        if cooldown_s < 0:
+        if not cooldown_s >= 0:
             raise ValueError("cooldown_s must be >= 0")
         self.notifier = notifier
         self.cooldown_s = cooldown_s

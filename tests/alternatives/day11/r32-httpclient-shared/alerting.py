@@ -65,7 +65,7 @@ class SmtpNotifier:
             smtp.connect(self.host, self.port)
             refused = smtp.sendmail(self.sender, self.recipients, msg.as_string())
             smtp.quit()
-        except (smtplib.SMTPException, OSError) as exc:
+        except (smtplib.SMTPException, OSError, UnicodeEncodeError) as exc:
             raise AlertDeliveryError("mail relay %s failed: %r" % (relay, exc)) from exc
         finally:
             if smtp is not None:
@@ -83,7 +83,7 @@ class _Incident:
 class AlertManager:
     def __init__(self, thresholds: Iterable[Threshold], notifier: Notifier, cooldown_s: float = 300.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        if cooldown_s < 0:
+        if not cooldown_s >= 0:
             raise ValueError("cooldown_s must be >= 0")
         self._rules: dict[str, Threshold] = {}
         for t in thresholds:

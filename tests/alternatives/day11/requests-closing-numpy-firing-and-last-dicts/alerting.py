@@ -65,7 +65,7 @@ class SmtpNotifier:
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
                 refused = smtp.sendmail(self.sender, self.recipients, msg.as_bytes())
-        except (OSError, smtplib.SMTPException) as error:
+        except (OSError, smtplib.SMTPException, UnicodeEncodeError) as error:
             raise AlertDeliveryError(f"could not deliver through {relay}: {error}") from error
         if refused:
             raise AlertDeliveryError(f"{relay} refused recipients {refused}")
@@ -78,7 +78,7 @@ class AlertManager:
         metrics = [t.metric for t in self.thresholds]
         if len(set(metrics)) != len(metrics):
             raise ValueError("one threshold per metric")
-        if cooldown_s < 0:
+        if not cooldown_s >= 0:
             raise ValueError("cooldown_s must not be negative")
         self.notifier = notifier
         self.cooldown_s = cooldown_s

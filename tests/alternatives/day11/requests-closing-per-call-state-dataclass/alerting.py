@@ -66,7 +66,7 @@ class SmtpNotifier:
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as s:
                 refused = s.sendmail(self.sender, self.recipients, msg.as_bytes())
-        except (OSError, smtplib.SMTPException) as e:
+        except (OSError, smtplib.SMTPException, UnicodeEncodeError) as e:
             raise AlertDeliveryError(f"cannot deliver through {relay}: {e}") from e
         if refused:
             raise AlertDeliveryError(f"{relay} refused {refused}")
@@ -85,7 +85,7 @@ class AlertManager:
         names = [t.metric for t in self.thresholds]
         if len(set(names)) != len(names):
             raise ValueError("two thresholds for one metric")
-        if cooldown_s < 0:
+        if not cooldown_s >= 0:
             raise ValueError("negative cooldown")
         self.notifier = notifier
         self.cooldown_s = cooldown_s

@@ -66,7 +66,7 @@ class SmtpNotifier:
             refused = smtp.sendmail(self.sender, self.recipients, mime.as_string())
             if refused:
                 raise AlertDeliveryError(f"relay {relay} refused {sorted(refused)}")
-        except (smtplib.SMTPException, socket.timeout, ConnectionError, OSError) as exc:
+        except (smtplib.SMTPException, socket.timeout, ConnectionError, OSError, UnicodeEncodeError) as exc:
             raise AlertDeliveryError(f"relay {relay}: {exc!r}") from exc
         finally:
             try:
@@ -85,7 +85,7 @@ class _State:
 class AlertManager:
     def __init__(self, thresholds: Iterable[Threshold], notifier: Notifier, cooldown_s: float = 300.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        if cooldown_s < 0:
+        if not cooldown_s >= 0:
             raise ValueError("cooldown_s must be >= 0")
         self._states: dict[str, _State] = {}
         for t in thresholds:

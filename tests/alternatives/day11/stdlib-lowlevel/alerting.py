@@ -64,7 +64,7 @@ class SmtpNotifier:
         message["To"] = ", ".join(self.recipients)
         try:
             client = smtplib.SMTP(self.host, self.port, timeout=self.timeout_s)
-        except (OSError, smtplib.SMTPException) as error:
+        except (OSError, smtplib.SMTPException, UnicodeEncodeError) as error:
             raise self._fail(f"cannot connect ({error})") from error
         try:
             client.ehlo_or_helo_if_needed()
@@ -78,7 +78,7 @@ class SmtpNotifier:
             code, reply = client.data(message.as_bytes())
             if code != 250:
                 raise self._fail(f"message refused: {code} {reply!r}")
-        except (OSError, smtplib.SMTPException) as error:
+        except (OSError, smtplib.SMTPException, UnicodeEncodeError) as error:
             raise self._fail(str(error)) from error
         finally:
             try:
@@ -100,7 +100,7 @@ class _Incident:
 class AlertManager:
     def __init__(self, thresholds: Iterable[Threshold], notifier: Notifier, cooldown_s: float = 300.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        if cooldown_s < 0:
+        if not cooldown_s >= 0:
             raise ValueError(f"cooldown_s must be >= 0, got {cooldown_s}")
         self._incidents: dict[str, _Incident] = {}
         for threshold in thresholds:
