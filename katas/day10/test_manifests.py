@@ -126,6 +126,22 @@ def _init_containers(report):
     return [c for c in _pod_spec(report).get("initContainers") or [] if isinstance(c, dict)]
 
 
+def _utilization_targets(hpa):
+    """(resource, container) pairs the HPA measures as a utilisation, usage / the pods' requests; container is
+    None for a Resource metric (every container the pods run) and no metrics at all means 80 % CPU."""
+    metrics = [m for m in _spec(hpa).get("metrics") or [] if isinstance(m, dict)]
+    if not metrics:
+        return [("cpu", None)]
+    targets = []
+    for m in metrics:
+        source = m.get("resource") if m.get("type") == "Resource" else m.get("containerResource")
+        source = source if isinstance(source, dict) else {}
+        target = source.get("target") if isinstance(source.get("target"), dict) else {}
+        if target.get("type") == "Utilization" and source.get("name"):
+            targets.append((source["name"], source.get("container") if m.get("type") != "Resource" else None))
+    return targets
+
+
 def _request(container, name):
     """What the scheduler reserves for one container: its request, or its limit when only that is set."""
     resources = container.get("resources") or {}
@@ -546,6 +562,19 @@ class TestAutoscaler:
         assert _namespace(hpa) == _namespace(deployment), \
             (f"the HPA's metadata.namespace is {_namespace(hpa)!r} but the Deployment's is "
              f"{_namespace(deployment)!r}: an HPA scales only in its own namespace (FailedGetScale)")
+        sidecars = [c for c in _init_containers(report) if c.get("restartPolicy") == "Always"]
+        for name, container in _utilization_targets(hpa):
+            for sidecar in sidecars:
+                if container is not None and container != sidecar.get("name"):
+                    continue  # a ContainerResource metric reads only the container it names
+                resources = sidecar.get("resources") if isinstance(sidecar.get("resources"), dict) else {}
+                given = any(name in (resources.get(k) or {}) for k in ("requests", "limits"))
+                assert given, \
+                    (f"the native sidecar {sidecar.get('name')!r} (an init container with restartPolicy: Always) "
+                     f"requests no {name}, but the HPA scales on {name} utilisation: it adds up the {name} requests "
+                     "of every container the pods run, sidecars included, and with one missing it reads no "
+                     f"utilisation at all (\"missing request for {name}\") and never scales; give the sidecar "
+                     f"a resources.requests.{name}")
 
     def test_scale_target_ref_is_an_apps_v1_deployment(self, manifest_report):
         hpa = _only(manifest_report(HPA), "HorizontalPodAutoscaler", "autoscaling/v2", HPA)
@@ -699,6 +728,16 @@ class TestDisruptionBudget:
         assert _namespace(pdb) == _namespace(deployment), \
             (f"the budget's metadata.namespace is {_namespace(pdb)!r} but the Deployment's is "
              f"{_namespace(deployment)!r}: a PDB covers only pods of its own namespace, so it would protect nothing")
+        template = _spec(deployment).get("template") or {}
+        labels = (template.get("metadata") or {}).get("labels") or {}
+        other_app = {key: f"not-{value}" for key, value in labels.items()}  # same label keys, other values
+        selector = _spec(pdb).get("selector")
+        assert not selector_matches(selector, other_app), \
+            (f"the budget's spec.selector {selector} also selects a pod labelled {other_app}: it needs no value of "
+             "the model server's labels, so it takes in the pods of every other app of the namespace and counts "
+             "their evictions too (and a pod two budgets select cannot be evicted at all); select on the app's "
+             "name, such as matchLabels {app.kubernetes.io/name: model-server}, not on a key alone (Exists) or "
+             "a NotIn")
 
     def test_selector_leaves_out_the_release_version(self, manifest_report):
         pdb = _only(manifest_report(PDB), "PodDisruptionBudget", "policy/v1", PDB)
