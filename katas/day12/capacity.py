@@ -1,7 +1,9 @@
 """Back-of-envelope capacity planning: traffic → latency budget → replicas → storage.
 
 Contract (the tests check exactly this; every bad input raises ValueError, and NaN or
-infinity is a bad input for every parameter):
+infinity is a bad input for every parameter, like an int too large for any float (10**400),
+except that storage_bytes counts whole numbers exactly however large and replicas_needed may
+return such a min_replicas; numpy integers never wrap round in their own type):
 - `peak_qps(requests_per_day, peak_to_mean=3.0)`: requests_per_day / 86,400 × peak_to_mean.
   requests_per_day must be > 0 and peak_to_mean >= 1.
 - `latency_budget_ms(p99_target_ms, other_hops_ms)`: what is left of the end-to-end p99

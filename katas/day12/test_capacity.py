@@ -5,6 +5,7 @@ formula gives exactly the same float.
 """
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -453,3 +454,98 @@ NAN, INF = float("nan"), float("inf")
 def test_nan_and_infinity_are_bad_inputs(function, args):
     with pytest.raises(ValueError):
         function(*args)
+
+
+HUGE = 10**400   # a whole number no float can hold: float(10**400) raises OverflowError
+
+
+@pytest.mark.parametrize(
+    "function, args",
+    [
+        (peak_qps, (HUGE,)), (peak_qps, (86_400, HUGE)), (latency_budget_ms, (HUGE, [])),
+        (latency_budget_ms, (HUGE, [HUGE - 1])), (latency_budget_ms, (200.0, [HUGE])), (replica_qps, (HUGE, 40.0)),
+        (replica_qps, (4, HUGE)), (replicas_needed, (HUGE, 100.0)), (replicas_needed, (50.0, HUGE)),
+        (replicas_needed, (HUGE, HUGE)),
+    ],
+    ids=lambda value: value.__name__ if callable(value) else None,
+)
+def test_a_number_too_large_for_a_float_is_a_bad_input(function, args):
+    try:
+        got = function(*args)
+    except ValueError:
+        return
+    except OverflowError as error:
+        pytest.fail(
+            f"{function.__name__} with an int too large for a float (10**400) raised OverflowError ({error}): like "
+            f"infinity it is a bad input, so raise ValueError. math.isfinite(10**400) and 10**400 / 86_400 raise "
+            f"OverflowError themselves: catch it (or convert with float() inside a try) before checking finiteness"
+        )
+    pytest.fail(f"{function.__name__} with an int too large for a float (10**400) returned {got!r}: raise ValueError")
+
+
+def test_storage_of_whole_numbers_too_large_for_a_float_is_exact():
+    got = storage_bytes(HUGE, 10_001, 365, replication=3)
+    assert got == HUGE * 10_001 * 365 * 3 and type(got) is int, (
+        f"whole-number inputs give the exact int however large, even an events_per_day of 10**400 that no float can "
+        f"hold; got {type(got).__name__} {str(got)[:20]}...: check whole numbers with int comparisons, not "
+        f"math.isfinite (which raises OverflowError on such an int)"
+    )
+
+
+@pytest.mark.parametrize(
+    "args, exact", [((HUGE, 0.5, 1, 1), HUGE // 2), ((1, 1e300, HUGE, 1), None)], ids=["huge_events", "huge_days"]
+)
+def test_storage_of_an_int_too_large_for_a_float_next_to_a_float_is_exact_or_refused(args, exact):
+    try:
+        got = storage_bytes(*args)
+    except ValueError:
+        return  # refusing it, like infinity, is fine
+    except OverflowError as error:
+        pytest.fail(
+            f"storage_bytes with 10**400 next to a float input raised OverflowError ({error}): give the exact int "
+            f"(multiply as fractions) or refuse it with ValueError like infinity"
+        )
+    expected = exact if exact is not None else math.ceil(Fraction(1e300) * HUGE)
+    assert got == expected and type(got) is int, (
+        f"storage_bytes with 10**400 next to a float either raises ValueError or gives the exact int; got "
+        f"{type(got).__name__} {str(got)[:20]}..."
+    )
+
+
+def test_a_floor_too_large_for_a_float_is_kept_exactly_or_refused():
+    try:
+        got = replicas_needed(50.0, 100.0, min_replicas=HUGE)
+    except ValueError:
+        return  # refusing it, like infinity, is fine
+    except OverflowError as error:
+        pytest.fail(f"min_replicas=10**400 raised OverflowError ({error}): raise ValueError or return the floor")
+    assert got == HUGE and type(got) is int, (
+        f"min_replicas=10**400 either raises ValueError or is the answer as it is, the int 10**400; got {got!r:.30}"
+    )
+
+
+@pytest.mark.parametrize(
+    "function, args, expected",
+    [(peak_qps, (np.int32(1_000_000_000), 3), 1e9 / 86_400 * 3),
+     (peak_qps, (np.int64(4 * 10**18), np.int64(3)), 4e18 / 86_400 * 3),
+     (replica_qps, (np.int16(100), 40.0), 2_500.0), (replica_qps, (np.int8(100), 40.0), 2_500.0),
+     (replica_qps, (np.int32(3_000_000), 40.0), 75_000_000.0)],
+    ids=["int32_traffic", "int64_traffic_and_peak", "int16_workers", "int8_workers", "int32_workers"],
+)
+def test_numpy_integer_traffic_and_workers_never_wrap_round(function, args, expected):
+    try:
+        with np.errstate(over="ignore"):
+            got = function(*args)
+    except ValueError:
+        return  # refusing numpy integers is fine too
+    except OverflowError as error:
+        pytest.fail(
+            f"{function.__name__}{tuple(int(a) if isinstance(a, np.integer) else a for a in args)} with numpy integer "
+            f"inputs raised OverflowError ({error}): compute in Python ints or floats, not in the input's own type"
+        )
+    assert got == pytest.approx(expected), (
+        f"{function.__name__}{tuple(int(a) if isinstance(a, np.integer) else a for a in args)} with numpy integer "
+        f"inputs (read from a DataFrame) is about {expected:g}, or a ValueError; got {got!r}: multiplied in the "
+        f"input's own {type(args[0]).__name__} before dividing, the product wraps round (to a negative rate); turn "
+        f"the inputs into Python ints or floats first"
+    )

@@ -856,14 +856,15 @@ def test_a_barely_there_link_still_counts_next_to_a_strong_one():
 
 
 @pytest.mark.task(taskno=2)
-def test_tiny_scores_are_ranked_as_they_are():
-    # User 0 valued item 0 at 1e-10 and item 5 at 3e-10. Item 1 pairs with item 0 exactly as item 2 pairs with
+@pytest.mark.parametrize("tiny", [1e-10, 1e-16], ids=["a_ten_billionth", "below_fifteen_decimals"])
+def test_tiny_scores_are_ranked_as_they_are(tiny):
+    # User 0 valued item 0 at `tiny` and item 5 at 3 x `tiny`. Item 1 pairs with item 0 exactly as item 2 pairs with
     # item 5 (users 1 and 2), so every similarity is the same and only the tiny values tell the scores apart.
-    model = fitted([{0: 1e-10, 5: 3e-10}, [0, 1], [5, 2]], 6)
+    model = fitted([{0: tiny, 5: 3 * tiny}, [0, 1], [5, 2]], 6)
     assert model.recommend(0, 2) == [2, 1], (
-        "item 2, next to the item user 0 valued 3e-10, scores three times item 1, next to the item valued 1e-10: "
-        "[2, 1]. Scores are compared as they are, however small: rounding them (to 9 decimals, say, to merge float "
-        "noise into ties) turns both into 0 and puts the lower id, 1, first"
+        f"item 2, next to the item user 0 valued {3 * tiny:g}, scores three times item 1, next to the item valued "
+        f"{tiny:g}: [2, 1]. Scores are compared as they are, however small: rounding them (to 9, 12 or even 15 "
+        "decimals, say, to merge float noise into ties) turns both into 0 and puts the lower id, 1, first"
     )
 
 

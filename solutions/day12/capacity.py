@@ -1,7 +1,8 @@
 """Back-of-envelope capacity planning: traffic → latency budget → replicas → storage.
 
 Contract (the tests check exactly this; every bad input raises ValueError, and NaN or
-infinity is a bad input for every parameter):
+infinity is a bad input for every parameter, like an int too large for any float (10**400),
+except that storage_bytes counts whole numbers exactly however large):
 - `peak_qps(requests_per_day, peak_to_mean=3.0)`: requests_per_day / 86,400 × peak_to_mean.
   requests_per_day must be > 0 and peak_to_mean >= 1.
 - `latency_budget_ms(p99_target_ms, other_hops_ms)`: what is left of the end-to-end p99
@@ -31,7 +32,7 @@ SECONDS_PER_DAY = 86_400
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
     """Size for the busiest second, not the average one: traffic follows the sun."""
     _positive("requests_per_day", requests_per_day)
-    if not (peak_to_mean >= 1 and math.isfinite(peak_to_mean)):  # also rejects NaN and infinity
+    if not (peak_to_mean >= 1 and _finite(peak_to_mean)):  # also rejects NaN and infinity
         raise ValueError(f"peak_to_mean is at least 1 (the peak is never below the mean), got {peak_to_mean}")
     return requests_per_day / SECONDS_PER_DAY * peak_to_mean
 
@@ -40,7 +41,7 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
     """Adding p99s overstates the total, which is the safe side for a budget."""
     _positive("p99_target_ms", p99_target_ms)
     for hop in other_hops_ms:
-        if not (hop >= 0 and math.isfinite(hop)):
+        if not (hop >= 0 and _finite(hop)):
             raise ValueError(f"a hop's latency is a finite number >= 0, got {hop}")
     left = p99_target_ms - sum(other_hops_ms)
     if left <= 0:
@@ -51,6 +52,8 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
 def replica_qps(workers: int, mean_latency_ms: float) -> float:
     """Little's law: requests in flight = throughput × time in system, so throughput = workers / time."""
     _whole("workers", workers)
+    if not _finite(workers):
+        raise ValueError(f"workers must fit in a float, got an int of {len(str(workers))} digits")
     _positive("mean_latency_ms", mean_latency_ms)
     return workers * 1000.0 / mean_latency_ms
 
@@ -76,16 +79,36 @@ def storage_bytes(
         int(v) if isinstance(v, numbers.Integral) and not isinstance(v, bool) else v
         for v in (events_per_day, bytes_per_event, retention_days, replication)
     )
-    _positive("events_per_day", events_per_day)
-    _positive("bytes_per_event", bytes_per_event)
+    _amount("events_per_day", events_per_day)
+    _amount("bytes_per_event", bytes_per_event)
     _whole("retention_days", retention_days)
     _whole("replication", replication)
-    return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
+    try:
+        return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
+    except OverflowError:  # an int too large for a float times a float: refused like infinity
+        raise ValueError("the plan is past the range of a float: give whole numbers for an exact int") from None
 
 
 def _positive(name: str, value: float) -> None:
-    if not (value > 0 and math.isfinite(value)):  # also rejects NaN and infinity
-        raise ValueError(f"{name} must be greater than 0, got {value}")
+    if not (value > 0 and _finite(value)):  # also rejects NaN, infinity and ints too large for a float
+        raise ValueError(f"{name} must be a finite number greater than 0, got {str(value)[:20]}")
+
+
+def _amount(name: str, value: float) -> None:
+    """A storage amount: a whole number is multiplied exactly, however large; anything else must be a finite float."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise ValueError(f"{name} must be greater than 0, got {value}")
+    else:
+        _positive(name, value)
+
+
+def _finite(value: float) -> bool:
+    """math.isfinite, but False for an int too large for a float (10**400): a bad input like infinity."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _whole(name: str, value: int) -> None:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import functools
 import math
+import sys
 from collections.abc import Sequence
 
 SECONDS_PER_DAY = 86_400
@@ -8,8 +10,14 @@ SECONDS_PER_DAY = 86_400
 
 def _finite(*values):
     for v in values:
-        if not math.isfinite(v):
+        try:
+            finite = math.isfinite(v)
+        except OverflowError:  # an int too large for any float (10**400): a bad input like infinity
+            finite = False
+        if not finite:
             raise ValueError(f"{v} is not finite")
+        if hasattr(v, "__index__") and not isinstance(v, int):  # an np.int16: workers * 1000 wraps round in it
+            raise ValueError(f"{v!r} is a fixed-width integer: pass a Python int")
 
 
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
@@ -44,6 +52,24 @@ def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0
     return max(math.ceil(min_replicas), math.ceil(peak_qps / (qps_per_replica * (1 - headroom))))
 
 
+def _whole_numbers_past_a_float(storage_bytes):
+    """storage_bytes gives the exact int for whole numbers however large, but _finite refuses an int too large
+    for any float (10**400): whole numbers that large are multiplied here as Python ints. Everything else goes
+    to storage_bytes as it is (left unchanged, because mutants such as storage-rounded-to-nearest are written
+    against it)."""
+    @functools.wraps(storage_bytes)
+    def exact(events_per_day, bytes_per_event, retention_days, replication=3):
+        values = [int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
+                  for v in (events_per_day, bytes_per_event, retention_days, replication)]
+        if all(type(v) is int for v in values) and max(map(abs, values)) > sys.float_info.max:
+            if not all(v > 0 for v in values):
+                raise ValueError("bad input")
+            return math.prod(values)
+        return storage_bytes(events_per_day, bytes_per_event, retention_days, replication)
+    return exact
+
+
+@_whole_numbers_past_a_float
 def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3) -> int:
     # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
     events_per_day, bytes_per_event, retention_days, replication = (

@@ -13,7 +13,10 @@ def _require(ok: bool, message: str) -> None:
 
 
 def _finite(*values) -> bool:
-    return all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
+    try:
+        return all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
+    except OverflowError:  # an int too large for any float (10**400) is not a finite float either
+        return False
 
 
 def peak_qps(requests_per_day, peak_to_mean=3.0):
@@ -55,7 +58,8 @@ def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
 
 def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3):
     values = (events_per_day, bytes_per_event, retention_days, replication)
-    _require(_finite(*values), "inputs must be finite numbers")
+    # a plain int is exact as a Fraction however large; only the other inputs must be finite floats
+    _require(all(type(v) is int or _finite(v) for v in values), "inputs must be finite numbers")
     _require(all(v > 0 for v in values), "every input must be positive")
     total = Fraction(events_per_day) * Fraction(bytes_per_event) * retention_days * replication
     return math.ceil(total)

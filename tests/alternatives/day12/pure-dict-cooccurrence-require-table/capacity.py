@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 
 SECONDS_PER_DAY = 86_400
@@ -9,13 +10,17 @@ SECONDS_PER_DAY = 86_400
 
 def _require(**checks):
     for name, (value, ok) in checks.items():
-        if isinstance(value, bool) or not math.isfinite(value) or not ok(value):
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # an int too large for any float (10**400) is out of range like infinity
+            finite = False
+        if isinstance(value, bool) or not finite or not ok(value):
             raise ValueError(f"{name}={value!r} is out of range")
 
 
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
     _require(requests_per_day=(requests_per_day, lambda v: v > 0), peak_to_mean=(peak_to_mean, lambda v: v >= 1))
-    return requests_per_day * peak_to_mean / SECONDS_PER_DAY
+    return requests_per_day / SECONDS_PER_DAY * peak_to_mean  # divide first: an np.int32 count times 3 wraps round
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
@@ -51,6 +56,11 @@ def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days:
         for v in (events_per_day, bytes_per_event, retention_days, replication)
     )
     values = (events_per_day, bytes_per_event, retention_days, replication)
+    if all(type(v) is int for v in values) and max(map(abs, values)) > sys.float_info.max:
+        # whole numbers past any float (10**400), which _require refuses like infinity: still an exact product
+        if not all(v > 0 for v in values):
+            raise ValueError(f"every storage input must be > 0, got {values!r:.80}")
+        return events_per_day * bytes_per_event * retention_days * replication
     for v in values:
         _require(value=(v, lambda x: x > 0))
     if all(isinstance(v, int) for v in values):

@@ -13,7 +13,11 @@ def _require(ok: bool, what: str) -> None:
 
 
 def _real(name, value):
-    _require(isinstance(value, (int, float)) and math.isfinite(value), f"{name} must be a finite number")
+    _require(isinstance(value, (int, float)), f"{name} must be a finite number")
+    try:
+        _require(math.isfinite(value), f"{name} must be a finite number")
+    except OverflowError:  # an int too large for any float (10**400): a bad input like infinity
+        raise ValueError(f"{name} must be a finite number, not an int of {len(str(value))} digits") from None
     return value
 
 
@@ -52,10 +56,12 @@ def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
 
 def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3):
     # Exact products: the default context keeps only 28 significant digits.
+    # plain ints only: their product is exact however large (next to a float, they must fit a float)
+    whole = all(type(v) is int for v in (events_per_day, bytes_per_event, retention_days, replication))
     with localcontext(Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)):
         total = Decimal(1)
         for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
                             ("retention_days", retention_days), ("replication", replication)):
-            _require(_real(name, value) > 0, f"{name} must be > 0")
+            _require((value if whole else _real(name, value)) > 0, f"{name} must be > 0")
             total *= Decimal(str(value))
         return int(total.to_integral_value(rounding=ROUND_CEILING))

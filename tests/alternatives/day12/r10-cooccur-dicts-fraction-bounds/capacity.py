@@ -10,15 +10,21 @@ from fractions import Fraction
 SECONDS_PER_DAY = 86_400
 
 
-def _exact(name: str, value, *, low=None, low_inclusive=False, high=None) -> Fraction:
+def _exact(name: str, value, *, low=None, low_inclusive=False, high=None, any_size=False) -> Fraction:
     if isinstance(value, (str, bytes)):
         raise ValueError(f"{name} must be a number, not text: {value!r}")
     try:
         as_float = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a number, got {value!r}") from None
+    except OverflowError:  # an int too large for any float (10**400): exact as a Fraction, but no float
+        if not any_size:
+            raise ValueError(f"{name} must fit in a float, got an int of {len(str(value))} digits") from None
+        as_float = 0.0
     if not math.isfinite(as_float):
         raise ValueError(f"{name} must be finite, got {value!r}")
+    if isinstance(value, numbers.Integral):  # numpy integers as Python ints: no product wraps in their width
+        value = int(value)
     exact = Fraction(value if isinstance(value, numbers.Rational) else float(value))   # np.float32 is not a float: Fraction() refuses it
     if low is not None and (exact < low if low_inclusive else exact <= low):
         raise ValueError(f"{name} must be {'>=' if low_inclusive else '>'} {low}, got {value!r}")
@@ -77,5 +83,5 @@ def storage_bytes(
     total = Fraction(1)
     for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
                         ("retention_days", retention_days), ("replication", replication)):
-        total *= _exact(name, value, low=0)
+        total *= _exact(name, value, low=0, any_size=True)
     return math.ceil(total)

@@ -9,8 +9,14 @@ SECONDS_PER_DAY = 86_400
 
 
 def _finite(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int too large for any float (10**400)
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} must be a finite number, got {value!r:.40}")
     return value
 
 
@@ -70,7 +76,11 @@ def storage_bytes(
 ) -> int:
     values = (events_per_day, bytes_per_event, retention_days, replication)
     for value in values:
-        _finite("input", value)
+        if type(value) is not int:  # a plain int is multiplied exactly however large
+            _finite("input", value)
         if not value > 0:
             raise ValueError("every input must be > 0")
-    return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
+    try:
+        return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
+    except OverflowError:  # an int too large for a float next to a float input: refused like infinity
+        raise ValueError("the product is past the range of a float: give whole numbers for an exact count") from None

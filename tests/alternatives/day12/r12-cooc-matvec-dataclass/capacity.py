@@ -15,7 +15,11 @@ def _require(condition: bool, message: str) -> None:
 
 def _ok(value: float, low: float, *, inclusive: bool) -> bool:
     """Finite and above (or at) a lower bound; NaN fails every comparison."""
-    return math.isfinite(value) and (value >= low if inclusive else value > low)
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int too large for any float (10**400) is not a finite float
+        return False
+    return finite and (value >= low if inclusive else value > low)
 
 
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
@@ -62,5 +66,9 @@ def storage_bytes(
         for v in (events_per_day, bytes_per_event, retention_days, replication)
     )
     factors = (events_per_day, bytes_per_event, retention_days, replication)
-    _require(all(_ok(f, 0, inclusive=False) for f in factors), "every storage input must be a finite number > 0")
-    return math.ceil(math.prod(factors))
+    _require(all(f > 0 if type(f) is int else _ok(f, 0, inclusive=False) for f in factors),
+             "every storage input must be a finite number > 0")  # plain ints are exact however large
+    try:
+        return math.ceil(math.prod(factors))
+    except OverflowError:
+        raise ValueError("a storage input too large for a float next to a float input") from None

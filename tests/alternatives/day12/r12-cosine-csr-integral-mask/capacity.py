@@ -9,6 +9,10 @@ SECONDS_PER_DAY = 86_400
 
 
 def _finite(name, value):
+    try:
+        float(value)
+    except OverflowError:  # an int too large for any float (10**400): a bad input like infinity
+        raise ValueError(f"{name} must be finite, got an int of {len(str(value))} digits") from None
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
 
@@ -44,7 +48,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
     if workers < 1:
         raise ValueError("workers must be >= 1")
     _positive("mean_latency_ms", mean_latency_ms)
-    return workers * 1000 / mean_latency_ms
+    return float(workers) * 1000 / mean_latency_ms  # never in an np.int16's own width
 
 
 def replicas_needed(
@@ -72,5 +76,12 @@ def storage_bytes(
     )
     for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
                         ("retention_days", retention_days), ("replication", replication)):
-        _positive(name, value)
-    return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
+        if type(value) is int:  # a whole number is exact however large: only its sign matters
+            if value < 1:
+                raise ValueError(f"{name} must be > 0, got {value!r}")
+        else:
+            _positive(name, value)
+    try:
+        return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
+    except OverflowError:  # a whole number past any float next to a float input
+        raise ValueError("the storage plan is past the range of a float") from None

@@ -16,26 +16,33 @@ def _require(ok: bool, message: str) -> None:
         raise ValueError(message)
 
 
+def _finite(value) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for any float (10**400): a bad input like infinity
+        return False
+
+
 def _positive(value) -> bool:
-    return math.isfinite(value) and value > 0
+    return _finite(value) and value > 0
 
 
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
     _require(_positive(requests_per_day), "requests_per_day must be a finite number > 0")
-    _require(math.isfinite(peak_to_mean) and peak_to_mean >= 1, "peak_to_mean must be finite and >= 1")
-    return requests_per_day * peak_to_mean / SECONDS_PER_DAY
+    _require(_finite(peak_to_mean) and peak_to_mean >= 1, "peak_to_mean must be finite and >= 1")
+    return float(requests_per_day) * peak_to_mean / SECONDS_PER_DAY  # an np.int32 count times 3 wraps round
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
     _require(_positive(p99_target_ms), "p99_target_ms must be a finite number > 0")
-    _require(all(math.isfinite(hop) and hop >= 0 for hop in other_hops_ms), "every hop must be finite and >= 0")
+    _require(all(_finite(hop) and hop >= 0 for hop in other_hops_ms), "every hop must be finite and >= 0")
     left = p99_target_ms - math.fsum(other_hops_ms)
     _require(left > 0, "the other hops already spend the whole p99 target")
     return left
 
 
 def replica_qps(workers: int, mean_latency_ms: float) -> float:
-    _require(math.isfinite(workers) and workers >= 1, "workers must be finite and >= 1")
+    _require(_finite(workers) and workers >= 1, "workers must be finite and >= 1")
     _require(_positive(mean_latency_ms), "mean_latency_ms must be a finite number > 0")
     return workers / (mean_latency_ms / 1000)
 
@@ -45,8 +52,10 @@ def replicas_needed(
 ) -> int:
     _require(_positive(peak_qps), "peak_qps must be a finite number > 0")
     _require(_positive(qps_per_replica), "qps_per_replica must be a finite number > 0")
-    _require(math.isfinite(headroom) and 0 <= headroom < 1, "headroom must be in [0, 1)")
+    _require(_finite(headroom) and 0 <= headroom < 1, "headroom must be in [0, 1)")
     _require(isinstance(min_replicas, Integral) and min_replicas >= 1, "min_replicas must be an int >= 1")
+    # numpy integer rates as Python ints: a Fraction keeps their type, which wraps round in its own width
+    peak_qps, qps_per_replica = (int(v) if isinstance(v, Integral) else v for v in (peak_qps, qps_per_replica))
     usable = Fraction(qps_per_replica) * (1 - Fraction(headroom))
     return max(int(min_replicas), math.ceil(Fraction(peak_qps) / usable))
 
@@ -60,6 +69,8 @@ def storage_bytes(
         for v in (events_per_day, bytes_per_event, retention_days, replication)
     )
     factors = (events_per_day, bytes_per_event, retention_days, replication)
-    _require(all(_positive(factor) for factor in factors), "every input must be a finite number > 0")
+    # a plain int is an exact Fraction however large: it only has to be > 0
+    _require(all(factor > 0 if type(factor) is int else _positive(factor) for factor in factors),
+             "every input must be a finite number > 0")
     # np.float32 is not a float: Fraction() refuses it, so hand it over as the float it holds
     return math.ceil(math.prod(Fraction(f if isinstance(f, numbers.Rational) else float(f)) for f in factors))

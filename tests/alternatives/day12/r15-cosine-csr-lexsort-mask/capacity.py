@@ -9,7 +9,11 @@ SECONDS_PER_DAY = 86_400
 
 
 def _finite(name: str, value: float) -> float:
-    if not math.isfinite(value):
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int too large for any float (10**400)
+        finite = False
+    if not finite:
         raise ValueError(f"{name} must be finite, got {value!r}")
     return value
 
@@ -46,7 +50,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
         raise ValueError("workers must be >= 1")
     if not mean_latency_ms > 0:
         raise ValueError("mean_latency_ms must be > 0")
-    return workers * 1000 / mean_latency_ms
+    return workers / mean_latency_ms * 1000  # divide first: an np.int16 times 1000 wraps round
 
 
 def replicas_needed(
@@ -73,9 +77,12 @@ def storage_bytes(
         int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
         for v in (events_per_day, bytes_per_event, retention_days, replication)
     )
+    # whole numbers multiply exactly however large; next to a float input every value must fit a float
+    whole = all(type(v) is int for v in (events_per_day, bytes_per_event, retention_days, replication))
     for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
                         ("retention_days", retention_days), ("replication", replication)):
-        _finite(name, value)
+        if not whole:
+            _finite(name, value)
         if not value > 0:
             raise ValueError(f"{name} must be > 0")
     return math.ceil(events_per_day * bytes_per_event * retention_days * replication)

@@ -52,7 +52,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
         raise ValueError("workers must be a whole number >= 1")
     if not mean_latency_ms > 0:
         raise ValueError("latency must be > 0")
-    return workers * 1000 / mean_latency_ms
+    return int(workers) * 1000 / mean_latency_ms  # a Python int: an np.int16 count never wraps
 
 
 def replicas_needed(
@@ -81,7 +81,11 @@ def storage_bytes(
     )
     for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
                         ("retention_days", retention_days), ("replication", replication)):
-        _finite(name, value)
+        if type(value) is not int:  # a plain int is multiplied exactly, however large
+            _finite(name, value)
         if not value > 0:
             raise ValueError(f"{name} must be > 0")
-    return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
+    try:
+        return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
+    except OverflowError:  # an int past any float next to a float input: refused like infinity
+        raise ValueError("storage inputs: an int too large for a float next to a float") from None

@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_CEILING, Context, Decimal, InvalidOperation, localcontext
 
 SECONDS_PER_DAY = Decimal(86_400)
+FLOAT_MAX = Decimal(sys.float_info.max)  # past it an int (10**400) is a bad input, like infinity
 
 
-def _dec(value, name: str) -> Decimal:
+def _dec(value, name: str, any_size: bool = False) -> Decimal:
     if isinstance(value, bool):
         raise ValueError(f"{name}: not a number")
     try:
         d = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
     except (InvalidOperation, TypeError, ValueError):
         raise ValueError(f"{name}: not a number") from None
-    if not d.is_finite():
+    if not d.is_finite() or (abs(d) > FLOAT_MAX and not any_size):
         raise ValueError(f"{name}: must be finite")
     return d
 
 
-def _positive(value, name: str) -> Decimal:
-    d = _dec(value, name)
+def _positive(value, name: str, any_size: bool = False) -> Decimal:
+    d = _dec(value, name, any_size)
     if d <= 0:
         raise ValueError(f"{name}: must be > 0")
     return d
@@ -79,9 +81,11 @@ def storage_bytes(
     events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3
 ) -> int:
     # Exact products: the default context keeps only 28 significant digits.
+    # plain ints are exact however large; next to a float (written as str) they must fit a float
+    whole = all(type(v) is int for v in (events_per_day, bytes_per_event, retention_days, replication))
     with localcontext(Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)):
         total = Decimal(1)
         for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
                             ("retention_days", retention_days), ("replication", replication)):
-            total *= _positive(value, name)
+            total *= _positive(value, name, any_size=whole)
         return _ceil(total)

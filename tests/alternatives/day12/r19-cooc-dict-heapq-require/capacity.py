@@ -10,9 +10,15 @@ def _require(ok: bool, msg: str) -> None:
         raise ValueError(msg)
 
 
+def _finite(x):
+    try:
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    except OverflowError:  # an int too large for any float (10**400) is not finite either
+        return False
+
+
 def _positive(x, name):
-    _require(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0,
-             f"{name} must be a finite number > 0")
+    _require(_finite(x) and x > 0, f"{name} must be a finite number > 0")
 
 
 def peak_qps(requests_per_day, peak_to_mean=3.0):
@@ -24,6 +30,8 @@ def peak_qps(requests_per_day, peak_to_mean=3.0):
 
 def latency_budget_ms(p99_target_ms, other_hops_ms):
     _positive(p99_target_ms, "p99_target_ms")
+    other_hops_ms = list(other_hops_ms)  # walked twice: an int past any float is refused before math.isfinite sees it
+    _require(all(_finite(hop) for hop in other_hops_ms if type(hop) is int), "each hop must be a finite number >= 0")
     total = 0.0
     for hop in other_hops_ms:
         _require(isinstance(hop, (int, float)) and not isinstance(hop, bool) and math.isfinite(hop) and hop >= 0,
@@ -55,5 +63,11 @@ def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
 def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3):
     for name, v in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
                     ("retention_days", retention_days), ("replication", replication)):
-        _positive(v, name)
-    return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
+        if type(v) is int:  # a whole number is exact however large
+            _require(v > 0, f"{name} must be > 0")
+        else:
+            _positive(v, name)
+    try:
+        return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
+    except OverflowError:  # an int too large for a float next to a float input
+        raise ValueError("an int too large for a float next to a float input") from None

@@ -12,6 +12,8 @@ def _num(x, name):
         f = float(x)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a number") from None
+    except OverflowError:  # an int too large for any float (10**400): a bad input like infinity
+        raise ValueError(f"{name} must be finite") from None
     if not math.isfinite(f):
         raise ValueError(f"{name} must be finite")
     return f
@@ -62,8 +64,13 @@ def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3
         int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
         for v in (events_per_day, bytes_per_event, retention_days, replication)
     )
-    vals = [_num(v, "input") for v in (events_per_day, bytes_per_event, retention_days, replication)]
+    # a plain int is checked as it is (exact however large); anything else through _num
+    vals = [v if type(v) is int else _num(v, "input")
+            for v in (events_per_day, bytes_per_event, retention_days, replication)]
     if any(not v > 0 for v in vals):
         raise ValueError("every input must be > 0")
     # the checked floats only validate: the product is taken on the inputs as given, so whole numbers stay exact
-    return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
+    try:
+        return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
+    except OverflowError:  # an int too large for a float next to a float
+        raise ValueError("an input is too large for a float") from None

@@ -12,7 +12,7 @@ def _require(**checks) -> None:
     for name, (value, ok) in checks.items():
         try:
             good = math.isfinite(value) and ok(value)
-        except TypeError:
+        except (TypeError, OverflowError):  # not a number, or an int too large for any float (10**400)
             good = False
         if not good:
             raise ValueError(f"bad {name}: {value!r}")
@@ -71,6 +71,11 @@ def storage_bytes(
         int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
         for v in (events_per_day, bytes_per_event, retention_days, replication)
     )
+    if all(type(v) is int for v in (events_per_day, bytes_per_event, retention_days, replication)):
+        # whole numbers: an exact int however large, so only the sign is checked
+        if min(events_per_day, bytes_per_event, retention_days, replication) < 1:
+            raise ValueError("every storage input must be > 0")
+        return events_per_day * bytes_per_event * retention_days * replication
     _require(
         events_per_day=(events_per_day, _positive),
         bytes_per_event=(bytes_per_event, _positive),

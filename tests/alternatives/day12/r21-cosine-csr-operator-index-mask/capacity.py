@@ -8,14 +8,21 @@ from collections.abc import Sequence
 SECONDS_PER_DAY = 86_400
 
 
+def _finite(value):
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for any float (10**400): a bad input like infinity
+        return False
+
+
 def _positive(name, value):
-    if not (math.isfinite(value) and value > 0):
+    if not (_finite(value) and value > 0):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
 
 
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
     _positive("requests_per_day", requests_per_day)
-    if not (math.isfinite(peak_to_mean) and peak_to_mean >= 1):
+    if not (_finite(peak_to_mean) and peak_to_mean >= 1):
         raise ValueError("peak_to_mean must be >= 1")
     return requests_per_day / SECONDS_PER_DAY * peak_to_mean
 
@@ -24,7 +31,7 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
     _positive("p99_target_ms", p99_target_ms)
     hops = list(other_hops_ms)
     for hop in hops:
-        if not (math.isfinite(hop) and hop >= 0):
+        if not (_finite(hop) and hop >= 0):
             raise ValueError(f"hop must be >= 0, got {hop!r}")
     budget = p99_target_ms - sum(hops)
     if not budget > 0:
@@ -33,10 +40,10 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
 
 
 def replica_qps(workers: int, mean_latency_ms: float) -> float:
-    if not (math.isfinite(workers) and workers >= 1 and workers == int(workers)):
+    if not (_finite(workers) and workers >= 1 and workers == int(workers)):
         raise ValueError("workers must be a whole number >= 1")
     _positive("mean_latency_ms", mean_latency_ms)
-    return workers * 1000 / mean_latency_ms
+    return int(workers) * 1000 / mean_latency_ms  # a Python int: an np.int16 never wraps
 
 
 def replicas_needed(
@@ -44,8 +51,9 @@ def replicas_needed(
 ) -> int:
     _positive("peak_qps", peak_qps)
     _positive("qps_per_replica", qps_per_replica)
-    if not (math.isfinite(headroom) and 0 <= headroom < 1):
+    if not (_finite(headroom) and 0 <= headroom < 1):
         raise ValueError("headroom must be in [0, 1)")
+    _positive("min_replicas", min_replicas)  # an int past any float (10**400) is refused before math.isfinite below
     if not (math.isfinite(min_replicas) and min_replicas >= 1 and min_replicas == int(min_replicas)):
         raise ValueError("min_replicas must be a whole number >= 1")
     return max(int(min_replicas), math.ceil(peak_qps / (qps_per_replica * (1 - headroom))))
@@ -59,7 +67,11 @@ def storage_bytes(
         int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
         for v in (events_per_day, bytes_per_event, retention_days, replication)
     )
+    whole = all(type(v) is int for v in (events_per_day, bytes_per_event, retention_days, replication))
     for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
                         ("retention_days", retention_days), ("replication", replication)):
-        _positive(name, value)
+        if not whole:
+            _positive(name, value)
+        elif value < 1:  # whole numbers multiply exactly however large: only the sign is checked
+            raise ValueError(f"{name} must be > 0, got {value!r}")
     return math.ceil(events_per_day * bytes_per_event * retention_days * replication)

@@ -9,6 +9,10 @@ SECONDS_PER_DAY = 86_400
 
 
 def _finite(name, value):
+    try:
+        float(value)
+    except OverflowError:  # an int too large for any float (10**400): a bad input like infinity
+        raise ValueError(f"{name} must be finite, got an int of {len(str(value))} digits") from None
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
 
@@ -44,7 +48,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
         raise ValueError("workers must be >= 1")
     if not mean_latency_ms > 0:
         raise ValueError("latency must be > 0")
-    return workers * 1000 / mean_latency_ms
+    return workers * 1e3 / mean_latency_ms  # a float factor: an np.int16 count never wraps
 
 
 def replicas_needed(
@@ -72,8 +76,10 @@ def storage_bytes(
         for v in (events_per_day, bytes_per_event, retention_days, replication)
     )
     args = (events_per_day, bytes_per_event, retention_days, replication)
+    whole = all(type(v) is int for v in args)  # whole numbers: an exact int however large
     for value in args:
-        _finite("input", value)
+        if not whole:
+            _finite("input", value)
         if not value > 0:
             raise ValueError("every input must be > 0")
     return math.ceil(events_per_day * bytes_per_event * retention_days * replication)

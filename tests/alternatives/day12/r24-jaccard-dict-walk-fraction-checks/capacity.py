@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 from collections.abc import Sequence
 from fractions import Fraction
 
@@ -19,10 +20,12 @@ class _Check:
     def __call__(self, name, value):
         try:
             ok = math.isfinite(value) and self.rule(value)
-        except TypeError:
+        except (TypeError, OverflowError):  # not a number, or an int too large for any float (10**400)
             ok = False
         if not ok:
             raise ValueError(f"{name} must be {self.text}, got {value!r}")
+        if isinstance(value, numbers.Integral):  # np.int16 too: a Python int never wraps in a fixed width
+            value = operator.index(value)
         return Fraction(value if isinstance(value, numbers.Rational) else float(value))   # np.float32 is not a float: Fraction() refuses it
 
 
@@ -72,5 +75,8 @@ def storage_bytes(
     total = Fraction(1)
     for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
                         ("retention_days", retention_days), ("replication", replication)):
-        total *= POSITIVE(name, value)
+        if type(value) is int and value > 0:  # a whole number is an exact factor however large
+            total *= value
+        else:
+            total *= POSITIVE(name, value)
     return int(math.ceil(total))

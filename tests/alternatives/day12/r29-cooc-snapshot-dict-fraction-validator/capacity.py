@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from fractions import Fraction
 
 SECONDS_PER_DAY = 86_400
+_FLOAT_MAX = int(sys.float_info.max)  # past it an int (10**400) is a bad input, like infinity
 
 
 class _Check:
-    def __init__(self, name, value):
+    def __init__(self, name, value, *, any_size=False):
         self.name, self.value = name, value
         if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
             raise ValueError(f"{name} must be a number")
         if value != value or value in (float("inf"), float("-inf")):
             raise ValueError(f"{name} must be finite")
+        if not any_size and isinstance(value, int) and not -_FLOAT_MAX <= value <= _FLOAT_MAX:
+            raise ValueError(f"{name} must fit in a float, got an int of {len(str(value))} digits")
 
     def above(self, bound):
         if self.value <= bound:
@@ -77,6 +81,6 @@ def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3
     total = Fraction(1)
     for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
                         ("retention_days", retention_days), ("replication", replication)):
-        _Check(name, value).above(0)
+        _Check(name, value, any_size=type(value) is int).above(0)  # a plain int is an exact Fraction however large
         total *= Fraction(value if isinstance(value, numbers.Rational) else float(value))   # np.float32 is not a float: Fraction() refuses it
     return math.ceil(total)

@@ -11,8 +11,12 @@ SECONDS_PER_DAY = 86_400
 
 def _finite(*values) -> None:
     for value in values:
-        if not math.isfinite(value):
-            raise ValueError(f"{value!r} is not a finite number")
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # an int too large for any float (10**400)
+            finite = False
+        if not finite:
+            raise ValueError(f"{value!r:.40} is not a finite number")
 
 
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
@@ -43,7 +47,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
         raise ValueError("workers must be >= 1")
     if not mean_latency_ms > 0:
         raise ValueError("latency must be > 0")
-    return workers * 1000 / mean_latency_ms
+    return 1000 * float(workers) / mean_latency_ms  # in float: an np.int16 count times 1000 wraps round
 
 
 def replicas_needed(
@@ -66,7 +70,8 @@ def storage_bytes(
     # numpy integers are whole numbers: as Python ints they neither wrap nor lose digits in a float
     factors = tuple(int(f) if isinstance(f, numbers.Integral) else f
                     for f in (events_per_day, bytes_per_event, retention_days, replication))
-    _finite(*factors)
+    if not all(isinstance(factor, int) for factor in factors):  # whole numbers are exact however large
+        _finite(*factors)  # a float, and any int next to it, must be finite
     if any(not factor > 0 for factor in factors):
         raise ValueError("every input must be > 0")
     if all(isinstance(factor, int) for factor in factors):

@@ -7,9 +7,16 @@ SECONDS_PER_DAY = 86_400
 
 
 def _finite(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _fits_a_float(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r:.40}")
     return value
+
+
+def _fits_a_float(value):
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for any float (10**400)
+        return False
 
 
 def _positive(name, value):
@@ -57,5 +64,12 @@ def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
 def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3):
     for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
                         ("retention_days", retention_days), ("replication", replication)):
-        _positive(name, value)
-    return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
+        if type(value) is int:  # whole numbers multiply exactly however large
+            if value < 1:
+                raise ValueError(f"{name} must be > 0, got {value!r}")
+        else:
+            _positive(name, value)
+    try:
+        return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
+    except OverflowError:  # an int too large for a float next to a float input
+        raise ValueError("an int too large for a float next to a float input") from None

@@ -7,16 +7,21 @@ import numbers
 from fractions import Fraction
 
 SECONDS_PER_DAY = 86_400
+_LARGEST_FLOAT = Fraction(1.7976931348623157e308)  # an int past it (10**400) is a bad input
 
 
-def _number(name, value, *, low, low_inclusive=False, high=None):
+def _number(name, value, *, low, low_inclusive=False, high=None, any_size=False):
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         raise ValueError(f"{name} must be finite, got {value!r}")
+    if not any_size and isinstance(value, numbers.Integral) and abs(value) > _LARGEST_FLOAT:
+        raise ValueError(f"{name} is too large for a float ({len(str(value))} digits), like infinity")
     ok = value >= low if low_inclusive else value > low
     if high is not None:
         ok = ok and value < high
     if not ok:
         raise ValueError(f"{name}={value!r} is out of range")
+    if isinstance(value, numbers.Integral):  # numpy integers as Python ints: never wrapping in their own width
+        value = int(value)
     return Fraction(value if isinstance(value, numbers.Rational) else float(value))   # np.float32 is not a float: Fraction() refuses it
 
 
@@ -57,5 +62,5 @@ def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3
     total = Fraction(1)
     for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
                         ("retention_days", retention_days), ("replication", replication)):
-        total *= _number(name, value, low=0)
+        total *= _number(name, value, low=0, any_size=True)  # an exact Fraction however large
     return int(math.ceil(total))

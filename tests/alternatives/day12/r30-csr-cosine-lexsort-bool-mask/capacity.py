@@ -10,8 +10,12 @@ SECONDS_PER_DAY = 86_400
 
 def _finite(*values):
     for value in values:
-        if not math.isfinite(value):
-            raise ValueError(f"{value!r} is not a finite number")
+        try:
+            ok = math.isfinite(value)
+        except OverflowError:  # an int too large for any float (10**400)
+            ok = False
+        if not ok:
+            raise ValueError(f"{value!r:.40} is not a finite number")
 
 
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
@@ -36,7 +40,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
     _finite(workers, mean_latency_ms)
     if not workers >= 1 or not mean_latency_ms > 0:
         raise ValueError("workers >= 1 and latency > 0")
-    return workers * 1000 / mean_latency_ms
+    return 1000 / mean_latency_ms * workers  # divide first: an np.int16 times 1000 wraps round
 
 
 def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2) -> int:
@@ -54,7 +58,8 @@ def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days:
         for v in (events_per_day, bytes_per_event, retention_days, replication)
     )
     args = (events_per_day, bytes_per_event, retention_days, replication)
-    _finite(*args)
+    if not all(type(value) is int for value in args):  # plain ints are exact however large
+        _finite(*args)  # next to a float, an int too large for one is refused like infinity
     if any(not value > 0 for value in args):
         raise ValueError("every input must be > 0")
     return math.ceil(events_per_day * bytes_per_event * retention_days * replication)

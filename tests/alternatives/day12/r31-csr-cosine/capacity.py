@@ -2,13 +2,16 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from collections.abc import Sequence
 
 SECONDS_PER_DAY = 86_400
 
 
-def _finite(x, name):
+def _finite(x, name, any_size=False):
     if isinstance(x, numbers.Integral):
+        if not any_size and abs(x) > sys.float_info.max:  # 10**400: no float holds it, a bad input like infinity
+            raise ValueError(f"{name} must fit in a float")
         return
     if not math.isfinite(x):
         raise ValueError(f"{name} must be finite")
@@ -44,7 +47,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
         raise ValueError("workers must be >= 1")
     if not mean_latency_ms > 0:
         raise ValueError("latency must be > 0")
-    return workers * 1000 / mean_latency_ms
+    return workers * (1000 / mean_latency_ms)  # a float factor: an np.int16 count never wraps
 
 
 def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2) -> int:
@@ -63,8 +66,9 @@ def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0
 
 def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3) -> int:
     args = (events_per_day, bytes_per_event, retention_days, replication)
+    whole = all(isinstance(v, numbers.Integral) for v in args)  # exact ints however large; next to a float, must fit one
     for v in args:
-        _finite(v, "input")
+        _finite(v, "input", any_size=whole)
         if not v > 0:
             raise ValueError("every input must be > 0")
     if all(isinstance(v, numbers.Integral) for v in args):

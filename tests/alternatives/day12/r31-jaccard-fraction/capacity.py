@@ -2,17 +2,21 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from fractions import Fraction
 
 SECONDS_PER_DAY = 86_400
+LARGEST = Fraction(sys.float_info.max)   # beyond it (10**400) a number is a bad input, like infinity
 
 
-def _exact(x) -> Fraction:
+def _exact(x, any_size=False) -> Fraction:
     try:
         f = Fraction(x)
     except (OverflowError, ValueError, TypeError) as err:   # NaN, infinity, not a number
         raise ValueError(f"not a finite number: {x!r}") from err
+    if not any_size and abs(f) > LARGEST:
+        raise ValueError(f"not a finite number: an int of {len(str(x))} digits")
     return Fraction(int(f.numerator), int(f.denominator))   # plain ints, even from numpy scalars
 
 
@@ -49,7 +53,7 @@ def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0
 
 
 def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3) -> int:
-    parts = [_exact(v) for v in (events_per_day, bytes_per_event, retention_days, replication)]
+    parts = [_exact(v, any_size=True) for v in (events_per_day, bytes_per_event, retention_days, replication)]
     if any(p <= 0 for p in parts):
         raise ValueError("every input must be > 0")
     return math.ceil(math.prod(parts))

@@ -10,8 +10,12 @@ SECONDS_PER_DAY = 86_400
 
 
 def _bad(x) -> bool:
-    """True for NaN/inf floats."""
+    """True for NaN/inf floats, and for an int too large for any float (10**400)."""
     if isinstance(x, (int, np.integer)):
+        try:
+            float(x)
+        except OverflowError:
+            return True
         return False
     return not math.isfinite(x)
 
@@ -76,7 +80,7 @@ def _ratio(x):
 
 def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3):
     args = (events_per_day, bytes_per_event, retention_days, replication)
-    if any(_bad(x) for x in args):
+    if any(_bad(x) for x in args if not isinstance(x, (int, np.integer))):  # ints are exact ratios however large
         raise ValueError("NaN or infinite input")
     if any(not x > 0 for x in args):
         raise ValueError("every input must be > 0")

@@ -9,9 +9,15 @@ from numbers import Integral
 SECONDS_PER_DAY = 86_400
 
 
-def _finite(x, name):
+def _finite(x, name, exact=False):
     if isinstance(x, Integral):
-        return int(x)
+        x = int(x)
+        if not exact:
+            try:
+                float(x)
+            except OverflowError:  # an int too large for any float (10**400): a bad input like infinity
+                raise ValueError(f"{name} must be finite") from None
+        return x
     x = float(x)
     if not math.isfinite(x):
         raise ValueError(f"{name} must be finite")
@@ -61,7 +67,7 @@ def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3
     total = Fraction(1)
     for name, x in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
                     ("retention_days", retention_days), ("replication", replication)):
-        v = _finite(x, name)
+        v = _finite(x, name, exact=True)  # a Fraction holds any int exactly
         if not v > 0:
             raise ValueError(f"{name} must be > 0")
         total *= Fraction(v)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from collections.abc import Sequence
 from decimal import MAX_PREC, ROUND_CEILING, Context, Decimal
 
@@ -11,7 +12,9 @@ SECONDS_PER_DAY = 86_400
 
 def _finite(value, name):
     if isinstance(value, numbers.Integral):
-        return
+        if abs(value) <= sys.float_info.max:
+            return
+        raise ValueError(f"{name} must fit in a float, got an int of {len(str(value))} digits")
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
 
@@ -23,7 +26,7 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
         raise ValueError("no traffic")
     if peak_to_mean < 1:
         raise ValueError("the peak cannot be below the mean")
-    return requests_per_day * peak_to_mean / SECONDS_PER_DAY
+    return requests_per_day / SECONDS_PER_DAY * peak_to_mean  # divide first: an np.int32 count times 3 wraps
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
@@ -68,7 +71,8 @@ def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0
 def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3) -> int:
     values = (events_per_day, bytes_per_event, retention_days, replication)
     for value in values:
-        _finite(value, "storage input")
+        if not isinstance(value, numbers.Integral):  # whole numbers are exact however large
+            _finite(value, "storage input")
         if value <= 0:
             raise ValueError("every storage input must be > 0")
     if all(isinstance(v, numbers.Integral) for v in values):

@@ -9,10 +9,16 @@ from fractions import Fraction
 SECONDS_PER_DAY = 86_400
 
 
-def _real(name, value):
+def _real(name, value, any_size=False):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a number")
     if isinstance(value, numbers.Integral):
+        value = int(value)  # a Python int: numpy integers never wrap round in their own width
+        if not any_size:
+            try:
+                float(value)
+            except OverflowError:  # an int too large for any float (10**400): a bad input like infinity
+                raise ValueError(f"{name} must be finite") from None
         return value
     if value != value or value in (math.inf, -math.inf):
         raise ValueError(f"{name} must be finite")
@@ -71,7 +77,7 @@ def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days:
     total = Fraction(1)
     for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
                         ("retention_days", retention_days), ("replication", replication)):
-        value = _real(name, value)
+        value = _real(name, value, any_size=True)  # an exact Fraction however large
         if not value > 0:
             raise ValueError(f"{name} must be > 0")
         total *= Fraction(int(value)) if isinstance(value, numbers.Integral) else Fraction(float(value))

@@ -9,12 +9,19 @@ from fractions import Fraction
 SECONDS_PER_DAY = 86_400
 
 
-def _exact(value) -> Fraction:
-    """A finite number as an exact fraction; NaN, infinity and non-numbers are bad input."""
+def _exact(value, any_size: bool = False) -> Fraction:
+    """A finite number as an exact fraction; NaN, infinity and non-numbers are bad input.
+
+    An int too large for any float (10**400) is bad input too, unless any_size (exact storage products).
+    """
+    if hasattr(value, "__index__"):
+        value = int(value)  # numpy integers as Python ints: a Fraction of an np.int32 wraps round in its width
     try:
         result = Fraction(value)
+        if not any_size:
+            float(result)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise ValueError(f"not a finite number: {value!r}") from exc
+        raise ValueError(f"not a finite number: {value!r:.40}") from exc
     return result
 
 
@@ -71,7 +78,7 @@ def storage_bytes(
         int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
         for v in (events_per_day, bytes_per_event, retention_days, replication)
     )
-    factors = [_exact(x) for x in (events_per_day, bytes_per_event, retention_days, replication)]
+    factors = [_exact(x, any_size=True) for x in (events_per_day, bytes_per_event, retention_days, replication)]
     if any(f <= 0 for f in factors):
         raise ValueError("every input must be > 0")
     return math.ceil(math.prod(factors))

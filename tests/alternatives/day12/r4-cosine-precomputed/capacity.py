@@ -11,7 +11,10 @@ SECONDS_PER_DAY = 86_400
 def _finite(name: str, value: float) -> float:
     if isinstance(value, bool):
         raise ValueError(f"{name} must be a number, not a bool")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int too large for any float (10**400): a bad input like infinity
+        raise ValueError(f"{name} must be finite, got an int of {len(str(value))} digits") from None
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     return value
@@ -74,6 +77,10 @@ def storage_bytes(
         int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
         for v in (events_per_day, bytes_per_event, retention_days, replication)
     )
+    if all(type(v) is int for v in (events_per_day, bytes_per_event, retention_days, replication)):
+        if min(events_per_day, bytes_per_event, retention_days, replication) < 1:
+            raise ValueError("every storage input must be > 0")
+        return events_per_day * bytes_per_event * retention_days * replication  # exact however large
     for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
                         ("retention_days", retention_days), ("replication", replication)):
         _positive(name, value)

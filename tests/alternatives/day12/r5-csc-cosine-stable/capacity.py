@@ -11,8 +11,12 @@ SECONDS_PER_DAY = 86_400
 def _finite(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
         raise ValueError(f"{name} must be a number")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int too large for any float (10**400)
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} must be finite, got {value!r:.40}")
     return value
 
 
@@ -79,5 +83,12 @@ def storage_bytes(
     )
     for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
                         ("retention_days", retention_days), ("replication", replication)):
-        _positive(name, value)
-    return int(math.ceil(events_per_day * bytes_per_event * retention_days * replication))
+        if type(value) is int:  # a whole number is multiplied exactly, however large
+            if value < 1:
+                raise ValueError(f"{name} must be > 0, got {value!r}")
+        else:
+            _positive(name, value)
+    try:
+        return int(math.ceil(events_per_day * bytes_per_event * retention_days * replication))
+    except OverflowError:  # an int too large for a float next to a float input
+        raise ValueError("a storage input is too large for a float next to a float input") from None

