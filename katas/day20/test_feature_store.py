@@ -283,11 +283,17 @@ def test_writes_keep_working_after_redis_forgets_its_scripts(store, raw):
 
 
 @pytest.mark.redis
-def test_an_older_write_is_ignored(store):
-    store.write("c1", {"count": 5}, event_ts=200.0)
-    assert store.write("c1", {"count": 1}, event_ts=199.5) is False, "a write older than the stored one returns False"
+@pytest.mark.parametrize("stored_ts, older_ts", [(200.0, 199.5), (0.0, -0.5), (0, -1)],
+                         ids=["epoch-like", "stored-zero-float", "stored-zero-int"])
+def test_an_older_write_is_ignored(store, stored_ts, older_ts):
+    store.write("c1", {"count": 5}, event_ts=stored_ts)
+    assert store.write("c1", {"count": 1}, event_ts=older_ts) is False, (
+        f"a write as of {older_ts!r}, older than the stored {stored_ts!r}, returns False: a stored time of 0 is a "
+        "time like any other (a replay whose clock starts at 0), so test `is None` for 'nothing stored', never the "
+        "truthiness of the stored time")
     assert store.read("c1") == {"count": 5.0}, (
-        "features as of t=199.5 arriving after those of t=200 must not overwrite them (out-of-order stream)")
+        f"features as of t={older_ts!r} arriving after those of t={stored_ts!r} must not overwrite them "
+        f"(out-of-order stream); got {store.read('c1')}")
 
 
 @pytest.mark.redis

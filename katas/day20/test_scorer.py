@@ -179,6 +179,18 @@ def test_a_stored_count_or_merchant_count_of_zero_is_used_as_it_is():
         f"(testing_merchants=1) do not fire; got {decision.reasons}")
 
 
+def test_the_store_is_read_with_the_card_id_exactly_as_given():
+    store = FakeStore({"c1": QUIET, " c1": window(count=9), "C1": window(count=7)})
+    with FraudScorer(Answers(0.1), store) as scorer:
+        got = {card: set(scorer.score(ev(card)).reasons) for card in (" c1", "C1", "c1")}
+    assert store.reads == [" c1", "C1", "c1"], (
+        "the store is read with the event's card_id exactly as given, never stripped or case-folded: ' c1', 'C1' "
+        f"and 'c1' are three cards; reads: {store.reads}")
+    assert got == {" c1": {"velocity"}, "C1": {"velocity"}, "c1": set()}, (
+        "cards ' c1' (count 9) and 'C1' (count 7) fire velocity on their own features; 'c1' (count 2) does not: "
+        f"got {got}")
+
+
 def test_without_stored_features_the_event_is_its_own_window():
     model = Answers(0.1)
     store = FakeStore()
@@ -552,6 +564,10 @@ def test_a_decision_is_an_immutable_value_with_a_float_score(model, features):
     with FraudScorer(model, FakeStore({"c1": features}, down=True), threshold=np.float64(0.5)) as scorer:
         store_down = scorer.score(ev())
     for how, made in ((f"with source {tuned.source!r}", tuned), ("with the store down", store_down)):
+        assert type(made.score) is float and isinstance(made.reasons, frozenset), (
+            f"every decision has a float score and frozenset reasons, whoever decided: a decision {how} has "
+            f"score={made.score!r} ({type(made.score).__name__}) and reasons={made.reasons!r}; an early return on "
+            "the store's fallback path must build its Decision like the others")
         assert type(made.flagged) is bool, (
             "Decision.flagged is a plain bool whatever number type the threshold came as: with "
             f"threshold=np.float64(0.5) a decision {how} has flagged={made.flagged!r} "

@@ -214,6 +214,12 @@ def test_refunds_are_negative_amounts_and_count_like_any_other():
     assert features_of(got) == {"count": 2, "total_amount": pytest.approx(-25.0), "max_amount": -5.0,
                                 "distinct_merchants": 2}, (
         f"amounts -20.0 and -5.0 (refunds): the largest is -5.0, the total -25.0; got {features_of(got)}")
+    windows.process(ev("b", 102, 0.0, "m1"))  # a $0 authorisation check, then a refund
+    got = windows.process(ev("b", 103, -5.0, "m2"))
+    assert features_of(got) == {"count": 2, "total_amount": pytest.approx(-5.0), "max_amount": 0.0,
+                                "distinct_merchants": 2}, (
+        "amounts 0.0 and -5.0: the largest is 0.0, an amount like any other (test `is None` for 'no amount yet', "
+        f"never the truthiness of 0.0, or a refund after a $0 check becomes the max); got {features_of(got)}")
 
 
 def test_a_burst_of_thousands_of_events_on_one_card_is_counted_in_full():

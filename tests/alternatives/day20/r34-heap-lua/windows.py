@@ -1,0 +1,71 @@
+"""Task 1: sorted per-card lists + a global heap for eviction."""
+from __future__ import annotations
+
+import bisect
+import heapq
+import math
+from collections.abc import Mapping
+
+_KEYS = ("card_id", "amount", "merchant", "ts")
+
+
+def _finite(value) -> bool:
+    try:
+        return math.isfinite(value)
+    except TypeError:
+        return False
+
+
+class SlidingWindowFeatures:
+    def __init__(self, window_s: float, allowed_lateness_s: float) -> None:
+        if not window_s > 0:
+            raise ValueError("window_s must be > 0")
+        if not allowed_lateness_s >= 0:
+            raise ValueError("allowed_lateness_s must be >= 0")
+        self.window_s = window_s
+        self.lateness = allowed_lateness_s
+        self.late_events = 0
+        self._max_ts: float | None = None
+        self._cards: dict = {}  # card -> (times, amounts, merchants)
+        self._heap: list = []
+        self._held = 0
+
+    def process(self, event: Mapping) -> dict | None:
+        for key in _KEYS:
+            if key not in event:
+                raise KeyError(key)
+        card, amount, merchant, ts = (event[k] for k in _KEYS)
+        if card is None:
+            raise ValueError("card_id is None")
+        if not _finite(amount):
+            raise ValueError(f"amount {amount!r} is not finite")
+        if not _finite(ts):
+            raise ValueError(f"ts {ts!r} is not finite")
+        if self._max_ts is not None and ts < self._max_ts - self.lateness:
+            self.late_events += 1
+            return None
+        times, amounts, merchants = self._cards.setdefault(card, ([], [], []))
+        pos = bisect.bisect_right(times, ts)
+        times.insert(pos, ts)
+        amounts.insert(pos, amount)
+        merchants.insert(pos, merchant)
+        heapq.heappush(self._heap, (ts, card))
+        self._held += 1
+        self._max_ts = ts if self._max_ts is None else max(self._max_ts, ts)
+        lo = bisect.bisect_right(times, ts - self.window_s)
+        hi = pos + 1
+        win_amounts = amounts[lo:hi]
+        features = {"count": hi - lo, "total_amount": sum(win_amounts), "max_amount": max(win_amounts),
+                    "distinct_merchants": len(set(merchants[lo:hi]))}
+        horizon = (self._max_ts - self.lateness) - self.window_s
+        while self._heap and self._heap[0][0] <= horizon:
+            _, old_card = heapq.heappop(self._heap)
+            t, a, m = self._cards[old_card]
+            del t[0], a[0], m[0]
+            self._held -= 1
+            if not t:
+                del self._cards[old_card]
+        return features
+
+    def state_size(self) -> int:
+        return self._held
