@@ -232,6 +232,22 @@ def test_depends_on_may_be_passed_by_position():
 
 
 @pytest.mark.task(taskno=1)
+def test_name_and_fn_may_be_passed_by_keyword():
+    pipeline = Pipeline()
+    try:
+        pipeline.add_stage(name="ingest", fn=lambda: "rows")
+        pipeline.add_stage(fn=lambda *, ingest: f"model({ingest})", name="train", depends_on=["ingest"])
+    except TypeError as error:
+        pytest.fail(
+            "add_stage(name, fn, depends_on) takes each argument by keyword too: "
+            f"add_stage(name='ingest', fn=...) raised TypeError: {error}"
+        )
+    assert pipeline.run().outputs == {"ingest": "rows", "train": "model(rows)"}, (
+        "stages added with name= and fn= as keywords should run like any other: 'train' gets ingest='rows'"
+    )
+
+
+@pytest.mark.task(taskno=1)
 def test_a_rejected_stage_leaves_the_pipeline_unchanged():
     pipeline = Pipeline()
     pipeline.add_stage("ingest", lambda: "first")
@@ -581,6 +597,35 @@ def test_a_cycle_waiting_on_a_densely_connected_pipeline_is_rejected_without_wal
     pipeline.add_stage("fit_model", recorder.stage("fit_model"), depends_on=[*steps[-1], "tune_hparams"])
     pipeline.add_stage("tune_hparams", recorder.stage("tune_hparams"), depends_on=["fit_model"])
     _assert_only_the_cycle_is_named(pipeline, recorder, runnable="step")
+
+
+@pytest.mark.task(taskno=2)
+def test_pipelines_share_no_order_even_with_as_many_stages():
+    # Each round builds a new pipeline of two independent stages, added in the other order than the round
+    # before, and drops it: the next one is often allocated at the same address (the same id()), so an
+    # order cached per id() or per number of stages, or anywhere outside the pipeline, comes back stale.
+    kept = Pipeline()
+    kept.add_stage("audit", lambda: "log")
+    kept.add_stage("ingest", lambda: "rows")
+    assert kept.execution_order() == ["audit", "ingest"], "'audit' was added first and both are ready at once"
+    for round_no in range(20):
+        first, second = ("ingest", "audit") if round_no % 2 == 0 else ("notify", "ingest")
+        pipeline = Pipeline()
+        pipeline.add_stage(first, lambda: "first")
+        pipeline.add_stage(second, lambda: "second")
+        assert pipeline.execution_order() == [first, second], (
+            f"a new pipeline with {first!r} added before {second!r} should order them so (round {round_no}): "
+            "pipelines share nothing, also not an order cached for another pipeline with as many stages "
+            f"(or at the same id()); got {pipeline.execution_order()}"
+        )
+        report = pipeline.run()
+        assert list(report.succeeded) == [first, second] and report.outputs == {first: "first", second: "second"}, (
+            f"run() of the new pipeline should call its own two stages, {first!r} then {second!r}; got {report}"
+        )
+        del pipeline, report
+    assert kept.execution_order() == ["audit", "ingest"], (
+        f"the first pipeline still has its own order; got {kept.execution_order()}"
+    )
 
 
 @pytest.mark.task(taskno=2)
@@ -1206,6 +1251,54 @@ def test_a_stage_may_run_a_sub_pipeline_without_disturbing_the_outer_run():
         "the inner run must not change the outer outputs: outer 'train' gets the outer 'ingest' output and what "
         f"'features' returned; outputs were {report.outputs}"
     )
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.timeout(20)
+def test_two_runs_of_one_pipeline_at_once_each_get_their_own_outputs():
+    import threading
+
+    # Both runs meet inside 'wait', after each ran its own 'ingest'. A runner that keeps a run's outputs on the
+    # pipeline (self._outputs, even one cleared in a finally) lets the second run replace the first one's.
+    # A runner that lets only one run in at a time passes too: the meeting then times out and 'wait' goes on.
+    meeting = threading.Barrier(2, timeout=2)
+
+    def ingest():
+        return threading.current_thread().name
+
+    def wait(*, ingest):
+        try:
+            meeting.wait()
+        except threading.BrokenBarrierError:
+            pass
+        return ingest
+
+    pipeline = Pipeline()
+    pipeline.add_stage("ingest", ingest)
+    pipeline.add_stage("wait", wait, depends_on=["ingest"])
+    pipeline.add_stage("train", lambda *, ingest, wait: (ingest, wait), depends_on=["ingest", "wait"])
+    results = {}
+
+    def run_once():
+        try:
+            results[threading.current_thread().name] = pipeline.run()
+        except Exception as error:  # reported below, in the test's own thread
+            results[threading.current_thread().name] = error
+
+    threads = [threading.Thread(target=run_once, name=f"run-{i}", daemon=True) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert not any(thread.is_alive() for thread in threads), "both runs should finish within seconds"
+    for name in ("run-0", "run-1"):
+        report = results.get(name)
+        assert isinstance(report, learner_module.RunReport), f"run() in thread {name} should return a report; got {report!r}"
+        assert report.outputs == {"ingest": name, "wait": name, "train": (name, name)}, (
+            "two runs of one pipeline at the same time share nothing: each calls its stages with its own run's "
+            f"outputs and returns its own report (keep a run's state in run(), not on the pipeline); the run in "
+            f"thread {name} reported {report}"
+        )
 
 
 @pytest.mark.task(taskno=3)
