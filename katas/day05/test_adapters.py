@@ -180,10 +180,14 @@ def test_run_command_kills_the_program_at_the_timeout_without_a_grace_period(tmp
     )
 
 
-@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf"), numpy.float32("nan")], ids=repr)
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf"), numpy.float32("nan"), None], ids=repr)
 def test_run_command_rejects_a_timeout_that_is_not_a_finite_positive_number(timeout):
-    with pytest.raises(ValueError):
+    # None is what subprocess reads as "no limit": refused too, as a ValueError or (None is not a number) a TypeError
+    refused = (ValueError, TypeError) if timeout is None else ValueError
+    with pytest.raises(refused):
         run_command([sys.executable, "-c", "pass"], timeout)
+        pytest.fail(f"run_command ran the program with timeout={timeout!r}, which means no limit or nonsense: it should "
+                    f"refuse it (ValueError)")
 
 
 def test_health_check_is_true_for_a_healthy_server():

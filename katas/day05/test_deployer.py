@@ -70,13 +70,16 @@ def assert_gone(engine, name):
      {"name": "\u00e9model"}, {"name": "\u0663model"},
      {"name": "model\n"}, {"port": 0}, {"port": -1}, {"port": 65536},
      {"command_timeout_s": 0}, {"command_timeout_s": -1}, {"command_timeout_s": float("nan")},
-     {"command_timeout_s": float("inf")}, {"command_timeout_s": numpy.float32("nan")}],
+     {"command_timeout_s": float("inf")}, {"command_timeout_s": numpy.float32("nan")}, {"command_timeout_s": None}],
     ids=repr,
 )
 def test_bad_settings_are_rejected(args, engine):
     settings = {"name": "model", "port": PORT, **args}
-    with pytest.raises(ValueError):
+    # command_timeout_s=None would hand docker commands no limit at all: refused as a ValueError or a TypeError
+    refused = (ValueError, TypeError) if None in args.values() else ValueError
+    with pytest.raises(refused):
         Deployer(settings.pop("name"), settings.pop("port"), runner=engine, **settings)
+        pytest.fail(f"Deployer accepted the bad setting {args}: it should raise ValueError")
 
 
 @pytest.mark.task(taskno=4)
@@ -269,6 +272,45 @@ def test_a_label_with_an_empty_value_is_kept(make, engine):
     assert container.labels.get("canary", "missing") == "", (
         f"every label reaches the container, one with an empty value too (docker ps --filter label=canary finds "
         f"it only if it is there): the container has {container.labels}"
+    )
+
+
+@pytest.mark.task(taskno=4)
+def test_the_deployer_s_clock_and_sleep_default_to_time_monotonic_and_time_sleep(engine, health):
+    import inspect
+    import time
+
+    result = Deployer("model", PORT, runner=engine, health_check=health, policy=policy()).deploy("app", "v1", context=".")
+    assert result.promoted, f"without a clock and sleep given, a healthy v1 should be promoted: {result}"
+    params = inspect.signature(Deployer).parameters
+    assert params["clock"].default in (time.monotonic, None), (
+        f"Deployer's clock should default to time.monotonic, got {params['clock'].default!r}: the wall clock "
+        f"(time.time) jumps when NTP or an operator sets it, so a health deadline measured with it can end at once "
+        f"or hours late"
+    )
+    assert params["sleep"].default in (time.sleep, None), (
+        f"Deployer's sleep should default to time.sleep, got {params['sleep'].default!r}"
+    )
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.parametrize("build", ["succeeds", "fails"])
+def test_build_arg_values_are_never_logged(make, engine, caplog, build):
+    caplog.set_level(logging.DEBUG)
+    secret = "s3cret-token-9f2c"
+    if build == "fails":
+        engine.broken_builds.add("app:v1")
+    make().deploy("app", "v1", context=".",
+                  build_args={"PIP_EXTRA_INDEX_URL": f"https://ci:{secret}@pypi.example/simple", "APP_VERSION": "v1"})
+    assert engine.builds and engine.builds[0]["build_args"].get("PIP_EXTRA_INDEX_URL", "").endswith("/simple"), (
+        f"the build args should reach the build: {engine.builds}"
+    )
+    leaked = [(r.levelname, r.getMessage()[:120]) for r in caplog.records
+              if secret in r.getMessage() or secret in repr(vars(r))]
+    assert not leaked, (
+        f"a build arg's value may be a credential (the token in PIP_EXTRA_INDEX_URL) and should never reach the log, "
+        f"at any level, in a message or a field (log the keys, or nothing); the build that {build} leaked it in "
+        f"{leaked}"
     )
 
 

@@ -195,6 +195,25 @@ def test_values_json_cannot_encode_are_written_as_text():
     )
 
 
+def test_any_other_value_json_cannot_encode_is_written_as_text():
+    import numpy
+
+    class Digest:  # any object of the caller's own: json.dumps cannot write it
+        def __str__(self):
+            return "sha256:9f2c"
+
+    entry = render(record("built", digest=Digest(), layers=numpy.int64(7), cached=numpy.bool_(True)))
+    assert entry.get("digest") == "sha256:9f2c", (
+        f"an object JSON cannot encode, of any type (not only a Path, a datetime or a UUID), should be written as text, "
+        f"its str(), not make format() raise and the line be lost; got {entry.get('digest', 'nothing')!r}"
+    )
+    layers, cached = entry.get("layers"), entry.get("cached")
+    assert (layers == "7" or (layers == 7 and not isinstance(layers, bool))) and (cached == "True" or cached is True), (
+        f"NumPy numbers (numpy.int64, numpy.bool_ are not int or bool) should be logged, as text or as their JSON "
+        f"type; got layers={entry.get('layers', 'nothing')!r}, cached={entry.get('cached', 'nothing')!r}"
+    )
+
+
 def test_nan_and_infinity_are_written_as_text_so_the_line_stays_json():
     nan, inf = float("nan"), float("inf")
     entry = render(record("eval done", loss=nan, latency_s=inf, floor=-inf, metrics={"auc": nan, "runs": [inf, 1.5]}))

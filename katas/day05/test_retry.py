@@ -110,6 +110,20 @@ def test_without_a_policy_the_default_policy_applies(clock):
     assert probe.timeouts == [2.0] * 6, f"policy=None means 2 s probes, got {probe.timeouts}"
 
 
+def test_the_clock_and_sleep_default_to_time_monotonic_and_time_sleep():
+    import inspect
+    import time
+
+    healthy = wait_until_healthy(URL, health_check=lambda url, timeout: True, policy=RetryPolicy(deadline_s=5.0))
+    assert healthy is True, "without a clock and sleep given, a service healthy on the first probe is accepted"
+    params = inspect.signature(wait_until_healthy).parameters
+    assert params["clock"].default in (time.monotonic, None), (
+        f"clock should default to time.monotonic, got {params['clock'].default!r}: the wall clock (time.time) jumps "
+        f"when NTP or an operator sets it, so a deadline measured with it can end at once or hours late"
+    )
+    assert params["sleep"].default in (time.sleep, None), f"sleep should default to time.sleep, got {params['sleep'].default!r}"
+
+
 def test_a_healthy_service_is_accepted_on_the_first_probe_without_waiting(clock):
     healthy, probe = wait(clock, [True])
     assert healthy is True, "a service healthy on the first probe should be accepted"
