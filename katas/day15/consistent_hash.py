@@ -9,8 +9,9 @@ Contract (the tests check exactly this):
 - `nodes` is the set of node names, a copy (safe to loop over while adding or removing nodes).
 - Placement is the same in every process: do not use the built-in `hash()`. Positions are wide
   enough (64 bits is usual) that points of different nodes practically never share one.
-  Names and keys are any text (Unicode too): hash every character as it is (UTF-8 keeps
-  them all; no lower(), strip() or other normalising, and no length cap on keys).
+  Names and keys are any text (Unicode too, a lone surrogate such as '\\udcff' too): hash every
+  character as it is (`encode("utf-8", "surrogatepass")` keeps them all; no lower(), strip()
+  or other normalising, and no length cap on keys).
 - Adding a node moves keys only onto it; removing one moves only its own keys.
 """
 

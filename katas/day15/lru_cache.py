@@ -2,7 +2,7 @@
 
 Contract (the tests check exactly this):
 - `LRUCache(capacity)`; a capacity below 1, or NaN, raises ValueError; any other whole
-  number is a capacity, a NumPy integer (`numpy.int64(2)`) too.
+  number is a capacity, a NumPy integer (`numpy.int64(2)`) or a float such as 2.0 too.
 - `get(key)` returns the value or None, and makes the key the most recently used.
 - `put(key, value)` inserts or updates, makes the key the most recently used, and
   evicts the least recently used key when the cache grows past its capacity.

@@ -32,6 +32,10 @@ KEYS_ALIKE = {
                              for mask in range(2 ** len("userfeatures"))],
     # hashing only the first N characters of URLs and feature paths
     "long-shared-prefix": [f"{_LONG_PREFIX}{i}" for i in range(5000)],
+    # file names read with os.fsdecode(): a byte that is not UTF-8 becomes a lone surrogate ('\udc80'..'\udcff');
+    # encode("utf-8") raises on it, errors="replace" turns every one into "?"
+    "lone-surrogates": [os.fsdecode(b"part-" + bytes([a, b]) + b".parquet") for a in range(0x80, 0x100)
+                        for b in range(0x80, 0xA8)],
 }
 
 
@@ -234,23 +238,24 @@ def test_two_nodes_whose_names_extend_each_other_split_the_keys_evenly():
 @pytest.mark.parametrize(
     "nodes",
     [["缓存-α", "缓存-β"], ["Cache-A", "cache-a"], ["cache-a", "cache-a "], [" cache-a", "cache-a"],
-     ["cache-a", "cache-a\n"], ["ｃａｃｈｅ-a", "cache-a"]],
-    ids=["non-ascii", "case", "trailing-space", "leading-space", "trailing-newline", "fullwidth"],
+     ["cache-a", "cache-a\n"], ["ｃａｃｈｅ-a", "cache-a"], ["cache-\udcff", "cache-?"]],
+    ids=["non-ascii", "case", "trailing-space", "leading-space", "trailing-newline", "fullwidth", "lone-surrogate"],
 )
 def test_nodes_with_different_names_keep_their_own_points(nodes):
     # Names are any text, hashed exactly as given. Cleaning a name first gives both nodes below the same
     # points, and the node that wins every tie owns every key: `encode("ascii", errors="ignore")` (or
     # "replace") merges the Chinese and Greek names, lower() (as if it were a host name) merges "Cache-A" and
     # "cache-a", strip() (names read from a config file) merges "cache-a " and "cache-a", and
-    # unicodedata.normalize("NFKC") turns fullwidth "ｃａｃｈｅ" into "cache".
+    # unicodedata.normalize("NFKC") turns fullwidth "ｃａｃｈｅ" into "cache". A lone surrogate ("\udcff", from
+    # os.fsdecode() of a host file name) makes encode("utf-8") raise and becomes "?" with errors="replace".
     ring = ConsistentHashRing(nodes, vnodes=2000)
     load = Counter(placement(ring).values())
     shares = {node: round(load[node] / len(KEYS), 2) for node in nodes}
     assert all(0.45 <= share <= 0.55 for share in shares.values()), (
         f"with 2000 virtual nodes each, {nodes[0]!r} and {nodes[1]!r} should each hold about half of the keys, "
         f"but they hold {shares}: they are different names, so hash every character as it is, its UTF-8 bytes "
-        "(never drop or replace characters: no encode errors=, lower(), strip(), unicodedata.normalize() or other "
-        "cleaning of the name)"
+        "(encode('utf-8', 'surrogatepass') keeps a lone surrogate too; never drop or replace characters: no "
+        "errors='replace'/'ignore', lower(), strip(), unicodedata.normalize() or other cleaning of the name)"
     )
 
 
@@ -261,11 +266,38 @@ def test_keys_that_differ_little_spread_over_the_nodes(kind):
     nodes = [f"node-{i}" for i in range(10)]
     ring = ConsistentHashRing(nodes)
     keys = KEYS_ALIKE[kind]
-    load = Counter(placement(ring, keys).values())
+    try:
+        load = Counter(placement(ring, keys).values())
+    except UnicodeError as exc:
+        pytest.fail(f"get_node() of a key such as {keys[1]!r} ({kind}) raised {exc!r}: keys are any text, a lone "
+                    "surrogate too; hash it with encode('utf-8', 'surrogatepass'), not plain encode('utf-8')")
     assert set(load) == set(nodes), (
         f"{len(keys):,} different keys ({kind}, such as {keys[1]!r}) should land on all 10 nodes, but only "
         f"{sorted(load)} own any ({dict(load)}): hash every character of the key as it is, its UTF-8 bytes (never "
-        "drop or replace characters, no lower(), strip() or unicodedata.normalize(), no length cap)"
+        "drop or replace characters (encode('utf-8', 'surrogatepass') keeps lone surrogates), no lower(), strip() "
+        "or unicodedata.normalize(), no length cap)"
+    )
+
+
+def test_two_rings_alive_at_once_each_place_keys_on_their_own_nodes():
+    # One ring per model or region: a lookup memo or sorted index kept on the class (`_cache = {}` in the class
+    # body) is shared by every ring, so the second ring answers with the first ring's nodes.
+    keys = KEYS[:2000]
+    alone = placement(ConsistentHashRing(["model-a", "model-b"]), keys)
+    features = ConsistentHashRing(["feature-a", "feature-b", "feature-c"])
+    models = ConsistentHashRing(["model-a", "model-b"])
+    answers, feature_answers = {}, set()
+    for key in keys:
+        feature_answers.add(features.get_node(key))
+        answers[key] = models.get_node(key)
+    assert feature_answers <= {"feature-a", "feature-b", "feature-c"}, (
+        f"a ring of feature nodes answered {sorted(feature_answers)}: it may only answer with its own nodes"
+    )
+    differ = sum(answers[k] != alone[k] for k in keys)
+    assert differ == 0, (
+        f"a ring of 'model-a' and 'model-b' asked right after a ring of feature nodes placed {differ} of {len(keys)} "
+        f"keys elsewhere than the same ring asked alone (e.g. on {sorted(set(answers.values()) - set(alone.values()))}): "
+        "every ring keeps its own state (nothing on the class or module shared between rings)"
     )
 
 

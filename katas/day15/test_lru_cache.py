@@ -43,16 +43,20 @@ def test_a_whole_number_too_large_for_a_float_is_a_capacity():
     )
 
 
-def test_a_numpy_integer_capacity_works_like_the_same_int():
+@pytest.mark.parametrize(
+    "capacity", [np.int64(2), 2.0, np.float64(2.0)], ids=["numpy-int64", "float", "numpy-float64"]
+)
+def test_a_whole_number_capacity_of_another_type_works_like_the_same_int(capacity):
     # A capacity read from a config array or computed with NumPy is a numpy.int64, not an int:
-    # `isinstance(capacity, int)` is False for it, yet it is a whole number of at least 1.
-    cache = LRUCache(np.int64(2))
+    # `isinstance(capacity, int)` is False for it, yet it is a whole number of at least 1. YAML reads
+    # `capacity: 1e4` as the float 10000.0, a whole number too: `isinstance(capacity, numbers.Integral)` refuses it.
+    cache = LRUCache(capacity)
     cache.put("a", 1)
     cache.put("b", 2)
     cache.put("c", 3)
     assert len(cache) == 2 and "a" not in cache and "b" in cache and "c" in cache, (
-        "LRUCache(numpy.int64(2)) should keep the 2 most recent of 3 keys like LRUCache(2): only a capacity "
-        "below 1, or NaN, is refused (do not demand a Python int)"
+        f"LRUCache({capacity!r}) should keep the 2 most recent of 3 keys like LRUCache(2): only a capacity "
+        "below 1, or NaN, is refused (do not demand a Python int, nor an Integral type)"
     )
 
 

@@ -23,12 +23,16 @@ def clock():
     return FakeClock()
 
 
-# NaN fails every comparison: `capacity <= 0` and `refill_rate < 0` let it through, and the bucket then
+# NaN fails every comparison (a numpy.float32 NaN too, which is no float: `isinstance(x, float) and math.isnan(x)`
+# misses it): `capacity <= 0` and `refill_rate < 0` let it through, and the bucket then
 # grants every request (a NaN capacity caps nothing; a NaN rate makes every refill NaN, so the count becomes NaN
 # or, through min(capacity, NaN), jumps back to full on every call).
 @pytest.mark.parametrize(
     "capacity, refill_rate",
-    [(0, 1), (0.0, 1), (-5, 1), (10, -0.1), (float("nan"), 1), (10, float("nan"))],
+    [(0, 1), (0.0, 1), (-5, 1), (10, -0.1), (float("nan"), 1), (10, float("nan")),
+     (np.float32("nan"), 1), (10, np.float32("nan")), (np.float64("nan"), 1), (10, np.float64("nan"))],
+    ids=["zero", "float-zero", "negative", "negative-rate", "nan", "nan-rate",
+         "numpy-float32-nan", "numpy-float32-nan-rate", "numpy-float64-nan", "numpy-float64-nan-rate"],
 )
 def test_invalid_capacity_or_rate_is_rejected(capacity, refill_rate, clock):
     with pytest.raises(ValueError):
@@ -88,13 +92,20 @@ def test_more_than_capacity_is_refused_even_when_full(clock):
     assert bucket.get_available_tokens() == pytest.approx(5), "a refused request must not take tokens"
 
 
-def test_consume_answers_with_plain_bools_for_numpy_numbers(clock):
+@pytest.mark.parametrize("real", [np.float64, np.float32], ids=["numpy-float64", "numpy-float32"])
+def test_consume_answers_with_plain_bools_for_numpy_numbers(real, clock):
     # Settings read with NumPy are numpy.float64: comparing them gives numpy.bool_, which is not True or
     # False and which json.dumps cannot encode, so an API that returns the answer as JSON crashes.
-    bucket = TokenBucketRateLimiter(np.float64(2), np.float64(1), clock=clock)
-    answers = [bucket.consume(np.float64(1.5)), bucket.consume(np.int64(1)), bucket.consume(np.float64(3))]
+    # A float32 config array gives numpy.float32, which is no float: fractions.Fraction() raises TypeError on it.
+    try:
+        bucket = TokenBucketRateLimiter(real(2), real(1), clock=clock)
+        answers = [bucket.consume(real(1.5)), bucket.consume(np.int64(1)), bucket.consume(real(3))]
+    except TypeError as exc:
+        pytest.fail(f"a bucket of numpy.{real.__name__}(2) tokens refilling numpy.{real.__name__}(1) per second, asked "
+                    f"for numpy.{real.__name__}(1.5) tokens, raised {exc!r}: NumPy numbers of any width are numbers "
+                    "(fractions.Fraction() refuses a numpy.float32: convert it with float() first)")
     assert [type(answer) for answer in answers] == [bool, bool, bool] and answers == [True, False, False], (
-        f"a bucket of numpy.float64(2) asked for 1.5, then 1, then 3 (more than it holds) tokens should answer "
+        f"a bucket of numpy.{real.__name__}(2) asked for 1.5, then 1, then 3 (more than it holds) tokens should answer "
         f"True, False, False as plain bools, it answered {answers!r} of types "
         f"{[type(answer).__name__ for answer in answers]}: return True or False themselves, not a comparison "
         "result (a numpy.bool_ breaks json.dumps)"
@@ -136,22 +147,43 @@ def test_a_clock_that_fails_once_leaves_the_limiter_usable():
     bucket = TokenBucketRateLimiter(5, 1, clock=flaky_clock)
     results = []
 
-    def fail_then_use():
+    failed, others_done = threading.Event(), threading.Event()
+
+    def fail():
         for call in (bucket.consume, bucket.get_available_tokens):
             failing[0] = True
             try:
                 call()
             except OSError:
                 pass
+        failed.set()
+        others_done.wait(timeout=10)  # stay alive: a new thread may reuse a finished thread's id
+
+    def use():
         results.append((bucket.consume(1), bucket.get_available_tokens()))
 
-    user = threading.Thread(target=fail_then_use, daemon=True)  # a hung call must not hang the test run
-    user.start()
-    user.join(timeout=5)
-    assert not user.is_alive(), (
-        "after clock() raised inside consume() and then inside get_available_tokens(), the calls that followed "
-        "did not return within 5 s: release the lock on every path (`with lock:`), also when the clock raises"
-    )
+    # The failed calls run in one thread and the next ones in another, while the first is still alive: a
+    # re-entrant lock (RLock) left held lets its own thread in again, and no other. Daemon threads: a hung
+    # call must not hang the test run.
+    failer = threading.Thread(target=fail, daemon=True)
+    failer.start()
+    try:
+        assert failed.wait(timeout=5), (
+            "after clock() raised inside consume(), the call to get_available_tokens() that followed in the same "
+            "thread did not return within 5 s: release the lock on every path (`with lock:`), also when the clock "
+            "raises"
+        )
+        user = threading.Thread(target=use, daemon=True)
+        user.start()
+        user.join(timeout=5)
+        assert not user.is_alive(), (
+            "after clock() raised inside consume() and then inside get_available_tokens() in one thread, calls from "
+            "another thread did not return within 5 s: release the lock on every path (`with lock:` or "
+            "try/finally), also when the clock raises; a held RLock still lets the thread holding it in, no other"
+        )
+    finally:
+        others_done.set()
+        failer.join(timeout=5)
     assert results == [(True, pytest.approx(4))], (
         f"the bucket of 5 should still grant 1 token and then hold 4 after the failed calls, got {results}"
     )
@@ -164,13 +196,17 @@ def test_non_positive_requests_are_rejected(tokens, clock):
         bucket.consume(tokens)
 
 
-def test_a_request_for_nan_tokens_is_rejected_and_changes_nothing(clock):
+@pytest.mark.parametrize(
+    "nan", [float("nan"), np.float32("nan"), np.float64("nan")], ids=["float", "numpy-float32", "numpy-float64"]
+)
+def test_a_request_for_nan_tokens_is_rejected_and_changes_nothing(nan, clock):
     # NaN fails every comparison: `tokens <= 0` lets it through, and `available < tokens` then
     # lets it take NaN tokens, after which the count is NaN and the limiter stops limiting.
+    # A numpy.float32 NaN (a request size computed with NumPy) is no float: `isinstance(tokens, float)` misses it.
     bucket = TokenBucketRateLimiter(2, 0, clock=clock)
     assert bucket.consume(2), "a full bucket of 2 should give 2 tokens"
     with pytest.raises(ValueError):
-        bucket.consume(float("nan"))
+        bucket.consume(nan)
     assert bucket.consume(1) is False, "the bucket was empty before the NaN request and should still be empty"
     assert bucket.get_available_tokens() == pytest.approx(0), "a rejected NaN request must leave the count at 0"
 

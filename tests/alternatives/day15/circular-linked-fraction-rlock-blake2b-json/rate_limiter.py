@@ -7,10 +7,11 @@ import threading
 import time
 from collections.abc import Callable
 from fractions import Fraction
+from numbers import Rational
 
 
 def _exact(number: float) -> Fraction:
-    return Fraction(float(number)) if isinstance(number, float) else Fraction(number)
+    return Fraction(number) if isinstance(number, Rational) else Fraction(float(number))  # numpy.float32 too
 
 
 def _synchronized(method):
@@ -49,7 +50,7 @@ class TokenBucketRateLimiter:
     def consume(self, tokens: float = 1) -> bool:
         if tokens > self._capacity:  # infinity too, which no Fraction can hold
             return False
-        if tokens <= 0:  # minus infinity too, which no Fraction can hold either
+        if not tokens > 0:  # minus infinity and NaN (of any type) too, which no Fraction can hold either
             raise ValueError("tokens must be greater than 0")
         wanted = _exact(tokens)
         if wanted <= 0:

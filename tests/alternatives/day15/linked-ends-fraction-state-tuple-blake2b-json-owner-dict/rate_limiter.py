@@ -4,6 +4,12 @@ import threading
 import time
 from collections.abc import Callable
 from fractions import Fraction
+from numbers import Rational
+
+
+def _exact(number) -> Fraction:
+    """An exact Fraction of any real number: Fraction() refuses a numpy.float32, which is no float."""
+    return Fraction(number) if isinstance(number, Rational) else Fraction(float(number))
 
 
 class TokenBucketRateLimiter:
@@ -19,15 +25,15 @@ class TokenBucketRateLimiter:
             raise ValueError("capacity must be > 0")
         if refill_rate != refill_rate or refill_rate < 0:
             raise ValueError("refill_rate must be >= 0")
-        self._capacity = Fraction(capacity)
-        self._rate = Fraction(refill_rate)
+        self._capacity = _exact(capacity)
+        self._rate = _exact(refill_rate)
         self._clock = clock
         self._guard = threading.RLock()
-        self._state = (self._capacity, Fraction(clock()))
+        self._state = (self._capacity, _exact(clock()))
 
     def _settled(self) -> Fraction:
         tokens, stamp = self._state
-        now = Fraction(self._clock())
+        now = _exact(self._clock())
         if now <= stamp:
             return tokens
         tokens = min(self._capacity, tokens + (now - stamp) * self._rate)
@@ -41,7 +47,7 @@ class TokenBucketRateLimiter:
             raise ValueError("tokens must be positive")
         if tokens > self._capacity:  # infinity too, which no Fraction can hold
             return False
-        want = Fraction(tokens)
+        want = _exact(tokens)
         if want <= 0:
             raise ValueError("tokens must be positive")
         if want > self._capacity:

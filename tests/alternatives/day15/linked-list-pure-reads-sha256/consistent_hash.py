@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 
 def _h(s: str) -> int:
-    return int(hashlib.sha256(s.encode()).hexdigest()[:16], 16)
+    return int(hashlib.sha256(s.encode("utf-8", "surrogatepass")).hexdigest()[:16], 16)
 
 
 class ConsistentHashRing:

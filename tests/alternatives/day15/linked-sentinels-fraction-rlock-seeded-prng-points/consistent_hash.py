@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 
 def _key_position(key: str) -> int:
-    return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "little")
+    return int.from_bytes(hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
 
 
 class ConsistentHashRing:
@@ -29,7 +29,7 @@ class ConsistentHashRing:
     def add_node(self, node: str) -> None:
         if node in self._points_of:
             raise ValueError(f"{node!r} is already on the ring")
-        draw = random.Random(node)
+        draw = random.Random(node.encode("utf-8", "surrogatepass"))  # same seed as the str, lone surrogates too
         mine = []
         while len(mine) < self._vnodes:
             position = draw.getrandbits(64)

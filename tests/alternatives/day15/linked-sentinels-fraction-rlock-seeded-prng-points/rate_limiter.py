@@ -6,6 +6,12 @@ import threading
 import time
 from collections.abc import Callable
 from fractions import Fraction
+from numbers import Rational
+
+
+def _exact(number) -> Fraction:
+    """An exact Fraction of any real number: Fraction() refuses a numpy.float32, which is no float."""
+    return Fraction(number) if isinstance(number, Rational) else Fraction(float(number))
 
 
 class TokenBucketRateLimiter:
@@ -19,15 +25,15 @@ class TokenBucketRateLimiter:
             raise ValueError("capacity must be > 0")
         if refill_rate != refill_rate or refill_rate < 0:
             raise ValueError("refill_rate must be >= 0")
-        self._capacity = Fraction(capacity)
-        self._rate = Fraction(refill_rate)
+        self._capacity = _exact(capacity)
+        self._rate = _exact(refill_rate)
         self._clock = clock
         self._guard = threading.RLock()
         self._tokens = self._capacity
-        self._stamp = Fraction(clock())
+        self._stamp = _exact(clock())
 
     def _tokens_now(self) -> Fraction:
-        now = Fraction(self._clock())
+        now = _exact(self._clock())
         if now > self._stamp:
             self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self._rate)
             self._stamp = now
@@ -38,7 +44,7 @@ class TokenBucketRateLimiter:
             raise ValueError(f"tokens must be > 0, got {tokens}")
         if tokens > self._capacity:
             return False
-        wanted = Fraction(tokens)
+        wanted = _exact(tokens)
         with self._guard:
             if self._tokens_now() < wanted:
                 return False

@@ -19,7 +19,7 @@ class ConsistentHashRing:
 
     @staticmethod
     def _hash(label: str) -> int:
-        return int(hashlib.md5(label.encode("utf-8")).hexdigest()[:16], 16)
+        return int(hashlib.md5(label.encode("utf-8", "surrogatepass")).hexdigest()[:16], 16)
 
     @property
     def nodes(self) -> set[str]:

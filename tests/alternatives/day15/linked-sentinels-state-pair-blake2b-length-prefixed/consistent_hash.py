@@ -35,7 +35,7 @@ class ConsistentHashRing:
         return int.from_bytes(hashlib.blake2b(data, digest_size=16).digest(), "little")
 
     def _point(self, node: str, i: int) -> int:
-        name = node.encode("utf-8")
+        name = node.encode("utf-8", "surrogatepass")
         return self._hash(len(name).to_bytes(4, "big") + name + i.to_bytes(4, "big"))
 
     @property
@@ -61,7 +61,7 @@ class ConsistentHashRing:
     def get_node(self, key: str) -> str:
         if not self._positions:
             raise LookupError("no nodes on the ring")
-        position = self._hash(b"key:" + key.encode("utf-8"))
+        position = self._hash(b"key:" + key.encode("utf-8", "surrogatepass"))
         index = bisect_left(self._positions, position)
         if index == len(self._positions):
             index = 0

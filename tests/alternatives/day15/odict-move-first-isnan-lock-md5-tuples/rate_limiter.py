@@ -31,7 +31,7 @@ class TokenBucketRateLimiter:
             self._last = now
 
     def consume(self, tokens: float = 1) -> bool:
-        if (isinstance(tokens, float) and math.isnan(tokens)) or tokens <= 0:  # an int may be too large for isnan
+        if tokens != tokens or tokens <= 0:  # NaN of any type (numpy too); an int may be too large for isnan
             raise ValueError("tokens must be positive")
         if tokens > self.capacity:
             return False

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 
 def _position(text: str) -> int:
-    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()[:8], "big")
 
 
 class ConsistentHashRing:

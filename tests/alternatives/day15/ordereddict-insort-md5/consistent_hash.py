@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 
 def _pos(text: str) -> int:
-    return int.from_bytes(hashlib.md5(text.encode("utf-8")).digest(), "big")
+    return int.from_bytes(hashlib.md5(text.encode("utf-8", "surrogatepass")).digest(), "big")
 
 
 class ConsistentHashRing:

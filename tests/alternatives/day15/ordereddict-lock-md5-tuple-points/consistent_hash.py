@@ -3,7 +3,7 @@ import hashlib
 
 
 def _pos(text):
-    return int.from_bytes(hashlib.md5(text.encode()).digest()[:8], "big")
+    return int.from_bytes(hashlib.md5(text.encode("utf-8", "surrogatepass")).digest()[:8], "big")
 
 
 class ConsistentHashRing:

@@ -18,7 +18,7 @@ class ConsistentHashRing:
 
     @staticmethod
     def _hash(text: str) -> int:
-        return int(hashlib.md5(text.encode()).hexdigest(), 16)
+        return int(hashlib.md5(text.encode("utf-8", "surrogatepass")).hexdigest(), 16)
 
     @property
     def nodes(self) -> set[str]:

@@ -6,31 +6,37 @@ import threading
 import time
 from collections.abc import Callable
 from fractions import Fraction
+from numbers import Rational
+
+
+def _exact(number) -> Fraction:
+    """An exact Fraction of any real number: Fraction() refuses a numpy.float32, which is no float."""
+    return Fraction(number) if isinstance(number, Rational) else Fraction(float(number))
 
 
 class TokenBucketRateLimiter:
     def __init__(self, capacity: float, refill_rate: float, clock: Callable[[], float] = time.monotonic) -> None:
-        if capacity <= 0 or refill_rate < 0:
+        if not capacity > 0 or not refill_rate >= 0:  # NaN too
             raise ValueError("need capacity > 0 and refill_rate >= 0")
-        self._cap = Fraction(capacity)
-        self._rate = Fraction(refill_rate)
+        self._cap = _exact(capacity)
+        self._rate = _exact(refill_rate)
         self._clock = clock
         self._lock = threading.Lock()
         self._tokens = self._cap
-        self._last = Fraction(clock())
+        self._last = _exact(clock())
 
     def _refill(self) -> None:
-        now = Fraction(self._clock())
+        now = _exact(self._clock())
         if now > self._last:
             self._tokens = min(self._cap, self._tokens + (now - self._last) * self._rate)
         self._last = now
 
     def consume(self, tokens: float = 1) -> bool:
-        if tokens <= 0:
+        if not tokens > 0:  # NaN too
             raise ValueError("tokens must be > 0")
         if tokens > self._cap:  # infinity too, which no Fraction can hold
             return False
-        want = Fraction(tokens)
+        want = _exact(tokens)
         if want > self._cap:
             return False
         with self._lock:

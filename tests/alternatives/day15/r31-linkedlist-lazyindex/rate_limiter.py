@@ -28,7 +28,7 @@ class TokenBucketRateLimiter:
         return tokens
 
     def consume(self, tokens: float = 1) -> bool:
-        if isinstance(tokens, float) and math.isnan(tokens):
+        if tokens != tokens:  # NaN of any type, numpy.float32 too
             raise ValueError("NaN tokens")
         if tokens <= 0:
             raise ValueError("tokens must be > 0")

@@ -26,7 +26,7 @@ class ConsistentHashRing:
     def add_node(self, node: str) -> None:
         if node in self._positions_of:
             raise ValueError(f"{node!r} already on the ring")
-        raw = node.encode("utf-8")
+        raw = node.encode("utf-8", "surrogatepass")
         # length-prefix the name so no label of one node equals a label of another
         self._positions_of[node] = [
             _h(len(raw).to_bytes(4, "big") + raw + i.to_bytes(4, "big")) for i in range(self.vnodes)
@@ -46,7 +46,7 @@ class ConsistentHashRing:
         ring = self._ring()
         if not ring:
             raise LookupError("empty ring")
-        i = bisect_left(ring, (_h(key.encode("utf-8")),))
+        i = bisect_left(ring, (_h(key.encode("utf-8", "surrogatepass")),))
         if i == len(ring):
             i = 0
         return ring[i][1]

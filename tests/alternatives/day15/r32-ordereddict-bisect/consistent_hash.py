@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 
 def _position(text: str) -> int:
-    return int.from_bytes(hashlib.md5(text.encode("utf-8")).digest()[:8], "big")
+    return int.from_bytes(hashlib.md5(text.encode("utf-8", "surrogatepass")).digest()[:8], "big")
 
 
 class ConsistentHashRing:

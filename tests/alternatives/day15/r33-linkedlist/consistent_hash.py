@@ -18,7 +18,7 @@ class ConsistentHashRing:
 
     @staticmethod
     def _hash(text: str) -> int:
-        digest = hashlib.sha256(text.encode("utf-8")).digest()
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
         return int.from_bytes(digest[:8], "little")
 
     @property

@@ -13,7 +13,7 @@ def _digest64(data: bytes) -> int:
 
 
 def _point(node: str, replica: int) -> int:
-    raw = node.encode("utf-8")
+    raw = node.encode("utf-8", "surrogatepass")
     return _digest64(struct.pack(">I", len(raw)) + raw + struct.pack(">I", replica))
 
 
@@ -49,5 +49,5 @@ class ConsistentHashRing:
         positions, owners = self._sorted()
         if not positions:
             raise LookupError("no nodes on the ring")
-        where = bisect_left(positions, _digest64(key.encode("utf-8")))
+        where = bisect_left(positions, _digest64(key.encode("utf-8", "surrogatepass")))
         return owners[where % len(owners)]

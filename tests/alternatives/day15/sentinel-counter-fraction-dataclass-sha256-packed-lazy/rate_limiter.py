@@ -7,6 +7,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from numbers import Rational
+
+
+def _exact(number) -> Fraction:
+    """An exact Fraction of any real number: Fraction() refuses a numpy.float32, which is no float."""
+    return Fraction(number) if isinstance(number, Rational) else Fraction(float(number))
 
 
 @dataclass
@@ -22,8 +28,8 @@ class TokenBucketRateLimiter:
             raise ValueError("capacity must be > 0")
         if not refill_rate >= 0:  # NaN too
             raise ValueError("refill_rate must be >= 0")
-        self._capacity = Fraction(capacity)
-        self._rate = Fraction(refill_rate)
+        self._capacity = _exact(capacity)
+        self._rate = _exact(refill_rate)
         self._clock = clock
         self._state = _State(tokens=self._capacity, stamp=clock())
 
@@ -31,7 +37,7 @@ class TokenBucketRateLimiter:
         s = self._state
         now = self._clock()
         if now > s.stamp:
-            gained = (Fraction(now) - Fraction(s.stamp)) * self._rate
+            gained = (_exact(now) - _exact(s.stamp)) * self._rate
             s.tokens = min(self._capacity, s.tokens + gained)
             s.stamp = now
         return s.tokens
@@ -41,7 +47,7 @@ class TokenBucketRateLimiter:
             raise ValueError("tokens must be > 0")
         if tokens > self._capacity:
             return False
-        want = Fraction(tokens)
+        want = _exact(tokens)
         with self._state.lock:
             have = self._advance()
             if want > have:

@@ -20,7 +20,7 @@ class ConsistentHashRing:
         return int.from_bytes(blake2b(data, digest_size=8).digest(), "little")
 
     def _vnode_position(self, node: str, i: int) -> int:
-        raw = node.encode("utf-8")
+        raw = node.encode("utf-8", "surrogatepass")
         return self._hash(len(raw).to_bytes(4, "little") + raw + i.to_bytes(8, "little"))
 
     def _rebuild(self) -> None:
@@ -45,5 +45,5 @@ class ConsistentHashRing:
     def get_node(self, key: str) -> str:
         if not self._positions:
             raise LookupError("empty ring")
-        i = bisect_left(self._positions, self._hash(key.encode("utf-8")))
+        i = bisect_left(self._positions, self._hash(key.encode("utf-8", "surrogatepass")))
         return self._owners[i % len(self._owners)]

@@ -5,23 +5,29 @@ import threading
 import time
 from collections.abc import Callable
 from fractions import Fraction
+from numbers import Rational
+
+
+def _exact(number) -> Fraction:
+    """An exact Fraction of any real number: Fraction() refuses a numpy.float32, which is no float."""
+    return Fraction(number) if isinstance(number, Rational) else Fraction(float(number))
 
 
 class TokenBucketRateLimiter:
     def __init__(self, capacity: float, refill_rate: float, clock: Callable[[], float] = time.monotonic) -> None:
-        if not capacity > 0 or refill_rate < 0:
+        if not capacity > 0 or not refill_rate >= 0:  # NaN too
             raise ValueError("capacity must be > 0 and refill_rate >= 0")
-        self._capacity = Fraction(capacity)
-        self._rate = Fraction(refill_rate)
+        self._capacity = _exact(capacity)
+        self._rate = _exact(refill_rate)
         self._clock = clock
         self._guard = threading.RLock()
         with self._guard:
             self._tokens = self._capacity
-            self._stamp = Fraction(clock())
+            self._stamp = _exact(clock())
 
     def _advance(self) -> Fraction:
         with self._guard:
-            now = Fraction(self._clock())
+            now = _exact(self._clock())
             if now > self._stamp:
                 self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self._rate)
                 self._stamp = now
@@ -32,7 +38,7 @@ class TokenBucketRateLimiter:
             raise ValueError("tokens must be a positive number")
         if tokens > self._capacity:
             return False
-        want = Fraction(tokens)
+        want = _exact(tokens)
         with self._guard:
             if self._advance() < want:
                 return False

@@ -14,7 +14,7 @@ class ConsistentHashRing:
 
     @staticmethod
     def _hash(text):
-        return int(hashlib.sha256(text.encode("utf-8")).hexdigest(), 16)
+        return int(hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(), 16)
 
     @property
     def nodes(self):

@@ -20,7 +20,7 @@ class ConsistentHashRing:
 
     @staticmethod
     def _hash(text: str) -> int:
-        return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
+        return int.from_bytes(hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()[:8], "little")
 
     @property
     def nodes(self) -> set[str]:

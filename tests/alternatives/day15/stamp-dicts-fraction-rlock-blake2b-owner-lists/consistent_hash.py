@@ -22,7 +22,7 @@ class ConsistentHashRing:
 
     def _labels(self, node: str) -> list[int]:
         # The vnode number has a fixed width, so no two (node, i) pairs share a label.
-        name = node.encode("utf-8")
+        name = node.encode("utf-8", "surrogatepass")
         return [_hash(name + b"\x00" + i.to_bytes(4, "big")) for i in range(self._vnodes)]
 
     @property
@@ -52,7 +52,7 @@ class ConsistentHashRing:
             raise LookupError("no nodes on the ring")
         if self._index is None:
             self._index = sorted(self._owners_at)
-        i = bisect_left(self._index, _hash(key.encode("utf-8")))
+        i = bisect_left(self._index, _hash(key.encode("utf-8", "surrogatepass")))
         if i == len(self._index):
             i = 0
         return min(self._owners_at[self._index[i]])

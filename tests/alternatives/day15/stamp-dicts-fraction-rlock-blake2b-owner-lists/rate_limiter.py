@@ -6,6 +6,12 @@ import threading
 import time
 from collections.abc import Callable
 from fractions import Fraction
+from numbers import Rational
+
+
+def _exact(number) -> Fraction:
+    """An exact Fraction of any real number: Fraction() refuses a numpy.float32, which is no float."""
+    return Fraction(number) if isinstance(number, Rational) else Fraction(float(number))
 
 
 class TokenBucketRateLimiter:
@@ -19,17 +25,17 @@ class TokenBucketRateLimiter:
             raise ValueError("capacity must be positive")
         if refill_rate < 0 or refill_rate != refill_rate:
             raise ValueError("refill_rate must not be negative")
-        self._capacity = Fraction(capacity)
-        self._rate = Fraction(refill_rate)
+        self._capacity = _exact(capacity)
+        self._rate = _exact(refill_rate)
         self._clock = clock
         self._guard = threading.RLock()
         with self._guard:
             self._tokens = self._capacity
-            self._stamp = Fraction(clock())
+            self._stamp = _exact(clock())
 
     def _tokens_now(self) -> Fraction:
         """Bring the count up to the clock's current reading; call with the guard held."""
-        now = Fraction(self._clock())
+        now = _exact(self._clock())
         if now > self._stamp:
             self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self._rate)
             self._stamp = now
@@ -40,7 +46,7 @@ class TokenBucketRateLimiter:
             return False
         if not tokens > 0:  # also NaN
             raise ValueError(f"consume() needs a positive number of tokens, got {tokens!r}")
-        wanted = Fraction(tokens)
+        wanted = _exact(tokens)
         with self._guard:
             if self._tokens_now() < wanted:
                 return False

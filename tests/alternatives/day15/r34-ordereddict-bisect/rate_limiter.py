@@ -1,0 +1,50 @@
+"""Token bucket with lazy refill under one lock."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+
+class TokenBucketRateLimiter:
+    def __init__(
+        self,
+        capacity: float,
+        refill_rate: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not capacity > 0:
+            raise ValueError(f"capacity must be positive, got {capacity!r}")
+        if not refill_rate >= 0:
+            raise ValueError(f"refill_rate must be zero or more, got {refill_rate!r}")
+        self._capacity = capacity
+        self._rate = refill_rate
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tokens = capacity
+        self._last = clock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        elapsed = now - self._last
+        if elapsed > 0:
+            self._tokens = min(self._capacity, self._tokens + elapsed * self._rate)
+            self._last = now
+
+    def consume(self, tokens: float = 1) -> bool:
+        if not tokens > 0:
+            raise ValueError(f"tokens must be positive, got {tokens!r}")
+        if tokens > self._capacity:
+            return False
+        with self._lock:
+            self._refill()
+            if self._tokens < tokens:
+                return False
+            self._tokens -= tokens
+            return True
+
+    def get_available_tokens(self) -> float:
+        with self._lock:
+            self._refill()
+            return self._tokens
