@@ -10,6 +10,7 @@ import os
 import re
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
@@ -107,7 +108,8 @@ def assert_only_serving(fake_docker, deploy, name, image, output):
      ["--interval", "1.2.3", "v1"], ["--timeout", "1.2.3", "v1"], ["--interval", "-1", "v1"], ["--timeout", ".", "v1"],
      ["--timeout", "1,5", "v1"], ["--retries", "00", "v1"], ["v1^"], ["v[1]"], ["v`1`"], ["--retries", "2+1", "v1"],
      ["--port", "8000+1", "v1"], ["--port", "18446744073709559616", "v1"], ["--interval", "1s", "v1"],
-     ["--timeout", "5s", "v1"], ["--retries", "2\n3", "v1"], ["--timeout", "1\nx", "v1"]],
+     ["--timeout", "5s", "v1"], ["--retries", "2\n3", "v1"], ["--timeout", "1\nx", "v1"], ["--interval", "00", "v1"],
+     ["--timeout", "0.00", "v1"]],
     ids=lambda a: " ".join(a).replace("\n", "\\n")[:40] or "no-version",
 )
 def test_a_bad_argument_prints_usage_and_exits_2(learner_file, run_bash, fake_docker, args):
@@ -471,6 +473,24 @@ def test_log_lines_are_timestamped_in_utc(deploy, timestamp, utc_stamped):
 
 
 @pytest.mark.task(taskno=3)
+def test_timestamps_use_the_24_hour_clock(deploy, fake_docker, evening_date, stamp_moment):
+    """A `date` first on PATH answers as if it were 22:30 UTC; a stamp taken some other way shows the real time."""
+    started = time.time()
+    done = deploy("v1", env=evening_date.env(fake_docker.env))
+    finished = time.time()
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    assert done.returncode == 0 and lines, f"a healthy first deploy exits 0 and logs its steps on stdout\n{done.output}"
+    evening = evening_date.window(started, finished)
+    real = (datetime.fromtimestamp(started, timezone.utc) - timedelta(minutes=2),
+            datetime.fromtimestamp(finished, timezone.utc) + timedelta(minutes=2))
+    wrong = [line for line in lines
+             if not (moment := stamp_moment(line)) or not any(low <= moment <= high for low, high in (evening, real))]
+    assert not wrong, (
+        f"timestamps use the 24-hour clock (date -u +%H, not %I): a `date` first on PATH said it was 22:30 UTC, "
+        f"so a stamp should read 22:30, not 10:30: {wrong}\n{done.output}")
+
+
+@pytest.mark.task(taskno=3)
 def test_the_default_timeout_is_5_seconds(learner_file, run_bash, fake_docker, server, tmp_path):
     args = ["--image", IMAGE, "--name", NAME, "--port", server.url.rsplit(":", 1)[1], "--context", str(tmp_path),
             "--state-file", str(tmp_path / "deployed-version"), "--retries", "1"]
@@ -661,9 +681,11 @@ def test_a_container_that_does_not_start_is_rolled_back(deploy, fake_docker, v1_
 @pytest.mark.task(taskno=4)
 def test_a_failing_rollback_step_does_not_stop_the_rollback(deploy, fake_docker, v1_serving):
     fake_docker.fail("run")
-    fake_docker.fail("rm")
+    fake_docker.fail("rm", code=125)
     done = deploy("v2")
-    assert done.returncode == 1, f"a container that does not start should fail the deploy (exit 1)\n{done.output}"
+    assert done.returncode == 1, (
+        f"a container that does not start should fail the deploy with exit 1, also when the rollback's docker rm "
+        f"fails with its own status (125 here)\n{done.output}")
     assert_only_serving(fake_docker, deploy, f"{NAME}-v1", f"{IMAGE}:v1",
                         f"docker rm failed during the rollback; it should be logged and v1 started all the same\n"
                         f"{done.output}")
@@ -725,12 +747,13 @@ def test_a_failing_rollback_step_is_logged(deploy, fake_docker, v1_serving, utc_
 def test_a_failing_restart_of_the_previous_container_is_logged(deploy, fake_docker, server, v1_serving, utc_stamped):
     server.set("failing")
     clean = deploy("v2")
-    fake_docker.fail("start")
+    fake_docker.fail("start", code=125)
     started = time.time()
     failing = deploy("v2", env=utc_stamped.env)
     assert clean.returncode == 1 and failing.returncode == 1, (
-        f"a v2 that never becomes healthy should fail the deploy (exit 1), also when v1 cannot be started again"
-        f"\n{clean.output}\n{failing.output}")
+        f"a v2 that never becomes healthy should fail the deploy with exit 1, also when v1 cannot be started again "
+        f"(here docker start fails with status 125, as the real CLI may: exit 1 whatever docker's own status, the "
+        f"caller only knows 0, 1 and 2)\n{clean.output}\n{failing.output}")
     assert f"{NAME}-v2" not in fake_docker.containers, f"the unhealthy v2 should be removed\n{failing.output}"
     seen = {without_stamp(line) for line in clean.stdout.splitlines()}
     new = [line for line in failing.stdout.splitlines() if line.strip() and without_stamp(line) not in seen]
@@ -909,12 +932,14 @@ def test_retries_with_a_leading_zero_is_decimal(deploy, fake_docker, server):
 
 
 @pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("retries", ["18446744073709551617", "9999999999999999999"], ids=["20-digits", "19-digits"])
 def test_retries_too_big_for_shell_arithmetic_do_not_wrap_around(learner_file, run_until, fake_docker, server,
-                                                                   tmp_path):
-    """18446744073709551617 is 2**64 + 1: bash arithmetic on it silently wraps to 1."""
+                                                                   tmp_path, retries):
+    """18446744073709551617 is 2**64 + 1: bash arithmetic on it silently wraps to 1. 9999999999999999999 has only 19
+    digits but is past 2**63 - 1 too: it wraps to a negative count, so no health check at all."""
     server.set("failing")
     args = ["--image", IMAGE, "--name", NAME, "--port", server.url.rsplit(":", 1)[1], "--context", str(tmp_path),
-            "--state-file", str(tmp_path / "deployed-version"), "--retries", "18446744073709551617",
+            "--state-file", str(tmp_path / "deployed-version"), "--retries", retries,
             "--interval", "0.05", "--timeout", "2", "v1"]
     run = run_until(["bash", str(learner_file("deploy.sh")), *args], lambda: len(server.requests) > 1, seconds=8,
                     env={**os.environ, **fake_docker.env}, cwd=tmp_path)
@@ -922,9 +947,10 @@ def test_retries_too_big_for_shell_arithmetic_do_not_wrap_around(learner_file, r
         assert fake_docker.calls == [], f"a usage error should come before any docker command: {fake_docker.calls}"
         return
     assert len(server.requests) > 1, (
-        f"--retries 18446744073709551617 is too big for shell arithmetic: refuse it (usage error, exit 2) or keep "
-        f"checking, but it must not wrap around to 1; it made {len(server.requests)} health check(s) and exited "
-        f"with {run.returncode}; check the number of digits before any $((10#$n))\n{run.stdout}{run.stderr}")
+        f"--retries {retries} is too big for shell arithmetic (past 2**63 - 1, so 19 digits may already be too "
+        f"many): refuse it (usage error, exit 2) or keep checking, but it must not wrap around to a few or to a "
+        f"negative count; it made {len(server.requests)} health check(s) and exited with {run.returncode}; check the "
+        f"number of digits (at most 18 are always safe) before any $((10#$n))\n{run.stdout}{run.stderr}")
 
 
 @pytest.mark.task(taskno=4)
@@ -972,14 +998,35 @@ def test_a_rollback_leaves_no_temporary_file_beside_the_state_file(learner_file,
     state_file.write_text("v1\n")
     server.set("failing")
     args = ["--image", IMAGE, "--name", NAME, "--port", str(port), "--context", str(tmp_path), "--state-file",
-            str(state_file), "--retries", "2", "--interval", "0.1", "--timeout", "2", "v2"]
-    done = run_bash(learner_file("deploy.sh"), args, env=fake_docker.env, cwd=tmp_path, timeout=20)
+            str(state_file), "--retries", "3", "--interval", "0.3", "--timeout", "2", "v2"]
+    seen, watching = set(), threading.Event()
+
+    def watch():
+        while not watching.is_set():
+            try:
+                seen.update(path.name for path in state_dir.iterdir())
+            except OSError:
+                pass
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        done = run_bash(learner_file("deploy.sh"), args, env=fake_docker.env, cwd=tmp_path, timeout=20)
+    finally:
+        watching.set()
+        watcher.join(timeout=5)
     assert done.returncode == 1, f"a v2 that never becomes healthy should be rolled back (exit 1)\n{done.output}"
     assert state_file.read_text().strip() == "v1", f"the state file should still say v1, holds {state_file.read_text()!r}"
     left = sorted(path.name for path in state_dir.iterdir())
     assert left == [state_file.name], (
         f"a rollback leaves the state file as it was and nothing beside it (write the temporary file only once "
         f"the new version is healthy, or remove it), found {left}")
+    early = sorted(seen - {state_file.name})
+    assert not early, (
+        f"v2 never became healthy, so no temporary file should ever sit beside the state file: make it only once the "
+        f"new version is healthy, not at start-up with a trap to remove it at exit (a deploy killed half-way would "
+        f"leave it); while v2 was being checked the directory held {early}\n{done.output}")
 
 
 @pytest.mark.task(taskno=4)

@@ -605,17 +605,20 @@ def test_max_failures_with_a_leading_zero_is_decimal(monitor, server):
 
 
 @pytest.mark.task(taskno=2)
-def test_a_max_failures_too_big_for_shell_arithmetic_does_not_wrap_around(learner_file, run_until, server):
-    """18446744073709551618 is 2**64 + 2: bash arithmetic on it silently wraps to 2."""
+@pytest.mark.parametrize("count", ["18446744073709551618", "9999999999999999999"], ids=["20-digits", "19-digits"])
+def test_a_max_failures_too_big_for_shell_arithmetic_does_not_wrap_around(learner_file, run_until, server, count):
+    """18446744073709551618 is 2**64 + 2: bash arithmetic on it silently wraps to 2. 9999999999999999999 has only 19
+    digits but is past 2**63 - 1 too: it wraps to a negative count, so a `>=` test gives up at the first failure."""
     server.set("failing")
     run = run_until(["bash", str(learner_file("monitor.sh")), "--url", server.url, "--interval", "0.05",
-                     "--max-failures", "18446744073709551618"], lambda: len(health_requests(server)) > 2, seconds=8)
+                     "--max-failures", count], lambda: len(health_requests(server)) > 2, seconds=8)
     out, err = run.stdout, run.stderr
     checks = len(health_requests(server))
     if run.returncode == 2:
         assert checks == 0, f"a usage error should come before any check, made {checks}\n{out}{err}"
         return
     assert checks > 2, (
-        f"--max-failures 18446744073709551618 is too big for shell arithmetic: refuse it (usage error, exit 2) or "
-        f"never give up, but it must not wrap around to 2; it made {checks} failed check(s) and exited with "
-        f"{run.returncode}; check the number of digits before any $((10#$n))\n{out}{err}")
+        f"--max-failures {count} is too big for shell arithmetic (past 2**63 - 1, so 19 digits may already be too "
+        f"many): refuse it (usage error, exit 2) or never give up, but it must not wrap around to a small or negative "
+        f"count; it made {checks} failed check(s) and exited with {run.returncode}; check the number of digits "
+        f"(at most 18 are always safe) before any $((10#$n))\n{out}{err}")
