@@ -379,8 +379,17 @@ def test_health_ready_and_metrics_are_never_rate_limited(make_app, counting_mode
 ])
 def test_a_bad_rate_setting_raises_value_error_naming_it(make_app, counting_model, settings):
     name = "RATE_BURST" if "RATE_BURST" in settings else "RATE_LIMIT"
+    before = set(threading.enumerate())
     with pytest.raises(ValueError, match=name):
         make_app(settings, model=counting_model())
+    started = set(threading.enumerate()) - before
+    deadline = time.monotonic() + 2
+    for thread in started:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    left = [thread.name for thread in started if thread.is_alive()]
+    assert not left, (
+        f"create_app raised for {settings} but left threads {left} running: check every setting, task 3's too, "
+        "before starting the batcher, so a bad setting leaves nothing behind")
 
 
 def test_rate_burst_is_ignored_without_rate_limit(make_app, counting_model):

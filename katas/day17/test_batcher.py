@@ -99,10 +99,18 @@ def hold_worker(recorder: Recorder, batcher: MicroBatcher):
     {"max_batch_size": 4, "max_wait_s": -0.001},
     {"max_batch_size": 4, "max_wait_s": 0.01, "max_queue": 0},
     {"max_batch_size": 4, "max_wait_s": 0.01, "max_queue": -1},
+    pytest.param({"max_batch_size": float("nan"), "max_wait_s": 0.01}, id="max_batch_size-nan"),
+    pytest.param({"max_batch_size": 4, "max_wait_s": float("nan")}, id="max_wait_s-nan"),
+    pytest.param({"max_batch_size": 4, "max_wait_s": 0.01, "max_queue": float("nan")}, id="max_queue-nan"),
 ])
 def test_invalid_arguments_raise_value_error(kwargs):
-    with pytest.raises(ValueError):
-        MicroBatcher(Recorder(), **kwargs)
+    try:
+        with pytest.raises(ValueError):
+            batcher = MicroBatcher(Recorder(), **kwargs)
+    except pytest.fail.Exception:
+        batcher.close()
+        pytest.fail(f"MicroBatcher(..., {kwargs}) should raise ValueError (NaN too: every comparison with NaN is "
+                    "false, so a check like `max_wait_s < 0` lets it through; check `not max_wait_s >= 0`)")
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -1031,3 +1039,32 @@ def test_close_on_an_idle_batcher_stops_its_worker():
                      "an empty queue, or waiting out max_wait_s=30, never notices)")
     assert not closer.is_alive(), f"close() did not return within {WAIT_S} s: " + never_noticed
     assert not wait_for_threads_to_end(started), never_noticed
+
+
+def test_close_called_from_predict_batch_does_not_wait_for_its_own_thread():
+    """A predict_batch that closes its own batcher (a model that knows it is gone for good, say) runs on the
+    worker thread: a close() that joins the worker there would wait for itself."""
+    before = batcher_threads()
+    calls = []
+
+    def predict_batch(items):
+        calls.append(list(items))
+        if len(calls) == 1:
+            batcher.close()
+        return [("done", item) for item in items]
+
+    batcher = MicroBatcher(predict_batch, max_batch_size=2, max_wait_s=0)
+    started = batcher_threads() - before
+    try:
+        answer = batcher.submit("first").result(timeout=WAIT_S)
+    except FutureTimeout:
+        pytest.fail(f"predict_batch called close() on its own batcher and after {WAIT_S} s its item had no answer: a "
+                    "close() from the worker thread must not wait for that thread (join it only from other threads)")
+    except Exception as error:  # noqa: BLE001 - the answer is what the test is about
+        pytest.fail(f"predict_batch called close() on its own batcher, and its item got {error!r} instead of its "
+                    "answer: a close() from the worker thread must not join that thread (Thread.join raises "
+                    "'cannot join current thread'); join only when close() comes from another thread")
+    assert answer == ("done", "first"), f"the batch being predicted still gets its answers, got {answer!r}"
+    with pytest.raises(RuntimeError):
+        batcher.submit("later")
+    assert not wait_for_threads_to_end(started), "after a close() from predict_batch the worker thread should end"

@@ -31,11 +31,12 @@ class MicroBatcher:
         max_wait_s: float,
         max_queue: int | None = None,
     ) -> None:
-        if max_batch_size < 1:
+        # Written as "not ... >=": every comparison with NaN is false, so `max_wait_s < 0` would let NaN in.
+        if not max_batch_size >= 1:
             raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size!r}")
-        if max_wait_s < 0:
+        if not max_wait_s >= 0:
             raise ValueError(f"max_wait_s must not be negative, got {max_wait_s!r}")
-        if max_queue is not None and max_queue < 1:
+        if max_queue is not None and not max_queue >= 1:
             raise ValueError(f"max_queue must be at least 1 (or None for no bound), got {max_queue!r}")
         self._predict_batch = predict_batch
         self._max_batch_size = max_batch_size

@@ -29,7 +29,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 N_FEATURES = 4
 MAX_BODY_BYTES = 1024 * 1024
@@ -135,6 +135,23 @@ def parse_features(body: bytes) -> tuple[tuple[float, ...], ...]:
     return tuple(parsed)
 
 
+def read_body(stream, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The body, read to its end but never past `limit` + 1 bytes; a body over `limit` is a 413.
+
+    A body sent in chunks has no Content-Length to check first, and a stream may hand it over
+    in pieces, so read until the end or until one byte more than `limit` came.
+    """
+    body = bytearray()
+    while len(body) <= limit:
+        piece = stream.read(limit + 1 - len(body))
+        if not piece:
+            break
+        body += piece
+    if len(body) > limit:
+        raise RequestEntityTooLarge(f"the body is over {limit} bytes")
+    return bytes(body)
+
+
 # --- the pieces in front of the batcher -----------------------------------------------------
 
 
@@ -208,7 +225,10 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
     settings = read_settings(config)
     version = settings["MODEL_VERSION"]
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    # Flask answers a Content-Length over this with 413 before reading anything; a body sent in chunks
+    # has none, and its stream then ends one byte past the limit, so read_body can tell a body of
+    # exactly 1 MiB from a longer one.
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES + 1
 
     if model is None:
         try:
@@ -286,7 +306,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
             return too_many("rate limit exceeded", wait_s)
         if model is None:
             return jsonify(error="model not loaded"), 503
-        rows = parse_features(request.get_data(cache=False))
+        rows = parse_features(read_body(request.stream))
         cached = cache.get(rows)
         if cached is not None:
             return jsonify(predictions=cached, model_version=version)

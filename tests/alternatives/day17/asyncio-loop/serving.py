@@ -16,7 +16,7 @@ from batcher import MicroBatcher, QueueFull
 from flask import Flask, Response, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 _MISSING = object()
 
@@ -87,6 +87,19 @@ def _to_float(x) -> float:
     if f != f or f in (math.inf, -math.inf):
         raise BadRequest("features must be finite")
     return f
+
+
+def _read_capped(stream, limit: int) -> bytes:
+    """The body, but never more than limit + 1 bytes of it: more than limit is a 413."""
+    body = bytearray()
+    while len(body) <= limit:
+        piece = stream.read(limit + 1 - len(body))
+        if not piece:
+            break
+        body += piece
+    if len(body) > limit:
+        raise RequestEntityTooLarge("body over 1 MiB")
+    return bytes(body)
 
 
 def rows_of(body: bytes):
@@ -188,7 +201,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
                 model = None
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = 1 << 20
+    # One byte over 1 MiB: a Content-Length above it is refused unread, and a chunked stream stops there,
+    # so _read_capped sees whether the body went on past 1 MiB.
+    app.config["MAX_CONTENT_LENGTH"] = (1 << 20) + 1
     registry = CollectorRegistry()
     requests_total = Counter("model_requests_total", "requests", ("endpoint", "status"), registry=registry)
     latency = Histogram("model_request_latency_seconds", "latency", ("endpoint",), registry=registry)
@@ -260,7 +275,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
         if batcher is None:
             return _json({"error": "model not loaded"}, 503)
         try:
-            rows = rows_of(request.get_data())
+            rows = rows_of(_read_capped(request.stream, 1 << 20))
         except BadRequest as exc:
             return _json({"error": str(exc)}, 400)
         if cache is not None and (hit := cache.lookup(rows)) is not None:

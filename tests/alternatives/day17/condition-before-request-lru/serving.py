@@ -17,7 +17,7 @@ from batcher import MicroBatcher, QueueFull
 from flask import Flask, Response, jsonify, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
@@ -30,6 +30,20 @@ class InvalidInput(ValueError):
 
 def _reject_constant(name: str):
     raise InvalidInput(f"{name} is not a finite number")
+
+
+def read_body(stream, limit: int = MAX_BODY) -> bytes:
+    """Read to the end of the body or to limit + 1 bytes, whichever comes first; over limit is a 413."""
+    chunks, size = [], 0
+    while size <= limit:
+        chunk = stream.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise RequestEntityTooLarge(f"the body is over {limit} bytes")
+    return b"".join(chunks)
 
 
 def parse_rows(body: bytes) -> list[list[float]]:
@@ -151,7 +165,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
             model = None
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY + 1  # a chunked stream ends one byte past the limit: read_body tells
     registry = CollectorRegistry()
     requests_total = Counter("model_requests_total", "Requests answered", ["endpoint", "status"], registry=registry)
     latency = Histogram("model_request_latency_seconds", "Request latency", ["endpoint"], registry=registry)
@@ -227,7 +241,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
         if batcher is None:
             return error(503, "no model loaded")
         try:
-            rows = parse_rows(request.get_data())
+            rows = parse_rows(read_body(request.stream))
         except InvalidInput as exc:
             return error(400, str(exc))
         key = tuple(tuple(row) for row in rows)

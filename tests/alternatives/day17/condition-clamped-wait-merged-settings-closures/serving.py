@@ -172,7 +172,7 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
         model = _load(_raw(config, "MODEL_PATH"))
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MiB
+    app.config["MAX_CONTENT_LENGTH"] = MiB + 1  # chunked bodies: the stream stops one byte past 1 MiB
     registry = CollectorRegistry()
     requests_total = Counter("model_requests_total", "Requests", ["endpoint", "status"], registry=registry)
     latency = Histogram("model_request_latency_seconds", "Latency", ["endpoint"], registry=registry)
@@ -243,12 +243,25 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
     def metrics():
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
+    def body_or_none():
+        """The body, or None when more than 1 MiB came (at most 1 MiB + 1 bytes are read)."""
+        body = b""
+        while len(body) <= MiB:
+            more = request.stream.read(MiB + 1 - len(body))
+            if not more:
+                return body
+            body += more
+        return None
+
     @app.post("/predict")
     def predict():
         if model is None:
             return error(503, "no model loaded")
+        body = body_or_none()
+        if body is None:
+            return error(413, "body over 1 MiB")
         try:
-            rows = parse_rows(request.get_data())
+            rows = parse_rows(body)
         except InvalidInput as exc:
             return error(400, str(exc))
         key = rows

@@ -15,11 +15,11 @@ class QueueFull(Exception):
 
 class MicroBatcher:
     def __init__(self, predict_batch, max_batch_size, max_wait_s, max_queue=None):
-        if isinstance(max_batch_size, bool) or max_batch_size < 1:
+        if isinstance(max_batch_size, bool) or not max_batch_size >= 1:
             raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size!r}")
-        if max_wait_s < 0:
+        if not max_wait_s >= 0:
             raise ValueError(f"max_wait_s must be >= 0, got {max_wait_s!r}")
-        if max_queue is not None and max_queue < 1:
+        if max_queue is not None and not max_queue >= 1:
             raise ValueError(f"max_queue must be >= 1 or None, got {max_queue!r}")
         self._predict_batch = predict_batch
         self._max_batch_size = int(max_batch_size)

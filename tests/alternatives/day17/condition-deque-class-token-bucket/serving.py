@@ -225,8 +225,11 @@ class ModelServer:
                 return self._error(429, "rate limit exceeded", {"Retry-After": str(wait)})
         if self.model is None:
             return self._error(503, "no model is loaded")
+        body = self._read_body()
+        if body is None:
+            return self._error(413, "request body over 1 MiB")
         try:
-            rows = parse_rows(request.get_data())
+            rows = parse_rows(body)
         except InvalidInput as exc:
             return self._error(400, str(exc))
         cached = self.cache.get(rows)
@@ -252,6 +255,18 @@ class ModelServer:
         return jsonify(predictions=predictions, model_version=self.version)
 
     @staticmethod
+    def _read_body(limit=MiB):
+        """The body, or None when it is over `limit` bytes. MAX_CONTENT_LENGTH is limit + 1, so a chunked
+        stream ends there: reading until it ends never takes more than limit + 1 bytes."""
+        body = bytearray()
+        while len(body) <= limit:
+            chunk = request.stream.read(limit + 1 - len(body))
+            if not chunk:
+                return bytes(body)
+            body += chunk
+        return None
+
+    @staticmethod
     def _error(status, message, headers=None):
         response = jsonify(error=message)
         response.status_code = status
@@ -261,7 +276,7 @@ class ModelServer:
 
     def build(self) -> Flask:
         app = Flask(__name__)
-        app.config["MAX_CONTENT_LENGTH"] = MiB
+        app.config["MAX_CONTENT_LENGTH"] = MiB + 1  # see _read_body
         if self.batcher is not None:
             app.extensions["batcher"] = self.batcher
 

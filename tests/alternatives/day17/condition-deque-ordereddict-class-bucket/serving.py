@@ -59,6 +59,17 @@ def _reject(constant):
     raise InvalidInput(f"{constant} is not a finite number")
 
 
+def read_at_most(stream, limit):
+    """At most limit bytes of the stream, or None when it holds more (limit + 1 bytes are read to know)."""
+    data = bytearray()
+    while len(data) <= limit:
+        chunk = stream.read(limit + 1 - len(data))
+        if not chunk:
+            return bytes(data)
+        data.extend(chunk)
+    return None
+
+
 def parse_rows(body: bytes):
     try:
         data = json.loads(body, parse_constant=_reject)
@@ -172,7 +183,7 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
         model = _load_model(settings)
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MiB
+    app.config["MAX_CONTENT_LENGTH"] = MiB + 1  # a chunked stream ends one byte past 1 MiB
     registry = CollectorRegistry()
     answered = Counter("model_requests", "Answered requests", ["endpoint", "status"], registry=registry)
     latency = Histogram("model_request_latency_seconds", "Latency", ["endpoint"], registry=registry)
@@ -244,8 +255,11 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
     def predict():
         if batcher is None:
             return error(503, "no model loaded")
+        body = read_at_most(request.stream, MiB)
+        if body is None:
+            return error(413, "body over 1 MiB")
         try:
-            rows = parse_rows(request.get_data())
+            rows = parse_rows(body)
         except InvalidInput as exc:
             return error(400, str(exc))
         hit = cache.get(rows)

@@ -15,7 +15,7 @@ import numpy as np
 from batcher import MicroBatcher, QueueFull
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 log = logging.getLogger(__name__)
 MiB = 1024 * 1024
@@ -143,6 +143,17 @@ def parse_rows(body: bytes) -> tuple[tuple[float, ...], ...]:
     return tuple(parsed)
 
 
+def read_body(stream, limit: int = MiB) -> bytes:
+    """The whole body, read in pieces; more than `limit` bytes (limit + 1 are read to know) is a 413."""
+    body = bytearray()
+    while len(body) <= limit:
+        piece = stream.read(limit + 1 - len(body))
+        if not piece:
+            return bytes(body)
+        body += piece
+    raise RequestEntityTooLarge(f"the body is over {limit} bytes")
+
+
 def error(message: str, status: int, **headers) -> Response:
     response = jsonify({"error": message})
     response.status_code = status
@@ -176,7 +187,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
             model = None
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MiB
+    app.config["MAX_CONTENT_LENGTH"] = MiB + 1  # a chunked stream stops one byte past 1 MiB; read_body tells
     registry = CollectorRegistry()
     answered = Counter("model_requests", "Answered requests", ["endpoint", "status"], registry=registry)
     latency = Histogram("model_request_latency_seconds", "Request latency", ["endpoint"], registry=registry)
@@ -242,7 +253,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
 
     @app.post("/predict")
     def predict():
-        body = request.get_data()
+        body = read_body(request.stream)
         if batcher is None:
             return error("no model is loaded", 503)
         try:

@@ -14,11 +14,11 @@ class QueueFull(Exception):
 
 class MicroBatcher:
     def __init__(self, predict_batch, max_batch_size, max_wait_s, max_queue=None):
-        if max_batch_size < 1:
+        if not max_batch_size >= 1:
             raise ValueError("max_batch_size must be >= 1")
         if not max_wait_s >= 0:
             raise ValueError("max_wait_s must be >= 0")
-        if max_queue is not None and max_queue < 1:
+        if max_queue is not None and not max_queue >= 1:
             raise ValueError("max_queue must be >= 1")
         self._predict_batch = predict_batch
         self._max_batch_size = max_batch_size

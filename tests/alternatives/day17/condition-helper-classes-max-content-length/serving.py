@@ -174,7 +174,9 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
         model = _load_model(settings.raw("MODEL_PATH"))
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MiB
+    # One byte over 1 MiB: a larger Content-Length is refused unread, and on a chunked body (no
+    # Content-Length) get_data() stops after MiB + 1 bytes, so the view can tell "more than 1 MiB".
+    app.config["MAX_CONTENT_LENGTH"] = MiB + 1
     registry = CollectorRegistry()
     requests_total = Counter("model_requests", "Requests", ["endpoint", "status"], registry=registry)
     latency = Histogram("model_request_latency_seconds", "Latency", ["endpoint"], registry=registry)
@@ -244,6 +246,8 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
     @app.post("/predict")
     def predict():
         body = request.get_data(cache=False)
+        if len(body) > MiB:
+            return error(413, "body over 1 MiB")
         if model is None:
             return error(503, "no model loaded")
         try:

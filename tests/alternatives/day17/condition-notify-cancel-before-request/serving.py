@@ -15,7 +15,7 @@ import numpy as np
 from batcher import MicroBatcher, QueueFull
 from flask import Flask, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 MAX_BODY = 1024 * 1024
 RESULT_TIMEOUT_S = 30
@@ -118,6 +118,18 @@ def _row(values) -> tuple[float, ...]:
     return tuple(_number_cell(v) for v in values)
 
 
+def read_limited(stream, limit: int = MAX_BODY) -> bytes:
+    """Read until the body ends, stopping at limit + 1 bytes; a body over the limit is a 413."""
+    parts: list[bytes] = []
+    got = 0
+    while got <= limit and (part := stream.read(limit + 1 - got)):
+        parts.append(part)
+        got += len(part)
+    if got > limit:
+        raise RequestEntityTooLarge(f"body over {limit} bytes")
+    return b"".join(parts)
+
+
 def parse_rows(body: bytes) -> tuple[tuple[float, ...], ...]:
     try:
         data = json.loads(body, parse_constant=_reject_constant)
@@ -163,7 +175,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
         model = _load_model(_setting(config, "MODEL_PATH"))
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY + 1  # chunked: the stream ends one byte past the limit
     registry = CollectorRegistry()
     requests_total = Counter("model_requests", "Answered requests.", ["endpoint", "status"], registry=registry)
     latency = Histogram("model_request_latency_seconds", "Request latency.", ["endpoint"], registry=registry)
@@ -238,7 +250,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
         if batcher is None:
             return error(503, "no model loaded")
         try:
-            rows = parse_rows(request.get_data())
+            rows = parse_rows(read_limited(request.stream))
         except BadInput as exc:
             return error(400, str(exc))
         cached = cache.get(rows)

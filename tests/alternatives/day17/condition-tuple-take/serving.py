@@ -30,6 +30,17 @@ def _reject_constant(name):
     raise InvalidInput(f"{name} is not a finite number")
 
 
+def take_body(stream, limit):
+    """(True, body) for a body of at most limit bytes, (False, None) for a longer one; reads <= limit + 1."""
+    body = b""
+    while len(body) <= limit:
+        chunk = stream.read(limit + 1 - len(body))
+        if not chunk:
+            return True, body
+        body += chunk
+    return False, None
+
+
 def parse_rows(body: bytes):
     try:
         data = json.loads(body, parse_constant=_reject_constant)
@@ -160,7 +171,7 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
                 model = None
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MiB
+    app.config["MAX_CONTENT_LENGTH"] = MiB + 1  # a chunked stream stops one byte past 1 MiB
 
     registry = CollectorRegistry()
     requests_total = Counter("model_requests_total", "Requests", ["endpoint", "status"], registry=registry)
@@ -234,8 +245,11 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
                 return error(429, "rate limit exceeded", {"Retry-After": str(max(1, math.ceil(wait_s)))})
         if batcher is None:
             return error(503, "no model loaded")
+        ok, body = take_body(request.stream, MiB)
+        if not ok:
+            return error(413, "body over 1 MiB")
         try:
-            rows = parse_rows(request.get_data(cache=False))
+            rows = parse_rows(body)
         except InvalidInput as exc:
             return error(400, str(exc))
         hit = cache.get(rows)

@@ -12,7 +12,7 @@ from collections import OrderedDict
 import numpy as np
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from batcher import MicroBatcher, QueueFull
 
@@ -127,7 +127,7 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
     version = settings["MODEL_VERSION"]
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MiB
+    app.config["MAX_CONTENT_LENGTH"] = MiB + 1  # one byte past the limit: read_body tells a longer chunked body
 
     registry = CollectorRegistry()
     answered = Counter("model_requests_total", "Answered requests", ["endpoint", "status"], registry=registry)
@@ -154,6 +154,16 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
                 bucket["tokens"] -= 1
                 return None
             return max(1, math.ceil((1 - bucket["tokens"]) / rate))
+
+    def read_body():
+        """The body, read until it ends or 1 MiB + 1 bytes came; over 1 MiB is a 413."""
+        body = b""
+        while len(body) <= MiB:
+            chunk = request.stream.read(MiB + 1 - len(body))
+            if not chunk:
+                return body
+            body += chunk
+        raise RequestEntityTooLarge("body over 1 MiB")
 
     batcher = None
     if model is not None:
@@ -211,7 +221,7 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
         if model is None:
             return jsonify(error="no model loaded"), 503
         try:
-            rows = parse_rows(request.get_data())
+            rows = parse_rows(read_body())
         except BadInput as exc:
             return jsonify(error=str(exc)), 400
         if cache_size:

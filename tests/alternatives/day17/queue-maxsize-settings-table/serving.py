@@ -169,7 +169,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
                 model = None
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = ONE_MIB
+    app.config["MAX_CONTENT_LENGTH"] = ONE_MIB + 1  # a chunked stream stops one byte past 1 MiB
     registry = CollectorRegistry()
     answered = Counter("model_requests_total", "Answers", ["endpoint", "status"], registry=registry)
     seconds = Histogram("model_request_latency_seconds", "Latency", ["endpoint"], registry=registry)
@@ -255,6 +255,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
         try:
             raw = request.get_data()
         except Exception:  # noqa: BLE001 - werkzeug's 413 for a stream over the limit
+            return json_answer({"error": "body over 1 MiB"}, 413)
+        if len(raw) > ONE_MIB:  # a chunked body: get_data() stopped one byte past 1 MiB
             return json_answer({"error": "body over 1 MiB"}, 413)
         key, problem = parse_features(raw)
         if problem:

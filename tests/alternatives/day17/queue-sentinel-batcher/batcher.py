@@ -16,7 +16,7 @@ class QueueFull(Exception):
 
 class MicroBatcher:
     def __init__(self, predict_batch, max_batch_size, max_wait_s, max_queue=None):
-        if max_batch_size < 1 or max_wait_s < 0 or (max_queue is not None and max_queue < 1):
+        if not (max_batch_size >= 1 and max_wait_s >= 0 and (max_queue is None or max_queue >= 1)):  # NaN too
             raise ValueError("bad batcher arguments")
         self.predict_batch = predict_batch
         self.size = max_batch_size

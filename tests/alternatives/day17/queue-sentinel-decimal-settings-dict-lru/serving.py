@@ -10,7 +10,7 @@ import time
 from decimal import Decimal, InvalidOperation
 
 import numpy as np
-from flask import Flask, Response, request
+from flask import Flask, Response, abort, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from batcher import MicroBatcher, QueueFull
@@ -149,7 +149,7 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
         raise Reply(429, "too many requests", retry_after=max(1, wait))
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = LIMIT
+    app.config["MAX_CONTENT_LENGTH"] = LIMIT + 1  # get_data() stops here on a chunked body; predict checks
 
     batcher = None
     if model is not None:
@@ -220,7 +220,10 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
             take_token()
         if batcher is None:
             raise Reply(503, "model not loaded")
-        rows = read_rows(request.get_data())
+        data = request.get_data()
+        if len(data) > LIMIT:
+            abort(413)
+        rows = read_rows(data)
         cached = cache_get(rows)
         if cached is not None:
             return as_json({"predictions": cached, "model_version": version})

@@ -16,7 +16,7 @@ class QueueFull(Exception):
 
 class MicroBatcher:
     def __init__(self, predict_batch, max_batch_size, max_wait_s, max_queue=None):
-        if max_batch_size < 1 or max_wait_s < 0 or (max_queue is not None and max_queue < 1):
+        if not max_batch_size >= 1 or not max_wait_s >= 0 or (max_queue is not None and not max_queue >= 1):
             raise ValueError("max_batch_size >= 1, max_wait_s >= 0 and max_queue >= 1 (or None) are required")
         self.predict_batch = predict_batch
         self.max_batch_size = max_batch_size

@@ -198,11 +198,25 @@ class Server:
         bounds = np.cumsum([0, *counts]).tolist()
         return [flat[a:b] for a, b in zip(bounds, bounds[1:])]
 
+    @staticmethod
+    def body(limit=1 << 20):
+        """The request body, or None when more than `limit` bytes came (reads at most limit + 1)."""
+        data = b""
+        while len(data) <= limit:
+            more = request.stream.read(limit + 1 - len(data))
+            if not more:
+                return data
+            data += more
+        return None
+
     def predict(self):
         if self.model is None:
             return answer(503, {"error": "model not loaded"})
+        body = self.body()
+        if body is None:
+            return answer(413, {"error": "Request Entity Too Large"})
         try:
-            rows = parse(request.get_data())
+            rows = parse(body)
         except BadRequest as exc:
             return answer(400, {"error": str(exc)})
         cached = self.cache.get(rows)
@@ -228,7 +242,7 @@ class Server:
 def create_app(config=None, *, model=None, clock=time.monotonic) -> Flask:
     server = Server(config, model, clock)
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = 1 << 20
+    app.config["MAX_CONTENT_LENGTH"] = (1 << 20) + 1  # a chunked stream ends one byte past 1 MiB: see body()
     if server.batcher is not None:
         app.extensions["batcher"] = server.batcher
 

@@ -106,7 +106,7 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
                 model = None
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = 1 << 20
+    app.config["MAX_CONTENT_LENGTH"] = (1 << 20) + 1  # chunked: the stream stops one byte past 1 MiB
 
     registry = CollectorRegistry()
     req_total = Counter("model_requests_total", "Requests by endpoint and status", ["endpoint", "status"],
@@ -219,11 +219,25 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
     def metrics():
         return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
+    def _body(limit=1 << 20):
+        got = []
+        size = 0
+        while size <= limit:
+            piece = request.stream.read(limit + 1 - size)
+            if not piece:
+                return b"".join(got)
+            got.append(piece)
+            size += len(piece)
+        return None  # more than limit bytes
+
     @app.route("/predict", methods=["POST"])
     def predict():
         if model is None:
             return _bad(503, "model not loaded")
-        arr, problem = _rows_from(request.get_data())
+        body = _body()
+        if body is None:
+            return _bad(413, "body over 1 MiB")
+        arr, problem = _rows_from(body)
         if problem:
             return _bad(400, problem)
         key = (arr.shape, arr.tobytes())

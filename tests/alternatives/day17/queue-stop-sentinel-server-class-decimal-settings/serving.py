@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 import numpy as np
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from batcher import MicroBatcher, QueueFull
 
@@ -188,6 +188,18 @@ class ModelServer:
         bounds = np.cumsum([0] + counts).tolist()
         return [flat[a:b] for a, b in zip(bounds, bounds[1:])]
 
+    @staticmethod
+    def read_body(limit=LIMIT):
+        """At most limit + 1 bytes of the body: one more than `limit` came means it is too large (413)."""
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = request.stream.read(limit + 1 - size)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            size += len(chunk)
+        raise RequestEntityTooLarge()
+
     def predict(self):
         if self.bucket is not None:
             ok, wait = self.bucket.take()
@@ -196,7 +208,7 @@ class ModelServer:
         if self.model is None:
             return jsonify({"error": "model not loaded"}), 503
         try:
-            rows = rows_of(request.get_data(cache=False))
+            rows = rows_of(self.read_body())
         except Invalid as problem:
             return jsonify({"error": str(problem)}), 400
         hit = self.cache.get(rows)
@@ -221,7 +233,7 @@ class ModelServer:
 
     def build(self) -> Flask:
         app = Flask("serving")
-        app.config["MAX_CONTENT_LENGTH"] = LIMIT
+        app.config["MAX_CONTENT_LENGTH"] = LIMIT + 1  # a chunked stream stops one byte past LIMIT: read_body
         if self.batcher is not None:
             app.extensions["batcher"] = self.batcher
 

@@ -196,7 +196,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
     cache = AnswerCache(settings["CACHE_SIZE"])
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = 1 << 20
+    # 1 MiB + 1: get_data() stops there on a chunked body (no Content-Length), so predict sees it went on.
+    app.config["MAX_CONTENT_LENGTH"] = (1 << 20) + 1
 
     batcher = None
     if model is not None:
@@ -250,6 +251,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
             body = request.get_data()
         except HTTPException as error:
             return fail(error.code or 500, error.description or "error")
+        if len(body) > 1 << 20:
+            return fail(413, "request body over 1 MiB")
         if batcher is None:
             return fail(503, "model not loaded")
         try:

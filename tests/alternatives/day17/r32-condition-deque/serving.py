@@ -12,7 +12,7 @@ from collections import OrderedDict
 import numpy as np
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from batcher import MicroBatcher, QueueFull
 
@@ -111,6 +111,18 @@ def _load(path):
         return None
 
 
+def _read_limited(stream, limit=MiB):
+    buf = bytearray()
+    while len(buf) <= limit:
+        chunk = stream.read(limit + 1 - len(buf))
+        if not chunk:
+            break
+        buf += chunk
+    if len(buf) > limit:  # only limit + 1 bytes were read to know
+        raise RequestEntityTooLarge("body over 1 MiB")
+    return bytes(buf)
+
+
 def _parse(data: bytes):
     try:
         body = json.loads(data.decode("utf-8"))
@@ -156,7 +168,7 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
         model = _load(_raw(config, "MODEL_PATH"))
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MiB
+    app.config["MAX_CONTENT_LENGTH"] = MiB + 1  # a chunked stream ends one byte past 1 MiB
     registry = CollectorRegistry()
     requests_total = Counter("model_requests_total", "Requests answered", ["endpoint", "status"], registry=registry)
     latency = Histogram("model_request_latency_seconds", "Request latency", ["endpoint"], registry=registry)
@@ -234,7 +246,7 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
     def predict():
         if model is None:
             return error("no model loaded", 503)
-        data = request.get_data(cache=False)
+        data = _read_limited(request.stream)
         try:
             rows = _parse(data)
         except BadRequest as exc:

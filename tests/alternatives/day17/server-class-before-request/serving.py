@@ -21,7 +21,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 NAMES = ["MODEL_PATH", "MODEL_VERSION", "MAX_BATCH_SIZE", "MAX_WAIT_MS", "MAX_QUEUE", "CACHE_SIZE",
          "RATE_LIMIT", "RATE_BURST"]
@@ -178,6 +178,17 @@ class Server:
             while len(self.lru) > self.s.cache:
                 del self.lru[next(iter(self.lru))]
 
+    @staticmethod
+    def body(limit=1 << 20):
+        """The request body; 413 when more than `limit` bytes come (at most limit + 1 are read)."""
+        data = bytearray()
+        while len(data) <= limit:
+            piece = request.stream.read(limit + 1 - len(data))
+            if not piece:
+                return bytes(data)
+            data += piece
+        raise RequestEntityTooLarge()
+
     def retry_after(self):
         """None when a token was taken, else whole seconds to wait."""
         with self.bucket_lock:
@@ -200,7 +211,7 @@ def refuse(msg, seconds):
 def create_app(config=None, *, model=None, clock=time.monotonic):
     srv = Server(config, model, clock)
     app = Flask("serving")
-    app.config["MAX_CONTENT_LENGTH"] = 1 << 20
+    app.config["MAX_CONTENT_LENGTH"] = (1 << 20) + 1  # chunked bodies stop one byte past 1 MiB: srv.body()
     if srv.batcher is not None:
         app.extensions["batcher"] = srv.batcher
 
@@ -245,7 +256,7 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
     def predict():
         if srv.model is None:
             return jsonify(error="no model"), 503
-        rows = rows_of(request.get_data())
+        rows = rows_of(srv.body())
         hit = srv.cache_get(rows)
         if hit is not None:
             return jsonify(predictions=hit, model_version=srv.s.version)

@@ -22,11 +22,11 @@ class MicroBatcher:
     def __init__(self, predict_batch: Callable[[list], Sequence], max_batch_size: int, max_wait_s: float,
                  max_queue: int | None = None) -> None:
         problems = []
-        if max_batch_size < 1:
+        if not max_batch_size >= 1:
             problems.append("max_batch_size < 1")
-        if max_wait_s < 0:
+        if not max_wait_s >= 0:
             problems.append("max_wait_s < 0")
-        if max_queue is not None and max_queue < 1:
+        if max_queue is not None and not max_queue >= 1:
             problems.append("max_queue < 1")
         if problems:
             raise ValueError(", ".join(problems))

@@ -172,7 +172,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
     cache = AnswerCache(settings.cache_size)
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = ONE_MIB
+    # One byte past 1 MiB: on a chunked body get_data() stops there without an error, so predict can
+    # tell a body that went on.
+    app.config["MAX_CONTENT_LENGTH"] = ONE_MIB + 1
     registry = CollectorRegistry(auto_describe=True)
     answered = Counter("model_requests_total", "Requests by endpoint and status", ["endpoint", "status"],
                        registry=registry)
@@ -259,6 +261,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
                 return fail(429, "too many requests", wait_s)
         if batcher is None:
             return fail(503, "model not loaded")
+        if len(request.get_data()) > ONE_MIB:  # cached: get_json below parses the same bytes
+            return fail(413, "Request Entity Too Large")
         try:
             payload = request.get_json(force=True, silent=False)
         except BadRequest as exc:

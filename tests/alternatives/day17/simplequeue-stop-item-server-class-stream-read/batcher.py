@@ -17,9 +17,9 @@ class QueueFull(Exception):
 class MicroBatcher:
     def __init__(self, predict_batch, max_batch_size, max_wait_s, max_queue=None):
         for name, value, low in (("max_batch_size", max_batch_size, 1), ("max_wait_s", max_wait_s, 0)):
-            if value < low:
+            if not value >= low:  # NaN fails every comparison
                 raise ValueError(f"{name} must be at least {low}")
-        if max_queue is not None and max_queue < 1:
+        if max_queue is not None and not max_queue >= 1:
             raise ValueError("max_queue must be at least 1")
         self.predict_batch = predict_batch
         self.max_batch_size = max_batch_size

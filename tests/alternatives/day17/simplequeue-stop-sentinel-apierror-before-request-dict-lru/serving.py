@@ -55,6 +55,17 @@ def _no_constants(token):
     raise ApiError(400, f"{token} is not allowed")
 
 
+def _read_body(stream, limit: int = 1 << 20) -> bytes:
+    """The body; ApiError(413) when more than `limit` bytes come (never reads more than limit + 1)."""
+    body = bytearray()
+    while len(body) <= limit:
+        piece = stream.read(limit + 1 - len(body))
+        if not piece:
+            return bytes(body)
+        body += piece
+    raise ApiError(413, "body over 1 MiB")
+
+
 def _rows_of(body: bytes):
     try:
         doc = json.loads(body.decode("utf-8"), parse_constant=_no_constants)
@@ -165,7 +176,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
                 model = None
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = 1 << 20
+    app.config["MAX_CONTENT_LENGTH"] = (1 << 20) + 1  # a chunked stream stops one byte past 1 MiB
     registry = CollectorRegistry()
     requests_total = Counter("model_requests_total", "Requests answered", ("endpoint", "status"), registry=registry)
     latency = Histogram("model_request_latency_seconds", "Latency", ("endpoint",), registry=registry)
@@ -246,7 +257,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
 
     @app.route("/predict", methods=["POST"])
     def predict():
-        body = request.get_data(cache=False)
+        body = _read_body(request.stream)
         if model is None:
             raise ApiError(503, "model not loaded")
         rows = _rows_of(body)

@@ -1,0 +1,92 @@
+"""Micro-batcher: a deque under one Condition, one daemon worker."""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+
+
+class QueueFull(Exception):
+    """max_queue items already wait."""
+
+
+class MicroBatcher:
+    def __init__(self, predict_batch, max_batch_size, max_wait_s, max_queue=None):
+        if not max_batch_size >= 1:
+            raise ValueError("max_batch_size must be >= 1")
+        if not max_wait_s >= 0:
+            raise ValueError("max_wait_s must be >= 0")
+        if max_queue is not None and not max_queue >= 1:
+            raise ValueError("max_queue must be >= 1")
+        self._predict = predict_batch
+        self._max = max_batch_size
+        self._wait = max_wait_s
+        self._max_queue = max_queue
+        self._items: deque = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._worker = threading.Thread(target=self._run, name="micro-batcher", daemon=True)
+        self._worker.start()
+
+    def submit(self, item):
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("batcher is closed")
+            if self._max_queue is not None and len(self._items) >= self._max_queue:
+                raise QueueFull(f"{self._max_queue} items already waiting")
+            future: Future = Future()
+            self._items.append((item, future))
+            self._cond.notify()
+        return future
+
+    def _collect(self):
+        with self._cond:
+            while not self._items and not self._closed:
+                self._cond.wait()
+            if not self._items:
+                return None
+            batch = [self._items.popleft()]
+            deadline = time.monotonic() + self._wait
+            while len(batch) < self._max:
+                if self._items:
+                    batch.append(self._items.popleft())
+                    continue
+                remaining = deadline - time.monotonic()
+                if self._closed or remaining <= 0:
+                    break
+                self._cond.wait(min(remaining, threading.TIMEOUT_MAX))
+            return batch
+
+    def _run(self):
+        while True:
+            batch = self._collect()
+            if batch is None:
+                return
+            items = [item for item, _ in batch]
+            try:
+                results = list(self._predict(items))
+                if len(results) != len(items):
+                    raise ValueError(f"predict_batch returned {len(results)} results for {len(items)} items")
+            except Exception as error:  # noqa: BLE001
+                for _, future in batch:
+                    if future.set_running_or_notify_cancel():
+                        future.set_exception(error)
+                continue
+            for (_, future), result in zip(batch, results):
+                if future.set_running_or_notify_cancel():
+                    future.set_result(result)
+
+    def close(self):
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if threading.current_thread() is not self._worker:
+            self._worker.join()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
