@@ -680,7 +680,7 @@ def test_a_nan_amount_or_missing_card_raises_value_error(field, value):
 
 
 @pytest.mark.parametrize("setting, value", [
-    ("budget_s", 0), ("budget_s", -1), ("budget_s", math.nan),
+    ("budget_s", 0), ("budget_s", -1), ("budget_s", math.nan), ("budget_s", math.inf),
     ("threshold", -0.01), ("threshold", 1.01), ("threshold", math.nan),
     ("velocity_count", 0), ("velocity_count", math.nan), ("testing_merchants", 0), ("testing_merchants", math.nan),
     ("small_amount", -1), ("small_amount", math.nan), ("large_amount", 0), ("large_amount", math.nan),

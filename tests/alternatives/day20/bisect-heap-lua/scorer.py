@@ -28,8 +28,8 @@ class FraudScorer:
     def __init__(self, model, store, *, budget_s: float = 0.05, threshold: float = 0.5,
                  velocity_count: int = 5, testing_merchants: int = 3,
                  small_amount: float = 5.0, large_amount: float = 1000.0) -> None:
-        if not _number(budget_s, "budget_s") > 0:
-            raise ValueError("budget_s must be > 0")
+        if not 0 < _number(budget_s, "budget_s") < math.inf:
+            raise ValueError("budget_s must be > 0 and finite")
         if not 0 <= _number(threshold, "threshold") <= 1:
             raise ValueError("threshold must be in [0, 1]")
         if not _number(velocity_count, "velocity_count") >= 1:

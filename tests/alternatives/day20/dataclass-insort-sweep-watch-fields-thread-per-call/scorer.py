@@ -46,7 +46,7 @@ class FraudScorer:
     def __init__(self, model, store, *, budget_s: float = 0.05, threshold: float = 0.5,
                  velocity_count: int = 5, testing_merchants: int = 3,
                  small_amount: float = 5.0, large_amount: float = 1000.0) -> None:
-        _check(budget_s > 0, "budget_s must be positive")
+        _check(0 < budget_s < math.inf, "budget_s must be positive and finite")
         _check(0.0 <= threshold <= 1.0, "threshold must be in [0, 1]")
         _check(velocity_count >= 1, "velocity_count must be at least 1")
         _check(testing_merchants >= 1, "testing_merchants must be at least 1")

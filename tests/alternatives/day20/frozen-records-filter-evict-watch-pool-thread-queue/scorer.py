@@ -29,7 +29,7 @@ class FraudScorer:
     def __init__(self, model, store, *, budget_s: float = 0.05, threshold: float = 0.5,
                  velocity_count: int = 5, testing_merchants: int = 3,
                  small_amount: float = 5.0, large_amount: float = 1000.0) -> None:
-        _check("budget_s", budget_s > 0)
+        _check("budget_s", 0 < budget_s < math.inf)
         _check("threshold", 0 <= threshold <= 1)
         _check("velocity_count", velocity_count >= 1)
         _check("testing_merchants", testing_merchants >= 1)

@@ -33,6 +33,8 @@ class FraudScorer:
                  velocity_count: int = 5, testing_merchants: int = 3,
                  small_amount: float = 5.0, large_amount: float = 1000.0) -> None:
         _in_range("budget_s", budget_s, 0, low_open=True)
+        if math.isinf(budget_s):
+            raise ValueError("budget_s must be finite")
         _in_range("threshold", threshold, 0, 1)
         _in_range("velocity_count", velocity_count, 1)
         _in_range("testing_merchants", testing_merchants, 1)

@@ -22,7 +22,7 @@ class FraudScorer:
     def __init__(self, model, store, *, budget_s: float = 0.05, threshold: float = 0.5,
                  velocity_count: int = 5, testing_merchants: int = 3,
                  small_amount: float = 5.0, large_amount: float = 1000.0) -> None:
-        checks = [("budget_s", budget_s, budget_s > 0), ("threshold", threshold, 0 <= threshold <= 1),
+        checks = [("budget_s", budget_s, 0 < budget_s < math.inf), ("threshold", threshold, 0 <= threshold <= 1),
                   ("velocity_count", velocity_count, velocity_count >= 1),
                   ("testing_merchants", testing_merchants, testing_merchants >= 1),
                   ("small_amount", small_amount, small_amount >= 0),

@@ -30,8 +30,8 @@ class FraudScorer:
                                 large_amount=large_amount).items():
             if isinstance(value, float) and math.isnan(value):
                 raise ValueError(f"{name} is NaN")
-        if budget_s <= 0:
-            raise ValueError("budget_s must be > 0")
+        if budget_s <= 0 or math.isinf(budget_s):
+            raise ValueError("budget_s must be > 0 and finite")
         if threshold < 0 or threshold > 1:
             raise ValueError("threshold must be in [0, 1]")
         if velocity_count < 1 or testing_merchants < 1:

@@ -31,7 +31,7 @@ class FraudScorer:
                         testing_merchants=testing_merchants, small_amount=small_amount, large_amount=large_amount)
         if any(math.isnan(v) for v in settings.values()):
             raise ValueError("NaN setting")
-        if budget_s <= 0 or threshold < 0 or threshold > 1 or velocity_count < 1 or testing_merchants < 1 \
+        if budget_s <= 0 or math.isinf(budget_s) or threshold < 0 or threshold > 1 or velocity_count < 1 or testing_merchants < 1 \
                 or small_amount < 0 or large_amount <= 0:
             raise ValueError("setting out of range")
         self._model, self._store = model, store

@@ -21,7 +21,7 @@ class FraudScorer:
                  velocity_count: int = 5, testing_merchants: int = 3,
                  small_amount: float = 5.0, large_amount: float = 1000.0) -> None:
         checks = [
-            (budget_s, lambda v: v > 0), (threshold, lambda v: 0 <= v <= 1),
+            (budget_s, lambda v: 0 < v < math.inf), (threshold, lambda v: 0 <= v <= 1),
             (velocity_count, lambda v: v >= 1), (testing_merchants, lambda v: v >= 1),
             (small_amount, lambda v: v >= 0), (large_amount, lambda v: v > 0),
         ]

@@ -25,7 +25,7 @@ def _bad(v) -> bool:
 class FraudScorer:
     def __init__(self, model, store, *, budget_s=0.05, threshold=0.5, velocity_count=5,
                  testing_merchants=3, small_amount=5.0, large_amount=1000.0) -> None:
-        if _bad(budget_s) or budget_s <= 0:
+        if _bad(budget_s) or budget_s <= 0 or math.isinf(budget_s):
             raise ValueError("budget_s")
         if _bad(threshold) or not (0 <= threshold <= 1):
             raise ValueError("threshold")

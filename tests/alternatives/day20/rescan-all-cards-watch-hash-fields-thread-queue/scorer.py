@@ -38,7 +38,7 @@ class FraudScorer:
         for name, v in settings.items():
             if _nan(v):
                 raise ValueError(name)
-        if budget_s <= 0:
+        if budget_s <= 0 or math.isinf(budget_s):
             raise ValueError("budget_s")
         if threshold < 0 or threshold > 1:
             raise ValueError("threshold")

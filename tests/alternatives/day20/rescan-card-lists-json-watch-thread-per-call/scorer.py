@@ -31,7 +31,7 @@ class FraudScorer:
     def __init__(self, model, store, *, budget_s: float = 0.05, threshold: float = 0.5,
                  velocity_count: int = 5, testing_merchants: int = 3,
                  small_amount: float = 5.0, large_amount: float = 1000.0) -> None:
-        if not (_in_range(budget_s, 0, low_open=True) and _in_range(threshold, 0, 1)
+        if not (_in_range(budget_s, 0, low_open=True) and math.isfinite(budget_s) and _in_range(threshold, 0, 1)
                 and _in_range(velocity_count, 1) and _in_range(testing_merchants, 1)
                 and _in_range(small_amount, 0) and _in_range(large_amount, 0, low_open=True)):
             raise ValueError("a setting is out of range")

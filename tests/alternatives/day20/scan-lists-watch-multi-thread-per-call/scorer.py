@@ -18,7 +18,7 @@ class Decision:
 class FraudScorer:
     def __init__(self, model, store, *, budget_s=0.05, threshold=0.5, velocity_count=5,
                  testing_merchants=3, small_amount=5.0, large_amount=1000.0):
-        checks = [budget_s > 0, 0 <= threshold <= 1, velocity_count >= 1, testing_merchants >= 1,
+        checks = [0 < budget_s < math.inf, 0 <= threshold <= 1, velocity_count >= 1, testing_merchants >= 1,
                   small_amount >= 0, large_amount > 0]
         if not all(checks):  # NaN fails every comparison
             raise ValueError("a setting is out of range")

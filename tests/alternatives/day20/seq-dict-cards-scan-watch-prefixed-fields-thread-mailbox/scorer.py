@@ -51,7 +51,7 @@ class FraudScorer:
     def __init__(self, model, store, *, budget_s: float = 0.05, threshold: float = 0.5,
                  velocity_count: int = 5, testing_merchants: int = 3,
                  small_amount: float = 5.0, large_amount: float = 1000.0) -> None:
-        if not _in_range(budget_s, 0, low_open=True):
+        if not _in_range(budget_s, 0, low_open=True) or math.isinf(budget_s):
             raise ValueError("budget_s")
         if not _in_range(threshold, 0, 1):
             raise ValueError("threshold")

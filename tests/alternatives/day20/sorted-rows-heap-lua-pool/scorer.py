@@ -23,7 +23,7 @@ class FraudScorer:
                  velocity_count: int = 5, testing_merchants: int = 3,
                  small_amount: float = 5.0, large_amount: float = 1000.0) -> None:
         checks = {
-            "budget_s": budget_s > 0, "threshold": 0 <= threshold <= 1,
+            "budget_s": 0 < budget_s < math.inf, "threshold": 0 <= threshold <= 1,
             "velocity_count": velocity_count >= 1, "testing_merchants": testing_merchants >= 1,
             "small_amount": small_amount >= 0, "large_amount": large_amount > 0,
         }

@@ -44,7 +44,7 @@ class FraudScorer:
         values = [budget_s, threshold, velocity_count, testing_merchants, small_amount, large_amount]
         if any(math.isnan(v) for v in values):
             raise ValueError("NaN setting")
-        if budget_s <= 0 or not (0 <= threshold <= 1) or velocity_count < 1 or testing_merchants < 1 \
+        if budget_s <= 0 or math.isinf(budget_s) or not (0 <= threshold <= 1) or velocity_count < 1 or testing_merchants < 1 \
                 or small_amount < 0 or large_amount <= 0:
             raise ValueError("setting out of range")
         self.model, self.store = model, store

@@ -21,7 +21,7 @@ class FraudScorer:
     def __init__(self, model, store, *, budget_s: float = 0.05, threshold: float = 0.5,
                  velocity_count: int = 5, testing_merchants: int = 3,
                  small_amount: float = 5.0, large_amount: float = 1000.0) -> None:
-        if not budget_s > 0:
+        if not 0 < budget_s < math.inf:
             raise ValueError("budget_s")
         if not 0 <= threshold <= 1:
             raise ValueError("threshold")
