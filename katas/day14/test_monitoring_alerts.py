@@ -97,16 +97,19 @@ def test_window_metrics_use_the_sla_threshold_and_the_window(kit, store, clock, 
         f"over 2 h (300, 100, 100, 100 ms) a 200 ms threshold keeps 3 of 4 samples: 75 %, got {strict}")
 
 
-def _numpy_float32(value):
+def _numpy_number(kind, value):
     import numpy
 
-    return numpy.float32(value)
+    return getattr(numpy, kind)(value)
 
 
-@pytest.mark.parametrize("latency", [0.0, 0, 12, "numpy-float32"], ids=["0.0", "int-0", "int-12", "numpy-float32-12.5"])
+@pytest.mark.parametrize("latency", [0.0, 0, 12, "numpy-float32", "numpy-int64"],
+                         ids=["0.0", "int-0", "int-12", "numpy-float32-12.5", "numpy-int64-12"])
 def test_a_latency_of_zero_ms_is_up_not_down(kit, store, clock, fake_sleep, latency):
     if latency == "numpy-float32":
-        latency = _numpy_float32(12.5)  # a probe timing with NumPy: numpy.float32 is no float (nor int) subclass
+        latency = _numpy_number("float32", 12.5)  # a probe timing with NumPy: numpy.float32 is no float (nor int) subclass
+    elif latency == "numpy-int64":
+        latency = _numpy_number("int64", 12)  # whole milliseconds from NumPy: numpy.int64 is no int (nor numpy.floating)
     alerter = kit.RecordingAlerter()
     metrics = MonitoringSystem(lambda: latency, store, alerter, clock=clock, sleep=fake_sleep, max_iterations=1).tick().metrics
     assert metrics.get("up") == 1.0 and metrics.get("latency_ms") == latency, (
@@ -184,11 +187,11 @@ class FlickeringStore:
 
     def calculate_sla_compliance(self, latency_threshold_ms=200.0, hours=24):
         self.calls["sla"] += 1
-        return 100.0 if self.calls["sla"] % 2 else None
+        return 99.98765432 if self.calls["sla"] % 2 else None
 
     def latency_percentile(self, q, hours=24):
         self.calls["p95"] += 1
-        return 150.0 if self.calls["p95"] % 2 else None
+        return 150.123456789 if self.calls["p95"] % 2 else None
 
 
 def test_a_window_metric_is_sent_as_it_was_read(kit, clock, fake_sleep):
@@ -198,8 +201,11 @@ def test_a_window_metric_is_sent_as_it_was_read(kit, clock, fake_sleep):
     assert report.error is None and alerter.seen and all(value is not None for value in alerter.seen[0].values()), (
         f"each window metric should be read once and sent as read (a value, or left out when None); a second read "
         f"may find the window empty and send None: the alerter got {alerter.seen}, error {report.error!r}")
-    assert report.metrics == {"up": 1.0, "latency_ms": 12.0, "sla_compliance": 100.0, "p95_latency_ms": 150.0}, (
-        f"the first read of each window metric had a value, got {report.metrics}")
+    assert report.metrics == {"up": 1.0, "latency_ms": 12.0, "sla_compliance": 99.98765432,
+                              "p95_latency_ms": 150.123456789} and alerter.seen == [report.metrics], (
+        f"the first read of each window metric had a value (99.98765432 % and 150.123456789 ms): each is sent as read, "
+        f"to the alerter and in the report (not rounded: 99.99 % and 150.12 ms are other numbers), got "
+        f"{report.metrics}, the alerter saw {alerter.seen}")
 
 
 @pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])

@@ -127,7 +127,7 @@ def seconds_to_undo(fake_tools) -> float:
 
 @pytest.mark.task(taskno=3)
 @pytest.mark.parametrize("args", [[], ["v1", "v2"], ["--bogus", "v1"], ["--mode", "swarm", "v1"], ["--mode", "Docker", "v1"],
-                                  ["--mode", "K8S", "v1"], ["--port", "x", "v1"],
+                                  ["--mode", "K8S", "v1"], ["--mode", "dockers", "v1"], ["--mode", "minik8s", "v1"], ["--port", "x", "v1"],
                                   ["--port", "0", "v1"], ["--port", "65536", "v1"], ["--retries", "0", "v1"], ["--retries", "1.5", "v1"],
                                   ["--rollout-timeout", "1.5", "v1"], ["--rollout-timeout", "0", "v1"],
                                   ["--interval", "0.0", "v1"], ["--timeout", "0", "v1"], ["--step-timeout", "0", "v1"],
@@ -853,15 +853,16 @@ def test_k8s_mode_a_health_check_that_passes_after_a_failure_is_healthy(pipeline
 def test_docker_mode_the_rollout_timeout_counts_from_the_new_container(pipeline, fake_tools, docker_previous_then_stuck,
                                                                        model_server):
     fake_tools.answer("docker", "build", delay=5)  # a 5 s build: longer than the whole --rollout-timeout 4
+    fake_tools.answer("docker", "rm", delay=5, first=True)  # and a 5 s removal of the old container before the new one
     for state, value in (("{{.State.Status}}", "running"), ("{{.State.Running}}", "true")):
         fake_tools.answer("docker", "inspect", state, out=value, from_call=2, first=True)  # runs from the 2nd check on
-    done = pipeline("--mode", "docker", rollout_timeout=4, timeout=25)
+    done = pipeline("--mode", "docker", rollout_timeout=4, timeout=30)
     calls = fake_tools.calls
     deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
     assert done.returncode == 0 and deploy is not None and previous_back(calls, deploy) is None, (
-        f"--rollout-timeout 4 counts from the start of the new container (the 5 s build and the tests before it do "
-        f"not use it up): the container runs at the second check, well within 4 s, so the deploy is healthy (exit 0, "
-        f"not undone)\n{done.output}\ncalls:\n{describe(calls)}")
+        f"--rollout-timeout 4 counts from the start of the new container (the 5 s build, the tests and the 5 s "
+        f"`docker rm` of the old container before it do not use it up): the container runs at the second check, "
+        f"well within 4 s, so the deploy is healthy (exit 0, not undone)\n{done.output}\ncalls:\n{describe(calls)}")
 
 
 @pytest.fixture
