@@ -289,6 +289,52 @@ def test_health_check_is_false_when_nothing_listens():
     )
 
 
+def _probe_with_a_proxy_in_the_environment(url, proxy_url):
+    """http_health_check(url, 2) in a fresh Python whose environment names `proxy_url` as the HTTP proxy from its
+    start (as on a CI runner behind a corporate proxy: urllib may read it at import time); returns its answer."""
+    import deploy_automation
+
+    http_health_check(url, 2)  # in this process first, without the proxy: an unwritten stub stops here with its task
+    env = {name: value for name, value in os.environ.items() if name.lower() != "no_proxy"}
+    env.update(http_proxy=proxy_url, HTTP_PROXY=proxy_url, PYTHONPATH=str(Path(deploy_automation.__file__).parent))
+    code = "import sys; from deploy_automation import http_health_check; print(http_health_check(sys.argv[1], 2))"
+    done = subprocess.run([sys.executable, "-B", "-c", code, url], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, f"the probe should run in a fresh Python, it failed: {done.stderr[-2000:]}"
+    return done.stdout.strip()
+
+
+def test_health_check_ignores_a_proxy_set_in_the_environment():
+    # the proxy cannot reach this host's loopback (here: nothing listens on its port)
+    with ControlledServer("healthy") as server:
+        healthy = _probe_with_a_proxy_in_the_environment(f"{server.url}/health", f"http://127.0.0.1:{free_port()}")
+    assert healthy == "True", (
+        f"the service answers 200 on loopback, but with http_proxy set in the environment the probe returned "
+        f"{healthy}: it asked the proxy (urllib's default opener reads http_proxy from the environment). The probe "
+        f"should connect to the URL's host itself and never use a proxy from the environment (e.g. "
+        f"urllib.request.ProxyHandler({{}}) in the opener)"
+    )
+
+
+def test_health_check_of_a_dead_service_is_not_answered_by_a_proxy():
+    # a proxy answering 200 to everything must not make a dead container look healthy
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _Recording)
+    proxy.requests = []
+    worker = threading.Thread(target=proxy.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    worker.start()
+    try:
+        healthy = _probe_with_a_proxy_in_the_environment(f"http://127.0.0.1:{free_port()}/health",
+                                                         f"http://127.0.0.1:{proxy.server_address[1]}")
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+        worker.join(timeout=10)
+    assert healthy == "False" and proxy.requests == [], (
+        f"nothing listens at the probed URL, yet the probe returned {healthy} after asking the proxy named in "
+        f"http_proxy for {proxy.requests}: the probe should connect to the URL's host itself and never use a proxy "
+        f"from the environment, whose 200 says nothing about the service"
+    )
+
+
 @contextlib.contextmanager
 def one_raw_connection(answer):
     """A TCP server on loopback that takes one connection, reads the request and lets `answer(conn, stop)` play

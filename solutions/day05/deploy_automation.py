@@ -110,7 +110,9 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_PROBE = urllib.request.build_opener(_NoRedirects, _DeadlineHTTPHandler)
+# ProxyHandler({}): the probe asks the container itself; an http_proxy in the environment (which the default
+# ProxyHandler reads) cannot reach this host's loopback, and its 200 would say nothing about the container.
+_PROBE = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects, _DeadlineHTTPHandler)
 
 
 def http_health_check(url: str, timeout: float) -> bool:

@@ -83,7 +83,7 @@ class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
         return None  # a 302 is not the service's own 200: let it raise HTTPError
 
 
-_NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirects, _DeadlineHTTPHandler)
+_NO_REDIRECTS = urllib.request.build_opener(urllib.request.ProxyHandler({}), _RefuseRedirects, _DeadlineHTTPHandler)
 
 
 def http_health_check(url: str, timeout: float) -> bool:

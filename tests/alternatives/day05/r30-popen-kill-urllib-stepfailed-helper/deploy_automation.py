@@ -85,7 +85,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_OPENER = urllib.request.build_opener(_NoRedirect, _DeadlineHTTPHandler)
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect, _DeadlineHTTPHandler)
 
 
 def http_health_check(url: str, timeout: float) -> bool:
