@@ -70,6 +70,7 @@ def test_every_flag_is_read():
     ("--model-port", "8000.5"), ("--model-port", "1e3"),  # an int, not a number truncated to one
     ("--requests", "1e3"), ("--requests", "10.0"),  # an int too: not a float that happens to be whole
     ("--wait-seconds", "inf"),  # finite: an infinite wait is no bound
+    ("--candidate", "LINEAR"), ("--candidate", " linear"),  # a key as given: no case folding, no stripping
 ])
 def test_bad_flags_exit_2_naming_the_flag(flag, value, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -161,6 +162,17 @@ def test_every_candidate_is_accepted(candidate):
     assert args.candidate == candidate, (
         f"--candidate takes every key of earlier_days.CANDIDATES ({sorted(CANDIDATES)}), so {candidate!r} is "
         f"accepted; got {args.candidate!r}")
+
+
+def test_values_are_kept_exactly_as_given():
+    args = parse_args(REQUIRED + ["--model-name", " Fraud Model ", "--label", "Team= Fraud Ops ",
+                                  "--label", "note=Two  Words"])
+    assert args.model_name == " Fraud Model ", (
+        f"--model-name ' Fraud Model ' is kept as given, spaces and capitals included (no stripping, no case "
+        f"folding), got {args.model_name!r}")
+    assert args.label == ["Team= Fraud Ops ", "note=Two  Words"], (
+        f"each --label is kept exactly as given, the spaces around its value and its capitals included (no "
+        f"stripping, no case folding): expected ['Team= Fraud Ops ', 'note=Two  Words'], got {args.label!r}")
 
 
 def test_a_label_value_may_hold_an_equals_sign():

@@ -263,6 +263,29 @@ def test_availability_is_compared_unrounded():
         f"min_availability as it is, not rounded first (0.990 to three places); got {verdict}")
     assert judge(sent=10_000, ok=9_900, p95_ms=10.0, error_ratio=0.0, min_availability=0.99).healthy, (
         "9900 of 10000 answered is exactly 0.99, which is at the limit and healthy")
+    for ok, limit in ((7, 0.07), (14, 0.14), (28, 0.28)):
+        assert judge(sent=100, ok=ok, p95_ms=10.0, error_ratio=0.0, min_availability=limit).healthy, (
+            f"{ok} of 100 answered is an availability of ok / sent = {ok / 100}, exactly min_availability {limit}: at "
+            f"the limit, so healthy (ok >= min_availability * sent compares {ok} with {limit * 100!r}, which the "
+            f"float product pushes past the limit)")
+
+
+def test_the_verdict_is_a_plain_bool_whatever_number_types_come_in():
+    import dataclasses
+    import json
+
+    import numpy as np
+
+    cases = [dict(sent=np.int64(100), ok=np.int64(100), p95_ms=np.float64(20.0), error_ratio=np.float64(0.0)),
+             dict(sent=np.int64(100), ok=np.int64(50), p95_ms=np.float64(20.0), error_ratio=np.float64(0.0)),
+             dict(sent=100, ok=100, p95_ms=np.float32(900.0), error_ratio=None),
+             dict(sent=100, ok=100, p95_ms=None, error_ratio=np.float64(0.5))]
+    for values in cases:
+        verdict = judge(**values)
+        assert type(verdict.healthy) is bool, (
+            f"judge({values}) should give a plain bool for healthy (the report is written as JSON, which cannot "
+            f"hold a {type(verdict.healthy).__name__}), got {verdict.healthy!r}")
+        json.dumps(dataclasses.asdict(verdict))
 
 
 def test_the_defaults_are_the_readmes():

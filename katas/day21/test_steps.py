@@ -242,6 +242,30 @@ def test_deploy_pauses_between_attempts(world):
         f"{len(world.clock.sleeps)} times")
 
 
+def test_deploy_uses_the_versions_image_and_the_flags_port_whatever_the_environment_holds(world, monkeypatch):
+    # a shell where someone ran compose by hand still exports the old image and another port
+    monkeypatch.setenv("MODEL_IMAGE", f"{REPO}:v1")
+    monkeypatch.setenv("MODEL_PORT", "1")
+    steps = world.steps()
+    try:
+        steps.deploy("2")
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the message is the point
+        pytest.fail(f"with MODEL_IMAGE={REPO}:v1 and MODEL_PORT=1 exported in the caller's environment, deploy('2') "
+                    f"raised {type(exc).__name__}: {str(exc)[:300]}; the compose command's MODEL_IMAGE and MODEL_PORT "
+                    f"are the version's image and --model-port, whatever the environment holds", pytrace=False)
+    model = world.docker.container("model")
+    assert model is not None and model.image == f"{REPO}:v2", (
+        f"deploy('2') should run {REPO}:v2 even when the caller's environment exports MODEL_IMAGE={REPO}:v1: the "
+        f"version being deployed wins over the environment; the containers are {world.containers()}")
+    assert model.env.get("MODEL_PORT") == str(world.port.port), (
+        f"compose should see MODEL_PORT={world.port.port} (--model-port), not the MODEL_PORT=1 the caller's environment "
+        f"exports; it saw {model.env.get('MODEL_PORT')!r}")
+
+
+
+
 def test_a_first_deploy_starts_the_service(world):
     world.docker.containers.remove(world.docker.container("model"))
     steps = world.steps()
@@ -759,6 +783,35 @@ def test_a_prometheus_request_that_hangs_costs_seconds_not_the_whole_wait(world,
         f"one Prometheus request that is accepted and never answered should cost the monitor a few seconds (every "
         f"HTTP request has a timeout of a few seconds), not --wait-seconds (40 s) or more; the monitor took "
         f"{took:.1f} s")
+
+
+@pytest.mark.timeout(90)
+def test_a_model_request_that_hangs_costs_deploy_seconds_not_the_whole_wait(world, tmp_path):
+    import time as wall
+
+    set_timing(world, old_answers_s=0.0, start_s=0.0, ready_s=0.0)  # v2 answers and is ready as soon as it is up
+    proxy = BlackHoleFirst(world.port.port)
+    try:
+        args = make_args(tmp_path, proxy.port, wait_seconds=40.0)
+        steps = Steps(args, runner=world.docker, clock=wall.monotonic, sleep=wall.sleep)
+        proxy.swallow_next()  # deploy's first request to the model port is accepted and never answered
+        began = wall.monotonic()
+        try:
+            steps.deploy("2")
+        except NotImplementedError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the message is the point
+            pytest.fail(f"one /health request that was never answered made deploy('2') fail after "
+                        f"{wall.monotonic() - began:.1f} s with {type(exc).__name__}: {str(exc)[:200]}; v2 was ready at "
+                        f"once, so after that request timed out (in a few seconds) the next one should find it",
+                        pytrace=False)
+        took = wall.monotonic() - began
+    finally:
+        proxy.close()
+    assert took <= 25, (
+        f"one request to the model port that is accepted and never answered should cost deploy a few seconds (every "
+        f"HTTP request has a timeout of a few seconds, not --wait-seconds), then the next attempt finds v2 ready; "
+        f"deploy took {took:.1f} s of --wait-seconds 40")
 
 
 @pytest.mark.prometheus
