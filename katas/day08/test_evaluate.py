@@ -51,6 +51,35 @@ def test_scores_the_rows_it_is_given(registry, held_out, mlflow_name, test_side_
     assert score == pytest.approx(expected, abs=1e-9), "evaluate should score exactly the rows passed in"
 
 
+def test_scores_the_rows_in_full_precision_not_a_float32_copy(registry, mlflow_name, test_side_mlflow):
+    import numpy as np
+
+    version = _register(test_side_mlflow, registry, mlflow_name, "good")
+    uri = f"models:/{mlflow_name}/{version}"
+    with test_side_mlflow() as mlflow:
+        model = mlflow.sklearn.load_model(uri)
+    # Two rows a hair apart (far below float32 precision): the second one nudged towards class 1.
+    base = np.asarray(registry.X_test[:1], dtype=np.float64)
+    pairs = []
+    for feature in range(base.shape[1]):
+        for step in (1e-9, -1e-9):
+            nudged = base.copy()
+            nudged[0, feature] += step * max(1.0, abs(base[0, feature]))
+            if np.array_equal(nudged.astype(np.float32), base.astype(np.float32)):
+                p = model.predict_proba(np.vstack([base, nudged]))[:, 1]
+                if p[1] > p[0]:
+                    pairs.append(np.vstack([base, nudged]))
+    assert pairs, "setup: some nudge below float32 precision should raise the model's probability of class 1"
+    X, y = pairs[0], np.array([0, 1])
+    expected = roc_auc_score(y, model.predict_proba(X)[:, 1])
+    assert expected == 1.0, f"setup: on these two rows the model ranks the positive one first (ROC AUC 1.0), not {expected}"
+    score = evaluate(registry.tracking_uri, uri, X, y)
+    assert score == pytest.approx(expected, abs=1e-9), (
+        f"the two rows differ only in the 9th digit, and the model gives the class-1 row the higher probability: "
+        f"ROC AUC {expected} on exactly the rows given, not {score}: score the rows as given, in full precision "
+        "(a float32 copy makes the two rows one and their scores a tie)")
+
+
 @pytest.mark.parametrize("label", [0, 1])
 def test_roc_auc_on_rows_of_one_class_is_not_a_number(registry, mlflow_name, label, test_side_mlflow):
     import math

@@ -106,9 +106,12 @@ def test_an_explicit_zero_margin_promotes_any_real_gain(registry, mlflow_name, t
                                       .predict(registry.X_test)) for v in ("1", "2")}
     gain = accuracy["2"] - accuracy["1"]
     assert 0 < gain < 0.01, f"setup: the challenger should gain a little accuracy (less than 0.01), not {gain:.4f}"
-    assert _promote(registry, mlflow_name, metric="accuracy", margin=0.0) is True, (
-        f"margin=0.0 was passed explicitly: any gain counts, and the challenger gains {gain:.4f} accuracy; "
-        "it should be promoted (0 is a margin, not a missing one: do not replace it with the default 0.01)")
+    # Passed by position, in the contract's order: metric, then margin.
+    promoted = promote_if_better(registry.tracking_uri, mlflow_name, registry.X_test, registry.y_test, "accuracy", 0.0)
+    assert promoted is True, (
+        f"margin 0.0 was passed explicitly (by position, after metric 'accuracy', as the contract orders them): any "
+        f"gain counts, and the challenger gains {gain:.4f} accuracy; it should be promoted (0 is a margin, not a "
+        "missing one: do not replace it with the default 0.01; keep the parameters in the contract's order)")
     assert _aliases(registry, mlflow_name).get("champion") == "2", "'champion' should move to version 2"
 
 

@@ -23,13 +23,17 @@ def test_first_registration_creates_version_1_with_the_challenger_alias(registry
     assert found.run_id == registry.run_ids["good"], "the registered version should come from the run you were given"
 
 
-def test_the_next_registration_moves_challenger_and_keeps_the_old_version(registry, mlflow_name):
+@pytest.mark.parametrize("again", ["best", "weak"], ids=["another-run", "the-same-run-again"])
+def test_the_next_registration_moves_challenger_and_keeps_the_old_version(registry, mlflow_name, again):
     register_challenger(registry.tracking_uri, registry.run_ids["weak"], mlflow_name)
-    version = register_challenger(registry.tracking_uri, registry.run_ids["best"], mlflow_name)
+    version = register_challenger(registry.tracking_uri, registry.run_ids[again], mlflow_name)
     client = _client(registry.tracking_uri)
-    assert version == "2", f"the second registration should create version '2', not {version!r}"
-    assert str(client.get_model_version_by_alias(mlflow_name, "challenger").version) == "2", (
-        "'challenger' should move to the newest version")
+    assert version == "2", (
+        f"the second registration (of the {again} run, after the weak one) should create version '2', not "
+        f"{version!r}: every call registers a new version, even of the run whose model is the newest version")
+    newest = client.get_model_version_by_alias(mlflow_name, "challenger")
+    assert (str(newest.version), newest.run_id) == ("2", registry.run_ids[again]), (
+        f"'challenger' should move to the new version 2 (from the {again} run), not version {newest.version}")
     first = client.get_model_version(mlflow_name, "1")
     assert first.run_id == registry.run_ids["weak"], "version 1 should still exist, unchanged"
     assert "challenger" not in first.aliases, "an alias points at one version only; version 1 should have lost it"
@@ -88,6 +92,19 @@ def test_a_run_without_a_model_leaves_an_existing_model_as_it_was(registry, mlfl
     assert (versions, aliases) == (["1", "2"], {"champion": "1", "challenger": "2"}), (
         f"offering a run without a model to {mlflow_name!r} should change nothing: versions 1 and 2 with "
         f"'champion' on 1 and 'challenger' on 2 should stay as they were, got versions {versions} and aliases {aliases}")
+
+
+def test_the_model_is_registered_under_exactly_the_name_given(registry, mlflow_name):
+    client = _client(registry.tracking_uri)
+    name = f"Churn-EU-{mlflow_name}"  # capitals are part of a name
+    version = register_challenger(registry.tracking_uri, registry.run_ids["good"], name)
+    names = sorted(m.name for m in client.search_registered_models(filter_string=f"name ILIKE '%{mlflow_name}'"))
+    assert (version, names) == ("1", [name]), (
+        f"register_challenger was given the name {name!r}: it should create that registered model (version '1'), "
+        f"exactly as spelt; got version {version!r} and the models {names}: do not case-fold or trim the name")
+    found = client.get_model_version_by_alias(name, "challenger")
+    assert (str(found.version), found.run_id) == ("1", registry.run_ids["good"]), (
+        f"'challenger' of {name!r} should point at version 1 from the good run, not version {found.version}")
 
 
 def test_a_model_whose_name_only_starts_the_same_is_another_model(registry, mlflow_name, other_name):
