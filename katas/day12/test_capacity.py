@@ -340,13 +340,15 @@ def test_storage_past_decimals_default_precision_is_exact():
 
 
 
-def test_storage_is_exact_past_any_fixed_decimal_precision():
-    events = 10**50 + 1
+@pytest.mark.parametrize("events", [10**50 + 1, 10**400], ids=["past_decimal_precision", "too_large_for_a_float"])
+def test_storage_of_whole_numbers_is_exact_however_large(events):
     got = storage_bytes(events, 10_001, 365, replication=3)
     assert got == events * 10_001 * 365 * 3 and type(got) is int, (
-        f"(10**50 + 1) events a day x 10,001 bytes x 365 days x 3 replicas is exactly {events * 10_001 * 365 * 3:,} "
-        f"bytes (57 digits), got {got!r}: whole-number inputs give an exact int however large. Widening Decimal's "
-        f"precision to 40 or 50 digits only moves the limit; Python ints (or Fraction) have none"
+        f"{str(events)[:12]}... ({len(str(events))} digits) events a day x 10,001 bytes x 365 days x 3 replicas is "
+        f"exactly {str(events * 10_001 * 365 * 3)[:20]}... bytes, got {type(got).__name__} {str(got)[:20]}...: "
+        f"whole-number inputs give an exact int however large. Widening Decimal's precision to 40 or 50 digits only "
+        f"moves the limit, and math.isfinite raises OverflowError on an int no float can hold (10**400): check whole "
+        f"numbers with int comparisons; Python ints (or Fraction) have no limit"
     )
 
 @pytest.mark.parametrize(
@@ -481,15 +483,6 @@ def test_a_number_too_large_for_a_float_is_a_bad_input(function, args):
             f"OverflowError themselves: catch it (or convert with float() inside a try) before checking finiteness"
         )
     pytest.fail(f"{function.__name__} with an int too large for a float (10**400) returned {got!r}: raise ValueError")
-
-
-def test_storage_of_whole_numbers_too_large_for_a_float_is_exact():
-    got = storage_bytes(HUGE, 10_001, 365, replication=3)
-    assert got == HUGE * 10_001 * 365 * 3 and type(got) is int, (
-        f"whole-number inputs give the exact int however large, even an events_per_day of 10**400 that no float can "
-        f"hold; got {type(got).__name__} {str(got)[:20]}...: check whole numbers with int comparisons, not "
-        f"math.isfinite (which raises OverflowError on such an int)"
-    )
 
 
 @pytest.mark.parametrize(
