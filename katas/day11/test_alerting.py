@@ -749,6 +749,20 @@ NON_ASCII_ADDRESSES = {
 }
 
 
+def delivery_error_of(notifier, what: str, hint: str) -> AlertDeliveryError:
+    """The AlertDeliveryError of one `notifier.send`; `what` the relay did, `hint` what to catch if another escapes."""
+    try:
+        notifier.send("[FIRING] x", "y")
+    except AlertDeliveryError as error:
+        return error
+    except NotImplementedError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the point is what escapes
+        pytest.fail(f"{what}: a failed delivery like any other, so send raises AlertDeliveryError, not {error!r} "
+                    f"({hint})")
+    pytest.fail(f"{what}, so nothing was delivered: send raises AlertDeliveryError")
+
+
 @pytest.mark.task(taskno=5)
 @pytest.mark.timeout(15)
 @pytest.mark.parametrize("where", sorted(NON_ASCII_ADDRESSES))
@@ -757,19 +771,9 @@ def test_an_address_the_relay_cannot_take_is_a_failed_delivery_not_a_crash(smtp,
     # UnicodeEncodeError (neither an OSError nor an SMTPException) unless the notifier reports it.
     sender, recipients = NON_ASCII_ADDRESSES[where]
     notifier = SmtpNotifier(smtp.host, smtp.port, sender, recipients, timeout_s=2)
-    try:
-        notifier.send("[FIRING] x", "y")
-    except AlertDeliveryError as error:
-        failure = error
-    except NotImplementedError:
-        raise
-    except Exception as error:  # noqa: BLE001 - the point is what escapes
-        pytest.fail(f"a non-ASCII address ({where}: {sender} to {recipients}) that a relay without SMTPUTF8 cannot "
-                    f"take is a failed delivery, so send raises AlertDeliveryError, not {error!r} (smtplib raises "
-                    "UnicodeEncodeError for it: wrap that too)")
-    else:
-        pytest.fail(f"the relay does not offer SMTPUTF8, so the non-ASCII address ({where}) cannot be given to it: "
-                    "send raises AlertDeliveryError")
+    failure = delivery_error_of(
+        notifier, f"the relay offers no SMTPUTF8, so it cannot take the non-ASCII address ({where}: {sender} to "
+        f"{recipients})", "smtplib raises UnicodeEncodeError for it: wrap that too")
     assert f"{smtp.host}:{smtp.port}" in str(failure), (
         f"the error should name the relay as host:port ({smtp.host}:{smtp.port}), got {failure}"
     )
@@ -948,17 +952,8 @@ def test_relay_refusing_the_connection_or_the_message_raises_alert_delivery_erro
     # smtplib reports these as smtplib.SMTPException (not an OSError, and not a refused recipient).
     with scripted_relay(*RELAY_REFUSALS[refusal]) as port:
         notifier = SmtpNotifier("127.0.0.1", port, "alerts@example.com", ["oncall@example.com"], timeout_s=2)
-        try:
-            notifier.send("[FIRING] x", "y")
-        except AlertDeliveryError as error:
-            failure = error
-        except NotImplementedError:
-            raise
-        except Exception as error:  # noqa: BLE001 - the point is what escapes
-            pytest.fail(f"the relay answered {refusal}: a failed delivery like any other, so send raises "
-                        f"AlertDeliveryError, not {error!r} (catch smtplib.SMTPException as well as OSError)")
-        else:
-            pytest.fail(f"the relay answered {refusal}, so nothing was delivered: send raises AlertDeliveryError")
+        failure = delivery_error_of(
+            notifier, f"the relay answered {refusal}", "catch smtplib.SMTPException as well as OSError")
     assert str(port) in str(failure), (
         f"the error should say which relay failed (port {port}), got {failure}"
     )
@@ -1029,17 +1024,8 @@ def test_relay_refusing_the_greeting_or_the_sender_or_hanging_up_raises_alert_de
     # errors misses them.
     with scripted_relay(b"220 relay.test ESMTP\r\n", b"250 OK\r\n", answers=SESSION_FAILURES[failure]) as port:
         notifier = SmtpNotifier("127.0.0.1", port, "alerts@example.com", ["oncall@example.com"], timeout_s=2)
-        try:
-            notifier.send("[FIRING] x", "y")
-        except AlertDeliveryError as error:
-            failure_raised = error
-        except NotImplementedError:
-            raise
-        except Exception as error:  # noqa: BLE001 - the point is what escapes
-            pytest.fail(f"the relay answered with {failure}: a failed delivery like any other, so send raises "
-                        f"AlertDeliveryError, not {error!r} (catch every smtplib.SMTPException, not a few of them)")
-        else:
-            pytest.fail(f"the relay answered with {failure}, so nothing was delivered: send raises AlertDeliveryError")
+        failure_raised = delivery_error_of(
+            notifier, f"the relay answered with {failure}", "catch every smtplib.SMTPException, not a few of them")
     assert str(port) in str(failure_raised), (
         f"the error should say which relay failed (port {port}), got {failure_raised}"
     )
