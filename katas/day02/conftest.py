@@ -17,6 +17,8 @@ from mlops_katas.infra.mlflow_env import MlflowStore, isolated
 SEED = 7
 EXISTING_SEED = 0  # the default seed: the run into an existing experiment passes no seed
 EXPERIMENT = 'ana\'s "day02" model-comparison'  # quotes of both kinds: MLflow accepts them, a filter string does not
+# The existing experiment's name ends in a space: another experiment than EXPERIMENT, taken exactly as given.
+EXISTING_EXPERIMENT = EXPERIMENT + " "
 
 
 @dataclass
@@ -131,7 +133,7 @@ def existing_experiment(mlflow_store_factory) -> IntoExisting:
         client = mlflow.MlflowClient(store.tracking_uri)
         # Another team's experiment came first, so this store numbers experiments unlike the others.
         client.create_experiment(f"{EXPERIMENT}-other-team", artifact_location=store.artifact_location)
-        experiment_id = client.create_experiment(EXPERIMENT, artifact_location=store.artifact_location)
+        experiment_id = client.create_experiment(EXISTING_EXPERIMENT, artifact_location=store.artifact_location)
         # A run on the same data (same fingerprint) from another client whose clock runs an hour
         # ahead: by start time it looks like the newest run of the experiment.
         earlier = client.create_run(experiment_id, run_name="earlier-run",
@@ -145,14 +147,14 @@ def existing_experiment(mlflow_store_factory) -> IntoExisting:
         result = IntoExisting(experiment_id, earlier.info.run_id, training.info.run_id)
         result.before = _as_it_is(client, experiment_id, [earlier.info.run_id, training.info.run_id])
         try:
-            run_ids = run_experiment(store.tracking_uri, EXPERIMENT,  # seed left at its default, 0
+            run_ids = run_experiment(store.tracking_uri, EXISTING_EXPERIMENT,  # seed left at its default, 0
                                      artifact_location=store.artifact_location)
         except NotImplementedError:
             raise  # a stub: the harness turns it into the task line
         except Exception as exc:  # reported by the test, in words
             result.error = f"{type(exc).__name__}: {exc}"
             return result
-        result.experiment = Experiment(store.tracking_uri, EXPERIMENT, EXISTING_SEED, list(run_ids), store,
+        result.experiment = Experiment(store.tracking_uri, EXISTING_EXPERIMENT, EXISTING_SEED, list(run_ids), store,
                                        store.stray_writes())
         result.after = _as_it_is(client, experiment_id, [earlier.info.run_id, training.info.run_id])
     return result

@@ -271,6 +271,11 @@ def test_fingerprint_changes_when_one_value_changes():
     assert fingerprint(_nudged(X_train, (-1, -1)), X_test, y_train, y_test) != before, (
         "changing the very last value of X_train should change the fingerprint: hash every value, "
         "not a prefix or a sample of the bytes")
+    big = np.array([2**53, 7], dtype=np.int64)
+    bumped = np.array([2**53 + 1, 7], dtype=np.int64)
+    assert fingerprint(big) != fingerprint(bumped), (
+        "int64 arrays [2**53, 7] and [2**53 + 1, 7] differ in one value and should give different fingerprints: "
+        "hash the values as stored (a cast to float64 rounds 2**53 + 1 to 2**53)")
 
 
 def test_fingerprint_covers_dtype_and_shape_not_only_the_bytes():

@@ -508,7 +508,8 @@ def test_an_existing_experiment_gets_new_runs_and_only_their_ids_are_returned(ex
     for run_id in experiment.run_ids:
         run = client.get_run(run_id)
         assert run.info.experiment_id == existing_experiment.experiment_id, (
-            f"run {run_id} should go into the existing experiment {experiment.name!r}, not a new one")
+            f"run {run_id} should go into the existing experiment {experiment.name!r} (its name ends in a space), "
+            "not a new one: take the experiment name exactly as given, never stripped")
         assert run.data.tags.get("dataset_fingerprint") == expected_tag, (
             f"run {run_id} was made with the default seed ({experiment.seed}); its dataset_fingerprint should be "
             f"fingerprint(*make_dataset({experiment.seed}))")
