@@ -243,6 +243,25 @@ def test_rollback_wins_over_a_due_step():
         f"a canary burning its budget when its step is due is rolled back, not ramped: {traffic.percents}")
 
 
+def test_the_step_clock_is_read_after_the_metrics_answered():
+    clock = FakeClock()
+
+    class SlowMetrics(Metrics):
+        def __call__(self, window_s):
+            clock.advance(5)  # a Prometheus query takes a few seconds
+            return super().__call__(window_s)
+
+    traffic = Traffic()
+    controller = CanaryController(traffic, SlowMetrics(), clock=clock)
+    controller.start()
+    clock.advance(595)
+    controller.tick()
+    assert traffic.percents == [5, 25], (
+        "the step began 595 s before tick() and the two metric queries took 5 s each: once they answered, clock() is "
+        f"605 s after the step began, so the 600 s step is due and advances; traffic moved {traffic.percents} (was "
+        "clock() read before the windows?)")
+
+
 def test_a_step_without_enough_canary_requests_waits():
     metrics = Metrics(default=(0, 99))
     controller, clock, traffic, _ = make(metrics)

@@ -1,0 +1,38 @@
+from __future__ import annotations
+import bisect, hashlib, math
+from collections.abc import Mapping
+
+
+class TrafficSplitter:
+    def __init__(self, weights: Mapping[str, float], salt: str = "") -> None:
+        w = dict(weights)
+        if not w:
+            raise ValueError("no variants")
+        for k, v in w.items():
+            if not (v >= 0) or not math.isfinite(v):
+                raise ValueError(f"bad weight {k}: {v}")
+        total = sum(w.values())
+        if not total > 0:
+            raise ValueError("zero sum")
+        self._weights = w
+        self.salt = salt
+        self._names = []
+        self._bounds = []
+        acc = 0.0
+        for name in sorted(w):
+            if w[name] > 0:
+                acc += w[name] / total
+                self._names.append(name)
+                self._bounds.append(acc)
+        self._bounds[-1] = 1.0
+
+    def _point(self, user_id: str) -> float:
+        data = f"{len(self.salt)}:{self.salt}:{user_id}".encode()
+        return int.from_bytes(hashlib.sha256(data).digest()[:8], "big") / 2**64
+
+    def route(self, user_id: str) -> str:
+        i = bisect.bisect_right(self._bounds, self._point(user_id))
+        return self._names[min(i, len(self._names) - 1)]
+
+    def with_weights(self, new_weights: Mapping[str, float]) -> TrafficSplitter:
+        return TrafficSplitter(new_weights, self.salt)
