@@ -381,8 +381,9 @@ def stamp_moment():
 class EveningDate:
     """A `date` first on PATH that answers as if it were 22:30 UTC on 15 June 2030 (plus the seconds since
     the test began), so a stamp taken with `date` shows an evening hour whatever the real time.
-    `env(base)` puts it first on base's PATH; `window(started, finished)` is the (low, high) UTC range such a
-    stamp falls in, from time.time() values, with 2 minutes of slack."""
+    `env(base)` puts it first on base's PATH; `off_the_clock(stdout, started, finished)` lists the lines whose
+    stamp is in neither that evening nor the real time of the run (bash's own `printf '%(...)T'` reads the real
+    clock), from time.time() values, with 2 minutes of slack."""
 
     EVENING = datetime(2030, 6, 15, 22, 30, tzinfo=timezone.utc)
 
@@ -401,9 +402,13 @@ class EveningDate:
         base = dict(base or {})
         return {**base, "PATH": first_on_path(self.bin, base.get("PATH"))}
 
-    def window(self, started: float, finished: float) -> tuple[datetime, datetime]:
-        return (datetime.fromtimestamp(started + self.offset, timezone.utc) - timedelta(minutes=2),
-                datetime.fromtimestamp(finished + self.offset, timezone.utc) + timedelta(minutes=2))
+    def off_the_clock(self, stdout: str, started: float, finished: float) -> list[str]:
+        windows = [(datetime.fromtimestamp(started + shift, timezone.utc) - timedelta(minutes=2),
+                    datetime.fromtimestamp(finished + shift, timezone.utc) + timedelta(minutes=2))
+                   for shift in (self.offset, 0)]
+        lines = [line for line in stdout.splitlines() if line.strip()]
+        return [line for line in lines
+                if not (moment := stamp_instant(line)) or not any(low <= moment <= high for low, high in windows)]
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import os
 import re
 import threading
 import time
-from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
@@ -473,18 +472,14 @@ def test_log_lines_are_timestamped_in_utc(deploy, timestamp, utc_stamped):
 
 
 @pytest.mark.task(taskno=3)
-def test_timestamps_use_the_24_hour_clock(deploy, fake_docker, evening_date, stamp_moment):
+def test_timestamps_use_the_24_hour_clock(deploy, fake_docker, evening_date):
     """A `date` first on PATH answers as if it were 22:30 UTC; a stamp taken some other way shows the real time."""
     started = time.time()
     done = deploy("v1", env=evening_date.env(fake_docker.env))
     finished = time.time()
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     assert done.returncode == 0 and lines, f"a healthy first deploy exits 0 and logs its steps on stdout\n{done.output}"
-    evening = evening_date.window(started, finished)
-    real = (datetime.fromtimestamp(started, timezone.utc) - timedelta(minutes=2),
-            datetime.fromtimestamp(finished, timezone.utc) + timedelta(minutes=2))
-    wrong = [line for line in lines
-             if not (moment := stamp_moment(line)) or not any(low <= moment <= high for low, high in (evening, real))]
+    wrong = evening_date.off_the_clock(done.stdout, started, finished)
     assert not wrong, (
         f"timestamps use the 24-hour clock (date -u +%H, not %I): a `date` first on PATH said it was 22:30 UTC, "
         f"so a stamp should read 22:30, not 10:30: {wrong}\n{done.output}")
