@@ -233,18 +233,27 @@ class _Redirecting(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.mark.parametrize("status", [301, 303, 307, 308])
-def test_health_check_does_not_follow_any_kind_of_redirect(status):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Redirecting)
-    server.status, server.requests = status, []
+@contextlib.contextmanager
+def serving(handler, **state):
+    """A ThreadingHTTPServer on loopback answering with `handler`, `requests` and `state` set on it; stopped after."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.requests = []
+    for name, value in state.items():
+        setattr(server, name, value)
     worker = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     worker.start()
     try:
-        healthy = http_health_check(f"http://127.0.0.1:{server.server_address[1]}/health", 2)
+        yield server
     finally:
         server.shutdown()
         server.server_close()
         worker.join(timeout=10)
+
+
+@pytest.mark.parametrize("status", [301, 303, 307, 308])
+def test_health_check_does_not_follow_any_kind_of_redirect(status):
+    with serving(_Redirecting, status=status) as server:
+        healthy = http_health_check(f"http://127.0.0.1:{server.server_address[1]}/health", 2)
     assert healthy is False, (
         f"/health answered {status} (a redirect to a login page answering 200): not a 200 from the service, so it is "
         f"unhealthy; no redirect is followed, whatever its status (urllib handles 301, 303, 307 and 308 as well as 302)"
@@ -266,16 +275,8 @@ class _Recording(BaseHTTPRequestHandler):
 
 
 def test_health_check_gets_the_whole_url_with_its_query_string():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recording)
-    server.requests = []
-    worker = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    worker.start()
-    try:
+    with serving(_Recording) as server:
         healthy = http_health_check(f"http://127.0.0.1:{server.server_address[1]}/health?deep=1", 2)
-    finally:
-        server.shutdown()
-        server.server_close()
-        worker.join(timeout=10)
     assert server.requests == ["/health?deep=1"], (
         f"the probe should GET the URL it was given, its query string too (?deep=1 may ask the service for a deeper "
         f"check), asked {server.requests}"
@@ -317,17 +318,9 @@ def test_health_check_ignores_a_proxy_set_in_the_environment():
 
 def test_health_check_of_a_dead_service_is_not_answered_by_a_proxy():
     # a proxy answering 200 to everything must not make a dead container look healthy
-    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _Recording)
-    proxy.requests = []
-    worker = threading.Thread(target=proxy.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    worker.start()
-    try:
+    with serving(_Recording) as proxy:
         healthy = _probe_with_a_proxy_in_the_environment(f"http://127.0.0.1:{free_port()}/health",
                                                          f"http://127.0.0.1:{proxy.server_address[1]}")
-    finally:
-        proxy.shutdown()
-        proxy.server_close()
-        worker.join(timeout=10)
     assert healthy == "False" and proxy.requests == [], (
         f"nothing listens at the probed URL, yet the probe returned {healthy} after asking the proxy named in "
         f"http_proxy for {proxy.requests}: the probe should connect to the URL's host itself and never use a proxy "
