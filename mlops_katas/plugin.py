@@ -287,12 +287,20 @@ def _task_of(item: pytest.Item) -> int | None:
     return marker.kwargs.get("taskno", marker.args[0] if marker.args else None)
 
 
-def _frames_in(folder: Path, tb):
-    while tb is not None:
-        filename = tb.tb_frame.f_code.co_filename
-        if Path(filename).resolve().is_relative_to(folder):
-            yield tb.tb_frame, tb.tb_lineno
+def _stub_frame(exc: BaseException, folder: Path):
+    """The learner's frame that raised this NotImplementedError, or None.
+
+    Only a raise in the learner's own code is a stub not done yet: a library raising its own
+    subclass (pyarrow's ArrowNotImplementedError for a dtype it lacks) is an ordinary failure.
+    """
+    if not isinstance(exc, NotImplementedError):
+        return None
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
+    if tb is None or not Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(folder):
+        return None
+    return tb.tb_frame
 
 
 def friendly_message(item: pytest.Item, excinfo: pytest.ExceptionInfo) -> str | None:
@@ -310,11 +318,8 @@ def _explain(run: KatasRun, day: Day, item: pytest.Item, exc: BaseException) -> 
     if isinstance(exc, StubNotDone):
         return str(exc)
     folder = run.impl_dir(day)
-    if isinstance(exc, NotImplementedError):
-        frames = list(_frames_in(folder, exc.__traceback__))
-        if not frames:
-            return None
-        frame, _ = frames[-1]
+    frame = _stub_frame(exc, folder)
+    if frame is not None:
         match = TASK_IN_MESSAGE.search(str(exc))
         task = int(match.group(1)) if match else _task_of(item)
         return todo_message(day.name, task, frame.f_code.co_qualname,
@@ -349,7 +354,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         message = friendly_message(item, call.excinfo)
         if message is not None:
             report.longrepr = message
-            if _reached_a_stub(call.excinfo.value):
+            run = _run(item.config)
+            if _reached_a_stub(call.excinfo.value, run.impl_dir(run.day_for(Path(item.path)))):
                 report.user_properties.append((TODO, _task_of(item)))
         elif call.when == "setup":
             _shared_setup_error(item, call, report)
@@ -376,10 +382,10 @@ def not_started_message(item: pytest.Item) -> str | None:
     return todo_message(day.name, task, name, relative(day.path / name, run.root))
 
 
-def _reached_a_stub(exc: BaseException) -> bool:
+def _reached_a_stub(exc: BaseException, folder: Path) -> bool:
     if isinstance(exc, BaseExceptionGroup):
-        return any(_reached_a_stub(inner) for inner in exc.exceptions)
-    return isinstance(exc, (StubNotDone, NotImplementedError))
+        return any(_reached_a_stub(inner, folder) for inner in exc.exceptions)
+    return isinstance(exc, StubNotDone) or _stub_frame(exc, folder) is not None
 
 
 def _shared_setup_error(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:

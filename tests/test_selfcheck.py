@@ -20,6 +20,7 @@ import pytest
 
 from mlops_katas import alternatives, mutants, proofs, selfcheck
 from mlops_katas.curriculum import all_days, find_root, load_day
+from mlops_katas.infra import docker_engine
 from mlops_katas.tiers import TIERS, Tiers
 
 ROOT = find_root(Path(__file__).parent)
@@ -71,6 +72,15 @@ def _tier_outage(run: selfcheck.DayRun) -> str | None:
     if messages and all("tier required but unavailable" in m for m in messages):
         return messages[0].splitlines()[-1].removeprefix("E").strip()
     return None
+
+
+def _engine_gone(require: tuple[str, ...]) -> str | None:
+    """A Docker engine that died in the middle of a test fails it with whatever the client met (a reset
+    connection, a container that vanished): a failure that proves nothing about the mutant either.
+    Asked after a run that failed, so an engine still answering costs one ping."""
+    if "--require=docker" not in require:
+        return None
+    return docker_engine.probe_now()
 
 
 def _require_args(config: pytest.Config) -> list[str]:
@@ -134,7 +144,7 @@ def test_every_mutant_is_killed(day_name, mutant_name, require, tmp_path):
     impl = selfcheck.overlay(ROOT, day, path, tmp_path / day_name)
     mutant = mutants.load(path)
     run = selfcheck.run_mutant(ROOT, day, impl, mutant, *require)
-    outage = _tier_outage(run)
+    outage = _tier_outage(run) or (None if selfcheck.mutant_survived(run) else _engine_gone(require))
     assert not outage, f"mutant {day_name}/{mutant_name} was not judged, nothing is recorded: {outage}"
     killer = selfcheck.first_failure(run)
     if os.environ.get("KATAS_RECORD_KILLERS") and killer and killer != mutant.killed_by:

@@ -11,7 +11,8 @@ Routes (the container listens on port 8000):
 - Bad input -> 400 `{"error": str}`: a body that is not JSON, not an object with a
   non-empty `features` list, a row that is not exactly 4 numbers, or a number that is
   not finite (NaN, Infinity, or too large for a float). A body over 1 MiB (in bytes) -> 413;
-  a chunked body is not read much past 1 MiB. Bad input never causes a 500.
+  a chunked body is not read much past 1 MiB, and is a 413 even when its first 1 MiB is valid
+  JSON. Bad input never causes a 500.
 - `GET /metrics` -> 200 in the Prometheus text format (task 4): a counter
   `model_requests_total{endpoint, status}` and a histogram
   `model_request_latency_seconds{endpoint}` (seconds) over every answered request except

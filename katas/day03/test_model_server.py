@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mlops_katas.uploads import EndlessUpload, post_chunked
 from model_server import create_app
 
 pytestmark = pytest.mark.task(taskno=1)
@@ -719,17 +720,23 @@ def test_http_errors_answer_json_with_an_error(client, method, path, code):
         f"got {answer.data[:200]!r}")
 
 
-def test_a_chunked_body_over_1_mib_is_never_served(client):
+@pytest.mark.parametrize("shape", ["rows past the limit", "valid JSON padded past the limit"])
+def test_a_chunked_body_over_1_mib_is_never_served(client, shape):
     # Sent in chunks, the body has no Content-Length; a WSGI server such as gunicorn then
     # sets wsgi.input_terminated and leaves the limit to the application.
     row = json.dumps(ROWS[0])
-    body = ('{"features": [' + ",".join([row] * (MiB // len(row) + 10)) + "]}").encode()
-    answer = client.post("/predict", input_stream=io.BytesIO(body),
-                         headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
-                         environ_overrides={"wsgi.input_terminated": True})
-    assert answer.status_code in (400, 413), (
-        f"a chunked body over 1 MiB (no Content-Length) should be refused (413, or 400 for the truncated JSON), "
-        f"got {answer.status_code}: check the size of what is read, not only the Content-Length header")
+    if shape == "rows past the limit":
+        body = ('{"features": [' + ",".join([row] * (MiB // len(row) + 10)) + "]}").encode()
+        allowed, why = (400, 413), "413, or 400 for the cut-off JSON"
+    else:  # its first MiB is a whole, valid request: only its size is wrong
+        body = ('{"features": [' + row + "]}").encode() + b" " * (2 * MiB)
+        allowed, why = (413,), "413: cut at 1 MiB it would still be valid JSON, so only a size check refuses it"
+    answer = post_chunked(client, "/predict", io.BytesIO(body))
+    assert answer.status_code in allowed, (
+        f"a chunked body over 1 MiB (no Content-Length, {shape}) should be refused ({why}), got "
+        f"{answer.status_code}: check the size of what is read, not only the Content-Length header; read at most "
+        "1 MiB + 1 bytes and refuse when you got more than 1 MiB (Flask's MAX_CONTENT_LENGTH alone checks the "
+        "header, and request.get_data() then stops at the limit without saying the body went on)")
 
 
 def test_the_limit_counts_bytes_not_characters(client):
@@ -743,30 +750,11 @@ def test_the_limit_counts_bytes_not_characters(client):
         f"got {answer.status_code}: the limit is on bytes")
 
 
-class EndlessUpload(io.RawIOBase):
-    """A chunked upload of `size` bytes, produced as it is read, that counts what the server read."""
-
-    def __init__(self, size: int):
-        self.left, self.read_bytes = size, 0
-        self.piece = ('{"features": [' + ",".join([json.dumps(ROWS[0])] * 2000)).encode()
-
-    def readable(self):
-        return True
-
-    def readinto(self, buffer):
-        count = min(len(buffer), self.left, len(self.piece))
-        buffer[:count] = self.piece[:count]
-        self.left -= count
-        self.read_bytes += count
-        return count
-
-
 def test_a_chunked_body_is_not_read_far_past_the_limit(client):
     # A client can send gigabytes without a Content-Length; the server must stop reading soon after 1 MiB,
     # not take everything into memory and only then say 413.
-    upload = EndlessUpload(size=48 * MiB)
-    answer = client.post("/predict", headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
-                         environ_overrides={"wsgi.input": upload, "wsgi.input_terminated": True})
+    upload = EndlessUpload(('{"features": [' + ",".join([json.dumps(ROWS[0])] * 2000)).encode(), size=48 * MiB)
+    answer = post_chunked(client, "/predict", upload)
     assert answer.status_code in (400, 413), (
         f"a chunked body of 48 MiB should be refused (413, or 400 for the truncated JSON), got {answer.status_code}")
     assert upload.read_bytes <= 2 * MiB, (
@@ -796,9 +784,7 @@ def test_a_chunked_body_of_exactly_1_mib_is_served(client):
     # Without a Content-Length the server learns the size only by reading: 1 MiB read is not yet over the limit.
     body, count = valid_body_of(MiB)
     assert len(body.encode()) == MiB, "(the test's own body should be exactly 1 MiB)"
-    answer = client.post("/predict", input_stream=io.BytesIO(body.encode()),
-                         headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
-                         environ_overrides={"wsgi.input_terminated": True})
+    answer = post_chunked(client, "/predict", io.BytesIO(body.encode()))
     assert answer.status_code == 200, (
         f"a valid body of exactly 1 MiB sent in chunks is not over the limit and should be served, got "
         f"{answer.status_code}: refuse a chunked body only once more than 1,048,576 bytes have arrived")

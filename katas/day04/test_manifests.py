@@ -10,7 +10,9 @@ from fractions import Fraction
 
 import pytest
 
-from mlops_katas.infra.manifests import explain, quantity, selector_matches
+from mlops_katas.infra.manifests import (
+    explain, one_node_blockers, quantity, selector_matches, selects_every_pod, startup_allowance,
+)
 
 DEPLOYMENT = "k8s/deployment.yaml"
 SERVICE = "k8s/service.yaml"
@@ -257,27 +259,11 @@ def _invalid_labels(where, labels):
     return bad
 
 
-def _startup_allowance(probe):
-    """Seconds the kubelet waits for a probe before its failures restart the container."""
-    probe = probe if isinstance(probe, dict) else {}
-    delay, failures, period = (probe.get(k, d) for k, d in
-                               (("initialDelaySeconds", 0), ("failureThreshold", 3), ("periodSeconds", 10)))
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (delay, failures, period)):
-        return None
-    return delay + (failures or 3) * (period or 10)  # the API server turns 0 into the default
-
-
 def _effective_request(container, name):
     """What the scheduler reserves of `name` for a container: its request, else its limit (Kubernetes copies it)."""
     resources = container.get("resources") if isinstance(container.get("resources"), dict) else {}
     requests, limits = (resources.get(k) if isinstance(resources.get(k), dict) else {} for k in ("requests", "limits"))
     return requests.get(name, limits.get(name))
-
-
-def _selects_every_pod(selector):
-    """A labelSelector with no matchLabels and no matchExpressions ({}, {matchLabels: {}}): Kubernetes reads
-    it as "every pod" (only a missing labelSelector selects none)."""
-    return isinstance(selector, dict) and not selector.get("matchLabels") and not selector.get("matchExpressions")
 
 
 def _fits_a_kind_node(term):
@@ -357,29 +343,8 @@ class TestDeployment:
     def test_replicas_can_share_one_node(self, manifest_report):
         report = manifest_report(DEPLOYMENT)
         labels = ((_deployment_doc(report).get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels")
-        anti = ((_pod_spec(report).get("affinity") or {}).get("podAntiAffinity") or {})
-        required = anti.get("requiredDuringSchedulingIgnoredDuringExecution") or []
-        for i, term in enumerate(t for t in required if isinstance(t, dict)):
-            selector = term.get("labelSelector")
-            # An empty labelSelector ({}, {matchLabels: {}}) selects every pod, this one's replicas included.
-            keeps_apart = _selects_every_pod(selector) or selector_matches(selector,
-                                                                           labels if isinstance(labels, dict) else {})
-            assert not keeps_apart, \
-                (f"podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[{i}] forbids two replicas in "
-                 f"one {term.get('topologyKey')!r} domain: on the tests' one-node cluster only one replica is "
-                 "ever scheduled; use preferredDuringSchedulingIgnoredDuringExecution to spread them")
-        spread = _pod_spec(report).get("topologySpreadConstraints") or []
-        for i, constraint in enumerate(c for c in spread if isinstance(c, dict)):
-            if constraint.get("whenUnsatisfiable") != "DoNotSchedule":
-                continue
-            key, domains = constraint.get("topologyKey"), constraint.get("minDomains", 1)
-            assert key == "kubernetes.io/hostname", \
-                (f"topologySpreadConstraints[{i}] must spread over {key!r} (DoNotSchedule): a node without that "
-                 "label takes no pod at all, and the tests' kind node has no zone label; spread zones with "
-                 "whenUnsatisfiable: ScheduleAnyway, or spread over kubernetes.io/hostname")
-            assert not (isinstance(domains, int) and domains > 1), \
-                (f"topologySpreadConstraints[{i}] asks for minDomains {domains} (DoNotSchedule): on the tests' "
-                 "one-node cluster the second replica is never scheduled; leave minDomains out")
+        blockers = one_node_blockers(_pod_spec(report), labels if isinstance(labels, dict) else {})
+        assert not blockers, blockers[0]
 
     def test_pods_fit_the_tests_node(self, manifest_report):
         report = manifest_report(DEPLOYMENT)
@@ -398,7 +363,7 @@ class TestDeployment:
         required = affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or []
         for i, term in enumerate(t for t in required if isinstance(t, dict)):
             selector = term.get("labelSelector")
-            own = _selects_every_pod(selector) or selector_matches(selector, labels)
+            own = selects_every_pod(selector) or selector_matches(selector, labels)
             key = term.get("topologyKey")
             assert own and (key == "kubernetes.io/hostname" or all(key in node for node in KIND_NODES)), \
                 (f"podAffinity.requiredDuringSchedulingIgnoredDuringExecution[{i}] requires pods matching "
@@ -540,13 +505,13 @@ class TestDeployment:
         container = _container(manifest_report(DEPLOYMENT))
         startup = container.get("startupProbe")
         probe = "startupProbe" if isinstance(startup, dict) else "livenessProbe"
-        allowed = _startup_allowance(container.get(probe))
+        allowed = startup_allowance(container.get(probe))
         assert allowed is not None and allowed >= MIN_START_S, \
             (f"{probe} restarts the container {allowed} s after it starts if the server is not answering yet "
              f"(initialDelaySeconds + failureThreshold x periodSeconds): the day-03 server needs several seconds "
              f"to load, more on a busy machine, so allow at least {MIN_START_S} s or it is killed before it is up")
         if isinstance(startup, dict) and "tcpSocket" in startup:
-            allowed = _startup_allowance(container.get("livenessProbe"))
+            allowed = startup_allowance(container.get("livenessProbe"))
             assert allowed is not None and allowed >= MIN_START_S, \
                 (f"the startupProbe is a tcpSocket check, which passes as soon as gunicorn opens port {CONTRACT_PORT}, "
                  "before its worker has loaded the libraries and the model; the livenessProbe then restarts the "

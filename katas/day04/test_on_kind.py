@@ -5,13 +5,12 @@ with the reason. Each test gets its own namespace; the tests put the day-03 imag
 built and loaded into the cluster in place of your manifest's image.
 """
 
-import copy
 import time
 
 import pytest
 
 from mlops_katas.infra.kind import wait_for
-from mlops_katas.infra.manifests import explain, label_selector, with_image
+from mlops_katas.infra.manifests import explain, label_selector, with_image, without_namespace
 
 DEPLOYMENT = "k8s/deployment.yaml"
 SERVICE = "k8s/service.yaml"
@@ -24,15 +23,6 @@ def _deployment(manifest_report, *names):
     report = manifest_report(DEPLOYMENT, *names)
     assert not report.problems, "fix these before deploying:\n" + explain(report.problems)
     return report, report.objects("Deployment")[0]
-
-
-def _in_test_namespace(*docs):
-    """Copies without metadata.namespace: the README allows one shared namespace (the offline tests check
-    that both objects agree), and `kubectl -n <test namespace> apply` refuses an object naming another."""
-    docs = [copy.deepcopy(d) for d in docs]
-    for d in docs:
-        d.get("metadata", {}).pop("namespace", None)
-    return docs
 
 
 def _ready_pods(ns, selector):
@@ -58,7 +48,7 @@ def test_a_pod_gets_no_traffic_before_it_is_ready(manifest_report, k8s_namespace
     unready = with_image(deployment.doc, kind_model_image)
     for container in unready["spec"]["template"]["spec"]["containers"]:
         container["env"] = [*container.get("env", []), {"name": "MODEL_PATH", "value": "/nonexistent/model.skops"}]
-    k8s_namespace.apply(_in_test_namespace(unready, service.doc))
+    k8s_namespace.apply(without_namespace(unready, service.doc))
     selector = label_selector(deployment.doc)
 
     def running_for_a_while():
@@ -79,7 +69,7 @@ def test_a_pod_gets_no_traffic_before_it_is_ready(manifest_report, k8s_namespace
 @pytest.mark.task(taskno=1)
 def test_a_deleted_pod_is_replaced(manifest_report, k8s_namespace, kind_model_image):
     _, deployment = _deployment(manifest_report)
-    k8s_namespace.apply(_in_test_namespace(with_image(deployment.doc, kind_model_image)))
+    k8s_namespace.apply(without_namespace(with_image(deployment.doc, kind_model_image)))
     k8s_namespace.rollout_status(deployment.name, timeout_s=300)
     selector = label_selector(deployment.doc)
     replicas = deployment.doc["spec"].get("replicas", 1)
@@ -99,7 +89,7 @@ def test_the_service_answers_predict(manifest_report, k8s_namespace, kind_model_
 
     report, deployment = _deployment(manifest_report, SERVICE)
     service = report.objects("Service")[0]
-    k8s_namespace.apply(_in_test_namespace(with_image(deployment.doc, kind_model_image), service.doc))
+    k8s_namespace.apply(without_namespace(with_image(deployment.doc, kind_model_image), service.doc))
     k8s_namespace.rollout_status(deployment.name, timeout_s=300)
     forward = k8s_namespace.port_forward(f"svc/{service.name}", service.doc["spec"]["ports"][0]["port"])
     wait_for(lambda: _answers(forward.url, "/ready"), 60, f"/ready through the Service at {forward.url}")

@@ -9,7 +9,9 @@ import re
 
 import pytest
 
-from mlops_katas.infra.manifests import explain, quantity, selector_matches
+from mlops_katas.infra.manifests import (
+    explain, one_node_blockers, quantity, selector_matches, selects_every_pod, startup_allowance,
+)
 
 DEPLOYMENT = "k8s/deployment.yaml"
 HPA = "k8s/hpa.yaml"
@@ -74,16 +76,6 @@ def _assert_name_accepted(manifest, file):
     assert isinstance(name, str) and DNS_SUBDOMAIN.fullmatch(name), \
         (f"the {manifest.kind}'s metadata.name in {file} is {name!r}: names are lowercase letters, digits, '-' "
          "and '.' (model-server, not model_server or ModelServer), and the API server rejects any other")
-
-
-def _startup_allowance(probe):
-    """Seconds the kubelet waits for a probe before its failures restart the container (as on day 04)."""
-    probe = probe if isinstance(probe, dict) else {}
-    delay, failures, period = (probe.get(k, d) for k, d in
-                               (("initialDelaySeconds", 0), ("failureThreshold", 3), ("periodSeconds", 10)))
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (delay, failures, period)):
-        return None
-    return delay + (failures or 3) * (period or 10)  # the API server turns 0 into the default
 
 
 def _names_a_release(key):
@@ -227,25 +219,9 @@ class TestDeployment:
         assert not claimed, \
             (f"a container (or an init or sidecar container) claims hostPort {claimed}: only one pod per node can "
              "hold it, so the HPA's extra replicas never start on the tests' one-node cluster")
-        labels = (template.get("metadata") or {}).get("labels") or {}
-        anti = (pod.get("affinity") or {}).get("podAntiAffinity") or {}
-        for term in anti.get("requiredDuringSchedulingIgnoredDuringExecution") or []:
-            selector = term.get("labelSelector") if isinstance(term, dict) else None
-            assert not (selector == {} or selector_matches(selector, labels)), \
-                (f"a required podAntiAffinity term keeps two replicas out of one {term.get('topologyKey')!r}: "
-                 "on the tests' one-node cluster only one replica is ever scheduled and scaling adds none; "
-                 "use preferredDuringSchedulingIgnoredDuringExecution to spread them")
-        for i, constraint in enumerate(c for c in pod.get("topologySpreadConstraints") or [] if isinstance(c, dict)):
-            if constraint.get("whenUnsatisfiable") != "DoNotSchedule":
-                continue
-            key, domains = constraint.get("topologyKey"), constraint.get("minDomains", 1)
-            assert key == "kubernetes.io/hostname", \
-                (f"topologySpreadConstraints[{i}] must spread over {key!r} (DoNotSchedule): a node without that "
-                 "label takes no pod at all, and the tests' kind node has no zone label; spread zones with "
-                 "whenUnsatisfiable: ScheduleAnyway, or spread over kubernetes.io/hostname")
-            assert not (isinstance(domains, int) and domains > 1), \
-                (f"topologySpreadConstraints[{i}] asks for minDomains {domains} (DoNotSchedule): on the tests' "
-                 "one-node cluster the second replica is never scheduled and scaling adds none; leave minDomains out")
+        labels = (template.get("metadata") or {}).get("labels")
+        blockers = one_node_blockers(pod, labels if isinstance(labels, dict) else {})
+        assert not blockers, blockers[0]
 
     def test_a_rolling_update_may_add_or_remove_a_pod(self, manifest_report):
         deployment = _only(manifest_report(DEPLOYMENT), "Deployment", "apps/v1", DEPLOYMENT)
@@ -309,7 +285,7 @@ class TestDeployment:
     def test_liveness_gives_the_server_time_to_start(self, manifest_report):
         for container in _containers(manifest_report(DEPLOYMENT)):
             probe = "startupProbe" if isinstance(container.get("startupProbe"), dict) else "livenessProbe"
-            allowed = _startup_allowance(container.get(probe))
+            allowed = startup_allowance(container.get(probe))
             assert allowed is not None and allowed >= MIN_START_S, \
                 (f"{probe} restarts the container {allowed} s after it starts if the server is not answering yet "
                  "(initialDelaySeconds + failureThreshold x periodSeconds): the day-03 server needs several "
@@ -436,9 +412,7 @@ class TestDeployment:
         required = affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or []
         for i, term in enumerate(t for t in required if isinstance(t, dict)):
             selector = term.get("labelSelector")
-            every_pod = isinstance(selector, dict) and not selector.get("matchLabels") \
-                and not selector.get("matchExpressions")  # {} selects every pod, these replicas too
-            own = every_pod or selector_matches(selector, labels)
+            own = selects_every_pod(selector) or selector_matches(selector, labels)
             assert own and term.get("topologyKey") == "kubernetes.io/hostname", \
                 (f"podAffinity.requiredDuringSchedulingIgnoredDuringExecution[{i}] requires pods matching "
                  f"{selector} in the same {term.get('topologyKey')!r} domain: the tests run no such pod beside "

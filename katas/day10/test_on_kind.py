@@ -6,12 +6,10 @@ the test checks that it found its Deployment and reports its conditions, not tha
 it scales. Each test gets its own namespace.
 """
 
-import copy
-
 import pytest
 
 from mlops_katas.infra.kind import wait_for
-from mlops_katas.infra.manifests import explain, label_selector, with_image
+from mlops_katas.infra.manifests import explain, label_selector, with_image, without_namespace
 
 DEPLOYMENT = "k8s/deployment.yaml"
 HPA = "k8s/hpa.yaml"
@@ -20,21 +18,12 @@ PDB = "k8s/pdb.yaml"
 pytestmark = [pytest.mark.kind, pytest.mark.timeout(900)]
 
 
-def _in_test_namespace(*docs):
-    """Copies without metadata.namespace: the README allows one shared namespace (the offline tests check
-    that the objects agree), and `kubectl -n <test namespace> apply` refuses an object naming another."""
-    docs = [copy.deepcopy(d) for d in docs]
-    for d in docs:
-        (d.get("metadata") or {}).pop("namespace", None)
-    return docs
-
-
 def _deploy(manifest_report, k8s_namespace, image, *names):
     report = manifest_report(DEPLOYMENT, *names)
     assert not report.problems, "fix these before deploying:\n" + explain(report.problems)
     deployment = report.objects("Deployment")[0]
     others = [m.doc for m in report.manifests if m is not deployment]
-    k8s_namespace.apply(_in_test_namespace(with_image(deployment.doc, image), *others))
+    k8s_namespace.apply(without_namespace(with_image(deployment.doc, image), *others))
     k8s_namespace.rollout_status(deployment.name, timeout_s=300)
     return report, deployment
 

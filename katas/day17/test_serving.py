@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from mlops_katas.interleave import switching_threads
+from mlops_katas.uploads import EndlessUpload, post_chunked
 
 pytestmark = pytest.mark.task(taskno=2)
 
@@ -342,9 +343,7 @@ def test_a_chunked_body_over_one_mib_is_never_served(make_app, counting_model, s
     else:  # its first MiB is a whole, valid request: only its size is wrong
         body = ('{"features": [' + row + "]}").encode() + b" " * (2 * MiB)
         allowed, why = (413,), "413: cut at 1 MiB it would still be valid JSON, so only a size check refuses it"
-    answer = app.test_client().post("/predict", input_stream=io.BytesIO(body),
-                                    headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
-                                    environ_overrides={"wsgi.input_terminated": True})
+    answer = post_chunked(app.test_client(), "/predict", io.BytesIO(body))
     assert answer.status_code in allowed, (
         f"a chunked body over 1 MiB (no Content-Length, {shape}) should be refused ({why}), got "
         f"{answer.status_code}: as on day 03, check the size of what is read, not only the Content-Length header; "
@@ -353,31 +352,11 @@ def test_a_chunked_body_over_one_mib_is_never_served(make_app, counting_model, s
     assert model.calls == [], "a body over 1 MiB must never reach the model"
 
 
-class EndlessUpload(io.RawIOBase):
-    """A chunked upload of `size` bytes, produced as it is read, that counts what the server read."""
-
-    def __init__(self, size: int):
-        self.left, self.read_bytes = size, 0
-        self.piece = ('{"features": [' + ",".join([json.dumps(ROWS[0])] * 2000)).encode()
-
-    def readable(self):
-        return True
-
-    def readinto(self, buffer):
-        count = min(len(buffer), self.left, len(self.piece))
-        buffer[:count] = self.piece[:count]
-        self.left -= count
-        self.read_bytes += count
-        return count
-
-
 def test_a_chunked_body_is_not_read_far_past_the_limit(make_app, counting_model):
     # A client can send gigabytes without a Content-Length: the server must stop reading soon after 1 MiB.
     app = make_app(model=counting_model())
-    upload = EndlessUpload(size=48 * MiB)
-    answer = app.test_client().post("/predict",
-                                    headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
-                                    environ_overrides={"wsgi.input": upload, "wsgi.input_terminated": True})
+    upload = EndlessUpload(('{"features": [' + ",".join([json.dumps(ROWS[0])] * 2000)).encode(), size=48 * MiB)
+    answer = post_chunked(app.test_client(), "/predict", upload)
     assert answer.status_code in (400, 413), (
         f"a chunked body of 48 MiB should be refused (413, or 400 for the cut-off JSON), got {answer.status_code}")
     assert upload.read_bytes <= 2 * MiB, (

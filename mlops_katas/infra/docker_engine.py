@@ -97,9 +97,8 @@ def _reason(exc: Exception) -> str:
             "on Debian/Ubuntu) or fix DOCKER_HOST ('katas doctor')")
 
 
-@functools.cache
-def _connect():
-    """(client, None) when the engine answers, else (None, reason). Cached for the run."""
+def _try_connect():
+    """(client, None) when the engine answers now, else (None, reason)."""
     try:
         import docker
     except ImportError:
@@ -113,9 +112,20 @@ def _connect():
     return client, None
 
 
+_connect = functools.cache(_try_connect)  # asked once per run: every test shares the answer
+
+
 def probe() -> str | None:
     """None when a Docker engine answers, else why not and how to fix it."""
     return _connect()[1]
+
+
+def probe_now() -> str | None:
+    """Like `probe`, but asks the engine again: has it gone away since the run started?"""
+    client, reason = _try_connect()
+    if client is not None:
+        client.close()
+    return reason
 
 
 def get_client():

@@ -179,6 +179,63 @@ def with_image(doc: dict, image: str) -> dict:
     return doc
 
 
+def without_namespace(*docs: dict) -> list[dict]:
+    """Copies without metadata.namespace: the READMEs allow one shared namespace (the offline tests check that
+    the objects agree), and `kubectl -n <test namespace> apply` refuses an object naming another."""
+    import copy
+
+    docs = [copy.deepcopy(d) for d in docs]
+    for d in docs:
+        _map(d.get("metadata")).pop("namespace", None)
+    return docs
+
+
+def startup_allowance(probe) -> int | None:
+    """Seconds the kubelet waits for a probe before its failures restart the container; None when the
+    probe's numbers are not integers (the API server would refuse them)."""
+    probe = _map(probe)
+    delay, failures, period = (probe.get(k, d) for k, d in
+                               (("initialDelaySeconds", 0), ("failureThreshold", 3), ("periodSeconds", 10)))
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (delay, failures, period)):
+        return None
+    return delay + (failures or 3) * (period or 10)  # the API server turns 0 into the default
+
+
+def selects_every_pod(selector) -> bool:
+    """A labelSelector with no matchLabels and no matchExpressions ({}, {matchLabels: {}}): Kubernetes reads
+    it as "every pod" (only a missing labelSelector selects none)."""
+    return isinstance(selector, dict) and not selector.get("matchLabels") and not selector.get("matchExpressions")
+
+
+def one_node_blockers(pod_spec: dict, pod_labels: dict) -> list[str]:
+    """Why the replicas of a pod template could not all be scheduled on one node (the tests' kind cluster
+    has one): a required podAntiAffinity term that selects the pod itself, or a DoNotSchedule topology
+    spread that needs a label the node lacks or more than one domain."""
+    blockers = []
+    anti = _map(_map(pod_spec.get("affinity")).get("podAntiAffinity"))
+    for i, term in enumerate(_dicts(anti.get("requiredDuringSchedulingIgnoredDuringExecution"))):
+        selector = term.get("labelSelector")
+        if selects_every_pod(selector) or selector_matches(selector, pod_labels):
+            blockers.append(
+                f"podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[{i}] forbids two replicas in one "
+                f"{term.get('topologyKey')!r} domain: on the tests' one-node cluster only one replica is ever "
+                "scheduled (and scaling adds none); use preferredDuringSchedulingIgnoredDuringExecution to spread them")
+    for i, constraint in enumerate(_dicts(pod_spec.get("topologySpreadConstraints"))):
+        if constraint.get("whenUnsatisfiable") != "DoNotSchedule":
+            continue
+        key, domains = constraint.get("topologyKey"), constraint.get("minDomains", 1)
+        if key != "kubernetes.io/hostname":
+            blockers.append(
+                f"topologySpreadConstraints[{i}] must spread over {key!r} (DoNotSchedule): a node without that "
+                "label takes no pod at all, and the tests' kind node has no zone label; spread zones with "
+                "whenUnsatisfiable: ScheduleAnyway, or spread over kubernetes.io/hostname")
+        if isinstance(domains, int) and domains > 1:
+            blockers.append(
+                f"topologySpreadConstraints[{i}] asks for minDomains {domains} (DoNotSchedule): on the tests' "
+                "one-node cluster the second replica is never scheduled (and scaling adds none); leave minDomains out")
+    return blockers
+
+
 def label_selector(doc: dict) -> str:
     """A Deployment's `spec.selector.matchLabels` as kubectl's `-l` argument."""
     labels = _map(_get(doc, "spec", "selector", "matchLabels"))

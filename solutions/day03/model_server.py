@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlparse
 
 from flask import Flask, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 N_FEATURES = 4
 MAX_BODY_BYTES = 1024 * 1024
@@ -85,13 +85,31 @@ def parse_features(body: bytes) -> list[list[float]]:
     return parsed
 
 
+def read_body(stream, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The body, read to its end but never past `limit` + 1 bytes; a body over `limit` is a 413.
+
+    A body sent in chunks has no Content-Length for Flask to check first, and a stream may hand
+    it over in pieces: read until it ends or until one byte more than `limit` came.
+    """
+    pieces, size = [], 0
+    while size <= limit and (piece := stream.read(limit + 1 - size)):
+        pieces.append(piece)
+        size += len(piece)
+    if size > limit:
+        raise RequestEntityTooLarge(f"the body is over {limit} bytes")
+    return b"".join(pieces)
+
+
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
     settings = {key: os.environ[key] for key in SETTINGS if os.environ.get(key)}
     settings.update(config or {})
     version = str(settings.get("MODEL_VERSION") or "unversioned")
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    # Flask answers a Content-Length over this with 413 before reading anything; a body sent in chunks
+    # has none, and its stream then ends one byte past the limit, so read_body can tell a body of
+    # exactly 1 MiB from a longer one.
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES + 1
     state = {"model": None}
     try:
         state["model"] = load_model(model_location(settings))
@@ -146,7 +164,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     def predict():
         if state["model"] is None:
             return jsonify(error="model not loaded"), 503
-        rows = parse_features(request.get_data(cache=False))
+        rows = parse_features(read_body(request.stream))
         import numpy as np
 
         predictions = state["model"].predict(np.asarray(rows, dtype=float))

@@ -40,6 +40,17 @@ def test_a_stub_fails_with_one_line_naming_day_task_file_and_hint(checkout):
     assert "Traceback" not in done.stdout and "NotImplementedError" not in done.stdout, done.stdout
 
 
+def test_a_not_implemented_error_from_a_library_is_a_failure_not_a_stub(checkout):
+    # pyarrow raises ArrowNotImplementedError (a NotImplementedError) for a dtype it lacks: the
+    # learner's call failed; no stub was reached, so the test must not say "yours to do".
+    checkout.day("day98", {"mod.py": "import asyncio\n\ndef answer():\n    asyncio.AbstractEventLoop().run_forever()\n",
+                           "test_mod.py": TEST})
+    done = checkout.pytest("katas/day98")
+    assert done.returncode == 1 and "1 failed" in done.stdout, done.stdout
+    assert "is yours to do" not in done.stdout and "run_forever" in done.stdout, done.stdout
+    assert results(checkout)["tests"][0]["status"] == "fail", "a failure, not a task left to do"
+
+
 def test_impl_option_and_env_run_the_same_tests_against_another_folder(checkout, tmp_path_factory):
     checkout.day("day98", {"mod.py": STUB, "test_mod.py": TEST})
     solutions = tmp_path_factory.mktemp("solutions")
