@@ -12,7 +12,7 @@ Contract (the tests check exactly this):
   among rows sharing that greatest time, the last one in `features`' order wins. The values
   are taken as they are: a missing value in that row stays missing (no older row stands in).
 - Where no row qualifies, the feature columns hold missing values (NaN/None/NaT; an integer
-  column too, never a 0). A row whose
+  column too, never a 0, and its other values stay exact: never through float64). A row whose
   time is missing (NaT) matches nothing: such a label gets missing values, such a feature
   row is never used.
 - Neither input is modified; neither needs to be sorted; the features' index plays no

@@ -127,6 +127,24 @@ def test_an_integer_feature_is_missing_where_no_row_qualifies():
     )
 
 
+@pytest.mark.parametrize(("dtype", "big"), [("int64", 2**53 + 1), ("uint64", 2**53 + 1), ("uint64", 2**64 - 1)])
+def test_integer_feature_values_stay_exact_when_a_label_gets_no_row(dtype, big):
+    features = features_frame([("a", 0, 1.0)])
+    features["txn_id"] = np.array([big], dtype=dtype)
+    labels = labels_frame([("a", 1, 1), ("b", 1, 0), ("a", 1, 1)])
+    labels.loc[2, "event_timestamp"] = pd.NaT
+    first, *others = point_in_time_join(labels, features)["txn_id"].tolist()
+    assert first == big and int(first) == big, (
+        f"entity a's row holds the {dtype} value {big}: the label takes exactly that integer, even though other labels "
+        f"get no row (a float64 column rounds {big} to {int(float(big))}; keep the values exact, e.g. as a "
+        f"nullable integer column); got {first!r}"
+    )
+    assert all(pd.isna(value) for value in others), (
+        f"entity b has no feature row and a label without a time matches none: their {dtype} feature is missing, "
+        f"not 0 or any other number; got {others!r}"
+    )
+
+
 def test_a_label_before_every_feature_row_gets_missing_values():
     features = features_frame([("a", 10, 1.0)])
     result = point_in_time_join(labels_frame([("a", 5, 1)]), features)

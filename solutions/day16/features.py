@@ -8,6 +8,7 @@ label's time, as a feature store's historical retrieval does.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 
@@ -32,13 +33,19 @@ def point_in_time_join(
             "convert both to UTC first"
         )
     value_columns = [c for c in features.columns if c not in (entity, feature_time)]
+    integer_columns = [c for c in value_columns
+                       if isinstance(features[c].dtype, np.dtype) and features[c].dtype.kind in "iu"]
 
     # merge_asof needs both sides sorted on time and no missing times. Stable sorts keep
     # feature rows with equal times in their original order, so the last one wins a tie.
     left = pd.DataFrame({"_t": label_times.array, "_e": labels[entity].to_numpy(), "_pos": range(len(labels))})
     left = left.astype({"_e": object})  # one key type on both sides, whatever each was
     left = left[left["_t"].notna()].sort_values("_t", kind="mergesort")
+    # Integer feature columns travel as pandas' nullable integers of their own width and sign (int64 -> Int64,
+    # uint64 -> UInt64): a label that gets no row then holds <NA>, where float64 would round values above 2**53.
     right = features[value_columns].copy()
+    for column in integer_columns:
+        right[column] = pd.array(right[column].to_numpy())
     right["_t"] = feature_times.array
     right["_e"] = features[entity].astype(object)
     right = right.astype({"_e": object})
@@ -49,7 +56,10 @@ def point_in_time_join(
     picked = joined.set_index("_pos")[value_columns].reindex(range(len(labels)))
     result = labels.copy()
     for column in value_columns:
-        result[column] = picked[column].array  # positions, not index labels: the index may repeat
+        values = picked[column]
+        if column in integer_columns and not values.hasnans:  # every label got a row: the column's own dtype
+            values = values.astype(features[column].dtype)
+        result[column] = values.array  # positions, not index labels: the index may repeat
     return result
 
 

@@ -53,5 +53,8 @@ def point_in_time_join(labels, features, *, entity="entity_id", label_time="even
     value_columns = [c for c in features.columns if c not in (entity, feature_time)]
     result = labels.copy()
     for column in value_columns:
-        result[column] = pd.api.extensions.take(features[column].array, picked, allow_fill=True)
+        values = features[column].array
+        if isinstance(values, pd.arrays.NumpyExtensionArray) and values.dtype.kind in "iu":
+            values = pd.array(values.to_numpy())  # Int64/UInt64: filling -1 with <NA>, not a float64 that rounds
+        result[column] = pd.api.extensions.take(values, picked, allow_fill=True)
     return result

@@ -16,6 +16,14 @@ def _as_datetimes(column: pd.Series) -> pd.Series:
     return pd.to_datetime(column)
 
 
+def _nullable(dtype):
+    """numpy ints as pandas' nullable ints of the same width and sign (int64 -> Int64, uint64 -> UInt64):
+    a label with no row holds <NA>, where float64 would round values above 2**53."""
+    if isinstance(dtype, np.dtype) and dtype.kind in "iu":
+        return pd.api.types.pandas_dtype(("U" if dtype.kind == "u" else "") + "Int" + dtype.name.split("int")[1])
+    return dtype
+
+
 def point_in_time_join(
     labels: pd.DataFrame,
     features: pd.DataFrame,
@@ -54,7 +62,7 @@ def point_in_time_join(
     left = left.sort_values(_TIME, kind="mergesort")
 
     right = pd.DataFrame({f"v{i}": features[c].to_numpy() for i, c in enumerate(value_columns)})
-    right = right.astype({f"v{i}": features[c].dtype for i, c in enumerate(value_columns)})
+    right = right.astype({f"v{i}": _nullable(features[c].dtype) for i, c in enumerate(value_columns)})
     right[_TIME] = ft.array
     right[_KEY] = f_codes
     right = right[right[_TIME].notna() & (right[_KEY] >= 0)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 _TIME, _KEY, _POS = "__pit_time__", "__pit_key__", "__pit_pos__"
@@ -18,6 +19,14 @@ class _AsOfJoiner:
             times = times.dt.tz_convert("UTC")
         return times.dt.as_unit("ns")
 
+    @staticmethod
+    def _exact(column: pd.Series):
+        # numpy ints as an object column of Python ints: a label with no row then holds NaN beside
+        # them instead of turning the column into float64 (which rounds values above 2**53)
+        if isinstance(column.dtype, np.dtype) and column.dtype.kind in "iu":
+            return column.astype(object).array
+        return column.array
+
     def check(self, labels, features):
         for frame, names in ((labels, (self.entity, self.label_time)), (features, (self.entity, self.feature_time))):
             missing = [n for n in names if n not in frame.columns]
@@ -33,7 +42,7 @@ class _AsOfJoiner:
                              _KEY: pd.Series(labels[self.entity].array, dtype=object),
                              _POS: range(len(labels))})
         left = left[left[_TIME].notna()].sort_values(_TIME, kind="mergesort")
-        right = pd.DataFrame({f"v{i}": features[c].array for i, c in enumerate(value_columns)})
+        right = pd.DataFrame({f"v{i}": self._exact(features[c]) for i, c in enumerate(value_columns)})
         right[_TIME] = self._utc_ns(features[self.feature_time]).array
         right[_KEY] = pd.Series(features[self.entity].to_numpy(dtype=object), dtype=object, index=right.index)
         right = right[right[_TIME].notna()].sort_values(_TIME, kind="mergesort")

@@ -30,6 +30,9 @@ def point_in_time_join(labels, features, *, entity="entity_id", label_time="even
                          "__pos": np.arange(len(labels))})
     left = left[left["__time"].notna()].sort_values("__time", kind="mergesort")
     right = features[value_columns].reset_index(drop=True)
+    # integer columns as objects (Python ints): a label without a row must not turn them into rounded float64
+    right = right.astype({c: object for c in value_columns if right[c].dtype.kind in "iu"
+                          and isinstance(right[c].dtype, np.dtype)})
     right = right.assign(__time=ft, __key=features[entity].astype(object).reset_index(drop=True))
     right = right[right["__time"].notna()].sort_values("__time", kind="mergesort")
 

@@ -24,6 +24,14 @@ from __future__ import annotations
 import pandas as pd
 
 
+def _joinable(values):
+    """A numpy int column as a nullable integer array (Int64, UInt64, ...): the join fills <NA> where no row
+    qualifies, where a numpy int column would become float64 and round values above 2**53."""
+    if isinstance(values, pd.arrays.NumpyExtensionArray) and values.dtype.kind in "iu":
+        return pd.array(values.to_numpy())
+    return values
+
+
 def point_in_time_join(
     labels: pd.DataFrame,
     features: pd.DataFrame,
@@ -52,7 +60,7 @@ def point_in_time_join(
     left = pd.DataFrame({"__t": lt.array, "__k": pd.Series(labels[entity].to_numpy(dtype=object), dtype=object),
                          "__pos": range(n)})
     left = left[left["__t"].notna()].sort_values("__t", kind="mergesort")
-    right = pd.DataFrame({f"__v{i}": features[c].array for i, c in enumerate(value_cols)})
+    right = pd.DataFrame({f"__v{i}": _joinable(features[c].array) for i, c in enumerate(value_cols)})
     right["__t"] = ft.array
     right["__k"] = pd.Series(features[entity].to_numpy(dtype=object), index=right.index, dtype=object)
     right = right[right["__t"].notna()].sort_values("__t", kind="mergesort")

@@ -10,6 +10,13 @@ def _as_time(series: pd.Series) -> pd.Series:
     return pd.to_datetime(series)
 
 
+def _values(series: pd.Series) -> np.ndarray:
+    """The column's values; ints as Python ints in an object array, so a label with no row gets NaN
+    beside them instead of turning them into float64 (which rounds values above 2**53)."""
+    values = series.to_numpy()
+    return values.astype(object) if values.dtype.kind in "iu" else values
+
+
 def point_in_time_join(labels, features, *, entity="entity_id", label_time="event_timestamp",
                        feature_time="feature_timestamp", ttl=None):
     for frame, cols in ((labels, (entity, label_time)), (features, (entity, feature_time))):
@@ -31,7 +38,7 @@ def point_in_time_join(labels, features, *, entity="entity_id", label_time="even
                          "__pos": np.arange(len(labels))})
     left["__k"] = left["__k"].astype(object)
     left = left[left["__t"].notna()].sort_values("__t", kind="mergesort")
-    right = pd.DataFrame({f"__v{i}": features[c].to_numpy() for i, c in enumerate(value_cols)})
+    right = pd.DataFrame({f"__v{i}": _values(features[c]) for i, c in enumerate(value_cols)})
     right["__t"] = ft.array
     right["__k"] = features[entity].astype(object).to_numpy()
     right["__k"] = right["__k"].astype(object)

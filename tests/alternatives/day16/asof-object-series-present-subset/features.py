@@ -58,6 +58,8 @@ def point_in_time_join(
     left["__key"] = pd.Series(labels[entity].to_numpy(), dtype=object, index=left.index)
     left = left[left["__time"].notna()].sort_values("__time", kind="mergesort")
     right = pd.DataFrame({c: features[c].array for c in value_columns})
+    ints = right.select_dtypes("integer").columns  # as Python ints in object columns: a label with no row
+    right[ints] = right[ints].astype(object)  # would turn an int column into float64, rounding values above 2**53
     right["__time"] = ft.array
     right["__key"] = pd.Series(features[entity].to_numpy(), dtype=object, index=right.index)
     right = right[right["__time"].notna()].sort_values("__time", kind="mergesort")

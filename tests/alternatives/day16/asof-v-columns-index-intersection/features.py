@@ -59,7 +59,12 @@ def point_in_time_join(
     left = left[left["t"].notna()].sort_values("t", kind="mergesort")
     right = pd.DataFrame({"t": ft.to_numpy(), "k": pd.Series(features[entity].to_numpy(), dtype=object)})
     for name, column in zip(temp, value_columns):
-        right[name] = features[column].array
+        dtype = features[column].dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "iu":  # masked ints: <NA> where no row qualifies, where
+            # numpy ints would become float64 and round values above 2**53
+            right[name] = pd.arrays.IntegerArray(features[column].to_numpy(), np.zeros(len(features), dtype=bool))
+        else:
+            right[name] = features[column].array
     right = right[right["t"].notna()].sort_values("t", kind="mergesort")
     joined = pd.merge_asof(left, right, on="t", by="k", direction="backward", allow_exact_matches=True,
                            tolerance=None if ttl is None else pd.Timedelta(ttl))

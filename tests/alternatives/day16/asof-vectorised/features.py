@@ -38,6 +38,9 @@ def point_in_time_join(
     left = left[left[_TIME].notna()].sort_values(_TIME, kind="mergesort")
 
     right = features[value_columns].reset_index(drop=True)
+    for column in value_columns:
+        if right[column].dtype.kind in "iu":  # as Python ints: a label without a row must not turn the column
+            right[column] = right[column].astype(object)  # into float64, which rounds values above 2**53
     right[_TIME] = ft
     right[_KEY] = pd.Series(features[entity].to_numpy(), dtype=object)
     right = right[right[_TIME].notna()].sort_values(_TIME, kind="mergesort")

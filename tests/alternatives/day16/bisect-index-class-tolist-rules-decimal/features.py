@@ -64,6 +64,8 @@ def point_in_time_join(labels, features, *, entity="entity_id", label_time="even
         if c in (entity, feature_time):
             continue
         column = features[c].reset_index(drop=True)
+        if isinstance(column.dtype, np.dtype) and pd.api.types.is_integer_dtype(column.dtype):
+            column = pd.Series(pd.array(column.to_numpy()))  # Int64/UInt64...: a fill gives <NA>, not rounded floats
         taken = column.array.take(picked, allow_fill=True)
         out[c] = pd.Series(taken, index=labels.index)
     result = pd.concat(out, axis=1) if out else labels.copy()

@@ -64,5 +64,7 @@ def point_in_time_join(labels, features, *, entity="entity_id", label_time="even
         if name in (entity, feature_time):
             continue
         column = features[name].reset_index(drop=True)
+        if column.dtype.kind in "iu":
+            column = column.astype(object)  # Python ints: the -1 rows must not turn them into rounded float64
         result[name] = column.reindex(chosen).array
     return result

@@ -69,6 +69,8 @@ def point_in_time_join(
         if name in (entity, feature_time):
             continue
         column = features[name].reset_index(drop=True)
+        if column.dtype.kind in "iu":  # int64 -> Int64, uint64 -> UInt64: a missing row is <NA>, and no value is
+            column = column.astype(column.dtype.name.replace("u", "U").replace("i", "I"))  # rounded through float64
         result[name] = column.reindex(chosen).array
     return result
 

@@ -53,5 +53,7 @@ def point_in_time_join(labels, features, *, entity="entity_id", label_time="even
         if column in (entity, feature_time):
             continue
         source = features[column].reset_index(drop=True)
+        if source.dtype.kind in "iu":  # an object column of Python ints: a -1 pick gives NaN and leaves the
+            source = source.astype(object)  # other values exact (float64 would round them above 2**53)
         result[column] = source.reindex(chosen).to_numpy()
     return result

@@ -84,5 +84,8 @@ def point_in_time_join(
     for column in features.columns:
         if column in (entity, feature_time):
             continue
-        result[column] = features[column].array.take(take, allow_fill=True)
+        values, dtype = features[column].array, features[column].dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "iu":  # Int64, UInt64, ... of the same width: a -1 take
+            values = values.astype(f"{'U' if dtype.kind == 'u' else ''}Int{8 * dtype.itemsize}")  # is <NA>, no float
+        result[column] = values.take(take, allow_fill=True)
     return result

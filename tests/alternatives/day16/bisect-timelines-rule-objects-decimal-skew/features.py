@@ -74,6 +74,9 @@ def point_in_time_join(labels, features, *, entity="entity_id", label_time="even
     for column in features.columns:
         if column in (entity, feature_time):
             continue
-        picked = features[column].reset_index(drop=True).reindex(taken)
+        source = features[column].reset_index(drop=True)
+        if pd.api.types.is_integer_dtype(source.dtype):
+            source = pd.Series(source.tolist(), dtype=object)  # Python ints: a -1 row must not make them float64
+        picked = source.reindex(taken)
         result[column] = picked.array
     return result

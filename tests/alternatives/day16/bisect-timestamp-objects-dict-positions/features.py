@@ -77,5 +77,7 @@ def point_in_time_join(
         if column in (entity, feature_time):
             continue
         source = features[column].reset_index(drop=True)
+        if source.dtype.kind in "iu":  # nullable ints: a -1 position is <NA>, no float64 rounding values above 2**53
+            source = source.astype("UInt64" if source.dtype.kind == "u" else "Int64")
         result[column] = source.reindex(picked).array
     return result

@@ -54,6 +54,11 @@ def point_in_time_join(labels, features, *, entity="entity_id", label_time="even
     for col in features.columns:
         if col in (entity, feature_time):
             continue
-        values = features[col].reset_index(drop=True).reindex(chosen)
+        source = features[col].reset_index(drop=True)
+        if source.dtype.kind in "iu":  # plain Python ints and None: a float64 column would round them above 2**53
+            ints = source.tolist()
+            result[col] = pd.array([None if pos < 0 else ints[pos] for pos in chosen], dtype=object)
+            continue
+        values = source.reindex(chosen)
         result[col] = values.array
     return result

@@ -71,5 +71,7 @@ def point_in_time_join(
         if column in (entity, feature_time):
             continue
         source = features[column].reset_index(drop=True)
+        if pd.api.types.is_integer_dtype(source.dtype) and not source.hasnans:
+            source = pd.Series([int(v) for v in source], dtype=object)  # exact ints: float64 rounds above 2**53
         result[column] = source.reindex(chosen).array
     return result

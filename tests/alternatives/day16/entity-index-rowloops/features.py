@@ -64,7 +64,10 @@ def point_in_time_join(
         chosen.append(pick)
 
     value_columns = [c for c in features.columns if c not in (entity, feature_time)]
-    taken = features[value_columns].reset_index(drop=True).reindex(chosen)  # -1 is no row: all missing
+    source = features[value_columns].reset_index(drop=True)
+    # integer columns as Python ints (object): a missing row must not turn them into float64, which rounds above 2**53
+    source = source.astype({c: object for c, dtype in source.dtypes.items() if dtype.kind in "iu"})
+    taken = source.reindex(chosen)  # -1 is no row: all missing
     result = labels.copy()
     for column in value_columns:
         result[column] = taken[column].to_numpy()

@@ -45,6 +45,9 @@ def point_in_time_join(labels, features, *, entity="entity_id", label_time="even
     for column in features.columns:
         if column in (entity, feature_time):
             continue
-        taken = features[column].reset_index(drop=True).reindex(chosen)
+        source = features[column].reset_index(drop=True)
+        if source.dtype.kind in "iu":  # exact Python ints, not float64 (which rounds above 2**53) once a row is missing
+            source = pd.Series(source.to_numpy(dtype=object))
+        taken = source.reindex(chosen)
         result[column] = taken.to_numpy() if taken.dtype.kind != "M" or getattr(taken.dtype, "tz", None) is None else taken.array
     return result

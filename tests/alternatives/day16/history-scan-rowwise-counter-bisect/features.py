@@ -57,6 +57,8 @@ def point_in_time_join(labels, features, *, entity="entity_id", label_time="even
         if name in (entity, feature_time):
             continue
         source = features[name].reset_index(drop=True)
+        if isinstance(source.dtype, np.dtype) and source.dtype.kind in "iu" and not has.all():
+            source = pd.Series(pd.array(source.to_numpy()))  # Int64/UInt64: <NA>, not float64 rounding above 2**53
         picked = source.reindex(np.where(has, take, -1))  # -1 is not a label: missing
         result[name] = picked.array
     return result

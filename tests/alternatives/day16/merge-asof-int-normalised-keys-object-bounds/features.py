@@ -41,7 +41,9 @@ def point_in_time_join(labels, features, *, entity="entity_id", label_time="even
     left = pd.DataFrame({"__t": lt.array, "__pos": np.arange(n)})
     left["__k"] = pd.Series(_key(labels[entity]).tolist(), dtype=object, index=left.index)
     left = left[left["__t"].notna()].sort_values("__t", kind="mergesort")
-    right = pd.DataFrame({f"__v{i}": features[c].array for i, c in enumerate(value_cols)})
+    # integer values as Python ints (object), as the keys are: a label without a row must not turn them into float64
+    right = pd.DataFrame({f"__v{i}": features[c].astype(object).array if pd.api.types.is_integer_dtype(features[c])
+                          else features[c].array for i, c in enumerate(value_cols)})
     right["__t"] = ft.array
     right["__k"] = pd.Series(_key(features[entity]).tolist(), dtype=object, index=right.index)
     right = right[right["__t"].notna()].sort_values("__t", kind="mergesort")

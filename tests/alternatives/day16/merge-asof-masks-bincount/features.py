@@ -31,7 +31,9 @@ def point_in_time_join(labels, features, *, entity="entity_id", label_time="even
     left = pd.DataFrame({"__t": lt.array, "__pos": np.arange(n)})
     left["__k"] = pd.Series(labels[entity].to_numpy(dtype=object), dtype=object)
     left = left[left["__t"].notna()].sort_values("__t", kind="mergesort")
-    right = pd.DataFrame({c: features[c].to_numpy() for c in value_cols})
+    # ints as objects (Python ints): where no row qualifies, an int column would become float64 and round its values
+    right = pd.DataFrame({c: features[c].to_numpy(dtype=object if features[c].dtype.kind in "iu" else None)
+                          for c in value_cols})
     right["__t"] = ft.array
     right["__k"] = pd.Series(features[entity].to_numpy(dtype=object), dtype=object)
     right = right[right["__t"].notna()].sort_values("__t", kind="mergesort")

@@ -30,6 +30,9 @@ def point_in_time_join(labels, features, *, entity="entity_id", label_time="even
                          "__p": np.arange(n)})
     left = left[left["__t"].notna()].sort_values("__t", kind="mergesort")
     right = pd.DataFrame({f"__v{i}": features[c].array for i, c in enumerate(value_cols)})
+    for i, c in enumerate(value_cols):
+        if right[f"__v{i}"].dtype.kind in "iu":  # Python ints, as the keys: where a label gets no row an int column
+            right[f"__v{i}"] = pd.Series(features[c].tolist(), dtype=object, index=right.index)  # would go float64
     right["__t"] = ft.array
     right["__k"] = pd.Series(features[entity].tolist(), dtype=object, index=right.index)
     right = right[right["__t"].notna()].sort_values("__t", kind="mergesort")

@@ -14,6 +14,14 @@ def _as_ns_utc(times: pd.Series) -> tuple[pd.Series, bool]:
     return times.dt.as_unit("ns"), aware
 
 
+def _masked_ints(column: pd.Series):
+    """numpy ints as pandas' masked ints of the same kind and width (int64 -> Int64, uint64 -> UInt64): the join
+    fills <NA> where no row qualifies, where numpy ints would turn float64 and lose the values above 2**53."""
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "iu":
+        return column.astype(str(column.dtype).replace("uint", "UInt").replace("int", "Int")).array
+    return column.array
+
+
 def point_in_time_join(labels, features, *, entity="entity_id", label_time="event_timestamp",
                        feature_time="feature_timestamp", ttl=None):
     for frame, cols in ((labels, (entity, label_time)), (features, (entity, feature_time))):
@@ -30,7 +38,7 @@ def point_in_time_join(labels, features, *, entity="entity_id", label_time="even
     left = pd.DataFrame({"_t": lt.array, "_p": np.arange(len(labels))})
     left["_k"] = pd.Series(labels[entity].tolist(), dtype=object)
     left = left[left["_t"].notna()].sort_values("_t", kind="mergesort")
-    right = pd.DataFrame({renamed[c]: features[c].array for c in value_cols}, index=range(len(features)))
+    right = pd.DataFrame({renamed[c]: _masked_ints(features[c]) for c in value_cols}, index=range(len(features)))
     right["_t"] = ft.array
     right["_k"] = pd.Series(features[entity].tolist(), dtype=object)
     right = right[right["_t"].notna()].sort_values("_t", kind="mergesort")

@@ -52,6 +52,8 @@ def point_in_time_join(labels, features, *, entity="entity_id", label_time="even
     taken = [p if p is not None else -1 for p in chosen]
     for c in value_cols:
         col = features[c].reset_index(drop=True)
+        if col.dtype.kind in "iu":
+            col = col.astype(object)  # the padding NaN beside Python ints: an int column would turn float64 and round
         padded = col.reindex(range(-1, len(col)))  # position -1 is the missing value
         result[c] = padded.iloc[[p + 1 for p in taken]].array
     return result

@@ -30,6 +30,8 @@ def point_in_time_join(labels, features, *, entity="entity_id", label_time="even
     left = left[left["__t"].notna()].sort_values("__t", kind="mergesort")
     right = pd.DataFrame({f"__v{i}": features[c].reset_index(drop=True) for i, c in enumerate(value_cols)},
                          index=range(len(features)))
+    ints = [name for name in right.columns if right[name].dtype.kind in "iu"]
+    right[ints] = right[ints].astype(object)  # Python ints: a label with no row must not make them rounded float64
     right["__t"] = _utc_ns(ft).to_numpy()
     right["__k"] = pd.Series(features[entity].tolist(), dtype=object, index=right.index)
     right = right[right["__t"].notna()].sort_values("__t", kind="mergesort")

@@ -45,5 +45,8 @@ def point_in_time_join(labels, features, *, entity="entity_id", label_time="even
     result = labels.copy()
     for col in value_cols:
         source = features[col].reset_index(drop=True)
+        if isinstance(source.dtype, np.dtype) and source.dtype.kind in "iu" and (rows < 0).any():
+            # Int64/UInt64...: the -1 rows get <NA>, where a numpy int column would become float64 and round
+            source = source.astype(source.dtype.name.title().replace("Ui", "UI"))
         result[col] = source.reindex(rows).array
     return result

@@ -55,5 +55,7 @@ def point_in_time_join(labels, features, *, entity="entity_id", label_time="even
         if col in (entity, feature_time):
             continue
         picked = features[col].iloc[rows].set_axis(hits)
+        if picked.dtype.kind in "iu" and len(hits) < len(labels):
+            picked = picked.astype(object)  # Python ints keep every value; float64 would round them above 2**53
         result[col] = picked.reindex(range(len(labels))).array
     return result

@@ -63,5 +63,8 @@ def point_in_time_join(labels, features, *, entity="entity_id", label_time="even
     for name in features.columns:
         if name in (entity, feature_time):
             continue
-        out[name] = take(features[name].array, picks, allow_fill=True)
+        values = features[name].array
+        if isinstance(features[name].dtype, np.dtype) and values.dtype.kind in "iu":
+            values = np.asarray(values, dtype=object)  # Python ints, NaN where no row: no float64 rounding them
+        out[name] = take(values, picks, allow_fill=True)
     return out
