@@ -121,15 +121,34 @@ def test_a_request_for_infinitely_many_tokens_is_refused_not_an_error(clock):
     assert bucket.get_available_tokens() == pytest.approx(5), "a refused request must not take tokens"
 
 
-def test_a_request_for_a_huge_whole_number_of_tokens_is_refused_not_an_error(clock):
+@pytest.mark.parametrize(
+    "capacity, refill_rate, first",
+    [(5, 1, 1), (np.float64(5), 1, 1), (np.float32(5), 1, 1), (np.int64(5), 1, 1), (5, np.float64(1), 1),
+     (5, np.float32(1), 1), (5, 1, np.float32(1))],
+    ids=["int", "numpy-float64", "numpy-float32", "numpy-int64", "numpy-float64-rate", "numpy-float32-rate",
+         "numpy-float32-request"],
+)
+def test_a_request_for_a_huge_whole_number_of_tokens_is_refused_not_an_error(capacity, refill_rate, first, clock):
     # A request size parsed from JSON can be an int too large for a float ("1" followed by 400 zeros):
     # math.isnan(10**400) raises OverflowError, so the limiter would answer with a crash, not a refusal.
-    bucket = TokenBucketRateLimiter(5, 1, clock=clock)
-    assert bucket.consume(10**400) is False, (
-        "10**400 tokens are more than the capacity of 5, so consume should return False, not raise: compare the "
-        "number itself (`not tokens > 0` also catches NaN) instead of converting it to a float first"
+    # So does comparing it with a NumPy float (`10**400 > numpy.float64(5)`: NumPy converts the int to a float
+    # first), a capacity read from a config array, or a count refilled at a NumPy rate or left by a NumPy request.
+    bucket = TokenBucketRateLimiter(capacity, refill_rate, clock=clock)
+    assert bucket.consume(first) is True, f"a full bucket of 5 should give {first!r} token"
+    clock.advance(0.5)
+    described = f"a bucket of {capacity!r} tokens refilling {refill_rate!r} per second, asked for {first!r} token first"
+    try:
+        answer = bucket.consume(10**400)
+    except OverflowError as exc:
+        pytest.fail(f"{described}, then for 10**400 tokens, raised {exc!r}: 10**400 is more than the capacity, so "
+                    "consume should return False; NumPy turns the int into a float to compare it with a NumPy float, "
+                    "so turn NumPy numbers into Python ones first (or compare without converting 10**400)")
+    assert answer is False, (
+        f"{described}, then for 10**400 tokens (more than its capacity of 5), answered {answer!r}, not False: compare "
+        "the number itself (`not tokens > 0` also catches NaN) instead of converting it to a float first"
     )
-    assert bucket.get_available_tokens() == pytest.approx(5), "a refused request must not take tokens"
+    assert bucket.get_available_tokens() == pytest.approx(4.5), "a refused request must not take tokens"
+    assert bucket.consume(1) is True, f"{described}, then refused 10**400 tokens, should still give 1 of its 4.5"
 
 
 def test_a_clock_that_fails_once_leaves_the_limiter_usable():

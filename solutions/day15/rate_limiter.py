@@ -18,6 +18,9 @@ class TokenBucketRateLimiter:
         refill_rate: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        # Python floats from the start: NumPy compares its float with an int too large for a float (a JSON request
+        # for 10**400 tokens) by converting the int, which raises OverflowError; Python compares the two exactly.
+        capacity, refill_rate = float(capacity), float(refill_rate)
         if not capacity > 0:  # NaN too
             raise ValueError(f"capacity must be positive, got {capacity}")
         if not refill_rate >= 0:  # NaN too

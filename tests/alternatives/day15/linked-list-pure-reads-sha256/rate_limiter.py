@@ -12,7 +12,7 @@ class TokenBucketRateLimiter:
             raise ValueError("capacity must be > 0")
         if not refill_rate >= 0:
             raise ValueError("refill_rate must be >= 0")
-        self._capacity = capacity
+        self._capacity = float(capacity)
         self._rate = refill_rate
         self._clock = clock
         self._level = capacity       # tokens at time self._stamp
@@ -29,6 +29,8 @@ class TokenBucketRateLimiter:
     def consume(self, tokens: float = 1) -> bool:
         if not tokens > 0:
             raise ValueError("tokens must be > 0")
+        if tokens > self._capacity:  # 10**400 too: never compared with a count that may be a NumPy float
+            return False
         with self._guard:
             now = self._clock()
             level = self._level_at(now)

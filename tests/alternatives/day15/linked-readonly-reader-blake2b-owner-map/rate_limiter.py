@@ -37,7 +37,7 @@ class TokenBucketRateLimiter:
             level = self._level(now)
             if tokens > level:
                 return False
-            self._state = (level - tokens, now)
+            self._state = (float(level - tokens), now)  # a NumPy request must not leave a NumPy level
             return True
 
     def get_available_tokens(self) -> float:

@@ -17,7 +17,7 @@ class TokenBucketRateLimiter:
             raise ValueError("capacity must be positive")
         if not refill_rate >= 0:  # NaN too
             raise ValueError("refill_rate must not be negative")
-        self.capacity = capacity
+        self.capacity = float(capacity)
         self.refill_rate = refill_rate
         self._clock = clock
         self._guard = threading.Condition(threading.RLock())
@@ -27,7 +27,7 @@ class TokenBucketRateLimiter:
     def _level_now(self) -> tuple[float, float]:
         now = self._clock()
         gained = max(0.0, now - self._stamp) * self.refill_rate
-        return min(float(self.capacity), self._level + gained), now
+        return min(self.capacity, self._level + gained), now
 
     def consume(self, tokens: float = 1) -> bool:
         if not tokens > 0:  # NaN too

@@ -18,7 +18,7 @@ class TokenBucketRateLimiter:
             raise ValueError(f"capacity must be positive, got {capacity}")
         if not refill_rate >= 0:  # NaN too
             raise ValueError(f"refill_rate must not be negative, got {refill_rate}")
-        self.capacity = capacity
+        self.capacity = float(capacity)  # a NumPy float raises OverflowError against 10**400
         self.refill_rate = refill_rate
         self._clock = clock
         self._tokens = capacity

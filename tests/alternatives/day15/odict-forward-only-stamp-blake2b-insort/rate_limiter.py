@@ -12,7 +12,7 @@ class TokenBucketRateLimiter:
             raise ValueError("capacity must be positive")
         if not refill_rate >= 0:  # NaN too
             raise ValueError("refill_rate must not be negative")
-        self.capacity = capacity
+        self.capacity = float(capacity)
         self.refill_rate = refill_rate
         self._clock = clock
         self._lock = threading.Lock()

@@ -30,7 +30,7 @@ class TokenBucketRateLimiter:
             raise ValueError("capacity must be positive")
         if not refill_rate >= 0:  # NaN too
             raise ValueError("refill_rate must not be negative")
-        self._capacity = capacity
+        self._capacity = float(capacity)  # Python compares it with 10**400 exactly, NumPy overflows
         self._rate = refill_rate
         self._clock = clock
         self._lock = threading.Lock()

@@ -18,7 +18,7 @@ class TokenBucketRateLimiter:
             raise ValueError(f"capacity must be positive, got {capacity!r}")
         if not refill_rate >= 0:  # NaN too
             raise ValueError(f"refill_rate must not be negative, got {refill_rate!r}")
-        self.capacity = capacity
+        self.capacity = float(capacity)
         self.refill_rate = refill_rate
         self._clock = clock
         self._lock = threading.Lock()

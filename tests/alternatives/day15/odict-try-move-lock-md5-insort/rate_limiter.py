@@ -18,7 +18,7 @@ class TokenBucketRateLimiter:
             raise ValueError(f"capacity must be positive, got {capacity}")
         if not refill_rate >= 0:  # NaN too
             raise ValueError(f"refill_rate must not be negative, got {refill_rate}")
-        self._capacity = capacity
+        self._capacity = float(capacity)
         self._rate = refill_rate
         self._clock = clock
         self._tokens = capacity

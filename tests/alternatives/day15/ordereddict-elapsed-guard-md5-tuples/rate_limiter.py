@@ -18,7 +18,7 @@ class TokenBucketRateLimiter:
             raise ValueError("capacity must be positive")
         if not refill_rate >= 0:  # NaN too
             raise ValueError("refill_rate must not be negative")
-        self.capacity = capacity
+        self.capacity = float(capacity)  # a plain float: numpy.float64(5) < 10**400 overflows
         self.refill_rate = refill_rate
         self._clock = clock
         self._tokens = capacity

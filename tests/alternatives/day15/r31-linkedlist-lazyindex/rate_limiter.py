@@ -12,7 +12,7 @@ class TokenBucketRateLimiter:
             raise ValueError("capacity must be > 0")
         if math.isnan(refill_rate) or refill_rate < 0:
             raise ValueError("refill_rate must be >= 0")
-        self.capacity = capacity
+        self.capacity = float(capacity)
         self.refill_rate = refill_rate
         self.clock = clock
         self._guard = threading.RLock()

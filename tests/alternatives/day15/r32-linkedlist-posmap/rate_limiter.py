@@ -18,7 +18,7 @@ class TokenBucketRateLimiter:
             raise ValueError("capacity must be a number > 0")
         if _is_nan(refill_rate) or refill_rate < 0:
             raise ValueError("refill_rate must be a number >= 0")
-        self.capacity = capacity
+        self.capacity = float(capacity)  # Python's: compares with 10**400 exactly
         self.refill_rate = refill_rate
         self.clock = clock
         self._guard = threading.Condition(threading.RLock())

@@ -11,7 +11,7 @@ class TokenBucketRateLimiter:
             raise ValueError("capacity must be > 0")
         if not refill_rate >= 0:
             raise ValueError("refill_rate must be >= 0")
-        self._capacity = capacity
+        self._capacity = float(capacity)
         self._rate = refill_rate
         self._clock = clock
         self._lock = threading.Lock()

@@ -18,7 +18,7 @@ class TokenBucketRateLimiter:
             raise ValueError("capacity must be a positive number")
         if refill_rate != refill_rate or refill_rate < 0:
             raise ValueError("refill_rate must be a non-negative number")
-        self.capacity = capacity
+        self.capacity = float(capacity)
         self.refill_rate = refill_rate
         self.clock = clock
         self._mutex = threading.RLock()

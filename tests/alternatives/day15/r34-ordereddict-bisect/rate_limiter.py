@@ -18,7 +18,7 @@ class TokenBucketRateLimiter:
             raise ValueError(f"capacity must be positive, got {capacity!r}")
         if not refill_rate >= 0:
             raise ValueError(f"refill_rate must be zero or more, got {refill_rate!r}")
-        self._capacity = capacity
+        self._capacity = float(capacity)  # NumPy floats overflow comparing with 10**400
         self._rate = refill_rate
         self._clock = clock
         self._lock = threading.Lock()

@@ -8,7 +8,7 @@ class TokenBucketRateLimiter:
     def __init__(self, capacity: float, refill_rate: float, clock: Callable[[], float] = time.monotonic) -> None:
         if not capacity > 0 or not refill_rate >= 0:
             raise ValueError("capacity must be > 0 and refill_rate >= 0")
-        self._capacity = capacity
+        self._capacity = float(capacity)
         self._rate = refill_rate
         self._clock = clock
         self._lock = threading.RLock()

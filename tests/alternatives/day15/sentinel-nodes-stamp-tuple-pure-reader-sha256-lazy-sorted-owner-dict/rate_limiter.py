@@ -13,7 +13,7 @@ class TokenBucketRateLimiter:
             raise ValueError("capacity <= 0")
         if not refill_rate >= 0:  # NaN too
             raise ValueError("refill_rate < 0")
-        self._cap = capacity
+        self._cap = float(capacity)
         self._rate = refill_rate
         self._clock = clock
         self._mutex = threading.RLock()
