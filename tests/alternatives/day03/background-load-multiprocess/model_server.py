@@ -116,7 +116,9 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     holder = ModelHolder(path)
     validate = RowValidator()
     app = Flask("model_server")
-    app.config.update(MAX_CONTENT_LENGTH=ONE_MIB)
+    # One byte over the limit: a chunked body (no Content-Length) then stops at ONE_MIB + 1,
+    # and predict can tell a body of exactly 1 MiB from a longer one.
+    app.config.update(MAX_CONTENT_LENGTH=ONE_MIB + 1)
     scrape_registry = _metrics(app)
 
     def fail(code, message):
@@ -137,6 +139,8 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         model = holder.model
         if model is None:
             return fail(503, "model not available")
+        if len(request.get_data()) > ONE_MIB:  # cached: get_json below parses the same bytes
+            return fail(413, "body over 1 MiB")
         try:
             payload = request.get_json(force=True, silent=True)
         except RecursionError:

@@ -19,7 +19,7 @@ import skops.io
 from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
 LIMIT = 1 << 20
 WIDTH = 4
@@ -135,7 +135,7 @@ class ModelServer:
 
     def _build_app(self) -> Flask:
         app = Flask("model_server")
-        app.config["MAX_CONTENT_LENGTH"] = LIMIT
+        app.config["MAX_CONTENT_LENGTH"] = LIMIT + 1  # a chunked body's stream ends one byte past LIMIT
         app.add_url_rule("/health", "health", self.health, methods=["GET"])
         app.add_url_rule("/ready", "ready", self.ready, methods=["GET"])
         app.add_url_rule("/predict", "predict", self.predict, methods=["POST"])
@@ -157,10 +157,17 @@ class ModelServer:
             return jsonify(ready=True), 200
         return jsonify(ready=False, error="model not loaded"), 503
 
+    @staticmethod
+    def body() -> bytes:
+        raw = request.get_data(cache=False)
+        if len(raw) > LIMIT:
+            raise RequestEntityTooLarge(f"the body is over {LIMIT} bytes")
+        return raw
+
     def predict(self):
         if not self.loaded.is_set():
             return jsonify(error="the model is not loaded"), 503
-        rows = decode_batch(request.get_data(cache=False))
+        rows = decode_batch(self.body())
         labels = self.model.predict(np.array(rows, dtype=np.float64))
         return jsonify(predictions=labels.tolist(), model_version=self.version)
 

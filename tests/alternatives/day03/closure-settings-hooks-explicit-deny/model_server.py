@@ -12,7 +12,7 @@ from urllib.parse import unquote
 
 import numpy as np
 import skops.io
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, abort, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import HTTPException
 
@@ -97,7 +97,9 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     model = _load(_model_location(settings))
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MiB
+    # Flask refuses a Content-Length over this; a body sent in chunks has none and its stream
+    # just ends here, one byte past 1 MiB, so _refuse_large_body can see it went on.
+    app.config["MAX_CONTENT_LENGTH"] = MiB + 1
 
     registry = CollectorRegistry()
     answered = Counter("model_requests", "Answered requests", ["endpoint", "status"], registry=registry)
@@ -106,6 +108,11 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     @app.before_request
     def _start():
         g.started = time.perf_counter()
+
+    @app.before_request
+    def _refuse_large_body():
+        if request.method == "POST" and len(request.get_data()) > MiB:
+            abort(413, "the body is over 1 MiB")
 
     @app.after_request
     def _observe(response):

@@ -14,7 +14,7 @@ import numpy as np
 import skops.io
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 log = logging.getLogger(__name__)
 KEYS = ("MODEL_PATH", "MODEL_URI", "MODEL_VERSION")
@@ -89,13 +89,24 @@ def parse_rows(body: bytes):
     return [[float(v) for v in row] for row in rows]
 
 
+def read_body(stream, limit=MiB):
+    """Read until the stream ends, but never more than limit + 1 bytes: more than limit is a 413."""
+    body = bytearray()
+    while len(body) <= limit:
+        chunk = stream.read(limit + 1 - len(body))
+        if not chunk:
+            return bytes(body)
+        body += chunk
+    raise RequestEntityTooLarge(f"the body is over {limit} bytes")
+
+
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
     settings = read_settings(config)
     version = settings["MODEL_VERSION"] or "unversioned"
     model = load_model(settings)
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MiB
+    app.config["MAX_CONTENT_LENGTH"] = MiB + 1  # so read_body sees the byte past the limit of a chunked body
 
     registry = CollectorRegistry()
     answered = Counter("model_requests", "Answered requests", ["endpoint", "status"], registry=registry)
@@ -137,7 +148,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     def predict():
         if model is None:
             return jsonify(error="no model loaded"), 503
-        rows = parse_rows(request.get_data())
+        rows = parse_rows(read_body(request.stream))
         predictions = model.predict(np.asarray(rows, dtype=float)).tolist()
         return jsonify(predictions=predictions, model_version=version)
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
-from flask import Flask, g, jsonify, request
+from flask import Flask, abort, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import HTTPException
 
@@ -99,7 +99,8 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     model = _load(settings)
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MiB
+    # + 1: a chunked body is read at most one byte past 1 MiB, enough to tell it is too long
+    app.config["MAX_CONTENT_LENGTH"] = MiB + 1
 
     registry = CollectorRegistry()
     answered = Counter("model_requests", "Answered requests", ["endpoint", "status"], registry=registry)
@@ -139,7 +140,10 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     def predict():
         if model is None:
             return jsonify(error="model not loaded"), 503
-        rows = parse(request.get_data())
+        body = request.get_data()
+        if len(body) > MiB:
+            abort(413)
+        rows = parse(body)
         predictions = model.predict(np.asarray(rows, dtype=float)).tolist()
         return jsonify(predictions=predictions, model_version=version)
 

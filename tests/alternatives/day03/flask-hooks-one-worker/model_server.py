@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import numpy as np
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from urllib.parse import unquote
 
 MiB = 1024 * 1024
@@ -31,6 +31,8 @@ def _is_number(x) -> bool:
 
 
 def parse_rows(body: bytes) -> list[list[float]]:
+    if len(body) > MiB:
+        raise RequestEntityTooLarge("the body is over 1 MiB")
     try:
         data = json.loads(body, parse_constant=_reject_constant)
     except InvalidInput:
@@ -90,7 +92,9 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     model = _load(settings)
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MiB
+    # One byte of slack: a chunked body has no Content-Length for Flask to refuse, and its
+    # stream stops at this limit; parse_rows refuses what went past 1 MiB.
+    app.config["MAX_CONTENT_LENGTH"] = MiB + 1
 
     registry = CollectorRegistry()
     answered = Counter("model_requests", "Answered requests", ["endpoint", "status"], registry=registry)

@@ -14,7 +14,7 @@ import numpy as np
 import skops.io
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 log = logging.getLogger(__name__)
 MiB = 1024 * 1024
@@ -93,13 +93,25 @@ def parse(body: bytes):
     return [[float(v) for v in row] for row in rows]
 
 
+def request_body(limit: int = MiB) -> bytes:
+    """The request body, refused (413) when over `limit` bytes.
+
+    Flask checks a Content-Length against MAX_CONTENT_LENGTH before reading; a chunked body has
+    none, and get_data() just stops at MAX_CONTENT_LENGTH (limit + 1), so count what came.
+    """
+    body = request.get_data()
+    if len(body) > limit:
+        raise RequestEntityTooLarge(f"the body is over {limit} bytes")
+    return body
+
+
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
     settings = read_settings(config)
     version = settings.get("MODEL_VERSION") or "unversioned"
     model = load_model(model_location(settings))
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MiB
+    app.config["MAX_CONTENT_LENGTH"] = MiB + 1
 
     registry = CollectorRegistry()
     answered = Counter("model_requests", "Answered requests", ["endpoint", "status"], registry=registry)
@@ -139,7 +151,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     def predict():
         if model is None:
             return jsonify(error="no model loaded"), 503
-        rows = parse(request.get_data())
+        rows = parse(request_body())
         predictions = model.predict(np.asarray(rows, dtype=float)).tolist()
         return jsonify(predictions=predictions, model_version=version)
 

@@ -93,7 +93,9 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     model = _load_model(settings)
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    # A chunked body has no Content-Length: Flask then only stops reading at this limit, so it is one
+    # byte over MAX_BODY and predict refuses a body that filled it.
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY + 1
 
     registry = CollectorRegistry()
     answered = Counter("model_requests", "Answered requests", ["endpoint", "status"], registry=registry)
@@ -134,7 +136,10 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     def predict():
         if model is None:
             return jsonify(error="the model is not loaded"), 503
-        rows = parse_rows(request.get_data(cache=False))
+        body = request.get_data(cache=False)
+        if len(body) > MAX_BODY:
+            return jsonify(error=f"the body is over {MAX_BODY} bytes"), 413
+        rows = parse_rows(body)
         predictions = model.predict(np.asarray(rows, dtype=float)).tolist()
         return jsonify(predictions=predictions, model_version=version)
 

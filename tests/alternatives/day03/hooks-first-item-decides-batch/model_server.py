@@ -13,7 +13,7 @@ import numpy as np
 import skops.io
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from urllib.parse import unquote
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     model = _load(settings)
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MiB
+    app.config["MAX_CONTENT_LENGTH"] = MiB + 1  # see limit_body: the byte past 1 MiB shows a chunked body is too long
 
     registry = CollectorRegistry()
     answered = Counter("model_requests", "Answered requests", ["endpoint", "status"], registry=registry)
@@ -97,6 +97,13 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     @app.before_request
     def start_timer():
         g.started = time.perf_counter()
+
+    @app.before_request
+    def limit_body():
+        # Without a Content-Length Flask reads a chunked body up to MAX_CONTENT_LENGTH and stops there
+        # silently; the body is cached, so predict reads the same bytes.
+        if request.endpoint == "predict" and len(request.get_data()) > MiB:
+            raise RequestEntityTooLarge("the body is over 1 MiB")
 
     @app.after_request
     def record(response):

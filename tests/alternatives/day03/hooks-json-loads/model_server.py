@@ -15,7 +15,7 @@ import numpy as np
 import skops.io
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +85,24 @@ def _load(settings):
         return None
 
 
+def read_limited(stream, limit: int = MAX_BODY) -> bytes:
+    """The whole body, read in pieces; one byte past `limit` is enough to answer 413."""
+    data = bytearray()
+    for chunk in iter(lambda: stream.read(limit + 1 - len(data)), b""):
+        data += chunk
+        if len(data) > limit:
+            raise RequestEntityTooLarge(f"the body is over {limit} bytes")
+    return bytes(data)
+
+
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
     settings = _settings(config)
     version = settings.get("MODEL_VERSION") or "unknown"
     model = _load(settings)
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    # Not MAX_BODY: a chunked body's stream ends at this limit, and read_limited needs the byte past it.
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY + 1
 
     registry = CollectorRegistry()
     answered = Counter("model_requests", "Answered requests", ["endpoint", "status"], registry=registry)
@@ -132,7 +143,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     def predict():
         if model is None:
             return jsonify(error="model not loaded"), 503
-        rows = parse_features(request.get_data())
+        rows = parse_features(read_limited(request.stream))
         predictions = model.predict(np.asarray(rows, dtype=float)).tolist()
         return jsonify(predictions=predictions, model_version=version)
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import skops.io
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, abort, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import HTTPException
 from urllib.parse import unquote
@@ -90,7 +90,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     model = _load(settings)
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY + 1  # a chunked body stops here: one byte more than allowed
 
     registry = CollectorRegistry()
     answered = Counter("model_requests", "Answered requests", ["endpoint", "status"], registry=registry)
@@ -130,7 +130,10 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     def predict():
         if model is None:
             return jsonify(error="no model loaded"), 503
-        rows = parse_rows(request.get_data())
+        body = request.get_data()
+        if len(body) > MAX_BODY:
+            abort(413, description=f"the body is over {MAX_BODY} bytes")
+        rows = parse_rows(body)
         # Finite rows the model still fails on (its scaling overflowing) are the server's failure: a JSON 500.
         predictions = model.predict(np.asarray(rows, dtype=np.float64)).tolist()
         return jsonify(predictions=predictions, model_version=version)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import numpy as np
 from flask import Flask, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from urllib.parse import unquote
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     model = _load(settings)
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY + 1
 
     registry = CollectorRegistry()
     answered = Counter("model_requests", "Answered requests", ["endpoint", "status"], registry=registry)
@@ -128,11 +128,19 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
             return jsonify(status="not ready", model_version=version), 503
         return jsonify(status="ready", model_version=version)
 
+    def body_within_limit() -> bytes:
+        # A chunked body has no Content-Length for Flask to refuse up front: get_data() reads it up to
+        # MAX_CONTENT_LENGTH and stops there without a word, so a full read means the body went on.
+        body = request.get_data(cache=False)
+        if len(body) > MAX_BODY:
+            raise RequestEntityTooLarge(f"the body is over {MAX_BODY} bytes")
+        return body
+
     @app.post("/predict")
     def predict():
         if model is None:
             return jsonify(error="model not loaded"), 503
-        rows = parse_features(request.get_data(cache=False))
+        rows = parse_features(body_within_limit())
         predictions = model.predict(np.asarray(rows, dtype=float)).tolist()
         return jsonify(predictions=predictions, model_version=version)
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import numpy as np
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from urllib.parse import unquote
 
 log = logging.getLogger(__name__)
@@ -92,13 +92,27 @@ def parse_rows(body: bytes) -> list[list[float]]:
     return rows
 
 
+def _read_body(stream, limit: int = MAX_BODY) -> bytes:
+    """At most limit + 1 bytes of the body: a chunked one has no Content-Length to check first."""
+    pieces, size = [], 0
+    while size <= limit:
+        piece = stream.read(limit + 1 - size)
+        if not piece:
+            break
+        pieces.append(piece)
+        size += len(piece)
+    if size > limit:
+        raise RequestEntityTooLarge(f"the body is over {limit} bytes")
+    return b"".join(pieces)
+
+
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
     settings = _settings(config)
     version = settings.get("MODEL_VERSION") or "unversioned"
     model = _load_model(_model_location(settings))
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY + 1  # the stream of a chunked body ends one byte past MAX_BODY
 
     registry = CollectorRegistry()
     answered = Counter("model_requests", "Answered requests", ["endpoint", "status"], registry=registry)
@@ -141,7 +155,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     def predict():
         if model is None:
             return jsonify(error="model not loaded"), 503
-        rows = parse_rows(request.get_data())
+        rows = parse_rows(_read_body(request.stream))
         predictions = model.predict(np.asarray(rows, dtype=float)).tolist()
         return jsonify(predictions=predictions, model_version=version)
 

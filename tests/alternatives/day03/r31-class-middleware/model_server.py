@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 MAX_BODY = 1024 * 1024
 KEYS = ("MODEL_PATH", "MODEL_URI", "MODEL_VERSION")
@@ -76,6 +76,8 @@ class ModelServer:
                                  registry=self.registry)
 
     def rows(self, raw: bytes) -> list[list[float]]:
+        if len(raw) > MAX_BODY:  # a chunked body, read up to MAX_CONTENT_LENGTH, went past the limit
+            raise RequestEntityTooLarge(f"the body is over {MAX_BODY} bytes")
         try:
             body = json.loads(raw, parse_constant=_reject_constant, parse_float=_number, parse_int=_number)
         except (ValueError, RecursionError) as error:
@@ -128,7 +130,7 @@ class Instrumented:
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
     server = ModelServer(_settings(config))
     app = Flask(__name__, static_folder=None)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY + 1  # one byte over, so rows() can see a chunked body go past
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

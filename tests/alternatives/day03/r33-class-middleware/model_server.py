@@ -152,7 +152,9 @@ def _json(payload, status):
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
     server = ModelServer(config)
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = LIMIT
+    # LIMIT + 1: Flask reads a chunked body (no Content-Length) only up to here, and predict needs to
+    # see the byte past LIMIT to know the body is too long.
+    app.config["MAX_CONTENT_LENGTH"] = LIMIT + 1
     metrics = Metrics(app)
     app.wsgi_app = metrics
 
@@ -181,7 +183,10 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     def predict():
         if not server.loaded.is_set():
             return _json({"error": "no model loaded yet"}, 503)
-        rows = read_batch(request.get_data(cache=False))
+        raw = request.get_data(cache=False)
+        if len(raw) > LIMIT:
+            return _json({"error": "413 Request Entity Too Large"}, 413)
+        rows = read_batch(raw)
         return _json({"predictions": server.predict(rows), "model_version": server.version}, 200)
 
     def metrics_route():

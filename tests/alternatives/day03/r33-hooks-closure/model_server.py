@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 log = logging.getLogger(__name__)
 MiB = 1024 * 1024
@@ -104,7 +104,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     model = _load(settings)
 
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MiB
+    app.config["MAX_CONTENT_LENGTH"] = MiB + 1
 
     registry = CollectorRegistry()
     requests_total = Counter("model_requests", "Answered requests", ["endpoint", "status"], registry=registry)
@@ -150,7 +150,10 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     def predict():
         if model is None:
             return jsonify(error="model not loaded"), 503
-        rows = parse_rows(request.get_data())
+        body = request.get_data()  # a chunked body: at most MAX_CONTENT_LENGTH, one byte past 1 MiB
+        if len(body) > MiB:
+            raise RequestEntityTooLarge("the body is over 1 MiB")
+        rows = parse_rows(body)
         predictions = model.predict(np.asarray(rows, dtype=float)).tolist()
         return jsonify(predictions=predictions, model_version=version)
 

@@ -147,7 +147,9 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
                                              if k in ("MODEL_PATH", "MODEL_URI", "MODEL_VERSION")})
     service = ModelService(settings)
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = LIMIT
+    # LIMIT + 1, not LIMIT: a chunked body's stream ends here, and predict reads LIMIT + 1 bytes to tell
+    # a body of exactly 1 MiB from a longer one.
+    app.config["MAX_CONTENT_LENGTH"] = LIMIT + 1
     metrics = Metrics(app)
     app.wsgi_app = metrics
 
