@@ -2,6 +2,7 @@
 
 import gc
 import http.server
+import json
 import sys
 import threading
 import time
@@ -373,6 +374,27 @@ def test_a_json_body_is_parsed_whatever_its_content_type(servers):
         assert got == (200, {"predictions": [1], "model_version": "v2"}), (
             "whether a body is JSON is decided by parsing it, not by its Content-Type: a JSON body sent as text/plain "
             f"is the canary's answer (200 and its parsed body), got {got}")
+        assert router.error_counts(60) == (0, 1), f"a 200 is not an error: expected (0, 1), got {router.error_counts(60)}"
+
+
+NON_ASCII = {"label": "café", "emoji": "🙂"}
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "text/html", "application/octet-stream", "application/json",
+                                          "text/plain; charset=utf-8"],
+                         ids=["text-plain", "text-html", "octet-stream", "application-json", "text-plain-utf8"])
+def test_a_json_answer_is_read_as_utf8_whatever_its_content_type(servers, content_type):
+    stable, _ = servers
+    raw = json.dumps(NON_ASCII, ensure_ascii=False).encode("utf-8")
+    with a_raw_server(200, raw, content_type) as url:
+        router = CanaryRouter(stable.url, url, clock=FakeClock())
+        router.set_canary_percent(100)
+        got = router.predict("user-1", ROW)
+        assert got == (200, NON_ASCII), (
+            f"the canary answered 200 with the UTF-8 bytes of {raw.decode('utf-8')} and Content-Type: {content_type}; "
+            "JSON text is UTF-8 (RFC 8259) whatever charset the header names or leaves out, so predict returns "
+            f"{(200, NON_ASCII)}, got {got} (requests' .json() decodes a text/* answer without a charset as ISO-8859-1: "
+            "parse the bytes, json.loads(answer.content), not answer.json())")
         assert router.error_counts(60) == (0, 1), f"a 200 is not an error: expected (0, 1), got {router.error_counts(60)}"
 
 

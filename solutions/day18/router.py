@@ -14,6 +14,7 @@ Design (README task 6 is the full specification):
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import deque
@@ -60,8 +61,9 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             answer = self._session.post(self._urls[variant] + "/predict", json=payload, timeout=self._timeout_s)
-            status, body = answer.status_code, answer.json()
-        except (requests.RequestException, ValueError) as exc:  # refused, timed out, not JSON
+            # JSON text is UTF-8 whatever the Content-Type says; .json() would decode text/plain as ISO-8859-1.
+            status, body = answer.status_code, json.loads(answer.content)
+        except (requests.RequestException, ValueError) as exc:  # refused, timed out, not JSON (or not UTF-8)
             status, body = 502, {"error": f"{variant} did not answer: {exc.__class__.__name__}"}
         if variant == CANARY:
             now = self._clock()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -37,7 +38,7 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             resp = self._session.post(self._urls[variant], json=payload, timeout=self._timeout)
-            status, body = resp.status_code, resp.json()
+            status, body = resp.status_code, json.loads(resp.content)
         except (requests.RequestException, ValueError) as e:
             status, body = 502, {"error": f"no valid answer from {variant}: {e}"}
         if variant == "canary":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import json
 import math
 import threading
 import time
@@ -36,7 +37,7 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             answer = self.session.post(self.urls[variant], json=payload, timeout=self.timeout_s)
-            result = (answer.status_code, answer.json())
+            result = (answer.status_code, json.loads(answer.content))
         except (requests.RequestException, ValueError) as exc:
             result = (502, {"error": str(exc)})
         if variant == "canary":

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -37,7 +38,7 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             resp = self._session.post(self._urls[variant], json=payload, timeout=self._timeout)
-            status, body = resp.status_code, resp.json()
+            status, body = resp.status_code, json.loads(resp.content)
         except (requests.RequestException, ValueError) as exc:
             status, body = 502, {"error": str(exc)}
         if variant == "canary":

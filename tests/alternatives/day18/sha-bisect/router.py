@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -36,7 +37,7 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             response = self._session.post(self._urls[variant] + "/predict", json=payload, timeout=self._timeout_s)
-            status, body = response.status_code, response.json()
+            status, body = response.status_code, json.loads(response.content)
         except (requests.RequestException, ValueError) as exc:
             status, body = 502, {"error": f"{variant} did not answer: {exc}"}
         if variant == "canary":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -38,7 +39,7 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             answer = self._session.post(self._urls[variant] + "/predict", json=payload, timeout=self.timeout_s)
-            status, body = answer.status_code, answer.json()
+            status, body = answer.status_code, json.loads(answer.content)
         except (requests.RequestException, ValueError) as e:
             status, body = 502, {"error": f"{variant} gave no usable answer: {e}"}
         if variant == "canary":

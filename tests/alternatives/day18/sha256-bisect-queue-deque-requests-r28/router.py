@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -35,7 +36,7 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             response = requests.post(self._urls[variant] + "/predict", json=payload, timeout=self._timeout_s)
-            result = (response.status_code, response.json())
+            result = (response.status_code, json.loads(response.content))
         except (requests.RequestException, ValueError) as e:
             result = (502, {"error": str(e) or type(e).__name__})
         if variant == "canary":

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -36,7 +37,7 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             r = self._session.post(self._urls[variant] + "/predict", json=payload, timeout=self._timeout)
-            result = (r.status_code, r.json())
+            result = (r.status_code, json.loads(r.content))
         except (requests.RequestException, ValueError) as e:
             result = (502, {"error": str(e)})
         if variant == "canary":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -38,7 +39,7 @@ class CanaryRouter:
         variant = self._splitter.route(user_id)
         try:
             response = self._session.post(self._urls[variant] + "/predict", json=payload, timeout=self._timeout_s)
-            result = (response.status_code, response.json())
+            result = (response.status_code, json.loads(response.content))
         except (requests.RequestException, ValueError) as e:
             result = (502, {"error": f"{variant} gave no usable answer: {e}"})
         if variant == "canary":

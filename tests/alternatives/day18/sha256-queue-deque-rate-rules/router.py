@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import json
 import math
 import threading
 import time
@@ -38,7 +39,7 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             response = self._session.post(f"{self._urls[variant]}/predict", json=payload, timeout=self._timeout_s)
-            status, body = response.status_code, response.json()
+            status, body = response.status_code, json.loads(response.content)
         except (requests.RequestException, ValueError) as e:
             status, body = 502, {"error": str(e)}
         if variant == "canary":
