@@ -449,6 +449,52 @@ ELSEWHERE = {"a push to branch feature/x": _github("push", "refs/heads/feature/x
              "a push of tag main": _github("push", "refs/tags/main")}
 
 
+def _filled(pattern) -> str:
+    """A branch or tag name a filter pattern names: its `!` dropped, every `*` or `**` filled in."""
+    return re.sub(r"\*\*?", "x", str(pattern).lstrip("!"))
+
+
+def _patterns(filters: dict, *keys: str) -> list:
+    found = []
+    for key in keys:
+        value = filters.get(key)
+        found += value if isinstance(value, list) else [value] if value else []
+    return found
+
+
+def _elsewhere(doc: dict) -> dict[str, dict]:
+    """ELSEWHERE, plus a push to every other branch or tag the workflow's own push filters name:
+    `branches: [main, develop]` with gate on `github.event_name == 'push'` runs it on a push to develop."""
+    runs = dict(ELSEWHERE)
+    push = _on(doc).get("push")
+    filters = push if isinstance(push, dict) else {}
+    for pattern in _patterns(filters, "branches", "branches-ignore"):
+        if (name := _filled(pattern)) != "main":
+            runs.setdefault(f"a push to branch {name}", _github("push", f"refs/heads/{name}"))
+    for pattern in _patterns(filters, "tags", "tags-ignore"):
+        runs.setdefault(f"a push of tag {_filled(pattern)}", _github("push", f"refs/tags/{_filled(pattern)}"))
+    return runs
+
+
+def _pull_requests(doc: dict, conditions=()) -> dict[str, dict]:
+    """PULL_REQUESTS, plus a pull request into every branch the workflow's pull_request filters name
+    (`branches-ignore: [gh-pages]`), and one whose branch, title and author are each quoted string of
+    `conditions` (the test job's and its pytest steps' `if:`: `!startsWith(github.head_ref, 'docs/')`)."""
+    runs = dict(PULL_REQUESTS)
+    pr = _on(doc).get("pull_request")
+    filters = pr if isinstance(pr, dict) else {}
+    for number, pattern in enumerate(_patterns(filters, "branches", "branches-ignore"), start=100):
+        runs.setdefault(f"a pull request into {_filled(pattern)}",
+                        _github("pull_request", f"refs/pull/{number}/merge", base_ref=_filled(pattern)))
+    quoted = [text.replace("''", "'") for condition in conditions if isinstance(condition, str)
+              for text in re.findall(r"'((?:[^']|'')*)'", condition)]
+    for number, text in enumerate(dict.fromkeys(t for t in quoted if t.strip()), start=200):
+        runs.setdefault(f"a pull request into main from branch {text!r}, titled {text!r}, by {text!r}",
+                        _github("pull_request", f"refs/pull/{number}/merge", base_ref="main", head_ref=text,
+                                title=text, actor=text))
+    return runs
+
+
 class Expression:
     """A small evaluator for GitHub expressions: the subset the README lists."""
 
@@ -825,12 +871,14 @@ def _check_events(doc, jobs, problem) -> None:
                         f"'{line.strip()}' fails the script goes on and ends with another command's status: the "
                         "step succeeds when tests fail (add -e to the shell, or use `shell: bash`)", "pull-request")
     running = [(index, step) for index, step in pytest_steps if _runs_pytest(_script(step))]
-    for what, github in PULL_REQUESTS.items():
+    test_job = jobs.get("test") if isinstance(jobs.get("test"), dict) else {}
+    pull_requests = _pull_requests(doc, [test_job.get("if"), *(step.get("if") for _, step in running)])
+    for what, github in pull_requests.items():
         if running and not any(_step_runs(step, github) for _, step in running):
             labels = ", ".join(_step_label(index, step) for index, step in running)
             problem("test", labels, f"the step's if: skips pytest for {what}: the job runs but tests nothing; "
                     "every pull request must be tested", "pull-request")
-    for what, github in PULL_REQUESTS.items():
+    for what, github in pull_requests.items():
         ran = _simulate(doc, github, problem)
         if ran is None:
             return
@@ -846,7 +894,7 @@ def _check_events(doc, jobs, problem) -> None:
     for name in JOBS:
         if name in jobs and name not in ran:
             problem(name, "-", "does not run on a push to main", "main-only")
-    for what, github in ELSEWHERE.items():
+    for what, github in _elsewhere(doc).items():
         ran = _simulate(doc, github, problem)
         if ran is None:
             return
@@ -1213,7 +1261,7 @@ def _cancels_runs_on_main(concurrency) -> bool:
 def _other_runs(doc: dict) -> dict[str, dict]:
     """The simulated runs other than a push to main that this workflow's `on:` starts."""
     on = _on(doc)
-    runs = {**PULL_REQUESTS, **ELSEWHERE}
+    runs = {**_pull_requests(doc), **_elsewhere(doc)}
     runs.update({f"a {event} event on main": _github(event, "refs/heads/main") for event in on
                  if event not in ("push", "pull_request")})
     return {what: github for what, github in runs.items() if _triggered(on, github)}

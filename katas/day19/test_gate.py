@@ -883,6 +883,24 @@ def test_a_numpy_integer_size_budget_is_refused_or_used_as_an_int(registry, cham
     assert_plain_python(report, f"with max_size_bytes=np.int64({size}) (accepted, so taken as an int)")
 
 
+def test_the_candidate_may_be_any_model_uri_and_is_reported_as_given(registry, mlflow_name, expected):
+    """runs:/<run id>/model and models:/<name>/<version> name the same logged model as its models:/m-... URI:
+    the gate judges it the same, and report.candidate is the URI the pipeline gave, not another form of it."""
+    registry.register_champion(mlflow_name)  # version 1: the champion
+    registry.register(mlflow_name, "better")  # version 2: the candidate, registered but not promoted
+    with registry.pointed_at() as mlflow:
+        run_id = mlflow.models.get_model_info(registry.model_uris["better"]).run_id
+    for uri in (f"runs:/{run_id}/model", f"models:/{mlflow_name}/2"):
+        report = run_gate(registry.tracking_uri, mlflow_name, uri, registry.X, registry.y, slice_by="region",
+                          measure_latency=fast)
+        metric = by_name(report)["metric"]
+        assert report.candidate == uri, (
+            f"report.candidate is the candidate's URI as given to run_gate, {uri!r}, not {report.candidate!r}")
+        assert report.passed and metric.value == pytest.approx(expected.roc_auc["better"], abs=1e-9), (
+            f"{uri} is the better model: it passes with its held-out ROC AUC {expected.roc_auc['better']:.4f}: "
+            f"{report}")
+
+
 def test_zero_margin_and_tolerance_are_allowed(registry, champion_name, expected):
     report = gate(registry, champion_name, "better", margin=0, slice_tolerance=0.0)
     assert by_name(report)["metric"].passed, "a margin of 0 is allowed: better by anything passes"
