@@ -144,6 +144,27 @@ def test_lists_only_the_versions_of_the_model_asked_for(registry, mlflow_name, o
         "as a prefix, and not as a LIKE pattern, where '_' and '%' are wildcards)")
 
 
+@pytest.mark.parametrize("shape", ["with-a-quote", "with-both-quotes", "written-like-a-filter"])
+def test_lists_only_its_own_versions_when_the_name_holds_quotes(registry, mlflow_name, shape):
+    # The registry accepts any name without '/' or ':', quotes too. Beside it: the model named like its
+    # part before the quote, and one whose name differs only where the quotes are.
+    name = {"with-a-quote": f"{mlflow_name}'s model",
+            "with-both-quotes": f"{mlflow_name}'s \"best\" model",
+            "written-like-a-filter": f"{mlflow_name}' AND name != '"}[shape]
+    look_alike = name.replace("'", "_").replace('"', "_")
+    register_challenger(registry.tracking_uri, registry.run_ids["good"], name)
+    register_challenger(registry.tracking_uri, registry.run_ids["weak"], mlflow_name)
+    register_challenger(registry.tracking_uri, registry.run_ids["best"], look_alike)
+    table = compare_versions(registry.tracking_uri, name, registry.X_test, registry.y_test)
+    run_names = {run_id: run for run, run_id in registry.run_ids.items()}
+    rows = [(row["version"], run_names.get(row["run_id"], row["run_id"])) for row in table]
+    assert rows == [("1", "good")], (
+        f"{name!r} has one version (1, from the good run); {mlflow_name!r} and {look_alike!r} are other models "
+        f"and their versions must not be listed: got rows (version, run) {rows}. A name may hold "
+        "' and \" both, and a search filter has no escape for either: match the name exactly, not by pasting it "
+        "into a filter string")
+
+
 def test_a_deleted_version_has_no_row(registry, mlflow_name):
     import mlflow
 

@@ -106,6 +106,18 @@ def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_
     return True
 
 
+def _versions(client, model_name: str) -> list:
+    # A filter string has no escape for a quote, and a name may hold both ' and ", so the name
+    # goes in no filter: list every version, a page at a time, and keep this model's by its exact name.
+    versions, token = [], None
+    while True:
+        page = client.search_model_versions(page_token=token)
+        versions += [version for version in page if version.name == model_name]
+        token = page.token
+        if not token:
+            return versions
+
+
 def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_test: np.ndarray,
                      metric: str = "roc_auc") -> list[dict]:
     client = _client(tracking_uri)
@@ -114,7 +126,7 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
     for alias, version in client.get_registered_model(model_name).aliases.items():
         aliases.setdefault(str(version), []).append(alias)
     rows = []
-    for version in client.search_model_versions(f"name = '{model_name}'"):
+    for version in _versions(client, model_name):
         rows.append({
             "version": str(version.version),
             "aliases": sorted(aliases.get(str(version.version), [])),

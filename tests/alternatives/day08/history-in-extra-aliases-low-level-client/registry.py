@@ -61,6 +61,18 @@ def _aliases(client, name) -> dict[str, str]:
     return {a: str(v) for a, v in client.get_registered_model(name).aliases.items()}
 
 
+def _versions(client, name):
+    """Every version of `name`, page by page. The name stays out of the filter string: a filter has no
+    escape for a quote, and a model name may hold both ' and "."""
+    token = None
+    while True:
+        page = client.search_model_versions(page_token=token)
+        yield from (mv for mv in page if mv.name == name)
+        token = page.token
+        if not token:
+            return
+
+
 def _depth(aliases) -> int:
     return max((int(a[len(HISTORY_PREFIX):]) for a in aliases if a.startswith(HISTORY_PREFIX)), default=0)
 
@@ -98,7 +110,7 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
     for alias, version in _aliases(client, model_name).items():
         by_version.setdefault(version, []).append(alias)
     table = []
-    for mv in client.search_model_versions(f"name='{model_name}'"):
+    for mv in _versions(client, model_name):
         v = str(mv.version)
         table.append(dict(version=v, aliases=sorted(by_version.get(v, ())), run_id=mv.run_id,
                           score=evaluate(tracking_uri, f"models:/{model_name}/{v}", X_test, y_test, metric)))

@@ -97,11 +97,19 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
     alias_of: dict[str, list[str]] = {}
     for alias, version in client.get_registered_model(model_name).aliases.items():
         alias_of.setdefault(str(version), []).append(alias)
-    rows = []
-    for v in client.search_model_versions(f"name = '{model_name}'"):
-        version = str(v.version)
-        rows.append({"version": version, "aliases": sorted(alias_of.get(version, [])), "run_id": v.run_id,
-                     "score": evaluate(tracking_uri, f"models:/{model_name}/{version}", X_test, y_test, metric)})
+    rows, token = [], None
+    while True:
+        # Unfiltered: a filter string cannot quote a name holding both ' and ", so compare names here.
+        page = client.search_model_versions(page_token=token)
+        for v in page:
+            if v.name != model_name:
+                continue
+            version = str(v.version)
+            rows.append({"version": version, "aliases": sorted(alias_of.get(version, [])), "run_id": v.run_id,
+                         "score": evaluate(tracking_uri, f"models:/{model_name}/{version}", X_test, y_test, metric)})
+        token = page.token
+        if not token:
+            break
     return sorted(rows, key=lambda r: (-r["score"], int(r["version"])))
 
 

@@ -106,12 +106,18 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
     for alias, version in client.get_registered_model(model_name).aliases.items():
         alias_of.setdefault(str(version), []).append(alias)
     rows = []
-    for mv in client.search_model_versions(f"name = '{model_name}'"):
-        if mv.name != model_name:
-            continue
-        version = str(mv.version)
-        rows.append({"version": version, "aliases": sorted(alias_of.get(version, [])), "run_id": mv.run_id,
-                     "score": evaluate(tracking_uri, f"models:/{model_name}/{version}", X_test, y_test, metric)})
+    # No name filter (it cannot quote a name holding both ' and "): every version, page by page.
+    page = client.search_model_versions()
+    while True:
+        for mv in page:
+            if mv.name != model_name:
+                continue
+            version = str(mv.version)
+            rows.append({"version": version, "aliases": sorted(alias_of.get(version, [])), "run_id": mv.run_id,
+                         "score": evaluate(tracking_uri, f"models:/{model_name}/{version}", X_test, y_test, metric)})
+        if not page.token:
+            break
+        page = client.search_model_versions(page_token=page.token)
     return sorted(rows, key=lambda r: (-r["score"], int(r["version"])))
 
 

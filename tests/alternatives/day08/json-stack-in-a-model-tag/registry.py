@@ -89,6 +89,17 @@ def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_
     return True
 
 
+def _versions(client, name) -> list:
+    """All versions of `name`. Read unfiltered and matched here: a filter string has no escape for quotes,
+    and a name may hold ' and " both."""
+    page = client.search_model_versions()
+    found = list(page)
+    while page.token:
+        page = client.search_model_versions(page_token=page.token)
+        found.extend(page)
+    return [mv for mv in found if mv.name == name]
+
+
 def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_test: np.ndarray,
                      metric: str = "roc_auc") -> list[dict]:
     client = _client(tracking_uri)
@@ -96,7 +107,7 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
     for alias, version in client.get_registered_model(model_name).aliases.items():
         alias_of.setdefault(str(version), []).append(alias)
     rows = []
-    for mv in client.search_model_versions(f"name = '{model_name}'"):
+    for mv in _versions(client, model_name):
         version = str(mv.version)
         rows.append({
             "version": version,

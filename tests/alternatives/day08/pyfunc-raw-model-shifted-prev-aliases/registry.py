@@ -27,6 +27,16 @@ class _Registry:
     def aliases(self, name) -> dict[str, str]:
         return {a: str(v) for a, v in self.client.get_registered_model(name).aliases.items()}
 
+    def versions(self, name):
+        # All pages, unfiltered: no filter string can quote a name that holds both ' and ".
+        token = None
+        while True:
+            page = self.client.search_model_versions(page_token=token)
+            yield from (found for found in page if found.name == name)
+            token = page.token
+            if not token:
+                break
+
     def point(self, name, alias, version):
         self.client.set_registered_model_alias(name, alias, version)
 
@@ -97,7 +107,7 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
                      metric: str = "roc_auc") -> list[dict]:
     reg = _Registry(tracking_uri)
     table = []
-    for found in reg.client.search_model_versions(f"name = '{model_name}'"):
+    for found in reg.versions(model_name):
         mv = reg.client.get_model_version(model_name, found.version)
         table.append({
             "version": str(mv.version),

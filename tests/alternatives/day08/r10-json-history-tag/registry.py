@@ -95,6 +95,17 @@ def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_
     return True
 
 
+def _model_versions(client, name) -> list:
+    # Listed unfiltered, then matched by name: a filter string cannot hold a name with both ' and ".
+    versions, token = [], None
+    while True:
+        page = client.search_model_versions(page_token=token)
+        versions.extend(mv for mv in page if mv.name == name)
+        if not page.token:
+            return versions
+        token = page.token
+
+
 def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_test: np.ndarray,
                      metric: str = "roc_auc") -> list[dict]:
     if metric not in METRICS:
@@ -104,7 +115,7 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
     for alias, version in client.get_registered_model(model_name).aliases.items():
         alias_of.setdefault(str(version), []).append(alias)
     rows = []
-    for mv in client.search_model_versions(f"name = '{model_name}'"):
+    for mv in _model_versions(client, model_name):
         version = str(mv.version)
         rows.append({"version": version, "aliases": sorted(alias_of.get(version, [])), "run_id": mv.run_id,
                      "score": evaluate(tracking_uri, f"models:/{model_name}/{version}", X_test, y_test, metric)})

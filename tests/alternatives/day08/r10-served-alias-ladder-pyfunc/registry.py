@@ -125,15 +125,23 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
                      metric: str = "roc_auc") -> list[dict]:
     _scorer(metric)
     client = _client(tracking_uri)
-    rows = []
-    for found in client.search_model_versions(f"name = '{model_name}'"):
-        mv = client.get_model_version(model_name, str(found.version))
-        rows.append({
-            "version": str(mv.version),
-            "aliases": sorted(mv.aliases),
-            "run_id": mv.run_id,
-            "score": evaluate(tracking_uri, f"models:/{model_name}/{mv.version}", X_test, y_test, metric),
-        })
+    rows, token = [], None
+    while True:
+        # No name filter: a filter string cannot quote a name holding both ' and ". Every page, matched here.
+        page = client.search_model_versions(page_token=token)
+        for found in page:
+            if found.name != model_name:
+                continue
+            mv = client.get_model_version(model_name, str(found.version))
+            rows.append({
+                "version": str(mv.version),
+                "aliases": sorted(mv.aliases),
+                "run_id": mv.run_id,
+                "score": evaluate(tracking_uri, f"models:/{model_name}/{mv.version}", X_test, y_test, metric),
+            })
+        token = page.token
+        if not token:
+            break
     rows.sort(key=lambda r: int(r["version"]))
     rows.sort(key=lambda r: r["score"], reverse=True)
     return rows

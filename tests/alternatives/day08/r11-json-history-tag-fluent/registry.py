@@ -94,6 +94,16 @@ def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_
     return True
 
 
+def _every_version(client):
+    """Every version in the registry, all pages. A filter string cannot quote a name holding both ' and ",
+    so the caller matches the name itself."""
+    page = client.search_model_versions()
+    yield from page
+    while page.token:
+        page = client.search_model_versions(page_token=page.token)
+        yield from page
+
+
 def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_test: np.ndarray,
                      metric: str = "roc_auc") -> list[dict]:
     client = _client(tracking_uri)
@@ -101,7 +111,7 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
     for alias, version in client.get_registered_model(model_name).aliases.items():
         aliases_of.setdefault(str(version), []).append(alias)
     rows = []
-    for mv in client.search_model_versions(f"name = '{model_name}'"):
+    for mv in _every_version(client):
         if mv.name != model_name:
             continue
         version = str(mv.version)

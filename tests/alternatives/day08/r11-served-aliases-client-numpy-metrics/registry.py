@@ -145,6 +145,17 @@ def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_
     return True
 
 
+def _versions_named(client, name) -> list:
+    """Exact-name match over every page: no filter string can quote a name that holds both ' and "."""
+    matched, token = [], None
+    while True:
+        page = client.search_model_versions(page_token=token)
+        matched += [mv for mv in page if mv.name == name]
+        token = page.token
+        if not token:
+            return matched
+
+
 def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_test: np.ndarray,
                      metric: str = "roc_auc") -> list[dict]:
     if metric not in _SCORERS:
@@ -155,9 +166,7 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
     for alias, version in registered.aliases.items():
         by_version.setdefault(str(version), []).append(alias)
     table = []
-    for mv in client.search_model_versions(f"name='{model_name}'"):
-        if mv.name != model_name:
-            continue
+    for mv in _versions_named(client, model_name):
         v = str(mv.version)
         table.append({"version": v, "aliases": sorted(by_version.get(v, ())), "run_id": mv.run_id,
                       "score": evaluate(tracking_uri, f"models:/{model_name}/{v}", X_test, y_test, metric)})

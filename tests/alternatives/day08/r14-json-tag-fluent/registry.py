@@ -93,8 +93,15 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
     alias_of: dict[str, list[str]] = {}
     for alias, version in client.get_registered_model(model_name).aliases.items():
         alias_of.setdefault(str(version), []).append(alias)
+    versions, token = [], None
+    while True:  # every page, unfiltered: a name holding both ' and " fits in no filter string
+        page = client.search_model_versions(page_token=token)
+        versions += page
+        token = page.token
+        if not token:
+            break
     rows = []
-    for mv in client.search_model_versions(f"name = '{model_name}'"):
+    for mv in versions:
         if mv.name != model_name:
             continue
         version = str(mv.version)

@@ -126,12 +126,18 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
                      metric: str = "roc_auc") -> list[dict]:
     client = _client(tracking_uri)
     rows = []
-    for mv in client.search_model_versions(f"name = '{model_name}'"):
-        if mv.name != model_name:
-            continue
-        full = client.get_model_version(model_name, mv.version)  # a search leaves aliases empty
-        rows.append({"version": str(mv.version), "aliases": sorted(full.aliases), "run_id": mv.run_id,
-                     "score": evaluate(tracking_uri, f"models:/{model_name}/{mv.version}", X_test, y_test, metric)})
+    page = client.search_model_versions()  # unfiltered: no filter string quotes a name holding ' and " both
+    while True:
+        for mv in page:
+            if mv.name != model_name:
+                continue
+            full = client.get_model_version(model_name, mv.version)  # a search leaves aliases empty
+            rows.append({"version": str(mv.version), "aliases": sorted(full.aliases), "run_id": mv.run_id,
+                         "score": evaluate(tracking_uri, f"models:/{model_name}/{mv.version}", X_test, y_test,
+                                           metric)})
+        if not page.token:
+            break
+        page = client.search_model_versions(page_token=page.token)
     rows.sort(key=lambda r: int(r["version"]))
     rows.sort(key=lambda r: r["score"], reverse=True)
     return rows

@@ -47,6 +47,17 @@ def _save_history(client, name: str, history: list[str]) -> None:
     client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
 
 
+def _versions(client, name: str) -> list:
+    """Every version of `name`: all pages of an unfiltered search, kept by exact name (a filter string has
+    no escape for quotes, and a name may hold both ' and ")."""
+    versions, page = [], client.search_model_versions()
+    while True:
+        versions.extend(mv for mv in page if mv.name == name)
+        if not page.token:
+            return versions
+        page = client.search_model_versions(page_token=page.token)
+
+
 def evaluate(tracking_uri: str, model_uri: str, X_test: np.ndarray, y_test: np.ndarray,
              metric: str = "roc_auc") -> float:
     """Load the model at `model_uri` (any MLflow model URI) and score it on the given rows."""
@@ -120,7 +131,7 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
     for alias, version in client.get_registered_model(model_name).aliases.items():
         alias_of.setdefault(str(version), []).append(alias)
     rows = []
-    for mv in client.search_model_versions(f"name = '{model_name}'"):
+    for mv in _versions(client, model_name):
         version = str(mv.version)
         rows.append({"version": version, "aliases": sorted(alias_of.get(version, [])), "run_id": mv.run_id,
                      "score": evaluate(tracking_uri, f"models:/{model_name}/{version}", X_test, y_test, metric)})

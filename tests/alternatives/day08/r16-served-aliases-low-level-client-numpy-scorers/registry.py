@@ -155,15 +155,18 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
     for alias, version in reg.aliases().items():
         by_version[version].append(alias)
     table = []
-    page = reg.client.search_model_versions(f"name = '{model_name}'", max_results=50)
+    # No name filter: a filter string cannot quote a name holding both ' and ", so match names here.
+    page = reg.client.search_model_versions(max_results=50)
     while True:
         for mv in page:
+            if mv.name != model_name:
+                continue
             v = str(mv.version)
             table.append({"version": v, "aliases": sorted(by_version[v]), "run_id": mv.run_id,
                           "score": evaluate(tracking_uri, f"models:/{model_name}/{v}", X_test, y_test, metric)})
         if not page.token:
             break
-        page = reg.client.search_model_versions(f"name = '{model_name}'", max_results=50, page_token=page.token)
+        page = reg.client.search_model_versions(max_results=50, page_token=page.token)
     table.sort(key=lambda row: int(row["version"]))
     table.sort(key=lambda row: row["score"], reverse=True)
     return table

@@ -69,6 +69,17 @@ class Registry:
         found = [(int(m.group(1)), a, v) for a, v in aliases.items() if (m := _SERVED.match(a))]
         return sorted(found)
 
+    def versions(self) -> list:
+        """This model's versions: every page, unfiltered, kept by exact name (a filter string cannot quote
+        a name holding both ' and ")."""
+        found, token = [], None
+        while True:
+            page = self.client.search_model_versions(page_token=token)
+            found += [mv for mv in page if mv.name == self.name]
+            token = page.token
+            if not token:
+                return found
+
     def score(self, version: str, X, y, metric: str) -> float:
         return score_uri(self.uri, f"models:/{self.name}/{version}", X, y, metric)
 
@@ -148,9 +159,7 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
     for alias, version in reg.aliases().items():
         by_version.setdefault(version, set()).add(alias)
     table = []
-    for mv in reg.client.search_model_versions(f"name='{model_name}'"):
-        if mv.name != model_name:
-            continue
+    for mv in reg.versions():
         v = str(mv.version)
         table.append(dict(version=v, aliases=sorted(by_version.get(v, ())), run_id=mv.run_id,
                           score=reg.score(v, X_test, y_test, metric)))

@@ -94,7 +94,10 @@ def compare_versions(tracking_uri, model_name, X_test, y_test, metric="roc_auc")
     for alias, version in client.get_registered_model(model_name).aliases.items():
         alias_of.setdefault(str(version), []).append(alias)
     rows = []
-    for mv in client.search_model_versions(f"name = '{model_name}'"):
+    pages = [client.search_model_versions()]  # no name filter: it cannot quote a name holding ' and " both
+    while pages[-1].token:
+        pages.append(client.search_model_versions(page_token=pages[-1].token))
+    for mv in (mv for page in pages for mv in page):
         if mv.name != model_name:
             continue
         v = str(mv.version)

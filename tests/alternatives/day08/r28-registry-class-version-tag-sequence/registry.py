@@ -70,12 +70,20 @@ class Registry:
     def aliases(self) -> dict[str, str]:
         return {a: str(v) for a, v in self.client.get_registered_model(self.name).aliases.items()}
 
+    # --- versions ------------------------------------------------------
+    def versions(self) -> list:
+        # Unfiltered, page by page, kept by exact name: a filter string cannot quote a name with ' and ".
+        out, page = [], self.client.search_model_versions()
+        out += [mv for mv in page if mv.name == self.name]
+        while page.token:
+            page = self.client.search_model_versions(page_token=page.token)
+            out += [mv for mv in page if mv.name == self.name]
+        return out
+
     # --- history in version tags --------------------------------------
     def entries(self) -> list[tuple[int, str]]:
         found = []
-        for mv in self.client.search_model_versions(f"name = '{self.name}'"):
-            if mv.name != self.name:
-                continue
+        for mv in self.versions():
             tags = self.client.get_model_version(self.name, mv.version).tags
             for key in tags:
                 if key.startswith(SEQ_PREFIX):
@@ -132,7 +140,7 @@ class Registry:
             by_version.setdefault(version, []).append(alias)
         rows = [{"version": str(mv.version), "aliases": sorted(by_version.get(str(mv.version), [])),
                  "run_id": mv.run_id, "score": self.score_version(mv.version, X, y, metric)}
-                for mv in self.client.search_model_versions(f"name = '{self.name}'") if mv.name == self.name]
+                for mv in self.versions()]
         rows.sort(key=lambda r: int(r["version"]))
         rows.sort(key=lambda r: r["score"], reverse=True)
         return rows

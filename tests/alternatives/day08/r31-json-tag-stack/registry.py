@@ -101,7 +101,14 @@ def compare_versions(tracking_uri, model_name, X_test, y_test, metric="roc_auc")
     for alias, version in client.get_registered_model(model_name).aliases.items():
         by_version.setdefault(str(version), []).append(alias)
     rows = []
-    for mv in client.search_model_versions(f"name = '{model_name}'"):
+    found, token = [], None
+    while True:  # unfiltered and paged: no filter string can quote a name that holds both ' and "
+        page = client.search_model_versions(page_token=token)
+        found.extend(page)
+        token = page.token
+        if not token:
+            break
+    for mv in found:
         if mv.name != model_name:
             continue
         version = str(mv.version)

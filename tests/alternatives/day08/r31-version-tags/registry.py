@@ -47,7 +47,13 @@ class _Registry:
         return {a: str(v) for a, v in self.client.get_registered_model(self.name).aliases.items()}.get(alias)
 
     def versions(self):
-        found = self.client.search_model_versions(f"name = '{self.name}'")
+        # Every page, no name filter: a filter string cannot quote a name holding both ' and ".
+        found, page = [], self.client.search_model_versions()
+        while True:
+            found += page
+            if not page.token:
+                break
+            page = self.client.search_model_versions(page_token=page.token)
         return [self.client.get_model_version(self.name, mv.version) for mv in found if mv.name == self.name]
 
     def turns(self) -> list[tuple[int, str]]:

@@ -78,6 +78,18 @@ def register_challenger(tracking_uri: str, run_id: str, model_name: str) -> str:
     return str(version.version)
 
 
+def _all_versions(client):
+    """The registry's versions, every page. No name filter: a name holding both ' and " fits in no filter
+    string, so callers compare names."""
+    token = None
+    while True:
+        page = client.search_model_versions(page_token=token)
+        yield from page
+        token = page.token
+        if not token:
+            break
+
+
 def _alias(client, name, alias):
     from mlflow.exceptions import MlflowException
 
@@ -128,7 +140,7 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
     for alias, version in client.get_registered_model(model_name).aliases.items():
         alias_of.setdefault(str(version), []).append(alias)
     rows = []
-    for mv in client.search_model_versions(f"name = '{model_name}'"):
+    for mv in _all_versions(client):
         if mv.name != model_name:
             continue
         version = str(mv.version)

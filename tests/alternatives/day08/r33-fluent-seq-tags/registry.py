@@ -101,9 +101,13 @@ def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_
 
 def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_test: np.ndarray,
                      metric: str = "roc_auc") -> list[dict]:
-    client = _use(tracking_uri).MlflowClient()
+    mlflow = _use(tracking_uri)
+    client = mlflow.MlflowClient()
     table = []
-    for found in client.search_model_versions(f"name = '{model_name}'"):
+    # The fluent search reads every page. No name filter: none can quote a name holding both ' and ".
+    for found in mlflow.search_model_versions():
+        if found.name != model_name:
+            continue
         version = client.get_model_version(model_name, found.version)
         table.append({"version": str(version.version), "aliases": sorted(version.aliases), "run_id": version.run_id,
                       "score": evaluate(tracking_uri, f"models:/{model_name}/{version.version}", X_test, y_test,

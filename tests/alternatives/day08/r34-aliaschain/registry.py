@@ -125,11 +125,19 @@ def compare_versions(tracking_uri, model_name, X_test, y_test, metric="roc_auc")
     for alias, version in _aliases(client, model_name).items():
         by_version.setdefault(version, []).append(alias)
     table = []
-    for mv in client.search_model_versions(f"name = '{model_name}'"):
-        if mv.name == model_name:
-            version = str(mv.version)
-            table.append({"version": version, "aliases": sorted(by_version.get(version, ())), "run_id": mv.run_id,
-                          "score": evaluate(tracking_uri, f"models:/{model_name}/{version}", X_test, y_test, metric)})
+    token = None
+    while True:
+        page = client.search_model_versions(page_token=token)  # no filter can quote a name with ' and "
+        for mv in page:
+            if mv.name == model_name:
+                version = str(mv.version)
+                table.append({"version": version, "aliases": sorted(by_version.get(version, ())),
+                              "run_id": mv.run_id,
+                              "score": evaluate(tracking_uri, f"models:/{model_name}/{version}", X_test, y_test,
+                                                metric)})
+        token = page.token
+        if not token:
+            break
     table.sort(key=lambda row: int(row["version"]))
     table.sort(key=lambda row: row["score"], reverse=True)
     return table

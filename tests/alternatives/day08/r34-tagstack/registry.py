@@ -62,6 +62,17 @@ def register_challenger(tracking_uri, run_id, model_name):
     return version
 
 
+def _versions_of(client, name):
+    # every page of an unfiltered search, this name only: a filter string cannot quote both ' and "
+    out = []
+    page = client.search_model_versions()
+    while True:
+        out += [mv for mv in page if mv.name == name]
+        if not page.token:
+            return out
+        page = client.search_model_versions(page_token=page.token)
+
+
 def _history(client, name):
     raw = client.get_registered_model(name).tags.get(HISTORY)
     return [str(v) for v in json.loads(raw)] if raw else []
@@ -99,9 +110,7 @@ def compare_versions(tracking_uri, model_name, X_test, y_test, metric="roc_auc")
     for alias, version in client.get_registered_model(model_name).aliases.items():
         alias_of.setdefault(str(version), []).append(alias)
     rows = []
-    for mv in client.search_model_versions(f"name = '{model_name}'"):
-        if mv.name != model_name:
-            continue
+    for mv in _versions_of(client, model_name):
         v = str(mv.version)
         rows.append({"version": v, "aliases": sorted(alias_of.get(v, [])), "run_id": mv.run_id,
                      "score": evaluate(tracking_uri, f"models:/{model_name}/{v}", X_test, y_test, metric)})

@@ -96,7 +96,14 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
     for alias, version in client.get_registered_model(model_name).aliases.items():
         alias_of.setdefault(str(version), []).append(alias)
     rows = []
-    for mv in client.search_model_versions(f"name = '{model_name}'"):
+    versions, token = [], None
+    while True:  # unfiltered: a name holding both ' and " cannot be quoted in a filter string
+        page = client.search_model_versions(page_token=token)
+        versions += [mv for mv in page if mv.name == model_name]
+        token = page.token
+        if not token:
+            break
+    for mv in versions:
         version = str(mv.version)
         rows.append({"version": version, "aliases": sorted(alias_of.get(version, [])), "run_id": mv.run_id,
                      "score": evaluate(tracking_uri, f"models:/{model_name}/{version}", X_test, y_test, metric)})

@@ -119,7 +119,15 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
                      metric: str = "roc_auc") -> list[dict]:
     client = _client(tracking_uri)
     table = []
-    for found in client.search_model_versions(f"name = '{model_name}'"):
+    # Searched without a filter, every page: a filter string cannot quote a name holding both ' and ".
+    listed = client.search_model_versions()
+    versions = list(listed)
+    while listed.token:
+        listed = client.search_model_versions(page_token=listed.token)
+        versions += listed
+    for found in versions:
+        if found.name != model_name:
+            continue
         mv = client.get_model_version(model_name, found.version)
         table.append({
             "version": str(mv.version),

@@ -92,6 +92,14 @@ def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_
     return True
 
 
+def _versions(client, name) -> list:
+    # The name is matched here, not in a filter string (which has no escape for ' and "), over all pages.
+    pages = [client.search_model_versions()]
+    while pages[-1].token:
+        pages.append(client.search_model_versions(page_token=pages[-1].token))
+    return [mv for page in pages for mv in page if mv.name == name]
+
+
 def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_test: np.ndarray,
                      metric: str = "roc_auc") -> list[dict]:
     client = _client(tracking_uri)
@@ -99,7 +107,7 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
     for alias, version in client.get_registered_model(model_name).aliases.items():
         alias_of.setdefault(str(version), []).append(alias)
     rows = []
-    for mv in client.search_model_versions(f"name = '{model_name}'"):
+    for mv in _versions(client, model_name):
         version = str(mv.version)
         rows.append({"version": version, "aliases": sorted(alias_of.get(version, [])), "run_id": mv.run_id,
                      "score": evaluate(tracking_uri, f"models:/{model_name}/{version}", X_test, y_test, metric)})

@@ -131,8 +131,11 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
     aliases = client.get_registered_model(model_name).aliases
     rows, token = [], None
     while True:
-        page = client.search_model_versions(f"name = '{model_name}'", max_results=50, page_token=token)
+        # No name filter (none can quote a name holding both ' and "): match the name on each page.
+        page = client.search_model_versions(max_results=50, page_token=token)
         for mv in page:
+            if mv.name != model_name:
+                continue
             v = str(mv.version)
             rows.append({"version": v, "aliases": sorted(a for a, av in aliases.items() if str(av) == v),
                          "run_id": mv.run_id,

@@ -62,6 +62,16 @@ class ModelRegistry:
     def aliases(self) -> dict[str, str]:
         return {a: str(v) for a, v in self.client.get_registered_model(self.name).aliases.items()}
 
+    def versions(self):
+        """This model's versions, from every page of an unfiltered search: a filter string has no escape
+        for quotes, and a name may hold both ' and "."""
+        page = self.client.search_model_versions()
+        while True:
+            yield from (v for v in page if v.name == self.name)
+            if not page.token:
+                return
+            page = self.client.search_model_versions(page_token=page.token)
+
     def served(self, aliases: dict[str, str]) -> list[tuple[int, str]]:
         """(step, version) of every recorded champion, oldest first."""
         steps = [(int(m.group(1)), v) for a, v in aliases.items() if (m := SERVED.match(a))]
@@ -117,7 +127,7 @@ class ModelRegistry:
             by_version.setdefault(version, []).append(alias)
         rows = [{"version": str(v.version), "aliases": sorted(by_version.get(str(v.version), [])),
                  "run_id": v.run_id, "score": self.score(f"models:/{self.name}/{v.version}", X, y, metric)}
-                for v in self.client.search_model_versions(f"name = '{self.name}'")]
+                for v in self.versions()]
         rows.sort(key=lambda r: int(r["version"]))
         rows.sort(key=lambda r: r["score"], reverse=True)  # stable: equal scores keep version order
         return rows

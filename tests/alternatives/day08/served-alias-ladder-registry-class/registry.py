@@ -120,12 +120,18 @@ class ModelRegistry:
         by_version: dict[str, list[str]] = {}
         for alias, version in self.aliases().items():
             by_version.setdefault(version, []).append(alias)
-        rows = []
-        for mv in self.client.search_model_versions(f"name='{self.name}'"):
-            if mv.name == self.name:
-                v = str(mv.version)
-                rows.append(dict(version=v, aliases=sorted(by_version.get(v, [])), run_id=mv.run_id,
-                                 score=self.score(v, X, y, metric)))
+        rows, token = [], None
+        while True:
+            # no name filter: a filter string cannot quote a name that holds both ' and "
+            page = self.client.search_model_versions(page_token=token)
+            for mv in page:
+                if mv.name == self.name:
+                    v = str(mv.version)
+                    rows.append(dict(version=v, aliases=sorted(by_version.get(v, [])), run_id=mv.run_id,
+                                     score=self.score(v, X, y, metric)))
+            token = page.token
+            if not token:
+                break
         rows.sort(key=lambda r: int(r["version"]))
         rows.sort(key=lambda r: r["score"], reverse=True)  # stable: ties keep version order
         return rows

@@ -96,10 +96,18 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
     for alias, version in client.get_registered_model(model_name).aliases.items():
         alias_of.setdefault(str(version), []).append(alias)
     rows = []
-    for mv in client.search_model_versions(f"name = '{model_name}'"):
-        v = str(mv.version)
-        rows.append({"version": v, "aliases": sorted(alias_of.get(v, [])), "run_id": mv.run_id,
-                     "score": evaluate(tracking_uri, f"models:/{model_name}/{v}", X_test, y_test, metric)})
+    token = None
+    while True:
+        page = client.search_model_versions(page_token=token)  # unfiltered: no filter quotes both ' and "
+        for mv in page:
+            if mv.name != model_name:
+                continue
+            v = str(mv.version)
+            rows.append({"version": v, "aliases": sorted(alias_of.get(v, [])), "run_id": mv.run_id,
+                         "score": evaluate(tracking_uri, f"models:/{model_name}/{v}", X_test, y_test, metric)})
+        token = page.token
+        if not token:
+            break
     return sorted(rows, key=lambda r: (-r["score"], int(r["version"])))
 
 
