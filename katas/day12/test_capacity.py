@@ -96,6 +96,19 @@ def test_replica_throughput_rejects_zero_or_negative_inputs(workers, latency):
         replica_qps(workers, latency)
 
 
+@pytest.mark.parametrize("workers, latency, expected", [(2.5, 40.0, 62.5), (1.5, 8.0, 187.5)], ids=["2.5", "1.5"])
+def test_a_fractional_worker_count_is_refused_or_counted_as_it_is(workers, latency, expected):
+    try:
+        got = replica_qps(workers, latency)
+    except ValueError:
+        return  # refusing a fractional number of workers is fine
+    assert got == pytest.approx(expected), (
+        f"replica_qps({workers}, {latency}) either raises ValueError or counts the {workers} workers as they are: "
+        f"{workers} x 1000 / {latency} = {expected:g} QPS; got {got!r}. Rounding the workers down to a whole number "
+        f"first (int({workers}) is {int(workers)}) plans a replica for less throughput than it was given"
+    )
+
+
 def test_replicas_round_up_never_to_the_nearest():
     got = replicas_needed(120.0, 100.0, headroom=0.0, min_replicas=1)
     assert got == 2 and type(got) is int, (
@@ -541,4 +554,29 @@ def test_numpy_integer_traffic_and_workers_never_wrap_round(function, args, expe
         f"inputs (read from a DataFrame) is about {expected:g}, or a ValueError; got {got!r}: multiplied in the "
         f"input's own {type(args[0]).__name__} before dividing, the product wraps round (to a negative rate); turn "
         f"the inputs into Python ints or floats first"
+    )
+
+
+@pytest.mark.parametrize(
+    "target, hops, expected",
+    [(250.0, [np.int8(100), np.int8(100)], 50.0), (250, [np.int8(100), np.int8(100)], 50),
+     (50_000.0, [np.int16(20_000), np.int16(20_000)], 10_000.0)],
+    ids=["int8_hops", "int8_hops_int_target", "int16_hops"],
+)
+def test_numpy_integer_hops_never_wrap_round(target, hops, expected):
+    try:
+        with np.errstate(over="ignore"):
+            got = latency_budget_ms(target, hops)
+    except ValueError:
+        return  # refusing numpy integers is fine too
+    except OverflowError as error:
+        pytest.fail(
+            f"latency_budget_ms({target!r}, {[int(hop) for hop in hops]}) with {type(hops[0]).__name__} hops raised "
+            f"OverflowError ({error}): add the hops up as Python numbers, not in their own fixed-width type"
+        )
+    assert got == pytest.approx(expected), (
+        f"latency_budget_ms({target!r}, {[int(hop) for hop in hops]}) with {type(hops[0]).__name__} hops (a DataFrame "
+        f"column of small integers) leaves {expected:g} ms, or raises ValueError; got {got!r}: sum() of the hops adds "
+        f"them up in their own {type(hops[0]).__name__}, where {int(hops[0]) + int(hops[1])} wraps round to a "
+        f"negative total; turn each hop into a Python int or float first (math.fsum does)"
     )

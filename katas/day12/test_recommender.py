@@ -233,6 +233,24 @@ def test_a_boolean_event_log_adds_up_its_repeated_events():
     )
 
 
+@pytest.mark.task(taskno=2)
+def test_a_float32_event_log_adds_up_in_float64():
+    # The weighted example as a float32 log: user 0 valued item 1 at 0.3 in one entry and item 0 at 0.1 three times.
+    # As float32 numbers, 0.3 is 0.30000001192... and three 0.1s add up to 0.30000000447... in float64, but in float32
+    # they round to the very same 0.30000001192...; users 1 and 2 pair items 0 and 2, items 1 and 3.
+    rows = [0, 0, 0, 0, 1, 1, 2, 2]
+    cols = [1, 0, 0, 0, 0, 2, 1, 3]
+    values = np.array([0.3, 0.1, 0.1, 0.1, 1.0, 1.0, 1.0, 1.0], dtype=np.float32)
+    log = sparse.coo_array((values, (rows, cols)), shape=(3, 4))
+    model = ItemItemRecommender().fit(log)
+    assert model.recommend(0, 2) == [3, 2], (
+        "user 0's float32 value of item 1 (0.3, 0.30000001192 as a float32) is a little more than the three float32 "
+        "entries of 0.1 for item 0 (0.30000000447 added up in float64): item 3, next to item 1, comes first: [3, 2]. "
+        "Casting only integer and bool logs to float64 leaves a float32 log in float32, where the three 0.1s add up "
+        "to exactly the float32 0.3, the two items tie and the lower id, 2, comes first"
+    )
+
+
 @pytest.mark.task(taskno=1)
 @pytest.mark.parametrize(
     "matrix",

@@ -43,9 +43,10 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
     for hop in other_hops_ms:
         if not (hop >= 0 and _finite(hop)):
             raise ValueError(f"a hop's latency is a finite number >= 0, got {hop}")
-    left = p99_target_ms - sum(other_hops_ms)
+    spent = math.fsum(other_hops_ms)   # as floats: sum() would add numpy int8 hops up in int8, where 100 + 100 wraps
+    left = p99_target_ms - spent
     if left <= 0:
-        raise ValueError(f"the other hops already use {sum(other_hops_ms)} ms of the {p99_target_ms} ms target")
+        raise ValueError(f"the other hops already use {spent} ms of the {p99_target_ms} ms target")
     return left
 
 

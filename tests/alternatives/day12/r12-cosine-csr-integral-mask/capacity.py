@@ -37,7 +37,7 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
         _finite("hop", hop)
         if hop < 0:
             raise ValueError("a hop cannot take negative time")
-    budget = p99_target_ms - sum(other_hops_ms)
+    budget = p99_target_ms - math.fsum(other_hops_ms)
     if not budget > 0:
         raise ValueError(f"the other hops spend the whole target: {budget} ms left")
     return budget

@@ -37,7 +37,7 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
         _finite("hop", hop)
         if not hop >= 0:
             raise ValueError("each hop must be >= 0")
-    budget = p99_target_ms - sum(hops)
+    budget = p99_target_ms - math.fsum(hops)
     if not budget > 0:
         raise ValueError(f"the other hops leave no budget ({budget} ms)")
     return budget

@@ -33,7 +33,7 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
     for hop in hops:
         if not (_finite(hop) and hop >= 0):
             raise ValueError(f"hop must be >= 0, got {hop!r}")
-    budget = p99_target_ms - sum(hops)
+    budget = p99_target_ms - math.fsum(hops)
     if not budget > 0:
         raise ValueError("the other hops spend the whole budget")
     return budget

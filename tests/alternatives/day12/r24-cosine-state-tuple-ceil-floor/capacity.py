@@ -35,7 +35,7 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
         _finite("hop", hop)
         if not hop >= 0:
             raise ValueError("hops must be >= 0")
-    budget = p99_target_ms - sum(other_hops_ms)
+    budget = p99_target_ms - math.fsum(other_hops_ms)
     if not budget > 0:
         raise ValueError("the other hops spend the whole budget")
     return budget

@@ -35,7 +35,7 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
         raise ValueError("target must be > 0")
     if any(not hop >= 0 for hop in hops):
         raise ValueError("hops must be >= 0")
-    budget = p99_target_ms - sum(hops)
+    budget = p99_target_ms - math.fsum(hops)
     if not budget > 0:
         raise ValueError("the other hops spend the whole budget")
     return budget

@@ -37,8 +37,8 @@ def latency_budget_ms(p99_target_ms, other_hops_ms):
     total = Fraction(0)
     for n, hop in enumerate(other_hops_ms):
         _check(**{f"hop[{n}]": (hop, lambda v: v >= 0)})
-        total += Fraction(hop)
-    left = Fraction(p99_target_ms) - total
+        total += _fraction(hop)
+    left = _fraction(p99_target_ms) - total
     if left <= 0:
         raise ValueError("nothing is left for the model")
     return float(left)

@@ -30,7 +30,7 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
     _finite(p99_target_ms, *hops)
     if not p99_target_ms > 0 or any(not hop >= 0 for hop in hops):
         raise ValueError("target > 0 and every hop >= 0")
-    budget = p99_target_ms - sum(hops)
+    budget = p99_target_ms - math.fsum(hops)
     if not budget > 0:
         raise ValueError("the other hops spend the whole budget")
     return budget

@@ -35,7 +35,7 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
         _finite(h, "hop")
         if not h >= 0:
             raise ValueError("hops must be >= 0")
-    budget = p99_target_ms - sum(hops)
+    budget = p99_target_ms - math.fsum(hops)
     if not budget > 0:
         raise ValueError("budget spent")
     return budget

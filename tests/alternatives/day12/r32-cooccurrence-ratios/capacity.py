@@ -41,7 +41,7 @@ def latency_budget_ms(p99_target_ms, other_hops_ms):
             raise ValueError("negative hop")
     left = p99_target_ms
     for h in hops:
-        left -= h
+        left -= float(h)
     if left <= 0:
         raise ValueError("budget spent")
     return left

@@ -38,7 +38,7 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
         _finite(hop, "hop")
         if hop < 0:
             raise ValueError("a hop cannot take negative time")
-        left -= hop
+        left -= float(hop)
     if left <= 0:
         raise ValueError("budget spent")
     return left

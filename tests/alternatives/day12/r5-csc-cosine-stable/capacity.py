@@ -48,7 +48,7 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
     _positive("p99_target_ms", p99_target_ms)
     hops = [_at_least("hop", hop, 0) for hop in other_hops_ms]
-    budget = p99_target_ms - sum(hops)
+    budget = p99_target_ms - math.fsum(hops)
     if not budget > 0:
         raise ValueError(f"the other hops use the whole {p99_target_ms} ms target")
     return budget

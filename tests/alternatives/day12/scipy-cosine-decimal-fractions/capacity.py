@@ -30,7 +30,7 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
     _finite(p99_target_ms, *hops)
     if not p99_target_ms > 0 or any(not h >= 0 for h in hops):
         raise ValueError("bad input")
-    left = p99_target_ms - sum(hops)
+    left = p99_target_ms - math.fsum(hops)
     if not left > 0:
         raise ValueError("budget spent")
     return left

@@ -50,7 +50,7 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
     for h in hops:
         if not h >= 0 or not math.isfinite(h):
             raise ValueError("hops must be >= 0")
-    budget = p99_target_ms - sum(hops)
+    budget = p99_target_ms - math.fsum(hops)
     if not budget > 0:
         raise ValueError("budget already spent")
     return budget
