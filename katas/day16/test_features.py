@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 import pandas as pd
@@ -127,7 +128,8 @@ def test_an_integer_feature_is_missing_where_no_row_qualifies():
     )
 
 
-@pytest.mark.parametrize(("dtype", "big"), [("int64", 2**53 + 1), ("uint64", 2**53 + 1), ("uint64", 2**64 - 1)])
+@pytest.mark.parametrize(("dtype", "big"), [("int64", 2**53 + 1), ("uint64", 2**53 + 1), ("uint64", 2**64 - 1),
+                                            ("int32", 2**31 - 1), ("uint32", 2**32 - 1), ("int16", -(2**15))])
 def test_integer_feature_values_stay_exact_when_a_label_gets_no_row(dtype, big):
     features = features_frame([("a", 0, 1.0)])
     features["txn_id"] = np.array([big], dtype=dtype)
@@ -138,6 +140,11 @@ def test_integer_feature_values_stay_exact_when_a_label_gets_no_row(dtype, big):
         f"entity a's row holds the {dtype} value {big}: the label takes exactly that integer, even though other labels "
         f"get no row (a float64 column rounds {big} to {int(float(big))}; keep the values exact, e.g. as a "
         f"nullable integer column); got {first!r}"
+    )
+    assert isinstance(first, numbers.Integral), (
+        f"an integer feature column stays an integer column (every width and sign, not only int64 and uint64: "
+        f"{dtype} -> a nullable integer or an object column of ints, never float64) when a label gets no row; "
+        f"got {first!r} of type {type(first).__name__}"
     )
     assert all(pd.isna(value) for value in others), (
         f"entity b has no feature row and a label without a time matches none: their {dtype} feature is missing, "

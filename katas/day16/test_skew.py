@@ -388,6 +388,32 @@ def test_the_quantile_levels_are_exactly_i_over_bins():
     )
 
 
+def test_values_are_binned_at_their_full_precision():
+    # 2 bins split at the training medians 0.5 and 2**24: each serving value just above its edge lies in the upper bin
+    train = pd.DataFrame({"x": [0.0, 1.0], "n": np.array([0, 2**25], dtype="int64")})
+    serving = pd.DataFrame({"x": [0.5 + 1e-9, 0.0, 0.0], "n": np.array([2**24 + 1, 0, 0], dtype="int64")})
+    report = distribution_skew(train, serving, ["x", "n"], bins=2)
+    for name, above in (("x", "0.5 + 1e-9 is above the edge 0.5"), ("n", "2**24 + 1 is above the edge 2**24")):
+        value, _ = report[name]
+        assert value == pytest.approx(reference_psi(train[name], serving[name], 2), rel=1e-9), (
+            f"{name}: {above}, so one serving value in three lies in the upper bin; read the values as float64 "
+            f"(float32 rounds it onto the edge and into the bin below); got PSI {value}"
+        )
+
+
+def test_each_call_reads_the_training_frame_as_it_is_then():
+    train = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]})
+    serving = pd.DataFrame({"x": [1.0, 1.0, 2.0, 4.0]})
+    first, _ = distribution_skew(train, serving, ["x"], bins=2)["x"]
+    assert first == pytest.approx(reference_psi(train["x"], serving["x"], 2), rel=1e-9), "PSI over 2 bins"
+    train.loc[:, "x"] = [10.0, 20.0, 30.0, 40.0]  # the same frame object, new training values
+    second, _ = distribution_skew(train, serving, ["x"], bins=2)["x"]
+    assert second == pytest.approx(reference_psi(train["x"], serving["x"], 2), rel=1e-9), (
+        "the training frame changed in place between the calls: the second call takes its edges from the values "
+        f"it holds now (nothing is kept from an earlier call, not even for the same frame object); got PSI {second}"
+    )
+
+
 @pytest.mark.parametrize("bins", [2, 5, 20])
 def test_bins_is_used(bins):
     rng = np.random.default_rng(bins)

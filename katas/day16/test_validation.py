@@ -345,12 +345,14 @@ def test_integer_values_are_compared_with_the_bounds_exactly():
     )
     near = pd.DataFrame({"n": np.array([10**18 + 1, 10**18, 10**18 - 1], dtype="int64")})
     for kind in ("int", "float"):
-        result = validate_batch(near, {"n": Column(kind, min=1e18, max=1e18)})
-        assert found(result) == {("n", "max", (0,)), ("n", "min", (2,))}, (
-            f"a float bound is compared exactly too (column declared {kind!r}): the int64 10**18 + 1 is above max=1e18 "
-            "and 10**18 - 1 below min=1e18, though numpy's int64 > float comparison casts both to the same float64; "
-            f"got {found(result)}"
-        )
+        for bound in (1e18, np.float64(1e18)):
+            result = validate_batch(near, {"n": Column(kind, min=bound, max=bound)})
+            assert found(result) == {("n", "max", (0,)), ("n", "min", (2,))}, (
+                f"a float bound is compared exactly too (column declared {kind!r}, bound {bound!r} of type "
+                f"{type(bound).__name__}: a numpy float is the number it holds): the int64 10**18 + 1 is above "
+                "max=1e18 and 10**18 - 1 below min=1e18, though numpy's int64 > float comparison casts both to the "
+                f"same float64 (so does comparing a Python int with an np.float64); got {found(result)}"
+            )
     between = pd.DataFrame({"n": np.array([-1, 0, 1, 2], dtype="int64")})
     result = validate_batch(between, {"n": Column("int", min=0.5, max=1.5)})
     assert found(result) == {("n", "min", (0, 1)), ("n", "max", (3,))}, (
@@ -407,6 +409,15 @@ def test_float32_values_are_compared_with_float_bounds_exactly():
         f"np.float32(0.7) is {float(np.float32(0.7))!r}, below min=0.7 (numpy compares a float32 column with a Python "
         "float in float32, rounding the bound onto the value: compare the values as float64); "
         f"got {found(result)}"
+    )
+    doubles = pd.DataFrame({"d": [0.1, 0.2], "e": [0.7, 0.6]})
+    bounds = {"d": Column("float", min=np.float32(0.1)), "e": Column("float", max=np.float32(0.7))}
+    result = validate_batch(doubles, bounds)
+    assert found(result) == {("d", "min", (0,)), ("e", "max", (0,))}, (
+        f"a float32 bound is the number it holds too: min=np.float32(0.1) is {float(np.float32(0.1))!r}, so the "
+        f"float 0.1 is below it, and max=np.float32(0.7) is {float(np.float32(0.7))!r}, so 0.7 is above it (a "
+        "Python float compared with a numpy float32 is rounded to float32 first: unwrap a numpy bound with .item() "
+        f"or float() before comparing); got {found(result)}"
     )
 
 
