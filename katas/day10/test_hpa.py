@@ -149,6 +149,30 @@ def test_accepts_whole_numbers_for_the_float_arguments():
         "4 pods at 90 against a target of 60 (ints are valid floats): ratio 1.5, so ceil(4 * 1.5) = 6"
     assert desired_replicas(4, 101, 100, 1, 20, tolerance=0) == 5, \
         "a tolerance of 0 given as an int is valid: ratio 1.01 scales to ceil(4 * 1.01) = 5"
+    assert desired_replicas(7, 29, 7, 1, 100) == 30, \
+        ("whole numbers follow the same float arithmetic: 29 / 7 is 4.142857142857143 and 7 * ratio is "
+         "29.000000000000004, which ceil rounds up to 30 (an exact Fraction(29, 7) gives 29)")
+
+
+def test_accepts_numpy_numbers():
+    import numpy as np
+
+    assert desired_replicas(np.int64(4), np.float64(90.0), np.float32(60.0), np.int64(1), np.int32(10)) == 6, \
+        ("NumPy numbers are valid arguments (a count from a DataFrame is a numpy.int64, a metric may be a "
+         "numpy.float32): 4 pods at 90 against 60 is ratio 1.5, so ceil(4 * 1.5) = 6")
+    cases = [
+        (desired_replicas(np.int64(5), np.float32(105.0), np.float64(100.0), np.int32(1), np.int64(20),
+                          tolerance=np.float64(0.1)), 5, "inside the band (ratio 1.05 within 0.1), 5 stays 5"),
+        (desired_replicas(np.int64(4), 900.0, 100.0, np.int64(1), np.int64(10)), 10, "clamped to max_replicas 10"),
+        (desired_replicas(np.int64(4), 1.0, 100.0, np.int64(2), np.int64(10)), 2, "clamped to min_replicas 2"),
+    ]
+    for got, expected, what in cases:
+        assert type(got) is int and got == expected, \
+            (f"NumPy numbers in, a Python int out (the README: return an int; a numpy.int64 breaks json.dumps "
+             f"of a scaling decision): {what}, got {got!r} of type {type(got).__name__}")
+    with pytest.raises(ValueError):
+        desired_replicas(np.int64(3), np.float32("nan"), 100.0, 1, 10)
+        pytest.fail("a numpy.float32 NaN current_value should raise ValueError like a Python NaN")
 
 
 def test_min_equal_to_max_pins_the_count():

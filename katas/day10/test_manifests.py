@@ -39,6 +39,7 @@ PROBE_HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")  # how a probe checks;
 # keeps every pod Pending.
 KIND_NODES = [{"kubernetes.io/os": "linux", "kubernetes.io/arch": arch} for arch in ("amd64", "arm64")]
 NODE_LABELS = tuple(KIND_NODES[0])  # what every node carries, the tests' kind node too
+APP_NAME_KEYS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app", "name", "k8s-app")  # name one app
 SYSTEM_ACCOUNTS = (None, "default")  # the service account every namespace has
 DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
 
@@ -238,6 +239,15 @@ class TestDeployment:
              "may neither start an extra pod nor stop an old one cannot move, and the API server rejects the "
              "Deployment (\"may not be 0 when maxSurge is 0\"); let one of them be at least 1 (maxSurge: 1, "
              "maxUnavailable: 0 keeps every pod serving)")
+
+    def test_a_recreate_strategy_sets_no_rolling_update(self, manifest_report):
+        deployment = _only(manifest_report(DEPLOYMENT), "Deployment", "apps/v1", DEPLOYMENT)
+        strategy = _spec(deployment).get("strategy")
+        strategy = strategy if isinstance(strategy, dict) else {}
+        assert not (strategy.get("type") == "Recreate" and "rollingUpdate" in strategy), \
+            ("strategy.type is Recreate but strategy.rollingUpdate is set: the API server rejects the Deployment "
+             "(rollingUpdate may not be specified when the type is Recreate), as on day 04; drop rollingUpdate "
+             "or keep type RollingUpdate")
 
     def test_all_replicas_fit_one_small_node(self, manifest_report):
         deployment = _only(manifest_report(DEPLOYMENT), "Deployment", "apps/v1", DEPLOYMENT)
@@ -712,6 +722,18 @@ class TestDisruptionBudget:
              "their evictions too (and a pod two budgets select cannot be evicted at all); select on the app's "
              "name, such as matchLabels {app.kubernetes.io/name: model-server}, not on a key alone (Exists) or "
              "a NotIn")
+        selected = _spec(deployment).get("selector")
+        selected = selected if isinstance(selected, dict) else {}
+        own = set((selected.get("matchLabels") if isinstance(selected.get("matchLabels"), dict) else {}) or {})
+        own |= {e.get("key") for e in selected.get("matchExpressions") or [] if isinstance(e, dict)}
+        naming = {key for key in labels if key in APP_NAME_KEYS} or own  # the labels that name this app
+        neighbour = {key: (f"not-{value}" if key in naming else value) for key, value in labels.items()}
+        if naming & set(labels):
+            assert not selector_matches(selector, neighbour), \
+                (f"the budget's spec.selector {selector} also selects a pod labelled {neighbour}, another app that "
+                 "shares the model server's other labels: a label other apps carry with the same value (part-of, "
+                 "tier, team) takes in their pods too, and the budget counts their evictions; select on the label "
+                 "that names this app, as the Deployment's selector does")
 
     def test_selector_leaves_out_the_release_version(self, manifest_report):
         pdb = _only(manifest_report(PDB), "PodDisruptionBudget", "policy/v1", PDB)

@@ -21,4 +21,4 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
         raise ValueError(f"tolerance must be >= 0, got {tolerance}")
     ratio = current_value / target_value
     desired = current_replicas if 1 - tolerance <= ratio <= 1 + tolerance else math.ceil(current_replicas * ratio)
-    return max(min_replicas, min(max_replicas, desired))
+    return int(max(min_replicas, min(max_replicas, desired)))

@@ -30,4 +30,4 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
     _check(current_replicas, current_value, target_value, min_replicas, max_replicas, tolerance)
     ratio = current_value / target_value
     wanted = _unclamped(current_replicas, ratio, tolerance)
-    return max(min_replicas, min(max_replicas, wanted))
+    return int(max(min_replicas, min(max_replicas, wanted)))

@@ -53,5 +53,5 @@ class ScalingRequest:
 
 def desired_replicas(current_replicas: int, current_value: float, target_value: float,
                      min_replicas: int, max_replicas: int, tolerance: float = 0.1) -> int:
-    return ScalingRequest(current_replicas, current_value, target_value,
-                          min_replicas, max_replicas, tolerance).decide()
+    return int(ScalingRequest(current_replicas, current_value, target_value,
+                              min_replicas, max_replicas, tolerance).decide())

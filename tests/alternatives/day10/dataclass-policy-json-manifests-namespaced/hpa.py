@@ -38,7 +38,7 @@ class ScalingPolicy:
         ratio = current_value / target_value
         in_band = abs(ratio - 1) <= self.tolerance
         wanted = current_replicas if in_band else _round_up(current_replicas * ratio)
-        return self.clamp(wanted)
+        return int(self.clamp(wanted))
 
 
 def _round_up(x: float) -> int:

@@ -36,7 +36,7 @@ class _Scaling:
         return ceil(self.current_replicas * ratio)
 
     def answer(self) -> int:
-        return sorted((self.min_replicas, self.unclamped(), self.max_replicas))[1]
+        return int(sorted((self.min_replicas, self.unclamped(), self.max_replicas))[1])
 
 
 def desired_replicas(current_replicas: int, current_value: float, target_value: float,

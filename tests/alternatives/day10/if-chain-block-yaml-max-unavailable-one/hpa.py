@@ -24,4 +24,4 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
         desired = current_replicas
     else:
         desired = math.ceil(current_replicas * ratio)
-    return max(min_replicas, min(max_replicas, desired))
+    return int(max(min_replicas, min(max_replicas, desired)))

@@ -28,7 +28,7 @@ class ScalingPolicy:
         return math.isclose(ratio, 1.0, rel_tol=0.0, abs_tol=self.tolerance)
 
     def clamp(self, count: int) -> int:
-        return sorted((self.min_replicas, count, self.max_replicas))[1]
+        return int(sorted((self.min_replicas, count, self.max_replicas))[1])
 
     def decide(self, current_replicas: int, current_value: float, target_value: float) -> int:
         for bad, why in ((current_replicas < 1, "current_replicas below 1"),

@@ -20,7 +20,7 @@ class _Autoscaler:
             raw = current * ratio
             whole = int(raw)
             wanted = whole if whole == raw else whole + 1
-        return sorted((self.low, wanted, self.high))[1]
+        return int(sorted((self.low, wanted, self.high))[1])
 
 
 _RULES = [

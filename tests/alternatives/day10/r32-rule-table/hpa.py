@@ -26,8 +26,8 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
         raise ValueError("; ".join(broken))
     ratio = current_value / target_value
     within_band = abs(ratio - 1) <= tolerance
-    wanted = current_replicas if within_band else _round_up(current_replicas * ratio)
-    low_high = (min_replicas, max_replicas)
+    wanted = int(current_replicas) if within_band else _round_up(current_replicas * ratio)
+    low_high = (int(min_replicas), int(max_replicas))
     if wanted < low_high[0]:
         return low_high[0]
     if wanted > low_high[1]:

@@ -26,4 +26,4 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
         raise ValueError("invalid argument(s): " + ", ".join(bad))
     ratio = current_value / target_value
     wanted = _round_up(current_replicas * ratio) if abs(ratio - 1) > tolerance else current_replicas
-    return sorted((min_replicas, wanted, max_replicas))[1]
+    return int(sorted((min_replicas, wanted, max_replicas))[1])

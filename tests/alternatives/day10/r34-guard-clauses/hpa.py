@@ -19,6 +19,8 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
         raise ValueError(f"max_replicas {max_replicas} is below min_replicas {min_replicas}")
     if math.isnan(tolerance) or tolerance < 0:
         raise ValueError(f"tolerance must be a number >= 0, got {tolerance}")
+    # NumPy counts (a numpy.int64 from a DataFrame) become Python ints: the answer is one of them
+    current_replicas, min_replicas, max_replicas = int(current_replicas), int(min_replicas), int(max_replicas)
 
     ratio = current_value / target_value
     if abs(ratio - 1) <= tolerance:

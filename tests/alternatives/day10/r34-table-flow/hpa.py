@@ -31,4 +31,4 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
     ratio = current_value / target_value
     in_band = math.isclose(ratio, 1.0, rel_tol=0.0, abs_tol=tolerance)
     wanted = current_replicas if in_band else _round_up(current_replicas * ratio)
-    return sorted((min_replicas, wanted, max_replicas))[1]
+    return int(sorted((min_replicas, wanted, max_replicas))[1])

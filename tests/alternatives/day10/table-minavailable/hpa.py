@@ -27,4 +27,4 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
     ratio = current_value / target_value
     in_band = abs(ratio - 1) <= tolerance
     wanted = current_replicas if in_band else _round_up(current_replicas * ratio)
-    return sorted((min_replicas, int(wanted), max_replicas))[1]
+    return int(sorted((min_replicas, wanted, max_replicas))[1])

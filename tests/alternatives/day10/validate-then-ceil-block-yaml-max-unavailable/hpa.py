@@ -19,4 +19,4 @@ def desired_replicas(current_replicas, current_value, target_value, min_replicas
         desired = current_replicas
     else:
         desired = math.ceil(current_replicas * ratio)
-    return max(min_replicas, min(max_replicas, desired))
+    return int(max(min_replicas, min(max_replicas, desired)))

@@ -1,0 +1,29 @@
+"""The HPA replica rule: guard clauses first, then the band as a range test, clamp by median."""
+
+from __future__ import annotations
+
+import math
+
+
+def desired_replicas(current_replicas: int, current_value: float, target_value: float,
+                     min_replicas: int, max_replicas: int, tolerance: float = 0.1) -> int:
+    if current_replicas < 1:
+        raise ValueError(f"current_replicas must be at least 1, got {current_replicas!r}")
+    if not current_value >= 0:  # also refuses NaN
+        raise ValueError(f"current_value must be a number >= 0, got {current_value!r}")
+    if not target_value > 0:  # also refuses NaN
+        raise ValueError(f"target_value must be a number > 0, got {target_value!r}")
+    if min_replicas < 1:
+        raise ValueError(f"min_replicas must be at least 1, got {min_replicas!r}")
+    if max_replicas < min_replicas:
+        raise ValueError(f"max_replicas {max_replicas!r} is below min_replicas {min_replicas!r}")
+    if not tolerance >= 0:
+        raise ValueError(f"tolerance must be >= 0, got {tolerance!r}")
+
+    ratio = current_value / target_value
+    if 1 - tolerance <= ratio <= 1 + tolerance:
+        wanted = current_replicas
+    else:
+        wanted = math.ceil(current_replicas * ratio)
+    # the median of (low, wanted, high) is wanted clamped to [low, high] when low <= high
+    return int(sorted((min_replicas, wanted, max_replicas))[1])
