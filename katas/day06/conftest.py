@@ -366,6 +366,19 @@ class UtcStamps:
         lines = [line for line in stdout.splitlines() if line.strip()]
         return [line for line in lines if not (moment := stamp_instant(line)) or not low <= moment <= high]
 
+    @staticmethod
+    def new_lines(before: str, after: str, *, ignoring: str | None = None) -> list[str]:
+        """The lines of stdout `after` that `before` did not log, their leading timestamps aside: the same
+        run made twice logs the same lines at other moments. Lines holding `ignoring` do not count."""
+        def unstamped(line: str) -> str:
+            return re.sub(r"^\[?\d{4}-\d{2}-\d{2}[T ][\d:.,]+(?:Z|UTC|[+-]\d{2}:?\d{2})?\]?\s*", "", line)
+
+        def counted(stdout: str) -> list[str]:
+            return [line for line in stdout.splitlines() if line.strip() and not (ignoring and ignoring in line)]
+
+        seen = {unstamped(line) for line in counted(before)}
+        return [line for line in counted(after) if unstamped(line) not in seen]
+
 
 @pytest.fixture
 def utc_stamped() -> UtcStamps:

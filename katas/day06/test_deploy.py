@@ -7,7 +7,6 @@ health check goes to `server`, a real HTTP server on loopback that plays the new
 """
 
 import os
-import re
 import threading
 import time
 from types import SimpleNamespace
@@ -73,16 +72,18 @@ def rollback_logged(stdout):
     return any("rollback" in line.lower() or "rolling back" in line.lower() for line in stdout.splitlines())
 
 
-def without_stamp(line):
-    return re.sub(r"^\[?\d{4}-\d{2}-\d{2}[T ][\d:.,]+(?:Z|UTC|[+-]\d{2}:?\d{2})?\]?\s*", "", line)
-
-
-def assert_failure_lines_stamped(done, utc_stamped, started, failure):
-    """Every stdout line of a run where a docker step failed is a timestamped UTC log line, the failure's too."""
-    wrong = utc_stamped(done.stdout, started, time.time())
+def assert_failure_logged(clean, failing, utc_stamped, started, *, run, failure, how):
+    """`failing` is `clean` made again with one more docker step failing: that failure is logged, on a
+    timestamped UTC log line like every other line of the run."""
+    assert utc_stamped.new_lines(clean.stdout, failing.stdout), (
+        f"the same {run} run twice, the second time with a failing {failure}: that failure should be logged on "
+        f"stdout ({how}), but the second run logged nothing the first did not"
+        f"\n--- first run ---\n{clean.stdout}\n--- second run, {failure} failing ---\n{failing.stdout}")
+    wrong = utc_stamped(failing.stdout, started, time.time())
     assert not wrong, (
-        f"the line reporting {failure} is a log line like every other: it should start with a UTC timestamp (use "
-        f"the same logger, not a bare echo; this run had TZ={utc_stamped.env['TZ']}): {wrong}\n{done.output}")
+        f"the line reporting the failed {failure} is a log line like every other: it should start with a UTC "
+        f"timestamp (use the same logger, not a bare echo; this run had TZ={utc_stamped.env['TZ']}): {wrong}"
+        f"\n{failing.output}")
 
 
 def assert_only_serving(fake_docker, deploy, name, image, output):
@@ -626,13 +627,8 @@ def test_a_failed_removal_of_the_previous_container_is_logged(deploy, fake_docke
     failing = deploy("v2", env=utc_stamped.env)
     assert clean.returncode == 0 and failing.returncode == 0, (
         f"a healthy v2 is promoted (exit 0), also when removing v1 fails\n{clean.output}\n{failing.output}")
-    seen = {without_stamp(line) for line in clean.stdout.splitlines()}
-    new = [line for line in failing.stdout.splitlines() if line.strip() and without_stamp(line) not in seen]
-    assert new, (
-        "the same promotion run twice, the second time with a failing docker rm -f of v1: that failure should be "
-        "logged on stdout (`|| log WARN ...`, not `|| true`), but the second run logged nothing the first did not"
-        f"\n--- first run ---\n{clean.stdout}\n--- second run, rm failing ---\n{failing.stdout}")
-    assert_failure_lines_stamped(failing, utc_stamped, started, "the failed docker rm -f of v1")
+    assert_failure_logged(clean, failing, utc_stamped, started, run="promotion", failure="docker rm -f of v1",
+                          how="`|| log WARN ...`, not `|| true`")
 
 
 @pytest.mark.task(taskno=4)
@@ -710,13 +706,8 @@ def test_a_failing_stop_of_the_previous_container_is_logged(deploy, fake_docker,
     failing = deploy("v2", env=utc_stamped.env)
     assert clean.returncode == 1 and failing.returncode == 1, (
         f"a container that does not start should fail the deploy (exit 1)\n{clean.output}\n{failing.output}")
-    seen = {without_stamp(line) for line in clean.stdout.splitlines()}
-    new = [line for line in failing.stdout.splitlines() if line.strip() and without_stamp(line) not in seen]
-    assert new, (
-        "the same failed deploy run twice, the second time with a failing docker stop of v1: that failure should be "
-        "logged on stdout (`|| log WARN ...`, not `|| true`), but the second run logged nothing the first did not"
-        f"\n--- first run ---\n{clean.stdout}\n--- second run, stop failing ---\n{failing.stdout}")
-    assert_failure_lines_stamped(failing, utc_stamped, started, "the failed docker stop of v1")
+    assert_failure_logged(clean, failing, utc_stamped, started, run="failed deploy", failure="docker stop of v1",
+                          how="`|| log WARN ...`, not `|| true`")
 
 
 @pytest.mark.task(taskno=4)
@@ -729,13 +720,8 @@ def test_a_failing_rollback_step_is_logged(deploy, fake_docker, v1_serving, utc_
     assert clean.returncode == 1 and failing.returncode == 1, (
         f"a container that does not start should fail the deploy (exit 1)\n{clean.output}\n{failing.output}")
     assert_only_serving(fake_docker, deploy, f"{NAME}-v1", f"{IMAGE}:v1", failing.output)
-    seen = {without_stamp(line) for line in clean.stdout.splitlines()}
-    new = [line for line in failing.stdout.splitlines() if line.strip() and without_stamp(line) not in seen]
-    assert new, (
-        "the same rollback run twice, the second time with a failing docker rm -f: that failure should be logged "
-        "on stdout (`|| log ERROR ...`, not `|| true`), but the second run logged nothing the first did not"
-        f"\n--- first run ---\n{clean.stdout}\n--- second run, rm failing ---\n{failing.stdout}")
-    assert_failure_lines_stamped(failing, utc_stamped, started, "the failed docker rm -f of the rollback")
+    assert_failure_logged(clean, failing, utc_stamped, started, run="rollback", failure="docker rm -f of the rollback",
+                          how="`|| log ERROR ...`, not `|| true`")
 
 
 @pytest.mark.task(taskno=4)
@@ -750,13 +736,8 @@ def test_a_failing_restart_of_the_previous_container_is_logged(deploy, fake_dock
         f"(here docker start fails with status 125, as the real CLI may: exit 1 whatever docker's own status, the "
         f"caller only knows 0, 1 and 2)\n{clean.output}\n{failing.output}")
     assert f"{NAME}-v2" not in fake_docker.containers, f"the unhealthy v2 should be removed\n{failing.output}"
-    seen = {without_stamp(line) for line in clean.stdout.splitlines()}
-    new = [line for line in failing.stdout.splitlines() if line.strip() and without_stamp(line) not in seen]
-    assert new, (
-        "the same rollback run twice, the second time with a failing docker start of v1: that failure should be "
-        "logged on stdout (nothing serves now, the on-call engineer must know), but the second run logged nothing "
-        f"the first did not\n--- first run ---\n{clean.stdout}\n--- second run, start failing ---\n{failing.stdout}")
-    assert_failure_lines_stamped(failing, utc_stamped, started, "the failed docker start of v1")
+    assert_failure_logged(clean, failing, utc_stamped, started, run="rollback", failure="docker start of v1",
+                          how="nothing serves now, the on-call engineer must know")
 
 
 @pytest.mark.task(taskno=4)

@@ -254,22 +254,14 @@ def test_the_default_url_is_port_8000_on_loopback(learner_file, run_bash, server
         f"curl was asked for {loopback_curl.calls}\n{done.output}")
 
 
-def without_stamp(line):
-    return re.sub(r"^\[?\d{4}-\d{2}-\d{2}[T ][\d:.,]+(?:Z|UTC|[+-]\d{2}:?\d{2})?\]?\s*", "", line)
-
-
 @pytest.mark.task(taskno=1)
-def test_the_health_line_tells_a_failed_check_from_a_healthy_one(monitor, server):
+def test_the_health_line_tells_a_failed_check_from_a_healthy_one(monitor, server, utc_stamped):
     healthy = monitor("--once", "--url", server.url)
     server.set("failing")
     failing = monitor("--once", "--url", server.url)
     assert healthy.returncode == 0 and failing.returncode == 1, (
         f"a healthy check exits 0, a failing one 1\n{healthy.output}\n{failing.output}")
-
-    def health_lines(done):
-        return {without_stamp(line) for line in done.stdout.splitlines() if line.strip() and "load1=" not in line}
-
-    assert health_lines(failing) - health_lines(healthy), (
+    assert utc_stamped.new_lines(healthy.stdout, failing.stdout, ignoring="load1="), (
         "the line about the health should say how the check went: the failing check (a 500) logged nothing the "
         f"healthy one did not\n--- healthy ---\n{healthy.stdout}\n--- failing ---\n{failing.stdout}")
 
