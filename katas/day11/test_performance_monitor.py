@@ -175,6 +175,23 @@ def test_window_takes_fractional_hours_and_defaults_to_24(db_path, clock):
 
 
 @pytest.mark.task(taskno=1)
+@pytest.mark.parametrize("hours, span", [(np.float32(0.5), 0.5 * HOUR), (np.int64(2), 2 * HOUR)],
+                         ids=["float32", "int64"])
+def test_a_numpy_number_of_hours_is_the_window_it_holds(db_path, clock, hours, span):
+    # hours read from a NumPy array (a float32 config table): clock() - np.float32(0.5) * 3600 is a float32, too
+    # narrow for today's clock (it is minutes off), and sqlite3 binds a NumPy number as raw bytes anyway.
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    now = clock.now
+    record_at(monitor, clock, "m", [(now - span - 1, 1.0), (now - span, 2.0), (now - 1, 3.0)])
+    clock.now = now
+    values = [row["value"] for row in monitor.get_recent_metrics("m", hours=hours)]
+    assert values == [3.0, 2.0], (
+        f"hours={hours!r} ({type(hours).__name__}) is a window of {span:g} s: the sample exactly that old is in, the "
+        f"one a second older out, got {values} (compute the bound as a Python float: float(hours))"
+    )
+
+
+@pytest.mark.task(taskno=1)
 def test_window_moves_with_the_injected_clock(db_path, clock):
     monitor = ModelPerformanceMonitor(db_path, clock=clock)
     monitor.record_metric("m", 1.0)
@@ -738,6 +755,20 @@ def test_sla_threshold_keeps_fractions_of_a_millisecond(db_path, clock):
     assert got == pytest.approx(50.0), (
         "with a threshold of 199.5 ms the samples 199.25 and 199.5 comply and 199.75 and 200.0 do not: 50 percent; "
         f"use the threshold as given, not rounded or cut to whole milliseconds; got {got}"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_a_numpy_number_of_hours_windows_the_summaries(db_path, clock):
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    now = clock.now
+    record_at(monitor, clock, "latency_ms", [(now - 1801, 900.0), (now - 1800, 100.0), (now - 1, 300.0)])
+    clock.now = now
+    hours = np.float32(0.5)  # from a float32 config table
+    compliance, p0 = monitor.calculate_sla_compliance(hours=hours), monitor.latency_percentile(0, hours=hours)
+    assert (compliance, p0) == (pytest.approx(50.0), pytest.approx(100.0)), (
+        f"hours=np.float32(0.5) is a 30-minute window holding 100 and 300 ms (the 900 ms sample is a second older): "
+        f"50 percent comply and the 0th percentile is 100 ms, got {compliance} and {p0}"
     )
 
 

@@ -56,7 +56,7 @@ class ModelPerformanceMonitor:
 
     def get_recent_metrics(self, name: str, hours: float = 24) -> list[dict]:
         """Samples of `name` at most `hours` old, newest first."""
-        since = self.clock() - hours * 3600
+        since = float(self.clock()) - float(hours) * 3600  # NumPy numbers too: a float32 bound loses seconds
         with closing(self._connect()) as conn:
             rows = conn.execute(
                 "SELECT ts, value FROM metrics WHERE name = ? AND ts >= ? ORDER BY ts DESC, id DESC",

@@ -58,7 +58,7 @@ class ModelPerformanceMonitor:
                                                  model_version=model_version))
 
     def get_recent_metrics(self, name: str, hours: float = 24) -> list[dict]:
-        start = self.clock() - hours * 3600
+        start = self.clock() - float(hours) * 3600
         query = (select(samples.c.recorded_at, samples.c.value)
                  .where(samples.c.metric == name, samples.c.recorded_at >= start)
                  .order_by(samples.c.recorded_at.desc()))

@@ -30,7 +30,7 @@ class ModelPerformanceMonitor:
         self._db.execute("INSERT INTO perf_metric VALUES (?, ?, ?, ?)", (name, self.clock(), float(value), model_version))
 
     def get_recent_metrics(self, name: str, hours: float = 24) -> list[dict]:
-        cutoff = self.clock() - hours * 3600
+        cutoff = self.clock() - float(hours) * 3600
         rows = self._db.execute(
             "SELECT recorded_at, metric_value FROM perf_metric WHERE metric_name = ? AND recorded_at >= ?",
             (name, cutoff),

@@ -52,7 +52,7 @@ class ModelPerformanceMonitor:
         cursor = self._db.execute(
             "SELECT stamp, reading FROM samples WHERE metric = :metric AND stamp >= :since "
             "ORDER BY stamp DESC, id DESC",
-            {"metric": name, "since": self.clock() - hours * 3600},
+            {"metric": name, "since": self.clock() - float(hours) * 3600},
         )
         return [{"timestamp": float(row["stamp"]), "value": float(row["reading"])} for row in cursor]
 

@@ -51,7 +51,7 @@ class ModelPerformanceMonitor:
     def _window(self, name: str, hours: float) -> list[Sample]:
         cur = self._conn.execute(
             "SELECT at, reading FROM samples WHERE metric = :m AND at >= :now - :h * 3600.0 ORDER BY at DESC",
-            {"m": name, "now": self.clock(), "h": hours},
+            {"m": name, "now": self.clock(), "h": float(hours)},
         )
         return [Sample(float(at), float(reading)) for at, reading in cur]
 

@@ -46,7 +46,7 @@ class ModelPerformanceMonitor:
         cursor = self._db.execute(
             "SELECT CAST(stamp AS REAL), CAST(reading AS REAL) FROM samples "
             "WHERE metric = :m AND stamp >= :now - :hours * 3600.0 ORDER BY stamp DESC, id DESC",
-            {"m": name, "now": self.clock(), "hours": hours},
+            {"m": name, "now": self.clock(), "hours": float(hours)},
         )
         return [dict(timestamp=float(t), value=float(v)) for t, v in cursor]
 

@@ -49,7 +49,7 @@ class ModelPerformanceMonitor:
         cursor = self._db.execute(
             "SELECT recorded_at, reading FROM samples WHERE metric = :metric AND recorded_at >= :now - :span "
             "ORDER BY recorded_at DESC",
-            {"metric": name, "now": self.clock(), "span": hours * 3600},
+            {"metric": name, "now": self.clock(), "span": float(hours) * 3600},
         )
         return [{"timestamp": float(at), "value": float(reading)} for at, reading in cursor]
 

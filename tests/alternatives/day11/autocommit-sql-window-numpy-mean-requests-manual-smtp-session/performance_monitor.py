@@ -37,7 +37,7 @@ class ModelPerformanceMonitor:
             )
 
     def get_recent_metrics(self, name: str, hours: float = 24) -> list[dict]:
-        params = {"name": name, "now": self.clock(), "seconds": hours * 3600}
+        params = {"name": name, "now": self.clock(), "seconds": float(hours) * 3600}
         with self._lock:
             cursor = self._conn.execute(
                 "SELECT recorded_at, metric_value FROM metric_samples "

@@ -64,7 +64,7 @@ class ModelPerformanceMonitor:
         cursor = self._db.execute(
             "SELECT stamp, reading FROM samples WHERE metric = :metric AND stamp >= :start "
             "ORDER BY stamp DESC, id DESC",
-            {"metric": name, "start": self.clock() - hours * 3600},
+            {"metric": name, "start": self.clock() - float(hours) * 3600},
         )
         return [{"timestamp": float(stamp), "value": float(reading)} for stamp, reading in cursor]
 

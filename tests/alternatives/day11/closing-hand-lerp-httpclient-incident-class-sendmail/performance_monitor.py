@@ -43,7 +43,7 @@ class ModelPerformanceMonitor:
                   (float(self.clock()), name, float(value), model_version))
 
     def get_recent_metrics(self, name: str, hours: float = 24) -> list[dict]:
-        since = self.clock() - hours * 3600
+        since = self.clock() - float(hours) * 3600
         rows = self._run("SELECT stamp, reading FROM samples WHERE metric = ? AND stamp >= ? ORDER BY stamp DESC",
                          (name, since))
         return [{"timestamp": float(stamp), "value": float(reading)} for stamp, reading in rows]

@@ -27,7 +27,7 @@ class ModelPerformanceMonitor:
             conn.execute("INSERT INTO metrics VALUES (?, ?, ?, ?)", (float(self.clock()), name, float(value), model_version))
 
     def get_recent_metrics(self, name: str, hours: float = 24) -> list[dict]:
-        since = self.clock() - hours * 3600
+        since = self.clock() - float(hours) * 3600
         with closing(sqlite3.connect(self.db_path)) as conn:
             rows = conn.execute(
                 "SELECT ts, value FROM metrics WHERE name = ? AND ts >= ? ORDER BY ts DESC", (name, since)

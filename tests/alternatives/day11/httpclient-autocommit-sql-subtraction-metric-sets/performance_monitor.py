@@ -41,7 +41,7 @@ class ModelPerformanceMonitor:
         now = self.clock()
         cur = self._conn.execute(
             "SELECT stamp, val FROM samples WHERE metric = :m AND stamp >= :now - :span ORDER BY stamp DESC",
-            {"m": name, "now": now, "span": hours * 3600},
+            {"m": name, "now": now, "span": float(hours) * 3600},
         )
         return [dict(timestamp=float(s), value=float(v)) for s, v in cur]
 

@@ -48,7 +48,7 @@ class ModelPerformanceMonitor:
         now = self.clock()
         cursor = self._db.execute(
             "SELECT stamp, reading FROM samples WHERE metric = :m AND :now - stamp <= :span ORDER BY stamp DESC",
-            {"m": name, "now": now, "span": hours * 3600},
+            {"m": name, "now": now, "span": float(hours) * 3600},
         )
         out = []
         for stamp, reading in cursor:

@@ -45,7 +45,7 @@ class ModelPerformanceMonitor:
                          {"m": name, "a": at, "v": float(value), "ver": model_version})
 
     def get_recent_metrics(self, name: str, hours: float = 24) -> list[dict]:
-        since = self.clock() - hours * 3600
+        since = self.clock() - float(hours) * 3600
         with closing(self._connect()) as conn:
             cur = conn.execute("SELECT at, value FROM samples WHERE metric = :m AND at >= :s ORDER BY at DESC, id DESC",
                                {"m": name, "s": since})

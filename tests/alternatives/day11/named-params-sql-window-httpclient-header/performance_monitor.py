@@ -44,7 +44,7 @@ class ModelPerformanceMonitor:
         cursor = self._conn.execute(
             "SELECT at, reading FROM samples WHERE metric = :metric AND at >= :now - :span "
             "ORDER BY at DESC",
-            {"metric": name, "now": self.clock(), "span": hours * 3600},
+            {"metric": name, "now": self.clock(), "span": float(hours) * 3600},
         )
         return [{"timestamp": at, "value": reading} for at, reading in cursor]
 

@@ -36,7 +36,7 @@ class ModelPerformanceMonitor:
             )
 
     def get_recent_metrics(self, name: str, hours: float = 24) -> list[dict]:
-        since = self.clock() - hours * 3600
+        since = self.clock() - float(hours) * 3600
         with closing(self._connect()) as conn:
             rows = conn.execute(
                 "SELECT ts, value FROM metrics WHERE name = ? AND ts >= ? ORDER BY ts DESC",

@@ -34,7 +34,7 @@ class ModelPerformanceMonitor:
                          (stamp, name, float(value), model_version))
 
     def get_recent_metrics(self, name: str, hours: float = 24) -> list[dict]:
-        since = float(self.clock()) - hours * 3600
+        since = float(self.clock()) - float(hours) * 3600
         with closing(self._connect()) as conn:
             rows = conn.execute(
                 "SELECT ts, value FROM metrics WHERE name = ? AND ts >= ? ORDER BY ts DESC",

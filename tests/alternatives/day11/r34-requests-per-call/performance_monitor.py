@@ -35,7 +35,7 @@ class ModelPerformanceMonitor:
                          (float(row[0]), row[1], row[2], row[3]))
 
     def get_recent_metrics(self, name: str, hours: float = 24) -> list[dict]:
-        since = self.clock() - hours * 3600.0
+        since = self.clock() - float(hours) * 3600.0
         with closing(self._connect()) as conn:
             cursor = conn.execute("SELECT ts, value FROM metrics WHERE name = ? AND ts >= ? ORDER BY ts DESC",
                                   (name, float(since)))

@@ -60,7 +60,7 @@ class ModelPerformanceMonitor:
             )
 
     def get_recent_metrics(self, name: str, hours: float = 24) -> list[dict]:
-        cutoff = self.clock() - hours * 60 * 60
+        cutoff = self.clock() - float(hours) * 60 * 60
         with self._lock:
             cursor = self._conn.execute(
                 "SELECT recorded_at, value FROM samples WHERE metric = :m AND recorded_at >= :c "

@@ -32,7 +32,7 @@ class ModelPerformanceMonitor:
                                                 model_version=model_version))
 
     def get_recent_metrics(self, name: str, hours: float = 24) -> list[dict]:
-        since = self.clock() - hours * 3600
+        since = self.clock() - float(hours) * 3600
         query = (select(metrics.c.ts, metrics.c.value)
                  .where(metrics.c.name == name, metrics.c.ts >= since)
                  .order_by(metrics.c.ts.desc()))

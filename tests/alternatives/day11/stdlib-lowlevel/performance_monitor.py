@@ -38,7 +38,7 @@ class ModelPerformanceMonitor:
             )
 
     def get_recent_metrics(self, name: str, hours: float = 24) -> list[dict]:
-        oldest = self.clock() - hours * 3600
+        oldest = self.clock() - float(hours) * 3600
         with closing(self._connect()) as conn:
             rows = conn.execute(
                 "SELECT recorded_at, value FROM samples WHERE metric = :metric AND recorded_at >= :oldest"
