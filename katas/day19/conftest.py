@@ -472,7 +472,8 @@ def _elsewhere(doc: dict) -> dict[str, dict]:
         if (name := _filled(pattern)) != "main":
             runs.setdefault(f"a push to branch {name}", _github("push", f"refs/heads/{name}"))
     for pattern in _patterns(filters, "tags", "tags-ignore"):
-        runs.setdefault(f"a push of tag {_filled(pattern)}", _github("push", f"refs/tags/{_filled(pattern)}"))
+        name = _filled(pattern)
+        runs.setdefault(f"a push of tag {name}", _github("push", f"refs/tags/{name}"))
     return runs
 
 
@@ -484,8 +485,9 @@ def _pull_requests(doc: dict, conditions=()) -> dict[str, dict]:
     pr = _on(doc).get("pull_request")
     filters = pr if isinstance(pr, dict) else {}
     for number, pattern in enumerate(_patterns(filters, "branches", "branches-ignore"), start=100):
-        runs.setdefault(f"a pull request into {_filled(pattern)}",
-                        _github("pull_request", f"refs/pull/{number}/merge", base_ref=_filled(pattern)))
+        name = _filled(pattern)
+        runs.setdefault(f"a pull request into {name}",
+                        _github("pull_request", f"refs/pull/{number}/merge", base_ref=name))
     quoted = [text.replace("''", "'") for condition in conditions if isinstance(condition, str)
               for text in re.findall(r"'((?:[^']|'')*)'", condition)]
     for number, text in enumerate(dict.fromkeys(t for t in quoted if t.strip()), start=200):

@@ -106,9 +106,13 @@ def test_a_worse_candidate_fails_on_the_metric_and_every_check_still_runs(regist
 def test_the_report_is_plain_python_for_the_pipelines_json(registry, champion_name):
     """The pipeline's gate step writes the report as JSON: a numpy.bool_ verdict (what comparing NumPy or
     pandas numbers gives) or a numpy.int64 count would make json.dumps fail in the middle of a release."""
+    import numpy as np
+
     for which, options in (("better", {"measure_latency": None}), ("worse", {}), ("slice_regressor", {}),
                            ("incompatible", {})):
         assert_plain_python(gate(registry, champion_name, which, **options), which)
+    assert_plain_python(gate(registry, champion_name, "better", measure_latency=lambda model, row: np.float32(0.002)),
+                        "a measure_latency returning np.float32(0.002) (NumPy 2 keeps float32 * 1000.0 a float32)")
 
 
 def assert_plain_python(report, what):
@@ -866,6 +870,19 @@ def test_numpy_floats_are_valid_options(registry, champion_name, expected):
         f"as with Python floats: {report}")
     assert_plain_python(report, "np.float64 margin, slice_tolerance and max_latency_ms, and a measure_latency "
                         "returning np.float64")
+
+
+@pytest.mark.parametrize("option", ["margin", "slice_tolerance", "max_latency_ms"])
+def test_numpy_float32_options_are_refused_or_used_as_floats(registry, champion_name, option):
+    import numpy as np
+
+    value = {"margin": np.float32(0.001), "slice_tolerance": np.float32(0.05), "max_latency_ms": np.float32(50.0)}
+    try:
+        report = gate(registry, champion_name, "better", **{option: value[option]})
+    except ValueError:
+        return  # refused: np.float32 is not a subclass of float
+    assert report.passed, f"{option}={value[option]!r} taken as the float it holds lets the better model ship: {report}"
+    assert_plain_python(report, f"with {option}=np.float32({float(value[option])}) (accepted, so taken as a float)")
 
 
 def test_a_numpy_integer_size_budget_is_refused_or_used_as_an_int(registry, champion_name, expected):

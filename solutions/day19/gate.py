@@ -305,7 +305,7 @@ def _size_check(candidate_uri: str, budget: int) -> Check:
 
 def _latency_check(measure, model, row: pd.DataFrame, budget_ms: float) -> Check:
     try:
-        latency_ms = measure(model, row) * 1000.0
+        latency_ms = float(measure(model, row)) * 1000.0
     except Exception as exc:  # noqa: BLE001
         return _failed("latency", budget_ms, exc)
     return Check("latency", bool(latency_ms <= budget_ms), latency_ms, budget_ms,

@@ -204,7 +204,7 @@ def run_gate(tracking_uri, model_name, candidate_uri, X, y, *, slice_by, metric=
     except Exception as exc:  # noqa: BLE001
         checks.append(Check("size", False, None, max_size_bytes, f"could not compute: {exc}"))
     try:
-        ms = 1000 * (measure_latency or _default_latency)(new, X.iloc[[0]])
+        ms = 1000 * float((measure_latency or _default_latency)(new, X.iloc[[0]]))
         checks.append(Check("latency", bool(ms <= max_latency_ms), ms, max_latency_ms, f"{ms:.2f} ms"))
     except Exception as exc:  # noqa: BLE001
         checks.append(Check("latency", False, None, max_latency_ms, f"could not compute: {exc}"))

@@ -178,6 +178,8 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
 
     _validate_options(metric, margin, slice_tolerance, max_size_bytes, max_latency_ms)
     max_size_bytes = int(max_size_bytes)  # a NumPy integer is kept as the plain int it holds
+    # and a NumPy float (np.float32) as the plain float it holds
+    margin, slice_tolerance, max_latency_ms = float(margin), float(slice_tolerance), float(max_latency_ms)
     labels = np.asarray(y)
     _validate_rows(X, labels, metric)
     if slice_by not in X.columns:

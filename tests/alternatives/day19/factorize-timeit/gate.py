@@ -113,8 +113,8 @@ class _Gate:
                  max_size_bytes, max_latency_ms, measure_latency):
         self.client, self.name, self.uri = client, name, candidate_uri
         self.X, self.y, self.slice_by, self.metric = X, y, slice_by, metric
-        self.margin, self.tolerance = margin, slice_tolerance
-        self.max_size, self.max_ms = max_size_bytes, max_latency_ms
+        self.margin, self.tolerance = float(margin), float(slice_tolerance)  # a NumPy float as the float it holds
+        self.max_size, self.max_ms = max_size_bytes, float(max_latency_ms)
         self.measure = measure_latency or _timed
         self.champion_version = None
         self.champion = self.candidate = None
@@ -174,7 +174,7 @@ class _Gate:
         return Check("size", total <= self.max_size, total, self.max_size, f"{total} of {self.max_size} bytes")
 
     def check_latency(self):
-        ms = self.measure(self.candidate, self.X.iloc[[0]]) * 1000.0
+        ms = float(self.measure(self.candidate, self.X.iloc[[0]])) * 1000.0
         return Check("latency", bool(ms <= self.max_ms), ms, self.max_ms, f"{ms} ms per row, budget {self.max_ms} ms")
 
 

@@ -150,6 +150,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
     from mlflow.exceptions import MlflowException
 
     _check_options(metric, margin, slice_tolerance, max_size_bytes, max_latency_ms)
+    margin, slice_tolerance, max_latency_ms = float(margin), float(slice_tolerance), float(max_latency_ms)
     _validate(X, y, metric)
     if slice_by not in X.columns:
         raise KeyError(slice_by)
@@ -221,7 +222,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
         checks.append(_failed("size", max_size_bytes, error))
     try:
         measure = measure_latency or _default_latency
-        ms = measure(candidate, X.iloc[[0]]) * 1000
+        ms = float(measure(candidate, X.iloc[[0]])) * 1000
         checks.append(Check("latency", bool(ms <= max_latency_ms), ms, max_latency_ms,
                             f"{ms:.3f} ms vs budget {max_latency_ms} ms"))
     except Exception as error:  # noqa: BLE001

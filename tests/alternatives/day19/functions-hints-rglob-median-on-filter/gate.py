@@ -206,7 +206,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
     # latency
     try:
         measure = measure_latency or _default_latency
-        ms = measure(candidate, X.iloc[[0]]) * 1000
+        ms = float(measure(candidate, X.iloc[[0]])) * 1000
         checks.append(Check("latency", bool(ms <= max_latency_ms), ms, max_latency_ms,
                             f"{ms:.3f} ms, budget {max_latency_ms} ms"))
     except Exception as error:  # noqa: BLE001

@@ -171,6 +171,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
     from mlflow.exceptions import MlflowException
 
     labels = _validate(X, y, slice_by, metric, margin, slice_tolerance, max_size_bytes, max_latency_ms)
+    margin, slice_tolerance, max_latency_ms = float(margin), float(slice_tolerance), float(max_latency_ms)
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)

@@ -129,6 +129,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
         raise ValueError(f"max_size_bytes must be a positive int, not {max_size_bytes!r}")
     if not _number(max_latency_ms) or not math.isfinite(max_latency_ms) or max_latency_ms <= 0:
         raise ValueError(f"max_latency_ms must be a positive finite number, not {max_latency_ms!r}")
+    margin, slice_tolerance, max_latency_ms = float(margin), float(slice_tolerance), float(max_latency_ms)
     if slice_by not in X.columns:
         raise KeyError(slice_by)
 
@@ -212,7 +213,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
     # latency
     try:
         measure = measure_latency or _default_latency
-        ms = measure(candidate, X.iloc[[0]]) * 1000
+        ms = float(measure(candidate, X.iloc[[0]])) * 1000
         checks.append(Check("latency", bool(ms <= max_latency_ms), ms, max_latency_ms,
                             f"{ms:.3f} ms against a budget of {max_latency_ms} ms"))
     except Exception as error:  # noqa: BLE001

@@ -190,7 +190,7 @@ class _Gate:
         return Check("size", total <= limit, total, limit, f"{total} bytes of artifacts (budget {limit})")
 
     def latency_check(self, cand, measure, limit):
-        ms = measure(cand, self.X.iloc[[0]]) * 1000.0
+        ms = float(measure(cand, self.X.iloc[[0]])) * 1000.0
         return Check("latency", bool(ms <= limit), ms, limit, f"{ms:.3f} ms per prediction (budget {limit} ms)")
 
 

@@ -161,6 +161,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
         raise ValueError(f"max_size_bytes {max_size_bytes!r}")
     if not (_finite_number(max_latency_ms) and max_latency_ms > 0):
         raise ValueError(f"max_latency_ms {max_latency_ms!r}")
+    margin, slice_tolerance, max_latency_ms = float(margin), float(slice_tolerance), float(max_latency_ms)
     labels = _labels(X, y, metric)
     if slice_by not in X:
         raise KeyError(f"no column {slice_by!r}")

@@ -153,6 +153,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
     max_size_bytes = int(max_size_bytes)  # a NumPy integer is kept as the plain int it holds
     if not (_finite_number(max_latency_ms) and max_latency_ms > 0):
         raise ValueError(f"bad max_latency_ms {max_latency_ms!r}")
+    margin, slice_tolerance, max_latency_ms = float(margin), float(slice_tolerance), float(max_latency_ms)
     if slice_by not in X:
         raise KeyError(f"no column {slice_by!r}")
 
@@ -178,7 +179,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
 
     def latency_check():
         seconds = (measure_latency or _timed_predict)(cand, X.iloc[[0]])
-        ms = seconds * 1000.0
+        ms = float(seconds) * 1000.0
         return Check("latency", bool(ms <= max_latency_ms), ms, max_latency_ms, f"{ms} ms, budget {max_latency_ms} ms")
 
     if version is None:

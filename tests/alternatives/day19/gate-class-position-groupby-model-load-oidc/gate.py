@@ -121,8 +121,8 @@ class Gate:
         if not _real(max_latency_ms) or not max_latency_ms > 0:
             raise ValueError(f"max_latency_ms must be a positive number, not {max_latency_ms!r}")
         self.tracking_uri, self.model_name = tracking_uri, model_name
-        self.margin, self.tolerance = margin, slice_tolerance
-        self.max_size, self.max_latency = max_size_bytes, max_latency_ms
+        self.margin, self.tolerance = float(margin), float(slice_tolerance)  # a NumPy float as the float it holds
+        self.max_size, self.max_latency = max_size_bytes, float(max_latency_ms)
         self.measure = measure_latency or _timed
         self.first_deploy = first_deploy
 
@@ -230,7 +230,7 @@ class Gate:
 
     def _latency(self, candidate, X):
         try:
-            ms = self.measure(candidate, X.iloc[[0]]) * 1000
+            ms = float(self.measure(candidate, X.iloc[[0]])) * 1000
         except Exception as error:  # noqa: BLE001
             return self._failed("latency", self.max_latency, error)
         return Check("latency", bool(ms <= self.max_latency), ms, self.max_latency,

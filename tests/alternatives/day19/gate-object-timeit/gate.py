@@ -123,6 +123,7 @@ class _Gate:
         v = self.max_ms
         if type(v) is bool or not isinstance(v, (int, float, np.integer, np.floating)) or not (0 < v < math.inf):
             raise ValueError(f"bad max_latency_ms: {v!r}")
+        self.margin, self.tolerance, self.max_ms = float(self.margin), float(self.tolerance), float(self.max_ms)
         self.labels = _labels(self.X, self.y, self.metric)
         self.X[self.slice_by]  # KeyError
 
@@ -208,7 +209,7 @@ class _Gate:
                 seconds = timeit.Timer(lambda: self.candidate.predict(row)).timeit(number=n) / n
             else:
                 seconds = self.measure(self.candidate, row)
-            ms = seconds * 1000
+            ms = float(seconds) * 1000
             return ms <= self.max_ms, ms, f"{ms} ms of {self.max_ms} ms"
 
         checks += [self.attempt("size", self.max_size, size), self.attempt("latency", self.max_ms, latency)]

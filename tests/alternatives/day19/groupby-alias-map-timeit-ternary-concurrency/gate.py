@@ -117,6 +117,7 @@ def signature_problems(champion: Mapping[str, str], candidate: Mapping[str, str]
 def _non_negative(name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0 <= value < math.inf):
         raise ValueError(f"{name} must be a finite number >= 0: {value!r}")
+    return float(value)  # a NumPy float (np.float32) as the plain float it holds
 
 
 def _registry_client(tracking_uri):
@@ -169,11 +170,11 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
              first_deploy: bool = False) -> GateReport:
     """The five checks of a candidate against the version `champion` points at."""
     labels = _prepared(X, y, metric)
-    _non_negative("margin", margin)
-    _non_negative("slice_tolerance", slice_tolerance)
+    margin = _non_negative("margin", margin)
+    slice_tolerance = _non_negative("slice_tolerance", slice_tolerance)
     if type(max_size_bytes) is not int or max_size_bytes < 1:
         raise ValueError(f"max_size_bytes must be a positive int: {max_size_bytes!r}")
-    _non_negative("max_latency_ms", max_latency_ms)
+    max_latency_ms = _non_negative("max_latency_ms", max_latency_ms)
     if max_latency_ms == 0:
         raise ValueError("max_latency_ms must be positive")
     if slice_by not in X:
@@ -225,7 +226,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
 
     def latency_check():
         measure = measure_latency if measure_latency is not None else _timed_predict
-        ms = measure(candidate, X.iloc[[0]]) * 1000
+        ms = float(measure(candidate, X.iloc[[0]])) * 1000
         return Check("latency", bool(ms <= max_latency_ms), ms, max_latency_ms, f"{ms:.3f} ms of {max_latency_ms} ms")
 
     return GateReport(candidate_uri, serving, [*compared, _guard("size", max_size_bytes, size_check),

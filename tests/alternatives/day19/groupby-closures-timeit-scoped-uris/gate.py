@@ -180,6 +180,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
     max_size_bytes = int(max_size_bytes)  # a NumPy integer is kept as the plain int it holds
     if not (_real(max_latency_ms) and 0 < max_latency_ms < math.inf):
         raise ValueError(f"max_latency_ms must be a positive finite number, not {max_latency_ms!r}")
+    margin, slice_tolerance, max_latency_ms = float(margin), float(slice_tolerance), float(max_latency_ms)
     if slice_by not in X:
         raise KeyError(f"{slice_by!r} is not a column of X")
 
@@ -228,7 +229,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
 
         def latency_check():
             seconds = (measure_latency or _time_one_prediction)(candidate, X.iloc[[0]])
-            ms = seconds * 1000
+            ms = float(seconds) * 1000
             return ms <= max_latency_ms, ms, max_latency_ms, f"{ms:.3f} ms, budget {max_latency_ms} ms"
 
         limits = {"metric": None, "slices": slice_tolerance, "signature": 0, "size": max_size_bytes,

@@ -203,7 +203,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
 
     def latency_check():
         seconds = (measure_latency or _timed)(candidate, X.iloc[[0]])
-        ms = seconds * 1e3
+        ms = float(seconds) * 1e3
         return ms, max_latency_ms, ms <= max_latency_ms, f"{ms:.3f} ms of {max_latency_ms} ms"
 
     incumbent = _load_champion(f"models:/{model_name}/{champion}") if champion else None

@@ -185,6 +185,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
     from mlflow.exceptions import MlflowException
 
     _Options(metric, margin, slice_tolerance, max_size_bytes, max_latency_ms)
+    margin, slice_tolerance, max_latency_ms = float(margin), float(slice_tolerance), float(max_latency_ms)
     labels = _positional(X, y).to_numpy()
     if slice_by not in X:
         raise KeyError(f"no column {slice_by!r} to slice by")
@@ -253,7 +254,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
         return Check("size", size <= max_size_bytes, size, max_size_bytes, f"{size} B (budget {max_size_bytes} B)")
 
     def latency_check():
-        ms = (measure_latency or _time_one_call)(candidate, X.iloc[[0]]) * 1000
+        ms = float((measure_latency or _time_one_call)(candidate, X.iloc[[0]])) * 1000
         return Check("latency", bool(ms <= max_latency_ms), ms, max_latency_ms, f"{ms:.3f} ms (budget {max_latency_ms} ms)")
 
     return GateReport(candidate_uri, champion,

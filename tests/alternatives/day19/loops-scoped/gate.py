@@ -155,6 +155,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
     max_size_bytes = int(max_size_bytes)  # a NumPy integer is kept as the plain int it holds
     if not _number(max_latency_ms) or not math.isfinite(max_latency_ms) or max_latency_ms <= 0:
         raise ValueError(f"bad max_latency_ms {max_latency_ms!r}")
+    margin, slice_tolerance, max_latency_ms = float(margin), float(slice_tolerance), float(max_latency_ms)
     labels = np.asarray(y)
     _check_rows(X, labels, metric)
     if slice_by not in X:
@@ -234,7 +235,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
                 seconds = min(timeit.repeat(lambda: candidate.predict(row), repeat=5, number=1))
             else:
                 seconds = measure_latency(candidate, row)
-            ms = seconds * 1000.0
+            ms = float(seconds) * 1000.0
             checks.append(Check("latency", bool(ms <= max_latency_ms), ms, max_latency_ms,
                                 f"{ms:.3f} ms per row (budget {max_latency_ms} ms)"))
         except Exception as exc:  # noqa: BLE001

@@ -248,7 +248,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
     try:
         row = X.iloc[[0]]
         seconds = (measure_latency or _default_latency)(candidate, row)
-        ms = seconds * 1000
+        ms = float(seconds) * 1000
         checks.append(Check("latency", bool(ms <= max_latency_ms), ms, max_latency_ms,
                             f"{ms:.3f} ms for one row against a budget of {max_latency_ms} ms"))
     except Exception as exc:  # noqa: BLE001

@@ -154,6 +154,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
     if (isinstance(max_latency_ms, bool) or not isinstance(max_latency_ms, numbers.Real)
             or not math.isfinite(max_latency_ms) or max_latency_ms <= 0):
         raise ValueError(f"max_latency_ms must be a positive finite number, not {max_latency_ms!r}")
+    margin, slice_tolerance, max_latency_ms = float(margin), float(slice_tolerance), float(max_latency_ms)
     if len(X) == 0 or len(X) != len(y):
         raise ValueError("X must have rows and one label per row")
     if slice_by not in X.columns:
@@ -229,7 +230,7 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
     try:
         row = X.iloc[[0]]
         seconds = (measure_latency or _default_latency)(candidate, row)
-        ms = seconds * 1000
+        ms = float(seconds) * 1000
         checks.append(Check("latency", bool(ms <= max_latency_ms), ms, max_latency_ms,
                             f"{ms:.3f} ms, budget {max_latency_ms} ms"))
     except Exception as exc:

@@ -224,7 +224,7 @@ class _Gate:
                      f"{total} bytes of artifacts (budget {self.max_size_bytes})")
 
     def latency_check(self):
-        ms = 1000.0 * self.measure_latency(self.candidate, self.X.iloc[[0]])
+        ms = 1000.0 * float(self.measure_latency(self.candidate, self.X.iloc[[0]]))
         return Check("latency", bool(ms <= self.max_latency_ms), ms, self.max_latency_ms,
                      f"{ms:.3f} ms per prediction (budget {self.max_latency_ms} ms)")
 

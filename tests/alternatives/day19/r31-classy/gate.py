@@ -176,7 +176,7 @@ class _Gate:
             timer.timeit(number=1)
             seconds = timer.timeit(number=10) / 10
         else:
-            seconds = measure(model, row)
+            seconds = float(measure(model, row))
         ms = seconds * 1000
         return Check("latency", bool(ms <= budget), ms, budget, f"{ms:.3f} ms per prediction, budget {budget} ms")
 

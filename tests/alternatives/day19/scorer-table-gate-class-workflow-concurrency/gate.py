@@ -208,7 +208,7 @@ class _Gate:
                 seconds = min(timer.repeat(repeat=3, number=1))
             else:
                 seconds = measure(candidate, row)
-            ms = seconds * 1000
+            ms = float(seconds) * 1000
             return Check("latency", bool(ms <= o["max_latency_ms"]), ms, o["max_latency_ms"],
                          f"{ms} ms against {o['max_latency_ms']} ms")
 
@@ -249,8 +249,8 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
     labels = _labels(X, y, metric)
     if slice_by not in X:
         raise KeyError(f"no column {slice_by!r}")
-    options = dict(slice_by=slice_by, metric=metric, margin=margin, slice_tolerance=slice_tolerance,
-                   max_size_bytes=max_size_bytes, max_latency_ms=max_latency_ms, measure_latency=measure_latency)
+    options = dict(slice_by=slice_by, metric=metric, margin=float(margin), slice_tolerance=float(slice_tolerance),
+                   max_size_bytes=max_size_bytes, max_latency_ms=float(max_latency_ms), measure_latency=measure_latency)
     g = _Gate(tracking_uri, model_name, candidate_uri, X, labels, options)
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
