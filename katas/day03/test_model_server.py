@@ -134,6 +134,19 @@ def test_integers_and_zeros_are_accepted_as_numbers(client, reference_model):
     assert single.get_json().get("predictions") == expected[:1], "a single row of integers should get one prediction"
 
 
+def test_an_integer_a_float_holds_is_a_number_however_many_digits_it_has(client, reference_model):
+    # 2**64 and 10**20 need more than 64 bits as integers, but a float holds them (finite, exactly or nearly).
+    rows = [[2**64, 0, 1, 2], [1, -(10**20), 0, 3], [0.5, 1, -(2**64), 2**63]]
+    answer = predict(client, {"features": rows})
+    assert answer.status_code == 200, (
+        f"rows holding integers of 20 digits (2**64, 10**20) are 4 finite numbers each and should get 200, got "
+        f"{answer.status_code}: {answer.data[:200]!r}; only an integer too large for a float is refused (numpy keeps "
+        "an integer past 64 bits as a Python object: convert the rows with float(), or dtype=float, before checking)")
+    expected = reference_model.predict(np.asarray(rows, dtype=float)).tolist()
+    assert answer.get_json().get("predictions") == expected, (
+        "rows holding integers of 20 digits should get the model's predictions for those numbers as floats")
+
+
 def rows_on_a_decision_boundary(model, count: int = 6) -> list[list[float]]:
     """Rows so close to where the model's answer changes that rounding them to float32 changes it."""
     rng = np.random.default_rng(11)
@@ -166,6 +179,17 @@ def test_features_reach_the_model_at_full_precision(client, reference_model):
     assert answer.get_json().get("predictions") == reference_model.predict(np.asarray(rows)).tolist(), (
         "rows close to the model's decision boundary got other predictions than the model gives them: pass the "
         "numbers on as Python floats (float64), not rounded to float32 or fewer digits")
+
+
+@pytest.mark.parametrize("name", ["model%20v1.skops", "model#2.skops", "model?v=3.skops", "model+v2.skops"])
+def test_model_path_is_a_file_path_taken_exactly_as_given(model_file, tmp_path, monkeypatch, name):
+    monkeypatch.delenv("MODEL_URI", raising=False)
+    path = tmp_path / name
+    path.write_bytes(model_file.read_bytes())
+    answer = wait_ready(create_app({"MODEL_PATH": str(path), "MODEL_VERSION": "plain-path"}).test_client())
+    assert answer.status_code == 200, (
+        f"MODEL_PATH={path} names an existing model file and should be loaded as it is: MODEL_PATH is a file path, "
+        "not a URI, so nothing in it is %-decoded or split off at a # or ?; only MODEL_URI is parsed as a URI")
 
 
 def test_model_uri_with_the_file_scheme_is_accepted(model_file, monkeypatch):
@@ -271,6 +295,12 @@ def test_settings_come_from_the_environment_when_no_config_is_given(model_file, 
     assert wait_ready(client).status_code == 200, "create_app() should load the model named by $MODEL_PATH"
     assert client.get("/health").get_json().get("model_version") == "from-env", (
         "create_app() should report $MODEL_VERSION (this is how the container is configured)")
+    monkeypatch.setenv("MODEL_VERSION", "from-env-later")
+    later = create_app().test_client()
+    reported = later.get("/health").get_json().get("model_version")
+    assert reported == "from-env-later", (
+        f"a second create_app() built after $MODEL_VERSION changed to \"from-env-later\" reports {reported!r}: "
+        "each call reads the environment as it is when it runs, not a copy kept from an earlier call")
 
 
 def test_config_wins_over_the_environment_and_the_environment_fills_what_it_lacks(model_file, tmp_path, monkeypatch):
@@ -607,6 +637,10 @@ def test_a_skops_file_naming_an_untrusted_function_is_not_loaded(tmp_path, funct
     ("", "an empty body"),
     (b"\xff\xfe\x00{", "bytes that are not UTF-8 text"),
     ("[1, 2, 3, 4]", "a JSON list instead of an object"),
+    ("null", "a JSON null instead of an object"),
+    ("7", "a JSON number instead of an object"),
+    ('"features"', "a JSON string instead of an object (even one that reads \"features\")"),
+    ('["features"]', "a JSON list holding the word \"features\" instead of an object"),
     ('{"rows": [[1, 2, 3, 4]]}', "an object without \"features\""),
     ('{"features": "1,2,3,4"}', "features given as a string"),
     ('{"features": []}', "an empty features list"),
