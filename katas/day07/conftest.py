@@ -129,6 +129,12 @@ def registered_as_classifier(mlflow_store_factory, data) -> Registered:
 
 
 @pytest.fixture(scope="session")
+def registered_with_a_space(mlflow_store_factory, data) -> Registered:
+    """A store whose registered model's name holds a space, `week1 package`: so does its model URI."""
+    return register(mlflow_store_factory("day07-registered-space"), "week1 package", data, ("logistic_regression",))
+
+
+@pytest.fixture(scope="session")
 def monitor() -> Path:
     """The day-06 reference monitor script."""
     return MONITOR

@@ -136,8 +136,8 @@ FROM {base} AS serve
 COPY model.skops /opt/week1/model.skops
 ENV MODEL_PATH=/opt/week1/model.skops
 ENV MODEL_VERSION={version}
-LABEL mlflow.run_id={run_id}
-LABEL mlflow.model_uri={model_uri}
+LABEL mlflow.run_id="{run_id}"
+LABEL mlflow.model_uri="{model_uri}"
 """
 
 
