@@ -8,6 +8,7 @@ every logged model back and recompute its metrics themselves.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import pytest
@@ -41,6 +42,7 @@ class Experiment:
     store: MlflowStore                     # holds MLflow's defaults and working folder for the call
     stray_writes: list[str]                # files written where they should not be
     models: dict[str, LoggedModel] = field(default_factory=dict)
+    reseeded: list[str] = field(default_factory=list)   # global generators the call reseeded and left so
 
 
 def _load_models(experiment: Experiment) -> None:
@@ -67,17 +69,56 @@ def _load_models(experiment: Experiment) -> None:
                 pyfunc_model=mlflow.pyfunc.load_model(uri), mlmodel=Model.load(uri))
 
 
+@contextlib.contextmanager
+def _watching_global_reseeds(reseeded: list[str]):
+    """Note every `np.random.seed(...)` / `random.seed(...)` call made inside, and whether the caller's
+    global state was handed back afterwards (seeding and restoring the state is fine).
+
+    Drawing from the global generators is not noted: an estimator without a random_state may do that.
+    """
+    import random
+
+    import numpy as np
+
+    calls = []
+    numpy_seed, python_seed = np.random.seed, random.seed
+
+    def numpy_reseed(*args, **kwargs):
+        calls.append(f"np.random.seed{args!r}")
+        return numpy_seed(*args, **kwargs)
+
+    def python_reseed(*args, **kwargs):
+        calls.append(f"random.seed{args!r}")
+        return python_seed(*args, **kwargs)
+
+    saved_numpy, saved_python = np.random.get_state(), random.getstate()
+    np.random.seed, random.seed = numpy_reseed, python_reseed
+    try:
+        yield
+    finally:
+        np.random.seed, random.seed = numpy_seed, python_seed
+        after_numpy, after_python = np.random.get_state(), random.getstate()
+        handed_back = (after_python == saved_python and after_numpy[0] == saved_numpy[0]
+                       and np.array_equal(after_numpy[1], saved_numpy[1]) and after_numpy[2:] == saved_numpy[2:])
+        if calls and not handed_back:
+            reseeded.extend(calls)
+        # The state is left as the call left it: handing back the state from before the call would let a
+        # refit without random_state draw the very numbers the logged fit drew and hide its randomness.
+
+
 def _run(store: MlflowStore, tracking_uri: str, name: str, artifact_location: str | None) -> Experiment:
     import mlflow
     from experiment import run_experiment
 
+    reseeded: list[str] = []
     with isolated(store):
         # The caller already chose a tracking URI for its own runs (as a notebook does): the tracking_uri
         # passed in must still win, for the fluent API too.
         mlflow.set_tracking_uri(store.default_uri)
-        run_ids = run_experiment(tracking_uri, name, seed=SEED, artifact_location=artifact_location)
+        with _watching_global_reseeds(reseeded):
+            run_ids = run_experiment(tracking_uri, name, seed=SEED, artifact_location=artifact_location)
         stray = store.stray_writes()
-    experiment = Experiment(tracking_uri, name, SEED, list(run_ids), store, stray)
+    experiment = Experiment(tracking_uri, name, SEED, list(run_ids), store, stray, reseeded=reseeded)
     _load_models(experiment)
     return experiment
 
@@ -85,8 +126,11 @@ def _run(store: MlflowStore, tracking_uri: str, name: str, artifact_location: st
 @pytest.fixture(scope="session")
 def embedded_experiment(mlflow_store_factory) -> Experiment:
     """`run_experiment` against a SQLite store, artifacts in a folder of their own."""
+    from pathlib import Path
+
     store = mlflow_store_factory("day02-embedded")
-    return _run(store, store.tracking_uri, EXPERIMENT, store.artifact_location)
+    # Given as a URI (file:///...): an artifact location is passed on exactly as given, never made a path.
+    return _run(store, store.tracking_uri, EXPERIMENT, Path(store.artifact_location).as_uri())
 
 
 @dataclass

@@ -166,6 +166,14 @@ def _steps(model):
     return found
 
 
+def test_run_experiment_does_not_reseed_the_callers_global_random_state(embedded_experiment):
+    assert not embedded_experiment.reseeded, (
+        f"run_experiment called {', '.join(embedded_experiment.reseeded)} and left the caller's global random "
+        "state reseeded: that resets the random numbers of the whole program that called it (a notebook's "
+        "next np.random draw repeats); seed the estimators (random_state=seed) and the data generator "
+        "instead, never the global np.random or random")
+
+
 def test_tree_and_ensemble_models_have_a_fixed_random_state(embedded_experiment):
     _check_one_model_per_run(embedded_experiment)
     for run_id, logged in embedded_experiment.models.items():
@@ -405,7 +413,8 @@ def _runs_left_running(client, name: str) -> list[str]:
     return [run.info.run_id for run in left if run.info.status == "RUNNING"]
 
 
-def test_a_call_that_fails_while_logging_metrics_leaves_no_run_open(mlflow_store, monkeypatch):
+@pytest.mark.parametrize("interrupted", [False, True], ids=["database-locked", "keyboard-interrupt"])
+def test_a_call_that_fails_while_logging_metrics_leaves_no_run_open(mlflow_store, monkeypatch, interrupted):
     import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
@@ -413,6 +422,8 @@ def test_a_call_that_fails_while_logging_metrics_leaves_no_run_open(mlflow_store
     log_batch, log_metric = SqlAlchemyStore.log_batch, SqlAlchemyStore.log_metric
 
     def locked(*args, **kwargs):   # the database is busy the moment a run's metrics are written
+        if interrupted:   # or the user pressed Ctrl-C in the notebook just then: not an Exception
+            raise KeyboardInterrupt
         raise MlflowException("(sqlite3.OperationalError) database is locked")
 
     def batch_without_metrics(self, run_id, metrics, params, tags):
@@ -427,7 +438,7 @@ def test_a_call_that_fails_while_logging_metrics_leaves_no_run_open(mlflow_store
         made = run_experiment(mlflow_store.tracking_uri, name, artifact_location=mlflow_store.artifact_location)
     except NotImplementedError:
         raise   # the stub: not written yet
-    except Exception as exc:   # the failure reached the caller: what should happen
+    except (Exception, KeyboardInterrupt) as exc:   # the failure reached the caller: what should happen
         error = exc
     monkeypatch.setattr(SqlAlchemyStore, "log_batch", log_batch)
     monkeypatch.setattr(SqlAlchemyStore, "log_metric", log_metric)
@@ -440,9 +451,11 @@ def test_a_call_that_fails_while_logging_metrics_leaves_no_run_open(mlflow_store
         "of this process: end it on any failure, not only a failed model save")
     running = _runs_left_running(mlflow.MlflowClient(mlflow_store.tracking_uri), name)
     assert not running, (
-        f"run_experiment raised while logging a run's metrics and left runs {running} RUNNING in the store "
-        "forever: a call that raised, wherever it failed (fitting, scoring, logging, saving), ends its run as "
-        "FAILED (a `with mlflow.start_run(...)` block around the whole run does) or deletes it")
+        f"run_experiment raised {type(error).__name__} while logging a run's metrics and left runs {running} "
+        "RUNNING in the store forever: a call that raised, wherever it failed (fitting, scoring, logging, "
+        "saving) and also when it was interrupted (KeyboardInterrupt is no Exception: `except Exception` misses "
+        "it), ends its run as FAILED (a `with mlflow.start_run(...)` block around the whole run does, or "
+        "`except BaseException`) or deletes it")
 
 
 def test_the_callers_own_active_run_is_left_running(mlflow_store):
@@ -479,6 +492,14 @@ def test_artifacts_go_to_the_artifact_location_and_nothing_to_the_working_folder
     assert not embedded_experiment.stray_writes, (
         f"run_experiment wrote {embedded_experiment.stray_writes}: use the tracking_uri you are given and "
         "create the experiment with the artifact_location you are given (never ./mlruns or ./mlflow.db)")
+    import mlflow
+
+    given = embedded_experiment.store.artifact_root.resolve().as_uri()
+    experiment = mlflow.MlflowClient(embedded_experiment.tracking_uri).get_experiment_by_name(embedded_experiment.name)
+    assert experiment is not None and experiment.artifact_location == given, (
+        f"run_experiment was given the artifact_location {given!r} (a file:// URI) and created the experiment "
+        f"with {None if experiment is None else experiment.artifact_location!r}: pass the location on exactly "
+        "as given (a path or a URI: file:///..., s3://..., mlflow-artifacts:/...), never through os.path.abspath")
     root = embedded_experiment.store.artifact_root.resolve()
     for run_id, logged in embedded_experiment.models.items():
         where = Path(logged.artifact_location.removeprefix("file://"))
