@@ -530,53 +530,38 @@ def test_a_floor_too_large_for_a_float_is_kept_exactly_or_refused():
     )
 
 
+def _plain(value):
+    """A numpy integer (or a list of them) as the Python int it holds, for a message."""
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return int(value) if isinstance(value, np.integer) else value
+
+
 @pytest.mark.parametrize(
     "function, args, expected",
     [(peak_qps, (np.int32(1_000_000_000), 3), 1e9 / 86_400 * 3),
      (peak_qps, (np.int64(4 * 10**18), np.int64(3)), 4e18 / 86_400 * 3),
      (replica_qps, (np.int16(100), 40.0), 2_500.0), (replica_qps, (np.int8(100), 40.0), 2_500.0),
-     (replica_qps, (np.int32(3_000_000), 40.0), 75_000_000.0)],
-    ids=["int32_traffic", "int64_traffic_and_peak", "int16_workers", "int8_workers", "int32_workers"],
+     (replica_qps, (np.int32(3_000_000), 40.0), 75_000_000.0),
+     (latency_budget_ms, (250.0, [np.int8(100), np.int8(100)]), 50.0),
+     (latency_budget_ms, (250, [np.int8(100), np.int8(100)]), 50),
+     (latency_budget_ms, (50_000.0, [np.int16(20_000), np.int16(20_000)]), 10_000.0)],
+    ids=["int32_traffic", "int64_traffic_and_peak", "int16_workers", "int8_workers", "int32_workers",
+         "int8_hops", "int8_hops_int_target", "int16_hops"],
 )
-def test_numpy_integer_traffic_and_workers_never_wrap_round(function, args, expected):
+def test_numpy_integer_inputs_never_wrap_round(function, args, expected):
+    call = f"{function.__name__}{tuple(_plain(arg) for arg in args)}"
     try:
         with np.errstate(over="ignore"):
             got = function(*args)
     except ValueError:
         return  # refusing numpy integers is fine too
     except OverflowError as error:
-        pytest.fail(
-            f"{function.__name__}{tuple(int(a) if isinstance(a, np.integer) else a for a in args)} with numpy integer "
-            f"inputs raised OverflowError ({error}): compute in Python ints or floats, not in the input's own type"
-        )
+        pytest.fail(f"{call} with numpy integer inputs raised OverflowError ({error}): compute in Python ints or "
+                    "floats, not in the inputs' own fixed-width type")
     assert got == pytest.approx(expected), (
-        f"{function.__name__}{tuple(int(a) if isinstance(a, np.integer) else a for a in args)} with numpy integer "
-        f"inputs (read from a DataFrame) is about {expected:g}, or a ValueError; got {got!r}: multiplied in the "
-        f"input's own {type(args[0]).__name__} before dividing, the product wraps round (to a negative rate); turn "
-        f"the inputs into Python ints or floats first"
-    )
-
-
-@pytest.mark.parametrize(
-    "target, hops, expected",
-    [(250.0, [np.int8(100), np.int8(100)], 50.0), (250, [np.int8(100), np.int8(100)], 50),
-     (50_000.0, [np.int16(20_000), np.int16(20_000)], 10_000.0)],
-    ids=["int8_hops", "int8_hops_int_target", "int16_hops"],
-)
-def test_numpy_integer_hops_never_wrap_round(target, hops, expected):
-    try:
-        with np.errstate(over="ignore"):
-            got = latency_budget_ms(target, hops)
-    except ValueError:
-        return  # refusing numpy integers is fine too
-    except OverflowError as error:
-        pytest.fail(
-            f"latency_budget_ms({target!r}, {[int(hop) for hop in hops]}) with {type(hops[0]).__name__} hops raised "
-            f"OverflowError ({error}): add the hops up as Python numbers, not in their own fixed-width type"
-        )
-    assert got == pytest.approx(expected), (
-        f"latency_budget_ms({target!r}, {[int(hop) for hop in hops]}) with {type(hops[0]).__name__} hops (a DataFrame "
-        f"column of small integers) leaves {expected:g} ms, or raises ValueError; got {got!r}: sum() of the hops adds "
-        f"them up in their own {type(hops[0]).__name__}, where {int(hops[0]) + int(hops[1])} wraps round to a "
-        f"negative total; turn each hop into a Python int or float first (math.fsum does)"
+        f"{call} with numpy integer inputs (read from a DataFrame) is about {expected:g}, or a ValueError; got "
+        f"{got!r}: multiplied or added up in the inputs' own fixed-width type (sum() of np.int8 hops stays int8), "
+        f"a product or a total wraps round (to a negative rate or budget); turn the inputs into Python ints or "
+        f"floats first (math.fsum does for a list)"
     )
