@@ -146,6 +146,23 @@ def test_score_that_is_not_a_number_never_passes_the_gate(nan):
 
 
 @pytest.mark.task(taskno=1)
+@pytest.mark.parametrize("bar", [float("nan"), numpy.float32("nan")], ids=["float", "numpy-float32"])
+def test_a_bar_that_is_not_a_number_lets_nothing_through(bar):
+    deployer = FakeDeployer(current_version="v2")
+    fns, log, _ = steps(champion=Champion("run-good", "models:/week1/4", "4", 0.95), deployer=deployer)
+    try:
+        report = run(**fns, deployer=deployer, image=IMAGE, min_score=bar)
+    except ValueError:
+        report = None  # refusing the bar is fine too
+    assert "package" not in log and not deployer.calls and (report is None or report.stage == "gate"), (
+        f"min_score={bar!r} (a setting that reads nan) is no bar at all: stop at the gate or raise ValueError, never "
+        "package or deploy (`champion.score < min_score` is False for a NaN bar, so that gate lets every champion "
+        f"through; write `not champion.score >= min_score`); the steps were {log}, deploys {deployer.calls}, "
+        f"the report {report}")
+    assert report is None or not report.ok, f"a NaN bar stops the run at the gate: {report}"
+
+
+@pytest.mark.task(taskno=1)
 @pytest.mark.parametrize("min_score", [0.8, 0])
 def test_missing_score_never_passes_the_gate(min_score):
     deployer = FakeDeployer(current_version="v2")

@@ -36,7 +36,7 @@ def run(*, train: Callable[[], Champion], package: Callable[[Champion, str], str
     last_good = deployer.current_version
     base = Report(False, "gate", champion, None, last_good)
     score = champion.score
-    if score != score or score < min_score:  # NaN compares unequal to itself
+    if score != score or min_score != min_score or score < min_score:  # NaN compares unequal to itself
         return replace(base, reason=f"champion scored {score!r}, the bar is {min_score!r}")
 
     new_version = "v%s" % champion.version

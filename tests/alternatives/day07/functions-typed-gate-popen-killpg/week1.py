@@ -36,7 +36,7 @@ def run(*, train: Callable[[], Champion], package: Callable[[Champion, str], str
     champion = train()
     previous = deployer.current_version
     score = champion.score
-    if score is None or not isinstance(score, numbers.Real) or math.isnan(score) or score < min_score:
+    if score is None or not isinstance(score, numbers.Real) or math.isnan(score) or not score >= min_score:
         return Report(False, "gate", champion, None, previous,
                       reason=f"score {score!r} is below the bar {min_score!r}")
     version = f"v{champion.version}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import signal
 import subprocess
@@ -35,7 +34,7 @@ def run(*, train: Callable[[], Champion], package: Callable[[Champion, str], str
     champion = train()
     previous = deployer.current_version
     score = champion.score
-    if score is None or math.isnan(score) or score < min_score:
+    if score is None or not score >= min_score:  # NaN on either side is never >=
         return Report(False, "gate", champion, None, previous,
                       reason=f"score {score} is below the bar {min_score}")
     version = f"v{champion.version}"

@@ -32,6 +32,8 @@ class Report:
 
 def run(*, train: Callable[[], Champion], package: Callable[[Champion, str], str | Path], deployer,
         verify: Callable[[], bool], image: str, min_score: float) -> Report:
+    if math.isnan(min_score):
+        raise ValueError("min_score is NaN: no bar to hold the champion to")
     champion = train()
     previous = deployer.current_version
     score = champion.score

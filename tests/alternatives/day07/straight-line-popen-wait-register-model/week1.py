@@ -47,7 +47,7 @@ def run(*, train: Callable[[], Champion], package: Callable[[Champion, str], str
     champion = train()
     previous = deployer.current_version
     score = champion.score
-    if score is None or math.isnan(score) or score < min_score:
+    if score is None or math.isnan(score) or math.isnan(min_score) or score < min_score:
         return Report(False, "gate", champion, None, previous,
                       reason=f"score {score} is below the bar {min_score}")
     version = f"v{champion.version}"
