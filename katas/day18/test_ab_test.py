@@ -5,7 +5,6 @@ The oracle is the textbook formula computed here with scipy.stats.norm (what sta
 """
 
 import math
-import numbers
 
 import pytest
 from hypothesis import assume, given, settings
@@ -35,8 +34,9 @@ def oracle_samples(p1, effect, alpha=0.05, power=0.8):
 
 
 def assert_ceil_of(got, exact, what):
-    assert isinstance(got, numbers.Integral) and not isinstance(got, bool), (
-        f"{what} should be a whole number of users (an int), got {got!r}")
+    assert isinstance(got, int) and not isinstance(got, bool), (
+        f"{what} should be a whole number of users as a Python int (math.ceil gives one), got {got!r} of type "
+        f"{type(got).__name__}: a numpy.int64 is not an int (json.dumps refuses it)")
     allowed = {math.ceil(exact)}
     if abs(exact - round(exact)) < 1e-6 * max(1.0, exact):  # float noise at an exact integer
         allowed |= {round(exact), round(exact) + 1}

@@ -532,6 +532,48 @@ def test_answers_from_many_threads_are_never_lost_while_old_ones_are_forgotten(i
                 "counting the canary's answers with one lock)")
 
 
+class PreemptedClock(FakeClock):
+    """A fake clock whose reads from one thread (`slow`) are held up after the time is taken: as if that
+    thread were preempted right after clock() returned, while other threads carry on."""
+
+    def __init__(self):
+        super().__init__()
+        self.slow = None
+        self.slow_reading = threading.Event()
+        self.others_done = threading.Event()
+
+    def __call__(self) -> float:
+        now = self.now
+        if threading.current_thread() is self.slow:
+            self.slow_reading.set()
+            self.others_done.wait(1.0)  # a router that reads the clock under its lock holds the others back
+        return now
+
+
+def test_an_answer_recorded_late_is_still_counted_at_its_own_time():
+    clock = PreemptedClock()
+    with ControlledServer() as stable, ControlledServer() as canary:
+        router = CanaryRouter(stable.url, canary.url, clock=clock)
+        router.set_canary_percent(100)
+        first = threading.Thread(target=router.predict, args=("user-1", ROW))
+        clock.slow = first
+        first.start()
+        assert clock.slow_reading.wait(GENEROUS_S), "predict() should read the clock for the canary's answer"
+        clock.advance(10)  # meanwhile, ten seconds later, a second canary answer arrives and is recorded
+        second = threading.Thread(target=lambda: (router.predict("user-2", ROW), clock.others_done.set()))
+        second.start()
+        second.join(GENEROUS_S)
+        first.join(GENEROUS_S)
+        assert not first.is_alive() and not second.is_alive(), "both predict() calls should return"
+        errors, total = router.error_counts(5)
+        assert total >= 1, (
+            f"the answer that arrived just now is in the last 5 s whatever order the threads recorded the answers "
+            f"in, got {(errors, total)}: an answer read at an earlier clock() time but recorded after a later one "
+            "must not hide it (read the time under the lock that records it, or do not assume the answers are in "
+            "time order)")
+        assert router.error_counts(60) == (0, 2), f"the last minute holds both answers, got {router.error_counts(60)}"
+
+
 @pytest.mark.parametrize("percent", [-1, 100.5, float("nan")])
 def test_bad_percent_raises_value_error(servers, percent):
     stable, canary = servers

@@ -55,8 +55,8 @@ class CanaryRouter:
         except (OSError, http.client.HTTPException, ValueError) as exc:
             status, body = 502, {"error": f"{variant} gave no usable answer: {exc}"}
         if variant == "canary":
-            now = self._clock()
             with self._lock:
+                now = self._clock()
                 self._times.append(now)
                 self._errors.append(status >= 500)
                 cut = bisect.bisect_left(self._times, now - self._max_window)

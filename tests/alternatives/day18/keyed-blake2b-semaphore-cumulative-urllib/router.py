@@ -60,8 +60,8 @@ class CanaryRouter:
         return status, body
 
     def _record(self, is_error: bool) -> None:
-        now = self.clock()
         with self._mutex:
+            now = self.clock()
             previous = self._errors_upto[-1] if self._errors_upto else self._base_errors
             self._times.append(now)
             self._errors_upto.append(previous + int(is_error))
