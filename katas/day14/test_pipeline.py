@@ -138,12 +138,14 @@ def seconds_to_undo(fake_tools) -> float:
                                   ["--retries", "00", "v1"], ["--rollout-timeout", "00", "v1"], ["--port", "00", "v1"],
                                   ["--port", "18446744073709559616", "v1"],
                                   ["--retries", "18446744073709551617", "v1"], ["--rollout-timeout", "18446744073709551617", "v1"],
-                                  ["v 1"], [".v1"], ["v2\n"], ["v1\nv2"], ["v1:rc"], ["release/v1"], ["v1", "--image"], ["a" * 129]],
+                                  ["v 1"], [".v1"], ["v2\n"], ["v1\nv2"], ["v1-\u00e9"], ["v1:rc"], ["release/v1"], ["v1", "--image"], ["a" * 129]],
                          ids=lambda a: (" ".join(a).replace("\n", "<LF>") if a != ["a" * 129] else "129-char-version")
                          or "no-version")
 def test_a_bad_argument_prints_usage_and_exits_2(learner_file, run_bash, fake_tools, args):
     # A VERSION exported by the caller (CI runners often set one) is not the VERSION argument.
-    done = run_bash(learner_file("pipeline.sh"), args, env={"VERSION": "v0", **fake_tools.env}, timeout=10)
+    # A UTF-8 locale, as on most machines: there [[:alnum:]] also matches non-ASCII letters such as "é".
+    done = run_bash(learner_file("pipeline.sh"), args, env={"VERSION": "v0", "LC_ALL": "C.UTF-8", **fake_tools.env},
+                    timeout=10)
     assert done.returncode == 2, (f"{' '.join(args) or '(no arguments)'} should be a usage error (exit 2; an exported "
                                   f"VERSION=v0 is not the VERSION argument)\n{done.output}")
     assert "usage" in done.stderr.lower(), f"a usage error should print the usage on stderr\n{done.output}"

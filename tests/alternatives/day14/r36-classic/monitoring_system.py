@@ -1,0 +1,116 @@
+"""Monitoring loop: classic while loop with explicit counters."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+log = logging.getLogger("monitoring_system")
+
+STOPPED_BY_MAX_ITERATIONS = "max_iterations"
+STOPPED_BY_STOP_EVENT = "stop_event"
+
+
+class MetricStore(Protocol):
+    def calculate_sla_compliance(self, latency_threshold_ms: float = 200.0, hours: float = 24) -> float | None: ...
+
+    def latency_percentile(self, q: float, hours: float = 24) -> float | None: ...
+
+
+class Alerter(Protocol):
+    def evaluate(self, metrics: Mapping[str, float]) -> list: ...
+
+
+@dataclass(frozen=True)
+class TickReport:
+    started_at: float
+    metrics: dict[str, float]
+    notifications: list = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    iterations: int
+    notifications: int
+    errors: int
+    stopped_by: str
+    last_metrics: dict[str, float]
+
+
+class MonitoringSystem:
+    def __init__(
+        self,
+        probe: Callable[[], float | None],
+        store: MetricStore,
+        alerter: Alerter,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] = time.sleep,
+        interval_s: float = 60.0,
+        max_iterations: int | None = None,
+        stop_event: threading.Event | None = None,
+        sla_threshold_ms: float = 200.0,
+        window_hours: float = 1.0,
+    ) -> None:
+        if math.isnan(interval_s) or interval_s <= 0:
+            raise ValueError(f"interval_s must be > 0, got {interval_s!r}")
+        if max_iterations is not None and max_iterations < 1:
+            raise ValueError(f"max_iterations must be >= 1, got {max_iterations!r}")
+        if max_iterations is None and stop_event is None:
+            raise ValueError("a loop needs max_iterations or stop_event")
+        self.probe = probe
+        self.store = store
+        self.alerter = alerter
+        self.clock = clock
+        self.sleep = sleep
+        self.interval_s = interval_s
+        self.max_iterations = max_iterations
+        self.stop_event = stop_event
+        self.sla_threshold_ms = sla_threshold_ms
+        self.window_hours = window_hours
+
+    def tick(self) -> TickReport:
+        started_at = self.clock()
+        metrics: dict[str, float] = {}
+        try:
+            latency = self.probe()
+            metrics["up"] = 0.0 if latency is None else 1.0
+            if latency is not None:
+                metrics["latency_ms"] = latency
+            sla = self.store.calculate_sla_compliance(self.sla_threshold_ms, self.window_hours)
+            if sla is not None:
+                metrics["sla_compliance"] = sla
+            p95 = self.store.latency_percentile(95, self.window_hours)
+            if p95 is not None:
+                metrics["p95_latency_ms"] = p95
+            notifications = list(self.alerter.evaluate(dict(metrics)))
+        except Exception as exc:
+            log.warning("monitoring tick failed: %s: %s", type(exc).__name__, exc, exc_info=True)
+            return TickReport(started_at, metrics, [], f"{type(exc).__name__}: {exc}")
+        return TickReport(started_at, metrics, notifications, None)
+
+    def run(self) -> RunSummary:
+        iterations = 0
+        notifications = 0
+        errors = 0
+        last_metrics: dict[str, float] = {}
+        while True:
+            if self.stop_event is not None and self.stop_event.is_set():
+                return RunSummary(iterations, notifications, errors, STOPPED_BY_STOP_EVENT, dict(last_metrics))
+            report = self.tick()
+            iterations += 1
+            notifications += len(report.notifications)
+            if report.error is not None:
+                errors += 1
+            else:
+                last_metrics = dict(report.metrics)
+            if self.max_iterations is not None and iterations >= self.max_iterations:
+                return RunSummary(iterations, notifications, errors, STOPPED_BY_MAX_ITERATIONS, dict(last_metrics))
+            elapsed = self.clock() - report.started_at
+            self.sleep(max(0.0, self.interval_s - elapsed))
