@@ -39,6 +39,7 @@ class Experiment:
     name: str
     seed: int
     run_ids: list[str]
+    artifact_location: str | None         # as run_experiment was given it
     store: MlflowStore                     # holds MLflow's defaults and working folder for the call
     stray_writes: list[str]                # files written where they should not be
     models: dict[str, LoggedModel] = field(default_factory=dict)
@@ -118,7 +119,8 @@ def _run(store: MlflowStore, tracking_uri: str, name: str, artifact_location: st
         with _watching_global_reseeds(reseeded):
             run_ids = run_experiment(tracking_uri, name, seed=SEED, artifact_location=artifact_location)
         stray = store.stray_writes()
-    experiment = Experiment(tracking_uri, name, SEED, list(run_ids), store, stray, reseeded=reseeded)
+    experiment = Experiment(tracking_uri, name, SEED, list(run_ids), artifact_location, store, stray,
+                            reseeded=reseeded)
     _load_models(experiment)
     return experiment
 
@@ -198,8 +200,8 @@ def existing_experiment(mlflow_store_factory) -> IntoExisting:
         except Exception as exc:  # reported by the test, in words
             result.error = f"{type(exc).__name__}: {exc}"
             return result
-        result.experiment = Experiment(store.tracking_uri, EXISTING_EXPERIMENT, EXISTING_SEED, list(run_ids), store,
-                                       store.stray_writes())
+        result.experiment = Experiment(store.tracking_uri, EXISTING_EXPERIMENT, EXISTING_SEED, list(run_ids),
+                                       store.artifact_location, store, store.stray_writes())
         result.after = _as_it_is(client, experiment_id, [earlier.info.run_id, training.info.run_id])
     return result
 

@@ -494,7 +494,7 @@ def test_artifacts_go_to_the_artifact_location_and_nothing_to_the_working_folder
         "create the experiment with the artifact_location you are given (never ./mlruns or ./mlflow.db)")
     import mlflow
 
-    given = embedded_experiment.store.artifact_root.resolve().as_uri()
+    given = embedded_experiment.artifact_location
     experiment = mlflow.MlflowClient(embedded_experiment.tracking_uri).get_experiment_by_name(embedded_experiment.name)
     assert experiment is not None and experiment.artifact_location == given, (
         f"run_experiment was given the artifact_location {given!r} (a file:// URI) and created the experiment "
