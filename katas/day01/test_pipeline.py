@@ -15,6 +15,7 @@ import gc
 import itertools
 import logging
 import sys
+import time
 import types
 import weakref
 
@@ -470,8 +471,9 @@ def test_the_ml_lifecycle_added_out_of_order():
         ([("ingest", []), ("train", ["ingest", "feature_store_v2", "label_store"])], ["feature_store_v2", "label_store"]),
         ([("train", ["feature_store_v2"]), ("report", ["label_store"]), ("audit", ["feature_store_v2"])],
          ["feature_store_v2", "label_store"]),
+        ([("ingest", []), ("modèle", ["ingest", "données_brutes"])], ["données_brutes"]),
     ],
-    ids=["one", "two-in-one-stage", "two-in-two-stages"],
+    ids=["one", "two-in-one-stage", "two-in-two-stages", "non-ascii"],
 )
 def test_an_unknown_dependency_is_rejected_naming_it(stages, unknown):
     pipeline = build(stages)
@@ -497,14 +499,15 @@ def test_an_unknown_dependency_is_named_even_beside_a_cycle():
 
 
 @pytest.mark.task(taskno=2)
-def test_a_two_stage_cycle_is_rejected_naming_both():
-    pipeline = build([("fit_model", ["tune_hparams"]), ("tune_hparams", ["fit_model"])])
+@pytest.mark.parametrize("first, second", [("fit_model", "tune_hparams"), ("modèle", "réglage")], ids=["ascii", "non-ascii"])
+def test_a_two_stage_cycle_is_rejected_naming_both(first, second):
+    pipeline = build([(first, [second]), (second, [first])])
     with pytest.raises(ValueError) as error:
         pipeline.execution_order()
-    for name in ("fit_model", "tune_hparams"):
+    for name in (first, second):
         assert name in str(error.value), (
-            f"'fit_model' and 'tune_hparams' depend on each other; the error should name both, "
-            f"it said: {error.value}"
+            f"{first!r} and {second!r} depend on each other; the error should name both, as they are (a name "
+            f"escaped the way json.dumps or ascii() writes it, 'mod\\u00e8le', does not name it); it said: {error.value}"
         )
 
 
@@ -625,6 +628,51 @@ def test_pipelines_share_no_order_even_with_as_many_stages():
         del pipeline, report
     assert kept.execution_order() == ["audit", "ingest"], (
         f"the first pipeline still has its own order; got {kept.execution_order()}"
+    )
+
+
+@pytest.mark.task(taskno=2)
+@pytest.mark.timeout(40)
+def test_threads_asking_one_pipeline_for_its_order_at_once_each_get_the_whole_order():
+    import threading
+
+    # 40 stages, each depending on the three before it, added backwards. Four threads ask for the order again and
+    # again for a second while Python switches threads every microsecond, so the calls overlap: an order computed
+    # in scratch state kept on the pipeline (self._indegree, self._ready, self._taken) is shared and comes out wrong.
+    names = [f"st{i:02d}" for i in range(40)]
+    pipeline = build([(name, names[max(0, i - 3):i]) for i, name in reversed(list(enumerate(names)))])
+    start = threading.Barrier(4, timeout=15)
+    wrong = []
+
+    def ask():
+        try:
+            try:
+                start.wait()
+            except threading.BrokenBarrierError:
+                pass  # a thread that started late only makes the overlap shorter
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline and not wrong:
+                order = pipeline.execution_order()
+                if order != names:
+                    wrong.append(order)
+        except Exception as error:  # reported below, in the test's own thread
+            wrong.append(error)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=ask, daemon=True) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=25)
+    finally:
+        sys.setswitchinterval(interval)
+    assert not any(thread.is_alive() for thread in threads), "four threads asking for a 40-stage order should finish in seconds"
+    assert not wrong, (
+        "every execution_order() call, also one made while another thread asks the same pipeline, should return "
+        f"the whole order st00 ... st39 (keep the order's working state in execution_order(), not on the "
+        f"pipeline); {len(wrong)} calls got something else, the first: {wrong[0]!r:.300}"
     )
 
 
@@ -1123,6 +1171,25 @@ def test_a_failure_skips_everything_downstream_and_nothing_else():
 
 
 @pytest.mark.task(taskno=3)
+def test_the_report_holds_plain_lists_that_stay_put():
+    recorder = Recorder(failing={"labels"})
+    stages = [("ingest", []), ("labels", []), ("train", ["ingest", "labels"]), ("profile", ["ingest"])]
+    report = build(stages, recorder).run()
+    expected = {"succeeded": ["ingest", "profile"], "failed": ["labels"], "skipped": ["train"]}
+    for kind, names in expected.items():
+        got = getattr(report, kind)
+        assert isinstance(got, list) and got == names, (
+            f"report.{kind} should be a plain list of names, {names}; got {got!r} ({type(got).__name__})"
+        )
+    report.outputs.clear()  # a caller freeing the artifacts once it has used them
+    for kind, names in expected.items():
+        assert getattr(report, kind) == names, (
+            f"report.{kind} is the run's own list: clearing report.outputs must not change it; "
+            f"it is now {getattr(report, kind)!r}"
+        )
+
+
+@pytest.mark.task(taskno=3)
 def test_every_run_is_fresh_and_sees_stages_added_since():
     recorder = Recorder(failing={"labels"})
     pipeline = build([("ingest", []), ("labels", []), ("train", ["ingest", "labels"])], recorder)
@@ -1192,6 +1259,55 @@ def test_the_pipeline_keeps_no_reference_to_a_runs_outputs():
 
 
 @pytest.mark.task(taskno=3)
+@pytest.mark.timeout(60)
+def test_pipelines_built_run_and_dropped_leave_nothing_behind():
+    import tracemalloc
+
+    def evaluate(*, train):
+        raise QualityGateFailed("accuracy below baseline")
+
+    def build_run_and_drop():
+        pipeline = Pipeline()
+        pipeline.add_stage("ingest", lambda: "rows")
+        pipeline.add_stage("train", lambda *, ingest: f"model({ingest})", depends_on=["ingest"])
+        pipeline.add_stage("evaluate", evaluate, depends_on=["train"])
+        pipeline.add_stage("deploy", lambda *, evaluate: evaluate, depends_on=["evaluate"])
+        report = pipeline.run()
+        assert (list(report.succeeded), list(report.failed), list(report.skipped)) == (
+            ["ingest", "train"], ["evaluate"], ["deploy"]
+        ), f"'ingest' and 'train' should succeed, 'evaluate' fail and 'deploy' be skipped; got {report}"
+        return weakref.ref(pipeline)
+
+    # pytest keeps every log record of a test: switch logging off, so only what the runner itself keeps can grow.
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        for _ in range(100):  # warm up whatever Python itself caches
+            build_run_and_drop()
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for _ in range(2000):
+                build_run_and_drop()
+            last = build_run_and_drop()
+            gc.collect()
+            grown = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+    finally:
+        logging.disable(previous)
+    assert last() is None, (
+        "a pipeline that was built, run and dropped should be freed: nothing outside it may keep it alive "
+        "(a module-level registry, a functools.cache on a method)"
+    )
+    assert grown < 200_000, (
+        f"2000 pipelines built, run and dropped left {grown} bytes behind: a pipeline leaves nothing outside "
+        "itself (no logging handler added per pipeline or per run, no registry, no cache that outlives it)"
+    )
+
+
+@pytest.mark.task(taskno=3)
 @pytest.mark.parametrize("interrupt", [KeyboardInterrupt, asyncio.CancelledError])
 def test_a_run_stopped_half_way_leaves_no_output_on_the_pipeline(interrupt):
     class Artifact:
@@ -1258,13 +1374,20 @@ def test_a_stage_may_run_a_sub_pipeline_without_disturbing_the_outer_run():
 def test_two_runs_of_one_pipeline_at_once_each_get_their_own_outputs():
     import threading
 
-    # Both runs meet inside 'wait', after each ran its own 'ingest'. A runner that keeps a run's outputs on the
-    # pipeline (self._outputs, even one cleared in a finally) lets the second run replace the first one's.
+    # Both runs meet inside 'wait', after each ran its own 'ingest' and 'labels' ('labels' fails in run-0 only).
+    # A runner that keeps a run's outputs on the pipeline (self._outputs, even one cleared in a finally) lets the
+    # second run replace the first one's; one that keeps which stages failed or must be skipped there (reset when
+    # a run starts) skips 'audit' in the run where 'labels' succeeded, or calls it in the run where 'labels' failed.
     # A runner that lets only one run in at a time passes too: the meeting then times out and 'wait' goes on.
     meeting = threading.Barrier(2, timeout=2)
 
     def ingest():
         return threading.current_thread().name
+
+    def labels():
+        if threading.current_thread().name == "run-0":
+            raise ConnectionError("label store unreachable from this worker")
+        return "tags"
 
     def wait(*, ingest):
         try:
@@ -1275,8 +1398,10 @@ def test_two_runs_of_one_pipeline_at_once_each_get_their_own_outputs():
 
     pipeline = Pipeline()
     pipeline.add_stage("ingest", ingest)
+    pipeline.add_stage("labels", labels)
     pipeline.add_stage("wait", wait, depends_on=["ingest"])
     pipeline.add_stage("train", lambda *, ingest, wait: (ingest, wait), depends_on=["ingest", "wait"])
+    pipeline.add_stage("audit", lambda *, labels: labels, depends_on=["labels"])
     results = {}
 
     def run_once():
@@ -1291,13 +1416,24 @@ def test_two_runs_of_one_pipeline_at_once_each_get_their_own_outputs():
     for thread in threads:
         thread.join(timeout=10)
     assert not any(thread.is_alive() for thread in threads), "both runs should finish within seconds"
-    for name in ("run-0", "run-1"):
+    expected = {
+        "run-0": ({"ingest": "run-0", "wait": "run-0", "train": ("run-0", "run-0")},
+                  ["ingest", "wait", "train"], ["labels"], ["audit"]),
+        "run-1": ({"ingest": "run-1", "labels": "tags", "wait": "run-1", "train": ("run-1", "run-1"), "audit": "tags"},
+                  ["ingest", "labels", "wait", "train", "audit"], [], []),
+    }
+    for name, (outputs, succeeded, failed, skipped) in expected.items():
         report = results.get(name)
         assert isinstance(report, learner_module.RunReport), f"run() in thread {name} should return a report; got {report!r}"
-        assert report.outputs == {"ingest": name, "wait": name, "train": (name, name)}, (
+        assert report.outputs == outputs, (
             "two runs of one pipeline at the same time share nothing: each calls its stages with its own run's "
             f"outputs and returns its own report (keep a run's state in run(), not on the pipeline); the run in "
             f"thread {name} reported {report}"
+        )
+        assert (list(report.succeeded), list(report.failed), list(report.skipped)) == (succeeded, failed, skipped), (
+            "two runs at the same time each skip by their own failures: 'labels' failed in run-0 only, so 'audit' is "
+            f"skipped in run-0 and runs in run-1 (keep which stages failed or are skipped in run(), not on the "
+            f"pipeline); the run in thread {name} reported {report}"
         )
 
 
@@ -1431,6 +1567,37 @@ def test_a_stage_raising_an_exception_that_cannot_be_printed_has_failed(unprinta
         f"'evaluate' raised an Exception, so it has failed even though {which} of that exception raises: "
         "the runner's own failure message must not break the run (log lazily, e.g. log.exception('%s', name)); "
         f"got {report}"
+    )
+
+
+@pytest.mark.task(taskno=3)
+def test_an_output_that_cannot_be_printed_is_a_success_passed_on(monkeypatch):
+    # As in the test above: logging outside pytest reports a record it cannot format and goes on.
+    monkeypatch.setattr(logging, "raiseExceptions", False)
+
+    class Model:
+        """A half-built object whose str(), repr() and format() raise, as a lazy proxy's can."""
+
+        def __repr__(self):
+            raise RuntimeError("the repr of this model cannot be built")
+
+        __str__ = __repr__
+
+        def __format__(self, spec):
+            raise RuntimeError("this model cannot be formatted")
+
+    model = Model()
+    pipeline = Pipeline()
+    pipeline.add_stage("train", lambda: model)
+    pipeline.add_stage("deploy", lambda *, train: type(train).__name__, depends_on=["train"])
+    report = pipeline.run()
+    assert (list(report.succeeded), list(report.failed), list(report.skipped)) == (["train", "deploy"], [], []), (
+        "'train' returned an object without raising, so it has succeeded even though str() and repr() of that "
+        "object raise: the runner must not print outputs eagerly (an f-string log line inside the try turns a "
+        f"success into a failure); got succeeded={report.succeeded}, failed={report.failed}, skipped={report.skipped}"
+    )
+    assert report.outputs["train"] is model and report.outputs["deploy"] == "Model", (
+        "'deploy' should get the very object 'train' returned and output its type name 'Model'"
     )
 
 
