@@ -245,6 +245,15 @@ def test_replica_count_must_be_a_whole_number_of_at_least_one(count, value_error
         job(replica_count=count)
 
 
+@pytest.mark.parametrize("count", [True, 2.0, Decimal("2")], ids=["True", "2.0", "decimal-2"])
+def test_a_wrong_replica_count_is_rejected_even_right_after_an_equal_valid_one(count, value_error_naming):
+    # True, 2.0 and Decimal("2") equal an int and hash like it: a check memoised on its arguments answers them
+    # from the cache entry of the valid int instead of rejecting them. Every call is checked on its own.
+    job(replica_count=int(count))
+    with value_error_naming("replica_count"):
+        job(replica_count=count)
+
+
 def test_a_replica_count_too_large_for_the_api_is_rejected(value_error_naming):
     # replica_count is an int64 in the request: protobuf's own "Value out of range" names no field.
     with value_error_naming("replica_count"):
@@ -325,6 +334,37 @@ def test_empty_strings_in_command_and_args_are_kept(task):
         "shifts every later argument")
 
 
+@pytest.mark.parametrize("task", ["container", "python-package"])
+def test_list_items_keep_their_surrounding_spaces(task):
+    # "Kept exactly as given": a space inside a flag value or around an argument is part of it, not noise to strip.
+    command = ["sh", "-c", " train \"$0\" ", "run "]
+    args = ["--name= my run ", " --verbose", "\t"]
+    if task == "container":
+        spec = only_pool(job(command=command, args=args)).container_spec
+        kept = {"command": list(spec.command), "args": list(spec.args)}
+        expected = {"command": command, "args": args}
+    else:
+        spec = only_pool(job(**PACKAGE_JOB, args=args)).python_package_spec
+        kept = {"args": list(spec.args)}
+        expected = {"args": args}
+    assert kept == expected, (
+        "command and args should reach the pool exactly as given: surrounding spaces and tabs are part of an item "
+        "and must not be stripped")
+
+
+def test_package_uris_may_name_any_object_path_and_keep_their_order():
+    # Only the bucket has a character rule: a wheel, capitals in the path, and the order given all stay as they are.
+    uris = ["gs://my-bucket/dist/utils-0.2-py3-none-any.whl", "gs://my-bucket/Dist/Trainer-0.1.tar.gz",
+            "gs://ml_artifacts-2024/packages/data_tools-1.0.zip"]
+    try:
+        spec = only_pool(job(image_uri=EXECUTOR, package_uris=uris, python_module="trainer.task")).python_package_spec
+    except ValueError as exc:
+        pytest.fail(f"{uris} are gs:// URIs in valid buckets (PATH is any object path: a wheel, capitals, a zip); "
+                    f"they were rejected: {exc}", pytrace=False)
+    assert list(spec.package_uris) == uris, (
+        "package_uris should be kept exactly as given, in the order given (not sorted, not de-duplicated)")
+
+
 def test_list_fields_given_as_a_generator_are_rejected(value_error_naming):
     # A generator is iterable but not a sequence: it can be read only once and has no length.
     with value_error_naming("args"):
@@ -343,10 +383,13 @@ def test_list_items_that_are_not_strings_are_rejected(field, task, value_error_n
         job(**package, **{field: value})
 
 
-def test_a_python_package_takes_no_command(value_error_naming):
+@pytest.mark.parametrize("command", [["python", "train.py"], [""], ("",)],
+                         ids=["a-command", "one-empty-item", "one-empty-item-in-a-tuple"])
+def test_a_python_package_takes_no_command(command, value_error_naming):
+    # [""] is a command of one (empty) item, not an empty list: it is rejected, not dropped as blank.
     with value_error_naming("command"):
         job(image_uri=EXECUTOR, package_uris=["gs://my-bucket/trainer.tar.gz"], python_module="trainer.task",
-            command=["python", "train.py"])
+            command=command)
 
 
 def test_an_empty_command_is_no_command_for_a_python_package():

@@ -270,6 +270,16 @@ def test_min_replica_count_must_be_a_whole_number_of_at_least_one(count, value_e
         deploy(min_replica_count=count, max_replica_count=3)
 
 
+@pytest.mark.parametrize("field", ["min_replica_count", "max_replica_count"])
+@pytest.mark.parametrize("count", [True, 1.0, Decimal("1")], ids=["True", "1.0", "decimal-1"])
+def test_a_wrong_replica_bound_is_rejected_even_right_after_an_equal_valid_one(field, count, value_error_naming):
+    # True, 1.0 and Decimal("1") equal 1 and hash like it: a check memoised on its arguments answers them from
+    # the cache entry of the valid 1 instead of rejecting them. Every call is checked on its own.
+    deploy(min_replica_count=1, max_replica_count=1)
+    with value_error_naming(field):
+        deploy(**{"min_replica_count": 1, "max_replica_count": 1, field: count})
+
+
 @pytest.mark.parametrize("count", [0, 3.0, 2.5, "3", True, None, Decimal("3")],
                          ids=["0", "3.0", "2.5", "str-3", "True", "None", "decimal-3"])
 def test_max_replica_count_must_be_a_whole_number(count, value_error_naming):

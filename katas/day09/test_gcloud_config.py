@@ -331,6 +331,21 @@ def test_a_package_outside_cloud_storage_is_rejected(uris, value_error_naming):
         custom_job_spec_from_gcloud(data)
 
 
+def test_a_package_at_any_object_path_is_accepted():
+    # The gs:// rule is the task 2 rule: only the bucket has a character rule, so a wheel or a capital in the
+    # path is a package like any other, kept in the order written.
+    uris = ["gs://my-bucket/dist/utils-0.2-py3-none-any.whl", "gs://my-bucket/Dist/Trainer-0.1.tar.gz"]
+    data = config(TWO_POOLS)
+    data["workerPoolSpecs"][0]["pythonPackageSpec"]["packageUris"] = list(uris)
+    try:
+        spec = custom_job_spec_from_gcloud(data)
+    except ValueError as exc:
+        pytest.fail(f"{uris} are gs:// URIs in a valid bucket (PATH is any object path); the config was rejected: "
+                    f"{exc}", pytrace=False)
+    assert list(spec.worker_pool_specs[0].python_package_spec.package_uris) == uris, (
+        "packageUris should be kept as written, in order")
+
+
 def test_a_config_written_in_snake_case_is_accepted():
     data = {"base_output_directory": {"output_uri_prefix": "gs://my-bucket/runs/9"},
             "worker_pool_specs": [{"machine_spec": {"machine_type": "n1-standard-8", "accelerator_type": "NVIDIA_TESLA_T4",

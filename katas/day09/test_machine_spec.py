@@ -164,6 +164,8 @@ def test_an_accelerator_optimized_machine_without_its_gpu_is_rejected(machine, v
     ("n1-standard-8", "NVIDIA_TESLA_T4", 0),
     ("n1-standard-8", "NVIDIA_TESLA_T4", 3),
     ("n1-standard-8", "NVIDIA_TESLA_T4", 8),
+    ("n1-standard-8", "NVIDIA_TESLA_P4", 8),
+    ("n1-standard-8", "NVIDIA_TESLA_P100", 8),
     ("n1-standard-8", "NVIDIA_TESLA_V100", -1),
     ("a2-highgpu-1g", "NVIDIA_TESLA_A100", 0),
     ("a2-highgpu-2g", "NVIDIA_TESLA_A100", 1),
@@ -189,6 +191,15 @@ def test_an_accelerator_optimized_machine_without_its_gpu_is_rejected(machine, v
 def test_a_wrong_accelerator_count_is_rejected(machine, gpu, count, value_error_naming):
     with value_error_naming("accelerator_count"):
         machine_spec(machine_type=machine, accelerator_type=gpu, accelerator_count=count)
+
+
+@pytest.mark.parametrize("count", [True, 1.0, Decimal("1")], ids=["True", "1.0", "decimal-1"])
+def test_a_wrong_count_is_rejected_even_right_after_an_equal_valid_one(count, value_error_naming):
+    # True, 1.0 and Decimal("1") equal 1 and hash like it: a check memoised on its arguments answers them from
+    # the cache entry of the valid 1 instead of rejecting them. Every call is checked on its own.
+    machine_spec(machine_type="n1-standard-8", accelerator_type="NVIDIA_TESLA_T4", accelerator_count=1)
+    with value_error_naming("accelerator_count"):
+        machine_spec(machine_type="n1-standard-8", accelerator_type="NVIDIA_TESLA_T4", accelerator_count=count)
 
 
 @pytest.mark.parametrize("machine", ["not-a-machine", "", "n1-standard", "N1-STANDARD-8",
