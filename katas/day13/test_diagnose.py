@@ -56,6 +56,18 @@ def test_a_running_container_that_answers_quickly_is_healthy():
 
 
 @pytest.mark.task(taskno=3)
+def test_each_call_returns_a_list_of_its_own():
+    first = analyse(snapshot("healthy"))
+    first.append(Finding("slow", "added by the caller"))
+    first.sort(key=lambda finding: finding.cause)
+    again = analyse(snapshot("healthy"))
+    assert causes(again) == ["healthy"], (
+        f"a caller added a finding to the list its analyse call returned; the next call's answer must not change "
+        f"(each call returns a new list, not one list kept and handed to every caller): {again}"
+    )
+
+
+@pytest.mark.task(taskno=3)
 def test_an_oom_kill_is_named_first_with_its_exit_code():
     findings = analyse(snapshot("oom_killed", REFUSED))
     assert causes(findings) == ["oom_killed", "exited", "unreachable"], (
@@ -115,6 +127,18 @@ def test_three_restarts_make_a_crash_loop(restarts, looping):
     assert ("crash_loop" in causes(findings)) is looping, (
         f"{restarts} restarts {'is' if looping else 'is not yet'} a crash loop: {findings}"
     )
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("restarts", [3, 5])
+def test_a_crash_loop_docker_gave_up_on_has_also_exited(restarts):
+    # A restart policy `on-failure:5` restarts a failing container five times, then leaves it stopped.
+    findings = analyse(snapshot("exited", REFUSED, logs="", RestartCount=restarts))
+    assert causes(findings) == ["crash_loop", "exited", "unreachable"], (
+        f"{restarts} restarts is a crash loop, and State.Running and State.Restarting are both false, so it has "
+        f"exited too: every cause that applies is a finding, a crash loop does not hide the exit: {findings}"
+    )
+    assert "3" in evidence_of(findings, "exited"), f"the exited evidence gives the exit code 3: {findings}"
 
 
 @pytest.mark.task(taskno=3)
@@ -753,6 +777,13 @@ def test_gather_reads_the_store_for_the_hours_asked_and_keeps_the_samples(failin
     assert first == [30.0] * 5 + [900.0] * 20, (
         f"hours=1.5 reads the last hour and a half: the samples of 1.25 hours ago too, not those of 3 hours ago "
         f"(a fraction of an hour is not cut to whole hours); got {first}"
+    )
+    fractional = [200.4] * 19 + [0.25, 1e-3, 1234.5678901234]
+    kept = gather("day13-any", server.url, client=no_such_container, metrics=recorded_latency(fractional)).latency_ms
+    assert sorted(kept) == sorted(fractional), (
+        f"the store's values are kept as it gave them, not rounded (a p95 of 200.4 ms is over a 200 ms budget, "
+        f"200 is not): expected {sorted(fractional)[:3]}...{sorted(fractional)[-2:]}, got {sorted(kept)[:3]}..."
+        f"{sorted(kept)[-2:]}"
     )
     assert again == first and isinstance(snapshot.latency_ms, tuple), (
         f"the snapshot keeps its samples as a tuple, so they can be read again (a generator is empty the second "

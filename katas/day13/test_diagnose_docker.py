@@ -19,8 +19,9 @@ def causes(findings) -> list[str]:
 
 def test_a_healthy_container_is_diagnosed_healthy(docker_client, docker_run, standin_image, wait_until):
     server = docker_run(standin_image, env={"APP_MODE": "healthy"})
-    findings = diagnose(server.container.name, server.url, client=docker_client)
-    assert causes(findings) == ["healthy"], f"a running container answering /health fast is healthy: {findings}"
+    # A budget no busy machine exceeds: this test is about reading the container, not about its speed.
+    findings = diagnose(server.container.name, server.url, client=docker_client, slow_ms=10_000.0)
+    assert causes(findings) == ["healthy"], f"a running container answering /health in time is healthy: {findings}"
     logs = gather(server.container.name, server.url, client=docker_client).logs
     assert "starting model server" in logs, (
         f"this server writes all its log lines, the start-up line first, to stdout; gather's logs hold "
@@ -131,6 +132,27 @@ def test_an_oom_killed_container_is_diagnosed_oom(docker_client, faulty_containe
     findings = diagnose(container.id, url, client=docker_client)
     assert causes(findings)[0] == "oom_killed", f"the kernel killed it for using more than 32 MiB: {findings}"
     assert "137" in findings[0].evidence, f"the evidence quotes exit code 137: {findings[0].evidence}"
+
+
+def test_the_container_is_found_by_exactly_the_name_or_id_docker_inspect_takes(docker_client, docker_run,
+                                                                               standin_image):
+    name = f"katas-day13-lookup-{uuid.uuid4().hex[:8]}"
+    server = docker_run(standin_image, env={"APP_MODE": "healthy"}, name=name)
+    short_id = server.container.id[:12]  # what `docker ps` shows
+    snapshot = gather(short_id, server.url, client=docker_client)
+    assert snapshot.inspect is not None and snapshot.inspect.get("Id") == server.container.id, (
+        f"{short_id} is the container's short id, as `docker ps` shows it, and `docker inspect {short_id}` finds it; "
+        f"gather found {None if snapshot.inspect is None else snapshot.inspect.get('Id')}"
+    )
+    assert snapshot.container == short_id, (
+        f"the snapshot names the container as it was asked for ({short_id}): {snapshot.container!r}"
+    )
+    part = name[:-4]
+    findings = diagnose(part, server.url, client=docker_client)
+    assert causes(findings) == ["not_found"], (
+        f"no container is named {part!r}: {name!r} only begins with it; a name is matched whole, as `docker inspect` "
+        f"matches it (`docker ps --filter name=` matches any part of a name), so this is not_found: {findings}"
+    )
 
 
 def test_a_container_that_does_not_exist_is_not_found(docker_client):
