@@ -6,7 +6,7 @@ Contract (the tests check exactly this; README task 3 says it in full):
   raises ValueError. `store.read(card_id)` gives the card's window features (`count`,
   `total_amount`, `max_amount`, `distinct_merchants`) or None, or raises StoreUnavailable.
 - `score(event) -> Decision(score, flagged, source, reasons)`, `event` with `card_id`
-  (str) and `amount` (finite number), else KeyError/ValueError before anything else.
+  (str) and `amount` (finite number, NumPy ones included), else KeyError/ValueError before anything else.
   Features: the stored ones (the store is read once per event, never retried); the event alone as a one-event window when none are stored,
   or when the store is unavailable (then `store_fallbacks += 1` and the model is not asked).
   Rules: "velocity" (count >= velocity_count), "card_testing" (distinct_merchants >=

@@ -390,6 +390,39 @@ def test_cards_are_independent(store):
         f"cards with four feature sets; got {got}")
 
 
+# Real card ids and tokens hold colons, quotes and more; one that ends like a key the store might derive from
+# another card's ("c1:ts", "c1:features") is still a card of its own.
+ODD_CARD_IDS = ["c1:ts", "c1", "c1:event_ts", "c1:features", "c1:meta", "c1:f", "card:c1", "o'brien",
+                'say "hi"', "back\\slash", "new\nline", "]]--", "*?[x]", "ünï-карта"]
+
+
+def _on_a_live_redis(call, card: str, *args, **kwargs):
+    """`call(card, ...)` on a Redis that is up: a StoreUnavailable there is a failure of the test."""
+    try:
+        return call(card, *args, **kwargs)
+    except StoreUnavailable as error:
+        pytest.fail(f"Redis is up, yet a call for card {card!r} raised {error!r}: a card id is data, whatever "
+                    "it holds; pass it as a key (KEYS[1] of a script, an argument), never inside a script's text, "
+                    "and give each card keys no other card can have")
+
+
+@pytest.mark.redis
+def test_any_str_is_a_card_id_of_its_own(store):
+    for n, card in enumerate(ODD_CARD_IDS):
+        assert _on_a_live_redis(store.write, card, {"count": n}, event_ts=100.0) is True, (
+            f"card {card!r} has nothing stored yet: its first write is accepted")
+    got = {card: _on_a_live_redis(store.read, card) for card in ODD_CARD_IDS}
+    assert got == {card: {"count": float(n)} for n, card in enumerate(ODD_CARD_IDS)}, (
+        "every str is a card id and every card its own feature set, whatever it holds (colons, quotes, a "
+        "backslash, a newline, glob characters): never paste a card id into a script's text, and never derive "
+        f"one card's key from another's by a suffix ('c1' + ':ts' is card 'c1:ts'); got {got}")
+    older = {card: _on_a_live_redis(store.write, card, {"count": -1}, event_ts=50.0)
+             for card in ODD_CARD_IDS}
+    assert not any(older.values()), (
+        "each card still holds its time 100.0, so a write as of 50.0 is older and ignored for every one of "
+        f"them; these were accepted: {[card for card, done in older.items() if done]}")
+
+
 @pytest.mark.redis
 def test_concurrent_out_of_order_writers_leave_the_newest_set(redis_server):
     times = list(range(1, 201))

@@ -263,13 +263,16 @@ def test_velocity_count_is_honoured(count, fires):
 @pytest.mark.parametrize("count, distinct, max_amount, fires", [
     (3, 3, 5.0, True), (3, 3, 1.0, True), (4, 4, 4.99, True), (2, 2, 1.0, False), (3, 3, 5.01, False),
     (4, 2, 1.0, False), (4, 1, 1.0, False),
+    # $0 authorisation checks (the classic probe) and refunds are small amounts too: max_amount <= 5.0
+    (3, 3, 0.0, True), (4, 4, -2.0, True),
 ])
 def test_card_testing_fires_on_small_amounts_at_three_merchants_by_default(count, distinct, max_amount, fires):
     got = reasons_for(window(count=count, total_amount=count * max_amount, max_amount=max_amount,
                              distinct_merchants=distinct), ev(amount=max_amount))
     assert ("card_testing" in got) is fires, (
         "card_testing fires when distinct_merchants >= 3 and max_amount <= 5.0 (defaults), however many events "
-        f"there are: {count} events at {distinct} merchants with max {max_amount} gave {got}")
+        f"there are, and whatever the sign: a $0 check or a refund is a small amount too (never require "
+        f"max_amount > 0); {count} events at {distinct} merchants with max {max_amount} gave {got}")
 
 
 def test_card_testing_looks_at_the_largest_amount_not_the_average():
@@ -507,6 +510,34 @@ def test_a_model_that_raised_is_not_asked_again_for_the_same_event():
         f"a failure is no reason to stop asking the model for the next event; got {second}")
 
 
+class LateThenFails(AnswersAfter):
+    """Misses any short budget, then (once hurried) ends badly: raises, or answers NaN or 1.5."""
+
+    def __init__(self, ending: str) -> None:
+        super().__init__(0.9, delay_s=10)
+        self.ending = ending
+
+    def predict_proba(self, X):
+        self.hurried.wait(self.delay_s)
+        if self.ending == "raises":
+            raise RuntimeError("model server returned 504")
+        return np.array([[0.0, math.nan if self.ending == "nan" else 1.5] for _ in X])
+
+
+@pytest.mark.parametrize("ending", ["raises", "nan", "above-one"])
+def test_a_late_model_call_that_then_fails_is_counted_once(ending):
+    model = LateThenFails(ending)
+    with FraudScorer(model, FakeStore({"c1": QUIET}), budget_s=0.02) as scorer:
+        decision = scorer.score(ev())
+        model.hurry()  # the call now ends, after its budget, with an exception or a nonsense answer
+    # leaving the block waited for that call to end
+    assert decision.source == "rules", f"the model missed its budget: source 'rules'; got {decision}"
+    assert scorer.model_fallbacks == 1, (
+        f"one event fell back once (its model call was late, then {ending}): model_fallbacks grows by one per "
+        f"event, however the call ends afterwards; got {scorer.model_fallbacks}. Count a fallback in one place "
+        "(where score() decides), never also where the call fails on its worker thread")
+
+
 class AnswersInLists(Answers):
     """Answers with plain Python lists, as a model server's JSON client does."""
 
@@ -665,6 +696,19 @@ def test_an_event_needs_only_card_id_and_amount():
         f"(the window features come from the store); got {decision}")
 
 
+@pytest.mark.parametrize("amount, fired", [(np.float32(20.0), set()), (np.int64(1500), {"large_amount"}),
+                                           (np.float64(2.5), set())], ids=["float32", "int64", "float64"])
+def test_numpy_amounts_are_scored_like_any_other(amount, fired):
+    model = Answers(0.3)
+    decision, scorer = scored(model, None, ev(amount=amount))
+    assert decision.source == "model" and set(decision.reasons) == fired, (
+        f"an amount of {amount!r} (a DataFrame column gives NumPy numbers) is a finite number like any other: "
+        "scored, never refused; check it with numbers.Real or math.isfinite, never isinstance(v, (int, float)); "
+        f"got {decision}")
+    assert model.rows == [[float(amount), 1.0, float(amount), float(amount), 1.0]], (
+        f"nothing is stored: the model sees the event alone with its amount {amount!r}; got {model.rows}")
+
+
 @pytest.mark.parametrize("field, value", [
     ("amount", math.nan), ("amount", math.inf), ("amount", -math.inf), ("card_id", None),
     ("amount", np.float32("nan")), ("amount", np.float32("inf")),  # a NumPy float32 is no Python float
@@ -781,6 +825,56 @@ class StaticStore:
 
     def read(self, card_id):
         return QUIET
+
+
+class AlwaysLate:
+    """Answers 0.1 after 3 ms, always past a budget of 0.5 ms; `running` counts the calls under way."""
+
+    def __init__(self) -> None:
+        self.running = 0
+        self.lock = threading.Lock()
+
+    def predict_proba(self, X):
+        with self.lock:
+            self.running += 1
+        try:
+            time.sleep(0.003)
+            return [[0.9, 0.1] for _ in X]
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def _until_no_call_runs(model: AlwaysLate, limit_s: float = 10) -> None:
+    """Returns once no model call has been under way for three polls in a row (or after `limit_s`)."""
+    deadline, idle = time.monotonic() + limit_s, 0
+    while idle < 3 and time.monotonic() < deadline:
+        idle = idle + 1 if model.running == 0 else 0
+        time.sleep(0.05)
+
+
+def test_memory_stays_flat_when_every_model_call_is_late():
+    model = AlwaysLate()
+    with FraudScorer(model, StaticStore(), budget_s=0.0005) as scorer:
+        for _ in range(200):  # warm-up: worker threads and caches exist before memory is measured
+            scorer.score(ev())
+        _until_no_call_runs(model)
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for _ in range(1_000):
+                scorer.score(ev())
+            _until_no_call_runs(model)  # every late call has ended: nothing of them is needed any more
+            grown = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+    # (no exact count of fallbacks: a scorer thread that loses the CPU for 3 ms between asking and waiting
+    # may find the answer already there, and that answer is in time)
+    assert grown < 300_000, (
+        f"1,000 more events whose model calls were all late, and have all ended since, grew memory by {grown:,} "
+        "bytes: once a late call has ended the scorer keeps nothing of it (its thread, its future, its answer). "
+        "Keep late calls only while they run (prune the finished ones, or let the pool own them): a model "
+        "server that is slow for an hour makes millions of late calls")
 
 
 def test_memory_stays_flat_however_many_events_are_scored():

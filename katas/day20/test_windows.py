@@ -222,6 +222,17 @@ def test_refunds_are_negative_amounts_and_count_like_any_other():
         f"never the truthiness of 0.0, or a refund after a $0 check becomes the max); got {features_of(got)}")
 
 
+def test_amounts_with_any_number_of_decimals_are_summed_as_given():
+    windows = SlidingWindowFeatures(60, 0)
+    windows.process(ev("a", 100, 0.004, "m1"))  # sub-cent amounts: micro-payments, an exchange-rate remainder
+    windows.process(ev("a", 101, 0.003, "m2"))
+    got = windows.process(ev("a", 102, 0.0015, "m3"))
+    assert features_of(got) == {"count": 3, "total_amount": pytest.approx(0.0085), "max_amount": 0.004,
+                                "distinct_merchants": 3}, (
+        "the total is the sum of the amounts as given (0.004 + 0.003 + 0.0015 = 0.0085), never rounded to cents "
+        f"or to any number of decimals; got {features_of(got)}")
+
+
 def test_a_burst_of_thousands_of_events_on_one_card_is_counted_in_full():
     windows = SlidingWindowFeatures(3600, 0)
     burst = 3_000  # a card-testing bot: thousands of charges on one card inside one window
@@ -241,6 +252,19 @@ def test_amounts_and_times_may_be_ints():
     got = windows.process(ev("a", 101, 4))
     assert got["count"] == 2 and got["total_amount"] == pytest.approx(7) and got["max_amount"] == 4, (
         f"ints are numbers too; got {features_of(got)}")
+
+
+def test_numpy_numbers_are_amounts_and_times_like_any_other():
+    windows = SlidingWindowFeatures(60, 0)  # a replay read from a DataFrame: float32 amounts, int64 times
+    windows.process(ev("a", np.int64(100), np.float32(2.5), "m1"))
+    got = windows.process(ev("a", np.float64(101.5), np.int64(3), "m2"))
+    assert got is not None and features_of(got) == {"count": 2, "total_amount": pytest.approx(5.5),
+                                                    "max_amount": 3, "distinct_merchants": 2}, (
+        "a numpy.float32 amount, a numpy.int64 amount and numpy times are numbers like any other: check "
+        "numbers with numbers.Real or math.isfinite, never isinstance(v, (int, float)), which refuses them; "
+        f"got {got if got is None else features_of(got)}")
+    assert windows.process(ev("b", np.int64(101))) is None and windows.late_events == 1, (
+        "with lateness 0 an event at numpy.int64(101), older than the newest 101.5, is late")
 
 
 def test_a_caller_reusing_its_event_mapping_changes_nothing_processed():

@@ -5,8 +5,8 @@ Contract (the tests check exactly this):
   `allowed_lateness_s < 0` raises ValueError, and so does NaN for either. Both may have
   fractions: keep them as given. Card ids and merchants are compared exactly as given.
 - `process(event)`: `event` has `card_id` (str), `amount` (number, negative for a refund),
-  `merchant` (str) and `ts` (event time, epoch seconds, never rounded). A missing key raises KeyError
-  naming it; a `card_id` of None, or an `amount` or `ts` that is NaN or infinite, raises
+  `merchant` (str) and `ts` (event time, epoch seconds, never rounded); NumPy numbers are numbers too.
+  A missing key raises KeyError naming it; a `card_id` of None, or an `amount` or `ts` that is NaN or infinite, raises
   ValueError, even when its ts is below the watermark. A rejected event changes nothing.
 - The watermark is the greatest `ts` accepted so far minus `allowed_lateness_s`. An event
   with `ts` below the watermark is late: dropped, counted in `late_events`, and `process`

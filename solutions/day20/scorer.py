@@ -22,6 +22,7 @@ Contract (the tests check exactly this):
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -41,7 +42,8 @@ class Decision:
 
 
 def _number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    # numbers.Real: NumPy numbers (a DataFrame column's float32 or int64) are numbers too
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _setting(name: str, value: object, *, low: float, low_inclusive: bool,

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import heapq
 import math
+import numbers
 from bisect import bisect_right
 from collections.abc import Mapping
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    # numbers.Real: NumPy numbers (a DataFrame column's float32 or int64) are numbers too
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def validated_event(event: Mapping) -> tuple[str, float, str, float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import concurrent.futures as cf
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -53,7 +54,7 @@ class FraudScorer:
         amount = event["amount"]
         if not isinstance(card, str):
             raise ValueError(f"card_id must be a str, got {card!r}")
-        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not math.isfinite(amount):
+        if isinstance(amount, bool) or not isinstance(amount, numbers.Real) or not math.isfinite(amount):
             raise ValueError(f"amount must be a finite number, got {amount!r}")
 
         store_ok = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -95,7 +96,7 @@ class FraudScorer:
         amount = event["amount"]
         if card_id is None or not isinstance(card_id, str):
             raise ValueError("card_id must be a str")
-        if not isinstance(amount, (int, float)) or not math.isfinite(amount):
+        if not isinstance(amount, numbers.Real) or not math.isfinite(amount):
             raise ValueError("amount must be a finite number")
         try:
             stored = self._store.read(card_id)

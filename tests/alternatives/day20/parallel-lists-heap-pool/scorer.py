@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -46,7 +47,7 @@ class FraudScorer:
         amount = event["amount"]
         if card_id is None:
             raise ValueError("card_id must not be None")
-        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not math.isfinite(amount):
+        if isinstance(amount, bool) or not isinstance(amount, numbers.Real) or not math.isfinite(amount):
             raise ValueError(f"amount must be a finite number, got {amount!r}")
 
         store_ok = True

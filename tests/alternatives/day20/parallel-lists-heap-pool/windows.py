@@ -5,11 +5,12 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
+import numbers
 from collections.abc import Mapping
 
 
 def _finite(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a number, got {value!r}")
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
