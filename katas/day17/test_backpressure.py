@@ -376,6 +376,7 @@ def test_health_ready_and_metrics_are_never_rate_limited(make_app, counting_mode
     {"RATE_LIMIT": "5", "RATE_BURST": "lots"}, {"RATE_LIMIT": True}, {"RATE_LIMIT": "5", "RATE_BURST": True},
     {"RATE_LIMIT": "5", "RATE_BURST": "inf"}, {"RATE_LIMIT": 0}, {"RATE_LIMIT": 0.0}, {"RATE_LIMIT": False},
     {"RATE_LIMIT": np.True_}, {"RATE_LIMIT": "5", "RATE_BURST": np.True_}, {"RATE_LIMIT": 10**400},
+    {"RATE_LIMIT": "5", "RATE_BURST": "nan"}, {"RATE_LIMIT": "5", "RATE_BURST": np.float64("nan")},
 ])
 def test_a_bad_rate_setting_raises_value_error_naming_it(make_app, counting_model, settings):
     name = "RATE_BURST" if "RATE_BURST" in settings else "RATE_LIMIT"
@@ -425,6 +426,23 @@ def test_a_burst_smaller_than_the_rate_limit_is_kept(make_app, counting_model):
     clock.advance(10)
     answers = [post(app, {"features": [ROWS[3 + i]]}).status_code for i in range(3)]
     assert answers == [200, 200, 429], f"the bucket refills to RATE_BURST=2 and no further; got {answers}"
+
+
+def test_each_app_has_its_own_token_bucket(make_app, counting_model):
+    clock = FakeClock()
+    limited = make_app({"RATE_LIMIT": "1", "MAX_WAIT_MS": 0}, model=counting_model(), clock=clock)
+    assert post(limited, {"features": [ROWS[0]]}).status_code == 200, "the first app's one token serves a request"
+    other = make_app({"RATE_LIMIT": "1", "MAX_WAIT_MS": 0}, model=counting_model(), clock=clock)
+    other_code = post(other, {"features": [ROWS[1]]}).status_code
+    unlimited = make_app({"MAX_WAIT_MS": 0}, model=counting_model(), clock=clock)
+    unlimited_codes = [post(unlimited, {"features": [ROWS[2 + i]]}).status_code for i in range(3)]
+    limited_code = post(limited, {"features": [ROWS[5]]}).status_code
+    assert (other_code, unlimited_codes, limited_code) == (200, [200] * 3, 429), (
+        "every app from create_app has its own token bucket (keep it in the app, not in a module-level name "
+        "that the next create_app replaces): a second app with RATE_LIMIT=1 starts with its own full bucket, an "
+        "app without RATE_LIMIT is never limited, and the first app, whose one token was used at this same "
+        f"instant, still answers 429; got {other_code} for the second app, {unlimited_codes} for the unlimited "
+        f"one and {limited_code} for the first")
 
 
 class MeetingClock(FakeClock):

@@ -298,6 +298,8 @@ def test_without_a_model_the_server_is_alive_but_not_ready(make_app, tmp_path):
     b"[" * 100_000, b'{"features": [[1, 2, 3, 1' + b"0" * 400 + b']]}', b'{"features": [[1, 2, 3, 1' + b"0" * 5000 + b']]}',
     b'{"features": [[1, 2, 3, 4], 5]}', b'{"features": 5}', b'{"features": {"a": 1}}',
     b'{"features": [[1.0, 2.0, 3.0, 4.0\xff]]}',
+    b'{"features": [1, 2, 3]}', b'{"features": [1, 2, 3, NaN]}', b'{"features": [1, 2, 3, true]}',
+    b'{"features": [1, 2, 3, 4, 5]}',
 ], ids=lambda body: body[:30].decode() + (f"-{len(body)}-bytes" if len(body) > 100 else ""))
 def test_bad_bodies_get_400_and_never_reach_the_model(make_app, counting_model, body):
     model = counting_model()
@@ -483,6 +485,19 @@ def test_the_default_wait_is_milliseconds_not_seconds(make_app, counting_model):
         f"calls had {model.sizes} rows")
 
 
+def test_a_lone_request_waits_out_a_long_max_wait_ms_and_is_served(make_app, counting_model, reference_model):
+    model = counting_model()
+    app = make_app({"MAX_BATCH_SIZE": 2, "MAX_WAIT_MS": 2500}, model=model)
+    started = time.monotonic()
+    answer = post(app, {"features": [ROWS[0]]})
+    waited = time.monotonic() - started
+    assert answer.status_code == 200 and answer.get_json()["predictions"] == expected(reference_model, [ROWS[0]]), (
+        f"a lone request with MAX_WAIT_MS=2500 is sent once its 2.5 s have passed and then answered as usual; "
+        f"got {answer.status_code} {answer.get_json()} after {waited:.1f} s (a time limit on waiting for the "
+        "answer should sit well above the batch's deadline, as future.result(timeout=30) does, not 1 s)")
+    assert model.sizes == [1], f"the lone request should make one model call of 1 row; calls had {model.sizes}"
+
+
 def test_a_failed_model_call_answers_503_and_the_next_request_is_served(make_app, counting_model, reference_model):
     model = counting_model(fail_on=ROWS[5])
     app = make_app({"MAX_WAIT_MS": 0}, model=model)
@@ -516,6 +531,7 @@ def test_a_failed_batch_answers_503_to_every_request_in_it(make_app, counting_mo
     pytest.param("CACHE_SIZE", np.False_, id="CACHE_SIZE-np.False_"),
     pytest.param("MAX_BATCH_SIZE", np.float32(2.5), id="MAX_BATCH_SIZE-np.float32(2.5)"),
     pytest.param("CACHE_SIZE", np.float32(0.5), id="CACHE_SIZE-np.float32(0.5)"),
+    ("MAX_BATCH_SIZE", "nan"), pytest.param("CACHE_SIZE", float("nan"), id="CACHE_SIZE-float-nan"),
 ])
 def test_a_bad_setting_raises_value_error_naming_it(make_app, counting_model, setting, value):
     before = set(threading.enumerate())
