@@ -169,15 +169,27 @@ def test_run_command_kills_a_program_that_ignores_sigterm(tmp_path):
 
 @pytest.mark.timeout(40)
 def test_run_command_kills_the_program_at_the_timeout_without_a_grace_period(tmp_path):
-    # a program that ignores SIGTERM: only a SIGKILL sent at the timeout ends it there
+    # a program that ignores SIGTERM: only a SIGKILL sent at the timeout ends it there. While it lives it writes
+    # time.monotonic() (one clock for every process on the machine) to a heartbeat file every 20 ms
     pid_file = tmp_path / "pid"
+    beats = tmp_path / "pid.beats"
     script = ("import os, signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-              "open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(25)")
+              "open(sys.argv[1], 'w').write(str(os.getpid())); beats = open(sys.argv[1] + '.beats', 'a', 1)\n"
+              "for _ in range(1250): beats.write(repr(time.monotonic()) + '\\n'); time.sleep(0.02)")
+    started = time.monotonic()
     waited = _seconds_to_timeout_expired(script, 1.0, pid_file)
     assert waited < 5, (
         f"run_command returned {waited:.1f} s after it started, for a 1 s timeout: past the timeout the program "
         f"should be killed at once (SIGKILL), not sent a SIGTERM and given a grace period it may spend running on"
     )
+    stamps = [float(line) for line in (beats.read_text().split("\n") if beats.exists() else []) if line.strip()]
+    if stamps:  # none: killed before it got going, so it did not run past its timeout
+        ran_past = stamps[-1] - (started + 1.0)
+        assert ran_past < 1.0, (
+            f"the program was still running {ran_past:.1f} s after its 1 s timeout: past the timeout it should be "
+            f"killed at once (SIGKILL), not sent a SIGTERM (which it ignores) and given a grace period before the "
+            f"SIGKILL"
+        )
 
 
 @pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf"), numpy.float32("nan"), None], ids=repr)
@@ -326,6 +338,25 @@ def test_health_check_of_a_dead_service_is_not_answered_by_a_proxy():
         f"http_proxy for {proxy.requests}: the probe should connect to the URL's host itself and never use a proxy "
         f"from the environment, whose 200 says nothing about the service"
     )
+
+
+PROXY_SETTINGS = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "no_proxy", "NO_PROXY")
+
+
+def test_health_check_leaves_the_proxy_settings_in_the_environment(monkeypatch):
+    # docker runs with the caller's environment and may need its proxy (to pull, or to reach a remote engine)
+    proxy = f"http://127.0.0.1:{free_port()}"
+    expected = {name: ("registry.internal" if name.lower() == "no_proxy" else proxy) for name in PROXY_SETTINGS}
+    for name, value in expected.items():
+        monkeypatch.setenv(name, value)
+    with ControlledServer("healthy") as server:
+        healthy = http_health_check(f"{server.url}/health", 2)
+    left = {name: os.environ.get(name) for name in PROXY_SETTINGS}
+    assert left == expected, (
+        f"the probe should not use the proxy named in the environment, but it should not unset or change it either: "
+        f"docker, run after it with the caller's environment, may need it; the settings became {left}"
+    )
+    assert healthy is True, "the service answers 200 on loopback: the probe, which ignores the proxy, is healthy"
 
 
 @contextlib.contextmanager

@@ -294,12 +294,14 @@ def test_the_deployer_s_clock_and_sleep_default_to_time_monotonic_and_time_sleep
 
 
 @pytest.mark.task(taskno=4)
-@pytest.mark.parametrize("build", ["succeeds", "fails"])
+@pytest.mark.parametrize("build", ["succeeds", "fails", "times-out"])
 def test_build_arg_values_are_never_logged(make, engine, caplog, build):
     caplog.set_level(logging.DEBUG)
     secret = "s3cret-token-9f2c"
     if build == "fails":
         engine.broken_builds.add("app:v1")
+    elif build == "times-out":  # the TimeoutExpired raised carries the whole command line, build args included
+        engine.fail_commands.add("build:timeout")
     make().deploy("app", "v1", context=".",
                   build_args={"PIP_EXTRA_INDEX_URL": f"https://ci:{secret}@pypi.example/simple", "APP_VERSION": "v1"})
     assert engine.builds and engine.builds[0]["build_args"].get("PIP_EXTRA_INDEX_URL", "").endswith("/simple"), (
@@ -309,7 +311,7 @@ def test_build_arg_values_are_never_logged(make, engine, caplog, build):
               if secret in r.getMessage() or secret in repr(vars(r))]
     assert not leaked, (
         f"a build arg's value may be a credential (the token in PIP_EXTRA_INDEX_URL) and should never reach the log, "
-        f"at any level, in a message or a field (log the keys, or nothing); the build that {build} leaked it in "
+        f"at any level, in a message or a field (log the keys, or nothing); the build that {build.replace('-', ' ')} leaked it in "
         f"{leaked}"
     )
 
@@ -876,6 +878,56 @@ def test_a_docker_that_cannot_even_start_is_a_failed_step_not_an_exception(make,
     assert (result.promoted, result.serving_version) == (False, None), f"nothing could run, nothing serves: {result}"
     assert result.reason, "the result should say why the deploy failed"
     assert deployer.current_version is None, "nothing was promoted"
+
+
+@pytest.mark.task(taskno=5)
+@pytest.mark.parametrize("command", ["stop", "run"])
+def test_a_docker_command_that_cannot_start_after_the_build_is_rolled_back(make, engine, command, v1_serving):
+    # an OSError is not only a missing binary: a fork that fails (EAGAIN, out of processes) or no file descriptor
+    # left (EMFILE) can hit any command, also after the previous version was stopped
+    def runner(argv, timeout):
+        if argv[1:2] == [command]:
+            raise OSError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+        return engine(argv, timeout)
+
+    deployer = make(runner=runner, current_version="v1")
+    try:
+        result = deployer.deploy("app", "v2", context=".")
+    except OSError as exc:
+        pytest.fail(f"a docker {command} that cannot start (OSError) is a failed step: deploy should roll back and "
+                    f"return a result, not raise {exc!r}")
+    assert (result.promoted, result.serving_version) == (False, "v1") and result.reason, (
+        f"docker {command} could not start: v2 must not be promoted, the result should say v1 serves and why: {result}"
+    )
+    assert deployer.current_version == "v1", "current_version should stay v1 when the deploy failed"
+    assert_gone(engine, "model-v2")
+    assert_serves(engine, "model-v1", "app:v1")
+
+
+@pytest.mark.task(taskno=4)
+def test_a_command_that_exits_0_succeeded_whatever_it_wrote_on_stderr(make, engine, v1_serving):
+    # docker build writes its progress on stderr, and the tools it runs their warnings: pip prints this one after
+    # an install that succeeded; docker run warns on stderr about a platform it will emulate
+    noise = {
+        "build": ("#8 [3/4] RUN pip install -r requirements.txt\n#8 9.87 ERROR: pip's dependency resolver does not "
+                  "currently take into account all the packages that are installed.\n#8 DONE 10.2s\n"),
+        "run": "WARNING: The requested image's platform (linux/amd64) does not match the detected host platform\n",
+    }
+
+    def runner(argv, timeout):
+        done = engine(argv, timeout)
+        if done.returncode == 0 and argv[1] in noise:
+            return subprocess.CompletedProcess(argv, 0, done.stdout, noise[argv[1]])
+        return done
+
+    deployer = make(runner=runner, current_version="v1")
+    result = deployer.deploy("app", "v2", context=".")
+    assert result.promoted and deployer.current_version == "v2", (
+        f"every docker command exited 0, so every step succeeded whatever it wrote on stderr (build progress, pip's "
+        f"'ERROR: pip's dependency resolver ...' after a good install, a platform warning): v2 is healthy and should "
+        f"be promoted, got {result}"
+    )
+    assert_serves(engine, "model-v2", "app:v2")
 
 
 @pytest.mark.task(taskno=4)

@@ -292,9 +292,14 @@ def test_nan_of_a_float_subclass_is_written_as_text():
 def test_a_dict_with_keys_json_cannot_encode_is_still_logged():
     from datetime import date
 
+    import numpy
+
     confusion = {("cat", "dog"): 3, ("dog", "dog"): 11}
     daily = {date(2024, 1, 1): 7, date(2024, 1, 2): 9}
-    entry = render(record("confusion", confusion=confusion, daily=daily))  # render fails the test if format() raises
+    labels, counts = numpy.unique(numpy.array([0, 1, 1, 0, 1]), return_counts=True)
+    per_class = dict(zip(labels, counts.tolist()))  # keys are numpy.int64, not int: json.dumps refuses them as keys
+    # render fails the test if format() raises
+    entry = render(record("confusion", confusion=confusion, daily=daily, per_class=per_class))
     assert "confusion" in entry and "11" in json.dumps(entry["confusion"]), (
         f"a dict whose keys JSON cannot encode (tuples) should still be logged, its keys as text; "
         f"got {entry.get('confusion', 'nothing')!r}"
@@ -302,6 +307,10 @@ def test_a_dict_with_keys_json_cannot_encode_is_still_logged():
     assert isinstance(entry.get("daily"), dict) and sorted(entry["daily"].values()) == [7, 9], (
         f"a dict whose keys JSON cannot encode (dates) should still be logged as an object, its keys as text; "
         f"got {entry.get('daily', 'nothing')!r}"
+    )
+    assert isinstance(entry.get("per_class"), dict) and sorted(entry["per_class"].values()) == [2, 3], (
+        f"a dict keyed by NumPy integers (as numpy.unique gives them; not int, so json.dumps cannot write them as "
+        f"keys) should still be logged as an object, its keys as text; got {entry.get('per_class', 'nothing')!r}"
     )
 
 
