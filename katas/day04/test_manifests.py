@@ -65,6 +65,8 @@ BASELINE_CAPABILITIES = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSET
                          "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
 LABEL_NAME = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")  # a label value (or "") and key name
 VERSION_VALUE = re.compile(r"(?:[vV][0-9]+|[vV]?[0-9]+(?:\.[0-9]+)+)(?:[-+_.][A-Za-z0-9.]+)*")  # 1.0.0, v3, 1.4.2-rc1
+# A name with a dotted version run on, as Helm's `chart` label has it (model-server-1.4.2, iris-v0.3.1-rc1).
+ENDS_IN_VERSION = re.compile(r".*[A-Za-z0-9]-[vV]?[0-9]+(?:\.[0-9]+)+(?:[-+_.][A-Za-z0-9.]+)*")
 # The SELinux types the Pod Security Standards' baseline lets a pod set (the container runtime's own).
 BASELINE_SELINUX_TYPES = {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
 # Where Python's tempfile (and so gunicorn) looks for a writable directory, after $TMPDIR, $TEMP and $TMP.
@@ -123,10 +125,12 @@ def _release_keys(keys):
 
 
 def _versioned_values(pairs, report):
-    """The (key, value) label pairs, as "key=value", whose value is a version or the tag of one of the pod's images."""
+    """The (key, value) label pairs, as "key=value", whose value is a version, ends in a dotted one
+    (model-server-1.4.2) or is the tag of one of the pod's images."""
     tags = {str(t).lower().lstrip("v") for t in (_image_tag(c.get("image")) for _, c in _pod_containers(report)) if t}
     return [f"{k}={v}" for k, v in pairs
-            if isinstance(v, str) and (VERSION_VALUE.fullmatch(v) or v.lower().lstrip("v") in tags)]
+            if isinstance(v, str) and (VERSION_VALUE.fullmatch(v) or ENDS_IN_VERSION.fullmatch(v)
+                                       or v.lower().lstrip("v") in tags)]
 
 
 def _deployment_doc(report):
@@ -245,6 +249,13 @@ def _assert_pinned_image(image, where):
         (f"{where}'s tag {tag!r} has no digit: it names a variant or a channel (such as cpu, slim or lts), not a "
          "build, and moves to each new release as :latest does, so a rollback cannot return to the old one; "
          "pin a version (1.0.0-cpu) or a digest")
+    assert not all(w.isalpha() or VARIANT.fullmatch(w) for w in words), \
+        (f"{where}'s tag {tag!r} names only a platform or variant ({words}), not a build: like :cpu it moves to "
+         "each new release, so a rollback cannot return to the old one; pin a version (1.0.0-arm64) or a digest")
+    assert parts[-1] != "snapshot", \
+        (f"{where}'s tag {tag!r} is a snapshot, which every new build of that version overwrites (as :latest "
+         "moves): two pods may run different builds and a rollback cannot return to the old one; pin a "
+         "release (1.0.0) or a digest")
 
 
 def _invalid_labels(where, labels):
@@ -306,7 +317,8 @@ class TestDeployment:
                   for v in (e.get("values") if isinstance(e.get("values"), list) else [])]
         versioned = _versioned_values(pairs, manifest_report(DEPLOYMENT))
         assert not versioned, \
-            (f"spec.selector selects on {versioned}, a version (or the image's tag) that changes with every "
+            (f"spec.selector selects on {versioned}, a version (or a name ending in one, as Helm's chart label "
+             "model-server-1.4.2, or the image's tag) that changes with every "
              "release: the API server never lets a Deployment's selector change, so the next release could not "
              "be applied; select on the app's name and keep the version on the pod template only")
 
@@ -740,10 +752,22 @@ class TestDeployment:
              "an emptyDir at /tmp")
 
     def test_restart_policy_is_always(self, manifest_report):
-        policy = _pod_spec(manifest_report(DEPLOYMENT)).get("restartPolicy", "Always")
+        pod = _pod_spec(manifest_report(DEPLOYMENT))
+        policy = pod.get("restartPolicy", "Always")
         assert policy == "Always", \
             (f"the pod template's restartPolicy is {policy!r}: a Deployment's pods must always be restarted, "
              "the API server rejects any other value; leave restartPolicy out")
+        for i, init in enumerate(c for c in pod.get("initContainers") or [] if isinstance(c, dict)):
+            policy = init.get("restartPolicy", "Always")
+            assert policy == "Always", \
+                (f"initContainers[{i}].restartPolicy is {policy!r}: an init container takes only Always (which "
+                 "makes it a sidecar), and the API server rejects any other value; leave it out for a step that "
+                 "runs once")
+        for i, container in enumerate(c for c in pod.get("containers") or [] if isinstance(c, dict)):
+            assert "restartPolicy" not in container, \
+                (f"containers[{i}] sets restartPolicy {container['restartPolicy']!r}: the API server rejects a "
+                 "restartPolicy on a container of containers (it may not be set for non-init containers); the "
+                 "pod's restartPolicy belongs to the pod template's spec, and Always is its default")
 
     def test_pods_have_no_deadline(self, manifest_report):
         deadline = _pod_spec(manifest_report(DEPLOYMENT)).get("activeDeadlineSeconds")
@@ -1095,10 +1119,15 @@ class TestService:
         report = manifest_report(DEPLOYMENT, SERVICE)
         service = _only(report, "Service", "v1", SERVICE)
         name = re.escape(str(service.name))
+        env = re.escape(re.sub(r"[^A-Za-z0-9]", "_", str(service.name)).upper())
         # The Service as an init container would reach it: a URL (http://model-server/ready), host:port
-        # (model-server:80), a cluster DNS name (model-server.default.svc) or `nc -z model-server 80`.
-        reaches = re.compile(rf"://{name}(?=[/:.?\s'\"]|$)|(?<![\w./-]){name}(?::[0-9]|\.[a-z0-9-]+\.svc\b)"
-                             rf"|\bnc\b[^;|&]*\s{name}\s+[0-9]")
+        # (model-server:80, model-server.default:80), host/path (model-server.default/ready), a cluster DNS name
+        # (model-server.default.svc), `nc -z model-server 80`, or the variables Kubernetes sets for it
+        # ($MODEL_SERVER_SERVICE_HOST, $MODEL_SERVER_PORT_80_TCP_ADDR).
+        reaches = re.compile(rf"://{name}(?=[/:.?\s'\"]|$)"
+                             rf"|(?<![\w./-]){name}(?:\.[a-z0-9-]+)*(?::[0-9]|/[\w?]|\.svc\b)"
+                             rf"|\bnc\b[^;|&]*\s{name}(?:\.[a-z0-9-]+)*\s+[0-9]"
+                             rf"|\b{env}_(?:SERVICE_HOST|PORT_[0-9]+_TCP)")
         for i, init in enumerate(c for c in _pod_spec(report).get("initContainers") or [] if isinstance(c, dict)):
             if init.get("restartPolicy") == "Always":
                 continue  # a sidecar runs beside the server and may call it
