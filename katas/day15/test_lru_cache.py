@@ -71,6 +71,30 @@ def test_put_then_get_returns_the_value():
     assert cache.get("a") == 1, "get('a') should return the value put under 'a'"
 
 
+def test_each_cache_keeps_its_own_entries_and_order():
+    # A server keeps many caches at once (one per feature view). Storage or list ends declared in the class body
+    # (`head = Node()` next to the methods) are shared by every cache, and making a new cache resets them.
+    first = LRUCache(2)
+    first.put("a", 1)
+    first.put("b", 2)
+    second = LRUCache(2)
+    second.put("x", 10)
+    first.put("c", 3)
+    second.put("y", 20)
+    second.put("z", 30)
+    assert len(first) == 2 and "a" not in first and first.get("b") == 2 and first.get("c") == 3, (
+        "a cache of 2 given a, b, then c (while a second cache was made and used) should hold b and c only: "
+        "making or using another cache must not change this one"
+    )
+    assert len(second) == 2 and "x" not in second and second.get("y") == 20 and second.get("z") == 30, (
+        "a second cache of 2 given x, y, then z should hold y and z only, and none of the first cache's keys: "
+        "each cache keeps its own entries and recency order (keep them on the instance, made in __init__)"
+    )
+    assert not any(key in second for key in "abc") and not any(key in first for key in "xyz"), (
+        "two caches must not see each other's keys"
+    )
+
+
 def test_falsy_values_are_stored_like_any_other():
     cache = LRUCache(3)
     cache.put("zero", 0)

@@ -621,6 +621,28 @@ def test_calls_less_than_a_microsecond_apart_each_refill_their_share():
     )
 
 
+@pytest.mark.parametrize("float32", ["capacity", "refill_rate", "request"])
+def test_numpy_float32_settings_still_count_every_tiny_stretch(float32):
+    # NumPy keeps float32 arithmetic float32 when a Python float joins it (5.0 - float32(5) is a float32, and so is
+    # 1e-7 * float32(1)): a count kept that way has steps of about 5e-7 near 5, so a refill of 1e-7 tokens rounds
+    # to nothing, while the clock reading moves on. Turn NumPy numbers into Python ones (float()) first.
+    tick = 2**-23  # about 0.12 microseconds, exact in floats near 1024
+    clock = FakeClock(start=1024.0)
+    settings = {"capacity": 10.0, "refill_rate": 1.0, "request": 5.0}
+    settings[float32] = np.float32(settings[float32])
+    bucket = TokenBucketRateLimiter(settings["capacity"], settings["refill_rate"], clock=clock)
+    assert bucket.consume(settings["request"]) is True, "a full bucket of 10 should give 5 tokens"
+    for _ in range(1000):
+        clock.advance(tick)
+        bucket.get_available_tokens()
+    available = float(bucket.get_available_tokens())
+    assert available >= 5 + 0.9 * 1000 * tick, (
+        f"a bucket of 10 refilling 1 token/s, with a numpy.float32 {float32.replace('_', ' ')}, holds {available!r} "
+        f"tokens after giving 5 and being read 1000 times 0.12 microseconds apart; it should hold {5 + 1000 * tick!r}: "
+        "count in Python floats (or exactly), not float32, so every tiny stretch of clock time still refills"
+    )
+
+
 @pytest.mark.parametrize("held_back", ["consume", "get_available_tokens"], ids=["consumer", "reader"])
 def test_a_call_held_back_after_reading_the_clock_does_not_refill_time_twice(held_back):
     # "slow" reads 10.0 and is held back before it can take the lock; "fast" reads 20.0 meanwhile.

@@ -47,7 +47,7 @@ class TokenBucketRateLimiter:
             self._refill()
             if self._tokens < tokens:
                 return False
-            self._tokens -= tokens
+            self._tokens -= float(tokens)  # a NumPy float32 request would make the count float32
             return True
 
     def get_available_tokens(self) -> float:

@@ -34,7 +34,7 @@ class TokenBucketRateLimiter:
             stamp = now
         granted = False
         if want is not None and want <= tokens:
-            tokens -= want
+            tokens -= float(want)
             granted = True
         self._state = (tokens, stamp)
         return granted, tokens

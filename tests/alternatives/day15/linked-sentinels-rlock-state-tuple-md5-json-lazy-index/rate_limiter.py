@@ -36,7 +36,7 @@ class TokenBucketRateLimiter:
             available = self._current()
             if tokens > available:
                 return False
-            self._state = (available - tokens, self._state[1])
+            self._state = (available - float(tokens), self._state[1])
             return True
         finally:
             self._mutex.release()

@@ -18,10 +18,10 @@ class TokenBucketRateLimiter:
         if not refill_rate >= 0:  # NaN too
             raise ValueError("refill_rate must not be negative")
         self.capacity = float(capacity)  # not NumPy's: 10**400 > it must not overflow
-        self.refill_rate = refill_rate
+        self.refill_rate = float(refill_rate)
         self._clock = clock
         self._lock = threading.Lock()
-        self._tokens = capacity
+        self._tokens = float(capacity)
         self._last = clock()
 
     def _refill(self) -> None:
@@ -39,7 +39,7 @@ class TokenBucketRateLimiter:
             self._refill()
             if self._tokens < tokens:
                 return False
-            self._tokens -= tokens
+            self._tokens -= float(tokens)
             return True
 
     def get_available_tokens(self) -> float:

@@ -19,9 +19,9 @@ class TokenBucketRateLimiter:
         if not refill_rate >= 0:  # NaN too
             raise ValueError(f"refill_rate must not be negative, got {refill_rate}")
         self._capacity = float(capacity)
-        self._rate = refill_rate
+        self._rate = float(refill_rate)
         self._clock = clock
-        self._tokens = capacity
+        self._tokens = float(capacity)
         self._last = clock()
         self._lock = threading.Lock()
 
@@ -41,7 +41,7 @@ class TokenBucketRateLimiter:
             self._refill()
             if self._tokens < tokens:
                 return False
-            self._tokens -= tokens
+            self._tokens -= float(tokens)
             return True
 
     def get_available_tokens(self) -> float:

@@ -12,7 +12,7 @@ class TokenBucketRateLimiter:
         if not refill_rate >= 0:  # NaN too
             raise ValueError("refill_rate must not be negative")
         self.capacity = float(capacity)
-        self.refill_rate = refill_rate
+        self.refill_rate = float(refill_rate)
         self._clock = clock
         self._tokens = float(capacity)
         self._last = clock()
@@ -34,7 +34,7 @@ class TokenBucketRateLimiter:
             self._refill()
             if self._tokens < tokens:
                 return False
-            self._tokens -= tokens
+            self._tokens -= float(tokens)
             return True
 
     def get_available_tokens(self) -> float:

@@ -20,10 +20,10 @@ class TokenBucketRateLimiter:
         if not refill_rate >= 0:  # NaN too
             raise ValueError("refill_rate must not be negative")
         self.capacity = float(capacity)
-        self.refill_rate = refill_rate
+        self.refill_rate = float(refill_rate)
         self._clock = clock
         self._lock = threading.Lock()
-        self._tokens = capacity
+        self._tokens = float(capacity)
         self._last = clock()
 
     def _refill(self) -> None:
@@ -42,7 +42,7 @@ class TokenBucketRateLimiter:
             self._refill()
             if self._tokens < tokens:
                 return False
-            self._tokens -= tokens
+            self._tokens -= float(tokens)
             return True
 
     def get_available_tokens(self) -> float:

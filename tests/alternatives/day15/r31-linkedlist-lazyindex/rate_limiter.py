@@ -13,10 +13,10 @@ class TokenBucketRateLimiter:
         if math.isnan(refill_rate) or refill_rate < 0:
             raise ValueError("refill_rate must be >= 0")
         self.capacity = float(capacity)
-        self.refill_rate = refill_rate
+        self.refill_rate = float(refill_rate)
         self.clock = clock
         self._guard = threading.RLock()
-        self._state = (capacity, clock())  # (tokens, reading they are valid at)
+        self._state = (float(capacity), clock())  # (tokens, reading they are valid at)
 
     def _current(self) -> float:
         """Bring the state up to the clock's reading now; call with the guard held."""
@@ -38,7 +38,7 @@ class TokenBucketRateLimiter:
             available = self._current()
             if tokens > available:
                 return False
-            self._state = (available - tokens, self._state[1])
+            self._state = (available - float(tokens), self._state[1])
             return True
 
     def get_available_tokens(self) -> float:

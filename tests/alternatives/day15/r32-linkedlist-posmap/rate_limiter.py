@@ -19,10 +19,10 @@ class TokenBucketRateLimiter:
         if _is_nan(refill_rate) or refill_rate < 0:
             raise ValueError("refill_rate must be a number >= 0")
         self.capacity = float(capacity)  # Python's: compares with 10**400 exactly
-        self.refill_rate = refill_rate
+        self.refill_rate = float(refill_rate)
         self.clock = clock
         self._guard = threading.Condition(threading.RLock())
-        self._state = {"tokens": capacity, "stamp": clock()}
+        self._state = {"tokens": float(capacity), "stamp": clock()}
 
     def _current(self) -> float:
         state = self._state
@@ -42,7 +42,7 @@ class TokenBucketRateLimiter:
             available = self._current()
             if tokens > self.capacity or available < tokens:
                 return False
-            self._state["tokens"] = available - tokens
+            self._state["tokens"] = available - float(tokens)
         return True
 
     def get_available_tokens(self) -> float:

@@ -36,7 +36,7 @@ class TokenBucketRateLimiter:
         try:
             have = self._current()
             if tokens <= have:
-                self.state["tokens"] = have - tokens
+                self.state["tokens"] = have - float(tokens)
                 return True
             return False
         finally:

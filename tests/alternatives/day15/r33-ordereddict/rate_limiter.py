@@ -12,10 +12,10 @@ class TokenBucketRateLimiter:
         if not refill_rate >= 0:
             raise ValueError("refill_rate must be >= 0")
         self._capacity = float(capacity)
-        self._rate = refill_rate
+        self._rate = float(refill_rate)
         self._clock = clock
         self._lock = threading.Lock()
-        self._tokens = capacity
+        self._tokens = float(capacity)
         self._last = clock()
 
     def _refill(self) -> None:
@@ -34,7 +34,7 @@ class TokenBucketRateLimiter:
             self._refill()
             if self._tokens < tokens:
                 return False
-            self._tokens -= tokens
+            self._tokens -= float(tokens)
             return True
 
     def get_available_tokens(self) -> float:

@@ -9,10 +9,10 @@ class TokenBucketRateLimiter:
         if not capacity > 0 or not refill_rate >= 0:
             raise ValueError("capacity must be > 0 and refill_rate >= 0")
         self._capacity = float(capacity)
-        self._rate = refill_rate
+        self._rate = float(refill_rate)
         self._clock = clock
         self._lock = threading.RLock()
-        self._level = capacity
+        self._level = float(capacity)
         self._stamp = clock()
 
     def _current(self) -> float:
@@ -32,7 +32,7 @@ class TokenBucketRateLimiter:
             available = self._current()
             if tokens > available:
                 return False
-            self._level = available - tokens
+            self._level = available - float(tokens)
             return True
 
     def get_available_tokens(self) -> float:
