@@ -111,6 +111,23 @@ def test_zero_cooldown_is_allowed_and_reminds_every_tick(notifier, clock):
 
 
 @pytest.mark.task(taskno=4)
+def test_an_infinite_cooldown_is_allowed_and_never_reminds(notifier, clock):
+    try:
+        alerts = AlertManager([latency_above_200()], notifier, cooldown_s=float("inf"), clock=clock)
+    except ValueError as error:
+        pytest.fail(f"an infinite cooldown (one mail per incident, no reminder) is allowed, got ValueError: {error}; "
+                    "only a negative or a NaN cooldown is an error")
+    alerts.evaluate({"latency_ms": 900.0})
+    clock.advance(10 * 365 * 24 * 3600)
+    assert alerts.evaluate({"latency_ms": 900.0}) == [], "an infinite cooldown never reminds, even ten years on"
+    assert [n.status for n in alerts.evaluate({"latency_ms": 100.0})] == ["resolved"], "the recovery is announced"
+    assert [n.status for n in alerts.evaluate({"latency_ms": 900.0})] == ["firing"], (
+        "a new incident after the recovery alerts at once, whatever the cooldown"
+    )
+    assert len(notifier.sent) == 3, f"three mails in total (firing, resolved, firing), got {notifier.subjects}"
+
+
+@pytest.mark.task(taskno=4)
 def test_default_cooldown_is_300_seconds(notifier, clock):
     alerts = AlertManager([latency_above_200()], notifier, clock=clock)
     alerts.evaluate({"latency_ms": 900.0})
@@ -696,20 +713,23 @@ def test_smtp_notifier_delivers_long_subjects_whole(smtp):
     subjects = [
         "[FIRING] checkout_service_eu_west_1_p99_latency_ms is 431.5, above the threshold 200",
         "[FIRING] latência_do_serviço_de_pagamento_eu_west_1_p99_ms is 431.5, above the threshold 200",
+        "[FIRING] availability is 0.9, below the threshold 0.95",
     ]
     bodies = [
         "latency_ms = 431.5, threshold 200\n",
         "From the probe at 03:12: latency_ms = 431.5\n.\n.5 s over the threshold 200\n",
+        "\n    availability = 0.9\n    threshold    = 0.95 (below)\n\n\n",
     ]
     for subject, body in zip(subjects, bodies):
         notifier.send(subject, body)
-    received = smtp.wait_for(2)
+    received = smtp.wait_for(3)
     assert [m.subject for m in received] == subjects, (
         f"subjects longer than a 78-character header line arrive whole, got {[m.subject for m in received]}: "
         "do not cut the subject, let the email package fold it"
     )
     assert [m.body.replace("\r\n", "\n") for m in received] == bodies, (
-        "bodies arrive byte for byte as given, a line starting with 'From ' or '.' included, got "
+        "bodies arrive byte for byte as given, a line starting with 'From ' or '.' included, and not stripped "
+        "(leading blank lines and spaces, trailing blank lines stay), got "
         f"{[m.body for m in received]}: smtplib's send_message escapes 'From ' as '>From '; "
         "send msg.as_bytes() with sendmail instead"
     )

@@ -392,6 +392,48 @@ def test_a_monitor_built_in_one_thread_works_from_another(db_path, clock):
 
 
 @pytest.mark.task(taskno=1)
+@pytest.mark.timeout(60)
+def test_reads_in_one_thread_stay_right_while_another_thread_records(db_path, clock):
+    # A probe loop records in its worker thread while the dashboard reads in the main one, at the same moment.
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    for value in (10.0, 20.0, 30.0):
+        monitor.record_metric("dashboard_ms", value)
+    problems: list[object] = []
+
+    def probe_loop() -> None:
+        try:
+            for _ in range(300):
+                monitor.record_metric("latency_ms", 120.0)
+        except Exception as error:  # noqa: BLE001 - reported below, in the test's own thread
+            problems.append(error)
+
+    thread = threading.Thread(target=probe_loop, name="probe-loop", daemon=True)
+    thread.start()
+    try:
+        reads = 0
+        while thread.is_alive() and not problems:
+            reads += 1
+            try:
+                got = sorted(v for _, v in samples(monitor, "dashboard_ms"))
+            except Exception as error:  # noqa: BLE001 - reported below
+                problems.append(error)
+                break
+            if got != [10.0, 20.0, 30.0]:
+                problems.append(f"read {reads} returned {got}")
+                break
+    finally:
+        thread.join(timeout=20)
+    assert not thread.is_alive(), "the recording thread did not finish within 20 s"
+    assert not problems, (
+        f"while a worker thread recorded latency_ms, reading dashboard_ms from the main thread went wrong: {problems!r}; "
+        "the three dashboard_ms samples must come back at every read: give each call its own connection (or "
+        "cursor), or guard a shared one with a lock"
+    )
+    stored = len(monitor.get_recent_metrics("latency_ms"))
+    assert stored == 300, f"the worker thread recorded 300 latency_ms samples, {stored} are stored"
+
+
+@pytest.mark.task(taskno=1)
 def test_the_default_clock_stamps_samples_in_epoch_seconds(db_path):
     monitor = ModelPerformanceMonitor(db_path)
     before = time.time()
@@ -720,6 +762,23 @@ def test_sla_compliance_is_none_when_there_are_no_latency_samples_in_the_window(
 
 
 @pytest.mark.task(taskno=2)
+def test_summaries_read_only_the_metric_named_exactly_latency_ms(db_path, clock):
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    for lookalike in ("Latency_MS", "latency-ms", "latency_ms_p99", "latency_ms ", "latencyXms"):
+        monitor.record_metric(lookalike, 900.0)
+    assert monitor.calculate_sla_compliance() is None and monitor.latency_percentile(50) is None, (
+        "only samples named exactly latency_ms count: Latency_MS, latency-ms, latency_ms_p99, 'latency_ms ' and "
+        "latencyXms are other metrics (no LIKE, no case folding, no prefix match), so the window holds no data: None"
+    )
+    monitor.record_metric("latency_ms", 100.0)
+    sla, p100 = monitor.calculate_sla_compliance(), monitor.latency_percentile(100)
+    assert (sla, p100) == (pytest.approx(100.0), pytest.approx(100.0)), (
+        f"the one latency_ms sample (100 ms) is the whole window: 100 percent and p100 100 ms, got {sla} and {p100}; "
+        "the 900 ms samples of look-alike names do not count"
+    )
+
+
+@pytest.mark.task(taskno=2)
 def test_summaries_include_a_sample_recorded_since_the_last_call(db_path, clock):
     monitor = ModelPerformanceMonitor(db_path, clock=clock)
     monitor.record_metric("latency_ms", 100.0)
@@ -928,10 +987,11 @@ def test_probe_of_a_healthy_server_returns_and_records_latency_in_milliseconds(d
         f"the probe reported {latency:.1f} ms but the whole call took {call_ms:.1f} ms: measure the time "
         "between sending the request and getting the answer, (end - start) * 1000"
     )
-    assert latency != round(latency), (
-        f"the probe returned {latency!r} ms, a whole number: keep the timer's full precision (a request of "
-        "200.4 ms rounded to 200 would count as within a 200 ms SLA)"
-    )
+    for digits, unit in ((0, "whole milliseconds"), (1, "tenths of a millisecond")):
+        assert latency != round(latency, digits), (
+            f"the probe returned {latency!r} ms, rounded to {unit}: keep the timer's full precision (a request of "
+            "200.4 ms rounded to 200, or of 200.04 ms rounded to 200.0, would count as within a 200 ms SLA)"
+        )
     assert ("POST", "/predict") in model_server.requests, "the probe should POST to {endpoint}/predict"
     assert samples(monitor, "latency_ms") == [(clock.now, pytest.approx(latency))], (
         "a 200 records one latency_ms sample equal to the returned latency, stamped by the injected clock"
