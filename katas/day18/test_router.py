@@ -311,8 +311,10 @@ def test_the_default_timeout_outlasts_a_one_second_answer():
         assert router.predict("user-1", ROW)[0] == 200, "the default timeout is 2 s: a 1 s answer arrives"
 
 
-@pytest.mark.parametrize("raw", [b"hello", b""], ids=["text", "empty"])
+@pytest.mark.parametrize("raw", [b"hello", b"", b"NaN", b"[1.5, -Infinity]"],
+                         ids=["text", "empty", "NaN", "Infinity-in-a-list"])
 def test_a_non_json_answer_is_a_502(servers, raw):
+    # NaN and Infinity are not JSON (RFC 8259), though Python's json.loads takes them by default.
     _, canary = servers
     with a_raw_server(200, raw, None) as plain:
         router = CanaryRouter(plain, canary.url)
@@ -550,28 +552,28 @@ class PreemptedClock(FakeClock):
         return now
 
 
-def test_an_answer_recorded_late_is_still_counted_at_its_own_time():
+def test_an_answer_recorded_late_is_still_counted_at_its_own_time(servers):
+    stable, canary = servers
     clock = PreemptedClock()
-    with ControlledServer() as stable, ControlledServer() as canary:
-        router = CanaryRouter(stable.url, canary.url, clock=clock)
-        router.set_canary_percent(100)
-        first = threading.Thread(target=router.predict, args=("user-1", ROW))
-        clock.slow = first
-        first.start()
-        assert clock.slow_reading.wait(GENEROUS_S), "predict() should read the clock for the canary's answer"
-        clock.advance(10)  # meanwhile, ten seconds later, a second canary answer arrives and is recorded
-        second = threading.Thread(target=lambda: (router.predict("user-2", ROW), clock.others_done.set()))
-        second.start()
-        second.join(GENEROUS_S)
-        first.join(GENEROUS_S)
-        assert not first.is_alive() and not second.is_alive(), "both predict() calls should return"
-        errors, total = router.error_counts(5)
-        assert total >= 1, (
-            f"the answer that arrived just now is in the last 5 s whatever order the threads recorded the answers "
-            f"in, got {(errors, total)}: an answer read at an earlier clock() time but recorded after a later one "
-            "must not hide it (read the time under the lock that records it, or do not assume the answers are in "
-            "time order)")
-        assert router.error_counts(60) == (0, 2), f"the last minute holds both answers, got {router.error_counts(60)}"
+    router = CanaryRouter(stable.url, canary.url, clock=clock)
+    router.set_canary_percent(100)
+    first = threading.Thread(target=router.predict, args=("user-1", ROW))
+    clock.slow = first
+    first.start()
+    assert clock.slow_reading.wait(GENEROUS_S), "predict() should read the clock for the canary's answer"
+    clock.advance(10)  # meanwhile, ten seconds later, a second canary answer arrives and is recorded
+    second = threading.Thread(target=lambda: (router.predict("user-2", ROW), clock.others_done.set()))
+    second.start()
+    second.join(GENEROUS_S)
+    first.join(GENEROUS_S)
+    assert not first.is_alive() and not second.is_alive(), "both predict() calls should return"
+    errors, total = router.error_counts(5)
+    assert total >= 1, (
+        f"the answer that arrived just now is in the last 5 s whatever order the threads recorded the answers "
+        f"in, got {(errors, total)}: an answer read at an earlier clock() time but recorded after a later one "
+        "must not hide it (read the time under the lock that records it, or do not assume the answers are in "
+        "time order)")
+    assert router.error_counts(60) == (0, 2), f"the last minute holds both answers, got {router.error_counts(60)}"
 
 
 @pytest.mark.parametrize("percent", [-1, 100.5, float("nan")])

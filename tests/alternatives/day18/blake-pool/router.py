@@ -14,6 +14,10 @@ from typing import Any
 from traffic import TrafficSplitter
 
 
+def _no_nan_or_infinity(literal: str) -> float:
+    raise ValueError(f"{literal} is not a JSON value")  # json.loads would take it
+
+
 class CanaryRouter:
     """urllib for HTTP; the canary's outcomes in two parallel lists sorted by time."""
 
@@ -47,7 +51,7 @@ class CanaryRouter:
                     status, raw = answer.status, answer.read()
             except urllib.error.HTTPError as answer:
                 status, raw = answer.code, answer.read()
-            return status, json.loads(raw)
+            return status, json.loads(raw, parse_constant=_no_nan_or_infinity)
         except (http.client.HTTPException, OSError, ValueError) as exc:  # URLError, timeouts, refused; JSON decode errors
             return 502, {"error": repr(exc)}
 

@@ -36,6 +36,10 @@ class CanaryRouter:
     def variant_for(self, user_id: str) -> str:
         return self._splitter.route(user_id)
 
+    @staticmethod
+    def _no_constant(name: str) -> float:
+        raise ValueError(f"{name} is not allowed in JSON")
+
     def _post(self, base: str, payload: Any) -> tuple[int, Any]:
         url = base[:-1] + "/predict" if base.endswith("/") else base + "/predict"
         request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
@@ -48,7 +52,7 @@ class CanaryRouter:
         except (http.client.HTTPException, urllib.error.URLError, OSError) as e:
             return 502, {"error": f"no answer: {e}"}
         try:
-            return status, json.loads(raw)
+            return status, json.loads(raw, parse_constant=self._no_constant)
         except ValueError as e:
             return 502, {"error": f"answer is not JSON: {e}"}
 

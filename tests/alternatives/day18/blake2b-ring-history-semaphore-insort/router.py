@@ -47,8 +47,11 @@ class CanaryRouter:
             status, raw = e.code, e.read()
         except (urllib.error.URLError, http.client.HTTPException, OSError, socket.timeout) as e:
             return 502, {"error": f"no answer from {base}: {e}"}
+        def refuse(constant: str) -> float:
+            raise ValueError(f"{constant} is not a JSON value")
+
         try:
-            return status, json.loads(raw)
+            return status, json.loads(raw, parse_constant=refuse)
         except ValueError as e:
             return 502, {"error": f"the answer from {base} is not JSON: {e}"}
 

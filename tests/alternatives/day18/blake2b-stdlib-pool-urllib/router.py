@@ -15,6 +15,11 @@ from typing import Any
 from traffic import TrafficSplitter
 
 
+def _json_constant(name: str) -> float:
+    """NaN, Infinity and -Infinity: json.loads accepts them, JSON (RFC 8259) does not."""
+    raise ValueError(f"{name} is not JSON")
+
+
 class CanaryRouter:
     def __init__(self, stable_url: str, canary_url: str, *, salt: str = "", timeout_s: float = 2.0,
                  max_window_s: float = 3600.0, clock: Callable[[], float] = time.monotonic) -> None:
@@ -45,7 +50,7 @@ class CanaryRouter:
         except (http.client.HTTPException, urllib.error.URLError, OSError) as e:
             return 502, {"error": f"no answer from {base}: {e}"}
         try:
-            return status, json.loads(raw)
+            return status, json.loads(raw, parse_constant=_json_constant)
         except ValueError as e:
             return 502, {"error": f"{base} answered something that is not JSON: {e}"}
 

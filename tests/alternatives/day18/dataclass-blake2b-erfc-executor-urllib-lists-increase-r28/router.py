@@ -14,6 +14,10 @@ from typing import Any
 from traffic import TrafficSplitter
 
 
+def _reject_non_json_constant(token: str) -> float:
+    raise ValueError(f"{token!r} is not valid JSON")
+
+
 class CanaryRouter:
     def __init__(self, stable_url: str, canary_url: str, *, salt: str = "", timeout_s: float = 2.0,
                  max_window_s: float = 3600.0, clock: Callable[[], float] = time.monotonic) -> None:
@@ -46,7 +50,7 @@ class CanaryRouter:
             except urllib.error.HTTPError as answer:  # 4xx and 5xx still carry a body
                 with answer:
                     status, raw = answer.code, answer.read()
-            return status, json.loads(raw)
+            return status, json.loads(raw, parse_constant=_reject_non_json_constant)
         except (OSError, http.client.HTTPException, ValueError) as problem:
             return 502, {"error": f"no usable answer from {url}: {problem!r}"}
 

@@ -36,6 +36,10 @@ class CanaryRouter:
     def variant_for(self, user_id: str) -> str:
         return self._splitter.route(user_id)
 
+    @staticmethod
+    def _refuse_constant(name):
+        raise ValueError(f"{name} is not JSON")
+
     def _post(self, url, payload):
         cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
         conn = cls(url.hostname, url.port, timeout=self._timeout)
@@ -44,7 +48,7 @@ class CanaryRouter:
             conn.request("POST", url.path + "/predict", body=data, headers={"Content-Type": "application/json"})
             resp = conn.getresponse()
             raw = resp.read()
-            return resp.status, json.loads(raw)
+            return resp.status, json.loads(raw, parse_constant=self._refuse_constant)
         finally:
             conn.close()
 

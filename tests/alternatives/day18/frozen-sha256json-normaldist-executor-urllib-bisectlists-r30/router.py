@@ -16,6 +16,10 @@ from typing import Any
 from traffic import TrafficSplitter
 
 
+def _not_a_json_number(constant: str) -> float:
+    raise ValueError(f"{constant} is not a JSON number")
+
+
 class CanaryRouter:
     def __init__(self, stable_url: str, canary_url: str, *, salt: str = "", timeout_s: float = 2.0,
                  max_window_s: float = 3600.0, clock: Callable[[], float] = time.monotonic) -> None:
@@ -51,7 +55,7 @@ class CanaryRouter:
             finally:
                 e.close()
         try:
-            return status, json.loads(raw)
+            return status, json.loads(raw, parse_constant=_not_a_json_number)
         except ValueError as e:
             return 502, {"error": f"upstream answered {status} with a body that is not JSON: {e}"}
 

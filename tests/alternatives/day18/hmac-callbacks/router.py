@@ -15,6 +15,10 @@ import requests
 from traffic import TrafficSplitter
 
 
+def _not_json(constant: str) -> float:
+    raise ValueError(f"{constant} is not JSON")
+
+
 class CanaryRouter:
     def __init__(self, stable_url: str, canary_url: str, *, salt: str = "", timeout_s: float = 2.0,
                  max_window_s: float = 3600.0, clock: Callable[[], float] = time.monotonic) -> None:
@@ -37,7 +41,7 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             answer = self.session.post(self.urls[variant], json=payload, timeout=self.timeout_s)
-            result = (answer.status_code, json.loads(answer.content))
+            result = (answer.status_code, json.loads(answer.content, parse_constant=_not_json))
         except (requests.RequestException, ValueError) as exc:
             result = (502, {"error": str(exc)})
         if variant == "canary":

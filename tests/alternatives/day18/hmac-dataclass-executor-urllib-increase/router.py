@@ -13,6 +13,10 @@ from http.client import HTTPException
 from traffic import TrafficSplitter
 
 
+def _reject_constant(name):
+    raise ValueError(f"{name} is not a JSON value")
+
+
 class CanaryRouter:
     def __init__(self, stable_url, canary_url, *, salt="", timeout_s=2.0, max_window_s=3600.0,
                  clock=time.monotonic):
@@ -41,7 +45,7 @@ class CanaryRouter:
                     status, raw = resp.status, resp.read()
             except urllib.error.HTTPError as err:
                 status, raw = err.code, err.read()
-            return status, json.loads(raw)
+            return status, json.loads(raw, parse_constant=_reject_constant)
         except (OSError, HTTPException, ValueError) as err:
             return 502, {"error": f"{type(err).__name__}: {err}"}
 

@@ -49,8 +49,11 @@ class CanaryRouter:
             status, raw = e.code, e.read()
         except (http.client.HTTPException, urllib.error.URLError, OSError, socket.timeout) as e:
             return 502, {"error": f"upstream unreachable: {e}"}
+        def no_constants(name: str) -> float:
+            raise ValueError(f"{name} is not JSON")
+
         try:
-            return status, json.loads(raw)
+            return status, json.loads(raw, parse_constant=no_constants)
         except ValueError as e:
             return 502, {"error": f"upstream answered no JSON: {e}"}
 

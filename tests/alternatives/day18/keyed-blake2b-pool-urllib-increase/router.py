@@ -18,6 +18,10 @@ from traffic import TrafficSplitter
 STABLE, CANARY = "stable", "canary"
 
 
+def _refuse_nan(constant: str) -> float:
+    raise ValueError(f"JSON has no {constant}")
+
+
 class CanaryRouter:
     def __init__(self, stable_url: str, canary_url: str, *, salt: str = "", timeout_s: float = 2.0,
                  max_window_s: float = 3600.0, clock: Callable[[], float] = time.monotonic) -> None:
@@ -49,7 +53,7 @@ class CanaryRouter:
         except (http.client.HTTPException, OSError, urllib.error.URLError) as e:  # refused, timed out, reset
             return 502, {"error": f"no answer from {url}: {e}"}
         try:
-            return status, json.loads(raw)
+            return status, json.loads(raw, parse_constant=_refuse_nan)
         except ValueError as e:
             return 502, {"error": f"the answer from {url} is not JSON: {e}"}
 

@@ -37,6 +37,10 @@ class CanaryRouter:
     def variant_for(self, user_id: str) -> str:
         return self.splitter.route(user_id)
 
+    @staticmethod
+    def _reject_constant(name: str) -> float:
+        raise ValueError(f"{name} is not valid JSON")
+
     def _post(self, base: str, payload: Any) -> tuple[int, Any]:
         request = urllib.request.Request(base + "/predict", data=json.dumps(payload).encode(),
                                          headers={"Content-Type": "application/json"}, method="POST")
@@ -48,7 +52,7 @@ class CanaryRouter:
         except (http.client.HTTPException, OSError, ValueError) as e:  # URLError, timeouts, refused, bad answers
             return 502, {"error": f"no answer from {base}: {e}"}
         try:
-            return status, json.loads(raw)
+            return status, json.loads(raw, parse_constant=self._reject_constant)
         except ValueError as e:
             return 502, {"error": f"{base} did not answer JSON: {e}"}
 

@@ -15,6 +15,10 @@ import requests
 from traffic import TrafficSplitter
 
 
+def _no_json_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON (RFC 8259)")
+
+
 class CanaryRouter:
     def __init__(self, stable_url: str, canary_url: str, *, salt: str = "", timeout_s: float = 2.0,
                  max_window_s: float = 3600.0, clock: Callable[[], float] = time.monotonic) -> None:
@@ -39,7 +43,7 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             answer = self._session.post(self._urls[variant] + "/predict", json=payload, timeout=self._timeout_s)
-            status, body = answer.status_code, json.loads(answer.content)
+            status, body = answer.status_code, json.loads(answer.content, parse_constant=_no_json_constant)
         except (requests.RequestException, ValueError) as exc:
             status, body = 502, {"error": f"{variant} gave no usable answer: {exc}"}
         if variant == "canary":

@@ -16,6 +16,17 @@ from typing import Any
 from traffic import TrafficSplitter
 
 
+class _StrictJSONDecoder(json.JSONDecoder):
+    """A decoder that refuses NaN, Infinity and -Infinity, which json.loads takes by default."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(parse_constant=self._refuse, **kwargs)
+
+    @staticmethod
+    def _refuse(name: str) -> float:
+        raise ValueError(f"{name} is not JSON")
+
+
 class CanaryRouter:
     def __init__(self, stable_url: str, canary_url: str, *, salt: str = "", timeout_s: float = 2.0,
                  max_window_s: float = 3600.0, clock: Callable[[], float] = time.monotonic) -> None:
@@ -51,7 +62,7 @@ class CanaryRouter:
         url = self._base[variant].rstrip("/") + "/predict"
         try:
             status, raw = self._post(url, payload)
-            body = json.loads(raw)
+            body = json.loads(raw, cls=_StrictJSONDecoder)
         except (OSError, http.client.HTTPException, ValueError) as exc:
             status, body = 502, {"error": f"{type(exc).__name__}: {exc}"}
         if variant == "canary":

@@ -13,6 +13,10 @@ import requests
 from traffic import TrafficSplitter
 
 
+def _invalid_constant(name: str) -> float:
+    raise ValueError(f"invalid JSON constant {name}")
+
+
 class CanaryRouter:
     def __init__(self, stable_url: str, canary_url: str, *, salt: str = "", timeout_s: float = 2.0,
                  max_window_s: float = 3600.0, clock: Callable[[], float] = time.monotonic) -> None:
@@ -37,7 +41,7 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             resp = requests.post(self._urls[variant] + "/predict", json=payload, timeout=self.timeout_s)
-            status, body = resp.status_code, json.loads(resp.content)
+            status, body = resp.status_code, json.loads(resp.content, parse_constant=_invalid_constant)
         except (requests.RequestException, ValueError) as exc:
             status, body = 502, {"error": str(exc)}
         if variant == "canary":

@@ -13,6 +13,10 @@ import requests
 from traffic import TrafficSplitter
 
 
+def _nan_is_not_json(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
 class CanaryRouter:
     def __init__(self, stable_url: str, canary_url: str, *, salt: str = "", timeout_s: float = 2.0,
                  max_window_s: float = 3600.0, clock: Callable[[], float] = time.monotonic) -> None:
@@ -38,7 +42,7 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             resp = self._session.post(self._urls[variant], json=payload, timeout=self._timeout)
-            status, body = resp.status_code, json.loads(resp.content)
+            status, body = resp.status_code, json.loads(resp.content, parse_constant=_nan_is_not_json)
         except (requests.RequestException, ValueError) as exc:
             status, body = 502, {"error": str(exc)}
         if variant == "canary":

@@ -34,6 +34,10 @@ class CanaryRouter:
     def variant_for(self, user_id: str) -> str:
         return self.splitter.route(user_id)
 
+    @staticmethod
+    def _no_constant(name):
+        raise ValueError(f"{name} is not JSON")
+
     def _post(self, url, payload):
         data = json.dumps(payload).encode("utf-8")
         req = urllib.request.Request(url, data=data, method="POST",
@@ -44,7 +48,7 @@ class CanaryRouter:
         except urllib.error.HTTPError as err:
             with err:
                 status, raw = err.code, err.read()
-        return status, json.loads(raw.decode("utf-8"))
+        return status, json.loads(raw.decode("utf-8"), parse_constant=self._no_constant)
 
     def predict(self, user_id: str, payload: Any) -> tuple[int, Any]:
         variant = self.variant_for(user_id)

@@ -5,6 +5,10 @@ import requests
 from traffic import TrafficSplitter
 
 
+def _bad_const(c):
+    raise ValueError(f"{c} is not JSON")
+
+
 class CanaryRouter:
     def __init__(self, stable_url, canary_url, *, salt="", timeout_s=2.0, max_window_s=3600.0,
                  clock=time.monotonic):
@@ -32,7 +36,7 @@ class CanaryRouter:
             r = requests.post(self._urls[v] + "/predict", json=payload, timeout=self._timeout)
             status = r.status_code
             try:
-                body = json.loads(r.content)
+                body = json.loads(r.content, parse_constant=_bad_const)
             except ValueError as e:
                 status, body = 502, {"error": f"not JSON: {e}"}
         except requests.RequestException as e:

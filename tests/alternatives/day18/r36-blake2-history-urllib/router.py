@@ -11,6 +11,10 @@ from typing import Any
 from traffic import TrafficSplitter
 
 
+def _reject(constant):
+    raise ValueError(f"{constant} is not JSON")
+
+
 class CanaryRouter:
     """urllib-based; canary outcomes kept in two parallel sorted lists."""
 
@@ -49,7 +53,7 @@ class CanaryRouter:
         except Exception as exc:
             return 502, {"error": f"no answer: {exc}"}
         try:
-            return status, json.loads(raw.decode("utf-8"))
+            return status, json.loads(raw.decode("utf-8"), parse_constant=_reject)
         except ValueError as exc:
             return 502, {"error": f"not JSON: {exc}"}
 

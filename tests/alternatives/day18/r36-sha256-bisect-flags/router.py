@@ -10,6 +10,10 @@ import requests
 from traffic import TrafficSplitter
 
 
+def _no_nan(token):
+    raise ValueError(f"{token} is not JSON")
+
+
 class CanaryRouter:
     def __init__(self, stable_url, canary_url, *, salt="", timeout_s=2.0, max_window_s=3600.0,
                  clock=time.monotonic):
@@ -35,7 +39,7 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             answer = requests.post(self._urls[variant], json=payload, timeout=self._timeout)
-            status, body = answer.status_code, json.loads(answer.content)
+            status, body = answer.status_code, json.loads(answer.content, parse_constant=_no_nan)
         except (requests.RequestException, ValueError) as exc:
             status, body = 502, {"error": str(exc)}
         if variant == "canary":

@@ -27,15 +27,21 @@ class CanaryRouter:
     def variant_for(self, user_id):
         return self.splitter.route(user_id)
 
+    @staticmethod
+    def _loads(raw):
+        def refuse(constant):
+            raise ValueError(f"{constant} is not JSON")
+        return json.loads(raw, parse_constant=refuse)
+
     def _post(self, url, payload):
         request = urllib.request.Request(url + "/predict", data=json.dumps(payload).encode(),
                                          headers={"Content-Type": "application/json"}, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as answer:
-                return answer.status, json.loads(answer.read())
+                return answer.status, self._loads(answer.read())
         except urllib.error.HTTPError as error:
             try:
-                return error.code, json.loads(error.read())
+                return error.code, self._loads(error.read())
             except ValueError:
                 return 502, {"error": "upstream answered without JSON"}
         except (http.client.HTTPException, OSError, ValueError) as error:

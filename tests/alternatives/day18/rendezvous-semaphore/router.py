@@ -16,6 +16,10 @@ from typing import Any
 from traffic import TrafficSplitter
 
 
+def _constant_is_not_json(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
 class CanaryRouter:
     def __init__(self, stable_url: str, canary_url: str, *, salt: str = "", timeout_s: float = 2.0,
                  max_window_s: float = 3600.0, clock: Callable[[], float] = time.monotonic) -> None:
@@ -46,7 +50,7 @@ class CanaryRouter:
         except (http.client.HTTPException, OSError, urllib.error.URLError) as exc:
             return 502, {"error": f"no answer from {url}: {exc}"}
         try:
-            return status, json.loads(raw)
+            return status, json.loads(raw, parse_constant=_constant_is_not_json)
         except ValueError as exc:
             return 502, {"error": f"{url} answered {status} without JSON: {exc}"}
 

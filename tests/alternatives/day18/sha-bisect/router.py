@@ -13,6 +13,10 @@ import requests
 from traffic import TrafficSplitter
 
 
+def _refuse_non_finite(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
 class CanaryRouter:
     def __init__(self, stable_url: str, canary_url: str, *, salt: str = "", timeout_s: float = 2.0,
                  max_window_s: float = 3600.0, clock: Callable[[], float] = time.monotonic) -> None:
@@ -37,7 +41,7 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             response = self._session.post(self._urls[variant] + "/predict", json=payload, timeout=self._timeout_s)
-            status, body = response.status_code, json.loads(response.content)
+            status, body = response.status_code, json.loads(response.content, parse_constant=_refuse_non_finite)
         except (requests.RequestException, ValueError) as exc:
             status, body = 502, {"error": f"{variant} did not answer: {exc}"}
         if variant == "canary":

@@ -35,11 +35,15 @@ class CanaryRouter:
     def variant_for(self, user_id: str) -> str:
         return self._splitter.route(user_id)
 
+    @staticmethod
+    def _not_json(constant: str) -> float:
+        raise ValueError(f"{constant} is not JSON")
+
     def predict(self, user_id: str, payload: Any) -> tuple[int, Any]:
         variant = self.variant_for(user_id)
         try:
             answer = self._session.post(self._urls[variant] + "/predict", json=payload, timeout=self.timeout_s)
-            status, body = answer.status_code, json.loads(answer.content)
+            status, body = answer.status_code, json.loads(answer.content, parse_constant=self._not_json)
         except (requests.RequestException, ValueError) as e:
             status, body = 502, {"error": f"{variant} gave no usable answer: {e}"}
         if variant == "canary":

@@ -13,6 +13,10 @@ import requests
 from traffic import TrafficSplitter
 
 
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON value")
+
+
 class CanaryRouter:
     def __init__(self, stable_url: str, canary_url: str, *, salt: str = "", timeout_s: float = 2.0,
                  max_window_s: float = 3600.0, clock: Callable[[], float] = time.monotonic) -> None:
@@ -36,7 +40,7 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             response = requests.post(self._urls[variant] + "/predict", json=payload, timeout=self._timeout_s)
-            result = (response.status_code, json.loads(response.content))
+            result = (response.status_code, json.loads(response.content, parse_constant=_reject_constant))
         except (requests.RequestException, ValueError) as e:
             result = (502, {"error": str(e) or type(e).__name__})
         if variant == "canary":

@@ -14,6 +14,10 @@ import requests
 from traffic import TrafficSplitter
 
 
+def _not_json(constant: str) -> float:
+    raise ValueError(f"{constant} is not JSON")
+
+
 class CanaryRouter:
     def __init__(self, stable_url: str, canary_url: str, *, salt: str = "", timeout_s: float = 2.0,
                  max_window_s: float = 3600.0, clock: Callable[[], float] = time.monotonic) -> None:
@@ -38,7 +42,7 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             r = requests.post(self._urls[variant] + "/predict", json=payload, timeout=self._timeout)
-            result = (r.status_code, json.loads(r.content))
+            result = (r.status_code, json.loads(r.content, parse_constant=_not_json))
         except (requests.RequestException, ValueError) as e:
             result = (502, {"error": str(e)})
         if variant == "canary":

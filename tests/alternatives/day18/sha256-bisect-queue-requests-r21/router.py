@@ -33,11 +33,15 @@ class CanaryRouter:
     def variant_for(self, user_id: str) -> str:
         return self._splitter.route(user_id)
 
+    @staticmethod
+    def _refuse(constant: str) -> float:
+        raise ValueError(f"{constant} is not JSON")
+
     def predict(self, user_id: str, payload: Any) -> tuple[int, Any]:
         variant = self.variant_for(user_id)
         try:
             r = self._session.post(self._urls[variant] + "/predict", json=payload, timeout=self._timeout)
-            result = (r.status_code, json.loads(r.content))
+            result = (r.status_code, json.loads(r.content, parse_constant=self._refuse))
         except (requests.RequestException, ValueError) as e:
             result = (502, {"error": str(e)})
         if variant == "canary":

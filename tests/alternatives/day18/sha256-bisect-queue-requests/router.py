@@ -15,6 +15,10 @@ import requests
 from traffic import TrafficSplitter
 
 
+def _reject_nan_and_infinity(constant: str) -> float:
+    raise ValueError(f"{constant} is not JSON")
+
+
 class CanaryRouter:
     def __init__(self, stable_url: str, canary_url: str, *, salt: str = "", timeout_s: float = 2.0,
                  max_window_s: float = 3600.0, clock: Callable[[], float] = time.monotonic) -> None:
@@ -39,7 +43,7 @@ class CanaryRouter:
         variant = self._splitter.route(user_id)
         try:
             response = self._session.post(self._urls[variant] + "/predict", json=payload, timeout=self._timeout_s)
-            result = (response.status_code, json.loads(response.content))
+            result = (response.status_code, json.loads(response.content, parse_constant=_reject_nan_and_infinity))
         except (requests.RequestException, ValueError) as e:
             result = (502, {"error": f"{variant} gave no usable answer: {e}"})
         if variant == "canary":

@@ -35,11 +35,15 @@ class CanaryRouter:
     def variant_for(self, user_id: str) -> str:
         return self._splitter.route(user_id)
 
+    @staticmethod
+    def _no_constants(name: str) -> float:
+        raise ValueError(f"{name} is not valid JSON")
+
     def predict(self, user_id: str, payload: Any) -> tuple[int, Any]:
         variant = self.variant_for(user_id)
         try:
             response = self._session.post(f"{self._urls[variant]}/predict", json=payload, timeout=self._timeout_s)
-            status, body = response.status_code, json.loads(response.content)
+            status, body = response.status_code, json.loads(response.content, parse_constant=self._no_constants)
         except (requests.RequestException, ValueError) as e:
             status, body = 502, {"error": str(e)}
         if variant == "canary":

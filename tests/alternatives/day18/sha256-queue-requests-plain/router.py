@@ -15,6 +15,10 @@ import requests
 from traffic import TrafficSplitter
 
 
+def _not_json(constant: str) -> float:
+    raise ValueError(f"{constant} is not JSON")
+
+
 class CanaryRouter:
     def __init__(self, stable_url: str, canary_url: str, *, salt: str = "", timeout_s: float = 2.0,
                  max_window_s: float = 3600.0, clock: Callable[[], float] = time.monotonic) -> None:
@@ -39,7 +43,7 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             answer = self._session.post(self._urls[variant] + "/predict", json=payload, timeout=self.timeout_s)
-            result = (answer.status_code, json.loads(answer.content))
+            result = (answer.status_code, json.loads(answer.content, parse_constant=_not_json))
         except (requests.RequestException, ValueError) as e:
             result = (502, {"error": f"{variant} gave no usable answer: {e}"})
         if variant == "canary":
