@@ -397,14 +397,20 @@ def _github(event: str, ref: str, *, base_ref: str = "", run: int = 1, fork: boo
             title: str = "Improve the fraud model", association: str = "MEMBER") -> dict:
     ref_name = ref.split("/", 2)[2] if ref.startswith(("refs/heads/", "refs/tags/")) else ref.split("/", 2)[-1]
     sha = hashlib.sha1(str(run).encode()).hexdigest()
+    login = actor or f"dev{run}"
+    # Fields every event's payload carries: who triggered it (another person in another run) and the repository.
+    common = {"sender": {"login": login, "type": "Bot" if login.endswith("[bot]") else "User"},
+              "repository": {"full_name": "acme/fraud-model", "name": "fraud-model", "default_branch": "main"}}
     payload: dict = {}
     if event == "push":  # the fields of GitHub's push payload a workflow might read
+        person = {"name": login, "email": f"{login}@example.com", "username": login}
         payload = {"ref": ref, "after": sha, "before": hashlib.sha1(f"before {run}".encode()).hexdigest(),
-                   "created": False, "deleted": False, "forced": False,
-                   "head_commit": {"id": sha, "message": f"change {run}"}}
+                   "created": False, "deleted": False, "forced": False, "pusher": person, **common,
+                   "head_commit": {"id": sha, "message": f"change {run}", "timestamp": f"2025-03-0{run}T10:00:00Z",
+                                   "author": person, "committer": person}}
     elif event == "pull_request":
         number = int(ref.split("/")[2]) if ref.startswith("refs/pull/") else run
-        payload = {"action": "synchronize", "number": number,
+        payload = {"action": "synchronize", "number": number, **common,
                    "pull_request": {"number": number, "draft": draft, "title": title,
                                     # who opened it: the same account as github.actor for a new pull request
                                     "user": {"login": actor or f"dev{run}"}, "author_association": association,
