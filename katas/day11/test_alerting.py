@@ -785,6 +785,30 @@ def delivery_error_of(notifier, what: str, hint: str) -> AlertDeliveryError:
 
 @pytest.mark.task(taskno=5)
 @pytest.mark.timeout(15)
+@pytest.mark.parametrize("subject", ["[FIRING] latency\nms is 900", "[FIRING] x\r\nBcc: everyone@example.com"],
+                         ids=["LF", "CRLF-with-a-header-after-it"])
+def test_a_subject_with_a_line_break_is_a_failed_delivery_or_one_line(smtp, subject):
+    # A mail header is one line: a metric name holding a line break cannot be written into Subject as it is.
+    notifier = SmtpNotifier(smtp.host, smtp.port, "alerts@example.com", ["oncall@example.com"], timeout_s=2)
+    try:
+        notifier.send(subject, "body\n")
+    except AlertDeliveryError:
+        return  # refused: a failed delivery, logged by the manager like any other
+    except NotImplementedError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the point is what escapes
+        pytest.fail(f"send({subject!r}, ...) raised {error!r}: a subject that cannot be a header is a failed delivery "
+                    "(AlertDeliveryError, logged by the manager), never another exception that stops the monitor loop")
+    [received] = smtp.wait_for(1)
+    assert received.rcpt_tos == ("oncall@example.com",) and received.message["Bcc"] is None, (
+        f"the text after a line break in the subject must never become a header of its own: sent to "
+        f"{received.rcpt_tos}, Bcc {received.message['Bcc']!r}")
+    assert " ".join(received.subject.split()) == " ".join(subject.split()), (
+        f"delivered, the subject is the one given with its line break folded into a space: got {received.subject!r}")
+
+
+@pytest.mark.task(taskno=5)
+@pytest.mark.timeout(15)
 @pytest.mark.parametrize("where", sorted(NON_ASCII_ADDRESSES))
 def test_an_address_the_relay_cannot_take_is_a_failed_delivery_not_a_crash(smtp, clock, where):
     # The sink does not offer SMTPUTF8, so a non-ASCII local part cannot go into MAIL FROM / RCPT TO: smtplib raises

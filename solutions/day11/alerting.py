@@ -76,7 +76,11 @@ class SmtpNotifier:
         # SMTP_POLICY: CRLF line ends, and a body line starting 'From ' is sent as it is
         # (send_message's default generator would escape it as '>From ').
         message = EmailMessage(policy=SMTP_POLICY)
-        message["Subject"] = subject
+        try:
+            message["Subject"] = subject  # ValueError for a line break: a header is one line
+        except ValueError as exc:
+            raise AlertDeliveryError(f"cannot send via {self.host}:{self.port}: the subject {subject!r} holds a "
+                                     "line break") from exc
         message["From"] = self.sender
         message["To"] = ", ".join(self.recipients)
         message.set_content(body)

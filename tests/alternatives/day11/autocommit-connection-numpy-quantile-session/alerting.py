@@ -57,7 +57,10 @@ class SmtpNotifier:
 
     def send(self, subject: str, body: str) -> None:
         message = EmailMessage(policy=SMTP_POLICY)
-        message["Subject"] = subject
+        try:
+            message["Subject"] = subject
+        except ValueError as err:  # a line break: a header is one line
+            raise AlertDeliveryError(f"subject {subject!r} cannot be a mail header: {err}") from err
         message["From"] = self.sender
         message["To"] = ", ".join(self.recipients)
         message.set_content(body)

@@ -56,9 +56,12 @@ class SmtpNotifier:
         message = EmailMessage(policy=SMTP_POLICY)
         message["From"] = self.sender
         message["To"] = ", ".join(self.recipients)
-        message["Subject"] = subject
-        message.set_content(body)
         where = f"{self.host}:{self.port}"
+        try:
+            message["Subject"] = subject
+        except ValueError as exc:
+            raise AlertDeliveryError(f"mail for {where} not sent: subject {subject!r} holds a line break") from exc
+        message.set_content(body)
         client = smtplib.SMTP(timeout=self.timeout_s)
         try:
             client.connect(self.host, self.port)

@@ -58,7 +58,7 @@ class SmtpNotifier:
         msg = EmailMessage(policy=SMTP_POLICY)
         msg["From"] = self.sender
         msg["To"] = ", ".join(self.recipients)
-        msg["Subject"] = subject
+        msg["Subject"] = " ".join(subject.splitlines())  # a header is one line: fold any line break
         msg.set_content(body)
         relay = smtplib.SMTP(timeout=self.timeout_s)
         try:

@@ -56,12 +56,15 @@ class SmtpNotifier:
         self.timeout_s = timeout_s
 
     def send(self, subject: str, body: str) -> None:
+        where = f"{self.host}:{self.port}"
         message = EmailMessage(policy=SMTP_POLICY)
-        message["Subject"] = subject
+        try:
+            message["Subject"] = subject
+        except ValueError as error:
+            raise AlertDeliveryError(f"not sent through {where}: {error} (subject {subject!r})") from error
         message["From"] = self.sender
         message["To"] = ", ".join(self.recipients)
         message.set_content(body)
-        where = f"{self.host}:{self.port}"
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as relay:
                 refused = relay.sendmail(self.sender, self.recipients, message.as_bytes())

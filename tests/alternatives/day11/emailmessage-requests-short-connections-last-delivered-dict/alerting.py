@@ -57,6 +57,8 @@ class SmtpNotifier:
 
     def send(self, subject: str, body: str) -> None:
         msg = EmailMessage(policy=SMTP_POLICY)
+        if len(subject.splitlines()) > 1:
+            raise AlertDeliveryError(f"subject {subject!r} spans several lines: a mail header is one line")
         msg["Subject"] = subject
         msg["From"] = self.sender
         msg["To"] = ", ".join(self.recipients)

@@ -52,6 +52,8 @@ class SmtpNotifier:
 
     def send(self, subject: str, body: str) -> None:
         msg = MIMEText(body, "plain", "utf-8")
+        if "\r" in subject or "\n" in subject:  # compat32 writes it as given: the rest would be a header
+            raise AlertDeliveryError(f"subject {subject!r} holds a line break: not sent")
         msg["Subject"] = subject
         msg["From"] = self.sender
         msg["To"] = ", ".join(self.recipients)

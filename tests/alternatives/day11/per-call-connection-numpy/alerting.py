@@ -56,7 +56,10 @@ class SmtpNotifier:
 
     def send(self, subject: str, body: str) -> None:
         msg = EmailMessage(policy=SMTP_POLICY)
-        msg["Subject"] = subject
+        try:
+            msg["Subject"] = subject
+        except ValueError as e:  # EmailMessage refuses a line break in a header
+            raise AlertDeliveryError(f"cannot send {subject!r} via {self.host}:{self.port}: {e}") from e
         msg["From"] = self.sender
         msg["To"] = ", ".join(self.recipients)
         msg.set_content(body)

@@ -58,7 +58,7 @@ class SmtpNotifier:
 
     def send(self, subject: str, body: str) -> None:
         msg = EmailMessage(policy=SMTP_POLICY)
-        msg["Subject"] = subject
+        msg["Subject"] = " ".join(subject.splitlines())  # one header line, whatever the metric name holds
         msg["From"] = self.sender
         msg["To"] = ", ".join(self.recipients)
         msg.set_content(body)

@@ -60,7 +60,7 @@ class SmtpNotifier:
 
     def send(self, subject: str, body: str) -> None:
         message = MIMEText(body, "plain", "utf-8")
-        message["Subject"] = subject
+        message["Subject"] = " ".join(subject.replace("\r", "\n").split("\n"))  # one header line
         message["From"] = self.sender
         message["To"] = ", ".join(self.recipients)
         where = f"{self.host}:{self.port}"

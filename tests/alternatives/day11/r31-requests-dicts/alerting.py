@@ -56,16 +56,16 @@ class SmtpNotifier:
         self.timeout_s = timeout_s
 
     def send(self, subject: str, body: str) -> None:
-        msg = EmailMessage(policy=SMTP_POLICY)
-        msg["Subject"] = subject
-        msg["From"] = self.sender
-        msg["To"] = ", ".join(self.recipients)
-        msg.set_content(body)
         where = f"{self.host}:{self.port}"
         try:
+            msg = EmailMessage(policy=SMTP_POLICY)
+            msg["Subject"] = subject
+            msg["From"] = self.sender
+            msg["To"] = ", ".join(self.recipients)
+            msg.set_content(body)
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
                 refused = smtp.sendmail(self.sender, self.recipients, msg.as_bytes())
-        except (OSError, smtplib.SMTPException, UnicodeEncodeError) as error:
+        except (OSError, smtplib.SMTPException, UnicodeEncodeError, ValueError) as error:  # ValueError: a line break in the subject
             raise AlertDeliveryError(f"could not deliver via {where}: {error}") from error
         if refused:
             raise AlertDeliveryError(f"{where} refused recipients {refused}")

@@ -55,7 +55,10 @@ class SmtpNotifier:
 
     def send(self, subject: str, body: str) -> None:
         msg = EmailMessage(policy=SMTP_POLICY)
-        msg["Subject"] = subject
+        try:
+            msg["Subject"] = subject
+        except ValueError:  # EmailMessage refuses a line break: a header is one line
+            raise AlertDeliveryError(f"subject {subject!r} has a line break, cannot be a header") from None
         msg["From"] = self.sender
         msg["To"] = ", ".join(self.recipients)
         msg.set_content(body)

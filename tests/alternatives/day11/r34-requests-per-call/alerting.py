@@ -58,7 +58,10 @@ class SmtpNotifier:
 
     def send(self, subject: str, body: str) -> None:
         msg = EmailMessage(policy=email.policy.SMTP)
-        msg["Subject"] = subject
+        try:
+            msg["Subject"] = subject
+        except ValueError as exc:
+            raise AlertDeliveryError(f"mail relay {self.host}:{self.port} not tried: {exc}") from exc
         msg["From"] = self.sender
         msg["To"] = ", ".join(self.recipients)
         msg.set_content(body)

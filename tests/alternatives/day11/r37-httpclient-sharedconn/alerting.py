@@ -52,7 +52,10 @@ class SmtpNotifier:
     def send(self, subject: str, body: str) -> None:
         relay = f"{self.host}:{self.port}"
         message = EmailMessage(policy=SMTP_POLICY)
-        message["Subject"] = subject
+        try:
+            message["Subject"] = subject
+        except ValueError as exc:  # a line break: a header is one line
+            raise AlertDeliveryError(f"{relay}: subject {subject!r} cannot be a header: {exc}") from exc
         message["From"] = self.sender
         message["To"] = ", ".join(self.recipients)
         message.set_content(body)

@@ -58,7 +58,7 @@ class SmtpNotifier:
 
     def send(self, subject: str, body: str) -> None:
         msg = EmailMessage(policy=email.policy.SMTP)
-        msg["Subject"] = subject
+        msg["Subject"] = " ".join(subject.splitlines())
         msg["From"] = self.sender
         msg["To"] = ", ".join(self.recipients)
         msg.set_content(body)

@@ -56,12 +56,15 @@ class SmtpNotifier:
         self.timeout_s = timeout_s
 
     def send(self, subject: str, body: str) -> None:
+        relay = f"{self.host}:{self.port}"
         msg = EmailMessage(policy=SMTP_POLICY)
-        msg["Subject"] = subject
+        try:
+            msg["Subject"] = subject
+        except ValueError as error:
+            raise AlertDeliveryError(f"could not deliver through {relay}: {error}") from error
         msg["From"] = self.sender
         msg["To"] = ", ".join(self.recipients)
         msg.set_content(body)
-        relay = f"{self.host}:{self.port}"
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
                 refused = smtp.sendmail(self.sender, self.recipients, msg.as_bytes())

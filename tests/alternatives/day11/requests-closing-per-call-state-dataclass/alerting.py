@@ -58,6 +58,8 @@ class SmtpNotifier:
 
     def send(self, subject: str, body: str) -> None:
         msg = EmailMessage(policy=SMTP_POLICY)
+        if len(subject.splitlines()) > 1:  # EmailMessage would raise ValueError
+            raise AlertDeliveryError(f"cannot send a subject holding a line break: {subject!r}")
         msg["Subject"] = subject
         msg["From"] = self.sender
         msg["To"] = ", ".join(self.recipients)

@@ -57,7 +57,7 @@ class SmtpNotifier:
 
     def send(self, subject: str, body: str) -> None:
         msg = EmailMessage(policy=SMTP_POLICY)
-        msg["Subject"] = subject
+        msg["Subject"] = " ".join(subject.splitlines())  # a line break cannot stay in a header
         msg["From"] = self.sender
         msg["To"] = ", ".join(self.recipients)
         msg.set_content(body)

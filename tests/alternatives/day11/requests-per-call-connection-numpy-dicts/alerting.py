@@ -57,7 +57,10 @@ class SmtpNotifier:
 
     def send(self, subject: str, body: str) -> None:
         msg = EmailMessage(policy=SMTP_POLICY)
-        msg["Subject"] = subject
+        try:
+            msg["Subject"] = subject
+        except ValueError as error:  # line break in the subject
+            raise AlertDeliveryError(f"could not mail {subject!r}: {error}") from error
         msg["From"] = self.sender
         msg["To"] = ", ".join(self.recipients)
         msg.set_content(body)

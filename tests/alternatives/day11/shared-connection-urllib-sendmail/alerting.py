@@ -56,6 +56,8 @@ class SmtpNotifier:
 
     def send(self, subject: str, body: str) -> None:
         mime = MIMEText(body, "plain", "utf-8")
+        if any(c in subject for c in "\r\n"):
+            raise AlertDeliveryError(f"subject {subject!r} would break the header block")
         mime["Subject"] = subject
         mime["From"] = self.sender
         mime["To"] = ", ".join(self.recipients)

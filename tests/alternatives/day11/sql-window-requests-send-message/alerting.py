@@ -58,12 +58,14 @@ class SmtpNotifier:
         self.timeout_s = timeout_s
 
     def send(self, subject: str, body: str) -> None:
+        relay = f"{self.host}:{self.port}"
+        if len(subject.splitlines()) > 1:
+            raise AlertDeliveryError(f"could not deliver via {relay}: the subject {subject!r} holds a line break")
         msg = EmailMessage(policy=SMTP_POLICY)
         msg["Subject"] = subject
         msg["From"] = self.sender
         msg["To"] = ", ".join(self.recipients)
         msg.set_content(body)
-        relay = f"{self.host}:{self.port}"
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
                 refused = smtp.sendmail(self.sender, self.recipients, msg.as_bytes())

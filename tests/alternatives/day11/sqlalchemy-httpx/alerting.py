@@ -58,7 +58,10 @@ class SmtpNotifier:
 
     def send(self, subject: str, body: str) -> None:
         msg = EmailMessage(policy=SMTP_POLICY)
-        msg["Subject"] = subject
+        try:
+            msg["Subject"] = subject
+        except ValueError as error:
+            raise AlertDeliveryError(f"subject {subject!r} cannot be sent: {error}") from error
         msg["From"] = self.sender
         msg["To"] = ", ".join(self.recipients)
         msg.set_content(body)

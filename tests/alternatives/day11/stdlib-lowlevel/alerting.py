@@ -58,6 +58,8 @@ class SmtpNotifier:
         return AlertDeliveryError(f"SMTP relay {self.host}:{self.port}: {what}")
 
     def send(self, subject: str, body: str) -> None:
+        if "\n" in subject or "\r" in subject:
+            raise self._fail(f"subject {subject!r} holds a line break")
         message = MIMEText(body, "plain", "utf-8")
         message["Subject"] = subject
         message["From"] = self.sender
