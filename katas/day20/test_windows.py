@@ -267,6 +267,18 @@ def test_numpy_numbers_are_amounts_and_times_like_any_other():
         "with lateness 0 an event at numpy.int64(101), older than the newest 101.5, is late")
 
 
+@pytest.mark.parametrize("first", [np.float32(0.25), np.float16(0.25)], ids=["float32", "float16"])
+def test_a_numpy_float32_amount_does_not_make_the_total_float32(first):
+    # Under NumPy 2, float32 + a Python float stays float32 (7 significant digits): summed that way, the
+    # million and one cent below comes out 1000000.25, the cent lost.
+    windows = SlidingWindowFeatures(60, 0)
+    windows.process(ev("a", 100, first, "m1"))
+    got = windows.process(ev("a", 101, 1_000_000.01, "m2"))
+    assert got is not None and got["total_amount"] == pytest.approx(1_000_000.26, rel=0, abs=1e-6), (
+        f"{first!r} + 1000000.01 is 1000000.26 as given; got total_amount={got and got['total_amount']!r}: sum the "
+        "amounts as Python floats (float(a), or math.fsum), never in the NumPy type of the first one")
+
+
 def test_a_caller_reusing_its_event_mapping_changes_nothing_processed():
     windows = SlidingWindowFeatures(60, 0)
     record = ev("a", 100, 5.0, "m1")  # a stream consumer that refills one record object for every message

@@ -105,7 +105,7 @@ class SlidingWindowFeatures:
         amounts = card.amounts[start:at + 1]
         features = {
             "count": len(amounts),
-            "total_amount": float(sum(amounts)),
+            "total_amount": math.fsum(amounts),  # as Python floats: a NumPy float32 first would make sum() float32
             "max_amount": max(amounts),
             "distinct_merchants": len(set(card.merchants[start:at + 1])),
         }
