@@ -45,6 +45,21 @@ def test_run_command_returns_a_large_output_whole():
     assert len(done.stderr) == 1_000_000, f"all of standard error should be captured, got {len(done.stderr)} chars"
 
 
+def test_run_command_returns_output_that_is_not_utf8_as_text():
+    # a build's RUN step may print Latin-1 or raw bytes, and docker passes them on unchanged
+    script = "import sys; sys.stdout.buffer.write(b'caf\\xe9 built\\n'); sys.stderr.buffer.write(b'\\xff\\xfe warn\\n')"
+    try:
+        done = run_command([sys.executable, "-c", script], 10)
+    except UnicodeDecodeError as error:
+        pytest.fail(f"run_command raised {error!r} on output that is not UTF-8: a build log is not always text in "
+                    "your encoding, so decode it with bad bytes replaced (errors='replace'), never raise (hint 1.2)")
+    assert done.returncode == 0, f"the program should exit 0, got {done.returncode}"
+    assert isinstance(done.stdout, str) and done.stdout.startswith("caf") and "built" in done.stdout, (
+        f"standard output should be captured as text, its bad byte replaced and the rest kept; got {done.stdout!r}")
+    assert isinstance(done.stderr, str) and "warn" in done.stderr, (
+        f"standard error should be captured as text, its bad bytes replaced and the rest kept; got {done.stderr!r}")
+
+
 def test_run_command_runs_the_program_with_the_caller_s_environment(monkeypatch):
     # docker finds its engine and credentials through DOCKER_HOST, DOCKER_CONFIG and HOME in its environment
     monkeypatch.setenv("KATAS_DAY05_ENGINE", "ssh://deploy@build-host")

@@ -237,6 +237,24 @@ def test_retry_after_is_the_whole_seconds_until_the_next_token(make_app, countin
     assert post(app, {"features": [ROWS[1]]}).status_code == 200, "after 4 s the token is there"
 
 
+@pytest.mark.parametrize("rate", ["1e-320", 5e-324], ids=repr)
+def test_a_rate_too_small_for_a_float_wait_is_refused_or_still_answers_a_whole_retry_after(make_app, counting_model,
+                                                                                           rate):
+    # 1 / 1e-320 is infinite in floats, and math.ceil(inf) raises OverflowError: that must not become a 500
+    try:
+        app = make_app({"RATE_LIMIT": rate, "MAX_WAIT_MS": 0}, model=counting_model(), clock=FakeClock())
+    except ValueError as error:
+        assert "RATE_LIMIT" in str(error), f"the ValueError should name RATE_LIMIT, got {error}"
+        return  # refused when the app is made, as the README allows
+    assert post(app, {"features": [ROWS[0]]}).status_code == 200, "the bucket starts full: the first request is served"
+    answer = post(app, {"features": [ROWS[1]]})
+    retry_after = answer.headers.get("Retry-After", "")
+    assert answer.status_code == 429 and retry_after.isdigit() and int(retry_after) >= 1, (
+        f"RATE_LIMIT={rate!r}: the next token is further away than a float can hold; refuse the rate with a ValueError "
+        "naming RATE_LIMIT when the app is made, or answer 429 with a Retry-After that is still a whole number of "
+        f"seconds, never a 500; got {answer.status_code} with Retry-After {retry_after!r}")
+
+
 def test_rate_burst_defaults_to_the_rate_limit(make_app, counting_model):
     clock = FakeClock()
     app = make_app({"RATE_LIMIT": "5", "MAX_WAIT_MS": 0}, model=counting_model(), clock=clock)

@@ -55,7 +55,8 @@ def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProc
     """One bounded child process: a hung `docker build` must not hang the deploy."""
     if not (timeout > 0 and math.isfinite(timeout)):  # NaN or inf would mean: no limit at all
         raise ValueError(f"timeout must be a finite positive number of seconds, not {timeout!r}")
-    return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
+    # errors="replace": a build step may print Latin-1 or raw bytes, which must not turn a deploy into a traceback
+    return subprocess.run(list(argv), capture_output=True, text=True, errors="replace", timeout=timeout, check=False)
 
 
 class _DeadlineSocket(socket.socket):

@@ -86,6 +86,8 @@ def read_settings(config: Mapping[str, Any] | None) -> dict[str, Any]:
         rate = _number("RATE_LIMIT", raw["RATE_LIMIT"], integer=False)
         if rate <= 0:
             raise ValueError("RATE_LIMIT must be above 0 (leave it unset for no limit)")
+        if not math.isfinite(1 / rate):  # a token's wait, and so Retry-After, would be infinite
+            raise ValueError(f"RATE_LIMIT={rate!r} is too small: the wait for one token is beyond a float")
         burst = _number("RATE_BURST", raw.get("RATE_BURST", max(1.0, rate)), integer=False)
         if burst < 1:
             raise ValueError("RATE_BURST must be at least 1")
