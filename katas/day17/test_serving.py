@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 
 from mlops_katas.interleave import switching_threads
-from mlops_katas.uploads import OVERSIZED_SHAPES, EndlessUpload, MiB, oversized_body, post_chunked
+from mlops_katas.uploads import EndlessUpload, post_chunked
 
 pytestmark = pytest.mark.task(taskno=2)
 
+MiB = 1024 * 1024
 ROWS = np.random.default_rng(17).normal(scale=2.0, size=(64, 4)).round(3).tolist()
 LONG_WAIT_MS = 3000  # long enough that requests sent together always share a batch
 
@@ -331,13 +332,19 @@ def test_a_body_over_one_mib_is_answered_with_a_json_error(make_app, counting_mo
         f"error handler for werkzeug's HTTPException); got {answer.data[:200]!r}")
 
 
-@pytest.mark.parametrize("shape", OVERSIZED_SHAPES)
+@pytest.mark.parametrize("shape", ["rows past the limit", "valid JSON padded past the limit"])
 def test_a_chunked_body_over_one_mib_is_never_served(make_app, counting_model, shape):
     # Sent in chunks, the body has no Content-Length; a WSGI server such as gunicorn then
     # sets wsgi.input_terminated and leaves the limit to the application.
     model = counting_model()
     app = make_app(model=model)
-    body, allowed, why = oversized_body(shape, json.dumps(ROWS[0]))
+    row = json.dumps(ROWS[0])
+    if shape == "rows past the limit":
+        body = ('{"features": [' + ",".join([row] * (MiB // len(row) + 10)) + "]}").encode()
+        allowed, why = (400, 413), "413, or 400 for the cut-off JSON"
+    else:  # its first MiB is a whole, valid request: only its size is wrong
+        body = ('{"features": [' + row + "]}").encode() + b" " * (2 * MiB)
+        allowed, why = (413,), "413: cut at 1 MiB it would still be valid JSON, so only a size check refuses it"
     answer = post_chunked(app.test_client(), "/predict", io.BytesIO(body))
     assert answer.status_code in allowed, (
         f"a chunked body over 1 MiB (no Content-Length, {shape}) should be refused ({why}), got "
