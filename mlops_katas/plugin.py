@@ -12,7 +12,6 @@ import os
 import re
 import signal
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -304,41 +303,31 @@ def _stub_frame(exc: BaseException, folder: Path):
     return tb.tb_frame
 
 
-@dataclass(frozen=True)
-class Explanation:
-    """A one-line failure message for the learner; `todo` when the failure only reached a stub
-    not done yet (the task is unfinished, not wrong)."""
-
-    message: str
-    todo: bool = False
-
-
-def explain_failure(item: pytest.Item, excinfo: pytest.ExceptionInfo) -> Explanation | None:
+def friendly_message(item: pytest.Item, excinfo: pytest.ExceptionInfo) -> str | None:
     run = _run(item.config)
     day = run.day_for(Path(item.path))
     if day is None:
         return None
-    return _explain(run, day, run.impl_dir(day), item, excinfo.value)
+    return _explain(run, day, item, excinfo.value)
 
 
-def _explain(run: KatasRun, day: Day, folder: Path, item: pytest.Item, exc: BaseException) -> Explanation | None:
+def _explain(run: KatasRun, day: Day, item: pytest.Item, exc: BaseException) -> str | None:
     if isinstance(exc, BaseExceptionGroup):
         # Hypothesis groups distinct failures; a stub reached in any of them explains them all.
-        found = [e for e in (_explain(run, day, folder, item, inner) for inner in exc.exceptions) if e]
-        return Explanation(found[0].message, any(e.todo for e in found)) if found else None
+        return next(filter(None, (_explain(run, day, item, inner) for inner in exc.exceptions)), None)
     if isinstance(exc, StubNotDone):
-        return Explanation(str(exc), todo=True)
+        return str(exc)
+    folder = run.impl_dir(day)
     frame = _stub_frame(exc, folder)
     if frame is not None:
         match = TASK_IN_MESSAGE.search(str(exc))
         task = int(match.group(1)) if match else _task_of(item)
-        return Explanation(todo_message(day.name, task, frame.f_code.co_qualname,
-                                        relative(Path(frame.f_code.co_filename), run.root)), todo=True)
+        return todo_message(day.name, task, frame.f_code.co_qualname,
+                            relative(Path(frame.f_code.co_filename), run.root))
     if isinstance(exc, MemoryError):
-        return Explanation(
-            f"{day.name} task {_task_of(item)}: ran out of memory (each test process may use "
-            f"{guards.MEMORY_SHARE:.0%} of this machine's memory): a list or a recursion that never "
-            f"stops growing? ('katas hint {day.name}')")
+        return (f"{day.name} task {_task_of(item)}: ran out of memory (each test process may use "
+                f"{guards.MEMORY_SHARE:.0%} of this machine's memory): a list or a recursion that never "
+                f"stops growing? ('katas hint {day.name}')")
     if isinstance(exc, LearnerTimeout):
         where = "in the test itself"
         frame = exc.frame
@@ -348,9 +337,9 @@ def _explain(run: KatasRun, day: Day, folder: Path, item: pytest.Item, exc: Base
                 where = f"in {frame.f_code.co_qualname} ({relative(Path(filename), run.root)} line {frame.f_lineno})"
                 break
             frame = frame.f_back
-        return Explanation(
-            f"{day.name} task {_task_of(item)}: stopped after {exc.seconds:g} s, still running {where}; "
-            f"is there a loop that never ends or a call with no timeout? ('katas hint {day.name}')")
+        task = _task_of(item)
+        return (f"{day.name} task {task}: stopped after {exc.seconds:g} s, still running {where}; "
+                f"is there a loop that never ends or a call with no timeout? ('katas hint {day.name}')")
     return None
 
 
@@ -362,10 +351,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
     if call.excinfo is not None and report.failed:
-        explanation = explain_failure(item, call.excinfo)
-        if explanation is not None:
-            report.longrepr = explanation.message
-            if explanation.todo:
+        message = friendly_message(item, call.excinfo)
+        if message is not None:
+            report.longrepr = message
+            run = _run(item.config)
+            if _reached_a_stub(call.excinfo.value, run.impl_dir(run.day_for(Path(item.path)))):
                 report.user_properties.append((TODO, _task_of(item)))
         elif call.when == "setup":
             _shared_setup_error(item, call, report)
@@ -376,11 +366,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             except Exception as exc:  # context is a courtesy; never mask the failure
                 report.sections.append((title, f"(could not collect: {exc})"))
     report.sections = guards.trim_sections(report.sections)
-
-
-def item_day(item: pytest.Item) -> Day | None:
-    """The day `item` tests, or None (the harness's own tests)."""
-    return _run(item.config).day_for(Path(item.path))
 
 
 def not_started_message(item: pytest.Item) -> str | None:
@@ -395,6 +380,12 @@ def not_started_message(item: pytest.Item) -> str | None:
     heading = day.task(task).title if task is not None and day.task(task) else ""
     name = next((f for f in day.files if f"`{f}`" in heading), day.files[0])
     return todo_message(day.name, task, name, relative(day.path / name, run.root))
+
+
+def _reached_a_stub(exc: BaseException, folder: Path) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return any(_reached_a_stub(inner, folder) for inner in exc.exceptions)
+    return isinstance(exc, StubNotDone) or _stub_frame(exc, folder) is not None
 
 
 def _shared_setup_error(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:

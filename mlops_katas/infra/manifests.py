@@ -21,7 +21,6 @@ names one behaviour, and print problems with `explain()`.
 
 from __future__ import annotations
 
-import copy
 import functools
 import math
 import re
@@ -172,6 +171,7 @@ def check(manifests: list[Manifest], *, scrape: bool = False) -> list[Problem]:
 
 def with_image(doc: dict, image: str) -> dict:
     """A copy of a workload whose containers all run `image`: how tests deploy the image they built."""
+    import copy
 
     doc = copy.deepcopy(doc)
     for container in _dicts(_get(doc, "spec", "template", "spec", "containers")):
@@ -182,6 +182,8 @@ def with_image(doc: dict, image: str) -> dict:
 def without_namespace(*docs: dict) -> list[dict]:
     """Copies without metadata.namespace: the READMEs allow one shared namespace (the offline tests check that
     the objects agree), and `kubectl -n <test namespace> apply` refuses an object naming another."""
+    import copy
+
     docs = [copy.deepcopy(d) for d in docs]
     for d in docs:
         _map(d.get("metadata")).pop("namespace", None)

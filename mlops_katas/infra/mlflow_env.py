@@ -6,8 +6,7 @@ and relative defaults (`./mlflow.db`, `./mlruns`) resolved against the current
 folder. A learner's code sets some of it; a test must not inherit what the previous
 test set, and nothing may land in the learner's working folder. `isolated()` runs a
 block with all of that pointed into the store's own temporary folder and puts it
-back afterwards; `contain_default_store()` points the process default at a store of
-the run's own for everything outside such blocks.
+back afterwards.
 
 Creating a SQLite store runs MLflow's schema migrations (seconds); a store here is a
 copy of one migrated, empty database (milliseconds), made once per MLflow version and
@@ -182,9 +181,8 @@ def isolated(store: MlflowStore) -> Iterator[MlflowStore]:
 
     Inside: the current folder is `store.workdir`; the default tracking URI is
     `store.default_uri` (the registry follows it); no experiment or run is active.
-    Afterwards runs left open are ended, autologging the block turned on is turned off
-    (or every later fit in this process would log somewhere), and every global,
-    environment variable and the current folder are as they were.
+    Afterwards runs left open are ended and every global, environment variable and the
+    current folder are as they were.
     """
     import mlflow
     from mlflow.tracking import _model_registry, _tracking_service, fluent
@@ -196,7 +194,6 @@ def isolated(store: MlflowStore) -> Iterator[MlflowStore]:
     saved_globals = (_tracking_service.utils._tracking_uri, _model_registry.utils._registry_uri,
                      fluent._active_experiment_id)
     saved_cwd = os.getcwd()
-    autologging_before = _autologging_on()
     try:
         _set_globals(None, None, None)
         for name in MLFLOW_ENV:
@@ -208,7 +205,6 @@ def isolated(store: MlflowStore) -> Iterator[MlflowStore]:
         with contextlib.suppress(Exception):  # a learner's half-open run must not break teardown
             while mlflow.active_run() is not None:
                 mlflow.end_run(status="KILLED")
-        _end_autologging_since(autologging_before)
         os.chdir(saved_cwd)
         _set_globals(*saved_globals)
         for name, value in saved_env.items():
@@ -224,33 +220,3 @@ def _set_globals(tracking_uri, registry_uri, experiment_id) -> None:
     _tracking_service.utils._tracking_uri = tracking_uri
     _model_registry.utils._registry_uri = registry_uri
     fluent._active_experiment_id = experiment_id
-
-
-def _autologging_on() -> set[str]:
-    """The autologging integrations turned on now ("mlflow" is `mlflow.autolog()`'s own)."""
-    from mlflow.utils.autologging_utils import AUTOLOGGING_INTEGRATIONS, autologging_is_disabled
-
-    return {name for name in list(AUTOLOGGING_INTEGRATIONS) if not autologging_is_disabled(name)}
-
-
-def _end_autologging_since(before: set[str]) -> None:
-    started = _autologging_on() - before
-    if not started:
-        return
-    if "mlflow" in started:  # also ends the hooks that would turn it on for libraries imported later
-        importlib.import_module("mlflow").autolog(disable=True)
-    for name in sorted(started - {"mlflow"}):  # a flavour's own autolog() call outlives the above
-        importlib.import_module(f"mlflow.{name}").autolog(disable=True)
-
-
-def contain_default_store(folder: Path) -> MlflowStore:
-    """Point MLflow's process default store at a new store in `folder` for the rest of the run.
-
-    Learner code that logs without the tracking URI it was given (an `mlflow.autolog()` run
-    at import, a fit outside the tests' `isolated()` blocks) would otherwise create
-    `./mlflow.db` and `./mlruns` in the learner's checkout, or write to the server their
-    shell's MLFLOW_TRACKING_URI names. `folder` goes when the run's scratch folder does.
-    """
-    store = new_store(folder, cached_template())
-    os.environ["MLFLOW_TRACKING_URI"] = store.tracking_uri
-    return store

@@ -21,9 +21,7 @@ Mark such tests `@pytest.mark.mlflow`, then request:
   the shared server.
 
 Stores start as copies of one migrated empty database, cached per MLflow version in
-the system's temporary folder. A run that selects a day of the mlflow tier points
-MLflow's process default store into its scratch folder (`contain_default_store`), so
-learner code that ignores the URI it was given never writes into the checkout. mlflow is imported only by the fixtures that need it,
+the system's temporary folder. mlflow is imported only by the fixtures that need it,
 never when this plugin loads.
 
 `--mlflow-server-dir DIR` makes the run use a server another process started in DIR and
@@ -40,10 +38,8 @@ from pathlib import Path
 
 import pytest
 
-from .. import scratch
 from . import mlflow_server as server_mod
-from .mlflow_env import (MlflowStore, cached_template, contain_default_store, isolated, new_store,
-                         template_path)
+from .mlflow_env import MlflowStore, cached_template, isolated, new_store, template_path
 
 SERVER_FIXTURE = "mlflow_server"
 _server: server_mod.MlflowServer | None = None
@@ -90,16 +86,11 @@ def _needs_server(item: pytest.Item) -> bool:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Launch the server now (not waiting for it) if any selected test will use it; point
-    MLflow's default store into the run's scratch folder if any selected day uses MLflow."""
+    """Launch the server now (not waiting for it) if any selected test will use it."""
     if session.config.option.collectonly:
         return
     if any(_needs_server(item) for item in session.items):
         _get_server(session.config).start()
-    from mlops_katas.plugin import item_day
-
-    if any((day := item_day(item)) is not None and "mlflow" in day.tiers for item in session.items):
-        contain_default_store(scratch.enter() / "mlflow-default-store")
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -21,7 +21,7 @@ import pytest
 from mlops_katas.infra import mlflow_server
 import uuid
 
-from mlops_katas.infra.mlflow_env import contain_default_store, filled_store, isolated
+from mlops_katas.infra.mlflow_env import filled_store, isolated
 
 from .reaping import reaped
 
@@ -68,36 +68,6 @@ def test_stores_are_separate_and_report_stray_writes(mlflow_store_factory):
     stray = first.stray_writes()
     assert any("./mlruns (1 file in the working folder)" in s for s in stray), f"the work folder's files are reported: {stray}"
     assert any("default tracking store" in s for s in stray), f"use of the default store is reported: {stray}"
-
-
-def test_autologging_turned_on_inside_is_turned_off_on_the_way_out(mlflow_store_factory):
-    import mlflow.sklearn
-    from mlflow.utils.autologging_utils import autologging_is_disabled
-
-    assert autologging_is_disabled("sklearn"), "(the test expects autologging off to start with)"
-    with isolated(mlflow_store_factory("autolog")):
-        mlflow.sklearn.autolog()  # left on, as a learner's training function may
-        assert not autologging_is_disabled("sklearn"), "(inside, the learner's autologging is on)"
-    assert autologging_is_disabled("sklearn"), (
-        "autologging a block turned on must end with it: every later fit in the process would log somewhere")
-
-
-def test_the_contained_default_store_keeps_stray_runs_out_of_the_working_folder(tmp_path, monkeypatch):
-    import mlflow
-    from mlflow.tracking import _tracking_service
-
-    checkout = tmp_path / "checkout"
-    checkout.mkdir()
-    monkeypatch.chdir(checkout)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////nowhere/learner-shell.db")  # restored afterwards
-    monkeypatch.setattr(_tracking_service.utils, "_tracking_uri", None)
-    store = contain_default_store(tmp_path / "contained")
-    with mlflow.start_run() as run:  # code that ignores the URI it was given
-        mlflow.log_text("stray", "stray.txt")
-    assert sorted(p.name for p in checkout.iterdir()) == [], "nothing may land in the working folder"
-    assert mlflow.MlflowClient(store.tracking_uri).get_run(run.info.run_id).info.status == "FINISHED", (
-        "the stray run is in the contained store")
-    assert list(store.artifact_root.rglob("stray.txt")), "its artifacts are in the contained store's folder"
 
 
 def test_a_filled_store_is_filled_once_and_each_run_gets_its_own_copy(mlflow_store_factory, request):
