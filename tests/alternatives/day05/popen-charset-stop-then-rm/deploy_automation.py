@@ -24,7 +24,7 @@ def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProc
     if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
         raise ValueError("timeout must be finite and > 0")
     argv = [str(a) for a in argv]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace")
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -36,7 +36,7 @@ def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProc
     _check_timeout(timeout)
     args = [str(a) for a in argv]
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, errors="replace")
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -35,7 +35,7 @@ def _check_timeout(value, what: str) -> None:
 def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess:
     _check_timeout(timeout, "timeout")
     args = list(argv)
-    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace") as proc:
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

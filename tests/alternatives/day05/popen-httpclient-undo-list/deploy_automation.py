@@ -37,7 +37,7 @@ def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProc
     if _bad_seconds(timeout):
         raise ValueError(f"timeout must be finite and positive, got {timeout!r}")
     args = list(argv)
-    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace") as proc:
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -29,7 +29,7 @@ def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProc
         raise ValueError("timeout must be a finite number > 0")
     args = [str(a) for a in argv]
     with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                          text=True) as proc:
+                          text=True, errors="replace") as proc:
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -73,7 +73,7 @@ def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProc
     _check_timeout(timeout)
     args = [str(a) for a in argv]
     with subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, start_new_session=True) as proc:
+                          text=True, errors="replace", start_new_session=True) as proc:
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -32,7 +32,7 @@ def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProc
     if not _positive_finite(timeout):
         raise ValueError(f"timeout {timeout!r} is not a finite positive number")
     args = list(argv)
-    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace") as proc:
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -29,7 +29,7 @@ def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProc
     if not _is_finite_positive(timeout):
         raise ValueError("timeout must be a finite positive number")
     args = list(argv)
-    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace") as proc:
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -34,7 +34,7 @@ def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProc
         raise ValueError("timeout must be finite and positive")
     args = [str(a) for a in argv]
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, errors="replace", start_new_session=True)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired as exc:

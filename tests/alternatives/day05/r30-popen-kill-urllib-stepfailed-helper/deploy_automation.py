@@ -22,7 +22,7 @@ CONTAINER_PORT = 8000
 def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess:
     if not isinstance(timeout, (int, float)) or not (0 < timeout < math.inf):
         raise ValueError(f"timeout must be a finite positive number, got {timeout!r}")
-    with subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    with subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
                           start_new_session=False) as proc:
         try:
             out, err = proc.communicate(timeout=timeout)

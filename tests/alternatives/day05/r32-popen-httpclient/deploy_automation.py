@@ -25,7 +25,8 @@ def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProc
     if not (isinstance(timeout, numbers.Real) and math.isfinite(timeout) and timeout > 0):
         raise ValueError(f"bad timeout {timeout!r}")
     argv = list(argv)
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            errors="replace")
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -23,7 +23,7 @@ CONTAINER_PORT = 8000
 def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess:
     if not (0 < timeout < math.inf):
         raise ValueError("timeout must be finite and positive")
-    return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(list(argv), capture_output=True, text=True, errors="replace", timeout=timeout, check=False)
 
 
 class _DeadlineSocket(socket.socket):

@@ -70,7 +70,7 @@ def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProc
     if not _finite_positive(timeout):
         raise ValueError(f"timeout must be a finite positive number, got {timeout!r}")
     args = list(argv)
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace")
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

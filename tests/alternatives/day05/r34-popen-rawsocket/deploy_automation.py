@@ -30,7 +30,7 @@ def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProc
     if _bad_seconds(timeout):
         raise ValueError(f"timeout must be a finite positive number of seconds, got {timeout!r}")
     args = [str(a) for a in argv]
-    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace") as proc:
         try:
             out, err = proc.communicate(timeout=float(timeout))
         except subprocess.TimeoutExpired:

@@ -32,7 +32,7 @@ def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProc
     if not _is_finite_positive(timeout):
         raise ValueError(f"timeout must be a finite positive number of seconds, got {timeout!r}")
     args = [str(a) for a in argv]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
                             start_new_session=True)
     try:
         out, err = proc.communicate(timeout=timeout)

@@ -30,7 +30,7 @@ def _finite_positive(value, what: str) -> None:
 
 def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess:
     _finite_positive(timeout, "timeout")
-    return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(list(argv), capture_output=True, text=True, errors="replace", timeout=timeout, check=False)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

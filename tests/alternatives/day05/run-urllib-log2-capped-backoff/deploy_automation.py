@@ -32,7 +32,7 @@ def _finite_positive(x) -> bool:
 def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess:
     if not _finite_positive(timeout):
         raise ValueError(f"timeout must be a finite positive number, got {timeout!r}")
-    return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(list(argv), capture_output=True, text=True, errors="replace", timeout=timeout, check=False)
 
 
 class _DeadlineSocket(socket.socket):

@@ -30,7 +30,8 @@ def _bad_seconds(x) -> bool:
 def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess:
     if _bad_seconds(timeout):
         raise ValueError(f"bad timeout {timeout!r}")
-    return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False, shell=False)
+    return subprocess.run(list(argv), capture_output=True, text=True, errors="replace", timeout=timeout, check=False,
+                          shell=False)
 
 
 class _DeadlineSocket(socket.socket):

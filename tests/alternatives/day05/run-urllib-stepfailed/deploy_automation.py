@@ -35,7 +35,7 @@ def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProc
     """One bounded child process: a hung `docker build` must not hang the deploy."""
     if not _finite_positive(timeout):
         raise ValueError(f"timeout must be a finite positive number of seconds, got {timeout!r}")
-    return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(list(argv), capture_output=True, text=True, errors="replace", timeout=timeout, check=False)
 
 
 class _DeadlineSocket(socket.socket):

@@ -31,7 +31,7 @@ _REPO = re.compile(rf"{_HOST}?{_COMPONENT}(?:/{_COMPONENT})*")
 def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess:
     if not 0 < timeout < math.inf:
         raise ValueError(f"timeout must be a finite positive number, got {timeout}")
-    return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(list(argv), capture_output=True, text=True, errors="replace", timeout=timeout, check=False)
 
 
 class _DeadlineSocket(socket.socket):
