@@ -175,6 +175,26 @@ def test_accepts_numpy_numbers():
         pytest.fail("a numpy.float32 NaN current_value should raise ValueError like a Python NaN")
 
 
+def test_a_float32_metric_follows_plain_float_arithmetic():
+    import numpy as np
+
+    cases = [
+        (desired_replicas(10, np.float32(90.0), 100.0, 1, 20), 10,
+         "10 pods at a float32 90 against 100: in plain floats 90 / 100 is 0.9 and abs(0.9 - 1) is "
+         "0.09999999999999998, inside the band, so 10 stay 10 (divided in float32, the ratio is 0.8999999761581421, "
+         "just outside the band, and 10 pods become 9)"),
+        (desired_replicas(10, np.float32(90.0), np.float32(100.0), 1, 20), 10,
+         "the same with both numbers float32 (a metric and a target read from one DataFrame): 10 stay 10"),
+        (desired_replicas(7, np.float32(290.0), np.float32(70.0), 1, 100), 30,
+         "7 pods at a float32 290 against a float32 70: in plain floats 7 * (290 / 70) is 29.000000000000004, "
+         "which ceil rounds up to 30 (with the ratio taken in float32 the count comes out 29)"),
+    ]
+    for got, expected, what in cases:
+        assert got == expected, \
+            (f"a numpy.float32 metric is a number like any other and follows the same rule in plain (64-bit) float "
+             f"arithmetic: convert it with float() before dividing; {what}; got {got!r}")
+
+
 def test_min_equal_to_max_pins_the_count():
     assert desired_replicas(3, 900.0, 100.0, 4, 4) == 4, "min == max == 4 always answers 4"
 

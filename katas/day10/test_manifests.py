@@ -240,6 +240,16 @@ class TestDeployment:
              "Deployment (\"may not be 0 when maxSurge is 0\"); let one of them be at least 1 (maxSurge: 1, "
              "maxUnavailable: 0 keeps every pod serving)")
 
+    def test_rolling_update_sizes_are_pod_counts_or_percentages(self, manifest_report):
+        deployment = _only(manifest_report(DEPLOYMENT), "Deployment", "apps/v1", DEPLOYMENT)
+        strategy = _spec(deployment).get("strategy")
+        rolling = strategy.get("rollingUpdate") if isinstance(strategy, dict) else None
+        for field, value in (rolling.items() if isinstance(rolling, dict) else ()):
+            assert (type(value) is int and value >= 0) or \
+                (isinstance(value, str) and re.fullmatch(r"\d+%", value) is not None), \
+                (f"strategy.rollingUpdate.{field} is {value!r}: the API server takes a whole number of pods (1) or "
+                 'a percentage string ("25%") and rejects the Deployment for anything else, such as the string "1"')
+
     def test_a_recreate_strategy_sets_no_rolling_update(self, manifest_report):
         deployment = _only(manifest_report(DEPLOYMENT), "Deployment", "apps/v1", DEPLOYMENT)
         strategy = _spec(deployment).get("strategy")
@@ -382,7 +392,12 @@ class TestDeployment:
                  "without the image), for an init container as for the server")
 
     def test_pods_need_no_node_label_beyond_os_and_arch(self, manifest_report):
-        selector, terms = _node_requirements(_pod_spec(manifest_report(DEPLOYMENT)))
+        pod = _pod_spec(manifest_report(DEPLOYMENT))
+        assert pod.get("nodeName") is None, \
+            (f"the pod template sets nodeName {pod['nodeName']!r}: every replica is bound to the node of that name "
+             "and waits for it for ever, and the tests' one kind node has a name you cannot know, so no replica "
+             "would ever run and the HPA could add none; leave nodeName out and let the scheduler choose")
+        selector, terms = _node_requirements(pod)
         keys = [("nodeSelector", k) for k in selector]
         for term in terms or []:
             keys += [("required nodeAffinity", e.get("key")) for e in term.get("matchExpressions") or []
@@ -628,6 +643,19 @@ class TestAutoscaler:
                  "so the HPA can never read this metric and, missing one of its metrics, never scales down; "
                  "scale on cpu (or memory) only")
 
+    def test_metric_target_values_are_kubernetes_quantities(self, manifest_report):
+        hpa = _only(manifest_report(HPA), "HorizontalPodAutoscaler", "autoscaling/v2", HPA)
+        for i, metric in enumerate(m for m in _spec(hpa).get("metrics") or [] if isinstance(m, dict)):
+            source = metric.get("resource") or metric.get("containerResource") or {}
+            target = source.get("target") if isinstance(source, dict) else None
+            target = target if isinstance(target, dict) else {}
+            for field in ("averageValue", "value"):
+                if field in target:
+                    assert quantity(target[field]) is not None, \
+                        (f"spec.metrics[{i}].target.{field} is {target[field]!r}, which is not a Kubernetes "
+                         "quantity: the API server rejects the HPA; write 300Mi or 300M for memory, 250m for CPU, "
+                         "never MB or GB")
+
     def test_a_container_metric_names_a_container_the_pods_run(self, manifest_report):
         report = manifest_report(DEPLOYMENT, HPA)
         hpa = _only(report, "HorizontalPodAutoscaler", "autoscaling/v2", HPA)
@@ -734,6 +762,17 @@ class TestDisruptionBudget:
                  "shares the model server's other labels: a label other apps carry with the same value (part-of, "
                  "tier, team) takes in their pods too, and the budget counts their evictions; select on the label "
                  "that names this app, as the Deployment's selector does")
+        expressions = (selector.get("matchExpressions") if isinstance(selector, dict) else None) or []
+        listed = [{**labels, e["key"]: value} for e in expressions
+                  if isinstance(e, dict) and e.get("operator") == "In" and e.get("key") in naming & set(labels)
+                  for value in (e.get("values") if isinstance(e.get("values"), list) else [])
+                  if value != labels[e["key"]]]
+        others = [pod for pod in listed if selector_matches(selector, pod)]
+        assert not others, \
+            (f"the budget's spec.selector {selector} also selects a pod labelled {others[0]}: an In that lists "
+             "another app's name beside the model server's takes in that app's pods too, and the budget counts "
+             "their evictions (and a pod two budgets select cannot be evicted at all); list only the value the "
+             "model server's pods carry")
 
     def test_selector_leaves_out_the_release_version(self, manifest_report):
         pdb = _only(manifest_report(PDB), "PodDisruptionBudget", "policy/v1", PDB)

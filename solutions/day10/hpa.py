@@ -30,7 +30,7 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
         raise ValueError(f"max_replicas ({max_replicas}) must not be below min_replicas ({min_replicas})")
     if tolerance < 0:
         raise ValueError(f"tolerance must not be negative, got {tolerance}")
-    ratio = current_value / target_value
+    ratio = float(current_value) / float(target_value)  # 64-bit floats, also for a numpy.float32 metric
     if abs(ratio - 1) <= tolerance:
         desired = current_replicas
     else:

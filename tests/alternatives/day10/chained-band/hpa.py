@@ -19,6 +19,6 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
         raise ValueError(f"max_replicas {max_replicas} is below min_replicas {min_replicas}")
     if tolerance < 0:
         raise ValueError(f"tolerance must be >= 0, got {tolerance}")
-    ratio = current_value / target_value
+    ratio = float(current_value) / float(target_value)
     desired = current_replicas if 1 - tolerance <= ratio <= 1 + tolerance else math.ceil(current_replicas * ratio)
     return int(max(min_replicas, min(max_replicas, desired)))

@@ -28,6 +28,6 @@ def _unclamped(current_replicas: int, ratio: float, tolerance: float) -> int:
 def desired_replicas(current_replicas: int, current_value: float, target_value: float,
                      min_replicas: int, max_replicas: int, tolerance: float = 0.1) -> int:
     _check(current_replicas, current_value, target_value, min_replicas, max_replicas, tolerance)
-    ratio = current_value / target_value
+    ratio = float(current_value) / float(target_value)
     wanted = _unclamped(current_replicas, ratio, tolerance)
     return int(max(min_replicas, min(max_replicas, wanted)))

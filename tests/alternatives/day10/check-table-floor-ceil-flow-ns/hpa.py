@@ -25,7 +25,7 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
     if bad:
         raise ValueError("; ".join(bad))
 
-    ratio = current_value / target_value
+    ratio = float(current_value) / float(target_value)
     in_band = abs(ratio - 1) <= tolerance
     wanted = current_replicas if in_band else _round_up(current_replicas * ratio)
     return int(sorted((min_replicas, wanted, max_replicas))[1])

@@ -30,7 +30,7 @@ class ScalingRequest:
 
     @property
     def ratio(self) -> float:
-        return self.current_value / self.target_value
+        return float(self.current_value) / float(self.target_value)
 
     def in_band(self) -> bool:
         return abs(self.ratio - 1) <= self.tolerance

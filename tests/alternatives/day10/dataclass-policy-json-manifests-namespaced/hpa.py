@@ -35,7 +35,7 @@ class ScalingPolicy:
             raise ValueError("negative current_value")
         if not target_value > 0:
             raise ValueError("target_value must be above 0")
-        ratio = current_value / target_value
+        ratio = float(current_value) / float(target_value)
         in_band = abs(ratio - 1) <= self.tolerance
         wanted = current_replicas if in_band else _round_up(current_replicas * ratio)
         return int(self.clamp(wanted))

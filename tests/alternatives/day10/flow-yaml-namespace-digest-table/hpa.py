@@ -32,6 +32,6 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
                      min_replicas: int, max_replicas: int, tolerance: float = 0.1) -> int:
     _validate(current_replicas=current_replicas, current_value=current_value, target_value=target_value,
               min_replicas=min_replicas, max_replicas=max_replicas, tolerance=tolerance)
-    ratio = current_value / target_value
+    ratio = float(current_value) / float(target_value)
     wanted = current_replicas if _within_band(ratio, tolerance) else int(math.ceil(current_replicas * ratio))
     return int(_clamp(wanted, min_replicas, max_replicas))

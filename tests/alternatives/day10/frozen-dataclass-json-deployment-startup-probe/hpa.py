@@ -30,7 +30,7 @@ class _Scaling:
                 raise ValueError(f"{name} must be {wanted}, got {getattr(self, name)!r}")
 
     def unclamped(self) -> int:
-        ratio = self.current_value / self.target_value
+        ratio = float(self.current_value) / float(self.target_value)
         if not abs(ratio - 1) > self.tolerance:
             return self.current_replicas
         return ceil(self.current_replicas * ratio)

@@ -20,7 +20,7 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
     if tolerance < 0:
         raise ValueError(f"tolerance must not be negative, got {tolerance}")
 
-    ratio = current_value / target_value
+    ratio = float(current_value) / float(target_value)
     if abs(ratio - 1) <= tolerance:
         desired = current_replicas
     else:

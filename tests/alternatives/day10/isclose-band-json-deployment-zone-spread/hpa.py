@@ -36,7 +36,7 @@ class ScalingPolicy:
                          (target_value <= 0, "target_value not positive")):
             if bad:
                 raise ValueError(why)
-        ratio = current_value / target_value
+        ratio = float(current_value) / float(target_value)
         wanted = current_replicas if self.in_band(ratio) else int(-(-(current_replicas * ratio) // 1))
         return self.clamp(wanted)
 

@@ -38,6 +38,6 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
     if max_replicas < min_replicas:
         raise ValueError(f"max_replicas ({max_replicas}) should not be below min_replicas ({min_replicas})")
 
-    ratio = current_value / target_value
+    ratio = float(current_value) / float(target_value)
     wanted = current_replicas if _within_band(ratio, tolerance) else _round_up(current_replicas * ratio)
     return int(sorted((min_replicas, wanted, max_replicas))[1])

@@ -25,6 +25,6 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
         bad.append("max_replicas")
     if bad:
         raise ValueError(f"invalid argument(s): {', '.join(bad)}")
-    ratio = current_value / target_value
+    ratio = float(current_value) / float(target_value)
     scaled = current_replicas if abs(ratio - 1) <= tolerance else -math.floor(-(current_replicas * ratio))
     return int(_clamp(scaled, min_replicas, max_replicas))

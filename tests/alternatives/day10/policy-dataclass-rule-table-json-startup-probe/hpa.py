@@ -14,7 +14,7 @@ class _Autoscaler:
     _CHECKS = ()
 
     def decide(self, current: int, value: float, target: float) -> int:
-        ratio = value / target
+        ratio = float(value) / float(target)
         wanted = current
         if not abs(ratio - 1) <= self.tolerance:
             raw = current * ratio

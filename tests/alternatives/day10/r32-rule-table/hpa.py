@@ -24,7 +24,7 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
     broken = [f"{name} {why} (got {args[name]!r})" for name, bad, why in _RULES if bad(args)]
     if broken:
         raise ValueError("; ".join(broken))
-    ratio = current_value / target_value
+    ratio = float(current_value) / float(target_value)
     within_band = abs(ratio - 1) <= tolerance
     wanted = int(current_replicas) if within_band else _round_up(current_replicas * ratio)
     low_high = (int(min_replicas), int(max_replicas))

@@ -18,7 +18,7 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
         raise ValueError("max_replicas must be >= min_replicas")
     if tolerance < 0:
         raise ValueError("tolerance must be >= 0")
-    ratio = current_value / target_value
+    ratio = float(current_value) / float(target_value)
     if abs(ratio - 1) <= tolerance:
         desired = current_replicas
     else:

@@ -24,6 +24,6 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
     bad = [name for index, name, ok in _CHECKS if not ok(args[index], args)]
     if bad:
         raise ValueError("invalid argument(s): " + ", ".join(bad))
-    ratio = current_value / target_value
+    ratio = float(current_value) / float(target_value)
     wanted = _round_up(current_replicas * ratio) if abs(ratio - 1) > tolerance else current_replicas
     return int(sorted((min_replicas, wanted, max_replicas))[1])

@@ -22,7 +22,7 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
     # NumPy counts (a numpy.int64 from a DataFrame) become Python ints: the answer is one of them
     current_replicas, min_replicas, max_replicas = int(current_replicas), int(min_replicas), int(max_replicas)
 
-    ratio = current_value / target_value
+    ratio = float(current_value) / float(target_value)
     if abs(ratio - 1) <= tolerance:
         desired = current_replicas
     else:

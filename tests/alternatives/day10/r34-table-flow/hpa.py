@@ -28,7 +28,7 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
     if wrong:
         raise ValueError("; ".join(wrong))
 
-    ratio = current_value / target_value
+    ratio = float(current_value) / float(target_value)
     in_band = math.isclose(ratio, 1.0, rel_tol=0.0, abs_tol=tolerance)
     wanted = current_replicas if in_band else _round_up(current_replicas * ratio)
     return int(sorted((min_replicas, wanted, max_replicas))[1])

@@ -20,7 +20,7 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
     if not tolerance >= 0:
         raise ValueError(f"tolerance must be >= 0, got {tolerance!r}")
 
-    ratio = current_value / target_value
+    ratio = float(current_value) / float(target_value)
     if 1 - tolerance <= ratio <= 1 + tolerance:
         wanted = current_replicas
     else:

@@ -25,7 +25,7 @@ def _round_up(x) -> int:
 
 @lru_cache(maxsize=512, typed=True)
 def _unclamped(current_replicas, current_value, target_value, tolerance):
-    ratio = current_value / target_value
+    ratio = float(current_value) / float(target_value)
     if abs(ratio - 1) > tolerance:
         return _round_up(current_replicas * ratio)
     return current_replicas

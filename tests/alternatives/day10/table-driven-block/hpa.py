@@ -28,6 +28,6 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
     if problems:
         raise ValueError("; ".join(problems))
     current_replicas, min_replicas, max_replicas = map(int, (current_replicas, min_replicas, max_replicas))
-    ratio = current_value / target_value
+    ratio = float(current_value) / float(target_value)
     wanted = current_replicas if _in_band(ratio, tolerance) else _ceil(current_replicas * ratio)
     return sorted((min_replicas, wanted, max_replicas))[1]

@@ -1,0 +1,32 @@
+"""The HorizontalPodAutoscaler's replica rule, as the Kubernetes controller applies it."""
+
+from __future__ import annotations
+
+import math
+
+
+def desired_replicas(current_replicas: int, current_value: float, target_value: float,
+                     min_replicas: int, max_replicas: int, tolerance: float = 0.1) -> int:
+    """Replicas the HPA asks for when the metric reads `current_value` against `target_value`."""
+    current_replicas, min_replicas, max_replicas = int(current_replicas), int(min_replicas), int(max_replicas)
+    current_value, target_value, tolerance = float(current_value), float(target_value), float(tolerance)
+
+    if current_replicas < 1:
+        raise ValueError(f"current_replicas must be at least 1, got {current_replicas}")
+    if math.isnan(current_value) or current_value < 0:
+        raise ValueError(f"current_value must be a number >= 0, got {current_value}")
+    if math.isnan(target_value) or target_value <= 0:
+        raise ValueError(f"target_value must be a number > 0, got {target_value}")
+    if min_replicas < 1:
+        raise ValueError(f"min_replicas must be at least 1, got {min_replicas}")
+    if max_replicas < min_replicas:
+        raise ValueError(f"max_replicas {max_replicas} is below min_replicas {min_replicas}")
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+
+    ratio = current_value / target_value
+    if abs(ratio - 1) <= tolerance:
+        desired = current_replicas
+    else:
+        desired = math.ceil(current_replicas * ratio)
+    return max(min_replicas, min(max_replicas, desired))
