@@ -48,6 +48,15 @@ def test_less_than_one_request_a_day_is_still_traffic():
     )
 
 
+def test_a_huge_but_finite_forecast_gives_a_finite_rate():
+    got = peak_qps(1e308, 3.0)
+    assert got == pytest.approx(1e308 / 86_400 * 3), (
+        f"1e308 requests a day (finite: floats go up to about 1.8e308) at a 3x peak is about 3.47e303 QPS, got "
+        f"{got!r}: divide by 86,400 before multiplying by the peak ratio, as the formula reads; 1e308 x 3 first "
+        f"overflows to inf"
+    )
+
+
 def test_a_peak_equal_to_the_mean_is_allowed():
     assert peak_qps(86_400, 1.0) == pytest.approx(1.0), "perfectly flat traffic has its peak at the mean"
 
@@ -167,6 +176,24 @@ def test_a_load_one_float_step_over_one_replica_still_needs_two():
         f"{load!r} QPS is more than one 100 QPS replica can take (the ratio is 1.0000000000000002, one float step "
         f"above 1), so it needs 2 replicas, got {got!r}: round up however small the excess. Even machine epsilon "
         f"(ceil(ratio - sys.float_info.epsilon)) or a round(ratio, 15) before the ceiling hides real load"
+    )
+
+
+@pytest.mark.parametrize(
+    "peak, per_replica",
+    [(np.float32(100.0), 99.999999), (100.000001, np.float32(100.0))],
+    ids=["float32_peak", "float32_throughput"],
+)
+def test_a_numpy_float32_input_is_not_divided_in_float32(peak, per_replica):
+    try:
+        got = replicas_needed(peak, per_replica, headroom=0.0, min_replicas=1)
+    except ValueError:
+        return  # refusing numpy numbers is fine too
+    assert got == 2 and type(got) is int, (
+        f"{float(peak)!r} QPS on replicas of {float(per_replica)!r} QPS (one given as a np.float32, as read from a "
+        f"DataFrame) is a ratio of 1.00000001, so 2 replicas, a plain int, or a ValueError; got {got!r}. Divided as "
+        f"they come, numpy casts the Python float next to a float32 to float32 too, where it rounds to exactly 100 "
+        f"and the ratio to exactly 1: turn numpy floats into Python floats (float(x)) before the arithmetic"
     )
 
 
@@ -389,8 +416,9 @@ def test_storage_of_numpy_integer_inputs_never_wraps_round(args, expected):
 
 @pytest.mark.parametrize(
     "args, expected",
-    [((np.float32(2.5), 1, 1, 1), 3), ((1_000, np.float32(0.5), 90, 3), 135_000), ((np.float64(2.5), 1, 1, 1), 3)],
-    ids=["float32_events", "float32_bytes", "float64_events"],
+    [((np.float32(2.5), 1, 1, 1), 3), ((1_000, np.float32(0.5), 90, 3), 135_000), ((np.float64(2.5), 1, 1, 1), 3),
+     ((np.float32(0.1), 10, 1, 1), 2)],
+    ids=["float32_events", "float32_bytes", "float64_events", "float32_events_not_multiplied_in_float32"],
 )
 def test_storage_of_numpy_float_inputs_is_counted_or_refused(args, expected):
     try:
@@ -405,7 +433,10 @@ def test_storage_of_numpy_float_inputs_is_counted_or_refused(args, expected):
         )
     assert got == expected and type(got) is int, (
         f"storage_bytes{tuple(float(a) for a in args)} with numpy float inputs (a float32 column of a DataFrame) is "
-        f"exactly {expected:,} bytes, a plain int, or a ValueError; got {got!r} of type {type(got).__name__}"
+        f"exactly {expected:,} bytes, a plain int, or a ValueError; got {got!r} of type {type(got).__name__}. A "
+        f"np.float32 counts as the float it holds (np.float32(0.1) is 0.10000000149): multiplied as it comes, numpy "
+        f"keeps the product in float32, where 10 x np.float32(0.1) rounds to exactly 1.0 and the sliver above 1 "
+        f"byte is lost; convert it with float(x) first"
     )
 
 

@@ -59,10 +59,17 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
     return workers * 1000.0 / mean_latency_ms
 
 
+def _plain_float(value):
+    """A NumPy float (an np.float32 column) as the Python float it holds: kept as it is, it would pull a whole
+    division or product into float32 (99.999999 QPS rounds to 100)."""
+    return float(value) if isinstance(value, numbers.Real) and not isinstance(value, (numbers.Rational, float)) else value
+
+
 def replicas_needed(
     peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2
 ) -> int:
     """Round up, keep spare capacity for spikes and a lost replica, never go below the floor."""
+    peak_qps, qps_per_replica, headroom = map(_plain_float, (peak_qps, qps_per_replica, headroom))
     _positive("peak_qps", peak_qps)
     _positive("qps_per_replica", qps_per_replica)
     if not 0 <= headroom < 1:
@@ -77,7 +84,7 @@ def storage_bytes(
     """Raw bytes on disk over the retention window, counting every replica."""
     # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
     events_per_day, bytes_per_event, retention_days, replication = (
-        int(v) if isinstance(v, numbers.Integral) and not isinstance(v, bool) else v
+        int(v) if isinstance(v, numbers.Integral) and not isinstance(v, bool) else _plain_float(v)
         for v in (events_per_day, bytes_per_event, retention_days, replication)
     )
     _amount("events_per_day", events_per_day)

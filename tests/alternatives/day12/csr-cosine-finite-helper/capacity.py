@@ -49,7 +49,8 @@ def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0
     _finite(peak_qps, qps_per_replica, headroom, min_replicas)
     if not peak_qps > 0 or not qps_per_replica > 0 or not 0 <= headroom < 1 or not min_replicas >= 1:
         raise ValueError("bad input")
-    return max(math.ceil(min_replicas), math.ceil(peak_qps / (qps_per_replica * (1 - headroom))))
+    # float(): a np.float32 input would pull the division into float32, where 99.999999 rounds to 100
+    return max(math.ceil(min_replicas), math.ceil(float(peak_qps) / (float(qps_per_replica) * (1 - float(headroom)))))
 
 
 def _whole_numbers_past_a_float(storage_bytes):
@@ -65,7 +66,8 @@ def _whole_numbers_past_a_float(storage_bytes):
             if not all(v > 0 for v in values):
                 raise ValueError("bad input")
             return math.prod(values)
-        return storage_bytes(events_per_day, bytes_per_event, retention_days, replication)
+        # numpy floats go on as Python floats: a np.float32 would keep the whole product in float32
+        return storage_bytes(*(float(v) if hasattr(v, "dtype") and type(v) is not int else v for v in values))
     return exact
 
 

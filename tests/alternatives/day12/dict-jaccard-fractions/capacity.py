@@ -23,7 +23,7 @@ def peak_qps(requests_per_day, peak_to_mean=3.0):
     _require(_finite(requests_per_day, peak_to_mean), "inputs must be finite numbers")
     _require(requests_per_day > 0, "requests_per_day must be positive")
     _require(peak_to_mean >= 1, "peak_to_mean must be at least 1")
-    return float(requests_per_day) * float(peak_to_mean) / SECONDS_PER_DAY
+    return float(requests_per_day) / SECONDS_PER_DAY * float(peak_to_mean)
 
 
 def latency_budget_ms(p99_target_ms, other_hops_ms):

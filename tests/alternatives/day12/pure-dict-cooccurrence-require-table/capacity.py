@@ -45,14 +45,14 @@ def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0
         raise ValueError("min_replicas must be a plain int")
     _require(peak_qps=(peak_qps, lambda v: v > 0), qps_per_replica=(qps_per_replica, lambda v: v > 0),
              headroom=(headroom, lambda v: 0 <= v < 1), min_replicas=(min_replicas, lambda v: v >= 1))
-    usable = qps_per_replica * (1 - headroom)
-    return max(min_replicas, math.ceil(peak_qps / usable))
+    usable = float(qps_per_replica) * (1 - float(headroom))  # Python floats: float32 inputs would divide in float32
+    return max(min_replicas, math.ceil(float(peak_qps) / usable))
 
 
 def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3) -> int:
     # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
     events_per_day, bytes_per_event, retention_days, replication = (
-        int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
+        int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v.item() if hasattr(v, "item") else v
         for v in (events_per_day, bytes_per_event, retention_days, replication)
     )
     values = (events_per_day, bytes_per_event, retention_days, replication)

@@ -53,8 +53,8 @@ def replicas_needed(
     _require(_ok(headroom, 0, inclusive=True) and headroom < 1, "headroom must be in [0, 1)")
     _require(_ok(min_replicas, 1, inclusive=True), "min_replicas must be >= 1")
     _require(float(min_replicas).is_integer(), "min_replicas must be a whole number of replicas")
-    usable = qps_per_replica * (1 - headroom)
-    return max(int(min_replicas), -(-peak_qps // usable).__int__())
+    usable = float(qps_per_replica) * (1 - float(headroom))
+    return max(int(min_replicas), -(-float(peak_qps) // usable).__int__())  # float64, even for np.float32 rates
 
 
 def storage_bytes(
@@ -62,7 +62,7 @@ def storage_bytes(
 ) -> int:
     # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
     events_per_day, bytes_per_event, retention_days, replication = (
-        int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
+        int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else float(v) if hasattr(v, "dtype") else v
         for v in (events_per_day, bytes_per_event, retention_days, replication)
     )
     factors = (events_per_day, bytes_per_event, retention_days, replication)

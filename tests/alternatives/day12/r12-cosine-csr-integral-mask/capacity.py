@@ -62,7 +62,7 @@ def replicas_needed(
     _finite("min_replicas", min_replicas)
     if min_replicas < 1:
         raise ValueError("min_replicas must be >= 1")
-    needed = math.ceil(peak_qps / (qps_per_replica * (1 - headroom)))
+    needed = math.ceil(float(peak_qps) / (float(qps_per_replica) * (1 - float(headroom))))  # never in float32
     return max(math.ceil(min_replicas), needed)
 
 
@@ -71,7 +71,8 @@ def storage_bytes(
 ) -> int:
     # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
     events_per_day, bytes_per_event, retention_days, replication = (
-        int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
+        int(v) if hasattr(v, "__index__") and not isinstance(v, bool)
+        else float(v) if type(v).__module__ == "numpy" else v  # a np.float32 would keep the product in float32
         for v in (events_per_day, bytes_per_event, retention_days, replication)
     )
     for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),

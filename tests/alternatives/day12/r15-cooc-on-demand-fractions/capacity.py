@@ -30,7 +30,7 @@ def _positive(value) -> bool:
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
     _require(_positive(requests_per_day), "requests_per_day must be a finite number > 0")
     _require(_finite(peak_to_mean) and peak_to_mean >= 1, "peak_to_mean must be finite and >= 1")
-    return float(requests_per_day) * peak_to_mean / SECONDS_PER_DAY  # an np.int32 count times 3 wraps round
+    return float(requests_per_day) / SECONDS_PER_DAY * peak_to_mean  # as a float: an np.int32 count times 3 wraps round
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
@@ -55,7 +55,8 @@ def replicas_needed(
     _require(_finite(headroom) and 0 <= headroom < 1, "headroom must be in [0, 1)")
     _require(isinstance(min_replicas, Integral) and min_replicas >= 1, "min_replicas must be an int >= 1")
     # numpy integer rates as Python ints: a Fraction keeps their type, which wraps round in its own width
-    peak_qps, qps_per_replica = (int(v) if isinstance(v, Integral) else v for v in (peak_qps, qps_per_replica))
+    # and numpy floats as Python floats: Fraction(np.float32(...)) raises TypeError
+    peak_qps, qps_per_replica = (int(v) if isinstance(v, Integral) else float(v) for v in (peak_qps, qps_per_replica))
     usable = Fraction(qps_per_replica) * (1 - Fraction(headroom))
     return max(int(min_replicas), math.ceil(Fraction(peak_qps) / usable))
 

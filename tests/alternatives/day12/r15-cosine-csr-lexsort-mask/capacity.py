@@ -65,6 +65,7 @@ def replicas_needed(
         raise ValueError("headroom must be in [0, 1)")
     if not min_replicas >= 1:
         raise ValueError("min_replicas must be >= 1")
+    peak_qps, qps_per_replica, headroom = float(peak_qps), float(qps_per_replica), float(headroom)  # not float32
     needed = math.ceil(peak_qps / (qps_per_replica * (1 - headroom)))
     return max(math.ceil(min_replicas), needed)
 
@@ -74,7 +75,7 @@ def storage_bytes(
 ) -> int:
     # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
     events_per_day, bytes_per_event, retention_days, replication = (
-        int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
+        int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v.item() if hasattr(v, "item") else v
         for v in (events_per_day, bytes_per_event, retention_days, replication)
     )
     # whole numbers multiply exactly however large; next to a float input every value must fit a float

@@ -68,7 +68,8 @@ def replicas_needed(
     if not min_replicas >= 1:
         raise ValueError("min_replicas must be >= 1")
     floor = math.ceil(min_replicas)
-    return max(floor, math.ceil(peak_qps / (qps_per_replica * (1 - headroom))))
+    ratio = float(peak_qps) / (float(qps_per_replica) * (1 - float(headroom)))  # float64 even for np.float32 inputs
+    return max(floor, math.ceil(ratio))
 
 
 def storage_bytes(
@@ -76,7 +77,7 @@ def storage_bytes(
 ) -> int:
     # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
     events_per_day, bytes_per_event, retention_days, replication = (
-        int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
+        int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else float(v) if hasattr(v, "dtype") else v
         for v in (events_per_day, bytes_per_event, retention_days, replication)
     )
     for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),

@@ -25,7 +25,7 @@ def peak_qps(requests_per_day, peak_to_mean=3.0):
     _positive(requests_per_day, "requests_per_day")
     _positive(peak_to_mean, "peak_to_mean")
     _require(peak_to_mean >= 1, "peak_to_mean must be >= 1")
-    return requests_per_day * peak_to_mean / SECONDS_PER_DAY
+    return requests_per_day / SECONDS_PER_DAY * peak_to_mean  # dividing first: 1e308 x 3 would overflow
 
 
 def latency_budget_ms(p99_target_ms, other_hops_ms):

@@ -61,7 +61,8 @@ def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
 def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3):
     # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
     events_per_day, bytes_per_event, retention_days, replication = (
-        int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
+        int(v) if hasattr(v, "__index__") and not isinstance(v, bool)
+        else v.item() if hasattr(v, "item") else v  # numpy floats too: float32 products round
         for v in (events_per_day, bytes_per_event, retention_days, replication)
     )
     # a plain int is checked as it is (exact however large); anything else through _num

@@ -58,8 +58,8 @@ def replicas_needed(
         headroom=(headroom, lambda x: 0 <= x < 1),
         min_replicas=(min_replicas, lambda x: x >= 1),
     )
-    usable = qps_per_replica * (1 - headroom)
-    needed = int(-(-peak_qps // usable))
+    usable = float(qps_per_replica) * (1 - float(headroom))
+    needed = int(-(-float(peak_qps) // usable))  # Python floats: a np.float32 rate would divide in float32
     return max(math.ceil(min_replicas), needed)
 
 
@@ -68,7 +68,7 @@ def storage_bytes(
 ) -> int:
     # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
     events_per_day, bytes_per_event, retention_days, replication = (
-        int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
+        int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else float(v) if hasattr(v, "dtype") else v
         for v in (events_per_day, bytes_per_event, retention_days, replication)
     )
     if all(type(v) is int for v in (events_per_day, bytes_per_event, retention_days, replication)):

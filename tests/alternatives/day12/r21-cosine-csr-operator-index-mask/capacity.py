@@ -54,6 +54,7 @@ def replicas_needed(
     if not (_finite(headroom) and 0 <= headroom < 1):
         raise ValueError("headroom must be in [0, 1)")
     _positive("min_replicas", min_replicas)  # an int past any float (10**400) is refused before math.isfinite below
+    peak_qps, qps_per_replica, headroom = (float(v) for v in (peak_qps, qps_per_replica, headroom))  # never float32
     if not (math.isfinite(min_replicas) and min_replicas >= 1 and min_replicas == int(min_replicas)):
         raise ValueError("min_replicas must be a whole number >= 1")
     return max(int(min_replicas), math.ceil(peak_qps / (qps_per_replica * (1 - headroom))))
@@ -64,7 +65,7 @@ def storage_bytes(
 ) -> int:
     # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
     events_per_day, bytes_per_event, retention_days, replication = (
-        int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
+        int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v.item() if hasattr(v, "item") else v
         for v in (events_per_day, bytes_per_event, retention_days, replication)
     )
     whole = all(type(v) is int for v in (events_per_day, bytes_per_event, retention_days, replication))

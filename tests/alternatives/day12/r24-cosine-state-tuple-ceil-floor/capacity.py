@@ -59,6 +59,7 @@ def replicas_needed(
         _finite(name, value)
     if not peak_qps > 0 or not qps_per_replica > 0:
         raise ValueError("qps must be > 0")
+    peak_qps, qps_per_replica = float(peak_qps), float(qps_per_replica)  # a np.float32 divides in float32
     if not 0 <= headroom < 1:
         raise ValueError("headroom must be in [0, 1)")
     if not min_replicas >= 1:
@@ -72,7 +73,8 @@ def storage_bytes(
 ) -> int:
     # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
     events_per_day, bytes_per_event, retention_days, replication = (
-        int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
+        int(v) if hasattr(v, "__index__") and not isinstance(v, bool)
+        else float(v) if type(v).__module__ == "numpy" else v
         for v in (events_per_day, bytes_per_event, retention_days, replication)
     )
     args = (events_per_day, bytes_per_event, retention_days, replication)

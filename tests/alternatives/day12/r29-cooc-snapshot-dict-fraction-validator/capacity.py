@@ -40,7 +40,7 @@ class _Check:
 def peak_qps(requests_per_day, peak_to_mean=3.0):
     _Check("requests_per_day", requests_per_day).above(0)
     _Check("peak_to_mean", peak_to_mean).at_least(1)
-    return float(requests_per_day) * float(peak_to_mean) / SECONDS_PER_DAY
+    return float(requests_per_day) / SECONDS_PER_DAY * float(peak_to_mean)
 
 
 def latency_budget_ms(p99_target_ms, other_hops_ms):
@@ -68,8 +68,8 @@ def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
     _Check("min_replicas", min_replicas).at_least(1)
     if int(min_replicas) != min_replicas:
         raise ValueError("min_replicas must be a whole number")
-    usable = qps_per_replica * (1 - headroom)
-    return max(int(min_replicas), math.ceil(peak_qps / usable))
+    usable = float(qps_per_replica) * (1 - float(headroom))
+    return max(int(min_replicas), math.ceil(float(peak_qps) / usable))  # float64, never a np.float32's float32
 
 
 def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3):

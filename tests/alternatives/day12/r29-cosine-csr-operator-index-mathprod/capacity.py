@@ -60,7 +60,7 @@ def replicas_needed(
         raise ValueError("headroom must be in [0, 1)")
     if not min_replicas >= 1:
         raise ValueError("min_replicas must be >= 1")
-    needed = math.ceil(peak_qps / (qps_per_replica * (1 - headroom)))
+    needed = math.ceil(float(peak_qps) / float(qps_per_replica * (1 - headroom)))
     return max(math.ceil(min_replicas), needed)
 
 

@@ -47,14 +47,15 @@ def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0
     _finite(peak_qps, qps_per_replica, headroom, min_replicas)
     if not peak_qps > 0 or not qps_per_replica > 0 or not 0 <= headroom < 1 or not min_replicas >= 1:
         raise ValueError("bad capacity inputs")
-    needed = math.ceil(peak_qps / (qps_per_replica * (1 - headroom)))
+    usable = float(qps_per_replica) * (1 - float(headroom))  # as Python floats, whatever numpy type came in
+    needed = math.ceil(float(peak_qps) / usable)
     return max(math.ceil(min_replicas), needed)
 
 
 def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3) -> int:
     # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
     events_per_day, bytes_per_event, retention_days, replication = (
-        int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
+        int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else float(v) if hasattr(v, "dtype") else v
         for v in (events_per_day, bytes_per_event, retention_days, replication)
     )
     args = (events_per_day, bytes_per_event, retention_days, replication)

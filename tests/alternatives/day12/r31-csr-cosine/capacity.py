@@ -61,11 +61,12 @@ def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0
     if not min_replicas >= 1:
         raise ValueError("min_replicas >= 1")
     floor = math.ceil(min_replicas)
-    return max(int(floor), math.ceil(peak_qps / (qps_per_replica * (1 - headroom))))
+    return max(int(floor), math.ceil(float(peak_qps) / (float(qps_per_replica) * (1 - float(headroom)))))
 
 
 def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3) -> int:
-    args = (events_per_day, bytes_per_event, retention_days, replication)
+    args = tuple(float(v) if isinstance(v, numbers.Real) and not isinstance(v, numbers.Rational) else v  # np.float32
+                 for v in (events_per_day, bytes_per_event, retention_days, replication))
     whole = all(isinstance(v, numbers.Integral) for v in args)  # exact ints however large; next to a float, must fit one
     for v in args:
         _finite(v, "input", any_size=whole)

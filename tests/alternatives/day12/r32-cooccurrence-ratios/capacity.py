@@ -27,7 +27,7 @@ def peak_qps(requests_per_day, peak_to_mean=3.0):
         raise ValueError("no traffic")
     if peak_to_mean < 1:
         raise ValueError("peak below the mean")
-    return float(requests_per_day) * float(peak_to_mean) / SECONDS_PER_DAY
+    return float(requests_per_day) / SECONDS_PER_DAY * float(peak_to_mean)
 
 
 def latency_budget_ms(p99_target_ms, other_hops_ms):
@@ -65,6 +65,7 @@ def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
         raise ValueError("rates must be positive")
     if not 0 <= headroom < 1:
         raise ValueError("headroom in [0, 1)")
+    peak_qps, qps_per_replica, headroom = float(peak_qps), float(qps_per_replica), float(headroom)  # not float32
     if isinstance(min_replicas, bool) or not isinstance(min_replicas, (int, np.integer)) or min_replicas < 1:
         raise ValueError("min_replicas must be a whole number >= 1")
     ratio = peak_qps / (qps_per_replica * (1 - headroom))

@@ -64,8 +64,8 @@ def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0
         raise ValueError("min_replicas must be a plain int")
     if min_replicas < 1:
         raise ValueError("min_replicas must be >= 1")
-    usable = qps_per_replica * (1 - headroom)
-    return max(min_replicas, math.ceil(peak_qps / usable))
+    usable = float(qps_per_replica) * (1 - float(headroom))
+    return max(min_replicas, math.ceil(float(peak_qps) / usable))  # float(): np.float32 divides in float32
 
 
 def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3) -> int:

@@ -69,7 +69,7 @@ def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0
         raise ValueError("headroom must be in [0, 1)")
     if not floor >= 1:
         raise ValueError("min_replicas must be >= 1")
-    needed = math.ceil(peak / (per * (1 - headroom)))
+    needed = math.ceil(float(peak) / (float(per) * (1 - float(headroom))))  # np.float32 values in float64
     return max(int(math.ceil(floor)), int(needed))
 
 

@@ -27,7 +27,7 @@ def peak_qps(requests_per_day, peak_to_mean=3.0):
     ratio = _real(peak_to_mean, "peak_to_mean")
     if per_day <= 0 or ratio < 1:
         raise ValueError("requests_per_day must be > 0 and peak_to_mean >= 1")
-    return per_day * ratio / SECONDS_PER_DAY
+    return per_day / SECONDS_PER_DAY * ratio
 
 
 def latency_budget_ms(p99_target_ms, other_hops_ms):

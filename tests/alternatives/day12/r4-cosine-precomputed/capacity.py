@@ -74,7 +74,7 @@ def storage_bytes(
 ) -> int:
     # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
     events_per_day, bytes_per_event, retention_days, replication = (
-        int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
+        int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v.item() if hasattr(v, "item") else v
         for v in (events_per_day, bytes_per_event, retention_days, replication)
     )
     if all(type(v) is int for v in (events_per_day, bytes_per_event, retention_days, replication)):

@@ -63,9 +63,9 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
 def replicas_needed(
     peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2
 ) -> int:
-    _positive("peak_qps", peak_qps)
-    _positive("qps_per_replica", qps_per_replica)
-    _at_least("headroom", headroom, 0)
+    peak_qps = float(_positive("peak_qps", peak_qps))  # Python floats: numpy float32 would divide in float32
+    qps_per_replica = float(_positive("qps_per_replica", qps_per_replica))
+    headroom = float(_at_least("headroom", headroom, 0))
     if not headroom < 1:
         raise ValueError("headroom must be below 1")
     min_replicas = _whole("min_replicas", min_replicas, 1)
@@ -78,7 +78,8 @@ def storage_bytes(
 ) -> int:
     # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
     events_per_day, bytes_per_event, retention_days, replication = (
-        int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
+        int(v) if hasattr(v, "__index__") and not isinstance(v, bool)
+        else float(v) if type(v).__module__ == "numpy" else v  # and numpy floats are Python floats
         for v in (events_per_day, bytes_per_event, retention_days, replication)
     )
     for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),

@@ -47,7 +47,7 @@ def replicas_needed(
 ) -> int:
     _require(peak_qps=(peak_qps, positive), qps_per_replica=(qps_per_replica, positive),
              headroom=(headroom, lambda v: 0 <= v < 1), min_replicas=(min_replicas, whole_from_one))
-    needed = -(-peak_qps // (qps_per_replica * (1 - headroom)))
+    needed = -(-float(peak_qps) // (float(qps_per_replica) * (1 - float(headroom))))  # float64 whatever came in
     return int(max(min_replicas, needed))
 
 
@@ -56,7 +56,7 @@ def storage_bytes(
 ) -> int:
     # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
     events_per_day, bytes_per_event, retention_days, replication = (
-        int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
+        int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else float(v) if hasattr(v, "dtype") else v
         for v in (events_per_day, bytes_per_event, retention_days, replication)
     )
     whole = (events_per_day, bytes_per_event, retention_days, replication)

@@ -44,6 +44,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
 
 
 def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2) -> int:
+    peak_qps, qps_per_replica, headroom = (float(v) if hasattr(v, "dtype") else v for v in (peak_qps, qps_per_replica, headroom))
     _finite(peak_qps, qps_per_replica, headroom, min_replicas)
     if not peak_qps > 0 or not qps_per_replica > 0 or not 0 <= headroom < 1 or not min_replicas >= 1:
         raise ValueError("bad input")

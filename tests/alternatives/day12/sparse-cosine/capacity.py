@@ -72,13 +72,14 @@ def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0
         raise ValueError("headroom in [0, 1)")
     if not min_replicas >= 1 or not _finite(min_replicas):
         raise ValueError("min_replicas >= 1")
-    return max(math.ceil(min_replicas), math.ceil(peak_qps / (qps_per_replica * (1 - headroom))))
+    usable = float(qps_per_replica) * (1 - float(headroom))  # Python floats: float32 would round 99.999999 to 100
+    return max(math.ceil(min_replicas), math.ceil(float(peak_qps) / usable))
 
 
 def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3) -> int:
     # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
     events_per_day, bytes_per_event, retention_days, replication = (
-        int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
+        int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v.item() if hasattr(v, "item") else v
         for v in (events_per_day, bytes_per_event, retention_days, replication)
     )
     for name, v in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
