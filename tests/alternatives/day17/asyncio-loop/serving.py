@@ -182,6 +182,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
         rate = _as_number("RATE_LIMIT", rate)
         if rate <= 0:
             raise ValueError("setting RATE_LIMIT must be > 0")
+        if math.isinf(1.0 / rate):
+            raise ValueError("setting RATE_LIMIT is too small: the interval between tokens is beyond a float")
         burst = _setting(config, "RATE_BURST")
         burst = max(1, rate) if burst is None else _as_number("RATE_BURST", burst)
         if burst < 1:

@@ -152,6 +152,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
     max_queue = _setting(settings, "MAX_QUEUE", 256, minimum=1, whole=True)
     cache_size = _setting(settings, "CACHE_SIZE", 1024, minimum=0, whole=True)
     rate = _setting(settings, "RATE_LIMIT", None, minimum=0, whole=False, strict_minimum=True)
+    if rate is not None and math.isinf(1 / rate):
+        raise ValueError(f"RATE_LIMIT must be large enough that 1 / RATE_LIMIT is finite, got {rate!r}")
     burst = _setting(settings, "RATE_BURST", None, minimum=1, whole=False) if rate is not None else None
     version = str(settings.get("MODEL_VERSION") or "") or "unknown"
 

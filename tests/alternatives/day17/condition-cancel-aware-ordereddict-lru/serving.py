@@ -162,6 +162,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
     rate_limit = _number("RATE_LIMIT", _setting("RATE_LIMIT", config), None, whole=False, minimum=0, above=True)
     bucket = None
     if rate_limit is not None:
+        if not math.isfinite(1 / rate_limit):
+            raise ValueError(f"RATE_LIMIT is too small: a token would take forever, got {rate_limit!r}")
         burst = _number("RATE_BURST", _setting("RATE_BURST", config), max(1, rate_limit), whole=False, minimum=1)
         bucket = TokenBucket(rate_limit, burst, clock)
     version = _setting("MODEL_VERSION", config)

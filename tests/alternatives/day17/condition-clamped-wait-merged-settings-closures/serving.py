@@ -140,7 +140,7 @@ class TokenBucket:
             if self.tokens >= 1:
                 self.tokens -= 1
                 return None
-            return (1 - self.tokens) / self.rate
+            return min((1 - self.tokens) / self.rate, threading.TIMEOUT_MAX)
 
 
 def _load(path):

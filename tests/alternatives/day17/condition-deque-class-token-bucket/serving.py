@@ -170,6 +170,8 @@ class ModelServer:
         rate = settings.number("RATE_LIMIT", None, above=0)
         self.bucket = None
         if rate is not None:
+            if math.isinf(1 / rate):
+                raise ValueError(f"RATE_LIMIT is too small to wait for a token, got {rate!r}")
             burst = settings.number("RATE_BURST", max(1, rate), minimum=1)
             self.bucket = TokenBucket(rate, burst, clock)
         self.version = settings.text("MODEL_VERSION", "unversioned")

@@ -88,6 +88,8 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
     rate = _number("RATE_LIMIT", setting("RATE_LIMIT"), None, 0, False, strict_min=True)
     burst = None
     if rate is not None:
+        if math.isinf(1 / rate):
+            raise ValueError(f"RATE_LIMIT {rate!r} is too small: the wait for one token overflows")
         burst = _number("RATE_BURST", setting("RATE_BURST"), max(1.0, rate), 1, False)
     version = setting("MODEL_VERSION")
     version = str(version) if version not in (None, "") else "unknown"

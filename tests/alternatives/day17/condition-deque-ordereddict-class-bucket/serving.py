@@ -174,6 +174,8 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
     rate = _number("RATE_LIMIT", settings.get("RATE_LIMIT"), None, 0, False, strict=True)
     bucket = None
     if rate is not None:
+        if not math.isfinite(1 / rate):
+            raise ValueError(f"RATE_LIMIT must be large enough for a finite wait per token, got {rate!r}")
         burst = _number("RATE_BURST", settings.get("RATE_BURST"), max(1.0, rate), 1, False)
         bucket = TokenBucket(rate, burst, clock)
     version = settings.get("MODEL_VERSION") or "unknown"

@@ -156,6 +156,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
         rate = _number("RATE_LIMIT", rate, whole=False, minimum=0, default=None)
         if rate <= 0:
             raise ValueError("RATE_LIMIT must be > 0")
+        if 1 / rate == math.inf:
+            raise ValueError("RATE_LIMIT is too small: one token would take longer than a float can say")
         burst = _number("RATE_BURST", settings.get("RATE_BURST"), whole=False, minimum=1, default=max(1.0, rate))
         bucket = _Bucket(rate, burst, clock)
 

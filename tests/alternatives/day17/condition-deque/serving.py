@@ -173,6 +173,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
     rate = settings.number("RATE_LIMIT", None, whole=False, minimum=0, strict_min=True)
     bucket = None
     if rate is not None:
+        if not math.isfinite(1 / rate):
+            raise ValueError(f"RATE_LIMIT is too small, the wait for a token would be infinite: {rate!r}")
         burst = settings.number("RATE_BURST", max(1.0, rate), whole=False, minimum=1)
         bucket = TokenBucket(rate, burst, clock)
 

@@ -163,6 +163,8 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
         rate = _number("RATE_LIMIT", raw_rate)
         if rate <= 0:
             raise ValueError("RATE_LIMIT must be > 0")
+        if math.isinf(1 / rate):
+            raise ValueError("RATE_LIMIT is too small: the wait for one token is not a finite number")
         raw_burst = settings.raw("RATE_BURST")
         burst = max(1.0, rate) if raw_burst is None else _number("RATE_BURST", raw_burst)
         if burst < 1:

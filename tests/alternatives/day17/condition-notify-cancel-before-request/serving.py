@@ -167,6 +167,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
     rate_limit = _number(config, "RATE_LIMIT", None, minimum=0, strict=True)
     bucket = None
     if rate_limit is not None:
+        if not math.isfinite(1 / rate_limit):
+            raise ValueError(f"RATE_LIMIT is so small that a token would never come, got {rate_limit!r}")
         burst = _number(config, "RATE_BURST", max(1.0, rate_limit), minimum=1)
         bucket = TokenBucket(rate_limit, burst, clock)
     version = _setting(config, "MODEL_VERSION")

@@ -155,6 +155,8 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
     rate = _setting(settings, "RATE_LIMIT", None, whole=False, minimum=0, strict=True)
     bucket = None
     if rate is not None:
+        if math.isinf(1 / rate):
+            raise ValueError(f"RATE_LIMIT {rate!r} is too small: 1 / RATE_LIMIT is not finite")
         burst = _setting(settings, "RATE_BURST", max(1.0, rate), whole=False, minimum=1)
         bucket = TokenBucket(rate, burst, clock)
     version = settings.get("MODEL_VERSION") or "unversioned"

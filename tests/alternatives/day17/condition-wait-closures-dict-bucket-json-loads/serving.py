@@ -61,6 +61,8 @@ def _settings(config):
         out["RATE_LIMIT"] = out["RATE_BURST"] = None
     else:
         out["RATE_LIMIT"] = _number("RATE_LIMIT", rate, whole=False, minimum=0, strict=True)
+        if not math.isfinite(1 / out["RATE_LIMIT"]):
+            raise ValueError(f"RATE_LIMIT {rate!r} is too small: the wait for a token would overflow")
         burst = raw("RATE_BURST")
         out["RATE_BURST"] = (max(1.0, out["RATE_LIMIT"]) if burst is None
                              else _number("RATE_BURST", burst, whole=False, minimum=1))

@@ -26,7 +26,7 @@ SETTINGS = {
     "MAX_WAIT_MS": (5, float, lambda v: v >= 0, "a number >= 0"),
     "MAX_QUEUE": (256, int, lambda v: v >= 1, "a whole number >= 1"),
     "CACHE_SIZE": (1024, int, lambda v: v >= 0, "a whole number >= 0"),
-    "RATE_LIMIT": (None, float, lambda v: v > 0, "a number > 0"),
+    "RATE_LIMIT": (None, float, lambda v: v > 0 and math.isfinite(1 / v), "a number > 0 whose inverse is finite"),
     "RATE_BURST": (None, float, lambda v: v >= 1, "a number >= 1"),
 }
 

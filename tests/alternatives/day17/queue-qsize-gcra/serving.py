@@ -151,6 +151,8 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
     rate = _read(settings, "RATE_LIMIT", default=None, integer=False, low=0, open_low=True)
     bucket = None
     if rate is not None:
+        if math.isinf(1 / rate):
+            raise ValueError(f"RATE_LIMIT={rate!r} is too small: the interval between tokens is infinite")
         burst = _read(settings, "RATE_BURST", default=max(1, rate), integer=False, low=1)
         bucket = GcraBucket(rate, burst, clock)
     version = str(settings.get("MODEL_VERSION") or "dev")

@@ -89,6 +89,8 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
     max_queue = setting(raw, "MAX_QUEUE", default=256, low=1, integer=True)
     cache_size = setting(raw, "CACHE_SIZE", default=1024, low=0, integer=True)
     rate = setting(raw, "RATE_LIMIT", default=None, low=0, integer=False, above=True)
+    if rate is not None and (not rate or math.isinf(1 / rate)):  # a tiny Decimal can be 0.0 as a float
+        raise ValueError(f"setting RATE_LIMIT: too small, a token would never come: {raw.get('RATE_LIMIT')!r}")
     burst = setting(raw, "RATE_BURST", default=max(1.0, rate), low=1, integer=False) if rate else None
     version = str(raw.get("MODEL_VERSION") or "dev")
 

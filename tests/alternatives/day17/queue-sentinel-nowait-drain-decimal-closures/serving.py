@@ -89,6 +89,8 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
     rate = _setting(config, "RATE_LIMIT", whole=False, minimum=0, default=None, strict=True)
     burst = None
     if rate is not None:
+        if rate == 0 or not math.isfinite(1 / rate):
+            raise ValueError(f"RATE_LIMIT is too small: one token's wait is beyond a float ({rate!r})")
         burst = _setting(config, "RATE_BURST", whole=False, minimum=1, default=max(1.0, rate))
     version = _lookup(config, "MODEL_VERSION")
     version = "0.0.0" if version is None else str(version)

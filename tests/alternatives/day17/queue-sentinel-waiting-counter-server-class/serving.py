@@ -153,6 +153,8 @@ class Server:
         rate = s.number("RATE_LIMIT")
         self.bucket = None
         if rate is not None:
+            if math.isinf(1 / rate):
+                raise ValueError(f"RATE_LIMIT: too small, the wait for a token is infinite ({rate!r})")
             burst = s.number("RATE_BURST")
             self.bucket = TokenBucket(rate, burst if burst is not None else max(1, rate), clock)
         self.version = str(s.raw("MODEL_VERSION") or "dev")

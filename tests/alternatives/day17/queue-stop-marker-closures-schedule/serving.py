@@ -92,6 +92,8 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
     rate = num("RATE_LIMIT", integer=False, low=0, low_inclusive=False)
     burst = None
     if rate is not None:
+        if math.isinf(1.0 / rate):
+            raise ValueError(f"RATE_LIMIT={rate!r} is too small: the interval between tokens overflows a float")
         burst = num("RATE_BURST", integer=False, low=1, default=max(1.0, rate))
     version = _setting(config, "MODEL_VERSION")
     version = str(version) if version is not None else "0.0.0-dev"

@@ -147,6 +147,8 @@ class ModelServer:
         rate = s.number("RATE_LIMIT", None, low=0, above=True)
         self.bucket = None
         if rate is not None:
+            if rate == 0.0 or not math.isfinite(1 / rate):  # 1e-330 is above 0 as a Decimal, 0.0 as a float
+                raise ValueError(f"RATE_LIMIT: too small, a token's wait is not finite: {rate!r}")
             burst = s.number("RATE_BURST", max(1.0, rate), low=1)
             self.bucket = TokenBucket(rate, burst, clock)
         version = s.raw("MODEL_VERSION")

@@ -39,6 +39,8 @@ def read_settings(config: Mapping[str, Any]) -> dict[str, Any]:
         if name not in merged or (name == "RATE_BURST" and "RATE_LIMIT" not in merged):
             continue
         settings[name] = check(name, merged[name], whole, low, exclusive)
+    if "RATE_LIMIT" in settings and math.isinf(1 / settings["RATE_LIMIT"]):
+        raise ValueError(f"RATE_LIMIT={merged['RATE_LIMIT']!r} is too small: the wait for one token is infinite")
     if "RATE_LIMIT" in settings and "RATE_BURST" not in settings:
         settings["RATE_BURST"] = max(1.0, settings["RATE_LIMIT"])
     settings["MODEL_PATH"] = merged.get("MODEL_PATH")

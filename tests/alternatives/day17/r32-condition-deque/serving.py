@@ -162,6 +162,8 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
     max_queue = _setting(config, "MAX_QUEUE", 256, whole=True, minimum=1)
     cache_size = _setting(config, "CACHE_SIZE", 1024, whole=True, minimum=0)
     rate = _setting(config, "RATE_LIMIT", None, above=0)
+    if rate is not None and math.isinf(1 / rate):
+        raise ValueError(f"RATE_LIMIT is too small: the wait for a token overflows a float, got {rate!r}")
     burst = _setting(config, "RATE_BURST", max(1.0, rate), minimum=1) if rate is not None else None
 
     if model is None:

@@ -131,6 +131,8 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
         rate = _as_float("RATE_LIMIT", get("RATE_LIMIT"))
         if rate <= 0:
             raise ValueError("setting RATE_LIMIT should be > 0")
+        if math.isinf(1 / rate):
+            raise ValueError("setting RATE_LIMIT is too small: one token would take an infinite time")
         burst = max(1.0, rate)
         if get("RATE_BURST") is not None:
             burst = _as_float("RATE_BURST", get("RATE_BURST"))

@@ -126,6 +126,8 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
     rate = _number("RATE_LIMIT", setting("RATE_LIMIT"), None, 0, False, strict_min=True)
     bucket = None
     if rate is not None:
+        if not math.isfinite(1 / rate):
+            raise ValueError(f"RATE_LIMIT is too small for a finite wait between tokens, got {rate!r}")
         burst = _number("RATE_BURST", setting("RATE_BURST"), max(1.0, rate), 1, False)
         bucket = TokenBucket(rate, burst, clock)
     version = setting("MODEL_VERSION")

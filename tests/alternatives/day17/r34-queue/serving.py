@@ -58,6 +58,8 @@ def read_settings(config):
         if whole and value != math.floor(value):
             raise ValueError(f"{name}: must be a whole number, got {raw!r}")
         out[name] = int(value) if whole else value
+    if out["RATE_LIMIT"] is not None and math.isinf(1 / out["RATE_LIMIT"]):
+        raise ValueError(f"RATE_LIMIT: too small, the wait for one token is infinite: {merged['RATE_LIMIT']!r}")
     if out["RATE_LIMIT"] is not None and out["RATE_BURST"] is None:
         out["RATE_BURST"] = max(1.0, out["RATE_LIMIT"])
     return out

@@ -171,6 +171,8 @@ def create_app(config=None, *, model=None, clock=time.monotonic):
     rate_limit = setting("RATE_LIMIT", lambda r: _positive("RATE_LIMIT", r), None)
     bucket = None
     if rate_limit is not None:
+        if math.isinf(1 / rate_limit):
+            raise ValueError(f"RATE_LIMIT is too small: a token's wait would be infinite, got {rate_limit!r}")
         burst = setting("RATE_BURST", lambda r: _number_min("RATE_BURST", r, 1), max(1.0, rate_limit))
         bucket = TokenBucket(rate_limit, burst, clock)
     version = settings.raw("MODEL_VERSION")

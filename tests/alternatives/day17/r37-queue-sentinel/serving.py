@@ -138,6 +138,8 @@ class Server:
             rate = as_float("RATE_LIMIT", raw_rate)
             if not rate > 0:
                 raise ValueError("setting RATE_LIMIT must be > 0 (leave it unset for no limit)")
+            if math.isinf(1 / rate):
+                raise ValueError("setting RATE_LIMIT is too small: the wait for one token would be infinite")
             raw_burst = read_setting(cfg, "RATE_BURST")
             burst = max(1.0, rate) if raw_burst is None else as_float("RATE_BURST", raw_burst)
             if burst < 1:

@@ -70,6 +70,8 @@ class Settings:
                                                                   strict_min=True)
         burst = None
         if rate is not None:
+            if math.isinf(1 / rate):
+                raise ValueError(f"RATE_LIMIT={rate!r} is too small: the wait for one token is infinite")
             burst = num("RATE_BURST", merged["RATE_BURST"], minimum=1) if merged["RATE_BURST"] is not None \
                 else max(1.0, rate)
         return cls(

@@ -63,6 +63,8 @@ class Settings:
             return x
 
         rate = num("RATE_LIMIT", None, 0.0, above=True)
+        if rate is not None and math.isinf(1.0 / rate):
+            raise ValueError(f"setting RATE_LIMIT: {rate!r} is too small, a token's wait would be infinite")
         burst = num("RATE_BURST", max(1.0, rate), 1.0) if rate is not None else None
         version = raw("MODEL_VERSION")
         return cls(

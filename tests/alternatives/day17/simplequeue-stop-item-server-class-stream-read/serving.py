@@ -148,6 +148,8 @@ class Server:
         self.bucket = None
         rate = setting(config, "RATE_LIMIT")
         if rate is not None:
+            if math.isinf(1 / rate):
+                raise ValueError(f"RATE_LIMIT: {rate!r} is too small, the wait for a token is not finite")
             burst = setting(config, "RATE_BURST")
             self.bucket = Bucket(rate, max(1.0, rate) if burst is None else burst, clock)
         self.version = str(lookup(config, "MODEL_VERSION") or "0.0.0-unversioned")

@@ -158,6 +158,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
         rate = _as_number("RATE_LIMIT", merged["RATE_LIMIT"], False, 0)
         if rate <= 0:
             raise ValueError("setting RATE_LIMIT must be > 0")
+        if not math.isfinite(1 / rate):
+            raise ValueError("setting RATE_LIMIT is too small: the wait for one token is beyond a float")
         raw_burst = merged.get("RATE_BURST")
         burst = max(1.0, rate) if _blank(raw_burst) else _as_number("RATE_BURST", raw_burst, False, 1)
         bucket = RateBucket(rate, burst, clock)
