@@ -135,6 +135,12 @@ def registered_with_a_space(mlflow_store_factory, data) -> Registered:
 
 
 @pytest.fixture(scope="session")
+def registered_with_an_accent(mlflow_store_factory, data) -> Registered:
+    """A store whose registered model's name holds a letter outside ASCII, `week1 modèle`: so does its model URI."""
+    return register(mlflow_store_factory("day07-registered-accent"), "week1 modèle", data, ("logistic_regression",))
+
+
+@pytest.fixture(scope="session")
 def monitor() -> Path:
     """The day-06 reference monitor script."""
     return MONITOR

@@ -185,24 +185,27 @@ def test_the_image_says_its_version_and_where_it_came_from(packaged):
         f"the image should be labelled mlflow.model_uri={champion.model_uri}; the Dockerfile's labels are {labels}")
 
 
-def test_labels_carry_a_model_uri_with_a_space_exactly(registered_with_a_space, data, tmp_path):
+@pytest.mark.parametrize("store", ["registered_with_a_space", "registered_with_an_accent"], ids=["space", "non-ascii"])
+def test_labels_carry_a_model_uri_with_a_space_or_an_accent_exactly(store, request, data, tmp_path):
     import skops.io
 
-    registered = registered_with_a_space
+    registered = request.getfixturevalue(store)  # `week1 package` or `week1 modèle`
     champion = Champion(run_id=registered.versions["1"], model_uri=f"models:/{registered.name}/1", version="1",
                         score=0.9)
     with isolated(registered.store):
         context = package(champion, "v1", tracking_uri=registered.store.tracking_uri, base_image=BASE_IMAGE,
-                          out_dir=tmp_path / "spaced")
+                          out_dir=tmp_path / "quoted")
     wanted = registered.models["1"].predict(data.X_test).tolist()
     assert skops.io.load(context / "model.skops").predict(data.X_test).tolist() == wanted, (
-        f"model.skops should be the registered version at {champion.model_uri!r} (a model name may hold a space)")
+        f"model.skops should be the registered version at {champion.model_uri!r} (a model name may hold a space or a "
+        "letter outside ASCII)")
     labels = _settings((context / "Dockerfile").read_text(encoding="utf-8"), "LABEL")
     assert labels.get("mlflow.model_uri") == champion.model_uri and labels.get("mlflow.run_id") == champion.run_id, (
         f"the image should be labelled mlflow.model_uri={champion.model_uri!r} and mlflow.run_id={champion.run_id!r}, "
-        "each value exactly: quote it (LABEL key=\"value\", e.g. with json.dumps), since a registered model's name may "
-        "hold a space and an unquoted key=value stops at it (docker then refuses the LABEL line); the Dockerfile's "
-        f"labels are {labels}")
+        "each value exactly: quote it (LABEL key=\"value\"), since a registered model's name may hold a space and an "
+        "unquoted key=value stops at it (docker then refuses the LABEL line), and write a letter outside ASCII as "
+        "it is (docker keeps it; json.dumps writes \\u00e8 for è unless given ensure_ascii=False); the "
+        f"Dockerfile's labels are {labels}")
 
 
 def test_the_image_sets_model_path_itself(packaged):

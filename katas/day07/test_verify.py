@@ -332,6 +332,10 @@ def test_fractional_timeout_s_is_waited_as_given(tmp_path):
     assert verify("http://127.0.0.1:9", monitor=slow, timeout_s=0.4) is False, (
         "a monitor still running after timeout_s=0.4 is a failed check, even if it would pass at 0.7 s: wait "
         "timeout_s itself, a fraction of a second included, not rounded up to a whole second")
+    answering = _monitor(tmp_path / "answering", "sleep 1.1\nexit 0\n")
+    assert verify("http://127.0.0.1:9", monitor=answering, timeout_s=1.9) is True, (
+        "a monitor that exits 0 after 1.1 s has answered within timeout_s=1.9 and passes the check: wait timeout_s "
+        "itself, a fraction of a second included, not cut down to a whole second (int(1.9) is 1)")
 
 
 @pytest.mark.parametrize("seconds", [1.5, 1.2])

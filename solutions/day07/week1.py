@@ -150,7 +150,7 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
         "# The week-1 champion served by the day-03 model server image.\n"
         f"FROM {base_image}\n"
         # Labels trace a running container back to its registry version and training run.
-        "LABEL " + " ".join(f"{key}={json.dumps(value)}" for key, value in labels.items()) + "\n"
+        "LABEL " + " ".join(f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in labels.items()) + "\n"
         f"COPY {MODEL_FILE} {MODEL_PATH}\n"
         f"ENV MODEL_PATH={MODEL_PATH} MODEL_VERSION={json.dumps(version)}\n",
         encoding="utf-8")

@@ -122,9 +122,10 @@ def train_and_register(tracking_uri: str, model_name: str, *, data, candidates: 
         results.append((float(accuracy), run_id, logged.model_uri))
 
     accuracy, run_id, model_uri = max(results, key=lambda item: item[0])
-    registered = client.create_registered_model(model_name) if not client.search_registered_models(
-        filter_string=f"name = '{model_name}'") else None
-    del registered
+    try:
+        client.get_registered_model(model_name)
+    except mlflow.exceptions.MlflowException:
+        client.create_registered_model(model_name)
     version = client.create_model_version(model_name, model_uri, run_id=run_id).version
     client.set_registered_model_alias(model_name, "challenger", str(version))
     return Champion(run_id=run_id, model_uri=f"models:/{model_name}/{version}", version=str(version), score=accuracy)

@@ -118,7 +118,10 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     mlflow.set_registry_uri(tracking_uri)
     model = mlflow.sklearn.load_model(champion.model_uri)
     skops.io.dump(model, out / "model.skops")
-    q = json.dumps
+
+    def q(text: str) -> str:
+        return json.dumps(text, ensure_ascii=False)  # docker keeps non-ASCII as written
+
     (out / "Dockerfile").write_text(
         f"FROM {base_image}\n"
         f"LABEL mlflow.run_id={q(champion.run_id)} mlflow.model_uri={q(champion.model_uri)}\n"

@@ -145,7 +145,8 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     skops.io.dump(model, out / "model.skops")
     lines = [
         f"FROM {base_image}",
-        f"LABEL mlflow.run_id={json.dumps(champion.run_id)} mlflow.model_uri={json.dumps(champion.model_uri)}",
+        f"LABEL mlflow.run_id={json.dumps(champion.run_id, ensure_ascii=False)}"
+        f" mlflow.model_uri={json.dumps(champion.model_uri, ensure_ascii=False)}",
         "COPY model.skops /srv/model/model.skops",
         "ENV MODEL_PATH=/srv/model/model.skops",
         f"ENV MODEL_VERSION={json.dumps(version)}",

@@ -130,7 +130,8 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     skops.io.dump(model, out / "model.skops")
     (out / "Dockerfile").write_text(
         f"FROM {base_image}\n"
-        f"LABEL mlflow.run_id={json.dumps(champion.run_id)} mlflow.model_uri={json.dumps(champion.model_uri)}\n"
+        f"LABEL mlflow.run_id={json.dumps(champion.run_id, ensure_ascii=False)}"
+        f" mlflow.model_uri={json.dumps(champion.model_uri, ensure_ascii=False)}\n"
         "COPY model.skops /models/week1/model.skops\n"
         f"ENV MODEL_PATH=/models/week1/model.skops MODEL_VERSION={json.dumps(version)}\n",
         encoding="utf-8")

@@ -182,8 +182,8 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     os.replace(staged, target / "model.skops")
     lines = [
         f"FROM {base_image}",
-        f"LABEL mlflow.run_id={json.dumps(champion.run_id)}",
-        f"LABEL mlflow.model_uri={json.dumps(champion.model_uri)}",
+        f"LABEL mlflow.run_id={json.dumps(champion.run_id, ensure_ascii=False)}",
+        f"LABEL mlflow.model_uri={json.dumps(champion.model_uri, ensure_ascii=False)}",
         "COPY model.skops /opt/champion/model.skops",
         "ENV MODEL_PATH /opt/champion/model.skops",
         f"ENV MODEL_VERSION {version}",
