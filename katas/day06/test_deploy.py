@@ -109,7 +109,7 @@ def assert_only_serving(fake_docker, deploy, name, image, output):
      ["--timeout", "1,5", "v1"], ["--retries", "00", "v1"], ["v1^"], ["v[1]"], ["v`1`"], ["--retries", "2+1", "v1"],
      ["--port", "8000+1", "v1"], ["--port", "18446744073709559616", "v1"], ["--interval", "1s", "v1"],
      ["--timeout", "5s", "v1"], ["--retries", "2\n3", "v1"], ["--timeout", "1\nx", "v1"], ["--interval", "00", "v1"],
-     ["--timeout", "0.00", "v1"]],
+     ["--timeout", "0.00", "v1"], ["--bogus", "x", "v1"]],
     ids=lambda a: " ".join(a).replace("\n", "\\n")[:40] or "no-version",
 )
 def test_a_bad_argument_prints_usage_and_exits_2(learner_file, run_bash, fake_docker, args):
@@ -649,6 +649,21 @@ def test_a_failed_build_stops_the_deploy_before_anything_changes(deploy, fake_do
 
 
 @pytest.mark.task(taskno=4)
+def test_a_failed_build_is_logged(deploy, fake_docker, server, utc_stamped):
+    """The same first deploy of v1 twice, from an empty engine, the second time with a failing docker build."""
+    clean = deploy("v1")
+    fake_docker.reset()
+    deploy.state_file.unlink(missing_ok=True)
+    fake_docker.fail("build", code=125)
+    started = time.time()
+    failing = deploy("v1", env=utc_stamped.env)
+    assert clean.returncode == 0 and failing.returncode == 1, (
+        f"a healthy first deploy exits 0, the same deploy with a failing build exits 1\n{clean.output}\n{failing.output}")
+    assert_failure_logged(clean, failing, utc_stamped, started, run="first deploy", failure="docker build",
+                          how="`|| { log ERROR ...; exit 1; }`, not a bare `exit 1` nor a line on stderr only")
+
+
+@pytest.mark.task(taskno=4)
 def test_a_container_that_does_not_start_is_rolled_back(deploy, fake_docker, v1_serving):
     fake_docker.fail("run", code=125)
     done = deploy("v2")
@@ -908,11 +923,13 @@ def test_retries_with_a_leading_zero_is_decimal(deploy, fake_docker, server):
 
 
 @pytest.mark.task(taskno=3)
-@pytest.mark.parametrize("retries", ["18446744073709551617", "9999999999999999999"], ids=["20-digits", "19-digits"])
+@pytest.mark.parametrize("retries", ["18446744073709551617", "9999999999999999999", "999999999999999999"],
+                         ids=["20-digits", "19-digits", "18-digits"])
 def test_retries_too_big_for_shell_arithmetic_do_not_wrap_around(learner_file, run_until, fake_docker, server,
                                                                    tmp_path, retries):
     """18446744073709551617 is 2**64 + 1: bash arithmetic on it silently wraps to 1. 9999999999999999999 has only 19
-    digits but is past 2**63 - 1 too: it wraps to a negative count, so no health check at all."""
+    digits but is past 2**63 - 1 too: it wraps to a negative count, so no health check at all. 999999999999999999
+    (18 digits) still fits: that many checks, begun at once (a `for i in $(seq 1 "$RETRIES")` never begins)."""
     server.set("failing")
     args = ["--image", IMAGE, "--name", NAME, "--port", server.url.rsplit(":", 1)[1], "--context", str(tmp_path),
             "--state-file", str(tmp_path / "deployed-version"), "--retries", retries,
@@ -922,11 +939,14 @@ def test_retries_too_big_for_shell_arithmetic_do_not_wrap_around(learner_file, r
     if run.returncode == 2:
         assert fake_docker.calls == [], f"a usage error should come before any docker command: {fake_docker.calls}"
         return
+    size = ("still fits shell arithmetic (18 digits)" if len(retries) <= 18 else
+            "is too big for shell arithmetic (past 2**63 - 1, so 19 digits may already be too many)")
     assert len(server.requests) > 1, (
-        f"--retries {retries} is too big for shell arithmetic (past 2**63 - 1, so 19 digits may already be too "
-        f"many): refuse it (usage error, exit 2) or keep checking, but it must not wrap around to a few or to a "
-        f"negative count; it made {len(server.requests)} health check(s) and exited with {run.returncode}; check the "
-        f"number of digits (at most 18 are always safe) before any $((10#$n))\n{run.stdout}{run.stderr}")
+        f"--retries {retries} {size}: refuse it (usage error, exit 2) or keep checking, but it must not wrap around "
+        f"to a few or to a negative count, nor hang before the first check; it made {len(server.requests)} health check(s) and exited with {run.returncode}; check the "
+        f"number of digits (at most 18 are always safe) before any $((10#$n)), and count the checks in arithmetic "
+        f"(`for ((i = 1; i <= n; i++))`): `$(seq 1 \"$n\")` first writes out all n numbers, so for a big n the "
+        f"checks never begin\n{run.stdout}{run.stderr}")
 
 
 @pytest.mark.task(taskno=4)

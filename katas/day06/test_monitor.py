@@ -271,6 +271,7 @@ def test_the_health_line_tells_a_failed_check_from_a_healthy_one(monitor, server
     "args",
     [
         ["--bogus"],
+        ["--bogus", "1"],
         ["extra-argument"],
         ["--interval"],
         ["--interval", "abc"],
