@@ -166,7 +166,12 @@ def test_every_candidate_is_accepted(candidate):
 
 def test_values_are_kept_exactly_as_given():
     args = parse_args(REQUIRED + ["--model-name", " Fraud Model ", "--label", "Team= Fraud Ops ",
-                                  "--label", "note=Two  Words"])
+                                  "--label", "note=Two  Words", "--image-repo", "Reg.Example:5000/Fraud-Model",
+                                  "--project", "Capstone-Test"])
+    for name, given in (("image_repo", "Reg.Example:5000/Fraud-Model"), ("project", "Capstone-Test")):
+        assert getattr(args, name) == given, (
+            f"--{name.replace('_', '-')} {given!r} is kept exactly as given, capitals included (no case folding: "
+            f"docker or compose may refuse or normalise it, and then says so), got {getattr(args, name)!r}")
     assert args.model_name == " Fraud Model ", (
         f"--model-name ' Fraud Model ' is kept as given, spaces and capitals included (no stripping, no case "
         f"folding), got {args.model_name!r}")

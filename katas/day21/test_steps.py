@@ -56,7 +56,7 @@ def make_args(tmp_path: Path, port: int, **overrides) -> argparse.Namespace:
                   prometheus_url="", margin=0.01, slice_tolerance=0.05, requests=20, rps=10.0, load_seconds=5.0,
                   min_availability=0.99, max_p95_ms=500.0, max_error_ratio=0.01, wait_seconds=WAIT_S,
                   store=tmp_path / "metrics.db", label=["org.example.team=fraud", "run=42", "note=two words", "query=a=b",
-                         'quote=say "hi"'],
+                         'quote=say "hi"', "Org.Example.Owner=Fraud Ops"],
                   report_json=None)
     values.update(overrides)
     return argparse.Namespace(**values)
@@ -219,6 +219,26 @@ def test_deploy_reads_wait_seconds(world):
     raises(lambda: world.steps(wait_seconds=7.0).deploy("2"), "deploy('2') of a version that never becomes ready")
     waited = world.clock() - started
     assert 6 <= waited <= 9, f"with --wait-seconds 7 deploy should give up after about 7 s, it took {waited:.1f} s"
+
+
+def test_each_deploy_waits_its_own_wait_seconds(world):
+    # the new version, then the previous one again (a rollback's undo), on one Steps: each takes 15 s to be ready
+    set_timing(world, old_answers_s=0.0, start_s=WAIT_S - 6, ready_s=WAIT_S - 5)
+    steps = world.steps()
+    steps.deploy("2")
+    assert world.port.state()[:2] == ("v2", True), f"deploy('2') returned before v2 was ready: {world.port.state()}"
+    started = world.clock()
+    try:
+        steps.deploy("1")
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the message is the point
+        pytest.fail(f"on the same Steps, after deploy('2') took {WAIT_S - 5:g} s, deploy('1') (as a rollback redeploys "
+                    f"the previous version) gave up after {world.clock() - started:.1f} s although v1 was ready "
+                    f"{WAIT_S - 5:g} s after its `up`: each wait gets its own --wait-seconds ({WAIT_S:g} s) from when "
+                    f"it begins, not what an earlier wait left of one kept deadline; {type(exc).__name__}: "
+                    f"{str(exc)[:200]}", pytrace=False)
+    assert world.port.state()[:2] == ("v1", True), f"deploy('1') returned before v1 was ready: {world.port.state()}"
 
 
 def test_deploy_gives_up_at_wait_seconds_when_every_answer_is_slow(world):
@@ -1070,11 +1090,11 @@ def test_package_puts_every_label_on_the_image(world, mlflow_store):
     tag, _ = package_version_1(world, mlflow_store)
     labels = world.docker.images[tag].labels if tag in world.docker.images else {}
     wanted = {"org.example.team": "fraud", "run": "42", "note": "two words", "query": "a=b",
-              "quote": 'say "hi"'}  # make_args' labels
+              "quote": 'say "hi"', "Org.Example.Owner": "Fraud Ops"}  # make_args' labels
     missing = {key: value for key, value in wanted.items() if labels.get(key) != value}
     assert not missing, (
-        f"the image should carry every --label exactly as given ({wanted}: spaces, '=' and double quotes "
-        f"included); it lacks {missing}, its labels are {labels}")
+        f"the image should carry every --label exactly as given ({wanted}: spaces, '=', double quotes and the "
+        f"key's capitals included); it lacks {missing}, its labels are {labels}")
     assert_finite_timeouts(world)
 
 
