@@ -159,6 +159,16 @@ def test_numbers_agree_within_the_tolerance_whatever_their_types():
         "within 1e-6; np.uint8(9) and 7.0 do not): test for numbers.Number or np.number, not only int and float; "
         f"got {report}"
     )
+    # np.float32(0.1) holds 0.100000001490116...: 1.5e-9 from the float 0.1, though NumPy calls them equal in float32
+    offline = pd.DataFrame({"entity_id": ["a"], "x": pd.Series([np.float32(0.1)], dtype=object)})
+    online = pd.DataFrame({"entity_id": ["a"], "x": [0.1]})
+    for tolerance, expected in ((0, ["a"]), (1e-9, ["a"]), (2e-9, [])):
+        report = feature_skew(offline, online, tolerance=tolerance)
+        assert report == {"x": expected}, (
+            f"np.float32(0.1) is the number it holds, 0.100000001490116..., 1.5e-9 from the float 0.1: at "
+            f"tolerance={tolerance} they {'disagree' if expected else 'agree'}; turn NumPy scalars into Python numbers "
+            f"(.item()) before comparing them, since np.float32(0.1) == 0.1 is True in float32; got {report}"
+        )
 
 
 def test_one_missing_value_always_disagrees():

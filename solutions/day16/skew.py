@@ -45,17 +45,18 @@ def _agree(a, b, tolerance: float) -> bool:
         return bool(a_missing and b_missing)
     if isinstance(a, (int, float, np.number)) and isinstance(b, (int, float, np.number)) \
             and not isinstance(a, bool) and not isinstance(b, bool):
+        # as Python numbers: np.float32(0.1) == 0.1 is True in float32, though one holds 0.100000001490116...
+        a, b = (v.item() if isinstance(v, np.generic) else v for v in (a, b))
         if a == b:  # equal numbers agree, infinities too (inf - inf is NaN)
             return True
-        if isinstance(a, (int, np.integer)) and isinstance(b, (int, np.integer)):
-            return abs(int(a) - int(b)) <= tolerance  # exact: no float rounding, no unsigned wrap-around
+        if isinstance(a, int) and isinstance(b, int):
+            return abs(a - b) <= tolerance  # exact: no float rounding, no unsigned wrap-around
         return _exact_difference(a, b) <= tolerance
     return a == b
 
 
 def _exact_difference(a, b):
     """|a - b| without rounding: float() would turn the int 2**53 + 1 into 2.0**53, 0 away from 2.0**53."""
-    a, b = (v.item() if isinstance(v, np.generic) else v for v in (a, b))
     if any(isinstance(v, float) and not math.isfinite(v) for v in (a, b)):
         return abs(a - b)  # an infinity against a finite number: inf, never within a tolerance
     return abs(Fraction(a) - Fraction(b))  # exact for ints and floats alike

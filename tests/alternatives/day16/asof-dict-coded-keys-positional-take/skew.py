@@ -24,12 +24,12 @@ def _agree(a, b, tolerance) -> bool:
         return ma and mb
     na, nb = _number(a), _number(b)
     if na and nb:
+        if isinstance(a, np.generic):  # a Python number: np.float32(0.1) == 0.1 holds in float32
+            a = a.item()
+        if isinstance(b, np.generic):
+            b = b.item()
         if a == b:
             return True
-        if isinstance(a, np.integer):
-            a = int(a)
-        if isinstance(b, np.integer):
-            b = int(b)
         return _exact_gap(a, b) <= tolerance
     if na or nb:
         return False

@@ -27,6 +27,7 @@ def _same(a, b, tolerance):
     if pd.isna(a) or pd.isna(b):
         return pd.isna(a) and pd.isna(b)
     if _is_number(a) and _is_number(b):
+        a, b = (v.item() if isinstance(v, np.generic) else v for v in (a, b))  # never compared in float32
         if a == b:  # equal numbers agree, infinities too
             return True
         if isinstance(a, (int, np.integer)) and isinstance(b, (int, np.integer)):

@@ -18,6 +18,8 @@ def _agree(a, b, tolerance) -> bool:
     if ma or mb:
         return ma and mb
     if _is_number(a) and _is_number(b):
+        # a NumPy float32 as the double it holds: compared as float32, np.float32(0.1) equals 0.1
+        a, b = (float(v) if isinstance(v, np.floating) else v for v in (a, b))
         if a == b:
             return True
         if math.isinf(a) or math.isinf(b):
