@@ -268,6 +268,21 @@ def test_a_request_a_trillionth_of_a_token_short_is_refused():
     )
 
 
+def test_a_count_closer_to_one_than_a_float_can_say_is_never_reported_as_one():
+    # An exact count (a Fraction, say) holds 1 - 2**-60 after 2**-60 of a token is taken, and float() rounds that
+    # to 1.0; a float count stays 1.0 (it cannot hold the difference) and then grants 1. Either is consistent,
+    # as long as a bucket that refuses 1 token does not report 1.
+    bucket = TokenBucketRateLimiter(1, 1, clock=FakeClock(start=0.0))
+    assert bucket.consume(2**-60), "a full bucket of 1 should give 2**-60 of a token"
+    available = bucket.get_available_tokens()
+    refused = bucket.consume(1) is False
+    assert not (refused and available >= 1), (
+        f"get_available_tokens() reported {available!r}, then consume(1) was refused: the count is below 1, so the "
+        "report must be too; float() of an exact count rounds to the nearest float, which may be 1.0: round down "
+        "instead (math.nextafter(f, 0) when float(count) > count)"
+    )
+
+
 def test_a_request_the_last_float_step_short_is_refused():
     clock = FakeClock(start=0.0)
     bucket = TokenBucketRateLimiter(1, 1, clock=clock)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -64,4 +65,5 @@ class TokenBucketRateLimiter:
     @_synchronized
     def get_available_tokens(self) -> float:
         self._settle()
-        return float(self._level)
+        level = float(self._level)  # nearest float: may be a hair above the exact level
+        return level if level <= self._level else math.nextafter(level, 0.0)

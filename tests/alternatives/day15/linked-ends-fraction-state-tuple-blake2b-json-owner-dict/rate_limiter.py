@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -61,4 +62,6 @@ class TokenBucketRateLimiter:
 
     def get_available_tokens(self) -> float:
         with self._guard:
-            return float(self._settled())
+            settled = self._settled()
+            shown = float(settled)
+            return math.nextafter(shown, -math.inf) if shown > settled else shown  # never above the count

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -53,4 +54,8 @@ class TokenBucketRateLimiter:
 
     def get_available_tokens(self) -> float:
         with self._guard:
-            return float(self._tokens_now())
+            tokens = self._tokens_now()
+            approx = float(tokens)
+            while approx > tokens:  # float() rounds to nearest; a report must not round up
+                approx = math.nextafter(approx, 0)
+            return approx

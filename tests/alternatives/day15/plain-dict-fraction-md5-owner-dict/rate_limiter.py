@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -49,4 +50,7 @@ class TokenBucketRateLimiter:
     def get_available_tokens(self) -> float:
         with self._lock:
             self._refill()
-            return float(self._tokens)
+            as_float = float(self._tokens)
+            if as_float > self._tokens:  # rounded up to the nearest float: step one float down
+                as_float = math.nextafter(as_float, 0.0)
+            return as_float

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -57,4 +58,6 @@ class TokenBucketRateLimiter:
 
     def get_available_tokens(self) -> float:
         with self._state.lock:
-            return float(self._advance())
+            exact = self._advance()
+            rounded = float(exact)
+            return rounded if rounded <= exact else math.nextafter(rounded, -math.inf)

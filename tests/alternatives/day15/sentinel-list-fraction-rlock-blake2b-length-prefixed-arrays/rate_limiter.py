@@ -1,6 +1,7 @@
 """Token bucket computed in exact fractions, one re-entrant lock around every step."""
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -47,4 +48,8 @@ class TokenBucketRateLimiter:
 
     def get_available_tokens(self) -> float:
         with self._guard:
-            return float(self._advance())
+            count = self._advance()
+            below = float(count)
+            if below > count:
+                below = math.nextafter(below, 0.0)  # a bucket refusing 1 token never reports 1
+            return below

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -55,4 +56,6 @@ class TokenBucketRateLimiter:
 
     def get_available_tokens(self) -> float:
         with self._guard:
-            return float(self._tokens_now())
+            now_tokens = self._tokens_now()
+            value = float(now_tokens)
+            return math.nextafter(value, 0.0) if value > now_tokens else value
