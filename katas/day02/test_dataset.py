@@ -118,8 +118,8 @@ def test_every_seed_gives_data_of_its_own_seed_zero_included():
         first_seen[digest] = seed
 
 
-@pytest.mark.parametrize("big, small", [(2**32, 0), (2**32 + 5, 5), (2**64 + 1, 1)])
-def test_a_seed_too_large_for_the_generator_is_refused_not_folded_into_another(big, small):
+@pytest.mark.parametrize("big, small", [(2**32, 0), (2**32 + 5, 5), (2**64 + 1, 1), (-5, 5), (-1, 1)])
+def test_a_seed_the_generator_cannot_take_is_refused_not_folded_into_another(big, small):
     try:
         folded = _digest_of(make_dataset(big))
     except NotImplementedError:
@@ -127,9 +127,18 @@ def test_a_seed_too_large_for_the_generator_is_refused_not_folded_into_another(b
     except Exception:   # refusing a seed the generator cannot take: what should happen (or other data)
         return
     assert folded != _digest_of(make_dataset(small)), (
-        f"make_dataset({big}) gives the same arrays as make_dataset({small}): a seed too large for the "
-        "generator was folded into another seed (`seed % 2**32`); another seed gives other data, so take it "
-        "as it is (np.random.default_rng takes any size) or let the generator refuse it with an error")
+        f"make_dataset({big}) gives the same arrays as make_dataset({small}): a seed the generator cannot take was "
+        "folded into another seed (`seed % 2**32`, `abs(seed)`); another seed gives other data, so take it as it "
+        "is or let the generator refuse it with an error")
+
+
+def test_the_largest_32_bit_seed_is_a_seed():
+    largest = 2**32 - 1
+    first, again = _digest_of(make_dataset(largest)), _digest_of(make_dataset(largest))
+    assert first == again, f"make_dataset({largest}) called twice should give the same arrays"
+    assert first != _digest_of(make_dataset(0)), (
+        f"make_dataset({largest}) should give other data than make_dataset(0): it is the largest seed scikit-learn's "
+        "random_state takes, a seed like any other (a bound you check yourself must not refuse it)")
 
 
 def test_seed_zero_is_a_seed_and_the_default():
