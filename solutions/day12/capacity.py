@@ -4,7 +4,7 @@ Contract (the tests check exactly this; every bad input raises ValueError, and N
 infinity is a bad input for every parameter, like an int too large for any float (10**400),
 except that storage_bytes counts whole numbers exactly however large):
 - `peak_qps(requests_per_day, peak_to_mean=3.0)`: requests_per_day / 86,400 × peak_to_mean.
-  requests_per_day must be > 0 and peak_to_mean >= 1.
+  requests_per_day must be > 0 and peak_to_mean >= 1; a huge finite forecast (1e308) gives a finite rate.
 - `latency_budget_ms(p99_target_ms, other_hops_ms)`: what is left of the end-to-end p99
   target after the other hops' p99s: target − sum(hops). Target > 0, each hop >= 0, and
   the result must be > 0.
@@ -13,11 +13,13 @@ except that storage_bytes counts whole numbers exactly however large):
 - `replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2)`: replicas
   run at most at (1 − headroom) of their throughput, so
   max(min_replicas, ceil(peak_qps / (qps_per_replica × (1 − headroom)))), an int (a float
-  min_replicas such as 3.0 may raise ValueError but never comes back as a float).
+  min_replicas such as 3.0 may raise ValueError but never comes back as a float); a np.float32 input is
+  divided in float64, never float32.
   peak_qps > 0, qps_per_replica > 0, 0 <= headroom < 1, min_replicas >= 1 (an int).
 - `storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3)`:
   ceil(events_per_day × bytes_per_event × retention_days × replication). All > 0;
-  retention_days and replication are ints; numpy integers are multiplied as Python ints (no wrap).
+  retention_days and replication are ints; numpy integers are multiplied as Python ints (no wrap), a
+  np.float32 as the float it holds (never multiplied in float32).
 """
 
 from __future__ import annotations
@@ -59,12 +61,6 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
     return workers * 1000.0 / mean_latency_ms
 
 
-def _plain_float(value):
-    """A NumPy float (an np.float32 column) as the Python float it holds: kept as it is, it would pull a whole
-    division or product into float32 (99.999999 QPS rounds to 100)."""
-    return float(value) if isinstance(value, numbers.Real) and not isinstance(value, (numbers.Rational, float)) else value
-
-
 def replicas_needed(
     peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2
 ) -> int:
@@ -95,6 +91,12 @@ def storage_bytes(
         return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
     except OverflowError:  # an int too large for a float times a float: refused like infinity
         raise ValueError("the plan is past the range of a float: give whole numbers for an exact int") from None
+
+
+def _plain_float(value):
+    """A NumPy float (an np.float32 column) as the Python float it holds: kept as it is, it would pull a whole
+    division or product into float32 (99.999999 QPS rounds to 100)."""
+    return float(value) if isinstance(value, numbers.Real) and not isinstance(value, (numbers.Rational, float)) else value
 
 
 def _positive(name: str, value: float) -> None:
