@@ -202,6 +202,19 @@ def test_entities_are_listed_sorted():
     assert report == {"x": [1, 2, 10]}, f"integer entities are sorted as numbers (2 before 10), not as text; got {report}"
 
 
+@pytest.mark.parametrize("dtype", ["int64", "uint64", "int32"])
+def test_the_report_lists_entities_as_plain_python_values(dtype):
+    offline = pd.DataFrame({"entity_id": np.array([7, 8, 9], dtype=dtype), "x": [1.0, 1.0, 1.0]})
+    online = offline.assign(x=[2.0, 1.0, 2.0])
+    report = feature_skew(offline, online)
+    assert report == {"x": [7, 9]}, f"entities 7 and 9 disagree, 8 agrees; got {report}"
+    kinds = sorted({type(e).__name__ for e in report["x"]})
+    assert kinds == ["int"], (
+        f"the report is logged as JSON (json.dumps), which rejects NumPy integers: list the entities of a {dtype} "
+        f"column as Python ints (`.item()`, `.tolist()`), not as {', '.join(kinds)}")
+    json.dumps(report)
+
+
 def test_entities_match_as_equal_values_not_as_text():
     offline = pd.DataFrame({"entity_id": np.array([1, 2, 3], dtype="int64"), "x": [1.0, 1.0, 1.0]})
     online = pd.DataFrame({"entity_id": pd.Series(["1", 2, 3.0], dtype=object), "x": [2.0, 2.0, 1.0]})
@@ -486,6 +499,19 @@ def test_a_numpy_integer_bins_is_an_integer(bins):
         f"bins={bins!r} is an integer like {int(bins)} (read from a config array, say): PSI over {int(bins)} bins, "
         "not a rejection (do not demand a Python int: numbers.Integral accepts numpy's integers too)"
     )
+
+
+@pytest.mark.parametrize("bins", [2.9, 5.5, "5"], ids=["float-2.9", "float-5.5", "text"])
+def test_a_bins_that_is_not_an_integer_is_rejected(bins):
+    train = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]})
+    for features in (["x"], []):
+        try:
+            report = distribution_skew(train, train, features, bins=bins)
+        except (ValueError, TypeError):
+            continue
+        pytest.fail(f"bins={bins!r} is not an integer: it is rejected (ValueError, or TypeError), before any feature "
+                    f"is compared and also with features={features}; never cut to a whole number with int() and "
+                    f"used; got {report}")
 
 
 @pytest.mark.parametrize("low, expected", [(33, True), (32, False)])

@@ -78,6 +78,8 @@ def _psi(reference: Sequence[float], current: Sequence[float], bins: int = 10, e
 def distribution_skew(train: pd.DataFrame, serving: pd.DataFrame, features: Sequence[str], *,
                       bins: int = 10, threshold: float = 0.1) -> dict[str, tuple[float, bool]]:
     """For each feature: (PSI of serving against training, whether PSI >= threshold)."""
+    if not isinstance(bins, numbers.Integral) or isinstance(bins, bool):
+        raise TypeError(f"bins must be an integer, not {bins!r}")   # int(2.9) would quietly use 2
     if bins < 2:
         raise ValueError(f"bins must be at least 2, not {bins}")
     if not (isinstance(threshold, numbers.Real) and math.isfinite(threshold) and threshold > 0):

@@ -76,8 +76,8 @@ def feature_skew(offline: pd.DataFrame, online: pd.DataFrame, *, entity: str = "
 def distribution_skew(train: pd.DataFrame, serving: pd.DataFrame, features: Sequence[str], *,
                       bins: int = 10, threshold: float = 0.1) -> dict[str, tuple[float, bool]]:
     """For each feature: (PSI of serving against training, whether PSI >= threshold)."""
-    if bins < 2:
-        raise ValueError("bins must be at least 2")
+    if isinstance(bins, bool) or not isinstance(bins, numbers.Integral) or bins < 2:
+        raise ValueError("bins must be an integer, at least 2")
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) \
             or not math.isfinite(threshold) or threshold <= 0:
         raise ValueError("threshold must be a positive finite number")

@@ -64,6 +64,8 @@ def feature_skew(offline, online, *, entity="entity_id", tolerance=1e-6):
 
 
 def distribution_skew(train, serving, features: Sequence[str], *, bins=10, threshold=0.1):
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)):
+        raise TypeError("bins must be an integer")
     if not bins >= 2:
         raise ValueError("bins < 2")
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating)) or not 0 < threshold < math.inf:

@@ -62,8 +62,8 @@ def feature_skew(offline, online, *, entity="entity_id", tolerance=1e-6):
 
 
 def distribution_skew(train, serving, features: Sequence[str], *, bins=10, threshold=0.1):
-    if bins < 2:
-        raise ValueError("bins must be at least 2")
+    if not (isinstance(bins, numbers.Integral) and bins >= 2):
+        raise ValueError("bins must be an integer, at least 2")
     if not (isinstance(threshold, numbers.Real) and math.isfinite(threshold) and threshold > 0):
         raise ValueError("threshold must be a positive finite number")
     report = {}

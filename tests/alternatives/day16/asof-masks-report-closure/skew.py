@@ -28,6 +28,7 @@ from typing import Sequence
 
 import math
 import numbers
+import operator
 
 import numpy as np
 import pandas as pd
@@ -94,6 +95,7 @@ def _agree(a, b, tolerance) -> bool:
 def distribution_skew(train: pd.DataFrame, serving: pd.DataFrame, features: Sequence[str], *,
                       bins: int = 10, threshold: float = 0.1) -> dict[str, tuple[float, bool]]:
     """For each feature: (PSI of serving against training, whether PSI >= threshold)."""
+    bins = operator.index(bins)  # TypeError for 2.9 or "5": never truncated
     if bins < 2:
         raise ValueError("bins must be at least 2")
     if not (math.isfinite(threshold) and threshold > 0):

@@ -82,6 +82,8 @@ def _psi(train: np.ndarray, serving: np.ndarray, bins: int) -> float:
 
 
 def distribution_skew(train, serving, features: Sequence[str], *, bins=10, threshold=0.1):
+    if not isinstance(bins, numbers.Integral) or isinstance(bins, bool):
+        raise TypeError(f"bins must be an integer, got {bins!r}")
     if bins < 2:
         raise ValueError("bins must be at least 2")
     if not (math.isfinite(threshold) and threshold > 0):

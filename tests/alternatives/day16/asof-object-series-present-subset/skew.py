@@ -99,6 +99,8 @@ def feature_skew(offline: pd.DataFrame, online: pd.DataFrame, *, entity: str = "
 def distribution_skew(train: pd.DataFrame, serving: pd.DataFrame, features: Sequence[str], *,
                       bins: int = 10, threshold: float = 0.1) -> dict[str, tuple[float, bool]]:
     """For each feature: (PSI of serving against training, whether PSI >= threshold)."""
+    if isinstance(bins, bool) or not isinstance(bins, numbers.Integral):
+        raise ValueError("bins must be an integer")
     if bins < 2:
         raise ValueError("bins must be at least 2")
     if not (math.isfinite(threshold) and threshold > 0):

@@ -88,8 +88,8 @@ def feature_skew(offline: pd.DataFrame, online: pd.DataFrame, *, entity: str = "
 def distribution_skew(train: pd.DataFrame, serving: pd.DataFrame, features: Sequence[str], *,
                       bins: int = 10, threshold: float = 0.1) -> dict[str, tuple[float, bool]]:
     """For each feature: (PSI of serving against training, whether PSI >= threshold)."""
-    if bins < 2:
-        raise ValueError("bins must be at least 2")
+    if not isinstance(bins, numbers_.Integral) or bins < 2:
+        raise ValueError("bins must be an integer, at least 2")
     if not (threshold > 0 and math.isfinite(threshold)):
         raise ValueError("threshold must be a positive finite number")
     report = {}

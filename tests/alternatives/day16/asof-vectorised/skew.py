@@ -88,8 +88,9 @@ def _proportions(values: np.ndarray, edges: np.ndarray, bins: int) -> np.ndarray
 
 def distribution_skew(train: pd.DataFrame, serving: pd.DataFrame, features: Sequence[str], *,
                       bins: int = 10, threshold: float = 0.1) -> dict[str, tuple[float, bool]]:
-    if bins < 2:
-        raise ValueError("bins must be at least 2")
+    if isinstance(bins, bool) or not isinstance(bins, numbers.Integral) \
+            or bins < 2:
+        raise ValueError("bins must be an integer, at least 2")
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) \
             or not math.isfinite(threshold) or threshold <= 0:
         raise ValueError("threshold must be a positive finite number")

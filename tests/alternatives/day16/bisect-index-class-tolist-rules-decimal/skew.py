@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 from bisect import bisect_left
 from decimal import Decimal
 from typing import Sequence
@@ -95,6 +96,10 @@ def _psi(train: list, serving: list, bins: int) -> float:
 
 
 def distribution_skew(train, serving, features: Sequence[str], *, bins=10, threshold=0.1):
+    try:
+        bins = operator.index(bins)
+    except TypeError:
+        raise ValueError(f"bins must be an integer, got {bins!r}") from None
     if not bins >= 2:
         raise ValueError("bins < 2")
     try:

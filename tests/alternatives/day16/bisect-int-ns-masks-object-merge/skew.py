@@ -72,6 +72,8 @@ def _psi(train: np.ndarray, serving: np.ndarray, bins: int) -> float:
 
 
 def distribution_skew(train, serving, features: Sequence[str], *, bins=10, threshold=0.1):
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)):
+        raise TypeError("bins must be an integer")
     if bins < 2:
         raise ValueError("bins must be at least 2")
     if not (isinstance(threshold, (int, float, np.integer, np.floating)) and math.isfinite(threshold) and threshold > 0):

@@ -55,6 +55,8 @@ def _proportions(values, edges, bins):
 
 
 def distribution_skew(train, serving, features, *, bins=10, threshold=0.1):
+    if not isinstance(bins, (int, np.integer)) or isinstance(bins, bool):
+        raise TypeError(f"bins must be an integer, not {type(bins).__name__}")
     if not bins >= 2:
         raise ValueError("bins must be at least 2")
     if not (threshold > 0 and math.isfinite(threshold)):

@@ -120,6 +120,8 @@ def _sample(frame: pd.DataFrame, name: str) -> np.ndarray:
 def distribution_skew(train: pd.DataFrame, serving: pd.DataFrame, features: Sequence[str], *,
                       bins: int = 10, threshold: float = 0.1) -> dict[str, tuple[float, bool]]:
     """For each feature: (PSI of serving against training, whether PSI >= threshold)."""
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)):
+        raise TypeError(f"bins must be an integer, got {bins!r}")
     if not bins >= 2:
         raise ValueError(f"bins must be >= 2, got {bins}")
     if not (threshold > 0 and threshold != math.inf):

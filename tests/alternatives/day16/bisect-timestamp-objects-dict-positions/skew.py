@@ -116,6 +116,8 @@ def _psi(train: list[float], serving: list[float], bins: int) -> float:
 def distribution_skew(train: pd.DataFrame, serving: pd.DataFrame, features: Sequence[str], *,
                       bins: int = 10, threshold: float = 0.1) -> dict[str, tuple[float, bool]]:
     """For each feature: (PSI of serving against training, whether PSI >= threshold)."""
+    if not np.issubdtype(type(bins), np.integer):  # int or np.integer; not bool, float or str
+        raise ValueError(f"bins must be an integer, got {bins!r}")
     if not bins >= 2:
         raise ValueError(f"bins must be >= 2, got {bins}")
     if not (math.isfinite(threshold) and threshold > 0):

@@ -88,6 +88,8 @@ def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
 def distribution_skew(train: pd.DataFrame, serving: pd.DataFrame, features: Sequence[str], *,
                       bins: int = 10, threshold: float = 0.1) -> dict[str, tuple[float, bool]]:
     """For each feature: (PSI of serving against training, whether PSI >= threshold)."""
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)):
+        raise TypeError(f"bins={bins!r}: must be an integer")
     if bins < 2:
         raise ValueError(f"bins={bins}: need at least 2")
     try:

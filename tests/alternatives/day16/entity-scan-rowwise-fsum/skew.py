@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import operator
 from typing import Sequence
 
 import numpy as np
@@ -65,8 +66,12 @@ def _proportions(sample: list, edges: list, bins: int) -> list:
 
 
 def distribution_skew(train, serving, features: Sequence[str], *, bins=10, threshold=0.1):
-    if not bins >= 2:
-        raise ValueError("bins < 2")
+    try:
+        b_ok = not isinstance(bins, bool) and operator.index(bins) >= 2
+    except TypeError:
+        b_ok = False
+    if not b_ok:
+        raise ValueError("bins must be an integer >= 2")
     try:
         t_ok = not isinstance(threshold, str) and float(threshold) > 0 and math.isfinite(float(threshold))
     except (TypeError, ValueError):

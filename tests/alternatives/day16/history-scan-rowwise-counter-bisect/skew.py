@@ -71,6 +71,8 @@ def _proportions(edges, values, bins):
 
 
 def distribution_skew(train, serving, features: Sequence[str], *, bins=10, threshold=0.1):
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)):
+        raise TypeError("bins is not an integer")
     if not bins >= 2:
         raise ValueError("bins < 2")
     if not (threshold > 0 and math.isfinite(threshold)):

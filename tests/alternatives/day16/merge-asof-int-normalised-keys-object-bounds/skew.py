@@ -73,8 +73,8 @@ def feature_skew(offline: pd.DataFrame, online: pd.DataFrame, *, entity: str = "
 
 def distribution_skew(train: pd.DataFrame, serving: pd.DataFrame, features: Sequence[str], *,
                       bins: int = 10, threshold: float = 0.1) -> dict[str, tuple[float, bool]]:
-    if bins < 2:
-        raise ValueError("bins must be at least 2")
+    if not (isinstance(bins, (int, np.integer)) and not isinstance(bins, bool) and bins >= 2):
+        raise ValueError("bins must be an integer, at least 2")
     if not (isinstance(threshold, (int, float, np.integer, np.floating)) and math.isfinite(threshold) and threshold > 0):
         raise ValueError("threshold must be a positive finite number")
     report = {}

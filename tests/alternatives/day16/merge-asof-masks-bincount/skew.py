@@ -60,6 +60,8 @@ def feature_skew(offline, online, *, entity="entity_id", tolerance=1e-6):
 
 
 def distribution_skew(train, serving, features, *, bins=10, threshold=0.1):
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)):
+        raise TypeError("bins")
     if bins < 2:
         raise ValueError("bins < 2")
     if not (isinstance(threshold, (int, float, np.integer, np.floating)) and math.isfinite(threshold) and threshold > 0):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 from typing import Sequence
 
 import numpy as np
@@ -52,6 +53,7 @@ def feature_skew(offline, online, *, entity="entity_id", tolerance=1e-6):
 
 
 def distribution_skew(train, serving, features: Sequence[str], *, bins=10, threshold=0.1):
+    bins = operator.index(bins)  # an integer (int or numpy); 2.9 and "5" raise TypeError
     if bins < 2:
         raise ValueError("bins must be >= 2")
     if not (math.isfinite(threshold) and threshold > 0):

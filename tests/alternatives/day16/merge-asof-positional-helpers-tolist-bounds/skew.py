@@ -67,6 +67,8 @@ def feature_skew(offline, online, *, entity="entity_id", tolerance=1e-6):
 
 
 def distribution_skew(train, serving, features, *, bins=10, threshold=0.1):
+    if not isinstance(bins, numbers.Integral) or isinstance(bins, bool):
+        raise TypeError("bins must be an integer")
     if bins < 2:
         raise ValueError("bins must be at least 2")
     if not (isinstance(threshold, (int, float, np.integer, np.floating)) and math.isfinite(threshold) and threshold > 0):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from numbers import Number, Real
+from numbers import Integral, Number, Real
 from typing import Sequence
 
 import numpy as np
@@ -67,6 +67,8 @@ def distribution_skew(train, serving, features: Sequence[str], *, bins=10, thres
         raise TypeError(f"threshold must be a number, got {threshold!r}")
     if not 0 < threshold < math.inf:
         raise ValueError("threshold must be positive and finite")
+    if not isinstance(bins, Integral) or isinstance(bins, bool):
+        raise TypeError(f"bins must be an integer, got {bins!r}")
     if bins < 2:
         raise ValueError("bins must be at least 2")
     out = {}

@@ -63,6 +63,8 @@ def feature_skew(offline, online, *, entity="entity_id", tolerance=1e-6):
 
 
 def distribution_skew(train, serving, features: Sequence[str], *, bins=10, threshold=0.1):
+    if isinstance(bins, bool) or not isinstance(bins, numbers.Integral):
+        raise TypeError("bins must be an integer")
     if bins < 2:
         raise ValueError("bins must be at least 2")
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):

@@ -84,6 +84,8 @@ def _psi(train: list, serving: list, bins: int) -> float:
 
 
 def distribution_skew(train, serving, features: Sequence[str], *, bins=10, threshold=0.1):
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)):
+        raise TypeError("bins must be an integer")
     if bins < 2:
         raise ValueError("bins must be at least 2")
     if isinstance(threshold, (str, bytes)) or threshold is None:

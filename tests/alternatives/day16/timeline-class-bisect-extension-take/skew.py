@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from numbers import Number
+from numbers import Integral, Number
 
 import numpy as np
 import pandas as pd
@@ -92,6 +92,8 @@ def _finite_values(frame: pd.DataFrame, name: str, which: str) -> list[float]:
 
 
 def distribution_skew(train, serving, features, *, bins=10, threshold=0.1):
+    if not isinstance(bins, Integral) or isinstance(bins, bool):
+        raise TypeError("bins must be an integer")
     if bins < 2:
         raise ValueError("bins must be >= 2")
     if not (threshold > 0 and math.isfinite(threshold)):
