@@ -44,6 +44,7 @@ class Experiment:
     stray_writes: list[str]                # files written where they should not be
     models: dict[str, LoggedModel] = field(default_factory=dict)
     reseeded: list[str] = field(default_factory=list)   # global generators the call reseeded and left so
+    called_ms: tuple[int, int] = (0, 0)   # the call's start and end, in milliseconds since the epoch
 
 
 def _load_models(experiment: Experiment) -> None:
@@ -108,6 +109,9 @@ def _watching_global_reseeds(reseeded: list[str]):
 
 
 def _run(store: MlflowStore, tracking_uri: str, name: str, artifact_location: str | None) -> Experiment:
+    import math
+    import time
+
     import mlflow
     from experiment import run_experiment
 
@@ -116,11 +120,13 @@ def _run(store: MlflowStore, tracking_uri: str, name: str, artifact_location: st
         # The caller already chose a tracking URI for its own runs (as a notebook does): the tracking_uri
         # passed in must still win, for the fluent API too.
         mlflow.set_tracking_uri(store.default_uri)
+        started = time.time()
         with _watching_global_reseeds(reseeded):
             run_ids = run_experiment(tracking_uri, name, seed=SEED, artifact_location=artifact_location)
+        ended = time.time()
         stray = store.stray_writes()
     experiment = Experiment(tracking_uri, name, SEED, list(run_ids), artifact_location, store, stray,
-                            reseeded=reseeded)
+                            reseeded=reseeded, called_ms=(math.floor(started * 1000), math.ceil(ended * 1000)))
     _load_models(experiment)
     return experiment
 

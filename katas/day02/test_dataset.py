@@ -118,7 +118,8 @@ def test_every_seed_gives_data_of_its_own_seed_zero_included():
         first_seen[digest] = seed
 
 
-@pytest.mark.parametrize("big, small", [(2**32, 0), (2**32 + 5, 5), (2**64 + 1, 1), (-5, 5), (-1, 1)])
+@pytest.mark.parametrize("big, small", [(2**32, 0), (2**32 + 5, 5), (2**64 + 1, 1), (-5, 5), (-1, 1),
+                                        (3.7, 3)])
 def test_a_seed_the_generator_cannot_take_is_refused_not_folded_into_another(big, small):
     try:
         folded = _digest_of(make_dataset(big))
@@ -128,7 +129,7 @@ def test_a_seed_the_generator_cannot_take_is_refused_not_folded_into_another(big
         return
     assert folded != _digest_of(make_dataset(small)), (
         f"make_dataset({big}) gives the same arrays as make_dataset({small}): a seed the generator cannot take was "
-        "folded into another seed (`seed % 2**32`, `abs(seed)`); another seed gives other data, so take it as it "
+        "folded into another seed (`seed % 2**32`, `abs(seed)`, `int(seed)`); another seed gives other data, so take it as it "
         "is or let the generator refuse it with an error")
 
 

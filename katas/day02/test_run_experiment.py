@@ -231,6 +231,21 @@ def test_runs_are_tagged_with_the_dataset_fingerprint(embedded_experiment):
             f"it has {tags.get('dataset_fingerprint')!r}")
 
 
+def test_metrics_are_logged_at_the_time_they_were_computed(embedded_experiment):
+    import mlflow
+
+    _check_one_model_per_run(embedded_experiment)
+    client = mlflow.MlflowClient(embedded_experiment.tracking_uri)
+    started, ended = embedded_experiment.called_ms
+    for run_id in embedded_experiment.run_ids:
+        for name in METRICS:
+            for logged in client.get_metric_history(run_id, name):
+                assert started - 1000 <= logged.timestamp <= ended + 1000, (
+                    f"run {run_id} logged {name} at timestamp {logged.timestamp} (milliseconds since 1970), but "
+                    f"run_experiment ran from {started} to {ended}: log metrics at MLflow's own timestamp (the "
+                    "default), or the current time in milliseconds, never a made-up one such as 0")
+
+
 def test_models_carry_a_signature_matching_the_features(embedded_experiment):
     _check_one_model_per_run(embedded_experiment)
     width = make_dataset(embedded_experiment.seed)[0].shape[1]
@@ -488,6 +503,40 @@ def test_the_callers_own_active_run_is_left_running(mlflow_store):
         "MlflowClient, or let mlflow.start_run refuse")
 
 
+def test_the_callers_active_experiment_is_no_obstacle_and_stays_theirs(mlflow_store):
+    import mlflow
+
+    from mlops_katas.infra.mlflow_env import isolated
+
+    client = mlflow.MlflowClient(mlflow_store.tracking_uri)
+    called = "day02-called-from-a-notebook"
+    with isolated(mlflow_store):
+        mlflow.set_tracking_uri(mlflow_store.tracking_uri)
+        notebook = mlflow.set_experiment("day02-the-notebooks-own-experiment").experiment_id
+        try:
+            run_ids = run_experiment(mlflow_store.tracking_uri, called, artifact_location=mlflow_store.artifact_location)
+        except NotImplementedError:
+            raise   # the stub: not written yet
+        except Exception as exc:
+            pytest.fail(f"the caller had set its own active experiment (mlflow.set_experiment, a notebook's first "
+                        f"line) and run_experiment raised {type(exc).__name__}: {exc}; MLflow refuses "
+                        "mlflow.start_run(run_id=...) on a run of another experiment than the active one: start "
+                        "your runs with mlflow.start_run(experiment_id=...)", pytrace=False)
+        with mlflow.start_run() as callers_next_run:
+            callers_next = callers_next_run.info.experiment_id
+    target = client.get_experiment_by_name(called)
+    misplaced = [run_id for run_id in run_ids
+                 if target is None or client.get_run(run_id).info.experiment_id != target.experiment_id]
+    assert not misplaced, (f"runs {misplaced} are not in the experiment {called!r} run_experiment was given: the "
+                           "caller's active experiment must not decide where your runs go")
+    assert callers_next == notebook, (
+        "the caller had set its own active experiment before calling run_experiment; afterwards its next "
+        "mlflow.start_run() landed in " + ("run_experiment's experiment" if target is not None
+                                           and callers_next == target.experiment_id else "another experiment")
+        + ", not in its own: never call mlflow.set_experiment inside run_experiment (pass experiment_id= to "
+        "mlflow.start_run instead)")
+
+
 def test_artifacts_go_to_the_artifact_location_and_nothing_to_the_working_folder(embedded_experiment):
     assert not embedded_experiment.stray_writes, (
         f"run_experiment wrote {embedded_experiment.stray_writes}: use the tracking_uri you are given and "
@@ -648,7 +697,8 @@ def test_each_call_looks_the_experiment_up_and_points_mlflow_at_tracking_uri_afr
     assert not set(first) & set(second), "each call should return the ids of the runs it made itself"
 
 
-def test_with_the_default_seed_0_tree_models_still_have_a_fixed_random_state(existing_experiment):
+def _default_seed_models(existing_experiment) -> dict:
+    """The models of the call that left the seed at its default (0), loaded back, by run id."""
     import mlflow
 
     from mlops_katas.infra.mlflow_env import isolated
@@ -656,18 +706,52 @@ def test_with_the_default_seed_0_tree_models_still_have_a_fixed_random_state(exi
     assert existing_experiment.error is None, f"run_experiment raised {existing_experiment.error}"
     experiment = existing_experiment.experiment
     client = mlflow.MlflowClient(experiment.tracking_uri)
+    models = {}
     with isolated(experiment.store):
         mlflow.set_tracking_uri(experiment.tracking_uri)
         for run_id in experiment.run_ids:
             logged = client.search_logged_models(experiment_ids=[existing_experiment.experiment_id],
                                                  filter_string=f"source_run_id = '{run_id}'")
             assert len(logged) == 1, f"run {run_id} should hold exactly one logged model, not {len(logged)}"
-            for step in _steps(mlflow.sklearn.load_model(logged[0].model_uri)):
-                if type(step).__module__.startswith(RANDOM_FIT_MODULES):
-                    assert step.get_params().get("random_state") is not None, (
-                        f"called with the default seed 0, run {run_id}'s {type(step).__name__} has "
-                        "random_state=None: 0 is a seed like any other (`seed or None` turns it into "
-                        "fresh randomness); pass random_state=seed")
+            models[run_id] = mlflow.sklearn.load_model(logged[0].model_uri)
+    return models
+
+
+def test_with_the_default_seed_0_tree_models_still_have_a_fixed_random_state(existing_experiment):
+    for run_id, model in _default_seed_models(existing_experiment).items():
+        for step in _steps(model):
+            if type(step).__module__.startswith(RANDOM_FIT_MODULES):
+                assert step.get_params().get("random_state") is not None, (
+                    f"called with the default seed 0, run {run_id}'s {type(step).__name__} has "
+                    "random_state=None: 0 is a seed like any other (`seed or None` turns it into "
+                    "fresh randomness); pass random_state=seed")
+
+
+def _random_fit_draws(models) -> dict[str, list[int]]:
+    """The first number each randomly fitted estimator's random_state draws, by estimator class."""
+    import copy
+
+    from sklearn.utils import check_random_state
+
+    draws: dict[str, list[int]] = {}
+    for model in models:
+        for step in _steps(model):
+            state = step.get_params().get("random_state")
+            if type(step).__module__.startswith(RANDOM_FIT_MODULES) and state is not None:
+                draws.setdefault(type(step).__name__, []).append(
+                    int(check_random_state(copy.deepcopy(state)).randint(2**31)))
+    return {name: sorted(values) for name, values in draws.items()}
+
+
+def test_another_seed_is_another_draw_for_the_estimators_too(embedded_experiment, existing_experiment):
+    _check_one_model_per_run(embedded_experiment)
+    seeded = _random_fit_draws(logged.sklearn_model for logged in embedded_experiment.models.values())
+    default = _random_fit_draws(_default_seed_models(existing_experiment).values())
+    shared = sorted(set(seeded) & set(default))
+    assert not shared or any(seeded[name] != default[name] for name in shared), (
+        f"called with seed {embedded_experiment.seed} and with seed {existing_experiment.experiment.seed}, the "
+        f"{', '.join(shared)} got the same random_state both times: the call's seed seeds the estimators too "
+        "(random_state=seed, or a number derived from it), never a random_state=42 fixed for every seed")
 
 
 def test_through_the_server_metrics_equal_metrics_recomputed_on_held_out_data(served_experiment):

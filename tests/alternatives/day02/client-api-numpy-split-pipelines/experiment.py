@@ -92,9 +92,10 @@ def run_experiment(tracking_uri, experiment_name, seed=0, artifact_location=None
     }
     run_ids = []
     for name, model in candidates.items():
-        run = client.create_run(experiment_id, run_name=name)
-        run_id = run.info.run_id
-        try:   # a failure before the save (fit, scoring, logging) ends this run as FAILED too
+        # a failure anywhere in the block (fit, scoring, logging, save) ends this run as FAILED
+        with _tracking(tracking_uri), \
+                mlflow.start_run(experiment_id=experiment_id, run_name=name) as run:
+            run_id = run.info.run_id
             model.fit(X_train, y_train)
             predicted = model.predict(X_test)
             now = int(time.time() * 1000)
@@ -107,10 +108,6 @@ def run_experiment(tracking_uri, experiment_name, seed=0, artifact_location=None
                 params=[Param(k, str(v)) for k, v in model.get_params().items()],
                 tags=[RunTag("dataset_fingerprint", data_tag)],
             )
-        except BaseException:
-            client.set_terminated(run_id, status="FAILED")
-            raise
-        with _tracking(tracking_uri), mlflow.start_run(run_id=run_id):
             mlflow.sklearn.log_model(
                 model, name="model",
                 signature=infer_signature(X_test, predicted),

@@ -61,6 +61,8 @@ def _plain(params):
 
 def run_experiment(tracking_uri: str, experiment_name: str, seed: int = 0,
                    artifact_location: str | None = None) -> list[str]:
+    import time
+
     import mlflow
     import pandas as pd
     import sklearn
@@ -81,27 +83,24 @@ def run_experiment(tracking_uri: str, experiment_name: str, seed: int = 0,
     mlflow.set_tracking_uri(tracking_uri)   # log_model works on the active run of this store
     made = []
     for name, model in _candidates(seed).items():
-        run = client.create_run(experiment_id, run_name=name)
-        run_id = run.info.run_id
-        made.append(run_id)
-        try:
+        # the with block ends the run FAILED on any exception, KeyboardInterrupt included
+        with mlflow.start_run(experiment_id=experiment_id, run_name=name) as run:
+            run_id = run.info.run_id
+            made.append(run_id)
             model.fit(train, y_train)
             predicted = model.predict(test)
             metrics = {"accuracy": accuracy_score(y_test, predicted), "f1": f1_score(y_test, predicted),
                        "roc_auc": roc_auc_score(y_test, _score(model, test))}
+            now = int(time.time() * 1000)
             client.log_batch(run_id,
-                             metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()],
+                             metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
                              params=[Param(k, str(v)) for k, v in _plain(model.get_params()).items()],
                              tags=[RunTag("dataset_fingerprint", tag)])
-            with mlflow.start_run(run_id=run_id):
-                mlflow.sklearn.log_model(model, name="model",
-                                         signature=infer_signature(train, model.predict(train)),
-                                         input_example=train.head(3),
-                                         pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-                                         skops_trusted_types=["sklearn.tree._tree.Tree"])
-        except BaseException:
-            client.set_terminated(run_id, status="FAILED")
-            raise
+            mlflow.sklearn.log_model(model, name="model",
+                                     signature=infer_signature(train, model.predict(train)),
+                                     input_example=train.head(3),
+                                     pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                                     skops_trusted_types=["sklearn.tree._tree.Tree"])
     return made
 
 

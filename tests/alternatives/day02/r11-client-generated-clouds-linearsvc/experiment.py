@@ -59,6 +59,8 @@ def _score(model, X) -> np.ndarray:
 
 def run_experiment(tracking_uri: str, experiment_name: str, seed: int = 0,
                    artifact_location: str | None = None) -> list[str]:
+    import time
+
     import mlflow
     import pandas as pd
     import sklearn
@@ -85,11 +87,11 @@ def run_experiment(tracking_uri: str, experiment_name: str, seed: int = 0,
     mlflow.set_tracking_uri(tracking_uri)
     try:
         for run_name, model in _candidates(seed).items():
-            run = client.create_run(experiment_id, run_name=run_name,
-                                    tags={"dataset_fingerprint": data_tag})
-            run_id = run.info.run_id
-            made.append(run_id)
-            try:
+            # the with block ends the run FAILED on any exception, KeyboardInterrupt included
+            with mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
+                                  tags={"dataset_fingerprint": data_tag}) as run:
+                run_id = run.info.run_id
+                made.append(run_id)
                 model.fit(train, y_train)
                 predicted = model.predict(test)
                 values = {
@@ -97,22 +99,20 @@ def run_experiment(tracking_uri: str, experiment_name: str, seed: int = 0,
                     "f1": f1_score(y_test, predicted),
                     "roc_auc": roc_auc_score(y_test, _score(model, test)),
                 }
+                computed_at = int(time.time() * 1000)
                 params = [Param(k, str(v)) for k, v in model.get_params().items()
                           if v is None or isinstance(v, (bool, int, float, str))]
                 client.log_batch(run_id, params=params, tags=[RunTag("model_class", type(model).__name__)])
-                with mlflow.start_run(run_id=run_id):
-                    mlflow.sklearn.log_model(
-                        model, name="model",
-                        signature=infer_signature(train, predicted),
-                        input_example=train.head(2),
-                        pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-                        skops_trusted_types=["sklearn.tree._tree.Tree"],
-                    )
+                mlflow.sklearn.log_model(
+                    model, name="model",
+                    signature=infer_signature(train, predicted),
+                    input_example=train.head(2),
+                    pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                    skops_trusted_types=["sklearn.tree._tree.Tree"],
+                )
                 # metrics only once the model is stored: no run scores without a model to show for it
-                client.log_batch(run_id, metrics=[Metric(k, float(v), 0, 0) for k, v in values.items()])
-            except BaseException:
-                client.set_terminated(run_id, status="FAILED")
-                raise
+                client.log_batch(run_id,
+                                 metrics=[Metric(k, float(v), computed_at, 0) for k, v in values.items()])
     finally:
         mlflow.set_tracking_uri(previous)
     return made

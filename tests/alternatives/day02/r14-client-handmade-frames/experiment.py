@@ -88,7 +88,8 @@ def run_experiment(tracking_uri, experiment_name, seed=0, artifact_location=None
     made = []
     mlflow.set_tracking_uri(tracking_uri)
     for run_name, model in _candidates(seed):
-        run = client.create_run(experiment_id, run_name=run_name, tags={"dataset_fingerprint": tag})
+        run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
+                               tags={"dataset_fingerprint": tag})
         run_id = run.info.run_id
         status = "FAILED"
         try:
@@ -101,12 +102,11 @@ def run_experiment(tracking_uri, experiment_name, seed=0, artifact_location=None
                              metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
                              params=[Param(k, str(v)) for k, v in _plain(model.get_params()).items()],
                              tags=[RunTag("model_class", type(model).__name__)])
-            with mlflow.start_run(run_id=run_id):
-                mlflow.sklearn.log_model(
-                    model, name="model", signature=infer_signature(train, model.predict(train)),
-                    input_example=train.head(3),
-                    pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-                    skops_trusted_types=["sklearn.tree._tree.Tree"])
+            mlflow.sklearn.log_model(
+                model, name="model", signature=infer_signature(train, model.predict(train)),
+                input_example=train.head(3),
+                pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                skops_trusted_types=["sklearn.tree._tree.Tree"])
             status = "FINISHED"
         finally:
             active = mlflow.active_run()

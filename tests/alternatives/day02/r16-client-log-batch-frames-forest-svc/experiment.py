@@ -64,6 +64,7 @@ def run_experiment(tracking_uri: str, experiment_name: str, seed: int = 0,
     import sklearn
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.models import infer_signature
+    from mlflow.utils.time import get_current_time_millis
     from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
     client = mlflow.MlflowClient(tracking_uri)
@@ -81,16 +82,16 @@ def run_experiment(tracking_uri: str, experiment_name: str, seed: int = 0,
     mlflow.set_tracking_uri(tracking_uri)
     made = []
     for name, model in _candidates(seed).items():
-        run = client.create_run(experiment_id, run_name=name)
-        run_id = run.info.run_id
-        try:
+        # the with block ends the run FAILED on any exception, KeyboardInterrupt included
+        with mlflow.start_run(experiment_id=experiment_id, run_name=name) as run:
+            run_id = run.info.run_id
             model.fit(frame_train, y_train)
             predicted = model.predict(frame_test)
             if hasattr(model, "predict_proba"):
                 ranking = model.predict_proba(frame_test)[:, 1]
             else:
                 ranking = model.decision_function(frame_test)
-            now = 0
+            now = get_current_time_millis()
             client.log_batch(
                 run_id,
                 metrics=[Metric("accuracy", float(accuracy_score(y_test, predicted)), now, 0),
@@ -98,16 +99,12 @@ def run_experiment(tracking_uri: str, experiment_name: str, seed: int = 0,
                          Metric("roc_auc", float(roc_auc_score(y_test, ranking)), now, 0)],
                 params=[Param(key, str(value)) for key, value in _plain_params(model).items()],
                 tags=[RunTag("dataset_fingerprint", tag)])
-            with mlflow.start_run(run_id=run_id):
-                mlflow.sklearn.log_model(
-                    model, name="model",
-                    signature=infer_signature(frame_train, model.predict(frame_train)),
-                    input_example=frame_train.head(2),
-                    pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-                    skops_trusted_types=["sklearn.tree._tree.Tree"])
-        except BaseException:
-            client.set_terminated(run_id, status="FAILED")
-            raise
+            mlflow.sklearn.log_model(
+                model, name="model",
+                signature=infer_signature(frame_train, model.predict(frame_train)),
+                input_example=frame_train.head(2),
+                pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                skops_trusted_types=["sklearn.tree._tree.Tree"])
         made.append(run_id)
     return made
 

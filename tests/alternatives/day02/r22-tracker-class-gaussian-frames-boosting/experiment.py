@@ -82,6 +82,7 @@ class Tracker:
         import sklearn
         from mlflow.entities import Metric, Param, RunTag
         from mlflow.models import infer_signature
+        from mlflow.utils.time import get_current_time_millis
         from sklearn import metrics as m
 
         X_train, X_test, y_train, y_test = data
@@ -96,12 +97,13 @@ class Tracker:
             ranking = model.decision_function(frame_test)
         values = {"accuracy": m.accuracy_score(y_test, labels), "f1": m.f1_score(y_test, labels, pos_label=1),
                   "roc_auc": m.roc_auc_score(y_test, ranking)}
-        run = self.client.create_run(experiment_id, run_name=run_name)
-        run_id = run.info.run_id
-        with mlflow.start_run(run_id=run_id):   # ends FAILED if anything below raises
+        computed_at = get_current_time_millis()
+        # ends FAILED if anything below raises
+        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+            run_id = run.info.run_id
             self.client.log_batch(
                 run_id,
-                metrics=[Metric(k, float(v), 0, 0) for k, v in values.items()],
+                metrics=[Metric(k, float(v), computed_at, 0) for k, v in values.items()],
                 params=[Param(k, str(v)) for k, v in model.get_params().items() if _plain(v)],
                 tags=[RunTag("dataset_fingerprint", tag)])
             mlflow.sklearn.log_model(

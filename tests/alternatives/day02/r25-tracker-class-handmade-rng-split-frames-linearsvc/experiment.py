@@ -93,9 +93,9 @@ class _Tracker:
         from mlflow.models import infer_signature
 
         model.fit(self.X_train, self.y_train)
-        run = self.client.create_run(self.experiment_id, run_name=name)
-        run_id = run.info.run_id
-        with self.mlflow.start_run(run_id=run_id):   # ends FAILED if anything below raises
+        # ends FAILED if anything below raises
+        with self.mlflow.start_run(experiment_id=self.experiment_id, run_name=name) as run:
+            run_id = run.info.run_id
             now = int(time.time() * 1000)
             params = [Param(k, str(v)) for k, v in model.get_params().items()
                       if v is None or isinstance(v, (bool, int, float, str))]

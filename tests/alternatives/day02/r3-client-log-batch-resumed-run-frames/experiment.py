@@ -50,6 +50,8 @@ def _models(seed):
 
 
 def run_experiment(tracking_uri, experiment_name, seed=0, artifact_location=None):
+    import time
+
     import mlflow
     import pandas as pd
     import sklearn
@@ -77,18 +79,16 @@ def run_experiment(tracking_uri, experiment_name, seed=0, artifact_location=None
             scores = model.decision_function(frame_test)
         params = {k: v for k, v in model.get_params().items()
                   if v is None or isinstance(v, (bool, int, float, str))}
-        run = client.create_run(experiment_id, run_name=name, tags={"dataset_fingerprint": digest})
-        run_id = run.info.run_id
-        try:   # a failure before the save (fit, scoring, logging) ends this run as FAILED too
+        # a failure anywhere in the block (logging, save) ends this run as FAILED
+        with mlflow.start_run(experiment_id=experiment_id, run_name=name,
+                              tags={"dataset_fingerprint": digest}) as run:
+            run_id = run.info.run_id
+            now = int(time.time() * 1000)
             client.log_batch(run_id, params=[mlflow.entities.Param(k, str(v)) for k, v in params.items()],
-                             metrics=[mlflow.entities.Metric(k, float(v), 0, 0) for k, v in {
+                             metrics=[mlflow.entities.Metric(k, float(v), now, 0) for k, v in {
                                  "accuracy": metrics.accuracy_score(y_test, predicted),
                                  "f1": metrics.f1_score(y_test, predicted),
                                  "roc_auc": metrics.roc_auc_score(y_test, scores)}.items()])
-        except BaseException:
-            client.set_terminated(run_id, status="FAILED")
-            raise
-        with mlflow.start_run(run_id=run_id):
             mlflow.sklearn.log_model(
                 model, name="model",
                 signature=infer_signature(frame_train, model.predict(frame_train)),

@@ -1,4 +1,4 @@
-"""Day 02, answer B: a hand-rolled generator, client-made runs, DataFrame signatures, fluent search."""
+"""Day 02, answer B: a hand-rolled generator, runs logged through the client, DataFrame signatures, fluent search."""
 
 from __future__ import annotations
 
@@ -64,6 +64,7 @@ def run_experiment(tracking_uri, experiment_name, seed=0, artifact_location=None
     import sklearn
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.models import infer_signature
+    from mlflow.utils.time import get_current_time_millis
     from sklearn import metrics as skm
 
     client = mlflow.MlflowClient(tracking_uri)
@@ -79,10 +80,11 @@ def run_experiment(tracking_uri, experiment_name, seed=0, artifact_location=None
     test = pd.DataFrame(X_test, columns=COLUMNS)
     made = []
     for name, model in _models(seed).items():
-        run = client.create_run(experiment_id, run_name=name, tags={"dataset_fingerprint": digest})
-        run_id = run.info.run_id
-        made.append(run_id)
-        try:
+        # the with block ends the run FAILED on any exception, KeyboardInterrupt included
+        with mlflow.start_run(experiment_id=experiment_id, run_name=name,
+                              tags={"dataset_fingerprint": digest}) as run:
+            run_id = run.info.run_id
+            made.append(run_id)
             model.fit(train, y_train)
             predicted = model.predict(test)
             if hasattr(model, "predict_proba"):
@@ -91,20 +93,17 @@ def run_experiment(tracking_uri, experiment_name, seed=0, artifact_location=None
                 score = model.decision_function(test)
             values = {"accuracy": skm.accuracy_score(y_test, predicted), "f1": skm.f1_score(y_test, predicted),
                       "roc_auc": skm.roc_auc_score(y_test, score)}
+            now = get_current_time_millis()
             client.log_batch(run_id,
-                             metrics=[Metric(k, float(v), 0, 0) for k, v in values.items()],
+                             metrics=[Metric(k, float(v), now, 0) for k, v in values.items()],
                              params=[Param(k, str(v)) for k, v in _plain(model.get_params()).items()],
                              tags=[RunTag("model_kind", name)])
-            with mlflow.start_run(run_id=run_id):
-                mlflow.sklearn.log_model(model, name="model",
-                                         signature=infer_signature(train, model.predict(train)),
-                                         input_example=train.head(5),
-                                         pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-                                         skops_trusted_types=["sklearn.tree._tree.Tree",
-                                             "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"])
-        except BaseException:
-            client.set_terminated(run_id, status="FAILED")
-            raise
+            mlflow.sklearn.log_model(model, name="model",
+                                     signature=infer_signature(train, model.predict(train)),
+                                     input_example=train.head(5),
+                                     pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                                     skops_trusted_types=["sklearn.tree._tree.Tree",
+                                         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"])
     return made
 
 

@@ -67,6 +67,7 @@ def run_experiment(tracking_uri, experiment_name, seed=0, artifact_location=None
     import sklearn
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.models import infer_signature
+    from mlflow.utils.time import get_current_time_millis
     from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
     client = mlflow.MlflowClient(tracking_uri)
@@ -79,29 +80,26 @@ def run_experiment(tracking_uri, experiment_name, seed=0, artifact_location=None
     frame_train = pd.DataFrame(X_train, columns=COLUMNS)
     made = []
     for name, model in _candidates(seed).items():
-        run = client.create_run(experiment_id, run_name=name)
-        run_id = run.info.run_id
-        made.append(run_id)
-        try:
+        # the with block ends the run FAILED on any exception, KeyboardInterrupt included
+        with mlflow.start_run(experiment_id=experiment_id, run_name=name) as run:
+            run_id = run.info.run_id
+            made.append(run_id)
             model.fit(frame_train, y_train)
             frame_test = pd.DataFrame(X_test, columns=COLUMNS)
             predicted = model.predict(frame_test)
+            now = get_current_time_millis()
             client.log_batch(
                 run_id,
-                metrics=[Metric("accuracy", float(accuracy_score(y_test, predicted)), 0, 0),
-                         Metric("f1", float(f1_score(y_test, predicted)), 0, 0),
-                         Metric("roc_auc", float(roc_auc_score(y_test, _scores(model, frame_test))), 0, 0)],
+                metrics=[Metric("accuracy", float(accuracy_score(y_test, predicted)), now, 0),
+                         Metric("f1", float(f1_score(y_test, predicted)), now, 0),
+                         Metric("roc_auc", float(roc_auc_score(y_test, _scores(model, frame_test))), now, 0)],
                 params=[Param(key, str(value)) for key, value in model.get_params().items() if _plain(value)],
                 tags=[RunTag("dataset_fingerprint", tag)])
-            with mlflow.start_run(run_id=run_id):
-                mlflow.sklearn.log_model(model, name="model",
-                                         signature=infer_signature(frame_train, model.predict(frame_train)),
-                                         input_example=frame_train.head(5),
-                                         pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-                                         skops_trusted_types=["sklearn.tree._tree.Tree"])
-        except BaseException:
-            client.set_terminated(run_id, status="FAILED")
-            raise
+            mlflow.sklearn.log_model(model, name="model",
+                                     signature=infer_signature(frame_train, model.predict(frame_train)),
+                                     input_example=frame_train.head(5),
+                                     pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                                     skops_trusted_types=["sklearn.tree._tree.Tree"])
     return made
 
 

@@ -76,10 +76,11 @@ def run_experiment(tracking_uri: str, experiment_name: str, seed: int = 0,
 
     made: list[str] = []
     for label, model in _candidates(seed).items():
-        run = client.create_run(experiment_id, run_name=label)
-        run_id = run.info.run_id
-        made.append(run_id)
-        try:
+        # log_model files the model under the active run: ours, started in the experiment, nested
+        # under the caller's run if it has one; the with block ends it FAILED on any exception.
+        with mlflow.start_run(experiment_id=experiment_id, run_name=label, nested=True) as run:
+            run_id = run.info.run_id
+            made.append(run_id)
             model.fit(train, y_train)
             predicted = model.predict(test)
             if hasattr(model, "predict_proba"):
@@ -95,19 +96,13 @@ def run_experiment(tracking_uri: str, experiment_name: str, seed: int = 0,
                 params=[Param(k, str(v)) for k, v in model.get_params().items() if _plain(v)],
                 tags=[RunTag("dataset_fingerprint", digest)],
             )
-            # log_model files the model under the active run: resume ours just for the save.
-            with mlflow.start_run(run_id=run_id, nested=True):
-                mlflow.sklearn.log_model(
-                    model, name="model",
-                    signature=infer_signature(train, model.predict(train)),
-                    input_example=train.head(5),
-                    pip_requirements=["scikit-learn"],
-                    skops_trusted_types=["sklearn.tree._tree.Tree"],
-                )
-        except BaseException:
-            client.set_terminated(run_id, status="FAILED")
-            raise
-        client.set_terminated(run_id, status="FINISHED")
+            mlflow.sklearn.log_model(
+                model, name="model",
+                signature=infer_signature(train, model.predict(train)),
+                input_example=train.head(5),
+                pip_requirements=["scikit-learn"],
+                skops_trusted_types=["sklearn.tree._tree.Tree"],
+            )
     return made
 
 

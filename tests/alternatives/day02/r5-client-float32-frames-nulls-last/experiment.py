@@ -84,9 +84,9 @@ def run_experiment(tracking_uri, experiment_name, seed=0, artifact_location=None
     mlflow.set_tracking_uri(tracking_uri)
     made = []
     for model in _models(seed):
-        run = client.create_run(experiment_id, tags={"dataset_fingerprint": tag})
-        run_id = run.info.run_id
-        try:   # a failure before the save (fit, scoring, logging) ends this run as FAILED too
+        # a failure anywhere in the block (fit, scoring, logging, save) ends this run as FAILED
+        with mlflow.start_run(experiment_id=experiment_id, tags={"dataset_fingerprint": tag}) as run:
+            run_id = run.info.run_id
             model.fit(train, y_train)
             predicted = model.predict(test)
             now = int(time.time() * 1000)
@@ -96,10 +96,6 @@ def run_experiment(tracking_uri, experiment_name, seed=0, artifact_location=None
                       if v is None or isinstance(v, (bool, int, float, str))]
             client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
                              params=params, tags=[RunTag("dataset_fingerprint", tag)])
-        except BaseException:
-            client.set_terminated(run_id, status="FAILED")
-            raise
-        with mlflow.start_run(run_id=run_id):
             mlflow.sklearn.log_model(
                 model, name="model", signature=infer_signature(train, model.predict(train)),
                 input_example=train.head(2),

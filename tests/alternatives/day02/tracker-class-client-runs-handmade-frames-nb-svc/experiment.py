@@ -88,28 +88,25 @@ class ExperimentTracker:
         import sklearn
         from mlflow.entities import Metric, Param, RunTag
         from mlflow.models import infer_signature
+        from mlflow.utils.time import get_current_time_millis
 
-        run = self.client.create_run(experiment_id, run_name=name)
-        run_id = run.info.run_id
-        try:
+        # the with block ends the run FAILED on any exception, KeyboardInterrupt included
+        with mlflow.start_run(experiment_id=experiment_id, run_name=name) as run:
+            run_id = run.info.run_id
             model.fit(split.X_train, split.y_train)
             params = [Param(k, str(v)) for k, v in model.get_params().items()
                       if v is None or isinstance(v, (bool, int, float, str))]
-            metrics = [Metric(k, v, 0, 0) for k, v in self.score(model, split).items()]
+            scores = self.score(model, split)
+            now = get_current_time_millis()
+            metrics = [Metric(k, v, now, 0) for k, v in scores.items()]
             self.client.log_batch(run_id, metrics=metrics, params=params,
                                   tags=[RunTag("dataset_fingerprint", tag)])
-            with mlflow.start_run(run_id=run_id):
-                mlflow.sklearn.log_model(
-                    model, name="model",
-                    signature=infer_signature(split.X_train, model.predict(split.X_train)),
-                    input_example=split.X_train.iloc[:3],
-                    pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-                    skops_trusted_types=["sklearn.tree._tree.Tree"])
-        except BaseException:
-            if mlflow.active_run() is not None and mlflow.active_run().info.run_id == run_id:
-                mlflow.end_run(status="FAILED")
-            self.client.set_terminated(run_id, status="FAILED")
-            raise
+            mlflow.sklearn.log_model(
+                model, name="model",
+                signature=infer_signature(split.X_train, model.predict(split.X_train)),
+                input_example=split.X_train.iloc[:3],
+                pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                skops_trusted_types=["sklearn.tree._tree.Tree"])
         return run_id
 
     def run(self, experiment_name: str, seed: int, artifact_location: str | None) -> list[str]:
