@@ -549,6 +549,24 @@ def test_storage_of_an_int_too_large_for_a_float_next_to_a_float_is_exact_or_ref
     )
 
 
+def test_storage_of_floats_whose_product_is_past_a_float_is_exact_or_refused():
+    # 1e200 events a day of 1e200 bytes each: every input is a finite float, their product (1e400) is not.
+    try:
+        got = storage_bytes(1e200, 1e200, 1, 1)
+    except ValueError:
+        return  # refusing it, like infinity, is fine
+    except OverflowError as error:
+        pytest.fail(
+            f"storage_bytes(1e200, 1e200, 1, 1) raised OverflowError ({error}): the float product is infinity and "
+            f"math.ceil(inf) raises OverflowError; refuse such a plan with ValueError (or give the exact int, "
+            f"multiplying as fractions)"
+        )
+    exact = Fraction(1e200) * Fraction(1e200)   # the floats as they are; their decimal reading, 10**400, is as good
+    assert type(got) is int and abs(got - exact) <= exact * Fraction(1, 10**12), (
+        f"storage_bytes(1e200, 1e200, 1, 1) either raises ValueError or gives the int, about 10**400; got {got!r:.30}"
+    )
+
+
 def test_a_floor_too_large_for_a_float_is_kept_exactly_or_refused():
     try:
         got = replicas_needed(50.0, 100.0, min_replicas=HUGE)

@@ -81,4 +81,6 @@ def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days:
     _finite(events_per_day, bytes_per_event, retention_days, replication)
     if not (events_per_day > 0 and bytes_per_event > 0 and retention_days > 0 and replication > 0):
         raise ValueError("bad input")
+    if not all(type(v) is int for v in (events_per_day, bytes_per_event, retention_days, replication)):
+        _finite(events_per_day * bytes_per_event * retention_days * replication)  # 1e200 * 1e200 overflows to inf
     return math.ceil(events_per_day * bytes_per_event * retention_days * replication)

@@ -65,4 +65,7 @@ def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days:
         _require(value=(v, lambda x: x > 0))
     if all(isinstance(v, int) for v in values):
         return events_per_day * bytes_per_event * retention_days * replication
+    product = events_per_day * bytes_per_event * retention_days * replication
+    if not math.isfinite(product):  # finite floats can multiply past any float (1e200 * 1e200)
+        raise ValueError(f"storage={product!r} is out of range")
     return math.ceil(events_per_day * bytes_per_event * retention_days * replication)

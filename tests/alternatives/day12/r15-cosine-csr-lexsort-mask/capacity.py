@@ -86,4 +86,6 @@ def storage_bytes(
             _finite(name, value)
         if not value > 0:
             raise ValueError(f"{name} must be > 0")
+    if not whole:  # finite floats can still multiply past any float (1e200 * 1e200 is inf)
+        _finite("storage", events_per_day * bytes_per_event * retention_days * replication)
     return math.ceil(events_per_day * bytes_per_event * retention_days * replication)

@@ -83,4 +83,6 @@ def storage_bytes(
         replication=(replication, _positive),
     )
     total = events_per_day * bytes_per_event * retention_days * replication
+    if not math.isfinite(total):  # finite inputs whose product is past any float (1e200 * 1e200)
+        raise ValueError(f"bad storage total: {total!r}")
     return math.ceil(total)

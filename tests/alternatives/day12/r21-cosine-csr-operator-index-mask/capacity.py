@@ -75,4 +75,6 @@ def storage_bytes(
             _positive(name, value)
         elif value < 1:  # whole numbers multiply exactly however large: only the sign is checked
             raise ValueError(f"{name} must be > 0, got {value!r}")
+    if not whole and not _finite(events_per_day * bytes_per_event * retention_days * replication):
+        raise ValueError("the storage product is past any float (1e200 * 1e200 is inf)")
     return math.ceil(events_per_day * bytes_per_event * retention_days * replication)

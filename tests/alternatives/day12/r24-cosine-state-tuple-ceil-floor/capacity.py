@@ -84,4 +84,6 @@ def storage_bytes(
             _finite("input", value)
         if not value > 0:
             raise ValueError("every input must be > 0")
+    if events_per_day * bytes_per_event * retention_days * replication == math.inf:  # 1e200 * 1e200
+        raise ValueError("storage must be finite, got inf")
     return math.ceil(events_per_day * bytes_per_event * retention_days * replication)

@@ -76,4 +76,5 @@ def storage_bytes(
         raise ValueError("every input must be > 0")
     if all(isinstance(factor, int) for factor in factors):
         return math.prod(factors)
+    _finite(math.prod(float(f) for f in factors))  # finite floats can multiply to inf (1e200 * 1e200)
     return math.ceil(math.prod(float(f) for f in factors))

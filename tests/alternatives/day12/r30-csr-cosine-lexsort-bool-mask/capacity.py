@@ -63,4 +63,6 @@ def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days:
         _finite(*args)  # next to a float, an int too large for one is refused like infinity
     if any(not value > 0 for value in args):
         raise ValueError("every input must be > 0")
+    if not all(type(value) is int for value in args):  # finite floats can still multiply to inf (1e200 * 1e200)
+        _finite(math.prod(args))
     return math.ceil(events_per_day * bytes_per_event * retention_days * replication)

@@ -74,4 +74,6 @@ def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days:
             raise ValueError("every input must be > 0")
     if all(isinstance(v, numbers.Integral) for v in args):
         return math.prod(int(v) for v in args)
+    if math.prod(args) == math.inf:  # finite inputs, a product past any float (1e200 * 1e200)
+        raise ValueError("storage must fit in a float")
     return math.ceil(math.prod(args))

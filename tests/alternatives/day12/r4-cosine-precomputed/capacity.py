@@ -85,4 +85,5 @@ def storage_bytes(
                         ("retention_days", retention_days), ("replication", replication)):
         _positive(name, value)
     # multiply the inputs as given (not their float copies): whole numbers stay exact past 2**53
+    _finite("storage", events_per_day * bytes_per_event * retention_days * replication)  # 1e200 * 1e200 is inf
     return math.ceil(events_per_day * bytes_per_event * retention_days * replication)

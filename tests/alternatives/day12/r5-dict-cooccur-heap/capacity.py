@@ -66,4 +66,5 @@ def storage_bytes(
         return events_per_day * bytes_per_event * retention_days * replication
     _require(events_per_day=(events_per_day, positive), bytes_per_event=(bytes_per_event, positive),
              retention_days=(retention_days, positive), replication=(replication, positive))
+    _require(storage=(events_per_day * bytes_per_event * retention_days * replication, lambda v: v >= 0))
     return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
