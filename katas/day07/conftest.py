@@ -141,6 +141,14 @@ def registered_with_an_accent(mlflow_store_factory, data) -> Registered:
 
 
 @pytest.fixture(scope="session")
+def registered_with_a_dollar(mlflow_store_factory, data) -> Registered:
+    """A store whose registered model's name holds a `$`, `week1 $MODEL_PATH`: so does its model URI (and docker
+    replaces `$MODEL_PATH` in a LABEL value with that variable unless it is escaped)."""
+    return register(mlflow_store_factory("day07-registered-dollar"), "week1 $MODEL_PATH", data,
+                    ("logistic_regression",))
+
+
+@pytest.fixture(scope="session")
 def monitor() -> Path:
     """The day-06 reference monitor script."""
     return MONITOR

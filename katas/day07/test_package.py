@@ -8,7 +8,6 @@ wrote (no Docker needed here; the end-to-end test builds and runs it).
 from __future__ import annotations
 
 import re
-import shlex
 import shutil
 from pathlib import Path
 
@@ -139,20 +138,92 @@ def test_the_dockerfile_builds_on_the_base_image(packaged):
 BASE_ENV = ("MODEL_PATH", "MODEL_VERSION")
 
 
+# After a `$`: digits (a positional parameter), one of the shell's special parameters (`$$`, `$?`...), both empty in
+# a Dockerfile, or a name, a run of letters, digits and `_`.
+_NAME = re.compile(r"\d+|[@*#?$!-]|\w+")
+
+
+def _reference(text: str, at: int, known: dict[str, str]) -> tuple[str, int]:
+    """The value of the `$name` or `${name...}` at `text[at]` as docker reads it, and where the text goes on."""
+    if text.startswith("${", at):
+        close = text.find("}", at)
+        if close < 0:
+            raise ValueError(f"a ${{ without its }} in {text!r}: docker refuses the line")
+        name, operator, word = re.fullmatch(r"(\w*)(:[-+]|)(.*)", text[at + 2:close], re.S).groups()
+        if word and not operator:
+            raise ValueError(f"missing ':' in substitution {text[at:close + 1]!r}: docker refuses the line")
+        value = known.get(name) or ""
+        if operator == ":-":
+            value = value or word
+        elif operator == ":+":
+            value = word if value else ""
+        return value, close + 1
+    name = _NAME.match(text, at + 1)
+    if name is None:
+        return "$", at + 1   # a `$` before no name is itself
+    return known.get(name.group(), ""), name.end()
+
+
+def _docker_words(text: str, known: dict[str, str]) -> list[str]:
+    """The words of an ENV, ARG or LABEL line as docker reads them (checked against a real `docker build`):
+    `$X` and `${X}` replaced by the ARG/ENV value, empty when unset, also inside double quotes; nothing inside
+    single quotes replaced or unescaped; `\\` escaping any character outside quotes and `"`, `$`, `\\` inside
+    double quotes (`"\\$HOME"` is the text `$HOME`). shlex, a POSIX shell's reader, does none of the `$` part."""
+    words, word, started, at = [], [], False, 0
+    while at < len(text):
+        char = text[at]
+        if char.isspace():
+            if started:
+                words.append("".join(word))
+                word, started = [], False
+            at += 1
+            continue
+        started = True
+        if char == "\\":
+            word.append(text[at + 1:at + 2])
+            at += 2
+        elif char == "'":
+            close = text.find("'", at + 1)
+            if close < 0:
+                raise ValueError(f"an unclosed ' in {text!r}: docker refuses the line")
+            word.append(text[at + 1:close])
+            at = close + 1
+        elif char == '"':
+            at += 1
+            while at < len(text) and text[at] != '"':
+                if text[at] == "$":
+                    value, at = _reference(text, at, known)
+                    word.append(value)
+                elif text[at] == "\\" and text[at + 1:at + 2] in ('"', "$", "\\"):
+                    word.append(text[at + 1])
+                    at += 2
+                else:
+                    word.append(text[at])
+                    at += 1
+            if at >= len(text):
+                raise ValueError(f'an unclosed " in {text!r}: docker refuses the line')
+            at += 1
+        elif char == "$":
+            value, at = _reference(text, at, known)
+            word.append(value)
+        else:
+            word.append(char)
+            at += 1
+    if started:
+        words.append("".join(word))
+    return words
+
+
 def _settings(dockerfile: str, keyword: str) -> dict[str, str]:
-    """The values a Dockerfile's ENV or LABEL lines set (both `K=V ...` and `K V` forms, ARG/ENV `$X` expanded
-    the way docker does: an ENV, the base image's included, wins over an ARG of the same name)."""
+    """The values a Dockerfile's ENV or LABEL lines set (both `K=V ...` and `K V` forms), read as docker reads
+    them: an ENV, the base image's included, wins over an ARG of the same name."""
     values: dict[str, str] = {}
     known: dict[str, str] = {}
     env_names = set(BASE_ENV)
-
-    def expand(text: str) -> str:
-        return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: known.get(m.group(1) or m.group(2), m.group(0)), text)
-
     for word, args in instructions(dockerfile):
         if word not in ("ARG", "ENV", "LABEL"):
             continue
-        tokens = shlex.split(args)
+        tokens = _docker_words(args, known)
         if tokens and all("=" in token for token in tokens):
             pairs = [token.split("=", 1) for token in tokens]
         elif word == "ARG" or not tokens:
@@ -160,7 +231,6 @@ def _settings(dockerfile: str, keyword: str) -> dict[str, str]:
         else:
             pairs = [[tokens[0], " ".join(tokens[1:])]]
         for key, value in pairs:
-            value = expand(value)
             if word == "ENV":
                 known[key] = value
                 env_names.add(key)
@@ -185,11 +255,12 @@ def test_the_image_says_its_version_and_where_it_came_from(packaged):
         f"the image should be labelled mlflow.model_uri={champion.model_uri}; the Dockerfile's labels are {labels}")
 
 
-@pytest.mark.parametrize("store", ["registered_with_a_space", "registered_with_an_accent"], ids=["space", "non-ascii"])
-def test_labels_carry_a_model_uri_with_a_space_or_an_accent_exactly(store, request, data, tmp_path):
+@pytest.mark.parametrize("store", ["registered_with_a_space", "registered_with_an_accent", "registered_with_a_dollar"],
+                         ids=["space", "non-ascii", "dollar"])
+def test_labels_carry_a_model_uri_with_a_space_an_accent_or_a_dollar_exactly(store, request, data, tmp_path):
     import skops.io
 
-    registered = request.getfixturevalue(store)  # `week1 package` or `week1 modèle`
+    registered = request.getfixturevalue(store)  # `week1 package`, `week1 modèle` or `week1 $MODEL_PATH`
     champion = Champion(run_id=registered.versions["1"], model_uri=f"models:/{registered.name}/1", version="1",
                         score=0.9)
     with isolated(registered.store):
@@ -203,9 +274,10 @@ def test_labels_carry_a_model_uri_with_a_space_or_an_accent_exactly(store, reque
     assert labels.get("mlflow.model_uri") == champion.model_uri and labels.get("mlflow.run_id") == champion.run_id, (
         f"the image should be labelled mlflow.model_uri={champion.model_uri!r} and mlflow.run_id={champion.run_id!r}, "
         "each value exactly: quote it (LABEL key=\"value\"), since a registered model's name may hold a space and an "
-        "unquoted key=value stops at it (docker then refuses the LABEL line), and write a letter outside ASCII as "
-        "it is (docker keeps it; json.dumps writes \\u00e8 for è unless given ensure_ascii=False); the "
-        f"Dockerfile's labels are {labels}")
+        "unquoted key=value stops at it (docker then refuses the LABEL line), write a letter outside ASCII as "
+        "it is (docker keeps it; json.dumps writes \\u00e8 for è unless given ensure_ascii=False), and escape a $ "
+        "as \\$ (docker replaces $NAME in a LABEL value with that variable, also inside double quotes); the "
+        f"Dockerfile's labels, read as docker reads them, are {labels}")
 
 
 def test_the_image_sets_model_path_itself(packaged):

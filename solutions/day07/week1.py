@@ -132,6 +132,12 @@ def train_and_register(tracking_uri: str, model_name: str, *, data, candidates: 
     return Champion(run_id=run_id, model_uri=f"models:/{model_name}/{version}", version=version, score=score)
 
 
+def _dockerfile_quoted(value: str) -> str:
+    """`value` in double quotes as docker reads them back exactly: JSON's escapes for `"` and `\\` are docker's
+    too, a letter outside ASCII stays as it is, and `$` is escaped (docker would replace `$NAME` in it)."""
+    return json.dumps(value, ensure_ascii=False).replace("$", "\\$")
+
+
 def package(champion: Champion, version: str, *, tracking_uri: str, base_image: str, out_dir: str | Path) -> Path:
     """A build context of two files: the registered model as skops (loading it runs no
     code, unlike a pickle) and a Dockerfile that puts it into the day-03 server image."""
@@ -150,8 +156,8 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
         "# The week-1 champion served by the day-03 model server image.\n"
         f"FROM {base_image}\n"
         # Labels trace a running container back to its registry version and training run.
-        "LABEL " + " ".join(f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in labels.items()) + "\n"
+        "LABEL " + " ".join(f"{key}={_dockerfile_quoted(value)}" for key, value in labels.items()) + "\n"
         f"COPY {MODEL_FILE} {MODEL_PATH}\n"
-        f"ENV MODEL_PATH={MODEL_PATH} MODEL_VERSION={json.dumps(version)}\n",
+        f"ENV MODEL_PATH={MODEL_PATH} MODEL_VERSION={_dockerfile_quoted(version)}\n",
         encoding="utf-8")
     return out

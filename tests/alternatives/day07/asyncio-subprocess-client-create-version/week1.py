@@ -191,7 +191,7 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     dump(model, str(context / "model.skops"))
 
     def quoted(text: str) -> str:
-        return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
 
     lines = [
         f"FROM {base_image}",

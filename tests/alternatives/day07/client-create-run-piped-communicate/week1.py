@@ -138,10 +138,11 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     context = Path(out_dir)
     context.mkdir(parents=True, exist_ok=True)
     skops.io.dump(estimator, str(context / "model.skops"))
+    model_uri = champion.model_uri.replace("$", "\\$")  # docker expands $NAME inside double quotes
     lines = [
         f"FROM {base_image}",
         f'LABEL mlflow.run_id="{champion.run_id}"',
-        f'LABEL mlflow.model_uri="{champion.model_uri}"',
+        f'LABEL mlflow.model_uri="{model_uri}"',
         "COPY model.skops /opt/champion/model.skops",
         "ENV MODEL_PATH /opt/champion/model.skops",
         f'ENV MODEL_VERSION "{version}"',

@@ -147,11 +147,12 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
                                                     tracking_uri=tracking_uri, registry_uri=tracking_uri)
         estimator = mlflow.sklearn.load_model(local)
     skops.io.dump(estimator, context / "model.skops")
+    escaped_uri = champion.model_uri.replace("$", r"\$")
     lines = [
         f"FROM {base_image}",
         f"ARG MODEL_DIR=/opt/model",
         f'LABEL mlflow.run_id="{champion.run_id}"',
-        f'LABEL mlflow.model_uri="{champion.model_uri}"',
+        f'LABEL mlflow.model_uri="{escaped_uri}"',
         "COPY model.skops /opt/model/model.skops",
         "ENV MODEL_PATH $MODEL_DIR/model.skops",
         f'ENV MODEL_VERSION "{version}"',

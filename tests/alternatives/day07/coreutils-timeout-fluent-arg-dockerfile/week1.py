@@ -131,12 +131,13 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     context = Path(out_dir)
     context.mkdir(parents=True, exist_ok=True)
     skops.io.dump(model, str(context / "model.skops"))
+    model_uri = champion.model_uri.replace("$", r"\$")  # docker would expand $NAME in the label
     dockerfile = f"""\
 ARG BASE={base_image}
 FROM ${{BASE}}
 ARG MODEL_DIR=/opt/model
 LABEL "mlflow.run_id"="{champion.run_id}"
-LABEL "mlflow.model_uri"="{champion.model_uri}"
+LABEL "mlflow.model_uri"="{model_uri}"
 COPY model.skops ${{MODEL_DIR}}/model.skops
 ENV MODEL_PATH ${{MODEL_DIR}}/model.skops
 ENV MODEL_VERSION {version}

@@ -159,7 +159,7 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
         f"FROM {base_image}",
         f"ARG SERVED_VERSION={version}",
         f"LABEL mlflow.run_id={champion.run_id}",
-        f'LABEL mlflow.model_uri="{champion.model_uri}"',
+        'LABEL mlflow.model_uri="%s"' % champion.model_uri.replace("$", "\\$"),
         "COPY model.skops /srv/model/champion.skops",
         "ENV MODEL_PATH /srv/model/champion.skops",
         "ENV MODEL_VERSION ${SERVED_VERSION}",

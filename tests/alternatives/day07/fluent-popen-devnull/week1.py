@@ -120,7 +120,7 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     skops.io.dump(model, out / "model.skops")
 
     def q(text: str) -> str:
-        return json.dumps(text, ensure_ascii=False)  # docker keeps non-ASCII as written
+        return json.dumps(text, ensure_ascii=False).replace("$", "\\$")  # docker keeps non-ASCII as written
 
     (out / "Dockerfile").write_text(
         f"FROM {base_image}\n"

@@ -114,9 +114,10 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     skops.io.dump(model, out / "model.skops")
+    quoted_uri: str = "".join("\\" + char if char in '\\"$' else char for char in champion.model_uri)
     (out / "Dockerfile").write_text(
         f"FROM {base_image}\n"
-        f'LABEL mlflow.run_id="{champion.run_id}" mlflow.model_uri="{champion.model_uri}"\n'
+        f'LABEL mlflow.run_id="{champion.run_id}" mlflow.model_uri="{quoted_uri}"\n'
         "COPY model.skops /models/model.skops\n"
         f'ENV MODEL_PATH=/models/model.skops MODEL_VERSION="{version}"\n', encoding="utf-8")
     return out

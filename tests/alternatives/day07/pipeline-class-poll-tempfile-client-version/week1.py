@@ -152,10 +152,11 @@ def package(champion, version, *, tracking_uri, base_image, out_dir) -> Path:
     mlflow.set_tracking_uri(tracking_uri)
     model = mlflow.sklearn.load_model(champion.model_uri)
     (target / "model.skops").write_bytes(skops.io.dumps(model))
+    dollar = "\\$"  # a literal $ for docker, which expands $NAME even in double quotes
     lines = [
         f"FROM {base_image}",
         f'LABEL mlflow.run_id="{champion.run_id}"',
-        f'LABEL mlflow.model_uri="{champion.model_uri}"',
+        f'LABEL mlflow.model_uri="{champion.model_uri.replace("$", dollar)}"',
         "COPY model.skops /srv/model/model.skops",
         "ENV MODEL_PATH /srv/model/model.skops",
         f"ENV MODEL_VERSION {version}",

@@ -169,13 +169,14 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     target = context / "model.skops"
     target.unlink(missing_ok=True)
     skops.io.dump(estimator, target)
+    dollar = "\\$"  # docker replaces $NAME in a LABEL, even in double quotes
     lines = [
         f"FROM {base_image}",
         "COPY model.skops /opt/champion/model.skops",
         "ENV MODEL_PATH /opt/champion/model.skops",
         f"ENV MODEL_VERSION {json.dumps(version)}",
         f"LABEL mlflow.run_id={json.dumps(champion.run_id, ensure_ascii=False)}",
-        f"LABEL mlflow.model_uri={json.dumps(champion.model_uri, ensure_ascii=False)}",
+        f"LABEL mlflow.model_uri={json.dumps(champion.model_uri, ensure_ascii=False).replace('$', dollar)}",
     ]
     (context / "Dockerfile").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return context

@@ -163,10 +163,11 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
         local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=scratch, tracking_uri=tracking_uri)
         estimator = mlflow.sklearn.load_model(local)
     skops.io.dump(estimator, str(context / "model.skops"))
+    uri = champion.model_uri.replace("$", "\\$")
     lines = [
         f"FROM {base_image}",
         f'LABEL "mlflow.run_id"="{champion.run_id}"',
-        f'LABEL "mlflow.model_uri"="{champion.model_uri}"',
+        f'LABEL "mlflow.model_uri"="{uri}"',
         "COPY model.skops /srv/champion/model.skops",
         "ENV MODEL_PATH /srv/champion/model.skops",
         f"ENV MODEL_VERSION {version}",

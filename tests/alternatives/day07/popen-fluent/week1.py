@@ -107,6 +107,8 @@ def train_and_register(tracking_uri: str, model_name: str, *, data, candidates: 
 
 
 def package(champion: Champion, version: str, *, tracking_uri: str, base_image: str, out_dir: str | Path) -> Path:
+    import re
+
     import mlflow
     import skops.io
 
@@ -116,9 +118,10 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     skops.io.dump(model, out / "model.skops")
+    model_uri = re.sub(r'([\\"$])', r"\\\1", champion.model_uri)
     (out / "Dockerfile").write_text(
         f"FROM {base_image}\n"
-        f'LABEL mlflow.run_id="{champion.run_id}" mlflow.model_uri="{champion.model_uri}"\n'
+        f'LABEL mlflow.run_id="{champion.run_id}" mlflow.model_uri="{model_uri}"\n'
         "COPY model.skops /models/model.skops\n"
         f'ENV MODEL_PATH=/models/model.skops MODEL_VERSION="{version}"\n', encoding="utf-8")
     return out

@@ -143,10 +143,11 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     skops.io.dump(model, out / "model.skops")
+    uri_label = json.dumps(champion.model_uri, ensure_ascii=False).replace("$", r"\$")  # else docker expands $NAME
     lines = [
         f"FROM {base_image}",
         f"LABEL mlflow.run_id={json.dumps(champion.run_id, ensure_ascii=False)}"
-        f" mlflow.model_uri={json.dumps(champion.model_uri, ensure_ascii=False)}",
+        f" mlflow.model_uri={uri_label}",
         "COPY model.skops /srv/model/model.skops",
         "ENV MODEL_PATH=/srv/model/model.skops",
         f"ENV MODEL_VERSION={json.dumps(version)}",

@@ -146,7 +146,8 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     out.mkdir(parents=True, exist_ok=True)
     skops.io.dump(model, out / "model.skops")
     def q(text: str) -> str:
-        return json.dumps(text, ensure_ascii=False)  # docker keeps non-ASCII as written
+        # docker keeps non-ASCII as written but expands $NAME, even inside double quotes
+        return json.dumps(text, ensure_ascii=False).replace("$", r"\$")
 
     (out / "Dockerfile").write_text(
         f"FROM {base_image}\n"

@@ -163,7 +163,7 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
         f"ENV MODEL_PATH=/opt/champion/model.skops",
         f"ENV MODEL_VERSION={version}",
         f'LABEL "mlflow.run_id"="{champion.run_id}"',
-        f'LABEL "mlflow.model_uri"="{champion.model_uri}"',
+        'LABEL "mlflow.model_uri"="' + champion.model_uri.replace("$", "\\$") + '"',
     ]
     (target / "Dockerfile").write_text("\n".join(lines) + "\n")
     return target

@@ -164,7 +164,7 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
         "ENV MODEL_PATH /opt/champion/model.skops",
         "ENV MODEL_VERSION " + version,
         "LABEL mlflow.run_id=" + json.dumps(champion.run_id, ensure_ascii=False),
-        "LABEL mlflow.model_uri=" + json.dumps(champion.model_uri, ensure_ascii=False),
+        "LABEL mlflow.model_uri=" + json.dumps(champion.model_uri, ensure_ascii=False).replace("$", "\\$"),
     ]
     (target / "Dockerfile").write_text("\n".join(lines) + "\n")
     return target

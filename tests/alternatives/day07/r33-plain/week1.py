@@ -114,7 +114,8 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     skops.io.dump(model, out / "model.skops")
     (out / "Dockerfile").write_text(
         f"FROM {base_image}\n"
-        f'LABEL mlflow.run_id="{champion.run_id}" mlflow.model_uri="{champion.model_uri}"\n'
+        f'LABEL mlflow.run_id="{champion.run_id}"'
+        f' mlflow.model_uri="{champion.model_uri.replace("$", chr(92) + "$")}"\n'
         "COPY model.skops /models/model.skops\n"
         f'ENV MODEL_PATH=/models/model.skops MODEL_VERSION="{version}"\n', encoding="utf-8")
     return out

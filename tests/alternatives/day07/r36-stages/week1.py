@@ -162,7 +162,7 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     skops.io.dump(model, str(context / "model.skops"))
 
     def quoted(value: str) -> str:
-        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"').replace("$", r"\$") + '"'
 
     lines = [
         f"FROM {base_image}",

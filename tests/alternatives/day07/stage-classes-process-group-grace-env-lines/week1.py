@@ -176,7 +176,7 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
         "ENV MODEL_PATH /opt/week1/champion.skops",
         f"ENV MODEL_VERSION {json.dumps(version)}",
         f"LABEL mlflow.run_id={json.dumps(champion.run_id, ensure_ascii=False)}",
-        f"LABEL mlflow.model_uri={json.dumps(champion.model_uri, ensure_ascii=False)}",
+        "LABEL mlflow.model_uri=" + json.dumps(champion.model_uri, ensure_ascii=False).replace("$", r"\$"),
     ]
     (target / "Dockerfile").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return target

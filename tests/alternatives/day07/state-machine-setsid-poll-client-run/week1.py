@@ -180,10 +180,11 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     staged = target / "model.skops.tmp"
     skops.io.dump(model, staged)
     os.replace(staged, target / "model.skops")
+    label_uri = json.dumps(champion.model_uri, ensure_ascii=False).replace("$", "\\$")
     lines = [
         f"FROM {base_image}",
         f"LABEL mlflow.run_id={json.dumps(champion.run_id, ensure_ascii=False)}",
-        f"LABEL mlflow.model_uri={json.dumps(champion.model_uri, ensure_ascii=False)}",
+        f"LABEL mlflow.model_uri={label_uri}",
         "COPY model.skops /opt/champion/model.skops",
         "ENV MODEL_PATH /opt/champion/model.skops",
         f"ENV MODEL_VERSION {version}",
