@@ -501,19 +501,6 @@ def test_a_numpy_integer_bins_is_an_integer(bins):
     )
 
 
-@pytest.mark.parametrize("bins", [2.9, 5.5, "5"], ids=["float-2.9", "float-5.5", "text"])
-def test_a_bins_that_is_not_an_integer_is_rejected(bins):
-    train = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]})
-    for features in (["x"], []):
-        try:
-            report = distribution_skew(train, train, features, bins=bins)
-        except (ValueError, TypeError):
-            continue
-        pytest.fail(f"bins={bins!r} is not an integer: it is rejected (ValueError, or TypeError), before any feature "
-                    f"is compared and also with features={features}; never cut to a whole number with int() and "
-                    f"used; got {report}")
-
-
 @pytest.mark.parametrize("low, expected", [(33, True), (32, False)])
 def test_the_default_threshold_is_0_1(low, expected):
     train = pd.DataFrame({"x": [float(v) for v in range(1, 11)]})  # 2 bins split at 5.5
@@ -568,17 +555,23 @@ def test_bad_parameters_are_rejected(kwargs):
         distribution_skew(train, train, [], **kwargs)
 
 
-@pytest.mark.parametrize("threshold", ["0.1", None], ids=["numeric-text", "none"])
-def test_a_threshold_that_is_no_number_is_rejected(threshold):
-    train = pd.DataFrame({"x": [1.0, 2.0, 3.0]})
+@pytest.mark.parametrize("kwargs, kind, mistake", [
+    ({"bins": 2.9}, "an integer", "cut to a whole number with int()"),
+    ({"bins": 5.5}, "an integer", "cut to a whole number with int()"),
+    ({"bins": "5"}, "an integer", "converted with int()"),
+    ({"threshold": "0.1"}, "a number", "converted with float()"),
+    ({"threshold": None}, "a number", "replaced by the default"),
+], ids=["bins-2.9", "bins-5.5", "bins-text", "threshold-numeric-text", "threshold-none"])
+def test_a_parameter_of_the_wrong_kind_is_rejected(kwargs, kind, mistake):
+    train = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]})
+    (name, value), = kwargs.items()
     for features in (["x"], []):
         try:
-            report = distribution_skew(train, train, features, threshold=threshold)
+            report = distribution_skew(train, train, features, **kwargs)
         except (ValueError, TypeError):
             continue
-        pytest.fail(f"threshold={threshold!r} is not a number: it is rejected (ValueError, or TypeError), before any "
-                    f"feature is compared and also with features={features}; never converted with float() and "
-                    f"used; got {report}")
+        pytest.fail(f"{name}={value!r} is not {kind}: it is rejected (ValueError, or TypeError), before any feature is "
+                    f"compared and also with features={features}; never {mistake} and used; got {report}")
 
 
 # Each example checks three features at once (one call costs far more than drawing a sample).
