@@ -6,6 +6,7 @@ import json
 import sys
 import threading
 import time
+import tracemalloc
 import types
 from contextlib import contextmanager
 
@@ -466,6 +467,27 @@ def test_old_answers_are_forgotten_so_memory_stays_bounded():
             f"150 more canary answers, one every 10 s with max_window_s=60, made the router hold {grown} more objects: "
             "answers older than max_window_s must be forgotten, or memory grows with every request")
         assert router.error_counts(60) == (0, 6), "the last minute still holds its 6 answers"
+
+
+def test_routing_many_distinct_users_keeps_no_per_user_state():
+    router = CanaryRouter("http://127.0.0.1:9", "http://127.0.0.1:9", clock=FakeClock())
+    router.set_canary_percent(50)
+    for i in range(20_000):  # a bounded cache may fill up here: only growth after it counts
+        router.variant_for(f"user-{i}")
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(20_000, 40_000):
+            router.variant_for(f"user-{i}")
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 200_000, (
+        f"routing 20,000 more distinct users made the router keep {grown:,} more bytes: the split is a hash of the "
+        "salt and the user id, so the router needs no per-user state, and a site with millions of users would run "
+        "out of memory if it remembered each one's variant")
 
 
 def test_predict_and_error_counts_are_safe_from_many_threads():

@@ -563,6 +563,41 @@ def test_drops_counted_by_callers_at_once_are_never_lost(no_leaked_threads, impl
         "count is a read and a write)")
 
 
+def test_a_drop_counted_by_a_slow_caller_is_not_lost_to_fast_ones(no_leaked_threads, impl_dir):
+    release = threading.Event()
+    router = ShadowRouter(double, lambda x: release.wait(30) and x * 2, max_pending=1, workers=1)
+    calls = [0] * 4
+
+    def fast(k):
+        while slow.is_alive():
+            router.handle(k)
+            calls[k] += 1
+
+    try:
+        router.handle(0)  # takes the only pending place: every later mirror is dropped
+        # Only the slow caller is started here: it gives up the CPU before each bytecode operation of your code,
+        # while the three fast callers started after the block run at full speed. A drop count read and written
+        # back (`dropped += 1`) outside the lock then spans many fast callers' whole calls, and loses their drops.
+        with switching_threads(impl_dir, operations=True):
+            slow = threading.Thread(target=lambda: [router.handle(i) for i in range(5)], name="slow-caller")
+            slow.start()
+        fast_callers = [threading.Thread(target=fast, args=(k,)) for k in range(1, 4)]
+        for t in fast_callers:
+            t.start()
+        for t in [slow, *fast_callers]:
+            t.join(GENEROUS_S * 6)
+        assert not any(t.is_alive() for t in [slow, *fast_callers]), "the callers' handle() calls did not all return"
+    finally:
+        release.set()
+        router.close()
+    stats = router.stats()
+    expected = 5 + sum(calls)
+    assert stats == {"agreed": 1, "disagreed": 0, "errors": 0, "dropped": expected}, (
+        f"a slow caller sent 5 requests and three fast ones {sum(calls)} while the only pending place was taken: "
+        f"all {expected} mirrors are dropped and counted, none lost; got {stats} (count a drop under the lock that "
+        "decided it: `dropped += 1` after the lock is released is a read and a write that other callers overtake)")
+
+
 def test_handle_refuses_once_close_has_begun(no_leaked_threads):
     release = threading.Event()
     router = ShadowRouter(double, lambda x: release.wait(30) and x * 2, workers=1)

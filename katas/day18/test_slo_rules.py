@@ -285,11 +285,13 @@ def test_only_server_errors_on_predict_burn_the_budget(rules, tmp_path):
     series = [predict("200", ok), predict("400", noise), predict("404", noise),
               {"series": 'model_requests_total{endpoint="/health", status="500"}', "values": counter(noise)},
               {"series": 'model_requests_total{endpoint="/ready", status="503"}', "values": counter(noise)},
-              {"series": 'model_requests_total{endpoint="/predict_batch", status="500"}', "values": counter(noise)}]
+              {"series": 'model_requests_total{endpoint="/predict_batch", status="500"}', "values": counter(noise)},
+              predict("307", noise), predict("101", [60] * minutes)]
     run_promtool(rules, tmp_path, series,
                  alerts=[(HISTORY + 30, FAST, False), (HISTORY + 30, SLOW, False)],
-                 what="4xx answers are the client's fault and /health, /ready or /predict_batch errors are not the "
-                      "/predict SLO (the endpoint is exactly /predict): no alert may fire")
+                 what="4xx answers are the client's fault, 3xx redirects and 1xx answers are not errors at all, and "
+                      "/health, /ready or /predict_batch errors are not the /predict SLO (the endpoint is exactly "
+                      "/predict): only 5xx answers burn the budget, so no alert may fire")
 
 
 def test_any_5xx_counts_and_instances_are_summed(rules, tmp_path):

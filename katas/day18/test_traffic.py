@@ -169,6 +169,19 @@ def test_a_separator_alone_does_not_keep_salt_and_user_id_apart(sep):
     assert 0.45 <= same <= 0.55, (
         f"salt '2' with user u+'{sep}1' and salt '1{sep}2' with user u agree on {same:.1%} of users, not about half: "
         f"joined with {sep!r} both read 'u{sep}1{sep}2'; a separator alone does not keep them apart")
+    # A length prefix on the user id (the last field) does not help: salt "exp" with user "q:1:u" and salt "exp:5:q"
+    # with user "u" both read "exp:5:q:1:u" once the user id's length is put in front of it.
+    same = 0
+    for u in users:
+        glued = f"q{sep}{len(u)}{sep}{u}"
+        one = TrafficSplitter({"a": 0.5, "b": 0.5}, salt="exp")
+        two = TrafficSplitter({"a": 0.5, "b": 0.5}, salt=f"exp{sep}{len(glued)}{sep}q")
+        same += one.route(glued) == two.route(u)
+    same /= len(users)
+    assert 0.45 <= same <= 0.55, (
+        f"salt 'exp' with user 'q{sep}<len(u)>{sep}'+u and salt 'exp{sep}<its length>{sep}q' with user u agree on "
+        f"{same:.1%} of users, not about half: with the user id's length in front of it both read "
+        f"'exp{sep}<n>{sep}q{sep}<len(u)>{sep}u'. Prefix the salt (the first field) with its length, not the user id")
 
 
 def test_with_weights_keeps_the_salt_and_leaves_the_original_alone():
