@@ -7,10 +7,12 @@ containers of compose projects. It parses each command as the real tool does: gl
 options before the subcommand (`--file`/`-f`, `--project-name`/`-p`, `--env-file`, and the
 `COMPOSE_FILE` / `COMPOSE_PROJECT_NAME` variables), then the subcommand's own options
 (`up -d`, `rm -s -f`, `build -t`/`--tag`, `image rm -f`...), written `--opt value` or
-`--opt=value`. Like the real tools it fails (raises `CommandFailed`, as `run_command` does on
-a non-zero exit) on a compose file that is not there, on an image it does not have, and on
-`rm` of a running service without `--stop`; an attached `up` (no `-d`) would never return,
-so it fails too. Every command is recorded in `commands` with the environment it saw.
+`--opt=value`; a Dockerfile's ARG, ENV and LABEL lines are read as docker reads them (quotes,
+`\\` escapes, `$NAME` and `${NAME}` replaced by the ARG or ENV value). Like the real tools it
+fails (raises `CommandFailed`, as `run_command` does on a non-zero exit) on a compose file that
+is not there, on an image it does not have, and on `rm` of a running service without `--stop`;
+an attached `up` (no `-d`) would never return, so it fails too. Every command is recorded in
+`commands` with the environment it saw.
 
 `ModelPort` is the model service's published port: a real HTTP server on 127.0.0.1 that
 answers `/health`, `/ready`, `/predict` and `/metrics` as the container of the watched
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import threading
@@ -168,9 +171,85 @@ def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
     return lines
 
 
-def key_values(rest: str) -> dict:
-    """`ENV A=1 B="two words"` or the old `ENV A value` form; LABEL's `k=v ...`."""
-    parts = shlex.split(rest)
+# After a `$`: digits (a positional parameter), one of the shell's special parameters (`$$`, `$?`...), both empty in
+# a Dockerfile, or a name, a run of letters, digits and `_`.
+_NAME = re.compile(r"\d+|[@*#?$!-]|\w+")
+
+
+def _reference(text: str, at: int, known: dict) -> tuple[str, int]:
+    """The value of the `$name` or `${name...}` at `text[at]` as docker reads it, and where the text goes on."""
+    if text.startswith("${", at):
+        close = text.find("}", at)
+        if close < 0:
+            raise CommandFailed(f"docker build: a ${{ without its }} in {text!r}")
+        name, operator, word = re.fullmatch(r"(\w*)(:[-+]|)(.*)", text[at + 2:close], re.S).groups()
+        if word and not operator:
+            raise CommandFailed(f"docker build: missing ':' in substitution {text[at:close + 1]!r}")
+        value = known.get(name) or ""
+        if operator == ":-":
+            value = value or word
+        elif operator == ":+":
+            value = word if value else ""
+        return value, close + 1
+    name = _NAME.match(text, at + 1)
+    if name is None:
+        return "$", at + 1   # a `$` before no name is itself
+    return known.get(name.group(), ""), name.end()
+
+
+def docker_words(text: str, known: dict) -> list[str]:
+    """The words of an ENV, ARG or LABEL line as docker reads them (checked against a real `docker build`):
+    `$X` and `${X}` replaced by the ARG/ENV value, empty when unset, also inside double quotes; nothing inside
+    single quotes replaced or unescaped; `\\` escaping any character outside quotes and `"`, `$`, `\\` inside
+    double quotes (`"\\$HOME"` is the text `$HOME`; `"\\u00e9"` stays those six characters)."""
+    words, word, started, at = [], [], False, 0
+    while at < len(text):
+        char = text[at]
+        if char.isspace():
+            if started:
+                words.append("".join(word))
+                word, started = [], False
+            at += 1
+            continue
+        started = True
+        if char == "\\":
+            word.append(text[at + 1:at + 2])
+            at += 2
+        elif char == "'":
+            close = text.find("'", at + 1)
+            if close < 0:
+                raise CommandFailed(f"docker build: an unclosed ' in {text!r}")
+            word.append(text[at + 1:close])
+            at = close + 1
+        elif char == '"':
+            at += 1
+            while at < len(text) and text[at] != '"':
+                if text[at] == "$":
+                    value, at = _reference(text, at, known)
+                    word.append(value)
+                elif text[at] == "\\" and text[at + 1:at + 2] in ('"', "$", "\\"):
+                    word.append(text[at + 1])
+                    at += 2
+                else:
+                    word.append(text[at])
+                    at += 1
+            if at >= len(text):
+                raise CommandFailed(f'docker build: an unclosed " in {text!r}')
+            at += 1
+        elif char == "$":
+            value, at = _reference(text, at, known)
+            word.append(value)
+        else:
+            word.append(char)
+            at += 1
+    if started:
+        words.append("".join(word))
+    return words
+
+
+def key_values(rest: str, known: dict) -> dict:
+    """`ENV A=1 B="two words"` or the old `ENV A value` form; LABEL's `k=v ...`; read as docker reads them."""
+    parts = docker_words(rest, known)
     if parts and "=" not in parts[0]:
         return {parts[0]: " ".join(parts[1:])}
     return dict(part.split("=", 1) for part in parts if "=" in part)
@@ -386,6 +465,8 @@ class FakeDocker:
         if not path.exists():
             raise CommandFailed(f"docker build: no Dockerfile at {path}")
         image = Image(tag="")
+        build_args = dict(arg.partition("=")[::2] for arg in every(options, "--build-arg"))
+        args: dict = {}   # ARG values in scope; an ENV of the same name wins, as in docker
         for keyword, rest in dockerfile_instructions(path.read_text(encoding="utf-8")):
             if keyword == "FROM":
                 base = rest.split()[0]
@@ -394,10 +475,16 @@ class FakeDocker:
                 parent = self.images[base]
                 image.base, image.env, image.labels = base, dict(parent.env), dict(parent.labels)
                 image.files, image.broken = dict(parent.files), parent.broken
+                args.clear()   # an ARG declared before FROM is out of scope after it
+            elif keyword == "ARG":
+                for word in docker_words(rest, {**args, **image.env}):
+                    name, given, default = word.partition("=")
+                    if name in build_args or given:
+                        args[name] = build_args.get(name, default)
             elif keyword == "ENV":
-                image.env.update(key_values(rest))
+                image.env.update(key_values(rest, {**args, **image.env}))
             elif keyword == "LABEL":
-                image.labels.update(key_values(rest))
+                image.labels.update(key_values(rest, {**args, **image.env}))
             elif keyword in ("COPY", "ADD"):
                 parts = [p for p in shlex.split(rest) if not p.startswith("--")]
                 *sources, dest = parts

@@ -56,7 +56,8 @@ def make_args(tmp_path: Path, port: int, **overrides) -> argparse.Namespace:
                   prometheus_url="", margin=0.01, slice_tolerance=0.05, requests=20, rps=10.0, load_seconds=5.0,
                   min_availability=0.99, max_p95_ms=500.0, max_error_ratio=0.01, wait_seconds=WAIT_S,
                   store=tmp_path / "metrics.db", label=["org.example.team=fraud", "run=42", "note=two words", "query=a=b",
-                         'quote=say "hi"', "Org.Example.Owner=Fraud Ops"],
+                         'quote=say "hi"', "Org.Example.Owner=Fraud Ops", "cost=$5 a day, ${BUDGET}",
+                         "team=Équipe fraude"],
                   report_json=None)
     values.update(overrides)
     return argparse.Namespace(**values)
@@ -1090,11 +1091,15 @@ def test_package_puts_every_label_on_the_image(world, mlflow_store):
     tag, _ = package_version_1(world, mlflow_store)
     labels = world.docker.images[tag].labels if tag in world.docker.images else {}
     wanted = {"org.example.team": "fraud", "run": "42", "note": "two words", "query": "a=b",
-              "quote": 'say "hi"', "Org.Example.Owner": "Fraud Ops"}  # make_args' labels
+              "quote": 'say "hi"', "Org.Example.Owner": "Fraud Ops", "cost": "$5 a day, ${BUDGET}",
+              "team": "Équipe fraude"}  # make_args' labels
     missing = {key: value for key, value in wanted.items() if labels.get(key) != value}
     assert not missing, (
-        f"the image should carry every --label exactly as given ({wanted}: spaces, '=', double quotes and the "
-        f"key's capitals included); it lacks {missing}, its labels are {labels}")
+        f"the image should carry every --label exactly as given ({wanted}: spaces, '=', double quotes, '$', letters "
+        f"outside ASCII and the key's capitals included); it lacks {missing}, its labels are {labels} (a LABEL line "
+        "in a Dockerfile is read as docker reads it: `$NAME` and `${NAME}` are replaced, also inside double quotes, "
+        "unless escaped as `\\$`, and json.dumps' `\\u00c9` stays six characters; `docker build --label` takes a "
+        "value as it is)")
     assert_finite_timeouts(world)
 
 

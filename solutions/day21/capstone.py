@@ -329,12 +329,14 @@ class Steps:
 
         mlflow, _ = self._mlflow()
         model = mlflow.sklearn.load_model(f"models:/{self.args.model_name}/{version}")
-        labels = [part for label in self.args.label for part in ("--label", label)]
+        # On the command line, not in LABEL lines: docker takes a --label value as it is, `$` and quotes included.
+        # The caller's labels come last, so one of theirs named mlflow.model_uri wins.
+        labels = [part for label in [f"mlflow.model_uri=models:/{self.args.model_name}/{version}", *self.args.label]
+                  for part in ("--label", label)]
         with tempfile.TemporaryDirectory(prefix="capstone-") as context:
             skops.io.dump(model, Path(context) / "model.skops")
             (Path(context) / "Dockerfile").write_text(
                 f"FROM {self.args.server_image}\n"
-                f"LABEL mlflow.model_uri=\"models:/{self.args.model_name}/{version}\"\n"
                 "COPY model.skops /models/model.skops\n"
                 f"ENV MODEL_PATH=/models/model.skops MODEL_VERSION=v{version}\n", encoding="utf-8")
             self.runner(["docker", "build", "--tag", self.image(version), *labels, context],

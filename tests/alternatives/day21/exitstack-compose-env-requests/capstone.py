@@ -251,7 +251,7 @@ def run_command(argv: list[str], *, env: dict[str, str] | None = None, timeout: 
 
 
 def _dockerfile_quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
 
 
 class Steps:

@@ -370,14 +370,12 @@ class Steps:
                  f"COPY model.skops {self.MODEL_DIR}/model.skops",
                  f"ENV MODEL_PATH={self.MODEL_DIR}/model.skops",
                  f"ENV MODEL_VERSION=v{version}"]
-        for label in self.args.label:
-            key, _, value = label.partition("=")
-            lines.append(f"LABEL {json.dumps(key)}={json.dumps(value)}")
         with tempfile.TemporaryDirectory() as folder:
             context = Path(folder)
             skops.io.dump(fitted, context / "model.skops")
             (context / "Dockerfile").write_text("\n".join(lines) + "\n", encoding="utf-8")
-            self.runner(["docker", "image", "build", "-t", tag, str(context)], env=dict(os.environ),
+            labels = [part for label in self.args.label for part in ("--label", label)]  # docker takes them as given
+            self.runner(["docker", "image", "build", "-t", tag, *labels, str(context)], env=dict(os.environ),
                         timeout=self.BUILD_TIMEOUT)
         return tag
 

@@ -324,7 +324,8 @@ class Steps:
             with open(os.path.join(folder, "model.skops"), "wb") as out:
                 out.write(skops.io.dumps(model))
             os.chmod(os.path.join(folder, "model.skops"), 0o644)
-            labels = "".join("LABEL %s=%s\n" % (json.dumps(k), json.dumps(v))
+            labels = "".join("LABEL %s=%s\n" % (json.dumps(k, ensure_ascii=False).replace("$", "\\$"),
+                                                  json.dumps(v, ensure_ascii=False).replace("$", "\\$"))
                              for k, _, v in (text.partition("=") for text in self.args.label))
             dockerfile = ("FROM %s\nCOPY model.skops /models/model.skops\nENV MODEL_PATH=/models/model.skops\n"
                           "ENV MODEL_VERSION=v%s\n%s" % (self.args.server_image, version, labels))

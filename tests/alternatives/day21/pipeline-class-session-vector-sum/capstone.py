@@ -368,11 +368,11 @@ class Steps:
                      "COPY model.skops /srv/model/model.skops",
                      "ENV MODEL_PATH=/srv/model/model.skops",
                      "ENV MODEL_VERSION=v%s" % version]
-            for label in self.args.label:
-                key, _, value = label.partition("=")
-                lines.append("LABEL %s=%s" % (json.dumps(key), json.dumps(value)))
             (build_dir / "Dockerfile").write_text("\n".join(lines) + "\n")
-            self.runner(["docker", "build", "-t", self.tag(version), str(build_dir)],
+            label_options = []
+            for label in self.args.label:
+                label_options += ["--label", label]  # taken as given, no Dockerfile quoting
+            self.runner(["docker", "build", "-t", self.tag(version), *label_options, str(build_dir)],
                         env=self.environment(), timeout=1200)
         finally:
             shutil.rmtree(build_dir, ignore_errors=True)

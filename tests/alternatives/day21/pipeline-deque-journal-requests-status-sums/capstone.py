@@ -356,7 +356,8 @@ class Steps:
         workdir = Path(tempfile.mkdtemp(prefix="capstone-image-"))
         try:
             (workdir / "model.skops").write_bytes(skops.io.dumps(model))
-            labels = " ".join(f"{json.dumps(k)}={json.dumps(v)}"
+            quoted = lambda text: json.dumps(text, ensure_ascii=False).replace("$", "\\$")  # noqa: E731
+            labels = " ".join(f"{quoted(k)}={quoted(v)}"
                               for k, _, v in (label.partition("=") for label in self.args.label))
             lines = [f"FROM {self.args.server_image}",
                      "COPY model.skops /srv/model/model.skops",

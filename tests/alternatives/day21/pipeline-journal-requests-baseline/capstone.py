@@ -363,12 +363,10 @@ class Steps:
                      "COPY model.skops /srv/model/model.skops",
                      "ENV MODEL_PATH=/srv/model/model.skops",
                      f"ENV MODEL_VERSION=v{version}"]
-            for label in self.args.label:
-                key, _, value = label.partition("=")
-                lines.append(f"LABEL {json.dumps(key)}={json.dumps(value)}")
             (workdir / "Containerfile").write_text("\n".join(lines) + "\n", encoding="utf-8")
             self.runner(["docker", "build", "-f", str(workdir / "Containerfile"), "-t", self.tag(version),
-                         str(workdir)], env=None, timeout=self.BUILD_TIMEOUT)
+                         *(f"--label={label}" for label in self.args.label), str(workdir)],
+                        env=None, timeout=self.BUILD_TIMEOUT)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         return self.tag(version)

@@ -307,7 +307,8 @@ class Steps:
             context.mkdir()
             skops.io.dump(model, str(context / "model.skops"))
             dockerfile = Path(scratch) / "Dockerfile.capstone"
-            label_lines = "".join("LABEL %s=%s\n" % tuple(json.dumps(part) for part in label.split("=", 1))
+            label_lines = "".join("LABEL %s=%s\n" % tuple(json.dumps(part, ensure_ascii=False).replace("$", "\\$")
+                                                                for part in label.split("=", 1))
                                   for label in self.args.label)
             dockerfile.write_text(
                 f"FROM {self.args.server_image}\n"

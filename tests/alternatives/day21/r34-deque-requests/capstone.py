@@ -349,11 +349,9 @@ class Steps:
             skops.io.dump(model, build / "model.skops")
             lines = [f"FROM {self.args.server_image}", "COPY model.skops /opt/model/model.skops",
                      'ENV MODEL_PATH="/opt/model/model.skops"', f'ENV MODEL_VERSION="v{version}"']
-            for label in self.args.label:
-                key, _, value = label.partition("=")
-                lines.append(f"LABEL {json.dumps(key)}={json.dumps(value)}")
             (build / "Dockerfile").write_text("\n".join(lines) + "\n", encoding="utf-8")
-            self.runner(["docker", "build", "-t", self.tag(version), str(build)], env=self._env(), timeout=900)
+            labels = [arg for label in self.args.label for arg in ("--label", label)]
+            self.runner(["docker", "build", "-t", self.tag(version), *labels, str(build)], env=self._env(), timeout=900)
         finally:
             shutil.rmtree(build, ignore_errors=True)
         return self.tag(version)

@@ -285,7 +285,7 @@ def run_command(argv: list[str], *, env: dict[str, str] | None = None, timeout: 
 
 
 def _quoted(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
 
 
 class Steps:

@@ -353,7 +353,8 @@ class Steps:
                      f"ENV MODEL_VERSION=v{version}"]
             for label in self.args.label:
                 key, _, value = label.partition("=")
-                lines.append(f"LABEL {json.dumps(key)}={json.dumps(value)}")
+                key, value = (json.dumps(text, ensure_ascii=False).replace("$", "\\$") for text in (key, value))
+                lines.append(f"LABEL {key}={value}")
             (context / "Dockerfile").write_text("\n".join(lines) + "\n", encoding="utf-8")
             self._docker(["docker", "build", "-t", tag, str(context)])
         finally:

@@ -375,11 +375,12 @@ class Steps:
             lines = [f"FROM {self.args.server_image}",
                      "COPY model.skops /app/model.skops",
                      f"ENV MODEL_PATH=/app/model.skops MODEL_VERSION=v{version}"]
-            for label in self.args.label:
-                key, _, value = label.partition("=")
-                lines.append(f"LABEL {json.dumps(key)}={json.dumps(value)}")
             (context / "Dockerfile").write_text("\n".join(lines) + "\n", encoding="utf-8")
-            self.runner(["docker", "build", "--tag", tag, str(context)], env=self._env(), timeout=BUILD_TIMEOUT_S)
+            label_args = []
+            for label in self.args.label:
+                label_args.extend(["--label", label])
+            self.runner(["docker", "build", "--tag", tag, *label_args, str(context)], env=self._env(),
+                        timeout=BUILD_TIMEOUT_S)
         return tag
 
     def remove_image(self, version: str) -> None:
