@@ -295,3 +295,32 @@ def test_a_run_with_no_tick_reports_no_last_metrics(kit, store, clock, fake_slee
     assert first.last_metrics.get("up") == 1.0, (
         f"a summary already returned keeps its own last_metrics: the second run() must not empty or refill the "
         f"first run's dict in place, got first.last_metrics = {first.last_metrics}")
+
+
+@pytest.mark.parametrize("broken", ["probe", "calculate_sla_compliance", "latency_percentile", "evaluate"])
+def test_a_failing_last_tick_leaves_the_last_metrics_the_alerter_got(kit, store, clock, fake_sleep, broken):
+    store.record("latency_ms", 100.0)  # the window holds a sample, so a tick that did not fail sends all four metrics
+    latencies, calls = iter([11.0, 12.0, 15.0]), []
+
+    def probe():
+        calls.append(1)
+        if broken == "probe" and len(calls) == 3:
+            raise RuntimeError("probe bug")
+        return next(latencies)
+
+    alerter = kit.RecordingAlerter()
+    store_, alerter_ = FailsOnce(store, broken), FailsOnce(alerter, broken)
+    store_.failed = alerter_.failed = True  # disarmed for the first two ticks...
+
+    def arm(n):
+        if n == 2:  # ...and armed in the 2nd pause: the 3rd and last tick fails
+            store_.failed = alerter_.failed = False
+
+    fake_sleep.on_sleep = arm
+    summary = make(store_, alerter_, clock, fake_sleep, probe=probe, interval_s=10, max_iterations=3).run()
+    assert (summary.iterations, summary.errors) == (3, 1), f"3 ticks, the last one failing ({broken} raised), got {summary}"
+    expected = {"up": 1.0, "latency_ms": 12.0, "sla_compliance": 100.0, "p95_latency_ms": 100.0}
+    assert summary.last_metrics == expected, (
+        f"when the last tick fails ({broken} raised), last_metrics are those of the latest tick that did not fail, as "
+        f"it sent them to the alerter (the 2nd tick's, 12 ms): {expected}; not the failed tick's partial metrics, "
+        f"which the alerter never got, nor {{}}; got {summary.last_metrics}")

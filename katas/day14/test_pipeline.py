@@ -96,6 +96,10 @@ def detached(argv):
     return any(arg in ("-d", "--detach", "--detach=true") or re.fullmatch(r"-[a-zA-Z]*d[a-zA-Z]*", arg) for arg in argv)
 
 
+def forced(argv):
+    return any(arg in ("-f", "--force", "--force=true") or re.fullmatch(r"-[a-zA-Z]*f[a-zA-Z]*", arg) for arg in argv)
+
+
 def previous_back(calls, after):
     """Position of the first `docker run --name NAME` after `after` that starts ml:v1 (by name or by image ID), or None."""
     found = [after + 1 + i for i, (tool, argv) in enumerate(calls[after + 1:])
@@ -138,6 +142,8 @@ def seconds_to_undo(fake_tools) -> float:
                                   ["--retries", "00", "v1"], ["--rollout-timeout", "00", "v1"], ["--port", "00", "v1"],
                                   ["--port", "18446744073709559616", "v1"],
                                   ["--retries", "18446744073709551617", "v1"], ["--rollout-timeout", "18446744073709551617", "v1"],
+                                  ["--port", "9999999999999999999", "v1"], ["--retries", "9999999999999999999", "v1"],
+                                  ["--rollout-timeout", "1000000000000000000", "v1"], ["--retries", "00" + "1" + "0" * 18, "v1"],
                                   ["v 1"], [".v1"], ["v2\n"], ["v1\nv2"], ["v1-\u00e9"], ["v1:rc"], ["release/v1"], ["v1", "--image"], ["a" * 129]],
                          ids=lambda a: (" ".join(a).replace("\n", "<LF>") if a != ["a" * 129] else "129-char-version")
                          or "no-version")
@@ -264,6 +270,10 @@ def test_docker_mode_brings_the_previous_image_back_when_health_fails(pipeline, 
         f"the image container {NAME} runs should be read before that container is removed:\n{describe(calls)}")
     removed = index(calls[deploy:], "docker", "rm", NAME)
     assert removed is not None and deploy + removed < back, f"the broken container should be removed first:\n{describe(calls)}"
+    assert forced(calls[deploy + removed][1]), (
+        f"the undo should remove the broken container with `docker rm --force`: it is still running, and a plain "
+        f"`docker rm` is refused by the engine, so {IMAGE}:v1 could not take the name {NAME} back:\n"
+        f"  docker {' '.join(calls[deploy + removed][1])}")
     assert option_values(calls[back][1], "--publish", "-p") == [f"127.0.0.1:{pipeline.port}:8000"], (
         f"v1 should come back on the same port, on 127.0.0.1:\n{describe(calls)}")
     assert {"team=ml", "tier=gold", "owner=ML platform"} <= set(option_values(calls[back][1], "--label", "-l")), (
@@ -290,12 +300,32 @@ STATE_VARIABLES.update({"LABELS": "from-env", "BUILD_ARGS": "from-env", "LABEL_A
                         "build_args": "from-env"})
 
 
+# Names left out when exporting the script's own variables: the tool variables (which the script reads on purpose),
+# and those of the shell and the system that a caller does not set by accident.
+NOT_STATE = {"DOCKER", "KUBECTL", "KIND", "PATH", "IFS", "HOME", "PWD", "OLDPWD", "TMPDIR", "LANG", "TZ", "SHELL",
+             "SECONDS", "RANDOM", "LINENO", "OPTIND", "OPTARG", "OPTERR", "REPLY", "PS4", "SHELLOPTS", "BASHOPTS",
+             "FAKE_TOOLS_DIR"}
+
+
+def script_variables(script):
+    """Every variable `script` assigns (`NAME=`, `NAME+=`, `local NAME=`, `declare -a NAME=`..., at the start of a line
+    or after `;`, `&&`, `||`, `{`, `then`, `do`...), but NOT_STATE."""
+    text = script.read_text()
+    names = set(re.findall(r"(?:^[ \t]*|[;&|({][ \t]*|\b(?:then|do|else)[ \t]+)"
+                           r"(?:(?:local|declare|typeset|readonly|export)(?:[ \t]+-\w+)*[ \t]+)?([A-Za-z_]\w*)\+?=",
+                           text, re.M))
+    return {name for name in names - NOT_STATE if not name.startswith(("BASH", "LC_", "EPOCH", "PYTHON"))}
+
+
 @pytest.mark.task(taskno=4)
-@pytest.mark.parametrize("exported", [{}, STATE_VARIABLES], ids=["clean-environment", "state-variables-exported"])
-def test_docker_mode_a_failed_first_deploy_leaves_no_container(pipeline, fake_tools, docker_never_running, model_server,
-                                                               exported):
+@pytest.mark.parametrize("exported", ["clean-environment", "state-variables-exported", "script-variables-exported"])
+def test_docker_mode_a_failed_first_deploy_leaves_no_container(pipeline, learner_file, fake_tools, docker_never_running,
+                                                               model_server, exported):
     model_server.set("failing")
-    done = pipeline("--mode", "docker", version="v1", rollout_timeout=1, env=exported)
+    env = {"clean-environment": {}, "state-variables-exported": STATE_VARIABLES}.get(exported)
+    if env is None:  # every variable the script assigns, whatever its name: its own state must not come from them
+        env = {**STATE_VARIABLES, **{name: "from-env:v0" for name in script_variables(learner_file("pipeline.sh"))}}
+    done = pipeline("--mode", "docker", version="v1", rollout_timeout=1, env=env)
     calls = fake_tools.calls
     assert done.returncode == 1, f"a first deploy whose container exits at once should fail (exit 1), not wait forever\n{done.output}"
     deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v1")
@@ -482,6 +512,23 @@ def test_k8s_mode_a_failed_kind_load_exits_1_and_leaves_the_deployment_alone(pip
 
 
 @pytest.mark.task(taskno=4)
+@pytest.mark.parametrize("how", ["fails", "times-out"])
+def test_k8s_mode_a_failed_set_image_is_undone(pipeline, fake_tools, how):
+    if how == "fails":
+        fake_tools.answer("kubectl", "set", "image", code=1, err="error: the server was unable to return a response")
+    else:
+        fake_tools.answer("kubectl", "set", "image", hang=True)
+    done = pipeline("--mode", "k8s", "--step-timeout", "1", timeout=15)
+    calls, what = fake_tools.calls, f"a `kubectl set image` that {how.replace('-', ' ')}"
+    assert done.returncode == 1, f"{what} is a failed deploy (exit 1)\n{done.output}"
+    undo = index(calls, "kubectl", "rollout", "undo", f"deployment/{NAME}")
+    assert undo is not None and index(calls[undo:], "kubectl", "rollout", "status") is not None, (
+        f"{what} is a failed deploy, unlike a failed kind load: the API server may have "
+        f"applied it before the error or the cut-off, so it should be undone (kubectl rollout undo "
+        f"deployment/{NAME}, then a wait for that rollout):\n{describe(calls)}")
+
+
+@pytest.mark.task(taskno=4)
 def test_a_hanging_step_is_cut_off_by_the_step_timeout(pipeline, fake_tools):
     fake_tools.answer("docker", "build", hang=True)
     done = pipeline("--mode", "docker", "--step-timeout", "1", timeout=15)
@@ -504,11 +551,13 @@ def test_the_limits_themselves_are_valid_arguments(learner_file, run_bash, fake_
 @pytest.mark.task(taskno=3)
 def test_the_lower_limits_and_fractions_are_valid_arguments(learner_file, run_bash, fake_tools):
     fake_tools.answer("docker", "build", code=1)  # the run stops at the build: this test is only about the arguments
-    args = ["--mode", "docker", "--image", IMAGE, "--name", NAME, "--port", "1", "--retries", "1", "--interval", "0.5",
-            "--timeout", "0.5", "--rollout-timeout", "1", "--step-timeout", "2.5", "7"]
+    args = ["--mode", "docker", "--image", IMAGE, "--name", NAME, "--port", "1", "--retries", "0" * 20 + "1",
+            "--interval", "0.5", "--timeout", "0.5", "--rollout-timeout", "1", "--step-timeout", "2.5", "7"]
     done = run_bash(learner_file("pipeline.sh"), args, env=fake_tools.env, timeout=10)
     assert done.returncode == 1 and index(fake_tools.calls, "docker", "build", f"{IMAGE}:7") is not None, (
-        f"port 1, retries 1, a one-character tag (7) and fractional --interval/--timeout/--step-timeout are valid: the "
+        f"port 1, retries 1 written with 20 leading zeros (21 characters, one significant digit: leading zeros do not "
+        f"count among the 18 digits), rollout-timeout 1, a one-character tag (7) and fractional "
+        f"--interval/--timeout/--step-timeout are valid: the "
         f"pipeline should get to the build of {IMAGE}:7 (which fails here: exit 1), not stop with a usage error\n"
         f"{done.output}\ncalls:\n{describe(fake_tools.calls)}")
 

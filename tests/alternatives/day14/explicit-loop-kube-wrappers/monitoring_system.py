@@ -127,7 +127,8 @@ class MonitoringSystem:
             iterations += 1
             notifications += len(report.notifications)
             errors += report.error is not None
-            last_metrics = report.metrics
+            if report.error is None:
+                last_metrics = report.metrics
             if self.max_iterations is not None and iterations >= self.max_iterations:
                 return summary(STOPPED_BY_MAX_ITERATIONS)
             self.sleep(max(0.0, self.interval_s - (self.clock() - report.started_at)))

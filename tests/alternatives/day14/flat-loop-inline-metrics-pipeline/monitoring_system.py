@@ -107,7 +107,8 @@ class MonitoringSystem:
             notifications += len(report.notifications)
             if report.error is not None:
                 errors += 1
-            last_metrics = report.metrics
+            else:
+                last_metrics = report.metrics
             if self.max_iterations is not None and iterations >= self.max_iterations:
                 stopped_by = STOPPED_BY_MAX_ITERATIONS
                 break

@@ -105,7 +105,8 @@ class MonitoringSystem:
             count += 1
             sent += len(report.notifications)
             failed += report.error is not None
-            last = report.metrics
+            if report.error is None:
+                last = report.metrics
         # Reaching max_iterations means no stop check came before a further tick: the count ended the loop.
         reason = STOPPED_BY_MAX_ITERATIONS if self._max is not None and count == self._max else STOPPED_BY_STOP_EVENT
         return RunSummary(count, sent, failed, reason, last)

@@ -95,6 +95,7 @@ class MonitoringSystem:
         last: dict[str, float] = {}
         for report in self._reports():
             tally.update(ticks=1, sent=len(report.notifications), errors=report.error is not None)
-            last = report.metrics
+            if report.error is None:
+                last = report.metrics
         stopped_by = STOPPED_BY_MAX_ITERATIONS if tally["ticks"] == self.max_iterations else STOPPED_BY_STOP_EVENT
         return RunSummary(tally["ticks"], tally["sent"], tally["errors"], stopped_by, last)

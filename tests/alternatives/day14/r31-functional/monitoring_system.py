@@ -109,7 +109,8 @@ class MonitoringSystem:
             counts["iterations"] += 1
             counts["notifications"] += len(report.notifications)
             counts["errors"] += report.error is not None
-            last = dict(report.metrics)
+            if report.error is None:
+                last = dict(report.metrics)
             if number == self._limit:
                 stopped_by = STOPPED_BY_MAX_ITERATIONS
                 break

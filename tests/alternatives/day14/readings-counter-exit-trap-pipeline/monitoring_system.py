@@ -121,6 +121,7 @@ class MonitoringSystem:
         """Tick every `interval_s` until `max_iterations` ticks ran or `stop_event` is set."""
         tally: Counter[str] = Counter()
         last: TickReport | None = None
+        metrics: dict[str, float] = {}
         counter = itertools.count(1) if self._limit is None else range(1, self._limit + 1)
         stopped_by = STOPPED_BY_MAX_ITERATIONS
         for number in counter:
@@ -129,6 +130,8 @@ class MonitoringSystem:
                 break
             last = self.tick()
             tally.update(iterations=1, notifications=len(last.notifications), errors=int(last.error is not None))
+            if last.error is None:
+                metrics = last.metrics
             if number == self._limit:
                 break
             elapsed = self.clock() - last.started_at
@@ -138,5 +141,5 @@ class MonitoringSystem:
             notifications=tally["notifications"],
             errors=tally["errors"],
             stopped_by=stopped_by,
-            last_metrics=dict(last.metrics) if last is not None else {},
+            last_metrics=dict(metrics),
         )

@@ -136,5 +136,5 @@ class MonitoringSystem:
             notifications=sum(len(r.notifications) for r in reports),
             errors=sum(r.error is not None for r in reports),
             stopped_by=why,
-            last_metrics=dict(reports[-1].metrics) if reports else {},
+            last_metrics=next((dict(r.metrics) for r in reversed(reports) if r.error is None), {}),
         )

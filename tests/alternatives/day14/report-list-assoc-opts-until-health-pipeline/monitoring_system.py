@@ -120,7 +120,7 @@ class MonitoringSystem:
                 notifications=sum(len(r.notifications) for r in reports),
                 errors=sum(r.error is not None for r in reports),
                 stopped_by=reason,
-                last_metrics=dict(reports[-1].metrics) if reports else {},
+                last_metrics=next((dict(r.metrics) for r in reversed(reports) if r.error is None), {}),
             )
 
         for count in itertools.count(1):

@@ -57,7 +57,8 @@ class _Tally:
         self.notifications += len(report.notifications)
         if report.error:
             self.errors += 1
-        self.last_metrics = dict(report.metrics)
+        if report.error is None:
+            self.last_metrics = dict(report.metrics)
 
     def close(self, why: str) -> RunSummary:
         return RunSummary(self.iterations, self.notifications, self.errors, why, self.last_metrics)

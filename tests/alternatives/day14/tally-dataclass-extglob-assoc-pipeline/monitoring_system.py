@@ -64,7 +64,8 @@ class _Tally:
         self.iterations += 1
         self.notifications += len(report.notifications)
         self.errors += report.error is not None
-        self.last_metrics = dict(report.metrics)
+        if report.error is None:
+            self.last_metrics = dict(report.metrics)
 
     def summary(self, stopped_by: str) -> RunSummary:
         return RunSummary(self.iterations, self.notifications, self.errors, stopped_by, self.last_metrics)

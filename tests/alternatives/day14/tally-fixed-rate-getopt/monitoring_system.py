@@ -67,7 +67,8 @@ class _Tally:
         self.iterations += 1
         self.notifications += len(report.notifications)
         self.errors += 0 if report.error is None else 1
-        self.last_metrics = dict(report.metrics)
+        if report.error is None:
+            self.last_metrics = dict(report.metrics)
 
     def summary(self, stopped_by: str) -> RunSummary:
         return RunSummary(self.iterations, self.notifications, self.errors, stopped_by, self.last_metrics)

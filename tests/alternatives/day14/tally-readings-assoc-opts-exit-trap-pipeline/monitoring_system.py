@@ -55,7 +55,8 @@ class _Tally:
         self.notifications += len(report.notifications or ())
         if report.error:
             self.errors += 1
-        self.last_metrics = dict(report.metrics)
+        if report.error is None:
+            self.last_metrics = dict(report.metrics)
 
     def summary(self, stopped_by: str) -> RunSummary:
         return RunSummary(self.iterations, self.notifications, self.errors, stopped_by, self.last_metrics)
