@@ -262,6 +262,28 @@ def test_the_step_clock_is_read_after_the_metrics_answered():
         "clock() read before the windows?)")
 
 
+def test_the_next_step_begins_at_the_ticks_clock_not_after_the_traffic_move():
+    clock = FakeClock()
+
+    class SlowTraffic(Traffic):
+        def __call__(self, percent):
+            super().__call__(percent)
+            clock.advance(5)  # a router reload or a mesh update takes a few seconds
+
+    traffic = SlowTraffic()
+    controller = CanaryController(traffic, Metrics(), clock=clock)
+    controller.start()
+    clock.advance(600)
+    controller.tick()
+    assert traffic.percents == [5, 25], f"600 s after start() the first step is due: traffic moved {traffic.percents}"
+    clock.advance(595)
+    controller.tick()
+    assert traffic.percents == [5, 25, 50], (
+        "the second step began at the clock() reading of the tick that took it; the move to 25 % then took 5 s, and "
+        "595 s after that move the step's 600 s are up: it advances. Traffic moved "
+        f"{traffic.percents} (was the step's start read from clock() again after set_canary_percent?)")
+
+
 def test_a_step_without_enough_canary_requests_waits():
     metrics = Metrics(default=(0, 99))
     controller, clock, traffic, _ = make(metrics)

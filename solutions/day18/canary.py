@@ -79,12 +79,13 @@ class CanaryController:
         """Send the first step's share of traffic to the canary."""
         if self.state != PENDING:
             raise RuntimeError(f"start() called twice (state is {self.state!r})")
-        self._move_to(0)
+        self._move_to(0, self._clock())
 
-    def _move_to(self, step: int) -> None:
+    def _move_to(self, step: int, began: float) -> None:
+        """`began` is the reading that decided the move: a slow move must not stretch the step."""
         self._set(self.steps[step])
         self._step, self.percent = step, self.steps[step]
-        self._step_started = self._clock()
+        self._step_started = began
         self.state = PROMOTED if step == len(self.steps) - 1 else RAMPING
 
     def tick(self) -> str:
@@ -102,7 +103,7 @@ class CanaryController:
         if long_burn > self.burn_threshold and short_burn > self.burn_threshold:
             self._set(0)
             self.percent, self.state = 0, ROLLED_BACK
-        elif (self._clock() - self._step_started >= self.step_duration_s
+        elif ((now := self._clock()) - self._step_started >= self.step_duration_s
               and long_total >= self.min_requests):
-            self._move_to(self._step + 1)
+            self._move_to(self._step + 1, now)
         return self.state

@@ -57,14 +57,14 @@ class CanaryController:
         self.state = PENDING
         self.percent = 0
 
-    def _enter_next_step(self) -> None:
+    def _enter_next_step(self, now: float | None = None) -> None:
         percent = self._remaining[0]
         self._move(percent)
         self._remaining.pop(0)
         self.percent = percent
         if self._remaining:
             self.state = RAMPING
-            self._due = self._clock() + self._duration
+            self._due = (self._clock() if now is None else now) + self._duration
         else:
             self.state = PROMOTED
 
@@ -87,6 +87,7 @@ class CanaryController:
             self.percent = 0
             self.state = ROLLED_BACK
             return self.state
-        if self._clock() >= self._due and long_counts[1] >= self._min:
-            self._enter_next_step()
+        now = self._clock()
+        if now >= self._due and long_counts[1] >= self._min:
+            self._enter_next_step(now)
         return self.state

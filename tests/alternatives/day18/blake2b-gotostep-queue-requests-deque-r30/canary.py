@@ -67,11 +67,11 @@ class CanaryController:
         self._index = -1
         self._began = None
 
-    def _go_to(self, index):
+    def _go_to(self, index, now=None):
         self._set(self.steps[index])
         self._index = index
         self.percent = self.steps[index]
-        self._began = self._clock()
+        self._began = self._clock() if now is None else now
         self.state = "promoted" if index == len(self.steps) - 1 else "ramping"
 
     def start(self) -> None:
@@ -86,11 +86,12 @@ class CanaryController:
             return self.state
         long_e, long_t = self._counts(self.long_window_s)
         short_e, short_t = self._counts(self.short_window_s)
+        now = self._clock()
         if (burn_rate(long_e, long_t, self.slo) > self.burn_threshold
                 and burn_rate(short_e, short_t, self.slo) > self.burn_threshold):
             self._set(0)
             self.percent = 0
             self.state = "rolled_back"
-        elif self._clock() - self._began >= self.step_duration_s and long_t >= self.min_requests:
-            self._go_to(self._index + 1)
+        elif now - self._began >= self.step_duration_s and long_t >= self.min_requests:
+            self._go_to(self._index + 1, now)
         return self.state

@@ -62,11 +62,11 @@ class CanaryController:
             return 0
         return self._plan[self._done_steps - 1]
 
-    def _take_next_step(self) -> None:
+    def _take_next_step(self, now: float | None = None) -> None:
         target = self._plan[self._done_steps]
         self._move(target)  # raises -> nothing below happens
         self._done_steps += 1
-        self._step_since = self._clock()
+        self._step_since = self._clock() if now is None else now
         self._state = PROMOTED if self._done_steps == len(self._plan) else RAMPING
 
     def start(self) -> None:
@@ -86,7 +86,8 @@ class CanaryController:
             self._move(0)
             self._state = ROLLED_BACK
             return self._state
-        baked = self._clock() - self._step_since >= self._step_s
+        now = self._clock()
+        baked = now - self._step_since >= self._step_s
         if baked and long_all >= self._min_requests:
-            self._take_next_step()
+            self._take_next_step(now)
         return self._state

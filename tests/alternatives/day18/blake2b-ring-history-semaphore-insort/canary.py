@@ -78,9 +78,9 @@ class CanaryController:
             return 0
         return self._history[-1][0]
 
-    def _take(self, percent: float) -> None:
+    def _take(self, percent: float, now: float | None = None) -> None:
         self._move(percent)  # raises before anything is recorded
-        self._history.append((percent, self._clock()))
+        self._history.append((percent, self._clock() if now is None else now))
         if percent == self._plan.steps[-1]:
             self._final = "promoted"
 
@@ -100,9 +100,10 @@ class CanaryController:
         plan = self._plan
         long_counts = self._read(plan.long_window_s)
         short_counts = self._read(plan.short_window_s)
+        now = self._clock()
         if self._burning(long_counts) and self._burning(short_counts):
             self._move(0)
             self._final = "rolled_back"
-        elif long_counts[1] >= plan.min_requests and self._clock() - self._history[-1][1] >= plan.step_duration_s:
-            self._take(plan.steps[len(self._history)])
+        elif long_counts[1] >= plan.min_requests and now - self._history[-1][1] >= plan.step_duration_s:
+            self._take(plan.steps[len(self._history)], now)
         return self.state

@@ -54,10 +54,10 @@ class CanaryController:
         self._started = False
         self.state, self.percent = "pending", 0
 
-    def _next_step(self) -> None:
+    def _next_step(self, now: float | None = None) -> None:
         self._move(self._todo[0])
         self.percent = self._todo.popleft()
-        self._due_at = self._clock() + self._bake
+        self._due_at = (self._clock() if now is None else now) + self._bake
         if not self._todo:
             self.state = "promoted"
 
@@ -76,9 +76,10 @@ class CanaryController:
             return self.state
         readings = [self._read(w) for w in self._windows]
         (long_errors, long_total), _ = readings
+        now = self._clock()
         if all(burn_rate(e, t, self._slo) > self._threshold for e, t in readings):
             self._move(0)
             self.percent, self.state = 0, "rolled_back"
-        elif self._clock() >= self._due_at and long_total >= self._min_requests:
-            self._next_step()
+        elif now >= self._due_at and long_total >= self._min_requests:
+            self._next_step(now)
         return self.state

@@ -67,10 +67,10 @@ class CanaryController:
             return 0
         return self._plan[self._position]
 
-    def _go_to(self, position: int) -> None:
+    def _go_to(self, position: int, now: float | None = None) -> None:
         self._move(self._plan[position])  # raises before anything changes
         self._position = position
-        self._since = self._clock()
+        self._since = self._clock() if now is None else now
         self._state = PROMOTED if position == len(self._plan) - 1 else RAMPING
 
     def start(self) -> None:
@@ -87,9 +87,10 @@ class CanaryController:
         if self._state != RAMPING:
             return self._state
         long_counts, short_counts = (self._read(w) for w in self._windows)
+        now = self._clock()
         if self._burning(long_counts) and self._burning(short_counts):
             self._move(0)
             self._state = ROLLED_BACK
-        elif self._clock() - self._since >= self._step_s and long_counts[1] >= self._min_requests:
-            self._go_to(self._position + 1)
+        elif now - self._since >= self._step_s and long_counts[1] >= self._min_requests:
+            self._go_to(self._position + 1, now)
         return self._state

@@ -89,9 +89,9 @@ class CanaryController:
             return 0
         return self._cfg.steps[self._step]
 
-    def _enter_step(self, step: int) -> None:
+    def _enter_step(self, step: int, now: float | None = None) -> None:
         self._move(self._cfg.steps[step])  # raises before anything changes
-        self._step, self._since = step, self._now()
+        self._step, self._since = step, self._now() if now is None else now
         self._state = PROMOTED if step == len(self._cfg.steps) - 1 else RAMPING
 
     def start(self) -> None:
@@ -106,10 +106,11 @@ class CanaryController:
             return self._state
         long_counts = self._read(self._cfg.long_window_s)
         short_counts = self._read(self._cfg.short_window_s)
-        action = _decide(self._cfg, long_counts, short_counts, self._now() - self._since)
+        now = self._now()
+        action = _decide(self._cfg, long_counts, short_counts, now - self._since)
         if action == "rollback":
             self._move(0)
             self._state = ROLLED_BACK
         elif action == "advance":
-            self._enter_step(self._step + 1)
+            self._enter_step(self._step + 1, now)
         return self._state

@@ -58,10 +58,11 @@ class CanaryController:
             return 0
         return self._steps[self._index]
 
-    def _go_to(self, index: int) -> None:
+    def _go_to(self, index: int, now: float | None = None) -> None:
         self._set_percent(self._steps[index])
         self._index = index
-        self._due = self._clock() + self._duration if index < len(self._steps) - 1 else math.inf
+        began = self._clock() if now is None else now
+        self._due = began + self._duration if index < len(self._steps) - 1 else math.inf
         self._state = "promoted" if index == len(self._steps) - 1 else "ramping"
 
     def start(self) -> None:
@@ -75,9 +76,10 @@ class CanaryController:
         if self._state != "ramping":
             return self._state
         readings = [self._error_counts(w) for w in self._windows]
+        now = self._clock()
         if all(burn_rate(e, t, self._slo) > self._threshold for e, t in readings):
             self._set_percent(0)
             self._state = "rolled_back"
-        elif self._clock() >= self._due and readings[0][1] >= self._min_requests:
-            self._go_to(self._index + 1)
+        elif now >= self._due and readings[0][1] >= self._min_requests:
+            self._go_to(self._index + 1, now)
         return self._state

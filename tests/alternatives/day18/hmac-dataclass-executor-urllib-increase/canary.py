@@ -44,12 +44,12 @@ class CanaryController:
         self.state = PENDING
         self.percent = 0
 
-    def _advance(self):
+    def _advance(self, now=None):
         nxt = self._remaining[0]
         self._move(nxt)
         self._remaining = self._remaining[1:]
         self.percent = nxt
-        self._since = self._clock()
+        self._since = self._clock() if now is None else now
         self.state = RAMPING if self._remaining else PROMOTED
 
     def start(self):
@@ -70,7 +70,8 @@ class CanaryController:
             self._move(0)
             self.percent, self.state = 0, ROLLED_BACK
             return self.state
-        due = self._clock() - self._since >= c["step_duration_s"]
+        now = self._clock()
+        due = now - self._since >= c["step_duration_s"]
         if due and long_counts[1] >= c["min_requests"]:
-            self._advance()
+            self._advance(now)
         return self.state

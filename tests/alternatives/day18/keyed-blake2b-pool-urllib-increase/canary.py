@@ -70,9 +70,9 @@ class CanaryController:
             return 0
         return self._plan[self._index]
 
-    def _enter(self, index: int) -> None:
+    def _enter(self, index: int, now: float | None = None) -> None:
         self._move(self._plan[index])
-        self._index, self._since = index, self._clock()
+        self._index, self._since = index, self._clock() if now is None else now
         if index == len(self._plan) - 1:
             self._final = PROMOTED
 
@@ -92,7 +92,8 @@ class CanaryController:
             self._move(0)
             self._final = ROLLED_BACK
             return self._final
-        due = self._clock() - self._since >= self._step_s
+        now = self._clock()
+        due = now - self._since >= self._step_s
         if due and long_t >= self._min:
-            self._enter(self._index + 1)
+            self._enter(self._index + 1, now)
         return self.state

@@ -62,9 +62,9 @@ class CanaryController:
             return 0
         return self._plan[self._at]
 
-    def _go(self, index: int) -> None:
+    def _go(self, index: int, now: float | None = None) -> None:
         self._move(self._plan[index])
-        self._at, self._since = index, self._now()
+        self._at, self._since = index, self._now() if now is None else now
         self._state = PROMOTED if index == len(self._plan) - 1 else RAMPING
 
     def start(self) -> None:
@@ -78,10 +78,11 @@ class CanaryController:
         if self._state != RAMPING:
             return self._state
         (le, lt), (se, st) = (self._read(w) for w in self._windows)
+        now = self._now()
         burning = [burn_rate(e, t, self._slo) > self._threshold for e, t in ((le, lt), (se, st))]
         if all(burning):
             self._move(0)
             self._state = ROLLED_BACK
-        elif self._now() - self._since >= self._duration and lt >= self._min:
-            self._go(self._at + 1)
+        elif now - self._since >= self._duration and lt >= self._min:
+            self._go(self._at + 1, now)
         return self._state

@@ -53,9 +53,9 @@ class CanaryController:
             return 0
         return self._steps[self._index]
 
-    def _go(self, index: int) -> None:
+    def _go(self, index: int, now: float | None = None) -> None:
         self._move(self._steps[index])
-        self._index, self._since = index, self._clock()
+        self._index, self._since = index, self._clock() if now is None else now
         self._state = PROMOTED if index + 1 == len(self._steps) else RAMPING
 
     def start(self) -> None:
@@ -74,6 +74,7 @@ class CanaryController:
             self._move(0)
             self._state = ROLLED_BACK
             return self._state
-        if lt >= self._min and self._clock() - self._since >= self._duration:
-            self._go(self._index + 1)
+        now = self._clock()
+        if lt >= self._min and now - self._since >= self._duration:
+            self._go(self._index + 1, now)
         return self._state

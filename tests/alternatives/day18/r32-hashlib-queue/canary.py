@@ -60,11 +60,11 @@ class CanaryController:
         self._step = -1
         self._began = None
 
-    def _enter_step(self, index: int) -> None:
+    def _enter_step(self, index: int, now: float | None = None) -> None:
         self._set(self.steps[index])
         self._step = index
         self.percent = self.steps[index]
-        self._began = self._clock()
+        self._began = self._clock() if now is None else now
         self.state = "promoted" if index == len(self.steps) - 1 else "ramping"
 
     def start(self) -> None:
@@ -79,11 +79,12 @@ class CanaryController:
             return self.state
         le, lt = self._counts(self.long_window_s)
         se, st = self._counts(self.short_window_s)
+        now = self._clock()
         if (burn_rate(le, lt, self.slo) > self.burn_threshold
                 and burn_rate(se, st, self.slo) > self.burn_threshold):
             self._set(0)
             self.percent = 0
             self.state = "rolled_back"
-        elif self._clock() - self._began >= self.step_duration_s and lt >= self.min_requests:
-            self._enter_step(self._step + 1)
+        elif now - self._began >= self.step_duration_s and lt >= self.min_requests:
+            self._enter_step(self._step + 1, now)
         return self.state

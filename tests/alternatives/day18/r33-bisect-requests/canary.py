@@ -62,11 +62,11 @@ class CanaryController:
         self._index = -1
         self._began = 0.0
 
-    def _go_to(self, index):
+    def _go_to(self, index, now=None):
         self._set(self._steps[index])
         self._index = index
         self.percent = self._steps[index]
-        self._began = self._clock()
+        self._began = self._clock() if now is None else now
         self.state = "promoted" if index == len(self._steps) - 1 else "ramping"
 
     def start(self) -> None:
@@ -81,11 +81,12 @@ class CanaryController:
             return self.state
         le, lt = self._counts(self._long)
         se, st = self._counts(self._short)
+        now = self._clock()
         if (burn_rate(le, lt, self._slo) > self._threshold
                 and burn_rate(se, st, self._slo) > self._threshold):
             self._set(0)
             self.percent = 0
             self.state = "rolled_back"
-        elif self._clock() - self._began >= self._step_duration and lt >= self._min_requests:
-            self._go_to(self._index + 1)
+        elif now - self._began >= self._step_duration and lt >= self._min_requests:
+            self._go_to(self._index + 1, now)
         return self.state

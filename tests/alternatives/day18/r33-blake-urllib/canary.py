@@ -47,11 +47,11 @@ class CanaryController:
         self._since = None
         self.state, self.percent = "pending", 0
 
-    def _enter(self, step):
+    def _enter(self, step, now=None):
         self._move(step)
         self._remaining = self._remaining[1:]
         self.percent = step
-        self._since = self._clock()
+        self._since = self._clock() if now is None else now
         self.state = "ramping" if self._remaining else "promoted"
 
     def start(self) -> None:
@@ -71,7 +71,8 @@ class CanaryController:
             self._move(0)
             self.percent, self.state = 0, "rolled_back"
             return self.state
-        due = self._clock() - self._since >= self._duration
+        now = self._clock()
+        due = now - self._since >= self._duration
         if due and long_counts[1] >= self._min:
-            self._enter(self._remaining[0])
+            self._enter(self._remaining[0], now)
         return self.state

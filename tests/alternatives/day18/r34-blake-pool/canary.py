@@ -50,9 +50,9 @@ class CanaryController:
             return 0
         return self._steps[self._history[-1][0]]
 
-    def _go(self, idx):
+    def _go(self, idx, now=None):
         self._move(self._steps[idx])
-        self._history.append((idx, self._clock()))
+        self._history.append((idx, self._clock() if now is None else now))
         self._phase = "promoted" if idx == len(self._steps) - 1 else "ramping"
 
     def start(self):
@@ -74,6 +74,7 @@ class CanaryController:
             self._phase = "rolled_back"
         else:
             idx, began = self._history[-1]
-            if self._clock() - began >= c["dur"] and long_counts[1] >= c["minreq"]:
-                self._go(idx + 1)
+            now = self._clock()
+            if now - began >= c["dur"] and long_counts[1] >= c["minreq"]:
+                self._go(idx + 1, now)
         return self._phase

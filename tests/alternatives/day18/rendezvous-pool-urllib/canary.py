@@ -43,9 +43,9 @@ class CanaryController:
             return 0
         return self._plan[self._position]
 
-    def _go(self, position):
+    def _go(self, position, now=None):
         self._apply(self._plan[position])
-        self._position, self._since = position, self._now()
+        self._position, self._since = position, self._now() if now is None else now
         self.state = "promoted" if position + 1 == len(self._plan) else "ramping"
 
     def start(self):
@@ -59,10 +59,11 @@ class CanaryController:
         if self.state in ("promoted", "rolled_back"):
             return self.state
         readings = [self._metrics(w) for w in self._windows]
+        now = self._now()
         burns = [burn_rate(e, t, self._slo) for e, t in readings]
         if min(burns) > self._threshold:
             self._apply(0)
             self.state = "rolled_back"
-        elif self._now() >= self._since + self._hold and readings[0][1] >= self._min:
-            self._go(self._position + 1)
+        elif now >= self._since + self._hold and readings[0][1] >= self._min:
+            self._go(self._position + 1, now)
         return self.state

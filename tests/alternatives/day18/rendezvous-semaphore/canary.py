@@ -66,11 +66,11 @@ class CanaryController:
     def percent(self) -> float:
         return self._percent
 
-    def _go(self, percent: float, moved: bool = False) -> None:
+    def _go(self, percent: float, moved: bool = False, now: float | None = None) -> None:
         if not moved:
             self._move(percent)
         self._percent = percent
-        self._step_began = self._clock()
+        self._step_began = self._clock() if now is None else now
         if percent == 100:
             self._final = "promoted"
 
@@ -90,11 +90,12 @@ class CanaryController:
             return state
         long_window = self._read(self._long)
         short_window = self._read(self._short)
+        now = self._clock()
         burning = all(burn_rate(e, t, self._slo) > self._threshold for e, t in (long_window, short_window))
         if burning:
             self._move(0)
             self._percent, self._final = 0, "rolled_back"
-        elif self._clock() >= self._step_began + self._duration and long_window[1] >= self._min_requests:
-            self._go(self._remaining[0])
+        elif now >= self._step_began + self._duration and long_window[1] >= self._min_requests:
+            self._go(self._remaining[0], now=now)
             self._remaining.popleft()
         return self.state

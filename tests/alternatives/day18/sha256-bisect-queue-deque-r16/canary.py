@@ -61,11 +61,11 @@ class CanaryController:
         self._index = -1
         self._began = 0.0
 
-    def _enter_step(self, index: int) -> None:
+    def _enter_step(self, index: int, now: float | None = None) -> None:
         self._set(self.steps[index])
         self._index = index
         self.percent = self.steps[index]
-        self._began = self._clock()
+        self._began = self._clock() if now is None else now
         self.state = "promoted" if index == len(self.steps) - 1 else "ramping"
 
     def start(self) -> None:
@@ -80,12 +80,13 @@ class CanaryController:
             return self.state
         long_errors, long_total = self._counts(self.long_window_s)
         short_errors, short_total = self._counts(self.short_window_s)
+        now = self._clock()
         long_burn = burn_rate(long_errors, long_total, self.slo)
         short_burn = burn_rate(short_errors, short_total, self.slo)
         if long_burn > self.burn_threshold and short_burn > self.burn_threshold:
             self._set(0)
             self.percent = 0
             self.state = "rolled_back"
-        elif self._clock() - self._began >= self.step_duration_s and long_total >= self.min_requests:
-            self._enter_step(self._index + 1)
+        elif now - self._began >= self.step_duration_s and long_total >= self.min_requests:
+            self._enter_step(self._index + 1, now)
         return self.state

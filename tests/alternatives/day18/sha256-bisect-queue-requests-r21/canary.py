@@ -64,12 +64,12 @@ class CanaryController:
         self._step = -1
         self._began = None
 
-    def _go_to(self, index):
+    def _go_to(self, index, now=None):
         percent = self.steps[index]
         self._set(percent)
         self._step = index
         self.percent = percent
-        self._began = self._clock()
+        self._began = self._clock() if now is None else now
         self.state = "promoted" if index == len(self.steps) - 1 else "ramping"
 
     def start(self) -> None:
@@ -84,11 +84,12 @@ class CanaryController:
             return self.state
         le, lt = self._counts(self.long_window_s)
         se, st = self._counts(self.short_window_s)
+        now = self._clock()
         if (burn_rate(le, lt, self.slo) > self.burn_threshold
                 and burn_rate(se, st, self.slo) > self.burn_threshold):
             self._set(0)
             self.percent = 0
             self.state = "rolled_back"
-        elif self._clock() - self._began >= self.step_duration_s and lt >= self.min_requests:
-            self._go_to(self._step + 1)
+        elif now - self._began >= self.step_duration_s and lt >= self.min_requests:
+            self._go_to(self._step + 1, now)
         return self.state

@@ -63,11 +63,11 @@ class CanaryController:
         self._step = -1
         self._began = None
 
-    def _go(self, index):
+    def _go(self, index, now=None):
         self._set(self.steps[index])
         self._step = index
         self.percent = self.steps[index]
-        self._began = self.clock()
+        self._began = self.clock() if now is None else now
         self.state = "promoted" if index == len(self.steps) - 1 else "ramping"
 
     def start(self) -> None:
@@ -82,11 +82,12 @@ class CanaryController:
             return self.state
         long_errors, long_total = self._counts(self.long_window_s)
         short_errors, short_total = self._counts(self.short_window_s)
+        now = self.clock()
         if (burn_rate(long_errors, long_total, self.slo) > self.burn_threshold
                 and burn_rate(short_errors, short_total, self.slo) > self.burn_threshold):
             self._set(0)
             self.percent = 0
             self.state = "rolled_back"
-        elif self.clock() - self._began >= self.step_duration_s and long_total >= self.min_requests:
-            self._go(self._step + 1)
+        elif now - self._began >= self.step_duration_s and long_total >= self.min_requests:
+            self._go(self._step + 1, now)
         return self.state

@@ -79,17 +79,18 @@ class CanaryController:
             return self.state
         long_errors, long_total = self._counts(self.long_window_s)
         short_errors, short_total = self._counts(self.short_window_s)
+        now = self._clock()
         if (burn_rate(long_errors, long_total, self.slo) > self.burn_threshold
                 and burn_rate(short_errors, short_total, self.slo) > self.burn_threshold):
             self._set(0)
             self.percent = 0
             self.state = "rolled_back"
-        elif self._clock() - self._began >= self.step_duration_s and long_total >= self.min_requests:
+        elif now - self._began >= self.step_duration_s and long_total >= self.min_requests:
             nxt = self.steps[self._step + 1]
             self._set(nxt)
             self._step += 1
             self.percent = nxt
-            self._began = self._clock()
+            self._began = now
             if self._step == len(self.steps) - 1:
                 self.state = "promoted"
         return self.state
