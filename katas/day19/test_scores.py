@@ -185,10 +185,12 @@ def test_rows_without_a_slice_value_are_a_value_error():
 
 def test_a_numeric_slice_column_keeps_its_values_as_keys():
     X, y = frame()
-    X["store"] = [3, 3, 3, 7, 7, 7, 12, 12]
-    got = slice_scores(ColumnModel(), X, y, "store", metric="accuracy")
-    assert sorted(got) == [3, 7, 12] and all(not isinstance(key, str) for key in got), (
-        f"the keys are the column's values themselves (3, 7, 12), not their text: {sorted(got, key=str)}")
+    for dtype in ("int64", "int32", "uint8"):
+        X["store"] = pd.Series([3, 3, 3, 7, 7, 7, 12, 12], dtype=dtype)
+        got = slice_scores(ColumnModel(), X, y, "store", metric="accuracy")
+        assert sorted(got) == [3, 7, 12] and all(type(key) is int for key in got), (
+            f"an {dtype} column: the keys are its values themselves as Python ints (3, 7, 12), not their text nor "
+            f"NumPy integers (json.dumps refuses those as keys): {[(key, type(key).__name__) for key in got]}")
     X.loc[4, "store"] = np.nan
     with pytest.raises(ValueError):
         slice_scores(ColumnModel(), X, y, "store")  # a NaN in a numeric column is a row without a slice

@@ -74,7 +74,8 @@ def slice_scores(model, X: pd.DataFrame, y, slice_by: str, metric: str = "roc_au
         rows = (column == value).to_numpy()
         if metric == "roc_auc" and len(np.unique(y[rows])) < 2:
             continue
-        out[value] = score(model, X[rows], y[rows], metric)
+        key = int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
+        out[key] = score(model, X[rows], y[rows], metric)
     return out
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import contextlib
 import math
+import operator
 import os
 import tempfile
 import timeit
@@ -97,7 +98,7 @@ def slice_scores(model, X: pd.DataFrame, y, slice_by: str, metric: str = "roc_au
         part = labels[where]
         if metric == "roc_auc" and np.unique(part).size < 2:
             continue
-        out[value] = float(_SCORERS[metric](model, X.iloc[where], part))
+        out[operator.index(value) if isinstance(value, np.integer) else value] = float(_SCORERS[metric](model, X.iloc[where], part))
     return out
 
 

@@ -112,6 +112,8 @@ def slice_scores(model, X: pd.DataFrame, y, slice_by: str, metric: str = "roc_au
         part = labels[positions]
         if metric == "roc_auc" and np.unique(part).size < 2:
             continue  # ROC AUC needs both classes
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            value = int(value)  # a NumPy integer is no JSON key
         result[value] = score(model, X.iloc[positions], part, metric)
     return result
 

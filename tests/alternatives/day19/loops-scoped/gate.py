@@ -82,6 +82,8 @@ def slice_scores(model, X: pd.DataFrame, y, slice_by: str, metric: str = "roc_au
         subset = labels[positions]
         if metric == "roc_auc" and len(set(subset.tolist())) < 2:
             continue
+        if isinstance(value, np.integer):
+            value = int(value)
         result[value] = _score(model, X.iloc[positions], subset, metric)
     return result
 

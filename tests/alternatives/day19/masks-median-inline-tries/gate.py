@@ -95,12 +95,13 @@ def slice_scores(model, X: pd.DataFrame, y, slice_by: str, metric: str = "roc_au
     column = X[slice_by]
     if column.isna().any():
         raise ValueError(f"column {slice_by!r} has missing values: every row must belong to a slice")
+    integer = column.dtype.kind in "iu"  # Python int keys, not NumPy integers
     out = {}
     for value in pd.unique(column):
         rows = (column == value).to_numpy()
         if metric == "roc_auc" and len(np.unique(labels[rows])) < 2:
             continue
-        out[value] = score(model, X[rows], labels[rows], metric)
+        out[int(value) if integer else value] = score(model, X[rows], labels[rows], metric)
     return out
 
 

@@ -73,13 +73,14 @@ def slice_scores(model, X: pd.DataFrame, y, slice_by: str, metric: str = "roc_au
     column = X[slice_by]
     if column.isna().any():
         raise ValueError(f"column {slice_by!r} has missing values")
+    integer = pd.api.types.is_integer_dtype(column.dtype)
     result = {}
     for value in pd.unique(column):
         rows = (column == value).to_numpy()
         part = labels[rows]
         if metric == "roc_auc" and len(np.unique(part)) < 2:
             continue
-        result[value] = _score(model, X[rows], part, metric)
+        result[int(value) if integer else value] = _score(model, X[rows], part, metric)
     return result
 
 
