@@ -51,9 +51,9 @@ def unreadable_store():
 
 
 @contextlib.contextmanager
-def _server_answering(answer: bytes | None):
-    """URL of a local server that reads each request, sends `answer` whatever was asked, and closes; with
-    `answer=None` it resets the connection (RST) instead of answering."""
+def _server_answering(answer: bytes | None, then: tuple[float, bytes] = (0.0, b"")):
+    """URL of a local server that reads each request, sends `answer` whatever was asked, waits `then[0]` seconds,
+    sends `then[1]`, and closes; with `answer=None` it resets the connection (RST) instead of answering."""
     import socket
     import struct
     import threading
@@ -78,6 +78,9 @@ def _server_answering(answer: bytes | None):
                         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close sends RST
                     else:
                         conn.sendall(answer)
+                        if then[1]:
+                            stop.wait(then[0])
+                            conn.sendall(then[1])
                 except OSError:
                     pass
 
@@ -96,6 +99,16 @@ def broken_http_server():
     """URL of a server that sends `200 OK` headers promising 100 bytes, then closes after 9 (a crashing worker)."""
     with _server_answering(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
                            b'{"status"') as url:
+        yield url
+
+
+@pytest.fixture
+def slow_body_server():
+    """URL of a server that sends `200 OK` headers at once and its 15-byte body 0.6 s later (a worker that
+    answers before it has computed what it reports)."""
+    body = b'{"status":"ok"}'
+    with _server_answering(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                           % len(body), then=(0.6, body)) as url:
         yield url
 
 

@@ -526,6 +526,15 @@ def test_check_health_counts_the_whole_seconds_of_a_slow_answer(server):
 
 
 @pytest.mark.task(taskno=4)
+def test_check_health_times_the_whole_answer_body_included(slow_body_server):
+    result = check_health(slow_body_server, timeout_s=5.0)
+    assert result.status == 200 and result.latency_ms is not None and result.latency_ms >= 600, (
+        f"the server sent its headers at once and its body 0.6 s later: the answer took at least 600 ms, body "
+        f"included (requests' response.elapsed stops at the headers); got {result}"
+    )
+
+
+@pytest.mark.task(taskno=4)
 def test_check_health_reports_an_error_status_as_it_is(server):
     server.set("failing", status=503)
     result = check_health(server.url)
@@ -764,6 +773,37 @@ def test_gather_probes_and_reads_the_store_even_when_the_container_is_missing(fa
     )
     assert "latency_ms" in store.asked and sorted(snapshot.latency_ms) == [40.0] * 5, (
         f"gather still reads the store's latency when the container is missing, got {snapshot.latency_ms}"
+    )
+
+
+@pytest.mark.task(taskno=4)
+def test_gather_lets_a_failing_store_raise_even_when_the_container_is_missing(failing_docker_api, server,
+                                                                              unreadable_store):
+    import sqlite3
+
+    import docker
+
+    no_such_container = docker.DockerClient(base_url=failing_docker_api(404), version="1.41", timeout=2)
+    try:
+        snapshot = gather("day13-any", server.url, client=no_such_container, metrics=unreadable_store)
+    except NotImplementedError:
+        raise
+    except sqlite3.OperationalError:
+        return  # the store's error propagated: the caller knows the latency is unknown, not fast
+    pytest.fail(f"the metrics store raised sqlite3.OperationalError, yet gather answered {snapshot}: a store that "
+                "fails makes gather raise, container or not, since no latency is not fast latency")
+
+
+@pytest.mark.task(taskno=4)
+def test_gather_probes_with_the_timeout_it_is_given(failing_docker_api, server):
+    import docker
+
+    server.set("slow", delay_s=1.5)  # within the default 2 s, well beyond the 0.3 s asked for
+    no_such_container = docker.DockerClient(base_url=failing_docker_api(404), version="1.41", timeout=2)
+    snapshot = gather("day13-any", server.url, client=no_such_container, timeout_s=0.3)
+    assert snapshot.health.status is None and snapshot.health.latency_ms is None, (
+        f"gather(timeout_s=0.3) probes with check_health(url, 0.3): a server taking 1.5 s to answer is no answer "
+        f"then, not the 200 a probe with the 2 s default gets; got {snapshot.health}"
     )
 
 

@@ -115,9 +115,15 @@ def check_health(url: str, timeout_s: float = 2.0) -> HealthCheck:
     try:
         with _OPENER.open(url + "/health", timeout=timeout_s) as response:
             status = response.status
+            response.read()  # the answer has taken as long as its body
     except urllib.error.HTTPError as answer:
         status = answer.code
-        answer.close()
+        try:
+            answer.read()  # an error answer is timed to its end too
+        except (http.client.HTTPException, OSError):
+            pass  # a broken body still leaves its status to report
+        finally:
+            answer.close()
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
         return HealthCheck(None, None, repr(exc))
     return HealthCheck(status, 1000.0 * (time.monotonic() - began))
