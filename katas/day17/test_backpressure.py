@@ -222,6 +222,18 @@ def test_the_rate_limit_refuses_beyond_the_burst_and_refills_over_time(make_app,
     assert answers == [200, 200, 200, 429], f"the bucket refills to RATE_BURST=3 and no further; got {answers}"
 
 
+def test_the_bucket_refills_continuously_keeping_fractions_of_a_token(make_app, counting_model):
+    clock = FakeClock()
+    app = make_app({"RATE_LIMIT": "1", "RATE_BURST": "1", "MAX_WAIT_MS": 0}, model=counting_model(), clock=clock)
+    assert post(app, {"features": [ROWS[0]]}).status_code == 200, "the bucket starts full: one token"
+    clock.advance(0.5)
+    assert post(app, {"features": [ROWS[1]]}).status_code == 429, "after 0.5 s at 1 token/s half a token is no token"
+    clock.advance(0.5)
+    assert post(app, {"features": [ROWS[2]]}).status_code == 200, (
+        "0.5 s and 0.5 s more at 1 token/s make a whole token: the bucket refills continuously, so the half token "
+        "of the refused request's refill is kept, not thrown away with the whole tokens counted")
+
+
 def test_retry_after_is_the_whole_seconds_until_the_next_token(make_app, counting_model):
     clock = FakeClock()
     app = make_app({"RATE_LIMIT": 0.25, "MAX_WAIT_MS": 0}, model=counting_model(), clock=clock)

@@ -472,6 +472,32 @@ def test_max_wait_ms_from_the_environment_or_config(make_app, counting_model, mo
             f"sent 0.3 s after another should not share its model call; calls had {model.sizes} rows")
 
 
+@pytest.mark.parametrize("given, seconds", [(0, 0.0), ("0", 0.0), (0.0, 0.0), ("2.5", 0.0025), (None, 0.005)],
+                         ids=["0", "'0'", "0.0", "'2.5'", "unset"])
+def test_max_wait_ms_reaches_the_batcher_in_seconds_zero_included(make_app, counting_model, monkeypatch, given,
+                                                                  seconds):
+    import inspect
+
+    import batcher
+
+    made, init = [], batcher.MicroBatcher.__init__
+
+    def recording(self, *args, **kwargs):
+        bound = inspect.signature(init).bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        made.append(bound.arguments["max_wait_s"])
+        init(self, *args, **kwargs)
+
+    # A 5 ms wait in place of none is too short to time: look at what the server gives your MicroBatcher instead.
+    monkeypatch.setattr(batcher.MicroBatcher, "__init__", recording)
+    monkeypatch.delenv("MAX_WAIT_MS", raising=False)
+    app = make_app({} if given is None else {"MAX_WAIT_MS": given}, model=counting_model())
+    assert post(app, {"features": [ROWS[0]]}).status_code == 200, "a valid request should be served"
+    assert made and made[-1] == pytest.approx(seconds, abs=1e-12), (
+        f"MAX_WAIT_MS={given!r} should reach the MicroBatcher as max_wait_s={seconds:g} (0 means never wait, not "
+        f"the 5 ms default; unset means 5 ms); it got {made}")
+
+
 def test_the_default_wait_is_milliseconds_not_seconds(make_app, counting_model):
     model = counting_model()
     app = make_app({"MAX_BATCH_SIZE": 2}, model=model)
