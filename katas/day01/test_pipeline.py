@@ -852,6 +852,19 @@ def test_an_empty_pipeline_runs_nothing():
 
 
 @pytest.mark.task(taskno=3)
+def test_an_empty_pipeline_returns_a_new_report_on_every_run():
+    pipeline = Pipeline()
+    first = pipeline.run()
+    first.outputs["note"] = "annotated by its caller"
+    first.succeeded.append("note")
+    for again in (pipeline.run(), Pipeline().run()):
+        assert again is not first and again.outputs == {} and list(again.succeeded) == [], (
+            f"each run() returns a new report of that run only, also with no stages: a caller changed the first "
+            f"report, and a later run returned {again}"
+        )
+
+
+@pytest.mark.task(taskno=3)
 @pytest.mark.parametrize(
     "stages, named",
     [
@@ -1304,6 +1317,28 @@ def test_pipelines_built_run_and_dropped_leave_nothing_behind():
     assert grown < 200_000, (
         f"2000 pipelines built, run and dropped left {grown} bytes behind: a pipeline leaves nothing outside "
         "itself (no logging handler added per pipeline or per run, no registry, no cache that outlives it)"
+    )
+
+
+@pytest.mark.task(taskno=3)
+def test_pipelines_register_no_logger_of_their_own():
+    def evaluate(*, ingest):
+        raise QualityGateFailed("accuracy below baseline")
+
+    def build_and_run():
+        pipeline = Pipeline()
+        pipeline.add_stage("ingest", lambda: "rows")
+        pipeline.add_stage("evaluate", evaluate, depends_on=["ingest"])
+        pipeline.run()
+        return pipeline
+
+    alive = [build_and_run() for _ in range(5)]  # whatever the first pipelines set up once
+    names = set(logging.Logger.manager.loggerDict)
+    alive += [build_and_run() for _ in range(50)]  # alive together: none shares an id() with another
+    grown = sorted(set(logging.Logger.manager.loggerDict) - names)
+    assert not grown, (
+        f"50 more pipelines registered {len(grown)} more logger names ({grown[:3]}...): logging keeps every logger "
+        "it ever made, so a logger per pipeline is never freed; log through one module-level logger"
     )
 
 
