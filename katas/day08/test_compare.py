@@ -96,16 +96,20 @@ def test_scores_the_rows_given_even_after_a_promotion_scored_them(registry, held
     assert promote_if_better(registry.tracking_uri, mlflow_name, registry.X_test, registry.y_test), (
         "setup: the good version 2 should beat the weak champion on all the test rows")
     half = len(registry.y_test) // 2
-    X, y = registry.X_test[half:], registry.y_test[half:]
     with test_side_mlflow() as mlflow:
-        expected = {v: roc_auc_score(y, mlflow.sklearn.load_model(f"models:/{mlflow_name}/{v}").predict_proba(X)[:, 1])
-                    for v in ("1", "2")}
-    assert expected["2"] != pytest.approx(held_out["good"], abs=1e-6), "setup: the second half should score differently"
-    scores = {row["version"]: row["score"] for row in compare_versions(registry.tracking_uri, mlflow_name, X, y)}
-    assert scores == pytest.approx(expected, abs=1e-9), (
-        f"on the last {len(y)} rows the versions score {expected}, got {scores}: the promotion scored them on all "
-        "the rows, but the table scores the rows it is given now (a score recorded at a promotion is not a score "
-        "on these rows)")
+        models = {v: mlflow.sklearn.load_model(f"models:/{mlflow_name}/{v}") for v in ("1", "2")}
+    previous = {"2": held_out["good"]}
+    # The second half, then the first: as many rows as each other, so a score remembered by shape would be reused.
+    for where, rows in (("last", slice(half, 2 * half)), ("first", slice(0, half))):
+        X, y = registry.X_test[rows], registry.y_test[rows]
+        expected = {v: roc_auc_score(y, model.predict_proba(X)[:, 1]) for v, model in models.items()}
+        assert expected["2"] != pytest.approx(previous["2"], abs=1e-6), "setup: each half should score differently"
+        scores = {row["version"]: row["score"] for row in compare_versions(registry.tracking_uri, mlflow_name, X, y)}
+        assert scores == pytest.approx(expected, abs=1e-9), (
+            f"on the {where} {len(y)} rows the versions score {expected}, got {scores}: the table scores the rows it "
+            "is given now, on every call (a score recorded at a promotion, or by an earlier call on as many other "
+            "rows, is not a score on these rows)")
+        previous = expected
 
 
 def test_ties_are_ordered_by_version_number_not_text(registry, mlflow_name, test_side_mlflow):
@@ -177,3 +181,22 @@ def test_a_deleted_version_has_no_row(registry, mlflow_name):
     assert versions == ["3", "1"], (
         f"after version 2 was deleted, {mlflow_name!r} has versions 1 and 3 only: list the versions the registry "
         f"has (not every number up to the latest), best first; got {versions}")
+
+
+def test_lists_the_versions_on_every_page_of_a_search(registry, mlflow_name, monkeypatch):
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
+
+    for run in ("good", "weak", "best", "weak", "good"):
+        register_challenger(registry.tracking_uri, registry.run_ids[run], mlflow_name)
+    search = SqlAlchemyStore.search_model_versions
+
+    def in_pages_of_two(self, filter_string=None, max_results=10000, order_by=None, page_token=None):
+        return search(self, filter_string, min(max_results, 2), order_by, page_token)
+
+    # A registry answers a search one page at a time; this one as if its page held 2 versions.
+    monkeypatch.setattr(SqlAlchemyStore, "search_model_versions", in_pages_of_two)
+    table = compare_versions(registry.tracking_uri, mlflow_name, registry.X_test, registry.y_test)
+    versions = sorted(row["version"] for row in table)
+    assert versions == ["1", "2", "3", "4", "5"], (
+        f"{mlflow_name!r} has versions 1 to 5, and the registry answers a search two versions at a time: read every "
+        f"page (call again with page_token=page.token until the token is empty), not the first; got {versions}")

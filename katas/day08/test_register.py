@@ -107,6 +107,18 @@ def test_the_model_is_registered_under_exactly_the_name_given(registry, mlflow_n
         f"'challenger' of {name!r} should point at version 1 from the good run, not version {found.version}")
 
 
+def test_a_space_at_the_end_is_part_of_the_name(registry, mlflow_name):
+    client = _client(registry.tracking_uri)
+    name = f"{mlflow_name} "  # the registry keeps it: "churn " and "churn" are two models
+    version = register_challenger(registry.tracking_uri, registry.run_ids["good"], name)
+    names = sorted(m.name for m in client.search_registered_models(filter_string=f"name LIKE '{mlflow_name}%'"))
+    assert (version, names) == ("1", [name]), (
+        f"register_challenger was given the name {name!r}, with its space: it should create that registered model "
+        f"(version '1'), not trim the name; got version {version!r} and the models {names}")
+    found = client.get_model_version_by_alias(name, "challenger")
+    assert str(found.version) == "1", f"'challenger' of {name!r} should point at version 1, not {found.version}"
+
+
 def test_a_model_whose_name_only_starts_the_same_is_another_model(registry, mlflow_name, other_name):
     client = _client(registry.tracking_uri)
     # The other model exists already; this one does not, whatever a prefix or pattern search says.

@@ -96,6 +96,19 @@ def test_a_champion_moved_back_by_hand_is_where_a_rollback_returns(registry, hel
     assert _champion(registry.tracking_uri, mlflow_name) == "1", "the 'champion' alias should point at version 1 again"
 
 
+def test_a_champion_moved_by_hand_since_the_last_promotion_rolls_back_to_the_last_promoted(registry, mlflow_name):
+    assert _offer(registry, mlflow_name, "weak") and _offer(registry, mlflow_name, "good"), (
+        "setup: versions 1 (weak) and 2 (good) should have been promoted in turn")
+    register_challenger(registry.tracking_uri, registry.run_ids["best"], mlflow_name)
+    # An operator put version 3 in production by hand, without promote_if_better: 1, 2, then 3 served.
+    _client(registry.tracking_uri).set_registered_model_alias(mlflow_name, "champion", "3")
+    steps = _rollbacks(registry, mlflow_name)
+    assert steps == ["2", "1"], (
+        f"versions 1, 2 and (moved by hand) 3 served in turn: rollbacks should return '2', the champion before the "
+        f"current one, then '1', then raise LookupError; got {steps}. When the champion is not the last one your "
+        "history recorded, the last recorded one is the champion before it: do not pop it as if 2 were serving")
+
+
 def test_a_promotion_after_a_rollback_builds_on_the_restored_champion(registry, held_out, mlflow_name):
     assert _offer(registry, mlflow_name, "weak") and _offer(registry, mlflow_name, "good"), (
         "setup: versions 1 (weak) and 2 (good) should have been promoted in turn")
@@ -204,27 +217,27 @@ def test_a_long_history_rolls_back_one_step(registry, mlflow_name, test_side_mlf
     # On the rows only it gets right, each model beats the other on accuracy (1.0 against 0.0).
     only = {"weak": right["weak"] & ~right["best"], "best": right["best"] & ~right["weak"]}
     assert only["weak"].any() and only["best"].any(), "setup: each model should get some rows the other misses"
-    for number, run in enumerate(["weak", "best"] * 26, start=1):
+    for number, run in enumerate(["weak", "best"] * 65, start=1):
         register_challenger(uri, registry.run_ids[run], mlflow_name)
         rows = only[run]
         assert promote_if_better(uri, mlflow_name, registry.X_test[rows], registry.y_test[rows], metric="accuracy"), (
             f"setup: version {number} scores 1.0 accuracy against the champion's 0.0 on the rows given; "
             "it should be promoted")
-    assert _champion(uri, mlflow_name) == "52", "setup: version 52 should be champion after 52 promotions"
+    assert _champion(uri, mlflow_name) == "130", "setup: version 130 should be champion after 130 promotions"
     steps = [rollback(uri, mlflow_name) for _ in range(3)]
-    assert steps == ["51", "50", "49"], (
-        f"52 versions were champion in turn (1, 2, …, 52); three rollbacks should return '51', '50' then '49', "
-        f"not {steps}: order the history by when each version became champion (numbers, not text: 10 comes after 9)")
+    assert steps == ["129", "128", "127"], (
+        f"130 versions were champion in turn (1, 2, …, 130); three rollbacks should return '129', '128' then '127', "
+        f"not {steps}: order the history by when each version became champion (numbers, not text: 100 comes after 99)")
     steps = []
-    for _ in range(48):
+    for _ in range(126):
         try:
             steps.append(rollback(uri, mlflow_name))
         except LookupError:
             break
-    assert steps == [str(v) for v in range(48, 0, -1)], (
-        f"48 more rollbacks should walk on back to the first champion ('48', '47', …, '1'), not {len(steps)} steps "
-        f"{steps}: keep the whole history, however long it grows (do not trim it to the last ten, twenty, thirty, "
-        "fifty or any other number)")
+    assert steps == [str(v) for v in range(126, 0, -1)], (
+        f"126 more rollbacks should walk on back to the first champion ('126', '125', …, '1'), not {len(steps)} "
+        f"steps {steps}: keep the whole history, however long it grows (do not trim it to the last ten, fifty, 64, "
+        "100, 128 or any other number)")
     with pytest.raises(LookupError):
         rollback(uri, mlflow_name)
 

@@ -123,6 +123,11 @@ def rollback(tracking_uri: str, model_name: str) -> str:
     client = _client(tracking_uri)
     aliases = _aliases(client, model_name)
     depth = _depth(aliases)
+    top = aliases.get(f"{HISTORY_PREFIX}{depth}")
+    if top is not None and aliases.get("champion", top) != top:
+        # champion moved by hand since the last promotion: the top of the history served before it
+        client.set_registered_model_alias(model_name, "champion", top)
+        return top
     if depth < 2:
         raise LookupError(f"{model_name} has no earlier champion to roll back to")
     previous = aliases[f"{HISTORY_PREFIX}{depth - 1}"]

@@ -124,6 +124,11 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
 def rollback(tracking_uri: str, model_name: str) -> str:
     client = _client(tracking_uri)
     history = _history(client, model_name)
+    current = _alias_version(client, model_name, "champion")
+    if history and current not in (None, history[-1]):
+        # champion was set by hand: the last promoted version is the one before it; the history stays as is
+        client.set_registered_model_alias(model_name, "champion", history[-1])
+        return history[-1]
     if len(history) < 2:
         raise LookupError(f"{model_name} has no earlier champion")
     history.pop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 PREV = "champion_prev_"  # champion_prev_1 = the champion before the current one, _2 the one before that...
+# champion_prev_0 = the champion the last promotion or rollback set (tells a champion moved by hand apart)
 
 
 def _scorers():
@@ -99,6 +100,7 @@ def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_
             reg.point(model_name, f"{PREV}{k + 1}", aliases[f"{PREV}{k}"])
         reg.point(model_name, f"{PREV}1", champion)
     reg.point(model_name, "champion", challenger)
+    reg.point(model_name, f"{PREV}0", challenger)
     reg.drop(model_name, "challenger")
     return True
 
@@ -123,6 +125,11 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
 def rollback(tracking_uri: str, model_name: str) -> str:
     reg = _Registry(tracking_uri)
     aliases = reg.aliases(model_name)
+    set_last = aliases.get(f"{PREV}0")
+    if set_last is not None and aliases.get("champion", set_last) != set_last:
+        # champion moved by hand since: the one we set last served before it; the chain stays as it is
+        reg.point(model_name, "champion", set_last)
+        return set_last
     if f"{PREV}1" not in aliases:
         raise LookupError(f"{model_name} has no earlier champion")
     back_to = aliases[f"{PREV}1"]
@@ -131,4 +138,5 @@ def rollback(tracking_uri: str, model_name: str) -> str:
     for k in range(1, depth):
         reg.point(model_name, f"{PREV}{k}", aliases[f"{PREV}{k + 1}"])
     reg.drop(model_name, f"{PREV}{depth}")
+    reg.point(model_name, f"{PREV}0", back_to)
     return back_to

@@ -149,7 +149,11 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
 
 def rollback(tracking_uri: str, model_name: str) -> str:
     client = _client(tracking_uri)
-    ladder = _ladder(_aliases(client, model_name))
+    aliases = _aliases(client, model_name)
+    ladder = _ladder(aliases)
+    if ladder and aliases.get("champion") not in (None, ladder[-1][1]):  # moved by hand: back to the top rung
+        client.set_registered_model_alias(model_name, "champion", ladder[-1][1])
+        return ladder[-1][1]
     if len(ladder) < 2:
         raise LookupError(f"{model_name!r} has no earlier champion to roll back to")
     (top, _), (_, previous) = ladder[-1], ladder[-2]

@@ -177,7 +177,13 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
 
 def rollback(tracking_uri: str, model_name: str) -> str:
     client = _client(tracking_uri)
-    trail = _trail(client.get_registered_model(model_name).aliases)
+    aliases = client.get_registered_model(model_name).aliases
+    trail = _trail(aliases)
+    champion = str(aliases["champion"]) if "champion" in aliases else None
+    if trail and champion is not None and champion != trail[-1][1]:
+        # the champion was set by hand after the last step: that last step is the one to return to
+        client.set_registered_model_alias(model_name, "champion", trail[-1][1])
+        return trail[-1][1]
     if len(trail) < 2:
         raise LookupError(f"{model_name!r} has no earlier champion")
     (_, previous), (last_step, _) = trail[-2], trail[-1]

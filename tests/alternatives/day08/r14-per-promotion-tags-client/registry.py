@@ -146,6 +146,10 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
 def rollback(tracking_uri: str, model_name: str) -> str:
     client = _client(tracking_uri)
     served = _served(client, model_name)
+    champion = _version_of(client, model_name, "champion")
+    if served and champion is not None and champion != served[-1][1]:  # set by hand since the last promotion
+        client.set_registered_model_alias(model_name, "champion", served[-1][1])
+        return served[-1][1]
     if len(served) < 2:
         raise LookupError(f"{model_name} has no earlier champion")
     previous = served[-2][1]

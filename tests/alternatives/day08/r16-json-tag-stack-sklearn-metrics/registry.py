@@ -142,6 +142,11 @@ def rollback(tracking_uri: str, model_name: str) -> str:
     """Point `champion` back at the version that was champion before the current one."""
     client = _client(tracking_uri)
     history = _history(client, model_name)
+    champion = _alias_version(client, model_name, "champion") if history else None
+    if champion is not None and champion != history[-1]:
+        # `champion` was moved by hand after the last promotion: go back to the last recorded one, keep the stack.
+        client.set_registered_model_alias(model_name, "champion", history[-1])
+        return history[-1]
     if len(history) < 2:
         raise LookupError(f"{model_name} has no earlier champion")
     history.pop()

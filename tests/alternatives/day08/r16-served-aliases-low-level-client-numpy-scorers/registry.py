@@ -176,6 +176,11 @@ def rollback(tracking_uri: str, model_name: str) -> str:
     """Point `champion` back at the version that was champion before the current one."""
     reg = _Registry(tracking_uri, model_name)
     ladder = reg.ladder()
+    champion = reg.aliases().get("champion")
+    if ladder and champion is not None and champion != ladder[max(ladder)]:
+        # `champion` was moved by hand: the highest rung is the champion before it; leave the rungs alone.
+        reg.point("champion", ladder[max(ladder)])
+        return ladder[max(ladder)]
     if len(ladder) < 2:
         raise LookupError(f"{model_name!r} has no earlier champion to return to")
     top = max(ladder)

@@ -170,7 +170,12 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
 
 def rollback(tracking_uri: str, model_name: str) -> str:
     reg = Registry(tracking_uri, model_name)
-    served = reg.served()
+    aliases = reg.aliases()
+    served = reg.served(aliases)
+    if served and aliases.get("champion") not in (None, served[-1][2]):
+        # Hand-set champion: the last recorded one served before it, and stays on record.
+        reg.client.set_registered_model_alias(model_name, "champion", served[-1][2])
+        return served[-1][2]
     if len(served) < 2:
         raise LookupError(f"{model_name!r} has no earlier champion to roll back to")
     previous = served[-2][2]

@@ -109,6 +109,10 @@ def compare_versions(tracking_uri, model_name, X_test, y_test, metric="roc_auc")
 def rollback(tracking_uri, model_name):
     client = _client(tracking_uri)
     history = _history(client, model_name)
+    champion = _alias(client, model_name, "champion")
+    if history and champion not in (None, history[-1]):  # hand-moved champion
+        client.set_registered_model_alias(model_name, "champion", history[-1])
+        return history[-1]
     if len(history) < 2:
         raise LookupError(f"{model_name} has no earlier champion")
     history.pop()

@@ -147,6 +147,11 @@ class Registry:
 
     def step_back(self) -> str:
         entries = self.entries()
+        champion = self.aliases().get("champion")
+        if entries and champion is not None and champion != entries[-1][1]:
+            # moved by hand after the last promotion: step back to the last recorded one, keep its tag
+            self.client.set_registered_model_alias(self.name, "champion", entries[-1][1])
+            return entries[-1][1]
         if len(entries) < 2:
             raise LookupError(f"{self.name} has no earlier champion")
         (seq, current), (_, previous) = entries[-1], entries[-2]

@@ -121,6 +121,11 @@ def compare_versions(tracking_uri, model_name, X_test, y_test, metric="roc_auc")
 def rollback(tracking_uri, model_name) -> str:
     client = _client(tracking_uri)
     history = _history(client, model_name)
+    champion = _alias_version(client, model_name, "champion") if history else None
+    if champion is not None and champion != history[-1]:
+        # Someone moved `champion` by hand: the last recorded champion came before it.
+        client.set_registered_model_alias(model_name, "champion", history[-1])
+        return history[-1]
     if len(history) < 2:
         raise LookupError(f"{model_name} has no earlier champion")
     history.pop()

@@ -139,6 +139,10 @@ def compare_versions(tracking_uri, model_name, X_test, y_test, metric="roc_auc")
 def rollback(tracking_uri, model_name) -> str:
     reg = _Registry(tracking_uri, model_name)
     turns = reg.turns()
+    champion = reg.alias("champion")
+    if turns and champion is not None and champion != turns[-1][1]:  # a turn nobody recorded (set by hand)
+        reg.client.set_registered_model_alias(model_name, "champion", turns[-1][1])
+        return turns[-1][1]
     if len(turns) < 2:
         raise LookupError(f"{model_name!r} has no earlier champion to go back to")
     number, version = turns[-1]

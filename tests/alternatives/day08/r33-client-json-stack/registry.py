@@ -153,6 +153,11 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
 def rollback(tracking_uri: str, model_name: str) -> str:
     client = _client(tracking_uri)
     history = _history(client, model_name)
+    champion = _alias(client, model_name, "champion")
+    if history and champion is not None and champion != history[-1]:
+        last_promoted = history[-1]  # champion moved by hand since: that one served before it
+        client.set_registered_model_alias(model_name, "champion", last_promoted)
+        return last_promoted
     if len(history) < 2:
         raise LookupError(f"{model_name!r} has no earlier champion to roll back to")
     history.pop()

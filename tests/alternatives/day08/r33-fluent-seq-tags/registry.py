@@ -120,6 +120,11 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
 def rollback(tracking_uri: str, model_name: str) -> str:
     client = _use(tracking_uri).MlflowClient()
     history = _history(client, model_name)
+    aliases = client.get_registered_model(model_name).aliases
+    if history and "champion" in aliases and str(aliases["champion"]) != history[-1][1]:
+        back_to = history[-1][1]  # champion moved by hand: the last recorded seq is the one before it
+        client.set_registered_model_alias(model_name, "champion", back_to)
+        return back_to
     if len(history) < 2:
         raise LookupError("no earlier champion")
     seq, _ = history.pop()

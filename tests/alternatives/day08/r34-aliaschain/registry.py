@@ -145,7 +145,11 @@ def compare_versions(tracking_uri, model_name, X_test, y_test, metric="roc_auc")
 
 def rollback(tracking_uri, model_name):
     client = _client(tracking_uri)
-    chain = _chain(_aliases(client, model_name))
+    aliases = _aliases(client, model_name)
+    chain = _chain(aliases)
+    if chain and aliases.get("champion", chain[-1][1]) != chain[-1][1]:  # moved by hand: back to the chain's end
+        client.set_registered_model_alias(model_name, "champion", chain[-1][1])
+        return chain[-1][1]
     if len(chain) < 2:
         raise LookupError(f"{model_name} has no earlier champion")
     (top, _), (_, previous) = chain[-1], chain[-2]

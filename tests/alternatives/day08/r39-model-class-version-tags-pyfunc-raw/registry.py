@@ -172,6 +172,11 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
 def rollback(tracking_uri: str, model_name: str) -> str:
     model = _Model(tracking_uri, model_name)
     terms = model.terms()
+    champion = model.alias("champion")
+    if terms and champion is not None and champion != terms[-1][1]:
+        # the current champion never had a recorded term (set by hand): the last term is the one before it
+        model.client.set_registered_model_alias(model_name, "champion", terms[-1][1])
+        return terms[-1][1]
     if len(terms) < 2:
         raise LookupError(f"{model_name!r} has no earlier champion")
     seq, current = terms[-1]

@@ -142,7 +142,12 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
 
 def rollback(tracking_uri: str, model_name: str) -> str:
     client = _client(tracking_uri)
-    served = _served(_aliases(client, model_name))
+    aliases = _aliases(client, model_name)
+    served = _served(aliases)
+    if served and aliases.get("champion") not in (None, served[max(served)]):
+        # champion set by hand since the last promotion: restore the last served_N, the N stays
+        client.set_registered_model_alias(model_name, "champion", served[max(served)])
+        return served[max(served)]
     if len(served) < 2:
         raise LookupError(f"{model_name} has no earlier champion")
     steps = sorted(served)

@@ -150,7 +150,11 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
 
 def rollback(tracking_uri: str, model_name: str) -> str:
     client = _client(tracking_uri)
-    served = _served(client.get_registered_model(model_name).aliases)
+    aliases = client.get_registered_model(model_name).aliases
+    served = _served(aliases)
+    if served and "champion" in aliases and str(aliases["champion"]) != served[-1][1]:  # moved by hand
+        client.set_registered_model_alias(model_name, "champion", served[-1][1])
+        return served[-1][1]
     if len(served) < 2:
         raise LookupError(f"{model_name} has no earlier champion to roll back to")
     (_, previous), (top, _) = served[-2], served[-1]

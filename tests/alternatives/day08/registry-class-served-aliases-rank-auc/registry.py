@@ -133,7 +133,12 @@ class ModelRegistry:
         return rows
 
     def rollback(self) -> str:
-        served = self.served(self.aliases())
+        aliases = self.aliases()
+        served = self.served(aliases)
+        if served and aliases.get("champion") not in (None, served[-1][1]):
+            # someone moved champion by hand: the last served step is the champion before it
+            self.client.set_registered_model_alias(self.name, "champion", served[-1][1])
+            return served[-1][1]
         if len(served) < 2:
             raise LookupError(f"{self.name} has no earlier champion")
         (_, previous), (step, _) = served[-2], served[-1]

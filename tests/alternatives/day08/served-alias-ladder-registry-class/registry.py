@@ -137,7 +137,12 @@ class ModelRegistry:
         return rows
 
     def rollback(self) -> str:
-        served = self.served(self.aliases())
+        aliases = self.aliases()
+        served = self.served(aliases)
+        current = aliases.get("champion")
+        if served and current is not None and current != served[-1][1]:  # set by hand: return to the top rung
+            self.client.set_registered_model_alias(self.name, "champion", served[-1][1])
+            return served[-1][1]
         if len(served) < 2:
             raise LookupError(f"{self.name} has no earlier champion to go back to")
         (top, _), (_, previous) = served[-1], served[-2]

@@ -114,6 +114,10 @@ def compare_versions(tracking_uri: str, model_name: str, X_test: np.ndarray, y_t
 def rollback(tracking_uri: str, model_name: str) -> str:
     client = _client(tracking_uri)
     history = _history(client, model_name)
+    champion = _alias(client, model_name, "champion")
+    if history and champion is not None and champion != history[-1]:  # set by hand, never pushed
+        client.set_registered_model_alias(model_name, "champion", history[-1])
+        return history[-1]
     if len(history) < 2:
         raise LookupError("no earlier champion")
     history.pop()
