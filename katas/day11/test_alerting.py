@@ -65,6 +65,9 @@ def test_threshold_direction_must_be_above_or_below():
     for direction in ("over", "Above", "below ", "", "abo", "low", "above, below"):
         with pytest.raises(ValueError):  # only the two exact words, not a part of them
             Threshold("latency_ms", 200.0, direction)
+    for direction in (["above"], None, 1):  # not text at all (a YAML list, an empty key): refused, as a wrong type
+        with pytest.raises((ValueError, TypeError)):
+            Threshold("latency_ms", 200.0, direction)
     assert Threshold("latency_ms", 200.0).direction == "above", "the default direction is 'above'"
 
 
@@ -79,6 +82,15 @@ def test_manager_rejects_two_thresholds_for_one_metric_and_a_negative_cooldown(n
                      clock=clock)
     with pytest.raises(ValueError):
         AlertManager([latency_above_200()], notifier, cooldown_s=-1, clock=clock)
+
+
+@pytest.mark.task(taskno=4)
+def test_thresholds_for_names_that_differ_only_in_case_or_spaces_are_for_two_metrics(notifier, clock):
+    thresholds = [latency_above_200(), Threshold("Latency_MS", 300.0), Threshold("latency_ms ", 1.0)]
+    alerts = AlertManager(thresholds, notifier, clock=clock)  # three metrics, one threshold each: no ValueError
+    alerts.evaluate({"Latency_MS": 900.0})
+    assert notifier.subjects == ["[FIRING] Latency_MS is 900, above the threshold 300"], (
+        f"Latency_MS has its own threshold (300), as latency_ms has 200: names match exactly; got {notifier.subjects}")
 
 
 @pytest.mark.task(taskno=4)
@@ -789,8 +801,9 @@ def delivery_error_of(notifier, what: str, hint: str, subject: str = "[FIRING] x
 
 @pytest.mark.task(taskno=5)
 @pytest.mark.timeout(15)
-@pytest.mark.parametrize("subject", ["[FIRING] latency\nms is 900", "[FIRING] x\r\nBcc: everyone@example.com"],
-                         ids=["LF", "CRLF-with-a-header-after-it"])
+@pytest.mark.parametrize("subject", ["[FIRING] latency\nms is 900", "[FIRING] x\r\nBcc: everyone@example.com",
+                                     "[FIRING] latency\rms is 900", "[FIRING] latency\u2028ms is 900"],
+                         ids=["LF", "CRLF-with-a-header-after-it", "CR", "U+2028-line-separator"])
 def test_a_subject_with_a_line_break_is_a_failed_delivery_or_one_line(smtp, subject):
     # A mail header is one line: a metric name holding a line break cannot be written into Subject as it is.
     notifier = SmtpNotifier(smtp.host, smtp.port, "alerts@example.com", ["oncall@example.com"], timeout_s=2)

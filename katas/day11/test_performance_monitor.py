@@ -135,6 +135,18 @@ def test_only_the_named_metric_is_returned_whatever_its_model_version(db_path, c
 
 
 @pytest.mark.task(taskno=1)
+def test_a_sample_keeps_its_model_version_in_the_database(db_path, clock):
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    monitor.record_metric("latency_ms", 12.5, model_version="v7-candidate")
+    with closing(sqlite3.connect(db_path)) as db:
+        tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        cells = {str(cell) for table in tables for row in db.execute(f'SELECT * FROM "{table}"') for cell in row}
+    assert "v7-candidate" in cells, (
+        f"record_metric(..., model_version='v7-candidate') should store the version with the sample in the "
+        f"database (a dashboard compares versions with SQL); no table holds it: {sorted(cells)[:10]}")
+
+
+@pytest.mark.task(taskno=1)
 def test_metric_names_match_character_for_character(db_path, clock):
     # Wildcards of SQL LIKE (% _) and GLOB (* ? [), and stray spaces that a "clean-up" of the name would strip.
     names = ["latency_ms", "latency_ms ", " latency_ms", "latency_*", "latency_?s", "[l]atency_ms", "latency%"]
@@ -1197,6 +1209,27 @@ BROKEN_ANSWERS = {
 HEALTHY_ANSWER = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 20\r\n"
                   b"Connection: close\r\n\r\n"
                   b'{"predictions": [0]}')
+
+
+@pytest.mark.task(taskno=3)
+def test_probe_latency_leaves_out_the_time_spent_storing_it(db_path, clock, model_server):
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    monitor.record_metric("warm-up", 0.0)  # the table exists before another writer locks the file
+    model_server.set("healthy")
+    with closing(sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)) as other_writer:
+        other_writer.execute("BEGIN IMMEDIATE")  # another monitor on the same file is writing
+        release = threading.Timer(0.5, lambda: other_writer.execute("COMMIT"))
+        release.start()
+        try:
+            started = time.monotonic()
+            latency = monitor.check_model_latency(model_server.url)
+            call_ms = (time.monotonic() - started) * 1000
+        finally:
+            release.join(timeout=10)
+    assert latency is not None and latency < 250, (
+        f"the model answered at once, but another writer held the database for 0.5 s, so the call took "
+        f"{call_ms:.0f} ms; the probe reported {latency} ms: latency_ms is the request's time only (stop the timer "
+        "when the answer has arrived, then store the samples)")
 
 
 @pytest.mark.task(taskno=3)
