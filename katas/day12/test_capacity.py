@@ -71,6 +71,14 @@ def test_latency_budget_with_no_other_hops_is_the_whole_target():
     assert latency_budget_ms(120.0, []) == pytest.approx(120.0), "with no other hops the model gets the whole target"
 
 
+def test_latency_budget_takes_the_hops_as_a_numpy_column():
+    assert latency_budget_ms(200.0, np.array([20.0, 30.5, 0.0])) == pytest.approx(149.5), (
+        "the hops may come as a NumPy array (a column of a DataFrame): 200 - (20 + 30.5 + 0) leaves 149.5 ms "
+        "(`if not hops` raises for an array of more than one element)")
+    assert latency_budget_ms(120.0, np.array([])) == pytest.approx(120.0), (
+        "an empty array of hops leaves the whole target")
+
+
 @pytest.mark.parametrize(
     "target, hops",
     [(0.0, []), (-50.0, []), (200.0, [-10.0]), (200.0, [-0.5]), (200.0, [30.0, -10.0]), (200.0, [150.0, 50.0]),
@@ -180,17 +188,19 @@ def test_a_load_one_float_step_over_one_replica_still_needs_two():
 
 
 @pytest.mark.parametrize(
-    "peak, per_replica",
-    [(np.float32(100.0), 99.999999), (100.000001, np.float32(100.0))],
-    ids=["float32_peak", "float32_throughput"],
+    "peak, per_replica, headroom",
+    [(np.float32(100.0), 99.999999, 0.0), (100.000001, np.float32(100.0), 0.0),
+     (100.000001, 100.0, np.float32(0.0))],
+    ids=["float32_peak", "float32_throughput", "float32_headroom"],
 )
-def test_a_numpy_float32_input_is_not_divided_in_float32(peak, per_replica):
+def test_a_numpy_float32_input_is_not_divided_in_float32(peak, per_replica, headroom):
     try:
-        got = replicas_needed(peak, per_replica, headroom=0.0, min_replicas=1)
+        got = replicas_needed(peak, per_replica, headroom=headroom, min_replicas=1)
     except ValueError:
         return  # refusing numpy numbers is fine too
     assert got == 2 and type(got) is int, (
-        f"{float(peak)!r} QPS on replicas of {float(per_replica)!r} QPS (one given as a np.float32, as read from a "
+        f"{float(peak)!r} QPS on replicas of {float(per_replica)!r} QPS at headroom {float(headroom)!r} (one given "
+        f"as a np.float32, as read from a "
         f"DataFrame) is a ratio of 1.00000001, so 2 replicas, a plain int, or a ValueError; got {got!r}. Divided as "
         f"they come, numpy casts the Python float next to a float32 to float32 too, where it rounds to exactly 100 "
         f"and the ratio to exactly 1: turn numpy floats into Python floats (float(x)) before the arithmetic"
@@ -589,9 +599,11 @@ def _plain(value):
      (replica_qps, (np.int32(3_000_000), 40.0), 75_000_000.0),
      (latency_budget_ms, (250.0, [np.int8(100), np.int8(100)]), 50.0),
      (latency_budget_ms, (250, [np.int8(100), np.int8(100)]), 50),
-     (latency_budget_ms, (50_000.0, [np.int16(20_000), np.int16(20_000)]), 10_000.0)],
+     (latency_budget_ms, (50_000.0, [np.int16(20_000), np.int16(20_000)]), 10_000.0),
+     (replica_qps, (np.int64(10**16), 40.0), 2.5e17),
+     (latency_budget_ms, (250.0, np.array([100, 100], dtype=np.int8)), 50.0)],
     ids=["int32_traffic", "int64_traffic_and_peak", "int16_workers", "int8_workers", "int32_workers",
-         "int8_hops", "int8_hops_int_target", "int16_hops"],
+         "int8_hops", "int8_hops_int_target", "int16_hops", "int64_workers", "int8_hops_array"],
 )
 def test_numpy_integer_inputs_never_wrap_round(function, args, expected):
     call = f"{function.__name__}{tuple(_plain(arg) for arg in args)}"

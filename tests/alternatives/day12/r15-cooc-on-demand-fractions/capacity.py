@@ -56,7 +56,8 @@ def replicas_needed(
     _require(isinstance(min_replicas, Integral) and min_replicas >= 1, "min_replicas must be an int >= 1")
     # numpy integer rates as Python ints: a Fraction keeps their type, which wraps round in its own width
     # and numpy floats as Python floats: Fraction(np.float32(...)) raises TypeError
-    peak_qps, qps_per_replica = (int(v) if isinstance(v, Integral) else float(v) for v in (peak_qps, qps_per_replica))
+    peak_qps, qps_per_replica, headroom = (int(v) if isinstance(v, Integral) else float(v)
+                                           for v in (peak_qps, qps_per_replica, headroom))
     usable = Fraction(qps_per_replica) * (1 - Fraction(headroom))
     return max(int(min_replicas), math.ceil(Fraction(peak_qps) / usable))
 

@@ -59,7 +59,8 @@ def replicas_needed(
         _finite(name, value)
     if not peak_qps > 0 or not qps_per_replica > 0:
         raise ValueError("qps must be > 0")
-    peak_qps, qps_per_replica = float(peak_qps), float(qps_per_replica)  # a np.float32 divides in float32
+    # a np.float32 divides in float32
+    peak_qps, qps_per_replica, headroom = float(peak_qps), float(qps_per_replica), float(headroom)
     if not 0 <= headroom < 1:
         raise ValueError("headroom must be in [0, 1)")
     if not min_replicas >= 1:
