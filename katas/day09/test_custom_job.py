@@ -1,5 +1,6 @@
 """Task 2: a CreateCustomJobRequest for one worker pool, checked before it is sent."""
 
+import collections
 import json
 import re
 from decimal import Decimal
@@ -316,6 +317,15 @@ def test_list_fields_given_as_tuples_are_kept_in_order(task):
         expected = {"package_uris": ["gs://my-bucket/trainer.tar.gz", "gs://my-bucket/utils.tar.gz"],
                     "args": ["--epochs=10"]}
     assert kept == expected, "command, args and package_uris given as tuples should be kept in order, like lists"
+
+
+@pytest.mark.parametrize("field", ["command", "args"])
+def test_any_sequence_is_read_like_a_list(field):
+    value = collections.UserList(["python", "-m", "trainer.task"])  # a sequence that is neither list nor tuple
+    spec = only_pool(job(**{field: value})).container_spec
+    assert list(getattr(spec, field)) == ["python", "-m", "trainer.task"], (
+        f"{field} given as a collections.UserList (any sequence of strings) should be kept in order like a list, "
+        f"got {list(getattr(spec, field))}")
 
 
 @pytest.mark.parametrize("task", ["container", "python-package"])

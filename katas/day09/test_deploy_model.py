@@ -245,6 +245,13 @@ def test_a_long_malformed_id_is_rejected_at_once(field, name, value_error_naming
         deploy(**{field: name})
 
 
+@pytest.mark.timeout(3)  # a correct check needs microseconds; a backtracking regex takes seconds to forever
+def test_a_long_malformed_traffic_split_key_is_rejected_at_once(value_error_naming):
+    # 40 digits and a letter: a nested quantifier such as (\d+)*$ tries every way of splitting the digits.
+    with value_error_naming("traffic_split"):
+        deploy(traffic_split={"1" * 40 + "x": 100})
+
+
 @pytest.mark.parametrize(("field", "value"), [("endpoint", None), ("endpoint", 7), ("model", None), ("model", 7)],
                          ids=["endpoint-None", "endpoint-int", "model-None", "model-int"])
 def test_a_resource_name_that_is_not_a_string_is_a_value_error(field, value, value_error_naming):

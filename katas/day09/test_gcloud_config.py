@@ -321,9 +321,16 @@ def test_a_python_package_pool_is_checked_like_task_2(change, field, value_error
         custom_job_spec_from_gcloud(data)
 
 
+# The bucket rule of task 2, whole: ends in a letter or digit, at most 63 characters, starts with one, ASCII only.
+BUCKETS_TASK_2_REFUSES = ["gs://my-bucket-/out", "gs://" + "b" * 64 + "/out", "gs://_my-bucket/out",
+                          "gs://bucket\u0661/out"]
+BUCKET_IDS = ["ends-in-a-hyphen", "64-characters", "starts-with-an-underscore", "non-ascii-digit"]
+
+
 @pytest.mark.parametrize("uris", [["./dist/trainer-0.1.tar.gz"], ["gs://My-Bucket/trainer-0.1.tar.gz"],
-                                  ["gs://my-bucket/dist/trainer-0.1.tar.gz", "./dist/utils-0.1.tar.gz"]],
-                         ids=["local-path", "uppercase-bucket", "second-package"])
+                                  ["gs://my-bucket/dist/trainer-0.1.tar.gz", "./dist/utils-0.1.tar.gz"]]
+                         + [[uri.replace("/out", "/trainer-0.1.tar.gz")] for uri in BUCKETS_TASK_2_REFUSES],
+                         ids=["local-path", "uppercase-bucket", "second-package"] + BUCKET_IDS)
 def test_a_package_outside_cloud_storage_is_rejected(uris, value_error_naming):
     data = config(TWO_POOLS)
     data["workerPoolSpecs"][0]["pythonPackageSpec"]["packageUris"] = uris
@@ -392,8 +399,10 @@ def test_checks_hold_for_keys_written_in_snake_case(where, key, value, field, va
 
 @pytest.mark.parametrize("destination", [{"outputUriPrefix": "gs:/my-bucket/out"}, {},
                                          {"outputUriPrefix": "gs://My-Bucket/out"},
-                                         {"outputUriPrefix": "gs://ab/out"}],
-                         ids=["single-slash", "present-but-empty", "uppercase-bucket", "2-character-bucket"])
+                                         {"outputUriPrefix": "gs://ab/out"}]
+                         + [{"outputUriPrefix": uri} for uri in BUCKETS_TASK_2_REFUSES],
+                         ids=["single-slash", "present-but-empty", "uppercase-bucket", "2-character-bucket"]
+                         + BUCKET_IDS)
 def test_an_output_directory_outside_cloud_storage_is_rejected(destination, value_error_naming):
     with value_error_naming("base_output_directory"):
         custom_job_spec_from_gcloud(config(TWO_POOLS, baseOutputDirectory=destination))

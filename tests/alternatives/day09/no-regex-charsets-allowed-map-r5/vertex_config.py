@@ -180,7 +180,7 @@ def _display(value: Any) -> None:
 
 
 def _string_list(field: str, value: Any) -> list[str]:
-    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+    if isinstance(value, str) or not isinstance(value, Sequence):  # any sequence, not only list or tuple
         _fail(field, f"must be a list of strings, not {type(value).__name__} {value!r}")
     bad = [item for item in value if not isinstance(item, str)]
     if bad:

@@ -112,7 +112,7 @@ def _check_display(name) -> None:
 
 
 def _as_list(field: str, value) -> list[str]:
-    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+    if isinstance(value, str) or not isinstance(value, Sequence):  # any sequence, not only list or tuple
         raise Invalid(field, "give a list of strings")
     if any(not isinstance(v, str) for v in value):
         raise Invalid(field, "every item must be a string")

@@ -132,7 +132,7 @@ def _check_display_name(value) -> None:
 
 
 def _string_list(field: str, value) -> list[str]:
-    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+    if isinstance(value, str) or not isinstance(value, Sequence):  # any sequence, not only list or tuple
         raise Invalid(field, f"must be a list of strings, not {value!r}")
     if any(not isinstance(v, str) for v in value):
         raise Invalid(field, "every item must be a string")

@@ -154,7 +154,7 @@ def _check_display(name):
 
 
 def _as_list(value, field):
-    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+    if isinstance(value, str) or not isinstance(value, Sequence):  # any sequence, not only list or tuple
         raise Invalid(field, "must be a list of strings, not one string")
     if any(not isinstance(v, str) for v in value):
         raise Invalid(field, "every item must be a string")
