@@ -256,6 +256,21 @@ def test_rejects_a_negative_tolerance():
         pytest.fail("a negative tolerance should raise ValueError")
 
 
+def test_rejects_a_nan_tolerance():
+    with pytest.raises(ValueError):
+        desired_replicas(10, 100.0, 100.0, 1, 50, tolerance=math.nan)
+        pytest.fail("a NaN tolerance (a setting that could not be read) should raise ValueError: every comparison "
+                    "with NaN is false, so it would switch the band off and every wobble would move the count")
+
+
+def test_the_band_is_the_rules_own_comparison_in_floats():
+    got = desired_replicas(10, 110.0, 100.0, 1, 50)
+    assert got == 11, (
+        f"110 against a target of 100 is a ratio of 1.1, and abs(1.1 - 1) is 0.10000000000000009 in floats: just "
+        f"past the 0.1 band, so ceil(10 * 1.1) = 11 pods, as the controller computes; got {got} (was the band "
+        "checked as 1 - tolerance <= ratio <= 1 + tolerance, which rounds differently?)")
+
+
 def test_a_tolerance_above_one_is_valid():
     assert desired_replicas(4, 250.0, 100.0, 1, 20, tolerance=1.5) == 4, \
         "only a negative tolerance is invalid: ratio 2.5 is within a tolerance of 1.5, so 4 replicas stay 4"

@@ -30,7 +30,8 @@ RELEASE_LABELS = ("app.kubernetes.io/version", "version", "helm.sh/chart")  # ch
 VERSION_VALUE = re.compile(r"[vV]?[0-9]+(?:\.[0-9]+)+(?:[-+_.][A-Za-z0-9.]+)*|[vV][0-9]+")  # 1.0.0, v2.3, 1.4.2-rc1, v1
 COMMIT_VALUE = re.compile(r"(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}")  # a git hash: 3f9a2c1
 RELEASE_KEY_PARTS = ("version", "commit", "revision")  # git-commit, app.example.com/revision, chartVersion
-RELEASE_KEY_WORDS = {"sha", "build", "digest", "tag"}  # git-sha, build-id, image-digest, image-tag
+RELEASE_KEY_WORDS = {"sha", "build", "digest", "tag", "date", "timestamp"}  # git-sha, image-tag, release-date
+DATE_VALUE = re.compile(r"[0-9]{4}-?[01][0-9]-?[0-3][0-9](?:[T._-]?[0-9]{2,6}Z?)?")  # 2026-12-06, 20261206-1530
 DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")  # a container's name
 PORT_NAME = re.compile(r"(?=.{1,15}$)(?=.*[a-z])(?!.*--)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")  # IANA_SVC_NAME
 HEALTH_PATHS = ("/health", "/ready")  # what a startup probe may ask the day-03 server
@@ -96,7 +97,8 @@ def _release_selections(selector):
     return sorted({f"{k}={v}" for k, v in pairs
                    if k in RELEASE_LABELS
                    or _names_a_release(k)
-                   or (isinstance(v, str) and (VERSION_VALUE.fullmatch(v) or COMMIT_VALUE.fullmatch(v)))})
+                   or (isinstance(v, str) and (VERSION_VALUE.fullmatch(v) or COMMIT_VALUE.fullmatch(v)
+                                               or DATE_VALUE.fullmatch(v)))})
 
 
 def _node_requirements(pod):

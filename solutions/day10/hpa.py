@@ -28,8 +28,8 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
         raise ValueError(f"min_replicas must be at least 1, got {min_replicas}")
     if max_replicas < min_replicas:
         raise ValueError(f"max_replicas ({max_replicas}) must not be below min_replicas ({min_replicas})")
-    if tolerance < 0:
-        raise ValueError(f"tolerance must not be negative, got {tolerance}")
+    if not tolerance >= 0:  # NaN too: it would switch the band off
+        raise ValueError(f"tolerance must be a number >= 0, got {tolerance}")
     ratio = float(current_value) / float(target_value)  # 64-bit floats, also for a numpy.float32 metric
     if abs(ratio - 1) <= tolerance:
         desired = current_replicas

@@ -12,7 +12,7 @@ def _check(current_replicas, current_value, target_value, min_replicas, max_repl
         ("target_value", target_value <= 0),
         ("min_replicas", min_replicas < 1),
         ("max_replicas", max_replicas < min_replicas),
-        ("tolerance", tolerance < 0),
+        ("tolerance", not tolerance >= 0),
     ]
     bad = [name for name, wrong in problems if wrong]
     if bad:

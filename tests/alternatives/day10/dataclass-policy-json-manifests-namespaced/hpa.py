@@ -15,7 +15,7 @@ class ScalingPolicy:
         problems = [
             (self.min_replicas < 1, "min_replicas below 1"),
             (self.max_replicas < self.min_replicas, "max_replicas below min_replicas"),
-            (self.tolerance < 0, "negative tolerance"),
+            (not self.tolerance >= 0, "negative or NaN tolerance"),
         ]
         for broken, why in problems:
             if broken:

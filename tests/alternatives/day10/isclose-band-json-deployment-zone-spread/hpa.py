@@ -18,7 +18,7 @@ class ScalingPolicy:
         problems = [
             (self.min_replicas < 1, "min_replicas below 1"),
             (self.max_replicas < self.min_replicas, "max_replicas below min_replicas"),
-            (self.tolerance < 0, "negative tolerance"),
+            (math.isnan(self.tolerance) or self.tolerance < 0, "negative or NaN tolerance"),
         ]
         for bad, why in problems:
             if bad:

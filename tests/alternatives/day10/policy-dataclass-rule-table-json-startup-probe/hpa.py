@@ -38,6 +38,8 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
     for name, index, bad, limit in _RULES:
         if bad(args[index], limit):
             raise ValueError(f"{name} is {args[index]!r}")
+    if tolerance != tolerance:  # NaN: every comparison with it is false, so the rule above lets it through
+        raise ValueError(f"tolerance is {tolerance!r}")
     if max_replicas < min_replicas:
         raise ValueError(f"max_replicas {max_replicas} is below min_replicas {min_replicas}")
     return _Autoscaler(min_replicas, max_replicas, tolerance).decide(current_replicas, current_value, target_value)

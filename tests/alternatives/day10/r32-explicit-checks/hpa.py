@@ -17,7 +17,7 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
         raise ValueError(f"min_replicas must be at least 1, got {min_replicas}")
     if max_replicas < min_replicas:
         raise ValueError(f"max_replicas {max_replicas} is below min_replicas {min_replicas}")
-    if tolerance < 0:
+    if math.isnan(tolerance) or tolerance < 0:
         raise ValueError(f"tolerance must not be negative, got {tolerance}")
     ratio = float(current_value) / float(target_value)
     if abs(ratio - 1) <= tolerance:

@@ -8,7 +8,7 @@ _RULES = (
     ("target_value", lambda a: a["target_value"] <= 0, "must be above zero"),
     ("min_replicas", lambda a: a["min_replicas"] < 1, "must be at least 1"),
     ("max_replicas", lambda a: a["max_replicas"] < a["min_replicas"], "must not be below min_replicas"),
-    ("tolerance", lambda a: a["tolerance"] < 0, "must not be negative"),
+    ("tolerance", lambda a: not a["tolerance"] >= 0, "must not be negative or NaN"),
 )
 
 

@@ -16,8 +16,8 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
         raise ValueError("min_replicas must be at least 1")
     if max_replicas < min_replicas:
         raise ValueError("max_replicas must be >= min_replicas")
-    if tolerance < 0:
-        raise ValueError("tolerance must be >= 0")
+    if math.isnan(tolerance) or tolerance < 0:
+        raise ValueError("tolerance must be a number >= 0")
     ratio = float(current_value) / float(target_value)
     if abs(ratio - 1) <= tolerance:
         desired = current_replicas

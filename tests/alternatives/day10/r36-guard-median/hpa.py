@@ -1,4 +1,4 @@
-"""The HPA replica rule: guard clauses first, then the band as a range test, clamp by median."""
+"""The HPA replica rule: guard clauses first, then the band as the rule's own comparison, clamp by median."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
         raise ValueError(f"min_replicas must be at least 1, got {min_replicas!r}")
     if max_replicas < min_replicas:
         raise ValueError(f"max_replicas {max_replicas!r} is below min_replicas {min_replicas!r}")
-    if not tolerance >= 0:
+    if not tolerance >= 0:  # also refuses NaN
         raise ValueError(f"tolerance must be >= 0, got {tolerance!r}")
 
     ratio = float(current_value) / float(target_value)
-    if 1 - tolerance <= ratio <= 1 + tolerance:
+    if abs(ratio - 1) <= tolerance:
         wanted = current_replicas
     else:
         wanted = math.ceil(current_replicas * ratio)

@@ -21,8 +21,8 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
         raise ValueError(f"min_replicas must be at least 1, got {min_replicas}")
     if max_replicas < min_replicas:
         raise ValueError(f"max_replicas {max_replicas} is below min_replicas {min_replicas}")
-    if tolerance < 0:
-        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+    if math.isnan(tolerance) or tolerance < 0:
+        raise ValueError(f"tolerance must be a number >= 0, got {tolerance}")
 
     ratio = current_value / target_value
     if abs(ratio - 1) <= tolerance:

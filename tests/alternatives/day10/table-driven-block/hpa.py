@@ -8,7 +8,7 @@ _CHECKS = (
     (lambda a: not a["target_value"] > 0, "target_value must be positive (not NaN)"),
     (lambda a: a["min_replicas"] < 1, "min_replicas must be at least 1"),
     (lambda a: a["max_replicas"] < a["min_replicas"], "max_replicas must be >= min_replicas"),
-    (lambda a: a["tolerance"] < 0, "tolerance cannot be negative"),
+    (lambda a: not a["tolerance"] >= 0, "tolerance cannot be negative (or NaN)"),
 )
 
 

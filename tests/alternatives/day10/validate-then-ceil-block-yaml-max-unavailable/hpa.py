@@ -12,7 +12,7 @@ def desired_replicas(current_replicas, current_value, target_value, min_replicas
         raise ValueError("min_replicas must be >= 1")
     if max_replicas < min_replicas:
         raise ValueError("max_replicas must be >= min_replicas")
-    if tolerance < 0:
+    if not tolerance >= 0:
         raise ValueError("tolerance must be >= 0")
     ratio = float(current_value) / float(target_value)
     if abs(ratio - 1) <= tolerance:
