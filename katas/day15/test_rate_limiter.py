@@ -707,6 +707,38 @@ def test_a_call_held_back_after_reading_the_clock_does_not_refill_time_twice(hel
         "after reading the clock stored its older reading after a newer one, so that time refilled twice (read "
         "the clock under the lock, or never move the stored time backwards)"
     )
+    assert granted.count(True) + available == pytest.approx(20), (
+        f"the bucket was emptied at 0 s and refills 1 token/s, so by 20 s it has handed out and held 20 tokens "
+        f"together; it granted {granted.count(True)} and holds {available:g}: a {held_back}() held back after "
+        "reading the clock counted from its older reading, and that time was lost (every stretch refills once)"
+    )
+
+
+def test_a_limiter_waiting_on_its_clock_holds_up_no_other_limiter():
+    release, entered = threading.Event(), threading.Event()
+
+    def stuck_clock():
+        if threading.current_thread().name == "stuck":
+            entered.set()
+            release.wait(timeout=10)
+        return 0.0
+
+    stuck = TokenBucketRateLimiter(5, 1, clock=stuck_clock)
+    other = TokenBucketRateLimiter(5, 1, clock=lambda: 0.0)
+    waiting = threading.Thread(target=stuck.consume, name="stuck", daemon=True)
+    waiting.start()
+    try:
+        assert entered.wait(timeout=10), "consume() on the first limiter never read its clock"
+        answered = []
+        caller = threading.Thread(target=lambda: answered.append(other.consume(1)), daemon=True)
+        caller.start()
+        caller.join(timeout=5)
+        assert answered == [True], (
+            "a second limiter's consume(1) did not answer while the first limiter waited on its clock: each limiter "
+            "has its own lock (made in __init__, not one shared by the class or the module)")
+    finally:
+        release.set()
+        waiting.join(timeout=10)
 
 
 @pytest.mark.parametrize(
