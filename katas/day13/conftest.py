@@ -263,6 +263,54 @@ def wait_until():
 
 
 @pytest.fixture
+def docker_api_with_one_container():
+    """start(name, stdout, stderr) -> base_url of a stand-in Docker daemon that knows one stopped container, `name`:
+    it answers `docker inspect` of it (by name, with or without the leading /) and its logs, as dockerd frames them
+    for a container without a TTY (the bytes exactly as the program wrote them), and 404 for anything else.
+    Stopped after the test."""
+    import http.server
+    import json
+    import struct
+
+    def start(name: str, stdout: bytes = b"", stderr: bytes = b"") -> str:
+        attrs = {"Id": "c0ffee" * 10 + "c0ff", "Name": f"/{name}", "Image": "sha256:" + "0" * 64,
+                 "Config": {"Tty": False, "Image": "stand-in"},
+                 "State": {"Status": "exited", "Running": False, "Paused": False, "Restarting": False,
+                           "OOMKilled": False, "Dead": False, "ExitCode": 3, "Error": ""},
+                 "RestartCount": 0, "HostConfig": {"RestartPolicy": {"Name": "no"}}}
+        frames = b"".join(struct.pack(">BxxxL", stream, len(data)) + data
+                          for stream, data in ((1, stdout), (2, stderr)) if data)
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _send(self, status: int, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                path = self.path.split("?")[0]
+                known = {f"/containers/{key}/{what}" for key in (name, attrs["Id"]) for what in ("json", "logs")}
+                route = "/" + path.split("/", 2)[2] if path.startswith("/v1.") else path
+                if route in known and route.endswith("/json"):
+                    self._send(200, json.dumps(attrs).encode(), "application/json")
+                elif route in known:
+                    self._send(200, frames, "application/vnd.docker.raw-stream")
+                else:
+                    self._send(404, json.dumps({"message": f"No such container: {route}"}).encode(),
+                               "application/json")
+
+            def log_message(self, format, *args):
+                pass
+
+        return f"tcp://127.0.0.1:{serve(Handler)}"
+
+    with _handler_servers() as serve:
+        yield start
+
+
+@pytest.fixture
 def failing_docker_api():
     """start(status, knows_version=False) -> base_url of a stand-in Docker daemon answering every request with that
     HTTP error.

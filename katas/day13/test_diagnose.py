@@ -808,6 +808,24 @@ def test_gather_probes_with_the_timeout_it_is_given(failing_docker_api, server):
 
 
 @pytest.mark.task(taskno=4)
+def test_gather_decodes_a_log_that_is_not_utf8_with_the_bad_bytes_replaced(docker_api_with_one_container, server):
+    import docker
+
+    daemon = docker_api_with_one_container("day13-bad-bytes", stdout=b"starting\n",
+                                           stderr=b"ERROR: cannot parse row caf\xe9 (d\xc3\xa9j\xc3\xa0 vu)\n")
+    client = docker.DockerClient(base_url=daemon, version="1.41", timeout=5)
+    try:
+        logs = gather("day13-bad-bytes", server.url, client=client).logs
+    except UnicodeDecodeError as exc:
+        pytest.fail(f"the container wrote a Latin-1 byte (0xe9) to its log; gather decodes logs with invalid bytes "
+                    f"replaced, it must not fail on them: {exc!r}")
+    assert "caf\ufffd" in logs and "d\u00e9j\u00e0 vu" in logs and "starting" in logs, (
+        f"the log, stdout and stderr, is decoded as UTF-8 with the invalid byte replaced (U+FFFD, not dropped) and "
+        f"the valid UTF-8 'd\u00e9j\u00e0 vu' kept as it is (not read as Latin-1); got {logs!r}"
+    )
+
+
+@pytest.mark.task(taskno=4)
 def test_gather_reads_the_store_for_the_hours_asked_and_keeps_the_samples(failing_docker_api, server,
                                                                           recorded_latency):
     no_such_container = docker.DockerClient(base_url=failing_docker_api(404), version="1.41", timeout=2)
