@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.server
 import time
 import uuid
 
@@ -130,11 +131,28 @@ def resetting_server():
         yield url
 
 
+class _QuietHandler(http.server.BaseHTTPRequestHandler):
+    """A stand-in server's handler: it logs nothing and answers whole bodies with their length."""
+
+    def _answer(self, status: int, body: bytes = b"", content_type: str | None = "application/json",
+                headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        if content_type:
+            self.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format, *args):
+        pass
+
+
 @contextlib.contextmanager
 def _handler_servers():
     """serve(handler) -> the port of a ThreadingHTTPServer on loopback answering with that handler class; every
     server started is stopped on leaving the block."""
-    import http.server
     import threading
 
     servers = []
@@ -158,23 +176,16 @@ def redirecting_server():
     """start(status) -> (url, paths): a proxy in front of a dead service that answers every GET but /login with
     `status` and `Location: /login`, and /login with 200; `paths` lists the paths it was asked for. Stopped after
     the test."""
-    import http.server
-
     def start(status: int):
         paths: list[str] = []
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(_QuietHandler):
             def do_GET(self):
                 paths.append(self.path)
-                answer = 200 if self.path == "/login" else status
-                self.send_response(answer)
-                if answer != 200:
-                    self.send_header("Location", "/login")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format, *args):
-                pass
+                if self.path == "/login":
+                    self._answer(200, content_type=None)
+                else:
+                    self._answer(status, content_type=None, headers={"Location": "/login"})
 
         return f"http://127.0.0.1:{serve(Handler)}", paths
 
@@ -265,10 +276,9 @@ def wait_until():
 @pytest.fixture
 def docker_api_with_one_container():
     """start(name, stdout, stderr) -> base_url of a stand-in Docker daemon that knows one stopped container, `name`:
-    it answers `docker inspect` of it (by name, with or without the leading /) and its logs, as dockerd frames them
+    it answers `docker inspect` of it (by name or full id) and its logs, as dockerd frames them
     for a container without a TTY (the bytes exactly as the program wrote them), and 404 for anything else.
     Stopped after the test."""
-    import http.server
     import json
     import struct
 
@@ -281,28 +291,18 @@ def docker_api_with_one_container():
         frames = b"".join(struct.pack(">BxxxL", stream, len(data)) + data
                           for stream, data in ((1, stdout), (2, stderr)) if data)
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def _send(self, status: int, body: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+        known = {f"/containers/{key}/{what}" for key in (name, attrs["Id"]) for what in ("json", "logs")}
 
+        class Handler(_QuietHandler):
             def do_GET(self):
                 path = self.path.split("?")[0]
-                known = {f"/containers/{key}/{what}" for key in (name, attrs["Id"]) for what in ("json", "logs")}
                 route = "/" + path.split("/", 2)[2] if path.startswith("/v1.") else path
                 if route in known and route.endswith("/json"):
-                    self._send(200, json.dumps(attrs).encode(), "application/json")
+                    self._answer(200, json.dumps(attrs).encode())
                 elif route in known:
-                    self._send(200, frames, "application/vnd.docker.raw-stream")
+                    self._answer(200, frames, "application/vnd.docker.raw-stream")
                 else:
-                    self._send(404, json.dumps({"message": f"No such container: {route}"}).encode(),
-                               "application/json")
-
-            def log_message(self, format, *args):
-                pass
+                    self._answer(404, json.dumps({"message": f"No such container: {route}"}).encode())
 
         return f"tcp://127.0.0.1:{serve(Handler)}"
 
@@ -320,27 +320,19 @@ def failing_docker_api():
     (so `docker.from_env()` can learn the API version) and every other request with the error.
     Stopped after the test.
     """
-    import http.server
     import json
 
     def start(status: int, knows_version: bool = False) -> str:
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(_QuietHandler):
             def _fail(self):
                 if knows_version and self.command == "GET" and self.path.split("?")[0].endswith("/version"):
                     answer, body = 200, json.dumps({"ApiVersion": "1.41", "MinAPIVersion": "1.12",
                                                     "Version": "stand-in"}).encode()
                 else:
                     answer, body = status, json.dumps({"message": f"stand-in daemon error {status}"}).encode()
-                self.send_response(answer)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self._answer(answer, body)
 
             do_GET = do_POST = do_HEAD = do_DELETE = _fail
-
-            def log_message(self, format, *args):
-                pass
 
         return f"tcp://127.0.0.1:{serve(Handler)}"
 

@@ -781,8 +781,6 @@ def test_gather_lets_a_failing_store_raise_even_when_the_container_is_missing(fa
                                                                               unreadable_store):
     import sqlite3
 
-    import docker
-
     no_such_container = docker.DockerClient(base_url=failing_docker_api(404), version="1.41", timeout=2)
     try:
         snapshot = gather("day13-any", server.url, client=no_such_container, metrics=unreadable_store)
@@ -796,8 +794,6 @@ def test_gather_lets_a_failing_store_raise_even_when_the_container_is_missing(fa
 
 @pytest.mark.task(taskno=4)
 def test_gather_probes_with_the_timeout_it_is_given(failing_docker_api, server):
-    import docker
-
     server.set("slow", delay_s=1.5)  # within the default 2 s, well beyond the 0.3 s asked for
     no_such_container = docker.DockerClient(base_url=failing_docker_api(404), version="1.41", timeout=2)
     snapshot = gather("day13-any", server.url, client=no_such_container, timeout_s=0.3)
@@ -809,8 +805,6 @@ def test_gather_probes_with_the_timeout_it_is_given(failing_docker_api, server):
 
 @pytest.mark.task(taskno=4)
 def test_gather_decodes_a_log_that_is_not_utf8_with_the_bad_bytes_replaced(docker_api_with_one_container, server):
-    import docker
-
     daemon = docker_api_with_one_container("day13-bad-bytes", stdout=b"starting\n",
                                            stderr=b"ERROR: cannot parse row caf\xe9 (d\xc3\xa9j\xc3\xa0 vu)\n")
     client = docker.DockerClient(base_url=daemon, version="1.41", timeout=5)
