@@ -559,7 +559,8 @@ def test_an_unhealthy_version_is_rolled_back(deploy, fake_docker, server, v1_ser
     assert f"{NAME}-v2" not in fake_docker.containers, f"the broken container should be stopped and removed\n{done.output}"
     assert fake_docker.containers.get(f"{NAME}-v1", {}).get("id") == v1_serving, "the v1 container should be kept"
     assert_only_serving(fake_docker, deploy, f"{NAME}-v1", f"{IMAGE}:v1", done.output)
-    assert state(deploy) == "v1", f"the state file should still say v1, holds {state(deploy)!r}"
+    assert deploy.state_file.read_bytes() == b"v1\n", (
+        f"the state file should be left as it was (b'v1\\n'), not rewritten: holds {deploy.state_file.read_bytes()!r}")
     assert rollback_logged(done.stdout), (
         f"the rollback should be logged on stdout in a line containing 'rollback' or 'rolling back'\n{done.output}")
     assert len(server.requests) == 3, f"--retries 3 means 3 health checks before giving up, made {len(server.requests)}"
@@ -645,7 +646,8 @@ def test_a_failed_build_stops_the_deploy_before_anything_changes(deploy, fake_do
         f"a failed build exits at once: no other docker command (no rollback either, nothing was changed), ran {after}")
     assert fake_docker.containers[f"{NAME}-v1"]["stops"] == 0, "the serving v1 should not even be stopped"
     assert_only_serving(fake_docker, deploy, f"{NAME}-v1", f"{IMAGE}:v1", done.output)
-    assert state(deploy) == "v1", f"the state file should still say v1, holds {state(deploy)!r}"
+    assert deploy.state_file.read_bytes() == b"v1\n", (
+        f"the state file should be left as it was (b'v1\\n'), not rewritten: holds {deploy.state_file.read_bytes()!r}")
 
 
 @pytest.mark.task(taskno=4)
@@ -674,7 +676,8 @@ def test_a_container_that_does_not_start_is_rolled_back(deploy, fake_docker, v1_
         "a failed `docker run` leaves a created container behind (as the real engine does); "
         f"the rollback should remove it with docker rm -f, left {list(fake_docker.containers)}")
     assert_only_serving(fake_docker, deploy, f"{NAME}-v1", f"{IMAGE}:v1", done.output)
-    assert state(deploy) == "v1", f"the state file should still say v1, holds {state(deploy)!r}"
+    assert deploy.state_file.read_bytes() == b"v1\n", (
+        f"the state file should be left as it was (b'v1\\n'), not rewritten: holds {deploy.state_file.read_bytes()!r}")
     assert rollback_logged(done.stdout), (
         f"this rollback should be logged too, in a line containing 'rollback' or 'rolling back'\n{done.output}")
     calls = fake_docker.calls
@@ -695,7 +698,8 @@ def test_a_failing_rollback_step_does_not_stop_the_rollback(deploy, fake_docker,
     assert_only_serving(fake_docker, deploy, f"{NAME}-v1", f"{IMAGE}:v1",
                         f"docker rm failed during the rollback; it should be logged and v1 started all the same\n"
                         f"{done.output}")
-    assert state(deploy) == "v1", f"the state file should still say v1, holds {state(deploy)!r}"
+    assert deploy.state_file.read_bytes() == b"v1\n", (
+        f"the state file should be left as it was (b'v1\\n'), not rewritten: holds {deploy.state_file.read_bytes()!r}")
 
 
 @pytest.mark.task(taskno=4)
@@ -708,7 +712,8 @@ def test_a_failing_stop_of_the_previous_container_exits_1_not_dockers_status(dep
         f"\n{done.output}")
     assert f"{NAME}-v2" not in fake_docker.containers, f"no v2 container should be left\n{done.output}"
     assert_only_serving(fake_docker, deploy, f"{NAME}-v1", f"{IMAGE}:v1", done.output)
-    assert state(deploy) == "v1", f"the state file should still say v1, holds {state(deploy)!r}"
+    assert deploy.state_file.read_bytes() == b"v1\n", (
+        f"the state file should be left as it was (b'v1\\n'), not rewritten: holds {deploy.state_file.read_bytes()!r}")
 
 
 @pytest.mark.task(taskno=4)
@@ -779,7 +784,8 @@ def test_deploying_the_version_already_serving_is_refused(deploy, fake_docker, v
     assert fake_docker.calls == [], (
         f"the refusal comes before any docker command, not even a build: docker build -t {IMAGE}:v1 would re-tag "
         f"the image the serving v1 was made from; ran {fake_docker.calls}\n{done.output}")
-    assert state(deploy) == "v1", f"the state file should still say v1, holds {state(deploy)!r}"
+    assert deploy.state_file.read_bytes() == b"v1\n", (
+        f"the state file should be left as it was (b'v1\\n'), not rewritten: holds {deploy.state_file.read_bytes()!r}")
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     assert lines, (
         f"the refusal should be logged on stdout (a timestamped line saying why the deploy stops), not end the deploy "
@@ -833,7 +839,8 @@ def test_the_state_file_names_the_previous_version_until_the_new_one_is_healthy(
         f"the state file holds the version now serving: it should name v2 only once v2 has passed its health check "
         f"(write it last), not from docker run on and then put v1 back on rollback; while v2 was being checked it "
         f"read {sorted(seen)}\n{done.output}")
-    assert state(deploy) == "v1", f"the state file should still say v1, holds {state(deploy)!r}"
+    assert deploy.state_file.read_bytes() == b"v1\n", (
+        f"the state file should be left as it was (b'v1\\n'), not rewritten: holds {deploy.state_file.read_bytes()!r}")
 
 
 @pytest.mark.task(taskno=4)
@@ -842,7 +849,9 @@ def test_a_failed_first_deploy_leaves_nothing_behind(deploy, fake_docker, server
     done = deploy("v1")
     assert done.returncode == 1, f"an unhealthy first version should fail the deploy (exit 1)\n{done.output}"
     assert fake_docker.containers == {}, f"no container should be left, found {list(fake_docker.containers)}"
-    assert state(deploy) == "", f"nothing was promoted, so the state file should be absent or empty, holds {state(deploy)!r}"
+    assert not deploy.state_file.exists(), (
+        f"nothing was promoted, so no state file should be left behind (not even an empty one); it holds "
+        f"{deploy.state_file.read_bytes()!r}")
     starts = [argv for argv in fake_docker.calls if argv[:1] == ["start"]]
     assert not starts, f"on a first deploy there is no previous container to start again, ran {starts}"
 
@@ -855,7 +864,9 @@ def test_a_first_deploy_whose_container_does_not_start_leaves_nothing_behind(dep
     assert fake_docker.containers == {}, (
         f"a failed `docker run` leaves a created container behind (as the real engine does); on a first deploy too "
         f"it should be removed with docker rm -f, found {list(fake_docker.containers)}\n{done.output}")
-    assert state(deploy) == "", f"nothing was promoted, so the state file should be absent or empty, holds {state(deploy)!r}"
+    assert not deploy.state_file.exists(), (
+        f"nothing was promoted, so no state file should be left behind (not even an empty one); it holds "
+        f"{deploy.state_file.read_bytes()!r}")
     starts = [argv for argv in fake_docker.calls if argv[:1] == ["start"]]
     assert not starts, f"on a first deploy there is no previous container to start again, ran {starts}"
 

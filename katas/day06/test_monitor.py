@@ -523,7 +523,8 @@ def test_keeps_checking_a_healthy_server_at_the_interval(learner_file, run_until
 
 @pytest.mark.task(taskno=2)
 def test_every_check_of_the_loop_reads_the_disk_use_afresh(learner_file, run_bash, server, tmp_path):
-    """A `df` first on PATH reports / as 11 % used, then 22 %, then 33 %, one more each time it is called."""
+    """A `df` first on PATH reports / as 11 % used, then 22 %, then 33 %, one more each time it is called. Its
+    device has a long name (an LVM volume): like many a `df`, it then wraps the line unless given `-P`."""
     server.set("failing")
     fake_bin = tmp_path / "bin"
     fake_bin.mkdir()
@@ -532,8 +533,16 @@ def test_every_check_of_the_loop_reads_the_disk_use_afresh(learner_file, run_bas
         "#!/bin/sh\n"
         f'n=$(( $(cat "{counter}" 2>/dev/null || echo 0) + 1 ))\n'
         f'echo "$n" > "{counter}"\n'
-        'echo "Filesystem 1024-blocks Used Available Capacity Mounted on"\n'
-        'echo "/dev/fake 1000 $((n * 110)) $((1000 - n * 110)) $((n * 11))% /"\n')
+        'device=/dev/mapper/vg0-a-long-logical-volume-for-root\n'
+        'case " $* " in\n'
+        '  *" -P "*|*" --portability "*)\n'
+        '    echo "Filesystem 1024-blocks Used Available Capacity Mounted on"\n'
+        '    echo "$device 1000 $((n * 110)) $((1000 - n * 110)) $((n * 11))% /" ;;\n'
+        '  *)\n'
+        '    echo "Filesystem 1K-blocks Used Available Use% Mounted on"\n'
+        '    echo "$device"\n'
+        '    echo "     1000 $((n * 110)) $((1000 - n * 110)) $((n * 11))% /" ;;\n'
+        'esac\n')
     (fake_bin / "df").chmod(0o755)
     env = {"PATH": f"{fake_bin}{os.pathsep}{os.environ.get('PATH', '')}"}
     done = run_bash(learner_file("monitor.sh"), ["--url", server.url, "--interval", "0.1", "--max-failures", "3"],
@@ -542,6 +551,9 @@ def test_every_check_of_the_loop_reads_the_disk_use_afresh(learner_file, run_bas
     if not counter.exists():
         return  # it reads the disk use some other way than `df`: nothing to count here
     disks = [metric(line, "disk_used_pct") for line in done.stdout.splitlines() if "load1=" in line]
+    assert disks and all(disk is not None and disk > 0 and disk % 11 == 0 for disk in disks), (
+        f"each check's disk use is the Capacity column of `df -P /` (11 %, 22 %, 33 %...): without -P a long device "
+        f"name wraps the line and the column moves; got {disks}\n{done.output}")
     assert len(disks) >= 2 and len(set(disks)) == len(disks), (
         f"each check's metrics line should hold the disk use at that check (df -P / run again each time, here "
         f"reporting 11 %, 22 %, 33 %...), not a value read once at start-up: got {disks}\n{done.output}")
