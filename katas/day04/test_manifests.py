@@ -30,9 +30,11 @@ MOVING_TAGS = {"latest", "stable", "main", "master", "dev", "develop", "edge", "
 RELEASE_LABELS = ("app.kubernetes.io/version", "version", "helm.sh/chart")  # change with every release
 # model-version, git-commit, modelversion, model-ver, git-hash, githash, git-sha1: a key naming a version, revision
 # or commit (ver, sha, hash and rev only as words of their own, or run on to "git", or with the hash's width: sha1,
-# sha256)
+# sha256); build, build-id, buildNumber, pipeline-run, build-date, timestamp: a key naming a build's stamp (as a word
+# of its own: `run` alone is what `kubectl run` labels its pods with, and stays)
 RELEASE_KEY = re.compile(r"version|revision|commit|(?:^|[-_.]|git)(?:sha|hash|rev)(?:1|256)?(?:$|[-_.])"
-                         r"|(?:^|[-_.])ver(?:$|[-_.])",
+                         r"|(?:^|[-_.])ver(?:$|[-_.])"
+                         r"|(?:^|[-_.])(?:build|pipeline|date|timestamp|run-?id)(?:$|[-_.]|-?(?:id|number|num|no)$)",
                          re.IGNORECASE)
 # Service fields the API server accepts only on a LoadBalancer Service.
 LOAD_BALANCER_FIELDS = ("loadBalancerSourceRanges", "loadBalancerClass", "allocateLoadBalancerNodePorts",
@@ -309,7 +311,7 @@ class TestDeployment:
         moving = _release_keys(keys)
         assert not moving, \
             (f"spec.selector uses {moving}, a label that changes with every release (its key names a version, "
-             "revision or commit): the API server never lets a Deployment's selector change, so the next release "
+             "revision, commit or a build\'s stamp): the API server never lets a Deployment's selector change, so the next release "
              "could not be applied; select on the app's name and keep the version on the pod template only")
         pairs = list((selector.get("matchLabels") or {}).items() if isinstance(selector.get("matchLabels"), dict)
                      else [])
@@ -958,6 +960,16 @@ class TestDeployment:
                 (f"initContainers[{i}].imagePullPolicy is 'Never': the tests load only the server's image into the "
                  "cluster, so this one must be pulled from its registry, and Never fails with ErrImageNeverPull "
                  "before the server starts; use IfNotPresent")
+
+    def test_an_init_container_that_serves_is_a_sidecar(self, manifest_report):
+        for i, init in enumerate(c for c in _pod_spec(manifest_report(DEPLOYMENT)).get("initContainers") or []
+                                 if isinstance(c, dict)):
+            serves = [key for key in ("ports", "readinessProbe", "livenessProbe", "startupProbe") if init.get(key)]
+            assert init.get("restartPolicy") == "Always" or not serves, \
+                (f"initContainers[{i}] declares {', '.join(serves)} but no restartPolicy: Always: a container that "
+                 "serves never finishes, and the server's container starts only once every init container has "
+                 "finished, so no pod ever becomes ready (the API server even refuses a probe there); make it a "
+                 "sidecar, an init container with restartPolicy: Always")
 
     def test_init_containers_run_to_completion(self, manifest_report):
         for i, init in enumerate(c for c in _pod_spec(manifest_report(DEPLOYMENT)).get("initContainers") or []

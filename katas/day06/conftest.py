@@ -456,6 +456,53 @@ def recording_sleep(tmp_path):
     return functools.partial(RecordingSleep, tmp_path / "recording-sleep")
 
 
+class PrivateProc:
+    """Runs a script where /proc/meminfo and /proc/loadavg are files the test writes, bound over the real ones in
+    a private mount namespace (`unshare -rm`, no privilege needed), so a check's memory and load are known.
+    `readings` lists (meminfo, loadavg) texts: the first holds at the start, and every `sleep` the script runs
+    (the fake one, first on `path(...)`) moves to the next, so each check of a loop reads its own; the last stays."""
+
+    def __init__(self, folder: Path, script: Path, readings: list[tuple[str, str]]) -> None:
+        folder.mkdir(parents=True)
+        self.meminfo, self.loadavg = folder / "meminfo", folder / "loadavg"
+        for n, (mem, load) in enumerate(readings):
+            (folder / f"{n}.meminfo").write_text(mem)
+            (folder / f"{n}.loadavg").write_text(load)
+        self.meminfo.write_text(readings[0][0])
+        self.loadavg.write_text(readings[0][1])
+        probe = subprocess.run(["unshare", "-rm", "sh", "-c", f'mount --bind "{self.meminfo}" /proc/meminfo'],
+                               capture_output=True, text=True, timeout=10) if shutil.which("unshare") else None
+        if probe is None or probe.returncode != 0:
+            pytest.skip("this machine gives no private mount namespace (`unshare -rm` then `mount --bind` over "
+                        f"/proc/meminfo failed: {probe.stderr.strip() if probe else 'no unshare'})")
+        self.script = folder / "in-private-proc.sh"
+        self.script.write_text(
+            "exec unshare -rm bash -c 'mount --bind \"$1\" /proc/meminfo && mount --bind \"$2\" /proc/loadavg "
+            f'&& shift 2 && exec bash "$@"\' _ "{self.meminfo}" "{self.loadavg}" "{script}" "$@"\n')
+        self.bin = folder / "bin"
+        self.bin.mkdir()
+        counter = folder / "sleeps"
+        (self.bin / "sleep").write_text(
+            "#!/bin/sh\n"
+            f'n=$(( $(cat "{counter}" 2>/dev/null || echo 0) + 1 ))\n'
+            f'echo "$n" > "{counter}"\n'
+            f'if [ -f "{folder}/$n.meminfo" ]; then\n'
+            f'  cat "{folder}/$n.meminfo" > "{self.meminfo}"\n'
+            f'  cat "{folder}/$n.loadavg" > "{self.loadavg}"\n'
+            "fi\n")
+        (self.bin / "sleep").chmod(0o755)
+
+    def path(self, path: str | None = None) -> str:
+        """`path` with the reading-moving `sleep` in front."""
+        return first_on_path(self.bin, path)
+
+
+@pytest.fixture
+def private_proc(tmp_path):
+    """`private_proc(script, readings)` -> PrivateProc: give `run_bash` its `.script` and `.path(...)`."""
+    return functools.partial(PrivateProc, tmp_path / "private-proc")
+
+
 @pytest.fixture
 def fake_docker(tmp_path) -> FakeDocker:
     return FakeDocker(tmp_path / "fake-docker")

@@ -158,6 +158,23 @@ def test_values_at_their_limits_are_accepted(learner_file, run_bash, fake_docker
 
 
 @pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("build", ["succeeds", "fails"])
+def test_a_build_arg_value_never_reaches_the_log(deploy, fake_docker, build):
+    """A build arg may carry a secret, and the deploy's output is a CI log anyone may read."""
+    if build == "fails":
+        fake_docker.fail("build")
+    done = deploy("v1", "--build-arg", "PIP_TOKEN=s3cr3t-9f2b-token", "--build-arg", "MODE=fast")
+    assert done.returncode == (0 if build == "succeeds" else 1), (
+        f"a deploy whose build {build} should exit {0 if build == 'succeeds' else 1}\n{done.output}")
+    build_call = next((call for call in fake_docker.calls if call[:1] == ["build"]), [])
+    assert "PIP_TOKEN=s3cr3t-9f2b-token" in option_values(build_call, "--build-arg"), (
+        f"the build arg should still reach docker build: {build_call}")
+    assert "s3cr3t-9f2b-token" not in done.stdout + done.stderr, (
+        f"the value of --build-arg PIP_TOKEN=... appeared in the deploy's output (when the build {build}): log the "
+        f"key if you like, never the value, it may be a token\n{done.output}")
+
+
+@pytest.mark.task(taskno=3)
 def test_first_deploy_builds_runs_and_records_the_version(deploy, fake_docker, server, tmp_path):
     done = deploy("v1", "--build-arg", "BASE_IMAGE=local/py", "--label", "team=ml", "--build-arg", "APP_MODE=fast",
                   "--label", "tier=gold", "--label", "owner=ML platform team", "--build-arg", "GREETING=hello world")

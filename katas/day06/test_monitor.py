@@ -153,6 +153,14 @@ def mem_used_pct_now():
     return 100.0 * (fields["MemTotal"] - fields["MemAvailable"]) / fields["MemTotal"]
 
 
+def meminfo(total: int, free: int, available: int, buffers: int, cached: int) -> str:
+    """A /proc/meminfo with these kB figures (and the swap and slab lines `free` reads too)."""
+    fields = {"MemTotal": total, "MemFree": free, "MemAvailable": available, "Buffers": buffers, "Cached": cached,
+              "SwapCached": 0, "Active": cached // 2, "Inactive": cached // 2, "SwapTotal": 0, "SwapFree": 0,
+              "Shmem": 0, "Slab": 0, "SReclaimable": 0, "SUnreclaim": 0}
+    return "".join(f"{key + ':':<16}{value:>8} kB\n" for key, value in fields.items())
+
+
 def disk_used_pct():
     """What `df -P /` reports as Use%: used / (used + available to users)."""
     st = os.statvfs("/")
@@ -184,6 +192,25 @@ def test_system_metrics_are_logged(monitor, server):
     assert disk is not None, f"disk_used_pct= should carry the percentage of / in use: {line}"
     assert abs(disk - disk_used_pct()) <= 2, (
         f"disk_used_pct={disk} should be the use of / as `df -P /` reports it ({disk_used_pct():.1f} %)")
+
+
+@pytest.mark.task(taskno=1)
+def test_memory_in_use_is_total_minus_available_over_total(learner_file, run_bash, server, private_proc):
+    """/proc/meminfo says 1,000,000 kB in all, 700,000 available (100,000 free, 650,000 buffers and page cache):
+    30 % is in use. MemFree alone would say 90 %, the old `free` formula (MemFree + Buffers + Cached) 25 %."""
+    proc = private_proc(learner_file("monitor.sh"), [(meminfo(1_000_000, 100_000, 700_000, 50_000, 600_000),
+                                                      "0.25 1.50 2.75 1/123 4567\n")])
+    done = run_bash(proc.script, ["--once", "--url", server.url], env={"PATH": proc.path(os.environ.get("PATH"))})
+    metrics = [line for line in done.stdout.splitlines() if "load1=" in line]
+    assert done.returncode == 0 and metrics, f"a healthy check should exit 0 and log its metrics line\n{done.output}"
+    mem, load1 = metric(metrics[0], "mem_used_pct"), metric(metrics[0], "load1")
+    assert mem is not None and abs(mem - 30) <= 1, (
+        f"with MemTotal 1000000 kB and MemAvailable 700000 kB, mem_used_pct should be 30 "
+        f"(100 x (MemTotal - MemAvailable) / MemTotal), not {mem}: MemFree + Buffers + Cached gives 25, "
+        f"MemFree alone 90\n{done.output}")
+    assert load1 is not None and abs(load1 - 0.25) < 0.01, (
+        f"with /proc/loadavg reading '0.25 1.50 2.75 ...', load1 should be 0.25 (its first field), not {load1}"
+        f"\n{done.output}")
 
 
 def other_filesystem_dir():
@@ -557,6 +584,30 @@ def test_every_check_of_the_loop_reads_the_disk_use_afresh(learner_file, run_bas
     assert len(disks) >= 2 and len(set(disks)) == len(disks), (
         f"each check's metrics line should hold the disk use at that check (df -P / run again each time, here "
         f"reporting 11 %, 22 %, 33 %...), not a value read once at start-up: got {disks}\n{done.output}")
+
+
+@pytest.mark.task(taskno=2)
+def test_every_check_of_the_loop_reads_memory_and_load_afresh(learner_file, run_bash, server, private_proc):
+    """Memory in use is 30 %, then 80 %, then 55 %, and the load 0.25, then 3.5, then 1.25: /proc/meminfo and
+    /proc/loadavg move to the next reading each time the loop sleeps (the last reading stays)."""
+    server.set("failing")
+    readings = [(meminfo(1_000_000, 100_000, 700_000, 50_000, 600_000), "0.25 1.50 2.75 1/123 4567\n"),
+                (meminfo(1_000_000, 50_000, 200_000, 20_000, 100_000), "3.50 1.75 2.80 2/123 4568\n"),
+                (meminfo(1_000_000, 100_000, 450_000, 50_000, 250_000), "1.25 1.60 2.70 1/124 4569\n")]
+    proc = private_proc(learner_file("monitor.sh"), readings)
+    done = run_bash(proc.script, ["--url", server.url, "--interval", "0.1", "--max-failures", "4"],
+                    env={"PATH": proc.path(os.environ.get("PATH"))})
+    assert done.returncode == 1, f"four failures in a row with --max-failures 4 should exit 1\n{done.output}"
+    lines = [line for line in done.stdout.splitlines() if "load1=" in line]
+    mems = [metric(line, "mem_used_pct") for line in lines]
+    loads = [metric(line, "load1") for line in lines]
+    # The check that gives up may log its metrics or not.
+    assert len(lines) >= 3 and all(m is not None and abs(m - want) <= 1 for m, want in zip(mems, [30, 80, 55, 55])), (
+        f"each check's mem_used_pct should be read from /proc/meminfo at that check (30, then 80, then 55 here), "
+        f"not once at start-up: got {mems}\n{done.output}")
+    assert all(load is not None and abs(load - want) < 0.01 for load, want in zip(loads, [0.25, 3.5, 1.25, 1.25])), (
+        f"each check's load1 should be read from /proc/loadavg at that check (0.25, then 3.5, then 1.25 here), "
+        f"not once at start-up: got {loads}\n{done.output}")
 
 
 @pytest.mark.task(taskno=1)

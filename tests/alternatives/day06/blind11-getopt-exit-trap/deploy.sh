@@ -77,7 +77,16 @@ fi
 old="${previous:+$name-$previous}"
 
 docker_cmd() {
-  say INFO "docker $*"
+  # Build-arg values may be tokens: the log shows their keys only.
+  local arg key shown=()
+  for arg in "$@"; do
+    if [[ $arg == --build-arg=*=* ]]; then
+      key=${arg#--build-arg=}
+      arg="--build-arg=${key%%=*}=***"
+    fi
+    shown+=("$arg")
+  done
+  say INFO "docker ${shown[*]}"
   timeout 600 "$docker_bin" "$@" 1>&2
 }
 
