@@ -485,6 +485,8 @@ def test_a_failed_first_deploy_leaves_nothing_behind(make, engine, health):
     assert (result.promoted, result.serving_version) == (False, None), f"nothing should be serving: {result}"
     assert deployer.current_version is None, "nothing was ever promoted"
     assert engine.containers == {}, f"the broken container should be removed, found {list(engine.containers)}"
+    starts = [argv for argv in engine.commands() if argv[:1] == ["start"]]
+    assert not starts, f"on a first deploy there is no previous container to start again, yet it ran {starts}"
 
 
 @pytest.mark.task(taskno=5)

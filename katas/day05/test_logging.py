@@ -80,6 +80,23 @@ def test_ts_of_a_record_made_just_before_a_full_second_stays_in_that_second():
     )
 
 
+def test_ts_of_a_record_made_within_a_microsecond_of_a_full_second_stays_in_that_second():
+    from datetime import datetime
+
+    rec = record("built v1")
+    rec.created = 1_500_000_000.9999997  # 02:40:00.9999997Z
+    rec.msecs = (rec.created - int(rec.created)) * 1000
+    ts = render(rec).get("ts")
+    try:
+        when = datetime.fromisoformat(str(ts).replace(",", "."))
+    except ValueError:
+        pytest.fail(f"'ts' should be an ISO 8601 timestamp, got {ts!r}")
+    assert int(when.timestamp()) == 1_500_000_000, (
+        f"'ts' should stay in second 02:40:00 (02:40:00.999Z, milliseconds cut), got {ts!r}: "
+        f"datetime.fromtimestamp rounds to the nearest microsecond, which carries 0.9999997 s into the next second"
+    )
+
+
 ISO_8601 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}([.,]\d+)?(Z|[+-]\d{2}:?\d{2})")
 
 
@@ -289,6 +306,17 @@ def test_nan_of_a_float_subclass_is_written_as_text():
     )
 
 
+def test_nan_and_infinity_of_a_numpy_float32_are_written_as_text():
+    import numpy
+
+    entry = render(record("eval", loss=numpy.float32("nan"), gain=numpy.float32("inf"), auc=numpy.float32(0.5)))
+    assert isinstance(entry.get("loss"), str) and isinstance(entry.get("gain"), str), (
+        f"loss={entry.get('loss')!r}, gain={entry.get('gain')!r}: a numpy.float32 NaN or infinity (not a float "
+        f"subclass) is NaN or infinity all the same, and should be written as text"
+    )
+    assert entry.get("auc") in (0.5, "0.5"), f"a finite numpy.float32 0.5 should be logged as 0.5, got {entry.get('auc')!r}"
+
+
 def test_a_dict_with_keys_json_cannot_encode_is_still_logged():
     from datetime import date
 
@@ -427,6 +455,27 @@ def test_an_exception_is_included_with_its_traceback():
     assert "Traceback" in text and "_fail_the_step" in text, (
         f"the exception should be logged with its traceback (as Formatter.formatException renders it: where it was "
         f"raised, through _fail_the_step), not only its type and message; got {text}"
+    )
+
+
+def test_formatting_an_exception_leaves_the_record_s_exc_text_for_the_next_handler():
+    import sys
+
+    class OneLine(logging.Formatter):
+        def formatException(self, exc_info):
+            return f"{exc_info[0].__name__}: {exc_info[1]}"
+
+    try:
+        _fail_the_step()
+    except RuntimeError:
+        rec = record("step crashed", level=logging.ERROR, exc_info=sys.exc_info())
+    render(rec)
+    assert rec.exc_text is None, (
+        f"formatting should leave the record as it was: its exc_text was None and became {str(rec.exc_text)[:80]!r}, "
+        f"so the next handler prints this traceback instead of rendering the exception its own way"
+    )
+    assert OneLine("%(message)s").format(rec) == "step crashed\nRuntimeError: docker daemon went away", (
+        "another handler's formatter should render the record's exception its own way after the JSON line was made"
     )
 
 

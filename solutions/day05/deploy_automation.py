@@ -37,9 +37,9 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 CONTAINER_PORT = 8000  # the day-03 server listens here inside the container
 
@@ -181,7 +181,9 @@ class JsonLineFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            # Whole seconds, then the microseconds cut: fromtimestamp rounds, and x.9999997 would become x+1.
+            "ts": (datetime.fromtimestamp(int(record.created), timezone.utc)
+                   + timedelta(microseconds=int(record.created % 1 * 1_000_000))).isoformat(),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -293,7 +295,7 @@ class Deployer:
         if context is not None:
             try:
                 self._docker("build", version, "build", "-t", tag, *self._flags("--build-arg", build_args or {}),
-                             context)
+                             context, hide=(build_args or {}).values())
             except _StepFailed as exc:
                 return self._result(version, promoted=False, reason=str(exc))
         try:
@@ -332,8 +334,8 @@ class Deployer:
     def _flags(self, flag: str, values: Mapping[str, str]) -> list[str]:
         return [part for key, value in values.items() for part in (flag, f"{key}={value}")]
 
-    def _docker(self, step: str, version: str, *args: str) -> None:
-        ok, detail = self._call(args)
+    def _docker(self, step: str, version: str, *args: str, hide: Iterable[str] = ()) -> None:
+        ok, detail = self._call(args, hide)
         self._step(step, version, ok, detail=detail)
         if not ok:
             raise _StepFailed(f"{step} failed: {detail}")
@@ -343,7 +345,9 @@ class Deployer:
         ok, detail = self._call(args)
         self._step(step, version, ok, detail=detail)
 
-    def _call(self, args: Sequence[str]) -> tuple[bool, str]:
+    def _call(self, args: Sequence[str], hide: Iterable[str] = ()) -> tuple[bool, str]:
+        """`hide`: values (build args) a failing command may echo on stderr, kept out of the log and the reason;
+        the longest first, so a short one never splits a longer one, and before the tail is cut, so no part stays."""
         argv = [self.docker, *args]
         try:
             done = self.runner(argv, self.command_timeout_s)
@@ -352,7 +356,10 @@ class Deployer:
         except OSError as exc:
             return False, f"could not run {self.docker}: {exc}"
         if done.returncode != 0:
-            return False, f"exit {done.returncode}: {(done.stderr or '').strip()[-500:]}"
+            stderr = done.stderr or ""
+            for value in sorted(filter(None, hide), key=len, reverse=True):
+                stderr = stderr.replace(value, "***")
+            return False, f"exit {done.returncode}: {stderr.strip()[-500:]}"
         return True, ""
 
     def _step(self, step: str, version: str, ok: bool, **fields) -> None:

@@ -13,7 +13,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 CONTAINER_PORT = 8000
 
@@ -149,7 +149,8 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message
 class JsonLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "ts": (datetime.fromtimestamp(int(record.created), timezone.utc)
+                   + timedelta(microseconds=int(record.created % 1 * 1_000_000))).isoformat(),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -263,8 +264,12 @@ class Deployer:
             try:
                 self._docker(*args)
             except StepFailed as exc:
-                self.log.error("build failed: %s", exc, extra={"step": "build", "version": version})
-                return DeployResult(version, False, previous, str(exc))
+                reason = str(exc)  # a failing RUN step may echo a build arg's value: hide each one
+                for value in sorted((build_args or {}).values(), key=len, reverse=True):
+                    if value:
+                        reason = reason.replace(value, "***")
+                self.log.error("build failed: %s", reason, extra={"step": "build", "version": version})
+                return DeployResult(version, False, previous, reason)
         try:
             if previous is not None:
                 self.log.info("stopping %s", previous, extra={"step": "stop", "version": version})

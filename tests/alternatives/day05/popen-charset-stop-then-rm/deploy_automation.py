@@ -289,8 +289,12 @@ class Deployer:
             try:
                 self._docker("build", *argv, "--", context)
             except _Failed as exc:
-                self._step(logging.ERROR, "build", version, "build failed: %s", exc)
-                return DeployResult(version=version, promoted=False, serving_version=old, reason=str(exc))
+                why = str(exc)
+                for k in sorted(build_args or {}, key=lambda k: -len(build_args[k])):
+                    if build_args[k]:
+                        why = why.replace(build_args[k], "***")
+                self._step(logging.ERROR, "build", version, "build failed: %s", why)
+                return DeployResult(version=version, promoted=False, serving_version=old, reason=why)
 
         reason = None
         try:

@@ -184,7 +184,8 @@ class _StrictEncoder(json.JSONEncoder):
 class JsonLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = dict(
-            ts=datetime.fromtimestamp(record.created).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            ts=datetime.fromtimestamp(record.created // 1, timezone.utc)
+            .replace(microsecond=int(record.created % 1 * 1_000_000)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             level=record.levelname,
             logger=record.name,
             message=record.getMessage(),
@@ -312,6 +313,8 @@ class Deployer:
             argv = ["build", f"-t={tagged}"]
             argv += [f"--build-arg={k}={v}" for k, v in (build_args or {}).items()]
             outcome = self._cmd(*argv, "--", context)
+            for v in sorted(filter(None, (build_args or {}).values()), key=len, reverse=True):
+                outcome.reason = outcome.reason.replace(v, "***")  # a RUN step may echo a build arg's value
             self._step("build", version, f"build {tagged}: {'ok' if outcome.ok else outcome.reason}",
                        logging.INFO if outcome.ok else logging.ERROR)
             if not outcome.ok:

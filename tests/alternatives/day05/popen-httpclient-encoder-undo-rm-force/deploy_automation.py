@@ -189,7 +189,8 @@ class JsonLineFormatter(logging.Formatter):
             exc = record.exc_text
         entry = dict(extras)
         entry.update(
-            ts=datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="milliseconds"),
+            ts=datetime.fromtimestamp(int(record.created)).astimezone()
+            .replace(microsecond=int(record.msecs) * 1000).isoformat(timespec="milliseconds"),
             level=record.levelname,
             logger=record.name,
             message=record.getMessage(),
@@ -308,8 +309,11 @@ class Deployer:
             try:
                 self._docker(*cmd, str(context))
             except _Failed as exc:
-                self._note(logging.ERROR, "build", version, str(exc))
-                return DeployResult(version, False, previous, f"build failed: {exc}")
+                text = str(exc)
+                for secret in sorted((v for v in (build_args or {}).values() if v), key=len, reverse=True):
+                    text = text.replace(secret, "***")
+                self._note(logging.ERROR, "build", version, text)
+                return DeployResult(version, False, previous, f"build failed: {text}")
 
         undo: list[tuple[str, Callable[[], None]]] = []
         try:

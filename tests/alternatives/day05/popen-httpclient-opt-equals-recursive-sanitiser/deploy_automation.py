@@ -176,7 +176,8 @@ def _jsonable(value):
 
 class JsonLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        when = _dt.datetime.fromtimestamp(record.created, tz=_dt.timezone.utc)
+        when = _dt.datetime.fromtimestamp(int(record.created), tz=_dt.timezone.utc) + _dt.timedelta(
+            microseconds=int(record.created % 1 * 1_000_000))
         entry = {
             "ts": when.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z",
             "level": record.levelname,
@@ -286,8 +287,10 @@ class Deployer:
             try:
                 self._docker(*args, str(context))
             except _DockerFailed as exc:
-                log(logging.ERROR, "build", "build failed: %s", exc)
-                return DeployResult(version, False, previous, f"build failed: {exc}")
+                secrets = sorted((v for v in (build_args or {}).values() if v), key=len, reverse=True)
+                why = re.sub("|".join(map(re.escape, secrets)), "***", str(exc)) if secrets else str(exc)
+                log(logging.ERROR, "build", "build failed: %s", why)
+                return DeployResult(version, False, previous, f"build failed: {why}")
         new = self.container_name(version)
         try:
             if previous is not None:

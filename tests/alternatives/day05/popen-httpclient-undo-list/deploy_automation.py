@@ -181,7 +181,8 @@ def _strict(value):
 class JsonLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(math.floor(record.created), timezone.utc).astimezone()
+            .replace(microsecond=int(record.created % 1 * 1_000_000)).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -303,6 +304,9 @@ class Deployer:
             for key, value in (build_args or {}).items():
                 build_argv.append(f"--build-arg={key}={value}")
             error = self._cmd(*build_argv, context)
+            for value in sorted((build_args or {}).values(), key=len, reverse=True):
+                if error and value:  # a failing RUN step may print a build arg's value
+                    error = error.replace(value, "***")
             self._event(logging.ERROR if error else logging.INFO, "build", version, "build %s: %s", ref,
                         error or "ok")
             if error:

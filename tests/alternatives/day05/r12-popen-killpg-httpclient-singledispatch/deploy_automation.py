@@ -307,8 +307,8 @@ class Deployer:
     def container_name(self, version: str) -> str:
         return f"{self.name}-{version}"
 
-    def _run(self, step: str, version: str, *args: str) -> str | None:
-        """Runs one docker command; None when it worked, else why it did not."""
+    def _run(self, step: str, version: str, *args: str, hide: Sequence[str] = ()) -> str | None:
+        """Runs one docker command; None when it worked, else why it did not (each value in `hide` as ***)."""
         try:
             done = self._runner([self._docker, *args], self._timeout)
         except subprocess.TimeoutExpired:
@@ -317,6 +317,8 @@ class Deployer:
             problem = f"docker {args[0]} could not be started ({exc})"
         else:
             problem = None if done.returncode == 0 else f"docker {args[0]} exited {done.returncode}: {done.stderr}"
+            for secret in sorted(filter(None, hide), key=len, reverse=True):
+                problem = problem and problem.replace(secret, "***")
         self._log.log(logging.WARNING if problem else logging.INFO, problem or f"docker {args[0]} done",
                       extra={"step": step, "version": version})
         return problem
@@ -347,7 +349,7 @@ class Deployer:
         if context is not None:
             cmd = ["build", "-t", ref]
             cmd += [f"--build-arg={k}={v}" for k, v in (build_args or {}).items()]
-            problem = self._run("build", version, *cmd, "--", context)
+            problem = self._run("build", version, *cmd, "--", context, hide=list((build_args or {}).values()))
             if problem:
                 return DeployResult(version, False, old, problem)
 

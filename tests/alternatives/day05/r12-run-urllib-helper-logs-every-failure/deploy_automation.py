@@ -193,7 +193,8 @@ class JsonLineFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "ts": datetime.fromtimestamp(int(record.created), timezone.utc)
+            .replace(microsecond=int(record.msecs) * 1000).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -265,7 +266,7 @@ class Deployer:
     def container_name(self, version: str) -> str:
         return f"{self.name}-{version}"
 
-    def _docker(self, step: str, version: str, *args: str) -> None:
+    def _docker(self, step: str, version: str, *args: str, secrets: Mapping[str, str] | None = None) -> None:
         argv = [self.docker, *args]
         try:
             done = self.runner(argv, self.command_timeout_s)
@@ -276,8 +277,12 @@ class Deployer:
             self.log.error("%s could not start: %s", args[0], exc, extra={"step": step, "version": version})
             raise StepFailed(f"docker {args[0]} could not run: {exc}") from None
         if done.returncode != 0:
-            self.log.error("%s failed: %s", args[0], (done.stderr or "").strip(), extra={"step": step, "version": version})
-            raise StepFailed(f"docker {args[0]} exited {done.returncode}: {(done.stderr or '').strip()}")
+            err = (done.stderr or "").strip()
+            for value in sorted((secrets or {}).values(), key=len, reverse=True):
+                if value:  # a failing RUN step may print a build arg's value
+                    err = err.replace(value, "***")
+            self.log.error("%s failed: %s", args[0], err, extra={"step": step, "version": version})
+            raise StepFailed(f"docker {args[0]} exited {done.returncode}: {err}")
         self.log.info("%s ok", args[0], extra={"step": step, "version": version})
 
     def _validate_image(self, image: str) -> None:
@@ -308,7 +313,7 @@ class Deployer:
             for key, value in (build_args or {}).items():
                 argv += ["--build-arg", f"{key}={value}"]
             try:
-                self._docker("build", version, *argv, context)
+                self._docker("build", version, *argv, context, secrets=build_args)
             except StepFailed as exc:
                 return DeployResult(version, False, previous, str(exc))
         try:

@@ -192,7 +192,8 @@ def _(value: dict):
 
 class JsonLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        when = datetime.fromtimestamp(record.created, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        when = datetime.fromtimestamp(int(record.created), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        when += f".{int(record.created % 1 * 1_000_000):06d}Z"
         extras = {k: v for k, v in record.__dict__.items() if k not in _RESERVED}
         line = dict(ts=when, level=record.levelname, logger=record.name, message=record.getMessage(), **{})
         line.update(extras)
@@ -310,6 +311,9 @@ class Deployer:
             for k, v in (build_args or {}).items():
                 cmd.append(f"--build-arg={k}={v}")
             why = self._call(*cmd, context)
+            if why:  # a failing RUN step may echo a build arg's value: never log or return it
+                for v in sorted((v for v in (build_args or {}).values() if v), key=len, reverse=True):
+                    why = why.replace(v, "***")
             self._event(logging.ERROR if why else logging.INFO, "build", version, "build %s: %s", ref, why or "ok")
             if why:
                 return failed(why)

@@ -13,7 +13,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 CONTAINER_PORT = 8000
 
@@ -160,7 +160,8 @@ def _plain(value):
 class JsonLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "ts": (datetime(1970, 1, 1, tzinfo=timezone.utc)
+                   + timedelta(seconds=int(record.created), microseconds=int(record.created % 1 * 1e6))).isoformat(),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -279,8 +280,12 @@ class Deployer:
             try:
                 self._docker(*argv)
             except StepFailed as exc:
-                self.log.error("build of %s failed: %s", tag, exc, extra={"step": "build", **extra})
-                return DeployResult(version, False, previous, str(exc))
+                reason = str(exc)
+                for key in sorted(build_args or {}, key=lambda k: len(build_args[k]), reverse=True):
+                    if build_args[key]:
+                        reason = reason.replace(build_args[key], "***")
+                self.log.error("build of %s failed: %s", tag, reason, extra={"step": "build", **extra})
+                return DeployResult(version, False, previous, reason)
             self.log.info("built %s", tag, extra={"step": "build", **extra})
 
         step = "stop"

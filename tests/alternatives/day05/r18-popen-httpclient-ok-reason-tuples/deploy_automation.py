@@ -212,7 +212,9 @@ class JsonLineFormatter(logging.Formatter):
             return str(obj)
 
     def format(self, record: logging.LogRecord) -> str:
-        when = datetime.fromtimestamp(record.created, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        whole, frac = divmod(record.created, 1)
+        when = datetime.fromtimestamp(whole, tz=timezone.utc).replace(microsecond=int(frac * 1_000_000))
+        when = when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         doc = {"ts": when, "level": record.levelname, "logger": record.name, "message": record.getMessage()}
         doc.update((k, v) for k, v in record.__dict__.items() if k not in _SKIP)
         text = record.exc_text
@@ -323,6 +325,8 @@ class Deployer:
             for k, v in (build_args or {}).items():
                 cmd.append(f"--build-arg={k}={v}")
             ok, why = self._cmd(*cmd, context)
+            for v in sorted((build_args or {}).values(), key=len, reverse=True):
+                why = why.replace(v, "***") if v else why  # a RUN step may print a build arg's value
             self._event(logging.INFO if ok else logging.ERROR, "build", version, f"build {tagged}: {why or 'ok'}")
             if not ok:
                 return DeployResult(version, False, old, why)

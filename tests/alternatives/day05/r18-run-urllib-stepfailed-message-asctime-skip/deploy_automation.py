@@ -198,7 +198,8 @@ class JsonLineFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "ts": datetime.fromtimestamp(int(record.created), timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+            + f".{int(record.msecs):03d}+00:00",
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -314,8 +315,11 @@ class Deployer:
             try:
                 self._docker(*argv, context)
             except StepFailed as exc:
-                self._log(logging.ERROR, "build", version, "build of %s failed: %s", ref, exc)
-                return DeployResult(version, False, previous, str(exc))
+                reason = str(exc)
+                for value in sorted(filter(None, (build_args or {}).values()), key=len, reverse=True):
+                    reason = reason.replace(value, "***")  # a failing RUN step may echo it
+                self._log(logging.ERROR, "build", version, "build of %s failed: %s", ref, reason)
+                return DeployResult(version, False, previous, reason)
             self._log(logging.INFO, "build", version, "built %s", ref)
         try:
             if previous is not None:

@@ -183,7 +183,8 @@ def _key(k):
 
 class JsonLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        created = datetime.fromtimestamp(record.created, tz=timezone.utc)
+        created = datetime.fromtimestamp(int(record.created), tz=timezone.utc).replace(
+            microsecond=int(record.created % 1 * 1_000_000))
         payload = dict(
             ts=created.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z",
             level=record.levelname,
@@ -302,8 +303,11 @@ class Deployer:
             try:
                 self._exec(*cmd, context)
             except CommandFailed as exc:
-                self._event(logging.ERROR, "build", version, "build of %s failed: %s", ref, exc)
-                return DeployResult(version, False, previous, str(exc))
+                reason = str(exc)
+                for v in sorted(filter(None, dict(build_args or {}).values()), key=len, reverse=True):
+                    reason = reason.replace(v, "***")
+                self._event(logging.ERROR, "build", version, "build of %s failed: %s", ref, reason)
+                return DeployResult(version, False, previous, reason)
             self._event(logging.INFO, "build", version, "built %s", ref)
 
         undo: list[tuple[str, Callable[[], None]]] = []

@@ -13,7 +13,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 CONTAINER_PORT = 8000
 
@@ -164,7 +164,8 @@ def _plain(value):
 class JsonLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": (datetime.fromtimestamp(int(record.created), timezone.utc)
+                   + timedelta(milliseconds=int(record.msecs))).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -272,8 +273,12 @@ class Deployer:
             try:
                 self._docker(*argv)
             except _StepFailed as exc:
-                self.log.error("build failed: %s", exc, extra={"step": "build", **extra})
-                return DeployResult(version, False, previous, str(exc))
+                reason = str(exc)
+                for key, value in sorted((build_args or {}).items(), key=lambda kv: -len(kv[1])):
+                    if value:  # hide each build arg's value a failing RUN step may have printed
+                        reason = reason.replace(value, "***")
+                self.log.error("build failed: %s", reason, extra={"step": "build", **extra})
+                return DeployResult(version, False, previous, reason)
             self.log.info("built %s", ref, extra={"step": "build", **extra})
 
         step = "stop"

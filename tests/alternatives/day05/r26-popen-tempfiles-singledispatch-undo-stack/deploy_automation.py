@@ -286,8 +286,10 @@ class Deployer:
             try:
                 self._docker("build", f"--tag={reference}", *flags, context)
             except CommandFailed as exc:
-                self._event("build", version, logging.ERROR, f"build failed: {exc}")
-                return DeployResult(version, False, previous, str(exc))
+                hidden = sorted(filter(None, (build_args or {}).values()), key=len, reverse=True)
+                why = re.sub("|".join(map(re.escape, hidden)), "***", str(exc)) if hidden else str(exc)
+                self._event("build", version, logging.ERROR, f"build failed: {why}")
+                return DeployResult(version, False, previous, why)
             self._event("build", version, logging.INFO, f"built {reference}")
 
         undo: list[tuple[str, Callable[[], None]]] = []

@@ -161,7 +161,8 @@ def _key(key):
 class JsonLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "ts": datetime.fromtimestamp(record.created // 1, timezone.utc)
+            .replace(microsecond=int(record.created % 1 * 1_000_000)).isoformat(),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -256,8 +257,12 @@ class Deployer:
             try:
                 self._docker(*argv)
             except _StepFailed as exc:
-                self._log(logging.ERROR, "build", version, "build of %s failed: %s", tag, exc)
-                return DeployResult(version, False, previous, str(exc))
+                reason = str(exc)
+                for value in sorted((build_args or {}).values(), key=len, reverse=True):
+                    if value:  # a failing RUN step may have printed it
+                        reason = reason.replace(value, "***")
+                self._log(logging.ERROR, "build", version, "build of %s failed: %s", tag, reason)
+                return DeployResult(version, False, previous, reason)
             self._log(logging.INFO, "build", version, "built %s", tag)
         new = self.container_name(version)
         try:

@@ -202,7 +202,8 @@ def _(value):
 
 class JsonLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        when = datetime.fromtimestamp(record.created, tz=timezone.utc)
+        when = datetime.fromtimestamp(math.floor(record.created), tz=timezone.utc)
+        when = when.replace(microsecond=math.floor((record.created - math.floor(record.created)) * 1_000_000))
         ts = when.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
         doc = {"ts": ts, "level": record.levelname, "logger": record.name, "message": record.getMessage()}
         doc.update({k: v for k, v in record.__dict__.items() if k not in _RESERVED})
@@ -295,8 +296,11 @@ class Deployer:
             try:
                 self._run(*argv)
             except CommandFailed as exc:
-                self._event(logging.ERROR, "build", version, str(exc))
-                return DeployResult(version, False, previous, str(exc))
+                why = str(exc)
+                for key in sorted(build_args or {}, key=lambda k: len(build_args[k]), reverse=True):
+                    why = why.replace(build_args[key], "***") if build_args[key] else why
+                self._event(logging.ERROR, "build", version, why)
+                return DeployResult(version, False, previous, why)
             self._event(logging.INFO, "build", version, f"built {tag}")
 
         undo: list[tuple[str, Callable[[], object]]] = []

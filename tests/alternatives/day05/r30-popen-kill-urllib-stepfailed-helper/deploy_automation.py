@@ -165,7 +165,8 @@ def _plain(v):
 class JsonLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "ts": datetime.fromtimestamp(math.floor(record.created), timezone.utc)
+            .replace(microsecond=int(record.msecs) * 1000).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -259,8 +260,11 @@ class Deployer:
             try:
                 self._docker(*cmd)
             except _StepFailed as exc:
-                self._log(logging.ERROR, "build", version, "build of %s failed: %s", ref, exc)
-                return DeployResult(version, False, previous, str(exc))
+                reason = str(exc)
+                for v in sorted(filter(None, (build_args or {}).values()), key=len, reverse=True):
+                    reason = reason.replace(v, "***")  # a RUN step may echo a build arg's value
+                self._log(logging.ERROR, "build", version, "build of %s failed: %s", ref, reason)
+                return DeployResult(version, False, previous, reason)
             self._log(logging.INFO, "build", version, "built %s", ref)
         try:
             if previous is not None:

@@ -252,6 +252,8 @@ class Deployer:
             for k, v in (build_args or {}).items():
                 cmd.append(f"--build-arg={k}={v}")
             ok, why = self._cmd(*cmd, context)
+            for v in sorted((v for v in (build_args or {}).values() if v), key=len, reverse=True):
+                why = why.replace(v, "***")  # a failing RUN step may print a build arg's value
             self._step("build", version, ok, why)
             if not ok:
                 return DeployResult(version, False, old, why)

@@ -167,7 +167,8 @@ def _plain(value):
 class JsonLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(int(record.created), timezone.utc)
+            .replace(microsecond=int(record.created % 1 * 1e6)).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -276,8 +277,12 @@ class Deployer:
             try:
                 self._docker(*args, context)
             except _StepFailed as exc:
-                self.log.error("build of %s failed: %s", ref, exc, extra={"step": "build", **extra})
-                return DeployResult(version, False, previous, str(exc))
+                reason = str(exc)
+                for value in sorted((build_args or {}).values(), key=len, reverse=True):
+                    if value:  # a failing RUN step may print a build arg's value
+                        reason = reason.replace(value, "***")
+                self.log.error("build of %s failed: %s", ref, reason, extra={"step": "build", **extra})
+                return DeployResult(version, False, previous, reason)
             self.log.info("built %s", ref, extra={"step": "build", **extra})
         new = self.container_name(version)
         try:

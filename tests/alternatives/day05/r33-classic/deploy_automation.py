@@ -244,8 +244,12 @@ class Deployer:
             try:
                 self._run(*cmd)
             except StepFailed as err:
-                self._event(logging.ERROR, "build", version, "build of %s failed: %s", tagged, err)
-                return DeployResult(version, False, previous, str(err))
+                reason = str(err)
+                for key in sorted(build_args or {}, key=lambda k: len(build_args[k]), reverse=True):
+                    if build_args[key]:
+                        reason = reason.replace(build_args[key], "***")
+                self._event(logging.ERROR, "build", version, "build of %s failed: %s", tagged, reason)
+                return DeployResult(version, False, previous, reason)
             self._event(logging.INFO, "build", version, "built %s", tagged)
 
         undo = []  # compensations, run last-in first-out

@@ -173,7 +173,8 @@ def _plain(value):
 
 class JsonLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        when = _dt.datetime.fromtimestamp(record.created, tz=_dt.timezone.utc)
+        when = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc) + _dt.timedelta(
+            seconds=int(record.created), milliseconds=int(record.msecs))
         entry = {
             "ts": when.isoformat(timespec="milliseconds"),
             "level": record.levelname,
@@ -278,8 +279,11 @@ class Deployer:
             try:
                 self._docker_cmd("build", version, *argv)
             except _Failed as exc:
-                log.error("build failed: %s", exc, extra={"step": "build", "version": version})
-                return DeployResult(version, False, previous, str(exc))
+                reason = str(exc)
+                for v in sorted(filter(None, (build_args or {}).values()), key=len, reverse=True):
+                    reason = reason.replace(v, "***")  # a failing RUN step may echo it
+                log.error("build failed: %s", reason, extra={"step": "build", "version": version})
+                return DeployResult(version, False, previous, reason)
             log.info("built %s", ref, extra={"step": "build", "version": version})
         try:
             if previous is not None:

@@ -242,6 +242,9 @@ class Deployer:
                 cmd.append("--build-arg=" + key + "=" + build_args[key])
             cmd.append(context)
             error = self._cmd(*cmd)
+            if error:  # a failing RUN step may print a build arg's value: hide each one
+                secrets = sorted(filter(None, (build_args or {}).values()), key=len, reverse=True)
+                error = re.sub("|".join(re.escape(s) for s in secrets), "***", error) if secrets else error
             self._note(logging.ERROR if error else logging.INFO, "build", version, error or f"built {tagged}")
             if error:
                 return DeployResult(version, False, old, error)

@@ -137,7 +137,8 @@ def _key(key):
 class JsonLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(math.trunc(record.created), timezone.utc)
+            .replace(microsecond=int(record.msecs) * 1000).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -245,8 +246,11 @@ class Deployer:
             try:
                 self._docker(*args, context)
             except StepFailed as exc:
-                self._step("build", version, f"build of {ref} failed: {exc}", logging.ERROR)
-                return DeployResult(version, False, previous, str(exc))
+                reason = str(exc)
+                for value in sorted((build_args or {}).values(), key=len, reverse=True):
+                    reason = reason.replace(value, "***") if value else reason
+                self._step("build", version, f"build of {ref} failed: {reason}", logging.ERROR)
+                return DeployResult(version, False, previous, reason)
             self._step("build", version, f"built {ref}")
         new = self.container_name(version)
         try:

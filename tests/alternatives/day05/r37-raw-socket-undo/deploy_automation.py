@@ -263,6 +263,8 @@ class Deployer:
                 argv.append(f"--build-arg={k}={v}")
             argv.append(context)
             why = self._cmd(*argv)
+            for v in sorted(filter(None, (build_args or {}).values()), key=len, reverse=True):
+                why = why and why.replace(v, "***")  # a failing RUN step may echo a build arg's value
             if why:
                 self._step("build", version, logging.ERROR, "build failed: %s", why)
                 return DeployResult(version, False, old, why)

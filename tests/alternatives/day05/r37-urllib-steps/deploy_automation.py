@@ -184,7 +184,8 @@ def _key(key):
 class JsonLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(int(record.created), timezone.utc)
+            .replace(microsecond=int(record.created % 1 * 1000) * 1000).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -292,8 +293,12 @@ class Deployer:
             try:
                 self._docker(*args, context)
             except StepFailed as exc:
-                self.log.error("build of %s failed: %s", tag, exc, extra={"step": "build", **ev})
-                return DeployResult(version, False, previous, str(exc))
+                reason = str(exc)
+                for key, value in sorted((build_args or {}).items(), key=lambda kv: len(kv[1]), reverse=True):
+                    if value:  # a failing RUN step may print it
+                        reason = reason.replace(value, "***")
+                self.log.error("build of %s failed: %s", tag, reason, extra={"step": "build", **ev})
+                return DeployResult(version, False, previous, reason)
             self.log.info("built %s (build args: %s)", tag, sorted(build_args or {}), extra={"step": "build", **ev})
         new = self.container_name(version)
         try:

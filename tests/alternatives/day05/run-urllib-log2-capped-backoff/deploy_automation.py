@@ -165,7 +165,8 @@ def _plain(value):
 class JsonLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "ts": datetime.fromtimestamp(math.floor(record.created), timezone.utc)
+            .replace(microsecond=math.floor(record.created % 1 * 1_000_000)).isoformat(),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -274,8 +275,12 @@ class Deployer:
             try:
                 self._docker(*cmd)
             except StepFailed as exc:
-                self._log(logging.ERROR, "build", version, "build of %s failed: %s", ref, exc)
-                return DeployResult(version, False, previous, str(exc))
+                reason = str(exc)
+                for value in sorted((build_args or {}).values(), key=len, reverse=True):
+                    if value:  # a failing RUN step may print a build arg's value
+                        reason = reason.replace(value, "***")
+                self._log(logging.ERROR, "build", version, "build of %s failed: %s", ref, reason)
+                return DeployResult(version, False, previous, reason)
             self._log(logging.INFO, "build", version, "built %s", ref)
         try:
             if previous is not None:

@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import astuple, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 CONTAINER_PORT = 8000
 
@@ -169,7 +169,8 @@ def _text_for_unencodable(obj):
 class JsonLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="milliseconds"),
+            "ts": (datetime.fromtimestamp(int(record.created)).astimezone()
+                   + timedelta(milliseconds=int(record.msecs))).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -283,7 +284,9 @@ class Deployer:
             self._step("build", version, f"build {tagged}")
             extra = list(itertools.chain.from_iterable(("--build-arg", f"{k}={v}") for k, v in (build_args or {}).items()))
             why = self._run("build", "-t", tagged, *extra, context)
-            if why:
+            if why:  # a failing RUN step may print a build arg's value: hide each one
+                for v in sorted(filter(None, (build_args or {}).values()), key=len, reverse=True):
+                    why = why.replace(v, "***")
                 self._step("build", version, why, logging.ERROR)
                 return failed(why)
 

@@ -173,7 +173,8 @@ def _key(key):
 class JsonLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(record.created - record.created % 1, timezone.utc)
+            .replace(microsecond=int(record.created % 1 * 1_000_000)).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -284,8 +285,10 @@ class Deployer:
             try:
                 self._docker(*argv, context)
             except _StepFailed as exc:
-                self.log.error("build failed: %s", exc, extra={"step": "build", **extra})
-                return DeployResult(version, False, previous, str(exc))
+                secrets = sorted(filter(None, (build_args or {}).values()), key=len, reverse=True)
+                reason = re.sub("|".join(map(re.escape, secrets)), "***", str(exc)) if secrets else str(exc)
+                self.log.error("build failed: %s", reason, extra={"step": "build", **extra})
+                return DeployResult(version, False, previous, reason)
             self.log.info("built %s:%s", image, version, extra={"step": "build", **extra})
 
         step = "stop"

@@ -160,7 +160,8 @@ def _plain(value):
 class JsonLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "ts": datetime.fromtimestamp(int(record.created), timezone.utc)
+            .replace(microsecond=int(record.msecs * 1000)).isoformat(),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -276,8 +277,10 @@ class Deployer:
             try:
                 self._docker(*argv, "--", str(context))
             except StepFailed as exc:
-                self._step("build", version, f"build failed: {exc}", logging.ERROR)
-                return DeployResult(version, False, previous, str(exc))
+                hidden = sorted(filter(None, (build_args or {}).values()), key=len, reverse=True)
+                reason = re.sub("|".join(map(re.escape, hidden)), "***", str(exc)) if hidden else str(exc)
+                self._step("build", version, f"build failed: {reason}", logging.ERROR)
+                return DeployResult(version, False, previous, reason)
 
         try:
             if previous is not None:

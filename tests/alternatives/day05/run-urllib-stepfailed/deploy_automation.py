@@ -13,7 +13,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 CONTAINER_PORT = 8000  # the day-03 server listens here inside the container
 
@@ -169,7 +169,8 @@ class JsonLineFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "ts": (datetime.fromtimestamp(int(record.created), timezone.utc)
+                   + timedelta(microseconds=int(record.created % 1 * 1e6))).isoformat(),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -284,8 +285,12 @@ class Deployer:
             try:
                 self._docker(*argv, context)
             except StepFailed as exc:
-                self.log.error("build of %s failed: %s", tag, exc, extra={"step": "build", **step})
-                return DeployResult(version, False, previous, f"build failed: {exc}")
+                detail = str(exc)
+                for value in sorted((build_args or {}).values(), key=len, reverse=True):
+                    if value:  # a failing RUN step may echo a build arg's value
+                        detail = detail.replace(value, "***")
+                self.log.error("build of %s failed: %s", tag, detail, extra={"step": "build", **step})
+                return DeployResult(version, False, previous, f"build failed: {detail}")
             self.log.info("built %s", tag, extra={"step": "build", **step})
 
         try:

@@ -142,7 +142,8 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message
 class JsonLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "ts": datetime.fromtimestamp(math.floor(record.created), timezone.utc)
+            .replace(microsecond=math.floor(record.msecs) * 1000).isoformat(),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -238,8 +239,12 @@ class Deployer:
             try:
                 self._docker(*args, context)
             except StepFailed as exc:
-                self.log.error("build failed: %s", exc, extra={"step": "build", "version": version})
-                return DeployResult(version, False, previous, f"build failed: {exc}")
+                reason = str(exc)
+                for key in sorted(build_args or {}, key=lambda k: len(build_args[k]), reverse=True):
+                    if build_args[key]:  # a failing RUN step may print it
+                        reason = reason.replace(build_args[key], "***")
+                self.log.error("build failed: %s", reason, extra={"step": "build", "version": version})
+                return DeployResult(version, False, previous, f"build failed: {reason}")
         try:
             if previous is not None:
                 self.log.info("stopping %s", previous, extra={"step": "stop", "version": version})
