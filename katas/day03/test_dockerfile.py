@@ -18,7 +18,7 @@ pytestmark = pytest.mark.task(taskno=2)
 # user:password@ or just :password@ (redis://:password@host has no user name)
 PASSWORD_IN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@")
 # password=... (or pwd=, AccountKey=) inside a value: a connection string carrying a secret
-PASSWORD_IN_VALUE = re.compile(r"(?:^|[\s;\"'=])(?:password|passwd|pwd|accountkey)\s*=\s*[^\s;\"']", re.IGNORECASE)
+PASSWORD_IN_VALUE = re.compile(r"(?:^|[\s;\"'=?&])(?:password|passwd|pwd|accountkey)\s*=\s*[^\s;\"']", re.IGNORECASE)
 SECRET_NAME = re.compile(r"(SECRET|PASSWORD|PASSWD|PASSPHRASE|TOKEN|API_?KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL"
                          r"|(?:^|_)(?:PASS|PWD|PAT)(?:_|$)|_KEY$)", re.IGNORECASE)
 

@@ -233,6 +233,19 @@ def test_model_uri_escapes_of_uri_syntax_characters_are_part_of_the_file_name(mo
         "%2520 becomes a space instead of the file name's literal %20)")
 
 
+@pytest.mark.parametrize("form", ["query", "fragment", "upper-case scheme", "localhost host"])
+def test_model_uri_is_split_as_a_uri_before_its_path_is_read(model_file, monkeypatch, form):
+    monkeypatch.delenv("MODEL_PATH", raising=False)
+    monkeypatch.delenv("MODEL_URI", raising=False)
+    uri = model_file.as_uri()
+    uri = {"query": f"{uri}?rev=3", "fragment": f"{uri}#v1", "upper-case scheme": "FILE" + uri[len("file"):],
+           "localhost host": "file://localhost" + uri[len("file://"):]}[form]
+    answer = wait_ready(create_app({"MODEL_URI": uri, "MODEL_VERSION": "split"}).test_client())
+    assert answer.status_code == 200, (
+        f"MODEL_URI={uri} names the file {model_file}: split the URI (urllib.parse.urlsplit) and read its path; a "
+        "query or fragment is no part of the file name, the scheme's case is no matter and localhost is this machine")
+
+
 def test_model_uri_plus_sign_is_a_plus_not_a_space(model_file, tmp_path, monkeypatch):
     monkeypatch.delenv("MODEL_PATH", raising=False)
     monkeypatch.delenv("MODEL_URI", raising=False)

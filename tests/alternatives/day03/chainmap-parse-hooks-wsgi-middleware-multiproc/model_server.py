@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 log = logging.getLogger("model_server")
 LIMIT = 1 << 20
@@ -129,8 +129,10 @@ class ModelService:
 
 
 def _path_of_uri(uri):
-    if uri and uri.startswith("file://"):
-        return unquote(uri[len("file://"):])
+    if uri:
+        scheme, host, path, _query, _fragment = urlsplit(uri)
+        if scheme == "file" and host in ("", "localhost"):
+            return unquote(path)
     return uri
 
 

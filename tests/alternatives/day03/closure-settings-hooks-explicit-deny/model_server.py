@@ -8,7 +8,7 @@ import math
 import os
 import time
 from collections.abc import Mapping
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import skops.io
@@ -41,8 +41,10 @@ def _model_location(settings):
     if settings["MODEL_PATH"]:
         return settings["MODEL_PATH"]
     uri = settings["MODEL_URI"]
-    if uri and uri.startswith("file://"):
-        return unquote(uri[len("file://"):])
+    if uri:
+        parts = urlsplit(uri)
+        if parts.scheme == "file" and parts.netloc in ("", "localhost"):
+            return unquote(parts.path)
     return None
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 MiB = 1024 * 1024
 log = logging.getLogger("model_server")
@@ -75,7 +75,8 @@ def _load(settings):
     path = settings.get("MODEL_PATH")
     if not path:
         uri = settings.get("MODEL_URI") or ""
-        path = unquote(uri[len("file://"):]) if uri.startswith("file://") else uri
+        parts = urlsplit(uri)
+        path = unquote(parts.path) if parts.scheme == "file" and parts.netloc in ("", "localhost") else uri
     if not path:
         return None
     try:

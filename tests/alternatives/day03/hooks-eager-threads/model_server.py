@@ -12,7 +12,7 @@ import numpy as np
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import HTTPException
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,8 @@ def _settings(config: Mapping[str, str] | None) -> dict[str, str]:
 def _load_model(settings: Mapping[str, str]):
     path = settings.get("MODEL_PATH")
     if not path:
-        uri = settings.get("MODEL_URI") or ""
-        path = unquote(uri.removeprefix("file://")) if uri else ""
+        uri = urlsplit(settings.get("MODEL_URI") or "")
+        path = unquote(uri.path) if uri.scheme == "file" and uri.netloc in ("", "localhost") else uri.geturl()
     if not path:
         log.warning("neither MODEL_PATH nor MODEL_URI is set: no model")
         return None

@@ -14,7 +14,7 @@ import skops.io
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 log = logging.getLogger(__name__)
 MiB = 1024 * 1024
@@ -71,7 +71,8 @@ def _load(settings):
     path = settings.get("MODEL_PATH")
     if not path:
         uri = settings.get("MODEL_URI") or ""
-        path = unquote(uri.removeprefix("file://"))
+        scheme, host, uri_path, _, _ = urlsplit(uri)
+        path = unquote(uri_path) if scheme == "file" and host in ("", "localhost") else uri
     if not path:
         log.error("no MODEL_PATH or MODEL_URI set")
         return None

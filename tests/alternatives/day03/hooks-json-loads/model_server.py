@@ -77,7 +77,8 @@ def _load(settings):
         if not uri:
             log.warning("neither MODEL_PATH nor MODEL_URI is set")
             return None
-        path = url2pathname(urlparse(uri).path) if uri.startswith("file:") else uri
+        parts = urlparse(uri)
+        path = url2pathname(parts.path) if parts.scheme == "file" and parts.netloc in ("", "localhost") else uri
     try:
         return skops.io.load(path)
     except Exception:

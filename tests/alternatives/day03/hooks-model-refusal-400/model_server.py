@@ -14,7 +14,7 @@ import skops.io
 from flask import Flask, Response, abort, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import HTTPException
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,11 @@ def _settings(config):
 def _load(settings):
     path = settings.get("MODEL_PATH")
     if not path and settings.get("MODEL_URI"):
-        path = unquote(settings["MODEL_URI"].removeprefix("file://"))
+        uri = urlsplit(settings["MODEL_URI"])
+        if uri.scheme == "file" and uri.netloc in ("", "localhost"):
+            path = unquote(uri.path)
+        else:
+            path = settings["MODEL_URI"]
     if not path:
         log.warning("neither MODEL_PATH nor MODEL_URI is set: no model")
         return None

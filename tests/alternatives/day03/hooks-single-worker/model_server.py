@@ -12,7 +12,7 @@ import numpy as np
 from flask import Flask, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,9 @@ def _load(settings: dict[str, str]):
     path = settings.get("MODEL_PATH")
     if not path:
         uri = settings.get("MODEL_URI") or ""
-        path = unquote(uri[len("file://"):]) if uri.startswith("file://") else uri
+        parts = urlsplit(uri)
+        local = parts.scheme == "file" and parts.netloc in ("", "localhost")
+        path = unquote(parts.path) if local else uri
     if not path:
         log.error("neither MODEL_PATH nor MODEL_URI is set")
         return None

@@ -12,7 +12,7 @@ import numpy as np
 from flask import Flask, Response, abort, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import HTTPException
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 log = logging.getLogger(__name__)
 MiB = 1024 * 1024
@@ -69,8 +69,8 @@ def _load(settings):
 
     path = settings.get("MODEL_PATH")
     if not path:
-        uri = settings.get("MODEL_URI") or ""
-        path = unquote(uri.removeprefix("file://")) if uri.startswith("file://") else None
+        uri = urlsplit(settings.get("MODEL_URI") or "")
+        path = unquote(uri.path) if uri.scheme == "file" and uri.netloc in ("", "localhost") else None
     if not path:
         log.warning("no MODEL_PATH or MODEL_URI set")
         return None

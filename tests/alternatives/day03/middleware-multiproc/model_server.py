@@ -19,7 +19,7 @@ import numpy as np
 from flask import Flask, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import MethodNotAllowed, NotFound
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 LIMIT = 1 << 20
 WIDTH = 4
@@ -169,7 +169,8 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     path = setting("MODEL_PATH")
     if not path:
         uri = setting("MODEL_URI")
-        path = unquote(uri.removeprefix("file://")) if uri else None
+        parts = urlsplit(uri) if uri else None
+        path = unquote(parts.path) if parts and parts.scheme == "file" and parts.netloc in ("", "localhost") else uri
     version = setting("MODEL_VERSION") or DEFAULT_VERSION
     holder = ModelHolder(path)
 

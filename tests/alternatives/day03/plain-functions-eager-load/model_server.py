@@ -13,7 +13,7 @@ import numpy as np
 from flask import Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,8 @@ def _model_location(settings: dict[str, str]) -> str | None:
         return settings["MODEL_PATH"]
     uri = settings.get("MODEL_URI")
     if uri:
-        return unquote(uri[len("file://"):]) if uri.startswith("file://") else uri
+        parts = urlsplit(uri)
+        return unquote(parts.path) if parts.scheme == "file" and parts.netloc in ("", "localhost") else uri
     return None
 
 

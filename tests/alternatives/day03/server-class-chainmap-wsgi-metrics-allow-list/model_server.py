@@ -127,9 +127,9 @@ class ModelServer:
         if self.settings.get("MODEL_PATH"):
             return self.settings["MODEL_PATH"]
         uri = self.settings.get("MODEL_URI")
-        if uri and uri.startswith("file:"):
+        if uri:
             parts = urlsplit(uri)
-            if parts.scheme == "file":
+            if parts.scheme == "file" and parts.netloc in ("", "localhost"):
                 return unquote(parts.path)
         return None
 

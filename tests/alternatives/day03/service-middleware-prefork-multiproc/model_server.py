@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from flask import Flask, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 log = logging.getLogger("model_server")
 
@@ -126,8 +126,10 @@ class ModelService:
     def __init__(self, settings: dict):
         self.version = settings.get("MODEL_VERSION") or "unknown"
         location = settings.get("MODEL_PATH") or settings.get("MODEL_URI") or ""
-        if not settings.get("MODEL_PATH") and location.startswith("file://"):
-            location = unquote(location[len("file://"):])
+        if not settings.get("MODEL_PATH"):
+            parts = urlsplit(location)
+            if parts.scheme == "file" and parts.netloc in ("", "localhost"):
+                location = unquote(parts.path)
         self.location = location
         self.model = None
         self.loaded = threading.Event()

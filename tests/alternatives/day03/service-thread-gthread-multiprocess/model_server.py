@@ -15,7 +15,7 @@ import numpy as np
 from flask import Flask, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import HTTPException
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 LIMIT = 1 << 20
 N_FEATURES = 4
@@ -35,8 +35,11 @@ class ModelService:
     def __init__(self, config: Mapping[str, str]):
         path = _setting("MODEL_PATH", config)
         if not path:
-            uri = _setting("MODEL_URI", config) or ""
-            path = unquote(uri.removeprefix("file://")) if uri else None
+            uri = urlsplit(_setting("MODEL_URI", config) or "")
+            if uri.scheme == "file" and uri.netloc in ("", "localhost"):
+                path = unquote(uri.path)
+            else:
+                path = uri.geturl() or None
         self.path = path
         self.version = _setting("MODEL_VERSION", config) or "0+unknown"
         self.model = None

@@ -17,7 +17,7 @@ import numpy as np
 from flask import Flask, request
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 LOG = logging.getLogger("model_server")
 LIMIT = 1 << 20
@@ -120,7 +120,9 @@ class Settings:
         if path:
             self.model_path = path
         elif uri:
-            self.model_path = unquote(uri[len("file://"):]) if uri.startswith("file://") else uri
+            parts = urlsplit(uri)
+            local = parts.scheme == "file" and parts.netloc in ("", "localhost")
+            self.model_path = unquote(parts.path) if local else uri
         else:
             self.model_path = None
 

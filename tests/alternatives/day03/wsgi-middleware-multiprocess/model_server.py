@@ -14,7 +14,7 @@ from numbers import Real
 from flask import Flask, Response, abort, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from werkzeug.exceptions import HTTPException, NotFound, MethodNotAllowed
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 LIMIT = 1 << 20
 _SETTING_NAMES = ("MODEL_PATH", "MODEL_URI", "MODEL_VERSION")
@@ -74,7 +74,8 @@ class ModelService:
         self.model = None
         source = settings.get("MODEL_PATH")
         if not source and settings.get("MODEL_URI"):
-            source = unquote(settings["MODEL_URI"].removeprefix("file://"))
+            uri = urlsplit(settings["MODEL_URI"])
+            source = unquote(uri.path) if uri.scheme == "file" and uri.netloc in ("", "localhost") else None
         if source:
             try:
                 from skops.io import load
