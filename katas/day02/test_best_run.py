@@ -203,6 +203,11 @@ def test_a_store_that_cannot_be_reached_is_not_reported_as_a_missing_experiment(
         f"best_run against a tracking server that is down raised {type(error).__name__}: "
         "LookupError means 'no such experiment or metric'; a store that cannot be read is another "
         "failure and should propagate (e.g. MlflowException), not be reported as 'nothing there'")
+    from mlflow.exceptions import MlflowException
+
+    assert isinstance(error, MlflowException), (
+        f"best_run against a tracking server that is down raised {type(error).__name__}: {error}; MLflow's client "
+        "raises an MlflowException there: let it propagate as it is (do not wrap it in another type)")
 
 
 def test_a_store_whose_runs_cannot_be_read_is_not_reported_as_a_missing_metric(scored_runs, mlflow_store):
@@ -219,6 +224,12 @@ def test_a_store_whose_runs_cannot_be_read_is_not_reported_as_a_missing_metric(s
         f"raised {type(error).__name__}: LookupError means 'no such experiment, or no run logged the "
         "metric'; a search that fails is another failure and should propagate as it is (do not turn the "
         "search's MlflowException into LookupError)")
+    from mlflow.exceptions import MlflowException
+
+    assert isinstance(error, MlflowException), (
+        f"the search of the runs of 'leaderboard' failed in the store with an MlflowException, and best_run raised "
+        f"{type(error).__name__}: {error}; let the store's own error propagate as it is (do not wrap it in "
+        "another type: a caller that handles MlflowException would miss it)")
 
 
 @pytest.mark.parametrize("metric", [

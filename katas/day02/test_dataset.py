@@ -133,6 +133,22 @@ def test_a_seed_the_generator_cannot_take_is_refused_not_folded_into_another(big
         "is or let the generator refuse it with an error")
 
 
+@pytest.mark.parametrize("numpy_seed", [np.int64(3), np.int32(3), np.uint16(3)], ids=["int64", "int32", "uint16"])
+def test_a_numpy_integer_is_a_seed(numpy_seed):
+    try:
+        as_numpy = _digest_of(make_dataset(numpy_seed))
+    except NotImplementedError:
+        raise   # the stub: not written yet
+    except Exception as exc:
+        pytest.fail(f"make_dataset({type(numpy_seed).__name__}(3)) raised {type(exc).__name__}: {exc}; a NumPy integer "
+                    "(a seed from `for seed in np.arange(5)`, say) is a whole number and a seed like the int it "
+                    "holds: refuse only what is not a whole number (isinstance(seed, int) refuses NumPy integers)",
+                    pytrace=False)
+    assert as_numpy == _digest_of(make_dataset(3)), (
+        f"make_dataset({type(numpy_seed).__name__}(3)) gives other arrays than make_dataset(3): a NumPy integer is "
+        "a seed like the int it holds")
+
+
 def test_the_largest_32_bit_seed_is_a_seed():
     largest = 2**32 - 1
     first, again = _digest_of(make_dataset(largest)), _digest_of(make_dataset(largest))
@@ -267,6 +283,24 @@ def test_not_even_one_feature_is_scaled_with_statistics_of_the_test_rows():
         "with statistics of all rows before the split, so the test rows shaped the training data (one column is "
         "a leak too); return the features as generated, and fit any scaling on the training rows only (a "
         "Pipeline does)")
+
+
+def test_make_dataset_fits_no_estimator_on_the_rows(monkeypatch):
+    import sklearn.base
+
+    fitted, validate = [], sklearn.base.BaseEstimator._validate_params
+
+    def noting_the_fit(self, *args, **kwargs):   # every scikit-learn estimator's fit validates its parameters first
+        fitted.append(type(self).__name__)
+        return validate(self, *args, **kwargs)
+
+    monkeypatch.setattr(sklearn.base.BaseEstimator, "_validate_params", noting_the_fit)
+    make_dataset(0)
+    assert not fitted, (
+        f"make_dataset fitted {', '.join(sorted(set(fitted)))} on its rows: a feature selector (SelectKBest) or a "
+        "scaler fitted before the split lets the test rows and their labels shape the training data, and one "
+        "fitted inside make_dataset is fitted there for every model; return the features as generated and fit "
+        "any scaling or selection inside the models' Pipelines, on the training rows only")
 
 
 def test_different_seeds_give_different_data():

@@ -471,6 +471,15 @@ def test_a_call_that_fails_while_logging_metrics_leaves_no_run_open(mlflow_store
         "saving) and also when it was interrupted (KeyboardInterrupt is no Exception: `except Exception` misses "
         "it), ends its run as FAILED (a `with mlflow.start_run(...)` block around the whole run does, or "
         "`except BaseException`) or deletes it")
+    client = mlflow.MlflowClient(mlflow_store.tracking_uri)
+    experiment = client.get_experiment_by_name(name)
+    left = [] if experiment is None else client.search_runs([experiment.experiment_id])   # deleted runs left out
+    ended_otherwise = {run.info.run_id: run.info.status for run in left if run.info.status != "FAILED"}
+    assert not ended_otherwise, (
+        f"run_experiment raised {type(error).__name__} while logging a run's metrics and left runs with the status "
+        f"{ended_otherwise}: a call that raised, also one interrupted by Ctrl-C, ends its run as FAILED (a `with "
+        "mlflow.start_run(...)` block does) or deletes it, never KILLED (which says someone stopped a healthy run "
+        "on purpose) nor FINISHED")
 
 
 def test_the_callers_own_active_run_is_left_running(mlflow_store):
@@ -554,6 +563,27 @@ def test_artifacts_go_to_the_artifact_location_and_nothing_to_the_working_folder
         where = Path(logged.artifact_location.removeprefix("file://"))
         assert where.is_relative_to(root), (
             f"run {run_id}'s model is stored at {logged.artifact_location}, outside the artifact_location {root}")
+
+
+def test_an_mlflow_artifacts_location_is_passed_on_as_given(mlflow_store):
+    import mlflow
+
+    name, location = "day02-proxied-artifacts", "mlflow-artifacts:/team/churn"
+    try:
+        run_experiment(mlflow_store.tracking_uri, name, artifact_location=location)
+    except NotImplementedError:
+        raise   # the stub: not written yet
+    except Exception:   # without a server the models cannot be saved there: only the stored location matters here
+        pass
+    finally:
+        while mlflow.active_run() is not None:   # a run left open would spoil the next tests (the tests above say so)
+            mlflow.end_run()
+    experiment = mlflow.MlflowClient(mlflow_store.tracking_uri).get_experiment_by_name(name)
+    stored = None if experiment is None else experiment.artifact_location
+    assert stored == location, (
+        f"run_experiment was given the artifact_location {location!r} (a URI of the server's artifact proxy, "
+        f"with no '://') and created the experiment with {stored!r}: pass the location on exactly as given, "
+        "never through os.path.abspath (also not 'unless it contains ://')")
 
 
 def test_an_existing_experiment_gets_new_runs_and_only_their_ids_are_returned(existing_experiment):
@@ -697,24 +727,29 @@ def test_each_call_looks_the_experiment_up_and_points_mlflow_at_tracking_uri_afr
     assert not set(first) & set(second), "each call should return the ids of the runs it made itself"
 
 
-def _default_seed_models(existing_experiment) -> dict:
-    """The models of the call that left the seed at its default (0), loaded back, by run id."""
+def _models_of(store, tracking_uri: str, experiment_id: str, run_ids) -> dict:
+    """The models of the given runs, loaded back, by run id."""
     import mlflow
 
     from mlops_katas.infra.mlflow_env import isolated
 
-    assert existing_experiment.error is None, f"run_experiment raised {existing_experiment.error}"
-    experiment = existing_experiment.experiment
-    client = mlflow.MlflowClient(experiment.tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri)
     models = {}
-    with isolated(experiment.store):
-        mlflow.set_tracking_uri(experiment.tracking_uri)
-        for run_id in experiment.run_ids:
-            logged = client.search_logged_models(experiment_ids=[existing_experiment.experiment_id],
+    with isolated(store):
+        mlflow.set_tracking_uri(tracking_uri)
+        for run_id in run_ids:
+            logged = client.search_logged_models(experiment_ids=[experiment_id],
                                                  filter_string=f"source_run_id = '{run_id}'")
             assert len(logged) == 1, f"run {run_id} should hold exactly one logged model, not {len(logged)}"
             models[run_id] = mlflow.sklearn.load_model(logged[0].model_uri)
     return models
+
+
+def _default_seed_models(existing_experiment) -> dict:
+    """The models of the call that left the seed at its default (0), loaded back, by run id."""
+    assert existing_experiment.error is None, f"run_experiment raised {existing_experiment.error}"
+    experiment = existing_experiment.experiment
+    return _models_of(experiment.store, experiment.tracking_uri, existing_experiment.experiment_id, experiment.run_ids)
 
 
 def test_with_the_default_seed_0_tree_models_still_have_a_fixed_random_state(existing_experiment):
@@ -752,6 +787,23 @@ def test_another_seed_is_another_draw_for_the_estimators_too(embedded_experiment
         f"called with seed {embedded_experiment.seed} and with seed {existing_experiment.experiment.seed}, the "
         f"{', '.join(shared)} got the same random_state both times: the call's seed seeds the estimators too "
         "(random_state=seed, or a number derived from it), never a random_state=42 fixed for every seed")
+
+
+def test_seed_0_is_another_draw_for_the_estimators_than_seed_42(mlflow_store, existing_experiment):
+    import mlflow
+
+    name = "day02-seed-42"
+    run_ids = run_experiment(mlflow_store.tracking_uri, name, seed=42, artifact_location=mlflow_store.artifact_location)
+    experiment = mlflow.MlflowClient(mlflow_store.tracking_uri).get_experiment_by_name(name)
+    assert experiment is not None, f"run_experiment should create the experiment {name!r} in the store at tracking_uri"
+    at_42 = _random_fit_draws(_models_of(mlflow_store, mlflow_store.tracking_uri, experiment.experiment_id,
+                                         run_ids).values())
+    at_0 = _random_fit_draws(_default_seed_models(existing_experiment).values())
+    shared = sorted(set(at_42) & set(at_0))
+    assert not shared or any(at_42[kind] != at_0[kind] for kind in shared), (
+        f"called with the default seed 0 and with seed 42, the {', '.join(shared)} got the same random_state both "
+        "times: seed 0 is a seed for the estimators too, never replaced by another one (`seed or 42` gives seed 0 "
+        "the draw of seed 42)")
 
 
 def test_through_the_server_metrics_equal_metrics_recomputed_on_held_out_data(served_experiment):

@@ -1,0 +1,94 @@
+"""Day 02 answer, fluent-API style."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+
+def make_dataset(seed: int = 0):
+    from sklearn.datasets import make_classification
+    from sklearn.model_selection import train_test_split
+
+    X, y = make_classification(n_samples=600, n_features=8, n_informative=4, n_redundant=2,
+                               random_state=seed)
+    return tuple(train_test_split(X, y, test_size=0.25, stratify=y, random_state=seed))
+
+
+def fingerprint(*arrays) -> str:
+    digest = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        digest.update(f"{a.dtype.str}{a.shape}".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
+
+
+def _models(seed):
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    return [LogisticRegression(max_iter=1000),
+            DecisionTreeClassifier(max_depth=5, random_state=seed),
+            RandomForestClassifier(n_estimators=30, random_state=seed),
+            KNeighborsClassifier(n_neighbors=7, algorithm="brute")]
+
+
+def run_experiment(tracking_uri: str, experiment_name: str, seed: int = 0,
+                   artifact_location: str | None = None) -> list[str]:
+    import mlflow
+    import sklearn
+    from mlflow.models import infer_signature
+    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+    mlflow.set_tracking_uri(tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        experiment_id = client.create_experiment(experiment_name, artifact_location=artifact_location)
+    else:
+        experiment_id = experiment.experiment_id
+
+    X_train, X_test, y_train, y_test = make_dataset(seed)
+    tag = fingerprint(X_train, X_test, y_train, y_test)
+    run_ids = []
+    for model in _models(seed):
+        with mlflow.start_run(experiment_id=experiment_id, run_name=type(model).__name__) as run:
+            run_ids.append(run.info.run_id)
+            model.fit(X_train, y_train)
+            mlflow.log_params({k: v for k, v in model.get_params().items()
+                               if v is None or isinstance(v, (bool, int, float, str))})
+            predicted = model.predict(X_test)
+            if hasattr(model, "predict_proba"):
+                scores = model.predict_proba(X_test)[:, 1]
+            else:
+                scores = model.decision_function(X_test)
+            mlflow.log_metrics({"accuracy": accuracy_score(y_test, predicted),
+                                "f1": f1_score(y_test, predicted),
+                                "roc_auc": roc_auc_score(y_test, scores)})
+            mlflow.set_tags({"dataset_fingerprint": tag})
+            mlflow.sklearn.log_model(
+                model, name="model",
+                signature=infer_signature(X_train, model.predict(X_train)),
+                input_example=X_train[:3],
+                pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                skops_trusted_types=["sklearn.tree._tree.Tree"])
+    return run_ids
+
+
+def best_run(tracking_uri: str, experiment_name: str, metric: str = "roc_auc") -> str:
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        raise LookupError(f"no experiment named {experiment_name!r}")
+    runs = client.search_runs([experiment.experiment_id],
+                              filter_string=f"metrics.`{metric}` > -1e308",
+                              order_by=[f"metrics.`{metric}` DESC"], max_results=1)
+    if not runs:
+        raise LookupError(f"no run of {experiment_name!r} logged {metric!r}")
+    return runs[0].info.run_id
