@@ -7,8 +7,11 @@ wrote (no Docker needed here; the end-to-end test builds and runs it).
 
 from __future__ import annotations
 
+import json
+import posixpath
 import re
 import shutil
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import pytest
@@ -103,6 +106,27 @@ def test_the_same_model_uri_is_loaded_from_the_tracking_uri_given(packaged, regi
         "packaging models:/week1-package/1 from another tracking_uri should ship that registry's version 1: the "
         "same model_uri names another model in another store, so load it from the tracking_uri given every time "
         "(a cache keyed by the model_uri alone ships the model of the store packaged first)")
+
+
+def test_the_model_is_loaded_from_tracking_uri_whatever_registry_an_earlier_step_set(registered, registered_elsewhere,
+                                                                                      data, tmp_path):
+    import mlflow
+    import skops.io
+
+    champion = Champion(run_id=registered.versions["1"], model_uri=f"models:/{registered.name}/1", version="1",
+                        score=0.9)
+    with isolated(registered.store):
+        # An earlier step of the same process (training, say) left MLflow pointing at another store, whose
+        # models:/week1-package/1 is another model.
+        mlflow.set_tracking_uri(registered_elsewhere.store.tracking_uri)
+        mlflow.set_registry_uri(registered_elsewhere.store.tracking_uri)
+        context = package(champion, "v1", tracking_uri=registered.store.tracking_uri, base_image=BASE_IMAGE,
+                          out_dir=tmp_path / "stale-registry")
+    wanted = registered.models["1"].predict(data.X_test).tolist()
+    assert skops.io.load(context / "model.skops").predict(data.X_test).tolist() == wanted, (
+        f"model.skops should be {champion.model_uri} of the registry at the tracking_uri given, even after an earlier "
+        "step set another registry URI: mlflow's registry follows the tracking URI only until a registry URI is "
+        "set, so set both (mlflow.set_registry_uri(tracking_uri)) or use a client made for tracking_uri")
 
 
 def test_the_model_is_loaded_from_the_champions_model_uri_not_its_run(registered_as_classifier, data, tmp_path):
@@ -223,22 +247,28 @@ def _settings(dockerfile: str, keyword: str) -> dict[str, str]:
     for word, args in instructions(dockerfile):
         if word not in ("ARG", "ENV", "LABEL"):
             continue
-        tokens = _docker_words(args, known)
-        if tokens and all("=" in token for token in tokens):
-            pairs = [token.split("=", 1) for token in tokens]
-        elif word == "ARG" or not tokens:
-            pairs = [[tokens[0], ""]] if tokens else []
-        else:
-            pairs = [[tokens[0], " ".join(tokens[1:])]]
-        for key, value in pairs:
-            if word == "ENV":
-                known[key] = value
-                env_names.add(key)
-            elif word == "ARG" and key not in env_names:
-                known[key] = value
+        for key, value in _read_settings(word, args, known, env_names):
             if word == keyword:
                 values[key] = value
     return values
+
+
+def _read_settings(word: str, args: str, known: dict[str, str], env_names: set[str]) -> list[list[str]]:
+    """The (key, value) pairs of one ARG, ENV or LABEL line, recording in `known` the values later lines see."""
+    tokens = _docker_words(args, known)
+    if tokens and all("=" in token for token in tokens):
+        pairs = [token.split("=", 1) for token in tokens]
+    elif word == "ARG" or not tokens:
+        pairs = [[tokens[0], ""]] if tokens else []
+    else:
+        pairs = [[tokens[0], " ".join(tokens[1:])]]
+    for key, value in pairs:
+        if word == "ENV":
+            known[key] = value
+            env_names.add(key)
+        elif word == "ARG" and key not in env_names:
+            known[key] = value
+    return pairs
 
 
 def test_the_image_says_its_version_and_where_it_came_from(packaged):
@@ -253,6 +283,24 @@ def test_the_image_says_its_version_and_where_it_came_from(packaged):
         f"the image should be labelled mlflow.run_id={champion.run_id}; the Dockerfile's labels are {labels}")
     assert labels.get("mlflow.model_uri") == champion.model_uri, (
         f"the image should be labelled mlflow.model_uri={champion.model_uri}; the Dockerfile's labels are {labels}")
+
+
+def test_model_version_is_carried_exactly_even_with_a_space_or_a_dollar(registered, tmp_path):
+    champion = Champion(run_id=registered.versions["1"], model_uri=f"models:/{registered.name}/1", version="1",
+                        score=0.9)
+    version = "v1 $MODEL_PATH"  # the argument, whatever it is: quote it and escape its $ like the labels' values
+    with isolated(registered.store):
+        context = package(champion, version, tracking_uri=registered.store.tracking_uri, base_image=BASE_IMAGE,
+                          out_dir=tmp_path / "odd-version")
+    dockerfile = (context / "Dockerfile").read_text(encoding="utf-8")
+    try:
+        env = _settings(dockerfile, "ENV")
+    except ValueError as exc:
+        pytest.fail(f"docker would refuse the Dockerfile written for version {version!r}: {exc}", pytrace=False)
+    assert env.get("MODEL_VERSION") == version, (
+        f"package(champion, {version!r}) should set MODEL_VERSION to exactly {version!r}: quote the value (an "
+        "unquoted ENV value stops at the space) and escape the $ as \\$ (docker replaces $MODEL_PATH with that "
+        f"variable, also inside double quotes); read as docker reads it, MODEL_VERSION is {env.get('MODEL_VERSION')!r}")
 
 
 @pytest.mark.parametrize("store", ["registered_with_a_space", "registered_with_an_accent", "registered_with_a_dollar"],
@@ -288,6 +336,65 @@ def test_the_image_sets_model_path_itself(packaged):
         "the Dockerfile should set MODEL_PATH to where it copies model.skops (ENV MODEL_PATH=/models/model.skops): "
         "the base image's own MODEL_PATH names its demo model, and copying over that file ties the image to the "
         f"base image's layout; the Dockerfile sets MODEL_PATH to {env.get('MODEL_PATH')!r}")
+
+
+# The day-03 image's WORKDIR: where a relative COPY destination (or a relative MODEL_PATH) points.
+BASE_WORKDIR = "/app"
+
+
+def _model_destinations(dockerfile: str) -> set[str]:
+    """Every path a COPY or ADD of the context's model.skops may have put it at, read as docker reads the line
+    (variables replaced, a relative destination under the WORKDIR). A destination without a trailing `/` may be a
+    folder the base image already has, so both readings count."""
+    known: dict[str, str] = {}
+    env_names = set(BASE_ENV)
+    workdir, found = BASE_WORKDIR, set()
+    for word, args in instructions(dockerfile):
+        if word in ("ARG", "ENV"):
+            _read_settings(word, args, known, env_names)
+        elif word == "WORKDIR":
+            workdir = posixpath.join(workdir, " ".join(_docker_words(args, known)))
+        elif word in ("COPY", "ADD"):
+            try:
+                words = json.loads(args) if args.lstrip().startswith("[") else _docker_words(args, known)
+            except ValueError:
+                words = _docker_words(args, known)
+            if any(w.startswith("--from") for w in words):
+                continue  # from another stage or image, not from the context
+            words = [w for w in words if not w.startswith("--")]
+            if len(words) < 2:
+                continue
+            *sources, dest = words
+            folder = posixpath.join(workdir, dest)
+            for source in sources:
+                if source.rstrip("/") in (".", ""):
+                    found.add(posixpath.normpath(posixpath.join(folder, "model.skops")))
+                elif fnmatchcase("model.skops", posixpath.basename(source)):
+                    found.add(posixpath.normpath(posixpath.join(folder, "model.skops")))
+                    if not dest.endswith("/") and len(sources) == 1:
+                        found.add(posixpath.normpath(folder))
+    return found
+
+
+def _final_workdir(dockerfile: str) -> str:
+    workdir = BASE_WORKDIR
+    for word, args in instructions(dockerfile):
+        if word == "WORKDIR":
+            workdir = posixpath.join(workdir, args.strip().strip('"'))
+    return workdir
+
+
+def test_model_path_names_where_the_model_was_copied(packaged):
+    _, context, _ = packaged
+    dockerfile = (context / "Dockerfile").read_text(encoding="utf-8")
+    model_path = _settings(dockerfile, "ENV").get("MODEL_PATH", "")
+    copied = _model_destinations(dockerfile)
+    where = posixpath.normpath(posixpath.join(_final_workdir(dockerfile), model_path)) if model_path else ""
+    assert copied, f"the Dockerfile should COPY model.skops into the image; it has no such COPY:\n{dockerfile}"
+    assert where in copied, (
+        f"MODEL_PATH should name the file the Dockerfile copies model.skops to ({' or '.join(sorted(copied))}), "
+        f"so the server loads the champion; it is {model_path!r}, where no COPY put the model (the server would load "
+        "whatever the base image has there, or fail to start)")
 
 
 def test_the_image_keeps_the_base_images_user(packaged):

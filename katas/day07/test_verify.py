@@ -346,6 +346,42 @@ def test_monitor_slower_than_timeout_s_fails_the_check(tmp_path, seconds):
         "later: wait timeout_s itself, not a fixed timeout and not timeout_s plus some slack for bash to start")
 
 
+def test_verify_waits_for_the_monitor_no_longer_than_timeout_s(tmp_path, monkeypatch):
+    import subprocess
+
+    # A slack of a tenth of a second is too small to see on a busy machine: record the timeout each wait on the
+    # monitor's bash is given instead (Popen.wait, communicate, and subprocess.run, which calls communicate).
+    asked: list[str] = []
+    wait, communicate = subprocess.Popen.wait, subprocess.Popen.communicate
+
+    def is_the_monitor(process) -> bool:
+        args = process.args if isinstance(process.args, (list, tuple)) else str(process.args).split()
+        return bool(args) and Path(str(args[0])).name == "bash"
+
+    def spy_wait(self, timeout=None):
+        if timeout is not None and is_the_monitor(self):
+            asked.append(f"wait(timeout={timeout!r})")
+        return wait(self, timeout=timeout)
+
+    def spy_communicate(self, input=None, timeout=None):
+        if timeout is not None and is_the_monitor(self):
+            asked.append(f"communicate(timeout={timeout!r})")
+        return communicate(self, input, timeout)
+
+    monkeypatch.setattr(subprocess.Popen, "wait", spy_wait)
+    monkeypatch.setattr(subprocess.Popen, "communicate", spy_communicate)
+    healthy = _monitor(tmp_path / "healthy", "exit 0\n")
+    for timeout_s in (1, 2.5):
+        asked.clear()
+        assert verify("http://127.0.0.1:9", monitor=healthy, timeout_s=timeout_s) is True, (
+            "a monitor that exits 0 at once is a passing check")
+        longer = [call for call in asked if float(call.split("=")[1].rstrip(")")) > timeout_s]
+        assert not longer, (
+            f"with timeout_s={timeout_s} verify waited for the monitor with {', '.join(longer)}: wait timeout_s itself, "
+            "with no slack added for bash to start (a monitor that exits 0 a little after timeout_s has failed the "
+            "check)")
+
+
 def test_timeout_s_defaults_to_ten_seconds(tmp_path):
     healthy = _monitor(tmp_path / "healthy", "exit 0\n")
     assert verify("http://127.0.0.1:9", monitor=healthy) is True, "a monitor that exits 0 is a passing check"

@@ -135,7 +135,7 @@ DOCKERFILE = """\
 FROM {base} AS serve
 COPY model.skops /opt/week1/model.skops
 ENV MODEL_PATH=/opt/week1/model.skops
-ENV MODEL_VERSION={version}
+ENV MODEL_VERSION="{version}"
 LABEL mlflow.run_id="{run_id}"
 LABEL mlflow.model_uri="{model_uri}"
 """
@@ -154,6 +154,6 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
         model = mlflow.sklearn.load_model(local)
     (context / "model.skops").write_bytes(skops.io.dumps(model))
     (context / "Dockerfile").write_text(
-        DOCKERFILE.format(base=base_image, version=version, run_id=champion.run_id,
+        DOCKERFILE.format(base=base_image, version=version.replace("$", r"\$"), run_id=champion.run_id,
                         model_uri=champion.model_uri.replace("$", r"\$")))
     return context

@@ -145,7 +145,7 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
         f'LABEL mlflow.model_uri="{model_uri}"',
         "COPY model.skops /opt/champion/model.skops",
         "ENV MODEL_PATH /opt/champion/model.skops",
-        f'ENV MODEL_VERSION "{version}"',
+        f'ENV MODEL_VERSION "{version.replace("$", chr(92) + "$")}"',
     ]
     (context / "Dockerfile").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return context

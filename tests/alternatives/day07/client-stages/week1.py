@@ -155,7 +155,7 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
         f'LABEL mlflow.model_uri="{escaped_uri}"',
         "COPY model.skops /opt/model/model.skops",
         "ENV MODEL_PATH $MODEL_DIR/model.skops",
-        f'ENV MODEL_VERSION "{version}"',
+        f'ENV MODEL_VERSION "{version.replace("$", chr(92) + "$")}"',
     ]
     (context / "Dockerfile").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return context

@@ -132,6 +132,7 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     context.mkdir(parents=True, exist_ok=True)
     skops.io.dump(model, str(context / "model.skops"))
     model_uri = champion.model_uri.replace("$", r"\$")  # docker would expand $NAME in the label
+    docker_version = version.replace("$", r"\$")  # and in the ENV value
     dockerfile = f"""\
 ARG BASE={base_image}
 FROM ${{BASE}}
@@ -140,7 +141,7 @@ LABEL "mlflow.run_id"="{champion.run_id}"
 LABEL "mlflow.model_uri"="{model_uri}"
 COPY model.skops ${{MODEL_DIR}}/model.skops
 ENV MODEL_PATH ${{MODEL_DIR}}/model.skops
-ENV MODEL_VERSION {version}
+ENV MODEL_VERSION "{docker_version}"
 """
     (context / "Dockerfile").write_text(dockerfile, encoding="utf-8")
     return context

@@ -157,7 +157,7 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     skops.io.dump(estimator, str(target / "model.skops"))
     lines = [
         f"FROM {base_image}",
-        f"ARG SERVED_VERSION={version}",
+        'ARG SERVED_VERSION="%s"' % version.replace("$", "\\$"),
         f"LABEL mlflow.run_id={champion.run_id}",
         'LABEL mlflow.model_uri="%s"' % champion.model_uri.replace("$", "\\$"),
         "COPY model.skops /srv/model/champion.skops",

@@ -117,6 +117,6 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
         f"FROM {base_image}\n"
         f'LABEL mlflow.run_id="{champion.run_id}" mlflow.model_uri="{uri}"\n'
         "COPY model.skops /models/model.skops\n"
-        f'ENV MODEL_PATH=/models/model.skops MODEL_VERSION="{version}"\n',
+        f'ENV MODEL_PATH=/models/model.skops MODEL_VERSION="{version.replace("$", chr(92) + "$")}"\n',
         encoding="utf-8")
     return out

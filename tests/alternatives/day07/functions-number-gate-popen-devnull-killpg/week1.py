@@ -126,5 +126,5 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
         f"FROM {base_image}\n"
         f'LABEL mlflow.run_id="{champion.run_id}" mlflow.model_uri="{model_uri}"\n'
         "COPY model.skops /models/model.skops\n"
-        f'ENV MODEL_PATH=/models/model.skops MODEL_VERSION="{version}"\n', encoding="utf-8")
+        f'ENV MODEL_PATH=/models/model.skops MODEL_VERSION="{version.translate({ord("$"): chr(92) + "$"})}"\n', encoding="utf-8")
     return out

@@ -126,10 +126,11 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     model = mlflow.sklearn.load_model(champion.model_uri)
     skops.io.dump(model, out / "model.skops")
     label_uri = champion.model_uri.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    label_version = version.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
     (out / "Dockerfile").write_text(
         f"FROM {base_image}\n"
         f'LABEL mlflow.run_id="{champion.run_id}" mlflow.model_uri="{label_uri}"\n'
         "COPY model.skops /models/week1/model.skops\n"
-        f'ENV MODEL_PATH=/models/week1/model.skops MODEL_VERSION="{version}"\n',
+        f'ENV MODEL_PATH=/models/week1/model.skops MODEL_VERSION="{label_version}"\n',
         encoding="utf-8")
     return out

@@ -113,9 +113,10 @@ def package(champion, version, *, tracking_uri, base_image, out_dir) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     skops.io.dump(model, out / "model.skops")
     escaped_uri = "\\$".join(champion.model_uri.split("$"))  # a bare $ would be expanded by docker
+    escaped_version = "\\$".join(version.split("$"))
     (out / "Dockerfile").write_text(
         f"FROM {base_image}\n"
         f'LABEL mlflow.run_id="{champion.run_id}" mlflow.model_uri="{escaped_uri}"\n'
         "COPY model.skops /models/champion.skops\n"
-        f'ENV MODEL_PATH=/models/champion.skops MODEL_VERSION="{version}"\n', encoding="utf-8")
+        f'ENV MODEL_PATH=/models/champion.skops MODEL_VERSION="{escaped_version}"\n', encoding="utf-8")
     return out

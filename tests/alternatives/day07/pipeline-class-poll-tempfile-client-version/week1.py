@@ -159,7 +159,7 @@ def package(champion, version, *, tracking_uri, base_image, out_dir) -> Path:
         f'LABEL mlflow.model_uri="{champion.model_uri.replace("$", dollar)}"',
         "COPY model.skops /srv/model/model.skops",
         "ENV MODEL_PATH /srv/model/model.skops",
-        f"ENV MODEL_VERSION {version}",
+        f'ENV MODEL_VERSION "{version.replace("$", dollar)}"',
     ]
     (target / "Dockerfile").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return target

@@ -170,7 +170,7 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
         f'LABEL "mlflow.model_uri"="{uri}"',
         "COPY model.skops /srv/champion/model.skops",
         "ENV MODEL_PATH /srv/champion/model.skops",
-        f"ENV MODEL_VERSION {version}",
+        f'ENV MODEL_VERSION "{version.replace("$", chr(92) + "$")}"',
     ]
     (context / "Dockerfile").write_text("\n".join(lines) + "\n")
     return context

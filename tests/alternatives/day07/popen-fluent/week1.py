@@ -119,9 +119,10 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     out.mkdir(parents=True, exist_ok=True)
     skops.io.dump(model, out / "model.skops")
     model_uri = re.sub(r'([\\"$])', r"\\\1", champion.model_uri)
+    quoted_version = re.sub(r'([\\"$])', r"\\\1", version)
     (out / "Dockerfile").write_text(
         f"FROM {base_image}\n"
         f'LABEL mlflow.run_id="{champion.run_id}" mlflow.model_uri="{model_uri}"\n'
         "COPY model.skops /models/model.skops\n"
-        f'ENV MODEL_PATH=/models/model.skops MODEL_VERSION="{version}"\n', encoding="utf-8")
+        f'ENV MODEL_PATH=/models/model.skops MODEL_VERSION="{quoted_version}"\n', encoding="utf-8")
     return out

@@ -150,7 +150,7 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
         f" mlflow.model_uri={uri_label}",
         "COPY model.skops /srv/model/model.skops",
         "ENV MODEL_PATH=/srv/model/model.skops",
-        f"ENV MODEL_VERSION={json.dumps(version)}",
+        f"ENV MODEL_VERSION={json.dumps(version, ensure_ascii=False)}".replace("$", r"\$"),
     ]
     (out / "Dockerfile").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out

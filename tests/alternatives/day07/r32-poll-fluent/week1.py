@@ -161,7 +161,7 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
         f"FROM {base_image}",
         f"COPY model.skops /opt/champion/model.skops",
         f"ENV MODEL_PATH=/opt/champion/model.skops",
-        f"ENV MODEL_VERSION={version}",
+        'ENV MODEL_VERSION="' + version.replace("$", "\\$") + '"',
         f'LABEL "mlflow.run_id"="{champion.run_id}"',
         'LABEL "mlflow.model_uri"="' + champion.model_uri.replace("$", "\\$") + '"',
     ]

@@ -162,7 +162,7 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
         "FROM " + base_image,
         "COPY model.skops /opt/champion/model.skops",
         "ENV MODEL_PATH /opt/champion/model.skops",
-        "ENV MODEL_VERSION " + version,
+        "ENV MODEL_VERSION " + json.dumps(version, ensure_ascii=False).replace("$", "\\$"),
         "LABEL mlflow.run_id=" + json.dumps(champion.run_id, ensure_ascii=False),
         "LABEL mlflow.model_uri=" + json.dumps(champion.model_uri, ensure_ascii=False).replace("$", "\\$"),
     ]

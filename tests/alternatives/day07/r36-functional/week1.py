@@ -129,11 +129,12 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     model = mlflow.sklearn.load_model(champion.model_uri)
     skops.io.dump(model, out / "model.skops")
     quoted_uri = json.dumps(champion.model_uri, ensure_ascii=False).replace("$", "\\$")
+    quoted_version = json.dumps(version, ensure_ascii=False).replace("$", "\\$")
     (out / "Dockerfile").write_text(
         f"FROM {base_image}\n"
         f"LABEL mlflow.run_id={json.dumps(champion.run_id, ensure_ascii=False)}"
         f" mlflow.model_uri={quoted_uri}\n"
         "COPY model.skops /models/week1/model.skops\n"
-        f"ENV MODEL_PATH=/models/week1/model.skops MODEL_VERSION={json.dumps(version)}\n",
+        f"ENV MODEL_PATH=/models/week1/model.skops MODEL_VERSION={quoted_version}\n",
         encoding="utf-8")
     return out

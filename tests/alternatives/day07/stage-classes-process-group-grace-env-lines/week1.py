@@ -174,7 +174,7 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
         f"FROM {base_image}",
         "COPY model.skops /opt/week1/champion.skops",
         "ENV MODEL_PATH /opt/week1/champion.skops",
-        f"ENV MODEL_VERSION {json.dumps(version)}",
+        "ENV MODEL_VERSION " + json.dumps(version, ensure_ascii=False).replace("$", r"\$"),
         f"LABEL mlflow.run_id={json.dumps(champion.run_id, ensure_ascii=False)}",
         "LABEL mlflow.model_uri=" + json.dumps(champion.model_uri, ensure_ascii=False).replace("$", r"\$"),
     ]

@@ -187,7 +187,7 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
         f"LABEL mlflow.model_uri={label_uri}",
         "COPY model.skops /opt/champion/model.skops",
         "ENV MODEL_PATH /opt/champion/model.skops",
-        f"ENV MODEL_VERSION {version}",
+        "ENV MODEL_VERSION " + json.dumps(version, ensure_ascii=False).replace("$", "\\$"),
     ]
     (target / "Dockerfile").write_text("\n".join(line for line in lines if line) + "\n", encoding="utf-8")
     return target

@@ -128,10 +128,11 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     model = mlflow.sklearn.load_model(champion.model_uri)
     skops.io.dump(model, out / "model.skops")
     uri_escaped = champion.model_uri.replace("$", r"\$")
+    version_escaped = version.replace("$", r"\$")
     (out / "Dockerfile").write_text(
         f"FROM {base_image}\n"
         f'LABEL mlflow.run_id="{champion.run_id}" mlflow.model_uri="{uri_escaped}"\n'
         "COPY model.skops /models/model.skops\n"
-        f'ENV MODEL_PATH=/models/model.skops MODEL_VERSION="{version}"\n',
+        f'ENV MODEL_PATH=/models/model.skops MODEL_VERSION="{version_escaped}"\n',
         encoding="utf-8")
     return out
