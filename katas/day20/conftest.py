@@ -212,3 +212,88 @@ def racing_redis(redis_server):
     proxy = RacingRedis(redis_server.url)
     yield proxy
     proxy.close()
+
+
+class DroppingRedis:
+    """A 'Redis' at `url` that accepts each connection and closes it at once, before a byte is said (a
+    Redis that has gone away behind a load balancer); `connections()` counts the connections made to it."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"redis://127.0.0.1:{self.listener.getsockname()[1]}/0"
+        self._accepted = 0
+        self._thread = threading.Thread(target=self._accept, name="dropping-redis", daemon=True)
+        self._thread.start()
+
+    def connections(self) -> int:
+        return self._accepted
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self._accepted += 1
+            conn.close()
+
+    def close(self) -> None:
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
+        except OSError:
+            pass
+        self.listener.close()
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def dropping_redis():
+    """A server that accepts every connection and hangs up at once (see `DroppingRedis`)."""
+    server = DroppingRedis()
+    yield server
+    server.close()
+
+
+# Commands that end a write's atomic step; after one of them only a script (re)load may follow.
+ATOMIC_STEPS = {b"EXEC", b"EVAL", b"EVALSHA", b"EVAL_RO", b"EVALSHA_RO", b"FCALL"}
+SCRIPT_LOADING = {b"SCRIPT", b"EVAL", b"EVALSHA", b"EVAL_RO", b"EVALSHA_RO", b"FCALL", b"FUNCTION"}
+
+
+class CuttingRedis(RacingRedis):
+    """Forwards every byte between a client and a real Redis, unchanged, until a connection has sent a
+    write's atomic step (EXEC, EVAL, EVALSHA...): at the next command on that connection, other than
+    loading or running a script again (after NOSCRIPT), it hangs up on the client without forwarding
+    it. Redis went away right after the write landed; `cut` is set once that has happened."""
+
+    def __init__(self, target: str) -> None:
+        self.cut = threading.Event()
+        super().__init__(target)
+
+    def _to_redis(self, client: socket.socket, server: socket.socket) -> None:
+        buffer, stepped = bytearray(), False
+        try:
+            while data := client.recv(65536):
+                buffer += data
+                for name, raw in _commands(buffer):
+                    if stepped and name not in SCRIPT_LOADING:
+                        self.cut.set()
+                        return
+                    stepped = stepped or name in ATOMIC_STEPS
+                    server.sendall(raw)
+        except OSError:
+            pass
+        finally:
+            for sock in (server, client):  # the client sees the connection close, as when Redis dies
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            server.close()
+
+
+@pytest.fixture
+def cutting_redis(redis_server):
+    """A proxy to the test's real Redis that hangs up right after a write's atomic step (see `CuttingRedis`)."""
+    proxy = CuttingRedis(redis_server.url)
+    yield proxy
+    proxy.close()

@@ -176,6 +176,23 @@ def test_a_call_to_a_redis_that_never_answers_is_tried_once(hung_redis, call):
         "path can no longer use")
 
 
+@pytest.mark.parametrize("call", ["read", "write"])
+def test_a_call_to_a_redis_that_drops_the_connection_is_tried_once(dropping_redis, call):
+    with OnlineFeatureStore(dropping_redis.url, timeout_s=0.5) as store:
+        with pytest.raises(StoreUnavailable):
+            if call == "read":
+                store.read("c1")
+            else:
+                store.write("c1", FEATURES, event_ts=100.0)
+        time.sleep(0.3)  # the server takes any connection still queued
+        made = dropping_redis.connections()
+    assert made == 1, (
+        f"one {call}() against a Redis that accepts the connection and closes it at once made {made} connections "
+        "to it: a call tries Redis once, whatever the failure (a refused or dropped connection too, not only a "
+        "timeout), and then raises StoreUnavailable. Catch no redis.ConnectionError to send the command again: "
+        "a Redis that has gone away costs the caller one try, and the scorer counts its fallback")
+
+
 def test_a_connection_that_never_completes_raises_store_unavailable_after_timeout_s(unconnectable_redis_url):
     with OnlineFeatureStore(unconnectable_redis_url, timeout_s=0.05) as store:
         waited = _time_until_unavailable(store, limit_s=4)  # redis-py's own connect timeout is 5 s
@@ -393,7 +410,7 @@ def test_cards_are_independent(store):
 # Real card ids and tokens hold colons, quotes and more; one that ends like a key the store might derive from
 # another card's ("c1:ts", "c1:features") is still a card of its own.
 ODD_CARD_IDS = ["c1:ts", "c1", "c1:event_ts", "c1:features", "c1:meta", "c1:f", "card:c1", "o'brien",
-                'say "hi"', "back\\slash", "new\nline", "]]--", "*?[x]", "ünï-карта"]
+                'say "hi"', "back\\slash", "new\nline", "]]--", "*?[x]", "ünï-карта", ""]
 
 
 def _on_a_live_redis(call, card: str, *args, **kwargs):
@@ -414,7 +431,7 @@ def test_any_str_is_a_card_id_of_its_own(store):
     got = {card: _on_a_live_redis(store.read, card) for card in ODD_CARD_IDS}
     assert got == {card: {"count": float(n)} for n, card in enumerate(ODD_CARD_IDS)}, (
         "every str is a card id and every card its own feature set, whatever it holds (colons, quotes, a "
-        "backslash, a newline, glob characters): never paste a card id into a script's text, and never derive "
+        "backslash, a newline, glob characters, nothing at all: '' is a str too): never paste a card id into a script's text, and never derive "
         f"one card's key from another's by a suffix ('c1' + ':ts' is card 'c1:ts'); got {got}")
     older = {card: _on_a_live_redis(store.write, card, {"count": -1}, event_ts=50.0)
              for card in ODD_CARD_IDS}
@@ -592,6 +609,22 @@ def test_an_accepted_write_restarts_the_ttl_and_an_ignored_one_does_not(redis_se
         ttls = ttls_ms(raw)
         assert ttls and all(25_000 < ttl <= 30_000 for ttl in ttls.values()), (
             f"an accepted write gives the card ttl_s to live again; got {ttls} (ms)")
+
+
+@pytest.mark.redis
+def test_a_key_has_its_ttl_from_the_moment_the_write_lands(redis_server, cutting_redis, raw):
+    with OnlineFeatureStore(cutting_redis.url, ttl_s=30, timeout_s=5) as store:
+        try:
+            store.write("c1", FEATURES, event_ts=100.0)  # Redis goes away right after the atomic step
+        except StoreUnavailable:
+            pass  # the connection was cut after the write: the caller may well hear of it
+    ttls = ttls_ms(raw)
+    assert ttls, "the write's atomic step reached Redis, yet the store wrote nothing"
+    assert all(25_000 < ttl <= 30_000 for ttl in ttls.values()), (
+        "Redis went away right after the write's atomic step (its EVALSHA or EXEC), and the store's keys were "
+        f"left with {ttls} (ms to live, -1 = never): the TTL is set in the same atomic step as the write "
+        "(PEXPIRE inside the Lua script or the MULTI block), never by a later command that may not arrive, "
+        "or a card whose Redis blinked keeps its features for ever")
 
 
 @pytest.mark.redis

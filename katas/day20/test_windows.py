@@ -7,6 +7,7 @@ window `(ts - window_s, ts]` gives the same answer.
 
 from __future__ import annotations
 
+import gc
 import math
 import tracemalloc
 
@@ -468,6 +469,38 @@ def test_memory_stays_bounded_when_every_event_is_a_new_card():
         f"{grown:,} bytes: a card whose last event was dropped must be forgotten too (delete its empty entry), and "
         "a late event must leave no entry behind (check lateness before creating the card's state), or memory "
         "grows without bound")
+
+
+def test_rejected_events_of_new_cards_leave_nothing_behind():
+    windows = SlidingWindowFeatures(window_s=10, allowed_lateness_s=5)
+    windows.process(ev("a", 100))
+    bad_values = [("amount", math.nan), ("ts", math.inf), ("amount", -math.inf), ("ts", math.nan)]
+
+    def reject(start: int, stop: int) -> None:
+        for i in range(start, stop):  # each a card never seen before, on time if it were valid
+            event = ev(f"card{i:08d}", 101.0)
+            field, value = bad_values[i % len(bad_values)]
+            event[field] = value
+            with pytest.raises(ValueError):
+                windows.process(event)
+
+    reject(0, 200)  # warm-up: caches and free lists exist before memory is measured
+    tracemalloc.start()
+    try:
+        gc.collect()  # a raised exception's traceback is a reference cycle: garbage, not state
+        before = tracemalloc.get_traced_memory()[0]
+        reject(200, 2_200)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert (windows.state_size(), windows.late_events) == (1, 0), (
+        f"rejected events are neither held nor late; got state_size() {windows.state_size()}, late_events "
+        f"{windows.late_events}")
+    assert grown < 50_000, (  # an empty entry kept per card holds at least its id, a 61-byte string: 122,000 bytes
+        f"2,000 rejected events, each of a card never seen before, grew memory by {grown:,} bytes: a rejected "
+        "event changes nothing, so it creates no entry for its card either (validate the whole event before "
+        "touching any state, or remove what you created before raising)")
 
 
 # --- bad input ------------------------------------------------------------------------

@@ -121,7 +121,8 @@ class FraudScorer:
         row = [float(amount)] + [float(features[name]) for name in MODEL_FEATURES[1:]]
         future = self._pool.submit(self.model.predict_proba, [row])
         try:
-            probability = float(future.result(timeout=self.budget_s)[0][1])
+            answer = future.result(timeout=self.budget_s)[0][1]
+            probability = float(answer) if _number(answer) else None  # "0.9" is text, not a number
         except FutureTimeout:
             future.cancel()  # if it never started, it never will
             probability = None

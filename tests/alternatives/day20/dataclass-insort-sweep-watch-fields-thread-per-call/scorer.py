@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import math
+import numbers
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from feature_store import StoreUnavailable
+
+
+def _real(value) -> float:
+    """float(value) for a real number (NumPy ones included); TypeError for text such as "0.9"."""
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"the model's answer is no number: {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -72,7 +80,7 @@ class FraudScorer:
         if not call.done.wait(self._budget) or call.failed:
             return None
         try:
-            p = float(call.answer[0][1])
+            p = _real(call.answer[0][1])
         except Exception:
             return None
         return p if 0.0 <= p <= 1.0 else None

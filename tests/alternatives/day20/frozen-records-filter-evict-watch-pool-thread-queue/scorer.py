@@ -2,12 +2,21 @@
 from __future__ import annotations
 
 import math
+import numbers
 import queue
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from feature_store import StoreUnavailable
+
+
+def _real(value) -> float:
+    """float(value) for a real number (NumPy ones included); TypeError for text such as "0.9"."""
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"the model's answer is no number: {value!r}")
+    return float(value)
+
 
 _FAILED = object()
 
@@ -50,7 +59,7 @@ class FraudScorer:
         def call() -> None:
             try:
                 answer = self._model.predict_proba([row])
-                box.put(float(answer[0][1]))
+                box.put(_real(answer[0][1]))
             except Exception:
                 box.put(_FAILED)
 

@@ -10,6 +10,14 @@ from dataclasses import dataclass
 
 from feature_store import StoreUnavailable
 
+
+def _real(value) -> float:
+    """float(value) for a real number (NumPy ones included); TypeError for text such as "0.9"."""
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"the model's answer is no number: {value!r}")
+    return float(value)
+
+
 RULES = ("velocity", "card_testing", "large_amount")
 
 
@@ -86,7 +94,7 @@ class FraudScorer:
             self._threads = [t for t in self._threads if t.is_alive()]
             self._threads.append(call.thread)
         try:
-            p = float(call.wait(self._budget_s)[0][1])
+            p = _real(call.wait(self._budget_s)[0][1])
         except Exception:
             return None
         return p if 0.0 <= p <= 1.0 else None

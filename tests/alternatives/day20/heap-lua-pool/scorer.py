@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import concurrent.futures
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from feature_store import StoreUnavailable
+
+
+def _real(value) -> float:
+    """float(value) for a real number (NumPy ones included); TypeError for text such as "0.9"."""
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"the model's answer is no number: {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -66,7 +74,7 @@ class FraudScorer:
         if store_ok:
             future = self._pool.submit(self.model.predict_proba, [[amount, count, total, biggest, distinct]])
             try:
-                p = float(future.result(timeout=self.budget_s)[0][1])
+                p = _real(future.result(timeout=self.budget_s)[0][1])
             except Exception:
                 p = None
             if p is None or not 0.0 <= p <= 1.0:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import queue
 import threading
 from collections.abc import Mapping
@@ -10,6 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from feature_store import StoreUnavailable
+
+
+def _real(value) -> float:
+    """float(value) for a real number (NumPy ones included); TypeError for text such as "0.9"."""
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"the model's answer is no number: {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -86,7 +94,7 @@ class FraudScorer:
             answer = self._ask(np.array([[amount, window["count"], window["total_amount"],
                                           window["max_amount"], window["distinct_merchants"]]], dtype=float))
             try:
-                candidate = float(answer[0][1]) if answer is not _NO_ANSWER else math.nan
+                candidate = _real(answer[0][1]) if answer is not _NO_ANSWER else math.nan
             except (TypeError, ValueError, IndexError):
                 candidate = math.nan
             if 0.0 <= candidate <= 1.0:

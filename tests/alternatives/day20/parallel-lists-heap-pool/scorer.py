@@ -11,6 +11,13 @@ from dataclasses import dataclass
 from feature_store import StoreUnavailable
 
 
+def _real(value) -> float:
+    """float(value) for a real number (NumPy ones included); TypeError for text such as "0.9"."""
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"the model's answer is no number: {value!r}")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class Decision:
     score: float
@@ -74,7 +81,7 @@ class FraudScorer:
                     float(features["max_amount"]), float(features["distinct_merchants"])]]
             future = self._pool.submit(self.model.predict_proba, row)
             try:
-                p = float(future.result(timeout=self.budget_s)[0][1])
+                p = _real(future.result(timeout=self.budget_s)[0][1])
             except Exception:
                 p = None
             if p is None or not 0.0 <= p <= 1.0:

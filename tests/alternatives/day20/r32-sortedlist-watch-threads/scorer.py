@@ -4,12 +4,20 @@ queue; live threads are tracked in a set (removed when they end) so close() can 
 from __future__ import annotations
 
 import math
+import numbers
 import queue
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from feature_store import StoreUnavailable
+
+
+def _real(value) -> float:
+    """float(value) for a real number (NumPy ones included); TypeError for text such as "0.9"."""
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"the model's answer is no number: {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,7 @@ class FraudScorer:
         def run() -> None:
             try:
                 answer = self._model.predict_proba(row)
-                slot.put(float(answer[0][1]))
+                slot.put(_real(answer[0][1]))
             except BaseException:
                 slot.put(_FAILED)
 

@@ -2,12 +2,20 @@
 from __future__ import annotations
 
 import math
+import numbers
 import queue
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from feature_store import StoreUnavailable
+
+
+def _real(value) -> float:
+    """float(value) for a real number (NumPy ones included); TypeError for text such as "0.9"."""
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"the model's answer is no number: {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -67,7 +75,7 @@ class FraudScorer:
         if kind != "ok":
             return None
         try:
-            p = float(answer[0][1])
+            p = _real(answer[0][1])
         except Exception:  # noqa: BLE001
             return None
         return p if 0.0 <= p <= 1.0 else None

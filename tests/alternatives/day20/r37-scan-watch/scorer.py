@@ -4,11 +4,19 @@ handed-over answer slot per call, and a set of live threads that close() joins."
 from __future__ import annotations
 
 import math
+import numbers
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from feature_store import StoreUnavailable
+
+
+def _real(value) -> float:
+    """float(value) for a real number (NumPy ones included); TypeError for text such as "0.9"."""
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"the model's answer is no number: {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -59,7 +67,7 @@ class FraudScorer:
     def _ask(self, row, call: _Call) -> None:
         try:
             answer = self.model.predict_proba([row])
-            call.answer = float(answer[0][1])
+            call.answer = _real(answer[0][1])
         except Exception:
             call.failed = True
         finally:

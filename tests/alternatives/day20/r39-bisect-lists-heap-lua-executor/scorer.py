@@ -3,10 +3,18 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from feature_store import StoreUnavailable
+
+
+def _real(value) -> float:
+    """float(value) for a real number (NumPy ones included); TypeError for text such as "0.9"."""
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"the model's answer is no number: {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,7 @@ class FraudScorer:
         future = self._pool.submit(self.model.predict_proba, row)
         try:
             answer = future.result(timeout=self.budget_s)
-            p = float(answer[0][1])
+            p = _real(answer[0][1])
         except BaseException:
             return None
         finally:

@@ -2,11 +2,19 @@
 from __future__ import annotations
 
 import math
+import numbers
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from feature_store import StoreUnavailable
+
+
+def _real(value) -> float:
+    """float(value) for a real number (NumPy ones included); TypeError for text such as "0.9"."""
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"the model's answer is no number: {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,7 @@ class FraudScorer:
     def _run(self, call: _Call, row) -> None:
         try:
             ans = self._model.predict_proba(row)
-            p = float(ans[0][1])
+            p = _real(ans[0][1])
             call.value = p if 0.0 <= p <= 1.0 else None
         except BaseException:
             call.value = None

@@ -1,6 +1,7 @@
 """Scorer: a short-lived daemon thread per model call, joined with the budget as timeout."""
 
 import math
+import numbers
 import threading
 from dataclasses import dataclass
 
@@ -44,7 +45,7 @@ class FraudScorer:
         worker.start()
         worker.join(self.budget_s)
         answer = box.get("answer")
-        if worker.is_alive() or answer is None:
+        if worker.is_alive() or not isinstance(answer, numbers.Real):  # None, or text such as "0.9"
             return None
         answer = float(answer)
         return answer if 0.0 <= answer <= 1.0 else None

@@ -7,6 +7,7 @@ the event that asked for it. close() joins every thread still running.
 from __future__ import annotations
 
 import math
+import numbers
 import queue
 import threading
 from collections.abc import Mapping
@@ -14,6 +15,14 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from feature_store import StoreUnavailable
+
+
+def _real(value) -> float:
+    """float(value) for a real number (NumPy ones included); TypeError for text such as "0.9"."""
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"the model's answer is no number: {value!r}")
+    return float(value)
+
 
 RULE_NAMES = ("velocity", "card_testing", "large_amount")
 
@@ -83,7 +92,7 @@ class FraudScorer:
         def call() -> None:
             try:
                 answer = self._model.predict_proba([row])
-                mailbox.put(("ok", float(answer[0][1])))
+                mailbox.put(("ok", _real(answer[0][1])))
             except BaseException as error:  # noqa: BLE001 - any failure is a fallback
                 mailbox.put(("error", error))
 

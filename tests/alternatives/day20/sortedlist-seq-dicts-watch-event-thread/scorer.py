@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import math
+import numbers
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from feature_store import StoreUnavailable
+
+
+def _real(value) -> float:
+    """float(value) for a real number (NumPy ones included); TypeError for text such as "0.9"."""
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"the model's answer is no number: {value!r}")
+    return float(value)
+
 
 FEATURES = ("count", "total_amount", "max_amount", "distinct_merchants")
 
@@ -30,7 +39,7 @@ class _Call:
     def _run(self, model, row) -> None:
         try:
             answer = model.predict_proba(row)
-            self.value = float(answer[0][1])
+            self.value = _real(answer[0][1])
         except Exception:
             self.value = None
         finally:

@@ -2,11 +2,19 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from feature_store import StoreUnavailable
+
+
+def _real(value) -> float:
+    """float(value) for a real number (NumPy ones included); TypeError for text such as "0.9"."""
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"the model's answer is no number: {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -71,7 +79,7 @@ class FraudScorer:
             row = [[float(amount), float(count), float(total), float(biggest), float(distinct)]]
             future = self._pool.submit(self.model.predict_proba, row)
             try:
-                p = float(future.result(timeout=self.budget_s)[0][1])
+                p = _real(future.result(timeout=self.budget_s)[0][1])
             except Exception:
                 p = None
             if p is None or not 0.0 <= p <= 1.0:
