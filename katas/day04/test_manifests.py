@@ -39,15 +39,19 @@ RELEASE_KEY = re.compile(r"version|revision|commit|(?:^|[-_.]|git)(?:sha|hash|re
 # Service fields the API server accepts only on a LoadBalancer Service.
 LOAD_BALANCER_FIELDS = ("loadBalancerSourceRanges", "loadBalancerClass", "allocateLoadBalancerNodePorts",
                         "healthCheckNodePort")
-# What the tests' kind node offers: Linux on your machine's architecture, no custom labels, no GPU.
+# What the tests' kind node offers: Linux on your machine's architecture, no custom labels, no GPU; as the cluster's
+# only node it is kind's control-plane node, and carries that role's label.
 KIND_NODES = [{"kubernetes.io/os": "linux", "beta.kubernetes.io/os": "linux", "kubernetes.io/arch": arch,
-               "beta.kubernetes.io/arch": arch} for arch in ("amd64", "arm64")]
+               "beta.kubernetes.io/arch": arch, "node-role.kubernetes.io/control-plane": ""}
+              for arch in ("amd64", "arm64")]
 NODE_RESOURCES = {"cpu", "memory", "ephemeral-storage"}
 SYSTEM_ACCOUNTS = (None, "default")
 # A variant a tag may name beside a channel (main-amd64, nightly-py311, stable-py3.11, stable-cuda12.1): a platform,
 # not a build.
 VARIANT = re.compile(r"(?:amd|arm|aarch|armv|x86|i|ppc|s)[0-9]+[a-z0-9]*|py(?:thon)?[0-9]+(?:\.[0-9]+)*"
                      r"|cu(?:da|dnn)?[0-9]+(?:\.[0-9]+)*")
+# A base OS or distribution a tag may name beside a channel (stable-alpine3.19, main-bookworm): a variant too.
+OS_VARIANT = re.compile(r"(?:alpine|debian|ubuntu|bookworm|bullseye|buster|jammy|noble|focal|ubi|slim)[0-9.]*")
 TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # the image reference grammar's tag
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 # The image reference grammar (distribution/reference): an optional registry host, then lowercase path components.
@@ -66,6 +70,9 @@ PROBE_HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")
 BASELINE_CAPABILITIES = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
                          "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
 LABEL_NAME = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")  # a label value (or "") and key name
+# A bare counter, date or timestamp a CI run stamps on a label (42, r42, 20240601T1200, 2024-06-01T12:00).
+COUNTER_VALUE = re.compile(r"[vVrR]?[0-9]+|[0-9]{8}(?:[T_-]?[0-9]{4,6}Z?)?"
+                           r"|[0-9]{4}[-_.][0-9]{2}[-_.][0-9]{2}(?:[T_.-][0-9][0-9_.-]*Z?)?")
 VERSION_VALUE = re.compile(r"(?:[vV][0-9]+|[vV]?[0-9]+(?:\.[0-9]+)+)(?:[-+_.][A-Za-z0-9.]+)*")  # 1.0.0, v3, 1.4.2-rc1
 # A name with a dotted version run on, as Helm's `chart` label has it (model-server-1.4.2, iris-v0.3.1-rc1).
 ENDS_IN_VERSION = re.compile(r".*[A-Za-z0-9]-[vV]?[0-9]+(?:\.[0-9]+)+(?:[-+_.][A-Za-z0-9.]+)*")
@@ -108,6 +115,11 @@ POD_ADDRESS_FIELDS = ("status.podIP", "status.podIPs", "metadata.name")
 # The pod's own server, as an init container would reach it (curl localhost:8000/ready, nc -z 127.0.0.1 8000).
 OWN_SERVER = re.compile(r"(?<![\w.-])(?:localhost|127\.0\.0\.1|0\.0\.0\.0|\[?::1\]?)(?::|\s+)8000\b")
 
+# A loop that waits for a peer over the network (until nslookup redis; do sleep 2; done): the pod's own server and
+# this Service are the only peers the two files create, and neither answers before the init containers finish.
+WAITS_FOR_A_PEER = re.compile(r"\b(?:until|while)\b[^;]*?(?:^|[\s!(&|`])"
+                              r"(?:nslookup|nc|ncat|netcat|wget|curl|getent|ping|dig|host)(?=[\s;)`]|$)")
+
 
 def _valid_port_name(name):
     """IANA_SVC_NAME, as the API server checks a container port's name: 1-15 of [a-z0-9-], a letter, no '--'."""
@@ -128,11 +140,12 @@ def _release_keys(keys):
 
 def _versioned_values(pairs, report):
     """The (key, value) label pairs, as "key=value", whose value is a version, ends in a dotted one
-    (model-server-1.4.2) or is the tag of one of the pod's images."""
+    (model-server-1.4.2), is a bare counter, date or timestamp (release: "42", 20240601T1200) or is the tag of one
+    of the pod's images."""
     tags = {str(t).lower().lstrip("v") for t in (_image_tag(c.get("image")) for _, c in _pod_containers(report)) if t}
     return [f"{k}={v}" for k, v in pairs
             if isinstance(v, str) and (VERSION_VALUE.fullmatch(v) or ENDS_IN_VERSION.fullmatch(v)
-                                       or v.lower().lstrip("v") in tags)]
+                                       or COUNTER_VALUE.fullmatch(v) or v.lower().lstrip("v") in tags)]
 
 
 def _deployment_doc(report):
@@ -240,8 +253,8 @@ def _assert_pinned_image(image, where):
          "builds and a rollback cannot return to the old one; pin a version (1.0.0) or a digest")
     parts = re.split(r"[-_.]", tag.lower().replace("x86_64", "amd64"))
     words = re.split(r"[-_]", tag.lower().replace("x86_64", "amd64"))  # py3.11 and cuda12.1 stay whole
-    moving = [split for split in (words, parts)
-              if split[0] in MOVING_TAGS and all(p.isalpha() or VARIANT.fullmatch(p) for p in split)]
+    moving = [split for split in (words, parts) if split[0] in MOVING_TAGS
+              and all(p.isalpha() or VARIANT.fullmatch(p) or OS_VARIANT.fullmatch(p) for p in split)]
     shown = moving[0] if moving else parts
     assert "latest" not in parts and not moving, \
         (f"{where}'s tag {tag!r} is a moving tag with a variant added ({shown[0]!r} plus {shown[1:]}): like "
@@ -254,7 +267,12 @@ def _assert_pinned_image(image, where):
     assert not all(w.isalpha() or VARIANT.fullmatch(w) for w in words), \
         (f"{where}'s tag {tag!r} names only a platform or variant ({words}), not a build: like :cpu it moves to "
          "each new release, so a rollback cannot return to the old one; pin a version (1.0.0-arm64) or a digest")
-    assert parts[-1] != "snapshot", \
+    # A snapshot with variants after it (1.0.0-SNAPSHOT-amd64) is a snapshot still.
+    core = list(words)
+    while len(core) > 1 and (VARIANT.fullmatch(core[-1]) or OS_VARIANT.fullmatch(core[-1])
+                             or (core[-1].isalpha() and core[-1] != "snapshot")):
+        core.pop()
+    assert parts[-1] != "snapshot" and core[-1] != "snapshot", \
         (f"{where}'s tag {tag!r} is a snapshot, which every new build of that version overwrites (as :latest "
          "moves): two pods may run different builds and a rollback cannot return to the old one; pin a "
          "release (1.0.0) or a digest")
@@ -320,7 +338,8 @@ class TestDeployment:
         versioned = _versioned_values(pairs, manifest_report(DEPLOYMENT))
         assert not versioned, \
             (f"spec.selector selects on {versioned}, a version (or a name ending in one, as Helm's chart label "
-             "model-server-1.4.2, or the image's tag) that changes with every "
+             "model-server-1.4.2, a bare counter, date or timestamp such as release: \"42\", or the image's tag) "
+             "that changes with every "
              "release: the API server never lets a Deployment's selector change, so the next release could not "
              "be applied; select on the app's name and keep the version on the pod template only")
 
@@ -389,7 +408,8 @@ class TestDeployment:
         foreign = {k: v for k, v in selector.items() if any(node.get(k) != v for node in KIND_NODES)}
         assert not foreign, \
             (f"nodeSelector {foreign} keeps the pods off the tests' kind node (Linux on your machine's "
-             "architecture, amd64 or arm64, with no custom labels): they stay Pending; leave it out or keep "
+             "architecture, amd64 or arm64, kind's control-plane node with no custom labels): they stay Pending; "
+             "leave it out or keep "
              "kubernetes.io/os: linux only")
         node_affinity = (_pod_spec(report).get("affinity") or {}).get("nodeAffinity") or {}
         required = node_affinity.get("requiredDuringSchedulingIgnoredDuringExecution")
@@ -397,7 +417,8 @@ class TestDeployment:
             terms = required.get("nodeSelectorTerms") or []
             assert any(_fits_a_kind_node(t) for t in terms), \
                 (f"nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution {terms} matches no kind node "
-                 "(Linux, amd64 or arm64, no custom labels): the pods stay Pending; use a preferred node "
+                 "(Linux, amd64 or arm64, kind's control-plane node, labelled node-role.kubernetes.io/control-plane, "
+                 "with no custom labels): the pods stay Pending; use a preferred node "
                  "affinity instead")
         _container(report)
         for where, container in _pod_containers(report):
@@ -1009,6 +1030,20 @@ class TestDeployment:
                 (f"initContainers[{i}] reaches the pod's own server ({waits.group(0)!r}), which starts only once every "
                  "init container has finished: it waits for ever (or fails), and no pod ever becomes ready; warm the "
                  "server up from a sidecar (restartPolicy: Always) or let the readiness probe tell when it is up")
+
+    def test_init_containers_wait_for_no_peer_the_files_do_not_create(self, manifest_report):
+        for i, init in enumerate(c for c in _pod_spec(manifest_report(DEPLOYMENT)).get("initContainers") or []
+                                 if isinstance(c, dict)):
+            if init.get("restartPolicy") == "Always":
+                continue  # a sidecar runs beside the server and may wait for anything
+            script = " ".join(str(part) for key in ("command", "args") if isinstance(init.get(key), list)
+                              for part in init[key])
+            waits = WAITS_FOR_A_PEER.search(script)
+            assert waits is None, \
+                (f"initContainers[{i}] loops on a network probe ({waits.group(0)!r}): it waits for a peer, but the "
+                 "tests apply only your two files, which create none an init container could reach (the pod's own "
+                 "server and your Service answer only after the init containers finish), so it waits for ever and "
+                 "no pod ever starts; leave the wait out (the readiness probe tells when the server is up)")
 
     def test_pull_policy_lets_a_loaded_image_run(self, manifest_report):
         container = _container(manifest_report(DEPLOYMENT))
