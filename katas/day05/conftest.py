@@ -175,8 +175,8 @@ class FakeDocker:
     Options are parsed per subcommand like the real CLI (`parse_options`); an option the
     real CLI does not know fails with exit 125 as it does there.
 
-    Images named in `broken_builds` fail to build, their error output echoing the build args' values as a
-    failing RUN step may; builds of anything else succeed. A bare
+    Images named in `broken_builds` fail to build; builds of anything else succeed. Every build prints the
+    build args' values on stdout, a failed one on stderr too, as a RUN step may. A bare
     `--build-arg KEY` (no `=`) is read from the environment, as the real CLI reads it.
     `fail_commands` makes the named subcommand fail (`run`) or time out after doing its
     work (`run:timeout`: the container exists, but the CLI never returned).
@@ -248,12 +248,13 @@ class FakeDocker:
                 build_args[key] = os.environ[key]
             # unset there too: the arg is not set at all and the Dockerfile's default stays
         self.builds.append({"tags": tags, "context": rest[0], "build_args": build_args})
+        # A RUN step may print what it was given (a URL holding a token, say): the legacy builder on stdout,
+        # and a failing step's output ends up on stderr too.
+        echoed = "".join(f"#7 0.{n}12 fetching {value}\n" for n, value in enumerate(build_args.values()))
         if any(t in self.broken_builds for t in tags):
-            # A failing RUN step may print what it was given: a URL holding a token, say.
-            echoed = "".join(f"#7 0.{n}12 fetching {value}\n" for n, value in enumerate(build_args.values()))
-            return self._done(argv, 1, err=f"{echoed}fake docker: RUN pip install failed")
+            return self._done(argv, 1, out=echoed, err=f"{echoed}fake docker: RUN pip install failed")
         self.images.update(tags)
-        return self._done(argv, 0, out="built")
+        return self._done(argv, 0, out=f"{echoed}built")
 
     def _run(self, argv, options, flags, rest):
         if not rest:

@@ -538,12 +538,46 @@ def test_the_reason_carries_the_error_output_of_the_failed_command(make, engine,
         engine.broken_builds.add("app:v2")
     else:
         engine.fail_commands.add(failure)
-    result = make(current_version="v1").deploy("app", "v2", context=".")
+    # An empty build arg hides nothing: "".replace would put *** between every character of the reason.
+    result = make(current_version="v1").deploy("app", "v2", context=".", build_args={"EXTRA_INDEX": "", "MODE": "q9"})
     assert not result.promoted, f"with docker {failure} failing, v2 must not be promoted: {result}"
     assert error in result.reason, (
         f"the reason should carry what the failed docker {failure} wrote on stderr ('fake docker: {error}'), "
         f"got {result.reason!r}"
     )
+
+
+@pytest.mark.task(taskno=4)
+def test_no_part_of_a_build_arg_value_survives_shortening_the_error_output(make, engine):
+    secret = "tok-" + "Q7x" * 20
+    pieces = [secret[:k] for k in range(12, len(secret) + 1)] + [secret[-k:] for k in range(12, len(secret) + 1)]
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = records.append
+    logger = logging.getLogger("day05.cut-output")  # its own, quiet: 343 deploys would flood the failure report
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    try:
+        # Where the output is cut is yours to choose: move the value across every position a cut could fall at.
+        for pad in range(0, 2400, 7):
+            records.clear()
+
+            def runner(argv, timeout, pad=pad):
+                if argv[1:2] == ["build"]:
+                    return subprocess.CompletedProcess(argv, 1, "", f"#7 fetching {secret} " + "z" * pad + "\nERROR: failed\n")
+                return engine(argv, timeout)
+
+            result = make(runner=runner, logger=logger).deploy("app", "v1", context=".", build_args={"TOKEN": secret})
+            texts = [result.reason, *(r.getMessage() + repr(vars(r)) for r in records)]
+            leaked = next((piece for piece in pieces for text in texts if piece in text), None)
+            assert leaked is None, (
+                f"with the build arg's value {pad + 15} characters before the end of docker's error output, "
+                f"{leaked!r} (part of it) reached the log or the reason: hide every value before you shorten the "
+                f"output, or a cut through a value leaves part of it"
+            )
+    finally:
+        logger.removeHandler(handler)
 
 
 @pytest.mark.task(taskno=5)

@@ -479,6 +479,22 @@ def test_formatting_an_exception_leaves_the_record_s_exc_text_for_the_next_handl
     )
 
 
+def test_exc_info_wins_over_an_exc_text_another_handler_cached():
+    import sys
+
+    try:
+        _fail_the_step()
+    except RuntimeError:
+        rec = record("step crashed", level=logging.ERROR, exc_info=sys.exc_info())
+    rec.exc_text = "RuntimeError: docker daemon went away"  # a one-line formatter on another handler ran first
+    text = json.dumps(render(rec))
+    assert "Traceback" in text and "_fail_the_step" in text, (
+        f"a record that carries exc_info should be logged with its traceback as formatException renders it, even "
+        f"when another handler left its own rendering in exc_text (exc_text stands in only when exc_info is gone); "
+        f"got {text}"
+    )
+
+
 def test_an_exception_received_as_text_is_included():
     # what a log receiver rebuilds from a SocketHandler: the traceback arrives rendered, exc_info is gone
     received = logging.makeLogRecord({

@@ -258,7 +258,7 @@ class Deployer:
     def _step(self, level, step, version, msg, *args):
         self._log.log(level, msg, *args, extra={"step": step, "version": version})
 
-    def _docker(self, sub: str, *args: str) -> str:
+    def _docker(self, sub: str, *args: str, hide=()) -> str:
         argv = [self._docker_bin, sub, *args]
         try:
             done = self._run(argv, self._timeout)
@@ -267,7 +267,10 @@ class Deployer:
         except OSError as exc:
             raise _Failed(f"docker {sub} could not be started: {exc}")
         if done.returncode:
-            raise _Failed(f"docker {sub} exited {done.returncode}: {str(done.stderr).strip()[-500:]}")
+            err = str(done.stderr)
+            for value in hide:  # longest first, in the whole text, before it is cut
+                err = err.replace(value, "***")
+            raise _Failed(f"docker {sub} exited {done.returncode}: {err.strip()[-500:]}")
         return done.stdout
 
     def deploy(self, image, version, *, context=None, build_args=None) -> DeployResult:
@@ -286,13 +289,11 @@ class Deployer:
             for k in build_args or {}:
                 argv.append(f"--build-arg={k}={build_args[k]}")
             self._step(logging.INFO, "build", version, "docker build %s from %s", ref, context)
+            hide = [build_args[k] for k in sorted(build_args or {}, key=lambda k: -len(build_args[k])) if build_args[k]]
             try:
-                self._docker("build", *argv, "--", context)
+                self._docker("build", *argv, "--", context, hide=hide)
             except _Failed as exc:
                 why = str(exc)
-                for k in sorted(build_args or {}, key=lambda k: -len(build_args[k])):
-                    if build_args[k]:
-                        why = why.replace(build_args[k], "***")
                 self._step(logging.ERROR, "build", version, "build failed: %s", why)
                 return DeployResult(version=version, promoted=False, serving_version=old, reason=why)
 

@@ -290,7 +290,7 @@ class Deployer:
     def _event(self, level: int, step: str, version: str, message: str, *args, **fields) -> None:
         self._log.log(level, message, *args, extra={"step": step, "version": version, **fields})
 
-    def _run(self, *args: str) -> str:
+    def _run(self, *args: str, secrets: Sequence[str] = ()) -> str:
         argv = [self._docker_bin, *args]
         try:
             done = self._runner(argv, self._timeout)
@@ -299,7 +299,10 @@ class Deployer:
         except OSError as exc:
             raise CommandFailed(f"`docker {args[0]}` could not be run: {exc}") from None
         if done.returncode:
-            err = (done.stderr or "").rstrip()
+            err = done.stderr or ""
+            for secret in sorted(filter(None, secrets), key=len, reverse=True):
+                err = err.replace(secret, "***")  # a RUN step may print a build arg's value
+            err = err.rstrip()
             tail = err[-1500:] if err else f"(exit status {done.returncode}, nothing on stderr)"
             raise CommandFailed(f"`docker {args[0]}` failed: {tail}")
         return done.stdout or ""
@@ -339,7 +342,7 @@ class Deployer:
                 cmd.append(f"--build-arg={key}={value}")
             cmd.append(context)
             try:
-                self._run(*cmd)
+                self._run(*cmd, secrets=list((build_args or {}).values()))
             except CommandFailed as exc:
                 self._event(logging.ERROR, "build", version, "build of %s failed", ref, outcome="failed")
                 return DeployResult(version, False, previous, str(exc))

@@ -251,7 +251,7 @@ class Deployer:
     def container_name(self, version: str) -> str:
         return f"{self.name}-{version}"
 
-    def _docker(self, *args: str) -> None:
+    def _docker(self, *args: str, secrets: list[str] | None = None) -> None:
         argv = [self.docker, *args]
         try:
             done = self.runner(argv, self.command_timeout_s)
@@ -260,7 +260,10 @@ class Deployer:
         except OSError as exc:
             raise _DockerFailed(f"docker {args[0]} could not run: {exc}") from None
         if done.returncode != 0:
-            raise _DockerFailed(f"docker {args[0]} exited {done.returncode}: {(done.stderr or '').strip()[-300:]}")
+            err = done.stderr or ''
+            if secrets:  # hide them in the whole output before it is cut, or a cut may leave part of one
+                err = re.sub("|".join(map(re.escape, secrets)), "***", err)
+            raise _DockerFailed(f"docker {args[0]} exited {done.returncode}: {err.strip()[-300:]}")
 
     @staticmethod
     def _check_image(image: str) -> None:
@@ -284,11 +287,11 @@ class Deployer:
             args = ["build", "--tag", ref]
             for key, value in (build_args or {}).items():
                 args += ["--build-arg", f"{key}={value}"]
+            secrets = sorted((v for v in (build_args or {}).values() if v), key=len, reverse=True)
             try:
-                self._docker(*args, str(context))
+                self._docker(*args, str(context), secrets=secrets)
             except _DockerFailed as exc:
-                secrets = sorted((v for v in (build_args or {}).values() if v), key=len, reverse=True)
-                why = re.sub("|".join(map(re.escape, secrets)), "***", str(exc)) if secrets else str(exc)
+                why = str(exc)
                 log(logging.ERROR, "build", "build failed: %s", why)
                 return DeployResult(version, False, previous, f"build failed: {why}")
         new = self.container_name(version)

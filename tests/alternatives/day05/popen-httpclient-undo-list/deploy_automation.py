@@ -264,7 +264,7 @@ class Deployer:
     def container_name(self, version: str) -> str:
         return f"{self.name}-{version}"
 
-    def _cmd(self, *args: str) -> str | None:
+    def _cmd(self, *args: str, hide: Sequence[str] = ()) -> str | None:
         """Run one docker command; None when it worked, else why it did not."""
         try:
             done = self._runner([self._docker, *args], self._timeout)
@@ -273,7 +273,10 @@ class Deployer:
         except OSError as exc:
             return f"docker {args[0]} could not be run: {exc}"
         if done.returncode:
-            return f"docker {args[0]} failed ({done.returncode}): {(done.stderr or '').strip()[-400:]}"
+            err = done.stderr or ''
+            for value in hide:  # a failing RUN step may print a build arg's value; hide it before the cut
+                err = err.replace(value, "***")
+            return f"docker {args[0]} failed ({done.returncode}): {err.strip()[-400:]}"
         return None
 
     def _event(self, level: int, step: str, version: str, message: str, *args, **more) -> None:
@@ -303,10 +306,8 @@ class Deployer:
             build_argv = ["build", "-t", ref]
             for key, value in (build_args or {}).items():
                 build_argv.append(f"--build-arg={key}={value}")
-            error = self._cmd(*build_argv, context)
-            for value in sorted((build_args or {}).values(), key=len, reverse=True):
-                if error and value:  # a failing RUN step may print a build arg's value
-                    error = error.replace(value, "***")
+            error = self._cmd(*build_argv, context,
+                              hide=sorted(filter(None, (build_args or {}).values()), key=len, reverse=True))
             self._event(logging.ERROR if error else logging.INFO, "build", version, "build %s: %s", ref,
                         error or "ok")
             if error:

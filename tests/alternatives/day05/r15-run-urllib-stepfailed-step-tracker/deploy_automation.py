@@ -235,7 +235,7 @@ class Deployer:
     def container_name(self, version: str) -> str:
         return f"{self.name}-{version}"
 
-    def _docker(self, *args: str) -> None:
+    def _docker(self, *args: str, hide: Sequence[str] = ()) -> None:
         argv = [self.docker, *args]
         try:
             done = self.runner(argv, self.command_timeout_s)
@@ -244,7 +244,10 @@ class Deployer:
         except OSError as exc:
             raise StepFailed(f"docker {args[0]} could not start: {exc}") from None
         if done.returncode != 0:
-            err = (done.stderr or "").strip()[-500:]
+            err = done.stderr or ""
+            for value in hide:  # hide build arg values in the whole output first, then cut it
+                err = err.replace(value, "***")
+            err = err.strip()[-500:]
             raise StepFailed(f"docker {args[0]} exited {done.returncode}: {err}")
 
     @staticmethod
@@ -277,13 +280,12 @@ class Deployer:
             for key, value in (build_args or {}).items():
                 argv += ["--build-arg", f"{key}={value}"]
             argv.append(context)
+            hide = [build_args[key] for key in sorted(build_args or {}, key=lambda k: len(build_args[k]), reverse=True)
+                    if build_args[key]]
             try:
-                self._docker(*argv)
+                self._docker(*argv, hide=hide)
             except StepFailed as exc:
                 reason = str(exc)
-                for key in sorted(build_args or {}, key=lambda k: len(build_args[k]), reverse=True):
-                    if build_args[key]:
-                        reason = reason.replace(build_args[key], "***")
                 self.log.error("build of %s failed: %s", tag, reason, extra={"step": "build", **extra})
                 return DeployResult(version, False, previous, reason)
             self.log.info("built %s", tag, extra={"step": "build", **extra})

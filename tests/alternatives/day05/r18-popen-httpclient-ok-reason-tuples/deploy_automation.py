@@ -286,8 +286,8 @@ class Deployer:
     def container_name(self, version: str) -> str:
         return f"{self.name}-{version}"
 
-    def _cmd(self, *args: str) -> tuple[bool, str]:
-        """(succeeded, why not)."""
+    def _cmd(self, *args: str, hide: Sequence[str] = ()) -> tuple[bool, str]:
+        """(succeeded, why not); each value in `hide` is masked in the whole error output before it is cut."""
         try:
             done = self._runner([self._docker, *args], self._timeout)
         except subprocess.TimeoutExpired:
@@ -296,7 +296,10 @@ class Deployer:
             return False, f"docker {args[0]}: cannot run {self._docker}: {exc}"
         if done.returncode == 0:
             return True, ""
-        err = (done.stderr or "").rstrip()
+        err = done.stderr or ""
+        for v in sorted(hide, key=len, reverse=True):
+            err = err.replace(v, "***") if v else err  # a RUN step may print a build arg's value
+        err = err.rstrip()
         return False, f"docker {args[0]} failed (exit {done.returncode}): {err[-400:] or 'no error output'}"
 
     def _event(self, level: int, step: str, version: str, msg: str) -> None:
@@ -324,9 +327,7 @@ class Deployer:
             cmd = ["build", "-t", tagged]
             for k, v in (build_args or {}).items():
                 cmd.append(f"--build-arg={k}={v}")
-            ok, why = self._cmd(*cmd, context)
-            for v in sorted((build_args or {}).values(), key=len, reverse=True):
-                why = why.replace(v, "***") if v else why  # a RUN step may print a build arg's value
+            ok, why = self._cmd(*cmd, context, hide=list((build_args or {}).values()))
             self._event(logging.INFO if ok else logging.ERROR, "build", version, f"build {tagged}: {why or 'ok'}")
             if not ok:
                 return DeployResult(version, False, old, why)

@@ -278,7 +278,7 @@ class Deployer:
     def _log(self, level, step, version, message, *args):
         self.logger.log(level, message, *args, extra={"step": step, "version": version})
 
-    def _docker(self, *args: str):
+    def _docker(self, *args: str, secrets=()):
         argv = [self.docker, *args]
         try:
             done = self.runner(argv, self.command_timeout_s)
@@ -287,7 +287,10 @@ class Deployer:
         except OSError as exc:
             raise StepFailed(f"docker {args[0]} could not run: {exc}") from None
         if done.returncode != 0:
-            tail = (done.stderr or "").strip()[-500:]
+            tail = done.stderr or ""
+            for value in sorted(filter(None, secrets), key=len, reverse=True):
+                tail = tail.replace(value, "***")  # a failing RUN step may echo it; hide before the cut
+            tail = tail.strip()[-500:]
             raise StepFailed(f"docker {args[0]} exited {done.returncode}: {tail}")
         return done
 
@@ -313,11 +316,9 @@ class Deployer:
             for key, value in (build_args or {}).items():
                 argv += ["--build-arg", f"{key}={value}"]
             try:
-                self._docker(*argv, context)
+                self._docker(*argv, context, secrets=(build_args or {}).values())
             except StepFailed as exc:
                 reason = str(exc)
-                for value in sorted(filter(None, (build_args or {}).values()), key=len, reverse=True):
-                    reason = reason.replace(value, "***")  # a failing RUN step may echo it
                 self._log(logging.ERROR, "build", version, "build of %s failed: %s", ref, reason)
                 return DeployResult(version, False, previous, reason)
             self._log(logging.INFO, "build", version, "built %s", ref)

@@ -239,7 +239,7 @@ class Deployer:
     def container_name(self, version: str) -> str:
         return f"{self.name}-{version}"
 
-    def _docker(self, *args: str) -> subprocess.CompletedProcess:
+    def _docker(self, *args: str, hidden: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
         argv = [self.docker, *args]
         try:
             done = self.runner(argv, self.command_timeout_s)
@@ -248,7 +248,11 @@ class Deployer:
         except OSError as exc:
             raise _StepFailed(f"docker {args[0]} could not start: {exc}") from None
         if done.returncode != 0:
-            err = (done.stderr or "").strip()[-500:]
+            err = done.stderr or ""
+            for key, value in sorted((hidden or {}).items(), key=lambda kv: -len(kv[1])):
+                if value:  # hide each build arg's value a failing RUN step may have printed, before the cut
+                    err = err.replace(value, "***")
+            err = err.strip()[-500:]
             raise _StepFailed(f"docker {args[0]} exited {done.returncode}: {err}")
         return done
 
@@ -271,12 +275,9 @@ class Deployer:
                 argv += ["--build-arg", f"{key}={value}"]
             argv.append(context)
             try:
-                self._docker(*argv)
+                self._docker(*argv, hidden=build_args)
             except _StepFailed as exc:
                 reason = str(exc)
-                for key, value in sorted((build_args or {}).items(), key=lambda kv: -len(kv[1])):
-                    if value:  # hide each build arg's value a failing RUN step may have printed
-                        reason = reason.replace(value, "***")
                 self.log.error("build failed: %s", reason, extra={"step": "build", **extra})
                 return DeployResult(version, False, previous, reason)
             self.log.info("built %s", ref, extra={"step": "build", **extra})

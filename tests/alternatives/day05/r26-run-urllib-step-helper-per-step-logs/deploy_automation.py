@@ -223,7 +223,7 @@ class Deployer:
     def container_name(self, version: str) -> str:
         return f"{self.name}-{version}"
 
-    def _docker(self, *args):
+    def _docker(self, *args, secrets=()):
         argv = [self.docker, *args]
         try:
             done = self.runner(argv, self.command_timeout_s)
@@ -232,7 +232,11 @@ class Deployer:
         except OSError as exc:
             raise _StepFailed(f"docker {args[0]} could not start: {exc}") from None
         if done.returncode != 0:
-            tail = (done.stderr or "").strip()[-500:]
+            tail = done.stderr or ""
+            for value in sorted(secrets, key=len, reverse=True):
+                if value:  # a failing RUN step may have printed it; hide it before the output is cut
+                    tail = tail.replace(value, "***")
+            tail = tail.strip()[-500:]
             raise _StepFailed(f"docker {args[0]} exited {done.returncode}: {tail}")
         return done
 
@@ -255,12 +259,9 @@ class Deployer:
                 argv += ["--build-arg", f"{key}={value}"]
             argv.append(context)
             try:
-                self._docker(*argv)
+                self._docker(*argv, secrets=list((build_args or {}).values()))
             except _StepFailed as exc:
                 reason = str(exc)
-                for value in sorted((build_args or {}).values(), key=len, reverse=True):
-                    if value:  # a failing RUN step may have printed it
-                        reason = reason.replace(value, "***")
                 self._log(logging.ERROR, "build", version, "build of %s failed: %s", tag, reason)
                 return DeployResult(version, False, previous, reason)
             self._log(logging.INFO, "build", version, "built %s", tag)

@@ -227,7 +227,7 @@ class Deployer:
     def _log(self, level, step, version, msg, *args):
         self.logger.log(level, msg, *args, extra={"step": step, "version": version})
 
-    def _docker(self, *args):
+    def _docker(self, *args, hide=()):
         argv = [self.docker, *args]
         try:
             done = self.runner(argv, self.command_timeout_s)
@@ -236,7 +236,10 @@ class Deployer:
         except OSError as exc:
             raise _StepFailed(f"docker {args[0]} could not start: {exc}") from None
         if done.returncode != 0:
-            tail = (done.stderr or "").strip()[-500:]
+            tail = done.stderr or ""
+            for v in hide:
+                tail = tail.replace(v, "***")  # a RUN step may echo a build arg's value: hide it before the cut
+            tail = tail.strip()[-500:]
             raise _StepFailed(f"docker {args[0]} exited {done.returncode}: {tail}")
         return done
 
@@ -258,11 +261,9 @@ class Deployer:
                 cmd += ["--build-arg", f"{k}={v}"]
             cmd.append(context)
             try:
-                self._docker(*cmd)
+                self._docker(*cmd, hide=sorted(filter(None, (build_args or {}).values()), key=len, reverse=True))
             except _StepFailed as exc:
                 reason = str(exc)
-                for v in sorted(filter(None, (build_args or {}).values()), key=len, reverse=True):
-                    reason = reason.replace(v, "***")  # a RUN step may echo a build arg's value
                 self._log(logging.ERROR, "build", version, "build of %s failed: %s", ref, reason)
                 return DeployResult(version, False, previous, reason)
             self._log(logging.INFO, "build", version, "built %s", ref)

@@ -242,7 +242,7 @@ class Deployer:
     def container_name(self, version: str) -> str:
         return f"{self.name}-{version}"
 
-    def _docker(self, *args: str) -> None:
+    def _docker(self, *args: str, secrets: Mapping[str, str] | None = None) -> None:
         argv = [self.docker, *args]
         try:
             done = self.runner(argv, self.command_timeout_s)
@@ -251,7 +251,11 @@ class Deployer:
         except OSError as exc:
             raise _StepFailed(f"docker {args[0]} could not start: {exc}") from None
         if done.returncode != 0:
-            tail = (done.stderr or "").strip()[-800:]
+            tail = done.stderr or ""
+            for value in sorted((secrets or {}).values(), key=len, reverse=True):
+                if value:  # a failing RUN step may print a build arg's value: hide it before the cut
+                    tail = tail.replace(value, "***")
+            tail = tail.strip()[-800:]
             raise _StepFailed(f"docker {args[0]} exited {done.returncode}: {tail}")
 
     @staticmethod
@@ -275,12 +279,9 @@ class Deployer:
             for key, value in (build_args or {}).items():
                 args += ["--build-arg", f"{key}={value}"]
             try:
-                self._docker(*args, context)
+                self._docker(*args, context, secrets=build_args)
             except _StepFailed as exc:
                 reason = str(exc)
-                for value in sorted((build_args or {}).values(), key=len, reverse=True):
-                    if value:  # a failing RUN step may print a build arg's value
-                        reason = reason.replace(value, "***")
                 self.log.error("build of %s failed: %s", ref, reason, extra={"step": "build", **extra})
                 return DeployResult(version, False, previous, reason)
             self.log.info("built %s", ref, extra={"step": "build", **extra})

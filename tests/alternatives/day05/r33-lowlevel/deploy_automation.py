@@ -232,7 +232,7 @@ class Deployer:
     def container_name(self, version: str) -> str:
         return f"{self.name}-{version}"
 
-    def _docker_cmd(self, step, version, *args):
+    def _docker_cmd(self, step, version, *args, hide=()):
         argv = [self._docker, *args]
         try:
             done = self._runner(argv, self._timeout)
@@ -241,7 +241,10 @@ class Deployer:
         except OSError as exc:
             raise _Failed(f"docker {args[0]} could not run: {exc}") from None
         if done.returncode != 0:
-            tail = (done.stderr or "")[-2000:].strip()
+            err = done.stderr or ""
+            for v in sorted(filter(None, hide), key=len, reverse=True):
+                err = err.replace(v, "***")  # a failing RUN step may echo it; hide it before the cut
+            tail = err[-2000:].strip()
             raise _Failed(f"docker {args[0]} exited {done.returncode}: {tail}")
         return done
 
@@ -277,11 +280,9 @@ class Deployer:
                 argv += ["--build-arg", f"{k}={v}"]
             argv.append(str(context))
             try:
-                self._docker_cmd("build", version, *argv)
+                self._docker_cmd("build", version, *argv, hide=tuple((build_args or {}).values()))
             except _Failed as exc:
                 reason = str(exc)
-                for v in sorted(filter(None, (build_args or {}).values()), key=len, reverse=True):
-                    reason = reason.replace(v, "***")  # a failing RUN step may echo it
                 log.error("build failed: %s", reason, extra={"step": "build", "version": version})
                 return DeployResult(version, False, previous, reason)
             log.info("built %s", ref, extra={"step": "build", "version": version})

@@ -212,7 +212,7 @@ class Deployer:
     def container_name(self, version: str) -> str:
         return f"{self.name}-{version}"
 
-    def _docker(self, *args: str) -> None:
+    def _docker(self, *args: str, hide: tuple[str, ...] = ()) -> None:
         argv = [self.docker, *args]
         try:
             done = self.runner(argv, self.command_timeout_s)
@@ -221,7 +221,10 @@ class Deployer:
         except OSError as exc:
             raise StepFailed(f"docker {args[0]} could not run: {exc}") from None
         if done.returncode != 0:
-            tail = (done.stderr or "").strip()[-500:]
+            tail = done.stderr or ""
+            for value in hide:
+                tail = tail.replace(value, "***")  # before the cut, so no part of a value is left
+            tail = tail.strip()[-500:]
             raise StepFailed(f"docker {args[0]} exited {done.returncode}: {tail}")
 
     def _step(self, step: str, version: str, message: str, level: int = logging.INFO) -> None:
@@ -243,12 +246,11 @@ class Deployer:
             args = ["build", "--tag", ref]
             for key, value in (build_args or {}).items():
                 args += ["--build-arg", f"{key}={value}"]
+            hide = tuple(sorted((value for value in (build_args or {}).values() if value), key=len, reverse=True))
             try:
-                self._docker(*args, context)
+                self._docker(*args, context, hide=hide)
             except StepFailed as exc:
                 reason = str(exc)
-                for value in sorted((build_args or {}).values(), key=len, reverse=True):
-                    reason = reason.replace(value, "***") if value else reason
                 self._step("build", version, f"build of {ref} failed: {reason}", logging.ERROR)
                 return DeployResult(version, False, previous, reason)
             self._step("build", version, f"built {ref}")

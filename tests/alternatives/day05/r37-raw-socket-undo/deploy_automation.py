@@ -228,8 +228,8 @@ class Deployer:
     def container_name(self, version: str) -> str:
         return f"{self.name}-{version}"
 
-    def _cmd(self, *args: str) -> str | None:
-        """None when the command succeeded, else why it failed."""
+    def _cmd(self, *args: str, secrets: Sequence[str] = ()) -> str | None:
+        """None when the command succeeded, else why it failed (with `secrets` hidden before the output is cut)."""
         try:
             done = self._runner([self._docker_bin, *args], self._timeout)
         except subprocess.TimeoutExpired:
@@ -239,6 +239,8 @@ class Deployer:
         if done.returncode == 0:
             return None
         err = done.stderr or ""
+        for v in secrets:
+            err = err.replace(v, "***")  # a failing RUN step may echo a build arg's value
         return f"docker {args[0]} failed with status {done.returncode}: {err[-400:].strip() or '(no output)'}"
 
     def _step(self, step, version, level, msg, *args):
@@ -262,9 +264,7 @@ class Deployer:
             for k, v in (build_args or {}).items():
                 argv.append(f"--build-arg={k}={v}")
             argv.append(context)
-            why = self._cmd(*argv)
-            for v in sorted(filter(None, (build_args or {}).values()), key=len, reverse=True):
-                why = why and why.replace(v, "***")  # a failing RUN step may echo a build arg's value
+            why = self._cmd(*argv, secrets=sorted(filter(None, (build_args or {}).values()), key=len, reverse=True))
             if why:
                 self._step("build", version, logging.ERROR, "build failed: %s", why)
                 return DeployResult(version, False, old, why)

@@ -258,7 +258,7 @@ class Deployer:
     def container_name(self, version: str) -> str:
         return f"{self.name}-{version}"
 
-    def _docker(self, *args: str) -> None:
+    def _docker(self, *args: str, secrets: Mapping[str, str] | None = None) -> None:
         argv = [self.docker, *args]
         try:
             done = self.runner(argv, self.command_timeout_s)
@@ -267,7 +267,11 @@ class Deployer:
         except OSError as exc:
             raise StepFailed(f"docker {args[0]} could not run: {exc.strerror or exc}") from None
         if done.returncode != 0:
-            tail = (done.stderr or "").strip()[-500:]
+            tail = done.stderr or ""
+            for key, value in sorted((secrets or {}).items(), key=lambda kv: len(kv[1]), reverse=True):
+                if value:  # a failing RUN step may print it; hide it before the output is cut
+                    tail = tail.replace(value, "***")
+            tail = tail.strip()[-500:]
             raise StepFailed(f"docker {args[0]} exited {done.returncode}: {tail}")
 
     @staticmethod
@@ -291,12 +295,9 @@ class Deployer:
             for key, value in (build_args or {}).items():
                 args += ["--build-arg", f"{key}={value}"]
             try:
-                self._docker(*args, context)
+                self._docker(*args, context, secrets=build_args)
             except StepFailed as exc:
                 reason = str(exc)
-                for key, value in sorted((build_args or {}).items(), key=lambda kv: len(kv[1]), reverse=True):
-                    if value:  # a failing RUN step may print it
-                        reason = reason.replace(value, "***")
                 self.log.error("build of %s failed: %s", tag, reason, extra={"step": "build", **ev})
                 return DeployResult(version, False, previous, reason)
             self.log.info("built %s (build args: %s)", tag, sorted(build_args or {}), extra={"step": "build", **ev})

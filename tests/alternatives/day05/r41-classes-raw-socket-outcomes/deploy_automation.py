@@ -217,7 +217,7 @@ class _DockerCli:
     secrets: list[str] = field(default_factory=list)
 
     def scrub(self, text: str) -> str:
-        for s in self.secrets:
+        for s in sorted(self.secrets, key=len, reverse=True):
             text = text.replace(s, "<redacted>")
         return text
 
@@ -232,7 +232,7 @@ class _DockerCli:
         if done.returncode == 0:
             return _Outcome(True)
         err = done.stderr if isinstance(done.stderr, str) else (done.stderr or b"").decode("utf-8", "replace")
-        lines = [line for line in err.splitlines() if line.strip()]
+        lines = [line for line in self.scrub(err).splitlines() if line.strip()]  # scrub before the cut
         tail = "\n".join(lines[-5:])[-800:]
         return _Outcome(False, self.scrub(f"docker {sub} failed (exit {done.returncode}): {tail}"))
 

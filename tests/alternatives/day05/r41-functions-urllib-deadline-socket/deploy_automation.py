@@ -273,7 +273,7 @@ class Deployer:
         return f"{self.name}-{version}"
 
     def _redact(self, text: str) -> str:
-        for secret in self._secrets:
+        for secret in sorted(self._secrets, key=len, reverse=True):
             if secret:
                 text = text.replace(secret, "***")
         return text
@@ -293,7 +293,7 @@ class Deployer:
             stderr = proc.stderr or ""
             if isinstance(stderr, bytes):
                 stderr = stderr.decode("utf-8", "replace")
-            tail = stderr.strip()[-500:]
+            tail = self._redact(stderr).strip()[-500:]  # redact the whole output first: a cut may split a value
             raise _StepFailed(self._redact(f"docker {subcommand} exited {proc.returncode}: {tail}"))
 
     def deploy(

@@ -248,7 +248,7 @@ class Deployer:
     def container_name(self, version: str) -> str:
         return f"{self.name}-{version}"
 
-    def _docker(self, *args: str) -> None:
+    def _docker(self, *args: str, secrets: Sequence[str] = ()) -> None:
         argv = [self.docker, *args]
         try:
             done = self.runner(argv, self.command_timeout_s)
@@ -257,7 +257,10 @@ class Deployer:
         except OSError as exc:
             raise _StepFailed(f"docker {args[0]} could not start: {exc}") from None
         if done.returncode != 0:
-            tail = (done.stderr or "").strip()[-2000:]
+            err = done.stderr or ""
+            if secrets:  # hide them in the whole output, then cut: a cut through a value would leave part of it
+                err = re.sub("|".join(map(re.escape, secrets)), "***", err)
+            tail = err.strip()[-2000:]
             raise _StepFailed(f"docker {args[0]} exited {done.returncode}: {tail}")
 
     def deploy(
@@ -282,11 +285,11 @@ class Deployer:
             argv = ["build", "--tag", f"{image}:{version}"]
             for key, value in (build_args or {}).items():
                 argv += ["--build-arg", f"{key}={value}"]
+            secrets = sorted(filter(None, (build_args or {}).values()), key=len, reverse=True)
             try:
-                self._docker(*argv, context)
+                self._docker(*argv, context, secrets=secrets)
             except _StepFailed as exc:
-                secrets = sorted(filter(None, (build_args or {}).values()), key=len, reverse=True)
-                reason = re.sub("|".join(map(re.escape, secrets)), "***", str(exc)) if secrets else str(exc)
+                reason = str(exc)
                 self.log.error("build failed: %s", reason, extra={"step": "build", **extra})
                 return DeployResult(version, False, previous, reason)
             self.log.info("built %s:%s", image, version, extra={"step": "build", **extra})

@@ -242,7 +242,7 @@ class Deployer:
     def container_name(self, version: str) -> str:
         return f"{self.name}-{version}"
 
-    def _docker(self, *args: str) -> subprocess.CompletedProcess:
+    def _docker(self, *args: str, hide: Sequence[str] = ()) -> subprocess.CompletedProcess:
         argv = [self.docker, *args]
         try:
             done = self.runner(argv, self.command_timeout_s)
@@ -251,7 +251,11 @@ class Deployer:
         except OSError as exc:
             raise StepFailed(f"docker {args[0]} could not start: {exc}") from None
         if done.returncode != 0:
-            detail = (done.stderr or done.stdout or "").strip()[-500:]
+            detail = done.stderr or done.stdout or ""
+            for value in sorted(hide, key=len, reverse=True):
+                if value:  # a failing RUN step may echo a build arg's value; hide it before the cut
+                    detail = detail.replace(value, "***")
+            detail = detail.strip()[-500:]
             raise StepFailed(f"docker {args[0]} exited {done.returncode}: {detail}")
         return done
 
@@ -283,12 +287,9 @@ class Deployer:
             for key, value in (build_args or {}).items():
                 argv += ["--build-arg", f"{key}={value}"]
             try:
-                self._docker(*argv, context)
+                self._docker(*argv, context, hide=list((build_args or {}).values()))
             except StepFailed as exc:
                 detail = str(exc)
-                for value in sorted((build_args or {}).values(), key=len, reverse=True):
-                    if value:  # a failing RUN step may echo a build arg's value
-                        detail = detail.replace(value, "***")
                 self.log.error("build of %s failed: %s", tag, detail, extra={"step": "build", **step})
                 return DeployResult(version, False, previous, f"build failed: {detail}")
             self.log.info("built %s", tag, extra={"step": "build", **step})
