@@ -159,19 +159,30 @@ def test_values_at_their_limits_are_accepted(learner_file, run_bash, fake_docker
 
 @pytest.mark.task(taskno=3)
 @pytest.mark.parametrize("build", ["succeeds", "fails"])
-def test_a_build_arg_value_never_reaches_the_log(deploy, fake_docker, build):
+@pytest.mark.parametrize("token, secret", [("s3cr3t-9f2b-token", "s3cr3t-9f2b-token"),
+                                           ("c2VjcmV0LXRva2Vu==", "c2VjcmV0LXRva2Vu")], ids=["plain", "base64"])
+def test_a_build_arg_value_never_reaches_the_log(deploy, fake_docker, build, token, secret):
     """A build arg may carry a secret, and the deploy's output is a CI log anyone may read."""
     if build == "fails":
         fake_docker.fail("build")
-    done = deploy("v1", "--build-arg", "PIP_TOKEN=s3cr3t-9f2b-token", "--build-arg", "MODE=fast")
+    done = deploy("v1", "--build-arg", f"PIP_TOKEN={token}", "--build-arg", "MODE=fast")
     assert done.returncode == (0 if build == "succeeds" else 1), (
         f"a deploy whose build {build} should exit {0 if build == 'succeeds' else 1}\n{done.output}")
     build_call = next((call for call in fake_docker.calls if call[:1] == ["build"]), [])
-    assert "PIP_TOKEN=s3cr3t-9f2b-token" in option_values(build_call, "--build-arg"), (
+    assert f"PIP_TOKEN={token}" in option_values(build_call, "--build-arg"), (
         f"the build arg should still reach docker build: {build_call}")
+    assert secret not in done.stdout + done.stderr, (
+        f"the value of --build-arg PIP_TOKEN={token} appeared in the deploy's output (when the build {build}): log "
+        f"the key (all before the first =) if you like, never any part of the value, it may be a token\n{done.output}")
+
+
+@pytest.mark.task(taskno=3)
+def test_a_usage_error_never_shows_a_build_arg_value(deploy, fake_docker):
+    done = deploy("v1", "--build-arg", "PIP_TOKEN=s3cr3t-9f2b-token", "--retries", "many")
+    assert done.returncode == 2, f"--retries many is a usage error (exit 2)\n{done.output}"
     assert "s3cr3t-9f2b-token" not in done.stdout + done.stderr, (
-        f"the value of --build-arg PIP_TOKEN=... appeared in the deploy's output (when the build {build}): log the "
-        f"key if you like, never the value, it may be a token\n{done.output}")
+        f"a usage error printed the value of --build-arg PIP_TOKEN=...: the usage and the error may name the option, "
+        f"never a build arg's value, it may be a token\n{done.output}")
 
 
 @pytest.mark.task(taskno=3)
