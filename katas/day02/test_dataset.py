@@ -119,7 +119,7 @@ def test_every_seed_gives_data_of_its_own_seed_zero_included():
 
 
 @pytest.mark.parametrize("big, small", [(2**32, 0), (2**32 + 5, 5), (2**64 + 1, 1), (-5, 5), (-1, 1),
-                                        (3.7, 3)])
+                                        (3.7, 3), (3.7, 4)])
 def test_a_seed_the_generator_cannot_take_is_refused_not_folded_into_another(big, small):
     try:
         folded = _digest_of(make_dataset(big))
@@ -129,7 +129,7 @@ def test_a_seed_the_generator_cannot_take_is_refused_not_folded_into_another(big
         return
     assert folded != _digest_of(make_dataset(small)), (
         f"make_dataset({big}) gives the same arrays as make_dataset({small}): a seed the generator cannot take was "
-        "folded into another seed (`seed % 2**32`, `abs(seed)`, `int(seed)`); another seed gives other data, so take it as it "
+        "folded into another seed (`seed % 2**32`, `abs(seed)`, `int(seed)`, `round(seed)`); another seed gives other data, so take it as it "
         "is or let the generator refuse it with an error")
 
 
@@ -285,6 +285,46 @@ def test_not_even_one_feature_is_scaled_with_statistics_of_the_test_rows():
         "Pipeline does)")
 
 
+def test_features_are_not_min_max_scaled_even_with_an_epsilon():
+    X_train, X_test, _, _ = make_dataset(0)
+    every_row = np.vstack([X_train, X_test])
+    atol, every_row = _rounding(every_row), every_row.astype(np.float64)
+    lows, highs = every_row.min(axis=0), every_row.max(axis=0)
+    # `(X - X.min(0)) / (X.max(0) - X.min(0) + eps)` leaves every minimum exactly on 0 and every maximum just
+    # under 1: generated features never have both in every column.
+    assert not (_every_column_at(lows, [0.0, -1.0], atol) and _every_column_at(highs, [1.0], 1e-5)), (
+        f"over the training and test rows together, every column has a minimum of exactly 0 (or -1) and a maximum "
+        f"within 1e-5 of 1 (lowest maximum {highs.min()!r}): the features were min-max scaled (with a small "
+        "epsilon in the divisor) with statistics of all rows before the split; return the features as generated, "
+        "and fit any scaling on the training rows only (a Pipeline does)")
+
+
+def test_make_dataset_chooses_no_features_by_their_relation_to_the_labels(monkeypatch):
+    import sklearn.feature_selection
+
+    import experiment
+
+    computed = []
+    spied = [(np, name) for name in ("corrcoef", "cov")] + [
+        (sklearn.feature_selection, name) for name in ("f_classif", "f_regression", "chi2", "r_regression",
+                                                      "mutual_info_classif", "mutual_info_regression")]
+    for module, name in spied:
+        original = getattr(module, name)
+
+        def noting_the_call(*args, _original=original, _name=name, **kwargs):
+            computed.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, noting_the_call)
+        if getattr(experiment, name, None) is original:   # imported by name into the answer
+            monkeypatch.setattr(experiment, name, noting_the_call)
+    make_dataset(0)
+    assert not computed, (
+        f"make_dataset called {', '.join(sorted(set(computed)))}: choosing features by their relation to the labels "
+        "over all rows before the split lets the test rows' labels shape the training data; return the features "
+        "as generated, and do any selection inside the models' Pipelines, on the training rows only")
+
+
 def test_make_dataset_fits_no_estimator_on_the_rows(monkeypatch):
     import sklearn.base
 
@@ -357,6 +397,12 @@ def test_fingerprint_covers_dtype_and_shape_not_only_the_bytes():
         f"the same bytes read with the other byte order (X_train viewed as {swapped.str}, same kind and size) "
         "are other values and should give another fingerprint: hash the full dtype (dtype.str), "
         "not only its kind or size")
+
+
+def test_fingerprint_tells_a_0d_array_from_a_one_element_one():
+    assert fingerprint(np.array(5.0)) != fingerprint(np.array([5.0])), (
+        "np.array(5.0) (shape ()) and np.array([5.0]) (shape (1,)) gave the same fingerprint: they differ in "
+        "shape; read the shape before np.ascontiguousarray, which turns a 0-d array into shape (1,)")
 
 
 def test_fingerprint_takes_a_strided_view_like_its_copy():

@@ -246,6 +246,22 @@ def test_metrics_are_logged_at_the_time_they_were_computed(embedded_experiment):
                     "default), or the current time in milliseconds, never a made-up one such as 0")
 
 
+def test_each_metric_is_stamped_inside_its_own_run(embedded_experiment):
+    import mlflow
+
+    _check_one_model_per_run(embedded_experiment)
+    client = mlflow.MlflowClient(embedded_experiment.tracking_uri)
+    for run_id in embedded_experiment.run_ids:
+        info = client.get_run(run_id).info
+        for name in METRICS:
+            for logged in client.get_metric_history(run_id, name):
+                # The store keeps milliseconds: one of slack for a stamp rounded the other way.
+                assert info.start_time - 1 <= logged.timestamp <= (info.end_time or logged.timestamp) + 1, (
+                    f"run {run_id} logged {name} at timestamp {logged.timestamp} (milliseconds since 1970), but the "
+                    f"run itself went from {info.start_time} to {info.end_time}: stamp each metric when its run "
+                    "computes it (MLflow's default, or the current time then), never one time taken once for every run")
+
+
 def test_models_carry_a_signature_matching_the_features(embedded_experiment):
     _check_one_model_per_run(embedded_experiment)
     width = make_dataset(embedded_experiment.seed)[0].shape[1]

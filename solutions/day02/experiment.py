@@ -34,8 +34,9 @@ def make_dataset(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
 def fingerprint(*arrays: np.ndarray) -> str:
     digest = hashlib.sha256()
     for array in arrays:
+        shape = np.shape(array)   # read first: ascontiguousarray turns a 0-d array into shape (1,)
         array = np.ascontiguousarray(array)
-        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(f"{array.dtype.str}{shape}".encode())
         digest.update(array.tobytes())
     return digest.hexdigest()
 

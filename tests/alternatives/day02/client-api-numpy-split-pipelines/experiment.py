@@ -29,7 +29,7 @@ def fingerprint(*arrays):
     digest = hashlib.sha256(b"fingerprint-v1")
     for array in arrays:
         buffer = io.BytesIO()
-        np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)  # header: dtype + shape
+        np.save(buffer, np.asarray(array, order="C"), allow_pickle=False)  # header: dtype + shape
         payload = buffer.getvalue()
         digest.update(len(payload).to_bytes(8, "big"))
         digest.update(payload)

@@ -26,7 +26,7 @@ def fingerprint(*arrays):
     h = hashlib.sha256()
     for a in arrays:
         buf = io.BytesIO()
-        np.save(buf, np.ascontiguousarray(a), allow_pickle=False)  # the .npy header holds dtype and shape
+        np.save(buf, np.asarray(a, order="C"), allow_pickle=False)  # the .npy header holds dtype and shape
         h.update(len(buf.getvalue()).to_bytes(8, "little"))
         h.update(buf.getvalue())
     return h.hexdigest()

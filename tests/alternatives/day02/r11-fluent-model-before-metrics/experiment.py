@@ -21,7 +21,7 @@ def make_dataset(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
 def fingerprint(*arrays: np.ndarray) -> str:
     digest = hashlib.sha256()
     for array in arrays:
-        array = np.ascontiguousarray(array)
+        array = np.asarray(array, order="C")
         digest.update(f"{array.dtype.str}{array.shape}".encode())
         digest.update(array.tobytes())
     return digest.hexdigest()

@@ -97,10 +97,10 @@ class Tracker:
             ranking = model.decision_function(frame_test)
         values = {"accuracy": m.accuracy_score(y_test, labels), "f1": m.f1_score(y_test, labels, pos_label=1),
                   "roc_auc": m.roc_auc_score(y_test, ranking)}
-        computed_at = get_current_time_millis()
         # ends FAILED if anything below raises
         with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
             run_id = run.info.run_id
+            computed_at = get_current_time_millis()   # inside the run: its metrics are stamped within it
             self.client.log_batch(
                 run_id,
                 metrics=[Metric(k, float(v), computed_at, 0) for k, v in values.items()],

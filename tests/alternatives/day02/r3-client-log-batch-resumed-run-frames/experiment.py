@@ -28,7 +28,7 @@ def fingerprint(*arrays) -> str:
     h = hashlib.sha256()
     for a in arrays:
         buf = io.BytesIO()
-        np.save(buf, np.ascontiguousarray(a), allow_pickle=False)
+        np.save(buf, np.asarray(a, order="C"), allow_pickle=False)
         h.update(buf.getvalue())
     return h.hexdigest()
 

@@ -33,7 +33,7 @@ def fingerprint(*arrays) -> str:
     h = hashlib.sha256()
     for array in arrays:
         buffer = io.BytesIO()
-        np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+        np.save(buffer, np.asarray(array, order="C"), allow_pickle=False)
         h.update(buffer.getvalue())
     return h.hexdigest()
 

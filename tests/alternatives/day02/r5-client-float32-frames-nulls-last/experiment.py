@@ -32,7 +32,7 @@ def fingerprint(*arrays):
     digest = hashlib.sha256()
     for a in arrays:
         buffer = io.BytesIO()
-        np.lib.format.write_array(buffer, np.ascontiguousarray(a), allow_pickle=False)
+        np.lib.format.write_array(buffer, np.asarray(a, order="C"), allow_pickle=False)
         digest.update(buffer.getvalue())
     return digest.hexdigest()
 

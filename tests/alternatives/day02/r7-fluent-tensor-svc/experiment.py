@@ -22,7 +22,7 @@ def make_dataset(seed: int = 0):
 def fingerprint(*arrays: np.ndarray) -> str:
     h = sha256(struct.pack("<Q", len(arrays)))
     for a in arrays:
-        a = np.ascontiguousarray(a)
+        a = np.asarray(a, order="C")
         code = a.dtype.str.encode()
         h.update(struct.pack("<Q", len(code)) + code)
         h.update(struct.pack(f"<Q{a.ndim}Q", a.ndim, *a.shape))
