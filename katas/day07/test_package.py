@@ -342,10 +342,11 @@ def test_the_image_sets_model_path_itself(packaged):
 BASE_WORKDIR = "/app"
 
 
-def _model_destinations(dockerfile: str) -> set[str]:
+def _model_destinations(dockerfile: str) -> tuple[set[str], str]:
     """Every path a COPY or ADD of the context's model.skops may have put it at, read as docker reads the line
-    (variables replaced, a relative destination under the WORKDIR). A destination without a trailing `/` may be a
-    folder the base image already has, so both readings count."""
+    (variables replaced, a relative destination under the WORKDIR), and the last WORKDIR, where a relative
+    MODEL_PATH points. A destination without a trailing `/` may be a folder the base image already has, so both
+    readings count."""
     known: dict[str, str] = {}
     env_names = set(BASE_ENV)
     workdir, found = BASE_WORKDIR, set()
@@ -373,23 +374,15 @@ def _model_destinations(dockerfile: str) -> set[str]:
                     found.add(posixpath.normpath(posixpath.join(folder, "model.skops")))
                     if not dest.endswith("/") and len(sources) == 1:
                         found.add(posixpath.normpath(folder))
-    return found
-
-
-def _final_workdir(dockerfile: str) -> str:
-    workdir = BASE_WORKDIR
-    for word, args in instructions(dockerfile):
-        if word == "WORKDIR":
-            workdir = posixpath.join(workdir, args.strip().strip('"'))
-    return workdir
+    return found, workdir
 
 
 def test_model_path_names_where_the_model_was_copied(packaged):
     _, context, _ = packaged
     dockerfile = (context / "Dockerfile").read_text(encoding="utf-8")
     model_path = _settings(dockerfile, "ENV").get("MODEL_PATH", "")
-    copied = _model_destinations(dockerfile)
-    where = posixpath.normpath(posixpath.join(_final_workdir(dockerfile), model_path)) if model_path else ""
+    copied, workdir = _model_destinations(dockerfile)
+    where = posixpath.normpath(posixpath.join(workdir, model_path)) if model_path else ""
     assert copied, f"the Dockerfile should COPY model.skops into the image; it has no such COPY:\n{dockerfile}"
     assert where in copied, (
         f"MODEL_PATH should name the file the Dockerfile copies model.skops to ({' or '.join(sorted(copied))}), "
