@@ -8,7 +8,8 @@ options before the subcommand (`--file`/`-f`, `--project-name`/`-p`, `--env-file
 `COMPOSE_FILE` / `COMPOSE_PROJECT_NAME` variables), then the subcommand's own options
 (`up -d`, `rm -s -f`, `build -t`/`--tag`, `image rm -f`...), written `--opt value` or
 `--opt=value`; a Dockerfile's ARG, ENV and LABEL lines are read as docker reads them (quotes,
-`\\` escapes, `$NAME` and `${NAME}` replaced by the ARG or ENV value). Like the real tools it
+`\\` escapes, `$NAME` and `${NAME}` replaced by the ARG or ENV value), and its USER line
+sets the user the image runs as (inherited from the FROM image otherwise). Like the real tools it
 fails (raises `CommandFailed`, as `run_command` does on a non-zero exit) on a compose file that
 is not there, on an image it does not have, and on `rm` of a running service without `--stop`;
 an attached `up` (no `-d`) would never return, so it fails too. Every command is recorded in
@@ -55,6 +56,7 @@ class Image:
     env: dict = field(default_factory=dict)
     files: dict = field(default_factory=dict)  # destination in the image -> bytes copied there
     broken: bool | int = False  # True: /predict answers 500; a number: that status
+    user: str = ""  # the USER the image runs as ("" is docker's default, root)
 
     @property
     def model_version(self) -> str | None:
@@ -271,8 +273,9 @@ class FakeDocker:
         self.containers.append(Container(project, "mlflow", mlflow_image, clock()))
 
     # the world
-    def add_image(self, tag: str, *, model_version: str | None = None, broken: bool | int = False) -> Image:
-        image = Image(tag, env={"MODEL_VERSION": model_version} if model_version else {}, broken=broken)
+    def add_image(self, tag: str, *, model_version: str | None = None, broken: bool | int = False,
+                  user: str = "") -> Image:
+        image = Image(tag, env={"MODEL_VERSION": model_version} if model_version else {}, broken=broken, user=user)
         self.images[tag] = image
         return image
 
@@ -474,7 +477,7 @@ class FakeDocker:
                     raise CommandFailed(f"docker build: pull access denied for {base}")
                 parent = self.images[base]
                 image.base, image.env, image.labels = base, dict(parent.env), dict(parent.labels)
-                image.files, image.broken = dict(parent.files), parent.broken
+                image.files, image.broken, image.user = dict(parent.files), parent.broken, parent.user
                 args.clear()   # an ARG declared before FROM is out of scope after it
             elif keyword == "ARG":
                 for word in docker_words(rest, {**args, **image.env}):
@@ -485,6 +488,9 @@ class FakeDocker:
                 image.env.update(key_values(rest, {**args, **image.env}))
             elif keyword == "LABEL":
                 image.labels.update(key_values(rest, {**args, **image.env}))
+            elif keyword == "USER":
+                words = docker_words(rest, {**args, **image.env})
+                image.user = words[0] if words else ""
             elif keyword in ("COPY", "ADD"):
                 parts = [p for p in shlex.split(rest) if not p.startswith("--")]
                 *sources, dest = parts
@@ -498,7 +504,7 @@ class FakeDocker:
         tags = every(options, "-t", "--tag")
         for tag in tags:
             self.images[tag] = Image(tag, image.base, dict(image.labels), dict(image.env), dict(image.files),
-                                     image.broken)
+                                     image.broken, image.user)
         return "".join(f"Successfully tagged {tag}\n" for tag in tags)
 
     # what the model port shows

@@ -77,6 +77,26 @@ def test_the_load_does_not_wait_past_its_deadline():
         f"it took {clock.elapsed} s")
 
 
+class OversleepingClock(FakeClock):
+    """A fake clock whose `sleep` wakes `late` seconds after it was asked to, as a real `time.sleep` does."""
+
+    late = 0.05
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds + self.late)
+
+
+def test_no_request_starts_at_or_after_the_deadline_when_sleep_wakes_late():
+    clock = OversleepingClock()
+    probe = Probe(clock)
+    load(probe, clock, requests=10, rps=1, deadline_s=2.02)
+    late = [t for t in probe.times if t >= 2.02]
+    assert not late, (
+        f"at 1 a second with a 2.02 s deadline and a sleep that wakes 0.05 s late, the request due at 2 s would start "
+        f"at 2.1 s, past the deadline: read the clock again after the wait and start nothing at or after "
+        f"start + deadline_s; requests started at {probe.times}")
+
+
 def test_the_deadline_holds_with_a_slow_server():
     clock = FakeClock()
     probe = Probe(clock, cost=3.0)

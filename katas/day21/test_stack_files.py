@@ -129,7 +129,8 @@ def test_no_password_in_the_alertmanager_file(learner_file):
     def walk(node, where: str) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
-                secret = any(word in str(key).lower() for word in ("password", "secret"))
+                secret = any(word in str(key).lower()
+                             for word in ("password", "secret", "key", "token", "credentials", "api_url"))
                 if secret and not str(key).lower().endswith("_file") and value not in (None, ""):
                     found.append(f"{where}{key}")
                 walk(value, f"{where}{key}.")
@@ -139,8 +140,22 @@ def test_no_password_in_the_alertmanager_file(learner_file):
 
     walk(config, "")
     assert not found, (
-        f"alertmanager.yml should hold no password or secret (a real relay's goes in smtp_auth_password_file); "
-        f"found {found}")
+        f"alertmanager.yml should hold no password, key, token or other credential (a real relay's password goes in "
+        f"smtp_auth_password_file, a key or token in its *_file setting); found {found}")
+
+
+@pytest.mark.task(taskno=5)
+def test_every_receiver_is_an_email_receiver(learner_file):
+    import yaml
+
+    config = yaml.safe_load(learner_file("alertmanager.yml").read_text(encoding="utf-8"))
+    receivers = config.get("receivers") if isinstance(config, dict) else None
+    assert isinstance(receivers, list) and receivers, f"alertmanager.yml should list its receivers, got {receivers!r}"
+    other = {str(receiver.get("name")): sorted(set(receiver) - {"name", "email_configs"})
+             for receiver in receivers if isinstance(receiver, dict) and set(receiver) - {"name", "email_configs"}}
+    assert not other, (
+        f"alerts go to one email receiver: every receiver should have only email_configs, these have more "
+        f"(receiver: settings): {other}")
 
 
 def post_alert(url: str, labels: dict) -> None:

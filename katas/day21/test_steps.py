@@ -81,7 +81,7 @@ def world(tmp_path):
     """v1 has been serving for a while in project PROJECT; images of v1 and v2 exist."""
     clock = BoundedClock()
     docker = FakeDocker(clock, compose_file=tmp_path / "stack" / "docker-compose.yml", project=PROJECT)
-    docker.add_image(SERVER_IMAGE)
+    docker.add_image(SERVER_IMAGE, user="10001:10001")  # day 03's image runs as a non-root user
     docker.add_image(f"{REPO}:v1", model_version="v1")
     docker.add_image(f"{REPO}:v2", model_version="v2")
     docker.start("model", f"{REPO}:v1", at=clock() - 100)
@@ -301,7 +301,13 @@ def test_a_first_deploy_starts_the_service(world):
 def test_deploy_of_a_version_without_an_image_raises(world):
     steps = world.steps()
     # compose cannot pull reg.example:5000/capstone-model:v9, and says so
-    raises(lambda: steps.deploy("9"), "deploy('9') without an image of v9")
+    began = world.clock()
+    error = raises(lambda: steps.deploy("9"), "deploy('9') without an image of v9")
+    took = world.clock() - began
+    assert took < 1 and "pull access denied" in str(error), (
+        f"docker-compose up failed (no image of v9: 'pull access denied'): deploy should raise at once with docker's "
+        f"own error, not retry up until --wait-seconds ({WAIT_S:g} s) runs out nor replace the error with its own "
+        f"words; it raised after {took:.1f} s (of fake time): {type(error).__name__}: {str(error)[:300]}")
     assert steps.serving() == "v1", (
         f"compose failed before touching the running v1; serving() should still say 'v1', got {steps.serving()!r}")
 
@@ -868,6 +874,29 @@ def test_monitor_does_not_count_4xx_as_server_errors(world, prometheus):
 
 @pytest.mark.prometheus
 @pytest.mark.timeout(45)
+def test_monitor_counts_only_the_5xx_of_predict(world, prometheus):
+    import urllib.error
+    import urllib.request
+
+    world.docker.containers.remove(world.docker.container("model"))  # no model service: every endpoint answers 503
+    url = f"http://127.0.0.1:{world.port.port}"
+    for _ in range(20):
+        try:
+            urllib.request.urlopen(f"{url}/ready", timeout=5).close()
+        except urllib.error.HTTPError as answer:
+            answer.close()
+    world.docker.add_image(f"{REPO}:v3", model_version="v3")  # a healthy image: every /predict answers 200
+    world.steps().deploy("3")
+    steps = real_time_steps(world, prometheus.url, requests=10, rps=100.0, wait_seconds=20.0, max_error_ratio=0.5)
+    verdict = steps.monitor(url, steps.load(url))
+    assert verdict.healthy, (
+        "the load's 10 /predict answers were all 200, while /ready answered 503 twenty times before the deploy: the "
+        "server's 5xx share counts the 5xx among /predict answers only (endpoint=\"/predict\"), so it is 0, within "
+        f"--max-error-ratio 0.5; got {verdict}")
+
+
+@pytest.mark.prometheus
+@pytest.mark.timeout(45)
 def test_monitor_judges_the_5xx_ratio_with_max_error_ratio(world, prometheus):
     world.docker.add_image(f"{REPO}:v3", model_version="v3", broken=True)
     world.steps().deploy("3")
@@ -1083,6 +1112,10 @@ def test_package_builds_the_registered_version_on_the_server_image(world, mlflow
     assert model.predict(X_test).tolist() == wanted, (
         f"the image should hold registered version 1 of the model --model-name names ({PACKAGED_MODEL!r}), "
         "not another version")
+    assert image.user == world.docker.images[SERVER_IMAGE].user, (
+        f"the image should keep the server image's non-root user ({world.docker.images[SERVER_IMAGE].user}): a "
+        f"`USER root` to prepare the model file, never switched back, runs the server as root; it runs as "
+        f"{image.user or 'root (no USER)'!r}")
 
 
 @pytest.mark.mlflow
@@ -1127,3 +1160,24 @@ def test_package_leaves_no_build_folder_behind(world, mlflow_store, tmp_path, mo
         f"once the image is built, package should remove its build folder (a copy of the model and its Dockerfile), "
         f"wherever it made it (a temporary folder, the working directory, beside capstone.py): each deploy would "
         f"leave one more behind; found {left}")
+
+
+@pytest.mark.mlflow
+@pytest.mark.timeout(180)
+def test_package_leaves_no_build_folder_behind_when_the_build_fails(world, mlflow_store, tmp_path, monkeypatch,
+                                                                     impl_dir):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where tempfile puts folders during this test
+    workdir = tmp_path / "workdir"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    register_two_versions(mlflow_store)
+    before = build_files(tmp_path, impl_dir)
+    missing = "katas/day03-server:missing"  # docker build cannot pull it and fails
+    steps = world.steps(tracking_uri=mlflow_store.tracking_uri, model_name=PACKAGED_MODEL, server_image=missing)
+    raises(lambda: steps.package("1"), f"package('1') FROM an image docker cannot pull ({missing})")
+    left = sorted(str(path) for path, _ in build_files(tmp_path, impl_dir) - before)  # written by package
+    assert not left, (
+        f"the build failed (docker cannot pull {missing}): whether or not the build succeeds, package should remove "
+        f"its build folder (a copy of the model and its Dockerfile); found {left}")
