@@ -228,12 +228,7 @@ def test_a_long_history_rolls_back_one_step(registry, mlflow_name, test_side_mlf
     assert steps == ["129", "128", "127"], (
         f"130 versions were champion in turn (1, 2, …, 130); three rollbacks should return '129', '128' then '127', "
         f"not {steps}: order the history by when each version became champion (numbers, not text: 100 comes after 99)")
-    steps = []
-    for _ in range(126):
-        try:
-            steps.append(rollback(uri, mlflow_name))
-        except LookupError:
-            break
+    steps = _rollbacks(registry, mlflow_name, most=126)
     assert steps == [str(v) for v in range(126, 0, -1)], (
         f"126 more rollbacks should walk on back to the first champion ('126', '125', …, '1'), not {len(steps)} "
         f"steps {steps}: keep the whole history, however long it grows (do not trim it to the last ten, fifty, 64, "

@@ -140,12 +140,10 @@ def rollback(tracking_uri: str, model_name: str) -> str:
     client = _client(tracking_uri)
     history = _history(client, model_name)
     current = _alias_version(client, model_name, CHAMPION)
-    if current is not None and history and current != history[-1]:
-        # Moved by hand since the last promotion: the last recorded champion served before it.
-        _set_champion(client, model_name, history[-1], history)
-        return history[-1]
-    if len(history) < 2:
-        raise LookupError(f"{model_name} has no earlier champion to roll back to")
-    history.pop()
+    # Moved by hand since the last promotion? Then the last recorded champion served before it.
+    if current is None or not history or current == history[-1]:
+        if len(history) < 2:
+            raise LookupError(f"{model_name} has no earlier champion to roll back to")
+        history.pop()
     _set_champion(client, model_name, history[-1], history)
     return history[-1]
