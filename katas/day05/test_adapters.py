@@ -374,6 +374,29 @@ def test_health_check_leaves_the_proxy_settings_in_the_environment(monkeypatch):
     assert healthy is True, "the service answers 200 on loopback: the probe, which ignores the proxy, is healthy"
 
 
+def test_the_proxy_settings_stay_in_the_environment_during_the_probe(monkeypatch):
+    # the environment is the whole process's: a docker command another thread starts meanwhile needs its proxy too
+    proxy = f"http://127.0.0.1:{free_port()}"
+    expected = {name: ("registry.internal" if name.lower() == "no_proxy" else proxy) for name in PROXY_SETTINGS}
+    for name, value in expected.items():
+        monkeypatch.setenv(name, value)
+    seen = []
+
+    class _RecordingTheEnvironment(_Recording):
+        def do_GET(self):  # noqa: N802 - runs while the probe waits for its answer
+            seen.append({name: os.environ.get(name) for name in PROXY_SETTINGS})
+            super().do_GET()
+
+    with serving(_RecordingTheEnvironment) as server:
+        healthy = http_health_check(f"http://127.0.0.1:{server.server_address[1]}/health", 2)
+    assert healthy is True, "the service answers 200 on loopback: the probe, which ignores the proxy, is healthy"
+    assert seen == [expected], (
+        f"while the probe was in flight the proxy settings should have stayed as they were ({expected}): the probe "
+        f"should not use them, but not take them out of the process's environment for a while either; the server "
+        f"saw {seen}"
+    )
+
+
 @contextlib.contextmanager
 def one_raw_connection(answer):
     """A TCP server on loopback that takes one connection, reads the request and lets `answer(conn, stop)` play

@@ -302,8 +302,9 @@ def test_build_arg_values_are_never_logged(make, engine, caplog, build):
         engine.broken_builds.add("app:v1")
     elif build == "times-out":  # the TimeoutExpired raised carries the whole command line, build args included
         engine.fail_commands.add("build:timeout")
-    make().deploy("app", "v1", context=".",
-                  build_args={"PIP_EXTRA_INDEX_URL": f"https://ci:{secret}@pypi.example/simple", "APP_VERSION": "v1"})
+    result = make().deploy("app", "v1", context=".",
+                           build_args={"PIP_EXTRA_INDEX_URL": f"https://ci:{secret}@pypi.example/simple",
+                                       "APP_VERSION": "v1"})
     assert engine.builds and engine.builds[0]["build_args"].get("PIP_EXTRA_INDEX_URL", "").endswith("/simple"), (
         f"the build args should reach the build: {engine.builds}"
     )
@@ -312,6 +313,43 @@ def test_build_arg_values_are_never_logged(make, engine, caplog, build):
     assert not leaked, (
         f"a build arg's value may be a credential (the token in PIP_EXTRA_INDEX_URL) and should never reach the log, "
         f"at any level, in a message or a field (log the keys, or nothing); the build that {build.replace('-', ' ')} leaked it in "
+        f"{leaked}"
+    )
+    assert secret not in result.reason, (
+        f"a build arg's value should never reach DeployResult.reason either (callers log it and show it); the build "
+        f"that {build.replace('-', ' ')} gave the reason {result.reason[:300]!r}"
+    )
+
+
+def _texts_of(result, caplog):
+    """The reason and every log record (its message and all its fields), where a build arg's value must not be."""
+    return [result.reason, *(r.getMessage() + repr(vars(r)) for r in caplog.records)]
+
+
+@pytest.mark.task(taskno=4)
+def test_a_build_arg_value_containing_another_value_is_hidden_whole(make, engine, caplog):
+    caplog.set_level(logging.DEBUG)
+    engine.broken_builds.add("app:v1")  # the failed build echoes the values on stderr, as a RUN step may
+    url = "https://ci:tok-9f2c-TAIL@pypi.example/simple"
+    result = make().deploy("app", "v1", context=".", build_args={"TOKEN": "tok-9f2c", "PIP_EXTRA_INDEX_URL": url})
+    leaked = [text[:200] for text in _texts_of(result, caplog) if "TAIL" in text or "https://ci:" in text]
+    assert not leaked, (
+        f"the value of PIP_EXTRA_INDEX_URL contains the value of TOKEN; hidden short one first, the rest of the long "
+        f"one stays readable. Every value should be hidden whole (the longest first); part of {url!r} reached the "
+        f"reason or the log in {leaked}"
+    )
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.parametrize("secret", ["pa$$w0rd+x?", "a(b", "t*k[1]", "^s|3\\cr.t{2}$"])
+def test_build_arg_values_with_regex_metacharacters_are_hidden(make, engine, caplog, secret):
+    caplog.set_level(logging.DEBUG)
+    engine.broken_builds.add("app:v1")  # the failed build echoes the value on stderr, as a RUN step may
+    result = make().deploy("app", "v1", context=".", build_args={"PASSWORD": secret})
+    leaked = [text[:200] for text in _texts_of(result, caplog) if secret in text]
+    assert not result.promoted and not leaked, (
+        f"the build arg's value {secret!r} holds characters that mean something in a regular expression; it should "
+        f"be hidden all the same (as plain text), and the failed build reported; got {result} and the value in "
         f"{leaked}"
     )
 

@@ -146,6 +146,16 @@ def test_backoff_doubles_and_is_capped_at_max_delay(clock):
     )
 
 
+def test_backoff_keeps_doubling_until_a_far_cap(clock):
+    healthy, probe = wait(clock, [False], max_attempts=15, initial_delay_s=0.001, max_delay_s=4.0, deadline_s=1e6)
+    expected = [min(4.0, 0.001 * 2 ** k) for k in range(14)]  # 0.001 ... 1.024, 2.048, 4.0, 4.0
+    assert healthy is False, "a service that never answers 200 is not healthy"
+    assert clock.sleeps == expected, (
+        f"waits should double from initial_delay_s (0.001) for as long as it takes to reach max_delay_s (4): "
+        f"eleven doublings here before the cap, not a fixed number of them; expected {expected}, got {clock.sleeps}"
+    )
+
+
 def test_backoff_stops_at_a_max_delay_that_is_not_a_doubling_of_the_initial_delay(clock):
     healthy, probe = wait(clock, [False], max_attempts=7, initial_delay_s=0.25, max_delay_s=3.0, deadline_s=600)
     assert healthy is False, "a service that never answers 200 is not healthy"
