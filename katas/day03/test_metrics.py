@@ -135,6 +135,23 @@ def test_unknown_paths_share_one_label_instead_of_one_series_each(app):
         f"{sorted(sorted(labels) for labels in histogram_labels)}")
 
 
+def test_a_method_its_route_does_not_accept_is_counted_as_unmatched(app):
+    client = app.test_client()
+    for method, path in (("GET", "/predict"), ("POST", "/health")):
+        answer = client.open(path, method=method)
+        assert answer.status_code == 405, (
+            f"{method} {path} is a method its route does not accept and should answer 405, got {answer.status_code}")
+    samples = scrape(client)
+    counted = value(samples, "model_requests_total", endpoint="unmatched", status="405")
+    labels = sorted({(s.labels.get("endpoint"), s.labels.get("status")) for s in samples.get("model_requests_total", [])
+                     if s.labels.get("status") == "405"})
+    assert counted == 2, (
+        f"GET /predict and POST /health answered 405 should count 2 under endpoint='unmatched', status='405', got "
+        f"{counted} (405s counted under {labels}): no route takes them, and Flask's url_rule is None for a 405 too")
+    assert value(samples, "model_request_latency_seconds_count", endpoint="unmatched") == 2, (
+        "the two 405 answers should be 2 latency observations under endpoint='unmatched'")
+
+
 def test_a_body_refused_as_too_large_is_counted_under_its_route(app):
     client = app.test_client()
     answer = client.post("/predict", data=b"[" * (1024 * 1024 + 1), content_type="application/json")

@@ -181,15 +181,24 @@ def test_features_reach_the_model_at_full_precision(client, reference_model):
         "numbers on as Python floats (float64), not rounded to float32 or fewer digits")
 
 
-@pytest.mark.parametrize("name", ["model%20v1.skops", "model#2.skops", "model?v=3.skops", "model+v2.skops"])
+@pytest.mark.parametrize("name", ["model%20v1.skops", "model#2.skops", "model?v=3.skops", "model+v2.skops",
+                                  "model-$KATA_DAY03_X.skops", "model-${KATA_DAY03_X}.skops", "~/model.skops"])
 def test_model_path_is_a_file_path_taken_exactly_as_given(model_file, tmp_path, monkeypatch, name):
     monkeypatch.delenv("MODEL_URI", raising=False)
+    monkeypatch.setenv("KATA_DAY03_X", "expanded")
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))  # an empty home: "~/model.skops" expanded names no file
+    monkeypatch.chdir(tmp_path)
     path = tmp_path / name
+    path.parent.mkdir(exist_ok=True)
     path.write_bytes(model_file.read_bytes())
-    answer = wait_ready(create_app({"MODEL_PATH": str(path), "MODEL_VERSION": "plain-path"}).test_client())
+    given = name if name.startswith("~") else str(path)  # "~/model.skops": the folder "~" under the current one
+    answer = wait_ready(create_app({"MODEL_PATH": given, "MODEL_VERSION": "plain-path"}).test_client())
     assert answer.status_code == 200, (
-        f"MODEL_PATH={path} names an existing model file and should be loaded as it is: MODEL_PATH is a file path, "
-        "not a URI, so nothing in it is %-decoded or split off at a # or ?; only MODEL_URI is parsed as a URI")
+        f"MODEL_PATH={given} names an existing model file and should be loaded as it is, got /ready "
+        f"{answer.status_code}: MODEL_PATH is a file path, not a URI, so nothing in it is %-decoded or split off at "
+        "a # or ?, and there is no ~ or $VAR expansion; only MODEL_URI is parsed as a URI")
 
 
 def test_model_uri_with_the_file_scheme_is_accepted(model_file, monkeypatch):
@@ -256,6 +265,20 @@ def test_model_uri_plus_sign_is_a_plus_not_a_space(model_file, tmp_path, monkeyp
     assert answer.status_code == 200, (
         f"MODEL_URI={uri} names the file {path}: a + in a URI's path is a +, not a space (that rule is for HTML "
         "form data); decode the path with urllib.parse.unquote, not unquote_plus")
+
+
+@pytest.mark.parametrize("host", ["otherhost", "models.example.com"])
+def test_a_file_uri_naming_another_host_is_a_missing_model(model_file, monkeypatch, host):
+    monkeypatch.delenv("MODEL_PATH", raising=False)
+    monkeypatch.delenv("MODEL_URI", raising=False)
+    uri = f"file://{host}" + model_file.as_uri()[len("file://"):]  # its path names the model file here
+    client = create_app({"MODEL_URI": uri, "MODEL_VERSION": "other-host"}).test_client()
+    answer = wait_ready(client, seconds=1.0)
+    assert answer.status_code == 503, (
+        f"MODEL_URI={uri} names a file on the host {host}, not on this machine: a file:// URI naming any host other "
+        f"than localhost is a missing model (/ready 503), even when its path names a local file; got {answer.status_code}")
+    health = client.get("/health")
+    assert health.status_code == 200, f"GET /health should answer 200 without a model, got {health.status_code}"
 
 
 @pytest.mark.parametrize("uri", ["s3://models/classifier.skops", "models:/classifier/1"])
@@ -623,14 +646,14 @@ def test_a_pickle_file_is_never_unpickled(tmp_path, name):
     assert client.get("/ready").status_code == 503, "a file that is not a valid skops model should leave /ready at 503"
 
 
-@pytest.mark.parametrize("function", ["os.system", "sklearn.preprocessing.normalize"])
+@pytest.mark.parametrize("function", ["os.system", "sklearn.preprocessing.normalize", "numpy.load"])
 def test_a_skops_file_naming_an_untrusted_function_is_not_loaded(tmp_path, function):
     import skops.io
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer, normalize
 
-    named = {"os.system": os.system, "sklearn.preprocessing.normalize": normalize}[function]
+    named = {"os.system": os.system, "sklearn.preprocessing.normalize": normalize, "numpy.load": np.load}[function]
     evil = tmp_path / "model.skops"
     skops.io.dump(make_pipeline(FunctionTransformer(named), LogisticRegression()), evil)
     assert skops.io.get_untrusted_types(file=evil), "(the test's own file should name a type skops does not trust)"
@@ -638,7 +661,8 @@ def test_a_skops_file_naming_an_untrusted_function_is_not_loaded(tmp_path, funct
     answer = wait_ready(client, seconds=1.0)
     assert answer.status_code == 503, (
         f"a skops file naming {function} was loaded: trust only skops' default types, never the file's own list "
-        "from get_untrusted_types, not even the part of it that comes from scikit-learn; /ready should stay 503")
+        "from get_untrusted_types, not even the part of it that comes from scikit-learn or NumPy (numpy.load can "
+        "unpickle); /ready should stay 503")
 
 
 # --- bad input: 400 with an error, never a 500 -------------------------------------------
@@ -795,6 +819,19 @@ def test_the_limit_counts_bytes_not_characters(client):
     assert answer.status_code == 413, (
         f"a body of {len(body.encode())} bytes ({len(body)} characters) is over 1 MiB and should get 413, "
         f"got {answer.status_code}: the limit is on bytes")
+
+
+def test_a_body_1_mib_and_1_byte_long_but_under_1_mib_in_characters_is_413(client):
+    # Exactly one byte over the limit, with "é" (2 bytes) in it: 1 MiB + 1 bytes, fewer than 1 MiB characters.
+    head = '{"features": [[1, 2, 3, 4]], "note": "' + "é" * 1000
+    body = (head + "x" * (MiB + 1 - len(head.encode()) - 2) + '"}').encode()
+    assert len(body) == MiB + 1 and len(body.decode()) <= MiB, (
+        "(the test's own body should be 1 MiB + 1 bytes and at most 1 MiB characters)")
+    for how, answer in (("with a Content-Length", predict(client, body)),
+                        ("in chunks", post_chunked(client, "/predict", io.BytesIO(body)))):
+        assert answer.status_code == 413, (
+            f"a body of {len(body)} bytes ({len(body.decode())} characters) sent {how} is over 1 MiB and should get "
+            f"413, got {answer.status_code}: count the bytes as they arrive, not the characters once decoded")
 
 
 def test_a_chunked_body_is_not_read_far_past_the_limit(client):

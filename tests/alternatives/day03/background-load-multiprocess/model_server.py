@@ -76,7 +76,7 @@ def _resolve(config):
     path = merged.get("MODEL_PATH")
     if not path and merged.get("MODEL_URI"):
         parsed = urlparse(merged["MODEL_URI"])
-        path = unquote(parsed.path) if parsed.scheme == "file" else None
+        path = unquote(parsed.path) if parsed.scheme == "file" and parsed.netloc in ("", "localhost") else None
     return path, merged.get("MODEL_VERSION") or "0+unknown"
 
 

@@ -44,7 +44,7 @@ class Settings:
             return self.path
         if self.uri:
             parsed = urlparse(self.uri)
-            if parsed.scheme == "file":
+            if parsed.scheme == "file" and parsed.netloc in ("", "localhost"):
                 return unquote(parsed.path)
         return None
 

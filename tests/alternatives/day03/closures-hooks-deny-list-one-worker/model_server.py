@@ -42,6 +42,8 @@ def model_location(settings):
     parts = urlsplit(uri)
     if parts.scheme != "file":
         raise ValueError(f"cannot open MODEL_URI {uri!r}: only file:// is supported")
+    if parts.netloc not in ("", "localhost"):
+        raise ValueError(f"cannot open MODEL_URI {uri!r}: it names another host")
     return unquote(parts.path)
 
 

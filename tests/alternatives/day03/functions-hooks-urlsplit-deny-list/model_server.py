@@ -46,7 +46,7 @@ def model_location(settings):
     if not uri:
         return None
     parts = urllib.parse.urlsplit(uri)
-    if parts.scheme != "file":
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
         return None
     return urllib.parse.unquote(parts.path)
 

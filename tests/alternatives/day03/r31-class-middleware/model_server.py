@@ -52,7 +52,7 @@ def _model_location(settings: dict[str, str]) -> str | None:
     if not uri:
         return None
     parts = urlsplit(uri)
-    if parts.scheme.lower() != "file":
+    if parts.scheme.lower() != "file" or parts.netloc not in ("", "localhost"):
         return None
     return unquote(parts.path)
 
@@ -121,7 +121,8 @@ class Instrumented:
         finally:
             if hasattr(result, "close"):
                 result.close()
-        endpoint = path if path in self.routes else "unmatched"
+        # a 405 is a method no route takes: unmatched, like a 404
+        endpoint = path if path in self.routes and status[:1] != ["405"] else "unmatched"
         self.server.answered.labels(endpoint, status[0] if status else "500").inc()
         self.server.latency.labels(endpoint).observe(time.perf_counter() - started)
         return chunks

@@ -43,7 +43,7 @@ def resolve(settings):
     if uri is None:
         return None
     parsed = urlparse(uri)
-    return unquote(parsed.path) if parsed.scheme == "file" else None
+    return unquote(parsed.path) if parsed.scheme == "file" and parsed.netloc in ("", "localhost") else None
 
 
 def read_body(limit=LIMIT):

@@ -75,7 +75,7 @@ def _resolve(settings: Mapping[str, str]) -> str | None:
     if not uri:
         return None
     parsed = urlsplit(uri)
-    if parsed.scheme.lower() != "file":
+    if parsed.scheme.lower() != "file" or parsed.netloc not in ("", "localhost"):
         return None
     return url2pathname(parsed.path)
 

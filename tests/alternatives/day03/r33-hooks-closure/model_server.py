@@ -46,7 +46,7 @@ def _model_file(settings):
     if not uri:
         return None
     parts = urlsplit(uri)
-    if parts.scheme != "file":
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
         return None
     return unquote(parts.path)
 

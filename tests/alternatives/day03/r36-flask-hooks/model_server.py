@@ -40,7 +40,7 @@ def model_location(settings):
     if not uri:
         return None
     parts = urlsplit(uri)
-    if parts.scheme != "file":
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
         return None
     return unquote(parts.path)
 

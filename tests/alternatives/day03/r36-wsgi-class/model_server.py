@@ -92,7 +92,7 @@ class ModelServer:
             return merged["MODEL_PATH"]
         if "MODEL_URI" in merged:
             parsed = urlparse(merged["MODEL_URI"])
-            if parsed.scheme.lower() == "file":
+            if parsed.scheme.lower() == "file" and parsed.netloc in ("", "localhost"):
                 return url2pathname(parsed.path)
         return None
 
@@ -143,7 +143,8 @@ class Metrics:
             return start_response(status, headers, exc_info)
 
         result = self.wsgi_app(environ, recording_start_response)
-        label = path if path in self.routes else "unmatched"
+        # a 405 is a method no route takes: unmatched, like a 404
+        label = path if path in self.routes and seen.get("code") != "405" else "unmatched"
         self.requests.labels(endpoint=label, status=seen.get("code", "500")).inc()
         self.seconds.labels(endpoint=label).observe(time.perf_counter() - begun)
         return result

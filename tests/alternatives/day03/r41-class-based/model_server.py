@@ -64,7 +64,7 @@ class Settings:
             return self.path
         if self.uri:
             parsed = urlparse(self.uri)
-            if parsed.scheme.lower() == "file":
+            if parsed.scheme.lower() == "file" and parsed.netloc in ("", "localhost"):
                 return url2pathname(parsed.path)
         return None
 
@@ -82,12 +82,7 @@ class Metrics:
         adapter = self.flask_app.url_map.bind_to_environ(environ)
         try:
             rule, _ = adapter.match(return_rule=True)
-        except MethodNotAllowed as error:
-            try:
-                rule, _ = adapter.match(method=sorted(error.valid_methods or ["GET"])[0], return_rule=True)
-            except HTTPException:
-                return "unmatched"
-        except (NotFound, HTTPException):
+        except (MethodNotAllowed, NotFound, HTTPException):  # a 405 is unmatched, like a 404
             return "unmatched"
         return rule.rule
 

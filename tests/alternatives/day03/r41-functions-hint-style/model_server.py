@@ -40,7 +40,7 @@ def model_location(settings: dict[str, str]) -> str | None:
     if not uri:
         return None
     parts = urlsplit(uri)
-    if parts.scheme.lower() != "file":
+    if parts.scheme.lower() != "file" or parts.netloc not in ("", "localhost"):
         return None
     return unquote(parts.path)
 

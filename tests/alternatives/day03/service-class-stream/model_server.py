@@ -77,7 +77,7 @@ class ModelService:
         source = settings.get("MODEL_PATH")
         if not source and settings.get("MODEL_URI"):
             parsed = urlparse(settings["MODEL_URI"])
-            source = unquote(parsed.path) if parsed.scheme == "file" else settings["MODEL_URI"]
+            source = unquote(parsed.path) if parsed.scheme == "file" and parsed.netloc in ("", "localhost") else settings["MODEL_URI"]
         self.source = source
         threading.Thread(target=self._load, daemon=True).start()
 
@@ -114,14 +114,7 @@ class Metrics:
             return rule.rule
         except RequestRedirect:
             return "unmatched"
-        except HTTPException as exc:
-            if getattr(exc, "code", None) == 405:
-                try:
-                    rule, _ = adapter.match(method="GET" if environ.get("REQUEST_METHOD") != "GET" else "POST",
-                                            return_rule=True)
-                    return rule.rule
-                except HTTPException:
-                    return "unmatched"
+        except HTTPException:  # 404 and 405 alike: no route takes the request
             return "unmatched"
 
     def __call__(self, environ, start_response):

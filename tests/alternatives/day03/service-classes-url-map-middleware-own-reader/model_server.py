@@ -48,7 +48,7 @@ class Settings:
             return self.path
         if self.uri:
             parts = urlsplit(self.uri)
-            if parts.scheme == "file":
+            if parts.scheme == "file" and parts.netloc in ("", "localhost"):
                 return url2pathname(parts.path)
         return None
 
@@ -109,9 +109,7 @@ class Metrics:
         try:
             rule, _ = self.url_map.bind_to_environ(environ).match(return_rule=True)
             return rule.rule
-        except MethodNotAllowed:
-            return environ.get("PATH_INFO", "") if environ.get("PATH_INFO") in ("/predict", "/health", "/ready") else "unmatched"
-        except (NotFound, HTTPException):
+        except (MethodNotAllowed, NotFound, HTTPException):  # a 405 is unmatched, like a 404
             return "unmatched"
 
     def wrap(self, wsgi_app):

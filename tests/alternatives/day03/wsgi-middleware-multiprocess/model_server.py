@@ -13,7 +13,7 @@ from numbers import Real
 
 from flask import Flask, Response, abort, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from werkzeug.exceptions import HTTPException, NotFound, MethodNotAllowed
+from werkzeug.exceptions import HTTPException, NotFound
 from urllib.parse import unquote, urlsplit
 
 LIMIT = 1 << 20
@@ -116,13 +116,7 @@ class MetricsMiddleware:
         try:
             rule, _ = self.flask_app.url_map.bind_to_environ(environ).match(return_rule=True)
             return rule.rule
-        except MethodNotAllowed:
-            path = environ.get("PATH_INFO", "")
-            for rule in self.flask_app.url_map.iter_rules():
-                if rule.rule == path:
-                    return rule.rule
-            return "unmatched"
-        except HTTPException:
+        except HTTPException:  # 404 and 405 alike: no route takes the request
             return "unmatched"
 
     def __call__(self, environ, start_response):
