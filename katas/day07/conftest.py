@@ -90,7 +90,9 @@ def register(store: MlflowStore, name: str, data: Data, order: tuple[str, ...], 
     versions, models = {}, {}
     with isolated(store):
         client = mlflow.MlflowClient(tracking_uri=store.tracking_uri, registry_uri=store.tracking_uri)
-        experiment_id = client.create_experiment(name, artifact_location=store.artifact_location)
+        experiment = client.get_experiment_by_name(name)  # a name registered again reuses its experiment
+        experiment_id = (experiment.experiment_id if experiment is not None
+                         else client.create_experiment(name, artifact_location=store.artifact_location))
         mlflow.set_tracking_uri(store.tracking_uri)
         mlflow.set_registry_uri(store.tracking_uri)
         for candidate in order:
@@ -103,6 +105,12 @@ def register(store: MlflowStore, name: str, data: Data, order: tuple[str, ...], 
             versions[version] = run.info.run_id
             models[version] = model
     return Registered(store, name, versions, models)
+
+
+@pytest.fixture(scope="session")
+def registering():
+    """`register(store, name, data, order)` itself, for a test that registers models in a store of its own."""
+    return register
 
 
 @pytest.fixture(scope="session")
@@ -146,6 +154,13 @@ def registered_with_a_dollar(mlflow_store_factory, data) -> Registered:
     replaces `$MODEL_PATH` in a LABEL value with that variable unless it is escaped)."""
     return register(mlflow_store_factory("day07-registered-dollar"), "week1 $MODEL_PATH", data,
                     ("logistic_regression",))
+
+
+@pytest.fixture(scope="session")
+def registered_with_a_quote(mlflow_store_factory, data) -> Registered:
+    """A store whose registered model's name holds a double quote and a backslash, `week1 "q" \\ b`: so does its
+    model URI (inside a double-quoted Dockerfile value both must be escaped, as \\" and \\\\)."""
+    return register(mlflow_store_factory("day07-registered-quote"), 'week1 "q" \\ b', data, ("logistic_regression",))
 
 
 @pytest.fixture(scope="session")

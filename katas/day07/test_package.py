@@ -89,6 +89,32 @@ def test_packaging_another_version_afterwards_ships_that_version(packaged, regis
         f"its labels are {labels}")
 
 
+def test_a_model_registered_again_under_the_same_name_is_the_one_shipped(mlflow_store_factory, registering, data,
+                                                                         tmp_path):
+    import mlflow
+    import skops.io
+
+    store, name = mlflow_store_factory("day07-registered-again"), "week1-again"
+    first = registering(store, name, data, ("neighbours_15",))
+    with isolated(store):
+        package(Champion(first.versions["1"], f"models:/{name}/1", "1", 0.9), "v1", tracking_uri=store.tracking_uri,
+                base_image=BASE_IMAGE, out_dir=tmp_path / "first")
+        # The registered model is deleted and registered again: models:/week1-again/1 is now another model, in the
+        # same store, under the same tracking_uri.
+        mlflow.MlflowClient(tracking_uri=store.tracking_uri, registry_uri=store.tracking_uri).delete_registered_model(name)
+    again = registering(store, name, data, ("logistic_regression",))
+    wanted = again.models["1"].predict(data.X_test).tolist()
+    assert list(again.versions) == ["1"] and wanted != first.models["1"].predict(data.X_test).tolist(), (
+        "the model registered again should be a new version 1 that predicts differently (a broken fixture)")
+    with isolated(store):
+        context = package(Champion(again.versions["1"], f"models:/{name}/1", "1", 0.9), "v1",
+                          tracking_uri=store.tracking_uri, base_image=BASE_IMAGE, out_dir=tmp_path / "again")
+    assert skops.io.load(context / "model.skops").predict(data.X_test).tolist() == wanted, (
+        f"models:/{name}/1 was deleted and registered again as another model: package should ship the model the "
+        "registry holds now, loading it anew on every call (a loaded model cached between calls, even one keyed by "
+        "tracking_uri and model_uri, ships the model that was deleted)")
+
+
 def test_the_same_model_uri_is_loaded_from_the_tracking_uri_given(packaged, registered, registered_elsewhere, data,
                                                                    tmp_path):
     import skops.io
@@ -285,10 +311,12 @@ def test_the_image_says_its_version_and_where_it_came_from(packaged):
         f"the image should be labelled mlflow.model_uri={champion.model_uri}; the Dockerfile's labels are {labels}")
 
 
-def test_model_version_is_carried_exactly_even_with_a_space_or_a_dollar(registered, tmp_path):
+# The argument, whatever it is: quote it and escape its $ (and, inside double quotes, its " and \\) like the labels.
+@pytest.mark.parametrize("version", ["v1 $MODEL_PATH", 'v1 "rc"', "v1 \\ back", 'v1 "$MODEL_PATH" \\'],
+                         ids=["dollar", "double-quote", "backslash", "all"])
+def test_model_version_is_carried_exactly_even_with_a_space_or_a_dollar(registered, tmp_path, version):
     champion = Champion(run_id=registered.versions["1"], model_uri=f"models:/{registered.name}/1", version="1",
                         score=0.9)
-    version = "v1 $MODEL_PATH"  # the argument, whatever it is: quote it and escape its $ like the labels' values
     with isolated(registered.store):
         context = package(champion, version, tracking_uri=registered.store.tracking_uri, base_image=BASE_IMAGE,
                           out_dir=tmp_path / "odd-version")
@@ -299,16 +327,18 @@ def test_model_version_is_carried_exactly_even_with_a_space_or_a_dollar(register
         pytest.fail(f"docker would refuse the Dockerfile written for version {version!r}: {exc}", pytrace=False)
     assert env.get("MODEL_VERSION") == version, (
         f"package(champion, {version!r}) should set MODEL_VERSION to exactly {version!r}: quote the value (an "
-        "unquoted ENV value stops at the space) and escape the $ as \\$ (docker replaces $MODEL_PATH with that "
-        f"variable, also inside double quotes); read as docker reads it, MODEL_VERSION is {env.get('MODEL_VERSION')!r}")
+        "unquoted ENV value stops at the space), escape the $ as \\$ (docker replaces $MODEL_PATH with that "
+        "variable, also inside double quotes), and inside double quotes escape a \" as \\\" and a \\ as \\\\; read as "
+        f"docker reads it, MODEL_VERSION is {env.get('MODEL_VERSION')!r}")
 
 
-@pytest.mark.parametrize("store", ["registered_with_a_space", "registered_with_an_accent", "registered_with_a_dollar"],
-                         ids=["space", "non-ascii", "dollar"])
+@pytest.mark.parametrize("store", ["registered_with_a_space", "registered_with_an_accent", "registered_with_a_dollar",
+                                   "registered_with_a_quote"],
+                         ids=["space", "non-ascii", "dollar", "quote-and-backslash"])
 def test_labels_carry_a_model_uri_with_a_space_an_accent_or_a_dollar_exactly(store, request, data, tmp_path):
     import skops.io
 
-    registered = request.getfixturevalue(store)  # `week1 package`, `week1 modèle` or `week1 $MODEL_PATH`
+    registered = request.getfixturevalue(store)  # `week1 package`, `week1 modèle`, `week1 $MODEL_PATH`, `week1 "q" \\ b`
     champion = Champion(run_id=registered.versions["1"], model_uri=f"models:/{registered.name}/1", version="1",
                         score=0.9)
     with isolated(registered.store):
@@ -324,7 +354,8 @@ def test_labels_carry_a_model_uri_with_a_space_an_accent_or_a_dollar_exactly(sto
         "each value exactly: quote it (LABEL key=\"value\"), since a registered model's name may hold a space and an "
         "unquoted key=value stops at it (docker then refuses the LABEL line), write a letter outside ASCII as "
         "it is (docker keeps it; json.dumps writes \\u00e8 for è unless given ensure_ascii=False), and escape a $ "
-        "as \\$ (docker replaces $NAME in a LABEL value with that variable, also inside double quotes); the "
+        "as \\$ (docker replaces $NAME in a LABEL value with that variable, also inside double quotes), and inside "
+        "double quotes escape a \" as \\\" and a \\ as \\\\; the "
         f"Dockerfile's labels, read as docker reads them, are {labels}")
 
 
@@ -368,12 +399,11 @@ def _model_destinations(dockerfile: str) -> tuple[set[str], str]:
             *sources, dest = words
             folder = posixpath.join(workdir, dest)
             for source in sources:
-                if source.rstrip("/") in (".", ""):
+                named = fnmatchcase("model.skops", posixpath.basename(source))
+                if named or source.rstrip("/") in (".", ""):  # the file itself, or the whole context
                     found.add(posixpath.normpath(posixpath.join(folder, "model.skops")))
-                elif fnmatchcase("model.skops", posixpath.basename(source)):
-                    found.add(posixpath.normpath(posixpath.join(folder, "model.skops")))
-                    if not dest.endswith("/") and len(sources) == 1:
-                        found.add(posixpath.normpath(folder))
+                if named and not dest.endswith("/") and len(sources) == 1:
+                    found.add(posixpath.normpath(folder))
     return found, workdir
 
 
@@ -390,14 +420,40 @@ def test_model_path_names_where_the_model_was_copied(packaged):
         "whatever the base image has there, or fail to start)")
 
 
+# The day-03 image's own user: its Dockerfile creates `app` with uid 10001 (`useradd ... --uid 10001 --user-group
+# app`, so group 10001 is `app` too) and ends with `USER 10001:10001`. The only other user it has is root.
+DAY03_DOCKERFILE = Path(__file__).resolve().parents[2] / "solutions" / "day03" / "Dockerfile"
+BASE_USER = "10001:10001"
+BASE_USER_NAMES = ("10001", "app")
+
+
+def _created_users(dockerfile: str) -> set[str]:
+    """The words of the Dockerfile's own `RUN useradd` / `adduser` lines: the names and ids of users it creates."""
+    words: set[str] = set()
+    for word, args in instructions(dockerfile):
+        if word == "RUN" and re.search(r"\b(useradd|adduser)\b", args):
+            words.update(re.split(r"[\s=;&|]+", args))
+    return words
+
+
 def test_the_image_keeps_the_base_images_user(packaged):
     _, context, _ = packaged
-    users = [args.split()[0] if args.split() else "" for word, args in
-             instructions((context / "Dockerfile").read_text(encoding="utf-8")) if word == "USER"]
+    base = [args.strip() for word, args in instructions(DAY03_DOCKERFILE.read_text(encoding="utf-8")) if word == "USER"]
+    assert base[-1:] == [BASE_USER], f"the day-03 image should end as USER {BASE_USER}, not {base} (a broken test)"
+    dockerfile = (context / "Dockerfile").read_text(encoding="utf-8")
+    users = [args.split()[0] if args.split() else "" for word, args in instructions(dockerfile) if word == "USER"]
     last = users[-1] if users else None
     assert last is None or last.split(":")[0] not in ("root", "0"), (
         f"the image should serve as the day-03 image's own non-root user; the Dockerfile ends as USER {last}: "
         "COPY needs no root, so set no USER (or switch back)")
+    if last is None:
+        return  # the base image's user it is
+    user, _, group = last.partition(":")
+    known = set(BASE_USER_NAMES) | _created_users(dockerfile)
+    assert user in known and (not group or group in known), (
+        f"the image should serve as the day-03 image's own user, app (USER {BASE_USER}), or one this Dockerfile "
+        f"creates; it ends as USER {last}, a user the image does not have (a guessed uid): set no USER, or switch "
+        f"back to exactly USER {BASE_USER}")
 
 
 def test_packaging_writes_nothing_outside_its_folder(packaged):

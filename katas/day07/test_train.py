@@ -239,3 +239,40 @@ def test_a_best_score_of_zero_is_still_registered(mlflow_store_factory, data):
         f"the champion should be the run of 'constant', the only candidate; it names run {champion.run_id!r}")
     version = client.get_model_version(name, "1")
     assert version.run_id == champion.run_id, f"version 1 should come from the champion's run, not {version.run_id}"
+
+
+def test_the_new_version_goes_to_tracking_uri_whatever_registry_an_earlier_step_set(mlflow_store_factory, data,
+                                                                                   candidates):
+    import mlflow
+
+    from week1 import train_and_register
+
+    store, elsewhere = mlflow_store_factory("day07-train-registry"), mlflow_store_factory("day07-train-elsewhere")
+    name = "week1-registry"
+    with isolated(store):
+        # An earlier step of the same process (packaging another store's model, say) left MLflow's registry URI
+        # pointing at another store.
+        mlflow.set_registry_uri(elsewhere.tracking_uri)
+        try:
+            champion = train_and_register(store.tracking_uri, name, data=data.split(),
+                                          candidates={"logistic_regression": candidates()["logistic_regression"]},
+                                          artifact_location=store.artifact_location)
+        except NotImplementedError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - reported below
+            pytest.fail(f"train_and_register should register in the registry at tracking_uri whatever registry URI an "
+                        "earlier step set (set both mlflow.set_tracking_uri and mlflow.set_registry_uri, and give "
+                        f"MlflowClient both); it raised {type(exc).__name__}: {str(exc)[:200]}", pytrace=False)
+    strays = [model.name for model in _client(elsewhere).search_registered_models()]
+    assert strays == [], (
+        f"train_and_register registered {strays} in the store an earlier step had set as MLflow's registry URI: "
+        "work against tracking_uri only (set the registry URI to it too, and make the client with "
+        "registry_uri=tracking_uri)")
+    try:
+        version = _client(store).get_model_version(name, champion.version)
+    except Exception as exc:  # noqa: BLE001 - reported below
+        pytest.fail(f"the store at tracking_uri should hold version {champion.version} of {name!r}, the champion; "
+                    f"looking it up raised {type(exc).__name__}: {str(exc)[:200]}", pytrace=False)
+    assert version.run_id == champion.run_id, (
+        f"version {champion.version} of {name!r} at tracking_uri should come from the champion's run "
+        f"{champion.run_id}, not {version.run_id}")

@@ -160,10 +160,10 @@ def test_child_that_ignores_sigterm_is_killed_even_when_bash_ends(tmp_path):
 @pytest.mark.timeout(60)
 def test_monitor_that_exits_0_when_stopped_still_fails_the_check(tmp_path):
     record = tmp_path / "child.pid"
-    # A monitor that ends cleanly on SIGTERM, the way a monitor loop shuts down: its exit code 0 then means
-    # "I was stopped", not "the service is healthy".
+    # A monitor that ends cleanly on SIGTERM or SIGINT, the way a monitor loop shuts down: its exit code 0 then
+    # means "I was stopped", not "the service is healthy".
     graceful = tmp_path / "monitor.sh"
-    graceful.write_text(f'#!/usr/bin/env bash\ntrap "exit 0" TERM\nsleep 30 &\necho $! > "{record}"\nwait\n')
+    graceful.write_text(f'#!/usr/bin/env bash\ntrap "exit 0" TERM INT\nsleep 30 &\necho $! > "{record}"\nwait\n')
     try:
         assert verify("http://127.0.0.1:9", monitor=graceful, timeout_s=1) is False, (
             "a monitor still running after timeout_s is a failed check, whatever exit code it returns once it is "
@@ -346,6 +346,54 @@ def test_monitor_slower_than_timeout_s_fails_the_check(tmp_path, seconds):
         "later: wait timeout_s itself, not a fixed timeout and not timeout_s plus some slack for bash to start")
 
 
+def _is_the_monitor(process) -> bool:
+    """Whether a Popen runs the monitor's bash (not some other program the code under test starts)."""
+    args = process.args if isinstance(process.args, (list, tuple)) else str(process.args).split()
+    return bool(args) and Path(str(args[0])).name == "bash"
+
+
+@pytest.mark.timeout(60)
+def test_monitor_that_exits_0_just_as_timeout_s_runs_out_still_fails_the_check(tmp_path, monkeypatch):
+    import subprocess
+
+    # The race no timing can hit on purpose: the monitor exits 0 at the very moment timeout_s runs out, after the
+    # wait has given up and before the kill lands. Forced here: the first bounded wait (Popen.wait or communicate)
+    # on the monitor's bash lets it end (left unreaped, as the real race leaves it) and then reports the timeout.
+    wait, communicate = subprocess.Popen.wait, subprocess.Popen.communicate
+    raced: list[int] = []
+
+    def time_runs_out(process, timeout) -> None:
+        raced.append(process.pid)
+        deadline = time.monotonic() + 10
+        while _running(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        raise subprocess.TimeoutExpired(process.args, timeout)
+
+    def runs_to_the_deadline(process, timeout) -> bool:
+        # Only a wait meant to last until timeout_s (not a short wait inside a poll loop) and only the first one.
+        return timeout is not None and timeout > 0.5 and _is_the_monitor(process) and not raced
+
+    def late_wait(self, timeout=None):
+        if runs_to_the_deadline(self, timeout):
+            time_runs_out(self, timeout)
+        return wait(self, timeout=timeout)
+
+    def late_communicate(self, input=None, timeout=None):
+        if runs_to_the_deadline(self, timeout):
+            time_runs_out(self, timeout)
+        return communicate(self, input, timeout)
+
+    monkeypatch.setattr(subprocess.Popen, "wait", late_wait)
+    monkeypatch.setattr(subprocess.Popen, "communicate", late_communicate)
+    healthy = _monitor(tmp_path / "healthy", "exit 0\n")
+    outcome = verify("http://127.0.0.1:9", monitor=healthy, timeout_s=1)
+    if raced:  # code that waits another way (a poll loop, asyncio) meets no such race: nothing to judge here
+        assert outcome is False, (
+            "the wait for the monitor ran out at timeout_s=1, and the monitor ended with exit code 0 only just after, "
+            "before the kill: once timeout_s has passed the answer is False, whatever exit code the stopped monitor "
+            f"returns (return False after the kill, not `returncode == 0`); verify returned {outcome!r}")
+
+
 def test_verify_waits_for_the_monitor_no_longer_than_timeout_s(tmp_path, monkeypatch):
     import subprocess
 
@@ -354,17 +402,13 @@ def test_verify_waits_for_the_monitor_no_longer_than_timeout_s(tmp_path, monkeyp
     asked: list[str] = []
     wait, communicate = subprocess.Popen.wait, subprocess.Popen.communicate
 
-    def is_the_monitor(process) -> bool:
-        args = process.args if isinstance(process.args, (list, tuple)) else str(process.args).split()
-        return bool(args) and Path(str(args[0])).name == "bash"
-
     def spy_wait(self, timeout=None):
-        if timeout is not None and is_the_monitor(self):
+        if timeout is not None and _is_the_monitor(self):
             asked.append(f"wait(timeout={timeout!r})")
         return wait(self, timeout=timeout)
 
     def spy_communicate(self, input=None, timeout=None):
-        if timeout is not None and is_the_monitor(self):
+        if timeout is not None and _is_the_monitor(self):
             asked.append(f"communicate(timeout={timeout!r})")
         return communicate(self, input, timeout)
 

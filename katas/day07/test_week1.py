@@ -33,6 +33,7 @@ class FakeDeployer:
     rollback_works: bool = True
     failure_stops_serving: bool = False   # a failed deploy leaves nothing serving (the old container is gone too)
     rollback_stops_serving: bool = False  # a failed rollback leaves nothing serving (the new container is gone too)
+    failure_leaves_new_serving: bool = False  # a refused deploy whose new container still serves (old one not restored)
     failure_reason: str = "health check failed"
     success_reason: str = ""              # what a promoted deploy says (a deployer may add a note to a success too)
     calls: list = field(default_factory=list)
@@ -50,6 +51,8 @@ class FakeDeployer:
             return Result(version, True, version, self.success_reason)
         if self.failure_stops_serving:
             self.current_version = None
+        if self.failure_leaves_new_serving:
+            self.current_version = version
         return Result(version, False, self.current_version, self.failure_reason)
 
 
@@ -260,6 +263,23 @@ def test_failed_deploy_is_reported_and_not_verified():
     assert report.rolled_back is False, (
         "rolled_back is False after a failed deploy: the run redeployed nothing (the deployer keeping v2 "
         "serving is not a rollback)")
+
+
+@pytest.mark.task(taskno=2)
+def test_unpromoted_deploy_is_a_failure_even_when_the_new_version_serves():
+    why = "v3 failed its post-promotion check and v2 could not be restored"
+    deployer = FakeDeployer(current_version="v2", healthy=False, failure_leaves_new_serving=True, failure_reason=why)
+    fns, log, _ = steps(deployer=deployer)
+    report = run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
+    assert not report.ok and report.stage == "deploy" and "verify" not in log, (
+        "the deployer did not promote v3 (promoted=False), even though v3 is what serves now: judge the deploy by "
+        "its `promoted` alone, not by whether serving_version is the new version; the run should stop at stage "
+        f"'deploy' without the monitor check; the steps were {log}, the report says {report}")
+    assert deployer.calls == [(IMAGE, "v3", "/tmp/context")] and report.rolled_back is False, (
+        f"after a refused deploy the run redeploys nothing and claims no rollback; the deploys were {deployer.calls}, "
+        f"the report says {report}")
+    assert report.serving_version == "v3" and why in report.reason, (
+        f"the report should say what the deployer returned (v3 serves) and its reason {why!r}; it says {report}")
 
 
 @pytest.mark.task(taskno=2)

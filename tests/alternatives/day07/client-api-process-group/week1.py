@@ -154,6 +154,6 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
         model = mlflow.sklearn.load_model(local)
     (context / "model.skops").write_bytes(skops.io.dumps(model))
     (context / "Dockerfile").write_text(
-        DOCKERFILE.format(base=base_image, version=version.replace("$", r"\$"), run_id=champion.run_id,
-                        model_uri=champion.model_uri.replace("$", r"\$")))
+        DOCKERFILE.format(base=base_image, version=version.replace("\\", "\\\\").replace('"', '\\"').replace("$", r"\$"), run_id=champion.run_id,
+                        model_uri=champion.model_uri.replace("\\", "\\\\").replace('"', '\\"').replace("$", r"\$")))
     return context

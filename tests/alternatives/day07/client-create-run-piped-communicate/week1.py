@@ -138,14 +138,14 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     context = Path(out_dir)
     context.mkdir(parents=True, exist_ok=True)
     skops.io.dump(estimator, str(context / "model.skops"))
-    model_uri = champion.model_uri.replace("$", "\\$")  # docker expands $NAME inside double quotes
+    model_uri = champion.model_uri.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")  # docker expands $NAME inside double quotes
     lines = [
         f"FROM {base_image}",
         f'LABEL mlflow.run_id="{champion.run_id}"',
         f'LABEL mlflow.model_uri="{model_uri}"',
         "COPY model.skops /opt/champion/model.skops",
         "ENV MODEL_PATH /opt/champion/model.skops",
-        f'ENV MODEL_VERSION "{version.replace("$", chr(92) + "$")}"',
+        f'ENV MODEL_VERSION "{version.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34)).replace("$", chr(92) + "$")}"',
     ]
     (context / "Dockerfile").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return context

@@ -147,7 +147,7 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
                                                     tracking_uri=tracking_uri, registry_uri=tracking_uri)
         estimator = mlflow.sklearn.load_model(local)
     skops.io.dump(estimator, context / "model.skops")
-    escaped_uri = champion.model_uri.replace("$", r"\$")
+    escaped_uri = champion.model_uri.replace("\\", "\\\\").replace('"', '\\"').replace("$", r"\$")
     lines = [
         f"FROM {base_image}",
         f"ARG MODEL_DIR=/opt/model",
@@ -155,7 +155,7 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
         f'LABEL mlflow.model_uri="{escaped_uri}"',
         "COPY model.skops /opt/model/model.skops",
         "ENV MODEL_PATH $MODEL_DIR/model.skops",
-        f'ENV MODEL_VERSION "{version.replace("$", chr(92) + "$")}"',
+        f'ENV MODEL_VERSION "{version.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34)).replace("$", chr(92) + "$")}"',
     ]
     (context / "Dockerfile").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return context

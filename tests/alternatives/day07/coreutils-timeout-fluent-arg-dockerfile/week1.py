@@ -131,8 +131,8 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     context = Path(out_dir)
     context.mkdir(parents=True, exist_ok=True)
     skops.io.dump(model, str(context / "model.skops"))
-    model_uri = champion.model_uri.replace("$", r"\$")  # docker would expand $NAME in the label
-    docker_version = version.replace("$", r"\$")  # and in the ENV value
+    model_uri = champion.model_uri.replace("\\", "\\\\").replace('"', '\\"').replace("$", r"\$")  # docker would expand $NAME in the label
+    docker_version = version.replace("\\", "\\\\").replace('"', '\\"').replace("$", r"\$")  # and in the ENV value
     dockerfile = f"""\
 ARG BASE={base_image}
 FROM ${{BASE}}

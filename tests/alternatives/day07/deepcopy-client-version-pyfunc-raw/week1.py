@@ -157,9 +157,9 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     skops.io.dump(estimator, str(target / "model.skops"))
     lines = [
         f"FROM {base_image}",
-        'ARG SERVED_VERSION="%s"' % version.replace("$", "\\$"),
+        'ARG SERVED_VERSION="%s"' % version.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$"),
         f"LABEL mlflow.run_id={champion.run_id}",
-        'LABEL mlflow.model_uri="%s"' % champion.model_uri.replace("$", "\\$"),
+        'LABEL mlflow.model_uri="%s"' % champion.model_uri.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$"),
         "COPY model.skops /srv/model/champion.skops",
         "ENV MODEL_PATH /srv/model/champion.skops",
         "ENV MODEL_VERSION ${SERVED_VERSION}",

@@ -121,10 +121,10 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     skops.io.dump(model, out / "model.skops")
-    model_uri = champion.model_uri.translate({ord("$"): "\\$"})
+    model_uri = champion.model_uri.translate({ord("\\"): "\\\\", ord('"'): '\\"', ord("$"): "\\$"})
     (out / "Dockerfile").write_text(
         f"FROM {base_image}\n"
         f'LABEL mlflow.run_id="{champion.run_id}" mlflow.model_uri="{model_uri}"\n'
         "COPY model.skops /models/model.skops\n"
-        f'ENV MODEL_PATH=/models/model.skops MODEL_VERSION="{version.translate({ord("$"): chr(92) + "$"})}"\n', encoding="utf-8")
+        f'ENV MODEL_PATH=/models/model.skops MODEL_VERSION="{version.translate({92: chr(92) * 2, 34: chr(92) + chr(34), ord("$"): chr(92) + "$"})}"\n', encoding="utf-8")
     return out

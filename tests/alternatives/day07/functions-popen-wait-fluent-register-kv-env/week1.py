@@ -112,8 +112,8 @@ def package(champion, version, *, tracking_uri, base_image, out_dir) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     skops.io.dump(model, out / "model.skops")
-    escaped_uri = "\\$".join(champion.model_uri.split("$"))  # a bare $ would be expanded by docker
-    escaped_version = "\\$".join(version.split("$"))
+    escaped_uri = "\\$".join(champion.model_uri.replace("\\", "\\\\").replace('"', '\\"').split("$"))  # a bare $ would be expanded by docker
+    escaped_version = "\\$".join(version.replace("\\", "\\\\").replace('"', '\\"').split("$"))
     (out / "Dockerfile").write_text(
         f"FROM {base_image}\n"
         f'LABEL mlflow.run_id="{champion.run_id}" mlflow.model_uri="{escaped_uri}"\n'

@@ -115,10 +115,10 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     mlflow.set_registry_uri(tracking_uri)
     model = mlflow.sklearn.load_model(champion.model_uri)
     skops.io.dump(model, out / "model.skops")
-    uri = champion.model_uri.replace("$", "\\$")  # LABEL values expand $NAME unless escaped
+    uri = champion.model_uri.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")  # LABEL values expand $NAME unless escaped
     (out / "Dockerfile").write_text(
         f"FROM {base_image}\n"
         f'LABEL mlflow.run_id="{champion.run_id}" mlflow.model_uri="{uri}"\n'
         "COPY model.skops /models/model.skops\n"
-        f'ENV MODEL_PATH=/models/model.skops MODEL_VERSION="{version.replace("$", chr(92) + "$")}"\n', encoding="utf-8")
+        f'ENV MODEL_PATH=/models/model.skops MODEL_VERSION="{version.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34)).replace("$", chr(92) + "$")}"\n', encoding="utf-8")
     return out

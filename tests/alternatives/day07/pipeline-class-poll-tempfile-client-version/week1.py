@@ -156,10 +156,10 @@ def package(champion, version, *, tracking_uri, base_image, out_dir) -> Path:
     lines = [
         f"FROM {base_image}",
         f'LABEL mlflow.run_id="{champion.run_id}"',
-        f'LABEL mlflow.model_uri="{champion.model_uri.replace("$", dollar)}"',
+        f'LABEL mlflow.model_uri="{champion.model_uri.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34)).replace("$", dollar)}"',
         "COPY model.skops /srv/model/model.skops",
         "ENV MODEL_PATH /srv/model/model.skops",
-        f'ENV MODEL_VERSION "{version.replace("$", dollar)}"',
+        f'ENV MODEL_VERSION "{version.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34)).replace("$", dollar)}"',
     ]
     (target / "Dockerfile").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return target

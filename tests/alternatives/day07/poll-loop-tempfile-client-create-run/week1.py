@@ -163,14 +163,14 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
         local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=scratch, tracking_uri=tracking_uri)
         estimator = mlflow.sklearn.load_model(local)
     skops.io.dump(estimator, str(context / "model.skops"))
-    uri = champion.model_uri.replace("$", "\\$")
+    uri = champion.model_uri.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
     lines = [
         f"FROM {base_image}",
         f'LABEL "mlflow.run_id"="{champion.run_id}"',
         f'LABEL "mlflow.model_uri"="{uri}"',
         "COPY model.skops /srv/champion/model.skops",
         "ENV MODEL_PATH /srv/champion/model.skops",
-        f'ENV MODEL_VERSION "{version.replace("$", chr(92) + "$")}"',
+        f'ENV MODEL_VERSION "{version.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34)).replace("$", chr(92) + "$")}"',
     ]
     (context / "Dockerfile").write_text("\n".join(lines) + "\n")
     return context

@@ -161,9 +161,9 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
         f"FROM {base_image}",
         f"COPY model.skops /opt/champion/model.skops",
         f"ENV MODEL_PATH=/opt/champion/model.skops",
-        'ENV MODEL_VERSION="' + version.replace("$", "\\$") + '"',
+        'ENV MODEL_VERSION="' + version.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"',
         f'LABEL "mlflow.run_id"="{champion.run_id}"',
-        'LABEL "mlflow.model_uri"="' + champion.model_uri.replace("$", "\\$") + '"',
+        'LABEL "mlflow.model_uri"="' + champion.model_uri.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"',
     ]
     (target / "Dockerfile").write_text("\n".join(lines) + "\n")
     return target

@@ -116,8 +116,8 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     skops.io.dump(model, out / "model.skops")
-    docker_uri = champion.model_uri.replace("\\", "\\\\").replace("$", "\\$")
-    docker_version = version.replace("\\", "\\\\").replace("$", "\\$")
+    docker_uri = champion.model_uri.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    docker_version = version.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
     (out / "Dockerfile").write_text(
         f"FROM {base_image}\n"
         f'LABEL mlflow.run_id="{champion.run_id}" mlflow.model_uri="{docker_uri}"\n'

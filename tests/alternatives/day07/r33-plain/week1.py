@@ -115,7 +115,7 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     (out / "Dockerfile").write_text(
         f"FROM {base_image}\n"
         f'LABEL mlflow.run_id="{champion.run_id}"'
-        f' mlflow.model_uri="{champion.model_uri.replace("$", chr(92) + "$")}"\n'
+        f' mlflow.model_uri="{champion.model_uri.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34)).replace("$", chr(92) + "$")}"\n'
         "COPY model.skops /models/model.skops\n"
-        f'ENV MODEL_PATH=/models/model.skops MODEL_VERSION="{version.replace("$", chr(92) + "$")}"\n', encoding="utf-8")
+        f'ENV MODEL_PATH=/models/model.skops MODEL_VERSION="{version.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34)).replace("$", chr(92) + "$")}"\n', encoding="utf-8")
     return out

@@ -127,8 +127,8 @@ def package(champion: Champion, version: str, *, tracking_uri: str, base_image: 
     mlflow.set_registry_uri(tracking_uri)
     model = mlflow.sklearn.load_model(champion.model_uri)
     skops.io.dump(model, out / "model.skops")
-    uri_escaped = champion.model_uri.replace("$", r"\$")
-    version_escaped = version.replace("$", r"\$")
+    uri_escaped = champion.model_uri.replace("\\", "\\\\").replace('"', '\\"').replace("$", r"\$")
+    version_escaped = version.replace("\\", "\\\\").replace('"', '\\"').replace("$", r"\$")
     (out / "Dockerfile").write_text(
         f"FROM {base_image}\n"
         f'LABEL mlflow.run_id="{champion.run_id}" mlflow.model_uri="{uri_escaped}"\n'
