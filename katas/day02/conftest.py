@@ -45,6 +45,8 @@ class Experiment:
     models: dict[str, LoggedModel] = field(default_factory=dict)
     reseeded: list[str] = field(default_factory=list)   # global generators the call reseeded and left so
     called_ms: tuple[int, int] = (0, 0)   # the call's start and end, in milliseconds since the epoch
+    fits: list = field(default_factory=list)   # every estimator fit the call started, as FitStarted
+    autolog_left_on: bool = False          # mlflow.sklearn autologging was on after the call
 
 
 def _load_models(experiment: Experiment) -> None:
@@ -108,25 +110,91 @@ def _watching_global_reseeds(reseeded: list[str]):
         # refit without random_state draw the very numbers the logged fit drew and hide its randomness.
 
 
-def _run(store: MlflowStore, tracking_uri: str, name: str, artifact_location: str | None) -> Experiment:
+@dataclass
+class FitStarted:
+    estimator: str        # the estimator's class name
+    module: str           # the module that defines it
+    started_ms: int       # when its fit started, in milliseconds since the epoch
+    draw: int | None      # the first number its random_state draws (None: no random_state)
+    slowed_ms: int = 0    # how much longer the tests made this fit take
+
+
+def random_state_draw(estimator) -> int | None:
+    """The first number an estimator's random_state draws, or None when it has none."""
+    import copy
+
+    from sklearn.utils import check_random_state
+
+    state = estimator.get_params(deep=False).get("random_state")
+    return None if state is None else int(check_random_state(copy.deepcopy(state)).randint(2**31))
+
+
+@contextlib.contextmanager
+def watching_fits(fits: list, slowed_by: float = 0.0):
+    """Note every scikit-learn fit started inside (each `fit` validates its estimator's parameters first;
+    so do a Pipeline's steps and a boosting's trees, not the trees a forest grows), optionally making each
+    outermost fit take longer."""
+    import sys
+    import time
+
+    from sklearn.base import BaseEstimator, _fit_context
+
+    validate = BaseEstimator._validate_params
+    fit_wrapper = _fit_context(prefer_skip_nested_validation=True)(lambda estimator: None).__code__
+
+    def inside_another_fit() -> bool:   # a Pipeline's step, a boosting's tree: its outer fit was slowed
+        frame, fits_under_way = sys._getframe(2), 0
+        while frame is not None:
+            fits_under_way += frame.f_code is fit_wrapper
+            frame = frame.f_back
+        return fits_under_way > 1
+
+    def noted(self, *args, **kwargs):
+        started = int(time.time() * 1000)
+        slowed = slowed_by if slowed_by and not inside_another_fit() else 0.0
+        fits.append(FitStarted(type(self).__name__, type(self).__module__, started, random_state_draw(self),
+                               round(slowed * 1000)))
+        if slowed:
+            time.sleep(slowed)   # a fit that takes visible time: what it scores comes after it
+        return validate(self, *args, **kwargs)
+
+    BaseEstimator._validate_params = noted
+    try:
+        yield
+    finally:
+        BaseEstimator._validate_params = validate
+
+
+SLOW_FIT_S = 0.3   # each fit of the embedded call (not the fits inside it) takes this much longer
+
+
+def _run(store: MlflowStore, tracking_uri: str, name: str, artifact_location: str | None,
+         slowed_by: float = 0.0) -> Experiment:
     import math
     import time
 
     import mlflow
+    from mlflow.utils.autologging_utils import autologging_is_disabled
+
     from experiment import run_experiment
 
     reseeded: list[str] = []
+    fits: list[FitStarted] = []
     with isolated(store):
         # The caller already chose a tracking URI for its own runs (as a notebook does): the tracking_uri
         # passed in must still win, for the fluent API too.
         mlflow.set_tracking_uri(store.default_uri)
         started = time.time()
-        with _watching_global_reseeds(reseeded):
+        with _watching_global_reseeds(reseeded), watching_fits(fits, slowed_by):
             run_ids = run_experiment(tracking_uri, name, seed=SEED, artifact_location=artifact_location)
         ended = time.time()
+        autolog_left_on = not autologging_is_disabled("sklearn")
+        if autolog_left_on:   # switched off again for the tests that follow (the test says so)
+            mlflow.sklearn.autolog(disable=True)
         stray = store.stray_writes()
     experiment = Experiment(tracking_uri, name, SEED, list(run_ids), artifact_location, store, stray,
-                            reseeded=reseeded, called_ms=(math.floor(started * 1000), math.ceil(ended * 1000)))
+                            reseeded=reseeded, called_ms=(math.floor(started * 1000), math.ceil(ended * 1000)),
+                            fits=fits, autolog_left_on=autolog_left_on)
     _load_models(experiment)
     return experiment
 
@@ -138,7 +206,7 @@ def embedded_experiment(mlflow_store_factory) -> Experiment:
 
     store = mlflow_store_factory("day02-embedded")
     # Given as a URI (file:///...): an artifact location is passed on exactly as given, never made a path.
-    return _run(store, store.tracking_uri, EXPERIMENT, Path(store.artifact_location).as_uri())
+    return _run(store, store.tracking_uri, EXPERIMENT, Path(store.artifact_location).as_uri(), slowed_by=SLOW_FIT_S)
 
 
 @dataclass

@@ -6,6 +6,11 @@ The tests recompute each metric from the logged model on the held-out data: a
 made-up number, or one computed on the training rows, does not match.
 """
 
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -260,6 +265,86 @@ def test_each_metric_is_stamped_inside_its_own_run(embedded_experiment):
                     f"run {run_id} logged {name} at timestamp {logged.timestamp} (milliseconds since 1970), but the "
                     f"run itself went from {info.start_time} to {info.end_time}: stamp each metric when its run "
                     "computes it (MLflow's default, or the current time then), never one time taken once for every run")
+
+
+def test_metrics_are_stamped_after_the_fit_they_score(embedded_experiment):
+    import mlflow
+
+    _check_one_model_per_run(embedded_experiment)
+    client = mlflow.MlflowClient(embedded_experiment.tracking_uri)
+    for run_id in embedded_experiment.run_ids:
+        info = client.get_run(run_id).info
+        # The tests made each fit take longer (slowed_ms): it ends no earlier than started_ms + slowed_ms.
+        inside = [fit for fit in embedded_experiment.fits
+                  if info.start_time <= fit.started_ms <= (info.end_time or fit.started_ms)]
+        if not inside:
+            continue   # the models were fitted before this run started: any stamp inside the run comes after
+        last = max(inside, key=lambda fit: fit.started_ms + fit.slowed_ms)
+        done = last.started_ms + last.slowed_ms
+        for name in METRICS:
+            for logged in client.get_metric_history(run_id, name):
+                assert logged.timestamp >= done, (
+                    f"run {run_id} logged {name} at timestamp {logged.timestamp}, but its {last.estimator}'s fit "
+                    f"started at {last.started_ms} and took at least {last.slowed_ms} ms (until {done} or later): "
+                    "the score cannot have been "
+                    "computed before the fit ended; take the metric's timestamp when the run's metrics are computed "
+                    "(MLflow's default, or the current time then), never when the run starts")
+
+
+def test_no_metric_is_computed_on_the_training_rows_and_autologging_is_left_off(embedded_experiment):
+    assert not embedded_experiment.autolog_left_on, (
+        "after run_experiment returned, mlflow.sklearn autologging was on in the caller's process: every fit "
+        "the caller makes afterwards logs a run (and writes ./mlruns wherever it runs); leave MLflow's "
+        "autologging as you found it (no mlflow.autolog() or mlflow.sklearn.autolog())")
+    _check_one_model_per_run(embedded_experiment)
+    for run_id, logged in embedded_experiment.models.items():
+        on_training = sorted(name for name in logged.run.data.metrics if name.startswith("training_"))
+        assert not on_training, (
+            f"run {run_id} logged the metrics {on_training}, scores on the training rows (autologging logs "
+            "them): log only metrics computed on the held-out test rows")
+
+
+def _fitted_parts(model) -> Counter:
+    """How many estimators of each class a fitted model holds, by class name: itself, its steps and members
+    (given and fitted: a forest's or a boosting's trees, a VotingClassifier's fitted copies). Each is fitted
+    at most once."""
+    from sklearn.base import BaseEstimator
+
+    seen, counts, todo = set(), Counter(), [model]
+    while todo:
+        part = todo.pop()
+        if id(part) in seen:
+            continue
+        seen.add(id(part))
+        counts[type(part).__name__] += 1
+        inner = list(part.get_params(deep=False).values()) + [
+            value for key, value in vars(part).items() if key.endswith("_")]
+        for value in inner:
+            if isinstance(value, dict):
+                value = list(value.values())
+            elif isinstance(value, np.ndarray) and value.dtype == object:   # a gradient boosting's trees
+                value = list(value.ravel())
+            for item in (value if isinstance(value, (list, tuple)) else [value]):
+                if isinstance(item, tuple) and len(item) >= 2:   # a (name, estimator) pair of a Pipeline
+                    item = item[1]
+                if isinstance(item, BaseEstimator):
+                    todo.append(item)
+    return counts
+
+
+def test_each_model_is_fitted_once_on_the_training_rows(embedded_experiment):
+    _check_one_model_per_run(embedded_experiment)
+    fitted = Counter(fit.estimator for fit in embedded_experiment.fits)
+    held = Counter()
+    for logged in embedded_experiment.models.values():
+        held.update(_fitted_parts(logged.sklearn_model))
+    extra = {name: f"fitted {count} times, logged {held.get(name, 0)}" for name, count in fitted.items()
+             if count > held.get(name, 0)}
+    assert not extra, (
+        f"run_experiment fitted more estimators than its runs logged ({extra}): each model is fitted once, on "
+        "the training rows; choosing a hyperparameter or a model by its score on the test rows makes the "
+        "logged score an optimistic one (the test rows are no longer held out), and the kata fixes the models: "
+        "no search at all")
 
 
 def test_models_carry_a_signature_matching_the_features(embedded_experiment):
@@ -820,6 +905,46 @@ def test_seed_0_is_another_draw_for_the_estimators_than_seed_42(mlflow_store, ex
         f"called with the default seed 0 and with seed 42, the {', '.join(shared)} got the same random_state both "
         "times: seed 0 is a seed for the estimators too, never replaced by another one (`seed or 42` gives seed 0 "
         "the draw of seed 42)")
+
+
+IN_ANOTHER_PROCESS = """
+import copy, json, sys
+sys.path.insert(0, sys.argv[1])
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+draws, validate = [], BaseEstimator._validate_params
+def noted(self, *args, **kwargs):   # every fit validates its estimator first: note its random_state's draw
+    state = self.get_params(deep=False).get("random_state")
+    if state is not None:
+        draws.append([type(self).__name__, int(check_random_state(copy.deepcopy(state)).randint(2**31))])
+    return validate(self, *args, **kwargs)
+BaseEstimator._validate_params = noted
+from experiment import run_experiment
+run_experiment(sys.argv[2], "day02-another-process", seed=int(sys.argv[3]), artifact_location=sys.argv[4])
+print(json.dumps(sorted(draws)))
+"""
+
+
+def test_the_same_seed_seeds_the_estimators_alike_in_another_process(embedded_experiment, tmp_path):
+    import inspect
+
+    folder = Path(inspect.getfile(run_experiment)).resolve().parent
+    here = sorted([fit.estimator, fit.draw] for fit in embedded_experiment.fits if fit.draw is not None)
+    # Another hash seed than this process's: a random_state derived with hash() of a string then changes.
+    hash_seed = "54321" if os.environ.get("PYTHONHASHSEED") == "12345" else "12345"
+    uri = f"sqlite:///{tmp_path / 'another-process.db'}"
+    done = subprocess.run([sys.executable, "-c", IN_ANOTHER_PROCESS, str(folder), uri, str(embedded_experiment.seed),
+                           str(tmp_path / "artifacts")], cwd=tmp_path,
+                          env={**os.environ, "PYTHONHASHSEED": hash_seed, "MLFLOW_TRACKING_URI": uri},
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, (
+        f"run_experiment(seed={embedded_experiment.seed}) failed in a fresh Python process:\n{done.stderr[-2000:]}")
+    there = json.loads(done.stdout.strip().splitlines()[-1])
+    assert there == here, (
+        f"run_experiment(seed={embedded_experiment.seed}) seeds the estimators it fits differently in another "
+        f"Python process (estimator, first draw of its random_state: here {here[:6]}, there {there[:6]}): the "
+        "same seed must give the same models everywhere; derive every random_state from `seed` alone, never "
+        "from hash() of a string, which Python salts differently in every process (PYTHONHASHSEED)")
 
 
 def test_through_the_server_metrics_equal_metrics_recomputed_on_held_out_data(served_experiment):
