@@ -21,55 +21,69 @@ def closed_redis_url() -> str:
     return f"redis://127.0.0.1:{free_port()}/0"
 
 
-class HungRedis:
-    """A 'Redis' at `url` that accepts connections and never answers a byte; `connections()` counts them."""
+class SilentRedis:
+    """A 'Redis' at `url` on a loopback port that accepts every connection and never says a byte.
 
-    def __init__(self, url: str, held: list[socket.socket]) -> None:
-        self.url = url
-        self._held = held
+    `drop=False` holds each connection open, unanswered (a Redis that does not answer);
+    `drop=True` closes each one at once (a Redis that has gone away behind a load balancer).
+    `connections()` counts the connections made to it.
+    """
+
+    def __init__(self, *, drop: bool) -> None:
+        self.drop = drop
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"redis://127.0.0.1:{self.listener.getsockname()[1]}/0"
+        self._accepted = 0
+        self._held: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, name="silent-redis", daemon=True)
+        self._thread.start()
 
     def connections(self) -> int:
-        return len(self._held)
+        return self._accepted
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self._accepted += 1
+            if self.drop:
+                conn.close()
+            else:
+                self._held.append(conn)
+
+    def close(self) -> None:
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
+        except OSError:
+            pass
+        self.listener.close()
+        self._thread.join(timeout=5)
+        for conn in self._held:
+            conn.close()
 
 
 @pytest.fixture
 def hung_redis():
-    """A server that accepts connections and never answers a byte (see `HungRedis`)."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    listener.settimeout(0.1)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                continue
-            held.append(conn)
-
-    thread = threading.Thread(target=accept, name="hung-redis", daemon=True)
-    thread.start()
-    try:
-        yield HungRedis(f"redis://127.0.0.1:{listener.getsockname()[1]}/0", held)
-    finally:
-        stop.set()
-        try:  # wakes the accept loop now rather than at its next 0.1 s poll
-            held.append(socket.create_connection(listener.getsockname(), timeout=5))
-        except OSError:
-            pass
-        thread.join(timeout=5)
-        for conn in held:
-            conn.close()
-        listener.close()
+    """A server that accepts connections and never answers a byte (see `SilentRedis`)."""
+    server = SilentRedis(drop=False)
+    yield server
+    server.close()
 
 
 @pytest.fixture
 def hung_redis_url(hung_redis) -> str:
     """A Redis URL whose server accepts connections and never answers a byte."""
     return hung_redis.url
+
+
+@pytest.fixture
+def dropping_redis():
+    """A server that accepts every connection and hangs up at once (see `SilentRedis`)."""
+    server = SilentRedis(drop=True)
+    yield server
+    server.close()
 
 
 @pytest.fixture
@@ -212,46 +226,6 @@ def racing_redis(redis_server):
     proxy = RacingRedis(redis_server.url)
     yield proxy
     proxy.close()
-
-
-class DroppingRedis:
-    """A 'Redis' at `url` that accepts each connection and closes it at once, before a byte is said (a
-    Redis that has gone away behind a load balancer); `connections()` counts the connections made to it."""
-
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"redis://127.0.0.1:{self.listener.getsockname()[1]}/0"
-        self._accepted = 0
-        self._thread = threading.Thread(target=self._accept, name="dropping-redis", daemon=True)
-        self._thread.start()
-
-    def connections(self) -> int:
-        return self._accepted
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            self._accepted += 1
-            conn.close()
-
-    def close(self) -> None:
-        try:
-            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
-        except OSError:
-            pass
-        self.listener.close()
-        self._thread.join(timeout=5)
-
-
-@pytest.fixture
-def dropping_redis():
-    """A server that accepts every connection and hangs up at once (see `DroppingRedis`)."""
-    server = DroppingRedis()
-    yield server
-    server.close()
 
 
 # Commands that end a write's atomic step; after one of them only a script (re)load may follow.

@@ -5,10 +5,11 @@ Contract (the tests check exactly this; README task 2 says it in full):
   `timeout_s` must be positive finite numbers (not bools), else ValueError. Creating the
   store does not contact Redis. `close()` and `with` release the connection.
 - `write(card_id, features, *, event_ts) -> bool` stores the card's features (a non-empty
-  mapping of str names to finite int/float values) as of `event_ts`. A write whose
+  mapping of str names to finite numbers, NumPy ones included) as of `event_ts`. A write whose
   `event_ts` is older than the stored one is ignored (returns False, changes nothing, TTL
   included); otherwise it replaces the whole stored set (returns True). Every key the
-  store writes starts with `prefix` and expires `ttl_s` after the last accepted write.
+  store writes starts with `prefix` and expires `ttl_s` after the last accepted write (of that
+  card: each card expires on its own, whatever other cards do).
   Atomic: concurrent writers never leave an older set in place of a newer one; one store may
   be shared by many threads. Times are compared exactly, to the last bit of the float (real
   epoch times, fractions included); the URL's /db is used; writes
@@ -18,7 +19,7 @@ Contract (the tests check exactly this; README task 2 says it in full):
   to those written (to the last bit); None when there is none (never written, or expired).
 - Bad arguments (card_id not a str, bad features, event_ts not finite) raise ValueError
   before Redis is contacted. Redis refusing the connection, gone, or not answering within
-  `timeout_s`: StoreUnavailable. Every call tries Redis once and afresh (no retry, no failure remembered).
+  `timeout_s`, or any other redis error (a refused command such as READONLY): StoreUnavailable. Every call tries Redis once and afresh (no retry, no failure remembered).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ Contract (the tests check exactly this; README task 3 says it in full):
   raises ValueError. `store.read(card_id)` gives the card's window features (`count`,
   `total_amount`, `max_amount`, `distinct_merchants`) or None, or raises StoreUnavailable.
 - `score(event) -> Decision(score, flagged, source, reasons)`, `event` with `card_id`
-  (str) and `amount` (finite number, NumPy ones included), else KeyError/ValueError before anything else.
+  (any str, "" included) and `amount` (finite number, NumPy ones included), else KeyError/ValueError before anything else.
   Features: the stored ones (the store is read once per event, never retried); the event alone as a one-event window when none are stored,
   or when the store is unavailable (then `store_fallbacks += 1` and the model is not asked).
   Rules: "velocity" (count >= velocity_count), "card_testing" (distinct_merchants >=
@@ -17,7 +17,7 @@ Contract (the tests check exactly this; README task 3 says it in full):
   `[0][1]` (any real number type, ints included) arrives within `budget_s` seconds and is a number in [0, 1], score = max(rule
   score, probability) (a float) and source "model"; otherwise (late, raised anything, not in
   [0, 1], no number at [0][1]) score = rule score, source "rules", `model_fallbacks += 1`;
-  the model is asked once per event, never retried. flagged = score >= threshold, a plain bool
+  the model is asked once per event, never retried; a late call still running never delays the next event's call. flagged = score >= threshold, a plain bool
   whatever number type the threshold came as (a NumPy float included). `reasons` is a frozenset: a Decision is an immutable value.
 - `close()` (and leaving a `with` block) waits for a model call still running, however long
   it takes, then stops the scorer's threads: when it returns, none is left. Nothing of an
@@ -47,7 +47,8 @@ class FraudScorer:
                  velocity_count: int = 5, testing_merchants: int = 3,
                  small_amount: float = 5.0, large_amount: float = 1000.0) -> None:
         # TODO(task 3): validate the settings, keep model and store, zero both counters
-        # (model_fallbacks, store_fallbacks), and prepare a worker to run the model on.
+        # (model_fallbacks, store_fallbacks), and prepare workers to run the model on (a late call
+        # still running must not make the next event's call wait for a free worker).
         raise NotImplementedError("task 3")
 
     def score(self, event: Mapping) -> Decision:

@@ -126,6 +126,25 @@ def test_a_refused_connection_raises_store_unavailable(closed_redis_url):
             store.write("c1", FEATURES, event_ts=1.0)
 
 
+@pytest.mark.redis
+def test_a_redis_that_refuses_the_command_raises_store_unavailable(store, raw, closed_redis_url):
+    store.write("c1", FEATURES, event_ts=100.0)
+    port = int(closed_redis_url.rsplit(":", 1)[1].split("/")[0])
+    raw.replicaof("127.0.0.1", port)  # a read-only replica of a primary that is not there: writes get READONLY
+    try:
+        try:
+            store.write("c1", FEATURES, event_ts=101.0)
+        except StoreUnavailable:
+            pass
+        except Exception as error:
+            pytest.fail(f"a Redis that answers but refuses the write (READONLY, as an old primary after a "
+                        f"failover does) makes write raise StoreUnavailable, like any redis error; got {error!r}")
+        else:
+            pytest.fail("Redis refused the write (READONLY), yet write returned: it should raise StoreUnavailable")
+    finally:
+        raw.replicaof("NO", "ONE")
+
+
 def _time_until_unavailable(store: OnlineFeatureStore, limit_s: float, call: str = "read") -> float:
     outcome: list = []
 
@@ -220,16 +239,27 @@ def test_read_returns_what_was_written_as_floats(store):
     assert all(type(v) is float for v in got.values()), f"every value read is a float; got {got}"
 
 
+PLAIN_VALUES = {"count": 123_457, "total_amount": 12_345.67, "max_amount": 0.1 + 0.2, "mean_amount": 1 / 3,
+                "first_ts": 1_700_000_000.123456}
+# What a NumPy or pandas window gives: numpy.int64 counts, numpy.float32 amounts (neither is an int or a float).
+NUMPY_VALUES = {"count": np.int64(123_457), "total_amount": np.float32(12_345.67), "max_amount": np.float64(0.1 + 0.2),
+                "mean_amount": np.float32(1 / 3), "distinct_merchants": np.int32(2)}
+
+
 @pytest.mark.redis
-def test_feature_values_are_read_back_exactly(store):
-    written = {"count": 123_457, "total_amount": 12_345.67, "max_amount": 0.1 + 0.2, "mean_amount": 1 / 3,
-               "first_ts": 1_700_000_000.123456}
-    store.write("c1", written, event_ts=100.0)
+@pytest.mark.parametrize("written", [PLAIN_VALUES, NUMPY_VALUES], ids=["python-numbers", "numpy-numbers"])
+def test_feature_values_are_read_back_exactly(store, written):
+    try:
+        accepted = store.write("c1", written, event_ts=100.0)
+    except Exception as error:
+        pytest.fail(f"values {written!r} are finite numbers (NumPy ones are numbers like any other); "
+                    f"write raised {error!r}")
+    assert accepted is True, f"a first write is accepted: True; got {accepted!r}"
     got = store.read("c1")
     assert got == {name: float(value) for name, value in written.items()}, (
         f"every value reads back as the float written, to the last bit: wrote {written}, read {got}. Send "
-        "repr(float(value)) or JSON, never a short format such as '%g' (six significant digits: 12345.67 "
-        "becomes 12345.7) or a fixed number of decimals")
+        "repr(float(value)) or JSON of float(value), never a short format such as '%g' (six significant digits: "
+        "12345.67 becomes 12345.7) or a fixed number of decimals")
 
 
 @pytest.mark.redis
@@ -637,6 +667,25 @@ def test_features_are_gone_once_the_ttl_has_passed(redis_server):
         assert store.read("c1") is None, "with ttl_s=0.2 the features should be gone (None) after 0.2 s (waited 10 s)"
         assert store.write("c1", {"count": 1}, event_ts=50.0) is True, (
             "once expired, nothing is stored: even an older write is accepted")
+
+
+@pytest.mark.redis
+def test_a_quiet_card_expires_whatever_other_cards_do(redis_server, raw):
+    with OnlineFeatureStore(redis_server.url, ttl_s=30, timeout_s=5) as store:
+        store.write("quiet", {"count": 9}, event_ts=100.0)
+        for key in raw.scan_iter():
+            raw.pexpire(key, 300)  # as if the quiet card's last write were 29.7 s ago
+        assert store.write("busy", {"count": 1}, event_ts=200.0) is True, "a first write of another card is accepted"
+        deadline = time.monotonic() + 10
+        while store.read("quiet") is not None and time.monotonic() < deadline:
+            store.write("busy", {"count": 2}, event_ts=201.0)
+            time.sleep(0.05)
+        quiet, busy = store.read("quiet"), store.read("busy")
+    assert quiet is None, (
+        "card 'quiet' had 0.3 s left to live and was not written again; 10 s later it still reads "
+        f"{quiet}: each card's features expire ttl_s after that card's own last accepted write, whatever other "
+        "cards do (one key per card: a write of card 'busy' must not restart the TTL of 'quiet')")
+    assert busy == {"count": 2.0}, f"card 'busy' was written just now and lives on; got {busy}"
 
 
 # --- key prefix -----------------------------------------------------------------------------------

@@ -191,6 +191,18 @@ def test_the_store_is_read_with_the_card_id_exactly_as_given():
         f"got {got}")
 
 
+def test_an_empty_card_id_is_a_card_like_any_other():
+    store = FakeStore({"": window(count=9)})
+    with FraudScorer(Answers(0.1), store) as scorer:
+        try:
+            decision = scorer.score(ev(""))
+        except ValueError as error:
+            pytest.fail(f"a card_id of '' is a str like any other (only None is refused); score() raised {error!r}")
+    assert store.reads == [""], f"the store is read for card '' exactly as given; reads: {store.reads}"
+    assert "velocity" in decision.reasons, (
+        f"card '' has a stored count of 9: velocity fires on its own features; got {decision}")
+
+
 def test_without_stored_features_the_event_is_its_own_window():
     model = Answers(0.1)
     store = FakeStore()
@@ -444,6 +456,56 @@ def test_a_late_answer_is_never_used_for_a_later_event():
         "the model answered the second event 0.1 in time; the late 0.9 was the first event's answer and "
         f"must be thrown away, never used for another event; got {second}")
     assert fallbacks == 1, f"only the first call fell back; got {fallbacks}"
+
+
+class HangsFirst(Answers):
+    """The first `hung` calls answer 0.9 only once `release` is set; every later call answers 0.3 at once."""
+
+    def __init__(self, hung: int) -> None:
+        super().__init__(0.3)
+        self.hung = hung
+        self.release = threading.Event()
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def predict_proba(self, X):
+        with self.lock:
+            self.calls += 1
+            hangs = self.calls <= self.hung
+        if hangs:
+            self.release.wait(10)
+            return np.array([[0.1, 0.9]])
+        return super().predict_proba(X)
+
+
+def _after_two_hung_calls(budget_s: float):
+    """Score three events; the model's first two calls hang until the end: (decisions, fallbacks)."""
+    model = HangsFirst(hung=2)
+    try:
+        with FraudScorer(model, FakeStore(), budget_s=budget_s) as scorer:
+            decisions = [_score_in_thread(scorer, ev(card), limit_s=8) for card in ("c1", "c2", "c3")]
+            fallbacks = scorer.model_fallbacks
+            model.release.set()
+            return decisions, fallbacks
+    finally:
+        model.release.set()
+
+
+def test_late_model_calls_still_running_never_delay_the_next_events_call():
+    # A short budget keeps the test quick. A machine too busy to get the third answer (no work at all) back
+    # within it makes that event fall back too: then the test tries a longer budget.
+    for budget_s in (0.06, 0.6, 2.0):
+        decisions, fallbacks = _after_two_hung_calls(budget_s)
+        if decisions[2].source == "model":
+            break
+    first, second, third = decisions
+    assert first.source == "rules" and second.source == "rules", (
+        f"the first two model calls hang: both events fall back to the rules; got {first} and {second}")
+    assert third.source == "model" and third.score == pytest.approx(0.3), (
+        f"two late model calls were still running when the third event came; its own call answers 0.3 at once "
+        f"and must not wait for a free worker behind them (budget_s={budget_s}): source 'model', score 0.3; "
+        f"got {third}")
+    assert fallbacks == 2, f"only the two hung calls fell back; got {fallbacks}"
 
 
 @pytest.mark.parametrize("model", [Raises(0.5), RaisesThis(ConnectionError("model server unreachable")),

@@ -95,14 +95,16 @@ def test_features_sum_count_max_and_distinct_merchants_of_the_card():
         f"card a has 3 events (5.0, 7.5, 1.0) at 2 merchants in its window; card b's event is not its; got {got}")
 
 
-def test_an_event_exactly_window_s_before_is_outside_the_window():
+@pytest.mark.parametrize("t0", [0, 1_700_000_000.0], ids=["small-times", "real-epoch-times"])
+def test_an_event_exactly_window_s_before_is_outside_the_window(t0):
     windows = SlidingWindowFeatures(60, 0)
-    windows.process(ev("a", 100, 1.0))
-    windows.process(ev("a", 101, 2.0))
-    got = windows.process(ev("a", 160, 4.0))
+    windows.process(ev("a", t0 + 100, 1.0))
+    windows.process(ev("a", t0 + 101, 2.0))
+    got = windows.process(ev("a", t0 + 160, 4.0))
     assert got["count"] == 2 and got["total_amount"] == pytest.approx(6.0), (
-        "the window is (ts - window_s, ts]: the event at 160 - 60 = 100 is out, the one at 101 is in; "
-        f"got {features_of(got)}")
+        f"the window is (ts - window_s, ts]: the event at {t0 + 160} - 60 = {t0 + 100} is out, the one at "
+        f"{t0 + 101} is in (at real epoch times too, where a float step is 0.24 microseconds: a tiny epsilon "
+        f"such as 1e-9 added to the start vanishes there); got {features_of(got)}")
 
 
 def test_events_with_the_same_time_are_all_in_the_window():

@@ -2,6 +2,7 @@
 updated with an optimistic WATCH/MULTI transaction, retried when another writer got there first."""
 
 import math
+import numbers
 from collections.abc import Mapping
 
 import redis
@@ -36,7 +37,7 @@ class OnlineFeatureStore:
         for name, value in features.items():
             if not isinstance(name, str):
                 raise ValueError(f"feature names must be str, got {name!r}")
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
                 raise ValueError(f"feature {name} is not a finite number: {value!r}")
         if isinstance(event_ts, bool) or not isinstance(event_ts, (int, float)) or not math.isfinite(event_ts):
             raise ValueError("event_ts must be finite")
