@@ -552,6 +552,18 @@ def test_the_limits_themselves_are_valid_arguments(learner_file, run_bash, fake_
 
 
 @pytest.mark.task(taskno=3)
+def test_eighteen_digit_retries_and_rollout_timeout_are_valid_arguments(learner_file, run_bash, fake_tools):
+    fake_tools.answer("docker", "build", code=1)  # the run stops at the build: this test is only about the arguments
+    big = "9" * 18  # the most digits allowed: 999999999999999999 still fits in bash's 64-bit arithmetic
+    args = ["--mode", "docker", "--image", IMAGE, "--name", NAME, "--retries", big, "--rollout-timeout", big, "v1"]
+    done = run_bash(learner_file("pipeline.sh"), args, env=fake_tools.env, timeout=10)
+    assert done.returncode == 1 and index(fake_tools.calls, "docker", "build", f"{IMAGE}:v1") is not None, (
+        f"--retries and --rollout-timeout {big} (exactly 18 digits: only more than 18 is a usage error) are valid: the "
+        f"pipeline should get to the build of {IMAGE}:v1 (which fails here: exit 1), not stop with a usage error "
+        f"(exit 2); it exited {done.returncode}\n{done.output}\ncalls:\n{describe(fake_tools.calls)}")
+
+
+@pytest.mark.task(taskno=3)
 def test_the_lower_limits_and_fractions_are_valid_arguments(learner_file, run_bash, fake_tools):
     fake_tools.answer("docker", "build", code=1)  # the run stops at the build: this test is only about the arguments
     args = ["--mode", "docker", "--image", IMAGE, "--name", NAME, "--port", "1", "--retries", "0" * 20 + "1",
@@ -938,6 +950,21 @@ def test_docker_mode_waits_for_running_only_the_rollout_timeout(pipeline, fake_t
     assert waited < 4.5, (
         f"with --rollout-timeout 1 the pipeline should give up on the container about 1 s after starting it (not "
         f"after a fixed number of checks), and undo; it waited {waited} s:\n{describe(fake_tools.calls)}")
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.parametrize("attempt", range(3))  # a whole-second clock gives up too early in most runs, not all
+def test_docker_mode_gives_a_stuck_container_the_whole_rollout_timeout(pipeline, fake_tools, docker_previous_then_stuck,
+                                                                       attempt):
+    done = pipeline("--mode", "docker", rollout_timeout=1, timeout=12,
+                    hint="a container that never runs should fail the deploy after --rollout-timeout (1 s here)")
+    assert done.returncode == 1, f"a container still not running after --rollout-timeout 1 s is a failed deploy\n{done.output}"
+    waited = seconds_to_undo(fake_tools)
+    # A busy machine only makes the undo later; a whole-second clock ($SECONDS, date +%s) can start it at once.
+    assert waited >= 0.95, (
+        f"with --rollout-timeout 1 the pipeline should give the new container the whole second after its docker run "
+        f"before undoing (a whole-second clock such as $SECONDS cuts it short); the undo started {waited:.2f} s after "
+        f"the docker run:\n{describe(fake_tools.calls)}")
 
 
 @pytest.fixture

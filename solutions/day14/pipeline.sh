@@ -148,12 +148,14 @@ docker_deploy() {
 }
 
 docker_rollout_wait() {
-  local deadline=$((SECONDS + ROLLOUT_TIMEOUT)) status
+  # Microseconds since the docker run ($SECONDS ticks in whole seconds and could cut the wait to almost nothing);
+  # elapsed time is compared, never start + timeout * 1000000, which would wrap round for an 18-digit timeout.
+  local started=${EPOCHREALTIME/./} status
   while true; do
     status=$(ask "$DOCKER" inspect --format '{{.State.Status}}' "$NAME") || status=""
     [[ $status == running ]] && return 0
     [[ $status == exited || $status == dead ]] && return 1
-    ((SECONDS < deadline)) || return 1
+    (((${EPOCHREALTIME/./} - started) / 1000000 < ROLLOUT_TIMEOUT)) || return 1
     sleep "$INTERVAL"
   done
 }

@@ -152,14 +152,14 @@ docker_deploy() {
   log "previous image: ${PREVIOUS:-none}"
   step "$DOCKER_BIN" rm --force "$NAME" || true
   step "$DOCKER_BIN" run --detach --name "$NAME" --publish "127.0.0.1:$PORT:8000" "${LABELS[@]}" "$REF" || return 1
-  local deadline=$((SECONDS + ROLLOUT_TIMEOUT)) status
+  local started=${EPOCHREALTIME/./} status
   while :; do
     status="$(timeout "$STEP_TIMEOUT" "$DOCKER_BIN" inspect --format '{{.State.Status}}' "$NAME")" || status=""
     case "$status" in
       running) return 0 ;;
       exited|dead) log "container $NAME is $status"; return 1 ;;
     esac
-    ((SECONDS < deadline)) || { log "container $NAME not running after ${ROLLOUT_TIMEOUT}s"; return 1; }
+    (((${EPOCHREALTIME/./} - started) / 1000000 < ROLLOUT_TIMEOUT)) || { log "container $NAME not running after ${ROLLOUT_TIMEOUT}s"; return 1; }
     sleep 0.2
   done
 }

@@ -151,14 +151,14 @@ docker_deploy() {
   log "previous image: ${PREVIOUS:-none}"
   docker_ rm --force "$NAME" >&2 || true
   docker_ run --detach --name "$NAME" --publish "127.0.0.1:$PORT:8000" "${LABELS[@]}" "$TAG" >&2 || return 1
-  local deadline=$((SECONDS + ROLLOUT_TIMEOUT)) status
+  local started=${EPOCHREALTIME/./} status
   while :; do
     status=$(docker_ inspect --format '{{.State.Status}}' "$NAME") || status=""
     case "$status" in
       running) return 0 ;;
       exited | dead) log "container $NAME is $status"; return 1 ;;
     esac
-    ((SECONDS < deadline)) || { log "container $NAME not running after ${ROLLOUT_TIMEOUT}s"; return 1; }
+    (((${EPOCHREALTIME/./} - started) / 1000000 < ROLLOUT_TIMEOUT)) || { log "container $NAME not running after ${ROLLOUT_TIMEOUT}s"; return 1; }
     sleep 0.5
   done
 }

@@ -104,7 +104,7 @@ whole_number() {
   [[ "$2" =~ ^[0-9]+$ ]] || die_usage "$1 must be a positive whole number, got $2"
   digits="$2"
   while [[ "$digits" == 0* ]]; do digits="${digits#0}"; done
-  [[ -n "$digits" && ${#digits} -le 9 ]] || die_usage "$1 must be a positive whole number, got $2"
+  [[ -n "$digits" && ${#digits} -le 18 ]] || die_usage "$1 must be a positive whole number, got $2"
   echo "$digits"
 }
 positive_number() {
@@ -135,14 +135,14 @@ docker_deploy() {
   log "previous image: ${PREVIOUS:-none}"
   docker_ rm --force "$NAME" >/dev/null 2>&1 || true
   docker_ run --detach --name "$NAME" --publish "127.0.0.1:$PORT:8000" "${LABELS[@]}" "$TAG" >&2 || return 1
-  local started=$SECONDS status
+  local started=${EPOCHREALTIME/./} status
   while true; do
     status=$(docker_ inspect --format '{{.State.Status}}' "$NAME" 2>/dev/null) || status=""
     case "$status" in
       running) return 0 ;;
       exited|dead) log "container $NAME $status"; return 1 ;;
     esac
-    if ((SECONDS - started >= ROLLOUT_TIMEOUT)); then
+    if (((${EPOCHREALTIME/./} - started) / 1000000 >= ROLLOUT_TIMEOUT)); then
       log "container $NAME not running after ${ROLLOUT_TIMEOUT}s"
       return 1
     fi

@@ -87,8 +87,8 @@ docker_deploy() {
   step "$DOCKER" run --detach --name "$NAME" --publish "127.0.0.1:$PORT:8000" "${LABELS[@]}" "$TAG"
 }
 docker_rollout_wait() {
-  local deadline=$((SECONDS + ROLLOUT_TIMEOUT)) status
-  while ((SECONDS < deadline)); do
+  local started=${EPOCHREALTIME/./} status
+  while (((${EPOCHREALTIME/./} - started) / 1000000 < ROLLOUT_TIMEOUT)); do
     status="$(timeout "$STEP_TIMEOUT" "$DOCKER" inspect --format '{{.State.Status}}' "$NAME")" || status=""
     [[ "$status" == running ]] && return 0
     [[ "$status" == exited || "$status" == dead ]] && return 1

@@ -115,7 +115,7 @@ for rest in "$@"; do
   HAVE_VERSION=1
 done
 
-is_positive_int() { [[ $1 =~ ^0*[0-9]{1,9}$ ]] && ((10#$1 > 0)); }  # leading zeros aside
+is_positive_int() { [[ $1 =~ ^0*[0-9]{1,18}$ ]] && ((10#$1 > 0)); }  # leading zeros aside
 is_port() { [[ $1 =~ ^[0-9]{1,5}$ ]] && ((10#$1 >= 1 && 10#$1 <= 65535)); }
 is_positive_number() { [[ $1 =~ ^([0-9]+(\.[0-9]*)?|\.[0-9]+)$ && $1 =~ [1-9] ]]; }
 
@@ -148,14 +148,14 @@ docker_deploy() {
   log "previous image: ${PREVIOUS:-none}"
   step "$DOCKER_BIN" rm --force "$NAME" >/dev/null 2>&1 || true
   step "$DOCKER_BIN" run --detach --name "$NAME" --publish "127.0.0.1:$PORT:8000" "${LABELS[@]}" "$TAG" || return 1
-  local deadline=$((SECONDS + ROLLOUT_TIMEOUT)) status
+  local started=${EPOCHREALTIME/./} status
   while :; do
     status=$(timeout "$STEP_TIMEOUT" "$DOCKER_BIN" inspect --format '{{.State.Status}}' "$NAME") || status=""
     case "$status" in
       running) return 0 ;;
       exited | dead) log "container $NAME is $status"; return 1 ;;
     esac
-    ((SECONDS < deadline)) || { log "container $NAME not running after ${ROLLOUT_TIMEOUT}s"; return 1; }
+    (((${EPOCHREALTIME/./} - started) / 1000000 < ROLLOUT_TIMEOUT)) || { log "container $NAME not running after ${ROLLOUT_TIMEOUT}s"; return 1; }
     sleep 0.5
   done
 }

@@ -150,14 +150,14 @@ docker_deploy() {
 }
 
 docker_wait() {
-  local deadline=$((SECONDS + ROLLOUT_TIMEOUT)) status
+  local started=${EPOCHREALTIME/./} status
   while true; do
     status="$(docker_ inspect --format '{{.State.Status}}' "$NAME" 2>/dev/null)" || status=unknown
     case "$status" in
       running) return 0 ;;
       exited|dead) log "container $NAME is $status"; return 1 ;;
     esac
-    ((SECONDS < deadline)) || { log "container $NAME not running after ${ROLLOUT_TIMEOUT}s"; return 1; }
+    (((${EPOCHREALTIME/./} - started) / 1000000 < ROLLOUT_TIMEOUT)) || { log "container $NAME not running after ${ROLLOUT_TIMEOUT}s"; return 1; }
     sleep 0.5
   done
 }

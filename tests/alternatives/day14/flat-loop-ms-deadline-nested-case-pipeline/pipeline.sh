@@ -118,7 +118,7 @@ whole() {
     local value=$1 stripped
     [[ $value =~ ^[0-9]+$ ]] || return 1
     stripped=${value##+(0)}
-    [[ -n $stripped && ${#stripped} -le 15 ]] || return 1
+    [[ -n $stripped && ${#stripped} -le 18 ]] || return 1
     echo "$stripped"
 }
 port=$(whole "$port") || bad_usage "--port must be 1-65535"
@@ -181,15 +181,15 @@ docker_deploy() {
 }
 
 docker_wait() {
-    local deadline status
-    deadline=$(($(now_ms) + rollout_timeout * 1000))
+    local started status
+    started=$(now_ms)
     while true; do
         status=$(step "$docker_bin" inspect --format '{{.State.Status}}' "$name" 2>/dev/null) || status=""
         case "$status" in
             running) return 0 ;;
             exited | dead) log "container $name $status"; return 1 ;;
         esac
-        (($(now_ms) < deadline)) || { log "container $name not running after ${rollout_timeout}s"; return 1; }
+        ((($(now_ms) - started) / 1000 < rollout_timeout)) || { log "container $name not running after ${rollout_timeout}s"; return 1; }
         sleep 0.2
     done
 }

@@ -117,7 +117,7 @@ nl=$'\n'
 [[ "$MODE" == docker || "$MODE" == k8s ]] || die_usage "--mode is docker or k8s"
 
 # a whole decimal number of at most 9 significant digits (leading zeros allowed), so bash arithmetic never overflows
-is_whole() { [[ "$1" =~ ^0*[0-9]{1,9}$ ]]; }
+is_whole() { [[ "$1" =~ ^0*[0-9]{1,18}$ ]]; }
 is_number() { [[ "$1" =~ ^[0-9]+(\.[0-9]+)?$|^\.[0-9]+$ ]]; }
 is_positive_number() { is_number "$1" && [[ "$1" =~ [1-9] ]]; }
 
@@ -171,14 +171,14 @@ docker_deploy() {
   PREVIOUS="$(timeout "$STEP_TIMEOUT" "$DOCKER_BIN" inspect --format '{{.Config.Image}}' "$NAME" 2>/dev/null)" || PREVIOUS=""
   dk rm --force "$NAME" >/dev/null 2>&1 || true
   dk run --detach --name "$NAME" --publish "127.0.0.1:$PORT:8000" "${LABELS[@]}" "$REF" || return 1
-  local deadline=$((SECONDS + ROLLOUT_TIMEOUT)) status
+  local started=${EPOCHREALTIME/./} status
   while :; do
     status="$(timeout "$STEP_TIMEOUT" "$DOCKER_BIN" inspect --format '{{.State.Status}}' "$NAME" 2>/dev/null)" || status=unknown
     case "$status" in
       running) return 0 ;;
       exited|dead) log "container $NAME $status"; return 1 ;;
     esac
-    ((SECONDS < deadline)) || { log "container $NAME not running after ${ROLLOUT_TIMEOUT}s"; return 1; }
+    (((${EPOCHREALTIME/./} - started) / 1000000 < ROLLOUT_TIMEOUT)) || { log "container $NAME not running after ${ROLLOUT_TIMEOUT}s"; return 1; }
     sleep 0.5
   done
 }

@@ -71,8 +71,8 @@ docker_deploy() {
   docker_ run --detach --name "$name" --publish "127.0.0.1:${cfg[port]}:8000" "${labels[@]}" "$ref"
 }
 docker_rollout_wait() {
-  local deadline=$((SECONDS + cfg[rollout-timeout]))
-  while ((SECONDS < deadline)); do
+  local started=${EPOCHREALTIME/./}
+  while (((${EPOCHREALTIME/./} - started) / 1000000 < cfg[rollout-timeout])); do
     [[ $(bounded "${cfg[docker]}" container inspect --format '{{.State.Running}}' "$name" 2>/dev/null || true) == true ]] && return 0
     [[ $(bounded "${cfg[docker]}" container inspect --format '{{.State.Status}}' "$name" 2>/dev/null || true) =~ ^(exited|dead)$ ]] && return 1
     sleep 0.5

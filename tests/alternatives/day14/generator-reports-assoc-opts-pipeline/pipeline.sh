@@ -92,13 +92,13 @@ start_container() {  # start_container IMAGE
 }
 
 wait_running() {
-  local started=$SECONDS running
+  local started=${EPOCHREALTIME/./} running
   until running=$(dk inspect --format '{{.State.Running}}' "$name") && [[ $running == true ]]; do
     if [[ $(dk inspect --format '{{.State.Status}}' "$name" 2>/dev/null) =~ ^(exited|dead)$ ]]; then
       say "$name exited"
       return 1
     fi
-    if ((SECONDS - started >= rollout_s)); then
+    if (((${EPOCHREALTIME/./} - started) / 1000000 >= rollout_s)); then
       say "$name is not running after ${rollout_s}s"
       return 1
     fi

@@ -102,13 +102,13 @@ deploy_docker() {
   dk rm --force "$name" >/dev/null 2>&1 || true
   dk run --detach "--name=$name" "--publish=127.0.0.1:${opt[port]}:8000" "${labels[@]}" "$image" >&2 || return 1
   local start now running
-  start="$(date +%s)"
+  start="$(date +%s%N)"
   while :; do
     running="$(dk inspect --format='{{.State.Running}}' "$name" 2>/dev/null)" || running=false
     [[ "$running" == true ]] && return 0
     [[ "$(dk inspect --format='{{.State.Status}}' "$name" 2>/dev/null)" =~ ^(exited|dead)$ ]] && return 1
-    now="$(date +%s)"
-    ((now - start < opt[rollout-timeout])) || return 1
+    now="$(date +%s%N)"
+    (((now - start) / 1000000000 < opt[rollout-timeout])) || return 1
     sleep 1
   done
 }

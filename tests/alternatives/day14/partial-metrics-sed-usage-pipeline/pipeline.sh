@@ -151,12 +151,12 @@ docker_deploy() {
     PREVIOUS="$(docker_cmd inspect --format '{{.Config.Image}}' "$NAME" 2>/dev/null)" || PREVIOUS=""
     docker_cmd rm --force "$NAME" >&2 2>/dev/null || true
     docker_cmd run --detach --name "$NAME" --publish "127.0.0.1:$PORT:8000" "${LABELS[@]}" "$TAG" >&2 || return 1
-    local deadline=$((SECONDS + ROLLOUT_TIMEOUT)) status
+    local started=${EPOCHREALTIME/./} status
     while :; do
         status="$(docker_cmd inspect --format '{{.State.Status}}' "$NAME")" || status=""
         [[ $status == running ]] && return 0
         [[ $status == exited || $status == dead ]] && return 1
-        ((SECONDS < deadline)) || return 1
+        (((${EPOCHREALTIME/./} - started) / 1000000 < ROLLOUT_TIMEOUT)) || return 1
         sleep "$INTERVAL"
     done
 }

@@ -110,11 +110,11 @@ if [[ $MODE == docker ]]; then
   log INFO "deploying $REF as $NAME (previous: ${PREVIOUS_IMAGE:-none})"
   step "$DOCKER" rm --force "$NAME" || true
   step "$DOCKER" run --detach --name "$NAME" --publish "127.0.0.1:$PORT:8000" "${LABELS[@]}" "$REF" || undo "docker run failed"
-  deadline=$((SECONDS + ROLLOUT_TIMEOUT))
+  started=${EPOCHREALTIME/./}
   until STATUS=$(timeout "$STEP_TIMEOUT" "$DOCKER" inspect --format '{{.State.Status}}' "$NAME" 2>/dev/null || true)
     [[ $STATUS == running ]]; do
     [[ $STATUS != exited && $STATUS != dead ]] || undo "$NAME $STATUS"
-    ((SECONDS < deadline)) || undo "$NAME is not running after ${ROLLOUT_TIMEOUT}s"
+    (((${EPOCHREALTIME/./} - started) / 1000000 < ROLLOUT_TIMEOUT)) || undo "$NAME is not running after ${ROLLOUT_TIMEOUT}s"
     sleep 0.5
   done
 else

@@ -103,7 +103,7 @@ whole() {  # whole NAME VALUE: a positive decimal integer, printed without leadi
   [[ $2 =~ ^[0-9]+$ ]] || die_usage "$1 must be a positive whole number: $2"
   digits=$2
   while [[ $digits == 0* ]]; do digits=${digits#0}; done
-  [[ -n $digits && ${#digits} -le 15 ]] || die_usage "$1 must be a positive whole number: $2"
+  [[ -n $digits && ${#digits} -le 18 ]] || die_usage "$1 must be a positive whole number: $2"
   echo "$digits"
 }
 number() {  # number NAME VALUE: a positive decimal number
@@ -149,15 +149,15 @@ undo() {
 now_ms() { local t=$EPOCHREALTIME; echo $(( ${t%.*} * 1000 + 10#${t#*.} / 1000 )); }
 
 wait_running() {
-  local deadline state
-  deadline=$(( $(now_ms) + ROLLOUT_TIMEOUT * 1000 ))
+  local started state
+  started=$(now_ms)
   while :; do
     state=$(step "$DOCKER_BIN" inspect --format '{{.State.Status}}' "$NAME" 2>/dev/null) || state=unknown
     case "$state" in
       running) return 0 ;;
       exited|dead) log "container $NAME $state"; return 1 ;;
     esac
-    (( $(now_ms) < deadline )) || { log "container $NAME not running after ${ROLLOUT_TIMEOUT}s"; return 1; }
+    (( ($(now_ms) - started) / 1000 < ROLLOUT_TIMEOUT )) || { log "container $NAME not running after ${ROLLOUT_TIMEOUT}s"; return 1; }
     sleep 0.2
   done
 }

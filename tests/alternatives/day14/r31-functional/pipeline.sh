@@ -73,8 +73,8 @@ num_opt() {
   case ${opt[$1]} in *[1-9]*) ;; *) bad "--$1 must be above zero" ;; esac
 }
 int_opt port 65535
-int_opt retries 999999999
-int_opt rollout-timeout 999999999
+int_opt retries 999999999999999999
+int_opt rollout-timeout 999999999999999999
 for k in interval timeout step-timeout; do num_opt "$k"; done
 
 image="${opt[image]}:$version"
@@ -124,14 +124,14 @@ deploy_docker() {
   previous=$(d inspect --format='{{.Image}}' "$name" 2>/dev/null) || previous=""
   d rm -f "$name" >&2 || true
   d run -d --name "$name" -p "127.0.0.1:$port:8000" "${labels[@]}" "$image" >&2 || return 1
-  local until_ms rc
-  until_ms=$(( $(millis) + opt[rollout-timeout] * 1000 ))
+  local since_ms rc
+  since_ms=$(millis)
   while :; do
     rc=0
     container_up || rc=$?
     ((rc == 0)) && return 0
     ((rc == 1)) && { say "$name exited"; return 1; }
-    (( $(millis) < until_ms )) || { say "$name not running in ${opt[rollout-timeout]}s"; return 1; }
+    (( ($(millis) - since_ms) / 1000 < opt[rollout-timeout] )) || { say "$name not running in ${opt[rollout-timeout]}s"; return 1; }
     sleep 0.25
   done
 }

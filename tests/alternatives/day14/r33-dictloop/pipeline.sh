@@ -111,8 +111,8 @@ case "$MODE" in docker|k8s) ;; *) die_usage "bad --mode: $MODE" ;; esac
 if ! [[ $PORT =~ ^[0-9]{1,5}$ ]] || ((10#$PORT < 1 || 10#$PORT > 65535)); then
     die_usage "bad --port: $PORT"
 fi
-is_whole "$RETRIES" && [[ $RETRIES =~ ^0*[0-9]{1,9}$ ]] || die_usage "bad --retries: $RETRIES"
-is_whole "$ROLLOUT_TIMEOUT" && [[ $ROLLOUT_TIMEOUT =~ ^0*[0-9]{1,9}$ ]] || die_usage "bad --rollout-timeout: $ROLLOUT_TIMEOUT"
+is_whole "$RETRIES" && [[ $RETRIES =~ ^0*[0-9]{1,18}$ ]] || die_usage "bad --retries: $RETRIES"
+is_whole "$ROLLOUT_TIMEOUT" && [[ $ROLLOUT_TIMEOUT =~ ^0*[0-9]{1,18}$ ]] || die_usage "bad --rollout-timeout: $ROLLOUT_TIMEOUT"
 is_number "$INTERVAL" || die_usage "bad --interval: $INTERVAL"
 is_number "$TIMEOUT" || die_usage "bad --timeout: $TIMEOUT"
 is_number "$STEP_TIMEOUT" || die_usage "bad --step-timeout: $STEP_TIMEOUT"
@@ -177,8 +177,8 @@ check_health() {
 
 docker_deploy() {
     step "$DOCKER_BIN" rm --force "$NAME" >&2 || return 1
-    local status now deadline
-    deadline=$(( ${EPOCHREALTIME/./} + ROLLOUT_TIMEOUT * 1000000 ))
+    local status now started
+    started=${EPOCHREALTIME/./}
     step "$DOCKER_BIN" run --detach --name "$NAME" --publish "127.0.0.1:$PORT:8000" "${LABEL_ARGS[@]}" "$TAG" >&2 || return 1
     while :; do
         status=$(step "$DOCKER_BIN" inspect --format '{{.State.Status}}' "$NAME" 2>/dev/null) || status=""
@@ -187,7 +187,7 @@ docker_deploy() {
             exited|dead) log "container $NAME $status"; return 1 ;;
         esac
         now=${EPOCHREALTIME/./}
-        if ((now >= deadline)); then
+        if (((now - started) / 1000000 >= ROLLOUT_TIMEOUT)); then
             log "container $NAME not running after ${ROLLOUT_TIMEOUT}s"
             return 1
         fi

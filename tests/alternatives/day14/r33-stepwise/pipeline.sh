@@ -84,7 +84,7 @@ whole() {  # whole NAME MAX: a positive decimal integer up to MAX
     local value=${opt[$1]}
     [[ $value =~ ^[0-9]+$ ]] || bad "--$1 must be a whole number: $value"
     value=${value#"${value%%[!0]*}"}
-    if [[ -z $value || ${#value} -gt 10 ]] || ((value > $2)); then
+    if [[ -z $value || ${#value} -gt 18 ]] || ((value > $2)); then
         bad "--$1 out of range: ${opt[$1]}"
     fi
     opt[$1]=$value
@@ -95,8 +95,8 @@ positive() {
     awk -v v="$value" 'BEGIN { exit !(v + 0 > 0) }' || bad "--$1 must be positive: $value"
 }
 whole port 65535
-whole retries 1000000000
-whole rollout-timeout 1000000000
+whole retries 999999999999999999
+whole rollout-timeout 999999999999999999
 positive interval
 positive timeout
 positive step-timeout
@@ -124,15 +124,15 @@ start_container() {  # start_container IMAGE
 
 docker_deploy() {
     bounded docker rm -f "$name" >&2 || return 1
-    local limit state
-    limit=$(($(now_ms) + opt[rollout-timeout] * 1000))
+    local started state
+    started=$(now_ms)
     start_container "$ref" >&2 || return 1
     until state=$(bounded docker inspect -f '{{.State.Status}}' "$name") && [[ $state == running ]]; do
         if [[ ${state:-} == exited || ${state:-} == dead ]]; then
             say "the new container is $state"
             return 1
         fi
-        if (($(now_ms) >= limit)); then
+        if ((($(now_ms) - started) / 1000 >= opt[rollout-timeout])); then
             say "the new container is not running after ${opt[rollout-timeout]} s"
             return 1
         fi

@@ -84,7 +84,7 @@ fi
 
 for key in port retries rollout-timeout; do
     value=${opt[$key]}
-    [[ $value =~ ^0*([1-9][0-9]{0,8})$ ]] || bad "--$key must be a positive whole number"
+    [[ $value =~ ^0*([1-9][0-9]{0,17})$ ]] || bad "--$key must be a positive whole number"
     opt[$key]=${BASH_REMATCH[1]}
 done
 ((opt[port] <= 65535)) || bad "--port must be 1-65535"
@@ -154,14 +154,14 @@ if [[ ${opt[mode]} == docker ]]; then
     docker_ rm -f "$name" >/dev/null 2>&1 || true
     state=deployed
     run_detached "$ref" >&2
-    started=$SECONDS
+    started=${EPOCHREALTIME/./}
     while true; do
         status=$(docker_ container inspect --format='{{.State.Status}}' "$name") || status=unknown
         case $status in
             running) break ;;
             exited | dead | gone) say "container $status"; exit 1 ;;
         esac
-        ((SECONDS - started < deadline_wait)) || { say "not running after ${deadline_wait}s"; exit 1; }
+        (((${EPOCHREALTIME/./} - started) / 1000000 < deadline_wait)) || { say "not running after ${deadline_wait}s"; exit 1; }
         sleep 0.25
     done
 else

@@ -98,8 +98,8 @@ if [ "${opt[mode]}" = docker ]; then
   bounded "$DOCKER_BIN" rm -f "$name" 2>/dev/null || true
   start_container "$ref" || rollback "docker run failed"
   running=""
-  deadline=$((SECONDS + ${opt[rollout-timeout]}))
-  while ((SECONDS < deadline)); do
+  started=${EPOCHREALTIME/./}
+  while (((${EPOCHREALTIME/./} - started) / 1000000 < ${opt[rollout-timeout]})); do
     running="$(timeout "${opt[step-timeout]}" "$DOCKER_BIN" inspect --format '{{.State.Running}}' "$name" || true)"
     [ "$running" = true ] && break
     case "$(timeout "${opt[step-timeout]}" "$DOCKER_BIN" inspect --format '{{.State.Status}}' "$name" || true)" in

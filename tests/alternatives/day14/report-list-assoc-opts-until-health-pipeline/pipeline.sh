@@ -139,13 +139,13 @@ deploy_docker() {
     "${docker_cmd[@]}" rm -f "$name" >&2 || return 1
   fi
   start_container "$image_ref" || return 1
-  local started=$SECONDS running
+  local started=${EPOCHREALTIME/./} running
   until running=$("${docker_cmd[@]}" inspect --format '{{.State.Running}}' "$name") && [[ $running == true ]]; do
     if [[ $("${docker_cmd[@]}" inspect --format '{{.State.Status}}' "$name" || echo unknown) =~ ^(exited|dead|gone)$ ]]; then
       say "the new container stopped"
       return 1
     fi
-    ((SECONDS - started < rollout_limit)) || return 1
+    (((${EPOCHREALTIME/./} - started) / 1000000 < rollout_limit)) || return 1
     sleep 0.25
   done
 }

@@ -58,7 +58,7 @@ integer() {  # prints the decimal value of a positive whole number, or fails
   local v=$1
   case $v in ''|*[!0-9]*) return 1 ;; esac
   v=$(printf '%s' "$v" | awk '{ sub(/^0+/, ""); print }')
-  [ -n "$v" ] && [ "${#v}" -le 15 ] || return 1
+  [ -n "$v" ] && [ "${#v}" -le 18 ] || return 1
   echo "$v"
 }
 number() {  # a positive decimal number
@@ -145,12 +145,12 @@ if [ "$mode" = docker ]; then
   bounded "$docker_bin" rm -f "$name" >/dev/null 2>&1 || true
   bounded "$docker_bin" run -d --name "$name" -p "127.0.0.1:$port:8000" "${run_labels[@]}" "$tag" >&2 \
     || fail "container $name did not start"
-  give_up_at=$(( $(date +%s) + rollout_timeout ))
+  started_ns=$(date +%s%N)
   while :; do
     state=$(bounded "$docker_bin" inspect --format '{{.State.Status}}' "$name" 2>/dev/null || true)
     if [ "$state" = running ]; then break; fi
     if [ "$state" = exited ] || [ "$state" = dead ]; then fail "container $name $state"; fi
-    if [ "$(date +%s)" -ge "$give_up_at" ]; then fail "container $name not running after ${rollout_timeout}s"; fi
+    if [ $(( ($(date +%s%N) - started_ns) / 1000000000 )) -ge "$rollout_timeout" ]; then fail "container $name not running after ${rollout_timeout}s"; fi
     sleep 0.25
   done
 else

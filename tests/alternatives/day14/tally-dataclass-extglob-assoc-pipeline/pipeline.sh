@@ -142,13 +142,13 @@ wait_healthy() {
 }
 
 wait_running() {
-  local started=$EPOCHSECONDS running
+  local started=${EPOCHREALTIME/./} running
   while true; do
     running=$(dk inspect -f '{{.State.Running}}' "$name") || running=false
     [[ $running == true ]] && return 0
     state=$(dk inspect -f '{{.State.Status}}' "$name") || state=unknown
     case $state in exited | dead | missing) say "container is $state"; return 1 ;; esac
-    ((EPOCHSECONDS - started < ${opt[rollout-timeout]})) || return 1
+    (((${EPOCHREALTIME/./} - started) / 1000000 < ${opt[rollout-timeout]})) || return 1
     sleep 1
   done
 }

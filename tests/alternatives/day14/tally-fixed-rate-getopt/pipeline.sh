@@ -67,7 +67,7 @@ done
 (($# == 1)) || fail_usage "expected exactly one VERSION, got $#"
 version=$1
 
-whole() { case $1 in '' | *[!0-9]*) return 1 ;; esac; [[ $1 =~ ^0*[0-9]{1,9}$ ]] && ((10#$1 >= 1)); }  # leading zeros aside
+whole() { case $1 in '' | *[!0-9]*) return 1 ;; esac; [[ $1 =~ ^0*[0-9]{1,18}$ ]] && ((10#$1 >= 1)); }  # leading zeros aside
 port_ok() { whole "$1" && ((10#$1 <= 65535)); }
 decimal() { [[ $1 =~ ^[0-9]*\.?[0-9]*$ && $1 =~ [1-9] ]]; }
 
@@ -112,10 +112,11 @@ docker_deploy() {
   fi
   bounded "$docker_cmd" rm --force "$name" >/dev/null 2>&1 || true
   start_container "$image" || return 1
-  local until_s=$(($(date +%s) + rollout_s))
+  local since_ns
+  since_ns=$(date +%s%N)
   until state_running; do
     if state_exited; then say "$name exited"; return 1; fi
-    (($(date +%s) < until_s)) || { say "$name not running after ${rollout_s}s"; return 1; }
+    ((($(date +%s%N) - since_ns) / 1000000000 < rollout_s)) || { say "$name not running after ${rollout_s}s"; return 1; }
     sleep 0.25
   done
 }

@@ -84,10 +84,10 @@ deploy_docker() {
     [[ -n $previous ]] && say "container $name runs image $previous"
     dk container rm --force "$name" >/dev/null 2>&1 || true
     start_container "$image" || return 1
-    local deadline=$((SECONDS + opt[rollout-timeout])) running
+    local started=${EPOCHREALTIME/./} running
     until running=$(dk container inspect --format '{{.State.Running}}' "$name") && [[ $running == true ]]; do
         [[ $(dk container inspect --format '{{.State.Status}}' "$name" 2>/dev/null) =~ ^(exited|dead)$ ]] && return 1
-        ((SECONDS < deadline)) || return 1
+        (((${EPOCHREALTIME/./} - started) / 1000000 < opt[rollout-timeout])) || return 1
         sleep "${opt[interval]}"
     done
 }

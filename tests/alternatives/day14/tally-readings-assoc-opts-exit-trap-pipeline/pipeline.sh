@@ -55,7 +55,7 @@ case ${opt[mode]} in docker | k8s) ;; *) usage_error "bad --mode" ;; esac
 
 # Positive whole numbers, read as decimal: strip leading zeros first.
 for key in port retries rollout-timeout; do
-    [[ ${opt[$key]} =~ ^0*([1-9][0-9]{0,8})$ ]] || usage_error "--$key must be a positive whole number"
+    [[ ${opt[$key]} =~ ^0*([1-9][0-9]{0,17})$ ]] || usage_error "--$key must be a positive whole number"
     opt[$key]=$((10#${BASH_REMATCH[1]}))
 done
 ((opt[port] <= 65535)) || usage_error "--port must be at most 65535"
@@ -120,11 +120,11 @@ if [[ $MODE == docker ]]; then
     DEPLOYED=1
     bounded "$DOCKER_CMD" rm -f "$NAME" >/dev/null 2>&1 || :
     serve "$REF" || fail "the new container did not start"
-    deadline=$(($(micros) + RT * 1000000))
+    started=$(micros)
     while state=$(bounded "$DOCKER_CMD" inspect --format '{{.State.Status}}' "$NAME" 2>/dev/null || :) &&
         [[ $state != running ]]; do
         [[ $state == exited || $state == dead ]] && fail "container $NAME $state"
-        (($(micros) < deadline)) || fail "container $NAME not running after ${RT}s"
+        ((($(micros) - started) / 1000000 < RT)) || fail "container $NAME not running after ${RT}s"
         sleep 0.25
     done
 else

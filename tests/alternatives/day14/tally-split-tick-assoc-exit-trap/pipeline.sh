@@ -69,7 +69,7 @@ case "${opt[mode]}" in docker|k8s) ;; *) bad "--mode must be docker or k8s" ;; e
 
 whole() {  # whole NAME MIN MAX: a decimal integer in range, normalised
   local v="${opt[$1]}"
-  [[ "$v" =~ ^0*[0-9]{1,9}$ ]] || bad "--$1 must be a whole number"
+  [[ "$v" =~ ^0*[0-9]{1,18}$ ]] || bad "--$1 must be a whole number"
   v=$((10#$v))
   ((v >= $2 && v <= $3)) || bad "--$1 must be between $2 and $3"
   opt[$1]="$v"
@@ -80,8 +80,8 @@ positive() {
   awk -v x="$v" 'BEGIN { exit !(x + 0 > 0) }' || bad "--$1 must be above zero"
 }
 whole port 1 65535
-whole retries 1 999999999
-whole rollout-timeout 1 999999999
+whole retries 1 999999999999999999
+whole rollout-timeout 1 999999999999999999
 positive interval
 positive timeout
 positive step-timeout
@@ -143,11 +143,11 @@ if [[ "$mode" == docker ]]; then
   previous_image="$(d inspect --format '{{.Image}}' "$name" 2>/dev/null)" || previous_image=""
   d rm --force "$name" >/dev/null 2>&1 || :
   d run --detach --name "$name" --publish "127.0.0.1:$port:8000" "${labels[@]}" "$ref" >&2
-  started=$(date +%s)
+  started=$(date +%s%N)
   until [[ "$(d inspect --format '{{.State.Running}}' "$name" 2>/dev/null || echo unknown)" == true ]]; do
     state="$(d inspect --format '{{.State.Status}}' "$name" 2>/dev/null || echo unknown)"
     if [[ "$state" == exited || "$state" == dead ]]; then say "the new container $state"; exit 1; fi
-    if (($(date +%s) - started >= rollout_s)); then say "not running after ${rollout_s}s"; exit 1; fi
+    if ((($(date +%s%N) - started) / 1000000000 >= rollout_s)); then say "not running after ${rollout_s}s"; exit 1; fi
     sleep 0.25
   done
   check() { curl -fsS -m "${opt[timeout]}" -o /dev/null "http://127.0.0.1:$port/health"; }

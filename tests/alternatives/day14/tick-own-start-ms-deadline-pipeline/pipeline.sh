@@ -110,15 +110,15 @@ case "$MODE" in docker|k8s) ;; *) die_usage "--mode must be docker or k8s" ;; es
 whole() {  # whole NAME VALUE MAX: a positive decimal integer up to MAX
     [[ $2 =~ ^[0-9]+$ ]] || die_usage "$1 must be a whole number"
     local digits=${2#"${2%%[!0]*}"}
-    ((${#digits} >= 1 && ${#digits} <= 9)) || die_usage "$1 out of range"
+    ((${#digits} >= 1 && ${#digits} <= 18)) || die_usage "$1 out of range"
     ((10#$digits >= 1 && 10#$digits <= $3)) || die_usage "$1 out of range"
 }
 positive() {  # positive NAME VALUE: a decimal number above zero
     [[ $2 =~ ^[0-9]+(\.[0-9]+)?$ && $2 =~ [1-9] ]] || die_usage "$1 must be a positive number"
 }
 whole --port "$PORT" 65535
-whole --retries "$RETRIES" 999999999
-whole --rollout-timeout "$ROLLOUT_TIMEOUT" 999999999
+whole --retries "$RETRIES" 999999999999999999
+whole --rollout-timeout "$ROLLOUT_TIMEOUT" 999999999999999999
 positive --interval "$INTERVAL"
 positive --timeout "$TIMEOUT"
 positive --step-timeout "$STEP_TIMEOUT"
@@ -156,15 +156,15 @@ now_ms() {
 }
 
 docker_wait() {
-    local deadline status
-    deadline=$(($(now_ms) + ROLLOUT_TIMEOUT * 1000))
+    local started status
+    started=$(now_ms)
     while true; do
         status=$(step "$DOCKER_BIN" inspect --format '{{.State.Status}}' "$NAME" 2>/dev/null) || status=""
         case "$status" in
             running) return 0 ;;
             exited|dead) log "container $NAME $status"; return 1 ;;
         esac
-        (($(now_ms) < deadline)) || { log "container $NAME not running after ${ROLLOUT_TIMEOUT}s"; return 1; }
+        ((($(now_ms) - started) / 1000 < ROLLOUT_TIMEOUT)) || { log "container $NAME not running after ${ROLLOUT_TIMEOUT}s"; return 1; }
         sleep 0.2
     done
 }

@@ -159,14 +159,14 @@ docker_deploy() {
 }
 
 docker_wait() {
-  local deadline=$((SECONDS + ROLLOUT_TIMEOUT)) state
+  local started=${EPOCHREALTIME/./} state
   while :; do
     state="$(docker_ inspect --format '{{.State.Status}}' "$NAME" 2>/dev/null)" || state=unknown
     case "$state" in
       running) return 0 ;;
       exited | dead) log "container $NAME is $state"; return 1 ;;
     esac
-    ((SECONDS < deadline)) || { log "container $NAME not running after ${ROLLOUT_TIMEOUT}s"; return 1; }
+    (((${EPOCHREALTIME/./} - started) / 1000000 < ROLLOUT_TIMEOUT)) || { log "container $NAME not running after ${ROLLOUT_TIMEOUT}s"; return 1; }
     sleep 0.5
   done
 }
