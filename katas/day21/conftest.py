@@ -38,6 +38,23 @@ def fake_steps():
     return FakeSteps
 
 
+@pytest.fixture
+def run_in_limited_memory(impl_dir):
+    """Runs a Python script in a child process whose address space is limited to 3 GiB (so a list built
+    from a huge budget fails with MemoryError instead of eating the machine); the impl folder and this day
+    are on its path. Returns the CompletedProcess; raises subprocess.TimeoutExpired after `timeout` s."""
+    import os
+
+    def run(script: str, timeout: float = 60):
+        limit = "import resource\nresource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(impl_dir), str(DAY), str(DAY.parents[1])]),
+               "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        return subprocess.run([sys.executable, "-c", limit + script], capture_output=True, text=True,
+                              timeout=timeout, env=env, cwd=str(impl_dir))
+
+    return run
+
+
 # --- the end-to-end world -------------------------------------------------------------------------
 
 

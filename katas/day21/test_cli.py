@@ -195,3 +195,19 @@ def test_the_compose_file_defaults_to_the_one_beside_capstone_py(tmp_path, monke
     assert Path(args.compose_file).resolve() == beside, (
         f"run from another folder, --compose-file should still default to {beside} (beside capstone.py), "
         f"got {args.compose_file!r}")
+
+
+def test_a_relative_path_is_relative_to_the_working_directory(fake_steps, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = parse_args(REQUIRED + ["--compose-file", "stack/c.yml", "--store", "data/m.db"])
+    for flag, value, given in (("--compose-file", args.compose_file, "stack/c.yml"),
+                               ("--store", args.store, "data/m.db")):
+        assert Path(value).resolve() == (tmp_path / given).resolve(), (
+            f"{flag} {given}, run from {tmp_path}, is relative to the working directory, as any command's path: "
+            f"expected {tmp_path / given}, got {value!r}")
+    clock = FakeClock()
+    (tmp_path / "out").mkdir()
+    main(REQUIRED + ["--report-json", "out/report.json"], make_steps=lambda args: fake_steps(clock), clock=clock)
+    assert (tmp_path / "out" / "report.json").is_file(), (
+        f"--report-json out/report.json, run from {tmp_path}, writes {tmp_path / 'out' / 'report.json'} (relative "
+        f"to the working directory); nothing is there")

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import math
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -145,8 +142,6 @@ def test_the_schedule_does_not_drift_into_an_extra_request(rps):
 
 
 HUGE_BUDGET = """
-import resource
-resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))  # 2 GiB: a list of 10**15 due times cannot fit
 from capstone import put_load
 now = [0.0]
 def sleep(seconds):
@@ -157,23 +152,19 @@ print(result.sent)
 
 
 @pytest.mark.timeout(90)
-def test_a_huge_request_budget_costs_no_memory(impl_dir):
+def test_a_huge_request_budget_costs_no_memory(run_in_limited_memory):
     clock = FakeClock()
     load(Probe(clock), clock, requests=1, rps=10, deadline_s=1)  # in process first: an unfinished stub says so
 
-    day = Path(__file__).resolve().parent
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(impl_dir), str(day), str(day.parents[1])]),
-           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     try:
-        done = subprocess.run([sys.executable, "-c", HUGE_BUDGET], capture_output=True, text=True, timeout=60,
-                              env=env, cwd=str(impl_dir))
+        done = run_in_limited_memory(HUGE_BUDGET, timeout=60)
     except subprocess.TimeoutExpired:
         pytest.fail("requests=10**15 at 10 a second with a 1 s deadline should send 10 requests and return, on the "
                     "clock it is given; it was still running after 60 s: stop at the deadline, whatever the budget")
     assert done.returncode == 0 and done.stdout.split()[-1:] == ["10"], (
         "requests=10**15 at 10 a second with a 1 s deadline sends 10 requests and returns: the budget is a bound, "
         "not a list to build first (due times computed one at a time need no memory); in a process limited to "
-        f"2 GiB it exited {done.returncode}: {done.stdout[-200:]}{done.stderr[-600:]}")
+        f"3 GiB it exited {done.returncode}: {done.stdout[-200:]}{done.stderr[-600:]}")
 
 
 def test_failed_counts_the_requests_sent_not_the_budget():
@@ -243,6 +234,23 @@ def test_an_unbounded_or_nonsense_load_is_refused(bad):
     with pytest.raises(ValueError):
         load(probe, clock, **kwargs)
     assert not probe.times, f"a refused load sends nothing, got {len(probe.times)} requests"
+
+
+@pytest.mark.parametrize("rps, deadline_s", [
+    ("float32", "int64"), ("int64", "float32"), ("float64", "int32"),
+])
+def test_numpy_numbers_are_a_valid_rate_and_deadline(rps, deadline_s):
+    np = pytest.importorskip("numpy")
+    clock = FakeClock()
+    rate, deadline = getattr(np, rps)(10), getattr(np, deadline_s)(5)
+    try:
+        result = load(Probe(clock), clock, requests=3, rps=rate, deadline_s=deadline)
+    except ValueError as error:
+        pytest.fail(f"rps=numpy.{rps}(10) and deadline_s=numpy.{deadline_s}(5) are positive finite numbers (NumPy "
+                    f"numbers are numbers like any other): 3 requests should be sent, got ValueError: {error}")
+    assert result == LoadResult(3, 3, 0), (
+        f"rps=numpy.{rps}(10), deadline_s=numpy.{deadline_s}(5), requests=3 should send 3 answered requests, "
+        f"got {result}")
 
 
 def test_a_healthy_run_is_healthy_and_limits_are_inclusive():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -137,11 +138,14 @@ def test_no_password_in_the_alertmanager_file(learner_file):
         elif isinstance(node, list):
             for index, item in enumerate(node):
                 walk(item, f"{where}{index}.")
+        elif isinstance(node, str) and re.search(r"://[^/?#@\s:]*:[^/?#@\s]*@", node):
+            found.append(f"{where.rstrip('.')} (a password inside the URL)")
 
     walk(config, "")
     assert not found, (
         f"alertmanager.yml should hold no password, key, token or other credential (a real relay's password goes in "
-        f"smtp_auth_password_file, a key or token in its *_file setting); found {found}")
+        f"smtp_auth_password_file, a key or token in its *_file setting), nor a user:password@ inside a URL such as "
+        f"proxy_url; found {found}")
 
 
 @pytest.mark.task(taskno=5)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import tempfile
 import threading
 import time
@@ -474,6 +475,34 @@ def test_load_starts_the_held_out_rows_over_when_they_run_out(world, monkeypatch
         f"the load goes through the {held_out} held-out rows before it starts them over, so {held_out + 3} requests "
         f"send every one of them (rows picked at random repeat some and skip others); {len(held_out_rows - sent)} "
         f"held-out rows were never sent")
+
+
+HUGE_LOAD = """
+import argparse, socket
+from capstone import Steps
+spare = socket.socket(); spare.bind(("127.0.0.1", 0)); port = spare.getsockname()[1]; spare.close()
+now = [0.0]
+def sleep(seconds):
+    now[0] += seconds
+args = argparse.Namespace(**{**ARGS, "model_port": port})
+steps = Steps(args, runner=None, clock=lambda: now[0], sleep=sleep)
+print(steps.load(f"http://127.0.0.1:{port}").sent)
+"""
+
+
+@pytest.mark.timeout(90)
+def test_load_memory_does_not_grow_with_the_request_budget(world, run_in_limited_memory):
+    world.steps(requests=1).load(f"http://127.0.0.1:{world.port.port}")  # in process first: an unfinished stub says so
+    args = vars(make_args(world.tmp_path, world.port.port, requests=10**12, rps=10.0, load_seconds=1.0))
+    try:
+        done = run_in_limited_memory(f"from pathlib import PosixPath\nARGS = {args!r}\n" + HUGE_LOAD, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("--requests 10**12 at --rps 10 for --load-seconds 1 should send 10 requests and return, on the "
+                    "clock it is given; it was still running after 60 s: pick each request's row when it is sent")
+    assert done.returncode == 0 and done.stdout.split()[-1:] == ["10"], (
+        "--requests 10**12 at --rps 10 for --load-seconds 1 sends 10 requests and returns: load's memory does not "
+        "grow with --requests (each row picked when its request is sent, no list of every payload built first); "
+        f"in a process limited to 3 GiB it exited {done.returncode}: {done.stdout[-200:]}{done.stderr[-600:]}")
 
 
 def test_load_stops_at_load_seconds(world):

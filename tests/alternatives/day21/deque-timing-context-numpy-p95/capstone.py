@@ -21,6 +21,7 @@ import collections
 import contextlib
 import io
 import math
+import numbers
 import os
 import sys
 import time
@@ -200,7 +201,7 @@ def format_report(report: Report) -> str:
 
 
 def _finite_positive(x) -> bool:
-    return type(x) in (int, float) and math.isfinite(x) and x > 0
+    return (isinstance(x, numbers.Real) and not isinstance(x, bool)) and math.isfinite(x) and x > 0
 
 
 def put_load(probe: Callable[[], float | None], *, requests: int, rps: float, deadline_s: float,

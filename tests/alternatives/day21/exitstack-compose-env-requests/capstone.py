@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import numbers
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -187,7 +188,7 @@ def format_report(report: Report) -> str:
 
 
 def _is_real(x) -> bool:
-    return type(x) in (int, float) and math.isfinite(x)
+    return (isinstance(x, numbers.Real) and not isinstance(x, bool)) and math.isfinite(x)
 
 
 def put_load(probe: Callable[[], float | None], *, requests: int, rps: float, deadline_s: float,
@@ -199,6 +200,7 @@ def put_load(probe: Callable[[], float | None], *, requests: int, rps: float, de
     for name, value in (("rps", rps), ("deadline_s", deadline_s)):
         if not (_is_real(value) and value > 0):
             raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    rps, deadline_s = float(rps), float(deadline_s)  # a numpy.float32 would keep the sums in float32
     t0 = clock()
     stop_at = t0 + deadline_s
     outcomes: list[bool] = []

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import numbers
 import os
 import subprocess
 import sys
@@ -167,7 +168,7 @@ def format_report(report: Report) -> str:
 
 
 def _positive(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive finite number, not {value!r}")
     return float(value)
 
@@ -177,8 +178,9 @@ def put_load(probe, *, requests, rps, deadline_s, clock=time.monotonic, sleep=ti
     if type(requests) is not int or requests < 1:
         raise ValueError("requests")
     for name, v in (("rps", rps), ("deadline_s", deadline_s)):
-        if type(v) not in (int, float) or not (0 < v < math.inf):
+        if (not isinstance(v, numbers.Real) or isinstance(v, bool)) or not (0 < v < math.inf):
             raise ValueError(name)
+    rps, deadline_s = float(rps), float(deadline_s)  # a numpy.float32 would keep the sums in float32
     t0 = clock()
     end = t0 + deadline_s
     answers = []

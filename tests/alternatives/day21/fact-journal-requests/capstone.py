@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import numbers
 import os
 import sys
 import tempfile
@@ -215,7 +216,7 @@ def format_report(report: Report) -> str:
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def put_load(probe: Callable[[], float | None], *, requests: int, rps: float, deadline_s: float,
@@ -227,6 +228,7 @@ def put_load(probe: Callable[[], float | None], *, requests: int, rps: float, de
     for name, value in (("rps", rps), ("deadline_s", deadline_s)):
         if not _is_number(value) or not math.isfinite(value) or value <= 0:
             raise ValueError(f"{name}: a positive finite number, not {value!r}")
+    rps, deadline_s = float(rps), float(deadline_s)  # a numpy.float32 would keep the sums in float32
     start = clock()
     stop_at = start + deadline_s
     answered = sent = 0

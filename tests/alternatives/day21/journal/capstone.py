@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import numbers
 import os
 import sys
 import time
@@ -203,7 +204,7 @@ def format_report(report: Report) -> str:
 
 
 def _bad_number(value) -> bool:
-    return (isinstance(value, bool) or not isinstance(value, (int, float))
+    return (isinstance(value, bool) or not isinstance(value, numbers.Real)
             or math.isnan(value) or math.isinf(value) or value <= 0)
 
 
@@ -216,6 +217,7 @@ def put_load(probe: Callable[[], float | None], *, requests: int, rps: float, de
     for name, value in (("rps", rps), ("deadline_s", deadline_s)):
         if _bad_number(value):
             raise ValueError(f"{name}: a positive finite number, got {value!r}")
+    rps, deadline_s = float(rps), float(deadline_s)  # a numpy.float32 would keep the sums in float32
     start = clock()
     stop = start + deadline_s
     answers: list = []

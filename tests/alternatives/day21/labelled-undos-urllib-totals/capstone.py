@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import numbers
 import os
 import sys
 import tempfile
@@ -166,7 +167,7 @@ def format_report(report: Report) -> str:
 
 
 def _positive_finite(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not value > 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or not value > 0:
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     return float(value)
 

@@ -192,6 +192,7 @@ def put_load(probe: Callable[[], float | None], *, requests: int, rps: float, de
         raise ValueError("requests: an int >= 1")
     if not (_is_real(rps) and _is_real(deadline_s)):
         raise ValueError("rps and deadline_s: positive finite numbers")
+    rps, deadline_s = float(rps), float(deadline_s)  # a numpy.float32 would keep the sums in float32
     t0 = clock()
     stop_at = t0 + deadline_s
     answers = []

@@ -17,6 +17,7 @@ stage with its timing. The README states the contract; in short:
 from __future__ import annotations
 
 import argparse
+import numbers
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -187,7 +188,7 @@ def _check_positive(**values) -> None:
     import math
 
     for name, value in values.items():
-        ok = type(value) in (int, float) and math.isfinite(value) and value > 0
+        ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)) and math.isfinite(value) and value > 0
         if not ok:
             raise ValueError(f"{name}={value!r}: a positive finite number is required")
 
@@ -199,6 +200,7 @@ def put_load(probe: Callable[[], float | None], *, requests: int, rps: float, de
     if type(requests) is not int or requests < 1:
         raise ValueError(f"requests={requests!r}: an int >= 1 is required")
     _check_positive(rps=rps, deadline_s=deadline_s)
+    rps, deadline_s = float(rps), float(deadline_s)  # a numpy.float32 would keep the sums in float32
     start = clock()
     stop = start + deadline_s
     answered = failed = 0

@@ -70,6 +70,7 @@ class Verdict:
 # --- task 1: the orchestration -------------------------------------------------------------
 
 import math
+import numbers
 import re
 from collections import deque
 
@@ -197,7 +198,7 @@ def format_report(report: Report) -> str:
 
 
 def _is_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
 def put_load(probe: Callable[[], float | None], *, requests: int, rps: float, deadline_s: float,

@@ -180,6 +180,7 @@ def put_load(probe: Callable[[], float | None], *, requests: int, rps: float, de
             good = False
         if not good:
             raise ValueError(f"{name} must be positive and finite, got {value!r}")
+    rps, deadline_s = float(rps), float(deadline_s)  # a numpy.float32 would keep the sums in float32
     t0 = clock()
     stop_at = t0 + deadline_s
     answered = []

@@ -71,6 +71,7 @@ class Verdict:
 
 import contextlib
 import math
+import numbers
 import re
 
 
@@ -228,7 +229,7 @@ def put_load(probe: Callable[[], float | None], *, requests: int, rps: float, de
     if type(requests) is not int or requests < 1:
         raise ValueError("requests: an int >= 1")
     for name, value in (("rps", rps), ("deadline_s", deadline_s)):
-        if type(value) not in (int, float) or not (0 < value < math.inf):
+        if (not isinstance(value, numbers.Real) or isinstance(value, bool)) or not (0 < value < math.inf):
             raise ValueError(f"{name}: a positive finite number")
     t0 = clock()
     answered = 0

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
+import numbers
 import os
 import re
 import shutil
@@ -177,7 +178,7 @@ def format_report(report: Report) -> str:
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def put_load(probe: Callable[[], float | None], *, requests: int, rps: float, deadline_s: float,
@@ -189,6 +190,7 @@ def put_load(probe: Callable[[], float | None], *, requests: int, rps: float, de
     for name, value in (("rps", rps), ("deadline_s", deadline_s)):
         if not _is_number(value) or not math.isfinite(value) or not value > 0:
             raise ValueError(f"{name}: a positive finite number")
+    rps, deadline_s = float(rps), float(deadline_s)  # a numpy.float32 would keep the sums in float32
     start = clock()
     stop_at = start + deadline_s
     answers = []

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import numbers
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -184,7 +185,7 @@ def format_report(report: Report) -> str:
 
 
 def _positive_finite(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")

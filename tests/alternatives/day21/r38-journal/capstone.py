@@ -229,6 +229,7 @@ def put_load(probe: Callable[[], float | None], *, requests: int, rps: float, de
         if not (_is_number(value) and math.isfinite(value) and value > 0):
             raise ValueError(f"{name}: a positive finite number, not {value!r}")
     answers = []
+    rps, deadline_s = float(rps), float(deadline_s)  # a numpy.float32 would keep the sums in float32
     t0 = clock()
     stop = t0 + deadline_s
     for i in itertools.count():

@@ -209,6 +209,7 @@ def put_load(probe: Callable[[], float | None], *, requests: int, rps: float, de
         raise ValueError(f"rps must be a positive finite number, got {rps!r}")
     if not _positive_finite(deadline_s):
         raise ValueError(f"deadline_s must be a positive finite number, got {deadline_s!r}")
+    rps, deadline_s = float(rps), float(deadline_s)  # a numpy.float32 would keep the sums in float32
     start = clock()
     end = start + deadline_s
     sent = ok = 0

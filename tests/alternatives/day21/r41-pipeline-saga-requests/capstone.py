@@ -203,6 +203,7 @@ def put_load(probe: Callable[[], float | None], *, requests: int, rps: float, de
     for name, value in (("rps", rps), ("deadline_s", deadline_s)):
         if not _is_number(value) or not math.isfinite(value) or not value > 0:
             raise ValueError(f"{name}: a positive finite number")
+    rps, deadline_s = float(rps), float(deadline_s)  # a numpy.float32 would keep the sums in float32
     t0 = clock()
     stop_at = t0 + deadline_s
     answered = []

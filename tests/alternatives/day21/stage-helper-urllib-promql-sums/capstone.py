@@ -207,6 +207,7 @@ def put_load(probe: Callable[[], float | None], *, requests: int, rps: float, de
         raise ValueError(f"requests must be an int >= 1, not {requests!r}")
     _positive_finite("rps", rps)
     _positive_finite("deadline_s", deadline_s)
+    rps, deadline_s = float(rps), float(deadline_s)  # a numpy.float32 would keep the sums in float32
     start = clock()
     end = start + deadline_s
     sent = ok = 0

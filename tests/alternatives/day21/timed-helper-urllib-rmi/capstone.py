@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import numbers
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -173,7 +174,7 @@ def format_report(report: Report) -> str:
 
 
 def _positive_finite(value) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
             and value > 0)
 
 
@@ -187,6 +188,7 @@ def put_load(probe: Callable[[], float | None], *, requests: int, rps: float, de
         raise ValueError(f"rps must be a positive finite number, got {rps!r}")
     if not _positive_finite(deadline_s):
         raise ValueError(f"deadline_s must be a positive finite number, got {deadline_s!r}")
+    rps, deadline_s = float(rps), float(deadline_s)  # a numpy.float32 would keep the sums in float32
     start = clock()
     end = start + deadline_s
     sent = ok = 0

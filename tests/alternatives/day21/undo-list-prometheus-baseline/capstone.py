@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import numbers
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -187,7 +188,7 @@ def format_report(report: Report) -> str:
 
 
 def _positive_number(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a number, got {value!r}")
     if not math.isfinite(value) or not value > 0:
         raise ValueError(f"{name} must be positive and finite, got {value!r}")

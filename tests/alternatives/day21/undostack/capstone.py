@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import numbers
 import os
 import sys
 import time
@@ -179,7 +180,7 @@ def format_report(report: Report) -> str:
 
 
 def _positive_finite(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not value > 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or not value > 0:
         raise ValueError(f"{name} must be a positive finite number, not {value!r}")
 
 
@@ -191,6 +192,7 @@ def put_load(probe: Callable[[], float | None], *, requests: int, rps: float, de
         raise ValueError(f"requests must be an int >= 1, not {requests!r}")
     _positive_finite("rps", rps)
     _positive_finite("deadline_s", deadline_s)
+    rps, deadline_s = float(rps), float(deadline_s)  # a numpy.float32 would keep the sums in float32
     start = clock()
     end = start + deadline_s
     sent = ok = 0
