@@ -267,20 +267,6 @@ def test_model_uri_plus_sign_is_a_plus_not_a_space(model_file, tmp_path, monkeyp
         "form data); decode the path with urllib.parse.unquote, not unquote_plus")
 
 
-@pytest.mark.parametrize("host", ["otherhost", "models.example.com"])
-def test_a_file_uri_naming_another_host_is_a_missing_model(model_file, monkeypatch, host):
-    monkeypatch.delenv("MODEL_PATH", raising=False)
-    monkeypatch.delenv("MODEL_URI", raising=False)
-    uri = f"file://{host}" + model_file.as_uri()[len("file://"):]  # its path names the model file here
-    client = create_app({"MODEL_URI": uri, "MODEL_VERSION": "other-host"}).test_client()
-    answer = wait_ready(client, seconds=1.0)
-    assert answer.status_code == 503, (
-        f"MODEL_URI={uri} names a file on the host {host}, not on this machine: a file:// URI naming any host other "
-        f"than localhost is a missing model (/ready 503), even when its path names a local file; got {answer.status_code}")
-    health = client.get("/health")
-    assert health.status_code == 200, f"GET /health should answer 200 without a model, got {health.status_code}"
-
-
 @pytest.mark.parametrize("uri", ["s3://models/classifier.skops", "models:/classifier/1"])
 def test_a_model_uri_of_another_scheme_leaves_the_server_alive_but_not_ready(monkeypatch, uri):
     monkeypatch.delenv("MODEL_PATH", raising=False)
