@@ -165,6 +165,14 @@ def watching_fits(fits: list, slowed_by: float = 0.0):
         BaseEstimator._validate_params = validate
 
 
+@pytest.fixture
+def fits_started() -> list:
+    """Every scikit-learn fit started while the test runs (FitStarted, in order)."""
+    fits: list = []
+    with watching_fits(fits):
+        yield fits
+
+
 SLOW_FIT_S = 0.3   # each fit of the embedded call (not the fits inside it) takes this much longer
 
 

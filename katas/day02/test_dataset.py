@@ -325,17 +325,9 @@ def test_make_dataset_chooses_no_features_by_their_relation_to_the_labels(monkey
         "as generated, and do any selection inside the models' Pipelines, on the training rows only")
 
 
-def test_make_dataset_fits_no_estimator_on_the_rows(monkeypatch):
-    import sklearn.base
-
-    fitted, validate = [], sklearn.base.BaseEstimator._validate_params
-
-    def noting_the_fit(self, *args, **kwargs):   # every scikit-learn estimator's fit validates its parameters first
-        fitted.append(type(self).__name__)
-        return validate(self, *args, **kwargs)
-
-    monkeypatch.setattr(sklearn.base.BaseEstimator, "_validate_params", noting_the_fit)
+def test_make_dataset_fits_no_estimator_on_the_rows(fits_started):
     make_dataset(0)
+    fitted = [fit.estimator for fit in fits_started]
     assert not fitted, (
         f"make_dataset fitted {', '.join(sorted(set(fitted)))} on its rows: a feature selector (SelectKBest) or a "
         "scaler fitted before the split lets the test rows and their labels shape the training data, and one "

@@ -236,44 +236,41 @@ def test_runs_are_tagged_with_the_dataset_fingerprint(embedded_experiment):
             f"it has {tags.get('dataset_fingerprint')!r}")
 
 
-def test_metrics_are_logged_at_the_time_they_were_computed(embedded_experiment):
+def _metric_stamps(experiment):
+    """Every logged value of every metric, with the run it was logged in: (run info, metric name, logged value)."""
     import mlflow
 
-    _check_one_model_per_run(embedded_experiment)
-    client = mlflow.MlflowClient(embedded_experiment.tracking_uri)
-    started, ended = embedded_experiment.called_ms
-    for run_id in embedded_experiment.run_ids:
+    client = mlflow.MlflowClient(experiment.tracking_uri)
+    for run_id in experiment.run_ids:
+        info = client.get_run(run_id).info
         for name in METRICS:
             for logged in client.get_metric_history(run_id, name):
-                assert started - 1000 <= logged.timestamp <= ended + 1000, (
-                    f"run {run_id} logged {name} at timestamp {logged.timestamp} (milliseconds since 1970), but "
-                    f"run_experiment ran from {started} to {ended}: log metrics at MLflow's own timestamp (the "
-                    "default), or the current time in milliseconds, never a made-up one such as 0")
+                yield info, name, logged
+
+
+def test_metrics_are_logged_at_the_time_they_were_computed(embedded_experiment):
+    _check_one_model_per_run(embedded_experiment)
+    started, ended = embedded_experiment.called_ms
+    for info, name, logged in _metric_stamps(embedded_experiment):
+        assert started - 1000 <= logged.timestamp <= ended + 1000, (
+            f"run {info.run_id} logged {name} at timestamp {logged.timestamp} (milliseconds since 1970), but "
+            f"run_experiment ran from {started} to {ended}: log metrics at MLflow's own timestamp (the "
+            "default), or the current time in milliseconds, never a made-up one such as 0")
 
 
 def test_each_metric_is_stamped_inside_its_own_run(embedded_experiment):
-    import mlflow
-
     _check_one_model_per_run(embedded_experiment)
-    client = mlflow.MlflowClient(embedded_experiment.tracking_uri)
-    for run_id in embedded_experiment.run_ids:
-        info = client.get_run(run_id).info
-        for name in METRICS:
-            for logged in client.get_metric_history(run_id, name):
-                # The store keeps milliseconds: one of slack for a stamp rounded the other way.
-                assert info.start_time - 1 <= logged.timestamp <= (info.end_time or logged.timestamp) + 1, (
-                    f"run {run_id} logged {name} at timestamp {logged.timestamp} (milliseconds since 1970), but the "
-                    f"run itself went from {info.start_time} to {info.end_time}: stamp each metric when its run "
-                    "computes it (MLflow's default, or the current time then), never one time taken once for every run")
+    for info, name, logged in _metric_stamps(embedded_experiment):
+        # The store keeps milliseconds: one of slack for a stamp rounded the other way.
+        assert info.start_time - 1 <= logged.timestamp <= (info.end_time or logged.timestamp) + 1, (
+            f"run {info.run_id} logged {name} at timestamp {logged.timestamp} (milliseconds since 1970), but the "
+            f"run itself went from {info.start_time} to {info.end_time}: stamp each metric when its run "
+            "computes it (MLflow's default, or the current time then), never one time taken once for every run")
 
 
 def test_metrics_are_stamped_after_the_fit_they_score(embedded_experiment):
-    import mlflow
-
     _check_one_model_per_run(embedded_experiment)
-    client = mlflow.MlflowClient(embedded_experiment.tracking_uri)
-    for run_id in embedded_experiment.run_ids:
-        info = client.get_run(run_id).info
+    for info, name, logged in _metric_stamps(embedded_experiment):
         # The tests made each fit take longer (slowed_ms): it ends no earlier than started_ms + slowed_ms.
         inside = [fit for fit in embedded_experiment.fits
                   if info.start_time <= fit.started_ms <= (info.end_time or fit.started_ms)]
@@ -281,14 +278,12 @@ def test_metrics_are_stamped_after_the_fit_they_score(embedded_experiment):
             continue   # the models were fitted before this run started: any stamp inside the run comes after
         last = max(inside, key=lambda fit: fit.started_ms + fit.slowed_ms)
         done = last.started_ms + last.slowed_ms
-        for name in METRICS:
-            for logged in client.get_metric_history(run_id, name):
-                assert logged.timestamp >= done, (
-                    f"run {run_id} logged {name} at timestamp {logged.timestamp}, but its {last.estimator}'s fit "
-                    f"started at {last.started_ms} and took at least {last.slowed_ms} ms (until {done} or later): "
-                    "the score cannot have been "
-                    "computed before the fit ended; take the metric's timestamp when the run's metrics are computed "
-                    "(MLflow's default, or the current time then), never when the run starts")
+        assert logged.timestamp >= done, (
+            f"run {info.run_id} logged {name} at timestamp {logged.timestamp}, but its {last.estimator}'s fit "
+            f"started at {last.started_ms} and took at least {last.slowed_ms} ms (until {done} or later): "
+            "the score cannot have been "
+            "computed before the fit ended; take the metric's timestamp when the run's metrics are computed "
+            "(MLflow's default, or the current time then), never when the run starts")
 
 
 def test_no_metric_is_computed_on_the_training_rows_and_autologging_is_left_off(embedded_experiment):
