@@ -79,9 +79,10 @@ class Registered:
     models: dict[str, object]    # "1", "2" -> the fitted estimator
 
 
-def register(store: MlflowStore, name: str, data: Data, order: tuple[str, ...], artifact: str = "model") -> Registered:
+def register(store: MlflowStore, name: str, data: Data, order: tuple[str, ...], artifact: str = "model",
+             run_id: str | None = None) -> Registered:
     """Fit the named candidates in `order`, log each under the model name `artifact` and register it as the next
-    version of `name` in `store`."""
+    version of `name` in `store`: each in a run of its own, or all in the existing run `run_id` when it is given."""
     import mlflow
     import sklearn
     from mlflow.models import infer_signature
@@ -97,7 +98,9 @@ def register(store: MlflowStore, name: str, data: Data, order: tuple[str, ...], 
         mlflow.set_registry_uri(store.tracking_uri)
         for candidate in order:
             model = candidates[candidate].fit(data.X_train, data.y_train)
-            with mlflow.start_run(experiment_id=experiment_id, run_name=candidate) as run:
+            started = (mlflow.start_run(run_id=run_id) if run_id is not None
+                       else mlflow.start_run(experiment_id=experiment_id, run_name=candidate))
+            with started as run:
                 logged = mlflow.sklearn.log_model(
                     model, name=artifact, signature=infer_signature(data.X_train, model.predict(data.X_train)),
                     pip_requirements=[f"scikit-learn=={sklearn.__version__}"])
@@ -161,6 +164,14 @@ def registered_with_a_quote(mlflow_store_factory, data) -> Registered:
     """A store whose registered model's name holds a double quote and a backslash, `week1 "q" \\ b`: so does its
     model URI (inside a double-quoted Dockerfile value both must be escaped, as \\" and \\\\)."""
     return register(mlflow_store_factory("day07-registered-quote"), 'week1 "q" \\ b', data, ("logistic_regression",))
+
+
+@pytest.fixture(scope="session")
+def registered_with_an_apostrophe(mlflow_store_factory, data) -> Registered:
+    """A store whose registered model's name holds an apostrophe, `week1's retrained`: so does its model URI (a value
+    in single quotes ends at it)."""
+    return register(mlflow_store_factory("day07-registered-apostrophe"), "week1's retrained", data,
+                    ("logistic_regression",))
 
 
 @pytest.fixture(scope="session")

@@ -96,23 +96,25 @@ def test_a_model_registered_again_under_the_same_name_is_the_one_shipped(mlflow_
 
     store, name = mlflow_store_factory("day07-registered-again"), "week1-again"
     first = registering(store, name, data, ("neighbours_15",))
+    champion = Champion(first.versions["1"], f"models:/{name}/1", "1", 0.9)
     with isolated(store):
-        package(Champion(first.versions["1"], f"models:/{name}/1", "1", 0.9), "v1", tracking_uri=store.tracking_uri,
-                base_image=BASE_IMAGE, out_dir=tmp_path / "first")
-        # The registered model is deleted and registered again: models:/week1-again/1 is now another model, in the
-        # same store, under the same tracking_uri.
+        package(champion, "v1", tracking_uri=store.tracking_uri, base_image=BASE_IMAGE, out_dir=tmp_path / "first")
+        # The registered model is deleted and registered again from another model logged in the same run:
+        # models:/week1-again/1 is now another model, in the same store, under the same tracking_uri, and the
+        # champion naming it (run id, model URI, version) is the same as before.
         mlflow.MlflowClient(tracking_uri=store.tracking_uri, registry_uri=store.tracking_uri).delete_registered_model(name)
-    again = registering(store, name, data, ("logistic_regression",))
+    again = registering(store, name, data, ("logistic_regression",), artifact="other", run_id=first.versions["1"])
     wanted = again.models["1"].predict(data.X_test).tolist()
-    assert list(again.versions) == ["1"] and wanted != first.models["1"].predict(data.X_test).tolist(), (
-        "the model registered again should be a new version 1 that predicts differently (a broken fixture)")
+    assert again.versions == {"1": first.versions["1"]} and wanted != first.models["1"].predict(data.X_test).tolist(), (
+        "the model registered again should be a new version 1 of the same run that predicts differently (a broken "
+        "fixture)")
     with isolated(store):
-        context = package(Champion(again.versions["1"], f"models:/{name}/1", "1", 0.9), "v1",
-                          tracking_uri=store.tracking_uri, base_image=BASE_IMAGE, out_dir=tmp_path / "again")
+        context = package(champion, "v1", tracking_uri=store.tracking_uri, base_image=BASE_IMAGE,
+                          out_dir=tmp_path / "again")
     assert skops.io.load(context / "model.skops").predict(data.X_test).tolist() == wanted, (
-        f"models:/{name}/1 was deleted and registered again as another model: package should ship the model the "
-        "registry holds now, loading it anew on every call (a loaded model cached between calls, even one keyed by "
-        "tracking_uri and model_uri, ships the model that was deleted)")
+        f"models:/{name}/1 was deleted and registered again as another model of the same run: package should ship "
+        "the model the registry holds now, loading it anew on every call (a loaded model cached between calls, "
+        "even one keyed by tracking_uri and model_uri or by the whole champion, ships the model that was deleted)")
 
 
 def test_the_same_model_uri_is_loaded_from_the_tracking_uri_given(packaged, registered, registered_elsewhere, data,
@@ -312,8 +314,8 @@ def test_the_image_says_its_version_and_where_it_came_from(packaged):
 
 
 # The argument, whatever it is: quote it and escape its $ (and, inside double quotes, its " and \\) like the labels.
-@pytest.mark.parametrize("version", ["v1 $MODEL_PATH", 'v1 "rc"', "v1 \\ back", 'v1 "$MODEL_PATH" \\'],
-                         ids=["dollar", "double-quote", "backslash", "all"])
+@pytest.mark.parametrize("version", ["v1 $MODEL_PATH", 'v1 "rc"', "v1 \\ back", "v1 'rc'", 'v1 "$MODEL_PATH" \\'],
+                         ids=["dollar", "double-quote", "backslash", "apostrophe", "all"])
 def test_model_version_is_carried_exactly_even_with_a_space_or_a_dollar(registered, tmp_path, version):
     champion = Champion(run_id=registered.versions["1"], model_uri=f"models:/{registered.name}/1", version="1",
                         score=0.9)
@@ -328,17 +330,19 @@ def test_model_version_is_carried_exactly_even_with_a_space_or_a_dollar(register
     assert env.get("MODEL_VERSION") == version, (
         f"package(champion, {version!r}) should set MODEL_VERSION to exactly {version!r}: quote the value (an "
         "unquoted ENV value stops at the space), escape the $ as \\$ (docker replaces $MODEL_PATH with that "
-        "variable, also inside double quotes), and inside double quotes escape a \" as \\\" and a \\ as \\\\; read as "
+        "variable, also inside double quotes), and inside double quotes escape a \" as \\\" and a \\ as \\\\ (single "
+        "quotes end at an apostrophe); read as "
         f"docker reads it, MODEL_VERSION is {env.get('MODEL_VERSION')!r}")
 
 
 @pytest.mark.parametrize("store", ["registered_with_a_space", "registered_with_an_accent", "registered_with_a_dollar",
-                                   "registered_with_a_quote"],
-                         ids=["space", "non-ascii", "dollar", "quote-and-backslash"])
+                                   "registered_with_a_quote", "registered_with_an_apostrophe"],
+                         ids=["space", "non-ascii", "dollar", "quote-and-backslash", "apostrophe"])
 def test_labels_carry_a_model_uri_with_a_space_an_accent_or_a_dollar_exactly(store, request, data, tmp_path):
     import skops.io
 
-    registered = request.getfixturevalue(store)  # `week1 package`, `week1 modèle`, `week1 $MODEL_PATH`, `week1 "q" \\ b`
+    # `week1 package`, `week1 modèle`, `week1 $MODEL_PATH`, `week1 "q" \\ b`, `week1's retrained`
+    registered = request.getfixturevalue(store)
     champion = Champion(run_id=registered.versions["1"], model_uri=f"models:/{registered.name}/1", version="1",
                         score=0.9)
     with isolated(registered.store):
@@ -348,14 +352,17 @@ def test_labels_carry_a_model_uri_with_a_space_an_accent_or_a_dollar_exactly(sto
     assert skops.io.load(context / "model.skops").predict(data.X_test).tolist() == wanted, (
         f"model.skops should be the registered version at {champion.model_uri!r} (a model name may hold a space or a "
         "letter outside ASCII)")
-    labels = _settings((context / "Dockerfile").read_text(encoding="utf-8"), "LABEL")
+    try:
+        labels = _settings((context / "Dockerfile").read_text(encoding="utf-8"), "LABEL")
+    except ValueError as exc:
+        pytest.fail(f"docker would refuse the Dockerfile written for {champion.model_uri!r}: {exc}", pytrace=False)
     assert labels.get("mlflow.model_uri") == champion.model_uri and labels.get("mlflow.run_id") == champion.run_id, (
         f"the image should be labelled mlflow.model_uri={champion.model_uri!r} and mlflow.run_id={champion.run_id!r}, "
         "each value exactly: quote it (LABEL key=\"value\"), since a registered model's name may hold a space and an "
         "unquoted key=value stops at it (docker then refuses the LABEL line), write a letter outside ASCII as "
         "it is (docker keeps it; json.dumps writes \\u00e8 for è unless given ensure_ascii=False), and escape a $ "
         "as \\$ (docker replaces $NAME in a LABEL value with that variable, also inside double quotes), and inside "
-        "double quotes escape a \" as \\\" and a \\ as \\\\; the "
+        "double quotes escape a \" as \\\" and a \\ as \\\\ (single quotes end at an apostrophe); the "
         f"Dockerfile's labels, read as docker reads them, are {labels}")
 
 

@@ -256,6 +256,30 @@ def test_monitor_timeout_is_never_rounded_up_past_timeout_s(tmp_path):
             f"with {rounded}, more than timeout_s; it got {args}")
 
 
+def test_monitor_timeout_stays_positive_below_a_tenth_of_a_second(tmp_path, monkeypatch):
+    import subprocess
+
+    # Below a tenth of a second bash may be killed before a monitor could record its arguments: record the argv
+    # every process is started with instead (Popen, run and check_call all start it through _execute_child), and
+    # still start it for real.
+    started: list[list[str]] = []
+    execute_child = subprocess.Popen._execute_child
+
+    def recording(self, args, *rest, **kwargs):
+        started.append([str(arg) for arg in args] if isinstance(args, (list, tuple)) else [str(args)])
+        return execute_child(self, args, *rest, **kwargs)
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", recording)
+    healthy = _monitor(tmp_path / "tiny", "exit 0\n")
+    verify("http://127.0.0.1:9", monitor=healthy, timeout_s=0.05)  # pass or fail: only its arguments matter here
+    monitor_args = [argv[argv.index(str(healthy)) + 1:] for argv in started if str(healthy) in argv]
+    assert monitor_args, f"verify should start bash {healthy} with its arguments; it started {started}"
+    seconds = _timeout_argument(monitor_args[-1])
+    assert seconds <= 0.05, (
+        f"with timeout_s=0.05 the monitor's own --timeout should be a positive number of seconds at most 0.05; it got "
+        f"{monitor_args[-1]}")
+
+
 def _timeout_argument(args: list[str]) -> float:
     """The number after --timeout; fails the test when there is none or it is not a positive number."""
     assert "--timeout" in args, f"the monitor should get --timeout <seconds>; it got {args}"
@@ -264,7 +288,9 @@ def _timeout_argument(args: list[str]) -> float:
         seconds = float(value)
     except ValueError:
         seconds = float("nan")
-    assert seconds > 0, f"--timeout should be a positive number of seconds; it got {value!r}"
+    assert seconds > 0, (
+        f"--timeout should be a positive number of seconds (the monitor refuses 0; cut below a tenth of a second, "
+        f"0.05 written in tenths is 0.0); it got {value!r}")
     return seconds
 
 

@@ -33,6 +33,7 @@ class FakeDeployer:
     rollback_works: bool = True
     failure_stops_serving: bool = False   # a failed deploy leaves nothing serving (the old container is gone too)
     rollback_stops_serving: bool = False  # a failed rollback leaves nothing serving (the new container is gone too)
+    rollback_leaves_previous_serving: bool = False  # a refused rollback whose old version still serves (not promoted)
     failure_leaves_new_serving: bool = False  # a refused deploy whose new container still serves (old one not restored)
     failure_reason: str = "health check failed"
     success_reason: str = ""              # what a promoted deploy says (a deployer may add a note to a success too)
@@ -45,6 +46,10 @@ class FakeDeployer:
         if context is None and not self.rollback_works:
             if self.rollback_stops_serving:
                 self.current_version = None
+            if self.rollback_leaves_previous_serving:
+                self.current_version = version
+                return Result(version, False, version, f"{version} started but failed its health check; "
+                                                       "the version before it could not be restored")
             return Result(version, False, self.current_version, "image not found")
         if self.healthy or context is None:
             self.current_version = version
@@ -163,6 +168,21 @@ def test_a_bar_that_is_not_a_number_lets_nothing_through(bar):
         f"through; write `not champion.score >= min_score`); the steps were {log}, deploys {deployer.calls}, "
         f"the report {report}")
     assert report is None or not report.ok, f"a NaN bar stops the run at the gate: {report}"
+
+
+@pytest.mark.task(taskno=1)
+def test_a_missing_bar_lets_nothing_through():
+    deployer = FakeDeployer(current_version="v2")
+    fns, log, _ = steps(champion=Champion("run-good", "models:/week1/4", "4", 0.95), deployer=deployer)
+    try:
+        report = run(**fns, deployer=deployer, image=IMAGE, min_score=None)
+    except (TypeError, ValueError):
+        report = None  # refusing the missing bar is fine too
+    assert "package" not in log and not deployer.calls and (report is None or report.stage == "gate"), (
+        "min_score=None (a setting that was never given) is no number either, so no bar at all: it lets nothing "
+        "through (stop at the gate, or raise TypeError or ValueError), it does not switch the gate off; "
+        f"the steps were {log}, deploys {deployer.calls}, the report {report}")
+    assert report is None or not report.ok, f"a missing bar stops the run at the gate: {report}"
 
 
 @pytest.mark.task(taskno=1)
@@ -372,3 +392,17 @@ def test_failed_rollback_reports_what_the_rollback_says_serves():
         "the failed rollback deploy says nothing serves now (serving_version None); the report should say what "
         "that redeploy returned, not assume the new v3 still serves; it says "
         f"{report.serving_version!r}")
+
+
+@pytest.mark.task(taskno=2)
+def test_refused_rollback_is_no_rollback_even_when_the_previous_version_serves():
+    deployer = FakeDeployer(current_version="v2", rollback_works=False, rollback_leaves_previous_serving=True)
+    fns, _, _ = steps(verified=False, deployer=deployer)
+    report = run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
+    assert deployer.calls[-1] == (IMAGE, "v2", None), "the rollback should try to redeploy v2 without building"
+    assert not report.ok and report.stage == "verify" and report.serving_version == "v2", (
+        f"the refused rollback deploy says v2 serves: the report should say what that redeploy returned; it says {report}")
+    assert report.rolled_back is False, (
+        "the deployer did not promote the rollback deploy (promoted=False), even though v2 is what serves now: "
+        "rolled_back is the rollback deploy's `promoted`, not whether serving_version is the previous version; "
+        f"the report says {report}")

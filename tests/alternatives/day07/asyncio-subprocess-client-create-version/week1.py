@@ -112,7 +112,7 @@ def verify(url: str, *, monitor: str | Path, timeout_s: float = 10.0) -> bool:
     a hang or a failure to start is False. Its output is read or discarded, never left in a pipe."""
     import asyncio
 
-    per_request = max(min(timeout_s, 5.0) * 0.8, 0.1)
+    per_request = min(max(min(timeout_s, 5.0) * 0.8, 0.1), timeout_s)  # never more than timeout_s
     argv = ["bash", str(monitor), "--url", url, "--once", "--timeout", repr(round(per_request, 3))]
     return asyncio.run(_monitor_once(argv, timeout_s))
 

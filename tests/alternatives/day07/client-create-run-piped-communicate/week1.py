@@ -62,7 +62,7 @@ def run(*, train: Callable[[], Champion], package: Callable[[Champion, str], str
 
 
 def verify(url: str, *, monitor: str | Path, timeout_s: float = 10.0) -> bool:
-    request_timeout = f"{max(0.1, timeout_s * 0.8):g}"
+    request_timeout = f"{min(max(0.1, timeout_s * 0.8), timeout_s):g}"
     try:
         child = subprocess.Popen(["bash", os.fspath(monitor), "--url", url, "--once", "--timeout", request_timeout],
                                  process_group=0, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -52,7 +52,7 @@ def run(*, train, package, deployer, verify, image, min_score) -> Report:
 
 
 def verify(url, *, monitor, timeout_s=10.0) -> bool:
-    argv = ["bash", str(monitor), "--url", url, "--once", "--timeout", f"{max(timeout_s * 0.8, 0.1):g}"]
+    argv = ["bash", str(monitor), "--url", url, "--once", "--timeout", f"{min(max(timeout_s * 0.8, 0.1), timeout_s):g}"]
     try:
         proc = subprocess.Popen(argv, start_new_session=True, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

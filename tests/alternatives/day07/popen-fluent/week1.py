@@ -56,7 +56,7 @@ def run(*, train: Callable[[], Champion], package: Callable[[Champion, str], str
 
 
 def verify(url: str, *, monitor: str | Path, timeout_s: float = 10.0) -> bool:
-    request_timeout = max(min(5.0, float(timeout_s)), 0.1)
+    request_timeout = min(max(min(5.0, float(timeout_s)), 0.1), float(timeout_s))
     argv = ["bash", str(monitor), "--url", url, "--once", "--timeout", repr(request_timeout)]
     try:
         proc = subprocess.Popen(argv, start_new_session=True, stdin=subprocess.DEVNULL,
