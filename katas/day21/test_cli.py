@@ -197,6 +197,15 @@ def test_the_compose_file_defaults_to_the_one_beside_capstone_py(tmp_path, monke
         f"got {args.compose_file!r}")
 
 
+def test_the_default_store_is_in_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = parse_args(REQUIRED)
+    expected = tmp_path / "capstone-metrics.db"
+    assert Path(args.store).resolve() == expected.resolve(), (
+        f"run from {tmp_path} without --store, the store is capstone-metrics.db in the working directory ({expected}): "
+        f"only the default compose file lives beside capstone.py; got {args.store!r}")
+
+
 def test_a_relative_path_is_relative_to_the_working_directory(fake_steps, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     args = parse_args(REQUIRED + ["--compose-file", "stack/c.yml", "--store", "data/m.db"])

@@ -178,6 +178,17 @@ def test_deploy_waits_for_exactly_its_version(world):
         "exactly 'v2', and 'v12', which holds the digit 2, is another version")
 
 
+def test_deploy_waits_for_exactly_its_version_not_one_that_starts_with_it(world):
+    world.docker.containers.remove(world.docker.container("model"))
+    world.docker.add_image(f"{REPO}:v12", model_version="v12")
+    world.docker.start("model", f"{REPO}:v12", at=world.clock() - 100)  # v12 serves, v1 goes back over it
+    world.steps().deploy("1")
+    version, ready, _ = world.port.state()
+    assert (version, ready) == ("v1", True), (
+        f"deploy('1') returned while the port answered {version!r} (ready {ready}): it waits until /health reports "
+        "exactly 'v1', and 'v12', which begins with 'v1', is another version")
+
+
 def test_deploy_waits_for_ready_after_the_version_answers(world):
     set_timing(world, old_answers_s=0.0, start_s=1.0, ready_s=8.0)
     world.steps().deploy("2")
