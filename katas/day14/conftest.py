@@ -273,6 +273,100 @@ for rule in rules:
         if rule.get("err"):
             print(rule["err"], file=sys.stderr)
         sys.exit(rule["code"])
+
+# --- docker: the engine's containers, replayed from the log, so rm and run --name behave as a real engine's ---
+
+
+def command_of(args):
+    """(subcommand, its arguments) of a docker call: `rm X` and `container rm X` alike, global options skipped."""
+    words = list(args)
+    while words and words[0].startswith("-"):
+        option = words.pop(0)
+        if option in ("-H", "--host", "-c", "--context", "--config", "-l", "--log-level") and words:
+            words.pop(0)
+    if words[:1] == ["container"]:
+        words.pop(0)
+    return (words[0], words[1:]) if words else (None, [])
+
+
+def names_in(command, args):
+    """The containers a call names: `run/create --name X`, or the operands of rm/stop/kill/start."""
+    if command in ("run", "create"):
+        for i, arg in enumerate(args):
+            if arg == "--name" and i + 1 < len(args):
+                return [args[i + 1]]
+            if arg.startswith("--name="):
+                return [arg.split("=", 1)[1]]
+        return []
+    operands, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg.startswith("-"):
+            skip = arg in ("-t", "--time", "-s", "--signal")
+        else:
+            operands.append(arg)
+    return operands
+
+
+def forced_rm(args):
+    return any(a in ("-f", "--force", "--force=true") or (a.startswith("-") and not a.startswith("--")
+               and "f" in a and set(a[1:]) <= set("flv")) for a in args)
+
+
+def initially(container):
+    """A container the test did not start: absent when the scripted `docker inspect` of its image fails, else running."""
+    for rule in rules:
+        if rule["tool"] == "docker" and "inspect" in rule["match"] and (
+                "{{{{.Config.Image}}}}" in rule["match"] or "{{{{.Image}}}}" in rule["match"]):
+            return "gone" if rule["code"] else "running"
+    return "running"
+
+
+def engine_answer(calls):
+    """Replay the docker calls before this one; the engine's own refusal of this one (code, message), or None."""
+    state = dict()
+
+    def now(container):
+        return state.get(container) or initially(container)
+
+    refusal = None
+    for entry in calls:
+        command, args = command_of(entry["argv"])
+        names = names_in(command, args)
+        refusal = None
+        if command in ("run", "create") and names:
+            if now(names[0]) != "gone":
+                refusal = (125, 'docker: Error response from daemon: Conflict. The container name "/%s" is already in '
+                                'use by container "%s". You have to remove (or rename) that container to be able to '
+                                'reuse that name.' % (names[0], "0" * 64))
+            else:
+                state[names[0]] = "running" if command == "run" else "created"
+        elif command in ("rm", "remove"):
+            for container in names:
+                if now(container) == "running" and not forced_rm(args):
+                    refusal = (1, "Error response from daemon: You cannot remove a running container %s. Stop the "
+                                  "container before attempting removal or force remove" % container)
+                else:
+                    state[container] = "gone"
+        elif command in ("stop", "kill"):
+            for container in names:
+                if now(container) != "gone":
+                    state[container] = "exited"
+        elif command == "start":
+            for container in names:
+                if now(container) != "gone":
+                    state[container] = "running"
+    return refusal
+
+
+if name == "docker":
+    with open(os.path.join(home, "calls.jsonl")) as f:
+        logged = [json.loads(line) for line in f if line.strip()]
+    refused = engine_answer([entry for entry in logged if entry["tool"] == "docker"])
+    if refused:
+        print(refused[1], file=sys.stderr)
+        sys.exit(refused[0])
 sys.exit(0)
 '''
 

@@ -202,6 +202,31 @@ def test_a_failing_tick_keeps_the_schedule(kit, store, clock, fake_sleep):
         f"(measured from the tick's start, no retry at once), got {fake_sleep.calls}")
 
 
+def test_the_loop_goes_on_through_a_long_run_of_failing_ticks(kit, store, clock, fake_sleep):
+    def broken_probe():
+        raise RuntimeError("down for good")
+
+    summary = make(store, kit.RecordingAlerter(), clock, fake_sleep, probe=broken_probe, interval_s=10,
+                   max_iterations=30).run()
+    assert (summary.iterations, summary.errors, summary.stopped_by) == (30, 30, "max_iterations"), (
+        f"a loop whose every tick fails goes on, however many fail in a row: 30 failing ticks of max_iterations=30 "
+        f"should give iterations=30, errors=30, stopped_by='max_iterations' (only max_iterations and the stop event "
+        f"end the loop), got {summary}")
+
+
+def test_without_a_clock_the_ticks_are_timed_with_time_monotonic(kit, store):
+    import time
+
+    system = MonitoringSystem(lambda: 12.0, store, kit.RecordingAlerter(), max_iterations=1)
+    before = time.monotonic()
+    report = system.tick()
+    after = time.monotonic()
+    # A wide margin: time.time() is about 1.7e9 (seconds since 1970), time.monotonic() the seconds since boot.
+    assert before - 60 <= report.started_at <= after + 60, (
+        f"without clock= the default clock is time.monotonic (it never jumps when the system time is set), so a "
+        f"tick's started_at should be close to time.monotonic() ({before:.1f}); got {report.started_at}")
+
+
 def test_a_tick_report_starts_at_the_injected_clock(kit, store, clock, fake_sleep):
     clock.advance(30)
     started = clock()

@@ -174,7 +174,10 @@ def test_docker_mode_builds_tests_in_the_image_deploys_and_checks_health(pipelin
     done = pipeline("--mode", "docker", "--label", "team=ml", "--label", "tier=gold", "--label", "owner=ML platform",
                     "--build-arg", "A=1", "--build-arg", "NOTE=two words", "--kind-cluster", "dev")
     calls = fake_tools.calls
-    assert done.returncode == 0, f"a healthy deploy should exit 0\n{done.output}\ncalls:\n{describe(calls)}"
+    assert done.returncode == 0, (
+        f"a healthy deploy should exit 0 (the old container {NAME} is running: the fake engine, like a real one, "
+        f"refuses a plain `docker rm` of it and then `docker run --name {NAME}`, whose name is taken; remove it with "
+        f"`docker rm --force`)\n{done.output}\ncalls:\n{describe(calls)}")
     build = index(calls, "docker", "build", f"{IMAGE}:v2")
     test = index(calls, "docker", "run", "--rm", f"{IMAGE}:v2")
     deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
@@ -969,6 +972,29 @@ def test_docker_mode_waits_up_to_the_rollout_timeout_for_a_slow_start(pipeline, 
     deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
     assert deploy is not None and previous_back(calls, deploy) is None, (
         f"the slow but healthy deploy must not be undone:\n{describe(calls)}")
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.parametrize("how", ["fails", "hangs"])
+def test_docker_mode_one_failed_state_check_is_not_a_failed_deploy(pipeline, fake_tools, docker_previous, model_server,
+                                                                   how):
+    # The first state check of the new container fails (the engine answers with an error) or hangs until
+    # --step-timeout cuts it off; from the second check on, docker says the container is running.
+    for state, value in (("{{.State.Status}}", "running"), ("{{.State.Running}}", "true")):
+        if how == "fails":
+            fake_tools.answer("docker", "inspect", state, code=1, first=True,
+                              err="Error response from daemon: context deadline exceeded")
+        else:
+            fake_tools.answer("docker", "inspect", state, hang=True, first=True)
+        fake_tools.answer("docker", "inspect", state, out=value, from_call=2, first=True)
+    done = pipeline("--mode", "docker", "--step-timeout", "1", rollout_timeout=10, timeout=30)
+    calls = fake_tools.calls
+    deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
+    assert done.returncode == 0 and deploy is not None and previous_back(calls, deploy) is None, (
+        f"a state check that {'fails' if how == 'fails' else 'hangs until --step-timeout cuts it off'} says nothing "
+        f"about the container: the pipeline should check again (only `exited` or `dead` end the wait early), see it "
+        f"running at the next check, well within --rollout-timeout 10 s, and deploy (exit 0, not undone); got exit "
+        f"{done.returncode}\n{done.output}\ncalls:\n{describe(calls)}")
 
 
 @pytest.mark.task(taskno=4)

@@ -154,7 +154,7 @@ docker_deploy() {
   step "$DOCKER_BIN" run --detach --name "$NAME" --publish "127.0.0.1:$PORT:8000" "${LABELS[@]}" "$REF" || return 1
   local deadline=$((SECONDS + ROLLOUT_TIMEOUT)) status
   while :; do
-    status="$(timeout "$STEP_TIMEOUT" "$DOCKER_BIN" inspect --format '{{.State.Status}}' "$NAME")" || return 1
+    status="$(timeout "$STEP_TIMEOUT" "$DOCKER_BIN" inspect --format '{{.State.Status}}' "$NAME")" || status=""
     case "$status" in
       running) return 0 ;;
       exited|dead) log "container $NAME is $status"; return 1 ;;

@@ -153,7 +153,7 @@ docker_deploy() {
   docker_ run --detach --name "$NAME" --publish "127.0.0.1:$PORT:8000" "${LABELS[@]}" "$TAG" >&2 || return 1
   local deadline=$((SECONDS + ROLLOUT_TIMEOUT)) status
   while :; do
-    status=$(docker_ inspect --format '{{.State.Status}}' "$NAME") || return 1
+    status=$(docker_ inspect --format '{{.State.Status}}' "$NAME") || status=""
     case "$status" in
       running) return 0 ;;
       exited | dead) log "container $NAME is $status"; return 1 ;;

@@ -89,7 +89,7 @@ docker_deploy() {
 docker_rollout_wait() {
   local deadline=$((SECONDS + ROLLOUT_TIMEOUT)) status
   while ((SECONDS < deadline)); do
-    status="$(timeout "$STEP_TIMEOUT" "$DOCKER" inspect --format '{{.State.Status}}' "$NAME")" || return 1
+    status="$(timeout "$STEP_TIMEOUT" "$DOCKER" inspect --format '{{.State.Status}}' "$NAME")" || status=""
     [[ "$status" == running ]] && return 0
     [[ "$status" == exited || "$status" == dead ]] && return 1
     sleep 0.2

@@ -153,7 +153,7 @@ docker_deploy() {
     docker_cmd run --detach --name "$NAME" --publish "127.0.0.1:$PORT:8000" "${LABELS[@]}" "$TAG" >&2 || return 1
     local deadline=$((SECONDS + ROLLOUT_TIMEOUT)) status
     while :; do
-        status="$(docker_cmd inspect --format '{{.State.Status}}' "$NAME")" || return 1
+        status="$(docker_cmd inspect --format '{{.State.Status}}' "$NAME")" || status=""
         [[ $status == running ]] && return 0
         [[ $status == exited || $status == dead ]] && return 1
         ((SECONDS < deadline)) || return 1

@@ -156,7 +156,7 @@ if [[ ${opt[mode]} == docker ]]; then
     run_detached "$ref" >&2
     started=$SECONDS
     while true; do
-        status=$(docker_ container inspect --format='{{.State.Status}}' "$name") || status=gone
+        status=$(docker_ container inspect --format='{{.State.Status}}' "$name") || status=unknown
         case $status in
             running) break ;;
             exited | dead | gone) say "container $status"; exit 1 ;;

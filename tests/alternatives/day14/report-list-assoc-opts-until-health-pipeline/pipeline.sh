@@ -141,7 +141,7 @@ deploy_docker() {
   start_container "$image_ref" || return 1
   local started=$SECONDS running
   until running=$("${docker_cmd[@]}" inspect --format '{{.State.Running}}' "$name") && [[ $running == true ]]; do
-    if [[ $("${docker_cmd[@]}" inspect --format '{{.State.Status}}' "$name" || echo gone) =~ ^(exited|dead|gone)$ ]]; then
+    if [[ $("${docker_cmd[@]}" inspect --format '{{.State.Status}}' "$name" || echo unknown) =~ ^(exited|dead|gone)$ ]]; then
       say "the new container stopped"
       return 1
     fi

@@ -146,7 +146,7 @@ wait_running() {
   while true; do
     running=$(dk inspect -f '{{.State.Running}}' "$name") || running=false
     [[ $running == true ]] && return 0
-    state=$(dk inspect -f '{{.State.Status}}' "$name") || state=missing
+    state=$(dk inspect -f '{{.State.Status}}' "$name") || state=unknown
     case $state in exited | dead | missing) say "container is $state"; return 1 ;; esac
     ((EPOCHSECONDS - started < ${opt[rollout-timeout]})) || return 1
     sleep 1
