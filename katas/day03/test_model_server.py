@@ -5,6 +5,7 @@ import json
 import math
 import os
 import pickle
+import threading
 import time
 
 import numpy as np
@@ -438,9 +439,10 @@ def test_model_version_is_non_empty_text_when_unset(model_file, monkeypatch):
     assert served == version, f"/predict should report the same model_version as /health ({version!r}), got {served!r}"
 
 
+# Any text: spaces and case are part of it, and a value of spaces only is text too (only an empty one is unset).
+@pytest.mark.parametrize("version", [" 2.1.0-rc1 (Canary) ", "   "], ids=["text", "spaces-only"])
 @pytest.mark.parametrize("source", ["config", "environment"])
-def test_model_version_is_reported_exactly_as_given(model_file, monkeypatch, source):
-    version = " 2.1.0-rc1 (Canary) "  # any text: spaces and case are part of it
+def test_model_version_is_reported_exactly_as_given(model_file, monkeypatch, source, version):
     monkeypatch.delenv("MODEL_VERSION", raising=False)
     if source == "environment":
         monkeypatch.setenv("MODEL_VERSION", version)
@@ -451,7 +453,7 @@ def test_model_version_is_reported_exactly_as_given(model_file, monkeypatch, sou
     reported = client.get("/health").get_json().get("model_version")
     assert reported == version, (
         f"MODEL_VERSION {version!r} from the {source} is reported by /health as {reported!r}: report it exactly as "
-        "given (no strip(), no case folding); it is any text")
+        "given (no strip(), no case folding); it is any text, and only an unset or empty one gets the default")
     served = predict(client, {"features": ROWS[:1]}).get_json().get("model_version")
     assert served == version, f"/predict should report MODEL_VERSION {version!r} exactly as given, got {served!r}"
 
@@ -544,13 +546,49 @@ def test_an_app_keeps_the_model_version_it_was_built_with_when_the_environment_c
         f"the first app was built while $MODEL_VERSION was \"first\" but now reports {reported!r}: create_app reads "
         "its settings once, when it runs; an app keeps them whatever the environment says later (no live view of "
         "os.environ read at request time)")
+    assert wait_ready(first).status_code == 200, "the first app should load the model file it was given"
+    served = predict(first, {"features": ROWS[:1]}).get_json().get("model_version")
+    assert served == "first", (
+        f"the first app was built while $MODEL_VERSION was \"first\" but its /predict now reports {served!r}: "
+        "/predict reports the same MODEL_VERSION as /health, the one read when create_app ran, never $MODEL_VERSION "
+        "read again at request time")
+
+
+def hold_threads_started_by(build, seconds: float = 5.0):
+    """Calls build(); every thread it starts waits (at most `seconds`) until the returned Event is set."""
+    release = threading.Event()
+    start = threading.Thread.start
+
+    def held(run):
+        def run_when_released():
+            release.wait(seconds)
+            return run()
+        return run_when_released
+
+    def start_held(thread):
+        thread.run = held(thread.run)
+        return start(thread)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(threading.Thread, "start", start_held)
+        try:
+            built = build()
+        except BaseException:
+            release.set()
+            raise
+    return built, release
 
 
 def test_an_app_keeps_the_model_it_was_built_with_when_the_environment_changes(model_file, tmp_path, monkeypatch):
     monkeypatch.delenv("MODEL_URI", raising=False)
     monkeypatch.setenv("MODEL_PATH", str(model_file))
-    client = create_app({"MODEL_VERSION": "built-with-env"}).test_client()
-    monkeypatch.setenv("MODEL_PATH", str(tmp_path / "missing.skops"))
+    # A loader thread create_app starts is held back until the environment has changed, so it cannot win a race.
+    app, release = hold_threads_started_by(lambda: create_app({"MODEL_VERSION": "built-with-env"}))
+    try:
+        client = app.test_client()
+        monkeypatch.setenv("MODEL_PATH", str(tmp_path / "missing.skops"))
+    finally:
+        release.set()
     assert wait_ready(client).status_code == 200, (
         "the app was built while $MODEL_PATH named the model file, then $MODEL_PATH changed before its first "
         "request: it should still load and serve the model it was built with. create_app reads its settings once, "
