@@ -336,9 +336,10 @@ print(json.dumps({"still_on": not autologging_is_disabled("sklearn"), "on_traini
 """
 
 
-def test_the_callers_autologging_stays_on_and_logs_nothing_during_the_call(tmp_path):
+def test_the_callers_autologging_stays_on_and_logs_nothing_during_the_call(embedded_experiment, tmp_path):
     import inspect
 
+    _check_one_model_per_run(embedded_experiment)   # in this process first: an unfinished task says so here
     folder = Path(inspect.getfile(run_experiment)).resolve().parent
     caller_uri = f"sqlite:///{tmp_path / 'caller.db'}"   # a fresh Python: this session's autologging is untouched
     done = subprocess.run([sys.executable, "-c", AUTOLOG_ON_IN_ANOTHER_PROCESS, str(folder), caller_uri,
