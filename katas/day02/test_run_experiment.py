@@ -299,6 +299,65 @@ def test_no_metric_is_computed_on_the_training_rows_and_autologging_is_left_off(
             "them): log only metrics computed on the held-out test rows")
 
 
+def test_no_logged_metric_is_a_score_on_the_training_rows(embedded_experiment):
+    _check_one_model_per_run(embedded_experiment)
+    X_train, X_test, y_train, y_test = make_dataset(embedded_experiment.seed)
+    for run_id, logged in embedded_experiment.models.items():
+        on_training = _recomputed(logged.sklearn_model, X_train, y_train)
+        held_out = _recomputed(logged.sklearn_model, X_test, y_test)
+        for key, value in logged.run.data.metrics.items():
+            if key in held_out and value == pytest.approx(held_out[key], abs=1e-9):
+                continue   # the held-out metric itself
+            for name in METRICS:
+                assert not (value == pytest.approx(on_training[name], abs=1e-9)
+                            and value != pytest.approx(held_out[name], abs=1e-9)), (
+                    f"run {run_id} logged the metric {key}={value}, which is the model's {name} on the training "
+                    f"rows ({on_training[name]}; on the test rows it is {held_out[name]}): log no metric computed "
+                    "on the training rows, under any name")
+
+
+AUTOLOG_ON_IN_ANOTHER_PROCESS = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import mlflow
+from mlflow.utils.autologging_utils import autologging_is_disabled
+caller_uri, uri = sys.argv[2], sys.argv[3]
+mlflow.set_tracking_uri(caller_uri)
+mlflow.sklearn.autolog(log_models=False, log_datasets=False, silent=True)   # the caller's notebook has it on
+from experiment import run_experiment
+run_experiment(uri, "day02-autolog-on", seed=1, artifact_location=sys.argv[4])
+on_training = []
+for store in (caller_uri, uri):
+    client = mlflow.MlflowClient(store)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    for run in client.search_runs(experiments, run_view_type=mlflow.entities.ViewType.ALL, max_results=1000):
+        on_training += [f"{run.info.run_id}: {name}" for name in run.data.metrics if name.startswith("training_")]
+print(json.dumps({"still_on": not autologging_is_disabled("sklearn"), "on_training": sorted(on_training)}))
+"""
+
+
+def test_the_callers_autologging_stays_on_and_logs_nothing_during_the_call(embedded_experiment, tmp_path):
+    import inspect
+
+    _check_one_model_per_run(embedded_experiment)   # in this process first: an unfinished task says so here
+    folder = Path(inspect.getfile(run_experiment)).resolve().parent
+    caller_uri = f"sqlite:///{tmp_path / 'caller.db'}"   # a fresh Python: this session's autologging is untouched
+    done = subprocess.run([sys.executable, "-c", AUTOLOG_ON_IN_ANOTHER_PROCESS, str(folder), caller_uri,
+                           f"sqlite:///{tmp_path / 'tracking.db'}", str(tmp_path / "artifacts")], cwd=tmp_path,
+                          env={**os.environ, "MLFLOW_TRACKING_URI": caller_uri},
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, (
+        f"run_experiment failed in a Python process whose caller had mlflow.sklearn.autolog() on:\n{done.stderr[-2000:]}")
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["still_on"], (
+        "the caller had mlflow.sklearn.autolog() on before run_experiment and found it off afterwards: leave "
+        "MLflow's autologging as you found it (never mlflow.sklearn.autolog(disable=True) for good)")
+    assert not seen["on_training"], (
+        f"with the caller's autologging on, the call's fits logged scores on the training rows ({seen['on_training'][:5]}):"
+        " keep a caller's autologging out of your runs while you train (it is restored afterwards), "
+        "e.g. with mlflow.utils.autologging_utils.disable_autologging()")
+
+
 def _fitted_parts(model) -> Counter:
     """How many estimators of each class a fitted model holds, by class name: itself, its steps and members
     (given and fitted: a forest's or a boosting's trees, a VotingClassifier's fitted copies). Each is fitted

@@ -84,6 +84,7 @@ def run_experiment(tracking_uri: str, experiment_name: str, seed: int = 0,
     import mlflow
     import sklearn
     from mlflow.models import infer_signature
+    from mlflow.utils.autologging_utils import disable_autologging
 
     mlflow.set_tracking_uri(tracking_uri)
     client = mlflow.MlflowClient(tracking_uri)
@@ -91,24 +92,27 @@ def run_experiment(tracking_uri: str, experiment_name: str, seed: int = 0,
     X_train, X_test, y_train, y_test = make_dataset(seed)
     data_tag = fingerprint(X_train, X_test, y_train, y_test)
     run_ids = []
-    for run_name, model in _candidates(seed).items():
-        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-            model.fit(X_train, y_train)
-            mlflow.log_params(model.get_params())
-            mlflow.log_metrics(_evaluate(model, X_test, y_test))
-            mlflow.set_tags({FINGERPRINT_TAG: data_tag, "seed": str(seed)})
-            mlflow.sklearn.log_model(
-                model,
-                name=MODEL_NAME,
-                signature=infer_signature(X_train, model.predict(X_train)),
-                input_example=X_train[:3],
-                # Pinned explicitly: inference would start a second Python per model.
-                pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-                # skops refuses to load tree internals unless told they are trusted;
-                # they are: we trained these trees ourselves a moment ago.
-                skops_trusted_types=["sklearn.tree._tree.Tree"],
-            )
-            run_ids.append(run.info.run_id)
+    # A caller's autologging (a notebook's mlflow.sklearn.autolog()) would log training scores into
+    # these runs: it is kept out while we train and restored, as it was, on the way out.
+    with disable_autologging():
+        for run_name, model in _candidates(seed).items():
+            with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+                model.fit(X_train, y_train)
+                mlflow.log_params(model.get_params())
+                mlflow.log_metrics(_evaluate(model, X_test, y_test))
+                mlflow.set_tags({FINGERPRINT_TAG: data_tag, "seed": str(seed)})
+                mlflow.sklearn.log_model(
+                    model,
+                    name=MODEL_NAME,
+                    signature=infer_signature(X_train, model.predict(X_train)),
+                    input_example=X_train[:3],
+                    # Pinned explicitly: inference would start a second Python per model.
+                    pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                    # skops refuses to load tree internals unless told they are trusted;
+                    # they are: we trained these trees ourselves a moment ago.
+                    skops_trusted_types=["sklearn.tree._tree.Tree"],
+                )
+                run_ids.append(run.info.run_id)
     return run_ids
 
 

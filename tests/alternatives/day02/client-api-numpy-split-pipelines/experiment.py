@@ -61,61 +61,64 @@ def _scores(model, X):
 
 
 def run_experiment(tracking_uri, experiment_name, seed=0, artifact_location=None):
-    import time
+    from mlflow.utils.autologging_utils import disable_autologging
 
-    import mlflow
-    import sklearn
-    from mlflow.entities import Metric, Param, RunTag
-    from mlflow.models import infer_signature
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
-    from sklearn.naive_bayes import GaussianNB
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import LinearSVC
+    with disable_autologging():   # a caller's autologging stays on, and logs nothing into these runs
+        import time
 
-    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
-    found = client.get_experiment_by_name(experiment_name)
-    if found is None:
-        experiment_id = client.create_experiment(experiment_name, artifact_location=artifact_location)
-    else:
-        experiment_id = found.experiment_id
+        import mlflow
+        import sklearn
+        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.models import infer_signature
+        from sklearn.ensemble import RandomForestClassifier
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+        from sklearn.naive_bayes import GaussianNB
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import StandardScaler
+        from sklearn.svm import LinearSVC
 
-    X_train, X_test, y_train, y_test = make_dataset(seed)
-    data_tag = fingerprint(X_train, X_test, y_train, y_test)
-    candidates = {
-        "scaled-logreg": Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression(C=0.5))]),
-        "linear-svm": LinearSVC(C=0.1, random_state=seed),
-        "naive-bayes": GaussianNB(),
-        "forest": RandomForestClassifier(n_estimators=25, max_depth=6, random_state=seed),
-    }
-    run_ids = []
-    for name, model in candidates.items():
-        # a failure anywhere in the block (fit, scoring, logging, save) ends this run as FAILED
-        with _tracking(tracking_uri), \
-                mlflow.start_run(experiment_id=experiment_id, run_name=name) as run:
-            run_id = run.info.run_id
-            model.fit(X_train, y_train)
-            predicted = model.predict(X_test)
-            now = int(time.time() * 1000)
-            metrics = {"accuracy": float(accuracy_score(y_test, predicted)),
-                       "f1": float(f1_score(y_test, predicted, pos_label=1)),
-                       "roc_auc": float(roc_auc_score(y_test, _scores(model, X_test)))}
-            client.log_batch(
-                run_id,
-                metrics=[Metric(k, v, now, 0) for k, v in metrics.items()],
-                params=[Param(k, str(v)) for k, v in model.get_params().items()],
-                tags=[RunTag("dataset_fingerprint", data_tag)],
-            )
-            mlflow.sklearn.log_model(
-                model, name="model",
-                signature=infer_signature(X_test, predicted),
-                input_example=X_test[:2],
-                pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-                skops_trusted_types=["sklearn.tree._tree.Tree"])
-        run_ids.append(run_id)
-    return run_ids
+        client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+        found = client.get_experiment_by_name(experiment_name)
+        if found is None:
+            experiment_id = client.create_experiment(experiment_name, artifact_location=artifact_location)
+        else:
+            experiment_id = found.experiment_id
+
+        X_train, X_test, y_train, y_test = make_dataset(seed)
+        data_tag = fingerprint(X_train, X_test, y_train, y_test)
+        candidates = {
+            "scaled-logreg": Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression(C=0.5))]),
+            "linear-svm": LinearSVC(C=0.1, random_state=seed),
+            "naive-bayes": GaussianNB(),
+            "forest": RandomForestClassifier(n_estimators=25, max_depth=6, random_state=seed),
+        }
+        run_ids = []
+        for name, model in candidates.items():
+            # a failure anywhere in the block (fit, scoring, logging, save) ends this run as FAILED
+            with _tracking(tracking_uri), \
+                    mlflow.start_run(experiment_id=experiment_id, run_name=name) as run:
+                run_id = run.info.run_id
+                model.fit(X_train, y_train)
+                predicted = model.predict(X_test)
+                now = int(time.time() * 1000)
+                metrics = {"accuracy": float(accuracy_score(y_test, predicted)),
+                           "f1": float(f1_score(y_test, predicted, pos_label=1)),
+                           "roc_auc": float(roc_auc_score(y_test, _scores(model, X_test)))}
+                client.log_batch(
+                    run_id,
+                    metrics=[Metric(k, v, now, 0) for k, v in metrics.items()],
+                    params=[Param(k, str(v)) for k, v in model.get_params().items()],
+                    tags=[RunTag("dataset_fingerprint", data_tag)],
+                )
+                mlflow.sklearn.log_model(
+                    model, name="model",
+                    signature=infer_signature(X_test, predicted),
+                    input_example=X_test[:2],
+                    pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                    skops_trusted_types=["sklearn.tree._tree.Tree"])
+            run_ids.append(run_id)
+        return run_ids
 
 
 def best_run(tracking_uri, experiment_name, metric="roc_auc"):

@@ -53,45 +53,48 @@ def _score(model, X):
 
 
 def run_experiment(tracking_uri, experiment_name, seed=0, artifact_location=None):
-    import mlflow
-    import pandas as pd
-    import sklearn
-    from mlflow.models import infer_signature
-    from sklearn import metrics as m
+    from mlflow.utils.autologging_utils import disable_autologging
 
-    mlflow.set_tracking_uri(tracking_uri)
-    found = mlflow.get_experiment_by_name(experiment_name)
-    if found is None:
-        experiment_id = mlflow.create_experiment(experiment_name, artifact_location=artifact_location)
-    else:
-        experiment_id = found.experiment_id
-    arrays = make_dataset(seed)
-    X_train, X_test, y_train, y_test = arrays
-    train = pd.DataFrame(X_train, columns=FEATURES[: X_train.shape[1]])
-    test = pd.DataFrame(X_test, columns=train.columns)
-    run_ids = []
-    for label, model in _candidates(seed).items():
-        model.fit(train, y_train)
-        predicted = model.predict(test)
-        params = {k: v for k, v in model.get_params().items()
-                  if v is None or isinstance(v, (bool, int, float, str))}
-        run = mlflow.start_run(experiment_id=experiment_id, run_name=label)
-        try:
-            mlflow.log_params(params)
-            mlflow.log_metric("accuracy", float(m.accuracy_score(y_test, predicted)))
-            mlflow.log_metric("f1", float(m.f1_score(y_test, predicted, pos_label=1)))
-            mlflow.log_metric("roc_auc", float(m.roc_auc_score(y_test, _score(model, test))))
-            mlflow.set_tag("dataset_fingerprint", fingerprint(*arrays))
-            mlflow.sklearn.log_model(
-                model, name="model", signature=infer_signature(train, model.predict(train)),
-                input_example=train.head(2), pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-                skops_trusted_types=["sklearn.tree._tree.Tree"])
-        except BaseException:
-            mlflow.end_run(status="FAILED")
-            raise
-        mlflow.end_run()
-        run_ids.append(run.info.run_id)
-    return run_ids
+    with disable_autologging():   # a caller's autologging stays on, and logs nothing into these runs
+        import mlflow
+        import pandas as pd
+        import sklearn
+        from mlflow.models import infer_signature
+        from sklearn import metrics as m
+
+        mlflow.set_tracking_uri(tracking_uri)
+        found = mlflow.get_experiment_by_name(experiment_name)
+        if found is None:
+            experiment_id = mlflow.create_experiment(experiment_name, artifact_location=artifact_location)
+        else:
+            experiment_id = found.experiment_id
+        arrays = make_dataset(seed)
+        X_train, X_test, y_train, y_test = arrays
+        train = pd.DataFrame(X_train, columns=FEATURES[: X_train.shape[1]])
+        test = pd.DataFrame(X_test, columns=train.columns)
+        run_ids = []
+        for label, model in _candidates(seed).items():
+            model.fit(train, y_train)
+            predicted = model.predict(test)
+            params = {k: v for k, v in model.get_params().items()
+                      if v is None or isinstance(v, (bool, int, float, str))}
+            run = mlflow.start_run(experiment_id=experiment_id, run_name=label)
+            try:
+                mlflow.log_params(params)
+                mlflow.log_metric("accuracy", float(m.accuracy_score(y_test, predicted)))
+                mlflow.log_metric("f1", float(m.f1_score(y_test, predicted, pos_label=1)))
+                mlflow.log_metric("roc_auc", float(m.roc_auc_score(y_test, _score(model, test))))
+                mlflow.set_tag("dataset_fingerprint", fingerprint(*arrays))
+                mlflow.sklearn.log_model(
+                    model, name="model", signature=infer_signature(train, model.predict(train)),
+                    input_example=train.head(2), pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                    skops_trusted_types=["sklearn.tree._tree.Tree"])
+            except BaseException:
+                mlflow.end_run(status="FAILED")
+                raise
+            mlflow.end_run()
+            run_ids.append(run.info.run_id)
+        return run_ids
 
 
 def best_run(tracking_uri, experiment_name, metric="roc_auc"):

@@ -61,47 +61,50 @@ def _plain(params):
 
 def run_experiment(tracking_uri: str, experiment_name: str, seed: int = 0,
                    artifact_location: str | None = None) -> list[str]:
-    import time
+    from mlflow.utils.autologging_utils import disable_autologging
 
-    import mlflow
-    import pandas as pd
-    import sklearn
-    from mlflow.entities import Metric, Param, RunTag
-    from mlflow.models import infer_signature
-    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+    with disable_autologging():   # a caller's autologging stays on, and logs nothing into these runs
+        import time
 
-    client = mlflow.MlflowClient(tracking_uri)
-    found = client.get_experiment_by_name(experiment_name)
-    experiment_id = found.experiment_id if found else client.create_experiment(
-        experiment_name, artifact_location=artifact_location)
+        import mlflow
+        import pandas as pd
+        import sklearn
+        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.models import infer_signature
+        from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
-    X_train, X_test, y_train, y_test = make_dataset(seed)
-    tag = fingerprint(X_train, X_test, y_train, y_test)
-    train = pd.DataFrame(X_train, columns=FEATURES)
-    test = pd.DataFrame(X_test, columns=FEATURES)
+        client = mlflow.MlflowClient(tracking_uri)
+        found = client.get_experiment_by_name(experiment_name)
+        experiment_id = found.experiment_id if found else client.create_experiment(
+            experiment_name, artifact_location=artifact_location)
 
-    mlflow.set_tracking_uri(tracking_uri)   # log_model works on the active run of this store
-    made = []
-    for name, model in _candidates(seed).items():
-        # the with block ends the run FAILED on any exception, KeyboardInterrupt included
-        with mlflow.start_run(experiment_id=experiment_id, run_name=name) as run:
-            run_id = run.info.run_id
-            made.append(run_id)
-            model.fit(train, y_train)
-            predicted = model.predict(test)
-            metrics = {"accuracy": accuracy_score(y_test, predicted), "f1": f1_score(y_test, predicted),
-                       "roc_auc": roc_auc_score(y_test, _score(model, test))}
-            now = int(time.time() * 1000)
-            client.log_batch(run_id,
-                             metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
-                             params=[Param(k, str(v)) for k, v in _plain(model.get_params()).items()],
-                             tags=[RunTag("dataset_fingerprint", tag)])
-            mlflow.sklearn.log_model(model, name="model",
-                                     signature=infer_signature(train, model.predict(train)),
-                                     input_example=train.head(3),
-                                     pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-                                     skops_trusted_types=["sklearn.tree._tree.Tree"])
-    return made
+        X_train, X_test, y_train, y_test = make_dataset(seed)
+        tag = fingerprint(X_train, X_test, y_train, y_test)
+        train = pd.DataFrame(X_train, columns=FEATURES)
+        test = pd.DataFrame(X_test, columns=FEATURES)
+
+        mlflow.set_tracking_uri(tracking_uri)   # log_model works on the active run of this store
+        made = []
+        for name, model in _candidates(seed).items():
+            # the with block ends the run FAILED on any exception, KeyboardInterrupt included
+            with mlflow.start_run(experiment_id=experiment_id, run_name=name) as run:
+                run_id = run.info.run_id
+                made.append(run_id)
+                model.fit(train, y_train)
+                predicted = model.predict(test)
+                metrics = {"accuracy": accuracy_score(y_test, predicted), "f1": f1_score(y_test, predicted),
+                           "roc_auc": roc_auc_score(y_test, _score(model, test))}
+                now = int(time.time() * 1000)
+                client.log_batch(run_id,
+                                 metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+                                 params=[Param(k, str(v)) for k, v in _plain(model.get_params()).items()],
+                                 tags=[RunTag("dataset_fingerprint", tag)])
+                mlflow.sklearn.log_model(model, name="model",
+                                         signature=infer_signature(train, model.predict(train)),
+                                         input_example=train.head(3),
+                                         pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                                         skops_trusted_types=["sklearn.tree._tree.Tree"])
+        return made
 
 
 def best_run(tracking_uri: str, experiment_name: str, metric: str = "roc_auc") -> str:

@@ -59,63 +59,66 @@ def _score(model, X) -> np.ndarray:
 
 def run_experiment(tracking_uri: str, experiment_name: str, seed: int = 0,
                    artifact_location: str | None = None) -> list[str]:
-    import time
+    from mlflow.utils.autologging_utils import disable_autologging
 
-    import mlflow
-    import pandas as pd
-    import sklearn
-    from mlflow.entities import Metric, Param, RunTag
-    from mlflow.models import infer_signature
-    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+    with disable_autologging():   # a caller's autologging stays on, and logs nothing into these runs
+        import time
 
-    client = mlflow.MlflowClient(tracking_uri)
-    found = client.get_experiment_by_name(experiment_name)
-    if found is None:
-        experiment_id = client.create_experiment(experiment_name, artifact_location=artifact_location)
-    else:
-        experiment_id = found.experiment_id
+        import mlflow
+        import pandas as pd
+        import sklearn
+        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.models import infer_signature
+        from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
-    arrays = make_dataset(seed)
-    X_train, X_test, y_train, y_test = arrays
-    columns = [f"f{i}" for i in range(X_train.shape[1])]
-    train = pd.DataFrame(X_train, columns=columns)
-    test = pd.DataFrame(X_test, columns=columns)
-    data_tag = fingerprint(*arrays)
+        client = mlflow.MlflowClient(tracking_uri)
+        found = client.get_experiment_by_name(experiment_name)
+        if found is None:
+            experiment_id = client.create_experiment(experiment_name, artifact_location=artifact_location)
+        else:
+            experiment_id = found.experiment_id
 
-    made = []
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(tracking_uri)
-    try:
-        for run_name, model in _candidates(seed).items():
-            # the with block ends the run FAILED on any exception, KeyboardInterrupt included
-            with mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
-                                  tags={"dataset_fingerprint": data_tag}) as run:
-                run_id = run.info.run_id
-                made.append(run_id)
-                model.fit(train, y_train)
-                predicted = model.predict(test)
-                values = {
-                    "accuracy": accuracy_score(y_test, predicted),
-                    "f1": f1_score(y_test, predicted),
-                    "roc_auc": roc_auc_score(y_test, _score(model, test)),
-                }
-                computed_at = int(time.time() * 1000)
-                params = [Param(k, str(v)) for k, v in model.get_params().items()
-                          if v is None or isinstance(v, (bool, int, float, str))]
-                client.log_batch(run_id, params=params, tags=[RunTag("model_class", type(model).__name__)])
-                mlflow.sklearn.log_model(
-                    model, name="model",
-                    signature=infer_signature(train, predicted),
-                    input_example=train.head(2),
-                    pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-                    skops_trusted_types=["sklearn.tree._tree.Tree"],
-                )
-                # metrics only once the model is stored: no run scores without a model to show for it
-                client.log_batch(run_id,
-                                 metrics=[Metric(k, float(v), computed_at, 0) for k, v in values.items()])
-    finally:
-        mlflow.set_tracking_uri(previous)
-    return made
+        arrays = make_dataset(seed)
+        X_train, X_test, y_train, y_test = arrays
+        columns = [f"f{i}" for i in range(X_train.shape[1])]
+        train = pd.DataFrame(X_train, columns=columns)
+        test = pd.DataFrame(X_test, columns=columns)
+        data_tag = fingerprint(*arrays)
+
+        made = []
+        previous = mlflow.get_tracking_uri()
+        mlflow.set_tracking_uri(tracking_uri)
+        try:
+            for run_name, model in _candidates(seed).items():
+                # the with block ends the run FAILED on any exception, KeyboardInterrupt included
+                with mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
+                                      tags={"dataset_fingerprint": data_tag}) as run:
+                    run_id = run.info.run_id
+                    made.append(run_id)
+                    model.fit(train, y_train)
+                    predicted = model.predict(test)
+                    values = {
+                        "accuracy": accuracy_score(y_test, predicted),
+                        "f1": f1_score(y_test, predicted),
+                        "roc_auc": roc_auc_score(y_test, _score(model, test)),
+                    }
+                    computed_at = int(time.time() * 1000)
+                    params = [Param(k, str(v)) for k, v in model.get_params().items()
+                              if v is None or isinstance(v, (bool, int, float, str))]
+                    client.log_batch(run_id, params=params, tags=[RunTag("model_class", type(model).__name__)])
+                    mlflow.sklearn.log_model(
+                        model, name="model",
+                        signature=infer_signature(train, predicted),
+                        input_example=train.head(2),
+                        pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                        skops_trusted_types=["sklearn.tree._tree.Tree"],
+                    )
+                    # metrics only once the model is stored: no run scores without a model to show for it
+                    client.log_batch(run_id,
+                                     metrics=[Metric(k, float(v), computed_at, 0) for k, v in values.items()])
+        finally:
+            mlflow.set_tracking_uri(previous)
+        return made
 
 
 def best_run(tracking_uri: str, experiment_name: str, metric: str = "roc_auc") -> str:

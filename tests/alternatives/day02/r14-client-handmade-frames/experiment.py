@@ -63,58 +63,61 @@ def _score(model, X):
 
 
 def run_experiment(tracking_uri, experiment_name, seed=0, artifact_location=None):
-    import time
+    from mlflow.utils.autologging_utils import disable_autologging
 
-    import mlflow
-    import pandas as pd
-    import sklearn
-    from mlflow.entities import Metric, Param, RunTag
-    from mlflow.models import infer_signature
-    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+    with disable_autologging():   # a caller's autologging stays on, and logs nothing into these runs
+        import time
 
-    client = mlflow.MlflowClient(tracking_uri)
-    experiment = client.get_experiment_by_name(experiment_name)
-    if experiment is None:
-        experiment_id = client.create_experiment(experiment_name, artifact_location=artifact_location)
-    else:
-        experiment_id = experiment.experiment_id
+        import mlflow
+        import pandas as pd
+        import sklearn
+        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.models import infer_signature
+        from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
-    X_train, X_test, y_train, y_test = make_dataset(seed)
-    tag = fingerprint(X_train, X_test, y_train, y_test)
-    columns = [f"x{i}" for i in range(X_train.shape[1])]
-    train = pd.DataFrame(X_train, columns=columns)
-    test = pd.DataFrame(X_test, columns=columns)
+        client = mlflow.MlflowClient(tracking_uri)
+        experiment = client.get_experiment_by_name(experiment_name)
+        if experiment is None:
+            experiment_id = client.create_experiment(experiment_name, artifact_location=artifact_location)
+        else:
+            experiment_id = experiment.experiment_id
 
-    made = []
-    mlflow.set_tracking_uri(tracking_uri)
-    for run_name, model in _candidates(seed):
-        run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
-                               tags={"dataset_fingerprint": tag})
-        run_id = run.info.run_id
-        status = "FAILED"
-        try:
-            model.fit(train, y_train)
-            predicted = model.predict(test)
-            now = int(time.time() * 1000)
-            metrics = {"accuracy": accuracy_score(y_test, predicted), "f1": f1_score(y_test, predicted),
-                       "roc_auc": roc_auc_score(y_test, _score(model, test))}
-            client.log_batch(run_id,
-                             metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
-                             params=[Param(k, str(v)) for k, v in _plain(model.get_params()).items()],
-                             tags=[RunTag("model_class", type(model).__name__)])
-            mlflow.sklearn.log_model(
-                model, name="model", signature=infer_signature(train, model.predict(train)),
-                input_example=train.head(3),
-                pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-                skops_trusted_types=["sklearn.tree._tree.Tree"])
-            status = "FINISHED"
-        finally:
-            active = mlflow.active_run()
-            if active is not None and active.info.run_id == run_id:   # ours only, never the caller's run
-                mlflow.end_run(status=status)
-            client.set_terminated(run_id, status=status)
-        made.append(run_id)
-    return made
+        X_train, X_test, y_train, y_test = make_dataset(seed)
+        tag = fingerprint(X_train, X_test, y_train, y_test)
+        columns = [f"x{i}" for i in range(X_train.shape[1])]
+        train = pd.DataFrame(X_train, columns=columns)
+        test = pd.DataFrame(X_test, columns=columns)
+
+        made = []
+        mlflow.set_tracking_uri(tracking_uri)
+        for run_name, model in _candidates(seed):
+            run = mlflow.start_run(experiment_id=experiment_id, run_name=run_name,
+                                   tags={"dataset_fingerprint": tag})
+            run_id = run.info.run_id
+            status = "FAILED"
+            try:
+                model.fit(train, y_train)
+                predicted = model.predict(test)
+                now = int(time.time() * 1000)
+                metrics = {"accuracy": accuracy_score(y_test, predicted), "f1": f1_score(y_test, predicted),
+                           "roc_auc": roc_auc_score(y_test, _score(model, test))}
+                client.log_batch(run_id,
+                                 metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+                                 params=[Param(k, str(v)) for k, v in _plain(model.get_params()).items()],
+                                 tags=[RunTag("model_class", type(model).__name__)])
+                mlflow.sklearn.log_model(
+                    model, name="model", signature=infer_signature(train, model.predict(train)),
+                    input_example=train.head(3),
+                    pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                    skops_trusted_types=["sklearn.tree._tree.Tree"])
+                status = "FINISHED"
+            finally:
+                active = mlflow.active_run()
+                if active is not None and active.info.run_id == run_id:   # ours only, never the caller's run
+                    mlflow.end_run(status=status)
+                client.set_terminated(run_id, status=status)
+            made.append(run_id)
+        return made
 
 
 def best_run(tracking_uri, experiment_name, metric="roc_auc"):

@@ -59,54 +59,57 @@ def _plain_params(model):
 
 def run_experiment(tracking_uri: str, experiment_name: str, seed: int = 0,
                    artifact_location: str | None = None) -> list[str]:
-    import mlflow
-    import pandas as pd
-    import sklearn
-    from mlflow.entities import Metric, Param, RunTag
-    from mlflow.models import infer_signature
-    from mlflow.utils.time import get_current_time_millis
-    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+    from mlflow.utils.autologging_utils import disable_autologging
 
-    client = mlflow.MlflowClient(tracking_uri)
-    found = client.get_experiment_by_name(experiment_name)
-    if found is None:
-        experiment_id = client.create_experiment(experiment_name, artifact_location=artifact_location)
-    else:
-        experiment_id = found.experiment_id
+    with disable_autologging():   # a caller's autologging stays on, and logs nothing into these runs
+        import mlflow
+        import pandas as pd
+        import sklearn
+        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.models import infer_signature
+        from mlflow.utils.time import get_current_time_millis
+        from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
-    X_train, X_test, y_train, y_test = make_dataset(seed)
-    tag = fingerprint(X_train, X_test, y_train, y_test)
-    frame_train = pd.DataFrame(X_train, columns=COLUMNS)
-    frame_test = pd.DataFrame(X_test, columns=COLUMNS)
+        client = mlflow.MlflowClient(tracking_uri)
+        found = client.get_experiment_by_name(experiment_name)
+        if found is None:
+            experiment_id = client.create_experiment(experiment_name, artifact_location=artifact_location)
+        else:
+            experiment_id = found.experiment_id
 
-    mlflow.set_tracking_uri(tracking_uri)
-    made = []
-    for name, model in _candidates(seed).items():
-        # the with block ends the run FAILED on any exception, KeyboardInterrupt included
-        with mlflow.start_run(experiment_id=experiment_id, run_name=name) as run:
-            run_id = run.info.run_id
-            model.fit(frame_train, y_train)
-            predicted = model.predict(frame_test)
-            if hasattr(model, "predict_proba"):
-                ranking = model.predict_proba(frame_test)[:, 1]
-            else:
-                ranking = model.decision_function(frame_test)
-            now = get_current_time_millis()
-            client.log_batch(
-                run_id,
-                metrics=[Metric("accuracy", float(accuracy_score(y_test, predicted)), now, 0),
-                         Metric("f1", float(f1_score(y_test, predicted)), now, 0),
-                         Metric("roc_auc", float(roc_auc_score(y_test, ranking)), now, 0)],
-                params=[Param(key, str(value)) for key, value in _plain_params(model).items()],
-                tags=[RunTag("dataset_fingerprint", tag)])
-            mlflow.sklearn.log_model(
-                model, name="model",
-                signature=infer_signature(frame_train, model.predict(frame_train)),
-                input_example=frame_train.head(2),
-                pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-                skops_trusted_types=["sklearn.tree._tree.Tree"])
-        made.append(run_id)
-    return made
+        X_train, X_test, y_train, y_test = make_dataset(seed)
+        tag = fingerprint(X_train, X_test, y_train, y_test)
+        frame_train = pd.DataFrame(X_train, columns=COLUMNS)
+        frame_test = pd.DataFrame(X_test, columns=COLUMNS)
+
+        mlflow.set_tracking_uri(tracking_uri)
+        made = []
+        for name, model in _candidates(seed).items():
+            # the with block ends the run FAILED on any exception, KeyboardInterrupt included
+            with mlflow.start_run(experiment_id=experiment_id, run_name=name) as run:
+                run_id = run.info.run_id
+                model.fit(frame_train, y_train)
+                predicted = model.predict(frame_test)
+                if hasattr(model, "predict_proba"):
+                    ranking = model.predict_proba(frame_test)[:, 1]
+                else:
+                    ranking = model.decision_function(frame_test)
+                now = get_current_time_millis()
+                client.log_batch(
+                    run_id,
+                    metrics=[Metric("accuracy", float(accuracy_score(y_test, predicted)), now, 0),
+                             Metric("f1", float(f1_score(y_test, predicted)), now, 0),
+                             Metric("roc_auc", float(roc_auc_score(y_test, ranking)), now, 0)],
+                    params=[Param(key, str(value)) for key, value in _plain_params(model).items()],
+                    tags=[RunTag("dataset_fingerprint", tag)])
+                mlflow.sklearn.log_model(
+                    model, name="model",
+                    signature=infer_signature(frame_train, model.predict(frame_train)),
+                    input_example=frame_train.head(2),
+                    pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                    skops_trusted_types=["sklearn.tree._tree.Tree"])
+            made.append(run_id)
+        return made
 
 
 def best_run(tracking_uri: str, experiment_name: str, metric: str = "roc_auc") -> str:

@@ -116,15 +116,18 @@ class Tracker:
 
 
 def run_experiment(tracking_uri, experiment_name, seed=0, artifact_location=None):
-    import mlflow
+    from mlflow.utils.autologging_utils import disable_autologging
 
-    mlflow.set_tracking_uri(tracking_uri)
-    tracker = Tracker(tracking_uri)
-    experiment_id = tracker.experiment_id(experiment_name, artifact_location, create=True)
-    data = make_dataset(seed)
-    tag = fingerprint(*data)
-    return [tracker.log_one(experiment_id, name, model, data, tag)
-            for name, model in Tracker.candidates(seed).items()]
+    with disable_autologging():   # a caller's autologging stays on, and logs nothing into these runs
+        import mlflow
+
+        mlflow.set_tracking_uri(tracking_uri)
+        tracker = Tracker(tracking_uri)
+        experiment_id = tracker.experiment_id(experiment_name, artifact_location, create=True)
+        data = make_dataset(seed)
+        tag = fingerprint(*data)
+        return [tracker.log_one(experiment_id, name, model, data, tag)
+                for name, model in Tracker.candidates(seed).items()]
 
 
 def best_run(tracking_uri, experiment_name, metric="roc_auc"):

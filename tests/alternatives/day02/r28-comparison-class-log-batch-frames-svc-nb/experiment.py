@@ -123,7 +123,10 @@ class Comparison:
 
 def run_experiment(tracking_uri: str, experiment_name: str, seed: int = 0,
                    artifact_location: str | None = None) -> list[str]:
-    return Comparison(tracking_uri, experiment_name, seed, artifact_location).run()
+    from mlflow.utils.autologging_utils import disable_autologging
+
+    with disable_autologging():   # a caller's autologging stays on, and logs nothing into these runs
+        return Comparison(tracking_uri, experiment_name, seed, artifact_location).run()
 
 
 def best_run(tracking_uri: str, experiment_name: str, metric: str = "roc_auc") -> str:

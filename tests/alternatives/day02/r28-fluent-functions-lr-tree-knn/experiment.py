@@ -27,50 +27,53 @@ def fingerprint(*arrays) -> str:
 
 def run_experiment(tracking_uri: str, experiment_name: str, seed: int = 0,
                    artifact_location: str | None = None) -> list[str]:
-    import mlflow
-    import sklearn
-    from mlflow.models import infer_signature
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
-    from sklearn.neighbors import KNeighborsClassifier
-    from sklearn.tree import DecisionTreeClassifier
+    from mlflow.utils.autologging_utils import disable_autologging
 
-    mlflow.set_tracking_uri(tracking_uri)
-    client = mlflow.MlflowClient(tracking_uri)
-    experiment = client.get_experiment_by_name(experiment_name)
-    if experiment is None:
-        experiment_id = client.create_experiment(experiment_name, artifact_location=artifact_location)
-    else:
-        experiment_id = experiment.experiment_id
+    with disable_autologging():   # a caller's autologging stays on, and logs nothing into these runs
+        import mlflow
+        import sklearn
+        from mlflow.models import infer_signature
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+        from sklearn.neighbors import KNeighborsClassifier
+        from sklearn.tree import DecisionTreeClassifier
 
-    X_train, X_test, y_train, y_test = make_dataset(seed)
-    tag = fingerprint(X_train, X_test, y_train, y_test)
-    models = [
-        LogisticRegression(max_iter=1000),
-        DecisionTreeClassifier(max_depth=5, random_state=seed),
-        KNeighborsClassifier(n_neighbors=7, algorithm="brute"),
-    ]
-    run_ids = []
-    for model in models:
-        with mlflow.start_run(experiment_id=experiment_id, run_name=type(model).__name__) as run:
-            model.fit(X_train, y_train)
-            mlflow.log_params(model.get_params())
-            predicted = model.predict(X_test)
-            mlflow.log_metrics({
-                "accuracy": accuracy_score(y_test, predicted),
-                "f1": f1_score(y_test, predicted),
-                "roc_auc": roc_auc_score(y_test, model.predict_proba(X_test)[:, 1]),
-            })
-            mlflow.set_tags({"dataset_fingerprint": tag})
-            mlflow.sklearn.log_model(
-                model, name="model",
-                signature=infer_signature(X_train, model.predict(X_train)),
-                input_example=X_train[:3],
-                pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-                skops_trusted_types=["sklearn.tree._tree.Tree"],
-            )
-            run_ids.append(run.info.run_id)
-    return run_ids
+        mlflow.set_tracking_uri(tracking_uri)
+        client = mlflow.MlflowClient(tracking_uri)
+        experiment = client.get_experiment_by_name(experiment_name)
+        if experiment is None:
+            experiment_id = client.create_experiment(experiment_name, artifact_location=artifact_location)
+        else:
+            experiment_id = experiment.experiment_id
+
+        X_train, X_test, y_train, y_test = make_dataset(seed)
+        tag = fingerprint(X_train, X_test, y_train, y_test)
+        models = [
+            LogisticRegression(max_iter=1000),
+            DecisionTreeClassifier(max_depth=5, random_state=seed),
+            KNeighborsClassifier(n_neighbors=7, algorithm="brute"),
+        ]
+        run_ids = []
+        for model in models:
+            with mlflow.start_run(experiment_id=experiment_id, run_name=type(model).__name__) as run:
+                model.fit(X_train, y_train)
+                mlflow.log_params(model.get_params())
+                predicted = model.predict(X_test)
+                mlflow.log_metrics({
+                    "accuracy": accuracy_score(y_test, predicted),
+                    "f1": f1_score(y_test, predicted),
+                    "roc_auc": roc_auc_score(y_test, model.predict_proba(X_test)[:, 1]),
+                })
+                mlflow.set_tags({"dataset_fingerprint": tag})
+                mlflow.sklearn.log_model(
+                    model, name="model",
+                    signature=infer_signature(X_train, model.predict(X_train)),
+                    input_example=X_train[:3],
+                    pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                    skops_trusted_types=["sklearn.tree._tree.Tree"],
+                )
+                run_ids.append(run.info.run_id)
+        return run_ids
 
 
 def best_run(tracking_uri: str, experiment_name: str, metric: str = "roc_auc") -> str:

@@ -59,52 +59,55 @@ def _plain(params):
 
 
 def run_experiment(tracking_uri, experiment_name, seed=0, artifact_location=None):
-    import mlflow
-    import pandas as pd
-    import sklearn
-    from mlflow.entities import Metric, Param, RunTag
-    from mlflow.models import infer_signature
-    from mlflow.utils.time import get_current_time_millis
-    from sklearn import metrics as skm
+    from mlflow.utils.autologging_utils import disable_autologging
 
-    client = mlflow.MlflowClient(tracking_uri)
-    mlflow.set_tracking_uri(tracking_uri)
-    found = client.get_experiment_by_name(experiment_name)
-    if found is None:
-        experiment_id = client.create_experiment(experiment_name, artifact_location=artifact_location)
-    else:
-        experiment_id = found.experiment_id
-    X_train, X_test, y_train, y_test = make_dataset(seed)
-    digest = fingerprint(X_train, X_test, y_train, y_test)
-    train = pd.DataFrame(X_train, columns=COLUMNS)
-    test = pd.DataFrame(X_test, columns=COLUMNS)
-    made = []
-    for name, model in _models(seed).items():
-        # the with block ends the run FAILED on any exception, KeyboardInterrupt included
-        with mlflow.start_run(experiment_id=experiment_id, run_name=name,
-                              tags={"dataset_fingerprint": digest}) as run:
-            run_id = run.info.run_id
-            made.append(run_id)
-            model.fit(train, y_train)
-            predicted = model.predict(test)
-            if hasattr(model, "predict_proba"):
-                score = model.predict_proba(test)[:, 1]
-            else:
-                score = model.decision_function(test)
-            values = {"accuracy": skm.accuracy_score(y_test, predicted), "f1": skm.f1_score(y_test, predicted),
-                      "roc_auc": skm.roc_auc_score(y_test, score)}
-            now = get_current_time_millis()
-            client.log_batch(run_id,
-                             metrics=[Metric(k, float(v), now, 0) for k, v in values.items()],
-                             params=[Param(k, str(v)) for k, v in _plain(model.get_params()).items()],
-                             tags=[RunTag("model_kind", name)])
-            mlflow.sklearn.log_model(model, name="model",
-                                     signature=infer_signature(train, model.predict(train)),
-                                     input_example=train.head(5),
-                                     pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-                                     skops_trusted_types=["sklearn.tree._tree.Tree",
-                                         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"])
-    return made
+    with disable_autologging():   # a caller's autologging stays on, and logs nothing into these runs
+        import mlflow
+        import pandas as pd
+        import sklearn
+        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.models import infer_signature
+        from mlflow.utils.time import get_current_time_millis
+        from sklearn import metrics as skm
+
+        client = mlflow.MlflowClient(tracking_uri)
+        mlflow.set_tracking_uri(tracking_uri)
+        found = client.get_experiment_by_name(experiment_name)
+        if found is None:
+            experiment_id = client.create_experiment(experiment_name, artifact_location=artifact_location)
+        else:
+            experiment_id = found.experiment_id
+        X_train, X_test, y_train, y_test = make_dataset(seed)
+        digest = fingerprint(X_train, X_test, y_train, y_test)
+        train = pd.DataFrame(X_train, columns=COLUMNS)
+        test = pd.DataFrame(X_test, columns=COLUMNS)
+        made = []
+        for name, model in _models(seed).items():
+            # the with block ends the run FAILED on any exception, KeyboardInterrupt included
+            with mlflow.start_run(experiment_id=experiment_id, run_name=name,
+                                  tags={"dataset_fingerprint": digest}) as run:
+                run_id = run.info.run_id
+                made.append(run_id)
+                model.fit(train, y_train)
+                predicted = model.predict(test)
+                if hasattr(model, "predict_proba"):
+                    score = model.predict_proba(test)[:, 1]
+                else:
+                    score = model.decision_function(test)
+                values = {"accuracy": skm.accuracy_score(y_test, predicted), "f1": skm.f1_score(y_test, predicted),
+                          "roc_auc": skm.roc_auc_score(y_test, score)}
+                now = get_current_time_millis()
+                client.log_batch(run_id,
+                                 metrics=[Metric(k, float(v), now, 0) for k, v in values.items()],
+                                 params=[Param(k, str(v)) for k, v in _plain(model.get_params()).items()],
+                                 tags=[RunTag("model_kind", name)])
+                mlflow.sklearn.log_model(model, name="model",
+                                         signature=infer_signature(train, model.predict(train)),
+                                         input_example=train.head(5),
+                                         pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                                         skops_trusted_types=["sklearn.tree._tree.Tree",
+                                             "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"])
+        return made
 
 
 def best_run(tracking_uri, experiment_name, metric="roc_auc"):

@@ -62,45 +62,48 @@ def _plain(value):
 
 
 def run_experiment(tracking_uri, experiment_name, seed=0, artifact_location=None):
-    import mlflow
-    import pandas as pd
-    import sklearn
-    from mlflow.entities import Metric, Param, RunTag
-    from mlflow.models import infer_signature
-    from mlflow.utils.time import get_current_time_millis
-    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+    from mlflow.utils.autologging_utils import disable_autologging
 
-    client = mlflow.MlflowClient(tracking_uri)
-    mlflow.set_tracking_uri(tracking_uri)
-    found = client.get_experiment_by_name(experiment_name)
-    experiment_id = found.experiment_id if found else client.create_experiment(
-        experiment_name, artifact_location=artifact_location)
-    X_train, X_test, y_train, y_test = make_dataset(seed)
-    tag = fingerprint(X_train, X_test, y_train, y_test)
-    frame_train = pd.DataFrame(X_train, columns=COLUMNS)
-    made = []
-    for name, model in _candidates(seed).items():
-        # the with block ends the run FAILED on any exception, KeyboardInterrupt included
-        with mlflow.start_run(experiment_id=experiment_id, run_name=name) as run:
-            run_id = run.info.run_id
-            made.append(run_id)
-            model.fit(frame_train, y_train)
-            frame_test = pd.DataFrame(X_test, columns=COLUMNS)
-            predicted = model.predict(frame_test)
-            now = get_current_time_millis()
-            client.log_batch(
-                run_id,
-                metrics=[Metric("accuracy", float(accuracy_score(y_test, predicted)), now, 0),
-                         Metric("f1", float(f1_score(y_test, predicted)), now, 0),
-                         Metric("roc_auc", float(roc_auc_score(y_test, _scores(model, frame_test))), now, 0)],
-                params=[Param(key, str(value)) for key, value in model.get_params().items() if _plain(value)],
-                tags=[RunTag("dataset_fingerprint", tag)])
-            mlflow.sklearn.log_model(model, name="model",
-                                     signature=infer_signature(frame_train, model.predict(frame_train)),
-                                     input_example=frame_train.head(5),
-                                     pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-                                     skops_trusted_types=["sklearn.tree._tree.Tree"])
-    return made
+    with disable_autologging():   # a caller's autologging stays on, and logs nothing into these runs
+        import mlflow
+        import pandas as pd
+        import sklearn
+        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.models import infer_signature
+        from mlflow.utils.time import get_current_time_millis
+        from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+        client = mlflow.MlflowClient(tracking_uri)
+        mlflow.set_tracking_uri(tracking_uri)
+        found = client.get_experiment_by_name(experiment_name)
+        experiment_id = found.experiment_id if found else client.create_experiment(
+            experiment_name, artifact_location=artifact_location)
+        X_train, X_test, y_train, y_test = make_dataset(seed)
+        tag = fingerprint(X_train, X_test, y_train, y_test)
+        frame_train = pd.DataFrame(X_train, columns=COLUMNS)
+        made = []
+        for name, model in _candidates(seed).items():
+            # the with block ends the run FAILED on any exception, KeyboardInterrupt included
+            with mlflow.start_run(experiment_id=experiment_id, run_name=name) as run:
+                run_id = run.info.run_id
+                made.append(run_id)
+                model.fit(frame_train, y_train)
+                frame_test = pd.DataFrame(X_test, columns=COLUMNS)
+                predicted = model.predict(frame_test)
+                now = get_current_time_millis()
+                client.log_batch(
+                    run_id,
+                    metrics=[Metric("accuracy", float(accuracy_score(y_test, predicted)), now, 0),
+                             Metric("f1", float(f1_score(y_test, predicted)), now, 0),
+                             Metric("roc_auc", float(roc_auc_score(y_test, _scores(model, frame_test))), now, 0)],
+                    params=[Param(key, str(value)) for key, value in model.get_params().items() if _plain(value)],
+                    tags=[RunTag("dataset_fingerprint", tag)])
+                mlflow.sklearn.log_model(model, name="model",
+                                         signature=infer_signature(frame_train, model.predict(frame_train)),
+                                         input_example=frame_train.head(5),
+                                         pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                                         skops_trusted_types=["sklearn.tree._tree.Tree"])
+        return made
 
 
 def best_run(tracking_uri, experiment_name, metric="roc_auc"):

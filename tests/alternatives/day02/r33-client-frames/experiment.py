@@ -40,50 +40,53 @@ def _plain(v):
 
 
 def run_experiment(tracking_uri, experiment_name, seed=0, artifact_location=None):
-    import mlflow
-    import pandas as pd
-    import sklearn
-    from mlflow.entities import Metric, Param, RunTag
-    from mlflow.models import infer_signature
-    from mlflow.utils.time import get_current_time_millis
-    from sklearn.ensemble import ExtraTreesClassifier
-    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
-    from sklearn.naive_bayes import GaussianNB
-    from sklearn.svm import LinearSVC
+    from mlflow.utils.autologging_utils import disable_autologging
 
-    mlflow.set_tracking_uri(tracking_uri)
-    client = mlflow.MlflowClient(tracking_uri)
-    found = client.get_experiment_by_name(experiment_name)
-    exp_id = found.experiment_id if found is not None else client.create_experiment(
-        experiment_name, artifact_location=artifact_location)
-    X_train, X_test, y_train, y_test = make_dataset(seed)
-    tag = fingerprint(X_train, X_test, y_train, y_test)
-    train = pd.DataFrame(X_train, columns=COLUMNS)
-    test = pd.DataFrame(X_test, columns=COLUMNS)
-    made = []
-    for model in (GaussianNB(), LinearSVC(random_state=seed), ExtraTreesClassifier(n_estimators=25, random_state=seed)):
-        # the with block ends the run FAILED on any exception, KeyboardInterrupt included
-        with mlflow.start_run(experiment_id=exp_id, tags={"dataset_fingerprint": tag},
-                              nested=mlflow.active_run() is not None) as run:
-            run_id = run.info.run_id
-            model.fit(train, y_train)
-            predicted = model.predict(test)
-            scores = (model.predict_proba(test)[:, 1] if hasattr(model, "predict_proba")
-                      else model.decision_function(test))
-            now = get_current_time_millis()
-            values = {"accuracy": accuracy_score(y_test, predicted), "f1": f1_score(y_test, predicted),
-                      "roc_auc": roc_auc_score(y_test, scores)}
-            client.log_batch(run_id,
-                             metrics=[Metric(k, float(v), now, 0) for k, v in values.items()],
-                             params=[Param(k, str(v)) for k, v in model.get_params().items() if _plain(v)],
-                             tags=[RunTag("dataset_fingerprint", tag)])
-            mlflow.sklearn.log_model(model, name="model",
-                                     signature=infer_signature(train, model.predict(train)),
-                                     input_example=train.head(5),
-                                     pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-                                     skops_trusted_types=["sklearn.tree._tree.Tree"])
-        made.append(run_id)
-    return made
+    with disable_autologging():   # a caller's autologging stays on, and logs nothing into these runs
+        import mlflow
+        import pandas as pd
+        import sklearn
+        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.models import infer_signature
+        from mlflow.utils.time import get_current_time_millis
+        from sklearn.ensemble import ExtraTreesClassifier
+        from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+        from sklearn.naive_bayes import GaussianNB
+        from sklearn.svm import LinearSVC
+
+        mlflow.set_tracking_uri(tracking_uri)
+        client = mlflow.MlflowClient(tracking_uri)
+        found = client.get_experiment_by_name(experiment_name)
+        exp_id = found.experiment_id if found is not None else client.create_experiment(
+            experiment_name, artifact_location=artifact_location)
+        X_train, X_test, y_train, y_test = make_dataset(seed)
+        tag = fingerprint(X_train, X_test, y_train, y_test)
+        train = pd.DataFrame(X_train, columns=COLUMNS)
+        test = pd.DataFrame(X_test, columns=COLUMNS)
+        made = []
+        for model in (GaussianNB(), LinearSVC(random_state=seed), ExtraTreesClassifier(n_estimators=25, random_state=seed)):
+            # the with block ends the run FAILED on any exception, KeyboardInterrupt included
+            with mlflow.start_run(experiment_id=exp_id, tags={"dataset_fingerprint": tag},
+                                  nested=mlflow.active_run() is not None) as run:
+                run_id = run.info.run_id
+                model.fit(train, y_train)
+                predicted = model.predict(test)
+                scores = (model.predict_proba(test)[:, 1] if hasattr(model, "predict_proba")
+                          else model.decision_function(test))
+                now = get_current_time_millis()
+                values = {"accuracy": accuracy_score(y_test, predicted), "f1": f1_score(y_test, predicted),
+                          "roc_auc": roc_auc_score(y_test, scores)}
+                client.log_batch(run_id,
+                                 metrics=[Metric(k, float(v), now, 0) for k, v in values.items()],
+                                 params=[Param(k, str(v)) for k, v in model.get_params().items() if _plain(v)],
+                                 tags=[RunTag("dataset_fingerprint", tag)])
+                mlflow.sklearn.log_model(model, name="model",
+                                         signature=infer_signature(train, model.predict(train)),
+                                         input_example=train.head(5),
+                                         pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                                         skops_trusted_types=["sklearn.tree._tree.Tree"])
+            made.append(run_id)
+        return made
 
 
 def best_run(tracking_uri, experiment_name, metric="roc_auc"):

@@ -34,37 +34,40 @@ def _models(seed):
 
 
 def run_experiment(tracking_uri, experiment_name, seed=0, artifact_location=None):
-    import mlflow
-    import sklearn
-    from mlflow.models import infer_signature
-    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+    from mlflow.utils.autologging_utils import disable_autologging
 
-    mlflow.set_tracking_uri(tracking_uri)
-    client = mlflow.MlflowClient(tracking_uri)
-    exp = client.get_experiment_by_name(experiment_name)
-    exp_id = exp.experiment_id if exp else client.create_experiment(experiment_name, artifact_location=artifact_location)
-    X_train, X_test, y_train, y_test = make_dataset(seed)
-    tag = fingerprint(X_train, X_test, y_train, y_test)
-    ids = []
-    nested = mlflow.active_run() is not None
-    for model in _models(seed):
-        with mlflow.start_run(experiment_id=exp_id, nested=nested) as run:
-            model.fit(X_train, y_train)
-            params = {k: v for k, v in model.get_params().items()
-                      if v is None or isinstance(v, (bool, int, float, str))}
-            mlflow.log_params(params)
-            pred = model.predict(X_test)
-            scores = model.predict_proba(X_test)[:, 1]
-            mlflow.log_metrics({"accuracy": accuracy_score(y_test, pred), "f1": f1_score(y_test, pred),
-                                "roc_auc": roc_auc_score(y_test, scores)})
-            mlflow.set_tags({"dataset_fingerprint": tag})
-            mlflow.sklearn.log_model(model, name="model",
-                                     signature=infer_signature(X_train, model.predict(X_train)),
-                                     input_example=X_train[:3],
-                                     pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-                                     skops_trusted_types=["sklearn.tree._tree.Tree"])
-            ids.append(run.info.run_id)
-    return ids
+    with disable_autologging():   # a caller's autologging stays on, and logs nothing into these runs
+        import mlflow
+        import sklearn
+        from mlflow.models import infer_signature
+        from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+        mlflow.set_tracking_uri(tracking_uri)
+        client = mlflow.MlflowClient(tracking_uri)
+        exp = client.get_experiment_by_name(experiment_name)
+        exp_id = exp.experiment_id if exp else client.create_experiment(experiment_name, artifact_location=artifact_location)
+        X_train, X_test, y_train, y_test = make_dataset(seed)
+        tag = fingerprint(X_train, X_test, y_train, y_test)
+        ids = []
+        nested = mlflow.active_run() is not None
+        for model in _models(seed):
+            with mlflow.start_run(experiment_id=exp_id, nested=nested) as run:
+                model.fit(X_train, y_train)
+                params = {k: v for k, v in model.get_params().items()
+                          if v is None or isinstance(v, (bool, int, float, str))}
+                mlflow.log_params(params)
+                pred = model.predict(X_test)
+                scores = model.predict_proba(X_test)[:, 1]
+                mlflow.log_metrics({"accuracy": accuracy_score(y_test, pred), "f1": f1_score(y_test, pred),
+                                    "roc_auc": roc_auc_score(y_test, scores)})
+                mlflow.set_tags({"dataset_fingerprint": tag})
+                mlflow.sklearn.log_model(model, name="model",
+                                         signature=infer_signature(X_train, model.predict(X_train)),
+                                         input_example=X_train[:3],
+                                         pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                                         skops_trusted_types=["sklearn.tree._tree.Tree"])
+                ids.append(run.info.run_id)
+        return ids
 
 
 def best_run(tracking_uri, experiment_name, metric="roc_auc"):

@@ -56,54 +56,57 @@ def _candidates(seed):
 
 def run_experiment(tracking_uri: str, experiment_name: str, seed: int = 0,
                    artifact_location: str | None = None) -> list[str]:
-    import mlflow
-    import pandas as pd
-    from mlflow.entities import Metric, Param, RunTag
-    from mlflow.models import infer_signature
-    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+    from mlflow.utils.autologging_utils import disable_autologging
 
-    mlflow.set_tracking_uri(tracking_uri)
-    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
-    found = client.get_experiment_by_name(experiment_name)
-    experiment_id = (found.experiment_id if found is not None
-                     else client.create_experiment(experiment_name, artifact_location=artifact_location))
+    with disable_autologging():   # a caller's autologging stays on, and logs nothing into these runs
+        import mlflow
+        import pandas as pd
+        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.models import infer_signature
+        from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
-    arrays = make_dataset(seed)
-    digest = fingerprint(*arrays)
-    X_train, X_test, y_train, y_test = arrays
-    train = pd.DataFrame(X_train, columns=COLUMNS)
-    test = pd.DataFrame(X_test, columns=COLUMNS)
+        mlflow.set_tracking_uri(tracking_uri)
+        client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+        found = client.get_experiment_by_name(experiment_name)
+        experiment_id = (found.experiment_id if found is not None
+                         else client.create_experiment(experiment_name, artifact_location=artifact_location))
 
-    made: list[str] = []
-    for label, model in _candidates(seed).items():
-        # log_model files the model under the active run: ours, started in the experiment, nested
-        # under the caller's run if it has one; the with block ends it FAILED on any exception.
-        with mlflow.start_run(experiment_id=experiment_id, run_name=label, nested=True) as run:
-            run_id = run.info.run_id
-            made.append(run_id)
-            model.fit(train, y_train)
-            predicted = model.predict(test)
-            if hasattr(model, "predict_proba"):
-                scores = model.predict_proba(test)[:, 1]
-            else:
-                scores = model.decision_function(test)
-            stamp = mlflow.utils.time.get_current_time_millis()
-            client.log_batch(
-                run_id,
-                metrics=[Metric("accuracy", float(accuracy_score(y_test, predicted)), stamp, 0),
-                         Metric("f1", float(f1_score(y_test, predicted)), stamp, 0),
-                         Metric("roc_auc", float(roc_auc_score(y_test, scores)), stamp, 0)],
-                params=[Param(k, str(v)) for k, v in model.get_params().items() if _plain(v)],
-                tags=[RunTag("dataset_fingerprint", digest)],
-            )
-            mlflow.sklearn.log_model(
-                model, name="model",
-                signature=infer_signature(train, model.predict(train)),
-                input_example=train.head(5),
-                pip_requirements=["scikit-learn"],
-                skops_trusted_types=["sklearn.tree._tree.Tree"],
-            )
-    return made
+        arrays = make_dataset(seed)
+        digest = fingerprint(*arrays)
+        X_train, X_test, y_train, y_test = arrays
+        train = pd.DataFrame(X_train, columns=COLUMNS)
+        test = pd.DataFrame(X_test, columns=COLUMNS)
+
+        made: list[str] = []
+        for label, model in _candidates(seed).items():
+            # log_model files the model under the active run: ours, started in the experiment, nested
+            # under the caller's run if it has one; the with block ends it FAILED on any exception.
+            with mlflow.start_run(experiment_id=experiment_id, run_name=label, nested=True) as run:
+                run_id = run.info.run_id
+                made.append(run_id)
+                model.fit(train, y_train)
+                predicted = model.predict(test)
+                if hasattr(model, "predict_proba"):
+                    scores = model.predict_proba(test)[:, 1]
+                else:
+                    scores = model.decision_function(test)
+                stamp = mlflow.utils.time.get_current_time_millis()
+                client.log_batch(
+                    run_id,
+                    metrics=[Metric("accuracy", float(accuracy_score(y_test, predicted)), stamp, 0),
+                             Metric("f1", float(f1_score(y_test, predicted)), stamp, 0),
+                             Metric("roc_auc", float(roc_auc_score(y_test, scores)), stamp, 0)],
+                    params=[Param(k, str(v)) for k, v in model.get_params().items() if _plain(v)],
+                    tags=[RunTag("dataset_fingerprint", digest)],
+                )
+                mlflow.sklearn.log_model(
+                    model, name="model",
+                    signature=infer_signature(train, model.predict(train)),
+                    input_example=train.head(5),
+                    pip_requirements=["scikit-learn"],
+                    skops_trusted_types=["sklearn.tree._tree.Tree"],
+                )
+        return made
 
 
 def best_run(tracking_uri: str, experiment_name: str, metric: str = "roc_auc") -> str:

@@ -116,7 +116,10 @@ class Tracker:
 
 def run_experiment(tracking_uri: str, experiment_name: str, seed: int = 0,
                    artifact_location: str | None = None) -> list[str]:
-    return Tracker(tracking_uri, experiment_name, seed, artifact_location).run_all()
+    from mlflow.utils.autologging_utils import disable_autologging
+
+    with disable_autologging():   # a caller's autologging stays on, and logs nothing into these runs
+        return Tracker(tracking_uri, experiment_name, seed, artifact_location).run_all()
 
 
 def best_run(tracking_uri: str, experiment_name: str, metric: str = "roc_auc") -> str:

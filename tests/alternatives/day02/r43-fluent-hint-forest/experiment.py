@@ -48,46 +48,49 @@ def _plain(params):
 
 def run_experiment(tracking_uri: str, experiment_name: str, seed: int = 0,
                    artifact_location: str | None = None) -> list[str]:
-    import mlflow
-    import sklearn
-    from mlflow.models import infer_signature
-    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+    from mlflow.utils.autologging_utils import disable_autologging
 
-    mlflow.set_tracking_uri(tracking_uri)
-    client = mlflow.MlflowClient(tracking_uri)
-    experiment = client.get_experiment_by_name(experiment_name)
-    if experiment is not None:
-        experiment_id = experiment.experiment_id
-    else:
-        experiment_id = client.create_experiment(experiment_name, artifact_location=artifact_location)
+    with disable_autologging():   # a caller's autologging stays on, and logs nothing into these runs
+        import mlflow
+        import sklearn
+        from mlflow.models import infer_signature
+        from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
-    X_train, X_test, y_train, y_test = make_dataset(seed)
-    tag = fingerprint(X_train, X_test, y_train, y_test)
-    run_ids = []
-    for run_name, model in _models(seed):
-        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
-            model.fit(X_train, y_train)
-            mlflow.log_params(_plain(model.get_params()))
-            predicted = model.predict(X_test)
-            if hasattr(model, "predict_proba"):
-                scores = model.predict_proba(X_test)[:, 1]
-            else:
-                scores = model.decision_function(X_test)
-            mlflow.log_metrics({
-                "accuracy": float(accuracy_score(y_test, predicted)),
-                "f1": float(f1_score(y_test, predicted)),
-                "roc_auc": float(roc_auc_score(y_test, scores)),
-            })
-            mlflow.set_tags({"dataset_fingerprint": tag})
-            mlflow.sklearn.log_model(
-                model, name="model",
-                signature=infer_signature(X_train, model.predict(X_train)),
-                input_example=X_train[:3],
-                pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-                skops_trusted_types=["sklearn.tree._tree.Tree"],
-            )
-            run_ids.append(run.info.run_id)
-    return run_ids
+        mlflow.set_tracking_uri(tracking_uri)
+        client = mlflow.MlflowClient(tracking_uri)
+        experiment = client.get_experiment_by_name(experiment_name)
+        if experiment is not None:
+            experiment_id = experiment.experiment_id
+        else:
+            experiment_id = client.create_experiment(experiment_name, artifact_location=artifact_location)
+
+        X_train, X_test, y_train, y_test = make_dataset(seed)
+        tag = fingerprint(X_train, X_test, y_train, y_test)
+        run_ids = []
+        for run_name, model in _models(seed):
+            with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+                model.fit(X_train, y_train)
+                mlflow.log_params(_plain(model.get_params()))
+                predicted = model.predict(X_test)
+                if hasattr(model, "predict_proba"):
+                    scores = model.predict_proba(X_test)[:, 1]
+                else:
+                    scores = model.decision_function(X_test)
+                mlflow.log_metrics({
+                    "accuracy": float(accuracy_score(y_test, predicted)),
+                    "f1": float(f1_score(y_test, predicted)),
+                    "roc_auc": float(roc_auc_score(y_test, scores)),
+                })
+                mlflow.set_tags({"dataset_fingerprint": tag})
+                mlflow.sklearn.log_model(
+                    model, name="model",
+                    signature=infer_signature(X_train, model.predict(X_train)),
+                    input_example=X_train[:3],
+                    pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                    skops_trusted_types=["sklearn.tree._tree.Tree"],
+                )
+                run_ids.append(run.info.run_id)
+        return run_ids
 
 
 def best_run(tracking_uri: str, experiment_name: str, metric: str = "roc_auc") -> str:

@@ -101,8 +101,11 @@ class _Tracker:
 
 def run_experiment(tracking_uri: str, experiment_name: str, seed: int = 0,
                    artifact_location: str | None = None) -> list[str]:
-    tracker = _Tracker(tracking_uri, experiment_name, seed, artifact_location)
-    return [tracker.log_one(name, model) for name, model in tracker.candidates().items()]
+    from mlflow.utils.autologging_utils import disable_autologging
+
+    with disable_autologging():   # a caller's autologging stays on, and logs nothing into these runs
+        tracker = _Tracker(tracking_uri, experiment_name, seed, artifact_location)
+        return [tracker.log_one(name, model) for name, model in tracker.candidates().items()]
 
 
 def best_run(tracking_uri: str, experiment_name: str, metric: str = "roc_auc") -> str:

@@ -62,47 +62,50 @@ def _score(model, X):
 
 
 def run_experiment(tracking_uri, experiment_name, seed=0, artifact_location=None):
-    import mlflow
-    import pandas as pd
-    import sklearn
-    from mlflow.entities import Metric, Param, RunTag
-    from mlflow.models import infer_signature
-    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+    from mlflow.utils.autologging_utils import disable_autologging
 
-    client = mlflow.MlflowClient(tracking_uri)
-    experiment = client.get_experiment_by_name(experiment_name)
-    if experiment is None:
-        experiment_id = client.create_experiment(experiment_name, artifact_location=artifact_location)
-    else:
-        experiment_id = experiment.experiment_id
+    with disable_autologging():   # a caller's autologging stays on, and logs nothing into these runs
+        import mlflow
+        import pandas as pd
+        import sklearn
+        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.models import infer_signature
+        from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
-    X_train, X_test, y_train, y_test = make_dataset(seed)
-    tag = fingerprint(X_train, X_test, y_train, y_test)
-    train = pd.DataFrame(X_train, columns=_columns())
-    test = pd.DataFrame(X_test, columns=_columns())
+        client = mlflow.MlflowClient(tracking_uri)
+        experiment = client.get_experiment_by_name(experiment_name)
+        if experiment is None:
+            experiment_id = client.create_experiment(experiment_name, artifact_location=artifact_location)
+        else:
+            experiment_id = experiment.experiment_id
 
-    mlflow.set_tracking_uri(tracking_uri)
-    made = []
-    for model in _models(seed):
-        # a failure anywhere in the block (fit, scoring, logging, save) ends this run as FAILED
-        with mlflow.start_run(experiment_id=experiment_id, tags={"dataset_fingerprint": tag}) as run:
-            run_id = run.info.run_id
-            model.fit(train, y_train)
-            predicted = model.predict(test)
-            now = int(time.time() * 1000)
-            metrics = {"accuracy": accuracy_score(y_test, predicted), "f1": f1_score(y_test, predicted),
-                       "roc_auc": roc_auc_score(y_test, _score(model, test))}
-            params = [Param(k, str(v)) for k, v in model.get_params().items()
-                      if v is None or isinstance(v, (bool, int, float, str))]
-            client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
-                             params=params, tags=[RunTag("dataset_fingerprint", tag)])
-            mlflow.sklearn.log_model(
-                model, name="model", signature=infer_signature(train, model.predict(train)),
-                input_example=train.head(2),
-                pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-                skops_trusted_types=["sklearn.tree._tree.Tree"])
-        made.append(run_id)
-    return made
+        X_train, X_test, y_train, y_test = make_dataset(seed)
+        tag = fingerprint(X_train, X_test, y_train, y_test)
+        train = pd.DataFrame(X_train, columns=_columns())
+        test = pd.DataFrame(X_test, columns=_columns())
+
+        mlflow.set_tracking_uri(tracking_uri)
+        made = []
+        for model in _models(seed):
+            # a failure anywhere in the block (fit, scoring, logging, save) ends this run as FAILED
+            with mlflow.start_run(experiment_id=experiment_id, tags={"dataset_fingerprint": tag}) as run:
+                run_id = run.info.run_id
+                model.fit(train, y_train)
+                predicted = model.predict(test)
+                now = int(time.time() * 1000)
+                metrics = {"accuracy": accuracy_score(y_test, predicted), "f1": f1_score(y_test, predicted),
+                           "roc_auc": roc_auc_score(y_test, _score(model, test))}
+                params = [Param(k, str(v)) for k, v in model.get_params().items()
+                          if v is None or isinstance(v, (bool, int, float, str))]
+                client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+                                 params=params, tags=[RunTag("dataset_fingerprint", tag)])
+                mlflow.sklearn.log_model(
+                    model, name="model", signature=infer_signature(train, model.predict(train)),
+                    input_example=train.head(2),
+                    pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                    skops_trusted_types=["sklearn.tree._tree.Tree"])
+            made.append(run_id)
+        return made
 
 
 def best_run(tracking_uri, experiment_name, metric="roc_auc"):

@@ -29,44 +29,47 @@ def _plain(params):
 
 
 def run_experiment(tracking_uri, experiment_name, seed=0, artifact_location=None):
-    import mlflow
-    import sklearn
-    from mlflow.models import infer_signature
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
-    from sklearn.neighbors import KNeighborsClassifier
-    from sklearn.tree import DecisionTreeClassifier
+    from mlflow.utils.autologging_utils import disable_autologging
 
-    mlflow.set_tracking_uri(tracking_uri)
-    client = mlflow.MlflowClient(tracking_uri)
-    existing = client.get_experiment_by_name(experiment_name)
-    experiment_id = (existing.experiment_id if existing is not None
-                     else client.create_experiment(experiment_name, artifact_location=artifact_location))
-    X_train, X_test, y_train, y_test = make_dataset(seed)
-    tag = fingerprint(X_train, X_test, y_train, y_test)
-    models = [LogisticRegression(max_iter=1000, random_state=seed),
-              DecisionTreeClassifier(max_depth=5, random_state=seed),
-              KNeighborsClassifier(n_neighbors=7, algorithm="brute")]
-    ids = []
-    for model in models:
-        with mlflow.start_run(experiment_id=experiment_id) as run:
-            model.fit(X_train, y_train)
-            mlflow.log_params(_plain(model.get_params()))
-            predicted = model.predict(X_test)
-            mlflow.log_metrics({
-                "accuracy": accuracy_score(y_test, predicted),
-                "f1": f1_score(y_test, predicted),
-                "roc_auc": roc_auc_score(y_test, model.predict_proba(X_test)[:, 1]),
-            })
-            mlflow.set_tags({"dataset_fingerprint": tag})
-            mlflow.sklearn.log_model(
-                model, name="model",
-                signature=infer_signature(X_train, model.predict(X_train)),
-                input_example=X_train[:3],
-                pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-                skops_trusted_types=["sklearn.tree._tree.Tree"])
-            ids.append(run.info.run_id)
-    return ids
+    with disable_autologging():   # a caller's autologging stays on, and logs nothing into these runs
+        import mlflow
+        import sklearn
+        from mlflow.models import infer_signature
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+        from sklearn.neighbors import KNeighborsClassifier
+        from sklearn.tree import DecisionTreeClassifier
+
+        mlflow.set_tracking_uri(tracking_uri)
+        client = mlflow.MlflowClient(tracking_uri)
+        existing = client.get_experiment_by_name(experiment_name)
+        experiment_id = (existing.experiment_id if existing is not None
+                         else client.create_experiment(experiment_name, artifact_location=artifact_location))
+        X_train, X_test, y_train, y_test = make_dataset(seed)
+        tag = fingerprint(X_train, X_test, y_train, y_test)
+        models = [LogisticRegression(max_iter=1000, random_state=seed),
+                  DecisionTreeClassifier(max_depth=5, random_state=seed),
+                  KNeighborsClassifier(n_neighbors=7, algorithm="brute")]
+        ids = []
+        for model in models:
+            with mlflow.start_run(experiment_id=experiment_id) as run:
+                model.fit(X_train, y_train)
+                mlflow.log_params(_plain(model.get_params()))
+                predicted = model.predict(X_test)
+                mlflow.log_metrics({
+                    "accuracy": accuracy_score(y_test, predicted),
+                    "f1": f1_score(y_test, predicted),
+                    "roc_auc": roc_auc_score(y_test, model.predict_proba(X_test)[:, 1]),
+                })
+                mlflow.set_tags({"dataset_fingerprint": tag})
+                mlflow.sklearn.log_model(
+                    model, name="model",
+                    signature=infer_signature(X_train, model.predict(X_train)),
+                    input_example=X_train[:3],
+                    pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                    skops_trusted_types=["sklearn.tree._tree.Tree"])
+                ids.append(run.info.run_id)
+        return ids
 
 
 def best_run(tracking_uri, experiment_name, metric="roc_auc"):

@@ -62,46 +62,49 @@ def _plain(value) -> bool:
 
 def run_experiment(tracking_uri: str, experiment_name: str, seed: int = 0,
                    artifact_location: str | None = None) -> list[str]:
-    import mlflow
-    import mlflow.sklearn
-    import pandas as pd
-    import sklearn
-    from mlflow.models import infer_signature
-    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+    from mlflow.utils.autologging_utils import disable_autologging
 
-    client = mlflow.MlflowClient(tracking_uri)
-    found = client.get_experiment_by_name(experiment_name)
-    experiment_id = (found.experiment_id if found is not None
-                     else client.create_experiment(experiment_name, artifact_location=artifact_location))
+    with disable_autologging():   # a caller's autologging stays on, and logs nothing into these runs
+        import mlflow
+        import mlflow.sklearn
+        import pandas as pd
+        import sklearn
+        from mlflow.models import infer_signature
+        from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
-    X_train, X_test, y_train, y_test = make_dataset(seed)
-    tag = fingerprint(X_train, X_test, y_train, y_test)
-    columns = [f"f{i}" for i in range(X_train.shape[1])]
-    frame_train = pd.DataFrame(X_train, columns=columns)
-    frame_test = pd.DataFrame(X_test, columns=columns)
+        client = mlflow.MlflowClient(tracking_uri)
+        found = client.get_experiment_by_name(experiment_name)
+        experiment_id = (found.experiment_id if found is not None
+                         else client.create_experiment(experiment_name, artifact_location=artifact_location))
 
-    mlflow.set_tracking_uri(tracking_uri)
-    run_ids = []
-    for model in _models(seed):
-        model.fit(frame_train, y_train)
-        predicted = model.predict(frame_test)
-        scores = model.predict_proba(frame_test)[:, 1]
-        metrics = {"accuracy": float(accuracy_score(y_test, predicted)),
-                   "f1": float(f1_score(y_test, predicted)),
-                   "roc_auc": float(roc_auc_score(y_test, scores))}
-        params = {k: v for k, v in model.get_params().items() if _plain(v)}
-        with mlflow.start_run(experiment_id=experiment_id, run_name=type(model).__name__) as run:
-            mlflow.log_params(params)
-            mlflow.log_metrics(metrics)
-            mlflow.set_tag("dataset_fingerprint", tag)
-            mlflow.sklearn.log_model(
-                model, name="model",
-                signature=infer_signature(frame_train, model.predict(frame_train)),
-                input_example=frame_train.head(3),
-                pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-                skops_trusted_types=["sklearn.tree._tree.Tree"])
-            run_ids.append(run.info.run_id)
-    return run_ids
+        X_train, X_test, y_train, y_test = make_dataset(seed)
+        tag = fingerprint(X_train, X_test, y_train, y_test)
+        columns = [f"f{i}" for i in range(X_train.shape[1])]
+        frame_train = pd.DataFrame(X_train, columns=columns)
+        frame_test = pd.DataFrame(X_test, columns=columns)
+
+        mlflow.set_tracking_uri(tracking_uri)
+        run_ids = []
+        for model in _models(seed):
+            model.fit(frame_train, y_train)
+            predicted = model.predict(frame_test)
+            scores = model.predict_proba(frame_test)[:, 1]
+            metrics = {"accuracy": float(accuracy_score(y_test, predicted)),
+                       "f1": float(f1_score(y_test, predicted)),
+                       "roc_auc": float(roc_auc_score(y_test, scores))}
+            params = {k: v for k, v in model.get_params().items() if _plain(v)}
+            with mlflow.start_run(experiment_id=experiment_id, run_name=type(model).__name__) as run:
+                mlflow.log_params(params)
+                mlflow.log_metrics(metrics)
+                mlflow.set_tag("dataset_fingerprint", tag)
+                mlflow.sklearn.log_model(
+                    model, name="model",
+                    signature=infer_signature(frame_train, model.predict(frame_train)),
+                    input_example=frame_train.head(3),
+                    pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                    skops_trusted_types=["sklearn.tree._tree.Tree"])
+                run_ids.append(run.info.run_id)
+        return run_ids
 
 
 def best_run(tracking_uri: str, experiment_name: str, metric: str = "roc_auc") -> str:

@@ -47,43 +47,46 @@ def _score(model, X):
 
 def run_experiment(tracking_uri: str, experiment_name: str, seed: int = 0,
                    artifact_location: str | None = None) -> list[str]:
-    import mlflow
-    import sklearn
-    from mlflow.models import infer_signature
-    from sklearn import metrics as skm
-    from sklearn.neighbors import KNeighborsClassifier
-    from sklearn.svm import LinearSVC
-    from sklearn.tree import DecisionTreeClassifier
+    from mlflow.utils.autologging_utils import disable_autologging
 
-    mlflow.set_tracking_uri(tracking_uri)
-    experiment_id = _experiment_id(experiment_name, artifact_location)
-    X_train, X_test, y_train, y_test = make_dataset(seed)
-    digest = fingerprint(X_train, X_test, y_train, y_test)
+    with disable_autologging():   # a caller's autologging stays on, and logs nothing into these runs
+        import mlflow
+        import sklearn
+        from mlflow.models import infer_signature
+        from sklearn import metrics as skm
+        from sklearn.neighbors import KNeighborsClassifier
+        from sklearn.svm import LinearSVC
+        from sklearn.tree import DecisionTreeClassifier
 
-    candidates = {
-        "linear-svc": LinearSVC(C=1.0, random_state=seed, max_iter=5000),
-        "tree": DecisionTreeClassifier(max_depth=6, min_samples_leaf=3, random_state=seed),
-        "knn": KNeighborsClassifier(n_neighbors=15, algorithm="brute"),
-    }
-    made = []
-    for label, model in candidates.items():
-        with mlflow.start_run(experiment_id=experiment_id, run_name=label) as run:
-            model.fit(X_train, y_train)
-            for key, value in model.get_params().items():
-                if isinstance(value, RAW_TYPES):
-                    mlflow.log_param(key, value)
-            predicted = model.predict(X_test)
-            mlflow.log_metric("accuracy", skm.accuracy_score(y_test, predicted))
-            mlflow.log_metric("f1", skm.f1_score(y_test, predicted, pos_label=1))
-            mlflow.log_metric("roc_auc", skm.roc_auc_score(y_test, _score(model, X_test)))
-            mlflow.set_tags({"dataset_fingerprint": digest, "model": label})
-            mlflow.sklearn.log_model(model, name="model",
-                                     signature=infer_signature(X_train, model.predict(X_train)),
-                                     input_example=X_train[:5],
-                                     pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-                                     skops_trusted_types=["sklearn.tree._tree.Tree"])
-            made.append(run.info.run_id)
-    return made
+        mlflow.set_tracking_uri(tracking_uri)
+        experiment_id = _experiment_id(experiment_name, artifact_location)
+        X_train, X_test, y_train, y_test = make_dataset(seed)
+        digest = fingerprint(X_train, X_test, y_train, y_test)
+
+        candidates = {
+            "linear-svc": LinearSVC(C=1.0, random_state=seed, max_iter=5000),
+            "tree": DecisionTreeClassifier(max_depth=6, min_samples_leaf=3, random_state=seed),
+            "knn": KNeighborsClassifier(n_neighbors=15, algorithm="brute"),
+        }
+        made = []
+        for label, model in candidates.items():
+            with mlflow.start_run(experiment_id=experiment_id, run_name=label) as run:
+                model.fit(X_train, y_train)
+                for key, value in model.get_params().items():
+                    if isinstance(value, RAW_TYPES):
+                        mlflow.log_param(key, value)
+                predicted = model.predict(X_test)
+                mlflow.log_metric("accuracy", skm.accuracy_score(y_test, predicted))
+                mlflow.log_metric("f1", skm.f1_score(y_test, predicted, pos_label=1))
+                mlflow.log_metric("roc_auc", skm.roc_auc_score(y_test, _score(model, X_test)))
+                mlflow.set_tags({"dataset_fingerprint": digest, "model": label})
+                mlflow.sklearn.log_model(model, name="model",
+                                         signature=infer_signature(X_train, model.predict(X_train)),
+                                         input_example=X_train[:5],
+                                         pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+                                         skops_trusted_types=["sklearn.tree._tree.Tree"])
+                made.append(run.info.run_id)
+        return made
 
 
 def best_run(tracking_uri: str, experiment_name: str, metric: str = "roc_auc") -> str:

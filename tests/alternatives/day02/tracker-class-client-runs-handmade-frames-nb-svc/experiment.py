@@ -140,7 +140,10 @@ class ExperimentTracker:
 
 def run_experiment(tracking_uri: str, experiment_name: str, seed: int = 0,
                    artifact_location: str | None = None) -> list[str]:
-    return ExperimentTracker(tracking_uri).run(experiment_name, seed, artifact_location)
+    from mlflow.utils.autologging_utils import disable_autologging
+
+    with disable_autologging():   # a caller's autologging stays on, and logs nothing into these runs
+        return ExperimentTracker(tracking_uri).run(experiment_name, seed, artifact_location)
 
 
 def best_run(tracking_uri: str, experiment_name: str, metric: str = "roc_auc") -> str:
