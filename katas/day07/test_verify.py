@@ -6,6 +6,7 @@ import contextlib
 import inspect
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -413,7 +414,7 @@ def test_monitor_that_exits_0_just_as_timeout_s_runs_out_still_fails_the_check(t
     monkeypatch.setattr(subprocess.Popen, "communicate", late_communicate)
     healthy = _monitor(tmp_path / "healthy", "exit 0\n")
     outcome = verify("http://127.0.0.1:9", monitor=healthy, timeout_s=1)
-    if raced:  # code that waits another way (a poll loop, asyncio) meets no such race: nothing to judge here
+    if raced:  # a poll loop meets this race in the poll-loop tests below; asyncio meets none: nothing to judge here
         assert outcome is False, (
             "the wait for the monitor ran out at timeout_s=1, and the monitor ended with exit code 0 only just after, "
             "before the kill: once timeout_s has passed the answer is False, whatever exit code the stopped monitor "
@@ -458,3 +459,77 @@ def test_timeout_s_defaults_to_ten_seconds(tmp_path):
     default = inspect.signature(verify).parameters["timeout_s"].default
     assert default == 10, (
         f"verify(url, *, monitor, timeout_s=10.0): timeout_s should default to 10 seconds, not {default!r}")
+
+
+def _poll_loop_sees_the_monitor_end_late(tmp_path, monkeypatch, timeout_s: float, late: float) -> tuple[bool, list]:
+    """Run verify on a monitor that would run for ever, and force, for a poll loop, the race of a monitor that ends
+    with exit code 0 `late` seconds after timeout_s: the loop's sleep that reaches timeout_s wakes late (as on a busy
+    machine), and while it sleeps the monitor ends with 0 (left unreaped, as the real race leaves it), so the loop's
+    first poll made after the deadline sees the exit. Code that waits another way (Popen.wait, communicate, asyncio)
+    never releases the monitor: it sees a monitor that hangs. Returns verify's answer and what the poll calls saw."""
+    import subprocess
+
+    release = tmp_path / "release"
+    hanging = _monitor(tmp_path / "late", f'until [ -e "{release}" ]; do sleep 0.01; done\nexit 0\n')
+    poll, sleep = subprocess.Popen.poll, time.sleep
+    watched: dict = {}  # the monitor's Popen and when the answer first polled it
+    seen: list = []
+
+    def watching_poll(self):
+        if _is_the_monitor(self) and "process" not in watched:
+            # The answer's deadline is set by now (before its first poll): it is at the latest first poll + timeout_s.
+            watched.update(process=self, first_poll=time.monotonic())
+        code = poll(self)
+        if self is watched.get("process"):
+            seen.append((round(time.monotonic() - watched["first_poll"], 3), code))
+        return code
+
+    def late_sleep(seconds):
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        process = watched.get("process")
+        if process is None or caller == "subprocess" or release.exists():  # Popen.wait's own sleeps are not judged
+            return sleep(seconds)
+        ends_at = time.monotonic() + max(seconds, 0)
+        if ends_at < start + timeout_s:  # well before the deadline verify was given: an ordinary sleep
+            return sleep(seconds)
+        # This sleep reaches timeout_s: the monitor ends with 0 now, and the sleeper wakes `late` s after the deadline.
+        release.touch()
+        waited = time.monotonic() + 10
+        while time.monotonic() < waited:
+            with contextlib.suppress(ChildProcessError):
+                if os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                    break  # ended, not reaped: the answer's next poll reaps it and sees the 0
+            sleep(0.005)
+        wake = max(ends_at, watched["first_poll"] + timeout_s + late)
+        sleep(max(0.0, wake - time.monotonic()))
+
+    monkeypatch.setattr(subprocess.Popen, "poll", watching_poll)
+    monkeypatch.setattr(time, "sleep", late_sleep)
+    start = time.monotonic()
+    try:
+        outcome = verify("http://127.0.0.1:9", monitor=hanging, timeout_s=timeout_s)
+    finally:
+        monkeypatch.undo()
+        release.touch()  # a monitor verify left running ends by itself
+    return outcome, seen
+
+
+@pytest.mark.timeout(60)
+def test_poll_loop_that_sees_the_monitor_end_just_after_timeout_s_fails_the_check(tmp_path, monkeypatch):
+    outcome, seen = _poll_loop_sees_the_monitor_end_late(tmp_path, monkeypatch, timeout_s=1, late=0.3)
+    assert outcome is False, (
+        "the monitor ended with exit code 0 only after timeout_s=1 had run out (a poll loop whose sleep woke late saw "
+        "it at its first poll after the deadline): once timeout_s has passed the answer is False, even a 0 from a "
+        "monitor that ended just as timeout_s ran out; read the clock after each poll and take the exit code only "
+        f"when that poll was within timeout_s, with no last look after the deadline; verify returned {outcome!r} "
+        f"(the polls, as [seconds after the first poll, exit code]: {seen[-4:]})")
+
+
+@pytest.mark.timeout(60)
+def test_poll_loop_gives_up_at_timeout_s_with_no_slack(tmp_path, monkeypatch):
+    outcome, seen = _poll_loop_sees_the_monitor_end_late(tmp_path, monkeypatch, timeout_s=1, late=0.05)
+    assert outcome is False, (
+        "the monitor ended with exit code 0 a twentieth of a second after timeout_s=1 (measured from verify's first "
+        "poll of it, after bash had started): a poll loop should give up at timeout_s itself, with no slack added "
+        f"for bash to start; verify returned {outcome!r} (the polls, as [seconds after the first poll, exit code]: "
+        f"{seen[-4:]})")

@@ -37,10 +37,21 @@ class FakeDeployer:
     failure_leaves_new_serving: bool = False  # a refused deploy whose new container still serves (old one not restored)
     failure_reason: str = "health check failed"
     success_reason: str = ""              # what a promoted deploy says (a deployer may add a note to a success too)
+    # current_version read from a state file the deployer writes only when it promotes a version (before it switches
+    # traffic): a refused deploy or rollback that changed what serves leaves it naming the last promoted version, so
+    # only what deploy returns says what serves now.
+    state_only_on_promotion: bool = False
     calls: list = field(default_factory=list)
     log: list = field(default_factory=list)
 
     def deploy(self, image, version, *, context=None, build_args=None):
+        recorded = self.current_version
+        result = self._deploy(image, version, context=context)
+        if self.state_only_on_promotion and not result.promoted:
+            self.current_version = recorded
+        return result
+
+    def _deploy(self, image, version, *, context=None):
         self.calls.append((image, version, context))
         self.log.append("deploy")
         if context is None and not self.rollback_works:
@@ -268,16 +279,21 @@ def test_score_of_zero_meets_a_bar_of_zero():
 
 @pytest.mark.task(taskno=2)
 def test_failed_deploy_is_reported_and_not_verified():
-    why = "health check failed after 3 attempts\nlast answer: 503 from /health\nserver log: model file not found"
+    # A real reason is long: the health check's answers and the server log's tail, thousands of characters.
+    why = "health check failed after 3 attempts\nlast answer: 503 from /health\n" + "\n".join(
+        f"server log line {n}: Traceback: model file /models/model.skops not found (attempt {n % 3 + 1} of 3)"
+        for n in range(60)) + "\nserver log: the end"
     deployer = FakeDeployer(current_version="v2", healthy=False, failure_reason=why)
     fns, log, _ = steps(deployer=deployer)
     report = run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
     assert "verify" not in log, "a version the deployer refused should not be checked by the monitor"
     assert not report.ok and report.stage == "deploy", "the report should say the deploy failed"
     assert report.serving_version == "v2", "the deployer kept v2 serving; the report should say so"
-    assert why in report.reason, (
-        f"the reason should carry the deployer's whole reason {why!r}, every line of it (add to it if you like, "
-        f"never cut it); it says {report.reason!r}")
+    kept = str(report.reason)
+    assert why in kept, (
+        f"the reason should carry the deployer's whole reason ({len(why)} characters on {why.count(chr(10)) + 1} "
+        f"lines, starting {why[:40]!r} and ending {why[-20:]!r}), every line of it, however long (add to it if you "
+        f"like, never cut it); the report's reason has {len(kept)} characters and ends {kept[-60:]!r}")
     assert report.champion == CHAMPION and report.version == "v3", (
         f"the report should name the champion and the version v3 that failed to deploy; it says {report}")
     assert report.rolled_back is False, (
@@ -406,3 +422,31 @@ def test_refused_rollback_is_no_rollback_even_when_the_previous_version_serves()
         "the deployer did not promote the rollback deploy (promoted=False), even though v2 is what serves now: "
         "rolled_back is the rollback deploy's `promoted`, not whether serving_version is the previous version; "
         f"the report says {report}")
+
+
+@pytest.mark.task(taskno=2)
+def test_failed_deploy_reports_what_the_deploy_returned_not_the_deployers_own_record():
+    deployer = FakeDeployer(current_version="v2", healthy=False, failure_stops_serving=True,
+                            state_only_on_promotion=True)
+    fns, _, _ = steps(deployer=deployer)
+    report = run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
+    assert not report.ok and report.stage == "deploy", f"the report should say the deploy failed; it says {report}"
+    assert report.serving_version is None, (
+        "the refused deploy returned serving_version None (nothing serves), while deployer.current_version still "
+        "names v2 (the deployer records only promotions): the report's serving_version is what the deploy call "
+        f"returned, not deployer.current_version read afterwards; it says {report.serving_version!r}")
+
+
+@pytest.mark.task(taskno=2)
+def test_failed_rollback_reports_what_the_rollback_returned_not_the_deployers_own_record():
+    deployer = FakeDeployer(current_version="v2", rollback_works=False, rollback_stops_serving=True,
+                            state_only_on_promotion=True)
+    fns, _, _ = steps(verified=False, deployer=deployer)
+    report = run(**fns, deployer=deployer, image=IMAGE, min_score=0.8)
+    assert deployer.calls[-1] == (IMAGE, "v2", None), "the rollback should try to redeploy v2 without building"
+    assert not report.ok and report.stage == "verify" and report.rolled_back is False, (
+        f"a failed check with a refused rollback is a failure and no rollback; the report says {report}")
+    assert report.serving_version is None, (
+        "the refused rollback returned serving_version None (nothing serves), while deployer.current_version still "
+        "names v3 (the deployer records only promotions): the report's serving_version is what the rollback deploy "
+        f"returned, not deployer.current_version read afterwards; it says {report.serving_version!r}")

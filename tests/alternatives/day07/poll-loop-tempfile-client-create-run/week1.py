@@ -94,9 +94,10 @@ def verify(url: str, *, monitor: str | Path, timeout_s: float = 10.0) -> bool:
             return False
         while True:
             code = proc.poll()
-            if code is not None:
+            late = time.monotonic() >= deadline  # after the poll: an exit seen past the deadline does not count
+            if code is not None and not late:
                 return code == 0
-            if time.monotonic() >= deadline:
+            if late:
                 break
             time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
         for sig in (signal.SIGTERM, signal.SIGKILL):

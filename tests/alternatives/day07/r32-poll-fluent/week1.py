@@ -88,9 +88,9 @@ def verify(url: str, *, monitor: str | Path, timeout_s: float = 10.0) -> bool:
         return False
     while True:
         code = proc.poll()
-        if code is not None:
+        left = deadline - time.monotonic()  # after the poll: an exit seen past the deadline does not count
+        if code is not None and left > 0:
             return code == 0
-        left = deadline - time.monotonic()
         if left <= 0:
             _stop(proc)
             return False

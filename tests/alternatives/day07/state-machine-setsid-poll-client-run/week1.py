@@ -88,9 +88,10 @@ def verify(url: str, *, monitor: str | Path, timeout_s: float = 10.0) -> bool:
         return False
     while True:
         code = child.poll()
-        if code is not None:
+        late = time.monotonic() >= deadline  # after the poll: an exit seen past the deadline does not count
+        if code is not None and not late:
             return code == 0
-        if time.monotonic() >= deadline:
+        if late:
             break
         time.sleep(0.02)
     group = child.pid
