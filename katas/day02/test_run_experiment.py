@@ -316,6 +316,18 @@ def test_no_logged_metric_is_a_score_on_the_training_rows(embedded_experiment):
                     "on the training rows, under any name")
 
 
+def _in_a_fresh_python(script: str, tmp_path: Path, *args: str, env: dict, where: str):
+    """Run `script` with the learner's folder and `args` as argv in a new interpreter, whose MLflow and hash
+    seed this session has not touched, and return the JSON of its last printed line."""
+    import inspect
+
+    folder = Path(inspect.getfile(run_experiment)).resolve().parent
+    done = subprocess.run([sys.executable, "-c", script, str(folder), *args], cwd=tmp_path, env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, f"run_experiment failed in {where}:\n{done.stderr[-2000:]}"
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 AUTOLOG_ON_IN_ANOTHER_PROCESS = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
@@ -337,18 +349,12 @@ print(json.dumps({"still_on": not autologging_is_disabled("sklearn"), "on_traini
 
 
 def test_the_callers_autologging_stays_on_and_logs_nothing_during_the_call(embedded_experiment, tmp_path):
-    import inspect
-
     _check_one_model_per_run(embedded_experiment)   # in this process first: an unfinished task says so here
-    folder = Path(inspect.getfile(run_experiment)).resolve().parent
     caller_uri = f"sqlite:///{tmp_path / 'caller.db'}"   # a fresh Python: this session's autologging is untouched
-    done = subprocess.run([sys.executable, "-c", AUTOLOG_ON_IN_ANOTHER_PROCESS, str(folder), caller_uri,
-                           f"sqlite:///{tmp_path / 'tracking.db'}", str(tmp_path / "artifacts")], cwd=tmp_path,
-                          env={**os.environ, "MLFLOW_TRACKING_URI": caller_uri},
-                          capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, (
-        f"run_experiment failed in a Python process whose caller had mlflow.sklearn.autolog() on:\n{done.stderr[-2000:]}")
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    seen = _in_a_fresh_python(AUTOLOG_ON_IN_ANOTHER_PROCESS, tmp_path, caller_uri,
+                              f"sqlite:///{tmp_path / 'tracking.db'}", str(tmp_path / "artifacts"),
+                              env={"MLFLOW_TRACKING_URI": caller_uri},
+                              where="a Python process whose caller had mlflow.sklearn.autolog() on")
     assert seen["still_on"], (
         "the caller had mlflow.sklearn.autolog() on before run_experiment and found it off afterwards: leave "
         "MLflow's autologging as you found it (never mlflow.sklearn.autolog(disable=True) for good)")
@@ -980,20 +986,13 @@ print(json.dumps(sorted(draws)))
 
 
 def test_the_same_seed_seeds_the_estimators_alike_in_another_process(embedded_experiment, tmp_path):
-    import inspect
-
-    folder = Path(inspect.getfile(run_experiment)).resolve().parent
     here = sorted([fit.estimator, fit.draw] for fit in embedded_experiment.fits if fit.draw is not None)
     # Another hash seed than this process's: a random_state derived with hash() of a string then changes.
     hash_seed = "54321" if os.environ.get("PYTHONHASHSEED") == "12345" else "12345"
     uri = f"sqlite:///{tmp_path / 'another-process.db'}"
-    done = subprocess.run([sys.executable, "-c", IN_ANOTHER_PROCESS, str(folder), uri, str(embedded_experiment.seed),
-                           str(tmp_path / "artifacts")], cwd=tmp_path,
-                          env={**os.environ, "PYTHONHASHSEED": hash_seed, "MLFLOW_TRACKING_URI": uri},
-                          capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, (
-        f"run_experiment(seed={embedded_experiment.seed}) failed in a fresh Python process:\n{done.stderr[-2000:]}")
-    there = json.loads(done.stdout.strip().splitlines()[-1])
+    there = _in_a_fresh_python(IN_ANOTHER_PROCESS, tmp_path, uri, str(embedded_experiment.seed),
+                               str(tmp_path / "artifacts"), env={"PYTHONHASHSEED": hash_seed, "MLFLOW_TRACKING_URI": uri},
+                               where=f"a fresh Python process (seed={embedded_experiment.seed})")
     assert there == here, (
         f"run_experiment(seed={embedded_experiment.seed}) seeds the estimators it fits differently in another "
         f"Python process (estimator, first draw of its random_state: here {here[:6]}, there {there[:6]}): the "
