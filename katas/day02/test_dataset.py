@@ -299,6 +299,28 @@ def test_features_are_not_min_max_scaled_even_with_an_epsilon():
         "and fit any scaling on the training rows only (a Pipeline does)")
 
 
+def test_features_are_not_clipped_at_bounds_taken_from_all_rows():
+    X_train, X_test, _, _ = make_dataset(0)
+    every_row = np.vstack([X_train, X_test]).astype(np.float64)
+    # A generated continuous feature holds its smallest and its largest value in one row each; clipping it at
+    # percentiles of all rows (winsorizing "to tame outliers") piles several rows onto a bound that is no round
+    # number. Features with few distinct values (counts, categories) tie by nature and are left out, and so is a
+    # natural floor or ceiling (a measurement that is 0 in several rows of real data).
+    clipped = {}
+    for column, values in enumerate(every_row.T):
+        if len(np.unique(values)) <= 0.9 * len(values):
+            continue
+        low, high = float(values.min()), float(values.max())
+        at_low, at_high = int(np.sum(values == low)), int(np.sum(values == high))
+        if (at_low > 1 and not low.is_integer()) or (at_high > 1 and not high.is_integer()):
+            clipped[column] = f"{at_low} rows at its minimum {low!r}, {at_high} at its maximum {high!r}"
+    assert not clipped, (
+        f"over the training and test rows together, continuous feature {next(iter(clipped))} has "
+        f"{next(iter(clipped.values()))}: the features were clipped at bounds taken from the rows (percentiles of all "
+        "rows, say) before the split, so the test rows shaped the training data; return the features as generated, "
+        "and fit any clipping or scaling on the training rows only (inside the model, a Pipeline does)")
+
+
 def test_make_dataset_chooses_no_features_by_their_relation_to_the_labels(monkeypatch):
     import sklearn.feature_selection
 

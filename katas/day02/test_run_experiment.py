@@ -149,7 +149,26 @@ def test_logged_models_were_fitted_on_the_training_rows_only(embedded_experiment
 # data: on this small data set its fit happens to be deterministic, so only its random_state shows it.
 RANDOM_FIT_MODULES = ("sklearn.tree", "sklearn.ensemble._forest", "sklearn.ensemble._bagging",
                       "sklearn.ensemble._gb", "sklearn.ensemble._weight_boosting",
-                      "sklearn.ensemble._hist_gradient_boosting")
+                      "sklearn.ensemble._hist_gradient_boosting",
+                      # Stochastic gradient descent and its relatives shuffle the rows every epoch; a neural
+                      # network draws its initial weights (and shuffles its batches).
+                      "sklearn.linear_model._stochastic_gradient", "sklearn.linear_model._perceptron",
+                      "sklearn.linear_model._passive_aggressive", "sklearn.neural_network")
+
+
+def _fit_is_random(step) -> bool:
+    """Whether the estimator's fit draws random numbers with the settings it has (scikit-learn's docs say so):
+    trees, ensembles, SGD, an MLP; an SVC with probability=True (its calibration's folds); a logistic regression
+    or ridge with the sag, saga or liblinear solver; a LinearSVC solving the dual (coordinate descent in random
+    order). An lbfgs logistic regression or an SVC without probabilities fits the same model every time."""
+    params = step.get_params(deep=False)
+    if "random_state" not in params:
+        return False
+    name = type(step).__name__
+    return (type(step).__module__.startswith(RANDOM_FIT_MODULES)
+            or (name in ("SVC", "NuSVC") and params.get("probability") is True)
+            or (name.startswith(("LogisticRegression", "Ridge")) and params.get("solver") in ("sag", "saga", "liblinear"))
+            or (name in ("LinearSVC", "LinearSVR") and params.get("dual") is True))
 
 
 def _steps(model):
@@ -183,12 +202,13 @@ def test_tree_and_ensemble_models_have_a_fixed_random_state(embedded_experiment)
     _check_one_model_per_run(embedded_experiment)
     for run_id, logged in embedded_experiment.models.items():
         for step in _steps(logged.sklearn_model):
-            if type(step).__module__.startswith(RANDOM_FIT_MODULES):
+            if _fit_is_random(step):
                 assert step.get_params().get("random_state") is not None, (
-                    f"the {type(step).__name__} of run {run_id} has random_state=None: its fit shuffles the "
-                    "features at every split (and a forest draws bootstrap samples), so another fit can give "
-                    "another model even when this data hides it; pass random_state=seed (also to a tree inside "
-                    "a Pipeline or a VotingClassifier)")
+                    f"the {type(step).__name__} of run {run_id} has random_state=None: its fit draws random "
+                    "numbers (a tree shuffles the features at every split, a forest draws bootstrap samples, SGD "
+                    "shuffles the rows every epoch), so another fit can give another model even when this data "
+                    "hides it; pass random_state=seed (also to an estimator inside a Pipeline or a "
+                    "VotingClassifier)")
 
 
 def test_each_model_is_logged_under_the_name_model(embedded_experiment):
@@ -299,31 +319,67 @@ def test_no_metric_is_computed_on_the_training_rows_and_autologging_is_left_off(
             "them): log only metrics computed on the held-out test rows")
 
 
+def _common_scores(model, X, y) -> dict[str, float]:
+    """Every common score of `model` on the rows `X, y`: the three held-out metrics, and the others a run might
+    log "to see overfitting" (probability scores only for a model with predict_proba)."""
+    from sklearn.metrics import (average_precision_score, balanced_accuracy_score, brier_score_loss, log_loss,
+                                 matthews_corrcoef, precision_score, recall_score)
+
+    predicted = model.predict(X)
+    scores = {**_recomputed(model, X, y),
+              "error rate": 1 - accuracy_score(y, predicted),
+              "precision": precision_score(y, predicted, zero_division=0),
+              "recall": recall_score(y, predicted),
+              "specificity": recall_score(y, predicted, pos_label=0),
+              "balanced accuracy": balanced_accuracy_score(y, predicted),
+              "Matthews correlation": matthews_corrcoef(y, predicted),
+              "average precision": average_precision_score(y, _scores(model, X))}
+    if hasattr(model, "predict_proba"):
+        probabilities = model.predict_proba(X)
+        scores.update({"log loss": log_loss(y, probabilities), "Brier score": brier_score_loss(y, probabilities[:, 1])})
+    return {name: float(value) for name, value in scores.items()}
+
+
 def test_no_logged_metric_is_a_score_on_the_training_rows(embedded_experiment):
     _check_one_model_per_run(embedded_experiment)
     X_train, X_test, y_train, y_test = make_dataset(embedded_experiment.seed)
     for run_id, logged in embedded_experiment.models.items():
-        on_training = _recomputed(logged.sklearn_model, X_train, y_train)
-        held_out = _recomputed(logged.sklearn_model, X_test, y_test)
+        on_training = _common_scores(logged.sklearn_model, X_train, y_train)
+        held_out = _common_scores(logged.sklearn_model, X_test, y_test)
         for key, value in logged.run.data.metrics.items():
-            if key in held_out and value == pytest.approx(held_out[key], abs=1e-9):
-                continue   # the held-out metric itself
-            for name in METRICS:
-                assert not (value == pytest.approx(on_training[name], abs=1e-9)
+            if any(value == pytest.approx(score, abs=1e-9) for score in held_out.values()):
+                continue   # a score on the held-out rows (the three metrics, or any other the run adds)
+            for name, score in on_training.items():
+                assert not (value == pytest.approx(score, abs=1e-9)
                             and value != pytest.approx(held_out[name], abs=1e-9)), (
                     f"run {run_id} logged the metric {key}={value}, which is the model's {name} on the training "
-                    f"rows ({on_training[name]}; on the test rows it is {held_out[name]}): log no metric computed "
-                    "on the training rows, under any name")
+                    f"rows ({score}; on the test rows it is {held_out[name]}): log no metric computed on the "
+                    "training rows, under any name and of any kind")
+
+
+def _in_a_fresh_python(script: str, tmp_path: Path, *args: str, env: dict, where: str):
+    """Run `script` with the learner's folder and `args` as argv in a new interpreter, whose MLflow and hash
+    seed this session has not touched, and return the JSON of its last printed line."""
+    import inspect
+
+    folder = Path(inspect.getfile(run_experiment)).resolve().parent
+    done = subprocess.run([sys.executable, "-c", script, str(folder), *args], cwd=tmp_path, env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, f"run_experiment failed in {where}:\n{done.stderr[-2000:]}"
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 AUTOLOG_ON_IN_ANOTHER_PROCESS = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
 import mlflow
-from mlflow.utils.autologging_utils import autologging_is_disabled
+from mlflow.utils.autologging_utils import autologging_is_disabled, get_autologging_config
 caller_uri, uri = sys.argv[2], sys.argv[3]
 mlflow.set_tracking_uri(caller_uri)
-mlflow.sklearn.autolog(log_models=False, log_datasets=False, silent=True)   # the caller's notebook has it on
+# The caller's notebook has it on, with settings of its own (none of them MLflow's defaults).
+CALLERS_SETTINGS = {"log_models": False, "log_datasets": False, "silent": True, "log_input_examples": True,
+                    "log_post_training_metrics": False, "max_tuning_runs": 3}
+mlflow.sklearn.autolog(**CALLERS_SETTINGS)
 from experiment import run_experiment
 run_experiment(uri, "day02-autolog-on", seed=1, artifact_location=sys.argv[4])
 on_training = []
@@ -332,26 +388,29 @@ for store in (caller_uri, uri):
     experiments = [e.experiment_id for e in client.search_experiments()]
     for run in client.search_runs(experiments, run_view_type=mlflow.entities.ViewType.ALL, max_results=1000):
         on_training += [f"{run.info.run_id}: {name}" for name in run.data.metrics if name.startswith("training_")]
-print(json.dumps({"still_on": not autologging_is_disabled("sklearn"), "on_training": sorted(on_training)}))
+settings = {key: get_autologging_config("sklearn", key) for key in CALLERS_SETTINGS}
+print(json.dumps({"still_on": not autologging_is_disabled("sklearn"), "on_training": sorted(on_training),
+                  "settings": settings, "callers_settings": CALLERS_SETTINGS}))
 """
 
 
 def test_the_callers_autologging_stays_on_and_logs_nothing_during_the_call(embedded_experiment, tmp_path):
-    import inspect
-
     _check_one_model_per_run(embedded_experiment)   # in this process first: an unfinished task says so here
-    folder = Path(inspect.getfile(run_experiment)).resolve().parent
     caller_uri = f"sqlite:///{tmp_path / 'caller.db'}"   # a fresh Python: this session's autologging is untouched
-    done = subprocess.run([sys.executable, "-c", AUTOLOG_ON_IN_ANOTHER_PROCESS, str(folder), caller_uri,
-                           f"sqlite:///{tmp_path / 'tracking.db'}", str(tmp_path / "artifacts")], cwd=tmp_path,
-                          env={**os.environ, "MLFLOW_TRACKING_URI": caller_uri},
-                          capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, (
-        f"run_experiment failed in a Python process whose caller had mlflow.sklearn.autolog() on:\n{done.stderr[-2000:]}")
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    seen = _in_a_fresh_python(AUTOLOG_ON_IN_ANOTHER_PROCESS, tmp_path, caller_uri,
+                              f"sqlite:///{tmp_path / 'tracking.db'}", str(tmp_path / "artifacts"),
+                              env={"MLFLOW_TRACKING_URI": caller_uri},
+                              where="a Python process whose caller had mlflow.sklearn.autolog() on")
     assert seen["still_on"], (
         "the caller had mlflow.sklearn.autolog() on before run_experiment and found it off afterwards: leave "
         "MLflow's autologging as you found it (never mlflow.sklearn.autolog(disable=True) for good)")
+    changed = {key: f"{value} before, {seen['settings'][key]} after" for key, value in seen["callers_settings"].items()
+               if seen["settings"][key] != value}
+    assert not changed, (
+        f"the caller had mlflow.sklearn.autolog() on with settings of its own, and after run_experiment those "
+        f"settings had changed ({changed}): leave MLflow's autologging as you found it, settings included; "
+        "switching it back on with mlflow.sklearn.autolog() and MLflow's defaults makes every later fit of the "
+        "caller log models and datasets it had turned off (disable_autologging() restores it as it was)")
     assert not seen["on_training"], (
         f"with the caller's autologging on, the call's fits logged scores on the training rows ({seen['on_training'][:5]}):"
         " keep a caller's autologging out of your runs while you train (it is restored afterwards), "
@@ -910,7 +969,7 @@ def _default_seed_models(existing_experiment) -> dict:
 def test_with_the_default_seed_0_tree_models_still_have_a_fixed_random_state(existing_experiment):
     for run_id, model in _default_seed_models(existing_experiment).items():
         for step in _steps(model):
-            if type(step).__module__.startswith(RANDOM_FIT_MODULES):
+            if _fit_is_random(step):
                 assert step.get_params().get("random_state") is not None, (
                     f"called with the default seed 0, run {run_id}'s {type(step).__name__} has "
                     "random_state=None: 0 is a seed like any other (`seed or None` turns it into "
@@ -918,7 +977,8 @@ def test_with_the_default_seed_0_tree_models_still_have_a_fixed_random_state(exi
 
 
 def _random_fit_draws(models) -> dict[str, list[int]]:
-    """The first number each randomly fitted estimator's random_state draws, by estimator class."""
+    """The first number each estimator's random_state draws (every estimator whose random_state is set, whatever
+    its kind), by estimator class."""
     import copy
 
     from sklearn.utils import check_random_state
@@ -926,22 +986,29 @@ def _random_fit_draws(models) -> dict[str, list[int]]:
     draws: dict[str, list[int]] = {}
     for model in models:
         for step in _steps(model):
-            state = step.get_params().get("random_state")
-            if type(step).__module__.startswith(RANDOM_FIT_MODULES) and state is not None:
+            state = step.get_params(deep=False).get("random_state")
+            if state is not None:
                 draws.setdefault(type(step).__name__, []).append(
                     int(check_random_state(copy.deepcopy(state)).randint(2**31)))
     return {name: sorted(values) for name, values in draws.items()}
+
+
+def _same_draw_for_both_seeds(one: dict[str, list[int]], other: dict[str, list[int]]) -> list[str]:
+    """The estimator kinds of which some estimator drew the same first number under both seeds: a random_state
+    written once for every seed (each kind on its own: another kind's seeded random_state does not excuse it)."""
+    return sorted(kind for kind in set(one) & set(other) if set(one[kind]) & set(other[kind]))
 
 
 def test_another_seed_is_another_draw_for_the_estimators_too(embedded_experiment, existing_experiment):
     _check_one_model_per_run(embedded_experiment)
     seeded = _random_fit_draws(logged.sklearn_model for logged in embedded_experiment.models.values())
     default = _random_fit_draws(_default_seed_models(existing_experiment).values())
-    shared = sorted(set(seeded) & set(default))
-    assert not shared or any(seeded[name] != default[name] for name in shared), (
+    same = _same_draw_for_both_seeds(seeded, default)
+    assert not same, (
         f"called with seed {embedded_experiment.seed} and with seed {existing_experiment.experiment.seed}, the "
-        f"{', '.join(shared)} got the same random_state both times: the call's seed seeds the estimators too "
-        "(random_state=seed, or a number derived from it), never a random_state=42 fixed for every seed")
+        f"{', '.join(same)} got the same random_state both times: the call's seed seeds every estimator too "
+        "(random_state=seed, or a number derived from it), each kind on its own, never a random_state=42 fixed "
+        "for every seed (an SGD or a second tree with a fixed one is not excused by a seeded forest)")
 
 
 def test_seed_0_is_another_draw_for_the_estimators_than_seed_42(mlflow_store, existing_experiment):
@@ -954,11 +1021,11 @@ def test_seed_0_is_another_draw_for_the_estimators_than_seed_42(mlflow_store, ex
     at_42 = _random_fit_draws(_models_of(mlflow_store, mlflow_store.tracking_uri, experiment.experiment_id,
                                          run_ids).values())
     at_0 = _random_fit_draws(_default_seed_models(existing_experiment).values())
-    shared = sorted(set(at_42) & set(at_0))
-    assert not shared or any(at_42[kind] != at_0[kind] for kind in shared), (
-        f"called with the default seed 0 and with seed 42, the {', '.join(shared)} got the same random_state both "
-        "times: seed 0 is a seed for the estimators too, never replaced by another one (`seed or 42` gives seed 0 "
-        "the draw of seed 42)")
+    same = _same_draw_for_both_seeds(at_42, at_0)
+    assert not same, (
+        f"called with the default seed 0 and with seed 42, the {', '.join(same)} got the same random_state both "
+        "times: seed 0 is a seed for every estimator too, never replaced by another one (`seed or 42` gives seed 0 "
+        "the draw of seed 42), and no estimator keeps a random_state fixed for every seed")
 
 
 IN_ANOTHER_PROCESS = """
@@ -980,20 +1047,13 @@ print(json.dumps(sorted(draws)))
 
 
 def test_the_same_seed_seeds_the_estimators_alike_in_another_process(embedded_experiment, tmp_path):
-    import inspect
-
-    folder = Path(inspect.getfile(run_experiment)).resolve().parent
     here = sorted([fit.estimator, fit.draw] for fit in embedded_experiment.fits if fit.draw is not None)
     # Another hash seed than this process's: a random_state derived with hash() of a string then changes.
     hash_seed = "54321" if os.environ.get("PYTHONHASHSEED") == "12345" else "12345"
     uri = f"sqlite:///{tmp_path / 'another-process.db'}"
-    done = subprocess.run([sys.executable, "-c", IN_ANOTHER_PROCESS, str(folder), uri, str(embedded_experiment.seed),
-                           str(tmp_path / "artifacts")], cwd=tmp_path,
-                          env={**os.environ, "PYTHONHASHSEED": hash_seed, "MLFLOW_TRACKING_URI": uri},
-                          capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, (
-        f"run_experiment(seed={embedded_experiment.seed}) failed in a fresh Python process:\n{done.stderr[-2000:]}")
-    there = json.loads(done.stdout.strip().splitlines()[-1])
+    there = _in_a_fresh_python(IN_ANOTHER_PROCESS, tmp_path, uri, str(embedded_experiment.seed),
+                               str(tmp_path / "artifacts"), env={"PYTHONHASHSEED": hash_seed, "MLFLOW_TRACKING_URI": uri},
+                               where=f"a fresh Python process (seed={embedded_experiment.seed})")
     assert there == here, (
         f"run_experiment(seed={embedded_experiment.seed}) seeds the estimators it fits differently in another "
         f"Python process (estimator, first draw of its random_state: here {here[:6]}, there {there[:6]}): the "
