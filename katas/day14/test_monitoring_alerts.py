@@ -208,11 +208,34 @@ def test_a_window_metric_is_sent_as_it_was_read(kit, clock, fake_sleep):
         f"{report.metrics}, the alerter saw {alerter.seen}")
 
 
-@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])
-def test_an_interrupt_from_a_collaborator_is_not_swallowed(kit, store, clock, fake_sleep, interrupt):
-    def probe():
-        raise interrupt()
+class Interrupting:
+    """Wraps a collaborator; its method `where` raises `interrupt` (the others answer as the wrapped one does)."""
 
-    system = MonitoringSystem(probe, store, kit.RecordingAlerter(), clock=clock, sleep=fake_sleep, max_iterations=3)
-    with pytest.raises(interrupt):
-        system.run()
+    def __init__(self, inner, where, interrupt):
+        self.inner, self.where, self.interrupt = inner, where, interrupt
+
+    def __getattr__(self, name):
+        if name == self.where:
+            def interrupted(*args, **kwargs):
+                raise self.interrupt()
+            return interrupted
+        return getattr(self.inner, name)
+
+
+@pytest.mark.parametrize("where", ["probe", "calculate_sla_compliance", "latency_percentile", "evaluate"])
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])
+def test_an_interrupt_from_a_collaborator_is_not_swallowed(kit, store, clock, fake_sleep, interrupt, where):
+    def probe():
+        if where == "probe":
+            raise interrupt()
+        return 12.0
+
+    system = MonitoringSystem(probe, Interrupting(store, where, interrupt),
+                              Interrupting(kit.RecordingAlerter(), where, interrupt), clock=clock, sleep=fake_sleep,
+                              max_iterations=3)
+    try:
+        summary = system.run()
+    except interrupt:
+        return
+    pytest.fail(f"a {interrupt.__name__} raised by {where}() (the probe, the store or the alerter alike) should go "
+                f"through and end the run, not count as a failed tick; run() returned {summary}")

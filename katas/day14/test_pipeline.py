@@ -461,6 +461,26 @@ def test_docker_mode_the_undo_starts_right_after_the_last_failed_check(pipeline,
 
 
 @pytest.mark.task(taskno=4)
+@pytest.mark.timeout(45)
+def test_k8s_mode_the_undo_starts_right_after_the_last_failed_check(pipeline, fake_tools):
+    fake_tools.answer("kubectl", "get", "--raw", code=1, out="Error from server (ServiceUnavailable)")
+    done = pipeline("--mode", "k8s", retries=2, interval=6, timeout=35,
+                    hint="--retries 2 --interval 6 needs one 6 s pause, between the two checks")
+    calls, times = fake_tools.calls, fake_tools.times
+    assert done.returncode == 1, f"an unhealthy rollout should be undone (exit 1)\n{done.output}"
+    checks = [at for (tool, argv), at in zip(calls, times) if tool == "kubectl" and any(a.startswith("--raw") for a in argv)]
+    undone = index(calls, "kubectl", "rollout", "undo", f"deployment/{NAME}")
+    assert checks and undone is not None, (
+        f"the unhealthy rollout should be checked and then undone (kubectl rollout undo):\n{describe(calls)}")
+    late = times[undone] - checks[-1]
+    # In k8s mode too the pauses are between checks: after the last failed one the undo should not wait another 6 s.
+    assert late < 4, (
+        f"in k8s mode too, --interval is the pause between two health checks; after the last failed check the "
+        f"`kubectl rollout undo` should start at once, not after one more --interval 6 s pause; it started "
+        f"{late:.1f} s later:\n{describe(calls)}")
+
+
+@pytest.mark.task(taskno=4)
 def test_k8s_mode_undoes_a_rollout_that_does_not_finish(pipeline, fake_tools):
     fake_tools.answer("kubectl", "rollout", "status", code=1, out="error: deployment exceeded its progress deadline")
     done = pipeline("--mode", "k8s", "--container", "server")
@@ -1001,6 +1021,83 @@ def test_docker_mode_waits_up_to_the_rollout_timeout_for_a_slow_start(pipeline, 
         f"the slow but healthy deploy must not be undone:\n{describe(calls)}")
 
 
+@pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("rollout_timeout", ["10000000000", "9" * 18], ids=["11-digits", "18-digits"])
+def test_docker_mode_a_rollout_timeout_of_many_digits_is_waited_on(pipeline, fake_tools, docker_previous_then_slow_start,
+                                                                   model_server, rollout_timeout):
+    done = pipeline("--mode", "docker", rollout_timeout=rollout_timeout, timeout=30)
+    calls = fake_tools.calls
+    deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
+    assert done.returncode == 0 and deploy is not None and previous_back(calls, deploy) is None, (
+        f"--rollout-timeout {rollout_timeout} ({len(rollout_timeout)} digits, valid) gives the new container that many "
+        f"seconds: one that runs after 3 s is a healthy deploy (exit 0, not undone), not a failed one at the first "
+        f"check (a deadline worked out in nanoseconds or microseconds wraps round at 64 bits)\n{done.output}\n"
+        f"calls:\n{describe(calls)}")
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("rollout_timeout", ["10000000000", "9" * 18], ids=["11-digits", "18-digits"])
+def test_k8s_mode_a_rollout_timeout_of_many_digits_is_waited_on(pipeline, fake_tools, rollout_timeout):
+    fake_tools.answer("kubectl", "rollout", "status", delay=1, out='deployment "model" successfully rolled out')
+    done = pipeline("--mode", "k8s", rollout_timeout=rollout_timeout, timeout=30)
+    calls = fake_tools.calls
+    status = index(calls, "kubectl", "rollout", "status", f"deployment/{NAME}")
+    assert done.returncode == 0 and status is not None and index(calls, "kubectl", "rollout", "undo") is None, (
+        f"--rollout-timeout {rollout_timeout} ({len(rollout_timeout)} digits, valid) is the rollout's limit: a rollout "
+        f"that finishes after 1 s is healthy (exit 0, not undone; any outer limit on `rollout status` must not wrap "
+        f"round at 64 bits)\n{done.output}\ncalls:\n{describe(calls)}")
+    limits = option_values(calls[status][1], "--timeout")
+    assert limits == [f"{rollout_timeout}s"], (
+        f"rollout status should wait --timeout={rollout_timeout}s, got {calls[status][1]}")
+
+
+@pytest.fixture
+def docker_previous_then_late_start(fake_tools):
+    """The container NAME runs ml:v1; the new container stays `created` until 3 s after its `docker run`, then runs."""
+    import threading
+    import time
+
+    fake_tools.answer("docker", "inspect", "{{.Config.Image}}", out=f"{IMAGE}:v1")
+    fake_tools.answer("docker", "inspect", "{{.Image}}", out=PREVIOUS_ID)
+    fake_tools.answer("docker", "inspect", "{{.State.Status}}", out="created")
+    fake_tools.answer("docker", "inspect", "{{.State.Running}}", out="false")
+    stop = threading.Event()
+
+    def start_3_s_after_the_deploy():
+        deadline = time.monotonic() + 60
+        while not stop.is_set() and time.monotonic() < deadline:
+            try:
+                calls, times = fake_tools.calls, fake_tools.times
+            except ValueError:  # a fake is writing its line right now
+                calls, times = [], []
+            deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
+            if deploy is not None and deploy < len(times):
+                if not stop.wait(max(0.0, times[deploy] + 3.0 - time.time())):
+                    fake_tools.answer("docker", "inspect", "{{.State.Status}}", out="running", first=True)
+                    fake_tools.answer("docker", "inspect", "{{.State.Running}}", out="true", first=True)
+                return
+            stop.wait(0.05)
+
+    watcher = threading.Thread(target=start_3_s_after_the_deploy, daemon=True)
+    watcher.start()
+    yield
+    stop.set()
+    watcher.join(5)
+
+
+@pytest.mark.task(taskno=4)
+def test_docker_mode_a_container_running_only_after_the_rollout_timeout_is_undone(
+        pipeline, fake_tools, docker_previous_then_late_start, model_server):
+    done = pipeline("--mode", "docker", rollout_timeout=1, timeout=20,
+                    hint="a container not running within --rollout-timeout (1 s here) is a failed deploy")
+    calls = fake_tools.calls
+    deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
+    assert done.returncode == 1 and deploy is not None and previous_back(calls, deploy) is not None, (
+        f"with --rollout-timeout 1 a container that first runs 3 s after its docker run is too late: the deploy has "
+        f"failed and is undone ({IMAGE}:v1 runs as {NAME} again, exit 1), even though it would pass its health check "
+        f"later; got exit {done.returncode}\n{done.output}\ncalls:\n{describe(calls)}")
+
+
 @pytest.mark.task(taskno=4)
 @pytest.mark.parametrize("how", ["fails", "hangs"])
 def test_docker_mode_one_failed_state_check_is_not_a_failed_deploy(pipeline, fake_tools, docker_previous, model_server,
@@ -1099,6 +1196,17 @@ def test_without_mode_the_pipeline_deploys_with_docker(pipeline, fake_tools, doc
     assert index(calls, "kubectl") is None, f"docker mode runs no kubectl:\n{describe(calls)}"
 
 
+FAILURE = re.compile(r"fail|could ?n[o']t|did ?n[o']t|cannot|can't|unable|error|unsuccessful|not (succeed|work|complete|finish)",
+                     re.IGNORECASE)
+# A line saying the undo (or bringing the previous version back) failed, in any wording: the failure after the undo
+# ("undo failed", "the undo did not finish", "could not start ml:v1 again") or before it ("failed to roll back",
+# "unable to restore", "ERROR: undo of ml:v2").
+UNDO_FAILED = re.compile(r"(undo|roll\w*[ -]?back|restor|previous|bring|again)\W.*(" + FAILURE.pattern + r")|"
+                         r"(fail\w*|could ?n[o']t|did ?n[o']t|cannot|can't|unable|error:?)( to)? (undo|roll|restor|bring|start|"
+                         r"restart|run)", re.IGNORECASE)
+UNDO_WORKED = re.compile(r"serv\w* again|rolled back|restored|undo (is )?(done|complete|succeeded|ok)", re.IGNORECASE)
+
+
 @pytest.mark.task(taskno=4)
 @pytest.mark.parametrize("mode", ["docker", "k8s"])
 def test_a_failing_undo_still_exits_1(pipeline, fake_tools, docker_previous, model_server, mode):
@@ -1120,6 +1228,13 @@ def test_a_failing_undo_still_exits_1(pipeline, fake_tools, docker_previous, mod
         f"a failed deploy exits 1 even when its undo fails too (the log says so); not the failing tool's own code "
         f"(125 from docker run, 124 from timeout), which CI would read as something else, got "
         f"{done.returncode}\n{done.output}\ncalls:\n{describe(calls)}")
+    lines = done.output.splitlines()
+    admits = [line for line in lines if UNDO_FAILED.search(line)]
+    claims = [line for line in lines if UNDO_WORKED.search(line) and not FAILURE.search(line)]
+    assert admits and not claims, (
+        f"when the undo itself fails the log should say so (the undo failed: a person has to look), and must not say "
+        f"the previous version serves again; lines admitting it: {admits}, lines claiming it worked: {claims}\n"
+        f"{done.output}")
 
 
 @pytest.mark.task(taskno=4)
