@@ -302,6 +302,8 @@ def test_a_malformed_model_uri_leaves_the_server_alive_but_not_ready(monkeypatch
     # urllib.parse raises ValueError on an unclosed "[": create_app must not raise, the URI names no model.
     try:
         client = create_app({"MODEL_URI": uri, "MODEL_VERSION": "malformed"}).test_client()
+    except NotImplementedError:
+        raise  # the task is not done yet: the harness says so
     except Exception as error:
         pytest.fail(f"create_app raised {error!r} for MODEL_URI={uri}: a URI that cannot be parsed names no model, "
                     "so the server should start and say it is not ready (parse the URI where you catch load errors)")
