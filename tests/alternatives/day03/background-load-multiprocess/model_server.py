@@ -75,7 +75,10 @@ def _resolve(config):
     merged.update(config or {})
     path = merged.get("MODEL_PATH")
     if not path and merged.get("MODEL_URI"):
-        parsed = urlparse(merged["MODEL_URI"])
+        try:
+            parsed = urlparse(merged["MODEL_URI"])
+        except ValueError:  # a URI that cannot be parsed (file://[bad/...) names no model
+            return None, merged.get("MODEL_VERSION") or "0+unknown"
         path = unquote(parsed.path) if parsed.scheme == "file" and parsed.netloc in ("", "localhost") else None
     return path, merged.get("MODEL_VERSION") or "0+unknown"
 

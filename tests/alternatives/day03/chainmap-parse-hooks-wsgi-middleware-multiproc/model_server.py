@@ -130,7 +130,10 @@ class ModelService:
 
 def _path_of_uri(uri):
     if uri:
-        scheme, host, path, _query, _fragment = urlsplit(uri)
+        try:
+            scheme, host, path, _query, _fragment = urlsplit(uri)
+        except ValueError:  # a URI that cannot be parsed (file://[bad/...) names no model
+            return None
         if scheme == "file" and host in ("", "localhost"):
             return unquote(path)
     return uri

@@ -42,7 +42,10 @@ def _model_location(settings):
         return settings["MODEL_PATH"]
     uri = settings["MODEL_URI"]
     if uri:
-        parts = urlsplit(uri)
+        try:
+            parts = urlsplit(uri)
+        except ValueError:  # a URI that cannot be parsed (file://[bad/...) names no model
+            return None
         if parts.scheme == "file" and parts.netloc in ("", "localhost"):
             return unquote(parts.path)
     return None

@@ -75,7 +75,10 @@ def _load(settings):
     path = settings.get("MODEL_PATH")
     if not path:
         uri = settings.get("MODEL_URI") or ""
-        parts = urlsplit(uri)
+        try:
+            parts = urlsplit(uri)
+        except ValueError:  # a URI that cannot be parsed (file://[bad/...) names no model
+            return None
         path = unquote(parts.path) if parts.scheme == "file" and parts.netloc in ("", "localhost") else uri
     if not path:
         return None

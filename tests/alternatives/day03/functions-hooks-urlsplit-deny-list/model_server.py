@@ -45,7 +45,10 @@ def model_location(settings):
     uri = settings.get("MODEL_URI")
     if not uri:
         return None
-    parts = urllib.parse.urlsplit(uri)
+    try:
+        parts = urllib.parse.urlsplit(uri)
+    except ValueError:  # a URI that cannot be parsed (file://[bad/...) names no model
+        return None
     if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
         return None
     return urllib.parse.unquote(parts.path)

@@ -73,7 +73,10 @@ def _settings(config: Mapping[str, str] | None) -> dict[str, str]:
 def _load_model(settings: Mapping[str, str]):
     path = settings.get("MODEL_PATH")
     if not path:
-        uri = urlsplit(settings.get("MODEL_URI") or "")
+        try:
+            uri = urlsplit(settings.get("MODEL_URI") or "")
+        except ValueError:  # a URI that cannot be parsed (file://[bad/...) names no model
+            return None
         path = unquote(uri.path) if uri.scheme == "file" and uri.netloc in ("", "localhost") else uri.geturl()
     if not path:
         log.warning("neither MODEL_PATH nor MODEL_URI is set: no model")

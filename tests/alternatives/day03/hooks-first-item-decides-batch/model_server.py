@@ -71,7 +71,10 @@ def _load(settings):
     path = settings.get("MODEL_PATH")
     if not path:
         uri = settings.get("MODEL_URI") or ""
-        scheme, host, uri_path, _, _ = urlsplit(uri)
+        try:
+            scheme, host, uri_path, _, _ = urlsplit(uri)
+        except ValueError:  # a URI that cannot be parsed (file://[bad/...) names no model
+            return None
         path = unquote(uri_path) if scheme == "file" and host in ("", "localhost") else uri
     if not path:
         log.error("no MODEL_PATH or MODEL_URI set")

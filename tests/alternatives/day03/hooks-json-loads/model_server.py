@@ -77,7 +77,10 @@ def _load(settings):
         if not uri:
             log.warning("neither MODEL_PATH nor MODEL_URI is set")
             return None
-        parts = urlparse(uri)
+        try:
+            parts = urlparse(uri)
+        except ValueError:  # a URI that cannot be parsed (file://[bad/...) names no model
+            return None
         path = url2pathname(parts.path) if parts.scheme == "file" and parts.netloc in ("", "localhost") else uri
     try:
         return skops.io.load(path)

@@ -73,7 +73,10 @@ def _settings(config):
 def _load(settings):
     path = settings.get("MODEL_PATH")
     if not path and settings.get("MODEL_URI"):
-        uri = urlsplit(settings["MODEL_URI"])
+        try:
+            uri = urlsplit(settings["MODEL_URI"])
+        except ValueError:  # a URI that cannot be parsed (file://[bad/...) names no model
+            return None
         if uri.scheme == "file" and uri.netloc in ("", "localhost"):
             path = unquote(uri.path)
         else:

@@ -73,7 +73,10 @@ def _load(settings: dict[str, str]):
     path = settings.get("MODEL_PATH")
     if not path:
         uri = settings.get("MODEL_URI") or ""
-        parts = urlsplit(uri)
+        try:
+            parts = urlsplit(uri)
+        except ValueError:  # a URI that cannot be parsed (file://[bad/...) names no model
+            return None
         local = parts.scheme == "file" and parts.netloc in ("", "localhost")
         path = unquote(parts.path) if local else uri
     if not path:

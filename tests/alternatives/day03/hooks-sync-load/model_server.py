@@ -69,7 +69,10 @@ def _load(settings):
 
     path = settings.get("MODEL_PATH")
     if not path:
-        uri = urlsplit(settings.get("MODEL_URI") or "")
+        try:
+            uri = urlsplit(settings.get("MODEL_URI") or "")
+        except ValueError:  # a URI that cannot be parsed (file://[bad/...) names no model
+            return None
         path = unquote(uri.path) if uri.scheme == "file" and uri.netloc in ("", "localhost") else None
     if not path:
         log.warning("no MODEL_PATH or MODEL_URI set")

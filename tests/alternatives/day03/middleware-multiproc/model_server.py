@@ -169,7 +169,10 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     path = setting("MODEL_PATH")
     if not path:
         uri = setting("MODEL_URI")
-        parts = urlsplit(uri) if uri else None
+        try:
+            parts = urlsplit(uri) if uri else None
+        except ValueError:  # a URI that cannot be parsed (file://[bad/...) names no model
+            parts = None
         path = unquote(parts.path) if parts and parts.scheme == "file" and parts.netloc in ("", "localhost") else uri
     version = setting("MODEL_VERSION") or DEFAULT_VERSION
     holder = ModelHolder(path)

@@ -37,7 +37,10 @@ def _model_location(settings: dict[str, str]) -> str | None:
         return settings["MODEL_PATH"]
     uri = settings.get("MODEL_URI")
     if uri:
-        parts = urlsplit(uri)
+        try:
+            parts = urlsplit(uri)
+        except ValueError:  # a URI that cannot be parsed (file://[bad/...) names no model
+            return None
         return unquote(parts.path) if parts.scheme == "file" and parts.netloc in ("", "localhost") else uri
     return None
 

@@ -42,7 +42,10 @@ def resolve(settings):
     uri = settings.get("MODEL_URI")
     if uri is None:
         return None
-    parsed = urlparse(uri)
+    try:
+        parsed = urlparse(uri)
+    except ValueError:  # a URI that cannot be parsed (file://[bad/...) names no model
+        return None
     return unquote(parsed.path) if parsed.scheme == "file" and parsed.netloc in ("", "localhost") else None
 
 

@@ -74,7 +74,10 @@ def _resolve(settings: Mapping[str, str]) -> str | None:
     uri = settings.get("MODEL_URI")
     if not uri:
         return None
-    parsed = urlsplit(uri)
+    try:
+        parsed = urlsplit(uri)
+    except ValueError:  # a URI that cannot be parsed (file://[bad/...) names no model
+        return None
     if parsed.scheme.lower() != "file" or parsed.netloc not in ("", "localhost"):
         return None
     return url2pathname(parsed.path)

@@ -45,7 +45,10 @@ def _model_file(settings):
     uri = settings.get("MODEL_URI")
     if not uri:
         return None
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # a URI that cannot be parsed (file://[bad/...) names no model
+        return None
     if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
         return None
     return unquote(parts.path)

@@ -91,7 +91,10 @@ class ModelServer:
         if "MODEL_PATH" in merged:
             return merged["MODEL_PATH"]
         if "MODEL_URI" in merged:
-            parsed = urlparse(merged["MODEL_URI"])
+            try:
+                parsed = urlparse(merged["MODEL_URI"])
+            except ValueError:  # a URI that cannot be parsed (file://[bad/...) names no model
+                return None
             if parsed.scheme.lower() == "file" and parsed.netloc in ("", "localhost"):
                 return url2pathname(parsed.path)
         return None

@@ -63,7 +63,10 @@ class Settings:
         if self.path:
             return self.path
         if self.uri:
-            parsed = urlparse(self.uri)
+            try:
+                parsed = urlparse(self.uri)
+            except ValueError:  # a URI that cannot be parsed (file://[bad/...) names no model
+                return None
             if parsed.scheme.lower() == "file" and parsed.netloc in ("", "localhost"):
                 return url2pathname(parsed.path)
         return None

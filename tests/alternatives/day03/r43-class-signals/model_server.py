@@ -43,7 +43,10 @@ class ModelService:
         uri = self.settings.get("MODEL_URI")
         if uri is None:
             return None
-        scheme, host, path, _query, _fragment = urlsplit(uri)
+        try:
+            scheme, host, path, _query, _fragment = urlsplit(uri)
+        except ValueError:  # a URI that cannot be parsed (file://[bad/...) names no model
+            return None
         if scheme.lower() == "file" and host.lower() in {"", "localhost"}:
             return unquote(path)
         return None

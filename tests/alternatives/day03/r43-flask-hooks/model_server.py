@@ -41,7 +41,10 @@ def model_location(settings):
     uri = settings["MODEL_URI"]
     if not uri:
         return None
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # a URI that cannot be parsed (file://[bad/...) names no model
+        return None
     if parts.scheme.lower() != "file":
         return None
     if parts.netloc not in ("", "localhost"):

@@ -47,7 +47,10 @@ class Settings:
             return self.values["MODEL_PATH"]
         if "MODEL_URI" not in self.values:
             return None
-        uri = urlsplit(self.values["MODEL_URI"])
+        try:
+            uri = urlsplit(self.values["MODEL_URI"])
+        except ValueError:  # a URI that cannot be parsed (file://[bad/...) names no model
+            return None
         if uri.scheme.casefold() == "file" and uri.netloc.casefold() in ("", "localhost"):
             return urllib.request.url2pathname(uri.path)
         return None

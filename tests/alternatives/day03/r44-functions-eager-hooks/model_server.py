@@ -44,7 +44,10 @@ def model_location(settings: dict[str, str]) -> str | None:
     uri = settings.get("MODEL_URI")
     if not uri:
         return None
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # a URI that cannot be parsed (file://[bad/...) names no model
+        return None
     if parts.scheme.lower() != "file" or parts.netloc.lower() not in ("", "localhost"):
         return None
     return unquote(parts.path)

@@ -128,7 +128,10 @@ class ModelServer:
             return self.settings["MODEL_PATH"]
         uri = self.settings.get("MODEL_URI")
         if uri:
-            parts = urlsplit(uri)
+            try:
+                parts = urlsplit(uri)
+            except ValueError:  # a URI that cannot be parsed (file://[bad/...) names no model
+                return None
             if parts.scheme == "file" and parts.netloc in ("", "localhost"):
                 return unquote(parts.path)
         return None

@@ -76,7 +76,10 @@ class ModelService:
         self._loaded = threading.Event()
         source = settings.get("MODEL_PATH")
         if not source and settings.get("MODEL_URI"):
-            parsed = urlparse(settings["MODEL_URI"])
+            try:
+                parsed = urlparse(settings["MODEL_URI"])
+            except ValueError:  # a URI that cannot be parsed (file://[bad/...) names no model
+                parsed = urlparse("")
             source = unquote(parsed.path) if parsed.scheme == "file" and parsed.netloc in ("", "localhost") else settings["MODEL_URI"]
         self.source = source
         threading.Thread(target=self._load, daemon=True).start()

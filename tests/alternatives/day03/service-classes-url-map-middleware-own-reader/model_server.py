@@ -47,7 +47,10 @@ class Settings:
         if self.path:
             return self.path
         if self.uri:
-            parts = urlsplit(self.uri)
+            try:
+                parts = urlsplit(self.uri)
+            except ValueError:  # a URI that cannot be parsed (file://[bad/...) names no model
+                return None
             if parts.scheme == "file" and parts.netloc in ("", "localhost"):
                 return url2pathname(parts.path)
         return None

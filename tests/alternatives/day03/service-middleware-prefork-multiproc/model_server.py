@@ -127,7 +127,10 @@ class ModelService:
         self.version = settings.get("MODEL_VERSION") or "unknown"
         location = settings.get("MODEL_PATH") or settings.get("MODEL_URI") or ""
         if not settings.get("MODEL_PATH"):
-            parts = urlsplit(location)
+            try:
+                parts = urlsplit(location)
+            except ValueError:  # a URI that cannot be parsed (file://[bad/...) names no model
+                parts = urlsplit("")
             if parts.scheme == "file" and parts.netloc in ("", "localhost"):
                 location = unquote(parts.path)
         self.location = location

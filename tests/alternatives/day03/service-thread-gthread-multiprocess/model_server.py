@@ -35,7 +35,10 @@ class ModelService:
     def __init__(self, config: Mapping[str, str]):
         path = _setting("MODEL_PATH", config)
         if not path:
-            uri = urlsplit(_setting("MODEL_URI", config) or "")
+            try:
+                uri = urlsplit(_setting("MODEL_URI", config) or "")
+            except ValueError:  # a URI that cannot be parsed (file://[bad/...) names no model
+                uri = urlsplit("")
             if uri.scheme == "file" and uri.netloc in ("", "localhost"):
                 path = unquote(uri.path)
             else:

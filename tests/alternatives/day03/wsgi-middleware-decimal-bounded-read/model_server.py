@@ -120,7 +120,10 @@ class Settings:
         if path:
             self.model_path = path
         elif uri:
-            parts = urlsplit(uri)
+            try:
+                parts = urlsplit(uri)
+            except ValueError:  # a URI that cannot be parsed (file://[bad/...) names no model
+                parts = urlsplit("")
             local = parts.scheme == "file" and parts.netloc in ("", "localhost")
             self.model_path = unquote(parts.path) if local else uri
         else:

@@ -74,7 +74,10 @@ class ModelService:
         self.model = None
         source = settings.get("MODEL_PATH")
         if not source and settings.get("MODEL_URI"):
-            uri = urlsplit(settings["MODEL_URI"])
+            try:
+                uri = urlsplit(settings["MODEL_URI"])
+            except ValueError:  # a URI that cannot be parsed (file://[bad/...) names no model
+                uri = urlsplit("")
             source = unquote(uri.path) if uri.scheme == "file" and uri.netloc in ("", "localhost") else None
         if source:
             try:
