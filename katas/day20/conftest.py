@@ -271,3 +271,65 @@ def cutting_redis(redis_server):
     proxy = CuttingRedis(redis_server.url)
     yield proxy
     proxy.close()
+
+
+# Commands a client sends on its own to set up or check a connection, never to answer a read.
+CONNECTION_SETUP = {b"CLIENT", b"SELECT", b"HELLO", b"AUTH", b"PING", b"READONLY", b"ECHO"}
+
+
+class CountingRedis(RacingRedis):
+    """Forwards every byte between a client and a real Redis, unchanged, and counts round trips: a round
+    trip is what a client sends before it hears back (one command, or a whole pipeline sent at once), and
+    only those holding a command other than connection set-up (CLIENT SETINFO, SELECT, HELLO, PING...)
+    count. `reset()` starts counting afresh; `round_trips()` is the count since."""
+
+    def __init__(self, target: str) -> None:
+        self._heard: dict[int, bool] = {}  # by client socket: Redis has answered since its last send
+        self._trips = 0
+        self._count_lock = threading.Lock()
+        super().__init__(target)
+
+    def reset(self) -> None:
+        with self._count_lock:
+            self._trips = 0
+
+    def round_trips(self) -> int:
+        with self._count_lock:
+            return self._trips
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                self._heard[id(sink)] = True  # before forwarding: the client's next send is a new trip
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            sink.close()
+
+    def _to_redis(self, client: socket.socket, server: socket.socket) -> None:
+        buffer, counted = bytearray(), False
+        self._heard[id(client)] = True
+        try:
+            while data := client.recv(65536):
+                if self._heard.get(id(client)):
+                    self._heard[id(client)], counted = False, False  # a new round trip starts
+                buffer += data
+                for name, raw in _commands(buffer):
+                    if name not in CONNECTION_SETUP and not counted:
+                        counted = True
+                        with self._count_lock:
+                            self._trips += 1
+                    server.sendall(raw)
+        except OSError:
+            pass
+        finally:
+            server.close()
+
+
+@pytest.fixture
+def counting_redis(redis_server):
+    """A proxy to the test's real Redis that counts the round trips its clients make (see `CountingRedis`)."""
+    proxy = CountingRedis(redis_server.url)
+    yield proxy
+    proxy.close()

@@ -681,11 +681,37 @@ def test_a_quiet_card_expires_whatever_other_cards_do(redis_server, raw):
             store.write("busy", {"count": 2}, event_ts=201.0)
             time.sleep(0.05)
         quiet, busy = store.read("quiet"), store.read("busy")
-    assert quiet is None, (
-        "card 'quiet' had 0.3 s left to live and was not written again; 10 s later it still reads "
-        f"{quiet}: each card's features expire ttl_s after that card's own last accepted write, whatever other "
-        "cards do (one key per card: a write of card 'busy' must not restart the TTL of 'quiet')")
-    assert busy == {"count": 2.0}, f"card 'busy' was written just now and lives on; got {busy}"
+        assert quiet is None, (
+            "card 'quiet' had 0.3 s left to live and was not written again; 10 s later it still reads "
+            f"{quiet}: each card's features expire ttl_s after that card's own last accepted write, whatever other "
+            "cards do (one key per card: a write of card 'busy' must not restart the TTL of 'quiet')")
+        assert busy == {"count": 2.0}, f"card 'busy' was written just now and lives on; got {busy}"
+        older = store.write("quiet", {"count": 1}, event_ts=50.0)
+        store.write("busy", {"count": 3}, event_ts=202.0)
+        quiet = store.read("quiet")
+    assert (older, quiet) == (True, {"count": 1.0}), (
+        "card 'quiet' has expired, so nothing is stored for it: a write as of 50.0 (older than its expired 100.0) "
+        f"is accepted and read back, while card 'busy' keeps being written; the write returned {older}, a read "
+        f"gave {quiet}. Keep each card's event time with its features, in its own key with its own TTL, never in "
+        "a place that other cards' writes keep alive")
+
+
+@pytest.mark.redis
+def test_a_read_is_one_round_trip_to_redis(redis_server, counting_redis):
+    with OnlineFeatureStore(counting_redis.url, timeout_s=5) as store:
+        store.write("c1", FEATURES, event_ts=100.0)
+        store.read("c1")  # connections made, scripts loaded: only the reads below are counted
+        store.read("nobody")
+        trips = {}
+        for card in ("c1", "nobody"):
+            counting_redis.reset()
+            got = store.read(card)
+            trips[card] = counting_redis.round_trips()
+    assert got is None, f"card 'nobody' was never written and reads as None; got {got}"
+    assert trips == {"c1": 1, "nobody": 1}, (
+        "a read asks Redis in one round trip (one command, one pipeline, or one script): a check such as EXISTS "
+        "followed by a fetch pays a slow Redis' delay twice and lets the key expire in between; round trips per "
+        f"read (a stored card, a card never written): {trips}")
 
 
 # --- key prefix -----------------------------------------------------------------------------------

@@ -231,10 +231,19 @@ def test_a_fired_rule_outweighs_a_low_model_probability():
     assert decision.source == "model", "the model did answer: source 'model' even though a rule decided"
 
 
-@pytest.mark.parametrize("p, flagged", [(0.5, True), (0.49, False)])
+@pytest.mark.parametrize("p, flagged", [(0.5, True), (0.49, False), (0.496, False), (0.4999, False)])
 def test_the_default_threshold_is_half_and_inclusive(p, flagged):
     decision, _ = scored(Answers(p))
     assert decision.flagged is flagged, f"flagged = score >= 0.5 by default; score {p} gave {decision}"
+
+
+@pytest.mark.parametrize("p", [0.496, 0.0049, 0.123456789])
+def test_the_score_is_the_probability_as_answered_never_rounded(p):
+    decision, _ = scored(Answers(p))
+    assert decision.source == "model" and decision.score == p, (
+        f"no rule fired: the score is the model's probability {p} exactly as answered, never rounded (0.496 "
+        f"rounded to 0.5 would be flagged); got {decision}")
+    assert decision.flagged is (p >= 0.5), f"flagged = score >= 0.5: {p} gives flagged={p >= 0.5}; got {decision}"
 
 
 @pytest.mark.parametrize("p, flagged", [(0.7, True), (0.6, False)])
@@ -574,6 +583,33 @@ def test_a_model_that_raised_is_not_asked_again_for_the_same_event():
         second = scorer.score(ev())
     assert second.source == "model" and second.score == pytest.approx(0.9), (
         f"a failure is no reason to stop asking the model for the next event; got {second}")
+
+
+class ChangesEveryCall(Answers):
+    """Answers `answers[0]` on its first call, `answers[1]` on its second...: a model retrained or swapped
+    between two events with the same features."""
+
+    def __init__(self, *answers: float) -> None:
+        super().__init__(0.0)
+        self.answers = list(answers)
+        self.calls = 0
+
+    def predict_proba(self, X):
+        self.p = self.answers[min(self.calls, len(self.answers) - 1)]
+        self.calls += 1
+        return super().predict_proba(X)
+
+
+def test_every_event_gets_its_own_model_call_even_with_the_same_features():
+    model = ChangesEveryCall(0.1, 0.8, 0.3)
+    with FraudScorer(model, FakeStore({"c1": QUIET}), budget_s=5) as scorer:
+        decisions = [scorer.score(ev()) for _ in range(3)]
+    got = [(d.source, d.score) for d in decisions]
+    assert model.calls == 3 and got == [("model", 0.1), ("model", 0.8), ("model", 0.3)], (
+        "three events with the same amount and the same stored window: each is scored by its own model call, "
+        "never by an answer kept from an earlier event with the same features (the model may have been retrained "
+        f"or swapped since); the model answered 0.1, 0.8, 0.3 and was asked {model.calls} times, the decisions "
+        f"were {got}")
 
 
 class LateThenFails(AnswersAfter):

@@ -202,12 +202,26 @@ def test_merchants_and_card_ids_are_compared_exactly_as_given():
     assert features_of(got)["distinct_merchants"] == 5, (
         "'Shop', 'shop', 'shop ', ' shop' and 'SHOP' are five different merchant ids: compare merchants exactly "
         f"as given, never stripped or case-folded; got {features_of(got)}")
-    for card in ("b", "B", " b", "b "):
+    for card in ("b", "B", " b", "b ", ""):
         got = windows.process(ev(card, 110, 2.0))
-        assert features_of(got)["count"] == 1, (
-            f"'b', 'B', ' b' and 'b ' are four different cards: card {card!r} has one event in its window, its own; "
-            f"key cards by card_id exactly as given, never stripped or case-folded; got {features_of(got)}")
-    assert windows.state_size() == 9, f"five events of card a and one of each b-like card are held; got {windows.state_size()}"
+        assert got is not None and features_of(got)["count"] == 1, (
+            f"'b', 'B', ' b', 'b ' and '' are five different cards: card {card!r} has one event in its window, its "
+            "own; key cards by card_id exactly as given, never stripped or case-folded; any str is a card id, '' "
+            f"included (only a card_id that is not a str is refused); got {got}")
+    assert windows.state_size() == 10, (
+        f"five events of card a and one of each b-like card and of card '' are held; got {windows.state_size()}")
+
+
+def test_an_empty_card_id_is_a_card_like_any_other():
+    windows = SlidingWindowFeatures(60, 0)
+    try:
+        windows.process(ev("", 100, 1.0, "m1"))
+        got = windows.process(ev("", 101, 2.0, "m2"))
+    except ValueError as error:
+        pytest.fail(f"card_id '' is a str, so a card id like any other (only None is refused); got {error!r}")
+    assert features_of(got) == {"count": 2, "total_amount": 3.0, "max_amount": 2.0, "distinct_merchants": 2}, (
+        "'' is a str, so a card id like any other (only None is refused): its two events are both in the "
+        f"window of the second; got {features_of(got)}")
 
 
 def test_refunds_are_negative_amounts_and_count_like_any_other():
@@ -238,12 +252,12 @@ def test_amounts_with_any_number_of_decimals_are_summed_as_given():
 
 def test_a_burst_of_thousands_of_events_on_one_card_is_counted_in_full():
     windows = SlidingWindowFeatures(3600, 0)
-    burst = 3_000  # a card-testing bot: thousands of charges on one card inside one window
+    burst = 6_000  # a card-testing bot: thousands of charges on one card inside one window
     for i in range(burst):
         got = windows.process(ev("bot", 1000 + i * 0.5, amount=1.0, merchant=f"m{i % 50}"))
     assert features_of(got) == {"count": burst, "total_amount": pytest.approx(float(burst)), "max_amount": 1.0,
                                 "distinct_merchants": 50}, (
-        f"all {burst} events of the card fall in the last event's window (a 1,500 s span, window 3600 s): every "
+        f"all {burst} events of the card fall in the last event's window (a 3,000 s span, window 3600 s): every "
         "one of them counts. Memory is bounded by the watermark and the window, never by a cap on events per "
         f"card, which would hide exactly the bursts fraud detection is for; got {features_of(got)}")
     assert windows.state_size() == burst, f"all {burst} events can still be seen; got {windows.state_size()}"

@@ -1,0 +1,99 @@
+"""Task 2: online feature store on Redis (Lua compare-and-set, JSON payload)."""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from collections.abc import Mapping
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+
+class StoreUnavailable(Exception):
+    """Redis could not be reached or did not answer in time; the caller degrades."""
+
+
+_LUA = """
+local stored = redis.call('HGET', KEYS[1], 'event_ts')
+if stored and tonumber(ARGV[1]) < tonumber(stored) then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'event_ts', ARGV[1], 'features', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+
+def _positive_finite(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be positive and finite")
+
+
+def _finite_number(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite")
+
+
+class OnlineFeatureStore:
+    """The latest features of each card, in Redis, with a time to live."""
+
+    def __init__(self, url: str, *, ttl_s: float = 3600.0, timeout_s: float = 0.1,
+                 prefix: str = "fraud:") -> None:
+        _positive_finite(ttl_s, "ttl_s")
+        _positive_finite(timeout_s, "timeout_s")
+        self.ttl_s = ttl_s
+        self.timeout_s = timeout_s
+        self.prefix = prefix
+        self._client = redis.Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+            decode_responses=True, retry=Retry(NoBackoff(), 0), retry_on_timeout=False)
+        self._script = self._client.register_script(_LUA)
+
+    def _key(self, card_id: str) -> str:
+        return self.prefix + "card:" + card_id
+
+    def write(self, card_id: str, features: Mapping[str, float], *, event_ts: float) -> bool:
+        if not isinstance(card_id, str):
+            raise ValueError("card_id must be a str")
+        if not isinstance(features, Mapping) or not features:
+            raise ValueError("features must be a non-empty mapping")
+        values = {}
+        for name, value in features.items():
+            if not isinstance(name, str):
+                raise ValueError("feature names must be str")
+            _finite_number(value, f"feature {name!r}")
+            values[name] = float(value)
+        _finite_number(event_ts, "event_ts")
+        ts = float(event_ts)
+        ttl_ms = max(1, math.ceil(self.ttl_s * 1000))
+        try:
+            return bool(self._script(keys=[self._key(card_id)],
+                                     args=[repr(ts), json.dumps(values), ttl_ms]))
+        except redis.RedisError as error:
+            raise StoreUnavailable(f"redis write failed: {error!r}") from error
+
+    def read(self, card_id: str) -> dict[str, float] | None:
+        if not isinstance(card_id, str):
+            raise ValueError("card_id must be a str")
+        try:
+            raw = self._client.hget(self._key(card_id), "features")
+        except redis.RedisError as error:
+            raise StoreUnavailable(f"redis read failed: {error!r}") from error
+        if raw is None:
+            return None
+        return {name: float(v) for name, v in json.loads(raw).items()}
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> "OnlineFeatureStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
