@@ -21,10 +21,13 @@ project's `model` service would, on a fake clock. When compose replaces that con
 the old one keeps answering for `old_answers_s` seconds (it is being stopped), then nothing
 is ready until the new one answers `/health` (`start_s` after `up`) and then `/ready`
 (`ready_s` after `up`). An image built as `broken` answers every `/predict` with 500 (or with the
-status `broken` names, e.g. `broken=503`). Each
+status `broken` names, e.g. `broken=503`); `fails_after` and `fails_until` narrow that to each
+container's /predict answers from number `fails_after` (counting from 0) up to `fails_until`. Each
 request moves the fake clock by `request_cost_s`, as a real request takes time. Its
-`/metrics` counts every answer by endpoint and status, as day 03's `model_requests_total`
-does (`/health`, `/ready` and `/metrics` too, not only `/predict`); `rows` keeps the rows
+`/metrics` shows the answering container's `model_requests_total`: every answer it gave, by
+endpoint and status, as day 03's server counts them (`/health`, `/ready` and `/metrics` too, not
+only `/predict`), from zero when that container started, as a real deploy's new container does
+(while no container answers, nothing counts); `rows` keeps the rows
 of every valid `/predict`;
 `hold_metrics(seconds)` keeps showing the counts of that moment for a while, as a scrape
 lags behind the requests.
@@ -56,6 +59,8 @@ class Image:
     env: dict = field(default_factory=dict)
     files: dict = field(default_factory=dict)  # destination in the image -> bytes copied there
     broken: bool | int = False  # True: /predict answers 500; a number: that status
+    fails_after: int = 0  # a broken image's containers answer their first so many /predict well
+    fails_until: int | None = None  # ...and, from this many on, well again (None: never)
     user: str = ""  # the USER the image runs as ("" is docker's default, root)
 
     @property
@@ -71,6 +76,7 @@ class Container:
     created: float
     running: bool = True
     env: dict = field(default_factory=dict)
+    counts: dict = field(default_factory=dict)  # its model_requests_total: (endpoint, status) -> answers
 
     @property
     def names(self) -> set[str]:
@@ -274,8 +280,9 @@ class FakeDocker:
 
     # the world
     def add_image(self, tag: str, *, model_version: str | None = None, broken: bool | int = False,
-                  user: str = "") -> Image:
-        image = Image(tag, env={"MODEL_VERSION": model_version} if model_version else {}, broken=broken, user=user)
+                  fails_after: int = 0, fails_until: int | None = None, user: str = "") -> Image:
+        image = Image(tag, env={"MODEL_VERSION": model_version} if model_version else {}, broken=broken,
+                      fails_after=fails_after, fails_until=fails_until, user=user)
         self.images[tag] = image
         return image
 
@@ -478,6 +485,7 @@ class FakeDocker:
                 parent = self.images[base]
                 image.base, image.env, image.labels = base, dict(parent.env), dict(parent.labels)
                 image.files, image.broken, image.user = dict(parent.files), parent.broken, parent.user
+                image.fails_after, image.fails_until = parent.fails_after, parent.fails_until
                 args.clear()   # an ARG declared before FROM is out of scope after it
             elif keyword == "ARG":
                 for word in docker_words(rest, {**args, **image.env}):
@@ -504,26 +512,34 @@ class FakeDocker:
         tags = every(options, "-t", "--tag")
         for tag in tags:
             self.images[tag] = Image(tag, image.base, dict(image.labels), dict(image.env), dict(image.files),
-                                     image.broken, image.user)
+                                     image.broken, image.fails_after, image.fails_until, image.user)
         return "".join(f"Successfully tagged {tag}\n" for tag in tags)
 
     # what the model port shows
-    def serving_state(self, now: float, *, old_answers_s: float, start_s: float, ready_s: float):
-        """(model_version or None, ready, broken) the watched project's model port shows at `now`."""
+    def answering(self, now: float, *, old_answers_s: float, start_s: float,
+                  ready_s: float) -> tuple[Container, Image, bool] | None:
+        """(container, its image, ready) of what answers on the watched project's model port at `now`."""
         with self.lock:
             current = self.container("model")
             if current is not None and current.running and current.image in self.images:
                 age = now - current.created
-                image = self.images[current.image]
                 if age >= start_s:
-                    return image.model_version, age >= ready_s, image.broken
+                    return current, self.images[current.image], age >= ready_s
             # the new one is not up: the one it replaced may still be answering
             replaced = [c for c in self.removed if (c.project, c.service) == (self.project, "model")]
             if replaced and current is not None and now - current.created < old_answers_s:
                 old = self.images.get(replaced[-1].image)
                 if old is not None:
-                    return old.model_version, True, old.broken
+                    return replaced[-1], old, True
+            return None
+
+    def serving_state(self, now: float, **timing):
+        """(model_version or None, ready, broken) the watched project's model port shows at `now`."""
+        found = self.answering(now, **timing)
+        if found is None:
             return None, False, False
+        _, image, ready = found
+        return image.model_version, ready, image.broken
 
 
 def valid_payload(raw: bytes) -> bool:
@@ -548,52 +564,81 @@ class ModelPort:
         self.request_cost_s = request_cost_s
         self.answers: list[tuple[str, int, str | None]] = []
         self.rows: list[list[float]] = []
-        self.counts: dict[tuple[str, str], int] = {}
         self._held: tuple[float, dict[tuple[str, str], int]] | None = None
+        self._hold: tuple[float, int] | None = None  # a hold waiting for its moment
+        self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
-    def hold_metrics(self, seconds: float) -> None:
-        """For the next `seconds` of wall time, /metrics keeps showing today's counts: a scrape
-        lags behind the requests, as Prometheus' last sample does."""
-        self._held = (time.monotonic() + seconds, dict(self.counts))
+    def hold_metrics(self, seconds: float, *, after_predicts: int = 0) -> None:
+        """For the next `seconds` of wall time, /metrics keeps showing the counts of this moment,
+        or of the moment the answering container has answered `after_predicts` /predict requests:
+        a scrape lags behind the requests, as Prometheus' last sample does."""
+        with self._lock:
+            self._held = None
+            self._hold = (seconds, after_predicts)
+            self._freeze_if_due(self._now_answering())
 
-    def _exposed_counts(self) -> dict[tuple[str, str], int]:
+    def _now_answering(self) -> Container | None:
+        found = self.docker.answering(self.clock(), **self.timing)
+        return None if found is None else found[0]
+
+    def _freeze_if_due(self, container: Container | None) -> None:
+        if self._hold is None:
+            return
+        seconds, after_predicts = self._hold
+        counts = {} if container is None else container.counts
+        if sum(n for (path, _), n in counts.items() if path == "/predict") >= after_predicts:
+            self._held, self._hold = (time.monotonic() + seconds, dict(counts)), None
+
+    def _exposed_counts(self, container: Container) -> dict[tuple[str, str], int]:
         if self._held is not None and time.monotonic() < self._held[0]:
             return self._held[1]
-        return self.counts
+        return container.counts
 
     def state(self):
         return self.docker.serving_state(self.clock(), **self.timing)
+
+    def _answer(self, container, image, ready: bool, version, method: str, path: str, raw: bytes):
+        """(status, JSON body or None for /metrics) the answering container gives."""
+        if version is None:
+            return 503, {"error": "no model service is up"}
+        if path == "/health" and method == "GET":
+            return 200, {"status": "ok", "model_version": version}
+        if path == "/ready" and method == "GET":
+            return (200, {"ready": True}) if ready else (503, {"ready": False})
+        if path == "/predict" and method == "POST" and not valid_payload(raw):
+            return 422, {"error": "the day-03 payload is {\"features\": [[f0, f1, f2, segment], ...]}"}
+        if path == "/predict" and method == "POST":
+            self.rows.extend(json.loads(raw)["features"])
+            answered = sum(n for (p, _), n in container.counts.items() if p == "/predict")
+            failing_now = image.fails_after <= answered and (image.fails_until is None or answered < image.fails_until)
+            broken = image.broken if failing_now else False
+            failing = broken if isinstance(broken, int) and not isinstance(broken, bool) else 500
+            return (failing, {"error": "cannot predict"}) if broken or not ready else (
+                200, {"predictions": [0.5], "model_version": version})
+        if path == "/metrics" and method == "GET":
+            return 200, None
+        return 404, {"error": f"no route {method} {path}"}
 
     def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         raw = handler.rfile.read(length) if length else b""
         self.clock.advance(self.request_cost_s)
-        version, ready, broken = self.state()
+        found = self.docker.answering(self.clock(), **self.timing)
+        container, image, ready = found if found is not None else (None, None, False)
+        version = image.model_version if image is not None else None
         path = handler.path.split("?")[0]
-        if version is None:
-            status, body = 503, {"error": "no model service is up"}
-        elif path == "/health" and method == "GET":
-            status, body = 200, {"status": "ok", "model_version": version}
-        elif path == "/ready" and method == "GET":
-            status, body = (200, {"ready": True}) if ready else (503, {"ready": False})
-        elif path == "/predict" and method == "POST" and not valid_payload(raw):
-            status, body = 422, {"error": "the day-03 payload is {\"features\": [[f0, f1, f2, segment], ...]}"}
-        elif path == "/predict" and method == "POST":
-            self.rows.extend(json.loads(raw)["features"])
-            failing = broken if isinstance(broken, int) and not isinstance(broken, bool) else 500
-            status, body = (failing, {"error": "cannot predict"}) if broken or not ready else (
-                200, {"predictions": [0.5], "model_version": version})
-        elif path == "/metrics" and method == "GET":
-            status, body = 200, None
-        else:
-            status, body = 404, {"error": f"no route {method} {path}"}
-        self.answers.append((path, status, version))
-        key = (path, str(status))  # every endpoint, as day 03's server counts them
-        self.counts[key] = self.counts.get(key, 0) + 1
+        with self._lock:
+            status, body = self._answer(container, image, ready, version, method, path, raw)
+            self.answers.append((path, status, version))
+            if container is not None:  # every endpoint, as day 03's server counts them
+                key = (path, str(status))
+                container.counts[key] = container.counts.get(key, 0) + 1
+                self._freeze_if_due(container)
+            exposed = dict(self._exposed_counts(container)) if container is not None else {}
         if body is None:
             data = "".join(f'model_requests_total{{endpoint="{p}",status="{s}"}} {n}\n'
-                           for (p, s), n in sorted(self._exposed_counts().items())).encode()
+                           for (p, s), n in sorted(exposed.items())).encode()
             content_type = "text/plain; version=0.0.4"
         else:
             data, content_type = json.dumps(body).encode(), "application/json"
