@@ -200,3 +200,27 @@ def test_lists_the_versions_on_every_page_of_a_search(registry, mlflow_name, mon
     assert versions == ["1", "2", "3", "4", "5"], (
         f"{mlflow_name!r} has versions 1 to 5, and the registry answers a search two versions at a time: read every "
         f"page (call again with page_token=page.token until the token is empty), not the first; got {versions}")
+
+
+@pytest.mark.parametrize("store", ["registry", "served_registry"], ids=["direct store", "through the server"])
+def test_aliases_are_sorted_whatever_order_the_registry_gives_them(request, store, mlflow_name, monkeypatch):
+    import mlflow
+    from mlflow.entities.model_registry import ModelVersion, RegisteredModel
+
+    registry = request.getfixturevalue(store)
+    register_challenger(registry.tracking_uri, registry.run_ids["good"], mlflow_name)
+    client = mlflow.MlflowClient(tracking_uri=registry.tracking_uri, registry_uri=registry.tracking_uri)
+    for alias in ("zeta", "alpha", "mid"):
+        client.set_registered_model_alias(mlflow_name, alias, "1")
+    # This registry happens to answer in alphabetical order; another may answer in any order, as if this one
+    # answered back to front.
+    by_model, by_version = RegisteredModel.aliases.fget, ModelVersion.aliases.fget
+    monkeypatch.setattr(RegisteredModel, "aliases", property(lambda self: dict(reversed(list(by_model(self).items()))),
+                                                             RegisteredModel.aliases.fset))
+    monkeypatch.setattr(ModelVersion, "aliases", property(lambda self: list(reversed(list(by_version(self) or []))),
+                                                          ModelVersion.aliases.fset))
+    table = compare_versions(registry.tracking_uri, mlflow_name, registry.X_test, registry.y_test)
+    aliases = table[0]["aliases"]
+    assert aliases == ["alpha", "challenger", "mid", "zeta"], (
+        f"version 1 has the aliases 'zeta', 'alpha', 'mid' and 'challenger', and the registry gave them back to front; "
+        f"the row should list them sorted, ['alpha', 'challenger', 'mid', 'zeta'], not {aliases}")

@@ -94,6 +94,11 @@ def test_a_champion_moved_back_by_hand_is_where_a_rollback_returns(registry, hel
         f"'1', not {back_to!r}: record the champion a promotion replaces whenever it is not the last one recorded, "
         "even if it served earlier too")
     assert _champion(registry.tracking_uri, mlflow_name) == "1", "the 'champion' alias should point at version 1 again"
+    steps = [back_to, *_rollbacks(registry, mlflow_name, most=3)]
+    assert steps == ["1", "2", "1"], (
+        f"versions 1, 2, 1 (put back by hand) and 3 served in turn: rollbacks from 3 should return '1', '2', then '1' "
+        f"and then raise LookupError, not {steps}: add the hand-set champion to the history (a version that served "
+        "twice counts twice), do not write it over the last champion recorded")
 
 
 def test_a_champion_moved_by_hand_since_the_last_promotion_rolls_back_to_the_last_promoted(registry, mlflow_name):
@@ -107,6 +112,19 @@ def test_a_champion_moved_by_hand_since_the_last_promotion_rolls_back_to_the_las
         f"versions 1, 2 and (moved by hand) 3 served in turn: rollbacks should return '2', the champion before the "
         f"current one, then '1', then raise LookupError; got {steps}. When the champion is not the last one your "
         "history recorded, the last recorded one is the champion before it: do not pop it as if 2 were serving")
+
+
+def test_one_promotion_then_a_champion_moved_by_hand_rolls_back_to_the_promoted(registry, mlflow_name):
+    assert _offer(registry, mlflow_name, "good"), "setup: version 1 (good) should be the first champion"
+    register_challenger(registry.tracking_uri, registry.run_ids["best"], mlflow_name)
+    # An operator put version 2 in production by hand: 1, then 2 served, though only 1 was ever promoted.
+    _client(registry.tracking_uri).set_registered_model_alias(mlflow_name, "champion", "2")
+    steps = _rollbacks(registry, mlflow_name)
+    assert steps == ["1"], (
+        f"version 1 was promoted and then version 2 put in production by hand: two champions have served, so a "
+        f"rollback should return to '1' and the next raise LookupError, not {steps}: check for a champion moved by "
+        "hand before deciding there is no earlier champion")
+    assert _champion(registry.tracking_uri, mlflow_name) == "1", "the 'champion' alias should point at version 1 again"
 
 
 def test_a_promotion_after_a_rollback_builds_on_the_restored_champion(registry, held_out, mlflow_name):

@@ -96,9 +96,13 @@ def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_
         if not score[challenger] - score[champion] > margin:  # NaN is never an improvement
             return False
         depth = max([int(a[len(PREV):]) for a in aliases if a.startswith(PREV)], default=0)
+        served = [champion]  # the champions to push, newest first
+        if aliases.get(f"{PREV}0", champion) != champion:  # moved by hand: the one we set last served before it
+            served.append(aliases[f"{PREV}0"])
         for k in range(depth, 0, -1):
-            reg.point(model_name, f"{PREV}{k + 1}", aliases[f"{PREV}{k}"])
-        reg.point(model_name, f"{PREV}1", champion)
+            reg.point(model_name, f"{PREV}{k + len(served)}", aliases[f"{PREV}{k}"])
+        for k, version in enumerate(served, start=1):
+            reg.point(model_name, f"{PREV}{k}", version)
     reg.point(model_name, "champion", challenger)
     reg.point(model_name, f"{PREV}0", challenger)
     reg.drop(model_name, "challenger")
