@@ -297,6 +297,23 @@ def test_deploy_uses_the_versions_image_and_the_flags_port_whatever_the_environm
         f"exports; it saw {model.env.get('MODEL_PORT')!r}")
 
 
+@pytest.mark.parametrize("step", ["deploy", "undeploy"])
+def test_compose_runs_with_the_callers_environment(world, monkeypatch, step):
+    import os
+
+    # a rootless or remote docker engine, found through the caller's DOCKER_HOST
+    monkeypatch.setenv("DOCKER_HOST", "unix:///run/user/1000/docker.sock")
+    steps = world.steps()
+    first = len(world.docker.commands)
+    steps.deploy("2") if step == "deploy" else steps.undeploy()
+    calls = [c for c in world.docker.commands[first:] if c.get("compose")]
+    assert calls, f"{step} should run docker-compose; it ran {[c['argv'][:3] for c in world.docker.commands[first:]]}"
+    lost = [(c["subcommand"], name) for c in calls for name in ("DOCKER_HOST", "PATH")
+            if c["env"].get(name) != os.environ[name]]
+    assert not lost, (
+        f"{step}'s docker-compose should run with the caller's environment plus MODEL_IMAGE and MODEL_PORT "
+        f"(DOCKER_HOST names the engine, PATH finds docker's helpers, HOME holds the registry credentials); "
+        f"these (subcommand, variable) were missing or changed: {lost}")
 
 
 def test_a_first_deploy_starts_the_service(world):
@@ -559,6 +576,23 @@ def test_monitor_judges_this_loads_latencies_only(world):
         f"this load's only (fast answers), not the store's last hour, day or --load-seconds: {verdict}")
 
 
+def test_monitor_ignores_latencies_recorded_after_steps_were_built_but_before_the_load(world):
+    monitoring = pytest.importorskip("earlier_days").monitoring
+    import time as wall
+
+    steps = world.steps(requests=10, load_seconds=60.0, max_p95_ms=2000.0)
+    other = monitoring.ModelPerformanceMonitor(str(steps.args.store))
+    for _ in range(50):
+        other.record_metric("latency_ms", 5000.0)  # another writer of the store, while train ... deploy run
+    wall.sleep(1.5)  # the load begins a moment later (the store's timestamps are the wall clock's)
+    url = f"http://127.0.0.1:{world.port.port}"
+    verdict = steps.monitor(url, steps.load(url))
+    assert verdict.healthy, (
+        "another writer of the store recorded 5 s latencies after Steps was built and 1.5 s before the load began: "
+        "the p95 is that of the latencies recorded since the load began (fast answers), not since Steps was "
+        f"built; got {verdict}")
+
+
 @pytest.mark.parametrize("requests, slow, healthy", [(20, 10, False), (40, 1, True), (20, 1, True)])
 def test_monitor_judges_the_95th_percentile_of_the_loads_latencies(world, monkeypatch, requests, slow, healthy):
     monitoring = pytest.importorskip("earlier_days").monitoring
@@ -680,8 +714,9 @@ def test_monitor_waits_until_prometheus_has_counted_the_whole_load(world, promet
         f"too (1.0 is past --max-error-ratio 0.6); got {verdict}")
 
 
-def prometheus_count(prometheus, query: str, *, at_least: float, timeout: float = 20) -> None:
-    """Wait until Prometheus' `query` (one number) reaches `at_least`."""
+def prometheus_count(prometheus, query: str, *, at_least: float = float("-inf"), at_most: float = float("inf"),
+                     timeout: float = 20) -> None:
+    """Wait until Prometheus' `query` (one number) is at least `at_least` and at most `at_most`."""
     import json
     import time as wall
     import urllib.parse
@@ -692,9 +727,10 @@ def prometheus_count(prometheus, query: str, *, at_least: float, timeout: float 
         with urllib.request.urlopen(f"{prometheus.url}/api/v1/query?query={urllib.parse.quote(query)}",
                                     timeout=5) as answer:
             result = json.load(answer)["data"]["result"]
-        if result and float(result[0]["value"][1]) >= at_least:
+        if result and at_least <= float(result[0]["value"][1]) <= at_most:
             return
-        assert wall.monotonic() < deadline, f"Prometheus should show {query} >= {at_least} within {timeout:g} s"
+        assert wall.monotonic() < deadline, (
+            f"Prometheus should show {at_least:g} <= {query} <= {at_most:g} within {timeout:g} s")
         wall.sleep(0.2)
 
 
@@ -733,6 +769,26 @@ def test_monitor_waits_for_this_loads_requests_not_for_any_count(world, promethe
         assert verdict.healthy, (
             f"{story}then the 5xx share, 5 of 20 (0.25), is within --max-error-ratio 0.6 (and --min-availability 0 "
             f"accepts the failed answers); got {verdict}")
+
+
+@pytest.mark.prometheus
+@pytest.mark.timeout(60)
+def test_monitor_counts_the_new_containers_answers_after_a_deploy_over_a_version_that_served(world, prometheus):
+    set_timing(world, old_answers_s=0.0, start_s=0.0, ready_s=0.0)  # v2 is up and ready as soon as compose is done
+    url = f"http://127.0.0.1:{world.port.port}"
+    predicts = 'sum(model_requests_total{endpoint="/predict"}) or vector(0)'
+    world.steps(requests=10, rps=100.0).load(url)  # v1 answered 10 /predict, and its container counted them
+    prometheus_count(prometheus, predicts, at_least=10)
+    steps = real_time_steps(world, prometheus.url, requests=10, rps=100.0, wait_seconds=10.0)
+    steps.deploy("2")  # a new container, whose counters start at zero
+    prometheus_count(prometheus, predicts, at_most=0)  # Prometheus has scraped it (a real start-up leaves time)
+    load = steps.load(url)
+    verdict = result_or_none(lambda: steps.monitor(url, load))
+    assert verdict is not None and verdict.healthy, (
+        "this Steps deployed v2 over v1, which had answered 10 /predict; v2 answered the load's 10 /predict with "
+        "200 and Prometheus counts them from zero (a new container): the monitor should see the 10 it waits for "
+        "and a 5xx share of 0, not compare with v1's counts read before the deploy (which never lets the new "
+        f"count reach the load's 10); got {verdict if verdict is not None else 'an error'}")
 
 
 @pytest.mark.prometheus
