@@ -179,6 +179,7 @@ class RacingRedis:
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self._answered(sink)
                 sink.sendall(data)
         except OSError:
             pass
@@ -189,15 +190,32 @@ class RacingRedis:
         buffer = bytearray()
         try:
             while data := client.recv(65536):
+                self._received(client)
                 buffer += data
                 for name, raw in _commands(buffer):
-                    if name in COMMITS:
-                        self._stage()
+                    if not self._forwards(client, name):
+                        return
                     server.sendall(raw)
         except OSError:
             pass
         finally:
-            server.close()
+            self._hang_up(client, server)
+
+    # What the proxies that build on this one change: each sees the traffic through these.
+    def _received(self, client: socket.socket) -> None:
+        """`client` sent bytes (a command, a pipeline, or part of one)."""
+
+    def _answered(self, client: socket.socket) -> None:
+        """Redis sent `client` bytes (an answer, or part of one)."""
+
+    def _forwards(self, client: socket.socket, name: bytes) -> bool:
+        """Whether the command `name`, next on `client`'s connection, goes on to Redis (False hangs up)."""
+        if name in COMMITS:
+            self._stage()
+        return True
+
+    def _hang_up(self, client: socket.socket, server: socket.socket) -> None:
+        server.close()
 
     def _stage(self) -> None:
         with self._lock:
@@ -241,28 +259,24 @@ class CuttingRedis(RacingRedis):
 
     def __init__(self, target: str) -> None:
         self.cut = threading.Event()
+        self._stepped: set[int] = set()  # connections (by client socket) that have sent an atomic step
         super().__init__(target)
 
-    def _to_redis(self, client: socket.socket, server: socket.socket) -> None:
-        buffer, stepped = bytearray(), False
-        try:
-            while data := client.recv(65536):
-                buffer += data
-                for name, raw in _commands(buffer):
-                    if stepped and name not in SCRIPT_LOADING:
-                        self.cut.set()
-                        return
-                    stepped = stepped or name in ATOMIC_STEPS
-                    server.sendall(raw)
-        except OSError:
-            pass
-        finally:
-            for sock in (server, client):  # the client sees the connection close, as when Redis dies
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            server.close()
+    def _forwards(self, client: socket.socket, name: bytes) -> bool:
+        if id(client) in self._stepped and name not in SCRIPT_LOADING:
+            self.cut.set()
+            return False
+        if name in ATOMIC_STEPS:
+            self._stepped.add(id(client))
+        return True
+
+    def _hang_up(self, client: socket.socket, server: socket.socket) -> None:
+        for sock in (server, client):  # the client sees the connection close, as when Redis dies
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        server.close()
 
 
 @pytest.fixture
@@ -284,7 +298,8 @@ class CountingRedis(RacingRedis):
     count. `reset()` starts counting afresh; `round_trips()` is the count since."""
 
     def __init__(self, target: str) -> None:
-        self._heard: dict[int, bool] = {}  # by client socket: Redis has answered since its last send
+        self._heard: set[int] = set()  # connections (by client socket) Redis has answered since their last send
+        self._counted: set[int] = set()  # connections whose round trip under way is counted
         self._trips = 0
         self._count_lock = threading.Lock()
         super().__init__(target)
@@ -297,34 +312,20 @@ class CountingRedis(RacingRedis):
         with self._count_lock:
             return self._trips
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                self._heard[id(sink)] = True  # before forwarding: the client's next send is a new trip
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            sink.close()
+    def _answered(self, client: socket.socket) -> None:
+        self._heard.add(id(client))
 
-    def _to_redis(self, client: socket.socket, server: socket.socket) -> None:
-        buffer, counted = bytearray(), False
-        self._heard[id(client)] = True
-        try:
-            while data := client.recv(65536):
-                if self._heard.get(id(client)):
-                    self._heard[id(client)], counted = False, False  # a new round trip starts
-                buffer += data
-                for name, raw in _commands(buffer):
-                    if name not in CONNECTION_SETUP and not counted:
-                        counted = True
-                        with self._count_lock:
-                            self._trips += 1
-                    server.sendall(raw)
-        except OSError:
-            pass
-        finally:
-            server.close()
+    def _received(self, client: socket.socket) -> None:
+        if id(client) in self._heard:  # Redis answered: this send begins a new round trip
+            self._heard.discard(id(client))
+            self._counted.discard(id(client))
+
+    def _forwards(self, client: socket.socket, name: bytes) -> bool:
+        if name not in CONNECTION_SETUP and id(client) not in self._counted:
+            self._counted.add(id(client))
+            with self._count_lock:
+                self._trips += 1
+        return True
 
 
 @pytest.fixture
