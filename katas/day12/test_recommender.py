@@ -908,12 +908,18 @@ def test_fitting_again_on_another_catalogue_serves_the_new_items(n_items):
     )
 
 
-@pytest.mark.task(taskno=1)
-def test_equal_popularity_on_the_full_catalogue_goes_to_the_lower_item_id(planted):
-    model, train, _ = planted
+def _users_per_item(train):
+    """How many users' training histories hold each of the N_ITEMS items: the popularity both orders follow."""
     users = np.zeros(N_ITEMS, dtype=np.int64)
     for history in train:
         users[list(history)] += 1
+    return users
+
+
+@pytest.mark.task(taskno=1)
+def test_equal_popularity_on_the_full_catalogue_goes_to_the_lower_item_id(planted):
+    model, train, _ = planted
+    users = _users_per_item(train)
     expected = sorted(range(N_ITEMS), key=lambda item: (-users[item], item))
     got = model.most_popular(N_ITEMS)
     first_wrong = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), None)
@@ -927,9 +933,7 @@ def test_equal_popularity_on_the_full_catalogue_goes_to_the_lower_item_id(plante
 @pytest.mark.task(taskno=2)
 def test_padding_on_the_full_catalogue_follows_popularity_with_ties_in_id_order(planted):
     model, train, _ = planted
-    users = np.zeros(N_ITEMS, dtype=np.int64)
-    for history in train:
-        users[list(history)] += 1
+    users = _users_per_item(train)
     seen = set(train[7])
     linked = set().union(*(history for history in train if seen & set(history))) - seen
     padding = sorted(set(range(N_ITEMS)) - seen - linked, key=lambda item: (-users[item], item))
