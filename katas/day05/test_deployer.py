@@ -364,19 +364,27 @@ def test_build_arg_values_with_regex_metacharacters_are_hidden(make, engine, cap
     )
 
 
+CREDENTIAL = "s3cret-token-9f2c"
+INDEX_URL = f"https://ci:{CREDENTIAL}@pypi.example/simple"
+
+
+def _leaked_through_a_raising_docker(make, caplog, raised):
+    """Deploys v1 with a credential in the build arg PIP_EXTRA_INDEX_URL through a runner whose every docker command
+    raises `raised(argv, timeout)`: the result, and every reason or log text holding the credential (200 characters)."""
+    caplog.set_level(logging.DEBUG)
+
+    def runner(argv, timeout):
+        raise raised(argv, timeout)
+
+    result = make(runner=runner).deploy("app", "v1", context=".", build_args={"PIP_EXTRA_INDEX_URL": INDEX_URL})
+    return result, [text[:200] for text in _texts_of(result, caplog) if CREDENTIAL in text]
+
+
 @pytest.mark.task(taskno=4)
 @pytest.mark.parametrize("error", [FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT)),
                                    OSError(errno.EAGAIN, os.strerror(errno.EAGAIN))], ids=["missing", "fork-fails"])
 def test_build_arg_values_are_not_leaked_when_docker_cannot_start(make, caplog, error):
-    caplog.set_level(logging.DEBUG)
-    secret = "s3cret-token-9f2c"
-
-    def runner(argv, timeout):
-        raise error
-
-    result = make(runner=runner).deploy("app", "v1", context=".",
-                                        build_args={"PIP_EXTRA_INDEX_URL": f"https://ci:{secret}@pypi.example/simple"})
-    leaked = [text[:200] for text in _texts_of(result, caplog) if secret in text]
+    result, leaked = _leaked_through_a_raising_docker(make, caplog, lambda argv, timeout: error)
     assert not result.promoted and not leaked, (
         f"docker could not start ({error!r}): the deploy fails, and a build arg's value (a credential) should reach "
         f"neither the reason nor the log, not even as part of the command line; got {result} and the value in {leaked}"
@@ -386,16 +394,12 @@ def test_build_arg_values_are_not_leaked_when_docker_cannot_start(make, caplog, 
 @pytest.mark.task(taskno=4)
 @pytest.mark.parametrize("stream", ["stdout", "stderr"])
 def test_the_partial_output_of_a_timed_out_build_is_hidden(make, caplog, stream):
-    caplog.set_level(logging.DEBUG)
-    secret = "s3cret-token-9f2c"
-    printed = f"#7 0.412 fetching https://ci:{secret}@pypi.example/simple\n".encode()
+    printed = f"#7 0.412 fetching {INDEX_URL}\n".encode()
 
-    def runner(argv, timeout):  # subprocess.run hands on what it read before the timeout, as bytes
-        raise subprocess.TimeoutExpired(argv, timeout, **{"output" if stream == "stdout" else "stderr": printed})
+    def timed_out(argv, timeout):  # subprocess.run hands on what it read before the timeout, as bytes
+        return subprocess.TimeoutExpired(argv, timeout, **{"output" if stream == "stdout" else "stderr": printed})
 
-    result = make(runner=runner).deploy("app", "v1", context=".",
-                                        build_args={"PIP_EXTRA_INDEX_URL": f"https://ci:{secret}@pypi.example/simple"})
-    leaked = [text[:200] for text in _texts_of(result, caplog) if secret in text]
+    result, leaked = _leaked_through_a_raising_docker(make, caplog, timed_out)
     assert not result.promoted and not leaked, (
         f"the build timed out after a RUN step printed a build arg's value on {stream}; that partial output, if "
         f"passed on, should have the value hidden; got {result} and the value in {leaked}"
