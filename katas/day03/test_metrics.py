@@ -176,6 +176,26 @@ def test_scraping_does_not_count_itself(app):
         "endpoint='/metrics'; both metrics leave out /metrics itself")
 
 
+def test_scrapes_are_counted_under_no_label_at_all(app):
+    client = app.test_client()
+
+    def totals(samples):
+        return (sum(s.value for s in samples.get("model_requests_total", [])),
+                sum(s.value for s in samples.get("model_request_latency_seconds_count", [])))
+
+    before = totals(scrape(client))
+    for _ in range(3):
+        scrape(client)
+    after = totals(scrape(client))
+    assert after[0] == before[0], (
+        f"four scrapes of /metrics and nothing else moved model_requests_total from {before[0]} to {after[0]} over "
+        "all its labels: GET /metrics goes uncounted under every label, `unmatched` included (skip it before "
+        "choosing the label)")
+    assert after[1] == before[1], (
+        f"four scrapes of /metrics and nothing else moved the latency histogram's count from {before[1]} to "
+        f"{after[1]} over all its labels: GET /metrics is not timed under any label either")
+
+
 def test_only_the_metrics_route_itself_goes_uncounted(app):
     client = app.test_client()
     for path in ("/metrics/", "/metrics.json", "/metricsz"):

@@ -179,7 +179,8 @@ class FakeDocker:
     build args' values on stdout, a failed one on stderr too, as a RUN step may. A bare
     `--build-arg KEY` (no `=`) is read from the environment, as the real CLI reads it.
     `fail_commands` makes the named subcommand fail (`run`) or time out after doing its
-    work (`run:timeout`: the container exists, but the CLI never returned).
+    work (`run:timeout`: the container exists, but the CLI never returned; a `build:timeout`'s
+    `TimeoutExpired` carries what the build printed, its build args' values, as bytes in output and stderr).
     A `run` without `--detach` does what the real CLI does: the container runs and the CLI
     stays attached to it, so the command only ends at its timeout.
     """
@@ -229,7 +230,10 @@ class FakeDocker:
         except _UsageError as exc:
             return self._done(argv, 125, err=f"docker {sub}: {exc}")
         if f"{sub}:timeout" in self.fail_commands:  # the engine did the work, the CLI never returned
-            raise subprocess.TimeoutExpired(argv, timeout)
+            # subprocess.run hands on what it had read before the timeout, as bytes (even with text=True): a build
+            # that hung after a RUN step printed its build args carries their values in output and stderr
+            printed = done.stdout.removesuffix("built").encode() if sub == "build" else None
+            raise subprocess.TimeoutExpired(argv, timeout, output=printed, stderr=printed)
         return done
 
     def _done(self, argv, code, out="", err=""):

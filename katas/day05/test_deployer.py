@@ -83,6 +83,16 @@ def test_bad_settings_are_rejected(args, engine):
 
 
 @pytest.mark.task(taskno=4)
+@pytest.mark.parametrize("port", [8080.5, 8080.0, "8080"], ids=repr)
+def test_a_port_that_is_not_an_int_is_rejected(engine, port):
+    # 8080.5 would be published as 127.0.0.1:8080.5:8000; a port read from a config file arrives as "8080"
+    with pytest.raises((ValueError, TypeError)):
+        Deployer("model", port, runner=engine)
+        pytest.fail(f"Deployer accepted the port {port!r}: a port is an integer in 1-65535, anything else should raise "
+                    f"ValueError or TypeError")
+
+
+@pytest.mark.task(taskno=4)
 @pytest.mark.parametrize("context", [".", None], ids=["build", "no-build"])
 @pytest.mark.parametrize("version", ["", "v 2", "v2;rm -rf", "-v2", ".v2", "v2\n", "v\u00e9", "\u00e9v2", "\u0663", "x" * 129], ids=repr)
 def test_a_version_that_is_not_a_valid_tag_is_rejected_before_any_command(make, engine, version, context):
@@ -354,6 +364,48 @@ def test_build_arg_values_with_regex_metacharacters_are_hidden(make, engine, cap
     )
 
 
+CREDENTIAL = "s3cret-token-9f2c"
+INDEX_URL = f"https://ci:{CREDENTIAL}@pypi.example/simple"
+
+
+def _leaked_through_a_raising_docker(make, caplog, raised):
+    """Deploys v1 with a credential in the build arg PIP_EXTRA_INDEX_URL through a runner whose every docker command
+    raises `raised(argv, timeout)`: the result, and every reason or log text holding the credential (200 characters)."""
+    caplog.set_level(logging.DEBUG)
+
+    def runner(argv, timeout):
+        raise raised(argv, timeout)
+
+    result = make(runner=runner).deploy("app", "v1", context=".", build_args={"PIP_EXTRA_INDEX_URL": INDEX_URL})
+    return result, [text[:200] for text in _texts_of(result, caplog) if CREDENTIAL in text]
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.parametrize("error", [FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT)),
+                                   OSError(errno.EAGAIN, os.strerror(errno.EAGAIN))], ids=["missing", "fork-fails"])
+def test_build_arg_values_are_not_leaked_when_docker_cannot_start(make, caplog, error):
+    result, leaked = _leaked_through_a_raising_docker(make, caplog, lambda argv, timeout: error)
+    assert not result.promoted and not leaked, (
+        f"docker could not start ({error!r}): the deploy fails, and a build arg's value (a credential) should reach "
+        f"neither the reason nor the log, not even as part of the command line; got {result} and the value in {leaked}"
+    )
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_the_partial_output_of_a_timed_out_build_is_hidden(make, caplog, stream):
+    printed = f"#7 0.412 fetching {INDEX_URL}\n".encode()
+
+    def timed_out(argv, timeout):  # subprocess.run hands on what it read before the timeout, as bytes
+        return subprocess.TimeoutExpired(argv, timeout, **{"output" if stream == "stdout" else "stderr": printed})
+
+    result, leaked = _leaked_through_a_raising_docker(make, caplog, timed_out)
+    assert not result.promoted and not leaked, (
+        f"the build timed out after a RUN step printed a build arg's value on {stream}; that partial output, if "
+        f"passed on, should have the value hidden; got {result} and the value in {leaked}"
+    )
+
+
 @pytest.mark.task(taskno=4)
 def test_without_a_command_timeout_no_docker_command_waits_longer_than_300_s(make, engine, v1_serving):
     result = make(current_version="v1").deploy("app", "v2", context=".")
@@ -405,6 +457,25 @@ def test_a_docker_binary_path_with_a_space_is_one_argument(make, engine, health,
     assert promoted is not None and promoted.promoted, f"a healthy v2 should be promoted: {promoted}"
     assert rolled_back is not None and not rolled_back.promoted, f"an unhealthy v3 must not be promoted: {rolled_back}"
     assert_serves(engine, "model-v2", "app:v2")
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.parametrize("docker", ["/opt/bin/docker", None], ids=["given", "default"])
+def test_the_docker_argument_is_used_whatever_the_environment_holds(make, engine, monkeypatch, docker):
+    for variable in ("DOCKER", "DOCKER_BIN", "DOCKER_BINARY", "DOCKER_CLI", "DOCKER_PATH", "DOCKER_EXECUTABLE"):
+        monkeypatch.setenv(variable, "/usr/bin/podman")
+    engine.binary = docker or "docker"
+    deployer = make(docker=docker) if docker else make()
+    try:
+        result = deployer.deploy("app", "v1", context=".")
+    except AssertionError:
+        result = None  # the fake engine refused a command; the check below says which
+    programs = sorted({argv[0] for argv, _ in engine.calls})
+    assert programs == [engine.binary], (
+        f"the docker argument ({engine.binary!r}) is the program to run, whatever the environment holds "
+        f"(DOCKER_BINARY and the like set to /usr/bin/podman here): commands started with {programs}"
+    )
+    assert result is not None and result.promoted, f"a healthy v1 should be promoted: {result}"
 
 
 @pytest.mark.task(taskno=4)
@@ -763,6 +834,26 @@ def test_a_failed_stop_of_the_previous_version_is_logged_on_the_given_logger(mak
     assert not elsewhere, (
         f"with docker {failure} failing, every step record (the failed stop of v1 included) should go to the logger "
         f"given, where the team reads its deploys; these went elsewhere: {elsewhere}"
+    )
+
+
+@pytest.mark.task(taskno=5)
+@pytest.mark.parametrize("command", ["build", "stop", "run"])
+def test_a_docker_command_that_cannot_start_is_logged_on_the_given_logger(make, engine, caplog, command, v1_serving):
+    caplog.set_level(logging.INFO)
+
+    def runner(argv, timeout):
+        if argv[1:2] == [command]:
+            raise OSError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+        return engine(argv, timeout)
+
+    make(runner=runner, current_version="v1", logger=logging.getLogger("team.deploys")).deploy("app", "v2", context=".")
+    stepped = [r for r in caplog.records if hasattr(r, "step")]
+    elsewhere = sorted({(r.name, r.step) for r in stepped if r.name != "team.deploys"})
+    assert stepped and not elsewhere, (
+        f"with docker {command} unable to start (OSError), every step record (the failed {command} included) should "
+        f"go to the logger given, where the team reads its deploys; "
+        f"{f'these went elsewhere: {elsewhere}' if stepped else 'no step was logged'}"
     )
 
 

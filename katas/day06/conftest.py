@@ -456,6 +456,49 @@ def recording_sleep(tmp_path):
     return functools.partial(RecordingSleep, tmp_path / "recording-sleep")
 
 
+RECORDING_MV = r'''#!{python} -S
+import json, os, sys
+with open({log!r}, "a") as f:
+    f.write(json.dumps({{"cwd": os.getcwd(), "argv": sys.argv[1:]}}) + "\n")
+os.execv({real!r}, ["mv", *sys.argv[1:]])
+'''
+
+
+class RecordingMv:
+    """An `mv` first on PATH that writes down each call (its arguments and working directory), then runs the real
+    one. `moves_onto(path)` lists the sources of every call whose destination is `path`, as absolute paths."""
+
+    def __init__(self, folder: Path) -> None:
+        self.bin = folder / "bin"
+        self.bin.mkdir(parents=True)
+        self.log = folder / "calls.jsonl"
+        (self.bin / "mv").write_text(RECORDING_MV.format(python=sys.executable, log=str(self.log),
+                                                         real=shutil.which("mv")))
+        (self.bin / "mv").chmod(0o755)
+
+    def path(self, path: str) -> str:
+        """`path` with this `mv` in front."""
+        return first_on_path(self.bin, path)
+
+    def moves_onto(self, path: Path) -> list[str]:
+        calls = [json.loads(line) for line in self.log.read_text().splitlines()] if self.log.exists() else []
+        sources = []
+        for call in calls:
+            words = call["argv"]
+            cut = words.index("--") if "--" in words else len(words)
+            operands = [w for w in words[:cut] if not w.startswith("-")] + words[cut + 1:]
+            absolute = [os.path.join(call["cwd"], word) for word in operands]
+            if len(absolute) >= 2 and os.path.realpath(absolute[-1]) == os.path.realpath(path):
+                sources += absolute[:-1]
+        return sources
+
+
+@pytest.fixture
+def recording_mv(tmp_path):
+    """RecordingMv, put first on PATH through `.path(...)`."""
+    return RecordingMv(tmp_path / "recording-mv")
+
+
 class PrivateProc:
     """Runs a script where /proc/meminfo and /proc/loadavg are files the test writes, bound over the real ones in
     a private mount namespace (`unshare -rm`, no privilege needed), so a check's memory and load are known.

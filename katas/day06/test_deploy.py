@@ -362,28 +362,47 @@ def test_the_defaults(learner_file, run_bash, fake_docker, server, tmp_path, exp
     assert (tmp_path / ".deployed-version").read_text().strip() == "v1", "the default state file should still say v1"
 
 
+# Names a script is tempted to read its port, health URL, retries, interval and timeout from.
+EXPORTED_NAMES = {
+    "same-names": {"port": ["PORT"], "url": [], "retries": ["RETRIES"], "interval": ["INTERVAL"],
+                   "timeout": ["TIMEOUT"]},
+    "other-names": {
+        "port": ["DEPLOY_PORT", "APP_PORT", "HOST_PORT", "SERVICE_PORT", "MODEL_PORT", "HEALTH_PORT", "HTTP_PORT"],
+        "url": ["HEALTH_URL", "HEALTHCHECK_URL", "MODEL_URL", "SERVICE_URL", "DEPLOY_URL", "BASE_URL"],
+        "retries": ["DEPLOY_RETRIES", "HEALTH_RETRIES", "MAX_RETRIES", "RETRY_COUNT"],
+        "interval": ["DEPLOY_INTERVAL", "HEALTH_INTERVAL", "CHECK_INTERVAL", "RETRY_INTERVAL"],
+        "timeout": ["DEPLOY_TIMEOUT", "HEALTH_TIMEOUT", "CHECK_TIMEOUT", "CURL_TIMEOUT"]},
+}
+
+
 @pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("names", list(EXPORTED_NAMES.values()), ids=list(EXPORTED_NAMES))
 def test_exported_PORT_INTERVAL_and_TIMEOUT_change_nothing(learner_file, run_bash, fake_docker, server, loopback_curl,
-                                                            tmp_path):
-    """No --port, --interval or --timeout, but PORT, INTERVAL and TIMEOUT exported: a `curl` first on PATH sends
-    the health checks meant for 127.0.0.1:8000 to the test server, which answers after 0.5 s: a 500, then a 200."""
+                                                            tmp_path, names):
+    """No --port, --retries, --interval or --timeout, but settings exported under the names a script is tempted to
+    use (PORT, or DEPLOY_PORT, HEALTH_URL, ...): a `curl` first on PATH sends the health checks meant for
+    127.0.0.1:8000 to the test server, which answers after 0.5 s: a 500, then a 200."""
     server.set("healthy", delay_s=0.5)
     server.follow(["failing", "healthy"])
-    exported = {"PORT": "1", "INTERVAL": "0.01", "TIMEOUT": "0.2"}
-    done = run_bash(learner_file("deploy.sh"), ["--retries", "2", "v1"],
-                    env=loopback_curl.env({**fake_docker.env, **exported}), cwd=tmp_path, timeout=30)
+    dead = f"http://127.0.0.1:{free_port()}"
+    exported = {**{n: "1" for n in names["port"]}, **{n: dead for n in names["url"]},
+                **{n: "1" for n in names["retries"]}, **{n: "0.01" for n in names["interval"]},
+                **{n: "0.2" for n in names["timeout"]}}
+    done = run_bash(learner_file("deploy.sh"), ["v1"], env=loopback_curl.env({**fake_docker.env, **exported}),
+                    cwd=tmp_path, timeout=30)
     calls = fake_docker.calls
     run = first_index(calls, "run", "ml-model:v1")
     assert run is not None and option_values(calls[run], "--publish", "-p") == ["127.0.0.1:8000:8000"], (
-        f"an exported PORT=1 changes nothing: without --port the container is published on 127.0.0.1:8000: "
+        f"exported {exported} change nothing: without --port the container is published on 127.0.0.1:8000: "
         f"{calls}\n{done.output}")
     if not loopback_curl.calls:
         return  # the health check does not use curl: nothing to redirect to the test server
     assert done.returncode == 0 and len(server.requests) == 2, (
-        f"an exported TIMEOUT=0.2 changes nothing: without --timeout a health request may take 5 s, so the 200 "
-        f"after 0.5 s at the 2nd check promotes v1 (exit 0); made {len(server.requests)} checks\n{done.output}")
+        f"exported {exported} change nothing: the health check goes to http://127.0.0.1:8000/health, up to 10 "
+        f"times, and without --timeout a request may take 5 s, so the 200 after 0.5 s at the 2nd check promotes v1 "
+        f"(exit 0); made {len(server.requests)} checks, curl was asked for {loopback_curl.calls}\n{done.output}")
     assert all(gap >= 0.9 for gap in health_gaps(server)), (
-        f"an exported INTERVAL=0.01 changes nothing: without --interval the checks are 1 s apart, the gaps were "
+        f"exported {exported} change nothing: without --interval the checks are 1 s apart, the gaps were "
         f"{health_gaps(server)}\n{done.output}")
 
 
@@ -1021,6 +1040,26 @@ def test_no_temporary_file_is_left_beside_the_state_file(learner_file, run_bash,
     assert left == [state_file.name], (
         f"only the state file should be left in its directory (write a temporary file, then mv it over), "
         f"found {left}")
+
+
+@pytest.mark.task(taskno=3)
+def test_the_state_file_is_replaced_by_a_temporary_file_from_its_own_folder(deploy, fake_docker, v1_serving,
+                                                                             recording_mv):
+    """An `mv` first on PATH records every move before making it."""
+    before = deploy.state_file.stat().st_ino
+    done = deploy("v2", env={"PATH": recording_mv.path(fake_docker.env["PATH"])})
+    assert done.returncode == 0, f"a healthy v2 should be promoted (exit 0)\n{done.output}"
+    assert state(deploy) == "v2", f"the state file should say v2, holds {state(deploy)!r}"
+    folder = os.path.realpath(deploy.state_file.parent)
+    elsewhere = [source for source in recording_mv.moves_onto(deploy.state_file)
+                 if os.path.realpath(os.path.dirname(source)) != folder]
+    assert not elsewhere, (
+        f"the new state file should be made with mktemp in the state file's own folder ({folder}) and moved over it "
+        f"from there: a fixed name in /tmp is shared by parallel deploys and open to a planted symlink, and mv across "
+        f"filesystems is no atomic rename; it was moved from {elsewhere}\n{done.output}")
+    assert deploy.state_file.stat().st_ino != before, (
+        f"the state file should be replaced by a rename (a temporary file moved over it), not rewritten in place, "
+        f"where a deploy killed half-way leaves it empty or half-written\n{done.output}")
 
 
 @pytest.mark.task(taskno=4)

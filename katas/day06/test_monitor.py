@@ -390,43 +390,61 @@ def test_the_loop_and_its_give_up_line_are_timestamped_in_utc(monitor, server, u
         f"others): {wrong}\n{done.output}")
 
 
+# Names a script is tempted to read its settings from; a shell or CI runner may have exported any of them.
+EXPORTED_NAMES = {
+    "same-names": {"interval": ["INTERVAL"], "max_failures": ["MAX_FAILURES"], "once": ["ONCE"], "url": ["URL"],
+                   "timeout": ["TIMEOUT"]},
+    "other-names": {
+        "interval": ["MONITOR_INTERVAL", "MON_INTERVAL", "CHECK_INTERVAL", "HEALTH_INTERVAL", "INTERVAL_SECONDS"],
+        "max_failures": ["MONITOR_MAX_FAILURES", "MON_MAX_FAILURES", "MAX_FAILS", "FAILURE_THRESHOLD", "MAX_FAILURE"],
+        "once": ["MONITOR_ONCE", "MON_ONCE", "RUN_ONCE", "CHECK_ONCE"],
+        "url": ["MONITOR_URL", "MON_URL", "HEALTH_URL", "HEALTHCHECK_URL", "SERVICE_URL", "BASE_URL", "TARGET_URL",
+                "MODEL_URL", "CHECK_URL", "ENDPOINT", "MONITOR_ENDPOINT"],
+        "timeout": ["MONITOR_TIMEOUT", "MON_TIMEOUT", "HEALTH_TIMEOUT", "CHECK_TIMEOUT", "CURL_TIMEOUT",
+                    "TIMEOUT_SECONDS"]},
+}
+
+
 @pytest.mark.task(taskno=2)
+@pytest.mark.parametrize("names", list(EXPORTED_NAMES.values()), ids=list(EXPORTED_NAMES))
 def test_same_named_variables_in_the_environment_change_nothing(learner_file, run_bash, run_until, server,
-                                                                loopback_curl, recording_sleep):
-    """Exported URL, TIMEOUT, INTERVAL, MAX_FAILURES and ONCE (a shell or CI runner may have them) must not replace
-    the documented defaults. A `sleep` first on PATH records the pauses and returns at once; a `curl` first on
-    PATH sends what was meant for http://127.0.0.1:8000 to the test server."""
+                                                                loopback_curl, recording_sleep, names):
+    """Settings exported under the names a script is tempted to use (URL, TIMEOUT, INTERVAL, MAX_FAILURES and ONCE,
+    or MONITOR_URL, HEALTH_URL, ...: a shell or CI runner may have them) must not replace the documented defaults.
+    A `sleep` first on PATH records the pauses and returns at once; a `curl` first on PATH sends what was meant for
+    http://127.0.0.1:8000 to the test server."""
     server.set("failing")
     sleep = recording_sleep(waits=False)
-    env = {**os.environ, "PATH": sleep.path(os.environ.get("PATH", "")), "INTERVAL": "0.1", "MAX_FAILURES": "1",
-           "ONCE": "1"}
+    loop_vars = {**{n: "0.1" for n in names["interval"]}, **{n: "1" for n in names["max_failures"]},
+                 **{n: "1" for n in names["once"]}}
+    env = {**os.environ, "PATH": sleep.path(os.environ.get("PATH", "")), **loop_vars}
     run = run_until(["bash", str(learner_file("monitor.sh")), "--url", server.url], seconds=5, env=env)
     still_running, out, err = run.still_running, run.stdout, run.stderr
     checks, sleeps = len(health_requests(server)), sleep.requests()
     if not sleeps:
         # It waits some other way than `sleep`: 30 s after the first failed check, so it is still waiting.
         assert checks == 1 and still_running, (
-            f"exported INTERVAL=0.1, MAX_FAILURES=1 and ONCE=1 change nothing: without --interval it waits 30 s after the "
-            f"first failed check, made {checks} check(s) in 5 s and was {'still' if still_running else 'no longer'} "
-            f"running\n{out}{err}")
+            f"exported {loop_vars} change nothing: without --interval it waits 30 s after the first failed check, "
+            f"made {checks} check(s) in 5 s and was {'still' if still_running else 'no longer'} running\n{out}{err}")
     else:
         assert checks == 3 and run.returncode == 1, (
-            f"exported MAX_FAILURES=1 and ONCE=1 change nothing: without --max-failures and --once it loops and gives "
-            f"up at the 3rd failed check (exit 1), made {checks}\n{out}{err}")
+            f"exported {loop_vars} change nothing: without --max-failures and --once it loops and gives up at the "
+            f"3rd failed check (exit 1), made {checks}\n{out}{err}")
         total = sum(float(word.rstrip("s")) for word in sleeps)
         assert total == 60, (
-            f"an exported INTERVAL=0.1 changes nothing: without --interval the two pauses are 30 s each, it asked "
-            f"sleep for {' + '.join(sleeps)} s\n{out}{err}")
+            f"exported {loop_vars} change nothing: without --interval the two pauses are 30 s each, it asked sleep "
+            f"for {' + '.join(sleeps)} s\n{out}{err}")
     server.set("healthy", delay_s=0.5)
     before = len(health_requests(server))
-    env = loopback_curl.env({"URL": f"http://127.0.0.1:{free_port()}", "TIMEOUT": "0.2"})
-    done = run_bash(learner_file("monitor.sh"), ["--once"], env=env, timeout=20)
+    dead = f"http://127.0.0.1:{free_port()}"
+    check_vars = {**{n: dead for n in names["url"]}, **{n: "0.2" for n in names["timeout"]}}
+    done = run_bash(learner_file("monitor.sh"), ["--once"], env=loopback_curl.env(check_vars), timeout=20)
     if not loopback_curl.calls and "curl" not in learner_file("monitor.sh").read_text():
         return  # it does not call curl: the default --url is checked through a curl on PATH
     assert len(health_requests(server)) > before and done.returncode == 0, (
-        f"an exported URL (nothing listens there) and TIMEOUT=0.2 change nothing: without --url and --timeout it "
-        f"checks http://127.0.0.1:8000/health with 5 s to answer, so a 200 after 0.5 s is healthy (exit 0); curl "
-        f"was asked for {loopback_curl.calls}\n{done.output}")
+        f"exported {check_vars} (nothing listens there) change nothing: without --url and --timeout it checks "
+        f"http://127.0.0.1:8000/health with 5 s to answer, so a 200 after 0.5 s is healthy (exit 0); curl was asked "
+        f"for {loopback_curl.calls}\n{done.output}")
 
 
 @pytest.mark.task(taskno=2)

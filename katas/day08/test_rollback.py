@@ -227,6 +227,7 @@ def test_a_promotion_reads_the_history_from_the_registry(registry, held_out, mlf
     assert _champion(registry.tracking_uri, mlflow_name) == "1", "the 'champion' alias should point at version 1"
 
 
+@pytest.mark.timeout(900)  # 130 promotions and 130 rollbacks: a correct history kept in many aliases is slow, not hung
 def test_a_long_history_rolls_back_one_step(registry, mlflow_name, test_side_mlflow):
     uri = registry.tracking_uri
     with test_side_mlflow() as mlflow:

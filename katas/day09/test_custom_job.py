@@ -200,6 +200,16 @@ def test_display_names_of_1_to_128_characters_are_accepted(name):
         f"a display name of {len(name)} characters is within 1 to 128 and should be kept as given")
 
 
+@pytest.mark.parametrize("name", ["cafe\u0301", "\u212b", "\ufb01t-v2", "\uff26raud"],
+                         ids=["decomposed-e-acute", "angstrom-sign", "fi-ligature", "fullwidth-f"])
+def test_a_display_name_is_not_unicode_normalised(name):
+    # NFC would compose e + U+0301 into one character and turn the Angstrom sign into a letter A with a ring;
+    # NFKC would also split the ligature and narrow the fullwidth letter. "Kept exactly as given" means none of it.
+    kept = job(display_name=name).custom_job.display_name
+    assert kept == name, (
+        f"the display name {name!r} should be kept exactly as given, not Unicode-normalised; got {kept!r}")
+
+
 @pytest.mark.parametrize("uri", ["gs:/my-bucket/out", "gs://", "gs:///out", "s3://my-bucket/out",
                                  "/tmp/out", "GS://my-bucket/out", "gs://My-Bucket/out", "",
                                  "gs://ab/out", "gs://" + "b" * 64 + "/out", "gs://my-bucket-/out",
@@ -373,6 +383,28 @@ def test_package_uris_may_name_any_object_path_and_keep_their_order():
                     f"they were rejected: {exc}", pytrace=False)
     assert list(spec.package_uris) == uris, (
         "package_uris should be kept exactly as given, in the order given (not sorted, not de-duplicated)")
+
+
+def test_a_repeated_package_uri_is_kept():
+    # Every item is kept as given: a package named twice stays twice, in its places (not de-duplicated).
+    uris = ["gs://my-bucket/a.tar.gz", "gs://my-bucket/b.tar.gz", "gs://my-bucket/a.tar.gz"]
+    spec = only_pool(job(**{**PACKAGE_JOB, "package_uris": uris})).python_package_spec
+    assert list(spec.package_uris) == uris, (
+        f"package_uris should be kept exactly as given, a repeated URI included: expected {uris}, "
+        f"got {list(spec.package_uris)}")
+
+
+@pytest.mark.timeout(10)  # a correct check needs microseconds; a backtracking regex never finishes
+@pytest.mark.parametrize("field", ["base_output_directory", "package_uris"])
+def test_a_long_object_path_is_answered_at_once(field):
+    # Many slashes, then a newline: a path pattern such as (/.*)* tries every way to split the slashes before
+    # giving up. A newline inside PATH is outside the kata, so accepting or rejecting the URI are both fine.
+    uri = "gs://my-bucket" + "/" * 40 + "\n"
+    try:
+        job(**{**PACKAGE_JOB, field: [uri] if field == "package_uris" else uri})
+    except ValueError as exc:
+        assert re.search(rf"(?<![A-Za-z0-9_]){field}(?![A-Za-z0-9_])", str(exc)), (
+            f"a rejected {field} should be named in the ValueError, but it said: {exc}")
 
 
 def test_list_fields_given_as_a_generator_are_rejected(value_error_naming):

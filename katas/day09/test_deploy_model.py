@@ -92,6 +92,16 @@ def test_a_display_name_of_1_to_128_characters_is_accepted(name):
         f"a display name of {len(name)} characters is within 1 to 128 and should reach the DeployedModel as given")
 
 
+@pytest.mark.parametrize("name", ["cafe\u0301", "\u212b", "\ufb01t-v2", "\uff26raud"],
+                         ids=["decomposed-e-acute", "angstrom-sign", "fi-ligature", "fullwidth-f"])
+def test_a_display_name_is_not_unicode_normalised(name):
+    # The rule is task 2's: NFC or NFKC would rewrite each of these names, and a valid name is kept as given.
+    kept = deploy(display_name=name).deployed_model.display_name
+    assert kept == name, (
+        f"the display name {name!r} should reach the DeployedModel exactly as given, not Unicode-normalised; "
+        f"got {kept!r}")
+
+
 @pytest.mark.parametrize("name", [7, b"fraud-v2", ["fraud-v2"]], ids=["int", "bytes", "list"])
 def test_a_display_name_that_is_not_a_string_is_a_value_error(name, value_error_naming):
     with value_error_naming("display_name"):

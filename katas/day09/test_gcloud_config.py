@@ -1,6 +1,7 @@
 """Task 4: a gcloud `--config` YAML turned into a checked CustomJobSpec."""
 
 import copy
+import re
 from types import MappingProxyType
 
 import pytest
@@ -190,8 +191,15 @@ def test_a_misspelt_top_level_key_is_a_value_error_naming_it():
 
 
 def test_job_settings_that_are_not_checked_are_kept():
-    data = config(serviceAccount="trainer@my-project.iam.gserviceaccount.com", enableWebAccess=True)
+    data = config(serviceAccount="trainer@my-project.iam.gserviceaccount.com", enableWebAccess=True,
+                  scheduling={"timeout": "3600s"}, network="projects/12345/global/networks/default",
+                  enableDashboardAccess=True)
     spec = custom_job_spec_from_gcloud(data)
+    kept = {"scheduling.timeout": spec.scheduling.timeout.total_seconds(), "network": spec.network,
+            "enableDashboardAccess": spec.enable_dashboard_access}
+    assert kept == {"scheduling.timeout": 3600.0, "network": "projects/12345/global/networks/default",
+                    "enableDashboardAccess": True}, (
+        f"every field of the config is parsed and kept as written, not only the ones a rule reads; got {kept}")
     assert spec.service_account == "trainer@my-project.iam.gserviceaccount.com", (
         "serviceAccount is part of the CustomJobSpec: the parsed spec should keep it as written")
     assert spec.enable_web_access is True, (
@@ -210,6 +218,57 @@ def test_a_value_of_the_wrong_type_is_a_value_error():
 def test_a_config_that_is_not_a_mapping_is_a_value_error(text):
     with pytest.raises(ValueError):
         custom_job_spec_from_gcloud(yaml.safe_load(text))
+
+
+@pytest.mark.parametrize("pairs", [list, tuple], ids=["a-list-of-pairs", "a-tuple-of-pairs"])
+def test_key_value_pairs_are_not_a_config(pairs):
+    # dict() takes a sequence of (key, value) pairs, but a gcloud config is a mapping: pairs are refused.
+    data = pairs([("workerPoolSpecs", [yaml.safe_load(ONE_POOL_AS_A_MAPPING)["workerPoolSpecs"]])])
+    try:
+        custom_job_spec_from_gcloud(data)
+    except ValueError:
+        return
+    pytest.fail(f"a {pairs.__name__} of (key, value) pairs is not a mapping and should be a ValueError, "
+                "but it was accepted as a config", pytrace=False)
+
+
+@pytest.mark.parametrize("text", [ONE_POOL_AS_A_MAPPING, TWO_POOLS], ids=["one-pool-as-a-mapping", "a-list-of-pools"])
+def test_a_pool_without_replica_count_leaves_the_callers_pool_unchanged(text):
+    # Rejecting a pool without replicaCount (naming replica_count) or reading it as gcloud's default of 1 are
+    # both fine; writing the default into the caller's pool is not.
+    data = config(text)
+    pools = data["workerPoolSpecs"] if isinstance(data["workerPoolSpecs"], list) else [data["workerPoolSpecs"]]
+    for pool in pools:
+        del pool["replicaCount"]
+    untouched = copy.deepcopy(data)
+    try:
+        spec = custom_job_spec_from_gcloud(data)
+    except ValueError as exc:
+        assert re.search(r"(?<![A-Za-z0-9_])replica_count(?![A-Za-z0-9_])", str(exc)), (
+            f"a pool without replicaCount may be rejected, but the ValueError should name replica_count; "
+            f"it said: {exc}")
+    else:
+        counts = [pool.replica_count for pool in spec.worker_pool_specs]
+        assert counts == [1] * len(pools), (
+            f"a pool without replicaCount is rejected or read as gcloud's default of 1; got replica counts {counts}")
+    assert data == untouched, (
+        "the caller's config must not be changed: a missing replicaCount must not be written into the caller's pools")
+
+
+@pytest.mark.timeout(10)  # a correct check needs microseconds; a backtracking regex never finishes
+@pytest.mark.parametrize("where", ["baseOutputDirectory", "packageUris"])
+def test_a_long_object_path_in_a_config_is_answered_at_once(where):
+    # The task 2 rule, whole: a path of many slashes and a newline may be accepted or rejected, but at once.
+    uri = "gs://my-bucket" + "/" * 40 + "\n"
+    data = config(TWO_POOLS)
+    if where == "baseOutputDirectory":
+        data["baseOutputDirectory"] = {"outputUriPrefix": uri}
+    else:
+        data["workerPoolSpecs"][0]["pythonPackageSpec"]["packageUris"] = [uri]
+    try:
+        custom_job_spec_from_gcloud(data)
+    except ValueError:
+        pass
 
 
 def test_a_yaml_date_where_a_string_belongs_leaks_no_other_error():

@@ -3,7 +3,9 @@
 Contract (the tests check exactly this; every bad input raises ValueError, and NaN or
 infinity is a bad input for every parameter, like an int too large for any float (10**400),
 except that storage_bytes counts whole numbers exactly however large and replicas_needed may
-return such a min_replicas; numpy integers never wrap round in their own type):
+return such a min_replicas; numpy integers never wrap round in their own type; a result past a float's range
+from finite inputs, such as replicas_needed(1e308, 1e-10), raises ValueError (or is the exact int), never
+OverflowError nor inf):
 - `peak_qps(requests_per_day, peak_to_mean=3.0)`: requests_per_day / 86,400 × peak_to_mean.
   requests_per_day must be > 0 and peak_to_mean >= 1; a huge finite forecast (1e308) gives a finite rate.
 - `latency_budget_ms(p99_target_ms, other_hops_ms)`: what is left of the end-to-end p99
@@ -14,14 +16,14 @@ return such a min_replicas; numpy integers never wrap round in their own type):
 - `replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2)`: replicas
   run at most at (1 − headroom) of their throughput, so
   max(min_replicas, ceil(peak_qps / (qps_per_replica × (1 − headroom)))), an int (a float
-  min_replicas such as 3.0, or a numpy integer, may raise ValueError but never comes back as a float
+  min_replicas such as 3.0 or np.float32(3.0), or a numpy integer, may raise ValueError but never comes back as a float
   or a numpy integer), rounded up however small the excess; a np.float32 input is divided in float64, never float32.
   peak_qps > 0, qps_per_replica > 0, 0 <= headroom < 1, min_replicas >= 1 (an int).
 - `storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3)`:
   ceil(events_per_day × bytes_per_event × retention_days × replication), an int, exact however
   large for whole-number inputs (no 64-bit overflow, no float rounding) and rounded up however
   small the fraction, whichever inputs are floats (a np.float32 as the float it holds, never multiplied in
-  float32). All > 0;
+  float32), in any position. All > 0, floats too;
   retention_days and replication are ints.
 """
 

@@ -229,14 +229,16 @@ def test_light_traffic_still_gets_the_minimum_replicas():
     assert replicas_needed(10.0, 100.0, min_replicas=1) == 1, "with min_replicas=1 a light load fits on 1 replica"
 
 
-def test_a_float_floor_still_gives_a_whole_number_of_replicas():
+@pytest.mark.parametrize("floor", [3.0, np.float32(3.0), np.float64(3.0)], ids=["float", "float32", "float64"])
+def test_a_float_floor_still_gives_a_whole_number_of_replicas(floor):
     try:
-        got = replicas_needed(10.0, 100.0, min_replicas=3.0)
+        got = replicas_needed(10.0, 100.0, min_replicas=floor)
     except ValueError:
         return  # refusing a float floor is fine too
     assert got == 3 and type(got) is int, (
-        f"min_replicas=3.0 (as read from a YAML or JSON config) either raises ValueError or gives the int 3; "
-        f"got {got!r}: replicas are whole machines, never echo the float back"
+        f"min_replicas={floor!r} (as read from a YAML or JSON config, or a float32 column) either raises ValueError "
+        f"or gives the plain int 3; got {got!r} of type {type(got).__name__}: replicas are whole machines, never echo "
+        f"the float back (a np.float32 is not a Python float: a check on isinstance(x, float) lets it through as it is)"
     )
 
 
@@ -253,15 +255,16 @@ def test_a_numpy_integer_floor_still_gives_a_plain_int(integer):
     )
 
 
-@pytest.mark.parametrize("floor, rounded_up", [(2.5, 3), (1.5, 2)])
+@pytest.mark.parametrize("floor, rounded_up", [(2.5, 3), (1.5, 2), (np.float32(2.5), 3)], ids=["2.5", "1.5", "float32_2.5"])
 def test_a_fractional_floor_is_refused_or_rounded_up(floor, rounded_up):
     try:
         got = replicas_needed(10.0, 100.0, min_replicas=floor)
     except ValueError:
         return  # refusing a fractional floor is fine
     assert got == rounded_up and type(got) is int, (
-        f"min_replicas={floor} either raises ValueError or gives {rounded_up} replicas (an int): the floor is a "
-        f"floor, so a fraction of a replica rounds up, never down; got {got!r}"
+        f"min_replicas={floor!r} either raises ValueError or gives {rounded_up} replicas (a plain int): the floor is a "
+        f"floor, so a fraction of a replica rounds up, never down, and never comes back as it was given; got {got!r} "
+        f"of type {type(got).__name__}"
     )
 
 
@@ -427,8 +430,10 @@ def test_storage_of_numpy_integer_inputs_never_wraps_round(args, expected):
 @pytest.mark.parametrize(
     "args, expected",
     [((np.float32(2.5), 1, 1, 1), 3), ((1_000, np.float32(0.5), 90, 3), 135_000), ((np.float64(2.5), 1, 1, 1), 3),
-     ((np.float32(0.1), 10, 1, 1), 2)],
-    ids=["float32_events", "float32_bytes", "float64_events", "float32_events_not_multiplied_in_float32"],
+     ((np.float32(0.1), 10, 1, 1), 2), ((3, 33.3333333334, np.float32(1.0), 1), 101),
+     ((3, 33.3333333334, 1, np.float32(1.0)), 101)],
+    ids=["float32_events", "float32_bytes", "float64_events", "float32_events_not_multiplied_in_float32",
+         "float32_retention_not_multiplied_in_float32", "float32_replication_not_multiplied_in_float32"],
 )
 def test_storage_of_numpy_float_inputs_is_counted_or_refused(args, expected):
     try:
@@ -446,7 +451,8 @@ def test_storage_of_numpy_float_inputs_is_counted_or_refused(args, expected):
         f"exactly {expected:,} bytes, a plain int, or a ValueError; got {got!r} of type {type(got).__name__}. A "
         f"np.float32 counts as the float it holds (np.float32(0.1) is 0.10000000149): multiplied as it comes, numpy "
         f"keeps the product in float32, where 10 x np.float32(0.1) rounds to exactly 1.0 and the sliver above 1 "
-        f"byte is lost; convert it with float(x) first"
+        f"byte is lost (and 100.0000000002 bytes x a np.float32(1.0) retention or replication rounds to 100); "
+        f"convert every numpy float with float(x) first, in every position"
     )
 
 
@@ -470,13 +476,24 @@ def test_a_fractional_retention_or_replication_is_refused_or_rounded_up(args, ro
 @pytest.mark.parametrize(
     "args",
     [(0, 50, 90, 3), (-1, 50, 90, 3), (1_000, 0, 90, 3), (1_000, 50, 0, 3), (1_000, 50, -7, 3), (1_000, 50, 90, 0),
-     (-1_000, -50, 90, 3), (1_000, 50, -90, -3)],
+     (-1_000, -50, 90, 3), (1_000, 50, -90, -3),
+     (0.0, 50, 90, 3), (-2.5, 50, 90, 3), (1_000, -0.5, 90, 3), (1_000, 0.0, 90, 3), (1_000, -0.0, 90, 3),
+     (2.5, 50, -90, 3), (1.5, 50, 90, 0), (1_000, 50, -90.0, 3), (1_000, 50, 90, -0.5)],
     ids=["zero_events", "negative_events", "zero_bytes", "zero_retention", "negative_retention", "zero_replication",
-         "two_negatives_that_cancel", "negative_retention_and_replication"],
+         "two_negatives_that_cancel", "negative_retention_and_replication",
+         "float_zero_events", "float_negative_events", "float_negative_bytes", "float_zero_bytes",
+         "float_negative_zero_bytes", "negative_retention_next_to_a_float", "zero_replication_next_to_a_float",
+         "float_negative_retention", "float_negative_replication"],
 )
 def test_storage_rejects_zero_or_negative_inputs(args):
-    with pytest.raises(ValueError):
-        storage_bytes(*args)
+    try:
+        got = storage_bytes(*args)
+    except ValueError:
+        return
+    pytest.fail(
+        f"storage_bytes{args} has an input that is not > 0, so it raises ValueError; got {got!r}. Check the sign of "
+        f"every input, an int or a float (a float path that checks only NaN and infinity lets -0.5 bytes through)"
+    )
 
 
 def test_a_full_plan_for_ten_million_requests_a_day():
@@ -621,3 +638,22 @@ def test_numpy_integer_inputs_never_wrap_round(function, args, expected):
         f"a product or a total wraps round (to a negative rate or budget); turn the inputs into Python ints or "
         f"floats first (math.fsum does for a list)"
     )
+
+
+@pytest.mark.parametrize(
+    "function, args, exact",
+    [(replicas_needed, (1e308, 1e-10), Fraction(1e308) / (Fraction(1e-10) * (1 - Fraction(3, 10)))),
+     (replicas_needed, (1e308, 1e-10, 0.0, 1), Fraction(1e308) / Fraction(1e-10)),
+     (peak_qps, (1e308, 1e10), Fraction(1e308) / 86_400 * Fraction(1e10)),
+     (replica_qps, (10**300, 1e-10), Fraction(10**300) * 1000 / Fraction(1e-10))],
+    ids=["replicas_needed", "replicas_needed_no_headroom", "peak_qps", "replica_qps"],
+)
+def test_a_result_past_a_floats_range_is_refused_not_an_overflow(function, args, exact):
+    call = f"{function.__name__}{args!r}"
+    fix = ("every input is finite but the answer is past a float's range (about 1.8e308): refuse it with ValueError, "
+           "or give the exact int; never OverflowError (math.ceil(inf) raises it) and never inf")
+    got = _answer_unless_refused(lambda: function(*args), call, fix)
+    if got is REFUSED:
+        return
+    close = isinstance(got, int) and not isinstance(got, bool) and abs(got - exact) <= exact * Fraction(1, 10**9)
+    assert close, f"{call} is about {float(exact / 10**300):.3g}e300; got {got!r:.40}: {fix}"

@@ -635,14 +635,16 @@ def test_when_k_cuts_a_tie_between_neighbours_of_different_history_items_the_low
 
 
 @pytest.mark.task(taskno=2)
-def test_a_user_with_more_than_a_thousand_items_still_links_them():
-    # User 0 saw items 0..1199; user 1 saw only item 0, so items 1..1199 share user 0 with it and tie.
-    # Items 1300 and 1301 are popular but share no user with item 0.
-    model = fitted([list(range(1_200)), [0], [1_300], [1_300], [1_300], [1_301], [1_301]], 1_302)
-    assert model.recommend(1, 3) == [1, 2, 3], (
-        "items 1, 2, 3 share user 0 with item 0, so they come before the popular padding 1300 and 1301: [1, 2, 3]. "
-        "A user with a long history (here 1,200 items) is a user like any other: no cut-off on history length "
-        "(100, 500 or 1,000 items) may drop them from the similarity"
+@pytest.mark.parametrize("n", [1_200, 2_500], ids=["1200-items", "2500-items"])
+def test_a_user_with_more_than_a_thousand_items_still_links_them(n):
+    # User 0 saw items 0..n-1; user 1 saw only item 0, so items 1..n-1 share user 0 with it and tie.
+    # Items n+100 and n+101 are popular but share no user with item 0.
+    model = fitted([list(range(n)), [0], [n + 100], [n + 100], [n + 100], [n + 101], [n + 101]], n + 102)
+    got = model.recommend(1, 3)
+    assert got == [1, 2, 3], (
+        f"items 1, 2, 3 share user 0 with item 0, so they come before the popular padding {n + 100} and {n + 101}: "
+        f"[1, 2, 3], got {got}. A user with a long history (here {n:,} items) is a user like any other: no cut-off "
+        "on history length (1,000 or 2,000 items, to leave out crawlers) may drop them from the similarity"
     )
 
 
@@ -906,12 +908,18 @@ def test_fitting_again_on_another_catalogue_serves_the_new_items(n_items):
     )
 
 
-@pytest.mark.task(taskno=1)
-def test_equal_popularity_on_the_full_catalogue_goes_to_the_lower_item_id(planted):
-    model, train, _ = planted
+def _users_per_item(train):
+    """How many users' training histories hold each of the N_ITEMS items: the popularity both orders follow."""
     users = np.zeros(N_ITEMS, dtype=np.int64)
     for history in train:
         users[list(history)] += 1
+    return users
+
+
+@pytest.mark.task(taskno=1)
+def test_equal_popularity_on_the_full_catalogue_goes_to_the_lower_item_id(planted):
+    model, train, _ = planted
+    users = _users_per_item(train)
     expected = sorted(range(N_ITEMS), key=lambda item: (-users[item], item))
     got = model.most_popular(N_ITEMS)
     first_wrong = next((i for i, (a, b) in enumerate(zip(got, expected)) if a != b), None)
@@ -919,6 +927,25 @@ def test_equal_popularity_on_the_full_catalogue_goes_to_the_lower_item_id(plante
         f"most_popular({N_ITEMS}) on the 10,000-item catalogue should list items by users, equal counts by "
         f"lower id; first difference at position {first_wrong}. numpy's default argsort is not stable on "
         f"large arrays: use np.lexsort or kind='stable'"
+    )
+
+
+@pytest.mark.task(taskno=2)
+def test_padding_on_the_full_catalogue_follows_popularity_with_ties_in_id_order(planted):
+    model, train, _ = planted
+    users = _users_per_item(train)
+    seen = set(train[7])
+    linked = set().union(*(history for history in train if seen & set(history))) - seen
+    padding = sorted(set(range(N_ITEMS)) - seen - linked, key=lambda item: (-users[item], item))
+    got = model.recommend(7, N_ITEMS)[len(linked):]
+    first_wrong = next((i for i, (a, b) in enumerate(zip(got, padding)) if a != b), None)
+    assert len(got) == len(padding) and first_wrong is None, (
+        f"recommend(7, {N_ITEMS}) lists the {len(linked)} items sharing a user with user 7's history, then pads with "
+        f"the other {len(padding)} unseen items by popularity, equal counts by lower id; the padding differs at "
+        f"position {first_wrong}: {got[first_wrong:first_wrong + 3] if first_wrong is not None else got[-3:]} where "
+        f"{padding[first_wrong:first_wrong + 3] if first_wrong is not None else padding[-3:]} belongs. numpy's default "
+        "argsort is not stable on arrays of more than 16 items: keep the precomputed popularity order (or sort "
+        "with np.lexsort or kind='stable')"
     )
 
 

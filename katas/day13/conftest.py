@@ -277,9 +277,11 @@ def wait_until():
 def docker_api_with_one_container():
     """start(name, stdout, stderr) -> base_url of a stand-in Docker daemon that knows one stopped container, `name`:
     it answers `docker inspect` of it (by name or full id) and its logs, as dockerd frames them
-    for a container without a TTY (the bytes exactly as the program wrote them), and 404 for anything else.
-    Stopped after the test."""
+    for a container without a TTY (the bytes exactly as the program wrote them, one frame per line, stdout's lines
+    before stderr's), honouring `?tail=` as the Engine API does (the last N lines, `0` none, `all` or no tail every
+    line), and 404 for anything else. Stopped after the test."""
     import json
+    import re
     import struct
 
     def start(name: str, stdout: bytes = b"", stderr: bytes = b"") -> str:
@@ -288,19 +290,32 @@ def docker_api_with_one_container():
                  "State": {"Status": "exited", "Running": False, "Paused": False, "Restarting": False,
                            "OOMKilled": False, "Dead": False, "ExitCode": 3, "Error": ""},
                  "RestartCount": 0, "HostConfig": {"RestartPolicy": {"Name": "no"}}}
-        frames = b"".join(struct.pack(">BxxxL", stream, len(data)) + data
-                          for stream, data in ((1, stdout), (2, stderr)) if data)
+        lines = [(stream, line) for stream, data in ((1, stdout), (2, stderr))  # a line ends at b"\n" only
+                 for line in re.findall(rb"[^\n]*\n|[^\n]+\Z", data)]
+
+        def frames(tail: str) -> bytes:
+            # dockerd reads tail as a number of lines from the end; "all", a missing or unreadable one means all
+            try:
+                count = int(tail)
+            except ValueError:
+                count = -1
+            kept = lines if count < 0 else lines[max(len(lines) - count, 0):]
+            return b"".join(struct.pack(">BxxxL", stream, len(line)) + line for stream, line in kept)
 
         known = {f"/containers/{key}/{what}" for key in (name, attrs["Id"]) for what in ("json", "logs")}
 
         class Handler(_QuietHandler):
             def do_GET(self):
-                path = self.path.split("?")[0]
+                from urllib.parse import parse_qs, urlsplit
+
+                parts = urlsplit(self.path)
+                path = parts.path
+                tail = parse_qs(parts.query).get("tail", ["all"])[0]
                 route = "/" + path.split("/", 2)[2] if path.startswith("/v1.") else path
                 if route in known and route.endswith("/json"):
                     self._answer(200, json.dumps(attrs).encode())
                 elif route in known:
-                    self._answer(200, frames, "application/vnd.docker.raw-stream")
+                    self._answer(200, frames(tail), "application/vnd.docker.raw-stream")
                 else:
                     self._answer(404, json.dumps({"message": f"No such container: {route}"}).encode())
 
@@ -338,3 +353,49 @@ def failing_docker_api():
 
     with _handler_servers() as serve:
         yield start
+
+
+@pytest.fixture
+def keep_alive_server():
+    """start(status, delay_s=0.0) -> (url, still_open): a server speaking HTTP/1.1 keep-alive, that answers every GET
+    with `status` after `delay_s` seconds and then keeps the connection open for the next request, until the client
+    closes it. still_open(within_s) waits up to within_s seconds for the clients to close every connection and returns
+    how many are still open. Stopped after the test (a connection a client never closes does not hold it up)."""
+    import threading
+
+    stop = threading.Event()
+    changed = threading.Condition()
+
+    def start(status: int, delay_s: float = 0.0):
+        open_now = [0]
+
+        class KeepAlive(_QuietHandler):
+            protocol_version = "HTTP/1.1"  # the connection stays open after an answer: closing it is the client's job
+
+            def handle(self):
+                with changed:
+                    open_now[0] += 1
+                try:
+                    super().handle()  # answers request after request until the client closes the connection
+                except OSError:
+                    pass  # the client went away while the answer was being written
+                finally:
+                    with changed:
+                        open_now[0] -= 1
+                        changed.notify_all()
+
+            def do_GET(self):
+                if delay_s:
+                    stop.wait(delay_s)
+                self._answer(status, b'{"status": "ok"}')
+
+        def still_open(within_s: float) -> int:
+            with changed:
+                changed.wait_for(lambda: open_now[0] == 0, timeout=within_s)
+                return open_now[0]
+
+        return f"http://127.0.0.1:{serve(KeepAlive)}", still_open
+
+    with _handler_servers() as serve:
+        yield start
+        stop.set()

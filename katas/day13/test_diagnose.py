@@ -571,6 +571,38 @@ def test_check_health_probes_anew_on_every_call(server):
     )
 
 
+@pytest.mark.task(taskno=4)
+@pytest.mark.parametrize("status, delay_s, timeout_s", [(200, 0.0, 2.0), (503, 0.0, 2.0), (200, 1.0, 0.3)],
+                         ids=["answer_200", "answer_503", "no_answer_in_time"])
+def test_check_health_closes_every_connection_it_opens(keep_alive_server, status, delay_s, timeout_s):
+    import gc
+    import warnings
+
+    url, still_open = keep_alive_server(status, delay_s)
+    gc.collect()  # earlier tests' garbage is collected now, so only this probe's sockets can warn below
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)  # Python warns when it closes a socket nobody closed
+        result = check_health(url, timeout_s=timeout_s)
+        gc.collect()  # whatever the probe left behind is collected now, not at some later, luckier moment
+    left_to_gc = [str(w.message) for w in caught
+                  if issubclass(w.category, ResourceWarning) and "socket" in str(w.message)]
+    expected = "no answer within 0.3 s" if delay_s else f"a {status} answer"
+    assert (result.status is None) == bool(delay_s), (
+        f"the server kept the connection open after {expected}; got {result}"
+    )
+    assert not left_to_gc, (
+        f"check_health closes every connection it opens before it returns ({expected} included): a monitor that "
+        f"probes every few seconds otherwise runs out of file descriptors; the socket was left open and only the "
+        f"garbage collector closed it: {left_to_gc}"
+    )
+    still = still_open(within_s=5.0)
+    assert still == 0, (
+        f"check_health closes every connection it opens before it returns ({expected} included); the server still "
+        f"has {still} connection(s) open from the probe 5 s after it returned (kept in a pool or a module-level "
+        f"session?)"
+    )
+
+
 def check_health_without_raising(url: str, server_did: str):
     """check_health(url), failing the test if it raises (an unfinished stub's NotImplementedError goes through)."""
     try:
@@ -816,6 +848,53 @@ def test_gather_decodes_a_log_that_is_not_utf8_with_the_bad_bytes_replaced(docke
     assert "caf\ufffd" in logs and "d\u00e9j\u00e0 vu" in logs and "starting" in logs, (
         f"the log, stdout and stderr, is decoded as UTF-8 with the invalid byte replaced (U+FFFD, not dropped) and "
         f"the valid UTF-8 'd\u00e9j\u00e0 vu' kept as it is (not read as Latin-1); got {logs!r}"
+    )
+
+
+@pytest.mark.task(taskno=4)
+def test_gather_keeps_the_last_log_lines_asked_for(docker_api_with_one_container, server):
+    lines = [f"line {i}" for i in range(10)]
+    daemon = docker_api_with_one_container("day13-chatty", stdout="".join(f"{line}\n" for line in lines).encode())
+    client = docker.DockerClient(base_url=daemon, version="1.41", timeout=5)
+    last_three = gather("day13-chatty", server.url, client=client, log_lines=3).logs
+    assert last_three.splitlines() == lines[-3:], (
+        f"the container wrote 10 lines; gather(log_lines=3) keeps the last 3 ({lines[-3:]}), as docker logs --tail 3; "
+        f"got {last_three!r}"
+    )
+    none = gather("day13-chatty", server.url, client=client, log_lines=0).logs
+    assert none.splitlines() == [], (
+        f"gather(log_lines=0) keeps no log line, as docker logs --tail 0; got {none!r}"
+    )
+    default = gather("day13-chatty", server.url, client=client).logs
+    assert default.splitlines() == lines, (
+        f"the container wrote 10 lines; gather's default log_lines=50 keeps all of them; got {default!r}"
+    )
+
+
+@pytest.mark.task(taskno=4)
+def test_the_snapshot_names_the_container_as_it_was_asked_for(docker_api_with_one_container, server):
+    client = docker.DockerClient(base_url=docker_api_with_one_container("day13-named"), version="1.41", timeout=5)
+    full_id = "c0ffee" * 10 + "c0ff"  # the stand-in daemon's id for its container day13-named
+    snap = gather(full_id, server.url, client=client)
+    assert snap.inspect is not None, f"the stand-in Docker knows its container by its full id {full_id}: {snap}"
+    assert snap.container == full_id, (
+        f"gather was asked about {full_id}: the snapshot's container is the name or id as given, not Docker's own "
+        f"name for it (day13-named); got {snap.container!r}"
+    )
+
+
+@pytest.mark.task(taskno=4)
+def test_diagnose_judges_with_the_slow_ms_it_is_given(docker_api_with_one_container, server):
+    client = docker.DockerClient(base_url=docker_api_with_one_container("day13-slowish"), version="1.41", timeout=5)
+    server.set("healthy", delay_s=0.3)  # every /health answer takes at least 300 ms
+    patient = causes(diagnose("day13-slowish", server.url, client=client, slow_ms=10_000.0))
+    assert "slow" not in patient, (
+        f"/health took about 300 ms, within the 10000 ms asked for: diagnose(slow_ms=10000.0) is "
+        f"analyse(gather(...), slow_ms=10000.0), so not slow; got {patient}"
+    )
+    default = causes(diagnose("day13-slowish", server.url, client=client))
+    assert "slow" in default, (
+        f"/health took about 300 ms, over diagnose's default slow_ms=200.0: slow; got {default}"
     )
 
 

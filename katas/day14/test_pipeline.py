@@ -63,22 +63,37 @@ def pipeline(learner_file, run_bash, fake_tools, model_server, tmp_path):
     return run
 
 
+def previous_runs_v1(fake_tools):
+    """The container NAME runs ml:v1 (image ID PREVIOUS_ID)."""
+    fake_tools.answer("docker", "inspect", "{{.Config.Image}}", out=f"{IMAGE}:v1")
+    fake_tools.answer("docker", "inspect", "{{.Image}}", out=PREVIOUS_ID)
+
+
+def no_previous(fake_tools):
+    """No container NAME exists yet."""
+    fake_tools.answer("docker", "inspect", "{{.Config.Image}}", code=1, err=NO_SUCH_OBJECT)  # as the real CLI says
+    fake_tools.answer("docker", "inspect", "{{.Image}}", code=1, err=NO_SUCH_OBJECT)
+
+
+def new_container_is(fake_tools, status, **when):
+    """Docker reports the new container's state as `status` (running: true only for "running"), with the
+    fake's `answer` options in `when` (first=True to override an earlier answer, from_call=2...)."""
+    fake_tools.answer("docker", "inspect", "{{.State.Status}}", out=status, **when)
+    fake_tools.answer("docker", "inspect", "{{.State.Running}}", out="true" if status == "running" else "false", **when)
+
+
 @pytest.fixture
 def docker_previous(fake_tools):
     """The container NAME runs ml:v1 (image ID PREVIOUS_ID) and any new container reports itself running."""
-    fake_tools.answer("docker", "inspect", "{{.Config.Image}}", out=f"{IMAGE}:v1")
-    fake_tools.answer("docker", "inspect", "{{.Image}}", out=PREVIOUS_ID)
-    fake_tools.answer("docker", "inspect", "{{.State.Status}}", out="running")
-    fake_tools.answer("docker", "inspect", "{{.State.Running}}", out="true")
+    previous_runs_v1(fake_tools)
+    new_container_is(fake_tools, "running")
 
 
 @pytest.fixture
 def docker_first(fake_tools):
     """No container NAME exists yet; the new one reports itself running."""
-    fake_tools.answer("docker", "inspect", "{{.Config.Image}}", code=1, err=NO_SUCH_OBJECT)  # as the real CLI says
-    fake_tools.answer("docker", "inspect", "{{.Image}}", code=1, err=NO_SUCH_OBJECT)
-    fake_tools.answer("docker", "inspect", "{{.State.Status}}", out="running")
-    fake_tools.answer("docker", "inspect", "{{.State.Running}}", out="true")
+    no_previous(fake_tools)
+    new_container_is(fake_tools, "running")
 
 
 def options_before_image(argv, image):
@@ -290,10 +305,8 @@ def test_docker_mode_brings_the_previous_image_back_when_health_fails(pipeline, 
 @pytest.fixture
 def docker_never_running(fake_tools):
     """No container NAME exists yet; the new one exits at once (docker reports it exited, not running)."""
-    fake_tools.answer("docker", "inspect", "{{.Config.Image}}", code=1, err=NO_SUCH_OBJECT)  # as the real CLI says
-    fake_tools.answer("docker", "inspect", "{{.Image}}", code=1, err=NO_SUCH_OBJECT)
-    fake_tools.answer("docker", "inspect", "{{.State.Status}}", out="exited")
-    fake_tools.answer("docker", "inspect", "{{.State.Running}}", out="false")
+    no_previous(fake_tools)
+    new_container_is(fake_tools, "exited")
 
 
 # Variables a caller may have exported under the names a script is tempted to keep its own state in.
@@ -347,10 +360,8 @@ def test_docker_mode_a_failed_first_deploy_leaves_no_container(pipeline, learner
 @pytest.fixture(params=["exited", "dead"])
 def docker_previous_then_exited(fake_tools, request):
     """The container NAME runs ml:v1; the new container exits at once (docker reports it exited, or dead)."""
-    fake_tools.answer("docker", "inspect", "{{.Config.Image}}", out=f"{IMAGE}:v1")
-    fake_tools.answer("docker", "inspect", "{{.Image}}", out=PREVIOUS_ID)
-    fake_tools.answer("docker", "inspect", "{{.State.Status}}", out=request.param)
-    fake_tools.answer("docker", "inspect", "{{.State.Running}}", out="false")
+    previous_runs_v1(fake_tools)
+    new_container_is(fake_tools, request.param)
 
 
 @pytest.mark.task(taskno=4)
@@ -940,8 +951,7 @@ def test_docker_mode_the_rollout_timeout_counts_from_the_new_container(pipeline,
                                                                        model_server):
     fake_tools.answer("docker", "build", delay=5)  # a 5 s build: longer than the whole --rollout-timeout 4
     fake_tools.answer("docker", "rm", delay=5, first=True)  # and a 5 s removal of the old container before the new one
-    for state, value in (("{{.State.Status}}", "running"), ("{{.State.Running}}", "true")):
-        fake_tools.answer("docker", "inspect", state, out=value, from_call=2, first=True)  # runs from the 2nd check on
+    new_container_is(fake_tools, "running", from_call=2, first=True)  # runs from the 2nd check on
     done = pipeline("--mode", "docker", rollout_timeout=4, timeout=30)
     calls = fake_tools.calls
     deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
@@ -954,10 +964,8 @@ def test_docker_mode_the_rollout_timeout_counts_from_the_new_container(pipeline,
 @pytest.fixture
 def docker_previous_then_stuck(fake_tools):
     """The container NAME runs ml:v1; the new container stays `created`: neither running nor exited."""
-    fake_tools.answer("docker", "inspect", "{{.Config.Image}}", out=f"{IMAGE}:v1")
-    fake_tools.answer("docker", "inspect", "{{.Image}}", out=PREVIOUS_ID)
-    fake_tools.answer("docker", "inspect", "{{.State.Status}}", out="created")
-    fake_tools.answer("docker", "inspect", "{{.State.Running}}", out="false")
+    previous_runs_v1(fake_tools)
+    new_container_is(fake_tools, "created")
 
 
 @pytest.mark.task(taskno=4)
@@ -988,20 +996,11 @@ def test_docker_mode_gives_a_stuck_container_the_whole_rollout_timeout(pipeline,
 
 
 @pytest.fixture
-def docker_previous_then_slow_start(fake_tools):
+def docker_previous_then_slow_start(fake_tools, docker_previous_then_stuck):
     """The container NAME runs ml:v1; the new container stays `created` for 3 s, then runs."""
     import threading
 
-    fake_tools.answer("docker", "inspect", "{{.Config.Image}}", out=f"{IMAGE}:v1")
-    fake_tools.answer("docker", "inspect", "{{.Image}}", out=PREVIOUS_ID)
-    fake_tools.answer("docker", "inspect", "{{.State.Status}}", out="created")
-    fake_tools.answer("docker", "inspect", "{{.State.Running}}", out="false")
-
-    def started():
-        fake_tools.answer("docker", "inspect", "{{.State.Status}}", out="running", first=True)
-        fake_tools.answer("docker", "inspect", "{{.State.Running}}", out="true", first=True)
-
-    timer = threading.Timer(3.0, started)
+    timer = threading.Timer(3.0, new_container_is, (fake_tools, "running"), {"first": True})
     timer.start()
     yield
     timer.cancel()
@@ -1052,15 +1051,11 @@ def test_k8s_mode_a_rollout_timeout_of_many_digits_is_waited_on(pipeline, fake_t
 
 
 @pytest.fixture
-def docker_previous_then_late_start(fake_tools):
+def docker_previous_then_late_start(fake_tools, docker_previous_then_stuck):
     """The container NAME runs ml:v1; the new container stays `created` until 3 s after its `docker run`, then runs."""
     import threading
     import time
 
-    fake_tools.answer("docker", "inspect", "{{.Config.Image}}", out=f"{IMAGE}:v1")
-    fake_tools.answer("docker", "inspect", "{{.Image}}", out=PREVIOUS_ID)
-    fake_tools.answer("docker", "inspect", "{{.State.Status}}", out="created")
-    fake_tools.answer("docker", "inspect", "{{.State.Running}}", out="false")
     stop = threading.Event()
 
     def start_3_s_after_the_deploy():
@@ -1073,8 +1068,7 @@ def docker_previous_then_late_start(fake_tools):
             deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
             if deploy is not None and deploy < len(times):
                 if not stop.wait(max(0.0, times[deploy] + 3.0 - time.time())):
-                    fake_tools.answer("docker", "inspect", "{{.State.Status}}", out="running", first=True)
-                    fake_tools.answer("docker", "inspect", "{{.State.Running}}", out="true", first=True)
+                    new_container_is(fake_tools, "running", first=True)
                 return
             stop.wait(0.05)
 
@@ -1104,13 +1098,13 @@ def test_docker_mode_one_failed_state_check_is_not_a_failed_deploy(pipeline, fak
                                                                    how):
     # The first state check of the new container fails (the engine answers with an error) or hangs until
     # --step-timeout cuts it off; from the second check on, docker says the container is running.
-    for state, value in (("{{.State.Status}}", "running"), ("{{.State.Running}}", "true")):
+    for state in ("{{.State.Status}}", "{{.State.Running}}"):
         if how == "fails":
             fake_tools.answer("docker", "inspect", state, code=1, first=True,
                               err="Error response from daemon: context deadline exceeded")
         else:
             fake_tools.answer("docker", "inspect", state, hang=True, first=True)
-        fake_tools.answer("docker", "inspect", state, out=value, from_call=2, first=True)
+    new_container_is(fake_tools, "running", from_call=2, first=True)
     done = pipeline("--mode", "docker", "--step-timeout", "1", rollout_timeout=10, timeout=30)
     calls = fake_tools.calls
     deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")

@@ -8,6 +8,7 @@ busy test machine can keep this one waiting longer.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import socket
@@ -18,6 +19,8 @@ from types import MappingProxyType
 import numpy as np
 import pytest
 import redis
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from feature_store import OnlineFeatureStore, StoreUnavailable
 
@@ -93,6 +96,7 @@ def test_the_default_options_are_valid(closed_redis_url):
 @pytest.mark.parametrize("card_id, features, event_ts", [
     (None, FEATURES, 1.0),
     (123, FEATURES, 1.0),
+    (b"c1", FEATURES, 1.0),
     ("c1", {}, 1.0),
     ("c1", {"count": math.nan}, 1.0),
     ("c1", {"count": math.inf}, 1.0),
@@ -112,7 +116,7 @@ def test_bad_writes_raise_value_error_before_contacting_redis(card_id, features,
         store.write(card_id, features, event_ts=event_ts)
 
 
-@pytest.mark.parametrize("card_id", [None, 123])
+@pytest.mark.parametrize("card_id", [None, 123, b"c1"])
 def test_reading_a_card_id_that_is_not_a_str_raises_value_error(card_id, closed_redis_url):
     with OnlineFeatureStore(closed_redis_url) as store, pytest.raises(ValueError):
         store.read(card_id)
@@ -220,6 +224,15 @@ def test_a_connection_that_never_completes_raises_store_unavailable_after_timeou
         f"waited {waited:.2f} s: use timeout_s for the connect timeout too, no fixed or longer one")
 
 
+def test_a_connection_gets_the_whole_timeout_s_to_complete(unconnectable_redis_url):
+    with OnlineFeatureStore(unconnectable_redis_url, timeout_s=0.8) as store:
+        waited = _time_until_unavailable(store, limit_s=8)
+    assert waited >= 0.7, (  # a lower bound only: a busy machine makes it later, never sooner
+        f"with timeout_s=0.8 a connection that does not complete is waited for 0.8 s before StoreUnavailable; "
+        f"read() gave up after {waited:.2f} s: use timeout_s as the connect timeout too "
+        "(socket_connect_timeout=timeout_s), no fixed one of your own")
+
+
 def test_the_default_timeout_is_short(hung_redis_url):
     with OnlineFeatureStore(hung_redis_url) as store:
         waited = _time_until_unavailable(store, limit_s=10)
@@ -280,6 +293,49 @@ def test_feature_names_that_look_like_the_stores_own_fields_are_features_like_an
     assert store.write("c1", {"count": 2}, event_ts=50.0) is False, (
         "a feature named 'ts' or 'event_ts' (here 5.0 and 6.0) is a feature, never the stored event time (100.0): "
         "a write at event_ts 50.0 is older and ignored")
+
+
+# Names a store might give its own fields (its event time, its payload, its metadata), in the styles people pick.
+OWN_FIELD_NAMES = ["ts", "event_ts", "__event_ts__", "_ts", "__ts__", "_event_ts", "event_time", "updated_at",
+                   ":ts", "@ts", "$ts", "ts:", "", "features", "payload", "data", "meta", "__meta__", "version",
+                   "f:count", "feature:count", "ttl", "count"]
+_cards = itertools.count()
+
+
+@pytest.mark.redis
+@settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=st.lists(st.one_of(st.sampled_from(OWN_FIELD_NAMES), st.text(max_size=12)),
+                      min_size=1, max_size=8, unique=True))
+@example(names=OWN_FIELD_NAMES)
+def test_any_str_is_a_feature_name_even_one_the_store_uses_for_itself(store, names):
+    card = f"names-{next(_cards)}"  # a card of its own for each example: the store is shared between them
+    written = {name: float(n) for n, name in enumerate(names)}
+    assert _on_a_live_redis(store.write, card, written, event_ts=100.0) is True, (
+        f"card {card!r} has nothing stored yet: its first write is accepted")
+    got = _on_a_live_redis(store.read, card)
+    assert got == written, (
+        f"any str is a feature name, whatever the store calls its own fields: wrote {written}, read {got}. Keep "
+        "the features apart from the store's own fields (a JSON payload, a name prefix on every feature, or "
+        "another key), never next to them under bare names")
+    assert _on_a_live_redis(store.write, card, {"count": -1.0}, event_ts=50.0) is False, (
+        f"the stored event time is 100.0 whatever the features are called ({names!r}): a write as of 50.0 is "
+        "older and ignored")
+    assert _on_a_live_redis(store.read, card) == written, "an ignored write leaves the stored set as it was"
+
+
+@pytest.mark.redis
+def test_the_names_the_store_gives_its_own_fields_are_feature_names_too(store, raw):
+    store.write("probe", {"count": 1}, event_ts=100.0)
+    own = {field for key in raw.scan_iter() if raw.type(key) == "hash" for field in raw.hkeys(key)}
+    written = {name: float(n) for n, name in enumerate(sorted(own | {"count"}))}
+    assert _on_a_live_redis(store.write, "c2", written, event_ts=100.0) is True, "a first write is accepted"
+    got = _on_a_live_redis(store.read, "c2")
+    assert got == written, (
+        f"the store's hashes hold the fields {sorted(own)}; a feature may have any of those names too: wrote "
+        f"{written}, read {got}. Keep the features apart from the store's own fields")
+    assert _on_a_live_redis(store.write, "c2", {"count": -1.0}, event_ts=50.0) is False, (
+        "a feature named like the store's own fields is a feature, never the stored event time (100.0): a write "
+        "as of 50.0 is older and ignored")
 
 
 @pytest.mark.redis

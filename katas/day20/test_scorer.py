@@ -825,6 +825,24 @@ def test_a_nan_amount_or_missing_card_raises_value_error(field, value):
         assert store.reads == [], "a rejected event never reaches the store"
 
 
+@pytest.mark.parametrize("card_id", [123, b"c1"], ids=["int", "bytes"])
+def test_a_card_id_that_is_not_a_str_is_refused_before_the_store_is_read(card_id):
+    store = FakeStore({card_id: QUIET})
+    with FraudScorer(Answers(0.1), store) as scorer:
+        try:
+            got = scorer.score(ev(card_id))
+        except ValueError:
+            got = None
+        except Exception as error:
+            pytest.fail(f"only a str is a card id: an event with card_id {card_id!r} raises ValueError; got {error!r}")
+        assert got is None, (
+            f"only a str is a card id: an event with card_id {card_id!r} raises ValueError (check "
+            f"isinstance(card_id, str), not only `is None`); score returned {got}")
+        assert store.reads == [] and (scorer.model_fallbacks, scorer.store_fallbacks) == (0, 0), (
+            f"a refused event reads nothing and counts nothing; got reads {store.reads}, model_fallbacks "
+            f"{scorer.model_fallbacks}, store_fallbacks {scorer.store_fallbacks}")
+
+
 @pytest.mark.parametrize("setting, value", [
     ("budget_s", 0), ("budget_s", -1), ("budget_s", math.nan), ("budget_s", math.inf),
     ("threshold", -0.01), ("threshold", 1.01), ("threshold", math.nan),

@@ -595,6 +595,29 @@ def test_a_bad_value_on_a_late_event_still_raises_value_error(field, value):
         "validate before the lateness check; a rejected event is not a late event")
 
 
+@pytest.mark.parametrize("card_id", [123, b"c1"], ids=["int", "bytes"])
+def test_a_card_id_that_is_not_a_str_is_refused(card_id):
+    windows = SlidingWindowFeatures(60, 0)
+    windows.process(ev("a", 100))
+    for ts, when in ((101, "on time"), (50, "late")):  # 50 is below the watermark (100)
+        try:
+            got = windows.process(ev(card_id, ts))
+        except ValueError:
+            continue
+        except Exception as error:
+            pytest.fail(f"only a str is a card id: an {when} event with card_id {card_id!r} raises ValueError; "
+                        f"got {error!r}")
+        pytest.fail(f"only a str is a card id: an {when} event with card_id {card_id!r} raises ValueError (check "
+                    f"isinstance(card_id, str), not only `is None`); process returned {got}")
+    assert (windows.state_size(), windows.late_events) == (1, 0), (
+        f"a refused event is neither held nor late; got state_size() {windows.state_size()}, late_events "
+        f"{windows.late_events}")
+    got = windows.process(ev("a", 100))
+    assert got is not None and got["count"] == 2, (
+        f"a refused event must not move the watermark (to 101): an event of card 'a' at 100 is still on time; "
+        f"got {got}")
+
+
 # --- the contract, fuzzed ---------------------------------------------------------------
 
 CARDS, MERCHANTS = "abc", ("m1", "m2", "m3")

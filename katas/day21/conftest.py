@@ -19,8 +19,6 @@ import json
 import subprocess
 import sys
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -30,6 +28,7 @@ if str(DAY) not in sys.path:
     sys.path.append(str(DAY))  # `import earlier_days` from capstone.py, whichever folder it comes from
 
 from fake_world import COSTS, FAILED, FakeSteps, StepFailed  # noqa: E402,F401
+from stack import http_json, prometheus_query  # noqa: E402
 
 
 @pytest.fixture
@@ -56,11 +55,6 @@ def run_in_limited_memory(impl_dir):
 
 
 # --- the end-to-end world -------------------------------------------------------------------------
-
-
-def http_json(url: str, timeout: float = 5.0):
-    with urllib.request.urlopen(url, timeout=timeout) as answer:
-        return json.load(answer)
 
 
 class CapstoneWorld:
@@ -124,8 +118,7 @@ class CapstoneWorld:
 
     def alerts(self) -> list[dict]:
         """Every alert Prometheus has pending or firing."""
-        query = urllib.parse.quote("ALERTS")
-        return http_json(f"{self.prometheus.url}/api/v1/query?query={query}")["data"]["result"]
+        return prometheus_query(self.prometheus.url, "ALERTS")
 
     def wait_for_rule_evaluations(self, *, after: float, timeout: float) -> None:
         """Until every rule group was last evaluated at or after the epoch second `after`."""

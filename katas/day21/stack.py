@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Callable
@@ -49,6 +51,16 @@ def answers(url: str) -> bool:
             return answer.status == 200
     except OSError:
         return False
+
+
+def http_json(url: str, timeout: float = 5.0):
+    with urllib.request.urlopen(url, timeout=timeout) as answer:
+        return json.load(answer)
+
+
+def prometheus_query(url: str, promql: str) -> list[dict]:
+    """What the Prometheus at `url` answers to the instant query `promql`: one dict per series."""
+    return http_json(f"{url}/api/v1/query?query={urllib.parse.quote(promql)}")["data"]["result"]
 
 
 class CapstoneStack:

@@ -717,16 +717,13 @@ def test_monitor_waits_until_prometheus_has_counted_the_whole_load(world, promet
 def prometheus_count(prometheus, query: str, *, at_least: float = float("-inf"), at_most: float = float("inf"),
                      timeout: float = 20) -> None:
     """Wait until Prometheus' `query` (one number) is at least `at_least` and at most `at_most`."""
-    import json
     import time as wall
-    import urllib.parse
-    import urllib.request
+
+    from stack import prometheus_query
 
     deadline = wall.monotonic() + timeout
     while True:
-        with urllib.request.urlopen(f"{prometheus.url}/api/v1/query?query={urllib.parse.quote(query)}",
-                                    timeout=5) as answer:
-            result = json.load(answer)["data"]["result"]
+        result = prometheus_query(prometheus.url, query)
         if result and at_least <= float(result[0]["value"][1]) <= at_most:
             return
         assert wall.monotonic() < deadline, (

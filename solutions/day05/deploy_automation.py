@@ -31,6 +31,7 @@ import http.client
 import json
 import logging
 import math
+import operator
 import re
 import socket
 import subprocess
@@ -247,6 +248,8 @@ class Deployer:
     ) -> None:
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ValueError(f"{name!r} is not a valid container name")
+        # operator.index takes an integer (a NumPy one too) and refuses 8080.0 or "8080" with a TypeError
+        port = operator.index(port)
         if not 1 <= port <= 65535:
             raise ValueError(f"port must be between 1 and 65535, not {port}")
         if not (command_timeout_s > 0 and math.isfinite(command_timeout_s)):

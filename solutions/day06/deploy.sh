@@ -146,6 +146,8 @@ healthy || roll_back "not healthy after $RETRIES checks"
 if [[ -n $PREVIOUS ]]; then
   dock rm --force "$PREVIOUS" || log WARN "could not remove $PREVIOUS"
 fi
-printf '%s\n' "$VERSION" >"$STATE_FILE.tmp"
-mv "$STATE_FILE.tmp" "$STATE_FILE"
+# A temporary file of its own name beside the state file, so the mv is an atomic rename on the same filesystem.
+state_tmp=$(mktemp "$STATE_FILE.XXXXXX")
+printf '%s\n' "$VERSION" >"$state_tmp"
+mv "$state_tmp" "$STATE_FILE"
 log INFO "promoted version=$VERSION previous=${PREVIOUS_VERSION:-none}"

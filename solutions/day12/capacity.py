@@ -5,6 +5,7 @@ infinity is a bad input for every parameter, like an int too large for any float
 except that storage_bytes counts whole numbers exactly however large):
 - `peak_qps(requests_per_day, peak_to_mean=3.0)`: requests_per_day / 86,400 × peak_to_mean.
   requests_per_day must be > 0 and peak_to_mean >= 1; a huge finite forecast (1e308) gives a finite rate.
+  A result past a float's range from finite inputs (here, in replica_qps and replicas_needed) raises ValueError.
 - `latency_budget_ms(p99_target_ms, other_hops_ms)`: what is left of the end-to-end p99
   target after the other hops' p99s: target − sum(hops). Target > 0, each hop >= 0, and
   the result must be > 0.
@@ -36,7 +37,7 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
     _positive("requests_per_day", requests_per_day)
     if not (peak_to_mean >= 1 and _finite(peak_to_mean)):  # also rejects NaN and infinity
         raise ValueError(f"peak_to_mean is at least 1 (the peak is never below the mean), got {peak_to_mean}")
-    return requests_per_day / SECONDS_PER_DAY * peak_to_mean
+    return _in_range("peak_qps", requests_per_day / SECONDS_PER_DAY * peak_to_mean)
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
@@ -58,7 +59,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
     if not _finite(workers):
         raise ValueError(f"workers must fit in a float, got an int of {len(str(workers))} digits")
     _positive("mean_latency_ms", mean_latency_ms)
-    return workers * 1000.0 / mean_latency_ms
+    return _in_range("replica_qps", workers * 1000.0 / mean_latency_ms)
 
 
 def replicas_needed(
@@ -71,7 +72,10 @@ def replicas_needed(
     if not 0 <= headroom < 1:
         raise ValueError(f"headroom is the fraction of capacity kept free, in [0, 1), got {headroom}")
     _whole("min_replicas", min_replicas)
-    return max(min_replicas, math.ceil(peak_qps / (qps_per_replica * (1 - headroom))))
+    usable = qps_per_replica * (1 - headroom)
+    if usable == 0:  # a subnormal throughput times the free share rounds to 0
+        raise ValueError(f"{qps_per_replica} QPS per replica at {headroom} headroom leaves nothing usable")
+    return max(min_replicas, math.ceil(_in_range("replicas_needed", peak_qps / usable)))
 
 
 def storage_bytes(
@@ -97,6 +101,14 @@ def _plain_float(value):
     """A NumPy float (an np.float32 column) as the Python float it holds: kept as it is, it would pull a whole
     division or product into float32 (99.999999 QPS rounds to 100)."""
     return float(value) if isinstance(value, numbers.Real) and not isinstance(value, (numbers.Rational, float)) else value
+
+
+def _in_range(name: str, result: float) -> float:
+    """A result from finite inputs that overflowed to inf (1e308 QPS on 1e-10 QPS replicas) is refused, not returned
+    as inf nor left to math.ceil's OverflowError."""
+    if not math.isfinite(result):
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return result
 
 
 def _positive(name: str, value: float) -> None:

@@ -144,9 +144,14 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
             return fail(503, "model not available")
         if len(request.get_data()) > ONE_MIB:  # cached: get_json below parses the same bytes
             return fail(413, "body over 1 MiB")
+        import json
+
+        def not_json(constant):  # NaN and Infinity are not JSON, wherever in the body they sit
+            raise ValueError(f"{constant} is not JSON")
+
         try:
-            payload = request.get_json(force=True, silent=True)
-        except RecursionError:
+            payload = json.loads(request.get_data(), parse_constant=not_json)
+        except (ValueError, RecursionError):
             payload = None
         if payload is None:
             raise BadRequestBody("body is not JSON")

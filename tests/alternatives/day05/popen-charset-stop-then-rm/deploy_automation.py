@@ -233,7 +233,7 @@ class Deployer:
     ) -> None:
         if not _valid_container_name(name):
             raise ValueError("bad container name")
-        if not (1 <= port <= 65535):
+        if not (isinstance(port, int) and 1 <= port <= 65535):
             raise ValueError("port out of range")
         if not (command_timeout_s > 0 and math.isfinite(command_timeout_s)):
             raise ValueError("command_timeout_s must be finite and positive")

@@ -210,7 +210,7 @@ class Deployer:
                  current_version=None, logger=None):
         if not (isinstance(name, str) and _CONTAINER_RE.match(name)):
             raise ValueError(f"bad container name {name!r}")
-        if isinstance(port, bool) or port not in range(1, 65536):
+        if isinstance(port, bool) or not isinstance(port, int) or port not in range(1, 65536):
             raise ValueError(f"bad port {port!r}")
         if not (0 < command_timeout_s < float("inf")):
             raise ValueError(f"bad command_timeout_s {command_timeout_s!r}")

@@ -284,7 +284,7 @@ class Deployer:
     ) -> None:
         if not _is_container_name(name):
             raise ValueError(f"{name!r} is not a valid container name")
-        if port not in range(1, 65536):
+        if not isinstance(port, int) or port not in range(1, 65536):
             raise ValueError(f"port {port!r} is outside 1-65535")
         _check_timeout(command_timeout_s)
         self.name = name

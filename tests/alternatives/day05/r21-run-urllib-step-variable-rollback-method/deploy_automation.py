@@ -215,7 +215,7 @@ class Deployer:
     ) -> None:
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ValueError(f"invalid container name {name!r}")
-        if not 1 <= port <= 65535:
+        if not isinstance(port, int) or not 1 <= port <= 65535:
             raise ValueError(f"port out of range: {port!r}")
         if not _finite_positive(command_timeout_s):
             raise ValueError(f"command_timeout_s must be finite and positive, got {command_timeout_s!r}")

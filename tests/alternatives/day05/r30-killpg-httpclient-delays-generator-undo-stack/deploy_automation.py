@@ -236,7 +236,7 @@ class Deployer:
                  current_version=None, logger=None):
         if not (isinstance(name, str) and _CONTAINER_NAME.match(name)):
             raise ValueError(f"bad container name {name!r}")
-        if port not in range(1, 65536):
+        if not isinstance(port, int) or port not in range(1, 65536):
             raise ValueError(f"bad port {port!r}")
         if not _finite_positive(command_timeout_s):
             raise ValueError(f"bad command_timeout_s {command_timeout_s!r}")

@@ -184,7 +184,7 @@ class Deployer:
                  current_version=None, logger=None):
         if not (isinstance(name, str) and name.isascii() and _CONTAINER_NAME.match(name)):
             raise ValueError("bad container name")
-        if not (0 < port < 65536):
+        if not (isinstance(port, int) and 0 < port < 65536):
             raise ValueError("bad port")
         if not (0 < command_timeout_s < math.inf):
             raise ValueError("bad command timeout")

@@ -206,7 +206,7 @@ class Deployer:
     ) -> None:
         if not (_ascii(name) and _CONTAINER_NAME.match(name)):
             raise ValueError(f"not a valid container name: {name!r}")
-        if not (0 < port < 65536):
+        if not (isinstance(port, int) and 0 < port < 65536):
             raise ValueError(f"not a TCP port: {port!r}")
         if command_timeout_s is None:
             raise TypeError("command_timeout_s=None would mean no limit")

@@ -235,7 +235,7 @@ class Deployer:
     ) -> None:
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ValueError(f"invalid container name {name!r}")
-        if not 1 <= port <= 65535:
+        if not isinstance(port, int) or not 1 <= port <= 65535:
             raise ValueError(f"port out of range: {port!r}")
         _finite_positive(command_timeout_s, "command_timeout_s")
         self.name = name

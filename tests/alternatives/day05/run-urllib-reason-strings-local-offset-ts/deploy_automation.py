@@ -231,7 +231,7 @@ class Deployer:
     ) -> None:
         if not _valid_container_name(name):
             raise ValueError(f"not a container name: {name!r}")
-        if port not in range(1, 65536):
+        if not isinstance(port, int) or port not in range(1, 65536):
             raise ValueError(f"not a port: {port!r}")
         if _bad_seconds(command_timeout_s):
             raise ValueError(f"bad command_timeout_s {command_timeout_s!r}")

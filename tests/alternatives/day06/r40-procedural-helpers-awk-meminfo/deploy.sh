@@ -141,6 +141,8 @@ if [[ -n $PREVIOUS ]]; then
   dock rm -f "$NAME-$PREVIOUS" || log WARN "could not remove $NAME-$PREVIOUS"
 fi
 
-printf '%s\n' "$VERSION" > "$STATE_FILE"
+tmp=$(mktemp "$STATE_FILE.XXXXXX")
+printf '%s\n' "$VERSION" > "$tmp"
+mv "$tmp" "$STATE_FILE"
 log INFO "deployed $VERSION"
 exit 0

@@ -23,7 +23,7 @@ def peak_qps(requests_per_day, peak_to_mean=3.0):
     _require(_finite(requests_per_day, peak_to_mean), "inputs must be finite numbers")
     _require(requests_per_day > 0, "requests_per_day must be positive")
     _require(peak_to_mean >= 1, "peak_to_mean must be at least 1")
-    return float(requests_per_day) / SECONDS_PER_DAY * float(peak_to_mean)
+    return _in_float_range("peak_qps", float(requests_per_day) / SECONDS_PER_DAY * float(peak_to_mean))
 
 
 def latency_budget_ms(p99_target_ms, other_hops_ms):
@@ -42,7 +42,7 @@ def replica_qps(workers, mean_latency_ms):
     _require(_finite(workers, mean_latency_ms), "inputs must be finite numbers")
     _require(workers >= 1, "need at least one worker")
     _require(mean_latency_ms > 0, "latency must be positive")
-    return workers / (mean_latency_ms / 1000.0)
+    return _in_float_range("replica_qps", workers / (mean_latency_ms / 1000.0))
 
 
 def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
@@ -63,3 +63,15 @@ def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3
     _require(all(v > 0 for v in values), "every input must be positive")
     total = Fraction(events_per_day) * Fraction(bytes_per_event) * retention_days * replication
     return math.ceil(total)
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

@@ -20,7 +20,7 @@ def _require(**checks):
 
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
     _require(requests_per_day=(requests_per_day, lambda v: v > 0), peak_to_mean=(peak_to_mean, lambda v: v >= 1))
-    return requests_per_day / SECONDS_PER_DAY * peak_to_mean  # divide first: an np.int32 count times 3 wraps round
+    return _in_float_range("peak_qps", requests_per_day / SECONDS_PER_DAY * peak_to_mean)  # divide first: an np.int32 count times 3 wraps round
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
@@ -37,7 +37,7 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
 
 def replica_qps(workers: int, mean_latency_ms: float) -> float:
     _require(workers=(workers, lambda v: v >= 1 and v == int(v)), mean_latency_ms=(mean_latency_ms, lambda v: v > 0))
-    return workers / (mean_latency_ms / 1000)
+    return _in_float_range("replica_qps", workers / (mean_latency_ms / 1000))
 
 
 def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2) -> int:
@@ -46,7 +46,7 @@ def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0
     _require(peak_qps=(peak_qps, lambda v: v > 0), qps_per_replica=(qps_per_replica, lambda v: v > 0),
              headroom=(headroom, lambda v: 0 <= v < 1), min_replicas=(min_replicas, lambda v: v >= 1))
     usable = float(qps_per_replica) * (1 - float(headroom))  # Python floats: float32 inputs would divide in float32
-    return max(min_replicas, math.ceil(float(peak_qps) / usable))
+    return max(min_replicas, math.ceil(_in_float_range("replicas_needed", float(peak_qps) / usable)))
 
 
 def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3) -> int:
@@ -69,3 +69,15 @@ def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days:
     if not math.isfinite(product):  # finite floats can multiply past any float (1e200 * 1e200)
         raise ValueError(f"storage={product!r} is out of range")
     return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

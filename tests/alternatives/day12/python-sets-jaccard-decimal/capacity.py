@@ -25,7 +25,7 @@ def peak_qps(requests_per_day, peak_to_mean=3.0):
     _require(_real("requests_per_day", requests_per_day) > 0, "requests_per_day must be > 0")
     _require(_real("peak_to_mean", peak_to_mean) >= 1, "peak_to_mean must be >= 1")
     mean = requests_per_day / SECONDS_PER_DAY
-    return mean * peak_to_mean
+    return _in_float_range("peak_qps", mean * peak_to_mean)
 
 
 def latency_budget_ms(p99_target_ms, other_hops_ms):
@@ -42,7 +42,7 @@ def latency_budget_ms(p99_target_ms, other_hops_ms):
 def replica_qps(workers, mean_latency_ms):
     _require(_real("workers", workers) >= 1, "need at least one worker")
     _require(_real("mean_latency_ms", mean_latency_ms) > 0, "latency must be > 0")
-    return workers / (mean_latency_ms / 1000.0)
+    return _in_float_range("replica_qps", workers / (mean_latency_ms / 1000.0))
 
 
 def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
@@ -51,7 +51,7 @@ def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
     _require(0 <= _real("headroom", headroom) < 1, "headroom must be in [0, 1)")
     _require(_real("min_replicas", min_replicas) >= 1, "min_replicas must be >= 1")
     usable = qps_per_replica * (1 - headroom)
-    return max(math.ceil(min_replicas), math.ceil(peak_qps / usable))
+    return max(math.ceil(min_replicas), math.ceil(_in_float_range("replicas_needed", peak_qps / usable)))
 
 
 def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3):
@@ -65,3 +65,15 @@ def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3
             _require((value if whole else _real(name, value)) > 0, f"{name} must be > 0")
             total *= Decimal(str(value))
         return int(total.to_integral_value(rounding=ROUND_CEILING))
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

@@ -43,7 +43,7 @@ def _whole(name: str, value, minimum: int) -> int:
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
     per_day = _exact("requests_per_day", requests_per_day, low=0)
     ratio = _exact("peak_to_mean", peak_to_mean, low=1, low_inclusive=True)
-    return float(per_day / SECONDS_PER_DAY * ratio)
+    return float(_in_float_range("peak_qps", per_day / SECONDS_PER_DAY * ratio))
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
@@ -58,7 +58,7 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
 def replica_qps(workers: int, mean_latency_ms: float) -> float:
     n = _whole("workers", workers, 1)
     latency = _exact("mean_latency_ms", mean_latency_ms, low=0)
-    return float(n * 1000 / latency)
+    return float(_in_float_range("replica_qps", n * 1000 / latency))
 
 
 def replicas_needed(
@@ -85,3 +85,15 @@ def storage_bytes(
                         ("retention_days", retention_days), ("replication", replication)):
         total *= _exact(name, value, low=0, any_size=True)
     return math.ceil(total)
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

@@ -27,7 +27,7 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
         raise ValueError("requests_per_day must be > 0")
     if not peak_to_mean >= 1:
         raise ValueError("peak_to_mean must be >= 1")
-    return requests_per_day / SECONDS_PER_DAY * peak_to_mean
+    return _in_float_range("peak_qps", requests_per_day / SECONDS_PER_DAY * peak_to_mean)
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
@@ -52,7 +52,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
         raise ValueError("workers must be a whole number >= 1")
     if not mean_latency_ms > 0:
         raise ValueError("mean_latency_ms must be > 0")
-    return workers * 1000 / mean_latency_ms
+    return _in_float_range("replica_qps", workers * 1000 / mean_latency_ms)
 
 
 def replicas_needed(
@@ -67,7 +67,7 @@ def replicas_needed(
         raise ValueError("headroom must be in [0, 1)")
     if min_replicas != int(min_replicas) or min_replicas < 1:
         raise ValueError("min_replicas must be a whole number >= 1")
-    needed = math.ceil(peak_qps / (qps_per_replica * (1 - headroom)))
+    needed = math.ceil(_in_float_range("replicas_needed", peak_qps / (qps_per_replica * (1 - headroom))))
     return max(int(min_replicas), needed)
 
 
@@ -84,3 +84,15 @@ def storage_bytes(
         return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
     except OverflowError:  # an int too large for a float next to a float input: refused like infinity
         raise ValueError("the product is past the range of a float: give whole numbers for an exact count") from None
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

@@ -26,7 +26,7 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
     _require(_ok(requests_per_day, 0, inclusive=False), "requests_per_day must be a finite number > 0")
     _require(_ok(peak_to_mean, 1, inclusive=True), "peak_to_mean must be a finite number >= 1")
     mean_per_second = requests_per_day / SECONDS_PER_DAY
-    return mean_per_second * peak_to_mean
+    return _in_float_range("peak_qps", mean_per_second * peak_to_mean)
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
@@ -42,7 +42,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
     _require(_ok(workers, 1, inclusive=True), "workers must be a finite number >= 1")
     _require(_ok(mean_latency_ms, 0, inclusive=False), "mean_latency_ms must be a finite number > 0")
     mean_latency_s = mean_latency_ms / 1000
-    return workers / mean_latency_s
+    return _in_float_range("replica_qps", workers / mean_latency_s)
 
 
 def replicas_needed(
@@ -54,7 +54,7 @@ def replicas_needed(
     _require(_ok(min_replicas, 1, inclusive=True), "min_replicas must be >= 1")
     _require(float(min_replicas).is_integer(), "min_replicas must be a whole number of replicas")
     usable = float(qps_per_replica) * (1 - float(headroom))
-    return max(int(min_replicas), -(-float(peak_qps) // usable).__int__())  # float64, even for np.float32 rates
+    return max(int(min_replicas), _in_float_range("replicas_needed", -(-float(peak_qps) // usable)).__int__())  # float64, even for np.float32 rates
 
 
 def storage_bytes(
@@ -72,3 +72,15 @@ def storage_bytes(
         return math.ceil(math.prod(factors))
     except OverflowError:
         raise ValueError("a storage input too large for a float next to a float input") from None
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

@@ -28,7 +28,7 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
     _finite("peak_to_mean", peak_to_mean)
     if peak_to_mean < 1:
         raise ValueError("peak_to_mean must be >= 1")
-    return requests_per_day / SECONDS_PER_DAY * peak_to_mean
+    return _in_float_range("peak_qps", requests_per_day / SECONDS_PER_DAY * peak_to_mean)
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
@@ -48,7 +48,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
     if workers < 1:
         raise ValueError("workers must be >= 1")
     _positive("mean_latency_ms", mean_latency_ms)
-    return float(workers) * 1000 / mean_latency_ms  # never in an np.int16's own width
+    return _in_float_range("replica_qps", float(workers) * 1000 / mean_latency_ms)  # never in an np.int16's own width
 
 
 def replicas_needed(
@@ -62,7 +62,7 @@ def replicas_needed(
     _finite("min_replicas", min_replicas)
     if min_replicas < 1:
         raise ValueError("min_replicas must be >= 1")
-    needed = math.ceil(float(peak_qps) / (float(qps_per_replica) * (1 - float(headroom))))  # never in float32
+    needed = math.ceil(_in_float_range("replicas_needed", float(peak_qps) / (float(qps_per_replica) * (1 - float(headroom)))))  # never in float32
     return max(math.ceil(min_replicas), needed)
 
 
@@ -86,3 +86,15 @@ def storage_bytes(
         return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
     except OverflowError:  # a whole number past any float next to a float input
         raise ValueError("the storage plan is past the range of a float") from None
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

@@ -30,7 +30,7 @@ def _positive(value) -> bool:
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
     _require(_positive(requests_per_day), "requests_per_day must be a finite number > 0")
     _require(_finite(peak_to_mean) and peak_to_mean >= 1, "peak_to_mean must be finite and >= 1")
-    return float(requests_per_day) / SECONDS_PER_DAY * peak_to_mean  # as a float: an np.int32 count times 3 wraps round
+    return _in_float_range("peak_qps", float(requests_per_day) / SECONDS_PER_DAY * peak_to_mean)  # as a float: an np.int32 count times 3 wraps round
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
@@ -44,7 +44,7 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
 def replica_qps(workers: int, mean_latency_ms: float) -> float:
     _require(_finite(workers) and workers >= 1, "workers must be finite and >= 1")
     _require(_positive(mean_latency_ms), "mean_latency_ms must be a finite number > 0")
-    return workers / (mean_latency_ms / 1000)
+    return _in_float_range("replica_qps", workers / (mean_latency_ms / 1000))
 
 
 def replicas_needed(
@@ -76,3 +76,15 @@ def storage_bytes(
              "every input must be a finite number > 0")
     # np.float32 is not a float: Fraction() refuses it, so hand it over as the float it holds
     return math.ceil(math.prod(Fraction(f if isinstance(f, numbers.Rational) else float(f)) for f in factors))
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

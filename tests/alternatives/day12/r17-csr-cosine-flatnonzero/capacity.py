@@ -27,7 +27,7 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
         raise ValueError("requests_per_day must be > 0")
     if not peak_to_mean >= 1:
         raise ValueError("peak_to_mean must be >= 1")
-    return requests_per_day / SECONDS_PER_DAY * peak_to_mean
+    return _in_float_range("peak_qps", requests_per_day / SECONDS_PER_DAY * peak_to_mean)
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
@@ -52,7 +52,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
         raise ValueError("workers must be a whole number >= 1")
     if not mean_latency_ms > 0:
         raise ValueError("latency must be > 0")
-    return int(workers) * 1000 / mean_latency_ms  # a Python int: an np.int16 count never wraps
+    return _in_float_range("replica_qps", int(workers) * 1000 / mean_latency_ms)  # a Python int: an np.int16 count never wraps
 
 
 def replicas_needed(
@@ -69,7 +69,7 @@ def replicas_needed(
         raise ValueError("min_replicas must be >= 1")
     floor = math.ceil(min_replicas)
     ratio = float(peak_qps) / (float(qps_per_replica) * (1 - float(headroom)))  # float64 even for np.float32 inputs
-    return max(floor, math.ceil(ratio))
+    return max(floor, math.ceil(_in_float_range("replicas_needed", ratio)))
 
 
 def storage_bytes(
@@ -90,3 +90,15 @@ def storage_bytes(
         return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
     except OverflowError:  # an int past any float next to a float input: refused like infinity
         raise ValueError("storage inputs: an int too large for a float next to a float") from None
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

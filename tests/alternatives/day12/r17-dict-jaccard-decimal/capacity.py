@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Sequence
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_CEILING, Context, Decimal, InvalidOperation, localcontext
@@ -38,7 +39,7 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
     ratio = _dec(peak_to_mean, "peak_to_mean")
     if ratio < 1:
         raise ValueError("peak_to_mean: the peak cannot be below the mean")
-    return float(requests / SECONDS_PER_DAY * ratio)
+    return float(_in_float_range("peak_qps", requests / SECONDS_PER_DAY * ratio))
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
@@ -60,7 +61,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
     if w < 1 or w != w.to_integral_value():
         raise ValueError("workers: a whole number, at least 1")
     latency = _positive(mean_latency_ms, "mean_latency_ms")
-    return float(w * 1000 / latency)
+    return float(_in_float_range("replica_qps", w * 1000 / latency))
 
 
 def replicas_needed(
@@ -89,3 +90,15 @@ def storage_bytes(
                             ("retention_days", retention_days), ("replication", replication)):
             total *= _positive(value, name, any_size=whole)
         return _ceil(total)
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

@@ -25,7 +25,7 @@ def peak_qps(requests_per_day, peak_to_mean=3.0):
     _positive(requests_per_day, "requests_per_day")
     _positive(peak_to_mean, "peak_to_mean")
     _require(peak_to_mean >= 1, "peak_to_mean must be >= 1")
-    return requests_per_day / SECONDS_PER_DAY * peak_to_mean  # dividing first: 1e308 x 3 would overflow
+    return _in_float_range("peak_qps", requests_per_day / SECONDS_PER_DAY * peak_to_mean)  # dividing first: 1e308 x 3 would overflow
 
 
 def latency_budget_ms(p99_target_ms, other_hops_ms):
@@ -46,7 +46,7 @@ def replica_qps(workers, mean_latency_ms):
     _positive(workers, "workers")
     _require(float(workers).is_integer() and workers >= 1, "workers must be a whole number >= 1")
     _positive(mean_latency_ms, "mean_latency_ms")
-    return workers / (mean_latency_ms / 1000)
+    return _in_float_range("replica_qps", workers / (mean_latency_ms / 1000))
 
 
 def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
@@ -57,7 +57,7 @@ def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
     _require(isinstance(min_replicas, int) and not isinstance(min_replicas, bool) and min_replicas >= 1,
              "min_replicas must be an int >= 1")
     usable = qps_per_replica * (1 - headroom)
-    return max(min_replicas, math.ceil(peak_qps / usable))
+    return max(min_replicas, math.ceil(_in_float_range("replicas_needed", peak_qps / usable)))
 
 
 def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3):
@@ -71,3 +71,15 @@ def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3
         return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
     except OverflowError:  # an int too large for a float next to a float input
         raise ValueError("an int too large for a float next to a float input") from None
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

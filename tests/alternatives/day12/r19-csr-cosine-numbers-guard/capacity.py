@@ -24,7 +24,7 @@ def peak_qps(requests_per_day, peak_to_mean=3.0):
     p = _num(peak_to_mean, "peak_to_mean")
     if not r > 0 or not p >= 1:
         raise ValueError("bad input")
-    return r / SECONDS_PER_DAY * p
+    return _in_float_range("peak_qps", r / SECONDS_PER_DAY * p)
 
 
 def latency_budget_ms(p99_target_ms, other_hops_ms):
@@ -45,7 +45,7 @@ def replica_qps(workers, mean_latency_ms):
     lat = _num(mean_latency_ms, "latency")
     if not w >= 1 or w != int(w) or not lat > 0:
         raise ValueError("bad input")
-    return w * 1000 / lat
+    return _in_float_range("replica_qps", w * 1000 / lat)
 
 
 def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
@@ -55,7 +55,7 @@ def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
     m = _num(min_replicas, "min_replicas")
     if not p > 0 or not q > 0 or not 0 <= h < 1 or not m >= 1:
         raise ValueError("bad input")
-    return max(math.ceil(m), math.ceil(p / (q * (1 - h))))
+    return max(math.ceil(m), math.ceil(_in_float_range("replicas_needed", p / (q * (1 - h)))))
 
 
 def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3):
@@ -75,3 +75,15 @@ def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3
         return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
     except OverflowError:  # an int too large for a float next to a float
         raise ValueError("an input is too large for a float") from None
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

@@ -29,7 +29,7 @@ def _whole_at_least_one(x):
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
     _require(requests_per_day=(requests_per_day, _positive), peak_to_mean=(peak_to_mean, lambda x: x >= 1))
     mean = requests_per_day / SECONDS_PER_DAY
-    return mean * peak_to_mean
+    return _in_float_range("peak_qps", mean * peak_to_mean)
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
@@ -46,7 +46,7 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
 
 def replica_qps(workers: int, mean_latency_ms: float) -> float:
     _require(workers=(workers, _whole_at_least_one), mean_latency_ms=(mean_latency_ms, _positive))
-    return workers / (mean_latency_ms / 1000)
+    return _in_float_range("replica_qps", workers / (mean_latency_ms / 1000))
 
 
 def replicas_needed(
@@ -59,7 +59,7 @@ def replicas_needed(
         min_replicas=(min_replicas, lambda x: x >= 1),
     )
     usable = float(qps_per_replica) * (1 - float(headroom))
-    needed = int(-(-float(peak_qps) // usable))  # Python floats: a np.float32 rate would divide in float32
+    needed = int(_in_float_range("replicas_needed", -(-float(peak_qps) // usable)))  # Python floats: a np.float32 rate would divide in float32
     return max(math.ceil(min_replicas), needed)
 
 
@@ -86,3 +86,15 @@ def storage_bytes(
     if not math.isfinite(total):  # finite inputs whose product is past any float (1e200 * 1e200)
         raise ValueError(f"bad storage total: {total!r}")
     return math.ceil(total)
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

@@ -24,7 +24,7 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
     _positive("requests_per_day", requests_per_day)
     if not (_finite(peak_to_mean) and peak_to_mean >= 1):
         raise ValueError("peak_to_mean must be >= 1")
-    return requests_per_day / SECONDS_PER_DAY * peak_to_mean
+    return _in_float_range("peak_qps", requests_per_day / SECONDS_PER_DAY * peak_to_mean)
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
@@ -43,7 +43,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
     if not (_finite(workers) and workers >= 1 and workers == int(workers)):
         raise ValueError("workers must be a whole number >= 1")
     _positive("mean_latency_ms", mean_latency_ms)
-    return int(workers) * 1000 / mean_latency_ms  # a Python int: an np.int16 never wraps
+    return _in_float_range("replica_qps", int(workers) * 1000 / mean_latency_ms)  # a Python int: an np.int16 never wraps
 
 
 def replicas_needed(
@@ -57,7 +57,7 @@ def replicas_needed(
     peak_qps, qps_per_replica, headroom = (float(v) for v in (peak_qps, qps_per_replica, headroom))  # never float32
     if not (math.isfinite(min_replicas) and min_replicas >= 1 and min_replicas == int(min_replicas)):
         raise ValueError("min_replicas must be a whole number >= 1")
-    return max(int(min_replicas), math.ceil(peak_qps / (qps_per_replica * (1 - headroom))))
+    return max(int(min_replicas), math.ceil(_in_float_range("replicas_needed", peak_qps / (qps_per_replica * (1 - headroom)))))
 
 
 def storage_bytes(
@@ -78,3 +78,15 @@ def storage_bytes(
     if not whole and not _finite(events_per_day * bytes_per_event * retention_days * replication):
         raise ValueError("the storage product is past any float (1e200 * 1e200 is inf)")
     return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

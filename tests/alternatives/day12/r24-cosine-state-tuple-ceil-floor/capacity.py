@@ -24,7 +24,7 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
         raise ValueError("requests_per_day must be > 0")
     if not peak_to_mean >= 1:
         raise ValueError("peak_to_mean must be >= 1")
-    return requests_per_day / SECONDS_PER_DAY * peak_to_mean
+    return _in_float_range("peak_qps", requests_per_day / SECONDS_PER_DAY * peak_to_mean)
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
@@ -48,7 +48,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
         raise ValueError("workers must be >= 1")
     if not mean_latency_ms > 0:
         raise ValueError("latency must be > 0")
-    return workers * 1e3 / mean_latency_ms  # a float factor: an np.int16 count never wraps
+    return _in_float_range("replica_qps", workers * 1e3 / mean_latency_ms)  # a float factor: an np.int16 count never wraps
 
 
 def replicas_needed(
@@ -65,7 +65,7 @@ def replicas_needed(
         raise ValueError("headroom must be in [0, 1)")
     if not min_replicas >= 1:
         raise ValueError("min_replicas must be >= 1")
-    needed = math.ceil(peak_qps / (qps_per_replica * (1 - headroom)))
+    needed = math.ceil(_in_float_range("replicas_needed", peak_qps / (qps_per_replica * (1 - headroom))))
     return max(math.ceil(min_replicas), needed)
 
 
@@ -88,3 +88,15 @@ def storage_bytes(
     if events_per_day * bytes_per_event * retention_days * replication == math.inf:  # 1e200 * 1e200
         raise ValueError("storage must be finite, got inf")
     return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

@@ -37,7 +37,7 @@ FRACTION = _Check(lambda v: 0 <= v < 1, "in [0, 1)")
 
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
     rate = POSITIVE("requests_per_day", requests_per_day) / SECONDS_PER_DAY
-    return float(rate * AT_LEAST_ONE("peak_to_mean", peak_to_mean))
+    return float(_in_float_range("peak_qps", rate * AT_LEAST_ONE("peak_to_mean", peak_to_mean)))
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
@@ -51,7 +51,7 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
 
 def replica_qps(workers: int, mean_latency_ms: float) -> float:
     w = AT_LEAST_ONE("workers", workers)
-    return float(w * 1000 / POSITIVE("mean_latency_ms", mean_latency_ms))
+    return float(_in_float_range("replica_qps", w * 1000 / POSITIVE("mean_latency_ms", mean_latency_ms)))
 
 
 def replicas_needed(
@@ -80,3 +80,15 @@ def storage_bytes(
         else:
             total *= POSITIVE(name, value)
     return int(math.ceil(total))
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

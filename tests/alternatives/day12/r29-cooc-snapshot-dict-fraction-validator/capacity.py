@@ -40,7 +40,7 @@ class _Check:
 def peak_qps(requests_per_day, peak_to_mean=3.0):
     _Check("requests_per_day", requests_per_day).above(0)
     _Check("peak_to_mean", peak_to_mean).at_least(1)
-    return float(requests_per_day) / SECONDS_PER_DAY * float(peak_to_mean)
+    return _in_float_range("peak_qps", float(requests_per_day) / SECONDS_PER_DAY * float(peak_to_mean))
 
 
 def latency_budget_ms(p99_target_ms, other_hops_ms):
@@ -58,7 +58,7 @@ def latency_budget_ms(p99_target_ms, other_hops_ms):
 def replica_qps(workers, mean_latency_ms):
     _Check("workers", workers).at_least(1)
     _Check("mean_latency_ms", mean_latency_ms).above(0)
-    return workers / (mean_latency_ms / 1000)
+    return _in_float_range("replica_qps", workers / (mean_latency_ms / 1000))
 
 
 def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
@@ -69,7 +69,7 @@ def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
     if int(min_replicas) != min_replicas:
         raise ValueError("min_replicas must be a whole number")
     usable = float(qps_per_replica) * (1 - float(headroom))
-    return max(int(min_replicas), math.ceil(float(peak_qps) / usable))  # float64, never a np.float32's float32
+    return max(int(min_replicas), math.ceil(_in_float_range("replicas_needed", float(peak_qps) / usable)))  # float64, never a np.float32's float32
 
 
 def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3):
@@ -84,3 +84,15 @@ def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3
         _Check(name, value, any_size=type(value) is int).above(0)  # a plain int is an exact Fraction however large
         total *= Fraction(value if isinstance(value, numbers.Rational) else float(value))   # np.float32 is not a float: Fraction() refuses it
     return math.ceil(total)
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

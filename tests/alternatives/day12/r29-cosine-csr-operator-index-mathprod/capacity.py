@@ -25,7 +25,7 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
         raise ValueError("requests_per_day must be > 0")
     if not peak_to_mean >= 1:
         raise ValueError("peak_to_mean must be >= 1")
-    return requests_per_day / SECONDS_PER_DAY * peak_to_mean
+    return _in_float_range("peak_qps", requests_per_day / SECONDS_PER_DAY * peak_to_mean)
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
@@ -47,7 +47,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
         raise ValueError("workers must be >= 1")
     if not mean_latency_ms > 0:
         raise ValueError("latency must be > 0")
-    return 1000 * float(workers) / mean_latency_ms  # in float: an np.int16 count times 1000 wraps round
+    return _in_float_range("replica_qps", 1000 * float(workers) / mean_latency_ms)  # in float: an np.int16 count times 1000 wraps round
 
 
 def replicas_needed(
@@ -60,7 +60,7 @@ def replicas_needed(
         raise ValueError("headroom must be in [0, 1)")
     if not min_replicas >= 1:
         raise ValueError("min_replicas must be >= 1")
-    needed = math.ceil(float(peak_qps) / float(qps_per_replica * (1 - headroom)))
+    needed = math.ceil(_in_float_range("replicas_needed", float(peak_qps) / float(qps_per_replica * (1 - headroom))))
     return max(math.ceil(min_replicas), needed)
 
 
@@ -78,3 +78,15 @@ def storage_bytes(
         return math.prod(factors)
     _finite(math.prod(float(f) for f in factors))  # finite floats can multiply to inf (1e200 * 1e200)
     return math.ceil(math.prod(float(f) for f in factors))
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

@@ -29,7 +29,7 @@ def peak_qps(requests_per_day, peak_to_mean=3.0):
     _positive("requests_per_day", requests_per_day)
     if _finite("peak_to_mean", peak_to_mean) < 1:
         raise ValueError("peak_to_mean must be >= 1")
-    return requests_per_day / SECONDS_PER_DAY * peak_to_mean
+    return _in_float_range("peak_qps", requests_per_day / SECONDS_PER_DAY * peak_to_mean)
 
 
 def latency_budget_ms(p99_target_ms, other_hops_ms):
@@ -48,7 +48,7 @@ def replica_qps(workers, mean_latency_ms):
     if _finite("workers", workers) < 1 or workers != int(workers):
         raise ValueError("workers must be a whole number >= 1")
     _positive("mean_latency_ms", mean_latency_ms)
-    return workers * 1000 / mean_latency_ms
+    return _in_float_range("replica_qps", workers * 1000 / mean_latency_ms)
 
 
 def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
@@ -58,7 +58,7 @@ def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
         raise ValueError("headroom must be in [0, 1)")
     if _finite("min_replicas", min_replicas) < 1 or min_replicas != int(min_replicas):
         raise ValueError("min_replicas must be a whole number >= 1")
-    return max(int(min_replicas), math.ceil(peak_qps / (qps_per_replica * (1 - headroom))))
+    return max(int(min_replicas), math.ceil(_in_float_range("replicas_needed", peak_qps / (qps_per_replica * (1 - headroom)))))
 
 
 def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3):
@@ -73,3 +73,15 @@ def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3
         return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
     except OverflowError:  # an int too large for a float next to a float input
         raise ValueError("an int too large for a float next to a float input") from None
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

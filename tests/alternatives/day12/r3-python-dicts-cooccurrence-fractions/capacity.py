@@ -29,7 +29,7 @@ def _fraction(value):
 
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
     _check(requests_per_day=(requests_per_day, lambda v: v > 0), peak_to_mean=(peak_to_mean, lambda v: v >= 1))
-    return float(_fraction(requests_per_day) / SECONDS_PER_DAY * _fraction(peak_to_mean))
+    return float(_in_float_range("peak_qps", _fraction(requests_per_day) / SECONDS_PER_DAY * _fraction(peak_to_mean)))
 
 
 def latency_budget_ms(p99_target_ms, other_hops_ms):
@@ -46,7 +46,7 @@ def latency_budget_ms(p99_target_ms, other_hops_ms):
 
 def replica_qps(workers, mean_latency_ms):
     _check(workers=(workers, lambda v: v >= 1 and v.is_integer()), mean_latency_ms=(mean_latency_ms, lambda v: v > 0))
-    return float(_fraction(workers) * 1000 / _fraction(mean_latency_ms))
+    return float(_in_float_range("replica_qps", _fraction(workers) * 1000 / _fraction(mean_latency_ms)))
 
 
 def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
@@ -72,3 +72,15 @@ def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3
     exact = [Fraction(v if isinstance(v, numbers.Rational) else float(v))   # np.float32 is not a float: Fraction() refuses it
              for v in (events_per_day, bytes_per_event, retention_days, replication)]
     return math.ceil(exact[0] * exact[1] * exact[2] * exact[3])
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

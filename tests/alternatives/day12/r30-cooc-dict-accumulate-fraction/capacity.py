@@ -28,7 +28,7 @@ def _number(name, value, *, low, low_inclusive=False, high=None, any_size=False)
 def peak_qps(requests_per_day, peak_to_mean=3.0):
     rate = _number("requests_per_day", requests_per_day, low=0)
     ratio = _number("peak_to_mean", peak_to_mean, low=1, low_inclusive=True)
-    return float(rate / SECONDS_PER_DAY * ratio)
+    return float(_in_float_range("peak_qps", rate / SECONDS_PER_DAY * ratio))
 
 
 def latency_budget_ms(p99_target_ms, other_hops_ms):
@@ -42,7 +42,7 @@ def latency_budget_ms(p99_target_ms, other_hops_ms):
 def replica_qps(workers, mean_latency_ms):
     n = _number("workers", workers, low=1, low_inclusive=True)
     latency = _number("mean_latency_ms", mean_latency_ms, low=0)
-    return float(n * 1000 / latency)
+    return float(_in_float_range("replica_qps", n * 1000 / latency))
 
 
 def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
@@ -64,3 +64,15 @@ def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3
                         ("retention_days", retention_days), ("replication", replication)):
         total *= _number(name, value, low=0, any_size=True)  # an exact Fraction however large
     return int(math.ceil(total))
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

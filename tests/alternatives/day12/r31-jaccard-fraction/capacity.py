@@ -24,7 +24,7 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
     r, p = _exact(requests_per_day), _exact(peak_to_mean)
     if r <= 0 or p < 1:
         raise ValueError("requests_per_day > 0 and peak_to_mean >= 1")
-    return float(r / SECONDS_PER_DAY * p)
+    return float(_in_float_range("peak_qps", r / SECONDS_PER_DAY * p))
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
@@ -42,7 +42,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
     w, lat = _exact(workers), _exact(mean_latency_ms)
     if w < 1 or lat <= 0:
         raise ValueError("workers >= 1 and latency > 0")
-    return float(w * 1000 / lat)
+    return float(_in_float_range("replica_qps", w * 1000 / lat))
 
 
 def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2) -> int:
@@ -57,3 +57,15 @@ def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days:
     if any(p <= 0 for p in parts):
         raise ValueError("every input must be > 0")
     return math.ceil(math.prod(parts))
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

@@ -27,7 +27,7 @@ def peak_qps(requests_per_day, peak_to_mean=3.0):
         raise ValueError("no traffic")
     if peak_to_mean < 1:
         raise ValueError("peak below the mean")
-    return float(requests_per_day) / SECONDS_PER_DAY * float(peak_to_mean)
+    return _in_float_range("peak_qps", float(requests_per_day) / SECONDS_PER_DAY * float(peak_to_mean))
 
 
 def latency_budget_ms(p99_target_ms, other_hops_ms):
@@ -54,7 +54,7 @@ def replica_qps(workers, mean_latency_ms):
         raise ValueError("need a worker")
     if mean_latency_ms <= 0:
         raise ValueError("latency must be positive")
-    return workers / (mean_latency_ms / 1000)
+    return _in_float_range("replica_qps", workers / (mean_latency_ms / 1000))
 
 
 def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
@@ -90,3 +90,15 @@ def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3
         n, d = _ratio(x)
         num, den = num * n, den * d
     return -(-num // den)
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

@@ -29,7 +29,7 @@ def peak_qps(requests_per_day, peak_to_mean=3.0):
     p = _finite(peak_to_mean, "peak_to_mean")
     if not r > 0 or not p >= 1:
         raise ValueError("requests_per_day > 0 and peak_to_mean >= 1")
-    return r / SECONDS_PER_DAY * p
+    return _in_float_range("peak_qps", r / SECONDS_PER_DAY * p)
 
 
 def latency_budget_ms(p99_target_ms, other_hops_ms):
@@ -50,7 +50,7 @@ def replica_qps(workers, mean_latency_ms):
     lat = _finite(mean_latency_ms, "mean_latency_ms")
     if not w >= 1 or not lat > 0:
         raise ValueError("workers >= 1 and latency > 0")
-    return w * 1000 / lat
+    return _in_float_range("replica_qps", w * 1000 / lat)
 
 
 def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
@@ -60,7 +60,7 @@ def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
     floor = _finite(min_replicas, "min_replicas")
     if not (peak > 0 and per > 0 and 0 <= h < 1 and floor >= 1):
         raise ValueError("bad capacity inputs")
-    return max(math.ceil(floor), math.ceil(peak / (per * (1 - h))))
+    return max(math.ceil(floor), math.ceil(_in_float_range("replicas_needed", peak / (per * (1 - h)))))
 
 
 def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3):
@@ -72,3 +72,15 @@ def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3
             raise ValueError(f"{name} must be > 0")
         total *= Fraction(v)
     return math.ceil(total)
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

@@ -26,7 +26,7 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
         raise ValueError("no traffic")
     if peak_to_mean < 1:
         raise ValueError("the peak cannot be below the mean")
-    return requests_per_day / SECONDS_PER_DAY * peak_to_mean  # divide first: an np.int32 count times 3 wraps
+    return _in_float_range("peak_qps", requests_per_day / SECONDS_PER_DAY * peak_to_mean)  # divide first: an np.int32 count times 3 wraps
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
@@ -49,7 +49,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
     _finite(mean_latency_ms, "mean_latency_ms")
     if workers < 1 or mean_latency_ms <= 0:
         raise ValueError("need workers >= 1 and latency > 0")
-    return workers / (mean_latency_ms / 1000)
+    return _in_float_range("replica_qps", workers / (mean_latency_ms / 1000))
 
 
 def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2) -> int:
@@ -65,7 +65,7 @@ def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0
     if min_replicas < 1:
         raise ValueError("min_replicas must be >= 1")
     usable = float(qps_per_replica) * (1 - float(headroom))
-    return max(min_replicas, math.ceil(float(peak_qps) / usable))  # float(): np.float32 divides in float32
+    return max(min_replicas, math.ceil(_in_float_range("replicas_needed", float(peak_qps) / usable)))  # float(): np.float32 divides in float32
 
 
 def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3) -> int:
@@ -85,3 +85,15 @@ def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days:
     for v in values:
         product = exact.multiply(product, Decimal(int(v)) if isinstance(v, numbers.Integral) else Decimal(float(v)))
     return int(product.to_integral_value(rounding=ROUND_CEILING, context=exact))
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

@@ -32,7 +32,7 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
         raise ValueError("requests_per_day must be > 0")
     if not peak_to_mean >= 1:
         raise ValueError("peak_to_mean must be >= 1")
-    return requests_per_day / SECONDS_PER_DAY * peak_to_mean
+    return _in_float_range("peak_qps", requests_per_day / SECONDS_PER_DAY * peak_to_mean)
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
@@ -55,7 +55,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
         raise ValueError("workers must be >= 1")
     if not latency > 0:
         raise ValueError("latency must be > 0")
-    return workers * 1000 / latency
+    return _in_float_range("replica_qps", workers * 1000 / latency)
 
 
 def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2) -> int:
@@ -69,7 +69,7 @@ def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0
         raise ValueError("headroom must be in [0, 1)")
     if not floor >= 1:
         raise ValueError("min_replicas must be >= 1")
-    needed = math.ceil(float(peak) / (float(per) * (1 - float(headroom))))  # np.float32 values in float64
+    needed = math.ceil(_in_float_range("replicas_needed", float(peak) / (float(per) * (1 - float(headroom)))))  # np.float32 values in float64
     return max(int(math.ceil(floor)), int(needed))
 
 
@@ -82,3 +82,15 @@ def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days:
             raise ValueError(f"{name} must be > 0")
         total *= Fraction(int(value)) if isinstance(value, numbers.Integral) else Fraction(float(value))
     return int(math.ceil(total))
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

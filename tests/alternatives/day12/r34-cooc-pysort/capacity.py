@@ -27,7 +27,7 @@ def peak_qps(requests_per_day, peak_to_mean=3.0):
     ratio = _real(peak_to_mean, "peak_to_mean")
     if per_day <= 0 or ratio < 1:
         raise ValueError("requests_per_day must be > 0 and peak_to_mean >= 1")
-    return per_day / SECONDS_PER_DAY * ratio
+    return _in_float_range("peak_qps", per_day / SECONDS_PER_DAY * ratio)
 
 
 def latency_budget_ms(p99_target_ms, other_hops_ms):
@@ -51,7 +51,7 @@ def replica_qps(workers, mean_latency_ms):
     latency = _real(mean_latency_ms, "mean_latency_ms")
     if w < 1 or not w.is_integer() or latency <= 0:
         raise ValueError("workers must be a whole number >= 1 and latency > 0")
-    return w / (latency / 1000)
+    return _in_float_range("replica_qps", w / (latency / 1000))
 
 
 def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
@@ -64,7 +64,7 @@ def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
     if not floor.is_integer():
         raise ValueError("min_replicas must be whole")
     usable = per_replica * (1 - free)
-    needed = math.ceil(peak / usable)
+    needed = math.ceil(_in_float_range("replicas_needed", peak / usable))
     return max(int(floor), needed)
 
 
@@ -88,3 +88,15 @@ def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3
         num *= n
         den *= d
     return -(-num // den)
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

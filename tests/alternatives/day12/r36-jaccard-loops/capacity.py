@@ -33,7 +33,7 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
     peak = _exact(peak_to_mean, "peak_to_mean")
     if requests <= 0 or peak < 1:
         raise ValueError("need requests_per_day > 0 and peak_to_mean >= 1")
-    return float(requests / SECONDS_PER_DAY * peak)
+    return float(_in_float_range("peak_qps", requests / SECONDS_PER_DAY * peak))
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
@@ -56,7 +56,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
         raise ValueError("workers must be a whole number >= 1")
     if latency <= 0:
         raise ValueError("mean_latency_ms must be > 0")
-    return float(count * 1000 / latency)
+    return float(_in_float_range("replica_qps", count * 1000 / latency))
 
 
 def replicas_needed(
@@ -88,3 +88,15 @@ def storage_bytes(
             raise ValueError(f"{name} must be > 0")
         total *= exact
     return math.ceil(total)
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

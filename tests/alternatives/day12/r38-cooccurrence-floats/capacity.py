@@ -29,7 +29,7 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
         raise ValueError("requests_per_day must be positive")
     if ratio < 1:
         raise ValueError("peak_to_mean must be at least 1")
-    return requests / SECONDS_PER_DAY * ratio
+    return _in_float_range("peak_qps", requests / SECONDS_PER_DAY * ratio)
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
@@ -52,7 +52,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
         raise ValueError("workers must be a whole number >= 1")
     if latency <= 0:
         raise ValueError("mean_latency_ms must be positive")
-    return w / (latency / 1000.0)
+    return _in_float_range("replica_qps", w / (latency / 1000.0))
 
 
 def replicas_needed(
@@ -96,3 +96,15 @@ def storage_bytes(
     if not math.isfinite(product):
         raise ValueError("storage too large to compute")
     return math.ceil(product)
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

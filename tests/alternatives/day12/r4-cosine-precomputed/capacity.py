@@ -32,7 +32,7 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
     ratio = _finite("peak_to_mean", peak_to_mean)
     if ratio < 1:
         raise ValueError(f"peak_to_mean must be >= 1, got {ratio}")
-    return requests / SECONDS_PER_DAY * ratio
+    return _in_float_range("peak_qps", requests / SECONDS_PER_DAY * ratio)
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
@@ -51,7 +51,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
     if n < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     latency = _positive("mean_latency_ms", mean_latency_ms)
-    return n * 1000.0 / latency
+    return _in_float_range("replica_qps", n * 1000.0 / latency)
 
 
 def replicas_needed(
@@ -65,7 +65,7 @@ def replicas_needed(
     floor = _finite("min_replicas", min_replicas)
     if floor < 1:
         raise ValueError(f"min_replicas must be >= 1, got {min_replicas}")
-    needed = math.ceil(peak / (per_replica * (1 - spare)))
+    needed = math.ceil(_in_float_range("replicas_needed", peak / (per_replica * (1 - spare))))
     return int(max(math.ceil(floor), needed))
 
 
@@ -87,3 +87,15 @@ def storage_bytes(
     # multiply the inputs as given (not their float copies): whole numbers stay exact past 2**53
     _finite("storage", events_per_day * bytes_per_event * retention_days * replication)  # 1e200 * 1e200 is inf
     return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

@@ -33,7 +33,7 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
         raise ValueError("requests_per_day must be > 0")
     if not peak >= 1:
         raise ValueError("peak_to_mean must be >= 1")
-    return requests / SECONDS_PER_DAY * peak
+    return _in_float_range("peak_qps", requests / SECONDS_PER_DAY * peak)
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
@@ -56,7 +56,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
         raise ValueError("workers must be >= 1")
     if not latency > 0:
         raise ValueError("mean_latency_ms must be > 0")
-    return n * 1000.0 / latency
+    return _in_float_range("replica_qps", n * 1000.0 / latency)
 
 
 def replicas_needed(
@@ -74,7 +74,7 @@ def replicas_needed(
         raise ValueError("headroom must be in [0, 1)")
     if floor < 1:
         raise ValueError("min_replicas must be >= 1")
-    needed = math.ceil(peak / (per * (1.0 - room)))
+    needed = math.ceil(_in_float_range("replicas_needed", peak / (per * (1.0 - room))))
     return max(floor, needed)
 
 
@@ -94,3 +94,15 @@ def storage_bytes(
     if not math.isfinite(product):
         raise ValueError("the plan is too large for a float")
     return max(1, math.ceil(product))
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

@@ -42,7 +42,7 @@ def _whole(name, value, low):
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
     _positive("requests_per_day", requests_per_day)
     _at_least("peak_to_mean", peak_to_mean, 1)
-    return requests_per_day / SECONDS_PER_DAY * peak_to_mean
+    return _in_float_range("peak_qps", requests_per_day / SECONDS_PER_DAY * peak_to_mean)
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
@@ -57,7 +57,7 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
 def replica_qps(workers: int, mean_latency_ms: float) -> float:
     workers = _whole("workers", workers, 1)
     _positive("mean_latency_ms", mean_latency_ms)
-    return workers * 1000 / mean_latency_ms
+    return _in_float_range("replica_qps", workers * 1000 / mean_latency_ms)
 
 
 def replicas_needed(
@@ -70,7 +70,7 @@ def replicas_needed(
         raise ValueError("headroom must be below 1")
     min_replicas = _whole("min_replicas", min_replicas, 1)
     usable = qps_per_replica * (1 - headroom)
-    return max(min_replicas, math.ceil(peak_qps / usable))
+    return max(min_replicas, math.ceil(_in_float_range("replicas_needed", peak_qps / usable)))
 
 
 def storage_bytes(
@@ -93,3 +93,15 @@ def storage_bytes(
         return int(math.ceil(events_per_day * bytes_per_event * retention_days * replication))
     except OverflowError:  # an int too large for a float next to a float input
         raise ValueError("a storage input is too large for a float next to a float input") from None
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

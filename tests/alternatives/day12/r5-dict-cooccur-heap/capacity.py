@@ -24,7 +24,7 @@ whole_from_one = lambda v: v >= 1 and float(v).is_integer()  # noqa: E731
 
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
     _require(requests_per_day=(requests_per_day, positive), peak_to_mean=(peak_to_mean, lambda v: v >= 1))
-    return requests_per_day / SECONDS_PER_DAY * peak_to_mean  # divide first: an np.int32 count times 3 wraps
+    return _in_float_range("peak_qps", requests_per_day / SECONDS_PER_DAY * peak_to_mean)  # divide first: an np.int32 count times 3 wraps
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
@@ -39,7 +39,7 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
 
 def replica_qps(workers: int, mean_latency_ms: float) -> float:
     _require(workers=(workers, whole_from_one), mean_latency_ms=(mean_latency_ms, positive))
-    return workers / (mean_latency_ms / 1000)
+    return _in_float_range("replica_qps", workers / (mean_latency_ms / 1000))
 
 
 def replicas_needed(
@@ -47,7 +47,7 @@ def replicas_needed(
 ) -> int:
     _require(peak_qps=(peak_qps, positive), qps_per_replica=(qps_per_replica, positive),
              headroom=(headroom, lambda v: 0 <= v < 1), min_replicas=(min_replicas, whole_from_one))
-    needed = -(-float(peak_qps) // (float(qps_per_replica) * (1 - float(headroom))))  # float64 whatever came in
+    needed = _in_float_range("replicas_needed", -(-float(peak_qps) // (float(qps_per_replica) * (1 - float(headroom)))))  # float64 whatever came in
     return int(max(min_replicas, needed))
 
 
@@ -68,3 +68,15 @@ def storage_bytes(
              retention_days=(retention_days, positive), replication=(replication, positive))
     _require(storage=(events_per_day * bytes_per_event * retention_days * replication, lambda v: v >= 0))
     return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

@@ -23,7 +23,7 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
     _pos("requests_per_day", requests_per_day)
     if not peak_to_mean >= 1 or not math.isfinite(peak_to_mean):
         raise ValueError("peak_to_mean must be >= 1")
-    return requests_per_day / SECONDS_PER_DAY * peak_to_mean
+    return _in_float_range("peak_qps", requests_per_day / SECONDS_PER_DAY * peak_to_mean)
 
 
 def _ratio_past_a_float_refused(peak_qps):
@@ -62,7 +62,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
     if not workers >= 1 or not _finite(workers):
         raise ValueError("workers must be >= 1")
     _pos("mean_latency_ms", mean_latency_ms)
-    return workers * 1000 / mean_latency_ms
+    return _in_float_range("replica_qps", workers * 1000 / mean_latency_ms)
 
 
 def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2) -> int:
@@ -73,7 +73,7 @@ def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0
     if not min_replicas >= 1 or not _finite(min_replicas):
         raise ValueError("min_replicas >= 1")
     usable = float(qps_per_replica) * (1 - float(headroom))  # Python floats: float32 would round 99.999999 to 100
-    return max(math.ceil(min_replicas), math.ceil(float(peak_qps) / usable))
+    return max(math.ceil(min_replicas), math.ceil(_in_float_range("replicas_needed", float(peak_qps) / usable)))
 
 
 def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3) -> int:
@@ -92,3 +92,15 @@ def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days:
         return math.ceil(events_per_day * bytes_per_event * retention_days * replication)
     except OverflowError:  # an int too large for a float next to a float
         raise ValueError("the storage plan is past the range of a float") from None
+
+
+def _in_float_range(name, value):
+    """A result from finite inputs can still be past a float's range (1e308 QPS on 1e-10 QPS replicas is inf):
+    refuse it with ValueError rather than return inf or let math.ceil(inf) raise OverflowError."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # a Fraction or int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"{name} is past the range of a float for these inputs")
+    return value

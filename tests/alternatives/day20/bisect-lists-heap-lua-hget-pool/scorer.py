@@ -60,8 +60,8 @@ class FraudScorer:
 
     def score(self, event: Mapping) -> Decision:
         card_id, amount = event["card_id"], event["amount"]
-        if card_id is None:
-            raise ValueError("card_id is None")
+        if not isinstance(card_id, str):
+            raise ValueError("card_id must be a str")
         if not math.isfinite(amount):
             raise ValueError(f"amount {amount!r} is not finite")
         try:

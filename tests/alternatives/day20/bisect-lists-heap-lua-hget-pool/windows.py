@@ -26,8 +26,8 @@ class SlidingWindowFeatures:
 
     def process(self, event: Mapping) -> dict | None:
         card, amount, merchant, ts = event["card_id"], event["amount"], event["merchant"], event["ts"]
-        if card is None:
-            raise ValueError("card_id is None")
+        if not isinstance(card, str):
+            raise ValueError("card_id must be a str")
         if not math.isfinite(amount):
             raise ValueError(f"amount {amount!r} is not finite")
         if not math.isfinite(ts):

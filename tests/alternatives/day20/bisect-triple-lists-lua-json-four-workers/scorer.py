@@ -49,8 +49,8 @@ class FraudScorer:
     def score(self, event: Mapping) -> Decision:
         card_id = event["card_id"]
         amount = event["amount"]
-        if card_id is None:
-            raise ValueError("card_id is None")
+        if not isinstance(card_id, str):
+            raise ValueError("card_id must be a str")
         if not math.isfinite(amount):
             raise ValueError("amount is not finite")
         store_ok = True

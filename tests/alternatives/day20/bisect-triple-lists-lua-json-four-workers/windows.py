@@ -27,8 +27,8 @@ class SlidingWindowFeatures:
         amount = event["amount"]
         merchant = event["merchant"]
         ts = event["ts"]
-        if card_id is None:
-            raise ValueError("card_id is None")
+        if not isinstance(card_id, str):
+            raise ValueError("card_id must be a str")
         if not math.isfinite(amount):
             raise ValueError(f"amount {amount!r} is not finite")
         if not math.isfinite(ts):

@@ -41,8 +41,8 @@ class SlidingWindowFeatures:
             if key not in event:
                 raise KeyError(key)
         card_id, amount, merchant, ts = (event[k] for k in KEYS)
-        if card_id is None:
-            raise ValueError("card_id is None")
+        if not isinstance(card_id, str):
+            raise ValueError("card_id must be a str")
         if not math.isfinite(amount):
             raise ValueError(f"amount must be finite, got {amount!r}")
         if not math.isfinite(ts):

@@ -88,7 +88,7 @@ class FraudScorer:
     def score(self, event: Mapping) -> Decision:
         card_id = event["card_id"]
         amount = event["amount"]
-        if card_id is None or math.isnan(amount) or math.isinf(amount):
+        if not isinstance(card_id, str) or math.isnan(amount) or math.isinf(amount):
             raise ValueError("card_id must be set and amount finite")
         alone = {"count": 1, "total_amount": amount, "max_amount": amount, "distinct_merchants": 1}
         try:

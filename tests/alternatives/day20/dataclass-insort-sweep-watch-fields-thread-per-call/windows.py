@@ -42,8 +42,8 @@ class SlidingWindowFeatures:
             raise KeyError(missing[0])
         values = tuple(event[k] for k in REQUIRED)
         card, amount, _, ts = values
-        if card is None:
-            raise ValueError("card_id must not be None")
+        if not isinstance(card, str):
+            raise ValueError("card_id must be a str")
         for name, number in (("amount", amount), ("ts", ts)):
             if math.isnan(number) or math.isinf(number):
                 raise ValueError(f"{name} must be finite, got {number}")

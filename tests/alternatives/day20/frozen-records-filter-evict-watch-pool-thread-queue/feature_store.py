@@ -10,6 +10,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 TS_FIELD = "__event_ts__"
+FEATURE_FIELD = "f:"  # every feature field starts with it, the time field never does
 
 
 class StoreUnavailable(Exception):
@@ -49,7 +50,7 @@ class OnlineFeatureStore:
         if not _finite_real(event_ts):
             raise ValueError("event_ts must be a finite number")
         ts = float(event_ts)
-        mapping = {k: repr(float(v)) for k, v in features.items()}
+        mapping = {FEATURE_FIELD + k: repr(float(v)) for k, v in features.items()}
         mapping[TS_FIELD] = repr(ts)
         try:
             with self._redis.pipeline() as pipe:
@@ -79,7 +80,7 @@ class OnlineFeatureStore:
             raise StoreUnavailable(repr(error)) from error
         if not stored:
             return None
-        return {k: float(v) for k, v in stored.items() if k != TS_FIELD}
+        return {k.removeprefix(FEATURE_FIELD): float(v) for k, v in stored.items() if k.startswith(FEATURE_FIELD)}
 
     def close(self) -> None:
         self._redis.close()

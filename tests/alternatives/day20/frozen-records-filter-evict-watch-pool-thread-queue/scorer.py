@@ -78,7 +78,7 @@ class FraudScorer:
 
     def score(self, event: Mapping) -> Decision:
         card_id, amount = event["card_id"], event["amount"]
-        if card_id is None or math.isnan(amount) or math.isinf(amount):
+        if not isinstance(card_id, str) or math.isnan(amount) or math.isinf(amount):
             raise ValueError("bad event")
         try:
             stored = self._store.read(card_id)

@@ -35,8 +35,8 @@ class SlidingWindowFeatures:
         missing = [k for k in REQUIRED if k not in event]
         if missing:
             raise KeyError(missing[0])
-        if event["card_id"] is None:
-            raise ValueError("card_id must not be None")
+        if not isinstance(event["card_id"], str):
+            raise ValueError("card_id must be a str")
         for key in ("amount", "ts"):
             if math.isnan(event[key]) or math.isinf(event[key]):
                 raise ValueError(f"{key} must be finite")

@@ -86,7 +86,7 @@ class FraudScorer:
 
     def score(self, event: Mapping) -> Decision:
         card_id, amount = event["card_id"], event["amount"]
-        if card_id is None or not math.isfinite(amount):
+        if not isinstance(card_id, str) or not math.isfinite(amount):
             raise ValueError("card_id must be set and amount finite")
         try:
             stored = self._store.read(card_id)

@@ -28,8 +28,8 @@ class SlidingWindowFeatures:
 
     def process(self, event: Mapping) -> dict | None:
         card, amount, merchant, ts = (event[k] for k in KEYS)
-        if card is None:
-            raise ValueError("card_id is None")
+        if not isinstance(card, str):
+            raise ValueError("card_id must be a str")
         for name, value in (("amount", amount), ("ts", ts)):
             if not math.isfinite(value):
                 raise ValueError(f"{name} must be finite, got {value!r}")

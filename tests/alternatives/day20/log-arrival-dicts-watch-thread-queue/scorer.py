@@ -89,7 +89,7 @@ class FraudScorer:
     def score(self, event: Mapping) -> Decision:
         card_id = event["card_id"]
         amount = event["amount"]
-        if card_id is None or not math.isfinite(amount):
+        if not isinstance(card_id, str) or not math.isfinite(amount):
             raise ValueError("an event needs a card_id and a finite amount")
         try:
             window = self._store.read(card_id)

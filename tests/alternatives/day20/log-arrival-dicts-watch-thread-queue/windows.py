@@ -32,7 +32,7 @@ class SlidingWindowFeatures:
         amount = event["amount"]
         merchant = event["merchant"]
         ts = event["ts"]
-        if card_id is None:
+        if not isinstance(card_id, str):
             raise ValueError("an event needs a card_id")
         for name, value in (("amount", amount), ("ts", ts)):
             if math.isnan(value) or math.isinf(value):

@@ -34,8 +34,8 @@ class SlidingWindowFeatures:
         missing = [k for k in ("card_id", "amount", "merchant", "ts") if k not in event]
         if missing:
             raise KeyError(missing[0])
-        if event["card_id"] is None:
-            raise ValueError("card_id must not be None")
+        if not isinstance(event["card_id"], str):
+            raise ValueError("card_id must be a str")
         if not math.isfinite(event["amount"]):
             raise ValueError("amount must be finite")
         if not math.isfinite(event["ts"]):

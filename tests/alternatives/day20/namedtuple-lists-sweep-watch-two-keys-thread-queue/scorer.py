@@ -76,7 +76,7 @@ class FraudScorer:
     def score(self, event: Mapping) -> Decision:
         card_id = event["card_id"]
         amount = event["amount"]
-        if card_id is None or not math.isfinite(amount):
+        if not isinstance(card_id, str) or not math.isfinite(amount):
             raise ValueError("card_id must be given and amount finite")
         alone = {"count": 1, "total_amount": amount, "max_amount": amount, "distinct_merchants": 1}
         try:

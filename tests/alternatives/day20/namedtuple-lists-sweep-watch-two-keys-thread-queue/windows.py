@@ -33,8 +33,8 @@ class SlidingWindowFeatures:
         missing = [k for k in REQUIRED if k not in event]
         if missing:
             raise KeyError(missing[0])
-        if event["card_id"] is None:
-            raise ValueError("card_id may not be None")
+        if not isinstance(event["card_id"], str):
+            raise ValueError("card_id must be a str")
         for k in ("amount", "ts"):
             if math.isnan(event[k]) or math.isinf(event[k]):
                 raise ValueError(f"{k} must be finite")

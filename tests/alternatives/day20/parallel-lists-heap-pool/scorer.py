@@ -52,8 +52,8 @@ class FraudScorer:
     def score(self, event: Mapping) -> Decision:
         card_id = event["card_id"]
         amount = event["amount"]
-        if card_id is None:
-            raise ValueError("card_id must not be None")
+        if not isinstance(card_id, str):
+            raise ValueError("card_id must be a str")
         if isinstance(amount, bool) or not isinstance(amount, numbers.Real) or not math.isfinite(amount):
             raise ValueError(f"amount must be a finite number, got {amount!r}")
 

@@ -44,8 +44,8 @@ class SlidingWindowFeatures:
         amount = event["amount"]
         merchant = event["merchant"]
         ts = event["ts"]
-        if card_id is None:
-            raise ValueError("card_id must not be None")
+        if not isinstance(card_id, str):
+            raise ValueError("card_id must be a str")
         amount = _finite(amount, "amount")
         ts = _finite(ts, "ts")
 

@@ -83,7 +83,7 @@ class FraudScorer:
         if "amount" not in event:
             raise KeyError("amount")
         card_id, amount = event["card_id"], event["amount"]
-        if card_id is None or not math.isfinite(amount):
+        if not isinstance(card_id, str) or not math.isfinite(amount):
             raise ValueError("bad card_id or amount")
         asked = True
         try:

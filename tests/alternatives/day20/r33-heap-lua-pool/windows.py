@@ -37,8 +37,8 @@ class SlidingWindowFeatures:
             if key not in event:
                 raise KeyError(key)
         card = event["card_id"]
-        if card is None:
-            raise ValueError("card_id is None")
+        if not isinstance(card, str):
+            raise ValueError("card_id must be a str")
         amount = _num(event["amount"], "amount")
         ts = _num(event["ts"], "ts")
         merchant = event["merchant"]

@@ -86,7 +86,7 @@ class FraudScorer:
         if "amount" not in event:
             raise KeyError("amount")
         card, amount = event["card_id"], event["amount"]
-        if card is None or not math.isfinite(amount):
+        if not isinstance(card, str) or not math.isfinite(amount):
             raise ValueError("bad event")
         try:
             f = self._store.read(card)

@@ -35,8 +35,8 @@ class SlidingWindowFeatures:
         if missing:
             raise KeyError(missing[0])
         card_id, amount, merchant, ts = (event[k] for k in REQUIRED)
-        if card_id is None:
-            raise ValueError("card_id may not be None")
+        if not isinstance(card_id, str):
+            raise ValueError("card_id must be a str")
         for name, v in (("amount", amount), ("ts", ts)):
             if v != v or v in (math.inf, -math.inf):
                 raise ValueError(f"{name} must be finite")

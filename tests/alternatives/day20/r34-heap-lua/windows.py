@@ -35,8 +35,8 @@ class SlidingWindowFeatures:
             if key not in event:
                 raise KeyError(key)
         card, amount, merchant, ts = (event[k] for k in _KEYS)
-        if card is None:
-            raise ValueError("card_id is None")
+        if not isinstance(card, str):
+            raise ValueError("card_id must be a str")
         if not _finite(amount):
             raise ValueError(f"amount {amount!r} is not finite")
         if not _finite(ts):

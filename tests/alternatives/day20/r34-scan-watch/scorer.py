@@ -91,7 +91,7 @@ class FraudScorer:
 
     def score(self, event: Mapping) -> Decision:
         card_id, amount = event["card_id"], event["amount"]
-        if card_id is None or _bad(amount) or amount in (math.inf, -math.inf):
+        if not isinstance(card_id, str) or _bad(amount) or amount in (math.inf, -math.inf):
             raise ValueError("bad event")
         try:
             stored = self._store.read(card_id)

@@ -29,8 +29,8 @@ class SlidingWindowFeatures:
         amount = event["amount"]
         merchant = event["merchant"]
         ts = event["ts"]
-        if card is None:
-            raise ValueError("card_id must not be None")
+        if not isinstance(card, str):
+            raise ValueError("card_id must be a str")
         for name, value in (("amount", amount), ("ts", ts)):
             if math.isnan(value) or math.isinf(value):
                 raise ValueError(f"{name} must be finite")

@@ -32,8 +32,8 @@ class SlidingWindowFeatures:
 
     def process(self, event: Mapping) -> dict | None:
         card, amount, merchant, ts = event["card_id"], event["amount"], event["merchant"], event["ts"]
-        if card is None:
-            raise ValueError("card_id is None")
+        if not isinstance(card, str):
+            raise ValueError("card_id must be a str")
         if not _real(amount):
             raise ValueError(f"amount must be a finite number, got {amount!r}")
         if not _real(ts):

@@ -90,7 +90,7 @@ class FraudScorer:
     def score(self, event: Mapping) -> Decision:
         card_id = event["card_id"]
         amount = event["amount"]
-        if card_id is None or not math.isfinite(amount):
+        if not isinstance(card_id, str) or not math.isfinite(amount):
             raise ValueError("bad event")
         try:
             features = self.store.read(card_id)

@@ -35,7 +35,7 @@ class SlidingWindowFeatures:
         card = event["card_id"]
         amount = event["amount"]
         ts = event["ts"]
-        if card is None:
+        if not isinstance(card, str):
             raise ValueError("an event needs a card_id")
         for name, value in (("amount", amount), ("ts", ts)):
             if math.isnan(value) or math.isinf(value):

@@ -75,8 +75,8 @@ class FraudScorer:
                 raise KeyError(k)
         card_id = event["card_id"]
         amount = event["amount"]
-        if card_id is None:
-            raise ValueError("card_id is None")
+        if not isinstance(card_id, str):
+            raise ValueError("card_id must be a str")
         try:
             ok = math.isfinite(amount)
         except TypeError as e:

@@ -31,8 +31,8 @@ class SlidingWindowFeatures:
         missing = [k for k in ("card_id", "amount", "merchant", "ts") if k not in event]
         if missing:
             raise KeyError(missing[0])
-        if event["card_id"] is None:
-            raise ValueError("card_id may not be None")
+        if not isinstance(event["card_id"], str):
+            raise ValueError("card_id must be a str")
         for k in ("amount", "ts"):
             if not math.isfinite(event[k]):
                 raise ValueError(f"{k} must be finite")

@@ -44,8 +44,8 @@ class FraudScorer:
     def score(self, event: Mapping) -> Decision:
         card = event["card_id"]
         amount = event["amount"]
-        if card is None:
-            raise ValueError("card_id is None")
+        if not isinstance(card, str):
+            raise ValueError("card_id must be a str")
         if isinstance(amount, bool) or not isinstance(amount, numbers.Real) or not math.isfinite(amount):
             raise ValueError(f"amount must be a finite number, got {amount!r}")
         store_ok = True

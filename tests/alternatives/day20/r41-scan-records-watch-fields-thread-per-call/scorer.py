@@ -95,8 +95,8 @@ class FraudScorer:
             if key not in event:
                 raise KeyError(key)
         card, amount = event["card_id"], event["amount"]
-        if card is None:
-            raise ValueError("card_id is None")
+        if not isinstance(card, str):
+            raise ValueError("card_id must be a str")
         if not isinstance(amount, Real) or not math.isfinite(amount):
             raise ValueError(f"amount must be a finite number, got {amount!r}")
         (count, total, largest, distinct), have_features = self._window(card, amount)

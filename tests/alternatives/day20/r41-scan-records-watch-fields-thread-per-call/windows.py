@@ -49,8 +49,8 @@ class SlidingWindowFeatures:
         if missing:
             raise KeyError(missing[0])
         card = event["card_id"]
-        if card is None:
-            raise ValueError("card_id must not be None")
+        if not isinstance(card, str):
+            raise ValueError("card_id must be a str")
         record = _Event(_number(event["ts"], "ts"), _number(event["amount"], "amount"), event["merchant"])
         mark = self.watermark()
         if mark is not None and record.ts < mark:

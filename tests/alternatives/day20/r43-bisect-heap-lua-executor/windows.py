@@ -34,8 +34,8 @@ class SlidingWindowFeatures:
         amount = event["amount"]
         merchant = event["merchant"]
         ts = event["ts"]
-        if card is None:
-            raise ValueError("card_id is None")
+        if not isinstance(card, str):
+            raise ValueError("card_id must be a str")
         for name, value in (("amount", amount), ("ts", ts)):
             if not _real(value):
                 raise ValueError(f"{name} must be a number, got {value!r}")

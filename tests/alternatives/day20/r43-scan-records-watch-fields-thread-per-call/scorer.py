@@ -92,8 +92,8 @@ class FraudScorer:
         if "amount" not in event:
             raise KeyError("amount")
         card_id, amount = event["card_id"], event["amount"]
-        if card_id is None:
-            raise ValueError("card_id is None")
+        if not isinstance(card_id, str):
+            raise ValueError("card_id must be a str")
         if not _number(amount) or not math.isfinite(amount):
             raise ValueError(f"amount must be a finite number: {amount!r}")
 

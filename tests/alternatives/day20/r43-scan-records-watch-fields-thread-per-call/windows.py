@@ -45,8 +45,8 @@ class SlidingWindowFeatures:
         if missing:
             raise KeyError(missing[0])
         card = event["card_id"]
-        if card is None:
-            raise ValueError("card_id is None")
+        if not isinstance(card, str):
+            raise ValueError("card_id must be a str")
         amount = _check_number("amount", event["amount"])
         ts = _check_number("ts", event["ts"])
         record = _Held(ts, amount, event["merchant"])

@@ -52,8 +52,8 @@ class SlidingWindowFeatures:
             if key not in event:
                 raise KeyError(key)
         card_id = event["card_id"]
-        if card_id is None:
-            raise ValueError("card_id is None")
+        if not isinstance(card_id, str):
+            raise ValueError("card_id must be a str")
         amount = _finite("amount", event["amount"])
         ts = _finite("ts", event["ts"])
         merchant = event["merchant"]

@@ -32,8 +32,8 @@ class SlidingWindowFeatures:
     @staticmethod
     def _check(event):
         card_id, amount, merchant, ts = (event["card_id"], event["amount"], event["merchant"], event["ts"])
-        if card_id is None:
-            raise ValueError("card_id is None")
+        if not isinstance(card_id, str):
+            raise ValueError("card_id must be a str")
         amount, ts = _plain(amount), _plain(ts)
         for name, v in (("amount", amount), ("ts", ts)):
             try:

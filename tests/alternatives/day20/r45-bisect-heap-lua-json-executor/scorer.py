@@ -51,8 +51,8 @@ class FraudScorer:
     def score(self, event: Mapping) -> Decision:
         card_id = event["card_id"]
         amount = event["amount"]
-        if card_id is None:
-            raise ValueError("card_id is None")
+        if not isinstance(card_id, str):
+            raise ValueError("card_id must be a str")
         try:
             finite = math.isfinite(amount)
         except TypeError:

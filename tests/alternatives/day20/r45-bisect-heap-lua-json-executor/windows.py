@@ -50,8 +50,8 @@ class SlidingWindowFeatures:
         amount = event["amount"]
         merchant = event["merchant"]
         ts = event["ts"]
-        if card_id is None:
-            raise ValueError("card_id is None")
+        if not isinstance(card_id, str):
+            raise ValueError("card_id must be a str")
         _finite(amount, "amount")
         _finite(ts, "ts")
         if self._max_ts is not None and ts < self._max_ts - self.allowed_lateness_s:

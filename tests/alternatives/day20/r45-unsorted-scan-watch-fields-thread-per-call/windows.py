@@ -42,8 +42,8 @@ class SlidingWindowFeatures:
 
     def process(self, event: Mapping) -> dict | None:
         card_id, amount, merchant, ts = (event[key] for key in _KEYS)
-        if card_id is None:
-            raise ValueError("card_id must not be None")
+        if not isinstance(card_id, str):
+            raise ValueError("card_id must be a str")
         if not _is_finite(amount):
             raise ValueError(f"amount must be a finite number, got {amount!r}")
         if not _is_finite(ts):

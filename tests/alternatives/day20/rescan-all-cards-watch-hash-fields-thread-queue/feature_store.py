@@ -11,6 +11,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 TS_FIELD = "__event_ts__"
+FEATURE_FIELD = "f:"  # every feature field starts with it, the time field never does
 
 
 class StoreUnavailable(Exception):
@@ -45,11 +46,11 @@ class OnlineFeatureStore:
             raise ValueError("features")
         mapping = {}
         for name, value in features.items():
-            if not isinstance(name, str) or name == TS_FIELD:
+            if not isinstance(name, str):
                 raise ValueError("feature name")
             if not _is_finite_real(value):
                 raise ValueError(f"feature value {name}")
-            mapping[name] = repr(float(value))
+            mapping[FEATURE_FIELD + name] = repr(float(value))
         if not _is_finite_real(event_ts):
             raise ValueError("event_ts")
         ts = float(event_ts)
@@ -84,7 +85,8 @@ class OnlineFeatureStore:
             raise StoreUnavailable(repr(e)) from e
         if not raw:
             return None
-        return {k.decode(): float(v) for k, v in raw.items() if k.decode() != TS_FIELD}
+        return {k.decode().removeprefix(FEATURE_FIELD): float(v) for k, v in raw.items()
+                if k.decode().startswith(FEATURE_FIELD)}
 
     def close(self) -> None:
         self._r.close()

@@ -33,8 +33,8 @@ class SlidingWindowFeatures:
         amount = event["amount"]
         ts = event["ts"]
         merchant = event["merchant"]
-        if card_id is None:
-            raise ValueError("card_id may not be None")
+        if not isinstance(card_id, str):
+            raise ValueError("card_id must be a str")
         for name, v in (("amount", amount), ("ts", ts)):
             if math.isnan(v) or math.isinf(v):
                 raise ValueError(f"{name} must be finite")

@@ -85,7 +85,7 @@ class FraudScorer:
         if "amount" not in event:
             raise KeyError("amount")
         card_id, amount = event["card_id"], event["amount"]
-        if card_id is None or not math.isfinite(amount):
+        if not isinstance(card_id, str) or not math.isfinite(amount):
             raise ValueError("bad event")
         one_event = {"count": 1, "total_amount": amount, "max_amount": amount, "distinct_merchants": 1}
         try:

@@ -32,7 +32,7 @@ class SlidingWindowFeatures:
         if missing:
             raise KeyError(missing[0])
         card_id, amount, ts = event["card_id"], event["amount"], event["ts"]
-        if card_id is None or math.isnan(amount) or math.isinf(amount) or math.isnan(ts) or math.isinf(ts):
+        if not isinstance(card_id, str) or math.isnan(amount) or math.isinf(amount) or math.isnan(ts) or math.isinf(ts):
             raise ValueError(f"bad event {event!r}")
         return card_id, _Event(ts, amount, event["merchant"])
 

@@ -20,8 +20,8 @@ class SlidingWindowFeatures:
         for key in ("card_id", "amount", "merchant", "ts"):
             if key not in event:
                 raise KeyError(key)
-        if event["card_id"] is None:
-            raise ValueError("card_id is None")
+        if not isinstance(event["card_id"], str):
+            raise ValueError("card_id must be a str")
         for key in ("amount", "ts"):
             if isinstance(event[key], bool) or not math.isfinite(event[key]):
                 raise ValueError(f"{key} must be finite")

@@ -56,7 +56,7 @@ class SlidingWindowFeatures:
 
     def process(self, event: Mapping) -> dict | None:
         card_id, amount, merchant, ts = (event[key] for key in REQUIRED)
-        if card_id is None or not math.isfinite(amount) or not math.isfinite(ts):
+        if not isinstance(card_id, str) or not math.isfinite(amount) or not math.isfinite(ts):
             raise ValueError(f"bad event: {dict(event)!r}")
         if ts < self.watermark:
             self.late_events += 1

@@ -27,8 +27,8 @@ class SlidingWindowFeatures:
             if key not in event:
                 raise KeyError(key)
         card, amount, merchant, ts = event["card_id"], event["amount"], event["merchant"], event["ts"]
-        if card is None:
-            raise ValueError("card_id is None")
+        if not isinstance(card, str):
+            raise ValueError("card_id must be a str")
         if not math.isfinite(amount) or not math.isfinite(ts):
             raise ValueError("amount and ts must be finite")
         if self._max_ts is not None and ts < self._max_ts - self.lateness:

@@ -23,7 +23,7 @@ class SlidingWindowFeatures:
             card, amount, merchant, ts = event["card_id"], event["amount"], event["merchant"], event["ts"]
         except KeyError as missing:
             raise KeyError(f"event is missing {missing.args[0]!r}") from None
-        if card is None:
+        if not isinstance(card, str):
             raise ValueError("event without card_id")
         if not (math.isfinite(amount) and math.isfinite(ts)):
             raise ValueError(f"amount and ts must be finite, got {amount!r}, {ts!r}")

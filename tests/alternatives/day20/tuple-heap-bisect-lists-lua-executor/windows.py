@@ -30,8 +30,8 @@ class SlidingWindowFeatures:
             if key not in event:
                 raise KeyError(key)
         card, amount, merchant, ts = (event[k] for k in KEYS)
-        if card is None:
-            raise ValueError("card_id is None")
+        if not isinstance(card, str):
+            raise ValueError("card_id must be a str")
         if not math.isfinite(amount) or not math.isfinite(ts):
             raise ValueError("amount and ts must be finite")
         if self._max_ts is not None and ts < self._max_ts - self.lateness:

@@ -1,0 +1,110 @@
+"""Has the data a model sees moved away from the data it was trained on?
+
+Two complementary checks on one feature: the Population Stability Index (how much
+probability mass moved between bins cut at the reference's quantiles; an effect
+size with industry rules of thumb) and the two-sample Kolmogorov-Smirnov test (is
+the difference more than sampling noise; with big samples even tiny shifts are
+"significant", which is why PSI sits beside it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+
+
+import math
+import operator
+
+import numpy as np
+from scipy import stats
+
+
+def _sample(values, what: str) -> np.ndarray:
+    """A float copy of a sample; ValueError when it is empty or holds NaN/inf."""
+    try:
+        arr = np.array([float(v) for v in values], dtype=float) if not isinstance(values, np.ndarray) \
+            else np.array(values, dtype=float, copy=True)
+    except (TypeError, OverflowError) as exc:
+        raise ValueError(f"{what}: not real numbers ({exc})") from None
+    arr = arr.ravel()
+    if arr.size == 0:
+        raise ValueError(f"{what} is empty")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{what} holds NaN or infinite values")
+    return arr
+
+
+def _bins(bins) -> int:
+    if isinstance(bins, (bool, np.bool_)):
+        raise ValueError(f"bins must be an integer >= 2, got {bins!r}")
+    try:
+        n = operator.index(bins)
+    except TypeError:
+        raise ValueError(f"bins must be an integer >= 2, got {bins!r}") from None
+    if n < 2:
+        raise ValueError(f"bins must be an integer >= 2, got {bins!r}")
+    return n
+
+
+def psi(reference: Sequence[float], current: Sequence[float], bins: int = 10, epsilon: float = 1e-4) -> float:
+    """Population Stability Index of `current` against `reference` (README task 1 has the exact recipe)."""
+    n = _bins(bins)
+    try:
+        eps = float(epsilon)
+    except (TypeError, ValueError):
+        raise ValueError(f"epsilon must be a number > 0, got {epsilon!r}") from None
+    if not eps > 0:
+        raise ValueError(f"epsilon must be > 0, got {epsilon!r}")
+    ref = _sample(reference, "reference")
+    cur = _sample(current, "current")
+    edges = np.quantile(ref, np.arange(1, n) / n)
+
+    def proportions(values: np.ndarray) -> np.ndarray:
+        idx = np.searchsorted(edges, values, side="left")
+        return np.maximum(np.bincount(idx, minlength=n) / values.size, eps)
+
+    p_ref, p_cur = proportions(ref), proportions(cur)
+    return float(np.sum((p_cur - p_ref) * np.log(p_cur / p_ref)))
+
+
+def psi_level(value: float) -> str:
+    """'none' below 0.1, 'moderate' from 0.1 up to and including 0.25, 'major' above."""
+    if value < 0.1:
+        return "none"
+    if value <= 0.25:
+        return "moderate"
+    return "major"
+
+
+def ks_test(reference: Sequence[float], current: Sequence[float]) -> tuple[float, float]:
+    """Two-sided two-sample Kolmogorov-Smirnov test: (statistic, p-value); bad samples as for psi."""
+    ref = _sample(reference, "reference")
+    cur = _sample(current, "current")
+    result = stats.ks_2samp(ref, cur)
+    return float(result.statistic), float(result.pvalue)
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    psi: float
+    level: str  # psi_level(psi)
+    ks_statistic: float
+    ks_pvalue: float
+    drifted: bool  # level != "none" or ks_pvalue < alpha
+
+
+def detect_drift(reference: Sequence[float], current: Sequence[float], bins: int = 10,
+                 alpha: float = 0.01) -> DriftReport:
+    """PSI and KS together; drifted when PSI shows a shift or KS rejects 'same distribution' at alpha."""
+    try:
+        a = float(alpha)
+    except (TypeError, ValueError):
+        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}") from None
+    if not 0.0 < a < 1.0:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
+    value = psi(reference, current, bins)
+    level = psi_level(value)
+    statistic, pvalue = ks_test(reference, current)
+    return DriftReport(value, level, statistic, pvalue, bool(level != "none" or pvalue < a))
