@@ -239,7 +239,9 @@ def smtp():
 
 FAKE_TOOL = r'''#!{python} -S
 """A recording fake CLI: logs argv, answers by the first rule whose words all appear in argv."""
-import json, os, sys, time
+import time
+started = time.time()  # first thing: on a busy machine the imports and /proc reads below take a while
+import json, os, sys
 
 home = os.environ["FAKE_TOOLS_DIR"]
 name = os.path.basename(sys.argv[0])
@@ -271,7 +273,7 @@ def ancestry():
 
 
 with open(os.path.join(home, "calls.jsonl"), "a") as f:
-    f.write(json.dumps({{"tool": name, "argv": argv, "cwd": os.getcwd(), "parents": ancestry(), "at": time.time()}}) + "\n")
+    f.write(json.dumps({{"tool": name, "argv": argv, "cwd": os.getcwd(), "parents": ancestry(), "at": started}}) + "\n")
 with open(os.path.join(home, "rules.json")) as f:
     rules = json.load(f)
 def holds(args, word):
