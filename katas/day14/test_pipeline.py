@@ -981,15 +981,18 @@ def test_docker_mode_waits_for_running_only_the_rollout_timeout(pipeline, fake_t
 
 
 @pytest.mark.task(taskno=4)
-@pytest.mark.parametrize("attempt", range(3))  # a whole-second clock gives up too early in most runs, not all
+# A whole-second clock ($SECONDS, date +%s) gives up anywhere from 0 to 1 s after the docker run, so before 0.75 s in
+# three runs of four: five runs catch it but once in a thousand. The margin is for a busy machine, where the fake
+# docker's own start delays the moment it records, so a pipeline that starts its clock just before the docker run
+# seems to wait a little less than it did.
+@pytest.mark.parametrize("attempt", range(5))
 def test_docker_mode_gives_a_stuck_container_the_whole_rollout_timeout(pipeline, fake_tools, docker_previous_then_stuck,
                                                                        attempt):
     done = pipeline("--mode", "docker", rollout_timeout=1, timeout=12,
                     hint="a container that never runs should fail the deploy after --rollout-timeout (1 s here)")
     assert done.returncode == 1, f"a container still not running after --rollout-timeout 1 s is a failed deploy\n{done.output}"
     waited = seconds_to_undo(fake_tools)
-    # A busy machine only makes the undo later; a whole-second clock ($SECONDS, date +%s) can start it at once.
-    assert waited >= 0.95, (
+    assert waited >= 0.75, (
         f"with --rollout-timeout 1 the pipeline should give the new container the whole second after its docker run "
         f"before undoing (a whole-second clock such as $SECONDS cuts it short); the undo started {waited:.2f} s after "
         f"the docker run:\n{describe(fake_tools.calls)}")
