@@ -816,30 +816,25 @@ def test_keys_other_than_features_are_ignored(client, reference_model):
         "predictions should be the model's, one per row, in row order")
 
 
-@pytest.mark.parametrize("body, what", [
-    ('{"features": [[1, 2, 3, 4]], "meta": NaN}', "NaN in a key beside features"),
-    ('{"features": [[1, 2, 3, 4]], "meta": [Infinity]}', "Infinity in a list beside features"),
-    ('{"meta": {"limit": -Infinity}, "features": [[1, 2, 3, 4]]}', "-Infinity in an object before features"),
-], ids=["NaN beside features", "Infinity in a list", "-Infinity before features"])
-def test_nan_or_infinity_anywhere_in_the_body_is_a_400(client, body, what):
-    answer = predict(client, body)
-    assert answer.status_code == 400, (
-        f"a body holding {what} should be answered with 400, got {answer.status_code}: NaN and Infinity are not "
-        "JSON wherever they sit, even in a key the server ignores (json.loads takes them unless parse_constant= "
-        "refuses them)")
-    assert_bad_request(answer, f"a body holding {what}")
+NOT_JSON_CONSTANTS = ("NaN and Infinity are not JSON wherever they sit, even in a key the server ignores "
+                      "(json.loads takes them unless parse_constant= refuses them)")
+NOT_UTF8 = ("JSON is UTF-8 text, so bytes that are not UTF-8 make the body no JSON; decoding it leniently "
+            "(errors='replace', get_data(as_text=True)) turns them into U+FFFD and serves it")
 
 
-@pytest.mark.parametrize("body, what", [
-    (b'{"features": [[1, 2, 3, 4]], "note": "\xff"}', "a byte 0xff inside a string value"),
-    (b'{"note": "caf\xe9", "features": [[1, 2, 3, 4]]}', "a Latin-1 byte 0xe9 inside a string value"),
-], ids=["0xff in a string", "Latin-1 in a string"])
-def test_a_body_that_is_not_utf8_is_a_400_even_inside_a_string(client, body, what):
+@pytest.mark.parametrize("body, what, why", [
+    ('{"features": [[1, 2, 3, 4]], "meta": NaN}', "NaN in a key beside features", NOT_JSON_CONSTANTS),
+    ('{"features": [[1, 2, 3, 4]], "meta": [Infinity]}', "Infinity in a list beside features", NOT_JSON_CONSTANTS),
+    ('{"meta": {"limit": -Infinity}, "features": [[1, 2, 3, 4]]}', "-Infinity in an object before features",
+     NOT_JSON_CONSTANTS),
+    (b'{"features": [[1, 2, 3, 4]], "note": "\xff"}', "a byte 0xff inside a string value", NOT_UTF8),
+    (b'{"note": "caf\xe9", "features": [[1, 2, 3, 4]]}', "a Latin-1 byte 0xe9 inside a string value", NOT_UTF8),
+], ids=["NaN beside features", "Infinity in a list", "-Infinity before features", "0xff in a string",
+        "Latin-1 in a string"])
+def test_a_body_that_is_not_json_is_a_400_even_where_the_server_does_not_look(client, body, what, why):
     answer = predict(client, body)
     assert answer.status_code == 400, (
-        f"a body with {what} should be answered with 400, got {answer.status_code}: JSON is UTF-8 text, so bytes "
-        "that are not UTF-8 make the body no JSON; decoding it leniently (errors='replace', "
-        "get_data(as_text=True)) turns them into U+FFFD and serves it")
+        f"a body with {what} should be answered with 400, got {answer.status_code}: {why}")
     assert_bad_request(answer, f"a body with {what}")
 
 
