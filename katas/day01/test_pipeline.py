@@ -15,6 +15,7 @@ import gc
 import itertools
 import logging
 import sys
+import threading
 import time
 import types
 import weakref
@@ -544,6 +545,37 @@ def test_a_long_cycle_is_named_in_full():
     )
 
 
+@pytest.mark.task(taskno=2)
+def test_a_cycle_behind_many_waiting_stages_is_still_named():
+    # 150 stages, added first, wait in a chain on the cycle 'fit_model' <-> 'tune_hparams', added last: a message
+    # cut after the first 100 blocked stages (in add order) never reaches the cycle.
+    chain = [f"wait{i:03d}" for i in range(150)]
+    recorder = Recorder()
+    pipeline = Pipeline()
+    previous = ["fit_model"]
+    for name in chain:
+        pipeline.add_stage(name, recorder.stage(name), depends_on=previous)
+        previous = [name]
+    pipeline.add_stage("ingest", recorder.stage("ingest"))
+    pipeline.add_stage("fit_model", recorder.stage("fit_model"), depends_on=["ingest", "tune_hparams"])
+    pipeline.add_stage("tune_hparams", recorder.stage("tune_hparams"), depends_on=["fit_model"])
+    for call in (pipeline.execution_order, pipeline.run):
+        with pytest.raises(ValueError) as error:
+            call()
+            pytest.fail(f"{call.__name__}() should raise ValueError: 'fit_model' and 'tune_hparams' form a cycle")
+        message = str(error.value)
+        missing = [name for name in ("fit_model", "tune_hparams") if name not in message]
+        assert not missing, (
+            f"{call.__name__}() should name both stages of the cycle 'fit_model' <-> 'tune_hparams' however many "
+            f"stages wait on it (here 150): the message must not be cut short; {missing} are missing from a "
+            f"message ending ...{message[-200:]}"
+        )
+        assert "ingest" not in message, (
+            f"'ingest' could still run, so {call.__name__}() should not name it; it said: ...{message[-200:]}"
+        )
+    assert recorder.called() == [], f"no stage may be called; calls were {recorder.called()}"
+
+
 def _assert_only_the_cycle_is_named(pipeline, recorder, *, runnable):
     """Both calls raise a ValueError naming the cycle 'fit_model' <-> 'tune_hparams' and no stage whose name
     contains `runnable` (those could still run); no stage is called."""
@@ -634,8 +666,6 @@ def test_pipelines_share_no_order_even_with_as_many_stages():
 @pytest.mark.task(taskno=2)
 @pytest.mark.timeout(40)
 def test_threads_asking_one_pipeline_for_its_order_at_once_each_get_the_whole_order():
-    import threading
-
     # 40 stages, each depending on the three before it, added backwards. Four threads ask for the order again and
     # again for a second while Python switches threads every microsecond, so the calls overlap: an order computed
     # in scratch state kept on the pipeline (self._indegree, self._ready, self._taken) is shared and comes out wrong.
@@ -1242,7 +1272,9 @@ def test_the_pipeline_keeps_no_reference_to_a_runs_outputs():
         """A stand-in for a large dataset or model: only its lifetime matters here."""
 
     def evaluate(*, train):
-        raise QualityGateFailed("accuracy below baseline")
+        # The exception carries the model it judged (as many libraries' errors carry their input): a runner that
+        # keeps the exception, even stripped of its traceback, keeps the model alive.
+        raise QualityGateFailed("accuracy below baseline", train)
 
     pipeline = Pipeline()
     pipeline.add_stage("ingest", Artifact)
@@ -1265,7 +1297,9 @@ def test_the_pipeline_keeps_no_reference_to_a_runs_outputs():
             assert not kept, (
                 f"once run() has returned and its report is dropped, the outputs of {kept} should be freed: the "
                 "pipeline must not keep a run's outputs (e.g. in self._outputs), nor the inputs or the exception "
-                "of the failed 'evaluate' (an exception's traceback holds run()'s variables) after run() returns"
+                "of the failed 'evaluate' after run() returns (an exception's traceback holds run()'s variables, "
+                "and this exception holds the model in its args, so keeping it without its traceback keeps the "
+                "model too)"
             )
     finally:
         logging.disable(previous)
@@ -1279,31 +1313,36 @@ def test_pipelines_built_run_and_dropped_leave_nothing_behind():
     def evaluate(*, train):
         raise QualityGateFailed("accuracy below baseline")
 
-    def build_run_and_drop():
+    def build_run_and_drop(number):
+        # Each pipeline has stage names of its own (as real pipelines do): whatever is kept per stage name, per
+        # graph or per failure outside the pipeline (a logger, a cached order, a failure history) then grows.
+        ingest, train, evaluate_, deploy = (
+            f"nightly_{stage}_{number:06d}" for stage in ("ingest", "train", "evaluate", "deploy")
+        )
         pipeline = Pipeline()
-        pipeline.add_stage("ingest", lambda: "rows")
-        pipeline.add_stage("train", lambda *, ingest: f"model({ingest})", depends_on=["ingest"])
-        pipeline.add_stage("evaluate", evaluate, depends_on=["train"])
-        pipeline.add_stage("deploy", lambda *, evaluate: evaluate, depends_on=["evaluate"])
+        pipeline.add_stage(ingest, lambda: "rows")
+        pipeline.add_stage(train, lambda **inputs: f"model({inputs[ingest]})", depends_on=[ingest])
+        pipeline.add_stage(evaluate_, lambda **inputs: evaluate(train=inputs[train]), depends_on=[train])
+        pipeline.add_stage(deploy, lambda **inputs: inputs[evaluate_], depends_on=[evaluate_])
         report = pipeline.run()
         assert (list(report.succeeded), list(report.failed), list(report.skipped)) == (
-            ["ingest", "train"], ["evaluate"], ["deploy"]
-        ), f"'ingest' and 'train' should succeed, 'evaluate' fail and 'deploy' be skipped; got {report}"
+            [ingest, train], [evaluate_], [deploy]
+        ), f"{ingest!r} and {train!r} should succeed, {evaluate_!r} fail and {deploy!r} be skipped; got {report}"
         return weakref.ref(pipeline)
 
     # pytest keeps every log record of a test: switch logging off, so only what the runner itself keeps can grow.
     previous = logging.root.manager.disable
     logging.disable(logging.CRITICAL)
     try:
-        for _ in range(100):  # warm up whatever Python itself caches
-            build_run_and_drop()
+        for number in range(100):  # warm up whatever Python itself caches
+            build_run_and_drop(-number - 1)
         gc.collect()
         tracemalloc.start()
         try:
             before = tracemalloc.get_traced_memory()[0]
-            for _ in range(2000):
-                build_run_and_drop()
-            last = build_run_and_drop()
+            for number in range(5000):
+                build_run_and_drop(number)
+            last = build_run_and_drop(5000)
             gc.collect()
             grown = tracemalloc.get_traced_memory()[0] - before
         finally:
@@ -1315,30 +1354,33 @@ def test_pipelines_built_run_and_dropped_leave_nothing_behind():
         "(a module-level registry, a functools.cache on a method)"
     )
     assert grown < 200_000, (
-        f"2000 pipelines built, run and dropped left {grown} bytes behind: a pipeline leaves nothing outside "
-        "itself (no logging handler added per pipeline or per run, no registry, no cache that outlives it)"
+        f"5000 pipelines (each with stage names of its own) built, run and dropped left {grown} bytes behind: a "
+        "pipeline leaves nothing outside itself (no logging handler added per pipeline or per run, no logger per "
+        "stage name, no registry or history of failures, no cache of orders that outlives it)"
     )
 
 
 @pytest.mark.task(taskno=3)
 def test_pipelines_register_no_logger_of_their_own():
-    def evaluate(*, ingest):
+    def evaluate(**inputs):
         raise QualityGateFailed("accuracy below baseline")
 
-    def build_and_run():
+    def build_and_run(number):
+        # Each pipeline has stage names of its own (as real pipelines do), so a logger per stage name shows too.
         pipeline = Pipeline()
-        pipeline.add_stage("ingest", lambda: "rows")
-        pipeline.add_stage("evaluate", evaluate, depends_on=["ingest"])
+        pipeline.add_stage(f"ingest_{number}", lambda: "rows")
+        pipeline.add_stage(f"evaluate_{number}", evaluate, depends_on=[f"ingest_{number}"])
         pipeline.run()
         return pipeline
 
-    alive = [build_and_run() for _ in range(5)]  # whatever the first pipelines set up once
+    alive = [build_and_run(-number) for number in range(1, 6)]  # whatever the first pipelines set up once
     names = set(logging.Logger.manager.loggerDict)
-    alive += [build_and_run() for _ in range(50)]  # alive together: none shares an id() with another
+    alive += [build_and_run(number) for number in range(50)]  # alive together: none shares an id() with another
     grown = sorted(set(logging.Logger.manager.loggerDict) - names)
     assert not grown, (
-        f"50 more pipelines registered {len(grown)} more logger names ({grown[:3]}...): logging keeps every logger "
-        "it ever made, so a logger per pipeline is never freed; log through one module-level logger"
+        f"50 more pipelines, each with stage names of its own, registered {len(grown)} more logger names "
+        f"({grown[:3]}...): logging keeps every logger it ever made, so a logger per pipeline, per run or per "
+        "stage name is never freed; log through one module-level logger"
     )
 
 
@@ -1406,9 +1448,37 @@ def test_a_stage_may_run_a_sub_pipeline_without_disturbing_the_outer_run():
 
 @pytest.mark.task(taskno=3)
 @pytest.mark.timeout(20)
-def test_two_runs_of_one_pipeline_at_once_each_get_their_own_outputs():
-    import threading
+def test_a_stage_may_wait_for_another_pipeline_running_in_another_thread():
+    # A stage hands a second, independent pipeline to a worker thread and waits for its report (as a stage that
+    # fans work out to a pool does). Pipelines share nothing, not even a lock: a runner that lets only one run of
+    # any pipeline in at a time keeps the second pipeline waiting until the first one's run ends.
+    inner = Pipeline()
+    inner.add_stage("ingest", lambda: "rows")
+    inner.add_stage("train", lambda *, ingest: f"model({ingest})", depends_on=["ingest"])
+    reports = []
 
+    def fan_out():
+        worker = threading.Thread(target=lambda: reports.append(inner.run()), name="inner-run", daemon=True)
+        worker.start()
+        worker.join(timeout=10)  # a deadline, so a blocked inner run fails this test instead of hanging it
+        return not worker.is_alive()
+
+    outer = Pipeline()
+    outer.add_stage("fan_out", fan_out)
+    report = outer.run()
+    assert report.outputs.get("fan_out") is True, (
+        "'fan_out' ran a second pipeline in another thread and waited 10 seconds for it: pipelines share nothing, "
+        "also no lock, so that run should finish while the first pipeline's run waits for it (a lock shared by "
+        f"all pipelines keeps it waiting); the outer run reported {report}"
+    )
+    assert [(list(r.succeeded), r.outputs) for r in reports] == [(["ingest", "train"], {"ingest": "rows", "train": "model(rows)"})], (
+        f"the second pipeline's run should call its own two stages and report them; got {reports}"
+    )
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.timeout(20)
+def test_two_runs_of_one_pipeline_at_once_each_get_their_own_outputs():
     # Both runs meet inside 'wait', after each ran its own 'ingest' and 'labels' ('labels' fails in run-0 only).
     # A runner that keeps a run's outputs on the pipeline (self._outputs, even one cleared in a finally) lets the
     # second run replace the first one's; one that keeps which stages failed or must be skipped there (reset when

@@ -5,6 +5,7 @@ over them: the official schema of Kubernetes 1.32 in strict mode (a misspelt key
 error), then cross-object rules. Every problem names the file, the object and the field.
 """
 
+import posixpath
 import re
 from fractions import Fraction
 
@@ -28,11 +29,11 @@ MOVING_TAGS = {"latest", "stable", "main", "master", "dev", "develop", "edge", "
                "prod", "production", "staging", "stage", "canary", "snapshot", "unstable", "beta", "alpha",
                "test", "testing", "trunk", "next", "release"}
 RELEASE_LABELS = ("app.kubernetes.io/version", "version", "helm.sh/chart")  # change with every release
-# model-version, git-commit, modelversion, model-ver, git-hash, githash, git-sha1: a key naming a version, revision
-# or commit (ver, sha, hash and rev only as words of their own, or run on to "git", or with the hash's width: sha1,
+# model-version, git-commit, modelversion, model-ver, git-hash, githash, git-sha1, git-ref: a key naming a version,
+# revision or commit (ver, sha, hash, rev and ref only as words of their own, or run on to "git", or with the hash's width: sha1,
 # sha256); build, build-id, buildNumber, pipeline-run, build-date, timestamp: a key naming a build's stamp (as a word
 # of its own: `run` alone is what `kubectl run` labels its pods with, and stays)
-RELEASE_KEY = re.compile(r"version|revision|commit|(?:^|[-_.]|git)(?:sha|hash|rev)(?:1|256)?(?:$|[-_.])"
+RELEASE_KEY = re.compile(r"version|revision|commit|(?:^|[-_.]|git)(?:sha|hash|rev|ref)(?:1|256)?(?:$|[-_.])"
                          r"|(?:^|[-_.])ver(?:$|[-_.])"
                          r"|(?:^|[-_.])(?:build|pipeline|date|timestamp|run-?id)(?:$|[-_.]|-?(?:id|number|num|no)$)",
                          re.IGNORECASE)
@@ -119,6 +120,42 @@ OWN_SERVER = re.compile(r"(?<![\w.-])(?:localhost|127\.0\.0\.1|0\.0\.0\.0|\[?::1
 # this Service are the only peers the two files create, and neither answers before the init containers finish.
 WAITS_FOR_A_PEER = re.compile(r"\b(?:until|while)\b[^;]*?(?:^|[\s!(&|`])"
                               r"(?:nslookup|nc|ncat|netcat|wget|curl|getent|ping|dig|host)(?=[\s;)`]|$)")
+
+
+# A network client in Python (socket.create_connection(("redis", 6379)), urlopen, requests.get, a DNS lookup): inside
+# a `while True:` loop it is a wait for a peer, as `until nc -z redis 6379` is in shell.
+PYTHON_NET_CLIENT = re.compile(r"\b(?:create_connection|connect_ex|urlopen|getaddrinfo|gethostbyname(?:_ex)?"
+                               r"|HTTPS?Connection|(?:requests|httpx)\.(?:get|head|post|request))\s*\(")
+# A shell `do` or `done` in command position (not an `echo done`).
+SHELL_DO_DONE = re.compile(r"(?:^|(?<=[;&|(\n]))\s*\b(do|done)\b")
+# A trap's handler (trap 'exit 0' TERM) runs on a signal: an `exit` there does not end the loop.
+TRAP = re.compile(r"\btrap\s+(?:'[^']*'|\"[^\"]*\"|\S+)")
+
+
+def _loop_body(script, loop):
+    """The body of the loop that `loop` (a match in `script`) begins: a shell loop's text between its `do` and
+    its own `done`, a Python loop's indented block (or the rest of its line)."""
+    rest = script[loop.end():]
+    if not re.search(r"(?:True|1)\s*:$", loop.group(0)):  # shell (while :; do ... done, until false; do ...)
+        depth, start = 0, None
+        for token in SHELL_DO_DONE.finditer(rest):
+            if token.group(1) == "do":
+                depth += 1
+                start = token.end() if start is None else start
+            elif start is not None:
+                depth -= 1
+                if depth == 0:
+                    return rest[start:token.start()]
+        return rest[start:] if start is not None else ""
+    line_start = script.rfind("\n", 0, loop.start()) + 1
+    indent = len(script[line_start:]) - len(script[line_start:].lstrip(" \t"))
+    first, _, following = rest.partition("\n")
+    body = [first]
+    for line in following.split("\n"):
+        if line.strip() and len(line) - len(line.lstrip(" \t")) <= indent:
+            break
+        body.append(line)
+    return "\n".join(body)
 
 
 def _valid_port_name(name):
@@ -256,7 +293,10 @@ def _assert_pinned_image(image, where):
     moving = [split for split in (words, parts) if split[0] in MOVING_TAGS
               and all(p.isalpha() or VARIANT.fullmatch(p) or OS_VARIANT.fullmatch(p) for p in split)]
     shown = moving[0] if moving else parts
-    assert "latest" not in parts and not moving, \
+    assert "latest" not in tag.lower(), \
+        (f"{where}'s tag {tag!r} has latest in it: like :latest it points at a new build after every release, so a "
+         "rollback cannot return to the old one; pin a version (1.0.0) or a digest")
+    assert not moving, \
         (f"{where}'s tag {tag!r} is a moving tag with a variant added ({shown[0]!r} plus {shown[1:]}): like "
          ":latest it points at a new build after every release, so a rollback cannot return to the old one; "
          "pin a version (1.0.0-cpu) or a digest")
@@ -264,7 +304,7 @@ def _assert_pinned_image(image, where):
         (f"{where}'s tag {tag!r} has no digit: it names a variant or a channel (such as cpu, slim or lts), not a "
          "build, and moves to each new release as :latest does, so a rollback cannot return to the old one; "
          "pin a version (1.0.0-cpu) or a digest")
-    assert not all(w.isalpha() or VARIANT.fullmatch(w) for w in words), \
+    assert not all(w.isalpha() or VARIANT.fullmatch(w) or OS_VARIANT.fullmatch(w) for w in words), \
         (f"{where}'s tag {tag!r} names only a platform or variant ({words}), not a build: like :cpu it moves to "
          "each new release, so a rollback cannot return to the old one; pin a version (1.0.0-arm64) or a digest")
     # A snapshot with variants after it (1.0.0-SNAPSHOT-amd64) is a snapshot still.
@@ -572,7 +612,9 @@ class TestDeployment:
             mount_path = str(m.get("mountPath", "")) if isinstance(m, dict) else ""
             if not mount_path.startswith("/"):
                 continue  # the schema test reports a malformed mount
-            path = mount_path.rstrip("/")  # "" for the root itself, which lies above everything
+            # /app/. and /app/../app are /app: "" for the root itself, which lies above everything
+            path = posixpath.normpath(mount_path).lstrip("/")
+            path = "/" + path if path else ""
             over = [d for d in IMAGE_DIRS if d == path or d.startswith(path + "/")]
             inside = [d for d in IMAGE_LIBRARIES if path.startswith(d + "/")]
             over += [f for f in IMAGE_FILES if f == path]
@@ -809,7 +851,10 @@ class TestDeployment:
         strategy = (_deployment_doc(manifest_report(DEPLOYMENT)).get("spec") or {}).get("strategy") or {}
         rolling = strategy.get("rollingUpdate") or {}
         surge, unavailable = rolling.get("maxSurge", "25%"), rolling.get("maxUnavailable", "25%")
-        assert not (surge in (0, "0%") and unavailable in (0, "0%")), \
+        def zero(value):  # 0, "0%" and "00%" alike: the API server reads each as no pods
+            return (value == 0 and not isinstance(value, bool)) or (isinstance(value, str)
+                                                                    and re.fullmatch(r"0+%", value) is not None)
+        assert not (zero(surge) and zero(unavailable)), \
             ("strategy.rollingUpdate has maxSurge 0 and maxUnavailable 0: a rollout could neither add a new pod "
              "nor remove an old one, and the API server rejects it; keep maxSurge at 1 with maxUnavailable 0")
 
@@ -1000,8 +1045,9 @@ class TestDeployment:
             script = " ".join(str(part) for key in ("command", "args") if isinstance(init.get(key), list)
                               for part in init[key])
             forever = RUNS_FOREVER.search(script)
+            # Only a break or exit in the loop's own body ends it: not one after its done, nor a trap's handler.
             leaves = forever is not None and forever.group(0).startswith(("while", "until", "for")) \
-                and LEAVES_A_LOOP.search(script)
+                and LEAVES_A_LOOP.search(TRAP.sub("", _loop_body(script, forever)))
             if leaves:
                 forever = None  # a wait loop that breaks out once what it waits for is there
             assert forever is None, \
@@ -1039,6 +1085,8 @@ class TestDeployment:
             script = " ".join(str(part) for key in ("command", "args") if isinstance(init.get(key), list)
                               for part in init[key])
             waits = WAITS_FOR_A_PEER.search(script)
+            for loop in re.finditer(r"\bwhile\s+(?:True|1)\s*:", script):
+                waits = waits or PYTHON_NET_CLIENT.search(_loop_body(script, loop))
             assert waits is None, \
                 (f"initContainers[{i}] loops on a network probe ({waits.group(0)!r}): it waits for a peer, but the "
                  "tests apply only your two files, which create none an init container could reach (the pod's own "

@@ -7,6 +7,7 @@ current_replicas, else ceil(current_replicas * ratio); then clamp to [min, max].
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import Phase, assume, given, settings
 from hypothesis import strategies as st
@@ -155,8 +156,6 @@ def test_accepts_whole_numbers_for_the_float_arguments():
 
 
 def test_accepts_numpy_numbers():
-    import numpy as np
-
     assert desired_replicas(np.int64(4), np.float64(90.0), np.float32(60.0), np.int64(1), np.int32(10)) == 6, \
         ("NumPy numbers are valid arguments (a count from a DataFrame is a numpy.int64, a metric may be a "
          "numpy.float32): 4 pods at 90 against 60 is ratio 1.5, so ceil(4 * 1.5) = 6")
@@ -176,8 +175,6 @@ def test_accepts_numpy_numbers():
 
 
 def test_a_float32_metric_follows_plain_float_arithmetic():
-    import numpy as np
-
     cases = [
         (desired_replicas(10, np.float32(90.0), 100.0, 1, 20), 10,
          "10 pods at a float32 90 against 100: in plain floats 90 / 100 is 0.9 and abs(0.9 - 1) is "
@@ -248,6 +245,30 @@ def test_rejects_impossible_arguments(args, why):
     with pytest.raises(ValueError):
         desired_replicas(*args)
         pytest.fail(f"{why} should raise ValueError")
+
+
+@pytest.mark.parametrize("args, why", [
+    ((3, math.inf, 100.0, 1, 10), "an infinite current_value"),
+    ((3, math.inf, 100.0, 4, 4), "an infinite current_value, even when min_replicas == max_replicas pins the answer"),
+    ((3, math.inf, 100.0, 1, 10, math.inf), "an infinite current_value, even inside a band that takes every ratio"),
+    ((3, np.float64("inf"), 100.0, 1, 10), "an infinite numpy.float64 current_value"),
+    ((3, np.float32("inf"), 100.0, 1, 10), "an infinite numpy.float32 current_value"),
+    ((2, 1e308, 1e-10, 1, 10), "a ratio 1e308 / 1e-10 that overflows to infinity"),
+    ((2, 1e308, 1e-10, 1, 10, math.inf), "a ratio 1e308 / 1e-10 that overflows, even inside a band that takes "
+                                         "every ratio"),
+    ((100, 1e300, 1e-7, 1, 10), "a ratio of 1e307 whose product with 100 replicas overflows to infinity"),
+], ids=["inf", "inf-pinned", "inf-in-an-infinite-band", "numpy-float64-inf", "numpy-float32-inf", "ratio-overflows",
+        "ratio-overflows-in-an-infinite-band", "product-overflows"])
+def test_an_infinite_metric_or_an_overflowing_ratio_is_a_value_error(args, why):
+    try:
+        got = desired_replicas(*args)
+    except ValueError:
+        return
+    except NotImplementedError:
+        raise
+    except Exception as error:  # OverflowError from ceil(inf), say
+        pytest.fail(f"{why} should raise ValueError like the other bad inputs, not {type(error).__name__}: {error}")
+    pytest.fail(f"{why} should raise ValueError (it must never turn into a replica count), got {got!r}")
 
 
 def test_rejects_a_negative_tolerance():

@@ -26,8 +26,10 @@ MIN_START_S = 30  # seconds the probe that restarts a starting container must al
 MOVING_TAGS = {"latest", "stable", "main", "master", "dev", "develop", "edge", "nightly", "head", "current",
                "prod", "production", "staging", "stage", "canary", "snapshot", "unstable", "beta", "alpha",
                "test", "testing", "trunk", "next", "release"}
-RELEASE_LABELS = ("app.kubernetes.io/version", "version", "helm.sh/chart")  # change with every release
+RELEASE_LABELS = ("app.kubernetes.io/version", "version", "helm.sh/chart", "chart")  # change with every release
 VERSION_VALUE = re.compile(r"[vV]?[0-9]+(?:\.[0-9]+)+(?:[-+_.][A-Za-z0-9.]+)*|[vV][0-9]+")  # 1.0.0, v2.3, 1.4.2-rc1, v1
+# A value that ends in a version: Helm's chart label model-server-0.1.0, app-v1.2, server_2.0.1-rc1.
+ENDS_IN_VERSION = re.compile(r"(?:^|[-_.])[vV]?[0-9]+(?:\.[0-9]+)+(?:[-+][A-Za-z0-9.]+)?$")
 COMMIT_VALUE = re.compile(r"(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}")  # a git hash: 3f9a2c1
 RELEASE_KEY_PARTS = ("version", "commit", "revision")  # git-commit, app.example.com/revision, chartVersion
 RELEASE_KEY_WORDS = {"sha", "build", "digest", "tag", "date", "timestamp"}  # git-sha, image-tag, release-date
@@ -88,7 +90,8 @@ def _names_a_release(key):
 
 
 def _release_selections(selector):
-    """The `key=value` pairs of a label selector that name a release: a version, an image tag, a commit."""
+    """The `key=value` pairs of a label selector that name a release: a version (or a value ending in one, such
+    as Helm's `chart: model-server-0.1.0`), an image tag, a commit."""
     selector = selector if isinstance(selector, dict) else {}
     match_labels = selector.get("matchLabels") if isinstance(selector.get("matchLabels"), dict) else {}
     pairs = list(match_labels.items())
@@ -98,7 +101,7 @@ def _release_selections(selector):
                    if k in RELEASE_LABELS
                    or _names_a_release(k)
                    or (isinstance(v, str) and (VERSION_VALUE.fullmatch(v) or COMMIT_VALUE.fullmatch(v)
-                                               or DATE_VALUE.fullmatch(v)))})
+                                               or DATE_VALUE.fullmatch(v) or ENDS_IN_VERSION.search(v)))})
 
 
 def _node_requirements(pod):
@@ -300,7 +303,8 @@ class TestDeployment:
         deployment = _only(manifest_report(DEPLOYMENT), "Deployment", "apps/v1", DEPLOYMENT)
         moving = _release_selections(_spec(deployment).get("selector"))
         assert not moving, \
-            (f"spec.selector selects on {moving}, a version, image tag or commit that changes with every release: "
+            (f"spec.selector selects on {moving}, a version (or a value ending in one, such as Helm's chart label "
+             "model-server-0.1.0), image tag or commit that changes with every release: "
              "the API server never lets a Deployment's selector change, so the next release could not be applied "
              "(as on day 04); select on the app's name and keep the version on the pod template only")
 
@@ -780,8 +784,9 @@ class TestDisruptionBudget:
         pdb = _only(manifest_report(PDB), "PodDisruptionBudget", "policy/v1", PDB)
         moving = _release_selections(_spec(pdb).get("selector"))
         assert not moving, \
-            (f"the budget's spec.selector selects on {moving}, a version, image tag or commit that changes with "
-             "every release: the next release's pods no longer carry it, so from then on the budget protects "
+            (f"the budget's spec.selector selects on {moving}, a version (or a value ending in one, such as Helm's "
+             "chart label model-server-0.1.0), image tag or commit that changes with every release: the next "
+             "release's pods no longer carry it, so from then on the budget protects "
              "nothing and a drain may evict every pod at once; select on the app's name, as the Deployment does")
 
     def test_budget_is_a_whole_number_or_a_percentage(self, manifest_report):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 import smtplib
 import socket
 import threading
@@ -252,6 +253,66 @@ def test_numpy_numbers_are_values(notifier, clock):
         f"NumPy numbers within the limits resolve both incidents, got {sent}"
     )
     assert alerts.firing == set(), f"nothing is firing after recovery, got {alerts.firing}"
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.parametrize("limit", [float("nan"), np.float64("nan"), np.float32("nan")],
+                         ids=["float", "numpy-float64", "numpy-float32"])
+def test_a_nan_limit_is_refused_when_the_threshold_is_made(limit):
+    # float("nan") from a config left empty: every comparison with it is False, so the rule would never fire.
+    for direction in ("above", "below"):
+        with pytest.raises(ValueError):
+            Threshold("latency_ms", limit, direction)
+            pytest.fail(f"Threshold('latency_ms', {limit!r}, {direction!r}) was made: a NaN limit is a ValueError, "
+                        "since no value ever compares above or below it and the rule would never fire")
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.parametrize("nan", [float("nan"), np.float64("nan"), np.float32("nan")],
+                         ids=["float", "numpy-float64", "numpy-float32"])
+def test_a_nan_value_neither_fires_reminds_nor_resolves(notifier, clock, nan):
+    alerts = manager(notifier, clock, cooldown_s=60)
+    sent = alerts.evaluate({"latency_ms": nan, "availability": nan})
+    assert sent == [] and notifier.sent == [] and alerts.firing == set(), (
+        f"a NaN value is no measurement: it fires nothing, in either direction; got {sent}, firing {alerts.firing}"
+    )
+    alerts.evaluate({"latency_ms": 900.0, "availability": 0.5})
+    clock.advance(10)
+    sent = alerts.evaluate({"latency_ms": nan, "availability": nan})
+    assert sent == [] and alerts.firing == {"latency_ms", "availability"}, (
+        "a NaN value while the metrics are firing is no recovery (NaN is not 'within the limit', it is no "
+        f"measurement): nothing is sent and both stay firing; got {[n.subject for n in sent]}, firing {alerts.firing}"
+    )
+    clock.advance(100)  # past the 60 s cooldown
+    sent = alerts.evaluate({"latency_ms": nan, "availability": nan})
+    assert sent == [], f"a NaN value sends no reminder either, got {[n.subject for n in sent]}"
+    sent = alerts.evaluate({"latency_ms": 900.0, "availability": 1.0})
+    assert [n.status for n in sent] == ["firing", "resolved"], (
+        "after the NaN ticks, a real breach reminds (the cooldown is over) and a real healthy value resolves, "
+        f"got {[n.subject for n in sent]}"
+    )
+
+
+NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+@pytest.mark.task(taskno=4)
+def test_the_body_keeps_the_digits_of_the_value_and_the_threshold(notifier, clock):
+    # A body that rounds (f"{value:.1f}") says "below 0.9" for a 0.95 threshold: the on-call engineer reads a rule
+    # that is not the one in force. Any rendering that keeps the number will do: :g, str, repr.
+    alerts = manager(notifier, clock, availability_below_95(), Threshold("latency_ms", 199.75))
+    alerts.evaluate({"availability": 0.9123, "latency_ms": 250.125})
+    clock.advance(10)
+    alerts.evaluate({"availability": 0.9871, "latency_ms": 199.25})
+    expected = [("availability", 0.9123, 0.95), ("latency_ms", 250.125, 199.75),
+                ("availability", 0.9871, 0.95), ("latency_ms", 199.25, 199.75)]
+    assert len(notifier.sent) == 4, f"two alerts, then two recovery notices, got {notifier.subjects}"
+    for (subject, body), (metric, value, limit) in zip(notifier.sent, expected):
+        numbers = [float(n) for n in NUMBER.findall(body)]
+        assert metric in body and value in numbers and limit in numbers, (
+            f"the body of {subject!r} should name {metric}, the value {value:g} and the threshold {limit:g} with "
+            f"their digits (not rounded, e.g. to one decimal); got {body!r}"
+        )
 
 
 @pytest.mark.task(taskno=4)
@@ -819,6 +880,52 @@ def test_a_subject_with_a_line_break_is_a_failed_delivery_or_one_line(smtp, subj
         f"{received.rcpt_tos}, Bcc {received.message['Bcc']!r}")
     assert " ".join(received.subject.split()) == " ".join(subject.split()), (
         f"delivered, the subject is the one given with its line break folded into a space: got {received.subject!r}")
+
+
+@pytest.mark.task(taskno=5)
+@pytest.mark.timeout(15)
+def test_an_empty_subject_is_sent_as_an_empty_subject_header(smtp):
+    notifier = SmtpNotifier(smtp.host, smtp.port, "alerts@example.com", ["oncall@example.com"], timeout_s=2)
+    try:
+        notifier.send("", "latency_ms = 900")
+    except NotImplementedError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the point is what escapes
+        pytest.fail(f"an empty subject is one (empty) header line: send delivers it, yet it raised {error!r}")
+    [received] = smtp.wait_for(1)
+    assert received.message["Subject"] is not None and received.subject == "", (
+        f"the mail arrives with an empty Subject header, got {received.message['Subject']!r}"
+    )
+    assert "latency_ms = 900" in received.body, f"the body arrives as given, got {received.body!r}"
+
+
+@pytest.fixture
+def default_socket_timeout():
+    """The process-wide default socket timeout before the test; put back afterwards whatever the test did."""
+    before = socket.getdefaulttimeout()
+    yield before
+    socket.setdefaulttimeout(before)
+
+
+@pytest.mark.task(taskno=5)
+@pytest.mark.timeout(15)
+def test_send_leaves_the_process_wide_default_socket_timeout_alone(smtp, default_socket_timeout):
+    # socket.setdefaulttimeout(timeout_s) would give every later socket of the process (the probe's, a database
+    # client's, the scheduler's) the relay's timeout, far from the cause.
+    notifier = SmtpNotifier(smtp.host, smtp.port, "alerts@example.com", ["oncall@example.com"], timeout_s=0.75)
+    notifier.send("[FIRING] x", "y")
+    assert socket.getdefaulttimeout() == default_socket_timeout, (
+        f"after a delivered send the process-wide default socket timeout is {socket.getdefaulttimeout()!r}, was "
+        f"{default_socket_timeout!r}: pass the timeout to smtplib.SMTP(..., timeout=...), never to "
+        "socket.setdefaulttimeout"
+    )
+    down = SmtpNotifier("127.0.0.1", free_port(), "alerts@example.com", ["oncall@example.com"], timeout_s=0.75)
+    with pytest.raises(AlertDeliveryError):
+        down.send("[FIRING] x", "y")
+    assert socket.getdefaulttimeout() == default_socket_timeout, (
+        f"after a failed send the process-wide default socket timeout is {socket.getdefaulttimeout()!r}, was "
+        f"{default_socket_timeout!r}: send changes no process-wide setting, delivered or not"
+    )
 
 
 @pytest.mark.task(taskno=5)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime
+import http.client
 import math
 import os
 import re
+import shutil
 import socket
 import sqlite3
+import ssl
+import subprocess
 import tempfile
 import threading
 import time
@@ -1145,12 +1149,14 @@ def test_probe_does_not_follow_a_redirect_to_a_page_answering_200(db_path, clock
 
 
 @contextmanager
-def server_answering(raw_answer: bytes, *later_answers: bytes, body_after_s: float = 0.0) -> Iterator[str]:
+def server_answering(raw_answer: bytes, *later_answers: bytes, body_after_s: float = 0.0,
+                     tls: ssl.SSLContext | None = None) -> Iterator[str]:
     """A loopback server that reads each request and writes `raw_answer` back as it is, then hangs up.
 
     With `later_answers`, the second request gets the first of them, and so on; the last one then stays.
     With `body_after_s`, the answer's head (status line and headers) goes out at once and its body that many
-    seconds later, as from a model that streams its predictions.
+    seconds later, as from a model that streams its predictions. With `tls` (a server-side context), it speaks
+    https with that context's certificate.
     """
     answers = [raw_answer, *later_answers]
     served = []
@@ -1169,6 +1175,8 @@ def server_answering(raw_answer: bytes, *later_answers: bytes, body_after_s: flo
                 with conn:
                     conn.settimeout(5)
                     try:
+                        if tls is not None:  # the handshake; the plain socket is handed over to the TLS one
+                            conn = tls.wrap_socket(conn, server_side=True)
                         request = b""
                         while b"\r\n\r\n" not in request:  # the headers
                             chunk = conn.recv(65536)
@@ -1190,11 +1198,13 @@ def server_answering(raw_answer: bytes, *later_answers: bytes, body_after_s: flo
                         served.append(request)
                     except OSError:
                         pass
+                    finally:
+                        conn.close()
 
         thread = threading.Thread(target=serve, name="broken-model-server", daemon=True)
         thread.start()
         try:
-            yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+            yield f"{'https' if tls else 'http'}://127.0.0.1:{listener.getsockname()[1]}"
         finally:
             done.set()
             thread.join(timeout=5)
@@ -1282,6 +1292,47 @@ def test_probe_does_not_retry_a_broken_answer_into_a_success(db_path, clock, ans
     )
     assert samples(monitor, "availability") == [(clock.now, 0.0)], f"an answer that is {answer} records availability 0.0"
     assert monitor.get_recent_metrics("latency_ms") == [], f"an answer that is {answer} records no latency"
+
+
+@pytest.fixture
+def self_signed_tls(tmp_path) -> ssl.SSLContext:
+    """A server-side TLS context whose certificate (for 127.0.0.1) is signed by itself, not by a known authority."""
+    openssl = shutil.which("openssl") or ("/usr/bin/openssl" if os.path.exists("/usr/bin/openssl") else None)
+    if openssl is None:
+        pytest.skip("the openssl command is not installed, so no self-signed certificate can be made for this test")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=30)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.timeout(20)
+def test_probe_of_an_https_endpoint_whose_certificate_does_not_verify_records_unavailability(
+        db_path, clock, self_signed_tls):
+    # Anyone in the path (a captive portal, a man in the middle, the wrong host) can answer 200 over TLS with a
+    # certificate of their own making: the probe checks the certificate, as requests and urllib do by default.
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    with server_answering(HEALTHY_ANSWER, tls=self_signed_tls) as url:
+        unchecked = ssl.create_default_context()
+        unchecked.check_hostname, unchecked.verify_mode = False, ssl.CERT_NONE
+        port = int(url.rsplit(":", 1)[1])
+        with closing(http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=unchecked)) as check:
+            check.request("POST", "/predict", body=b"{}", headers={"Content-Type": "application/json"})
+            assert check.getresponse().status == 200, "the test's https server should answer 200 (a broken test)"
+        latency = monitor.check_model_latency(url)
+    assert latency is None, (
+        f"the endpoint {url} answered 200 with a self-signed certificate, and the probe returned a latency of "
+        f"{latency} ms: a certificate that does not verify is a failed probe (keep certificate checks on, no "
+        "verify=False)"
+    )
+    assert samples(monitor, "availability") == [(clock.now, 0.0)], (
+        "a certificate that does not verify records availability 0.0"
+    )
+    assert monitor.get_recent_metrics("latency_ms") == [], "a certificate that does not verify records no latency"
 
 
 @pytest.mark.task(taskno=3)

@@ -18,11 +18,16 @@ from lru_cache import LRUCache
 pytestmark = pytest.mark.task(taskno=1)
 
 
+# Every NumPy number type a config array can hold: floats of every width and integers of every width and sign.
+NUMPY_KINDS = [np.float16, np.float32, np.float64, np.longdouble, np.int8, np.int16, np.int32, np.int64, np.uint8,
+               np.uint16, np.uint32, np.uint64]
+
+
 # NaN: `capacity < 1` is False. A numpy.float32 NaN (from a float32 config array) is NaN too, but it is no
 # subclass of float: `isinstance(capacity, float) and math.isnan(capacity)` lets it through.
 @pytest.mark.parametrize(
-    "capacity", [0, -1, 0.5, float("nan"), np.float32("nan"), np.float64("nan")],
-    ids=["0", "-1", "0.5", "nan", "numpy-float32-nan", "numpy-float64-nan"],
+    "capacity", [0, -1, 0.5, float("nan"), np.float16("nan"), np.float32("nan"), np.float64("nan"), np.longdouble("nan")],
+    ids=["0", "-1", "0.5", "nan", "numpy-float16-nan", "numpy-float32-nan", "numpy-float64-nan", "numpy-longdouble-nan"],
 )
 def test_capacity_below_one_is_rejected(capacity):
     with pytest.raises(ValueError):
@@ -44,7 +49,9 @@ def test_a_whole_number_too_large_for_a_float_is_a_capacity():
 
 
 @pytest.mark.parametrize(
-    "capacity", [np.int64(2), 2.0, np.float64(2.0)], ids=["numpy-int64", "float", "numpy-float64"]
+    "capacity",
+    [2.0, *(kind(2) for kind in NUMPY_KINDS)],
+    ids=["float", *(f"numpy-{kind.__name__}" for kind in NUMPY_KINDS)],
 )
 def test_a_whole_number_capacity_of_another_type_works_like_the_same_int(capacity):
     # A capacity read from a config array or computed with NumPy is a numpy.int64, not an int:

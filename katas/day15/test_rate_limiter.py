@@ -30,9 +30,11 @@ def clock():
 @pytest.mark.parametrize(
     "capacity, refill_rate",
     [(0, 1), (0.0, 1), (-5, 1), (10, -0.1), (float("nan"), 1), (10, float("nan")),
-     (np.float32("nan"), 1), (10, np.float32("nan")), (np.float64("nan"), 1), (10, np.float64("nan"))],
+     (np.float32("nan"), 1), (10, np.float32("nan")), (np.float64("nan"), 1), (10, np.float64("nan")),
+     (np.float16("nan"), 1), (10, np.float16("nan")), (np.longdouble("nan"), 1), (10, np.longdouble("nan"))],
     ids=["zero", "float-zero", "negative", "negative-rate", "nan", "nan-rate",
-         "numpy-float32-nan", "numpy-float32-nan-rate", "numpy-float64-nan", "numpy-float64-nan-rate"],
+         "numpy-float32-nan", "numpy-float32-nan-rate", "numpy-float64-nan", "numpy-float64-nan-rate",
+         "numpy-float16-nan", "numpy-float16-nan-rate", "numpy-longdouble-nan", "numpy-longdouble-nan-rate"],
 )
 def test_invalid_capacity_or_rate_is_rejected(capacity, refill_rate, clock):
     with pytest.raises(ValueError):
@@ -109,6 +111,34 @@ def test_consume_answers_with_plain_bools_for_numpy_numbers(real, clock):
         f"True, False, False as plain bools, it answered {answers!r} of types "
         f"{[type(answer).__name__ for answer in answers]}: return True or False themselves, not a comparison "
         "result (a numpy.bool_ breaks json.dumps)"
+    )
+
+
+NUMPY_KINDS = [np.float16, np.float32, np.float64, np.longdouble, np.int8, np.int16, np.int32, np.int64, np.uint8,
+               np.uint16, np.uint32, np.uint64]
+
+
+@pytest.mark.parametrize("kind", NUMPY_KINDS, ids=[f"numpy-{kind.__name__}" for kind in NUMPY_KINDS])
+def test_numpy_numbers_of_every_width_are_numbers(kind, clock):
+    # A config array or a computed request size can be of any NumPy type: float16 and longdouble are floats as much
+    # as float32 and float64 are (a check for those two only sends the others to fractions.Fraction(), which raises
+    # TypeError), and every integer width is a whole number.
+    described = f"a bucket of numpy.{kind.__name__}(4) tokens refilling numpy.{kind.__name__}(2) per second"
+    try:
+        bucket = TokenBucketRateLimiter(kind(4), kind(2), clock=clock)
+        answers = [bucket.consume(kind(3)), bucket.consume(kind(2))]
+        clock.advance(0.5)
+        answers.append(bucket.consume(kind(2)))
+        available = bucket.get_available_tokens()
+    except TypeError as exc:
+        pytest.fail(f"{described}, asked for numpy.{kind.__name__} tokens, raised {exc!r}: NumPy numbers of any width "
+                    "are numbers like any other (convert every NumPy float with float(), not only float32 and float64)")
+    assert [type(answer) for answer in answers] == [bool, bool, bool] and answers == [True, False, True], (
+        f"{described}, asked for 3, then 2 (1 left), then after 0.5 s 2 tokens (2 left by then), should answer True, "
+        f"False, True as plain bools, it answered {answers!r} of types {[type(a).__name__ for a in answers]}"
+    )
+    assert float(available) == pytest.approx(0), (
+        f"{described} gave 3 tokens, refilled 1 and gave 2 more, so it should hold 0 tokens, it holds {available!r}"
     )
 
 
@@ -216,7 +246,8 @@ def test_non_positive_requests_are_rejected(tokens, clock):
 
 
 @pytest.mark.parametrize(
-    "nan", [float("nan"), np.float32("nan"), np.float64("nan")], ids=["float", "numpy-float32", "numpy-float64"]
+    "nan", [float("nan"), np.float16("nan"), np.float32("nan"), np.float64("nan"), np.longdouble("nan")],
+    ids=["float", "numpy-float16", "numpy-float32", "numpy-float64", "numpy-longdouble"],
 )
 def test_a_request_for_nan_tokens_is_rejected_and_changes_nothing(nan, clock):
     # NaN fails every comparison: `tokens <= 0` lets it through, and `available < tokens` then
@@ -359,6 +390,37 @@ def test_a_clock_that_reads_below_zero_refills_by_elapsed_time():
     assert bucket.get_available_tokens() == pytest.approx(3), (
         "with a clock reading -1000 s, 1.5 s at 2 tokens/s should refill 3 tokens: count the time from the "
         "first reading of the clock, not from 0"
+    )
+
+
+@pytest.mark.parametrize("stepped_back", ["get_available_tokens", "consume"], ids=["reader", "consumer"])
+def test_a_clock_that_steps_back_refills_no_stretch_twice(stepped_back):
+    # An injected clock may step back (a clock set back, a fake moved by hand). Clamping the negative gap to 0 but
+    # still remembering the earlier reading makes the clock's way forward again (5 -> 10) refill a second time.
+    now = [0.0]
+    bucket = TokenBucketRateLimiter(100, 1, clock=lambda: now[0])
+    assert bucket.consume(100) is True, "a full bucket of 100 should give all 100 tokens"
+    now[0] = 10.0
+    held = bucket.get_available_tokens()
+    assert held == pytest.approx(10), f"10 s at 1 token/s should refill 10 tokens, the bucket holds {held!r}"
+    now[0] = 5.0
+    if stepped_back == "consume":
+        assert bucket.consume(50) is False, "a bucket holding 10 tokens or fewer should refuse 50"
+    else:
+        held = bucket.get_available_tokens()
+        assert held <= 10 + 1e-9, f"a clock stepping back from 10 s to 5 s should refill nothing, the bucket holds {held!r}"
+    now[0] = 10.0
+    held = bucket.get_available_tokens()
+    assert held <= 10 + 1e-9, (
+        f"the clock read 0, 10, 5 and 10 again at 1 token/s, and a {stepped_back}() call saw the 5: the bucket was "
+        f"emptied at 0 and can hold at most 10 tokens, it holds {held!r}: the time from 5 to 10 was counted twice "
+        "(a clock stepping back refills nothing, and the time it steps back over was counted already)"
+    )
+    now[0] = 12.0
+    held = bucket.get_available_tokens()
+    assert held == pytest.approx(12), (
+        f"the clock read 0, 10, 5, 10 and then 12 at 1 token/s: the bucket emptied at 0 should hold 12 tokens, it "
+        f"holds {held!r} (the 2 s past 10 refill as usual)"
     )
 
 

@@ -78,6 +78,26 @@ def test_user_ids_are_taken_exactly_as_given(variant_of):
         "as given, without lower-casing or stripping it")
 
 
+def full_width(text):
+    """The full-width form of the ASCII in `text` ('user-1' -> 'ｕｓｅｒ－１'), which NFKC folds back."""
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+# 10,000 pairs: a correct splitter agrees on about half of them, 10 standard deviations inside the bounds.
+@pytest.mark.parametrize("pair", [lambda i: (f"jos\u00e9-{i}", f"jose\u0301-{i}"),
+                                  lambda i: (f"user-{i}", full_width(f"user-{i}")),
+                                  lambda i: (f"file-{i}", f"\ufb01le-{i}")],
+                         ids=["composed-vs-decomposed-accent", "full-width", "fi-ligature"])
+def test_unicode_forms_of_an_id_are_different_users(pair):
+    pairs = [pair(i) for i in range(10_000)]
+    splitter = TrafficSplitter({"a": 0.5, "b": 0.5}, salt="exp")
+    same = sum(splitter.route(x) == splitter.route(y) for x, y in pairs) / len(pairs)
+    assert 0.45 <= same <= 0.55, (
+        f"{pairs[0][0]!r} and {pairs[0][1]!r} are the same text only after Unicode normalisation (NFC/NFKC), so they are "
+        f"different users, yet such pairs got the same variant {same:.1%} of the time, not about half: the splitter must "
+        "hash the id exactly as given, without normalising it")
+
+
 def test_a_zero_weight_variant_gets_no_user():
     splitter = TrafficSplitter({"stable": 1.0, "canary": 0.0, "a": 0})
     got = shares(splitter, USERS[:20_000])
@@ -297,7 +317,9 @@ def test_routing_is_the_same_in_another_process_with_another_hash_seed(impl_dir)
     {},
     {"stable": float("nan"), "canary": 1.0},
     {"stable": -1.0, "canary": 2.0},
-], ids=["negative", "zero-sum", "empty", "nan", "negative-with-positive-sum"])
+    {"stable": float("inf"), "canary": 1.0},
+    {"canary": float("inf")},
+], ids=["negative", "zero-sum", "empty", "nan", "negative-with-positive-sum", "infinite", "only-infinite"])
 def test_bad_weights_raise_value_error(weights):
     with pytest.raises(ValueError):
         TrafficSplitter(weights)

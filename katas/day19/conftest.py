@@ -366,7 +366,7 @@ class Problem:
     job: str  # "-" when the problem is about the whole file
     step: str  # "-" when it is about the job
     message: str
-    rule: str  # yaml, schema, jobs, pull-request, main-only, needs, permissions, pinning, concurrency
+    rule: str  # yaml, schema, jobs, pull-request, main-only, needs, permissions, pinning, concurrency, secrets
 
     def __str__(self) -> str:
         where = "" if self.job == "-" else f" job '{self.job}'" + ("" if self.step == "-" else f", {self.step}")
@@ -807,7 +807,53 @@ def check_workflow(path: Path, shown: str | None = None) -> WorkflowReport:
     _check_permissions(doc, jobs, problem)
     _check_pinning(jobs, problem)
     _check_concurrency(doc, jobs, problem)
+    _check_pr_secrets(doc, jobs, problem)
     return report
+
+
+# `${{ secrets.MLFLOW_TOKEN }}`, `${{ secrets['X'] }}`, `${{ toJSON(secrets) }}`: any secret but GITHUB_TOKEN.
+SECRET_USE = re.compile(r"\bsecrets\b(?!\s*\.\s*github_token\b)", re.IGNORECASE)
+
+
+def _secrets_in(value) -> list[str]:
+    """The `${{ ... }}` expressions in a value (any nesting of mappings and lists) that read a secret."""
+    if isinstance(value, dict):
+        return [found for item in value.values() for found in _secrets_in(item)]
+    if isinstance(value, list):
+        return [found for item in value for found in _secrets_in(item)]
+    return [f"${{{{{inner}}}}}" for inner in re.findall(r"\$\{\{(.*?)\}\}", str(value), re.DOTALL)
+            if SECRET_USE.search(inner)]
+
+
+def _check_pr_secrets(doc, jobs, problem) -> None:
+    """No job that runs for a pull request gets a secret (GITHUB_TOKEN aside): not through the workflow's
+    env, nor its own keys (env, with, container, services, secrets: for a reusable workflow), nor a step
+    that runs for the pull request."""
+    seen = set()
+    for what, github in _pull_requests(doc).items():
+        try:
+            ran = jobs_that_run(doc, github)
+        except Unsupported:
+            return  # reported by the pull-request rules
+        for name in sorted(ran):
+            job = jobs.get(name)
+            if not isinstance(job, dict):
+                continue
+            found = [("-", f"{use} (from the workflow's env)") for use in _secrets_in(doc.get("env"))]
+            if job.get("secrets") == "inherit":
+                found.append(("-", "'secrets: inherit' passes every secret to the reusable workflow"))
+            found += [("-", f"{use}") for key, value in job.items() if key not in ("steps", "if")
+                      for use in _secrets_in(value)]
+            for index, step in enumerate(job.get("steps") or []):
+                if isinstance(step, dict) and _step_runs(step, github):
+                    found += [(_step_label(index, step), use) for key, value in step.items() if key != "if"
+                              for use in _secrets_in(value)]
+            for step, use in found:
+                if (name, step, use) not in seen:
+                    seen.add((name, step, use))
+                    problem(name, step, f"runs for {what} and reads {use}: a pull request's code is not "
+                            "reviewed yet, so it gets no secret but GITHUB_TOKEN (credentials belong to gate "
+                            "and promote)", "secrets")
 
 
 def _simulate(doc, github, problem) -> set[str] | None:

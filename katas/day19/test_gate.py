@@ -148,6 +148,41 @@ def test_a_regressed_slice_fails_even_when_overall_is_better(registry, champion_
     assert "west" in checks["slices"].message, f"the message names the slice that regressed: {checks['slices']}"
 
 
+def test_the_slices_message_names_only_the_slices_past_the_tolerance(registry, champion_name, expected):
+    drops = {r: expected.region_auc["champion"][r] - expected.region_auc["better"][r] for r in REGIONS}
+    tolerance = max(drops.values()) - 0.002
+    past = sorted(r for r in REGIONS if drops[r] > tolerance)
+    assert len(past) < len(REGIONS), f"setup: some regions stay within the tolerance: {drops}"
+    slices = by_name(gate(registry, champion_name, "better", slice_tolerance=tolerance))["slices"]
+    named = sorted(r for r in REGIONS if r in slices.message)
+    assert named == past, (
+        f"with a tolerance of {tolerance:.4f} the slices past it are {past} (drops {drops}): the message names "
+        f"those and no other, not {named}: {slices.message!r}")
+
+
+def test_a_small_slice_counts_as_much_as_a_large_one(registry, champion_name, expected):
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    y = registry.y
+    west = np.flatnonzero((registry.X["region"] == "west").to_numpy())
+    small = np.concatenate([west[y[west] == 0][:12], west[y[west] == 1][:12]])  # 24 rows, both classes
+    cut = np.full(len(registry.X), "rest", dtype=object)
+    cut[small] = "small"
+    X = registry.X.assign(cut=cut)
+    champion, regressor = np.asarray(expected.proba["champion"]), np.asarray(expected.proba["slice_regressor"])
+    drops = {}
+    for value in ("small", "rest"):
+        rows = cut == value
+        drops[value] = roc_auc_score(y[rows], champion[rows]) - roc_auc_score(y[rows], regressor[rows])
+    assert drops["small"] > drops["rest"], f"setup: the small slice holds the worst drop: {drops}"
+    slices = by_name(run_gate(registry.tracking_uri, champion_name, registry.model_uris["slice_regressor"], X, y,
+                              slice_by="cut", measure_latency=fast))["slices"]
+    assert slices.value == pytest.approx(drops["small"], abs=1e-9), (
+        f"every slice scored for both counts, however few its rows: the worst drop is the 24-row slice's "
+        f"{drops['small']:.4f} (the rest's is {drops['rest']:.4f}), not {slices.value}: {slices}")
+
+
 def test_the_slices_are_those_of_the_column_asked_for(registry, champion_name, expected):
     import numpy as np
     from sklearn.metrics import roc_auc_score
@@ -361,7 +396,10 @@ def test_a_champion_logged_without_a_signature_fails_the_signature_check(registr
 
 
 def test_checks_that_cannot_be_computed_fail_alone_with_their_error(registry, champion_name):
+    calls = []
+
     def broken(model, row):
+        calls.append(row)
         raise RuntimeError("the profiler crashed")
 
     report = gate(registry, champion_name, "unsigned", measure_latency=broken)
@@ -372,6 +410,8 @@ def test_checks_that_cannot_be_computed_fail_alone_with_their_error(registry, ch
     assert not latency.passed and latency.value is None and "the profiler crashed" in latency.message, (
         f"a latency measure that raises fails the latency check with value None and the error in its "
         f"message; it does not crash the gate: {latency}")
+    assert len(calls) == 1, (
+        f"the measure is called once per gate, a measure that raises too (not tried again): {len(calls)} calls")
     assert checks["metric"].passed and checks["slices"].passed and checks["size"].passed, (
         f"the other checks still run (the unsigned model is the better recipe): {checks}")
 

@@ -89,7 +89,7 @@ def test_the_model_is_scored_not_the_labels_or_another_column():
         "score must use what the model given predicts")
 
 
-@pytest.mark.parametrize("metric", ["auc", "ROC_AUC", "f1", ""])
+@pytest.mark.parametrize("metric", ["auc", "ROC_AUC", "f1", "", " accuracy", "roc_auc\n"])
 def test_an_unknown_metric_is_a_value_error(metric):
     X, y = frame()
     with pytest.raises(ValueError):
@@ -194,6 +194,22 @@ def test_a_numeric_slice_column_keeps_its_values_as_keys():
     X.loc[4, "store"] = np.nan
     with pytest.raises(ValueError):
         slice_scores(ColumnModel(), X, y, "store")  # a NaN in a numeric column is a row without a slice
+
+
+def test_a_boolean_slice_column_gives_python_bool_keys():
+    X, y = frame()
+    X["mobile"] = [True, True, True, True, False, False, False, False]
+    got = slice_scores(ColumnModel(), X, y, "mobile", metric="accuracy")
+    assert sorted(got) == [False, True] and all(type(key) is bool for key in got), (
+        f"a boolean column: the keys are its values as Python bools (True, False), not numpy.bool_ (json.dumps "
+        f"refuses those as keys): {[(key, f'{type(key).__module__}.{type(key).__qualname__}') for key in got]}")
+    mobile = X["mobile"].to_numpy()
+    assert got[True] == pytest.approx(accuracy_score(y[mobile], (X["p"][mobile] >= 0.5).astype(int)), abs=1e-12), (
+        f"the True slice is scored on the rows that hold True: {got}")
+    try:
+        json.dumps(got)
+    except TypeError as error:
+        pytest.fail(f"json.dumps of the slice scores of a boolean column fails ({error}): {got}")
 
 
 def test_a_category_that_no_row_holds_is_not_a_slice():

@@ -45,6 +45,11 @@ def test_each_stage_needs_the_one_before(workflow_report):
     _assert_clean(workflow_report(), "yaml", "jobs", "needs", why="gate needs test, promote needs gate")
 
 
+def test_pull_requests_get_no_secrets(workflow_report):
+    _assert_clean(workflow_report(), "yaml", "jobs", "secrets",
+                  why="a job that runs for a pull request reads no secret but GITHUB_TOKEN")
+
+
 def test_permissions_are_least_privilege(workflow_report):
     _assert_clean(workflow_report(), "yaml", "permissions",
                   why="top-level permissions: contents: read and no write; no job gets write-all")

@@ -20,8 +20,8 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
     """
     if current_replicas < 1:
         raise ValueError(f"current_replicas must be at least 1, got {current_replicas}")
-    if current_value < 0:
-        raise ValueError(f"current_value must not be negative, got {current_value}")
+    if current_value < 0 or math.isinf(current_value):
+        raise ValueError(f"current_value must be a finite number >= 0, got {current_value}")
     if target_value <= 0:
         raise ValueError(f"target_value must be positive, got {target_value}")
     if min_replicas < 1:
@@ -31,8 +31,13 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
     if not tolerance >= 0:  # NaN too: it would switch the band off
         raise ValueError(f"tolerance must be a number >= 0, got {tolerance}")
     ratio = float(current_value) / float(target_value)  # 64-bit floats, also for a numpy.float32 metric
+    if math.isinf(ratio):
+        raise ValueError(f"current_value / target_value overflows: {current_value} / {target_value}")
     if abs(ratio - 1) <= tolerance:
         desired = current_replicas
     else:
-        desired = math.ceil(current_replicas * ratio)
+        wanted = current_replicas * ratio
+        if math.isinf(wanted):  # ceil would raise OverflowError
+            raise ValueError(f"{current_replicas} replicas * ratio {ratio} overflows")
+        desired = math.ceil(wanted)
     return int(max(min_replicas, min(max_replicas, desired)))  # a NumPy count in gives a Python int out

@@ -37,6 +37,8 @@ class Threshold:
     def __post_init__(self) -> None:
         if self.direction not in (ABOVE, BELOW):
             raise ValueError(f"direction must be {ABOVE!r} or {BELOW!r}, not {self.direction!r}")
+        if self.limit != self.limit:  # NaN (a config left empty): no value compares above or below it
+            raise ValueError(f"the limit of {self.metric!r} is NaN: the rule would never fire")
 
     def breached_by(self, value: float) -> bool:
         return value > self.limit if self.direction == ABOVE else value < self.limit
@@ -130,6 +132,8 @@ class AlertManager:
             if metric not in metrics:
                 continue
             value = metrics[metric]
+            if value != value:  # NaN: no measurement, as if the metric were missing this tick
+                continue
             if threshold.breached_by(value):
                 last = self._last_delivered.get(metric)
                 if metric not in self._firing or last is None or now - last >= self.cooldown_s:

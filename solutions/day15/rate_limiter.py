@@ -34,9 +34,9 @@ class TokenBucketRateLimiter:
 
     def _refill(self) -> None:
         now = self._clock()
-        elapsed = max(0.0, now - self._updated)
-        self._tokens = min(self.capacity, self._tokens + elapsed * self.refill_rate)
-        self._updated = now
+        if now > self._updated:  # a clock stepping back refills nothing, and its way forward again was counted
+            self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.refill_rate)
+            self._updated = now
 
     def consume(self, tokens: float = 1) -> bool:
         if not tokens > 0:  # NaN too

@@ -2,7 +2,7 @@
 
 Contract (the tests check exactly this):
 - `TrafficSplitter(weights, salt="")`: weights >= 0 with a positive sum, normalised;
-  anything else (a negative or NaN weight, an empty mapping, a zero sum) is a ValueError.
+  anything else (a negative, NaN or infinite weight, an empty mapping, a zero sum) is a ValueError.
 - `route(user_id)` is deterministic and the same in every process (no built-in `hash()`).
 - Over many distinct users each variant's share is within 1 percentage point of its weight.
 - A different `salt` gives an independent assignment.

@@ -106,7 +106,7 @@ def slice_scores(model, X: pd.DataFrame, y, slice_by: str, metric: str = "roc_au
         rows = (column == value).to_numpy()
         if metric == "roc_auc" and len(np.unique(y[rows])) < 2:
             continue  # AUC is undefined on a slice holding one class
-        key = int(value) if isinstance(value, np.integer) else value  # json.dumps refuses NumPy keys
+        key = value.item() if isinstance(value, np.generic) else value  # json.dumps refuses NumPy keys
         scores[key] = _score(model, X[rows], y[rows], metric)
     return scores
 

@@ -20,5 +20,7 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
     if not tolerance >= 0:  # also refuses NaN
         raise ValueError(f"tolerance must be >= 0, got {tolerance}")
     ratio = float(current_value) / float(target_value)
+    if not math.isfinite(current_replicas * ratio):  # an infinite metric, or a ratio too large for a float
+        raise ValueError(f"the metric is infinite or its ratio to the target overflows: {ratio!r}")
     desired = current_replicas if abs(ratio - 1) <= tolerance else math.ceil(current_replicas * ratio)
     return int(max(min_replicas, min(max_replicas, desired)))

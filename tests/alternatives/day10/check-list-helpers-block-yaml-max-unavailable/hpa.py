@@ -29,5 +29,7 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
                      min_replicas: int, max_replicas: int, tolerance: float = 0.1) -> int:
     _check(current_replicas, current_value, target_value, min_replicas, max_replicas, tolerance)
     ratio = float(current_value) / float(target_value)
+    if not math.isfinite(current_replicas * ratio):  # an infinite metric, or a ratio too large for a float
+        raise ValueError(f"the metric is infinite or its ratio to the target overflows: {ratio!r}")
     wanted = _unclamped(current_replicas, ratio, tolerance)
     return int(max(min_replicas, min(max_replicas, wanted)))

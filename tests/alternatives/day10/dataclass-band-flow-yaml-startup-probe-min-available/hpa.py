@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 
@@ -27,6 +29,8 @@ class ScalingRequest:
             raise ValueError("max_replicas must not be below min_replicas")
         if not self.tolerance >= 0:
             raise ValueError("tolerance must not be negative")
+        if not math.isfinite(self.current_replicas * self.ratio):
+            raise ValueError("current_value must be finite, and its ratio to target_value too")
 
     @property
     def ratio(self) -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 
@@ -36,6 +38,8 @@ class ScalingPolicy:
         if not target_value > 0:
             raise ValueError("target_value must be above 0")
         ratio = float(current_value) / float(target_value)
+        if not math.isfinite(current_replicas * ratio):  # an infinite metric, or a ratio too large for a float
+            raise ValueError(f"the metric is infinite or its ratio to the target overflows: {ratio!r}")
         in_band = abs(ratio - 1) <= self.tolerance
         wanted = current_replicas if in_band else _round_up(current_replicas * ratio)
         return int(self.clamp(wanted))

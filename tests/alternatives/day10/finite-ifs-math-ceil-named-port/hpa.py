@@ -25,6 +25,8 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
     if tolerance < 0:
         raise ValueError(f"tolerance must not be negative, got {tolerance}")
     ratio = float(current_value) / float(target_value)
+    if not math.isfinite(current_replicas * ratio):  # an infinite metric, or a ratio too large for a float
+        raise ValueError(f"the metric is infinite or its ratio to the target overflows: {ratio!r}")
     if abs(ratio - 1) <= tolerance:
         desired = current_replicas
     else:

@@ -33,5 +33,7 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
     _validate(current_replicas=current_replicas, current_value=current_value, target_value=target_value,
               min_replicas=min_replicas, max_replicas=max_replicas, tolerance=tolerance)
     ratio = float(current_value) / float(target_value)
+    if not math.isfinite(current_replicas * ratio):  # an infinite metric, or a ratio too large for a float
+        raise ValueError(f"the metric is infinite or its ratio to the target overflows: {ratio!r}")
     wanted = current_replicas if _within_band(ratio, tolerance) else int(math.ceil(current_replicas * ratio))
     return int(_clamp(wanted, min_replicas, max_replicas))

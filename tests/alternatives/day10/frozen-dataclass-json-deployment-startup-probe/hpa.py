@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from math import ceil
 
@@ -31,6 +33,8 @@ class _Scaling:
 
     def unclamped(self) -> int:
         ratio = float(self.current_value) / float(self.target_value)
+        if not math.isfinite(self.current_replicas * ratio):  # an infinite metric, or a ratio too large for a float
+            raise ValueError(f"the metric is infinite or its ratio to the target overflows: {ratio!r}")
         if not abs(ratio - 1) > self.tolerance:
             return self.current_replicas
         return ceil(self.current_replicas * ratio)

@@ -39,5 +39,7 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
         raise ValueError(f"max_replicas ({max_replicas}) should not be below min_replicas ({min_replicas})")
 
     ratio = float(current_value) / float(target_value)
+    if not math.isfinite(current_replicas * ratio):  # an infinite metric, or a ratio too large for a float
+        raise ValueError(f"the metric is infinite or its ratio to the target overflows: {ratio!r}")
     wanted = current_replicas if _within_band(ratio, tolerance) else _round_up(current_replicas * ratio)
     return int(sorted((min_replicas, wanted, max_replicas))[1])

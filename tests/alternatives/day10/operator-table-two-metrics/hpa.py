@@ -26,5 +26,7 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
     if bad:
         raise ValueError(f"invalid argument(s): {', '.join(bad)}")
     ratio = float(current_value) / float(target_value)
+    if not math.isfinite(current_replicas * ratio):  # an infinite metric, or a ratio too large for a float
+        raise ValueError(f"the metric is infinite or its ratio to the target overflows: {ratio!r}")
     scaled = current_replicas if abs(ratio - 1) <= tolerance else -math.floor(-(current_replicas * ratio))
     return int(_clamp(scaled, min_replicas, max_replicas))

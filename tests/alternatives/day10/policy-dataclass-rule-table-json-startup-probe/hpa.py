@@ -1,6 +1,8 @@
 """HPA replica rule, expressed as a small policy object."""
 from __future__ import annotations
 
+import math
+
 import operator
 from dataclasses import dataclass
 
@@ -15,6 +17,8 @@ class _Autoscaler:
 
     def decide(self, current: int, value: float, target: float) -> int:
         ratio = float(value) / float(target)
+        if not math.isfinite(current * ratio):  # an infinite metric, or a ratio too large for a float
+            raise ValueError(f"the metric is infinite or its ratio to the target overflows: {ratio!r}")
         wanted = current
         if not abs(ratio - 1) <= self.tolerance:
             raw = current * ratio

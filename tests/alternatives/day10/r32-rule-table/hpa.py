@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 _RULES = (
     ("current_replicas", lambda a: a["current_replicas"] < 1, "must be at least 1"),
     ("current_value", lambda a: a["current_value"] < 0, "must not be negative"),
@@ -25,6 +27,8 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
     if broken:
         raise ValueError("; ".join(broken))
     ratio = float(current_value) / float(target_value)
+    if not math.isfinite(current_replicas * ratio):  # an infinite metric, or a ratio too large for a float
+        raise ValueError(f"the metric is infinite or its ratio to the target overflows: {ratio!r}")
     within_band = abs(ratio - 1) <= tolerance
     wanted = int(current_replicas) if within_band else _round_up(current_replicas * ratio)
     low_high = (int(min_replicas), int(max_replicas))

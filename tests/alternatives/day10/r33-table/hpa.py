@@ -1,6 +1,8 @@
 """HPA replica rule: a table of argument checks, integer ceiling by floor division."""
 from __future__ import annotations
 
+import math
+
 import operator
 
 _CHECKS = (
@@ -25,5 +27,7 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
     if bad:
         raise ValueError("invalid argument(s): " + ", ".join(bad))
     ratio = float(current_value) / float(target_value)
+    if not math.isfinite(current_replicas * ratio):  # an infinite metric, or a ratio too large for a float
+        raise ValueError(f"the metric is infinite or its ratio to the target overflows: {ratio!r}")
     wanted = _round_up(current_replicas * ratio) if abs(ratio - 1) > tolerance else current_replicas
     return int(sorted((min_replicas, wanted, max_replicas))[1])

@@ -26,6 +26,8 @@ def _round_up(x) -> int:
 @lru_cache(maxsize=512, typed=True)
 def _unclamped(current_replicas, current_value, target_value, tolerance):
     ratio = float(current_value) / float(target_value)
+    if not math.isfinite(current_replicas * ratio):  # an infinite metric, or a ratio too large for a float
+        raise ValueError(f"the metric is infinite or its ratio to the target overflows: {ratio!r}")
     if abs(ratio - 1) > tolerance:
         return _round_up(current_replicas * ratio)
     return current_replicas

@@ -6,6 +6,8 @@ of small steps (ratio -> band -> round up -> clamp).
 
 from __future__ import annotations
 
+import math
+
 import operator
 
 _RULES = (
@@ -42,6 +44,8 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
         raise ValueError("; ".join(broken))
 
     ratio = args["current_value"] / args["target_value"]
+    if not math.isfinite(args["current_replicas"] * ratio):  # an infinite metric, or a ratio too large for a float
+        raise ValueError(f"the metric is infinite or its ratio to the target overflows: {ratio!r}")
     count = args["current_replicas"]
     if not abs(ratio - 1) <= args["tolerance"]:
         count = _round_up(count * ratio)

@@ -36,6 +36,8 @@ class ScalingInput:
         broken = [message for ok, message in rules if not ok]
         if broken:
             raise ValueError("; ".join(broken))
+        if not math.isfinite(self.current_replicas * self.ratio):
+            raise ValueError("current_value must be finite, and its ratio to target_value too")
 
     @property
     def ratio(self) -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 _CHECKS = (
     (lambda a: a["current_replicas"] < 1, "current_replicas must be at least 1"),
     (lambda a: not a["current_value"] >= 0, "current_value must be a number, not negative (or NaN)"),
@@ -29,5 +31,7 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
         raise ValueError("; ".join(problems))
     current_replicas, min_replicas, max_replicas = map(int, (current_replicas, min_replicas, max_replicas))
     ratio = float(current_value) / float(target_value)
+    if not math.isfinite(current_replicas * ratio):  # an infinite metric, or a ratio too large for a float
+        raise ValueError(f"the metric is infinite or its ratio to the target overflows: {ratio!r}")
     wanted = current_replicas if _in_band(ratio, tolerance) else _ceil(current_replicas * ratio)
     return sorted((min_replicas, wanted, max_replicas))[1]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 _CHECKS = (
     (lambda a: a["current_replicas"] < 1, "current_replicas must be at least 1"),
     (lambda a: a["current_value"] < 0, "current_value cannot be negative"),
@@ -25,6 +27,8 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
         if broken(args):
             raise ValueError(message)
     ratio = float(current_value) / float(target_value)
+    if not math.isfinite(current_replicas * ratio):  # an infinite metric, or a ratio too large for a float
+        raise ValueError(f"the metric is infinite or its ratio to the target overflows: {ratio!r}")
     in_band = abs(ratio - 1) <= tolerance
     wanted = current_replicas if in_band else _round_up(current_replicas * ratio)
     return int(sorted((min_replicas, wanted, max_replicas))[1])

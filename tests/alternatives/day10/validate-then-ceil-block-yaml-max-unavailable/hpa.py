@@ -15,6 +15,8 @@ def desired_replicas(current_replicas, current_value, target_value, min_replicas
     if not tolerance >= 0:
         raise ValueError("tolerance must be >= 0")
     ratio = float(current_value) / float(target_value)
+    if not math.isfinite(current_replicas * ratio):  # an infinite metric, or a ratio too large for a float
+        raise ValueError(f"the metric is infinite or its ratio to the target overflows: {ratio!r}")
     if abs(ratio - 1) <= tolerance:
         desired = current_replicas
     else:

@@ -28,6 +28,8 @@ class Threshold:
     def __post_init__(self) -> None:
         if self.direction not in _OPS:
             raise ValueError(self.direction)
+        if self.limit != self.limit:  # NaN (a config left empty): the rule would never fire
+            raise ValueError(f"the limit of {self.metric!r} is NaN")
 
     def breached_by(self, value: float) -> bool:
         return _OPS[self.direction](value, self.limit)
@@ -118,7 +120,7 @@ class AlertManager:
         sent: list[Notification] = []
         for t in self.thresholds:
             value = metrics.get(t.metric)
-            if value is None:
+            if value is None or value != value:  # missing, or NaN: no measurement
                 continue
             st = self._state[t.metric]
             now = self.clock()

@@ -29,6 +29,8 @@ class Threshold:
     def __post_init__(self) -> None:
         if not isinstance(self.direction, str) or self.direction not in _COMPARE:
             raise ValueError(f"unknown direction {self.direction!r}")
+        if self.limit != self.limit:  # NaN (a config left empty): the rule would never fire
+            raise ValueError(f"the limit of {self.metric!r} is NaN")
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,8 @@ class AlertManager:
             try:
                 value = metrics[threshold.metric]
             except KeyError:
+                continue
+            if value != value:  # NaN: no measurement, as if missing this tick
                 continue
             incident = self._incidents[threshold.metric]
             if _COMPARE[threshold.direction](value, threshold.limit):

@@ -28,6 +28,8 @@ class Threshold:
     def __post_init__(self) -> None:
         if self.direction not in _COMPARE:
             raise ValueError(f"unknown direction {self.direction!r}")
+        if self.limit != self.limit:  # NaN (a config left empty): the rule would never fire
+            raise ValueError(f"the limit of {self.metric!r} is NaN")
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,8 @@ class AlertManager:
             if metric not in metrics:
                 continue
             value = metrics[metric]
+            if value != value:  # NaN: no measurement, as if missing this tick
+                continue
             if _COMPARE[rule.direction](value, rule.limit):
                 now = self.clock()
                 last = self._last_sent.get(metric)

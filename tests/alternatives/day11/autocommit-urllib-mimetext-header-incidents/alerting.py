@@ -29,6 +29,8 @@ class Threshold:
     def __post_init__(self) -> None:
         if self.direction not in _COMPARE:
             raise ValueError(f"unknown direction {self.direction!r}")
+        if self.limit != self.limit:  # NaN (a config left empty): the rule would never fire
+            raise ValueError(f"the limit of {self.metric!r} is NaN")
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,8 @@ class AlertManager:
             if name not in metrics:
                 continue
             value = metrics[name]
+            if value != value:  # NaN: no measurement, as if missing this tick
+                continue
             threshold = incident.threshold
             if _COMPARE[threshold.direction](value, threshold.limit):
                 due = (not incident.active or incident.delivered_at is None

@@ -29,6 +29,8 @@ class Threshold:
     def __post_init__(self) -> None:
         if self.direction not in _OPS:
             raise ValueError(self.direction)
+        if self.limit != self.limit:  # NaN (a config left empty): the rule would never fire
+            raise ValueError(f"the limit of {self.metric!r} is NaN")
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,8 @@ class AlertManager:
             if name not in metrics:
                 continue
             value = metrics[name]
+            if value != value:  # NaN: no measurement, as if missing this tick
+                continue
             bad = _OPS[t.direction](value, t.limit)
             if bad:
                 now = self.clock()

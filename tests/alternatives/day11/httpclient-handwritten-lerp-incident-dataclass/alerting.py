@@ -27,6 +27,8 @@ class Threshold:
     def __post_init__(self) -> None:
         if self.direction not in {"above", "below"}:
             raise ValueError("direction: 'above' or 'below'")
+        if self.limit != self.limit:  # NaN (a config left empty): the rule would never fire
+            raise ValueError(f"the limit of {self.metric!r} is NaN")
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,8 @@ class AlertManager:
             if metric not in metrics:
                 continue
             value = metrics[metric]
+            if value != value:  # NaN: no measurement, as if missing this tick
+                continue
             breached = value > rule.limit if rule.direction == "above" else value < rule.limit
             incident = self._incidents.get(metric)
             if breached:

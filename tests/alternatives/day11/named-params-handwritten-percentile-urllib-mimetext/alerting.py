@@ -24,6 +24,8 @@ class Threshold:
     def __post_init__(self) -> None:
         if self.direction not in ("above", "below"):
             raise ValueError(f"direction must be 'above' or 'below', not {self.direction!r}")
+        if self.limit != self.limit:  # NaN (a config left empty): the rule would never fire
+            raise ValueError(f"the limit of {self.metric!r} is NaN")
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,8 @@ class AlertManager:
             if t.metric not in metrics:
                 continue
             value = metrics[t.metric]
+            if value != value:  # NaN: no measurement, as if missing this tick
+                continue
             breach = value > t.limit if t.direction == "above" else value < t.limit
             if breach:
                 last = self._last[t.metric]

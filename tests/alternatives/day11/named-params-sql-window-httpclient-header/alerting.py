@@ -29,6 +29,8 @@ class Threshold:
     def __post_init__(self) -> None:
         if self.direction not in _COMPARE:
             raise ValueError(f"unknown direction {self.direction!r}")
+        if self.limit != self.limit:  # NaN (a config left empty): the rule would never fire
+            raise ValueError(f"the limit of {self.metric!r} is NaN")
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,8 @@ class AlertManager:
             try:
                 value = metrics[name]
             except KeyError:
+                continue
+            if value != value:  # NaN: no measurement, as if missing this tick
                 continue
             breached = _COMPARE[inc.threshold.direction](value, inc.threshold.limit)
             if breached:

@@ -25,6 +25,8 @@ class Threshold:
     def __post_init__(self) -> None:
         if self.direction not in ("above", "below"):
             raise ValueError(f"direction must be 'above' or 'below', not {self.direction!r}")
+        if self.limit != self.limit:  # NaN (a config left empty): the rule would never fire
+            raise ValueError(f"the limit of {self.metric!r} is NaN")
 
     def breached_by(self, value: float) -> bool:
         return value > self.limit if self.direction == "above" else value < self.limit
@@ -111,6 +113,8 @@ class AlertManager:
             if t.metric not in metrics:
                 continue
             value = metrics[t.metric]
+            if value != value:  # NaN: no measurement, as if missing this tick
+                continue
             now = self.clock()
             if t.breached_by(value):
                 last = self._last[t.metric]

@@ -32,6 +32,8 @@ class Threshold:
     def __post_init__(self) -> None:
         if self.direction not in _COMPARE:
             raise ValueError(f"unknown direction {self.direction!r}")
+        if self.limit != self.limit:  # NaN (a config left empty): the rule would never fire
+            raise ValueError(f"the limit of {self.metric!r} is NaN")
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,8 @@ class AlertManager:
             if name not in metrics:
                 continue
             value = metrics[name]
+            if value != value:  # NaN: no measurement, as if missing this tick
+                continue
             now = self.clock()
             status = state.decide(value, now, self.cooldown_s)
             if status is None:

@@ -29,6 +29,8 @@ class Threshold:
     def __post_init__(self) -> None:
         if not isinstance(self.direction, str) or self.direction not in _DIRECTIONS:
             raise ValueError(f"unknown direction {self.direction!r}")
+        if self.limit != self.limit:  # NaN (a config left empty): the rule would never fire
+            raise ValueError(f"the limit of {self.metric!r} is NaN")
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,8 @@ class AlertManager:
             if metric not in metrics:
                 continue
             value = metrics[metric]
+            if value != value:  # NaN: no measurement, as if missing this tick
+                continue
             breached = _DIRECTIONS[inc.threshold.direction](value, inc.threshold.limit)
             if breached:
                 now = self.clock()

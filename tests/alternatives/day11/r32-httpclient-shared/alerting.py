@@ -27,6 +27,8 @@ class Threshold:
     def __post_init__(self) -> None:
         if self.direction not in _OPS:
             raise ValueError(self.direction)
+        if self.limit != self.limit:  # NaN (a config left empty): the rule would never fire
+            raise ValueError(f"the limit of {self.metric!r} is NaN")
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,8 @@ class AlertManager:
             if metric not in metrics:
                 continue
             value = metrics[metric]
+            if value != value:  # NaN: no measurement, as if missing this tick
+                continue
             st = self._state[metric]
             if _OPS[rule.direction](value, rule.limit):
                 now = self.clock()

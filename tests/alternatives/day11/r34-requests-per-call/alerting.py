@@ -32,6 +32,8 @@ class Threshold:
     def __post_init__(self) -> None:
         if self.direction not in _COMPARE:
             raise ValueError(f"unknown direction {self.direction!r}")
+        if self.limit != self.limit:  # NaN (a config left empty): the rule would never fire
+            raise ValueError(f"the limit of {self.metric!r} is NaN")
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,8 @@ class AlertManager:
             if name not in metrics:
                 continue
             value = metrics[name]
+            if value != value:  # NaN: no measurement, as if missing this tick
+                continue
             if _COMPARE[threshold.direction](value, threshold.limit):
                 last = self._last_delivered.get(name)
                 if name in self._firing and last is not None and now - last < self.cooldown_s:

@@ -25,6 +25,8 @@ class Threshold:
     def __post_init__(self) -> None:
         if self.direction != "above" and self.direction != "below":
             raise ValueError("direction: 'above' or 'below'")
+        if self.limit != self.limit:  # NaN (a config left empty): the rule would never fire
+            raise ValueError(f"the limit of {self.metric!r} is NaN")
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,8 @@ class AlertManager:
             if metric not in metrics:
                 continue
             value = metrics[metric]
+            if value != value:  # NaN: no measurement, as if missing this tick
+                continue
             t = inc.threshold
             bad = value > t.limit if t.direction == "above" else value < t.limit
             if bad:

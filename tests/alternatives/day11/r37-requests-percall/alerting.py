@@ -25,6 +25,8 @@ class Threshold:
     def __post_init__(self) -> None:
         if self.direction not in ("above", "below"):
             raise ValueError(f"direction must be 'above' or 'below', got {self.direction!r}")
+        if math.isnan(self.limit):  # NaN (a config left empty): the rule would never fire
+            raise ValueError(f"the limit of {self.metric!r} is NaN")
 
     def breached_by(self, value) -> bool:
         if self.direction == "above":
@@ -112,6 +114,8 @@ class AlertManager:
             if m not in metrics:
                 continue
             value = metrics[m]
+            if math.isnan(value):  # NaN: no measurement, as if missing this tick
+                continue
             now = self.clock()
             if t.breached_by(value):
                 last = self._last[m]

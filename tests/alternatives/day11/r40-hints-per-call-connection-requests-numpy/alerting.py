@@ -27,6 +27,8 @@ class Threshold:
     def __post_init__(self) -> None:
         if self.direction not in ("above", "below"):
             raise ValueError(f"direction must be 'above' or 'below', not {self.direction!r}")
+        if math.isnan(self.limit):  # NaN (a config left empty): the rule would never fire
+            raise ValueError(f"the limit of {self.metric!r} is NaN")
 
     def breached_by(self, value: float) -> bool:
         if self.direction == "above":
@@ -125,6 +127,8 @@ class AlertManager:
             if t.metric not in metrics:
                 continue
             value = metrics[t.metric]
+            if math.isnan(value):  # NaN: no measurement, as if missing this tick
+                continue
             if t.breached_by(value):
                 now = self.clock()
                 last = self._last[t.metric]

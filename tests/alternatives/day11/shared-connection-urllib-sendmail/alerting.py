@@ -28,6 +28,8 @@ class Threshold:
     def __post_init__(self) -> None:
         if self.direction not in _COMPARE:
             raise ValueError("direction: " + repr(self.direction))
+        if self.limit != self.limit:  # NaN (a config left empty): the rule would never fire
+            raise ValueError(f"the limit of {self.metric!r} is NaN")
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ class AlertManager:
         results: list[Notification] = []
         for metric, state in self._states.items():
             value = metrics.get(metric)
-            if value is None:
+            if value is None or value != value:  # missing, or NaN: no measurement
                 continue
             now = self.clock()
             if _COMPARE[state.threshold.direction](value, state.threshold.limit):

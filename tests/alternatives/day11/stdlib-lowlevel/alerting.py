@@ -27,6 +27,8 @@ class Threshold:
     def __post_init__(self) -> None:
         if self.direction not in _DIRECTIONS:
             raise ValueError(f"unknown direction {self.direction!r}")
+        if self.limit != self.limit:  # NaN (a config left empty): the rule would never fire
+            raise ValueError(f"the limit of {self.metric!r} is NaN")
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,8 @@ class AlertManager:
             if metric not in metrics:
                 continue
             value = metrics[metric]
+            if value != value:  # NaN: no measurement, as if missing this tick
+                continue
             if incident.breached(value):
                 now = self.clock()
                 due = (not incident.active or incident.delivered_at is None

@@ -49,6 +49,7 @@ class TokenBucketRateLimiter:
 
     @_synchronized
     def consume(self, tokens: float = 1) -> bool:
+        tokens = tokens if isinstance(tokens, Rational) else float(tokens)  # numpy.longdouble: no Fraction compares with it
         if tokens > self._capacity:  # infinity too, which no Fraction can hold
             return False
         if not tokens > 0:  # minus infinity and NaN (of any type) too, which no Fraction can hold either

@@ -42,6 +42,7 @@ class TokenBucketRateLimiter:
         return tokens
 
     def consume(self, tokens: float = 1) -> bool:
+        tokens = tokens if isinstance(tokens, Rational) else float(tokens)  # numpy.longdouble: no Fraction compares with it
         if tokens != tokens:
             raise ValueError("tokens must be a number")
         if tokens <= 0:  # minus infinity too, which no Fraction can hold

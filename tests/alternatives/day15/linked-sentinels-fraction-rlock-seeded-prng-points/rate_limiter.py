@@ -41,6 +41,7 @@ class TokenBucketRateLimiter:
         return self._tokens
 
     def consume(self, tokens: float = 1) -> bool:
+        tokens = tokens if isinstance(tokens, Rational) else float(tokens)  # numpy.longdouble: no Fraction compares with it
         if not tokens > 0:
             raise ValueError(f"tokens must be > 0, got {tokens}")
         if tokens > self._capacity:

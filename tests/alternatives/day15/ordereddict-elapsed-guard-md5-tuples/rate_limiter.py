@@ -30,7 +30,7 @@ class TokenBucketRateLimiter:
         elapsed = now - self._last
         if elapsed > 0:
             self._tokens = min(self.capacity, self._tokens + elapsed * self.refill_rate)
-        self._last = now
+            self._last = now  # a clock stepping back leaves the stamp: 5 -> 10 again was counted
 
     def consume(self, tokens: float = 1) -> bool:
         if not tokens > 0:  # NaN too

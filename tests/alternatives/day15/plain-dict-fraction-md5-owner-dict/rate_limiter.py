@@ -30,9 +30,10 @@ class TokenBucketRateLimiter:
         now = _exact(self._clock())
         if now > self._last:
             self._tokens = min(self._cap, self._tokens + (now - self._last) * self._rate)
-        self._last = now
+            self._last = now  # a clock stepping back leaves the stamp: 5 -> 10 again was counted
 
     def consume(self, tokens: float = 1) -> bool:
+        tokens = tokens if isinstance(tokens, Rational) else float(tokens)  # numpy.longdouble: no Fraction compares with it
         if not tokens > 0:  # NaN too
             raise ValueError("tokens must be > 0")
         if tokens > self._cap:  # infinity too, which no Fraction can hold

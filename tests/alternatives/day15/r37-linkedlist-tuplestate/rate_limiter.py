@@ -33,7 +33,7 @@ class TokenBucketRateLimiter:
         gained = (now - then) * self.refill_rate if now > then else 0.0
         if gained:
             tokens = min(self.capacity, tokens + gained) if tokens + gained < self.capacity else self.capacity
-        return tokens, now
+        return tokens, max(now, then)  # a clock stepping back leaves the stamp: 5 -> 10 again was counted
 
     def consume(self, tokens: float = 1) -> bool:
         tokens = _plain(tokens)

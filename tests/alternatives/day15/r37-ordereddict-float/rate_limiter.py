@@ -27,7 +27,7 @@ class TokenBucketRateLimiter:
         elapsed = now - self._last
         if elapsed > 0 and self._rate > 0:
             self._tokens = min(self._capacity, self._tokens + elapsed * self._rate)
-        self._last = now
+        self._last = max(self._last, now)  # a clock stepping back leaves the stamp: 5 -> 10 again was counted
 
     def consume(self, tokens: float = 1) -> bool:
         if _is_nan(tokens) or tokens <= 0:

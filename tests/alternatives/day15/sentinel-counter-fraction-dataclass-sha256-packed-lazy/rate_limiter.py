@@ -44,6 +44,7 @@ class TokenBucketRateLimiter:
         return s.tokens
 
     def consume(self, tokens: float = 1) -> bool:
+        tokens = tokens if isinstance(tokens, Rational) else float(tokens)  # numpy.longdouble: no Fraction compares with it
         if not tokens > 0:
             raise ValueError("tokens must be > 0")
         if tokens > self._capacity:

@@ -35,6 +35,7 @@ class TokenBucketRateLimiter:
             return self._tokens
 
     def consume(self, tokens: float = 1) -> bool:
+        tokens = tokens if isinstance(tokens, Rational) else float(tokens)  # numpy.longdouble: no Fraction compares with it
         if not tokens > 0:  # also NaN
             raise ValueError("tokens must be a positive number")
         if tokens > self._capacity:

@@ -43,6 +43,7 @@ class TokenBucketRateLimiter:
         return self._tokens
 
     def consume(self, tokens: float = 1) -> bool:
+        tokens = tokens if isinstance(tokens, Rational) else float(tokens)  # numpy.longdouble: no Fraction compares with it
         if tokens > self._capacity:
             return False
         if not tokens > 0:  # also NaN

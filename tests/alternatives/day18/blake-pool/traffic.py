@@ -14,8 +14,8 @@ class TrafficSplitter:
         if len(weights) == 0:
             raise ValueError("no variants")
         items = sorted(weights.items())
-        if any(math.isnan(w) or w < 0 for _, w in items):
-            raise ValueError("weights must be numbers >= 0")
+        if any(math.isnan(w) or w < 0 or math.isinf(w) for _, w in items):
+            raise ValueError("weights must be finite numbers >= 0")
         total = math.fsum(w for _, w in items)
         if total <= 0:
             raise ValueError("weights must not all be 0")

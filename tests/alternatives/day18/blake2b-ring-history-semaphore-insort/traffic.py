@@ -14,8 +14,8 @@ class TrafficSplitter:
         items = sorted(weights.items(), reverse=True)  # descending names: any fixed order works
         if not items:
             raise ValueError("at least one variant is needed")
-        if any(math.isnan(w) or w < 0 for _, w in items):
-            raise ValueError("weights must be numbers >= 0")
+        if any(math.isnan(w) or w < 0 or math.isinf(w) for _, w in items):
+            raise ValueError("weights must be finite numbers >= 0")
         total = math.fsum(w for _, w in items)
         if total <= 0:
             raise ValueError("the weights must have a positive sum")

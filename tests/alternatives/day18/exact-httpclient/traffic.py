@@ -16,6 +16,8 @@ class TrafficSplitter:
         for name, weight in weights.items():
             if isinstance(weight, float) and math.isnan(weight):
                 raise ValueError(f"weight of {name!r} is NaN")
+            if weight == float("inf"):
+                raise ValueError(f"weight of {name!r} is infinite")
             if weight < 0:
                 raise ValueError(f"weight of {name!r} is negative")
             clean[name] = Fraction(weight)

@@ -22,8 +22,8 @@ class TrafficSplitter:
         items = dict(self.weights)
         if len(items) == 0:
             raise ValueError("no variants")
-        if any(math.isnan(w) or w < 0 for w in items.values()):
-            raise ValueError("weights must be numbers >= 0")
+        if any(math.isnan(w) or w < 0 or math.isinf(w) for w in items.values()):
+            raise ValueError("weights must be finite numbers >= 0")
         total = math.fsum(items.values())
         if total <= 0:
             raise ValueError("weights must not all be 0")

@@ -13,7 +13,7 @@ class TrafficSplitter:
     def __init__(self, weights: Mapping[str, float], salt: str = "") -> None:
         if not weights:
             raise ValueError("no variants")
-        if not all(w >= 0 for w in weights.values()):
+        if not all(0 <= w < float("inf") for w in weights.values()):
             raise ValueError("weights must be >= 0 (and numbers)")
         total = float(sum(weights.values()))
         if not total > 0:

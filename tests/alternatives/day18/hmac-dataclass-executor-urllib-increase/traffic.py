@@ -18,7 +18,7 @@ class TrafficSplitter:
         items = sorted(dict(self.weights).items())
         if not items:
             raise ValueError("at least one variant is needed")
-        if any(not (w >= 0) for _, w in items):
+        if any(not (0 <= w < float("inf")) for _, w in items):
             raise ValueError("weights must be numbers >= 0")
         total = sum(w for _, w in items)
         if total <= 0:

@@ -12,8 +12,8 @@ class TrafficSplitter:
         items = list(weights.items())
         if not items:
             raise ValueError("at least one variant is needed")
-        if any(math.isnan(w) or w < 0 for _, w in items):
-            raise ValueError("weights must be >= 0 and not NaN")
+        if any(math.isnan(w) or w < 0 or math.isinf(w) for _, w in items):
+            raise ValueError("weights must be finite and >= 0")
         total = math.fsum(w for _, w in items)
         if total <= 0:
             raise ValueError("the weights must have a positive sum")

@@ -13,7 +13,7 @@ class TrafficSplitter:
         if not weights:
             raise ValueError("at least one variant is needed")
         for name, weight in weights.items():
-            if not weight >= 0:
+            if not 0 <= weight < float("inf"):
                 raise ValueError(f"weight of {name!r} must be a number >= 0, got {weight!r}")
         total = sum(weights.values())
         if not total > 0:

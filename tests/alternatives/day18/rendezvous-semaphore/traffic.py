@@ -24,7 +24,7 @@ class TrafficSplitter:
         items = list(weights.items())
         if not items:
             raise ValueError("no variants")
-        if any(not w >= 0 for _, w in items):
+        if any(not 0 <= w < float("inf") for _, w in items):
             raise ValueError(f"weights must be >= 0: {dict(items)}")
         if not sum(w for _, w in items) > 0:
             raise ValueError("weights must sum to more than 0")

@@ -16,7 +16,7 @@ class TrafficSplitter:
         if not weights:
             raise ValueError("no variants")
         for name, w in weights.items():
-            if not w >= 0:
+            if not 0 <= w < float("inf"):
                 raise ValueError(f"bad weight for {name!r}: {w!r}")
         total = sum(weights.values())
         if not total > 0:

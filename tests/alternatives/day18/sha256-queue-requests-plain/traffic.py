@@ -13,7 +13,7 @@ class TrafficSplitter:
         if not weights:
             raise ValueError("weights must not be empty")
         for name, w in weights.items():
-            if not w >= 0:
+            if not 0 <= w < float("inf"):
                 raise ValueError(f"weight of {name!r} must be >= 0, got {w!r}")
         total = sum(weights.values())
         if not total > 0:

@@ -78,7 +78,7 @@ def slice_scores(model, X: pd.DataFrame, y, slice_by: str, metric: str = "roc_au
         part = y[positions]
         if metric == "roc_auc" and part.min() == part.max():
             continue  # one class: ROC AUC has no value here
-        out[int(values[code]) if values.dtype.kind in "iu" else values[code]] = score(model, X.iloc[positions], part, metric)
+        out[values[code].item() if isinstance(values[code], np.generic) else values[code]] = score(model, X.iloc[positions], part, metric)
     return out
 
 

@@ -75,6 +75,7 @@ def slice_scores(model, X: pd.DataFrame, y, slice_by: str, metric: str = "roc_au
         if metric == "roc_auc" and len(np.unique(y[rows])) < 2:
             continue
         key = int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
+        key = bool(key) if isinstance(key, np.bool_) else key  # nor is a NumPy bool
         out[key] = score(model, X[rows], y[rows], metric)
     return out
 

@@ -70,7 +70,7 @@ def slice_scores(model, X: pd.DataFrame, y, slice_by: str, metric: str = "roc_au
         rows = (column == value).to_numpy()
         if metric == "roc_auc" and len(np.unique(y[rows])) < 2:
             continue
-        result[value.item() if isinstance(value, np.integer) else value] = score(model, X[rows], y[rows], metric)
+        result[value.item() if isinstance(value, (np.integer, np.bool_)) else value] = score(model, X[rows], y[rows], metric)
     return result
 
 

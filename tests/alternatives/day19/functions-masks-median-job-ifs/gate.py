@@ -78,7 +78,7 @@ def slice_scores(model, X: pd.DataFrame, y, slice_by: str, metric: str = "roc_au
         rows = (column == value).to_numpy()
         if metric == "roc_auc" and len(np.unique(y[rows])) < 2:
             continue
-        result[int(value) if isinstance(value, np.integer) else value] = _score(model, X[rows], y[rows], metric)
+        result[int(value) if isinstance(value, np.integer) else bool(value) if isinstance(value, np.bool_) else value] = _score(model, X[rows], y[rows], metric)
     return result
 
 

@@ -83,7 +83,7 @@ def slice_scores(model, X: pd.DataFrame, y, slice_by: str, metric: str = "roc_au
         part = labels[positions]
         if metric == "roc_auc" and np.unique(part).size < 2:
             continue  # undefined with one class
-        out[int(key) if pd.api.types.is_integer(key) else key] = float(scorer(model, X.iloc[positions], part))
+        out[int(key) if pd.api.types.is_integer(key) else bool(key) if pd.api.types.is_bool(key) else key] = float(scorer(model, X.iloc[positions], part))
     return out
 
 

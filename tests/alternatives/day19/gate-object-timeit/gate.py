@@ -89,7 +89,7 @@ def slice_scores(model, X: pd.DataFrame, y, slice_by: str, metric: str = "roc_au
         part = labels[where]
         if metric == "roc_auc" and (part == part[0]).all():
             continue
-        out[key.item() if isinstance(key, np.integer) else key] = score(model, X.iloc[where], part, metric)
+        out[key.item() if isinstance(key, (np.integer, np.bool_)) else key] = score(model, X.iloc[where], part, metric)
     return out
 
 

@@ -98,7 +98,7 @@ def slice_scores(model, X: pd.DataFrame, y, slice_by: str, metric: str = "roc_au
         part = labels[where]
         if metric == "roc_auc" and np.unique(part).size < 2:
             continue
-        out[operator.index(value) if isinstance(value, np.integer) else value] = float(_SCORERS[metric](model, X.iloc[where], part))
+        out[operator.index(value) if isinstance(value, np.integer) else bool(value) if isinstance(value, np.bool_) else value] = float(_SCORERS[metric](model, X.iloc[where], part))
     return out
 
 

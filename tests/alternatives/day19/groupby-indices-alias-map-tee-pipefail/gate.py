@@ -114,6 +114,8 @@ def slice_scores(model, X: pd.DataFrame, y, slice_by: str, metric: str = "roc_au
             continue  # ROC AUC needs both classes
         if isinstance(value, numbers.Integral) and not isinstance(value, bool):
             value = int(value)  # a NumPy integer is no JSON key
+        elif isinstance(value, np.bool_):
+            value = bool(value)  # nor a NumPy bool
         result[value] = score(model, X.iloc[positions], part, metric)
     return result
 

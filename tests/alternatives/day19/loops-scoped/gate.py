@@ -84,6 +84,8 @@ def slice_scores(model, X: pd.DataFrame, y, slice_by: str, metric: str = "roc_au
             continue
         if isinstance(value, np.integer):
             value = int(value)
+        elif isinstance(value, np.bool_):
+            value = bool(value)
         result[value] = _score(model, X.iloc[positions], subset, metric)
     return result
 

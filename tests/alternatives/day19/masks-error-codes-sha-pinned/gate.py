@@ -81,7 +81,7 @@ def slice_scores(model, X: pd.DataFrame, y, slice_by: str, metric: str = "roc_au
         part = labels[rows]
         if metric == "roc_auc" and len(np.unique(part)) < 2:
             continue
-        result[int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value] = _score(model, X[rows], part, metric)
+        result[bool(value) if isinstance(value, np.bool_) else int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value] = _score(model, X[rows], part, metric)
     return result
 
 

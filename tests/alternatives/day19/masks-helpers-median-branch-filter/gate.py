@@ -103,7 +103,7 @@ def slice_scores(model, X: pd.DataFrame, y, slice_by: str, metric: str = "roc_au
         rows = (column == value).to_numpy()
         if metric == "roc_auc" and len(np.unique(labels[rows])) < 2:
             continue
-        result[int(value) if isinstance(value, np.integer) else value] = score(model, X[rows], labels[rows], metric)
+        result[int(value) if isinstance(value, np.integer) else bool(value) if isinstance(value, np.bool_) else value] = score(model, X[rows], labels[rows], metric)
     return result
 
 
@@ -206,9 +206,9 @@ def run_gate(tracking_uri: str, model_name: str, candidate_uri: str, X: pd.DataF
             worst = max(drops.values()) if drops else None
             regressed = sorted((str(k) for k, d in drops.items() if d > slice_tolerance))
             passed = bool(worst is None or worst <= slice_tolerance)
-            detail = ", ".join(f"{k}: {d:+.4f}" for k, d in drops.items())
-            message = (f"worst drop {worst} (tolerance {slice_tolerance}); regressed: {regressed or 'none'}; "
-                       f"drops {detail}")
+            detail = ", ".join(f"{k}: {d:+.4f}" for k, d in drops.items() if d > slice_tolerance)
+            message = (f"worst drop {worst} (tolerance {slice_tolerance}); regressed: {regressed or 'none'}"
+                       + (f"; drops {detail}" if detail else ""))
             checks.append(Check("slices", passed, worst, slice_tolerance, message))
         except Exception as exc:  # noqa: BLE001
             checks.append(_failed("slices", slice_tolerance, exc))

@@ -101,7 +101,7 @@ def slice_scores(model, X: pd.DataFrame, y, slice_by: str, metric: str = "roc_au
         rows = (column == value).to_numpy()
         if metric == "roc_auc" and len(np.unique(labels[rows])) < 2:
             continue
-        out[int(value) if integer else value] = score(model, X[rows], labels[rows], metric)
+        out[int(value) if integer else bool(value) if column.dtype.kind == "b" else value] = score(model, X[rows], labels[rows], metric)
     return out
 
 

@@ -78,7 +78,7 @@ def slice_scores(model, X: pd.DataFrame, y, slice_by: str, metric: str = "roc_au
         rows = (column == value).to_numpy()
         if metric == "roc_auc" and len(np.unique(labels[rows])) < 2:
             continue
-        result[operator.index(value) if isinstance(value, np.integer) else value] = score(model, X[rows], labels[rows], metric)
+        result[operator.index(value) if isinstance(value, np.integer) else bool(value) if isinstance(value, np.bool_) else value] = score(model, X[rows], labels[rows], metric)
     return result
 
 

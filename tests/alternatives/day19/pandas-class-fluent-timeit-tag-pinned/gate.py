@@ -92,7 +92,7 @@ def slice_scores(model, X: pd.DataFrame, y, slice_by: str, metric: str = "roc_au
         part_y = labels[positions]
         if metric == "roc_auc" and pd.Series(part_y).nunique() < 2:
             continue
-        out[int(value) if pd.api.types.is_integer(value) else value] = score(model, X.iloc[positions], part_y, metric)
+        out[int(value) if pd.api.types.is_integer(value) else bool(value) if pd.api.types.is_bool(value) else value] = score(model, X.iloc[positions], part_y, metric)
     return out
 
 

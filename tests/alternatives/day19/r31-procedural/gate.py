@@ -76,7 +76,7 @@ def slice_scores(model, X: pd.DataFrame, y, slice_by: str, metric: str = "roc_au
         rows = (column == value).to_numpy()
         if metric == "roc_auc" and len(np.unique(y[rows])) < 2:
             continue
-        key = int(value) if isinstance(value, np.integer) else value
+        key = value.item() if isinstance(value, (np.integer, np.bool_)) else value
         result[key] = _score(model, X[rows], y[rows], metric)
     return result
 

@@ -79,7 +79,7 @@ def slice_scores(model, X: pd.DataFrame, y, slice_by: str, metric: str = "roc_au
         part = y[idx]
         if metric == "roc_auc" and np.unique(part).size < 2:
             continue
-        out[int(key) if isinstance(key, numbers.Integral) and not isinstance(key, bool) else key] = float(_SCORERS[metric](model, X.iloc[idx], part))
+        out[bool(key) if isinstance(key, np.bool_) else int(key) if isinstance(key, numbers.Integral) and not isinstance(key, bool) else key] = float(_SCORERS[metric](model, X.iloc[idx], part))
     return out
 
 

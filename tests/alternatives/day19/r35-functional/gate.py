@@ -80,7 +80,7 @@ def slice_scores(model, X: pd.DataFrame, y, slice_by: str, metric: str = "roc_au
         part = labels[rows]
         if metric == "roc_auc" and len(np.unique(part)) < 2:
             continue
-        result[int(value) if integer else value] = _score(model, X[rows], part, metric)
+        result[int(value) if integer else bool(value) if pd.api.types.is_bool_dtype(column.dtype) else value] = _score(model, X[rows], part, metric)
     return result
 
 

@@ -82,7 +82,7 @@ def slice_scores(model, X: pd.DataFrame, y, slice_by: str, metric: str = "roc_au
         part = labels[rows]
         if metric == "roc_auc" and len(np.unique(part)) < 2:
             continue
-        result[value.item() if isinstance(value, np.integer) else value] = _metric(model, X[rows], part, metric)
+        result[value.item() if isinstance(value, (np.integer, np.bool_)) else value] = _metric(model, X[rows], part, metric)
     return result
 
 

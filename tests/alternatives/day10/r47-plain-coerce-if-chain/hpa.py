@@ -1,0 +1,47 @@
+"""The HorizontalPodAutoscaler's replica rule, as the Kubernetes controller applies it."""
+
+from __future__ import annotations
+
+import math
+
+
+def desired_replicas(current_replicas: int, current_value: float, target_value: float,
+                     min_replicas: int, max_replicas: int, tolerance: float = 0.1) -> int:
+    """Replicas the HPA asks for when the metric reads `current_value` against `target_value`."""
+    current_replicas = int(current_replicas)
+    min_replicas = int(min_replicas)
+    max_replicas = int(max_replicas)
+    current_value = float(current_value)
+    target_value = float(target_value)
+    tolerance = float(tolerance)
+    if math.isnan(current_value):
+        raise ValueError("current_value is NaN")
+    if math.isnan(target_value):
+        raise ValueError("target_value is NaN")
+    if math.isnan(tolerance):
+        raise ValueError("tolerance is NaN")
+    if current_replicas < 1:
+        raise ValueError("current_replicas must be >= 1")
+    if current_value < 0:
+        raise ValueError("current_value must be >= 0")
+    if target_value <= 0:
+        raise ValueError("target_value must be > 0")
+    if min_replicas < 1:
+        raise ValueError("min_replicas must be >= 1")
+    if max_replicas < min_replicas:
+        raise ValueError("max_replicas must be >= min_replicas")
+    if tolerance < 0:
+        raise ValueError("tolerance must be >= 0")
+    if math.isinf(current_value):
+        raise ValueError("current_value is infinite")
+    ratio = current_value / target_value
+    if math.isinf(ratio):
+        raise ValueError("current_value / target_value overflows")
+    if abs(ratio - 1) <= tolerance:
+        desired = current_replicas
+    else:
+        wanted = current_replicas * ratio
+        if math.isinf(wanted):
+            raise ValueError("current_replicas * ratio overflows")
+        desired = math.ceil(wanted)
+    return max(min_replicas, min(max_replicas, desired))
