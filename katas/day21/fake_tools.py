@@ -82,6 +82,11 @@ class Container:
     def names(self) -> set[str]:
         return {f"{self.project}_{self.service}_1", f"{self.project}-{self.service}-1"}
 
+    @property
+    def predicts(self) -> int:
+        """The /predict requests it has answered, whatever their status."""
+        return sum(n for (path, _), n in self.counts.items() if path == "/predict")
+
 
 # option tables: name -> takes a value?
 COMPOSE_GLOBAL = {"-f": True, "--file": True, "-p": True, "--project-name": True, "--project-directory": True,
@@ -576,19 +581,20 @@ class ModelPort:
         with self._lock:
             self._held = None
             self._hold = (seconds, after_predicts)
-            self._freeze_if_due(self._now_answering())
+            self._freeze_if_due(self._answering()[0])
 
-    def _now_answering(self) -> Container | None:
+    def _answering(self) -> tuple[Container | None, Image | None, bool]:
+        """(container, its image, ready) of what answers now; (None, None, False) when nothing does."""
         found = self.docker.answering(self.clock(), **self.timing)
-        return None if found is None else found[0]
+        return found if found is not None else (None, None, False)
 
     def _freeze_if_due(self, container: Container | None) -> None:
         if self._hold is None:
             return
         seconds, after_predicts = self._hold
-        counts = {} if container is None else container.counts
-        if sum(n for (path, _), n in counts.items() if path == "/predict") >= after_predicts:
-            self._held, self._hold = (time.monotonic() + seconds, dict(counts)), None
+        if (0 if container is None else container.predicts) >= after_predicts:
+            counts = {} if container is None else dict(container.counts)
+            self._held, self._hold = (time.monotonic() + seconds, counts), None
 
     def _exposed_counts(self, container: Container) -> dict[tuple[str, str], int]:
         if self._held is not None and time.monotonic() < self._held[0]:
@@ -610,7 +616,7 @@ class ModelPort:
             return 422, {"error": "the day-03 payload is {\"features\": [[f0, f1, f2, segment], ...]}"}
         if path == "/predict" and method == "POST":
             self.rows.extend(json.loads(raw)["features"])
-            answered = sum(n for (p, _), n in container.counts.items() if p == "/predict")
+            answered = container.predicts
             failing_now = image.fails_after <= answered and (image.fails_until is None or answered < image.fails_until)
             broken = image.broken if failing_now else False
             failing = broken if isinstance(broken, int) and not isinstance(broken, bool) else 500
@@ -624,8 +630,7 @@ class ModelPort:
         length = int(handler.headers.get("Content-Length") or 0)
         raw = handler.rfile.read(length) if length else b""
         self.clock.advance(self.request_cost_s)
-        found = self.docker.answering(self.clock(), **self.timing)
-        container, image, ready = found if found is not None else (None, None, False)
+        container, image, ready = self._answering()
         version = image.model_version if image is not None else None
         path = handler.path.split("?")[0]
         with self._lock:
