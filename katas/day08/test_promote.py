@@ -49,6 +49,32 @@ def test_with_no_champion_the_challenger_is_promoted_whatever_the_margin(registr
         f"after the first promotion 'champion' should point at version 1 and 'challenger' be gone: {aliases}")
 
 
+@pytest.mark.parametrize("label", [0, 1], ids=["class-0-only", "class-1-only"])
+@pytest.mark.parametrize("champion", ["none yet", "removed by hand"])
+def test_with_no_champion_the_challenger_is_promoted_unscored_even_on_rows_of_one_class(
+        registry, mlflow_name, champion, label):
+    if champion == "removed by hand":
+        register_challenger(registry.tracking_uri, registry.run_ids["best"], mlflow_name)
+        assert _promote(registry, mlflow_name) is True, "setup: the first challenger (best) should become champion"
+        _client(registry.tracking_uri).delete_registered_model_alias(mlflow_name, "champion")
+    version = register_challenger(registry.tracking_uri, registry.run_ids["weak"], mlflow_name)
+    rows = registry.y_test == label
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn warns that ROC AUC is undefined on rows of one class
+        try:
+            promoted = promote_if_better(registry.tracking_uri, mlflow_name, registry.X_test[rows],
+                                         registry.y_test[rows])
+        except ValueError as error:
+            promoted = f"ValueError: {error}"
+    assert promoted is True, (
+        f"with no champion ({champion}) nothing is scored and the challenger is promoted, even on rows of one class "
+        f"where its ROC AUC would be undefined (NaN); promote_if_better returned {promoted!r} instead of True: do not "
+        "score the challenger (or refuse it for its score) when there is no champion to beat")
+    aliases = _aliases(registry, mlflow_name)
+    assert aliases.get("champion") == version and "challenger" not in aliases, (
+        f"after the promotion 'champion' should point at version {version} and 'challenger' be gone: {aliases}")
+
+
 def test_a_clearly_better_challenger_is_promoted(registry, mlflow_name):
     _champion_then_challenger(registry, mlflow_name, "weak", "good")
     assert _promote(registry, mlflow_name) is True, "a challenger far better than the champion should be promoted"

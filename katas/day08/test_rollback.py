@@ -101,17 +101,26 @@ def test_a_champion_moved_back_by_hand_is_where_a_rollback_returns(registry, hel
         "twice counts twice), do not write it over the last champion recorded")
 
 
-def test_a_champion_moved_by_hand_since_the_last_promotion_rolls_back_to_the_last_promoted(registry, mlflow_name):
+@pytest.mark.parametrize("moved_to", ["3", "1"], ids=["to-a-version-never-promoted", "back-to-an-earlier-champion"])
+def test_a_champion_moved_by_hand_since_the_last_promotion_rolls_back_to_the_last_promoted(
+        registry, mlflow_name, moved_to):
     assert _offer(registry, mlflow_name, "weak") and _offer(registry, mlflow_name, "good"), (
         "setup: versions 1 (weak) and 2 (good) should have been promoted in turn")
     register_challenger(registry.tracking_uri, registry.run_ids["best"], mlflow_name)
-    # An operator put version 3 in production by hand, without promote_if_better: 1, 2, then 3 served.
-    _client(registry.tracking_uri).set_registered_model_alias(mlflow_name, "champion", "3")
-    steps = _rollbacks(registry, mlflow_name)
+    # An operator put version `moved_to` in production by hand, without promote_if_better: 1, 2, then it served.
+    _client(registry.tracking_uri).set_registered_model_alias(mlflow_name, "champion", moved_to)
+    first = rollback(registry.tracking_uri, mlflow_name)
+    assert first == "2", (
+        f"versions 1, 2 and (moved by hand) {moved_to} served in turn: the first rollback should return '2', the last "
+        f"champion your history recorded, not {first!r}. The champion points at another version than the last one "
+        "recorded, so it was moved by hand, even to a version that served earlier: do not pop the history then")
+    assert _champion(registry.tracking_uri, mlflow_name) == "2", "the 'champion' alias should point at version 2 again"
+    steps = [first, *_rollbacks(registry, mlflow_name)]
     assert steps == ["2", "1"], (
-        f"versions 1, 2 and (moved by hand) 3 served in turn: rollbacks should return '2', the champion before the "
-        f"current one, then '1', then raise LookupError; got {steps}. When the champion is not the last one your "
-        "history recorded, the last recorded one is the champion before it: do not pop it as if 2 were serving")
+        f"versions 1, 2 and (moved by hand) {moved_to} served in turn: rollbacks should return '2', the champion "
+        f"before the current one, then '1', then raise LookupError; got {steps}. When the champion is not the last "
+        "one your history recorded, the last recorded one is the champion before it: do not pop it as if 2 were "
+        "serving")
 
 
 def test_one_promotion_then_a_champion_moved_by_hand_rolls_back_to_the_promoted(registry, mlflow_name):
