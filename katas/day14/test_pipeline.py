@@ -595,6 +595,22 @@ def test_eighteen_digit_retries_and_rollout_timeout_are_valid_arguments(learner_
 
 
 @pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("answers", [["healthy"], ["failing", "healthy"]], ids=["first-check", "second-check"])
+def test_eighteen_digit_retries_work_through_a_whole_run(pipeline, fake_tools, docker_previous, model_server, answers):
+    model_server.follow(answers)
+    big = "9" * 18
+    # 10 s is many times what this run takes; a loop that first lists every retry (`seq 1 $RETRIES`) never gets to
+    # a check, and the short limit keeps the memory that list eats small before the run is killed
+    done = pipeline("--mode", "docker", retries=big, interval=0.1, timeout=10,
+                    hint=f"--retries {big} should work as given: is every retry listed before the first check?")
+    checks = len(health_times(model_server))
+    assert done.returncode == 0 and checks == len(answers), (
+        f"with --retries {big} (18 digits work as given) the health check number {len(answers)} answers 200: the "
+        f"deploy should be healthy after exactly {len(answers)} /health request(s) (exit 0); it exited "
+        f"{done.returncode} after {checks} request(s)\n{done.output}\ncalls:\n{describe(fake_tools.calls)}")
+
+
+@pytest.mark.task(taskno=3)
 def test_the_lower_limits_and_fractions_are_valid_arguments(learner_file, run_bash, fake_tools):
     fake_tools.answer("docker", "build", code=1)  # the run stops at the build: this test is only about the arguments
     args = ["--mode", "docker", "--image", IMAGE, "--name", NAME, "--port", "1", "--retries", "0" * 20 + "1",
