@@ -442,7 +442,7 @@ def test_verify_waits_for_the_monitor_no_longer_than_timeout_s(tmp_path, monkeyp
     monkeypatch.setattr(subprocess.Popen, "wait", spy_wait)
     monkeypatch.setattr(subprocess.Popen, "communicate", spy_communicate)
     healthy = _monitor(tmp_path / "healthy", "exit 0\n")
-    for timeout_s in (1, 2.5):
+    for timeout_s in (3, 12.5):
         asked.clear()
         assert verify("http://127.0.0.1:9", monitor=healthy, timeout_s=timeout_s) is True, (
             "a monitor that exits 0 at once is a passing check")

@@ -241,11 +241,19 @@ FAKE_TOOL = r'''#!{python} -S
 """A recording fake CLI: logs argv, answers by the first rule whose words all appear in argv."""
 import time
 started = time.time()  # first thing: on a busy machine the imports and /proc reads below take a while
-import json, os, sys
+import atexit, json, os, sys
 
 home = os.environ["FAKE_TOOLS_DIR"]
 name = os.path.basename(sys.argv[0])
 argv = sys.argv[1:]
+call = f"{{os.getpid()}}@{{started}}"
+
+
+@atexit.register
+def ended():
+    # A script's pause between two calls is the next one's start minus this end, whatever this call's own run took.
+    with open(os.path.join(home, "ends.jsonl"), "a") as f:
+        f.write(json.dumps({{"call": call, "at": time.time()}}) + "\n")
 
 
 def ancestry():
@@ -273,7 +281,8 @@ def ancestry():
 
 
 with open(os.path.join(home, "calls.jsonl"), "a") as f:
-    f.write(json.dumps({{"tool": name, "argv": argv, "cwd": os.getcwd(), "parents": ancestry(), "at": started}}) + "\n")
+    f.write(json.dumps({{"tool": name, "argv": argv, "cwd": os.getcwd(), "parents": ancestry(), "at": started,
+                        "call": call}}) + "\n")
 with open(os.path.join(home, "rules.json")) as f:
     rules = json.load(f)
 def holds(args, word):
@@ -465,6 +474,14 @@ class FakeTools:
     def times(self) -> list[float]:
         """When each call in `calls` started (time.time()), in the same order."""
         return [entry.get("at", 0.0) for entry in self._log()]
+
+    @property
+    def ends(self) -> list[float | None]:
+        """When each call in `calls` ended (time.time()), in the same order; None for a call still running or killed."""
+        log = self.home / "ends.jsonl"
+        lines = log.read_text().splitlines() if log.exists() else []
+        ended = {entry["call"]: entry["at"] for entry in (json.loads(line) for line in lines if line.strip())}
+        return [ended.get(entry.get("call")) for entry in self._log()]
 
     @property
     def folders(self) -> list[str]:

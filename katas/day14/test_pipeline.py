@@ -595,6 +595,21 @@ def test_eighteen_digit_retries_and_rollout_timeout_are_valid_arguments(learner_
 
 
 @pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("answers", [["healthy"], ["failing", "healthy"]], ids=["first-check", "second-check"])
+def test_eighteen_digit_retries_work_through_a_whole_run(pipeline, fake_tools, docker_previous, model_server, answers):
+    model_server.follow(answers)
+    big = "9" * 18
+    # A loop that first lists every retry (`seq 1 $RETRIES`) never gets to a check: it is killed at the timeout
+    done = pipeline("--mode", "docker", retries=big, interval=0.1,
+                    hint=f"--retries {big} should work as given: is every retry listed before the first check?")
+    checks = len(health_times(model_server))
+    assert done.returncode == 0 and checks == len(answers), (
+        f"with --retries {big} (18 digits work as given) the health check number {len(answers)} answers 200: the "
+        f"deploy should be healthy after exactly {len(answers)} /health request(s) (exit 0); it exited "
+        f"{done.returncode} after {checks} request(s)\n{done.output}\ncalls:\n{describe(fake_tools.calls)}")
+
+
+@pytest.mark.task(taskno=3)
 def test_the_lower_limits_and_fractions_are_valid_arguments(learner_file, run_bash, fake_tools):
     fake_tools.answer("docker", "build", code=1)  # the run stops at the build: this test is only about the arguments
     args = ["--mode", "docker", "--image", IMAGE, "--name", NAME, "--port", "1", "--retries", "0" * 20 + "1",
@@ -1165,22 +1180,27 @@ def test_without_retries_and_interval_the_documented_defaults_apply(pipeline, fa
         # RETRIES=2 and INTERVAL=0.01 exported by the caller must not replace the documented defaults.
         done = run_bash(learner_file("pipeline.sh"), args, env={**SAME_NAMED_VARIABLES, **fake_tools.env}, timeout=20)
         if mode == "k8s":
-            at = [t for (tool, argv), t in list(zip(fake_tools.calls, fake_tools.times))[before:]
-                  if tool == "kubectl" and any(a.startswith("--raw") for a in argv)]
+            # (start, end) of each fake `kubectl get --raw` call: on a busy machine the fake's own run takes a while
+            logged = list(zip(fake_tools.calls, fake_tools.times, fake_tools.ends))[before:]
+            ran = [(t, end) for (tool, argv), t, end in logged
+                   if tool == "kubectl" and any(a.startswith("--raw") for a in argv)]
         else:
-            at = health_times(model_server)
-        return done, at
+            ran = [(t, t) for t in health_times(model_server)]  # when the request reached the server
+        return done, ran
 
-    done, at = checks("--interval", "0.01")
-    assert done.returncode == 1 and len(at) == 10, (
+    done, ran = checks("--interval", "0.01")
+    assert done.returncode == 1 and len(ran) == 10, (
         f"without --retries the pipeline should check the health the documented 10 times before the undo (an "
-        f"exported RETRIES=2 changes nothing), it checked {len(at)} times\n{done.output}")
+        f"exported RETRIES=2 changes nothing), it checked {len(ran)} times\n{done.output}")
     model_server.received.clear()
-    done, at = checks("--retries", "2")
-    assert done.returncode == 1 and len(at) == 2 and 0.8 <= at[1] - at[0] < 1.8, (
+    done, ran = checks("--retries", "2")
+    # Checks 1 s apart, counted from one check's start (a fixed rate) or from its end (a pause after it): the
+    # second starts at least 0.8 s after the first started and less than 1.8 s after it ended.
+    apart = len(ran) == 2 and ran[1][0] - ran[0][0] >= 0.8 and ran[1][0] - (ran[0][1] or ran[0][0]) < 1.8
+    assert done.returncode == 1 and apart, (
         f"without --interval the health checks should be the documented 1 s apart (an exported INTERVAL=0.01 changes "
-        f"nothing); checks started at "
-        f"{[round(t - at[0], 2) for t in at]} s\n{done.output}")
+        f"nothing); checks (start, end) at "
+        f"{[(round(start - ran[0][0], 2), end and round(end - ran[0][0], 2)) for start, end in ran]} s\n{done.output}")
 
 
 @pytest.mark.task(taskno=3)

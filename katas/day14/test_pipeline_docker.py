@@ -53,14 +53,15 @@ def service(request, docker_client, docker_base_image, standin_context, learner_
 
 
 def remove_tags(docker_client, image):
-    """Untag every version the test built of `image`; layers shared with other builds stay."""
+    """Untag every version the test built of `image`. Its untagged parent layers stay (noprune): the classic builder
+    keeps its cache in them, and a build of the same steps running beside this test may be using them right now."""
     import docker
 
     for built in docker_client.images.list(name=image):
         for tag in built.tags:
             if tag.startswith(f"{image}:"):
                 with contextlib.suppress(docker.errors.APIError):
-                    docker_client.images.remove(tag)
+                    docker_client.images.remove(tag, noprune=True)
 
 
 @pytest.mark.task(taskno=3)

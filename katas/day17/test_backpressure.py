@@ -564,6 +564,38 @@ def test_a_request_in_a_batch_still_being_collected_counts_in_the_queue_depth(ma
     assert metrics(app).get("model_queue_depth") == 0, "with both answered, nothing waits"
 
 
+def test_queue_depth_never_reads_below_the_requests_really_waiting(make_app, counting_model, monkeypatch):
+    model = counting_model(gated=True)
+    app = make_app({"MAX_BATCH_SIZE": 1, "MAX_WAIT_MS": 0}, model=model)
+    batcher_class = type(app.extensions["batcher"])
+    real_submit = batcher_class.submit
+    handed, resume = threading.Event(), threading.Event()
+
+    def submit_then_hold(self, *args, **kwargs):
+        # The worker takes the item and hands it to the (held) model before this submit returns to the view.
+        future = real_submit(self, *args, **kwargs)
+        model.entered.wait(WAIT_S)
+        handed.set()
+        resume.wait(WAIT_S)
+        return future
+
+    monkeypatch.setattr(batcher_class, "submit", submit_then_hold)
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        answer = pool.submit(post, app, {"features": [ROWS[0]]})
+        assert handed.wait(WAIT_S) and model.entered.is_set(), "the request should be submitted and reach the model"
+        depth = metrics(app).get("model_queue_depth")
+    finally:
+        resume.set()
+        model.open()
+        pool.shutdown(wait=True)
+    assert answer.result(timeout=WAIT_S).status_code == 200, "the one request should be served"
+    assert depth == 0, (
+        "the only request was submitted and already handed to the model before its submit returned, so nothing "
+        "waits: model_queue_depth should be 0 (a request is counted before it is submitted, never after), "
+        f"got {depth}")
+
+
 def test_queue_depth_is_zero_when_idle_and_back_to_zero_after_a_burst(make_app, counting_model):
     app = make_app({"MAX_WAIT_MS": 1}, model=counting_model())
     assert metrics(app).get("model_queue_depth") == 0, "an idle server has model_queue_depth 0"

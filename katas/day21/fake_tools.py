@@ -8,11 +8,13 @@ options before the subcommand (`--file`/`-f`, `--project-name`/`-p`, `--env-file
 `COMPOSE_FILE` / `COMPOSE_PROJECT_NAME` variables), then the subcommand's own options
 (`up -d`, `rm -s -f`, `build -t`/`--tag`, `image rm -f`...), written `--opt value` or
 `--opt=value`; a Dockerfile's ARG, ENV and LABEL lines are read as docker reads them (quotes,
-`\\` escapes, `$NAME` and `${NAME}` replaced by the ARG or ENV value), and its USER line
+`\\` escapes, `$NAME` and `${NAME}` replaced by the ARG or ENV value; in a FROM line by an ARG
+declared before the first FROM, its default or its `--build-arg`), and its USER line
 sets the user the image runs as (inherited from the FROM image otherwise). Like the real tools it
 fails (raises `CommandFailed`, as `run_command` does on a non-zero exit) on a compose file that
 is not there, on an image it does not have, and on `rm` of a running service without `--stop`;
-an attached `up` (no `-d`) would never return, so it fails too. Every command is recorded in
+an attached `up` (no `-d`) would never return, so it fails too. An `up` that creates a container
+moves the fake clock by `up_s` (0 unless a test sets it). Every command is recorded in
 `commands` with the environment it saw.
 
 `ModelPort` is the model service's published port: a real HTTP server on 127.0.0.1 that
@@ -280,6 +282,7 @@ class FakeDocker:
         self.containers: list[Container] = []
         self.removed: list[Container] = []  # containers compose or docker removed, oldest first
         self.commands: list[dict] = []
+        self.up_s = 0.0  # fake seconds an `up` that (re)creates a container takes (a pull, the old one stopping)
         self.add_image(mlflow_image)
         self.containers.append(Container(project, "mlflow", mlflow_image, clock()))
 
@@ -418,6 +421,7 @@ class FakeDocker:
             return  # "is up-to-date"
         if image not in self.images:
             raise CommandFailed(f"docker-compose up: pull access denied for {image}, repository does not exist")
+        self.clock.advance(self.up_s)
         for c in current:
             self._remove(c)
         self.containers.append(Container(project, service, image, self.clock(), env=wanted_env))
@@ -482,9 +486,13 @@ class FakeDocker:
         image = Image(tag="")
         build_args = dict(arg.partition("=")[::2] for arg in every(options, "--build-arg"))
         args: dict = {}   # ARG values in scope; an ENV of the same name wins, as in docker
+        meta_args: dict | None = None   # the ARGs declared before the first FROM: only FROM lines read them
         for keyword, rest in dockerfile_instructions(path.read_text(encoding="utf-8")):
             if keyword == "FROM":
-                base = rest.split()[0]
+                if meta_args is None:
+                    meta_args = dict(args)
+                words = [w for w in docker_words(rest, meta_args) if not w.startswith("--")]  # --platform=...
+                base = words[0] if words else ""
                 if base not in self.images:
                     raise CommandFailed(f"docker build: pull access denied for {base}")
                 parent = self.images[base]

@@ -100,6 +100,16 @@ def test_the_registry_outlives_the_container(learner_file):
         f"MLflow keeps its store in /mlflow: the named volume is mounted read-write there, not read-only ({mount!r})")
 
 
+@pytest.mark.task(taskno=4)
+@pytest.mark.docker
+def test_the_model_service_keeps_the_images_non_root_user(learner_file):
+    config = compose_config(learner_file("docker-compose.yml"), ENV)
+    user = str(config["services"]["model"].get("user") or "").strip()
+    assert user.split(":")[0] not in ("root", "0"), (
+        f"the model service should keep its image's non-root user (no `user:` that is root: root, 0, 0:<group>, "
+        f"root:<group>); its compose entry sets user: {user!r}")
+
+
 def alertmanager_config(learner_file, smtp) -> str:
     import yaml
 
@@ -146,6 +156,18 @@ def test_no_password_in_the_alertmanager_file(learner_file):
         f"alertmanager.yml should hold no password, key, token or other credential (a real relay's password goes in "
         f"smtp_auth_password_file, a key or token in its *_file setting), nor a user:password@ inside a URL such as "
         f"proxy_url; found {found}")
+
+
+@pytest.mark.task(taskno=5)
+def test_the_mails_sender_is_set_once_in_global_smtp_from(learner_file):
+    import yaml
+
+    config = yaml.safe_load(learner_file("alertmanager.yml").read_text(encoding="utf-8"))
+    settings = config.get("global") if isinstance(config, dict) else None
+    sender = settings.get("smtp_from") if isinstance(settings, dict) else None
+    assert isinstance(sender, str) and sender.strip(), (
+        f"alertmanager.yml should set the mails' sender in global.smtp_from (a non-empty address, which every email "
+        f"receiver inherits), got global: {settings!r}")
 
 
 @pytest.mark.task(taskno=5)

@@ -149,6 +149,10 @@ def test_deploy_runs_the_versions_image_as_the_model_service_of_the_project(worl
     assert ups and all(call["services"] == ["model"] for call in ups), (
         "deploy's `docker-compose up` should name the model service only (an `up` of every service would "
         f"recreate mlflow from the defaults); it ran {[call['argv'] for call in ups]}")
+    without = [call["argv"] for call in ups if not call["options"].get("--no-deps")]
+    assert not without, (
+        "deploy's `docker-compose up` should pass --no-deps (`up -d --no-deps model`: without it compose also starts "
+        f"or recreates the services model depends on); it ran {without}")
     parsed = urlparse(url)
     assert parsed.hostname in ("127.0.0.1", "localhost") and parsed.port == world.port.port, (
         f"deploy should return the service's URL on loopback at --model-port {world.port.port}, got {url!r}")
@@ -208,6 +212,23 @@ def test_deploy_still_succeeds_just_before_the_deadline(world):
     except Exception as exc:  # noqa: BLE001 - the message is the point
         pytest.fail(f"v2 was ready {WAIT_S - 2:g} s after `up` with --wait-seconds {WAIT_S:g}, yet deploy raised "
                     f"after {world.clock() - started:.1f} s: {type(exc).__name__}: {exc}", pytrace=False)
+    assert world.port.state()[:2] == ("v2", True), f"deploy returned before v2 was ready: {world.port.state()}"
+
+
+def test_deploy_counts_wait_seconds_from_when_up_returned(world):
+    # a slow `up` (a pull, the old container stopping) takes most of --wait-seconds; v2 is ready 8 s after it
+    world.docker.up_s = WAIT_S - 5
+    set_timing(world, start_s=7.0, ready_s=8.0)
+    started = world.clock()
+    try:
+        world.steps().deploy("2")
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the message is the point
+        pytest.fail(f"`up` took {WAIT_S - 5:g} s and v2 was ready 8 s after it returned, with --wait-seconds "
+                    f"{WAIT_S:g}, yet deploy raised after {world.clock() - started:.1f} s: the wait's --wait-seconds "
+                    f"count from when `up` returned, not from before it; {type(exc).__name__}: {str(exc)[:200]}",
+                    pytrace=False)
     assert world.port.state()[:2] == ("v2", True), f"deploy returned before v2 was ready: {world.port.state()}"
 
 
