@@ -145,12 +145,18 @@ def test_endpoint_and_model_ids_need_not_be_numbers(endpoint_id, model_id):
         "or digit; it need not be a number")
 
 
-def test_the_location_may_end_in_more_than_one_digit():
-    endpoint = "projects/my-project/locations/europe-west12/endpoints/1234567890"
-    model = "projects/my-project/locations/europe-west12/models/987654321"
-    request = deploy(endpoint=endpoint, model=model)
+@pytest.mark.parametrize("location", ["europe-west12", "asia1"], ids=["ending-in-two-digits", "one-word"])
+def test_the_location_may_be_one_word_or_end_in_more_than_one_digit(location):
+    endpoint = f"projects/my-project/locations/{location}/endpoints/1234567890"
+    model = f"projects/my-project/locations/{location}/models/987654321"
+    try:
+        request = deploy(endpoint=endpoint, model=model)
+    except ValueError as exc:
+        pytest.fail(f"{location} is a region (one or more words joined by hyphens, ending in digits) and both "
+                    f"names are in it; the request was rejected: {exc}", pytrace=False)
     assert (request.endpoint, request.deployed_model.model) == (endpoint, model), (
-        "europe-west12 is a region (words joined by hyphens, ending in digits) and both names are in it")
+        f"the endpoint and model in {location} should be kept as given, got {request.endpoint!r} and "
+        f"{request.deployed_model.model!r}")
 
 
 @pytest.mark.parametrize("version", ["2", "prod-2", "a" * 63, "prod_2", "007"])
@@ -183,6 +189,7 @@ def test_the_request_round_trips_through_rest_json():
     "projects/my-project/locations/us-central1/endpoints/-fraud",
     "projects/my-project/locations/us-central1/endpoints/_fraud",
     "projects/my-project/locations/us-central1-a/endpoints/1234567890",
+    "projects/my-project/locations/us-central-1/endpoints/1234567890",
     "projects/my-project/locations/us-central1/endpoints/" + "1" * 64,
     "projects/my-project/locations/us-central1/endpoints/\u0661\u0662\u0663",
     ENDPOINT + "@2",
@@ -222,6 +229,7 @@ def test_a_malformed_endpoint_is_rejected(endpoint, value_error_naming):
     "projects/abc/locations/us-central1/models/987654321",
     "projects/My-Project/locations/us-central1/models/987654321",
     "projects//locations/us-central1/models/987654321",
+    "projects/my-project/locations/us-central-1/models/987654321",
 ])
 def test_a_malformed_model_is_rejected(model, value_error_naming):
     with value_error_naming("model"):

@@ -80,7 +80,7 @@ class _Rules:
     @staticmethod
     def location(text: str) -> str | None:
         words = text.split("-")
-        if len(words) < 2:
+        if not text:
             return None
         last = words[-1]
         letters = last.rstrip("0123456789")
