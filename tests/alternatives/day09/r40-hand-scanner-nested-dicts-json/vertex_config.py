@@ -80,7 +80,7 @@ class _Rules:
     @staticmethod
     def location(text: str) -> str | None:
         words = text.split("-")
-        if not text:
+        if len(words) < 2:
             return None
         last = words[-1]
         letters = last.rstrip("0123456789")

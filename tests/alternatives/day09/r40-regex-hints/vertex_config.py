@@ -56,7 +56,7 @@ _INT64_MAX = 2**63 - 1
 _INT32_MAX = 2**31 - 1
 
 _PROJECT = r"(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]+)"
-_LOCATION = r"(?P<location>[a-z]+(?:-[a-z]+)*[0-9]+)"
+_LOCATION = r"(?P<location>[a-z]+(?:-[a-z]+)+[0-9]+)"
 _ID = r"[a-z0-9][a-z0-9_-]{0,62}"
 PARENT_RE = re.compile(rf"projects/{_PROJECT}/locations/{_LOCATION}")
 ENDPOINT_RE = re.compile(rf"{PARENT_RE.pattern}/endpoints/{_ID}")

@@ -89,7 +89,7 @@ def _is_project(p):
 
 def _is_location(loc):
     words = loc.split("-")
-    if any(not w for w in words):
+    if len(words) < 2 or any(not w for w in words):
         return False
     last = words[-1]
     head = last.rstrip(_string.digits)
