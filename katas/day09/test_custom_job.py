@@ -237,6 +237,26 @@ def test_cloud_storage_uris_are_accepted(uri):
     assert spec.base_output_directory.output_uri_prefix == uri, f"{uri} is a valid gs:// URI"
 
 
+@pytest.mark.parametrize("field", ["base_output_directory", "package_uris"])
+def test_a_uri_with_an_empty_path_is_accepted_in_a_package_job_and_kept_as_given(field):
+    # gs://BUCKET/ has an empty PATH, which is a path too: the trailing slash is kept, not stripped.
+    uri = "gs://my-bucket/"
+    package = dict(PACKAGE_JOB)
+    if field == "package_uris":
+        package["package_uris"] = [uri]
+    else:
+        package["base_output_directory"] = uri
+    try:
+        spec = job(**package).custom_job.job_spec
+    except ValueError as exc:
+        pytest.fail(f"{uri} is a gs:// URI with an empty path, which is accepted; {field} was rejected: {exc}",
+                    pytrace=False)
+    kept = (list(spec.worker_pool_specs[0].python_package_spec.package_uris) if field == "package_uris"
+            else spec.base_output_directory.output_uri_prefix)
+    expected = [uri] if field == "package_uris" else uri
+    assert kept == expected, f"{field} should be kept as given ({expected!r}), got {kept!r}"
+
+
 @pytest.mark.parametrize("uris", [["dist/trainer-0.1.tar.gz"], ["gs://my-bucket/trainer-0.1.tar.gz", "dist/utils-0.1.tar.gz"],
                                   ["gs:/my-bucket/trainer-0.1.tar.gz"], ["gs://My-Bucket/trainer-0.1.tar.gz"],
                                   ["gs://ab/trainer-0.1.tar.gz"], ["gs://bucket\u0661/trainer-0.1.tar.gz"],

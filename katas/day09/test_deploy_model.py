@@ -183,6 +183,7 @@ def test_the_request_round_trips_through_rest_json():
     "projects/my-project/locations/us-central1/endpoints/-fraud",
     "projects/my-project/locations/us-central1/endpoints/_fraud",
     "projects/my-project/locations/us-central1-a/endpoints/1234567890",
+    "projects/my-project/locations/us-central-1/endpoints/1234567890",
     "projects/my-project/locations/us-central1/endpoints/" + "1" * 64,
     "projects/my-project/locations/us-central1/endpoints/\u0661\u0662\u0663",
     ENDPOINT + "@2",
@@ -222,6 +223,7 @@ def test_a_malformed_endpoint_is_rejected(endpoint, value_error_naming):
     "projects/abc/locations/us-central1/models/987654321",
     "projects/My-Project/locations/us-central1/models/987654321",
     "projects//locations/us-central1/models/987654321",
+    "projects/my-project/locations/us-central-1/models/987654321",
 ])
 def test_a_malformed_model_is_rejected(model, value_error_naming):
     with value_error_naming("model"):

@@ -412,6 +412,26 @@ def test_a_package_at_any_object_path_is_accepted():
         "packageUris should be kept as written, in order")
 
 
+@pytest.mark.parametrize("where", ["baseOutputDirectory", "packageUris"])
+def test_a_uri_with_an_empty_path_in_a_config_is_accepted_and_kept_as_given(where):
+    # gs://BUCKET/ has an empty PATH, which is a path too (the task 2 rule): the trailing slash is kept.
+    uri = "gs://my-bucket/"
+    data = config(TWO_POOLS)
+    if where == "packageUris":
+        data["workerPoolSpecs"][0]["pythonPackageSpec"]["packageUris"] = [uri]
+    else:
+        data["baseOutputDirectory"] = {"outputUriPrefix": uri}
+    try:
+        spec = custom_job_spec_from_gcloud(data)
+    except ValueError as exc:
+        pytest.fail(f"{uri} is a gs:// URI with an empty path, which is accepted; the config with it in {where} "
+                    f"was rejected: {exc}", pytrace=False)
+    kept = (list(spec.worker_pool_specs[0].python_package_spec.package_uris) if where == "packageUris"
+            else spec.base_output_directory.output_uri_prefix)
+    expected = [uri] if where == "packageUris" else uri
+    assert kept == expected, f"{where} should be kept as written ({expected!r}), got {kept!r}"
+
+
 def test_a_config_written_in_snake_case_is_accepted():
     data = {"base_output_directory": {"output_uri_prefix": "gs://my-bucket/runs/9"},
             "worker_pool_specs": [{"machine_spec": {"machine_type": "n1-standard-8", "accelerator_type": "NVIDIA_TESLA_T4",
