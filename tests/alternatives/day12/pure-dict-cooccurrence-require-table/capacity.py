@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 import sys
 from collections.abc import Sequence
 
@@ -19,21 +18,12 @@ def _require(**checks):
             raise ValueError(f"{name}={value!r} is out of range")
 
 
-def _no_text(*values) -> None:
-    """A number given as text ("100") is a bad input: ValueError, never a TypeError nor an answer."""
-    for value in values:
-        if not isinstance(value, numbers.Real):
-            raise ValueError(f"expected a number, got {type(value).__name__} {str(value)[:20]!r}")
-
-
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
-    _no_text(requests_per_day, peak_to_mean)
     _require(requests_per_day=(requests_per_day, lambda v: v > 0), peak_to_mean=(peak_to_mean, lambda v: v >= 1))
     return _in_float_range("peak_qps", requests_per_day / SECONDS_PER_DAY * peak_to_mean)  # divide first: an np.int32 count times 3 wraps round
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
-    _no_text(p99_target_ms, *other_hops_ms)
     _require(p99_target_ms=(p99_target_ms, lambda v: v > 0))
     total = 0.0
     for i, hop in enumerate(other_hops_ms):
@@ -46,13 +36,11 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
 
 
 def replica_qps(workers: int, mean_latency_ms: float) -> float:
-    _no_text(workers, mean_latency_ms)
     _require(workers=(workers, lambda v: v >= 1 and v == int(v)), mean_latency_ms=(mean_latency_ms, lambda v: v > 0))
     return _in_float_range("replica_qps", workers / (mean_latency_ms / 1000))
 
 
 def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2) -> int:
-    _no_text(peak_qps, qps_per_replica, headroom, min_replicas)
     if not isinstance(min_replicas, int):
         raise ValueError("min_replicas must be a plain int")
     _require(peak_qps=(peak_qps, lambda v: v > 0), qps_per_replica=(qps_per_replica, lambda v: v > 0),
@@ -63,7 +51,6 @@ def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0
 
 def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3) -> int:
     # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
-    _no_text(events_per_day, bytes_per_event, retention_days, replication)
     events_per_day, bytes_per_event, retention_days, replication = (
         int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v.item() if hasattr(v, "item") else v
         for v in (events_per_day, bytes_per_event, retention_days, replication)

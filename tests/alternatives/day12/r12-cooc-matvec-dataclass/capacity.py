@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 
 SECONDS_PER_DAY = 86_400
@@ -23,15 +22,7 @@ def _ok(value: float, low: float, *, inclusive: bool) -> bool:
     return finite and (value >= low if inclusive else value > low)
 
 
-def _no_text(*values) -> None:
-    """A number given as text ("100") is a bad input: ValueError, never a TypeError nor an answer."""
-    for value in values:
-        if not isinstance(value, numbers.Real):
-            raise ValueError(f"expected a number, got {type(value).__name__} {str(value)[:20]!r}")
-
-
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
-    _no_text(requests_per_day, peak_to_mean)
     _require(_ok(requests_per_day, 0, inclusive=False), "requests_per_day must be a finite number > 0")
     _require(_ok(peak_to_mean, 1, inclusive=True), "peak_to_mean must be a finite number >= 1")
     mean_per_second = requests_per_day / SECONDS_PER_DAY
@@ -39,7 +30,6 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
-    _no_text(p99_target_ms, *other_hops_ms)
     hops = list(other_hops_ms)
     _require(_ok(p99_target_ms, 0, inclusive=False), "the p99 target must be a finite number > 0")
     _require(all(_ok(hop, 0, inclusive=True) for hop in hops), "every hop must be a finite number >= 0")
@@ -49,7 +39,6 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
 
 
 def replica_qps(workers: int, mean_latency_ms: float) -> float:
-    _no_text(workers, mean_latency_ms)
     _require(_ok(workers, 1, inclusive=True), "workers must be a finite number >= 1")
     _require(_ok(mean_latency_ms, 0, inclusive=False), "mean_latency_ms must be a finite number > 0")
     mean_latency_s = mean_latency_ms / 1000
@@ -59,7 +48,6 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
 def replicas_needed(
     peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2
 ) -> int:
-    _no_text(peak_qps, qps_per_replica, headroom, min_replicas)
     _require(_ok(peak_qps, 0, inclusive=False), "peak_qps must be a finite number > 0")
     _require(_ok(qps_per_replica, 0, inclusive=False), "qps_per_replica must be a finite number > 0")
     _require(_ok(headroom, 0, inclusive=True) and headroom < 1, "headroom must be in [0, 1)")
@@ -73,7 +61,6 @@ def storage_bytes(
     events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3
 ) -> int:
     # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
-    _no_text(events_per_day, bytes_per_event, retention_days, replication)
     events_per_day, bytes_per_event, retention_days, replication = (
         int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else float(v) if hasattr(v, "dtype") else v
         for v in (events_per_day, bytes_per_event, retention_days, replication)

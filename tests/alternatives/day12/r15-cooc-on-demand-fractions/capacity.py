@@ -27,22 +27,13 @@ def _positive(value) -> bool:
     return _finite(value) and value > 0
 
 
-def _no_text(*values) -> None:
-    """A number given as text ("100") is a bad input: ValueError, never a TypeError nor an answer."""
-    for value in values:
-        if not isinstance(value, numbers.Real):
-            raise ValueError(f"expected a number, got {type(value).__name__} {str(value)[:20]!r}")
-
-
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
-    _no_text(requests_per_day, peak_to_mean)
     _require(_positive(requests_per_day), "requests_per_day must be a finite number > 0")
     _require(_finite(peak_to_mean) and peak_to_mean >= 1, "peak_to_mean must be finite and >= 1")
     return _in_float_range("peak_qps", float(requests_per_day) / SECONDS_PER_DAY * peak_to_mean)  # as a float: an np.int32 count times 3 wraps round
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
-    _no_text(p99_target_ms, *other_hops_ms)
     _require(_positive(p99_target_ms), "p99_target_ms must be a finite number > 0")
     _require(all(_finite(hop) and hop >= 0 for hop in other_hops_ms), "every hop must be finite and >= 0")
     left = p99_target_ms - math.fsum(other_hops_ms)
@@ -51,7 +42,6 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
 
 
 def replica_qps(workers: int, mean_latency_ms: float) -> float:
-    _no_text(workers, mean_latency_ms)
     _require(_finite(workers) and workers >= 1, "workers must be finite and >= 1")
     _require(_positive(mean_latency_ms), "mean_latency_ms must be a finite number > 0")
     return _in_float_range("replica_qps", workers / (mean_latency_ms / 1000))
@@ -60,7 +50,6 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
 def replicas_needed(
     peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2
 ) -> int:
-    _no_text(peak_qps, qps_per_replica, headroom, min_replicas)
     _require(_positive(peak_qps), "peak_qps must be a finite number > 0")
     _require(_positive(qps_per_replica), "qps_per_replica must be a finite number > 0")
     _require(_finite(headroom) and 0 <= headroom < 1, "headroom must be in [0, 1)")
@@ -77,7 +66,6 @@ def storage_bytes(
     events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3
 ) -> int:
     # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
-    _no_text(events_per_day, bytes_per_event, retention_days, replication)
     events_per_day, bytes_per_event, retention_days, replication = (
         int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
         for v in (events_per_day, bytes_per_event, retention_days, replication)

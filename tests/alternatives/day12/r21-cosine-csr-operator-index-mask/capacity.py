@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 
 SECONDS_PER_DAY = 86_400
@@ -21,15 +20,7 @@ def _positive(name, value):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
 
 
-def _no_text(*values) -> None:
-    """A number given as text ("100") is a bad input: ValueError, never a TypeError nor an answer."""
-    for value in values:
-        if not isinstance(value, numbers.Real):
-            raise ValueError(f"expected a number, got {type(value).__name__} {str(value)[:20]!r}")
-
-
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
-    _no_text(requests_per_day, peak_to_mean)
     _positive("requests_per_day", requests_per_day)
     if not (_finite(peak_to_mean) and peak_to_mean >= 1):
         raise ValueError("peak_to_mean must be >= 1")
@@ -37,7 +28,6 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
-    _no_text(p99_target_ms, *other_hops_ms)
     _positive("p99_target_ms", p99_target_ms)
     hops = list(other_hops_ms)
     for hop in hops:
@@ -50,7 +40,6 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
 
 
 def replica_qps(workers: int, mean_latency_ms: float) -> float:
-    _no_text(workers, mean_latency_ms)
     if not (_finite(workers) and workers >= 1 and workers == int(workers)):
         raise ValueError("workers must be a whole number >= 1")
     _positive("mean_latency_ms", mean_latency_ms)
@@ -60,7 +49,6 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
 def replicas_needed(
     peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2
 ) -> int:
-    _no_text(peak_qps, qps_per_replica, headroom, min_replicas)
     _positive("peak_qps", peak_qps)
     _positive("qps_per_replica", qps_per_replica)
     if not (_finite(headroom) and 0 <= headroom < 1):
@@ -76,7 +64,6 @@ def storage_bytes(
     events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3
 ) -> int:
     # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
-    _no_text(events_per_day, bytes_per_event, retention_days, replication)
     events_per_day, bytes_per_event, retention_days, replication = (
         int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v.item() if hasattr(v, "item") else v
         for v in (events_per_day, bytes_per_event, retention_days, replication)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 
 SECONDS_PER_DAY = 86_400
@@ -18,15 +17,7 @@ def _finite(name, value):
         raise ValueError(f"{name} must be finite, got {value!r}")
 
 
-def _no_text(*values) -> None:
-    """A number given as text ("100") is a bad input: ValueError, never a TypeError nor an answer."""
-    for value in values:
-        if not isinstance(value, numbers.Real):
-            raise ValueError(f"expected a number, got {type(value).__name__} {str(value)[:20]!r}")
-
-
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
-    _no_text(requests_per_day, peak_to_mean)
     _finite("requests_per_day", requests_per_day)
     _finite("peak_to_mean", peak_to_mean)
     if not requests_per_day > 0:
@@ -37,7 +28,6 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
-    _no_text(p99_target_ms, *other_hops_ms)
     _finite("p99_target_ms", p99_target_ms)
     if not p99_target_ms > 0:
         raise ValueError("target must be > 0")
@@ -52,7 +42,6 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
 
 
 def replica_qps(workers: int, mean_latency_ms: float) -> float:
-    _no_text(workers, mean_latency_ms)
     _finite("workers", workers)
     _finite("mean_latency_ms", mean_latency_ms)
     if not workers >= 1:
@@ -65,7 +54,6 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
 def replicas_needed(
     peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2
 ) -> int:
-    _no_text(peak_qps, qps_per_replica, headroom, min_replicas)
     for name, value in (("peak_qps", peak_qps), ("qps_per_replica", qps_per_replica), ("headroom", headroom),
                         ("min_replicas", min_replicas)):
         _finite(name, value)
@@ -85,7 +73,6 @@ def storage_bytes(
     events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3
 ) -> int:
     # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
-    _no_text(events_per_day, bytes_per_event, retention_days, replication)
     events_per_day, bytes_per_event, retention_days, replication = (
         int(v) if hasattr(v, "__index__") and not isinstance(v, bool)
         else float(v) if type(v).__module__ == "numpy" else v

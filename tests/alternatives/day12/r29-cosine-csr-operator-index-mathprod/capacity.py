@@ -19,15 +19,7 @@ def _finite(*values) -> None:
             raise ValueError(f"{value!r:.40} is not a finite number")
 
 
-def _no_text(*values) -> None:
-    """A number given as text ("100") is a bad input: ValueError, never a TypeError nor an answer."""
-    for value in values:
-        if not isinstance(value, numbers.Real):
-            raise ValueError(f"expected a number, got {type(value).__name__} {str(value)[:20]!r}")
-
-
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
-    _no_text(requests_per_day, peak_to_mean)
     _finite(requests_per_day, peak_to_mean)
     if not requests_per_day > 0:
         raise ValueError("requests_per_day must be > 0")
@@ -37,7 +29,6 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
-    _no_text(p99_target_ms, *other_hops_ms)
     hops = list(other_hops_ms)
     _finite(p99_target_ms, *hops)
     if not p99_target_ms > 0:
@@ -51,7 +42,6 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
 
 
 def replica_qps(workers: int, mean_latency_ms: float) -> float:
-    _no_text(workers, mean_latency_ms)
     _finite(workers, mean_latency_ms)
     if not workers >= 1:
         raise ValueError("workers must be >= 1")
@@ -63,7 +53,6 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
 def replicas_needed(
     peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2
 ) -> int:
-    _no_text(peak_qps, qps_per_replica, headroom, min_replicas)
     _finite(peak_qps, qps_per_replica, headroom, min_replicas)
     if not peak_qps > 0 or not qps_per_replica > 0:
         raise ValueError("peak_qps and qps_per_replica must be > 0")
@@ -79,7 +68,6 @@ def storage_bytes(
     events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3
 ) -> int:
     # numpy integers are whole numbers: as Python ints they neither wrap nor lose digits in a float
-    _no_text(events_per_day, bytes_per_event, retention_days, replication)
     factors = tuple(int(f) if isinstance(f, numbers.Integral) else f
                     for f in (events_per_day, bytes_per_event, retention_days, replication))
     if not all(isinstance(factor, int) for factor in factors):  # whole numbers are exact however large

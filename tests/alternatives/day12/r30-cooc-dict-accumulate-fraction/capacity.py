@@ -25,22 +25,13 @@ def _number(name, value, *, low, low_inclusive=False, high=None, any_size=False)
     return Fraction(value if isinstance(value, numbers.Rational) else float(value))   # np.float32 is not a float: Fraction() refuses it
 
 
-def _no_text(*values) -> None:
-    """A number given as text ("100") is a bad input: ValueError, never a TypeError nor an answer."""
-    for value in values:
-        if not isinstance(value, numbers.Real):
-            raise ValueError(f"expected a number, got {type(value).__name__} {str(value)[:20]!r}")
-
-
 def peak_qps(requests_per_day, peak_to_mean=3.0):
-    _no_text(requests_per_day, peak_to_mean)
     rate = _number("requests_per_day", requests_per_day, low=0)
     ratio = _number("peak_to_mean", peak_to_mean, low=1, low_inclusive=True)
     return float(_in_float_range("peak_qps", rate / SECONDS_PER_DAY * ratio))
 
 
 def latency_budget_ms(p99_target_ms, other_hops_ms):
-    _no_text(p99_target_ms, *other_hops_ms)
     target = _number("p99_target_ms", p99_target_ms, low=0)
     spent = sum((_number("hop", hop, low=0, low_inclusive=True) for hop in other_hops_ms), Fraction(0))
     if target - spent <= 0:
@@ -49,14 +40,12 @@ def latency_budget_ms(p99_target_ms, other_hops_ms):
 
 
 def replica_qps(workers, mean_latency_ms):
-    _no_text(workers, mean_latency_ms)
     n = _number("workers", workers, low=1, low_inclusive=True)
     latency = _number("mean_latency_ms", mean_latency_ms, low=0)
     return float(_in_float_range("replica_qps", n * 1000 / latency))
 
 
 def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
-    _no_text(peak_qps, qps_per_replica, headroom, min_replicas)
     peak = _number("peak_qps", peak_qps, low=0)
     per = _number("qps_per_replica", qps_per_replica, low=0)
     spare = _number("headroom", headroom, low=0, low_inclusive=True, high=1)
@@ -66,7 +55,6 @@ def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
 
 def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3):
     # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
-    _no_text(events_per_day, bytes_per_event, retention_days, replication)
     events_per_day, bytes_per_event, retention_days, replication = (
         int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
         for v in (events_per_day, bytes_per_event, retention_days, replication)

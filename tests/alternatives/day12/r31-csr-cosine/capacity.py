@@ -17,15 +17,7 @@ def _finite(x, name, any_size=False):
         raise ValueError(f"{name} must be finite")
 
 
-def _no_text(*values) -> None:
-    """A number given as text ("100") is a bad input: ValueError, never a TypeError nor an answer."""
-    for value in values:
-        if not isinstance(value, numbers.Real):
-            raise ValueError(f"expected a number, got {type(value).__name__} {str(value)[:20]!r}")
-
-
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
-    _no_text(requests_per_day, peak_to_mean)
     _finite(requests_per_day, "requests_per_day"); _finite(peak_to_mean, "peak_to_mean")
     if not requests_per_day > 0:
         raise ValueError("requests_per_day must be > 0")
@@ -35,7 +27,6 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
-    _no_text(p99_target_ms, *other_hops_ms)
     _finite(p99_target_ms, "target")
     if not p99_target_ms > 0:
         raise ValueError("target must be > 0")
@@ -51,7 +42,6 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
 
 
 def replica_qps(workers: int, mean_latency_ms: float) -> float:
-    _no_text(workers, mean_latency_ms)
     _finite(workers, "workers"); _finite(mean_latency_ms, "latency")
     if not workers >= 1:
         raise ValueError("workers must be >= 1")
@@ -61,7 +51,6 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
 
 
 def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2) -> int:
-    _no_text(peak_qps, qps_per_replica, headroom, min_replicas)
     for v, n in ((peak_qps, "peak_qps"), (qps_per_replica, "qps_per_replica"), (headroom, "headroom"),
                  (min_replicas, "min_replicas")):
         _finite(v, n)
@@ -76,7 +65,6 @@ def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0
 
 
 def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3) -> int:
-    _no_text(events_per_day, bytes_per_event, retention_days, replication)
     args = tuple(float(v) if isinstance(v, numbers.Real) and not isinstance(v, numbers.Rational) else v  # np.float32
                  for v in (events_per_day, bytes_per_event, retention_days, replication))
     whole = all(isinstance(v, numbers.Integral) for v in args)  # exact ints however large; next to a float, must fit one

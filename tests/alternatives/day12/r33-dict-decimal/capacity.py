@@ -19,15 +19,7 @@ def _finite(value, name):
         raise ValueError(f"{name} must be finite, got {value!r}")
 
 
-def _no_text(*values) -> None:
-    """A number given as text ("100") is a bad input: ValueError, never a TypeError nor an answer."""
-    for value in values:
-        if not isinstance(value, numbers.Real):
-            raise ValueError(f"expected a number, got {type(value).__name__} {str(value)[:20]!r}")
-
-
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
-    _no_text(requests_per_day, peak_to_mean)
     _finite(requests_per_day, "requests_per_day")
     _finite(peak_to_mean, "peak_to_mean")
     if requests_per_day <= 0:
@@ -38,7 +30,6 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
-    _no_text(p99_target_ms, *other_hops_ms)
     _finite(p99_target_ms, "p99_target_ms")
     if p99_target_ms <= 0:
         raise ValueError("target must be positive")
@@ -54,7 +45,6 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
 
 
 def replica_qps(workers: int, mean_latency_ms: float) -> float:
-    _no_text(workers, mean_latency_ms)
     _finite(workers, "workers")
     _finite(mean_latency_ms, "mean_latency_ms")
     if workers < 1 or mean_latency_ms <= 0:
@@ -63,7 +53,6 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
 
 
 def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2) -> int:
-    _no_text(peak_qps, qps_per_replica, headroom, min_replicas)
     for name, value in (("peak_qps", peak_qps), ("qps_per_replica", qps_per_replica), ("headroom", headroom),
                         ("min_replicas", min_replicas)):
         _finite(value, name)
@@ -80,7 +69,6 @@ def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0
 
 
 def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3) -> int:
-    _no_text(events_per_day, bytes_per_event, retention_days, replication)
     values = (events_per_day, bytes_per_event, retention_days, replication)
     for value in values:
         if not isinstance(value, numbers.Integral):  # whole numbers are exact however large

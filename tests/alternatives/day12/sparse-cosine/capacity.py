@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 from collections.abc import Sequence
 
 SECONDS_PER_DAY = 86_400
@@ -20,15 +19,7 @@ def _pos(name, v):
         raise ValueError(f"{name} must be > 0, got {v!r}")
 
 
-def _no_text(*values) -> None:
-    """A number given as text ("100") is a bad input: ValueError, never a TypeError nor an answer."""
-    for value in values:
-        if not isinstance(value, numbers.Real):
-            raise ValueError(f"expected a number, got {type(value).__name__} {str(value)[:20]!r}")
-
-
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
-    _no_text(requests_per_day, peak_to_mean)
     _pos("requests_per_day", requests_per_day)
     if not peak_to_mean >= 1 or not math.isfinite(peak_to_mean):
         raise ValueError("peak_to_mean must be >= 1")
@@ -51,7 +42,6 @@ peak_qps = _ratio_past_a_float_refused(peak_qps)
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
-    _no_text(p99_target_ms, *other_hops_ms)
     other_hops_ms = list(other_hops_ms)
     if any(isinstance(h, int) and not _finite(h) for h in other_hops_ms):  # before math.isfinite(h) raises on it
         raise ValueError("hops must be >= 0")
@@ -67,7 +57,6 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
 
 
 def replica_qps(workers: int, mean_latency_ms: float) -> float:
-    _no_text(workers, mean_latency_ms)
     if hasattr(workers, "__index__"):
         workers = int(workers)  # an np.int16 count times 1000 would wrap round in its own width
     if not workers >= 1 or not _finite(workers):
@@ -77,7 +66,6 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
 
 
 def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2) -> int:
-    _no_text(peak_qps, qps_per_replica, headroom, min_replicas)
     _pos("peak_qps", peak_qps)
     _pos("qps_per_replica", qps_per_replica)
     if not (0 <= headroom < 1):
@@ -90,7 +78,6 @@ def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0
 
 def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3) -> int:
     # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
-    _no_text(events_per_day, bytes_per_event, retention_days, replication)
     events_per_day, bytes_per_event, retention_days, replication = (
         int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v.item() if hasattr(v, "item") else v
         for v in (events_per_day, bytes_per_event, retention_days, replication)
