@@ -35,7 +35,6 @@ SECONDS_PER_DAY = 86_400
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
     """Size for the busiest second, not the average one: traffic follows the sun."""
     _positive("requests_per_day", requests_per_day)
-    _number("peak_to_mean", peak_to_mean)
     if not (peak_to_mean >= 1 and _finite(peak_to_mean)):  # also rejects NaN and infinity
         raise ValueError(f"peak_to_mean is at least 1 (the peak is never below the mean), got {peak_to_mean}")
     return _in_range("peak_qps", requests_per_day / SECONDS_PER_DAY * peak_to_mean)
@@ -45,7 +44,6 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
     """Adding p99s overstates the total, which is the safe side for a budget."""
     _positive("p99_target_ms", p99_target_ms)
     for hop in other_hops_ms:
-        _number("a hop", hop)
         if not (hop >= 0 and _finite(hop)):
             raise ValueError(f"a hop's latency is a finite number >= 0, got {hop}")
     spent = math.fsum(other_hops_ms)   # as floats: sum() would add numpy int8 hops up in int8, where 100 + 100 wraps
@@ -71,7 +69,6 @@ def replicas_needed(
     peak_qps, qps_per_replica, headroom = map(_plain_float, (peak_qps, qps_per_replica, headroom))
     _positive("peak_qps", peak_qps)
     _positive("qps_per_replica", qps_per_replica)
-    _number("headroom", headroom)
     if not 0 <= headroom < 1:
         raise ValueError(f"headroom is the fraction of capacity kept free, in [0, 1), got {headroom}")
     _whole("min_replicas", min_replicas)
@@ -114,14 +111,7 @@ def _in_range(name: str, result: float) -> float:
     return result
 
 
-def _number(name: str, value: float) -> None:
-    """A number given as text ("100", from a config file) is a bad input: ValueError, not the TypeError of "100" > 0."""
-    if not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a number, got {type(value).__name__} {str(value)[:20]!r}")
-
-
 def _positive(name: str, value: float) -> None:
-    _number(name, value)
     if not (value > 0 and _finite(value)):  # also rejects NaN, infinity and ints too large for a float
         raise ValueError(f"{name} must be a finite number greater than 0, got {str(value)[:20]}")
 
