@@ -1,7 +1,8 @@
 """Day 12, task 3: back-of-envelope capacity planning. Read these tests as the specification.
 
-Exact-boundary cases use headroom 0 or 0.5, where every reasonable way of writing the
-formula gives exactly the same float.
+Most exact-boundary cases use headroom 0 or 0.5, where every reasonable way of writing the
+formula gives exactly the same float; the exact fits at the default 0.3 headroom pin the formula's
+one division by the product (two divisions in turn leave float noise that rounds up to one more).
 """
 
 import math
@@ -146,6 +147,16 @@ def test_an_exact_fit_needs_no_extra_replica():
     )
     assert replicas_needed(150.0, 100.0, headroom=0.5, min_replicas=1) == 3, (
         "150 QPS at 50 usable QPS per replica fits exactly on 3 replicas"
+    )
+
+
+@pytest.mark.parametrize("peak, expected", [(210.0, 3), (490.0, 7), (840.0, 12)])
+def test_an_exact_fit_at_the_default_headroom_needs_no_extra_replica(peak, expected):
+    got = replicas_needed(peak, 100.0, min_replicas=1)
+    assert got == expected, (
+        f"{peak} QPS on 100 QPS replicas at 30% headroom (70 usable QPS each) fits exactly on {expected} replicas; "
+        f"got {got!r}. Divide once by the product qps_per_replica * (1 - headroom): dividing by each factor in turn "
+        f"({peak} / 100 / 0.7) leaves float noise just above {expected} that rounds up to one replica more"
     )
 
 
@@ -527,6 +538,29 @@ NAN, INF = float("nan"), float("inf")
 def test_nan_and_infinity_are_bad_inputs(function, args):
     with pytest.raises(ValueError):
         function(*args)
+
+
+@pytest.mark.parametrize(
+    "function, args",
+    [
+        (peak_qps, ("86400",)), (peak_qps, (86_400, "3")), (latency_budget_ms, ("200", [20.0])),
+        (latency_budget_ms, (200.0, ["20"])), (replica_qps, ("4", 40.0)), (replica_qps, (4, "40")),
+        (replicas_needed, ("350", 100.0)), (replicas_needed, (350.0, "100")), (replicas_needed, (350.0, 100.0, "0.3")),
+        (replicas_needed, (350.0, 100.0, 0.3, "2")), (storage_bytes, ("1000", 50, 90)),
+        (storage_bytes, (1_000, "50", 90)), (storage_bytes, (1_000, 50, "90")), (storage_bytes, (1_000, 50, 90, "2")),
+    ],
+    ids=lambda value: value.__name__ if callable(value) else None,
+)
+def test_a_number_given_as_text_is_a_bad_input(function, args):
+    try:
+        got = function(*args)
+    except (ValueError, TypeError):
+        return
+    pytest.fail(
+        f"{function.__name__}{args!r} with a number given as text returned {got!r}: a str such as \"100\" is a bad "
+        f"input, so refuse it with ValueError (or the TypeError comparing it raises), never convert it with float(), "
+        f"int(), Decimal() or Fraction()"
+    )
 
 
 HUGE = 10**400   # a whole number no float can hold: float(10**400) raises OverflowError

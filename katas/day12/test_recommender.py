@@ -876,6 +876,23 @@ def test_a_barely_there_link_still_counts_next_to_a_strong_one():
 
 
 @pytest.mark.task(taskno=2)
+@pytest.mark.parametrize("user, expected", [(1, [1, 2]), (6, [1, 2]), (2, [0, 2])],
+                         ids=["largest_value_seen", "smallest_value_seen", "the_other_item_seen"])
+def test_a_link_through_the_smallest_value_next_to_the_largest_ones_still_comes_first(user, expected):
+    # The README's limits: a nonzero value lies between 1e-50 and 1e50. Items 0 and 1 share only user 0, who holds
+    # both at 1e-50; users 1 and 2 hold them at 1e50. Their cosine is about 1e-100 x 1e-100 = 1e-200, and user 6's
+    # score for item 1 about 1e-50 x 1e-200 = 1e-250: tiny, but far above float64's smallest subnormal (5e-324).
+    smallest, largest = 1e-50, 1e50
+    model = fitted([{0: smallest, 1: smallest}, {0: largest}, {1: largest}] + [{2: 1.0}] * 3 + [{0: smallest}], 4)
+    got = model.recommend(user, 2)
+    assert got == expected, (
+        f"items 0 and 1 share user 0 (valued {smallest} next to values of {largest}), so for user {user} the other "
+        f"one comes before the popular padding item 2: {expected}; got {got}. Within the README's value range a "
+        "similarity and a score stay positive in float64: keep them in float64 and drop no small score"
+    )
+
+
+@pytest.mark.task(taskno=2)
 @pytest.mark.parametrize("tiny", [1e-10, 1e-16], ids=["a_ten_billionth", "below_fifteen_decimals"])
 def test_tiny_scores_are_ranked_as_they_are(tiny):
     # User 0 valued item 0 at `tiny` and item 5 at 3 x `tiny`. Item 1 pairs with item 0 exactly as item 2 pairs with

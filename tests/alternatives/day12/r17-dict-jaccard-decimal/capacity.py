@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 from collections.abc import Sequence
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_CEILING, Context, Decimal, InvalidOperation, localcontext
@@ -34,7 +35,15 @@ def _ceil(d: Decimal) -> int:
     return int(d.to_integral_value(rounding=ROUND_CEILING))
 
 
+def _no_text(*values) -> None:
+    """A number given as text ("100") is a bad input: ValueError, never a TypeError nor an answer."""
+    for value in values:
+        if not isinstance(value, numbers.Real):
+            raise ValueError(f"expected a number, got {type(value).__name__} {str(value)[:20]!r}")
+
+
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
+    _no_text(requests_per_day, peak_to_mean)
     requests = _positive(requests_per_day, "requests_per_day")
     ratio = _dec(peak_to_mean, "peak_to_mean")
     if ratio < 1:
@@ -43,6 +52,7 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
+    _no_text(p99_target_ms, *other_hops_ms)
     target = _positive(p99_target_ms, "p99_target_ms")
     spent = Decimal(0)
     for hop in other_hops_ms:
@@ -57,6 +67,7 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
 
 
 def replica_qps(workers: int, mean_latency_ms: float) -> float:
+    _no_text(workers, mean_latency_ms)
     w = _dec(workers, "workers")
     if w < 1 or w != w.to_integral_value():
         raise ValueError("workers: a whole number, at least 1")
@@ -67,6 +78,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
 def replicas_needed(
     peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2
 ) -> int:
+    _no_text(peak_qps, qps_per_replica, headroom, min_replicas)
     peak = _positive(peak_qps, "peak_qps")
     per_replica = _positive(qps_per_replica, "qps_per_replica")
     spare = _dec(headroom, "headroom")
@@ -83,6 +95,7 @@ def storage_bytes(
 ) -> int:
     # Exact products: the default context keeps only 28 significant digits.
     # plain ints are exact however large; next to a float (written as str) they must fit a float
+    _no_text(events_per_day, bytes_per_event, retention_days, replication)
     whole = all(type(v) is int for v in (events_per_day, bytes_per_event, retention_days, replication))
     with localcontext(Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)):
         total = Decimal(1)

@@ -27,12 +27,21 @@ def _fraction(value):
     return Fraction(value if isinstance(value, numbers.Rational) else float(value))
 
 
+def _no_text(*values) -> None:
+    """A number given as text ("100") is a bad input: ValueError, never a TypeError nor an answer."""
+    for value in values:
+        if not isinstance(value, numbers.Real):
+            raise ValueError(f"expected a number, got {type(value).__name__} {str(value)[:20]!r}")
+
+
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
+    _no_text(requests_per_day, peak_to_mean)
     _check(requests_per_day=(requests_per_day, lambda v: v > 0), peak_to_mean=(peak_to_mean, lambda v: v >= 1))
     return float(_in_float_range("peak_qps", _fraction(requests_per_day) / SECONDS_PER_DAY * _fraction(peak_to_mean)))
 
 
 def latency_budget_ms(p99_target_ms, other_hops_ms):
+    _no_text(p99_target_ms, *other_hops_ms)
     _check(p99_target_ms=(p99_target_ms, lambda v: v > 0))
     total = Fraction(0)
     for n, hop in enumerate(other_hops_ms):
@@ -45,11 +54,13 @@ def latency_budget_ms(p99_target_ms, other_hops_ms):
 
 
 def replica_qps(workers, mean_latency_ms):
+    _no_text(workers, mean_latency_ms)
     _check(workers=(workers, lambda v: v >= 1 and v.is_integer()), mean_latency_ms=(mean_latency_ms, lambda v: v > 0))
     return float(_in_float_range("replica_qps", _fraction(workers) * 1000 / _fraction(mean_latency_ms)))
 
 
 def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
+    _no_text(peak_qps, qps_per_replica, headroom, min_replicas)
     _check(peak_qps=(peak_qps, lambda v: v > 0), qps_per_replica=(qps_per_replica, lambda v: v > 0),
            headroom=(headroom, lambda v: 0 <= v < 1), min_replicas=(min_replicas, lambda v: v >= 1 and v.is_integer()))
     usable = _fraction(qps_per_replica) * (1 - _fraction(headroom))
@@ -58,6 +69,7 @@ def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
 
 def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3):
     # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
+    _no_text(events_per_day, bytes_per_event, retention_days, replication)
     events_per_day, bytes_per_event, retention_days, replication = (
         int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
         for v in (events_per_day, bytes_per_event, retention_days, replication)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 from collections.abc import Sequence
 from fractions import Fraction
@@ -20,7 +21,15 @@ def _exact(x, any_size=False) -> Fraction:
     return Fraction(int(f.numerator), int(f.denominator))   # plain ints, even from numpy scalars
 
 
+def _no_text(*values) -> None:
+    """A number given as text ("100") is a bad input: ValueError, never a TypeError nor an answer."""
+    for value in values:
+        if not isinstance(value, numbers.Real):
+            raise ValueError(f"expected a number, got {type(value).__name__} {str(value)[:20]!r}")
+
+
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
+    _no_text(requests_per_day, peak_to_mean)
     r, p = _exact(requests_per_day), _exact(peak_to_mean)
     if r <= 0 or p < 1:
         raise ValueError("requests_per_day > 0 and peak_to_mean >= 1")
@@ -28,6 +37,7 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
+    _no_text(p99_target_ms, *other_hops_ms)
     target = _exact(p99_target_ms)
     hops = [_exact(h) for h in other_hops_ms]
     if target <= 0 or any(h < 0 for h in hops):
@@ -39,6 +49,7 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
 
 
 def replica_qps(workers: int, mean_latency_ms: float) -> float:
+    _no_text(workers, mean_latency_ms)
     w, lat = _exact(workers), _exact(mean_latency_ms)
     if w < 1 or lat <= 0:
         raise ValueError("workers >= 1 and latency > 0")
@@ -46,6 +57,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
 
 
 def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2) -> int:
+    _no_text(peak_qps, qps_per_replica, headroom, min_replicas)
     peak, per, room, floor = (_exact(v) for v in (peak_qps, qps_per_replica, headroom, min_replicas))
     if peak <= 0 or per <= 0 or not 0 <= room < 1 or floor < 1:
         raise ValueError("bad capacity input")
@@ -53,6 +65,7 @@ def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0
 
 
 def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3) -> int:
+    _no_text(events_per_day, bytes_per_event, retention_days, replication)
     parts = [_exact(v, any_size=True) for v in (events_per_day, bytes_per_event, retention_days, replication)]
     if any(p <= 0 for p in parts):
         raise ValueError("every input must be > 0")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from fractions import Fraction
 from numbers import Integral
 
@@ -24,7 +25,15 @@ def _finite(x, name, exact=False):
     return x
 
 
+def _no_text(*values) -> None:
+    """A number given as text ("100") is a bad input: ValueError, never a TypeError nor an answer."""
+    for value in values:
+        if not isinstance(value, numbers.Real):
+            raise ValueError(f"expected a number, got {type(value).__name__} {str(value)[:20]!r}")
+
+
 def peak_qps(requests_per_day, peak_to_mean=3.0):
+    _no_text(requests_per_day, peak_to_mean)
     r = _finite(requests_per_day, "requests_per_day")
     p = _finite(peak_to_mean, "peak_to_mean")
     if not r > 0 or not p >= 1:
@@ -33,6 +42,7 @@ def peak_qps(requests_per_day, peak_to_mean=3.0):
 
 
 def latency_budget_ms(p99_target_ms, other_hops_ms):
+    _no_text(p99_target_ms, *other_hops_ms)
     t = _finite(p99_target_ms, "p99_target_ms")
     if not t > 0:
         raise ValueError("target must be > 0")
@@ -46,6 +56,7 @@ def latency_budget_ms(p99_target_ms, other_hops_ms):
 
 
 def replica_qps(workers, mean_latency_ms):
+    _no_text(workers, mean_latency_ms)
     w = _finite(workers, "workers")
     lat = _finite(mean_latency_ms, "mean_latency_ms")
     if not w >= 1 or not lat > 0:
@@ -54,6 +65,7 @@ def replica_qps(workers, mean_latency_ms):
 
 
 def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
+    _no_text(peak_qps, qps_per_replica, headroom, min_replicas)
     peak = _finite(peak_qps, "peak_qps")
     per = _finite(qps_per_replica, "qps_per_replica")
     h = _finite(headroom, "headroom")
@@ -64,6 +76,7 @@ def replicas_needed(peak_qps, qps_per_replica, headroom=0.3, min_replicas=2):
 
 
 def storage_bytes(events_per_day, bytes_per_event, retention_days, replication=3):
+    _no_text(events_per_day, bytes_per_event, retention_days, replication)
     total = Fraction(1)
     for name, x in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
                     ("retention_days", retention_days), ("replication", replication)):

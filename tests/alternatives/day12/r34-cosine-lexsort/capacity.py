@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from fractions import Fraction
 
 SECONDS_PER_DAY = 86_400
@@ -21,7 +22,15 @@ def _num(x, name):
     return f
 
 
+def _no_text(*values) -> None:
+    """A number given as text ("100") is a bad input: ValueError, never a TypeError nor an answer."""
+    for value in values:
+        if not isinstance(value, numbers.Real):
+            raise ValueError(f"expected a number, got {type(value).__name__} {str(value)[:20]!r}")
+
+
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
+    _no_text(requests_per_day, peak_to_mean)
     r = _num(requests_per_day, "requests_per_day")
     p = _num(peak_to_mean, "peak_to_mean")
     if not r > 0 or not p >= 1:
@@ -33,6 +42,7 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms) -> float:
+    _no_text(p99_target_ms, *other_hops_ms)
     t = _num(p99_target_ms, "p99_target_ms")
     if not t > 0:
         raise ValueError("target must be > 0")
@@ -46,6 +56,7 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms) -> float:
 
 
 def replica_qps(workers: int, mean_latency_ms: float) -> float:
+    _no_text(workers, mean_latency_ms)
     w = _num(workers, "workers")
     lat = _num(mean_latency_ms, "mean_latency_ms")
     if not w >= 1 or w != int(w) or not lat > 0:
@@ -57,6 +68,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
 
 
 def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2) -> int:
+    _no_text(peak_qps, qps_per_replica, headroom, min_replicas)
     peak = _num(peak_qps, "peak_qps")
     per = _num(qps_per_replica, "qps_per_replica")
     h = _num(headroom, "headroom")
@@ -70,6 +82,7 @@ def replicas_needed(peak_qps: float, qps_per_replica: float, headroom: float = 0
 
 
 def storage_bytes(events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3) -> int:
+    _no_text(events_per_day, bytes_per_event, retention_days, replication)
     total = Fraction(1)
     for name, x in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
                     ("retention_days", retention_days), ("replication", replication)):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -22,7 +23,15 @@ def _as_float(name: str, value) -> float:
     return number
 
 
+def _no_text(*values) -> None:
+    """A number given as text ("100") is a bad input: ValueError, never a TypeError nor an answer."""
+    for value in values:
+        if not isinstance(value, numbers.Real):
+            raise ValueError(f"expected a number, got {type(value).__name__} {str(value)[:20]!r}")
+
+
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
+    _no_text(requests_per_day, peak_to_mean)
     requests = _as_float("requests_per_day", requests_per_day)
     ratio = _as_float("peak_to_mean", peak_to_mean)
     if requests <= 0:
@@ -33,6 +42,7 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
+    _no_text(p99_target_ms, *other_hops_ms)
     target = _as_float("p99_target_ms", p99_target_ms)
     hops = [_as_float("hop", hop) for hop in other_hops_ms]
     if target <= 0:
@@ -46,6 +56,7 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
 
 
 def replica_qps(workers: int, mean_latency_ms: float) -> float:
+    _no_text(workers, mean_latency_ms)
     w = _as_float("workers", workers)
     latency = _as_float("mean_latency_ms", mean_latency_ms)
     if w < 1 or w != int(w):
@@ -58,6 +69,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
 def replicas_needed(
     peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2
 ) -> int:
+    _no_text(peak_qps, qps_per_replica, headroom, min_replicas)
     peak = _as_float("peak_qps", peak_qps)
     per_replica = _as_float("qps_per_replica", qps_per_replica)
     spare = _as_float("headroom", headroom)
@@ -79,6 +91,7 @@ def replicas_needed(
 def storage_bytes(
     events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3
 ) -> int:
+    _no_text(events_per_day, bytes_per_event, retention_days, replication)
     inputs = [events_per_day, bytes_per_event, retention_days, replication]
     whole = [int(x) if isinstance(x, (int, np.integer)) and not isinstance(x, bool) else None for x in inputs]
     if all(w is not None for w in whole):

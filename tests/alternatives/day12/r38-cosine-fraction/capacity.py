@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from fractions import Fraction
 
@@ -38,7 +39,15 @@ def _finite_float(name, exact):
     return result
 
 
+def _no_text(*values) -> None:
+    """A number given as text ("100") is a bad input: ValueError, never a TypeError nor an answer."""
+    for value in values:
+        if not isinstance(value, numbers.Real):
+            raise ValueError(f"expected a number, got {type(value).__name__} {str(value)[:20]!r}")
+
+
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
+    _no_text(requests_per_day, peak_to_mean)
     requests = _number("requests_per_day", requests_per_day)
     ratio = _number("peak_to_mean", peak_to_mean)
     if not requests > 0:
@@ -49,6 +58,7 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
+    _no_text(p99_target_ms, *other_hops_ms)
     target = _number("p99_target_ms", p99_target_ms)
     if not target > 0:
         raise ValueError("p99_target_ms must be > 0")
@@ -65,6 +75,7 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
 
 
 def replica_qps(workers: int, mean_latency_ms: float) -> float:
+    _no_text(workers, mean_latency_ms)
     w = _number("workers", workers)
     latency = _number("mean_latency_ms", mean_latency_ms)
     if not w >= 1:
@@ -77,6 +88,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
 def replicas_needed(
     peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2
 ) -> int:
+    _no_text(peak_qps, qps_per_replica, headroom, min_replicas)
     peak = _number("peak_qps", peak_qps)
     per = _number("qps_per_replica", qps_per_replica)
     room = _number("headroom", headroom)
@@ -99,6 +111,7 @@ def replicas_needed(
 def storage_bytes(
     events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3
 ) -> int:
+    _no_text(events_per_day, bytes_per_event, retention_days, replication)
     total = Fraction(1)
     for name, value in (("events_per_day", events_per_day), ("bytes_per_event", bytes_per_event),
                         ("retention_days", retention_days), ("replication", replication)):

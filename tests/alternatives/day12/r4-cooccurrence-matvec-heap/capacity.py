@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from fractions import Fraction
 
@@ -25,7 +26,15 @@ def _exact(value, any_size: bool = False) -> Fraction:
     return result
 
 
+def _no_text(*values) -> None:
+    """A number given as text ("100") is a bad input: ValueError, never a TypeError nor an answer."""
+    for value in values:
+        if not isinstance(value, numbers.Real):
+            raise ValueError(f"expected a number, got {type(value).__name__} {str(value)[:20]!r}")
+
+
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
+    _no_text(requests_per_day, peak_to_mean)
     requests, ratio = _exact(requests_per_day), _exact(peak_to_mean)
     if requests <= 0:
         raise ValueError("requests_per_day must be > 0")
@@ -35,6 +44,7 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
+    _no_text(p99_target_ms, *other_hops_ms)
     target = _exact(p99_target_ms)
     hops = [_exact(hop) for hop in other_hops_ms]
     if target <= 0:
@@ -48,6 +58,7 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
 
 
 def replica_qps(workers: int, mean_latency_ms: float) -> float:
+    _no_text(workers, mean_latency_ms)
     n, latency = _exact(workers), _exact(mean_latency_ms)
     if n < 1:
         raise ValueError("workers must be >= 1")
@@ -59,6 +70,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
 def replicas_needed(
     peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2
 ) -> int:
+    _no_text(peak_qps, qps_per_replica, headroom, min_replicas)
     peak, per_replica = _exact(peak_qps), _exact(qps_per_replica)
     spare, floor = _exact(headroom), _exact(min_replicas)
     if peak <= 0 or per_replica <= 0:
@@ -74,6 +86,7 @@ def storage_bytes(
     events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3
 ) -> int:
     # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
+    _no_text(events_per_day, bytes_per_event, retention_days, replication)
     events_per_day, bytes_per_event, retention_days, replication = (
         int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v
         for v in (events_per_day, bytes_per_event, retention_days, replication)

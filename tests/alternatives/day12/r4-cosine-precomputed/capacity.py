@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 SECONDS_PER_DAY = 86_400
@@ -27,7 +28,15 @@ def _positive(name: str, value: float) -> float:
     return value
 
 
+def _no_text(*values) -> None:
+    """A number given as text ("100") is a bad input: ValueError, never a TypeError nor an answer."""
+    for value in values:
+        if not isinstance(value, numbers.Real):
+            raise ValueError(f"expected a number, got {type(value).__name__} {str(value)[:20]!r}")
+
+
 def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
+    _no_text(requests_per_day, peak_to_mean)
     requests = _positive("requests_per_day", requests_per_day)
     ratio = _finite("peak_to_mean", peak_to_mean)
     if ratio < 1:
@@ -36,6 +45,7 @@ def peak_qps(requests_per_day: float, peak_to_mean: float = 3.0) -> float:
 
 
 def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> float:
+    _no_text(p99_target_ms, *other_hops_ms)
     target = _positive("p99_target_ms", p99_target_ms)
     hops = [_finite("hop", hop) for hop in other_hops_ms]
     if any(hop < 0 for hop in hops):
@@ -47,6 +57,7 @@ def latency_budget_ms(p99_target_ms: float, other_hops_ms: Sequence[float]) -> f
 
 
 def replica_qps(workers: int, mean_latency_ms: float) -> float:
+    _no_text(workers, mean_latency_ms)
     n = _finite("workers", workers)
     if n < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -57,6 +68,7 @@ def replica_qps(workers: int, mean_latency_ms: float) -> float:
 def replicas_needed(
     peak_qps: float, qps_per_replica: float, headroom: float = 0.3, min_replicas: int = 2
 ) -> int:
+    _no_text(peak_qps, qps_per_replica, headroom, min_replicas)
     peak = _positive("peak_qps", peak_qps)
     per_replica = _positive("qps_per_replica", qps_per_replica)
     spare = _finite("headroom", headroom)
@@ -73,6 +85,7 @@ def storage_bytes(
     events_per_day: float, bytes_per_event: float, retention_days: int, replication: int = 3
 ) -> int:
     # numpy integers (read from a DataFrame) are whole numbers: multiply them as Python ints, which never wrap
+    _no_text(events_per_day, bytes_per_event, retention_days, replication)
     events_per_day, bytes_per_event, retention_days, replication = (
         int(v) if hasattr(v, "__index__") and not isinstance(v, bool) else v.item() if hasattr(v, "item") else v
         for v in (events_per_day, bytes_per_event, retention_days, replication)
