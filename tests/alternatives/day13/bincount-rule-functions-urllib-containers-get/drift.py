@@ -10,7 +10,10 @@ from scipy import stats
 
 
 def _sample(values, what):
-    arr = np.asarray(values, dtype=float).ravel()
+    try:
+        arr = np.asarray(values, dtype=float).ravel()
+    except OverflowError:  # a Python int such as 10**400 that no float holds
+        raise ValueError(f"{what} holds an int too large for a float") from None
     if arr.size == 0:
         raise ValueError(f"{what} is empty")
     if not np.all(np.isfinite(arr)):

@@ -12,7 +12,10 @@ from scipy.stats import ks_2samp
 
 
 def _checked(sample, what: str) -> list[float]:
-    values = [float(v) for v in sample]  # a fresh list: the caller's data is never touched
+    try:
+        values = [float(v) for v in sample]  # a fresh list: the caller's data is never touched
+    except OverflowError:  # a Python int such as 10**400 that no float holds
+        raise ValueError(f"{what} holds an int too large for a float") from None
     if not values:
         raise ValueError(f"the {what} sample is empty")
     if any(not math.isfinite(v) for v in values):

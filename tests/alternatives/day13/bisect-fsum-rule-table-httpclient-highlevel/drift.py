@@ -22,7 +22,10 @@ import scipy.stats
 
 
 def _checked(values, name: str) -> list[float]:
-    out = [float(v) for v in values]
+    try:
+        out = [float(v) for v in values]
+    except OverflowError:  # a Python int such as 10**400 that no float holds
+        raise ValueError(f"{name} holds an int too large for a float") from None
     if not out:
         raise ValueError(f"{name}: empty sample")
     for v in out:

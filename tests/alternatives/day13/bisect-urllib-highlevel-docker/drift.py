@@ -12,7 +12,10 @@ from scipy import stats
 
 
 def _clean(values, what):
-    out = [float(v) for v in values]
+    try:
+        out = [float(v) for v in values]
+    except OverflowError:  # a Python int such as 10**400 that no float holds
+        raise ValueError(f"{what} holds an int too large for a float") from None
     if not out:
         raise ValueError(f"{what}: empty sample")
     if any(not math.isfinite(v) for v in out):

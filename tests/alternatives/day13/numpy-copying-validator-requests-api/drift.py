@@ -11,7 +11,10 @@ from scipy import stats
 
 
 def _sample(values: Sequence[float], what: str) -> np.ndarray:
-    array = np.array(values, dtype=float)  # a copy: the caller's sample is never touched
+    try:
+        array = np.array(values, dtype=float)  # a copy: the caller's sample is never touched
+    except OverflowError:  # a Python int such as 10**400 that no float holds
+        raise ValueError(f"{what} holds an int too large for a float") from None
     if array.size == 0:
         raise ValueError(f"{what} is empty")
     if not np.all(np.isfinite(array)):

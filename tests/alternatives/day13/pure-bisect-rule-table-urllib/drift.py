@@ -8,7 +8,10 @@ from typing import Sequence
 
 
 def _clean(values, what):
-    out = [float(v) for v in values]
+    try:
+        out = [float(v) for v in values]
+    except OverflowError:  # a Python int such as 10**400 that no float holds
+        raise ValueError(f"{what} holds an int too large for a float") from None
     if not out:
         raise ValueError(f"{what} is empty")
     for v in out:

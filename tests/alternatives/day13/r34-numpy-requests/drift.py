@@ -11,10 +11,13 @@ from scipy import stats
 
 
 def _as_sample(values) -> np.ndarray:
-    if isinstance(values, np.ndarray):
-        arr = values.astype(float, copy=True)
-    else:
-        arr = np.array([float(v) for v in values], dtype=float)
+    try:
+        if isinstance(values, np.ndarray):
+            arr = values.astype(float, copy=True)
+        else:
+            arr = np.array([float(v) for v in values], dtype=float)
+    except OverflowError:  # a Python int such as 10**400 that no float holds
+        raise ValueError("sample holds an int too large for a float") from None
     arr = arr.ravel()
     if arr.size == 0:
         raise ValueError("empty sample")

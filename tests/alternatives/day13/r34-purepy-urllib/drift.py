@@ -11,7 +11,10 @@ from scipy import stats
 
 
 def _floats(values) -> list[float]:
-    out = [float(v) for v in list(values)]  # a new list: the caller's sample is never touched
+    try:
+        out = [float(v) for v in list(values)]  # a new list: the caller's sample is never touched
+    except OverflowError:  # a Python int such as 10**400 that no float holds
+        raise ValueError("sample holds an int too large for a float") from None
     if not out:
         raise ValueError("a sample must not be empty")
     for v in out:

@@ -29,7 +29,10 @@ def _sample(values) -> np.ndarray:
     for v in items:
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Real, np.number)):
             raise ValueError(f"not a real number: {v!r}")
-        f = float(v)
+        try:
+            f = float(v)
+        except OverflowError:  # a Python int such as 10**400 that no float holds
+            raise ValueError("an int too large for a float") from None
         if not math.isfinite(f):
             raise ValueError(f"not finite: {v!r}")
         out.append(f)

@@ -16,7 +16,10 @@ from typing import Sequence
 
 
 def _checked(values, what: str) -> list[float]:
-    out = [float(v) for v in values]
+    try:
+        out = [float(v) for v in values]
+    except OverflowError:  # a Python int such as 10**400 that no float holds
+        raise ValueError(f"{what} holds an int too large for a float") from None
     if not out:
         raise ValueError(f"{what} is empty")
     for v in out:
