@@ -17,10 +17,7 @@ from scipy import stats
 
 
 def _sample(values, what: str) -> np.ndarray:
-    try:
-        arr = np.array(values, dtype=float)  # always a copy
-    except OverflowError:  # a Python int such as 10**400 that no float holds
-        raise ValueError(f"{what} holds an int too large for a float") from None
+    arr = np.array(values, dtype=float)  # always a copy
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"{what} must be a non-empty 1-D sample")
     if not np.all(np.isfinite(arr)):

@@ -17,10 +17,7 @@ from scipy import stats
 
 
 def _sample(values) -> np.ndarray:
-    try:
-        arr = np.array(values, dtype=float)  # a copy
-    except OverflowError:  # a Python int such as 10**400 that no float holds
-        raise ValueError("sample holds an int too large for a float") from None
+    arr = np.array(values, dtype=float)  # a copy
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError("a sample must be a non-empty 1-d sequence")
     if not np.all(np.isfinite(arr)):

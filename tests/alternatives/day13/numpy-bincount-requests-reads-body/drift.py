@@ -11,10 +11,7 @@ from scipy import stats
 
 
 def _sample(values) -> np.ndarray:
-    try:
-        arr = np.array(values, dtype=float)  # a copy: the caller's data is never touched
-    except OverflowError:  # a Python int such as 10**400 that no float holds
-        raise ValueError("sample holds an int too large for a float") from None
+    arr = np.array(values, dtype=float)  # a copy: the caller's data is never touched
     if arr.size == 0:
         raise ValueError("empty sample")
     if not np.all(np.isfinite(arr)):

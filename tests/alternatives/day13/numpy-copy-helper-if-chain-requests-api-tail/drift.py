@@ -11,10 +11,7 @@ from scipy import stats
 
 
 def _sample(values, name: str) -> np.ndarray:
-    try:
-        arr = np.array(values, dtype=float)  # always a copy
-    except OverflowError:  # a Python int such as 10**400 that no float holds
-        raise ValueError(f"{name} holds an int too large for a float") from None
+    arr = np.array(values, dtype=float)  # always a copy
     if arr.size == 0:
         raise ValueError(f"{name} is empty")
     if not np.all(np.isfinite(arr)):

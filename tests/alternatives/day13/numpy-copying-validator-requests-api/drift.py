@@ -11,10 +11,7 @@ from scipy import stats
 
 
 def _sample(values: Sequence[float], what: str) -> np.ndarray:
-    try:
-        array = np.array(values, dtype=float)  # a copy: the caller's sample is never touched
-    except OverflowError:  # a Python int such as 10**400 that no float holds
-        raise ValueError(f"{what} holds an int too large for a float") from None
+    array = np.array(values, dtype=float)  # a copy: the caller's sample is never touched
     if array.size == 0:
         raise ValueError(f"{what} is empty")
     if not np.all(np.isfinite(array)):

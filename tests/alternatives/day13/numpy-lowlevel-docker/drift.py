@@ -8,10 +8,7 @@ from scipy import stats
 
 
 def _sample(values, name):
-    try:
-        a = np.asarray(values, dtype=float).ravel()
-    except OverflowError:  # a Python int such as 10**400 that no float holds
-        raise ValueError(f"{name} holds an int too large for a float") from None
+    a = np.asarray(values, dtype=float).ravel()
     if a.size == 0:
         raise ValueError(f"{name} is empty")
     if not np.all(np.isfinite(a)):

@@ -20,10 +20,7 @@ from scipy import stats
 
 
 def _sample(values, what: str) -> np.ndarray:
-    try:
-        arr = np.array(values, dtype=float)  # a copy: the caller's data is never touched
-    except OverflowError:  # a Python int such as 10**400 that no float holds
-        raise ValueError(f"{what} holds an int too large for a float") from None
+    arr = np.array(values, dtype=float)  # a copy: the caller's data is never touched
     if arr.size == 0:
         raise ValueError(f"{what} is empty")
     if not np.all(np.isfinite(arr)):

@@ -11,10 +11,7 @@ from scipy import stats
 
 
 def _sample(values, what: str) -> np.ndarray:
-    try:
-        arr = np.array(values, dtype=float)  # always a copy
-    except OverflowError:  # a Python int such as 10**400 that no float holds
-        raise ValueError(f"{what} holds an int too large for a float") from None
+    arr = np.array(values, dtype=float)  # always a copy
     if arr.ndim != 1:
         arr = arr.ravel()
     if arr.size == 0:

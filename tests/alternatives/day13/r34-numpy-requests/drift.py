@@ -11,13 +11,10 @@ from scipy import stats
 
 
 def _as_sample(values) -> np.ndarray:
-    try:
-        if isinstance(values, np.ndarray):
-            arr = values.astype(float, copy=True)
-        else:
-            arr = np.array([float(v) for v in values], dtype=float)
-    except OverflowError:  # a Python int such as 10**400 that no float holds
-        raise ValueError("sample holds an int too large for a float") from None
+    if isinstance(values, np.ndarray):
+        arr = values.astype(float, copy=True)
+    else:
+        arr = np.array([float(v) for v in values], dtype=float)
     arr = arr.ravel()
     if arr.size == 0:
         raise ValueError("empty sample")

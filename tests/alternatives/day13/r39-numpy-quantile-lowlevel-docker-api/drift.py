@@ -29,10 +29,7 @@ def _sample(values) -> np.ndarray:
     for v in items:
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Real, np.number)):
             raise ValueError(f"not a real number: {v!r}")
-        try:
-            f = float(v)
-        except OverflowError:  # a Python int such as 10**400 that no float holds
-            raise ValueError("an int too large for a float") from None
+        f = float(v)
         if not math.isfinite(f):
             raise ValueError(f"not finite: {v!r}")
         out.append(f)

@@ -8,10 +8,7 @@ from scipy import stats
 
 
 def _sample(values) -> np.ndarray:
-    try:
-        a = np.asarray(values, dtype=float).ravel()
-    except OverflowError:  # a Python int such as 10**400 that no float holds
-        raise ValueError("sample holds an int too large for a float") from None
+    a = np.asarray(values, dtype=float).ravel()
     if a.size == 0:
         raise ValueError("empty sample")
     if not np.all(np.isfinite(a)):

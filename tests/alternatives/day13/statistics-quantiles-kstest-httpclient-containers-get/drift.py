@@ -16,10 +16,7 @@ from typing import Sequence
 
 
 def _checked(values, what: str) -> list[float]:
-    try:
-        out = [float(v) for v in values]
-    except OverflowError:  # a Python int such as 10**400 that no float holds
-        raise ValueError(f"{what} holds an int too large for a float") from None
+    out = [float(v) for v in values]
     if not out:
         raise ValueError(f"{what} is empty")
     for v in out:

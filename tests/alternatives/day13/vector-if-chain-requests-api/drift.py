@@ -10,10 +10,7 @@ from scipy import stats
 
 
 def _sample(values: Sequence[float], what: str) -> np.ndarray:
-    try:
-        arr = np.asarray(values, dtype=float).ravel()
-    except OverflowError:  # a Python int such as 10**400 that no float holds
-        raise ValueError(f"{what} holds an int too large for a float") from None
+    arr = np.asarray(values, dtype=float).ravel()
     if arr.size == 0:
         raise ValueError(f"{what} is empty")
     if not np.all(np.isfinite(arr)):
