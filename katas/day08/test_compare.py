@@ -224,3 +224,20 @@ def test_aliases_are_sorted_whatever_order_the_registry_gives_them(request, stor
     assert aliases == ["alpha", "challenger", "mid", "zeta"], (
         f"version 1 has the aliases 'zeta', 'alpha', 'mid' and 'challenger', and the registry gave them back to front; "
         f"the row should list them sorted, ['alpha', 'challenger', 'mid', 'zeta'], not {aliases}")
+
+
+def test_rows_of_one_table_do_not_share_an_aliases_list(registry, mlflow_name):
+    for run in ("weak", "good", "best"):
+        register_challenger(registry.tracking_uri, registry.run_ids[run], mlflow_name)
+    # Version 3 is 'challenger'; versions 1 and 2 carry no alias at all.
+    table = compare_versions(registry.tracking_uri, mlflow_name, registry.X_test, registry.y_test)
+    before = {row["version"]: list(row["aliases"]) for row in table}
+    assert before == {"1": [], "2": [], "3": ["challenger"]}, (
+        f"setup: only version 3 should carry an alias ('challenger'); the table lists {before}")
+    noted = next(row for row in table if row["version"] == "1")
+    noted["aliases"].append("reviewed")  # the caller annotates one row of the table it got
+    others = {row["version"]: row["aliases"] for row in table if row is not noted}
+    expected = {v: a for v, a in before.items() if v != "1"}
+    assert others == expected, (
+        f"the caller wrote 'reviewed' into version 1's aliases only; the other rows should still list {expected}, "
+        f"but they list {others}: give every row a list of its own, even rows with no alias")
