@@ -223,7 +223,7 @@ def test_health_check_is_true_for_a_healthy_server():
         assert ("GET", "/health") in server.requests, "the probe should GET the URL it was given"
 
 
-@pytest.mark.parametrize("status", [204, 404, 500, 503])
+@pytest.mark.parametrize("status", [201, 204, 299, 404, 500, 503])
 def test_health_check_is_false_for_any_status_but_200(status):
     with ControlledServer("failing") as server:
         server.set("failing", status=status)
@@ -491,6 +491,53 @@ def test_health_check_gives_up_at_its_timeout_on_a_server_trickling_its_answer()
         f"server trickling its answer a byte at a time sends one well within any per-read timeout)"
     )
     assert healthy is False, "the 200 was not all there within the probe's 1 s timeout: no answer in time is unhealthy"
+
+
+def _status_line_then_trickled_headers(conn, stop):
+    conn.sendall(b"HTTP/1.1 200 OK\r\n")
+    for byte in b"Content-Length: 2\r\nConnection: close\r\n\r\nok":
+        if stop.wait(0.25):
+            return
+        conn.sendall(bytes([byte]))
+
+
+def _status_line_then_silence(conn, stop):
+    conn.sendall(b"HTTP/1.1 200 OK\r\n")
+    stop.wait(10)
+
+
+def _status_line_then_reset(conn, stop):
+    conn.sendall(b"HTTP/1.1 200 OK\r\n")
+    time.sleep(0.1)  # the status line is on its way before the reset
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # closing now sends a reset
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("answer, what", [
+    (_status_line_then_trickled_headers, "its headers trickled a byte every 0.25 s, past the 1 s timeout"),
+    (_status_line_then_silence, "nothing more until the timeout"),
+    (_status_line_then_reset, "the connection reset right after it"),
+], ids=["headers-trickled", "silence", "reset"])
+def test_health_check_is_false_when_the_headers_never_finish(answer, what):
+    # a half-started server: "HTTP/1.1 200 OK" arrives at once, the rest of the answer's head never does in time
+    with one_raw_connection(answer) as url:
+        started = time.monotonic()
+        try:
+            healthy = http_health_check(url, 1.0)
+        except NotImplementedError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the contract is: never an exception
+            pytest.fail(f"a status line 200 followed by {what} should make the probe return False, not raise {exc!r}")
+        waited = time.monotonic() - started
+    assert waited < 4, (
+        f"the probe took {waited:.1f} s with a 1 s timeout after a status line 200 followed by {what}: the timeout "
+        f"bounds the whole probe, the headers included"
+    )
+    assert healthy is False, (
+        f"the server sent the status line 200 and then {what}, and the probe returned {healthy!r}: a 200 counts only "
+        f"once the whole head of the answer (status line and headers, up to the blank line) has arrived within the "
+        f"timeout, so this is unhealthy"
+    )
 
 
 @pytest.mark.timeout(20)

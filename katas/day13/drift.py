@@ -19,7 +19,8 @@ def psi(reference: Sequence[float], current: Sequence[float], bins: int = 10, ep
     Bins are cut at the reference's quantiles, a value on an edge belongs to the bin
     below, values outside the reference range land in the outer bins, and a bin's
     proportion below `epsilon` counts as `epsilon` so an empty bin cannot divide by
-    zero. Empty or non-finite samples, bins < 2 or an epsilon that is not > 0 (NaN too) are a ValueError.
+    zero. Empty or non-finite samples, bins < 2 or an epsilon that is not > 0 (NaN too) are a
+    ValueError; an int too large for a float (10**400) is refused too (ValueError or OverflowError).
     The samples are only read: the caller's lists and arrays come back unchanged.
     """
     # TODO(task 1): numpy.quantile for the edges, numpy.searchsorted to bin, then the sum.

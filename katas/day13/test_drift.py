@@ -177,6 +177,34 @@ def test_psi_rejects_empty_or_non_finite_samples(bad):
         psi([1.0, 2.0], bad)
 
 
+TOO_LARGE_FOR_A_FLOAT = 10**400  # float(10**400) raises OverflowError: no float holds it
+
+
+@pytest.mark.parametrize("check", [
+    pytest.param(lambda ref, cur: psi(ref, cur, bins=2), marks=pytest.mark.task(taskno=1), id="psi"),
+    pytest.param(ks_test, marks=pytest.mark.task(taskno=2), id="ks_test"),
+    pytest.param(lambda ref, cur: detect_drift(ref, cur, bins=2), marks=pytest.mark.task(taskno=2),
+                 id="detect_drift"),
+])
+@pytest.mark.parametrize("sample", ["reference", "current"])
+@pytest.mark.parametrize("huge, shown", [(TOO_LARGE_FOR_A_FLOAT, "10**400"), (-TOO_LARGE_FOR_A_FLOAT, "-10**400")],
+                         ids=["10**400", "-10**400"])
+def test_an_int_too_large_for_a_float_is_refused(check, sample, huge, shown):
+    good, bad = [1.0, 2.0, 3.0, 4.0], [1.0, 2.0, huge]
+    samples = (bad, good) if sample == "reference" else (good, bad)
+    try:
+        got = check(*samples)
+    except NotImplementedError:
+        raise
+    except (ValueError, OverflowError):
+        return
+    except Exception as exc:
+        pytest.fail(f"a {sample} sample holding {shown}, an int too large for a float, is refused like an infinite "
+                    f"value (ValueError, or the OverflowError float() raises); got {exc!r} instead")
+    pytest.fail(f"a {sample} sample holding {shown}, an int too large for a float, is refused like an infinite value "
+                f"(ValueError, or the OverflowError float() raises); got an answer instead: {got!r}")
+
+
 @pytest.mark.task(taskno=1)
 def test_psi_rejects_fewer_than_two_bins_and_a_non_positive_epsilon():
     with pytest.raises(ValueError):

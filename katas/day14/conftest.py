@@ -476,12 +476,13 @@ class FakeTools:
         return [entry.get("at", 0.0) for entry in self._log()]
 
     @property
-    def ends(self) -> list[float | None]:
-        """When each call in `calls` ended (time.time()), in the same order; None for a call still running or killed."""
+    def spans(self) -> list[tuple[str, list[str], float, float | None]]:
+        """Each call in `calls` as (tool, argv, start, end), read in one pass over the logs; end (time.time()) is
+        None for a call still running or killed."""
         log = self.home / "ends.jsonl"
         lines = log.read_text().splitlines() if log.exists() else []
         ended = {entry["call"]: entry["at"] for entry in (json.loads(line) for line in lines if line.strip())}
-        return [ended.get(entry.get("call")) for entry in self._log()]
+        return [(entry["tool"], entry["argv"], entry.get("at", 0.0), ended.get(entry.get("call"))) for entry in self._log()]
 
     @property
     def folders(self) -> list[str]:

@@ -1181,8 +1181,7 @@ def test_without_retries_and_interval_the_documented_defaults_apply(pipeline, fa
         done = run_bash(learner_file("pipeline.sh"), args, env={**SAME_NAMED_VARIABLES, **fake_tools.env}, timeout=20)
         if mode == "k8s":
             # (start, end) of each fake `kubectl get --raw` call: on a busy machine the fake's own run takes a while
-            logged = list(zip(fake_tools.calls, fake_tools.times, fake_tools.ends))[before:]
-            ran = [(t, end) for (tool, argv), t, end in logged
+            ran = [(start, end) for tool, argv, start, end in fake_tools.spans[before:]
                    if tool == "kubectl" and any(a.startswith("--raw") for a in argv)]
         else:
             ran = [(t, t) for t in health_times(model_server)]  # when the request reached the server

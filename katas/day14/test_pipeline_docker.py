@@ -21,13 +21,14 @@ UNIT_TESTS = "python -m unittest -q checks_app"
 
 
 @pytest.fixture
-def service(request, docker_client, docker_base_image, standin_context, learner_file, run_bash):
+def service(request, docker_client, docker_base_image, standin_context, learner_file, run_bash, tmp_path):
     name = f"katas-day14-{uuid.uuid4().hex[:8]}"
     image = f"{IMAGE}-{name.rsplit('-', 1)[1]}"  # its own: runs side by side must not retag each other's v2
     port = free_port()
+    context = own_context(standin_context, tmp_path / "context", name)
 
     def deploy(version, *build_args, test_cmd=UNIT_TESTS):
-        args = ["--mode", "docker", "--image", image, "--name", name, "--port", str(port), "--context", str(standin_context),
+        args = ["--mode", "docker", "--image", image, "--name", name, "--port", str(port), "--context", str(context),
                 "--test-cmd", test_cmd, "--retries", "10", "--interval", "0.3", "--timeout", "2",
                 "--rollout-timeout", "20", "--step-timeout", "90",
                 "--build-arg", f"BASE_IMAGE={docker_base_image}", "--build-arg", f"APP_VERSION={version}"]
@@ -50,6 +51,16 @@ def service(request, docker_client, docker_base_image, standin_context, learner_
     finally:
         remove_named(docker_client, name)
         remove_tags(docker_client, image)
+
+
+def own_context(standin_context, folder, name):
+    """A copy of the stand-in's build context whose last layer is this test's alone. Two tests building the same
+    steps would otherwise get one image ID, and one test untagging it at its end would delete the image the other is
+    about to tag."""
+    shutil.copytree(standin_context, folder)
+    dockerfile = folder / "Dockerfile"
+    dockerfile.write_text(f"{dockerfile.read_text().rstrip()}\nLABEL org.mlops-katas.test-build=\"{name}\"\n")
+    return folder
 
 
 def remove_tags(docker_client, image):

@@ -21,7 +21,10 @@ MAJOR = "major"
 
 
 def _sample(values: Sequence[float], what: str) -> np.ndarray:
-    array = np.asarray(values, dtype=float)
+    try:
+        array = np.asarray(values, dtype=float)
+    except OverflowError:  # a Python int too large for a float (10**400): a sample no float can hold
+        raise ValueError(f"{what} holds an integer too large for a float") from None
     if array.ndim != 1 or array.size == 0:
         raise ValueError(f"{what} must be a non-empty 1-D sequence of numbers")
     if not np.all(np.isfinite(array)):

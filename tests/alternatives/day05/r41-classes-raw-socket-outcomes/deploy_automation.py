@@ -64,14 +64,14 @@ def http_health_check(url: str, timeout: float) -> bool:
             sock.settimeout(max(end - time.monotonic(), 1e-6))
             sock.sendall(request)
             buffer = b""
-            while b"\n" not in buffer:
+            while b"\r\n\r\n" not in buffer and b"\n\n" not in buffer:  # the whole head, up to its blank line
                 remaining = end - time.monotonic()
                 if remaining <= 0:
                     return False
                 sock.settimeout(remaining)
                 chunk = sock.recv(4096)
                 if not chunk:
-                    break
+                    return False  # closed before the head ended
                 buffer += chunk
                 if len(buffer) > 65536:
                     return False

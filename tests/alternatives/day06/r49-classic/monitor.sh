@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# monitor.sh: watch a model server's /health and this host's load, memory and disk.
+set -euo pipefail
+
+usage() {
+  cat <<'USAGE'
+usage: monitor.sh [--url URL] [--interval SECONDS] [--max-failures N] [--timeout SECONDS] [--once]
+  --url URL           base URL; GET URL/health is checked (default http://127.0.0.1:8000)
+  --interval SECONDS  pause between checks (default 30)
+  --max-failures N    exit 1 after N consecutive failed checks (default 3)
+  --timeout SECONDS   limit for one health request (default 5)
+  --once              check once: exit 0 when healthy, 1 when not
+  -h, --help          print the usage on stdout, exit 0
+USAGE
+}
+
+die_usage() { echo "monitor.sh: $1" >&2; usage >&2; exit 2; }
+
+log() { printf '%s [%s] %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" "$2"; }
+
+is_positive_decimal() {
+  [[ $1 =~ ^[0-9]+(\.[0-9]+)?$ ]] && [[ $1 =~ [1-9] ]]
+}
+
+url="http://127.0.0.1:8000"
+interval=30
+max_failures=3
+timeout=5
+once=0
+
+while (($# > 0)); do
+  case $1 in
+    --url) (($# >= 2)) || die_usage "--url needs a value"; url=$2; shift 2 ;;
+    --interval) (($# >= 2)) || die_usage "--interval needs a value"; interval=$2; shift 2 ;;
+    --max-failures) (($# >= 2)) || die_usage "--max-failures needs a value"; max_failures=$2; shift 2 ;;
+    --timeout) (($# >= 2)) || die_usage "--timeout needs a value"; timeout=$2; shift 2 ;;
+    --once) once=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) die_usage "unknown argument: $1" ;;
+  esac
+done
+
+[[ -n $url ]] || die_usage "--url must not be empty"
+is_positive_decimal "$interval" || die_usage "bad --interval: $interval"
+is_positive_decimal "$timeout" || die_usage "bad --timeout: $timeout"
+[[ $max_failures =~ ^[0-9]+$ ]] || die_usage "bad --max-failures: $max_failures"
+stripped=${max_failures#"${max_failures%%[!0]*}"}
+[[ -n $stripped ]] || die_usage "--max-failures must be positive"
+((${#stripped} <= 18)) || die_usage "--max-failures too big: $max_failures"
+max_failures=$((10#$stripped))
+
+check_health() {
+  local code
+  code=$(curl --silent --output /dev/null --write-out '%{http_code}' \
+    --connect-timeout "$timeout" --max-time "$timeout" "${url%/}/health") || true
+  if [[ $code == 200 ]]; then
+    log INFO "health ok (HTTP 200) url=$url"
+    return 0
+  fi
+  log WARN "health failed (HTTP ${code:-000}) url=$url"
+  return 1
+}
+
+log_metrics() {
+  local load1 mem disk
+  read -r load1 _ < /proc/loadavg
+  mem=$(awk '/^MemTotal:/ {t=$2} /^MemAvailable:/ {a=$2} END { if (t > 0) printf "%.1f", 100 * (t - a) / t; else print "0" }' /proc/meminfo)
+  disk=$(cd / && df -P / | awk 'NR == 2 { sub(/%/, "", $5); print $5 }')
+  log INFO "metrics load1=$load1 mem_used_pct=$mem disk_used_pct=$disk"
+}
+
+if ((once)); then
+  if check_health; then log_metrics; exit 0; fi
+  log_metrics
+  exit 1
+fi
+
+failures=0
+while true; do
+  if check_health; then
+    failures=0
+  else
+    failures=$((failures + 1))
+    if ((failures >= max_failures)); then
+      log ERROR "giving up after $failures consecutive failed checks"
+      exit 1
+    fi
+  fi
+  log_metrics
+  sleep "$interval"
+done
