@@ -203,7 +203,7 @@ def test_only_the_metrics_route_itself_goes_uncounted(app):
     samples = scrape(client)
     assert value(samples, "model_requests_total", endpoint="unmatched", status="404") == 3, (
         "/metrics/, /metrics.json and /metricsz are unknown paths answered 404 and should count 3 under "
-        "endpoint='unmatched': only GET /metrics itself goes uncounted, not every path that starts like it")
+        "endpoint='unmatched': only /metrics itself goes uncounted, not every path that starts like it")
 
 
 class HeldBody(io.RawIOBase):

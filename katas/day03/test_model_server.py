@@ -184,7 +184,8 @@ def test_features_reach_the_model_at_full_precision(client, reference_model):
 
 @pytest.mark.parametrize("name", ["model%20v1.skops", "model#2.skops", "model?v=3.skops", "model+v2.skops",
                                   "model-$KATA_DAY03_X.skops", "model-${KATA_DAY03_X}.skops", "~/model.skops",
-                                  " model.skops", "model.skops ", "   "])
+                                  " model.skops", "model.skops ", "   ", "file:model#2.skops",
+                                  "file:model%20v1.skops"])
 def test_model_path_is_a_file_path_taken_exactly_as_given(model_file, tmp_path, monkeypatch, name):
     monkeypatch.delenv("MODEL_URI", raising=False)
     monkeypatch.setenv("KATA_DAY03_X", "expanded")
@@ -195,15 +196,15 @@ def test_model_path_is_a_file_path_taken_exactly_as_given(model_file, tmp_path, 
     path = tmp_path / name
     path.parent.mkdir(exist_ok=True)
     path.write_bytes(model_file.read_bytes())
-    # "~/model.skops": the folder "~" under the current one; a name starting with a space is given relative too,
-    # so the space is the first character of MODEL_PATH, not one after a "/".
-    given = name if name.startswith(("~", " ")) else str(path)
+    # "~/model.skops": the folder "~" under the current one; a name starting with a space or "file:" is given
+    # relative too, so that text starts MODEL_PATH (a file named "file:model#2.skops", not a URI to decode).
+    given = name if name.startswith(("~", " ", "file:")) else str(path)
     answer = wait_ready(create_app({"MODEL_PATH": given, "MODEL_VERSION": "plain-path"}).test_client())
     assert answer.status_code == 200, (
         f"MODEL_PATH={given!r} names an existing model file and should be loaded as it is, got /ready "
         f"{answer.status_code}: MODEL_PATH is a file path, not a URI, so nothing in it is %-decoded or split off at "
         "a # or ?, there is no ~ or $VAR expansion, and leading or trailing spaces are part of the name (no strip()); "
-        "only MODEL_URI is parsed as a URI")
+        "only MODEL_URI is parsed as a URI, even when MODEL_PATH starts with file:")
 
 
 def test_model_uri_with_the_file_scheme_is_accepted(model_file, monkeypatch):

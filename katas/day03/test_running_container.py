@@ -176,14 +176,16 @@ def test_the_healthcheck_fails_when_nothing_answers(request, server_image, docke
 
 
 # Runs the image's HEALTHCHECK command (given as JSON in argv[1]) next to a stand-in server
-# whose /health answers 503, and exits with the command's exit code.
+# whose /health answers the status in argv[2] (a 204 with no body), and exits with the command's exit code.
 CHECK_AGAINST_AN_UNHEALTHY_SERVER = """
 import http.server, json, socket, subprocess, sys, threading
 
+STATUS = int(sys.argv[2])
+
 class Unhealthy(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        body = b'{"status": "broken"}'
-        self.send_response(503)
+        body = b'' if STATUS == 204 else b'{"status": "not quite"}'
+        self.send_response(STATUS)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -213,7 +215,10 @@ sys.exit(code)
 """
 
 
-def test_the_healthcheck_fails_when_health_answers_an_error(request, server_image, docker_client):
+# Not 200 is not healthy: a 503, and also a 2xx that is not 200 (a check that only trusts urlopen not to raise
+# takes those for healthy).
+@pytest.mark.parametrize("status", [503, 204, 299])
+def test_the_healthcheck_fails_when_health_answers_an_error(request, server_image, docker_client, status):
     import json
 
     import docker
@@ -223,9 +228,10 @@ def test_the_healthcheck_fails_when_health_answers_an_error(request, server_imag
     declared = (docker_client.images.get(server_image.tag).attrs["Config"].get("Healthcheck") or {}).get("Test")
     assert declared and declared[0] in ("CMD", "CMD-SHELL"), "the image declares no HEALTHCHECK command"
     command = ["/bin/sh", "-c", declared[1]] if declared[0] == "CMD-SHELL" else declared[1:]
-    # The check, in a container of the image where a stand-in server answers /health with 503.
+    # The check, in a container of the image where a stand-in server answers /health with that status.
     container = docker_client.containers.run(server_image.tag, entrypoint=["python", "-c"],
-                                             command=[CHECK_AGAINST_AN_UNHEALTHY_SERVER, json.dumps(command)],
+                                             command=[CHECK_AGAINST_AN_UNHEALTHY_SERVER, json.dumps(command),
+                                                      str(status)],
                                              network_mode="none", detach=True, labels=run_labels(request.node.nodeid))
     try:
         try:
@@ -236,8 +242,9 @@ def test_the_healthcheck_fails_when_health_answers_an_error(request, server_imag
     finally:
         container.remove(force=True)
     assert code != 0, (
-        f"the HEALTHCHECK command exits 0 when /health answers 503 (it printed {output[-200:]!r}): a check that "
-        "only sees that something answers reports a sick server as healthy; exit non-zero unless the answer is 200")
+        f"the HEALTHCHECK command exits 0 when /health answers {status} (it printed {output[-200:]!r}): a check "
+        "that only sees that something answers, or that the answer is no error, reports a server as healthy that "
+        "did not say so; exit non-zero unless the answer is 200")
 
 
 # Kept last: it stops the module's shared container.
