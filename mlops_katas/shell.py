@@ -2,7 +2,7 @@
 
 The script runs in a process group of its own, so a `sleep` or `curl` it started dies
 with it when the time is up; the test then fails with what the script printed so far,
-not with a hung run.
+not with a hung run. The group is killed as well when the run itself is interrupted.
 """
 
 from __future__ import annotations
@@ -42,8 +42,19 @@ def run_script(path: Path, args: list[str], *, env: dict[str, str] | None = None
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        _kill_group(proc)
         out, err = proc.communicate(timeout=KILL_WAIT_S)
         pytest.fail(f"{path.name} {' '.join(args)} was still running after {timeout:g} s and was killed; {hint}\n"
                     f"--- stdout ---\n{out}\n--- stderr ---\n{err}", pytrace=False)
+    except BaseException:  # Ctrl-C, or the test's own timeout: the script's group must not outlive the run
+        _kill_group(proc)
+        proc.wait(timeout=KILL_WAIT_S)
+        raise
     return Finished(proc.returncode, out, err, time.monotonic() - started)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:  # the group is already gone
+        pass

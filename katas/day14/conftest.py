@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import smtplib
 import sqlite3
 import stat
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -29,7 +27,7 @@ import pytest
 import requests
 
 from mlops_katas.fakes import FakeClock
-from mlops_katas.infra.http_server import ControlledServer, _Handler, _Server
+from mlops_katas.infra.http_server import ControlledServer
 from mlops_katas.infra.smtp import SmtpSink
 from mlops_katas.shell import run_script
 
@@ -131,37 +129,9 @@ def store(tmp_path, clock) -> SqliteMetricStore:
     return SqliteMetricStore(str(tmp_path / "metrics.db"), clock)
 
 
-class PrivatePortServer(ControlledServer):
-    """A controlled server on a port below the kernel's ephemeral range, where no other test looks.
-
-    Tests count this server's `/health` requests as the pipeline's health checks. Other tests, of
-    other days, running beside this one probe ports that `free_port()` found free ("nothing listens
-    there"); those come from the ephemeral range, and the kernel can give the same port to the next
-    server bound to port 0 while a prober still knocks: its knocks would count as health checks."""
-
-    def __enter__(self) -> "PrivatePortServer":
-        try:
-            first_ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            first_ephemeral = 32768
-        for port in random.sample(range(10000, min(first_ephemeral, 32768)), 200):
-            try:
-                self._server = _Server(("127.0.0.1", port), _Handler)
-                break
-            except OSError:  # taken by another test or service: try another
-                continue
-        else:
-            return super().__enter__()
-        self._server.behaviour = self.behaviour
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="controlled-http-server", daemon=True)
-        self._thread.start()
-        return self
-
-
 @pytest.fixture
 def model_server():
-    with PrivatePortServer() as server:
+    with ControlledServer() as server:
         yield server
 
 

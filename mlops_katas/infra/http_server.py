@@ -9,9 +9,11 @@ It speaks the day-03 contract: `GET /health`, `GET /ready`, `POST /predict`.
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 
@@ -96,6 +98,36 @@ class _Server(ThreadingHTTPServer):
     behaviour: Behaviour
 
 
+PRIVATE_PORT_TRIES = 200
+LOWEST_PRIVATE_PORT = 10000
+
+
+def _first_ephemeral_port() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _bind_private(behaviour: Behaviour) -> _Server:
+    """A server on a port below the kernel's ephemeral range, where no other test looks.
+
+    Tests count the requests a controlled server receives. Tests running beside them probe ports
+    that `free_port()` found free ("nothing listens there"); those come from the ephemeral range,
+    and the kernel can give the same port to the next server bound to port 0 while a prober still
+    knocks: its knocks would count as the learner's requests. Port 0 only if no private port is free."""
+    server = None
+    for port in random.sample(range(LOWEST_PRIVATE_PORT, min(_first_ephemeral_port(), 32768)), PRIVATE_PORT_TRIES):
+        try:
+            server = _Server(("127.0.0.1", port), _Handler)
+            break
+        except OSError:  # taken by another test or service: try another
+            continue
+    server = server or _Server(("127.0.0.1", 0), _Handler)
+    server.behaviour = behaviour
+    return server
+
+
 class ControlledServer:
     """`with ControlledServer() as server:` serves on 127.0.0.1 at `server.url` until the block ends."""
 
@@ -138,8 +170,7 @@ class ControlledServer:
         return self.behaviour.received
 
     def __enter__(self) -> "ControlledServer":
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.behaviour = self.behaviour
+        self._server = _bind_private(self.behaviour)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="controlled-http-server", daemon=True)
         self._thread.start()

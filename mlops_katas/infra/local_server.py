@@ -58,7 +58,7 @@ class LocalServer:
     def __init__(self) -> None:
         base = servers_root(self.kind)
         base.mkdir(parents=True, exist_ok=True)
-        self.dir = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=base))
+        self.dir = new_folder(base)
         self.port = 0
         self.proc: subprocess.Popen | None = None
 
@@ -110,8 +110,7 @@ class LocalServer:
             self.proc = subprocess.Popen(self.command(self.port), cwd=self.dir, env=env,
                                          stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, start_new_session=True)
-        (self.dir / "server.json").write_text(json.dumps(
-            {"owner_pid": os.getpid(), "server_pid": self.proc.pid, "port": self.port}))
+        write_owner(self.dir, server_pid=self.proc.pid, port=self.port)
 
     def _wait_ready(self) -> None:
         assert self.proc is not None
@@ -152,6 +151,19 @@ class LocalServer:
 
     def __exit__(self, *exc) -> None:
         self.remove()
+
+
+def new_folder(base: Path) -> Path:
+    """A server's folder, owned by this process from the moment it exists: a reaper in another
+    process must not take it for a dead run's while the server is still to be started."""
+    folder = Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=base))
+    write_owner(folder)
+    return folder
+
+
+def write_owner(folder: Path, **server) -> None:
+    """`server.json`: the owning pytest process and, once started, the server's pid and port."""
+    (folder / "server.json").write_text(json.dumps({"owner_pid": os.getpid(), **server}))
 
 
 def signal_group(pgid: int, sig: int) -> None:

@@ -3,7 +3,7 @@
 The server gets its own folder under `<tempdir>/mlops-katas-mlflow/`: a SQLite
 backend store, the artifact destination it proxies (`--artifacts-destination`, so
 clients see `mlflow-artifacts:/` URIs as they would against a team server), its log,
-and `server.json` naming the pytest process that owns it. Every process of the server
+and `server.json` naming the pytest process that owns it (written when the folder is made). Every process of the server
 (the `mlflow` command and the uvicorn it starts) carries the folder in an environment
 variable, its label. A run killed outright cannot stop its server; the next run that
 starts one finds folders whose owner is gone, kills the processes carrying their label
@@ -22,7 +22,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -60,7 +59,7 @@ class MlflowServer:
         """`template`: an empty migrated store to start from, if it exists (saves the migrations)."""
         base = servers_root()
         base.mkdir(parents=True, exist_ok=True)
-        self.dir = Path(root) if root else Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=base))
+        self.dir = Path(root) if root else local_server.new_folder(base)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = 0
         self.proc: subprocess.Popen | None = None
@@ -131,9 +130,7 @@ class MlflowServer:
             # Its own session: stop() signals the whole process group, uvicorn included.
             self.proc = subprocess.Popen(command, cwd=self.dir, env=env, stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        (self.dir / "server.json").write_text(json.dumps({
-            "owner_pid": os.getpid(), "server_pid": self.proc.pid, "port": self.port,
-        }))
+        local_server.write_owner(self.dir, server_pid=self.proc.pid, port=self.port)
 
     def wait_ready(self, wait_s: float = READY_WAIT_S) -> None:
         if self._ready:

@@ -146,6 +146,18 @@ def test_reap_kills_the_server_of_a_run_that_died(tmp_path):
             leftover.wait(timeout=10)
 
 
+def test_reap_leaves_a_server_made_but_not_yet_started_alone():
+    """A run makes its server at collection and starts it later: its folder is owned from the start."""
+    server = mlflow_server.MlflowServer()
+    try:
+        long_ago = time.time() - 600
+        os.utime(server.dir, (long_ago, long_ago))
+        assert server.dir.name not in mlflow_server.reap(), "a live run's server folder must not be reaped"
+        assert server.dir.exists()
+    finally:
+        server.remove()
+
+
 def test_reap_leaves_the_server_of_a_live_run_alone():
     folder = mlflow_server.servers_root() / "run-live-owner"
     folder.mkdir(parents=True, exist_ok=True)
