@@ -443,7 +443,7 @@ class FakeTools:
     @property
     def times(self) -> list[float]:
         """When each call in `calls` started (time.time()), in the same order."""
-        return [entry.get("at", 0.0) for entry in self._log()]
+        return [start for _, _, start, _ in self.spans]
 
     @property
     def spans(self) -> list[tuple[str, list[str], float, float | None]]:
@@ -452,7 +452,8 @@ class FakeTools:
         log = self.home / "ends.jsonl"
         lines = log.read_text().splitlines() if log.exists() else []
         ended = {entry["call"]: entry["at"] for entry in (json.loads(line) for line in lines if line.strip())}
-        return [(entry["tool"], entry["argv"], entry.get("at", 0.0), ended.get(entry.get("call"))) for entry in self._log()]
+        return [(entry["tool"], entry["argv"], entry.get("at", 0.0), ended.get(entry.get("call")))
+                for entry in self._log()]
 
     @property
     def folders(self) -> list[str]:
