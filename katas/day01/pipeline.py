@@ -6,7 +6,7 @@ Contract (the tests check exactly this):
   once and leaves the pipeline unchanged (not even a place in the add order is kept).
   Any string is a name; `fn` is not checked. A dependency listed twice is one dependency.
 - `execution_order()`: repeatedly take the earliest-added stage whose dependencies are
-  all taken. An unknown dependency raises ValueError naming it; a cycle raises
+  all taken. An unknown dependency raises ValueError naming it (also beside a cycle); a cycle raises
   ValueError naming every stage of at least one cycle and no stage that could have run.
 - `run()` calls each stage once, in execution order, with its dependencies' outputs (the
   objects themselves, none left out, never passed another way) as keyword arguments named
@@ -20,7 +20,8 @@ Contract (the tests check exactly this):
   sub-pipeline. With an unknown dependency or a cycle, run() raises the ValueError
   execution_order() raises, before calling any stage.
 - Pipelines of tens of densely connected stages order and run at once: look at each stage
-  and dependency a bounded number of times, never once per upstream or downstream path.
+  and dependency a bounded number of times, never once per upstream or downstream path
+  (rescanning the remaining stages for the earliest ready one at each step is fine).
 """
 
 from __future__ import annotations

@@ -911,12 +911,12 @@ class TestDeployment:
         cpu = quantity(requests.get("cpu"))
         assert cpu is not None and 0 < cpu <= MAX_CPU_REQUEST, \
             (f"requests.cpu is {requests.get('cpu')!r}: above 0 (a zero request reserves nothing) and at most "
-             "one core per pod (CPU counts cores, so 100m is a tenth of one and a bare 100 is a hundred cores, "
+             "one core per container (CPU counts cores, so 100m is a tenth of one and a bare 100 is a hundred cores, "
              "which no node has)")
         if "cpu" in limits:
             cpu_limit = quantity(limits.get("cpu"))
             assert cpu_limit is not None and cpu_limit <= MAX_CPU_REQUEST, \
-                (f"limits.cpu is {limits.get('cpu')!r}: at most one core per pod (CPU counts cores, so a bare "
+                (f"limits.cpu is {limits.get('cpu')!r}: at most one core per container (CPU counts cores, so a bare "
                  "500 is five hundred cores, not 500m)")
         for where, values in (("requests", requests), ("limits", limits)):
             memory = quantity(values.get("memory"))

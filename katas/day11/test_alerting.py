@@ -788,18 +788,26 @@ def test_smtp_notifier_delivers_long_subjects_whole(smtp):
         "[FIRING] latência_do_serviço_de_pagamento_eu_west_1_p99_ms is 431.5, above the threshold 200",
         "[FIRING] availability is 0.9, below the threshold 0.95",
     ]
-    bodies = [
-        "latency_ms = 431.5, threshold 200\n",
-        "From the probe at 03:12: latency_ms = 431.5\n.\n.5 s over the threshold 200\n",
-        "\n    availability = 0.9\n    threshold    = 0.95 (below)\n\n\n",
-    ]
-    for subject, body in zip(subjects, bodies):
-        notifier.send(subject, body)
+    for subject in subjects:
+        notifier.send(subject, "latency_ms = 431.5, threshold 200\n")
     received = smtp.wait_for(3)
     assert [m.subject for m in received] == subjects, (
         f"subjects longer than a 78-character header line arrive whole, got {[m.subject for m in received]}: "
         "do not cut the subject, let the email package fold it"
     )
+
+
+@pytest.mark.task(taskno=5)
+def test_smtp_notifier_delivers_the_body_byte_for_byte(smtp):
+    notifier = SmtpNotifier(smtp.host, smtp.port, "alerts@example.com", ["oncall@example.com"], timeout_s=5)
+    bodies = [
+        "latency_ms = 431.5, threshold 200\n",
+        "From the probe at 03:12: latency_ms = 431.5\n.\n.5 s over the threshold 200\n",
+        "\n    availability = 0.9\n    threshold    = 0.95 (below)\n\n\n",
+    ]
+    for number, body in enumerate(bodies, start=1):
+        notifier.send(f"[FIRING] alert {number}", body)
+    received = smtp.wait_for(3)
     assert [m.body.replace("\r\n", "\n") for m in received] == bodies, (
         "bodies arrive byte for byte as given, a line starting with 'From ' or '.' included, and not stripped "
         "(leading blank lines and spaces, trailing blank lines stay), got "

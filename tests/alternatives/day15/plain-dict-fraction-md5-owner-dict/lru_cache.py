@@ -1,6 +1,11 @@
-"""LRU cache on a plain dict: insertion order is recency (pop and re-insert on use)."""
+"""LRU cache on an OrderedDict: insertion order is recency (pop and re-insert on use).
+
+Not a plain dict: its first key is found by stepping over every slot deleted at its front since it
+last resized, so `next(iter(d))` after many evictions is a scan."""
 
 from __future__ import annotations
+
+from collections import OrderedDict
 
 _MISSING = object()
 
@@ -10,7 +15,7 @@ class LRUCache:
         if not capacity >= 1:  # NaN too
             raise ValueError("capacity must be >= 1")
         self.capacity = capacity
-        self._data = {}
+        self._data = OrderedDict()
 
     def get(self, key):
         value = self._data.pop(key, _MISSING)
@@ -23,7 +28,7 @@ class LRUCache:
         self._data.pop(key, None)
         self._data[key] = value
         if len(self._data) > self.capacity:
-            del self._data[next(iter(self._data))]
+            self._data.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._data)

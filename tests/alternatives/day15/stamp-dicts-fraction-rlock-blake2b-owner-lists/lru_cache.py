@@ -1,12 +1,14 @@
-"""LRU cache as two plain dicts and a use counter.
+"""LRU cache as two dicts and a use counter.
 
-`_entries` maps key -> [stamp, value]; `_by_stamp` maps stamp -> key. Every use takes a
-fresh, larger stamp and re-inserts it, so `_by_stamp` iterates oldest use first (dicts keep
-insertion order): its first key is the least recently used entry.
+`_entries` maps key -> [stamp, value]; `_by_stamp` (an OrderedDict) maps stamp -> key. Every use
+takes a fresh, larger stamp and re-inserts it, so `_by_stamp` iterates oldest use first: its first
+key is the least recently used entry, popped in O(1) with `popitem(last=False)` (a plain dict's
+`next(iter(d))` would step over every slot deleted at its front).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Hashable
 from itertools import count
 from typing import Any
@@ -18,7 +20,7 @@ class LRUCache:
             raise ValueError("capacity must be at least 1")
         self._capacity = capacity
         self._entries: dict[Hashable, list] = {}
-        self._by_stamp: dict[int, Hashable] = {}
+        self._by_stamp: OrderedDict[int, Hashable] = OrderedDict()
         self._stamps = count()
 
     def _touch(self, key: Hashable, entry: list) -> None:
@@ -43,8 +45,8 @@ class LRUCache:
         self._entries[key] = [stamp, value]
         self._by_stamp[stamp] = key
         if len(self._entries) > self._capacity:
-            oldest = next(iter(self._by_stamp))
-            del self._entries[self._by_stamp.pop(oldest)]
+            _, oldest_key = self._by_stamp.popitem(last=False)
+            del self._entries[oldest_key]
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -1,0 +1,34 @@
+"""LRU cache on an OrderedDict."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Any
+
+
+class LRUCache:
+    def __init__(self, capacity: int) -> None:
+        if not capacity >= 1:  # catches NaN of any type, compares huge ints exactly
+            raise ValueError(f"capacity must be at least 1, got {capacity!r}")
+        self._capacity = capacity
+        self._data: OrderedDict = OrderedDict()
+
+    def get(self, key: Hashable) -> Any | None:
+        try:
+            self._data.move_to_end(key)
+        except KeyError:
+            return None
+        return self._data[key]
+
+    def put(self, key: Hashable, value: Any) -> None:
+        self._data[key] = value
+        self._data.move_to_end(key)
+        if len(self._data) > self._capacity:
+            self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._data
