@@ -11,6 +11,7 @@ from fractions import Fraction
 
 import pytest
 
+from mlops_katas.infra.image_refs import tag_of, unpinned
 from mlops_katas.infra.manifests import (
     explain, one_node_blockers, quantity, selector_matches, selects_every_pod, startup_allowance,
 )
@@ -25,9 +26,6 @@ MIN_CPU_LIMIT = Fraction(1, 5)  # cores: its libraries take about two CPU-second
 # What all replicas may request together: a two-core machine's kind node, whose own pods reserve ~0.95 core.
 NODE_CPU, NODE_MEMORY = 1, 2 * 2**30
 MIN_START_S = 30  # seconds the first restarting probe must allow: the defaults give 0 + 3 x 10
-MOVING_TAGS = {"latest", "stable", "main", "master", "dev", "develop", "edge", "nightly", "head", "current",
-               "prod", "production", "staging", "stage", "canary", "snapshot", "unstable", "beta", "alpha",
-               "test", "testing", "trunk", "next", "release"}
 RELEASE_LABELS = ("app.kubernetes.io/version", "version", "helm.sh/chart")  # change with every release
 # model-version, git-commit, modelversion, model-ver, git-hash, githash, git-sha1, git-ref: a key naming a version,
 # revision or commit (ver, sha, hash, rev and ref only as words of their own, or run on to "git", or with the hash's width: sha1,
@@ -47,21 +45,6 @@ KIND_NODES = [{"kubernetes.io/os": "linux", "beta.kubernetes.io/os": "linux", "k
               for arch in ("amd64", "arm64")]
 NODE_RESOURCES = {"cpu", "memory", "ephemeral-storage"}
 SYSTEM_ACCOUNTS = (None, "default")
-# A variant a tag may name beside a channel (main-amd64, nightly-py311, stable-py3.11, stable-cuda12.1): a platform,
-# not a build.
-VARIANT = re.compile(r"(?:amd|arm|aarch|armv|x86|i|ppc|s)[0-9]+[a-z0-9]*|py(?:thon)?[0-9]+(?:\.[0-9]+)*"
-                     r"|cu(?:da|dnn)?[0-9]+(?:\.[0-9]+)*")
-# A base OS or distribution a tag may name beside a channel (stable-alpine3.19, main-bookworm): a variant too.
-OS_VARIANT = re.compile(r"(?:alpine|debian|ubuntu|bookworm|bullseye|buster|jammy|noble|focal|ubi|slim)[0-9.]*")
-TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # the image reference grammar's tag
-DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-# The image reference grammar (distribution/reference): an optional registry host, then lowercase path components.
-_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-# A first component is a registry host only if it has a '.' or a port, or is localhost (as docker reads it: `acme/x`
-# is the repository acme/x on Docker Hub, so `Acme/x` is a path that is not lowercase).
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-_HOST = rf"(?:{_LABEL}(?:\.{_LABEL})+(?::[0-9]+)?|{_LABEL}:[0-9]+|localhost)"
-REPOSITORY = re.compile(rf"(?:{_HOST}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
 DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")  # container names, label-like names
 DNS_1035_LABEL = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")  # Service names
 DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
@@ -132,6 +115,11 @@ SHELL_DO_DONE = re.compile(r"(?:^|(?<=[;&|(\n]))\s*\b(do|done)\b")
 TRAP = re.compile(r"\btrap\s+(?:'[^']*'|\"[^\"]*\"|\S+)")
 
 
+def _assert_pinned(image, where):
+    problem = unpinned(image, where)
+    assert problem is None, problem
+
+
 def _loop_body(script, loop):
     """The body of the loop that `loop` (a match in `script`) begins: a shell loop's text between its `do` and
     its own `done`, a Python loop's indented block (or the rest of its line)."""
@@ -179,7 +167,7 @@ def _versioned_values(pairs, report):
     """The (key, value) label pairs, as "key=value", whose value is a version, ends in a dotted one
     (model-server-1.4.2), is a bare counter, date or timestamp (release: "42", 20240601T1200) or is the tag of one
     of the pod's images."""
-    tags = {str(t).lower().lstrip("v") for t in (_image_tag(c.get("image")) for _, c in _pod_containers(report)) if t}
+    tags = {str(t).lower().lstrip("v") for t in (tag_of(c.get("image")) for _, c in _pod_containers(report)) if t}
     return [f"{k}={v}" for k, v in pairs
             if isinstance(v, str) and (VERSION_VALUE.fullmatch(v) or ENDS_IN_VERSION.fullmatch(v)
                                        or COUNTER_VALUE.fullmatch(v) or v.lower().lstrip("v") in tags)]
@@ -213,12 +201,6 @@ def _pod_containers(report):
     pod = _pod_spec(report)
     return [(f"{kind}[{i}]", c) for kind in ("initContainers", "containers")
             for i, c in enumerate(c for c in pod.get(kind) or [] if isinstance(c, dict))]
-
-
-def _image_tag(image):
-    """The tag of an image reference ('1.0.0' of 'ghcr.io/acme/model-server:1.0.0'), None if it has none."""
-    last = str(image or "").split("@", 1)[0].rsplit("/", 1)[-1]
-    return last.rsplit(":", 1)[1] if ":" in last else None
 
 
 def _port_number(container, port, protocol=None):
@@ -259,63 +241,6 @@ def _assert_plain_http_to_the_pod(container, probe):
                               "so every probe would fail")
     assert "host" not in http, (f"{probe}.httpGet.host is {http['host']!r}: the kubelet would probe that "
                                 "address (the node itself for 127.0.0.1), not the pod; leave host out")
-
-
-def _assert_pinned_image(image, where):
-    """A valid reference with a fixed tag or a sha256 digest: never untagged, :latest or another moving tag."""
-    image = str(image if image is not None else "")
-    repository = image.split("@", 1)[0]
-    last = repository.rsplit("/", 1)[-1]
-    if ":" in last:
-        repository = repository[: -(len(last) - last.index(":"))]
-    assert REPOSITORY.fullmatch(repository), \
-        (f"{where}'s repository {repository!r} is not a valid reference (path components are lowercase "
-         "letters, digits and separators, after an optional registry host): the pod never starts "
-         "(InvalidImageName)")
-    if "@" in image:
-        digest = image.rsplit("@", 1)[1]
-        assert DIGEST.fullmatch(digest), \
-            (f"{where}'s digest {digest!r} is not sha256: and 64 hex digits (a short image id is not a "
-             "digest): the reference is invalid and the pod never starts (InvalidImageName)")
-        return
-    assert ":" in last, \
-        (f"{where} {image!r} has no tag, which means :latest: a moving tag cannot be rolled back and is "
-         "pulled on every start; pin a version (1.0.0) or a digest")
-    tag = last.rsplit(":", 1)[-1]
-    assert TAG.fullmatch(tag), \
-        (f"{where}'s tag {tag!r} is empty or not a valid tag: {image!r} is an invalid reference "
-         "and the pod never starts (InvalidImageName)")
-    assert tag.lower() not in MOVING_TAGS, \
-        (f"{where}'s tag {tag!r} moves with every build, as :latest does: two pods may run different "
-         "builds and a rollback cannot return to the old one; pin a version (1.0.0) or a digest")
-    parts = re.split(r"[-_.]", tag.lower().replace("x86_64", "amd64"))
-    words = re.split(r"[-_]", tag.lower().replace("x86_64", "amd64"))  # py3.11 and cuda12.1 stay whole
-    moving = [split for split in (words, parts) if split[0] in MOVING_TAGS
-              and all(p.isalpha() or VARIANT.fullmatch(p) or OS_VARIANT.fullmatch(p) for p in split)]
-    shown = moving[0] if moving else parts
-    assert "latest" not in tag.lower(), \
-        (f"{where}'s tag {tag!r} has latest in it: like :latest it points at a new build after every release, so a "
-         "rollback cannot return to the old one; pin a version (1.0.0) or a digest")
-    assert not moving, \
-        (f"{where}'s tag {tag!r} is a moving tag with a variant added ({shown[0]!r} plus {shown[1:]}): like "
-         ":latest it points at a new build after every release, so a rollback cannot return to the old one; "
-         "pin a version (1.0.0-cpu) or a digest")
-    assert any(ch.isdigit() for ch in tag), \
-        (f"{where}'s tag {tag!r} has no digit: it names a variant or a channel (such as cpu, slim or lts), not a "
-         "build, and moves to each new release as :latest does, so a rollback cannot return to the old one; "
-         "pin a version (1.0.0-cpu) or a digest")
-    assert not all(w.isalpha() or VARIANT.fullmatch(w) or OS_VARIANT.fullmatch(w) for w in words), \
-        (f"{where}'s tag {tag!r} names only a platform or variant ({words}), not a build: like :cpu it moves to "
-         "each new release, so a rollback cannot return to the old one; pin a version (1.0.0-arm64) or a digest")
-    # A snapshot with variants after it (1.0.0-SNAPSHOT-amd64) is a snapshot still.
-    core = list(words)
-    while len(core) > 1 and (VARIANT.fullmatch(core[-1]) or OS_VARIANT.fullmatch(core[-1])
-                             or (core[-1].isalpha() and core[-1] != "snapshot")):
-        core.pop()
-    assert parts[-1] != "snapshot" and core[-1] != "snapshot", \
-        (f"{where}'s tag {tag!r} is a snapshot, which every new build of that version overwrites (as :latest "
-         "moves): two pods may run different builds and a rollback cannot return to the old one; pin a "
-         "release (1.0.0) or a digest")
 
 
 def _invalid_labels(where, labels):
@@ -1011,12 +936,12 @@ class TestDeployment:
         _container(report)
         problems = report.problems_of("image")
         assert not problems, "the image should have a fixed tag or digest:\n" + explain(problems)
-        _assert_pinned_image(_container(report).get("image"), "the image")
+        _assert_pinned(_container(report).get("image"), "the image")
 
     def test_init_containers_images_are_pinned_too(self, manifest_report):
         for i, init in enumerate(c for c in _pod_spec(manifest_report(DEPLOYMENT)).get("initContainers") or []
                                  if isinstance(c, dict)):
-            _assert_pinned_image(init.get("image"), f"initContainers[{i}].image")
+            _assert_pinned(init.get("image"), f"initContainers[{i}].image")
 
     def test_init_containers_images_can_be_pulled(self, manifest_report):
         for i, init in enumerate(c for c in _pod_spec(manifest_report(DEPLOYMENT)).get("initContainers") or []
@@ -1096,7 +1021,7 @@ class TestDeployment:
     def test_pull_policy_lets_a_loaded_image_run(self, manifest_report):
         container = _container(manifest_report(DEPLOYMENT))
         image = str(container.get("image") or "")
-        tag = _image_tag(image)
+        tag = tag_of(image)
         # Kubernetes' default: Always for the tag latest (even before a digest) or no tag nor digest at all.
         default = "Always" if tag == "latest" or (tag is None and "@" not in image) else "IfNotPresent"
         policy = container.get("imagePullPolicy", default)

@@ -10,6 +10,7 @@ from fractions import Fraction
 
 import pytest
 
+from mlops_katas.infra.image_refs import unpinned
 from mlops_katas.infra.manifests import (
     explain, one_node_blockers, quantity, selector_matches, selects_every_pod, startup_allowance,
 )
@@ -26,21 +27,6 @@ MIN_CPU_LIMIT = Fraction(1, 5)  # cores, as on day 04: its libraries take about 
 # What all replicas may request together, as on day 04: a two-core kind node whose own pods reserve ~0.95 core.
 NODE_CPU, NODE_MEMORY = 1, 2 * 2**30
 MIN_START_S = 30  # seconds the probe that restarts a starting container must allow, as on day 04
-MOVING_TAGS = {"latest", "stable", "main", "master", "dev", "develop", "edge", "nightly", "head", "current",
-               "prod", "production", "staging", "stage", "canary", "snapshot", "unstable", "beta", "alpha",
-               "test", "testing", "trunk", "next", "release"}
-# As on day 04: a variant a tag may name beside a channel (main-amd64, nightly-py311, stable-cuda12.1), or a base OS
-# (stable-alpine3.19, stable-musl); either names a platform, not a build.
-VARIANT = re.compile(r"(?:amd|arm|aarch|armv|x86|i|ppc|s)[0-9]+[a-z0-9]*|py(?:thon)?[0-9]+(?:\.[0-9]+)*"
-                     r"|cu(?:da|dnn)?[0-9]+(?:\.[0-9]+)*")
-OS_VARIANT = re.compile(r"(?:alpine|debian|ubuntu|bookworm|bullseye|buster|jammy|noble|focal|ubi|slim)[0-9.]*")
-TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")  # the image reference grammar's tag
-DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-# The image reference grammar: an optional registry host (with a '.' or a port, or localhost), then lowercase paths.
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-_HOST = rf"(?:{_LABEL}(?:\.{_LABEL})+(?::[0-9]+)?|{_LABEL}:[0-9]+|localhost)"
-_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-REPOSITORY = re.compile(rf"(?:{_HOST}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
 RELEASE_LABELS = ("app.kubernetes.io/version", "version", "helm.sh/chart", "chart")  # change with every release
 VERSION_VALUE = re.compile(r"[vV]?[0-9]+(?:\.[0-9]+)+(?:[-+_.][A-Za-z0-9.]+)*|[vV][0-9]+")  # 1.0.0, v2.3, 1.4.2-rc1, v1
 # A value that ends in a version: Helm's chart label model-server-0.1.0, app-v1.2, server_2.0.1-rc1.
@@ -60,6 +46,11 @@ NODE_LABELS = tuple(KIND_NODES[0])  # what every node carries, the tests' kind n
 APP_NAME_KEYS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app", "name", "k8s-app")  # name one app
 SYSTEM_ACCOUNTS = (None, "default")  # the service account every namespace has
 DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
+
+
+def _assert_pinned(image, where):
+    problem = unpinned(image, where)
+    assert problem is None, problem
 
 
 def _only(report, kind, api_version, file):
@@ -95,66 +86,6 @@ def _assert_name_accepted(manifest, file):
     assert isinstance(name, str) and DNS_SUBDOMAIN.fullmatch(name), \
         (f"the {manifest.kind}'s metadata.name in {file} is {name!r}: names are lowercase letters, digits, '-' "
          "and '.' (model-server, not model_server or ModelServer), and the API server rejects any other")
-
-
-def _is_variant(word):
-    return word.isalpha() or VARIANT.fullmatch(word) or OS_VARIANT.fullmatch(word)
-
-
-def _assert_pinned_image(image, where):
-    """As on day 04: a valid reference with a fixed tag or a sha256 digest, never untagged, :latest or another
-    moving tag (a channel, alone or with variants added; variants alone; a snapshot)."""
-    image = str(image if image is not None else "")
-    repository = image.split("@", 1)[0]
-    last = repository.rsplit("/", 1)[-1]
-    if ":" in last:
-        repository = repository[: -(len(last) - last.index(":"))]
-    assert REPOSITORY.fullmatch(repository), \
-        (f"{where}'s repository {repository!r} is not a valid reference (path components are lowercase "
-         "letters, digits and separators, after an optional registry host): the pod never starts "
-         "(InvalidImageName)")
-    if "@" in image:
-        digest = image.rsplit("@", 1)[1]
-        assert DIGEST.fullmatch(digest), \
-            (f"{where}'s digest {digest!r} is not sha256: and 64 hex digits (a short image id is not a "
-             "digest): the reference is invalid and the pod never starts (InvalidImageName)")
-        return
-    assert ":" in last, \
-        (f"{where} {image!r} has no tag, which means :latest: a moving tag cannot be rolled back and is "
-         "pulled on every start; pin a version (1.0.0) or a digest")
-    tag = last.rsplit(":", 1)[-1]
-    assert TAG.fullmatch(tag), \
-        (f"{where}'s tag {tag!r} is empty or not a valid tag: {image!r} is an invalid reference "
-         "and the pod never starts (InvalidImageName)")
-    assert tag.lower() not in MOVING_TAGS, \
-        (f"{where}'s tag {tag!r} moves with every build, as :latest does: two pods may run different "
-         "builds and a rollback cannot return to the old one; pin a version (1.0.0) or a digest")
-    parts = re.split(r"[-_.]", tag.lower().replace("x86_64", "amd64"))
-    words = re.split(r"[-_]", tag.lower().replace("x86_64", "amd64"))  # py3.11 and cuda12.1 stay whole
-    moving = [split for split in (words, parts) if split[0] in MOVING_TAGS and all(map(_is_variant, split))]
-    shown = moving[0] if moving else parts
-    assert "latest" not in tag.lower(), \
-        (f"{where}'s tag {tag!r} has latest in it: like :latest it points at a new build after every release, so a "
-         "rollback cannot return to the old one; pin a version (1.0.0) or a digest")
-    assert not moving, \
-        (f"{where}'s tag {tag!r} is a moving tag with a variant added ({shown[0]!r} plus {shown[1:]}): like "
-         ":latest it points at a new build after every release, so a rollback cannot return to the old one; "
-         "pin a version (1.0.0-cpu) or a digest")
-    assert any(ch.isdigit() for ch in tag), \
-        (f"{where}'s tag {tag!r} has no digit: it names a variant or a channel (such as cpu, slim or lts), not a "
-         "build, and moves to each new release as :latest does, so a rollback cannot return to the old one; "
-         "pin a version (1.0.0-cpu) or a digest")
-    assert not all(map(_is_variant, words)), \
-        (f"{where}'s tag {tag!r} names only a platform or variant ({words}), not a build: like :cpu it moves to "
-         "each new release, so a rollback cannot return to the old one; pin a version (1.0.0-arm64) or a digest")
-    core = list(words)  # a snapshot with variants after it (1.0.0-SNAPSHOT-amd64) is a snapshot still
-    while len(core) > 1 and (VARIANT.fullmatch(core[-1]) or OS_VARIANT.fullmatch(core[-1])
-                             or (core[-1].isalpha() and core[-1] != "snapshot")):
-        core.pop()
-    assert parts[-1] != "snapshot" and core[-1] != "snapshot", \
-        (f"{where}'s tag {tag!r} is a snapshot, which every new build of that version overwrites (as :latest "
-         "moves): two pods may run different builds and a rollback cannot return to the old one; pin a "
-         "release (1.0.0) or a digest")
 
 
 def _names_a_release(key):
@@ -359,11 +290,11 @@ class TestDeployment:
     def test_image_is_pinned_not_a_moving_tag(self, manifest_report):
         report = manifest_report(DEPLOYMENT)
         for i, container in enumerate(_containers(report)):
-            _assert_pinned_image(container.get("image"), f"containers[{i}].image")
+            _assert_pinned(container.get("image"), f"containers[{i}].image")
 
     def test_init_containers_images_are_pinned_too(self, manifest_report):
         for i, init in enumerate(_init_containers(manifest_report(DEPLOYMENT))):
-            _assert_pinned_image(init.get("image"), f"initContainers[{i}].image")
+            _assert_pinned(init.get("image"), f"initContainers[{i}].image")
 
     def test_memory_limit_lets_the_server_load_its_model(self, manifest_report):
         for container in _containers(manifest_report(DEPLOYMENT)):
