@@ -165,7 +165,7 @@ class _Gate:
             return Check("slices", True, None, self.tolerance, "no slice could be scored for both models")
         drops = pd.Series({k: theirs[k] - ours[k] for k in both})
         bad = drops[drops > self.tolerance]
-        text = f"worst drop {drops.max():.4f} in {drops.idxmax()!r} (tolerance {self.tolerance})"
+        text = f"worst drop {drops.max():.4f} (tolerance {self.tolerance})"
         if len(bad):
             text += "; regressed: " + ", ".join(f"{k!r} {theirs[k]:.4f} -> {ours[k]:.4f}" for k in bad.index)
         return Check("slices", bool(drops.max() <= self.tolerance), float(drops.max()), self.tolerance, text)
