@@ -103,13 +103,14 @@ def _numpy_number(kind, value):
     return getattr(numpy, kind)(value)
 
 
-@pytest.mark.parametrize("latency", [0.0, 0, 12, "numpy-float32", "numpy-int64"],
-                         ids=["0.0", "int-0", "int-12", "numpy-float32-12.5", "numpy-int64-12"])
+# ("numpy", kind, value): a probe timing with NumPy; numpy.float32 is no float (nor int) subclass, numpy.int64 no int
+@pytest.mark.parametrize("latency", [0.0, 0, 12, ("numpy", "float32", 12.5), ("numpy", "int64", 12),
+                                     ("numpy", "float32", 0.0), ("numpy", "int64", 0)],
+                         ids=["0.0", "int-0", "int-12", "numpy-float32-12.5", "numpy-int64-12", "numpy-float32-0",
+                              "numpy-int64-0"])
 def test_a_latency_of_zero_ms_is_up_not_down(kit, store, clock, fake_sleep, latency):
-    if latency == "numpy-float32":
-        latency = _numpy_number("float32", 12.5)  # a probe timing with NumPy: numpy.float32 is no float (nor int) subclass
-    elif latency == "numpy-int64":
-        latency = _numpy_number("int64", 12)  # whole milliseconds from NumPy: numpy.int64 is no int (nor numpy.floating)
+    if isinstance(latency, tuple):
+        latency = _numpy_number(*latency[1:])
     alerter = kit.RecordingAlerter()
     metrics = MonitoringSystem(lambda: latency, store, alerter, clock=clock, sleep=fake_sleep, max_iterations=1).tick().metrics
     assert metrics.get("up") == 1.0 and metrics.get("latency_ms") == latency, (
