@@ -64,6 +64,7 @@ class Image:
     fails_after: int = 0  # a broken image's containers answer their first so many /predict well
     fails_until: int | None = None  # ...and, from this many on, well again (None: never)
     user: str = ""  # the USER the image runs as ("" is docker's default, root)
+    modes: dict = field(default_factory=dict)  # destination -> (permission bits, owner) as COPY left the file
 
     @property
     def model_version(self) -> str | None:
@@ -498,6 +499,7 @@ class FakeDocker:
                 parent = self.images[base]
                 image.base, image.env, image.labels = base, dict(parent.env), dict(parent.labels)
                 image.files, image.broken, image.user = dict(parent.files), parent.broken, parent.user
+                image.modes = dict(parent.modes)
                 image.fails_after, image.fails_until = parent.fails_after, parent.fails_until
                 args.clear()   # an ARG declared before FROM is out of scope after it
             elif keyword == "ARG":
@@ -513,19 +515,22 @@ class FakeDocker:
                 words = docker_words(rest, {**args, **image.env})
                 image.user = words[0] if words else ""
             elif keyword in ("COPY", "ADD"):
-                parts = [p for p in shlex.split(rest) if not p.startswith("--")]
-                *sources, dest = parts
+                words = shlex.split(rest)
+                flags = dict(w[2:].partition("=")[::2] for w in words if w.startswith("--"))
+                *sources, dest = [w for w in words if not w.startswith("--")]
                 for source in sources:
                     data = (context / source).read_bytes()
                     target = dest if not dest.endswith("/") else dest + Path(source).name
                     image.files[target] = data
+                    image.modes[target] = (copied_mode(flags.get("chmod"), context / source),
+                                           flags.get("chown", "0:0").split(":")[0])
         for label in every(options, "--label"):
             key, _, value = label.partition("=")
             image.labels[key] = value
         tags = every(options, "-t", "--tag")
         for tag in tags:
             self.images[tag] = Image(tag, image.base, dict(image.labels), dict(image.env), dict(image.files),
-                                     image.broken, image.fails_after, image.fails_until, image.user)
+                                     image.broken, image.fails_after, image.fails_until, image.user, dict(image.modes))
         return "".join(f"Successfully tagged {tag}\n" for tag in tags)
 
     # what the model port shows
@@ -553,6 +558,23 @@ class FakeDocker:
             return None, False, False
         _, image, ready = found
         return image.model_version, ready, image.broken
+
+
+def copied_mode(chmod: str | None, source: Path) -> int:
+    """The permission bits COPY gives a file: `--chmod`'s octal, else the build context file's own."""
+    if chmod is None:
+        return source.stat().st_mode & 0o7777
+    try:
+        return int(chmod, 8)
+    except ValueError:
+        raise CommandFailed(f"docker build: invalid --chmod {chmod!r}: an octal mode such as 644") from None
+
+
+def readable_by(image: Image, path: str) -> bool:
+    """Can the image's USER read `path`? Other users' read bit, or the owner's when COPY --chown gave it away."""
+    mode, owner = image.modes.get(path, (0o644, "0"))
+    user = (image.user or "0").split(":")[0]
+    return bool(mode & 0o004 or (mode & 0o400 and (owner == user or owner not in ("0", "root"))))
 
 
 def valid_payload(raw: bytes) -> bool:

@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 import pytest
 
 from capstone import LoadResult, Steps
-from fake_tools import FakeDocker, ModelPort
+from fake_tools import FakeDocker, ModelPort, readable_by
 from mlops_katas.fakes import FakeClock
 
 pytestmark = pytest.mark.task(taskno=6)
@@ -1232,6 +1232,11 @@ def test_package_builds_the_registered_version_on_the_server_image(world, mlflow
         f"the image should keep the server image's non-root user ({world.docker.images[SERVER_IMAGE].user}): a "
         f"`USER root` to prepare the model file, never switched back, runs the server as root; it runs as "
         f"{image.user or 'root (no USER)'!r}")
+    mode, owner = image.modes.get(model_path, (0o644, "0"))
+    assert readable_by(image, model_path), (
+        f"the server runs as {image.user!r} and must be able to read {model_path}, but COPY left it with mode "
+        f"{mode:04o} owned by {owner!r}: a model file written 0600 (chmod 600, tempfile.mkstemp, "
+        "NamedTemporaryFile) or copied with --chmod=600 is the root user's alone; leave other users' read bit set")
 
 
 @pytest.mark.mlflow
