@@ -488,6 +488,33 @@ def test_an_unknown_dependency_is_rejected_naming_it(stages, unknown):
 
 
 @pytest.mark.task(taskno=2)
+def test_a_bare_string_depends_on_means_one_letter_stages():
+    # A str is a sequence of one-letter names like any other sequence: one dependency is ["ingest"].
+    pipeline = Pipeline()
+    pipeline.add_stage("ingest", lambda: "rows")
+    try:
+        pipeline.add_stage("train", lambda **_: "model", depends_on="ingest")
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the message names what came instead
+        pytest.fail(f"add_stage('train', fn, depends_on='ingest') should be accepted, it raised {exc!r}")
+    try:
+        order = pipeline.execution_order()
+    except ValueError:
+        pass
+    else:
+        pytest.fail(f"depends_on='ingest' means the stages 'i', 'n', 'g', 'e', 's', 't', none of which exists yet: "
+                    f"execution_order() should raise ValueError for them, it returned {order}")
+    for letter in "ingest":
+        pipeline.add_stage(letter, lambda: None)
+    order = pipeline.execution_order()
+    assert order == ["ingest", "i", "n", "g", "e", "s", "t", "train"], (
+        "once the one-letter stages 'i', 'n', 'g', 'e', 's', 't' exist, 'train' (which depends on them, not on "
+        f"'ingest') comes after all of them: expected ['ingest', 'i', 'n', 'g', 'e', 's', 't', 'train'], got {order}"
+    )
+
+
+@pytest.mark.task(taskno=2)
 def test_an_unknown_dependency_is_named_even_beside_a_cycle():
     pipeline = build([("fit_model", ["tune_hparams"]), ("tune_hparams", ["fit_model"]),
                       ("report", ["feature_store_v2"])])

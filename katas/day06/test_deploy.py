@@ -186,6 +186,19 @@ def test_a_usage_error_never_shows_a_build_arg_value(deploy, fake_docker):
 
 
 @pytest.mark.task(taskno=3)
+def test_a_build_arg_without_a_value_is_passed_to_docker_build_as_given(deploy, fake_docker):
+    # docker build takes the value of a bare `--build-arg KEY` from its own environment.
+    done = deploy("v1", "--build-arg", "HTTP_PROXY", "--build-arg", "MODE=fast")
+    assert done.returncode == 0, (
+        f"--build-arg HTTP_PROXY (no =VALUE) is no usage error: a healthy deploy should exit 0, it exited "
+        f"{done.returncode}\n{done.output}")
+    build_call = next((call for call in fake_docker.calls if call[:1] == ["build"]), [])
+    got = option_values(build_call, "--build-arg")
+    assert "HTTP_PROXY" in got and "MODE=fast" in got, (
+        f"docker build should get --build-arg HTTP_PROXY as given, next to MODE=fast; its build args were {got}")
+
+
+@pytest.mark.task(taskno=3)
 def test_first_deploy_builds_runs_and_records_the_version(deploy, fake_docker, server, tmp_path):
     done = deploy("v1", "--build-arg", "BASE_IMAGE=local/py", "--label", "team=ml", "--build-arg", "APP_MODE=fast",
                   "--label", "tier=gold", "--label", "owner=ML platform team", "--build-arg", "GREETING=hello world")

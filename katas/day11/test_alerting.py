@@ -871,8 +871,10 @@ def delivery_error_of(notifier, what: str, hint: str, subject: str = "[FIRING] x
 @pytest.mark.task(taskno=5)
 @pytest.mark.timeout(15)
 @pytest.mark.parametrize("subject", ["[FIRING] latency\nms is 900", "[FIRING] x\r\nBcc: everyone@example.com",
-                                     "[FIRING] latency\rms is 900", "[FIRING] latency\u2028ms is 900"],
-                         ids=["LF", "CRLF-with-a-header-after-it", "CR", "U+2028-line-separator"])
+                                     "[FIRING] latency\rms is 900", "[FIRING] latency\u2028ms is 900",
+                                     "[FIRING] latency\u2029ms is 900", "[FIRING] latency\x85ms is 900"],
+                         ids=["LF", "CRLF-with-a-header-after-it", "CR", "U+2028-line-separator",
+                              "U+2029-paragraph-separator", "U+0085-next-line"])
 def test_a_subject_with_a_line_break_is_a_failed_delivery_or_one_line(smtp, subject):
     # A mail header is one line: a metric name holding a line break cannot be written into Subject as it is.
     notifier = SmtpNotifier(smtp.host, smtp.port, "alerts@example.com", ["oncall@example.com"], timeout_s=2)

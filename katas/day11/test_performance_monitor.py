@@ -318,6 +318,28 @@ def test_a_zero_hour_window_holds_only_samples_stamped_now(db_path, clock):
 
 
 @pytest.mark.task(taskno=1)
+def test_a_negative_window_starts_that_far_after_the_clock(db_path, clock):
+    # The same rule as any window: samples stamped at least clock() - hours * 3600, here an hour after clock().
+    now = clock.now
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    record_at(monitor, clock, "m", [(now, 1.0), (now + HOUR - 1, 2.0), (now + HOUR, 3.0), (now + HOUR + 1, 4.0)])
+    clock.now = now
+    got = samples(monitor, "m", hours=-1)
+    assert got == [(now + HOUR + 1, 4.0), (now + HOUR, 3.0)], (
+        "hours=-1 is a window that starts an hour after clock(): only the samples stamped at least 3600 s ahead "
+        f"are in, newest first ({[(now + HOUR + 1, 4.0), (now + HOUR, 3.0)]}); got {got}"
+    )
+
+
+@pytest.mark.task(taskno=1)
+def test_a_nan_window_holds_no_samples(db_path, clock):
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    monitor.record_metric("m", 1.0)
+    got = samples(monitor, "m", hours=float("nan"))
+    assert got == [], f"hours=nan gives a window start no sample is at or after: [] expected, got {got}"
+
+
+@pytest.mark.task(taskno=1)
 def test_whole_number_values_and_timestamps_come_back_as_floats(db_path, clock):
     # clock.now is a whole second (1_700_000_000.0) and 1.0 / 200.0 are whole numbers: a column
     # declared NUMERIC or INTEGER would turn them into Python ints.
@@ -834,6 +856,19 @@ def test_sla_threshold_keeps_fractions_of_a_millisecond(db_path, clock):
     assert got == pytest.approx(50.0), (
         "with a threshold of 199.5 ms the samples 199.25 and 199.5 comply and 199.75 and 200.0 do not: 50 percent; "
         f"use the threshold as given, not rounded or cut to whole milliseconds; got {got}"
+    )
+
+
+@pytest.mark.task(taskno=2)
+@pytest.mark.parametrize("threshold, expected", [(float("nan"), 0.0), (float("inf"), 100.0)], ids=["nan", "inf"])
+def test_a_nan_threshold_is_met_by_no_sample_and_an_infinite_one_by_every_sample(db_path, clock, threshold, expected):
+    monitor = ModelPerformanceMonitor(db_path, clock=clock)
+    for latency in (0.0, 150.0, 900.0):
+        monitor.record_metric("latency_ms", latency)
+    got = monitor.calculate_sla_compliance(latency_threshold_ms=threshold)
+    assert got is not None and got == pytest.approx(expected), (
+        f"with the threshold {threshold} {'no sample is' if expected == 0 else 'every sample is'} within it: "
+        f"{expected} percent expected, got {got}"
     )
 
 

@@ -215,6 +215,21 @@ def test_psi_rejects_fewer_than_two_bins_and_a_non_positive_epsilon():
 
 
 @pytest.mark.task(taskno=1)
+@pytest.mark.parametrize("bins", [True, False])
+def test_psi_refuses_a_bool_bins(bins):
+    # True is 1 and False is 0 to Python: fewer than two bins either way, and no count a caller means.
+    try:
+        got = psi([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], bins=bins)
+    except NotImplementedError:
+        raise
+    except ValueError:
+        return
+    except Exception as exc:  # noqa: BLE001 - the message names what came instead
+        pytest.fail(f"psi(..., bins={bins}) should raise ValueError like any bins below 2, it raised {exc!r}")
+    pytest.fail(f"psi(..., bins={bins}) should raise ValueError like any bins below 2, it returned {got!r}")
+
+
+@pytest.mark.task(taskno=1)
 @settings(max_examples=40)
 @given(reference=st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=60),
        current=st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=60),
@@ -353,6 +368,20 @@ def test_detect_drift_uses_the_given_bins_and_checks_alpha():
             continue
         pytest.fail(f"alpha={alpha} lies outside (0, 1), below 0 or above 1 alike, and must raise ValueError; "
                     f"got {report}")
+
+
+@pytest.mark.task(taskno=2)
+@pytest.mark.parametrize("bins", [True, False])
+def test_detect_drift_refuses_a_bool_bins(bins):
+    try:
+        report = detect_drift(np.arange(100.0), np.arange(100.0) + 5.0, bins=bins)
+    except NotImplementedError:
+        raise
+    except ValueError:
+        return
+    except Exception as exc:  # noqa: BLE001 - the message names what came instead
+        pytest.fail(f"detect_drift(..., bins={bins}) should raise ValueError like any bins below 2, it raised {exc!r}")
+    pytest.fail(f"detect_drift(..., bins={bins}) should raise ValueError like any bins below 2, it returned {report}")
 
 
 @pytest.mark.task(taskno=2)

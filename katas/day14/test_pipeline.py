@@ -174,12 +174,15 @@ def test_a_bad_argument_prints_usage_and_exits_2(learner_file, run_bash, fake_to
 
 
 @pytest.mark.task(taskno=3)
-@pytest.mark.parametrize("args", [["--help"], ["-h"], ["--mode", "k8s", "--port", "8080", "--help"], ["--name", "m", "-h"]],
-                         ids=["--help", "-h", "--help-after-options", "-h-after-options"])
+@pytest.mark.parametrize("args", [["--help"], ["-h"], ["--mode", "k8s", "--port", "8080", "--help"],
+                                  ["--name", "m", "-h"], ["--port", "0", "-h"], ["-h", "--port", "0"]],
+                         ids=["--help", "-h", "--help-after-options", "-h-after-options", "-h-after-an-invalid-port",
+                              "-h-before-an-invalid-port"])
 def test_help_prints_the_usage_on_stdout_and_exits_0(learner_file, run_bash, fake_tools, args):
     flag = " ".join(args)
     done = run_bash(learner_file("pipeline.sh"), args, env=fake_tools.env, timeout=10)
-    assert done.returncode == 0, f"{flag} should exit 0 (-h/--help anywhere among the options)\n{done.output}"
+    assert done.returncode == 0, (f"{flag} should exit 0 (-h/--help anywhere among the options, even next to an "
+                                  f"invalid value), it exited {done.returncode}\n{done.output}")
     assert "usage" in done.stdout.lower(), f"{flag} should print the usage on stdout\n{done.output}"
     assert fake_tools.calls == [], f"{flag} should run nothing, ran:\n{describe(fake_tools.calls)}"
 

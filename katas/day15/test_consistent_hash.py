@@ -105,6 +105,21 @@ def test_adding_a_node_twice_raises_value_error_and_changes_nothing():
     )
 
 
+def test_a_name_listed_twice_in_nodes_raises_value_error():
+    # Like add_node of a present node: a second set of points for "a" would double its share of the keys.
+    try:
+        ring = ConsistentHashRing(["a", "b", "a"])
+    except NotImplementedError:
+        raise
+    except ValueError:
+        return
+    except Exception as exc:  # noqa: BLE001 - the message names what came instead
+        pytest.fail(f"ConsistentHashRing(['a', 'b', 'a']) should raise ValueError (a node listed twice), "
+                    f"it raised {exc!r}")
+    pytest.fail("ConsistentHashRing(['a', 'b', 'a']) should raise ValueError (a node listed twice), "
+                f"it built a ring of {sorted(ring.nodes)}")
+
+
 def test_removing_an_absent_node_raises_key_error_and_changes_nothing():
     keys = KEYS[:4000]
     ring = ConsistentHashRing(["a", "b", "c"])

@@ -67,6 +67,41 @@ def test_a_whole_number_capacity_of_another_type_works_like_the_same_int(capacit
     )
 
 
+@pytest.mark.parametrize("capacity, kept", [(2.5, 2), (True, 1)], ids=["2.5", "True"])
+def test_a_capacity_that_is_no_plain_int_limits_the_cache_to_its_value(capacity, kept):
+    # A capacity that is not whole is still a limit: 2.5 keeps at most 2 entries. True is the number 1.
+    cache = LRUCache(capacity)
+    for key in "abcde":
+        cache.put(key, key)
+    assert len(cache) == kept and "e" in cache, (
+        f"LRUCache({capacity!r}) should keep the {kept} most recent of 5 keys, it holds {len(cache)} "
+        f"({'with' if 'e' in cache else 'without'} the latest key 'e')"
+    )
+
+
+def test_an_infinite_capacity_never_evicts():
+    cache = LRUCache(float("inf"))
+    for i in range(1000):
+        cache.put(i, i)
+    assert len(cache) == 1000 and 0 in cache, (
+        f"LRUCache(float('inf')) should keep all 1000 keys put into it, it holds {len(cache)}"
+        f"{'' if 0 in cache else ' and evicted the first key'}"
+    )
+
+
+def test_a_capacity_given_as_text_raises_type_error():
+    # A string is no number, even when it reads as one.
+    try:
+        LRUCache("2")
+    except NotImplementedError:
+        raise
+    except TypeError:
+        return
+    except Exception as exc:  # noqa: BLE001 - the message names what came instead
+        pytest.fail(f"LRUCache('2') should raise TypeError (a string is no capacity), it raised {exc!r}")
+    pytest.fail("LRUCache('2') should raise TypeError (a string is no capacity), it built a cache")
+
+
 def test_get_of_a_missing_key_returns_none():
     cache = LRUCache(2)
     assert cache.get("absent") is None, "get() of a key never put should return None"

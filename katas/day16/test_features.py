@@ -484,6 +484,25 @@ def test_feature_columns_named_like_helper_columns_keep_their_values():
     )
 
 
+def test_a_feature_column_named_like_a_labels_column_takes_its_place():
+    features = features_frame([("b", 0, 1.0), ("a", 0, 2.0)])
+    features["label"] = ["fb", "fa"]
+    labels = labels_frame([("a", 5, 1), ("b", 5, 0), ("c", 5, 1)])
+    labels["weight"] = [0.5, 0.6, 0.7]
+    result = point_in_time_join(labels, features)
+    columns = list(result.columns)
+    assert columns == ["entity_id", "event_timestamp", "label", "weight", "spend_7d"], (
+        "a feature column named like a labels column ('label') takes that column's place, once, and the other "
+        f"feature columns follow the labels' ones: expected ['entity_id', 'event_timestamp', 'label', 'weight', "
+        f"'spend_7d'], got {columns}"
+    )
+    got = values(result, "label")
+    assert got == ["fa", "fb", None], (
+        "the 'label' column should hold the joined feature values ('fa' for a, 'fb' for b, missing for c, which has "
+        f"no feature row), not the labels' own; got {got}"
+    )
+
+
 def test_timezone_aware_feature_values_are_taken_as_they_are():
     features = features_frame([("a", 0, 1.0)])
     seen = pd.Timestamp("2024-03-01 12:00", tz="Europe/Paris")

@@ -535,6 +535,7 @@ def test_a_finished_rollout_needs_no_metrics():
     {"burn_threshold": 0}, {"burn_threshold": -1}, {"burn_threshold": float("nan")}, {"burn_threshold": float("inf")},
     {"step_duration_s": float("inf")},
     {"min_requests": -1}, {"min_requests": 2.5}, {"min_requests": True}, {"min_requests": 10.0},
+    {"min_requests": False}, {"min_requests": 100.0},
 ])
 def test_bad_options_raise_value_error(options):
     with pytest.raises(ValueError):
