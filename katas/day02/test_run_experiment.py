@@ -357,6 +357,37 @@ def test_no_logged_metric_is_a_score_on_the_training_rows(embedded_experiment):
                     "training rows, under any name and of any kind")
 
 
+
+def _gaps_and_ratios(train: float, test: float) -> dict[str, float]:
+    """The values a run might work out from a score on the training rows and the same score on the test rows
+    "to see overfitting": the gap either way round and the ratio either way round (none when the two agree)."""
+    if train == pytest.approx(test, rel=1e-9, abs=1e-12):
+        return {}   # the gap is 0 and the ratio 1: nothing a held-out-only metric could not be too
+    derived = {"training minus test": train - test, "test minus training": test - train}
+    if test != 0:
+        derived["training divided by test"] = train / test
+    if train != 0:
+        derived["test divided by training"] = test / train
+    return derived
+
+
+def test_no_logged_metric_is_a_gap_or_ratio_of_a_training_and_a_test_score(embedded_experiment):
+    _check_one_model_per_run(embedded_experiment)
+    X_train, X_test, y_train, y_test = make_dataset(embedded_experiment.seed)
+    for run_id, logged in embedded_experiment.models.items():
+        on_training = _common_scores(logged.sklearn_model, X_train, y_train)
+        held_out = _common_scores(logged.sklearn_model, X_test, y_test)
+        for key, value in logged.run.data.metrics.items():
+            if any(value == pytest.approx(score, rel=1e-9, abs=1e-12) for score in held_out.values()):
+                continue   # a score on the held-out rows (the three metrics, or any other the run adds)
+            for name, train in on_training.items():
+                for how, derived in _gaps_and_ratios(train, held_out[name]).items():
+                    assert value != pytest.approx(derived, rel=1e-9, abs=1e-12), (
+                        f"run {run_id} logged the metric {key}={value}, which is the model's {name} on the training "
+                        f"rows ({train}) and on the test rows ({held_out[name]}) combined ({how}): a metric worked "
+                        "out from a training-row score (a gap or ratio \"to see overfitting\") is a training metric "
+                        "too; log only metrics measured on the held-out test rows")
+
 def _in_a_fresh_python(script: str, tmp_path: Path, *args: str, env: dict, where: str):
     """Run `script` with the learner's folder and `args` as argv in a new interpreter, whose MLflow and hash
     seed this session has not touched, and return the JSON of its last printed line."""

@@ -92,8 +92,8 @@ def test_logged_accuracy_is_measured_on_the_held_out_rows(training, data):
         assert logged is not None, f"run {name!r} should log the metric 'accuracy'; it logged {sorted(run.data.metrics)}"
         actual = _held_out_accuracy(training, run, data)
         assert logged == pytest.approx(actual, abs=1e-9), (
-            f"run {name!r} logged accuracy {logged:.4f}, but its model scores {actual:.4f} on the held-out rows: "
-            "measure on X_test, not on the rows the model was fitted on")
+            f"run {name!r} logged accuracy {logged!r}, but its model scores {actual!r} on the held-out rows: "
+            "log it on X_test with every digit, not rounded, or measured on the rows the model was fitted on")
 
 
 def test_every_model_is_fitted_on_the_training_rows_only(training, data, candidates):

@@ -312,8 +312,10 @@ def test_the_default_timeout_outlasts_a_one_second_answer():
         assert router.predict("user-1", ROW)[0] == 200, "the default timeout is 2 s: a 1 s answer arrives"
 
 
-@pytest.mark.parametrize("raw", [b"hello", b"", b"NaN", b"[1.5, -Infinity]"],
-                         ids=["text", "empty", "NaN", "Infinity-in-a-list"])
+@pytest.mark.parametrize("raw", [b"hello", b"", b"NaN", b"[1.5, -Infinity]", b'{"predictions": [0.5], "score": NaN}',
+                                 b'{"p": -Infinity}', b'{"predictions": [{"p": Infinity}]}'],
+                         ids=["text", "empty", "NaN", "Infinity-in-a-list", "NaN-as-an-object-value",
+                              "minus-Infinity-as-an-object-value", "Infinity-in-an-object-in-a-list"])
 def test_a_non_json_answer_is_a_502(servers, raw):
     # NaN and Infinity are not JSON (RFC 8259), though Python's json.loads takes them by default.
     _, canary = servers

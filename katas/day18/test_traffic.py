@@ -154,6 +154,22 @@ def test_a_long_salt_works_like_any_other():
         "every character of the salt must count")
 
 
+# 4000 users: a correct splitter agrees on about half of them, more than 6 standard deviations inside the bounds.
+@pytest.mark.parametrize("one, other", [("exp", "exp\x00"), ("exp", "exp\x00\x00"), ("exp\x00", "exp\x00\x00"),
+                                        ("", "\x00")],
+                         ids=["one-nul", "two-nuls", "one-vs-two-nuls", "empty-vs-nul"])
+def test_salts_differing_only_by_trailing_nul_bytes_are_independent(one, other):
+    users = [f"user-{i}" for i in range(4000)]
+    first = TrafficSplitter({"a": 0.5, "b": 0.5}, salt=one)
+    second = TrafficSplitter({"a": 0.5, "b": 0.5}, salt=other)
+    same = sum(first.route(u) == second.route(u) for u in users) / len(users)
+    assert 0.45 <= same <= 0.55, (
+        f"salts {one!r} and {other!r} are different salts, so a user should land in the same half by chance only "
+        f"(about 50 %), but {same:.1%} of {len(users)} users did. HMAC pads a short key with NUL bytes, so keying "
+        "HMAC with the raw salt makes these salts one experiment: key it with a digest of the salt, or hash a "
+        "length-prefixed salt")
+
+
 def test_salt_and_user_id_are_kept_apart():
     users = [f"{i}" for i in range(20_000)]
     one = TrafficSplitter({"a": 0.5, "b": 0.5}, salt="exp1")

@@ -25,7 +25,9 @@ class TrafficSplitter:
         self._bounds[-1] = 1.0
 
     def route(self, user_id: str) -> str:
-        digest = hmac.new(self.salt.encode(), user_id.encode(), hashlib.sha256).digest()
+        # key with a digest of the salt: HMAC pads a short key with NUL bytes, so "exp" and "exp\0" would collide
+        key = hashlib.sha256(self.salt.encode()).digest()
+        digest = hmac.new(key, user_id.encode(), hashlib.sha256).digest()
         point = (int.from_bytes(digest[:8], "big") >> 11) / float(1 << 53)
         return self._names[min(bisect.bisect_right(self._bounds, point), len(self._names) - 1)]
 

@@ -28,7 +28,9 @@ class TrafficSplitter:
         object.__setattr__(self, "_layout", tuple(zip(uppers, (n for n, _ in live))))
 
     def route(self, user_id: str) -> str:
-        mac = hmac.new(self.salt.encode("utf-8"), user_id.encode("utf-8"), hashlib.md5).hexdigest()
+        # key with a digest of the salt: HMAC pads a short key with NUL bytes, so "exp" and "exp\0" would collide
+        key = hashlib.sha256(self.salt.encode("utf-8")).digest()
+        mac = hmac.new(key, user_id.encode("utf-8"), hashlib.md5).hexdigest()
         point = int(mac, 16) / 16**32
         for upper, name in self._layout:
             if point < upper:
