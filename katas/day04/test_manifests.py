@@ -7,11 +7,13 @@ error), then cross-object rules. Every problem names the file, the object and th
 
 import posixpath
 import re
-from fractions import Fraction
 
 import pytest
 
 from mlops_katas.infra.image_refs import tag_of, unpinned
+from mlops_katas.infra.model_server_pod import (
+    MIN_MEMORY_LIMIT, low_cpu_limit, overridden_entry_point, own_model_path,
+)
 from mlops_katas.infra.manifests import (
     explain, one_node_blockers, quantity, selector_matches, selects_every_pod, startup_allowance,
 )
@@ -21,8 +23,6 @@ SERVICE = "k8s/service.yaml"
 CONTRACT_PORT = 8000  # the day-03 server listens here
 MAX_CPU_REQUEST = 1  # cores: the tests' kind cluster is one node on your machine
 MIN_MEMORY = 16 * 2**20  # bytes: less cannot even start Python, let alone load a model
-MIN_MEMORY_LIMIT = 128 * 2**20  # bytes: the day-03 server with its model uses over 100Mi
-MIN_CPU_LIMIT = Fraction(1, 5)  # cores: its libraries take about two CPU-seconds to load
 # What all replicas may request together: a two-core machine's kind node, whose own pods reserve ~0.95 core.
 NODE_CPU, NODE_MEMORY = 1, 2 * 2**30
 MIN_START_S = 30  # seconds the first restarting probe must allow: the defaults give 0 + 3 x 10
@@ -520,16 +520,8 @@ class TestDeployment:
                  "startupProbe of /health")
 
     def test_runs_the_image_as_built(self, manifest_report):
-        container = _container(manifest_report(DEPLOYMENT))
-        overrides = {k: container[k] for k in ("command", "args") if k in container}
-        assert not overrides, \
-            (f"the container overrides the image's entry point with {overrides}: the tests run the day-03 image "
-             "they built, whose CMD already serves on 0.0.0.0:8000; leave command and args out")
-        assert "workingDir" not in container, \
-            (f"the container sets workingDir {container['workingDir']!r}: the day-03 image's CMD imports "
-             "model_server from the image's WORKDIR (/app), so gunicorn finds nothing to import elsewhere and no "
-             "pod is ever ready; leave workingDir out")
-
+        problem = overridden_entry_point(_container(manifest_report(DEPLOYMENT)), "the container")
+        assert problem is None, problem
     def test_mounts_nothing_over_the_images_files(self, manifest_report):
         container = _container(manifest_report(DEPLOYMENT))
         hidden = []
@@ -570,13 +562,8 @@ class TestDeployment:
              "container, on every start; leave postStart out (the readiness probe tells when the server is up)")
 
     def test_keeps_the_model_the_image_carries(self, manifest_report):
-        env = _container(manifest_report(DEPLOYMENT)).get("env") or []
-        paths = [e.get("value") for e in env if isinstance(e, dict) and e.get("name") == "MODEL_PATH"]
-        assert not paths, \
-            (f"the container sets MODEL_PATH to {paths}: the day-03 image already points MODEL_PATH at the model "
-             "it carries, and a path of your own is not in that image, so no pod would ever be ready; "
-             "leave MODEL_PATH out of env")
-
+        problem = own_model_path(_container(manifest_report(DEPLOYMENT)), "the container")
+        assert problem is None, problem
     def test_needs_no_object_the_files_do_not_create(self, manifest_report):
         report = manifest_report(DEPLOYMENT)
         pod = _pod_spec(report)
@@ -922,15 +909,8 @@ class TestDeployment:
                      "request may never exceed its limit, the API server rejects the Deployment")
 
     def test_cpu_limit_lets_the_server_start(self, manifest_report):
-        limits = (_container(manifest_report(DEPLOYMENT)).get("resources") or {}).get("limits") or {}
-        if not isinstance(limits, dict) or "cpu" not in limits:
-            return  # no CPU limit: the server may use any idle CPU
-        cpu = quantity(limits["cpu"])
-        assert cpu is None or cpu >= MIN_CPU_LIMIT, \
-            (f"limits.cpu is {limits['cpu']!r}: the day-03 server's libraries alone take about two CPU-seconds "
-             "to load, which such a limit stretches to minutes, so the probes restart it before it is up; "
-             "give it at least 200m, or leave the CPU limit out")
-
+        problem = low_cpu_limit(_container(manifest_report(DEPLOYMENT)), "the container")
+        assert problem is None, problem
     def test_image_is_pinned_not_latest(self, manifest_report):
         report = manifest_report(DEPLOYMENT)
         _container(report)

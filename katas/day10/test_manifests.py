@@ -6,11 +6,13 @@ your Deployment, CPU requests exist for a CPU target, the budget leaves room to 
 """
 
 import re
-from fractions import Fraction
 
 import pytest
 
 from mlops_katas.infra.image_refs import unpinned
+from mlops_katas.infra.model_server_pod import (
+    low_cpu_limit, low_memory_limit, overridden_entry_point, own_model_path,
+)
 from mlops_katas.infra.manifests import (
     explain, one_node_blockers, quantity, selector_matches, selects_every_pod, startup_allowance,
 )
@@ -22,8 +24,6 @@ ALL = (DEPLOYMENT, HPA, PDB)
 SERVER_PORT = 8000  # the day-03 image serves on 0.0.0.0:8000 (day 04)
 MAX_CPU_REQUEST = 1  # cores, as on day 04: the tests' kind cluster is one node on your machine
 MIN_MEMORY = 16 * 2**20  # bytes, as on day 04
-MIN_MEMORY_LIMIT = 128 * 2**20  # bytes, as on day 04: the day-03 server with its model uses over 100Mi
-MIN_CPU_LIMIT = Fraction(1, 5)  # cores, as on day 04: its libraries take about two CPU-seconds to load
 # What all replicas may request together, as on day 04: a two-core kind node whose own pods reserve ~0.95 core.
 NODE_CPU, NODE_MEMORY = 1, 2 * 2**30
 MIN_START_S = 30  # seconds the probe that restarts a starting container must allow, as on day 04
@@ -46,6 +46,13 @@ NODE_LABELS = tuple(KIND_NODES[0])  # what every node carries, the tests' kind n
 APP_NAME_KEYS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app", "name", "k8s-app")  # name one app
 SYSTEM_ACCOUNTS = (None, "default")  # the service account every namespace has
 DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
+
+
+def _assert_each_container_keeps(rule, manifest_report):
+    """A day-04 rule (mlops_katas.infra.model_server_pod) for every container of the Deployment."""
+    for container in _containers(manifest_report(DEPLOYMENT)):
+        problem = rule(container, f"container {container.get('name')!r}")
+        assert problem is None, problem + " (as on day 04)"
 
 
 def _assert_pinned(image, where):
@@ -297,48 +304,16 @@ class TestDeployment:
             _assert_pinned(init.get("image"), f"initContainers[{i}].image")
 
     def test_memory_limit_lets_the_server_load_its_model(self, manifest_report):
-        for container in _containers(manifest_report(DEPLOYMENT)):
-            limits = (container.get("resources") or {}).get("limits") or {}
-            memory = quantity(limits.get("memory")) if isinstance(limits, dict) else None
-            if memory is None:
-                continue  # test_resources_are_in_real_units reports a missing or malformed limit
-            assert memory >= MIN_MEMORY_LIMIT, \
-                (f"limits.memory of container {container.get('name')!r} is {limits['memory']!r}: the day-03 server "
-                 "with its model uses over 100Mi, so under a 128Mi limit it is OOM-killed while loading and never "
-                 "becomes ready (as on day 04)")
+        _assert_each_container_keeps(low_memory_limit, manifest_report)
 
     def test_cpu_limit_lets_the_server_start(self, manifest_report):
-        for container in _containers(manifest_report(DEPLOYMENT)):
-            limits = (container.get("resources") or {}).get("limits") or {}
-            if not isinstance(limits, dict) or "cpu" not in limits:
-                continue  # no CPU limit: the server may use any idle CPU
-            cpu = quantity(limits["cpu"])
-            assert cpu is None or cpu >= MIN_CPU_LIMIT, \
-                (f"limits.cpu of container {container.get('name')!r} is {limits['cpu']!r}: the day-03 server's "
-                 "libraries alone take about two CPU-seconds to load, which such a limit stretches to minutes, so "
-                 "the probes restart it before it is up; give it at least 200m, or leave the CPU limit out "
-                 "(as on day 04)")
+        _assert_each_container_keeps(low_cpu_limit, manifest_report)
 
     def test_runs_the_image_as_built(self, manifest_report):
-        for container in _containers(manifest_report(DEPLOYMENT)):
-            overrides = {k: container[k] for k in ("command", "args") if k in container}
-            assert not overrides, \
-                (f"container {container.get('name')!r} overrides the image's entry point with {overrides}: the "
-                 "tests run the day-03 image they built, whose CMD already serves on 0.0.0.0:8000; leave command "
-                 "and args out (as on day 04)")
-            assert "workingDir" not in container, \
-                (f"container {container.get('name')!r} sets workingDir {container['workingDir']!r}: the day-03 "
-                 "image's CMD imports model_server from the image's WORKDIR (/app), so gunicorn finds nothing to "
-                 "import elsewhere and no pod is ever ready; leave workingDir out (as on day 04)")
+        _assert_each_container_keeps(overridden_entry_point, manifest_report)
 
     def test_keeps_the_model_the_image_carries(self, manifest_report):
-        for container in _containers(manifest_report(DEPLOYMENT)):
-            env = container.get("env") or []
-            paths = [e.get("value") for e in env if isinstance(e, dict) and e.get("name") == "MODEL_PATH"]
-            assert not paths, \
-                (f"container {container.get('name')!r} sets MODEL_PATH to {paths}: the day-03 image already points "
-                 "MODEL_PATH at the model it carries, and a path of your own is not in that image, so no pod "
-                 "would ever be ready; leave MODEL_PATH out of env (as on day 04)")
+        _assert_each_container_keeps(own_model_path, manifest_report)
 
     def test_selector_leaves_out_the_release_version(self, manifest_report):
         deployment = _only(manifest_report(DEPLOYMENT), "Deployment", "apps/v1", DEPLOYMENT)
