@@ -210,12 +210,30 @@ def test_a_display_name_is_not_unicode_normalised(name):
         f"the display name {name!r} should be kept exactly as given, not Unicode-normalised; got {kept!r}")
 
 
+def test_a_display_name_of_more_than_128_decomposed_characters_is_rejected(value_error_naming):
+    # "e" + U+0301 is two characters: 65 of them are 130, too many, though NFC would make them 65 letters.
+    with value_error_naming("display_name"):
+        job(display_name="e\u0301" * 65)
+
+
+def test_a_display_name_of_128_decomposed_characters_is_accepted_as_given():
+    # 64 times "e" + U+0301 is exactly 128 characters: within the limit, and kept without composing them.
+    name = "e\u0301" * 64
+    try:
+        kept = job(display_name=name).custom_job.display_name
+    except ValueError as exc:
+        pytest.fail(f"64 times 'e' + U+0301 is exactly 128 characters, which is allowed; it was rejected: {exc}",
+                    pytrace=False)
+    assert kept == name, (
+        f"a display name of 128 characters (64 times 'e' + U+0301) should be kept as given, got {kept!r}")
+
+
 @pytest.mark.parametrize("uri", ["gs:/my-bucket/out", "gs://", "gs:///out", "s3://my-bucket/out",
                                  "/tmp/out", "GS://my-bucket/out", "gs://My-Bucket/out", "",
                                  "gs://ab/out", "gs://" + "b" * 64 + "/out", "gs://my-bucket-/out",
                                  "gs://-my-bucket/out", "gs://my.bucket./out", "gs://my-bucket\n",
                                  "gs://_my-bucket/out", "gs://my-bucket_/out", "gs://bucket\u0661/out",
-                                 "gs://b\u00fccket/out", "gs://\u0661\u0662\u0663/out"])
+                                 "gs://b\u00fccket/out", "gs://\u0661\u0662\u0663/out", "gs://.my-bucket/out"])
 def test_a_base_output_directory_outside_cloud_storage_is_rejected(uri, value_error_naming):
     with value_error_naming("base_output_directory"):
         job(base_output_directory=uri)
@@ -261,9 +279,10 @@ def test_a_uri_with_an_empty_path_is_accepted_in_a_package_job_and_kept_as_given
                                   ["gs:/my-bucket/trainer-0.1.tar.gz"], ["gs://My-Bucket/trainer-0.1.tar.gz"],
                                   ["gs://ab/trainer-0.1.tar.gz"], ["gs://bucket\u0661/trainer-0.1.tar.gz"],
                                   ["gs://" + "b" * 64 + "/trainer-0.1.tar.gz"],
-                                  ["gs://my-bucket/trainer-0.1.tar.gz", ""]],
+                                  ["gs://my-bucket/trainer-0.1.tar.gz", ""], ["gs://.my-bucket/trainer-0.1.tar.gz"]],
                          ids=["only-package", "second-package", "single-slash", "uppercase-bucket", "2-character-bucket",
-                              "non-ascii-digit-in-bucket", "64-character-bucket", "empty-second-package"])
+                              "non-ascii-digit-in-bucket", "64-character-bucket", "empty-second-package",
+                              "bucket-starting-with-a-dot"])
 def test_a_package_outside_cloud_storage_is_rejected(uris, value_error_naming):
     with value_error_naming("package_uris"):
         job(image_uri=EXECUTOR, package_uris=uris, python_module="trainer.task")

@@ -102,6 +102,25 @@ def test_a_display_name_is_not_unicode_normalised(name):
         f"got {kept!r}")
 
 
+def test_a_deployed_display_name_of_more_than_128_decomposed_characters_is_rejected(value_error_naming):
+    # The rule is task 2's: "e" + U+0301 is two characters, so 65 of them are 130, though NFC would make 65.
+    with value_error_naming("display_name"):
+        deploy(display_name="e\u0301" * 65)
+
+
+def test_a_deployed_display_name_of_128_decomposed_characters_is_accepted_as_given():
+    # 64 times "e" + U+0301 is exactly 128 characters: within the limit, and kept without composing them.
+    name = "e\u0301" * 64
+    try:
+        kept = deploy(display_name=name).deployed_model.display_name
+    except ValueError as exc:
+        pytest.fail(f"64 times 'e' + U+0301 is exactly 128 characters, which is allowed; it was rejected: {exc}",
+                    pytrace=False)
+    assert kept == name, (
+        f"a display name of 128 characters (64 times 'e' + U+0301) should reach the DeployedModel as given, "
+        f"got {kept!r}")
+
+
 @pytest.mark.parametrize("name", [7, b"fraud-v2", ["fraud-v2"]], ids=["int", "bytes", "list"])
 def test_a_display_name_that_is_not_a_string_is_a_value_error(name, value_error_naming):
     with value_error_naming("display_name"):
@@ -191,6 +210,7 @@ def test_the_request_round_trips_through_rest_json():
     "projects/my-project/locations/us-central\u0661/endpoints/1234567890",
     "projects/my-project/locations/us-central1/endpoints/fraud-Endpoint",
     "projects/my-project/locations/us-central1/endpoints/fraud\u00e9",
+    "projects/my-project/locations/us-central1/endpoints/fraud.v2",
 ])
 def test_a_malformed_endpoint_is_rejected(endpoint, value_error_naming):
     with value_error_naming("endpoint"):
@@ -224,6 +244,8 @@ def test_a_malformed_endpoint_is_rejected(endpoint, value_error_naming):
     "projects/My-Project/locations/us-central1/models/987654321",
     "projects//locations/us-central1/models/987654321",
     "projects/my-project/locations/us-central-1/models/987654321",
+    "projects/my-project/locations/us-central1/models/fraud.v2",
+    MODEL + "@prod.2",
 ])
 def test_a_malformed_model_is_rejected(model, value_error_naming):
     with value_error_naming("model"):

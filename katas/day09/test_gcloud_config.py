@@ -206,6 +206,44 @@ def test_job_settings_that_are_not_checked_are_kept():
         "enableWebAccess is part of the CustomJobSpec: the parsed spec should keep it as written")
 
 
+COUNTS_AS_PARSEDICT_READS_THEM = {
+    "camelCase": """
+workerPoolSpecs:
+  machineSpec:
+    machineType: n1-standard-8
+    acceleratorType: NVIDIA_TESLA_T4
+    acceleratorCount: 1.0
+  replicaCount: '2'
+  containerSpec:
+    imageUri: europe-west1-docker.pkg.dev/my-project/trainers/mnist:latest
+""",
+    "snake_case": """
+worker_pool_specs:
+  - machine_spec:
+      machine_type: n1-standard-8
+      accelerator_type: NVIDIA_TESLA_T4
+      accelerator_count: 1.0
+    replica_count: '2'
+    container_spec:
+      image_uri: europe-west1-docker.pkg.dev/my-project/trainers/mnist:latest
+""",
+}
+
+
+@pytest.mark.parametrize("spelling", list(COUNTS_AS_PARSEDICT_READS_THEM))
+def test_counts_in_a_config_are_read_by_parsedict(spelling):
+    # The int-only rule is for the functions' arguments: in a config, ParseDict reads 1.0 and '2' as 1 and 2.
+    data = yaml.safe_load(COUNTS_AS_PARSEDICT_READS_THEM[spelling])
+    try:
+        spec = custom_job_spec_from_gcloud(data)
+    except ValueError as exc:
+        pytest.fail(f"in a config, ParseDict reads acceleratorCount: 1.0 and replicaCount: '2' as the numbers 1 and "
+                    f"2, so this {spelling} config is valid; it was rejected: {exc}", pytrace=False)
+    pool = spec.worker_pool_specs[0]
+    counts = (pool.replica_count, pool.machine_spec.accelerator_count)
+    assert counts == (2, 1), f"replica count '2' and accelerator count 1.0 should be read as (2, 1), got {counts}"
+
+
 def test_a_value_of_the_wrong_type_is_a_value_error():
     data = config()
     data["workerPoolSpecs"]["replicaCount"] = "many"
@@ -382,8 +420,9 @@ def test_a_python_package_pool_is_checked_like_task_2(change, field, value_error
 
 # The bucket rule of task 2, whole: ends in a letter or digit, at most 63 characters, starts with one, ASCII only.
 BUCKETS_TASK_2_REFUSES = ["gs://my-bucket-/out", "gs://" + "b" * 64 + "/out", "gs://_my-bucket/out",
-                          "gs://bucket\u0661/out"]
-BUCKET_IDS = ["ends-in-a-hyphen", "64-characters", "starts-with-an-underscore", "non-ascii-digit"]
+                          "gs://bucket\u0661/out", "gs://.my-bucket/out"]
+BUCKET_IDS = ["ends-in-a-hyphen", "64-characters", "starts-with-an-underscore", "non-ascii-digit",
+              "starts-with-a-dot"]
 
 
 @pytest.mark.parametrize("uris", [["./dist/trainer-0.1.tar.gz"], ["gs://My-Bucket/trainer-0.1.tar.gz"],
