@@ -377,6 +377,24 @@ def test_a_stream_whose_clock_starts_at_zero_has_a_watermark_from_its_first_even
     assert windows.process(ev("b", -5.0)) is not None, "-5.0 is exactly at the watermark (0.0 - 5): accepted"
 
 
+@pytest.mark.parametrize("lateness, newest, late_card, late_ts", [(0, 0.0, "a", -1.0), (5, 5.0, "b", -0.5)],
+                         ids=["lateness-0-newest-0", "lateness-5-newest-5"])
+def test_a_watermark_of_exactly_zero_still_drops_late_events(lateness, newest, late_card, late_ts):
+    windows = SlidingWindowFeatures(60, lateness)
+    windows.process(ev("a", newest))
+    got = windows.process(ev(late_card, late_ts))
+    assert got is None and windows.late_events == 1, (
+        f"the newest time is {newest} and the lateness {lateness}, so the watermark is exactly 0.0 and an event at "
+        f"{late_ts} is late (None, late_events 1): a watermark of 0.0 is a watermark like any other (test `is None` "
+        f"for 'no watermark yet', never the truthiness of 0.0); got {got}, late_events {windows.late_events}")
+    assert windows.state_size() == 1, (
+        f"a late event is not held: only the event at {newest} is; got state_size() {windows.state_size()}")
+    got = windows.process(ev("b", 0.0))
+    assert got is not None and windows.late_events == 1, (
+        f"an event at 0.0 is exactly at the watermark ({newest} - {lateness} = 0.0): accepted, not late; got {got}, "
+        f"late_events {windows.late_events}")
+
+
 def test_before_the_first_event_nothing_is_late_whatever_its_time():
     windows = SlidingWindowFeatures(60, 5)
     got = windows.process(ev("a", -100.0))  # a simulation clock counting up to 0, or a time before 1970
