@@ -409,6 +409,20 @@ def test_error_lines_in_the_log_are_a_finding_of_their_own():
 
 
 @pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("line", [
+    "fatal: unable to access 'https://git.example.com/models.git/': Could not resolve host",  # git
+    'PANIC: could not write to file "pg_wal/xlogtemp.42": No space left on device',  # PostgreSQL
+    "EXCEPTION", "traceback", "Fatal", "Panic", "eRrOr",
+], ids=["git_fatal", "postgres_panic", "EXCEPTION", "traceback", "Fatal", "Panic", "eRrOr"])
+def test_the_error_words_are_found_in_any_case(line):
+    found = causes(analyse(snapshot("healthy", logs=f"starting\n{line}\nserving\n")))
+    assert found == ["error_logs"], (
+        f"a line containing error, exception, traceback, fatal or panic in any case (not only the usual spellings) "
+        f"is an error line: {line!r} alone on a line should give ['error_logs'], got {found}"
+    )
+
+
+@pytest.mark.task(taskno=3)
 def test_an_error_line_early_in_a_long_log_is_still_found():
     lines = ["starting", "ERROR: could not reach the feature store, using defaults"] + ["GET /health 200"] * 48
     findings = analyse(snapshot("healthy", logs="\n".join(lines) + "\n"))

@@ -244,6 +244,34 @@ def test_psi_equals_the_definition_and_is_never_negative(reference, current, bin
 
 
 @pytest.mark.task(taskno=1)
+@pytest.mark.parametrize("bins", [5, 6, 7, 9, 10, 11, 12])
+def test_psi_cuts_at_exactly_i_over_bins_even_where_an_edge_lands_on_a_reference_value(bins):
+    # With reference 0, 1, ..., n-1 the level i/bins often puts an edge exactly on a reference value (5/7 of 7 is 5.0);
+    # a level one ulp off (numpy.linspace gives 0.7142857142857142, not 5/7) moves that edge just below the value,
+    # and the value, which belongs to the bin below its edge, into the bin above; or just above it (3/5 of 5 is 3.0,
+    # linspace's 0.6000000000000001 makes it 3.0000000000000004), and the next float above 3.0 moves down a bin.
+    # One current value halfway to the next reference value keeps the two bins apart (they hold equal shares of
+    # the reference, so moving every current value from one to the other would not change PSI).
+    # These lengths put an edge exactly on a reference value for every bins tried (11 bins only at n = 34).
+    wrong = []
+    for n in (6, 7, 8, 10, 11, 15, 16, 19, 22, 34):
+        reference = list(map(float, range(n)))
+        for k in range(n):
+            for value in (float(k), math.nextafter(float(k), math.inf)):
+                current = [value] * 3 + [k + 0.5]
+                got = psi(reference, current, bins=bins)
+                expected = brute_force_psi(reference, current, bins)
+                if got != pytest.approx(expected, rel=1e-9, abs=1e-12):
+                    wrong.append(f"psi(list(map(float, range({n}))), {current}, bins={bins}) = {got}, "
+                                 f"expected {expected}")
+    assert not wrong, (
+        f"the edges are numpy.quantile(reference, numpy.arange(1, bins) / bins), levels i/bins exactly (not "
+        f"numpy.linspace(0, 1, bins + 1), whose levels can be one ulp off), and a value equal to an edge goes to "
+        f"the bin below; {len(wrong)} answers differ from that definition, first: {wrong[0]}"
+    )
+
+
+@pytest.mark.task(taskno=1)
 @pytest.mark.parametrize("value, level", [
     (0.0, "none"), (0.0999, "none"), (0.1, "moderate"), (0.2, "moderate"), (0.25, "moderate"),
     (0.2501, "major"), (3.0, "major"),
