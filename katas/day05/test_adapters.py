@@ -58,6 +58,12 @@ def test_run_command_returns_output_that_is_not_utf8_as_text():
         f"standard output should be captured as text, its bad byte replaced and the rest kept; got {done.stdout!r}")
     assert isinstance(done.stderr, str) and "warn" in done.stderr, (
         f"standard error should be captured as text, its bad bytes replaced and the rest kept; got {done.stderr!r}")
+    assert done.stdout.startswith("caf\ufffd"), (
+        f"standard output's bad byte should be replaced by U+FFFD (errors='replace'), not dropped: 'caf\\xe9 built' "
+        f"should read 'caf\ufffd built', got {done.stdout!r}")
+    assert done.stderr.startswith("\ufffd"), (
+        f"standard error's bad bytes should be replaced by U+FFFD (errors='replace'), not dropped: '\\xff\\xfe warn' "
+        f"should read '\ufffd\ufffd warn', got {done.stderr!r}")
 
 
 def test_run_command_runs_the_program_with_the_caller_s_environment(monkeypatch):

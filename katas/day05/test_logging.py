@@ -4,7 +4,9 @@ import json
 import logging
 import math
 import re
+import threading
 from collections import namedtuple
+from datetime import datetime
 
 import pytest
 
@@ -96,6 +98,22 @@ def test_ts_of_a_record_made_within_a_microsecond_of_a_full_second_stays_in_that
         f"datetime.fromtimestamp rounds to the nearest microsecond, which carries 0.9999997 s into the next second"
     )
 
+
+
+@pytest.mark.parametrize("created, cut", [(1_500_000_000.1236, ".123"), (1_500_000_000.4567, ".456")],
+                         ids=["0.1236-s", "0.4567-s"])
+def test_ts_milliseconds_are_cut_not_rounded_up_within_a_second(created, cut):
+    rec = record("built v1")
+    rec.created, rec.msecs = created, (created - int(created)) * 1000
+    ts = render(rec).get("ts")
+    try:
+        when = datetime.fromisoformat(str(ts).replace(",", "."))
+    except ValueError:
+        pytest.fail(f"'ts' should be an ISO 8601 timestamp, got {ts!r}")
+    assert created - 0.001 < when.timestamp() <= created + 0.00001, (
+        f"'ts' should end in {cut} (the milliseconds cut, or the time kept exact), never rounded up to a time after "
+        f"the record was made (record.created ends in {created % 1:.4f} s); got {ts!r}"
+    )
 
 ISO_8601 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}([.,]\d+)?(Z|[+-]\d{2}:?\d{2})")
 
@@ -230,6 +248,27 @@ def test_any_other_value_json_cannot_encode_is_written_as_text():
         f"type; got layers={entry.get('layers', 'nothing')!r}, cached={entry.get('cached', 'nothing')!r}"
     )
 
+
+
+def _pending_steps():
+    yield "promote"
+
+
+@pytest.mark.parametrize("make_value", [threading.Lock, _pending_steps], ids=["lock", "generator"])
+def test_a_value_that_cannot_be_copied_is_still_logged_as_text(make_value):
+    value = make_value()  # copy.deepcopy and pickle refuse both: "cannot pickle '_thread.lock' object"
+    try:
+        entry = render(record("deploying", guard=value))
+    except NotImplementedError:
+        raise
+    except Exception as error:
+        pytest.fail(f"a value that cannot be copied ({value!r}) should be written as text, its str(), not make "
+                    f"format() raise and the line be lost; format() raised {error!r} (do not copy the entry to keep "
+                    f"the caller's data unchanged: build new containers instead)")
+    assert isinstance(entry.get("guard"), str), (
+        f"a value JSON cannot encode ({value!r}) should be written as text, its str(); "
+        f"got {entry.get('guard', 'nothing')!r}"
+    )
 
 def test_nan_and_infinity_are_written_as_text_so_the_line_stays_json():
     nan, inf = float("nan"), float("inf")
