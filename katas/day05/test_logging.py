@@ -99,7 +99,6 @@ def test_ts_of_a_record_made_within_a_microsecond_of_a_full_second_stays_in_that
     )
 
 
-
 @pytest.mark.parametrize("created, cut", [(1_500_000_000.1236, ".123"), (1_500_000_000.4567, ".456")],
                          ids=["0.1236-s", "0.4567-s"])
 def test_ts_milliseconds_are_cut_not_rounded_up_within_a_second(created, cut):
@@ -114,6 +113,7 @@ def test_ts_milliseconds_are_cut_not_rounded_up_within_a_second(created, cut):
         f"'ts' should end in {cut} (the milliseconds cut, or the time kept exact), never rounded up to a time after "
         f"the record was made (record.created ends in {created % 1:.4f} s); got {ts!r}"
     )
+
 
 ISO_8601 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}([.,]\d+)?(Z|[+-]\d{2}:?\d{2})")
 
@@ -249,7 +249,6 @@ def test_any_other_value_json_cannot_encode_is_written_as_text():
     )
 
 
-
 def _pending_steps():
     yield "promote"
 
@@ -269,6 +268,7 @@ def test_a_value_that_cannot_be_copied_is_still_logged_as_text(make_value):
         f"a value JSON cannot encode ({value!r}) should be written as text, its str(); "
         f"got {entry.get('guard', 'nothing')!r}"
     )
+
 
 def test_nan_and_infinity_are_written_as_text_so_the_line_stays_json():
     nan, inf = float("nan"), float("inf")
