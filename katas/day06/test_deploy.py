@@ -177,12 +177,20 @@ def test_a_build_arg_value_never_reaches_the_log(deploy, fake_docker, build, tok
 
 
 @pytest.mark.task(taskno=3)
-def test_a_usage_error_never_shows_a_build_arg_value(deploy, fake_docker):
-    done = deploy("v1", "--build-arg", "PIP_TOKEN=s3cr3t-9f2b-token", "--retries", "many")
-    assert done.returncode == 2, f"--retries many is a usage error (exit 2)\n{done.output}"
+@pytest.mark.parametrize("args, why, codes", [
+    (["v1", "--build-arg", "PIP_TOKEN=s3cr3t-9f2b-token", "--retries", "many"], "--retries many", (2,)),
+    # --build-arg=K=V is no spelling the usage shows: refuse it, or read it as --build-arg K=V (getopt does).
+    (["--build-arg=PIP_TOKEN=s3cr3t-9f2b-token", "v1"], "the option --build-arg=PIP_TOKEN=...", (2, 0)),
+    (["v1", "--build-arg", "A=1", "PIP_TOKEN=s3cr3t-9f2b-token"], "the stray second VERSION PIP_TOKEN=...", (2,)),
+], ids=["bad-retries", "joined-build-arg", "stray-positional"])
+def test_a_usage_error_never_shows_a_build_arg_value(deploy, fake_docker, args, why, codes):
+    done = deploy(args[-1], *args[:-1])  # the fixture puts its first argument last: keep the order as written
+    meaning = {2: "a usage error (exit 2)", 0: "read as --build-arg K=V (a healthy deploy, exit 0)"}
+    expected = " or ".join(meaning[code] for code in codes)
+    assert done.returncode in codes, f"{why} should be {expected}, it exited {done.returncode}\n{done.output}"
     assert "s3cr3t-9f2b-token" not in done.stdout + done.stderr, (
-        f"a usage error printed the value of --build-arg PIP_TOKEN=...: the usage and the error may name the option, "
-        f"never a build arg's value, it may be a token\n{done.output}")
+        f"the deploy given {why} printed the token s3cr3t-9f2b-token: a usage error may name the option "
+        f"(--build-arg), never repeat the rejected argument in full, it may hold a token\n{done.output}")
 
 
 @pytest.mark.task(taskno=3)

@@ -72,9 +72,9 @@ while (($# > 0)); do
       shift 2
       ;;
     -h | --help) usage; exit 0 ;;
-    -*) die_usage "unknown option: $1" ;;
+    -*) die_usage "unknown option: ${1%%=*}" ;;  # never the whole word: --build-arg=K=V may hold a token
     *)
-      [[ -z $VERSION ]] || die_usage "only one VERSION, got '$VERSION' and '$1'"
+      [[ -z $VERSION ]] || die_usage "only one VERSION, got a second one (not shown: it may hold a token)"
       VERSION=$1
       shift
       ;;

@@ -37,7 +37,7 @@ while (($#)); do
       esac
       shift 2 ;;
     --) shift; positional+=("$@"); break ;;
-    -?*) fail_usage "unknown option $1" ;;
+    -?*) fail_usage "unknown option ${1%%=*}" ;;
     *) positional+=("$1"); shift ;;
   esac
 done

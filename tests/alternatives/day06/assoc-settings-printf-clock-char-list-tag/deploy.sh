@@ -61,7 +61,7 @@ parse() {
           *) cfg[${flag#--}]=$2 ;;
         esac
         shift 2 ;;
-      -*) bad_usage "unknown option $flag" ;;
+      -*) bad_usage "unknown option ${flag%%=*}" ;;
       *) positional+=("$flag"); shift ;;
     esac
   done

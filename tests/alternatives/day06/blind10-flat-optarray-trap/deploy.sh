@@ -37,7 +37,7 @@ while (($#)); do
       esac
       shift 2
       ;;
-    -?*) usage_error "unknown option $1" ;;
+    -?*) usage_error "unknown option ${1%%=*}" ;;
     *) versions+=("$1"); shift ;;
   esac
 done

@@ -79,7 +79,7 @@ parse_args() {
       --docker) need_value "$1" $#; DOCKER=$2; shift 2 ;;
       -h | --help) usage; exit 0 ;;
       --) shift; positional+=("$@"); break ;;
-      -*) die_usage "unknown option: $1" ;;
+      -*) die_usage "unknown option: ${1%%=*}" ;;
       *) positional+=("$1"); shift ;;
     esac
   done

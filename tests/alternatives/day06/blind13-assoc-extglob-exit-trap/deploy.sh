@@ -46,7 +46,7 @@ while (($#)); do
       esac
       shift 2 ;;
     --) shift; positional+=("$@"); break ;;
-    -?*) bad_usage "unknown option $1" ;;
+    -?*) bad_usage "unknown option ${1%%=*}" ;;
     *) positional+=("$1"); shift ;;
   esac
 done

@@ -43,7 +43,7 @@ while (($#)); do
       shift 2
       ;;
     --) shift; positionals+=("$@"); break ;;
-    -?*) bad_usage "unknown option $1" ;;
+    -?*) bad_usage "unknown option ${1%%=*}" ;;
     *) positionals+=("$1"); shift ;;
   esac
 done

@@ -58,9 +58,9 @@ while (($# > 0)); do
     --timeout) need $# "$1"; TIMEOUT=$2; shift 2 ;;
     --docker) need $# "$1"; DOCKER=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
-    -*) die_usage "unknown option: $1" ;;
+    -*) die_usage "unknown option: ${1%%=*}" ;;
     *)
-      [[ -z $VERSION ]] || die_usage "exactly one VERSION, got a second one: $1"
+      [[ -z $VERSION ]] || die_usage "exactly one VERSION, got a second one (not shown: it may hold a token)"
       VERSION=$1
       shift
       ;;

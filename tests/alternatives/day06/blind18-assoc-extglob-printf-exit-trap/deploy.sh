@@ -57,7 +57,7 @@ while (($#)); do
         --timeout) timeout=$value ;;
         --docker) docker_bin=$value ;;
       esac ;;
-    -?*) usage_error "unknown option $flag" ;;
+    -?*) usage_error "unknown option ${flag%%=*}" ;;
     *) positionals+=("$flag"); shift ;;
   esac
 done

@@ -40,7 +40,7 @@ while (($#)); do
       esac
       shift 2
       ;;
-    -?*) usage_error "unknown option $1" ;;
+    -?*) usage_error "unknown option ${1%%=*}" ;;
     *) positional+=("$1"); shift ;;
   esac
 done

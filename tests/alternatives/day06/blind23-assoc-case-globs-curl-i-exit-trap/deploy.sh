@@ -58,7 +58,7 @@ while (($#)); do
       shift 2
       ;;
     --) shift; versions+=("$@"); break ;;
-    -?*) usage_error "unknown option $1" ;;
+    -?*) usage_error "unknown option ${1%%=*}" ;;
     *) versions+=("$1"); shift ;;
   esac
 done

@@ -59,7 +59,7 @@ while (($# > 0)); do
         --docker) DOCKER=$2 ;;
       esac
       shift 2 ;;
-    -*) die_usage "unknown option: $1" ;;
+    -*) die_usage "unknown option: ${1%%=*}" ;;
     *) POSITIONAL+=("$1"); shift ;;
   esac
 done

@@ -51,7 +51,7 @@ parse() {
         CFG[${1#--}]=$2
         shift 2 ;;
       --) shift; POSITIONAL+=("$@"); break ;;
-      -?*) bad_usage "unknown option $1" ;;
+      -?*) bad_usage "unknown option ${1%%=*}" ;;
       *) POSITIONAL+=("$1"); shift ;;
     esac
   done

@@ -45,7 +45,7 @@ while (($#)); do
       ;;
     -h|--help) print_usage; exit 0 ;;
     --) shift; positionals+=("$@"); break ;;
-    -*) bad_usage "unknown option $1" ;;
+    -*) bad_usage "unknown option ${1%%=*}" ;;
     *) positionals+=("$1"); shift ;;
   esac
 done

@@ -57,8 +57,8 @@ while (($# > 0)); do
     --timeout) need $# "$1"; TIMEOUT=$2; shift 2 ;;
     --docker) need $# "$1"; DOCKER=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
-    -*) die_usage "unknown option: $1" ;;
-    *) [[ -z $VERSION ]] || die_usage "exactly one VERSION, got another: $1"; VERSION=$1; shift ;;
+    -*) die_usage "unknown option: ${1%%=*}" ;;
+    *) [[ -z $VERSION ]] || die_usage "exactly one VERSION, got another (not shown: it may hold a token)"; VERSION=$1; shift ;;
   esac
 done
 

@@ -53,7 +53,7 @@ while (($# > 0)); do
       esac
       shift 2 ;;
     --) shift; POSITIONAL+=("$@"); break ;;
-    -*) die_usage "unknown option: $1" ;;
+    -*) die_usage "unknown option: ${1%%=*}" ;;
     *) POSITIONAL+=("$1"); shift ;;
   esac
 done

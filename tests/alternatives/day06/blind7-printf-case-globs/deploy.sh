@@ -36,7 +36,7 @@ while [[ $# -gt 0 ]]; do
     --*)
       case $flag in
         --image|--name|--port|--context|--build-arg|--label|--state-file|--retries|--interval|--timeout|--docker) ;;
-        *) bad "unknown option $flag" ;;
+        *) bad "unknown option ${flag%%=*}" ;;
       esac
       [[ $# -ge 2 ]] || bad "$flag needs a value"
       value=$2
@@ -54,7 +54,7 @@ while [[ $# -gt 0 ]]; do
         --timeout) timeout_s=$value ;;
         --docker) docker_bin=$value ;;
       esac ;;
-    -*) bad "unknown option $flag" ;;
+    -*) bad "unknown option ${flag%%=*}" ;;
     *) versions+=("$flag"); shift ;;
   esac
 done

@@ -56,7 +56,7 @@ while (($#)); do
       esac
       shift 2
       ;;
-    -?*) usage_exit "unknown option $1" ;;
+    -?*) usage_exit "unknown option ${1%%=*}" ;;
     *)
       args+=("$1")
       shift

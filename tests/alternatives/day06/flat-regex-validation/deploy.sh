@@ -42,7 +42,7 @@ while (($# > 0)); do
     --timeout) need $# "$1"; TIMEOUT=$2; shift 2 ;;
     --docker) need $# "$1"; DOCKER_BIN=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
-    -*) die_usage "unknown option: $1" ;;
+    -*) die_usage "unknown option: ${1%%=*}" ;;
     *) POSITIONAL+=("$1"); shift ;;
   esac
 done

@@ -37,7 +37,7 @@ parse() {
       --interval) interval=$2 ;;
       --timeout) timeout_s=$2 ;;
       --docker) docker_cmd=$2 ;;
-      --*|-?*) fail_usage "unknown option $1" ;;
+      --*|-?*) fail_usage "unknown option ${1%%=*}" ;;
       *) versions+=("$1"); shift; continue ;;
     esac
     shift 2

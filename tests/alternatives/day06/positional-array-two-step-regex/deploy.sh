@@ -59,7 +59,7 @@ while (($# > 0)); do
       esac
       shift 2
       ;;
-    -*) die_usage "unknown option: $1" ;;
+    -*) die_usage "unknown option: ${1%%=*}" ;;
     *)
       POSITIONAL+=("$1")
       shift

@@ -41,7 +41,7 @@ while [[ $# -gt 0 ]]; do
       set_option "${arg#--}" "$1"
       shift
       ;;
-    -*) bad_usage "unknown option $arg" ;;
+    -*) bad_usage "unknown option ${arg%%=*}" ;;
     *) positional+=("$arg") ;;
   esac
 done

@@ -61,7 +61,7 @@ while (($# > 0)); do
       esac
       shift 2
       ;;
-    -*) die_usage "unknown option: $1" ;;
+    -*) die_usage "unknown option: ${1%%=*}" ;;
     *)
       versions=$((versions + 1))
       version=$1

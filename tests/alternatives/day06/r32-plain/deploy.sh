@@ -49,9 +49,9 @@ while (($# > 0)); do
     --timeout) need $# "$1"; TIMEOUT=$2; shift 2 ;;
     --docker) need $# "$1"; DOCKER_BIN=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
-    -*) die_usage "unknown option: $1" ;;
+    -*) die_usage "unknown option: ${1%%=*}" ;;
     *)
-      ((HAVE_VERSION == 0)) || die_usage "only one VERSION, got another: $1"
+      ((HAVE_VERSION == 0)) || die_usage "only one VERSION, got another (not shown: it may hold a token)"
       VERSION=$1; HAVE_VERSION=1; shift ;;
   esac
 done

@@ -58,7 +58,7 @@ while (($#)); do
         --timeout) timeout_s=$value ;;
         --docker) docker_cmd=$value ;;
       esac ;;
-    -?*) bad "unknown option $flag" ;;
+    -?*) bad "unknown option ${flag%%=*}" ;;
     *) positional+=("$flag"); shift ;;
   esac
 done

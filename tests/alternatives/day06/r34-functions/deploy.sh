@@ -70,9 +70,9 @@ while (($# > 0)); do
       shift 2
       ;;
     -h | --help) usage; exit 0 ;;
-    -*) die_usage "unknown option: $1" ;;
+    -*) die_usage "unknown option: ${1%%=*}" ;;
     *)
-      ((have_version == 0)) || die_usage "exactly one VERSION, got another: $1"
+      ((have_version == 0)) || die_usage "exactly one VERSION, got another (not shown: it may hold a token)"
       VERSION=$1
       have_version=1
       shift

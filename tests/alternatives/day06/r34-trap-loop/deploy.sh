@@ -40,7 +40,7 @@ while [[ $# -gt 0 ]]; do
         *) cfg[${1#--}]=$2 ;;
       esac
       shift 2 ;;
-    -?*) bad "unknown option $1" ;;
+    -?*) bad "unknown option ${1%%=*}" ;;
     *) positional+=("$1"); shift ;;
   esac
 done

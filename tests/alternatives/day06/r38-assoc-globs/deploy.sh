@@ -72,7 +72,7 @@ main() {
           *) cfg[${1#--}]=$2 ;;
         esac
         shift 2 ;;
-      -?*) bad_usage "unknown option $1" ;;
+      -?*) bad_usage "unknown option ${1%%=*}" ;;
       *) positional+=("$1"); shift ;;
     esac
   done

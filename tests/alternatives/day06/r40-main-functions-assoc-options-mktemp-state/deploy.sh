@@ -37,7 +37,7 @@ parse() {
           *) CFG[${1#--}]=$2 ;;
         esac
         shift 2 ;;
-      -?*) bad "unknown option: $1" ;;
+      -?*) bad "unknown option: ${1%%=*}" ;;
       *) POSITIONAL+=("$1"); shift ;;
     esac
   done

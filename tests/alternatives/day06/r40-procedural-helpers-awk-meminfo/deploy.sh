@@ -54,9 +54,9 @@ while (($# > 0)); do
     --timeout) need $# "$1"; TIMEOUT=$2; shift 2 ;;
     --docker) need $# "$1"; DOCKER=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
-    -*) die_usage "unknown option: $1" ;;
+    -*) die_usage "unknown option: ${1%%=*}" ;;
     *)
-      ((HAVE_VERSION == 0)) || die_usage "more than one VERSION: $1"
+      ((HAVE_VERSION == 0)) || die_usage "more than one VERSION (not shown: it may hold a token)"
       VERSION=$1; HAVE_VERSION=1; shift ;;
   esac
 done

@@ -47,7 +47,7 @@ parse() {
       --label)
         (($# > 1)) || bad "$1 needs a value"
         labels+=("--label=$2"); shift 2 ;;
-      -?*) bad "unknown option $1" ;;
+      -?*) bad "unknown option ${1%%=*}" ;;
       *) args+=("$1"); shift ;;
     esac
   done

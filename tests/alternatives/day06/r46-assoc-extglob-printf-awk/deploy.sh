@@ -58,7 +58,7 @@ parse_args() {
         (($# > 1)) || refuse "$1 needs a value"
         label_flags+=("--label=$2"); shift 2 ;;
       --) shift; positional+=("$@"); break ;;
-      -?*) refuse "unknown option $1" ;;
+      -?*) refuse "unknown option ${1%%=*}" ;;
       *) positional+=("$1"); shift ;;
     esac
   done

@@ -70,7 +70,7 @@ while (($# > 0)); do
     --timeout) need_value $# "$1"; D_TIMEOUT=$2; shift 2 ;;
     --docker) need_value $# "$1"; D_DOCKER=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
-    -*) die_usage "unknown option: $1" ;;
+    -*) die_usage "unknown option: ${1%%=*}" ;;
     *)
       ((have_version == 0)) || die_usage "exactly one VERSION expected"
       D_VERSION=$1; have_version=1; shift ;;

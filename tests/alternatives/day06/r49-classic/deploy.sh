@@ -58,7 +58,7 @@ while (($# > 0)); do
         ((have_version == 0)) || die_usage "more than one VERSION"
         VERSION=$1; have_version=1; shift
       done ;;
-    -?*) die_usage "unknown option: $1" ;;
+    -?*) die_usage "unknown option: ${1%%=*}" ;;
     *) ((have_version == 0)) || die_usage "more than one VERSION"
       VERSION=$1; have_version=1; shift ;;
   esac

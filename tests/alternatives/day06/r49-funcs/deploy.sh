@@ -31,7 +31,7 @@ while (($#)); do
       opt[${1#--}]=$2; shift 2 ;;
     --build-arg) (($# >= 2)) || usage_error "$1 needs a value"; build_args+=("--build-arg=$2"); shift 2 ;;
     --label) (($# >= 2)) || usage_error "$1 needs a value"; labels+=("--label=$2"); shift 2 ;;
-    -*) usage_error "unknown option $1" ;;
+    -*) usage_error "unknown option ${1%%=*}" ;;
     *) positional+=("$1"); shift ;;
   esac
 done
