@@ -217,3 +217,45 @@ def other_name(request, mlflow_name: str) -> str:
     other = mlflow_name.replace("_", "-") if request.param == "matching-as-a-pattern" else f"{mlflow_name}-eu"
     assert other != mlflow_name, f"setup: {mlflow_name!r} should contain '_'"
     return other
+
+
+@pytest.fixture
+def runs_one_pair_apart(registry: Runs, test_side_mlflow):
+    """`runs_one_pair_apart(n)` -> (run ids, X, y, scores): two runs logged in the test store, each with a logistic
+    regression on two features, and n negative plus n positive rows (rows repeat) on which the two models rank every
+    positive/negative pair alike but one, which only the second ranks right. Its ROC AUC (in `scores`, computed with
+    scikit-learn directly) is higher by exactly 1/n² (4.4e-7 for n = 1,500; 6.25e-10 for n = 40,000): a real gain
+    far below any rounding or float tolerance a careless comparison uses."""
+
+    def make(n: int):
+        import uuid
+
+        import numpy as np
+        import sklearn
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import roc_auc_score
+
+        low = n * 47 // 100
+        # Scores are x1 + w * x2. Negatives at x1 = 0 or 2, positives at 1 or 3; one pair at x1 = 1.5 that only the
+        # second feature orders: the first model (w < 0) puts its negative above its positive, the second does not.
+        X = np.zeros((2 * n, 2))
+        X[:low, 0], X[low:n - 1, 0], X[n - 1] = 0.0, 2.0, (1.5, -1.0)
+        X[n:n + low, 0], X[n + low:2 * n - 1, 0], X[2 * n - 1] = 1.0, 3.0, (1.5, 1.0)
+        y = np.repeat([0, 1], n)
+        run_ids, scores = [], []
+        with test_side_mlflow() as mlflow:
+            experiment_id = mlflow.MlflowClient(registry.tracking_uri).create_experiment(
+                f"day08-one-pair-apart-{uuid.uuid4().hex[:8]}", artifact_location=registry.store.artifact_location)
+            for weight in (-0.25, 0.25):
+                model = LogisticRegression().fit([[0.0, 0.0], [1.0, 1.0]], [0, 1])
+                model.coef_, model.intercept_ = np.array([[1.0, weight]]), np.array([0.0])
+                with mlflow.start_run(experiment_id=experiment_id) as run:
+                    mlflow.sklearn.log_model(model, name="model",
+                                             pip_requirements=[f"scikit-learn=={sklearn.__version__}"])
+                run_ids.append(run.info.run_id)
+                scores.append(float(roc_auc_score(y, model.predict_proba(X)[:, 1])))
+        assert scores[1] - scores[0] == pytest.approx(1 / n**2, rel=1e-3), (
+            f"setup: the second model should score 1/n² higher than the first: {scores}")
+        return run_ids, X, y, scores
+
+    return make

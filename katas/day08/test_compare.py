@@ -136,6 +136,19 @@ def test_nearly_equal_scores_are_not_treated_as_ties(registry, mlflow_name, rows
         "(sort by the score itself, not a rounded copy)")
 
 
+def test_scores_apart_by_less_than_a_millionth_are_still_ordered(registry, mlflow_name, runs_one_pair_apart):
+    # ROC AUC on 1,500 negative and 1,500 positive rows: version 2 ranks one pair more right, 1/1500² = 4.4e-7 higher.
+    run_ids, X, y, scores = runs_one_pair_apart(1_500)
+    assert round(scores[0], 6) == round(scores[1], 6), f"setup: both scores should round alike at 6 decimals: {scores}"
+    for run_id in run_ids:
+        register_challenger(registry.tracking_uri, run_id, mlflow_name)
+    table = compare_versions(registry.tracking_uri, mlflow_name, X, y)
+    versions = [row["version"] for row in table]
+    assert versions == ["2", "1"], (
+        f"version 2 scores {scores[1]!r} and version 1 {scores[0]!r}: less than a millionth apart, but not equal, so "
+        f"version 2 comes first; got the order {versions} (sort by the exact score, not a copy rounded to 6 decimals)")
+
+
 def test_lists_only_the_versions_of_the_model_asked_for(registry, mlflow_name, other_name):
     register_challenger(registry.tracking_uri, registry.run_ids["good"], mlflow_name)
     register_challenger(registry.tracking_uri, registry.run_ids["weak"], other_name)
