@@ -19,6 +19,9 @@ pytestmark = pytest.mark.task(taskno=2)
 PASSWORD_IN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@")
 # password=... (or pwd=, AccountKey=) inside a value: a connection string carrying a secret
 PASSWORD_IN_VALUE = re.compile(r"(?:^|[\s;\"'=?&])(?:password|passwd|pwd|accountkey)\s*=\s*[^\s;\"']", re.IGNORECASE)
+# pip, pip3, pip3.11 (also as /venv/bin/pip), python -m pip / venv / ensurepip, virtualenv, uv, poetry, pipenv
+INSTALLS_PACKAGES = re.compile(r"(?:^|[\s;&|(/])(?:pip[\d.]*|virtualenv|uv|poetry|pipenv|easy_install)(?=[\s;&|)]|$)"
+                               r"|\bpython[\d.]*\s+(?:-\S+\s+)*-m\s*(?:pip|venv|virtualenv|ensurepip)\b")
 SECRET_NAME = re.compile(r"(SECRET|PASSWORD|PASSWD|PASSPHRASE|TOKEN|API_?KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL"
                          r"|(?:^|_)(?:PASS|PWD|PAT)(?:_|$)|_KEY$)", re.IGNORECASE)
 
@@ -74,8 +77,8 @@ def test_the_image_is_built_in_more_than_one_stage(dockerfile):
         "the final stage should take its results from the build stage with COPY --from=...")
 
 
-def test_the_final_stage_neither_trains_nor_descends_from_the_build_stage(dockerfile):
-    found = stages(dockerfile)
+def final_lineage(found: list[list[tuple[str, str]]]) -> list[int]:
+    """The final stage's index, then those of the stages it is built FROM, nearest first."""
     names = {}
     for index, stage in enumerate(found):
         parts = stage[0][1].split()
@@ -86,12 +89,46 @@ def test_the_final_stage_neither_trains_nor_descends_from_the_build_stage(docker
         lineage.append(index)
         image = next(p for p in found[index][0][1].split() if not p.startswith("--")).lower()
         index = names.get(image)
-    for index in lineage:
+    return lineage
+
+
+def copy_sources(args: str) -> list[str]:
+    """The source paths of a COPY (its flags dropped, shell or JSON form), without the destination."""
+    rest = " ".join(word for word in args.split() if not word.startswith("--"))
+    paths = json.loads(rest) if rest.startswith("[") else rest.split()
+    return paths[:-1]
+
+
+def names_a_folder(source: str) -> bool:
+    """`/opt/venv`, `/venv/`, `/root/.local`: a folder; `/build/model.skops`: a file (its name has an extension)."""
+    name = source.rstrip("/").removesuffix("/.").rsplit("/", 1)[-1]
+    return not re.search(r"[^.]\.[A-Za-z]\w*$", name)
+
+
+def test_the_final_stage_neither_trains_nor_descends_from_the_build_stage(dockerfile):
+    found = stages(dockerfile)
+    for index in final_lineage(found):
         for keyword, args in found[index][1:]:
             assert not (keyword in ("RUN", "COPY", "ADD") and "train_model" in args and "--from=" not in args), (
                 f"{keyword} {args[:60]}: the final stage (or a stage it is built FROM) handles train_model.py; "
                 "train in the build stage and COPY --from= only the model file, the venv and the server, "
                 "into a final stage that starts FROM ${BASE_IMAGE}")
+
+
+def test_the_final_stage_copies_the_venv_instead_of_installing(dockerfile):
+    found = stages(dockerfile)
+    assert len(found) >= 2, "use a multi-stage build: a build stage makes the venv, the final stage copies it"
+    for index in final_lineage(found):
+        for keyword, args in found[index][1:]:
+            assert not (keyword == "RUN" and INSTALLS_PACKAGES.search(args)), (
+                f"RUN {args[:80]}: the final stage (or a stage it is built FROM) installs packages again; make the "
+                "venv and pip install requirements.txt in the build stage, and take the finished venv over with "
+                "COPY --from=<build stage> <venv> <venv>")
+    folders = [source for keyword, args in found[-1] if keyword == "COPY" and "--from=" in args
+               for source in copy_sources(args) if names_a_folder(source)]
+    assert folders, (
+        "the final stage copies no folder with COPY --from=: the venv the build stage made should come over whole "
+        "(e.g. COPY --from=build /opt/venv /opt/venv), not only the model file")
 
 
 def test_the_final_stage_runs_as_a_non_root_user(dockerfile):

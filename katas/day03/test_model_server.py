@@ -510,13 +510,21 @@ def test_each_app_loads_its_model_afresh(model_file, tmp_path):
         "it does not reuse an earlier app's (failed) load")
 
 
-def test_each_app_serves_the_model_file_as_it_is_now(model_file, tmp_path):
-    # A model file replaced in place (a new version under the same path) must be what the next app serves.
-    import skops.io
+def a_retrained_model():
+    """Another model over the same 4 features, whose classes are 10, 11 and 12."""
     from sklearn.datasets import make_classification
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+
+    features, labels = make_classification(n_samples=200, n_features=4, n_informative=3, n_redundant=0,
+                                           n_classes=3, random_state=7)
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(features, labels + 10)
+
+
+def test_each_app_serves_the_model_file_as_it_is_now(model_file, tmp_path):
+    # A model file replaced in place (a new version under the same path) must be what the next app serves.
+    import skops.io
 
     path = tmp_path / "model.skops"
     path.write_bytes(model_file.read_bytes())
@@ -524,9 +532,7 @@ def test_each_app_serves_the_model_file_as_it_is_now(model_file, tmp_path):
     assert wait_ready(first).status_code == 200, "GET /ready should answer 200 once the model is loaded"
     assert predict(first, {"features": ROWS[:5]}).status_code == 200, "the first app should serve the first model"
 
-    features, labels = make_classification(n_samples=200, n_features=4, n_informative=3, n_redundant=0,
-                                           n_classes=3, random_state=7)
-    retrained = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(features, labels + 10)
+    retrained = a_retrained_model()
     before = path.stat()
     skops.io.dump(retrained, path)
     # As `cp -p` or `rsync -t` would: the new file keeps the old one's modification time.
@@ -539,6 +545,37 @@ def test_each_app_serves_the_model_file_as_it_is_now(model_file, tmp_path):
         "a new app should serve the model file as it is now (classes 10-12 here), not a model an earlier app "
         "loaded from the same path, even though the file kept its modification time: each create_app loads its "
         "own model, no cache across apps (not even one keyed by path and mtime)")
+
+
+@pytest.mark.parametrize("change", ["replaced by another model", "removed"])
+def test_an_app_keeps_serving_the_model_it_loaded_when_its_file_changes(model_file, reference_model, tmp_path,
+                                                                       change):
+    import skops.io
+
+    path = tmp_path / "model.skops"
+    path.write_bytes(model_file.read_bytes())
+    client = create_app({"MODEL_PATH": str(path), "MODEL_VERSION": "loaded"}).test_client()
+    assert wait_ready(client).status_code == 200, "GET /ready should answer 200 once the model is loaded"
+    expected = reference_model.predict(np.asarray(ROWS[:8])).tolist()
+    answer = predict(client, {"features": ROWS[:8]})
+    assert answer.status_code == 200 and answer.get_json().get("predictions") == expected, (
+        f"the app should serve the model file it was given, got {answer.status_code} {answer.data[:200]!r}")
+    if change == "removed":
+        path.unlink()
+    else:
+        skops.io.dump(a_retrained_model(), path)
+    answer = predict(client, {"features": ROWS[:8]})
+    assert answer.status_code == 200, (
+        f"after its model file was {change}, the running app should still serve the model it loaded, "
+        f"got {answer.status_code} {answer.data[:200]!r}: load the model once in create_app, not on every request")
+    served = answer.get_json().get("predictions")
+    assert served == expected, (
+        f"after its model file was {change}, the running app should still answer {expected} (the model it loaded), "
+        f"got {served}: a file replaced or removed later is seen by the next app, not by this one")
+    ready = client.get("/ready")
+    assert ready.status_code == 200, (
+        f"after its model file was {change}, the app still holds its model: /ready should stay 200, "
+        f"got {ready.status_code}")
 
 
 def test_an_app_keeps_its_own_model_and_version_when_another_is_built(model_file, tmp_path):
