@@ -3,6 +3,7 @@
 Contract (the tests check exactly this):
 - `LRUCache(capacity)`; a capacity below 1, or NaN, raises ValueError; any other whole
   number is a capacity, a NumPy integer (`numpy.int64(2)`) or a float such as 2.0 too.
+  A capacity that is not whole is rounded down (2.5 and 2.9 keep 2); a Decimal or Fraction is the number it holds.
 - `get(key)` returns the value or None, and makes the key the most recently used.
 - `put(key, value)` inserts or updates, makes the key the most recently used, and
   evicts the least recently used key when the cache grows past its capacity.

@@ -9,7 +9,8 @@ Contract (the tests check exactly this):
   returns False (the bools themselves, also for NumPy numbers: never a numpy.bool_). tokens <= 0 (-inf too, or NaN) raises ValueError; more than `capacity` (infinity, or an int like 10**400,
   too) returns False.
   Compare the exact count, with no tolerance: 0.99999 (or 1 - 2**-52) tokens are not enough for 1.
-- `get_available_tokens()` returns the current (fractional) number of tokens, unrounded.
+- `get_available_tokens()` returns the current (fractional) number of tokens, unrounded, as a float
+  (an int or the NumPy float you were given passes; a Fraction or Decimal does not: convert it back).
 - Safe to share between threads: concurrent consumers never get more than the bucket holds.
   Make the lock in __init__ (a lock made on first use is itself a race).
   If clock() raises, the limiter stays usable (release the lock on every path).

@@ -365,6 +365,25 @@ def test_points_of_different_nodes_practically_never_share_a_position():
     )
 
 
+def test_vnodes_true_is_one_point_per_node():
+    # True is the number 1 (bool is a subclass of int): a flag or a parsed setting may hand it over as it is.
+    nodes = [f"node-{i}" for i in range(8)]
+    keys = KEYS[:4000]
+    try:
+        ring = ConsistentHashRing(nodes, vnodes=True)
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the message names what came instead
+        pytest.fail(f"ConsistentHashRing(nodes, vnodes=True) should be the ring of vnodes=1 (True is 1), it raised "
+                    f"{exc!r}: do not refuse a bool")
+    one = placement(ConsistentHashRing(nodes, vnodes=1), keys)
+    differ = sum(one[k] != owner for k, owner in placement(ring, keys).items())
+    assert differ == 0, (
+        f"ConsistentHashRing(nodes, vnodes=True) should place keys exactly like vnodes=1 (True is 1), but {differ} "
+        f"of {len(keys)} keys land elsewhere"
+    )
+
+
 def test_with_one_point_each_the_nodes_form_one_circle():
     # One point per node: removing a node hands its keys to the next node clockwise, its
     # neighbour. On a circle every node is the neighbour of exactly one other node, including

@@ -6,6 +6,8 @@ import time
 import tracemalloc
 import weakref
 from collections import OrderedDict
+from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -48,16 +50,30 @@ def test_a_whole_number_too_large_for_a_float_is_a_capacity():
     )
 
 
+def make_cache(capacity):
+    """LRUCache(capacity), failing the test with a plain message when a number is refused."""
+    try:
+        return LRUCache(capacity)
+    except NotImplementedError:
+        raise
+    except (TypeError, ValueError) as exc:
+        pytest.fail(f"LRUCache({capacity!r}) should be a cache of capacity {capacity}, not raise {exc!r}: any number "
+                    "of at least 1 is a capacity, and a Decimal or Fraction counts as the number it holds (a Decimal "
+                    "is no float and no numbers.Real, so do not demand either)")
+
+
 @pytest.mark.parametrize(
     "capacity",
-    [2.0, *(kind(2) for kind in NUMPY_KINDS)],
-    ids=["float", *(f"numpy-{kind.__name__}" for kind in NUMPY_KINDS)],
+    [2.0, Decimal("2"), Fraction(2), *(kind(2) for kind in NUMPY_KINDS)],
+    ids=["float", "decimal", "fraction", *(f"numpy-{kind.__name__}" for kind in NUMPY_KINDS)],
 )
 def test_a_whole_number_capacity_of_another_type_works_like_the_same_int(capacity):
     # A capacity read from a config array or computed with NumPy is a numpy.int64, not an int:
     # `isinstance(capacity, int)` is False for it, yet it is a whole number of at least 1. YAML reads
     # `capacity: 1e4` as the float 10000.0, a whole number too: `isinstance(capacity, numbers.Integral)` refuses it.
-    cache = LRUCache(capacity)
+    # A Decimal (a setting read exactly, from a database or with json.loads(parse_float=Decimal)) is no
+    # numbers.Real: `isinstance(capacity, numbers.Real)` refuses it.
+    cache = make_cache(capacity)
     cache.put("a", 1)
     cache.put("b", 2)
     cache.put("c", 3)
@@ -67,15 +83,21 @@ def test_a_whole_number_capacity_of_another_type_works_like_the_same_int(capacit
     )
 
 
-@pytest.mark.parametrize("capacity, kept", [(2.5, 2), (True, 1)], ids=["2.5", "True"])
+@pytest.mark.parametrize(
+    "capacity, kept",
+    [(2.5, 2), (1.5, 1), (3.7, 3), (2.5000001, 2), (Fraction(5, 2), 2), (Decimal("2.5"), 2), (True, 1)],
+    ids=["2.5", "1.5", "3.7", "2.5000001", "fraction-5-2", "decimal-2.5", "True"],
+)
 def test_a_capacity_that_is_no_plain_int_limits_the_cache_to_its_value(capacity, kept):
-    # A capacity that is not whole is still a limit: 2.5 keeps at most 2 entries. True is the number 1.
-    cache = LRUCache(capacity)
+    # A capacity that is not whole is still a limit, rounded down: 2.5 keeps 2 entries, 1.5 keeps 1 and 3.7 keeps 3
+    # (round() gives 2 for 1.5 and 4 for 3.7, and rounds 2.5 to 2 only because it rounds halves to even).
+    # A Fraction or Decimal is the number it holds. True is the number 1.
+    cache = make_cache(capacity)
     for key in "abcde":
         cache.put(key, key)
     assert len(cache) == kept and "e" in cache, (
-        f"LRUCache({capacity!r}) should keep the {kept} most recent of 5 keys, it holds {len(cache)} "
-        f"({'with' if 'e' in cache else 'without'} the latest key 'e')"
+        f"LRUCache({capacity!r}) should keep the {kept} most recent of 5 keys (a capacity that is not whole is "
+        f"rounded down), it holds {len(cache)} ({'with' if 'e' in cache else 'without'} the latest key 'e')"
     )
 
 

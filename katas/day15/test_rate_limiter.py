@@ -333,6 +333,23 @@ def test_a_request_the_last_float_step_short_is_refused():
     )
 
 
+@pytest.mark.parametrize("elapsed, held", [(0.25, 0.5), (1, 2)], ids=["fractional-count", "whole-count"])
+def test_the_available_tokens_come_back_as_a_float(elapsed, held, clock):
+    # A status endpoint writes the count with json.dumps, which cannot encode a Fraction or a Decimal: an exact count
+    # kept inside is fine, but convert it back before returning it, as the `-> float` of the signature says.
+    bucket = TokenBucketRateLimiter(10, 2, clock=clock)
+    assert bucket.consume(10), "a full bucket of 10 should give all 10 tokens"
+    clock.advance(elapsed)
+    available = bucket.get_available_tokens()
+    assert isinstance(available, (int, float, np.floating)) and not isinstance(available, bool), (
+        f"after {elapsed} s at 2 tokens/s get_available_tokens() returned {available!r}, a "
+        f"{type(available).__module__}.{type(available).__qualname__}: it should return a float (an int, or the "
+        "NumPy float type you were given, passes too); a Fraction or Decimal you compute with inside must not come "
+        "out: convert it back with float()"
+    )
+    assert available == pytest.approx(held), f"after {elapsed} s at 2 tokens/s the bucket should hold {held} tokens"
+
+
 def test_fractional_tokens_can_be_consumed(clock):
     bucket = TokenBucketRateLimiter(1, 1, clock=clock)
     assert bucket.consume(0.5) and bucket.consume(0.5), "two halves of a 1-token bucket should both succeed"
