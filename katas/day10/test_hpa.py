@@ -6,6 +6,8 @@ current_replicas, else ceil(current_replicas * ratio); then clamp to [min, max].
 """
 
 import math
+from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -190,6 +192,37 @@ def test_a_float32_metric_follows_plain_float_arithmetic():
         assert got == expected, \
             (f"a numpy.float32 metric is a number like any other and follows the same rule in plain (64-bit) float "
              f"arithmetic: convert it with float() before dividing; {what}; got {got!r}")
+
+
+@pytest.mark.parametrize("args, expected, what", [
+    ((7, Fraction(29), Fraction(7), 1, 100), 30,
+     ("7 pods at Fraction(29) against Fraction(7): in floats 7 * (29 / 7) is 29.000000000000004, which ceil "
+      "rounds up to 30 (divided exactly, as fractions, it is 29)")),
+    ((7, Decimal(29), Decimal(7), 1, 100), 30,
+     ("7 pods at Decimal(29) against Decimal(7): in floats 7 * (29 / 7) is 29.000000000000004, which ceil "
+      "rounds up to 30 (divided as Decimals, it comes out 29)")),
+    ((10, 90.0, Decimal(100), 1, 20), 10,
+     ("10 pods at a float 90.0 against a Decimal(100) target: in floats 90 / 100 is 0.9, inside the band, so "
+      "10 stay 10 (a float cannot be divided by a Decimal, so turn each number into a float first)")),
+], ids=["fraction", "decimal", "float-metric-decimal-target"])
+def test_decimal_and_fraction_follow_the_float_rule(args, expected, what):
+    got = desired_replicas(*args)
+    assert type(got) is int and got == expected, \
+        (f"a Decimal or a Fraction is a valid number and follows the same rule in plain float arithmetic, and the "
+         f"answer is a Python int: {what}; got {got!r} of type {type(got).__name__}")
+
+
+@pytest.mark.parametrize("args, kwargs, expected, what", [
+    ((True, 300.0, 100.0, True, 10), {}, 3,
+     "1 pod (current_replicas=True) at 3x the target, with min_replicas=True: ceil(1 * 3.0) = 3"),
+    ((2, 300.0, 100.0, 1, 10), {"tolerance": False}, 6,
+     "2 pods at 3x the target with tolerance=False (a tolerance of 0): ceil(2 * 3.0) = 6"),
+], ids=["bool-counts", "bool-tolerance"])
+def test_a_bool_counts_as_the_number_it_equals(args, kwargs, expected, what):
+    got = desired_replicas(*args, **kwargs)
+    assert type(got) is int and got == expected, \
+        (f"a bool counts as the number it equals (True is 1, False is 0), and the answer is a Python int: "
+         f"{what}; got {got!r} of type {type(got).__name__}")
 
 
 def test_min_equal_to_max_pins_the_count():
