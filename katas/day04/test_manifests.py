@@ -522,6 +522,7 @@ class TestDeployment:
     def test_runs_the_image_as_built(self, manifest_report):
         problem = overridden_entry_point(_container(manifest_report(DEPLOYMENT)), "the container")
         assert problem is None, problem
+
     def test_mounts_nothing_over_the_images_files(self, manifest_report):
         container = _container(manifest_report(DEPLOYMENT))
         hidden = []
@@ -564,6 +565,7 @@ class TestDeployment:
     def test_keeps_the_model_the_image_carries(self, manifest_report):
         problem = own_model_path(_container(manifest_report(DEPLOYMENT)), "the container")
         assert problem is None, problem
+
     def test_needs_no_object_the_files_do_not_create(self, manifest_report):
         report = manifest_report(DEPLOYMENT)
         pod = _pod_spec(report)
@@ -763,6 +765,7 @@ class TestDeployment:
         strategy = (_deployment_doc(manifest_report(DEPLOYMENT)).get("spec") or {}).get("strategy") or {}
         rolling = strategy.get("rollingUpdate") or {}
         surge, unavailable = rolling.get("maxSurge", "25%"), rolling.get("maxUnavailable", "25%")
+
         def zero(value):  # 0, "0%" and "00%" alike: the API server reads each as no pods
             return (value == 0 and not isinstance(value, bool)) or (isinstance(value, str)
                                                                     and re.fullmatch(r"0+%", value) is not None)
@@ -911,6 +914,7 @@ class TestDeployment:
     def test_cpu_limit_lets_the_server_start(self, manifest_report):
         problem = low_cpu_limit(_container(manifest_report(DEPLOYMENT)), "the container")
         assert problem is None, problem
+
     def test_image_is_pinned_not_latest(self, manifest_report):
         report = manifest_report(DEPLOYMENT)
         _container(report)

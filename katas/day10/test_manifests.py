@@ -248,6 +248,7 @@ class TestDeployment:
         rolling = strategy.get("rollingUpdate") if isinstance(strategy, dict) else None
         if not isinstance(rolling, dict):
             return  # the defaults (25 % each way) are accepted
+
         def is_zero(value):
             return (type(value) is int and value == 0) or \
                 (isinstance(value, str) and re.fullmatch(r"0+%", value) is not None)

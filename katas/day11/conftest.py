@@ -12,6 +12,7 @@ from mlops_katas.fakes import FakeClock
 from mlops_katas.infra.http_server import ControlledServer, free_port
 from mlops_katas.infra.smtp import SmtpSink
 
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()

@@ -21,7 +21,6 @@ from mlops_katas.infra.http_server import free_port
 from mlops_katas.infra.smtp import SmtpSink, silent_listener
 
 
-
 def latency_above_200() -> Threshold:
     return Threshold("latency_ms", 200.0, "above")
 

@@ -219,7 +219,6 @@ def test_window_moves_with_the_injected_clock(db_path, clock):
     )
 
 
-
 @pytest.mark.task(taskno=1)
 def test_timestamps_are_numbers_kept_exactly_across_a_change_of_digit_count(db_path):
     # 999_999_999.5 and 1_000_000_000.0625: compared as text, "999..." sorts after "1000...",
@@ -1134,7 +1133,6 @@ def test_probe_posts_the_given_payload(db_path, clock, model_server):
     )
 
 
-
 @pytest.mark.task(taskno=3)
 def test_probe_posts_an_empty_payload_as_given(db_path, clock, model_server):
     ModelPerformanceMonitor(db_path, clock=clock).check_model_latency(model_server.url, {})
@@ -1142,6 +1140,7 @@ def test_probe_posts_an_empty_payload_as_given(db_path, clock, model_server):
         "only payload=None means the default; a given payload, even an empty one, is sent as it is; "
         f"got {[r.body for r in model_server.received]}"
     )
+
 
 @pytest.mark.task(taskno=3)
 @pytest.mark.parametrize("status", [500, 503, 404, 201])

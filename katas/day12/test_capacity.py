@@ -403,7 +403,6 @@ def test_storage_past_decimals_default_precision_is_exact():
     )
 
 
-
 @pytest.mark.parametrize("events", [10**50 + 1, 10**400], ids=["past_decimal_precision", "too_large_for_a_float"])
 def test_storage_of_whole_numbers_is_exact_however_large(events):
     got = storage_bytes(events, 10_001, 365, replication=3)
@@ -414,6 +413,7 @@ def test_storage_of_whole_numbers_is_exact_however_large(events):
         f"moves the limit, and math.isfinite raises OverflowError on an int no float can hold (10**400): check whole "
         f"numbers with int comparisons; Python ints (or Fraction) have no limit"
     )
+
 
 @pytest.mark.parametrize(
     "args, expected",

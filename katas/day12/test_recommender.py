@@ -563,6 +563,7 @@ def test_values_a_hair_apart_still_rank_apart(gap):
         f"makes them tie, which puts the lower id, 2, first"
     )
 
+
 @pytest.mark.task(taskno=2)
 @pytest.mark.parametrize("fmt", [sparse.coo_array, sparse.coo_matrix], ids=["coo_array", "coo_matrix"])
 def test_repeated_events_add_up_to_the_weight_in_the_score(fmt):
