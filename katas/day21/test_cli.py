@@ -178,6 +178,14 @@ def test_values_are_kept_exactly_as_given():
     assert args.label == ["Team= Fraud Ops ", "note=Two  Words"], (
         f"each --label is kept exactly as given, the spaces around its value and its capitals included (no "
         f"stripping, no case folding): expected ['Team= Fraud Ops ', 'note=Two  Words'], got {args.label!r}")
+    try:
+        spaced_key = parse_args(REQUIRED + ["--label", " =x"]).label
+    except SystemExit as exc:
+        pytest.fail(f"--label ' =x' has a non-empty key (the README: spaces count, '\" =x\" is kept as given), so "
+                    f"it is accepted and kept as [' =x']; parse_args exited with code {exc.code}", pytrace=False)
+    assert spaced_key == [" =x"], (
+        f"--label needs a non-empty key, and spaces count (the README: '\" =x\" is kept as given'), so "
+        f"--label ' =x' is accepted and kept as [' =x']; got {spaced_key!r}")
 
 
 def test_a_label_value_may_hold_an_equals_sign():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import tempfile
 import threading
@@ -309,22 +310,24 @@ def test_deploy_uses_the_versions_image_and_the_flags_port_whatever_the_environm
 
 
 @pytest.mark.parametrize("step", ["deploy", "undeploy"])
-def test_compose_runs_with_the_callers_environment(world, monkeypatch, step):
-    import os
-
-    # a rootless or remote docker engine, found through the caller's DOCKER_HOST
+def test_compose_runs_with_the_callers_environment(world, monkeypatch, tmp_path, step):
+    # a rootless or remote docker engine, found through the caller's DOCKER_HOST; registry credentials under HOME
     monkeypatch.setenv("DOCKER_HOST", "unix:///run/user/1000/docker.sock")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("KATAS_PROBE_VARIABLE", "kept")
     steps = world.steps()
     first = len(world.docker.commands)
     steps.deploy("2") if step == "deploy" else steps.undeploy()
     calls = [c for c in world.docker.commands[first:] if c.get("compose")]
     assert calls, f"{step} should run docker-compose; it ran {[c['argv'][:3] for c in world.docker.commands[first:]]}"
-    lost = [(c["subcommand"], name) for c in calls for name in ("DOCKER_HOST", "PATH")
-            if c["env"].get(name) != os.environ[name]]
+    probes = ("DOCKER_HOST", "HOME", "KATAS_PROBE_VARIABLE", "PATH")
+    lost = sorted({(name not in probes, c["subcommand"], name) for c in calls for name, value in os.environ.items()
+                   if name not in ("MODEL_IMAGE", "MODEL_PORT") and c["env"].get(name) != value})
     assert not lost, (
-        f"{step}'s docker-compose should run with the caller's environment plus MODEL_IMAGE and MODEL_PORT "
-        f"(DOCKER_HOST names the engine, PATH finds docker's helpers, HOME holds the registry credentials); "
-        f"these (subcommand, variable) were missing or changed: {lost}")
+        f"{step}'s docker-compose should run with the caller's whole environment plus MODEL_IMAGE and MODEL_PORT "
+        f"(DOCKER_HOST names the engine, PATH finds docker's helpers, HOME holds the registry credentials, and "
+        f"every other variable, KATAS_PROBE_VARIABLE=kept included, goes on unchanged); {len(lost)} (subcommand, "
+        f"variable) pairs were missing or changed, among them {[(sub, name) for _, sub, name in lost][:12]}")
 
 
 def test_a_first_deploy_starts_the_service(world):
