@@ -326,7 +326,11 @@ def forced_rm(args):
 
 
 def initially(container):
-    """A container the test did not start: absent when the scripted `docker inspect` of its image fails, else running."""
+    """A container the test did not start: as `FakeTools.container_exists` set it, else absent when the scripted
+    `docker inspect` of its image fails, else running."""
+    for rule in rules:
+        if rule["tool"] == "engine" and rule["match"] == [container]:
+            return "gone" if rule["code"] else "running"
     for rule in rules:
         if rule["tool"] == "docker" and "inspect" in rule["match"] and (
                 "{{{{.Config.Image}}}}" in rule["match"] or "{{{{.Image}}}}" in rule["match"]):
@@ -415,6 +419,13 @@ class FakeTools:
             self.rules.insert(0, rule)
         else:
             self.rules.append(rule)
+        self._save()
+
+    def container_exists(self, name: str, exists: bool = True) -> None:
+        """The engine holds a running container `name` (or none), whatever the scripted `docker inspect` answers:
+        an inspect that fails or is cut off then says nothing about it, as on a real engine."""
+        self.rules.insert(0, {"tool": "engine", "match": [name], "code": 0 if exists else 1, "out": "", "err": "",
+                              "hang": False, "from_call": 1, "delay": 0.0})
         self._save()
 
     @property

@@ -1,5 +1,6 @@
 """Task 1: the loop stops, keeps its schedule with the injected clock and sleep, and survives errors."""
 
+import sqlite3
 import threading
 
 import pytest
@@ -119,11 +120,25 @@ def test_a_loop_that_could_never_stop_or_would_spin_is_refused(kit, store, clock
         make(store, kit.RecordingAlerter(), clock, fake_sleep, **kwargs)
 
 
-class FailsOnce:
-    """Wraps a collaborator; the method `name` raises RuntimeError on its first call only."""
+class StoreError(Exception):
+    """A collaborator's own error type: any `Exception` subclass fails the tick, not only the built-in ones."""
 
-    def __init__(self, inner, name):
-        self.inner, self.name, self.failed = inner, name, False
+
+# What a collaborator may raise, as (type, message): a tick turns each into its error and the loop goes on.
+ERRORS = {
+    "RuntimeError": (RuntimeError, "{} bug"),
+    "KeyError": (KeyError, "{} bug"),
+    "TypeError": (TypeError, "{} bug: unsupported operand type(s)"),
+    "sqlite3.OperationalError": (sqlite3.OperationalError, "database is locked"),
+    "custom-Exception-subclass": (StoreError, "{} bug: store unavailable"),
+}
+
+
+class FailsOnce:
+    """Wraps a collaborator; the method `name` raises `error(name)` (RuntimeError by default) on its first call only."""
+
+    def __init__(self, inner, name, error=lambda attr: RuntimeError(f"{attr} bug")):
+        self.inner, self.name, self.error, self.failed = inner, name, error, False
 
     def __getattr__(self, attr):
         method = getattr(self.inner, attr)
@@ -133,55 +148,68 @@ class FailsOnce:
         def wrapped(*args, **kwargs):
             if not self.failed:
                 self.failed = True
-                raise RuntimeError(f"{attr} bug")
+                raise self.error(attr)
             return method(*args, **kwargs)
 
         return wrapped
 
 
+def raising(kind):
+    """A factory of the exception `kind` (a key of ERRORS) for the collaborator method it is given."""
+    error_type, message = ERRORS[kind]
+    return lambda attr: error_type(message.format(attr))
+
+
+@pytest.mark.parametrize("kind", ERRORS)
 @pytest.mark.parametrize("broken", ["probe", "calculate_sla_compliance", "latency_percentile", "evaluate"])
-def test_an_error_in_one_tick_does_not_end_the_loop(kit, store, clock, fake_sleep, broken):
-    calls = []
+def test_an_error_in_one_tick_does_not_end_the_loop(kit, store, clock, fake_sleep, broken, kind):
+    calls, error = [], raising(kind)
 
     def probe():
         calls.append(1)
         if broken == "probe" and len(calls) == 1:
-            raise RuntimeError("probe bug")
+            raise error("probe")
         return 12.0
 
     alerter = kit.RecordingAlerter()
-    system = make(FailsOnce(store, broken), FailsOnce(alerter, broken), clock, fake_sleep, probe=probe,
+    system = make(FailsOnce(store, broken, error), FailsOnce(alerter, broken, error), clock, fake_sleep, probe=probe,
                   interval_s=10, max_iterations=3)
     report = system.tick()
-    assert report.error == f"RuntimeError: {broken} bug", (
-        f"a tick whose {broken} raises should report error='RuntimeError: {broken} bug', got {report.error!r}")
+    raised = error(broken)
+    expected = f"{type(raised).__name__}: {raised}"
+    assert report.error == expected, (
+        f"a tick whose {broken} raises {type(raised).__name__}({str(raised)!r}) should report error={expected!r} "
+        f"(any Exception from a collaborator fails the tick, not the run), got {report.error!r}")
     summary = system.run()
     assert len(calls) == 4, f"the loop should go on after a failing tick: 1 + 3 probes expected, {len(calls)} ran"
     assert summary.errors == 0 and summary.iterations == 3, f"the failure was in the earlier tick: got {summary}"
 
 
+@pytest.mark.parametrize("kind", ERRORS)
 @pytest.mark.parametrize("broken", ["probe", "calculate_sla_compliance", "latency_percentile", "evaluate"])
-def test_errors_are_counted_in_the_summary_and_logged(kit, store, clock, fake_sleep, caplog, broken):
+def test_errors_are_counted_in_the_summary_and_logged(kit, store, clock, fake_sleep, caplog, broken, kind):
     import logging
 
-    calls = []
+    calls, error = [], raising(kind)
+    message = ERRORS[kind][1].format(broken)
 
     def flaky_probe():
         calls.append(1)
         if broken == "probe" and len(calls) == 1:
-            raise RuntimeError("probe bug")
+            raise error("probe")
         return 12.0
 
     caplog.set_level(logging.DEBUG)
-    system = make(FailsOnce(store, broken), FailsOnce(kit.RecordingAlerter(), broken), clock, fake_sleep,
+    system = make(FailsOnce(store, broken, error), FailsOnce(kit.RecordingAlerter(), broken, error), clock, fake_sleep,
                   probe=flaky_probe, interval_s=10, max_iterations=3)
     summary = system.run()
-    assert len(calls) == 3, f"the loop should go on after a failing tick: 3 probes expected, {len(calls)} ran"
+    assert len(calls) == 3, (
+        f"the loop should go on after a tick whose {broken} raised {kind}: 3 probes expected, {len(calls)} ran")
     assert summary.errors == 1 and summary.iterations == 3, f"1 error in 3 iterations expected, got {summary}"
     logged = [r.getMessage() + (f" {r.exc_info[1]}" if r.exc_info and r.exc_info[1] else "") for r in caplog.records
               if r.levelno >= logging.WARNING]
-    assert any(f"{broken} bug" in line for line in logged), (
-        f"the failing tick's error ({broken} raised '{broken} bug') should be logged with the logging module at "
+    assert any(message in line for line in logged), (
+        f"the failing tick's error ({broken} raised {kind} '{message}') should be logged with the logging module at "
         f"WARNING or above, whichever collaborator raised (not printed, dropped or hidden at DEBUG/INFO, which the "
         f"default configuration does not show); records: {[(r.levelname, r.getMessage()) for r in caplog.records]}")
     again = system.run()

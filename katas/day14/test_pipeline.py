@@ -1101,16 +1101,20 @@ def docker_previous_then_late_start(fake_tools, docker_previous_then_stuck):
 
 
 @pytest.mark.task(taskno=4)
+# With --interval 5 a pipeline that pauses --interval checks again about 5 s after the docker run, long after the
+# deadline: it must see that the time is up before asking the engine, not accept the `running` it now answers.
+@pytest.mark.parametrize("interval", ["0.1", "5"])
 def test_docker_mode_a_container_running_only_after_the_rollout_timeout_is_undone(
-        pipeline, fake_tools, docker_previous_then_late_start, model_server):
-    done = pipeline("--mode", "docker", rollout_timeout=1, timeout=20,
+        pipeline, fake_tools, docker_previous_then_late_start, model_server, interval):
+    done = pipeline("--mode", "docker", rollout_timeout=1, interval=interval, timeout=25,
                     hint="a container not running within --rollout-timeout (1 s here) is a failed deploy")
     calls = fake_tools.calls
     deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
     assert done.returncode == 1 and deploy is not None and previous_back(calls, deploy) is not None, (
-        f"with --rollout-timeout 1 a container that first runs 3 s after its docker run is too late: the deploy has "
-        f"failed and is undone ({IMAGE}:v1 runs as {NAME} again, exit 1), even though it would pass its health check "
-        f"later; got exit {done.returncode}\n{done.output}\ncalls:\n{describe(calls)}")
+        f"with --rollout-timeout 1 (--interval {interval}) a container that first runs 3 s after its docker run is too "
+        f"late: the deploy has failed and is undone ({IMAGE}:v1 runs as {NAME} again, exit 1), even when the check "
+        f"after a pause comes after the deadline and finds it running; got exit {done.returncode}\n{done.output}\n"
+        f"calls:\n{describe(calls)}")
 
 
 @pytest.mark.task(taskno=4)
@@ -1218,12 +1222,13 @@ def test_without_mode_the_pipeline_deploys_with_docker(pipeline, fake_tools, doc
 FAILURE = re.compile(r"fail|could ?n[o']t|did ?n[o']t|cannot|can't|unable|error|unsuccessful|not (succeed|work|complete|finish)",
                      re.IGNORECASE)
 # A line saying the undo (or bringing the previous version back) failed, in any wording: the failure after the undo
-# ("undo failed", "the undo did not finish", "could not start ml:v1 again") or before it ("failed to roll back",
-# "unable to restore", "ERROR: undo of ml:v2").
-UNDO_FAILED = re.compile(r"(undo|roll\w*[ -]?back|restor|previous|bring|again)\W.*(" + FAILURE.pattern + r")|"
+# ("undo failed", "the undo did not finish", "the undone rollout did not finish", "could not start ml:v1 again") or
+# before it ("failed to roll back", "unable to restore", "ERROR: undo of ml:v2").
+UNDO_FAILED = re.compile(r"(undo|undone|roll\w*[ -]?back|restor|previous|bring|again)\W.*(" + FAILURE.pattern + r")|"
                          r"(fail\w*|could ?n[o']t|did ?n[o']t|cannot|can't|unable|error:?)( to)? (undo|roll|restor|bring|start|"
                          r"restart|run)", re.IGNORECASE)
-UNDO_WORKED = re.compile(r"serv\w* again|rolled back|restored|undo (is )?(done|complete|succeeded|ok)", re.IGNORECASE)
+UNDO_WORKED = re.compile(r"serv\w* again|rolled back|restored|undo (is )?(done|complete|succeeded|ok|finished)",
+                         re.IGNORECASE)
 
 
 @pytest.mark.task(taskno=4)
@@ -1254,6 +1259,52 @@ def test_a_failing_undo_still_exits_1(pipeline, fake_tools, docker_previous, mod
         f"when the undo itself fails the log should say so (the undo failed: a person has to look), and must not say "
         f"the previous version serves again; lines admitting it: {admits}, lines claiming it worked: {claims}\n"
         f"{done.output}")
+
+
+@pytest.mark.task(taskno=4)
+def test_k8s_mode_an_undo_whose_rollout_fails_is_a_failed_undo(pipeline, fake_tools):
+    fake_tools.answer("kubectl", "get", "--raw", code=1, out="Error from server (ServiceUnavailable)")  # unhealthy
+    # The deploy's rollout status passes; the second one, which waits for the undo's rollout, fails.
+    fake_tools.answer("kubectl", "rollout", "status", code=1, from_call=2,
+                      err="error: timed out waiting for the condition")
+    done = pipeline("--mode", "k8s", retries=1)
+    calls = fake_tools.calls
+    undo = index(calls, "kubectl", "rollout", "undo", f"deployment/{NAME}")
+    assert undo is not None and index(calls[undo:], "kubectl", "rollout", "status") is not None, (
+        f"the unhealthy rollout should be undone and the undo's rollout waited for:\n{describe(calls)}")
+    assert done.returncode == 1, f"a failed deploy exits 1, got {done.returncode}\n{done.output}"
+    lines = done.output.splitlines()
+    admits = [line for line in lines if UNDO_FAILED.search(line)]
+    claims = [line for line in lines if UNDO_WORKED.search(line) and not FAILURE.search(line)]
+    assert admits and not claims, (
+        f"the undo includes waiting for its rollout: when that `rollout status` fails, the undo failed, and the log "
+        f"should say so (a person has to look), never that the old version serves again; lines admitting it: "
+        f"{admits}, lines claiming it worked: {claims}\n{done.output}")
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("how", ["fails", "hangs"])
+def test_docker_mode_the_old_container_is_removed_even_when_its_inspect_fails(pipeline, fake_tools, model_server, how):
+    # Container NAME runs, but the inspect of its image fails (a busy engine) or hangs until --step-timeout 1.
+    fake_tools.container_exists(NAME)
+    for form in ("{{.Config.Image}}", "{{.Image}}"):
+        if how == "fails":
+            fake_tools.answer("docker", "inspect", form, code=1,
+                              err="Error response from daemon: context deadline exceeded")
+        else:
+            fake_tools.answer("docker", "inspect", form, hang=True)
+    new_container_is(fake_tools, "running")
+    done = pipeline("--mode", "docker", "--step-timeout", "1", timeout=25)
+    calls = fake_tools.calls
+    deploy = index(calls, "docker", "run", "--name", NAME, f"{IMAGE}:v2")
+    removed = index(calls[:deploy], "docker", "rm", NAME) if deploy is not None else None
+    assert removed is not None and forced(calls[removed][1]), (
+        f"when the inspect of the previous image {how}, a container may still hold the name {NAME}: the pipeline "
+        f"should remove it with `docker rm --force {NAME}` before `docker run --name {NAME} {IMAGE}:v2` all the same "
+        f"(a forced rm of a missing container fails harmlessly)\n{done.output}\ncalls:\n{describe(calls)}")
+    assert done.returncode == 0, (
+        f"the old container removed, {IMAGE}:v2 takes the name {NAME} and is healthy: exit 0 expected, got "
+        f"{done.returncode}\n{done.output}\ncalls:\n{describe(calls)}")
 
 
 @pytest.mark.task(taskno=4)

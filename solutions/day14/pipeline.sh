@@ -141,23 +141,24 @@ run_container() {
 docker_deploy() {
   PREVIOUS_IMAGE=$(ask "$DOCKER" inspect --format '{{.Config.Image}}' "$NAME") || PREVIOUS_IMAGE=""
   log INFO "deploy container=$NAME image=$TAG previous=${PREVIOUS_IMAGE:-none}"
-  if [[ -n $PREVIOUS_IMAGE ]]; then
-    step "$DOCKER" rm --force "$NAME"
-  fi
+  # Whether or not the inspect found an image: a failed or cut-off inspect does not mean no container holds the name,
+  # and a forced rm of a missing container fails harmlessly.
+  step "$DOCKER" rm --force "$NAME" || true
   run_container "$TAG"
 }
 
 docker_rollout_wait() {
   # Microseconds since the docker run ($SECONDS ticks in whole seconds and could cut the wait to almost nothing);
   # elapsed time is compared, never start + timeout * 1000000, which would wrap round for an 18-digit timeout.
+  # The deadline is checked before each check: after a pause past it, a container running now ran too late.
   local started=${EPOCHREALTIME/./} status
-  while true; do
+  while (((${EPOCHREALTIME/./} - started) / 1000000 < ROLLOUT_TIMEOUT)); do
     status=$(ask "$DOCKER" inspect --format '{{.State.Status}}' "$NAME") || status=""
     [[ $status == running ]] && return 0
     [[ $status == exited || $status == dead ]] && return 1
-    (((${EPOCHREALTIME/./} - started) / 1000000 < ROLLOUT_TIMEOUT)) || return 1
     sleep "$INTERVAL"
   done
+  return 1
 }
 
 docker_health() {

@@ -156,8 +156,8 @@ docker_deploy() {
         status="$(docker_cmd inspect --format '{{.State.Status}}' "$NAME")" || status=""
         [[ $status == running ]] && return 0
         [[ $status == exited || $status == dead ]] && return 1
-        (((${EPOCHREALTIME/./} - started) / 1000000 < ROLLOUT_TIMEOUT)) || return 1
         sleep "$INTERVAL"
+        (((${EPOCHREALTIME/./} - started) / 1000000 < ROLLOUT_TIMEOUT)) || return 1
     done
 }
 

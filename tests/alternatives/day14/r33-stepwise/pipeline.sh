@@ -132,11 +132,11 @@ docker_deploy() {
             say "the new container is $state"
             return 1
         fi
+        sleep "${opt[interval]}"
         if ((($(now_ms) - started) / 1000 >= opt[rollout-timeout])); then
             say "the new container is not running after ${opt[rollout-timeout]} s"
             return 1
         fi
-        sleep "${opt[interval]}"
         state=""
     done
 }

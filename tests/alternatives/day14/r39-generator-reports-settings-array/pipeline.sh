@@ -132,8 +132,8 @@ deploy_docker() {
     state=$(d inspect --format '{{.State.Status}}' "$NAME" 2>/dev/null) || state="?"
     [[ "$state" == running ]] && return 0
     if [[ "$state" == exited || "$state" == dead ]]; then say "new container $state"; return 1; fi
-    if (( ($(clock_ns) - started) / 1000000000 >= cfg[rollout-timeout] )); then say "not running in time"; return 1; fi
     sleep "${cfg[interval]}"
+    if (( ($(clock_ns) - started) / 1000000000 >= cfg[rollout-timeout] )); then say "not running in time"; return 1; fi
   done
 }
 

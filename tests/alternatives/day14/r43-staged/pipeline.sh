@@ -118,8 +118,8 @@ docker_deploy() {
     state="$(bounded "${cfg[docker]}" container inspect --format '{{.State.Status}}' "$name")" || state="unknown"
     [[ "$state" == running ]] && return 0
     [[ "$state" == exited || "$state" == dead ]] && return 1
-    past "$deadline" && return 1
     sleep "${cfg[interval]}"
+    if past "$deadline"; then return 1; fi
   done
 }
 

@@ -135,9 +135,8 @@ roll_back() {
 
 deploy_docker() {
   previous_id=$("${docker_cmd[@]}" inspect --format '{{.Image}}' "$name" 2>/dev/null) || previous_id=""
-  if [[ -n $previous_id ]]; then
-    "${docker_cmd[@]}" rm -f "$name" >&2 || return 1
-  fi
+  # whether or not the inspect found an image: a failed inspect does not mean no container holds the name
+  "${docker_cmd[@]}" rm -f "$name" >&2 2>/dev/null || true
   start_container "$image_ref" || return 1
   local started=${EPOCHREALTIME/./} running
   until running=$("${docker_cmd[@]}" inspect --format '{{.State.Running}}' "$name") && [[ $running == true ]]; do

@@ -87,8 +87,8 @@ deploy_docker() {
     local started=${EPOCHREALTIME/./} running
     until running=$(dk container inspect --format '{{.State.Running}}' "$name") && [[ $running == true ]]; do
         [[ $(dk container inspect --format '{{.State.Status}}' "$name" 2>/dev/null) =~ ^(exited|dead)$ ]] && return 1
-        (((${EPOCHREALTIME/./} - started) / 1000000 < opt[rollout-timeout])) || return 1
         sleep "${opt[interval]}"
+        (((${EPOCHREALTIME/./} - started) / 1000000 < opt[rollout-timeout])) || return 1
     done
 }
 
