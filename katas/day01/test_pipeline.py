@@ -1387,6 +1387,44 @@ def test_pipelines_built_run_and_dropped_leave_nothing_behind():
     )
 
 
+class StageName(str):
+    """A stage name that can be watched: unlike a plain str, it takes a weak reference."""
+
+
+@pytest.mark.task(taskno=3)
+def test_a_dropped_pipeline_keeps_none_of_its_stage_names_alive():
+    # A bounded cache (functools.lru_cache(maxsize=128)) or history (deque(maxlen=...)) stays small, but it still keeps
+    # the last pipelines' names: the README asks for none at all ("no cache of orders", "no history of failures").
+    names = [StageName(stage) for stage in ("ingest", "train", "evaluate", "deploy")]
+    watched = [weakref.ref(name) for name in names]
+
+    def evaluate(**inputs):
+        raise QualityGateFailed("accuracy below baseline")
+
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)  # pytest keeps every log record of a test, and with it the names logged
+    try:
+        pipeline = Pipeline()
+        pipeline.add_stage(names[0], lambda: "rows")
+        pipeline.add_stage(names[1], lambda **inputs: "model", depends_on=[names[0]])
+        pipeline.add_stage(names[2], evaluate, depends_on=[names[1]])
+        pipeline.add_stage(names[3], lambda **inputs: "deployed", depends_on=[names[2]])
+        order = pipeline.execution_order()
+        assert order == names, f"the stages form a chain, so the order is {names}, got {order}"
+        report = pipeline.run()
+        assert list(report.failed) == [names[2]], f"{names[2]!r} should fail, got {report}"
+        del pipeline, order, report, names, evaluate
+    finally:
+        logging.disable(previous)
+    gc.collect()
+    alive = [ref() for ref in watched if ref() is not None]
+    assert not alive, (
+        f"a pipeline that was built, ordered, run and dropped still keeps its stage names {alive} alive: nothing "
+        "outside the pipeline may hold them, not even a bounded cache of orders (functools.lru_cache) or a short "
+        "history of failures"
+    )
+
+
 @pytest.mark.task(taskno=3)
 def test_pipelines_register_no_logger_of_their_own():
     def evaluate(**inputs):
