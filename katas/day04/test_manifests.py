@@ -140,7 +140,7 @@ def _assert_pinned(image, where):
     tag = tag_of(image) if "@" not in str(image) else None
     assert tag is None or not MAJOR_ONLY_TAG.fullmatch(str(tag)), \
         (f"{where}'s tag {tag!r} is only a major version: it moves to every new {tag}.x release, so two pods may "
-         "run different builds and a rollback cannot return to the old one; pin a full version (1.0.0) or a digest")
+         "run different builds and a rollback cannot return to the old one; pin a full version (1.0.0), a build written as build-417, or a digest")
 
 
 def _image_repository(image):
