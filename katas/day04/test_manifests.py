@@ -58,8 +58,12 @@ LABEL_NAME = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")  # a
 COUNTER_VALUE = re.compile(r"[vVrR]?[0-9]+|[0-9]{8}(?:[T_-]?[0-9]{4,6}Z?)?"
                            r"|[0-9]{4}[-_.][0-9]{2}[-_.][0-9]{2}(?:[T_.-][0-9][0-9_.-]*Z?)?")
 VERSION_VALUE = re.compile(r"(?:[vV][0-9]+|[vV]?[0-9]+(?:\.[0-9]+)+)(?:[-+_.][A-Za-z0-9.]+)*")  # 1.0.0, v3, 1.4.2-rc1
-# A name with a dotted version run on, as Helm's `chart` label has it (model-server-1.4.2, iris-v0.3.1-rc1).
-ENDS_IN_VERSION = re.compile(r".*[A-Za-z0-9]-[vV]?[0-9]+(?:\.[0-9]+)+(?:[-+_.][A-Za-z0-9.]+)*")
+# A name with a dotted version run on, as Helm's `chart` label has it (model-server-1.4.2, iris-v0.3.1-rc1), or
+# with v and a number after a - or _ (iris-v3, model_v12).
+ENDS_IN_VERSION = re.compile(r".*[A-Za-z0-9]-[vV]?[0-9]+(?:\.[0-9]+)+(?:[-+_.][A-Za-z0-9.]+)*"
+                             r"|.*[A-Za-z0-9][-_][vV][0-9]+")
+# A tag that is only a major version (1, v2) moves with every release of that major version.
+MAJOR_ONLY_TAG = re.compile(r"[vV]?[0-9]+")
 # The SELinux types the Pod Security Standards' baseline lets a pod set (the container runtime's own).
 BASELINE_SELINUX_TYPES = {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
 # Where Python's tempfile (and so gunicorn) looks for a writable directory, after $TMPDIR, $TEMP and $TMP.
@@ -81,9 +85,17 @@ KIND_STORAGE_CLASSES = (None, "standard")
 IMAGE_DIRS = ("/app", "/opt/venv", "/usr/local")
 IMAGE_FILES = ("/app/model_server.py", "/app/model.skops")
 IMAGE_LIBRARIES = ("/opt/venv", "/usr/local")  # a volume anywhere inside these hides part of them
+# Images whose default command is a long-running server (a log shipper, proxy, exporter or database): an init
+# container that runs one without a command of its own never finishes. Matched on the repository's last path part.
+SERVER_IMAGE = re.compile(r"fluent-bit|fluentd|vector|promtail|envoy|nginx|haproxy"
+                          r"|opentelemetry-collector(?:-contrib)?|cloud-?sql-proxy|proxyv2|.+-exporter"
+                          r"|redis|postgres|memcached")
+SERVER_IMAGE_PATHS = ("linkerd/proxy",)  # a last part too common to match alone (proxy)
 # Shell that never returns (unless it breaks or exits): an init container running it blocks the server for ever.
 # (`while sleep 60` too: sleep always succeeds, so the loop's condition never fails.)
-RUNS_FOREVER = re.compile(r"\bwhile\s+(?:(?:true|:|\[\s+\"?[A-Za-z0-9]+\"?\s+\]|\[\[\s+\"?[A-Za-z0-9]+\"?\s+\]\]"
+RUNS_FOREVER = re.compile(r"\bwhile\s+(?:(?:true|:|(?:/usr)?/bin/true"
+                          r"|\[\s+\"?[A-Za-z0-9]+\"?\s+\]|\[\[\s+\"?[A-Za-z0-9]+\"?\s+\]\]"
+                          r"|\[\[?\s+\"?([0-9]+)\"?\s+(?:-eq|==?)\s+\"?\1\"?\s+\]\]?"
                           r"|\(\s*true\s*\)|\(\(\s*1\s*\)\))(?=[\s;]|$)"
                           r"|sleep\s+[0-9.]+[smhd]?(?=\s*;?\s*do\b)|True\s*:)"
                           r"|\buntil\s+false\b"
@@ -101,14 +113,21 @@ OWN_SERVER = re.compile(r"(?<![\w.-])(?:localhost|127\.0\.0\.1|0\.0\.0\.0|\[?::1
 
 # A loop that waits for a peer over the network (until nslookup redis; do sleep 2; done): the pod's own server and
 # this Service are the only peers the two files create, and neither answers before the init containers finish.
-WAITS_FOR_A_PEER = re.compile(r"\b(?:until|while)\b[^;]*?(?:^|[\s!(&|`])"
-                              r"(?:nslookup|nc|ncat|netcat|wget|curl|getent|ping|dig|host)(?=[\s;)`]|$)")
+# Database and cache clients count too, in any case (redis-cli -h redis PING, pg_isready -h db), as does bash's
+# /dev/tcp/HOST/PORT. (The other names stay lower case: a Python loop's `print("Waiting for Host")` is no probe.)
+WAITS_FOR_A_PEER = re.compile(r"\b(?:until|while)\b[^;]*?(?:(?:^|[\s!(&|`])"
+                              r"(?:nslookup|nc|ncat|netcat|wget|curl|getent|ping|dig|host"
+                              r"|(?i:redis-cli|pg_isready|mysqladmin|mongosh|socat))(?=[\s;)`]|$)|/dev/(?:tcp|udp)/)")
 
 
 # A network client in Python (socket.create_connection(("redis", 6379)), urlopen, requests.get, a DNS lookup): inside
 # a `while True:` loop it is a wait for a peer, as `until nc -z redis 6379` is in shell.
+# A socket's connect((host, port)) counts (socket.socket().connect(...)), as do a database's or cache's client
+# (psycopg2.connect(...), redis.Redis(...).ping()).
 PYTHON_NET_CLIENT = re.compile(r"\b(?:create_connection|connect_ex|urlopen|getaddrinfo|gethostbyname(?:_ex)?"
-                               r"|HTTPS?Connection|(?:requests|httpx)\.(?:get|head|post|request))\s*\(")
+                               r"|HTTPS?Connection|(?:requests|httpx)\.(?:get|head|post|request))\s*\("
+                               r"|\.connect\s*\(\s*\(|\bsocket\.socket\s*\([^)]*\)\s*\.connect\s*\("
+                               r"|\bpsycopg2?\.connect\s*\(|\.ping\s*\(")
 # A shell `do` or `done` in command position (not an `echo done`).
 SHELL_DO_DONE = re.compile(r"(?:^|(?<=[;&|(\n]))\s*\b(do|done)\b")
 # A trap's handler (trap 'exit 0' TERM) runs on a signal: an `exit` there does not end the loop.
@@ -118,6 +137,29 @@ TRAP = re.compile(r"\btrap\s+(?:'[^']*'|\"[^\"]*\"|\S+)")
 def _assert_pinned(image, where):
     problem = unpinned(image, where)
     assert problem is None, problem
+    tag = tag_of(image) if "@" not in str(image) else None
+    assert tag is None or not MAJOR_ONLY_TAG.fullmatch(str(tag)), \
+        (f"{where}'s tag {tag!r} is only a major version: it moves to every new {tag}.x release, so two pods may "
+         "run different builds and a rollback cannot return to the old one; pin a full version (1.0.0), a build written as build-417, or a digest")
+
+
+def _image_repository(image):
+    """The repository path of an image reference, without registry host, tag or digest (fluent/fluent-bit)."""
+    path = str(image or "").split("@", 1)[0]
+    head, _, last = path.rpartition("/")
+    path = f"{head}/{last.split(':', 1)[0]}" if head else last.split(":", 1)[0]
+    parts = path.split("/")
+    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+        parts = parts[1:]
+    return "/".join(parts)
+
+
+def _runs_a_server_image(container):
+    """Whether a container gives no command nor args and its image's default command is a long-running server."""
+    if container.get("command") or container.get("args"):
+        return False
+    repository = _image_repository(container.get("image"))
+    return bool(SERVER_IMAGE.fullmatch(repository.rsplit("/", 1)[-1])) or repository.endswith(SERVER_IMAGE_PATHS)
 
 
 def _loop_body(script, loop):
@@ -144,6 +186,24 @@ def _loop_body(script, loop):
             break
         body.append(line)
     return "\n".join(body)
+
+
+def _never_ends(script):
+    """The match of what in an init container's script never ends (while true, sleep infinity), or None."""
+    forever = RUNS_FOREVER.search(script)
+    # Only a break or exit in the loop's own body ends it: not one after its done, nor a trap's handler.
+    leaves = forever is not None and forever.group(0).startswith(("while", "until", "for")) \
+        and LEAVES_A_LOOP.search(TRAP.sub("", _loop_body(script, forever)))
+    return None if leaves else forever  # a wait loop that breaks out once what it waits for is there ends
+
+
+def _waits_for_a_peer(script):
+    """The match of a network probe an init container's script loops on (a shell loop's condition, or a
+    network client inside Python's `while True:`), or None."""
+    waits = WAITS_FOR_A_PEER.search(script)
+    for loop in re.finditer(r"\bwhile\s+(?:True|1)\s*:", script):
+        waits = waits or PYTHON_NET_CLIENT.search(_loop_body(script, loop))
+    return waits
 
 
 def _valid_port_name(name):
@@ -945,6 +1005,11 @@ class TestDeployment:
                  "serves never finishes, and the server's container starts only once every init container has "
                  "finished, so no pod ever becomes ready (the API server even refuses a probe there); make it a "
                  "sidecar, an init container with restartPolicy: Always")
+            assert init.get("restartPolicy") == "Always" or not _runs_a_server_image(init), \
+                (f"initContainers[{i}] runs {init.get('image')!r} with no command of its own, so the image's default "
+                 "one, a server that never finishes: the server's container starts only once every init container "
+                 "has finished, so no pod ever becomes ready; a server in initContainers: make it a native sidecar "
+                 "with restartPolicy: Always, or move it to containers")
 
     def test_init_containers_run_to_completion(self, manifest_report):
         for i, init in enumerate(c for c in _pod_spec(manifest_report(DEPLOYMENT)).get("initContainers") or []
@@ -953,12 +1018,7 @@ class TestDeployment:
                 continue  # a sidecar: it runs beside the server for the pod's life
             script = " ".join(str(part) for key in ("command", "args") if isinstance(init.get(key), list)
                               for part in init[key])
-            forever = RUNS_FOREVER.search(script)
-            # Only a break or exit in the loop's own body ends it: not one after its done, nor a trap's handler.
-            leaves = forever is not None and forever.group(0).startswith(("while", "until", "for")) \
-                and LEAVES_A_LOOP.search(TRAP.sub("", _loop_body(script, forever)))
-            if leaves:
-                forever = None  # a wait loop that breaks out once what it waits for is there
+            forever = _never_ends(script)
             assert forever is None, \
                 (f"initContainers[{i}] runs {forever.group(0)!r}, which never ends: the server's container starts only "
                  "once every init container has finished, so no pod ever becomes ready; run a helper that lives "
@@ -993,14 +1053,48 @@ class TestDeployment:
                 continue  # a sidecar runs beside the server and may wait for anything
             script = " ".join(str(part) for key in ("command", "args") if isinstance(init.get(key), list)
                               for part in init[key])
-            waits = WAITS_FOR_A_PEER.search(script)
-            for loop in re.finditer(r"\bwhile\s+(?:True|1)\s*:", script):
-                waits = waits or PYTHON_NET_CLIENT.search(_loop_body(script, loop))
+            waits = _waits_for_a_peer(script)
             assert waits is None, \
                 (f"initContainers[{i}] loops on a network probe ({waits.group(0)!r}): it waits for a peer, but the "
                  "tests apply only your two files, which create none an init container could reach (the pod's own "
                  "server and your Service answer only after the init containers finish), so it waits for ever and "
                  "no pod ever starts; leave the wait out (the readiness probe tells when the server is up)")
+
+    @pytest.mark.passes_on_stub(reason="checks the tests' own detectors of init-container waits, not a learner's file")
+    @pytest.mark.parametrize("kind, command", [
+        ("peer", ["python", "-c", "import socket, time\nwhile True:\n    try:\n        sock = socket.socket()\n"
+                                  "        sock.connect(('redis', 6379))\n        break\n    except OSError:\n"
+                                  "        time.sleep(2)\n"]),
+        ("peer", ["python", "-c", "import socket, time\nwhile True:\n    try:\n"
+                                  "        socket.socket(socket.AF_INET).connect(ADDRESS)\n        break\n"
+                                  "    except OSError:\n        time.sleep(2)\n"]),
+        ("peer", ["python", "-c", "import redis, time\nwhile True:\n    try:\n"
+                                  "        redis.Redis(host='redis').ping()\n        break\n    except Exception:\n"
+                                  "        time.sleep(2)\n"]),
+        ("peer", ["python", "-c", "import psycopg2, time\nwhile True:\n    try:\n"
+                                  "        psycopg2.connect(host='db').close()\n        break\n"
+                                  "    except Exception:\n        time.sleep(2)\n"]),
+        ("peer", ["sh", "-c", "until redis-cli -h feature-store -p 6379 PING; do sleep 2; done"]),
+        ("peer", ["sh", "-c", "until redis-cli -h feature-store get ready; do sleep 2; done"]),
+        ("peer", ["sh", "-c", "until pg_isready -h feature-db -p 5432; do sleep 2; done"]),
+        ("peer", ["bash", "-c", "until (echo > /dev/tcp/feature-store/6379) 2>/dev/null; do sleep 2; done"]),
+        ("peer", ["sh", "-c", "until nc -z redis 6379; do sleep 2; done"]),
+        ("peer", ["sh", "-c", "until nslookup redis; do sleep 2; done"]),
+        ("forever", ["sh", "-c", "while true; do sleep 5; done"]),
+        ("forever", ["sh", "-c", "while :; do sleep 5; done"]),
+        ("forever", ["sh", "-c", "while [ true ]; do sleep 5; done"]),
+        ("forever", ["sh", "-c", "while [ 1 -eq 1 ]; do sleep 5; done"]),
+        ("forever", ["sh", "-c", "while /bin/true; do sleep 5; done"]),
+        ("forever", ["sh", "-c", "while sleep 60; do echo alive; done"]),
+    ], ids=["sock-connect", "socket-socket-connect", "redis-ping", "psycopg2-connect", "redis-cli-PING",
+            "redis-cli-get", "pg_isready", "dev-tcp", "nc-z", "nslookup", "while-true", "while-colon",
+            "while-bracket-true", "while-1-eq-1", "while-bin-true", "while-sleep"])
+    def test_init_container_checks_catch_each_form_the_readme_names(self, kind, command):
+        script = " ".join(command)
+        found = _waits_for_a_peer(script) if kind == "peer" else _never_ends(script)
+        what = "a wait for a peer the files do not create" if kind == "peer" else "a loop that never ends"
+        assert found is not None, \
+            f"the init-container checks should see {what} in {script!r}, but they found nothing in it"
 
     def test_pull_policy_lets_a_loaded_image_run(self, manifest_report):
         container = _container(manifest_report(DEPLOYMENT))
