@@ -524,6 +524,22 @@ def test_a_lone_request_waits_out_a_long_max_wait_ms_and_is_served(make_app, cou
     assert model.sizes == [1], f"the lone request should make one model call of 1 row; calls had {model.sizes}"
 
 
+def test_a_slow_model_call_is_waited_for_and_answered_not_timed_out(make_app, counting_model, reference_model):
+    model = counting_model(gated=True)
+    app = make_app({"MAX_WAIT_MS": 0}, model=model)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(post, app, {"features": [ROWS[0]]})
+        assert model.entered.wait(10), "the request should reach the model"
+        time.sleep(3)  # the model call takes about 3 s
+        model.open()
+        answer = pending.result(timeout=30)
+    assert answer.status_code == 200 and answer.get_json()["predictions"] == expected(reference_model, [ROWS[0]]), (
+        "with MAX_WAIT_MS=0 and a model call that takes about 3 s, the request waits for its batch to be predicted "
+        f"and is answered as usual; got {answer.status_code} {answer.get_json()} (a time limit on waiting for the "
+        "answer must leave room for the model's own time, as future.result(timeout=30) does, not the deadline plus "
+        "1 s)")
+
+
 def test_a_failed_model_call_answers_503_and_the_next_request_is_served(make_app, counting_model, reference_model):
     model = counting_model(fail_on=ROWS[5])
     app = make_app({"MAX_WAIT_MS": 0}, model=model)
