@@ -202,8 +202,14 @@ def test_a_given_model_means_model_path_is_never_opened(make_app, tmp_path):
     fifo = tmp_path / "model.skops"
     os.mkfifo(fifo)
     built = {}
-    builder = threading.Thread(target=lambda: built.update(app=make_app({"MODEL_PATH": str(fifo)}, model=SumModel())),
-                               daemon=True)
+
+    def build():
+        try:
+            built["app"] = make_app({"MODEL_PATH": str(fifo)}, model=SumModel())
+        except BaseException as error:  # raised again below, in the test's own thread (a stub's "not done yet" too)
+            built["error"] = error
+
+    builder = threading.Thread(target=build, daemon=True)
     builder.start()
     builder.join(10)
     if builder.is_alive():
@@ -214,6 +220,8 @@ def test_a_given_model_means_model_path_is_never_opened(make_app, tmp_path):
         builder.join(10)
         pytest.fail("create_app with `model=` given opened MODEL_PATH (a FIFO nobody writes to) and was still "
                     "blocked after 10 s: with `model=` the given model is served and MODEL_PATH is not read at all")
+    if "error" in built:
+        raise built["error"]
     assert "app" in built, "create_app with `model=` and a MODEL_PATH should return an app"
     answer = post(built["app"], {"features": [[1, 2, 3, 4.5]]})
     assert answer.status_code == 200 and answer.get_json()["predictions"] == [10.5], (
