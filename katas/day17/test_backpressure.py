@@ -267,6 +267,30 @@ def test_a_rate_too_small_for_a_float_wait_is_refused_or_still_answers_a_whole_r
         f"seconds, never a 500; got {answer.status_code} with Retry-After {retry_after!r}")
 
 
+@pytest.mark.parametrize("rate, retry_after", [("1e-5", "100000"), ("1e-300", None)], ids=["1e-5", "1e-300"])
+def test_a_tiny_rate_whose_wait_is_a_finite_float_is_valid_and_answers_a_whole_retry_after(make_app, counting_model,
+                                                                                           rate, retry_after):
+    try:
+        app = make_app({"RATE_LIMIT": rate, "MAX_WAIT_MS": 0}, model=counting_model(), clock=FakeClock())
+    except NotImplementedError:
+        raise
+    except ValueError as error:
+        pytest.fail(f"RATE_LIMIT={rate!r} waits a finite float of seconds for a token, so it is a valid rate, not a "
+                    f"ValueError ({error})")
+    first = post(app, {"features": [ROWS[0]]})
+    assert first.status_code == 200, (
+        f"RATE_LIMIT={rate!r}: the bucket starts full, so the first request is served; got {first.status_code}")
+    answer = post(app, {"features": [ROWS[1]]})
+    got = answer.headers.get("Retry-After", "")
+    assert answer.status_code == 429 and got.isdigit() and int(got) >= 1, (
+        f"RATE_LIMIT={rate!r}: the second request at the same instant finds no token and gets 429 with a Retry-After "
+        f"of whole seconds, at least 1; got {answer.status_code} with Retry-After {got!r}")
+    if retry_after is not None:
+        assert got == retry_after, (
+            f"RATE_LIMIT={rate!r}: the next token is 1 / {rate} = {retry_after} s away, so Retry-After should be "
+            f"{retry_after}, got {got!r}")
+
+
 def test_rate_burst_defaults_to_the_rate_limit(make_app, counting_model):
     clock = FakeClock()
     app = make_app({"RATE_LIMIT": "5", "MAX_WAIT_MS": 0}, model=counting_model(), clock=clock)
@@ -608,7 +632,8 @@ def test_day_03_metrics_are_still_there(make_app, counting_model):
     app = make_app({"MAX_WAIT_MS": 0}, model=counting_model())
     post(app, {"features": [ROWS[0]]})
     post(app, b"{bad")
-    app.test_client().get("/health")
+    for path in ("/health", "/ready", "/no-such-path"):
+        app.test_client().get(path)
     found = metrics(app)
     for key in ('model_requests_total{endpoint="/predict",status="200"}',
                 'model_requests_total{endpoint="/predict",status="400"}',
@@ -616,6 +641,13 @@ def test_day_03_metrics_are_still_there(make_app, counting_model):
         assert found.get(key) == 1, f"{key} should be 1, got {found.get(key)}"
     assert found.get('model_request_latency_seconds_count{endpoint="/predict"}') == 2, (
         "model_request_latency_seconds should observe both /predict requests")
+    latency = {key: value for key, value in found.items() if key.startswith("model_request_latency_seconds_count")}
+    for endpoint in ("/health", "/ready", "unmatched"):
+        key = f'model_request_latency_seconds_count{{endpoint="{endpoint}"}}'
+        assert found.get(key) == 1, (
+            f"as on day 03, model_request_latency_seconds times every answered request except /metrics (health, "
+            f"ready and a 404 too, not only /predict): after one GET of each, {key} should be 1; the histogram's "
+            f"counts are {latency}")
 
 
 def test_each_app_exposes_only_its_own_metrics(make_app, counting_model):
@@ -639,9 +671,17 @@ def test_day_03_labels_hold_unknown_paths_are_unmatched_and_scrapes_uncounted(ma
     for path in ("/wp-login.php", "/admin/.env", "/metrics/"):
         app.test_client().get(path)
     metrics(app)  # a scrape: /metrics itself is never counted
-    found = {key: value for key, value in metrics(app).items() if key.startswith("model_requests_total")}
+    samples = metrics(app)
+    found = {key: value for key, value in samples.items() if key.startswith("model_requests_total")}
     assert found.get('model_requests_total{endpoint="unmatched",status="404"}') == 3, (
         "as on day 03, a path no route knows is counted under endpoint=\"unmatched\" (a scanner's random paths "
         f"must not make a time series each); the counter holds {found}")
     assert not [key for key in found if "wp-login" in key or ".env" in key or 'endpoint="/metrics' in key], (
         f"as on day 03, endpoint is the route pattern or unmatched, never the raw path, and /metrics is not counted: {found}")
+    timed = {key: value for key, value in samples.items() if key.startswith("model_request_latency_seconds_count")}
+    assert timed.get('model_request_latency_seconds_count{endpoint="unmatched"}') == 3, (
+        "as on day 03, model_request_latency_seconds labels a path no route knows endpoint=\"unmatched\", as the "
+        f"counter does (a scanner's random paths must not make a time series each); the histogram holds {timed}")
+    assert not [key for key in timed if "wp-login" in key or ".env" in key or 'endpoint="/metrics' in key], (
+        "as on day 03, the latency histogram's endpoint is the route pattern or unmatched, never the raw path, and "
+        f"/metrics is not timed: {timed}")

@@ -202,8 +202,14 @@ def test_a_given_model_means_model_path_is_never_opened(make_app, tmp_path):
     fifo = tmp_path / "model.skops"
     os.mkfifo(fifo)
     built = {}
-    builder = threading.Thread(target=lambda: built.update(app=make_app({"MODEL_PATH": str(fifo)}, model=SumModel())),
-                               daemon=True)
+
+    def build():
+        try:
+            built["app"] = make_app({"MODEL_PATH": str(fifo)}, model=SumModel())
+        except BaseException as error:  # raised again below, in the test's own thread (a stub's "not done yet" too)
+            built["error"] = error
+
+    builder = threading.Thread(target=build, daemon=True)
     builder.start()
     builder.join(10)
     if builder.is_alive():
@@ -214,6 +220,8 @@ def test_a_given_model_means_model_path_is_never_opened(make_app, tmp_path):
         builder.join(10)
         pytest.fail("create_app with `model=` given opened MODEL_PATH (a FIFO nobody writes to) and was still "
                     "blocked after 10 s: with `model=` the given model is served and MODEL_PATH is not read at all")
+    if "error" in built:
+        raise built["error"]
     assert "app" in built, "create_app with `model=` and a MODEL_PATH should return an app"
     answer = post(built["app"], {"features": [[1, 2, 3, 4.5]]})
     assert answer.status_code == 200 and answer.get_json()["predictions"] == [10.5], (
@@ -522,6 +530,22 @@ def test_a_lone_request_waits_out_a_long_max_wait_ms_and_is_served(make_app, cou
         f"got {answer.status_code} {answer.get_json()} after {waited:.1f} s (a time limit on waiting for the "
         "answer should sit well above the batch's deadline, as future.result(timeout=30) does, not 1 s)")
     assert model.sizes == [1], f"the lone request should make one model call of 1 row; calls had {model.sizes}"
+
+
+def test_a_slow_model_call_is_waited_for_and_answered_not_timed_out(make_app, counting_model, reference_model):
+    model = counting_model(gated=True)
+    app = make_app({"MAX_WAIT_MS": 0}, model=model)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(post, app, {"features": [ROWS[0]]})
+        assert model.entered.wait(10), "the request should reach the model"
+        time.sleep(3)  # the model call takes about 3 s
+        model.open()
+        answer = pending.result(timeout=30)
+    assert answer.status_code == 200 and answer.get_json()["predictions"] == expected(reference_model, [ROWS[0]]), (
+        "with MAX_WAIT_MS=0 and a model call that takes about 3 s, the request waits for its batch to be predicted "
+        f"and is answered as usual; got {answer.status_code} {answer.get_json()} (a time limit on waiting for the "
+        "answer must leave room for the model's own time, as future.result(timeout=30) does, not the deadline plus "
+        "1 s)")
 
 
 def test_a_failed_model_call_answers_503_and_the_next_request_is_served(make_app, counting_model, reference_model):

@@ -248,11 +248,17 @@ def create_app(config: Mapping[str, Any] | None = None, *, model=None,
             return wrapper
         return decorate
 
+    @app.before_request
+    def start_clock():
+        request.environ["day17.started"] = time.perf_counter()
+
     @app.errorhandler(HTTPException)
     def on_http_error(exc):
         response = _json({"error": exc.description}, exc.code)
         endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
         requests_total.labels(endpoint, str(exc.code)).inc()
+        started = request.environ.get("day17.started", time.perf_counter())
+        latency.labels(endpoint).observe(time.perf_counter() - started)
         return response
 
     @app.route("/health", methods=["GET"])
