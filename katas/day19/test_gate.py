@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 import sys
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -536,6 +538,54 @@ def test_the_size_download_is_removed_when_it_fails_half_way(registry, champion_
         f"folder or the working folder")
 
 
+def test_each_gate_downloads_the_candidate_into_a_folder_of_its_own(registry, champion_name, expected, tmp_path,
+                                                                    monkeypatch):
+    """A gate killed mid-way (an out-of-memory kill) leaves its download behind: here, a file put back into the
+    folder the first gate downloaded into. The second gate must neither reuse that folder nor count that file."""
+    import tempfile
+
+    import mlflow.artifacts
+
+    real = mlflow.artifacts.download_artifacts
+    calls = []  # (dst_path resolved, or None, and the folder the download returned), for every download
+
+    def recorded(*args, **kwargs):
+        dst = inspect.signature(real).bind(*args, **kwargs).arguments.get("dst_path")
+        local = real(*args, **kwargs)
+        calls.append((None if dst is None else Path(dst).resolve(), Path(local)))
+        return local
+
+    monkeypatch.setattr(mlflow.artifacts, "download_artifacts", recorded)
+    learner = sys.modules[run_gate.__module__]
+    for name, value in list(vars(learner).items()):  # `from mlflow.artifacts import download_artifacts` too
+        if value is real:
+            monkeypatch.setattr(learner, name, recorded)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # a fixed folder in the temp folder stays in tmp_path
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    by_name(gate(registry, champion_name, "better"))
+    first = list(calls)
+    for dst, local in first:  # what a killed gate would have left where it downloaded
+        for folder in ([dst] if dst is not None else []) + [local]:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "left-by-an-earlier-gate.bin").write_bytes(b"x" * 10_000)
+    size = by_name(gate(registry, champion_name, "better"))["size"]
+    second = calls[len(first):]
+    monkeypatch.undo()
+    earlier = {str(dst) for dst, _ in first if dst is not None}  # None: MLflow makes a fresh folder each time
+    reused = sorted(str(dst) for dst, _ in second if dst is not None and str(dst) in earlier)
+    assert not reused, (
+        f"the README: the candidate is downloaded \"into a folder of its own for each gate\"; the second gate "
+        f"downloaded into {reused}, a folder an earlier gate had used")
+    assert size.value == expected.size["better"], (
+        f"the README: the candidate is downloaded \"into a folder of its own for each gate: nothing left from an "
+        f"earlier download is counted\"; size.value should be this candidate's {expected.size['better']} bytes, "
+        f"not {size.value} (10000 bytes were left where the first gate downloaded)")
+
+
 def log_unloadable(registry, which="champion"):
     """A model with the signature of `which`, logged with another flavor than scikit-learn's."""
     import mlflow.pyfunc
@@ -953,6 +1003,8 @@ def test_a_missing_slice_column_is_a_key_error(registry, champion_name):
     ("slice_tolerance", True), ("slice_tolerance", "0.05"), ("max_size_bytes", 0), ("max_size_bytes", -5),
     ("max_size_bytes", 1.5), ("max_size_bytes", 1e8), ("max_size_bytes", True), ("max_latency_ms", 0), ("max_latency_ms", -1.0),
     ("max_latency_ms", math.inf), ("max_latency_ms", math.nan), ("max_latency_ms", "50"), ("max_latency_ms", True),
+    pytest.param("margin", Decimal("0.01"), id="margin-Decimal"),
+    pytest.param("slice_tolerance", Decimal("0.05"), id="slice_tolerance-Decimal"),
 ])
 def test_bad_options_are_value_errors(registry, champion_name, option, value):
     with pytest.raises(ValueError):
