@@ -419,7 +419,6 @@ def test_a_json_body_that_is_not_an_object_is_still_the_answer(servers, raw, par
         assert router.error_counts(60) == (0, 1), f"a 200 is not an error: expected (0, 1), got {router.error_counts(60)}"
 
 
-
 @pytest.mark.parametrize("raw", [b'{"label": "NaN"}', b'["Infinity", 1]', b'{"note": "-Infinity and NaN are not JSON values"}'],
                          ids=["NaN-label", "Infinity-string-in-a-list", "both-in-a-sentence"])
 def test_nan_or_infinity_inside_a_json_string_is_still_the_answer(servers, raw):
@@ -434,6 +433,7 @@ def test_nan_or_infinity_inside_a_json_string_is_still_the_answer(servers, raw):
             "with json.loads' parse_constant, not by searching the bytes)")
         assert router.error_counts(60) == (0, 1), (
             f"a 200 with a JSON body is a canary success, not an error: expected (0, 1), got {router.error_counts(60)}")
+
 
 def test_windows_reach_back_max_window_s():
     clock = FakeClock()
