@@ -66,6 +66,33 @@ def test_weights_are_normalised():
     assert differ <= 2, f"weights 300:100 and 0.75:0.25 are the same split, yet {differ} of 20,000 users differ"
 
 
+def test_huge_finite_weights_are_normalised_without_overflow():
+    # 1e308 + 1e308 overflows a float to inf: a plain sum would leave "a" a slice 0 wide.
+    try:
+        got = shares(TrafficSplitter({"a": 1e308, "b": 1e308}))
+    except ValueError as exc:
+        raise AssertionError(
+            "weights {'a': 1e308, 'b': 1e308} are finite and >= 0 with a positive sum, so they are normalised to "
+            f"50 % / 50 % (divide by the largest weight first, or sum exactly), not refused: got {exc!r}") from exc
+    for name in "ab":
+        assert abs(got.get(name, 0.0) - 0.5) <= 0.02, (
+            f"weights 1e308 and 1e308 are 50 % each, but over 100,000 users {name!r} got {got.get(name, 0.0):.2%} "
+            f"(all shares: {got}); does the sum of the weights overflow to inf?")
+
+
+@pytest.mark.parametrize("user_id", ["user-\ud800", "user-\udfff"], ids=["lone-high-surrogate", "lone-low-surrogate"])
+def test_a_user_id_with_a_lone_surrogate_is_routed(user_id):
+    splitter = TrafficSplitter({"stable": 0.5, "canary": 0.5}, salt="exp-1")
+    try:
+        got = [splitter.route(user_id) for _ in range(5)]
+    except UnicodeError as exc:
+        raise AssertionError(
+            f"a user id is any str, also {user_id!r} with a lone surrogate (JSON text can carry one): route it like "
+            f"any other (encode with errors='surrogatepass'), got {exc!r}") from exc
+    assert got[0] in {"stable", "canary"} and len(set(got)) == 1, (
+        f"route({user_id!r}) must return a variant name, the same on every call, got {got}")
+
+
 def test_uuid_like_user_ids_are_spread_too():
     users = [f"{i:08x}-7f3a-4c1e-9b2d-{i * 7919:012x}" for i in range(50_000)]
     got = shares(TrafficSplitter({"stable": 0.8, "canary": 0.2}), users)
