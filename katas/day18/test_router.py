@@ -312,14 +312,18 @@ def test_the_default_timeout_outlasts_a_one_second_answer():
         assert router.predict("user-1", ROW)[0] == 200, "the default timeout is 2 s: a 1 s answer arrives"
 
 
-@pytest.mark.parametrize("raw", [b"hello", b"", b"NaN", b"[1.5, -Infinity]", b'{"predictions": [0.5], "score": NaN}',
-                                 b'{"p": -Infinity}', b'{"predictions": [{"p": Infinity}]}'],
-                         ids=["text", "empty", "NaN", "Infinity-in-a-list", "NaN-as-an-object-value",
-                              "minus-Infinity-as-an-object-value", "Infinity-in-an-object-in-a-list"])
-def test_a_non_json_answer_is_a_502(servers, raw):
-    # NaN and Infinity are not JSON (RFC 8259), though Python's json.loads takes them by default.
+@pytest.mark.parametrize("raw, content_type", [
+    (b"hello", None), (b"", None), (b"NaN", None), (b"[1.5, -Infinity]", None),
+    (b'{"predictions": [0.5], "score": NaN}', None), (b'{"p": -Infinity}', None),
+    (b'{"predictions": [{"p": Infinity}]}', None),
+    ('{"label": "ok"}'.encode("utf-16"), "application/json; charset=utf-16"),
+], ids=["text", "empty", "NaN", "Infinity-in-a-list", "NaN-as-an-object-value", "minus-Infinity-as-an-object-value",
+        "Infinity-in-an-object-in-a-list", "utf-16-with-a-utf-16-charset"])
+def test_a_non_json_answer_is_a_502(servers, raw, content_type):
+    # NaN and Infinity are not JSON (RFC 8259), though Python's json.loads takes them by default. JSON text is UTF-8
+    # whatever charset the header names, so UTF-16 bytes are not JSON, though json.loads(bytes) guesses UTF-16.
     _, canary = servers
-    with a_raw_server(200, raw, None) as plain:
+    with a_raw_server(200, raw, content_type) as plain:
         router = CanaryRouter(plain, canary.url)
         status, body = router.predict("user-1", ROW)
         assert status == 502 and "error" in body, f"an answer that is not JSON ({raw!r}) is a 502, got {(status, body)}"
@@ -399,7 +403,7 @@ def test_a_json_answer_is_read_as_utf8_whatever_its_content_type(servers, conten
             f"the canary answered 200 with the UTF-8 bytes of {raw.decode('utf-8')} and Content-Type: {content_type}; "
             "JSON text is UTF-8 (RFC 8259) whatever charset the header names or leaves out, so predict returns "
             f"{(200, NON_ASCII)}, got {got} (requests' .json() decodes a text/* answer without a charset as ISO-8859-1: "
-            "parse the bytes, json.loads(answer.content), not answer.json())")
+            "decode the bytes yourself, json.loads(answer.content.decode('utf-8')), not answer.json())")
         assert router.error_counts(60) == (0, 1), f"a 200 is not an error: expected (0, 1), got {router.error_counts(60)}"
 
 
@@ -419,7 +423,6 @@ def test_a_json_body_that_is_not_an_object_is_still_the_answer(servers, raw, par
         assert router.error_counts(60) == (0, 1), f"a 200 is not an error: expected (0, 1), got {router.error_counts(60)}"
 
 
-
 @pytest.mark.parametrize("raw", [b'{"label": "NaN"}', b'["Infinity", 1]', b'{"note": "-Infinity and NaN are not JSON values"}'],
                          ids=["NaN-label", "Infinity-string-in-a-list", "both-in-a-sentence"])
 def test_nan_or_infinity_inside_a_json_string_is_still_the_answer(servers, raw):
@@ -434,6 +437,7 @@ def test_nan_or_infinity_inside_a_json_string_is_still_the_answer(servers, raw):
             "with json.loads' parse_constant, not by searching the bytes)")
         assert router.error_counts(60) == (0, 1), (
             f"a 200 with a JSON body is a canary success, not an error: expected (0, 1), got {router.error_counts(60)}")
+
 
 def test_windows_reach_back_max_window_s():
     clock = FakeClock()

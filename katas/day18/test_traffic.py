@@ -1,7 +1,6 @@
 """Task 1: the sticky weighted traffic splitter."""
 
 import json
-import math
 import os
 import subprocess
 import sys
@@ -22,6 +21,13 @@ USERS = [f"user-{i}" for i in range(100_000)]
 def shares(splitter, users=USERS):
     counts = Counter(splitter.route(u) for u in users)
     return {name: count / len(users) for name, count in counts.items()}
+
+
+def agreement(first, second, pairs):
+    """The share of (id for `first`, id for `second`) pairs the two splitters send to the same variant: about half
+    when the two routings are independent, as they must be for different users or different salts."""
+    pairs = list(pairs)
+    return sum(first.route(x) == second.route(y) for x, y in pairs) / len(pairs)
 
 
 def test_route_returns_one_of_the_variants_and_always_the_same_one():
@@ -60,6 +66,33 @@ def test_weights_are_normalised():
     assert differ <= 2, f"weights 300:100 and 0.75:0.25 are the same split, yet {differ} of 20,000 users differ"
 
 
+def test_huge_finite_weights_are_normalised_without_overflow():
+    # 1e308 + 1e308 overflows a float to inf: a plain sum would leave "a" a slice 0 wide.
+    try:
+        got = shares(TrafficSplitter({"a": 1e308, "b": 1e308}))
+    except ValueError as exc:
+        raise AssertionError(
+            "weights {'a': 1e308, 'b': 1e308} are finite and >= 0 with a positive sum, so they are normalised to "
+            f"50 % / 50 % (divide by the largest weight first, or sum exactly), not refused: got {exc!r}") from exc
+    for name in "ab":
+        assert abs(got.get(name, 0.0) - 0.5) <= 0.02, (
+            f"weights 1e308 and 1e308 are 50 % each, but over 100,000 users {name!r} got {got.get(name, 0.0):.2%} "
+            f"(all shares: {got}); does the sum of the weights overflow to inf?")
+
+
+@pytest.mark.parametrize("user_id", ["user-\ud800", "user-\udfff"], ids=["lone-high-surrogate", "lone-low-surrogate"])
+def test_a_user_id_with_a_lone_surrogate_is_routed(user_id):
+    splitter = TrafficSplitter({"stable": 0.5, "canary": 0.5}, salt="exp-1")
+    try:
+        got = [splitter.route(user_id) for _ in range(5)]
+    except UnicodeError as exc:
+        raise AssertionError(
+            f"a user id is any str, also {user_id!r} with a lone surrogate (JSON text can carry one): route it like "
+            f"any other (encode with errors='surrogatepass'), got {exc!r}") from exc
+    assert got[0] in {"stable", "canary"} and len(set(got)) == 1, (
+        f"route({user_id!r}) must return a variant name, the same on every call, got {got}")
+
+
 def test_uuid_like_user_ids_are_spread_too():
     users = [f"{i:08x}-7f3a-4c1e-9b2d-{i * 7919:012x}" for i in range(50_000)]
     got = shares(TrafficSplitter({"stable": 0.8, "canary": 0.2}), users)
@@ -71,7 +104,7 @@ def test_uuid_like_user_ids_are_spread_too():
 def test_user_ids_are_taken_exactly_as_given(variant_of):
     users = [f"user-{i}" for i in range(4000)]
     splitter = TrafficSplitter({"a": 0.5, "b": 0.5}, salt="exp")
-    same = sum(splitter.route(u) == splitter.route(variant_of(u)) for u in users) / len(users)
+    same = agreement(splitter, splitter, ((u, variant_of(u)) for u in users))
     assert 0.45 <= same <= 0.55, (
         f"user ids that differ only by case or by spaces ({users[0]!r} vs {variant_of(users[0])!r}) are different users, "
         f"yet they got the same variant {same:.1%} of the time, not about half: the splitter must hash the id exactly "
@@ -91,7 +124,7 @@ def full_width(text):
 def test_unicode_forms_of_an_id_are_different_users(pair):
     pairs = [pair(i) for i in range(10_000)]
     splitter = TrafficSplitter({"a": 0.5, "b": 0.5}, salt="exp")
-    same = sum(splitter.route(x) == splitter.route(y) for x, y in pairs) / len(pairs)
+    same = agreement(splitter, splitter, pairs)
     assert 0.45 <= same <= 0.55, (
         f"{pairs[0][0]!r} and {pairs[0][1]!r} are the same text only after Unicode normalisation (NFC/NFKC), so they are "
         f"different users, yet such pairs got the same variant {same:.1%} of the time, not about half: the splitter must "
@@ -122,7 +155,7 @@ def test_the_salt_changes_the_assignment():
     users = USERS[:20_000]
     plain = TrafficSplitter({"control": 0.5, "treatment": 0.5})
     salted = TrafficSplitter({"control": 0.5, "treatment": 0.5}, salt="checkout-button")
-    same = sum(plain.route(u) == salted.route(u) for u in users) / len(users)
+    same = agreement(plain, salted, zip(users, users))
     assert 0.47 <= same <= 0.53, (
         f"with another salt a user should land in the same half by chance only (about 50 %), but {same:.1%} did: "
         "is the salt ignored?")
@@ -148,7 +181,7 @@ def test_a_long_salt_works_like_any_other():
     got = shares(one, users)
     assert abs(got.get("treatment", 0) - 0.5) <= 0.01, f"a {len(long_salt)}-character salt splits 50/50 too, got {got}"
     other = TrafficSplitter({"control": 0.5, "treatment": 0.5}, salt=long_salt + "-v2")
-    same = sum(one.route(u) == other.route(u) for u in users) / len(users)
+    same = agreement(one, other, zip(users, users))
     assert 0.47 <= same <= 0.53, (
         f"two long salts that differ only at their end put {same:.1%} of users in the same half, not about 50 %: "
         "every character of the salt must count")
@@ -162,7 +195,7 @@ def test_salts_differing_only_by_trailing_nul_bytes_are_independent(one, other):
     users = [f"user-{i}" for i in range(4000)]
     first = TrafficSplitter({"a": 0.5, "b": 0.5}, salt=one)
     second = TrafficSplitter({"a": 0.5, "b": 0.5}, salt=other)
-    same = sum(first.route(u) == second.route(u) for u in users) / len(users)
+    same = agreement(first, second, zip(users, users))
     assert 0.45 <= same <= 0.55, (
         f"salts {one!r} and {other!r} are different salts, so a user should land in the same half by chance only "
         f"(about 50 %), but {same:.1%} of {len(users)} users did. HMAC pads a short key with NUL bytes, so keying "
@@ -175,13 +208,13 @@ def test_salt_and_user_id_are_kept_apart():
     one = TrafficSplitter({"a": 0.5, "b": 0.5}, salt="exp1")
     two = TrafficSplitter({"a": 0.5, "b": 0.5}, salt="exp")
     # Salt "exp1" with user "23" must not be salt "exp" with user "123": each salt is its own experiment.
-    same = sum(one.route(u) == two.route("1" + u) for u in users) / len(users)
+    same = agreement(one, two, ((u, "1" + u) for u in users))
     assert 0.46 <= same <= 0.54, (
         f"salt 'exp1' with user u and salt 'exp' with user '1'+u agree on {same:.1%} of users, not about half: "
         "are salt and user id glued together without a separator?")
     # The same with the user id first: user "u2" with salt "1" must not be user "u" with salt "21".
     one, two = TrafficSplitter({"a": 0.5, "b": 0.5}, salt="1"), TrafficSplitter({"a": 0.5, "b": 0.5}, salt="21")
-    same = sum(one.route(u + "2") == two.route(u) for u in users) / len(users)
+    same = agreement(one, two, ((u + "2", u) for u in users))
     assert 0.46 <= same <= 0.54, (
         f"salt '1' with user u+'2' and salt '21' with user u agree on {same:.1%} of users, not about half: "
         "are user id and salt glued together without a separator?")
@@ -193,7 +226,7 @@ def test_a_separator_alone_does_not_keep_salt_and_user_id_apart(sep):
     # Salt "exp:1" with user "u" and salt "exp" with user "1:u" glue to the same text "exp:1:u".
     one = TrafficSplitter({"a": 0.5, "b": 0.5}, salt=f"exp{sep}1")
     two = TrafficSplitter({"a": 0.5, "b": 0.5}, salt="exp")
-    same = sum(one.route(u) == two.route(f"1{sep}{u}") for u in users) / len(users)
+    same = agreement(one, two, ((u, f"1{sep}{u}") for u in users))
     assert 0.45 <= same <= 0.55, (
         f"salt 'exp{sep}1' with user u and salt 'exp' with user '1{sep}'+u agree on {same:.1%} of users, not about "
         f"half: joined with {sep!r} both read 'exp{sep}1{sep}u'. A separator alone lets a salt and a user id that "
@@ -201,7 +234,7 @@ def test_a_separator_alone_does_not_keep_salt_and_user_id_apart(sep):
     # The same with the user id first: user "u:1" with salt "2" must not be user "u" with salt "1:2".
     one = TrafficSplitter({"a": 0.5, "b": 0.5}, salt="2")
     two = TrafficSplitter({"a": 0.5, "b": 0.5}, salt=f"1{sep}2")
-    same = sum(one.route(f"{u}{sep}1") == two.route(u) for u in users) / len(users)
+    same = agreement(one, two, ((f"{u}{sep}1", u) for u in users))
     assert 0.45 <= same <= 0.55, (
         f"salt '2' with user u+'{sep}1' and salt '1{sep}2' with user u agree on {same:.1%} of users, not about half: "
         f"joined with {sep!r} both read 'u{sep}1{sep}2'; a separator alone does not keep them apart")
@@ -318,7 +351,8 @@ def test_routing_is_the_same_in_another_process_with_another_hash_seed(impl_dir)
     """)
     for seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env)
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env,
+                              check=False)
         assert done.returncode == 0, f"the other process failed:\n{done.stderr[-2000:]}"
         there = json.loads(done.stdout.strip().splitlines()[-1])
         differ = sum(a != b for a, b in zip(here, there))

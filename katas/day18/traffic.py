@@ -3,7 +3,9 @@
 Contract (the tests check exactly this):
 - `TrafficSplitter(weights, salt="")`: weights >= 0 with a positive sum, normalised;
   anything else (a negative, NaN or infinite weight, an empty mapping, a zero sum) is a ValueError.
-- `route(user_id)` is deterministic and the same in every process (no built-in `hash()`).
+  Finite weights whose float sum overflows (`{"a": 1e308, "b": 1e308}`) are normalised too.
+- `route(user_id)` is deterministic and the same in every process (no built-in `hash()`); a user id
+  is any str, a lone surrogate (`"\\ud800"`) included (encode with `errors="surrogatepass"`).
 - Over 100,000 distinct users each variant's share is within 1 percentage point of its weight.
 - A different `salt` gives an independent assignment.
 - `with_weights(new_weights)` returns a new splitter with the same salt; raising one

@@ -67,7 +67,7 @@ class CanaryRouter:
         try:
             answer = self._session.post(self._urls[variant] + "/predict", json=payload, timeout=self._timeout_s)
             # JSON text is UTF-8 whatever the Content-Type says; .json() would decode text/plain as ISO-8859-1.
-            status, body = answer.status_code, json.loads(answer.content, parse_constant=_not_json)
+            status, body = answer.status_code, json.loads(answer.content.decode("utf-8"), parse_constant=_not_json)
         except (requests.RequestException, ValueError) as exc:  # refused, timed out, not JSON (or not UTF-8)
             status, body = 502, {"error": f"{variant} did not answer: {exc.__class__.__name__}"}
         if variant == CANARY:

@@ -51,7 +51,7 @@ class CanaryRouter:
                     status, raw = answer.status, answer.read()
             except urllib.error.HTTPError as answer:
                 status, raw = answer.code, answer.read()
-            return status, json.loads(raw, parse_constant=_no_nan_or_infinity)
+            return status, json.loads(raw.decode("utf-8"), parse_constant=_no_nan_or_infinity)
         except (http.client.HTTPException, OSError, ValueError) as exc:  # URLError, timeouts, refused; JSON decode errors
             return 502, {"error": repr(exc)}
 

@@ -11,6 +11,10 @@ class TrafficSplitter:
     """Slices laid out in name order; a user's point is a blake2b hash keyed by the salt."""
 
     def __init__(self, weights: Mapping[str, float], salt: str = "") -> None:
+        # Divide by the largest weight first: 1e308 + 1e308 overflows a float sum.
+        top = max(dict(weights).values(), default=0)
+        if top > 0:
+            weights = {name: w / top for name, w in dict(weights).items()}
         if len(weights) == 0:
             raise ValueError("no variants")
         items = sorted(weights.items())
@@ -26,7 +30,8 @@ class TrafficSplitter:
 
     def route(self, user_id: str) -> str:
         # The key is the salt's digest (a key holds 64 bytes, a salt any length): never run into the user id.
-        digest = hashlib.blake2b(user_id.encode("utf-8"), key=hashlib.blake2b(self._salt.encode("utf-8")).digest(),
+        digest = hashlib.blake2b(user_id.encode("utf-8", "surrogatepass"),
+                                 key=hashlib.blake2b(self._salt.encode("utf-8", "surrogatepass")).digest(),
                                  digest_size=8).digest()
         point = struct.unpack(">Q", digest)[0] / 18446744073709551616.0
         for name, upper in zip(self._names, self._upper):

@@ -42,7 +42,7 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             resp = self._session.post(self._urls[variant], json=payload, timeout=self._timeout)
-            status, body = resp.status_code, json.loads(resp.content, parse_constant=_refuse_constant)
+            status, body = resp.status_code, json.loads(resp.content.decode("utf-8"), parse_constant=_refuse_constant)
         except (requests.RequestException, ValueError) as e:
             status, body = 502, {"error": f"no valid answer from {variant}: {e}"}
         if variant == "canary":

@@ -9,13 +9,17 @@ from collections.abc import Mapping
 
 
 def _point(salt: str, user_id: str) -> float:
-    key = f"{len(salt)}:{salt}:{user_id}".encode()
+    key = f"{len(salt)}:{salt}:{user_id}".encode("utf-8", "surrogatepass")
     digest = hashlib.blake2b(key, digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2**64
 
 
 class TrafficSplitter:
     def __init__(self, weights: Mapping[str, float], salt: str = "") -> None:
+        # Divide by the largest weight first: 1e308 + 1e308 overflows a float sum.
+        top = max(dict(weights).values(), default=0)
+        if top > 0:
+            weights = {name: w / top for name, w in dict(weights).items()}
         if not weights:
             raise ValueError("weights must not be empty")
         for name, w in weights.items():

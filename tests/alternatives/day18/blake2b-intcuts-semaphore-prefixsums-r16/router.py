@@ -52,7 +52,7 @@ class CanaryRouter:
         except (http.client.HTTPException, urllib.error.URLError, OSError) as e:
             return 502, {"error": f"no answer: {e}"}
         try:
-            return status, json.loads(raw, parse_constant=self._no_constant)
+            return status, json.loads(raw.decode("utf-8"), parse_constant=self._no_constant)
         except ValueError as e:
             return 502, {"error": f"answer is not JSON: {e}"}
 

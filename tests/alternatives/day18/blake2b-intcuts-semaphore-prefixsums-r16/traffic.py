@@ -12,6 +12,10 @@ SCALE = 2**64
 
 class TrafficSplitter:
     def __init__(self, weights: Mapping[str, float], salt: str = "") -> None:
+        # Divide by the largest weight first: 1e308 + 1e308 overflows a float sum.
+        top = max(dict(weights).values(), default=0)
+        if top > 0:
+            weights = {name: w / top for name, w in dict(weights).items()}
         items = sorted(weights.items())
         if not items:
             raise ValueError("at least one variant is needed")
@@ -31,8 +35,8 @@ class TrafficSplitter:
     def _point(self, user_id: str) -> int:
         h = hashlib.blake2b(digest_size=8, person=b"split-v1")
         h.update(len(self._salt).to_bytes(8, "big"))
-        h.update(self._salt.encode("utf-8"))
-        h.update(user_id.encode("utf-8"))
+        h.update(self._salt.encode("utf-8", "surrogatepass"))
+        h.update(user_id.encode("utf-8", "surrogatepass"))
         return int.from_bytes(h.digest(), "big")
 
     def route(self, user_id: str) -> str:

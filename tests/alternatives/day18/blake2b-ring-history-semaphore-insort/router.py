@@ -51,7 +51,7 @@ class CanaryRouter:
             raise ValueError(f"{constant} is not a JSON value")
 
         try:
-            return status, json.loads(raw, parse_constant=refuse)
+            return status, json.loads(raw.decode("utf-8"), parse_constant=refuse)
         except ValueError as e:
             return 502, {"error": f"the answer from {base} is not JSON: {e}"}
 

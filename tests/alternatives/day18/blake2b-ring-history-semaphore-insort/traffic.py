@@ -11,6 +11,10 @@ _SPACE = 2**64
 
 class TrafficSplitter:
     def __init__(self, weights: Mapping[str, float], salt: str = "") -> None:
+        # Divide by the largest weight first: 1e308 + 1e308 overflows a float sum.
+        top = max(dict(weights).values(), default=0)
+        if top > 0:
+            weights = {name: w / top for name, w in dict(weights).items()}
         items = sorted(weights.items(), reverse=True)  # descending names: any fixed order works
         if not items:
             raise ValueError("at least one variant is needed")
@@ -21,7 +25,7 @@ class TrafficSplitter:
             raise ValueError("the weights must have a positive sum")
         self._weights = dict(items)
         self._salt = salt
-        self._key = hashlib.sha256(salt.encode("utf-8")).digest()  # blake2b keys are at most 64 bytes
+        self._key = hashlib.sha256(salt.encode("utf-8", "surrogatepass")).digest()  # blake2b keys are at most 64 bytes
         edges = list(itertools.accumulate(w / total for _, w in items))
         self._table = [(int(e * _SPACE) if i < len(items) - 1 else _SPACE, name)
                        for i, ((name, w), e) in enumerate(zip(items, edges))]
@@ -32,7 +36,7 @@ class TrafficSplitter:
         return self._salt
 
     def route(self, user_id: str) -> str:
-        digest = hashlib.blake2b(user_id.encode("utf-8"), key=self._key, digest_size=8).digest()
+        digest = hashlib.blake2b(user_id.encode("utf-8", "surrogatepass"), key=self._key, digest_size=8).digest()
         point = int.from_bytes(digest, "little")
         for edge, name in self._table:
             if point < edge:

@@ -50,7 +50,7 @@ class CanaryRouter:
         except (http.client.HTTPException, urllib.error.URLError, OSError) as e:
             return 502, {"error": f"no answer from {base}: {e}"}
         try:
-            return status, json.loads(raw, parse_constant=_json_constant)
+            return status, json.loads(raw.decode("utf-8"), parse_constant=_json_constant)
         except ValueError as e:
             return 502, {"error": f"{base} answered something that is not JSON: {e}"}
 

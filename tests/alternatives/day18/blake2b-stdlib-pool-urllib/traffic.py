@@ -10,6 +10,10 @@ from collections.abc import Mapping
 
 class TrafficSplitter:
     def __init__(self, weights: Mapping[str, float], salt: str = "") -> None:
+        # Divide by the largest weight first: 1e308 + 1e308 overflows a float sum.
+        top = max(dict(weights).values(), default=0)
+        if top > 0:
+            weights = {name: w / top for name, w in dict(weights).items()}
         items = sorted(weights.items())
         if not items:
             raise ValueError("at least one variant is needed")
@@ -22,7 +26,7 @@ class TrafficSplitter:
         self._slices = [(name, w / total) for name, w in items if w > 0]
 
     def route(self, user_id: str) -> str:
-        blob = json.dumps([self._salt, str(user_id)]).encode("utf-8")
+        blob = json.dumps([self._salt, str(user_id)]).encode("utf-8", "surrogatepass")
         point = int.from_bytes(hashlib.blake2b(blob, digest_size=8).digest(), "little") / 2.0**64
         upper = 0.0
         for name, share in self._slices:

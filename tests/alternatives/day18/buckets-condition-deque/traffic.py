@@ -8,6 +8,10 @@ BUCKETS = 1_000_000
 
 class TrafficSplitter:
     def __init__(self, weights, salt=""):
+        # Divide by the largest weight first: 1e308 + 1e308 overflows a float sum.
+        top = max(dict(weights).values(), default=0)
+        if top > 0:
+            weights = {name: w / top for name, w in dict(weights).items()}
         if not weights:
             raise ValueError("no variants")
         if any(not isinstance(w, (int, float)) or math.isnan(w) or w < 0 for w in weights.values()):
@@ -24,7 +28,7 @@ class TrafficSplitter:
             self.table.append((round(edge * BUCKETS), name))
 
     def route(self, user_id):
-        key = f"{self.salt}|{len(self.salt)}|{user_id}".encode()
+        key = f"{self.salt}|{len(self.salt)}|{user_id}".encode("utf-8", "surrogatepass")
         bucket = int(hashlib.md5(key).hexdigest(), 16) % BUCKETS
         for upper, name in self.table:
             if bucket < upper:

@@ -50,7 +50,7 @@ class CanaryRouter:
             except urllib.error.HTTPError as answer:  # 4xx and 5xx still carry a body
                 with answer:
                     status, raw = answer.code, answer.read()
-            return status, json.loads(raw, parse_constant=_reject_non_json_constant)
+            return status, json.loads(raw.decode("utf-8"), parse_constant=_reject_non_json_constant)
         except (OSError, http.client.HTTPException, ValueError) as problem:
             return 502, {"error": f"no usable answer from {url}: {problem!r}"}
 

@@ -17,6 +17,10 @@ class TrafficSplitter:
 
     def __post_init__(self) -> None:
         weights = dict(self.weights)
+        # Divide by the largest weight first: 1e308 + 1e308 overflows a float sum.
+        top = max(weights.values(), default=0)
+        if top > 0:
+            weights = {name: w / top for name, w in weights.items()}
         if len(weights) == 0:
             raise ValueError("at least one variant is needed")
         if any(w < 0 or w != w for w in weights.values()):
@@ -31,7 +35,7 @@ class TrafficSplitter:
         object.__setattr__(self, "_layout", tuple(zip(edges, (name for name, _ in live))))
 
     def _bucket(self, user_id: str) -> int:
-        key = json.dumps([self.salt, user_id]).encode("utf-8")
+        key = json.dumps([self.salt, user_id]).encode("utf-8", "surrogatepass")
         return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little")
 
     def route(self, user_id: str) -> str:

@@ -48,7 +48,7 @@ class CanaryRouter:
             conn.request("POST", url.path + "/predict", body=data, headers={"Content-Type": "application/json"})
             resp = conn.getresponse()
             raw = resp.read()
-            return resp.status, json.loads(raw, parse_constant=self._refuse_constant)
+            return resp.status, json.loads(raw.decode("utf-8"), parse_constant=self._refuse_constant)
         finally:
             conn.close()
 

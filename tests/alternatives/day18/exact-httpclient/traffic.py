@@ -35,7 +35,7 @@ class TrafficSplitter:
             self._table.append((running / total * SCALE, name))
 
     def _point(self, user_id: str) -> int:
-        data = f"{len(self.salt)}|{self.salt}|{user_id}".encode()
+        data = f"{len(self.salt)}|{self.salt}|{user_id}".encode("utf-8", "surrogatepass")
         return int.from_bytes(hashlib.sha3_256(data).digest()[:8], "big")
 
     def route(self, user_id: str) -> str:

@@ -55,7 +55,7 @@ class CanaryRouter:
             finally:
                 e.close()
         try:
-            return status, json.loads(raw, parse_constant=_not_a_json_number)
+            return status, json.loads(raw.decode("utf-8"), parse_constant=_not_a_json_number)
         except ValueError as e:
             return 502, {"error": f"upstream answered {status} with a body that is not JSON: {e}"}
 

@@ -20,6 +20,10 @@ class TrafficSplitter:
 
     def __post_init__(self):
         items = dict(self.weights)
+        # Divide by the largest weight first: 1e308 + 1e308 overflows a float sum.
+        top = max(items.values(), default=0)
+        if top > 0:
+            items = {name: w / top for name, w in items.items()}
         if len(items) == 0:
             raise ValueError("no variants")
         if any(math.isnan(w) or w < 0 or math.isinf(w) for w in items.values()):
@@ -38,7 +42,7 @@ class TrafficSplitter:
 
     def _unit(self, user_id: str) -> float:
         # JSON of a two-item list keeps salt and user id apart, whatever characters they hold.
-        raw = hashlib.sha256(json.dumps([self.salt, user_id]).encode("utf-8")).digest()
+        raw = hashlib.sha256(json.dumps([self.salt, user_id]).encode("utf-8", "surrogatepass")).digest()
         return (int.from_bytes(raw[:8], "little") >> 11) / _SCALE
 
     def route(self, user_id: str) -> str:

@@ -41,7 +41,7 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             answer = self.session.post(self.urls[variant], json=payload, timeout=self.timeout_s)
-            result = (answer.status_code, json.loads(answer.content, parse_constant=_not_json))
+            result = (answer.status_code, json.loads(answer.content.decode("utf-8"), parse_constant=_not_json))
         except (requests.RequestException, ValueError) as exc:
             result = (502, {"error": str(exc)})
         if variant == "canary":

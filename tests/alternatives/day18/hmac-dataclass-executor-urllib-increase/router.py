@@ -45,7 +45,7 @@ class CanaryRouter:
                     status, raw = resp.status, resp.read()
             except urllib.error.HTTPError as err:
                 status, raw = err.code, err.read()
-            return status, json.loads(raw, parse_constant=_reject_constant)
+            return status, json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
         except (OSError, HTTPException, ValueError) as err:
             return 502, {"error": f"{type(err).__name__}: {err}"}
 

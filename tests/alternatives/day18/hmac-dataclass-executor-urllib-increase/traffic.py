@@ -16,6 +16,10 @@ class TrafficSplitter:
 
     def __post_init__(self):
         items = sorted(dict(self.weights).items())
+        # Divide by the largest weight first: 1e308 + 1e308 overflows a float sum.
+        top = max((w for _, w in items), default=0)
+        if top > 0:
+            items = [(name, w / top) for name, w in items]
         if not items:
             raise ValueError("at least one variant is needed")
         if any(not (0 <= w < float("inf")) for _, w in items):
@@ -29,8 +33,8 @@ class TrafficSplitter:
 
     def route(self, user_id: str) -> str:
         # key with a digest of the salt: HMAC pads a short key with NUL bytes, so "exp" and "exp\0" would collide
-        key = hashlib.sha256(self.salt.encode("utf-8")).digest()
-        mac = hmac.new(key, user_id.encode("utf-8"), hashlib.md5).hexdigest()
+        key = hashlib.sha256(self.salt.encode("utf-8", "surrogatepass")).digest()
+        mac = hmac.new(key, user_id.encode("utf-8", "surrogatepass"), hashlib.md5).hexdigest()
         point = int(mac, 16) / 16**32
         for upper, name in self._layout:
             if point < upper:

@@ -53,7 +53,7 @@ class CanaryRouter:
             raise ValueError(f"{name} is not JSON")
 
         try:
-            return status, json.loads(raw, parse_constant=no_constants)
+            return status, json.loads(raw.decode("utf-8"), parse_constant=no_constants)
         except ValueError as e:
             return 502, {"error": f"upstream answered no JSON: {e}"}
 

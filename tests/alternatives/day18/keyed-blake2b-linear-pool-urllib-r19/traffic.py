@@ -9,6 +9,10 @@ from fractions import Fraction
 
 class TrafficSplitter:
     def __init__(self, weights: Mapping[str, float], salt: str = "") -> None:
+        # Divide by the largest weight first: 1e308 + 1e308 overflows a float sum.
+        top = max(dict(weights).values(), default=0)
+        if top > 0:
+            weights = {name: w / top for name, w in dict(weights).items()}
         if len(weights) == 0:
             raise ValueError("empty weights")
         if any(not (w >= 0) for w in weights.values()):
@@ -24,8 +28,8 @@ class TrafficSplitter:
         return self._salt
 
     def _point(self, user_id: str) -> float:
-        h = hashlib.blake2b(str(user_id).encode("utf-8"), digest_size=8,
-                            key=hashlib.sha256(self._salt.encode("utf-8")).digest())
+        h = hashlib.blake2b(str(user_id).encode("utf-8", "surrogatepass"), digest_size=8,
+                            key=hashlib.sha256(self._salt.encode("utf-8", "surrogatepass")).digest())
         return int.from_bytes(h.digest(), "big") / 2**64
 
     def route(self, user_id: str) -> str:

@@ -53,7 +53,7 @@ class CanaryRouter:
         except (http.client.HTTPException, OSError, urllib.error.URLError) as e:  # refused, timed out, reset
             return 502, {"error": f"no answer from {url}: {e}"}
         try:
-            return status, json.loads(raw, parse_constant=_refuse_nan)
+            return status, json.loads(raw.decode("utf-8"), parse_constant=_refuse_nan)
         except ValueError as e:
             return 502, {"error": f"the answer from {url} is not JSON: {e}"}
 

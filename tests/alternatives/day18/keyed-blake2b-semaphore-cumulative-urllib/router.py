@@ -52,7 +52,7 @@ class CanaryRouter:
         except (http.client.HTTPException, OSError, ValueError) as e:  # URLError, timeouts, refused, bad answers
             return 502, {"error": f"no answer from {base}: {e}"}
         try:
-            return status, json.loads(raw, parse_constant=self._reject_constant)
+            return status, json.loads(raw.decode("utf-8"), parse_constant=self._reject_constant)
         except ValueError as e:
             return 502, {"error": f"{base} did not answer JSON: {e}"}
 

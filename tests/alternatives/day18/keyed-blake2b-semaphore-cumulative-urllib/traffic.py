@@ -10,6 +10,10 @@ from itertools import accumulate
 
 class TrafficSplitter:
     def __init__(self, weights: Mapping[str, float], salt: str = "") -> None:
+        # Divide by the largest weight first: 1e308 + 1e308 overflows a float sum.
+        top = max(dict(weights).values(), default=0)
+        if top > 0:
+            weights = {name: w / top for name, w in dict(weights).items()}
         items = sorted((str(k), float(v)) for k, v in weights.items())
         if not items:
             raise ValueError("no variants")
@@ -22,10 +26,10 @@ class TrafficSplitter:
         self._slices = list(zip([name for name, _ in live], accumulate(v / total for _, v in live)))
         self._weights = dict(weights)
         self._salt = salt
-        self._key = hashlib.blake2b(salt.encode("utf-8"), digest_size=32).digest()
+        self._key = hashlib.blake2b(salt.encode("utf-8", "surrogatepass"), digest_size=32).digest()
 
     def route(self, user_id: str) -> str:
-        digest = hashlib.blake2b(str(user_id).encode("utf-8"), digest_size=8, key=self._key).digest()
+        digest = hashlib.blake2b(str(user_id).encode("utf-8", "surrogatepass"), digest_size=8, key=self._key).digest()
         point = int.from_bytes(digest, "little") / 18446744073709551616.0
         for name, upper in self._slices:
             if point < upper:

@@ -43,7 +43,8 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             answer = self._session.post(self._urls[variant] + "/predict", json=payload, timeout=self._timeout_s)
-            status, body = answer.status_code, json.loads(answer.content, parse_constant=_no_json_constant)
+            status, body = answer.status_code, json.loads(
+                    answer.content.decode("utf-8"), parse_constant=_no_json_constant)
         except (requests.RequestException, ValueError) as exc:
             status, body = 502, {"error": f"{variant} gave no usable answer: {exc}"}
         if variant == "canary":

@@ -62,7 +62,7 @@ class CanaryRouter:
         url = self._base[variant].rstrip("/") + "/predict"
         try:
             status, raw = self._post(url, payload)
-            body = json.loads(raw, cls=_StrictJSONDecoder)
+            body = json.loads(raw.decode("utf-8"), cls=_StrictJSONDecoder)
         except (OSError, http.client.HTTPException, ValueError) as exc:
             status, body = 502, {"error": f"{type(exc).__name__}: {exc}"}
         if variant == "canary":

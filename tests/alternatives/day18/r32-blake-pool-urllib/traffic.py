@@ -10,6 +10,10 @@ from collections.abc import Mapping
 
 class TrafficSplitter:
     def __init__(self, weights: Mapping[str, float], salt: str = "") -> None:
+        # Divide by the largest weight first: 1e308 + 1e308 overflows a float sum.
+        top = max(dict(weights).values(), default=0)
+        if top > 0:
+            weights = {name: w / top for name, w in dict(weights).items()}
         items = sorted((str(k), v) for k, v in weights.items())
         if len(items) == 0:
             raise ValueError("at least one variant")
@@ -28,8 +32,8 @@ class TrafficSplitter:
         return self._salt
 
     def route(self, user_id: str) -> str:
-        h = hashlib.blake2b(user_id.encode("utf-8"), digest_size=8,
-                            key=hashlib.sha256(self._salt.encode("utf-8")).digest())
+        h = hashlib.blake2b(user_id.encode("utf-8", "surrogatepass"), digest_size=8,
+                            key=hashlib.sha256(self._salt.encode("utf-8", "surrogatepass")).digest())
         u = int.from_bytes(h.digest(), "big") / 2.0**64
         for name, upper in self._layout:
             if u < upper:

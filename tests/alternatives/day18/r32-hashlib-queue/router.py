@@ -41,7 +41,7 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             resp = requests.post(self._urls[variant] + "/predict", json=payload, timeout=self.timeout_s)
-            status, body = resp.status_code, json.loads(resp.content, parse_constant=_invalid_constant)
+            status, body = resp.status_code, json.loads(resp.content.decode("utf-8"), parse_constant=_invalid_constant)
         except (requests.RequestException, ValueError) as exc:
             status, body = 502, {"error": str(exc)}
         if variant == "canary":

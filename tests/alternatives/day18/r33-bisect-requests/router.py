@@ -42,7 +42,7 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             resp = self._session.post(self._urls[variant], json=payload, timeout=self._timeout)
-            status, body = resp.status_code, json.loads(resp.content, parse_constant=_nan_is_not_json)
+            status, body = resp.status_code, json.loads(resp.content.decode("utf-8"), parse_constant=_nan_is_not_json)
         except (requests.RequestException, ValueError) as exc:
             status, body = 502, {"error": str(exc)}
         if variant == "canary":

@@ -18,7 +18,7 @@ class TrafficSplitter:
             raise ValueError("weights must not all be zero")
         total = sum(w for _, w in positive)
         self._salt = salt
-        self._key = hashlib.blake2b(salt.encode("utf-8"), digest_size=32).digest()
+        self._key = hashlib.blake2b(salt.encode("utf-8", "surrogatepass"), digest_size=32).digest()
         self._table = [(n, c / total) for (n, _), c in zip(positive, accumulate(w for _, w in positive))]
 
     @property
@@ -26,7 +26,7 @@ class TrafficSplitter:
         return self._salt
 
     def route(self, user_id: str) -> str:
-        h = hashlib.blake2b(user_id.encode("utf-8"), key=self._key, digest_size=8).digest()
+        h = hashlib.blake2b(user_id.encode("utf-8", "surrogatepass"), key=self._key, digest_size=8).digest()
         point = Fraction(int.from_bytes(h, "little"), 2**64)
         for name, upper in self._table:
             if point < upper:

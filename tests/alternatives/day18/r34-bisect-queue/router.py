@@ -36,7 +36,7 @@ class CanaryRouter:
             r = requests.post(self._urls[v] + "/predict", json=payload, timeout=self._timeout)
             status = r.status_code
             try:
-                body = json.loads(r.content, parse_constant=_bad_const)
+                body = json.loads(r.content.decode("utf-8"), parse_constant=_bad_const)
             except ValueError as e:
                 status, body = 502, {"error": f"not JSON: {e}"}
         except requests.RequestException as e:

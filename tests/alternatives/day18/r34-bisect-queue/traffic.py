@@ -5,6 +5,10 @@ from collections.abc import Mapping
 
 class TrafficSplitter:
     def __init__(self, weights: Mapping[str, float], salt: str = "") -> None:
+        # Divide by the largest weight first: 1e308 + 1e308 overflows a float sum.
+        top = max(dict(weights).values(), default=0)
+        if top > 0:
+            weights = {name: w / top for name, w in dict(weights).items()}
         w = dict(weights)
         if not w:
             raise ValueError("no variants")
@@ -27,7 +31,7 @@ class TrafficSplitter:
         self._bounds[-1] = 1.0
 
     def _point(self, user_id: str) -> float:
-        data = f"{len(self.salt)}:{self.salt}:{user_id}".encode()
+        data = f"{len(self.salt)}:{self.salt}:{user_id}".encode("utf-8", "surrogatepass")
         return int.from_bytes(hashlib.sha256(data).digest()[:8], "big") / 2**64
 
     def route(self, user_id: str) -> str:

@@ -39,7 +39,7 @@ class CanaryRouter:
         def no_const(c):
             raise ValueError(f"{c} is not JSON")
         try:
-            return status, json.loads(raw, parse_constant=no_const)
+            return status, json.loads(raw.decode("utf-8"), parse_constant=no_const)
         except ValueError as exc:
             return 502, {"error": f"not JSON: {exc}"}
 

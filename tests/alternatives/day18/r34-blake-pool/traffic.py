@@ -9,6 +9,10 @@ class TrafficSplitter:
     """Integer slices of [0, 2**64), scanned linearly in name order."""
 
     def __init__(self, weights: Mapping[str, float], salt: str = "") -> None:
+        # Divide by the largest weight first: 1e308 + 1e308 overflows a float sum.
+        top = max(dict(weights).values(), default=0)
+        if top > 0:
+            weights = {name: w / top for name, w in dict(weights).items()}
         items = sorted((str(k), float(v)) for k, v in weights.items())
         if len(items) == 0:
             raise ValueError("empty")
@@ -33,10 +37,10 @@ class TrafficSplitter:
 
     def route(self, user_id: str) -> str:
         h = hashlib.blake2b(digest_size=8)
-        salt = self._salt.encode("utf-8")
+        salt = self._salt.encode("utf-8", "surrogatepass")
         h.update(len(salt).to_bytes(8, "big"))
         h.update(salt)
-        h.update(user_id.encode("utf-8"))
+        h.update(user_id.encode("utf-8", "surrogatepass"))
         x = int.from_bytes(h.digest(), "big")
         for upper, name in self._table:
             if x < upper:

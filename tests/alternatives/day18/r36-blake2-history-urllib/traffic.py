@@ -19,6 +19,10 @@ class TrafficSplitter:
     """Slices of [0, 1) laid out in name order; a linear walk finds the user's slice."""
 
     def __init__(self, weights: Mapping[str, float], salt: str = "") -> None:
+        # Divide by the largest weight first: 1e308 + 1e308 overflows a float sum.
+        top = max(dict(weights).values(), default=0)
+        if top > 0:
+            weights = {name: w / top for name, w in dict(weights).items()}
         self._table = dict(weights)
         _check(self._table)
         self._salt = salt
@@ -32,10 +36,10 @@ class TrafficSplitter:
 
     def _unit(self, user_id: str) -> float:
         h = hashlib.blake2b(digest_size=8)
-        salt_b = self._salt.encode()
+        salt_b = self._salt.encode("utf-8", "surrogatepass")
         h.update(len(salt_b).to_bytes(8, "little"))
         h.update(salt_b)
-        h.update(user_id.encode())
+        h.update(user_id.encode("utf-8", "surrogatepass"))
         return int(h.hexdigest(), 16) / float(1 << 64)
 
     def route(self, user_id: str) -> str:

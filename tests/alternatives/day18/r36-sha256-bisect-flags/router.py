@@ -39,7 +39,7 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             answer = requests.post(self._urls[variant], json=payload, timeout=self._timeout)
-            status, body = answer.status_code, json.loads(answer.content, parse_constant=_no_nan)
+            status, body = answer.status_code, json.loads(answer.content.decode("utf-8"), parse_constant=_no_nan)
         except (requests.RequestException, ValueError) as exc:
             status, body = 502, {"error": str(exc)}
         if variant == "canary":

@@ -7,6 +7,10 @@ from collections.abc import Mapping
 
 class TrafficSplitter:
     def __init__(self, weights: Mapping[str, float], salt: str = "") -> None:
+        # Divide by the largest weight first: 1e308 + 1e308 overflows a float sum.
+        top = max(dict(weights).values(), default=0)
+        if top > 0:
+            weights = {name: w / top for name, w in dict(weights).items()}
         items = dict(weights)
         if not items:
             raise ValueError("no variants")
@@ -29,7 +33,7 @@ class TrafficSplitter:
         self._bounds[-1] = 1.0
 
     def _point(self, user_id: str) -> float:
-        data = f"{len(self.salt)}:{self.salt}:{user_id}".encode("utf-8")
+        data = f"{len(self.salt)}:{self.salt}:{user_id}".encode("utf-8", "surrogatepass")
         digest = hashlib.sha256(data).digest()[:8]
         return int.from_bytes(digest, "big") / 2**64
 

@@ -8,15 +8,19 @@ from collections.abc import Mapping
 
 def _point(salt: str, user_id: str) -> float:
     h = hashlib.blake2b(digest_size=8, person=b"splitter")
-    s = salt.encode("utf-8")
+    s = salt.encode("utf-8", "surrogatepass")
     h.update(len(s).to_bytes(8, "big"))
     h.update(s)
-    h.update(user_id.encode("utf-8"))
+    h.update(user_id.encode("utf-8", "surrogatepass"))
     return int.from_bytes(h.digest(), "big") / 2.0**64
 
 
 class TrafficSplitter:
     def __init__(self, weights: Mapping[str, float], salt: str = "") -> None:
+        # Divide by the largest weight first: 1e308 + 1e308 overflows a float sum.
+        top = max(dict(weights).values(), default=0)
+        if top > 0:
+            weights = {name: w / top for name, w in dict(weights).items()}
         items = sorted(dict(weights).items())
         if not items:
             raise ValueError("no variants")

@@ -9,6 +9,10 @@ from fractions import Fraction
 
 class TrafficSplitter:
     def __init__(self, weights: Mapping[str, float], salt: str = "") -> None:
+        # Divide by the largest weight first: 1e308 + 1e308 overflows a float sum.
+        top = max(dict(weights).values(), default=0)
+        if top > 0:
+            weights = {name: w / top for name, w in dict(weights).items()}
         items = sorted(dict(weights).items())
         if not items:
             raise ValueError("at least one variant is needed")
@@ -19,7 +23,7 @@ class TrafficSplitter:
             raise ValueError("the weights must have a positive sum")
         self._salt = salt
         # the salt keys the hash (digested first: a BLAKE2b key holds at most 64 bytes)
-        self._key = hashlib.blake2b(salt.encode("utf-8"), digest_size=32).digest()
+        self._key = hashlib.blake2b(salt.encode("utf-8", "surrogatepass"), digest_size=32).digest()
         self._table = []
         running = 0.0
         for name, w in items:
@@ -29,7 +33,7 @@ class TrafficSplitter:
         self._table[-1] = (1.0, self._table[-1][1])
 
     def route(self, user_id: str) -> str:
-        h = hashlib.blake2b(user_id.encode("utf-8"), key=self._key, digest_size=8).digest()
+        h = hashlib.blake2b(user_id.encode("utf-8", "surrogatepass"), key=self._key, digest_size=8).digest()
         point = int.from_bytes(h, "big") / 2**64
         for upper, name in self._table:
             if point < upper:

@@ -31,7 +31,7 @@ class CanaryRouter:
     def _loads(raw):
         def refuse(constant):
             raise ValueError(f"{constant} is not JSON")
-        return json.loads(raw, parse_constant=refuse)
+        return json.loads(raw.decode("utf-8"), parse_constant=refuse)
 
     def _post(self, url, payload):
         request = urllib.request.Request(url + "/predict", data=json.dumps(payload).encode(),

@@ -22,7 +22,7 @@ class TrafficSplitter:
         self._live = sorted(n for n, w in clean.items() if w > 0)
 
     def _uniform(self, user_id: str, variant: str) -> float:
-        data = "\x1f".join((self._salt, variant, user_id)).encode("utf-8")
+        data = "\x1f".join((self._salt, variant, user_id)).encode("utf-8", "surrogatepass")
         value = int.from_bytes(hashlib.sha256(data).digest()[:8], "little")
         return (value + 0.5) / 2.0**64  # never 0, never 1
 

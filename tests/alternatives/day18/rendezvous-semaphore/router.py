@@ -50,7 +50,7 @@ class CanaryRouter:
         except (http.client.HTTPException, OSError, urllib.error.URLError) as exc:
             return 502, {"error": f"no answer from {url}: {exc}"}
         try:
-            return status, json.loads(raw, parse_constant=_constant_is_not_json)
+            return status, json.loads(raw.decode("utf-8"), parse_constant=_constant_is_not_json)
         except ValueError as exc:
             return 502, {"error": f"{url} answered {status} without JSON: {exc}"}
 

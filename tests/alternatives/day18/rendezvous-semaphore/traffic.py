@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 
 def _uniform(salt: str, variant: str, user_id: str) -> float:
-    key = "\x1f".join((str(len(salt)), salt, str(len(variant)), variant, user_id)).encode()
+    key = "\x1f".join((str(len(salt)), salt, str(len(variant)), variant, user_id)).encode("utf-8", "surrogatepass")
     digest = hashlib.sha256(key).digest()
     return (int.from_bytes(digest[:8], "big") + 0.5) / 2**64  # in (0, 1), never 0
 

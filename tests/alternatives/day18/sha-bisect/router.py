@@ -41,7 +41,8 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             response = self._session.post(self._urls[variant] + "/predict", json=payload, timeout=self._timeout_s)
-            status, body = response.status_code, json.loads(response.content, parse_constant=_refuse_non_finite)
+            status, body = response.status_code, json.loads(
+                    response.content.decode("utf-8"), parse_constant=_refuse_non_finite)
         except (requests.RequestException, ValueError) as exc:
             status, body = 502, {"error": f"{variant} did not answer: {exc}"}
         if variant == "canary":

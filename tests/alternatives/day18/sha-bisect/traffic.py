@@ -7,6 +7,10 @@ from collections.abc import Mapping
 
 class TrafficSplitter:
     def __init__(self, weights: Mapping[str, float], salt: str = "") -> None:
+        # Divide by the largest weight first: 1e308 + 1e308 overflows a float sum.
+        top = max(dict(weights).values(), default=0)
+        if top > 0:
+            weights = {name: w / top for name, w in dict(weights).items()}
         weights = dict(weights)
         if not weights:
             raise ValueError("weights must not be empty")
@@ -29,7 +33,7 @@ class TrafficSplitter:
         self._bounds[-1] = 1.0
 
     def _point(self, user_id: str) -> float:
-        key = f"{len(self.salt)}:{self.salt}:{user_id}".encode()
+        key = f"{len(self.salt)}:{self.salt}:{user_id}".encode("utf-8", "surrogatepass")
         digest = hashlib.sha256(key).digest()[:8]
         return int.from_bytes(digest, "big") / 2**64
 

@@ -9,12 +9,16 @@ from collections.abc import Mapping
 
 
 def _point(salt: str, user_id: str) -> float:
-    digest = hashlib.sha256(f"{len(salt)}:{salt}:{user_id}".encode()).digest()
+    digest = hashlib.sha256(f"{len(salt)}:{salt}:{user_id}".encode("utf-8", "surrogatepass")).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
 class TrafficSplitter:
     def __init__(self, weights: Mapping[str, float], salt: str = "") -> None:
+        # Divide by the largest weight first: 1e308 + 1e308 overflows a float sum.
+        top = max(dict(weights).values(), default=0)
+        if top > 0:
+            weights = {name: w / top for name, w in dict(weights).items()}
         weights = dict(weights)
         if not weights:
             raise ValueError("weights must not be empty")

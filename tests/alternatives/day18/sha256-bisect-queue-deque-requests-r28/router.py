@@ -40,7 +40,8 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             response = requests.post(self._urls[variant] + "/predict", json=payload, timeout=self._timeout_s)
-            result = (response.status_code, json.loads(response.content, parse_constant=_reject_constant))
+            result = (response.status_code, json.loads(
+                    response.content.decode("utf-8"), parse_constant=_reject_constant))
         except (requests.RequestException, ValueError) as e:
             result = (502, {"error": str(e) or type(e).__name__})
         if variant == "canary":

@@ -42,7 +42,7 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             r = requests.post(self._urls[variant] + "/predict", json=payload, timeout=self._timeout)
-            result = (r.status_code, json.loads(r.content, parse_constant=_not_json))
+            result = (r.status_code, json.loads(r.content.decode("utf-8"), parse_constant=_not_json))
         except (requests.RequestException, ValueError) as e:
             result = (502, {"error": str(e)})
         if variant == "canary":

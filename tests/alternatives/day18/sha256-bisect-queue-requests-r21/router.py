@@ -41,7 +41,7 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             r = self._session.post(self._urls[variant] + "/predict", json=payload, timeout=self._timeout)
-            result = (r.status_code, json.loads(r.content, parse_constant=self._refuse))
+            result = (r.status_code, json.loads(r.content.decode("utf-8"), parse_constant=self._refuse))
         except (requests.RequestException, ValueError) as e:
             result = (502, {"error": str(e)})
         if variant == "canary":

@@ -41,7 +41,8 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             response = self._session.post(self._urls[variant], json=payload, timeout=self._timeout_s)
-            status, body = response.status_code, json.loads(response.content, parse_constant=_json_has_no)
+            status, body = response.status_code, json.loads(
+                    response.content.decode("utf-8"), parse_constant=_json_has_no)
         except (requests.RequestException, ValueError) as e:
             status, body = 502, {"error": f"no usable answer from {variant}: {e}"}
         if variant == "canary":

@@ -43,7 +43,8 @@ class CanaryRouter:
         variant = self._splitter.route(user_id)
         try:
             response = self._session.post(self._urls[variant] + "/predict", json=payload, timeout=self._timeout_s)
-            result = (response.status_code, json.loads(response.content, parse_constant=_reject_nan_and_infinity))
+            result = (response.status_code, json.loads(
+                    response.content.decode("utf-8"), parse_constant=_reject_nan_and_infinity))
         except (requests.RequestException, ValueError) as e:
             result = (502, {"error": f"{variant} gave no usable answer: {e}"})
         if variant == "canary":

@@ -43,7 +43,8 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             response = self._session.post(f"{self._urls[variant]}/predict", json=payload, timeout=self._timeout_s)
-            status, body = response.status_code, json.loads(response.content, parse_constant=self._no_constants)
+            status, body = response.status_code, json.loads(
+                    response.content.decode("utf-8"), parse_constant=self._no_constants)
         except (requests.RequestException, ValueError) as e:
             status, body = 502, {"error": str(e)}
         if variant == "canary":

@@ -43,7 +43,7 @@ class CanaryRouter:
         variant = self.variant_for(user_id)
         try:
             answer = self._session.post(self._urls[variant] + "/predict", json=payload, timeout=self.timeout_s)
-            result = (answer.status_code, json.loads(answer.content, parse_constant=_not_json))
+            result = (answer.status_code, json.loads(answer.content.decode("utf-8"), parse_constant=_not_json))
         except (requests.RequestException, ValueError) as e:
             result = (502, {"error": f"{variant} gave no usable answer: {e}"})
         if variant == "canary":
