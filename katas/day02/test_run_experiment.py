@@ -357,7 +357,6 @@ def test_no_logged_metric_is_a_score_on_the_training_rows(embedded_experiment):
                     "training rows, under any name and of any kind")
 
 
-
 def _gaps_and_ratios(train: float, test: float) -> dict[str, float]:
     """The values a run might work out from a score on the training rows and the same score on the test rows
     "to see overfitting": the gap either way round and the ratio either way round (none when the two agree)."""
@@ -387,6 +386,7 @@ def test_no_logged_metric_is_a_gap_or_ratio_of_a_training_and_a_test_score(embed
                         f"rows ({train}) and on the test rows ({held_out[name]}) combined ({how}): a metric worked "
                         "out from a training-row score (a gap or ratio \"to see overfitting\") is a training metric "
                         "too; log only metrics measured on the held-out test rows")
+
 
 def _in_a_fresh_python(script: str, tmp_path: Path, *args: str, env: dict, where: str):
     """Run `script` with the learner's folder and `args` as argv in a new interpreter, whose MLflow and hash
