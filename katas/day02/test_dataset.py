@@ -149,6 +149,19 @@ def test_a_numpy_integer_is_a_seed(numpy_seed):
         "a seed like the int it holds")
 
 
+@pytest.mark.parametrize("whole_float", [3.0, np.float64(3.0)], ids=["float", "float64"])
+def test_a_float_holding_a_whole_number_is_no_seed(whole_float):
+    try:
+        make_dataset(whole_float)
+    except NotImplementedError:
+        raise   # the stub: not written yet
+    except Exception:   # refused: what the README asks for
+        return
+    pytest.fail(f"make_dataset({type(whole_float).__name__}(3.0)) returned data; a float is no seed, even one that "
+                "holds a whole number: it should raise an error (`float(seed).is_integer()` lets 3.0 through, "
+                "check that the seed is an integer type, e.g. numbers.Integral or operator.index)", pytrace=False)
+
+
 def test_the_largest_32_bit_seed_is_a_seed():
     largest = 2**32 - 1
     first, again = _digest_of(make_dataset(largest)), _digest_of(make_dataset(largest))

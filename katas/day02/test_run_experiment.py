@@ -153,19 +153,31 @@ RANDOM_FIT_MODULES = ("sklearn.tree", "sklearn.ensemble._forest", "sklearn.ensem
                       # Stochastic gradient descent and its relatives shuffle the rows every epoch; a neural
                       # network draws its initial weights (and shuffles its batches).
                       "sklearn.linear_model._stochastic_gradient", "sklearn.linear_model._perceptron",
-                      "sklearn.linear_model._passive_aggressive", "sklearn.neural_network")
+                      "sklearn.linear_model._passive_aggressive", "sklearn.neural_network",
+                      # Random features: an RBFSampler or Nystroem draws its frequencies or basis rows, a random
+                      # projection its matrix.
+                      "sklearn.kernel_approximation", "sklearn.random_projection")
 
 
 def _fit_is_random(step) -> bool:
     """Whether the estimator's fit draws random numbers with the settings it has (scikit-learn's docs say so):
     trees, ensembles, SGD, an MLP; an SVC with probability=True (its calibration's folds); a logistic regression
     or ridge with the sag, saga or liblinear solver; a LinearSVC solving the dual (coordinate descent in random
-    order). An lbfgs logistic regression or an SVC without probabilities fits the same model every time."""
+    order); a randomized PCA or SVD (a PCA or KernelPCA with the randomized or arpack solver, or PCA's "auto",
+    which may pick randomized; a TruncatedSVD), a FastICA, an NMF with a random init; random features (RBFSampler,
+    Nystroem) and random projections. An lbfgs logistic regression or an SVC without probabilities fits the same
+    model every time."""
     params = step.get_params(deep=False)
     if "random_state" not in params:
         return False
     name = type(step).__name__
     return (type(step).__module__.startswith(RANDOM_FIT_MODULES)
+            or (name == "PCA" and params.get("svd_solver") in ("auto", "randomized", "arpack"))
+            or (name == "KernelPCA" and (params.get("eigen_solver") in ("randomized", "arpack")
+                                         or (params.get("eigen_solver") == "auto"
+                                             and params.get("n_components") is not None)))
+            or name in ("TruncatedSVD", "FastICA")
+            or (name in ("NMF", "MiniBatchNMF") and params.get("init") in ("random", "nndsvdar"))
             or (name in ("SVC", "NuSVC") and params.get("probability") is True)
             or (name.startswith(("LogisticRegression", "Ridge")) and params.get("solver") in ("sag", "saga", "liblinear"))
             or (name in ("LinearSVC", "LinearSVR") and params.get("dual") is True))
@@ -206,7 +218,8 @@ def test_tree_and_ensemble_models_have_a_fixed_random_state(embedded_experiment)
                 assert step.get_params().get("random_state") is not None, (
                     f"the {type(step).__name__} of run {run_id} has random_state=None: its fit draws random "
                     "numbers (a tree shuffles the features at every split, a forest draws bootstrap samples, SGD "
-                    "shuffles the rows every epoch), so another fit can give another model even when this data "
+                    "shuffles the rows every epoch, a randomized PCA draws its projection), so another fit can give "
+                    "another model even when this data "
                     "hides it; pass random_state=seed (also to an estimator inside a Pipeline or a "
                     "VotingClassifier)")
 
@@ -901,6 +914,45 @@ def test_a_second_call_into_the_same_experiment_returns_only_its_own_runs(mlflow
     assert set(second) == added, (
         f"the second call added the runs {sorted(added)} to {name!r} but returned {sorted(second)}: one id for "
         "every run it made, and only those")
+
+
+def test_a_deleted_experiment_is_an_error_and_stays_deleted(mlflow_store):
+    import mlflow
+    from mlflow.entities import ViewType
+    from mlflow.exceptions import MlflowException
+
+    name = "day02-deleted-earlier"
+    client = mlflow.MlflowClient(mlflow_store.tracking_uri)
+    experiment_id = client.create_experiment(name, artifact_location=mlflow_store.artifact_location)
+    earlier = client.create_run(experiment_id, run_name="before-the-delete")
+    client.set_terminated(earlier.info.run_id)
+    client.delete_experiment(experiment_id)
+    made, error = None, None
+    try:
+        made = run_experiment(mlflow_store.tracking_uri, name, artifact_location=mlflow_store.artifact_location)
+    except NotImplementedError:
+        raise   # the stub: not written yet
+    except Exception as exc:   # refusing the deleted experiment: what should happen
+        error = exc
+    assert error is not None, (
+        f"the experiment {name!r} was deleted (it is in MLflow's trash), yet run_experiment returned {made!r} "
+        "instead of raising: a deleted experiment of that name is an error (MlflowException)")
+    assert isinstance(error, MlflowException), (
+        f"run_experiment refused the deleted experiment {name!r} with {type(error).__name__}: {error}; it should "
+        "raise MLflow's own MlflowException (what MLflow itself raises for a deleted experiment)")
+    stage = client.get_experiment(experiment_id).lifecycle_stage
+    assert stage == "deleted", (
+        f"after run_experiment refused the deleted experiment {name!r}, its lifecycle_stage is {stage!r}: it "
+        "should still be 'deleted' (never restore an experiment someone deleted)")
+    same_name = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL) if e.name == name]
+    assert same_name == [experiment_id], (
+        f"after run_experiment refused the deleted experiment {name!r}, the store holds the experiments "
+        f"{same_name} of that name: there should still be exactly one, the deleted {experiment_id} "
+        "(never create another one)")
+    runs = [run.info.run_id for run in client.search_runs([experiment_id], run_view_type=ViewType.ALL)]
+    assert runs == [earlier.info.run_id], (
+        f"after run_experiment refused the deleted experiment {name!r}, it holds the runs {runs}: it should hold "
+        f"only the run {earlier.info.run_id} it had before (no new run in a deleted experiment)")
 
 
 def test_runs_another_client_logs_during_the_call_are_not_returned(mlflow_store, monkeypatch):
