@@ -291,7 +291,8 @@ def test_a_numpy_float32_amount_does_not_make_the_total_float32(first):
     windows = SlidingWindowFeatures(60, 0)
     windows.process(ev("a", 100, first, "m1"))
     got = windows.process(ev("a", 101, 1_000_000.01, "m2"))
-    assert got is not None and got["total_amount"] == pytest.approx(1_000_000.26, rel=0, abs=1e-6), (
+    # float() first: comparing a float32 with approx casts the expected value to float32 too, and the check passes.
+    assert got is not None and float(got["total_amount"]) == pytest.approx(1_000_000.26, rel=0, abs=1e-6), (
         f"{first!r} + 1000000.01 is 1000000.26 as given; got total_amount={got and got['total_amount']!r}: sum the "
         "amounts as Python floats (float(a), or math.fsum), never in the NumPy type of the first one")
 

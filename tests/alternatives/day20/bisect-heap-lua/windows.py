@@ -60,7 +60,7 @@ class SlidingWindowFeatures:
         window = events[lo:at + 1]
         features = {
             "count": len(window),
-            "total_amount": sum(a for _, a, _ in window),
+            "total_amount": sum(float(a) for _, a, _ in window),
             "max_amount": max(a for _, a, _ in window),
             "distinct_merchants": len({m for _, _, m in window}),
         }

@@ -47,7 +47,7 @@ class SlidingWindowFeatures:
         in_window = slice(lo, i + 1)
         features = {
             "count": i + 1 - lo,
-            "total_amount": sum(amounts[in_window]),
+            "total_amount": sum(float(a) for a in amounts[in_window]),
             "max_amount": max(amounts[in_window]),
             "distinct_merchants": len(set(merchants[in_window])),
         }

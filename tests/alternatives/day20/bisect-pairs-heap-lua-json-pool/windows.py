@@ -41,7 +41,7 @@ class SlidingWindowFeatures:
         lo = bisect.bisect_right(times, ts - self.window_s)
         hi = bisect.bisect_right(times, ts)
         window = rest[lo:hi]
-        result = {"count": len(window), "total_amount": sum(a for a, _ in window),
+        result = {"count": len(window), "total_amount": sum(float(a) for a, _ in window),
                   "max_amount": max(a for a, _ in window),
                   "distinct_merchants": len({m for _, m in window})}
         horizon = self._max_ts - self.lateness - self.window_s

@@ -48,7 +48,7 @@ class SlidingWindowFeatures:
         window_amounts = amounts[lo:hi]
         features = {
             "count": hi - lo,
-            "total_amount": sum(window_amounts),
+            "total_amount": sum(float(a) for a in window_amounts),
             "max_amount": max(window_amounts),
             "distinct_merchants": len(set(merchants[lo:hi])),
         }

@@ -67,7 +67,7 @@ class SlidingWindowFeatures:
         amounts = card.amounts[lo:hi]
         features = {
             "count": hi - lo,
-            "total_amount": sum(amounts),
+            "total_amount": sum(float(a) for a in amounts),
             "max_amount": max(amounts),
             "distinct_merchants": len(set(card.merchants[lo:hi])),
         }

@@ -61,7 +61,7 @@ class SlidingWindowFeatures:
             self._newest, self._started = ts, True
         start = ts - self._window
         seen = [t for t in txns if start < t.ts <= ts]
-        result = dict(count=len(seen), total_amount=sum(t.amount for t in seen),
+        result = dict(count=len(seen), total_amount=sum(float(t.amount) for t in seen),
                       max_amount=max(t.amount for t in seen),
                       distinct_merchants=len({t.merchant for t in seen}))
         self._evict(self._watermark - self._window)

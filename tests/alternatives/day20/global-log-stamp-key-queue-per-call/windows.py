@@ -50,7 +50,7 @@ class SlidingWindowFeatures:
                 break
             if c == card:
                 count += 1
-                total += a
+                total += float(a)
                 biggest = max(biggest, a)
                 merchants.add(m)
 

@@ -53,7 +53,7 @@ class SlidingWindowFeatures:
         for _, _, c, a, m in self._log[start:stop]:
             if c == card:
                 count += 1
-                total += a
+                total += float(a)
                 biggest = max(biggest, a)
                 merchants.add(m)
 

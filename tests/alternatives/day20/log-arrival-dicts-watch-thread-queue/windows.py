@@ -55,7 +55,7 @@ class SlidingWindowFeatures:
         for t, a, m in self._by_card[card_id].values():
             if start < t <= ts:
                 count += 1
-                total += a
+                total += float(a)
                 biggest = a if biggest is None or a > biggest else biggest
                 merchants.add(m)
         result = dict(count=count, total_amount=total, max_amount=biggest, distinct_merchants=len(merchants))

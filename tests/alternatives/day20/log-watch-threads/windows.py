@@ -54,7 +54,7 @@ class SlidingWindowFeatures:
         inside = [h for h in self._by_card[held.card] if start < h.ts <= held.ts]
         result = {
             "count": len(inside),
-            "total_amount": sum(h.amount for h in inside),
+            "total_amount": sum(float(h.amount) for h in inside),
             "max_amount": max(h.amount for h in inside),
             "distinct_merchants": len({h.merchant for h in inside}),
         }

@@ -63,7 +63,7 @@ class SlidingWindowFeatures:
         features = {
             "count": len(inside),
             "total_amount": math.fsum(e.amount for e in inside) if all(isinstance(e.amount, float) for e in inside)
-            else sum(e.amount for e in inside),
+            else sum(float(e.amount) for e in inside),
             "max_amount": max(e.amount for e in inside),
             "distinct_merchants": len({e.merchant for e in inside}),
         }

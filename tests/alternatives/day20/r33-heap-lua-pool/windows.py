@@ -59,7 +59,7 @@ class SlidingWindowFeatures:
         amts = amounts[lo:hi]
         result = {
             "count": hi - lo,
-            "total_amount": sum(amts),
+            "total_amount": sum(float(a) for a in amts),
             "max_amount": max(amts),
             "distinct_merchants": len(set(merchants[lo:hi])),
         }

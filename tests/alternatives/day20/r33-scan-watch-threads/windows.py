@@ -51,7 +51,7 @@ class SlidingWindowFeatures:
         inside = [r for r in recs if ts - self._window < r.ts <= ts]
         out = dict(
             count=len(inside),
-            total_amount=sum(r.amount for r in inside),
+            total_amount=sum(float(r.amount) for r in inside),
             max_amount=max(r.amount for r in inside),
             distinct_merchants=len({r.merchant for r in inside}),
         )

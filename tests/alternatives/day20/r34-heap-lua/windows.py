@@ -55,8 +55,8 @@ class SlidingWindowFeatures:
         lo = bisect.bisect_right(times, ts - self.window_s)
         hi = pos + 1
         win_amounts = amounts[lo:hi]
-        features = {"count": hi - lo, "total_amount": sum(win_amounts), "max_amount": max(win_amounts),
-                    "distinct_merchants": len(set(merchants[lo:hi]))}
+        features = {"count": hi - lo, "total_amount": sum(float(a) for a in win_amounts),
+                    "max_amount": max(win_amounts), "distinct_merchants": len(set(merchants[lo:hi]))}
         horizon = (self._max_ts - self.lateness) - self.window_s
         while self._heap and self._heap[0][0] <= horizon:
             _, old_card = heapq.heappop(self._heap)

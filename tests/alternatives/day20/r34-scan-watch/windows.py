@@ -54,7 +54,7 @@ class SlidingWindowFeatures:
             c, a, m = self._events[i]
             if c == card:
                 count += 1
-                total += a
+                total += float(a)
                 largest = a if largest is None or a > largest else largest
                 merchants.add(m)
         horizon = self._newest - self._lateness - self._window

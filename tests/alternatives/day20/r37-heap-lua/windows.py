@@ -55,7 +55,7 @@ class SlidingWindowFeatures:
         in_window = amounts[lo:hi]
         features = {
             "count": hi - lo,
-            "total_amount": sum(in_window),
+            "total_amount": sum(float(a) for a in in_window),
             "max_amount": max(in_window),
             "distinct_merchants": len(set(merchants[lo:hi])),
         }

@@ -53,7 +53,7 @@ class SlidingWindowFeatures:
         for e in self.events[card]:
             if start < e.ts <= ts:
                 count += 1
-                total += e.amount
+                total += float(e.amount)
                 biggest = e.amount if biggest is None else max(biggest, e.amount)
                 merchants.add(e.merchant)
         self._sweep()

@@ -62,7 +62,7 @@ class SlidingWindowFeatures:
         win_a = amounts[lo:hi]
         result = {
             "count": hi - lo,
-            "total_amount": sum(win_a),
+            "total_amount": sum(float(a) for a in win_a),
             "max_amount": max(win_a),
             "distinct_merchants": len(set(merchants[lo:hi])),
         }

@@ -53,7 +53,7 @@ class SlidingWindowFeatures:
         inside = [e for e in self._held[card] if lo < e.ts <= ev.ts]
         out = {
             "count": len(inside),
-            "total_amount": sum(e.amount for e in inside),
+            "total_amount": sum(float(e.amount) for e in inside),
             "max_amount": max(e.amount for e in inside),
             "distinct_merchants": len({e.merchant for e in inside}),
         }

@@ -46,7 +46,7 @@ class SlidingWindowFeatures:
         self._newest = max(self._newest, ts)
         inside = [(a, m) for (t, a, m) in self._events[card_id] if ts - self._window < t <= ts]
         result = dict(count=len(inside),
-                      total_amount=sum(a for a, _ in inside),
+                      total_amount=sum(float(a) for a, _ in inside),
                       max_amount=max(a for a, _ in inside),
                       distinct_merchants=len({m for _, m in inside}))
         keep_after = self._watermark() - self._window

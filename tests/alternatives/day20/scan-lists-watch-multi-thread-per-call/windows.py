@@ -37,7 +37,7 @@ class SlidingWindowFeatures:
         inside = [e for e in mine if ts - self.window_s < e["ts"] <= ts]
         result = {
             "count": len(inside),
-            "total_amount": sum(e["amount"] for e in inside),
+            "total_amount": sum(float(e["amount"]) for e in inside),
             "max_amount": max(e["amount"] for e in inside),
             "distinct_merchants": len({e["merchant"] for e in inside}),
         }

@@ -44,7 +44,7 @@ class SlidingWindowFeatures:
         lo = bisect.bisect_right(times, ts - self.window_s)
         hi = i + 1
         sel_a = amounts[lo:hi]
-        out = {"count": hi - lo, "total_amount": sum(sel_a), "max_amount": max(sel_a),
+        out = {"count": hi - lo, "total_amount": sum(float(a) for a in sel_a), "max_amount": max(sel_a),
                "distinct_merchants": len(set(merchants[lo:hi]))}
         horizon = self._max_ts - self.lateness - self.window_s
         while self._heap and self._heap[0][0] <= horizon:

@@ -47,7 +47,7 @@ class SlidingWindowFeatures:
         window = rows[lo:pos + 1]
         features = {
             "count": len(window),
-            "total_amount": sum(a for a, _ in window),
+            "total_amount": sum(float(a) for a, _ in window),
             "max_amount": max(a for a, _ in window),
             "distinct_merchants": len({m for _, m in window}),
         }

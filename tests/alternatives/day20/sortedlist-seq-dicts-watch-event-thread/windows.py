@@ -44,7 +44,7 @@ class SlidingWindowFeatures:
         self.order.add((ts, n, card))
         self.watermark = max(self.watermark, ts - self.allowed_lateness_s)
         inside = [(a, m) for t, a, m in self.cards[card].values() if ts - self.window_s < t <= ts]
-        result = dict(count=len(inside), total_amount=sum(a for a, _ in inside),
+        result = dict(count=len(inside), total_amount=sum(float(a) for a, _ in inside),
                       max_amount=max(a for a, _ in inside), distinct_merchants=len(set(m for _, m in inside)))
         horizon = self.watermark - self.window_s
         while self.order and self.order[0][0] <= horizon:

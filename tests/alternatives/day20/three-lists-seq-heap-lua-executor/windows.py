@@ -47,7 +47,7 @@ class SlidingWindowFeatures:
         hi = pos + 1
         result = {
             "count": hi - lo,
-            "total_amount": sum(amounts[lo:hi]),
+            "total_amount": sum(float(a) for a in amounts[lo:hi]),
             "max_amount": max(amounts[lo:hi]),
             "distinct_merchants": len(set(merchants[lo:hi])),
         }
