@@ -254,7 +254,8 @@ with open(os.path.join(home, "calls.jsonl"), "a") as f:
     f.write(json.dumps({{"tool": name, "argv": argv, "cwd": os.getcwd(), "parents": ancestry(), "at": started,
                         "call": call}}) + "\n")
 with open(os.path.join(home, "rules.json")) as f:
-    rules = json.load(f)
+    scripted = json.load(f)
+rules, containers = scripted["rules"], scripted["containers"]
 def holds(args, word):
     # `--format '{{{{.State.Status}}}}'`, `--format={{{{.State.Status}}}}` and `-n=ns` hold the word alike,
     # and `--raw=/path` or `--rm=true` hold the option `--raw` or `--rm`.
@@ -328,9 +329,8 @@ def forced_rm(args):
 def initially(container):
     """A container the test did not start: as `FakeTools.container_exists` set it, else absent when the scripted
     `docker inspect` of its image fails, else running."""
-    for rule in rules:
-        if rule["tool"] == "engine" and rule["match"] == [container]:
-            return "gone" if rule["code"] else "running"
+    if container in containers:
+        return "running" if containers[container] else "gone"
     for rule in rules:
         if rule["tool"] == "docker" and "inspect" in rule["match"] and (
                 "{{{{.Config.Image}}}}" in rule["match"] or "{{{{.Image}}}}" in rule["match"]):
@@ -400,12 +400,13 @@ class FakeTools:
             path.write_text(FAKE_TOOL.format(python=sys.executable))
             path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
         self.rules: list[dict] = []
+        self.containers: dict[str, bool] = {}
         self._save()
 
     def _save(self) -> None:
         # Written aside, then renamed: a fake reading the rules while a test changes them mid-run sees old or new.
         scratch = self.home / "rules.json.new"
-        scratch.write_text(json.dumps(self.rules))
+        scratch.write_text(json.dumps({"rules": self.rules, "containers": self.containers}))
         os.replace(scratch, self.home / "rules.json")
 
     def answer(self, tool: str, *match: str, code: int = 0, out: str = "", err: str = "", hang: bool = False,
@@ -424,8 +425,7 @@ class FakeTools:
     def container_exists(self, name: str, exists: bool = True) -> None:
         """The engine holds a running container `name` (or none), whatever the scripted `docker inspect` answers:
         an inspect that fails or is cut off then says nothing about it, as on a real engine."""
-        self.rules.insert(0, {"tool": "engine", "match": [name], "code": 0 if exists else 1, "out": "", "err": "",
-                              "hang": False, "from_call": 1, "delay": 0.0})
+        self.containers[name] = exists
         self._save()
 
     @property

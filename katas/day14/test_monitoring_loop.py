@@ -134,10 +134,16 @@ ERRORS = {
 }
 
 
+def raising(kind):
+    """A factory of the exception `kind` (a key of ERRORS) for the collaborator method it is given."""
+    error_type, message = ERRORS[kind]
+    return lambda attr: error_type(message.format(attr))
+
+
 class FailsOnce:
     """Wraps a collaborator; the method `name` raises `error(name)` (RuntimeError by default) on its first call only."""
 
-    def __init__(self, inner, name, error=lambda attr: RuntimeError(f"{attr} bug")):
+    def __init__(self, inner, name, error=raising("RuntimeError")):
         self.inner, self.name, self.error, self.failed = inner, name, error, False
 
     def __getattr__(self, attr):
@@ -152,12 +158,6 @@ class FailsOnce:
             return method(*args, **kwargs)
 
         return wrapped
-
-
-def raising(kind):
-    """A factory of the exception `kind` (a key of ERRORS) for the collaborator method it is given."""
-    error_type, message = ERRORS[kind]
-    return lambda attr: error_type(message.format(attr))
 
 
 @pytest.mark.parametrize("kind", ERRORS)

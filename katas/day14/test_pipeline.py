@@ -1231,6 +1231,13 @@ UNDO_WORKED = re.compile(r"serv\w* again|rolled back|restored|undo (is )?(done|c
                          re.IGNORECASE)
 
 
+def undo_log(output):
+    """(lines admitting the undo failed, lines claiming it worked) of a pipeline's log."""
+    lines = output.splitlines()
+    return ([line for line in lines if UNDO_FAILED.search(line)],
+            [line for line in lines if UNDO_WORKED.search(line) and not FAILURE.search(line)])
+
+
 @pytest.mark.task(taskno=4)
 @pytest.mark.parametrize("mode", ["docker", "k8s"])
 def test_a_failing_undo_still_exits_1(pipeline, fake_tools, docker_previous, model_server, mode):
@@ -1252,9 +1259,7 @@ def test_a_failing_undo_still_exits_1(pipeline, fake_tools, docker_previous, mod
         f"a failed deploy exits 1 even when its undo fails too (the log says so); not the failing tool's own code "
         f"(125 from docker run, 124 from timeout), which CI would read as something else, got "
         f"{done.returncode}\n{done.output}\ncalls:\n{describe(calls)}")
-    lines = done.output.splitlines()
-    admits = [line for line in lines if UNDO_FAILED.search(line)]
-    claims = [line for line in lines if UNDO_WORKED.search(line) and not FAILURE.search(line)]
+    admits, claims = undo_log(done.output)
     assert admits and not claims, (
         f"when the undo itself fails the log should say so (the undo failed: a person has to look), and must not say "
         f"the previous version serves again; lines admitting it: {admits}, lines claiming it worked: {claims}\n"
@@ -1273,9 +1278,7 @@ def test_k8s_mode_an_undo_whose_rollout_fails_is_a_failed_undo(pipeline, fake_to
     assert undo is not None and index(calls[undo:], "kubectl", "rollout", "status") is not None, (
         f"the unhealthy rollout should be undone and the undo's rollout waited for:\n{describe(calls)}")
     assert done.returncode == 1, f"a failed deploy exits 1, got {done.returncode}\n{done.output}"
-    lines = done.output.splitlines()
-    admits = [line for line in lines if UNDO_FAILED.search(line)]
-    claims = [line for line in lines if UNDO_WORKED.search(line) and not FAILURE.search(line)]
+    admits, claims = undo_log(done.output)
     assert admits and not claims, (
         f"the undo includes waiting for its rollout: when that `rollout status` fails, the undo failed, and the log "
         f"should say so (a person has to look), never that the old version serves again; lines admitting it: "
