@@ -499,6 +499,14 @@ def test_the_size_download_is_removed_when_the_gate_returns(registry, champion_n
         f"of every candidate on the runner's disk: {left[:5]} ({len(left)} files) were left in the temp folder")
 
 
+def replace_in_learner(monkeypatch, real, fake):
+    """Every name of the learner's module bound to `real` (`from time import perf_counter`) now gives `fake`."""
+    learner = sys.modules[run_gate.__module__]
+    for name, value in list(vars(learner).items()):
+        if value is real:
+            monkeypatch.setattr(learner, name, fake)
+
+
 def test_the_size_download_is_removed_when_it_fails_half_way(registry, champion_name, tmp_path, monkeypatch):
     """The artifact store drops the connection after the files arrived: the size check fails, and the partial
     copy goes as a successful one does."""
@@ -516,10 +524,7 @@ def test_the_size_download_is_removed_when_it_fails_half_way(registry, champion_
         raise ConnectionError("connection reset by the artifact store")  # ...and then the download fails
 
     monkeypatch.setattr(mlflow.artifacts, "download_artifacts", half_way)
-    learner = sys.modules[run_gate.__module__]
-    for name, value in list(vars(learner).items()):  # `from mlflow.artifacts import download_artifacts` too
-        if value is real:
-            monkeypatch.setattr(learner, name, half_way)
+    replace_in_learner(monkeypatch, real, half_way)  # `from mlflow.artifacts import download_artifacts` too
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     work = tmp_path / "work"  # the runner's working folder: a copy left there stays on its disk just as much
     work.mkdir()
@@ -556,10 +561,7 @@ def test_each_gate_downloads_the_candidate_into_a_folder_of_its_own(registry, ch
         return local
 
     monkeypatch.setattr(mlflow.artifacts, "download_artifacts", recorded)
-    learner = sys.modules[run_gate.__module__]
-    for name, value in list(vars(learner).items()):  # `from mlflow.artifacts import download_artifacts` too
-        if value is real:
-            monkeypatch.setattr(learner, name, recorded)
+    replace_in_learner(monkeypatch, real, recorded)  # `from mlflow.artifacts import download_artifacts` too
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # a fixed folder in the temp folder stays in tmp_path
@@ -713,12 +715,8 @@ def test_the_default_measure_is_one_prediction_timed_with_perf_counter(registry,
     for function in (timeit.Timer.__init__, timeit.timeit, timeit.repeat):  # each binds the timer as a default
         monkeypatch.setattr(function, "__defaults__",
                             tuple(perf_counter if d is real_counter else d for d in function.__defaults__))
-    learner = sys.modules[run_gate.__module__]
-    for name, value in list(vars(learner).items()):  # `from time import perf_counter` too
-        if value is real_counter:
-            monkeypatch.setattr(learner, name, perf_counter)
-        elif value is real_counter_ns:
-            monkeypatch.setattr(learner, name, perf_counter_ns)
+    replace_in_learner(monkeypatch, real_counter, perf_counter)  # `from time import perf_counter` too
+    replace_in_learner(monkeypatch, real_counter_ns, perf_counter_ns)
     latency = by_name(gate(registry, champion_name, "better", measure_latency=None, max_latency_ms=4.0))["latency"]
     assert latency.value == pytest.approx(3.90625, abs=1e-6), (
         f"each predict takes 3.90625 ms on the test's clock: the default measure reports the time of one "
