@@ -275,16 +275,18 @@ def wait_until():
 
 @pytest.fixture
 def docker_api_with_one_container():
-    """start(name, stdout, stderr) -> base_url of a stand-in Docker daemon that knows one stopped container, `name`:
-    it answers `docker inspect` of it (by name or full id) and its logs, as dockerd frames them
+    """start(name, stdout, stderr, logs_status=200) -> base_url of a stand-in Docker daemon that knows one stopped
+    container, `name`: it answers `docker inspect` of it (by name or full id) and its logs, as dockerd frames them
     for a container without a TTY (the bytes exactly as the program wrote them, one frame per line, stdout's lines
     before stderr's), honouring `?tail=` as the Engine API does (the last N lines, `0` none, `all` or no tail every
-    line), and 404 for anything else. Stopped after the test."""
+    line), and 404 for anything else. With another `logs_status` it answers the inspect but refuses the logs with
+    that HTTP error, as dockerd does when it cannot read them (`{"message": ...}`, so docker-py raises its APIError).
+    Stopped after the test."""
     import json
     import re
     import struct
 
-    def start(name: str, stdout: bytes = b"", stderr: bytes = b"") -> str:
+    def start(name: str, stdout: bytes = b"", stderr: bytes = b"", logs_status: int = 200) -> str:
         attrs = {"Id": "c0ffee" * 10 + "c0ff", "Name": f"/{name}", "Image": "sha256:" + "0" * 64,
                  "Config": {"Tty": False, "Image": "stand-in"},
                  "State": {"Status": "exited", "Running": False, "Paused": False, "Restarting": False,
@@ -314,6 +316,9 @@ def docker_api_with_one_container():
                 route = "/" + path.split("/", 2)[2] if path.startswith("/v1.") else path
                 if route in known and route.endswith("/json"):
                     self._answer(200, json.dumps(attrs).encode())
+                elif route in known and logs_status != 200:
+                    self._answer(logs_status, json.dumps({"message": f"stand-in daemon cannot read the logs: "
+                                                                     f"error {logs_status}"}).encode())
                 elif route in known:
                     self._answer(200, frames(tail), "application/vnd.docker.raw-stream")
                 else:

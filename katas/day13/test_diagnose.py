@@ -68,6 +68,17 @@ def test_each_call_returns_a_list_of_its_own():
 
 
 @pytest.mark.task(taskno=3)
+def test_a_later_call_does_not_rewrite_an_earlier_answer():
+    first = analyse(snapshot("healthy"))
+    again = analyse(snapshot("healthy", HealthCheck(503, 3.0)))
+    assert first is not again, "each call returns a new list, not one list kept and refilled on every call"
+    assert causes(first) == ["healthy"], (
+        f"the first call found the container healthy; judging another snapshot afterwards must not change the "
+        f"list the first call returned, yet it now reads {first}"
+    )
+
+
+@pytest.mark.task(taskno=3)
 def test_an_oom_kill_is_named_first_with_its_exit_code():
     findings = analyse(snapshot("oom_killed", REFUSED))
     assert causes(findings) == ["oom_killed", "exited", "unreachable"], (
@@ -117,6 +128,22 @@ def test_a_restarting_container_is_not_exited_whatever_running_says():
     assert causes(findings)[0] == "crash_loop" and "exited" not in causes(findings), (
         f"'exited' needs State.Running and State.Restarting both false; State.Restarting is true here, so "
         f"Docker is about to start it again (a crash loop, not an exit), even with State.Running false: {findings}"
+    )
+
+
+@pytest.mark.task(taskno=3)
+@pytest.mark.parametrize("restarting, status, expected", [
+    (True, "exited", "crash_loop"),
+    (False, "restarting", "exited"),
+], ids=["restarting_flag_with_status_exited", "status_restarting_without_the_flag"])
+def test_the_restarting_flag_decides_not_the_status_string(restarting, status, expected):
+    findings = analyse(snapshot("crash_loop", REFUSED, RestartCount=1, Restarting=restarting, Running=False,
+                                Status=status, ExitCode=3))
+    other = {"crash_loop": "exited", "exited": "crash_loop"}[expected]
+    assert expected in causes(findings) and other not in causes(findings), (
+        f"State.Restarting is {restarting} and State.Running false, with 1 restart and State.Status {status!r}: "
+        f"the flags decide ('crash_loop' when State.Restarting is true, 'exited' when both flags are false, "
+        f"whatever State.Status says), so {expected!r} and no {other!r} was expected; got {causes(findings)}"
     )
 
 
@@ -586,6 +613,23 @@ def test_check_health_probes_anew_on_every_call(server):
 
 
 @pytest.mark.task(taskno=4)
+@pytest.mark.timeout(15)
+def test_check_health_probes_anew_after_a_call_that_got_no_answer(server):
+    server.set("slow", delay_s=1.5)  # beyond the 0.3 s asked for: no answer in time
+    first = check_health(server.url, timeout_s=0.3)
+    server.set("healthy", delay_s=0.0)
+    second = check_health(server.url, timeout_s=2.0)
+    assert first.status is None, f"the server took 1.5 s and timeout_s=0.3: the first call gets no answer: {first}"
+    assert second.status == 200 and second.latency_ms is not None, (
+        f"the server answers at once now: the second call probes anew and reports the 200 it gets, never the "
+        f"'no answer' kept from the first call; got {second}"
+    )
+    assert server.requests == [("GET", "/health")] * 2, (
+        f"two calls are two GETs of /health, also after a call that got no answer; the server saw {server.requests}"
+    )
+
+
+@pytest.mark.task(taskno=4)
 @pytest.mark.parametrize("status, delay_s, timeout_s", [(200, 0.0, 2.0), (503, 0.0, 2.0), (200, 1.0, 0.3)],
                          ids=["answer_200", "answer_503", "no_answer_in_time"])
 def test_check_health_closes_every_connection_it_opens(keep_alive_server, status, delay_s, timeout_s):
@@ -863,6 +907,25 @@ def test_gather_decodes_a_log_that_is_not_utf8_with_the_bad_bytes_replaced(docke
         f"the log, stdout and stderr, is decoded as UTF-8 with the invalid byte replaced (U+FFFD, not dropped) and "
         f"the valid UTF-8 'd\u00e9j\u00e0 vu' kept as it is (not read as Latin-1); got {logs!r}"
     )
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.parametrize("status", [500, 403], ids=["daemon_error", "permission_denied"])
+def test_gather_lets_docker_refusing_the_logs_raise(docker_api_with_one_container, server, status):
+    daemon = docker_api_with_one_container("day13-no-logs", stdout=b"ERROR: never read\n", logs_status=status)
+    client = docker.DockerClient(base_url=daemon, version="1.41", timeout=5)
+    try:
+        snap = gather("day13-no-logs", server.url, client=client)
+    except NotImplementedError:
+        raise
+    except docker.errors.NotFound as exc:
+        pytest.fail(f"Docker answered the inspect, then HTTP {status} for the logs: that is a Docker error, not a "
+                    f"missing container, yet gather raised NotFound: {exc!r}")
+    except docker.errors.APIError:
+        return  # Docker's refusal propagated: the caller knows the logs are unknown, not empty
+    pytest.fail(f"Docker answered the inspect but refused the logs with HTTP {status}, yet gather answered with logs "
+                f"{snap.logs!r}: a logs request Docker refuses is a Docker error and propagates (only the log's "
+                f"content can never make gather fail), never an empty log")
 
 
 @pytest.mark.task(taskno=4)
