@@ -1,0 +1,129 @@
+"""The day-04 tests' own detectors (init-container waits, servers, pinned tags) against each form its README names.
+
+They check the tests, not a learner's files: in the kata they would pass on the stubs and count as done."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from mlops_katas.curriculum import find_root
+
+_SPEC = importlib.util.spec_from_file_location(
+    "day04_test_manifests", find_root(Path(__file__).parent) / "katas" / "day04" / "test_manifests.py")
+day04 = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(day04)
+
+
+@pytest.mark.parametrize("kind, command", [
+    ("peer", ["python", "-c", "import socket, time\nwhile True:\n    try:\n        sock = socket.socket()\n"
+                              "        sock.connect(('redis', 6379))\n        break\n    except OSError:\n"
+                              "        time.sleep(2)\n"]),
+    ("peer", ["python", "-c", "import socket, time\nwhile True:\n    try:\n"
+                              "        socket.socket(socket.AF_INET).connect(ADDRESS)\n        break\n"
+                              "    except OSError:\n        time.sleep(2)\n"]),
+    ("peer", ["python", "-c", "import redis, time\nwhile True:\n    try:\n"
+                              "        redis.Redis(host='redis').ping()\n        break\n    except Exception:\n"
+                              "        time.sleep(2)\n"]),
+    ("peer", ["python", "-c", "import psycopg2, time\nwhile True:\n    try:\n"
+                              "        psycopg2.connect(host='db').close()\n        break\n"
+                              "    except Exception:\n        time.sleep(2)\n"]),
+    ("peer", ["sh", "-c", "until redis-cli -h feature-store -p 6379 PING; do sleep 2; done"]),
+    ("peer", ["sh", "-c", "until redis-cli -h feature-store get ready; do sleep 2; done"]),
+    ("peer", ["sh", "-c", "until pg_isready -h feature-db -p 5432; do sleep 2; done"]),
+    ("peer", ["bash", "-c", "until (echo > /dev/tcp/feature-store/6379) 2>/dev/null; do sleep 2; done"]),
+    ("peer", ["sh", "-c", "until nc -z redis 6379; do sleep 2; done"]),
+    ("peer", ["sh", "-c", "until nslookup redis; do sleep 2; done"]),
+    ("forever", ["sh", "-c", "while true; do sleep 5; done"]),
+    ("forever", ["sh", "-c", "while :; do sleep 5; done"]),
+    ("forever", ["sh", "-c", "while [ true ]; do sleep 5; done"]),
+    ("forever", ["sh", "-c", "while [ 1 -eq 1 ]; do sleep 5; done"]),
+    ("forever", ["sh", "-c", "while /bin/true; do sleep 5; done"]),
+    ("forever", ["sh", "-c", "while sleep 60; do echo alive; done"]),
+    ("peer", ["sh", "-c", "for i in $(seq 1 30); do nc -z feature-store 6379 && exit 0; sleep 2; done; exit 1"]),
+    ("peer", ["sh", "-c", "for i in 1 2 3 4 5; do if wget -q -O- http://redis:6379; then exit 0; fi; sleep 2; "
+                          "done; exit 1"]),
+    ("peer", ["sh", "-c", "until python -c \"__import__('socket').create_connection(('feature-store', 6379), 2)\"; "
+                          "do sleep 2; done"]),
+    ("peer", ["sh", "-c", "while ! python3 -c \"import socket; socket.create_connection(('redis', 6379))\"; "
+                          "do sleep 2; done"]),
+    ("peer", ["python", "-c", "import socket, sys, time\nfor _ in range(30):\n    try:\n"
+                              "        socket.create_connection(('redis', 6379), 2)\n        sys.exit(0)\n"
+                              "    except OSError:\n        time.sleep(2)\nsys.exit(1)\n"]),
+    ("peer", ["sh", "-c", "while true; do nc -z redis 6379 && break; sleep 2; done"]),
+    ("forever", ["sh", "-c", "tail -n +1 -F /var/log/app.log"]),
+    ("forever", ["sh", "-c", "tail -n0 -f /dev/null"]),
+    ("forever", ["sh", "-c", "tail -fn0 /dev/null"]),
+    ("forever", ["python", "-c", "import time\nwhile 1:\n    time.sleep(60)\n"]),
+    ("server", ["fluent-bit", "-i", "cpu", "-o", "stdout"]),
+    ("server", ["/fluent-bit/bin/fluent-bit", "-c", "/fluent-bit/etc/fluent-bit.conf"]),
+    ("server", ["envoy", "-c", "/etc/envoy/envoy.yaml"]),
+    ("server", ["nginx", "-g", "daemon off;"]),
+    ("server", ["redis-server", "--port", "6379"]),
+    ("server", ["/otelcol-contrib", "--config", "/etc/otelcol/config.yaml"]),
+    ("server", ["otelcol", "--config=/etc/otelcol/config.yaml"]),
+    ("server", ["gunicorn", "-b", "0.0.0.0:9000", "app:app"]),
+    ("server", ["uvicorn", "app:app", "--port", "9000"]),
+    ("server", ["/bin/prometheus", "--config.file=/etc/prometheus/prometheus.yml"]),
+    ("server", ["python", "-m", "http.server", "9000"]),
+    ("server-args", ["/fluent-bit/bin/fluent-bit", "-i", "cpu", "-o", "stdout"]),
+    ("server", ["exec", "envoy", "-c", "/etc/envoy/envoy.yaml"]),
+    ("server", ["sh", "-c", "exec nginx -g 'daemon off;'"]),
+    ("server", ["/bin/sh", "-c", "exec python3 -m http.server 9000"]),
+], ids=["sock-connect", "socket-socket-connect", "redis-ping", "psycopg2-connect", "redis-cli-PING",
+        "redis-cli-get", "pg_isready", "dev-tcp", "nc-z", "nslookup", "while-true", "while-colon",
+        "while-bracket-true", "while-1-eq-1", "while-bin-true", "while-sleep", "for-seq-nc-retry",
+        "for-list-wget-retry", "until-python-c", "while-not-python-c", "python-for-range",
+        "while-true-nc-break", "tail-n-plus-1-F", "tail-n0-f", "tail-fn0", "python-while-1", "fluent-bit",
+        "fluent-bit-path",
+        "envoy", "nginx", "redis-server", "otelcol-contrib", "otelcol", "gunicorn", "uvicorn", "prometheus",
+        "python-m-http-server", "args-only", "exec", "sh-c-exec", "sh-c-exec-python"])
+def test_init_container_checks_catch_each_form_the_readme_names(kind, command):
+    script = " ".join(command)
+    if kind.startswith("server"):
+        found = day04._server_command({"args" if kind == "server-args" else "command": command})
+    else:
+        found = day04._waits_for_a_peer(script) if kind == "peer" else day04._never_ends(script)
+    what = {"peer": "a wait for a peer the files do not create", "forever": "a loop that never ends"}.get(
+        kind, "a long-running server")
+    assert found is not None, \
+        f"the init-container checks should see {what} in {script!r}, but they found nothing in it"
+
+@pytest.mark.parametrize("command", [
+    ["sh", "-c", "for f in /seed/*; do cp \"$f\" /cache/; done"],
+    ["sh", "-c", "for i in 1 2 3; do echo waiting for the host $i; sleep 1; done"],
+    ["python", "-c", "import pathlib\nfor name in ('a', 'b'):\n    pathlib.Path('/cache', name).mkdir()\n"],
+    ["python", "-c", "import pathlib; pathlib.Path('/cache/warm').mkdir(parents=True, exist_ok=True)"],
+    ["nginx", "-t"],
+    ["sh", "-c", "cp /seed/nginx.conf /etc/nginx/ && nginx -t"],
+    ["envoy", "--mode", "validate", "-c", "/etc/envoy/envoy.yaml"],
+    ["tail", "-n", "5", "/seed/log.txt"],
+], ids=["for-cp", "for-echo-host", "python-for-mkdir", "python-one-shot", "nginx-t", "sh-nginx-t",
+        "envoy-validate", "tail-n-5"])
+def test_init_container_checks_leave_a_command_that_finishes_alone(command):
+    script = " ".join(command)
+    found = {"a wait for a peer": day04._waits_for_a_peer(script), "a loop that never ends": day04._never_ends(script),
+             "a long-running server": day04._server_command({"command": command})}
+    seen = {what: (match if isinstance(match, str) else match.group(0)) for what, match in found.items() if match}
+    assert not seen, \
+        f"{script!r} finishes on its own and waits for nobody, but the init-container checks saw {seen} in it"
+
+@pytest.mark.parametrize("tag, moves", [
+    ("1", True), ("v2", True), ("1-slim", True), ("v2-amd64", True), ("3-alpine", True), ("v1-cpu", True),
+    ("1.0-slim", False), ("1.0.0-cpu", False), ("build-417-slim", False), ("1.0.0", False),
+])
+def test_a_major_version_tag_moves_even_with_a_variant_after_it(tag, moves):
+    image = f"ghcr.io/acme/model-server:{tag}"
+    try:
+        day04._assert_pinned(image, "the image")
+        refused = None
+    except AssertionError as error:
+        refused = str(error)
+    if moves:
+        assert refused is not None, \
+            (f"the tag {tag!r} is a major version with at most a variant after it, which moves to every release of "
+             "that major version, but the pinning check accepted it")
+    else:
+        assert refused is None, f"the tag {tag!r} names one build, but the pinning check refused it: {refused}"
