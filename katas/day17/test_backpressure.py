@@ -54,6 +54,19 @@ def assert_429(answer, retry_after: str, why: str):
     assert (answer.get_json(silent=True) or {}).get("error"), f"{why}: the 429 carries {{\"error\": \"...\"}}"
 
 
+def retry_after_of_the_second_request(app, why: str) -> str:
+    """Two requests at the same instant on a tiny rate: the full bucket serves one, the other waits for a token."""
+    first = post(app, {"features": [ROWS[0]]})
+    assert first.status_code == 200, (
+        f"{why}: the bucket starts full, so the first request is served; got {first.status_code}")
+    answer = post(app, {"features": [ROWS[1]]})
+    got = answer.headers.get("Retry-After", "")
+    assert answer.status_code == 429 and got.isdigit() and int(got) >= 1, (
+        f"{why}: the second request at the same instant finds no token and gets 429 with a Retry-After of whole "
+        f"seconds, at least 1, never a 500; got {answer.status_code} with Retry-After {got!r}")
+    return got
+
+
 def expected(reference_model, rows):
     return reference_model.predict(np.asarray(rows, dtype=float)).tolist()
 
@@ -258,13 +271,9 @@ def test_a_rate_too_small_for_a_float_wait_is_refused_or_still_answers_a_whole_r
     except ValueError as error:
         assert "RATE_LIMIT" in str(error), f"the ValueError should name RATE_LIMIT, got {error}"
         return  # refused when the app is made, as the README allows
-    assert post(app, {"features": [ROWS[0]]}).status_code == 200, "the bucket starts full: the first request is served"
-    answer = post(app, {"features": [ROWS[1]]})
-    retry_after = answer.headers.get("Retry-After", "")
-    assert answer.status_code == 429 and retry_after.isdigit() and int(retry_after) >= 1, (
-        f"RATE_LIMIT={rate!r}: the next token is further away than a float can hold; refuse the rate with a ValueError "
-        "naming RATE_LIMIT when the app is made, or answer 429 with a Retry-After that is still a whole number of "
-        f"seconds, never a 500; got {answer.status_code} with Retry-After {retry_after!r}")
+    retry_after_of_the_second_request(app, f"RATE_LIMIT={rate!r} puts the next token further away than a float can "
+                                           "hold; a rate not refused with a ValueError naming RATE_LIMIT when the "
+                                           "app is made still works")
 
 
 @pytest.mark.parametrize("rate, retry_after", [("1e-5", "100000"), ("1e-300", None)], ids=["1e-5", "1e-300"])
@@ -277,14 +286,7 @@ def test_a_tiny_rate_whose_wait_is_a_finite_float_is_valid_and_answers_a_whole_r
     except ValueError as error:
         pytest.fail(f"RATE_LIMIT={rate!r} waits a finite float of seconds for a token, so it is a valid rate, not a "
                     f"ValueError ({error})")
-    first = post(app, {"features": [ROWS[0]]})
-    assert first.status_code == 200, (
-        f"RATE_LIMIT={rate!r}: the bucket starts full, so the first request is served; got {first.status_code}")
-    answer = post(app, {"features": [ROWS[1]]})
-    got = answer.headers.get("Retry-After", "")
-    assert answer.status_code == 429 and got.isdigit() and int(got) >= 1, (
-        f"RATE_LIMIT={rate!r}: the second request at the same instant finds no token and gets 429 with a Retry-After "
-        f"of whole seconds, at least 1; got {answer.status_code} with Retry-After {got!r}")
+    got = retry_after_of_the_second_request(app, f"RATE_LIMIT={rate!r}")
     if retry_after is not None:
         assert got == retry_after, (
             f"RATE_LIMIT={rate!r}: the next token is 1 / {rate} = {retry_after} s away, so Retry-After should be "
