@@ -571,6 +571,13 @@ def test_each_gate_downloads_the_candidate_into_a_folder_of_its_own(registry, ch
     by_name(gate(registry, champion_name, "better"))
     first = list(calls)
     for dst, local in first:  # what a killed gate would have left where it downloaded
+        # Only folders this test made may be written to: without a dst_path, a local store answers with its own folder.
+        outside = [str(f) for f in ([dst] if dst is not None else []) + [local]
+                   if not f.resolve().is_relative_to(tmp_path.resolve())]
+        assert not outside, (
+            f"the README: the candidate is downloaded \"into a folder of its own for each gate\"; the first gate's "
+            f"download landed in {outside}, which is no folder the gate made (without a dst_path, MLflow answers a "
+            f"local store's download with the store's own folder): download into a temporary folder of your own")
         for folder in ([dst] if dst is not None else []) + [local]:
             folder.mkdir(parents=True, exist_ok=True)
             (folder / "left-by-an-earlier-gate.bin").write_bytes(b"x" * 10_000)
