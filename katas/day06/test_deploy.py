@@ -194,6 +194,18 @@ def test_a_usage_error_never_shows_a_build_arg_value(deploy, fake_docker, args, 
 
 
 @pytest.mark.task(taskno=3)
+def test_a_usage_error_never_repeats_an_unknown_option_given_with_its_value_in_full(learner_file, run_bash,
+                                                                                      fake_docker):
+    done = run_bash(learner_file("deploy.sh"), ["--bogus=s3cr3t-9f2b-token", "v1"], env=fake_docker.env, timeout=10)
+    assert done.returncode == 2, f"the unknown option --bogus=... should be a usage error (exit 2)\n{done.output}"
+    assert fake_docker.calls == [], f"no docker command should run after a usage error, ran {fake_docker.calls}"
+    assert "s3cr3t-9f2b-token" not in done.stdout + done.stderr, (
+        f"the usage error for the unknown option --bogus=s3cr3t-9f2b-token repeated its value: name the option "
+        f"(--bogus) or say an option is unknown, never echo the rejected argument in full (hint 1.3's "
+        f"`die_usage \"unknown argument: $1\"` does), it may hold a token\n{done.output}")
+
+
+@pytest.mark.task(taskno=3)
 def test_a_build_arg_without_a_value_is_passed_to_docker_build_as_given(deploy, fake_docker):
     # docker build takes the value of a bare `--build-arg KEY` from its own environment.
     done = deploy("v1", "--build-arg", "HTTP_PROXY", "--build-arg", "MODE=fast")
@@ -1081,6 +1093,32 @@ def test_the_state_file_is_replaced_by_a_temporary_file_from_its_own_folder(depl
     assert deploy.state_file.stat().st_ino != before, (
         f"the state file should be replaced by a rename (a temporary file moved over it), not rewritten in place, "
         f"where a deploy killed half-way leaves it empty or half-written\n{done.output}")
+
+
+@pytest.mark.task(taskno=3)
+def test_a_symlink_planted_at_a_fixed_name_beside_the_state_file_is_not_written_through(deploy, fake_docker,
+                                                                                        v1_serving, tmp_path):
+    """Symlinks at the fixed names a temporary file might take point at a victim file in another folder."""
+    victim = tmp_path / "elsewhere" / "victim"
+    victim.parent.mkdir()
+    victim.write_text("untouched\n")
+    folder = deploy.state_file.parent
+    planted = [folder / f"{deploy.state_file.name}{suffix}" for suffix in (".tmp", ".new", "~")]
+    planted.append(folder / f".{deploy.state_file.name}.tmp")
+    for link in planted:
+        link.symlink_to(victim)
+    done = deploy("v2")
+    assert done.returncode == 0, f"a healthy v2 should be promoted (exit 0)\n{done.output}"
+    assert victim.read_text() == "untouched\n", (
+        f"symlinks planted beside the state file ({', '.join(link.name for link in planted)}) point at {victim}: "
+        f"it should still hold 'untouched', but holds {victim.read_text()!r}; a fixed temporary name is open to a "
+        f"planted symlink, make the temporary file with mktemp (a name of its own)\n{done.output}")
+    assert not deploy.state_file.is_symlink() and deploy.state_file.is_file(), (
+        f"the state file should be a regular file after the deploy, not a symlink moved into its place "
+        f"(it points at {os.readlink(deploy.state_file) if deploy.state_file.is_symlink() else 'nothing'})"
+        f"\n{done.output}")
+    assert deploy.state_file.read_text().strip() == "v2", (
+        f"the state file should hold v2, holds {deploy.state_file.read_text()!r}\n{done.output}")
 
 
 @pytest.mark.task(taskno=4)

@@ -133,8 +133,9 @@ def test_a_check_logs_a_health_line_and_a_metrics_line(monitor, server, answer):
 
 
 def metric(line, key):
-    """The number after `key=` in a log line, or None (also when more than a number follows, as in `2.6unknown`)."""
-    found = re.search(rf"\b{key}=([0-9]+(?:\.[0-9]+)?)(?![\w.])", line)
+    """The number after `key=` in a log line, or None: the value is a plain number ending at whitespace or at the end
+    of the line, so `2.6unknown`, `37%` and `10.96,` read as None."""
+    found = re.search(rf"\b{key}=([0-9]+(?:\.[0-9]+)?)(?=\s|$)", line)
     return float(found.group(1)) if found else None
 
 
@@ -179,17 +180,23 @@ def test_system_metrics_are_logged(monitor, server):
     assert metrics, f"a check should log a line with load1=... mem_used_pct=... disk_used_pct=...\n{done.output}"
     line = metrics[0]
     load1, mem, disk = (metric(line, key) for key in ("load1", "mem_used_pct", "disk_used_pct"))
-    assert load1 is not None, f"load1= should carry the 1-minute load average as a number: {line}"
+    assert load1 is not None, (
+        f"load1= should carry the 1-minute load average as a plain number ending at a space or the end of the line "
+        f"(not `0.25,` as `uptime` prints it): {line}")
     # The kernel updates the averages every 5 s: a longer run may have seen two updates.
     slack = 0.06 if done.seconds < 4 else max(2.0, max(loads))
     assert min(loads) - slack <= load1 <= max(loads) + slack, (
         f"load1={load1} should be the 1-minute load average, the first field of /proc/loadavg "
         f"({' then '.join(f'{value:.2f}' for value in loads)} around the run), not the 5- or 15-minute one")
-    assert mem is not None and 0 < mem <= 100, f"mem_used_pct= should be the percentage of memory in use: {line}"
+    assert mem is not None and 0 < mem <= 100, (
+        f"mem_used_pct= should be the percentage of memory in use, a plain number ending at a space or the end of "
+        f"the line: {line}")
     assert min(mems) - 3 <= mem <= max(mems) + 3, (
         f"mem_used_pct={mem} should be 100 x (MemTotal - MemAvailable) / MemTotal from /proc/meminfo "
         f"({' then '.join(f'{value:.1f}' for value in mems)} around the run); MemFree would count the page cache as used")
-    assert disk is not None, f"disk_used_pct= should carry the percentage of / in use: {line}"
+    assert disk is not None, (
+        f"disk_used_pct= should carry the percentage of / in use as a plain number, without df's % sign "
+        f"(`42`, not `42%`): {line}")
     assert abs(disk - disk_used_pct()) <= 2, (
         f"disk_used_pct={disk} should be the use of / as `df -P /` reports it ({disk_used_pct():.1f} %)")
 

@@ -105,6 +105,7 @@ probe_health || restore "never healthy"
 if [[ -n $previous ]]; then
   docker_cmd rm --force "$name-$previous" || log "WARN could not remove $name-$previous"
 fi
-printf '%s\n' "$version" >"$state_file.new"
-mv -f "$state_file.new" "$state_file"
+tmp=$(mktemp "$state_file.XXXXXX")
+printf '%s\n' "$version" >"$tmp"
+mv -f "$tmp" "$state_file"
 log "INFO $version is serving"

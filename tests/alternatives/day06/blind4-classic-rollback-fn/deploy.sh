@@ -131,6 +131,7 @@ if [[ -n $PREVIOUS ]]; then
   log INFO "removing $NAME-$PREVIOUS"
   dock rm --force "$NAME-$PREVIOUS" || log WARN "could not remove $NAME-$PREVIOUS"
 fi
-printf '%s\n' "$VERSION" > "$STATE_FILE.tmp"
-mv "$STATE_FILE.tmp" "$STATE_FILE"
+tmp=$(mktemp "$STATE_FILE.XXXXXX")
+printf '%s\n' "$VERSION" > "$tmp"
+mv "$tmp" "$STATE_FILE"
 log INFO "promoted $IMAGE:$VERSION"

@@ -131,7 +131,8 @@ if [[ -n $old ]]; then
   note INFO "remove $old"
   "$docker_bin" rm -f "$old" || note WARN "could not remove $old"
 fi
-printf '%s\n' "$version" >"$state_file.new"
-mv "$state_file.new" "$state_file"
+tmp=$(mktemp "$state_file.XXXXXX")
+printf '%s\n' "$version" >"$tmp"
+mv "$tmp" "$state_file"
 stage=promoted
 note INFO "deployed $image:$version"

@@ -99,8 +99,10 @@ main() {
   wait_healthy
   phase=promoting
   if [[ -n $previous ]]; then d rm -f "$name-$previous" || log WARN "could not remove $name-$previous"; fi
-  printf '%s\n' "$version" > "$state_file.new"
-  mv -f "$state_file.new" "$state_file"
+  local tmp
+  tmp=$(mktemp "$state_file.XXXXXX")
+  printf '%s\n' "$version" > "$tmp"
+  mv -f "$tmp" "$state_file"
   phase=finished
   log INFO "deployed $version"
 }
