@@ -3,13 +3,12 @@
 Routes (the container listens on port 8000):
 - `GET /health` -> 200 `{"status": "ok", "model_version": str}` while the process lives,
   whether or not the model loaded (liveness).
-- `GET /ready` -> 200 once the model is loaded, 503 `{"error": str}` before and when it
-  cannot be loaded (readiness).
+- `GET /ready` -> 200 once the model is loaded, 503 before and when it cannot be
+  loaded (readiness).
 - `POST /predict` with `{"features": [[f, f, f, f], ...]}` (one row `[f, f, f, f]` is
   taken as a batch of one) -> 200 `{"predictions": [...], "model_version": str}`, the
   model's predictions in row order as plain JSON numbers. Without a loaded model: 503.
-- Bad input -> 400 `{"error": str}`: a body that is not JSON (nor is a JSON object followed
-  by anything but whitespace), not an object with a
+- Bad input -> 400 `{"error": str}`: a body that is not JSON, not an object with a
   non-empty `features` list, a row that is not exactly 4 numbers, or a number that is
   not finite (NaN, Infinity, or too large for a float). A body over 1 MiB (in bytes) -> 413;
   a chunked body is not read much past 1 MiB, and is a 413 even when its first 1 MiB is valid
