@@ -15,8 +15,9 @@ from mlops_katas.tools import require_tool
 
 pytestmark = pytest.mark.task(taskno=2)
 
-# user:password@ or just :password@ (redis://:password@host has no user name)
-PASSWORD_IN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@")
+# Any user part before the host: user:password@, :password@ (redis://:password@host), and a token alone in the
+# user's place (https://TOKEN@host, https://ghp_...@github.com/...), password or not
+CREDENTIALS_IN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s@]+@")
 # password=... (or pwd=, AccountKey=) inside a value: a connection string carrying a secret
 PASSWORD_IN_VALUE = re.compile(r"(?:^|[\s;\"'=?&])(?:password|passwd|pwd|accountkey)\s*=\s*[^\s;\"']", re.IGNORECASE)
 # pip, pip3, pip3.11 (also as /venv/bin/pip), python -m pip / venv / ensurepip, virtualenv, uv, poetry, pipenv
@@ -161,9 +162,10 @@ def test_no_secret_is_baked_into_the_image(dockerfile):
             assert not SECRET_NAME.search(name), (
                 f"{keyword} {name}=...: a secret in ENV or ARG stays readable in the image's history; "
                 "pass it at run time instead")
-        assert not PASSWORD_IN_URL.search(args), (
-            f"{keyword} {args[:60]}...: a URL with user:password@ in ENV or ARG puts the password in the image's "
-            "history; pass credentials at run time instead")
+        assert not CREDENTIALS_IN_URL.search(args), (
+            f"{keyword} {args[:60]}...: a URL with a user part before its host (user:password@, or a token alone as "
+            "in https://TOKEN@host) in ENV or ARG puts the credentials in the image's history; pass them at run time "
+            "instead")
         values = args.split("=", 1)[1] if "=" in args else ""
         assert not PASSWORD_IN_VALUE.search(values), (
             f"{keyword} {args[:60]}...: a connection string with password=... in ENV or ARG puts the password in "

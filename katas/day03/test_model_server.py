@@ -53,6 +53,15 @@ def assert_bad_request(answer, what: str):
         f"a 400 for {what} should carry a JSON body {{\"error\": \"...\"}} saying what is wrong, got {answer.data[:200]!r}")
 
 
+def assert_not_ready(answer, why: str):
+    """GET /ready without a model: 503, with a JSON body {"error": "..."} like every other error answer."""
+    assert answer.status_code == 503, f"{why}, got {answer.status_code}"
+    body = answer.get_json(silent=True)
+    assert isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"], (
+        "the 503 from /ready should carry a JSON body {\"error\": \"...\"} saying why the server is not ready, "
+        f"like every error answer (not plain text or an HTML page), got {answer.data[:200]!r}")
+
+
 # --- health, readiness, predictions -------------------------------------------------------
 
 
@@ -281,7 +290,7 @@ def test_a_model_uri_of_another_scheme_leaves_the_server_alive_but_not_ready(mon
     client = create_app({"MODEL_URI": uri, "MODEL_VERSION": "elsewhere"}).test_client()
     wait_ready(client, seconds=0.5)
     assert client.get("/health").status_code == 200, f"/health should answer 200 with MODEL_URI={uri}"
-    assert client.get("/ready").status_code == 503, f"MODEL_URI={uri} is no local model file: /ready should answer 503"
+    assert_not_ready(client.get("/ready"), f"MODEL_URI={uri} is no local model file: /ready should answer 503")
 
 
 @pytest.mark.parametrize("scheme", ["s3://models", "https://models.example.com"])
@@ -291,9 +300,9 @@ def test_a_model_uri_of_another_scheme_is_never_opened_as_a_local_file(model_fil
     uri = scheme + model_file.as_posix()  # its path happens to name a local model file
     client = create_app({"MODEL_URI": uri, "MODEL_VERSION": "elsewhere"}).test_client()
     wait_ready(client, seconds=0.5)
-    assert client.get("/ready").status_code == 503, (
+    assert_not_ready(client.get("/ready"), (
         f"MODEL_URI={uri} names a model elsewhere, not the local file {model_file}: only a file:// URI names a "
-        "local file; check the URI's scheme instead of opening its path (/ready should answer 503)")
+        "local file; check the URI's scheme instead of opening its path (/ready should answer 503)"))
 
 
 @pytest.mark.parametrize("uri", ["file://[bad/m.skops", "file://[::1/srv/m.skops"])
@@ -310,8 +319,8 @@ def test_a_malformed_model_uri_leaves_the_server_alive_but_not_ready(monkeypatch
                     "so the server should start and say it is not ready (parse the URI where you catch load errors)")
     wait_ready(client, seconds=0.5)
     assert client.get("/health").status_code == 200, f"/health should answer 200 with MODEL_URI={uri}"
-    assert client.get("/ready").status_code == 503, (
-        f"MODEL_URI={uri} cannot be parsed and names no model: /ready should answer 503")
+    assert_not_ready(client.get("/ready"), (
+        f"MODEL_URI={uri} cannot be parsed and names no model: /ready should answer 503"))
 
 
 def test_model_uri_in_config_wins_over_model_uri_in_the_environment(model_file, tmp_path, monkeypatch):
@@ -330,8 +339,8 @@ def test_without_model_path_or_model_uri_the_server_lives_but_is_not_ready(monke
     wait_ready(client, seconds=0.5)
     assert client.get("/health").status_code == 200, (
         "/health should answer 200 with neither MODEL_PATH nor MODEL_URI set (liveness, not readiness)")
-    assert client.get("/ready").status_code == 503, (
-        "/ready should answer 503 with neither MODEL_PATH nor MODEL_URI set: there is no model to load")
+    assert_not_ready(client.get("/ready"), (
+        "/ready should answer 503 with neither MODEL_PATH nor MODEL_URI set: there is no model to load"))
 
 
 def test_settings_come_from_the_environment_when_no_config_is_given(model_file, monkeypatch):
@@ -401,7 +410,7 @@ def test_create_app_leaves_the_config_it_is_given_as_it_was(model_file, tmp_path
     monkeypatch.setenv("MODEL_PATH", str(tmp_path / "missing.skops"))
     config = {"MODEL_VERSION": "shared-config"}
     first = create_app(config).test_client()
-    assert wait_ready(first, seconds=0.5).status_code == 503, "/ready should answer 503 for a missing model file"
+    assert_not_ready(wait_ready(first, seconds=0.5), "/ready should answer 503 for a missing model file")
     assert config == {"MODEL_VERSION": "shared-config"}, (
         f"create_app changed the config dict it was given into {config}: read from it, never write to it")
     monkeypatch.setenv("MODEL_PATH", str(model_file))
@@ -445,9 +454,10 @@ def test_a_model_path_naming_a_missing_file_is_not_replaced_by_model_uri(model_f
     config = {"MODEL_PATH": str(tmp_path / "missing.skops"), "MODEL_URI": model_file.as_uri(), "MODEL_VERSION": "both"}
     client = create_app(config).test_client()
     answer = wait_ready(client, seconds=0.5)
-    assert answer.status_code == 503, (
+    assert_not_ready(answer, (
         "MODEL_PATH names a missing file: the server should not be ready, not quietly serve the model MODEL_URI "
-        "names instead (MODEL_URI is only read when MODEL_PATH is not set, and the model served is the one asked for)")
+        "names instead (MODEL_URI is only read when MODEL_PATH is not set, and the model served is the one "
+        "asked for)"))
     assert client.get("/health").status_code == 200, "/health should answer 200 while the process lives"
 
 
@@ -490,7 +500,7 @@ def test_without_a_model_the_server_lives_but_is_not_ready(tmp_path):
         f"without a model /health is still {{\"status\": \"ok\", \"model_version\": <MODEL_VERSION>}} "
         f"(liveness, not readiness), got {health.data[:200]!r}")
     ready = client.get("/ready")
-    assert ready.status_code == 503, f"/ready should answer 503 until a model is loaded, got {ready.status_code}"
+    assert_not_ready(ready, "/ready should answer 503 until a model is loaded")
     answer = predict(client, {"features": ROWS[:1]})
     assert answer.status_code == 503, f"/predict without a model should answer 503, got {answer.status_code}"
     body = answer.get_json(silent=True)
@@ -502,7 +512,7 @@ def test_each_app_loads_its_model_afresh(model_file, tmp_path):
     # A server started before its model file was there must not make the next one blind to it.
     path = tmp_path / "arrives-later.skops"
     first = create_app({"MODEL_PATH": str(path), "MODEL_VERSION": "early"}).test_client()
-    assert first.get("/ready").status_code == 503, "/ready should answer 503 while the model file does not exist"
+    assert_not_ready(first.get("/ready"), "/ready should answer 503 while the model file does not exist")
     path.write_bytes(model_file.read_bytes())
     second = create_app({"MODEL_PATH": str(path), "MODEL_VERSION": "later"}).test_client()
     assert wait_ready(second).status_code == 200, (
@@ -582,7 +592,7 @@ def test_an_app_keeps_its_own_model_and_version_when_another_is_built(model_file
     first = create_app({"MODEL_PATH": str(model_file), "MODEL_VERSION": "first"}).test_client()
     assert wait_ready(first).status_code == 200, "GET /ready should answer 200 once the model is loaded"
     second = create_app({"MODEL_PATH": str(tmp_path / "missing.skops"), "MODEL_VERSION": "second"}).test_client()
-    assert wait_ready(second, seconds=0.5).status_code == 503, "/ready should answer 503 for a missing model file"
+    assert_not_ready(wait_ready(second, seconds=0.5), "/ready should answer 503 for a missing model file")
     assert first.get("/ready").status_code == 200, (
         "an app whose model loaded should stay ready after a second app failed to load another file: keep the "
         "model in the app (a closure, app.config, an object), not in a module-level variable every app shares")
@@ -710,7 +720,7 @@ def test_a_broken_model_file_leaves_the_server_alive_but_not_ready(model_file, t
     client = create_app({"MODEL_PATH": str(path), "MODEL_VERSION": "broken"}).test_client()
     wait_ready(client, seconds=1.0)
     assert client.get("/health").status_code == 200, f"/health should answer 200 with {kind} as the model"
-    assert client.get("/ready").status_code == 503, f"{kind} as the model should leave /ready at 503"
+    assert_not_ready(client.get("/ready"), f"{kind} as the model should leave /ready at 503")
 
 
 @pytest.mark.parametrize("name", ["model.skops", "model.pkl", "model.joblib"])
@@ -727,7 +737,7 @@ def test_a_pickle_file_is_never_unpickled(tmp_path, name):
     wait_ready(client, seconds=0.5)
     assert not marker.exists(), (f"loading the model from {name} ran code from the file: never unpickle (pickle, "
                                  "joblib) a file you did not make, whatever its name; load it with skops.io.load")
-    assert client.get("/ready").status_code == 503, "a file that is not a valid skops model should leave /ready at 503"
+    assert_not_ready(client.get("/ready"), "a file that is not a valid skops model should leave /ready at 503")
 
 
 @pytest.mark.parametrize("function", ["os.system", "sklearn.preprocessing.normalize", "numpy.load"])
@@ -743,10 +753,10 @@ def test_a_skops_file_naming_an_untrusted_function_is_not_loaded(tmp_path, funct
     assert skops.io.get_untrusted_types(file=evil), "(the test's own file should name a type skops does not trust)"
     client = create_app({"MODEL_PATH": str(evil), "MODEL_VERSION": "evil"}).test_client()
     answer = wait_ready(client, seconds=1.0)
-    assert answer.status_code == 503, (
+    assert_not_ready(answer, (
         f"a skops file naming {function} was loaded: trust only skops' default types, never the file's own list "
         "from get_untrusted_types, not even the part of it that comes from scikit-learn or NumPy (numpy.load can "
-        "unpickle); /ready should stay 503")
+        "unpickle); /ready should stay 503"))
 
 
 # --- bad input: 400 with an error, never a 500 -------------------------------------------
@@ -755,6 +765,10 @@ def test_a_skops_file_naming_an_untrusted_function_is_not_loaded(tmp_path, funct
 @pytest.mark.parametrize("body, what", [
     ("{", "a truncated JSON body"),
     ("features", "a body that is not JSON"),
+    ('{"features": [[1, 2, 3, 4]]} x', "a JSON object followed by trailing text"),
+    ('{"features": [[1, 2, 3, 4]]}{"features": [[1, 2, 3, 4]]}', "two JSON objects in one body"),
+    ('{"features": [[1, 2, 3, 4]]}\n{"features": [[1, 2, 3, 4]]}\n', "two JSON objects on two lines (JSON Lines)"),
+    ('{"features": [[1, 2, 3, 4]]}]', "a JSON object followed by a stray ]"),
     ("", "an empty body"),
     (b"\xff\xfe\x00{", "bytes that are not UTF-8 text"),
     ("[1, 2, 3, 4]", "a JSON list instead of an object"),
@@ -795,6 +809,18 @@ def test_a_skops_file_naming_an_untrusted_function_is_not_loaded(tmp_path, funct
 ])
 def test_bad_input_is_answered_with_400_and_an_error(client, body, what):
     assert_bad_request(predict(client, body), what)
+
+
+@pytest.mark.parametrize("padding", [" ", "\n", "\r\n", " \t\n\n"], ids=["space", "newline", "CRLF", "mixed"])
+def test_whitespace_after_the_json_object_is_served(client, reference_model, padding):
+    # JSON allows whitespace around a value (a file written by `echo '{...}' > body.json` ends with a newline, which
+    # `curl --data-binary @body.json` sends): only other text after the object makes the body no JSON.
+    answer = predict(client, " " + json.dumps({"features": ROWS[:2]}) + padding)
+    assert answer.status_code == 200, (
+        f"a valid JSON object with whitespace {padding!r} after it is still JSON and should get 200, got "
+        f"{answer.status_code}: {answer.data[:200]!r}; only text other than whitespace after the object is refused")
+    assert answer.get_json().get("predictions") == reference_model.predict(np.asarray(ROWS[:2])).tolist(), (
+        "predictions should be the model's, one per row, in row order")
 
 
 def a_model_of_five_features(folder):

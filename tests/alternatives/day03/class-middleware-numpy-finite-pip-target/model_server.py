@@ -112,7 +112,9 @@ class ModelServer:
         return _json({"status": "ok", "model_version": self.settings.version})
 
     def ready(self):
-        return _json({"ready": self.model is not None}, 200 if self.model is not None else 503)
+        if self.model is None:
+            return _json({"ready": False, "error": "model not loaded"}, 503)
+        return _json({"ready": True}, 200)
 
     def scrape(self):
         return Response(generate_latest(self.metrics.registry), content_type=CONTENT_TYPE_LATEST)

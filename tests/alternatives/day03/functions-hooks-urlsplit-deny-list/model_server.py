@@ -147,7 +147,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     @app.get("/ready")
     def ready():
         if model is None:
-            return jsonify(status="not ready", model_version=version), 503
+            return jsonify(status="not ready", model_version=version, error="model not loaded"), 503
         return jsonify(status="ready", model_version=version)
 
     @app.post("/predict")

@@ -140,7 +140,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     @app.get("/ready")
     def ready():
         if model is None:
-            return jsonify(ready=False), 503
+            return jsonify(ready=False, error="model not loaded"), 503
         return jsonify(ready=True)
 
     @app.post("/predict")

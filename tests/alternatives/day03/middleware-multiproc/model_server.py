@@ -200,7 +200,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     @app.route("/ready", methods=["GET"])
     def ready():
         if holder.model is None:
-            return answer({"ready": False, "reason": holder.error or "loading"}, 503)
+            return answer({"ready": False, "error": holder.error or "model loading"}, 503)
         return answer({"ready": True})
 
     @app.route("/predict", methods=["POST"])

@@ -155,7 +155,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     def ready():
         if loaded.is_set():
             return jsonify({"ready": True})
-        return jsonify({"ready": False}), 503
+        return jsonify({"ready": False, "error": "model not loaded"}), 503
 
     @app.route("/predict", methods=["POST"])
     def predict():

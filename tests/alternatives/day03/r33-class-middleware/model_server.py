@@ -181,7 +181,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     def ready():
         if server.loaded.is_set():
             return _json({"ready": True}, 200)
-        return _json({"ready": False}, 503)
+        return _json({"ready": False, "error": "model not loaded"}, 503)
 
     def predict():
         if not server.loaded.is_set():

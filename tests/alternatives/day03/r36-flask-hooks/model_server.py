@@ -148,7 +148,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     @app.get("/ready")
     def ready():
         if model is None:
-            return jsonify(status="not ready"), 503
+            return jsonify(status="not ready", error="model not loaded"), 503
         return jsonify(status="ready")
 
     @app.post("/predict")

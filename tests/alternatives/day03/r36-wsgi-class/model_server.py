@@ -162,7 +162,9 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         return _json({"status": "ok", "model_version": server.version})
 
     def ready():
-        return _json({"ready": server.ready}, 200 if server.ready else 503)
+        if not server.ready:
+            return _json({"ready": False, "error": "model not loaded"}, 503)
+        return _json({"ready": True}, 200)
 
     def predict():
         if not server.ready:

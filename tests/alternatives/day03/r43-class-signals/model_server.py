@@ -148,7 +148,9 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         return _json({"status": "ok", "model_version": service.version})
 
     def ready():
-        return _json({"ready": service.ready}, 200 if service.ready else 503)
+        if not service.ready:
+            return _json({"ready": False, "error": "model not loaded"}, 503)
+        return _json({"ready": True}, 200)
 
     def predict():
         if not service.ready:

@@ -174,7 +174,9 @@ class ModelServer:
         app.add_url_rule("/metrics", "metrics", self.scrape)
 
     def ready(self):
-        return ({"ready": True}, 200) if self.model is not None else ({"ready": False}, 503)
+        if self.model is None:
+            return {"ready": False, "error": "model not loaded"}, 503
+        return {"ready": True}, 200
 
     def predict(self):
         if self.model is None:

@@ -186,7 +186,9 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
 
     @app.route("/ready", methods=["GET"])
     def ready():
-        return ({"ready": service.ready, "model_version": service.version}, 200 if service.ready else 503)
+        if not service.ready:
+            return {"ready": False, "model_version": service.version, "error": "model not loaded"}, 503
+        return {"ready": True, "model_version": service.version}, 200
 
     @app.route("/predict", methods=["POST"])
     def predict():

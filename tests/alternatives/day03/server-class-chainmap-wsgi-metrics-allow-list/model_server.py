@@ -141,7 +141,7 @@ class ModelServer:
 
     def ready(self):
         if self.model is None:
-            return jsonify({"ready": False}), 503
+            return jsonify({"ready": False, "error": "model not loaded"}), 503
         return jsonify({"ready": True})
 
     def predict(self):

@@ -164,7 +164,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     @app.route("/ready", methods=["GET"])
     def ready():
         if service.model is None:
-            return _json({"ready": False}, 503)
+            return _json({"ready": False, "error": "model not loaded"}, 503)
         return _json({"ready": True, "model_version": service.version})
 
     @app.route("/predict", methods=["POST"])

@@ -179,7 +179,7 @@ class ModelService:
         @app.route("/ready", methods=["GET"])
         def ready():
             if self.model is None:
-                return _json_response({"ready": False}, 503)
+                return _json_response({"ready": False, "error": "model not loaded"}, 503)
             return _json_response({"ready": True})
 
         @app.route("/predict", methods=["POST"])

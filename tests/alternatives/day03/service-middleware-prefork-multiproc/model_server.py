@@ -185,8 +185,9 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
 
     @app.route("/ready", methods=["GET"])
     def ready():
-        code = 200 if service.ready else 503
-        return jsonify({"ready": service.ready}), code
+        if not service.ready:
+            return jsonify({"ready": False, "error": "model not loaded"}), 503
+        return jsonify({"ready": True}), 200
 
     @app.route("/predict", methods=["POST"])
     def predict():

@@ -181,7 +181,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     def ready():
         if service.ready:
             return _json({"status": "ready"})
-        return _json({"status": "not ready"}, 503)
+        return _json({"status": "not ready", "error": "model not loaded"}, 503)
 
     @app.route("/predict", methods=["POST"])
     def predict():

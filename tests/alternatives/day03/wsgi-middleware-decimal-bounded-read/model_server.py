@@ -174,7 +174,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     @app.route("/ready", methods=["GET"])
     def ready():
         if state["model"] is None:
-            return answer({"ready": False}, 503)
+            return answer({"ready": False, "error": "model not loaded"}, 503)
         return answer({"ready": True})
 
     @app.route("/predict", methods=["POST"])

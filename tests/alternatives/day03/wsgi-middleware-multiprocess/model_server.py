@@ -164,7 +164,9 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
 
     @app.route("/ready", methods=["GET"])
     def ready():
-        return json_response({"ready": service.ready}, 200 if service.ready else 503)
+        if not service.ready:
+            return json_response({"ready": False, "error": "model not loaded"}, 503)
+        return json_response({"ready": True}, 200)
 
     @app.route("/predict", methods=["POST"])
     def predict():
