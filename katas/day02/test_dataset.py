@@ -119,7 +119,7 @@ def test_every_seed_gives_data_of_its_own_seed_zero_included():
 
 
 @pytest.mark.parametrize("big, small", [(2**32, 0), (2**32 + 5, 5), (2**64 + 1, 1), (-5, 5), (-1, 1),
-                                        (3.7, 3), (3.7, 4)])
+                                        (3.7, 3), (3.7, 4), (np.float32(3.7), 3), (np.float32(3.7), 4)])
 def test_a_seed_the_generator_cannot_take_is_refused_not_folded_into_another(big, small):
     try:
         folded = _digest_of(make_dataset(big))
@@ -149,7 +149,7 @@ def test_a_numpy_integer_is_a_seed(numpy_seed):
         "a seed like the int it holds")
 
 
-@pytest.mark.parametrize("whole_float", [3.0, np.float64(3.0)], ids=["float", "float64"])
+@pytest.mark.parametrize("whole_float", [3.0, np.float64(3.0), np.float32(3.0)], ids=["float", "float64", "float32"])
 def test_a_float_holding_a_whole_number_is_no_seed(whole_float):
     try:
         make_dataset(whole_float)

@@ -335,8 +335,8 @@ def test_no_metric_is_computed_on_the_training_rows_and_autologging_is_left_off(
 def _common_scores(model, X, y) -> dict[str, float]:
     """Every common score of `model` on the rows `X, y`: the three held-out metrics, and the others a run might
     log "to see overfitting" (probability scores only for a model with predict_proba)."""
-    from sklearn.metrics import (average_precision_score, balanced_accuracy_score, brier_score_loss, log_loss,
-                                 matthews_corrcoef, precision_score, recall_score)
+    from sklearn.metrics import (average_precision_score, balanced_accuracy_score, brier_score_loss, hinge_loss,
+                                 jaccard_score, log_loss, matthews_corrcoef, precision_score, recall_score)
 
     predicted = model.predict(X)
     scores = {**_recomputed(model, X, y),
@@ -346,28 +346,42 @@ def _common_scores(model, X, y) -> dict[str, float]:
               "specificity": recall_score(y, predicted, pos_label=0),
               "balanced accuracy": balanced_accuracy_score(y, predicted),
               "Matthews correlation": matthews_corrcoef(y, predicted),
-              "average precision": average_precision_score(y, _scores(model, X))}
+              "average precision": average_precision_score(y, _scores(model, X)),
+              "Jaccard index": jaccard_score(y, predicted),
+              "macro f1": f1_score(y, predicted, average="macro"),
+              "weighted f1": f1_score(y, predicted, average="weighted"),
+              "model.score": model.score(X, y)}
+    if hasattr(model, "decision_function"):
+        scores["hinge loss"] = hinge_loss(y, model.decision_function(X))
     if hasattr(model, "predict_proba"):
         probabilities = model.predict_proba(X)
         scores.update({"log loss": log_loss(y, probabilities), "Brier score": brier_score_loss(y, probabilities[:, 1])})
     return {name: float(value) for name, value in scores.items()}
 
 
+def _out_of_bag_scores(model) -> dict[str, float]:
+    """The out-of-bag score of a forest or bagging ensemble fitted with oob_score=True (also inside a Pipeline):
+    scored on the training rows each tree did not draw, so a training-row metric too."""
+    estimator = _estimator(model)
+    return {"out-of-bag score": float(estimator.oob_score_)} if hasattr(estimator, "oob_score_") else {}
+
+
 def test_no_logged_metric_is_a_score_on_the_training_rows(embedded_experiment):
     _check_one_model_per_run(embedded_experiment)
     X_train, X_test, y_train, y_test = make_dataset(embedded_experiment.seed)
     for run_id, logged in embedded_experiment.models.items():
-        on_training = _common_scores(logged.sklearn_model, X_train, y_train)
+        on_training = {**_common_scores(logged.sklearn_model, X_train, y_train),
+                       **_out_of_bag_scores(logged.sklearn_model)}
         held_out = _common_scores(logged.sklearn_model, X_test, y_test)
         for key, value in logged.run.data.metrics.items():
             if any(value == pytest.approx(score, abs=1e-9) for score in held_out.values()):
                 continue   # a score on the held-out rows (the three metrics, or any other the run adds)
             for name, score in on_training.items():
-                assert not (value == pytest.approx(score, abs=1e-9)
-                            and value != pytest.approx(held_out[name], abs=1e-9)), (
+                on_test = f"on the test rows it is {held_out[name]}" if name in held_out else "no test-row score"
+                assert value != pytest.approx(score, abs=1e-9), (
                     f"run {run_id} logged the metric {key}={value}, which is the model's {name} on the training "
-                    f"rows ({score}; on the test rows it is {held_out[name]}): log no metric computed on the "
-                    "training rows, under any name and of any kind")
+                    f"rows ({score}; {on_test}): log no metric computed on the training rows, under any name "
+                    "and of any kind (a forest's oob_score_ is scored on training rows too)")
 
 
 def _gaps_and_ratios(train: float, test: float) -> dict[str, float]:
@@ -586,6 +600,17 @@ def test_models_load_with_pyfunc_and_predict_like_the_classifier(embedded_experi
     _check_pyfunc(embedded_experiment)
 
 
+def _outcome(tracking_uri, name, **options):
+    """`run_experiment`'s (returned, raised), for the tests where raising is the right answer; the stub's
+    NotImplementedError still reports the task as not done yet."""
+    try:
+        return run_experiment(tracking_uri, name, **options), None
+    except NotImplementedError:
+        raise
+    except Exception as exc:
+        return None, exc
+
+
 UNWRITABLE = "day02-unwritable-artifacts"
 
 
@@ -593,14 +618,7 @@ def _run_into_an_unwritable_location(mlflow_store):
     """`run_experiment` with a file standing where its artifact location should be: (returned, raised)."""
     blocker = mlflow_store.root / "a-file-not-a-folder"
     blocker.write_text("artifacts cannot be written under a file\n", encoding="utf-8")
-    made, error = None, None
-    try:
-        made = run_experiment(mlflow_store.tracking_uri, UNWRITABLE, artifact_location=str(blocker / "artifacts"))
-    except NotImplementedError:
-        raise   # the stub: not written yet
-    except Exception as exc:   # the save failed and the caller hears of it: what should happen
-        error = exc
-    return blocker, made, error
+    return blocker, *_outcome(mlflow_store.tracking_uri, UNWRITABLE, artifact_location=str(blocker / "artifacts"))
 
 
 def test_a_model_that_cannot_be_saved_is_an_error_not_a_run_without_a_model(mlflow_store):
@@ -641,16 +659,21 @@ def test_a_call_that_raised_leaves_no_run_open_and_its_run_failed(mlflow_store):
         "KILLED (which says someone stopped a healthy run on purpose)")
 
 
-def test_a_model_that_fails_to_save_after_another_was_saved_is_still_an_error(mlflow_store, monkeypatch):
+@pytest.mark.parametrize("failure", ["disk-full", "mlflow-exception"])
+def test_a_model_that_fails_to_save_after_another_was_saved_is_still_an_error(mlflow_store, monkeypatch, failure):
     import importlib
+
+    from mlflow.exceptions import MlflowException
 
     flavor = importlib.import_module("mlflow.sklearn")   # the module log_model saves through
     save_model, saves = flavor.save_model, []
+    errors = {"disk-full": OSError(28, "No space left on device"),   # a disk that fills up after the first model
+              "mlflow-exception": MlflowException("skops refused to save the model: untrusted types")}   # MLflow's own
 
-    def second_save_fails(*args, **kwargs):   # a disk that fills up after the first model
+    def second_save_fails(*args, **kwargs):
         saves.append(1)
         if len(saves) == 2:
-            raise OSError(28, "No space left on device")
+            raise errors[failure]
         return save_model(*args, **kwargs)
 
     monkeypatch.setattr(flavor, "save_model", second_save_fails)
@@ -660,19 +683,14 @@ def test_a_model_that_fails_to_save_after_another_was_saved_is_still_an_error(ml
     client = mlflow.MlflowClient(mlflow_store.tracking_uri)
     experiment_id = client.create_experiment("day02-second-save-fails", artifact_location=mlflow_store.artifact_location)
     colleague = client.create_run(experiment_id, run_name="colleague-still-training").info.run_id
-    made, error = None, None
-    try:
-        made = run_experiment(mlflow_store.tracking_uri, "day02-second-save-fails",
-                              artifact_location=mlflow_store.artifact_location)
-    except NotImplementedError:
-        raise   # the stub: not written yet
-    except Exception as exc:   # the failed save reached the caller: what should happen
-        error = exc
+    made, error = _outcome(mlflow_store.tracking_uri, "day02-second-save-fails",
+                           artifact_location=mlflow_store.artifact_location)
     assert len(saves) >= 2, f"run_experiment saved {len(saves)} model(s); it should log at least three"
     assert error is not None, (
-        f"the second model could not be saved (the disk was full), yet run_experiment returned {made!r} "
+        f"the second model could not be saved ({errors[failure]!r}), yet run_experiment returned {made!r} "
         "instead of raising: a model that fails to save is an error that propagates, also when other "
-        "models were saved before it (do not skip it, and do not raise only when every model failed)")
+        "models were saved before it and also when the error is MLflow's own MlflowException (do not skip it, "
+        "catch it to warn, or raise only when every model failed)")
     after = client.get_run(colleague).info
     assert after.status == "RUNNING" and after.lifecycle_stage == "active", (
         f"after run_experiment raised, a colleague's run that was still training in the experiment is "
@@ -825,23 +843,28 @@ def test_artifacts_go_to_the_artifact_location_and_nothing_to_the_working_folder
 
 def test_an_mlflow_artifacts_location_is_passed_on_as_given(mlflow_store):
     import mlflow
+    from mlflow.entities import LoggedModelStatus
 
     name, location = "day02-proxied-artifacts", "mlflow-artifacts:/team/churn"
-    try:
-        run_experiment(mlflow_store.tracking_uri, name, artifact_location=location)
-    except NotImplementedError:
-        raise   # the stub: not written yet
-    except Exception:   # without a server the models cannot be saved there: only the stored location matters here
-        pass
+    try:   # without a server the models cannot be saved there: raising is right, returning runs without models is not
+        made, _ = _outcome(mlflow_store.tracking_uri, name, artifact_location=location)
     finally:
         while mlflow.active_run() is not None:   # a run left open would spoil the next tests (the tests above say so)
             mlflow.end_run()
-    experiment = mlflow.MlflowClient(mlflow_store.tracking_uri).get_experiment_by_name(name)
+    client = mlflow.MlflowClient(mlflow_store.tracking_uri)
+    experiment = client.get_experiment_by_name(name)
     stored = None if experiment is None else experiment.artifact_location
     assert stored == location, (
         f"run_experiment was given the artifact_location {location!r} (a URI of the server's artifact proxy, "
         f"with no '://') and created the experiment with {stored!r}: pass the location on exactly as given, "
         "never through os.path.abspath (also not 'unless it contains ://')")
+    without_a_model = [run_id for run_id in made or []   # a model whose upload failed is left PENDING or FAILED
+                       if not any(model.status == LoggedModelStatus.READY for model in client.search_logged_models(
+                           experiment_ids=[experiment.experiment_id], filter_string=f"source_run_id = '{run_id}'"))]
+    assert not without_a_model, (
+        f"no model can be saved to {location!r} without a tracking server (MLflow raises an MlflowException), yet "
+        f"run_experiment returned the runs {without_a_model}, which hold no model: a model that fails to save is "
+        "an error that propagates (MLflow's own MlflowException too), never a run returned with metrics and no model")
 
 
 def test_an_existing_experiment_gets_new_runs_and_only_their_ids_are_returned(existing_experiment):
@@ -927,13 +950,7 @@ def test_a_deleted_experiment_is_an_error_and_stays_deleted(mlflow_store):
     earlier = client.create_run(experiment_id, run_name="before-the-delete")
     client.set_terminated(earlier.info.run_id)
     client.delete_experiment(experiment_id)
-    made, error = None, None
-    try:
-        made = run_experiment(mlflow_store.tracking_uri, name, artifact_location=mlflow_store.artifact_location)
-    except NotImplementedError:
-        raise   # the stub: not written yet
-    except Exception as exc:   # refusing the deleted experiment: what should happen
-        error = exc
+    made, error = _outcome(mlflow_store.tracking_uri, name, artifact_location=mlflow_store.artifact_location)
     assert error is not None, (
         f"the experiment {name!r} was deleted (it is in MLflow's trash), yet run_experiment returned {made!r} "
         "instead of raising: a deleted experiment of that name is an error (MlflowException)")
@@ -1109,6 +1126,27 @@ def test_seed_0_is_another_draw_for_the_estimators_than_seed_42(mlflow_store, ex
         f"called with the default seed 0 and with seed 42, the {', '.join(same)} got the same random_state both "
         "times: seed 0 is a seed for every estimator too, never replaced by another one (`seed or 42` gives seed 0 "
         "the draw of seed 42), and no estimator keeps a random_state fixed for every seed")
+
+
+def test_the_largest_seed_also_runs_the_experiment(mlflow_store):
+    import mlflow
+
+    name, largest = "day02-largest-seed", 2**32 - 1
+    made, error = _outcome(mlflow_store.tracking_uri, name, seed=largest,
+                           artifact_location=mlflow_store.artifact_location)
+    assert error is None, (
+        f"run_experiment(..., seed={largest}) raised {type(error).__name__}: {error}; 2**32 - 1 is a seed (the "
+        "largest scikit-learn's random_state takes), so a random_state you derive from it must stay within "
+        "0..2**32 - 1 (`seed + 1` leaves that range at the largest seed)")
+    assert len(made) >= 3, f"run_experiment(..., seed={largest}) should return at least 3 run ids, got {made!r}"
+    experiment = mlflow.MlflowClient(mlflow_store.tracking_uri).get_experiment_by_name(name)
+    assert experiment is not None, f"run_experiment should create the experiment {name!r} in the store at tracking_uri"
+    for run_id, model in _models_of(mlflow_store, mlflow_store.tracking_uri, experiment.experiment_id, made).items():
+        for step in _steps(model):
+            state = step.get_params(deep=False).get("random_state")
+            assert state is None or not isinstance(state, (int, np.integer)) or 0 <= state <= largest, (
+                f"called with seed {largest}, run {run_id}'s {type(step).__name__} has random_state={state}, "
+                "outside scikit-learn's range 0..2**32 - 1: derive every random_state so it stays a valid one")
 
 
 IN_ANOTHER_PROCESS = """
