@@ -29,15 +29,20 @@ def test_roc_auc_of_a_registered_version_matches_scikit_learn(registry, held_out
         f"not {score:.4f}")
 
 
-@pytest.mark.parametrize("metric, compute", [("accuracy", accuracy_score), ("f1", f1_score)])
-def test_label_metrics_match_scikit_learn(registry, mlflow_name, metric, compute, test_side_mlflow):
+@pytest.mark.parametrize("metric, compute, by_position", [
+    ("accuracy", accuracy_score, False), ("f1", f1_score, False), ("accuracy", accuracy_score, True),
+], ids=["accuracy-accuracy_score", "f1-f1_score", "accuracy-by-position"])
+def test_label_metrics_match_scikit_learn(registry, mlflow_name, metric, compute, by_position, test_side_mlflow):
     version = _register(test_side_mlflow, registry, mlflow_name, "best")
     uri = f"models:/{mlflow_name}/{version}"
     with test_side_mlflow() as mlflow:
         predicted = mlflow.sklearn.load_model(uri).predict(registry.X_test)
     expected = compute(registry.y_test, predicted)
-    score = evaluate(registry.tracking_uri, uri, registry.X_test, registry.y_test, metric=metric)
-    assert score == pytest.approx(expected, abs=1e-9), f"evaluate(metric={metric!r}) should be {expected:.4f}, not {score:.4f}"
+    # The contract lets callers pass metric by position too: evaluate(uri, model_uri, X, y, "accuracy").
+    args, options = ((metric,), {}) if by_position else ((), {"metric": metric})
+    score = evaluate(registry.tracking_uri, uri, registry.X_test, registry.y_test, *args, **options)
+    call = f"evaluate(..., {metric!r})" if by_position else f"evaluate(metric={metric!r})"
+    assert score == pytest.approx(expected, abs=1e-9), f"{call} should be {expected:.4f}, not {score:.4f}"
 
 
 def test_scores_the_rows_it_is_given(registry, held_out, mlflow_name, test_side_mlflow):
