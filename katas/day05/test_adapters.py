@@ -451,10 +451,27 @@ def probe_never_raising(url, what):
         pytest.fail(f"{what} should make the probe return False, not raise {exc!r}")
 
 
-def test_health_check_is_false_for_an_answer_that_is_not_http():
-    with one_raw_connection(lambda conn, stop: conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")) as url:
+@pytest.mark.parametrize("answer", [b"SSH-2.0-OpenSSH_9.6\r\n\r\n", b"ICY 200 OK\r\nContent-Length: 0\r\n\r\n"],
+                         ids=["ssh-banner", "icy-200"])
+def test_health_check_is_false_for_an_answer_that_is_not_http(answer):
+    with one_raw_connection(lambda conn, stop: conn.sendall(answer)) as url:
         healthy = probe_never_raising(url, "a malformed answer")
-    assert healthy is False, "an answer that is not HTTP means unhealthy"
+    assert healthy is False, (
+        f"an answer that is not HTTP means unhealthy, even with a 200 in it: a status line that does not start with "
+        f"'HTTP/' is not HTTP; the server answered {answer!r} and the probe returned {healthy!r}"
+    )
+
+
+@pytest.mark.parametrize("answer", [b"HTTP/1.1 200 \r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                                    b"HTTP/1.0 200 Fine\r\nContent-Length: 2\r\n\r\nok"],
+                         ids=["empty-reason-phrase", "another-reason-phrase"])
+def test_a_200_is_healthy_whatever_its_reason_phrase(answer):
+    with one_raw_connection(lambda conn, stop: conn.sendall(answer)) as url:
+        healthy = probe_never_raising(url, "a 200 with a reason phrase other than OK")
+    assert healthy is True, (
+        f"the status code alone decides: a 200 is healthy whatever reason phrase follows it (or none); the server "
+        f"answered {answer!r} and the probe returned {healthy!r}"
+    )
 
 
 def test_health_check_is_false_when_the_connection_is_reset():

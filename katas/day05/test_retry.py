@@ -146,13 +146,17 @@ def test_backoff_doubles_and_is_capped_at_max_delay(clock):
     )
 
 
-def test_backoff_keeps_doubling_until_a_far_cap(clock):
-    healthy, probe = wait(clock, [False], max_attempts=15, initial_delay_s=0.001, max_delay_s=4.0, deadline_s=1e6)
-    expected = [min(4.0, 0.001 * 2 ** k) for k in range(14)]  # 0.001 ... 1.024, 2.048, 4.0, 4.0
+@pytest.mark.parametrize("initial_delay_s, max_attempts, doublings", [(0.001, 15, "eleven"), (1e-9, 35, "31")],
+                         ids=["11-doublings", "31-doublings"])
+def test_backoff_keeps_doubling_until_a_far_cap(clock, initial_delay_s, max_attempts, doublings):
+    healthy, probe = wait(clock, [False], max_attempts=max_attempts, initial_delay_s=initial_delay_s, max_delay_s=4.0,
+                          deadline_s=1e6)
+    expected = [min(4.0, initial_delay_s * 2 ** k) for k in range(max_attempts - 1)]  # ... 1.0 to 4.0, then 4.0, 4.0
     assert healthy is False, "a service that never answers 200 is not healthy"
     assert clock.sleeps == expected, (
-        f"waits should double from initial_delay_s (0.001) for as long as it takes to reach max_delay_s (4): "
-        f"eleven doublings here before the cap, not a fixed number of them; expected {expected}, got {clock.sleeps}"
+        f"waits should double from initial_delay_s ({initial_delay_s}) for as long as it takes to reach max_delay_s "
+        f"(4): {doublings} doublings here before the cap, not a fixed number of them (a guard against overflow must "
+        f"not cap the exponent before the delay reaches max_delay_s); expected {expected}, got {clock.sleeps}"
     )
 
 

@@ -350,7 +350,8 @@ class Deployer:
 
     def _call(self, args: Sequence[str], hide: Iterable[str] = ()) -> tuple[bool, str]:
         """`hide`: values (build args) a failing command may echo on stderr, kept out of the log and the reason;
-        the longest first, so a short one never splits a longer one, and before the tail is cut, so no part stays."""
+        every character any value covers is marked and each covered run hidden whole, so values that contain or
+        overlap one another leave no part, and before the tail is cut, so no part stays."""
         argv = [self.docker, *args]
         try:
             done = self.runner(argv, self.command_timeout_s)
@@ -359,9 +360,7 @@ class Deployer:
         except OSError as exc:
             return False, f"could not run {self.docker}: {exc}"
         if done.returncode != 0:
-            stderr = done.stderr or ""
-            for value in sorted(filter(None, hide), key=len, reverse=True):
-                stderr = stderr.replace(value, "***")
+            stderr = _hidden(done.stderr or "", hide)
             return False, f"exit {done.returncode}: {stderr.strip()[-500:]}"
         return True, ""
 
@@ -369,6 +368,23 @@ class Deployer:
         level = logging.INFO if ok else logging.ERROR
         self.log.log(level, "%s %s", step, "ok" if ok else "failed",
                      extra={"step": step, "version": version, "outcome": "ok" if ok else "failed", **fields})
+
+
+def _hidden(text: str, values: Iterable[str]) -> str:
+    """`text` with every character any non-empty value covers replaced, each covered run by one `***`."""
+    covered = [False] * len(text)
+    for value in filter(None, values):
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    out = []
+    for i, char in enumerate(text):
+        if not covered[i]:
+            out.append(char)
+        elif i == 0 or not covered[i - 1]:
+            out.append("***")
+    return "".join(out)
 
 
 def _check_version(version: str) -> None:

@@ -265,9 +265,7 @@ class Deployer:
                 self._docker(*args)
             except StepFailed as exc:
                 reason = str(exc)  # a failing RUN step may echo a build arg's value: hide each one
-                for value in sorted((build_args or {}).values(), key=len, reverse=True):
-                    if value:
-                        reason = reason.replace(value, "***")
+                reason = _hide_all(reason, (build_args or {}).values())
                 self.log.error("build failed: %s", reason, extra={"step": "build", "version": version})
                 return DeployResult(version, False, previous, reason)
         try:
@@ -308,3 +306,16 @@ class Deployer:
                 self._docker("start", self.container_name(previous))
             except StepFailed as exc:
                 self.log.error("could not restart %s: %s", previous, exc, extra={"step": "rollback", "version": version})
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

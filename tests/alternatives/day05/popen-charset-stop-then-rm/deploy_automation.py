@@ -268,8 +268,7 @@ class Deployer:
             raise _Failed(f"docker {sub} could not be started: {exc}")
         if done.returncode:
             err = str(done.stderr)
-            for value in hide:  # longest first, in the whole text, before it is cut
-                err = err.replace(value, "***")
+            err = _hide_all(err, hide)  # every character any value covers, in the whole text, before it is cut
             raise _Failed(f"docker {sub} exited {done.returncode}: {err.strip()[-500:]}")
         return done.stdout
 
@@ -336,3 +335,16 @@ class Deployer:
         self._serving = version
         self._step(logging.INFO, "promote", version, "promoted %s", version)
         return DeployResult(version, True, version)
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

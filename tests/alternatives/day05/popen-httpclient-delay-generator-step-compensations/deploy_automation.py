@@ -300,8 +300,7 @@ class Deployer:
             raise CommandFailed(f"`docker {args[0]}` could not be run: {exc}") from None
         if done.returncode:
             err = done.stderr or ""
-            for secret in sorted(filter(None, secrets), key=len, reverse=True):
-                err = err.replace(secret, "***")  # a RUN step may print a build arg's value
+            err = _hide_all(err, secrets)  # a RUN step may print a build arg's value
             err = err.rstrip()
             tail = err[-1500:] if err else f"(exit status {done.returncode}, nothing on stderr)"
             raise CommandFailed(f"`docker {args[0]}` failed: {tail}")
@@ -387,3 +386,16 @@ class Deployer:
         self._serving = version
         self._event(logging.INFO, "promote", version, "%s serves on 127.0.0.1:%d", version, self.port)
         return DeployResult(version, True, version)
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

@@ -313,8 +313,7 @@ class Deployer:
             argv = ["build", f"-t={tagged}"]
             argv += [f"--build-arg={k}={v}" for k, v in (build_args or {}).items()]
             outcome = self._cmd(*argv, "--", context)
-            for v in sorted(filter(None, (build_args or {}).values()), key=len, reverse=True):
-                outcome.reason = outcome.reason.replace(v, "***")  # a RUN step may echo a build arg's value
+            outcome.reason = _hide_all(outcome.reason, (build_args or {}).values())  # a RUN step may echo one
             self._step("build", version, f"build {tagged}: {'ok' if outcome.ok else outcome.reason}",
                        logging.INFO if outcome.ok else logging.ERROR)
             if not outcome.ok:
@@ -360,3 +359,16 @@ class Deployer:
         self._version = version
         self._step("promote", version, f"{version} promoted")
         return DeployResult(version, True, version)
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

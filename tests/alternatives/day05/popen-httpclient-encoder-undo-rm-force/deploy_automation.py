@@ -310,8 +310,7 @@ class Deployer:
                 self._docker(*cmd, str(context))
             except _Failed as exc:
                 text = str(exc)
-                for secret in sorted((v for v in (build_args or {}).values() if v), key=len, reverse=True):
-                    text = text.replace(secret, "***")
+                text = _hide_all(text, (build_args or {}).values())
                 self._note(logging.ERROR, "build", version, text)
                 return DeployResult(version, False, previous, f"build failed: {text}")
 
@@ -352,3 +351,16 @@ class Deployer:
         self._serving = version
         self._note(logging.INFO, "promote", version, f"{version} serves on 127.0.0.1:{self.port}")
         return DeployResult(version, True, version)
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

@@ -262,7 +262,7 @@ class Deployer:
         if done.returncode != 0:
             err = done.stderr or ''
             if secrets:  # hide them in the whole output before it is cut, or a cut may leave part of one
-                err = re.sub("|".join(map(re.escape, secrets)), "***", err)
+                err = _hide_all(err, secrets)
             raise _DockerFailed(f"docker {args[0]} exited {done.returncode}: {err.strip()[-300:]}")
 
     @staticmethod
@@ -334,3 +334,16 @@ class Deployer:
                 self._docker("start", self.container_name(previous))
             except _DockerFailed as exc:
                 log(logging.CRITICAL, "rollback", "could not restart %s: %s", previous, exc)
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

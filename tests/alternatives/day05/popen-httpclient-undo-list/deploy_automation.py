@@ -274,8 +274,7 @@ class Deployer:
             return f"docker {args[0]} could not be run: {exc}"
         if done.returncode:
             err = done.stderr or ''
-            for value in hide:  # a failing RUN step may print a build arg's value; hide it before the cut
-                err = err.replace(value, "***")
+            err = _hide_all(err, hide)  # a failing RUN step may print a build arg's value; hide it before the cut
             return f"docker {args[0]} failed ({done.returncode}): {err.strip()[-400:]}"
         return None
 
@@ -353,3 +352,16 @@ class Deployer:
             if error:
                 self._event(logging.ERROR, "rollback", version, "rollback %s failed: %s", action[0], error)
         return result
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

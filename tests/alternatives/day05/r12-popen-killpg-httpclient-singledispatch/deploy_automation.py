@@ -317,8 +317,7 @@ class Deployer:
             problem = f"docker {args[0]} could not be started ({exc})"
         else:
             problem = None if done.returncode == 0 else f"docker {args[0]} exited {done.returncode}: {done.stderr}"
-            for secret in sorted(filter(None, hide), key=len, reverse=True):
-                problem = problem and problem.replace(secret, "***")
+            problem = problem and _hide_all(problem, hide)
         self._log.log(logging.WARNING if problem else logging.INFO, problem or f"docker {args[0]} done",
                       extra={"step": step, "version": version})
         return problem
@@ -382,3 +381,16 @@ class Deployer:
         self._serving = version
         self._log.info("%s promoted", version, extra={"step": "promote", "version": version})
         return DeployResult(version, True, version)
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

@@ -278,9 +278,7 @@ class Deployer:
             raise StepFailed(f"docker {args[0]} could not run: {exc}") from None
         if done.returncode != 0:
             err = (done.stderr or "").strip()
-            for value in sorted((secrets or {}).values(), key=len, reverse=True):
-                if value:  # a failing RUN step may print a build arg's value
-                    err = err.replace(value, "***")
+            err = _hide_all(err, (secrets or {}).values())  # a failing RUN step may print a build arg's value
             self.log.error("%s failed: %s", args[0], err, extra={"step": step, "version": version})
             raise StepFailed(f"docker {args[0]} exited {done.returncode}: {err}")
         self.log.info("%s ok", args[0], extra={"step": step, "version": version})
@@ -353,3 +351,16 @@ class Deployer:
                 self._docker("restart-previous", version, "start", self.container_name(previous))
             except StepFailed:
                 pass
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

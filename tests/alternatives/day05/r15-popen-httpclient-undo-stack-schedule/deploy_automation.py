@@ -312,8 +312,7 @@ class Deployer:
                 cmd.append(f"--build-arg={k}={v}")
             why = self._call(*cmd, context)
             if why:  # a failing RUN step may echo a build arg's value: never log or return it
-                for v in sorted((v for v in (build_args or {}).values() if v), key=len, reverse=True):
-                    why = why.replace(v, "***")
+                why = _hide_all(why, (build_args or {}).values())
             self._event(logging.ERROR if why else logging.INFO, "build", version, "build %s: %s", ref, why or "ok")
             if why:
                 return failed(why)
@@ -353,3 +352,16 @@ class Deployer:
         self._serving = version
         self._event(logging.INFO, "promote", version, "promoted %s", ref)
         return DeployResult(version, True, version)
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

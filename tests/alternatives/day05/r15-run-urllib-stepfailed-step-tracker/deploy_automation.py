@@ -245,8 +245,7 @@ class Deployer:
             raise StepFailed(f"docker {args[0]} could not start: {exc}") from None
         if done.returncode != 0:
             err = done.stderr or ""
-            for value in hide:  # hide build arg values in the whole output first, then cut it
-                err = err.replace(value, "***")
+            err = _hide_all(err, hide)  # hide build arg values in the whole output first, then cut it
             err = err.strip()[-500:]
             raise StepFailed(f"docker {args[0]} exited {done.returncode}: {err}")
 
@@ -337,3 +336,16 @@ class Deployer:
                 self._docker("start", self.container_name(previous))
             except StepFailed as exc:
                 self.log.error("rollback: %s", exc, extra={"step": "rollback", "version": version})
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

@@ -297,8 +297,7 @@ class Deployer:
         if done.returncode == 0:
             return True, ""
         err = done.stderr or ""
-        for v in sorted(hide, key=len, reverse=True):
-            err = err.replace(v, "***") if v else err  # a RUN step may print a build arg's value
+        err = _hide_all(err, hide)  # a RUN step may print a build arg's value
         err = err.rstrip()
         return False, f"docker {args[0]} failed (exit {done.returncode}): {err[-400:] or 'no error output'}"
 
@@ -368,3 +367,16 @@ class Deployer:
         self._serving = version
         self._event(logging.INFO, "promote", version, f"{version} serves on 127.0.0.1:{self.port}")
         return DeployResult(version, True, version)
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

@@ -288,8 +288,7 @@ class Deployer:
             raise StepFailed(f"docker {args[0]} could not run: {exc}") from None
         if done.returncode != 0:
             tail = done.stderr or ""
-            for value in sorted(filter(None, secrets), key=len, reverse=True):
-                tail = tail.replace(value, "***")  # a failing RUN step may echo it; hide before the cut
+            tail = _hide_all(tail, secrets)  # a failing RUN step may echo it; hide before the cut
             tail = tail.strip()[-500:]
             raise StepFailed(f"docker {args[0]} exited {done.returncode}: {tail}")
         return done
@@ -367,3 +366,16 @@ class Deployer:
             except StepFailed as exc:
                 self._log(logging.ERROR, "rollback", version, "could not restart %s: %s",
                           self.container_name(previous), exc)
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

@@ -304,8 +304,7 @@ class Deployer:
                 self._exec(*cmd, context)
             except CommandFailed as exc:
                 reason = str(exc)
-                for v in sorted(filter(None, dict(build_args or {}).values()), key=len, reverse=True):
-                    reason = reason.replace(v, "***")
+                reason = _hide_all(reason, dict(build_args or {}).values())
                 self._event(logging.ERROR, "build", version, "build of %s failed: %s", ref, reason)
                 return DeployResult(version, False, previous, reason)
             self._event(logging.INFO, "build", version, "built %s", ref)
@@ -355,3 +354,16 @@ class Deployer:
         self._serving = version
         self._event(logging.INFO, "promote", version, "%s promoted", version)
         return DeployResult(version, True, version)
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

@@ -286,8 +286,7 @@ class Deployer:
             try:
                 self._docker("build", f"--tag={reference}", *flags, context)
             except CommandFailed as exc:
-                hidden = sorted(filter(None, (build_args or {}).values()), key=len, reverse=True)
-                why = re.sub("|".join(map(re.escape, hidden)), "***", str(exc)) if hidden else str(exc)
+                why = _hide_all(str(exc), (build_args or {}).values())
                 self._event("build", version, logging.ERROR, f"build failed: {why}")
                 return DeployResult(version, False, previous, why)
             self._event("build", version, logging.INFO, f"built {reference}")
@@ -331,3 +330,16 @@ class Deployer:
         self._serving = version
         self._event("promote", version, logging.INFO, f"{version} promoted")
         return DeployResult(version, True, version, "")
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

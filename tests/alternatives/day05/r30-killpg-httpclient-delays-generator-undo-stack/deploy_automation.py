@@ -297,8 +297,7 @@ class Deployer:
                 self._run(*argv)
             except CommandFailed as exc:
                 why = str(exc)
-                for key in sorted(build_args or {}, key=lambda k: len(build_args[k]), reverse=True):
-                    why = why.replace(build_args[key], "***") if build_args[key] else why
+                why = _hide_all(why, (build_args or {}).values())
                 self._event(logging.ERROR, "build", version, why)
                 return DeployResult(version, False, previous, why)
             self._event(logging.INFO, "build", version, f"built {tag}")
@@ -345,3 +344,16 @@ class Deployer:
         self._serving = version
         self._event(logging.INFO, "promote", version, f"{version} serves")
         return DeployResult(version, True, version)
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

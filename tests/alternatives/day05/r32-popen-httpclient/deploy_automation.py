@@ -252,8 +252,7 @@ class Deployer:
             for k, v in (build_args or {}).items():
                 cmd.append(f"--build-arg={k}={v}")
             ok, why = self._cmd(*cmd, context)
-            for v in sorted((v for v in (build_args or {}).values() if v), key=len, reverse=True):
-                why = why.replace(v, "***")  # a failing RUN step may print a build arg's value
+            why = _hide_all(why, (build_args or {}).values())  # a failing RUN step may print a build arg's value
             self._step("build", version, ok, why)
             if not ok:
                 return DeployResult(version, False, old, why)
@@ -295,3 +294,16 @@ class Deployer:
         self._serving = version
         self._step("promote", version, True, "")
         return DeployResult(version, True, version)
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

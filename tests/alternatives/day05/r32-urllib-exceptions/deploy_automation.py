@@ -252,9 +252,7 @@ class Deployer:
             raise _StepFailed(f"docker {args[0]} could not start: {exc}") from None
         if done.returncode != 0:
             tail = done.stderr or ""
-            for value in sorted((secrets or {}).values(), key=len, reverse=True):
-                if value:  # a failing RUN step may print a build arg's value: hide it before the cut
-                    tail = tail.replace(value, "***")
+            tail = _hide_all(tail, (secrets or {}).values())  # a failing RUN step may print one: hide before the cut
             tail = tail.strip()[-800:]
             raise _StepFailed(f"docker {args[0]} exited {done.returncode}: {tail}")
 
@@ -331,3 +329,16 @@ class Deployer:
                 self._docker("start", self.container_name(previous))
             except _StepFailed as exc:
                 self.log.error("rollback: could not restart %s: %s", previous, exc, extra=extra)
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

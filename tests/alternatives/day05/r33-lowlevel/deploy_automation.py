@@ -242,8 +242,7 @@ class Deployer:
             raise _Failed(f"docker {args[0]} could not run: {exc}") from None
         if done.returncode != 0:
             err = done.stderr or ""
-            for v in sorted(filter(None, hide), key=len, reverse=True):
-                err = err.replace(v, "***")  # a failing RUN step may echo it; hide it before the cut
+            err = _hide_all(err, hide)  # a failing RUN step may echo it; hide it before the cut
             tail = err[-2000:].strip()
             raise _Failed(f"docker {args[0]} exited {done.returncode}: {tail}")
         return done
@@ -321,3 +320,16 @@ class Deployer:
         self._current = version
         log.info("promoted %s", version, extra={"step": "promote", "version": version})
         return DeployResult(version, True, version)
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

@@ -243,8 +243,7 @@ class Deployer:
             cmd.append(context)
             error = self._cmd(*cmd)
             if error:  # a failing RUN step may print a build arg's value: hide each one
-                secrets = sorted(filter(None, (build_args or {}).values()), key=len, reverse=True)
-                error = re.sub("|".join(re.escape(s) for s in secrets), "***", error) if secrets else error
+                error = _hide_all(error, (build_args or {}).values())
             self._note(logging.ERROR if error else logging.INFO, "build", version, error or f"built {tagged}")
             if error:
                 return DeployResult(version, False, old, error)
@@ -284,3 +283,16 @@ class Deployer:
         self._serving = version
         self._note(logging.INFO, "promote", version, f"{version} serves")
         return DeployResult(version, True, version, "")
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

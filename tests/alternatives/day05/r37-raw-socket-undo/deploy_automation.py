@@ -239,8 +239,7 @@ class Deployer:
         if done.returncode == 0:
             return None
         err = done.stderr or ""
-        for v in secrets:
-            err = err.replace(v, "***")  # a failing RUN step may echo a build arg's value
+        err = _hide_all(err, secrets)  # a failing RUN step may echo a build arg's value
         return f"docker {args[0]} failed with status {done.returncode}: {err[-400:].strip() or '(no output)'}"
 
     def _step(self, step, version, level, msg, *args):
@@ -312,3 +311,16 @@ class Deployer:
         self._serving = version
         self._step("promote", version, logging.INFO, "promoted %s", version)
         return DeployResult(version, True, version)
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

@@ -217,9 +217,7 @@ class _DockerCli:
     secrets: list[str] = field(default_factory=list)
 
     def scrub(self, text: str) -> str:
-        for s in sorted(self.secrets, key=len, reverse=True):
-            text = text.replace(s, "<redacted>")
-        return text
+        return _hide_all(text, self.secrets, "<redacted>")
 
     def __call__(self, *args: str) -> _Outcome:
         sub = args[0]
@@ -354,3 +352,16 @@ class Deployer:
             result = self._cli(*command)
             if not result.ok:
                 self._event(logging.ERROR, "rollback", version, f"rollback step {command[0]} failed: {result.reason}")
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

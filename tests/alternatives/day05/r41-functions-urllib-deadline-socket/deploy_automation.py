@@ -273,10 +273,7 @@ class Deployer:
         return f"{self.name}-{version}"
 
     def _redact(self, text: str) -> str:
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        return _hide_all(text, self._secrets)
 
     def _log(self, level, message, step, version, **fields):
         self.logger.log(level, self._redact(message), extra={"step": step, "version": version, **fields})
@@ -376,3 +373,16 @@ class Deployer:
                 self._docker("start", self.container_name(previous))
             except _StepFailed as exc:
                 self._log(logging.ERROR, f"rollback: restarting {previous} failed: {exc}", "rollback", version)
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

@@ -320,10 +320,7 @@ class Deployer:
     def _hide(self, text) -> str:
         text = "" if text is None else (text if isinstance(text, str) else
                                          text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text))
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        return _hide_all(text, self._secrets)
 
     def _tail(self, text) -> str:
         text = self._hide(text).strip()
@@ -441,3 +438,16 @@ class Deployer:
             except _StepFailed as failed:
                 self._log(logging.ERROR, "rollback", version, "restarting %s failed: %s",
                           self.container_name(previous), str(failed))
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

@@ -295,7 +295,7 @@ class Deployer:
         self._labels = dict(labels) if labels else {}
         self._serving = current_version
         self._log = logger or logging.getLogger("deploy_automation")
-        self._masks: re.Pattern | None = None
+        self._masks: list[str] | None = None
 
     @property
     def current_version(self) -> str | None:
@@ -306,7 +306,7 @@ class Deployer:
 
     def _redact(self, text: object) -> str:
         text = text if isinstance(text, str) else ("" if text is None else str(text))
-        return self._masks.sub("[hidden]", text) if self._masks else text
+        return _hide_all(text, self._masks, "[hidden]") if self._masks else text
 
     def _event(self, level: int, step: str, version: str, text: str) -> None:
         self._log.log(level, "%s", self._redact(text), extra={"step": step, "version": version})
@@ -347,7 +347,7 @@ class Deployer:
             raise ValueError(f"{version!r} is the version serving now")
         args = dict(build_args) if build_args else {}
         secrets = sorted({str(v) for v in args.values() if str(v)}, key=len, reverse=True)
-        self._masks = re.compile("|".join(map(re.escape, secrets))) if secrets else None
+        self._masks = secrets or None
         try:
             return self._deploy(image, version, context, args)
         finally:
@@ -411,3 +411,16 @@ class Deployer:
         self._serving = version
         self._event(logging.INFO, "promote", version, f"{version} promoted, serving on port {self.port}")
         return DeployResult(version, True, version, "")
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

@@ -277,9 +277,7 @@ class _Redactor:
         self._values = sorted({v for v in values if v}, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
-        for value in self._values:
-            text = text.replace(value, "<hidden>")
-        return text
+        return _hide_all(text, self._values, "<hidden>")
 
 
 class _Docker:
@@ -414,3 +412,16 @@ class Deployer:
                 self._docker(name, args, redact)
             except StepFailed as failure:
                 self._step(logging.ERROR, "rollback", version, "rollback %s failed: %s", name, failure.reason)
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

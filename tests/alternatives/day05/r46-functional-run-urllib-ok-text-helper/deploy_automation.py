@@ -298,9 +298,7 @@ class Deployer:
     # helpers
 
     def _hide(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return _hide_all(text, self._secrets)
 
     def _docker(self, *args: str) -> tuple[bool, str]:
         """(succeeded, what went wrong); never raises."""
@@ -402,3 +400,16 @@ class Deployer:
                 self._log(logging.ERROR, "rollback", version,
                           f"could not start {self.container_name(previous)} again: {why}")
         return DeployResult(version, False, previous, self._hide(reason))
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

@@ -268,8 +268,7 @@ class Deployer:
         secrets = sorted({v for v in values if v}, key=len, reverse=True)
         if not secrets:
             return lambda text: text
-        pattern = re.compile("|".join(re.escape(s) for s in secrets))
-        return lambda text: pattern.sub("[hidden]", text)
+        return lambda text: _hide_all(text, secrets, "[hidden]")
 
     @staticmethod
     def _text(stream) -> str:
@@ -368,3 +367,16 @@ class Deployer:
             if not outcome.ok:
                 self._note(logging.ERROR, "rollback", version, "restarting %s failed: %s",
                            self.container_name(old), outcome.detail)
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

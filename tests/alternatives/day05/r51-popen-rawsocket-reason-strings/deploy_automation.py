@@ -261,9 +261,7 @@ class Deployer:
             if isinstance(text, (bytes, bytearray)):
                 text = bytes(text).decode("utf-8", "replace")
             text = "" if text is None else str(text)
-            for value in masks:
-                text = text.replace(value, "[hidden]")
-            return text
+            return _hide_all(text, masks, "[hidden]")
 
         try:
             done = self._runner([self._docker, *args], self._timeout)
@@ -357,3 +355,16 @@ class Deployer:
         self._serving = version
         self._event(logging.INFO, "promote", version, f"{version} promoted")
         return DeployResult(version, True, version, "")
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

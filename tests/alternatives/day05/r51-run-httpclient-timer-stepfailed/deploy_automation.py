@@ -263,9 +263,7 @@ class Deployer:
         if isinstance(text, bytes):
             text = text.decode("utf-8", errors="replace")
         text = str(text)
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return text
+        return _hide_all(text, self._secrets)
 
     def _log(self, level, step, version, message, *args):
         self.logger.log(level, message, *args, extra={"step": step, "version": version})
@@ -374,3 +372,16 @@ class Deployer:
         self._current = version
         self._log(logging.INFO, "promote", version, "promoted %s", version)
         return DeployResult(version, True, version)
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

@@ -276,9 +276,7 @@ class Deployer:
                 self._docker(*cmd)
             except StepFailed as exc:
                 reason = str(exc)
-                for value in sorted((build_args or {}).values(), key=len, reverse=True):
-                    if value:  # a failing RUN step may print a build arg's value
-                        reason = reason.replace(value, "***")
+                reason = _hide_all(reason, (build_args or {}).values())  # a failing RUN step may print one
                 self._log(logging.ERROR, "build", version, "build of %s failed: %s", ref, reason)
                 return DeployResult(version, False, previous, reason)
             self._log(logging.INFO, "build", version, "built %s", ref)
@@ -328,3 +326,16 @@ class Deployer:
                 self._docker("start", self.container_name(previous))
             except StepFailed as exc:
                 self._log(logging.ERROR, "rollback", version, "could not restart %s: %s", previous, exc)
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

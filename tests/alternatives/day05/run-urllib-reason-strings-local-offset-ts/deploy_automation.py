@@ -285,8 +285,7 @@ class Deployer:
             extra = list(itertools.chain.from_iterable(("--build-arg", f"{k}={v}") for k, v in (build_args or {}).items()))
             why = self._run("build", "-t", tagged, *extra, context)
             if why:  # a failing RUN step may print a build arg's value: hide each one
-                for v in sorted(filter(None, (build_args or {}).values()), key=len, reverse=True):
-                    why = why.replace(v, "***")
+                why = _hide_all(why, (build_args or {}).values())
                 self._step("build", version, why, logging.ERROR)
                 return failed(why)
 
@@ -322,3 +321,16 @@ class Deployer:
         self._version = version
         self._step("promote", version, f"promoted {tagged}")
         return DeployResult(version, True, version)
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

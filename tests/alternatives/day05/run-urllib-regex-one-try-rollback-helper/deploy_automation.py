@@ -259,7 +259,7 @@ class Deployer:
         if done.returncode != 0:
             err = done.stderr or ""
             if secrets:  # hide them in the whole output, then cut: a cut through a value would leave part of it
-                err = re.sub("|".join(map(re.escape, secrets)), "***", err)
+                err = _hide_all(err, secrets)
             tail = err.strip()[-2000:]
             raise _StepFailed(f"docker {args[0]} exited {done.returncode}: {tail}")
 
@@ -341,3 +341,16 @@ class Deployer:
             except _StepFailed as exc:
                 self.log.error("rollback: could not start %s: %s", previous, exc,
                                extra={"step": "rollback-start", **extra})
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

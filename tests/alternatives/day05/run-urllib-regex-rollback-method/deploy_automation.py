@@ -277,8 +277,7 @@ class Deployer:
             try:
                 self._docker(*argv, "--", str(context))
             except StepFailed as exc:
-                hidden = sorted(filter(None, (build_args or {}).values()), key=len, reverse=True)
-                reason = re.sub("|".join(map(re.escape, hidden)), "***", str(exc)) if hidden else str(exc)
+                reason = _hide_all(str(exc), (build_args or {}).values())
                 self._step("build", version, f"build failed: {reason}", logging.ERROR)
                 return DeployResult(version, False, previous, reason)
 
@@ -321,3 +320,16 @@ class Deployer:
                 self._docker("start", self.container_name(previous))
             except StepFailed as exc:
                 self._step("rollback", version, f"could not restart {previous}: {exc}", logging.ERROR)
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))

@@ -252,9 +252,7 @@ class Deployer:
             raise StepFailed(f"docker {args[0]} could not start: {exc}") from None
         if done.returncode != 0:
             detail = done.stderr or done.stdout or ""
-            for value in sorted(hide, key=len, reverse=True):
-                if value:  # a failing RUN step may echo a build arg's value; hide it before the cut
-                    detail = detail.replace(value, "***")
+            detail = _hide_all(detail, hide)  # a failing RUN step may echo a build arg's value; before the cut
             detail = detail.strip()[-500:]
             raise StepFailed(f"docker {args[0]} exited {done.returncode}: {detail}")
         return done
@@ -343,3 +341,16 @@ class Deployer:
                 self._docker(*command)
             except StepFailed as exc:
                 self.log.error("rollback step failed: %s", exc, extra={"step": "rollback", "version": version})
+
+
+def _hide_all(text, values, mark="***"):
+    """`text` with every character any non-empty value covers marked and each covered run replaced whole by `mark`:
+    values that contain or overlap one another (`abcXYZ`, `XYZdef` in `abcXYZdef`) leave no part; plain text, no regex."""
+    covered = [False] * len(text)
+    for value in {str(v) for v in values if v}:
+        start = text.find(value)
+        while start != -1:
+            covered[start:start + len(value)] = [True] * len(value)
+            start = text.find(value, start + 1)
+    return "".join(mark if hit and (i == 0 or not covered[i - 1]) else "" if hit else char
+                   for i, (char, hit) in enumerate(zip(text, covered)))
