@@ -59,10 +59,13 @@ LABEL_NAME = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")  # a
 COUNTER_VALUE = re.compile(r"[vVrR]?[0-9]+|[0-9]{8}(?:[T_-]?[0-9]{4,6}Z?)?"
                            r"|[0-9]{4}[-_.][0-9]{2}[-_.][0-9]{2}(?:[T_.-][0-9][0-9_.-]*Z?)?")
 VERSION_VALUE = re.compile(r"(?:[vV][0-9]+|[vV]?[0-9]+(?:\.[0-9]+)+)(?:[-+_.][A-Za-z0-9.]+)*")  # 1.0.0, v3, 1.4.2-rc1
-# A name with a dotted version run on, as Helm's `chart` label has it (model-server-1.4.2, iris-v0.3.1-rc1), or
-# with v and a number after a - or _ (iris-v3, model_v12).
+# A name with a dotted version run on, as Helm's `chart` label has it (model-server-1.4.2, iris-v0.3.1-rc1),
+# with v and a number after a - or _ (iris-v3, model_v12), or with a date or timestamp (iris-2024-06-01,
+# model-server-20240601, iris_20240601T1200).
 ENDS_IN_VERSION = re.compile(r".*[A-Za-z0-9]-[vV]?[0-9]+(?:\.[0-9]+)+(?:[-+_.][A-Za-z0-9.]+)*"
-                             r"|.*[A-Za-z0-9][-_][vV][0-9]+")
+                             r"|.*[A-Za-z0-9][-_][vV][0-9]+"
+                             r"|.*[A-Za-z0-9][-_.](?:19|20)[0-9]{2}([-_.]?)(?:0[1-9]|1[0-2])\1(?:0[1-9]|[12][0-9]|3[01])"
+                             r"(?:[T_.-]?[0-9][0-9_.-]*Z?)?")
 # A tag that is only a major version (1, v2) moves with every release of that major version.
 MAJOR_ONLY_TAG = re.compile(r"[vV]?[0-9]+")
 # The SELinux types the Pod Security Standards' baseline lets a pod set (the container runtime's own).
@@ -123,18 +126,18 @@ OWN_SERVER = re.compile(r"(?<![\w.-])(?:localhost|127\.0\.0\.1|0\.0\.0\.0|\[?::1
 
 # A loop that waits for a peer over the network (until nslookup redis; do sleep 2; done): the pod's own server and
 # this Service are the only peers the two files create, and neither answers before the init containers finish.
-# Database and cache clients count too, in any case (redis-cli -h redis PING, pg_isready -h db), as does bash's
+# Database, cache and broker clients count too, in any case (redis-cli -h redis PING, pg_isready -h db,
+# until psql -h db -c '\q'), as does bash's
 # /dev/tcp/HOST/PORT. (The other names stay lower case: a Python loop's `print("Waiting for Host")` is no probe.)
-WAITS_FOR_A_PEER = re.compile(r"\b(?:until|while)\b[^;]*?(?:(?:^|[\s!(&|`])"
-                              r"(?:nslookup|nc|ncat|netcat|wget|curl|getent|ping|dig|host"
-                              r"|(?i:redis-cli|pg_isready|mysqladmin|mongosh|socat))(?=[\s;)`]|$)|/dev/(?:tcp|udp)/)")
+PEER_TOOLS = (r"(?:nslookup|nc|ncat|netcat|wget|curl|getent|ping|dig|host|telnet"
+              r"|psql|mysql|mongo|cqlsh|kcat|kafkacat|grpc_health_probe"
+              r"|(?i:redis-cli|pg_isready|mysqladmin|mongosh|socat))(?=[\s;)`]|$)|/dev/(?:tcp|udp)/")
+WAITS_FOR_A_PEER = re.compile(rf"\b(?:until|while)\b[^;]*?(?:(?:^|[\s!(&|`]){PEER_TOOLS})")
 
 
 # The same probes as a command anywhere in a loop's condition or body (for i in $(seq 1 30); do nc -z redis 6379 &&
 # exit 0; sleep 2; done; exit 1): a bounded retry waits for the peer as well, and fails when it never comes.
-PEER_PROBE = re.compile(r"(?:^|[;&|(`!\n]|\b(?:do|then|if|elif|else|until|while|timeout\s+\S+)\s)\s*"
-                        r"(?:nslookup|nc|ncat|netcat|wget|curl|getent|ping|dig|host"
-                        r"|(?i:redis-cli|pg_isready|mysqladmin|mongosh|socat))(?=[\s;)`]|$)|/dev/(?:tcp|udp)/")
+PEER_PROBE = re.compile(rf"(?:^|[;&|(`!\n]|\b(?:do|then|if|elif|else|until|while|timeout\s+\S+)\s)\s*{PEER_TOOLS}")
 # A shell loop's keyword (for, while, until), and a Python loop's header (while True:, while 1:, for _ in range(30):);
 # `while :` (shell's while true) is no Python header.
 SHELL_LOOP = re.compile(r"\b(?:for|while|until)\b")
@@ -194,8 +197,13 @@ def _shell_words(text):
 
 
 def _runs_a_server_image(container):
-    """Whether a container gives no command nor args and its image's default command is a long-running server."""
-    if container.get("command") or container.get("args"):
+    """Whether a container runs its image's own entry point, a long-running server: with no command nor args, or
+    with args that are only options for that server (-c /fluent-bit/etc/fluent-bit.conf), which an entry point such
+    as fluent-bit's or redis's passes to the server."""
+    args = container.get("args")
+    options = isinstance(args, list) and bool(args) and str(args[0]).startswith("-") \
+        and not ONE_SHOT_FLAGS.intersection(str(a) for a in args)
+    if container.get("command") or (args and not options):
         return False
     repository = _image_repository(container.get("image"))
     return bool(SERVER_IMAGE.fullmatch(repository.rsplit("/", 1)[-1])) or repository.endswith(SERVER_IMAGE_PATHS)
@@ -1079,8 +1087,9 @@ class TestDeployment:
                  "finished, so no pod ever becomes ready (the API server even refuses a probe there); make it a "
                  "sidecar, an init container with restartPolicy: Always")
             assert init.get("restartPolicy") == "Always" or not _runs_a_server_image(init), \
-                (f"initContainers[{i}] runs {init.get('image')!r} with no command of its own, so the image's default "
-                 "one, a server that never finishes: the server's container starts only once every init container "
+                (f"initContainers[{i}] runs {init.get('image')!r} with no command of its own, so the image's own "
+                 "entry point, a server that never finishes (args that are only its options do not change that): "
+                 "the server's container starts only once every init container "
                  "has finished, so no pod ever becomes ready; a server in initContainers: make it a native sidecar "
                  "with restartPolicy: Always, or move it to containers")
             server = _server_command(init)

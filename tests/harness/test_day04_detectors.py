@@ -36,6 +36,9 @@ _SPEC.loader.exec_module(day04)
     ("peer", ["bash", "-c", "until (echo > /dev/tcp/feature-store/6379) 2>/dev/null; do sleep 2; done"]),
     ("peer", ["sh", "-c", "until nc -z redis 6379; do sleep 2; done"]),
     ("peer", ["sh", "-c", "until nslookup redis; do sleep 2; done"]),
+    ("peer", ["sh", "-c", "until psql -h feature-db -U reader -d features -c '\\q'; do sleep 2; done"]),
+    ("peer", ["sh", "-c", "until mysql -h feature-db -e 'SELECT 1'; do sleep 2; done"]),
+    ("peer", ["sh", "-c", "until kcat -b kafka:9092 -L; do sleep 2; done"]),
     ("forever", ["sh", "-c", "while true; do sleep 5; done"]),
     ("forever", ["sh", "-c", "while :; do sleep 5; done"]),
     ("forever", ["sh", "-c", "while [ true ]; do sleep 5; done"]),
@@ -73,7 +76,8 @@ _SPEC.loader.exec_module(day04)
     ("server", ["sh", "-c", "exec nginx -g 'daemon off;'"]),
     ("server", ["/bin/sh", "-c", "exec python3 -m http.server 9000"]),
 ], ids=["sock-connect", "socket-socket-connect", "redis-ping", "psycopg2-connect", "redis-cli-PING",
-        "redis-cli-get", "pg_isready", "dev-tcp", "nc-z", "nslookup", "while-true", "while-colon",
+        "redis-cli-get", "pg_isready", "dev-tcp", "nc-z", "nslookup", "psql", "mysql", "kcat",
+        "while-true", "while-colon",
         "while-bracket-true", "while-1-eq-1", "while-bin-true", "while-sleep", "for-seq-nc-retry",
         "for-list-wget-retry", "until-python-c", "while-not-python-c", "python-for-range",
         "while-true-nc-break", "tail-n-plus-1-F", "tail-n0-f", "tail-fn0", "python-while-1", "fluent-bit",
@@ -127,3 +131,24 @@ def test_a_major_version_tag_moves_even_with_a_variant_after_it(tag, moves):
              "that major version, but the pinning check accepted it")
     else:
         assert refused is None, f"the tag {tag!r} names one build, but the pinning check refused it: {refused}"
+
+
+@pytest.mark.parametrize("args, serves", [
+    (None, True), (["-c", "/fluent-bit/etc/fluent-bit.conf"], True), (["--dry-run", "-c", "/etc/fb.conf"], False),
+    (["--version"], False), (["sh", "-c", "cp /seed/fluent-bit.conf /shared/"], False),
+])
+def test_a_server_image_given_only_options_still_serves(args, serves):
+    container = {"image": "fluent/fluent-bit:3.0.7"} | ({"args": args} if args is not None else {})
+    assert bool(day04._runs_a_server_image(container)) is serves, \
+        (f"fluent/fluent-bit with args {args!r} {'still runs its server' if serves else 'runs no server'}, "
+         f"but the check says it {'does not' if serves else 'does'}")
+
+
+@pytest.mark.parametrize("value, moves", [
+    ("iris-2024-06-01", True), ("model-server-20240601", True), ("iris_20240601T1200", True),
+    ("model-server", False), ("web-2", False), ("app-2024", False), ("feature-store-12345678", False),
+])
+def test_a_label_value_ending_in_a_date_changes_each_release(value, moves):
+    assert bool(day04.ENDS_IN_VERSION.fullmatch(value)) is moves, \
+        (f"the label value {value!r} {'ends in a date, which changes each release' if moves else 'names no release'}, "
+         f"but the check {'missed it' if moves else 'flagged it'}")
