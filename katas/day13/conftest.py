@@ -13,8 +13,9 @@ import pytest
 class RecordedLatency:
     """Answers like the day-11 monitor's `get_recent_metrics`, from fixed samples.
 
-    `values` were recorded in the last minute; `older` holds (hours ago, value) pairs, returned
-    only when they fall inside the `hours` asked for, as the real store does.
+    `values` were recorded in the last minute, one a second; `older` holds (hours ago, value) pairs.
+    Every row is returned only when it falls inside the `hours` asked for, as the real store does
+    (so `hours=0` reads nothing).
     """
 
     def __init__(self, values: list[float], older: list[tuple[float, float]] = ()) -> None:
@@ -27,7 +28,7 @@ class RecordedLatency:
         if name != "latency_ms":
             return []
         now = time.time()
-        rows = [{"timestamp": now - i, "value": v} for i, v in enumerate(self.values)]
+        rows = [{"timestamp": now - i, "value": v} for i, v in enumerate(self.values) if i < hours * 3600]
         rows += [{"timestamp": now - age * 3600, "value": v} for age, v in self.older if age < hours]
         return rows
 

@@ -979,12 +979,18 @@ def test_diagnose_judges_with_the_slow_ms_it_is_given(docker_api_with_one_contai
 def test_gather_reads_the_store_for_the_hours_asked_and_keeps_the_samples(failing_docker_api, server,
                                                                           recorded_latency):
     no_such_container = docker.DockerClient(base_url=failing_docker_api(404), version="1.41", timeout=2)
-    store = recorded_latency([900.0] * 20, older=[(1.25, 30.0)] * 5 + [(3.0, 7.0)] * 5)
+    store = recorded_latency([900.0] * 20, older=[(1.25, 30.0)] * 5 + [(1.75, 7.0)] * 5 + [(3.0, 7.0)] * 5)
     snapshot = gather("day13-any", server.url, client=no_such_container, metrics=store, hours=1.5)
     first, again = sorted(snapshot.latency_ms), sorted(snapshot.latency_ms)
     assert first == [30.0] * 5 + [900.0] * 20, (
-        f"hours=1.5 reads the last hour and a half: the samples of 1.25 hours ago too, not those of 3 hours ago "
-        f"(a fraction of an hour is not cut to whole hours); got {first}"
+        f"hours=1.5 reads the last hour and a half: the samples of 1.25 hours ago too, not those of 1.75 or 3 "
+        f"hours ago (a fraction of an hour is passed on as given, not cut or rounded to whole hours); got {first}"
+    )
+    store = recorded_latency([900.0] * 20, older=[(0.25, 30.0)] * 5 + [(0.75, 7.0)] * 5)
+    half = sorted(gather("day13-any", server.url, client=no_such_container, metrics=store, hours=0.5).latency_ms)
+    assert half == [30.0] * 5 + [900.0] * 20, (
+        f"hours=0.5 reads the last half hour: the samples of the last minute and of 0.25 hours ago, not those of "
+        f"0.75 hours ago (0.5 is passed on as given; rounded, it would be 0 and read nothing); got {half}"
     )
     fractional = [200.4] * 19 + [0.25, 1e-3, 1234.5678901234]
     kept = gather("day13-any", server.url, client=no_such_container, metrics=recorded_latency(fractional)).latency_ms
