@@ -275,9 +275,10 @@ def test_better_but_within_the_margin_is_not_promoted(registry, held_out, mlflow
 
 @pytest.mark.parametrize("margin", [0, 0.0], ids=["int", "float"])
 def test_with_margin_zero_a_gain_below_a_billionth_is_promoted(registry, mlflow_name, runs_one_pair_apart, margin):
-    # ROC AUC on 40,000 negative and 40,000 positive rows: version 2 ranks one pair more right, 1/40000² = 6.25e-10
-    # higher, less than a billionth of the score (what math.isclose would call equal).
-    run_ids, X, y, scores = runs_one_pair_apart(40_000)
+    # ROC AUC on 800,000 negative and 800,000 positive rows: version 2 ranks one pair more right, 1/800000² ≈ 1.6e-12
+    # higher, far less than a billionth of the score (what math.isclose would call equal) and than any tolerance a
+    # careless comparison adds (1e-9, 1e-10, 1e-12).
+    run_ids, X, y, scores = runs_one_pair_apart(800_000)
     assert 0 < scores[1] - scores[0] < 1e-9 * scores[1], f"setup: the scores should be a hair apart: {scores}"
     register_challenger(registry.tracking_uri, run_ids[0], mlflow_name)
     assert promote_if_better(registry.tracking_uri, mlflow_name, X, y) is True, (
@@ -287,7 +288,8 @@ def test_with_margin_zero_a_gain_below_a_billionth_is_promoted(registry, mlflow_
     assert promoted is True, (
         f"the challenger scores {scores[1]!r} against the champion's {scores[0]!r}: a real gain of "
         f"{scores[1] - scores[0]:.3g}, and margin={margin!r} means any real gain is enough, so it should be promoted; "
-        f"got {promoted!r} (compare the scores themselves: a gain this small is not float noise to round away)")
+        f"got {promoted!r} (compare the scores themselves, with no tolerance added: a gain this small is not float "
+        "noise to round away)")
     assert _aliases(registry, mlflow_name).get("champion") == "2", "'champion' should move to version 2"
 
 
