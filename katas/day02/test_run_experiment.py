@@ -335,8 +335,9 @@ def test_no_metric_is_computed_on_the_training_rows_and_autologging_is_left_off(
 def _common_scores(model, X, y) -> dict[str, float]:
     """Every common score of `model` on the rows `X, y`: the three held-out metrics, and the others a run might
     log "to see overfitting" (probability scores only for a model with predict_proba)."""
-    from sklearn.metrics import (average_precision_score, balanced_accuracy_score, brier_score_loss, hinge_loss,
-                                 jaccard_score, log_loss, matthews_corrcoef, precision_score, recall_score)
+    from sklearn.metrics import (average_precision_score, balanced_accuracy_score, brier_score_loss,
+                                 cohen_kappa_score, fbeta_score, hinge_loss, jaccard_score, log_loss,
+                                 matthews_corrcoef, precision_score, recall_score)
 
     predicted = model.predict(X)
     scores = {**_recomputed(model, X, y),
@@ -348,6 +349,8 @@ def _common_scores(model, X, y) -> dict[str, float]:
               "Matthews correlation": matthews_corrcoef(y, predicted),
               "average precision": average_precision_score(y, _scores(model, X)),
               "Jaccard index": jaccard_score(y, predicted),
+              "Cohen's kappa": cohen_kappa_score(y, predicted),
+              "F2": fbeta_score(y, predicted, beta=2),
               "macro f1": f1_score(y, predicted, average="macro"),
               "weighted f1": f1_score(y, predicted, average="weighted"),
               "model.score": model.score(X, y)}
@@ -357,6 +360,11 @@ def _common_scores(model, X, y) -> dict[str, float]:
         probabilities = model.predict_proba(X)
         scores.update({"log loss": log_loss(y, probabilities), "Brier score": brier_score_loss(y, probabilities[:, 1])})
     return {name: float(value) for name, value in scores.items()}
+
+
+def _either_sign(scores: dict[str, float]) -> dict[str, float]:
+    """The scores, and each negated as scikit-learn's scorers report a loss (neg_log_loss, neg_brier_score)."""
+    return {**scores, **{f"negated {name}": -value for name, value in scores.items() if value != 0}}
 
 
 def _out_of_bag_scores(model) -> dict[str, float]:
@@ -370,9 +378,9 @@ def test_no_logged_metric_is_a_score_on_the_training_rows(embedded_experiment):
     _check_one_model_per_run(embedded_experiment)
     X_train, X_test, y_train, y_test = make_dataset(embedded_experiment.seed)
     for run_id, logged in embedded_experiment.models.items():
-        on_training = {**_common_scores(logged.sklearn_model, X_train, y_train),
-                       **_out_of_bag_scores(logged.sklearn_model)}
-        held_out = _common_scores(logged.sklearn_model, X_test, y_test)
+        on_training = _either_sign({**_common_scores(logged.sklearn_model, X_train, y_train),
+                                    **_out_of_bag_scores(logged.sklearn_model)})
+        held_out = _either_sign(_common_scores(logged.sklearn_model, X_test, y_test))
         for key, value in logged.run.data.metrics.items():
             if any(value == pytest.approx(score, abs=1e-9) for score in held_out.values()):
                 continue   # a score on the held-out rows (the three metrics, or any other the run adds)
@@ -516,6 +524,20 @@ def test_each_model_is_fitted_once_on_the_training_rows(embedded_experiment):
         "the training rows; choosing a hyperparameter or a model by its score on the test rows makes the "
         "logged score an optimistic one (the test rows are no longer held out), and the kata fixes the models: "
         "no search at all")
+    for run_id, logged in embedded_experiment.models.items():
+        searches = [type(step).__name__ for step in _steps(logged.sklearn_model) if _searches(step)]
+        assert not searches, (
+            f"run {run_id}'s model holds {', '.join(searches)}, which fits its estimator over a grid of "
+            "hyperparameters and keeps the one that cross-validates best: a search inside one fit is a search "
+            "too, and the kata fixes the models (use LogisticRegression with a fixed C, not LogisticRegressionCV)")
+
+
+def _searches(step) -> bool:
+    """Whether an estimator picks its own hyperparameters by cross-validation when fitted: a search
+    (GridSearchCV) or a ...CV estimator (LogisticRegressionCV, RidgeClassifierCV); calibration's
+    CalibratedClassifierCV tunes no hyperparameter."""
+    name = type(step).__name__
+    return (name.endswith("CV") and name != "CalibratedClassifierCV") or hasattr(step, "cv_results_")
 
 
 def test_models_carry_a_signature_matching_the_features(embedded_experiment):
@@ -1128,7 +1150,7 @@ def test_seed_0_is_another_draw_for_the_estimators_than_seed_42(mlflow_store, ex
         "the draw of seed 42), and no estimator keeps a random_state fixed for every seed")
 
 
-def test_the_largest_seed_also_runs_the_experiment(mlflow_store):
+def test_the_largest_seed_also_runs_the_experiment(mlflow_store, existing_experiment):
     import mlflow
 
     name, largest = "day02-largest-seed", 2**32 - 1
@@ -1141,12 +1163,36 @@ def test_the_largest_seed_also_runs_the_experiment(mlflow_store):
     assert len(made) >= 3, f"run_experiment(..., seed={largest}) should return at least 3 run ids, got {made!r}"
     experiment = mlflow.MlflowClient(mlflow_store.tracking_uri).get_experiment_by_name(name)
     assert experiment is not None, f"run_experiment should create the experiment {name!r} in the store at tracking_uri"
-    for run_id, model in _models_of(mlflow_store, mlflow_store.tracking_uri, experiment.experiment_id, made).items():
+    models = _models_of(mlflow_store, mlflow_store.tracking_uri, experiment.experiment_id, made)
+    for run_id, model in models.items():
         for step in _steps(model):
             state = step.get_params(deep=False).get("random_state")
             assert state is None or not isinstance(state, (int, np.integer)) or 0 <= state <= largest, (
                 f"called with seed {largest}, run {run_id}'s {type(step).__name__} has random_state={state}, "
                 "outside scikit-learn's range 0..2**32 - 1: derive every random_state so it stays a valid one")
+    same = _same_draw_for_both_seeds(_random_fit_draws(models.values()),
+                                     _random_fit_draws(_default_seed_models(existing_experiment).values()))
+    assert not same, (
+        f"called with seed {largest} and with the default seed 0, the {', '.join(same)} got the same random_state "
+        "both times: a seed is never folded into a smaller range (`seed % (2**32 - 1)` gives the largest seed the "
+        "draw of seed 0)")
+
+
+def test_a_seed_past_the_31_bit_range_is_not_folded_into_a_small_one(mlflow_store, existing_experiment):
+    import mlflow
+
+    name, seed = "day02-seed-2-to-the-31", 2**31
+    made, error = _outcome(mlflow_store.tracking_uri, name, seed=seed, artifact_location=mlflow_store.artifact_location)
+    assert error is None, f"run_experiment(..., seed={seed}) raised {type(error).__name__}: {error}; 2**31 is a seed"
+    experiment = mlflow.MlflowClient(mlflow_store.tracking_uri).get_experiment_by_name(name)
+    assert experiment is not None, f"run_experiment should create the experiment {name!r} in the store at tracking_uri"
+    folded = _random_fit_draws(_models_of(mlflow_store, mlflow_store.tracking_uri, experiment.experiment_id,
+                                          made).values())
+    same = _same_draw_for_both_seeds(folded, _random_fit_draws(_default_seed_models(existing_experiment).values()))
+    assert not same, (
+        f"called with seed {seed} and with the default seed 0, the {', '.join(same)} got the same random_state both "
+        "times: every seed up to 2**32 - 1 is a valid random_state as it is, so never fold it into a 31-bit one "
+        "(`seed % 2**31` or `seed & 0x7FFFFFFF` gives seed 2**31 the draw of seed 0)")
 
 
 IN_ANOTHER_PROCESS = """
