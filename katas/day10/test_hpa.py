@@ -273,6 +273,9 @@ def test_each_call_answers_from_all_of_its_arguments():
     ((3, math.nan, 100.0, 1, 10, math.inf), "a NaN current_value, even inside a band that takes every ratio"),
     ((3, math.nan, 100.0, 4, 4), "a NaN current_value, even when min_replicas == max_replicas pins the answer"),
     ((3, 50.0, math.nan, 1, 10, 0.0), "a NaN target_value, even with a tolerance of 0"),
+    ((3, Decimal("NaN"), 100.0, 1, 10), "a Decimal NaN current_value (comparing it with < raises InvalidOperation)"),
+    ((3, 50.0, Decimal("NaN"), 1, 10), "a Decimal NaN target_value"),
+    ((3, 50.0, 100.0, 1, 10, Decimal("NaN")), "a Decimal NaN tolerance"),
 ])
 def test_rejects_impossible_arguments(args, why):
     with pytest.raises(ValueError):
@@ -290,8 +293,10 @@ def test_rejects_impossible_arguments(args, why):
     ((2, 1e308, 1e-10, 1, 10, math.inf), "a ratio 1e308 / 1e-10 that overflows, even inside a band that takes "
                                          "every ratio"),
     ((100, 1e300, 1e-7, 1, 10), "a ratio of 1e307 whose product with 100 replicas overflows to infinity"),
+    ((2, 10**400, 1, 1, 10), "a whole-number current_value too large for a float (10**400)"),
+    ((2, Fraction(10**400), 1, 1, 10), "a Fraction current_value too large for a float (10**400)"),
 ], ids=["inf", "inf-pinned", "inf-in-an-infinite-band", "numpy-float64-inf", "numpy-float32-inf", "ratio-overflows",
-        "ratio-overflows-in-an-infinite-band", "product-overflows"])
+        "ratio-overflows-in-an-infinite-band", "product-overflows", "huge-whole-number", "huge-fraction"])
 def test_an_infinite_metric_or_an_overflowing_ratio_is_a_value_error(args, why):
     try:
         got = desired_replicas(*args)

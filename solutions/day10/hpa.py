@@ -20,20 +20,24 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
     """
     if current_replicas < 1:
         raise ValueError(f"current_replicas must be at least 1, got {current_replicas}")
-    if current_value < 0 or math.isinf(current_value):
+    # 64-bit floats from the start, as the controller's arithmetic is: also for a numpy.float32 metric, and so
+    # that a Decimal NaN is compared as a float NaN (a Decimal comparison with NaN raises InvalidOperation).
+    value, target, band = (_as_float(current_value, "current_value"), _as_float(target_value, "target_value"),
+                           _as_float(tolerance, "tolerance"))
+    if not 0 <= value < math.inf:  # NaN too: a metric that could not be read
         raise ValueError(f"current_value must be a finite number >= 0, got {current_value}")
-    if target_value <= 0:
-        raise ValueError(f"target_value must be positive, got {target_value}")
+    if not target > 0:
+        raise ValueError(f"target_value must be a positive number, got {target_value}")
     if min_replicas < 1:
         raise ValueError(f"min_replicas must be at least 1, got {min_replicas}")
     if max_replicas < min_replicas:
         raise ValueError(f"max_replicas ({max_replicas}) must not be below min_replicas ({min_replicas})")
-    if not tolerance >= 0:  # NaN too: it would switch the band off
+    if not band >= 0:  # NaN too: it would switch the band off
         raise ValueError(f"tolerance must be a number >= 0, got {tolerance}")
-    ratio = float(current_value) / float(target_value)  # 64-bit floats, also for a numpy.float32 metric
+    ratio = value / target
     if math.isinf(ratio):
         raise ValueError(f"current_value / target_value overflows: {current_value} / {target_value}")
-    if abs(ratio - 1) <= tolerance:
+    if abs(ratio - 1) <= band:
         desired = current_replicas
     else:
         wanted = current_replicas * ratio
@@ -41,3 +45,11 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
             raise ValueError(f"{current_replicas} replicas * ratio {ratio} overflows")
         desired = math.ceil(wanted)
     return int(max(min_replicas, min(max_replicas, desired)))  # a NumPy count in gives a Python int out
+
+
+def _as_float(number, name: str) -> float:
+    """`number` as a Python float; a whole number past 1e308 is a ValueError like the other bad inputs."""
+    try:
+        return float(number)
+    except OverflowError:
+        raise ValueError(f"{name} is a whole number too large for a float") from None

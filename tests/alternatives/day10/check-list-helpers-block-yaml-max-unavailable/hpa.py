@@ -27,6 +27,10 @@ def _unclamped(current_replicas: int, ratio: float, tolerance: float) -> int:
 
 def desired_replicas(current_replicas: int, current_value: float, target_value: float,
                      min_replicas: int, max_replicas: int, tolerance: float = 0.1) -> int:
+    try:  # 64-bit floats first: a Decimal NaN then compares as a float NaN (no InvalidOperation)
+        current_value, target_value, tolerance = float(current_value), float(target_value), float(tolerance)
+    except OverflowError:  # a whole number or Fraction past 1e308
+        raise ValueError("a value is a number too large for a float") from None
     _check(current_replicas, current_value, target_value, min_replicas, max_replicas, tolerance)
     ratio = float(current_value) / float(target_value)
     if not math.isfinite(current_replicas * ratio):  # an infinite metric, or a ratio too large for a float

@@ -52,5 +52,9 @@ def _round_up(x: float) -> int:
 
 def desired_replicas(current_replicas: int, current_value: float, target_value: float,
                      min_replicas: int, max_replicas: int, tolerance: float = 0.1) -> int:
+    try:  # 64-bit floats first: a Decimal NaN then compares as a float NaN (no InvalidOperation)
+        current_value, target_value, tolerance = float(current_value), float(target_value), float(tolerance)
+    except OverflowError:  # a whole number or Fraction past 1e308
+        raise ValueError("a value is a number too large for a float") from None
     policy = ScalingPolicy(min_replicas, max_replicas, tolerance)
     return policy.decide(current_replicas, current_value, target_value)

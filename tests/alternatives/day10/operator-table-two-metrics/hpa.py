@@ -19,6 +19,10 @@ def _clamp(value: int, low: int, high: int) -> int:
 
 def desired_replicas(current_replicas: int, current_value: float, target_value: float,
                      min_replicas: int, max_replicas: int, tolerance: float = 0.1) -> int:
+    try:  # 64-bit floats first: a Decimal NaN then compares as a float NaN (no InvalidOperation)
+        current_value, target_value, tolerance = float(current_value), float(target_value), float(tolerance)
+    except OverflowError:  # a whole number or Fraction past 1e308
+        raise ValueError("a value is a number too large for a float") from None
     given = locals()
     bad = [name for name, op, bound in _RULES if not op(given[name], bound)]
     if not max_replicas >= min_replicas:

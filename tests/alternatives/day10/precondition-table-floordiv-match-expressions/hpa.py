@@ -17,6 +17,10 @@ def _within_band(ratio: float, tolerance: float) -> bool:
 def desired_replicas(current_replicas: int, current_value: float, target_value: float,
                      min_replicas: int, max_replicas: int, tolerance: float = 0.1) -> int:
     """Replicas the HPA asks for when the metric reads `current_value` against `target_value`."""
+    try:  # 64-bit floats first: a Decimal NaN then compares as a float NaN (no InvalidOperation)
+        current_value, target_value, tolerance = float(current_value), float(target_value), float(tolerance)
+    except OverflowError:  # a whole number or Fraction past 1e308
+        raise ValueError("a value is a number too large for a float") from None
     preconditions = (
         ("current_replicas", current_replicas >= 1, "at least 1"),
         ("current_value", current_value >= 0, "not negative"),

@@ -9,7 +9,10 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
                      min_replicas: int, max_replicas: int, tolerance: float = 0.1) -> int:
     """Replicas the HPA asks for when the metric reads `current_value` against `target_value`."""
     current_replicas, min_replicas, max_replicas = int(current_replicas), int(min_replicas), int(max_replicas)
-    current_value, target_value, tolerance = float(current_value), float(target_value), float(tolerance)
+    try:
+        current_value, target_value, tolerance = float(current_value), float(target_value), float(tolerance)
+    except OverflowError:
+        raise ValueError("a value is a number too large for a float") from None
 
     if current_replicas < 1:
         raise ValueError(f"current_replicas must be at least 1, got {current_replicas}")

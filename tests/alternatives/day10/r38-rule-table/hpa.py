@@ -31,14 +31,17 @@ def _clamp(value: int, low: int, high: int) -> int:
 def desired_replicas(current_replicas: int, current_value: float, target_value: float,
                      min_replicas: int, max_replicas: int, tolerance: float = 0.1) -> int:
     """Replicas the HPA asks for when the metric reads `current_value` against `target_value`."""
-    args = {
-        "current_replicas": operator.index(current_replicas),
-        "current_value": float(current_value),
-        "target_value": float(target_value),
-        "min_replicas": operator.index(min_replicas),
-        "max_replicas": operator.index(max_replicas),
-        "tolerance": float(tolerance),
-    }
+    try:
+        args = {
+            "current_replicas": operator.index(current_replicas),
+            "current_value": float(current_value),
+            "target_value": float(target_value),
+            "min_replicas": operator.index(min_replicas),
+            "max_replicas": operator.index(max_replicas),
+            "tolerance": float(tolerance),
+        }
+    except OverflowError:
+        raise ValueError("a value is a number too large for a float") from None
     broken = [f"{name} {why} (got {args[name]!r})" for name, ok, why in _RULES if not ok(args)]
     if broken:  # comparisons with NaN are all False, so a NaN metric lands here too
         raise ValueError("; ".join(broken))

@@ -18,8 +18,11 @@ class ScalingInput:
 
     @classmethod
     def of(cls, current_replicas, current_value, target_value, min_replicas, max_replicas, tolerance):
-        return cls(operator.index(current_replicas), float(current_value), float(target_value),
-                   operator.index(min_replicas), operator.index(max_replicas), float(tolerance))
+        try:
+            return cls(operator.index(current_replicas), float(current_value), float(target_value),
+                       operator.index(min_replicas), operator.index(max_replicas), float(tolerance))
+        except OverflowError:
+            raise ValueError("a value is a number too large for a float") from None
 
     def __post_init__(self):
         rules = (

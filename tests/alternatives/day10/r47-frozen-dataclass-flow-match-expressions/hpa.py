@@ -22,7 +22,10 @@ def _count(name: str, value) -> int:
 
 
 def _real(name: str, value) -> float:
-    number = float(value)                     # numpy.float32 -> Python 64-bit float
+    try:
+        number = float(value)                 # numpy.float32 -> Python 64-bit float
+    except OverflowError:
+        raise ValueError(f"{name} is too large for a float") from None
     if number != number:
         raise ValueError(f"{name} is NaN")
     return number

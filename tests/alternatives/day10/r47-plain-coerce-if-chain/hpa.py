@@ -11,9 +11,12 @@ def desired_replicas(current_replicas: int, current_value: float, target_value: 
     current_replicas = int(current_replicas)
     min_replicas = int(min_replicas)
     max_replicas = int(max_replicas)
-    current_value = float(current_value)
-    target_value = float(target_value)
-    tolerance = float(tolerance)
+    try:
+        current_value = float(current_value)
+        target_value = float(target_value)
+        tolerance = float(tolerance)
+    except OverflowError:
+        raise ValueError("a value is a number too large for a float") from None
     if math.isnan(current_value):
         raise ValueError("current_value is NaN")
     if math.isnan(target_value):

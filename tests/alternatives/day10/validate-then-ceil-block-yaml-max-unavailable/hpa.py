@@ -2,6 +2,10 @@ import math
 
 
 def desired_replicas(current_replicas, current_value, target_value, min_replicas, max_replicas, tolerance=0.1):
+    try:  # 64-bit floats first: a Decimal NaN then compares as a float NaN (no InvalidOperation)
+        current_value, target_value, tolerance = float(current_value), float(target_value), float(tolerance)
+    except OverflowError:  # a whole number or Fraction past 1e308
+        raise ValueError("a value is a number too large for a float") from None
     if current_replicas < 1:
         raise ValueError("current_replicas must be >= 1")
     if current_value < 0:
