@@ -217,7 +217,13 @@ def test_decimal_and_fraction_follow_the_float_rule(args, expected, what):
      "1 pod (current_replicas=True) at 3x the target, with min_replicas=True: ceil(1 * 3.0) = 3"),
     ((2, 300.0, 100.0, 1, 10), {"tolerance": False}, 6,
      "2 pods at 3x the target with tolerance=False (a tolerance of 0): ceil(2 * 3.0) = 6"),
-], ids=["bool-counts", "bool-tolerance"])
+    ((3, 0.0, 100.0, True, 10), {}, 1,
+     "3 pods at no load go down to min_replicas=True, the count 1 (an int 1, not the True it came as)"),
+    ((3, 900.0, 100.0, 1, True), {}, 1,
+     "3 pods at 9x the target are capped at max_replicas=True, the count 1 (an int 1, not the True it came as)"),
+    ((2, True, 0.5, 1, 10), {}, 4, "2 pods at a metric of True (1) against a target of 0.5: ceil(2 * 2.0) = 4"),
+    ((4, 3.0, True, 1, 20), {}, 12, "4 pods at a metric of 3.0 against a target of True (1): ceil(4 * 3.0) = 12"),
+], ids=["bool-counts", "bool-tolerance", "bool-min-wins", "bool-max-wins", "bool-metric", "bool-target"])
 def test_a_bool_counts_as_the_number_it_equals(args, kwargs, expected, what):
     got = desired_replicas(*args, **kwargs)
     assert type(got) is int and got == expected, \

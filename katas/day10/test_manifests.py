@@ -29,8 +29,13 @@ NODE_CPU, NODE_MEMORY = 1, 2 * 2**30
 MIN_START_S = 30  # seconds the probe that restarts a starting container must allow, as on day 04
 RELEASE_LABELS = ("app.kubernetes.io/version", "version", "helm.sh/chart", "chart")  # change with every release
 VERSION_VALUE = re.compile(r"[vV]?[0-9]+(?:\.[0-9]+)+(?:[-+_.][A-Za-z0-9.]+)*|[vV][0-9]+")  # 1.0.0, v2.3, 1.4.2-rc1, v1
-# A value that ends in a version: Helm's chart label model-server-0.1.0, app-v1.2, server_2.0.1-rc1.
-ENDS_IN_VERSION = re.compile(r"(?:^|[-_.])[vV]?[0-9]+(?:\.[0-9]+)+(?:[-+][A-Za-z0-9.]+)?$")
+# A value that ends in a version: Helm's chart label model-server-0.1.0, app-v1.2, server_2.0.1-rc1, iris-v3; or in
+# a date, a timestamp or a commit a CI run stamps on it: iris-2026-12-06, model-server-20261206T1530, server-3f9a2c1.
+ENDS_IN_VERSION = re.compile(r"(?:^|[-_.])[vV]?[0-9]+(?:\.[0-9]+)+(?:[-+][A-Za-z0-9.]+)?$"
+                             r"|[A-Za-z0-9][-_.][vV][0-9]+$"
+                             r"|[A-Za-z0-9][-_.](?:19|20)[0-9]{2}([-_.]?)(?:0[1-9]|1[0-2])\1(?:0[1-9]|[12][0-9]|3[01])"
+                             r"(?:[T_.-]?[0-9][0-9_.-]*Z?)?$"
+                             r"|[A-Za-z0-9][-_.](?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}$")
 COMMIT_VALUE = re.compile(r"(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}")  # a git hash: 3f9a2c1
 RELEASE_KEY_PARTS = ("version", "commit", "revision")  # git-commit, app.example.com/revision, chartVersion
 RELEASE_KEY_WORDS = {"sha", "build", "digest", "tag", "date", "timestamp"}  # git-sha, image-tag, release-date
@@ -44,6 +49,8 @@ PROBE_HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")  # how a probe checks;
 KIND_NODES = [{"kubernetes.io/os": "linux", "kubernetes.io/arch": arch} for arch in ("amd64", "arm64")]
 NODE_LABELS = tuple(KIND_NODES[0])  # what every node carries, the tests' kind node too
 APP_NAME_KEYS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app", "name", "k8s-app")  # name one app
+SHARED_KEYS = ("app.kubernetes.io/part-of", "app.kubernetes.io/managed-by", "part-of", "managed-by", "tier", "team",
+               "env", "environment", "project")  # other apps carry them with the same value
 SYSTEM_ACCOUNTS = (None, "default")  # the service account every namespace has
 DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
 
@@ -226,6 +233,28 @@ class TestDeployment:
                     (f"{where}.memory is {values.get('memory')!r}: memory counts bytes, so give it a unit "
                      "(256Mi); under 16Mi the server cannot even start")
 
+    def test_init_containers_resources_are_in_real_units_too(self, manifest_report):
+        # A sidecar's memory: "32" is 32 bytes: the API server takes it, and the kubelet kills the container at once.
+        for init in _init_containers(manifest_report(DEPLOYMENT)):
+            resources = init.get("resources") if isinstance(init.get("resources"), dict) else {}
+            requests, limits = (resources.get(k) if isinstance(resources.get(k), dict) else {}
+                                for k in ("requests", "limits"))
+            name = init.get("name")
+            for where, values in (("requests", requests), ("limits", limits)):
+                cpu, memory = quantity(values.get("cpu")), quantity(values.get("memory"))
+                assert cpu is None or cpu <= MAX_CPU_REQUEST, \
+                    (f"init container {name!r} has {where}.cpu {values.get('cpu')!r}: at most one core, as for the "
+                     "server (CPU counts cores: a bare 100 is a hundred cores, not 100m)")
+                assert memory is None or memory >= MIN_MEMORY, \
+                    (f"init container {name!r} has {where}.memory {values.get('memory')!r}: memory counts bytes, "
+                     "so give it a unit (32Mi), as for the server; under 16Mi the container is killed at once")
+            for resource in sorted(set(requests) & set(limits)):
+                request, limit = quantity(requests[resource]), quantity(limits[resource])
+                assert request is None or limit is None or request <= limit, \
+                    (f"init container {name!r} requests {requests[resource]!r} {resource} but its limit is "
+                     f"{limits[resource]!r}: a request may never exceed its limit, the API server rejects the "
+                     "Deployment")
+
     def test_replicas_can_share_one_node(self, manifest_report):
         report = manifest_report(DEPLOYMENT)
         template = _spec(_only(report, "Deployment", "apps/v1", DEPLOYMENT)).get("template") or {}
@@ -321,7 +350,7 @@ class TestDeployment:
         moving = _release_selections(_spec(deployment).get("selector"))
         assert not moving, \
             (f"spec.selector selects on {moving}, a version (or a value ending in one, such as Helm's chart label "
-             "model-server-0.1.0), image tag or commit that changes with every release: "
+             "model-server-0.1.0 or model-server-v1), a date, image tag or commit that changes with every release: "
              "the API server never lets a Deployment's selector change, so the next release could not be applied "
              "(as on day 04); select on the app's name and keep the version on the pod template only")
 
@@ -650,6 +679,19 @@ class TestAutoscaler:
                  "both a target raw value and a target utilization\"); a Utilization target sets averageUtilization "
                  "only")
 
+    def test_a_resource_target_is_a_utilization_or_an_average_value(self, manifest_report):
+        hpa = _only(manifest_report(HPA), "HorizontalPodAutoscaler", "autoscaling/v2", HPA)
+        for i, metric in enumerate(m for m in _spec(hpa).get("metrics") or [] if isinstance(m, dict)):
+            source = metric.get("resource") or metric.get("containerResource") or {}
+            target = source.get("target") if isinstance(source, dict) else None
+            target = target if isinstance(target, dict) else {}
+            expected = {"Utilization": "averageUtilization", "AverageValue": "averageValue"}.get(target.get("type"))
+            assert expected in target, \
+                (f"spec.metrics[{i}].target is {target}: a Resource (or ContainerResource) metric is averaged over "
+                 "the pods, so its target is type Utilization with averageUtilization, or type AverageValue with "
+                 "averageValue; a Value target (one raw value for all pods) is rejected by the API server (\"must "
+                 "set either a target raw value or a target utilization\")")
+
     def test_scales_only_on_metrics_that_metrics_server_serves(self, manifest_report):
         hpa = _only(manifest_report(HPA), "HorizontalPodAutoscaler", "autoscaling/v2", HPA)
         for i, metric in enumerate(m for m in _spec(hpa).get("metrics") or [] if isinstance(m, dict)):
@@ -777,7 +819,8 @@ class TestDisruptionBudget:
         selected = selected if isinstance(selected, dict) else {}
         own = set((selected.get("matchLabels") if isinstance(selected.get("matchLabels"), dict) else {}) or {})
         own |= {e.get("key") for e in selected.get("matchExpressions") or [] if isinstance(e, dict)}
-        naming = {key for key in labels if key in APP_NAME_KEYS} or own  # the labels that name this app
+        # The labels that name this app: a name key, or else the selector's keys other apps do not share.
+        naming = {key for key in labels if key in APP_NAME_KEYS} or (own - set(SHARED_KEYS)) or own
         neighbour = {key: (f"not-{value}" if key in naming else value) for key, value in labels.items()}
         if naming & set(labels):
             assert not selector_matches(selector, neighbour), \
@@ -802,7 +845,8 @@ class TestDisruptionBudget:
         moving = _release_selections(_spec(pdb).get("selector"))
         assert not moving, \
             (f"the budget's spec.selector selects on {moving}, a version (or a value ending in one, such as Helm's "
-             "chart label model-server-0.1.0), image tag or commit that changes with every release: the next "
+             "chart label model-server-0.1.0 or model-server-v1), a date, image tag or commit that changes with "
+             "every release: the next "
              "release's pods no longer carry it, so from then on the budget protects "
              "nothing and a drain may evict every pod at once; select on the app's name, as the Deployment does")
 
