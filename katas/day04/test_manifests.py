@@ -191,14 +191,6 @@ def _image_repository(image):
     return "/".join(parts)
 
 
-def _shell_words(text):
-    """A shell command line split into words as sh would (quotes removed), or on whitespace if it is not valid."""
-    try:
-        return shlex.split(text)
-    except ValueError:
-        return text.split()
-
-
 def _runs_a_server_image(container):
     """Whether a container runs its image's own entry point, a long-running server: with no command nor args, or
     with args that are only options for that server (-c /fluent-bit/etc/fluent-bit.conf), which an entry point such
