@@ -59,10 +59,10 @@ LABEL_NAME = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")  # a
 COUNTER_VALUE = re.compile(r"[vVrR]?[0-9]+|[0-9]{8}(?:[T_-]?[0-9]{4,6}Z?)?"
                            r"|[0-9]{4}[-_.][0-9]{2}[-_.][0-9]{2}(?:[T_.-][0-9][0-9_.-]*Z?)?")
 VERSION_VALUE = re.compile(r"(?:[vV][0-9]+|[vV]?[0-9]+(?:\.[0-9]+)+)(?:[-+_.][A-Za-z0-9.]+)*")  # 1.0.0, v3, 1.4.2-rc1
-# A name with a dotted version run on, as Helm's `chart` label has it (model-server-1.4.2, iris-v0.3.1-rc1),
-# with v and a number after a - or _ (iris-v3, model_v12), or with a date or timestamp (iris-2024-06-01,
-# model-server-20240601, iris_20240601T1200).
-ENDS_IN_VERSION = re.compile(r".*[A-Za-z0-9]-[vV]?[0-9]+(?:\.[0-9]+)+(?:[-+_.][A-Za-z0-9.]+)*"
+# A name with a dotted version run on after a - or _, as Helm's `chart` label has it (model-server-1.4.2,
+# iris-v0.3.1-rc1, iris_1.2.0, iris_v1.2.0), with v and a number after a - or _ (iris-v3, model_v12), or with a date or
+# timestamp (iris-2024-06-01, model-server-20240601, iris_20240601T1200).
+ENDS_IN_VERSION = re.compile(r".*[A-Za-z0-9][-_][vV]?[0-9]+(?:\.[0-9]+)+(?:[-+_.][A-Za-z0-9.]+)*"
                              r"|.*[A-Za-z0-9][-_][vV][0-9]+"
                              r"|.*[A-Za-z0-9][-_.](?:19|20)[0-9]{2}([-_.]?)(?:0[1-9]|1[0-2])\1(?:0[1-9]|[12][0-9]|3[01])"
                              r"(?:[T_.-]?[0-9][0-9_.-]*Z?)?")
@@ -80,6 +80,7 @@ SAFE_SYSCTLS = {"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.i
                 "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
                 "net.ipv4.tcp_keepalive_probes"}
 DEFAULT_SCHEDULERS = (None, "default-scheduler")
+DEFAULT_PROGRESS_DEADLINE_S = 600  # what the API server fills in for a left-out progressDeadlineSeconds
 # Volume sources a pod can mount with nothing from outside the cluster (hostPath and persistentVolumeClaim have rules
 # of their own), and the StorageClasses an ephemeral volume's claim may use there (kind's default is "standard").
 IN_CLUSTER_VOLUMES = {"emptyDir", "configMap", "secret", "downwardAPI", "projected", "ephemeral", "hostPath",
@@ -91,7 +92,8 @@ IMAGE_FILES = ("/app/model_server.py", "/app/model.skops")
 IMAGE_LIBRARIES = ("/opt/venv", "/usr/local")  # a volume anywhere inside these hides part of them
 # Images whose default command is a long-running server (a log shipper, proxy, exporter or database): an init
 # container that runs one without a command of its own never finishes. Matched on the repository's last path part.
-SERVER_IMAGE = re.compile(r"fluent-bit|fluentd|vector|promtail|envoy|nginx|haproxy"
+# (nginx-unprivileged and aws-for-fluent-bit are the same servers, built to run as non-root or on AWS.)
+SERVER_IMAGE = re.compile(r"(?:aws-for-)?fluent-bit|fluentd|vector|promtail|envoy|nginx(?:-unprivileged)?|haproxy"
                           r"|opentelemetry-collector(?:-contrib)?|cloud-?sql-proxy|proxyv2|.+-exporter"
                           r"|redis|postgres|memcached")
 SERVER_IMAGE_PATHS = ("linkerd/proxy",)  # a last part too common to match alone (proxy)
@@ -141,7 +143,8 @@ PEER_PROBE = re.compile(rf"(?:^|[;&|(`!\n]|\b(?:do|then|if|elif|else|until|while
 # A shell loop's keyword (for, while, until), and a Python loop's header (while True:, while 1:, for _ in range(30):);
 # `while :` (shell's while true) is no Python header.
 SHELL_LOOP = re.compile(r"\b(?:for|while|until)\b")
-PYTHON_LOOP = re.compile(r"\bwhile\s+(?:True|1)\s*:|\b(?:for|while)\s+[^\n:]*[^\s:]\s*:(?=[ \t]*(?:\n|$))")
+# A header may hold colons of its own (while requests.get("http://redis:6379").status_code != 200:).
+PYTHON_LOOP = re.compile(r"\bwhile\s+(?:True|1)\s*:|\b(?:for|while)\s+[^\n]*[^\s:]\s*:(?=[ \t]*(?:\n|$))")
 # A network client in Python (socket.create_connection(("redis", 6379)), urlopen, requests.get, a DNS lookup): inside
 # a `while True:` loop it is a wait for a peer, as `until nc -z redis 6379` is in shell.
 # A socket's connect((host, port)) counts (socket.socket().connect(...)), as do a database's or cache's client
@@ -188,14 +191,6 @@ def _image_repository(image):
     return "/".join(parts)
 
 
-def _shell_words(text):
-    """A shell command line split into words as sh would (quotes removed), or on whitespace if it is not valid."""
-    try:
-        return shlex.split(text)
-    except ValueError:
-        return text.split()
-
-
 def _runs_a_server_image(container):
     """Whether a container runs its image's own entry point, a long-running server: with no command nor args, or
     with args that are only options for that server (-c /fluent-bit/etc/fluent-bit.conf), which an entry point such
@@ -209,17 +204,44 @@ def _runs_a_server_image(container):
     return bool(SERVER_IMAGE.fullmatch(repository.rsplit("/", 1)[-1])) or repository.endswith(SERVER_IMAGE_PATHS)
 
 
+def _script_commands(script):
+    """The simple commands of a shell script, each as its words (quotes removed): split at `;`, `&&`, `||`, `|`,
+    `&` and line ends outside quotes, shell keywords (then, do, !) and `exec` dropped from their front. A command
+    sent to the background (`nginx &`) is left out: it dies with the script."""
+    lexer = shlex.shlex(script, posix=True, punctuation_chars="();<>|&\n")
+    lexer.whitespace, lexer.whitespace_split, lexer.commenters = " \t\r", True, ""
+    try:
+        tokens = list(lexer)
+    except ValueError:
+        tokens = script.split()
+    commands, words = [], []
+    for token in tokens + [";"]:
+        if token and set(token) <= set(";|&\n()"):
+            if words and token != "&":
+                commands.append(words)
+            words = []
+        elif token and not set(token) <= set("<>"):
+            words.append(token)
+    keywords = {"then", "do", "else", "elif", "if", "while", "until", "!", "{", "exec"}
+    for words in commands:
+        while words and words[0] in keywords:
+            words = words[1:]
+        if words:
+            yield words
+
+
 def _server_command(container):
     """The long-running server a container's own command or args start (fluent-bit, nginx, python -m http.server),
-    also behind `exec` or `sh -c "exec ..."`, or None (a one-shot run such as `nginx -t` or `--version` ends)."""
+    also behind `exec`, or as any command of a `sh -c` script (`sh -c "mkdir -p /x && exec fluent-bit ..."`), or
+    None (a one-shot run such as `nginx -t` or `--version` ends)."""
     words = [str(w) for key in ("command", "args") if isinstance(container.get(key), list) for w in container[key]]
-    while words and posixpath.basename(words[0]) in SHELLS:
-        flag = next((n for n, w in enumerate(words[1:3], 1) if re.fullmatch(r"-[a-z]*c[a-z]*", w)), None)
-        if flag is None or flag + 1 >= len(words):
-            break
-        words = _shell_words(words[flag + 1])  # sh -c "exec fluent-bit -c ...": the script's own words
     while words and words[0] == "exec":
         words = words[1:]
+    if words and posixpath.basename(words[0]) in SHELLS:
+        flag = next((n for n, w in enumerate(words[1:3], 1) if re.fullmatch(r"-[a-z]*c[a-z]*", w)), None)
+        if flag is not None and flag + 1 < len(words):  # sh -c "...": every command of the script
+            return next(filter(None, (_server_command({"command": command})
+                                      for command in _script_commands(words[flag + 1]))), None)
     if not words or ONE_SHOT_FLAGS.intersection(words):
         return None
     executable = posixpath.basename(words[0])
@@ -258,23 +280,51 @@ def _loop_body(script, loop, python=None):
     return "\n".join(body)
 
 
+def _own_part(body, python):
+    """A loop body without the bodies of the loops nested in it, whose plain `break` leaves only themselves (an
+    `exit`, or a shell `break 2`, there still leaves the outer loop, so those stay)."""
+    if python:
+        own, nested_indent = [], None
+        for line in body.split("\n"):
+            indent = len(line) - len(line.lstrip(" \t"))
+            if nested_indent is not None and (not line.strip() or indent > nested_indent):
+                own.append(re.sub(r"\bbreak\b", "", line))
+                continue
+            nested_indent = indent if PYTHON_LOOP.search(line) else None
+            own.append(line)
+        return "\n".join(own)
+    own, depth, last = [], 0, 0
+    for token in SHELL_DO_DONE.finditer(body):
+        part = body[last:token.start()]
+        own.append(re.sub(r"\bbreak\b(?!\s+[2-9])", "", part) if depth else part)
+        depth = max(0, depth + (1 if token.group(1) == "do" else -1))
+        last = token.start()
+    own.append(body[last:])
+    return "".join(own)
+
+
 def _never_ends(script):
     """The match of what in an init container's script never ends (while true, sleep infinity), or None."""
-    forever = RUNS_FOREVER.search(script)
-    # Only a break or exit in the loop's own body ends it: not one after its done, nor a trap's handler.
-    leaves = forever is not None and forever.group(0).startswith(("while", "until", "for")) \
-        and LEAVES_A_LOOP.search(TRAP.sub("", _loop_body(script, forever)))
-    return None if leaves else forever  # a wait loop that breaks out once what it waits for is there ends
+    for forever in RUNS_FOREVER.finditer(script):  # every one: a wait loop that ends may come before a tail -F
+        python = re.search(r"(?:True|1)\s*:$", forever.group(0)) is not None
+        # Only a break or exit in the loop's own body ends it: not one after its done, nor a trap's handler, nor a
+        # break of a loop nested in it.
+        leaves = forever.group(0).startswith(("while", "until", "for")) \
+            and LEAVES_A_LOOP.search(_own_part(TRAP.sub("", _loop_body(script, forever)), python))
+        if not leaves:  # a wait loop that breaks out once what it waits for is there ends
+            return forever
+    return None
 
 
 def _waits_for_a_peer(script):
     """The match of a network probe an init container's script loops on, or None: in any loop, bounded retries
     included (a shell for, while or until loop's condition or body, a `python -c` network client there too, or a
-    network client inside a Python while or for loop)."""
+    network client in a Python while or for loop's header or body)."""
     waits = WAITS_FOR_A_PEER.search(script)
     python_loops = list(PYTHON_LOOP.finditer(script))
-    for loop in python_loops:
-        waits = waits or PYTHON_NET_CLIENT.search(_loop_body(script, loop, python=True))
+    for loop in python_loops:  # its header too: while sock.connect_ex(("redis", 6379)) != 0:
+        waits = waits or PYTHON_NET_CLIENT.search(loop.group(0)) \
+            or PYTHON_NET_CLIENT.search(_loop_body(script, loop, python=True))
     python_starts = {loop.start() for loop in python_loops}
     for loop in SHELL_LOOP.finditer(script):
         do = next((t for t in SHELL_DO_DONE.finditer(script, loop.end()) if t.group(1) == "do"), None)
@@ -563,6 +613,10 @@ class TestDeployment:
             assert not repeated, \
                 (f"{shown}'s ports share the name(s) {repeated}: each port needs a name of its own (a probe "
                  "or targetPort by name must reach one port), and the API server rejects the duplicate")
+        for i, volume in enumerate(v for v in _pod_spec(report).get("volumes") or [] if isinstance(v, dict)):
+            assert isinstance(volume.get("name"), str) and DNS_LABEL.fullmatch(volume["name"]), \
+                (f"volumes[{i}]'s name {volume.get('name')!r} should be at most 63 lowercase letters, digits and '-' "
+                 "(tmp-dir, not tmp_dir): the API server rejects the Deployment")
         namespace = _deployment_doc(report).get("metadata", {}).get("namespace")
         assert namespace is None or (isinstance(namespace, str) and DNS_LABEL.fullmatch(namespace)), \
             (f"the Deployment's metadata.namespace {namespace!r} should be at most 63 lowercase letters, digits "
@@ -933,12 +987,15 @@ class TestDeployment:
 
     def test_progress_deadline_is_above_min_ready(self, manifest_report):
         spec = _deployment_doc(manifest_report(DEPLOYMENT)).get("spec") or {}
-        deadline, min_ready = spec.get("progressDeadlineSeconds"), spec.get("minReadySeconds", 0)
+        deadline = spec.get("progressDeadlineSeconds", DEFAULT_PROGRESS_DEADLINE_S)
+        min_ready = spec.get("minReadySeconds", 0)
         if not isinstance(deadline, int) or not isinstance(min_ready, int):
-            return  # no deadline (the default is 600 s), or a type the schema test reports
+            return  # a type the schema test reports
+        shown = deadline if "progressDeadlineSeconds" in spec else f"left out, so {deadline} (the default)"
         assert deadline > min_ready, \
-            (f"spec.progressDeadlineSeconds is {deadline}, not above minReadySeconds {min_ready}: a rollout "
-             "could never count as progressing, and the API server rejects it; raise the deadline or leave it out")
+            (f"spec.progressDeadlineSeconds is {shown}, not above minReadySeconds {min_ready}: a rollout "
+             "could never count as progressing, and the API server rejects it; set a deadline above minReadySeconds, "
+             "or lower minReadySeconds")
 
     def test_is_not_created_paused(self, manifest_report):
         paused = (_deployment_doc(manifest_report(DEPLOYMENT)).get("spec") or {}).get("paused")
@@ -1107,7 +1164,8 @@ class TestDeployment:
                               for part in init[key])
             forever = _never_ends(script)
             assert forever is None, \
-                (f"initContainers[{i}] runs {forever.group(0)!r}, which never ends: the server's container starts only "
+                (f"initContainers[{i}] runs {forever.group(0)!r}, which never ends (a loop ends only by a break or exit "
+                 "in its own body, not by the break of a loop nested in it): the server's container starts only "
                  "once every init container has finished, so no pod ever becomes ready; run a helper that lives "
                  "beside the server as a sidecar (an init container with restartPolicy: Always)")
             for sleep in SLEEP.finditer(script):

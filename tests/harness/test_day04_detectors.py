@@ -75,6 +75,19 @@ _SPEC.loader.exec_module(day04)
     ("server", ["exec", "envoy", "-c", "/etc/envoy/envoy.yaml"]),
     ("server", ["sh", "-c", "exec nginx -g 'daemon off;'"]),
     ("server", ["/bin/sh", "-c", "exec python3 -m http.server 9000"]),
+    ("peer", ["python", "-c", "import socket, time\nwhile socket.socket().connect_ex(('redis', 6379)) != 0:\n"
+                              "    time.sleep(2)\n"]),
+    ("peer", ["python", "-c", "import requests, time\nwhile requests.get('http://redis:6379/').status_code != 200:\n"
+                              "    time.sleep(2)\n"]),
+    ("forever", ["sh", "-c", "while true; do [ -f /logs/access.log ] && break; sleep 1; done; "
+                             "tail -n +1 -F /logs/access.log"]),
+    ("forever", ["sh", "-c", "while true; do\n  for f in /tmp/*.log; do [ -e \"$f\" ] || break; gzip \"$f\"; done\n"
+                             "  sleep 60\ndone\n"]),
+    ("forever", ["python", "-c", "import glob, time\nwhile True:\n    for f in glob.glob('/tmp/*.log'):\n"
+                                 "        break\n    time.sleep(60)\n"]),
+    ("server", ["/bin/sh", "-c", "mkdir -p /tmp/flb-storage && exec /fluent-bit/bin/fluent-bit -c /etc/fb.conf"]),
+    ("server", ["sh", "-c", "envsubst < /seed/nginx.conf > /etc/nginx/nginx.conf && exec nginx -g 'daemon off;'"]),
+    ("server", ["sh", "-c", "set -e\nmkdir -p /cache\nredis-server --port 6380\n"]),
 ], ids=["sock-connect", "socket-socket-connect", "redis-ping", "psycopg2-connect", "redis-cli-PING",
         "redis-cli-get", "pg_isready", "dev-tcp", "nc-z", "nslookup", "psql", "mysql", "kcat",
         "while-true", "while-colon",
@@ -83,7 +96,9 @@ _SPEC.loader.exec_module(day04)
         "while-true-nc-break", "tail-n-plus-1-F", "tail-n0-f", "tail-fn0", "python-while-1", "fluent-bit",
         "fluent-bit-path",
         "envoy", "nginx", "redis-server", "otelcol-contrib", "otelcol", "gunicorn", "uvicorn", "prometheus",
-        "python-m-http-server", "args-only", "exec", "sh-c-exec", "sh-c-exec-python"])
+        "python-m-http-server", "args-only", "exec", "sh-c-exec", "sh-c-exec-python", "python-while-connect-ex",
+        "python-while-requests-get", "wait-then-tail-F", "nested-for-break", "python-nested-for-break",
+        "sh-c-mkdir-then-fluent-bit", "sh-c-envsubst-then-nginx", "sh-c-lines-then-redis-server"])
 def test_init_container_checks_catch_each_form_the_readme_names(kind, command):
     script = " ".join(command)
     if kind.startswith("server"):
@@ -104,8 +119,17 @@ def test_init_container_checks_catch_each_form_the_readme_names(kind, command):
     ["sh", "-c", "cp /seed/nginx.conf /etc/nginx/ && nginx -t"],
     ["envoy", "--mode", "validate", "-c", "/etc/envoy/envoy.yaml"],
     ["tail", "-n", "5", "/seed/log.txt"],
+    ["sh", "-c", "while true; do [ -f /seed/ready ] && break; sleep 1; done; cat /seed/ready"],
+    ["sh", "-c", "while true; do for f in /seed/*; do [ -e /seed/done ] && break 2; done; sleep 1; done"],
+    ["sh", "-c", "while true; do for f in /seed/*; do [ -e /seed/done ] && exit 0; done; sleep 1; done"],
+    ["sh", "-c", "while true; do for f in /seed/*; do cp \"$f\" /cache/ || break; done; [ -e /seed/done ] && break; "
+                 "sleep 1; done"],
+    ["python", "-c", "import os, time\nwhile not os.path.exists('/seed/ready'):\n    time.sleep(1)\n"],
+    ["sh", "-c", "cd /etc/nginx && nginx -t; echo checked"],
+    ["sh", "-c", "echo 'start nginx; fluent-bit later' && ls /tmp"],
 ], ids=["for-cp", "for-echo-host", "python-for-mkdir", "python-one-shot", "nginx-t", "sh-nginx-t",
-        "envoy-validate", "tail-n-5"])
+        "envoy-validate", "tail-n-5", "while-true-break-then-cat", "nested-break-2", "nested-exit",
+        "outer-break-after-nested", "python-while-not-exists", "sh-cd-then-nginx-t", "echo-server-names"])
 def test_init_container_checks_leave_a_command_that_finishes_alone(command):
     script = " ".join(command)
     found = {"a wait for a peer": day04._waits_for_a_peer(script), "a loop that never ends": day04._never_ends(script),
@@ -146,9 +170,22 @@ def test_a_server_image_given_only_options_still_serves(args, serves):
 
 @pytest.mark.parametrize("value, moves", [
     ("iris-2024-06-01", True), ("model-server-20240601", True), ("iris_20240601T1200", True),
+    ("model-server-1.4.2", True), ("iris_1.2.0", True), ("iris_v1.2.0", True), ("iris-v3", True), ("model_v12", True),
     ("model-server", False), ("web-2", False), ("app-2024", False), ("feature-store-12345678", False),
+    ("model_server", False), ("iris_2", False),
 ])
-def test_a_label_value_ending_in_a_date_changes_each_release(value, moves):
+def test_a_label_value_ending_in_a_version_or_date_changes_each_release(value, moves):
+    what = "ends in a version or date, which changes each release" if moves else "names no release"
     assert bool(day04.ENDS_IN_VERSION.fullmatch(value)) is moves, \
-        (f"the label value {value!r} {'ends in a date, which changes each release' if moves else 'names no release'}, "
-         f"but the check {'missed it' if moves else 'flagged it'}")
+        f"the label value {value!r} {what}, but the check {'missed it' if moves else 'flagged it'}"
+
+
+@pytest.mark.parametrize("image, serves", [
+    ("nginxinc/nginx-unprivileged:1.27.0-alpine", True),
+    ("public.ecr.aws/aws-observability/aws-for-fluent-bit:2.32.2", True),
+    ("nginx:1.27.0", True), ("busybox:1.36.1", False), ("ghcr.io/acme/nginx-config-check:1.0.0", False),
+])
+def test_a_server_image_built_another_way_still_serves(image, serves):
+    assert bool(day04._runs_a_server_image({"image": image})) is serves, \
+        (f"{image} with no command {'runs its server' if serves else 'runs no server'}, "
+         f"but the check says it {'does not' if serves else 'does'}")
