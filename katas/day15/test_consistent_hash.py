@@ -6,6 +6,7 @@ import subprocess
 import sys
 from collections import Counter
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -363,6 +364,24 @@ def test_points_of_different_nodes_practically_never_share_a_position():
         f"they hold {shares} times a third: do points of different nodes land on the same position? Use "
         "positions wide enough (64 bits) that they practically never do"
     )
+
+
+@pytest.mark.parametrize("kind", [np.int64, np.uint16], ids=["numpy-int64", "numpy-uint16"])
+def test_a_numpy_integer_vnodes_is_that_many_points(kind):
+    # A setting read from a config array is a NumPy integer, no int: refusing it for its type is refusing the number.
+    nodes = [f"node-{i}" for i in range(8)]
+    keys = KEYS[:4000]
+    try:
+        ring = ConsistentHashRing(nodes, vnodes=kind(3))
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the message names what came instead
+        pytest.fail(f"ConsistentHashRing(nodes, vnodes={kind.__name__}(3)) should be the ring of vnodes=3, it raised "
+                    f"{exc!r}: a NumPy integer is a whole number")
+    three = placement(ConsistentHashRing(nodes, vnodes=3), keys)
+    differ = sum(three[k] != owner for k, owner in placement(ring, keys).items())
+    assert differ == 0, (f"vnodes={kind.__name__}(3) should place keys exactly like vnodes=3, but {differ} of "
+                         f"{len(keys)} keys went elsewhere")
 
 
 def test_vnodes_true_is_one_point_per_node():

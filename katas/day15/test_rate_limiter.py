@@ -425,7 +425,9 @@ def test_a_clock_that_steps_back_refills_no_stretch_twice(stepped_back):
         assert bucket.consume(50) is False, "a bucket holding 10 tokens or fewer should refuse 50"
     else:
         held = bucket.get_available_tokens()
-        assert held <= 10 + 1e-9, f"a clock stepping back from 10 s to 5 s should refill nothing, the bucket holds {held!r}"
+        assert held == pytest.approx(10), (
+            f"a clock stepping back from 10 s to 5 s should refill nothing and take nothing away: the bucket held 10 "
+            f"tokens and should still hold 10, it holds {held!r}")
     now[0] = 10.0
     held = bucket.get_available_tokens()
     assert held <= 10 + 1e-9, (
@@ -439,6 +441,18 @@ def test_a_clock_that_steps_back_refills_no_stretch_twice(stepped_back):
         f"the clock read 0, 10, 5, 10 and then 12 at 1 token/s: the bucket emptied at 0 should hold 12 tokens, it "
         f"holds {held!r} (the 2 s past 10 refill as usual)"
     )
+
+
+def test_a_clock_that_steps_back_takes_no_tokens_away():
+    # The textbook refill, tokens + (now - last) * rate with no check that now is later, adds a negative gain.
+    now = [0.0]
+    bucket = TokenBucketRateLimiter(1, 1, clock=lambda: now[0])
+    now[0] = -100.0
+    held = bucket.get_available_tokens()
+    assert held == pytest.approx(1), (
+        f"a full bucket of 1 whose clock steps back from 0 to -100 s should still hold 1 token (stepping back "
+        f"refills nothing and takes nothing away), it holds {held!r}")
+    assert bucket.consume(1) is True, "a full bucket of 1 whose clock stepped back should still give its 1 token"
 
 
 def test_uses_the_injected_clock_not_real_time(clock):
