@@ -6,6 +6,7 @@ import subprocess
 import sys
 from collections import Counter
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -30,8 +31,14 @@ KEYS_ALIKE = {
     # unicodedata.normalize("NFKC") merges fullwidth letters with ASCII ones: 4,096 spellings again
     "fullwidth-forms-only": ["".join(chr(ord(c) + 0xFEE0) if mask >> i & 1 else c for i, c in enumerate("userfeatures"))
                              for mask in range(2 ** len("userfeatures"))],
+    # unicodedata.normalize("NFC") (or "NFD") merges an accent written as one character with a letter followed by a
+    # combining accent: 4,096 spellings of one word
+    "composed-or-combining-accents": ["".join("\u00e9" if mask >> i & 1 else "e\u0301" for i in range(12))
+                                      for mask in range(2 ** 12)],
     # hashing only the first N characters of URLs and feature paths
     "long-shared-prefix": [f"{_LONG_PREFIX}{i}" for i in range(5000)],
+    # a cap as large as 64 KiB or 99,999 characters still merges these
+    "very-long-shared-prefix": [f"{'embedding/' * 10_000}{i}" for i in range(300)],
     # file names read with os.fsdecode(): a byte that is not UTF-8 becomes a lone surrogate ('\udc80'..'\udcff');
     # encode("utf-8") raises on it, errors="replace" turns every one into "?"
     "lone-surrogates": [os.fsdecode(b"part-" + bytes([a, b]) + b".parquet") for a in range(0x80, 0x100)
@@ -240,17 +247,21 @@ def test_removing_a_node_from_a_crowded_ring_leaves_the_other_points_in_place():
     )
 
 
-def test_two_nodes_whose_names_extend_each_other_split_the_keys_evenly():
+@pytest.mark.parametrize("vnodes", [2000, 20_000])
+def test_two_nodes_whose_names_extend_each_other_split_the_keys_evenly(vnodes):
     # With labels like f"{node}{i}", half of 'cache-11''s points land exactly on points of
     # 'cache-1' ('cache-11' + '0' == 'cache-1' + '10'): those points own nothing, and
-    # 'cache-11' gets about a third of the keys. 2,000 points each make the split even.
-    ring = ConsistentHashRing(["cache-1", "cache-11"], vnodes=2000)
+    # 'cache-11' gets about a third of the keys. 2,000 points each make the split even. Padding the number
+    # (f"{node}{i:04d}") only moves the collisions to point 10,000: 'cache-1' + '10000' == 'cache-11' + '0000'.
+    ring = ConsistentHashRing(["cache-1", "cache-11"], vnodes=vnodes)
     load = Counter(placement(ring).values())
     share = load["cache-11"] / len(KEYS)
     assert 0.45 <= share <= 0.55, (
-        f"with 2000 virtual nodes each, 'cache-1' and 'cache-11' should each hold about half of the "
+        f"with {vnodes} virtual nodes each, 'cache-1' and 'cache-11' should each hold about half of the "
         f"keys, but 'cache-11' holds {share:.0%}: do some of its points sit exactly on points of "
-        "'cache-1' (labels like f'{node}{i}' collide: 'cache-1' + '10' == 'cache-11' + '0')?"
+        "'cache-1' (labels like f'{node}{i}' collide: 'cache-1' + '10' == 'cache-11' + '0', and zero-padded "
+        "ones too from point 10,000 on: 'cache-1' + '10000' == 'cache-11' + '0000')? Separate the name from the "
+        "number, or hash the name's length with it"
     )
 
 
@@ -258,16 +269,17 @@ def test_two_nodes_whose_names_extend_each_other_split_the_keys_evenly():
     "nodes",
     [["缓存-α", "缓存-β"], ["Cache-A", "cache-a"], ["cache-a", "cache-a "], [" cache-a", "cache-a"],
      ["cache-a", "cache-a\n"], ["ｃａｃｈｅ-a", "cache-a"], ["cache-\udcff", "cache-?"],
-     ["cache-\ud83d", "cache-?"]],
+     ["cache-\ud83d", "cache-?"], ["caf\u00e9", "cafe\u0301"]],
     ids=["non-ascii", "case", "trailing-space", "leading-space", "trailing-newline", "fullwidth", "lone-surrogate",
-         "high-surrogate"],
+         "high-surrogate", "composed-or-combining-accent"],
 )
 def test_nodes_with_different_names_keep_their_own_points(nodes):
     # Names are any text, hashed exactly as given. Cleaning a name first gives both nodes below the same
     # points, and the node that wins every tie owns every key: `encode("ascii", errors="ignore")` (or
     # "replace") merges the Chinese and Greek names, lower() (as if it were a host name) merges "Cache-A" and
     # "cache-a", strip() (names read from a config file) merges "cache-a " and "cache-a", and
-    # unicodedata.normalize("NFKC") turns fullwidth "ｃａｃｈｅ" into "cache". A lone surrogate ("\udcff", from
+    # unicodedata.normalize("NFKC") turns fullwidth "ｃａｃｈｅ" into "cache" (and "NFC" turns "cafe" with a combining
+    # accent into "café" written with one character). A lone surrogate ("\udcff", from
     # os.fsdecode() of a host file name) makes encode("utf-8") raise and becomes "?" with errors="replace".
     try:
         ring = ConsistentHashRing(nodes, vnodes=2000)
@@ -363,6 +375,24 @@ def test_points_of_different_nodes_practically_never_share_a_position():
         f"they hold {shares} times a third: do points of different nodes land on the same position? Use "
         "positions wide enough (64 bits) that they practically never do"
     )
+
+
+@pytest.mark.parametrize("kind", [np.int64, np.uint16], ids=["numpy-int64", "numpy-uint16"])
+def test_a_numpy_integer_vnodes_is_that_many_points(kind):
+    # A setting read from a config array is a NumPy integer, no int: refusing it for its type is refusing the number.
+    nodes = [f"node-{i}" for i in range(8)]
+    keys = KEYS[:4000]
+    try:
+        ring = ConsistentHashRing(nodes, vnodes=kind(3))
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the message names what came instead
+        pytest.fail(f"ConsistentHashRing(nodes, vnodes={kind.__name__}(3)) should be the ring of vnodes=3, it raised "
+                    f"{exc!r}: a NumPy integer is a whole number")
+    three = placement(ConsistentHashRing(nodes, vnodes=3), keys)
+    differ = sum(three[k] != owner for k, owner in placement(ring, keys).items())
+    assert differ == 0, (f"vnodes={kind.__name__}(3) should place keys exactly like vnodes=3, but {differ} of "
+                         f"{len(keys)} keys went elsewhere")
 
 
 def test_vnodes_true_is_one_point_per_node():

@@ -26,10 +26,13 @@ NUMPY_KINDS = [np.float16, np.float32, np.float64, np.longdouble, np.int8, np.in
 
 
 # NaN: `capacity < 1` is False. A numpy.float32 NaN (from a float32 config array) is NaN too, but it is no
-# subclass of float: `isinstance(capacity, float) and math.isnan(capacity)` lets it through.
+# subclass of float: `isinstance(capacity, float) and math.isnan(capacity)` lets it through. A Decimal NaN raises
+# decimal.InvalidOperation (an ArithmeticError, no ValueError) when compared with < or >=.
 @pytest.mark.parametrize(
-    "capacity", [0, -1, 0.5, float("nan"), np.float16("nan"), np.float32("nan"), np.float64("nan"), np.longdouble("nan")],
-    ids=["0", "-1", "0.5", "nan", "numpy-float16-nan", "numpy-float32-nan", "numpy-float64-nan", "numpy-longdouble-nan"],
+    "capacity", [0, -1, 0.5, float("nan"), np.float16("nan"), np.float32("nan"), np.float64("nan"), np.longdouble("nan"),
+                 Decimal("NaN")],
+    ids=["0", "-1", "0.5", "nan", "numpy-float16-nan", "numpy-float32-nan", "numpy-float64-nan", "numpy-longdouble-nan",
+         "decimal-nan"],
 )
 def test_capacity_below_one_is_rejected(capacity):
     with pytest.raises(ValueError):
@@ -37,8 +40,8 @@ def test_capacity_below_one_is_rejected(capacity):
 
 
 def test_a_whole_number_too_large_for_a_float_is_a_capacity():
-    # `math.isnan(capacity)` converts to float and raises OverflowError for such an int; `capacity != capacity`
-    # or `not capacity >= 1` compare exactly.
+    # `math.isnan(capacity)` converts to float and raises OverflowError for such an int; `not capacity >= 1`
+    # compares exactly (a Decimal NaN raises decimal.InvalidOperation there: that one is a ValueError too).
     try:
         cache = LRUCache(10**400)
     except (OverflowError, ValueError) as exc:

@@ -53,6 +53,20 @@ def test_starts_full(clock):
     assert bucket.get_available_tokens() == pytest.approx(10), "a new bucket should hold `capacity` tokens"
 
 
+def test_a_count_a_float_holds_exactly_is_reported_exactly(clock):
+    # Reporting one float step below every count (so that a refused token is never reported) lowers exact ones too.
+    bucket = TokenBucketRateLimiter(5, 1, clock=clock)
+    for step, expected in (("new", 5.0), ("drained", 0.0), ("refilled for 2 s", 2.0)):
+        if step == "drained":
+            assert bucket.consume(5) is True, "a full bucket of 5 should give all 5 tokens"
+        elif step == "refilled for 2 s":
+            clock.advance(2)
+        held = bucket.get_available_tokens()
+        assert held == expected, (
+            f"a bucket of 5 at 1 token/s, {step}, holds exactly {expected} tokens and should report exactly that "
+            f"(unrounded, not one float step below), it reports {held!r}")
+
+
 def test_each_limiter_keeps_its_own_tokens(clock):
     # One limiter per API key: state kept on the class (`state = {...}` in the class body) is shared by all.
     first = TokenBucketRateLimiter(3, 1, clock=clock)
@@ -181,6 +195,44 @@ def test_a_request_for_a_huge_whole_number_of_tokens_is_refused_not_an_error(cap
     assert bucket.consume(1) is True, f"{described}, then refused 10**400 tokens, should still give 1 of its 4.5"
 
 
+def _used_from_another_thread_after(bucket, failing_calls, failure, what):
+    """Make `failing_calls` (each must raise `failure`) in one thread and, while it is still alive, consume(1) and
+    read the count in another: what the other thread got. A re-entrant lock (RLock) left held lets its own thread
+    in again, and no other; a plain Lock left held lets no thread in."""
+    results = []
+    failed, others_done = threading.Event(), threading.Event()
+
+    def fail():
+        for call in failing_calls:
+            try:
+                call()
+            except failure:
+                pass
+        failed.set()
+        others_done.wait(timeout=10)  # stay alive: a new thread may reuse a finished thread's id
+
+    def use():
+        results.append((bucket.consume(1), bucket.get_available_tokens()))
+
+    # Daemon threads: a hung call must not hang the test run.
+    failer = threading.Thread(target=fail, daemon=True)
+    failer.start()
+    try:
+        assert failed.wait(timeout=5), (
+            f"after {what}, the calls that followed in the same thread did not return within 5 s: release the lock "
+            "on every path (`with lock:`)")
+        user = threading.Thread(target=use, daemon=True)
+        user.start()
+        user.join(timeout=5)
+        assert not user.is_alive(), (
+            f"after {what} in one thread, calls from another thread did not return within 5 s: release the lock on "
+            "every path (`with lock:` or try/finally); a held RLock still lets the thread holding it in, no other")
+    finally:
+        others_done.set()
+        failer.join(timeout=5)
+    return results
+
+
 def test_a_clock_that_fails_once_leaves_the_limiter_usable():
     # A clock may raise (a remote time source, a broken fake): the call fails, the bucket must not.
     # A lock taken with acquire() and released only on the normal path stays held for ever after.
@@ -193,48 +245,29 @@ def test_a_clock_that_fails_once_leaves_the_limiter_usable():
             raise OSError("clock unavailable")
         return clock()
 
-    bucket = TokenBucketRateLimiter(5, 1, clock=flaky_clock)
-    results = []
-
-    failed, others_done = threading.Event(), threading.Event()
-
-    def fail():
-        for call in (bucket.consume, bucket.get_available_tokens):
+    def failing_call(call):
+        def fail():
             failing[0] = True
-            try:
-                call()
-            except OSError:
-                pass
-        failed.set()
-        others_done.wait(timeout=10)  # stay alive: a new thread may reuse a finished thread's id
+            call()
+        return fail
 
-    def use():
-        results.append((bucket.consume(1), bucket.get_available_tokens()))
-
-    # The failed calls run in one thread and the next ones in another, while the first is still alive: a
-    # re-entrant lock (RLock) left held lets its own thread in again, and no other. Daemon threads: a hung
-    # call must not hang the test run.
-    failer = threading.Thread(target=fail, daemon=True)
-    failer.start()
-    try:
-        assert failed.wait(timeout=5), (
-            "after clock() raised inside consume(), the call to get_available_tokens() that followed in the same "
-            "thread did not return within 5 s: release the lock on every path (`with lock:`), also when the clock "
-            "raises"
-        )
-        user = threading.Thread(target=use, daemon=True)
-        user.start()
-        user.join(timeout=5)
-        assert not user.is_alive(), (
-            "after clock() raised inside consume() and then inside get_available_tokens() in one thread, calls from "
-            "another thread did not return within 5 s: release the lock on every path (`with lock:` or "
-            "try/finally), also when the clock raises; a held RLock still lets the thread holding it in, no other"
-        )
-    finally:
-        others_done.set()
-        failer.join(timeout=5)
+    bucket = TokenBucketRateLimiter(5, 1, clock=flaky_clock)
+    results = _used_from_another_thread_after(
+        bucket, [failing_call(bucket.consume), failing_call(bucket.get_available_tokens)], OSError,
+        "clock() raised inside consume() and then inside get_available_tokens()")
     assert results == [(True, pytest.approx(4))], (
         f"the bucket of 5 should still grant 1 token and then hold 4 after the failed calls, got {results}"
+    )
+
+
+def test_a_refused_request_leaves_the_limiter_usable_from_every_thread(clock):
+    # A lock taken before the request is checked, and not released when the check raises, is held for ever.
+    bucket = TokenBucketRateLimiter(5, 1, clock=clock)
+    refused = [lambda tokens=tokens: bucket.consume(tokens) for tokens in (0, -1, float("nan"))]
+    results = _used_from_another_thread_after(bucket, refused, ValueError,
+                                              "consume(0), consume(-1) and consume(nan) raised ValueError")
+    assert results == [(True, pytest.approx(4))], (
+        f"the bucket of 5 should still grant 1 token and then hold 4 after the refused requests, got {results}"
     )
 
 
@@ -439,6 +472,18 @@ def test_a_clock_that_steps_back_refills_no_stretch_twice(stepped_back):
         f"the clock read 0, 10, 5, 10 and then 12 at 1 token/s: the bucket emptied at 0 should hold 12 tokens, it "
         f"holds {held!r} (the 2 s past 10 refill as usual)"
     )
+
+
+def test_a_clock_that_steps_back_takes_no_tokens_away():
+    # The textbook refill, tokens + (now - last) * rate with no check that now is later, adds a negative gain.
+    now = [0.0]
+    bucket = TokenBucketRateLimiter(1, 1, clock=lambda: now[0])
+    now[0] = -100.0
+    held = bucket.get_available_tokens()
+    assert held == pytest.approx(1), (
+        f"a full bucket of 1 whose clock steps back from 0 to -100 s should still hold 1 token (stepping back "
+        f"refills nothing and takes nothing away), it holds {held!r}")
+    assert bucket.consume(1) is True, "a full bucket of 1 whose clock stepped back should still give its 1 token"
 
 
 def test_uses_the_injected_clock_not_real_time(clock):

@@ -13,7 +13,11 @@ from typing import Any
 
 class LRUCache:
     def __init__(self, capacity: int) -> None:
-        if not capacity >= 1:  # NaN too
+        try:
+            below = not capacity >= 1  # NaN too
+        except ArithmeticError:  # a Decimal NaN, whose comparisons raise decimal.InvalidOperation
+            below = True
+        if below:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
         self.capacity = capacity
         self._entries: OrderedDict[Hashable, Any] = OrderedDict()

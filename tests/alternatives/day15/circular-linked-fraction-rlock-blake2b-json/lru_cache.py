@@ -18,7 +18,11 @@ class _Node:
 
 class LRUCache:
     def __init__(self, capacity: int) -> None:
-        if not capacity >= 1:
+        try:
+            too_small = not capacity >= 1
+        except ArithmeticError:  # Decimal('NaN') >= 1 raises InvalidOperation
+            too_small = True
+        if too_small:
             raise ValueError("capacity must be 1 or more")
         self.capacity = capacity
         self._index: dict[Hashable, _Node] = {}

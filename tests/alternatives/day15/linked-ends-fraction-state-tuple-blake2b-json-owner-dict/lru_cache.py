@@ -18,7 +18,7 @@ class LRUCache:
     """A dict of key -> node plus a doubly linked list from oldest to newest."""
 
     def __init__(self, capacity: int) -> None:
-        if not capacity >= 1:
+        if capacity != capacity or not capacity >= 1:  # != is NaN's own test and never raises, not even for a Decimal
             raise ValueError(f"capacity must be at least 1, got {capacity!r}")
         self._capacity = capacity
         self._index: dict = {}

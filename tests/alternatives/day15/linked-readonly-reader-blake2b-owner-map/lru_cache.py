@@ -18,7 +18,11 @@ class _Node:
 
 class LRUCache:
     def __init__(self, capacity: int) -> None:
-        if not capacity >= 1:  # NaN too
+        try:
+            too_small = not capacity >= 1
+        except ArithmeticError:  # Decimal('NaN') >= 1 raises InvalidOperation
+            too_small = True
+        if too_small:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
         self._capacity = capacity
         self._map: dict[Hashable, _Node] = {}

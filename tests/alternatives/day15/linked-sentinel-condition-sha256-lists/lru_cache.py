@@ -17,7 +17,7 @@ class _Node:
 
 class LRUCache:
     def __init__(self, capacity: int) -> None:
-        if not capacity >= 1:  # NaN too
+        if capacity != capacity or not capacity >= 1:  # != is NaN's own test and never raises, not even for a Decimal
             raise ValueError(f"capacity must be at least 1, got {capacity!r}")
         self._capacity = capacity
         self._index: dict = {}

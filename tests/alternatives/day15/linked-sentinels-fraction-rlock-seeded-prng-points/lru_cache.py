@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from typing import Any
+from decimal import Decimal
 
 
 class _Node:
@@ -18,7 +19,7 @@ class _Node:
 
 class LRUCache:
     def __init__(self, capacity: int) -> None:
-        if not capacity >= 1:  # NaN too
+        if (isinstance(capacity, Decimal) and capacity.is_nan()) or not capacity >= 1:  # NaN too
             raise ValueError(f"capacity must be >= 1, got {capacity}")
         self._capacity = capacity
         self._index: dict = {}

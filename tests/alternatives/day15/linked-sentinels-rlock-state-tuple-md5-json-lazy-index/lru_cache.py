@@ -14,11 +14,19 @@ class _Node:
         self.next: _Node | None = None
 
 
+def _at_least_one(number) -> bool:
+    """False for anything below 1 and for NaN of every type (a Decimal NaN raises on >=)."""
+    try:
+        return number >= 1
+    except ArithmeticError:
+        return False
+
+
 class LRUCache:
     """dict of key -> node in a doubly linked list; head.next is the newest, tail.prev the oldest."""
 
     def __init__(self, capacity: int) -> None:
-        if not capacity >= 1:
+        if not _at_least_one(capacity):
             raise ValueError(f"capacity must be >= 1, got {capacity!r}")
         self.capacity = capacity
         self._map: dict = {}

@@ -9,7 +9,7 @@ from typing import Any
 
 class LRUCache:
     def __init__(self, capacity: int) -> None:
-        if not capacity >= 1:  # NaN too
+        if capacity != capacity or not capacity >= 1:  # != is NaN's own test and never raises, not even for a Decimal
             raise ValueError(f"capacity must be at least 1, got {capacity}")
         self.capacity = capacity
         self._data: OrderedDict[Hashable, Any] = OrderedDict()

@@ -16,9 +16,17 @@ from collections.abc import Hashable
 from typing import Any
 
 
+def _at_least_one(number) -> bool:
+    """False for anything below 1 and for NaN of every type (a Decimal NaN raises on >=)."""
+    try:
+        return number >= 1
+    except ArithmeticError:
+        return False
+
+
 class LRUCache:
     def __init__(self, capacity: int) -> None:
-        if not capacity >= 1:  # NaN too
+        if not _at_least_one(capacity):
             raise ValueError(f"capacity must be at least 1, got {capacity!r}")
         self._capacity = capacity
         self._data: OrderedDict = OrderedDict()

@@ -3,7 +3,11 @@ from collections import OrderedDict
 
 class LRUCache:
     def __init__(self, capacity):
-        if not capacity >= 1:  # NaN too
+        try:
+            too_small = not capacity >= 1
+        except ArithmeticError:  # Decimal('NaN') >= 1 raises InvalidOperation
+            too_small = True
+        if too_small:
             raise ValueError("capacity must be >= 1")
         self.capacity = capacity
         self._data = OrderedDict()

@@ -17,6 +17,8 @@ class TokenBucketRateLimiter:
 
     def _refill(self):
         now = self._clock()
+        if now <= self._last:  # a clock stepping back: nothing gained, nothing lost, nothing counted twice
+            return
         self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.refill_rate)
         self._last = now
 

@@ -6,13 +6,14 @@ last resized, so `next(iter(d))` after many evictions is a scan."""
 from __future__ import annotations
 
 from collections import OrderedDict
+from decimal import Decimal
 
 _MISSING = object()
 
 
 class LRUCache:
     def __init__(self, capacity: int) -> None:
-        if not capacity >= 1:  # NaN too
+        if (isinstance(capacity, Decimal) and capacity.is_nan()) or not capacity >= 1:  # NaN too
             raise ValueError("capacity must be >= 1")
         self.capacity = capacity
         self._data = OrderedDict()

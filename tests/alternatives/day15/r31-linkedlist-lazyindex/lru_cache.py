@@ -18,7 +18,7 @@ class LRUCache:
     """dict of key -> node in a doubly linked list; head side = most recent."""
 
     def __init__(self, capacity: int) -> None:
-        if capacity < 1 or capacity != capacity:
+        if capacity != capacity or capacity < 1:  # NaN first: a Decimal NaN raises on <
             raise ValueError("capacity below 1")
         self.capacity = capacity
         self._map: dict = {}

@@ -3,11 +3,12 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Any
+from decimal import Decimal
 
 
 class LRUCache:
     def __init__(self, capacity: int) -> None:
-        if not capacity >= 1:
+        if (isinstance(capacity, Decimal) and capacity.is_nan()) or not capacity >= 1:
             raise ValueError(f"capacity must be at least 1, got {capacity!r}")
         self._capacity = capacity
         self._data: OrderedDict = OrderedDict()

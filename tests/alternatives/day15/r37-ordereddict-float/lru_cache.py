@@ -7,7 +7,11 @@ from typing import Any
 
 class LRUCache:
     def __init__(self, capacity: int) -> None:
-        if not capacity >= 1:  # NaN fails this too
+        try:
+            too_small = not capacity >= 1
+        except ArithmeticError:  # Decimal('NaN') >= 1 raises InvalidOperation
+            too_small = True
+        if too_small:
             raise ValueError(f"capacity must be at least 1, got {capacity!r}")
         self._capacity = capacity
         self._data: OrderedDict = OrderedDict()

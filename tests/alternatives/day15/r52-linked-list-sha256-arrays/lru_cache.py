@@ -27,7 +27,11 @@ class LRUCache:
             if limit < 1:
                 raise ValueError(f"capacity must be at least 1, got {capacity!r}")
         else:
-            if not capacity >= 1:  # also false for NaN of any type
+            try:
+                too_small = not capacity >= 1
+            except ArithmeticError:  # Decimal('NaN') >= 1 raises InvalidOperation
+                too_small = True
+            if too_small:
                 raise ValueError(f"capacity must be at least 1 and not NaN, got {capacity!r}")
             limit = math.inf if capacity == math.inf else math.floor(capacity)
         self._limit = limit

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from typing import Any
+from decimal import Decimal
 
 
 class _Node:
@@ -17,7 +18,7 @@ class _Node:
 
 class LRUCache:
     def __init__(self, capacity: int) -> None:
-        if not capacity >= 1:
+        if (isinstance(capacity, Decimal) and capacity.is_nan()) or not capacity >= 1:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
         self._map: dict[Hashable, _Node] = {}

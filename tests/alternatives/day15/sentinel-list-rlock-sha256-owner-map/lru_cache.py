@@ -9,9 +9,17 @@ class _Node:
         self.prev = self.next = None
 
 
+def _at_least_one(number) -> bool:
+    """False for anything below 1 and for NaN of every type (a Decimal NaN raises on >=)."""
+    try:
+        return number >= 1
+    except ArithmeticError:
+        return False
+
+
 class LRUCache:
     def __init__(self, capacity: int) -> None:
-        if not capacity >= 1:
+        if not _at_least_one(capacity):
             raise ValueError("capacity below 1")
         self._cap = capacity
         self._map = {}

@@ -18,7 +18,11 @@ class LRUCache:
     """A dict of key -> node plus a doubly linked list, most recent next to the head sentinel."""
 
     def __init__(self, capacity: int) -> None:
-        if not capacity >= 1:
+        try:
+            too_small = not capacity >= 1
+        except ArithmeticError:  # Decimal('NaN') >= 1 raises InvalidOperation
+            too_small = True
+        if too_small:
             raise ValueError("capacity must be >= 1")
         self._capacity = capacity
         self._map: dict = {}
