@@ -160,6 +160,15 @@ def _utilization_targets(hpa):
     return targets
 
 
+def _metric_targets(manifest_report):
+    """(index, target) of each of the HPA's metrics: its resource or containerResource target, {} when it has none."""
+    hpa = _only(manifest_report(HPA), "HorizontalPodAutoscaler", "autoscaling/v2", HPA)
+    for i, metric in enumerate(m for m in _spec(hpa).get("metrics") or [] if isinstance(m, dict)):
+        source = metric.get("resource") or metric.get("containerResource") or {}
+        target = source.get("target") if isinstance(source, dict) else None
+        yield i, (target if isinstance(target, dict) else {})
+
+
 def _request(container, name):
     """What the scheduler reserves for one container: its request, or its limit when only that is set."""
     resources = container.get("resources") or {}
@@ -668,11 +677,7 @@ class TestAutoscaler:
              "headroom absorbs a spike while new pods start")
 
     def test_a_utilization_target_sets_no_raw_value_beside_it(self, manifest_report):
-        hpa = _only(manifest_report(HPA), "HorizontalPodAutoscaler", "autoscaling/v2", HPA)
-        for i, metric in enumerate(m for m in _spec(hpa).get("metrics") or [] if isinstance(m, dict)):
-            source = metric.get("resource") or metric.get("containerResource") or {}
-            target = source.get("target") if isinstance(source, dict) else None
-            target = target if isinstance(target, dict) else {}
+        for i, target in _metric_targets(manifest_report):
             assert not ("averageUtilization" in target and "averageValue" in target), \
                 (f"spec.metrics[{i}] sets both averageUtilization ({target.get('averageUtilization')!r}) and "
                  f"averageValue ({target.get('averageValue')!r}): the API server rejects the HPA (\"may not set "
@@ -680,11 +685,7 @@ class TestAutoscaler:
                  "only")
 
     def test_a_resource_target_is_a_utilization_or_an_average_value(self, manifest_report):
-        hpa = _only(manifest_report(HPA), "HorizontalPodAutoscaler", "autoscaling/v2", HPA)
-        for i, metric in enumerate(m for m in _spec(hpa).get("metrics") or [] if isinstance(m, dict)):
-            source = metric.get("resource") or metric.get("containerResource") or {}
-            target = source.get("target") if isinstance(source, dict) else None
-            target = target if isinstance(target, dict) else {}
+        for i, target in _metric_targets(manifest_report):
             expected = {"Utilization": "averageUtilization", "AverageValue": "averageValue"}.get(target.get("type"))
             assert expected in target, \
                 (f"spec.metrics[{i}].target is {target}: a Resource (or ContainerResource) metric is averaged over "
@@ -709,11 +710,7 @@ class TestAutoscaler:
                  "scale on cpu (or memory) only")
 
     def test_metric_target_values_are_kubernetes_quantities(self, manifest_report):
-        hpa = _only(manifest_report(HPA), "HorizontalPodAutoscaler", "autoscaling/v2", HPA)
-        for i, metric in enumerate(m for m in _spec(hpa).get("metrics") or [] if isinstance(m, dict)):
-            source = metric.get("resource") or metric.get("containerResource") or {}
-            target = source.get("target") if isinstance(source, dict) else None
-            target = target if isinstance(target, dict) else {}
+        for i, target in _metric_targets(manifest_report):
             for field in ("averageValue", "value"):
                 if field in target:
                     assert quantity(target[field]) is not None, \
