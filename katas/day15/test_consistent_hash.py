@@ -377,41 +377,26 @@ def test_points_of_different_nodes_practically_never_share_a_position():
     )
 
 
-@pytest.mark.parametrize("kind", [np.int64, np.uint16], ids=["numpy-int64", "numpy-uint16"])
-def test_a_numpy_integer_vnodes_is_that_many_points(kind):
-    # A setting read from a config array is a NumPy integer, no int: refusing it for its type is refusing the number.
+@pytest.mark.parametrize("vnodes, number, why", [
+    (True, 1, "True is 1 (bool is a subclass of int): a flag or a parsed setting may hand it over as it is"),
+    (np.int64(3), 3, "a setting read from a config array is a NumPy integer, no int, but a whole number"),
+    (np.uint16(3), 3, "a setting read from a config array is a NumPy integer, no int, but a whole number"),
+], ids=["true", "numpy-int64", "numpy-uint16"])
+def test_vnodes_of_another_whole_number_type_is_that_many_points(vnodes, number, why):
+    # Refusing a number for its type is refusing the number.
     nodes = [f"node-{i}" for i in range(8)]
     keys = KEYS[:4000]
     try:
-        ring = ConsistentHashRing(nodes, vnodes=kind(3))
+        ring = ConsistentHashRing(nodes, vnodes=vnodes)
     except NotImplementedError:
         raise
     except Exception as exc:  # noqa: BLE001 - the message names what came instead
-        pytest.fail(f"ConsistentHashRing(nodes, vnodes={kind.__name__}(3)) should be the ring of vnodes=3, it raised "
-                    f"{exc!r}: a NumPy integer is a whole number")
-    three = placement(ConsistentHashRing(nodes, vnodes=3), keys)
-    differ = sum(three[k] != owner for k, owner in placement(ring, keys).items())
-    assert differ == 0, (f"vnodes={kind.__name__}(3) should place keys exactly like vnodes=3, but {differ} of "
-                         f"{len(keys)} keys went elsewhere")
-
-
-def test_vnodes_true_is_one_point_per_node():
-    # True is the number 1 (bool is a subclass of int): a flag or a parsed setting may hand it over as it is.
-    nodes = [f"node-{i}" for i in range(8)]
-    keys = KEYS[:4000]
-    try:
-        ring = ConsistentHashRing(nodes, vnodes=True)
-    except NotImplementedError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the message names what came instead
-        pytest.fail(f"ConsistentHashRing(nodes, vnodes=True) should be the ring of vnodes=1 (True is 1), it raised "
-                    f"{exc!r}: do not refuse a bool")
-    one = placement(ConsistentHashRing(nodes, vnodes=1), keys)
-    differ = sum(one[k] != owner for k, owner in placement(ring, keys).items())
-    assert differ == 0, (
-        f"ConsistentHashRing(nodes, vnodes=True) should place keys exactly like vnodes=1 (True is 1), but {differ} "
-        f"of {len(keys)} keys land elsewhere"
-    )
+        pytest.fail(f"ConsistentHashRing(nodes, vnodes={vnodes!r}) should be the ring of vnodes={number}, it raised "
+                    f"{exc!r}: {why}")
+    same = placement(ConsistentHashRing(nodes, vnodes=number), keys)
+    differ = sum(same[k] != owner for k, owner in placement(ring, keys).items())
+    assert differ == 0, (f"ConsistentHashRing(nodes, vnodes={vnodes!r}) should place keys exactly like "
+                         f"vnodes={number} ({why}), but {differ} of {len(keys)} keys went elsewhere")
 
 
 def test_with_one_point_each_the_nodes_form_one_circle():
