@@ -202,6 +202,33 @@ def non_http_server():
         yield url
 
 
+def _fixed_answer_server(name: str, answer: bytes, doc: str):
+    """A fixture, `name`, yielding the URL of a server that answers every request with `answer` and closes."""
+    def fixture():
+        with _server_answering(answer) as url:
+            yield url
+
+    fixture.__doc__ = doc
+    return pytest.fixture(fixture, name=name)
+
+
+http2_status_line_server = _fixed_answer_server(
+    "http2_status_line_server", b"HTTP/2 200 OK\r\nContent-Length: 0\r\n\r\n",
+    "URL of a server that answers with the status line `HTTP/2 200 OK`, a protocol version an HTTP/1.1 client "
+    "cannot read (http.client raises UnknownProtocol), then closes.")
+overlong_header_server = _fixed_answer_server(
+    "overlong_header_server",
+    b"HTTP/1.1 200 OK\r\nX-Trace: " + b"a" * 70_000 + b"\r\nContent-Length: 0\r\n\r\n",
+    "URL of a server that answers `200 OK` with a header line over 64 KiB (http.client raises LineTooLong), then "
+    "closes.")
+too_many_headers_server = _fixed_answer_server(
+    "too_many_headers_server",
+    b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-Header-%d: 1\r\n" % i for i in range(120))
+    + b"Content-Length: 0\r\n\r\n",
+    "URL of a server that answers `200 OK` with 120 header lines (http.client refuses more than 100 with an "
+    "HTTPException), then closes.")
+
+
 @pytest.fixture
 def unanswered_connect():
     """URL of a port whose connection queue is full: a new connection is never accepted (its SYN goes
@@ -276,18 +303,22 @@ def wait_until():
 
 @pytest.fixture
 def docker_api_with_one_container():
-    """start(name, stdout, stderr, logs_status=200) -> base_url of a stand-in Docker daemon that knows one stopped
-    container, `name`: it answers `docker inspect` of it (by name or full id) and its logs, as dockerd frames them
-    for a container without a TTY (the bytes exactly as the program wrote them, one frame per line, stdout's lines
-    before stderr's), honouring `?tail=` as the Engine API does (the last N lines, `0` none, `all` or no tail every
-    line), and 404 for anything else. With another `logs_status` it answers the inspect but refuses the logs with
-    that HTTP error, as dockerd does when it cannot read them (`{"message": ...}`, so docker-py raises its APIError).
-    Stopped after the test."""
+    """start(name, stdout, stderr, logs_status=200, logged_hours_ago=0.0) -> base_url of a stand-in Docker daemon that
+    knows one stopped container, `name`: it answers `docker inspect` of it (by name or full id) and its logs, as
+    dockerd frames them for a container without a TTY (the bytes exactly as the program wrote them, one frame per
+    line, stdout's lines before stderr's), honouring `?tail=` as the Engine API does (the last N lines, `0` none,
+    `all` or no tail every line) and then `?since=` as dockerd does (a Unix time, `seconds[.fraction]`: lines
+    written before it are left out; `0` or none keeps every line), and 404 for anything else. Every line was
+    written `logged_hours_ago` hours before `start` was called (the container stopped then). With another
+    `logs_status` it answers the inspect but refuses the logs with that HTTP error, as dockerd does when it cannot
+    read them (`{"message": ...}`, so docker-py raises its APIError). Stopped after the test."""
     import json
     import re
     import struct
 
-    def start(name: str, stdout: bytes = b"", stderr: bytes = b"", logs_status: int = 200) -> str:
+    def start(name: str, stdout: bytes = b"", stderr: bytes = b"", logs_status: int = 200,
+              logged_hours_ago: float = 0.0) -> str:
+        written_at = time.time() - logged_hours_ago * 3600.0
         attrs = {"Id": "c0ffee" * 10 + "c0ff", "Name": f"/{name}", "Image": "sha256:" + "0" * 64,
                  "Config": {"Tty": False, "Image": "stand-in"},
                  "State": {"Status": "exited", "Running": False, "Paused": False, "Restarting": False,
@@ -296,13 +327,15 @@ def docker_api_with_one_container():
         lines = [(stream, line) for stream, data in ((1, stdout), (2, stderr))  # a line ends at b"\n" only
                  for line in re.findall(rb"[^\n]*\n|[^\n]+\Z", data)]
 
-        def frames(tail: str) -> bytes:
+        def frames(tail: str, since: float) -> bytes:
             # dockerd reads tail as a number of lines from the end; "all", a missing or unreadable one means all
             try:
                 count = int(tail)
             except ValueError:
                 count = -1
             kept = lines if count < 0 else lines[max(len(lines) - count, 0):]
+            if written_at < since:  # dockerd takes the tail first, then skips the lines written before `since`
+                kept = []
             return b"".join(struct.pack(">BxxxL", stream, len(line)) + line for stream, line in kept)
 
         known = {f"/containers/{key}/{what}" for key in (name, attrs["Id"]) for what in ("json", "logs")}
@@ -313,15 +346,23 @@ def docker_api_with_one_container():
 
                 parts = urlsplit(self.path)
                 path = parts.path
-                tail = parse_qs(parts.query).get("tail", ["all"])[0]
+                query = parse_qs(parts.query)
+                tail = query.get("tail", ["all"])[0]
                 route = "/" + path.split("/", 2)[2] if path.startswith("/v1.") else path
+                try:  # dockerd parses since as seconds[.nanoseconds] since the epoch and refuses anything else
+                    since = float(query.get("since", ["0"])[0])
+                except ValueError:
+                    since = None
                 if route in known and route.endswith("/json"):
                     self._answer(200, json.dumps(attrs).encode())
                 elif route in known and logs_status != 200:
                     self._answer(logs_status, json.dumps({"message": f"stand-in daemon cannot read the logs: "
                                                                      f"error {logs_status}"}).encode())
+                elif route in known and since is None:
+                    self._answer(400, json.dumps({"message": f"invalid value for since: {query['since'][0]}"})
+                                 .encode())
                 elif route in known:
-                    self._answer(200, frames(tail), "application/vnd.docker.raw-stream")
+                    self._answer(200, frames(tail, since), "application/vnd.docker.raw-stream")
                 else:
                     self._answer(404, json.dumps({"message": f"No such container: {route}"}).encode())
 

@@ -45,6 +45,12 @@ def evidence_of(findings: list[Finding], cause: str) -> str:
     return next(f.evidence for f in findings if f.cause == cause)
 
 
+def assert_names_the_failing_docker_healthcheck(evidence: str, why: str) -> None:
+    assert "unhealthy" in evidence.lower() and re.search(r"docker|healthcheck", evidence, re.IGNORECASE), (
+        f"{why}, so the 'unhealthy' evidence must say that Docker's HEALTHCHECK reports 'unhealthy'; got {evidence!r}"
+    )
+
+
 # --- task 3: ranking causes ---------------------------------------------------------
 
 
@@ -246,6 +252,20 @@ def test_no_answer_from_health_is_unreachable_quoting_the_error():
 
 
 @pytest.mark.task(taskno=3)
+def test_the_unreachable_evidence_quotes_the_whole_probe_error():
+    error = ("ConnectionError: HTTPConnectionPool(host='127.0.0.1', port=8000): Max retries exceeded with url: "
+             "/health (Caused by NewConnectionError('<urllib3.connection.HTTPConnection object at 0x7f3a2c1d5e50>: "
+             "Failed to establish a new connection: [Errno 111] Connection refused'))")
+    findings = analyse(snapshot("healthy", HealthCheck(status=None, latency_ms=None, error=error)))
+    assert causes(findings) == ["unreachable"], f"running but not answering: {findings}"
+    evidence = evidence_of(findings, "unreachable")
+    assert error in evidence, (
+        f"the evidence quotes the probe's error whole ({len(error)} characters), not cut short at any length: its "
+        f"end ('Connection refused') is the reason; got {len(evidence)} characters ending {evidence[-60:]!r}"
+    )
+
+
+@pytest.mark.task(taskno=3)
 def test_unreachable_is_decided_by_the_missing_status_not_by_the_error_text():
     findings = analyse(snapshot("healthy", HealthCheck(status=None, latency_ms=None, error="")))
     assert causes(findings) == ["unreachable"], (
@@ -272,14 +292,14 @@ def test_a_non_200_health_answer_is_unhealthy(status):
 def test_a_failing_docker_healthcheck_is_unhealthy():
     findings = analyse(snapshot("unhealthy"))
     assert causes(findings) == ["unhealthy"], f"State.Health.Status is 'unhealthy': {findings}"
-    evidence = evidence_of(findings, "unhealthy")
-    assert "unhealthy" in evidence.lower() and re.search(r"docker|healthcheck", evidence, re.IGNORECASE), (
-        f"/health answered 200, so the evidence must say that Docker's HEALTHCHECK reports 'unhealthy': {evidence!r}"
-    )
+    assert_names_the_failing_docker_healthcheck(evidence_of(findings, "unhealthy"), "/health answered 200")
     findings = analyse(snapshot("unhealthy", REFUSED))
     assert causes(findings) == ["unreachable", "unhealthy"], (
         f"no answer to our probe and Docker's HEALTHCHECK failing are two causes that both apply: {findings}"
     )
+    assert_names_the_failing_docker_healthcheck(
+        evidence_of(findings, "unhealthy"), "/health gave no answer and so no status code; Docker's HEALTHCHECK "
+        "failing is what makes this finding")
 
 
 @pytest.mark.task(taskno=3)
@@ -288,10 +308,7 @@ def test_an_error_status_and_a_failing_docker_healthcheck_are_both_quoted():
     assert causes(findings) == ["unhealthy"], f"/health answered 503 and Docker's HEALTHCHECK fails: {findings}"
     evidence = evidence_of(findings, "unhealthy")
     assert "503" in evidence, f"the evidence quotes the status code 503: {evidence!r}"
-    assert "unhealthy" in evidence.lower() and re.search(r"docker|healthcheck", evidence, re.IGNORECASE), (
-        f"Docker's HEALTHCHECK fails too, and the evidence says so (its status 'unhealthy') beside the 503: "
-        f"{evidence!r}"
-    )
+    assert_names_the_failing_docker_healthcheck(evidence, "Docker's HEALTHCHECK fails beside the 503")
 
 
 @pytest.mark.task(taskno=3)
@@ -446,6 +463,23 @@ def test_the_error_words_are_found_in_any_case(line):
     assert found == ["error_logs"], (
         f"a line containing error, exception, traceback, fatal or panic in any case (not only the usual spellings) "
         f"is an error line: {line!r} alone on a line should give ['error_logs'], got {found}"
+    )
+
+
+@pytest.mark.task(taskno=3)
+def test_only_the_five_words_make_an_error_line():
+    logs = ("CRITICAL: disk 91% full\nhealth check failed once, retrying\nWARNING: slow request\n"
+            "warn: cache miss for model-a\nrequest aborted by the client\n")
+    findings = analyse(snapshot("healthy", logs=logs))
+    assert causes(findings) == ["healthy"], (
+        f"no line of this log contains error, exception, traceback, fatal or panic: 'CRITICAL', 'failed', "
+        f"'WARNING', 'warn' or 'aborted' alone make no error line, so a healthy server stays healthy; got {findings}"
+    )
+    findings = analyse(snapshot("healthy", logs="starting\nERROR: model reload aborted\nretry failed, CRITICAL\n"))
+    evidence = evidence_of(findings, "error_logs")
+    assert "ERROR: model reload aborted" in evidence and "retry failed" not in evidence, (
+        f"the last error line is 'ERROR: model reload aborted': the line after it ('retry failed, CRITICAL') holds "
+        f"none of the five words, so it is no error line to quote; got {evidence!r}"
     )
 
 
@@ -629,21 +663,27 @@ def test_check_health_probes_anew_after_a_call_that_got_no_answer(server):
     )
 
 
+def sockets_left_to_gc(probe):
+    """(probe's result, the sockets it left for the garbage collector to close), from the ResourceWarning Python
+    gives when it closes a socket nobody closed."""
+    import gc
+    import warnings
+
+    gc.collect()  # earlier tests' garbage is collected now, so only this probe's sockets can warn below
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        result = probe()
+        gc.collect()  # whatever the probe left behind is collected now, not at some later, luckier moment
+    return result, [str(w.message) for w in caught
+                    if issubclass(w.category, ResourceWarning) and "socket" in str(w.message)]
+
+
 @pytest.mark.task(taskno=4)
 @pytest.mark.parametrize("status, delay_s, timeout_s", [(200, 0.0, 2.0), (503, 0.0, 2.0), (200, 1.0, 0.3)],
                          ids=["answer_200", "answer_503", "no_answer_in_time"])
 def test_check_health_closes_every_connection_it_opens(keep_alive_server, status, delay_s, timeout_s):
-    import gc
-    import warnings
-
     url, still_open = keep_alive_server(status, delay_s)
-    gc.collect()  # earlier tests' garbage is collected now, so only this probe's sockets can warn below
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ResourceWarning)  # Python warns when it closes a socket nobody closed
-        result = check_health(url, timeout_s=timeout_s)
-        gc.collect()  # whatever the probe left behind is collected now, not at some later, luckier moment
-    left_to_gc = [str(w.message) for w in caught
-                  if issubclass(w.category, ResourceWarning) and "socket" in str(w.message)]
+    result, left_to_gc = sockets_left_to_gc(lambda: check_health(url, timeout_s=timeout_s))
     expected = "no answer within 0.3 s" if delay_s else f"a {status} answer"
     assert (result.status is None) == bool(delay_s), (
         f"the server kept the connection open after {expected}; got {result}"
@@ -669,6 +709,41 @@ def check_health_without_raising(url: str, server_did: str):
         raise
     except Exception as exc:
         pytest.fail(f"{server_did}; check_health never raises for a broken server, but it raised {exc!r}")
+
+
+# Servers whose answer check_health cannot read as HTTP (fixtures in conftest.py), and what each of them did.
+BROKEN_ANSWERS = {
+    "non_http_server": "the url's port belongs to a server that does not speak HTTP (it answered "
+                       "'-ERR unknown command')",
+    "broken_http_server": "the server sent its headers (Content-Length 100) and closed the connection after 9 bytes",
+    "undecodable_body_server": "the server answered 200 with Content-Encoding gzip and a body that is not gzip",
+    "http2_status_line_server": "the server answered with the status line 'HTTP/2 200 OK', a protocol version "
+                                "HTTP/1.1 cannot read",
+    "overlong_header_server": "the server answered 200 with a header line over 64 KiB",
+    "too_many_headers_server": "the server answered 200 with 120 header lines",
+}
+UNREADABLE_HEADERS = ["http2_status_line_server", "overlong_header_server", "too_many_headers_server"]
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.parametrize("broken", BROKEN_ANSWERS)
+def test_check_health_closes_its_connection_after_a_broken_answer(request, broken):
+    url = request.getfixturevalue(broken)
+    result, left_to_gc = sockets_left_to_gc(lambda: check_health_without_raising(url, BROKEN_ANSWERS[broken]))
+    assert not left_to_gc, (
+        f"{BROKEN_ANSWERS[broken]}; check_health closes every connection it opens before it returns, also when the "
+        f"answer is broken (it returned {result}), yet the socket was left open and only the garbage collector "
+        f"closed it: {left_to_gc}"
+    )
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.parametrize("unreadable", UNREADABLE_HEADERS)
+def test_check_health_survives_an_answer_whose_head_it_cannot_read(request, unreadable):
+    result = check_health_without_raising(request.getfixturevalue(unreadable), BROKEN_ANSWERS[unreadable])
+    assert result.status is not None or result.error, (
+        f"{BROKEN_ANSWERS[unreadable]}: either the status that arrived, or no status and the reason why; got {result}"
+    )
 
 
 @pytest.mark.task(taskno=4)
@@ -945,6 +1020,21 @@ def test_gather_keeps_the_last_log_lines_asked_for(docker_api_with_one_container
     default = gather("day13-chatty", server.url, client=client).logs
     assert default.splitlines() == lines, (
         f"the container wrote 10 lines; gather's default log_lines=50 keeps all of them; got {default!r}"
+    )
+
+
+@pytest.mark.task(taskno=4)
+@pytest.mark.parametrize("hours", [1.0, 0.25, 2.0])
+def test_gather_keeps_the_last_log_lines_however_long_ago_they_were_written(docker_api_with_one_container, server,
+                                                                              hours):
+    daemon = docker_api_with_one_container("day13-crashed-at-night", stdout=b"starting\n",
+                                           stderr=b"ERROR: could not load model\n", logged_hours_ago=3.0)
+    client = docker.DockerClient(base_url=daemon, version="1.41", timeout=5)
+    logs = gather("day13-crashed-at-night", server.url, client=client, hours=hours).logs
+    assert logs.splitlines() == ["starting", "ERROR: could not load model"], (
+        f"the container wrote its 2 log lines and stopped 3 hours ago: gather keeps its last log_lines lines however "
+        f"old they are (hours={hours:g} bounds only the store's latency, not the log, as `docker logs --since` "
+        f"would); got {logs!r}"
     )
 
 
