@@ -204,7 +204,13 @@ def test_a_float32_metric_follows_plain_float_arithmetic():
     ((10, 90.0, Decimal(100), 1, 20), 10,
      ("10 pods at a float 90.0 against a Decimal(100) target: in floats 90 / 100 is 0.9, inside the band, so "
       "10 stay 10 (a float cannot be divided by a Decimal, so turn each number into a float first)")),
-], ids=["fraction", "decimal", "float-metric-decimal-target"])
+    ((4, 75.0, 100.0, 1, 20, Decimal("0.2499999999999999999999")), 4,
+     ("4 pods at 75 against 100 with tolerance Decimal('0.2499999999999999999999'), which is 0.25 as a float: "
+      "|0.75 - 1| = 0.25 is inside the band, so 4 stay 4 (the tolerance follows the float rule too)")),
+    ((4, 75.0, 100.0, 1, 20, Fraction(1, 4) - Fraction(1, 10**30)), 4,
+     ("4 pods at 75 against 100 with tolerance 1/4 - 1/10**30, which is 0.25 as a float: |0.75 - 1| = 0.25 is "
+      "inside the band, so 4 stay 4 (the tolerance follows the float rule too)")),
+], ids=["fraction", "decimal", "float-metric-decimal-target", "decimal-tolerance", "fraction-tolerance"])
 def test_decimal_and_fraction_follow_the_float_rule(args, expected, what):
     got = desired_replicas(*args)
     assert type(got) is int and got == expected, \
@@ -301,8 +307,13 @@ def test_rejects_impossible_arguments(args, why):
     ((100, 1e300, 1e-7, 1, 10), "a ratio of 1e307 whose product with 100 replicas overflows to infinity"),
     ((2, 10**400, 1, 1, 10), "a whole-number current_value too large for a float (10**400)"),
     ((2, Fraction(10**400), 1, 1, 10), "a Fraction current_value too large for a float (10**400)"),
+    ((3, 50.0, Decimal("1e-400"), 1, 10), "a Decimal target_value too small for a float: it becomes 0.0, and "
+                                          "dividing by it raises ZeroDivisionError"),
+    ((3, 50.0, Fraction(1, 10**400), 1, 10), "a Fraction target_value too small for a float: it becomes 0.0, and "
+                                             "dividing by it raises ZeroDivisionError"),
 ], ids=["inf", "inf-pinned", "inf-in-an-infinite-band", "numpy-float64-inf", "numpy-float32-inf", "ratio-overflows",
-        "ratio-overflows-in-an-infinite-band", "product-overflows", "huge-whole-number", "huge-fraction"])
+        "ratio-overflows-in-an-infinite-band", "product-overflows", "huge-whole-number", "huge-fraction",
+        "tiny-decimal-target", "tiny-fraction-target"])
 def test_an_infinite_metric_or_an_overflowing_ratio_is_a_value_error(args, why):
     try:
         got = desired_replicas(*args)

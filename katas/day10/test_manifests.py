@@ -48,9 +48,11 @@ PROBE_HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")  # how a probe checks;
 # keeps every pod Pending.
 KIND_NODES = [{"kubernetes.io/os": "linux", "kubernetes.io/arch": arch} for arch in ("amd64", "arm64")]
 NODE_LABELS = tuple(KIND_NODES[0])  # what every node carries, the tests' kind node too
-APP_NAME_KEYS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app", "name", "k8s-app")  # name one app
-SHARED_KEYS = ("app.kubernetes.io/part-of", "app.kubernetes.io/managed-by", "part-of", "managed-by", "tier", "team",
-               "env", "environment", "project")  # other apps carry them with the same value
+APP_NAME_KEYS = ("app.kubernetes.io/name", "app", "name", "k8s-app")  # name one app
+COMPONENT_KEY = "app.kubernetes.io/component"  # names the app among the recommended labels when there is no name
+# Other apps carry them with the same value: a Helm release's instance is shared by every chart of the release.
+SHARED_KEYS = ("app.kubernetes.io/part-of", "app.kubernetes.io/managed-by", "app.kubernetes.io/instance", "part-of",
+               "managed-by", "tier", "team", "env", "environment", "project")
 SYSTEM_ACCOUNTS = (None, "default")  # the service account every namespace has
 DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
 
@@ -816,8 +818,10 @@ class TestDisruptionBudget:
         selected = selected if isinstance(selected, dict) else {}
         own = set((selected.get("matchLabels") if isinstance(selected.get("matchLabels"), dict) else {}) or {})
         own |= {e.get("key") for e in selected.get("matchExpressions") or [] if isinstance(e, dict)}
-        # The labels that name this app: a name key, or else the selector's keys other apps do not share.
-        naming = {key for key in labels if key in APP_NAME_KEYS} or (own - set(SHARED_KEYS)) or own
+        # The labels that name this app: a name key, or else the component, or else the selector's keys other apps
+        # do not share.
+        naming = ({key for key in labels if key in APP_NAME_KEYS} or {COMPONENT_KEY} & set(labels)
+                  or (own - set(SHARED_KEYS)) or own)
         neighbour = {key: (f"not-{value}" if key in naming else value) for key, value in labels.items()}
         if naming & set(labels):
             assert not selector_matches(selector, neighbour), \

@@ -7,10 +7,10 @@ import math
 
 def desired_replicas(current_replicas: int, current_value: float, target_value: float,
                      min_replicas: int, max_replicas: int, tolerance: float = 0.1) -> int:
-    try:
-        float(current_value)
+    try:  # every number is the float it becomes, for the checks too (Decimal("1e-400") is 0.0)
+        current_value, target_value, tolerance = float(current_value), float(target_value), float(tolerance)
     except OverflowError:  # a whole number or Fraction past 1e308
-        raise ValueError("current_value is too large for a float") from None
+        raise ValueError("a value is too large for a float") from None
     for name, value in (("current_value", current_value), ("target_value", target_value)):
         if not math.isfinite(value):
             raise ValueError(f"{name} must be a finite number, got {value!r}")

@@ -26,9 +26,9 @@ def _within_band(ratio: float, tolerance: float) -> bool:
 def desired_replicas(current_replicas: int, current_value: float, target_value: float,
                      min_replicas: int, max_replicas: int, tolerance: float = 0.1) -> int:
     try:
-        float(current_value)
+        current_value, target_value, tolerance = map(float, (current_value, target_value, tolerance))
     except OverflowError:  # a whole number or Fraction past 1e308
-        raise ValueError("current_value is too large for a float") from None
+        raise ValueError("a value is too large for a float") from None
     args = locals()
     broken = [name for name in ("current_value", "target_value") if math.isnan(args[name])
               or math.isinf(args[name])]

@@ -7,9 +7,11 @@ import math
 def desired_replicas(current_replicas: int, current_value: float, target_value: float,
                      min_replicas: int, max_replicas: int, tolerance: float = 0.1) -> int:
     try:
-        float(current_value)
+        current_value = float(current_value)
     except OverflowError:  # a whole number or Fraction past 1e308
         raise ValueError("current_value is too large for a float") from None
+    target_value = float(target_value)  # a Decimal too small for a float becomes 0.0, which the check below refuses
+    tolerance = float(tolerance)
     if current_replicas < 1:
         raise ValueError("current_replicas must be at least 1")
     if math.isnan(current_value) or current_value < 0:

@@ -7,10 +7,13 @@ import math
 
 def desired_replicas(current_replicas: int, current_value: float, target_value: float,
                      min_replicas: int, max_replicas: int, tolerance: float = 0.1) -> int:
-    try:
-        float(current_value)
-    except OverflowError:  # a whole number or Fraction past 1e308
-        raise ValueError("current_value is too large for a float") from None
+    numbers = {}
+    for name, value in (("current_value", current_value), ("target_value", target_value), ("tolerance", tolerance)):
+        try:
+            numbers[name] = float(value)  # the checks, like the arithmetic, judge the float
+        except OverflowError:  # a whole number or Fraction past 1e308
+            raise ValueError(f"{name} is too large for a float") from None
+    current_value, target_value, tolerance = numbers["current_value"], numbers["target_value"], numbers["tolerance"]
     if current_replicas < 1:
         raise ValueError(f"current_replicas must be at least 1, got {current_replicas}")
     if math.isnan(current_value) or current_value < 0:
