@@ -95,7 +95,7 @@ IMAGE_LIBRARIES = ("/opt/venv", "/usr/local")  # a volume anywhere inside these 
 # (nginx-unprivileged and aws-for-fluent-bit are the same servers, built to run as non-root or on AWS.)
 SERVER_IMAGE = re.compile(r"(?:aws-for-)?fluent-bit|fluentd|vector|promtail|envoy|nginx(?:-unprivileged)?|haproxy"
                           r"|opentelemetry-collector(?:-contrib)?|cloud-?sql-proxy|proxyv2|.+-exporter"
-                          r"|redis|postgres|memcached")
+                          r"|redis|postgres|memcached|alloy|grafana-agent")
 SERVER_IMAGE_PATHS = ("linkerd/proxy",)  # a last part too common to match alone (proxy)
 # Executables that start a long-running server (a log shipper, proxy, collector, web or metrics server): an init
 # container whose command starts one never finishes either. Options that make them check or print and exit instead.
@@ -103,6 +103,10 @@ SERVER_COMMAND = re.compile(r"fluent-bit|envoy|nginx|redis-server|otelcol(?:-con
 ONE_SHOT_FLAGS = {"-t", "-T", "--test", "--version", "-v", "-V", "--help", "-h", "--dry-run", "--check-config",
                   "validate", "check", "--config-check"}
 SHELLS = ("sh", "bash", "ash", "dash", "zsh")
+# What runs the command after it unchanged (exec fluent-bit, dumb-init -- fluent-bit, env A=1 fluent-bit, nohup ...),
+# and a `NAME=value` assignment in front of a command (FLB_LOG_LEVEL=info fluent-bit), which only sets its environment.
+WRAPPERS = ("exec", "env", "nohup", "dumb-init", "tini", "tini-static")
+ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=.*", re.S)
 # Shell that never returns (unless it breaks or exits): an init container running it blocks the server for ever.
 # (`while sleep 60` too: sleep always succeeds, so the loop's condition never fails.)
 RUNS_FOREVER = re.compile(r"\bwhile\s+(?:(?:true|:|(?:/usr)?/bin/true"
@@ -112,6 +116,8 @@ RUNS_FOREVER = re.compile(r"\bwhile\s+(?:(?:true|:|(?:/usr)?/bin/true"
                           r"|sleep\s+[0-9.]+[smhd]?(?=\s*;?\s*do\b)|(?:True|1)\s*:)"
                           r"|\buntil\s+false\b"
                           r"|\bfor\s*\(\(\s*;\s*;\s*\)\)|\bsleep\s+inf(?:inity)?\b"
+                          # Python's waits for a signal or serves for ever: signal.pause(), httpd.serve_forever()
+                          r"|\bsignal\.pause\s*\(\s*\)|\.serve_forever\s*\("
                           # tail -f, also after other options: tail -n +1 -F FILE, tail -n0 -f /dev/null
                           r"|\btail\s+(?:-[A-Za-z0-9=+-]*\s+(?:\+?[0-9]+\s+)?)*?"
                           r"(?:-[A-Za-z0-9]*[fF][A-Za-z0-9]*(?=\s|$)|--follow\b)")
@@ -119,6 +125,9 @@ LEAVES_A_LOOP = re.compile(r"\b(?:break|exit)\b")
 # A sleep (busybox and GNU: seconds, or a number with s, m, h or d) that holds the server back an hour or more.
 _SLEEP_ARG = r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)[smhd]?"
 SLEEP = re.compile(rf"\bsleep\s+({_SLEEP_ARG}(?:\s+{_SLEEP_ARG})*)(?![\w.])")
+# Python's sleep (time.sleep(3600), asyncio.sleep(60 * 60)): seconds, as a number or a product of numbers.
+_PY_NUMBER = r"[0-9][0-9_]*(?:\.[0-9_]*)?"
+PYTHON_SLEEP = re.compile(rf"\bsleep\s*\(\s*({_PY_NUMBER}(?:\s*\*\s*{_PY_NUMBER})*)\s*\)")
 LONG_SLEEP_S = 3600
 SLEEP_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # Downward API fields that give an init container its own pod's address (the pod's name is its host name).
@@ -131,8 +140,9 @@ OWN_SERVER = re.compile(r"(?<![\w.-])(?:localhost|127\.0\.0\.1|0\.0\.0\.0|\[?::1
 # Database, cache and broker clients count too, in any case (redis-cli -h redis PING, pg_isready -h db,
 # until psql -h db -c '\q'), as does bash's
 # /dev/tcp/HOST/PORT. (The other names stay lower case: a Python loop's `print("Waiting for Host")` is no probe.)
-PEER_TOOLS = (r"(?:nslookup|nc|ncat|netcat|wget|curl|getent|ping|dig|host|telnet"
-              r"|psql|mysql|mongo|cqlsh|kcat|kafkacat|grpc_health_probe"
+PEER_TOOLS = (r"(?:(?:/usr)?(?:/local)?/s?bin/|\./)?"  # also by its path: /usr/bin/curl, /bin/nc, ./pg_isready
+              r"(?:nslookup|nc|ncat|netcat|wget|curl|getent|ping|dig|host|telnet"
+              r"|psql|mysql|mongo|cqlsh|kcat|kafkacat|kafka-[a-z-]+(?:\.sh)?|grpc_health_probe|grpcurl"
               r"|(?i:redis-cli|pg_isready|mysqladmin|mongosh|socat))(?=[\s;)`]|$)|/dev/(?:tcp|udp)/")
 WAITS_FOR_A_PEER = re.compile(rf"\b(?:until|while)\b[^;]*?(?:(?:^|[\s!(&|`]){PEER_TOOLS})")
 
@@ -149,10 +159,14 @@ PYTHON_LOOP = re.compile(r"\bwhile\s+(?:True|1)\s*:|\b(?:for|while)\s+[^\n]*[^\s
 # a `while True:` loop it is a wait for a peer, as `until nc -z redis 6379` is in shell.
 # A socket's connect((host, port)) counts (socket.socket().connect(...)), as do a database's or cache's client
 # (psycopg2.connect(...), redis.Redis(...).ping()).
+# Any database driver's connect counts (pymysql.connect(host="db"), mysql.connector.connect(...)), as do SQLAlchemy's
+# create_engine(url).connect() or engine.connect(), a MongoClient(...) and asyncio.open_connection(...).
 PYTHON_NET_CLIENT = re.compile(r"\b(?:create_connection|connect_ex|urlopen|getaddrinfo|gethostbyname(?:_ex)?"
                                r"|HTTPS?Connection|(?:requests|httpx)\.(?:get|head|post|request))\s*\("
                                r"|\.connect\s*\(\s*\(|\bsocket\.socket\s*\([^)]*\)\s*\.connect\s*\("
-                               r"|\bpsycopg2?\.connect\s*\(|\.ping\s*\(")
+                               r"|\b(?:psycopg2?|pymysql|MySQLdb|mysql\.connector|asyncpg|aiomysql|pymssql|pyodbc"
+                               r"|cx_Oracle|oracledb)\.connect\s*\(|\.connect\s*\(\s*\)"
+                               r"|\b(?:create_(?:async_)?engine|MongoClient|open_connection)\s*\(|\.ping\s*\(")
 # A shell `do` or `done` in command position (not an `echo done`).
 SHELL_DO_DONE = re.compile(r"(?:^|(?<=[;&|(\n]))\s*\b(do|done)\b")
 # A trap's handler (trap 'exit 0' TERM) runs on a signal: an `exit` there does not end the loop.
@@ -234,9 +248,8 @@ def _server_command(container):
     """The long-running server a container's own command or args start (fluent-bit, nginx, python -m http.server),
     also behind `exec`, or as any command of a `sh -c` script (`sh -c "mkdir -p /x && exec fluent-bit ..."`), or
     None (a one-shot run such as `nginx -t` or `--version` ends)."""
-    words = [str(w) for key in ("command", "args") if isinstance(container.get(key), list) for w in container[key]]
-    while words and words[0] == "exec":
-        words = words[1:]
+    words = _unwrapped([str(w) for key in ("command", "args") if isinstance(container.get(key), list)
+                        for w in container[key]])
     if words and posixpath.basename(words[0]) in SHELLS:
         flag = next((n for n, w in enumerate(words[1:3], 1) if re.fullmatch(r"-[a-z]*c[a-z]*", w)), None)
         if flag is not None and flag + 1 < len(words):  # sh -c "...": every command of the script
@@ -247,8 +260,43 @@ def _server_command(container):
     executable = posixpath.basename(words[0])
     if SERVER_COMMAND.fullmatch(executable):
         return executable
-    python = re.fullmatch(r"python(?:[0-9.]*)", executable)
-    return "python -m http.server" if python and " ".join(words[1:]).startswith("-m http.server") else None
+    if not re.fullmatch(r"python(?:[0-9.]*)", executable):
+        return None
+    rest = words[1:]
+    while rest and rest[0].startswith("-") and rest[0] != "-m":  # python -u -m uvicorn ...
+        rest = rest[1:]
+    module = rest[1] if len(rest) >= 2 and rest[0] == "-m" else None
+    return f"python -m {module}" if module and (module == "http.server" or SERVER_COMMAND.fullmatch(module)) else None
+
+
+def _unwrapped(words):
+    """A command's words without what runs it unchanged in front of it: `exec`, `NAME=value` assignments, and the
+    wrappers env, nohup, dumb-init and tini with their options (dumb-init -- fluent-bit, tini -s -- nginx)."""
+    while words:
+        if ASSIGNMENT.fullmatch(words[0]):
+            words = words[1:]
+        elif posixpath.basename(words[0]) in WRAPPERS:
+            words = words[1:]
+            if "--" in words and all(w.startswith("-") for w in words[:words.index("--")]):
+                words = words[words.index("--") + 1:]
+            while words and words[0].startswith("-") and words[0] != "-":
+                words = words[1:]
+        else:
+            break
+    return words
+
+
+def _sleeps(script):
+    """Each sleep in a script, as its text and its seconds: the shell's (sleep 1d, sleep 1h 30m) and Python's
+    (time.sleep(3600), time.sleep(60 * 60))."""
+    for sleep in SLEEP.finditer(script):
+        yield sleep.group(0), sum(float(arg.rstrip("smhd") or 0) * SLEEP_UNITS.get(arg[-1], 1)
+                                  for arg in sleep.group(1).split())
+    for sleep in PYTHON_SLEEP.finditer(script):
+        product = 1.0
+        for factor in re.split(r"\s*\*\s*", sleep.group(1)):
+            product *= float(factor.replace("_", "") or 0)
+        yield sleep.group(0), product
 
 
 def _loop_body(script, loop, python=None):
@@ -1168,11 +1216,9 @@ class TestDeployment:
                  "in its own body, not by the break of a loop nested in it): the server's container starts only "
                  "once every init container has finished, so no pod ever becomes ready; run a helper that lives "
                  "beside the server as a sidecar (an init container with restartPolicy: Always)")
-            for sleep in SLEEP.finditer(script):
-                seconds = sum(float(arg.rstrip("smhd") or 0) * SLEEP_UNITS.get(arg[-1], 1)
-                              for arg in sleep.group(1).split())
+            for sleep, seconds in _sleeps(script):
                 assert seconds < LONG_SLEEP_S, \
-                    (f"initContainers[{i}] runs {sleep.group(0)!r}, which waits {seconds / 3600:.3g} hours (an hour "
+                    (f"initContainers[{i}] runs {sleep!r}, which waits {seconds / 3600:.3g} hours (an hour "
                      "or more, as the 'sleep forever' idiom does): the server's container starts only once every init "
                      "container has finished, so no pod is ready for that long; run a helper that lives beside the "
                      "server as a sidecar (an init container with restartPolicy: Always)")

@@ -88,6 +88,35 @@ _SPEC.loader.exec_module(day04)
     ("server", ["/bin/sh", "-c", "mkdir -p /tmp/flb-storage && exec /fluent-bit/bin/fluent-bit -c /etc/fb.conf"]),
     ("server", ["sh", "-c", "envsubst < /seed/nginx.conf > /etc/nginx/nginx.conf && exec nginx -g 'daemon off;'"]),
     ("server", ["sh", "-c", "set -e\nmkdir -p /cache\nredis-server --port 6380\n"]),
+    ("peer", ["sh", "-c", "until /usr/bin/curl -sf http://feature-store/healthz; do echo waiting; sleep 2; done"]),
+    ("peer", ["sh", "-c", "until /bin/nc -z redis 6379; do sleep 2; done"]),
+    ("peer", ["sh", "-c", "for i in $(seq 1 30); do ./pg_isready -h db && exit 0; sleep 2; done; exit 1"]),
+    ("peer", ["python", "-c", "import os, time\nfrom sqlalchemy import create_engine\nfor _ in range(30):\n    try:\n"
+                              "        create_engine(os.environ['DATABASE_URL']).connect()\n        break\n"
+                              "    except Exception:\n        time.sleep(2)\n"]),
+    ("peer", ["python", "-c", "import time\nwhile True:\n    try:\n        engine.connect()\n        break\n"
+                              "    except Exception:\n        time.sleep(2)\n"]),
+    ("peer", ["python", "-c", "import pymysql, time\nfor _ in range(30):\n    try:\n"
+                              "        pymysql.connect(host='mysql').close()\n        break\n"
+                              "    except Exception:\n        time.sleep(2)\n"]),
+    ("peer", ["python", "-c", "import time\nfrom pymongo import MongoClient\nwhile True:\n    try:\n"
+                              "        MongoClient('mongodb://mongo:27017').admin.command('ping')\n        break\n"
+                              "    except Exception:\n        time.sleep(2)\n"]),
+    ("forever", ["python", "-c", "import signal; print('exec in to inspect'); signal.pause()"]),
+    ("forever", ["python", "-c", "import http.server\nhttp.server.HTTPServer(('', 9100), "
+                                 "http.server.SimpleHTTPRequestHandler).serve_forever()\n"]),
+    ("sleep", ["python", "-c", "import time; print('exec in to inspect'); time.sleep(3600)"]),
+    ("sleep", ["python3", "-c", "from time import sleep\nsleep(60 * 60 * 24)\n"]),
+    ("sleep", ["sh", "-c", "sleep 1h"]),
+    ("server", ["python", "-m", "uvicorn", "exporter:app", "--host", "0.0.0.0", "--port", "9100"]),
+    ("server", ["python3", "-u", "-m", "gunicorn", "-b", "0.0.0.0:9100", "exporter:app"]),
+    ("server", ["sh", "-c", "mkdir -p /tmp/buf && FLB_LOG_LEVEL=info fluent-bit -c /fluent-bit/etc/fluent-bit.conf"]),
+    ("server", ["/usr/bin/dumb-init", "--", "/fluent-bit/bin/fluent-bit", "-c", "/fluent-bit/etc/fluent-bit.conf"]),
+    ("server", ["tini", "-s", "--", "nginx", "-g", "daemon off;"]),
+    ("server", ["env", "ENVOY_UID=0", "envoy", "-c", "/etc/envoy/envoy.yaml"]),
+    ("server", ["sh", "-c", "nohup redis-server --port 6380"]),
+    ("peer", ["sh", "-c", "until grpcurl -plaintext feature-store:6566 list; do sleep 2; done"]),
+    ("peer", ["sh", "-c", "until kafka-topics.sh --bootstrap-server kafka:9092 --list; do sleep 2; done"]),
 ], ids=["sock-connect", "socket-socket-connect", "redis-ping", "psycopg2-connect", "redis-cli-PING",
         "redis-cli-get", "pg_isready", "dev-tcp", "nc-z", "nslookup", "psql", "mysql", "kcat",
         "while-true", "while-colon",
@@ -98,17 +127,30 @@ _SPEC.loader.exec_module(day04)
         "envoy", "nginx", "redis-server", "otelcol-contrib", "otelcol", "gunicorn", "uvicorn", "prometheus",
         "python-m-http-server", "args-only", "exec", "sh-c-exec", "sh-c-exec-python", "python-while-connect-ex",
         "python-while-requests-get", "wait-then-tail-F", "nested-for-break", "python-nested-for-break",
-        "sh-c-mkdir-then-fluent-bit", "sh-c-envsubst-then-nginx", "sh-c-lines-then-redis-server"])
+        "sh-c-mkdir-then-fluent-bit", "sh-c-envsubst-then-nginx", "sh-c-lines-then-redis-server",
+        "curl-by-path", "nc-by-path", "pg_isready-by-relative-path", "sqlalchemy-create-engine-connect",
+        "engine-connect", "pymysql-connect", "mongo-client", "python-signal-pause", "python-serve-forever",
+        "python-time-sleep-hour", "python-sleep-a-day", "sleep-1h", "python-m-uvicorn", "python-u-m-gunicorn",
+        "env-prefix-fluent-bit", "dumb-init-fluent-bit", "tini-nginx", "env-envoy", "nohup-redis-server",
+        "grpcurl", "kafka-topics"])
 def test_init_container_checks_catch_each_form_the_readme_names(kind, command):
     script = " ".join(command)
     if kind.startswith("server"):
         found = day04._server_command({"args" if kind == "server-args" else "command": command})
+    elif kind == "sleep":
+        found = _long_sleep(script)
     else:
         found = day04._waits_for_a_peer(script) if kind == "peer" else day04._never_ends(script)
-    what = {"peer": "a wait for a peer the files do not create", "forever": "a loop that never ends"}.get(
+    what = {"peer": "a wait for a peer the files do not create", "forever": "a loop that never ends",
+            "sleep": "a sleep of an hour or more"}.get(
         kind, "a long-running server")
     assert found is not None, \
         f"the init-container checks should see {what} in {script!r}, but they found nothing in it"
+
+
+def _long_sleep(script):
+    """The first sleep of an hour or more the init-container checks see in a script, or None."""
+    return next((sleep for sleep, seconds in day04._sleeps(script) if seconds >= day04.LONG_SLEEP_S), None)
 
 @pytest.mark.parametrize("command", [
     ["sh", "-c", "for f in /seed/*; do cp \"$f\" /cache/; done"],
@@ -127,13 +169,26 @@ def test_init_container_checks_catch_each_form_the_readme_names(kind, command):
     ["python", "-c", "import os, time\nwhile not os.path.exists('/seed/ready'):\n    time.sleep(1)\n"],
     ["sh", "-c", "cd /etc/nginx && nginx -t; echo checked"],
     ["sh", "-c", "echo 'start nginx; fluent-bit later' && ls /tmp"],
+    ["sh", "-c", "while true; do [ -f /seed/ready ] && break; sleep 1; done; /usr/bin/curl --version"],
+    ["sh", "-c", "while [ ! -e /seed/host ]; do sleep 1; done"],
+    ["python", "-c", "import time; print('warming the cache'); time.sleep(5)"],
+    ["python", "-c", "import sqlite3\nfor name in ('a', 'b'):\n    sqlite3.connect(f'/cache/{name}.db').close()\n"],
+    ["python", "-m", "pip", "install", "--target", "/cache", "requests==2.32.3"],
+    ["python3", "-m", "compileall", "/cache"],
+    ["/usr/bin/dumb-init", "--", "sh", "-c", "cp /seed/* /cache/"],
+    ["env", "LANG=C", "nginx", "-t"],
+    ["sh", "-c", "FLB_LOG_LEVEL=info fluent-bit --dry-run -c /fluent-bit/etc/fluent-bit.conf"],
 ], ids=["for-cp", "for-echo-host", "python-for-mkdir", "python-one-shot", "nginx-t", "sh-nginx-t",
         "envoy-validate", "tail-n-5", "while-true-break-then-cat", "nested-break-2", "nested-exit",
-        "outer-break-after-nested", "python-while-not-exists", "sh-cd-then-nginx-t", "echo-server-names"])
+        "outer-break-after-nested", "python-while-not-exists", "sh-cd-then-nginx-t", "echo-server-names",
+        "while-true-break-then-curl-version", "while-not-file-named-host", "python-short-sleep",
+        "python-for-sqlite-connect", "python-m-pip", "python-m-compileall", "dumb-init-sh-cp", "env-nginx-t",
+        "env-prefix-fluent-bit-dry-run"])
 def test_init_container_checks_leave_a_command_that_finishes_alone(command):
     script = " ".join(command)
     found = {"a wait for a peer": day04._waits_for_a_peer(script), "a loop that never ends": day04._never_ends(script),
-             "a long-running server": day04._server_command({"command": command})}
+             "a long-running server": day04._server_command({"command": command}),
+             "a sleep of an hour or more": _long_sleep(script)}
     seen = {what: (match if isinstance(match, str) else match.group(0)) for what, match in found.items() if match}
     assert not seen, \
         f"{script!r} finishes on its own and waits for nobody, but the init-container checks saw {seen} in it"
@@ -183,7 +238,7 @@ def test_a_label_value_ending_in_a_version_or_date_changes_each_release(value, m
 @pytest.mark.parametrize("image, serves", [
     ("nginxinc/nginx-unprivileged:1.27.0-alpine", True),
     ("public.ecr.aws/aws-observability/aws-for-fluent-bit:2.32.2", True),
-    ("nginx:1.27.0", True), ("busybox:1.36.1", False), ("ghcr.io/acme/nginx-config-check:1.0.0", False),
+    ("nginx:1.27.0", True), ("grafana/alloy:v1.3.0", True), ("busybox:1.36.1", False), ("ghcr.io/acme/nginx-config-check:1.0.0", False),
 ])
 def test_a_server_image_built_another_way_still_serves(image, serves):
     assert bool(day04._runs_a_server_image({"image": image})) is serves, \
