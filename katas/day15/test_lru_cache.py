@@ -88,13 +88,16 @@ def test_a_whole_number_capacity_of_another_type_works_like_the_same_int(capacit
 
 @pytest.mark.parametrize(
     "capacity, kept",
-    [(2.5, 2), (1.5, 1), (3.7, 3), (2.5000001, 2), (Fraction(5, 2), 2), (Decimal("2.5"), 2), (True, 1)],
-    ids=["2.5", "1.5", "3.7", "2.5000001", "fraction-5-2", "decimal-2.5", "True"],
+    [(2.5, 2), (1.5, 1), (3.7, 3), (2.5000001, 2), (Fraction(5, 2), 2), (Decimal("2.5"), 2), (True, 1),
+     (Fraction(3 * 10**20 - 1, 10**20), 2), (Decimal("2.99999999999999999999"), 2)],
+    ids=["2.5", "1.5", "3.7", "2.5000001", "fraction-5-2", "decimal-2.5", "True", "fraction-just-below-3",
+         "decimal-just-below-3"],
 )
 def test_a_capacity_that_is_no_plain_int_limits_the_cache_to_its_value(capacity, kept):
     # A capacity that is not whole is still a limit, rounded down: 2.5 keeps 2 entries, 1.5 keeps 1 and 3.7 keeps 3
     # (round() gives 2 for 1.5 and 4 for 3.7, and rounds 2.5 to 2 only because it rounds halves to even).
-    # A Fraction or Decimal is the number it holds. True is the number 1.
+    # A Fraction or Decimal is the number it holds, also one a float cannot hold: float() turns 2.99999999999999999999
+    # into 3.0, so round it down exactly (math.floor() of the Fraction or Decimal itself). True is the number 1.
     cache = make_cache(capacity)
     for key in "abcde":
         cache.put(key, key)
