@@ -210,12 +210,14 @@ def _held_out(runs: Runs) -> dict[str, float]:
     return scores
 
 
-@pytest.fixture(params=["matching-as-a-pattern", "starting-the-same"])
+@pytest.fixture(params=["matching-as-a-pattern", "starting-the-same", "with-a-space-at-the-end", "in-capitals"])
 def other_name(request, mlflow_name: str) -> str:
     """Another model's name beside this one's ("churn_eu"): "churn-eu" is what "churn_eu" matches as a LIKE
-    pattern ('_' stands for any one character there); "churn_eu-eu" starts the same."""
-    other = mlflow_name.replace("_", "-") if request.param == "matching-as-a-pattern" else f"{mlflow_name}-eu"
-    assert other != mlflow_name, f"setup: {mlflow_name!r} should contain '_'"
+    pattern ('_' stands for any one character there); "churn_eu-eu" starts the same; "churn_eu " and "CHURN_EU"
+    are what trimming or case folding would take for it."""
+    other = {"matching-as-a-pattern": mlflow_name.replace("_", "-"), "starting-the-same": f"{mlflow_name}-eu",
+             "with-a-space-at-the-end": f"{mlflow_name} ", "in-capitals": mlflow_name.upper()}[request.param]
+    assert other != mlflow_name, f"setup: the other name should differ from {mlflow_name!r} ({request.param})"
     return other
 
 

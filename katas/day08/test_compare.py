@@ -113,6 +113,32 @@ def test_scores_the_rows_given_even_after_a_promotion_scored_them(registry, held
         previous = expected
 
 
+def test_a_model_created_again_under_its_old_name_is_scored_afresh(registry, held_out, mlflow_name):
+    import mlflow
+
+    def scores():
+        table = compare_versions(registry.tracking_uri, mlflow_name, registry.X_test, registry.y_test)
+        return {row["version"]: row["score"] for row in table}
+
+    for run in ("weak", "best"):
+        register_challenger(registry.tracking_uri, registry.run_ids[run], mlflow_name)
+    before = scores()
+    assert before == pytest.approx({"1": held_out["weak"], "2": held_out["best"]}, abs=1e-9), (
+        f"setup: version 1 is the weak model and version 2 the best one: {before}")
+    # A team starts the model over: deleted, then created again, its versions numbered from 1 again.
+    mlflow.MlflowClient(tracking_uri=registry.tracking_uri, registry_uri=registry.tracking_uri
+                        ).delete_registered_model(mlflow_name)
+    for run in ("best", "weak"):
+        register_challenger(registry.tracking_uri, registry.run_ids[run], mlflow_name)
+    expected = {"1": held_out["best"], "2": held_out["weak"]}
+    after = scores()
+    assert after == pytest.approx(expected, abs=1e-9), (
+        f"{mlflow_name!r} was deleted and created again: on the same rows as before, version 1 is now the best model "
+        f"and version 2 the weak one, {expected}, but the table says {after}, the scores of the versions that had "
+        "those numbers before: score every version on every call, never reuse a score kept from an earlier call "
+        "(a version number names a model only while its registered model lives)")
+
+
 def test_ties_are_ordered_by_version_number_not_text(registry, mlflow_name, test_side_mlflow):
     with test_side_mlflow() as mlflow:
         for _ in range(11):
@@ -159,7 +185,7 @@ def test_lists_only_the_versions_of_the_model_asked_for(registry, mlflow_name, o
     assert rows == [("1", registry.run_ids["good"])], (
         f"{mlflow_name!r} has one version (1, from the good run); the versions of {other_name!r} belong to another "
         f"model and must not be listed: got {len(rows)} rows {[v for v, _ in rows]} (match the name exactly: not "
-        "as a prefix, and not as a LIKE pattern, where '_' and '%' are wildcards)")
+        "as a prefix, not as a LIKE pattern, where '_' and '%' are wildcards, and neither trimmed nor case-folded)")
 
 
 @pytest.mark.parametrize("shape", ["with-a-quote", "with-both-quotes", "written-like-a-filter"])

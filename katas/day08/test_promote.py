@@ -202,6 +202,22 @@ def test_each_call_scores_both_versions_on_the_rows_it_is_given(registry, mlflow
     assert _aliases(registry, mlflow_name).get("champion") == "2", "'champion' should move to version 2"
 
 
+def test_a_model_created_again_under_its_old_name_is_scored_afresh(registry, held_out, mlflow_name):
+    _champion_then_challenger(registry, mlflow_name, "best", "weak")
+    assert _promote(registry, mlflow_name) is False, "setup: the weak version 2 must not beat the best champion"
+    # A team starts the model over: deleted, then created again, its versions numbered from 1 again.
+    _client(registry.tracking_uri).delete_registered_model(mlflow_name)
+    _champion_then_challenger(registry, mlflow_name, "weak", "good")
+    promoted = _promote(registry, mlflow_name)
+    assert promoted is True, (
+        f"{mlflow_name!r} was deleted and created again: on the same rows as before, its champion (version 1) is now "
+        f"the weak model ({held_out['weak']:.3f}) and its challenger (version 2) the good one ({held_out['good']:.3f}), "
+        f"better by far more than the margin, so it should be promoted; got {promoted!r}. Score both versions on "
+        "every call: a score kept from an earlier call belongs to the version that had the number then (best or "
+        "weak), not to the one that has it now")
+    assert _aliases(registry, mlflow_name).get("champion") == "2", "'champion' should move to version 2"
+
+
 def test_an_unknown_metric_is_a_value_error_and_changes_nothing(registry, mlflow_name):
     _champion_then_challenger(registry, mlflow_name, "good", "best")
     with pytest.raises(ValueError):
@@ -273,7 +289,7 @@ def test_better_but_within_the_margin_is_not_promoted(registry, held_out, mlflow
         f"better by {gap:.3f} is more than the margin {gap - 0.01:.3f}: it should be promoted")
 
 
-@pytest.mark.parametrize("margin", [0, 0.0], ids=["int", "float"])
+@pytest.mark.parametrize("margin", [0, 0.0, np.float32(0)], ids=["int", "float", "numpy-float32"])
 def test_with_margin_zero_a_gain_below_a_billionth_is_promoted(registry, mlflow_name, runs_one_pair_apart, margin):
     # ROC AUC on 800,000 negative and 800,000 positive rows: version 2 ranks one pair more right, 1/800000² ≈ 1.6e-12
     # higher, far less than a billionth of the score (what math.isclose would call equal) and than any tolerance a
@@ -289,7 +305,8 @@ def test_with_margin_zero_a_gain_below_a_billionth_is_promoted(registry, mlflow_
         f"the challenger scores {scores[1]!r} against the champion's {scores[0]!r}: a real gain of "
         f"{scores[1] - scores[0]:.3g}, and margin={margin!r} means any real gain is enough, so it should be promoted; "
         f"got {promoted!r} (compare the scores themselves, with no tolerance added: a gain this small is not float "
-        "noise to round away)")
+        "noise to round away; and a float32 margin added to a score rounds the score to float32, so turn the "
+        "margin into a float first)")
     assert _aliases(registry, mlflow_name).get("champion") == "2", "'champion' should move to version 2"
 
 

@@ -129,7 +129,8 @@ def test_a_model_whose_name_only_starts_the_same_is_another_model(registry, mlfl
     assert (version, str(found.version), found.run_id) == ("1", "1", registry.run_ids["good"]), (
         f"{mlflow_name!r} did not exist (only {other_name!r} did): it should be created with version '1' from the "
         f"good run carrying 'challenger'; got {version!r}, challenger on version {found.version} from run "
-        f"{found.run_id}: look the model up by its exact name, not by a prefix or a LIKE pattern")
+        f"{found.run_id}: look the model up by its exact name, not by a prefix or a LIKE pattern, and neither trimmed "
+        "nor case-folded")
     assert others == [("1", registry.run_ids["weak"])], f"the other model should keep its one version untouched: {others}"
 
 

@@ -85,6 +85,7 @@ def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_
                       metric: str = "roc_auc", margin: float = 0.01) -> bool:
     if not margin >= 0:  # also refuses NaN, for which every comparison is False
         raise ValueError(f"margin must be zero or more, not {margin}")
+    margin = float(margin)  # a float32 margin added to a score would round the score to float32
     client = _client(tracking_uri)
     challenger = _alias_version(client, model_name, CHALLENGER)
     if challenger is None:

@@ -101,6 +101,7 @@ def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_
 
     if math.isnan(margin) or margin < 0:
         raise ValueError(f"margin must be zero or more, not {margin!r}")
+    margin = float(margin)  # a float32 margin added to a score would round the score to float32
     client = _client(tracking_uri)
     challenger = _alias_version(client, model_name, "challenger")
     if challenger is None:

@@ -66,6 +66,7 @@ def _history(client, name):
 def promote_if_better(tracking_uri, model_name, X_test, y_test, metric="roc_auc", margin=0.01):
     if not margin >= 0:
         raise ValueError(f"margin must be a number >= 0, not {margin!r}")
+    margin = float(margin)  # a float32 margin added to a score would round the score to float32
     client = _client(tracking_uri)
     challenger = _alias(client, model_name, "challenger")
     if challenger is None:

@@ -73,6 +73,7 @@ def register_challenger(tracking_uri, run_id, model_name) -> str:
 def promote_if_better(tracking_uri, model_name, X_test, y_test, metric="roc_auc", margin=0.01) -> bool:
     if margin is None or math.isnan(margin) or margin < 0:
         raise ValueError(f"margin must be a number zero or more, not {margin!r}")
+    margin = float(margin)  # a float32 margin added to a score would round the score to float32
     client = _client(tracking_uri)
     challenger = _alias_version(client, model_name, "challenger")
     if challenger is None:

@@ -72,6 +72,7 @@ def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_
                       metric: str = "roc_auc", margin: float = 0.01) -> bool:
     if not margin >= 0:
         raise ValueError("margin must be zero or more")
+    margin = float(margin)  # a float32 margin added to a score would round the score to float32
     client = _use(tracking_uri).MlflowClient()
     from mlflow.exceptions import MlflowException
 

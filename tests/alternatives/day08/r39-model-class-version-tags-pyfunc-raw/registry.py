@@ -130,6 +130,7 @@ def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_
                       metric: str = "roc_auc", margin: float = 0.01) -> bool:
     if math.isnan(float(margin)) or margin < 0:
         raise ValueError(f"margin must be zero or more, not {margin!r}")
+    margin = float(margin)  # a float32 margin added to a score would round the score to float32
     model = _Model(tracking_uri, model_name)
     challenger, champion = model.alias("challenger"), model.alias("champion")
     if challenger is None:

@@ -99,6 +99,7 @@ def promote_if_better(tracking_uri: str, model_name: str, X_test: np.ndarray, y_
                       metric: str = "roc_auc", margin: float = 0.01) -> bool:
     if not margin >= 0:  # negative or NaN
         raise ValueError(f"margin must be >= 0, not {margin!r}")
+    margin = float(margin)  # a float32 margin added to a score would round the score to float32
     reg = _Registry(tracking_uri, model_name)
     aliases = reg.aliases()
     if "challenger" not in aliases:
