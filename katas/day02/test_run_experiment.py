@@ -1088,6 +1088,15 @@ def _default_seed_models(existing_experiment) -> dict:
     return _models_of(experiment.store, experiment.tracking_uri, existing_experiment.experiment_id, experiment.run_ids)
 
 
+def _models_in(mlflow_store, name: str, run_ids) -> dict:
+    """The models of the given runs of the experiment called `name`, loaded back, by run id."""
+    import mlflow
+
+    experiment = mlflow.MlflowClient(mlflow_store.tracking_uri).get_experiment_by_name(name)
+    assert experiment is not None, f"run_experiment should create the experiment {name!r} in the store at tracking_uri"
+    return _models_of(mlflow_store, mlflow_store.tracking_uri, experiment.experiment_id, run_ids)
+
+
 def test_with_the_default_seed_0_tree_models_still_have_a_fixed_random_state(existing_experiment):
     for run_id, model in _default_seed_models(existing_experiment).items():
         for step in _steps(model):
@@ -1115,6 +1124,11 @@ def _random_fit_draws(models) -> dict[str, list[int]]:
     return {name: sorted(values) for name, values in draws.items()}
 
 
+def _default_seed_draws(existing_experiment) -> dict[str, list[int]]:
+    """What the estimators of the call that left the seed at its default (0) draw first."""
+    return _random_fit_draws(_default_seed_models(existing_experiment).values())
+
+
 def _same_draw_for_both_seeds(one: dict[str, list[int]], other: dict[str, list[int]]) -> list[str]:
     """The estimator kinds of which some estimator drew the same first number under both seeds: a random_state
     written once for every seed (each kind on its own: another kind's seeded random_state does not excuse it)."""
@@ -1124,8 +1138,7 @@ def _same_draw_for_both_seeds(one: dict[str, list[int]], other: dict[str, list[i
 def test_another_seed_is_another_draw_for_the_estimators_too(embedded_experiment, existing_experiment):
     _check_one_model_per_run(embedded_experiment)
     seeded = _random_fit_draws(logged.sklearn_model for logged in embedded_experiment.models.values())
-    default = _random_fit_draws(_default_seed_models(existing_experiment).values())
-    same = _same_draw_for_both_seeds(seeded, default)
+    same = _same_draw_for_both_seeds(seeded, _default_seed_draws(existing_experiment))
     assert not same, (
         f"called with seed {embedded_experiment.seed} and with seed {existing_experiment.experiment.seed}, the "
         f"{', '.join(same)} got the same random_state both times: the call's seed seeds every estimator too "
@@ -1134,16 +1147,10 @@ def test_another_seed_is_another_draw_for_the_estimators_too(embedded_experiment
 
 
 def test_seed_0_is_another_draw_for_the_estimators_than_seed_42(mlflow_store, existing_experiment):
-    import mlflow
-
     name = "day02-seed-42"
     run_ids = run_experiment(mlflow_store.tracking_uri, name, seed=42, artifact_location=mlflow_store.artifact_location)
-    experiment = mlflow.MlflowClient(mlflow_store.tracking_uri).get_experiment_by_name(name)
-    assert experiment is not None, f"run_experiment should create the experiment {name!r} in the store at tracking_uri"
-    at_42 = _random_fit_draws(_models_of(mlflow_store, mlflow_store.tracking_uri, experiment.experiment_id,
-                                         run_ids).values())
-    at_0 = _random_fit_draws(_default_seed_models(existing_experiment).values())
-    same = _same_draw_for_both_seeds(at_42, at_0)
+    at_42 = _random_fit_draws(_models_in(mlflow_store, name, run_ids).values())
+    same = _same_draw_for_both_seeds(at_42, _default_seed_draws(existing_experiment))
     assert not same, (
         f"called with the default seed 0 and with seed 42, the {', '.join(same)} got the same random_state both "
         "times: seed 0 is a seed for every estimator too, never replaced by another one (`seed or 42` gives seed 0 "
@@ -1151,8 +1158,6 @@ def test_seed_0_is_another_draw_for_the_estimators_than_seed_42(mlflow_store, ex
 
 
 def test_the_largest_seed_also_runs_the_experiment(mlflow_store, existing_experiment):
-    import mlflow
-
     name, largest = "day02-largest-seed", 2**32 - 1
     made, error = _outcome(mlflow_store.tracking_uri, name, seed=largest,
                            artifact_location=mlflow_store.artifact_location)
@@ -1161,17 +1166,14 @@ def test_the_largest_seed_also_runs_the_experiment(mlflow_store, existing_experi
         "largest scikit-learn's random_state takes), so a random_state you derive from it must stay within "
         "0..2**32 - 1 (`seed + 1` leaves that range at the largest seed)")
     assert len(made) >= 3, f"run_experiment(..., seed={largest}) should return at least 3 run ids, got {made!r}"
-    experiment = mlflow.MlflowClient(mlflow_store.tracking_uri).get_experiment_by_name(name)
-    assert experiment is not None, f"run_experiment should create the experiment {name!r} in the store at tracking_uri"
-    models = _models_of(mlflow_store, mlflow_store.tracking_uri, experiment.experiment_id, made)
+    models = _models_in(mlflow_store, name, made)
     for run_id, model in models.items():
         for step in _steps(model):
             state = step.get_params(deep=False).get("random_state")
             assert state is None or not isinstance(state, (int, np.integer)) or 0 <= state <= largest, (
                 f"called with seed {largest}, run {run_id}'s {type(step).__name__} has random_state={state}, "
                 "outside scikit-learn's range 0..2**32 - 1: derive every random_state so it stays a valid one")
-    same = _same_draw_for_both_seeds(_random_fit_draws(models.values()),
-                                     _random_fit_draws(_default_seed_models(existing_experiment).values()))
+    same = _same_draw_for_both_seeds(_random_fit_draws(models.values()), _default_seed_draws(existing_experiment))
     assert not same, (
         f"called with seed {largest} and with the default seed 0, the {', '.join(same)} got the same random_state "
         "both times: a seed is never folded into a smaller range (`seed % (2**32 - 1)` gives the largest seed the "
@@ -1179,16 +1181,11 @@ def test_the_largest_seed_also_runs_the_experiment(mlflow_store, existing_experi
 
 
 def test_a_seed_past_the_31_bit_range_is_not_folded_into_a_small_one(mlflow_store, existing_experiment):
-    import mlflow
-
     name, seed = "day02-seed-2-to-the-31", 2**31
     made, error = _outcome(mlflow_store.tracking_uri, name, seed=seed, artifact_location=mlflow_store.artifact_location)
     assert error is None, f"run_experiment(..., seed={seed}) raised {type(error).__name__}: {error}; 2**31 is a seed"
-    experiment = mlflow.MlflowClient(mlflow_store.tracking_uri).get_experiment_by_name(name)
-    assert experiment is not None, f"run_experiment should create the experiment {name!r} in the store at tracking_uri"
-    folded = _random_fit_draws(_models_of(mlflow_store, mlflow_store.tracking_uri, experiment.experiment_id,
-                                          made).values())
-    same = _same_draw_for_both_seeds(folded, _random_fit_draws(_default_seed_models(existing_experiment).values()))
+    folded = _random_fit_draws(_models_in(mlflow_store, name, made).values())
+    same = _same_draw_for_both_seeds(folded, _default_seed_draws(existing_experiment))
     assert not same, (
         f"called with seed {seed} and with the default seed 0, the {', '.join(same)} got the same random_state both "
         "times: every seed up to 2**32 - 1 is a valid random_state as it is, so never fold it into a 31-bit one "
