@@ -47,6 +47,7 @@ class Experiment:
     called_ms: tuple[int, int] = (0, 0)   # the call's start and end, in milliseconds since the epoch
     fits: list = field(default_factory=list)   # every estimator fit the call started, as FitStarted
     autolog_left_on: bool = False          # mlflow.sklearn autologging was on after the call
+    scores: list = field(default_factory=list)   # every scikit-learn metric the call computed, as ScoreComputed
 
 
 def _load_models(experiment: Experiment) -> None:
@@ -129,17 +130,40 @@ def random_state_draw(estimator) -> int | None:
     return None if state is None else int(check_random_state(copy.deepcopy(state)).randint(2**31))
 
 
+@dataclass
+class ScoreComputed:
+    metric: str           # the scikit-learn metric function's name (accuracy_score, roc_auc_score, ...)
+    y_true: object        # the labels it was given, as a numpy array: which rows it scored
+    value: float | None   # what it returned (None: not a single number)
+
+
+def _score_of(metric, params: dict) -> float | None:
+    """What a scikit-learn metric returns for `params`, computed again without validating them a second time."""
+    from sklearn import config_context
+
+    try:
+        with config_context(skip_parameter_validation=True):
+            value = metric(**params)
+        return float(value)
+    except Exception:   # not a single number (average=None, a report): no score a metric could log as is
+        return None
+
+
 @contextlib.contextmanager
-def watching_fits(fits: list, slowed_by: float = 0.0):
+def watching_fits(fits: list, slowed_by: float = 0.0, scores: list | None = None):
     """Note every scikit-learn fit started inside (each `fit` validates its estimator's parameters first;
     so do a Pipeline's steps and a boosting's trees, not the trees a forest grows), optionally making each
-    outermost fit take longer."""
+    outermost fit take longer; and, given a `scores` list, every scikit-learn metric computed inside (each
+    public metric validates its parameters the same way; so does `model.score`, through accuracy_score)."""
     import sys
     import time
 
+    import numpy as np
     from sklearn.base import BaseEstimator, _fit_context
+    from sklearn.utils import _param_validation
 
     validate = BaseEstimator._validate_params
+    validate_call = _param_validation.validate_parameter_constraints
     fit_wrapper = _fit_context(prefer_skip_nested_validation=True)(lambda estimator: None).__code__
 
     def inside_another_fit() -> bool:   # a Pipeline's step, a boosting's tree: its outer fit was slowed
@@ -158,11 +182,19 @@ def watching_fits(fits: list, slowed_by: float = 0.0):
             time.sleep(slowed)   # a fit that takes visible time: what it scores comes after it
         return validate(self, *args, **kwargs)
 
+    def noted_call(constraints, params, caller_name):
+        validate_call(constraints, params, caller_name)
+        metric = sys._getframe(1).f_locals.get("func")   # the metric itself, as its validating wrapper holds it
+        if scores is not None and "y_true" in params and callable(metric):
+            scores.append(ScoreComputed(caller_name, np.array(params["y_true"]), _score_of(metric, params)))
+
     BaseEstimator._validate_params = noted
+    _param_validation.validate_parameter_constraints = noted_call
     try:
         yield
     finally:
         BaseEstimator._validate_params = validate
+        _param_validation.validate_parameter_constraints = validate_call
 
 
 @pytest.fixture
@@ -188,12 +220,13 @@ def _run(store: MlflowStore, tracking_uri: str, name: str, artifact_location: st
 
     reseeded: list[str] = []
     fits: list[FitStarted] = []
+    scores: list[ScoreComputed] = []
     with isolated(store):
         # The caller already chose a tracking URI for its own runs (as a notebook does): the tracking_uri
         # passed in must still win, for the fluent API too.
         mlflow.set_tracking_uri(store.default_uri)
         started = time.time()
-        with _watching_global_reseeds(reseeded), watching_fits(fits, slowed_by):
+        with _watching_global_reseeds(reseeded), watching_fits(fits, slowed_by, scores):
             run_ids = run_experiment(tracking_uri, name, seed=SEED, artifact_location=artifact_location)
         ended = time.time()
         autolog_left_on = not autologging_is_disabled("sklearn")
@@ -202,7 +235,7 @@ def _run(store: MlflowStore, tracking_uri: str, name: str, artifact_location: st
         stray = store.stray_writes()
     experiment = Experiment(tracking_uri, name, SEED, list(run_ids), artifact_location, store, stray,
                             reseeded=reseeded, called_ms=(math.floor(started * 1000), math.ceil(ended * 1000)),
-                            fits=fits, autolog_left_on=autolog_left_on)
+                            fits=fits, autolog_left_on=autolog_left_on, scores=scores)
     _load_models(experiment)
     return experiment
 

@@ -335,7 +335,7 @@ def test_features_are_not_clipped_at_bounds_taken_from_all_rows():
     # natural floor or ceiling (a measurement that is 0 in several rows of real data).
     clipped = {}
     for column, values in enumerate(every_row.T):
-        if len(np.unique(values)) <= 0.9 * len(values):
+        if not _continuous(values):
             continue
         low, high = float(values.min()), float(values.max())
         at_low, at_high = int(np.sum(values == low)), int(np.sum(values == high))
@@ -346,6 +346,36 @@ def test_features_are_not_clipped_at_bounds_taken_from_all_rows():
         f"{next(iter(clipped.values()))}: the features were clipped at bounds taken from the rows (percentiles of all "
         "rows, say) before the split, so the test rows shaped the training data; return the features as generated, "
         "and fit any clipping or scaling on the training rows only (inside the model, a Pipeline does)")
+
+
+def _continuous(values) -> bool:
+    """Whether a feature holds a value of its own in (nearly) every row: counts and categories tie by nature."""
+    return len(np.unique(values)) > 0.9 * len(values)
+
+
+def test_no_feature_is_shifted_by_its_smallest_or_largest_value_over_all_rows():
+    X_train, X_test, _, _ = make_dataset(0)
+    every_row = np.vstack([X_train, X_test]).astype(np.float64)
+    # `X - X.min(axis=0)` (then a log1p or a square root "to tame skew") leaves exactly one row at exactly 0 in
+    # that column, its smallest (or, shifted by the largest value, its largest) value; a generated continuous
+    # feature never lands on 0 exactly.
+    shifted = {column: "smallest" if values.min() == 0 else "largest"
+               for column, values in enumerate(every_row.T)
+               if _continuous(values) and 0.0 in (values.min(), values.max()) and _one_row_at(values, 0.0, 0)}
+    assert not shifted, (
+        f"over the training and test rows together, continuous feature {next(iter(shifted))} has its "
+        f"{next(iter(shifted.values()))} value at exactly 0, in one row: it was shifted by its minimum (or maximum) "
+        "over all rows before the split (`X - X.min(axis=0)`, with or without a log after it), so the test rows "
+        "shaped the training data; return the features as generated, and fit any transformation on the training "
+        "rows only (inside the model, a Pipeline does)")
+
+
+def test_every_seed_gives_the_same_number_of_rows_none_dropped_as_outliers():
+    counts = {seed: sum(len(part) for part in make_dataset(seed)[:2]) for seed in range(20)}
+    assert len(set(counts.values())) == 1, (
+        f"make_dataset gives a different number of rows (training plus test) for different seeds: {counts}; rows "
+        "were dropped by their values (outliers by a z-score of all rows, say) before the split, so the test rows "
+        "decided which training rows were kept; keep every row you generated")
 
 
 def test_make_dataset_chooses_no_features_by_their_relation_to_the_labels(monkeypatch):

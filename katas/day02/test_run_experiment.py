@@ -392,6 +392,31 @@ def test_no_logged_metric_is_a_score_on_the_training_rows(embedded_experiment):
                     "and of any kind (a forest's oob_score_ is scored on training rows too)")
 
 
+def _one_of(value: float, scores) -> bool:
+    """Whether `value` is one of `scores`, to rounding error."""
+    return any(value == pytest.approx(score, abs=1e-9) for score in scores)
+
+
+def test_no_logged_metric_is_a_score_the_call_computed_on_other_rows_than_the_test_rows(embedded_experiment):
+    _check_one_model_per_run(embedded_experiment)
+    _, X_test, _, y_test = make_dataset(embedded_experiment.seed)
+    computed = embedded_experiment.scores   # every scikit-learn metric run_experiment computed, and on which labels
+    on_test_rows = [score.value for score in computed if score.value is not None and np.array_equal(score.y_true, y_test)]
+    on_other_rows = [score for score in computed if score.value is not None and not np.array_equal(score.y_true, y_test)]
+    for run_id, logged in embedded_experiment.models.items():
+        held_out = [*on_test_rows, *_either_sign(_common_scores(logged.sklearn_model, X_test, y_test)).values()]
+        for key, value in logged.run.data.metrics.items():
+            if _one_of(value, held_out):
+                continue   # a score on the held-out rows (the three metrics, or any other the run adds)
+            for score in on_other_rows:
+                assert not _one_of(value, [score.value, -score.value]), (
+                    f"run {run_id} logged the metric {key}={value}, which is the {score.metric} run_experiment "
+                    f"computed on {len(score.y_true)} rows that are not the {len(y_test)} test rows (training "
+                    "rows, or a slice of them set aside \"for validation\"), and no score it computed on the test "
+                    "rows: log no metric computed on the training rows, under any name, of any kind and on any "
+                    "part of them; the model was fitted on every training row, so none of them is held out")
+
+
 def _gaps_and_ratios(train: float, test: float) -> dict[str, float]:
     """The values a run might work out from a score on the training rows and the same score on the test rows
     "to see overfitting": the gap either way round and the ratio either way round (none when the two agree)."""
@@ -618,6 +643,22 @@ def test_input_examples_are_a_few_rows_not_the_training_set(embedded_experiment)
             "never the whole training set")
 
 
+def _input_examples(experiment) -> list[tuple]:
+    """The input examples of an experiment's models, each as (shape, values), in a fixed order."""
+    _check_one_model_per_run(experiment)
+    examples = (np.asarray(logged.pyfunc_model.input_example) for logged in experiment.models.values())
+    return sorted((np.shape(example), np.asarray(example, dtype=np.float64).tobytes()) for example in examples)
+
+
+def test_the_same_seed_gives_the_same_input_examples(embedded_experiment, served_experiment):
+    here, there = _input_examples(embedded_experiment), _input_examples(served_experiment)
+    assert here == there, (
+        f"two calls with the same seed ({embedded_experiment.seed}) stored different input examples (shapes: "
+        f"{[shape for shape, _ in here]} and {[shape for shape, _ in there]}, or other rows): a run is reproducible "
+        "only if the same seed gives the same run; take fixed rows (X_train[:3]) or draw them with a generator "
+        "seeded with `seed`, never from the caller's global generator (np.random.choice)")
+
+
 def test_models_load_with_pyfunc_and_predict_like_the_classifier(embedded_experiment):
     _check_pyfunc(embedded_experiment)
 
@@ -649,6 +690,22 @@ def test_a_model_that_cannot_be_saved_is_an_error_not_a_run_without_a_model(mlfl
         f"no model can be written to the artifact_location {blocker / 'artifacts'} (a file stands in its path), "
         f"yet run_experiment returned {made!r} instead of raising: a model that fails to save is an error that "
         "propagates, never a run returned with metrics and no model")
+
+
+def test_a_plain_folder_path_is_passed_on_as_given(mlflow_store):
+    import mlflow
+
+    try:   # the location cannot be written to: the call raises once the experiment is made (the tests above say so)
+        blocker, _, _ = _run_into_an_unwritable_location(mlflow_store)
+    finally:
+        while mlflow.active_run() is not None:   # a run left open would spoil the next tests (the tests above say so)
+            mlflow.end_run()
+    given = str(blocker / "artifacts")
+    experiment = mlflow.MlflowClient(mlflow_store.tracking_uri).get_experiment_by_name(UNWRITABLE)
+    stored = None if experiment is None else experiment.artifact_location
+    assert stored == given, (
+        f"run_experiment was given the artifact_location {given!r} (a plain folder path) and created the experiment "
+        f"with {stored!r}: pass the location on exactly as given, never made a file:// URI or a path of your own")
 
 
 def test_a_call_that_raised_leaves_no_run_open_and_its_run_failed(mlflow_store):
@@ -1088,6 +1145,15 @@ def _default_seed_models(existing_experiment) -> dict:
     return _models_of(experiment.store, experiment.tracking_uri, existing_experiment.experiment_id, experiment.run_ids)
 
 
+def _models_in(mlflow_store, name: str, run_ids) -> dict:
+    """The models of the given runs of the experiment called `name`, loaded back, by run id."""
+    import mlflow
+
+    experiment = mlflow.MlflowClient(mlflow_store.tracking_uri).get_experiment_by_name(name)
+    assert experiment is not None, f"run_experiment should create the experiment {name!r} in the store at tracking_uri"
+    return _models_of(mlflow_store, mlflow_store.tracking_uri, experiment.experiment_id, run_ids)
+
+
 def test_with_the_default_seed_0_tree_models_still_have_a_fixed_random_state(existing_experiment):
     for run_id, model in _default_seed_models(existing_experiment).items():
         for step in _steps(model):
@@ -1115,6 +1181,11 @@ def _random_fit_draws(models) -> dict[str, list[int]]:
     return {name: sorted(values) for name, values in draws.items()}
 
 
+def _default_seed_draws(existing_experiment) -> dict[str, list[int]]:
+    """What the estimators of the call that left the seed at its default (0) draw first."""
+    return _random_fit_draws(_default_seed_models(existing_experiment).values())
+
+
 def _same_draw_for_both_seeds(one: dict[str, list[int]], other: dict[str, list[int]]) -> list[str]:
     """The estimator kinds of which some estimator drew the same first number under both seeds: a random_state
     written once for every seed (each kind on its own: another kind's seeded random_state does not excuse it)."""
@@ -1124,8 +1195,7 @@ def _same_draw_for_both_seeds(one: dict[str, list[int]], other: dict[str, list[i
 def test_another_seed_is_another_draw_for_the_estimators_too(embedded_experiment, existing_experiment):
     _check_one_model_per_run(embedded_experiment)
     seeded = _random_fit_draws(logged.sklearn_model for logged in embedded_experiment.models.values())
-    default = _random_fit_draws(_default_seed_models(existing_experiment).values())
-    same = _same_draw_for_both_seeds(seeded, default)
+    same = _same_draw_for_both_seeds(seeded, _default_seed_draws(existing_experiment))
     assert not same, (
         f"called with seed {embedded_experiment.seed} and with seed {existing_experiment.experiment.seed}, the "
         f"{', '.join(same)} got the same random_state both times: the call's seed seeds every estimator too "
@@ -1134,61 +1204,74 @@ def test_another_seed_is_another_draw_for_the_estimators_too(embedded_experiment
 
 
 def test_seed_0_is_another_draw_for_the_estimators_than_seed_42(mlflow_store, existing_experiment):
-    import mlflow
-
     name = "day02-seed-42"
     run_ids = run_experiment(mlflow_store.tracking_uri, name, seed=42, artifact_location=mlflow_store.artifact_location)
-    experiment = mlflow.MlflowClient(mlflow_store.tracking_uri).get_experiment_by_name(name)
-    assert experiment is not None, f"run_experiment should create the experiment {name!r} in the store at tracking_uri"
-    at_42 = _random_fit_draws(_models_of(mlflow_store, mlflow_store.tracking_uri, experiment.experiment_id,
-                                         run_ids).values())
-    at_0 = _random_fit_draws(_default_seed_models(existing_experiment).values())
-    same = _same_draw_for_both_seeds(at_42, at_0)
+    at_42 = _random_fit_draws(_models_in(mlflow_store, name, run_ids).values())
+    same = _same_draw_for_both_seeds(at_42, _default_seed_draws(existing_experiment))
     assert not same, (
         f"called with the default seed 0 and with seed 42, the {', '.join(same)} got the same random_state both "
         "times: seed 0 is a seed for every estimator too, never replaced by another one (`seed or 42` gives seed 0 "
         "the draw of seed 42), and no estimator keeps a random_state fixed for every seed")
 
 
-def test_the_largest_seed_also_runs_the_experiment(mlflow_store, existing_experiment):
-    import mlflow
+LARGEST_SEED = 2**32 - 1   # the largest seed scikit-learn's random_state takes
 
-    name, largest = "day02-largest-seed", 2**32 - 1
-    made, error = _outcome(mlflow_store.tracking_uri, name, seed=largest,
-                           artifact_location=mlflow_store.artifact_location)
+
+@pytest.fixture(scope="session")
+def largest_seed_call(mlflow_store_factory):
+    """`run_experiment` called with the largest seed: (store, experiment name, returned, raised)."""
+    from mlops_katas.infra.mlflow_env import isolated
+
+    store, name = mlflow_store_factory("day02-largest-seed"), "day02-largest-seed"
+    with isolated(store):
+        return store, name, *_outcome(store.tracking_uri, name, seed=LARGEST_SEED,
+                                      artifact_location=store.artifact_location)
+
+
+def _largest_seed_models(largest_seed_call) -> dict:
+    """The models of the call with the largest seed, loaded back, by run id."""
+    store, name, made, error = largest_seed_call
     assert error is None, (
-        f"run_experiment(..., seed={largest}) raised {type(error).__name__}: {error}; 2**32 - 1 is a seed (the "
+        f"run_experiment(..., seed={LARGEST_SEED}) raised {type(error).__name__}: {error}; 2**32 - 1 is a seed (the "
         "largest scikit-learn's random_state takes), so a random_state you derive from it must stay within "
         "0..2**32 - 1 (`seed + 1` leaves that range at the largest seed)")
-    assert len(made) >= 3, f"run_experiment(..., seed={largest}) should return at least 3 run ids, got {made!r}"
-    experiment = mlflow.MlflowClient(mlflow_store.tracking_uri).get_experiment_by_name(name)
-    assert experiment is not None, f"run_experiment should create the experiment {name!r} in the store at tracking_uri"
-    models = _models_of(mlflow_store, mlflow_store.tracking_uri, experiment.experiment_id, made)
+    assert len(made) >= 3, f"run_experiment(..., seed={LARGEST_SEED}) should return at least 3 run ids, got {made!r}"
+    return _models_in(store, name, made)
+
+
+def test_the_largest_seed_also_runs_the_experiment(largest_seed_call, existing_experiment):
+    models = _largest_seed_models(largest_seed_call)
     for run_id, model in models.items():
         for step in _steps(model):
             state = step.get_params(deep=False).get("random_state")
-            assert state is None or not isinstance(state, (int, np.integer)) or 0 <= state <= largest, (
-                f"called with seed {largest}, run {run_id}'s {type(step).__name__} has random_state={state}, "
+            assert state is None or not isinstance(state, (int, np.integer)) or 0 <= state <= LARGEST_SEED, (
+                f"called with seed {LARGEST_SEED}, run {run_id}'s {type(step).__name__} has random_state={state}, "
                 "outside scikit-learn's range 0..2**32 - 1: derive every random_state so it stays a valid one")
-    same = _same_draw_for_both_seeds(_random_fit_draws(models.values()),
-                                     _random_fit_draws(_default_seed_models(existing_experiment).values()))
+    same = _same_draw_for_both_seeds(_random_fit_draws(models.values()), _default_seed_draws(existing_experiment))
     assert not same, (
-        f"called with seed {largest} and with the default seed 0, the {', '.join(same)} got the same random_state "
-        "both times: a seed is never folded into a smaller range (`seed % (2**32 - 1)` gives the largest seed the "
-        "draw of seed 0)")
+        f"called with seed {LARGEST_SEED} and with the default seed 0, the {', '.join(same)} got the same "
+        "random_state both times: a seed is never folded into a smaller range (`seed % (2**32 - 1)` gives the "
+        "largest seed the draw of seed 0)")
+
+
+def test_the_two_largest_seeds_are_two_draws_for_the_estimators_too(mlflow_store, largest_seed_call):
+    name, seed = "day02-second-largest-seed", LARGEST_SEED - 1
+    made, error = _outcome(mlflow_store.tracking_uri, name, seed=seed, artifact_location=mlflow_store.artifact_location)
+    assert error is None, f"run_experiment(..., seed={seed}) raised {type(error).__name__}: {error}; 2**32 - 2 is a seed"
+    second_largest = _random_fit_draws(_models_in(mlflow_store, name, made).values())
+    same = _same_draw_for_both_seeds(second_largest, _random_fit_draws(_largest_seed_models(largest_seed_call).values()))
+    assert not same, (
+        f"called with seed {seed} and with seed {LARGEST_SEED}, the {', '.join(same)} got the same random_state both "
+        "times: another seed is another draw for every estimator, up to the largest; a random_state derived from "
+        "the seed is never clamped into range (`min(seed + 1, 2**32 - 1)` gives the two largest seeds one draw)")
 
 
 def test_a_seed_past_the_31_bit_range_is_not_folded_into_a_small_one(mlflow_store, existing_experiment):
-    import mlflow
-
     name, seed = "day02-seed-2-to-the-31", 2**31
     made, error = _outcome(mlflow_store.tracking_uri, name, seed=seed, artifact_location=mlflow_store.artifact_location)
     assert error is None, f"run_experiment(..., seed={seed}) raised {type(error).__name__}: {error}; 2**31 is a seed"
-    experiment = mlflow.MlflowClient(mlflow_store.tracking_uri).get_experiment_by_name(name)
-    assert experiment is not None, f"run_experiment should create the experiment {name!r} in the store at tracking_uri"
-    folded = _random_fit_draws(_models_of(mlflow_store, mlflow_store.tracking_uri, experiment.experiment_id,
-                                          made).values())
-    same = _same_draw_for_both_seeds(folded, _random_fit_draws(_default_seed_models(existing_experiment).values()))
+    folded = _random_fit_draws(_models_in(mlflow_store, name, made).values())
+    same = _same_draw_for_both_seeds(folded, _default_seed_draws(existing_experiment))
     assert not same, (
         f"called with seed {seed} and with the default seed 0, the {', '.join(same)} got the same random_state both "
         "times: every seed up to 2**32 - 1 is a valid random_state as it is, so never fold it into a 31-bit one "
